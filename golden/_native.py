@@ -1,0 +1,127 @@
+"""Build and load the C fast path of the selection rule (``_native.c``), once per machine.
+
+The shared library is compiled with the system C compiler into a cache directory
+(``$NMSPARSE_CACHE`` or ``~/.cache/nmsparse``), keyed by a hash of the source, and loaded with
+ctypes. Without a compiler the golden model falls back to a pure-torch path that gives the
+same masks (both are tested against the reference); :func:`available` says which is in use.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import torch
+
+_SRC = Path(__file__).with_name("_native.c")
+
+# storage codes of _native.c
+STORAGE = {
+    torch.int8: 0,
+    torch.int16: 1,
+    torch.int32: 2,
+    torch.int64: 3,
+    torch.float16: 4,
+    torch.bfloat16: 4,
+    torch.float32: 5,
+}
+MAX_M = 1024
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("NMSPARSE_CACHE") or os.path.join(
+        os.path.expanduser("~"), ".cache", "nmsparse"
+    )
+    return Path(root)
+
+
+@functools.cache
+def _library() -> ctypes.CDLL | None:
+    if os.environ.get("NMSPARSE_NO_NATIVE"):
+        return None
+    src = _SRC.read_bytes()
+    tag = hashlib.sha256(src).hexdigest()[:16]
+    lib = cache_dir() / f"nmsparse_native_{tag}.so"
+    if not lib.exists():
+        cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
+        if cc is None:
+            return None
+        lib.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=lib.parent) as tmp:
+            out = Path(tmp) / lib.name
+            base = [cc, "-O3", "-shared", "-fPIC", "-o", str(out), str(_SRC)]
+            for extra in (["-fopenmp"], []):
+                r = subprocess.run(base[:1] + extra + base[1:], capture_output=True)
+                if r.returncode == 0:
+                    break
+            else:
+                return None
+            os.replace(out, lib)  # atomic: parallel test workers may race here
+    dll = ctypes.CDLL(str(lib))
+    dll.nm_mask.restype = ctypes.c_int
+    dll.nm_mask.argtypes = [
+        ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int,
+        ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+    ]
+    return dll
+
+
+def available() -> bool:
+    """True when the compiled fast path is in use."""
+    return _library() is not None
+
+
+def batcher_network(lines: int) -> list[tuple[int, int]]:
+    """Batcher's odd-even merge sort on ``lines`` (a power of two) lines, ascending."""
+    net: list[tuple[int, int]] = []
+    p = 1
+    while p < lines:
+        k = p
+        while k >= 1:
+            for j in range(k % p, lines - k, 2 * k):
+                for i in range(min(k, lines - j - k)):
+                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
+                        net.append((i + j, i + j + k))
+            k //= 2
+        p *= 2
+    return net
+
+
+@functools.cache
+def threshold_network(m: int, n: int) -> tuple[torch.Tensor, int, int]:
+    """(comparators as int32 [C, 2], comparator count, lines) for the N-th largest of M."""
+    lines = 1 << max(1, (m - 1).bit_length())
+    target = lines - n
+    needed = {target}
+    kept = []
+    for a, b in reversed(batcher_network(lines)):
+        if a in needed or b in needed:
+            kept.append((a, b))
+            needed |= {a, b}
+    kept.reverse()
+    net = torch.tensor(kept, dtype=torch.int32).reshape(-1, 2).contiguous()
+    return net, len(kept), lines
+
+
+def nm_mask_native(x: torch.Tensor, n: int, m: int, key_bits: int) -> torch.Tensor | None:
+    """Mask via the compiled kernel, or None when it cannot run (caller falls back)."""
+    dll = _library()
+    if dll is None or m > MAX_M or x.dtype not in STORAGE:
+        return None
+    x = x.contiguous()
+    out = torch.empty(x.shape, dtype=torch.bool)
+    ib = max(1, (m - 1).bit_length())
+    net, ncomp, lines = threshold_network(m, n)
+    rc = dll.nm_mask(
+        x.data_ptr(), out.data_ptr(), x.numel() // m, m, n, STORAGE[x.dtype],
+        net.data_ptr(), ncomp, lines, ib, int(key_bits + ib > 32),
+    )
+    if rc != 0:
+        return None
+    return out

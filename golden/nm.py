@@ -1,0 +1,228 @@
+"""The N:M selection rule, compression and the sparse linear layer (DESIGN.md sections 1-2).
+
+Shapes: ``x: [..., K]`` with ``K = G * M``; the rule runs on each group of M consecutive
+elements of the last dimension. ``values, index: [..., G, N]``.
+"""
+
+from __future__ import annotations
+
+import operator
+
+import torch
+
+from . import _native
+from .formats import Format, get_format, keys, resolve_format
+
+__all__ = [
+    "parse_pattern",
+    "check_nm",
+    "nm_mask",
+    "nm_mask_reference",
+    "nm_compress",
+    "nm_decompress",
+    "sparse_linear",
+    "wrap",
+]
+
+
+def check_nm(n: object, m: object) -> tuple[int, int]:
+    """Validate an N:M pair and return it as ints (``0 < n < m``, ``m >= 2``)."""
+    for name, v in (("n", n), ("m", m)):
+        if isinstance(v, bool):
+            raise TypeError(f"{name} must be an integer, not {v!r}")
+        try:
+            operator.index(v)
+        except TypeError:
+            raise TypeError(f"{name} must be an integer, not {v!r}") from None
+    n, m = operator.index(n), operator.index(m)
+    if m < 2:
+        raise ValueError(f"m must be at least 2, not {m}")
+    if not 0 < n < m:
+        raise ValueError(f"n must satisfy 0 < n < m = {m}, not n = {n}")
+    return n, m
+
+
+def parse_pattern(pattern: str) -> tuple[int, int]:
+    """``"8:16"`` -> ``(8, 16)``; ``ValueError`` naming the string if it is not a valid N:M."""
+    if not isinstance(pattern, str):
+        raise TypeError(f"pattern must be a string like '8:16', not {pattern!r}")
+    parts = pattern.strip().split(":")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f"pattern must look like 'N:M' (e.g. '8:16'), not {pattern!r}")
+    try:
+        return check_nm(int(parts[0]), int(parts[1]))
+    except ValueError as exc:
+        raise ValueError(f"invalid pattern {pattern!r}: {exc}") from None
+
+
+def _grouped(x: torch.Tensor, m: int) -> torch.Tensor:
+    if x.dim() == 0:
+        raise ValueError("x must have at least one dimension")
+    k = x.shape[-1]
+    if k % m:
+        raise ValueError(f"the last dimension ({k}) is not a multiple of m = {m}")
+    return x.reshape(*x.shape[:-1], k // m, m)
+
+
+def nm_mask_reference(x: torch.Tensor, n: int, m: int, *, fmt: str | None = None) -> torch.Tensor:
+    """Obviously-correct (slow) N:M mask: loops over groups and applies the rank formula.
+
+    rank(j) = #{i : key_i > key_j} + #{i < j : key_i == key_j}; j is kept iff rank(j) < n.
+    """
+    n, m = check_nm(n, m)
+    resolve_format(x, fmt)
+    kk = keys(x, fmt)
+    g = _grouped(kk, m).reshape(-1, m).tolist()
+    out = []
+    for group in g:
+        for j, kj in enumerate(group):
+            rank = sum(1 for i, ki in enumerate(group) if ki > kj or (ki == kj and i < j))
+            out.append(rank < n)
+    return torch.tensor(out, dtype=torch.bool).reshape(x.shape)
+
+
+def _mask_torch(x: torch.Tensor, f: Format, n: int, m: int) -> torch.Tensor:
+    """Pure-torch fast path: unique composite keys, so topk order does not matter."""
+    ib = max(1, (m - 1).bit_length())
+    kk = keys(x, f).to(torch.int64)
+    comp = (_grouped(kk, m) << ib) | (m - 1 - torch.arange(m, dtype=torch.int64))
+    thr = comp.topk(n, dim=-1, sorted=True).values[..., -1:]
+    return (comp >= thr).reshape(x.shape)
+
+
+def nm_mask(
+    x: torch.Tensor, n: int, m: int, *, fmt: str | None = None, backend: str = "auto"
+) -> torch.Tensor:
+    """N:M mask of ``x`` along its last dimension (DESIGN.md section 1).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``[..., K]``, ``K`` a multiple of ``m``; integer or float.
+    n, m : int
+        Keep ``n`` of every ``m`` consecutive elements (``0 < n < m``).
+    fmt : str, optional
+        How to read ``x``: ``int4``, ``int8``, ``int16``, ``fp16``, ``bf16``, ``fp32``.
+        Defaults from the dtype (``torch.int8`` -> int8, ``torch.bfloat16`` -> bf16, ...).
+        Integers in a wider dtype need an explicit ``fmt`` and are range-checked.
+    backend : str
+        ``"auto"`` (compiled kernel when available), ``"native"``, or ``"torch"``.
+
+    Returns
+    -------
+    torch.Tensor
+        ``torch.bool``, the shape of ``x``; exactly ``n`` True per group. Ties: the lower
+        index wins. NaN ranks above infinity; -0 equals +0.
+
+    Raises
+    ------
+    ValueError
+        Invalid ``n``/``m``/``fmt``, last dimension not a multiple of ``m``, integers out of
+        the format's range.
+    TypeError
+        Not a tensor, or a dtype the format cannot read.
+    """
+    n, m = check_nm(n, m)
+    f = resolve_format(x, fmt)
+    _grouped(x, m)  # shape check
+    if backend not in ("auto", "native", "torch"):
+        raise ValueError(f"backend must be 'auto', 'native' or 'torch', not {backend!r}")
+    if backend != "torch" and x.numel():
+        out = _native.nm_mask_native(x.detach().cpu(), n, m, f.key_width)
+        if out is not None:
+            return out.to(x.device)
+        if backend == "native":
+            raise RuntimeError("the compiled fast path is not available (no C compiler?)")
+    return _mask_torch(x.detach(), f, n, m)
+
+
+def nm_compress(
+    x: torch.Tensor, n: int, m: int, *, fmt: str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Compressed N:M form: ``values`` (x's dtype) and ``index`` (int64), both ``[..., G, n]``.
+
+    Values keep their bit patterns and, like the indices, come in ascending index order.
+    """
+    mask = nm_mask(x, n, m, fmt=fmt)
+    xg, mg = _grouped(x, m), _grouped(mask, m)
+    lead = xg.shape[:-1]
+    values = xg[mg].reshape(*lead, n)
+    pos = torch.arange(m, dtype=torch.int64).expand(mg.shape)
+    index = pos[mg].reshape(*lead, n)
+    return values, index
+
+
+def nm_decompress(values: torch.Tensor, index: torch.Tensor, m: int) -> torch.Tensor:
+    """Inverse of :func:`nm_compress`: ``[..., G, n]`` pairs -> ``x * mask`` of shape ``[..., G*m]``."""
+    if not isinstance(values, torch.Tensor) or not isinstance(index, torch.Tensor):
+        raise TypeError("values and index must be torch tensors")
+    if values.shape != index.shape or values.dim() < 2:
+        raise ValueError(
+            f"values and index must share a shape [..., G, n]; got {tuple(values.shape)} "
+            f"and {tuple(index.shape)}"
+        )
+    check_nm(values.shape[-1], m)
+    if index.dtype.is_floating_point or index.dtype == torch.bool:
+        raise TypeError(f"index must be an integer tensor, not {index.dtype}")
+    if index.numel() and (int(index.min()) < 0 or int(index.max()) >= m):
+        raise ValueError(f"index values must lie in [0, {m}); got {int(index.min())}..{int(index.max())}")
+    out = torch.zeros(*values.shape[:-1], m, dtype=values.dtype)
+    out.scatter_(-1, index.to(torch.int64), values)
+    return out.reshape(*values.shape[:-2], values.shape[-2] * m)
+
+
+def wrap(y: torch.Tensor, width: int) -> torch.Tensor:
+    """Two's-complement wrap of int64 ``y`` to ``width`` bits (the hardware's accumulator)."""
+    if width >= 64:
+        return y
+    half = 1 << (width - 1)
+    return ((y + half) & ((1 << width) - 1)) - half
+
+
+def sparse_linear(
+    x: torch.Tensor,
+    w: torch.Tensor,
+    n: int,
+    m: int,
+    *,
+    acc_width: int = 32,
+    fmt: str | None = None,
+    weight_fmt: str | None = None,
+) -> torch.Tensor:
+    """N:M activation-sparse linear layer ``y = (x * mask) @ w.T`` (DESIGN.md section 2).
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``[T, K]`` activations; integers (``fmt`` int4/int8/int16) or floats.
+    w : torch.Tensor
+        ``[O, K]`` weights; integers (``weight_fmt``, default from dtype) with integer x.
+    acc_width : int
+        Integer accumulator width: results wrap modulo ``2**acc_width`` exactly as the
+        hardware's two's-complement accumulators do.
+
+    Returns
+    -------
+    torch.Tensor
+        ``[T, O]``: int64 values wrapped to ``acc_width`` for integers; for floats, the float
+        result of ``(x * mask) @ w.T`` in x's dtype.
+    """
+    if not isinstance(w, torch.Tensor):
+        raise TypeError(f"w must be a torch.Tensor, not {type(w).__name__}")
+    f = resolve_format(x, fmt)
+    if x.dim() != 2 or w.dim() != 2:
+        raise ValueError(f"x must be [T, K] and w [O, K]; got {tuple(x.shape)} and {tuple(w.shape)}")
+    if x.shape[1] != w.shape[1]:
+        raise ValueError(f"x has K = {x.shape[1]} input features but w has {w.shape[1]}")
+    mask = nm_mask(x, n, m, fmt=fmt)
+    if f.is_int:
+        resolve_format(w, weight_fmt)
+        if isinstance(acc_width, bool) or not isinstance(acc_width, int) or not 2 <= acc_width <= 64:
+            raise ValueError(f"acc_width must be an integer in [2, 64], not {acc_width!r}")
+        xs = torch.where(mask, x.to(torch.int64), 0)
+        # exact: int64 products and sums (|x|, |w| <= 2**15, K < 2**32)
+        y = xs @ w.to(torch.int64).T
+        return wrap(y, acc_width)
+    if not w.dtype.is_floating_point:
+        raise TypeError(f"float activations need float weights, not {w.dtype}")
+    return (x * mask) @ w.to(x.dtype).T
