@@ -9,6 +9,7 @@ It imports nothing else of the project. Core API:
 """
 
 from .formats import FORMATS, Format, from_bits, get_format, keys, resolve_format, to_bits
+from .quant import quantize_per_token
 from .nm import (
     check_nm,
     nm_compress,
@@ -32,6 +33,7 @@ __all__ = [
     "nm_mask",
     "nm_mask_reference",
     "parse_pattern",
+    "quantize_per_token",
     "resolve_format",
     "sparse_linear",
     "to_bits",
