@@ -5,6 +5,7 @@
  * network (pruned to what the N-th largest line depends on) runs over blocks of B groups laid
  * out column by column, so the compare-exchanges vectorize across groups. Element j is kept
  * iff its composite >= the N-th largest composite of its group. The network comes from Python.
+ * Composites are signed (they stay below 2**62), so SSE2's signed compares suffice.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,21 +13,13 @@
 
 #define B 64
 
-enum { S_I8 = 0, S_I16 = 1, S_I32 = 2, S_I64 = 3, S_F16 = 4, S_F32 = 5 };
+#define KEY_I8(v)  ((v) < 0 ? -(int64_t)(v) : (int64_t)(v))
+#define KEY_F16(v) ((int64_t)((v) & 0x7FFF))
+#define KEY_F32(v) ((int64_t)((v) & 0x7FFFFFFF))
 
-static inline uint64_t key_of(const void *x, int64_t i, int storage) {
-    switch (storage) {
-    case S_I8:  { int32_t v = ((const int8_t *)x)[i];  return (uint64_t)(v < 0 ? -v : v); }
-    case S_I16: { int32_t v = ((const int16_t *)x)[i]; return (uint64_t)(v < 0 ? -v : v); }
-    case S_I32: { int64_t v = ((const int32_t *)x)[i]; return (uint64_t)(v < 0 ? -v : v); }
-    case S_I64: { int64_t v = ((const int64_t *)x)[i]; return (uint64_t)(v < 0 ? -v : v); }
-    case S_F16: return ((const uint16_t *)x)[i] & 0x7FFFu;
-    default:    return ((const uint32_t *)x)[i] & 0x7FFFFFFFu;
-    }
-}
-
-#define DEFINE_KERNEL(NAME, T)                                                                 \
-static void NAME(const void *x, uint8_t *out, int64_t groups, int m, int n, int storage,      \
+#define DEFINE_KERNEL(NAME, S, T, KEY)                                                         \
+static inline __attribute__((always_inline))                                                   \
+void NAME##_body(const S *x, uint8_t *out, int64_t groups, int m, int n,                      \
                  const int32_t *net, int ncomp, int lines, int ib) {                          \
     int64_t nblocks = (groups + B - 1) / B;                                                     \
     _Pragma("omp parallel")                                                                     \
@@ -37,37 +30,63 @@ static void NAME(const void *x, uint8_t *out, int64_t groups, int m, int n, int 
         for (int64_t blk = 0; blk < nblocks; blk++) {                                           \
             int64_t g0 = blk * B;                                                               \
             int nb = (int)((groups - g0) < B ? (groups - g0) : B);                              \
-            for (int j = 0; j < m; j++)                                                         \
-                for (int g = 0; g < B; g++) {                                                   \
-                    T v = 0;                                                                    \
-                    if (g < nb) v = ((T)key_of(x, (g0 + g) * m + j, storage) << ib)             \
-                                    | (T)(m - 1 - j);                                           \
-                    c[j * B + g] = v; orig[j * B + g] = v;                                      \
-                }                                                                               \
-            for (int j = m; j < lines; j++) memset(&c[j * B], 0, sizeof(T) * B);                \
+            const S *xb = x + g0 * m;                                                           \
+            if (nb < B) memset(orig, 0, sizeof(T) * (size_t)m * B);                             \
+            for (int g = 0; g < nb; g++)                                                        \
+                for (int j = 0; j < m; j++)                                                     \
+                    orig[j * B + g] = (T)((KEY(xb[g * m + j]) << ib) | (m - 1 - j));            \
+            memcpy(c, orig, sizeof(T) * (size_t)m * B);                                         \
+            if (lines > m) memset(c + (size_t)m * B, 0, sizeof(T) * (size_t)(lines - m) * B);   \
             for (int k = 0; k < ncomp; k++) {                                                   \
-                T *a = &c[net[2 * k] * B], *b = &c[net[2 * k + 1] * B];                         \
+                T *restrict a = &c[net[2 * k] * B], *restrict b = &c[net[2 * k + 1] * B];       \
                 for (int g = 0; g < B; g++) {                                                   \
                     T lo = a[g] < b[g] ? a[g] : b[g], hi = a[g] < b[g] ? b[g] : a[g];           \
                     a[g] = lo; b[g] = hi;                                                       \
                 }                                                                               \
             }                                                                                   \
             const T *thr = &c[(lines - n) * B];                                                 \
+            uint8_t *ob = out + g0 * m;                                                         \
             for (int g = 0; g < nb; g++)                                                        \
                 for (int j = 0; j < m; j++)                                                     \
-                    out[(g0 + g) * m + j] = orig[j * B + g] >= thr[g];                          \
+                    ob[g * m + j] = orig[j * B + g] >= thr[g];                                  \
         }                                                                                       \
         free(c); free(orig);                                                                    \
     }                                                                                           \
+}                                                                                               \
+/* compile-time M for the common sizes lets the compiler unroll the per-group loops */          \
+static void NAME(const S *x, uint8_t *out, int64_t groups, int m, int n,                      \
+                 const int32_t *net, int ncomp, int lines, int ib) {                          \
+    switch (m) {                                                                                \
+    case 4:  NAME##_body(x, out, groups, 4, n, net, ncomp, 4, 2); break;                       \
+    case 8:  NAME##_body(x, out, groups, 8, n, net, ncomp, 8, 3); break;                       \
+    case 16: NAME##_body(x, out, groups, 16, n, net, ncomp, 16, 4); break;                     \
+    case 32: NAME##_body(x, out, groups, 32, n, net, ncomp, 32, 5); break;                     \
+    default: NAME##_body(x, out, groups, m, n, net, ncomp, lines, ib);                         \
+    }                                                                                           \
 }
 
-DEFINE_KERNEL(kernel32, uint32_t)
-DEFINE_KERNEL(kernel64, uint64_t)
+DEFINE_KERNEL(k_i8, int8_t, int32_t, KEY_I8)
+DEFINE_KERNEL(k_i16, int16_t, int32_t, KEY_I8)
+DEFINE_KERNEL(k_i32, int32_t, int32_t, KEY_I8)
+DEFINE_KERNEL(k_i64, int64_t, int32_t, KEY_I8)
+DEFINE_KERNEL(k_f16, uint16_t, int32_t, KEY_F16)
+DEFINE_KERNEL(k_f32, uint32_t, int64_t, KEY_F32)
 
+enum { S_I8 = 0, S_I16 = 1, S_I32 = 2, S_I64 = 3, S_F16 = 4, S_F32 = 5 };
+
+/* Integer inputs must already be range-checked to a format of at most 16 bits (|x| <= 2**15),
+ * and m <= 1024, so int32 composites cannot overflow; fp32 uses int64 composites. */
 int nm_mask(const void *x, uint8_t *out, int64_t groups, int m, int n, int storage,
-            const int32_t *net, int ncomp, int lines, int ib, int wide) {
-    if (m < 2 || n < 1 || n >= m || lines < m || storage < 0 || storage > S_F32) return -1;
-    if (wide) kernel64(x, out, groups, m, n, storage, net, ncomp, lines, ib);
-    else kernel32(x, out, groups, m, n, storage, net, ncomp, lines, ib);
+            const int32_t *net, int ncomp, int lines, int ib) {
+    if (m < 2 || m > 1024 || n < 1 || n >= m || lines < m) return -1;
+    switch (storage) {
+    case S_I8:  k_i8(x, out, groups, m, n, net, ncomp, lines, ib); break;
+    case S_I16: k_i16(x, out, groups, m, n, net, ncomp, lines, ib); break;
+    case S_I32: k_i32(x, out, groups, m, n, net, ncomp, lines, ib); break;
+    case S_I64: k_i64(x, out, groups, m, n, net, ncomp, lines, ib); break;
+    case S_F16: k_f16(x, out, groups, m, n, net, ncomp, lines, ib); break;
+    case S_F32: k_f32(x, out, groups, m, n, net, ncomp, lines, ib); break;
+    default: return -1;
+    }
     return 0;
 }

@@ -12,6 +12,7 @@ import ctypes
 import functools
 import hashlib
 import os
+import platform
 import shutil
 import subprocess
 import tempfile
@@ -46,7 +47,9 @@ def _library() -> ctypes.CDLL | None:
     if os.environ.get("NMSPARSE_NO_NATIVE"):
         return None
     src = _SRC.read_bytes()
-    tag = hashlib.sha256(src).hexdigest()[:16]
+    # -march=native: key the build by the CPU too, in case the cache directory is shared
+    cpu = platform.machine() + _cpu_model()
+    tag = hashlib.sha256(src + cpu.encode()).hexdigest()[:16]
     lib = cache_dir() / f"nmsparse_native_{tag}.so"
     if not lib.exists():
         cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
@@ -56,7 +59,7 @@ def _library() -> ctypes.CDLL | None:
         with tempfile.TemporaryDirectory(dir=lib.parent) as tmp:
             out = Path(tmp) / lib.name
             base = [cc, "-O3", "-shared", "-fPIC", "-o", str(out), str(_SRC)]
-            for extra in (["-fopenmp"], []):
+            for extra in (["-march=native", "-fopenmp"], ["-fopenmp"], []):
                 r = subprocess.run(base[:1] + extra + base[1:], capture_output=True)
                 if r.returncode == 0:
                     break
@@ -67,9 +70,19 @@ def _library() -> ctypes.CDLL | None:
     dll.nm_mask.restype = ctypes.c_int
     dll.nm_mask.argtypes = [
         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int,
-        ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+        ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
     ]
     return dll
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("model name", "flags")):
+                return line
+    except OSError:
+        pass
+    return ""
 
 
 def available() -> bool:
@@ -109,7 +122,7 @@ def threshold_network(m: int, n: int) -> tuple[torch.Tensor, int, int]:
     return net, len(kept), lines
 
 
-def nm_mask_native(x: torch.Tensor, n: int, m: int, key_bits: int) -> torch.Tensor | None:
+def nm_mask_native(x: torch.Tensor, n: int, m: int) -> torch.Tensor | None:
     """Mask via the compiled kernel, or None when it cannot run (caller falls back)."""
     dll = _library()
     if dll is None or m > MAX_M or x.dtype not in STORAGE:
@@ -120,7 +133,7 @@ def nm_mask_native(x: torch.Tensor, n: int, m: int, key_bits: int) -> torch.Tens
     net, ncomp, lines = threshold_network(m, n)
     rc = dll.nm_mask(
         x.data_ptr(), out.data_ptr(), x.numel() // m, m, n, STORAGE[x.dtype],
-        net.data_ptr(), ncomp, lines, ib, int(key_bits + ib > 32),
+        net.data_ptr(), ncomp, lines, ib,
     )
     if rc != 0:
         return None

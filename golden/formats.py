@@ -100,8 +100,10 @@ def resolve_format(x: torch.Tensor, fmt: str | Format | None = None, *, check_ra
     if f.is_int:
         if x.dtype not in _INT_DTYPES:
             raise TypeError(f"format {f.name} needs a signed integer tensor, not dtype {x.dtype}")
-        if check_range and x.numel():
-            lo, hi = int(x.min()), int(x.max())
+        # a dtype no wider than the format cannot hold an out-of-range value
+        if check_range and x.numel() and x.dtype.itemsize * 8 > f.width:
+            lo_t, hi_t = torch.aminmax(x)
+            lo, hi = int(lo_t), int(hi_t)
             if lo < f.min or hi > f.max:
                 bad = lo if lo < f.min else hi
                 raise ValueError(

@@ -128,7 +128,7 @@ def nm_mask(
     if backend not in ("auto", "native", "torch"):
         raise ValueError(f"backend must be 'auto', 'native' or 'torch', not {backend!r}")
     if backend != "torch" and x.numel():
-        out = _native.nm_mask_native(x.detach().cpu(), n, m, f.key_width)
+        out = _native.nm_mask_native(x.detach().cpu(), n, m)
         if out is not None:
             return out.to(x.device)
         if backend == "native":
@@ -166,8 +166,13 @@ def nm_decompress(values: torch.Tensor, index: torch.Tensor, m: int) -> torch.Te
         raise TypeError(f"index must be an integer tensor, not {index.dtype}")
     if index.numel() and (int(index.min()) < 0 or int(index.max()) >= m):
         raise ValueError(f"index values must lie in [0, {m}); got {int(index.min())}..{int(index.max())}")
-    out = torch.zeros(*values.shape[:-1], m, dtype=values.dtype)
-    out.scatter_(-1, index.to(torch.int64), values)
+    # Scatter bit patterns, not numbers: float ops may quiet a NaN's payload.
+    raw = values
+    if values.dtype.is_floating_point:
+        raw = values.view({2: torch.int16, 4: torch.int32, 8: torch.int64}[values.element_size()])
+    out = torch.zeros(*values.shape[:-1], m, dtype=raw.dtype)
+    out.scatter_(-1, index.to(torch.int64), raw)
+    out = out.view(values.dtype) if values.dtype.is_floating_point else out
     return out.reshape(*values.shape[:-2], values.shape[-2] * m)
 
 
