@@ -78,6 +78,9 @@ def test_results_columns_come_from_the_files(point, tmp_path):
          "groups": 4096, "mismatches": 0, "groups_per_second": 1234.5, "seed": 1,
          "source": "embedded"}]))
     (tmp_path / "quality.json").write_text(json.dumps([
+        # weight pruning with dense activations is not the dense reference
+        {"pattern": "dense", "criterion": None, "mitigation": None, "weight_pattern": "2:4",
+         "ppl": 30.0, "tokens": 1000, "model": "SmolLM2", "text": "austen"},
         {"pattern": "dense", "criterion": None, "mitigation": None, "weight_pattern": None,
          "ppl": 20.0, "tokens": 1000, "model": "SmolLM2", "text": "austen"},
         {"pattern": "2:4", "criterion": "magnitude", "mitigation": None,

@@ -85,7 +85,8 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     say = _say if progress else (lambda _m: None)
     cache_root = out_dir / ".cache"
     flow = synth.flow_signature()
-    keys = {p.module: cache.point_key(p.verilog.read_bytes(), p.sidecar, flow, place=place)
+    sources = {p.module: p.verilog.read_bytes() for p in points}
+    keys = {p.module: cache.point_key(sources[p.module], p.sidecar, flow, place=place)
             for p in points}
     results: dict[str, dict | None] = {}
     errors: dict[str, str] = {}
@@ -106,13 +107,14 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
             _warm_up(cold) if progress else None
     lock = threading.Lock()
     # the biggest Verilog first: better load balance across jobs
-    todo.sort(key=lambda p: -p.verilog.stat().st_size)
+    todo.sort(key=lambda p: -len(sources[p.module]))
 
     def one(p: records.Point) -> tuple[records.Point, dict | None, str | None, float]:
         t0 = time.monotonic()
         work = cache.entry_dir(cache_root, p.module, keys[p.module]) / "work"
         try:
-            r = synth.measure(p.verilog, p.sidecar, work, place=place, timeout=timeout)
+            r = synth.measure(p.verilog, p.sidecar, work, place=place, timeout=timeout,
+                              source=sources[p.module])
         except (synth.SynthesisError, ValueError, OSError) as exc:
             return p, None, str(exc), time.monotonic() - t0
         cache.store(cache_root, p.module, keys[p.module], r)

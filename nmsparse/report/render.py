@@ -241,8 +241,9 @@ def _crosscheck_table(cross: list[dict] | None) -> Table:
 
 
 def _is_dense_quality(q: Mapping) -> bool:
-    p = q.get("pattern")
-    return p in (None, "", "dense", "none", "1:1")
+    """The dense reference: no activation sparsity and no weight pruning."""
+    return (q.get("pattern") in (None, "", "dense", "none", "1:1")
+            and q.get("weight_pattern") in (None, "", "dense", "none"))
 
 
 def _quality_table(quality: list[dict] | None) -> Table:
@@ -283,18 +284,23 @@ def tables(records: Sequence[dict], cross: list[dict] | None,
 
 # ----------------------------------------------------------------------------- summary
 def _best_quality(quality: list[dict] | None) -> dict[str, float]:
-    """Lowest sparse perplexity per pattern, over the activation-only runs if any."""
+    """Perplexity per N:M activation pattern (dense weights): the plain magnitude criterion
+    without mitigation when present, else the best of the runs of that pattern."""
+    plain: dict[str, float] = {}
     best: dict[str, float] = {}
     if not quality:
         return best
     for q in quality:
+        p = str(q.get("pattern"))
         if _is_dense_quality(q) or not isinstance(q.get("ppl"), (int, float)):
             continue
-        if q.get("weight_pattern") not in (None, "", "dense", "none"):
+        if q.get("weight_pattern") not in (None, "", "dense", "none") or _mkey(p) == (0, 0):
             continue
-        p = str(q["pattern"])
         best[p] = min(best.get(p, math.inf), float(q["ppl"]))
-    return best
+        if (q.get("criterion") in (None, "", "magnitude")
+                and q.get("mitigation") in (None, "", "none")):
+            plain[p] = min(plain.get(p, math.inf), float(q["ppl"]))
+    return {**best, **plain}
 
 
 def selector_cost(records: Sequence[Mapping], fmt: str = "int8") -> dict[str, tuple[str, float]]:

