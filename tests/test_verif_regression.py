@@ -1,0 +1,65 @@
+"""The cocotb regression through Verilator: every module of ``hdl/`` (or ``$NMSPARSE_HDL_DIR``).
+
+One pytest test per module builds it once (``sim_build/<module>-<hash>``, shared safely by
+``pytest -n`` workers) and replays the whole regression of :func:`verif.vectors.
+regression_scenarios` in one simulator run: directed edge cases, random groups under every
+idle x back-pressure pattern, reset mid-stream, exact latency and full throughput, MAC rows
+with ``last`` and accumulator wrap-around, and real SmolLM2 activations. The ``slow`` variant
+runs eight times as many groups.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import pytest
+from conftest import seed
+
+from verif import runner, sidecar, vectors
+
+
+def _modules() -> list[str]:
+    d = runner.hdl_dir()
+    try:
+        return [sc.module for sc in sidecar.list_modules(d)]
+    except FileNotFoundError:
+        return []
+
+
+MODULES = _modules()
+
+
+@functools.cache
+def _acts():
+    return vectors.load_activations("default") if vectors.DEFAULT_ACTIVATIONS.is_file() else None
+
+
+def _run(name: str, *, slow: bool) -> runner.SimResult:
+    sc = sidecar.find_module(runner.hdl_dir(), name)
+    s = seed()
+    scen = vectors.regression_scenarios(sc, s, activations=_acts(), slow=slow)
+    res = runner.run_vectors(sc, {"scenarios": scen}, seed=s, tag="slow" if slow else "regr")
+    for rec in res.scenarios:
+        print(f"{name}: {rec['name']}: {rec['groups']} groups, {rec['mismatches']} mismatches, "
+              f"latency {rec['latencies']}, {rec['groups_per_second']:.0f} groups/s")
+    print(f"{name}: seed {s}, build {res.build_seconds:.1f} s, simulation {res.sim_seconds:.1f} s")
+    return res
+
+
+def test_hdl_dir_has_modules():
+    d = runner.hdl_dir()
+    assert MODULES, f"no modules found in {d} (run `make hdl`, or set NMSPARSE_HDL_DIR)"
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_module(name: str):
+    res = _run(name, slow=False)
+    assert res.passed, res.failure_text()
+    assert res.groups > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", MODULES)
+def test_module_slow(name: str):
+    res = _run(name, slow=True)
+    assert res.passed, res.failure_text()

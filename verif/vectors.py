@@ -1,0 +1,509 @@
+"""Stimulus and expected outputs from the golden model, packed with the module's sidecar.
+
+Everything here runs in the pytest (or CLI) process; the simulator only receives plain hex
+payloads (see :mod:`verif.cocotb_regression`). Expected outputs come from
+:func:`golden.nm_compress`, :func:`golden.nm_mask` and :func:`golden.sparse_linear` (int64
+results wrapped to ``acc_width``); the sidecar says where each field goes.
+
+Shapes: a batch of groups is ``bits: [G, M]`` int64 unsigned bit patterns in the module's
+format (``golden.to_bits``); MAC rows are lists of groups plus weights ``[g, K, M]``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import torch
+
+import golden
+
+from .sidecar import Port, Sidecar
+
+__all__ = [
+    "IDLE_PATTERNS",
+    "BACKPRESSURE_PATTERNS",
+    "topk_phase",
+    "mac_phase",
+    "edge_groups",
+    "random_groups",
+    "regression_scenarios",
+    "load_activations",
+    "activation_groups",
+    "DEFAULT_ACTIVATIONS",
+]
+
+DEFAULT_ACTIVATIONS = Path(__file__).resolve().parent / "data" / "smollm2_acts.pt"
+IDLE_PATTERNS = ("none", "cycle:1,1,1,0", "random:0.3")
+BACKPRESSURE_PATTERNS = ("none", "cycle:1,1,1,0", "random:0.3")
+_EXP_BITS = {"fp16": 5, "bf16": 8, "fp32": 8}
+
+
+def _fmt(sc: Sidecar) -> golden.Format:
+    return golden.get_format(sc.fmt)
+
+
+def _pack_rows(port: Port, fields: Mapping[str, torch.Tensor], lanes: int = 1) -> list[str]:
+    """Hex payloads: ``fields[name]: [T, L, count]`` int64 unsigned elements per transfer.
+
+    Vectorized: the payloads are assembled as a bit matrix and packed to bytes with numpy.
+    """
+    import numpy as np
+
+    T = next(iter(fields.values())).shape[0]
+    W8 = max(8, -(-port.width // 8) * 8)
+    B = np.zeros((T, W8), dtype=np.uint8)
+    for name, t in fields.items():
+        f = port.fields[name]
+        el = t.reshape(T, lanes * f.count).numpy().astype(np.int64)
+        shifts = np.array([f.offset + lane * f.lane_stride + e * f.elem_width
+                           for lane in range(lanes) for e in range(f.count)], dtype=np.int64)
+        bit = np.arange(f.elem_width, dtype=np.int64)
+        pos = (shifts[:, None] + bit[None, :]).ravel()
+        vals = ((el[:, :, None] >> bit[None, None, :]) & 1).astype(np.uint8).reshape(T, -1)
+        B[:, pos] |= vals
+    packed = np.packbits(B[:, ::-1], axis=1)
+    return [row.tobytes().hex() for row in packed]
+
+
+def topk_expected(sc: Sidecar, bits: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Golden ``mask``/``values``/``index`` (unsigned patterns) of groups ``bits: [G, M]``."""
+    f = _fmt(sc)
+    x = golden.from_bits(bits, f)
+    n, m = int(sc.n), sc.m
+    mask = golden.nm_mask(x, n, m, fmt=f.name).to(torch.int64)
+    values, index = golden.nm_compress(x, n, m, fmt=f.name)
+    return {"mask": mask, "values": golden.to_bits(values, f.name).reshape(-1, n),
+            "index": index.reshape(-1, n)}
+
+
+def topk_phase(sc: Sidecar, bits: torch.Tensor, *, reset_after: bool = False) -> dict:
+    """One phase streaming groups ``bits: [G, M]`` through a selector (padded to the lanes)."""
+    if bits.dim() != 2 or bits.shape[1] != sc.m:
+        raise ValueError(f"expected groups of shape [G, {sc.m}], got {tuple(bits.shape)}")
+    lanes = sc.lanes
+    G = bits.shape[0]
+    pad = (-G) % lanes
+    if pad:
+        bits = torch.cat([bits, torch.zeros(pad, sc.m, dtype=torch.int64)])
+    exp = topk_expected(sc, bits)
+    T = bits.shape[0] // lanes
+    inputs = _pack_rows(sc.i, {"data": bits.reshape(T, lanes, sc.m)}, lanes)
+    expected = _pack_rows(sc.o, {k: v.reshape(T, lanes, -1) for k, v in exp.items()}, lanes)
+    return {"inputs": inputs, "expected": expected, "out_src": list(range(T)), "groups": G,
+            "reset_after": reset_after}
+
+
+def _weight_fmt(sc: Sidecar) -> str:
+    ww = int(sc.params.get("weight_width", 8))
+    name = f"int{ww}"
+    if name not in golden.FORMATS:
+        raise ValueError(f"{sc.module}: weight_width {ww} has no golden format")
+    return name
+
+
+def _mac_expected(sc: Sidecar, x: torch.Tensor, w: torch.Tensor, spans: list[tuple[int, int]],
+                  weight_fmt: str, acc_width: int) -> torch.Tensor:
+    """Golden accumulators ``[R, K]`` (unsigned ``acc_width``-bit patterns) of the rows that
+    cover groups ``spans[r] = (first, end)`` of ``x: [T, M]`` with weights ``w: [T, K, M]``.
+
+    Rows go through :func:`golden.sparse_linear` together: row r becomes token r of a
+    ``[R, C*M]`` activation matrix that holds only its own groups (zeros elsewhere; an all-zero
+    group contributes nothing), so one call covers a chunk of rows.
+    """
+    K, m = w.shape[1], sc.m
+    out = []
+    f = _fmt(sc)
+    for c0 in range(0, len(spans), 64):
+        chunk = spans[c0 : c0 + 64]
+        lo, hi = chunk[0][0], chunk[-1][1]
+        X = torch.zeros(len(chunk), (hi - lo) * m, dtype=torch.int64)
+        for r, (a, b) in enumerate(chunk):
+            X[r, (a - lo) * m : (b - lo) * m] = x[a:b].reshape(-1)
+        Wm = w[lo:hi].permute(1, 0, 2).reshape(K, (hi - lo) * m)
+        if sc.unit == "dense_mac":
+            y = golden.wrap(X @ Wm.to(torch.int64).T, acc_width)
+        else:
+            y = golden.sparse_linear(X.to(f.dtype), Wm.to(golden.get_format(weight_fmt).dtype),
+                                     int(sc.n), m, acc_width=acc_width, fmt=f.name,
+                                     weight_fmt=weight_fmt)
+        out.append(y & ((1 << acc_width) - 1))
+    return torch.cat(out) if out else torch.zeros(0, K, dtype=torch.int64)
+
+
+def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
+              reset_after: bool = False, complete_last_row: bool = True) -> dict:
+    """One phase of MAC rows: each row is ``(x: [g, M] int, w: [g, K, M] int)``.
+
+    For ``spmac`` the input is the golden compressed form of ``x``; for ``linear`` and
+    ``dense_mac`` the dense groups. Expected: one ``acc`` transfer per row, from
+    :func:`golden.sparse_linear` (dense rows: the int64 dot product), wrapped to ``acc_width``.
+    With ``complete_last_row=False`` the last row carries no ``last`` and expects no output
+    (used before a reset).
+    """
+    f = _fmt(sc)
+    if not f.is_int:
+        raise ValueError(f"{sc.module}: MAC units are verified for integer formats only, "
+                         f"not {f.name}")
+    if sc.lanes != 1:
+        raise ValueError(f"{sc.module}: MAC units with lanes > 1 are not supported")
+    wf = _weight_fmt(sc)
+    acc_width = int(sc.params.get("acc_width", 32))
+    K = int(sc.params.get("outputs", sc.o.fields["acc"].count))
+    m = sc.m
+    xs, ws, lasts, out_src, spans = [], [], [], [], []
+    t = 0
+    for r, (x, w) in enumerate(rows):
+        g = x.shape[0]
+        if w.shape != (g, K, m):
+            raise ValueError(f"row {r}: weights must be [{g}, {K}, {m}], got {tuple(w.shape)}")
+        xs.append(x)
+        ws.append(w)
+        last = torch.zeros(g, dtype=torch.int64)
+        if complete_last_row or r < len(rows) - 1:
+            last[-1] = 1
+            out_src.append(t + g - 1)
+            spans.append((t, t + g))
+        t += g
+        lasts.append(last)
+    expected = _mac_expected(sc, torch.cat(xs), torch.cat(ws), spans, wf, acc_width)
+    X = torch.cat(xs).to(f.dtype)
+    W = torch.cat(ws)
+    L = torch.cat(lasts).reshape(-1, 1)
+    T = X.shape[0]
+    wbits = golden.to_bits(W.to(golden.get_format(wf).dtype), wf).reshape(T, K * m)
+    fields: dict[str, torch.Tensor] = {"weights": wbits, "last": L}
+    if sc.unit == "spmac":
+        values, index = golden.nm_compress(X, int(sc.n), m, fmt=f.name)
+        fields["values"] = golden.to_bits(values, f.name).reshape(T, -1)
+        fields["index"] = index.reshape(T, -1)
+    else:
+        fields["data"] = golden.to_bits(X, f.name).reshape(T, m)
+    inputs = _pack_rows(sc.i, fields)
+    exp = _pack_rows(sc.o, {"acc": expected}) if spans else []
+    return {"inputs": inputs, "expected": exp, "out_src": out_src, "groups": T,
+            "reset_after": reset_after}
+
+
+# --------------------------------------------------------------------------------- stimulus
+
+def _float_specials(f: golden.Format) -> list[int]:
+    w, e = f.width, _EXP_BITS[f.name]
+    mant = w - 1 - e
+    sign = 1 << (w - 1)
+    inf = ((1 << e) - 1) << mant
+    qnan = inf | (1 << (mant - 1))
+    maxf = inf - 1
+    minnorm = 1 << mant
+    one = ((1 << (e - 1)) - 1) << mant
+    pos = [0, 1, 2, (1 << mant) - 1, minnorm, one, one + 1, maxf, inf, qnan, inf | 1,
+           qnan | 5, (1 << (w - 1)) - 1]
+    return pos + [p | sign for p in pos]
+
+
+def edge_groups(sc: Sidecar, seed: int) -> torch.Tensor:
+    """Directed groups ``[G, M]`` (bit patterns): all-equal groups, ties at the N-th place,
+    zeros, the most negative integer, and for floats NaN payloads, +-inf, -0.0, subnormals."""
+    f = _fmt(sc)
+    n, m = int(sc.n) if sc.n is not None else m_half(sc), sc.m
+    w = f.width
+    full = (1 << w) - 1
+    gen = torch.Generator().manual_seed(seed)
+    groups: list[list[int]] = []
+
+    def neg(v: int) -> int:  # bit pattern of -v (ints) / sign flip (floats)
+        return (-v) & full if f.is_int else v ^ (1 << (w - 1))
+
+    if f.is_int:
+        mn, mx = 1 << (w - 1), (1 << (w - 1)) - 1  # patterns of min and max
+        small = [0, 1, 2, 3, mx, mn, full]  # full = -1
+        specials = [0, 1, full, mx, mn, neg(mx), 2, neg(2)]
+        mag = lambda v: abs(v - (1 << w) if v >> (w - 1) else v)  # noqa: E731
+    else:
+        specials = _float_specials(f)
+        small = specials
+        mag = lambda v: v & ((1 << (w - 1)) - 1)  # noqa: E731
+    # all-equal groups (and all-equal magnitudes with mixed signs)
+    for v in sorted(set(specials)):
+        groups.append([v] * m)
+        groups.append([v if j % 2 else neg(v) for j in range(m)])
+    groups.append([0] * m)
+    if f.is_int:
+        groups.append([mn] * m)
+        groups.append([mn if j % 2 else mx for j in range(m)])
+        groups.append([mx if j % 2 else mn for j in range(m)])
+    # ties at the N-th place: N-1 larger distinct keys, then a run of equal keys
+    big = sorted({v for v in specials if mag(v) > 0}, key=mag, reverse=True)
+    for tie in specials:
+        for trial in range(3):
+            larger = [v for v in big if mag(v) > mag(tie)]
+            if len(larger) < n - 1:
+                larger = larger * (n - 1)
+            grp = larger[: n - 1] + [tie, neg(tie), tie] + [0] * m
+            grp = grp[:m]
+            perm = torch.randperm(m, generator=gen).tolist()
+            groups.append([grp[p] for p in perm])
+    # random picks from the special values (many ties, every position)
+    for _ in range(4 * m):
+        idx = torch.randint(len(small), (m,), generator=gen).tolist()
+        groups.append([small[i] for i in idx])
+    return torch.tensor(groups, dtype=torch.int64) & full
+
+
+def m_half(sc: Sidecar) -> int:
+    return max(1, sc.m // 2)
+
+
+def random_groups(sc: Sidecar, count: int, seed: int) -> torch.Tensor:
+    """``[count, M]`` bit patterns: a mix of uniform patterns, tie-heavy small values and
+    typical values (normal floats / small integers)."""
+    f = _fmt(sc)
+    m = sc.m
+    w = f.width
+    gen = torch.Generator().manual_seed(seed)
+    full = (1 << w) - 1
+    a = torch.randint(0, 1 << w, (count, m), generator=gen, dtype=torch.int64)
+    if f.is_int:
+        small = torch.randint(-3, 4, (count, m), generator=gen, dtype=torch.int64) & full
+        typ = (torch.randn(count, m, generator=gen) * (1 << (w - 3))).round().clamp(
+            -(1 << (w - 1)), (1 << (w - 1)) - 1).to(torch.int64) & full
+    else:
+        vals = torch.tensor([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, -2.0]).to(f.dtype)
+        pick = torch.randint(0, len(vals), (count, m), generator=gen)
+        small = golden.to_bits(vals[pick], f.name)
+        typ = golden.to_bits(torch.randn(count, m, generator=gen).to(f.dtype), f.name)
+    which = torch.randint(0, 3, (count, 1), generator=gen)
+    return torch.where(which == 0, a, torch.where(which == 1, small, typ))
+
+
+def _random_int(shape, width: int, gen: torch.Generator) -> torch.Tensor:
+    return torch.randint(-(1 << (width - 1)), 1 << (width - 1), shape, generator=gen,
+                         dtype=torch.int64)
+
+
+def _mac_rows(sc: Sidecar, count: int, seed: int, *, max_groups: int = 4,
+              extreme: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    f = _fmt(sc)
+    ww = int(sc.params.get("weight_width", 8))
+    K = int(sc.params.get("outputs", sc.o.fields["acc"].count))
+    gen = torch.Generator().manual_seed(seed)
+    rows = []
+    for _ in range(count):
+        g = int(torch.randint(1, max_groups + 1, (1,), generator=gen))
+        if extreme:
+            x = torch.full((g, sc.m), f.min, dtype=torch.int64)
+            x[torch.rand(g, sc.m, generator=gen) < 0.3] = f.max
+            w = torch.full((g, K, sc.m), -(1 << (ww - 1)), dtype=torch.int64)
+            w[torch.rand(g, K, sc.m, generator=gen) < 0.3] = (1 << (ww - 1)) - 1
+        else:
+            x = _random_int((g, sc.m), f.width, gen)
+            small = torch.rand(g, 1, generator=gen) < 0.3  # tie-heavy groups
+            x = torch.where(small, x % 3 - 1, x)
+            w = _random_int((g, K, sc.m), ww, gen)
+        rows.append((x, w))
+    return rows
+
+
+def wrap_rows(sc: Sidecar, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]] | None:
+    """One row long enough that the accumulators wrap around at ``acc_width`` (None when that
+    needs more than 2**17 groups)."""
+    f = _fmt(sc)
+    ww = int(sc.params.get("weight_width", 8))
+    acc_width = int(sc.params.get("acc_width", 32))
+    K = int(sc.params.get("outputs", sc.o.fields["acc"].count))
+    kept = sc.m if sc.unit == "dense_mac" else int(sc.n)
+    per_group = (1 << (f.width - 1)) * (1 << (ww - 1)) * kept
+    groups = (1 << (acc_width - 1)) // per_group + 3
+    if groups > (1 << 17):
+        return None
+    x = torch.full((groups, sc.m), f.min, dtype=torch.int64)
+    w = torch.full((groups, K, sc.m), -(1 << (ww - 1)), dtype=torch.int64)
+    # output k: the others scaled so that each wraps at a different point
+    for k in range(1, K):
+        w[:, k, :] = (1 << (ww - 1)) - k
+    return [(x, w)]
+
+
+# --------------------------------------------------------------------------------- activations
+
+def load_activations(path: str | Path) -> dict[str, torch.Tensor]:
+    """Activations from ``.pt`` (a tensor or a dict of tensors), ``.npy`` or ``.safetensors``.
+
+    ``"default"`` means the embedded SmolLM2-135M-Instruct Linear-layer inputs.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file does not exist.
+    ValueError
+        It cannot be read, holds no tensor, or has an unsupported extension.
+    """
+    p = DEFAULT_ACTIVATIONS if str(path) == "default" else Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"activation file {p} does not exist")
+    suffix = p.suffix.lower()
+    try:
+        if suffix in (".pt", ".pth"):
+            obj = torch.load(p, map_location="cpu", weights_only=True)
+        elif suffix == ".npy":
+            import numpy as np
+
+            arr = np.load(p, allow_pickle=False)
+            if arr.dtype.kind not in "iuf":
+                raise ValueError(f"dtype {arr.dtype} is not numeric")
+            obj = torch.from_numpy(arr.copy())
+        elif suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj = load_file(str(p))
+        else:
+            raise ValueError(f"unsupported extension {suffix!r} (use .pt, .npy or .safetensors)")
+    except ValueError as exc:
+        raise ValueError(f"cannot read activations from {p}: {exc}") from None
+    except Exception as exc:  # torch/numpy/safetensors raise many kinds on corrupt files
+        raise ValueError(f"cannot read activations from {p}: {type(exc).__name__}: "
+                         f"{str(exc).splitlines()[0] if str(exc) else ''}") from None
+    if isinstance(obj, torch.Tensor):
+        obj = {p.stem: obj}
+    if not isinstance(obj, Mapping) or not obj:
+        raise ValueError(f"{p} holds {type(obj).__name__}, not a tensor or a dict of tensors")
+    out = {}
+    for k, v in obj.items():
+        if not isinstance(v, torch.Tensor):
+            raise ValueError(f"{p}: entry {k!r} is {type(v).__name__}, not a tensor")
+        if v.dim() == 0:
+            raise ValueError(f"{p}: entry {k!r} is a scalar; need [..., K] activations")
+        out[str(k)] = v
+    return out
+
+
+def activation_groups(acts: Mapping[str, torch.Tensor], m: int, fmt: str, *,
+                      limit: int | None = None) -> tuple[torch.Tensor, list[list]]:
+    """Bit patterns ``[G, m]`` of every group of every tensor, in ``fmt``, and a label list
+    ``[[first_group, name, groups_per_row], ...]`` for mismatch reports.
+
+    Float tensors become ``fmt`` by a cast to bf16/fp16/fp32 (only from a float dtype), or by
+    per-token quantization (:func:`golden.quantize_per_token`) for integer formats. Integer
+    tensors must already be in ``fmt``'s range.
+
+    Raises
+    ------
+    ValueError
+        A last dimension that is not a multiple of ``m``, integers out of range, NaN/inf
+        where integers are needed.
+    TypeError
+        A dtype that does not fit ``fmt`` (e.g. integers for a float format).
+    """
+    f = golden.get_format(fmt)
+    parts, labels = [], []
+    start = 0
+    for name, t in acts.items():
+        if t.shape[-1] % m:
+            raise ValueError(f"activations {name!r}: last dimension {t.shape[-1]} is not a "
+                             f"multiple of M = {m}")
+        x = t.reshape(-1, t.shape[-1])
+        if f.is_int:
+            if x.dtype.is_floating_point:
+                x, _ = golden.quantize_per_token(x, f.name)
+            elif x.dtype in (torch.int8, torch.int16, torch.int32, torch.int64, torch.uint8):
+                x = x.to(torch.int64)
+                golden.resolve_format(x, f.name)
+            else:
+                raise TypeError(f"activations {name!r}: dtype {t.dtype} does not fit {f.name}")
+        else:
+            if not x.dtype.is_floating_point:
+                raise TypeError(f"activations {name!r}: dtype {t.dtype} does not fit the float "
+                                f"format {f.name} (pass float activations)")
+            x = x.to(f.dtype)
+        bits = golden.to_bits(x, f.name).reshape(-1, m)
+        parts.append(bits)
+        labels.append([start, name, t.shape[-1] // m])
+        start += bits.shape[0]
+        if limit is not None and start >= limit:
+            break
+    if not parts:
+        raise ValueError("no activations")
+    g = torch.cat(parts)
+    if limit is not None:
+        g = g[:limit]
+    return g, labels
+
+
+# --------------------------------------------------------------------------------- scenarios
+
+def regression_scenarios(sc: Sidecar, seed: int, *, groups: int = 240, act_groups: int = 2048,
+                         activations: Mapping[str, torch.Tensor] | None = None,
+                         slow: bool = False) -> list[dict]:
+    """The regression for one module (DESIGN.md contract), as scenarios for the vector file.
+
+    - directed edge cases with o__ready held high: exact latency and full throughput asserted;
+    - random groups under every idle x back-pressure pattern (3 x 3);
+    - a reset in the middle of a stream;
+    - real activations (selector: int8 per-token quantized or bf16; linear engine: int8);
+    - MAC units: rows of several groups with ``last``, extreme values, accumulator wrap-around.
+    """
+    scen: list[dict] = []
+    scale = 8 if slow else 1
+    if sc.unit == "topk":
+        scen.append({"name": "directed edge cases", "check_latency": True,
+                     "phases": [topk_phase(sc, edge_groups(sc, seed))]})
+        for i, idle in enumerate(IDLE_PATTERNS):
+            for j, bp in enumerate(BACKPRESSURE_PATTERNS):
+                bits = random_groups(sc, groups * scale, seed + 10 * i + j)
+                scen.append({"name": f"random idle={idle} bp={bp}", "idle": idle,
+                             "backpressure": bp, "check_latency": idle == bp == "none",
+                             "phases": [topk_phase(sc, bits)]})
+        a = random_groups(sc, 37 * sc.lanes + 1, seed + 101)
+        b = random_groups(sc, 50, seed + 102)
+        scen.append({"name": "reset mid-stream", "idle": "random:0.2", "backpressure": "cycle:1,0",
+                     "phases": [topk_phase(sc, a, reset_after=True), topk_phase(sc, b)]})
+        if activations is not None and sc.fmt in ("int8", "bf16") and act_groups:
+            bits, labels = activation_groups(activations, sc.m, sc.fmt,
+                                             limit=act_groups * scale)
+            scen.append({"name": f"SmolLM2 activations ({sc.fmt})", "check_latency": True,
+                         "label": {"segments": labels},
+                         "phases": [topk_phase(sc, bits)]})
+        return scen
+    # MAC units
+    rows = max(8, groups // 8) * scale
+    scen.append({"name": "directed extremes", "check_latency": True,
+                 "phases": [mac_phase(sc, _mac_rows(sc, rows, seed, extreme=True))]})
+    for i, idle in enumerate(IDLE_PATTERNS):
+        for j, bp in enumerate(BACKPRESSURE_PATTERNS):
+            r = _mac_rows(sc, rows, seed + 10 * i + j)
+            scen.append({"name": f"random rows idle={idle} bp={bp}", "idle": idle,
+                         "backpressure": bp, "check_latency": idle == bp == "none",
+                         "phases": [mac_phase(sc, r)]})
+    single = _mac_rows(sc, rows, seed + 99, max_groups=1)
+    scen.append({"name": "one-group rows", "check_latency": True,
+                 "phases": [mac_phase(sc, single)]})
+    a = _mac_rows(sc, 5, seed + 201)
+    b = _mac_rows(sc, 6, seed + 202)
+    scen.append({"name": "reset mid-row", "idle": "random:0.2", "backpressure": "random:0.3",
+                 "phases": [mac_phase(sc, a, reset_after=True, complete_last_row=False),
+                            mac_phase(sc, b)]})
+    wr = wrap_rows(sc, seed)
+    if wr is not None:
+        scen.append({"name": f"accumulator wrap-around at {sc.params.get('acc_width', 32)} bits",
+                     "check_latency": True, "timeout": 4000, "phases": [mac_phase(sc, wr)]})
+    if activations is not None and sc.unit == "linear" and sc.fmt == "int8" and act_groups:
+        bits, labels = activation_groups(activations, sc.m, "int8", limit=act_groups * scale)
+        x = golden.from_bits(bits, "int8").to(torch.int64)
+        gen = torch.Generator().manual_seed(seed + 7)
+        K = int(sc.params.get("outputs", sc.o.fields["acc"].count))
+        ww = int(sc.params.get("weight_width", 8))
+        # one row per token and layer: consecutive groups of the same token
+        act_rows = []
+        ends = [lab[0] for lab in labels[1:]] + [x.shape[0]]
+        for (start, _name, row_groups), end in zip(labels, ends):
+            for r0 in range(start, end, row_groups):
+                xr = x[r0 : min(r0 + row_groups, end)]
+                act_rows.append((xr, _random_int((xr.shape[0], K, sc.m), ww, gen)))
+        scen.append({"name": "SmolLM2 activations (int8, per-token quantized)",
+                     "check_latency": True, "phases": [mac_phase(sc, act_rows)]})
+    return scen
+
+
+def ceil_log2(m: int) -> int:
+    return max(1, math.ceil(math.log2(m)))
