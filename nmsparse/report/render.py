@@ -273,12 +273,62 @@ def _dense_ppl(quality: list[dict] | None) -> float | None:
     return d[0] if d else None
 
 
+def _overview_table(records: Sequence[dict], cross, quality) -> Table:
+    """One row per pattern: every selector variant, the linear engine, quality, agreement."""
+    pats = sorted({r["pattern"] for r in records if r.get("n") is not None}, key=_mkey)
+    variants = sorted({(r["fmt"], r["arch"]) for r in records if r["unit"] == "topk"},
+                      key=lambda v: (str(v[0]) != "int8", str(v[0]), str(v[1])))
+    has_linear = any(r["unit"] == "linear" for r in records)
+    cols = ["N:M", "index bits/group"]
+    cols += [f"top-k {f} {a}: LUT4 / Fmax" for f, a in variants]
+    if has_linear:
+        cols += ["linear engine: LUT4 / DSP / Fmax", "linear vs dense transistors"]
+    cols += ["perplexity (vs dense)", "RTL vs golden mismatches"]
+    t = Table("Overview by pattern", cols,
+              note="LUT4 post-synthesis, Fmax in MHz post-route on LFE5U-85F; linear engine "
+                   "= top-k selector + sparse MAC (int8, K outputs) against dense_mac of the "
+                   "same M and K.")
+    sav = {(s["unit"], s["pattern"]): s for s in savings(records)}
+    best, dense = _best_quality(quality), _dense_ppl(quality)
+    for pat in pats:
+        rs = [r for r in records if r["pattern"] == pat]
+        row = [pat, _fmt(next((r["index_bits_per_group"] for r in rs), None))]
+        for f, a in variants:
+            r = next((r for r in rs if r["unit"] == "topk" and r["fmt"] == f
+                      and r["arch"] == a), None)
+            row.append(DASH if r is None else
+                       f"{_cell(r, 'post_synth', 'LUT')} / {_cell(r, 'post_place', 'fmax_mhz')}")
+        if has_linear:
+            r = next((r for r in rs if r["unit"] == "linear"), None)
+            row.append(DASH if r is None else
+                       f"{_cell(r, 'post_synth', 'LUT')} / {_cell(r, 'post_synth', 'DSP')} / "
+                       f"{_cell(r, 'post_place', 'fmax_mhz')}")
+            sv = sav.get(("linear", pat))
+            row.append(_fmt(sv["transistor_ratio"], 2) if sv else DASH)
+        if quality is None:
+            row.append(NOT_RUN)
+        elif pat in best:
+            rel = f" ({(best[pat] / dense - 1) * 100:+.1f}%)" if dense else ""
+            row.append(f"{best[pat]:.2f}{rel}")
+        else:
+            row.append(DASH)
+        if cross is None:
+            row.append(NOT_RUN)
+        else:
+            mine = [c for c in cross if c.get("pattern") == pat]
+            row.append(_fmt(sum(int(c.get("mismatches") or 0) for c in mine)) if mine
+                       else NOT_RUN)
+        t.rows.append(row)
+    return t
+
+
 def tables(records: Sequence[dict], cross: list[dict] | None,
            quality: list[dict] | None) -> list[Table]:
     """All tables of the report, in order."""
     topk = [r for r in records if r["unit"] == "topk"]
     mac = [r for r in records if r["unit"] != "topk"]
-    return [_topk_table(topk, cross), _mac_table(mac, cross), _savings_table(records),
+    return [_overview_table(records, cross, quality), _topk_table(topk, cross),
+            _mac_table(mac, cross), _savings_table(records),
             _crosscheck_table(cross), _quality_table(quality)]
 
 

