@@ -1,0 +1,132 @@
+"""``nmsparse crosscheck``: stream your activations through the RTL and compare with golden masks.
+
+Every top-k selector of the requested pattern and format in the HDL directory (all
+architectures and lane counts unless ``--arch`` picks one) is built with Verilator and driven
+by the cocotb testbench; each group's ``mask``, ``values`` and ``index`` must equal the golden
+model's bit for bit. Prints groups checked, mismatches (0 is the only pass) and groups per
+second; ``--json FILE`` keeps one record per module. Exit code: 0 pass, 1 any mismatch or
+protocol error, 2 bad input.
+
+Example::
+
+    nmsparse crosscheck --pattern 8:16 --fmt bf16 --activations acts.pt --json reports/crosscheck.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["add_arguments", "run", "select_modules", "write_records"]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pattern", required=True, help="N:M pattern, e.g. 8:16")
+    parser.add_argument("--fmt", required=True,
+                        help="element format of the selector: int4, int8, int16, fp16, bf16, fp32")
+    parser.add_argument("--activations", required=True, metavar="FILE",
+                        help="activations [..., K] as .pt (tensor or dict of tensors), .npy or "
+                             ".safetensors; 'default' = the embedded SmolLM2-135M-Instruct "
+                             "Linear-layer inputs. Floats are cast to a float format or "
+                             "quantized per token for an integer format")
+    parser.add_argument("--arch", help="only the selectors of this architecture (e.g. network)")
+    parser.add_argument("--hdl-dir", help="directory of Verilog + sidecar JSON to verify "
+                                          "(default: $NMSPARSE_HDL_DIR or the shipped hdl/)")
+    parser.add_argument("--limit", type=int, metavar="G", help="check at most G groups")
+    parser.add_argument("--json", metavar="FILE",
+                        help="write/update a JSON list of records (one per module checked)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="simulator seed (default $NMSPARSE_SEED or 1)")
+    parser.add_argument("--build-dir", help="where to build (default sim_build/)")
+
+
+def select_modules(hdl_dir: Path, n: int, m: int, fmt: str, arch: str | None):
+    """Top-k selectors of ``hdl_dir`` for ``n:m`` and ``fmt`` (and ``arch`` if given)."""
+    from .sidecar import list_modules
+
+    mods = list_modules(hdl_dir)
+    chosen = [sc for sc in mods if sc.unit == "topk" and sc.n == n and sc.m == m
+              and sc.fmt == fmt and (arch is None or sc.arch == arch)]
+    if not chosen:
+        have = sorted({f"{sc.pattern} {sc.fmt} {sc.arch}" for sc in mods if sc.unit == "topk"})
+        what = f"{n}:{m} {fmt}" + (f" arch {arch}" if arch else "")
+        raise FileNotFoundError(
+            f"no top-k selector for {what} in {hdl_dir}"
+            + (f"; it has: {', '.join(have)}" if have else " (no top-k selectors at all)"))
+    return chosen
+
+
+def write_records(path: str | Path, records: list[dict]) -> None:
+    """Merge ``records`` into the JSON list at ``path`` (same module and source replaced)."""
+    p = Path(path)
+    old: list = []
+    if p.is_file():
+        try:
+            old = json.loads(p.read_text())
+        except (OSError, ValueError):
+            old = []
+        if not isinstance(old, list):
+            old = []
+    keys = {(r["module"], r.get("source")) for r in records}
+    merged = [r for r in old if not (isinstance(r, dict)
+                                     and (r.get("module"), r.get("source")) in keys)]
+    merged += records
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix(p.suffix + ".tmp")
+    tmp.write_text(json.dumps(merged, indent=2) + "\n")
+    os.replace(tmp, p)
+
+
+def run(args: argparse.Namespace) -> int:
+    import golden
+
+    from . import runner, vectors
+    from nmsparse import toolchain
+
+    n, m = golden.parse_pattern(args.pattern)
+    fmt = golden.get_format(args.fmt).name
+    if args.limit is not None and args.limit <= 0:
+        raise ValueError(f"--limit must be a positive number of groups, not {args.limit}")
+    seed = args.seed if args.seed is not None else int(os.environ.get("NMSPARSE_SEED", "1"))
+    hdl = runner.hdl_dir(args.hdl_dir)
+    if not hdl.is_dir():
+        raise FileNotFoundError(f"HDL directory {hdl} does not exist")
+    acts = vectors.load_activations(args.activations)
+    bits, labels = vectors.activation_groups(acts, m, fmt, limit=args.limit)
+    mods = select_modules(hdl, n, m, fmt, args.arch)
+    source = "default" if args.activations == "default" else str(Path(args.activations))
+    print(f"crosscheck: {bits.shape[0]} groups of {m} from {source} ({len(labels)} tensor(s)), "
+          f"{len(mods)} module(s) in {hdl}, seed {seed}")
+    records, failed = [], False
+    for sc in mods:
+        t0 = time.perf_counter()
+        phase = vectors.topk_phase(sc, bits)
+        scen = [{"name": "crosscheck", "check_latency": True, "label": {"segments": labels},
+                 "phases": [phase]}]
+        try:
+            res = runner.run_vectors(sc, {"scenarios": scen}, seed=seed, build_root=args.build_dir,
+                                     tag="crosscheck")
+        except (runner.SimError, toolchain.ToolchainError) as exc:
+            print(f"nmsparse: error: {exc}", file=sys.stderr)
+            return 2
+        rec = res.scenarios[0]
+        bad = rec["mismatches"] or rec["errors"] or not res.passed
+        failed |= bool(bad)
+        print(f"{sc.module}: {rec['groups']} groups checked, {rec['mismatches']} mismatches, "
+              f"{rec['groups_per_second']:.0f} groups/s (latency {sc.latency}, "
+              f"{time.perf_counter() - t0:.1f} s with build) {'FAIL' if bad else 'PASS'}")
+        if bad:
+            print(res.failure_text(), file=sys.stderr)
+        records.append({
+            "module": sc.module, "pattern": f"{n}:{m}", "fmt": fmt, "arch": sc.arch,
+            "lanes": sc.lanes, "groups": rec["groups"], "mismatches": rec["mismatches"],
+            "errors": rec["errors"], "groups_per_second": round(rec["groups_per_second"], 1),
+            "seed": seed, "source": source, "hdl_dir": str(hdl),
+        })
+    if args.json:
+        write_records(args.json, records)
+    return 1 if failed else 0
