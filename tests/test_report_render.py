@@ -147,3 +147,16 @@ def test_cli_rejects_bad_jobs():
 def test_fixture_copy_is_self_contained(tmp_path):
     shutil.copytree(FIX / "hdl", tmp_path / "hdl")
     assert len(records.find_points(tmp_path / "hdl")) == 1
+
+
+def test_cached_only_shows_not_run(tmp_path, capsys):
+    from nmsparse import cli as main_cli
+
+    out = tmp_path / "reports"
+    assert main_cli.main(["report", "--hdl", str(FIX / "hdl"), "-o", str(out),
+                          "--cached-only"]) == 0
+    assert "0 cached, 1 not run (--cached-only)" in capsys.readouterr().out
+    text = (out / "report.md").read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| nm_topk_2_4_int8_rank"))
+    assert row.count("not run") >= 10 and "failed" not in row
+    assert "0 of 1 modules measured; not run: nm_topk_2_4_int8_rank." in text

@@ -35,7 +35,7 @@ def make(records: Sequence[Mapping]) -> dict:
     tools = next((r["tools"] for r in records if r.get("tools")), None)
     mods = {}
     for r in records:
-        if r.get("error"):
+        if r.get("error") or not r.get("post_synth"):
             continue
         mods[r["module"]] = {f"{s}.{k}": (r.get(s) or {}).get(k) for (s, k) in KEYS}
     return {"tools": tools, "tolerance": TOLERANCE, "modules": mods}
@@ -78,6 +78,9 @@ def compare(records: Sequence[Mapping], baseline: Mapping) -> list[str]:
             continue
         if r.get("error"):
             problems.append(f"{module}: measurement failed: {r['error']}")
+            continue
+        if not r.get("post_synth"):
+            problems.append(f"{module}: not measured")
             continue
         for name, want in ref.items():
             section, _, key = name.partition(".")

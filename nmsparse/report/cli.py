@@ -55,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="measure only modules matching this pattern (repeatable)")
     parser.add_argument("--no-place", action="store_true",
                         help="skip place and route (no post-place figures, no Fmax)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="run no tool: report the cached measurements, the other modules "
+                             "as 'not run'")
     parser.add_argument("--no-cache", action="store_true",
                         help="measure again even when a cached result exists")
     parser.add_argument("--write-baselines", type=Path, default=None, metavar="FILE",
@@ -83,8 +86,11 @@ def _warm_up(tools: list[str], say=_say) -> None:
 
 def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: bool = True,
           use_cache: bool = True, timeout: float | None = None,
-          progress: bool = True) -> list[dict]:
-    """Measure ``points`` (cached, in parallel) and return their records in order."""
+          progress: bool = True, cached_only: bool = False) -> list[dict]:
+    """Measure ``points`` (cached, in parallel) and return their records in order.
+
+    With ``cached_only`` no tool runs: modules without a cached result get empty figures.
+    """
     say = _say if progress else (lambda _m: None)
     cache_root = out_dir / ".cache"
     flow = synth.flow_signature()
@@ -102,8 +108,14 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
             todo.append(p)
     total, done = len(points), len(results)
     width = max((len(p.module) for p in points), default=10)
-    say(f"nmsparse report: {total} modules, {done} cached, {len(todo)} to measure "
-        f"({'synthesis, place and route' if place else 'synthesis only'}, {jobs} in parallel)")
+    if cached_only:
+        say(f"nmsparse report: {total} modules, {done} cached, {len(todo)} not run "
+            "(--cached-only)")
+        todo = []
+    else:
+        say(f"nmsparse report: {total} modules, {done} cached, {len(todo)} to measure "
+            f"({'synthesis, place and route' if place else 'synthesis only'}, "
+            f"{jobs} in parallel)")
     if todo:
         cold = synth.wasm_not_compiled()
         if cold:
@@ -205,7 +217,8 @@ def _run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     points = records.find_points(args.hdl, args.points, args.only)
     recs = build(points, args.output, jobs=args.jobs, place=not args.no_place,
-                 use_cache=not args.no_cache, timeout=args.timeout)
+                 use_cache=not args.no_cache, timeout=args.timeout,
+                 cached_only=args.cached_only)
     res, md, page = write_reports(recs, args.output)
     failed = [r["module"] for r in recs if r.get("error")]
     if args.write_baselines is not None:

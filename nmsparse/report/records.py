@@ -115,8 +115,8 @@ def _opt_int(v: object) -> int | None:
 def make_record(point: Point, measured: Mapping | None, *, error: str | None = None) -> dict:
     """One ``resources.json`` record: parameters, micro-architecture and measured figures.
 
-    ``measured`` is the result of :func:`nmsparse.report.synth.measure` (None if it failed;
-    ``error`` then says why).
+    ``measured`` is the result of :func:`nmsparse.report.synth.measure`; None if it failed
+    (``error`` then says why) or was not run (``error`` None: the figures show "not run").
     """
     sc, p = point.sidecar, point.params
     n, m = _opt_int(p.get("n")), _opt_int(p.get("m"))
@@ -143,7 +143,7 @@ def make_record(point: Point, measured: Mapping | None, *, error: str | None = N
     }
     if measured is None:
         rec.update(post_synth=None, post_place=None, asic=None, runtime_s=None, tools=None,
-                   error=error or "not measured")
+                   error=error)
     else:
         rec.update({k: measured.get(k) for k in
                     ("post_synth", "post_place", "asic", "runtime_s", "tools")})

@@ -77,6 +77,8 @@ def _get(rec: Mapping, section: str, key: str):
 def _cell(rec: Mapping, section: str, key: str, digits: int = 0) -> str:
     if rec.get("error"):
         return FAILED
+    if not rec.get(section):
+        return NOT_RUN  # not measured in this run (e.g. --no-place, --cached-only)
     return _fmt(_get(rec, section, key), digits)
 
 
@@ -380,10 +382,12 @@ def summary(records: Sequence[dict], cross: list[dict] | None,
             quality: list[dict] | None) -> list[str]:
     """A few sentences drawn from the figures (each names the numbers it rests on)."""
     lines: list[str] = []
-    ok = [r for r in records if not r.get("error")]
+    ok = [r for r in records if not r.get("error") and r.get("post_synth")]
     failed = [r["module"] for r in records if r.get("error")]
+    missing = [r["module"] for r in records if not r.get("error") and not r.get("post_synth")]
     lines.append(f"{len(ok)} of {len(records)} modules measured"
-                 + (f"; failed: {', '.join(failed)}." if failed else "."))
+                 + (f"; failed: {', '.join(failed)}" if failed else "")
+                 + (f"; not run: {', '.join(missing)}" if missing else "") + ".")
     # architectures
     by = {}
     for r in ok:
