@@ -128,7 +128,8 @@ def build_harness(sc: sidecar.Sidecar, root: Path) -> Path:
            "-Mdir", str(d / "obj"), "-o", str(exe), "-CFLAGS", "-O2", str(cpp), str(sc.verilog)]
     p = subprocess.run(cmd, capture_output=True, text=True)
     if p.returncode:
-        raise RuntimeError(f"building the C++ harness failed:\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+        raise RuntimeError(
+            f"building the C++ harness failed:\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
     return exe
 
 
@@ -146,7 +147,7 @@ def run_cxx(sc: sidecar.Sidecar, phase: dict, root: Path, min_seconds: float = 0
         repeat = min(4096, max(repeat * 2, int(repeat * min_seconds / max(float(seconds), 1e-6))))
     outs = [int(h, 16) for h in (d / "out.hex").read_text().split()]
     exp = [int(h, 16) for h in phase["expected"]]
-    mism = sum(1 for a, b in zip(outs, exp) if a != b) + abs(len(outs) - len(exp))
+    mism = sum(1 for a, b in zip(outs, exp, strict=False) if a != b) + abs(len(outs) - len(exp))
     transfers = int(total)
     return transfers * sc.lanes, float(seconds), mism
 

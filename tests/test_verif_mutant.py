@@ -50,7 +50,8 @@ def test_mutated_shipped_selector_fails(tmp_path):
     v = _copy(runner.hdl_dir(), name, tmp_path)
     line = flip_first_tie_comparison(v)
     sc = sidecar.find_module(tmp_path, name)
-    scen = [s for s in vectors.regression_scenarios(sc, seed()) if s["name"] == "directed edge cases"]
+    scen = [s for s in vectors.regression_scenarios(sc, seed())
+            if s["name"] == "directed edge cases"]
     res = runner.run_vectors(sc, {"scenarios": scen}, seed=seed(), tag="mutant")
     print(f"mutated: {line}\n{res.failure_text()}")
     assert not res.passed and res.mismatches > 0

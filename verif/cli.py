@@ -9,7 +9,8 @@ protocol error, 2 bad input.
 
 Example::
 
-    nmsparse crosscheck --pattern 8:16 --fmt bf16 --activations acts.pt --json reports/crosscheck.json
+    nmsparse crosscheck --pattern 8:16 --fmt bf16 --activations acts.pt \\
+        --json reports/crosscheck.json
 """
 
 from __future__ import annotations
@@ -83,9 +84,9 @@ def write_records(path: str | Path, records: list[dict]) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import golden
+    from nmsparse import toolchain
 
     from . import runner, vectors
-    from nmsparse import toolchain
 
     n, m = golden.parse_pattern(args.pattern)
     fmt = golden.get_format(args.fmt).name

@@ -60,7 +60,8 @@ async def run_vectors(dut) -> None:
             expected = [int(h, 16) for h in ph["expected"]]
             reset_after = bool(ph.get("reset_after", False))
             res = await tb.run_phase(items, len(expected), idle=idle, bp=bp,
-                                     reset_after=reset_after, timeout=int(scen.get("timeout", 2000)))
+                                     reset_after=reset_after,
+                                     timeout=int(scen.get("timeout", 2000)))
             pname = name if len(scen["phases"]) == 1 else f"{name} [phase {pi + 1}]"
             if not res.input_done:
                 board.errors.append(

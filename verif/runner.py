@@ -13,7 +13,6 @@ import contextlib
 import hashlib
 import json
 import os
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,7 +23,10 @@ from .sidecar import Sidecar
 __all__ = ["SimResult", "SimError", "default_build_root", "build", "run_vectors", "hdl_dir"]
 
 REPO = Path(__file__).resolve().parent.parent
-BUILD_ARGS = ["-Wno-fatal", "-Wno-lint", "-Wno-style", "--x-assign", "fast", "--x-initial", "fast"]
+BUILD_ARGS = [
+    "--no-public-flat-rw", "-Wno-fatal", "-Wno-lint", "-Wno-style",
+    "--x-assign", "fast", "--x-initial", "fast",
+]
 
 
 class SimError(RuntimeError):
@@ -57,6 +59,20 @@ def _environ(**kv: str) -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def _control_file(sc: Sidecar, bdir: Path) -> Path:
+    """A Verilator control file that makes only the top-level ports visible to cocotb.
+
+    cocotb's runner verilates with ``--public-flat-rw`` (every signal public), which blocks
+    most of Verilator's optimizations: the large rank selectors then take minutes to compile.
+    ``--no-public-flat-rw`` plus this file keeps the ports, all the testbench touches.
+    """
+    lines = ["`verilator_config"]
+    lines += [f'public_flat_rw -module "{sc.module}" -var "{port}"' for port in sc.ports]
+    p = bdir / "ports.vlt"
+    p.write_text("\n".join(lines) + "\n")
+    return p
 
 
 def _digest(sc: Sidecar) -> str:
@@ -94,7 +110,7 @@ def build(sc: Sidecar, build_root: str | os.PathLike | None = None) -> Path:
     with FileLock(str(bdir) + ".lock"):
         if stamp.is_file():
             return bdir
-        from cocotb_tools.runner import get_runner
+        from cocotb_tools.runner import VerilatorControlFile, get_runner
 
         bdir.mkdir(parents=True, exist_ok=True)
         log = bdir / "build.log"
@@ -106,7 +122,8 @@ def build(sc: Sidecar, build_root: str | os.PathLike | None = None) -> Path:
         try:
             with _environ(MAKEFLAGS=makeflags.strip(),
                           NMSPARSE_OBJCACHE=str(root / ".objcache")):
-                runner.build(sources=[sc.verilog], hdl_toplevel=sc.module, build_dir=bdir,
+                runner.build(sources=[sc.verilog, VerilatorControlFile(_control_file(sc, bdir))],
+                             hdl_toplevel=sc.module, build_dir=bdir,
                              build_args=BUILD_ARGS, log_file=log)
         except (RuntimeError, SystemExit) as exc:
             raise SimError(f"building {sc.module} from {sc.verilog} failed ({exc}); "

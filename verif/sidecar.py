@@ -177,7 +177,8 @@ class Sidecar:
 
     def describe(self) -> str:
         extra = f" x{self.lanes} lanes" if self.lanes > 1 else ""
-        return f"{self.module} ({self.unit} {self.pattern} {self.fmt} {self.arch}{extra}, latency {self.latency})"
+        return (f"{self.module} ({self.unit} {self.pattern} {self.fmt} {self.arch}{extra}, "
+                f"latency {self.latency})")
 
 
 def _parse_port(name: str, d: Mapping, where: str) -> Port:

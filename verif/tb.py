@@ -265,7 +265,8 @@ class Scoreboard:
             for lane in range(lanes):
                 self.checked += 1
                 if lanes > 1:
-                    if all(f.lane_bits(e, lane) == f.lane_bits(o, lane) for f in sc.o.fields.values()):
+                    fields = sc.o.fields.values()
+                    if all(f.lane_bits(e, lane) == f.lane_bits(o, lane) for f in fields):
                         continue
                 elif e == o:
                     continue

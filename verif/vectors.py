@@ -236,7 +236,7 @@ def edge_groups(sc: Sidecar, seed: int) -> torch.Tensor:
     # ties at the N-th place: N-1 larger distinct keys, then a run of equal keys
     big = sorted({v for v in specials if mag(v) > 0}, key=mag, reverse=True)
     for tie in specials:
-        for trial in range(3):
+        for _ in range(3):
             larger = [v for v in big if mag(v) > mag(tie)]
             if len(larger) < n - 1:
                 larger = larger * (n - 1)
@@ -496,7 +496,7 @@ def regression_scenarios(sc: Sidecar, seed: int, *, groups: int = 240, act_group
         # one row per token and layer: consecutive groups of the same token
         act_rows = []
         ends = [lab[0] for lab in labels[1:]] + [x.shape[0]]
-        for (start, _name, row_groups), end in zip(labels, ends):
+        for (start, _name, row_groups), end in zip(labels, ends, strict=True):
             for r0 in range(start, end, row_groups):
                 xr = x[r0 : min(r0 + row_groups, end)]
                 act_rows.append((xr, _random_int((xr.shape[0], K, sc.m), ww, gen)))
