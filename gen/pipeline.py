@@ -34,6 +34,10 @@ __all__ = [
     "tree_or",
     "prefix_sums",
     "payload_layout",
+    "popcount_bits",
+    "add_bits",
+    "lt_const",
+    "prefix_counts",
 ]
 
 
@@ -150,3 +154,106 @@ def payload_layout(fields: Sequence, lanes: int = 1):
         members[f.name] = data.ArrayLayout(shape, f.count)
     layout = data.StructLayout(members)
     return layout if lanes == 1 else data.ArrayLayout(layout, lanes)
+
+
+# Bit-level arithmetic for the short counts of the rank selector. Written as explicit
+# AND/OR/XOR logic (full-adder compressor trees) so synthesis maps it to plain LUTs: many tiny
+# `+` cells in series would each become a carry-chain primitive and slow mapping down badly.
+
+
+def _wire(m: Module, v: Value, name: str) -> Signal:
+    """``v`` as a named 1-bit signal: keeps shared subexpressions shared in every backend."""
+    s = Signal(name=name)
+    m.d.comb += s.eq(v)
+    return s
+
+
+def _fa(m: Module, a: Value, b: Value, c: Value, name: str) -> tuple[Value, Value]:
+    """Full adder: (sum, carry), both as signals."""
+    return (_wire(m, a ^ b ^ c, f"{name}_s"),
+            _wire(m, (a & b) | (a & c) | (b & c), f"{name}_c"))
+
+
+def _ha(m: Module, a: Value, b: Value, name: str) -> tuple[Value, Value]:
+    """Half adder: (sum, carry), both as signals."""
+    return _wire(m, a ^ b, f"{name}_s"), _wire(m, a & b, f"{name}_c")
+
+
+def popcount_bits(m: Module, bits: Sequence[Value], name: str = "pop") -> list[Value]:
+    """Number of set bits as a list of result bits, LSB first (Wallace/Dadda compressor tree)."""
+    columns: list[list[Value]] = [[Value.cast(b) for b in bits]]
+    out: list[Value] = []
+    k = 0
+    while k < len(columns):
+        col = columns[k]
+        while len(col) > 1:
+            if len(col) == 2:
+                a, b = col.pop(0), col.pop(0)
+                s, c = _ha(m, a, b, f"{name}_{k}_{len(col)}")
+            else:
+                a, b, cc = col.pop(0), col.pop(0), col.pop(0)
+                s, c = _fa(m, a, b, cc, f"{name}_{k}_{len(col)}")
+            col.append(s)
+            if k + 1 == len(columns):
+                columns.append([])
+            columns[k + 1].append(c)
+        out.append(col[0] if col else Const(0, 1))
+        k += 1
+    return out
+
+
+def add_bits(m: Module, a: Sequence[Value], b: Sequence[Value], width: int,
+             name: str = "add") -> list[Value]:
+    """``a + b`` truncated to ``width`` bits, as explicit ripple logic (bits LSB first)."""
+    out: list[Value] = []
+    carry: Value | None = None
+    for k in range(width):
+        x = a[k] if k < len(a) else None
+        y = b[k] if k < len(b) else None
+        terms = [t for t in (x, y, carry) if t is not None]
+        if not terms:
+            out.append(Const(0, 1))
+            carry = None
+        elif len(terms) == 1:
+            out.append(terms[0])
+            carry = None
+        elif len(terms) == 2:
+            s, carry = _ha(m, terms[0], terms[1], f"{name}_{k}")
+            out.append(s)
+        else:
+            s, carry = _fa(m, *terms, f"{name}_{k}")
+            out.append(s)
+    return out
+
+
+def lt_const(bits: Sequence[Value], c: int) -> Value:
+    """``value(bits) < c`` for an unsigned value given as bits (LSB first), as plain logic."""
+    if c <= 0:
+        return Const(0, 1)
+    if c >= 1 << len(bits):
+        return Const(1, 1)
+    lt: Value = Const(0, 1)  # value of the bits below k < c's bits below k
+    for k, b in enumerate(bits):
+        if (c >> k) & 1:
+            lt = ~b | lt  # c has 1: less if b = 0, else decided below
+        else:
+            lt = ~b & lt  # c has 0: less only if b = 0 and less below
+    return lt
+
+
+def prefix_counts(m: Module, bits: Sequence[Value], width: int,
+                  name: str = "pre") -> list[list[Value]]:
+    """Exclusive prefix counts of ``bits`` (Sklansky, log depth), each ``width`` result bits."""
+    inc: list[list[Value]] = [[Value.cast(b)] for b in bits]
+    k = len(inc)
+    d = 1
+    while d < k:
+        nxt = list(inc)
+        for i in range(k):
+            if i & d:
+                src = (i & ~(d - 1)) - 1  # last index of the previous block of size d
+                nxt[i] = add_bits(m, inc[i], inc[src], width, f"{name}_{d}_{i}")
+        inc = nxt
+        d <<= 1
+    zero = [Const(0, 1)] * width
+    return [zero] + [(v + [Const(0, 1)] * width)[:width] for v in inc[:-1]]

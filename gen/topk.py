@@ -39,7 +39,16 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import ARCHS, TopKConfig
-from .pipeline import cuts, payload_layout, prefix_sums, register, tree_or, tree_sum, valid_chain
+from .pipeline import (
+    cuts,
+    lt_const,
+    payload_layout,
+    popcount_bits,
+    prefix_counts,
+    register,
+    tree_or,
+    valid_chain,
+)
 
 __all__ = ["NMTopK", "RankTopK", "NetworkTopK", "build_selector", "selector_layers"]
 
@@ -191,22 +200,22 @@ def _rank_lane(cfg: TopKConfig, m: Module, step: _Stepper, data: list[Value], si
             return beats_bits[_tri(i, j, mm)]
         return ~beats_bits[_tri(j, i, mm)]
 
-    # layer 3: rank by popcount (balanced adder tree), keep iff rank < N
+    # layer 3: rank by popcount (compressor tree of plain logic), keep iff rank < N
     keep = []
     for j in range(mm):
-        rank = tree_sum([beats(i, j) for i in range(mm) if i != j])
-        keep.append(rank < n)
+        rank = popcount_bits(m, [beats(i, j) for i in range(mm) if i != j], f"{name}_pop{j}")
+        keep.append(lt_const(rank, n))
     keep_bits = Signal(mm, name=f"{name}_keep")
     m.d.comb += keep_bits.eq(Cat(*keep))
     (keep_bits, raw), side = step(((keep_bits, raw), side))
 
     # layer 4: exclusive prefix counts of the kept elements
     cw = max(1, mm.bit_length())
-    pre = prefix_sums([keep_bits[j] for j in range(mm)], cw)
+    pre = prefix_counts(m, [keep_bits[j] for j in range(mm)], cw, f"{name}_pre")
     pre_sigs = []
     for j, p in enumerate(pre):
         s = Signal(cw, name=f"{name}_pre{j}")
-        m.d.comb += s.eq(p)
+        m.d.comb += s.eq(Cat(*p))
         pre_sigs.append(s)
     (keep_bits, pre_sigs, raw), side = step(((keep_bits, pre_sigs, raw), side))
 

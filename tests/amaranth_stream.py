@@ -10,7 +10,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from amaranth.hdl import Value
+from amaranth.hdl import ClockDomain, Module, Value
 from amaranth.sim import Simulator
 
 __all__ = [
@@ -131,7 +131,10 @@ def run_stream(
             f"{len(run.outputs)}/{expected_outputs} outputs"
         )
 
-    sim = Simulator(dut)
+    top = Module()  # a clock domain of its own, so combinational units (pipeline=0) run too
+    top.submodules.dut = dut
+    top.domains.sync = ClockDomain()
+    sim = Simulator(top)
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()

@@ -1,0 +1,89 @@
+"""``nmsparse generate``: emit Verilog, sidecar JSON and a FuseSoC core for design points.
+
+Examples::
+
+    nmsparse generate --pattern 8:16 --fmt int8 --unit topk --arch rank -o build/
+    nmsparse generate --pattern 16:32 --unit linear --outputs 8 --pipeline 4 -o build/
+    nmsparse generate --shipped -o hdl          # every shipped point + manifest.json
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from golden import parse_pattern
+
+from .config import (
+    ARCHS,
+    SHIPPED,
+    TOPK_FORMATS,
+    DenseMACConfig,
+    LinearConfig,
+    SparseMACConfig,
+    TopKConfig,
+)
+
+UNITS = ("topk", "spmac", "linear", "dense_mac")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--pattern", default="8:16", help="N:M pattern (default 8:16); "
+                        "for dense_mac only M is used")
+    parser.add_argument("--fmt", default="int8", choices=TOPK_FORMATS,
+                        help="element format (MAC units: integers only; default int8)")
+    parser.add_argument("--unit", default="topk", choices=UNITS, help="unit (default topk)")
+    parser.add_argument("--arch", default="network", choices=ARCHS,
+                        help="top-k architecture (topk, linear; default network)")
+    parser.add_argument("--pipeline", type=int, default=None,
+                        help="selector register stages (latency); default per design point")
+    parser.add_argument("--lanes", type=int, default=1, help="groups per clock (topk only)")
+    parser.add_argument("--outputs", "-k", type=int, default=4,
+                        help="K outputs of the MAC units (default 4)")
+    parser.add_argument("--weight-width", type=int, default=8, help="weight bits (default 8)")
+    parser.add_argument("--acc-width", type=int, default=32,
+                        help="accumulator bits (default 32)")
+    parser.add_argument("--name", default=None, help="module name (default from the point)")
+    parser.add_argument("--shipped", action="store_true",
+                        help="emit every shipped design point and manifest.json")
+    parser.add_argument("-o", "--output", default=".", help="output directory (default .)")
+
+
+def config_from_args(args: argparse.Namespace):
+    """The design point the command line describes (validated)."""
+    n, m = parse_pattern(args.pattern)
+    mac = dict(fmt=args.fmt, weight_width=args.weight_width, acc_width=args.acc_width,
+               outputs=args.outputs)
+    if args.unit != "topk" and args.lanes != 1:
+        raise ValueError(f"--lanes applies to --unit topk only, not {args.unit!r}")
+    if args.unit == "topk":
+        return TopKConfig(n=n, m=m, fmt=args.fmt, arch=args.arch, pipeline=args.pipeline,
+                          lanes=args.lanes)
+    if args.unit == "spmac":
+        return SparseMACConfig(n=n, m=m, **mac)
+    if args.unit == "linear":
+        return LinearConfig(n=n, m=m, arch=args.arch, pipeline=args.pipeline, **mac)
+    return DenseMACConfig(m=m, **mac)
+
+
+def _describe(config) -> str:
+    extra = ""
+    if isinstance(config, TopKConfig | LinearConfig):
+        sel = config if isinstance(config, TopKConfig) else config.selector
+        extra = f", {sel.comparators} comparators, depth {sel.network_depth}"
+    return f"{config.name}: latency {config.latency}{extra}"
+
+
+def run(args: argparse.Namespace) -> int:
+    from .emit import emit, emit_shipped
+
+    if args.shipped:
+        paths = emit_shipped(args.output)
+        for config in SHIPPED:
+            print(_describe(config))
+        print(f"wrote {len(paths)} files to {args.output}")
+        return 0
+    config = config_from_args(args)
+    for path in emit(config, args.output, name=args.name):
+        print(path)
+    print(_describe(config))
+    return 0

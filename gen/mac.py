@@ -1,0 +1,212 @@
+"""Multiply-accumulate units: the N:M sparse MAC and the dense baseline.
+
+Both compute K dot products over a row of groups (DESIGN.md section 2) and emit the K
+accumulators after the group that carries ``last``::
+
+    values[N], index[N] ─► per output k and slot s: w = weights[k*M + index[s]] (M:1 mux)
+                           product = values[s] * w            (N multipliers per output)
+                       ──► [reg] ─► adder tree ─► acc[k] += sum ─► on last: o.acc[k] = acc[k],
+                                                                             acc[k] = 0
+
+The dense baseline multiplies all M elements (M multipliers per output, no multiplexers).
+Products are signed, sums exact; the accumulator wraps modulo ``2**acc_width`` (two's
+complement). Two register stages (products, accumulator/output): ``latency = 2`` cycles from
+the transfer of the ``last`` group to the earliest output transfer. One group per clock while
+the consumer is ready; a stalled output freezes the whole unit. ``rst`` clears the
+accumulators: a row in progress is dropped.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from amaranth.hdl import Module, Signal, Value, signed
+from amaranth.lib import stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from .config import DenseMACConfig, SparseMACConfig
+from .pipeline import payload_layout, register, tree_sum, valid_chain
+
+__all__ = ["NMSparseMAC", "DenseMAC", "sparse_products", "dense_products", "accumulate"]
+
+
+def sparse_products(m: Module, values: list[Value], index: list[Value], weights: Value, *,
+                    m_: int, outputs: int, weight_width: int, name: str = "mul") -> list[list]:
+    """``products[k][s] = values[s] * weights[k*M + index[s]]`` (signed, exact width).
+
+    ``weights`` is the flat weight field (K*M elements of ``weight_width`` bits, LSB first).
+    """
+    ww = weight_width
+    out = []
+    for k in range(outputs):
+        row = Value.cast(weights)[k * m_ * ww : (k + 1) * m_ * ww]
+        prods = []
+        for s, (v, idx) in enumerate(zip(values, index, strict=True)):
+            w = Signal(signed(ww), name=f"{name}_w{k}_{s}")
+            m.d.comb += w.eq(row.word_select(idx, ww))
+            prods.append(Value.cast(v).as_signed() * w)
+        out.append(prods)
+    return out
+
+
+def dense_products(values: list[Value], weights: Value, *, m_: int, outputs: int,
+                   weight_width: int) -> list[list]:
+    """``products[k][j] = values[j] * weights[k*M + j]`` (signed, exact width)."""
+    ww = weight_width
+    flat = Value.cast(weights)
+    return [
+        [Value.cast(v).as_signed() * flat[(k * m_ + j) * ww : (k * m_ + j + 1) * ww].as_signed()
+         for j, v in enumerate(values)]
+        for k in range(outputs)
+    ]
+
+
+def accumulate(m: Module, advance: Value, valid: Value, last: Value, products: list[list],
+               acc_width: int, name: str = "acc") -> tuple[list[Value], Value]:
+    """Adder tree per output, accumulation until ``last``, and the output register.
+
+    Returns the K output registers and their valid bit (both loaded on ``advance``).
+    """
+    outs = []
+    out_valid = Signal(name=f"{name}_out_valid")
+    with m.If(advance):
+        m.d.sync += out_valid.eq(valid & last)
+    for k, prods in enumerate(products):
+        acc = Signal(signed(acc_width), name=f"{name}{k}")
+        out = Signal(signed(acc_width), name=f"{name}{k}_out", reset_less=True)
+        total = Signal(signed(acc_width), name=f"{name}{k}_next")
+        m.d.comb += total.eq(acc + tree_sum(prods))  # wraps to acc_width bits
+        with m.If(advance & valid):
+            with m.If(last):
+                m.d.sync += [out.eq(total), acc.eq(0)]
+            with m.Else():
+                m.d.sync += acc.eq(total)
+        outs.append(out)
+    return outs, out_valid
+
+
+class _MACBase(wiring.Component):
+    """Shared shell: ports from the config, global stall, product and output stages."""
+
+    def __init__(self, config: Any):
+        self._config = config
+        super().__init__({
+            "i": In(stream.Signature(payload_layout(config.input_fields()))),
+            "o": Out(stream.Signature(payload_layout(config.output_fields()))),
+        })
+
+    @property
+    def config(self):
+        """The validated design point."""
+        return self._config
+
+    @property
+    def latency(self) -> int:
+        """Cycles from the transfer of a row's ``last`` group to the earliest output."""
+        return self._config.latency
+
+    @property
+    def outputs(self) -> int:
+        return self._config.outputs
+
+    @property
+    def acc_width(self) -> int:
+        return self._config.acc_width
+
+    @property
+    def weight_width(self) -> int:
+        return self._config.weight_width
+
+    def _products(self, m: Module) -> list[list]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
+        advance = Signal()
+        m.d.comb += advance.eq(~self.o.valid | self.o.ready)
+        m.d.comb += self.i.ready.eq(advance)
+        prods = self._products(m)
+        last = Value.cast(self.i.payload.last)[0]
+        prods, last = register(m, advance, (prods, last), "prod")
+        valid = valid_chain(m, advance, self.i.valid, 1, "prod_valid")
+        outs, out_valid = accumulate(m, advance, valid, last, prods, self._config.acc_width)
+        m.d.comb += self.o.valid.eq(out_valid)
+        for k, out in enumerate(outs):
+            m.d.comb += self.o.payload.acc[k].eq(out)
+        return m
+
+
+class NMSparseMAC(_MACBase):
+    """N:M sparse MAC ``nm_spmac_<N>_<M>_<fmt>_k<K>``.
+
+    Parameters
+    ----------
+    n, m : int
+        The N:M pattern of the compressed groups (``0 < n < m``).
+    fmt : str
+        Integer activation format: ``int4``, ``int8`` (default) or ``int16``.
+    weight_width : int
+        Signed weight width in bits (default 8).
+    acc_width : int
+        Accumulator width in bits (default 32); at least one group's exact sum.
+    outputs : int
+        K, the number of dot products (default 4).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid parameters; the message names the value.
+
+    Members
+    -------
+    i : ``In(stream.Signature(...))``
+        Payload fields, LSB first: ``values`` (N signed elements), ``index`` (N indices in
+        [0, M)), ``weights`` (K*M signed; element ``k*M + j`` is output k's weight of group
+        position j), ``last`` (1 bit: this group ends the row).
+    o : ``Out(stream.Signature(...))``
+        Payload field ``acc``: K signed accumulators, one transfer per row.
+    """
+
+    def __init__(self, *, n: int, m: int, fmt: str = "int8", weight_width: int = 8,
+                 acc_width: int = 32, outputs: int = 4):
+        super().__init__(SparseMACConfig(n=n, m=m, fmt=fmt, weight_width=weight_width,
+                                         acc_width=acc_width, outputs=outputs))
+
+    def _products(self, m: Module) -> list[list]:
+        cfg = self._config
+        p = self.i.payload
+        values = [Value.cast(p.values[s]) for s in range(cfg.n)]
+        index = [Value.cast(p.index[s]) for s in range(cfg.n)]
+        return sparse_products(m, values, index, Value.cast(p.weights), m_=cfg.m,
+                               outputs=cfg.outputs, weight_width=cfg.weight_width)
+
+
+class DenseMAC(_MACBase):
+    """Dense baseline MAC ``dense_mac_<M>_<fmt>_k<K>``: the same dot product, all M kept.
+
+    Parameters
+    ----------
+    m : int
+        Group size (elements per transfer).
+    fmt, weight_width, acc_width, outputs
+        As for :class:`NMSparseMAC`.
+
+    Members
+    -------
+    i : ``In(stream.Signature(...))``
+        Payload fields, LSB first: ``data`` (M signed elements), ``weights`` (K*M), ``last``.
+    o : ``Out(stream.Signature(...))``
+        Payload field ``acc``: K signed accumulators, one transfer per row.
+    """
+
+    def __init__(self, *, m: int, fmt: str = "int8", weight_width: int = 8,
+                 acc_width: int = 32, outputs: int = 4):
+        super().__init__(DenseMACConfig(m=m, fmt=fmt, weight_width=weight_width,
+                                        acc_width=acc_width, outputs=outputs))
+
+    def _products(self, m: Module) -> list[list]:
+        cfg = self._config
+        p = self.i.payload
+        values = [Value.cast(p.data[j]) for j in range(cfg.m)]
+        return dense_products(values, Value.cast(p.weights), m_=cfg.m, outputs=cfg.outputs,
+                              weight_width=cfg.weight_width)

@@ -1,0 +1,190 @@
+"""Sparse MAC, sparse linear engine and dense baseline in the Amaranth simulator vs golden."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from amaranth.hdl import ClockDomain, Module, Value
+from amaranth.sim import Simulator
+from amaranth_stream import pack, run_stream, unpack
+
+import golden
+from gen.linear import NMLinear
+from gen.mac import DenseMAC, NMSparseMAC
+
+
+def make_rows(cfg, rng: random.Random, rows: int, max_groups: int, *, extreme_every: int = 3):
+    """Rows of (x groups [g][M], weights [g][K][M]); every few rows all most-negative values."""
+    w, ww, m, k = cfg.width, cfg.weight_width, cfg.m, cfg.outputs
+    out = []
+    for r in range(rows):
+        g = rng.randint(1, max_groups)
+        if r % extreme_every == 0:
+            x = [[-(1 << (w - 1))] * m for _ in range(g)]
+            wt = [[[-(1 << (ww - 1))] * m for _ in range(k)] for _ in range(g)]
+        else:
+            x = [[rng.choice((rng.randrange(-(1 << (w - 1)), 1 << (w - 1)), 0, 1, -1))
+                  for _ in range(m)] for _ in range(g)]
+            wt = [[[rng.randrange(-(1 << (ww - 1)), 1 << (ww - 1)) for _ in range(m)]
+                   for _ in range(k)] for _ in range(g)]
+        out.append((x, wt))
+    return out
+
+
+def encode(dut, rows) -> tuple[list[int], list[int], list[int]]:
+    """Input payloads, expected output payloads (golden), index of each row's last group."""
+    cfg = dut.config
+    m, k = cfg.m, cfg.outputs
+    inputs, want, lasts = [], [], []
+    for x, wt in rows:
+        g = len(x)
+        xt = torch.tensor(x, dtype=torch.int16).reshape(1, g * m)
+        wmat = torch.tensor(wt, dtype=torch.int32).permute(1, 0, 2).reshape(k, g * m)
+        if isinstance(dut, DenseMAC):
+            y = golden.wrap(xt.to(torch.int64) @ wmat.to(torch.int64).T, cfg.acc_width)
+        else:
+            y = golden.sparse_linear(xt, wmat, cfg.n, cfg.m, acc_width=cfg.acc_width,
+                                     fmt=cfg.fmt, weight_fmt="int16")  # weights <= 16 bits
+        want.append(pack(cfg.output_fields(), {"acc": y[0].tolist()}))
+        if isinstance(dut, NMSparseMAC):
+            values, index = golden.nm_compress(xt, cfg.n, cfg.m, fmt=cfg.fmt)
+        for gi in range(g):
+            fields = {"weights": [wt[gi][kk][j] for kk in range(k) for j in range(m)],
+                      "last": [int(gi == g - 1)]}
+            if isinstance(dut, NMSparseMAC):
+                fields["values"] = values[0, gi].tolist()
+                fields["index"] = index[0, gi].tolist()
+            else:
+                fields["data"] = x[gi]
+            inputs.append(pack(cfg.input_fields(), fields))
+        lasts.append(len(inputs) - 1)
+    return inputs, want, lasts
+
+
+UNITS = [
+    ("spmac", dict(n=2, m=4)),
+    ("spmac", dict(n=8, m=16)),
+    ("spmac", dict(n=3, m=8, fmt="int4", weight_width=4, acc_width=12, outputs=3)),
+    ("spmac", dict(n=2, m=4, fmt="int16", weight_width=16, acc_width=40, outputs=1)),
+    ("dense", dict(m=4)),
+    ("dense", dict(m=16)),
+    ("dense", dict(m=8, fmt="int4", acc_width=16, outputs=2)),
+    ("linear", dict(n=2, m=4)),
+    ("linear", dict(n=8, m=16)),
+    ("linear", dict(n=8, m=16, arch="rank")),
+    ("linear", dict(n=3, m=8, pipeline=0, outputs=2)),
+    ("linear", dict(n=4, m=8, arch="rank", pipeline=3, fmt="int4", acc_width=16)),
+]
+_CLASSES = {"spmac": NMSparseMAC, "dense": DenseMAC, "linear": NMLinear}
+
+
+def _ids(case) -> str:
+    return case[0] + "-" + "-".join(f"{k}{v}" for k, v in case[1].items())
+
+
+@pytest.mark.parametrize("case", UNITS, ids=_ids)
+def test_mac_units_against_golden(case, nm_seed: int) -> None:
+    unit, kwargs = case
+    dut = _CLASSES[unit](**kwargs)
+    rng = random.Random(nm_seed + len(str(kwargs)))
+    inputs, want, lasts = encode(dut, make_rows(dut.config, rng, 10, 4))
+    run = run_stream(dut, inputs, len(want), seed=nm_seed, p_valid=0.8, p_ready=0.6)
+    fields = dut.config.output_fields()
+    for r, (got, exp) in enumerate(zip(run.outputs, want, strict=True)):
+        assert got == exp, f"row {r}: got {unpack(fields, got)}, want {unpack(fields, exp)}"
+    for r, last in enumerate(lasts):
+        assert run.out_cycles[r] >= run.in_cycles[last] + dut.latency
+
+
+@pytest.mark.parametrize("case", [UNITS[1], UNITS[5], UNITS[8], UNITS[10]], ids=_ids)
+def test_mac_exact_latency_full_rate(case, nm_seed: int) -> None:
+    unit, kwargs = case
+    dut = _CLASSES[unit](**kwargs)
+    inputs, want, lasts = encode(dut, make_rows(dut.config, random.Random(nm_seed), 8, 3))
+    run = run_stream(dut, inputs, len(want), seed=nm_seed)
+    assert run.outputs == want
+    assert run.in_cycles == list(range(len(inputs))), "not one group per clock"
+    assert [o - run.in_cycles[last] for o, last in zip(run.out_cycles, lasts, strict=True)] \
+        == [dut.latency] * len(want)
+
+
+def test_accumulator_wraps() -> None:
+    """Long rows of most-negative products overflow an 18-bit accumulator: wrap exactly."""
+    dut = NMSparseMAC(n=2, m=4, acc_width=18, outputs=1)
+    rows = [([[-128] * 4] * 20, [[[-128] * 4]] * 20)]
+    inputs, want, _ = encode(dut, rows)
+    assert unpack(dut.config.output_fields(), want[0])["acc"] == [
+        int(golden.wrap(torch.tensor(20 * 2 * 16384), 18))
+    ]
+    assert run_stream(dut, inputs, 1, p_ready=0.5, seed=1).outputs == want
+
+
+def test_reset_drops_the_row_in_progress() -> None:
+    dut = NMSparseMAC(n=2, m=4, outputs=1)
+    cfg = dut.config
+    first = pack(cfg.input_fields(), {"values": [5, 7], "index": [0, 1],
+                                      "weights": [1, 1, 1, 1], "last": [0]})
+    second = pack(cfg.input_fields(), {"values": [2, 3], "index": [1, 3],
+                                       "weights": [10, 20, 30, 40], "last": [1]})
+    top = Module()
+    top.submodules.dut = dut
+    top.domains.sync = cd = ClockDomain()
+    got = []
+
+    async def bench(ctx):
+        ctx.set(dut.o.ready, 1)
+        ctx.set(dut.i.valid, 1)
+        ctx.set(Value.cast(dut.i.payload), first)
+        await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        await ctx.tick()  # the first group is now in the accumulator
+        ctx.set(cd.rst, 1)
+        await ctx.tick()
+        ctx.set(cd.rst, 0)
+        ctx.set(dut.i.valid, 1)
+        ctx.set(Value.cast(dut.i.payload), second)
+        await ctx.tick()
+        ctx.set(dut.i.valid, 0)
+        for _ in range(4):
+            if ctx.get(dut.o.valid):
+                got.append(ctx.get(Value.cast(dut.o.payload)))
+            await ctx.tick()
+
+    sim = Simulator(top)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert [unpack(cfg.output_fields(), g)["acc"] for g in got] == [[2 * 20 + 3 * 40]]
+
+
+@pytest.mark.parametrize(
+    ("cls", "kwargs", "exc", "needle"),
+    [
+        (NMSparseMAC, dict(n=4, m=4), ValueError, "n = 4"),
+        (NMSparseMAC, dict(n=2, m=1), ValueError, "m must be at least 2, not 1"),
+        (NMSparseMAC, dict(n=2, m=4, fmt="bf16"), ValueError, "'bf16'"),
+        (NMSparseMAC, dict(n=2, m=4, fmt="int5"), ValueError, "'int5'"),
+        (NMSparseMAC, dict(n=2, m=4, acc_width=16), ValueError, "not 16"),
+        (NMSparseMAC, dict(n=2, m=4, acc_width=65), ValueError, "not 65"),
+        (NMSparseMAC, dict(n=2, m=4, acc_width=32.0), TypeError, "32.0"),
+        (NMSparseMAC, dict(n=2, m=4, weight_width=1), ValueError, "not 1"),
+        (NMSparseMAC, dict(n=2, m=4, outputs=0), ValueError, "outputs must be in .*not 0"),
+        (DenseMAC, dict(m=32, acc_width=20), ValueError, "\\[21, 64\\].*not 20"),
+        (DenseMAC, dict(m=0), ValueError, "m must be in .*not 0"),
+        (NMLinear, dict(n=2, m=4, arch="bubble"), ValueError, "'bubble'"),
+        (NMLinear, dict(n=2, m=4, pipeline=-2), ValueError, "-2"),
+        (NMLinear, dict(n=2, m=4, fmt="fp16"), ValueError, "'fp16'"),
+    ],
+)
+def test_mac_invalid_parameters(cls, kwargs: dict, exc: type, needle: str) -> None:
+    with pytest.raises(exc, match=needle):
+        cls(**kwargs)
+
+
+def test_latency_properties() -> None:
+    assert NMSparseMAC(n=8, m=16).latency == 2
+    assert DenseMAC(m=16).latency == 2
+    lin = NMLinear(n=8, m=16, pipeline=4)
+    assert lin.latency == 6 and lin.config.selector.pipeline == 4

@@ -1,0 +1,191 @@
+"""The N:M top-k selectors in the Amaranth simulator, against the golden model."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import torch
+from amaranth_stream import combinational_map, pack, run_stream, unpack
+
+import golden
+from gen.topk import NetworkTopK, NMTopK, RankTopK
+from gen.config import TopKConfig
+
+
+def expected(cfg: TopKConfig, groups: list[list[int]]) -> list[int]:
+    """Golden output payloads (packed ints) for groups of raw bit patterns."""
+    x = golden.from_bits(torch.tensor(groups, dtype=torch.int64), cfg.fmt)
+    mask = golden.nm_mask(x, cfg.n, cfg.m, fmt=cfg.fmt)
+    values, index = golden.nm_compress(x, cfg.n, cfg.m, fmt=cfg.fmt)
+    vbits = golden.to_bits(values, cfg.fmt)
+    fields = cfg.output_fields()
+    return [
+        pack(fields, {"mask": mask[g].int().tolist(), "values": vbits[g, 0].tolist(),
+                      "index": index[g, 0].tolist()})
+        for g in range(len(groups))
+    ]
+
+
+def edge_pool(fmt: str) -> list[int]:
+    """Bit patterns that stress the key: zeros, extremes, -0, inf, NaN payloads, subnormals."""
+    f = golden.get_format(fmt)
+    w = f.width
+    sign = 1 << (w - 1)
+    if f.is_int:
+        return [0, 1, sign - 1, sign, sign + 1, (1 << w) - 1, 2]  # 0, 1, max, min, min+1, -1, 2
+    exp_bits = {16: 5 if fmt == "fp16" else 8, 32: 8}[w]
+    man = w - 1 - exp_bits
+    inf = ((1 << exp_bits) - 1) << man
+    return [0, sign, inf, inf | sign, inf | 1, inf | (1 << (man - 1)) | sign, (1 << (w - 1)) - 1,
+            1, 1 | sign, 1 << man, (1 << man) - 1]
+
+
+def groups_for(cfg: TopKConfig, rng: random.Random, count: int) -> list[list[int]]:
+    w, m = cfg.width, cfg.m
+    pool = edge_pool(cfg.fmt)
+    out = [[0] * m, [pool[3]] * m, [pool[1]] * m, pool[:m] + [0] * max(0, m - len(pool))]
+    while len(out) < count:
+        kind = len(out) % 3
+        if kind == 0:
+            out.append([rng.randrange(1 << w) for _ in range(m)])
+        elif kind == 1:
+            out.append([rng.choice(pool) for _ in range(m)])
+        else:  # heavy ties among few magnitudes of both signs
+            out.append([rng.choice((0, 3, (1 << w) - 3, 7)) for _ in range(m)])
+    return out[:count]
+
+
+CASES = [
+    (n, m, fmt, arch)
+    for arch in ("network", "rank")
+    for (n, m, fmt) in [(2, 4, "int8"), (2, 4, "bf16"), (4, 8, "int4"), (4, 8, "fp16"),
+                        (8, 16, "int8"), (8, 16, "bf16"), (8, 16, "int16"), (3, 8, "int8"),
+                        (5, 12, "fp16"), (1, 4, "bf16"), (16, 32, "int8"), (16, 32, "bf16")]
+]
+
+
+@pytest.mark.parametrize(("n", "m", "fmt", "arch"), CASES)
+def test_topk_random_and_edges(n: int, m: int, fmt: str, arch: str, nm_seed: int) -> None:
+    dut = NMTopK(n=n, m=m, fmt=fmt, arch=arch)
+    cfg = dut.config
+    rng = random.Random(nm_seed + m * 7 + n)
+    groups = groups_for(cfg, rng, 40 if m >= 32 else 90)
+    inputs = [pack(cfg.input_fields(), {"data": g}) for g in groups]
+    run = run_stream(dut, inputs, len(inputs), seed=nm_seed, p_valid=0.8, p_ready=0.7)
+    want = expected(cfg, groups)
+    for k, (got, exp) in enumerate(zip(run.outputs, want, strict=True)):
+        assert got == exp, (
+            f"group {k} {groups[k]}: got {unpack(cfg.output_fields(), got)}, "
+            f"want {unpack(cfg.output_fields(), exp)} (seed {nm_seed})"
+        )
+    for i_cycle, o_cycle in zip(run.in_cycles, run.out_cycles, strict=True):
+        assert o_cycle >= i_cycle + cfg.latency
+
+
+@pytest.mark.parametrize("arch", ["network", "rank"])
+@pytest.mark.parametrize("pipeline", [0, 1, 2, 3, 7])
+def test_topk_exact_latency_full_rate(arch: str, pipeline: int, nm_seed: int) -> None:
+    dut = NMTopK(n=4, m=8, fmt="int8", arch=arch, pipeline=pipeline)
+    cfg = dut.config
+    assert dut.latency == pipeline
+    rng = random.Random(nm_seed)
+    groups = groups_for(cfg, rng, 30)
+    inputs = [pack(cfg.input_fields(), {"data": g}) for g in groups]
+    run = run_stream(dut, inputs, len(inputs), seed=nm_seed)
+    assert run.outputs == expected(cfg, groups)
+    assert run.in_cycles == list(range(len(inputs))), "not one group per clock"
+    assert [o - i for i, o in zip(run.in_cycles, run.out_cycles, strict=True)] == \
+        [pipeline] * len(inputs)
+
+
+@pytest.mark.parametrize("arch", ["network", "rank"])
+@pytest.mark.parametrize(("p_valid", "p_ready"), [(1.0, 0.3), (0.4, 1.0), (0.6, 0.6)])
+def test_topk_backpressure(arch: str, p_valid: float, p_ready: float, nm_seed: int) -> None:
+    dut = NMTopK(n=8, m=16, fmt="bf16", arch=arch)
+    cfg = dut.config
+    groups = groups_for(cfg, random.Random(nm_seed + 1), 60)
+    inputs = [pack(cfg.input_fields(), {"data": g}) for g in groups]
+    run = run_stream(dut, inputs, len(inputs), seed=nm_seed + 2, p_valid=p_valid,
+                     p_ready=p_ready)
+    assert run.outputs == expected(cfg, groups)  # no loss, duplication or reordering
+    for i_cycle, o_cycle in zip(run.in_cycles, run.out_cycles, strict=True):
+        assert o_cycle >= i_cycle + cfg.latency
+
+
+@pytest.mark.parametrize("arch", ["network", "rank"])
+def test_topk_2_4_int4_exhaustive(arch: str) -> None:
+    """All 65,536 groups of 2:4 int4, 64 lanes of a combinational selector per step."""
+    lanes = 64
+    dut = NMTopK(n=2, m=4, fmt="int4", arch=arch, pipeline=0, lanes=lanes)
+    cfg = dut.config
+    lane_cfg = TopKConfig(n=2, m=4, fmt="int4", arch=arch, pipeline=0)
+    groups = [[(v >> (4 * j)) & 15 for j in range(4)] for v in range(1 << 16)]
+    iw = 16  # one lane's input payload: 4 x 4 bits, so lane l = bits 16l.. of the payload
+    inputs = [sum(v << (iw * l) for l, v in enumerate(range(b, b + lanes)))
+              for b in range(0, 1 << 16, lanes)]
+    outputs = combinational_map(dut, inputs)
+    want = expected(lane_cfg, groups)
+    ow = sum(f.width for f in cfg.output_fields())
+    got = [(word >> (ow * l)) & ((1 << ow) - 1) for word in outputs for l in range(lanes)]
+    bad = [g for g in range(1 << 16) if got[g] != want[g]]
+    assert not bad, f"{len(bad)} groups differ, first {groups[bad[0]]}"
+
+
+@pytest.mark.parametrize("arch", ["network", "rank"])
+def test_topk_lanes(arch: str, nm_seed: int) -> None:
+    lanes = 3
+    dut = NMTopK(n=2, m=4, fmt="int8", arch=arch, lanes=lanes)
+    cfg = dut.config
+    assert cfg.name.endswith("_x3")
+    lane_cfg = TopKConfig(n=2, m=4, fmt="int8", arch=arch)
+    groups = groups_for(lane_cfg, random.Random(nm_seed), 30)
+    iw = sum(f.width for f in cfg.input_fields())
+    ow = sum(f.width for f in cfg.output_fields())
+    inputs = [sum(pack(cfg.input_fields(), {"data": groups[b + l]}) << (iw * l)
+                  for l in range(lanes)) for b in range(0, 30, lanes)]
+    run = run_stream(dut, inputs, len(inputs), seed=nm_seed, p_ready=0.5)
+    got = [(word >> (ow * l)) & ((1 << ow) - 1) for word in run.outputs for l in range(lanes)]
+    assert got == expected(lane_cfg, groups)
+    side = cfg.sidecar()["ports"]["o__payload"]
+    assert side["width"] == ow * lanes
+    assert side["fields"]["index"]["lanes"] == lanes
+    assert side["fields"]["index"]["lane_stride"] == ow
+
+
+def test_arch_dispatch_and_properties() -> None:
+    assert type(NMTopK(n=2, m=4)) is NetworkTopK
+    assert type(NMTopK(n=2, m=4, arch="rank")) is RankTopK
+    assert isinstance(RankTopK(n=2, m=4), NMTopK)
+    dut = NetworkTopK(n=8, m=16, fmt="bf16", pipeline=4)
+    assert (dut.n, dut.m, dut.fmt, dut.pipeline, dut.latency, dut.lanes) == \
+        (8, 16, "bf16", 4, 4, 1)
+    assert dut.comparators == 44
+    assert RankTopK(n=8, m=16).comparators == 120
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "needle"),
+    [
+        (dict(n=4, m=4), ValueError, "n = 4"),
+        (dict(n=5, m=4), ValueError, "n = 5"),
+        (dict(n=0, m=4), ValueError, "n = 0"),
+        (dict(n=1, m=1), ValueError, "m must be at least 2, not 1"),
+        (dict(n=2.0, m=4), TypeError, "2.0"),
+        (dict(n=True, m=4), TypeError, "True"),
+        (dict(n=2, m=4, fmt="int3"), ValueError, "'int3'"),
+        (dict(n=2, m=4, fmt=8), TypeError, "8"),
+        (dict(n=2, m=4, arch="heap"), ValueError, "'heap'"),
+        (dict(n=2, m=4, pipeline=-1), ValueError, "-1"),
+        (dict(n=2, m=4, pipeline="2"), TypeError, "'2'"),
+        (dict(n=2, m=4, lanes=0), ValueError, "lanes must be in \\[1, 64\\], not 0"),
+    ],
+)
+def test_topk_invalid_parameters(kwargs: dict, exc: type, needle: str) -> None:
+    with pytest.raises(exc, match=needle):
+        NMTopK(**kwargs)
+
+
+def test_subclass_arch_mismatch() -> None:
+    with pytest.raises(ValueError, match="'network'"):
+        RankTopK(n=2, m=4, arch="network")
