@@ -2,10 +2,10 @@
 
 Flow for a module ``M`` (one Yosys run, one nextpnr run):
 
-1. **Post-synthesis (ECP5)**: ``synth_ecp5 -top M``, then ``stat``: LUT4, CCU2C, TRELLIS_FF,
-   MULT18X18D, PFUMX, L6MUX21 of the module alone.
-2. **Post-place (ECP5, LFE5U-85F)**: the module inside a *timing wrapper* that registers every
-   input and every output, synthesized with ``synth_ecp5`` and placed and routed with
+1. **Post-synthesis (ECP5)**: ``M`` inside a *timing wrapper* that registers every input and
+   every output, synthesized with ``synth_ecp5`` with ``M`` kept as one level of hierarchy;
+   ``stat`` of ``M``: LUT4, CCU2C, TRELLIS_FF, MULT18X18D, PFUMX, L6MUX21 of the module alone.
+2. **Post-place (ECP5, LFE5U-85F)**: that netlist placed and routed with
    ``nextpnr-ecp5 --85k --out-of-context``. Out of context, paths from input ports and to output
    ports are not timed; the wrapper turns them into register-to-register paths, so the reported
    Fmax covers the module's whole logic (input ports through its first stage included). The
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 DEVICE = "LFE5U-85F"
+PACKAGE = "CABGA381"
 _DEVICE_FLAG = "--85k"
 TARGET_MHZ = 200.0
 """Clock constraint given to nextpnr (timing-driven placement works towards it)."""
@@ -156,18 +157,18 @@ def timing_wrapper(module: str, ports: Mapping[str, tuple[str, int]], *,
 
 def _yosys_script(module: str, verilog: str, wrapper: str) -> str:
     return "\n".join([
+        # ECP5: the module inside its timing wrapper, kept as its own level of hierarchy (its
+        # submodules are flattened into it), so that `stat` counts the module alone and the
+        # wrapper's registers apart, from one synthesis.
         f"read_verilog -defer {verilog}",
         f"read_verilog -defer {wrapper}",
-        "design -save sources",
-        # 1. post-synthesis ECP5 figures of the module alone
-        f"synth_ecp5 -top {module}",
-        "tee -q -o synth_stat.json stat -json",
-        # 2. the wrapped module for place and route
-        "design -load sources",
+        f"hierarchy -top {WRAPPER}",
+        f"setattr -mod -set keep_hierarchy 1 {module}",
         f"synth_ecp5 -top {WRAPPER} -json wrapped.json",
-        "tee -q -o wrapped_stat.json stat -json",
-        # 3. ASIC proxy
-        "design -load sources",
+        "tee -q -o synth_stat.json stat -json",
+        # ASIC proxy of the module alone
+        "design -reset",
+        f"read_verilog -defer {verilog}",
         f"synth -flatten -top {module}",
         "dffunmap",
         "abc -g cmos2",
@@ -179,9 +180,9 @@ def _yosys_script(module: str, verilog: str, wrapper: str) -> str:
 
 
 def _nextpnr_args() -> list[str]:
-    return [_DEVICE_FLAG, "--out-of-context", "--json", "wrapped.json", "--report", "pnr.json",
-            "--freq", f"{TARGET_MHZ:g}", "--seed", str(SEED), "--timing-allow-fail",
-            "--log", "pnr.log", "--quiet"]
+    return [_DEVICE_FLAG, "--package", PACKAGE, "--out-of-context", "--json", "wrapped.json",
+            "--report", "pnr.json", "--freq", f"{TARGET_MHZ:g}", "--seed", str(SEED),
+            "--timing-allow-fail", "--log", "pnr.log", "--quiet"]
 
 
 def flow_signature() -> str:
@@ -303,7 +304,7 @@ def collect(workdir: str | Path) -> dict:
     meta = json.loads(meta_file.read_text())
     synth_stat = (work / "synth_stat.json").read_text()
     record: dict = {
-        "post_synth": parse.ecp5_synth_resources(synth_stat),
+        "post_synth": parse.ecp5_synth_resources(synth_stat, meta["module"]),
         "asic": {
             "transistors": parse.cmos_transistors((work / "asic_stat.json").read_text()),
             "logic_depth": parse.ltp_depth((work / "ltp.txt").read_text()),
