@@ -20,7 +20,7 @@ from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from .config import LinearConfig
-from .mac import accumulate, sparse_products
+from .mac import _validated, accumulate, sparse_products
 from .pipeline import payload_layout, register, valid_chain
 from .topk import build_selector
 
@@ -60,9 +60,9 @@ class NMLinear(wiring.Component):
     def __init__(self, *, n: int, m: int, fmt: str = "int8", arch: str = "network",
                  pipeline: int | None = None, weight_width: int = 8, acc_width: int = 32,
                  outputs: int = 4):
-        self._config = LinearConfig(n=n, m=m, fmt=fmt, arch=arch, pipeline=pipeline,
-                                    weight_width=weight_width, acc_width=acc_width,
-                                    outputs=outputs)
+        self._config = _validated(self, LinearConfig, n=n, m=m, fmt=fmt, arch=arch,
+                                  pipeline=pipeline, weight_width=weight_width,
+                                  acc_width=acc_width, outputs=outputs)
         super().__init__({
             "i": In(stream.Signature(payload_layout(self._config.input_fields()))),
             "o": Out(stream.Signature(payload_layout(self._config.output_fields()))),

@@ -3,7 +3,8 @@
 Both compute K dot products over a row of groups (DESIGN.md section 2) and emit the K
 accumulators after the group that carries ``last``::
 
-    values[N], index[N] ─► per output k and slot s: w = weights[k*M + index[s]] (M:1 mux)
+    values[N], index[N] ─► per output k and slot s: w = weights[k*M + index[s]]
+                           ((M-N+1):1 mux: ascending indices put slot s in s..s+M-N)
                            product = values[s] * w            (N multipliers per output)
                        ──► [reg] ─► adder tree ─► acc[k] += sum ─► on last: o.acc[k] = acc[k],
                                                                              acc[k] = 0
@@ -35,15 +36,25 @@ def sparse_products(m: Module, values: list[Value], index: list[Value], weights:
     """``products[k][s] = values[s] * weights[k*M + index[s]]`` (signed, exact width).
 
     ``weights`` is the flat weight field (K*M elements of ``weight_width`` bits, LSB first).
+    The indices are strictly ascending (the compressed form), so slot s holds an index in
+    ``s .. s + M - N``: each weight multiplexer has M - N + 1 inputs, not M.
     """
-    ww = weight_width
+    ww, n = weight_width, len(values)
+    span = m_ - n + 1
+    sel_width = max(1, (span - 1).bit_length())
+    offsets = []
+    for s, idx in enumerate(index):
+        off = Signal(sel_width, name=f"{name}_off{s}")
+        m.d.comb += off.eq(Value.cast(idx) - s)  # index relative to the slot's first candidate
+        offsets.append(off)
     out = []
     for k in range(outputs):
-        row = Value.cast(weights)[k * m_ * ww : (k + 1) * m_ * ww]
         prods = []
-        for s, (v, idx) in enumerate(zip(values, index, strict=True)):
+        for s, v in enumerate(values):
+            base = (k * m_ + s) * ww
+            cands = Value.cast(weights)[base : base + span * ww]
             w = Signal(signed(ww), name=f"{name}_w{k}_{s}")
-            m.d.comb += w.eq(row.word_select(idx, ww))
+            m.d.comb += w.eq(cands.word_select(offsets[s], ww) if span > 1 else cands)
             prods.append(Value.cast(v).as_signed() * w)
         out.append(prods)
     return out
@@ -83,6 +94,16 @@ def accumulate(m: Module, advance: Value, valid: Value, last: Value, products: l
                 m.d.sync += acc.eq(total)
         outs.append(out)
     return outs, out_valid
+
+
+def _validated(component: Any, config_class: type, **kwargs: Any) -> Any:
+    """``config_class(**kwargs)``; on a parameter error the half-built component is
+    marked as used, so the error is not followed by an ``UnusedElaboratable`` warning."""
+    try:
+        return config_class(**kwargs)
+    except (TypeError, ValueError):
+        component._MustUse__silence = True
+        raise
 
 
 class _MACBase(wiring.Component):
@@ -160,8 +181,8 @@ class NMSparseMAC(_MACBase):
     Members
     -------
     i : ``In(stream.Signature(...))``
-        Payload fields, LSB first: ``values`` (N signed elements), ``index`` (N indices in
-        [0, M)), ``weights`` (K*M signed; element ``k*M + j`` is output k's weight of group
+        Payload fields, LSB first: ``values`` (N signed elements), ``index`` (N strictly
+        ascending indices in [0, M), as the selector emits them), ``weights`` (K*M signed; element ``k*M + j`` is output k's weight of group
         position j), ``last`` (1 bit: this group ends the row).
     o : ``Out(stream.Signature(...))``
         Payload field ``acc``: K signed accumulators, one transfer per row.
@@ -169,8 +190,9 @@ class NMSparseMAC(_MACBase):
 
     def __init__(self, *, n: int, m: int, fmt: str = "int8", weight_width: int = 8,
                  acc_width: int = 32, outputs: int = 4):
-        super().__init__(SparseMACConfig(n=n, m=m, fmt=fmt, weight_width=weight_width,
-                                         acc_width=acc_width, outputs=outputs))
+        super().__init__(_validated(self, SparseMACConfig, n=n, m=m, fmt=fmt,
+                                    weight_width=weight_width, acc_width=acc_width,
+                                    outputs=outputs))
 
     def _products(self, m: Module) -> list[list]:
         cfg = self._config
@@ -201,8 +223,9 @@ class DenseMAC(_MACBase):
 
     def __init__(self, *, m: int, fmt: str = "int8", weight_width: int = 8,
                  acc_width: int = 32, outputs: int = 4):
-        super().__init__(DenseMACConfig(m=m, fmt=fmt, weight_width=weight_width,
-                                        acc_width=acc_width, outputs=outputs))
+        super().__init__(_validated(self, DenseMACConfig, m=m, fmt=fmt,
+                                    weight_width=weight_width, acc_width=acc_width,
+                                    outputs=outputs))
 
     def _products(self, m: Module) -> list[list]:
         cfg = self._config

@@ -213,7 +213,7 @@ def batcher_sort(lines: int) -> Network:
     return Network(lines, tuple(comps), tuple(range(lines)), f"batcher-oddeven({lines})")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _best_known_table() -> dict[str, list[dict]]:
     with open(_DATA) as f:
         return json.load(f)
@@ -245,7 +245,7 @@ def _best_known_sorters() -> dict[int, Network]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def sorting_network(lines: int) -> Network:
     """A small sorting network on ``lines`` lines (best-known where listed, else Batcher)."""
     if lines < 1:
@@ -290,7 +290,7 @@ def _prune_greedy(net: Network, n: int) -> Network:
     return Network(net.lines, tuple(comps), net.outputs, net.source)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _generic_selection(n: int, m: int) -> Network:
     net = _prune_dead(_fold_padding(n, m))
     if math.comb(m, n) <= EXHAUSTIVE_LIMIT // 4:

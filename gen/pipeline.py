@@ -32,7 +32,6 @@ __all__ = [
     "tree_reduce",
     "tree_sum",
     "tree_or",
-    "prefix_sums",
     "payload_layout",
     "popcount_bits",
     "add_bits",
@@ -70,9 +69,9 @@ def register(m: Module, advance: Value, tree: Any, name: str, count: int = 1) ->
     Constants pass through unregistered. Returns a tree of the same structure.
     """
     for stage in range(count):
-        loads = []
+        loads: list = []
 
-        def reg(v: Value, stage: int = stage) -> Value:
+        def reg(v: Value, stage: int = stage, loads: list = loads) -> Value:
             v = Value.cast(v)
             if isinstance(v, Const):
                 return v
@@ -118,25 +117,6 @@ def tree_sum(values: Sequence[Value]) -> Value:
 def tree_or(values: Sequence[Value]) -> Value:
     """Balanced OR tree."""
     return tree_reduce(operator.or_, values)
-
-
-def prefix_sums(bits: Sequence[Value], width: int) -> list[Value]:
-    """Exclusive prefix counts ``p[j] = bits[0] + ... + bits[j-1]`` (Sklansky, log depth).
-
-    Each count is ``width`` bits (enough for ``len(bits)``).
-    """
-    inc: list[Value] = [Value.cast(b) for b in bits]
-    k = len(inc)
-    d = 1
-    while d < k:
-        nxt = list(inc)
-        for i in range(k):
-            if i & d:
-                src = (i & ~(d - 1)) - 1  # last index of the previous block of size d
-                nxt[i] = (inc[i] + inc[src])[:width]
-        inc = nxt
-        d <<= 1
-    return [Const(0, width)] + inc[:-1]
 
 
 def payload_layout(fields: Sequence, lanes: int = 1):

@@ -104,8 +104,7 @@ def _mask_from_index(cfg: TopKConfig, index: list[Value]) -> Value:
 
 def _network_lane(cfg: TopKConfig, m: Module, step: _Stepper, data: list[Value], side: Any,
                   name: str) -> tuple[Value, list[Value], list[Value], Any]:
-    n, mm, iw = cfg.n, cfg.m, cfg.index_width
-    kw = cfg.key_width
+    iw, kw = cfg.index_width, cfg.key_width
     net, sorter = cfg.network, cfg.sorter
 
     # layer 1: (key, sign, index) per line; the index starts as a constant
@@ -311,9 +310,14 @@ class NMTopK(wiring.Component):
     def __init__(self, *, n: int, m: int, fmt: str = "int8", arch: str | None = None,
                  pipeline: int | None = None, lanes: int = 1):
         if arch is not None and arch != self.arch:
+            self._MustUse__silence = True
             raise ValueError(f"{type(self).__name__} has arch {self.arch!r}, not {arch!r}")
-        self._config = TopKConfig(n=n, m=m, fmt=fmt, arch=self.arch, pipeline=pipeline,
-                                  lanes=lanes)
+        try:
+            self._config = TopKConfig(n=n, m=m, fmt=fmt, arch=self.arch, pipeline=pipeline,
+                                      lanes=lanes)
+        except (TypeError, ValueError):
+            self._MustUse__silence = True  # no UnusedElaboratable warning after the error
+            raise
         super().__init__({
             "i": In(stream.Signature(self.input_layout(self._config))),
             "o": Out(stream.Signature(self.output_layout(self._config))),

@@ -47,15 +47,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [3:0] \$135 ;
   wire [3:0] \$136 ;
   wire [3:0] \$137 ;
-  wire [16:0] \$138 ;
-  wire [16:0] \$139 ;
+  wire [4:0] \$138 ;
+  wire [4:0] \$139 ;
   wire \$14 ;
-  wire [17:0] \$140 ;
-  wire [16:0] \$141 ;
-  wire [16:0] \$142 ;
-  wire [17:0] \$143 ;
-  wire [18:0] \$144 ;
-  wire [32:0] \$145 ;
+  wire [4:0] \$140 ;
+  wire [4:0] \$141 ;
+  wire [4:0] \$142 ;
+  wire [4:0] \$143 ;
+  wire [4:0] \$144 ;
+  wire [4:0] \$145 ;
   wire [16:0] \$146 ;
   wire [16:0] \$147 ;
   wire [17:0] \$148 ;
@@ -83,14 +83,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [18:0] \$168 ;
   wire [32:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
+  wire [16:0] \$170 ;
+  wire [16:0] \$171 ;
+  wire [17:0] \$172 ;
+  wire [16:0] \$173 ;
+  wire [16:0] \$174 ;
+  wire [17:0] \$175 ;
+  wire [18:0] \$176 ;
+  wire [32:0] \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire [8:0] \$18 ;
@@ -224,16 +224,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$295 ;
   wire \$296 ;
   wire \$297 ;
-  wire [8:0] \$298 ;
-  wire [8:0] \$299 ;
+  wire \$298 ;
+  wire \$299 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
-  wire [8:0] \$300 ;
-  wire [8:0] \$301 ;
-  wire [8:0] \$302 ;
-  wire [8:0] \$303 ;
-  wire [8:0] \$304 ;
-  wire [8:0] \$305 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire \$304 ;
+  wire \$305 ;
   wire [8:0] \$306 ;
   wire [8:0] \$307 ;
   wire [8:0] \$308 ;
@@ -243,15 +243,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [8:0] \$311 ;
   wire [8:0] \$312 ;
   wire [8:0] \$313 ;
-  wire [15:0] \$314 ;
-  wire [15:0] \$315 ;
-  wire [15:0] \$316 ;
-  wire [15:0] \$317 ;
-  wire [15:0] \$318 ;
-  wire [15:0] \$319 ;
+  wire [8:0] \$314 ;
+  wire [8:0] \$315 ;
+  wire [8:0] \$316 ;
+  wire [8:0] \$317 ;
+  wire [8:0] \$318 ;
+  wire [8:0] \$319 ;
   wire \$32 ;
-  wire [15:0] \$320 ;
-  wire [15:0] \$321 ;
+  wire [8:0] \$320 ;
+  wire [8:0] \$321 ;
   wire [15:0] \$322 ;
   wire [15:0] \$323 ;
   wire [15:0] \$324 ;
@@ -278,60 +278,60 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] \$343 ;
   wire [15:0] \$344 ;
   wire [15:0] \$345 ;
-  wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [15:0] \$346 ;
+  wire [15:0] \$347 ;
+  wire [15:0] \$348 ;
+  wire [15:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  reg [7:0] \$351 ;
-  reg \$352 ;
-  reg [3:0] \$353 ;
-  reg [7:0] \$354 ;
-  reg \$355 ;
-  reg [3:0] \$356 ;
-  reg [7:0] \$357 ;
-  reg \$358 ;
-  reg [3:0] \$359 ;
+  wire [15:0] \$350 ;
+  wire [15:0] \$351 ;
+  wire [15:0] \$352 ;
+  wire [15:0] \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire \$357 ;
+  wire \$358 ;
+  reg [7:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [7:0] \$360 ;
-  reg \$361 ;
-  reg [3:0] \$362 ;
-  reg [7:0] \$363 ;
-  reg \$364 ;
-  reg [3:0] \$365 ;
-  reg [7:0] \$366 ;
-  reg \$367 ;
-  reg [3:0] \$368 ;
-  reg [7:0] \$369 ;
+  reg \$360 ;
+  reg [3:0] \$361 ;
+  reg [7:0] \$362 ;
+  reg \$363 ;
+  reg [3:0] \$364 ;
+  reg [7:0] \$365 ;
+  reg \$366 ;
+  reg [3:0] \$367 ;
+  reg [7:0] \$368 ;
+  reg \$369 ;
   wire [8:0] \$37 ;
-  reg \$370 ;
-  reg [3:0] \$371 ;
-  reg [7:0] \$372 ;
-  reg \$373 ;
-  reg [3:0] \$374 ;
-  reg [7:0] \$375 ;
-  reg \$376 ;
-  reg [3:0] \$377 ;
-  reg [7:0] \$378 ;
-  reg \$379 ;
+  reg [3:0] \$370 ;
+  reg [7:0] \$371 ;
+  reg \$372 ;
+  reg [3:0] \$373 ;
+  reg [7:0] \$374 ;
+  reg \$375 ;
+  reg [3:0] \$376 ;
+  reg [7:0] \$377 ;
+  reg \$378 ;
+  reg [3:0] \$379 ;
   wire \$38 ;
-  reg [3:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg \$382 ;
-  reg [3:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg \$385 ;
-  reg [3:0] \$386 ;
-  reg [7:0] \$387 ;
-  reg \$388 ;
-  reg [3:0] \$389 ;
+  reg [7:0] \$380 ;
+  reg \$381 ;
+  reg [3:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg \$384 ;
+  reg [3:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg \$387 ;
+  reg [3:0] \$388 ;
+  reg [7:0] \$389 ;
   wire [8:0] \$39 ;
-  reg [7:0] \$390 ;
-  reg \$391 ;
-  reg [3:0] \$392 ;
-  reg [511:0] \$393 ;
-  reg \$394 ;
+  reg \$390 ;
+  reg [3:0] \$391 ;
+  reg [7:0] \$392 ;
+  reg \$393 ;
+  reg [3:0] \$394 ;
   reg [7:0] \$395 ;
   reg \$396 ;
   reg [3:0] \$397 ;
@@ -340,61 +340,61 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [8:0] \$4 ;
   wire [8:0] \$40 ;
   reg [3:0] \$400 ;
-  reg [7:0] \$401 ;
+  reg [511:0] \$401 ;
   reg \$402 ;
-  reg [3:0] \$403 ;
-  reg [7:0] \$404 ;
-  reg \$405 ;
-  reg [3:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg \$408 ;
-  reg [3:0] \$409 ;
+  reg [7:0] \$403 ;
+  reg \$404 ;
+  reg [3:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg \$407 ;
+  reg [3:0] \$408 ;
+  reg [7:0] \$409 ;
   wire \$41 ;
-  reg [7:0] \$410 ;
-  reg \$411 ;
-  reg [3:0] \$412 ;
-  reg [7:0] \$413 ;
-  reg \$414 ;
-  reg [3:0] \$415 ;
-  reg [7:0] \$416 ;
-  reg \$417 ;
-  reg [3:0] \$418 ;
-  reg [511:0] \$419 ;
+  reg \$410 ;
+  reg [3:0] \$411 ;
+  reg [7:0] \$412 ;
+  reg \$413 ;
+  reg [3:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg \$416 ;
+  reg [3:0] \$417 ;
+  reg [7:0] \$418 ;
+  reg \$419 ;
   wire [8:0] \$42 ;
-  reg \$420 ;
-  reg [15:0] \$421 ;
-  reg [7:0] \$422 ;
-  reg [7:0] \$423 ;
+  reg [3:0] \$420 ;
+  reg [7:0] \$421 ;
+  reg \$422 ;
+  reg [3:0] \$423 ;
   reg [7:0] \$424 ;
-  reg [7:0] \$425 ;
-  reg [7:0] \$426 ;
-  reg [7:0] \$427 ;
-  reg [7:0] \$428 ;
-  reg [7:0] \$429 ;
+  reg \$425 ;
+  reg [3:0] \$426 ;
+  reg [511:0] \$427 ;
+  reg \$428 ;
+  reg [15:0] \$429 ;
   wire [8:0] \$43 ;
-  reg [3:0] \$430 ;
-  reg [3:0] \$431 ;
-  reg [3:0] \$432 ;
-  reg [3:0] \$433 ;
-  reg [3:0] \$434 ;
-  reg [3:0] \$435 ;
-  reg [3:0] \$436 ;
-  reg [3:0] \$437 ;
-  reg [511:0] \$438 ;
-  reg \$439 ;
+  reg [7:0] \$430 ;
+  reg [7:0] \$431 ;
+  reg [7:0] \$432 ;
+  reg [7:0] \$433 ;
+  reg [7:0] \$434 ;
+  reg [7:0] \$435 ;
+  reg [7:0] \$436 ;
+  reg [7:0] \$437 ;
+  reg [3:0] \$438 ;
+  reg [3:0] \$439 ;
   wire \$44 ;
-  reg \$440 ;
-  reg \$441 ;
-  reg \$442 ;
-  reg [15:0] \$443 ;
-  reg [15:0] \$444 ;
-  reg [15:0] \$445 ;
-  reg [15:0] \$446 ;
-  reg [15:0] \$447 ;
-  reg [15:0] \$448 ;
-  reg [15:0] \$449 ;
+  reg [3:0] \$440 ;
+  reg [3:0] \$441 ;
+  reg [3:0] \$442 ;
+  reg [3:0] \$443 ;
+  reg [3:0] \$444 ;
+  reg [3:0] \$445 ;
+  reg [511:0] \$446 ;
+  reg \$447 ;
+  reg \$448 ;
+  reg \$449 ;
   wire [8:0] \$45 ;
-  reg [15:0] \$450 ;
+  reg \$450 ;
   reg [15:0] \$451 ;
   reg [15:0] \$452 ;
   reg [15:0] \$453 ;
@@ -421,19 +421,27 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \$472 ;
   reg [15:0] \$473 ;
   reg [15:0] \$474 ;
-  reg \$475 ;
-  reg \$476 ;
-  reg \$477 ;
-  reg [31:0] \$478 ;
-  reg [31:0] \$479 ;
+  reg [15:0] \$475 ;
+  reg [15:0] \$476 ;
+  reg [15:0] \$477 ;
+  reg [15:0] \$478 ;
+  reg [15:0] \$479 ;
   wire [8:0] \$48 ;
-  reg [31:0] \$480 ;
-  reg [31:0] \$481 ;
-  reg [31:0] \$482 ;
-  reg [31:0] \$483 ;
-  reg [31:0] \$484 ;
-  reg [31:0] \$485 ;
+  reg [15:0] \$480 ;
+  reg [15:0] \$481 ;
+  reg [15:0] \$482 ;
+  reg \$483 ;
+  reg \$484 ;
+  reg \$485 ;
+  reg [31:0] \$486 ;
+  reg [31:0] \$487 ;
+  reg [31:0] \$488 ;
+  reg [31:0] \$489 ;
   wire [8:0] \$49 ;
+  reg [31:0] \$490 ;
+  reg [31:0] \$491 ;
+  reg [31:0] \$492 ;
+  reg [31:0] \$493 ;
   wire \$5 ;
   wire [3:0] \$50 ;
   wire [3:0] \$51 ;
@@ -469,50 +477,50 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [3:0] \$79 ;
   wire \$8 ;
   wire [3:0] \$80 ;
-  wire [7:0] \$805 ;
-  wire [7:0] \$808 ;
   wire [3:0] \$81 ;
-  wire [7:0] \$811 ;
-  wire [7:0] \$814 ;
-  wire [7:0] \$817 ;
   wire [3:0] \$82 ;
-  wire [7:0] \$820 ;
-  wire [7:0] \$823 ;
-  wire [7:0] \$826 ;
-  wire [7:0] \$829 ;
+  wire [7:0] \$821 ;
+  wire [7:0] \$824 ;
+  wire [7:0] \$827 ;
   wire [3:0] \$83 ;
-  wire [7:0] \$832 ;
-  wire [7:0] \$835 ;
-  wire [7:0] \$838 ;
+  wire [7:0] \$830 ;
+  wire [7:0] \$833 ;
+  wire [7:0] \$836 ;
+  wire [7:0] \$839 ;
   wire [3:0] \$84 ;
-  wire [7:0] \$841 ;
-  wire [7:0] \$844 ;
-  wire [7:0] \$847 ;
+  wire [7:0] \$842 ;
+  wire [7:0] \$845 ;
+  wire [7:0] \$848 ;
   wire [3:0] \$85 ;
-  wire [7:0] \$850 ;
-  wire [7:0] \$853 ;
-  wire [7:0] \$856 ;
-  wire [7:0] \$859 ;
+  wire [7:0] \$851 ;
+  wire [7:0] \$854 ;
+  wire [7:0] \$857 ;
   wire [3:0] \$86 ;
-  wire [7:0] \$862 ;
-  wire [7:0] \$865 ;
-  wire [7:0] \$868 ;
+  wire [7:0] \$860 ;
+  wire [7:0] \$863 ;
+  wire [7:0] \$866 ;
+  wire [7:0] \$869 ;
   wire [3:0] \$87 ;
-  wire [7:0] \$871 ;
-  wire [7:0] \$874 ;
-  wire [7:0] \$877 ;
+  wire [7:0] \$872 ;
+  wire [7:0] \$875 ;
+  wire [7:0] \$878 ;
   wire [3:0] \$88 ;
-  wire [7:0] \$880 ;
-  wire [7:0] \$883 ;
-  wire [7:0] \$886 ;
-  wire [7:0] \$889 ;
+  wire [7:0] \$881 ;
+  wire [7:0] \$884 ;
+  wire [7:0] \$887 ;
   wire [3:0] \$89 ;
-  wire [7:0] \$892 ;
-  wire [7:0] \$895 ;
-  wire [7:0] \$898 ;
+  wire [7:0] \$890 ;
+  wire [7:0] \$893 ;
+  wire [7:0] \$896 ;
+  wire [7:0] \$899 ;
   wire [8:0] \$9 ;
   wire [3:0] \$90 ;
+  wire [7:0] \$902 ;
+  wire [7:0] \$905 ;
+  wire [7:0] \$908 ;
   wire [3:0] \$91 ;
+  wire [7:0] \$911 ;
+  wire [7:0] \$914 ;
   wire [3:0] \$92 ;
   wire [3:0] \$93 ;
   wire [3:0] \$94 ;
@@ -628,6 +636,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire i__ready;
   input i__valid;
   wire i__valid;
+  wire [3:0] mul_off0;
+  wire [3:0] mul_off1;
+  wire [3:0] mul_off2;
+  wire [3:0] mul_off3;
+  wire [3:0] mul_off4;
+  wire [3:0] mul_off5;
+  wire [3:0] mul_off6;
+  wire [3:0] mul_off7;
   wire [7:0] mul_w0_0;
   wire [7:0] mul_w0_1;
   wire [7:0] mul_w0_2;
@@ -672,38 +688,38 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   output o__valid;
   reg o__valid = 1'h0;
   reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$316  = 16'h0000;
-  reg [15:0] \prod_s0$317  = 16'h0000;
-  reg [15:0] \prod_s0$318  = 16'h0000;
-  reg [15:0] \prod_s0$319  = 16'h0000;
-  reg [15:0] \prod_s0$320  = 16'h0000;
-  reg [15:0] \prod_s0$321  = 16'h0000;
-  reg [15:0] \prod_s0$322  = 16'h0000;
+  reg [15:0] \prod_s0$324  = 16'h0000;
   reg [15:0] \prod_s0$325  = 16'h0000;
   reg [15:0] \prod_s0$326  = 16'h0000;
   reg [15:0] \prod_s0$327  = 16'h0000;
   reg [15:0] \prod_s0$328  = 16'h0000;
   reg [15:0] \prod_s0$329  = 16'h0000;
   reg [15:0] \prod_s0$330  = 16'h0000;
-  reg [15:0] \prod_s0$331  = 16'h0000;
-  reg [15:0] \prod_s0$332  = 16'h0000;
+  reg [15:0] \prod_s0$333  = 16'h0000;
+  reg [15:0] \prod_s0$334  = 16'h0000;
   reg [15:0] \prod_s0$335  = 16'h0000;
   reg [15:0] \prod_s0$336  = 16'h0000;
   reg [15:0] \prod_s0$337  = 16'h0000;
   reg [15:0] \prod_s0$338  = 16'h0000;
   reg [15:0] \prod_s0$339  = 16'h0000;
   reg [15:0] \prod_s0$340  = 16'h0000;
-  reg [15:0] \prod_s0$341  = 16'h0000;
-  reg [15:0] \prod_s0$342  = 16'h0000;
+  reg [15:0] \prod_s0$343  = 16'h0000;
+  reg [15:0] \prod_s0$344  = 16'h0000;
   reg [15:0] \prod_s0$345  = 16'h0000;
   reg [15:0] \prod_s0$346  = 16'h0000;
   reg [15:0] \prod_s0$347  = 16'h0000;
   reg [15:0] \prod_s0$348  = 16'h0000;
   reg [15:0] \prod_s0$349  = 16'h0000;
   reg [15:0] \prod_s0$350  = 16'h0000;
-  reg [15:0] \prod_s0$351  = 16'h0000;
-  reg [15:0] \prod_s0$352  = 16'h0000;
-  reg \prod_s0$375  = 1'h0;
+  reg [15:0] \prod_s0$353  = 16'h0000;
+  reg [15:0] \prod_s0$354  = 16'h0000;
+  reg [15:0] \prod_s0$355  = 16'h0000;
+  reg [15:0] \prod_s0$356  = 16'h0000;
+  reg [15:0] \prod_s0$357  = 16'h0000;
+  reg [15:0] \prod_s0$358  = 16'h0000;
+  reg [15:0] \prod_s0$359  = 16'h0000;
+  reg [15:0] \prod_s0$360  = 16'h0000;
+  reg \prod_s0$383  = 1'h0;
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
@@ -871,27 +887,27 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \sel_l13_s0$235  = 1'h0;
   reg [7:0] \sel_l13_s0$236  = 8'h00;
   reg \sel_l13_s0$237  = 1'h0;
-  reg [511:0] \sel_l13_s0$360  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l13_s0$361  = 1'h0;
-  reg [511:0] sel_l19_s0 = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg [3:0] \sel_l19_s0$274  = 4'h0;
-  reg [3:0] \sel_l19_s0$276  = 4'h0;
-  reg [3:0] \sel_l19_s0$278  = 4'h0;
-  reg [3:0] \sel_l19_s0$280  = 4'h0;
-  reg [3:0] \sel_l19_s0$282  = 4'h0;
-  reg [3:0] \sel_l19_s0$284  = 4'h0;
-  reg [3:0] \sel_l19_s0$286  = 4'h0;
-  reg [3:0] \sel_l19_s0$288  = 4'h0;
-  reg [15:0] \sel_l19_s0$362  = 16'h0000;
-  reg [7:0] \sel_l19_s0$363  = 8'h00;
-  reg [7:0] \sel_l19_s0$364  = 8'h00;
-  reg [7:0] \sel_l19_s0$365  = 8'h00;
-  reg [7:0] \sel_l19_s0$366  = 8'h00;
-  reg [7:0] \sel_l19_s0$367  = 8'h00;
-  reg [7:0] \sel_l19_s0$368  = 8'h00;
-  reg [7:0] \sel_l19_s0$369  = 8'h00;
-  reg [7:0] \sel_l19_s0$370  = 8'h00;
-  reg \sel_l19_s0$371  = 1'h0;
+  reg [511:0] \sel_l13_s0$368  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l13_s0$369  = 1'h0;
+  reg [3:0] sel_l19_s0 = 4'h0;
+  reg [3:0] \sel_l19_s0$275  = 4'h0;
+  reg [3:0] \sel_l19_s0$277  = 4'h0;
+  reg [3:0] \sel_l19_s0$279  = 4'h0;
+  reg [3:0] \sel_l19_s0$281  = 4'h0;
+  reg [3:0] \sel_l19_s0$283  = 4'h0;
+  reg [3:0] \sel_l19_s0$285  = 4'h0;
+  reg [3:0] \sel_l19_s0$287  = 4'h0;
+  reg [511:0] \sel_l19_s0$289  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [15:0] \sel_l19_s0$370  = 16'h0000;
+  reg [7:0] \sel_l19_s0$371  = 8'h00;
+  reg [7:0] \sel_l19_s0$372  = 8'h00;
+  reg [7:0] \sel_l19_s0$373  = 8'h00;
+  reg [7:0] \sel_l19_s0$374  = 8'h00;
+  reg [7:0] \sel_l19_s0$375  = 8'h00;
+  reg [7:0] \sel_l19_s0$376  = 8'h00;
+  reg [7:0] \sel_l19_s0$377  = 8'h00;
+  reg [7:0] \sel_l19_s0$378  = 8'h00;
+  reg \sel_l19_s0$379  = 1'h0;
   reg [3:0] sel_l7_s0 = 4'h0;
   reg [7:0] \sel_l7_s0$115  = 8'h00;
   reg [3:0] \sel_l7_s0$116  = 4'h0;
@@ -934,8 +950,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \sel_l7_s0$199  = 1'h0;
   reg [7:0] \sel_l7_s0$200  = 8'h00;
   reg \sel_l7_s0$201  = 1'h0;
-  reg [511:0] \sel_l7_s0$358  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l7_s0$359  = 1'h0;
+  reg [511:0] \sel_l7_s0$366  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l7_s0$367  = 1'h0;
   wire sel_s0;
   wire [12:0] sel_s0_hi;
   wire [12:0] sel_s0_lo;
@@ -996,390 +1012,406 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg valid_s0 = 1'h0;
   reg valid_s1 = 1'h0;
   reg valid_s2 = 1'h0;
-  assign \$237  = sel_s16_hi[12:9] == 4'h8;
-  assign \$238  = sel_s17_lo[12:9] == 4'h8;
+  assign \$229  = \$227  | \$228 ;
+  assign \$230  = sel_s16_hi[12:9] == 3'h7;
+  assign \$231  = sel_s17_lo[12:9] == 3'h7;
+  assign \$232  = \$230  | \$231 ;
+  assign \$233  = \$229  | \$232 ;
+  assign \$234  = sel_s17_hi[12:9] == 3'h7;
+  assign \$235  = sel_s18_lo[12:9] == 3'h7;
+  assign \$236  = \$234  | \$235 ;
+  assign \$237  = sel_s18_hi[12:9] == 3'h7;
+  assign \$238  = sel_s11_hi[12:9] == 3'h7;
   assign \$239  = \$237  | \$238 ;
   assign \$240  = \$236  | \$239 ;
-  assign \$241  = sel_s17_hi[12:9] == 4'h8;
-  assign \$242  = sel_s18_lo[12:9] == 4'h8;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = sel_s18_hi[12:9] == 4'h8;
-  assign \$245  = sel_s11_hi[12:9] == 4'h8;
-  assign \$246  = \$244  | \$245 ;
-  assign \$247  = \$243  | \$246 ;
-  assign \$248  = \$240  | \$247 ;
-  assign \$249  = sel_s16_lo[12:9] == 4'h9;
-  assign \$250  = sel_s16_hi[12:9] == 4'h9;
+  assign \$241  = \$233  | \$240 ;
+  assign \$242  = sel_s8_lo[12:9] == 4'h8;
+  assign \$243  = sel_s16_lo[12:9] == 4'h8;
+  assign \$244  = \$242  | \$243 ;
+  assign \$245  = sel_s16_hi[12:9] == 4'h8;
+  assign \$246  = sel_s17_lo[12:9] == 4'h8;
+  assign \$247  = \$245  | \$246 ;
+  assign \$248  = \$244  | \$247 ;
+  assign \$249  = sel_s17_hi[12:9] == 4'h8;
+  assign \$250  = sel_s18_lo[12:9] == 4'h8;
   assign \$251  = \$249  | \$250 ;
-  assign \$252  = sel_s17_lo[12:9] == 4'h9;
-  assign \$253  = sel_s17_hi[12:9] == 4'h9;
+  assign \$252  = sel_s18_hi[12:9] == 4'h8;
+  assign \$253  = sel_s11_hi[12:9] == 4'h8;
   assign \$254  = \$252  | \$253 ;
   assign \$255  = \$251  | \$254 ;
-  assign \$256  = sel_s18_lo[12:9] == 4'h9;
-  assign \$257  = sel_s18_hi[12:9] == 4'h9;
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = sel_s11_hi[12:9] == 4'h9;
-  assign \$260  = \$258  | \$259 ;
-  assign \$261  = \$255  | \$260 ;
-  assign \$262  = sel_s16_hi[12:9] == 4'ha;
-  assign \$263  = sel_s17_lo[12:9] == 4'ha;
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = sel_s17_hi[12:9] == 4'ha;
-  assign \$266  = sel_s18_lo[12:9] == 4'ha;
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = \$264  | \$267 ;
-  assign \$269  = sel_s18_hi[12:9] == 4'ha;
-  assign \$270  = sel_s11_hi[12:9] == 4'ha;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = \$268  | \$271 ;
-  assign \$273  = sel_s17_lo[12:9] == 4'hb;
-  assign \$274  = sel_s17_hi[12:9] == 4'hb;
+  assign \$256  = \$248  | \$255 ;
+  assign \$257  = sel_s16_lo[12:9] == 4'h9;
+  assign \$258  = sel_s16_hi[12:9] == 4'h9;
+  assign \$259  = \$257  | \$258 ;
+  assign \$260  = sel_s17_lo[12:9] == 4'h9;
+  assign \$261  = sel_s17_hi[12:9] == 4'h9;
+  assign \$262  = \$260  | \$261 ;
+  assign \$263  = \$259  | \$262 ;
+  assign \$264  = sel_s18_lo[12:9] == 4'h9;
+  assign \$265  = sel_s18_hi[12:9] == 4'h9;
+  assign \$266  = \$264  | \$265 ;
+  assign \$267  = sel_s11_hi[12:9] == 4'h9;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = \$263  | \$268 ;
+  assign \$270  = sel_s16_hi[12:9] == 4'ha;
+  assign \$271  = sel_s17_lo[12:9] == 4'ha;
+  assign \$272  = \$270  | \$271 ;
+  assign \$273  = sel_s17_hi[12:9] == 4'ha;
+  assign \$274  = sel_s18_lo[12:9] == 4'ha;
   assign \$275  = \$273  | \$274 ;
-  assign \$276  = sel_s18_lo[12:9] == 4'hb;
-  assign \$277  = sel_s18_hi[12:9] == 4'hb;
-  assign \$278  = \$276  | \$277 ;
-  assign \$279  = \$275  | \$278 ;
-  assign \$280  = sel_s11_hi[12:9] == 4'hb;
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = sel_s17_hi[12:9] == 4'hc;
-  assign \$283  = sel_s18_lo[12:9] == 4'hc;
-  assign \$284  = \$282  | \$283 ;
-  assign \$285  = sel_s18_hi[12:9] == 4'hc;
-  assign \$286  = sel_s11_hi[12:9] == 4'hc;
-  assign \$287  = \$285  | \$286 ;
-  assign \$288  = \$284  | \$287 ;
-  assign \$289  = sel_s18_lo[12:9] == 4'hd;
-  assign \$290  = sel_s18_hi[12:9] == 4'hd;
-  assign \$291  = \$289  | \$290 ;
-  assign \$292  = sel_s11_hi[12:9] == 4'hd;
-  assign \$293  = \$291  | \$292 ;
-  assign \$294  = sel_s18_hi[12:9] == 4'he;
-  assign \$295  = sel_s11_hi[12:9] == 4'he;
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = sel_s11_hi[12:9] == 4'hf;
-  assign \$298  = - sel_s8_lo[7:0];
-  assign \$299  = sel_s8_lo[8] ? \$298  : { 1'h0, sel_s8_lo[7:0] };
-  assign \$300  = - sel_s16_lo[7:0];
-  assign \$301  = sel_s16_lo[8] ? \$300  : { 1'h0, sel_s16_lo[7:0] };
-  assign \$302  = - sel_s16_hi[7:0];
-  assign \$303  = sel_s16_hi[8] ? \$302  : { 1'h0, sel_s16_hi[7:0] };
-  assign \$304  = - sel_s17_lo[7:0];
-  assign \$305  = sel_s17_lo[8] ? \$304  : { 1'h0, sel_s17_lo[7:0] };
-  assign \$306  = - sel_s17_hi[7:0];
-  assign \$307  = sel_s17_hi[8] ? \$306  : { 1'h0, sel_s17_hi[7:0] };
-  assign \$308  = - sel_s18_lo[7:0];
-  assign \$309  = sel_s18_lo[8] ? \$308  : { 1'h0, sel_s18_lo[7:0] };
-  assign \$310  = - sel_s18_hi[7:0];
-  assign \$311  = sel_s18_hi[8] ? \$310  : { 1'h0, sel_s18_hi[7:0] };
-  assign \$312  = - sel_s11_hi[7:0];
-  assign \$313  = sel_s11_hi[8] ? \$312  : { 1'h0, sel_s11_hi[7:0] };
-  assign \$314  = $signed(\sel_l19_s0$363 ) * $signed(mul_w0_0);
-  assign \$315  = $signed(\sel_l19_s0$364 ) * $signed(mul_w0_1);
-  assign \$316  = $signed(\sel_l19_s0$365 ) * $signed(mul_w0_2);
-  assign \$317  = $signed(\sel_l19_s0$366 ) * $signed(mul_w0_3);
-  assign \$318  = $signed(\sel_l19_s0$367 ) * $signed(mul_w0_4);
-  assign \$319  = $signed(\sel_l19_s0$368 ) * $signed(mul_w0_5);
-  assign \$320  = $signed(\sel_l19_s0$369 ) * $signed(mul_w0_6);
-  assign \$321  = $signed(\sel_l19_s0$370 ) * $signed(mul_w0_7);
-  assign \$322  = $signed(\sel_l19_s0$363 ) * $signed(mul_w1_0);
-  assign \$323  = $signed(\sel_l19_s0$364 ) * $signed(mul_w1_1);
-  assign \$324  = $signed(\sel_l19_s0$365 ) * $signed(mul_w1_2);
-  assign \$325  = $signed(\sel_l19_s0$366 ) * $signed(mul_w1_3);
-  assign \$326  = $signed(\sel_l19_s0$367 ) * $signed(mul_w1_4);
-  assign \$327  = $signed(\sel_l19_s0$368 ) * $signed(mul_w1_5);
-  assign \$328  = $signed(\sel_l19_s0$369 ) * $signed(mul_w1_6);
-  assign \$329  = $signed(\sel_l19_s0$370 ) * $signed(mul_w1_7);
-  assign \$330  = $signed(\sel_l19_s0$363 ) * $signed(mul_w2_0);
-  assign \$331  = $signed(\sel_l19_s0$364 ) * $signed(mul_w2_1);
-  assign \$332  = $signed(\sel_l19_s0$365 ) * $signed(mul_w2_2);
-  assign \$333  = $signed(\sel_l19_s0$366 ) * $signed(mul_w2_3);
-  assign \$334  = $signed(\sel_l19_s0$367 ) * $signed(mul_w2_4);
-  assign \$335  = $signed(\sel_l19_s0$368 ) * $signed(mul_w2_5);
-  assign \$336  = $signed(\sel_l19_s0$369 ) * $signed(mul_w2_6);
-  assign \$337  = $signed(\sel_l19_s0$370 ) * $signed(mul_w2_7);
-  assign \$338  = $signed(\sel_l19_s0$363 ) * $signed(mul_w3_0);
-  assign \$339  = $signed(\sel_l19_s0$364 ) * $signed(mul_w3_1);
-  assign \$340  = $signed(\sel_l19_s0$365 ) * $signed(mul_w3_2);
-  assign \$341  = $signed(\sel_l19_s0$366 ) * $signed(mul_w3_3);
-  assign \$342  = $signed(\sel_l19_s0$367 ) * $signed(mul_w3_4);
-  assign \$343  = $signed(\sel_l19_s0$368 ) * $signed(mul_w3_5);
-  assign \$344  = $signed(\sel_l19_s0$369 ) * $signed(mul_w3_6);
-  assign \$345  = $signed(\sel_l19_s0$370 ) * $signed(mul_w3_7);
-  assign \$346  = prod_valid_s0 & \prod_s0$375 ;
-  assign \$347  = i__ready & prod_valid_s0;
-  assign \$348  = i__ready & prod_valid_s0;
-  assign \$349  = i__ready & prod_valid_s0;
-  assign \$350  = i__ready & prod_valid_s0;
+  assign \$276  = \$272  | \$275 ;
+  assign \$277  = sel_s18_hi[12:9] == 4'ha;
+  assign \$278  = sel_s11_hi[12:9] == 4'ha;
+  assign \$279  = \$277  | \$278 ;
+  assign \$280  = \$276  | \$279 ;
+  assign \$281  = sel_s17_lo[12:9] == 4'hb;
+  assign \$282  = sel_s17_hi[12:9] == 4'hb;
+  assign \$283  = \$281  | \$282 ;
+  assign \$284  = sel_s18_lo[12:9] == 4'hb;
+  assign \$285  = sel_s18_hi[12:9] == 4'hb;
+  assign \$286  = \$284  | \$285 ;
+  assign \$287  = \$283  | \$286 ;
+  assign \$288  = sel_s11_hi[12:9] == 4'hb;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = sel_s17_hi[12:9] == 4'hc;
+  assign \$291  = sel_s18_lo[12:9] == 4'hc;
+  assign \$292  = \$290  | \$291 ;
+  assign \$293  = sel_s18_hi[12:9] == 4'hc;
+  assign \$294  = sel_s11_hi[12:9] == 4'hc;
+  assign \$295  = \$293  | \$294 ;
+  assign \$296  = \$292  | \$295 ;
+  assign \$297  = sel_s18_lo[12:9] == 4'hd;
+  assign \$298  = sel_s18_hi[12:9] == 4'hd;
+  assign \$299  = \$297  | \$298 ;
+  assign \$300  = sel_s11_hi[12:9] == 4'hd;
+  assign \$301  = \$299  | \$300 ;
+  assign \$302  = sel_s18_hi[12:9] == 4'he;
+  assign \$303  = sel_s11_hi[12:9] == 4'he;
+  assign \$304  = \$302  | \$303 ;
+  assign \$305  = sel_s11_hi[12:9] == 4'hf;
+  assign \$306  = - sel_s8_lo[7:0];
+  assign \$307  = sel_s8_lo[8] ? \$306  : { 1'h0, sel_s8_lo[7:0] };
+  assign \$308  = - sel_s16_lo[7:0];
+  assign \$309  = sel_s16_lo[8] ? \$308  : { 1'h0, sel_s16_lo[7:0] };
+  assign \$310  = - sel_s16_hi[7:0];
+  assign \$311  = sel_s16_hi[8] ? \$310  : { 1'h0, sel_s16_hi[7:0] };
+  assign \$312  = - sel_s17_lo[7:0];
+  assign \$313  = sel_s17_lo[8] ? \$312  : { 1'h0, sel_s17_lo[7:0] };
+  assign \$314  = - sel_s17_hi[7:0];
+  assign \$315  = sel_s17_hi[8] ? \$314  : { 1'h0, sel_s17_hi[7:0] };
+  assign \$316  = - sel_s18_lo[7:0];
+  assign \$317  = sel_s18_lo[8] ? \$316  : { 1'h0, sel_s18_lo[7:0] };
+  assign \$318  = - sel_s18_hi[7:0];
+  assign \$319  = sel_s18_hi[8] ? \$318  : { 1'h0, sel_s18_hi[7:0] };
+  assign \$320  = - sel_s11_hi[7:0];
+  assign \$321  = sel_s11_hi[8] ? \$320  : { 1'h0, sel_s11_hi[7:0] };
+  assign \$322  = $signed(\sel_l19_s0$371 ) * $signed(mul_w0_0);
+  assign \$323  = $signed(\sel_l19_s0$372 ) * $signed(mul_w0_1);
+  assign \$324  = $signed(\sel_l19_s0$373 ) * $signed(mul_w0_2);
+  assign \$325  = $signed(\sel_l19_s0$374 ) * $signed(mul_w0_3);
+  assign \$326  = $signed(\sel_l19_s0$375 ) * $signed(mul_w0_4);
+  assign \$327  = $signed(\sel_l19_s0$376 ) * $signed(mul_w0_5);
+  assign \$328  = $signed(\sel_l19_s0$377 ) * $signed(mul_w0_6);
+  assign \$329  = $signed(\sel_l19_s0$378 ) * $signed(mul_w0_7);
+  assign \$330  = $signed(\sel_l19_s0$371 ) * $signed(mul_w1_0);
+  assign \$331  = $signed(\sel_l19_s0$372 ) * $signed(mul_w1_1);
+  assign \$332  = $signed(\sel_l19_s0$373 ) * $signed(mul_w1_2);
+  assign \$333  = $signed(\sel_l19_s0$374 ) * $signed(mul_w1_3);
+  assign \$334  = $signed(\sel_l19_s0$375 ) * $signed(mul_w1_4);
+  assign \$335  = $signed(\sel_l19_s0$376 ) * $signed(mul_w1_5);
+  assign \$336  = $signed(\sel_l19_s0$377 ) * $signed(mul_w1_6);
+  assign \$337  = $signed(\sel_l19_s0$378 ) * $signed(mul_w1_7);
+  assign \$338  = $signed(\sel_l19_s0$371 ) * $signed(mul_w2_0);
+  assign \$339  = $signed(\sel_l19_s0$372 ) * $signed(mul_w2_1);
+  assign \$340  = $signed(\sel_l19_s0$373 ) * $signed(mul_w2_2);
+  assign \$341  = $signed(\sel_l19_s0$374 ) * $signed(mul_w2_3);
+  assign \$342  = $signed(\sel_l19_s0$375 ) * $signed(mul_w2_4);
+  assign \$343  = $signed(\sel_l19_s0$376 ) * $signed(mul_w2_5);
+  assign \$344  = $signed(\sel_l19_s0$377 ) * $signed(mul_w2_6);
+  assign \$345  = $signed(\sel_l19_s0$378 ) * $signed(mul_w2_7);
+  assign \$346  = $signed(\sel_l19_s0$371 ) * $signed(mul_w3_0);
+  assign \$347  = $signed(\sel_l19_s0$372 ) * $signed(mul_w3_1);
+  assign \$348  = $signed(\sel_l19_s0$373 ) * $signed(mul_w3_2);
+  assign \$349  = $signed(\sel_l19_s0$374 ) * $signed(mul_w3_3);
+  assign \$350  = $signed(\sel_l19_s0$375 ) * $signed(mul_w3_4);
+  assign \$351  = $signed(\sel_l19_s0$376 ) * $signed(mul_w3_5);
+  assign \$352  = $signed(\sel_l19_s0$377 ) * $signed(mul_w3_6);
+  assign \$353  = $signed(\sel_l19_s0$378 ) * $signed(mul_w3_7);
+  assign \$354  = prod_valid_s0 & \prod_s0$383 ;
+  assign \$355  = i__ready & prod_valid_s0;
+  assign \$356  = i__ready & prod_valid_s0;
+  assign \$357  = i__ready & prod_valid_s0;
+  assign \$358  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    \sel_l7_s0$115  <= \$351 ;
+    \sel_l7_s0$115  <= \$359 ;
   always @(posedge clk)
-    \sel_l7_s0$120  <= \$352 ;
+    \sel_l7_s0$120  <= \$360 ;
   always @(posedge clk)
-    sel_l7_s0 <= \$353 ;
+    sel_l7_s0 <= \$361 ;
   always @(posedge clk)
-    \sel_l7_s0$117  <= \$354 ;
+    \sel_l7_s0$117  <= \$362 ;
   always @(posedge clk)
-    \sel_l7_s0$119  <= \$355 ;
+    \sel_l7_s0$119  <= \$363 ;
   always @(posedge clk)
-    \sel_l7_s0$116  <= \$356 ;
+    \sel_l7_s0$116  <= \$364 ;
   always @(posedge clk)
-    \sel_l7_s0$123  <= \$357 ;
+    \sel_l7_s0$123  <= \$365 ;
   always @(posedge clk)
-    \sel_l7_s0$128  <= \$358 ;
+    \sel_l7_s0$128  <= \$366 ;
   always @(posedge clk)
-    \sel_l7_s0$122  <= \$359 ;
+    \sel_l7_s0$122  <= \$367 ;
   always @(posedge clk)
-    \sel_l7_s0$125  <= \$360 ;
+    \sel_l7_s0$125  <= \$368 ;
   always @(posedge clk)
-    \sel_l7_s0$127  <= \$361 ;
+    \sel_l7_s0$127  <= \$369 ;
   always @(posedge clk)
-    \sel_l7_s0$124  <= \$362 ;
+    \sel_l7_s0$124  <= \$370 ;
   always @(posedge clk)
-    \sel_l7_s0$131  <= \$363 ;
+    \sel_l7_s0$131  <= \$371 ;
   always @(posedge clk)
-    \sel_l7_s0$136  <= \$364 ;
+    \sel_l7_s0$136  <= \$372 ;
   always @(posedge clk)
-    \sel_l7_s0$130  <= \$365 ;
+    \sel_l7_s0$130  <= \$373 ;
   always @(posedge clk)
-    \sel_l7_s0$133  <= \$366 ;
+    \sel_l7_s0$133  <= \$374 ;
   always @(posedge clk)
-    \sel_l7_s0$135  <= \$367 ;
+    \sel_l7_s0$135  <= \$375 ;
   always @(posedge clk)
-    \sel_l7_s0$132  <= \$368 ;
+    \sel_l7_s0$132  <= \$376 ;
   always @(posedge clk)
-    \sel_l7_s0$140  <= \$369 ;
+    \sel_l7_s0$140  <= \$377 ;
   always @(posedge clk)
-    \sel_l7_s0$145  <= \$370 ;
+    \sel_l7_s0$145  <= \$378 ;
   always @(posedge clk)
-    \sel_l7_s0$139  <= \$371 ;
+    \sel_l7_s0$139  <= \$379 ;
   always @(posedge clk)
-    \sel_l7_s0$142  <= \$372 ;
+    \sel_l7_s0$142  <= \$380 ;
   always @(posedge clk)
-    \sel_l7_s0$144  <= \$373 ;
+    \sel_l7_s0$144  <= \$381 ;
   always @(posedge clk)
-    \sel_l7_s0$141  <= \$374 ;
+    \sel_l7_s0$141  <= \$382 ;
   always @(posedge clk)
-    \sel_l7_s0$149  <= \$375 ;
+    \sel_l7_s0$149  <= \$383 ;
   always @(posedge clk)
-    \sel_l7_s0$154  <= \$376 ;
+    \sel_l7_s0$154  <= \$384 ;
   always @(posedge clk)
-    \sel_l7_s0$148  <= \$377 ;
+    \sel_l7_s0$148  <= \$385 ;
   always @(posedge clk)
-    \sel_l7_s0$151  <= \$378 ;
+    \sel_l7_s0$151  <= \$386 ;
   always @(posedge clk)
-    \sel_l7_s0$153  <= \$379 ;
+    \sel_l7_s0$153  <= \$387 ;
   always @(posedge clk)
-    \sel_l7_s0$150  <= \$380 ;
+    \sel_l7_s0$150  <= \$388 ;
   always @(posedge clk)
-    \sel_l7_s0$158  <= \$381 ;
+    \sel_l7_s0$158  <= \$389 ;
   always @(posedge clk)
-    \sel_l7_s0$163  <= \$382 ;
+    \sel_l7_s0$163  <= \$390 ;
   always @(posedge clk)
-    \sel_l7_s0$157  <= \$383 ;
+    \sel_l7_s0$157  <= \$391 ;
   always @(posedge clk)
-    \sel_l7_s0$198  <= \$384 ;
+    \sel_l7_s0$198  <= \$392 ;
   always @(posedge clk)
-    \sel_l7_s0$199  <= \$385 ;
+    \sel_l7_s0$199  <= \$393 ;
   always @(posedge clk)
-    \sel_l7_s0$195  <= \$386 ;
+    \sel_l7_s0$195  <= \$394 ;
   always @(posedge clk)
-    \sel_l7_s0$160  <= \$387 ;
+    \sel_l7_s0$160  <= \$395 ;
   always @(posedge clk)
-    \sel_l7_s0$162  <= \$388 ;
+    \sel_l7_s0$162  <= \$396 ;
   always @(posedge clk)
-    \sel_l7_s0$159  <= \$389 ;
+    \sel_l7_s0$159  <= \$397 ;
   always @(posedge clk)
-    \sel_l7_s0$200  <= \$390 ;
+    \sel_l7_s0$200  <= \$398 ;
   always @(posedge clk)
-    \sel_l7_s0$201  <= \$391 ;
+    \sel_l7_s0$201  <= \$399 ;
   always @(posedge clk)
-    \sel_l7_s0$196  <= \$392 ;
+    \sel_l7_s0$196  <= \$400 ;
   always @(posedge clk)
-    \sel_l7_s0$358  <= \$393 ;
+    \sel_l7_s0$366  <= \$401 ;
   always @(posedge clk)
-    \sel_l7_s0$359  <= \$394 ;
+    \sel_l7_s0$367  <= \$402 ;
   always @(posedge clk)
-    \sel_l13_s0$207  <= \$395 ;
+    \sel_l13_s0$207  <= \$403 ;
   always @(posedge clk)
-    \sel_l13_s0$208  <= \$396 ;
+    \sel_l13_s0$208  <= \$404 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$397 ;
+    sel_l13_s0 <= \$405 ;
   always @(posedge clk)
-    \sel_l13_s0$216  <= \$398 ;
+    \sel_l13_s0$216  <= \$406 ;
   always @(posedge clk)
-    \sel_l13_s0$217  <= \$399 ;
+    \sel_l13_s0$217  <= \$407 ;
   always @(posedge clk)
-    \sel_l13_s0$213  <= \$400 ;
+    \sel_l13_s0$213  <= \$408 ;
   always @(posedge clk)
-    \sel_l13_s0$225  <= \$401 ;
+    \sel_l13_s0$225  <= \$409 ;
   always @(posedge clk)
-    \sel_l13_s0$226  <= \$402 ;
+    \sel_l13_s0$226  <= \$410 ;
   always @(posedge clk)
-    \sel_l13_s0$222  <= \$403 ;
+    \sel_l13_s0$222  <= \$411 ;
   always @(posedge clk)
-    \sel_l13_s0$234  <= \$404 ;
+    \sel_l13_s0$234  <= \$412 ;
   always @(posedge clk)
-    \sel_l13_s0$235  <= \$405 ;
+    \sel_l13_s0$235  <= \$413 ;
   always @(posedge clk)
-    \sel_l13_s0$231  <= \$406 ;
+    \sel_l13_s0$231  <= \$414 ;
   always @(posedge clk)
-    \sel_l13_s0$209  <= \$407 ;
+    \sel_l13_s0$209  <= \$415 ;
   always @(posedge clk)
-    \sel_l13_s0$210  <= \$408 ;
+    \sel_l13_s0$210  <= \$416 ;
   always @(posedge clk)
-    \sel_l13_s0$205  <= \$409 ;
+    \sel_l13_s0$205  <= \$417 ;
   always @(posedge clk)
-    \sel_l13_s0$218  <= \$410 ;
+    \sel_l13_s0$218  <= \$418 ;
   always @(posedge clk)
-    \sel_l13_s0$219  <= \$411 ;
+    \sel_l13_s0$219  <= \$419 ;
   always @(posedge clk)
-    \sel_l13_s0$214  <= \$412 ;
+    \sel_l13_s0$214  <= \$420 ;
   always @(posedge clk)
-    \sel_l13_s0$227  <= \$413 ;
+    \sel_l13_s0$227  <= \$421 ;
   always @(posedge clk)
-    \sel_l13_s0$228  <= \$414 ;
+    \sel_l13_s0$228  <= \$422 ;
   always @(posedge clk)
-    \sel_l13_s0$223  <= \$415 ;
+    \sel_l13_s0$223  <= \$423 ;
   always @(posedge clk)
-    \sel_l13_s0$236  <= \$416 ;
+    \sel_l13_s0$236  <= \$424 ;
   always @(posedge clk)
-    \sel_l13_s0$237  <= \$417 ;
+    \sel_l13_s0$237  <= \$425 ;
   always @(posedge clk)
-    \sel_l13_s0$232  <= \$418 ;
+    \sel_l13_s0$232  <= \$426 ;
   always @(posedge clk)
-    \sel_l13_s0$360  <= \$419 ;
+    \sel_l13_s0$368  <= \$427 ;
   always @(posedge clk)
-    \sel_l13_s0$361  <= \$420 ;
-  always @(posedge clk)
-    \sel_l19_s0$362  <= \$421 ;
-  always @(posedge clk)
-    \sel_l19_s0$363  <= \$422 ;
-  always @(posedge clk)
-    \sel_l19_s0$364  <= \$423 ;
-  always @(posedge clk)
-    \sel_l19_s0$365  <= \$424 ;
-  always @(posedge clk)
-    \sel_l19_s0$366  <= \$425 ;
-  always @(posedge clk)
-    \sel_l19_s0$367  <= \$426 ;
-  always @(posedge clk)
-    \sel_l19_s0$368  <= \$427 ;
-  always @(posedge clk)
-    \sel_l19_s0$369  <= \$428 ;
+    \sel_l13_s0$369  <= \$428 ;
   always @(posedge clk)
     \sel_l19_s0$370  <= \$429 ;
   always @(posedge clk)
-    \sel_l19_s0$274  <= \$430 ;
+    \sel_l19_s0$371  <= \$430 ;
   always @(posedge clk)
-    \sel_l19_s0$276  <= \$431 ;
+    \sel_l19_s0$372  <= \$431 ;
   always @(posedge clk)
-    \sel_l19_s0$278  <= \$432 ;
+    \sel_l19_s0$373  <= \$432 ;
   always @(posedge clk)
-    \sel_l19_s0$280  <= \$433 ;
+    \sel_l19_s0$374  <= \$433 ;
   always @(posedge clk)
-    \sel_l19_s0$282  <= \$434 ;
+    \sel_l19_s0$375  <= \$434 ;
   always @(posedge clk)
-    \sel_l19_s0$284  <= \$435 ;
+    \sel_l19_s0$376  <= \$435 ;
   always @(posedge clk)
-    \sel_l19_s0$286  <= \$436 ;
+    \sel_l19_s0$377  <= \$436 ;
   always @(posedge clk)
-    \sel_l19_s0$288  <= \$437 ;
+    \sel_l19_s0$378  <= \$437 ;
   always @(posedge clk)
     sel_l19_s0 <= \$438 ;
   always @(posedge clk)
-    \sel_l19_s0$371  <= \$439 ;
+    \sel_l19_s0$275  <= \$439 ;
   always @(posedge clk)
-    valid_s0 <= \$440 ;
+    \sel_l19_s0$277  <= \$440 ;
   always @(posedge clk)
-    valid_s1 <= \$441 ;
+    \sel_l19_s0$279  <= \$441 ;
   always @(posedge clk)
-    valid_s2 <= \$442 ;
+    \sel_l19_s0$281  <= \$442 ;
   always @(posedge clk)
-    prod_s0 <= \$443 ;
+    \sel_l19_s0$283  <= \$443 ;
   always @(posedge clk)
-    \prod_s0$316  <= \$444 ;
+    \sel_l19_s0$285  <= \$444 ;
   always @(posedge clk)
-    \prod_s0$317  <= \$445 ;
+    \sel_l19_s0$287  <= \$445 ;
   always @(posedge clk)
-    \prod_s0$318  <= \$446 ;
+    \sel_l19_s0$289  <= \$446 ;
   always @(posedge clk)
-    \prod_s0$319  <= \$447 ;
+    \sel_l19_s0$379  <= \$447 ;
   always @(posedge clk)
-    \prod_s0$320  <= \$448 ;
+    valid_s0 <= \$448 ;
   always @(posedge clk)
-    \prod_s0$321  <= \$449 ;
+    valid_s1 <= \$449 ;
   always @(posedge clk)
-    \prod_s0$322  <= \$450 ;
+    valid_s2 <= \$450 ;
   always @(posedge clk)
-    \prod_s0$325  <= \$451 ;
+    prod_s0 <= \$451 ;
   always @(posedge clk)
-    \prod_s0$326  <= \$452 ;
+    \prod_s0$324  <= \$452 ;
   always @(posedge clk)
-    \prod_s0$327  <= \$453 ;
+    \prod_s0$325  <= \$453 ;
   always @(posedge clk)
-    \prod_s0$328  <= \$454 ;
+    \prod_s0$326  <= \$454 ;
   always @(posedge clk)
-    \prod_s0$329  <= \$455 ;
+    \prod_s0$327  <= \$455 ;
   always @(posedge clk)
-    \prod_s0$330  <= \$456 ;
+    \prod_s0$328  <= \$456 ;
   always @(posedge clk)
-    \prod_s0$331  <= \$457 ;
+    \prod_s0$329  <= \$457 ;
   always @(posedge clk)
-    \prod_s0$332  <= \$458 ;
+    \prod_s0$330  <= \$458 ;
   always @(posedge clk)
-    \prod_s0$335  <= \$459 ;
+    \prod_s0$333  <= \$459 ;
   always @(posedge clk)
-    \prod_s0$336  <= \$460 ;
+    \prod_s0$334  <= \$460 ;
   always @(posedge clk)
-    \prod_s0$337  <= \$461 ;
+    \prod_s0$335  <= \$461 ;
   always @(posedge clk)
-    \prod_s0$338  <= \$462 ;
+    \prod_s0$336  <= \$462 ;
   always @(posedge clk)
-    \prod_s0$339  <= \$463 ;
+    \prod_s0$337  <= \$463 ;
   always @(posedge clk)
-    \prod_s0$340  <= \$464 ;
+    \prod_s0$338  <= \$464 ;
   always @(posedge clk)
-    \prod_s0$341  <= \$465 ;
+    \prod_s0$339  <= \$465 ;
   always @(posedge clk)
-    \prod_s0$342  <= \$466 ;
+    \prod_s0$340  <= \$466 ;
   always @(posedge clk)
-    \prod_s0$345  <= \$467 ;
+    \prod_s0$343  <= \$467 ;
   always @(posedge clk)
-    \prod_s0$346  <= \$468 ;
+    \prod_s0$344  <= \$468 ;
   always @(posedge clk)
-    \prod_s0$347  <= \$469 ;
+    \prod_s0$345  <= \$469 ;
   always @(posedge clk)
-    \prod_s0$348  <= \$470 ;
+    \prod_s0$346  <= \$470 ;
   always @(posedge clk)
-    \prod_s0$349  <= \$471 ;
+    \prod_s0$347  <= \$471 ;
   always @(posedge clk)
-    \prod_s0$350  <= \$472 ;
+    \prod_s0$348  <= \$472 ;
   always @(posedge clk)
-    \prod_s0$351  <= \$473 ;
+    \prod_s0$349  <= \$473 ;
   always @(posedge clk)
-    \prod_s0$352  <= \$474 ;
+    \prod_s0$350  <= \$474 ;
   always @(posedge clk)
-    \prod_s0$375  <= \$475 ;
+    \prod_s0$353  <= \$475 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$476 ;
+    \prod_s0$354  <= \$476 ;
   always @(posedge clk)
-    o__valid <= \$477 ;
+    \prod_s0$355  <= \$477 ;
   always @(posedge clk)
-    acc0_out <= \$478 ;
+    \prod_s0$356  <= \$478 ;
   always @(posedge clk)
-    acc0 <= \$479 ;
+    \prod_s0$357  <= \$479 ;
   always @(posedge clk)
-    acc1_out <= \$480 ;
+    \prod_s0$358  <= \$480 ;
   always @(posedge clk)
-    acc1 <= \$481 ;
+    \prod_s0$359  <= \$481 ;
   always @(posedge clk)
-    acc2_out <= \$482 ;
+    \prod_s0$360  <= \$482 ;
   always @(posedge clk)
-    acc2 <= \$483 ;
+    \prod_s0$383  <= \$483 ;
   always @(posedge clk)
-    acc3_out <= \$484 ;
+    prod_valid_s0 <= \$484 ;
   always @(posedge clk)
-    acc3 <= \$485 ;
+    o__valid <= \$485 ;
+  always @(posedge clk)
+    acc0_out <= \$486 ;
+  always @(posedge clk)
+    acc0 <= \$487 ;
+  always @(posedge clk)
+    acc1_out <= \$488 ;
+  always @(posedge clk)
+    acc1 <= \$489 ;
+  always @(posedge clk)
+    acc2_out <= \$490 ;
+  always @(posedge clk)
+    acc2 <= \$491 ;
+  always @(posedge clk)
+    acc3_out <= \$492 ;
+  always @(posedge clk)
+    acc3 <= \$493 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -1683,1167 +1715,1159 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_s18 = sel_s13_hi[12:9] > sel_s15_hi[12:9];
   assign sel_s18_lo = sel_s18 ? sel_s15_hi : sel_s13_hi;
   assign sel_s18_hi = sel_s18 ? sel_s13_hi : sel_s15_hi;
-  assign \$805  = \sel_l19_s0$274  * 4'h8;
-  assign mul_w0_0 = sel_l19_s0[127:0] >> \$805 ;
-  assign \$808  = \sel_l19_s0$276  * 4'h8;
-  assign mul_w0_1 = sel_l19_s0[127:0] >> \$808 ;
-  assign \$811  = \sel_l19_s0$278  * 4'h8;
-  assign mul_w0_2 = sel_l19_s0[127:0] >> \$811 ;
-  assign \$814  = \sel_l19_s0$280  * 4'h8;
-  assign mul_w0_3 = sel_l19_s0[127:0] >> \$814 ;
-  assign \$817  = \sel_l19_s0$282  * 4'h8;
-  assign mul_w0_4 = sel_l19_s0[127:0] >> \$817 ;
-  assign \$820  = \sel_l19_s0$284  * 4'h8;
-  assign mul_w0_5 = sel_l19_s0[127:0] >> \$820 ;
-  assign \$823  = \sel_l19_s0$286  * 4'h8;
-  assign mul_w0_6 = sel_l19_s0[127:0] >> \$823 ;
-  assign \$826  = \sel_l19_s0$288  * 4'h8;
-  assign mul_w0_7 = sel_l19_s0[127:0] >> \$826 ;
-  assign \$829  = \sel_l19_s0$274  * 4'h8;
-  assign mul_w1_0 = sel_l19_s0[255:128] >> \$829 ;
-  assign \$832  = \sel_l19_s0$276  * 4'h8;
-  assign mul_w1_1 = sel_l19_s0[255:128] >> \$832 ;
-  assign \$835  = \sel_l19_s0$278  * 4'h8;
-  assign mul_w1_2 = sel_l19_s0[255:128] >> \$835 ;
-  assign \$838  = \sel_l19_s0$280  * 4'h8;
-  assign mul_w1_3 = sel_l19_s0[255:128] >> \$838 ;
-  assign \$841  = \sel_l19_s0$282  * 4'h8;
-  assign mul_w1_4 = sel_l19_s0[255:128] >> \$841 ;
-  assign \$844  = \sel_l19_s0$284  * 4'h8;
-  assign mul_w1_5 = sel_l19_s0[255:128] >> \$844 ;
-  assign \$847  = \sel_l19_s0$286  * 4'h8;
-  assign mul_w1_6 = sel_l19_s0[255:128] >> \$847 ;
-  assign \$850  = \sel_l19_s0$288  * 4'h8;
-  assign mul_w1_7 = sel_l19_s0[255:128] >> \$850 ;
-  assign \$853  = \sel_l19_s0$274  * 4'h8;
-  assign mul_w2_0 = sel_l19_s0[383:256] >> \$853 ;
-  assign \$856  = \sel_l19_s0$276  * 4'h8;
-  assign mul_w2_1 = sel_l19_s0[383:256] >> \$856 ;
-  assign \$859  = \sel_l19_s0$278  * 4'h8;
-  assign mul_w2_2 = sel_l19_s0[383:256] >> \$859 ;
-  assign \$862  = \sel_l19_s0$280  * 4'h8;
-  assign mul_w2_3 = sel_l19_s0[383:256] >> \$862 ;
-  assign \$865  = \sel_l19_s0$282  * 4'h8;
-  assign mul_w2_4 = sel_l19_s0[383:256] >> \$865 ;
-  assign \$868  = \sel_l19_s0$284  * 4'h8;
-  assign mul_w2_5 = sel_l19_s0[383:256] >> \$868 ;
-  assign \$871  = \sel_l19_s0$286  * 4'h8;
-  assign mul_w2_6 = sel_l19_s0[383:256] >> \$871 ;
-  assign \$874  = \sel_l19_s0$288  * 4'h8;
-  assign mul_w2_7 = sel_l19_s0[383:256] >> \$874 ;
-  assign \$877  = \sel_l19_s0$274  * 4'h8;
-  assign mul_w3_0 = sel_l19_s0[511:384] >> \$877 ;
-  assign \$880  = \sel_l19_s0$276  * 4'h8;
-  assign mul_w3_1 = sel_l19_s0[511:384] >> \$880 ;
-  assign \$883  = \sel_l19_s0$278  * 4'h8;
-  assign mul_w3_2 = sel_l19_s0[511:384] >> \$883 ;
-  assign \$886  = \sel_l19_s0$280  * 4'h8;
-  assign mul_w3_3 = sel_l19_s0[511:384] >> \$886 ;
-  assign \$889  = \sel_l19_s0$282  * 4'h8;
-  assign mul_w3_4 = sel_l19_s0[511:384] >> \$889 ;
-  assign \$892  = \sel_l19_s0$284  * 4'h8;
-  assign mul_w3_5 = sel_l19_s0[511:384] >> \$892 ;
-  assign \$895  = \sel_l19_s0$286  * 4'h8;
-  assign mul_w3_6 = sel_l19_s0[511:384] >> \$895 ;
-  assign \$898  = \sel_l19_s0$288  * 4'h8;
-  assign mul_w3_7 = sel_l19_s0[511:384] >> \$898 ;
-  assign \$138  = $signed(prod_s0) + $signed(\prod_s0$316 );
-  assign \$139  = $signed(\prod_s0$317 ) + $signed(\prod_s0$318 );
-  assign \$140  = $signed(\$138 ) + $signed(\$139 );
-  assign \$141  = $signed(\prod_s0$319 ) + $signed(\prod_s0$320 );
-  assign \$142  = $signed(\prod_s0$321 ) + $signed(\prod_s0$322 );
-  assign \$143  = $signed(\$141 ) + $signed(\$142 );
-  assign \$144  = $signed(\$140 ) + $signed(\$143 );
-  assign \$145  = $signed(acc0) + $signed(\$144 );
-  assign \$146  = $signed(\prod_s0$325 ) + $signed(\prod_s0$326 );
-  assign \$147  = $signed(\prod_s0$327 ) + $signed(\prod_s0$328 );
+  assign \$138  = sel_l19_s0 - 1'h0;
+  assign \$139  = \sel_l19_s0$275  - 1'h1;
+  assign \$140  = \sel_l19_s0$277  - 2'h2;
+  assign \$141  = \sel_l19_s0$279  - 2'h3;
+  assign \$142  = \sel_l19_s0$281  - 3'h4;
+  assign \$143  = \sel_l19_s0$283  - 3'h5;
+  assign \$144  = \sel_l19_s0$285  - 3'h6;
+  assign \$145  = \sel_l19_s0$287  - 3'h7;
+  assign \$821  = \$138 [3:0] * 4'h8;
+  assign mul_w0_0 = \sel_l19_s0$289 [71:0] >> \$821 ;
+  assign \$824  = \$139 [3:0] * 4'h8;
+  assign mul_w0_1 = \sel_l19_s0$289 [79:8] >> \$824 ;
+  assign \$827  = \$140 [3:0] * 4'h8;
+  assign mul_w0_2 = \sel_l19_s0$289 [87:16] >> \$827 ;
+  assign \$830  = \$141 [3:0] * 4'h8;
+  assign mul_w0_3 = \sel_l19_s0$289 [95:24] >> \$830 ;
+  assign \$833  = \$142 [3:0] * 4'h8;
+  assign mul_w0_4 = \sel_l19_s0$289 [103:32] >> \$833 ;
+  assign \$836  = \$143 [3:0] * 4'h8;
+  assign mul_w0_5 = \sel_l19_s0$289 [111:40] >> \$836 ;
+  assign \$839  = \$144 [3:0] * 4'h8;
+  assign mul_w0_6 = \sel_l19_s0$289 [119:48] >> \$839 ;
+  assign \$842  = \$145 [3:0] * 4'h8;
+  assign mul_w0_7 = \sel_l19_s0$289 [127:56] >> \$842 ;
+  assign \$845  = \$138 [3:0] * 4'h8;
+  assign mul_w1_0 = \sel_l19_s0$289 [199:128] >> \$845 ;
+  assign \$848  = \$139 [3:0] * 4'h8;
+  assign mul_w1_1 = \sel_l19_s0$289 [207:136] >> \$848 ;
+  assign \$851  = \$140 [3:0] * 4'h8;
+  assign mul_w1_2 = \sel_l19_s0$289 [215:144] >> \$851 ;
+  assign \$854  = \$141 [3:0] * 4'h8;
+  assign mul_w1_3 = \sel_l19_s0$289 [223:152] >> \$854 ;
+  assign \$857  = \$142 [3:0] * 4'h8;
+  assign mul_w1_4 = \sel_l19_s0$289 [231:160] >> \$857 ;
+  assign \$860  = \$143 [3:0] * 4'h8;
+  assign mul_w1_5 = \sel_l19_s0$289 [239:168] >> \$860 ;
+  assign \$863  = \$144 [3:0] * 4'h8;
+  assign mul_w1_6 = \sel_l19_s0$289 [247:176] >> \$863 ;
+  assign \$866  = \$145 [3:0] * 4'h8;
+  assign mul_w1_7 = \sel_l19_s0$289 [255:184] >> \$866 ;
+  assign \$869  = \$138 [3:0] * 4'h8;
+  assign mul_w2_0 = \sel_l19_s0$289 [327:256] >> \$869 ;
+  assign \$872  = \$139 [3:0] * 4'h8;
+  assign mul_w2_1 = \sel_l19_s0$289 [335:264] >> \$872 ;
+  assign \$875  = \$140 [3:0] * 4'h8;
+  assign mul_w2_2 = \sel_l19_s0$289 [343:272] >> \$875 ;
+  assign \$878  = \$141 [3:0] * 4'h8;
+  assign mul_w2_3 = \sel_l19_s0$289 [351:280] >> \$878 ;
+  assign \$881  = \$142 [3:0] * 4'h8;
+  assign mul_w2_4 = \sel_l19_s0$289 [359:288] >> \$881 ;
+  assign \$884  = \$143 [3:0] * 4'h8;
+  assign mul_w2_5 = \sel_l19_s0$289 [367:296] >> \$884 ;
+  assign \$887  = \$144 [3:0] * 4'h8;
+  assign mul_w2_6 = \sel_l19_s0$289 [375:304] >> \$887 ;
+  assign \$890  = \$145 [3:0] * 4'h8;
+  assign mul_w2_7 = \sel_l19_s0$289 [383:312] >> \$890 ;
+  assign \$893  = \$138 [3:0] * 4'h8;
+  assign mul_w3_0 = \sel_l19_s0$289 [455:384] >> \$893 ;
+  assign \$896  = \$139 [3:0] * 4'h8;
+  assign mul_w3_1 = \sel_l19_s0$289 [463:392] >> \$896 ;
+  assign \$899  = \$140 [3:0] * 4'h8;
+  assign mul_w3_2 = \sel_l19_s0$289 [471:400] >> \$899 ;
+  assign \$902  = \$141 [3:0] * 4'h8;
+  assign mul_w3_3 = \sel_l19_s0$289 [479:408] >> \$902 ;
+  assign \$905  = \$142 [3:0] * 4'h8;
+  assign mul_w3_4 = \sel_l19_s0$289 [487:416] >> \$905 ;
+  assign \$908  = \$143 [3:0] * 4'h8;
+  assign mul_w3_5 = \sel_l19_s0$289 [495:424] >> \$908 ;
+  assign \$911  = \$144 [3:0] * 4'h8;
+  assign mul_w3_6 = \sel_l19_s0$289 [503:432] >> \$911 ;
+  assign \$914  = \$145 [3:0] * 4'h8;
+  assign mul_w3_7 = \sel_l19_s0$289 [511:440] >> \$914 ;
+  assign \$146  = $signed(prod_s0) + $signed(\prod_s0$324 );
+  assign \$147  = $signed(\prod_s0$325 ) + $signed(\prod_s0$326 );
   assign \$148  = $signed(\$146 ) + $signed(\$147 );
-  assign \$149  = $signed(\prod_s0$329 ) + $signed(\prod_s0$330 );
-  assign \$150  = $signed(\prod_s0$331 ) + $signed(\prod_s0$332 );
+  assign \$149  = $signed(\prod_s0$327 ) + $signed(\prod_s0$328 );
+  assign \$150  = $signed(\prod_s0$329 ) + $signed(\prod_s0$330 );
   assign \$151  = $signed(\$149 ) + $signed(\$150 );
   assign \$152  = $signed(\$148 ) + $signed(\$151 );
-  assign \$153  = $signed(acc1) + $signed(\$152 );
-  assign \$154  = $signed(\prod_s0$335 ) + $signed(\prod_s0$336 );
-  assign \$155  = $signed(\prod_s0$337 ) + $signed(\prod_s0$338 );
+  assign \$153  = $signed(acc0) + $signed(\$152 );
+  assign \$154  = $signed(\prod_s0$333 ) + $signed(\prod_s0$334 );
+  assign \$155  = $signed(\prod_s0$335 ) + $signed(\prod_s0$336 );
   assign \$156  = $signed(\$154 ) + $signed(\$155 );
-  assign \$157  = $signed(\prod_s0$339 ) + $signed(\prod_s0$340 );
-  assign \$158  = $signed(\prod_s0$341 ) + $signed(\prod_s0$342 );
+  assign \$157  = $signed(\prod_s0$337 ) + $signed(\prod_s0$338 );
+  assign \$158  = $signed(\prod_s0$339 ) + $signed(\prod_s0$340 );
   assign \$159  = $signed(\$157 ) + $signed(\$158 );
   assign \$160  = $signed(\$156 ) + $signed(\$159 );
-  assign \$161  = $signed(acc2) + $signed(\$160 );
-  assign \$162  = $signed(\prod_s0$345 ) + $signed(\prod_s0$346 );
-  assign \$163  = $signed(\prod_s0$347 ) + $signed(\prod_s0$348 );
+  assign \$161  = $signed(acc1) + $signed(\$160 );
+  assign \$162  = $signed(\prod_s0$343 ) + $signed(\prod_s0$344 );
+  assign \$163  = $signed(\prod_s0$345 ) + $signed(\prod_s0$346 );
   assign \$164  = $signed(\$162 ) + $signed(\$163 );
-  assign \$165  = $signed(\prod_s0$349 ) + $signed(\prod_s0$350 );
-  assign \$166  = $signed(\prod_s0$351 ) + $signed(\prod_s0$352 );
+  assign \$165  = $signed(\prod_s0$347 ) + $signed(\prod_s0$348 );
+  assign \$166  = $signed(\prod_s0$349 ) + $signed(\prod_s0$350 );
   assign \$167  = $signed(\$165 ) + $signed(\$166 );
   assign \$168  = $signed(\$164 ) + $signed(\$167 );
-  assign \$169  = $signed(acc3) + $signed(\$168 );
-  assign \$170  = ! sel_s8_lo[12:9];
-  assign \$171  = sel_s8_lo[12:9] == 1'h1;
-  assign \$172  = sel_s16_lo[12:9] == 1'h1;
-  assign \$173  = \$171  | \$172 ;
-  assign \$174  = sel_s8_lo[12:9] == 2'h2;
-  assign \$175  = sel_s16_lo[12:9] == 2'h2;
-  assign \$176  = \$174  | \$175 ;
-  assign \$177  = sel_s16_hi[12:9] == 2'h2;
-  assign \$178  = \$176  | \$177 ;
-  assign \$179  = sel_s8_lo[12:9] == 2'h3;
-  assign \$180  = sel_s16_lo[12:9] == 2'h3;
+  assign \$169  = $signed(acc2) + $signed(\$168 );
+  assign \$170  = $signed(\prod_s0$353 ) + $signed(\prod_s0$354 );
+  assign \$171  = $signed(\prod_s0$355 ) + $signed(\prod_s0$356 );
+  assign \$172  = $signed(\$170 ) + $signed(\$171 );
+  assign \$173  = $signed(\prod_s0$357 ) + $signed(\prod_s0$358 );
+  assign \$174  = $signed(\prod_s0$359 ) + $signed(\prod_s0$360 );
+  assign \$175  = $signed(\$173 ) + $signed(\$174 );
+  assign \$176  = $signed(\$172 ) + $signed(\$175 );
+  assign \$177  = $signed(acc3) + $signed(\$176 );
+  assign \$178  = ! sel_s8_lo[12:9];
+  assign \$179  = sel_s8_lo[12:9] == 1'h1;
+  assign \$180  = sel_s16_lo[12:9] == 1'h1;
   assign \$181  = \$179  | \$180 ;
-  assign \$182  = sel_s16_hi[12:9] == 2'h3;
-  assign \$183  = sel_s17_lo[12:9] == 2'h3;
+  assign \$182  = sel_s8_lo[12:9] == 2'h2;
+  assign \$183  = sel_s16_lo[12:9] == 2'h2;
   assign \$184  = \$182  | \$183 ;
-  assign \$185  = \$181  | \$184 ;
-  assign \$186  = sel_s8_lo[12:9] == 3'h4;
-  assign \$187  = sel_s16_lo[12:9] == 3'h4;
-  assign \$188  = \$186  | \$187 ;
-  assign \$189  = sel_s16_hi[12:9] == 3'h4;
-  assign \$190  = sel_s17_lo[12:9] == 3'h4;
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = \$188  | \$191 ;
-  assign \$193  = sel_s17_hi[12:9] == 3'h4;
-  assign \$194  = \$192  | \$193 ;
-  assign \$195  = sel_s8_lo[12:9] == 3'h5;
-  assign \$196  = sel_s16_lo[12:9] == 3'h5;
-  assign \$197  = \$195  | \$196 ;
-  assign \$198  = sel_s16_hi[12:9] == 3'h5;
-  assign \$199  = sel_s17_lo[12:9] == 3'h5;
-  assign \$200  = \$198  | \$199 ;
-  assign \$201  = \$197  | \$200 ;
-  assign \$202  = sel_s17_hi[12:9] == 3'h5;
-  assign \$203  = sel_s18_lo[12:9] == 3'h5;
-  assign \$204  = \$202  | \$203 ;
-  assign \$205  = \$201  | \$204 ;
-  assign \$206  = sel_s8_lo[12:9] == 3'h6;
-  assign \$207  = sel_s16_lo[12:9] == 3'h6;
+  assign \$185  = sel_s16_hi[12:9] == 2'h2;
+  assign \$186  = \$184  | \$185 ;
+  assign \$187  = sel_s8_lo[12:9] == 2'h3;
+  assign \$188  = sel_s16_lo[12:9] == 2'h3;
+  assign \$189  = \$187  | \$188 ;
+  assign \$190  = sel_s16_hi[12:9] == 2'h3;
+  assign \$191  = sel_s17_lo[12:9] == 2'h3;
+  assign \$192  = \$190  | \$191 ;
+  assign \$193  = \$189  | \$192 ;
+  assign \$194  = sel_s8_lo[12:9] == 3'h4;
+  assign \$195  = sel_s16_lo[12:9] == 3'h4;
+  assign \$196  = \$194  | \$195 ;
+  assign \$197  = sel_s16_hi[12:9] == 3'h4;
+  assign \$198  = sel_s17_lo[12:9] == 3'h4;
+  assign \$199  = \$197  | \$198 ;
+  assign \$200  = \$196  | \$199 ;
+  assign \$201  = sel_s17_hi[12:9] == 3'h4;
+  assign \$202  = \$200  | \$201 ;
+  assign \$203  = sel_s8_lo[12:9] == 3'h5;
+  assign \$204  = sel_s16_lo[12:9] == 3'h5;
+  assign \$205  = \$203  | \$204 ;
+  assign \$206  = sel_s16_hi[12:9] == 3'h5;
+  assign \$207  = sel_s17_lo[12:9] == 3'h5;
   assign \$208  = \$206  | \$207 ;
-  assign \$209  = sel_s16_hi[12:9] == 3'h6;
-  assign \$210  = sel_s17_lo[12:9] == 3'h6;
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = \$208  | \$211 ;
-  assign \$213  = sel_s17_hi[12:9] == 3'h6;
-  assign \$214  = sel_s18_lo[12:9] == 3'h6;
-  assign \$215  = \$213  | \$214 ;
-  assign \$216  = sel_s18_hi[12:9] == 3'h6;
-  assign \$217  = \$215  | \$216 ;
-  assign \$218  = \$212  | \$217 ;
-  assign \$219  = sel_s8_lo[12:9] == 3'h7;
-  assign \$220  = sel_s16_lo[12:9] == 3'h7;
-  assign \$221  = \$219  | \$220 ;
-  assign \$222  = sel_s16_hi[12:9] == 3'h7;
-  assign \$223  = sel_s17_lo[12:9] == 3'h7;
-  assign \$224  = \$222  | \$223 ;
-  assign \$225  = \$221  | \$224 ;
-  assign \$226  = sel_s17_hi[12:9] == 3'h7;
-  assign \$227  = sel_s18_lo[12:9] == 3'h7;
-  assign \$228  = \$226  | \$227 ;
-  assign \$229  = sel_s18_hi[12:9] == 3'h7;
-  assign \$230  = sel_s11_hi[12:9] == 3'h7;
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = \$228  | \$231 ;
-  assign \$233  = \$225  | \$232 ;
-  assign \$234  = sel_s8_lo[12:9] == 4'h8;
-  assign \$235  = sel_s16_lo[12:9] == 4'h8;
-  assign \$236  = \$234  | \$235 ;
+  assign \$209  = \$205  | \$208 ;
+  assign \$210  = sel_s17_hi[12:9] == 3'h5;
+  assign \$211  = sel_s18_lo[12:9] == 3'h5;
+  assign \$212  = \$210  | \$211 ;
+  assign \$213  = \$209  | \$212 ;
+  assign \$214  = sel_s8_lo[12:9] == 3'h6;
+  assign \$215  = sel_s16_lo[12:9] == 3'h6;
+  assign \$216  = \$214  | \$215 ;
+  assign \$217  = sel_s16_hi[12:9] == 3'h6;
+  assign \$218  = sel_s17_lo[12:9] == 3'h6;
+  assign \$219  = \$217  | \$218 ;
+  assign \$220  = \$216  | \$219 ;
+  assign \$221  = sel_s17_hi[12:9] == 3'h6;
+  assign \$222  = sel_s18_lo[12:9] == 3'h6;
+  assign \$223  = \$221  | \$222 ;
+  assign \$224  = sel_s18_hi[12:9] == 3'h6;
+  assign \$225  = \$223  | \$224 ;
+  assign \$226  = \$220  | \$225 ;
+  assign \$227  = sel_s8_lo[12:9] == 3'h7;
+  assign \$228  = sel_s16_lo[12:9] == 3'h7;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = \sel_l7_s0$115 ;
+    \$359  = \sel_l7_s0$115 ;
     if (i__ready) begin
-      \$351  = sel_c25_min[7:0];
+      \$359  = sel_c25_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = \sel_l7_s0$120 ;
+    \$360  = \sel_l7_s0$120 ;
     if (i__ready) begin
-      \$352  = sel_c25_min[8];
+      \$360  = sel_c25_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = sel_l7_s0;
+    \$361  = sel_l7_s0;
     if (i__ready) begin
-      \$353  = sel_c25_min[12:9];
+      \$361  = sel_c25_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = \sel_l7_s0$117 ;
+    \$362  = \sel_l7_s0$117 ;
     if (i__ready) begin
-      \$354  = sel_c20_min[7:0];
+      \$362  = sel_c20_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = \sel_l7_s0$119 ;
+    \$363  = \sel_l7_s0$119 ;
     if (i__ready) begin
-      \$355  = sel_c20_min[8];
+      \$363  = sel_c20_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = \sel_l7_s0$116 ;
+    \$364  = \sel_l7_s0$116 ;
     if (i__ready) begin
-      \$356  = sel_c20_min[12:9];
+      \$364  = sel_c20_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = \sel_l7_s0$123 ;
+    \$365  = \sel_l7_s0$123 ;
     if (i__ready) begin
-      \$357  = sel_c26_min[7:0];
+      \$365  = sel_c26_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = \sel_l7_s0$128 ;
+    \$366  = \sel_l7_s0$128 ;
     if (i__ready) begin
-      \$358  = sel_c26_min[8];
+      \$366  = sel_c26_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \sel_l7_s0$122 ;
+    \$367  = \sel_l7_s0$122 ;
     if (i__ready) begin
-      \$359  = sel_c26_min[12:9];
+      \$367  = sel_c26_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \sel_l7_s0$125 ;
+    \$368  = \sel_l7_s0$125 ;
     if (i__ready) begin
-      \$360  = sel_c27_min[7:0];
+      \$368  = sel_c27_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = \sel_l7_s0$127 ;
+    \$369  = \sel_l7_s0$127 ;
     if (i__ready) begin
-      \$361  = sel_c27_min[8];
+      \$369  = sel_c27_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = \sel_l7_s0$124 ;
+    \$370  = \sel_l7_s0$124 ;
     if (i__ready) begin
-      \$362  = sel_c27_min[12:9];
+      \$370  = sel_c27_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = \sel_l7_s0$131 ;
+    \$371  = \sel_l7_s0$131 ;
     if (i__ready) begin
-      \$363  = sel_c27_max[7:0];
+      \$371  = sel_c27_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = \sel_l7_s0$136 ;
+    \$372  = \sel_l7_s0$136 ;
     if (i__ready) begin
-      \$364  = sel_c27_max[8];
+      \$372  = sel_c27_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = \sel_l7_s0$130 ;
+    \$373  = \sel_l7_s0$130 ;
     if (i__ready) begin
-      \$365  = sel_c27_max[12:9];
+      \$373  = sel_c27_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \sel_l7_s0$133 ;
+    \$374  = \sel_l7_s0$133 ;
     if (i__ready) begin
-      \$366  = sel_c26_max[7:0];
+      \$374  = sel_c26_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \sel_l7_s0$135 ;
+    \$375  = \sel_l7_s0$135 ;
     if (i__ready) begin
-      \$367  = sel_c26_max[8];
+      \$375  = sel_c26_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = \sel_l7_s0$132 ;
+    \$376  = \sel_l7_s0$132 ;
     if (i__ready) begin
-      \$368  = sel_c26_max[12:9];
+      \$376  = sel_c26_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = \sel_l7_s0$140 ;
+    \$377  = \sel_l7_s0$140 ;
     if (i__ready) begin
-      \$369  = sel_c28_min[7:0];
+      \$377  = sel_c28_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = \sel_l7_s0$145 ;
+    \$378  = \sel_l7_s0$145 ;
     if (i__ready) begin
-      \$370  = sel_c28_min[8];
+      \$378  = sel_c28_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = \sel_l7_s0$139 ;
+    \$379  = \sel_l7_s0$139 ;
     if (i__ready) begin
-      \$371  = sel_c28_min[12:9];
+      \$379  = sel_c28_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = \sel_l7_s0$142 ;
+    \$380  = \sel_l7_s0$142 ;
     if (i__ready) begin
-      \$372  = sel_c29_min[7:0];
+      \$380  = sel_c29_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = \sel_l7_s0$144 ;
+    \$381  = \sel_l7_s0$144 ;
     if (i__ready) begin
-      \$373  = sel_c29_min[8];
+      \$381  = sel_c29_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = \sel_l7_s0$141 ;
+    \$382  = \sel_l7_s0$141 ;
     if (i__ready) begin
-      \$374  = sel_c29_min[12:9];
+      \$382  = sel_c29_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = \sel_l7_s0$149 ;
+    \$383  = \sel_l7_s0$149 ;
     if (i__ready) begin
-      \$375  = sel_c29_max[7:0];
+      \$383  = sel_c29_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = \sel_l7_s0$154 ;
+    \$384  = \sel_l7_s0$154 ;
     if (i__ready) begin
-      \$376  = sel_c29_max[8];
+      \$384  = sel_c29_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = \sel_l7_s0$148 ;
+    \$385  = \sel_l7_s0$148 ;
     if (i__ready) begin
-      \$377  = sel_c29_max[12:9];
+      \$385  = sel_c29_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = \sel_l7_s0$151 ;
+    \$386  = \sel_l7_s0$151 ;
     if (i__ready) begin
-      \$378  = sel_c28_max[7:0];
+      \$386  = sel_c28_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = \sel_l7_s0$153 ;
+    \$387  = \sel_l7_s0$153 ;
     if (i__ready) begin
-      \$379  = sel_c28_max[8];
+      \$387  = sel_c28_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = \sel_l7_s0$150 ;
+    \$388  = \sel_l7_s0$150 ;
     if (i__ready) begin
-      \$380  = sel_c28_max[12:9];
+      \$388  = sel_c28_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = \sel_l7_s0$158 ;
+    \$389  = \sel_l7_s0$158 ;
     if (i__ready) begin
-      \$381  = sel_c25_max[7:0];
+      \$389  = sel_c25_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = \sel_l7_s0$163 ;
+    \$390  = \sel_l7_s0$163 ;
     if (i__ready) begin
-      \$382  = sel_c25_max[8];
+      \$390  = sel_c25_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \sel_l7_s0$157 ;
+    \$391  = \sel_l7_s0$157 ;
     if (i__ready) begin
-      \$383  = sel_c25_max[12:9];
+      \$391  = sel_c25_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = \sel_l7_s0$198 ;
+    \$392  = \sel_l7_s0$198 ;
     if (i__ready) begin
-      \$384  = sel_c23_max[7:0];
+      \$392  = sel_c23_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = \sel_l7_s0$199 ;
+    \$393  = \sel_l7_s0$199 ;
     if (i__ready) begin
-      \$385  = sel_c23_max[8];
+      \$393  = sel_c23_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = \sel_l7_s0$195 ;
+    \$394  = \sel_l7_s0$195 ;
     if (i__ready) begin
-      \$386  = sel_c23_max[12:9];
+      \$394  = sel_c23_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = \sel_l7_s0$160 ;
+    \$395  = \sel_l7_s0$160 ;
     if (i__ready) begin
-      \$387  = sel_c21_max[7:0];
+      \$395  = sel_c21_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = \sel_l7_s0$162 ;
+    \$396  = \sel_l7_s0$162 ;
     if (i__ready) begin
-      \$388  = sel_c21_max[8];
+      \$396  = sel_c21_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = \sel_l7_s0$159 ;
+    \$397  = \sel_l7_s0$159 ;
     if (i__ready) begin
-      \$389  = sel_c21_max[12:9];
+      \$397  = sel_c21_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = \sel_l7_s0$200 ;
+    \$398  = \sel_l7_s0$200 ;
     if (i__ready) begin
-      \$390  = sel_c24_max[7:0];
+      \$398  = sel_c24_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = \sel_l7_s0$201 ;
+    \$399  = \sel_l7_s0$201 ;
     if (i__ready) begin
-      \$391  = sel_c24_max[8];
+      \$399  = sel_c24_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = \sel_l7_s0$196 ;
+    \$400  = \sel_l7_s0$196 ;
     if (i__ready) begin
-      \$392  = sel_c24_max[12:9];
+      \$400  = sel_c24_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = \sel_l7_s0$358 ;
+    \$401  = \sel_l7_s0$366 ;
     if (i__ready) begin
-      \$393  = i__payload[639:128];
+      \$401  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = \sel_l7_s0$359 ;
+    \$402  = \sel_l7_s0$367 ;
     if (i__ready) begin
-      \$394  = i__payload[640];
+      \$402  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = \sel_l13_s0$207 ;
+    \$403  = \sel_l13_s0$207 ;
     if (i__ready) begin
-      \$395  = sel_s0_lo[7:0];
+      \$403  = sel_s0_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = \sel_l13_s0$208 ;
+    \$404  = \sel_l13_s0$208 ;
     if (i__ready) begin
-      \$396  = sel_s0_lo[8];
+      \$404  = sel_s0_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = sel_l13_s0;
+    \$405  = sel_l13_s0;
     if (i__ready) begin
-      \$397  = sel_s0_lo[12:9];
+      \$405  = sel_s0_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = \sel_l13_s0$216 ;
+    \$406  = \sel_l13_s0$216 ;
     if (i__ready) begin
-      \$398  = sel_s1_lo[7:0];
+      \$406  = sel_s1_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = \sel_l13_s0$217 ;
+    \$407  = \sel_l13_s0$217 ;
     if (i__ready) begin
-      \$399  = sel_s1_lo[8];
+      \$407  = sel_s1_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = \sel_l13_s0$213 ;
+    \$408  = \sel_l13_s0$213 ;
     if (i__ready) begin
-      \$400  = sel_s1_lo[12:9];
+      \$408  = sel_s1_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = \sel_l13_s0$225 ;
+    \$409  = \sel_l13_s0$225 ;
     if (i__ready) begin
-      \$401  = sel_s0_hi[7:0];
+      \$409  = sel_s0_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = \sel_l13_s0$226 ;
+    \$410  = \sel_l13_s0$226 ;
     if (i__ready) begin
-      \$402  = sel_s0_hi[8];
+      \$410  = sel_s0_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = \sel_l13_s0$222 ;
+    \$411  = \sel_l13_s0$222 ;
     if (i__ready) begin
-      \$403  = sel_s0_hi[12:9];
+      \$411  = sel_s0_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = \sel_l13_s0$234 ;
+    \$412  = \sel_l13_s0$234 ;
     if (i__ready) begin
-      \$404  = sel_s1_hi[7:0];
+      \$412  = sel_s1_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = \sel_l13_s0$235 ;
+    \$413  = \sel_l13_s0$235 ;
     if (i__ready) begin
-      \$405  = sel_s1_hi[8];
+      \$413  = sel_s1_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = \sel_l13_s0$231 ;
+    \$414  = \sel_l13_s0$231 ;
     if (i__ready) begin
-      \$406  = sel_s1_hi[12:9];
+      \$414  = sel_s1_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = \sel_l13_s0$209 ;
+    \$415  = \sel_l13_s0$209 ;
     if (i__ready) begin
-      \$407  = sel_s2_lo[7:0];
+      \$415  = sel_s2_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = \sel_l13_s0$210 ;
+    \$416  = \sel_l13_s0$210 ;
     if (i__ready) begin
-      \$408  = sel_s2_lo[8];
+      \$416  = sel_s2_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = \sel_l13_s0$205 ;
+    \$417  = \sel_l13_s0$205 ;
     if (i__ready) begin
-      \$409  = sel_s2_lo[12:9];
+      \$417  = sel_s2_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = \sel_l13_s0$218 ;
+    \$418  = \sel_l13_s0$218 ;
     if (i__ready) begin
-      \$410  = sel_s3_lo[7:0];
+      \$418  = sel_s3_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = \sel_l13_s0$219 ;
+    \$419  = \sel_l13_s0$219 ;
     if (i__ready) begin
-      \$411  = sel_s3_lo[8];
+      \$419  = sel_s3_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = \sel_l13_s0$214 ;
+    \$420  = \sel_l13_s0$214 ;
     if (i__ready) begin
-      \$412  = sel_s3_lo[12:9];
+      \$420  = sel_s3_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = \sel_l13_s0$227 ;
+    \$421  = \sel_l13_s0$227 ;
     if (i__ready) begin
-      \$413  = sel_s2_hi[7:0];
+      \$421  = sel_s2_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = \sel_l13_s0$228 ;
+    \$422  = \sel_l13_s0$228 ;
     if (i__ready) begin
-      \$414  = sel_s2_hi[8];
+      \$422  = sel_s2_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = \sel_l13_s0$223 ;
+    \$423  = \sel_l13_s0$223 ;
     if (i__ready) begin
-      \$415  = sel_s2_hi[12:9];
+      \$423  = sel_s2_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = \sel_l13_s0$236 ;
+    \$424  = \sel_l13_s0$236 ;
     if (i__ready) begin
-      \$416  = sel_s3_hi[7:0];
+      \$424  = sel_s3_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = \sel_l13_s0$237 ;
+    \$425  = \sel_l13_s0$237 ;
     if (i__ready) begin
-      \$417  = sel_s3_hi[8];
+      \$425  = sel_s3_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = \sel_l13_s0$232 ;
+    \$426  = \sel_l13_s0$232 ;
     if (i__ready) begin
-      \$418  = sel_s3_hi[12:9];
+      \$426  = sel_s3_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = \sel_l13_s0$360 ;
+    \$427  = \sel_l13_s0$368 ;
     if (i__ready) begin
-      \$419  = \sel_l7_s0$358 ;
+      \$427  = \sel_l7_s0$366 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = \sel_l13_s0$361 ;
+    \$428  = \sel_l13_s0$369 ;
     if (i__ready) begin
-      \$420  = \sel_l7_s0$359 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = \sel_l19_s0$362 ;
-    if (i__ready) begin
-      \$421  = { \$297 , \$296 , \$293 , \$288 , \$281 , \$272 , \$261 , \$248 , \$233 , \$218 , \$205 , \$194 , \$185 , \$178 , \$173 , \$170  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = \sel_l19_s0$363 ;
-    if (i__ready) begin
-      \$422  = \$299 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = \sel_l19_s0$364 ;
-    if (i__ready) begin
-      \$423  = \$301 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = \sel_l19_s0$365 ;
-    if (i__ready) begin
-      \$424  = \$303 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = \sel_l19_s0$366 ;
-    if (i__ready) begin
-      \$425  = \$305 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = \sel_l19_s0$367 ;
-    if (i__ready) begin
-      \$426  = \$307 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = \sel_l19_s0$368 ;
-    if (i__ready) begin
-      \$427  = \$309 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = \sel_l19_s0$369 ;
-    if (i__ready) begin
-      \$428  = \$311 [7:0];
+      \$428  = \sel_l7_s0$367 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$429  = \sel_l19_s0$370 ;
     if (i__ready) begin
-      \$429  = \$313 [7:0];
+      \$429  = { \$305 , \$304 , \$301 , \$296 , \$289 , \$280 , \$269 , \$256 , \$241 , \$226 , \$213 , \$202 , \$193 , \$186 , \$181 , \$178  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = \sel_l19_s0$274 ;
+    \$430  = \sel_l19_s0$371 ;
     if (i__ready) begin
-      \$430  = sel_s8_lo[12:9];
+      \$430  = \$307 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = \sel_l19_s0$276 ;
+    \$431  = \sel_l19_s0$372 ;
     if (i__ready) begin
-      \$431  = sel_s16_lo[12:9];
+      \$431  = \$309 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = \sel_l19_s0$278 ;
+    \$432  = \sel_l19_s0$373 ;
     if (i__ready) begin
-      \$432  = sel_s16_hi[12:9];
+      \$432  = \$311 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = \sel_l19_s0$280 ;
+    \$433  = \sel_l19_s0$374 ;
     if (i__ready) begin
-      \$433  = sel_s17_lo[12:9];
+      \$433  = \$313 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = \sel_l19_s0$282 ;
+    \$434  = \sel_l19_s0$375 ;
     if (i__ready) begin
-      \$434  = sel_s17_hi[12:9];
+      \$434  = \$315 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = \sel_l19_s0$284 ;
+    \$435  = \sel_l19_s0$376 ;
     if (i__ready) begin
-      \$435  = sel_s18_lo[12:9];
+      \$435  = \$317 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = \sel_l19_s0$286 ;
+    \$436  = \sel_l19_s0$377 ;
     if (i__ready) begin
-      \$436  = sel_s18_hi[12:9];
+      \$436  = \$319 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = \sel_l19_s0$288 ;
+    \$437  = \sel_l19_s0$378 ;
     if (i__ready) begin
-      \$437  = sel_s11_hi[12:9];
+      \$437  = \$321 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$438  = sel_l19_s0;
     if (i__ready) begin
-      \$438  = \sel_l13_s0$360 ;
+      \$438  = sel_s8_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = \sel_l19_s0$371 ;
+    \$439  = \sel_l19_s0$275 ;
     if (i__ready) begin
-      \$439  = \sel_l13_s0$361 ;
+      \$439  = sel_s16_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = valid_s0;
+    \$440  = \sel_l19_s0$277 ;
     if (i__ready) begin
-      \$440  = i__valid;
+      \$440  = sel_s16_hi[12:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = \sel_l19_s0$279 ;
+    if (i__ready) begin
+      \$441  = sel_s17_lo[12:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = \sel_l19_s0$281 ;
+    if (i__ready) begin
+      \$442  = sel_s17_hi[12:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = \sel_l19_s0$283 ;
+    if (i__ready) begin
+      \$443  = sel_s18_lo[12:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = \sel_l19_s0$285 ;
+    if (i__ready) begin
+      \$444  = sel_s18_hi[12:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = \sel_l19_s0$287 ;
+    if (i__ready) begin
+      \$445  = sel_s11_hi[12:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = \sel_l19_s0$289 ;
+    if (i__ready) begin
+      \$446  = \sel_l13_s0$368 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = \sel_l19_s0$379 ;
+    if (i__ready) begin
+      \$447  = \sel_l13_s0$369 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = valid_s0;
+    if (i__ready) begin
+      \$448  = i__valid;
     end
     if (rst) begin
-      \$440  = 1'h0;
+      \$448  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = valid_s1;
+    \$449  = valid_s1;
     if (i__ready) begin
-      \$441  = valid_s0;
+      \$449  = valid_s0;
     end
     if (rst) begin
-      \$441  = 1'h0;
+      \$449  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = valid_s2;
+    \$450  = valid_s2;
     if (i__ready) begin
-      \$442  = valid_s1;
+      \$450  = valid_s1;
     end
     if (rst) begin
-      \$442  = 1'h0;
+      \$450  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = prod_s0;
-    if (i__ready) begin
-      \$443  = \$314 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = \prod_s0$316 ;
-    if (i__ready) begin
-      \$444  = \$315 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = \prod_s0$317 ;
-    if (i__ready) begin
-      \$445  = \$316 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = \prod_s0$318 ;
-    if (i__ready) begin
-      \$446  = \$317 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = \prod_s0$319 ;
-    if (i__ready) begin
-      \$447  = \$318 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = \prod_s0$320 ;
-    if (i__ready) begin
-      \$448  = \$319 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = \prod_s0$321 ;
-    if (i__ready) begin
-      \$449  = \$320 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = \prod_s0$322 ;
-    if (i__ready) begin
-      \$450  = \$321 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = \prod_s0$325 ;
+    \$451  = prod_s0;
     if (i__ready) begin
       \$451  = \$322 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = \prod_s0$326 ;
+    \$452  = \prod_s0$324 ;
     if (i__ready) begin
       \$452  = \$323 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = \prod_s0$327 ;
+    \$453  = \prod_s0$325 ;
     if (i__ready) begin
       \$453  = \$324 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = \prod_s0$328 ;
+    \$454  = \prod_s0$326 ;
     if (i__ready) begin
       \$454  = \$325 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = \prod_s0$329 ;
+    \$455  = \prod_s0$327 ;
     if (i__ready) begin
       \$455  = \$326 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = \prod_s0$330 ;
+    \$456  = \prod_s0$328 ;
     if (i__ready) begin
       \$456  = \$327 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = \prod_s0$331 ;
+    \$457  = \prod_s0$329 ;
     if (i__ready) begin
       \$457  = \$328 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = \prod_s0$332 ;
+    \$458  = \prod_s0$330 ;
     if (i__ready) begin
       \$458  = \$329 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = \prod_s0$335 ;
+    \$459  = \prod_s0$333 ;
     if (i__ready) begin
       \$459  = \$330 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = \prod_s0$336 ;
+    \$460  = \prod_s0$334 ;
     if (i__ready) begin
       \$460  = \$331 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = \prod_s0$337 ;
+    \$461  = \prod_s0$335 ;
     if (i__ready) begin
       \$461  = \$332 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = \prod_s0$338 ;
+    \$462  = \prod_s0$336 ;
     if (i__ready) begin
       \$462  = \$333 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = \prod_s0$339 ;
+    \$463  = \prod_s0$337 ;
     if (i__ready) begin
       \$463  = \$334 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = \prod_s0$340 ;
+    \$464  = \prod_s0$338 ;
     if (i__ready) begin
       \$464  = \$335 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = \prod_s0$341 ;
+    \$465  = \prod_s0$339 ;
     if (i__ready) begin
       \$465  = \$336 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = \prod_s0$342 ;
+    \$466  = \prod_s0$340 ;
     if (i__ready) begin
       \$466  = \$337 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = \prod_s0$345 ;
+    \$467  = \prod_s0$343 ;
     if (i__ready) begin
       \$467  = \$338 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = \prod_s0$346 ;
+    \$468  = \prod_s0$344 ;
     if (i__ready) begin
       \$468  = \$339 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = \prod_s0$347 ;
+    \$469  = \prod_s0$345 ;
     if (i__ready) begin
       \$469  = \$340 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = \prod_s0$348 ;
+    \$470  = \prod_s0$346 ;
     if (i__ready) begin
       \$470  = \$341 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = \prod_s0$349 ;
+    \$471  = \prod_s0$347 ;
     if (i__ready) begin
       \$471  = \$342 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = \prod_s0$350 ;
+    \$472  = \prod_s0$348 ;
     if (i__ready) begin
       \$472  = \$343 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = \prod_s0$351 ;
+    \$473  = \prod_s0$349 ;
     if (i__ready) begin
       \$473  = \$344 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = \prod_s0$352 ;
+    \$474  = \prod_s0$350 ;
     if (i__ready) begin
       \$474  = \$345 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = \prod_s0$375 ;
+    \$475  = \prod_s0$353 ;
     if (i__ready) begin
-      \$475  = \sel_l19_s0$371 ;
+      \$475  = \$346 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = prod_valid_s0;
+    \$476  = \prod_s0$354 ;
     if (i__ready) begin
-      \$476  = valid_s2;
-    end
-    if (rst) begin
-      \$476  = 1'h0;
+      \$476  = \$347 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = o__valid;
+    \$477  = \prod_s0$355 ;
     if (i__ready) begin
-      \$477  = \$346 ;
-    end
-    if (rst) begin
-      \$477  = 1'h0;
+      \$477  = \$348 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = acc0_out;
-    if (\$347 ) begin
-      if (\prod_s0$375 ) begin
-        \$478  = \$145 [31:0];
+    \$478  = \prod_s0$356 ;
+    if (i__ready) begin
+      \$478  = \$349 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$479  = \prod_s0$357 ;
+    if (i__ready) begin
+      \$479  = \$350 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$480  = \prod_s0$358 ;
+    if (i__ready) begin
+      \$480  = \$351 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$481  = \prod_s0$359 ;
+    if (i__ready) begin
+      \$481  = \$352 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$482  = \prod_s0$360 ;
+    if (i__ready) begin
+      \$482  = \$353 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$483  = \prod_s0$383 ;
+    if (i__ready) begin
+      \$483  = \sel_l19_s0$379 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$484  = prod_valid_s0;
+    if (i__ready) begin
+      \$484  = valid_s2;
+    end
+    if (rst) begin
+      \$484  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$485  = o__valid;
+    if (i__ready) begin
+      \$485  = \$354 ;
+    end
+    if (rst) begin
+      \$485  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$486  = acc0_out;
+    if (\$355 ) begin
+      if (\prod_s0$383 ) begin
+        \$486  = \$153 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = acc0;
-    if (\$347 ) begin
+    \$487  = acc0;
+    if (\$355 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$375 ) begin
-        \$479  = 32'd0;
+      if (\prod_s0$383 ) begin
+        \$487  = 32'd0;
       end else begin
-        \$479  = \$145 [31:0];
+        \$487  = \$153 [31:0];
       end
     end
     if (rst) begin
-      \$479  = 32'd0;
+      \$487  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = acc1_out;
-    if (\$348 ) begin
-      if (\prod_s0$375 ) begin
-        \$480  = \$153 [31:0];
+    \$488  = acc1_out;
+    if (\$356 ) begin
+      if (\prod_s0$383 ) begin
+        \$488  = \$161 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = acc1;
-    if (\$348 ) begin
+    \$489  = acc1;
+    if (\$356 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$375 ) begin
-        \$481  = 32'd0;
+      if (\prod_s0$383 ) begin
+        \$489  = 32'd0;
       end else begin
-        \$481  = \$153 [31:0];
+        \$489  = \$161 [31:0];
       end
     end
     if (rst) begin
-      \$481  = 32'd0;
+      \$489  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = acc2_out;
-    if (\$349 ) begin
-      if (\prod_s0$375 ) begin
-        \$482  = \$161 [31:0];
+    \$490  = acc2_out;
+    if (\$357 ) begin
+      if (\prod_s0$383 ) begin
+        \$490  = \$169 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = acc2;
-    if (\$349 ) begin
+    \$491  = acc2;
+    if (\$357 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$375 ) begin
-        \$483  = 32'd0;
+      if (\prod_s0$383 ) begin
+        \$491  = 32'd0;
       end else begin
-        \$483  = \$161 [31:0];
+        \$491  = \$169 [31:0];
       end
     end
     if (rst) begin
-      \$483  = 32'd0;
+      \$491  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = acc3_out;
-    if (\$350 ) begin
-      if (\prod_s0$375 ) begin
-        \$484  = \$169 [31:0];
+    \$492  = acc3_out;
+    if (\$358 ) begin
+      if (\prod_s0$383 ) begin
+        \$492  = \$177 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = acc3;
-    if (\$350 ) begin
+    \$493  = acc3;
+    if (\$358 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$375 ) begin
-        \$485  = 32'd0;
+      if (\prod_s0$383 ) begin
+        \$493  = 32'd0;
       end else begin
-        \$485  = \$169 [31:0];
+        \$493  = \$177 [31:0];
       end
     end
     if (rst) begin
-      \$485  = 32'd0;
+      \$493  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -2863,10 +2887,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_key13 = \$43 [7:0];
   assign sel_key14 = \$46 [7:0];
   assign sel_key15 = \$49 [7:0];
-  assign acc0_next = \$145 [31:0];
-  assign acc1_next = \$153 [31:0];
-  assign acc2_next = \$161 [31:0];
-  assign acc3_next = \$169 [31:0];
+  assign mul_off0 = \$138 [3:0];
+  assign mul_off1 = \$139 [3:0];
+  assign mul_off2 = \$140 [3:0];
+  assign mul_off3 = \$141 [3:0];
+  assign mul_off4 = \$142 [3:0];
+  assign mul_off5 = \$143 [3:0];
+  assign mul_off6 = \$144 [3:0];
+  assign mul_off7 = \$145 [3:0];
+  assign acc0_next = \$153 [31:0];
+  assign acc1_next = \$161 [31:0];
+  assign acc2_next = \$169 [31:0];
+  assign acc3_next = \$177 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

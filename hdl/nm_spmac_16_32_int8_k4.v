@@ -5,7 +5,7 @@
 module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
+  wire [5:0] \$10 ;
   wire [15:0] \$100 ;
   wire [15:0] \$101 ;
   wire [15:0] \$102 ;
@@ -16,7 +16,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] \$107 ;
   wire [15:0] \$108 ;
   wire [15:0] \$109 ;
-  wire [17:0] \$11 ;
+  wire [5:0] \$11 ;
   wire [15:0] \$110 ;
   wire [15:0] \$111 ;
   wire [15:0] \$112 ;
@@ -27,7 +27,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] \$117 ;
   wire [15:0] \$118 ;
   wire [15:0] \$119 ;
-  wire [16:0] \$12 ;
+  wire [5:0] \$12 ;
   wire [15:0] \$120 ;
   wire [15:0] \$121 ;
   wire [15:0] \$122 ;
@@ -38,30 +38,30 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] \$127 ;
   wire [15:0] \$128 ;
   wire [15:0] \$129 ;
-  wire [16:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  reg [15:0] \$135 ;
-  reg [15:0] \$136 ;
-  reg [15:0] \$137 ;
-  reg [15:0] \$138 ;
-  reg [15:0] \$139 ;
-  wire [17:0] \$14 ;
-  reg [15:0] \$140 ;
-  reg [15:0] \$141 ;
-  reg [15:0] \$142 ;
-  reg [15:0] \$143 ;
-  reg [15:0] \$144 ;
-  reg [15:0] \$145 ;
-  reg [15:0] \$146 ;
-  reg [15:0] \$147 ;
-  reg [15:0] \$148 ;
-  reg [15:0] \$149 ;
-  wire [18:0] \$15 ;
-  reg [15:0] \$150 ;
+  wire [5:0] \$13 ;
+  wire [15:0] \$130 ;
+  wire [15:0] \$131 ;
+  wire [15:0] \$132 ;
+  wire [15:0] \$133 ;
+  wire [15:0] \$134 ;
+  wire [15:0] \$135 ;
+  wire [15:0] \$136 ;
+  wire [15:0] \$137 ;
+  wire [15:0] \$138 ;
+  wire [15:0] \$139 ;
+  wire [5:0] \$14 ;
+  wire [15:0] \$140 ;
+  wire [15:0] \$141 ;
+  wire [15:0] \$142 ;
+  wire [15:0] \$143 ;
+  wire [15:0] \$144 ;
+  wire [15:0] \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire [5:0] \$15 ;
+  wire \$150 ;
   reg [15:0] \$151 ;
   reg [15:0] \$152 ;
   reg [15:0] \$153 ;
@@ -71,7 +71,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \$157 ;
   reg [15:0] \$158 ;
   reg [15:0] \$159 ;
-  wire [19:0] \$16 ;
+  wire [5:0] \$16 ;
   reg [15:0] \$160 ;
   reg [15:0] \$161 ;
   reg [15:0] \$162 ;
@@ -82,7 +82,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \$167 ;
   reg [15:0] \$168 ;
   reg [15:0] \$169 ;
-  wire [32:0] \$17 ;
+  wire [5:0] \$17 ;
   reg [15:0] \$170 ;
   reg [15:0] \$171 ;
   reg [15:0] \$172 ;
@@ -114,115 +114,131 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \$196 ;
   reg [15:0] \$197 ;
   reg [15:0] \$198 ;
-  reg \$199 ;
-  wire [16:0] \$2 ;
+  reg [15:0] \$199 ;
+  wire [5:0] \$2 ;
   wire [17:0] \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg [31:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg [31:0] \$204 ;
-  reg [31:0] \$205 ;
-  reg [31:0] \$206 ;
-  reg [31:0] \$207 ;
-  reg [31:0] \$208 ;
-  reg [31:0] \$209 ;
+  reg [15:0] \$200 ;
+  reg [15:0] \$201 ;
+  reg [15:0] \$202 ;
+  reg [15:0] \$203 ;
+  reg [15:0] \$204 ;
+  reg [15:0] \$205 ;
+  reg [15:0] \$206 ;
+  reg [15:0] \$207 ;
+  reg [15:0] \$208 ;
+  reg [15:0] \$209 ;
   wire [16:0] \$21 ;
-  wire [8:0] \$212 ;
-  wire [8:0] \$215 ;
-  wire [8:0] \$218 ;
+  reg [15:0] \$210 ;
+  reg [15:0] \$211 ;
+  reg [15:0] \$212 ;
+  reg [15:0] \$213 ;
+  reg [15:0] \$214 ;
+  reg \$215 ;
+  reg \$216 ;
+  reg \$217 ;
+  reg [31:0] \$218 ;
+  reg [31:0] \$219 ;
   wire [16:0] \$22 ;
-  wire [8:0] \$221 ;
-  wire [8:0] \$224 ;
-  wire [8:0] \$227 ;
+  reg [31:0] \$220 ;
+  reg [31:0] \$221 ;
+  reg [31:0] \$222 ;
+  reg [31:0] \$223 ;
+  reg [31:0] \$224 ;
+  reg [31:0] \$225 ;
   wire [17:0] \$23 ;
-  wire [8:0] \$230 ;
-  wire [8:0] \$233 ;
-  wire [8:0] \$236 ;
-  wire [8:0] \$239 ;
   wire [18:0] \$24 ;
-  wire [8:0] \$242 ;
-  wire [8:0] \$245 ;
-  wire [8:0] \$248 ;
+  wire [8:0] \$244 ;
+  wire [8:0] \$247 ;
   wire [16:0] \$25 ;
-  wire [8:0] \$251 ;
-  wire [8:0] \$254 ;
-  wire [8:0] \$257 ;
+  wire [8:0] \$250 ;
+  wire [8:0] \$253 ;
+  wire [8:0] \$256 ;
+  wire [8:0] \$259 ;
   wire [16:0] \$26 ;
-  wire [8:0] \$260 ;
-  wire [8:0] \$263 ;
-  wire [8:0] \$266 ;
-  wire [8:0] \$269 ;
+  wire [8:0] \$262 ;
+  wire [8:0] \$265 ;
+  wire [8:0] \$268 ;
   wire [17:0] \$27 ;
-  wire [8:0] \$272 ;
-  wire [8:0] \$275 ;
-  wire [8:0] \$278 ;
+  wire [8:0] \$271 ;
+  wire [8:0] \$274 ;
+  wire [8:0] \$277 ;
   wire [16:0] \$28 ;
-  wire [8:0] \$281 ;
-  wire [8:0] \$284 ;
-  wire [8:0] \$287 ;
+  wire [8:0] \$280 ;
+  wire [8:0] \$283 ;
+  wire [8:0] \$286 ;
+  wire [8:0] \$289 ;
   wire [16:0] \$29 ;
-  wire [8:0] \$290 ;
-  wire [8:0] \$293 ;
-  wire [8:0] \$296 ;
-  wire [8:0] \$299 ;
-  wire [16:0] \$3 ;
+  wire [8:0] \$292 ;
+  wire [8:0] \$295 ;
+  wire [8:0] \$298 ;
+  wire [5:0] \$3 ;
   wire [17:0] \$30 ;
-  wire [8:0] \$302 ;
-  wire [8:0] \$305 ;
-  wire [8:0] \$308 ;
+  wire [8:0] \$301 ;
+  wire [8:0] \$304 ;
+  wire [8:0] \$307 ;
   wire [18:0] \$31 ;
-  wire [8:0] \$311 ;
-  wire [8:0] \$314 ;
-  wire [8:0] \$317 ;
+  wire [8:0] \$310 ;
+  wire [8:0] \$313 ;
+  wire [8:0] \$316 ;
+  wire [8:0] \$319 ;
   wire [19:0] \$32 ;
-  wire [8:0] \$320 ;
-  wire [8:0] \$323 ;
-  wire [8:0] \$326 ;
-  wire [8:0] \$329 ;
+  wire [8:0] \$322 ;
+  wire [8:0] \$325 ;
+  wire [8:0] \$328 ;
   wire [32:0] \$33 ;
-  wire [8:0] \$332 ;
-  wire [8:0] \$335 ;
-  wire [8:0] \$338 ;
+  wire [8:0] \$331 ;
+  wire [8:0] \$334 ;
+  wire [8:0] \$337 ;
   wire [16:0] \$34 ;
-  wire [8:0] \$341 ;
-  wire [8:0] \$344 ;
-  wire [8:0] \$347 ;
+  wire [8:0] \$340 ;
+  wire [8:0] \$343 ;
+  wire [8:0] \$346 ;
+  wire [8:0] \$349 ;
   wire [16:0] \$35 ;
-  wire [8:0] \$350 ;
-  wire [8:0] \$353 ;
-  wire [8:0] \$356 ;
-  wire [8:0] \$359 ;
+  wire [8:0] \$352 ;
+  wire [8:0] \$355 ;
+  wire [8:0] \$358 ;
   wire [17:0] \$36 ;
-  wire [8:0] \$362 ;
-  wire [8:0] \$365 ;
-  wire [8:0] \$368 ;
+  wire [8:0] \$361 ;
+  wire [8:0] \$364 ;
+  wire [8:0] \$367 ;
   wire [16:0] \$37 ;
-  wire [8:0] \$371 ;
-  wire [8:0] \$374 ;
-  wire [8:0] \$377 ;
+  wire [8:0] \$370 ;
+  wire [8:0] \$373 ;
+  wire [8:0] \$376 ;
+  wire [8:0] \$379 ;
   wire [16:0] \$38 ;
-  wire [8:0] \$380 ;
-  wire [8:0] \$383 ;
-  wire [8:0] \$386 ;
-  wire [8:0] \$389 ;
+  wire [8:0] \$382 ;
+  wire [8:0] \$385 ;
+  wire [8:0] \$388 ;
   wire [17:0] \$39 ;
-  wire [8:0] \$392 ;
-  wire [8:0] \$395 ;
-  wire [8:0] \$398 ;
-  wire [17:0] \$4 ;
+  wire [8:0] \$391 ;
+  wire [8:0] \$394 ;
+  wire [8:0] \$397 ;
+  wire [5:0] \$4 ;
   wire [18:0] \$40 ;
-  wire [8:0] \$401 ;
+  wire [8:0] \$400 ;
+  wire [8:0] \$403 ;
+  wire [8:0] \$406 ;
+  wire [8:0] \$409 ;
   wire [16:0] \$41 ;
+  wire [8:0] \$412 ;
+  wire [8:0] \$415 ;
+  wire [8:0] \$418 ;
   wire [16:0] \$42 ;
+  wire [8:0] \$421 ;
+  wire [8:0] \$424 ;
+  wire [8:0] \$427 ;
   wire [17:0] \$43 ;
+  wire [8:0] \$430 ;
+  wire [8:0] \$433 ;
   wire [16:0] \$44 ;
   wire [16:0] \$45 ;
   wire [17:0] \$46 ;
   wire [18:0] \$47 ;
   wire [19:0] \$48 ;
   wire [32:0] \$49 ;
-  wire [16:0] \$5 ;
+  wire [5:0] \$5 ;
   wire [16:0] \$50 ;
   wire [16:0] \$51 ;
   wire [17:0] \$52 ;
@@ -233,31 +249,31 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [16:0] \$57 ;
   wire [16:0] \$58 ;
   wire [17:0] \$59 ;
-  wire [16:0] \$6 ;
+  wire [5:0] \$6 ;
   wire [16:0] \$60 ;
   wire [16:0] \$61 ;
   wire [17:0] \$62 ;
   wire [18:0] \$63 ;
   wire [19:0] \$64 ;
   wire [32:0] \$65 ;
-  wire [15:0] \$66 ;
-  wire [15:0] \$67 ;
-  wire [15:0] \$68 ;
-  wire [15:0] \$69 ;
-  wire [17:0] \$7 ;
-  wire [15:0] \$70 ;
-  wire [15:0] \$71 ;
-  wire [15:0] \$72 ;
-  wire [15:0] \$73 ;
-  wire [15:0] \$74 ;
-  wire [15:0] \$75 ;
-  wire [15:0] \$76 ;
-  wire [15:0] \$77 ;
-  wire [15:0] \$78 ;
-  wire [15:0] \$79 ;
-  wire [18:0] \$8 ;
-  wire [15:0] \$80 ;
-  wire [15:0] \$81 ;
+  wire [16:0] \$66 ;
+  wire [16:0] \$67 ;
+  wire [17:0] \$68 ;
+  wire [16:0] \$69 ;
+  wire [5:0] \$7 ;
+  wire [16:0] \$70 ;
+  wire [17:0] \$71 ;
+  wire [18:0] \$72 ;
+  wire [16:0] \$73 ;
+  wire [16:0] \$74 ;
+  wire [17:0] \$75 ;
+  wire [16:0] \$76 ;
+  wire [16:0] \$77 ;
+  wire [17:0] \$78 ;
+  wire [18:0] \$79 ;
+  wire [5:0] \$8 ;
+  wire [19:0] \$80 ;
+  wire [32:0] \$81 ;
   wire [15:0] \$82 ;
   wire [15:0] \$83 ;
   wire [15:0] \$84 ;
@@ -266,7 +282,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] \$87 ;
   wire [15:0] \$88 ;
   wire [15:0] \$89 ;
-  wire [16:0] \$9 ;
+  wire [5:0] \$9 ;
   wire [15:0] \$90 ;
   wire [15:0] \$91 ;
   wire [15:0] \$92 ;
@@ -465,6 +481,22 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire i__ready;
   input i__valid;
   wire i__valid;
+  wire [4:0] mul_off0;
+  wire [4:0] mul_off1;
+  wire [4:0] mul_off10;
+  wire [4:0] mul_off11;
+  wire [4:0] mul_off12;
+  wire [4:0] mul_off13;
+  wire [4:0] mul_off14;
+  wire [4:0] mul_off15;
+  wire [4:0] mul_off2;
+  wire [4:0] mul_off3;
+  wire [4:0] mul_off4;
+  wire [4:0] mul_off5;
+  wire [4:0] mul_off6;
+  wire [4:0] mul_off7;
+  wire [4:0] mul_off8;
+  wire [4:0] mul_off9;
   wire [7:0] mul_w0_0;
   wire [7:0] mul_w0_1;
   wire [7:0] mul_w0_10;
@@ -548,8 +580,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \prod_s0$104  = 16'h0000;
   reg [15:0] \prod_s0$105  = 16'h0000;
   reg [15:0] \prod_s0$106  = 16'h0000;
-  reg [15:0] \prod_s0$107  = 16'h0000;
-  reg [15:0] \prod_s0$108  = 16'h0000;
+  reg [15:0] \prod_s0$109  = 16'h0000;
+  reg [15:0] \prod_s0$110  = 16'h0000;
   reg [15:0] \prod_s0$111  = 16'h0000;
   reg [15:0] \prod_s0$112  = 16'h0000;
   reg [15:0] \prod_s0$113  = 16'h0000;
@@ -564,8 +596,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \prod_s0$122  = 16'h0000;
   reg [15:0] \prod_s0$123  = 16'h0000;
   reg [15:0] \prod_s0$124  = 16'h0000;
-  reg [15:0] \prod_s0$125  = 16'h0000;
-  reg [15:0] \prod_s0$126  = 16'h0000;
+  reg [15:0] \prod_s0$127  = 16'h0000;
+  reg [15:0] \prod_s0$128  = 16'h0000;
   reg [15:0] \prod_s0$129  = 16'h0000;
   reg [15:0] \prod_s0$130  = 16'h0000;
   reg [15:0] \prod_s0$131  = 16'h0000;
@@ -580,24 +612,24 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \prod_s0$140  = 16'h0000;
   reg [15:0] \prod_s0$141  = 16'h0000;
   reg [15:0] \prod_s0$142  = 16'h0000;
-  reg [15:0] \prod_s0$143  = 16'h0000;
-  reg [15:0] \prod_s0$144  = 16'h0000;
-  reg \prod_s0$150  = 1'h0;
-  reg [15:0] \prod_s0$76  = 16'h0000;
-  reg [15:0] \prod_s0$77  = 16'h0000;
-  reg [15:0] \prod_s0$78  = 16'h0000;
-  reg [15:0] \prod_s0$79  = 16'h0000;
-  reg [15:0] \prod_s0$80  = 16'h0000;
-  reg [15:0] \prod_s0$81  = 16'h0000;
-  reg [15:0] \prod_s0$82  = 16'h0000;
-  reg [15:0] \prod_s0$83  = 16'h0000;
-  reg [15:0] \prod_s0$84  = 16'h0000;
-  reg [15:0] \prod_s0$85  = 16'h0000;
-  reg [15:0] \prod_s0$86  = 16'h0000;
-  reg [15:0] \prod_s0$87  = 16'h0000;
-  reg [15:0] \prod_s0$88  = 16'h0000;
-  reg [15:0] \prod_s0$89  = 16'h0000;
-  reg [15:0] \prod_s0$90  = 16'h0000;
+  reg [15:0] \prod_s0$145  = 16'h0000;
+  reg [15:0] \prod_s0$146  = 16'h0000;
+  reg [15:0] \prod_s0$147  = 16'h0000;
+  reg [15:0] \prod_s0$148  = 16'h0000;
+  reg [15:0] \prod_s0$149  = 16'h0000;
+  reg [15:0] \prod_s0$150  = 16'h0000;
+  reg [15:0] \prod_s0$151  = 16'h0000;
+  reg [15:0] \prod_s0$152  = 16'h0000;
+  reg [15:0] \prod_s0$153  = 16'h0000;
+  reg [15:0] \prod_s0$154  = 16'h0000;
+  reg [15:0] \prod_s0$155  = 16'h0000;
+  reg [15:0] \prod_s0$156  = 16'h0000;
+  reg [15:0] \prod_s0$157  = 16'h0000;
+  reg [15:0] \prod_s0$158  = 16'h0000;
+  reg [15:0] \prod_s0$159  = 16'h0000;
+  reg [15:0] \prod_s0$160  = 16'h0000;
+  reg \prod_s0$166  = 1'h0;
+  reg [15:0] \prod_s0$92  = 16'h0000;
   reg [15:0] \prod_s0$93  = 16'h0000;
   reg [15:0] \prod_s0$94  = 16'h0000;
   reg [15:0] \prod_s0$95  = 16'h0000;
@@ -610,993 +642,1025 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire rst;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$212  = i__payload[132:128] * 4'h8;
-  assign mul_w0_0 = i__payload[463:208] >> \$212 ;
-  assign \$215  = i__payload[137:133] * 4'h8;
-  assign mul_w0_1 = i__payload[463:208] >> \$215 ;
-  assign \$218  = i__payload[142:138] * 4'h8;
-  assign mul_w0_2 = i__payload[463:208] >> \$218 ;
-  assign \$221  = i__payload[147:143] * 4'h8;
-  assign mul_w0_3 = i__payload[463:208] >> \$221 ;
-  assign \$224  = i__payload[152:148] * 4'h8;
-  assign mul_w0_4 = i__payload[463:208] >> \$224 ;
-  assign \$227  = i__payload[157:153] * 4'h8;
-  assign mul_w0_5 = i__payload[463:208] >> \$227 ;
-  assign \$230  = i__payload[162:158] * 4'h8;
-  assign mul_w0_6 = i__payload[463:208] >> \$230 ;
-  assign \$233  = i__payload[167:163] * 4'h8;
-  assign mul_w0_7 = i__payload[463:208] >> \$233 ;
-  assign \$236  = i__payload[172:168] * 4'h8;
-  assign mul_w0_8 = i__payload[463:208] >> \$236 ;
-  assign \$239  = i__payload[177:173] * 4'h8;
-  assign mul_w0_9 = i__payload[463:208] >> \$239 ;
-  assign \$242  = i__payload[182:178] * 4'h8;
-  assign mul_w0_10 = i__payload[463:208] >> \$242 ;
-  assign \$245  = i__payload[187:183] * 4'h8;
-  assign mul_w0_11 = i__payload[463:208] >> \$245 ;
-  assign \$248  = i__payload[192:188] * 4'h8;
-  assign mul_w0_12 = i__payload[463:208] >> \$248 ;
-  assign \$251  = i__payload[197:193] * 4'h8;
-  assign mul_w0_13 = i__payload[463:208] >> \$251 ;
-  assign \$254  = i__payload[202:198] * 4'h8;
-  assign mul_w0_14 = i__payload[463:208] >> \$254 ;
-  assign \$257  = i__payload[207:203] * 4'h8;
-  assign mul_w0_15 = i__payload[463:208] >> \$257 ;
-  assign \$260  = i__payload[132:128] * 4'h8;
-  assign mul_w1_0 = i__payload[719:464] >> \$260 ;
-  assign \$263  = i__payload[137:133] * 4'h8;
-  assign mul_w1_1 = i__payload[719:464] >> \$263 ;
-  assign \$266  = i__payload[142:138] * 4'h8;
-  assign mul_w1_2 = i__payload[719:464] >> \$266 ;
-  assign \$269  = i__payload[147:143] * 4'h8;
-  assign mul_w1_3 = i__payload[719:464] >> \$269 ;
-  assign \$272  = i__payload[152:148] * 4'h8;
-  assign mul_w1_4 = i__payload[719:464] >> \$272 ;
-  assign \$275  = i__payload[157:153] * 4'h8;
-  assign mul_w1_5 = i__payload[719:464] >> \$275 ;
-  assign \$278  = i__payload[162:158] * 4'h8;
-  assign mul_w1_6 = i__payload[719:464] >> \$278 ;
-  assign \$281  = i__payload[167:163] * 4'h8;
-  assign mul_w1_7 = i__payload[719:464] >> \$281 ;
-  assign \$284  = i__payload[172:168] * 4'h8;
-  assign mul_w1_8 = i__payload[719:464] >> \$284 ;
-  assign \$287  = i__payload[177:173] * 4'h8;
-  assign mul_w1_9 = i__payload[719:464] >> \$287 ;
-  assign \$290  = i__payload[182:178] * 4'h8;
-  assign mul_w1_10 = i__payload[719:464] >> \$290 ;
-  assign \$293  = i__payload[187:183] * 4'h8;
-  assign mul_w1_11 = i__payload[719:464] >> \$293 ;
-  assign \$296  = i__payload[192:188] * 4'h8;
-  assign mul_w1_12 = i__payload[719:464] >> \$296 ;
-  assign \$299  = i__payload[197:193] * 4'h8;
-  assign mul_w1_13 = i__payload[719:464] >> \$299 ;
-  assign \$302  = i__payload[202:198] * 4'h8;
-  assign mul_w1_14 = i__payload[719:464] >> \$302 ;
-  assign \$305  = i__payload[207:203] * 4'h8;
-  assign mul_w1_15 = i__payload[719:464] >> \$305 ;
-  assign \$308  = i__payload[132:128] * 4'h8;
-  assign mul_w2_0 = i__payload[975:720] >> \$308 ;
-  assign \$311  = i__payload[137:133] * 4'h8;
-  assign mul_w2_1 = i__payload[975:720] >> \$311 ;
-  assign \$314  = i__payload[142:138] * 4'h8;
-  assign mul_w2_2 = i__payload[975:720] >> \$314 ;
-  assign \$317  = i__payload[147:143] * 4'h8;
-  assign mul_w2_3 = i__payload[975:720] >> \$317 ;
-  assign \$320  = i__payload[152:148] * 4'h8;
-  assign mul_w2_4 = i__payload[975:720] >> \$320 ;
-  assign \$323  = i__payload[157:153] * 4'h8;
-  assign mul_w2_5 = i__payload[975:720] >> \$323 ;
-  assign \$326  = i__payload[162:158] * 4'h8;
-  assign mul_w2_6 = i__payload[975:720] >> \$326 ;
-  assign \$329  = i__payload[167:163] * 4'h8;
-  assign mul_w2_7 = i__payload[975:720] >> \$329 ;
-  assign \$332  = i__payload[172:168] * 4'h8;
-  assign mul_w2_8 = i__payload[975:720] >> \$332 ;
-  assign \$335  = i__payload[177:173] * 4'h8;
-  assign mul_w2_9 = i__payload[975:720] >> \$335 ;
-  assign \$338  = i__payload[182:178] * 4'h8;
-  assign mul_w2_10 = i__payload[975:720] >> \$338 ;
-  assign \$341  = i__payload[187:183] * 4'h8;
-  assign mul_w2_11 = i__payload[975:720] >> \$341 ;
-  assign \$344  = i__payload[192:188] * 4'h8;
-  assign mul_w2_12 = i__payload[975:720] >> \$344 ;
-  assign \$347  = i__payload[197:193] * 4'h8;
-  assign mul_w2_13 = i__payload[975:720] >> \$347 ;
-  assign \$350  = i__payload[202:198] * 4'h8;
-  assign mul_w2_14 = i__payload[975:720] >> \$350 ;
-  assign \$353  = i__payload[207:203] * 4'h8;
-  assign mul_w2_15 = i__payload[975:720] >> \$353 ;
-  assign \$356  = i__payload[132:128] * 4'h8;
-  assign mul_w3_0 = i__payload[1231:976] >> \$356 ;
-  assign \$359  = i__payload[137:133] * 4'h8;
-  assign mul_w3_1 = i__payload[1231:976] >> \$359 ;
-  assign \$362  = i__payload[142:138] * 4'h8;
-  assign mul_w3_2 = i__payload[1231:976] >> \$362 ;
-  assign \$365  = i__payload[147:143] * 4'h8;
-  assign mul_w3_3 = i__payload[1231:976] >> \$365 ;
-  assign \$368  = i__payload[152:148] * 4'h8;
-  assign mul_w3_4 = i__payload[1231:976] >> \$368 ;
-  assign \$371  = i__payload[157:153] * 4'h8;
-  assign mul_w3_5 = i__payload[1231:976] >> \$371 ;
-  assign \$374  = i__payload[162:158] * 4'h8;
-  assign mul_w3_6 = i__payload[1231:976] >> \$374 ;
-  assign \$377  = i__payload[167:163] * 4'h8;
-  assign mul_w3_7 = i__payload[1231:976] >> \$377 ;
-  assign \$380  = i__payload[172:168] * 4'h8;
-  assign mul_w3_8 = i__payload[1231:976] >> \$380 ;
-  assign \$383  = i__payload[177:173] * 4'h8;
-  assign mul_w3_9 = i__payload[1231:976] >> \$383 ;
-  assign \$386  = i__payload[182:178] * 4'h8;
-  assign mul_w3_10 = i__payload[1231:976] >> \$386 ;
-  assign \$389  = i__payload[187:183] * 4'h8;
-  assign mul_w3_11 = i__payload[1231:976] >> \$389 ;
-  assign \$392  = i__payload[192:188] * 4'h8;
-  assign mul_w3_12 = i__payload[1231:976] >> \$392 ;
-  assign \$395  = i__payload[197:193] * 4'h8;
-  assign mul_w3_13 = i__payload[1231:976] >> \$395 ;
-  assign \$398  = i__payload[202:198] * 4'h8;
-  assign mul_w3_14 = i__payload[1231:976] >> \$398 ;
-  assign \$401  = i__payload[207:203] * 4'h8;
-  assign mul_w3_15 = i__payload[1231:976] >> \$401 ;
-  assign \$2  = $signed(prod_s0) + $signed(\prod_s0$76 );
-  assign \$3  = $signed(\prod_s0$77 ) + $signed(\prod_s0$78 );
-  assign \$4  = $signed(\$2 ) + $signed(\$3 );
-  assign \$5  = $signed(\prod_s0$79 ) + $signed(\prod_s0$80 );
-  assign \$6  = $signed(\prod_s0$81 ) + $signed(\prod_s0$82 );
-  assign \$7  = $signed(\$5 ) + $signed(\$6 );
-  assign \$8  = $signed(\$4 ) + $signed(\$7 );
-  assign \$9  = $signed(\prod_s0$83 ) + $signed(\prod_s0$84 );
-  assign \$10  = $signed(\prod_s0$85 ) + $signed(\prod_s0$86 );
-  assign \$11  = $signed(\$9 ) + $signed(\$10 );
-  assign \$12  = $signed(\prod_s0$87 ) + $signed(\prod_s0$88 );
-  assign \$13  = $signed(\prod_s0$89 ) + $signed(\prod_s0$90 );
-  assign \$14  = $signed(\$12 ) + $signed(\$13 );
-  assign \$15  = $signed(\$11 ) + $signed(\$14 );
-  assign \$16  = $signed(\$8 ) + $signed(\$15 );
-  assign \$17  = $signed(acc0) + $signed(\$16 );
-  assign \$18  = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
-  assign \$19  = $signed(\prod_s0$95 ) + $signed(\prod_s0$96 );
+  assign \$2  = i__payload[132:128] - 1'h0;
+  assign \$3  = i__payload[137:133] - 1'h1;
+  assign \$4  = i__payload[142:138] - 2'h2;
+  assign \$5  = i__payload[147:143] - 2'h3;
+  assign \$6  = i__payload[152:148] - 3'h4;
+  assign \$7  = i__payload[157:153] - 3'h5;
+  assign \$8  = i__payload[162:158] - 3'h6;
+  assign \$9  = i__payload[167:163] - 3'h7;
+  assign \$10  = i__payload[172:168] - 4'h8;
+  assign \$11  = i__payload[177:173] - 4'h9;
+  assign \$12  = i__payload[182:178] - 4'ha;
+  assign \$13  = i__payload[187:183] - 4'hb;
+  assign \$14  = i__payload[192:188] - 4'hc;
+  assign \$15  = i__payload[197:193] - 4'hd;
+  assign \$16  = i__payload[202:198] - 4'he;
+  assign \$17  = i__payload[207:203] - 4'hf;
+  assign \$244  = \$2 [4:0] * 4'h8;
+  assign mul_w0_0 = i__payload[343:208] >> \$244 ;
+  assign \$247  = \$3 [4:0] * 4'h8;
+  assign mul_w0_1 = i__payload[351:216] >> \$247 ;
+  assign \$250  = \$4 [4:0] * 4'h8;
+  assign mul_w0_2 = i__payload[359:224] >> \$250 ;
+  assign \$253  = \$5 [4:0] * 4'h8;
+  assign mul_w0_3 = i__payload[367:232] >> \$253 ;
+  assign \$256  = \$6 [4:0] * 4'h8;
+  assign mul_w0_4 = i__payload[375:240] >> \$256 ;
+  assign \$259  = \$7 [4:0] * 4'h8;
+  assign mul_w0_5 = i__payload[383:248] >> \$259 ;
+  assign \$262  = \$8 [4:0] * 4'h8;
+  assign mul_w0_6 = i__payload[391:256] >> \$262 ;
+  assign \$265  = \$9 [4:0] * 4'h8;
+  assign mul_w0_7 = i__payload[399:264] >> \$265 ;
+  assign \$268  = \$10 [4:0] * 4'h8;
+  assign mul_w0_8 = i__payload[407:272] >> \$268 ;
+  assign \$271  = \$11 [4:0] * 4'h8;
+  assign mul_w0_9 = i__payload[415:280] >> \$271 ;
+  assign \$274  = \$12 [4:0] * 4'h8;
+  assign mul_w0_10 = i__payload[423:288] >> \$274 ;
+  assign \$277  = \$13 [4:0] * 4'h8;
+  assign mul_w0_11 = i__payload[431:296] >> \$277 ;
+  assign \$280  = \$14 [4:0] * 4'h8;
+  assign mul_w0_12 = i__payload[439:304] >> \$280 ;
+  assign \$283  = \$15 [4:0] * 4'h8;
+  assign mul_w0_13 = i__payload[447:312] >> \$283 ;
+  assign \$286  = \$16 [4:0] * 4'h8;
+  assign mul_w0_14 = i__payload[455:320] >> \$286 ;
+  assign \$289  = \$17 [4:0] * 4'h8;
+  assign mul_w0_15 = i__payload[463:328] >> \$289 ;
+  assign \$292  = \$2 [4:0] * 4'h8;
+  assign mul_w1_0 = i__payload[599:464] >> \$292 ;
+  assign \$295  = \$3 [4:0] * 4'h8;
+  assign mul_w1_1 = i__payload[607:472] >> \$295 ;
+  assign \$298  = \$4 [4:0] * 4'h8;
+  assign mul_w1_2 = i__payload[615:480] >> \$298 ;
+  assign \$301  = \$5 [4:0] * 4'h8;
+  assign mul_w1_3 = i__payload[623:488] >> \$301 ;
+  assign \$304  = \$6 [4:0] * 4'h8;
+  assign mul_w1_4 = i__payload[631:496] >> \$304 ;
+  assign \$307  = \$7 [4:0] * 4'h8;
+  assign mul_w1_5 = i__payload[639:504] >> \$307 ;
+  assign \$310  = \$8 [4:0] * 4'h8;
+  assign mul_w1_6 = i__payload[647:512] >> \$310 ;
+  assign \$313  = \$9 [4:0] * 4'h8;
+  assign mul_w1_7 = i__payload[655:520] >> \$313 ;
+  assign \$316  = \$10 [4:0] * 4'h8;
+  assign mul_w1_8 = i__payload[663:528] >> \$316 ;
+  assign \$319  = \$11 [4:0] * 4'h8;
+  assign mul_w1_9 = i__payload[671:536] >> \$319 ;
+  assign \$322  = \$12 [4:0] * 4'h8;
+  assign mul_w1_10 = i__payload[679:544] >> \$322 ;
+  assign \$325  = \$13 [4:0] * 4'h8;
+  assign mul_w1_11 = i__payload[687:552] >> \$325 ;
+  assign \$328  = \$14 [4:0] * 4'h8;
+  assign mul_w1_12 = i__payload[695:560] >> \$328 ;
+  assign \$331  = \$15 [4:0] * 4'h8;
+  assign mul_w1_13 = i__payload[703:568] >> \$331 ;
+  assign \$334  = \$16 [4:0] * 4'h8;
+  assign mul_w1_14 = i__payload[711:576] >> \$334 ;
+  assign \$337  = \$17 [4:0] * 4'h8;
+  assign mul_w1_15 = i__payload[719:584] >> \$337 ;
+  assign \$340  = \$2 [4:0] * 4'h8;
+  assign mul_w2_0 = i__payload[855:720] >> \$340 ;
+  assign \$343  = \$3 [4:0] * 4'h8;
+  assign mul_w2_1 = i__payload[863:728] >> \$343 ;
+  assign \$346  = \$4 [4:0] * 4'h8;
+  assign mul_w2_2 = i__payload[871:736] >> \$346 ;
+  assign \$349  = \$5 [4:0] * 4'h8;
+  assign mul_w2_3 = i__payload[879:744] >> \$349 ;
+  assign \$352  = \$6 [4:0] * 4'h8;
+  assign mul_w2_4 = i__payload[887:752] >> \$352 ;
+  assign \$355  = \$7 [4:0] * 4'h8;
+  assign mul_w2_5 = i__payload[895:760] >> \$355 ;
+  assign \$358  = \$8 [4:0] * 4'h8;
+  assign mul_w2_6 = i__payload[903:768] >> \$358 ;
+  assign \$361  = \$9 [4:0] * 4'h8;
+  assign mul_w2_7 = i__payload[911:776] >> \$361 ;
+  assign \$364  = \$10 [4:0] * 4'h8;
+  assign mul_w2_8 = i__payload[919:784] >> \$364 ;
+  assign \$367  = \$11 [4:0] * 4'h8;
+  assign mul_w2_9 = i__payload[927:792] >> \$367 ;
+  assign \$370  = \$12 [4:0] * 4'h8;
+  assign mul_w2_10 = i__payload[935:800] >> \$370 ;
+  assign \$373  = \$13 [4:0] * 4'h8;
+  assign mul_w2_11 = i__payload[943:808] >> \$373 ;
+  assign \$376  = \$14 [4:0] * 4'h8;
+  assign mul_w2_12 = i__payload[951:816] >> \$376 ;
+  assign \$379  = \$15 [4:0] * 4'h8;
+  assign mul_w2_13 = i__payload[959:824] >> \$379 ;
+  assign \$382  = \$16 [4:0] * 4'h8;
+  assign mul_w2_14 = i__payload[967:832] >> \$382 ;
+  assign \$385  = \$17 [4:0] * 4'h8;
+  assign mul_w2_15 = i__payload[975:840] >> \$385 ;
+  assign \$388  = \$2 [4:0] * 4'h8;
+  assign mul_w3_0 = i__payload[1111:976] >> \$388 ;
+  assign \$391  = \$3 [4:0] * 4'h8;
+  assign mul_w3_1 = i__payload[1119:984] >> \$391 ;
+  assign \$394  = \$4 [4:0] * 4'h8;
+  assign mul_w3_2 = i__payload[1127:992] >> \$394 ;
+  assign \$397  = \$5 [4:0] * 4'h8;
+  assign mul_w3_3 = i__payload[1135:1000] >> \$397 ;
+  assign \$400  = \$6 [4:0] * 4'h8;
+  assign mul_w3_4 = i__payload[1143:1008] >> \$400 ;
+  assign \$403  = \$7 [4:0] * 4'h8;
+  assign mul_w3_5 = i__payload[1151:1016] >> \$403 ;
+  assign \$406  = \$8 [4:0] * 4'h8;
+  assign mul_w3_6 = i__payload[1159:1024] >> \$406 ;
+  assign \$409  = \$9 [4:0] * 4'h8;
+  assign mul_w3_7 = i__payload[1167:1032] >> \$409 ;
+  assign \$412  = \$10 [4:0] * 4'h8;
+  assign mul_w3_8 = i__payload[1175:1040] >> \$412 ;
+  assign \$415  = \$11 [4:0] * 4'h8;
+  assign mul_w3_9 = i__payload[1183:1048] >> \$415 ;
+  assign \$418  = \$12 [4:0] * 4'h8;
+  assign mul_w3_10 = i__payload[1191:1056] >> \$418 ;
+  assign \$421  = \$13 [4:0] * 4'h8;
+  assign mul_w3_11 = i__payload[1199:1064] >> \$421 ;
+  assign \$424  = \$14 [4:0] * 4'h8;
+  assign mul_w3_12 = i__payload[1207:1072] >> \$424 ;
+  assign \$427  = \$15 [4:0] * 4'h8;
+  assign mul_w3_13 = i__payload[1215:1080] >> \$427 ;
+  assign \$430  = \$16 [4:0] * 4'h8;
+  assign mul_w3_14 = i__payload[1223:1088] >> \$430 ;
+  assign \$433  = \$17 [4:0] * 4'h8;
+  assign mul_w3_15 = i__payload[1231:1096] >> \$433 ;
+  assign \$18  = $signed(prod_s0) + $signed(\prod_s0$92 );
+  assign \$19  = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
   assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = $signed(\prod_s0$97 ) + $signed(\prod_s0$98 );
-  assign \$22  = $signed(\prod_s0$99 ) + $signed(\prod_s0$100 );
+  assign \$21  = $signed(\prod_s0$95 ) + $signed(\prod_s0$96 );
+  assign \$22  = $signed(\prod_s0$97 ) + $signed(\prod_s0$98 );
   assign \$23  = $signed(\$21 ) + $signed(\$22 );
   assign \$24  = $signed(\$20 ) + $signed(\$23 );
-  assign \$25  = $signed(\prod_s0$101 ) + $signed(\prod_s0$102 );
-  assign \$26  = $signed(\prod_s0$103 ) + $signed(\prod_s0$104 );
+  assign \$25  = $signed(\prod_s0$99 ) + $signed(\prod_s0$100 );
+  assign \$26  = $signed(\prod_s0$101 ) + $signed(\prod_s0$102 );
   assign \$27  = $signed(\$25 ) + $signed(\$26 );
-  assign \$28  = $signed(\prod_s0$105 ) + $signed(\prod_s0$106 );
-  assign \$29  = $signed(\prod_s0$107 ) + $signed(\prod_s0$108 );
+  assign \$28  = $signed(\prod_s0$103 ) + $signed(\prod_s0$104 );
+  assign \$29  = $signed(\prod_s0$105 ) + $signed(\prod_s0$106 );
   assign \$30  = $signed(\$28 ) + $signed(\$29 );
   assign \$31  = $signed(\$27 ) + $signed(\$30 );
   assign \$32  = $signed(\$24 ) + $signed(\$31 );
-  assign \$33  = $signed(acc1) + $signed(\$32 );
-  assign \$34  = $signed(\prod_s0$111 ) + $signed(\prod_s0$112 );
-  assign \$35  = $signed(\prod_s0$113 ) + $signed(\prod_s0$114 );
+  assign \$33  = $signed(acc0) + $signed(\$32 );
+  assign \$34  = $signed(\prod_s0$109 ) + $signed(\prod_s0$110 );
+  assign \$35  = $signed(\prod_s0$111 ) + $signed(\prod_s0$112 );
   assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$37  = $signed(\prod_s0$115 ) + $signed(\prod_s0$116 );
-  assign \$38  = $signed(\prod_s0$117 ) + $signed(\prod_s0$118 );
+  assign \$37  = $signed(\prod_s0$113 ) + $signed(\prod_s0$114 );
+  assign \$38  = $signed(\prod_s0$115 ) + $signed(\prod_s0$116 );
   assign \$39  = $signed(\$37 ) + $signed(\$38 );
   assign \$40  = $signed(\$36 ) + $signed(\$39 );
-  assign \$41  = $signed(\prod_s0$119 ) + $signed(\prod_s0$120 );
-  assign \$42  = $signed(\prod_s0$121 ) + $signed(\prod_s0$122 );
+  assign \$41  = $signed(\prod_s0$117 ) + $signed(\prod_s0$118 );
+  assign \$42  = $signed(\prod_s0$119 ) + $signed(\prod_s0$120 );
   assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(\prod_s0$123 ) + $signed(\prod_s0$124 );
-  assign \$45  = $signed(\prod_s0$125 ) + $signed(\prod_s0$126 );
+  assign \$44  = $signed(\prod_s0$121 ) + $signed(\prod_s0$122 );
+  assign \$45  = $signed(\prod_s0$123 ) + $signed(\prod_s0$124 );
   assign \$46  = $signed(\$44 ) + $signed(\$45 );
   assign \$47  = $signed(\$43 ) + $signed(\$46 );
   assign \$48  = $signed(\$40 ) + $signed(\$47 );
-  assign \$49  = $signed(acc2) + $signed(\$48 );
-  assign \$50  = $signed(\prod_s0$129 ) + $signed(\prod_s0$130 );
-  assign \$51  = $signed(\prod_s0$131 ) + $signed(\prod_s0$132 );
+  assign \$49  = $signed(acc1) + $signed(\$48 );
+  assign \$50  = $signed(\prod_s0$127 ) + $signed(\prod_s0$128 );
+  assign \$51  = $signed(\prod_s0$129 ) + $signed(\prod_s0$130 );
   assign \$52  = $signed(\$50 ) + $signed(\$51 );
-  assign \$53  = $signed(\prod_s0$133 ) + $signed(\prod_s0$134 );
-  assign \$54  = $signed(\prod_s0$135 ) + $signed(\prod_s0$136 );
+  assign \$53  = $signed(\prod_s0$131 ) + $signed(\prod_s0$132 );
+  assign \$54  = $signed(\prod_s0$133 ) + $signed(\prod_s0$134 );
   assign \$55  = $signed(\$53 ) + $signed(\$54 );
   assign \$56  = $signed(\$52 ) + $signed(\$55 );
-  assign \$57  = $signed(\prod_s0$137 ) + $signed(\prod_s0$138 );
-  assign \$58  = $signed(\prod_s0$139 ) + $signed(\prod_s0$140 );
+  assign \$57  = $signed(\prod_s0$135 ) + $signed(\prod_s0$136 );
+  assign \$58  = $signed(\prod_s0$137 ) + $signed(\prod_s0$138 );
   assign \$59  = $signed(\$57 ) + $signed(\$58 );
-  assign \$60  = $signed(\prod_s0$141 ) + $signed(\prod_s0$142 );
-  assign \$61  = $signed(\prod_s0$143 ) + $signed(\prod_s0$144 );
+  assign \$60  = $signed(\prod_s0$139 ) + $signed(\prod_s0$140 );
+  assign \$61  = $signed(\prod_s0$141 ) + $signed(\prod_s0$142 );
   assign \$62  = $signed(\$60 ) + $signed(\$61 );
   assign \$63  = $signed(\$59 ) + $signed(\$62 );
   assign \$64  = $signed(\$56 ) + $signed(\$63 );
-  assign \$65  = $signed(acc3) + $signed(\$64 );
-  assign \$66  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$67  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$68  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
-  assign \$69  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
-  assign \$70  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
-  assign \$71  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
-  assign \$72  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
-  assign \$73  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
-  assign \$74  = $signed(i__payload[71:64]) * $signed(mul_w0_8);
-  assign \$75  = $signed(i__payload[79:72]) * $signed(mul_w0_9);
-  assign \$76  = $signed(i__payload[87:80]) * $signed(mul_w0_10);
-  assign \$77  = $signed(i__payload[95:88]) * $signed(mul_w0_11);
-  assign \$78  = $signed(i__payload[103:96]) * $signed(mul_w0_12);
-  assign \$79  = $signed(i__payload[111:104]) * $signed(mul_w0_13);
-  assign \$80  = $signed(i__payload[119:112]) * $signed(mul_w0_14);
-  assign \$81  = $signed(i__payload[127:120]) * $signed(mul_w0_15);
-  assign \$82  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$83  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$84  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
-  assign \$85  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
-  assign \$86  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
-  assign \$87  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
-  assign \$88  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
-  assign \$89  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
-  assign \$90  = $signed(i__payload[71:64]) * $signed(mul_w1_8);
-  assign \$91  = $signed(i__payload[79:72]) * $signed(mul_w1_9);
-  assign \$92  = $signed(i__payload[87:80]) * $signed(mul_w1_10);
-  assign \$93  = $signed(i__payload[95:88]) * $signed(mul_w1_11);
-  assign \$94  = $signed(i__payload[103:96]) * $signed(mul_w1_12);
-  assign \$95  = $signed(i__payload[111:104]) * $signed(mul_w1_13);
-  assign \$96  = $signed(i__payload[119:112]) * $signed(mul_w1_14);
-  assign \$97  = $signed(i__payload[127:120]) * $signed(mul_w1_15);
-  assign \$98  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$99  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$100  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
-  assign \$101  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
-  assign \$102  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
-  assign \$103  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
-  assign \$104  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
-  assign \$105  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
-  assign \$106  = $signed(i__payload[71:64]) * $signed(mul_w2_8);
-  assign \$107  = $signed(i__payload[79:72]) * $signed(mul_w2_9);
-  assign \$108  = $signed(i__payload[87:80]) * $signed(mul_w2_10);
-  assign \$109  = $signed(i__payload[95:88]) * $signed(mul_w2_11);
-  assign \$110  = $signed(i__payload[103:96]) * $signed(mul_w2_12);
-  assign \$111  = $signed(i__payload[111:104]) * $signed(mul_w2_13);
-  assign \$112  = $signed(i__payload[119:112]) * $signed(mul_w2_14);
-  assign \$113  = $signed(i__payload[127:120]) * $signed(mul_w2_15);
-  assign \$114  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$115  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$116  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
-  assign \$117  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
-  assign \$118  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
-  assign \$119  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
-  assign \$120  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
-  assign \$121  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
-  assign \$122  = $signed(i__payload[71:64]) * $signed(mul_w3_8);
-  assign \$123  = $signed(i__payload[79:72]) * $signed(mul_w3_9);
-  assign \$124  = $signed(i__payload[87:80]) * $signed(mul_w3_10);
-  assign \$125  = $signed(i__payload[95:88]) * $signed(mul_w3_11);
-  assign \$126  = $signed(i__payload[103:96]) * $signed(mul_w3_12);
-  assign \$127  = $signed(i__payload[111:104]) * $signed(mul_w3_13);
-  assign \$128  = $signed(i__payload[119:112]) * $signed(mul_w3_14);
-  assign \$129  = $signed(i__payload[127:120]) * $signed(mul_w3_15);
-  assign \$130  = prod_valid_s0 & \prod_s0$150 ;
-  assign \$131  = i__ready & prod_valid_s0;
-  assign \$132  = i__ready & prod_valid_s0;
-  assign \$133  = i__ready & prod_valid_s0;
-  assign \$134  = i__ready & prod_valid_s0;
+  assign \$65  = $signed(acc2) + $signed(\$64 );
+  assign \$66  = $signed(\prod_s0$145 ) + $signed(\prod_s0$146 );
+  assign \$67  = $signed(\prod_s0$147 ) + $signed(\prod_s0$148 );
+  assign \$68  = $signed(\$66 ) + $signed(\$67 );
+  assign \$69  = $signed(\prod_s0$149 ) + $signed(\prod_s0$150 );
+  assign \$70  = $signed(\prod_s0$151 ) + $signed(\prod_s0$152 );
+  assign \$71  = $signed(\$69 ) + $signed(\$70 );
+  assign \$72  = $signed(\$68 ) + $signed(\$71 );
+  assign \$73  = $signed(\prod_s0$153 ) + $signed(\prod_s0$154 );
+  assign \$74  = $signed(\prod_s0$155 ) + $signed(\prod_s0$156 );
+  assign \$75  = $signed(\$73 ) + $signed(\$74 );
+  assign \$76  = $signed(\prod_s0$157 ) + $signed(\prod_s0$158 );
+  assign \$77  = $signed(\prod_s0$159 ) + $signed(\prod_s0$160 );
+  assign \$78  = $signed(\$76 ) + $signed(\$77 );
+  assign \$79  = $signed(\$75 ) + $signed(\$78 );
+  assign \$80  = $signed(\$72 ) + $signed(\$79 );
+  assign \$81  = $signed(acc3) + $signed(\$80 );
+  assign \$82  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
+  assign \$83  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
+  assign \$84  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
+  assign \$85  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
+  assign \$86  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
+  assign \$87  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
+  assign \$88  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
+  assign \$89  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
+  assign \$90  = $signed(i__payload[71:64]) * $signed(mul_w0_8);
+  assign \$91  = $signed(i__payload[79:72]) * $signed(mul_w0_9);
+  assign \$92  = $signed(i__payload[87:80]) * $signed(mul_w0_10);
+  assign \$93  = $signed(i__payload[95:88]) * $signed(mul_w0_11);
+  assign \$94  = $signed(i__payload[103:96]) * $signed(mul_w0_12);
+  assign \$95  = $signed(i__payload[111:104]) * $signed(mul_w0_13);
+  assign \$96  = $signed(i__payload[119:112]) * $signed(mul_w0_14);
+  assign \$97  = $signed(i__payload[127:120]) * $signed(mul_w0_15);
+  assign \$98  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
+  assign \$99  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
+  assign \$100  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
+  assign \$101  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
+  assign \$102  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
+  assign \$103  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
+  assign \$104  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
+  assign \$105  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
+  assign \$106  = $signed(i__payload[71:64]) * $signed(mul_w1_8);
+  assign \$107  = $signed(i__payload[79:72]) * $signed(mul_w1_9);
+  assign \$108  = $signed(i__payload[87:80]) * $signed(mul_w1_10);
+  assign \$109  = $signed(i__payload[95:88]) * $signed(mul_w1_11);
+  assign \$110  = $signed(i__payload[103:96]) * $signed(mul_w1_12);
+  assign \$111  = $signed(i__payload[111:104]) * $signed(mul_w1_13);
+  assign \$112  = $signed(i__payload[119:112]) * $signed(mul_w1_14);
+  assign \$113  = $signed(i__payload[127:120]) * $signed(mul_w1_15);
+  assign \$114  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
+  assign \$115  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
+  assign \$116  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
+  assign \$117  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
+  assign \$118  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
+  assign \$119  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
+  assign \$120  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
+  assign \$121  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
+  assign \$122  = $signed(i__payload[71:64]) * $signed(mul_w2_8);
+  assign \$123  = $signed(i__payload[79:72]) * $signed(mul_w2_9);
+  assign \$124  = $signed(i__payload[87:80]) * $signed(mul_w2_10);
+  assign \$125  = $signed(i__payload[95:88]) * $signed(mul_w2_11);
+  assign \$126  = $signed(i__payload[103:96]) * $signed(mul_w2_12);
+  assign \$127  = $signed(i__payload[111:104]) * $signed(mul_w2_13);
+  assign \$128  = $signed(i__payload[119:112]) * $signed(mul_w2_14);
+  assign \$129  = $signed(i__payload[127:120]) * $signed(mul_w2_15);
+  assign \$130  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
+  assign \$131  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
+  assign \$132  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
+  assign \$133  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
+  assign \$134  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
+  assign \$135  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
+  assign \$136  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
+  assign \$137  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
+  assign \$138  = $signed(i__payload[71:64]) * $signed(mul_w3_8);
+  assign \$139  = $signed(i__payload[79:72]) * $signed(mul_w3_9);
+  assign \$140  = $signed(i__payload[87:80]) * $signed(mul_w3_10);
+  assign \$141  = $signed(i__payload[95:88]) * $signed(mul_w3_11);
+  assign \$142  = $signed(i__payload[103:96]) * $signed(mul_w3_12);
+  assign \$143  = $signed(i__payload[111:104]) * $signed(mul_w3_13);
+  assign \$144  = $signed(i__payload[119:112]) * $signed(mul_w3_14);
+  assign \$145  = $signed(i__payload[127:120]) * $signed(mul_w3_15);
+  assign \$146  = prod_valid_s0 & \prod_s0$166 ;
+  assign \$147  = i__ready & prod_valid_s0;
+  assign \$148  = i__ready & prod_valid_s0;
+  assign \$149  = i__ready & prod_valid_s0;
+  assign \$150  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$135 ;
+    prod_s0 <= \$151 ;
   always @(posedge clk)
-    \prod_s0$76  <= \$136 ;
+    \prod_s0$92  <= \$152 ;
   always @(posedge clk)
-    \prod_s0$77  <= \$137 ;
+    \prod_s0$93  <= \$153 ;
   always @(posedge clk)
-    \prod_s0$78  <= \$138 ;
+    \prod_s0$94  <= \$154 ;
   always @(posedge clk)
-    \prod_s0$79  <= \$139 ;
+    \prod_s0$95  <= \$155 ;
   always @(posedge clk)
-    \prod_s0$80  <= \$140 ;
+    \prod_s0$96  <= \$156 ;
   always @(posedge clk)
-    \prod_s0$81  <= \$141 ;
+    \prod_s0$97  <= \$157 ;
   always @(posedge clk)
-    \prod_s0$82  <= \$142 ;
+    \prod_s0$98  <= \$158 ;
   always @(posedge clk)
-    \prod_s0$83  <= \$143 ;
+    \prod_s0$99  <= \$159 ;
   always @(posedge clk)
-    \prod_s0$84  <= \$144 ;
+    \prod_s0$100  <= \$160 ;
   always @(posedge clk)
-    \prod_s0$85  <= \$145 ;
+    \prod_s0$101  <= \$161 ;
   always @(posedge clk)
-    \prod_s0$86  <= \$146 ;
+    \prod_s0$102  <= \$162 ;
   always @(posedge clk)
-    \prod_s0$87  <= \$147 ;
+    \prod_s0$103  <= \$163 ;
   always @(posedge clk)
-    \prod_s0$88  <= \$148 ;
+    \prod_s0$104  <= \$164 ;
   always @(posedge clk)
-    \prod_s0$89  <= \$149 ;
+    \prod_s0$105  <= \$165 ;
   always @(posedge clk)
-    \prod_s0$90  <= \$150 ;
+    \prod_s0$106  <= \$166 ;
   always @(posedge clk)
-    \prod_s0$93  <= \$151 ;
+    \prod_s0$109  <= \$167 ;
   always @(posedge clk)
-    \prod_s0$94  <= \$152 ;
+    \prod_s0$110  <= \$168 ;
   always @(posedge clk)
-    \prod_s0$95  <= \$153 ;
+    \prod_s0$111  <= \$169 ;
   always @(posedge clk)
-    \prod_s0$96  <= \$154 ;
+    \prod_s0$112  <= \$170 ;
   always @(posedge clk)
-    \prod_s0$97  <= \$155 ;
+    \prod_s0$113  <= \$171 ;
   always @(posedge clk)
-    \prod_s0$98  <= \$156 ;
+    \prod_s0$114  <= \$172 ;
   always @(posedge clk)
-    \prod_s0$99  <= \$157 ;
+    \prod_s0$115  <= \$173 ;
   always @(posedge clk)
-    \prod_s0$100  <= \$158 ;
+    \prod_s0$116  <= \$174 ;
   always @(posedge clk)
-    \prod_s0$101  <= \$159 ;
+    \prod_s0$117  <= \$175 ;
   always @(posedge clk)
-    \prod_s0$102  <= \$160 ;
+    \prod_s0$118  <= \$176 ;
   always @(posedge clk)
-    \prod_s0$103  <= \$161 ;
+    \prod_s0$119  <= \$177 ;
   always @(posedge clk)
-    \prod_s0$104  <= \$162 ;
+    \prod_s0$120  <= \$178 ;
   always @(posedge clk)
-    \prod_s0$105  <= \$163 ;
+    \prod_s0$121  <= \$179 ;
   always @(posedge clk)
-    \prod_s0$106  <= \$164 ;
+    \prod_s0$122  <= \$180 ;
   always @(posedge clk)
-    \prod_s0$107  <= \$165 ;
+    \prod_s0$123  <= \$181 ;
   always @(posedge clk)
-    \prod_s0$108  <= \$166 ;
+    \prod_s0$124  <= \$182 ;
   always @(posedge clk)
-    \prod_s0$111  <= \$167 ;
+    \prod_s0$127  <= \$183 ;
   always @(posedge clk)
-    \prod_s0$112  <= \$168 ;
+    \prod_s0$128  <= \$184 ;
   always @(posedge clk)
-    \prod_s0$113  <= \$169 ;
+    \prod_s0$129  <= \$185 ;
   always @(posedge clk)
-    \prod_s0$114  <= \$170 ;
+    \prod_s0$130  <= \$186 ;
   always @(posedge clk)
-    \prod_s0$115  <= \$171 ;
+    \prod_s0$131  <= \$187 ;
   always @(posedge clk)
-    \prod_s0$116  <= \$172 ;
+    \prod_s0$132  <= \$188 ;
   always @(posedge clk)
-    \prod_s0$117  <= \$173 ;
+    \prod_s0$133  <= \$189 ;
   always @(posedge clk)
-    \prod_s0$118  <= \$174 ;
+    \prod_s0$134  <= \$190 ;
   always @(posedge clk)
-    \prod_s0$119  <= \$175 ;
+    \prod_s0$135  <= \$191 ;
   always @(posedge clk)
-    \prod_s0$120  <= \$176 ;
+    \prod_s0$136  <= \$192 ;
   always @(posedge clk)
-    \prod_s0$121  <= \$177 ;
+    \prod_s0$137  <= \$193 ;
   always @(posedge clk)
-    \prod_s0$122  <= \$178 ;
+    \prod_s0$138  <= \$194 ;
   always @(posedge clk)
-    \prod_s0$123  <= \$179 ;
+    \prod_s0$139  <= \$195 ;
   always @(posedge clk)
-    \prod_s0$124  <= \$180 ;
+    \prod_s0$140  <= \$196 ;
   always @(posedge clk)
-    \prod_s0$125  <= \$181 ;
+    \prod_s0$141  <= \$197 ;
   always @(posedge clk)
-    \prod_s0$126  <= \$182 ;
+    \prod_s0$142  <= \$198 ;
   always @(posedge clk)
-    \prod_s0$129  <= \$183 ;
+    \prod_s0$145  <= \$199 ;
   always @(posedge clk)
-    \prod_s0$130  <= \$184 ;
+    \prod_s0$146  <= \$200 ;
   always @(posedge clk)
-    \prod_s0$131  <= \$185 ;
+    \prod_s0$147  <= \$201 ;
   always @(posedge clk)
-    \prod_s0$132  <= \$186 ;
+    \prod_s0$148  <= \$202 ;
   always @(posedge clk)
-    \prod_s0$133  <= \$187 ;
+    \prod_s0$149  <= \$203 ;
   always @(posedge clk)
-    \prod_s0$134  <= \$188 ;
+    \prod_s0$150  <= \$204 ;
   always @(posedge clk)
-    \prod_s0$135  <= \$189 ;
+    \prod_s0$151  <= \$205 ;
   always @(posedge clk)
-    \prod_s0$136  <= \$190 ;
+    \prod_s0$152  <= \$206 ;
   always @(posedge clk)
-    \prod_s0$137  <= \$191 ;
+    \prod_s0$153  <= \$207 ;
   always @(posedge clk)
-    \prod_s0$138  <= \$192 ;
+    \prod_s0$154  <= \$208 ;
   always @(posedge clk)
-    \prod_s0$139  <= \$193 ;
+    \prod_s0$155  <= \$209 ;
   always @(posedge clk)
-    \prod_s0$140  <= \$194 ;
+    \prod_s0$156  <= \$210 ;
   always @(posedge clk)
-    \prod_s0$141  <= \$195 ;
+    \prod_s0$157  <= \$211 ;
   always @(posedge clk)
-    \prod_s0$142  <= \$196 ;
+    \prod_s0$158  <= \$212 ;
   always @(posedge clk)
-    \prod_s0$143  <= \$197 ;
+    \prod_s0$159  <= \$213 ;
   always @(posedge clk)
-    \prod_s0$144  <= \$198 ;
+    \prod_s0$160  <= \$214 ;
   always @(posedge clk)
-    \prod_s0$150  <= \$199 ;
+    \prod_s0$166  <= \$215 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$200 ;
+    prod_valid_s0 <= \$216 ;
   always @(posedge clk)
-    o__valid <= \$201 ;
+    o__valid <= \$217 ;
   always @(posedge clk)
-    acc0_out <= \$202 ;
+    acc0_out <= \$218 ;
   always @(posedge clk)
-    acc0 <= \$203 ;
+    acc0 <= \$219 ;
   always @(posedge clk)
-    acc1_out <= \$204 ;
+    acc1_out <= \$220 ;
   always @(posedge clk)
-    acc1 <= \$205 ;
+    acc1 <= \$221 ;
   always @(posedge clk)
-    acc2_out <= \$206 ;
+    acc2_out <= \$222 ;
   always @(posedge clk)
-    acc2 <= \$207 ;
+    acc2 <= \$223 ;
   always @(posedge clk)
-    acc3_out <= \$208 ;
+    acc3_out <= \$224 ;
   always @(posedge clk)
-    acc3 <= \$209 ;
+    acc3 <= \$225 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = prod_s0;
-    if (i__ready) begin
-      \$135  = \$66 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \prod_s0$76 ;
-    if (i__ready) begin
-      \$136  = \$67 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \prod_s0$77 ;
-    if (i__ready) begin
-      \$137  = \$68 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \prod_s0$78 ;
-    if (i__ready) begin
-      \$138  = \$69 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \prod_s0$79 ;
-    if (i__ready) begin
-      \$139  = \$70 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \prod_s0$80 ;
-    if (i__ready) begin
-      \$140  = \$71 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \prod_s0$81 ;
-    if (i__ready) begin
-      \$141  = \$72 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \prod_s0$82 ;
-    if (i__ready) begin
-      \$142  = \$73 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \prod_s0$83 ;
-    if (i__ready) begin
-      \$143  = \$74 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \prod_s0$84 ;
-    if (i__ready) begin
-      \$144  = \$75 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \prod_s0$85 ;
-    if (i__ready) begin
-      \$145  = \$76 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \prod_s0$86 ;
-    if (i__ready) begin
-      \$146  = \$77 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \prod_s0$87 ;
-    if (i__ready) begin
-      \$147  = \$78 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \prod_s0$88 ;
-    if (i__ready) begin
-      \$148  = \$79 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \prod_s0$89 ;
-    if (i__ready) begin
-      \$149  = \$80 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \prod_s0$90 ;
-    if (i__ready) begin
-      \$150  = \$81 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \prod_s0$93 ;
+    \$151  = prod_s0;
     if (i__ready) begin
       \$151  = \$82 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \prod_s0$94 ;
+    \$152  = \prod_s0$92 ;
     if (i__ready) begin
       \$152  = \$83 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \prod_s0$95 ;
+    \$153  = \prod_s0$93 ;
     if (i__ready) begin
       \$153  = \$84 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \prod_s0$96 ;
+    \$154  = \prod_s0$94 ;
     if (i__ready) begin
       \$154  = \$85 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \prod_s0$97 ;
+    \$155  = \prod_s0$95 ;
     if (i__ready) begin
       \$155  = \$86 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \prod_s0$98 ;
+    \$156  = \prod_s0$96 ;
     if (i__ready) begin
       \$156  = \$87 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \prod_s0$99 ;
+    \$157  = \prod_s0$97 ;
     if (i__ready) begin
       \$157  = \$88 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \prod_s0$100 ;
+    \$158  = \prod_s0$98 ;
     if (i__ready) begin
       \$158  = \$89 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \prod_s0$101 ;
+    \$159  = \prod_s0$99 ;
     if (i__ready) begin
       \$159  = \$90 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \prod_s0$102 ;
+    \$160  = \prod_s0$100 ;
     if (i__ready) begin
       \$160  = \$91 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \prod_s0$103 ;
+    \$161  = \prod_s0$101 ;
     if (i__ready) begin
       \$161  = \$92 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \prod_s0$104 ;
+    \$162  = \prod_s0$102 ;
     if (i__ready) begin
       \$162  = \$93 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \prod_s0$105 ;
+    \$163  = \prod_s0$103 ;
     if (i__ready) begin
       \$163  = \$94 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \prod_s0$106 ;
+    \$164  = \prod_s0$104 ;
     if (i__ready) begin
       \$164  = \$95 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \prod_s0$107 ;
+    \$165  = \prod_s0$105 ;
     if (i__ready) begin
       \$165  = \$96 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \prod_s0$108 ;
+    \$166  = \prod_s0$106 ;
     if (i__ready) begin
       \$166  = \$97 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \prod_s0$111 ;
+    \$167  = \prod_s0$109 ;
     if (i__ready) begin
       \$167  = \$98 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \prod_s0$112 ;
+    \$168  = \prod_s0$110 ;
     if (i__ready) begin
       \$168  = \$99 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \prod_s0$113 ;
+    \$169  = \prod_s0$111 ;
     if (i__ready) begin
       \$169  = \$100 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \prod_s0$114 ;
+    \$170  = \prod_s0$112 ;
     if (i__ready) begin
       \$170  = \$101 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \prod_s0$115 ;
+    \$171  = \prod_s0$113 ;
     if (i__ready) begin
       \$171  = \$102 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \prod_s0$116 ;
+    \$172  = \prod_s0$114 ;
     if (i__ready) begin
       \$172  = \$103 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \prod_s0$117 ;
+    \$173  = \prod_s0$115 ;
     if (i__ready) begin
       \$173  = \$104 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \prod_s0$118 ;
+    \$174  = \prod_s0$116 ;
     if (i__ready) begin
       \$174  = \$105 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \prod_s0$119 ;
+    \$175  = \prod_s0$117 ;
     if (i__ready) begin
       \$175  = \$106 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \prod_s0$120 ;
+    \$176  = \prod_s0$118 ;
     if (i__ready) begin
       \$176  = \$107 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \prod_s0$121 ;
+    \$177  = \prod_s0$119 ;
     if (i__ready) begin
       \$177  = \$108 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \prod_s0$122 ;
+    \$178  = \prod_s0$120 ;
     if (i__ready) begin
       \$178  = \$109 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \prod_s0$123 ;
+    \$179  = \prod_s0$121 ;
     if (i__ready) begin
       \$179  = \$110 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \prod_s0$124 ;
+    \$180  = \prod_s0$122 ;
     if (i__ready) begin
       \$180  = \$111 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \prod_s0$125 ;
+    \$181  = \prod_s0$123 ;
     if (i__ready) begin
       \$181  = \$112 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \prod_s0$126 ;
+    \$182  = \prod_s0$124 ;
     if (i__ready) begin
       \$182  = \$113 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \prod_s0$129 ;
+    \$183  = \prod_s0$127 ;
     if (i__ready) begin
       \$183  = \$114 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \prod_s0$130 ;
+    \$184  = \prod_s0$128 ;
     if (i__ready) begin
       \$184  = \$115 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \prod_s0$131 ;
+    \$185  = \prod_s0$129 ;
     if (i__ready) begin
       \$185  = \$116 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \prod_s0$132 ;
+    \$186  = \prod_s0$130 ;
     if (i__ready) begin
       \$186  = \$117 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \prod_s0$133 ;
+    \$187  = \prod_s0$131 ;
     if (i__ready) begin
       \$187  = \$118 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \prod_s0$134 ;
+    \$188  = \prod_s0$132 ;
     if (i__ready) begin
       \$188  = \$119 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \prod_s0$135 ;
+    \$189  = \prod_s0$133 ;
     if (i__ready) begin
       \$189  = \$120 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \prod_s0$136 ;
+    \$190  = \prod_s0$134 ;
     if (i__ready) begin
       \$190  = \$121 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \prod_s0$137 ;
+    \$191  = \prod_s0$135 ;
     if (i__ready) begin
       \$191  = \$122 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \prod_s0$138 ;
+    \$192  = \prod_s0$136 ;
     if (i__ready) begin
       \$192  = \$123 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \prod_s0$139 ;
+    \$193  = \prod_s0$137 ;
     if (i__ready) begin
       \$193  = \$124 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \prod_s0$140 ;
+    \$194  = \prod_s0$138 ;
     if (i__ready) begin
       \$194  = \$125 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \prod_s0$141 ;
+    \$195  = \prod_s0$139 ;
     if (i__ready) begin
       \$195  = \$126 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \prod_s0$142 ;
+    \$196  = \prod_s0$140 ;
     if (i__ready) begin
       \$196  = \$127 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \prod_s0$143 ;
+    \$197  = \prod_s0$141 ;
     if (i__ready) begin
       \$197  = \$128 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \prod_s0$144 ;
+    \$198  = \prod_s0$142 ;
     if (i__ready) begin
       \$198  = \$129 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \prod_s0$150 ;
+    \$199  = \prod_s0$145 ;
     if (i__ready) begin
-      \$199  = i__payload[1232];
+      \$199  = \$130 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = prod_valid_s0;
+    \$200  = \prod_s0$146 ;
     if (i__ready) begin
-      \$200  = i__valid;
-    end
-    if (rst) begin
-      \$200  = 1'h0;
+      \$200  = \$131 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = o__valid;
+    \$201  = \prod_s0$147 ;
     if (i__ready) begin
-      \$201  = \$130 ;
-    end
-    if (rst) begin
-      \$201  = 1'h0;
+      \$201  = \$132 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = acc0_out;
-    if (\$131 ) begin
-      if (\prod_s0$150 ) begin
-        \$202  = \$17 [31:0];
+    \$202  = \prod_s0$148 ;
+    if (i__ready) begin
+      \$202  = \$133 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = \prod_s0$149 ;
+    if (i__ready) begin
+      \$203  = \$134 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = \prod_s0$150 ;
+    if (i__ready) begin
+      \$204  = \$135 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = \prod_s0$151 ;
+    if (i__ready) begin
+      \$205  = \$136 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = \prod_s0$152 ;
+    if (i__ready) begin
+      \$206  = \$137 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = \prod_s0$153 ;
+    if (i__ready) begin
+      \$207  = \$138 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = \prod_s0$154 ;
+    if (i__ready) begin
+      \$208  = \$139 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = \prod_s0$155 ;
+    if (i__ready) begin
+      \$209  = \$140 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = \prod_s0$156 ;
+    if (i__ready) begin
+      \$210  = \$141 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = \prod_s0$157 ;
+    if (i__ready) begin
+      \$211  = \$142 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = \prod_s0$158 ;
+    if (i__ready) begin
+      \$212  = \$143 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = \prod_s0$159 ;
+    if (i__ready) begin
+      \$213  = \$144 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = \prod_s0$160 ;
+    if (i__ready) begin
+      \$214  = \$145 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = \prod_s0$166 ;
+    if (i__ready) begin
+      \$215  = i__payload[1232];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = prod_valid_s0;
+    if (i__ready) begin
+      \$216  = i__valid;
+    end
+    if (rst) begin
+      \$216  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = o__valid;
+    if (i__ready) begin
+      \$217  = \$146 ;
+    end
+    if (rst) begin
+      \$217  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = acc0_out;
+    if (\$147 ) begin
+      if (\prod_s0$166 ) begin
+        \$218  = \$33 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = acc0;
-    if (\$131 ) begin
+    \$219  = acc0;
+    if (\$147 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$150 ) begin
-        \$203  = 32'd0;
+      if (\prod_s0$166 ) begin
+        \$219  = 32'd0;
       end else begin
-        \$203  = \$17 [31:0];
+        \$219  = \$33 [31:0];
       end
     end
     if (rst) begin
-      \$203  = 32'd0;
+      \$219  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = acc1_out;
-    if (\$132 ) begin
-      if (\prod_s0$150 ) begin
-        \$204  = \$33 [31:0];
+    \$220  = acc1_out;
+    if (\$148 ) begin
+      if (\prod_s0$166 ) begin
+        \$220  = \$49 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = acc1;
-    if (\$132 ) begin
+    \$221  = acc1;
+    if (\$148 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$150 ) begin
-        \$205  = 32'd0;
+      if (\prod_s0$166 ) begin
+        \$221  = 32'd0;
       end else begin
-        \$205  = \$33 [31:0];
+        \$221  = \$49 [31:0];
       end
     end
     if (rst) begin
-      \$205  = 32'd0;
+      \$221  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = acc2_out;
-    if (\$133 ) begin
-      if (\prod_s0$150 ) begin
-        \$206  = \$49 [31:0];
+    \$222  = acc2_out;
+    if (\$149 ) begin
+      if (\prod_s0$166 ) begin
+        \$222  = \$65 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = acc2;
-    if (\$133 ) begin
+    \$223  = acc2;
+    if (\$149 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$150 ) begin
-        \$207  = 32'd0;
+      if (\prod_s0$166 ) begin
+        \$223  = 32'd0;
       end else begin
-        \$207  = \$49 [31:0];
+        \$223  = \$65 [31:0];
       end
     end
     if (rst) begin
-      \$207  = 32'd0;
+      \$223  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = acc3_out;
-    if (\$134 ) begin
-      if (\prod_s0$150 ) begin
-        \$208  = \$65 [31:0];
+    \$224  = acc3_out;
+    if (\$150 ) begin
+      if (\prod_s0$166 ) begin
+        \$224  = \$81 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = acc3;
-    if (\$134 ) begin
+    \$225  = acc3;
+    if (\$150 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$150 ) begin
-        \$209  = 32'd0;
+      if (\prod_s0$166 ) begin
+        \$225  = 32'd0;
       end else begin
-        \$209  = \$65 [31:0];
+        \$225  = \$81 [31:0];
       end
     end
     if (rst) begin
-      \$209  = 32'd0;
+      \$225  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign acc0_next = \$17 [31:0];
-  assign acc1_next = \$33 [31:0];
-  assign acc2_next = \$49 [31:0];
-  assign acc3_next = \$65 [31:0];
+  assign mul_off0 = \$2 [4:0];
+  assign mul_off1 = \$3 [4:0];
+  assign mul_off2 = \$4 [4:0];
+  assign mul_off3 = \$5 [4:0];
+  assign mul_off4 = \$6 [4:0];
+  assign mul_off5 = \$7 [4:0];
+  assign mul_off6 = \$8 [4:0];
+  assign mul_off7 = \$9 [4:0];
+  assign mul_off8 = \$10 [4:0];
+  assign mul_off9 = \$11 [4:0];
+  assign mul_off10 = \$12 [4:0];
+  assign mul_off11 = \$13 [4:0];
+  assign mul_off12 = \$14 [4:0];
+  assign mul_off13 = \$15 [4:0];
+  assign mul_off14 = \$16 [4:0];
+  assign mul_off15 = \$17 [4:0];
+  assign acc0_next = \$33 [31:0];
+  assign acc1_next = \$49 [31:0];
+  assign acc2_next = \$65 [31:0];
+  assign acc3_next = \$81 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.values  = i__payload[127:0];
   assign \i__payload.values[0]  = i__payload[7:0];

@@ -5,34 +5,34 @@
 module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [15:0] \$10 ;
-  wire [15:0] \$11 ;
+  wire [16:0] \$10 ;
+  wire [32:0] \$11 ;
   wire [15:0] \$12 ;
   wire [15:0] \$13 ;
   wire [15:0] \$14 ;
   wire [15:0] \$15 ;
   wire [15:0] \$16 ;
   wire [15:0] \$17 ;
-  wire \$18 ;
-  wire \$19 ;
-  wire [16:0] \$2 ;
+  wire [15:0] \$18 ;
+  wire [15:0] \$19 ;
+  wire [2:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
-  reg [15:0] \$23 ;
-  reg [15:0] \$24 ;
+  wire \$23 ;
+  wire \$24 ;
   reg [15:0] \$25 ;
   reg [15:0] \$26 ;
   reg [15:0] \$27 ;
   reg [15:0] \$28 ;
   reg [15:0] \$29 ;
-  wire [32:0] \$3 ;
+  wire [2:0] \$3 ;
   reg [15:0] \$30 ;
-  reg \$31 ;
-  reg \$32 ;
+  reg [15:0] \$31 ;
+  reg [15:0] \$32 ;
   reg \$33 ;
-  reg [31:0] \$34 ;
-  reg [31:0] \$35 ;
+  reg \$34 ;
+  reg \$35 ;
   reg [31:0] \$36 ;
   reg [31:0] \$37 ;
   reg [31:0] \$38 ;
@@ -40,16 +40,18 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [16:0] \$4 ;
   reg [31:0] \$40 ;
   reg [31:0] \$41 ;
-  wire [5:0] \$44 ;
-  wire [5:0] \$47 ;
+  reg [31:0] \$42 ;
+  reg [31:0] \$43 ;
+  wire [5:0] \$48 ;
   wire [32:0] \$5 ;
-  wire [5:0] \$50 ;
-  wire [5:0] \$53 ;
-  wire [5:0] \$56 ;
-  wire [5:0] \$59 ;
+  wire [5:0] \$51 ;
+  wire [5:0] \$54 ;
+  wire [5:0] \$57 ;
   wire [16:0] \$6 ;
-  wire [5:0] \$62 ;
-  wire [5:0] \$65 ;
+  wire [5:0] \$60 ;
+  wire [5:0] \$63 ;
+  wire [5:0] \$66 ;
+  wire [5:0] \$69 ;
   wire [32:0] \$7 ;
   wire [16:0] \$8 ;
   wire [32:0] \$9 ;
@@ -101,6 +103,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire i__ready;
   input i__valid;
   wire i__valid;
+  wire [1:0] mul_off0;
+  wire [1:0] mul_off1;
   wire [7:0] mul_w0_0;
   wire [7:0] mul_w0_1;
   wire [7:0] mul_w1_0;
@@ -121,181 +125,173 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   output o__valid;
   reg o__valid = 1'h0;
   reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$20  = 16'h0000;
-  reg [15:0] \prod_s0$23  = 16'h0000;
-  reg [15:0] \prod_s0$24  = 16'h0000;
-  reg [15:0] \prod_s0$27  = 16'h0000;
-  reg [15:0] \prod_s0$28  = 16'h0000;
-  reg [15:0] \prod_s0$31  = 16'h0000;
-  reg [15:0] \prod_s0$32  = 16'h0000;
-  reg \prod_s0$38  = 1'h0;
+  reg [15:0] \prod_s0$22  = 16'h0000;
+  reg [15:0] \prod_s0$25  = 16'h0000;
+  reg [15:0] \prod_s0$26  = 16'h0000;
+  reg [15:0] \prod_s0$29  = 16'h0000;
+  reg [15:0] \prod_s0$30  = 16'h0000;
+  reg [15:0] \prod_s0$33  = 16'h0000;
+  reg [15:0] \prod_s0$34  = 16'h0000;
+  reg \prod_s0$40  = 1'h0;
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
   always @(posedge clk)
-    \prod_s0$28  <= \$28 ;
+    \prod_s0$26  <= \$28 ;
   always @(posedge clk)
-    \prod_s0$31  <= \$29 ;
+    \prod_s0$29  <= \$29 ;
   always @(posedge clk)
-    \prod_s0$32  <= \$30 ;
+    \prod_s0$30  <= \$30 ;
   always @(posedge clk)
-    \prod_s0$38  <= \$31 ;
+    \prod_s0$33  <= \$31 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$32 ;
+    \prod_s0$34  <= \$32 ;
   always @(posedge clk)
-    o__valid <= \$33 ;
+    \prod_s0$40  <= \$33 ;
   always @(posedge clk)
-    acc0_out <= \$34 ;
+    prod_valid_s0 <= \$34 ;
   always @(posedge clk)
-    acc0 <= \$35 ;
+    o__valid <= \$35 ;
   always @(posedge clk)
-    acc1_out <= \$36 ;
+    acc0_out <= \$36 ;
   always @(posedge clk)
-    acc1 <= \$37 ;
+    acc0 <= \$37 ;
   always @(posedge clk)
-    acc2_out <= \$38 ;
+    acc1_out <= \$38 ;
   always @(posedge clk)
-    acc2 <= \$39 ;
+    acc1 <= \$39 ;
   always @(posedge clk)
-    acc3_out <= \$40 ;
+    acc2_out <= \$40 ;
   always @(posedge clk)
-    acc3 <= \$41 ;
+    acc2 <= \$41 ;
+  always @(posedge clk)
+    acc3_out <= \$42 ;
+  always @(posedge clk)
+    acc3 <= \$43 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$44  = i__payload[17:16] * 4'h8;
-  assign mul_w0_0 = i__payload[51:20] >> \$44 ;
-  assign \$47  = i__payload[19:18] * 4'h8;
-  assign mul_w0_1 = i__payload[51:20] >> \$47 ;
-  assign \$50  = i__payload[17:16] * 4'h8;
-  assign mul_w1_0 = i__payload[83:52] >> \$50 ;
-  assign \$53  = i__payload[19:18] * 4'h8;
-  assign mul_w1_1 = i__payload[83:52] >> \$53 ;
-  assign \$56  = i__payload[17:16] * 4'h8;
-  assign mul_w2_0 = i__payload[115:84] >> \$56 ;
-  assign \$59  = i__payload[19:18] * 4'h8;
-  assign mul_w2_1 = i__payload[115:84] >> \$59 ;
-  assign \$62  = i__payload[17:16] * 4'h8;
-  assign mul_w3_0 = i__payload[147:116] >> \$62 ;
-  assign \$65  = i__payload[19:18] * 4'h8;
-  assign mul_w3_1 = i__payload[147:116] >> \$65 ;
-  assign \$2  = $signed(prod_s0) + $signed(\prod_s0$20 );
-  assign \$3  = $signed(acc0) + $signed(\$2 );
-  assign \$4  = $signed(\prod_s0$23 ) + $signed(\prod_s0$24 );
-  assign \$5  = $signed(acc1) + $signed(\$4 );
-  assign \$6  = $signed(\prod_s0$27 ) + $signed(\prod_s0$28 );
-  assign \$7  = $signed(acc2) + $signed(\$6 );
-  assign \$8  = $signed(\prod_s0$31 ) + $signed(\prod_s0$32 );
-  assign \$9  = $signed(acc3) + $signed(\$8 );
-  assign \$10  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$11  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$12  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$13  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$14  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$15  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$16  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$17  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$18  = prod_valid_s0 & \prod_s0$38 ;
-  assign \$19  = i__ready & prod_valid_s0;
-  assign \$20  = i__ready & prod_valid_s0;
+  assign \$2  = i__payload[17:16] - 1'h0;
+  assign \$3  = i__payload[19:18] - 1'h1;
+  assign \$48  = \$2 [1:0] * 4'h8;
+  assign mul_w0_0 = i__payload[43:20] >> \$48 ;
+  assign \$51  = \$3 [1:0] * 4'h8;
+  assign mul_w0_1 = i__payload[51:28] >> \$51 ;
+  assign \$54  = \$2 [1:0] * 4'h8;
+  assign mul_w1_0 = i__payload[75:52] >> \$54 ;
+  assign \$57  = \$3 [1:0] * 4'h8;
+  assign mul_w1_1 = i__payload[83:60] >> \$57 ;
+  assign \$60  = \$2 [1:0] * 4'h8;
+  assign mul_w2_0 = i__payload[107:84] >> \$60 ;
+  assign \$63  = \$3 [1:0] * 4'h8;
+  assign mul_w2_1 = i__payload[115:92] >> \$63 ;
+  assign \$66  = \$2 [1:0] * 4'h8;
+  assign mul_w3_0 = i__payload[139:116] >> \$66 ;
+  assign \$69  = \$3 [1:0] * 4'h8;
+  assign mul_w3_1 = i__payload[147:124] >> \$69 ;
+  assign \$4  = $signed(prod_s0) + $signed(\prod_s0$22 );
+  assign \$5  = $signed(acc0) + $signed(\$4 );
+  assign \$6  = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
+  assign \$7  = $signed(acc1) + $signed(\$6 );
+  assign \$8  = $signed(\prod_s0$29 ) + $signed(\prod_s0$30 );
+  assign \$9  = $signed(acc2) + $signed(\$8 );
+  assign \$10  = $signed(\prod_s0$33 ) + $signed(\prod_s0$34 );
+  assign \$11  = $signed(acc3) + $signed(\$10 );
+  assign \$12  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
+  assign \$13  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
+  assign \$14  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
+  assign \$15  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
+  assign \$16  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
+  assign \$17  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
+  assign \$18  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
+  assign \$19  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
+  assign \$20  = prod_valid_s0 & \prod_s0$40 ;
   assign \$21  = i__ready & prod_valid_s0;
   assign \$22  = i__ready & prod_valid_s0;
+  assign \$23  = i__ready & prod_valid_s0;
+  assign \$24  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$23 ;
+    prod_s0 <= \$25 ;
   always @(posedge clk)
-    \prod_s0$20  <= \$24 ;
+    \prod_s0$22  <= \$26 ;
   always @(posedge clk)
-    \prod_s0$23  <= \$25 ;
-  always @(posedge clk)
-    \prod_s0$24  <= \$26 ;
-  always @(posedge clk)
-    \prod_s0$27  <= \$27 ;
+    \prod_s0$25  <= \$27 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = \prod_s0$28 ;
+    \$28  = \prod_s0$26 ;
     if (i__ready) begin
       \$28  = \$15 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = \prod_s0$31 ;
+    \$29  = \prod_s0$29 ;
     if (i__ready) begin
       \$29  = \$16 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = \prod_s0$32 ;
+    \$30  = \prod_s0$30 ;
     if (i__ready) begin
       \$30  = \$17 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = \prod_s0$38 ;
+    \$31  = \prod_s0$33 ;
     if (i__ready) begin
-      \$31  = i__payload[148];
+      \$31  = \$18 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = prod_valid_s0;
+    \$32  = \prod_s0$34 ;
     if (i__ready) begin
-      \$32  = i__valid;
+      \$32  = \$19 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$33  = \prod_s0$40 ;
+    if (i__ready) begin
+      \$33  = i__payload[148];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$34  = prod_valid_s0;
+    if (i__ready) begin
+      \$34  = i__valid;
     end
     if (rst) begin
-      \$32  = 1'h0;
+      \$34  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = o__valid;
+    \$35  = o__valid;
     if (i__ready) begin
-      \$33  = \$18 ;
+      \$35  = \$20 ;
     end
     if (rst) begin
-      \$33  = 1'h0;
+      \$35  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = acc0_out;
-    if (\$19 ) begin
-      if (\prod_s0$38 ) begin
-        \$34  = \$3 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = acc0;
-    if (\$19 ) begin
-      (* full_case = 32'd1 *)
-      if (\prod_s0$38 ) begin
-        \$35  = 32'd0;
-      end else begin
-        \$35  = \$3 [31:0];
-      end
-    end
-    if (rst) begin
-      \$35  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = acc1_out;
-    if (\$20 ) begin
-      if (\prod_s0$38 ) begin
+    \$36  = acc0_out;
+    if (\$21 ) begin
+      if (\prod_s0$40 ) begin
         \$36  = \$5 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = acc1;
-    if (\$20 ) begin
+    \$37  = acc0;
+    if (\$21 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$38 ) begin
+      if (\prod_s0$40 ) begin
         \$37  = 32'd0;
       end else begin
         \$37  = \$5 [31:0];
@@ -307,19 +303,19 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = acc2_out;
-    if (\$21 ) begin
-      if (\prod_s0$38 ) begin
+    \$38  = acc1_out;
+    if (\$22 ) begin
+      if (\prod_s0$40 ) begin
         \$38  = \$7 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = acc2;
-    if (\$21 ) begin
+    \$39  = acc1;
+    if (\$22 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$38 ) begin
+      if (\prod_s0$40 ) begin
         \$39  = 32'd0;
       end else begin
         \$39  = \$7 [31:0];
@@ -331,19 +327,19 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = acc3_out;
-    if (\$22 ) begin
-      if (\prod_s0$38 ) begin
+    \$40  = acc2_out;
+    if (\$23 ) begin
+      if (\prod_s0$40 ) begin
         \$40  = \$9 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = acc3;
-    if (\$22 ) begin
+    \$41  = acc2;
+    if (\$23 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$38 ) begin
+      if (\prod_s0$40 ) begin
         \$41  = 32'd0;
       end else begin
         \$41  = \$9 [31:0];
@@ -355,44 +351,56 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = prod_s0;
-    if (i__ready) begin
-      \$23  = \$10 ;
+    \$42  = acc3_out;
+    if (\$24 ) begin
+      if (\prod_s0$40 ) begin
+        \$42  = \$11 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = \prod_s0$20 ;
-    if (i__ready) begin
-      \$24  = \$11 ;
+    \$43  = acc3;
+    if (\$24 ) begin
+      (* full_case = 32'd1 *)
+      if (\prod_s0$40 ) begin
+        \$43  = 32'd0;
+      end else begin
+        \$43  = \$11 [31:0];
+      end
+    end
+    if (rst) begin
+      \$43  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = \prod_s0$23 ;
+    \$25  = prod_s0;
     if (i__ready) begin
       \$25  = \$12 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = \prod_s0$24 ;
+    \$26  = \prod_s0$22 ;
     if (i__ready) begin
       \$26  = \$13 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = \prod_s0$27 ;
+    \$27  = \prod_s0$25 ;
     if (i__ready) begin
       \$27  = \$14 ;
     end
   end
   assign advance = i__ready;
-  assign acc0_next = \$3 [31:0];
-  assign acc1_next = \$5 [31:0];
-  assign acc2_next = \$7 [31:0];
-  assign acc3_next = \$9 [31:0];
+  assign mul_off0 = \$2 [1:0];
+  assign mul_off1 = \$3 [1:0];
+  assign acc0_next = \$5 [31:0];
+  assign acc1_next = \$7 [31:0];
+  assign acc2_next = \$9 [31:0];
+  assign acc3_next = \$11 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.values  = i__payload[15:0];
   assign \i__payload.values[0]  = i__payload[7:0];

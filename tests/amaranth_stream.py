@@ -21,7 +21,14 @@ __all__ = [
     "StreamRun",
     "run_stream",
     "combinational_map",
+    "unused",
 ]
+
+
+def unused(*elaboratables) -> None:
+    """Mark components built only to inspect their properties (no UnusedElaboratable warning)."""
+    for e in elaboratables:
+        e._MustUse__silence = True
 
 
 def pack(fields: Sequence, values: dict[str, Sequence[int]]) -> int:

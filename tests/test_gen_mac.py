@@ -8,7 +8,7 @@ import pytest
 import torch
 from amaranth.hdl import ClockDomain, Module, Value
 from amaranth.sim import Simulator
-from amaranth_stream import pack, run_stream, unpack
+from amaranth_stream import pack, run_stream, unpack, unused
 
 import golden
 from gen.linear import NMLinear
@@ -184,7 +184,7 @@ def test_mac_invalid_parameters(cls, kwargs: dict, exc: type, needle: str) -> No
 
 
 def test_latency_properties() -> None:
-    assert NMSparseMAC(n=8, m=16).latency == 2
-    assert DenseMAC(m=16).latency == 2
-    lin = NMLinear(n=8, m=16, pipeline=4)
+    mac, dense, lin = NMSparseMAC(n=8, m=16), DenseMAC(m=16), NMLinear(n=8, m=16, pipeline=4)
+    unused(mac, dense, lin)
+    assert mac.latency == 2 and dense.latency == 2
     assert lin.latency == 6 and lin.config.selector.pipeline == 4

@@ -6,11 +6,11 @@ import random
 
 import pytest
 import torch
-from amaranth_stream import combinational_map, pack, run_stream, unpack
+from amaranth_stream import combinational_map, pack, run_stream, unpack, unused
 
 import golden
-from gen.topk import NetworkTopK, NMTopK, RankTopK
 from gen.config import TopKConfig
+from gen.topk import NetworkTopK, NMTopK, RankTopK
 
 
 def expected(cfg: TopKConfig, groups: list[list[int]]) -> list[int]:
@@ -154,14 +154,16 @@ def test_topk_lanes(arch: str, nm_seed: int) -> None:
 
 
 def test_arch_dispatch_and_properties() -> None:
-    assert type(NMTopK(n=2, m=4)) is NetworkTopK
-    assert type(NMTopK(n=2, m=4, arch="rank")) is RankTopK
-    assert isinstance(RankTopK(n=2, m=4), NMTopK)
-    dut = NetworkTopK(n=8, m=16, fmt="bf16", pipeline=4)
+    a, b, c = NMTopK(n=2, m=4), NMTopK(n=2, m=4, arch="rank"), RankTopK(n=2, m=4)
+    dut, rank = NetworkTopK(n=8, m=16, fmt="bf16", pipeline=4), RankTopK(n=8, m=16)
+    unused(a, b, c, dut, rank)
+    assert type(a) is NetworkTopK
+    assert type(b) is RankTopK
+    assert isinstance(c, NMTopK)
     assert (dut.n, dut.m, dut.fmt, dut.pipeline, dut.latency, dut.lanes) == \
         (8, 16, "bf16", 4, 4, 1)
     assert dut.comparators == 44
-    assert RankTopK(n=8, m=16).comparators == 120
+    assert rank.comparators == 120
 
 
 @pytest.mark.parametrize(
