@@ -22,7 +22,7 @@ static inline __attribute__((always_inline))                                    
 void NAME##_body(const S *x, uint8_t *out, int64_t groups, int m, int n,                      \
                  const int32_t *net, int ncomp, int lines, int ib) {                          \
     int64_t nblocks = (groups + B - 1) / B;                                                     \
-    _Pragma("omp parallel")                                                                     \
+    _Pragma("omp parallel if (nblocks >= 64)")                                                  \
     {                                                                                           \
         T *c = (T *)malloc(sizeof(T) * (size_t)lines * B);                                      \
         T *orig = (T *)malloc(sizeof(T) * (size_t)m * B);                                       \
