@@ -187,7 +187,8 @@ def write_reports(recs: list[dict], out_dir: Path) -> tuple[Path, Path, Path]:
             "tools": tools}
     doc = {"schema": records.SCHEMA, **meta,
            "sections": {
-               "post_synth": "Yosys synth_ecp5, the module alone (cell counts)",
+               "post_synth": "Yosys synth_ecp5 of the module kept as one level of hierarchy "
+                             "inside its timing wrapper: cell counts of the module alone",
                "post_place": "nextpnr-ecp5 --out-of-context, the module in a timing wrapper "
                              "that registers every port (wrapper_ff registers included)",
                "asic": "Yosys synth -flatten; dffunmap; abc -g cmos2; stat -tech cmos; ltp -noff",
