@@ -39,3 +39,9 @@ __all__ = [
     "to_bits",
     "wrap",
 ]
+
+# Model quality: activation-sparsity hooks on nn.Linear inputs (golden.hooks), selection
+# criteria, mitigations, perplexity evaluation (golden.quality). Models load lazily.
+from .hooks import apply_sparsity, parse_sparsity, sparsify  # noqa: E402
+
+__all__ += ["apply_sparsity", "parse_sparsity", "sparsify"]

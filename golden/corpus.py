@@ -65,7 +65,10 @@ class CorpusUnavailable(FileNotFoundError):
 
 
 def data_dir() -> Path:
-    """Where the extracted package lives: ``$NMSPARSE_DATA/janeausten`` or ``<repo>/data/janeausten``."""
+    """Where the extracted package lives.
+
+    ``$NMSPARSE_DATA/janeausten`` if set, else ``<repository>/data/janeausten``.
+    """
     root = os.environ.get("NMSPARSE_DATA")
     if root:
         return Path(root) / "janeausten"
@@ -248,7 +251,9 @@ def read_rdata(base: str | os.PathLike[str]) -> dict[str, Any]:
     base = Path(base)
     rdx, rdb = base.with_suffix(".rdx"), base.with_suffix(".rdb")
     raw = rdx.read_bytes()
-    index = unserialize(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else zlib.decompress(raw[4:]))
+    index = unserialize(
+        gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else zlib.decompress(raw[4:])
+    )
     # the index is list(variables=, references=, compressed=); find 'variables'
     try:
         variables = _named(index)["variables"]
@@ -316,6 +321,7 @@ def fetch(dest: str | os.PathLike[str] | None = None, *, quiet: bool = False) ->
                 f"pass --text FILE with any plain-text file"
             )
     with tempfile.TemporaryDirectory() as tmp:
+
         def download() -> subprocess.CompletedProcess[str]:
             return subprocess.run(
                 ["apt-get", "download", _DEB], cwd=tmp, capture_output=True, text=True
@@ -333,7 +339,9 @@ def fetch(dest: str | os.PathLike[str] | None = None, *, quiet: bool = False) ->
                 f"pass --text FILE with any plain-text file instead"
             )
         staging = Path(tempfile.mkdtemp(prefix="janeausten-", dir=tmp))
-        x = subprocess.run(["dpkg-deb", "-x", str(debs[-1]), str(staging)], capture_output=True, text=True)
+        x = subprocess.run(
+            ["dpkg-deb", "-x", str(debs[-1]), str(staging)], capture_output=True, text=True
+        )
         if x.returncode != 0:
             raise CorpusUnavailable(f"dpkg-deb -x {debs[-1].name} failed: {x.stderr.strip()}")
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -413,8 +421,7 @@ def load_text(
             raise ValueError(f"text file {name!r} is empty")
         return text, path.name
     raise ValueError(
-        f"text source {name!r} is neither an Austen book ({', '.join(BOOKS)}) nor an "
-        f"existing file"
+        f"text source {name!r} is neither an Austen book ({', '.join(BOOKS)}) nor an existing file"
     )
 
 

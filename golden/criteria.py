@@ -36,7 +36,9 @@ def check_criterion(criterion: object) -> str:
     return criterion
 
 
-def weight_norm_factor(weights: Sequence[torch.Tensor], *, standardize: bool = False) -> torch.Tensor:
+def weight_norm_factor(
+    weights: Sequence[torch.Tensor], *, standardize: bool = False
+) -> torch.Tensor:
     """Static per-input-channel factor ``f: [K]``: column L2 norms of the stacked weights.
 
     Parameters
@@ -51,7 +53,9 @@ def weight_norm_factor(weights: Sequence[torch.Tensor], *, standardize: bool = F
         raise ValueError("weight_norm_factor needs at least one weight matrix")
     ks = {w.shape[-1] for w in weights}
     if len(ks) != 1 or any(w.dim() != 2 for w in weights):
-        raise ValueError(f"weights must be [O, K] with one K; got {[tuple(w.shape) for w in weights]}")
+        raise ValueError(
+            f"weights must be [O, K] with one K; got {[tuple(w.shape) for w in weights]}"
+        )
     w = torch.cat([w.detach().to(torch.float32) for w in weights], dim=0)
     if standardize:
         w = (w - w.mean(dim=1, keepdim=True)) / w.std(dim=1, keepdim=True).clamp_min(1e-12)
@@ -72,9 +76,7 @@ def clact_score(x: torch.Tensor) -> torch.Tensor:
     return a * col / row.clamp_min(torch.finfo(torch.float32).tiny)
 
 
-def score(
-    criterion: str, x: torch.Tensor, *, factor: torch.Tensor | None = None
-) -> torch.Tensor:
+def score(criterion: str, x: torch.Tensor, *, factor: torch.Tensor | None = None) -> torch.Tensor:
     """Score of ``x: [..., S, K]`` under ``criterion``.
 
     ``magnitude`` returns ``x`` itself (the selection keys already ignore the sign, so no copy

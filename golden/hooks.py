@@ -49,10 +49,19 @@ __all__ = [
 ]
 
 DEFAULT_TARGETS: tuple[str, ...] = (
-    "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj",
+    "q_proj",
+    "k_proj",
+    "v_proj",
+    "o_proj",
+    "gate_proj",
+    "up_proj",
+    "down_proj",
 )
 #: sibling layers that read the same input tensor in Llama-style blocks
-SHARED_INPUTS: tuple[tuple[str, ...], ...] = (("q_proj", "k_proj", "v_proj"), ("gate_proj", "up_proj"))
+SHARED_INPUTS: tuple[tuple[str, ...], ...] = (
+    ("q_proj", "k_proj", "v_proj"),
+    ("gate_proj", "up_proj"),
+)
 
 
 @dataclass(frozen=True)
@@ -92,7 +101,9 @@ def parse_sparsity(pattern: object) -> Sparsity | None:
     if isinstance(pattern, Sparsity):
         return pattern
     if not isinstance(pattern, str):
-        raise TypeError(f"pattern must be a string like '8:16' or 'unstructured:0.5', not {pattern!r}")
+        raise TypeError(
+            f"pattern must be a string like '8:16' or 'unstructured:0.5', not {pattern!r}"
+        )
     p = pattern.strip()
     if p.startswith("unstructured"):
         _, _, frac = p.partition(":")
@@ -378,8 +389,13 @@ def _make_hook(site: _Site, sp: Sparsity, criterion: str, mitigation: str | None
             out = site._out
         else:
             out = sparsify_tensor(
-                x, sp, criterion=criterion, mitigation=mitigation,
-                factor=site.factor, eta=site.eta, scale=site.scale,
+                x,
+                sp,
+                criterion=criterion,
+                mitigation=mitigation,
+                factor=site.factor,
+                eta=site.eta,
+                scale=site.scale,
             )
             site._key, site._out = key, out
         return (out, *args[1:])
@@ -402,8 +418,14 @@ def sparsify(
     """Context manager form of :func:`apply_sparsity` (same parameters); the model is
     restored (hooks removed, weights copied back) on exit, also after an exception."""
     handle = apply_sparsity(
-        model, pattern, criterion, mitigation, targets,
-        weight_pattern=weight_pattern, calibration=calibration, standardize=standardize,
+        model,
+        pattern,
+        criterion,
+        mitigation,
+        targets,
+        weight_pattern=weight_pattern,
+        calibration=calibration,
+        standardize=standardize,
     )
     try:
         yield handle

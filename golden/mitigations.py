@@ -143,7 +143,15 @@ class Calibration:
 def calibrate(
     model: nn.Module,
     batches: Iterable[torch.Tensor],
-    targets: Iterable[str] = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"),
+    targets: Iterable[str] = (
+        "q_proj",
+        "k_proj",
+        "v_proj",
+        "o_proj",
+        "gate_proj",
+        "up_proj",
+        "down_proj",
+    ),
     *,
     source: str = "",
 ) -> Calibration:

