@@ -469,7 +469,15 @@ def plots(records: Sequence[dict], quality: list[dict] | None) -> dict[str, byte
                 s.setdefault(f"{r['arch']} {r['fmt']}", []).append((r["m"], v))
         return {k: sorted(v) for k, v in sorted(s.items())}
 
+    ms = sorted({r["m"] for r in ok})
+
+    def m_axis(ax) -> None:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ms, [str(m) for m in ms])
+        ax.set_xlabel("M (group size; N = M/2)")
+
     def png(fig) -> bytes:
+        fig.tight_layout()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
         plt.close(fig)
@@ -478,14 +486,13 @@ def plots(records: Sequence[dict], quality: list[dict] | None) -> dict[str, byte
     lut = series(lambda r: _get(r, "post_synth", "LUT"))
     tr = series(lambda r: _get(r, "asic", "transistors"))
     if lut or tr:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
         for ax, data, label in ((axes[0], lut, "LUT4 (ECP5, post-synthesis)"),
                                 (axes[1], tr, "transistors (ASIC proxy)")):
             for name, pts in data.items():
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
-            ax.set_xscale("log", base=2)
             ax.set_yscale("log")
-            ax.set_xlabel("M (group size; N = M/2)")
+            m_axis(ax)
             ax.set_ylabel(label)
             ax.grid(True, which="both", alpha=0.3)
             ax.legend(fontsize=8)
@@ -496,8 +503,7 @@ def plots(records: Sequence[dict], quality: list[dict] | None) -> dict[str, byte
         fig, ax = plt.subplots(figsize=(6, 4))
         for name, pts in fmax.items():
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("M (group size; N = M/2)")
+        m_axis(ax)
         ax.set_ylabel("Fmax, MHz (LFE5U-85F, post-route)")
         ax.set_title("Top-k selector Fmax vs M")
         ax.grid(True, alpha=0.3)
