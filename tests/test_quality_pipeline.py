@@ -363,3 +363,19 @@ def test_nmsparse_quality_command(tmp_path: Path, capsys, texts) -> None:
         ]
     )
     assert rc == 2 and "must differ" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_paper_ordering_of_patterns(lm, texts) -> None:
+    """2048 tokens: more flexible patterns lose less; activation 2:4 beats weight 2:4."""
+    model, tok, _ = lm
+    ev, _ = texts
+    if ev is _EVAL_FALLBACK:
+        pytest.skip("needs the Austen corpus for 2048 tokens")
+    settings = [Setting()] + [Setting(p) for p in quality.DEFAULT_PATTERNS]
+    settings.append(Setting("dense", weight_pattern="2:4"))
+    recs = quality.evaluate(model, tok, settings, ev, tokens=2048, window=512, progress=False)
+    ppl = {(r["pattern"], r["weight_pattern"]): r["ppl"] for r in recs}
+    chain = [ppl[(p, None)] for p in ("dense", "unstructured:0.5", "16:32", "8:16", "4:8", "2:4")]
+    assert chain == sorted(chain), chain
+    assert ppl[("2:4", None)] < ppl[("dense", "2:4")]
