@@ -10,7 +10,7 @@ export AMARANTH_USE_YOSYS := builtin
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: all venv test test-all hdl check-hdl report crosscheck quality demo bench bench-sim \
-        bench-hooks lint data clean
+        bench-hooks lint data baselines clean
 
 all: report
 
@@ -102,7 +102,11 @@ report: $(STAMP) reports/quality.json
 	@$(MAKE) --no-print-directory crosscheck
 	@echo "== 4/5 model quality: reports/quality.json =="
 	@echo "== 5/5 synthesis, place and route, report =="
-	$(VENV)/bin/nmsparse report -o reports
+	$(VENV)/bin/nmsparse report --jobs $(JOBS) -o reports
+
+# Store the current figures as the resource baselines the slow test compares against.
+baselines: $(STAMP)
+	$(VENV)/bin/nmsparse report --jobs $(JOBS) -o reports --write-baselines reports/baselines/resources.json
 
 clean:
 	rm -rf sim_build .pytest_cache reports/.cache
