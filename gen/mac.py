@@ -86,7 +86,7 @@ def accumulate(m: Module, advance: Value, valid: Value, last: Value, products: l
         acc = Signal(signed(acc_width), name=f"{name}{k}")
         out = Signal(signed(acc_width), name=f"{name}{k}_out", reset_less=True)
         total = Signal(signed(acc_width), name=f"{name}{k}_next")
-        m.d.comb += total.eq(acc + tree_sum(prods))  # wraps to acc_width bits
+        m.d.comb += total.eq(acc + tree_sum(prods, m, f"{name}{k}_sum"))  # wraps to acc_width
         with m.If(advance & valid):
             with m.If(last):
                 m.d.sync += [out.eq(total), acc.eq(0)]

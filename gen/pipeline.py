@@ -109,9 +109,27 @@ def tree_reduce(op: Callable[[Value, Value], Value], values: Sequence[Value]) ->
     return vals[0]
 
 
-def tree_sum(values: Sequence[Value]) -> Value:
-    """Balanced adder tree; every level widens by one bit, so the sum never overflows."""
-    return tree_reduce(operator.add, values)
+def tree_sum(values: Sequence[Value], m: Module | None = None, name: str = "sum") -> Value:
+    """Balanced adder tree; every level widens by one bit, so the sum never overflows.
+
+    With ``m``, every partial sum is a named signal with the ``keep`` attribute: synthesis
+    then maps each one to its own two-operand adder (a carry chain on FPGAs) instead of
+    merging the whole tree into one multi-operand adder, whose carry-save expansion into
+    LUT logic takes LUT mapping minutes on wide trees and needs more LUTs.
+    """
+    if m is None:
+        return tree_reduce(operator.add, values)
+    count = 0
+
+    def add(a: Value, b: Value) -> Value:
+        nonlocal count
+        v = a + b
+        s = Signal(v.shape(), name=f"{name}_p{count}", attrs={"keep": 1})
+        count += 1
+        m.d.comb += s.eq(v)
+        return s
+
+    return tree_reduce(add, values)
 
 
 def tree_or(values: Sequence[Value]) -> Value:

@@ -5,226 +5,286 @@
 module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  wire [15:0] \$100 ;
-  wire [15:0] \$101 ;
-  wire [15:0] \$102 ;
-  wire [15:0] \$103 ;
-  wire [15:0] \$104 ;
-  wire [15:0] \$105 ;
-  wire [15:0] \$106 ;
-  wire [15:0] \$107 ;
-  wire [15:0] \$108 ;
-  wire [15:0] \$109 ;
-  wire [17:0] \$11 ;
-  wire [15:0] \$110 ;
-  wire [15:0] \$111 ;
-  wire [15:0] \$112 ;
-  wire [15:0] \$113 ;
-  wire [15:0] \$114 ;
-  wire [15:0] \$115 ;
-  wire [15:0] \$116 ;
-  wire [15:0] \$117 ;
-  wire [15:0] \$118 ;
-  wire [15:0] \$119 ;
-  wire [16:0] \$12 ;
-  wire [15:0] \$120 ;
-  wire [15:0] \$121 ;
-  wire [15:0] \$122 ;
-  wire [15:0] \$123 ;
-  wire [15:0] \$124 ;
-  wire [15:0] \$125 ;
-  wire [15:0] \$126 ;
-  wire [15:0] \$127 ;
-  wire [15:0] \$128 ;
-  wire [15:0] \$129 ;
-  wire [16:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
+  wire [15:0] \$10 ;
+  reg [15:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [15:0] \$102 ;
+  reg [15:0] \$103 ;
+  reg [15:0] \$104 ;
+  reg [15:0] \$105 ;
+  reg [15:0] \$106 ;
+  reg [15:0] \$107 ;
+  reg [15:0] \$108 ;
+  reg [15:0] \$109 ;
+  wire [15:0] \$11 ;
+  reg [15:0] \$110 ;
+  reg [15:0] \$111 ;
+  reg [15:0] \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
+  wire [15:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
+  reg [15:0] \$124 ;
+  reg [15:0] \$125 ;
+  reg [15:0] \$126 ;
+  reg [15:0] \$127 ;
+  reg [15:0] \$128 ;
+  reg [15:0] \$129 ;
+  wire [15:0] \$13 ;
+  reg [15:0] \$130 ;
+  reg [15:0] \$131 ;
+  reg [15:0] \$132 ;
+  reg [15:0] \$133 ;
+  reg [15:0] \$134 ;
   reg [15:0] \$135 ;
   reg [15:0] \$136 ;
   reg [15:0] \$137 ;
   reg [15:0] \$138 ;
-  reg [15:0] \$139 ;
-  wire [17:0] \$14 ;
-  reg [15:0] \$140 ;
-  reg [15:0] \$141 ;
-  reg [15:0] \$142 ;
-  reg [15:0] \$143 ;
-  reg [15:0] \$144 ;
-  reg [15:0] \$145 ;
-  reg [15:0] \$146 ;
-  reg [15:0] \$147 ;
-  reg [15:0] \$148 ;
-  reg [15:0] \$149 ;
-  wire [18:0] \$15 ;
-  reg [15:0] \$150 ;
-  reg [15:0] \$151 ;
-  reg [15:0] \$152 ;
-  reg [15:0] \$153 ;
-  reg [15:0] \$154 ;
-  reg [15:0] \$155 ;
-  reg [15:0] \$156 ;
-  reg [15:0] \$157 ;
-  reg [15:0] \$158 ;
-  reg [15:0] \$159 ;
-  wire [19:0] \$16 ;
-  reg [15:0] \$160 ;
-  reg [15:0] \$161 ;
-  reg [15:0] \$162 ;
-  reg [15:0] \$163 ;
-  reg [15:0] \$164 ;
-  reg [15:0] \$165 ;
-  reg [15:0] \$166 ;
-  reg [15:0] \$167 ;
-  reg [15:0] \$168 ;
-  reg [15:0] \$169 ;
-  wire [32:0] \$17 ;
-  reg [15:0] \$170 ;
-  reg [15:0] \$171 ;
-  reg [15:0] \$172 ;
-  reg [15:0] \$173 ;
-  reg [15:0] \$174 ;
-  reg [15:0] \$175 ;
-  reg [15:0] \$176 ;
-  reg [15:0] \$177 ;
-  reg [15:0] \$178 ;
-  reg [15:0] \$179 ;
-  wire [16:0] \$18 ;
-  reg [15:0] \$180 ;
-  reg [15:0] \$181 ;
-  reg [15:0] \$182 ;
-  reg [15:0] \$183 ;
-  reg [15:0] \$184 ;
-  reg [15:0] \$185 ;
-  reg [15:0] \$186 ;
-  reg [15:0] \$187 ;
-  reg [15:0] \$188 ;
-  reg [15:0] \$189 ;
-  wire [16:0] \$19 ;
-  reg [15:0] \$190 ;
-  reg [15:0] \$191 ;
-  reg [15:0] \$192 ;
-  reg [15:0] \$193 ;
-  reg [15:0] \$194 ;
-  reg [15:0] \$195 ;
-  reg [15:0] \$196 ;
-  reg [15:0] \$197 ;
-  reg [15:0] \$198 ;
-  reg \$199 ;
-  wire [16:0] \$2 ;
-  wire [17:0] \$20 ;
-  reg \$200 ;
-  reg \$201 ;
-  reg [31:0] \$202 ;
-  reg [31:0] \$203 ;
-  reg [31:0] \$204 ;
-  reg [31:0] \$205 ;
-  reg [31:0] \$206 ;
-  reg [31:0] \$207 ;
-  reg [31:0] \$208 ;
-  reg [31:0] \$209 ;
-  wire [16:0] \$21 ;
-  wire [16:0] \$22 ;
-  wire [17:0] \$23 ;
-  wire [18:0] \$24 ;
-  wire [16:0] \$25 ;
-  wire [16:0] \$26 ;
-  wire [17:0] \$27 ;
-  wire [16:0] \$28 ;
-  wire [16:0] \$29 ;
-  wire [16:0] \$3 ;
-  wire [17:0] \$30 ;
-  wire [18:0] \$31 ;
-  wire [19:0] \$32 ;
-  wire [32:0] \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [17:0] \$36 ;
-  wire [16:0] \$37 ;
-  wire [16:0] \$38 ;
-  wire [17:0] \$39 ;
-  wire [17:0] \$4 ;
-  wire [18:0] \$40 ;
-  wire [16:0] \$41 ;
-  wire [16:0] \$42 ;
-  wire [17:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [17:0] \$46 ;
-  wire [18:0] \$47 ;
-  wire [19:0] \$48 ;
-  wire [32:0] \$49 ;
-  wire [16:0] \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [17:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [17:0] \$55 ;
-  wire [18:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire [17:0] \$59 ;
-  wire [16:0] \$6 ;
-  wire [16:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [17:0] \$62 ;
-  wire [18:0] \$63 ;
-  wire [19:0] \$64 ;
-  wire [32:0] \$65 ;
+  reg \$139 ;
+  wire [15:0] \$14 ;
+  reg \$140 ;
+  reg \$141 ;
+  reg [31:0] \$142 ;
+  reg [31:0] \$143 ;
+  reg [31:0] \$144 ;
+  reg [31:0] \$145 ;
+  reg [31:0] \$146 ;
+  reg [31:0] \$147 ;
+  reg [31:0] \$148 ;
+  reg [31:0] \$149 ;
+  wire [15:0] \$15 ;
+  wire [15:0] \$16 ;
+  wire [15:0] \$17 ;
+  wire [15:0] \$18 ;
+  wire [15:0] \$19 ;
+  wire [32:0] \$2 ;
+  wire [15:0] \$20 ;
+  wire [15:0] \$21 ;
+  wire [15:0] \$22 ;
+  wire [15:0] \$23 ;
+  wire [15:0] \$24 ;
+  wire [15:0] \$25 ;
+  wire [15:0] \$26 ;
+  wire [15:0] \$27 ;
+  wire [15:0] \$28 ;
+  wire [15:0] \$29 ;
+  wire [32:0] \$3 ;
+  wire [15:0] \$30 ;
+  wire [15:0] \$31 ;
+  wire [15:0] \$32 ;
+  wire [15:0] \$33 ;
+  wire [15:0] \$34 ;
+  wire [15:0] \$35 ;
+  wire [15:0] \$36 ;
+  wire [15:0] \$37 ;
+  wire [15:0] \$38 ;
+  wire [15:0] \$39 ;
+  wire [32:0] \$4 ;
+  wire [15:0] \$40 ;
+  wire [15:0] \$41 ;
+  wire [15:0] \$42 ;
+  wire [15:0] \$43 ;
+  wire [15:0] \$44 ;
+  wire [15:0] \$45 ;
+  wire [15:0] \$46 ;
+  wire [15:0] \$47 ;
+  wire [15:0] \$48 ;
+  wire [15:0] \$49 ;
+  wire [32:0] \$5 ;
+  wire [15:0] \$50 ;
+  wire [15:0] \$51 ;
+  wire [15:0] \$52 ;
+  wire [15:0] \$53 ;
+  wire [15:0] \$54 ;
+  wire [15:0] \$55 ;
+  wire [15:0] \$56 ;
+  wire [15:0] \$57 ;
+  wire [15:0] \$58 ;
+  wire [15:0] \$59 ;
+  wire [15:0] \$6 ;
+  wire [15:0] \$60 ;
+  wire [15:0] \$61 ;
+  wire [15:0] \$62 ;
+  wire [15:0] \$63 ;
+  wire [15:0] \$64 ;
+  wire [15:0] \$65 ;
   wire [15:0] \$66 ;
   wire [15:0] \$67 ;
   wire [15:0] \$68 ;
   wire [15:0] \$69 ;
-  wire [17:0] \$7 ;
-  wire [15:0] \$70 ;
-  wire [15:0] \$71 ;
-  wire [15:0] \$72 ;
-  wire [15:0] \$73 ;
-  wire [15:0] \$74 ;
-  wire [15:0] \$75 ;
-  wire [15:0] \$76 ;
-  wire [15:0] \$77 ;
-  wire [15:0] \$78 ;
-  wire [15:0] \$79 ;
-  wire [18:0] \$8 ;
-  wire [15:0] \$80 ;
-  wire [15:0] \$81 ;
-  wire [15:0] \$82 ;
-  wire [15:0] \$83 ;
-  wire [15:0] \$84 ;
-  wire [15:0] \$85 ;
-  wire [15:0] \$86 ;
-  wire [15:0] \$87 ;
-  wire [15:0] \$88 ;
-  wire [15:0] \$89 ;
-  wire [16:0] \$9 ;
-  wire [15:0] \$90 ;
-  wire [15:0] \$91 ;
-  wire [15:0] \$92 ;
-  wire [15:0] \$93 ;
-  wire [15:0] \$94 ;
-  wire [15:0] \$95 ;
-  wire [15:0] \$96 ;
-  wire [15:0] \$97 ;
-  wire [15:0] \$98 ;
-  wire [15:0] \$99 ;
+  wire [15:0] \$7 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  reg [15:0] \$75 ;
+  reg [15:0] \$76 ;
+  reg [15:0] \$77 ;
+  reg [15:0] \$78 ;
+  reg [15:0] \$79 ;
+  wire [15:0] \$8 ;
+  reg [15:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
+  reg [15:0] \$83 ;
+  reg [15:0] \$84 ;
+  reg [15:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
+  reg [15:0] \$88 ;
+  reg [15:0] \$89 ;
+  wire [15:0] \$9 ;
+  reg [15:0] \$90 ;
+  reg [15:0] \$91 ;
+  reg [15:0] \$92 ;
+  reg [15:0] \$93 ;
+  reg [15:0] \$94 ;
+  reg [15:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [15:0] \$98 ;
+  reg [15:0] \$99 ;
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p10;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p11;
+  (* keep = 32'd1 *)
+  wire [18:0] acc0_sum_p12;
+  (* keep = 32'd1 *)
+  wire [18:0] acc0_sum_p13;
+  (* keep = 32'd1 *)
+  wire [19:0] acc0_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p8;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p9;
   reg [31:0] acc1 = 32'd0;
   wire [31:0] acc1_next;
   reg [31:0] acc1_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p10;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p11;
+  (* keep = 32'd1 *)
+  wire [18:0] acc1_sum_p12;
+  (* keep = 32'd1 *)
+  wire [18:0] acc1_sum_p13;
+  (* keep = 32'd1 *)
+  wire [19:0] acc1_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p8;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p9;
   reg [31:0] acc2 = 32'd0;
   wire [31:0] acc2_next;
   reg [31:0] acc2_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p10;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p11;
+  (* keep = 32'd1 *)
+  wire [18:0] acc2_sum_p12;
+  (* keep = 32'd1 *)
+  wire [18:0] acc2_sum_p13;
+  (* keep = 32'd1 *)
+  wire [19:0] acc2_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p8;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p9;
   reg [31:0] acc3 = 32'd0;
   wire [31:0] acc3_next;
   reg [31:0] acc3_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p10;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p11;
+  (* keep = 32'd1 *)
+  wire [18:0] acc3_sum_p12;
+  (* keep = 32'd1 *)
+  wire [18:0] acc3_sum_p13;
+  (* keep = 32'd1 *)
+  wire [19:0] acc3_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p8;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p9;
   (* init = 1'h0 *)
   wire acc_out_valid;
   wire advance;
@@ -332,934 +392,934 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   output o__valid;
   reg o__valid = 1'h0;
   reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$12  = 16'h0000;
+  reg [15:0] \prod_s0$109  = 16'h0000;
+  reg [15:0] \prod_s0$11  = 16'h0000;
+  reg [15:0] \prod_s0$110  = 16'h0000;
+  reg [15:0] \prod_s0$112  = 16'h0000;
+  reg [15:0] \prod_s0$113  = 16'h0000;
+  reg [15:0] \prod_s0$115  = 16'h0000;
+  reg [15:0] \prod_s0$116  = 16'h0000;
+  reg [15:0] \prod_s0$118  = 16'h0000;
+  reg [15:0] \prod_s0$119  = 16'h0000;
+  reg [15:0] \prod_s0$121  = 16'h0000;
+  reg [15:0] \prod_s0$122  = 16'h0000;
+  reg [15:0] \prod_s0$124  = 16'h0000;
+  reg [15:0] \prod_s0$125  = 16'h0000;
+  reg [15:0] \prod_s0$127  = 16'h0000;
+  reg [15:0] \prod_s0$128  = 16'h0000;
   reg [15:0] \prod_s0$13  = 16'h0000;
+  reg [15:0] \prod_s0$130  = 16'h0000;
+  reg [15:0] \prod_s0$131  = 16'h0000;
   reg [15:0] \prod_s0$14  = 16'h0000;
-  reg [15:0] \prod_s0$15  = 16'h0000;
+  reg \prod_s0$146  = 1'h0;
   reg [15:0] \prod_s0$16  = 16'h0000;
   reg [15:0] \prod_s0$17  = 16'h0000;
-  reg [15:0] \prod_s0$18  = 16'h0000;
   reg [15:0] \prod_s0$19  = 16'h0000;
   reg [15:0] \prod_s0$20  = 16'h0000;
-  reg [15:0] \prod_s0$21  = 16'h0000;
   reg [15:0] \prod_s0$22  = 16'h0000;
   reg [15:0] \prod_s0$23  = 16'h0000;
-  reg [15:0] \prod_s0$24  = 16'h0000;
   reg [15:0] \prod_s0$25  = 16'h0000;
   reg [15:0] \prod_s0$26  = 16'h0000;
+  reg [15:0] \prod_s0$28  = 16'h0000;
   reg [15:0] \prod_s0$29  = 16'h0000;
-  reg [15:0] \prod_s0$30  = 16'h0000;
   reg [15:0] \prod_s0$31  = 16'h0000;
   reg [15:0] \prod_s0$32  = 16'h0000;
-  reg [15:0] \prod_s0$33  = 16'h0000;
-  reg [15:0] \prod_s0$34  = 16'h0000;
-  reg [15:0] \prod_s0$35  = 16'h0000;
-  reg [15:0] \prod_s0$36  = 16'h0000;
-  reg [15:0] \prod_s0$37  = 16'h0000;
-  reg [15:0] \prod_s0$38  = 16'h0000;
-  reg [15:0] \prod_s0$39  = 16'h0000;
-  reg [15:0] \prod_s0$40  = 16'h0000;
-  reg [15:0] \prod_s0$41  = 16'h0000;
-  reg [15:0] \prod_s0$42  = 16'h0000;
   reg [15:0] \prod_s0$43  = 16'h0000;
   reg [15:0] \prod_s0$44  = 16'h0000;
+  reg [15:0] \prod_s0$46  = 16'h0000;
   reg [15:0] \prod_s0$47  = 16'h0000;
-  reg [15:0] \prod_s0$48  = 16'h0000;
   reg [15:0] \prod_s0$49  = 16'h0000;
   reg [15:0] \prod_s0$50  = 16'h0000;
-  reg [15:0] \prod_s0$51  = 16'h0000;
   reg [15:0] \prod_s0$52  = 16'h0000;
   reg [15:0] \prod_s0$53  = 16'h0000;
-  reg [15:0] \prod_s0$54  = 16'h0000;
   reg [15:0] \prod_s0$55  = 16'h0000;
   reg [15:0] \prod_s0$56  = 16'h0000;
-  reg [15:0] \prod_s0$57  = 16'h0000;
   reg [15:0] \prod_s0$58  = 16'h0000;
   reg [15:0] \prod_s0$59  = 16'h0000;
-  reg [15:0] \prod_s0$60  = 16'h0000;
   reg [15:0] \prod_s0$61  = 16'h0000;
   reg [15:0] \prod_s0$62  = 16'h0000;
+  reg [15:0] \prod_s0$64  = 16'h0000;
   reg [15:0] \prod_s0$65  = 16'h0000;
-  reg [15:0] \prod_s0$66  = 16'h0000;
-  reg [15:0] \prod_s0$67  = 16'h0000;
-  reg [15:0] \prod_s0$68  = 16'h0000;
-  reg [15:0] \prod_s0$69  = 16'h0000;
-  reg [15:0] \prod_s0$70  = 16'h0000;
-  reg [15:0] \prod_s0$71  = 16'h0000;
-  reg [15:0] \prod_s0$72  = 16'h0000;
-  reg [15:0] \prod_s0$73  = 16'h0000;
-  reg [15:0] \prod_s0$74  = 16'h0000;
-  reg [15:0] \prod_s0$75  = 16'h0000;
   reg [15:0] \prod_s0$76  = 16'h0000;
   reg [15:0] \prod_s0$77  = 16'h0000;
-  reg [15:0] \prod_s0$78  = 16'h0000;
   reg [15:0] \prod_s0$79  = 16'h0000;
   reg [15:0] \prod_s0$80  = 16'h0000;
-  reg \prod_s0$86  = 1'h0;
+  reg [15:0] \prod_s0$82  = 16'h0000;
+  reg [15:0] \prod_s0$83  = 16'h0000;
+  reg [15:0] \prod_s0$85  = 16'h0000;
+  reg [15:0] \prod_s0$86  = 16'h0000;
+  reg [15:0] \prod_s0$88  = 16'h0000;
+  reg [15:0] \prod_s0$89  = 16'h0000;
+  reg [15:0] \prod_s0$91  = 16'h0000;
+  reg [15:0] \prod_s0$92  = 16'h0000;
+  reg [15:0] \prod_s0$94  = 16'h0000;
+  reg [15:0] \prod_s0$95  = 16'h0000;
+  reg [15:0] \prod_s0$97  = 16'h0000;
+  reg [15:0] \prod_s0$98  = 16'h0000;
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = $signed(prod_s0) + $signed(\prod_s0$12 );
-  assign \$3  = $signed(\prod_s0$13 ) + $signed(\prod_s0$14 );
-  assign \$4  = $signed(\$2 ) + $signed(\$3 );
-  assign \$5  = $signed(\prod_s0$15 ) + $signed(\prod_s0$16 );
-  assign \$6  = $signed(\prod_s0$17 ) + $signed(\prod_s0$18 );
-  assign \$7  = $signed(\$5 ) + $signed(\$6 );
-  assign \$8  = $signed(\$4 ) + $signed(\$7 );
-  assign \$9  = $signed(\prod_s0$19 ) + $signed(\prod_s0$20 );
-  assign \$10  = $signed(\prod_s0$21 ) + $signed(\prod_s0$22 );
-  assign \$11  = $signed(\$9 ) + $signed(\$10 );
-  assign \$12  = $signed(\prod_s0$23 ) + $signed(\prod_s0$24 );
-  assign \$13  = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
-  assign \$14  = $signed(\$12 ) + $signed(\$13 );
-  assign \$15  = $signed(\$11 ) + $signed(\$14 );
-  assign \$16  = $signed(\$8 ) + $signed(\$15 );
-  assign \$17  = $signed(acc0) + $signed(\$16 );
-  assign \$18  = $signed(\prod_s0$29 ) + $signed(\prod_s0$30 );
-  assign \$19  = $signed(\prod_s0$31 ) + $signed(\prod_s0$32 );
-  assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = $signed(\prod_s0$33 ) + $signed(\prod_s0$34 );
-  assign \$22  = $signed(\prod_s0$35 ) + $signed(\prod_s0$36 );
-  assign \$23  = $signed(\$21 ) + $signed(\$22 );
-  assign \$24  = $signed(\$20 ) + $signed(\$23 );
-  assign \$25  = $signed(\prod_s0$37 ) + $signed(\prod_s0$38 );
-  assign \$26  = $signed(\prod_s0$39 ) + $signed(\prod_s0$40 );
-  assign \$27  = $signed(\$25 ) + $signed(\$26 );
-  assign \$28  = $signed(\prod_s0$41 ) + $signed(\prod_s0$42 );
-  assign \$29  = $signed(\prod_s0$43 ) + $signed(\prod_s0$44 );
-  assign \$30  = $signed(\$28 ) + $signed(\$29 );
-  assign \$31  = $signed(\$27 ) + $signed(\$30 );
-  assign \$32  = $signed(\$24 ) + $signed(\$31 );
-  assign \$33  = $signed(acc1) + $signed(\$32 );
-  assign \$34  = $signed(\prod_s0$47 ) + $signed(\prod_s0$48 );
-  assign \$35  = $signed(\prod_s0$49 ) + $signed(\prod_s0$50 );
-  assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$37  = $signed(\prod_s0$51 ) + $signed(\prod_s0$52 );
-  assign \$38  = $signed(\prod_s0$53 ) + $signed(\prod_s0$54 );
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(\$36 ) + $signed(\$39 );
-  assign \$41  = $signed(\prod_s0$55 ) + $signed(\prod_s0$56 );
-  assign \$42  = $signed(\prod_s0$57 ) + $signed(\prod_s0$58 );
-  assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(\prod_s0$59 ) + $signed(\prod_s0$60 );
-  assign \$45  = $signed(\prod_s0$61 ) + $signed(\prod_s0$62 );
-  assign \$46  = $signed(\$44 ) + $signed(\$45 );
-  assign \$47  = $signed(\$43 ) + $signed(\$46 );
-  assign \$48  = $signed(\$40 ) + $signed(\$47 );
-  assign \$49  = $signed(acc2) + $signed(\$48 );
-  assign \$50  = $signed(\prod_s0$65 ) + $signed(\prod_s0$66 );
-  assign \$51  = $signed(\prod_s0$67 ) + $signed(\prod_s0$68 );
-  assign \$52  = $signed(\$50 ) + $signed(\$51 );
-  assign \$53  = $signed(\prod_s0$69 ) + $signed(\prod_s0$70 );
-  assign \$54  = $signed(\prod_s0$71 ) + $signed(\prod_s0$72 );
-  assign \$55  = $signed(\$53 ) + $signed(\$54 );
-  assign \$56  = $signed(\$52 ) + $signed(\$55 );
-  assign \$57  = $signed(\prod_s0$73 ) + $signed(\prod_s0$74 );
-  assign \$58  = $signed(\prod_s0$75 ) + $signed(\prod_s0$76 );
-  assign \$59  = $signed(\$57 ) + $signed(\$58 );
-  assign \$60  = $signed(\prod_s0$77 ) + $signed(\prod_s0$78 );
-  assign \$61  = $signed(\prod_s0$79 ) + $signed(\prod_s0$80 );
-  assign \$62  = $signed(\$60 ) + $signed(\$61 );
-  assign \$63  = $signed(\$59 ) + $signed(\$62 );
-  assign \$64  = $signed(\$56 ) + $signed(\$63 );
-  assign \$65  = $signed(acc3) + $signed(\$64 );
-  assign \$66  = $signed(i__payload[7:0]) * $signed(i__payload[135:128]);
-  assign \$67  = $signed(i__payload[15:8]) * $signed(i__payload[143:136]);
-  assign \$68  = $signed(i__payload[23:16]) * $signed(i__payload[151:144]);
-  assign \$69  = $signed(i__payload[31:24]) * $signed(i__payload[159:152]);
-  assign \$70  = $signed(i__payload[39:32]) * $signed(i__payload[167:160]);
-  assign \$71  = $signed(i__payload[47:40]) * $signed(i__payload[175:168]);
-  assign \$72  = $signed(i__payload[55:48]) * $signed(i__payload[183:176]);
-  assign \$73  = $signed(i__payload[63:56]) * $signed(i__payload[191:184]);
-  assign \$74  = $signed(i__payload[71:64]) * $signed(i__payload[199:192]);
-  assign \$75  = $signed(i__payload[79:72]) * $signed(i__payload[207:200]);
-  assign \$76  = $signed(i__payload[87:80]) * $signed(i__payload[215:208]);
-  assign \$77  = $signed(i__payload[95:88]) * $signed(i__payload[223:216]);
-  assign \$78  = $signed(i__payload[103:96]) * $signed(i__payload[231:224]);
-  assign \$79  = $signed(i__payload[111:104]) * $signed(i__payload[239:232]);
-  assign \$80  = $signed(i__payload[119:112]) * $signed(i__payload[247:240]);
-  assign \$81  = $signed(i__payload[127:120]) * $signed(i__payload[255:248]);
-  assign \$82  = $signed(i__payload[7:0]) * $signed(i__payload[263:256]);
-  assign \$83  = $signed(i__payload[15:8]) * $signed(i__payload[271:264]);
-  assign \$84  = $signed(i__payload[23:16]) * $signed(i__payload[279:272]);
-  assign \$85  = $signed(i__payload[31:24]) * $signed(i__payload[287:280]);
-  assign \$86  = $signed(i__payload[39:32]) * $signed(i__payload[295:288]);
-  assign \$87  = $signed(i__payload[47:40]) * $signed(i__payload[303:296]);
-  assign \$88  = $signed(i__payload[55:48]) * $signed(i__payload[311:304]);
-  assign \$89  = $signed(i__payload[63:56]) * $signed(i__payload[319:312]);
-  assign \$90  = $signed(i__payload[71:64]) * $signed(i__payload[327:320]);
-  assign \$91  = $signed(i__payload[79:72]) * $signed(i__payload[335:328]);
-  assign \$92  = $signed(i__payload[87:80]) * $signed(i__payload[343:336]);
-  assign \$93  = $signed(i__payload[95:88]) * $signed(i__payload[351:344]);
-  assign \$94  = $signed(i__payload[103:96]) * $signed(i__payload[359:352]);
-  assign \$95  = $signed(i__payload[111:104]) * $signed(i__payload[367:360]);
-  assign \$96  = $signed(i__payload[119:112]) * $signed(i__payload[375:368]);
-  assign \$97  = $signed(i__payload[127:120]) * $signed(i__payload[383:376]);
-  assign \$98  = $signed(i__payload[7:0]) * $signed(i__payload[391:384]);
-  assign \$99  = $signed(i__payload[15:8]) * $signed(i__payload[399:392]);
-  assign \$100  = $signed(i__payload[23:16]) * $signed(i__payload[407:400]);
-  assign \$101  = $signed(i__payload[31:24]) * $signed(i__payload[415:408]);
-  assign \$102  = $signed(i__payload[39:32]) * $signed(i__payload[423:416]);
-  assign \$103  = $signed(i__payload[47:40]) * $signed(i__payload[431:424]);
-  assign \$104  = $signed(i__payload[55:48]) * $signed(i__payload[439:432]);
-  assign \$105  = $signed(i__payload[63:56]) * $signed(i__payload[447:440]);
-  assign \$106  = $signed(i__payload[71:64]) * $signed(i__payload[455:448]);
-  assign \$107  = $signed(i__payload[79:72]) * $signed(i__payload[463:456]);
-  assign \$108  = $signed(i__payload[87:80]) * $signed(i__payload[471:464]);
-  assign \$109  = $signed(i__payload[95:88]) * $signed(i__payload[479:472]);
-  assign \$110  = $signed(i__payload[103:96]) * $signed(i__payload[487:480]);
-  assign \$111  = $signed(i__payload[111:104]) * $signed(i__payload[495:488]);
-  assign \$112  = $signed(i__payload[119:112]) * $signed(i__payload[503:496]);
-  assign \$113  = $signed(i__payload[127:120]) * $signed(i__payload[511:504]);
-  assign \$114  = $signed(i__payload[7:0]) * $signed(i__payload[519:512]);
-  assign \$115  = $signed(i__payload[15:8]) * $signed(i__payload[527:520]);
-  assign \$116  = $signed(i__payload[23:16]) * $signed(i__payload[535:528]);
-  assign \$117  = $signed(i__payload[31:24]) * $signed(i__payload[543:536]);
-  assign \$118  = $signed(i__payload[39:32]) * $signed(i__payload[551:544]);
-  assign \$119  = $signed(i__payload[47:40]) * $signed(i__payload[559:552]);
-  assign \$120  = $signed(i__payload[55:48]) * $signed(i__payload[567:560]);
-  assign \$121  = $signed(i__payload[63:56]) * $signed(i__payload[575:568]);
-  assign \$122  = $signed(i__payload[71:64]) * $signed(i__payload[583:576]);
-  assign \$123  = $signed(i__payload[79:72]) * $signed(i__payload[591:584]);
-  assign \$124  = $signed(i__payload[87:80]) * $signed(i__payload[599:592]);
-  assign \$125  = $signed(i__payload[95:88]) * $signed(i__payload[607:600]);
-  assign \$126  = $signed(i__payload[103:96]) * $signed(i__payload[615:608]);
-  assign \$127  = $signed(i__payload[111:104]) * $signed(i__payload[623:616]);
-  assign \$128  = $signed(i__payload[119:112]) * $signed(i__payload[631:624]);
-  assign \$129  = $signed(i__payload[127:120]) * $signed(i__payload[639:632]);
-  assign \$130  = prod_valid_s0 & \prod_s0$86 ;
-  assign \$131  = i__ready & prod_valid_s0;
-  assign \$132  = i__ready & prod_valid_s0;
-  assign \$133  = i__ready & prod_valid_s0;
-  assign \$134  = i__ready & prod_valid_s0;
+  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$11 );
+  assign acc0_sum_p1 = $signed(\prod_s0$13 ) + $signed(\prod_s0$14 );
+  assign acc0_sum_p2 = $signed(\prod_s0$16 ) + $signed(\prod_s0$17 );
+  assign acc0_sum_p3 = $signed(\prod_s0$19 ) + $signed(\prod_s0$20 );
+  assign acc0_sum_p4 = $signed(\prod_s0$22 ) + $signed(\prod_s0$23 );
+  assign acc0_sum_p5 = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
+  assign acc0_sum_p6 = $signed(\prod_s0$28 ) + $signed(\prod_s0$29 );
+  assign acc0_sum_p7 = $signed(\prod_s0$31 ) + $signed(\prod_s0$32 );
+  assign acc0_sum_p8 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
+  assign acc0_sum_p9 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
+  assign acc0_sum_p10 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
+  assign acc0_sum_p11 = $signed(acc0_sum_p6) + $signed(acc0_sum_p7);
+  assign acc0_sum_p12 = $signed(acc0_sum_p8) + $signed(acc0_sum_p9);
+  assign acc0_sum_p13 = $signed(acc0_sum_p10) + $signed(acc0_sum_p11);
+  assign acc0_sum_p14 = $signed(acc0_sum_p12) + $signed(acc0_sum_p13);
+  assign \$2  = $signed(acc0) + $signed(acc0_sum_p14);
+  assign acc1_sum_p0 = $signed(\prod_s0$43 ) + $signed(\prod_s0$44 );
+  assign acc1_sum_p1 = $signed(\prod_s0$46 ) + $signed(\prod_s0$47 );
+  assign acc1_sum_p2 = $signed(\prod_s0$49 ) + $signed(\prod_s0$50 );
+  assign acc1_sum_p3 = $signed(\prod_s0$52 ) + $signed(\prod_s0$53 );
+  assign acc1_sum_p4 = $signed(\prod_s0$55 ) + $signed(\prod_s0$56 );
+  assign acc1_sum_p5 = $signed(\prod_s0$58 ) + $signed(\prod_s0$59 );
+  assign acc1_sum_p6 = $signed(\prod_s0$61 ) + $signed(\prod_s0$62 );
+  assign acc1_sum_p7 = $signed(\prod_s0$64 ) + $signed(\prod_s0$65 );
+  assign acc1_sum_p8 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
+  assign acc1_sum_p9 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
+  assign acc1_sum_p10 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
+  assign acc1_sum_p11 = $signed(acc1_sum_p6) + $signed(acc1_sum_p7);
+  assign acc1_sum_p12 = $signed(acc1_sum_p8) + $signed(acc1_sum_p9);
+  assign acc1_sum_p13 = $signed(acc1_sum_p10) + $signed(acc1_sum_p11);
+  assign acc1_sum_p14 = $signed(acc1_sum_p12) + $signed(acc1_sum_p13);
+  assign \$3  = $signed(acc1) + $signed(acc1_sum_p14);
+  assign acc2_sum_p0 = $signed(\prod_s0$76 ) + $signed(\prod_s0$77 );
+  assign acc2_sum_p1 = $signed(\prod_s0$79 ) + $signed(\prod_s0$80 );
+  assign acc2_sum_p2 = $signed(\prod_s0$82 ) + $signed(\prod_s0$83 );
+  assign acc2_sum_p3 = $signed(\prod_s0$85 ) + $signed(\prod_s0$86 );
+  assign acc2_sum_p4 = $signed(\prod_s0$88 ) + $signed(\prod_s0$89 );
+  assign acc2_sum_p5 = $signed(\prod_s0$91 ) + $signed(\prod_s0$92 );
+  assign acc2_sum_p6 = $signed(\prod_s0$94 ) + $signed(\prod_s0$95 );
+  assign acc2_sum_p7 = $signed(\prod_s0$97 ) + $signed(\prod_s0$98 );
+  assign acc2_sum_p8 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
+  assign acc2_sum_p9 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
+  assign acc2_sum_p10 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
+  assign acc2_sum_p11 = $signed(acc2_sum_p6) + $signed(acc2_sum_p7);
+  assign acc2_sum_p12 = $signed(acc2_sum_p8) + $signed(acc2_sum_p9);
+  assign acc2_sum_p13 = $signed(acc2_sum_p10) + $signed(acc2_sum_p11);
+  assign acc2_sum_p14 = $signed(acc2_sum_p12) + $signed(acc2_sum_p13);
+  assign \$4  = $signed(acc2) + $signed(acc2_sum_p14);
+  assign acc3_sum_p0 = $signed(\prod_s0$109 ) + $signed(\prod_s0$110 );
+  assign acc3_sum_p1 = $signed(\prod_s0$112 ) + $signed(\prod_s0$113 );
+  assign acc3_sum_p2 = $signed(\prod_s0$115 ) + $signed(\prod_s0$116 );
+  assign acc3_sum_p3 = $signed(\prod_s0$118 ) + $signed(\prod_s0$119 );
+  assign acc3_sum_p4 = $signed(\prod_s0$121 ) + $signed(\prod_s0$122 );
+  assign acc3_sum_p5 = $signed(\prod_s0$124 ) + $signed(\prod_s0$125 );
+  assign acc3_sum_p6 = $signed(\prod_s0$127 ) + $signed(\prod_s0$128 );
+  assign acc3_sum_p7 = $signed(\prod_s0$130 ) + $signed(\prod_s0$131 );
+  assign acc3_sum_p8 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
+  assign acc3_sum_p9 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
+  assign acc3_sum_p10 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
+  assign acc3_sum_p11 = $signed(acc3_sum_p6) + $signed(acc3_sum_p7);
+  assign acc3_sum_p12 = $signed(acc3_sum_p8) + $signed(acc3_sum_p9);
+  assign acc3_sum_p13 = $signed(acc3_sum_p10) + $signed(acc3_sum_p11);
+  assign acc3_sum_p14 = $signed(acc3_sum_p12) + $signed(acc3_sum_p13);
+  assign \$5  = $signed(acc3) + $signed(acc3_sum_p14);
+  assign \$6  = $signed(i__payload[7:0]) * $signed(i__payload[135:128]);
+  assign \$7  = $signed(i__payload[15:8]) * $signed(i__payload[143:136]);
+  assign \$8  = $signed(i__payload[23:16]) * $signed(i__payload[151:144]);
+  assign \$9  = $signed(i__payload[31:24]) * $signed(i__payload[159:152]);
+  assign \$10  = $signed(i__payload[39:32]) * $signed(i__payload[167:160]);
+  assign \$11  = $signed(i__payload[47:40]) * $signed(i__payload[175:168]);
+  assign \$12  = $signed(i__payload[55:48]) * $signed(i__payload[183:176]);
+  assign \$13  = $signed(i__payload[63:56]) * $signed(i__payload[191:184]);
+  assign \$14  = $signed(i__payload[71:64]) * $signed(i__payload[199:192]);
+  assign \$15  = $signed(i__payload[79:72]) * $signed(i__payload[207:200]);
+  assign \$16  = $signed(i__payload[87:80]) * $signed(i__payload[215:208]);
+  assign \$17  = $signed(i__payload[95:88]) * $signed(i__payload[223:216]);
+  assign \$18  = $signed(i__payload[103:96]) * $signed(i__payload[231:224]);
+  assign \$19  = $signed(i__payload[111:104]) * $signed(i__payload[239:232]);
+  assign \$20  = $signed(i__payload[119:112]) * $signed(i__payload[247:240]);
+  assign \$21  = $signed(i__payload[127:120]) * $signed(i__payload[255:248]);
+  assign \$22  = $signed(i__payload[7:0]) * $signed(i__payload[263:256]);
+  assign \$23  = $signed(i__payload[15:8]) * $signed(i__payload[271:264]);
+  assign \$24  = $signed(i__payload[23:16]) * $signed(i__payload[279:272]);
+  assign \$25  = $signed(i__payload[31:24]) * $signed(i__payload[287:280]);
+  assign \$26  = $signed(i__payload[39:32]) * $signed(i__payload[295:288]);
+  assign \$27  = $signed(i__payload[47:40]) * $signed(i__payload[303:296]);
+  assign \$28  = $signed(i__payload[55:48]) * $signed(i__payload[311:304]);
+  assign \$29  = $signed(i__payload[63:56]) * $signed(i__payload[319:312]);
+  assign \$30  = $signed(i__payload[71:64]) * $signed(i__payload[327:320]);
+  assign \$31  = $signed(i__payload[79:72]) * $signed(i__payload[335:328]);
+  assign \$32  = $signed(i__payload[87:80]) * $signed(i__payload[343:336]);
+  assign \$33  = $signed(i__payload[95:88]) * $signed(i__payload[351:344]);
+  assign \$34  = $signed(i__payload[103:96]) * $signed(i__payload[359:352]);
+  assign \$35  = $signed(i__payload[111:104]) * $signed(i__payload[367:360]);
+  assign \$36  = $signed(i__payload[119:112]) * $signed(i__payload[375:368]);
+  assign \$37  = $signed(i__payload[127:120]) * $signed(i__payload[383:376]);
+  assign \$38  = $signed(i__payload[7:0]) * $signed(i__payload[391:384]);
+  assign \$39  = $signed(i__payload[15:8]) * $signed(i__payload[399:392]);
+  assign \$40  = $signed(i__payload[23:16]) * $signed(i__payload[407:400]);
+  assign \$41  = $signed(i__payload[31:24]) * $signed(i__payload[415:408]);
+  assign \$42  = $signed(i__payload[39:32]) * $signed(i__payload[423:416]);
+  assign \$43  = $signed(i__payload[47:40]) * $signed(i__payload[431:424]);
+  assign \$44  = $signed(i__payload[55:48]) * $signed(i__payload[439:432]);
+  assign \$45  = $signed(i__payload[63:56]) * $signed(i__payload[447:440]);
+  assign \$46  = $signed(i__payload[71:64]) * $signed(i__payload[455:448]);
+  assign \$47  = $signed(i__payload[79:72]) * $signed(i__payload[463:456]);
+  assign \$48  = $signed(i__payload[87:80]) * $signed(i__payload[471:464]);
+  assign \$49  = $signed(i__payload[95:88]) * $signed(i__payload[479:472]);
+  assign \$50  = $signed(i__payload[103:96]) * $signed(i__payload[487:480]);
+  assign \$51  = $signed(i__payload[111:104]) * $signed(i__payload[495:488]);
+  assign \$52  = $signed(i__payload[119:112]) * $signed(i__payload[503:496]);
+  assign \$53  = $signed(i__payload[127:120]) * $signed(i__payload[511:504]);
+  assign \$54  = $signed(i__payload[7:0]) * $signed(i__payload[519:512]);
+  assign \$55  = $signed(i__payload[15:8]) * $signed(i__payload[527:520]);
+  assign \$56  = $signed(i__payload[23:16]) * $signed(i__payload[535:528]);
+  assign \$57  = $signed(i__payload[31:24]) * $signed(i__payload[543:536]);
+  assign \$58  = $signed(i__payload[39:32]) * $signed(i__payload[551:544]);
+  assign \$59  = $signed(i__payload[47:40]) * $signed(i__payload[559:552]);
+  assign \$60  = $signed(i__payload[55:48]) * $signed(i__payload[567:560]);
+  assign \$61  = $signed(i__payload[63:56]) * $signed(i__payload[575:568]);
+  assign \$62  = $signed(i__payload[71:64]) * $signed(i__payload[583:576]);
+  assign \$63  = $signed(i__payload[79:72]) * $signed(i__payload[591:584]);
+  assign \$64  = $signed(i__payload[87:80]) * $signed(i__payload[599:592]);
+  assign \$65  = $signed(i__payload[95:88]) * $signed(i__payload[607:600]);
+  assign \$66  = $signed(i__payload[103:96]) * $signed(i__payload[615:608]);
+  assign \$67  = $signed(i__payload[111:104]) * $signed(i__payload[623:616]);
+  assign \$68  = $signed(i__payload[119:112]) * $signed(i__payload[631:624]);
+  assign \$69  = $signed(i__payload[127:120]) * $signed(i__payload[639:632]);
+  assign \$70  = prod_valid_s0 & \prod_s0$146 ;
+  assign \$71  = i__ready & prod_valid_s0;
+  assign \$72  = i__ready & prod_valid_s0;
+  assign \$73  = i__ready & prod_valid_s0;
+  assign \$74  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$135 ;
+    prod_s0 <= \$75 ;
   always @(posedge clk)
-    \prod_s0$12  <= \$136 ;
+    \prod_s0$11  <= \$76 ;
   always @(posedge clk)
-    \prod_s0$13  <= \$137 ;
+    \prod_s0$13  <= \$77 ;
   always @(posedge clk)
-    \prod_s0$14  <= \$138 ;
+    \prod_s0$14  <= \$78 ;
   always @(posedge clk)
-    \prod_s0$15  <= \$139 ;
+    \prod_s0$16  <= \$79 ;
   always @(posedge clk)
-    \prod_s0$16  <= \$140 ;
+    \prod_s0$17  <= \$80 ;
   always @(posedge clk)
-    \prod_s0$17  <= \$141 ;
+    \prod_s0$19  <= \$81 ;
   always @(posedge clk)
-    \prod_s0$18  <= \$142 ;
+    \prod_s0$20  <= \$82 ;
   always @(posedge clk)
-    \prod_s0$19  <= \$143 ;
+    \prod_s0$22  <= \$83 ;
   always @(posedge clk)
-    \prod_s0$20  <= \$144 ;
+    \prod_s0$23  <= \$84 ;
   always @(posedge clk)
-    \prod_s0$21  <= \$145 ;
+    \prod_s0$25  <= \$85 ;
   always @(posedge clk)
-    \prod_s0$22  <= \$146 ;
+    \prod_s0$26  <= \$86 ;
   always @(posedge clk)
-    \prod_s0$23  <= \$147 ;
+    \prod_s0$28  <= \$87 ;
   always @(posedge clk)
-    \prod_s0$24  <= \$148 ;
+    \prod_s0$29  <= \$88 ;
   always @(posedge clk)
-    \prod_s0$25  <= \$149 ;
+    \prod_s0$31  <= \$89 ;
   always @(posedge clk)
-    \prod_s0$26  <= \$150 ;
+    \prod_s0$32  <= \$90 ;
   always @(posedge clk)
-    \prod_s0$29  <= \$151 ;
+    \prod_s0$43  <= \$91 ;
   always @(posedge clk)
-    \prod_s0$30  <= \$152 ;
+    \prod_s0$44  <= \$92 ;
   always @(posedge clk)
-    \prod_s0$31  <= \$153 ;
+    \prod_s0$46  <= \$93 ;
   always @(posedge clk)
-    \prod_s0$32  <= \$154 ;
+    \prod_s0$47  <= \$94 ;
   always @(posedge clk)
-    \prod_s0$33  <= \$155 ;
+    \prod_s0$49  <= \$95 ;
   always @(posedge clk)
-    \prod_s0$34  <= \$156 ;
+    \prod_s0$50  <= \$96 ;
   always @(posedge clk)
-    \prod_s0$35  <= \$157 ;
+    \prod_s0$52  <= \$97 ;
   always @(posedge clk)
-    \prod_s0$36  <= \$158 ;
+    \prod_s0$53  <= \$98 ;
   always @(posedge clk)
-    \prod_s0$37  <= \$159 ;
+    \prod_s0$55  <= \$99 ;
   always @(posedge clk)
-    \prod_s0$38  <= \$160 ;
+    \prod_s0$56  <= \$100 ;
   always @(posedge clk)
-    \prod_s0$39  <= \$161 ;
+    \prod_s0$58  <= \$101 ;
   always @(posedge clk)
-    \prod_s0$40  <= \$162 ;
+    \prod_s0$59  <= \$102 ;
   always @(posedge clk)
-    \prod_s0$41  <= \$163 ;
+    \prod_s0$61  <= \$103 ;
   always @(posedge clk)
-    \prod_s0$42  <= \$164 ;
+    \prod_s0$62  <= \$104 ;
   always @(posedge clk)
-    \prod_s0$43  <= \$165 ;
+    \prod_s0$64  <= \$105 ;
   always @(posedge clk)
-    \prod_s0$44  <= \$166 ;
+    \prod_s0$65  <= \$106 ;
   always @(posedge clk)
-    \prod_s0$47  <= \$167 ;
+    \prod_s0$76  <= \$107 ;
   always @(posedge clk)
-    \prod_s0$48  <= \$168 ;
+    \prod_s0$77  <= \$108 ;
   always @(posedge clk)
-    \prod_s0$49  <= \$169 ;
+    \prod_s0$79  <= \$109 ;
   always @(posedge clk)
-    \prod_s0$50  <= \$170 ;
+    \prod_s0$80  <= \$110 ;
   always @(posedge clk)
-    \prod_s0$51  <= \$171 ;
+    \prod_s0$82  <= \$111 ;
   always @(posedge clk)
-    \prod_s0$52  <= \$172 ;
+    \prod_s0$83  <= \$112 ;
   always @(posedge clk)
-    \prod_s0$53  <= \$173 ;
+    \prod_s0$85  <= \$113 ;
   always @(posedge clk)
-    \prod_s0$54  <= \$174 ;
+    \prod_s0$86  <= \$114 ;
   always @(posedge clk)
-    \prod_s0$55  <= \$175 ;
+    \prod_s0$88  <= \$115 ;
   always @(posedge clk)
-    \prod_s0$56  <= \$176 ;
+    \prod_s0$89  <= \$116 ;
   always @(posedge clk)
-    \prod_s0$57  <= \$177 ;
+    \prod_s0$91  <= \$117 ;
   always @(posedge clk)
-    \prod_s0$58  <= \$178 ;
+    \prod_s0$92  <= \$118 ;
   always @(posedge clk)
-    \prod_s0$59  <= \$179 ;
+    \prod_s0$94  <= \$119 ;
   always @(posedge clk)
-    \prod_s0$60  <= \$180 ;
+    \prod_s0$95  <= \$120 ;
   always @(posedge clk)
-    \prod_s0$61  <= \$181 ;
+    \prod_s0$97  <= \$121 ;
   always @(posedge clk)
-    \prod_s0$62  <= \$182 ;
+    \prod_s0$98  <= \$122 ;
   always @(posedge clk)
-    \prod_s0$65  <= \$183 ;
+    \prod_s0$109  <= \$123 ;
   always @(posedge clk)
-    \prod_s0$66  <= \$184 ;
+    \prod_s0$110  <= \$124 ;
   always @(posedge clk)
-    \prod_s0$67  <= \$185 ;
+    \prod_s0$112  <= \$125 ;
   always @(posedge clk)
-    \prod_s0$68  <= \$186 ;
+    \prod_s0$113  <= \$126 ;
   always @(posedge clk)
-    \prod_s0$69  <= \$187 ;
+    \prod_s0$115  <= \$127 ;
   always @(posedge clk)
-    \prod_s0$70  <= \$188 ;
+    \prod_s0$116  <= \$128 ;
   always @(posedge clk)
-    \prod_s0$71  <= \$189 ;
+    \prod_s0$118  <= \$129 ;
   always @(posedge clk)
-    \prod_s0$72  <= \$190 ;
+    \prod_s0$119  <= \$130 ;
   always @(posedge clk)
-    \prod_s0$73  <= \$191 ;
+    \prod_s0$121  <= \$131 ;
   always @(posedge clk)
-    \prod_s0$74  <= \$192 ;
+    \prod_s0$122  <= \$132 ;
   always @(posedge clk)
-    \prod_s0$75  <= \$193 ;
+    \prod_s0$124  <= \$133 ;
   always @(posedge clk)
-    \prod_s0$76  <= \$194 ;
+    \prod_s0$125  <= \$134 ;
   always @(posedge clk)
-    \prod_s0$77  <= \$195 ;
+    \prod_s0$127  <= \$135 ;
   always @(posedge clk)
-    \prod_s0$78  <= \$196 ;
+    \prod_s0$128  <= \$136 ;
   always @(posedge clk)
-    \prod_s0$79  <= \$197 ;
+    \prod_s0$130  <= \$137 ;
   always @(posedge clk)
-    \prod_s0$80  <= \$198 ;
+    \prod_s0$131  <= \$138 ;
   always @(posedge clk)
-    \prod_s0$86  <= \$199 ;
+    \prod_s0$146  <= \$139 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$200 ;
+    prod_valid_s0 <= \$140 ;
   always @(posedge clk)
-    o__valid <= \$201 ;
+    o__valid <= \$141 ;
   always @(posedge clk)
-    acc0_out <= \$202 ;
+    acc0_out <= \$142 ;
   always @(posedge clk)
-    acc0 <= \$203 ;
+    acc0 <= \$143 ;
   always @(posedge clk)
-    acc1_out <= \$204 ;
+    acc1_out <= \$144 ;
   always @(posedge clk)
-    acc1 <= \$205 ;
+    acc1 <= \$145 ;
   always @(posedge clk)
-    acc2_out <= \$206 ;
+    acc2_out <= \$146 ;
   always @(posedge clk)
-    acc2 <= \$207 ;
+    acc2 <= \$147 ;
   always @(posedge clk)
-    acc3_out <= \$208 ;
+    acc3_out <= \$148 ;
   always @(posedge clk)
-    acc3 <= \$209 ;
+    acc3 <= \$149 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = prod_s0;
+    \$75  = prod_s0;
+    if (i__ready) begin
+      \$75  = \$6 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = \prod_s0$11 ;
+    if (i__ready) begin
+      \$76  = \$7 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = \prod_s0$13 ;
+    if (i__ready) begin
+      \$77  = \$8 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = \prod_s0$14 ;
+    if (i__ready) begin
+      \$78  = \$9 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = \prod_s0$16 ;
+    if (i__ready) begin
+      \$79  = \$10 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = \prod_s0$17 ;
+    if (i__ready) begin
+      \$80  = \$11 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = \prod_s0$19 ;
+    if (i__ready) begin
+      \$81  = \$12 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$82  = \prod_s0$20 ;
+    if (i__ready) begin
+      \$82  = \$13 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$83  = \prod_s0$22 ;
+    if (i__ready) begin
+      \$83  = \$14 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = \prod_s0$23 ;
+    if (i__ready) begin
+      \$84  = \$15 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = \prod_s0$25 ;
+    if (i__ready) begin
+      \$85  = \$16 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = \prod_s0$26 ;
+    if (i__ready) begin
+      \$86  = \$17 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = \prod_s0$28 ;
+    if (i__ready) begin
+      \$87  = \$18 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = \prod_s0$29 ;
+    if (i__ready) begin
+      \$88  = \$19 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = \prod_s0$31 ;
+    if (i__ready) begin
+      \$89  = \$20 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = \prod_s0$32 ;
+    if (i__ready) begin
+      \$90  = \$21 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$91  = \prod_s0$43 ;
+    if (i__ready) begin
+      \$91  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = \prod_s0$44 ;
+    if (i__ready) begin
+      \$92  = \$23 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$93  = \prod_s0$46 ;
+    if (i__ready) begin
+      \$93  = \$24 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$94  = \prod_s0$47 ;
+    if (i__ready) begin
+      \$94  = \$25 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$95  = \prod_s0$49 ;
+    if (i__ready) begin
+      \$95  = \$26 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = \prod_s0$50 ;
+    if (i__ready) begin
+      \$96  = \$27 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = \prod_s0$52 ;
+    if (i__ready) begin
+      \$97  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = \prod_s0$53 ;
+    if (i__ready) begin
+      \$98  = \$29 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = \prod_s0$55 ;
+    if (i__ready) begin
+      \$99  = \$30 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = \prod_s0$56 ;
+    if (i__ready) begin
+      \$100  = \$31 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = \prod_s0$58 ;
+    if (i__ready) begin
+      \$101  = \$32 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = \prod_s0$59 ;
+    if (i__ready) begin
+      \$102  = \$33 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = \prod_s0$61 ;
+    if (i__ready) begin
+      \$103  = \$34 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = \prod_s0$62 ;
+    if (i__ready) begin
+      \$104  = \$35 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = \prod_s0$64 ;
+    if (i__ready) begin
+      \$105  = \$36 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = \prod_s0$65 ;
+    if (i__ready) begin
+      \$106  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = \prod_s0$76 ;
+    if (i__ready) begin
+      \$107  = \$38 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = \prod_s0$77 ;
+    if (i__ready) begin
+      \$108  = \$39 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = \prod_s0$79 ;
+    if (i__ready) begin
+      \$109  = \$40 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = \prod_s0$80 ;
+    if (i__ready) begin
+      \$110  = \$41 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = \prod_s0$82 ;
+    if (i__ready) begin
+      \$111  = \$42 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = \prod_s0$83 ;
+    if (i__ready) begin
+      \$112  = \$43 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = \prod_s0$85 ;
+    if (i__ready) begin
+      \$113  = \$44 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = \prod_s0$86 ;
+    if (i__ready) begin
+      \$114  = \$45 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = \prod_s0$88 ;
+    if (i__ready) begin
+      \$115  = \$46 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \prod_s0$89 ;
+    if (i__ready) begin
+      \$116  = \$47 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \prod_s0$91 ;
+    if (i__ready) begin
+      \$117  = \$48 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = \prod_s0$92 ;
+    if (i__ready) begin
+      \$118  = \$49 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \prod_s0$94 ;
+    if (i__ready) begin
+      \$119  = \$50 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = \prod_s0$95 ;
+    if (i__ready) begin
+      \$120  = \$51 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = \prod_s0$97 ;
+    if (i__ready) begin
+      \$121  = \$52 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = \prod_s0$98 ;
+    if (i__ready) begin
+      \$122  = \$53 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = \prod_s0$109 ;
+    if (i__ready) begin
+      \$123  = \$54 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = \prod_s0$110 ;
+    if (i__ready) begin
+      \$124  = \$55 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = \prod_s0$112 ;
+    if (i__ready) begin
+      \$125  = \$56 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = \prod_s0$113 ;
+    if (i__ready) begin
+      \$126  = \$57 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = \prod_s0$115 ;
+    if (i__ready) begin
+      \$127  = \$58 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = \prod_s0$116 ;
+    if (i__ready) begin
+      \$128  = \$59 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = \prod_s0$118 ;
+    if (i__ready) begin
+      \$129  = \$60 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = \prod_s0$119 ;
+    if (i__ready) begin
+      \$130  = \$61 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = \prod_s0$121 ;
+    if (i__ready) begin
+      \$131  = \$62 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = \prod_s0$122 ;
+    if (i__ready) begin
+      \$132  = \$63 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = \prod_s0$124 ;
+    if (i__ready) begin
+      \$133  = \$64 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = \prod_s0$125 ;
+    if (i__ready) begin
+      \$134  = \$65 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = \prod_s0$127 ;
     if (i__ready) begin
       \$135  = \$66 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \prod_s0$12 ;
+    \$136  = \prod_s0$128 ;
     if (i__ready) begin
       \$136  = \$67 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \prod_s0$13 ;
+    \$137  = \prod_s0$130 ;
     if (i__ready) begin
       \$137  = \$68 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \prod_s0$14 ;
+    \$138  = \prod_s0$131 ;
     if (i__ready) begin
       \$138  = \$69 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \prod_s0$15 ;
+    \$139  = \prod_s0$146 ;
     if (i__ready) begin
-      \$139  = \$70 ;
+      \$139  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \prod_s0$16 ;
+    \$140  = prod_valid_s0;
     if (i__ready) begin
-      \$140  = \$71 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \prod_s0$17 ;
-    if (i__ready) begin
-      \$141  = \$72 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \prod_s0$18 ;
-    if (i__ready) begin
-      \$142  = \$73 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \prod_s0$19 ;
-    if (i__ready) begin
-      \$143  = \$74 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \prod_s0$20 ;
-    if (i__ready) begin
-      \$144  = \$75 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \prod_s0$21 ;
-    if (i__ready) begin
-      \$145  = \$76 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \prod_s0$22 ;
-    if (i__ready) begin
-      \$146  = \$77 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \prod_s0$23 ;
-    if (i__ready) begin
-      \$147  = \$78 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \prod_s0$24 ;
-    if (i__ready) begin
-      \$148  = \$79 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \prod_s0$25 ;
-    if (i__ready) begin
-      \$149  = \$80 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \prod_s0$26 ;
-    if (i__ready) begin
-      \$150  = \$81 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \prod_s0$29 ;
-    if (i__ready) begin
-      \$151  = \$82 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \prod_s0$30 ;
-    if (i__ready) begin
-      \$152  = \$83 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \prod_s0$31 ;
-    if (i__ready) begin
-      \$153  = \$84 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \prod_s0$32 ;
-    if (i__ready) begin
-      \$154  = \$85 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \prod_s0$33 ;
-    if (i__ready) begin
-      \$155  = \$86 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \prod_s0$34 ;
-    if (i__ready) begin
-      \$156  = \$87 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \prod_s0$35 ;
-    if (i__ready) begin
-      \$157  = \$88 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \prod_s0$36 ;
-    if (i__ready) begin
-      \$158  = \$89 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \prod_s0$37 ;
-    if (i__ready) begin
-      \$159  = \$90 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \prod_s0$38 ;
-    if (i__ready) begin
-      \$160  = \$91 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \prod_s0$39 ;
-    if (i__ready) begin
-      \$161  = \$92 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \prod_s0$40 ;
-    if (i__ready) begin
-      \$162  = \$93 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \prod_s0$41 ;
-    if (i__ready) begin
-      \$163  = \$94 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \prod_s0$42 ;
-    if (i__ready) begin
-      \$164  = \$95 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \prod_s0$43 ;
-    if (i__ready) begin
-      \$165  = \$96 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \prod_s0$44 ;
-    if (i__ready) begin
-      \$166  = \$97 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \prod_s0$47 ;
-    if (i__ready) begin
-      \$167  = \$98 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \prod_s0$48 ;
-    if (i__ready) begin
-      \$168  = \$99 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \prod_s0$49 ;
-    if (i__ready) begin
-      \$169  = \$100 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \prod_s0$50 ;
-    if (i__ready) begin
-      \$170  = \$101 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \prod_s0$51 ;
-    if (i__ready) begin
-      \$171  = \$102 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \prod_s0$52 ;
-    if (i__ready) begin
-      \$172  = \$103 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \prod_s0$53 ;
-    if (i__ready) begin
-      \$173  = \$104 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \prod_s0$54 ;
-    if (i__ready) begin
-      \$174  = \$105 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \prod_s0$55 ;
-    if (i__ready) begin
-      \$175  = \$106 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \prod_s0$56 ;
-    if (i__ready) begin
-      \$176  = \$107 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \prod_s0$57 ;
-    if (i__ready) begin
-      \$177  = \$108 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \prod_s0$58 ;
-    if (i__ready) begin
-      \$178  = \$109 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \prod_s0$59 ;
-    if (i__ready) begin
-      \$179  = \$110 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \prod_s0$60 ;
-    if (i__ready) begin
-      \$180  = \$111 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \prod_s0$61 ;
-    if (i__ready) begin
-      \$181  = \$112 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \prod_s0$62 ;
-    if (i__ready) begin
-      \$182  = \$113 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \prod_s0$65 ;
-    if (i__ready) begin
-      \$183  = \$114 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \prod_s0$66 ;
-    if (i__ready) begin
-      \$184  = \$115 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \prod_s0$67 ;
-    if (i__ready) begin
-      \$185  = \$116 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \prod_s0$68 ;
-    if (i__ready) begin
-      \$186  = \$117 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \prod_s0$69 ;
-    if (i__ready) begin
-      \$187  = \$118 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \prod_s0$70 ;
-    if (i__ready) begin
-      \$188  = \$119 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \prod_s0$71 ;
-    if (i__ready) begin
-      \$189  = \$120 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \prod_s0$72 ;
-    if (i__ready) begin
-      \$190  = \$121 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \prod_s0$73 ;
-    if (i__ready) begin
-      \$191  = \$122 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \prod_s0$74 ;
-    if (i__ready) begin
-      \$192  = \$123 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \prod_s0$75 ;
-    if (i__ready) begin
-      \$193  = \$124 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \prod_s0$76 ;
-    if (i__ready) begin
-      \$194  = \$125 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \prod_s0$77 ;
-    if (i__ready) begin
-      \$195  = \$126 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \prod_s0$78 ;
-    if (i__ready) begin
-      \$196  = \$127 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \prod_s0$79 ;
-    if (i__ready) begin
-      \$197  = \$128 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \prod_s0$80 ;
-    if (i__ready) begin
-      \$198  = \$129 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \prod_s0$86 ;
-    if (i__ready) begin
-      \$199  = i__payload[640];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = prod_valid_s0;
-    if (i__ready) begin
-      \$200  = i__valid;
+      \$140  = i__valid;
     end
     if (rst) begin
-      \$200  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = o__valid;
+    \$141  = o__valid;
     if (i__ready) begin
-      \$201  = \$130 ;
+      \$141  = \$70 ;
     end
     if (rst) begin
-      \$201  = 1'h0;
+      \$141  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = acc0_out;
-    if (\$131 ) begin
-      if (\prod_s0$86 ) begin
-        \$202  = \$17 [31:0];
+    \$142  = acc0_out;
+    if (\$71 ) begin
+      if (\prod_s0$146 ) begin
+        \$142  = \$2 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = acc0;
-    if (\$131 ) begin
+    \$143  = acc0;
+    if (\$71 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$86 ) begin
-        \$203  = 32'd0;
+      if (\prod_s0$146 ) begin
+        \$143  = 32'd0;
       end else begin
-        \$203  = \$17 [31:0];
+        \$143  = \$2 [31:0];
       end
     end
     if (rst) begin
-      \$203  = 32'd0;
+      \$143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = acc1_out;
-    if (\$132 ) begin
-      if (\prod_s0$86 ) begin
-        \$204  = \$33 [31:0];
+    \$144  = acc1_out;
+    if (\$72 ) begin
+      if (\prod_s0$146 ) begin
+        \$144  = \$3 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = acc1;
-    if (\$132 ) begin
+    \$145  = acc1;
+    if (\$72 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$86 ) begin
-        \$205  = 32'd0;
+      if (\prod_s0$146 ) begin
+        \$145  = 32'd0;
       end else begin
-        \$205  = \$33 [31:0];
+        \$145  = \$3 [31:0];
       end
     end
     if (rst) begin
-      \$205  = 32'd0;
+      \$145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = acc2_out;
-    if (\$133 ) begin
-      if (\prod_s0$86 ) begin
-        \$206  = \$49 [31:0];
+    \$146  = acc2_out;
+    if (\$73 ) begin
+      if (\prod_s0$146 ) begin
+        \$146  = \$4 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = acc2;
-    if (\$133 ) begin
+    \$147  = acc2;
+    if (\$73 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$86 ) begin
-        \$207  = 32'd0;
+      if (\prod_s0$146 ) begin
+        \$147  = 32'd0;
       end else begin
-        \$207  = \$49 [31:0];
+        \$147  = \$4 [31:0];
       end
     end
     if (rst) begin
-      \$207  = 32'd0;
+      \$147  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = acc3_out;
-    if (\$134 ) begin
-      if (\prod_s0$86 ) begin
-        \$208  = \$65 [31:0];
+    \$148  = acc3_out;
+    if (\$74 ) begin
+      if (\prod_s0$146 ) begin
+        \$148  = \$5 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = acc3;
-    if (\$134 ) begin
+    \$149  = acc3;
+    if (\$74 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$86 ) begin
-        \$209  = 32'd0;
+      if (\prod_s0$146 ) begin
+        \$149  = 32'd0;
       end else begin
-        \$209  = \$65 [31:0];
+        \$149  = \$5 [31:0];
       end
     end
     if (rst) begin
-      \$209  = 32'd0;
+      \$149  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign acc0_next = \$17 [31:0];
-  assign acc1_next = \$33 [31:0];
-  assign acc2_next = \$49 [31:0];
-  assign acc3_next = \$65 [31:0];
+  assign acc0_next = \$2 [31:0];
+  assign acc1_next = \$3 [31:0];
+  assign acc2_next = \$4 [31:0];
+  assign acc3_next = \$5 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -5,418 +5,542 @@
 module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  wire [17:0] \$100 ;
-  wire [16:0] \$101 ;
-  wire [16:0] \$102 ;
-  wire [17:0] \$103 ;
-  wire [18:0] \$104 ;
-  wire [16:0] \$105 ;
-  wire [16:0] \$106 ;
-  wire [17:0] \$107 ;
-  wire [16:0] \$108 ;
-  wire [16:0] \$109 ;
-  wire [17:0] \$11 ;
-  wire [17:0] \$110 ;
-  wire [18:0] \$111 ;
-  wire [19:0] \$112 ;
-  wire [16:0] \$113 ;
-  wire [16:0] \$114 ;
-  wire [17:0] \$115 ;
-  wire [16:0] \$116 ;
-  wire [16:0] \$117 ;
-  wire [17:0] \$118 ;
-  wire [18:0] \$119 ;
-  wire [16:0] \$12 ;
-  wire [16:0] \$120 ;
-  wire [16:0] \$121 ;
-  wire [17:0] \$122 ;
-  wire [16:0] \$123 ;
-  wire [16:0] \$124 ;
-  wire [17:0] \$125 ;
-  wire [18:0] \$126 ;
-  wire [19:0] \$127 ;
-  wire [20:0] \$128 ;
-  wire [32:0] \$129 ;
-  wire [16:0] \$13 ;
+  wire [15:0] \$10 ;
+  wire [15:0] \$100 ;
+  wire [15:0] \$101 ;
+  wire [15:0] \$102 ;
+  wire [15:0] \$103 ;
+  wire [15:0] \$104 ;
+  wire [15:0] \$105 ;
+  wire [15:0] \$106 ;
+  wire [15:0] \$107 ;
+  wire [15:0] \$108 ;
+  wire [15:0] \$109 ;
+  wire [15:0] \$11 ;
+  wire [15:0] \$110 ;
+  wire [15:0] \$111 ;
+  wire [15:0] \$112 ;
+  wire [15:0] \$113 ;
+  wire [15:0] \$114 ;
+  wire [15:0] \$115 ;
+  wire [15:0] \$116 ;
+  wire [15:0] \$117 ;
+  wire [15:0] \$118 ;
+  wire [15:0] \$119 ;
+  wire [15:0] \$12 ;
+  wire [15:0] \$120 ;
+  wire [15:0] \$121 ;
+  wire [15:0] \$122 ;
+  wire [15:0] \$123 ;
+  wire [15:0] \$124 ;
+  wire [15:0] \$125 ;
+  wire [15:0] \$126 ;
+  wire [15:0] \$127 ;
+  wire [15:0] \$128 ;
+  wire [15:0] \$129 ;
+  wire [15:0] \$13 ;
   wire [15:0] \$130 ;
   wire [15:0] \$131 ;
   wire [15:0] \$132 ;
   wire [15:0] \$133 ;
-  wire [15:0] \$134 ;
-  wire [15:0] \$135 ;
-  wire [15:0] \$136 ;
-  wire [15:0] \$137 ;
-  wire [15:0] \$138 ;
-  wire [15:0] \$139 ;
-  wire [17:0] \$14 ;
-  wire [15:0] \$140 ;
-  wire [15:0] \$141 ;
-  wire [15:0] \$142 ;
-  wire [15:0] \$143 ;
-  wire [15:0] \$144 ;
-  wire [15:0] \$145 ;
-  wire [15:0] \$146 ;
-  wire [15:0] \$147 ;
-  wire [15:0] \$148 ;
-  wire [15:0] \$149 ;
-  wire [18:0] \$15 ;
-  wire [15:0] \$150 ;
-  wire [15:0] \$151 ;
-  wire [15:0] \$152 ;
-  wire [15:0] \$153 ;
-  wire [15:0] \$154 ;
-  wire [15:0] \$155 ;
-  wire [15:0] \$156 ;
-  wire [15:0] \$157 ;
-  wire [15:0] \$158 ;
-  wire [15:0] \$159 ;
-  wire [19:0] \$16 ;
-  wire [15:0] \$160 ;
-  wire [15:0] \$161 ;
-  wire [15:0] \$162 ;
-  wire [15:0] \$163 ;
-  wire [15:0] \$164 ;
-  wire [15:0] \$165 ;
-  wire [15:0] \$166 ;
-  wire [15:0] \$167 ;
-  wire [15:0] \$168 ;
-  wire [15:0] \$169 ;
-  wire [16:0] \$17 ;
-  wire [15:0] \$170 ;
-  wire [15:0] \$171 ;
-  wire [15:0] \$172 ;
-  wire [15:0] \$173 ;
-  wire [15:0] \$174 ;
-  wire [15:0] \$175 ;
-  wire [15:0] \$176 ;
-  wire [15:0] \$177 ;
-  wire [15:0] \$178 ;
-  wire [15:0] \$179 ;
-  wire [16:0] \$18 ;
-  wire [15:0] \$180 ;
-  wire [15:0] \$181 ;
-  wire [15:0] \$182 ;
-  wire [15:0] \$183 ;
-  wire [15:0] \$184 ;
-  wire [15:0] \$185 ;
-  wire [15:0] \$186 ;
-  wire [15:0] \$187 ;
-  wire [15:0] \$188 ;
-  wire [15:0] \$189 ;
-  wire [17:0] \$19 ;
-  wire [15:0] \$190 ;
-  wire [15:0] \$191 ;
-  wire [15:0] \$192 ;
-  wire [15:0] \$193 ;
-  wire [15:0] \$194 ;
-  wire [15:0] \$195 ;
-  wire [15:0] \$196 ;
-  wire [15:0] \$197 ;
-  wire [15:0] \$198 ;
-  wire [15:0] \$199 ;
-  wire [16:0] \$2 ;
-  wire [16:0] \$20 ;
-  wire [15:0] \$200 ;
-  wire [15:0] \$201 ;
-  wire [15:0] \$202 ;
-  wire [15:0] \$203 ;
-  wire [15:0] \$204 ;
-  wire [15:0] \$205 ;
-  wire [15:0] \$206 ;
-  wire [15:0] \$207 ;
-  wire [15:0] \$208 ;
-  wire [15:0] \$209 ;
-  wire [16:0] \$21 ;
-  wire [15:0] \$210 ;
-  wire [15:0] \$211 ;
-  wire [15:0] \$212 ;
-  wire [15:0] \$213 ;
-  wire [15:0] \$214 ;
-  wire [15:0] \$215 ;
-  wire [15:0] \$216 ;
-  wire [15:0] \$217 ;
-  wire [15:0] \$218 ;
-  wire [15:0] \$219 ;
-  wire [17:0] \$22 ;
-  wire [15:0] \$220 ;
-  wire [15:0] \$221 ;
-  wire [15:0] \$222 ;
-  wire [15:0] \$223 ;
-  wire [15:0] \$224 ;
-  wire [15:0] \$225 ;
-  wire [15:0] \$226 ;
-  wire [15:0] \$227 ;
-  wire [15:0] \$228 ;
-  wire [15:0] \$229 ;
-  wire [18:0] \$23 ;
-  wire [15:0] \$230 ;
-  wire [15:0] \$231 ;
-  wire [15:0] \$232 ;
-  wire [15:0] \$233 ;
-  wire [15:0] \$234 ;
-  wire [15:0] \$235 ;
-  wire [15:0] \$236 ;
-  wire [15:0] \$237 ;
-  wire [15:0] \$238 ;
-  wire [15:0] \$239 ;
-  wire [16:0] \$24 ;
-  wire [15:0] \$240 ;
-  wire [15:0] \$241 ;
-  wire [15:0] \$242 ;
-  wire [15:0] \$243 ;
-  wire [15:0] \$244 ;
-  wire [15:0] \$245 ;
-  wire [15:0] \$246 ;
-  wire [15:0] \$247 ;
-  wire [15:0] \$248 ;
-  wire [15:0] \$249 ;
-  wire [16:0] \$25 ;
-  wire [15:0] \$250 ;
-  wire [15:0] \$251 ;
-  wire [15:0] \$252 ;
-  wire [15:0] \$253 ;
-  wire [15:0] \$254 ;
-  wire [15:0] \$255 ;
-  wire [15:0] \$256 ;
-  wire [15:0] \$257 ;
-  wire \$258 ;
-  wire \$259 ;
-  wire [17:0] \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  reg [15:0] \$139 ;
+  wire [15:0] \$14 ;
+  reg [15:0] \$140 ;
+  reg [15:0] \$141 ;
+  reg [15:0] \$142 ;
+  reg [15:0] \$143 ;
+  reg [15:0] \$144 ;
+  reg [15:0] \$145 ;
+  reg [15:0] \$146 ;
+  reg [15:0] \$147 ;
+  reg [15:0] \$148 ;
+  reg [15:0] \$149 ;
+  wire [15:0] \$15 ;
+  reg [15:0] \$150 ;
+  reg [15:0] \$151 ;
+  reg [15:0] \$152 ;
+  reg [15:0] \$153 ;
+  reg [15:0] \$154 ;
+  reg [15:0] \$155 ;
+  reg [15:0] \$156 ;
+  reg [15:0] \$157 ;
+  reg [15:0] \$158 ;
+  reg [15:0] \$159 ;
+  wire [15:0] \$16 ;
+  reg [15:0] \$160 ;
+  reg [15:0] \$161 ;
+  reg [15:0] \$162 ;
+  reg [15:0] \$163 ;
+  reg [15:0] \$164 ;
+  reg [15:0] \$165 ;
+  reg [15:0] \$166 ;
+  reg [15:0] \$167 ;
+  reg [15:0] \$168 ;
+  reg [15:0] \$169 ;
+  wire [15:0] \$17 ;
+  reg [15:0] \$170 ;
+  reg [15:0] \$171 ;
+  reg [15:0] \$172 ;
+  reg [15:0] \$173 ;
+  reg [15:0] \$174 ;
+  reg [15:0] \$175 ;
+  reg [15:0] \$176 ;
+  reg [15:0] \$177 ;
+  reg [15:0] \$178 ;
+  reg [15:0] \$179 ;
+  wire [15:0] \$18 ;
+  reg [15:0] \$180 ;
+  reg [15:0] \$181 ;
+  reg [15:0] \$182 ;
+  reg [15:0] \$183 ;
+  reg [15:0] \$184 ;
+  reg [15:0] \$185 ;
+  reg [15:0] \$186 ;
+  reg [15:0] \$187 ;
+  reg [15:0] \$188 ;
+  reg [15:0] \$189 ;
+  wire [15:0] \$19 ;
+  reg [15:0] \$190 ;
+  reg [15:0] \$191 ;
+  reg [15:0] \$192 ;
+  reg [15:0] \$193 ;
+  reg [15:0] \$194 ;
+  reg [15:0] \$195 ;
+  reg [15:0] \$196 ;
+  reg [15:0] \$197 ;
+  reg [15:0] \$198 ;
+  reg [15:0] \$199 ;
+  wire [32:0] \$2 ;
+  wire [15:0] \$20 ;
+  reg [15:0] \$200 ;
+  reg [15:0] \$201 ;
+  reg [15:0] \$202 ;
+  reg [15:0] \$203 ;
+  reg [15:0] \$204 ;
+  reg [15:0] \$205 ;
+  reg [15:0] \$206 ;
+  reg [15:0] \$207 ;
+  reg [15:0] \$208 ;
+  reg [15:0] \$209 ;
+  wire [15:0] \$21 ;
+  reg [15:0] \$210 ;
+  reg [15:0] \$211 ;
+  reg [15:0] \$212 ;
+  reg [15:0] \$213 ;
+  reg [15:0] \$214 ;
+  reg [15:0] \$215 ;
+  reg [15:0] \$216 ;
+  reg [15:0] \$217 ;
+  reg [15:0] \$218 ;
+  reg [15:0] \$219 ;
+  wire [15:0] \$22 ;
+  reg [15:0] \$220 ;
+  reg [15:0] \$221 ;
+  reg [15:0] \$222 ;
+  reg [15:0] \$223 ;
+  reg [15:0] \$224 ;
+  reg [15:0] \$225 ;
+  reg [15:0] \$226 ;
+  reg [15:0] \$227 ;
+  reg [15:0] \$228 ;
+  reg [15:0] \$229 ;
+  wire [15:0] \$23 ;
+  reg [15:0] \$230 ;
+  reg [15:0] \$231 ;
+  reg [15:0] \$232 ;
+  reg [15:0] \$233 ;
+  reg [15:0] \$234 ;
+  reg [15:0] \$235 ;
+  reg [15:0] \$236 ;
+  reg [15:0] \$237 ;
+  reg [15:0] \$238 ;
+  reg [15:0] \$239 ;
+  wire [15:0] \$24 ;
+  reg [15:0] \$240 ;
+  reg [15:0] \$241 ;
+  reg [15:0] \$242 ;
+  reg [15:0] \$243 ;
+  reg [15:0] \$244 ;
+  reg [15:0] \$245 ;
+  reg [15:0] \$246 ;
+  reg [15:0] \$247 ;
+  reg [15:0] \$248 ;
+  reg [15:0] \$249 ;
+  wire [15:0] \$25 ;
+  reg [15:0] \$250 ;
+  reg [15:0] \$251 ;
+  reg [15:0] \$252 ;
+  reg [15:0] \$253 ;
+  reg [15:0] \$254 ;
+  reg [15:0] \$255 ;
+  reg [15:0] \$256 ;
+  reg [15:0] \$257 ;
+  reg [15:0] \$258 ;
+  reg [15:0] \$259 ;
+  wire [15:0] \$26 ;
+  reg [15:0] \$260 ;
+  reg [15:0] \$261 ;
+  reg [15:0] \$262 ;
   reg [15:0] \$263 ;
   reg [15:0] \$264 ;
   reg [15:0] \$265 ;
   reg [15:0] \$266 ;
-  reg [15:0] \$267 ;
-  reg [15:0] \$268 ;
-  reg [15:0] \$269 ;
-  wire [16:0] \$27 ;
-  reg [15:0] \$270 ;
-  reg [15:0] \$271 ;
-  reg [15:0] \$272 ;
-  reg [15:0] \$273 ;
-  reg [15:0] \$274 ;
-  reg [15:0] \$275 ;
-  reg [15:0] \$276 ;
-  reg [15:0] \$277 ;
-  reg [15:0] \$278 ;
-  reg [15:0] \$279 ;
-  wire [16:0] \$28 ;
-  reg [15:0] \$280 ;
-  reg [15:0] \$281 ;
-  reg [15:0] \$282 ;
-  reg [15:0] \$283 ;
-  reg [15:0] \$284 ;
-  reg [15:0] \$285 ;
-  reg [15:0] \$286 ;
-  reg [15:0] \$287 ;
-  reg [15:0] \$288 ;
-  reg [15:0] \$289 ;
-  wire [17:0] \$29 ;
-  reg [15:0] \$290 ;
-  reg [15:0] \$291 ;
-  reg [15:0] \$292 ;
-  reg [15:0] \$293 ;
-  reg [15:0] \$294 ;
-  reg [15:0] \$295 ;
-  reg [15:0] \$296 ;
-  reg [15:0] \$297 ;
-  reg [15:0] \$298 ;
-  reg [15:0] \$299 ;
-  wire [16:0] \$3 ;
-  wire [18:0] \$30 ;
-  reg [15:0] \$300 ;
-  reg [15:0] \$301 ;
-  reg [15:0] \$302 ;
-  reg [15:0] \$303 ;
-  reg [15:0] \$304 ;
-  reg [15:0] \$305 ;
-  reg [15:0] \$306 ;
-  reg [15:0] \$307 ;
-  reg [15:0] \$308 ;
-  reg [15:0] \$309 ;
-  wire [19:0] \$31 ;
-  reg [15:0] \$310 ;
-  reg [15:0] \$311 ;
-  reg [15:0] \$312 ;
-  reg [15:0] \$313 ;
-  reg [15:0] \$314 ;
-  reg [15:0] \$315 ;
-  reg [15:0] \$316 ;
-  reg [15:0] \$317 ;
-  reg [15:0] \$318 ;
-  reg [15:0] \$319 ;
-  wire [20:0] \$32 ;
-  reg [15:0] \$320 ;
-  reg [15:0] \$321 ;
-  reg [15:0] \$322 ;
-  reg [15:0] \$323 ;
-  reg [15:0] \$324 ;
-  reg [15:0] \$325 ;
-  reg [15:0] \$326 ;
-  reg [15:0] \$327 ;
-  reg [15:0] \$328 ;
-  reg [15:0] \$329 ;
-  wire [32:0] \$33 ;
-  reg [15:0] \$330 ;
-  reg [15:0] \$331 ;
-  reg [15:0] \$332 ;
-  reg [15:0] \$333 ;
-  reg [15:0] \$334 ;
-  reg [15:0] \$335 ;
-  reg [15:0] \$336 ;
-  reg [15:0] \$337 ;
-  reg [15:0] \$338 ;
-  reg [15:0] \$339 ;
-  wire [16:0] \$34 ;
-  reg [15:0] \$340 ;
-  reg [15:0] \$341 ;
-  reg [15:0] \$342 ;
-  reg [15:0] \$343 ;
-  reg [15:0] \$344 ;
-  reg [15:0] \$345 ;
-  reg [15:0] \$346 ;
-  reg [15:0] \$347 ;
-  reg [15:0] \$348 ;
-  reg [15:0] \$349 ;
-  wire [16:0] \$35 ;
-  reg [15:0] \$350 ;
-  reg [15:0] \$351 ;
-  reg [15:0] \$352 ;
-  reg [15:0] \$353 ;
-  reg [15:0] \$354 ;
-  reg [15:0] \$355 ;
-  reg [15:0] \$356 ;
-  reg [15:0] \$357 ;
-  reg [15:0] \$358 ;
-  reg [15:0] \$359 ;
-  wire [17:0] \$36 ;
-  reg [15:0] \$360 ;
-  reg [15:0] \$361 ;
-  reg [15:0] \$362 ;
-  reg [15:0] \$363 ;
-  reg [15:0] \$364 ;
-  reg [15:0] \$365 ;
-  reg [15:0] \$366 ;
-  reg [15:0] \$367 ;
-  reg [15:0] \$368 ;
-  reg [15:0] \$369 ;
-  wire [16:0] \$37 ;
-  reg [15:0] \$370 ;
-  reg [15:0] \$371 ;
-  reg [15:0] \$372 ;
-  reg [15:0] \$373 ;
-  reg [15:0] \$374 ;
-  reg [15:0] \$375 ;
-  reg [15:0] \$376 ;
-  reg [15:0] \$377 ;
-  reg [15:0] \$378 ;
-  reg [15:0] \$379 ;
-  wire [16:0] \$38 ;
-  reg [15:0] \$380 ;
-  reg [15:0] \$381 ;
-  reg [15:0] \$382 ;
-  reg [15:0] \$383 ;
-  reg [15:0] \$384 ;
-  reg [15:0] \$385 ;
-  reg [15:0] \$386 ;
-  reg [15:0] \$387 ;
-  reg [15:0] \$388 ;
-  reg [15:0] \$389 ;
-  wire [17:0] \$39 ;
-  reg [15:0] \$390 ;
-  reg \$391 ;
-  reg \$392 ;
-  reg \$393 ;
-  reg [31:0] \$394 ;
-  reg [31:0] \$395 ;
-  reg [31:0] \$396 ;
-  reg [31:0] \$397 ;
-  reg [31:0] \$398 ;
-  reg [31:0] \$399 ;
-  wire [17:0] \$4 ;
-  wire [18:0] \$40 ;
-  reg [31:0] \$400 ;
-  reg [31:0] \$401 ;
-  wire [16:0] \$41 ;
-  wire [16:0] \$42 ;
-  wire [17:0] \$43 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [17:0] \$46 ;
-  wire [18:0] \$47 ;
-  wire [19:0] \$48 ;
-  wire [16:0] \$49 ;
-  wire [16:0] \$5 ;
-  wire [16:0] \$50 ;
-  wire [17:0] \$51 ;
-  wire [16:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [17:0] \$54 ;
-  wire [18:0] \$55 ;
-  wire [16:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [17:0] \$58 ;
-  wire [16:0] \$59 ;
-  wire [16:0] \$6 ;
-  wire [16:0] \$60 ;
-  wire [17:0] \$61 ;
-  wire [18:0] \$62 ;
-  wire [19:0] \$63 ;
-  wire [20:0] \$64 ;
-  wire [32:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [17:0] \$68 ;
-  wire [16:0] \$69 ;
-  wire [17:0] \$7 ;
-  wire [16:0] \$70 ;
-  wire [17:0] \$71 ;
-  wire [18:0] \$72 ;
-  wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [17:0] \$75 ;
-  wire [16:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [17:0] \$78 ;
-  wire [18:0] \$79 ;
-  wire [18:0] \$8 ;
-  wire [19:0] \$80 ;
-  wire [16:0] \$81 ;
-  wire [16:0] \$82 ;
-  wire [17:0] \$83 ;
-  wire [16:0] \$84 ;
-  wire [16:0] \$85 ;
-  wire [17:0] \$86 ;
-  wire [18:0] \$87 ;
-  wire [16:0] \$88 ;
-  wire [16:0] \$89 ;
-  wire [16:0] \$9 ;
-  wire [17:0] \$90 ;
-  wire [16:0] \$91 ;
-  wire [16:0] \$92 ;
-  wire [17:0] \$93 ;
-  wire [18:0] \$94 ;
-  wire [19:0] \$95 ;
-  wire [20:0] \$96 ;
-  wire [32:0] \$97 ;
-  wire [16:0] \$98 ;
-  wire [16:0] \$99 ;
+  reg \$267 ;
+  reg \$268 ;
+  reg \$269 ;
+  wire [15:0] \$27 ;
+  reg [31:0] \$270 ;
+  reg [31:0] \$271 ;
+  reg [31:0] \$272 ;
+  reg [31:0] \$273 ;
+  reg [31:0] \$274 ;
+  reg [31:0] \$275 ;
+  reg [31:0] \$276 ;
+  reg [31:0] \$277 ;
+  wire [15:0] \$28 ;
+  wire [15:0] \$29 ;
+  wire [32:0] \$3 ;
+  wire [15:0] \$30 ;
+  wire [15:0] \$31 ;
+  wire [15:0] \$32 ;
+  wire [15:0] \$33 ;
+  wire [15:0] \$34 ;
+  wire [15:0] \$35 ;
+  wire [15:0] \$36 ;
+  wire [15:0] \$37 ;
+  wire [15:0] \$38 ;
+  wire [15:0] \$39 ;
+  wire [32:0] \$4 ;
+  wire [15:0] \$40 ;
+  wire [15:0] \$41 ;
+  wire [15:0] \$42 ;
+  wire [15:0] \$43 ;
+  wire [15:0] \$44 ;
+  wire [15:0] \$45 ;
+  wire [15:0] \$46 ;
+  wire [15:0] \$47 ;
+  wire [15:0] \$48 ;
+  wire [15:0] \$49 ;
+  wire [32:0] \$5 ;
+  wire [15:0] \$50 ;
+  wire [15:0] \$51 ;
+  wire [15:0] \$52 ;
+  wire [15:0] \$53 ;
+  wire [15:0] \$54 ;
+  wire [15:0] \$55 ;
+  wire [15:0] \$56 ;
+  wire [15:0] \$57 ;
+  wire [15:0] \$58 ;
+  wire [15:0] \$59 ;
+  wire [15:0] \$6 ;
+  wire [15:0] \$60 ;
+  wire [15:0] \$61 ;
+  wire [15:0] \$62 ;
+  wire [15:0] \$63 ;
+  wire [15:0] \$64 ;
+  wire [15:0] \$65 ;
+  wire [15:0] \$66 ;
+  wire [15:0] \$67 ;
+  wire [15:0] \$68 ;
+  wire [15:0] \$69 ;
+  wire [15:0] \$7 ;
+  wire [15:0] \$70 ;
+  wire [15:0] \$71 ;
+  wire [15:0] \$72 ;
+  wire [15:0] \$73 ;
+  wire [15:0] \$74 ;
+  wire [15:0] \$75 ;
+  wire [15:0] \$76 ;
+  wire [15:0] \$77 ;
+  wire [15:0] \$78 ;
+  wire [15:0] \$79 ;
+  wire [15:0] \$8 ;
+  wire [15:0] \$80 ;
+  wire [15:0] \$81 ;
+  wire [15:0] \$82 ;
+  wire [15:0] \$83 ;
+  wire [15:0] \$84 ;
+  wire [15:0] \$85 ;
+  wire [15:0] \$86 ;
+  wire [15:0] \$87 ;
+  wire [15:0] \$88 ;
+  wire [15:0] \$89 ;
+  wire [15:0] \$9 ;
+  wire [15:0] \$90 ;
+  wire [15:0] \$91 ;
+  wire [15:0] \$92 ;
+  wire [15:0] \$93 ;
+  wire [15:0] \$94 ;
+  wire [15:0] \$95 ;
+  wire [15:0] \$96 ;
+  wire [15:0] \$97 ;
+  wire [15:0] \$98 ;
+  wire [15:0] \$99 ;
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p10;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p11;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p12;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p13;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p15;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p16;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p17;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p18;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p19;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p20;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p21;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p22;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p23;
+  (* keep = 32'd1 *)
+  wire [18:0] acc0_sum_p24;
+  (* keep = 32'd1 *)
+  wire [18:0] acc0_sum_p25;
+  (* keep = 32'd1 *)
+  wire [18:0] acc0_sum_p26;
+  (* keep = 32'd1 *)
+  wire [18:0] acc0_sum_p27;
+  (* keep = 32'd1 *)
+  wire [19:0] acc0_sum_p28;
+  (* keep = 32'd1 *)
+  wire [19:0] acc0_sum_p29;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p3;
+  (* keep = 32'd1 *)
+  wire [20:0] acc0_sum_p30;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p8;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p9;
   reg [31:0] acc1 = 32'd0;
   wire [31:0] acc1_next;
   reg [31:0] acc1_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p10;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p11;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p12;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p13;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p15;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p16;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p17;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p18;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p19;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p20;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p21;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p22;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p23;
+  (* keep = 32'd1 *)
+  wire [18:0] acc1_sum_p24;
+  (* keep = 32'd1 *)
+  wire [18:0] acc1_sum_p25;
+  (* keep = 32'd1 *)
+  wire [18:0] acc1_sum_p26;
+  (* keep = 32'd1 *)
+  wire [18:0] acc1_sum_p27;
+  (* keep = 32'd1 *)
+  wire [19:0] acc1_sum_p28;
+  (* keep = 32'd1 *)
+  wire [19:0] acc1_sum_p29;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p3;
+  (* keep = 32'd1 *)
+  wire [20:0] acc1_sum_p30;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p8;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p9;
   reg [31:0] acc2 = 32'd0;
   wire [31:0] acc2_next;
   reg [31:0] acc2_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p10;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p11;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p12;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p13;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p15;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p16;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p17;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p18;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p19;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p20;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p21;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p22;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p23;
+  (* keep = 32'd1 *)
+  wire [18:0] acc2_sum_p24;
+  (* keep = 32'd1 *)
+  wire [18:0] acc2_sum_p25;
+  (* keep = 32'd1 *)
+  wire [18:0] acc2_sum_p26;
+  (* keep = 32'd1 *)
+  wire [18:0] acc2_sum_p27;
+  (* keep = 32'd1 *)
+  wire [19:0] acc2_sum_p28;
+  (* keep = 32'd1 *)
+  wire [19:0] acc2_sum_p29;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p3;
+  (* keep = 32'd1 *)
+  wire [20:0] acc2_sum_p30;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p8;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p9;
   reg [31:0] acc3 = 32'd0;
   wire [31:0] acc3_next;
   reg [31:0] acc3_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p10;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p11;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p12;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p13;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p15;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p16;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p17;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p18;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p19;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p20;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p21;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p22;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p23;
+  (* keep = 32'd1 *)
+  wire [18:0] acc3_sum_p24;
+  (* keep = 32'd1 *)
+  wire [18:0] acc3_sum_p25;
+  (* keep = 32'd1 *)
+  wire [18:0] acc3_sum_p26;
+  (* keep = 32'd1 *)
+  wire [18:0] acc3_sum_p27;
+  (* keep = 32'd1 *)
+  wire [19:0] acc3_sum_p28;
+  (* keep = 32'd1 *)
+  wire [19:0] acc3_sum_p29;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p3;
+  (* keep = 32'd1 *)
+  wire [20:0] acc3_sum_p30;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p8;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p9;
   (* init = 1'h0 *)
   wire acc_out_valid;
   wire advance;
@@ -605,1701 +729,1701 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   reg o__valid = 1'h0;
   reg [15:0] prod_s0 = 16'h0000;
   reg [15:0] \prod_s0$100  = 16'h0000;
-  reg [15:0] \prod_s0$101  = 16'h0000;
   reg [15:0] \prod_s0$102  = 16'h0000;
   reg [15:0] \prod_s0$103  = 16'h0000;
-  reg [15:0] \prod_s0$104  = 16'h0000;
   reg [15:0] \prod_s0$105  = 16'h0000;
   reg [15:0] \prod_s0$106  = 16'h0000;
-  reg [15:0] \prod_s0$107  = 16'h0000;
   reg [15:0] \prod_s0$108  = 16'h0000;
   reg [15:0] \prod_s0$109  = 16'h0000;
-  reg [15:0] \prod_s0$110  = 16'h0000;
-  reg [15:0] \prod_s0$113  = 16'h0000;
+  reg [15:0] \prod_s0$11  = 16'h0000;
+  reg [15:0] \prod_s0$111  = 16'h0000;
+  reg [15:0] \prod_s0$112  = 16'h0000;
   reg [15:0] \prod_s0$114  = 16'h0000;
   reg [15:0] \prod_s0$115  = 16'h0000;
-  reg [15:0] \prod_s0$116  = 16'h0000;
   reg [15:0] \prod_s0$117  = 16'h0000;
   reg [15:0] \prod_s0$118  = 16'h0000;
-  reg [15:0] \prod_s0$119  = 16'h0000;
-  reg [15:0] \prod_s0$12  = 16'h0000;
   reg [15:0] \prod_s0$120  = 16'h0000;
   reg [15:0] \prod_s0$121  = 16'h0000;
-  reg [15:0] \prod_s0$122  = 16'h0000;
-  reg [15:0] \prod_s0$123  = 16'h0000;
-  reg [15:0] \prod_s0$124  = 16'h0000;
-  reg [15:0] \prod_s0$125  = 16'h0000;
-  reg [15:0] \prod_s0$126  = 16'h0000;
-  reg [15:0] \prod_s0$127  = 16'h0000;
-  reg [15:0] \prod_s0$128  = 16'h0000;
-  reg [15:0] \prod_s0$129  = 16'h0000;
   reg [15:0] \prod_s0$13  = 16'h0000;
-  reg [15:0] \prod_s0$130  = 16'h0000;
-  reg [15:0] \prod_s0$131  = 16'h0000;
-  reg [15:0] \prod_s0$132  = 16'h0000;
-  reg [15:0] \prod_s0$133  = 16'h0000;
-  reg [15:0] \prod_s0$134  = 16'h0000;
-  reg [15:0] \prod_s0$135  = 16'h0000;
-  reg [15:0] \prod_s0$136  = 16'h0000;
-  reg [15:0] \prod_s0$137  = 16'h0000;
-  reg [15:0] \prod_s0$138  = 16'h0000;
-  reg [15:0] \prod_s0$139  = 16'h0000;
   reg [15:0] \prod_s0$14  = 16'h0000;
   reg [15:0] \prod_s0$140  = 16'h0000;
   reg [15:0] \prod_s0$141  = 16'h0000;
-  reg [15:0] \prod_s0$142  = 16'h0000;
   reg [15:0] \prod_s0$143  = 16'h0000;
   reg [15:0] \prod_s0$144  = 16'h0000;
-  reg [15:0] \prod_s0$15  = 16'h0000;
-  reg \prod_s0$150  = 1'h0;
+  reg [15:0] \prod_s0$146  = 16'h0000;
+  reg [15:0] \prod_s0$147  = 16'h0000;
+  reg [15:0] \prod_s0$149  = 16'h0000;
+  reg [15:0] \prod_s0$150  = 16'h0000;
+  reg [15:0] \prod_s0$152  = 16'h0000;
+  reg [15:0] \prod_s0$153  = 16'h0000;
+  reg [15:0] \prod_s0$155  = 16'h0000;
+  reg [15:0] \prod_s0$156  = 16'h0000;
+  reg [15:0] \prod_s0$158  = 16'h0000;
+  reg [15:0] \prod_s0$159  = 16'h0000;
   reg [15:0] \prod_s0$16  = 16'h0000;
+  reg [15:0] \prod_s0$161  = 16'h0000;
+  reg [15:0] \prod_s0$162  = 16'h0000;
+  reg [15:0] \prod_s0$164  = 16'h0000;
+  reg [15:0] \prod_s0$165  = 16'h0000;
+  reg [15:0] \prod_s0$167  = 16'h0000;
+  reg [15:0] \prod_s0$168  = 16'h0000;
   reg [15:0] \prod_s0$17  = 16'h0000;
-  reg [15:0] \prod_s0$18  = 16'h0000;
+  reg [15:0] \prod_s0$170  = 16'h0000;
+  reg [15:0] \prod_s0$171  = 16'h0000;
+  reg [15:0] \prod_s0$173  = 16'h0000;
+  reg [15:0] \prod_s0$174  = 16'h0000;
+  reg [15:0] \prod_s0$176  = 16'h0000;
+  reg [15:0] \prod_s0$177  = 16'h0000;
+  reg [15:0] \prod_s0$179  = 16'h0000;
+  reg [15:0] \prod_s0$180  = 16'h0000;
+  reg [15:0] \prod_s0$182  = 16'h0000;
+  reg [15:0] \prod_s0$183  = 16'h0000;
+  reg [15:0] \prod_s0$185  = 16'h0000;
+  reg [15:0] \prod_s0$186  = 16'h0000;
   reg [15:0] \prod_s0$19  = 16'h0000;
   reg [15:0] \prod_s0$20  = 16'h0000;
-  reg [15:0] \prod_s0$21  = 16'h0000;
+  reg [15:0] \prod_s0$205  = 16'h0000;
+  reg [15:0] \prod_s0$206  = 16'h0000;
+  reg [15:0] \prod_s0$208  = 16'h0000;
+  reg [15:0] \prod_s0$209  = 16'h0000;
+  reg [15:0] \prod_s0$211  = 16'h0000;
+  reg [15:0] \prod_s0$212  = 16'h0000;
+  reg [15:0] \prod_s0$214  = 16'h0000;
+  reg [15:0] \prod_s0$215  = 16'h0000;
+  reg [15:0] \prod_s0$217  = 16'h0000;
+  reg [15:0] \prod_s0$218  = 16'h0000;
   reg [15:0] \prod_s0$22  = 16'h0000;
+  reg [15:0] \prod_s0$220  = 16'h0000;
+  reg [15:0] \prod_s0$221  = 16'h0000;
+  reg [15:0] \prod_s0$223  = 16'h0000;
+  reg [15:0] \prod_s0$224  = 16'h0000;
+  reg [15:0] \prod_s0$226  = 16'h0000;
+  reg [15:0] \prod_s0$227  = 16'h0000;
+  reg [15:0] \prod_s0$229  = 16'h0000;
   reg [15:0] \prod_s0$23  = 16'h0000;
-  reg [15:0] \prod_s0$24  = 16'h0000;
+  reg [15:0] \prod_s0$230  = 16'h0000;
+  reg [15:0] \prod_s0$232  = 16'h0000;
+  reg [15:0] \prod_s0$233  = 16'h0000;
+  reg [15:0] \prod_s0$235  = 16'h0000;
+  reg [15:0] \prod_s0$236  = 16'h0000;
+  reg [15:0] \prod_s0$238  = 16'h0000;
+  reg [15:0] \prod_s0$239  = 16'h0000;
+  reg [15:0] \prod_s0$241  = 16'h0000;
+  reg [15:0] \prod_s0$242  = 16'h0000;
+  reg [15:0] \prod_s0$244  = 16'h0000;
+  reg [15:0] \prod_s0$245  = 16'h0000;
+  reg [15:0] \prod_s0$247  = 16'h0000;
+  reg [15:0] \prod_s0$248  = 16'h0000;
   reg [15:0] \prod_s0$25  = 16'h0000;
+  reg [15:0] \prod_s0$250  = 16'h0000;
+  reg [15:0] \prod_s0$251  = 16'h0000;
   reg [15:0] \prod_s0$26  = 16'h0000;
-  reg [15:0] \prod_s0$27  = 16'h0000;
+  reg \prod_s0$274  = 1'h0;
   reg [15:0] \prod_s0$28  = 16'h0000;
   reg [15:0] \prod_s0$29  = 16'h0000;
-  reg [15:0] \prod_s0$30  = 16'h0000;
   reg [15:0] \prod_s0$31  = 16'h0000;
   reg [15:0] \prod_s0$32  = 16'h0000;
-  reg [15:0] \prod_s0$33  = 16'h0000;
   reg [15:0] \prod_s0$34  = 16'h0000;
   reg [15:0] \prod_s0$35  = 16'h0000;
-  reg [15:0] \prod_s0$36  = 16'h0000;
   reg [15:0] \prod_s0$37  = 16'h0000;
   reg [15:0] \prod_s0$38  = 16'h0000;
-  reg [15:0] \prod_s0$39  = 16'h0000;
   reg [15:0] \prod_s0$40  = 16'h0000;
   reg [15:0] \prod_s0$41  = 16'h0000;
-  reg [15:0] \prod_s0$42  = 16'h0000;
-  reg [15:0] \prod_s0$45  = 16'h0000;
+  reg [15:0] \prod_s0$43  = 16'h0000;
+  reg [15:0] \prod_s0$44  = 16'h0000;
   reg [15:0] \prod_s0$46  = 16'h0000;
   reg [15:0] \prod_s0$47  = 16'h0000;
-  reg [15:0] \prod_s0$48  = 16'h0000;
   reg [15:0] \prod_s0$49  = 16'h0000;
   reg [15:0] \prod_s0$50  = 16'h0000;
-  reg [15:0] \prod_s0$51  = 16'h0000;
   reg [15:0] \prod_s0$52  = 16'h0000;
   reg [15:0] \prod_s0$53  = 16'h0000;
-  reg [15:0] \prod_s0$54  = 16'h0000;
   reg [15:0] \prod_s0$55  = 16'h0000;
   reg [15:0] \prod_s0$56  = 16'h0000;
-  reg [15:0] \prod_s0$57  = 16'h0000;
-  reg [15:0] \prod_s0$58  = 16'h0000;
-  reg [15:0] \prod_s0$59  = 16'h0000;
-  reg [15:0] \prod_s0$60  = 16'h0000;
-  reg [15:0] \prod_s0$61  = 16'h0000;
-  reg [15:0] \prod_s0$62  = 16'h0000;
-  reg [15:0] \prod_s0$63  = 16'h0000;
-  reg [15:0] \prod_s0$64  = 16'h0000;
-  reg [15:0] \prod_s0$65  = 16'h0000;
-  reg [15:0] \prod_s0$66  = 16'h0000;
-  reg [15:0] \prod_s0$67  = 16'h0000;
-  reg [15:0] \prod_s0$68  = 16'h0000;
-  reg [15:0] \prod_s0$69  = 16'h0000;
-  reg [15:0] \prod_s0$70  = 16'h0000;
-  reg [15:0] \prod_s0$71  = 16'h0000;
-  reg [15:0] \prod_s0$72  = 16'h0000;
-  reg [15:0] \prod_s0$73  = 16'h0000;
-  reg [15:0] \prod_s0$74  = 16'h0000;
   reg [15:0] \prod_s0$75  = 16'h0000;
   reg [15:0] \prod_s0$76  = 16'h0000;
+  reg [15:0] \prod_s0$78  = 16'h0000;
   reg [15:0] \prod_s0$79  = 16'h0000;
-  reg [15:0] \prod_s0$80  = 16'h0000;
   reg [15:0] \prod_s0$81  = 16'h0000;
   reg [15:0] \prod_s0$82  = 16'h0000;
-  reg [15:0] \prod_s0$83  = 16'h0000;
   reg [15:0] \prod_s0$84  = 16'h0000;
   reg [15:0] \prod_s0$85  = 16'h0000;
-  reg [15:0] \prod_s0$86  = 16'h0000;
   reg [15:0] \prod_s0$87  = 16'h0000;
   reg [15:0] \prod_s0$88  = 16'h0000;
-  reg [15:0] \prod_s0$89  = 16'h0000;
   reg [15:0] \prod_s0$90  = 16'h0000;
   reg [15:0] \prod_s0$91  = 16'h0000;
-  reg [15:0] \prod_s0$92  = 16'h0000;
   reg [15:0] \prod_s0$93  = 16'h0000;
   reg [15:0] \prod_s0$94  = 16'h0000;
-  reg [15:0] \prod_s0$95  = 16'h0000;
   reg [15:0] \prod_s0$96  = 16'h0000;
   reg [15:0] \prod_s0$97  = 16'h0000;
-  reg [15:0] \prod_s0$98  = 16'h0000;
   reg [15:0] \prod_s0$99  = 16'h0000;
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = $signed(prod_s0) + $signed(\prod_s0$12 );
-  assign \$3  = $signed(\prod_s0$13 ) + $signed(\prod_s0$14 );
-  assign \$4  = $signed(\$2 ) + $signed(\$3 );
-  assign \$5  = $signed(\prod_s0$15 ) + $signed(\prod_s0$16 );
-  assign \$6  = $signed(\prod_s0$17 ) + $signed(\prod_s0$18 );
-  assign \$7  = $signed(\$5 ) + $signed(\$6 );
-  assign \$8  = $signed(\$4 ) + $signed(\$7 );
-  assign \$9  = $signed(\prod_s0$19 ) + $signed(\prod_s0$20 );
-  assign \$10  = $signed(\prod_s0$21 ) + $signed(\prod_s0$22 );
-  assign \$11  = $signed(\$9 ) + $signed(\$10 );
-  assign \$12  = $signed(\prod_s0$23 ) + $signed(\prod_s0$24 );
-  assign \$13  = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
-  assign \$14  = $signed(\$12 ) + $signed(\$13 );
-  assign \$15  = $signed(\$11 ) + $signed(\$14 );
-  assign \$16  = $signed(\$8 ) + $signed(\$15 );
-  assign \$17  = $signed(\prod_s0$27 ) + $signed(\prod_s0$28 );
-  assign \$18  = $signed(\prod_s0$29 ) + $signed(\prod_s0$30 );
-  assign \$19  = $signed(\$17 ) + $signed(\$18 );
-  assign \$20  = $signed(\prod_s0$31 ) + $signed(\prod_s0$32 );
-  assign \$21  = $signed(\prod_s0$33 ) + $signed(\prod_s0$34 );
-  assign \$22  = $signed(\$20 ) + $signed(\$21 );
-  assign \$23  = $signed(\$19 ) + $signed(\$22 );
-  assign \$24  = $signed(\prod_s0$35 ) + $signed(\prod_s0$36 );
-  assign \$25  = $signed(\prod_s0$37 ) + $signed(\prod_s0$38 );
-  assign \$26  = $signed(\$24 ) + $signed(\$25 );
-  assign \$27  = $signed(\prod_s0$39 ) + $signed(\prod_s0$40 );
-  assign \$28  = $signed(\prod_s0$41 ) + $signed(\prod_s0$42 );
-  assign \$29  = $signed(\$27 ) + $signed(\$28 );
-  assign \$30  = $signed(\$26 ) + $signed(\$29 );
-  assign \$31  = $signed(\$23 ) + $signed(\$30 );
-  assign \$32  = $signed(\$16 ) + $signed(\$31 );
-  assign \$33  = $signed(acc0) + $signed(\$32 );
-  assign \$34  = $signed(\prod_s0$45 ) + $signed(\prod_s0$46 );
-  assign \$35  = $signed(\prod_s0$47 ) + $signed(\prod_s0$48 );
-  assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$37  = $signed(\prod_s0$49 ) + $signed(\prod_s0$50 );
-  assign \$38  = $signed(\prod_s0$51 ) + $signed(\prod_s0$52 );
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(\$36 ) + $signed(\$39 );
-  assign \$41  = $signed(\prod_s0$53 ) + $signed(\prod_s0$54 );
-  assign \$42  = $signed(\prod_s0$55 ) + $signed(\prod_s0$56 );
-  assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(\prod_s0$57 ) + $signed(\prod_s0$58 );
-  assign \$45  = $signed(\prod_s0$59 ) + $signed(\prod_s0$60 );
-  assign \$46  = $signed(\$44 ) + $signed(\$45 );
-  assign \$47  = $signed(\$43 ) + $signed(\$46 );
-  assign \$48  = $signed(\$40 ) + $signed(\$47 );
-  assign \$49  = $signed(\prod_s0$61 ) + $signed(\prod_s0$62 );
-  assign \$50  = $signed(\prod_s0$63 ) + $signed(\prod_s0$64 );
-  assign \$51  = $signed(\$49 ) + $signed(\$50 );
-  assign \$52  = $signed(\prod_s0$65 ) + $signed(\prod_s0$66 );
-  assign \$53  = $signed(\prod_s0$67 ) + $signed(\prod_s0$68 );
-  assign \$54  = $signed(\$52 ) + $signed(\$53 );
-  assign \$55  = $signed(\$51 ) + $signed(\$54 );
-  assign \$56  = $signed(\prod_s0$69 ) + $signed(\prod_s0$70 );
-  assign \$57  = $signed(\prod_s0$71 ) + $signed(\prod_s0$72 );
-  assign \$58  = $signed(\$56 ) + $signed(\$57 );
-  assign \$59  = $signed(\prod_s0$73 ) + $signed(\prod_s0$74 );
-  assign \$60  = $signed(\prod_s0$75 ) + $signed(\prod_s0$76 );
-  assign \$61  = $signed(\$59 ) + $signed(\$60 );
-  assign \$62  = $signed(\$58 ) + $signed(\$61 );
-  assign \$63  = $signed(\$55 ) + $signed(\$62 );
-  assign \$64  = $signed(\$48 ) + $signed(\$63 );
-  assign \$65  = $signed(acc1) + $signed(\$64 );
-  assign \$66  = $signed(\prod_s0$79 ) + $signed(\prod_s0$80 );
-  assign \$67  = $signed(\prod_s0$81 ) + $signed(\prod_s0$82 );
-  assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$69  = $signed(\prod_s0$83 ) + $signed(\prod_s0$84 );
-  assign \$70  = $signed(\prod_s0$85 ) + $signed(\prod_s0$86 );
-  assign \$71  = $signed(\$69 ) + $signed(\$70 );
-  assign \$72  = $signed(\$68 ) + $signed(\$71 );
-  assign \$73  = $signed(\prod_s0$87 ) + $signed(\prod_s0$88 );
-  assign \$74  = $signed(\prod_s0$89 ) + $signed(\prod_s0$90 );
-  assign \$75  = $signed(\$73 ) + $signed(\$74 );
-  assign \$76  = $signed(\prod_s0$91 ) + $signed(\prod_s0$92 );
-  assign \$77  = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
-  assign \$78  = $signed(\$76 ) + $signed(\$77 );
-  assign \$79  = $signed(\$75 ) + $signed(\$78 );
-  assign \$80  = $signed(\$72 ) + $signed(\$79 );
-  assign \$81  = $signed(\prod_s0$95 ) + $signed(\prod_s0$96 );
-  assign \$82  = $signed(\prod_s0$97 ) + $signed(\prod_s0$98 );
-  assign \$83  = $signed(\$81 ) + $signed(\$82 );
-  assign \$84  = $signed(\prod_s0$99 ) + $signed(\prod_s0$100 );
-  assign \$85  = $signed(\prod_s0$101 ) + $signed(\prod_s0$102 );
-  assign \$86  = $signed(\$84 ) + $signed(\$85 );
-  assign \$87  = $signed(\$83 ) + $signed(\$86 );
-  assign \$88  = $signed(\prod_s0$103 ) + $signed(\prod_s0$104 );
-  assign \$89  = $signed(\prod_s0$105 ) + $signed(\prod_s0$106 );
-  assign \$90  = $signed(\$88 ) + $signed(\$89 );
-  assign \$91  = $signed(\prod_s0$107 ) + $signed(\prod_s0$108 );
-  assign \$92  = $signed(\prod_s0$109 ) + $signed(\prod_s0$110 );
-  assign \$93  = $signed(\$91 ) + $signed(\$92 );
-  assign \$94  = $signed(\$90 ) + $signed(\$93 );
-  assign \$95  = $signed(\$87 ) + $signed(\$94 );
-  assign \$96  = $signed(\$80 ) + $signed(\$95 );
-  assign \$97  = $signed(acc2) + $signed(\$96 );
-  assign \$98  = $signed(\prod_s0$113 ) + $signed(\prod_s0$114 );
-  assign \$99  = $signed(\prod_s0$115 ) + $signed(\prod_s0$116 );
-  assign \$100  = $signed(\$98 ) + $signed(\$99 );
-  assign \$101  = $signed(\prod_s0$117 ) + $signed(\prod_s0$118 );
-  assign \$102  = $signed(\prod_s0$119 ) + $signed(\prod_s0$120 );
-  assign \$103  = $signed(\$101 ) + $signed(\$102 );
-  assign \$104  = $signed(\$100 ) + $signed(\$103 );
-  assign \$105  = $signed(\prod_s0$121 ) + $signed(\prod_s0$122 );
-  assign \$106  = $signed(\prod_s0$123 ) + $signed(\prod_s0$124 );
-  assign \$107  = $signed(\$105 ) + $signed(\$106 );
-  assign \$108  = $signed(\prod_s0$125 ) + $signed(\prod_s0$126 );
-  assign \$109  = $signed(\prod_s0$127 ) + $signed(\prod_s0$128 );
-  assign \$110  = $signed(\$108 ) + $signed(\$109 );
-  assign \$111  = $signed(\$107 ) + $signed(\$110 );
-  assign \$112  = $signed(\$104 ) + $signed(\$111 );
-  assign \$113  = $signed(\prod_s0$129 ) + $signed(\prod_s0$130 );
-  assign \$114  = $signed(\prod_s0$131 ) + $signed(\prod_s0$132 );
-  assign \$115  = $signed(\$113 ) + $signed(\$114 );
-  assign \$116  = $signed(\prod_s0$133 ) + $signed(\prod_s0$134 );
-  assign \$117  = $signed(\prod_s0$135 ) + $signed(\prod_s0$136 );
-  assign \$118  = $signed(\$116 ) + $signed(\$117 );
-  assign \$119  = $signed(\$115 ) + $signed(\$118 );
-  assign \$120  = $signed(\prod_s0$137 ) + $signed(\prod_s0$138 );
-  assign \$121  = $signed(\prod_s0$139 ) + $signed(\prod_s0$140 );
-  assign \$122  = $signed(\$120 ) + $signed(\$121 );
-  assign \$123  = $signed(\prod_s0$141 ) + $signed(\prod_s0$142 );
-  assign \$124  = $signed(\prod_s0$143 ) + $signed(\prod_s0$144 );
-  assign \$125  = $signed(\$123 ) + $signed(\$124 );
-  assign \$126  = $signed(\$122 ) + $signed(\$125 );
-  assign \$127  = $signed(\$119 ) + $signed(\$126 );
-  assign \$128  = $signed(\$112 ) + $signed(\$127 );
-  assign \$129  = $signed(acc3) + $signed(\$128 );
-  assign \$130  = $signed(i__payload[7:0]) * $signed(i__payload[263:256]);
-  assign \$131  = $signed(i__payload[15:8]) * $signed(i__payload[271:264]);
-  assign \$132  = $signed(i__payload[23:16]) * $signed(i__payload[279:272]);
-  assign \$133  = $signed(i__payload[31:24]) * $signed(i__payload[287:280]);
-  assign \$134  = $signed(i__payload[39:32]) * $signed(i__payload[295:288]);
-  assign \$135  = $signed(i__payload[47:40]) * $signed(i__payload[303:296]);
-  assign \$136  = $signed(i__payload[55:48]) * $signed(i__payload[311:304]);
-  assign \$137  = $signed(i__payload[63:56]) * $signed(i__payload[319:312]);
-  assign \$138  = $signed(i__payload[71:64]) * $signed(i__payload[327:320]);
-  assign \$139  = $signed(i__payload[79:72]) * $signed(i__payload[335:328]);
-  assign \$140  = $signed(i__payload[87:80]) * $signed(i__payload[343:336]);
-  assign \$141  = $signed(i__payload[95:88]) * $signed(i__payload[351:344]);
-  assign \$142  = $signed(i__payload[103:96]) * $signed(i__payload[359:352]);
-  assign \$143  = $signed(i__payload[111:104]) * $signed(i__payload[367:360]);
-  assign \$144  = $signed(i__payload[119:112]) * $signed(i__payload[375:368]);
-  assign \$145  = $signed(i__payload[127:120]) * $signed(i__payload[383:376]);
-  assign \$146  = $signed(i__payload[135:128]) * $signed(i__payload[391:384]);
-  assign \$147  = $signed(i__payload[143:136]) * $signed(i__payload[399:392]);
-  assign \$148  = $signed(i__payload[151:144]) * $signed(i__payload[407:400]);
-  assign \$149  = $signed(i__payload[159:152]) * $signed(i__payload[415:408]);
-  assign \$150  = $signed(i__payload[167:160]) * $signed(i__payload[423:416]);
-  assign \$151  = $signed(i__payload[175:168]) * $signed(i__payload[431:424]);
-  assign \$152  = $signed(i__payload[183:176]) * $signed(i__payload[439:432]);
-  assign \$153  = $signed(i__payload[191:184]) * $signed(i__payload[447:440]);
-  assign \$154  = $signed(i__payload[199:192]) * $signed(i__payload[455:448]);
-  assign \$155  = $signed(i__payload[207:200]) * $signed(i__payload[463:456]);
-  assign \$156  = $signed(i__payload[215:208]) * $signed(i__payload[471:464]);
-  assign \$157  = $signed(i__payload[223:216]) * $signed(i__payload[479:472]);
-  assign \$158  = $signed(i__payload[231:224]) * $signed(i__payload[487:480]);
-  assign \$159  = $signed(i__payload[239:232]) * $signed(i__payload[495:488]);
-  assign \$160  = $signed(i__payload[247:240]) * $signed(i__payload[503:496]);
-  assign \$161  = $signed(i__payload[255:248]) * $signed(i__payload[511:504]);
-  assign \$162  = $signed(i__payload[7:0]) * $signed(i__payload[519:512]);
-  assign \$163  = $signed(i__payload[15:8]) * $signed(i__payload[527:520]);
-  assign \$164  = $signed(i__payload[23:16]) * $signed(i__payload[535:528]);
-  assign \$165  = $signed(i__payload[31:24]) * $signed(i__payload[543:536]);
-  assign \$166  = $signed(i__payload[39:32]) * $signed(i__payload[551:544]);
-  assign \$167  = $signed(i__payload[47:40]) * $signed(i__payload[559:552]);
-  assign \$168  = $signed(i__payload[55:48]) * $signed(i__payload[567:560]);
-  assign \$169  = $signed(i__payload[63:56]) * $signed(i__payload[575:568]);
-  assign \$170  = $signed(i__payload[71:64]) * $signed(i__payload[583:576]);
-  assign \$171  = $signed(i__payload[79:72]) * $signed(i__payload[591:584]);
-  assign \$172  = $signed(i__payload[87:80]) * $signed(i__payload[599:592]);
-  assign \$173  = $signed(i__payload[95:88]) * $signed(i__payload[607:600]);
-  assign \$174  = $signed(i__payload[103:96]) * $signed(i__payload[615:608]);
-  assign \$175  = $signed(i__payload[111:104]) * $signed(i__payload[623:616]);
-  assign \$176  = $signed(i__payload[119:112]) * $signed(i__payload[631:624]);
-  assign \$177  = $signed(i__payload[127:120]) * $signed(i__payload[639:632]);
-  assign \$178  = $signed(i__payload[135:128]) * $signed(i__payload[647:640]);
-  assign \$179  = $signed(i__payload[143:136]) * $signed(i__payload[655:648]);
-  assign \$180  = $signed(i__payload[151:144]) * $signed(i__payload[663:656]);
-  assign \$181  = $signed(i__payload[159:152]) * $signed(i__payload[671:664]);
-  assign \$182  = $signed(i__payload[167:160]) * $signed(i__payload[679:672]);
-  assign \$183  = $signed(i__payload[175:168]) * $signed(i__payload[687:680]);
-  assign \$184  = $signed(i__payload[183:176]) * $signed(i__payload[695:688]);
-  assign \$185  = $signed(i__payload[191:184]) * $signed(i__payload[703:696]);
-  assign \$186  = $signed(i__payload[199:192]) * $signed(i__payload[711:704]);
-  assign \$187  = $signed(i__payload[207:200]) * $signed(i__payload[719:712]);
-  assign \$188  = $signed(i__payload[215:208]) * $signed(i__payload[727:720]);
-  assign \$189  = $signed(i__payload[223:216]) * $signed(i__payload[735:728]);
-  assign \$190  = $signed(i__payload[231:224]) * $signed(i__payload[743:736]);
-  assign \$191  = $signed(i__payload[239:232]) * $signed(i__payload[751:744]);
-  assign \$192  = $signed(i__payload[247:240]) * $signed(i__payload[759:752]);
-  assign \$193  = $signed(i__payload[255:248]) * $signed(i__payload[767:760]);
-  assign \$194  = $signed(i__payload[7:0]) * $signed(i__payload[775:768]);
-  assign \$195  = $signed(i__payload[15:8]) * $signed(i__payload[783:776]);
-  assign \$196  = $signed(i__payload[23:16]) * $signed(i__payload[791:784]);
-  assign \$197  = $signed(i__payload[31:24]) * $signed(i__payload[799:792]);
-  assign \$198  = $signed(i__payload[39:32]) * $signed(i__payload[807:800]);
-  assign \$199  = $signed(i__payload[47:40]) * $signed(i__payload[815:808]);
-  assign \$200  = $signed(i__payload[55:48]) * $signed(i__payload[823:816]);
-  assign \$201  = $signed(i__payload[63:56]) * $signed(i__payload[831:824]);
-  assign \$202  = $signed(i__payload[71:64]) * $signed(i__payload[839:832]);
-  assign \$203  = $signed(i__payload[79:72]) * $signed(i__payload[847:840]);
-  assign \$204  = $signed(i__payload[87:80]) * $signed(i__payload[855:848]);
-  assign \$205  = $signed(i__payload[95:88]) * $signed(i__payload[863:856]);
-  assign \$206  = $signed(i__payload[103:96]) * $signed(i__payload[871:864]);
-  assign \$207  = $signed(i__payload[111:104]) * $signed(i__payload[879:872]);
-  assign \$208  = $signed(i__payload[119:112]) * $signed(i__payload[887:880]);
-  assign \$209  = $signed(i__payload[127:120]) * $signed(i__payload[895:888]);
-  assign \$210  = $signed(i__payload[135:128]) * $signed(i__payload[903:896]);
-  assign \$211  = $signed(i__payload[143:136]) * $signed(i__payload[911:904]);
-  assign \$212  = $signed(i__payload[151:144]) * $signed(i__payload[919:912]);
-  assign \$213  = $signed(i__payload[159:152]) * $signed(i__payload[927:920]);
-  assign \$214  = $signed(i__payload[167:160]) * $signed(i__payload[935:928]);
-  assign \$215  = $signed(i__payload[175:168]) * $signed(i__payload[943:936]);
-  assign \$216  = $signed(i__payload[183:176]) * $signed(i__payload[951:944]);
-  assign \$217  = $signed(i__payload[191:184]) * $signed(i__payload[959:952]);
-  assign \$218  = $signed(i__payload[199:192]) * $signed(i__payload[967:960]);
-  assign \$219  = $signed(i__payload[207:200]) * $signed(i__payload[975:968]);
-  assign \$220  = $signed(i__payload[215:208]) * $signed(i__payload[983:976]);
-  assign \$221  = $signed(i__payload[223:216]) * $signed(i__payload[991:984]);
-  assign \$222  = $signed(i__payload[231:224]) * $signed(i__payload[999:992]);
-  assign \$223  = $signed(i__payload[239:232]) * $signed(i__payload[1007:1000]);
-  assign \$224  = $signed(i__payload[247:240]) * $signed(i__payload[1015:1008]);
-  assign \$225  = $signed(i__payload[255:248]) * $signed(i__payload[1023:1016]);
-  assign \$226  = $signed(i__payload[7:0]) * $signed(i__payload[1031:1024]);
-  assign \$227  = $signed(i__payload[15:8]) * $signed(i__payload[1039:1032]);
-  assign \$228  = $signed(i__payload[23:16]) * $signed(i__payload[1047:1040]);
-  assign \$229  = $signed(i__payload[31:24]) * $signed(i__payload[1055:1048]);
-  assign \$230  = $signed(i__payload[39:32]) * $signed(i__payload[1063:1056]);
-  assign \$231  = $signed(i__payload[47:40]) * $signed(i__payload[1071:1064]);
-  assign \$232  = $signed(i__payload[55:48]) * $signed(i__payload[1079:1072]);
-  assign \$233  = $signed(i__payload[63:56]) * $signed(i__payload[1087:1080]);
-  assign \$234  = $signed(i__payload[71:64]) * $signed(i__payload[1095:1088]);
-  assign \$235  = $signed(i__payload[79:72]) * $signed(i__payload[1103:1096]);
-  assign \$236  = $signed(i__payload[87:80]) * $signed(i__payload[1111:1104]);
-  assign \$237  = $signed(i__payload[95:88]) * $signed(i__payload[1119:1112]);
-  assign \$238  = $signed(i__payload[103:96]) * $signed(i__payload[1127:1120]);
-  assign \$239  = $signed(i__payload[111:104]) * $signed(i__payload[1135:1128]);
-  assign \$240  = $signed(i__payload[119:112]) * $signed(i__payload[1143:1136]);
-  assign \$241  = $signed(i__payload[127:120]) * $signed(i__payload[1151:1144]);
-  assign \$242  = $signed(i__payload[135:128]) * $signed(i__payload[1159:1152]);
-  assign \$243  = $signed(i__payload[143:136]) * $signed(i__payload[1167:1160]);
-  assign \$244  = $signed(i__payload[151:144]) * $signed(i__payload[1175:1168]);
-  assign \$245  = $signed(i__payload[159:152]) * $signed(i__payload[1183:1176]);
-  assign \$246  = $signed(i__payload[167:160]) * $signed(i__payload[1191:1184]);
-  assign \$247  = $signed(i__payload[175:168]) * $signed(i__payload[1199:1192]);
-  assign \$248  = $signed(i__payload[183:176]) * $signed(i__payload[1207:1200]);
-  assign \$249  = $signed(i__payload[191:184]) * $signed(i__payload[1215:1208]);
-  assign \$250  = $signed(i__payload[199:192]) * $signed(i__payload[1223:1216]);
-  assign \$251  = $signed(i__payload[207:200]) * $signed(i__payload[1231:1224]);
-  assign \$252  = $signed(i__payload[215:208]) * $signed(i__payload[1239:1232]);
-  assign \$253  = $signed(i__payload[223:216]) * $signed(i__payload[1247:1240]);
-  assign \$254  = $signed(i__payload[231:224]) * $signed(i__payload[1255:1248]);
-  assign \$255  = $signed(i__payload[239:232]) * $signed(i__payload[1263:1256]);
-  assign \$256  = $signed(i__payload[247:240]) * $signed(i__payload[1271:1264]);
-  assign \$257  = $signed(i__payload[255:248]) * $signed(i__payload[1279:1272]);
-  assign \$258  = prod_valid_s0 & \prod_s0$150 ;
-  assign \$259  = i__ready & prod_valid_s0;
-  assign \$260  = i__ready & prod_valid_s0;
-  assign \$261  = i__ready & prod_valid_s0;
-  assign \$262  = i__ready & prod_valid_s0;
-  always @(posedge clk)
-    prod_s0 <= \$263 ;
-  always @(posedge clk)
-    \prod_s0$12  <= \$264 ;
-  always @(posedge clk)
-    \prod_s0$13  <= \$265 ;
-  always @(posedge clk)
-    \prod_s0$14  <= \$266 ;
-  always @(posedge clk)
-    \prod_s0$15  <= \$267 ;
-  always @(posedge clk)
-    \prod_s0$16  <= \$268 ;
-  always @(posedge clk)
-    \prod_s0$17  <= \$269 ;
-  always @(posedge clk)
-    \prod_s0$18  <= \$270 ;
-  always @(posedge clk)
-    \prod_s0$19  <= \$271 ;
-  always @(posedge clk)
-    \prod_s0$20  <= \$272 ;
-  always @(posedge clk)
-    \prod_s0$21  <= \$273 ;
-  always @(posedge clk)
-    \prod_s0$22  <= \$274 ;
-  always @(posedge clk)
-    \prod_s0$23  <= \$275 ;
-  always @(posedge clk)
-    \prod_s0$24  <= \$276 ;
-  always @(posedge clk)
-    \prod_s0$25  <= \$277 ;
-  always @(posedge clk)
-    \prod_s0$26  <= \$278 ;
-  always @(posedge clk)
-    \prod_s0$27  <= \$279 ;
-  always @(posedge clk)
-    \prod_s0$28  <= \$280 ;
-  always @(posedge clk)
-    \prod_s0$29  <= \$281 ;
-  always @(posedge clk)
-    \prod_s0$30  <= \$282 ;
-  always @(posedge clk)
-    \prod_s0$31  <= \$283 ;
-  always @(posedge clk)
-    \prod_s0$32  <= \$284 ;
-  always @(posedge clk)
-    \prod_s0$33  <= \$285 ;
-  always @(posedge clk)
-    \prod_s0$34  <= \$286 ;
-  always @(posedge clk)
-    \prod_s0$35  <= \$287 ;
-  always @(posedge clk)
-    \prod_s0$36  <= \$288 ;
-  always @(posedge clk)
-    \prod_s0$37  <= \$289 ;
-  always @(posedge clk)
-    \prod_s0$38  <= \$290 ;
-  always @(posedge clk)
-    \prod_s0$39  <= \$291 ;
-  always @(posedge clk)
-    \prod_s0$40  <= \$292 ;
-  always @(posedge clk)
-    \prod_s0$41  <= \$293 ;
+  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$11 );
+  assign acc0_sum_p1 = $signed(\prod_s0$13 ) + $signed(\prod_s0$14 );
+  assign acc0_sum_p2 = $signed(\prod_s0$16 ) + $signed(\prod_s0$17 );
+  assign acc0_sum_p3 = $signed(\prod_s0$19 ) + $signed(\prod_s0$20 );
+  assign acc0_sum_p4 = $signed(\prod_s0$22 ) + $signed(\prod_s0$23 );
+  assign acc0_sum_p5 = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
+  assign acc0_sum_p6 = $signed(\prod_s0$28 ) + $signed(\prod_s0$29 );
+  assign acc0_sum_p7 = $signed(\prod_s0$31 ) + $signed(\prod_s0$32 );
+  assign acc0_sum_p8 = $signed(\prod_s0$34 ) + $signed(\prod_s0$35 );
+  assign acc0_sum_p9 = $signed(\prod_s0$37 ) + $signed(\prod_s0$38 );
+  assign acc0_sum_p10 = $signed(\prod_s0$40 ) + $signed(\prod_s0$41 );
+  assign acc0_sum_p11 = $signed(\prod_s0$43 ) + $signed(\prod_s0$44 );
+  assign acc0_sum_p12 = $signed(\prod_s0$46 ) + $signed(\prod_s0$47 );
+  assign acc0_sum_p13 = $signed(\prod_s0$49 ) + $signed(\prod_s0$50 );
+  assign acc0_sum_p14 = $signed(\prod_s0$52 ) + $signed(\prod_s0$53 );
+  assign acc0_sum_p15 = $signed(\prod_s0$55 ) + $signed(\prod_s0$56 );
+  assign acc0_sum_p16 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
+  assign acc0_sum_p17 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
+  assign acc0_sum_p18 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
+  assign acc0_sum_p19 = $signed(acc0_sum_p6) + $signed(acc0_sum_p7);
+  assign acc0_sum_p20 = $signed(acc0_sum_p8) + $signed(acc0_sum_p9);
+  assign acc0_sum_p21 = $signed(acc0_sum_p10) + $signed(acc0_sum_p11);
+  assign acc0_sum_p22 = $signed(acc0_sum_p12) + $signed(acc0_sum_p13);
+  assign acc0_sum_p23 = $signed(acc0_sum_p14) + $signed(acc0_sum_p15);
+  assign acc0_sum_p24 = $signed(acc0_sum_p16) + $signed(acc0_sum_p17);
+  assign acc0_sum_p25 = $signed(acc0_sum_p18) + $signed(acc0_sum_p19);
+  assign acc0_sum_p26 = $signed(acc0_sum_p20) + $signed(acc0_sum_p21);
+  assign acc0_sum_p27 = $signed(acc0_sum_p22) + $signed(acc0_sum_p23);
+  assign acc0_sum_p28 = $signed(acc0_sum_p24) + $signed(acc0_sum_p25);
+  assign acc0_sum_p29 = $signed(acc0_sum_p26) + $signed(acc0_sum_p27);
+  assign acc0_sum_p30 = $signed(acc0_sum_p28) + $signed(acc0_sum_p29);
+  assign \$2  = $signed(acc0) + $signed(acc0_sum_p30);
+  assign acc1_sum_p0 = $signed(\prod_s0$75 ) + $signed(\prod_s0$76 );
+  assign acc1_sum_p1 = $signed(\prod_s0$78 ) + $signed(\prod_s0$79 );
+  assign acc1_sum_p2 = $signed(\prod_s0$81 ) + $signed(\prod_s0$82 );
+  assign acc1_sum_p3 = $signed(\prod_s0$84 ) + $signed(\prod_s0$85 );
+  assign acc1_sum_p4 = $signed(\prod_s0$87 ) + $signed(\prod_s0$88 );
+  assign acc1_sum_p5 = $signed(\prod_s0$90 ) + $signed(\prod_s0$91 );
+  assign acc1_sum_p6 = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
+  assign acc1_sum_p7 = $signed(\prod_s0$96 ) + $signed(\prod_s0$97 );
+  assign acc1_sum_p8 = $signed(\prod_s0$99 ) + $signed(\prod_s0$100 );
+  assign acc1_sum_p9 = $signed(\prod_s0$102 ) + $signed(\prod_s0$103 );
+  assign acc1_sum_p10 = $signed(\prod_s0$105 ) + $signed(\prod_s0$106 );
+  assign acc1_sum_p11 = $signed(\prod_s0$108 ) + $signed(\prod_s0$109 );
+  assign acc1_sum_p12 = $signed(\prod_s0$111 ) + $signed(\prod_s0$112 );
+  assign acc1_sum_p13 = $signed(\prod_s0$114 ) + $signed(\prod_s0$115 );
+  assign acc1_sum_p14 = $signed(\prod_s0$117 ) + $signed(\prod_s0$118 );
+  assign acc1_sum_p15 = $signed(\prod_s0$120 ) + $signed(\prod_s0$121 );
+  assign acc1_sum_p16 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
+  assign acc1_sum_p17 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
+  assign acc1_sum_p18 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
+  assign acc1_sum_p19 = $signed(acc1_sum_p6) + $signed(acc1_sum_p7);
+  assign acc1_sum_p20 = $signed(acc1_sum_p8) + $signed(acc1_sum_p9);
+  assign acc1_sum_p21 = $signed(acc1_sum_p10) + $signed(acc1_sum_p11);
+  assign acc1_sum_p22 = $signed(acc1_sum_p12) + $signed(acc1_sum_p13);
+  assign acc1_sum_p23 = $signed(acc1_sum_p14) + $signed(acc1_sum_p15);
+  assign acc1_sum_p24 = $signed(acc1_sum_p16) + $signed(acc1_sum_p17);
+  assign acc1_sum_p25 = $signed(acc1_sum_p18) + $signed(acc1_sum_p19);
+  assign acc1_sum_p26 = $signed(acc1_sum_p20) + $signed(acc1_sum_p21);
+  assign acc1_sum_p27 = $signed(acc1_sum_p22) + $signed(acc1_sum_p23);
+  assign acc1_sum_p28 = $signed(acc1_sum_p24) + $signed(acc1_sum_p25);
+  assign acc1_sum_p29 = $signed(acc1_sum_p26) + $signed(acc1_sum_p27);
+  assign acc1_sum_p30 = $signed(acc1_sum_p28) + $signed(acc1_sum_p29);
+  assign \$3  = $signed(acc1) + $signed(acc1_sum_p30);
+  assign acc2_sum_p0 = $signed(\prod_s0$140 ) + $signed(\prod_s0$141 );
+  assign acc2_sum_p1 = $signed(\prod_s0$143 ) + $signed(\prod_s0$144 );
+  assign acc2_sum_p2 = $signed(\prod_s0$146 ) + $signed(\prod_s0$147 );
+  assign acc2_sum_p3 = $signed(\prod_s0$149 ) + $signed(\prod_s0$150 );
+  assign acc2_sum_p4 = $signed(\prod_s0$152 ) + $signed(\prod_s0$153 );
+  assign acc2_sum_p5 = $signed(\prod_s0$155 ) + $signed(\prod_s0$156 );
+  assign acc2_sum_p6 = $signed(\prod_s0$158 ) + $signed(\prod_s0$159 );
+  assign acc2_sum_p7 = $signed(\prod_s0$161 ) + $signed(\prod_s0$162 );
+  assign acc2_sum_p8 = $signed(\prod_s0$164 ) + $signed(\prod_s0$165 );
+  assign acc2_sum_p9 = $signed(\prod_s0$167 ) + $signed(\prod_s0$168 );
+  assign acc2_sum_p10 = $signed(\prod_s0$170 ) + $signed(\prod_s0$171 );
+  assign acc2_sum_p11 = $signed(\prod_s0$173 ) + $signed(\prod_s0$174 );
+  assign acc2_sum_p12 = $signed(\prod_s0$176 ) + $signed(\prod_s0$177 );
+  assign acc2_sum_p13 = $signed(\prod_s0$179 ) + $signed(\prod_s0$180 );
+  assign acc2_sum_p14 = $signed(\prod_s0$182 ) + $signed(\prod_s0$183 );
+  assign acc2_sum_p15 = $signed(\prod_s0$185 ) + $signed(\prod_s0$186 );
+  assign acc2_sum_p16 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
+  assign acc2_sum_p17 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
+  assign acc2_sum_p18 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
+  assign acc2_sum_p19 = $signed(acc2_sum_p6) + $signed(acc2_sum_p7);
+  assign acc2_sum_p20 = $signed(acc2_sum_p8) + $signed(acc2_sum_p9);
+  assign acc2_sum_p21 = $signed(acc2_sum_p10) + $signed(acc2_sum_p11);
+  assign acc2_sum_p22 = $signed(acc2_sum_p12) + $signed(acc2_sum_p13);
+  assign acc2_sum_p23 = $signed(acc2_sum_p14) + $signed(acc2_sum_p15);
+  assign acc2_sum_p24 = $signed(acc2_sum_p16) + $signed(acc2_sum_p17);
+  assign acc2_sum_p25 = $signed(acc2_sum_p18) + $signed(acc2_sum_p19);
+  assign acc2_sum_p26 = $signed(acc2_sum_p20) + $signed(acc2_sum_p21);
+  assign acc2_sum_p27 = $signed(acc2_sum_p22) + $signed(acc2_sum_p23);
+  assign acc2_sum_p28 = $signed(acc2_sum_p24) + $signed(acc2_sum_p25);
+  assign acc2_sum_p29 = $signed(acc2_sum_p26) + $signed(acc2_sum_p27);
+  assign acc2_sum_p30 = $signed(acc2_sum_p28) + $signed(acc2_sum_p29);
+  assign \$4  = $signed(acc2) + $signed(acc2_sum_p30);
+  assign acc3_sum_p0 = $signed(\prod_s0$205 ) + $signed(\prod_s0$206 );
+  assign acc3_sum_p1 = $signed(\prod_s0$208 ) + $signed(\prod_s0$209 );
+  assign acc3_sum_p2 = $signed(\prod_s0$211 ) + $signed(\prod_s0$212 );
+  assign acc3_sum_p3 = $signed(\prod_s0$214 ) + $signed(\prod_s0$215 );
+  assign acc3_sum_p4 = $signed(\prod_s0$217 ) + $signed(\prod_s0$218 );
+  assign acc3_sum_p5 = $signed(\prod_s0$220 ) + $signed(\prod_s0$221 );
+  assign acc3_sum_p6 = $signed(\prod_s0$223 ) + $signed(\prod_s0$224 );
+  assign acc3_sum_p7 = $signed(\prod_s0$226 ) + $signed(\prod_s0$227 );
+  assign acc3_sum_p8 = $signed(\prod_s0$229 ) + $signed(\prod_s0$230 );
+  assign acc3_sum_p9 = $signed(\prod_s0$232 ) + $signed(\prod_s0$233 );
+  assign acc3_sum_p10 = $signed(\prod_s0$235 ) + $signed(\prod_s0$236 );
+  assign acc3_sum_p11 = $signed(\prod_s0$238 ) + $signed(\prod_s0$239 );
+  assign acc3_sum_p12 = $signed(\prod_s0$241 ) + $signed(\prod_s0$242 );
+  assign acc3_sum_p13 = $signed(\prod_s0$244 ) + $signed(\prod_s0$245 );
+  assign acc3_sum_p14 = $signed(\prod_s0$247 ) + $signed(\prod_s0$248 );
+  assign acc3_sum_p15 = $signed(\prod_s0$250 ) + $signed(\prod_s0$251 );
+  assign acc3_sum_p16 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
+  assign acc3_sum_p17 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
+  assign acc3_sum_p18 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
+  assign acc3_sum_p19 = $signed(acc3_sum_p6) + $signed(acc3_sum_p7);
+  assign acc3_sum_p20 = $signed(acc3_sum_p8) + $signed(acc3_sum_p9);
+  assign acc3_sum_p21 = $signed(acc3_sum_p10) + $signed(acc3_sum_p11);
+  assign acc3_sum_p22 = $signed(acc3_sum_p12) + $signed(acc3_sum_p13);
+  assign acc3_sum_p23 = $signed(acc3_sum_p14) + $signed(acc3_sum_p15);
+  assign acc3_sum_p24 = $signed(acc3_sum_p16) + $signed(acc3_sum_p17);
+  assign acc3_sum_p25 = $signed(acc3_sum_p18) + $signed(acc3_sum_p19);
+  assign acc3_sum_p26 = $signed(acc3_sum_p20) + $signed(acc3_sum_p21);
+  assign acc3_sum_p27 = $signed(acc3_sum_p22) + $signed(acc3_sum_p23);
+  assign acc3_sum_p28 = $signed(acc3_sum_p24) + $signed(acc3_sum_p25);
+  assign acc3_sum_p29 = $signed(acc3_sum_p26) + $signed(acc3_sum_p27);
+  assign acc3_sum_p30 = $signed(acc3_sum_p28) + $signed(acc3_sum_p29);
+  assign \$5  = $signed(acc3) + $signed(acc3_sum_p30);
+  assign \$6  = $signed(i__payload[7:0]) * $signed(i__payload[263:256]);
+  assign \$7  = $signed(i__payload[15:8]) * $signed(i__payload[271:264]);
+  assign \$8  = $signed(i__payload[23:16]) * $signed(i__payload[279:272]);
+  assign \$9  = $signed(i__payload[31:24]) * $signed(i__payload[287:280]);
+  assign \$10  = $signed(i__payload[39:32]) * $signed(i__payload[295:288]);
+  assign \$11  = $signed(i__payload[47:40]) * $signed(i__payload[303:296]);
+  assign \$12  = $signed(i__payload[55:48]) * $signed(i__payload[311:304]);
+  assign \$13  = $signed(i__payload[63:56]) * $signed(i__payload[319:312]);
+  assign \$14  = $signed(i__payload[71:64]) * $signed(i__payload[327:320]);
+  assign \$15  = $signed(i__payload[79:72]) * $signed(i__payload[335:328]);
+  assign \$16  = $signed(i__payload[87:80]) * $signed(i__payload[343:336]);
+  assign \$17  = $signed(i__payload[95:88]) * $signed(i__payload[351:344]);
+  assign \$18  = $signed(i__payload[103:96]) * $signed(i__payload[359:352]);
+  assign \$19  = $signed(i__payload[111:104]) * $signed(i__payload[367:360]);
+  assign \$20  = $signed(i__payload[119:112]) * $signed(i__payload[375:368]);
+  assign \$21  = $signed(i__payload[127:120]) * $signed(i__payload[383:376]);
+  assign \$22  = $signed(i__payload[135:128]) * $signed(i__payload[391:384]);
+  assign \$23  = $signed(i__payload[143:136]) * $signed(i__payload[399:392]);
+  assign \$24  = $signed(i__payload[151:144]) * $signed(i__payload[407:400]);
+  assign \$25  = $signed(i__payload[159:152]) * $signed(i__payload[415:408]);
+  assign \$26  = $signed(i__payload[167:160]) * $signed(i__payload[423:416]);
+  assign \$27  = $signed(i__payload[175:168]) * $signed(i__payload[431:424]);
+  assign \$28  = $signed(i__payload[183:176]) * $signed(i__payload[439:432]);
+  assign \$29  = $signed(i__payload[191:184]) * $signed(i__payload[447:440]);
+  assign \$30  = $signed(i__payload[199:192]) * $signed(i__payload[455:448]);
+  assign \$31  = $signed(i__payload[207:200]) * $signed(i__payload[463:456]);
+  assign \$32  = $signed(i__payload[215:208]) * $signed(i__payload[471:464]);
+  assign \$33  = $signed(i__payload[223:216]) * $signed(i__payload[479:472]);
+  assign \$34  = $signed(i__payload[231:224]) * $signed(i__payload[487:480]);
+  assign \$35  = $signed(i__payload[239:232]) * $signed(i__payload[495:488]);
+  assign \$36  = $signed(i__payload[247:240]) * $signed(i__payload[503:496]);
+  assign \$37  = $signed(i__payload[255:248]) * $signed(i__payload[511:504]);
+  assign \$38  = $signed(i__payload[7:0]) * $signed(i__payload[519:512]);
+  assign \$39  = $signed(i__payload[15:8]) * $signed(i__payload[527:520]);
+  assign \$40  = $signed(i__payload[23:16]) * $signed(i__payload[535:528]);
+  assign \$41  = $signed(i__payload[31:24]) * $signed(i__payload[543:536]);
+  assign \$42  = $signed(i__payload[39:32]) * $signed(i__payload[551:544]);
+  assign \$43  = $signed(i__payload[47:40]) * $signed(i__payload[559:552]);
+  assign \$44  = $signed(i__payload[55:48]) * $signed(i__payload[567:560]);
+  assign \$45  = $signed(i__payload[63:56]) * $signed(i__payload[575:568]);
+  assign \$46  = $signed(i__payload[71:64]) * $signed(i__payload[583:576]);
+  assign \$47  = $signed(i__payload[79:72]) * $signed(i__payload[591:584]);
+  assign \$48  = $signed(i__payload[87:80]) * $signed(i__payload[599:592]);
+  assign \$49  = $signed(i__payload[95:88]) * $signed(i__payload[607:600]);
+  assign \$50  = $signed(i__payload[103:96]) * $signed(i__payload[615:608]);
+  assign \$51  = $signed(i__payload[111:104]) * $signed(i__payload[623:616]);
+  assign \$52  = $signed(i__payload[119:112]) * $signed(i__payload[631:624]);
+  assign \$53  = $signed(i__payload[127:120]) * $signed(i__payload[639:632]);
+  assign \$54  = $signed(i__payload[135:128]) * $signed(i__payload[647:640]);
+  assign \$55  = $signed(i__payload[143:136]) * $signed(i__payload[655:648]);
+  assign \$56  = $signed(i__payload[151:144]) * $signed(i__payload[663:656]);
+  assign \$57  = $signed(i__payload[159:152]) * $signed(i__payload[671:664]);
+  assign \$58  = $signed(i__payload[167:160]) * $signed(i__payload[679:672]);
+  assign \$59  = $signed(i__payload[175:168]) * $signed(i__payload[687:680]);
+  assign \$60  = $signed(i__payload[183:176]) * $signed(i__payload[695:688]);
+  assign \$61  = $signed(i__payload[191:184]) * $signed(i__payload[703:696]);
+  assign \$62  = $signed(i__payload[199:192]) * $signed(i__payload[711:704]);
+  assign \$63  = $signed(i__payload[207:200]) * $signed(i__payload[719:712]);
+  assign \$64  = $signed(i__payload[215:208]) * $signed(i__payload[727:720]);
+  assign \$65  = $signed(i__payload[223:216]) * $signed(i__payload[735:728]);
+  assign \$66  = $signed(i__payload[231:224]) * $signed(i__payload[743:736]);
+  assign \$67  = $signed(i__payload[239:232]) * $signed(i__payload[751:744]);
+  assign \$68  = $signed(i__payload[247:240]) * $signed(i__payload[759:752]);
+  assign \$69  = $signed(i__payload[255:248]) * $signed(i__payload[767:760]);
+  assign \$70  = $signed(i__payload[7:0]) * $signed(i__payload[775:768]);
+  assign \$71  = $signed(i__payload[15:8]) * $signed(i__payload[783:776]);
+  assign \$72  = $signed(i__payload[23:16]) * $signed(i__payload[791:784]);
+  assign \$73  = $signed(i__payload[31:24]) * $signed(i__payload[799:792]);
+  assign \$74  = $signed(i__payload[39:32]) * $signed(i__payload[807:800]);
+  assign \$75  = $signed(i__payload[47:40]) * $signed(i__payload[815:808]);
+  assign \$76  = $signed(i__payload[55:48]) * $signed(i__payload[823:816]);
+  assign \$77  = $signed(i__payload[63:56]) * $signed(i__payload[831:824]);
+  assign \$78  = $signed(i__payload[71:64]) * $signed(i__payload[839:832]);
+  assign \$79  = $signed(i__payload[79:72]) * $signed(i__payload[847:840]);
+  assign \$80  = $signed(i__payload[87:80]) * $signed(i__payload[855:848]);
+  assign \$81  = $signed(i__payload[95:88]) * $signed(i__payload[863:856]);
+  assign \$82  = $signed(i__payload[103:96]) * $signed(i__payload[871:864]);
+  assign \$83  = $signed(i__payload[111:104]) * $signed(i__payload[879:872]);
+  assign \$84  = $signed(i__payload[119:112]) * $signed(i__payload[887:880]);
+  assign \$85  = $signed(i__payload[127:120]) * $signed(i__payload[895:888]);
+  assign \$86  = $signed(i__payload[135:128]) * $signed(i__payload[903:896]);
+  assign \$87  = $signed(i__payload[143:136]) * $signed(i__payload[911:904]);
+  assign \$88  = $signed(i__payload[151:144]) * $signed(i__payload[919:912]);
+  assign \$89  = $signed(i__payload[159:152]) * $signed(i__payload[927:920]);
+  assign \$90  = $signed(i__payload[167:160]) * $signed(i__payload[935:928]);
+  assign \$91  = $signed(i__payload[175:168]) * $signed(i__payload[943:936]);
+  assign \$92  = $signed(i__payload[183:176]) * $signed(i__payload[951:944]);
+  assign \$93  = $signed(i__payload[191:184]) * $signed(i__payload[959:952]);
+  assign \$94  = $signed(i__payload[199:192]) * $signed(i__payload[967:960]);
+  assign \$95  = $signed(i__payload[207:200]) * $signed(i__payload[975:968]);
+  assign \$96  = $signed(i__payload[215:208]) * $signed(i__payload[983:976]);
+  assign \$97  = $signed(i__payload[223:216]) * $signed(i__payload[991:984]);
+  assign \$98  = $signed(i__payload[231:224]) * $signed(i__payload[999:992]);
+  assign \$99  = $signed(i__payload[239:232]) * $signed(i__payload[1007:1000]);
+  assign \$100  = $signed(i__payload[247:240]) * $signed(i__payload[1015:1008]);
+  assign \$101  = $signed(i__payload[255:248]) * $signed(i__payload[1023:1016]);
+  assign \$102  = $signed(i__payload[7:0]) * $signed(i__payload[1031:1024]);
+  assign \$103  = $signed(i__payload[15:8]) * $signed(i__payload[1039:1032]);
+  assign \$104  = $signed(i__payload[23:16]) * $signed(i__payload[1047:1040]);
+  assign \$105  = $signed(i__payload[31:24]) * $signed(i__payload[1055:1048]);
+  assign \$106  = $signed(i__payload[39:32]) * $signed(i__payload[1063:1056]);
+  assign \$107  = $signed(i__payload[47:40]) * $signed(i__payload[1071:1064]);
+  assign \$108  = $signed(i__payload[55:48]) * $signed(i__payload[1079:1072]);
+  assign \$109  = $signed(i__payload[63:56]) * $signed(i__payload[1087:1080]);
+  assign \$110  = $signed(i__payload[71:64]) * $signed(i__payload[1095:1088]);
+  assign \$111  = $signed(i__payload[79:72]) * $signed(i__payload[1103:1096]);
+  assign \$112  = $signed(i__payload[87:80]) * $signed(i__payload[1111:1104]);
+  assign \$113  = $signed(i__payload[95:88]) * $signed(i__payload[1119:1112]);
+  assign \$114  = $signed(i__payload[103:96]) * $signed(i__payload[1127:1120]);
+  assign \$115  = $signed(i__payload[111:104]) * $signed(i__payload[1135:1128]);
+  assign \$116  = $signed(i__payload[119:112]) * $signed(i__payload[1143:1136]);
+  assign \$117  = $signed(i__payload[127:120]) * $signed(i__payload[1151:1144]);
+  assign \$118  = $signed(i__payload[135:128]) * $signed(i__payload[1159:1152]);
+  assign \$119  = $signed(i__payload[143:136]) * $signed(i__payload[1167:1160]);
+  assign \$120  = $signed(i__payload[151:144]) * $signed(i__payload[1175:1168]);
+  assign \$121  = $signed(i__payload[159:152]) * $signed(i__payload[1183:1176]);
+  assign \$122  = $signed(i__payload[167:160]) * $signed(i__payload[1191:1184]);
+  assign \$123  = $signed(i__payload[175:168]) * $signed(i__payload[1199:1192]);
+  assign \$124  = $signed(i__payload[183:176]) * $signed(i__payload[1207:1200]);
+  assign \$125  = $signed(i__payload[191:184]) * $signed(i__payload[1215:1208]);
+  assign \$126  = $signed(i__payload[199:192]) * $signed(i__payload[1223:1216]);
+  assign \$127  = $signed(i__payload[207:200]) * $signed(i__payload[1231:1224]);
+  assign \$128  = $signed(i__payload[215:208]) * $signed(i__payload[1239:1232]);
+  assign \$129  = $signed(i__payload[223:216]) * $signed(i__payload[1247:1240]);
+  assign \$130  = $signed(i__payload[231:224]) * $signed(i__payload[1255:1248]);
+  assign \$131  = $signed(i__payload[239:232]) * $signed(i__payload[1263:1256]);
+  assign \$132  = $signed(i__payload[247:240]) * $signed(i__payload[1271:1264]);
+  assign \$133  = $signed(i__payload[255:248]) * $signed(i__payload[1279:1272]);
+  assign \$134  = prod_valid_s0 & \prod_s0$274 ;
+  assign \$135  = i__ready & prod_valid_s0;
+  assign \$136  = i__ready & prod_valid_s0;
+  assign \$137  = i__ready & prod_valid_s0;
+  assign \$138  = i__ready & prod_valid_s0;
+  always @(posedge clk)
+    prod_s0 <= \$139 ;
+  always @(posedge clk)
+    \prod_s0$11  <= \$140 ;
+  always @(posedge clk)
+    \prod_s0$13  <= \$141 ;
+  always @(posedge clk)
+    \prod_s0$14  <= \$142 ;
+  always @(posedge clk)
+    \prod_s0$16  <= \$143 ;
+  always @(posedge clk)
+    \prod_s0$17  <= \$144 ;
+  always @(posedge clk)
+    \prod_s0$19  <= \$145 ;
+  always @(posedge clk)
+    \prod_s0$20  <= \$146 ;
+  always @(posedge clk)
+    \prod_s0$22  <= \$147 ;
+  always @(posedge clk)
+    \prod_s0$23  <= \$148 ;
+  always @(posedge clk)
+    \prod_s0$25  <= \$149 ;
+  always @(posedge clk)
+    \prod_s0$26  <= \$150 ;
+  always @(posedge clk)
+    \prod_s0$28  <= \$151 ;
+  always @(posedge clk)
+    \prod_s0$29  <= \$152 ;
+  always @(posedge clk)
+    \prod_s0$31  <= \$153 ;
+  always @(posedge clk)
+    \prod_s0$32  <= \$154 ;
+  always @(posedge clk)
+    \prod_s0$34  <= \$155 ;
+  always @(posedge clk)
+    \prod_s0$35  <= \$156 ;
+  always @(posedge clk)
+    \prod_s0$37  <= \$157 ;
+  always @(posedge clk)
+    \prod_s0$38  <= \$158 ;
+  always @(posedge clk)
+    \prod_s0$40  <= \$159 ;
+  always @(posedge clk)
+    \prod_s0$41  <= \$160 ;
+  always @(posedge clk)
+    \prod_s0$43  <= \$161 ;
+  always @(posedge clk)
+    \prod_s0$44  <= \$162 ;
+  always @(posedge clk)
+    \prod_s0$46  <= \$163 ;
+  always @(posedge clk)
+    \prod_s0$47  <= \$164 ;
+  always @(posedge clk)
+    \prod_s0$49  <= \$165 ;
+  always @(posedge clk)
+    \prod_s0$50  <= \$166 ;
+  always @(posedge clk)
+    \prod_s0$52  <= \$167 ;
+  always @(posedge clk)
+    \prod_s0$53  <= \$168 ;
+  always @(posedge clk)
+    \prod_s0$55  <= \$169 ;
   always @(posedge clk)
-    \prod_s0$42  <= \$294 ;
+    \prod_s0$56  <= \$170 ;
   always @(posedge clk)
-    \prod_s0$45  <= \$295 ;
+    \prod_s0$75  <= \$171 ;
   always @(posedge clk)
-    \prod_s0$46  <= \$296 ;
+    \prod_s0$76  <= \$172 ;
   always @(posedge clk)
-    \prod_s0$47  <= \$297 ;
+    \prod_s0$78  <= \$173 ;
   always @(posedge clk)
-    \prod_s0$48  <= \$298 ;
+    \prod_s0$79  <= \$174 ;
   always @(posedge clk)
-    \prod_s0$49  <= \$299 ;
+    \prod_s0$81  <= \$175 ;
   always @(posedge clk)
-    \prod_s0$50  <= \$300 ;
+    \prod_s0$82  <= \$176 ;
   always @(posedge clk)
-    \prod_s0$51  <= \$301 ;
+    \prod_s0$84  <= \$177 ;
   always @(posedge clk)
-    \prod_s0$52  <= \$302 ;
+    \prod_s0$85  <= \$178 ;
   always @(posedge clk)
-    \prod_s0$53  <= \$303 ;
+    \prod_s0$87  <= \$179 ;
   always @(posedge clk)
-    \prod_s0$54  <= \$304 ;
+    \prod_s0$88  <= \$180 ;
   always @(posedge clk)
-    \prod_s0$55  <= \$305 ;
+    \prod_s0$90  <= \$181 ;
   always @(posedge clk)
-    \prod_s0$56  <= \$306 ;
+    \prod_s0$91  <= \$182 ;
   always @(posedge clk)
-    \prod_s0$57  <= \$307 ;
+    \prod_s0$93  <= \$183 ;
   always @(posedge clk)
-    \prod_s0$58  <= \$308 ;
+    \prod_s0$94  <= \$184 ;
   always @(posedge clk)
-    \prod_s0$59  <= \$309 ;
+    \prod_s0$96  <= \$185 ;
   always @(posedge clk)
-    \prod_s0$60  <= \$310 ;
+    \prod_s0$97  <= \$186 ;
   always @(posedge clk)
-    \prod_s0$61  <= \$311 ;
+    \prod_s0$99  <= \$187 ;
   always @(posedge clk)
-    \prod_s0$62  <= \$312 ;
+    \prod_s0$100  <= \$188 ;
   always @(posedge clk)
-    \prod_s0$63  <= \$313 ;
+    \prod_s0$102  <= \$189 ;
   always @(posedge clk)
-    \prod_s0$64  <= \$314 ;
+    \prod_s0$103  <= \$190 ;
   always @(posedge clk)
-    \prod_s0$65  <= \$315 ;
+    \prod_s0$105  <= \$191 ;
   always @(posedge clk)
-    \prod_s0$66  <= \$316 ;
+    \prod_s0$106  <= \$192 ;
   always @(posedge clk)
-    \prod_s0$67  <= \$317 ;
+    \prod_s0$108  <= \$193 ;
   always @(posedge clk)
-    \prod_s0$68  <= \$318 ;
+    \prod_s0$109  <= \$194 ;
   always @(posedge clk)
-    \prod_s0$69  <= \$319 ;
+    \prod_s0$111  <= \$195 ;
   always @(posedge clk)
-    \prod_s0$70  <= \$320 ;
+    \prod_s0$112  <= \$196 ;
   always @(posedge clk)
-    \prod_s0$71  <= \$321 ;
+    \prod_s0$114  <= \$197 ;
   always @(posedge clk)
-    \prod_s0$72  <= \$322 ;
+    \prod_s0$115  <= \$198 ;
   always @(posedge clk)
-    \prod_s0$73  <= \$323 ;
+    \prod_s0$117  <= \$199 ;
   always @(posedge clk)
-    \prod_s0$74  <= \$324 ;
+    \prod_s0$118  <= \$200 ;
   always @(posedge clk)
-    \prod_s0$75  <= \$325 ;
+    \prod_s0$120  <= \$201 ;
   always @(posedge clk)
-    \prod_s0$76  <= \$326 ;
+    \prod_s0$121  <= \$202 ;
   always @(posedge clk)
-    \prod_s0$79  <= \$327 ;
+    \prod_s0$140  <= \$203 ;
   always @(posedge clk)
-    \prod_s0$80  <= \$328 ;
+    \prod_s0$141  <= \$204 ;
   always @(posedge clk)
-    \prod_s0$81  <= \$329 ;
+    \prod_s0$143  <= \$205 ;
   always @(posedge clk)
-    \prod_s0$82  <= \$330 ;
+    \prod_s0$144  <= \$206 ;
   always @(posedge clk)
-    \prod_s0$83  <= \$331 ;
+    \prod_s0$146  <= \$207 ;
   always @(posedge clk)
-    \prod_s0$84  <= \$332 ;
+    \prod_s0$147  <= \$208 ;
   always @(posedge clk)
-    \prod_s0$85  <= \$333 ;
+    \prod_s0$149  <= \$209 ;
   always @(posedge clk)
-    \prod_s0$86  <= \$334 ;
+    \prod_s0$150  <= \$210 ;
   always @(posedge clk)
-    \prod_s0$87  <= \$335 ;
+    \prod_s0$152  <= \$211 ;
   always @(posedge clk)
-    \prod_s0$88  <= \$336 ;
+    \prod_s0$153  <= \$212 ;
   always @(posedge clk)
-    \prod_s0$89  <= \$337 ;
+    \prod_s0$155  <= \$213 ;
   always @(posedge clk)
-    \prod_s0$90  <= \$338 ;
+    \prod_s0$156  <= \$214 ;
   always @(posedge clk)
-    \prod_s0$91  <= \$339 ;
+    \prod_s0$158  <= \$215 ;
   always @(posedge clk)
-    \prod_s0$92  <= \$340 ;
+    \prod_s0$159  <= \$216 ;
   always @(posedge clk)
-    \prod_s0$93  <= \$341 ;
+    \prod_s0$161  <= \$217 ;
   always @(posedge clk)
-    \prod_s0$94  <= \$342 ;
+    \prod_s0$162  <= \$218 ;
   always @(posedge clk)
-    \prod_s0$95  <= \$343 ;
+    \prod_s0$164  <= \$219 ;
   always @(posedge clk)
-    \prod_s0$96  <= \$344 ;
+    \prod_s0$165  <= \$220 ;
   always @(posedge clk)
-    \prod_s0$97  <= \$345 ;
+    \prod_s0$167  <= \$221 ;
   always @(posedge clk)
-    \prod_s0$98  <= \$346 ;
+    \prod_s0$168  <= \$222 ;
   always @(posedge clk)
-    \prod_s0$99  <= \$347 ;
+    \prod_s0$170  <= \$223 ;
   always @(posedge clk)
-    \prod_s0$100  <= \$348 ;
+    \prod_s0$171  <= \$224 ;
   always @(posedge clk)
-    \prod_s0$101  <= \$349 ;
+    \prod_s0$173  <= \$225 ;
   always @(posedge clk)
-    \prod_s0$102  <= \$350 ;
+    \prod_s0$174  <= \$226 ;
   always @(posedge clk)
-    \prod_s0$103  <= \$351 ;
+    \prod_s0$176  <= \$227 ;
   always @(posedge clk)
-    \prod_s0$104  <= \$352 ;
+    \prod_s0$177  <= \$228 ;
   always @(posedge clk)
-    \prod_s0$105  <= \$353 ;
+    \prod_s0$179  <= \$229 ;
   always @(posedge clk)
-    \prod_s0$106  <= \$354 ;
+    \prod_s0$180  <= \$230 ;
   always @(posedge clk)
-    \prod_s0$107  <= \$355 ;
+    \prod_s0$182  <= \$231 ;
   always @(posedge clk)
-    \prod_s0$108  <= \$356 ;
+    \prod_s0$183  <= \$232 ;
   always @(posedge clk)
-    \prod_s0$109  <= \$357 ;
+    \prod_s0$185  <= \$233 ;
   always @(posedge clk)
-    \prod_s0$110  <= \$358 ;
+    \prod_s0$186  <= \$234 ;
   always @(posedge clk)
-    \prod_s0$113  <= \$359 ;
+    \prod_s0$205  <= \$235 ;
   always @(posedge clk)
-    \prod_s0$114  <= \$360 ;
+    \prod_s0$206  <= \$236 ;
   always @(posedge clk)
-    \prod_s0$115  <= \$361 ;
+    \prod_s0$208  <= \$237 ;
   always @(posedge clk)
-    \prod_s0$116  <= \$362 ;
+    \prod_s0$209  <= \$238 ;
   always @(posedge clk)
-    \prod_s0$117  <= \$363 ;
+    \prod_s0$211  <= \$239 ;
   always @(posedge clk)
-    \prod_s0$118  <= \$364 ;
+    \prod_s0$212  <= \$240 ;
   always @(posedge clk)
-    \prod_s0$119  <= \$365 ;
+    \prod_s0$214  <= \$241 ;
   always @(posedge clk)
-    \prod_s0$120  <= \$366 ;
+    \prod_s0$215  <= \$242 ;
   always @(posedge clk)
-    \prod_s0$121  <= \$367 ;
+    \prod_s0$217  <= \$243 ;
   always @(posedge clk)
-    \prod_s0$122  <= \$368 ;
+    \prod_s0$218  <= \$244 ;
   always @(posedge clk)
-    \prod_s0$123  <= \$369 ;
+    \prod_s0$220  <= \$245 ;
   always @(posedge clk)
-    \prod_s0$124  <= \$370 ;
+    \prod_s0$221  <= \$246 ;
   always @(posedge clk)
-    \prod_s0$125  <= \$371 ;
+    \prod_s0$223  <= \$247 ;
   always @(posedge clk)
-    \prod_s0$126  <= \$372 ;
+    \prod_s0$224  <= \$248 ;
   always @(posedge clk)
-    \prod_s0$127  <= \$373 ;
+    \prod_s0$226  <= \$249 ;
   always @(posedge clk)
-    \prod_s0$128  <= \$374 ;
+    \prod_s0$227  <= \$250 ;
   always @(posedge clk)
-    \prod_s0$129  <= \$375 ;
+    \prod_s0$229  <= \$251 ;
   always @(posedge clk)
-    \prod_s0$130  <= \$376 ;
+    \prod_s0$230  <= \$252 ;
   always @(posedge clk)
-    \prod_s0$131  <= \$377 ;
+    \prod_s0$232  <= \$253 ;
   always @(posedge clk)
-    \prod_s0$132  <= \$378 ;
+    \prod_s0$233  <= \$254 ;
   always @(posedge clk)
-    \prod_s0$133  <= \$379 ;
+    \prod_s0$235  <= \$255 ;
   always @(posedge clk)
-    \prod_s0$134  <= \$380 ;
+    \prod_s0$236  <= \$256 ;
   always @(posedge clk)
-    \prod_s0$135  <= \$381 ;
+    \prod_s0$238  <= \$257 ;
   always @(posedge clk)
-    \prod_s0$136  <= \$382 ;
+    \prod_s0$239  <= \$258 ;
   always @(posedge clk)
-    \prod_s0$137  <= \$383 ;
+    \prod_s0$241  <= \$259 ;
   always @(posedge clk)
-    \prod_s0$138  <= \$384 ;
+    \prod_s0$242  <= \$260 ;
   always @(posedge clk)
-    \prod_s0$139  <= \$385 ;
+    \prod_s0$244  <= \$261 ;
   always @(posedge clk)
-    \prod_s0$140  <= \$386 ;
+    \prod_s0$245  <= \$262 ;
   always @(posedge clk)
-    \prod_s0$141  <= \$387 ;
+    \prod_s0$247  <= \$263 ;
   always @(posedge clk)
-    \prod_s0$142  <= \$388 ;
+    \prod_s0$248  <= \$264 ;
   always @(posedge clk)
-    \prod_s0$143  <= \$389 ;
+    \prod_s0$250  <= \$265 ;
   always @(posedge clk)
-    \prod_s0$144  <= \$390 ;
+    \prod_s0$251  <= \$266 ;
   always @(posedge clk)
-    \prod_s0$150  <= \$391 ;
+    \prod_s0$274  <= \$267 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$392 ;
+    prod_valid_s0 <= \$268 ;
   always @(posedge clk)
-    o__valid <= \$393 ;
+    o__valid <= \$269 ;
   always @(posedge clk)
-    acc0_out <= \$394 ;
+    acc0_out <= \$270 ;
   always @(posedge clk)
-    acc0 <= \$395 ;
+    acc0 <= \$271 ;
   always @(posedge clk)
-    acc1_out <= \$396 ;
+    acc1_out <= \$272 ;
   always @(posedge clk)
-    acc1 <= \$397 ;
+    acc1 <= \$273 ;
   always @(posedge clk)
-    acc2_out <= \$398 ;
+    acc2_out <= \$274 ;
   always @(posedge clk)
-    acc2 <= \$399 ;
+    acc2 <= \$275 ;
   always @(posedge clk)
-    acc3_out <= \$400 ;
+    acc3_out <= \$276 ;
   always @(posedge clk)
-    acc3 <= \$401 ;
+    acc3 <= \$277 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = prod_s0;
+    \$139  = prod_s0;
+    if (i__ready) begin
+      \$139  = \$6 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = \prod_s0$11 ;
+    if (i__ready) begin
+      \$140  = \$7 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$141  = \prod_s0$13 ;
+    if (i__ready) begin
+      \$141  = \$8 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = \prod_s0$14 ;
+    if (i__ready) begin
+      \$142  = \$9 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = \prod_s0$16 ;
+    if (i__ready) begin
+      \$143  = \$10 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = \prod_s0$17 ;
+    if (i__ready) begin
+      \$144  = \$11 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = \prod_s0$19 ;
+    if (i__ready) begin
+      \$145  = \$12 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = \prod_s0$20 ;
+    if (i__ready) begin
+      \$146  = \$13 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = \prod_s0$22 ;
+    if (i__ready) begin
+      \$147  = \$14 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = \prod_s0$23 ;
+    if (i__ready) begin
+      \$148  = \$15 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = \prod_s0$25 ;
+    if (i__ready) begin
+      \$149  = \$16 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = \prod_s0$26 ;
+    if (i__ready) begin
+      \$150  = \$17 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = \prod_s0$28 ;
+    if (i__ready) begin
+      \$151  = \$18 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = \prod_s0$29 ;
+    if (i__ready) begin
+      \$152  = \$19 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = \prod_s0$31 ;
+    if (i__ready) begin
+      \$153  = \$20 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = \prod_s0$32 ;
+    if (i__ready) begin
+      \$154  = \$21 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = \prod_s0$34 ;
+    if (i__ready) begin
+      \$155  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = \prod_s0$35 ;
+    if (i__ready) begin
+      \$156  = \$23 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = \prod_s0$37 ;
+    if (i__ready) begin
+      \$157  = \$24 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = \prod_s0$38 ;
+    if (i__ready) begin
+      \$158  = \$25 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$159  = \prod_s0$40 ;
+    if (i__ready) begin
+      \$159  = \$26 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = \prod_s0$41 ;
+    if (i__ready) begin
+      \$160  = \$27 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = \prod_s0$43 ;
+    if (i__ready) begin
+      \$161  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = \prod_s0$44 ;
+    if (i__ready) begin
+      \$162  = \$29 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = \prod_s0$46 ;
+    if (i__ready) begin
+      \$163  = \$30 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = \prod_s0$47 ;
+    if (i__ready) begin
+      \$164  = \$31 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = \prod_s0$49 ;
+    if (i__ready) begin
+      \$165  = \$32 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = \prod_s0$50 ;
+    if (i__ready) begin
+      \$166  = \$33 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$167  = \prod_s0$52 ;
+    if (i__ready) begin
+      \$167  = \$34 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$168  = \prod_s0$53 ;
+    if (i__ready) begin
+      \$168  = \$35 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$169  = \prod_s0$55 ;
+    if (i__ready) begin
+      \$169  = \$36 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$170  = \prod_s0$56 ;
+    if (i__ready) begin
+      \$170  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$171  = \prod_s0$75 ;
+    if (i__ready) begin
+      \$171  = \$38 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$172  = \prod_s0$76 ;
+    if (i__ready) begin
+      \$172  = \$39 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$173  = \prod_s0$78 ;
+    if (i__ready) begin
+      \$173  = \$40 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$174  = \prod_s0$79 ;
+    if (i__ready) begin
+      \$174  = \$41 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = \prod_s0$81 ;
+    if (i__ready) begin
+      \$175  = \$42 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = \prod_s0$82 ;
+    if (i__ready) begin
+      \$176  = \$43 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = \prod_s0$84 ;
+    if (i__ready) begin
+      \$177  = \$44 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = \prod_s0$85 ;
+    if (i__ready) begin
+      \$178  = \$45 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = \prod_s0$87 ;
+    if (i__ready) begin
+      \$179  = \$46 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = \prod_s0$88 ;
+    if (i__ready) begin
+      \$180  = \$47 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = \prod_s0$90 ;
+    if (i__ready) begin
+      \$181  = \$48 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = \prod_s0$91 ;
+    if (i__ready) begin
+      \$182  = \$49 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = \prod_s0$93 ;
+    if (i__ready) begin
+      \$183  = \$50 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = \prod_s0$94 ;
+    if (i__ready) begin
+      \$184  = \$51 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$185  = \prod_s0$96 ;
+    if (i__ready) begin
+      \$185  = \$52 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$186  = \prod_s0$97 ;
+    if (i__ready) begin
+      \$186  = \$53 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$187  = \prod_s0$99 ;
+    if (i__ready) begin
+      \$187  = \$54 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$188  = \prod_s0$100 ;
+    if (i__ready) begin
+      \$188  = \$55 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$189  = \prod_s0$102 ;
+    if (i__ready) begin
+      \$189  = \$56 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$190  = \prod_s0$103 ;
+    if (i__ready) begin
+      \$190  = \$57 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$191  = \prod_s0$105 ;
+    if (i__ready) begin
+      \$191  = \$58 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$192  = \prod_s0$106 ;
+    if (i__ready) begin
+      \$192  = \$59 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$193  = \prod_s0$108 ;
+    if (i__ready) begin
+      \$193  = \$60 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$194  = \prod_s0$109 ;
+    if (i__ready) begin
+      \$194  = \$61 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$195  = \prod_s0$111 ;
+    if (i__ready) begin
+      \$195  = \$62 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$196  = \prod_s0$112 ;
+    if (i__ready) begin
+      \$196  = \$63 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$197  = \prod_s0$114 ;
+    if (i__ready) begin
+      \$197  = \$64 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$198  = \prod_s0$115 ;
+    if (i__ready) begin
+      \$198  = \$65 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$199  = \prod_s0$117 ;
+    if (i__ready) begin
+      \$199  = \$66 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$200  = \prod_s0$118 ;
+    if (i__ready) begin
+      \$200  = \$67 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$201  = \prod_s0$120 ;
+    if (i__ready) begin
+      \$201  = \$68 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$202  = \prod_s0$121 ;
+    if (i__ready) begin
+      \$202  = \$69 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$203  = \prod_s0$140 ;
+    if (i__ready) begin
+      \$203  = \$70 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$204  = \prod_s0$141 ;
+    if (i__ready) begin
+      \$204  = \$71 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$205  = \prod_s0$143 ;
+    if (i__ready) begin
+      \$205  = \$72 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$206  = \prod_s0$144 ;
+    if (i__ready) begin
+      \$206  = \$73 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$207  = \prod_s0$146 ;
+    if (i__ready) begin
+      \$207  = \$74 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$208  = \prod_s0$147 ;
+    if (i__ready) begin
+      \$208  = \$75 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$209  = \prod_s0$149 ;
+    if (i__ready) begin
+      \$209  = \$76 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$210  = \prod_s0$150 ;
+    if (i__ready) begin
+      \$210  = \$77 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$211  = \prod_s0$152 ;
+    if (i__ready) begin
+      \$211  = \$78 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$212  = \prod_s0$153 ;
+    if (i__ready) begin
+      \$212  = \$79 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$213  = \prod_s0$155 ;
+    if (i__ready) begin
+      \$213  = \$80 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$214  = \prod_s0$156 ;
+    if (i__ready) begin
+      \$214  = \$81 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$215  = \prod_s0$158 ;
+    if (i__ready) begin
+      \$215  = \$82 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$216  = \prod_s0$159 ;
+    if (i__ready) begin
+      \$216  = \$83 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$217  = \prod_s0$161 ;
+    if (i__ready) begin
+      \$217  = \$84 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$218  = \prod_s0$162 ;
+    if (i__ready) begin
+      \$218  = \$85 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$219  = \prod_s0$164 ;
+    if (i__ready) begin
+      \$219  = \$86 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$220  = \prod_s0$165 ;
+    if (i__ready) begin
+      \$220  = \$87 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$221  = \prod_s0$167 ;
+    if (i__ready) begin
+      \$221  = \$88 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$222  = \prod_s0$168 ;
+    if (i__ready) begin
+      \$222  = \$89 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$223  = \prod_s0$170 ;
+    if (i__ready) begin
+      \$223  = \$90 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$224  = \prod_s0$171 ;
+    if (i__ready) begin
+      \$224  = \$91 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$225  = \prod_s0$173 ;
+    if (i__ready) begin
+      \$225  = \$92 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$226  = \prod_s0$174 ;
+    if (i__ready) begin
+      \$226  = \$93 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$227  = \prod_s0$176 ;
+    if (i__ready) begin
+      \$227  = \$94 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$228  = \prod_s0$177 ;
+    if (i__ready) begin
+      \$228  = \$95 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$229  = \prod_s0$179 ;
+    if (i__ready) begin
+      \$229  = \$96 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$230  = \prod_s0$180 ;
+    if (i__ready) begin
+      \$230  = \$97 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$231  = \prod_s0$182 ;
+    if (i__ready) begin
+      \$231  = \$98 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$232  = \prod_s0$183 ;
+    if (i__ready) begin
+      \$232  = \$99 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$233  = \prod_s0$185 ;
+    if (i__ready) begin
+      \$233  = \$100 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$234  = \prod_s0$186 ;
+    if (i__ready) begin
+      \$234  = \$101 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$235  = \prod_s0$205 ;
+    if (i__ready) begin
+      \$235  = \$102 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$236  = \prod_s0$206 ;
+    if (i__ready) begin
+      \$236  = \$103 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$237  = \prod_s0$208 ;
+    if (i__ready) begin
+      \$237  = \$104 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$238  = \prod_s0$209 ;
+    if (i__ready) begin
+      \$238  = \$105 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$239  = \prod_s0$211 ;
+    if (i__ready) begin
+      \$239  = \$106 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$240  = \prod_s0$212 ;
+    if (i__ready) begin
+      \$240  = \$107 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$241  = \prod_s0$214 ;
+    if (i__ready) begin
+      \$241  = \$108 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$242  = \prod_s0$215 ;
+    if (i__ready) begin
+      \$242  = \$109 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$243  = \prod_s0$217 ;
+    if (i__ready) begin
+      \$243  = \$110 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$244  = \prod_s0$218 ;
+    if (i__ready) begin
+      \$244  = \$111 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$245  = \prod_s0$220 ;
+    if (i__ready) begin
+      \$245  = \$112 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$246  = \prod_s0$221 ;
+    if (i__ready) begin
+      \$246  = \$113 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$247  = \prod_s0$223 ;
+    if (i__ready) begin
+      \$247  = \$114 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$248  = \prod_s0$224 ;
+    if (i__ready) begin
+      \$248  = \$115 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$249  = \prod_s0$226 ;
+    if (i__ready) begin
+      \$249  = \$116 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$250  = \prod_s0$227 ;
+    if (i__ready) begin
+      \$250  = \$117 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = \prod_s0$229 ;
+    if (i__ready) begin
+      \$251  = \$118 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = \prod_s0$230 ;
+    if (i__ready) begin
+      \$252  = \$119 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = \prod_s0$232 ;
+    if (i__ready) begin
+      \$253  = \$120 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = \prod_s0$233 ;
+    if (i__ready) begin
+      \$254  = \$121 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = \prod_s0$235 ;
+    if (i__ready) begin
+      \$255  = \$122 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = \prod_s0$236 ;
+    if (i__ready) begin
+      \$256  = \$123 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = \prod_s0$238 ;
+    if (i__ready) begin
+      \$257  = \$124 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$258  = \prod_s0$239 ;
+    if (i__ready) begin
+      \$258  = \$125 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$259  = \prod_s0$241 ;
+    if (i__ready) begin
+      \$259  = \$126 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = \prod_s0$242 ;
+    if (i__ready) begin
+      \$260  = \$127 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = \prod_s0$244 ;
+    if (i__ready) begin
+      \$261  = \$128 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = \prod_s0$245 ;
+    if (i__ready) begin
+      \$262  = \$129 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = \prod_s0$247 ;
     if (i__ready) begin
       \$263  = \$130 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \prod_s0$12 ;
+    \$264  = \prod_s0$248 ;
     if (i__ready) begin
       \$264  = \$131 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \prod_s0$13 ;
+    \$265  = \prod_s0$250 ;
     if (i__ready) begin
       \$265  = \$132 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \prod_s0$14 ;
+    \$266  = \prod_s0$251 ;
     if (i__ready) begin
       \$266  = \$133 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \prod_s0$15 ;
+    \$267  = \prod_s0$274 ;
     if (i__ready) begin
-      \$267  = \$134 ;
+      \$267  = i__payload[1280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \prod_s0$16 ;
+    \$268  = prod_valid_s0;
     if (i__ready) begin
-      \$268  = \$135 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \prod_s0$17 ;
-    if (i__ready) begin
-      \$269  = \$136 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \prod_s0$18 ;
-    if (i__ready) begin
-      \$270  = \$137 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \prod_s0$19 ;
-    if (i__ready) begin
-      \$271  = \$138 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \prod_s0$20 ;
-    if (i__ready) begin
-      \$272  = \$139 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \prod_s0$21 ;
-    if (i__ready) begin
-      \$273  = \$140 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \prod_s0$22 ;
-    if (i__ready) begin
-      \$274  = \$141 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \prod_s0$23 ;
-    if (i__ready) begin
-      \$275  = \$142 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \prod_s0$24 ;
-    if (i__ready) begin
-      \$276  = \$143 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \prod_s0$25 ;
-    if (i__ready) begin
-      \$277  = \$144 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \prod_s0$26 ;
-    if (i__ready) begin
-      \$278  = \$145 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \prod_s0$27 ;
-    if (i__ready) begin
-      \$279  = \$146 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \prod_s0$28 ;
-    if (i__ready) begin
-      \$280  = \$147 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \prod_s0$29 ;
-    if (i__ready) begin
-      \$281  = \$148 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \prod_s0$30 ;
-    if (i__ready) begin
-      \$282  = \$149 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \prod_s0$31 ;
-    if (i__ready) begin
-      \$283  = \$150 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \prod_s0$32 ;
-    if (i__ready) begin
-      \$284  = \$151 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \prod_s0$33 ;
-    if (i__ready) begin
-      \$285  = \$152 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \prod_s0$34 ;
-    if (i__ready) begin
-      \$286  = \$153 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \prod_s0$35 ;
-    if (i__ready) begin
-      \$287  = \$154 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \prod_s0$36 ;
-    if (i__ready) begin
-      \$288  = \$155 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \prod_s0$37 ;
-    if (i__ready) begin
-      \$289  = \$156 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \prod_s0$38 ;
-    if (i__ready) begin
-      \$290  = \$157 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \prod_s0$39 ;
-    if (i__ready) begin
-      \$291  = \$158 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \prod_s0$40 ;
-    if (i__ready) begin
-      \$292  = \$159 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \prod_s0$41 ;
-    if (i__ready) begin
-      \$293  = \$160 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \prod_s0$42 ;
-    if (i__ready) begin
-      \$294  = \$161 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \prod_s0$45 ;
-    if (i__ready) begin
-      \$295  = \$162 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \prod_s0$46 ;
-    if (i__ready) begin
-      \$296  = \$163 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \prod_s0$47 ;
-    if (i__ready) begin
-      \$297  = \$164 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \prod_s0$48 ;
-    if (i__ready) begin
-      \$298  = \$165 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \prod_s0$49 ;
-    if (i__ready) begin
-      \$299  = \$166 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \prod_s0$50 ;
-    if (i__ready) begin
-      \$300  = \$167 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \prod_s0$51 ;
-    if (i__ready) begin
-      \$301  = \$168 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \prod_s0$52 ;
-    if (i__ready) begin
-      \$302  = \$169 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \prod_s0$53 ;
-    if (i__ready) begin
-      \$303  = \$170 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \prod_s0$54 ;
-    if (i__ready) begin
-      \$304  = \$171 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \prod_s0$55 ;
-    if (i__ready) begin
-      \$305  = \$172 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \prod_s0$56 ;
-    if (i__ready) begin
-      \$306  = \$173 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \prod_s0$57 ;
-    if (i__ready) begin
-      \$307  = \$174 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \prod_s0$58 ;
-    if (i__ready) begin
-      \$308  = \$175 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = \prod_s0$59 ;
-    if (i__ready) begin
-      \$309  = \$176 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \prod_s0$60 ;
-    if (i__ready) begin
-      \$310  = \$177 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \prod_s0$61 ;
-    if (i__ready) begin
-      \$311  = \$178 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \prod_s0$62 ;
-    if (i__ready) begin
-      \$312  = \$179 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \prod_s0$63 ;
-    if (i__ready) begin
-      \$313  = \$180 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \prod_s0$64 ;
-    if (i__ready) begin
-      \$314  = \$181 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = \prod_s0$65 ;
-    if (i__ready) begin
-      \$315  = \$182 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = \prod_s0$66 ;
-    if (i__ready) begin
-      \$316  = \$183 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = \prod_s0$67 ;
-    if (i__ready) begin
-      \$317  = \$184 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = \prod_s0$68 ;
-    if (i__ready) begin
-      \$318  = \$185 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \prod_s0$69 ;
-    if (i__ready) begin
-      \$319  = \$186 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = \prod_s0$70 ;
-    if (i__ready) begin
-      \$320  = \$187 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = \prod_s0$71 ;
-    if (i__ready) begin
-      \$321  = \$188 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = \prod_s0$72 ;
-    if (i__ready) begin
-      \$322  = \$189 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = \prod_s0$73 ;
-    if (i__ready) begin
-      \$323  = \$190 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = \prod_s0$74 ;
-    if (i__ready) begin
-      \$324  = \$191 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = \prod_s0$75 ;
-    if (i__ready) begin
-      \$325  = \$192 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = \prod_s0$76 ;
-    if (i__ready) begin
-      \$326  = \$193 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = \prod_s0$79 ;
-    if (i__ready) begin
-      \$327  = \$194 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = \prod_s0$80 ;
-    if (i__ready) begin
-      \$328  = \$195 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = \prod_s0$81 ;
-    if (i__ready) begin
-      \$329  = \$196 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = \prod_s0$82 ;
-    if (i__ready) begin
-      \$330  = \$197 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = \prod_s0$83 ;
-    if (i__ready) begin
-      \$331  = \$198 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = \prod_s0$84 ;
-    if (i__ready) begin
-      \$332  = \$199 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = \prod_s0$85 ;
-    if (i__ready) begin
-      \$333  = \$200 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = \prod_s0$86 ;
-    if (i__ready) begin
-      \$334  = \$201 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = \prod_s0$87 ;
-    if (i__ready) begin
-      \$335  = \$202 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = \prod_s0$88 ;
-    if (i__ready) begin
-      \$336  = \$203 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = \prod_s0$89 ;
-    if (i__ready) begin
-      \$337  = \$204 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \prod_s0$90 ;
-    if (i__ready) begin
-      \$338  = \$205 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \prod_s0$91 ;
-    if (i__ready) begin
-      \$339  = \$206 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \prod_s0$92 ;
-    if (i__ready) begin
-      \$340  = \$207 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \prod_s0$93 ;
-    if (i__ready) begin
-      \$341  = \$208 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = \prod_s0$94 ;
-    if (i__ready) begin
-      \$342  = \$209 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = \prod_s0$95 ;
-    if (i__ready) begin
-      \$343  = \$210 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = \prod_s0$96 ;
-    if (i__ready) begin
-      \$344  = \$211 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = \prod_s0$97 ;
-    if (i__ready) begin
-      \$345  = \$212 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = \prod_s0$98 ;
-    if (i__ready) begin
-      \$346  = \$213 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = \prod_s0$99 ;
-    if (i__ready) begin
-      \$347  = \$214 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = \prod_s0$100 ;
-    if (i__ready) begin
-      \$348  = \$215 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = \prod_s0$101 ;
-    if (i__ready) begin
-      \$349  = \$216 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = \prod_s0$102 ;
-    if (i__ready) begin
-      \$350  = \$217 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = \prod_s0$103 ;
-    if (i__ready) begin
-      \$351  = \$218 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = \prod_s0$104 ;
-    if (i__ready) begin
-      \$352  = \$219 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = \prod_s0$105 ;
-    if (i__ready) begin
-      \$353  = \$220 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = \prod_s0$106 ;
-    if (i__ready) begin
-      \$354  = \$221 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = \prod_s0$107 ;
-    if (i__ready) begin
-      \$355  = \$222 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = \prod_s0$108 ;
-    if (i__ready) begin
-      \$356  = \$223 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = \prod_s0$109 ;
-    if (i__ready) begin
-      \$357  = \$224 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = \prod_s0$110 ;
-    if (i__ready) begin
-      \$358  = \$225 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \prod_s0$113 ;
-    if (i__ready) begin
-      \$359  = \$226 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \prod_s0$114 ;
-    if (i__ready) begin
-      \$360  = \$227 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = \prod_s0$115 ;
-    if (i__ready) begin
-      \$361  = \$228 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = \prod_s0$116 ;
-    if (i__ready) begin
-      \$362  = \$229 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = \prod_s0$117 ;
-    if (i__ready) begin
-      \$363  = \$230 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = \prod_s0$118 ;
-    if (i__ready) begin
-      \$364  = \$231 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = \prod_s0$119 ;
-    if (i__ready) begin
-      \$365  = \$232 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \prod_s0$120 ;
-    if (i__ready) begin
-      \$366  = \$233 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \prod_s0$121 ;
-    if (i__ready) begin
-      \$367  = \$234 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = \prod_s0$122 ;
-    if (i__ready) begin
-      \$368  = \$235 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = \prod_s0$123 ;
-    if (i__ready) begin
-      \$369  = \$236 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = \prod_s0$124 ;
-    if (i__ready) begin
-      \$370  = \$237 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = \prod_s0$125 ;
-    if (i__ready) begin
-      \$371  = \$238 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = \prod_s0$126 ;
-    if (i__ready) begin
-      \$372  = \$239 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = \prod_s0$127 ;
-    if (i__ready) begin
-      \$373  = \$240 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = \prod_s0$128 ;
-    if (i__ready) begin
-      \$374  = \$241 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = \prod_s0$129 ;
-    if (i__ready) begin
-      \$375  = \$242 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = \prod_s0$130 ;
-    if (i__ready) begin
-      \$376  = \$243 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = \prod_s0$131 ;
-    if (i__ready) begin
-      \$377  = \$244 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = \prod_s0$132 ;
-    if (i__ready) begin
-      \$378  = \$245 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = \prod_s0$133 ;
-    if (i__ready) begin
-      \$379  = \$246 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = \prod_s0$134 ;
-    if (i__ready) begin
-      \$380  = \$247 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = \prod_s0$135 ;
-    if (i__ready) begin
-      \$381  = \$248 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = \prod_s0$136 ;
-    if (i__ready) begin
-      \$382  = \$249 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \prod_s0$137 ;
-    if (i__ready) begin
-      \$383  = \$250 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = \prod_s0$138 ;
-    if (i__ready) begin
-      \$384  = \$251 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = \prod_s0$139 ;
-    if (i__ready) begin
-      \$385  = \$252 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = \prod_s0$140 ;
-    if (i__ready) begin
-      \$386  = \$253 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = \prod_s0$141 ;
-    if (i__ready) begin
-      \$387  = \$254 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = \prod_s0$142 ;
-    if (i__ready) begin
-      \$388  = \$255 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = \prod_s0$143 ;
-    if (i__ready) begin
-      \$389  = \$256 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = \prod_s0$144 ;
-    if (i__ready) begin
-      \$390  = \$257 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = \prod_s0$150 ;
-    if (i__ready) begin
-      \$391  = i__payload[1280];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = prod_valid_s0;
-    if (i__ready) begin
-      \$392  = i__valid;
+      \$268  = i__valid;
     end
     if (rst) begin
-      \$392  = 1'h0;
+      \$268  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = o__valid;
+    \$269  = o__valid;
     if (i__ready) begin
-      \$393  = \$258 ;
+      \$269  = \$134 ;
     end
     if (rst) begin
-      \$393  = 1'h0;
+      \$269  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = acc0_out;
-    if (\$259 ) begin
-      if (\prod_s0$150 ) begin
-        \$394  = \$33 [31:0];
+    \$270  = acc0_out;
+    if (\$135 ) begin
+      if (\prod_s0$274 ) begin
+        \$270  = \$2 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = acc0;
-    if (\$259 ) begin
+    \$271  = acc0;
+    if (\$135 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$150 ) begin
-        \$395  = 32'd0;
+      if (\prod_s0$274 ) begin
+        \$271  = 32'd0;
       end else begin
-        \$395  = \$33 [31:0];
+        \$271  = \$2 [31:0];
       end
     end
     if (rst) begin
-      \$395  = 32'd0;
+      \$271  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = acc1_out;
-    if (\$260 ) begin
-      if (\prod_s0$150 ) begin
-        \$396  = \$65 [31:0];
+    \$272  = acc1_out;
+    if (\$136 ) begin
+      if (\prod_s0$274 ) begin
+        \$272  = \$3 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = acc1;
-    if (\$260 ) begin
+    \$273  = acc1;
+    if (\$136 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$150 ) begin
-        \$397  = 32'd0;
+      if (\prod_s0$274 ) begin
+        \$273  = 32'd0;
       end else begin
-        \$397  = \$65 [31:0];
+        \$273  = \$3 [31:0];
       end
     end
     if (rst) begin
-      \$397  = 32'd0;
+      \$273  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = acc2_out;
-    if (\$261 ) begin
-      if (\prod_s0$150 ) begin
-        \$398  = \$97 [31:0];
+    \$274  = acc2_out;
+    if (\$137 ) begin
+      if (\prod_s0$274 ) begin
+        \$274  = \$4 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = acc2;
-    if (\$261 ) begin
+    \$275  = acc2;
+    if (\$137 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$150 ) begin
-        \$399  = 32'd0;
+      if (\prod_s0$274 ) begin
+        \$275  = 32'd0;
       end else begin
-        \$399  = \$97 [31:0];
+        \$275  = \$4 [31:0];
       end
     end
     if (rst) begin
-      \$399  = 32'd0;
+      \$275  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = acc3_out;
-    if (\$262 ) begin
-      if (\prod_s0$150 ) begin
-        \$400  = \$129 [31:0];
+    \$276  = acc3_out;
+    if (\$138 ) begin
+      if (\prod_s0$274 ) begin
+        \$276  = \$5 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = acc3;
-    if (\$262 ) begin
+    \$277  = acc3;
+    if (\$138 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$150 ) begin
-        \$401  = 32'd0;
+      if (\prod_s0$274 ) begin
+        \$277  = 32'd0;
       end else begin
-        \$401  = \$129 [31:0];
+        \$277  = \$5 [31:0];
       end
     end
     if (rst) begin
-      \$401  = 32'd0;
+      \$277  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign acc0_next = \$33 [31:0];
-  assign acc1_next = \$65 [31:0];
-  assign acc2_next = \$97 [31:0];
-  assign acc3_next = \$129 [31:0];
+  assign acc0_next = \$2 [31:0];
+  assign acc1_next = \$3 [31:0];
+  assign acc2_next = \$4 [31:0];
+  assign acc3_next = \$5 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -5,82 +5,94 @@
 module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  wire [16:0] \$11 ;
-  wire [17:0] \$12 ;
-  wire [32:0] \$13 ;
-  wire [16:0] \$14 ;
-  wire [16:0] \$15 ;
-  wire [17:0] \$16 ;
-  wire [32:0] \$17 ;
+  wire [15:0] \$10 ;
+  wire [15:0] \$11 ;
+  wire [15:0] \$12 ;
+  wire [15:0] \$13 ;
+  wire [15:0] \$14 ;
+  wire [15:0] \$15 ;
+  wire [15:0] \$16 ;
+  wire [15:0] \$17 ;
   wire [15:0] \$18 ;
   wire [15:0] \$19 ;
-  wire [16:0] \$2 ;
+  wire [32:0] \$2 ;
   wire [15:0] \$20 ;
   wire [15:0] \$21 ;
-  wire [15:0] \$22 ;
-  wire [15:0] \$23 ;
-  wire [15:0] \$24 ;
-  wire [15:0] \$25 ;
-  wire [15:0] \$26 ;
-  wire [15:0] \$27 ;
-  wire [15:0] \$28 ;
-  wire [15:0] \$29 ;
-  wire [16:0] \$3 ;
-  wire [15:0] \$30 ;
-  wire [15:0] \$31 ;
-  wire [15:0] \$32 ;
-  wire [15:0] \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
+  wire \$22 ;
+  wire \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  reg [15:0] \$27 ;
+  reg [15:0] \$28 ;
+  reg [15:0] \$29 ;
+  wire [32:0] \$3 ;
+  reg [15:0] \$30 ;
+  reg [15:0] \$31 ;
+  reg [15:0] \$32 ;
+  reg [15:0] \$33 ;
+  reg [15:0] \$34 ;
+  reg [15:0] \$35 ;
+  reg [15:0] \$36 ;
+  reg [15:0] \$37 ;
+  reg [15:0] \$38 ;
   reg [15:0] \$39 ;
-  wire [17:0] \$4 ;
+  wire [32:0] \$4 ;
   reg [15:0] \$40 ;
   reg [15:0] \$41 ;
   reg [15:0] \$42 ;
-  reg [15:0] \$43 ;
-  reg [15:0] \$44 ;
-  reg [15:0] \$45 ;
-  reg [15:0] \$46 ;
-  reg [15:0] \$47 ;
-  reg [15:0] \$48 ;
-  reg [15:0] \$49 ;
+  reg \$43 ;
+  reg \$44 ;
+  reg \$45 ;
+  reg [31:0] \$46 ;
+  reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg [31:0] \$49 ;
   wire [32:0] \$5 ;
-  reg [15:0] \$50 ;
-  reg [15:0] \$51 ;
-  reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [15:0] \$54 ;
-  reg \$55 ;
-  reg \$56 ;
-  reg \$57 ;
-  reg [31:0] \$58 ;
-  reg [31:0] \$59 ;
-  wire [16:0] \$6 ;
-  reg [31:0] \$60 ;
-  reg [31:0] \$61 ;
-  reg [31:0] \$62 ;
-  reg [31:0] \$63 ;
-  reg [31:0] \$64 ;
-  reg [31:0] \$65 ;
-  wire [16:0] \$7 ;
-  wire [17:0] \$8 ;
-  wire [32:0] \$9 ;
+  reg [31:0] \$50 ;
+  reg [31:0] \$51 ;
+  reg [31:0] \$52 ;
+  reg [31:0] \$53 ;
+  wire [15:0] \$6 ;
+  wire [15:0] \$7 ;
+  wire [15:0] \$8 ;
+  wire [15:0] \$9 ;
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p2;
   reg [31:0] acc1 = 32'd0;
   wire [31:0] acc1_next;
   reg [31:0] acc1_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p2;
   reg [31:0] acc2 = 32'd0;
   wire [31:0] acc2_next;
   reg [31:0] acc2_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p2;
   reg [31:0] acc3 = 32'd0;
   wire [31:0] acc3_next;
   reg [31:0] acc3_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p2;
   (* init = 1'h0 *)
   wire acc_out_valid;
   wire advance;
@@ -128,358 +140,358 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   output o__valid;
   reg o__valid = 1'h0;
   reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$12  = 16'h0000;
+  reg [15:0] \prod_s0$11  = 16'h0000;
   reg [15:0] \prod_s0$13  = 16'h0000;
   reg [15:0] \prod_s0$14  = 16'h0000;
-  reg [15:0] \prod_s0$17  = 16'h0000;
-  reg [15:0] \prod_s0$18  = 16'h0000;
   reg [15:0] \prod_s0$19  = 16'h0000;
   reg [15:0] \prod_s0$20  = 16'h0000;
+  reg [15:0] \prod_s0$22  = 16'h0000;
   reg [15:0] \prod_s0$23  = 16'h0000;
-  reg [15:0] \prod_s0$24  = 16'h0000;
-  reg [15:0] \prod_s0$25  = 16'h0000;
-  reg [15:0] \prod_s0$26  = 16'h0000;
+  reg [15:0] \prod_s0$28  = 16'h0000;
   reg [15:0] \prod_s0$29  = 16'h0000;
-  reg [15:0] \prod_s0$30  = 16'h0000;
   reg [15:0] \prod_s0$31  = 16'h0000;
   reg [15:0] \prod_s0$32  = 16'h0000;
-  reg \prod_s0$38  = 1'h0;
+  reg [15:0] \prod_s0$37  = 16'h0000;
+  reg [15:0] \prod_s0$38  = 16'h0000;
+  reg [15:0] \prod_s0$40  = 16'h0000;
+  reg [15:0] \prod_s0$41  = 16'h0000;
+  reg \prod_s0$50  = 1'h0;
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
-  assign \$34  = prod_valid_s0 & \prod_s0$38 ;
-  assign \$35  = i__ready & prod_valid_s0;
-  assign \$36  = i__ready & prod_valid_s0;
-  assign \$37  = i__ready & prod_valid_s0;
-  assign \$38  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$39 ;
+    \prod_s0$14  <= \$30 ;
   always @(posedge clk)
-    \prod_s0$12  <= \$40 ;
+    \prod_s0$19  <= \$31 ;
   always @(posedge clk)
-    \prod_s0$13  <= \$41 ;
+    \prod_s0$20  <= \$32 ;
   always @(posedge clk)
-    \prod_s0$14  <= \$42 ;
+    \prod_s0$22  <= \$33 ;
   always @(posedge clk)
-    \prod_s0$17  <= \$43 ;
+    \prod_s0$23  <= \$34 ;
   always @(posedge clk)
-    \prod_s0$18  <= \$44 ;
+    \prod_s0$28  <= \$35 ;
   always @(posedge clk)
-    \prod_s0$19  <= \$45 ;
+    \prod_s0$29  <= \$36 ;
   always @(posedge clk)
-    \prod_s0$20  <= \$46 ;
+    \prod_s0$31  <= \$37 ;
   always @(posedge clk)
-    \prod_s0$23  <= \$47 ;
+    \prod_s0$32  <= \$38 ;
   always @(posedge clk)
-    \prod_s0$24  <= \$48 ;
+    \prod_s0$37  <= \$39 ;
   always @(posedge clk)
-    \prod_s0$25  <= \$49 ;
+    \prod_s0$38  <= \$40 ;
   always @(posedge clk)
-    \prod_s0$26  <= \$50 ;
+    \prod_s0$40  <= \$41 ;
   always @(posedge clk)
-    \prod_s0$29  <= \$51 ;
+    \prod_s0$41  <= \$42 ;
   always @(posedge clk)
-    \prod_s0$30  <= \$52 ;
+    \prod_s0$50  <= \$43 ;
   always @(posedge clk)
-    \prod_s0$31  <= \$53 ;
+    prod_valid_s0 <= \$44 ;
   always @(posedge clk)
-    \prod_s0$32  <= \$54 ;
+    o__valid <= \$45 ;
   always @(posedge clk)
-    \prod_s0$38  <= \$55 ;
+    acc0_out <= \$46 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$56 ;
+    acc0 <= \$47 ;
   always @(posedge clk)
-    o__valid <= \$57 ;
+    acc1_out <= \$48 ;
   always @(posedge clk)
-    acc0_out <= \$58 ;
+    acc1 <= \$49 ;
   always @(posedge clk)
-    acc0 <= \$59 ;
+    acc2_out <= \$50 ;
   always @(posedge clk)
-    acc1_out <= \$60 ;
+    acc2 <= \$51 ;
   always @(posedge clk)
-    acc1 <= \$61 ;
+    acc3_out <= \$52 ;
   always @(posedge clk)
-    acc2_out <= \$62 ;
-  always @(posedge clk)
-    acc2 <= \$63 ;
-  always @(posedge clk)
-    acc3_out <= \$64 ;
-  always @(posedge clk)
-    acc3 <= \$65 ;
+    acc3 <= \$53 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = $signed(prod_s0) + $signed(\prod_s0$12 );
-  assign \$3  = $signed(\prod_s0$13 ) + $signed(\prod_s0$14 );
-  assign \$4  = $signed(\$2 ) + $signed(\$3 );
-  assign \$5  = $signed(acc0) + $signed(\$4 );
-  assign \$6  = $signed(\prod_s0$17 ) + $signed(\prod_s0$18 );
-  assign \$7  = $signed(\prod_s0$19 ) + $signed(\prod_s0$20 );
-  assign \$8  = $signed(\$6 ) + $signed(\$7 );
-  assign \$9  = $signed(acc1) + $signed(\$8 );
-  assign \$10  = $signed(\prod_s0$23 ) + $signed(\prod_s0$24 );
-  assign \$11  = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
-  assign \$12  = $signed(\$10 ) + $signed(\$11 );
-  assign \$13  = $signed(acc2) + $signed(\$12 );
-  assign \$14  = $signed(\prod_s0$29 ) + $signed(\prod_s0$30 );
-  assign \$15  = $signed(\prod_s0$31 ) + $signed(\prod_s0$32 );
-  assign \$16  = $signed(\$14 ) + $signed(\$15 );
-  assign \$17  = $signed(acc3) + $signed(\$16 );
-  assign \$18  = $signed(i__payload[7:0]) * $signed(i__payload[39:32]);
-  assign \$19  = $signed(i__payload[15:8]) * $signed(i__payload[47:40]);
-  assign \$20  = $signed(i__payload[23:16]) * $signed(i__payload[55:48]);
-  assign \$21  = $signed(i__payload[31:24]) * $signed(i__payload[63:56]);
-  assign \$22  = $signed(i__payload[7:0]) * $signed(i__payload[71:64]);
-  assign \$23  = $signed(i__payload[15:8]) * $signed(i__payload[79:72]);
-  assign \$24  = $signed(i__payload[23:16]) * $signed(i__payload[87:80]);
-  assign \$25  = $signed(i__payload[31:24]) * $signed(i__payload[95:88]);
-  assign \$26  = $signed(i__payload[7:0]) * $signed(i__payload[103:96]);
-  assign \$27  = $signed(i__payload[15:8]) * $signed(i__payload[111:104]);
-  assign \$28  = $signed(i__payload[23:16]) * $signed(i__payload[119:112]);
-  assign \$29  = $signed(i__payload[31:24]) * $signed(i__payload[127:120]);
-  assign \$30  = $signed(i__payload[7:0]) * $signed(i__payload[135:128]);
-  assign \$31  = $signed(i__payload[15:8]) * $signed(i__payload[143:136]);
-  assign \$32  = $signed(i__payload[23:16]) * $signed(i__payload[151:144]);
-  assign \$33  = $signed(i__payload[31:24]) * $signed(i__payload[159:152]);
+  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$11 );
+  assign acc0_sum_p1 = $signed(\prod_s0$13 ) + $signed(\prod_s0$14 );
+  assign acc0_sum_p2 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
+  assign \$2  = $signed(acc0) + $signed(acc0_sum_p2);
+  assign acc1_sum_p0 = $signed(\prod_s0$19 ) + $signed(\prod_s0$20 );
+  assign acc1_sum_p1 = $signed(\prod_s0$22 ) + $signed(\prod_s0$23 );
+  assign acc1_sum_p2 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
+  assign \$3  = $signed(acc1) + $signed(acc1_sum_p2);
+  assign acc2_sum_p0 = $signed(\prod_s0$28 ) + $signed(\prod_s0$29 );
+  assign acc2_sum_p1 = $signed(\prod_s0$31 ) + $signed(\prod_s0$32 );
+  assign acc2_sum_p2 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
+  assign \$4  = $signed(acc2) + $signed(acc2_sum_p2);
+  assign acc3_sum_p0 = $signed(\prod_s0$37 ) + $signed(\prod_s0$38 );
+  assign acc3_sum_p1 = $signed(\prod_s0$40 ) + $signed(\prod_s0$41 );
+  assign acc3_sum_p2 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
+  assign \$5  = $signed(acc3) + $signed(acc3_sum_p2);
+  assign \$6  = $signed(i__payload[7:0]) * $signed(i__payload[39:32]);
+  assign \$7  = $signed(i__payload[15:8]) * $signed(i__payload[47:40]);
+  assign \$8  = $signed(i__payload[23:16]) * $signed(i__payload[55:48]);
+  assign \$9  = $signed(i__payload[31:24]) * $signed(i__payload[63:56]);
+  assign \$10  = $signed(i__payload[7:0]) * $signed(i__payload[71:64]);
+  assign \$11  = $signed(i__payload[15:8]) * $signed(i__payload[79:72]);
+  assign \$12  = $signed(i__payload[23:16]) * $signed(i__payload[87:80]);
+  assign \$13  = $signed(i__payload[31:24]) * $signed(i__payload[95:88]);
+  assign \$14  = $signed(i__payload[7:0]) * $signed(i__payload[103:96]);
+  assign \$15  = $signed(i__payload[15:8]) * $signed(i__payload[111:104]);
+  assign \$16  = $signed(i__payload[23:16]) * $signed(i__payload[119:112]);
+  assign \$17  = $signed(i__payload[31:24]) * $signed(i__payload[127:120]);
+  assign \$18  = $signed(i__payload[7:0]) * $signed(i__payload[135:128]);
+  assign \$19  = $signed(i__payload[15:8]) * $signed(i__payload[143:136]);
+  assign \$20  = $signed(i__payload[23:16]) * $signed(i__payload[151:144]);
+  assign \$21  = $signed(i__payload[31:24]) * $signed(i__payload[159:152]);
+  assign \$22  = prod_valid_s0 & \prod_s0$50 ;
+  assign \$23  = i__ready & prod_valid_s0;
+  assign \$24  = i__ready & prod_valid_s0;
+  assign \$25  = i__ready & prod_valid_s0;
+  assign \$26  = i__ready & prod_valid_s0;
+  always @(posedge clk)
+    prod_s0 <= \$27 ;
+  always @(posedge clk)
+    \prod_s0$11  <= \$28 ;
+  always @(posedge clk)
+    \prod_s0$13  <= \$29 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = prod_s0;
+    \$30  = \prod_s0$14 ;
+    if (i__ready) begin
+      \$30  = \$9 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$31  = \prod_s0$19 ;
+    if (i__ready) begin
+      \$31  = \$10 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$32  = \prod_s0$20 ;
+    if (i__ready) begin
+      \$32  = \$11 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$33  = \prod_s0$22 ;
+    if (i__ready) begin
+      \$33  = \$12 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$34  = \prod_s0$23 ;
+    if (i__ready) begin
+      \$34  = \$13 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$35  = \prod_s0$28 ;
+    if (i__ready) begin
+      \$35  = \$14 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$36  = \prod_s0$29 ;
+    if (i__ready) begin
+      \$36  = \$15 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$37  = \prod_s0$31 ;
+    if (i__ready) begin
+      \$37  = \$16 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$38  = \prod_s0$32 ;
+    if (i__ready) begin
+      \$38  = \$17 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$39  = \prod_s0$37 ;
     if (i__ready) begin
       \$39  = \$18 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = \prod_s0$12 ;
+    \$40  = \prod_s0$38 ;
     if (i__ready) begin
       \$40  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = \prod_s0$13 ;
+    \$41  = \prod_s0$40 ;
     if (i__ready) begin
       \$41  = \$20 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = \prod_s0$14 ;
+    \$42  = \prod_s0$41 ;
     if (i__ready) begin
       \$42  = \$21 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = \prod_s0$17 ;
+    \$43  = \prod_s0$50 ;
     if (i__ready) begin
-      \$43  = \$22 ;
+      \$43  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = \prod_s0$18 ;
+    \$44  = prod_valid_s0;
     if (i__ready) begin
-      \$44  = \$23 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = \prod_s0$19 ;
-    if (i__ready) begin
-      \$45  = \$24 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = \prod_s0$20 ;
-    if (i__ready) begin
-      \$46  = \$25 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = \prod_s0$23 ;
-    if (i__ready) begin
-      \$47  = \$26 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = \prod_s0$24 ;
-    if (i__ready) begin
-      \$48  = \$27 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = \prod_s0$25 ;
-    if (i__ready) begin
-      \$49  = \$28 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = \prod_s0$26 ;
-    if (i__ready) begin
-      \$50  = \$29 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = \prod_s0$29 ;
-    if (i__ready) begin
-      \$51  = \$30 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \prod_s0$30 ;
-    if (i__ready) begin
-      \$52  = \$31 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \prod_s0$31 ;
-    if (i__ready) begin
-      \$53  = \$32 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \prod_s0$32 ;
-    if (i__ready) begin
-      \$54  = \$33 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \prod_s0$38 ;
-    if (i__ready) begin
-      \$55  = i__payload[160];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = prod_valid_s0;
-    if (i__ready) begin
-      \$56  = i__valid;
+      \$44  = i__valid;
     end
     if (rst) begin
-      \$56  = 1'h0;
+      \$44  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = o__valid;
+    \$45  = o__valid;
     if (i__ready) begin
-      \$57  = \$34 ;
+      \$45  = \$22 ;
     end
     if (rst) begin
-      \$57  = 1'h0;
+      \$45  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = acc0_out;
-    if (\$35 ) begin
-      if (\prod_s0$38 ) begin
-        \$58  = \$5 [31:0];
+    \$46  = acc0_out;
+    if (\$23 ) begin
+      if (\prod_s0$50 ) begin
+        \$46  = \$2 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = acc0;
-    if (\$35 ) begin
+    \$47  = acc0;
+    if (\$23 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$38 ) begin
-        \$59  = 32'd0;
+      if (\prod_s0$50 ) begin
+        \$47  = 32'd0;
       end else begin
-        \$59  = \$5 [31:0];
+        \$47  = \$2 [31:0];
       end
     end
     if (rst) begin
-      \$59  = 32'd0;
+      \$47  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = acc1_out;
-    if (\$36 ) begin
-      if (\prod_s0$38 ) begin
-        \$60  = \$9 [31:0];
+    \$48  = acc1_out;
+    if (\$24 ) begin
+      if (\prod_s0$50 ) begin
+        \$48  = \$3 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = acc1;
-    if (\$36 ) begin
+    \$49  = acc1;
+    if (\$24 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$38 ) begin
-        \$61  = 32'd0;
+      if (\prod_s0$50 ) begin
+        \$49  = 32'd0;
       end else begin
-        \$61  = \$9 [31:0];
+        \$49  = \$3 [31:0];
       end
     end
     if (rst) begin
-      \$61  = 32'd0;
+      \$49  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = acc2_out;
-    if (\$37 ) begin
-      if (\prod_s0$38 ) begin
-        \$62  = \$13 [31:0];
+    \$50  = acc2_out;
+    if (\$25 ) begin
+      if (\prod_s0$50 ) begin
+        \$50  = \$4 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = acc2;
-    if (\$37 ) begin
+    \$51  = acc2;
+    if (\$25 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$38 ) begin
-        \$63  = 32'd0;
+      if (\prod_s0$50 ) begin
+        \$51  = 32'd0;
       end else begin
-        \$63  = \$13 [31:0];
+        \$51  = \$4 [31:0];
       end
     end
     if (rst) begin
-      \$63  = 32'd0;
+      \$51  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = acc3_out;
-    if (\$38 ) begin
-      if (\prod_s0$38 ) begin
-        \$64  = \$17 [31:0];
+    \$52  = acc3_out;
+    if (\$26 ) begin
+      if (\prod_s0$50 ) begin
+        \$52  = \$5 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = acc3;
-    if (\$38 ) begin
+    \$53  = acc3;
+    if (\$26 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$38 ) begin
-        \$65  = 32'd0;
+      if (\prod_s0$50 ) begin
+        \$53  = 32'd0;
       end else begin
-        \$65  = \$17 [31:0];
+        \$53  = \$5 [31:0];
       end
     end
     if (rst) begin
-      \$65  = 32'd0;
+      \$53  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$27  = prod_s0;
+    if (i__ready) begin
+      \$27  = \$6 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$28  = \prod_s0$11 ;
+    if (i__ready) begin
+      \$28  = \$7 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$29  = \prod_s0$13 ;
+    if (i__ready) begin
+      \$29  = \$8 ;
     end
   end
   assign advance = i__ready;
-  assign acc0_next = \$5 [31:0];
-  assign acc1_next = \$9 [31:0];
-  assign acc2_next = \$13 [31:0];
-  assign acc3_next = \$17 [31:0];
+  assign acc0_next = \$2 [31:0];
+  assign acc1_next = \$3 [31:0];
+  assign acc2_next = \$4 [31:0];
+  assign acc3_next = \$5 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];

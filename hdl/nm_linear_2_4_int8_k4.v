@@ -7,17 +7,17 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$1 ;
   wire [8:0] \$10 ;
   wire \$11 ;
+  wire [5:0] \$117 ;
   wire [8:0] \$12 ;
-  wire [5:0] \$121 ;
-  wire [5:0] \$124 ;
-  wire [5:0] \$127 ;
+  wire [5:0] \$120 ;
+  wire [5:0] \$123 ;
+  wire [5:0] \$126 ;
+  wire [5:0] \$129 ;
   wire [8:0] \$13 ;
-  wire [5:0] \$130 ;
-  wire [5:0] \$133 ;
-  wire [5:0] \$136 ;
-  wire [5:0] \$139 ;
+  wire [5:0] \$132 ;
+  wire [5:0] \$135 ;
+  wire [5:0] \$138 ;
   wire [1:0] \$14 ;
-  wire [5:0] \$142 ;
   wire [1:0] \$15 ;
   wire [1:0] \$16 ;
   wire [1:0] \$17 ;
@@ -28,85 +28,89 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [1:0] \$21 ;
   wire [2:0] \$22 ;
   wire [2:0] \$23 ;
-  wire [16:0] \$24 ;
+  wire [32:0] \$24 ;
   wire [32:0] \$25 ;
-  wire [16:0] \$26 ;
+  wire [32:0] \$26 ;
   wire [32:0] \$27 ;
-  wire [16:0] \$28 ;
-  wire [32:0] \$29 ;
+  wire \$28 ;
+  wire \$29 ;
   wire [8:0] \$3 ;
-  wire [16:0] \$30 ;
-  wire [32:0] \$31 ;
+  wire \$30 ;
+  wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  wire [8:0] \$36 ;
+  wire [8:0] \$37 ;
+  wire [8:0] \$38 ;
+  wire [8:0] \$39 ;
   wire [8:0] \$4 ;
-  wire [8:0] \$40 ;
-  wire [8:0] \$41 ;
-  wire [8:0] \$42 ;
-  wire [8:0] \$43 ;
+  wire [15:0] \$40 ;
+  wire [15:0] \$41 ;
+  wire [15:0] \$42 ;
+  wire [15:0] \$43 ;
   wire [15:0] \$44 ;
   wire [15:0] \$45 ;
   wire [15:0] \$46 ;
   wire [15:0] \$47 ;
-  wire [15:0] \$48 ;
-  wire [15:0] \$49 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [15:0] \$50 ;
-  wire [15:0] \$51 ;
+  wire \$50 ;
+  wire \$51 ;
   wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  reg [3:0] \$57 ;
-  reg [7:0] \$58 ;
-  reg [7:0] \$59 ;
+  reg [3:0] \$53 ;
+  reg [7:0] \$54 ;
+  reg [7:0] \$55 ;
+  reg [1:0] \$56 ;
+  reg [1:0] \$57 ;
+  reg [127:0] \$58 ;
+  reg \$59 ;
   wire [8:0] \$6 ;
-  reg [1:0] \$60 ;
-  reg [1:0] \$61 ;
-  reg [127:0] \$62 ;
-  reg \$63 ;
-  reg \$64 ;
+  reg \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [15:0] \$63 ;
+  reg [15:0] \$64 ;
   reg [15:0] \$65 ;
   reg [15:0] \$66 ;
   reg [15:0] \$67 ;
   reg [15:0] \$68 ;
-  reg [15:0] \$69 ;
+  reg \$69 ;
   wire [8:0] \$7 ;
-  reg [15:0] \$70 ;
-  reg [15:0] \$71 ;
-  reg [15:0] \$72 ;
-  reg \$73 ;
-  reg \$74 ;
-  reg \$75 ;
+  reg \$70 ;
+  reg \$71 ;
+  reg [31:0] \$72 ;
+  reg [31:0] \$73 ;
+  reg [31:0] \$74 ;
+  reg [31:0] \$75 ;
   reg [31:0] \$76 ;
   reg [31:0] \$77 ;
   reg [31:0] \$78 ;
   reg [31:0] \$79 ;
   wire \$8 ;
-  reg [31:0] \$80 ;
-  reg [31:0] \$81 ;
-  reg [31:0] \$82 ;
-  reg [31:0] \$83 ;
   wire [8:0] \$9 ;
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p0;
   reg [31:0] acc1 = 32'd0;
   wire [31:0] acc1_next;
   reg [31:0] acc1_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p0;
   reg [31:0] acc2 = 32'd0;
   wire [31:0] acc2_next;
   reg [31:0] acc2_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p0;
   reg [31:0] acc3 = 32'd0;
   wire [31:0] acc3_next;
   reg [31:0] acc3_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p0;
   (* init = 1'h0 *)
   wire acc_out_valid;
   wire advance;
@@ -164,14 +168,14 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   output o__valid;
   reg o__valid = 1'h0;
   reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$42  = 16'h0000;
+  reg [15:0] \prod_s0$41  = 16'h0000;
   reg [15:0] \prod_s0$45  = 16'h0000;
   reg [15:0] \prod_s0$46  = 16'h0000;
-  reg [15:0] \prod_s0$49  = 16'h0000;
   reg [15:0] \prod_s0$50  = 16'h0000;
-  reg [15:0] \prod_s0$53  = 16'h0000;
-  reg [15:0] \prod_s0$54  = 16'h0000;
-  reg \prod_s0$65  = 1'h0;
+  reg [15:0] \prod_s0$51  = 16'h0000;
+  reg [15:0] \prod_s0$55  = 16'h0000;
+  reg [15:0] \prod_s0$56  = 16'h0000;
+  reg \prod_s0$69  = 1'h0;
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
@@ -192,17 +196,14 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [1:0] sel_l5_s0 = 2'h0;
   reg [1:0] \sel_l5_s0$29  = 2'h0;
   reg [127:0] \sel_l5_s0$31  = 128'h00000000000000000000000000000000;
-  reg [3:0] \sel_l5_s0$60  = 4'h0;
-  reg [7:0] \sel_l5_s0$61  = 8'h00;
-  reg [7:0] \sel_l5_s0$62  = 8'h00;
-  reg \sel_l5_s0$63  = 1'h0;
+  reg [3:0] \sel_l5_s0$64  = 4'h0;
+  reg [7:0] \sel_l5_s0$65  = 8'h00;
+  reg [7:0] \sel_l5_s0$66  = 8'h00;
+  reg \sel_l5_s0$67  = 1'h0;
   wire sel_s0;
   wire [10:0] sel_s0_hi;
   wire [10:0] sel_s0_lo;
   reg valid_s0 = 1'h0;
-  assign sel_c0 = { \$4 [7:0], \$14  } > { \$7 [7:0], \$15  };
-  assign sel_c0_max = sel_c0 ? { 2'h0, i__payload[7], \$4 [7:0] } : { 2'h1, i__payload[15], \$7 [7:0] };
-  assign sel_c0_min = sel_c0 ? { 2'h1, i__payload[15], \$7 [7:0] } : { 2'h0, i__payload[7], \$4 [7:0] };
   assign sel_c1 = { \$10 [7:0], \$16  } > { \$13 [7:0], \$17  };
   assign sel_c1_max = sel_c1 ? { 2'h2, i__payload[23], \$10 [7:0] } : { 2'h3, i__payload[31], \$13 [7:0] };
   assign sel_c1_min = sel_c1 ? { 2'h3, i__payload[31], \$13 [7:0] } : { 2'h2, i__payload[23], \$10 [7:0] };
@@ -219,109 +220,109 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_s0_hi = sel_s0 ? sel_c3_max : sel_c2_max;
   assign \$22  = sel_l5_s0 - 1'h0;
   assign \$23  = \sel_l5_s0$29  - 1'h1;
-  assign \$121  = \$22 [1:0] * 4'h8;
-  assign mul_w0_0 = \sel_l5_s0$31 [23:0] >> \$121 ;
-  assign \$124  = \$23 [1:0] * 4'h8;
-  assign mul_w0_1 = \sel_l5_s0$31 [31:8] >> \$124 ;
-  assign \$127  = \$22 [1:0] * 4'h8;
-  assign mul_w1_0 = \sel_l5_s0$31 [55:32] >> \$127 ;
-  assign \$130  = \$23 [1:0] * 4'h8;
-  assign mul_w1_1 = \sel_l5_s0$31 [63:40] >> \$130 ;
-  assign \$133  = \$22 [1:0] * 4'h8;
-  assign mul_w2_0 = \sel_l5_s0$31 [87:64] >> \$133 ;
-  assign \$136  = \$23 [1:0] * 4'h8;
-  assign mul_w2_1 = \sel_l5_s0$31 [95:72] >> \$136 ;
-  assign \$139  = \$22 [1:0] * 4'h8;
-  assign mul_w3_0 = \sel_l5_s0$31 [119:96] >> \$139 ;
-  assign \$142  = \$23 [1:0] * 4'h8;
-  assign mul_w3_1 = \sel_l5_s0$31 [127:104] >> \$142 ;
-  assign \$24  = $signed(prod_s0) + $signed(\prod_s0$42 );
-  assign \$25  = $signed(acc0) + $signed(\$24 );
-  assign \$26  = $signed(\prod_s0$45 ) + $signed(\prod_s0$46 );
-  assign \$27  = $signed(acc1) + $signed(\$26 );
-  assign \$28  = $signed(\prod_s0$49 ) + $signed(\prod_s0$50 );
-  assign \$29  = $signed(acc2) + $signed(\$28 );
-  assign \$30  = $signed(\prod_s0$53 ) + $signed(\prod_s0$54 );
-  assign \$31  = $signed(acc3) + $signed(\$30 );
-  assign \$32  = ! sel_s0_lo[10:9];
-  assign \$33  = sel_s0_lo[10:9] == 1'h1;
-  assign \$34  = sel_s0_hi[10:9] == 1'h1;
-  assign \$35  = \$33  | \$34 ;
-  assign \$36  = sel_s0_lo[10:9] == 2'h2;
-  assign \$37  = sel_s0_hi[10:9] == 2'h2;
-  assign \$38  = \$36  | \$37 ;
-  assign \$39  = sel_s0_hi[10:9] == 2'h3;
-  assign \$40  = - sel_s0_lo[7:0];
-  assign \$41  = sel_s0_lo[8] ? \$40  : { 1'h0, sel_s0_lo[7:0] };
-  assign \$42  = - sel_s0_hi[7:0];
-  assign \$43  = sel_s0_hi[8] ? \$42  : { 1'h0, sel_s0_hi[7:0] };
-  assign \$44  = $signed(\sel_l5_s0$61 ) * $signed(mul_w0_0);
-  assign \$45  = $signed(\sel_l5_s0$62 ) * $signed(mul_w0_1);
-  assign \$46  = $signed(\sel_l5_s0$61 ) * $signed(mul_w1_0);
-  assign \$47  = $signed(\sel_l5_s0$62 ) * $signed(mul_w1_1);
-  assign \$48  = $signed(\sel_l5_s0$61 ) * $signed(mul_w2_0);
-  assign \$49  = $signed(\sel_l5_s0$62 ) * $signed(mul_w2_1);
-  assign \$50  = $signed(\sel_l5_s0$61 ) * $signed(mul_w3_0);
-  assign \$51  = $signed(\sel_l5_s0$62 ) * $signed(mul_w3_1);
-  assign \$52  = prod_valid_s0 & \prod_s0$65 ;
-  assign \$53  = i__ready & prod_valid_s0;
-  assign \$54  = i__ready & prod_valid_s0;
-  assign \$55  = i__ready & prod_valid_s0;
-  assign \$56  = i__ready & prod_valid_s0;
+  assign \$117  = \$22 [1:0] * 4'h8;
+  assign mul_w0_0 = \sel_l5_s0$31 [23:0] >> \$117 ;
+  assign \$120  = \$23 [1:0] * 4'h8;
+  assign mul_w0_1 = \sel_l5_s0$31 [31:8] >> \$120 ;
+  assign \$123  = \$22 [1:0] * 4'h8;
+  assign mul_w1_0 = \sel_l5_s0$31 [55:32] >> \$123 ;
+  assign \$126  = \$23 [1:0] * 4'h8;
+  assign mul_w1_1 = \sel_l5_s0$31 [63:40] >> \$126 ;
+  assign \$129  = \$22 [1:0] * 4'h8;
+  assign mul_w2_0 = \sel_l5_s0$31 [87:64] >> \$129 ;
+  assign \$132  = \$23 [1:0] * 4'h8;
+  assign mul_w2_1 = \sel_l5_s0$31 [95:72] >> \$132 ;
+  assign \$135  = \$22 [1:0] * 4'h8;
+  assign mul_w3_0 = \sel_l5_s0$31 [119:96] >> \$135 ;
+  assign \$138  = \$23 [1:0] * 4'h8;
+  assign mul_w3_1 = \sel_l5_s0$31 [127:104] >> \$138 ;
+  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$41 );
+  assign \$24  = $signed(acc0) + $signed(acc0_sum_p0);
+  assign acc1_sum_p0 = $signed(\prod_s0$45 ) + $signed(\prod_s0$46 );
+  assign \$25  = $signed(acc1) + $signed(acc1_sum_p0);
+  assign acc2_sum_p0 = $signed(\prod_s0$50 ) + $signed(\prod_s0$51 );
+  assign \$26  = $signed(acc2) + $signed(acc2_sum_p0);
+  assign acc3_sum_p0 = $signed(\prod_s0$55 ) + $signed(\prod_s0$56 );
+  assign \$27  = $signed(acc3) + $signed(acc3_sum_p0);
+  assign \$28  = ! sel_s0_lo[10:9];
+  assign \$29  = sel_s0_lo[10:9] == 1'h1;
+  assign \$30  = sel_s0_hi[10:9] == 1'h1;
+  assign \$31  = \$29  | \$30 ;
+  assign \$32  = sel_s0_lo[10:9] == 2'h2;
+  assign \$33  = sel_s0_hi[10:9] == 2'h2;
+  assign \$34  = \$32  | \$33 ;
+  assign \$35  = sel_s0_hi[10:9] == 2'h3;
+  assign \$36  = - sel_s0_lo[7:0];
+  assign \$37  = sel_s0_lo[8] ? \$36  : { 1'h0, sel_s0_lo[7:0] };
+  assign \$38  = - sel_s0_hi[7:0];
+  assign \$39  = sel_s0_hi[8] ? \$38  : { 1'h0, sel_s0_hi[7:0] };
+  assign \$40  = $signed(\sel_l5_s0$65 ) * $signed(mul_w0_0);
+  assign \$41  = $signed(\sel_l5_s0$66 ) * $signed(mul_w0_1);
+  assign \$42  = $signed(\sel_l5_s0$65 ) * $signed(mul_w1_0);
+  assign \$43  = $signed(\sel_l5_s0$66 ) * $signed(mul_w1_1);
+  assign \$44  = $signed(\sel_l5_s0$65 ) * $signed(mul_w2_0);
+  assign \$45  = $signed(\sel_l5_s0$66 ) * $signed(mul_w2_1);
+  assign \$46  = $signed(\sel_l5_s0$65 ) * $signed(mul_w3_0);
+  assign \$47  = $signed(\sel_l5_s0$66 ) * $signed(mul_w3_1);
+  assign \$48  = prod_valid_s0 & \prod_s0$69 ;
+  assign \$49  = i__ready & prod_valid_s0;
+  assign \$50  = i__ready & prod_valid_s0;
+  assign \$51  = i__ready & prod_valid_s0;
+  assign \$52  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    \sel_l5_s0$60  <= \$57 ;
+    \sel_l5_s0$64  <= \$53 ;
   always @(posedge clk)
-    \sel_l5_s0$61  <= \$58 ;
+    \sel_l5_s0$65  <= \$54 ;
   always @(posedge clk)
-    \sel_l5_s0$62  <= \$59 ;
+    \sel_l5_s0$66  <= \$55 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$60 ;
+    sel_l5_s0 <= \$56 ;
   always @(posedge clk)
-    \sel_l5_s0$29  <= \$61 ;
+    \sel_l5_s0$29  <= \$57 ;
   always @(posedge clk)
-    \sel_l5_s0$31  <= \$62 ;
+    \sel_l5_s0$31  <= \$58 ;
   always @(posedge clk)
-    \sel_l5_s0$63  <= \$63 ;
+    \sel_l5_s0$67  <= \$59 ;
   always @(posedge clk)
-    valid_s0 <= \$64 ;
+    valid_s0 <= \$60 ;
   always @(posedge clk)
-    prod_s0 <= \$65 ;
+    prod_s0 <= \$61 ;
   always @(posedge clk)
-    \prod_s0$42  <= \$66 ;
+    \prod_s0$41  <= \$62 ;
   always @(posedge clk)
-    \prod_s0$45  <= \$67 ;
+    \prod_s0$45  <= \$63 ;
   always @(posedge clk)
-    \prod_s0$46  <= \$68 ;
+    \prod_s0$46  <= \$64 ;
   always @(posedge clk)
-    \prod_s0$49  <= \$69 ;
+    \prod_s0$50  <= \$65 ;
   always @(posedge clk)
-    \prod_s0$50  <= \$70 ;
+    \prod_s0$51  <= \$66 ;
   always @(posedge clk)
-    \prod_s0$53  <= \$71 ;
+    \prod_s0$55  <= \$67 ;
   always @(posedge clk)
-    \prod_s0$54  <= \$72 ;
+    \prod_s0$56  <= \$68 ;
   always @(posedge clk)
-    \prod_s0$65  <= \$73 ;
+    \prod_s0$69  <= \$69 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$74 ;
+    prod_valid_s0 <= \$70 ;
   always @(posedge clk)
-    o__valid <= \$75 ;
+    o__valid <= \$71 ;
   always @(posedge clk)
-    acc0_out <= \$76 ;
+    acc0_out <= \$72 ;
   always @(posedge clk)
-    acc0 <= \$77 ;
+    acc0 <= \$73 ;
   always @(posedge clk)
-    acc1_out <= \$78 ;
+    acc1_out <= \$74 ;
   always @(posedge clk)
-    acc1 <= \$79 ;
+    acc1 <= \$75 ;
   always @(posedge clk)
-    acc2_out <= \$80 ;
+    acc2_out <= \$76 ;
   always @(posedge clk)
-    acc2 <= \$81 ;
+    acc2 <= \$77 ;
   always @(posedge clk)
-    acc3_out <= \$82 ;
+    acc3_out <= \$78 ;
   always @(posedge clk)
-    acc3 <= \$83 ;
+    acc3 <= \$79 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -336,166 +337,217 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$11  = $signed(i__payload[31:24]) >= $signed(1'h0);
   assign \$12  = - $signed(i__payload[31:24]);
   assign \$13  = \$11  ? { i__payload[31], i__payload[31:24] } : \$12 ;
+  assign sel_c0 = { \$4 [7:0], \$14  } > { \$7 [7:0], \$15  };
+  assign sel_c0_max = sel_c0 ? { 2'h0, i__payload[7], \$4 [7:0] } : { 2'h1, i__payload[15], \$7 [7:0] };
+  assign sel_c0_min = sel_c0 ? { 2'h1, i__payload[15], \$7 [7:0] } : { 2'h0, i__payload[7], \$4 [7:0] };
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \sel_l5_s0$60 ;
+    \$53  = \sel_l5_s0$64 ;
     if (i__ready) begin
-      \$57  = { \$39 , \$38 , \$35 , \$32  };
+      \$53  = { \$35 , \$34 , \$31 , \$28  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \sel_l5_s0$61 ;
+    \$54  = \sel_l5_s0$65 ;
     if (i__ready) begin
-      \$58  = \$41 [7:0];
+      \$54  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \sel_l5_s0$62 ;
+    \$55  = \sel_l5_s0$66 ;
     if (i__ready) begin
-      \$59  = \$43 [7:0];
+      \$55  = \$39 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = sel_l5_s0;
+    \$56  = sel_l5_s0;
     if (i__ready) begin
-      \$60  = sel_s0_lo[10:9];
+      \$56  = sel_s0_lo[10:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \sel_l5_s0$29 ;
+    \$57  = \sel_l5_s0$29 ;
     if (i__ready) begin
-      \$61  = sel_s0_hi[10:9];
+      \$57  = sel_s0_hi[10:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \sel_l5_s0$31 ;
+    \$58  = \sel_l5_s0$31 ;
     if (i__ready) begin
-      \$62  = i__payload[159:32];
+      \$58  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \sel_l5_s0$63 ;
+    \$59  = \sel_l5_s0$67 ;
     if (i__ready) begin
-      \$63  = i__payload[160];
+      \$59  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = valid_s0;
+    \$60  = valid_s0;
     if (i__ready) begin
-      \$64  = i__valid;
+      \$60  = i__valid;
     end
     if (rst) begin
-      \$64  = 1'h0;
+      \$60  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = prod_s0;
+    \$61  = prod_s0;
+    if (i__ready) begin
+      \$61  = \$40 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = \prod_s0$41 ;
+    if (i__ready) begin
+      \$62  = \$41 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = \prod_s0$45 ;
+    if (i__ready) begin
+      \$63  = \$42 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = \prod_s0$46 ;
+    if (i__ready) begin
+      \$64  = \$43 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = \prod_s0$50 ;
     if (i__ready) begin
       \$65  = \$44 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \prod_s0$42 ;
+    \$66  = \prod_s0$51 ;
     if (i__ready) begin
       \$66  = \$45 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \prod_s0$45 ;
+    \$67  = \prod_s0$55 ;
     if (i__ready) begin
       \$67  = \$46 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \prod_s0$46 ;
+    \$68  = \prod_s0$56 ;
     if (i__ready) begin
       \$68  = \$47 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \prod_s0$49 ;
+    \$69  = \prod_s0$69 ;
     if (i__ready) begin
-      \$69  = \$48 ;
+      \$69  = \sel_l5_s0$67 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \prod_s0$50 ;
+    \$70  = prod_valid_s0;
     if (i__ready) begin
-      \$70  = \$49 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \prod_s0$53 ;
-    if (i__ready) begin
-      \$71  = \$50 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \prod_s0$54 ;
-    if (i__ready) begin
-      \$72  = \$51 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \prod_s0$65 ;
-    if (i__ready) begin
-      \$73  = \sel_l5_s0$63 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = prod_valid_s0;
-    if (i__ready) begin
-      \$74  = valid_s0;
+      \$70  = valid_s0;
     end
     if (rst) begin
-      \$74  = 1'h0;
+      \$70  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = o__valid;
+    \$71  = o__valid;
     if (i__ready) begin
-      \$75  = \$52 ;
+      \$71  = \$48 ;
     end
     if (rst) begin
-      \$75  = 1'h0;
+      \$71  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = acc0_out;
-    if (\$53 ) begin
-      if (\prod_s0$65 ) begin
-        \$76  = \$25 [31:0];
+    \$72  = acc0_out;
+    if (\$49 ) begin
+      if (\prod_s0$69 ) begin
+        \$72  = \$24 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = acc0;
-    if (\$53 ) begin
+    \$73  = acc0;
+    if (\$49 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$65 ) begin
+      if (\prod_s0$69 ) begin
+        \$73  = 32'd0;
+      end else begin
+        \$73  = \$24 [31:0];
+      end
+    end
+    if (rst) begin
+      \$73  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = acc1_out;
+    if (\$50 ) begin
+      if (\prod_s0$69 ) begin
+        \$74  = \$25 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = acc1;
+    if (\$50 ) begin
+      (* full_case = 32'd1 *)
+      if (\prod_s0$69 ) begin
+        \$75  = 32'd0;
+      end else begin
+        \$75  = \$25 [31:0];
+      end
+    end
+    if (rst) begin
+      \$75  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = acc2_out;
+    if (\$51 ) begin
+      if (\prod_s0$69 ) begin
+        \$76  = \$26 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = acc2;
+    if (\$51 ) begin
+      (* full_case = 32'd1 *)
+      if (\prod_s0$69 ) begin
         \$77  = 32'd0;
       end else begin
-        \$77  = \$25 [31:0];
+        \$77  = \$26 [31:0];
       end
     end
     if (rst) begin
@@ -504,19 +556,19 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = acc1_out;
-    if (\$54 ) begin
-      if (\prod_s0$65 ) begin
+    \$78  = acc3_out;
+    if (\$52 ) begin
+      if (\prod_s0$69 ) begin
         \$78  = \$27 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = acc1;
-    if (\$54 ) begin
+    \$79  = acc3;
+    if (\$52 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$65 ) begin
+      if (\prod_s0$69 ) begin
         \$79  = 32'd0;
       end else begin
         \$79  = \$27 [31:0];
@@ -526,54 +578,6 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
       \$79  = 32'd0;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = acc2_out;
-    if (\$55 ) begin
-      if (\prod_s0$65 ) begin
-        \$80  = \$29 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = acc2;
-    if (\$55 ) begin
-      (* full_case = 32'd1 *)
-      if (\prod_s0$65 ) begin
-        \$81  = 32'd0;
-      end else begin
-        \$81  = \$29 [31:0];
-      end
-    end
-    if (rst) begin
-      \$81  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = acc3_out;
-    if (\$56 ) begin
-      if (\prod_s0$65 ) begin
-        \$82  = \$31 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = acc3;
-    if (\$56 ) begin
-      (* full_case = 32'd1 *)
-      if (\prod_s0$65 ) begin
-        \$83  = 32'd0;
-      end else begin
-        \$83  = \$31 [31:0];
-      end
-    end
-    if (rst) begin
-      \$83  = 32'd0;
-    end
-  end
   assign advance = i__ready;
   assign sel_key0 = \$4 [7:0];
   assign sel_key1 = \$7 [7:0];
@@ -581,10 +585,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_key3 = \$13 [7:0];
   assign mul_off0 = \$22 [1:0];
   assign mul_off1 = \$23 [1:0];
-  assign acc0_next = \$25 [31:0];
-  assign acc1_next = \$27 [31:0];
-  assign acc2_next = \$29 [31:0];
-  assign acc3_next = \$31 [31:0];
+  assign acc0_next = \$24 [31:0];
+  assign acc1_next = \$25 [31:0];
+  assign acc2_next = \$26 [31:0];
+  assign acc3_next = \$27 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];

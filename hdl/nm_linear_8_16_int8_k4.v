@@ -56,41 +56,41 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [4:0] \$143 ;
   wire [4:0] \$144 ;
   wire [4:0] \$145 ;
-  wire [16:0] \$146 ;
-  wire [16:0] \$147 ;
-  wire [17:0] \$148 ;
-  wire [16:0] \$149 ;
+  wire [32:0] \$146 ;
+  wire [32:0] \$147 ;
+  wire [32:0] \$148 ;
+  wire [32:0] \$149 ;
   wire [8:0] \$15 ;
-  wire [16:0] \$150 ;
-  wire [17:0] \$151 ;
-  wire [18:0] \$152 ;
-  wire [32:0] \$153 ;
-  wire [16:0] \$154 ;
-  wire [16:0] \$155 ;
-  wire [17:0] \$156 ;
-  wire [16:0] \$157 ;
-  wire [16:0] \$158 ;
-  wire [17:0] \$159 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
   wire [8:0] \$16 ;
-  wire [18:0] \$160 ;
-  wire [32:0] \$161 ;
-  wire [16:0] \$162 ;
-  wire [16:0] \$163 ;
-  wire [17:0] \$164 ;
-  wire [16:0] \$165 ;
-  wire [16:0] \$166 ;
-  wire [17:0] \$167 ;
-  wire [18:0] \$168 ;
-  wire [32:0] \$169 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
   wire \$17 ;
-  wire [16:0] \$170 ;
-  wire [16:0] \$171 ;
-  wire [17:0] \$172 ;
-  wire [16:0] \$173 ;
-  wire [16:0] \$174 ;
-  wire [17:0] \$175 ;
-  wire [18:0] \$176 ;
-  wire [32:0] \$177 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
   wire \$178 ;
   wire \$179 ;
   wire [8:0] \$18 ;
@@ -202,246 +202,218 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$275 ;
   wire \$276 ;
   wire \$277 ;
-  wire \$278 ;
-  wire \$279 ;
+  wire [8:0] \$278 ;
+  wire [8:0] \$279 ;
   wire [8:0] \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire \$283 ;
-  wire \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire \$289 ;
+  wire [8:0] \$280 ;
+  wire [8:0] \$281 ;
+  wire [8:0] \$282 ;
+  wire [8:0] \$283 ;
+  wire [8:0] \$284 ;
+  wire [8:0] \$285 ;
+  wire [8:0] \$286 ;
+  wire [8:0] \$287 ;
+  wire [8:0] \$288 ;
+  wire [8:0] \$289 ;
   wire \$29 ;
-  wire \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [8:0] \$290 ;
+  wire [8:0] \$291 ;
+  wire [8:0] \$292 ;
+  wire [8:0] \$293 ;
+  wire [15:0] \$294 ;
+  wire [15:0] \$295 ;
+  wire [15:0] \$296 ;
+  wire [15:0] \$297 ;
+  wire [15:0] \$298 ;
+  wire [15:0] \$299 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
-  wire \$300 ;
-  wire \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire [8:0] \$306 ;
-  wire [8:0] \$307 ;
-  wire [8:0] \$308 ;
-  wire [8:0] \$309 ;
+  wire [15:0] \$300 ;
+  wire [15:0] \$301 ;
+  wire [15:0] \$302 ;
+  wire [15:0] \$303 ;
+  wire [15:0] \$304 ;
+  wire [15:0] \$305 ;
+  wire [15:0] \$306 ;
+  wire [15:0] \$307 ;
+  wire [15:0] \$308 ;
+  wire [15:0] \$309 ;
   wire [8:0] \$31 ;
-  wire [8:0] \$310 ;
-  wire [8:0] \$311 ;
-  wire [8:0] \$312 ;
-  wire [8:0] \$313 ;
-  wire [8:0] \$314 ;
-  wire [8:0] \$315 ;
-  wire [8:0] \$316 ;
-  wire [8:0] \$317 ;
-  wire [8:0] \$318 ;
-  wire [8:0] \$319 ;
+  wire [15:0] \$310 ;
+  wire [15:0] \$311 ;
+  wire [15:0] \$312 ;
+  wire [15:0] \$313 ;
+  wire [15:0] \$314 ;
+  wire [15:0] \$315 ;
+  wire [15:0] \$316 ;
+  wire [15:0] \$317 ;
+  wire [15:0] \$318 ;
+  wire [15:0] \$319 ;
   wire \$32 ;
-  wire [8:0] \$320 ;
-  wire [8:0] \$321 ;
+  wire [15:0] \$320 ;
+  wire [15:0] \$321 ;
   wire [15:0] \$322 ;
   wire [15:0] \$323 ;
   wire [15:0] \$324 ;
   wire [15:0] \$325 ;
-  wire [15:0] \$326 ;
-  wire [15:0] \$327 ;
-  wire [15:0] \$328 ;
-  wire [15:0] \$329 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
   wire [8:0] \$33 ;
-  wire [15:0] \$330 ;
-  wire [15:0] \$331 ;
-  wire [15:0] \$332 ;
-  wire [15:0] \$333 ;
-  wire [15:0] \$334 ;
-  wire [15:0] \$335 ;
-  wire [15:0] \$336 ;
-  wire [15:0] \$337 ;
-  wire [15:0] \$338 ;
-  wire [15:0] \$339 ;
+  wire \$330 ;
+  reg [7:0] \$331 ;
+  reg \$332 ;
+  reg [3:0] \$333 ;
+  reg [7:0] \$334 ;
+  reg \$335 ;
+  reg [3:0] \$336 ;
+  reg [7:0] \$337 ;
+  reg \$338 ;
+  reg [3:0] \$339 ;
   wire [8:0] \$34 ;
-  wire [15:0] \$340 ;
-  wire [15:0] \$341 ;
-  wire [15:0] \$342 ;
-  wire [15:0] \$343 ;
-  wire [15:0] \$344 ;
-  wire [15:0] \$345 ;
-  wire [15:0] \$346 ;
-  wire [15:0] \$347 ;
-  wire [15:0] \$348 ;
-  wire [15:0] \$349 ;
+  reg [7:0] \$340 ;
+  reg \$341 ;
+  reg [3:0] \$342 ;
+  reg [7:0] \$343 ;
+  reg \$344 ;
+  reg [3:0] \$345 ;
+  reg [7:0] \$346 ;
+  reg \$347 ;
+  reg [3:0] \$348 ;
+  reg [7:0] \$349 ;
   wire \$35 ;
-  wire [15:0] \$350 ;
-  wire [15:0] \$351 ;
-  wire [15:0] \$352 ;
-  wire [15:0] \$353 ;
-  wire \$354 ;
-  wire \$355 ;
-  wire \$356 ;
-  wire \$357 ;
-  wire \$358 ;
-  reg [7:0] \$359 ;
+  reg \$350 ;
+  reg [3:0] \$351 ;
+  reg [7:0] \$352 ;
+  reg \$353 ;
+  reg [3:0] \$354 ;
+  reg [7:0] \$355 ;
+  reg \$356 ;
+  reg [3:0] \$357 ;
+  reg [7:0] \$358 ;
+  reg \$359 ;
   wire [8:0] \$36 ;
-  reg \$360 ;
-  reg [3:0] \$361 ;
-  reg [7:0] \$362 ;
-  reg \$363 ;
-  reg [3:0] \$364 ;
-  reg [7:0] \$365 ;
-  reg \$366 ;
-  reg [3:0] \$367 ;
-  reg [7:0] \$368 ;
-  reg \$369 ;
+  reg [3:0] \$360 ;
+  reg [7:0] \$361 ;
+  reg \$362 ;
+  reg [3:0] \$363 ;
+  reg [7:0] \$364 ;
+  reg \$365 ;
+  reg [3:0] \$366 ;
+  reg [7:0] \$367 ;
+  reg \$368 ;
+  reg [3:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [3:0] \$370 ;
-  reg [7:0] \$371 ;
-  reg \$372 ;
-  reg [3:0] \$373 ;
-  reg [7:0] \$374 ;
-  reg \$375 ;
-  reg [3:0] \$376 ;
-  reg [7:0] \$377 ;
-  reg \$378 ;
-  reg [3:0] \$379 ;
+  reg [7:0] \$370 ;
+  reg \$371 ;
+  reg [3:0] \$372 ;
+  reg [511:0] \$373 ;
+  reg \$374 ;
+  reg [7:0] \$375 ;
+  reg \$376 ;
+  reg [3:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg \$379 ;
   wire \$38 ;
-  reg [7:0] \$380 ;
-  reg \$381 ;
-  reg [3:0] \$382 ;
-  reg [7:0] \$383 ;
-  reg \$384 ;
-  reg [3:0] \$385 ;
-  reg [7:0] \$386 ;
-  reg \$387 ;
-  reg [3:0] \$388 ;
-  reg [7:0] \$389 ;
+  reg [3:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg \$382 ;
+  reg [3:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg \$385 ;
+  reg [3:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg \$388 ;
+  reg [3:0] \$389 ;
   wire [8:0] \$39 ;
-  reg \$390 ;
-  reg [3:0] \$391 ;
-  reg [7:0] \$392 ;
-  reg \$393 ;
-  reg [3:0] \$394 ;
-  reg [7:0] \$395 ;
-  reg \$396 ;
-  reg [3:0] \$397 ;
-  reg [7:0] \$398 ;
-  reg \$399 ;
+  reg [7:0] \$390 ;
+  reg \$391 ;
+  reg [3:0] \$392 ;
+  reg [7:0] \$393 ;
+  reg \$394 ;
+  reg [3:0] \$395 ;
+  reg [7:0] \$396 ;
+  reg \$397 ;
+  reg [3:0] \$398 ;
+  reg [511:0] \$399 ;
   wire [8:0] \$4 ;
   wire [8:0] \$40 ;
-  reg [3:0] \$400 ;
-  reg [511:0] \$401 ;
-  reg \$402 ;
+  reg \$400 ;
+  reg [15:0] \$401 ;
+  reg [7:0] \$402 ;
   reg [7:0] \$403 ;
-  reg \$404 ;
-  reg [3:0] \$405 ;
+  reg [7:0] \$404 ;
+  reg [7:0] \$405 ;
   reg [7:0] \$406 ;
-  reg \$407 ;
-  reg [3:0] \$408 ;
+  reg [7:0] \$407 ;
+  reg [7:0] \$408 ;
   reg [7:0] \$409 ;
   wire \$41 ;
-  reg \$410 ;
+  reg [3:0] \$410 ;
   reg [3:0] \$411 ;
-  reg [7:0] \$412 ;
-  reg \$413 ;
+  reg [3:0] \$412 ;
+  reg [3:0] \$413 ;
   reg [3:0] \$414 ;
-  reg [7:0] \$415 ;
-  reg \$416 ;
+  reg [3:0] \$415 ;
+  reg [3:0] \$416 ;
   reg [3:0] \$417 ;
-  reg [7:0] \$418 ;
+  reg [511:0] \$418 ;
   reg \$419 ;
   wire [8:0] \$42 ;
-  reg [3:0] \$420 ;
-  reg [7:0] \$421 ;
+  reg \$420 ;
+  reg \$421 ;
   reg \$422 ;
-  reg [3:0] \$423 ;
-  reg [7:0] \$424 ;
-  reg \$425 ;
-  reg [3:0] \$426 ;
-  reg [511:0] \$427 ;
-  reg \$428 ;
+  reg [15:0] \$423 ;
+  reg [15:0] \$424 ;
+  reg [15:0] \$425 ;
+  reg [15:0] \$426 ;
+  reg [15:0] \$427 ;
+  reg [15:0] \$428 ;
   reg [15:0] \$429 ;
   wire [8:0] \$43 ;
-  reg [7:0] \$430 ;
-  reg [7:0] \$431 ;
-  reg [7:0] \$432 ;
-  reg [7:0] \$433 ;
-  reg [7:0] \$434 ;
-  reg [7:0] \$435 ;
-  reg [7:0] \$436 ;
-  reg [7:0] \$437 ;
-  reg [3:0] \$438 ;
-  reg [3:0] \$439 ;
+  reg [15:0] \$430 ;
+  reg [15:0] \$431 ;
+  reg [15:0] \$432 ;
+  reg [15:0] \$433 ;
+  reg [15:0] \$434 ;
+  reg [15:0] \$435 ;
+  reg [15:0] \$436 ;
+  reg [15:0] \$437 ;
+  reg [15:0] \$438 ;
+  reg [15:0] \$439 ;
   wire \$44 ;
-  reg [3:0] \$440 ;
-  reg [3:0] \$441 ;
-  reg [3:0] \$442 ;
-  reg [3:0] \$443 ;
-  reg [3:0] \$444 ;
-  reg [3:0] \$445 ;
-  reg [511:0] \$446 ;
-  reg \$447 ;
-  reg \$448 ;
-  reg \$449 ;
+  reg [15:0] \$440 ;
+  reg [15:0] \$441 ;
+  reg [15:0] \$442 ;
+  reg [15:0] \$443 ;
+  reg [15:0] \$444 ;
+  reg [15:0] \$445 ;
+  reg [15:0] \$446 ;
+  reg [15:0] \$447 ;
+  reg [15:0] \$448 ;
+  reg [15:0] \$449 ;
   wire [8:0] \$45 ;
-  reg \$450 ;
+  reg [15:0] \$450 ;
   reg [15:0] \$451 ;
   reg [15:0] \$452 ;
   reg [15:0] \$453 ;
   reg [15:0] \$454 ;
-  reg [15:0] \$455 ;
-  reg [15:0] \$456 ;
-  reg [15:0] \$457 ;
-  reg [15:0] \$458 ;
-  reg [15:0] \$459 ;
+  reg \$455 ;
+  reg \$456 ;
+  reg \$457 ;
+  reg [31:0] \$458 ;
+  reg [31:0] \$459 ;
   wire [8:0] \$46 ;
-  reg [15:0] \$460 ;
-  reg [15:0] \$461 ;
-  reg [15:0] \$462 ;
-  reg [15:0] \$463 ;
-  reg [15:0] \$464 ;
-  reg [15:0] \$465 ;
-  reg [15:0] \$466 ;
-  reg [15:0] \$467 ;
-  reg [15:0] \$468 ;
-  reg [15:0] \$469 ;
+  reg [31:0] \$460 ;
+  reg [31:0] \$461 ;
+  reg [31:0] \$462 ;
+  reg [31:0] \$463 ;
+  reg [31:0] \$464 ;
+  reg [31:0] \$465 ;
   wire \$47 ;
-  reg [15:0] \$470 ;
-  reg [15:0] \$471 ;
-  reg [15:0] \$472 ;
-  reg [15:0] \$473 ;
-  reg [15:0] \$474 ;
-  reg [15:0] \$475 ;
-  reg [15:0] \$476 ;
-  reg [15:0] \$477 ;
-  reg [15:0] \$478 ;
-  reg [15:0] \$479 ;
   wire [8:0] \$48 ;
-  reg [15:0] \$480 ;
-  reg [15:0] \$481 ;
-  reg [15:0] \$482 ;
-  reg \$483 ;
-  reg \$484 ;
-  reg \$485 ;
-  reg [31:0] \$486 ;
-  reg [31:0] \$487 ;
-  reg [31:0] \$488 ;
-  reg [31:0] \$489 ;
   wire [8:0] \$49 ;
-  reg [31:0] \$490 ;
-  reg [31:0] \$491 ;
-  reg [31:0] \$492 ;
-  reg [31:0] \$493 ;
   wire \$5 ;
   wire [3:0] \$50 ;
   wire [3:0] \$51 ;
@@ -475,52 +447,52 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [3:0] \$77 ;
   wire [3:0] \$78 ;
   wire [3:0] \$79 ;
+  wire [7:0] \$793 ;
+  wire [7:0] \$796 ;
+  wire [7:0] \$799 ;
   wire \$8 ;
   wire [3:0] \$80 ;
+  wire [7:0] \$802 ;
+  wire [7:0] \$805 ;
+  wire [7:0] \$808 ;
   wire [3:0] \$81 ;
+  wire [7:0] \$811 ;
+  wire [7:0] \$814 ;
+  wire [7:0] \$817 ;
   wire [3:0] \$82 ;
-  wire [7:0] \$821 ;
-  wire [7:0] \$824 ;
-  wire [7:0] \$827 ;
+  wire [7:0] \$820 ;
+  wire [7:0] \$823 ;
+  wire [7:0] \$826 ;
+  wire [7:0] \$829 ;
   wire [3:0] \$83 ;
-  wire [7:0] \$830 ;
-  wire [7:0] \$833 ;
-  wire [7:0] \$836 ;
-  wire [7:0] \$839 ;
+  wire [7:0] \$832 ;
+  wire [7:0] \$835 ;
+  wire [7:0] \$838 ;
   wire [3:0] \$84 ;
-  wire [7:0] \$842 ;
-  wire [7:0] \$845 ;
-  wire [7:0] \$848 ;
+  wire [7:0] \$841 ;
+  wire [7:0] \$844 ;
+  wire [7:0] \$847 ;
   wire [3:0] \$85 ;
-  wire [7:0] \$851 ;
-  wire [7:0] \$854 ;
-  wire [7:0] \$857 ;
+  wire [7:0] \$850 ;
+  wire [7:0] \$853 ;
+  wire [7:0] \$856 ;
+  wire [7:0] \$859 ;
   wire [3:0] \$86 ;
-  wire [7:0] \$860 ;
-  wire [7:0] \$863 ;
-  wire [7:0] \$866 ;
-  wire [7:0] \$869 ;
+  wire [7:0] \$862 ;
+  wire [7:0] \$865 ;
+  wire [7:0] \$868 ;
   wire [3:0] \$87 ;
-  wire [7:0] \$872 ;
-  wire [7:0] \$875 ;
-  wire [7:0] \$878 ;
+  wire [7:0] \$871 ;
+  wire [7:0] \$874 ;
+  wire [7:0] \$877 ;
   wire [3:0] \$88 ;
-  wire [7:0] \$881 ;
-  wire [7:0] \$884 ;
-  wire [7:0] \$887 ;
+  wire [7:0] \$880 ;
+  wire [7:0] \$883 ;
+  wire [7:0] \$886 ;
   wire [3:0] \$89 ;
-  wire [7:0] \$890 ;
-  wire [7:0] \$893 ;
-  wire [7:0] \$896 ;
-  wire [7:0] \$899 ;
   wire [8:0] \$9 ;
   wire [3:0] \$90 ;
-  wire [7:0] \$902 ;
-  wire [7:0] \$905 ;
-  wire [7:0] \$908 ;
   wire [3:0] \$91 ;
-  wire [7:0] \$911 ;
-  wire [7:0] \$914 ;
   wire [3:0] \$92 ;
   wire [3:0] \$93 ;
   wire [3:0] \$94 ;
@@ -532,15 +504,71 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p5;
+  (* keep = 32'd1 *)
+  wire [18:0] acc0_sum_p6;
   reg [31:0] acc1 = 32'd0;
   wire [31:0] acc1_next;
   reg [31:0] acc1_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p5;
+  (* keep = 32'd1 *)
+  wire [18:0] acc1_sum_p6;
   reg [31:0] acc2 = 32'd0;
   wire [31:0] acc2_next;
   reg [31:0] acc2_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p5;
+  (* keep = 32'd1 *)
+  wire [18:0] acc2_sum_p6;
   reg [31:0] acc3 = 32'd0;
   wire [31:0] acc3_next;
   reg [31:0] acc3_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p5;
+  (* keep = 32'd1 *)
+  wire [18:0] acc3_sum_p6;
   (* init = 1'h0 *)
   wire acc_out_valid;
   wire advance;
@@ -688,38 +716,38 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   output o__valid;
   reg o__valid = 1'h0;
   reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$324  = 16'h0000;
+  reg [15:0] \prod_s0$323  = 16'h0000;
   reg [15:0] \prod_s0$325  = 16'h0000;
   reg [15:0] \prod_s0$326  = 16'h0000;
-  reg [15:0] \prod_s0$327  = 16'h0000;
   reg [15:0] \prod_s0$328  = 16'h0000;
   reg [15:0] \prod_s0$329  = 16'h0000;
-  reg [15:0] \prod_s0$330  = 16'h0000;
-  reg [15:0] \prod_s0$333  = 16'h0000;
-  reg [15:0] \prod_s0$334  = 16'h0000;
-  reg [15:0] \prod_s0$335  = 16'h0000;
-  reg [15:0] \prod_s0$336  = 16'h0000;
-  reg [15:0] \prod_s0$337  = 16'h0000;
-  reg [15:0] \prod_s0$338  = 16'h0000;
+  reg [15:0] \prod_s0$331  = 16'h0000;
+  reg [15:0] \prod_s0$332  = 16'h0000;
   reg [15:0] \prod_s0$339  = 16'h0000;
   reg [15:0] \prod_s0$340  = 16'h0000;
+  reg [15:0] \prod_s0$342  = 16'h0000;
   reg [15:0] \prod_s0$343  = 16'h0000;
-  reg [15:0] \prod_s0$344  = 16'h0000;
   reg [15:0] \prod_s0$345  = 16'h0000;
   reg [15:0] \prod_s0$346  = 16'h0000;
-  reg [15:0] \prod_s0$347  = 16'h0000;
   reg [15:0] \prod_s0$348  = 16'h0000;
   reg [15:0] \prod_s0$349  = 16'h0000;
-  reg [15:0] \prod_s0$350  = 16'h0000;
-  reg [15:0] \prod_s0$353  = 16'h0000;
-  reg [15:0] \prod_s0$354  = 16'h0000;
-  reg [15:0] \prod_s0$355  = 16'h0000;
   reg [15:0] \prod_s0$356  = 16'h0000;
   reg [15:0] \prod_s0$357  = 16'h0000;
-  reg [15:0] \prod_s0$358  = 16'h0000;
   reg [15:0] \prod_s0$359  = 16'h0000;
   reg [15:0] \prod_s0$360  = 16'h0000;
-  reg \prod_s0$383  = 1'h0;
+  reg [15:0] \prod_s0$362  = 16'h0000;
+  reg [15:0] \prod_s0$363  = 16'h0000;
+  reg [15:0] \prod_s0$365  = 16'h0000;
+  reg [15:0] \prod_s0$366  = 16'h0000;
+  reg [15:0] \prod_s0$373  = 16'h0000;
+  reg [15:0] \prod_s0$374  = 16'h0000;
+  reg [15:0] \prod_s0$376  = 16'h0000;
+  reg [15:0] \prod_s0$377  = 16'h0000;
+  reg [15:0] \prod_s0$379  = 16'h0000;
+  reg [15:0] \prod_s0$380  = 16'h0000;
+  reg [15:0] \prod_s0$382  = 16'h0000;
+  reg [15:0] \prod_s0$383  = 16'h0000;
+  reg \prod_s0$411  = 1'h0;
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
@@ -887,8 +915,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \sel_l13_s0$235  = 1'h0;
   reg [7:0] \sel_l13_s0$236  = 8'h00;
   reg \sel_l13_s0$237  = 1'h0;
-  reg [511:0] \sel_l13_s0$368  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l13_s0$369  = 1'h0;
+  reg [511:0] \sel_l13_s0$396  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l13_s0$397  = 1'h0;
   reg [3:0] sel_l19_s0 = 4'h0;
   reg [3:0] \sel_l19_s0$275  = 4'h0;
   reg [3:0] \sel_l19_s0$277  = 4'h0;
@@ -898,16 +926,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [3:0] \sel_l19_s0$285  = 4'h0;
   reg [3:0] \sel_l19_s0$287  = 4'h0;
   reg [511:0] \sel_l19_s0$289  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg [15:0] \sel_l19_s0$370  = 16'h0000;
-  reg [7:0] \sel_l19_s0$371  = 8'h00;
-  reg [7:0] \sel_l19_s0$372  = 8'h00;
-  reg [7:0] \sel_l19_s0$373  = 8'h00;
-  reg [7:0] \sel_l19_s0$374  = 8'h00;
-  reg [7:0] \sel_l19_s0$375  = 8'h00;
-  reg [7:0] \sel_l19_s0$376  = 8'h00;
-  reg [7:0] \sel_l19_s0$377  = 8'h00;
-  reg [7:0] \sel_l19_s0$378  = 8'h00;
-  reg \sel_l19_s0$379  = 1'h0;
+  reg [15:0] \sel_l19_s0$398  = 16'h0000;
+  reg [7:0] \sel_l19_s0$399  = 8'h00;
+  reg [7:0] \sel_l19_s0$400  = 8'h00;
+  reg [7:0] \sel_l19_s0$401  = 8'h00;
+  reg [7:0] \sel_l19_s0$402  = 8'h00;
+  reg [7:0] \sel_l19_s0$403  = 8'h00;
+  reg [7:0] \sel_l19_s0$404  = 8'h00;
+  reg [7:0] \sel_l19_s0$405  = 8'h00;
+  reg [7:0] \sel_l19_s0$406  = 8'h00;
+  reg \sel_l19_s0$407  = 1'h0;
   reg [3:0] sel_l7_s0 = 4'h0;
   reg [7:0] \sel_l7_s0$115  = 8'h00;
   reg [3:0] \sel_l7_s0$116  = 4'h0;
@@ -950,8 +978,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \sel_l7_s0$199  = 1'h0;
   reg [7:0] \sel_l7_s0$200  = 8'h00;
   reg \sel_l7_s0$201  = 1'h0;
-  reg [511:0] \sel_l7_s0$366  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l7_s0$367  = 1'h0;
+  reg [511:0] \sel_l7_s0$394  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l7_s0$395  = 1'h0;
   wire sel_s0;
   wire [12:0] sel_s0_hi;
   wire [12:0] sel_s0_lo;
@@ -1012,406 +1040,378 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg valid_s0 = 1'h0;
   reg valid_s1 = 1'h0;
   reg valid_s2 = 1'h0;
-  assign \$229  = \$227  | \$228 ;
-  assign \$230  = sel_s16_hi[12:9] == 3'h7;
-  assign \$231  = sel_s17_lo[12:9] == 3'h7;
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = \$229  | \$232 ;
-  assign \$234  = sel_s17_hi[12:9] == 3'h7;
-  assign \$235  = sel_s18_lo[12:9] == 3'h7;
-  assign \$236  = \$234  | \$235 ;
-  assign \$237  = sel_s18_hi[12:9] == 3'h7;
-  assign \$238  = sel_s11_hi[12:9] == 3'h7;
-  assign \$239  = \$237  | \$238 ;
-  assign \$240  = \$236  | \$239 ;
-  assign \$241  = \$233  | \$240 ;
-  assign \$242  = sel_s8_lo[12:9] == 4'h8;
-  assign \$243  = sel_s16_lo[12:9] == 4'h8;
+  assign \$229  = sel_s16_lo[12:9] == 4'h9;
+  assign \$230  = sel_s16_hi[12:9] == 4'h9;
+  assign \$231  = \$229  | \$230 ;
+  assign \$232  = sel_s17_lo[12:9] == 4'h9;
+  assign \$233  = sel_s17_hi[12:9] == 4'h9;
+  assign \$234  = \$232  | \$233 ;
+  assign \$235  = \$231  | \$234 ;
+  assign \$236  = sel_s18_lo[12:9] == 4'h9;
+  assign \$237  = sel_s18_hi[12:9] == 4'h9;
+  assign \$238  = \$236  | \$237 ;
+  assign \$239  = sel_s11_hi[12:9] == 4'h9;
+  assign \$240  = \$238  | \$239 ;
+  assign \$241  = \$235  | \$240 ;
+  assign \$242  = sel_s16_hi[12:9] == 4'ha;
+  assign \$243  = sel_s17_lo[12:9] == 4'ha;
   assign \$244  = \$242  | \$243 ;
-  assign \$245  = sel_s16_hi[12:9] == 4'h8;
-  assign \$246  = sel_s17_lo[12:9] == 4'h8;
+  assign \$245  = sel_s17_hi[12:9] == 4'ha;
+  assign \$246  = sel_s18_lo[12:9] == 4'ha;
   assign \$247  = \$245  | \$246 ;
   assign \$248  = \$244  | \$247 ;
-  assign \$249  = sel_s17_hi[12:9] == 4'h8;
-  assign \$250  = sel_s18_lo[12:9] == 4'h8;
+  assign \$249  = sel_s18_hi[12:9] == 4'ha;
+  assign \$250  = sel_s11_hi[12:9] == 4'ha;
   assign \$251  = \$249  | \$250 ;
-  assign \$252  = sel_s18_hi[12:9] == 4'h8;
-  assign \$253  = sel_s11_hi[12:9] == 4'h8;
-  assign \$254  = \$252  | \$253 ;
-  assign \$255  = \$251  | \$254 ;
-  assign \$256  = \$248  | \$255 ;
-  assign \$257  = sel_s16_lo[12:9] == 4'h9;
-  assign \$258  = sel_s16_hi[12:9] == 4'h9;
-  assign \$259  = \$257  | \$258 ;
-  assign \$260  = sel_s17_lo[12:9] == 4'h9;
-  assign \$261  = sel_s17_hi[12:9] == 4'h9;
-  assign \$262  = \$260  | \$261 ;
-  assign \$263  = \$259  | \$262 ;
-  assign \$264  = sel_s18_lo[12:9] == 4'h9;
-  assign \$265  = sel_s18_hi[12:9] == 4'h9;
-  assign \$266  = \$264  | \$265 ;
-  assign \$267  = sel_s11_hi[12:9] == 4'h9;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = \$263  | \$268 ;
-  assign \$270  = sel_s16_hi[12:9] == 4'ha;
-  assign \$271  = sel_s17_lo[12:9] == 4'ha;
-  assign \$272  = \$270  | \$271 ;
-  assign \$273  = sel_s17_hi[12:9] == 4'ha;
-  assign \$274  = sel_s18_lo[12:9] == 4'ha;
-  assign \$275  = \$273  | \$274 ;
-  assign \$276  = \$272  | \$275 ;
-  assign \$277  = sel_s18_hi[12:9] == 4'ha;
-  assign \$278  = sel_s11_hi[12:9] == 4'ha;
-  assign \$279  = \$277  | \$278 ;
-  assign \$280  = \$276  | \$279 ;
-  assign \$281  = sel_s17_lo[12:9] == 4'hb;
-  assign \$282  = sel_s17_hi[12:9] == 4'hb;
-  assign \$283  = \$281  | \$282 ;
-  assign \$284  = sel_s18_lo[12:9] == 4'hb;
-  assign \$285  = sel_s18_hi[12:9] == 4'hb;
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = \$283  | \$286 ;
-  assign \$288  = sel_s11_hi[12:9] == 4'hb;
-  assign \$289  = \$287  | \$288 ;
-  assign \$290  = sel_s17_hi[12:9] == 4'hc;
-  assign \$291  = sel_s18_lo[12:9] == 4'hc;
-  assign \$292  = \$290  | \$291 ;
-  assign \$293  = sel_s18_hi[12:9] == 4'hc;
-  assign \$294  = sel_s11_hi[12:9] == 4'hc;
-  assign \$295  = \$293  | \$294 ;
-  assign \$296  = \$292  | \$295 ;
-  assign \$297  = sel_s18_lo[12:9] == 4'hd;
-  assign \$298  = sel_s18_hi[12:9] == 4'hd;
-  assign \$299  = \$297  | \$298 ;
-  assign \$300  = sel_s11_hi[12:9] == 4'hd;
-  assign \$301  = \$299  | \$300 ;
-  assign \$302  = sel_s18_hi[12:9] == 4'he;
-  assign \$303  = sel_s11_hi[12:9] == 4'he;
-  assign \$304  = \$302  | \$303 ;
-  assign \$305  = sel_s11_hi[12:9] == 4'hf;
-  assign \$306  = - sel_s8_lo[7:0];
-  assign \$307  = sel_s8_lo[8] ? \$306  : { 1'h0, sel_s8_lo[7:0] };
-  assign \$308  = - sel_s16_lo[7:0];
-  assign \$309  = sel_s16_lo[8] ? \$308  : { 1'h0, sel_s16_lo[7:0] };
-  assign \$310  = - sel_s16_hi[7:0];
-  assign \$311  = sel_s16_hi[8] ? \$310  : { 1'h0, sel_s16_hi[7:0] };
-  assign \$312  = - sel_s17_lo[7:0];
-  assign \$313  = sel_s17_lo[8] ? \$312  : { 1'h0, sel_s17_lo[7:0] };
-  assign \$314  = - sel_s17_hi[7:0];
-  assign \$315  = sel_s17_hi[8] ? \$314  : { 1'h0, sel_s17_hi[7:0] };
-  assign \$316  = - sel_s18_lo[7:0];
-  assign \$317  = sel_s18_lo[8] ? \$316  : { 1'h0, sel_s18_lo[7:0] };
-  assign \$318  = - sel_s18_hi[7:0];
-  assign \$319  = sel_s18_hi[8] ? \$318  : { 1'h0, sel_s18_hi[7:0] };
-  assign \$320  = - sel_s11_hi[7:0];
-  assign \$321  = sel_s11_hi[8] ? \$320  : { 1'h0, sel_s11_hi[7:0] };
-  assign \$322  = $signed(\sel_l19_s0$371 ) * $signed(mul_w0_0);
-  assign \$323  = $signed(\sel_l19_s0$372 ) * $signed(mul_w0_1);
-  assign \$324  = $signed(\sel_l19_s0$373 ) * $signed(mul_w0_2);
-  assign \$325  = $signed(\sel_l19_s0$374 ) * $signed(mul_w0_3);
-  assign \$326  = $signed(\sel_l19_s0$375 ) * $signed(mul_w0_4);
-  assign \$327  = $signed(\sel_l19_s0$376 ) * $signed(mul_w0_5);
-  assign \$328  = $signed(\sel_l19_s0$377 ) * $signed(mul_w0_6);
-  assign \$329  = $signed(\sel_l19_s0$378 ) * $signed(mul_w0_7);
-  assign \$330  = $signed(\sel_l19_s0$371 ) * $signed(mul_w1_0);
-  assign \$331  = $signed(\sel_l19_s0$372 ) * $signed(mul_w1_1);
-  assign \$332  = $signed(\sel_l19_s0$373 ) * $signed(mul_w1_2);
-  assign \$333  = $signed(\sel_l19_s0$374 ) * $signed(mul_w1_3);
-  assign \$334  = $signed(\sel_l19_s0$375 ) * $signed(mul_w1_4);
-  assign \$335  = $signed(\sel_l19_s0$376 ) * $signed(mul_w1_5);
-  assign \$336  = $signed(\sel_l19_s0$377 ) * $signed(mul_w1_6);
-  assign \$337  = $signed(\sel_l19_s0$378 ) * $signed(mul_w1_7);
-  assign \$338  = $signed(\sel_l19_s0$371 ) * $signed(mul_w2_0);
-  assign \$339  = $signed(\sel_l19_s0$372 ) * $signed(mul_w2_1);
-  assign \$340  = $signed(\sel_l19_s0$373 ) * $signed(mul_w2_2);
-  assign \$341  = $signed(\sel_l19_s0$374 ) * $signed(mul_w2_3);
-  assign \$342  = $signed(\sel_l19_s0$375 ) * $signed(mul_w2_4);
-  assign \$343  = $signed(\sel_l19_s0$376 ) * $signed(mul_w2_5);
-  assign \$344  = $signed(\sel_l19_s0$377 ) * $signed(mul_w2_6);
-  assign \$345  = $signed(\sel_l19_s0$378 ) * $signed(mul_w2_7);
-  assign \$346  = $signed(\sel_l19_s0$371 ) * $signed(mul_w3_0);
-  assign \$347  = $signed(\sel_l19_s0$372 ) * $signed(mul_w3_1);
-  assign \$348  = $signed(\sel_l19_s0$373 ) * $signed(mul_w3_2);
-  assign \$349  = $signed(\sel_l19_s0$374 ) * $signed(mul_w3_3);
-  assign \$350  = $signed(\sel_l19_s0$375 ) * $signed(mul_w3_4);
-  assign \$351  = $signed(\sel_l19_s0$376 ) * $signed(mul_w3_5);
-  assign \$352  = $signed(\sel_l19_s0$377 ) * $signed(mul_w3_6);
-  assign \$353  = $signed(\sel_l19_s0$378 ) * $signed(mul_w3_7);
-  assign \$354  = prod_valid_s0 & \prod_s0$383 ;
-  assign \$355  = i__ready & prod_valid_s0;
-  assign \$356  = i__ready & prod_valid_s0;
-  assign \$357  = i__ready & prod_valid_s0;
-  assign \$358  = i__ready & prod_valid_s0;
+  assign \$252  = \$248  | \$251 ;
+  assign \$253  = sel_s17_lo[12:9] == 4'hb;
+  assign \$254  = sel_s17_hi[12:9] == 4'hb;
+  assign \$255  = \$253  | \$254 ;
+  assign \$256  = sel_s18_lo[12:9] == 4'hb;
+  assign \$257  = sel_s18_hi[12:9] == 4'hb;
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = \$255  | \$258 ;
+  assign \$260  = sel_s11_hi[12:9] == 4'hb;
+  assign \$261  = \$259  | \$260 ;
+  assign \$262  = sel_s17_hi[12:9] == 4'hc;
+  assign \$263  = sel_s18_lo[12:9] == 4'hc;
+  assign \$264  = \$262  | \$263 ;
+  assign \$265  = sel_s18_hi[12:9] == 4'hc;
+  assign \$266  = sel_s11_hi[12:9] == 4'hc;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = \$264  | \$267 ;
+  assign \$269  = sel_s18_lo[12:9] == 4'hd;
+  assign \$270  = sel_s18_hi[12:9] == 4'hd;
+  assign \$271  = \$269  | \$270 ;
+  assign \$272  = sel_s11_hi[12:9] == 4'hd;
+  assign \$273  = \$271  | \$272 ;
+  assign \$274  = sel_s18_hi[12:9] == 4'he;
+  assign \$275  = sel_s11_hi[12:9] == 4'he;
+  assign \$276  = \$274  | \$275 ;
+  assign \$277  = sel_s11_hi[12:9] == 4'hf;
+  assign \$278  = - sel_s8_lo[7:0];
+  assign \$279  = sel_s8_lo[8] ? \$278  : { 1'h0, sel_s8_lo[7:0] };
+  assign \$280  = - sel_s16_lo[7:0];
+  assign \$281  = sel_s16_lo[8] ? \$280  : { 1'h0, sel_s16_lo[7:0] };
+  assign \$282  = - sel_s16_hi[7:0];
+  assign \$283  = sel_s16_hi[8] ? \$282  : { 1'h0, sel_s16_hi[7:0] };
+  assign \$284  = - sel_s17_lo[7:0];
+  assign \$285  = sel_s17_lo[8] ? \$284  : { 1'h0, sel_s17_lo[7:0] };
+  assign \$286  = - sel_s17_hi[7:0];
+  assign \$287  = sel_s17_hi[8] ? \$286  : { 1'h0, sel_s17_hi[7:0] };
+  assign \$288  = - sel_s18_lo[7:0];
+  assign \$289  = sel_s18_lo[8] ? \$288  : { 1'h0, sel_s18_lo[7:0] };
+  assign \$290  = - sel_s18_hi[7:0];
+  assign \$291  = sel_s18_hi[8] ? \$290  : { 1'h0, sel_s18_hi[7:0] };
+  assign \$292  = - sel_s11_hi[7:0];
+  assign \$293  = sel_s11_hi[8] ? \$292  : { 1'h0, sel_s11_hi[7:0] };
+  assign \$294  = $signed(\sel_l19_s0$399 ) * $signed(mul_w0_0);
+  assign \$295  = $signed(\sel_l19_s0$400 ) * $signed(mul_w0_1);
+  assign \$296  = $signed(\sel_l19_s0$401 ) * $signed(mul_w0_2);
+  assign \$297  = $signed(\sel_l19_s0$402 ) * $signed(mul_w0_3);
+  assign \$298  = $signed(\sel_l19_s0$403 ) * $signed(mul_w0_4);
+  assign \$299  = $signed(\sel_l19_s0$404 ) * $signed(mul_w0_5);
+  assign \$300  = $signed(\sel_l19_s0$405 ) * $signed(mul_w0_6);
+  assign \$301  = $signed(\sel_l19_s0$406 ) * $signed(mul_w0_7);
+  assign \$302  = $signed(\sel_l19_s0$399 ) * $signed(mul_w1_0);
+  assign \$303  = $signed(\sel_l19_s0$400 ) * $signed(mul_w1_1);
+  assign \$304  = $signed(\sel_l19_s0$401 ) * $signed(mul_w1_2);
+  assign \$305  = $signed(\sel_l19_s0$402 ) * $signed(mul_w1_3);
+  assign \$306  = $signed(\sel_l19_s0$403 ) * $signed(mul_w1_4);
+  assign \$307  = $signed(\sel_l19_s0$404 ) * $signed(mul_w1_5);
+  assign \$308  = $signed(\sel_l19_s0$405 ) * $signed(mul_w1_6);
+  assign \$309  = $signed(\sel_l19_s0$406 ) * $signed(mul_w1_7);
+  assign \$310  = $signed(\sel_l19_s0$399 ) * $signed(mul_w2_0);
+  assign \$311  = $signed(\sel_l19_s0$400 ) * $signed(mul_w2_1);
+  assign \$312  = $signed(\sel_l19_s0$401 ) * $signed(mul_w2_2);
+  assign \$313  = $signed(\sel_l19_s0$402 ) * $signed(mul_w2_3);
+  assign \$314  = $signed(\sel_l19_s0$403 ) * $signed(mul_w2_4);
+  assign \$315  = $signed(\sel_l19_s0$404 ) * $signed(mul_w2_5);
+  assign \$316  = $signed(\sel_l19_s0$405 ) * $signed(mul_w2_6);
+  assign \$317  = $signed(\sel_l19_s0$406 ) * $signed(mul_w2_7);
+  assign \$318  = $signed(\sel_l19_s0$399 ) * $signed(mul_w3_0);
+  assign \$319  = $signed(\sel_l19_s0$400 ) * $signed(mul_w3_1);
+  assign \$320  = $signed(\sel_l19_s0$401 ) * $signed(mul_w3_2);
+  assign \$321  = $signed(\sel_l19_s0$402 ) * $signed(mul_w3_3);
+  assign \$322  = $signed(\sel_l19_s0$403 ) * $signed(mul_w3_4);
+  assign \$323  = $signed(\sel_l19_s0$404 ) * $signed(mul_w3_5);
+  assign \$324  = $signed(\sel_l19_s0$405 ) * $signed(mul_w3_6);
+  assign \$325  = $signed(\sel_l19_s0$406 ) * $signed(mul_w3_7);
+  assign \$326  = prod_valid_s0 & \prod_s0$411 ;
+  assign \$327  = i__ready & prod_valid_s0;
+  assign \$328  = i__ready & prod_valid_s0;
+  assign \$329  = i__ready & prod_valid_s0;
+  assign \$330  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    \sel_l7_s0$115  <= \$359 ;
+    \sel_l7_s0$115  <= \$331 ;
   always @(posedge clk)
-    \sel_l7_s0$120  <= \$360 ;
+    \sel_l7_s0$120  <= \$332 ;
   always @(posedge clk)
-    sel_l7_s0 <= \$361 ;
+    sel_l7_s0 <= \$333 ;
   always @(posedge clk)
-    \sel_l7_s0$117  <= \$362 ;
+    \sel_l7_s0$117  <= \$334 ;
   always @(posedge clk)
-    \sel_l7_s0$119  <= \$363 ;
+    \sel_l7_s0$119  <= \$335 ;
   always @(posedge clk)
-    \sel_l7_s0$116  <= \$364 ;
+    \sel_l7_s0$116  <= \$336 ;
   always @(posedge clk)
-    \sel_l7_s0$123  <= \$365 ;
+    \sel_l7_s0$123  <= \$337 ;
   always @(posedge clk)
-    \sel_l7_s0$128  <= \$366 ;
+    \sel_l7_s0$128  <= \$338 ;
   always @(posedge clk)
-    \sel_l7_s0$122  <= \$367 ;
+    \sel_l7_s0$122  <= \$339 ;
   always @(posedge clk)
-    \sel_l7_s0$125  <= \$368 ;
+    \sel_l7_s0$125  <= \$340 ;
   always @(posedge clk)
-    \sel_l7_s0$127  <= \$369 ;
+    \sel_l7_s0$127  <= \$341 ;
   always @(posedge clk)
-    \sel_l7_s0$124  <= \$370 ;
+    \sel_l7_s0$124  <= \$342 ;
   always @(posedge clk)
-    \sel_l7_s0$131  <= \$371 ;
+    \sel_l7_s0$131  <= \$343 ;
   always @(posedge clk)
-    \sel_l7_s0$136  <= \$372 ;
+    \sel_l7_s0$136  <= \$344 ;
   always @(posedge clk)
-    \sel_l7_s0$130  <= \$373 ;
+    \sel_l7_s0$130  <= \$345 ;
   always @(posedge clk)
-    \sel_l7_s0$133  <= \$374 ;
+    \sel_l7_s0$133  <= \$346 ;
   always @(posedge clk)
-    \sel_l7_s0$135  <= \$375 ;
+    \sel_l7_s0$135  <= \$347 ;
   always @(posedge clk)
-    \sel_l7_s0$132  <= \$376 ;
+    \sel_l7_s0$132  <= \$348 ;
   always @(posedge clk)
-    \sel_l7_s0$140  <= \$377 ;
+    \sel_l7_s0$140  <= \$349 ;
   always @(posedge clk)
-    \sel_l7_s0$145  <= \$378 ;
+    \sel_l7_s0$145  <= \$350 ;
   always @(posedge clk)
-    \sel_l7_s0$139  <= \$379 ;
+    \sel_l7_s0$139  <= \$351 ;
   always @(posedge clk)
-    \sel_l7_s0$142  <= \$380 ;
+    \sel_l7_s0$142  <= \$352 ;
   always @(posedge clk)
-    \sel_l7_s0$144  <= \$381 ;
+    \sel_l7_s0$144  <= \$353 ;
   always @(posedge clk)
-    \sel_l7_s0$141  <= \$382 ;
+    \sel_l7_s0$141  <= \$354 ;
   always @(posedge clk)
-    \sel_l7_s0$149  <= \$383 ;
+    \sel_l7_s0$149  <= \$355 ;
   always @(posedge clk)
-    \sel_l7_s0$154  <= \$384 ;
+    \sel_l7_s0$154  <= \$356 ;
   always @(posedge clk)
-    \sel_l7_s0$148  <= \$385 ;
+    \sel_l7_s0$148  <= \$357 ;
   always @(posedge clk)
-    \sel_l7_s0$151  <= \$386 ;
+    \sel_l7_s0$151  <= \$358 ;
   always @(posedge clk)
-    \sel_l7_s0$153  <= \$387 ;
+    \sel_l7_s0$153  <= \$359 ;
   always @(posedge clk)
-    \sel_l7_s0$150  <= \$388 ;
+    \sel_l7_s0$150  <= \$360 ;
   always @(posedge clk)
-    \sel_l7_s0$158  <= \$389 ;
+    \sel_l7_s0$158  <= \$361 ;
   always @(posedge clk)
-    \sel_l7_s0$163  <= \$390 ;
+    \sel_l7_s0$163  <= \$362 ;
   always @(posedge clk)
-    \sel_l7_s0$157  <= \$391 ;
+    \sel_l7_s0$157  <= \$363 ;
   always @(posedge clk)
-    \sel_l7_s0$198  <= \$392 ;
+    \sel_l7_s0$198  <= \$364 ;
   always @(posedge clk)
-    \sel_l7_s0$199  <= \$393 ;
+    \sel_l7_s0$199  <= \$365 ;
   always @(posedge clk)
-    \sel_l7_s0$195  <= \$394 ;
+    \sel_l7_s0$195  <= \$366 ;
   always @(posedge clk)
-    \sel_l7_s0$160  <= \$395 ;
+    \sel_l7_s0$160  <= \$367 ;
   always @(posedge clk)
-    \sel_l7_s0$162  <= \$396 ;
+    \sel_l7_s0$162  <= \$368 ;
   always @(posedge clk)
-    \sel_l7_s0$159  <= \$397 ;
+    \sel_l7_s0$159  <= \$369 ;
   always @(posedge clk)
-    \sel_l7_s0$200  <= \$398 ;
+    \sel_l7_s0$200  <= \$370 ;
   always @(posedge clk)
-    \sel_l7_s0$201  <= \$399 ;
+    \sel_l7_s0$201  <= \$371 ;
   always @(posedge clk)
-    \sel_l7_s0$196  <= \$400 ;
+    \sel_l7_s0$196  <= \$372 ;
   always @(posedge clk)
-    \sel_l7_s0$366  <= \$401 ;
+    \sel_l7_s0$394  <= \$373 ;
   always @(posedge clk)
-    \sel_l7_s0$367  <= \$402 ;
+    \sel_l7_s0$395  <= \$374 ;
   always @(posedge clk)
-    \sel_l13_s0$207  <= \$403 ;
+    \sel_l13_s0$207  <= \$375 ;
   always @(posedge clk)
-    \sel_l13_s0$208  <= \$404 ;
+    \sel_l13_s0$208  <= \$376 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$405 ;
+    sel_l13_s0 <= \$377 ;
   always @(posedge clk)
-    \sel_l13_s0$216  <= \$406 ;
+    \sel_l13_s0$216  <= \$378 ;
   always @(posedge clk)
-    \sel_l13_s0$217  <= \$407 ;
+    \sel_l13_s0$217  <= \$379 ;
   always @(posedge clk)
-    \sel_l13_s0$213  <= \$408 ;
+    \sel_l13_s0$213  <= \$380 ;
   always @(posedge clk)
-    \sel_l13_s0$225  <= \$409 ;
+    \sel_l13_s0$225  <= \$381 ;
   always @(posedge clk)
-    \sel_l13_s0$226  <= \$410 ;
+    \sel_l13_s0$226  <= \$382 ;
   always @(posedge clk)
-    \sel_l13_s0$222  <= \$411 ;
+    \sel_l13_s0$222  <= \$383 ;
   always @(posedge clk)
-    \sel_l13_s0$234  <= \$412 ;
+    \sel_l13_s0$234  <= \$384 ;
   always @(posedge clk)
-    \sel_l13_s0$235  <= \$413 ;
+    \sel_l13_s0$235  <= \$385 ;
   always @(posedge clk)
-    \sel_l13_s0$231  <= \$414 ;
+    \sel_l13_s0$231  <= \$386 ;
   always @(posedge clk)
-    \sel_l13_s0$209  <= \$415 ;
+    \sel_l13_s0$209  <= \$387 ;
   always @(posedge clk)
-    \sel_l13_s0$210  <= \$416 ;
+    \sel_l13_s0$210  <= \$388 ;
   always @(posedge clk)
-    \sel_l13_s0$205  <= \$417 ;
+    \sel_l13_s0$205  <= \$389 ;
   always @(posedge clk)
-    \sel_l13_s0$218  <= \$418 ;
+    \sel_l13_s0$218  <= \$390 ;
   always @(posedge clk)
-    \sel_l13_s0$219  <= \$419 ;
+    \sel_l13_s0$219  <= \$391 ;
   always @(posedge clk)
-    \sel_l13_s0$214  <= \$420 ;
+    \sel_l13_s0$214  <= \$392 ;
   always @(posedge clk)
-    \sel_l13_s0$227  <= \$421 ;
+    \sel_l13_s0$227  <= \$393 ;
   always @(posedge clk)
-    \sel_l13_s0$228  <= \$422 ;
+    \sel_l13_s0$228  <= \$394 ;
   always @(posedge clk)
-    \sel_l13_s0$223  <= \$423 ;
+    \sel_l13_s0$223  <= \$395 ;
   always @(posedge clk)
-    \sel_l13_s0$236  <= \$424 ;
+    \sel_l13_s0$236  <= \$396 ;
   always @(posedge clk)
-    \sel_l13_s0$237  <= \$425 ;
+    \sel_l13_s0$237  <= \$397 ;
   always @(posedge clk)
-    \sel_l13_s0$232  <= \$426 ;
+    \sel_l13_s0$232  <= \$398 ;
   always @(posedge clk)
-    \sel_l13_s0$368  <= \$427 ;
+    \sel_l13_s0$396  <= \$399 ;
   always @(posedge clk)
-    \sel_l13_s0$369  <= \$428 ;
+    \sel_l13_s0$397  <= \$400 ;
   always @(posedge clk)
-    \sel_l19_s0$370  <= \$429 ;
+    \sel_l19_s0$398  <= \$401 ;
   always @(posedge clk)
-    \sel_l19_s0$371  <= \$430 ;
+    \sel_l19_s0$399  <= \$402 ;
   always @(posedge clk)
-    \sel_l19_s0$372  <= \$431 ;
+    \sel_l19_s0$400  <= \$403 ;
   always @(posedge clk)
-    \sel_l19_s0$373  <= \$432 ;
+    \sel_l19_s0$401  <= \$404 ;
   always @(posedge clk)
-    \sel_l19_s0$374  <= \$433 ;
+    \sel_l19_s0$402  <= \$405 ;
   always @(posedge clk)
-    \sel_l19_s0$375  <= \$434 ;
+    \sel_l19_s0$403  <= \$406 ;
   always @(posedge clk)
-    \sel_l19_s0$376  <= \$435 ;
+    \sel_l19_s0$404  <= \$407 ;
   always @(posedge clk)
-    \sel_l19_s0$377  <= \$436 ;
+    \sel_l19_s0$405  <= \$408 ;
   always @(posedge clk)
-    \sel_l19_s0$378  <= \$437 ;
+    \sel_l19_s0$406  <= \$409 ;
   always @(posedge clk)
-    sel_l19_s0 <= \$438 ;
+    sel_l19_s0 <= \$410 ;
   always @(posedge clk)
-    \sel_l19_s0$275  <= \$439 ;
+    \sel_l19_s0$275  <= \$411 ;
   always @(posedge clk)
-    \sel_l19_s0$277  <= \$440 ;
+    \sel_l19_s0$277  <= \$412 ;
   always @(posedge clk)
-    \sel_l19_s0$279  <= \$441 ;
+    \sel_l19_s0$279  <= \$413 ;
   always @(posedge clk)
-    \sel_l19_s0$281  <= \$442 ;
+    \sel_l19_s0$281  <= \$414 ;
   always @(posedge clk)
-    \sel_l19_s0$283  <= \$443 ;
+    \sel_l19_s0$283  <= \$415 ;
   always @(posedge clk)
-    \sel_l19_s0$285  <= \$444 ;
+    \sel_l19_s0$285  <= \$416 ;
   always @(posedge clk)
-    \sel_l19_s0$287  <= \$445 ;
+    \sel_l19_s0$287  <= \$417 ;
   always @(posedge clk)
-    \sel_l19_s0$289  <= \$446 ;
+    \sel_l19_s0$289  <= \$418 ;
   always @(posedge clk)
-    \sel_l19_s0$379  <= \$447 ;
+    \sel_l19_s0$407  <= \$419 ;
   always @(posedge clk)
-    valid_s0 <= \$448 ;
+    valid_s0 <= \$420 ;
   always @(posedge clk)
-    valid_s1 <= \$449 ;
+    valid_s1 <= \$421 ;
   always @(posedge clk)
-    valid_s2 <= \$450 ;
+    valid_s2 <= \$422 ;
   always @(posedge clk)
-    prod_s0 <= \$451 ;
+    prod_s0 <= \$423 ;
   always @(posedge clk)
-    \prod_s0$324  <= \$452 ;
+    \prod_s0$323  <= \$424 ;
   always @(posedge clk)
-    \prod_s0$325  <= \$453 ;
+    \prod_s0$325  <= \$425 ;
   always @(posedge clk)
-    \prod_s0$326  <= \$454 ;
+    \prod_s0$326  <= \$426 ;
   always @(posedge clk)
-    \prod_s0$327  <= \$455 ;
+    \prod_s0$328  <= \$427 ;
   always @(posedge clk)
-    \prod_s0$328  <= \$456 ;
+    \prod_s0$329  <= \$428 ;
   always @(posedge clk)
-    \prod_s0$329  <= \$457 ;
+    \prod_s0$331  <= \$429 ;
   always @(posedge clk)
-    \prod_s0$330  <= \$458 ;
+    \prod_s0$332  <= \$430 ;
   always @(posedge clk)
-    \prod_s0$333  <= \$459 ;
+    \prod_s0$339  <= \$431 ;
   always @(posedge clk)
-    \prod_s0$334  <= \$460 ;
+    \prod_s0$340  <= \$432 ;
   always @(posedge clk)
-    \prod_s0$335  <= \$461 ;
+    \prod_s0$342  <= \$433 ;
   always @(posedge clk)
-    \prod_s0$336  <= \$462 ;
+    \prod_s0$343  <= \$434 ;
   always @(posedge clk)
-    \prod_s0$337  <= \$463 ;
+    \prod_s0$345  <= \$435 ;
   always @(posedge clk)
-    \prod_s0$338  <= \$464 ;
+    \prod_s0$346  <= \$436 ;
   always @(posedge clk)
-    \prod_s0$339  <= \$465 ;
+    \prod_s0$348  <= \$437 ;
   always @(posedge clk)
-    \prod_s0$340  <= \$466 ;
+    \prod_s0$349  <= \$438 ;
   always @(posedge clk)
-    \prod_s0$343  <= \$467 ;
+    \prod_s0$356  <= \$439 ;
   always @(posedge clk)
-    \prod_s0$344  <= \$468 ;
+    \prod_s0$357  <= \$440 ;
   always @(posedge clk)
-    \prod_s0$345  <= \$469 ;
+    \prod_s0$359  <= \$441 ;
   always @(posedge clk)
-    \prod_s0$346  <= \$470 ;
+    \prod_s0$360  <= \$442 ;
   always @(posedge clk)
-    \prod_s0$347  <= \$471 ;
+    \prod_s0$362  <= \$443 ;
   always @(posedge clk)
-    \prod_s0$348  <= \$472 ;
+    \prod_s0$363  <= \$444 ;
   always @(posedge clk)
-    \prod_s0$349  <= \$473 ;
+    \prod_s0$365  <= \$445 ;
   always @(posedge clk)
-    \prod_s0$350  <= \$474 ;
+    \prod_s0$366  <= \$446 ;
   always @(posedge clk)
-    \prod_s0$353  <= \$475 ;
+    \prod_s0$373  <= \$447 ;
   always @(posedge clk)
-    \prod_s0$354  <= \$476 ;
+    \prod_s0$374  <= \$448 ;
   always @(posedge clk)
-    \prod_s0$355  <= \$477 ;
+    \prod_s0$376  <= \$449 ;
   always @(posedge clk)
-    \prod_s0$356  <= \$478 ;
+    \prod_s0$377  <= \$450 ;
   always @(posedge clk)
-    \prod_s0$357  <= \$479 ;
+    \prod_s0$379  <= \$451 ;
   always @(posedge clk)
-    \prod_s0$358  <= \$480 ;
+    \prod_s0$380  <= \$452 ;
   always @(posedge clk)
-    \prod_s0$359  <= \$481 ;
+    \prod_s0$382  <= \$453 ;
   always @(posedge clk)
-    \prod_s0$360  <= \$482 ;
+    \prod_s0$383  <= \$454 ;
   always @(posedge clk)
-    \prod_s0$383  <= \$483 ;
+    \prod_s0$411  <= \$455 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$484 ;
+    prod_valid_s0 <= \$456 ;
   always @(posedge clk)
-    o__valid <= \$485 ;
+    o__valid <= \$457 ;
   always @(posedge clk)
-    acc0_out <= \$486 ;
+    acc0_out <= \$458 ;
   always @(posedge clk)
-    acc0 <= \$487 ;
+    acc0 <= \$459 ;
   always @(posedge clk)
-    acc1_out <= \$488 ;
+    acc1_out <= \$460 ;
   always @(posedge clk)
-    acc1 <= \$489 ;
+    acc1 <= \$461 ;
   always @(posedge clk)
-    acc2_out <= \$490 ;
+    acc2_out <= \$462 ;
   always @(posedge clk)
-    acc2 <= \$491 ;
+    acc2 <= \$463 ;
   always @(posedge clk)
-    acc3_out <= \$492 ;
+    acc3_out <= \$464 ;
   always @(posedge clk)
-    acc3 <= \$493 ;
+    acc3 <= \$465 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -1723,1151 +1723,1179 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$143  = \sel_l19_s0$283  - 3'h5;
   assign \$144  = \sel_l19_s0$285  - 3'h6;
   assign \$145  = \sel_l19_s0$287  - 3'h7;
-  assign \$821  = \$138 [3:0] * 4'h8;
-  assign mul_w0_0 = \sel_l19_s0$289 [71:0] >> \$821 ;
-  assign \$824  = \$139 [3:0] * 4'h8;
-  assign mul_w0_1 = \sel_l19_s0$289 [79:8] >> \$824 ;
-  assign \$827  = \$140 [3:0] * 4'h8;
-  assign mul_w0_2 = \sel_l19_s0$289 [87:16] >> \$827 ;
-  assign \$830  = \$141 [3:0] * 4'h8;
-  assign mul_w0_3 = \sel_l19_s0$289 [95:24] >> \$830 ;
-  assign \$833  = \$142 [3:0] * 4'h8;
-  assign mul_w0_4 = \sel_l19_s0$289 [103:32] >> \$833 ;
-  assign \$836  = \$143 [3:0] * 4'h8;
-  assign mul_w0_5 = \sel_l19_s0$289 [111:40] >> \$836 ;
-  assign \$839  = \$144 [3:0] * 4'h8;
-  assign mul_w0_6 = \sel_l19_s0$289 [119:48] >> \$839 ;
-  assign \$842  = \$145 [3:0] * 4'h8;
-  assign mul_w0_7 = \sel_l19_s0$289 [127:56] >> \$842 ;
-  assign \$845  = \$138 [3:0] * 4'h8;
-  assign mul_w1_0 = \sel_l19_s0$289 [199:128] >> \$845 ;
-  assign \$848  = \$139 [3:0] * 4'h8;
-  assign mul_w1_1 = \sel_l19_s0$289 [207:136] >> \$848 ;
-  assign \$851  = \$140 [3:0] * 4'h8;
-  assign mul_w1_2 = \sel_l19_s0$289 [215:144] >> \$851 ;
-  assign \$854  = \$141 [3:0] * 4'h8;
-  assign mul_w1_3 = \sel_l19_s0$289 [223:152] >> \$854 ;
-  assign \$857  = \$142 [3:0] * 4'h8;
-  assign mul_w1_4 = \sel_l19_s0$289 [231:160] >> \$857 ;
-  assign \$860  = \$143 [3:0] * 4'h8;
-  assign mul_w1_5 = \sel_l19_s0$289 [239:168] >> \$860 ;
-  assign \$863  = \$144 [3:0] * 4'h8;
-  assign mul_w1_6 = \sel_l19_s0$289 [247:176] >> \$863 ;
-  assign \$866  = \$145 [3:0] * 4'h8;
-  assign mul_w1_7 = \sel_l19_s0$289 [255:184] >> \$866 ;
-  assign \$869  = \$138 [3:0] * 4'h8;
-  assign mul_w2_0 = \sel_l19_s0$289 [327:256] >> \$869 ;
-  assign \$872  = \$139 [3:0] * 4'h8;
-  assign mul_w2_1 = \sel_l19_s0$289 [335:264] >> \$872 ;
-  assign \$875  = \$140 [3:0] * 4'h8;
-  assign mul_w2_2 = \sel_l19_s0$289 [343:272] >> \$875 ;
-  assign \$878  = \$141 [3:0] * 4'h8;
-  assign mul_w2_3 = \sel_l19_s0$289 [351:280] >> \$878 ;
-  assign \$881  = \$142 [3:0] * 4'h8;
-  assign mul_w2_4 = \sel_l19_s0$289 [359:288] >> \$881 ;
-  assign \$884  = \$143 [3:0] * 4'h8;
-  assign mul_w2_5 = \sel_l19_s0$289 [367:296] >> \$884 ;
-  assign \$887  = \$144 [3:0] * 4'h8;
-  assign mul_w2_6 = \sel_l19_s0$289 [375:304] >> \$887 ;
-  assign \$890  = \$145 [3:0] * 4'h8;
-  assign mul_w2_7 = \sel_l19_s0$289 [383:312] >> \$890 ;
-  assign \$893  = \$138 [3:0] * 4'h8;
-  assign mul_w3_0 = \sel_l19_s0$289 [455:384] >> \$893 ;
-  assign \$896  = \$139 [3:0] * 4'h8;
-  assign mul_w3_1 = \sel_l19_s0$289 [463:392] >> \$896 ;
-  assign \$899  = \$140 [3:0] * 4'h8;
-  assign mul_w3_2 = \sel_l19_s0$289 [471:400] >> \$899 ;
-  assign \$902  = \$141 [3:0] * 4'h8;
-  assign mul_w3_3 = \sel_l19_s0$289 [479:408] >> \$902 ;
-  assign \$905  = \$142 [3:0] * 4'h8;
-  assign mul_w3_4 = \sel_l19_s0$289 [487:416] >> \$905 ;
-  assign \$908  = \$143 [3:0] * 4'h8;
-  assign mul_w3_5 = \sel_l19_s0$289 [495:424] >> \$908 ;
-  assign \$911  = \$144 [3:0] * 4'h8;
-  assign mul_w3_6 = \sel_l19_s0$289 [503:432] >> \$911 ;
-  assign \$914  = \$145 [3:0] * 4'h8;
-  assign mul_w3_7 = \sel_l19_s0$289 [511:440] >> \$914 ;
-  assign \$146  = $signed(prod_s0) + $signed(\prod_s0$324 );
-  assign \$147  = $signed(\prod_s0$325 ) + $signed(\prod_s0$326 );
-  assign \$148  = $signed(\$146 ) + $signed(\$147 );
-  assign \$149  = $signed(\prod_s0$327 ) + $signed(\prod_s0$328 );
-  assign \$150  = $signed(\prod_s0$329 ) + $signed(\prod_s0$330 );
-  assign \$151  = $signed(\$149 ) + $signed(\$150 );
-  assign \$152  = $signed(\$148 ) + $signed(\$151 );
-  assign \$153  = $signed(acc0) + $signed(\$152 );
-  assign \$154  = $signed(\prod_s0$333 ) + $signed(\prod_s0$334 );
-  assign \$155  = $signed(\prod_s0$335 ) + $signed(\prod_s0$336 );
-  assign \$156  = $signed(\$154 ) + $signed(\$155 );
-  assign \$157  = $signed(\prod_s0$337 ) + $signed(\prod_s0$338 );
-  assign \$158  = $signed(\prod_s0$339 ) + $signed(\prod_s0$340 );
-  assign \$159  = $signed(\$157 ) + $signed(\$158 );
-  assign \$160  = $signed(\$156 ) + $signed(\$159 );
-  assign \$161  = $signed(acc1) + $signed(\$160 );
-  assign \$162  = $signed(\prod_s0$343 ) + $signed(\prod_s0$344 );
-  assign \$163  = $signed(\prod_s0$345 ) + $signed(\prod_s0$346 );
-  assign \$164  = $signed(\$162 ) + $signed(\$163 );
-  assign \$165  = $signed(\prod_s0$347 ) + $signed(\prod_s0$348 );
-  assign \$166  = $signed(\prod_s0$349 ) + $signed(\prod_s0$350 );
-  assign \$167  = $signed(\$165 ) + $signed(\$166 );
-  assign \$168  = $signed(\$164 ) + $signed(\$167 );
-  assign \$169  = $signed(acc2) + $signed(\$168 );
-  assign \$170  = $signed(\prod_s0$353 ) + $signed(\prod_s0$354 );
-  assign \$171  = $signed(\prod_s0$355 ) + $signed(\prod_s0$356 );
-  assign \$172  = $signed(\$170 ) + $signed(\$171 );
-  assign \$173  = $signed(\prod_s0$357 ) + $signed(\prod_s0$358 );
-  assign \$174  = $signed(\prod_s0$359 ) + $signed(\prod_s0$360 );
-  assign \$175  = $signed(\$173 ) + $signed(\$174 );
-  assign \$176  = $signed(\$172 ) + $signed(\$175 );
-  assign \$177  = $signed(acc3) + $signed(\$176 );
-  assign \$178  = ! sel_s8_lo[12:9];
-  assign \$179  = sel_s8_lo[12:9] == 1'h1;
-  assign \$180  = sel_s16_lo[12:9] == 1'h1;
-  assign \$181  = \$179  | \$180 ;
-  assign \$182  = sel_s8_lo[12:9] == 2'h2;
-  assign \$183  = sel_s16_lo[12:9] == 2'h2;
+  assign \$793  = \$138 [3:0] * 4'h8;
+  assign mul_w0_0 = \sel_l19_s0$289 [71:0] >> \$793 ;
+  assign \$796  = \$139 [3:0] * 4'h8;
+  assign mul_w0_1 = \sel_l19_s0$289 [79:8] >> \$796 ;
+  assign \$799  = \$140 [3:0] * 4'h8;
+  assign mul_w0_2 = \sel_l19_s0$289 [87:16] >> \$799 ;
+  assign \$802  = \$141 [3:0] * 4'h8;
+  assign mul_w0_3 = \sel_l19_s0$289 [95:24] >> \$802 ;
+  assign \$805  = \$142 [3:0] * 4'h8;
+  assign mul_w0_4 = \sel_l19_s0$289 [103:32] >> \$805 ;
+  assign \$808  = \$143 [3:0] * 4'h8;
+  assign mul_w0_5 = \sel_l19_s0$289 [111:40] >> \$808 ;
+  assign \$811  = \$144 [3:0] * 4'h8;
+  assign mul_w0_6 = \sel_l19_s0$289 [119:48] >> \$811 ;
+  assign \$814  = \$145 [3:0] * 4'h8;
+  assign mul_w0_7 = \sel_l19_s0$289 [127:56] >> \$814 ;
+  assign \$817  = \$138 [3:0] * 4'h8;
+  assign mul_w1_0 = \sel_l19_s0$289 [199:128] >> \$817 ;
+  assign \$820  = \$139 [3:0] * 4'h8;
+  assign mul_w1_1 = \sel_l19_s0$289 [207:136] >> \$820 ;
+  assign \$823  = \$140 [3:0] * 4'h8;
+  assign mul_w1_2 = \sel_l19_s0$289 [215:144] >> \$823 ;
+  assign \$826  = \$141 [3:0] * 4'h8;
+  assign mul_w1_3 = \sel_l19_s0$289 [223:152] >> \$826 ;
+  assign \$829  = \$142 [3:0] * 4'h8;
+  assign mul_w1_4 = \sel_l19_s0$289 [231:160] >> \$829 ;
+  assign \$832  = \$143 [3:0] * 4'h8;
+  assign mul_w1_5 = \sel_l19_s0$289 [239:168] >> \$832 ;
+  assign \$835  = \$144 [3:0] * 4'h8;
+  assign mul_w1_6 = \sel_l19_s0$289 [247:176] >> \$835 ;
+  assign \$838  = \$145 [3:0] * 4'h8;
+  assign mul_w1_7 = \sel_l19_s0$289 [255:184] >> \$838 ;
+  assign \$841  = \$138 [3:0] * 4'h8;
+  assign mul_w2_0 = \sel_l19_s0$289 [327:256] >> \$841 ;
+  assign \$844  = \$139 [3:0] * 4'h8;
+  assign mul_w2_1 = \sel_l19_s0$289 [335:264] >> \$844 ;
+  assign \$847  = \$140 [3:0] * 4'h8;
+  assign mul_w2_2 = \sel_l19_s0$289 [343:272] >> \$847 ;
+  assign \$850  = \$141 [3:0] * 4'h8;
+  assign mul_w2_3 = \sel_l19_s0$289 [351:280] >> \$850 ;
+  assign \$853  = \$142 [3:0] * 4'h8;
+  assign mul_w2_4 = \sel_l19_s0$289 [359:288] >> \$853 ;
+  assign \$856  = \$143 [3:0] * 4'h8;
+  assign mul_w2_5 = \sel_l19_s0$289 [367:296] >> \$856 ;
+  assign \$859  = \$144 [3:0] * 4'h8;
+  assign mul_w2_6 = \sel_l19_s0$289 [375:304] >> \$859 ;
+  assign \$862  = \$145 [3:0] * 4'h8;
+  assign mul_w2_7 = \sel_l19_s0$289 [383:312] >> \$862 ;
+  assign \$865  = \$138 [3:0] * 4'h8;
+  assign mul_w3_0 = \sel_l19_s0$289 [455:384] >> \$865 ;
+  assign \$868  = \$139 [3:0] * 4'h8;
+  assign mul_w3_1 = \sel_l19_s0$289 [463:392] >> \$868 ;
+  assign \$871  = \$140 [3:0] * 4'h8;
+  assign mul_w3_2 = \sel_l19_s0$289 [471:400] >> \$871 ;
+  assign \$874  = \$141 [3:0] * 4'h8;
+  assign mul_w3_3 = \sel_l19_s0$289 [479:408] >> \$874 ;
+  assign \$877  = \$142 [3:0] * 4'h8;
+  assign mul_w3_4 = \sel_l19_s0$289 [487:416] >> \$877 ;
+  assign \$880  = \$143 [3:0] * 4'h8;
+  assign mul_w3_5 = \sel_l19_s0$289 [495:424] >> \$880 ;
+  assign \$883  = \$144 [3:0] * 4'h8;
+  assign mul_w3_6 = \sel_l19_s0$289 [503:432] >> \$883 ;
+  assign \$886  = \$145 [3:0] * 4'h8;
+  assign mul_w3_7 = \sel_l19_s0$289 [511:440] >> \$886 ;
+  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$323 );
+  assign acc0_sum_p1 = $signed(\prod_s0$325 ) + $signed(\prod_s0$326 );
+  assign acc0_sum_p2 = $signed(\prod_s0$328 ) + $signed(\prod_s0$329 );
+  assign acc0_sum_p3 = $signed(\prod_s0$331 ) + $signed(\prod_s0$332 );
+  assign acc0_sum_p4 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
+  assign acc0_sum_p5 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
+  assign acc0_sum_p6 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
+  assign \$146  = $signed(acc0) + $signed(acc0_sum_p6);
+  assign acc1_sum_p0 = $signed(\prod_s0$339 ) + $signed(\prod_s0$340 );
+  assign acc1_sum_p1 = $signed(\prod_s0$342 ) + $signed(\prod_s0$343 );
+  assign acc1_sum_p2 = $signed(\prod_s0$345 ) + $signed(\prod_s0$346 );
+  assign acc1_sum_p3 = $signed(\prod_s0$348 ) + $signed(\prod_s0$349 );
+  assign acc1_sum_p4 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
+  assign acc1_sum_p5 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
+  assign acc1_sum_p6 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
+  assign \$147  = $signed(acc1) + $signed(acc1_sum_p6);
+  assign acc2_sum_p0 = $signed(\prod_s0$356 ) + $signed(\prod_s0$357 );
+  assign acc2_sum_p1 = $signed(\prod_s0$359 ) + $signed(\prod_s0$360 );
+  assign acc2_sum_p2 = $signed(\prod_s0$362 ) + $signed(\prod_s0$363 );
+  assign acc2_sum_p3 = $signed(\prod_s0$365 ) + $signed(\prod_s0$366 );
+  assign acc2_sum_p4 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
+  assign acc2_sum_p5 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
+  assign acc2_sum_p6 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
+  assign \$148  = $signed(acc2) + $signed(acc2_sum_p6);
+  assign acc3_sum_p0 = $signed(\prod_s0$373 ) + $signed(\prod_s0$374 );
+  assign acc3_sum_p1 = $signed(\prod_s0$376 ) + $signed(\prod_s0$377 );
+  assign acc3_sum_p2 = $signed(\prod_s0$379 ) + $signed(\prod_s0$380 );
+  assign acc3_sum_p3 = $signed(\prod_s0$382 ) + $signed(\prod_s0$383 );
+  assign acc3_sum_p4 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
+  assign acc3_sum_p5 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
+  assign acc3_sum_p6 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
+  assign \$149  = $signed(acc3) + $signed(acc3_sum_p6);
+  assign \$150  = ! sel_s8_lo[12:9];
+  assign \$151  = sel_s8_lo[12:9] == 1'h1;
+  assign \$152  = sel_s16_lo[12:9] == 1'h1;
+  assign \$153  = \$151  | \$152 ;
+  assign \$154  = sel_s8_lo[12:9] == 2'h2;
+  assign \$155  = sel_s16_lo[12:9] == 2'h2;
+  assign \$156  = \$154  | \$155 ;
+  assign \$157  = sel_s16_hi[12:9] == 2'h2;
+  assign \$158  = \$156  | \$157 ;
+  assign \$159  = sel_s8_lo[12:9] == 2'h3;
+  assign \$160  = sel_s16_lo[12:9] == 2'h3;
+  assign \$161  = \$159  | \$160 ;
+  assign \$162  = sel_s16_hi[12:9] == 2'h3;
+  assign \$163  = sel_s17_lo[12:9] == 2'h3;
+  assign \$164  = \$162  | \$163 ;
+  assign \$165  = \$161  | \$164 ;
+  assign \$166  = sel_s8_lo[12:9] == 3'h4;
+  assign \$167  = sel_s16_lo[12:9] == 3'h4;
+  assign \$168  = \$166  | \$167 ;
+  assign \$169  = sel_s16_hi[12:9] == 3'h4;
+  assign \$170  = sel_s17_lo[12:9] == 3'h4;
+  assign \$171  = \$169  | \$170 ;
+  assign \$172  = \$168  | \$171 ;
+  assign \$173  = sel_s17_hi[12:9] == 3'h4;
+  assign \$174  = \$172  | \$173 ;
+  assign \$175  = sel_s8_lo[12:9] == 3'h5;
+  assign \$176  = sel_s16_lo[12:9] == 3'h5;
+  assign \$177  = \$175  | \$176 ;
+  assign \$178  = sel_s16_hi[12:9] == 3'h5;
+  assign \$179  = sel_s17_lo[12:9] == 3'h5;
+  assign \$180  = \$178  | \$179 ;
+  assign \$181  = \$177  | \$180 ;
+  assign \$182  = sel_s17_hi[12:9] == 3'h5;
+  assign \$183  = sel_s18_lo[12:9] == 3'h5;
   assign \$184  = \$182  | \$183 ;
-  assign \$185  = sel_s16_hi[12:9] == 2'h2;
-  assign \$186  = \$184  | \$185 ;
-  assign \$187  = sel_s8_lo[12:9] == 2'h3;
-  assign \$188  = sel_s16_lo[12:9] == 2'h3;
-  assign \$189  = \$187  | \$188 ;
-  assign \$190  = sel_s16_hi[12:9] == 2'h3;
-  assign \$191  = sel_s17_lo[12:9] == 2'h3;
-  assign \$192  = \$190  | \$191 ;
-  assign \$193  = \$189  | \$192 ;
-  assign \$194  = sel_s8_lo[12:9] == 3'h4;
-  assign \$195  = sel_s16_lo[12:9] == 3'h4;
-  assign \$196  = \$194  | \$195 ;
-  assign \$197  = sel_s16_hi[12:9] == 3'h4;
-  assign \$198  = sel_s17_lo[12:9] == 3'h4;
-  assign \$199  = \$197  | \$198 ;
-  assign \$200  = \$196  | \$199 ;
-  assign \$201  = sel_s17_hi[12:9] == 3'h4;
-  assign \$202  = \$200  | \$201 ;
-  assign \$203  = sel_s8_lo[12:9] == 3'h5;
-  assign \$204  = sel_s16_lo[12:9] == 3'h5;
-  assign \$205  = \$203  | \$204 ;
-  assign \$206  = sel_s16_hi[12:9] == 3'h5;
-  assign \$207  = sel_s17_lo[12:9] == 3'h5;
+  assign \$185  = \$181  | \$184 ;
+  assign \$186  = sel_s8_lo[12:9] == 3'h6;
+  assign \$187  = sel_s16_lo[12:9] == 3'h6;
+  assign \$188  = \$186  | \$187 ;
+  assign \$189  = sel_s16_hi[12:9] == 3'h6;
+  assign \$190  = sel_s17_lo[12:9] == 3'h6;
+  assign \$191  = \$189  | \$190 ;
+  assign \$192  = \$188  | \$191 ;
+  assign \$193  = sel_s17_hi[12:9] == 3'h6;
+  assign \$194  = sel_s18_lo[12:9] == 3'h6;
+  assign \$195  = \$193  | \$194 ;
+  assign \$196  = sel_s18_hi[12:9] == 3'h6;
+  assign \$197  = \$195  | \$196 ;
+  assign \$198  = \$192  | \$197 ;
+  assign \$199  = sel_s8_lo[12:9] == 3'h7;
+  assign \$200  = sel_s16_lo[12:9] == 3'h7;
+  assign \$201  = \$199  | \$200 ;
+  assign \$202  = sel_s16_hi[12:9] == 3'h7;
+  assign \$203  = sel_s17_lo[12:9] == 3'h7;
+  assign \$204  = \$202  | \$203 ;
+  assign \$205  = \$201  | \$204 ;
+  assign \$206  = sel_s17_hi[12:9] == 3'h7;
+  assign \$207  = sel_s18_lo[12:9] == 3'h7;
   assign \$208  = \$206  | \$207 ;
-  assign \$209  = \$205  | \$208 ;
-  assign \$210  = sel_s17_hi[12:9] == 3'h5;
-  assign \$211  = sel_s18_lo[12:9] == 3'h5;
-  assign \$212  = \$210  | \$211 ;
-  assign \$213  = \$209  | \$212 ;
-  assign \$214  = sel_s8_lo[12:9] == 3'h6;
-  assign \$215  = sel_s16_lo[12:9] == 3'h6;
+  assign \$209  = sel_s18_hi[12:9] == 3'h7;
+  assign \$210  = sel_s11_hi[12:9] == 3'h7;
+  assign \$211  = \$209  | \$210 ;
+  assign \$212  = \$208  | \$211 ;
+  assign \$213  = \$205  | \$212 ;
+  assign \$214  = sel_s8_lo[12:9] == 4'h8;
+  assign \$215  = sel_s16_lo[12:9] == 4'h8;
   assign \$216  = \$214  | \$215 ;
-  assign \$217  = sel_s16_hi[12:9] == 3'h6;
-  assign \$218  = sel_s17_lo[12:9] == 3'h6;
+  assign \$217  = sel_s16_hi[12:9] == 4'h8;
+  assign \$218  = sel_s17_lo[12:9] == 4'h8;
   assign \$219  = \$217  | \$218 ;
   assign \$220  = \$216  | \$219 ;
-  assign \$221  = sel_s17_hi[12:9] == 3'h6;
-  assign \$222  = sel_s18_lo[12:9] == 3'h6;
+  assign \$221  = sel_s17_hi[12:9] == 4'h8;
+  assign \$222  = sel_s18_lo[12:9] == 4'h8;
   assign \$223  = \$221  | \$222 ;
-  assign \$224  = sel_s18_hi[12:9] == 3'h6;
-  assign \$225  = \$223  | \$224 ;
-  assign \$226  = \$220  | \$225 ;
-  assign \$227  = sel_s8_lo[12:9] == 3'h7;
-  assign \$228  = sel_s16_lo[12:9] == 3'h7;
+  assign \$224  = sel_s18_hi[12:9] == 4'h8;
+  assign \$225  = sel_s11_hi[12:9] == 4'h8;
+  assign \$226  = \$224  | \$225 ;
+  assign \$227  = \$223  | \$226 ;
+  assign \$228  = \$220  | \$227 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \sel_l7_s0$115 ;
+    \$331  = \sel_l7_s0$115 ;
     if (i__ready) begin
-      \$359  = sel_c25_min[7:0];
+      \$331  = sel_c25_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \sel_l7_s0$120 ;
+    \$332  = \sel_l7_s0$120 ;
     if (i__ready) begin
-      \$360  = sel_c25_min[8];
+      \$332  = sel_c25_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = sel_l7_s0;
+    \$333  = sel_l7_s0;
     if (i__ready) begin
-      \$361  = sel_c25_min[12:9];
+      \$333  = sel_c25_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = \sel_l7_s0$117 ;
+    \$334  = \sel_l7_s0$117 ;
     if (i__ready) begin
-      \$362  = sel_c20_min[7:0];
+      \$334  = sel_c20_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = \sel_l7_s0$119 ;
+    \$335  = \sel_l7_s0$119 ;
     if (i__ready) begin
-      \$363  = sel_c20_min[8];
+      \$335  = sel_c20_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = \sel_l7_s0$116 ;
+    \$336  = \sel_l7_s0$116 ;
     if (i__ready) begin
-      \$364  = sel_c20_min[12:9];
+      \$336  = sel_c20_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = \sel_l7_s0$123 ;
+    \$337  = \sel_l7_s0$123 ;
     if (i__ready) begin
-      \$365  = sel_c26_min[7:0];
+      \$337  = sel_c26_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \sel_l7_s0$128 ;
+    \$338  = \sel_l7_s0$128 ;
     if (i__ready) begin
-      \$366  = sel_c26_min[8];
+      \$338  = sel_c26_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \sel_l7_s0$122 ;
+    \$339  = \sel_l7_s0$122 ;
     if (i__ready) begin
-      \$367  = sel_c26_min[12:9];
+      \$339  = sel_c26_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = \sel_l7_s0$125 ;
+    \$340  = \sel_l7_s0$125 ;
     if (i__ready) begin
-      \$368  = sel_c27_min[7:0];
+      \$340  = sel_c27_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = \sel_l7_s0$127 ;
+    \$341  = \sel_l7_s0$127 ;
     if (i__ready) begin
-      \$369  = sel_c27_min[8];
+      \$341  = sel_c27_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = \sel_l7_s0$124 ;
+    \$342  = \sel_l7_s0$124 ;
     if (i__ready) begin
-      \$370  = sel_c27_min[12:9];
+      \$342  = sel_c27_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = \sel_l7_s0$131 ;
+    \$343  = \sel_l7_s0$131 ;
     if (i__ready) begin
-      \$371  = sel_c27_max[7:0];
+      \$343  = sel_c27_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = \sel_l7_s0$136 ;
+    \$344  = \sel_l7_s0$136 ;
     if (i__ready) begin
-      \$372  = sel_c27_max[8];
+      \$344  = sel_c27_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = \sel_l7_s0$130 ;
+    \$345  = \sel_l7_s0$130 ;
     if (i__ready) begin
-      \$373  = sel_c27_max[12:9];
+      \$345  = sel_c27_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = \sel_l7_s0$133 ;
+    \$346  = \sel_l7_s0$133 ;
     if (i__ready) begin
-      \$374  = sel_c26_max[7:0];
+      \$346  = sel_c26_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = \sel_l7_s0$135 ;
+    \$347  = \sel_l7_s0$135 ;
     if (i__ready) begin
-      \$375  = sel_c26_max[8];
+      \$347  = sel_c26_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = \sel_l7_s0$132 ;
+    \$348  = \sel_l7_s0$132 ;
     if (i__ready) begin
-      \$376  = sel_c26_max[12:9];
+      \$348  = sel_c26_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = \sel_l7_s0$140 ;
+    \$349  = \sel_l7_s0$140 ;
     if (i__ready) begin
-      \$377  = sel_c28_min[7:0];
+      \$349  = sel_c28_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = \sel_l7_s0$145 ;
+    \$350  = \sel_l7_s0$145 ;
     if (i__ready) begin
-      \$378  = sel_c28_min[8];
+      \$350  = sel_c28_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = \sel_l7_s0$139 ;
+    \$351  = \sel_l7_s0$139 ;
     if (i__ready) begin
-      \$379  = sel_c28_min[12:9];
+      \$351  = sel_c28_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = \sel_l7_s0$142 ;
+    \$352  = \sel_l7_s0$142 ;
     if (i__ready) begin
-      \$380  = sel_c29_min[7:0];
+      \$352  = sel_c29_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = \sel_l7_s0$144 ;
+    \$353  = \sel_l7_s0$144 ;
     if (i__ready) begin
-      \$381  = sel_c29_min[8];
+      \$353  = sel_c29_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = \sel_l7_s0$141 ;
+    \$354  = \sel_l7_s0$141 ;
     if (i__ready) begin
-      \$382  = sel_c29_min[12:9];
+      \$354  = sel_c29_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \sel_l7_s0$149 ;
+    \$355  = \sel_l7_s0$149 ;
     if (i__ready) begin
-      \$383  = sel_c29_max[7:0];
+      \$355  = sel_c29_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = \sel_l7_s0$154 ;
+    \$356  = \sel_l7_s0$154 ;
     if (i__ready) begin
-      \$384  = sel_c29_max[8];
+      \$356  = sel_c29_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = \sel_l7_s0$148 ;
+    \$357  = \sel_l7_s0$148 ;
     if (i__ready) begin
-      \$385  = sel_c29_max[12:9];
+      \$357  = sel_c29_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = \sel_l7_s0$151 ;
+    \$358  = \sel_l7_s0$151 ;
     if (i__ready) begin
-      \$386  = sel_c28_max[7:0];
+      \$358  = sel_c28_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = \sel_l7_s0$153 ;
+    \$359  = \sel_l7_s0$153 ;
     if (i__ready) begin
-      \$387  = sel_c28_max[8];
+      \$359  = sel_c28_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = \sel_l7_s0$150 ;
+    \$360  = \sel_l7_s0$150 ;
     if (i__ready) begin
-      \$388  = sel_c28_max[12:9];
+      \$360  = sel_c28_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = \sel_l7_s0$158 ;
+    \$361  = \sel_l7_s0$158 ;
     if (i__ready) begin
-      \$389  = sel_c25_max[7:0];
+      \$361  = sel_c25_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = \sel_l7_s0$163 ;
+    \$362  = \sel_l7_s0$163 ;
     if (i__ready) begin
-      \$390  = sel_c25_max[8];
+      \$362  = sel_c25_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = \sel_l7_s0$157 ;
+    \$363  = \sel_l7_s0$157 ;
     if (i__ready) begin
-      \$391  = sel_c25_max[12:9];
+      \$363  = sel_c25_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = \sel_l7_s0$198 ;
+    \$364  = \sel_l7_s0$198 ;
     if (i__ready) begin
-      \$392  = sel_c23_max[7:0];
+      \$364  = sel_c23_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = \sel_l7_s0$199 ;
+    \$365  = \sel_l7_s0$199 ;
     if (i__ready) begin
-      \$393  = sel_c23_max[8];
+      \$365  = sel_c23_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = \sel_l7_s0$195 ;
+    \$366  = \sel_l7_s0$195 ;
     if (i__ready) begin
-      \$394  = sel_c23_max[12:9];
+      \$366  = sel_c23_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = \sel_l7_s0$160 ;
+    \$367  = \sel_l7_s0$160 ;
     if (i__ready) begin
-      \$395  = sel_c21_max[7:0];
+      \$367  = sel_c21_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = \sel_l7_s0$162 ;
+    \$368  = \sel_l7_s0$162 ;
     if (i__ready) begin
-      \$396  = sel_c21_max[8];
+      \$368  = sel_c21_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = \sel_l7_s0$159 ;
+    \$369  = \sel_l7_s0$159 ;
     if (i__ready) begin
-      \$397  = sel_c21_max[12:9];
+      \$369  = sel_c21_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = \sel_l7_s0$200 ;
+    \$370  = \sel_l7_s0$200 ;
     if (i__ready) begin
-      \$398  = sel_c24_max[7:0];
+      \$370  = sel_c24_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = \sel_l7_s0$201 ;
+    \$371  = \sel_l7_s0$201 ;
     if (i__ready) begin
-      \$399  = sel_c24_max[8];
+      \$371  = sel_c24_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = \sel_l7_s0$196 ;
+    \$372  = \sel_l7_s0$196 ;
     if (i__ready) begin
-      \$400  = sel_c24_max[12:9];
+      \$372  = sel_c24_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = \sel_l7_s0$366 ;
+    \$373  = \sel_l7_s0$394 ;
     if (i__ready) begin
-      \$401  = i__payload[639:128];
+      \$373  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = \sel_l7_s0$367 ;
+    \$374  = \sel_l7_s0$395 ;
     if (i__ready) begin
-      \$402  = i__payload[640];
+      \$374  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = \sel_l13_s0$207 ;
+    \$375  = \sel_l13_s0$207 ;
     if (i__ready) begin
-      \$403  = sel_s0_lo[7:0];
+      \$375  = sel_s0_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = \sel_l13_s0$208 ;
+    \$376  = \sel_l13_s0$208 ;
     if (i__ready) begin
-      \$404  = sel_s0_lo[8];
+      \$376  = sel_s0_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = sel_l13_s0;
+    \$377  = sel_l13_s0;
     if (i__ready) begin
-      \$405  = sel_s0_lo[12:9];
+      \$377  = sel_s0_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = \sel_l13_s0$216 ;
+    \$378  = \sel_l13_s0$216 ;
     if (i__ready) begin
-      \$406  = sel_s1_lo[7:0];
+      \$378  = sel_s1_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = \sel_l13_s0$217 ;
+    \$379  = \sel_l13_s0$217 ;
     if (i__ready) begin
-      \$407  = sel_s1_lo[8];
+      \$379  = sel_s1_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = \sel_l13_s0$213 ;
+    \$380  = \sel_l13_s0$213 ;
     if (i__ready) begin
-      \$408  = sel_s1_lo[12:9];
+      \$380  = sel_s1_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = \sel_l13_s0$225 ;
+    \$381  = \sel_l13_s0$225 ;
     if (i__ready) begin
-      \$409  = sel_s0_hi[7:0];
+      \$381  = sel_s0_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = \sel_l13_s0$226 ;
+    \$382  = \sel_l13_s0$226 ;
     if (i__ready) begin
-      \$410  = sel_s0_hi[8];
+      \$382  = sel_s0_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = \sel_l13_s0$222 ;
+    \$383  = \sel_l13_s0$222 ;
     if (i__ready) begin
-      \$411  = sel_s0_hi[12:9];
+      \$383  = sel_s0_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = \sel_l13_s0$234 ;
+    \$384  = \sel_l13_s0$234 ;
     if (i__ready) begin
-      \$412  = sel_s1_hi[7:0];
+      \$384  = sel_s1_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = \sel_l13_s0$235 ;
+    \$385  = \sel_l13_s0$235 ;
     if (i__ready) begin
-      \$413  = sel_s1_hi[8];
+      \$385  = sel_s1_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = \sel_l13_s0$231 ;
+    \$386  = \sel_l13_s0$231 ;
     if (i__ready) begin
-      \$414  = sel_s1_hi[12:9];
+      \$386  = sel_s1_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = \sel_l13_s0$209 ;
+    \$387  = \sel_l13_s0$209 ;
     if (i__ready) begin
-      \$415  = sel_s2_lo[7:0];
+      \$387  = sel_s2_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = \sel_l13_s0$210 ;
+    \$388  = \sel_l13_s0$210 ;
     if (i__ready) begin
-      \$416  = sel_s2_lo[8];
+      \$388  = sel_s2_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = \sel_l13_s0$205 ;
+    \$389  = \sel_l13_s0$205 ;
     if (i__ready) begin
-      \$417  = sel_s2_lo[12:9];
+      \$389  = sel_s2_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = \sel_l13_s0$218 ;
+    \$390  = \sel_l13_s0$218 ;
     if (i__ready) begin
-      \$418  = sel_s3_lo[7:0];
+      \$390  = sel_s3_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = \sel_l13_s0$219 ;
+    \$391  = \sel_l13_s0$219 ;
     if (i__ready) begin
-      \$419  = sel_s3_lo[8];
+      \$391  = sel_s3_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = \sel_l13_s0$214 ;
+    \$392  = \sel_l13_s0$214 ;
     if (i__ready) begin
-      \$420  = sel_s3_lo[12:9];
+      \$392  = sel_s3_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = \sel_l13_s0$227 ;
+    \$393  = \sel_l13_s0$227 ;
     if (i__ready) begin
-      \$421  = sel_s2_hi[7:0];
+      \$393  = sel_s2_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = \sel_l13_s0$228 ;
+    \$394  = \sel_l13_s0$228 ;
     if (i__ready) begin
-      \$422  = sel_s2_hi[8];
+      \$394  = sel_s2_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = \sel_l13_s0$223 ;
+    \$395  = \sel_l13_s0$223 ;
     if (i__ready) begin
-      \$423  = sel_s2_hi[12:9];
+      \$395  = sel_s2_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = \sel_l13_s0$236 ;
+    \$396  = \sel_l13_s0$236 ;
     if (i__ready) begin
-      \$424  = sel_s3_hi[7:0];
+      \$396  = sel_s3_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = \sel_l13_s0$237 ;
+    \$397  = \sel_l13_s0$237 ;
     if (i__ready) begin
-      \$425  = sel_s3_hi[8];
+      \$397  = sel_s3_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = \sel_l13_s0$232 ;
+    \$398  = \sel_l13_s0$232 ;
     if (i__ready) begin
-      \$426  = sel_s3_hi[12:9];
+      \$398  = sel_s3_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = \sel_l13_s0$368 ;
+    \$399  = \sel_l13_s0$396 ;
     if (i__ready) begin
-      \$427  = \sel_l7_s0$366 ;
+      \$399  = \sel_l7_s0$394 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = \sel_l13_s0$369 ;
+    \$400  = \sel_l13_s0$397 ;
     if (i__ready) begin
-      \$428  = \sel_l7_s0$367 ;
+      \$400  = \sel_l7_s0$395 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = \sel_l19_s0$370 ;
+    \$401  = \sel_l19_s0$398 ;
     if (i__ready) begin
-      \$429  = { \$305 , \$304 , \$301 , \$296 , \$289 , \$280 , \$269 , \$256 , \$241 , \$226 , \$213 , \$202 , \$193 , \$186 , \$181 , \$178  };
+      \$401  = { \$277 , \$276 , \$273 , \$268 , \$261 , \$252 , \$241 , \$228 , \$213 , \$198 , \$185 , \$174 , \$165 , \$158 , \$153 , \$150  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = \sel_l19_s0$371 ;
+    \$402  = \sel_l19_s0$399 ;
     if (i__ready) begin
-      \$430  = \$307 [7:0];
+      \$402  = \$279 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = \sel_l19_s0$372 ;
+    \$403  = \sel_l19_s0$400 ;
     if (i__ready) begin
-      \$431  = \$309 [7:0];
+      \$403  = \$281 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = \sel_l19_s0$373 ;
+    \$404  = \sel_l19_s0$401 ;
     if (i__ready) begin
-      \$432  = \$311 [7:0];
+      \$404  = \$283 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = \sel_l19_s0$374 ;
+    \$405  = \sel_l19_s0$402 ;
     if (i__ready) begin
-      \$433  = \$313 [7:0];
+      \$405  = \$285 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = \sel_l19_s0$375 ;
+    \$406  = \sel_l19_s0$403 ;
     if (i__ready) begin
-      \$434  = \$315 [7:0];
+      \$406  = \$287 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = \sel_l19_s0$376 ;
+    \$407  = \sel_l19_s0$404 ;
     if (i__ready) begin
-      \$435  = \$317 [7:0];
+      \$407  = \$289 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = \sel_l19_s0$377 ;
+    \$408  = \sel_l19_s0$405 ;
     if (i__ready) begin
-      \$436  = \$319 [7:0];
+      \$408  = \$291 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = \sel_l19_s0$378 ;
+    \$409  = \sel_l19_s0$406 ;
     if (i__ready) begin
-      \$437  = \$321 [7:0];
+      \$409  = \$293 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = sel_l19_s0;
+    \$410  = sel_l19_s0;
     if (i__ready) begin
-      \$438  = sel_s8_lo[12:9];
+      \$410  = sel_s8_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = \sel_l19_s0$275 ;
+    \$411  = \sel_l19_s0$275 ;
     if (i__ready) begin
-      \$439  = sel_s16_lo[12:9];
+      \$411  = sel_s16_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = \sel_l19_s0$277 ;
+    \$412  = \sel_l19_s0$277 ;
     if (i__ready) begin
-      \$440  = sel_s16_hi[12:9];
+      \$412  = sel_s16_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = \sel_l19_s0$279 ;
+    \$413  = \sel_l19_s0$279 ;
     if (i__ready) begin
-      \$441  = sel_s17_lo[12:9];
+      \$413  = sel_s17_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = \sel_l19_s0$281 ;
+    \$414  = \sel_l19_s0$281 ;
     if (i__ready) begin
-      \$442  = sel_s17_hi[12:9];
+      \$414  = sel_s17_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = \sel_l19_s0$283 ;
+    \$415  = \sel_l19_s0$283 ;
     if (i__ready) begin
-      \$443  = sel_s18_lo[12:9];
+      \$415  = sel_s18_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = \sel_l19_s0$285 ;
+    \$416  = \sel_l19_s0$285 ;
     if (i__ready) begin
-      \$444  = sel_s18_hi[12:9];
+      \$416  = sel_s18_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = \sel_l19_s0$287 ;
+    \$417  = \sel_l19_s0$287 ;
     if (i__ready) begin
-      \$445  = sel_s11_hi[12:9];
+      \$417  = sel_s11_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = \sel_l19_s0$289 ;
+    \$418  = \sel_l19_s0$289 ;
     if (i__ready) begin
-      \$446  = \sel_l13_s0$368 ;
+      \$418  = \sel_l13_s0$396 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = \sel_l19_s0$379 ;
+    \$419  = \sel_l19_s0$407 ;
     if (i__ready) begin
-      \$447  = \sel_l13_s0$369 ;
+      \$419  = \sel_l13_s0$397 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = valid_s0;
+    \$420  = valid_s0;
     if (i__ready) begin
-      \$448  = i__valid;
+      \$420  = i__valid;
     end
     if (rst) begin
-      \$448  = 1'h0;
+      \$420  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = valid_s1;
+    \$421  = valid_s1;
     if (i__ready) begin
-      \$449  = valid_s0;
+      \$421  = valid_s0;
     end
     if (rst) begin
-      \$449  = 1'h0;
+      \$421  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = valid_s2;
+    \$422  = valid_s2;
     if (i__ready) begin
-      \$450  = valid_s1;
+      \$422  = valid_s1;
     end
     if (rst) begin
-      \$450  = 1'h0;
+      \$422  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = prod_s0;
+    \$423  = prod_s0;
+    if (i__ready) begin
+      \$423  = \$294 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = \prod_s0$323 ;
+    if (i__ready) begin
+      \$424  = \$295 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = \prod_s0$325 ;
+    if (i__ready) begin
+      \$425  = \$296 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = \prod_s0$326 ;
+    if (i__ready) begin
+      \$426  = \$297 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = \prod_s0$328 ;
+    if (i__ready) begin
+      \$427  = \$298 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = \prod_s0$329 ;
+    if (i__ready) begin
+      \$428  = \$299 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = \prod_s0$331 ;
+    if (i__ready) begin
+      \$429  = \$300 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = \prod_s0$332 ;
+    if (i__ready) begin
+      \$430  = \$301 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = \prod_s0$339 ;
+    if (i__ready) begin
+      \$431  = \$302 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = \prod_s0$340 ;
+    if (i__ready) begin
+      \$432  = \$303 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = \prod_s0$342 ;
+    if (i__ready) begin
+      \$433  = \$304 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = \prod_s0$343 ;
+    if (i__ready) begin
+      \$434  = \$305 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$435  = \prod_s0$345 ;
+    if (i__ready) begin
+      \$435  = \$306 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = \prod_s0$346 ;
+    if (i__ready) begin
+      \$436  = \$307 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = \prod_s0$348 ;
+    if (i__ready) begin
+      \$437  = \$308 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = \prod_s0$349 ;
+    if (i__ready) begin
+      \$438  = \$309 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$439  = \prod_s0$356 ;
+    if (i__ready) begin
+      \$439  = \$310 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = \prod_s0$357 ;
+    if (i__ready) begin
+      \$440  = \$311 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = \prod_s0$359 ;
+    if (i__ready) begin
+      \$441  = \$312 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = \prod_s0$360 ;
+    if (i__ready) begin
+      \$442  = \$313 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = \prod_s0$362 ;
+    if (i__ready) begin
+      \$443  = \$314 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = \prod_s0$363 ;
+    if (i__ready) begin
+      \$444  = \$315 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = \prod_s0$365 ;
+    if (i__ready) begin
+      \$445  = \$316 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = \prod_s0$366 ;
+    if (i__ready) begin
+      \$446  = \$317 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = \prod_s0$373 ;
+    if (i__ready) begin
+      \$447  = \$318 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = \prod_s0$374 ;
+    if (i__ready) begin
+      \$448  = \$319 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$449  = \prod_s0$376 ;
+    if (i__ready) begin
+      \$449  = \$320 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$450  = \prod_s0$377 ;
+    if (i__ready) begin
+      \$450  = \$321 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$451  = \prod_s0$379 ;
     if (i__ready) begin
       \$451  = \$322 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = \prod_s0$324 ;
+    \$452  = \prod_s0$380 ;
     if (i__ready) begin
       \$452  = \$323 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = \prod_s0$325 ;
+    \$453  = \prod_s0$382 ;
     if (i__ready) begin
       \$453  = \$324 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = \prod_s0$326 ;
+    \$454  = \prod_s0$383 ;
     if (i__ready) begin
       \$454  = \$325 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = \prod_s0$327 ;
+    \$455  = \prod_s0$411 ;
     if (i__ready) begin
-      \$455  = \$326 ;
+      \$455  = \sel_l19_s0$407 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = \prod_s0$328 ;
+    \$456  = prod_valid_s0;
     if (i__ready) begin
-      \$456  = \$327 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = \prod_s0$329 ;
-    if (i__ready) begin
-      \$457  = \$328 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = \prod_s0$330 ;
-    if (i__ready) begin
-      \$458  = \$329 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = \prod_s0$333 ;
-    if (i__ready) begin
-      \$459  = \$330 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = \prod_s0$334 ;
-    if (i__ready) begin
-      \$460  = \$331 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = \prod_s0$335 ;
-    if (i__ready) begin
-      \$461  = \$332 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = \prod_s0$336 ;
-    if (i__ready) begin
-      \$462  = \$333 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = \prod_s0$337 ;
-    if (i__ready) begin
-      \$463  = \$334 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = \prod_s0$338 ;
-    if (i__ready) begin
-      \$464  = \$335 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = \prod_s0$339 ;
-    if (i__ready) begin
-      \$465  = \$336 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$466  = \prod_s0$340 ;
-    if (i__ready) begin
-      \$466  = \$337 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$467  = \prod_s0$343 ;
-    if (i__ready) begin
-      \$467  = \$338 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$468  = \prod_s0$344 ;
-    if (i__ready) begin
-      \$468  = \$339 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$469  = \prod_s0$345 ;
-    if (i__ready) begin
-      \$469  = \$340 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$470  = \prod_s0$346 ;
-    if (i__ready) begin
-      \$470  = \$341 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$471  = \prod_s0$347 ;
-    if (i__ready) begin
-      \$471  = \$342 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$472  = \prod_s0$348 ;
-    if (i__ready) begin
-      \$472  = \$343 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$473  = \prod_s0$349 ;
-    if (i__ready) begin
-      \$473  = \$344 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$474  = \prod_s0$350 ;
-    if (i__ready) begin
-      \$474  = \$345 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$475  = \prod_s0$353 ;
-    if (i__ready) begin
-      \$475  = \$346 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$476  = \prod_s0$354 ;
-    if (i__ready) begin
-      \$476  = \$347 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$477  = \prod_s0$355 ;
-    if (i__ready) begin
-      \$477  = \$348 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$478  = \prod_s0$356 ;
-    if (i__ready) begin
-      \$478  = \$349 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$479  = \prod_s0$357 ;
-    if (i__ready) begin
-      \$479  = \$350 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$480  = \prod_s0$358 ;
-    if (i__ready) begin
-      \$480  = \$351 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$481  = \prod_s0$359 ;
-    if (i__ready) begin
-      \$481  = \$352 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$482  = \prod_s0$360 ;
-    if (i__ready) begin
-      \$482  = \$353 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$483  = \prod_s0$383 ;
-    if (i__ready) begin
-      \$483  = \sel_l19_s0$379 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$484  = prod_valid_s0;
-    if (i__ready) begin
-      \$484  = valid_s2;
+      \$456  = valid_s2;
     end
     if (rst) begin
-      \$484  = 1'h0;
+      \$456  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$485  = o__valid;
+    \$457  = o__valid;
     if (i__ready) begin
-      \$485  = \$354 ;
+      \$457  = \$326 ;
     end
     if (rst) begin
-      \$485  = 1'h0;
+      \$457  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$486  = acc0_out;
-    if (\$355 ) begin
-      if (\prod_s0$383 ) begin
-        \$486  = \$153 [31:0];
+    \$458  = acc0_out;
+    if (\$327 ) begin
+      if (\prod_s0$411 ) begin
+        \$458  = \$146 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$487  = acc0;
-    if (\$355 ) begin
+    \$459  = acc0;
+    if (\$327 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$383 ) begin
-        \$487  = 32'd0;
+      if (\prod_s0$411 ) begin
+        \$459  = 32'd0;
       end else begin
-        \$487  = \$153 [31:0];
+        \$459  = \$146 [31:0];
       end
     end
     if (rst) begin
-      \$487  = 32'd0;
+      \$459  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$488  = acc1_out;
-    if (\$356 ) begin
-      if (\prod_s0$383 ) begin
-        \$488  = \$161 [31:0];
+    \$460  = acc1_out;
+    if (\$328 ) begin
+      if (\prod_s0$411 ) begin
+        \$460  = \$147 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$489  = acc1;
-    if (\$356 ) begin
+    \$461  = acc1;
+    if (\$328 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$383 ) begin
-        \$489  = 32'd0;
+      if (\prod_s0$411 ) begin
+        \$461  = 32'd0;
       end else begin
-        \$489  = \$161 [31:0];
+        \$461  = \$147 [31:0];
       end
     end
     if (rst) begin
-      \$489  = 32'd0;
+      \$461  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$490  = acc2_out;
-    if (\$357 ) begin
-      if (\prod_s0$383 ) begin
-        \$490  = \$169 [31:0];
+    \$462  = acc2_out;
+    if (\$329 ) begin
+      if (\prod_s0$411 ) begin
+        \$462  = \$148 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$491  = acc2;
-    if (\$357 ) begin
+    \$463  = acc2;
+    if (\$329 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$383 ) begin
-        \$491  = 32'd0;
+      if (\prod_s0$411 ) begin
+        \$463  = 32'd0;
       end else begin
-        \$491  = \$169 [31:0];
+        \$463  = \$148 [31:0];
       end
     end
     if (rst) begin
-      \$491  = 32'd0;
+      \$463  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$492  = acc3_out;
-    if (\$358 ) begin
-      if (\prod_s0$383 ) begin
-        \$492  = \$177 [31:0];
+    \$464  = acc3_out;
+    if (\$330 ) begin
+      if (\prod_s0$411 ) begin
+        \$464  = \$149 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$493  = acc3;
-    if (\$358 ) begin
+    \$465  = acc3;
+    if (\$330 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$383 ) begin
-        \$493  = 32'd0;
+      if (\prod_s0$411 ) begin
+        \$465  = 32'd0;
       end else begin
-        \$493  = \$177 [31:0];
+        \$465  = \$149 [31:0];
       end
     end
     if (rst) begin
-      \$493  = 32'd0;
+      \$465  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -2895,10 +2923,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mul_off5 = \$143 [3:0];
   assign mul_off6 = \$144 [3:0];
   assign mul_off7 = \$145 [3:0];
-  assign acc0_next = \$153 [31:0];
-  assign acc1_next = \$161 [31:0];
-  assign acc2_next = \$169 [31:0];
-  assign acc3_next = \$177 [31:0];
+  assign acc0_next = \$146 [31:0];
+  assign acc1_next = \$147 [31:0];
+  assign acc2_next = \$148 [31:0];
+  assign acc3_next = \$149 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

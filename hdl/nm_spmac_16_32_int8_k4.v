@@ -6,305 +6,365 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [5:0] \$10 ;
-  wire [15:0] \$100 ;
-  wire [15:0] \$101 ;
-  wire [15:0] \$102 ;
-  wire [15:0] \$103 ;
-  wire [15:0] \$104 ;
-  wire [15:0] \$105 ;
-  wire [15:0] \$106 ;
-  wire [15:0] \$107 ;
-  wire [15:0] \$108 ;
-  wire [15:0] \$109 ;
+  reg [15:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [15:0] \$102 ;
+  reg [15:0] \$103 ;
+  reg [15:0] \$104 ;
+  reg [15:0] \$105 ;
+  reg [15:0] \$106 ;
+  reg [15:0] \$107 ;
+  reg [15:0] \$108 ;
+  reg [15:0] \$109 ;
   wire [5:0] \$11 ;
-  wire [15:0] \$110 ;
-  wire [15:0] \$111 ;
-  wire [15:0] \$112 ;
-  wire [15:0] \$113 ;
-  wire [15:0] \$114 ;
-  wire [15:0] \$115 ;
-  wire [15:0] \$116 ;
-  wire [15:0] \$117 ;
-  wire [15:0] \$118 ;
-  wire [15:0] \$119 ;
+  reg [15:0] \$110 ;
+  reg [15:0] \$111 ;
+  reg [15:0] \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
   wire [5:0] \$12 ;
-  wire [15:0] \$120 ;
-  wire [15:0] \$121 ;
-  wire [15:0] \$122 ;
-  wire [15:0] \$123 ;
-  wire [15:0] \$124 ;
-  wire [15:0] \$125 ;
-  wire [15:0] \$126 ;
-  wire [15:0] \$127 ;
-  wire [15:0] \$128 ;
-  wire [15:0] \$129 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
+  reg [15:0] \$124 ;
+  reg [15:0] \$125 ;
+  reg [15:0] \$126 ;
+  reg [15:0] \$127 ;
+  reg [15:0] \$128 ;
+  reg [15:0] \$129 ;
   wire [5:0] \$13 ;
-  wire [15:0] \$130 ;
-  wire [15:0] \$131 ;
-  wire [15:0] \$132 ;
-  wire [15:0] \$133 ;
-  wire [15:0] \$134 ;
-  wire [15:0] \$135 ;
-  wire [15:0] \$136 ;
-  wire [15:0] \$137 ;
-  wire [15:0] \$138 ;
-  wire [15:0] \$139 ;
+  reg [15:0] \$130 ;
+  reg [15:0] \$131 ;
+  reg [15:0] \$132 ;
+  reg [15:0] \$133 ;
+  reg [15:0] \$134 ;
+  reg [15:0] \$135 ;
+  reg [15:0] \$136 ;
+  reg [15:0] \$137 ;
+  reg [15:0] \$138 ;
+  reg [15:0] \$139 ;
   wire [5:0] \$14 ;
-  wire [15:0] \$140 ;
-  wire [15:0] \$141 ;
-  wire [15:0] \$142 ;
-  wire [15:0] \$143 ;
-  wire [15:0] \$144 ;
-  wire [15:0] \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
+  reg [15:0] \$140 ;
+  reg [15:0] \$141 ;
+  reg [15:0] \$142 ;
+  reg [15:0] \$143 ;
+  reg [15:0] \$144 ;
+  reg [15:0] \$145 ;
+  reg [15:0] \$146 ;
+  reg [15:0] \$147 ;
+  reg [15:0] \$148 ;
+  reg [15:0] \$149 ;
   wire [5:0] \$15 ;
-  wire \$150 ;
+  reg [15:0] \$150 ;
   reg [15:0] \$151 ;
   reg [15:0] \$152 ;
   reg [15:0] \$153 ;
   reg [15:0] \$154 ;
-  reg [15:0] \$155 ;
-  reg [15:0] \$156 ;
-  reg [15:0] \$157 ;
-  reg [15:0] \$158 ;
-  reg [15:0] \$159 ;
+  reg \$155 ;
+  reg \$156 ;
+  reg \$157 ;
+  reg [31:0] \$158 ;
+  reg [31:0] \$159 ;
   wire [5:0] \$16 ;
-  reg [15:0] \$160 ;
-  reg [15:0] \$161 ;
-  reg [15:0] \$162 ;
-  reg [15:0] \$163 ;
-  reg [15:0] \$164 ;
-  reg [15:0] \$165 ;
-  reg [15:0] \$166 ;
-  reg [15:0] \$167 ;
-  reg [15:0] \$168 ;
-  reg [15:0] \$169 ;
+  reg [31:0] \$160 ;
+  reg [31:0] \$161 ;
+  reg [31:0] \$162 ;
+  reg [31:0] \$163 ;
+  reg [31:0] \$164 ;
+  reg [31:0] \$165 ;
   wire [5:0] \$17 ;
-  reg [15:0] \$170 ;
-  reg [15:0] \$171 ;
-  reg [15:0] \$172 ;
-  reg [15:0] \$173 ;
-  reg [15:0] \$174 ;
-  reg [15:0] \$175 ;
-  reg [15:0] \$176 ;
-  reg [15:0] \$177 ;
-  reg [15:0] \$178 ;
-  reg [15:0] \$179 ;
-  wire [16:0] \$18 ;
-  reg [15:0] \$180 ;
-  reg [15:0] \$181 ;
-  reg [15:0] \$182 ;
-  reg [15:0] \$183 ;
-  reg [15:0] \$184 ;
-  reg [15:0] \$185 ;
-  reg [15:0] \$186 ;
-  reg [15:0] \$187 ;
-  reg [15:0] \$188 ;
-  reg [15:0] \$189 ;
-  wire [16:0] \$19 ;
-  reg [15:0] \$190 ;
-  reg [15:0] \$191 ;
-  reg [15:0] \$192 ;
-  reg [15:0] \$193 ;
-  reg [15:0] \$194 ;
-  reg [15:0] \$195 ;
-  reg [15:0] \$196 ;
-  reg [15:0] \$197 ;
-  reg [15:0] \$198 ;
-  reg [15:0] \$199 ;
+  wire [32:0] \$18 ;
+  wire [8:0] \$184 ;
+  wire [8:0] \$187 ;
+  wire [32:0] \$19 ;
+  wire [8:0] \$190 ;
+  wire [8:0] \$193 ;
+  wire [8:0] \$196 ;
+  wire [8:0] \$199 ;
   wire [5:0] \$2 ;
-  wire [17:0] \$20 ;
-  reg [15:0] \$200 ;
-  reg [15:0] \$201 ;
-  reg [15:0] \$202 ;
-  reg [15:0] \$203 ;
-  reg [15:0] \$204 ;
-  reg [15:0] \$205 ;
-  reg [15:0] \$206 ;
-  reg [15:0] \$207 ;
-  reg [15:0] \$208 ;
-  reg [15:0] \$209 ;
-  wire [16:0] \$21 ;
-  reg [15:0] \$210 ;
-  reg [15:0] \$211 ;
-  reg [15:0] \$212 ;
-  reg [15:0] \$213 ;
-  reg [15:0] \$214 ;
-  reg \$215 ;
-  reg \$216 ;
-  reg \$217 ;
-  reg [31:0] \$218 ;
-  reg [31:0] \$219 ;
-  wire [16:0] \$22 ;
-  reg [31:0] \$220 ;
-  reg [31:0] \$221 ;
-  reg [31:0] \$222 ;
-  reg [31:0] \$223 ;
-  reg [31:0] \$224 ;
-  reg [31:0] \$225 ;
-  wire [17:0] \$23 ;
-  wire [18:0] \$24 ;
+  wire [32:0] \$20 ;
+  wire [8:0] \$202 ;
+  wire [8:0] \$205 ;
+  wire [8:0] \$208 ;
+  wire [32:0] \$21 ;
+  wire [8:0] \$211 ;
+  wire [8:0] \$214 ;
+  wire [8:0] \$217 ;
+  wire [15:0] \$22 ;
+  wire [8:0] \$220 ;
+  wire [8:0] \$223 ;
+  wire [8:0] \$226 ;
+  wire [8:0] \$229 ;
+  wire [15:0] \$23 ;
+  wire [8:0] \$232 ;
+  wire [8:0] \$235 ;
+  wire [8:0] \$238 ;
+  wire [15:0] \$24 ;
+  wire [8:0] \$241 ;
   wire [8:0] \$244 ;
   wire [8:0] \$247 ;
-  wire [16:0] \$25 ;
+  wire [15:0] \$25 ;
   wire [8:0] \$250 ;
   wire [8:0] \$253 ;
   wire [8:0] \$256 ;
   wire [8:0] \$259 ;
-  wire [16:0] \$26 ;
+  wire [15:0] \$26 ;
   wire [8:0] \$262 ;
   wire [8:0] \$265 ;
   wire [8:0] \$268 ;
-  wire [17:0] \$27 ;
+  wire [15:0] \$27 ;
   wire [8:0] \$271 ;
   wire [8:0] \$274 ;
   wire [8:0] \$277 ;
-  wire [16:0] \$28 ;
+  wire [15:0] \$28 ;
   wire [8:0] \$280 ;
   wire [8:0] \$283 ;
   wire [8:0] \$286 ;
   wire [8:0] \$289 ;
-  wire [16:0] \$29 ;
+  wire [15:0] \$29 ;
   wire [8:0] \$292 ;
   wire [8:0] \$295 ;
   wire [8:0] \$298 ;
   wire [5:0] \$3 ;
-  wire [17:0] \$30 ;
+  wire [15:0] \$30 ;
   wire [8:0] \$301 ;
   wire [8:0] \$304 ;
   wire [8:0] \$307 ;
-  wire [18:0] \$31 ;
+  wire [15:0] \$31 ;
   wire [8:0] \$310 ;
   wire [8:0] \$313 ;
   wire [8:0] \$316 ;
   wire [8:0] \$319 ;
-  wire [19:0] \$32 ;
+  wire [15:0] \$32 ;
   wire [8:0] \$322 ;
   wire [8:0] \$325 ;
   wire [8:0] \$328 ;
-  wire [32:0] \$33 ;
+  wire [15:0] \$33 ;
   wire [8:0] \$331 ;
   wire [8:0] \$334 ;
   wire [8:0] \$337 ;
-  wire [16:0] \$34 ;
+  wire [15:0] \$34 ;
   wire [8:0] \$340 ;
   wire [8:0] \$343 ;
   wire [8:0] \$346 ;
   wire [8:0] \$349 ;
-  wire [16:0] \$35 ;
+  wire [15:0] \$35 ;
   wire [8:0] \$352 ;
   wire [8:0] \$355 ;
   wire [8:0] \$358 ;
-  wire [17:0] \$36 ;
+  wire [15:0] \$36 ;
   wire [8:0] \$361 ;
   wire [8:0] \$364 ;
   wire [8:0] \$367 ;
-  wire [16:0] \$37 ;
+  wire [15:0] \$37 ;
   wire [8:0] \$370 ;
   wire [8:0] \$373 ;
-  wire [8:0] \$376 ;
-  wire [8:0] \$379 ;
-  wire [16:0] \$38 ;
-  wire [8:0] \$382 ;
-  wire [8:0] \$385 ;
-  wire [8:0] \$388 ;
-  wire [17:0] \$39 ;
-  wire [8:0] \$391 ;
-  wire [8:0] \$394 ;
-  wire [8:0] \$397 ;
+  wire [15:0] \$38 ;
+  wire [15:0] \$39 ;
   wire [5:0] \$4 ;
-  wire [18:0] \$40 ;
-  wire [8:0] \$400 ;
-  wire [8:0] \$403 ;
-  wire [8:0] \$406 ;
-  wire [8:0] \$409 ;
-  wire [16:0] \$41 ;
-  wire [8:0] \$412 ;
-  wire [8:0] \$415 ;
-  wire [8:0] \$418 ;
-  wire [16:0] \$42 ;
-  wire [8:0] \$421 ;
-  wire [8:0] \$424 ;
-  wire [8:0] \$427 ;
-  wire [17:0] \$43 ;
-  wire [8:0] \$430 ;
-  wire [8:0] \$433 ;
-  wire [16:0] \$44 ;
-  wire [16:0] \$45 ;
-  wire [17:0] \$46 ;
-  wire [18:0] \$47 ;
-  wire [19:0] \$48 ;
-  wire [32:0] \$49 ;
+  wire [15:0] \$40 ;
+  wire [15:0] \$41 ;
+  wire [15:0] \$42 ;
+  wire [15:0] \$43 ;
+  wire [15:0] \$44 ;
+  wire [15:0] \$45 ;
+  wire [15:0] \$46 ;
+  wire [15:0] \$47 ;
+  wire [15:0] \$48 ;
+  wire [15:0] \$49 ;
   wire [5:0] \$5 ;
-  wire [16:0] \$50 ;
-  wire [16:0] \$51 ;
-  wire [17:0] \$52 ;
-  wire [16:0] \$53 ;
-  wire [16:0] \$54 ;
-  wire [17:0] \$55 ;
-  wire [18:0] \$56 ;
-  wire [16:0] \$57 ;
-  wire [16:0] \$58 ;
-  wire [17:0] \$59 ;
+  wire [15:0] \$50 ;
+  wire [15:0] \$51 ;
+  wire [15:0] \$52 ;
+  wire [15:0] \$53 ;
+  wire [15:0] \$54 ;
+  wire [15:0] \$55 ;
+  wire [15:0] \$56 ;
+  wire [15:0] \$57 ;
+  wire [15:0] \$58 ;
+  wire [15:0] \$59 ;
   wire [5:0] \$6 ;
-  wire [16:0] \$60 ;
-  wire [16:0] \$61 ;
-  wire [17:0] \$62 ;
-  wire [18:0] \$63 ;
-  wire [19:0] \$64 ;
-  wire [32:0] \$65 ;
-  wire [16:0] \$66 ;
-  wire [16:0] \$67 ;
-  wire [17:0] \$68 ;
-  wire [16:0] \$69 ;
+  wire [15:0] \$60 ;
+  wire [15:0] \$61 ;
+  wire [15:0] \$62 ;
+  wire [15:0] \$63 ;
+  wire [15:0] \$64 ;
+  wire [15:0] \$65 ;
+  wire [15:0] \$66 ;
+  wire [15:0] \$67 ;
+  wire [15:0] \$68 ;
+  wire [15:0] \$69 ;
   wire [5:0] \$7 ;
-  wire [16:0] \$70 ;
-  wire [17:0] \$71 ;
-  wire [18:0] \$72 ;
-  wire [16:0] \$73 ;
-  wire [16:0] \$74 ;
-  wire [17:0] \$75 ;
-  wire [16:0] \$76 ;
-  wire [16:0] \$77 ;
-  wire [17:0] \$78 ;
-  wire [18:0] \$79 ;
+  wire [15:0] \$70 ;
+  wire [15:0] \$71 ;
+  wire [15:0] \$72 ;
+  wire [15:0] \$73 ;
+  wire [15:0] \$74 ;
+  wire [15:0] \$75 ;
+  wire [15:0] \$76 ;
+  wire [15:0] \$77 ;
+  wire [15:0] \$78 ;
+  wire [15:0] \$79 ;
   wire [5:0] \$8 ;
-  wire [19:0] \$80 ;
-  wire [32:0] \$81 ;
+  wire [15:0] \$80 ;
+  wire [15:0] \$81 ;
   wire [15:0] \$82 ;
   wire [15:0] \$83 ;
   wire [15:0] \$84 ;
   wire [15:0] \$85 ;
-  wire [15:0] \$86 ;
-  wire [15:0] \$87 ;
-  wire [15:0] \$88 ;
-  wire [15:0] \$89 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire \$89 ;
   wire [5:0] \$9 ;
-  wire [15:0] \$90 ;
-  wire [15:0] \$91 ;
-  wire [15:0] \$92 ;
-  wire [15:0] \$93 ;
-  wire [15:0] \$94 ;
-  wire [15:0] \$95 ;
-  wire [15:0] \$96 ;
-  wire [15:0] \$97 ;
-  wire [15:0] \$98 ;
-  wire [15:0] \$99 ;
+  wire \$90 ;
+  reg [15:0] \$91 ;
+  reg [15:0] \$92 ;
+  reg [15:0] \$93 ;
+  reg [15:0] \$94 ;
+  reg [15:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [15:0] \$98 ;
+  reg [15:0] \$99 ;
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p10;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p11;
+  (* keep = 32'd1 *)
+  wire [18:0] acc0_sum_p12;
+  (* keep = 32'd1 *)
+  wire [18:0] acc0_sum_p13;
+  (* keep = 32'd1 *)
+  wire [19:0] acc0_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p8;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p9;
   reg [31:0] acc1 = 32'd0;
   wire [31:0] acc1_next;
   reg [31:0] acc1_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p10;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p11;
+  (* keep = 32'd1 *)
+  wire [18:0] acc1_sum_p12;
+  (* keep = 32'd1 *)
+  wire [18:0] acc1_sum_p13;
+  (* keep = 32'd1 *)
+  wire [19:0] acc1_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p8;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p9;
   reg [31:0] acc2 = 32'd0;
   wire [31:0] acc2_next;
   reg [31:0] acc2_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p10;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p11;
+  (* keep = 32'd1 *)
+  wire [18:0] acc2_sum_p12;
+  (* keep = 32'd1 *)
+  wire [18:0] acc2_sum_p13;
+  (* keep = 32'd1 *)
+  wire [19:0] acc2_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p8;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p9;
   reg [31:0] acc3 = 32'd0;
   wire [31:0] acc3_next;
   reg [31:0] acc3_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p10;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p11;
+  (* keep = 32'd1 *)
+  wire [18:0] acc3_sum_p12;
+  (* keep = 32'd1 *)
+  wire [18:0] acc3_sum_p13;
+  (* keep = 32'd1 *)
+  wire [19:0] acc3_sum_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p8;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p9;
   (* init = 1'h0 *)
   wire acc_out_valid;
   wire advance;
@@ -574,68 +634,68 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg o__valid = 1'h0;
   reg [15:0] prod_s0 = 16'h0000;
   reg [15:0] \prod_s0$100  = 16'h0000;
-  reg [15:0] \prod_s0$101  = 16'h0000;
   reg [15:0] \prod_s0$102  = 16'h0000;
   reg [15:0] \prod_s0$103  = 16'h0000;
-  reg [15:0] \prod_s0$104  = 16'h0000;
   reg [15:0] \prod_s0$105  = 16'h0000;
   reg [15:0] \prod_s0$106  = 16'h0000;
+  reg [15:0] \prod_s0$108  = 16'h0000;
   reg [15:0] \prod_s0$109  = 16'h0000;
-  reg [15:0] \prod_s0$110  = 16'h0000;
   reg [15:0] \prod_s0$111  = 16'h0000;
   reg [15:0] \prod_s0$112  = 16'h0000;
-  reg [15:0] \prod_s0$113  = 16'h0000;
-  reg [15:0] \prod_s0$114  = 16'h0000;
-  reg [15:0] \prod_s0$115  = 16'h0000;
-  reg [15:0] \prod_s0$116  = 16'h0000;
-  reg [15:0] \prod_s0$117  = 16'h0000;
-  reg [15:0] \prod_s0$118  = 16'h0000;
-  reg [15:0] \prod_s0$119  = 16'h0000;
-  reg [15:0] \prod_s0$120  = 16'h0000;
-  reg [15:0] \prod_s0$121  = 16'h0000;
-  reg [15:0] \prod_s0$122  = 16'h0000;
   reg [15:0] \prod_s0$123  = 16'h0000;
   reg [15:0] \prod_s0$124  = 16'h0000;
+  reg [15:0] \prod_s0$126  = 16'h0000;
   reg [15:0] \prod_s0$127  = 16'h0000;
-  reg [15:0] \prod_s0$128  = 16'h0000;
   reg [15:0] \prod_s0$129  = 16'h0000;
   reg [15:0] \prod_s0$130  = 16'h0000;
-  reg [15:0] \prod_s0$131  = 16'h0000;
   reg [15:0] \prod_s0$132  = 16'h0000;
   reg [15:0] \prod_s0$133  = 16'h0000;
-  reg [15:0] \prod_s0$134  = 16'h0000;
   reg [15:0] \prod_s0$135  = 16'h0000;
   reg [15:0] \prod_s0$136  = 16'h0000;
-  reg [15:0] \prod_s0$137  = 16'h0000;
   reg [15:0] \prod_s0$138  = 16'h0000;
   reg [15:0] \prod_s0$139  = 16'h0000;
-  reg [15:0] \prod_s0$140  = 16'h0000;
   reg [15:0] \prod_s0$141  = 16'h0000;
   reg [15:0] \prod_s0$142  = 16'h0000;
+  reg [15:0] \prod_s0$144  = 16'h0000;
   reg [15:0] \prod_s0$145  = 16'h0000;
-  reg [15:0] \prod_s0$146  = 16'h0000;
-  reg [15:0] \prod_s0$147  = 16'h0000;
-  reg [15:0] \prod_s0$148  = 16'h0000;
-  reg [15:0] \prod_s0$149  = 16'h0000;
-  reg [15:0] \prod_s0$150  = 16'h0000;
-  reg [15:0] \prod_s0$151  = 16'h0000;
-  reg [15:0] \prod_s0$152  = 16'h0000;
-  reg [15:0] \prod_s0$153  = 16'h0000;
-  reg [15:0] \prod_s0$154  = 16'h0000;
-  reg [15:0] \prod_s0$155  = 16'h0000;
   reg [15:0] \prod_s0$156  = 16'h0000;
   reg [15:0] \prod_s0$157  = 16'h0000;
-  reg [15:0] \prod_s0$158  = 16'h0000;
   reg [15:0] \prod_s0$159  = 16'h0000;
   reg [15:0] \prod_s0$160  = 16'h0000;
-  reg \prod_s0$166  = 1'h0;
-  reg [15:0] \prod_s0$92  = 16'h0000;
+  reg [15:0] \prod_s0$162  = 16'h0000;
+  reg [15:0] \prod_s0$163  = 16'h0000;
+  reg [15:0] \prod_s0$165  = 16'h0000;
+  reg [15:0] \prod_s0$166  = 16'h0000;
+  reg [15:0] \prod_s0$168  = 16'h0000;
+  reg [15:0] \prod_s0$169  = 16'h0000;
+  reg [15:0] \prod_s0$171  = 16'h0000;
+  reg [15:0] \prod_s0$172  = 16'h0000;
+  reg [15:0] \prod_s0$174  = 16'h0000;
+  reg [15:0] \prod_s0$175  = 16'h0000;
+  reg [15:0] \prod_s0$177  = 16'h0000;
+  reg [15:0] \prod_s0$178  = 16'h0000;
+  reg [15:0] \prod_s0$189  = 16'h0000;
+  reg [15:0] \prod_s0$190  = 16'h0000;
+  reg [15:0] \prod_s0$192  = 16'h0000;
+  reg [15:0] \prod_s0$193  = 16'h0000;
+  reg [15:0] \prod_s0$195  = 16'h0000;
+  reg [15:0] \prod_s0$196  = 16'h0000;
+  reg [15:0] \prod_s0$198  = 16'h0000;
+  reg [15:0] \prod_s0$199  = 16'h0000;
+  reg [15:0] \prod_s0$201  = 16'h0000;
+  reg [15:0] \prod_s0$202  = 16'h0000;
+  reg [15:0] \prod_s0$204  = 16'h0000;
+  reg [15:0] \prod_s0$205  = 16'h0000;
+  reg [15:0] \prod_s0$207  = 16'h0000;
+  reg [15:0] \prod_s0$208  = 16'h0000;
+  reg [15:0] \prod_s0$210  = 16'h0000;
+  reg [15:0] \prod_s0$211  = 16'h0000;
+  reg \prod_s0$226  = 1'h0;
+  reg [15:0] \prod_s0$91  = 16'h0000;
   reg [15:0] \prod_s0$93  = 16'h0000;
   reg [15:0] \prod_s0$94  = 16'h0000;
-  reg [15:0] \prod_s0$95  = 16'h0000;
   reg [15:0] \prod_s0$96  = 16'h0000;
   reg [15:0] \prod_s0$97  = 16'h0000;
-  reg [15:0] \prod_s0$98  = 16'h0000;
   reg [15:0] \prod_s0$99  = 16'h0000;
   reg prod_valid_s0 = 1'h0;
   input rst;
@@ -658,986 +718,986 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$15  = i__payload[197:193] - 4'hd;
   assign \$16  = i__payload[202:198] - 4'he;
   assign \$17  = i__payload[207:203] - 4'hf;
-  assign \$244  = \$2 [4:0] * 4'h8;
-  assign mul_w0_0 = i__payload[343:208] >> \$244 ;
-  assign \$247  = \$3 [4:0] * 4'h8;
-  assign mul_w0_1 = i__payload[351:216] >> \$247 ;
-  assign \$250  = \$4 [4:0] * 4'h8;
-  assign mul_w0_2 = i__payload[359:224] >> \$250 ;
-  assign \$253  = \$5 [4:0] * 4'h8;
-  assign mul_w0_3 = i__payload[367:232] >> \$253 ;
-  assign \$256  = \$6 [4:0] * 4'h8;
-  assign mul_w0_4 = i__payload[375:240] >> \$256 ;
-  assign \$259  = \$7 [4:0] * 4'h8;
-  assign mul_w0_5 = i__payload[383:248] >> \$259 ;
-  assign \$262  = \$8 [4:0] * 4'h8;
-  assign mul_w0_6 = i__payload[391:256] >> \$262 ;
-  assign \$265  = \$9 [4:0] * 4'h8;
-  assign mul_w0_7 = i__payload[399:264] >> \$265 ;
-  assign \$268  = \$10 [4:0] * 4'h8;
-  assign mul_w0_8 = i__payload[407:272] >> \$268 ;
-  assign \$271  = \$11 [4:0] * 4'h8;
-  assign mul_w0_9 = i__payload[415:280] >> \$271 ;
-  assign \$274  = \$12 [4:0] * 4'h8;
-  assign mul_w0_10 = i__payload[423:288] >> \$274 ;
-  assign \$277  = \$13 [4:0] * 4'h8;
-  assign mul_w0_11 = i__payload[431:296] >> \$277 ;
-  assign \$280  = \$14 [4:0] * 4'h8;
-  assign mul_w0_12 = i__payload[439:304] >> \$280 ;
-  assign \$283  = \$15 [4:0] * 4'h8;
-  assign mul_w0_13 = i__payload[447:312] >> \$283 ;
-  assign \$286  = \$16 [4:0] * 4'h8;
-  assign mul_w0_14 = i__payload[455:320] >> \$286 ;
-  assign \$289  = \$17 [4:0] * 4'h8;
-  assign mul_w0_15 = i__payload[463:328] >> \$289 ;
-  assign \$292  = \$2 [4:0] * 4'h8;
-  assign mul_w1_0 = i__payload[599:464] >> \$292 ;
-  assign \$295  = \$3 [4:0] * 4'h8;
-  assign mul_w1_1 = i__payload[607:472] >> \$295 ;
-  assign \$298  = \$4 [4:0] * 4'h8;
-  assign mul_w1_2 = i__payload[615:480] >> \$298 ;
-  assign \$301  = \$5 [4:0] * 4'h8;
-  assign mul_w1_3 = i__payload[623:488] >> \$301 ;
-  assign \$304  = \$6 [4:0] * 4'h8;
-  assign mul_w1_4 = i__payload[631:496] >> \$304 ;
-  assign \$307  = \$7 [4:0] * 4'h8;
-  assign mul_w1_5 = i__payload[639:504] >> \$307 ;
-  assign \$310  = \$8 [4:0] * 4'h8;
-  assign mul_w1_6 = i__payload[647:512] >> \$310 ;
-  assign \$313  = \$9 [4:0] * 4'h8;
-  assign mul_w1_7 = i__payload[655:520] >> \$313 ;
-  assign \$316  = \$10 [4:0] * 4'h8;
-  assign mul_w1_8 = i__payload[663:528] >> \$316 ;
-  assign \$319  = \$11 [4:0] * 4'h8;
-  assign mul_w1_9 = i__payload[671:536] >> \$319 ;
-  assign \$322  = \$12 [4:0] * 4'h8;
-  assign mul_w1_10 = i__payload[679:544] >> \$322 ;
-  assign \$325  = \$13 [4:0] * 4'h8;
-  assign mul_w1_11 = i__payload[687:552] >> \$325 ;
-  assign \$328  = \$14 [4:0] * 4'h8;
-  assign mul_w1_12 = i__payload[695:560] >> \$328 ;
-  assign \$331  = \$15 [4:0] * 4'h8;
-  assign mul_w1_13 = i__payload[703:568] >> \$331 ;
-  assign \$334  = \$16 [4:0] * 4'h8;
-  assign mul_w1_14 = i__payload[711:576] >> \$334 ;
-  assign \$337  = \$17 [4:0] * 4'h8;
-  assign mul_w1_15 = i__payload[719:584] >> \$337 ;
-  assign \$340  = \$2 [4:0] * 4'h8;
-  assign mul_w2_0 = i__payload[855:720] >> \$340 ;
-  assign \$343  = \$3 [4:0] * 4'h8;
-  assign mul_w2_1 = i__payload[863:728] >> \$343 ;
-  assign \$346  = \$4 [4:0] * 4'h8;
-  assign mul_w2_2 = i__payload[871:736] >> \$346 ;
-  assign \$349  = \$5 [4:0] * 4'h8;
-  assign mul_w2_3 = i__payload[879:744] >> \$349 ;
-  assign \$352  = \$6 [4:0] * 4'h8;
-  assign mul_w2_4 = i__payload[887:752] >> \$352 ;
-  assign \$355  = \$7 [4:0] * 4'h8;
-  assign mul_w2_5 = i__payload[895:760] >> \$355 ;
-  assign \$358  = \$8 [4:0] * 4'h8;
-  assign mul_w2_6 = i__payload[903:768] >> \$358 ;
-  assign \$361  = \$9 [4:0] * 4'h8;
-  assign mul_w2_7 = i__payload[911:776] >> \$361 ;
-  assign \$364  = \$10 [4:0] * 4'h8;
-  assign mul_w2_8 = i__payload[919:784] >> \$364 ;
-  assign \$367  = \$11 [4:0] * 4'h8;
-  assign mul_w2_9 = i__payload[927:792] >> \$367 ;
-  assign \$370  = \$12 [4:0] * 4'h8;
-  assign mul_w2_10 = i__payload[935:800] >> \$370 ;
-  assign \$373  = \$13 [4:0] * 4'h8;
-  assign mul_w2_11 = i__payload[943:808] >> \$373 ;
-  assign \$376  = \$14 [4:0] * 4'h8;
-  assign mul_w2_12 = i__payload[951:816] >> \$376 ;
-  assign \$379  = \$15 [4:0] * 4'h8;
-  assign mul_w2_13 = i__payload[959:824] >> \$379 ;
-  assign \$382  = \$16 [4:0] * 4'h8;
-  assign mul_w2_14 = i__payload[967:832] >> \$382 ;
-  assign \$385  = \$17 [4:0] * 4'h8;
-  assign mul_w2_15 = i__payload[975:840] >> \$385 ;
-  assign \$388  = \$2 [4:0] * 4'h8;
-  assign mul_w3_0 = i__payload[1111:976] >> \$388 ;
-  assign \$391  = \$3 [4:0] * 4'h8;
-  assign mul_w3_1 = i__payload[1119:984] >> \$391 ;
-  assign \$394  = \$4 [4:0] * 4'h8;
-  assign mul_w3_2 = i__payload[1127:992] >> \$394 ;
-  assign \$397  = \$5 [4:0] * 4'h8;
-  assign mul_w3_3 = i__payload[1135:1000] >> \$397 ;
-  assign \$400  = \$6 [4:0] * 4'h8;
-  assign mul_w3_4 = i__payload[1143:1008] >> \$400 ;
-  assign \$403  = \$7 [4:0] * 4'h8;
-  assign mul_w3_5 = i__payload[1151:1016] >> \$403 ;
-  assign \$406  = \$8 [4:0] * 4'h8;
-  assign mul_w3_6 = i__payload[1159:1024] >> \$406 ;
-  assign \$409  = \$9 [4:0] * 4'h8;
-  assign mul_w3_7 = i__payload[1167:1032] >> \$409 ;
-  assign \$412  = \$10 [4:0] * 4'h8;
-  assign mul_w3_8 = i__payload[1175:1040] >> \$412 ;
-  assign \$415  = \$11 [4:0] * 4'h8;
-  assign mul_w3_9 = i__payload[1183:1048] >> \$415 ;
-  assign \$418  = \$12 [4:0] * 4'h8;
-  assign mul_w3_10 = i__payload[1191:1056] >> \$418 ;
-  assign \$421  = \$13 [4:0] * 4'h8;
-  assign mul_w3_11 = i__payload[1199:1064] >> \$421 ;
-  assign \$424  = \$14 [4:0] * 4'h8;
-  assign mul_w3_12 = i__payload[1207:1072] >> \$424 ;
-  assign \$427  = \$15 [4:0] * 4'h8;
-  assign mul_w3_13 = i__payload[1215:1080] >> \$427 ;
-  assign \$430  = \$16 [4:0] * 4'h8;
-  assign mul_w3_14 = i__payload[1223:1088] >> \$430 ;
-  assign \$433  = \$17 [4:0] * 4'h8;
-  assign mul_w3_15 = i__payload[1231:1096] >> \$433 ;
-  assign \$18  = $signed(prod_s0) + $signed(\prod_s0$92 );
-  assign \$19  = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
-  assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = $signed(\prod_s0$95 ) + $signed(\prod_s0$96 );
-  assign \$22  = $signed(\prod_s0$97 ) + $signed(\prod_s0$98 );
-  assign \$23  = $signed(\$21 ) + $signed(\$22 );
-  assign \$24  = $signed(\$20 ) + $signed(\$23 );
-  assign \$25  = $signed(\prod_s0$99 ) + $signed(\prod_s0$100 );
-  assign \$26  = $signed(\prod_s0$101 ) + $signed(\prod_s0$102 );
-  assign \$27  = $signed(\$25 ) + $signed(\$26 );
-  assign \$28  = $signed(\prod_s0$103 ) + $signed(\prod_s0$104 );
-  assign \$29  = $signed(\prod_s0$105 ) + $signed(\prod_s0$106 );
-  assign \$30  = $signed(\$28 ) + $signed(\$29 );
-  assign \$31  = $signed(\$27 ) + $signed(\$30 );
-  assign \$32  = $signed(\$24 ) + $signed(\$31 );
-  assign \$33  = $signed(acc0) + $signed(\$32 );
-  assign \$34  = $signed(\prod_s0$109 ) + $signed(\prod_s0$110 );
-  assign \$35  = $signed(\prod_s0$111 ) + $signed(\prod_s0$112 );
-  assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$37  = $signed(\prod_s0$113 ) + $signed(\prod_s0$114 );
-  assign \$38  = $signed(\prod_s0$115 ) + $signed(\prod_s0$116 );
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(\$36 ) + $signed(\$39 );
-  assign \$41  = $signed(\prod_s0$117 ) + $signed(\prod_s0$118 );
-  assign \$42  = $signed(\prod_s0$119 ) + $signed(\prod_s0$120 );
-  assign \$43  = $signed(\$41 ) + $signed(\$42 );
-  assign \$44  = $signed(\prod_s0$121 ) + $signed(\prod_s0$122 );
-  assign \$45  = $signed(\prod_s0$123 ) + $signed(\prod_s0$124 );
-  assign \$46  = $signed(\$44 ) + $signed(\$45 );
-  assign \$47  = $signed(\$43 ) + $signed(\$46 );
-  assign \$48  = $signed(\$40 ) + $signed(\$47 );
-  assign \$49  = $signed(acc1) + $signed(\$48 );
-  assign \$50  = $signed(\prod_s0$127 ) + $signed(\prod_s0$128 );
-  assign \$51  = $signed(\prod_s0$129 ) + $signed(\prod_s0$130 );
-  assign \$52  = $signed(\$50 ) + $signed(\$51 );
-  assign \$53  = $signed(\prod_s0$131 ) + $signed(\prod_s0$132 );
-  assign \$54  = $signed(\prod_s0$133 ) + $signed(\prod_s0$134 );
-  assign \$55  = $signed(\$53 ) + $signed(\$54 );
-  assign \$56  = $signed(\$52 ) + $signed(\$55 );
-  assign \$57  = $signed(\prod_s0$135 ) + $signed(\prod_s0$136 );
-  assign \$58  = $signed(\prod_s0$137 ) + $signed(\prod_s0$138 );
-  assign \$59  = $signed(\$57 ) + $signed(\$58 );
-  assign \$60  = $signed(\prod_s0$139 ) + $signed(\prod_s0$140 );
-  assign \$61  = $signed(\prod_s0$141 ) + $signed(\prod_s0$142 );
-  assign \$62  = $signed(\$60 ) + $signed(\$61 );
-  assign \$63  = $signed(\$59 ) + $signed(\$62 );
-  assign \$64  = $signed(\$56 ) + $signed(\$63 );
-  assign \$65  = $signed(acc2) + $signed(\$64 );
-  assign \$66  = $signed(\prod_s0$145 ) + $signed(\prod_s0$146 );
-  assign \$67  = $signed(\prod_s0$147 ) + $signed(\prod_s0$148 );
-  assign \$68  = $signed(\$66 ) + $signed(\$67 );
-  assign \$69  = $signed(\prod_s0$149 ) + $signed(\prod_s0$150 );
-  assign \$70  = $signed(\prod_s0$151 ) + $signed(\prod_s0$152 );
-  assign \$71  = $signed(\$69 ) + $signed(\$70 );
-  assign \$72  = $signed(\$68 ) + $signed(\$71 );
-  assign \$73  = $signed(\prod_s0$153 ) + $signed(\prod_s0$154 );
-  assign \$74  = $signed(\prod_s0$155 ) + $signed(\prod_s0$156 );
-  assign \$75  = $signed(\$73 ) + $signed(\$74 );
-  assign \$76  = $signed(\prod_s0$157 ) + $signed(\prod_s0$158 );
-  assign \$77  = $signed(\prod_s0$159 ) + $signed(\prod_s0$160 );
-  assign \$78  = $signed(\$76 ) + $signed(\$77 );
-  assign \$79  = $signed(\$75 ) + $signed(\$78 );
-  assign \$80  = $signed(\$72 ) + $signed(\$79 );
-  assign \$81  = $signed(acc3) + $signed(\$80 );
-  assign \$82  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$83  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$84  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
-  assign \$85  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
-  assign \$86  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
-  assign \$87  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
-  assign \$88  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
-  assign \$89  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
-  assign \$90  = $signed(i__payload[71:64]) * $signed(mul_w0_8);
-  assign \$91  = $signed(i__payload[79:72]) * $signed(mul_w0_9);
-  assign \$92  = $signed(i__payload[87:80]) * $signed(mul_w0_10);
-  assign \$93  = $signed(i__payload[95:88]) * $signed(mul_w0_11);
-  assign \$94  = $signed(i__payload[103:96]) * $signed(mul_w0_12);
-  assign \$95  = $signed(i__payload[111:104]) * $signed(mul_w0_13);
-  assign \$96  = $signed(i__payload[119:112]) * $signed(mul_w0_14);
-  assign \$97  = $signed(i__payload[127:120]) * $signed(mul_w0_15);
-  assign \$98  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$99  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$100  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
-  assign \$101  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
-  assign \$102  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
-  assign \$103  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
-  assign \$104  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
-  assign \$105  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
-  assign \$106  = $signed(i__payload[71:64]) * $signed(mul_w1_8);
-  assign \$107  = $signed(i__payload[79:72]) * $signed(mul_w1_9);
-  assign \$108  = $signed(i__payload[87:80]) * $signed(mul_w1_10);
-  assign \$109  = $signed(i__payload[95:88]) * $signed(mul_w1_11);
-  assign \$110  = $signed(i__payload[103:96]) * $signed(mul_w1_12);
-  assign \$111  = $signed(i__payload[111:104]) * $signed(mul_w1_13);
-  assign \$112  = $signed(i__payload[119:112]) * $signed(mul_w1_14);
-  assign \$113  = $signed(i__payload[127:120]) * $signed(mul_w1_15);
-  assign \$114  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$115  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$116  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
-  assign \$117  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
-  assign \$118  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
-  assign \$119  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
-  assign \$120  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
-  assign \$121  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
-  assign \$122  = $signed(i__payload[71:64]) * $signed(mul_w2_8);
-  assign \$123  = $signed(i__payload[79:72]) * $signed(mul_w2_9);
-  assign \$124  = $signed(i__payload[87:80]) * $signed(mul_w2_10);
-  assign \$125  = $signed(i__payload[95:88]) * $signed(mul_w2_11);
-  assign \$126  = $signed(i__payload[103:96]) * $signed(mul_w2_12);
-  assign \$127  = $signed(i__payload[111:104]) * $signed(mul_w2_13);
-  assign \$128  = $signed(i__payload[119:112]) * $signed(mul_w2_14);
-  assign \$129  = $signed(i__payload[127:120]) * $signed(mul_w2_15);
-  assign \$130  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$131  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$132  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
-  assign \$133  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
-  assign \$134  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
-  assign \$135  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
-  assign \$136  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
-  assign \$137  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
-  assign \$138  = $signed(i__payload[71:64]) * $signed(mul_w3_8);
-  assign \$139  = $signed(i__payload[79:72]) * $signed(mul_w3_9);
-  assign \$140  = $signed(i__payload[87:80]) * $signed(mul_w3_10);
-  assign \$141  = $signed(i__payload[95:88]) * $signed(mul_w3_11);
-  assign \$142  = $signed(i__payload[103:96]) * $signed(mul_w3_12);
-  assign \$143  = $signed(i__payload[111:104]) * $signed(mul_w3_13);
-  assign \$144  = $signed(i__payload[119:112]) * $signed(mul_w3_14);
-  assign \$145  = $signed(i__payload[127:120]) * $signed(mul_w3_15);
-  assign \$146  = prod_valid_s0 & \prod_s0$166 ;
-  assign \$147  = i__ready & prod_valid_s0;
-  assign \$148  = i__ready & prod_valid_s0;
-  assign \$149  = i__ready & prod_valid_s0;
-  assign \$150  = i__ready & prod_valid_s0;
-  always @(posedge clk)
-    prod_s0 <= \$151 ;
-  always @(posedge clk)
-    \prod_s0$92  <= \$152 ;
-  always @(posedge clk)
-    \prod_s0$93  <= \$153 ;
-  always @(posedge clk)
-    \prod_s0$94  <= \$154 ;
-  always @(posedge clk)
-    \prod_s0$95  <= \$155 ;
-  always @(posedge clk)
-    \prod_s0$96  <= \$156 ;
-  always @(posedge clk)
-    \prod_s0$97  <= \$157 ;
-  always @(posedge clk)
-    \prod_s0$98  <= \$158 ;
-  always @(posedge clk)
-    \prod_s0$99  <= \$159 ;
-  always @(posedge clk)
-    \prod_s0$100  <= \$160 ;
-  always @(posedge clk)
-    \prod_s0$101  <= \$161 ;
-  always @(posedge clk)
-    \prod_s0$102  <= \$162 ;
-  always @(posedge clk)
-    \prod_s0$103  <= \$163 ;
-  always @(posedge clk)
-    \prod_s0$104  <= \$164 ;
-  always @(posedge clk)
-    \prod_s0$105  <= \$165 ;
-  always @(posedge clk)
-    \prod_s0$106  <= \$166 ;
-  always @(posedge clk)
-    \prod_s0$109  <= \$167 ;
-  always @(posedge clk)
-    \prod_s0$110  <= \$168 ;
-  always @(posedge clk)
-    \prod_s0$111  <= \$169 ;
-  always @(posedge clk)
-    \prod_s0$112  <= \$170 ;
-  always @(posedge clk)
-    \prod_s0$113  <= \$171 ;
-  always @(posedge clk)
-    \prod_s0$114  <= \$172 ;
-  always @(posedge clk)
-    \prod_s0$115  <= \$173 ;
-  always @(posedge clk)
-    \prod_s0$116  <= \$174 ;
-  always @(posedge clk)
-    \prod_s0$117  <= \$175 ;
-  always @(posedge clk)
-    \prod_s0$118  <= \$176 ;
-  always @(posedge clk)
-    \prod_s0$119  <= \$177 ;
-  always @(posedge clk)
-    \prod_s0$120  <= \$178 ;
-  always @(posedge clk)
-    \prod_s0$121  <= \$179 ;
-  always @(posedge clk)
-    \prod_s0$122  <= \$180 ;
-  always @(posedge clk)
-    \prod_s0$123  <= \$181 ;
-  always @(posedge clk)
-    \prod_s0$124  <= \$182 ;
-  always @(posedge clk)
-    \prod_s0$127  <= \$183 ;
-  always @(posedge clk)
-    \prod_s0$128  <= \$184 ;
-  always @(posedge clk)
-    \prod_s0$129  <= \$185 ;
-  always @(posedge clk)
-    \prod_s0$130  <= \$186 ;
-  always @(posedge clk)
-    \prod_s0$131  <= \$187 ;
-  always @(posedge clk)
-    \prod_s0$132  <= \$188 ;
-  always @(posedge clk)
-    \prod_s0$133  <= \$189 ;
-  always @(posedge clk)
-    \prod_s0$134  <= \$190 ;
-  always @(posedge clk)
-    \prod_s0$135  <= \$191 ;
-  always @(posedge clk)
-    \prod_s0$136  <= \$192 ;
-  always @(posedge clk)
-    \prod_s0$137  <= \$193 ;
-  always @(posedge clk)
-    \prod_s0$138  <= \$194 ;
-  always @(posedge clk)
-    \prod_s0$139  <= \$195 ;
-  always @(posedge clk)
-    \prod_s0$140  <= \$196 ;
-  always @(posedge clk)
-    \prod_s0$141  <= \$197 ;
-  always @(posedge clk)
-    \prod_s0$142  <= \$198 ;
-  always @(posedge clk)
-    \prod_s0$145  <= \$199 ;
-  always @(posedge clk)
-    \prod_s0$146  <= \$200 ;
-  always @(posedge clk)
-    \prod_s0$147  <= \$201 ;
-  always @(posedge clk)
-    \prod_s0$148  <= \$202 ;
-  always @(posedge clk)
-    \prod_s0$149  <= \$203 ;
-  always @(posedge clk)
-    \prod_s0$150  <= \$204 ;
-  always @(posedge clk)
-    \prod_s0$151  <= \$205 ;
-  always @(posedge clk)
-    \prod_s0$152  <= \$206 ;
-  always @(posedge clk)
-    \prod_s0$153  <= \$207 ;
-  always @(posedge clk)
-    \prod_s0$154  <= \$208 ;
-  always @(posedge clk)
-    \prod_s0$155  <= \$209 ;
-  always @(posedge clk)
-    \prod_s0$156  <= \$210 ;
-  always @(posedge clk)
-    \prod_s0$157  <= \$211 ;
-  always @(posedge clk)
-    \prod_s0$158  <= \$212 ;
-  always @(posedge clk)
-    \prod_s0$159  <= \$213 ;
-  always @(posedge clk)
-    \prod_s0$160  <= \$214 ;
-  always @(posedge clk)
-    \prod_s0$166  <= \$215 ;
-  always @(posedge clk)
-    prod_valid_s0 <= \$216 ;
-  always @(posedge clk)
-    o__valid <= \$217 ;
-  always @(posedge clk)
-    acc0_out <= \$218 ;
-  always @(posedge clk)
-    acc0 <= \$219 ;
-  always @(posedge clk)
-    acc1_out <= \$220 ;
-  always @(posedge clk)
-    acc1 <= \$221 ;
-  always @(posedge clk)
-    acc2_out <= \$222 ;
-  always @(posedge clk)
-    acc2 <= \$223 ;
-  always @(posedge clk)
-    acc3_out <= \$224 ;
-  always @(posedge clk)
-    acc3 <= \$225 ;
+  assign \$184  = \$2 [4:0] * 4'h8;
+  assign mul_w0_0 = i__payload[343:208] >> \$184 ;
+  assign \$187  = \$3 [4:0] * 4'h8;
+  assign mul_w0_1 = i__payload[351:216] >> \$187 ;
+  assign \$190  = \$4 [4:0] * 4'h8;
+  assign mul_w0_2 = i__payload[359:224] >> \$190 ;
+  assign \$193  = \$5 [4:0] * 4'h8;
+  assign mul_w0_3 = i__payload[367:232] >> \$193 ;
+  assign \$196  = \$6 [4:0] * 4'h8;
+  assign mul_w0_4 = i__payload[375:240] >> \$196 ;
+  assign \$199  = \$7 [4:0] * 4'h8;
+  assign mul_w0_5 = i__payload[383:248] >> \$199 ;
+  assign \$202  = \$8 [4:0] * 4'h8;
+  assign mul_w0_6 = i__payload[391:256] >> \$202 ;
+  assign \$205  = \$9 [4:0] * 4'h8;
+  assign mul_w0_7 = i__payload[399:264] >> \$205 ;
+  assign \$208  = \$10 [4:0] * 4'h8;
+  assign mul_w0_8 = i__payload[407:272] >> \$208 ;
+  assign \$211  = \$11 [4:0] * 4'h8;
+  assign mul_w0_9 = i__payload[415:280] >> \$211 ;
+  assign \$214  = \$12 [4:0] * 4'h8;
+  assign mul_w0_10 = i__payload[423:288] >> \$214 ;
+  assign \$217  = \$13 [4:0] * 4'h8;
+  assign mul_w0_11 = i__payload[431:296] >> \$217 ;
+  assign \$220  = \$14 [4:0] * 4'h8;
+  assign mul_w0_12 = i__payload[439:304] >> \$220 ;
+  assign \$223  = \$15 [4:0] * 4'h8;
+  assign mul_w0_13 = i__payload[447:312] >> \$223 ;
+  assign \$226  = \$16 [4:0] * 4'h8;
+  assign mul_w0_14 = i__payload[455:320] >> \$226 ;
+  assign \$229  = \$17 [4:0] * 4'h8;
+  assign mul_w0_15 = i__payload[463:328] >> \$229 ;
+  assign \$232  = \$2 [4:0] * 4'h8;
+  assign mul_w1_0 = i__payload[599:464] >> \$232 ;
+  assign \$235  = \$3 [4:0] * 4'h8;
+  assign mul_w1_1 = i__payload[607:472] >> \$235 ;
+  assign \$238  = \$4 [4:0] * 4'h8;
+  assign mul_w1_2 = i__payload[615:480] >> \$238 ;
+  assign \$241  = \$5 [4:0] * 4'h8;
+  assign mul_w1_3 = i__payload[623:488] >> \$241 ;
+  assign \$244  = \$6 [4:0] * 4'h8;
+  assign mul_w1_4 = i__payload[631:496] >> \$244 ;
+  assign \$247  = \$7 [4:0] * 4'h8;
+  assign mul_w1_5 = i__payload[639:504] >> \$247 ;
+  assign \$250  = \$8 [4:0] * 4'h8;
+  assign mul_w1_6 = i__payload[647:512] >> \$250 ;
+  assign \$253  = \$9 [4:0] * 4'h8;
+  assign mul_w1_7 = i__payload[655:520] >> \$253 ;
+  assign \$256  = \$10 [4:0] * 4'h8;
+  assign mul_w1_8 = i__payload[663:528] >> \$256 ;
+  assign \$259  = \$11 [4:0] * 4'h8;
+  assign mul_w1_9 = i__payload[671:536] >> \$259 ;
+  assign \$262  = \$12 [4:0] * 4'h8;
+  assign mul_w1_10 = i__payload[679:544] >> \$262 ;
+  assign \$265  = \$13 [4:0] * 4'h8;
+  assign mul_w1_11 = i__payload[687:552] >> \$265 ;
+  assign \$268  = \$14 [4:0] * 4'h8;
+  assign mul_w1_12 = i__payload[695:560] >> \$268 ;
+  assign \$271  = \$15 [4:0] * 4'h8;
+  assign mul_w1_13 = i__payload[703:568] >> \$271 ;
+  assign \$274  = \$16 [4:0] * 4'h8;
+  assign mul_w1_14 = i__payload[711:576] >> \$274 ;
+  assign \$277  = \$17 [4:0] * 4'h8;
+  assign mul_w1_15 = i__payload[719:584] >> \$277 ;
+  assign \$280  = \$2 [4:0] * 4'h8;
+  assign mul_w2_0 = i__payload[855:720] >> \$280 ;
+  assign \$283  = \$3 [4:0] * 4'h8;
+  assign mul_w2_1 = i__payload[863:728] >> \$283 ;
+  assign \$286  = \$4 [4:0] * 4'h8;
+  assign mul_w2_2 = i__payload[871:736] >> \$286 ;
+  assign \$289  = \$5 [4:0] * 4'h8;
+  assign mul_w2_3 = i__payload[879:744] >> \$289 ;
+  assign \$292  = \$6 [4:0] * 4'h8;
+  assign mul_w2_4 = i__payload[887:752] >> \$292 ;
+  assign \$295  = \$7 [4:0] * 4'h8;
+  assign mul_w2_5 = i__payload[895:760] >> \$295 ;
+  assign \$298  = \$8 [4:0] * 4'h8;
+  assign mul_w2_6 = i__payload[903:768] >> \$298 ;
+  assign \$301  = \$9 [4:0] * 4'h8;
+  assign mul_w2_7 = i__payload[911:776] >> \$301 ;
+  assign \$304  = \$10 [4:0] * 4'h8;
+  assign mul_w2_8 = i__payload[919:784] >> \$304 ;
+  assign \$307  = \$11 [4:0] * 4'h8;
+  assign mul_w2_9 = i__payload[927:792] >> \$307 ;
+  assign \$310  = \$12 [4:0] * 4'h8;
+  assign mul_w2_10 = i__payload[935:800] >> \$310 ;
+  assign \$313  = \$13 [4:0] * 4'h8;
+  assign mul_w2_11 = i__payload[943:808] >> \$313 ;
+  assign \$316  = \$14 [4:0] * 4'h8;
+  assign mul_w2_12 = i__payload[951:816] >> \$316 ;
+  assign \$319  = \$15 [4:0] * 4'h8;
+  assign mul_w2_13 = i__payload[959:824] >> \$319 ;
+  assign \$322  = \$16 [4:0] * 4'h8;
+  assign mul_w2_14 = i__payload[967:832] >> \$322 ;
+  assign \$325  = \$17 [4:0] * 4'h8;
+  assign mul_w2_15 = i__payload[975:840] >> \$325 ;
+  assign \$328  = \$2 [4:0] * 4'h8;
+  assign mul_w3_0 = i__payload[1111:976] >> \$328 ;
+  assign \$331  = \$3 [4:0] * 4'h8;
+  assign mul_w3_1 = i__payload[1119:984] >> \$331 ;
+  assign \$334  = \$4 [4:0] * 4'h8;
+  assign mul_w3_2 = i__payload[1127:992] >> \$334 ;
+  assign \$337  = \$5 [4:0] * 4'h8;
+  assign mul_w3_3 = i__payload[1135:1000] >> \$337 ;
+  assign \$340  = \$6 [4:0] * 4'h8;
+  assign mul_w3_4 = i__payload[1143:1008] >> \$340 ;
+  assign \$343  = \$7 [4:0] * 4'h8;
+  assign mul_w3_5 = i__payload[1151:1016] >> \$343 ;
+  assign \$346  = \$8 [4:0] * 4'h8;
+  assign mul_w3_6 = i__payload[1159:1024] >> \$346 ;
+  assign \$349  = \$9 [4:0] * 4'h8;
+  assign mul_w3_7 = i__payload[1167:1032] >> \$349 ;
+  assign \$352  = \$10 [4:0] * 4'h8;
+  assign mul_w3_8 = i__payload[1175:1040] >> \$352 ;
+  assign \$355  = \$11 [4:0] * 4'h8;
+  assign mul_w3_9 = i__payload[1183:1048] >> \$355 ;
+  assign \$358  = \$12 [4:0] * 4'h8;
+  assign mul_w3_10 = i__payload[1191:1056] >> \$358 ;
+  assign \$361  = \$13 [4:0] * 4'h8;
+  assign mul_w3_11 = i__payload[1199:1064] >> \$361 ;
+  assign \$364  = \$14 [4:0] * 4'h8;
+  assign mul_w3_12 = i__payload[1207:1072] >> \$364 ;
+  assign \$367  = \$15 [4:0] * 4'h8;
+  assign mul_w3_13 = i__payload[1215:1080] >> \$367 ;
+  assign \$370  = \$16 [4:0] * 4'h8;
+  assign mul_w3_14 = i__payload[1223:1088] >> \$370 ;
+  assign \$373  = \$17 [4:0] * 4'h8;
+  assign mul_w3_15 = i__payload[1231:1096] >> \$373 ;
+  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$91 );
+  assign acc0_sum_p1 = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
+  assign acc0_sum_p2 = $signed(\prod_s0$96 ) + $signed(\prod_s0$97 );
+  assign acc0_sum_p3 = $signed(\prod_s0$99 ) + $signed(\prod_s0$100 );
+  assign acc0_sum_p4 = $signed(\prod_s0$102 ) + $signed(\prod_s0$103 );
+  assign acc0_sum_p5 = $signed(\prod_s0$105 ) + $signed(\prod_s0$106 );
+  assign acc0_sum_p6 = $signed(\prod_s0$108 ) + $signed(\prod_s0$109 );
+  assign acc0_sum_p7 = $signed(\prod_s0$111 ) + $signed(\prod_s0$112 );
+  assign acc0_sum_p8 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
+  assign acc0_sum_p9 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
+  assign acc0_sum_p10 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
+  assign acc0_sum_p11 = $signed(acc0_sum_p6) + $signed(acc0_sum_p7);
+  assign acc0_sum_p12 = $signed(acc0_sum_p8) + $signed(acc0_sum_p9);
+  assign acc0_sum_p13 = $signed(acc0_sum_p10) + $signed(acc0_sum_p11);
+  assign acc0_sum_p14 = $signed(acc0_sum_p12) + $signed(acc0_sum_p13);
+  assign \$18  = $signed(acc0) + $signed(acc0_sum_p14);
+  assign acc1_sum_p0 = $signed(\prod_s0$123 ) + $signed(\prod_s0$124 );
+  assign acc1_sum_p1 = $signed(\prod_s0$126 ) + $signed(\prod_s0$127 );
+  assign acc1_sum_p2 = $signed(\prod_s0$129 ) + $signed(\prod_s0$130 );
+  assign acc1_sum_p3 = $signed(\prod_s0$132 ) + $signed(\prod_s0$133 );
+  assign acc1_sum_p4 = $signed(\prod_s0$135 ) + $signed(\prod_s0$136 );
+  assign acc1_sum_p5 = $signed(\prod_s0$138 ) + $signed(\prod_s0$139 );
+  assign acc1_sum_p6 = $signed(\prod_s0$141 ) + $signed(\prod_s0$142 );
+  assign acc1_sum_p7 = $signed(\prod_s0$144 ) + $signed(\prod_s0$145 );
+  assign acc1_sum_p8 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
+  assign acc1_sum_p9 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
+  assign acc1_sum_p10 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
+  assign acc1_sum_p11 = $signed(acc1_sum_p6) + $signed(acc1_sum_p7);
+  assign acc1_sum_p12 = $signed(acc1_sum_p8) + $signed(acc1_sum_p9);
+  assign acc1_sum_p13 = $signed(acc1_sum_p10) + $signed(acc1_sum_p11);
+  assign acc1_sum_p14 = $signed(acc1_sum_p12) + $signed(acc1_sum_p13);
+  assign \$19  = $signed(acc1) + $signed(acc1_sum_p14);
+  assign acc2_sum_p0 = $signed(\prod_s0$156 ) + $signed(\prod_s0$157 );
+  assign acc2_sum_p1 = $signed(\prod_s0$159 ) + $signed(\prod_s0$160 );
+  assign acc2_sum_p2 = $signed(\prod_s0$162 ) + $signed(\prod_s0$163 );
+  assign acc2_sum_p3 = $signed(\prod_s0$165 ) + $signed(\prod_s0$166 );
+  assign acc2_sum_p4 = $signed(\prod_s0$168 ) + $signed(\prod_s0$169 );
+  assign acc2_sum_p5 = $signed(\prod_s0$171 ) + $signed(\prod_s0$172 );
+  assign acc2_sum_p6 = $signed(\prod_s0$174 ) + $signed(\prod_s0$175 );
+  assign acc2_sum_p7 = $signed(\prod_s0$177 ) + $signed(\prod_s0$178 );
+  assign acc2_sum_p8 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
+  assign acc2_sum_p9 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
+  assign acc2_sum_p10 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
+  assign acc2_sum_p11 = $signed(acc2_sum_p6) + $signed(acc2_sum_p7);
+  assign acc2_sum_p12 = $signed(acc2_sum_p8) + $signed(acc2_sum_p9);
+  assign acc2_sum_p13 = $signed(acc2_sum_p10) + $signed(acc2_sum_p11);
+  assign acc2_sum_p14 = $signed(acc2_sum_p12) + $signed(acc2_sum_p13);
+  assign \$20  = $signed(acc2) + $signed(acc2_sum_p14);
+  assign acc3_sum_p0 = $signed(\prod_s0$189 ) + $signed(\prod_s0$190 );
+  assign acc3_sum_p1 = $signed(\prod_s0$192 ) + $signed(\prod_s0$193 );
+  assign acc3_sum_p2 = $signed(\prod_s0$195 ) + $signed(\prod_s0$196 );
+  assign acc3_sum_p3 = $signed(\prod_s0$198 ) + $signed(\prod_s0$199 );
+  assign acc3_sum_p4 = $signed(\prod_s0$201 ) + $signed(\prod_s0$202 );
+  assign acc3_sum_p5 = $signed(\prod_s0$204 ) + $signed(\prod_s0$205 );
+  assign acc3_sum_p6 = $signed(\prod_s0$207 ) + $signed(\prod_s0$208 );
+  assign acc3_sum_p7 = $signed(\prod_s0$210 ) + $signed(\prod_s0$211 );
+  assign acc3_sum_p8 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
+  assign acc3_sum_p9 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
+  assign acc3_sum_p10 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
+  assign acc3_sum_p11 = $signed(acc3_sum_p6) + $signed(acc3_sum_p7);
+  assign acc3_sum_p12 = $signed(acc3_sum_p8) + $signed(acc3_sum_p9);
+  assign acc3_sum_p13 = $signed(acc3_sum_p10) + $signed(acc3_sum_p11);
+  assign acc3_sum_p14 = $signed(acc3_sum_p12) + $signed(acc3_sum_p13);
+  assign \$21  = $signed(acc3) + $signed(acc3_sum_p14);
+  assign \$22  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
+  assign \$23  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
+  assign \$24  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
+  assign \$25  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
+  assign \$26  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
+  assign \$27  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
+  assign \$28  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
+  assign \$29  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
+  assign \$30  = $signed(i__payload[71:64]) * $signed(mul_w0_8);
+  assign \$31  = $signed(i__payload[79:72]) * $signed(mul_w0_9);
+  assign \$32  = $signed(i__payload[87:80]) * $signed(mul_w0_10);
+  assign \$33  = $signed(i__payload[95:88]) * $signed(mul_w0_11);
+  assign \$34  = $signed(i__payload[103:96]) * $signed(mul_w0_12);
+  assign \$35  = $signed(i__payload[111:104]) * $signed(mul_w0_13);
+  assign \$36  = $signed(i__payload[119:112]) * $signed(mul_w0_14);
+  assign \$37  = $signed(i__payload[127:120]) * $signed(mul_w0_15);
+  assign \$38  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
+  assign \$39  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
+  assign \$40  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
+  assign \$41  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
+  assign \$42  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
+  assign \$43  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
+  assign \$44  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
+  assign \$45  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
+  assign \$46  = $signed(i__payload[71:64]) * $signed(mul_w1_8);
+  assign \$47  = $signed(i__payload[79:72]) * $signed(mul_w1_9);
+  assign \$48  = $signed(i__payload[87:80]) * $signed(mul_w1_10);
+  assign \$49  = $signed(i__payload[95:88]) * $signed(mul_w1_11);
+  assign \$50  = $signed(i__payload[103:96]) * $signed(mul_w1_12);
+  assign \$51  = $signed(i__payload[111:104]) * $signed(mul_w1_13);
+  assign \$52  = $signed(i__payload[119:112]) * $signed(mul_w1_14);
+  assign \$53  = $signed(i__payload[127:120]) * $signed(mul_w1_15);
+  assign \$54  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
+  assign \$55  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
+  assign \$56  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
+  assign \$57  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
+  assign \$58  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
+  assign \$59  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
+  assign \$60  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
+  assign \$61  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
+  assign \$62  = $signed(i__payload[71:64]) * $signed(mul_w2_8);
+  assign \$63  = $signed(i__payload[79:72]) * $signed(mul_w2_9);
+  assign \$64  = $signed(i__payload[87:80]) * $signed(mul_w2_10);
+  assign \$65  = $signed(i__payload[95:88]) * $signed(mul_w2_11);
+  assign \$66  = $signed(i__payload[103:96]) * $signed(mul_w2_12);
+  assign \$67  = $signed(i__payload[111:104]) * $signed(mul_w2_13);
+  assign \$68  = $signed(i__payload[119:112]) * $signed(mul_w2_14);
+  assign \$69  = $signed(i__payload[127:120]) * $signed(mul_w2_15);
+  assign \$70  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
+  assign \$71  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
+  assign \$72  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
+  assign \$73  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
+  assign \$74  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
+  assign \$75  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
+  assign \$76  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
+  assign \$77  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
+  assign \$78  = $signed(i__payload[71:64]) * $signed(mul_w3_8);
+  assign \$79  = $signed(i__payload[79:72]) * $signed(mul_w3_9);
+  assign \$80  = $signed(i__payload[87:80]) * $signed(mul_w3_10);
+  assign \$81  = $signed(i__payload[95:88]) * $signed(mul_w3_11);
+  assign \$82  = $signed(i__payload[103:96]) * $signed(mul_w3_12);
+  assign \$83  = $signed(i__payload[111:104]) * $signed(mul_w3_13);
+  assign \$84  = $signed(i__payload[119:112]) * $signed(mul_w3_14);
+  assign \$85  = $signed(i__payload[127:120]) * $signed(mul_w3_15);
+  assign \$86  = prod_valid_s0 & \prod_s0$226 ;
+  assign \$87  = i__ready & prod_valid_s0;
+  assign \$88  = i__ready & prod_valid_s0;
+  assign \$89  = i__ready & prod_valid_s0;
+  assign \$90  = i__ready & prod_valid_s0;
+  always @(posedge clk)
+    prod_s0 <= \$91 ;
+  always @(posedge clk)
+    \prod_s0$91  <= \$92 ;
+  always @(posedge clk)
+    \prod_s0$93  <= \$93 ;
+  always @(posedge clk)
+    \prod_s0$94  <= \$94 ;
+  always @(posedge clk)
+    \prod_s0$96  <= \$95 ;
+  always @(posedge clk)
+    \prod_s0$97  <= \$96 ;
+  always @(posedge clk)
+    \prod_s0$99  <= \$97 ;
+  always @(posedge clk)
+    \prod_s0$100  <= \$98 ;
+  always @(posedge clk)
+    \prod_s0$102  <= \$99 ;
+  always @(posedge clk)
+    \prod_s0$103  <= \$100 ;
+  always @(posedge clk)
+    \prod_s0$105  <= \$101 ;
+  always @(posedge clk)
+    \prod_s0$106  <= \$102 ;
+  always @(posedge clk)
+    \prod_s0$108  <= \$103 ;
+  always @(posedge clk)
+    \prod_s0$109  <= \$104 ;
+  always @(posedge clk)
+    \prod_s0$111  <= \$105 ;
+  always @(posedge clk)
+    \prod_s0$112  <= \$106 ;
+  always @(posedge clk)
+    \prod_s0$123  <= \$107 ;
+  always @(posedge clk)
+    \prod_s0$124  <= \$108 ;
+  always @(posedge clk)
+    \prod_s0$126  <= \$109 ;
+  always @(posedge clk)
+    \prod_s0$127  <= \$110 ;
+  always @(posedge clk)
+    \prod_s0$129  <= \$111 ;
+  always @(posedge clk)
+    \prod_s0$130  <= \$112 ;
+  always @(posedge clk)
+    \prod_s0$132  <= \$113 ;
+  always @(posedge clk)
+    \prod_s0$133  <= \$114 ;
+  always @(posedge clk)
+    \prod_s0$135  <= \$115 ;
+  always @(posedge clk)
+    \prod_s0$136  <= \$116 ;
+  always @(posedge clk)
+    \prod_s0$138  <= \$117 ;
+  always @(posedge clk)
+    \prod_s0$139  <= \$118 ;
+  always @(posedge clk)
+    \prod_s0$141  <= \$119 ;
+  always @(posedge clk)
+    \prod_s0$142  <= \$120 ;
+  always @(posedge clk)
+    \prod_s0$144  <= \$121 ;
+  always @(posedge clk)
+    \prod_s0$145  <= \$122 ;
+  always @(posedge clk)
+    \prod_s0$156  <= \$123 ;
+  always @(posedge clk)
+    \prod_s0$157  <= \$124 ;
+  always @(posedge clk)
+    \prod_s0$159  <= \$125 ;
+  always @(posedge clk)
+    \prod_s0$160  <= \$126 ;
+  always @(posedge clk)
+    \prod_s0$162  <= \$127 ;
+  always @(posedge clk)
+    \prod_s0$163  <= \$128 ;
+  always @(posedge clk)
+    \prod_s0$165  <= \$129 ;
+  always @(posedge clk)
+    \prod_s0$166  <= \$130 ;
+  always @(posedge clk)
+    \prod_s0$168  <= \$131 ;
+  always @(posedge clk)
+    \prod_s0$169  <= \$132 ;
+  always @(posedge clk)
+    \prod_s0$171  <= \$133 ;
+  always @(posedge clk)
+    \prod_s0$172  <= \$134 ;
+  always @(posedge clk)
+    \prod_s0$174  <= \$135 ;
+  always @(posedge clk)
+    \prod_s0$175  <= \$136 ;
+  always @(posedge clk)
+    \prod_s0$177  <= \$137 ;
+  always @(posedge clk)
+    \prod_s0$178  <= \$138 ;
+  always @(posedge clk)
+    \prod_s0$189  <= \$139 ;
+  always @(posedge clk)
+    \prod_s0$190  <= \$140 ;
+  always @(posedge clk)
+    \prod_s0$192  <= \$141 ;
+  always @(posedge clk)
+    \prod_s0$193  <= \$142 ;
+  always @(posedge clk)
+    \prod_s0$195  <= \$143 ;
+  always @(posedge clk)
+    \prod_s0$196  <= \$144 ;
+  always @(posedge clk)
+    \prod_s0$198  <= \$145 ;
+  always @(posedge clk)
+    \prod_s0$199  <= \$146 ;
+  always @(posedge clk)
+    \prod_s0$201  <= \$147 ;
+  always @(posedge clk)
+    \prod_s0$202  <= \$148 ;
+  always @(posedge clk)
+    \prod_s0$204  <= \$149 ;
+  always @(posedge clk)
+    \prod_s0$205  <= \$150 ;
+  always @(posedge clk)
+    \prod_s0$207  <= \$151 ;
+  always @(posedge clk)
+    \prod_s0$208  <= \$152 ;
+  always @(posedge clk)
+    \prod_s0$210  <= \$153 ;
+  always @(posedge clk)
+    \prod_s0$211  <= \$154 ;
+  always @(posedge clk)
+    \prod_s0$226  <= \$155 ;
+  always @(posedge clk)
+    prod_valid_s0 <= \$156 ;
+  always @(posedge clk)
+    o__valid <= \$157 ;
+  always @(posedge clk)
+    acc0_out <= \$158 ;
+  always @(posedge clk)
+    acc0 <= \$159 ;
+  always @(posedge clk)
+    acc1_out <= \$160 ;
+  always @(posedge clk)
+    acc1 <= \$161 ;
+  always @(posedge clk)
+    acc2_out <= \$162 ;
+  always @(posedge clk)
+    acc2 <= \$163 ;
+  always @(posedge clk)
+    acc3_out <= \$164 ;
+  always @(posedge clk)
+    acc3 <= \$165 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = prod_s0;
+    \$91  = prod_s0;
+    if (i__ready) begin
+      \$91  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$92  = \prod_s0$91 ;
+    if (i__ready) begin
+      \$92  = \$23 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$93  = \prod_s0$93 ;
+    if (i__ready) begin
+      \$93  = \$24 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$94  = \prod_s0$94 ;
+    if (i__ready) begin
+      \$94  = \$25 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$95  = \prod_s0$96 ;
+    if (i__ready) begin
+      \$95  = \$26 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$96  = \prod_s0$97 ;
+    if (i__ready) begin
+      \$96  = \$27 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$97  = \prod_s0$99 ;
+    if (i__ready) begin
+      \$97  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$98  = \prod_s0$100 ;
+    if (i__ready) begin
+      \$98  = \$29 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$99  = \prod_s0$102 ;
+    if (i__ready) begin
+      \$99  = \$30 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$100  = \prod_s0$103 ;
+    if (i__ready) begin
+      \$100  = \$31 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$101  = \prod_s0$105 ;
+    if (i__ready) begin
+      \$101  = \$32 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$102  = \prod_s0$106 ;
+    if (i__ready) begin
+      \$102  = \$33 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$103  = \prod_s0$108 ;
+    if (i__ready) begin
+      \$103  = \$34 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$104  = \prod_s0$109 ;
+    if (i__ready) begin
+      \$104  = \$35 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$105  = \prod_s0$111 ;
+    if (i__ready) begin
+      \$105  = \$36 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$106  = \prod_s0$112 ;
+    if (i__ready) begin
+      \$106  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$107  = \prod_s0$123 ;
+    if (i__ready) begin
+      \$107  = \$38 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$108  = \prod_s0$124 ;
+    if (i__ready) begin
+      \$108  = \$39 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$109  = \prod_s0$126 ;
+    if (i__ready) begin
+      \$109  = \$40 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$110  = \prod_s0$127 ;
+    if (i__ready) begin
+      \$110  = \$41 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$111  = \prod_s0$129 ;
+    if (i__ready) begin
+      \$111  = \$42 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$112  = \prod_s0$130 ;
+    if (i__ready) begin
+      \$112  = \$43 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$113  = \prod_s0$132 ;
+    if (i__ready) begin
+      \$113  = \$44 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$114  = \prod_s0$133 ;
+    if (i__ready) begin
+      \$114  = \$45 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = \prod_s0$135 ;
+    if (i__ready) begin
+      \$115  = \$46 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$116  = \prod_s0$136 ;
+    if (i__ready) begin
+      \$116  = \$47 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \prod_s0$138 ;
+    if (i__ready) begin
+      \$117  = \$48 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = \prod_s0$139 ;
+    if (i__ready) begin
+      \$118  = \$49 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \prod_s0$141 ;
+    if (i__ready) begin
+      \$119  = \$50 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = \prod_s0$142 ;
+    if (i__ready) begin
+      \$120  = \$51 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = \prod_s0$144 ;
+    if (i__ready) begin
+      \$121  = \$52 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = \prod_s0$145 ;
+    if (i__ready) begin
+      \$122  = \$53 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$123  = \prod_s0$156 ;
+    if (i__ready) begin
+      \$123  = \$54 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$124  = \prod_s0$157 ;
+    if (i__ready) begin
+      \$124  = \$55 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = \prod_s0$159 ;
+    if (i__ready) begin
+      \$125  = \$56 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = \prod_s0$160 ;
+    if (i__ready) begin
+      \$126  = \$57 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = \prod_s0$162 ;
+    if (i__ready) begin
+      \$127  = \$58 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = \prod_s0$163 ;
+    if (i__ready) begin
+      \$128  = \$59 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = \prod_s0$165 ;
+    if (i__ready) begin
+      \$129  = \$60 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = \prod_s0$166 ;
+    if (i__ready) begin
+      \$130  = \$61 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = \prod_s0$168 ;
+    if (i__ready) begin
+      \$131  = \$62 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = \prod_s0$169 ;
+    if (i__ready) begin
+      \$132  = \$63 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$133  = \prod_s0$171 ;
+    if (i__ready) begin
+      \$133  = \$64 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$134  = \prod_s0$172 ;
+    if (i__ready) begin
+      \$134  = \$65 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$135  = \prod_s0$174 ;
+    if (i__ready) begin
+      \$135  = \$66 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$136  = \prod_s0$175 ;
+    if (i__ready) begin
+      \$136  = \$67 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$137  = \prod_s0$177 ;
+    if (i__ready) begin
+      \$137  = \$68 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$138  = \prod_s0$178 ;
+    if (i__ready) begin
+      \$138  = \$69 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$139  = \prod_s0$189 ;
+    if (i__ready) begin
+      \$139  = \$70 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$140  = \prod_s0$190 ;
+    if (i__ready) begin
+      \$140  = \$71 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$141  = \prod_s0$192 ;
+    if (i__ready) begin
+      \$141  = \$72 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = \prod_s0$193 ;
+    if (i__ready) begin
+      \$142  = \$73 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = \prod_s0$195 ;
+    if (i__ready) begin
+      \$143  = \$74 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = \prod_s0$196 ;
+    if (i__ready) begin
+      \$144  = \$75 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = \prod_s0$198 ;
+    if (i__ready) begin
+      \$145  = \$76 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = \prod_s0$199 ;
+    if (i__ready) begin
+      \$146  = \$77 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = \prod_s0$201 ;
+    if (i__ready) begin
+      \$147  = \$78 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = \prod_s0$202 ;
+    if (i__ready) begin
+      \$148  = \$79 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = \prod_s0$204 ;
+    if (i__ready) begin
+      \$149  = \$80 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = \prod_s0$205 ;
+    if (i__ready) begin
+      \$150  = \$81 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = \prod_s0$207 ;
     if (i__ready) begin
       \$151  = \$82 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \prod_s0$92 ;
+    \$152  = \prod_s0$208 ;
     if (i__ready) begin
       \$152  = \$83 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \prod_s0$93 ;
+    \$153  = \prod_s0$210 ;
     if (i__ready) begin
       \$153  = \$84 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \prod_s0$94 ;
+    \$154  = \prod_s0$211 ;
     if (i__ready) begin
       \$154  = \$85 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \prod_s0$95 ;
+    \$155  = \prod_s0$226 ;
     if (i__ready) begin
-      \$155  = \$86 ;
+      \$155  = i__payload[1232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \prod_s0$96 ;
+    \$156  = prod_valid_s0;
     if (i__ready) begin
-      \$156  = \$87 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \prod_s0$97 ;
-    if (i__ready) begin
-      \$157  = \$88 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \prod_s0$98 ;
-    if (i__ready) begin
-      \$158  = \$89 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \prod_s0$99 ;
-    if (i__ready) begin
-      \$159  = \$90 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \prod_s0$100 ;
-    if (i__ready) begin
-      \$160  = \$91 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \prod_s0$101 ;
-    if (i__ready) begin
-      \$161  = \$92 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \prod_s0$102 ;
-    if (i__ready) begin
-      \$162  = \$93 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \prod_s0$103 ;
-    if (i__ready) begin
-      \$163  = \$94 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \prod_s0$104 ;
-    if (i__ready) begin
-      \$164  = \$95 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \prod_s0$105 ;
-    if (i__ready) begin
-      \$165  = \$96 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \prod_s0$106 ;
-    if (i__ready) begin
-      \$166  = \$97 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \prod_s0$109 ;
-    if (i__ready) begin
-      \$167  = \$98 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \prod_s0$110 ;
-    if (i__ready) begin
-      \$168  = \$99 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \prod_s0$111 ;
-    if (i__ready) begin
-      \$169  = \$100 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \prod_s0$112 ;
-    if (i__ready) begin
-      \$170  = \$101 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \prod_s0$113 ;
-    if (i__ready) begin
-      \$171  = \$102 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \prod_s0$114 ;
-    if (i__ready) begin
-      \$172  = \$103 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \prod_s0$115 ;
-    if (i__ready) begin
-      \$173  = \$104 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \prod_s0$116 ;
-    if (i__ready) begin
-      \$174  = \$105 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \prod_s0$117 ;
-    if (i__ready) begin
-      \$175  = \$106 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \prod_s0$118 ;
-    if (i__ready) begin
-      \$176  = \$107 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \prod_s0$119 ;
-    if (i__ready) begin
-      \$177  = \$108 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \prod_s0$120 ;
-    if (i__ready) begin
-      \$178  = \$109 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \prod_s0$121 ;
-    if (i__ready) begin
-      \$179  = \$110 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \prod_s0$122 ;
-    if (i__ready) begin
-      \$180  = \$111 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \prod_s0$123 ;
-    if (i__ready) begin
-      \$181  = \$112 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \prod_s0$124 ;
-    if (i__ready) begin
-      \$182  = \$113 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \prod_s0$127 ;
-    if (i__ready) begin
-      \$183  = \$114 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \prod_s0$128 ;
-    if (i__ready) begin
-      \$184  = \$115 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \prod_s0$129 ;
-    if (i__ready) begin
-      \$185  = \$116 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \prod_s0$130 ;
-    if (i__ready) begin
-      \$186  = \$117 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \prod_s0$131 ;
-    if (i__ready) begin
-      \$187  = \$118 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \prod_s0$132 ;
-    if (i__ready) begin
-      \$188  = \$119 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \prod_s0$133 ;
-    if (i__ready) begin
-      \$189  = \$120 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \prod_s0$134 ;
-    if (i__ready) begin
-      \$190  = \$121 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \prod_s0$135 ;
-    if (i__ready) begin
-      \$191  = \$122 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \prod_s0$136 ;
-    if (i__ready) begin
-      \$192  = \$123 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \prod_s0$137 ;
-    if (i__ready) begin
-      \$193  = \$124 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \prod_s0$138 ;
-    if (i__ready) begin
-      \$194  = \$125 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \prod_s0$139 ;
-    if (i__ready) begin
-      \$195  = \$126 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \prod_s0$140 ;
-    if (i__ready) begin
-      \$196  = \$127 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \prod_s0$141 ;
-    if (i__ready) begin
-      \$197  = \$128 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \prod_s0$142 ;
-    if (i__ready) begin
-      \$198  = \$129 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \prod_s0$145 ;
-    if (i__ready) begin
-      \$199  = \$130 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \prod_s0$146 ;
-    if (i__ready) begin
-      \$200  = \$131 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \prod_s0$147 ;
-    if (i__ready) begin
-      \$201  = \$132 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \prod_s0$148 ;
-    if (i__ready) begin
-      \$202  = \$133 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \prod_s0$149 ;
-    if (i__ready) begin
-      \$203  = \$134 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \prod_s0$150 ;
-    if (i__ready) begin
-      \$204  = \$135 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \prod_s0$151 ;
-    if (i__ready) begin
-      \$205  = \$136 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \prod_s0$152 ;
-    if (i__ready) begin
-      \$206  = \$137 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \prod_s0$153 ;
-    if (i__ready) begin
-      \$207  = \$138 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \prod_s0$154 ;
-    if (i__ready) begin
-      \$208  = \$139 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \prod_s0$155 ;
-    if (i__ready) begin
-      \$209  = \$140 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \prod_s0$156 ;
-    if (i__ready) begin
-      \$210  = \$141 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \prod_s0$157 ;
-    if (i__ready) begin
-      \$211  = \$142 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = \prod_s0$158 ;
-    if (i__ready) begin
-      \$212  = \$143 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = \prod_s0$159 ;
-    if (i__ready) begin
-      \$213  = \$144 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \prod_s0$160 ;
-    if (i__ready) begin
-      \$214  = \$145 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \prod_s0$166 ;
-    if (i__ready) begin
-      \$215  = i__payload[1232];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = prod_valid_s0;
-    if (i__ready) begin
-      \$216  = i__valid;
+      \$156  = i__valid;
     end
     if (rst) begin
-      \$216  = 1'h0;
+      \$156  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = o__valid;
+    \$157  = o__valid;
     if (i__ready) begin
-      \$217  = \$146 ;
+      \$157  = \$86 ;
     end
     if (rst) begin
-      \$217  = 1'h0;
+      \$157  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = acc0_out;
-    if (\$147 ) begin
-      if (\prod_s0$166 ) begin
-        \$218  = \$33 [31:0];
+    \$158  = acc0_out;
+    if (\$87 ) begin
+      if (\prod_s0$226 ) begin
+        \$158  = \$18 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = acc0;
-    if (\$147 ) begin
+    \$159  = acc0;
+    if (\$87 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$166 ) begin
-        \$219  = 32'd0;
+      if (\prod_s0$226 ) begin
+        \$159  = 32'd0;
       end else begin
-        \$219  = \$33 [31:0];
+        \$159  = \$18 [31:0];
       end
     end
     if (rst) begin
-      \$219  = 32'd0;
+      \$159  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = acc1_out;
-    if (\$148 ) begin
-      if (\prod_s0$166 ) begin
-        \$220  = \$49 [31:0];
+    \$160  = acc1_out;
+    if (\$88 ) begin
+      if (\prod_s0$226 ) begin
+        \$160  = \$19 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = acc1;
-    if (\$148 ) begin
+    \$161  = acc1;
+    if (\$88 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$166 ) begin
-        \$221  = 32'd0;
+      if (\prod_s0$226 ) begin
+        \$161  = 32'd0;
       end else begin
-        \$221  = \$49 [31:0];
+        \$161  = \$19 [31:0];
       end
     end
     if (rst) begin
-      \$221  = 32'd0;
+      \$161  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = acc2_out;
-    if (\$149 ) begin
-      if (\prod_s0$166 ) begin
-        \$222  = \$65 [31:0];
+    \$162  = acc2_out;
+    if (\$89 ) begin
+      if (\prod_s0$226 ) begin
+        \$162  = \$20 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = acc2;
-    if (\$149 ) begin
+    \$163  = acc2;
+    if (\$89 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$166 ) begin
-        \$223  = 32'd0;
+      if (\prod_s0$226 ) begin
+        \$163  = 32'd0;
       end else begin
-        \$223  = \$65 [31:0];
+        \$163  = \$20 [31:0];
       end
     end
     if (rst) begin
-      \$223  = 32'd0;
+      \$163  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = acc3_out;
-    if (\$150 ) begin
-      if (\prod_s0$166 ) begin
-        \$224  = \$81 [31:0];
+    \$164  = acc3_out;
+    if (\$90 ) begin
+      if (\prod_s0$226 ) begin
+        \$164  = \$21 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = acc3;
-    if (\$150 ) begin
+    \$165  = acc3;
+    if (\$90 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$166 ) begin
-        \$225  = 32'd0;
+      if (\prod_s0$226 ) begin
+        \$165  = 32'd0;
       end else begin
-        \$225  = \$81 [31:0];
+        \$165  = \$21 [31:0];
       end
     end
     if (rst) begin
-      \$225  = 32'd0;
+      \$165  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -1657,10 +1717,10 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mul_off13 = \$15 [4:0];
   assign mul_off14 = \$16 [4:0];
   assign mul_off15 = \$17 [4:0];
-  assign acc0_next = \$33 [31:0];
-  assign acc1_next = \$49 [31:0];
-  assign acc2_next = \$65 [31:0];
-  assign acc3_next = \$81 [31:0];
+  assign acc0_next = \$18 [31:0];
+  assign acc1_next = \$19 [31:0];
+  assign acc2_next = \$20 [31:0];
+  assign acc3_next = \$21 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.values  = i__payload[127:0];
   assign \i__payload.values[0]  = i__payload[7:0];

@@ -5,68 +5,72 @@
 module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  wire [32:0] \$11 ;
+  wire [15:0] \$10 ;
+  wire [15:0] \$11 ;
   wire [15:0] \$12 ;
   wire [15:0] \$13 ;
   wire [15:0] \$14 ;
   wire [15:0] \$15 ;
-  wire [15:0] \$16 ;
-  wire [15:0] \$17 ;
-  wire [15:0] \$18 ;
-  wire [15:0] \$19 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [2:0] \$2 ;
   wire \$20 ;
-  wire \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
+  reg [15:0] \$21 ;
+  reg [15:0] \$22 ;
+  reg [15:0] \$23 ;
+  reg [15:0] \$24 ;
   reg [15:0] \$25 ;
   reg [15:0] \$26 ;
   reg [15:0] \$27 ;
   reg [15:0] \$28 ;
-  reg [15:0] \$29 ;
+  reg \$29 ;
   wire [2:0] \$3 ;
-  reg [15:0] \$30 ;
-  reg [15:0] \$31 ;
-  reg [15:0] \$32 ;
-  reg \$33 ;
-  reg \$34 ;
-  reg \$35 ;
+  reg \$30 ;
+  reg \$31 ;
+  reg [31:0] \$32 ;
+  reg [31:0] \$33 ;
+  reg [31:0] \$34 ;
+  reg [31:0] \$35 ;
   reg [31:0] \$36 ;
   reg [31:0] \$37 ;
   reg [31:0] \$38 ;
   reg [31:0] \$39 ;
-  wire [16:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
-  reg [31:0] \$42 ;
-  reg [31:0] \$43 ;
-  wire [5:0] \$48 ;
+  wire [32:0] \$4 ;
+  wire [5:0] \$44 ;
+  wire [5:0] \$47 ;
   wire [32:0] \$5 ;
-  wire [5:0] \$51 ;
-  wire [5:0] \$54 ;
-  wire [5:0] \$57 ;
-  wire [16:0] \$6 ;
-  wire [5:0] \$60 ;
-  wire [5:0] \$63 ;
-  wire [5:0] \$66 ;
-  wire [5:0] \$69 ;
+  wire [5:0] \$50 ;
+  wire [5:0] \$53 ;
+  wire [5:0] \$56 ;
+  wire [5:0] \$59 ;
+  wire [32:0] \$6 ;
+  wire [5:0] \$62 ;
+  wire [5:0] \$65 ;
   wire [32:0] \$7 ;
-  wire [16:0] \$8 ;
-  wire [32:0] \$9 ;
+  wire [15:0] \$8 ;
+  wire [15:0] \$9 ;
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p0;
   reg [31:0] acc1 = 32'd0;
   wire [31:0] acc1_next;
   reg [31:0] acc1_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p0;
   reg [31:0] acc2 = 32'd0;
   wire [31:0] acc2_next;
   reg [31:0] acc2_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p0;
   reg [31:0] acc3 = 32'd0;
   wire [31:0] acc3_next;
   reg [31:0] acc3_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p0;
   (* init = 1'h0 *)
   wire acc_out_valid;
   wire advance;
@@ -125,176 +129,210 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   output o__valid;
   reg o__valid = 1'h0;
   reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$22  = 16'h0000;
+  reg [15:0] \prod_s0$21  = 16'h0000;
   reg [15:0] \prod_s0$25  = 16'h0000;
   reg [15:0] \prod_s0$26  = 16'h0000;
-  reg [15:0] \prod_s0$29  = 16'h0000;
   reg [15:0] \prod_s0$30  = 16'h0000;
-  reg [15:0] \prod_s0$33  = 16'h0000;
-  reg [15:0] \prod_s0$34  = 16'h0000;
-  reg \prod_s0$40  = 1'h0;
+  reg [15:0] \prod_s0$31  = 16'h0000;
+  reg [15:0] \prod_s0$35  = 16'h0000;
+  reg [15:0] \prod_s0$36  = 16'h0000;
+  reg \prod_s0$44  = 1'h0;
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
   always @(posedge clk)
-    \prod_s0$26  <= \$28 ;
+    \prod_s0$31  <= \$26 ;
   always @(posedge clk)
-    \prod_s0$29  <= \$29 ;
+    \prod_s0$35  <= \$27 ;
   always @(posedge clk)
-    \prod_s0$30  <= \$30 ;
+    \prod_s0$36  <= \$28 ;
   always @(posedge clk)
-    \prod_s0$33  <= \$31 ;
+    \prod_s0$44  <= \$29 ;
   always @(posedge clk)
-    \prod_s0$34  <= \$32 ;
+    prod_valid_s0 <= \$30 ;
   always @(posedge clk)
-    \prod_s0$40  <= \$33 ;
+    o__valid <= \$31 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$34 ;
+    acc0_out <= \$32 ;
   always @(posedge clk)
-    o__valid <= \$35 ;
+    acc0 <= \$33 ;
   always @(posedge clk)
-    acc0_out <= \$36 ;
+    acc1_out <= \$34 ;
   always @(posedge clk)
-    acc0 <= \$37 ;
+    acc1 <= \$35 ;
   always @(posedge clk)
-    acc1_out <= \$38 ;
+    acc2_out <= \$36 ;
   always @(posedge clk)
-    acc1 <= \$39 ;
+    acc2 <= \$37 ;
   always @(posedge clk)
-    acc2_out <= \$40 ;
+    acc3_out <= \$38 ;
   always @(posedge clk)
-    acc2 <= \$41 ;
-  always @(posedge clk)
-    acc3_out <= \$42 ;
-  always @(posedge clk)
-    acc3 <= \$43 ;
+    acc3 <= \$39 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = i__payload[17:16] - 1'h0;
   assign \$3  = i__payload[19:18] - 1'h1;
-  assign \$48  = \$2 [1:0] * 4'h8;
-  assign mul_w0_0 = i__payload[43:20] >> \$48 ;
-  assign \$51  = \$3 [1:0] * 4'h8;
-  assign mul_w0_1 = i__payload[51:28] >> \$51 ;
-  assign \$54  = \$2 [1:0] * 4'h8;
-  assign mul_w1_0 = i__payload[75:52] >> \$54 ;
-  assign \$57  = \$3 [1:0] * 4'h8;
-  assign mul_w1_1 = i__payload[83:60] >> \$57 ;
-  assign \$60  = \$2 [1:0] * 4'h8;
-  assign mul_w2_0 = i__payload[107:84] >> \$60 ;
-  assign \$63  = \$3 [1:0] * 4'h8;
-  assign mul_w2_1 = i__payload[115:92] >> \$63 ;
-  assign \$66  = \$2 [1:0] * 4'h8;
-  assign mul_w3_0 = i__payload[139:116] >> \$66 ;
-  assign \$69  = \$3 [1:0] * 4'h8;
-  assign mul_w3_1 = i__payload[147:124] >> \$69 ;
-  assign \$4  = $signed(prod_s0) + $signed(\prod_s0$22 );
-  assign \$5  = $signed(acc0) + $signed(\$4 );
-  assign \$6  = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
-  assign \$7  = $signed(acc1) + $signed(\$6 );
-  assign \$8  = $signed(\prod_s0$29 ) + $signed(\prod_s0$30 );
-  assign \$9  = $signed(acc2) + $signed(\$8 );
-  assign \$10  = $signed(\prod_s0$33 ) + $signed(\prod_s0$34 );
-  assign \$11  = $signed(acc3) + $signed(\$10 );
-  assign \$12  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$13  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$14  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$15  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$16  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$17  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$18  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$19  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$20  = prod_valid_s0 & \prod_s0$40 ;
-  assign \$21  = i__ready & prod_valid_s0;
-  assign \$22  = i__ready & prod_valid_s0;
-  assign \$23  = i__ready & prod_valid_s0;
-  assign \$24  = i__ready & prod_valid_s0;
+  assign \$44  = \$2 [1:0] * 4'h8;
+  assign mul_w0_0 = i__payload[43:20] >> \$44 ;
+  assign \$47  = \$3 [1:0] * 4'h8;
+  assign mul_w0_1 = i__payload[51:28] >> \$47 ;
+  assign \$50  = \$2 [1:0] * 4'h8;
+  assign mul_w1_0 = i__payload[75:52] >> \$50 ;
+  assign \$53  = \$3 [1:0] * 4'h8;
+  assign mul_w1_1 = i__payload[83:60] >> \$53 ;
+  assign \$56  = \$2 [1:0] * 4'h8;
+  assign mul_w2_0 = i__payload[107:84] >> \$56 ;
+  assign \$59  = \$3 [1:0] * 4'h8;
+  assign mul_w2_1 = i__payload[115:92] >> \$59 ;
+  assign \$62  = \$2 [1:0] * 4'h8;
+  assign mul_w3_0 = i__payload[139:116] >> \$62 ;
+  assign \$65  = \$3 [1:0] * 4'h8;
+  assign mul_w3_1 = i__payload[147:124] >> \$65 ;
+  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$21 );
+  assign \$4  = $signed(acc0) + $signed(acc0_sum_p0);
+  assign acc1_sum_p0 = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
+  assign \$5  = $signed(acc1) + $signed(acc1_sum_p0);
+  assign acc2_sum_p0 = $signed(\prod_s0$30 ) + $signed(\prod_s0$31 );
+  assign \$6  = $signed(acc2) + $signed(acc2_sum_p0);
+  assign acc3_sum_p0 = $signed(\prod_s0$35 ) + $signed(\prod_s0$36 );
+  assign \$7  = $signed(acc3) + $signed(acc3_sum_p0);
+  assign \$8  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
+  assign \$9  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
+  assign \$10  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
+  assign \$11  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
+  assign \$12  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
+  assign \$13  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
+  assign \$14  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
+  assign \$15  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
+  assign \$16  = prod_valid_s0 & \prod_s0$44 ;
+  assign \$17  = i__ready & prod_valid_s0;
+  assign \$18  = i__ready & prod_valid_s0;
+  assign \$19  = i__ready & prod_valid_s0;
+  assign \$20  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$25 ;
+    prod_s0 <= \$21 ;
   always @(posedge clk)
-    \prod_s0$22  <= \$26 ;
+    \prod_s0$21  <= \$22 ;
   always @(posedge clk)
-    \prod_s0$25  <= \$27 ;
+    \prod_s0$25  <= \$23 ;
+  always @(posedge clk)
+    \prod_s0$26  <= \$24 ;
+  always @(posedge clk)
+    \prod_s0$30  <= \$25 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = \prod_s0$26 ;
+    \$26  = \prod_s0$31 ;
+    if (i__ready) begin
+      \$26  = \$13 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$27  = \prod_s0$35 ;
+    if (i__ready) begin
+      \$27  = \$14 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$28  = \prod_s0$36 ;
     if (i__ready) begin
       \$28  = \$15 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = \prod_s0$29 ;
+    \$29  = \prod_s0$44 ;
     if (i__ready) begin
-      \$29  = \$16 ;
+      \$29  = i__payload[148];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = \prod_s0$30 ;
+    \$30  = prod_valid_s0;
     if (i__ready) begin
-      \$30  = \$17 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = \prod_s0$33 ;
-    if (i__ready) begin
-      \$31  = \$18 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = \prod_s0$34 ;
-    if (i__ready) begin
-      \$32  = \$19 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = \prod_s0$40 ;
-    if (i__ready) begin
-      \$33  = i__payload[148];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = prod_valid_s0;
-    if (i__ready) begin
-      \$34  = i__valid;
+      \$30  = i__valid;
     end
     if (rst) begin
-      \$34  = 1'h0;
+      \$30  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = o__valid;
+    \$31  = o__valid;
     if (i__ready) begin
-      \$35  = \$20 ;
+      \$31  = \$16 ;
     end
     if (rst) begin
-      \$35  = 1'h0;
+      \$31  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = acc0_out;
-    if (\$21 ) begin
-      if (\prod_s0$40 ) begin
-        \$36  = \$5 [31:0];
+    \$32  = acc0_out;
+    if (\$17 ) begin
+      if (\prod_s0$44 ) begin
+        \$32  = \$4 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = acc0;
-    if (\$21 ) begin
+    \$33  = acc0;
+    if (\$17 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$40 ) begin
+      if (\prod_s0$44 ) begin
+        \$33  = 32'd0;
+      end else begin
+        \$33  = \$4 [31:0];
+      end
+    end
+    if (rst) begin
+      \$33  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$34  = acc1_out;
+    if (\$18 ) begin
+      if (\prod_s0$44 ) begin
+        \$34  = \$5 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$35  = acc1;
+    if (\$18 ) begin
+      (* full_case = 32'd1 *)
+      if (\prod_s0$44 ) begin
+        \$35  = 32'd0;
+      end else begin
+        \$35  = \$5 [31:0];
+      end
+    end
+    if (rst) begin
+      \$35  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$36  = acc2_out;
+    if (\$19 ) begin
+      if (\prod_s0$44 ) begin
+        \$36  = \$6 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$37  = acc2;
+    if (\$19 ) begin
+      (* full_case = 32'd1 *)
+      if (\prod_s0$44 ) begin
         \$37  = 32'd0;
       end else begin
-        \$37  = \$5 [31:0];
+        \$37  = \$6 [31:0];
       end
     end
     if (rst) begin
@@ -303,19 +341,19 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = acc1_out;
-    if (\$22 ) begin
-      if (\prod_s0$40 ) begin
+    \$38  = acc3_out;
+    if (\$20 ) begin
+      if (\prod_s0$44 ) begin
         \$38  = \$7 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = acc1;
-    if (\$22 ) begin
+    \$39  = acc3;
+    if (\$20 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$40 ) begin
+      if (\prod_s0$44 ) begin
         \$39  = 32'd0;
       end else begin
         \$39  = \$7 [31:0];
@@ -327,80 +365,46 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = acc2_out;
-    if (\$23 ) begin
-      if (\prod_s0$40 ) begin
-        \$40  = \$9 [31:0];
-      end
+    \$21  = prod_s0;
+    if (i__ready) begin
+      \$21  = \$8 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = acc2;
-    if (\$23 ) begin
-      (* full_case = 32'd1 *)
-      if (\prod_s0$40 ) begin
-        \$41  = 32'd0;
-      end else begin
-        \$41  = \$9 [31:0];
-      end
-    end
-    if (rst) begin
-      \$41  = 32'd0;
+    \$22  = \prod_s0$21 ;
+    if (i__ready) begin
+      \$22  = \$9 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = acc3_out;
-    if (\$24 ) begin
-      if (\prod_s0$40 ) begin
-        \$42  = \$11 [31:0];
-      end
+    \$23  = \prod_s0$25 ;
+    if (i__ready) begin
+      \$23  = \$10 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = acc3;
-    if (\$24 ) begin
-      (* full_case = 32'd1 *)
-      if (\prod_s0$40 ) begin
-        \$43  = 32'd0;
-      end else begin
-        \$43  = \$11 [31:0];
-      end
-    end
-    if (rst) begin
-      \$43  = 32'd0;
+    \$24  = \prod_s0$26 ;
+    if (i__ready) begin
+      \$24  = \$11 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = prod_s0;
+    \$25  = \prod_s0$30 ;
     if (i__ready) begin
       \$25  = \$12 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = \prod_s0$22 ;
-    if (i__ready) begin
-      \$26  = \$13 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = \prod_s0$25 ;
-    if (i__ready) begin
-      \$27  = \$14 ;
     end
   end
   assign advance = i__ready;
   assign mul_off0 = \$2 [1:0];
   assign mul_off1 = \$3 [1:0];
-  assign acc0_next = \$5 [31:0];
-  assign acc1_next = \$7 [31:0];
-  assign acc2_next = \$9 [31:0];
-  assign acc3_next = \$11 [31:0];
+  assign acc0_next = \$4 [31:0];
+  assign acc1_next = \$5 [31:0];
+  assign acc2_next = \$6 [31:0];
+  assign acc3_next = \$7 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.values  = i__payload[15:0];
   assign \i__payload.values[0]  = i__payload[7:0];

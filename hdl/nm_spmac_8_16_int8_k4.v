@@ -5,170 +5,198 @@
 module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [16:0] \$10 ;
-  reg [15:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg [15:0] \$103 ;
-  reg [15:0] \$104 ;
-  reg [15:0] \$105 ;
-  reg [15:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [15:0] \$108 ;
-  reg [15:0] \$109 ;
-  wire [16:0] \$11 ;
-  reg [15:0] \$110 ;
-  reg \$111 ;
-  reg \$112 ;
-  reg \$113 ;
-  reg [31:0] \$114 ;
-  reg [31:0] \$115 ;
-  reg [31:0] \$116 ;
-  reg [31:0] \$117 ;
-  reg [31:0] \$118 ;
-  reg [31:0] \$119 ;
-  wire [17:0] \$12 ;
-  reg [31:0] \$120 ;
-  reg [31:0] \$121 ;
-  wire [16:0] \$13 ;
-  wire [7:0] \$132 ;
-  wire [7:0] \$135 ;
-  wire [7:0] \$138 ;
-  wire [16:0] \$14 ;
-  wire [7:0] \$141 ;
-  wire [7:0] \$144 ;
-  wire [7:0] \$147 ;
-  wire [17:0] \$15 ;
-  wire [7:0] \$150 ;
-  wire [7:0] \$153 ;
-  wire [7:0] \$156 ;
-  wire [7:0] \$159 ;
-  wire [18:0] \$16 ;
-  wire [7:0] \$162 ;
-  wire [7:0] \$165 ;
-  wire [7:0] \$168 ;
-  wire [32:0] \$17 ;
-  wire [7:0] \$171 ;
-  wire [7:0] \$174 ;
-  wire [7:0] \$177 ;
-  wire [16:0] \$18 ;
-  wire [7:0] \$180 ;
-  wire [7:0] \$183 ;
-  wire [7:0] \$186 ;
-  wire [7:0] \$189 ;
-  wire [16:0] \$19 ;
-  wire [7:0] \$192 ;
-  wire [7:0] \$195 ;
-  wire [7:0] \$198 ;
+  wire [32:0] \$10 ;
+  wire [7:0] \$104 ;
+  wire [7:0] \$107 ;
+  wire [32:0] \$11 ;
+  wire [7:0] \$110 ;
+  wire [7:0] \$113 ;
+  wire [7:0] \$116 ;
+  wire [7:0] \$119 ;
+  wire [32:0] \$12 ;
+  wire [7:0] \$122 ;
+  wire [7:0] \$125 ;
+  wire [7:0] \$128 ;
+  wire [32:0] \$13 ;
+  wire [7:0] \$131 ;
+  wire [7:0] \$134 ;
+  wire [7:0] \$137 ;
+  wire [15:0] \$14 ;
+  wire [7:0] \$140 ;
+  wire [7:0] \$143 ;
+  wire [7:0] \$146 ;
+  wire [7:0] \$149 ;
+  wire [15:0] \$15 ;
+  wire [7:0] \$152 ;
+  wire [7:0] \$155 ;
+  wire [7:0] \$158 ;
+  wire [15:0] \$16 ;
+  wire [7:0] \$161 ;
+  wire [7:0] \$164 ;
+  wire [7:0] \$167 ;
+  wire [15:0] \$17 ;
+  wire [7:0] \$170 ;
+  wire [7:0] \$173 ;
+  wire [7:0] \$176 ;
+  wire [7:0] \$179 ;
+  wire [15:0] \$18 ;
+  wire [7:0] \$182 ;
+  wire [7:0] \$185 ;
+  wire [7:0] \$188 ;
+  wire [15:0] \$19 ;
+  wire [7:0] \$191 ;
+  wire [7:0] \$194 ;
+  wire [7:0] \$197 ;
   wire [4:0] \$2 ;
-  wire [17:0] \$20 ;
-  wire [7:0] \$201 ;
-  wire [7:0] \$204 ;
-  wire [7:0] \$207 ;
-  wire [16:0] \$21 ;
-  wire [7:0] \$210 ;
-  wire [7:0] \$213 ;
-  wire [7:0] \$216 ;
-  wire [7:0] \$219 ;
-  wire [16:0] \$22 ;
-  wire [7:0] \$222 ;
-  wire [7:0] \$225 ;
-  wire [17:0] \$23 ;
-  wire [18:0] \$24 ;
-  wire [32:0] \$25 ;
-  wire [16:0] \$26 ;
-  wire [16:0] \$27 ;
-  wire [17:0] \$28 ;
-  wire [16:0] \$29 ;
+  wire [15:0] \$20 ;
+  wire [15:0] \$21 ;
+  wire [15:0] \$22 ;
+  wire [15:0] \$23 ;
+  wire [15:0] \$24 ;
+  wire [15:0] \$25 ;
+  wire [15:0] \$26 ;
+  wire [15:0] \$27 ;
+  wire [15:0] \$28 ;
+  wire [15:0] \$29 ;
   wire [4:0] \$3 ;
-  wire [16:0] \$30 ;
-  wire [17:0] \$31 ;
-  wire [18:0] \$32 ;
-  wire [32:0] \$33 ;
-  wire [16:0] \$34 ;
-  wire [16:0] \$35 ;
-  wire [17:0] \$36 ;
-  wire [16:0] \$37 ;
-  wire [16:0] \$38 ;
-  wire [17:0] \$39 ;
+  wire [15:0] \$30 ;
+  wire [15:0] \$31 ;
+  wire [15:0] \$32 ;
+  wire [15:0] \$33 ;
+  wire [15:0] \$34 ;
+  wire [15:0] \$35 ;
+  wire [15:0] \$36 ;
+  wire [15:0] \$37 ;
+  wire [15:0] \$38 ;
+  wire [15:0] \$39 ;
   wire [4:0] \$4 ;
-  wire [18:0] \$40 ;
-  wire [32:0] \$41 ;
+  wire [15:0] \$40 ;
+  wire [15:0] \$41 ;
   wire [15:0] \$42 ;
   wire [15:0] \$43 ;
   wire [15:0] \$44 ;
   wire [15:0] \$45 ;
-  wire [15:0] \$46 ;
-  wire [15:0] \$47 ;
-  wire [15:0] \$48 ;
-  wire [15:0] \$49 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire [4:0] \$5 ;
-  wire [15:0] \$50 ;
-  wire [15:0] \$51 ;
-  wire [15:0] \$52 ;
-  wire [15:0] \$53 ;
-  wire [15:0] \$54 ;
-  wire [15:0] \$55 ;
-  wire [15:0] \$56 ;
-  wire [15:0] \$57 ;
-  wire [15:0] \$58 ;
-  wire [15:0] \$59 ;
+  wire \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [15:0] \$53 ;
+  reg [15:0] \$54 ;
+  reg [15:0] \$55 ;
+  reg [15:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
+  reg [15:0] \$59 ;
   wire [4:0] \$6 ;
-  wire [15:0] \$60 ;
-  wire [15:0] \$61 ;
-  wire [15:0] \$62 ;
-  wire [15:0] \$63 ;
-  wire [15:0] \$64 ;
-  wire [15:0] \$65 ;
-  wire [15:0] \$66 ;
-  wire [15:0] \$67 ;
-  wire [15:0] \$68 ;
-  wire [15:0] \$69 ;
+  reg [15:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [15:0] \$63 ;
+  reg [15:0] \$64 ;
+  reg [15:0] \$65 ;
+  reg [15:0] \$66 ;
+  reg [15:0] \$67 ;
+  reg [15:0] \$68 ;
+  reg [15:0] \$69 ;
   wire [4:0] \$7 ;
-  wire [15:0] \$70 ;
-  wire [15:0] \$71 ;
-  wire [15:0] \$72 ;
-  wire [15:0] \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
+  reg [15:0] \$70 ;
+  reg [15:0] \$71 ;
+  reg [15:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [15:0] \$75 ;
+  reg [15:0] \$76 ;
+  reg [15:0] \$77 ;
+  reg [15:0] \$78 ;
   reg [15:0] \$79 ;
   wire [4:0] \$8 ;
   reg [15:0] \$80 ;
   reg [15:0] \$81 ;
   reg [15:0] \$82 ;
-  reg [15:0] \$83 ;
-  reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg [15:0] \$86 ;
-  reg [15:0] \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg \$85 ;
+  reg [31:0] \$86 ;
+  reg [31:0] \$87 ;
+  reg [31:0] \$88 ;
+  reg [31:0] \$89 ;
   wire [4:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg [15:0] \$95 ;
-  reg [15:0] \$96 ;
-  reg [15:0] \$97 ;
-  reg [15:0] \$98 ;
-  reg [15:0] \$99 ;
+  reg [31:0] \$90 ;
+  reg [31:0] \$91 ;
+  reg [31:0] \$92 ;
+  reg [31:0] \$93 ;
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc0_sum_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] acc0_sum_p5;
+  (* keep = 32'd1 *)
+  wire [18:0] acc0_sum_p6;
   reg [31:0] acc1 = 32'd0;
   wire [31:0] acc1_next;
   reg [31:0] acc1_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc1_sum_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] acc1_sum_p5;
+  (* keep = 32'd1 *)
+  wire [18:0] acc1_sum_p6;
   reg [31:0] acc2 = 32'd0;
   wire [31:0] acc2_next;
   reg [31:0] acc2_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc2_sum_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] acc2_sum_p5;
+  (* keep = 32'd1 *)
+  wire [18:0] acc2_sum_p6;
   reg [31:0] acc3 = 32'd0;
   wire [31:0] acc3_next;
   reg [31:0] acc3_out = 32'd0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] acc3_sum_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] acc3_sum_p5;
+  (* keep = 32'd1 *)
+  wire [18:0] acc3_sum_p6;
   (* init = 1'h0 *)
   wire acc_out_valid;
   wire advance;
@@ -317,615 +345,615 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   output o__valid;
   reg o__valid = 1'h0;
   reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$52  = 16'h0000;
+  reg [15:0] \prod_s0$101  = 16'h0000;
+  reg [15:0] \prod_s0$102  = 16'h0000;
+  reg [15:0] \prod_s0$104  = 16'h0000;
+  reg [15:0] \prod_s0$105  = 16'h0000;
+  reg [15:0] \prod_s0$107  = 16'h0000;
+  reg [15:0] \prod_s0$108  = 16'h0000;
+  reg [15:0] \prod_s0$110  = 16'h0000;
+  reg [15:0] \prod_s0$111  = 16'h0000;
+  reg \prod_s0$122  = 1'h0;
+  reg [15:0] \prod_s0$51  = 16'h0000;
   reg [15:0] \prod_s0$53  = 16'h0000;
   reg [15:0] \prod_s0$54  = 16'h0000;
-  reg [15:0] \prod_s0$55  = 16'h0000;
   reg [15:0] \prod_s0$56  = 16'h0000;
   reg [15:0] \prod_s0$57  = 16'h0000;
-  reg [15:0] \prod_s0$58  = 16'h0000;
-  reg [15:0] \prod_s0$61  = 16'h0000;
-  reg [15:0] \prod_s0$62  = 16'h0000;
-  reg [15:0] \prod_s0$63  = 16'h0000;
-  reg [15:0] \prod_s0$64  = 16'h0000;
-  reg [15:0] \prod_s0$65  = 16'h0000;
-  reg [15:0] \prod_s0$66  = 16'h0000;
+  reg [15:0] \prod_s0$59  = 16'h0000;
+  reg [15:0] \prod_s0$60  = 16'h0000;
   reg [15:0] \prod_s0$67  = 16'h0000;
   reg [15:0] \prod_s0$68  = 16'h0000;
+  reg [15:0] \prod_s0$70  = 16'h0000;
   reg [15:0] \prod_s0$71  = 16'h0000;
-  reg [15:0] \prod_s0$72  = 16'h0000;
   reg [15:0] \prod_s0$73  = 16'h0000;
   reg [15:0] \prod_s0$74  = 16'h0000;
-  reg [15:0] \prod_s0$75  = 16'h0000;
   reg [15:0] \prod_s0$76  = 16'h0000;
   reg [15:0] \prod_s0$77  = 16'h0000;
-  reg [15:0] \prod_s0$78  = 16'h0000;
-  reg [15:0] \prod_s0$81  = 16'h0000;
-  reg [15:0] \prod_s0$82  = 16'h0000;
-  reg [15:0] \prod_s0$83  = 16'h0000;
   reg [15:0] \prod_s0$84  = 16'h0000;
   reg [15:0] \prod_s0$85  = 16'h0000;
-  reg [15:0] \prod_s0$86  = 16'h0000;
   reg [15:0] \prod_s0$87  = 16'h0000;
   reg [15:0] \prod_s0$88  = 16'h0000;
-  reg \prod_s0$94  = 1'h0;
+  reg [15:0] \prod_s0$90  = 16'h0000;
+  reg [15:0] \prod_s0$91  = 16'h0000;
+  reg [15:0] \prod_s0$93  = 16'h0000;
+  reg [15:0] \prod_s0$94  = 16'h0000;
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
+  assign \$6  = i__payload[83:80] - 3'h4;
+  assign \$7  = i__payload[87:84] - 3'h5;
+  assign \$8  = i__payload[91:88] - 3'h6;
+  assign \$9  = i__payload[95:92] - 3'h7;
+  assign \$104  = \$2 [3:0] * 4'h8;
+  assign mul_w0_0 = i__payload[167:96] >> \$104 ;
+  assign \$107  = \$3 [3:0] * 4'h8;
+  assign mul_w0_1 = i__payload[175:104] >> \$107 ;
+  assign \$110  = \$4 [3:0] * 4'h8;
+  assign mul_w0_2 = i__payload[183:112] >> \$110 ;
+  assign \$113  = \$5 [3:0] * 4'h8;
+  assign mul_w0_3 = i__payload[191:120] >> \$113 ;
+  assign \$116  = \$6 [3:0] * 4'h8;
+  assign mul_w0_4 = i__payload[199:128] >> \$116 ;
+  assign \$119  = \$7 [3:0] * 4'h8;
+  assign mul_w0_5 = i__payload[207:136] >> \$119 ;
+  assign \$122  = \$8 [3:0] * 4'h8;
+  assign mul_w0_6 = i__payload[215:144] >> \$122 ;
+  assign \$125  = \$9 [3:0] * 4'h8;
+  assign mul_w0_7 = i__payload[223:152] >> \$125 ;
+  assign \$128  = \$2 [3:0] * 4'h8;
+  assign mul_w1_0 = i__payload[295:224] >> \$128 ;
+  assign \$131  = \$3 [3:0] * 4'h8;
+  assign mul_w1_1 = i__payload[303:232] >> \$131 ;
+  assign \$134  = \$4 [3:0] * 4'h8;
+  assign mul_w1_2 = i__payload[311:240] >> \$134 ;
+  assign \$137  = \$5 [3:0] * 4'h8;
+  assign mul_w1_3 = i__payload[319:248] >> \$137 ;
+  assign \$140  = \$6 [3:0] * 4'h8;
+  assign mul_w1_4 = i__payload[327:256] >> \$140 ;
+  assign \$143  = \$7 [3:0] * 4'h8;
+  assign mul_w1_5 = i__payload[335:264] >> \$143 ;
+  assign \$146  = \$8 [3:0] * 4'h8;
+  assign mul_w1_6 = i__payload[343:272] >> \$146 ;
+  assign \$149  = \$9 [3:0] * 4'h8;
+  assign mul_w1_7 = i__payload[351:280] >> \$149 ;
+  assign \$152  = \$2 [3:0] * 4'h8;
+  assign mul_w2_0 = i__payload[423:352] >> \$152 ;
+  assign \$155  = \$3 [3:0] * 4'h8;
+  assign mul_w2_1 = i__payload[431:360] >> \$155 ;
+  assign \$158  = \$4 [3:0] * 4'h8;
+  assign mul_w2_2 = i__payload[439:368] >> \$158 ;
+  assign \$161  = \$5 [3:0] * 4'h8;
+  assign mul_w2_3 = i__payload[447:376] >> \$161 ;
+  assign \$164  = \$6 [3:0] * 4'h8;
+  assign mul_w2_4 = i__payload[455:384] >> \$164 ;
+  assign \$167  = \$7 [3:0] * 4'h8;
+  assign mul_w2_5 = i__payload[463:392] >> \$167 ;
+  assign \$170  = \$8 [3:0] * 4'h8;
+  assign mul_w2_6 = i__payload[471:400] >> \$170 ;
+  assign \$173  = \$9 [3:0] * 4'h8;
+  assign mul_w2_7 = i__payload[479:408] >> \$173 ;
+  assign \$176  = \$2 [3:0] * 4'h8;
+  assign mul_w3_0 = i__payload[551:480] >> \$176 ;
+  assign \$179  = \$3 [3:0] * 4'h8;
+  assign mul_w3_1 = i__payload[559:488] >> \$179 ;
+  assign \$182  = \$4 [3:0] * 4'h8;
+  assign mul_w3_2 = i__payload[567:496] >> \$182 ;
+  assign \$185  = \$5 [3:0] * 4'h8;
+  assign mul_w3_3 = i__payload[575:504] >> \$185 ;
+  assign \$188  = \$6 [3:0] * 4'h8;
+  assign mul_w3_4 = i__payload[583:512] >> \$188 ;
+  assign \$191  = \$7 [3:0] * 4'h8;
+  assign mul_w3_5 = i__payload[591:520] >> \$191 ;
+  assign \$194  = \$8 [3:0] * 4'h8;
+  assign mul_w3_6 = i__payload[599:528] >> \$194 ;
+  assign \$197  = \$9 [3:0] * 4'h8;
+  assign mul_w3_7 = i__payload[607:536] >> \$197 ;
+  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$51 );
+  assign acc0_sum_p1 = $signed(\prod_s0$53 ) + $signed(\prod_s0$54 );
+  assign acc0_sum_p2 = $signed(\prod_s0$56 ) + $signed(\prod_s0$57 );
+  assign acc0_sum_p3 = $signed(\prod_s0$59 ) + $signed(\prod_s0$60 );
+  assign acc0_sum_p4 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
+  assign acc0_sum_p5 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
+  assign acc0_sum_p6 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
+  assign \$10  = $signed(acc0) + $signed(acc0_sum_p6);
+  assign acc1_sum_p0 = $signed(\prod_s0$67 ) + $signed(\prod_s0$68 );
+  assign acc1_sum_p1 = $signed(\prod_s0$70 ) + $signed(\prod_s0$71 );
+  assign acc1_sum_p2 = $signed(\prod_s0$73 ) + $signed(\prod_s0$74 );
+  assign acc1_sum_p3 = $signed(\prod_s0$76 ) + $signed(\prod_s0$77 );
+  assign acc1_sum_p4 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
+  assign acc1_sum_p5 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
+  assign acc1_sum_p6 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
+  assign \$11  = $signed(acc1) + $signed(acc1_sum_p6);
+  assign acc2_sum_p0 = $signed(\prod_s0$84 ) + $signed(\prod_s0$85 );
+  assign acc2_sum_p1 = $signed(\prod_s0$87 ) + $signed(\prod_s0$88 );
+  assign acc2_sum_p2 = $signed(\prod_s0$90 ) + $signed(\prod_s0$91 );
+  assign acc2_sum_p3 = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
+  assign acc2_sum_p4 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
+  assign acc2_sum_p5 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
+  assign acc2_sum_p6 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
+  assign \$12  = $signed(acc2) + $signed(acc2_sum_p6);
+  assign acc3_sum_p0 = $signed(\prod_s0$101 ) + $signed(\prod_s0$102 );
+  assign acc3_sum_p1 = $signed(\prod_s0$104 ) + $signed(\prod_s0$105 );
+  assign acc3_sum_p2 = $signed(\prod_s0$107 ) + $signed(\prod_s0$108 );
+  assign acc3_sum_p3 = $signed(\prod_s0$110 ) + $signed(\prod_s0$111 );
+  assign acc3_sum_p4 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
+  assign acc3_sum_p5 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
+  assign acc3_sum_p6 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
+  assign \$13  = $signed(acc3) + $signed(acc3_sum_p6);
+  assign \$14  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
+  assign \$15  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
+  assign \$16  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
+  assign \$17  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
+  assign \$18  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
+  assign \$19  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
+  assign \$20  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
+  assign \$21  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
+  assign \$22  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
+  assign \$23  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
+  assign \$24  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
+  assign \$25  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
+  assign \$26  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
+  assign \$27  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
+  assign \$28  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
+  assign \$29  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
+  assign \$30  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
+  assign \$31  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
+  assign \$32  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
+  assign \$33  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
+  assign \$34  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
+  assign \$35  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
+  assign \$36  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
+  assign \$37  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
+  assign \$38  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
+  assign \$39  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
+  assign \$40  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
+  assign \$41  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
+  assign \$42  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
+  assign \$43  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
+  assign \$44  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
+  assign \$45  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
+  assign \$46  = prod_valid_s0 & \prod_s0$122 ;
+  assign \$47  = i__ready & prod_valid_s0;
+  assign \$48  = i__ready & prod_valid_s0;
+  assign \$49  = i__ready & prod_valid_s0;
+  assign \$50  = i__ready & prod_valid_s0;
+  always @(posedge clk)
+    prod_s0 <= \$51 ;
+  always @(posedge clk)
+    \prod_s0$51  <= \$52 ;
+  always @(posedge clk)
+    \prod_s0$53  <= \$53 ;
+  always @(posedge clk)
+    \prod_s0$54  <= \$54 ;
+  always @(posedge clk)
+    \prod_s0$56  <= \$55 ;
+  always @(posedge clk)
+    \prod_s0$57  <= \$56 ;
+  always @(posedge clk)
+    \prod_s0$59  <= \$57 ;
+  always @(posedge clk)
+    \prod_s0$60  <= \$58 ;
+  always @(posedge clk)
+    \prod_s0$67  <= \$59 ;
+  always @(posedge clk)
+    \prod_s0$68  <= \$60 ;
+  always @(posedge clk)
+    \prod_s0$70  <= \$61 ;
+  always @(posedge clk)
+    \prod_s0$71  <= \$62 ;
+  always @(posedge clk)
+    \prod_s0$73  <= \$63 ;
+  always @(posedge clk)
+    \prod_s0$74  <= \$64 ;
+  always @(posedge clk)
+    \prod_s0$76  <= \$65 ;
+  always @(posedge clk)
+    \prod_s0$77  <= \$66 ;
+  always @(posedge clk)
+    \prod_s0$84  <= \$67 ;
+  always @(posedge clk)
+    \prod_s0$85  <= \$68 ;
+  always @(posedge clk)
+    \prod_s0$87  <= \$69 ;
+  always @(posedge clk)
+    \prod_s0$88  <= \$70 ;
+  always @(posedge clk)
+    \prod_s0$90  <= \$71 ;
+  always @(posedge clk)
+    \prod_s0$91  <= \$72 ;
+  always @(posedge clk)
+    \prod_s0$93  <= \$73 ;
+  always @(posedge clk)
+    \prod_s0$94  <= \$74 ;
+  always @(posedge clk)
+    \prod_s0$101  <= \$75 ;
+  always @(posedge clk)
+    \prod_s0$102  <= \$76 ;
+  always @(posedge clk)
+    \prod_s0$104  <= \$77 ;
+  always @(posedge clk)
+    \prod_s0$105  <= \$78 ;
+  always @(posedge clk)
+    \prod_s0$107  <= \$79 ;
+  always @(posedge clk)
+    \prod_s0$108  <= \$80 ;
+  always @(posedge clk)
+    \prod_s0$110  <= \$81 ;
+  always @(posedge clk)
+    \prod_s0$111  <= \$82 ;
+  always @(posedge clk)
+    \prod_s0$122  <= \$83 ;
+  always @(posedge clk)
+    prod_valid_s0 <= \$84 ;
+  always @(posedge clk)
+    o__valid <= \$85 ;
+  always @(posedge clk)
+    acc0_out <= \$86 ;
+  always @(posedge clk)
+    acc0 <= \$87 ;
+  always @(posedge clk)
+    acc1_out <= \$88 ;
+  always @(posedge clk)
+    acc1 <= \$89 ;
+  always @(posedge clk)
+    acc2_out <= \$90 ;
+  always @(posedge clk)
+    acc2 <= \$91 ;
+  always @(posedge clk)
+    acc3_out <= \$92 ;
+  always @(posedge clk)
+    acc3 <= \$93 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = i__payload[67:64] - 1'h0;
   assign \$3  = i__payload[71:68] - 1'h1;
   assign \$4  = i__payload[75:72] - 2'h2;
   assign \$5  = i__payload[79:76] - 2'h3;
-  assign \$6  = i__payload[83:80] - 3'h4;
-  assign \$7  = i__payload[87:84] - 3'h5;
-  assign \$8  = i__payload[91:88] - 3'h6;
-  assign \$9  = i__payload[95:92] - 3'h7;
-  assign \$132  = \$2 [3:0] * 4'h8;
-  assign mul_w0_0 = i__payload[167:96] >> \$132 ;
-  assign \$135  = \$3 [3:0] * 4'h8;
-  assign mul_w0_1 = i__payload[175:104] >> \$135 ;
-  assign \$138  = \$4 [3:0] * 4'h8;
-  assign mul_w0_2 = i__payload[183:112] >> \$138 ;
-  assign \$141  = \$5 [3:0] * 4'h8;
-  assign mul_w0_3 = i__payload[191:120] >> \$141 ;
-  assign \$144  = \$6 [3:0] * 4'h8;
-  assign mul_w0_4 = i__payload[199:128] >> \$144 ;
-  assign \$147  = \$7 [3:0] * 4'h8;
-  assign mul_w0_5 = i__payload[207:136] >> \$147 ;
-  assign \$150  = \$8 [3:0] * 4'h8;
-  assign mul_w0_6 = i__payload[215:144] >> \$150 ;
-  assign \$153  = \$9 [3:0] * 4'h8;
-  assign mul_w0_7 = i__payload[223:152] >> \$153 ;
-  assign \$156  = \$2 [3:0] * 4'h8;
-  assign mul_w1_0 = i__payload[295:224] >> \$156 ;
-  assign \$159  = \$3 [3:0] * 4'h8;
-  assign mul_w1_1 = i__payload[303:232] >> \$159 ;
-  assign \$162  = \$4 [3:0] * 4'h8;
-  assign mul_w1_2 = i__payload[311:240] >> \$162 ;
-  assign \$165  = \$5 [3:0] * 4'h8;
-  assign mul_w1_3 = i__payload[319:248] >> \$165 ;
-  assign \$168  = \$6 [3:0] * 4'h8;
-  assign mul_w1_4 = i__payload[327:256] >> \$168 ;
-  assign \$171  = \$7 [3:0] * 4'h8;
-  assign mul_w1_5 = i__payload[335:264] >> \$171 ;
-  assign \$174  = \$8 [3:0] * 4'h8;
-  assign mul_w1_6 = i__payload[343:272] >> \$174 ;
-  assign \$177  = \$9 [3:0] * 4'h8;
-  assign mul_w1_7 = i__payload[351:280] >> \$177 ;
-  assign \$180  = \$2 [3:0] * 4'h8;
-  assign mul_w2_0 = i__payload[423:352] >> \$180 ;
-  assign \$183  = \$3 [3:0] * 4'h8;
-  assign mul_w2_1 = i__payload[431:360] >> \$183 ;
-  assign \$186  = \$4 [3:0] * 4'h8;
-  assign mul_w2_2 = i__payload[439:368] >> \$186 ;
-  assign \$189  = \$5 [3:0] * 4'h8;
-  assign mul_w2_3 = i__payload[447:376] >> \$189 ;
-  assign \$192  = \$6 [3:0] * 4'h8;
-  assign mul_w2_4 = i__payload[455:384] >> \$192 ;
-  assign \$195  = \$7 [3:0] * 4'h8;
-  assign mul_w2_5 = i__payload[463:392] >> \$195 ;
-  assign \$198  = \$8 [3:0] * 4'h8;
-  assign mul_w2_6 = i__payload[471:400] >> \$198 ;
-  assign \$201  = \$9 [3:0] * 4'h8;
-  assign mul_w2_7 = i__payload[479:408] >> \$201 ;
-  assign \$204  = \$2 [3:0] * 4'h8;
-  assign mul_w3_0 = i__payload[551:480] >> \$204 ;
-  assign \$207  = \$3 [3:0] * 4'h8;
-  assign mul_w3_1 = i__payload[559:488] >> \$207 ;
-  assign \$210  = \$4 [3:0] * 4'h8;
-  assign mul_w3_2 = i__payload[567:496] >> \$210 ;
-  assign \$213  = \$5 [3:0] * 4'h8;
-  assign mul_w3_3 = i__payload[575:504] >> \$213 ;
-  assign \$216  = \$6 [3:0] * 4'h8;
-  assign mul_w3_4 = i__payload[583:512] >> \$216 ;
-  assign \$219  = \$7 [3:0] * 4'h8;
-  assign mul_w3_5 = i__payload[591:520] >> \$219 ;
-  assign \$222  = \$8 [3:0] * 4'h8;
-  assign mul_w3_6 = i__payload[599:528] >> \$222 ;
-  assign \$225  = \$9 [3:0] * 4'h8;
-  assign mul_w3_7 = i__payload[607:536] >> \$225 ;
-  assign \$10  = $signed(prod_s0) + $signed(\prod_s0$52 );
-  assign \$11  = $signed(\prod_s0$53 ) + $signed(\prod_s0$54 );
-  assign \$12  = $signed(\$10 ) + $signed(\$11 );
-  assign \$13  = $signed(\prod_s0$55 ) + $signed(\prod_s0$56 );
-  assign \$14  = $signed(\prod_s0$57 ) + $signed(\prod_s0$58 );
-  assign \$15  = $signed(\$13 ) + $signed(\$14 );
-  assign \$16  = $signed(\$12 ) + $signed(\$15 );
-  assign \$17  = $signed(acc0) + $signed(\$16 );
-  assign \$18  = $signed(\prod_s0$61 ) + $signed(\prod_s0$62 );
-  assign \$19  = $signed(\prod_s0$63 ) + $signed(\prod_s0$64 );
-  assign \$20  = $signed(\$18 ) + $signed(\$19 );
-  assign \$21  = $signed(\prod_s0$65 ) + $signed(\prod_s0$66 );
-  assign \$22  = $signed(\prod_s0$67 ) + $signed(\prod_s0$68 );
-  assign \$23  = $signed(\$21 ) + $signed(\$22 );
-  assign \$24  = $signed(\$20 ) + $signed(\$23 );
-  assign \$25  = $signed(acc1) + $signed(\$24 );
-  assign \$26  = $signed(\prod_s0$71 ) + $signed(\prod_s0$72 );
-  assign \$27  = $signed(\prod_s0$73 ) + $signed(\prod_s0$74 );
-  assign \$28  = $signed(\$26 ) + $signed(\$27 );
-  assign \$29  = $signed(\prod_s0$75 ) + $signed(\prod_s0$76 );
-  assign \$30  = $signed(\prod_s0$77 ) + $signed(\prod_s0$78 );
-  assign \$31  = $signed(\$29 ) + $signed(\$30 );
-  assign \$32  = $signed(\$28 ) + $signed(\$31 );
-  assign \$33  = $signed(acc2) + $signed(\$32 );
-  assign \$34  = $signed(\prod_s0$81 ) + $signed(\prod_s0$82 );
-  assign \$35  = $signed(\prod_s0$83 ) + $signed(\prod_s0$84 );
-  assign \$36  = $signed(\$34 ) + $signed(\$35 );
-  assign \$37  = $signed(\prod_s0$85 ) + $signed(\prod_s0$86 );
-  assign \$38  = $signed(\prod_s0$87 ) + $signed(\prod_s0$88 );
-  assign \$39  = $signed(\$37 ) + $signed(\$38 );
-  assign \$40  = $signed(\$36 ) + $signed(\$39 );
-  assign \$41  = $signed(acc3) + $signed(\$40 );
-  assign \$42  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$43  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$44  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
-  assign \$45  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
-  assign \$46  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
-  assign \$47  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
-  assign \$48  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
-  assign \$49  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
-  assign \$50  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$51  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$52  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
-  assign \$53  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
-  assign \$54  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
-  assign \$55  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
-  assign \$56  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
-  assign \$57  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
-  assign \$58  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$59  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$60  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
-  assign \$61  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
-  assign \$62  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
-  assign \$63  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
-  assign \$64  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
-  assign \$65  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
-  assign \$66  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$67  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$68  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
-  assign \$69  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
-  assign \$70  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
-  assign \$71  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
-  assign \$72  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
-  assign \$73  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
-  assign \$74  = prod_valid_s0 & \prod_s0$94 ;
-  assign \$75  = i__ready & prod_valid_s0;
-  assign \$76  = i__ready & prod_valid_s0;
-  assign \$77  = i__ready & prod_valid_s0;
-  assign \$78  = i__ready & prod_valid_s0;
-  always @(posedge clk)
-    prod_s0 <= \$79 ;
-  always @(posedge clk)
-    \prod_s0$52  <= \$80 ;
-  always @(posedge clk)
-    \prod_s0$53  <= \$81 ;
-  always @(posedge clk)
-    \prod_s0$54  <= \$82 ;
-  always @(posedge clk)
-    \prod_s0$55  <= \$83 ;
-  always @(posedge clk)
-    \prod_s0$56  <= \$84 ;
-  always @(posedge clk)
-    \prod_s0$57  <= \$85 ;
-  always @(posedge clk)
-    \prod_s0$58  <= \$86 ;
-  always @(posedge clk)
-    \prod_s0$61  <= \$87 ;
-  always @(posedge clk)
-    \prod_s0$62  <= \$88 ;
-  always @(posedge clk)
-    \prod_s0$63  <= \$89 ;
-  always @(posedge clk)
-    \prod_s0$64  <= \$90 ;
-  always @(posedge clk)
-    \prod_s0$65  <= \$91 ;
-  always @(posedge clk)
-    \prod_s0$66  <= \$92 ;
-  always @(posedge clk)
-    \prod_s0$67  <= \$93 ;
-  always @(posedge clk)
-    \prod_s0$68  <= \$94 ;
-  always @(posedge clk)
-    \prod_s0$71  <= \$95 ;
-  always @(posedge clk)
-    \prod_s0$72  <= \$96 ;
-  always @(posedge clk)
-    \prod_s0$73  <= \$97 ;
-  always @(posedge clk)
-    \prod_s0$74  <= \$98 ;
-  always @(posedge clk)
-    \prod_s0$75  <= \$99 ;
-  always @(posedge clk)
-    \prod_s0$76  <= \$100 ;
-  always @(posedge clk)
-    \prod_s0$77  <= \$101 ;
-  always @(posedge clk)
-    \prod_s0$78  <= \$102 ;
-  always @(posedge clk)
-    \prod_s0$81  <= \$103 ;
-  always @(posedge clk)
-    \prod_s0$82  <= \$104 ;
-  always @(posedge clk)
-    \prod_s0$83  <= \$105 ;
-  always @(posedge clk)
-    \prod_s0$84  <= \$106 ;
-  always @(posedge clk)
-    \prod_s0$85  <= \$107 ;
-  always @(posedge clk)
-    \prod_s0$86  <= \$108 ;
-  always @(posedge clk)
-    \prod_s0$87  <= \$109 ;
-  always @(posedge clk)
-    \prod_s0$88  <= \$110 ;
-  always @(posedge clk)
-    \prod_s0$94  <= \$111 ;
-  always @(posedge clk)
-    prod_valid_s0 <= \$112 ;
-  always @(posedge clk)
-    o__valid <= \$113 ;
-  always @(posedge clk)
-    acc0_out <= \$114 ;
-  always @(posedge clk)
-    acc0 <= \$115 ;
-  always @(posedge clk)
-    acc1_out <= \$116 ;
-  always @(posedge clk)
-    acc1 <= \$117 ;
-  always @(posedge clk)
-    acc2_out <= \$118 ;
-  always @(posedge clk)
-    acc2 <= \$119 ;
-  always @(posedge clk)
-    acc3_out <= \$120 ;
-  always @(posedge clk)
-    acc3 <= \$121 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = prod_s0;
+    \$51  = prod_s0;
+    if (i__ready) begin
+      \$51  = \$14 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = \prod_s0$51 ;
+    if (i__ready) begin
+      \$52  = \$15 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = \prod_s0$53 ;
+    if (i__ready) begin
+      \$53  = \$16 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = \prod_s0$54 ;
+    if (i__ready) begin
+      \$54  = \$17 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$55  = \prod_s0$56 ;
+    if (i__ready) begin
+      \$55  = \$18 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = \prod_s0$57 ;
+    if (i__ready) begin
+      \$56  = \$19 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = \prod_s0$59 ;
+    if (i__ready) begin
+      \$57  = \$20 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = \prod_s0$60 ;
+    if (i__ready) begin
+      \$58  = \$21 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = \prod_s0$67 ;
+    if (i__ready) begin
+      \$59  = \$22 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = \prod_s0$68 ;
+    if (i__ready) begin
+      \$60  = \$23 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = \prod_s0$70 ;
+    if (i__ready) begin
+      \$61  = \$24 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = \prod_s0$71 ;
+    if (i__ready) begin
+      \$62  = \$25 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = \prod_s0$73 ;
+    if (i__ready) begin
+      \$63  = \$26 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = \prod_s0$74 ;
+    if (i__ready) begin
+      \$64  = \$27 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = \prod_s0$76 ;
+    if (i__ready) begin
+      \$65  = \$28 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = \prod_s0$77 ;
+    if (i__ready) begin
+      \$66  = \$29 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = \prod_s0$84 ;
+    if (i__ready) begin
+      \$67  = \$30 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = \prod_s0$85 ;
+    if (i__ready) begin
+      \$68  = \$31 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$69  = \prod_s0$87 ;
+    if (i__ready) begin
+      \$69  = \$32 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$70  = \prod_s0$88 ;
+    if (i__ready) begin
+      \$70  = \$33 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = \prod_s0$90 ;
+    if (i__ready) begin
+      \$71  = \$34 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = \prod_s0$91 ;
+    if (i__ready) begin
+      \$72  = \$35 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = \prod_s0$93 ;
+    if (i__ready) begin
+      \$73  = \$36 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = \prod_s0$94 ;
+    if (i__ready) begin
+      \$74  = \$37 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = \prod_s0$101 ;
+    if (i__ready) begin
+      \$75  = \$38 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = \prod_s0$102 ;
+    if (i__ready) begin
+      \$76  = \$39 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = \prod_s0$104 ;
+    if (i__ready) begin
+      \$77  = \$40 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = \prod_s0$105 ;
+    if (i__ready) begin
+      \$78  = \$41 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = \prod_s0$107 ;
     if (i__ready) begin
       \$79  = \$42 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \prod_s0$52 ;
+    \$80  = \prod_s0$108 ;
     if (i__ready) begin
       \$80  = \$43 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \prod_s0$53 ;
+    \$81  = \prod_s0$110 ;
     if (i__ready) begin
       \$81  = \$44 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \prod_s0$54 ;
+    \$82  = \prod_s0$111 ;
     if (i__ready) begin
       \$82  = \$45 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \prod_s0$55 ;
+    \$83  = \prod_s0$122 ;
     if (i__ready) begin
-      \$83  = \$46 ;
+      \$83  = i__payload[608];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \prod_s0$56 ;
+    \$84  = prod_valid_s0;
     if (i__ready) begin
-      \$84  = \$47 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \prod_s0$57 ;
-    if (i__ready) begin
-      \$85  = \$48 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \prod_s0$58 ;
-    if (i__ready) begin
-      \$86  = \$49 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \prod_s0$61 ;
-    if (i__ready) begin
-      \$87  = \$50 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \prod_s0$62 ;
-    if (i__ready) begin
-      \$88  = \$51 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \prod_s0$63 ;
-    if (i__ready) begin
-      \$89  = \$52 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \prod_s0$64 ;
-    if (i__ready) begin
-      \$90  = \$53 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \prod_s0$65 ;
-    if (i__ready) begin
-      \$91  = \$54 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \prod_s0$66 ;
-    if (i__ready) begin
-      \$92  = \$55 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \prod_s0$67 ;
-    if (i__ready) begin
-      \$93  = \$56 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \prod_s0$68 ;
-    if (i__ready) begin
-      \$94  = \$57 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \prod_s0$71 ;
-    if (i__ready) begin
-      \$95  = \$58 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \prod_s0$72 ;
-    if (i__ready) begin
-      \$96  = \$59 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \prod_s0$73 ;
-    if (i__ready) begin
-      \$97  = \$60 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \prod_s0$74 ;
-    if (i__ready) begin
-      \$98  = \$61 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \prod_s0$75 ;
-    if (i__ready) begin
-      \$99  = \$62 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \prod_s0$76 ;
-    if (i__ready) begin
-      \$100  = \$63 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \prod_s0$77 ;
-    if (i__ready) begin
-      \$101  = \$64 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \prod_s0$78 ;
-    if (i__ready) begin
-      \$102  = \$65 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \prod_s0$81 ;
-    if (i__ready) begin
-      \$103  = \$66 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \prod_s0$82 ;
-    if (i__ready) begin
-      \$104  = \$67 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \prod_s0$83 ;
-    if (i__ready) begin
-      \$105  = \$68 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \prod_s0$84 ;
-    if (i__ready) begin
-      \$106  = \$69 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \prod_s0$85 ;
-    if (i__ready) begin
-      \$107  = \$70 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \prod_s0$86 ;
-    if (i__ready) begin
-      \$108  = \$71 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \prod_s0$87 ;
-    if (i__ready) begin
-      \$109  = \$72 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \prod_s0$88 ;
-    if (i__ready) begin
-      \$110  = \$73 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \prod_s0$94 ;
-    if (i__ready) begin
-      \$111  = i__payload[608];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = prod_valid_s0;
-    if (i__ready) begin
-      \$112  = i__valid;
+      \$84  = i__valid;
     end
     if (rst) begin
-      \$112  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = o__valid;
+    \$85  = o__valid;
     if (i__ready) begin
-      \$113  = \$74 ;
+      \$85  = \$46 ;
     end
     if (rst) begin
-      \$113  = 1'h0;
+      \$85  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = acc0_out;
-    if (\$75 ) begin
-      if (\prod_s0$94 ) begin
-        \$114  = \$17 [31:0];
+    \$86  = acc0_out;
+    if (\$47 ) begin
+      if (\prod_s0$122 ) begin
+        \$86  = \$10 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = acc0;
-    if (\$75 ) begin
+    \$87  = acc0;
+    if (\$47 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$94 ) begin
-        \$115  = 32'd0;
+      if (\prod_s0$122 ) begin
+        \$87  = 32'd0;
       end else begin
-        \$115  = \$17 [31:0];
+        \$87  = \$10 [31:0];
       end
     end
     if (rst) begin
-      \$115  = 32'd0;
+      \$87  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = acc1_out;
-    if (\$76 ) begin
-      if (\prod_s0$94 ) begin
-        \$116  = \$25 [31:0];
+    \$88  = acc1_out;
+    if (\$48 ) begin
+      if (\prod_s0$122 ) begin
+        \$88  = \$11 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = acc1;
-    if (\$76 ) begin
+    \$89  = acc1;
+    if (\$48 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$94 ) begin
-        \$117  = 32'd0;
+      if (\prod_s0$122 ) begin
+        \$89  = 32'd0;
       end else begin
-        \$117  = \$25 [31:0];
+        \$89  = \$11 [31:0];
       end
     end
     if (rst) begin
-      \$117  = 32'd0;
+      \$89  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = acc2_out;
-    if (\$77 ) begin
-      if (\prod_s0$94 ) begin
-        \$118  = \$33 [31:0];
+    \$90  = acc2_out;
+    if (\$49 ) begin
+      if (\prod_s0$122 ) begin
+        \$90  = \$12 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = acc2;
-    if (\$77 ) begin
+    \$91  = acc2;
+    if (\$49 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$94 ) begin
-        \$119  = 32'd0;
+      if (\prod_s0$122 ) begin
+        \$91  = 32'd0;
       end else begin
-        \$119  = \$33 [31:0];
+        \$91  = \$12 [31:0];
       end
     end
     if (rst) begin
-      \$119  = 32'd0;
+      \$91  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = acc3_out;
-    if (\$78 ) begin
-      if (\prod_s0$94 ) begin
-        \$120  = \$41 [31:0];
+    \$92  = acc3_out;
+    if (\$50 ) begin
+      if (\prod_s0$122 ) begin
+        \$92  = \$13 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = acc3;
-    if (\$78 ) begin
+    \$93  = acc3;
+    if (\$50 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$94 ) begin
-        \$121  = 32'd0;
+      if (\prod_s0$122 ) begin
+        \$93  = 32'd0;
       end else begin
-        \$121  = \$41 [31:0];
+        \$93  = \$13 [31:0];
       end
     end
     if (rst) begin
-      \$121  = 32'd0;
+      \$93  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -937,10 +965,10 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign mul_off5 = \$7 [3:0];
   assign mul_off6 = \$8 [3:0];
   assign mul_off7 = \$9 [3:0];
-  assign acc0_next = \$17 [31:0];
-  assign acc1_next = \$25 [31:0];
-  assign acc2_next = \$33 [31:0];
-  assign acc3_next = \$41 [31:0];
+  assign acc0_next = \$10 [31:0];
+  assign acc1_next = \$11 [31:0];
+  assign acc2_next = \$12 [31:0];
+  assign acc3_next = \$13 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.values  = i__payload[63:0];
   assign \i__payload.values[0]  = i__payload[7:0];
