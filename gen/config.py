@@ -145,11 +145,13 @@ class _Config:
 
 def default_topk_pipeline(n: int, m: int, arch: str) -> int:
     """Register stages chosen when ``pipeline=None``: about one per six comparator layers
-    for ``network`` (selection plus compaction); for ``rank`` one at M = 4, else two (one
-    after the popcounts: with compare, popcount and compaction in one stage, synthesis takes
-    minutes instead of seconds and the result is larger)."""
+    for ``network`` (selection plus compaction); for ``rank`` one at M = 4, two up to
+    M = 16 (one after the popcounts: with compare, popcount and compaction in one stage,
+    synthesis takes minutes instead of seconds and the result is larger), and four above
+    (a register after the comparators, popcounts, prefix counts and compaction: at M = 32
+    with two stages, LUT mapping alone takes about a minute)."""
     if arch == "rank":
-        return 1 if m <= 4 else 2
+        return 1 if m <= 4 else 2 if m <= 16 else 4
     layers = networks.selection_network(n, m).depth + networks.sorting_network(n).depth
     return max(1, math.ceil(layers / 6))
 
