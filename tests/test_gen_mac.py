@@ -188,3 +188,13 @@ def test_latency_properties() -> None:
     unused(mac, dense, lin)
     assert mac.latency == 2 and dense.latency == 2
     assert lin.latency == 6 and lin.config.selector.pipeline == 4
+
+
+def test_adder_tree_partial_sums_are_kept() -> None:
+    """Each partial sum is its own ``keep`` signal, so synthesis maps two-operand adders
+    (carry chains) instead of one multi-operand adder expanded into LUT logic."""
+    from amaranth.back import verilog
+
+    text = verilog.convert(DenseMAC(m=4, outputs=1), name="t", emit_src=False)
+    # 4 products: 3 partial sums for the one output
+    assert text.count("(* keep = 32'd1 *)") == 3
