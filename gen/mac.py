@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Signal, Value, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -52,12 +52,28 @@ def sparse_products(m: Module, values: list[Value], index: list[Value], weights:
         prods = []
         for s, v in enumerate(values):
             base = (k * m_ + s) * ww
-            cands = Value.cast(weights)[base : base + span * ww]
+            cands = [Value.cast(weights)[base + c * ww : base + (c + 1) * ww] for c in range(span)]
             w = Signal(signed(ww), name=f"{name}_w{k}_{s}")
-            m.d.comb += w.eq(cands.word_select(offsets[s], ww) if span > 1 else cands)
+            m.d.comb += w.eq(_mux_tree(cands, offsets[s]))
             prods.append(Value.cast(v).as_signed() * w)
         out.append(prods)
     return out
+
+
+def _mux_tree(words: list[Value], sel: Value) -> Value:
+    """``words[sel]`` as a binary tree of 2:1 multiplexers, one level per ``sel`` bit
+    (``len(words) - 1`` multiplexers per bit; ``sel`` beyond the list is don't-care).
+
+    Not ``word_select``: that emits a barrel shifter over all words, several times the
+    logic before optimisation, which slows synthesis of the wide weight selection.
+    """
+    level = 0
+    while len(words) > 1:
+        nxt = [Mux(sel[level], words[i + 1], words[i]) for i in range(0, len(words) - 1, 2)]
+        if len(words) % 2:
+            nxt.append(words[-1])
+        words, level = nxt, level + 1
+    return words[0]
 
 
 def dense_products(values: list[Value], weights: Value, *, m_: int, outputs: int,

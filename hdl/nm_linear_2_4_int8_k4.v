@@ -7,16 +7,8 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$1 ;
   wire [8:0] \$10 ;
   wire \$11 ;
-  wire [5:0] \$117 ;
   wire [8:0] \$12 ;
-  wire [5:0] \$120 ;
-  wire [5:0] \$123 ;
-  wire [5:0] \$126 ;
-  wire [5:0] \$129 ;
   wire [8:0] \$13 ;
-  wire [5:0] \$132 ;
-  wire [5:0] \$135 ;
-  wire [5:0] \$138 ;
   wire [1:0] \$14 ;
   wire [1:0] \$15 ;
   wire [1:0] \$16 ;
@@ -28,68 +20,76 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [1:0] \$21 ;
   wire [2:0] \$22 ;
   wire [2:0] \$23 ;
-  wire [32:0] \$24 ;
-  wire [32:0] \$25 ;
-  wire [32:0] \$26 ;
-  wire [32:0] \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [7:0] \$24 ;
+  wire [7:0] \$25 ;
+  wire [7:0] \$26 ;
+  wire [7:0] \$27 ;
+  wire [7:0] \$28 ;
+  wire [7:0] \$29 ;
   wire [8:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
-  wire [8:0] \$36 ;
-  wire [8:0] \$37 ;
-  wire [8:0] \$38 ;
-  wire [8:0] \$39 ;
+  wire [7:0] \$30 ;
+  wire [7:0] \$31 ;
+  wire [32:0] \$32 ;
+  wire [32:0] \$33 ;
+  wire [32:0] \$34 ;
+  wire [32:0] \$35 ;
+  wire \$36 ;
+  wire \$37 ;
+  wire \$38 ;
+  wire \$39 ;
   wire [8:0] \$4 ;
-  wire [15:0] \$40 ;
-  wire [15:0] \$41 ;
-  wire [15:0] \$42 ;
-  wire [15:0] \$43 ;
-  wire [15:0] \$44 ;
-  wire [15:0] \$45 ;
-  wire [15:0] \$46 ;
-  wire [15:0] \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
+  wire [8:0] \$44 ;
+  wire [8:0] \$45 ;
+  wire [8:0] \$46 ;
+  wire [8:0] \$47 ;
+  wire [15:0] \$48 ;
+  wire [15:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  reg [3:0] \$53 ;
-  reg [7:0] \$54 ;
-  reg [7:0] \$55 ;
-  reg [1:0] \$56 ;
-  reg [1:0] \$57 ;
-  reg [127:0] \$58 ;
-  reg \$59 ;
+  wire [15:0] \$50 ;
+  wire [15:0] \$51 ;
+  wire [15:0] \$52 ;
+  wire [15:0] \$53 ;
+  wire [15:0] \$54 ;
+  wire [15:0] \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire \$59 ;
   wire [8:0] \$6 ;
-  reg \$60 ;
-  reg [15:0] \$61 ;
-  reg [15:0] \$62 ;
-  reg [15:0] \$63 ;
-  reg [15:0] \$64 ;
-  reg [15:0] \$65 ;
-  reg [15:0] \$66 ;
-  reg [15:0] \$67 ;
-  reg [15:0] \$68 ;
-  reg \$69 ;
+  wire \$60 ;
+  reg [3:0] \$61 ;
+  reg [7:0] \$62 ;
+  reg [7:0] \$63 ;
+  reg [1:0] \$64 ;
+  reg [1:0] \$65 ;
+  reg [127:0] \$66 ;
+  reg \$67 ;
+  reg \$68 ;
+  reg [15:0] \$69 ;
   wire [8:0] \$7 ;
-  reg \$70 ;
-  reg \$71 ;
-  reg [31:0] \$72 ;
-  reg [31:0] \$73 ;
-  reg [31:0] \$74 ;
-  reg [31:0] \$75 ;
-  reg [31:0] \$76 ;
-  reg [31:0] \$77 ;
-  reg [31:0] \$78 ;
-  reg [31:0] \$79 ;
+  reg [15:0] \$70 ;
+  reg [15:0] \$71 ;
+  reg [15:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [15:0] \$75 ;
+  reg [15:0] \$76 ;
+  reg \$77 ;
+  reg \$78 ;
+  reg \$79 ;
   wire \$8 ;
+  reg [31:0] \$80 ;
+  reg [31:0] \$81 ;
+  reg [31:0] \$82 ;
+  reg [31:0] \$83 ;
+  reg [31:0] \$84 ;
+  reg [31:0] \$85 ;
+  reg [31:0] \$86 ;
+  reg [31:0] \$87 ;
   wire [8:0] \$9 ;
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
@@ -204,6 +204,11 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [10:0] sel_s0_hi;
   wire [10:0] sel_s0_lo;
   reg valid_s0 = 1'h0;
+  assign \$12  = - $signed(i__payload[31:24]);
+  assign \$13  = \$11  ? { i__payload[31], i__payload[31:24] } : \$12 ;
+  assign sel_c0 = { \$4 [7:0], \$14  } > { \$7 [7:0], \$15  };
+  assign sel_c0_max = sel_c0 ? { 2'h0, i__payload[7], \$4 [7:0] } : { 2'h1, i__payload[15], \$7 [7:0] };
+  assign sel_c0_min = sel_c0 ? { 2'h1, i__payload[15], \$7 [7:0] } : { 2'h0, i__payload[7], \$4 [7:0] };
   assign sel_c1 = { \$10 [7:0], \$16  } > { \$13 [7:0], \$17  };
   assign sel_c1_max = sel_c1 ? { 2'h2, i__payload[23], \$10 [7:0] } : { 2'h3, i__payload[31], \$13 [7:0] };
   assign sel_c1_min = sel_c1 ? { 2'h3, i__payload[31], \$13 [7:0] } : { 2'h2, i__payload[23], \$10 [7:0] };
@@ -220,109 +225,109 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_s0_hi = sel_s0 ? sel_c3_max : sel_c2_max;
   assign \$22  = sel_l5_s0 - 1'h0;
   assign \$23  = \sel_l5_s0$29  - 1'h1;
-  assign \$117  = \$22 [1:0] * 4'h8;
-  assign mul_w0_0 = \sel_l5_s0$31 [23:0] >> \$117 ;
-  assign \$120  = \$23 [1:0] * 4'h8;
-  assign mul_w0_1 = \sel_l5_s0$31 [31:8] >> \$120 ;
-  assign \$123  = \$22 [1:0] * 4'h8;
-  assign mul_w1_0 = \sel_l5_s0$31 [55:32] >> \$123 ;
-  assign \$126  = \$23 [1:0] * 4'h8;
-  assign mul_w1_1 = \sel_l5_s0$31 [63:40] >> \$126 ;
-  assign \$129  = \$22 [1:0] * 4'h8;
-  assign mul_w2_0 = \sel_l5_s0$31 [87:64] >> \$129 ;
-  assign \$132  = \$23 [1:0] * 4'h8;
-  assign mul_w2_1 = \sel_l5_s0$31 [95:72] >> \$132 ;
-  assign \$135  = \$22 [1:0] * 4'h8;
-  assign mul_w3_0 = \sel_l5_s0$31 [119:96] >> \$135 ;
-  assign \$138  = \$23 [1:0] * 4'h8;
-  assign mul_w3_1 = \sel_l5_s0$31 [127:104] >> \$138 ;
+  assign \$24  = \$22 [0] ? \sel_l5_s0$31 [15:8] : \sel_l5_s0$31 [7:0];
+  assign mul_w0_0 = \$22 [1] ? \sel_l5_s0$31 [23:16] : \$24 ;
+  assign \$25  = \$23 [0] ? \sel_l5_s0$31 [23:16] : \sel_l5_s0$31 [15:8];
+  assign mul_w0_1 = \$23 [1] ? \sel_l5_s0$31 [31:24] : \$25 ;
+  assign \$26  = \$22 [0] ? \sel_l5_s0$31 [47:40] : \sel_l5_s0$31 [39:32];
+  assign mul_w1_0 = \$22 [1] ? \sel_l5_s0$31 [55:48] : \$26 ;
+  assign \$27  = \$23 [0] ? \sel_l5_s0$31 [55:48] : \sel_l5_s0$31 [47:40];
+  assign mul_w1_1 = \$23 [1] ? \sel_l5_s0$31 [63:56] : \$27 ;
+  assign \$28  = \$22 [0] ? \sel_l5_s0$31 [79:72] : \sel_l5_s0$31 [71:64];
+  assign mul_w2_0 = \$22 [1] ? \sel_l5_s0$31 [87:80] : \$28 ;
+  assign \$29  = \$23 [0] ? \sel_l5_s0$31 [87:80] : \sel_l5_s0$31 [79:72];
+  assign mul_w2_1 = \$23 [1] ? \sel_l5_s0$31 [95:88] : \$29 ;
+  assign \$30  = \$22 [0] ? \sel_l5_s0$31 [111:104] : \sel_l5_s0$31 [103:96];
+  assign mul_w3_0 = \$22 [1] ? \sel_l5_s0$31 [119:112] : \$30 ;
+  assign \$31  = \$23 [0] ? \sel_l5_s0$31 [119:112] : \sel_l5_s0$31 [111:104];
+  assign mul_w3_1 = \$23 [1] ? \sel_l5_s0$31 [127:120] : \$31 ;
   assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$41 );
-  assign \$24  = $signed(acc0) + $signed(acc0_sum_p0);
+  assign \$32  = $signed(acc0) + $signed(acc0_sum_p0);
   assign acc1_sum_p0 = $signed(\prod_s0$45 ) + $signed(\prod_s0$46 );
-  assign \$25  = $signed(acc1) + $signed(acc1_sum_p0);
+  assign \$33  = $signed(acc1) + $signed(acc1_sum_p0);
   assign acc2_sum_p0 = $signed(\prod_s0$50 ) + $signed(\prod_s0$51 );
-  assign \$26  = $signed(acc2) + $signed(acc2_sum_p0);
+  assign \$34  = $signed(acc2) + $signed(acc2_sum_p0);
   assign acc3_sum_p0 = $signed(\prod_s0$55 ) + $signed(\prod_s0$56 );
-  assign \$27  = $signed(acc3) + $signed(acc3_sum_p0);
-  assign \$28  = ! sel_s0_lo[10:9];
-  assign \$29  = sel_s0_lo[10:9] == 1'h1;
-  assign \$30  = sel_s0_hi[10:9] == 1'h1;
-  assign \$31  = \$29  | \$30 ;
-  assign \$32  = sel_s0_lo[10:9] == 2'h2;
-  assign \$33  = sel_s0_hi[10:9] == 2'h2;
-  assign \$34  = \$32  | \$33 ;
-  assign \$35  = sel_s0_hi[10:9] == 2'h3;
-  assign \$36  = - sel_s0_lo[7:0];
-  assign \$37  = sel_s0_lo[8] ? \$36  : { 1'h0, sel_s0_lo[7:0] };
-  assign \$38  = - sel_s0_hi[7:0];
-  assign \$39  = sel_s0_hi[8] ? \$38  : { 1'h0, sel_s0_hi[7:0] };
-  assign \$40  = $signed(\sel_l5_s0$65 ) * $signed(mul_w0_0);
-  assign \$41  = $signed(\sel_l5_s0$66 ) * $signed(mul_w0_1);
-  assign \$42  = $signed(\sel_l5_s0$65 ) * $signed(mul_w1_0);
-  assign \$43  = $signed(\sel_l5_s0$66 ) * $signed(mul_w1_1);
-  assign \$44  = $signed(\sel_l5_s0$65 ) * $signed(mul_w2_0);
-  assign \$45  = $signed(\sel_l5_s0$66 ) * $signed(mul_w2_1);
-  assign \$46  = $signed(\sel_l5_s0$65 ) * $signed(mul_w3_0);
-  assign \$47  = $signed(\sel_l5_s0$66 ) * $signed(mul_w3_1);
-  assign \$48  = prod_valid_s0 & \prod_s0$69 ;
-  assign \$49  = i__ready & prod_valid_s0;
-  assign \$50  = i__ready & prod_valid_s0;
-  assign \$51  = i__ready & prod_valid_s0;
-  assign \$52  = i__ready & prod_valid_s0;
+  assign \$35  = $signed(acc3) + $signed(acc3_sum_p0);
+  assign \$36  = ! sel_s0_lo[10:9];
+  assign \$37  = sel_s0_lo[10:9] == 1'h1;
+  assign \$38  = sel_s0_hi[10:9] == 1'h1;
+  assign \$39  = \$37  | \$38 ;
+  assign \$40  = sel_s0_lo[10:9] == 2'h2;
+  assign \$41  = sel_s0_hi[10:9] == 2'h2;
+  assign \$42  = \$40  | \$41 ;
+  assign \$43  = sel_s0_hi[10:9] == 2'h3;
+  assign \$44  = - sel_s0_lo[7:0];
+  assign \$45  = sel_s0_lo[8] ? \$44  : { 1'h0, sel_s0_lo[7:0] };
+  assign \$46  = - sel_s0_hi[7:0];
+  assign \$47  = sel_s0_hi[8] ? \$46  : { 1'h0, sel_s0_hi[7:0] };
+  assign \$48  = $signed(\sel_l5_s0$65 ) * $signed(mul_w0_0);
+  assign \$49  = $signed(\sel_l5_s0$66 ) * $signed(mul_w0_1);
+  assign \$50  = $signed(\sel_l5_s0$65 ) * $signed(mul_w1_0);
+  assign \$51  = $signed(\sel_l5_s0$66 ) * $signed(mul_w1_1);
+  assign \$52  = $signed(\sel_l5_s0$65 ) * $signed(mul_w2_0);
+  assign \$53  = $signed(\sel_l5_s0$66 ) * $signed(mul_w2_1);
+  assign \$54  = $signed(\sel_l5_s0$65 ) * $signed(mul_w3_0);
+  assign \$55  = $signed(\sel_l5_s0$66 ) * $signed(mul_w3_1);
+  assign \$56  = prod_valid_s0 & \prod_s0$69 ;
+  assign \$57  = i__ready & prod_valid_s0;
+  assign \$58  = i__ready & prod_valid_s0;
+  assign \$59  = i__ready & prod_valid_s0;
+  assign \$60  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    \sel_l5_s0$64  <= \$53 ;
+    \sel_l5_s0$64  <= \$61 ;
   always @(posedge clk)
-    \sel_l5_s0$65  <= \$54 ;
+    \sel_l5_s0$65  <= \$62 ;
   always @(posedge clk)
-    \sel_l5_s0$66  <= \$55 ;
+    \sel_l5_s0$66  <= \$63 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$56 ;
+    sel_l5_s0 <= \$64 ;
   always @(posedge clk)
-    \sel_l5_s0$29  <= \$57 ;
+    \sel_l5_s0$29  <= \$65 ;
   always @(posedge clk)
-    \sel_l5_s0$31  <= \$58 ;
+    \sel_l5_s0$31  <= \$66 ;
   always @(posedge clk)
-    \sel_l5_s0$67  <= \$59 ;
+    \sel_l5_s0$67  <= \$67 ;
   always @(posedge clk)
-    valid_s0 <= \$60 ;
+    valid_s0 <= \$68 ;
   always @(posedge clk)
-    prod_s0 <= \$61 ;
+    prod_s0 <= \$69 ;
   always @(posedge clk)
-    \prod_s0$41  <= \$62 ;
+    \prod_s0$41  <= \$70 ;
   always @(posedge clk)
-    \prod_s0$45  <= \$63 ;
+    \prod_s0$45  <= \$71 ;
   always @(posedge clk)
-    \prod_s0$46  <= \$64 ;
+    \prod_s0$46  <= \$72 ;
   always @(posedge clk)
-    \prod_s0$50  <= \$65 ;
+    \prod_s0$50  <= \$73 ;
   always @(posedge clk)
-    \prod_s0$51  <= \$66 ;
+    \prod_s0$51  <= \$74 ;
   always @(posedge clk)
-    \prod_s0$55  <= \$67 ;
+    \prod_s0$55  <= \$75 ;
   always @(posedge clk)
-    \prod_s0$56  <= \$68 ;
+    \prod_s0$56  <= \$76 ;
   always @(posedge clk)
-    \prod_s0$69  <= \$69 ;
+    \prod_s0$69  <= \$77 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$70 ;
+    prod_valid_s0 <= \$78 ;
   always @(posedge clk)
-    o__valid <= \$71 ;
+    o__valid <= \$79 ;
   always @(posedge clk)
-    acc0_out <= \$72 ;
+    acc0_out <= \$80 ;
   always @(posedge clk)
-    acc0 <= \$73 ;
+    acc0 <= \$81 ;
   always @(posedge clk)
-    acc1_out <= \$74 ;
+    acc1_out <= \$82 ;
   always @(posedge clk)
-    acc1 <= \$75 ;
+    acc1 <= \$83 ;
   always @(posedge clk)
-    acc2_out <= \$76 ;
+    acc2_out <= \$84 ;
   always @(posedge clk)
-    acc2 <= \$77 ;
+    acc2 <= \$85 ;
   always @(posedge clk)
-    acc3_out <= \$78 ;
+    acc3_out <= \$86 ;
   always @(posedge clk)
-    acc3 <= \$79 ;
+    acc3 <= \$87 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -335,247 +340,242 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$9  = - $signed(i__payload[23:16]);
   assign \$10  = \$8  ? { i__payload[23], i__payload[23:16] } : \$9 ;
   assign \$11  = $signed(i__payload[31:24]) >= $signed(1'h0);
-  assign \$12  = - $signed(i__payload[31:24]);
-  assign \$13  = \$11  ? { i__payload[31], i__payload[31:24] } : \$12 ;
-  assign sel_c0 = { \$4 [7:0], \$14  } > { \$7 [7:0], \$15  };
-  assign sel_c0_max = sel_c0 ? { 2'h0, i__payload[7], \$4 [7:0] } : { 2'h1, i__payload[15], \$7 [7:0] };
-  assign sel_c0_min = sel_c0 ? { 2'h1, i__payload[15], \$7 [7:0] } : { 2'h0, i__payload[7], \$4 [7:0] };
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \sel_l5_s0$64 ;
+    \$61  = \sel_l5_s0$64 ;
     if (i__ready) begin
-      \$53  = { \$35 , \$34 , \$31 , \$28  };
+      \$61  = { \$43 , \$42 , \$39 , \$36  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \sel_l5_s0$65 ;
+    \$62  = \sel_l5_s0$65 ;
     if (i__ready) begin
-      \$54  = \$37 [7:0];
+      \$62  = \$45 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \sel_l5_s0$66 ;
+    \$63  = \sel_l5_s0$66 ;
     if (i__ready) begin
-      \$55  = \$39 [7:0];
+      \$63  = \$47 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = sel_l5_s0;
+    \$64  = sel_l5_s0;
     if (i__ready) begin
-      \$56  = sel_s0_lo[10:9];
+      \$64  = sel_s0_lo[10:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \sel_l5_s0$29 ;
+    \$65  = \sel_l5_s0$29 ;
     if (i__ready) begin
-      \$57  = sel_s0_hi[10:9];
+      \$65  = sel_s0_hi[10:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \sel_l5_s0$31 ;
+    \$66  = \sel_l5_s0$31 ;
     if (i__ready) begin
-      \$58  = i__payload[159:32];
+      \$66  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \sel_l5_s0$67 ;
+    \$67  = \sel_l5_s0$67 ;
     if (i__ready) begin
-      \$59  = i__payload[160];
+      \$67  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = valid_s0;
+    \$68  = valid_s0;
     if (i__ready) begin
-      \$60  = i__valid;
+      \$68  = i__valid;
     end
     if (rst) begin
-      \$60  = 1'h0;
+      \$68  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = prod_s0;
+    \$69  = prod_s0;
     if (i__ready) begin
-      \$61  = \$40 ;
+      \$69  = \$48 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \prod_s0$41 ;
+    \$70  = \prod_s0$41 ;
     if (i__ready) begin
-      \$62  = \$41 ;
+      \$70  = \$49 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \prod_s0$45 ;
+    \$71  = \prod_s0$45 ;
     if (i__ready) begin
-      \$63  = \$42 ;
+      \$71  = \$50 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \prod_s0$46 ;
+    \$72  = \prod_s0$46 ;
     if (i__ready) begin
-      \$64  = \$43 ;
+      \$72  = \$51 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \prod_s0$50 ;
+    \$73  = \prod_s0$50 ;
     if (i__ready) begin
-      \$65  = \$44 ;
+      \$73  = \$52 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \prod_s0$51 ;
+    \$74  = \prod_s0$51 ;
     if (i__ready) begin
-      \$66  = \$45 ;
+      \$74  = \$53 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \prod_s0$55 ;
+    \$75  = \prod_s0$55 ;
     if (i__ready) begin
-      \$67  = \$46 ;
+      \$75  = \$54 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \prod_s0$56 ;
+    \$76  = \prod_s0$56 ;
     if (i__ready) begin
-      \$68  = \$47 ;
+      \$76  = \$55 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \prod_s0$69 ;
+    \$77  = \prod_s0$69 ;
     if (i__ready) begin
-      \$69  = \sel_l5_s0$67 ;
+      \$77  = \sel_l5_s0$67 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = prod_valid_s0;
+    \$78  = prod_valid_s0;
     if (i__ready) begin
-      \$70  = valid_s0;
+      \$78  = valid_s0;
     end
     if (rst) begin
-      \$70  = 1'h0;
+      \$78  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = o__valid;
+    \$79  = o__valid;
     if (i__ready) begin
-      \$71  = \$48 ;
+      \$79  = \$56 ;
     end
     if (rst) begin
-      \$71  = 1'h0;
+      \$79  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = acc0_out;
-    if (\$49 ) begin
+    \$80  = acc0_out;
+    if (\$57 ) begin
       if (\prod_s0$69 ) begin
-        \$72  = \$24 [31:0];
+        \$80  = \$32 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = acc0;
-    if (\$49 ) begin
+    \$81  = acc0;
+    if (\$57 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$69 ) begin
-        \$73  = 32'd0;
+        \$81  = 32'd0;
       end else begin
-        \$73  = \$24 [31:0];
+        \$81  = \$32 [31:0];
       end
     end
     if (rst) begin
-      \$73  = 32'd0;
+      \$81  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = acc1_out;
-    if (\$50 ) begin
+    \$82  = acc1_out;
+    if (\$58 ) begin
       if (\prod_s0$69 ) begin
-        \$74  = \$25 [31:0];
+        \$82  = \$33 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = acc1;
-    if (\$50 ) begin
+    \$83  = acc1;
+    if (\$58 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$69 ) begin
-        \$75  = 32'd0;
+        \$83  = 32'd0;
       end else begin
-        \$75  = \$25 [31:0];
+        \$83  = \$33 [31:0];
       end
     end
     if (rst) begin
-      \$75  = 32'd0;
+      \$83  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = acc2_out;
-    if (\$51 ) begin
+    \$84  = acc2_out;
+    if (\$59 ) begin
       if (\prod_s0$69 ) begin
-        \$76  = \$26 [31:0];
+        \$84  = \$34 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = acc2;
-    if (\$51 ) begin
+    \$85  = acc2;
+    if (\$59 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$69 ) begin
-        \$77  = 32'd0;
+        \$85  = 32'd0;
       end else begin
-        \$77  = \$26 [31:0];
+        \$85  = \$34 [31:0];
       end
     end
     if (rst) begin
-      \$77  = 32'd0;
+      \$85  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = acc3_out;
-    if (\$52 ) begin
+    \$86  = acc3_out;
+    if (\$60 ) begin
       if (\prod_s0$69 ) begin
-        \$78  = \$27 [31:0];
+        \$86  = \$35 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = acc3;
-    if (\$52 ) begin
+    \$87  = acc3;
+    if (\$60 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$69 ) begin
-        \$79  = 32'd0;
+        \$87  = 32'd0;
       end else begin
-        \$79  = \$27 [31:0];
+        \$87  = \$35 [31:0];
       end
     end
     if (rst) begin
-      \$79  = 32'd0;
+      \$87  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -585,10 +585,10 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_key3 = \$13 [7:0];
   assign mul_off0 = \$22 [1:0];
   assign mul_off1 = \$23 [1:0];
-  assign acc0_next = \$24 [31:0];
-  assign acc1_next = \$25 [31:0];
-  assign acc2_next = \$26 [31:0];
-  assign acc3_next = \$27 [31:0];
+  assign acc0_next = \$32 [31:0];
+  assign acc1_next = \$33 [31:0];
+  assign acc2_next = \$34 [31:0];
+  assign acc3_next = \$35 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -56,385 +56,609 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [4:0] \$143 ;
   wire [4:0] \$144 ;
   wire [4:0] \$145 ;
-  wire [32:0] \$146 ;
-  wire [32:0] \$147 ;
-  wire [32:0] \$148 ;
-  wire [32:0] \$149 ;
+  wire [7:0] \$146 ;
+  wire [7:0] \$147 ;
+  wire [7:0] \$148 ;
+  wire [7:0] \$149 ;
   wire [8:0] \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
+  wire [7:0] \$150 ;
+  wire [7:0] \$151 ;
+  wire [7:0] \$152 ;
+  wire [7:0] \$153 ;
+  wire [7:0] \$154 ;
+  wire [7:0] \$155 ;
+  wire [7:0] \$156 ;
+  wire [7:0] \$157 ;
+  wire [7:0] \$158 ;
+  wire [7:0] \$159 ;
   wire [8:0] \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
+  wire [7:0] \$160 ;
+  wire [7:0] \$161 ;
+  wire [7:0] \$162 ;
+  wire [7:0] \$163 ;
+  wire [7:0] \$164 ;
+  wire [7:0] \$165 ;
+  wire [7:0] \$166 ;
+  wire [7:0] \$167 ;
+  wire [7:0] \$168 ;
+  wire [7:0] \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
+  wire [7:0] \$170 ;
+  wire [7:0] \$171 ;
+  wire [7:0] \$172 ;
+  wire [7:0] \$173 ;
+  wire [7:0] \$174 ;
+  wire [7:0] \$175 ;
+  wire [7:0] \$176 ;
+  wire [7:0] \$177 ;
+  wire [7:0] \$178 ;
+  wire [7:0] \$179 ;
   wire [8:0] \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
+  wire [7:0] \$180 ;
+  wire [7:0] \$181 ;
+  wire [7:0] \$182 ;
+  wire [7:0] \$183 ;
+  wire [7:0] \$184 ;
+  wire [7:0] \$185 ;
+  wire [7:0] \$186 ;
+  wire [7:0] \$187 ;
+  wire [7:0] \$188 ;
+  wire [7:0] \$189 ;
   wire [8:0] \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
+  wire [7:0] \$190 ;
+  wire [7:0] \$191 ;
+  wire [7:0] \$192 ;
+  wire [7:0] \$193 ;
+  wire [7:0] \$194 ;
+  wire [7:0] \$195 ;
+  wire [7:0] \$196 ;
+  wire [7:0] \$197 ;
+  wire [7:0] \$198 ;
+  wire [7:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
+  wire [7:0] \$200 ;
+  wire [7:0] \$201 ;
+  wire [7:0] \$202 ;
+  wire [7:0] \$203 ;
+  wire [7:0] \$204 ;
+  wire [7:0] \$205 ;
+  wire [7:0] \$206 ;
+  wire [7:0] \$207 ;
+  wire [7:0] \$208 ;
+  wire [7:0] \$209 ;
   wire [8:0] \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
+  wire [7:0] \$210 ;
+  wire [7:0] \$211 ;
+  wire [7:0] \$212 ;
+  wire [7:0] \$213 ;
+  wire [7:0] \$214 ;
+  wire [7:0] \$215 ;
+  wire [7:0] \$216 ;
+  wire [7:0] \$217 ;
+  wire [7:0] \$218 ;
+  wire [7:0] \$219 ;
   wire [8:0] \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
+  wire [7:0] \$220 ;
+  wire [7:0] \$221 ;
+  wire [7:0] \$222 ;
+  wire [7:0] \$223 ;
+  wire [7:0] \$224 ;
+  wire [7:0] \$225 ;
+  wire [7:0] \$226 ;
+  wire [7:0] \$227 ;
+  wire [7:0] \$228 ;
+  wire [7:0] \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire \$238 ;
-  wire \$239 ;
+  wire [7:0] \$230 ;
+  wire [7:0] \$231 ;
+  wire [7:0] \$232 ;
+  wire [7:0] \$233 ;
+  wire [7:0] \$234 ;
+  wire [7:0] \$235 ;
+  wire [7:0] \$236 ;
+  wire [7:0] \$237 ;
+  wire [7:0] \$238 ;
+  wire [7:0] \$239 ;
   wire [8:0] \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
+  wire [7:0] \$240 ;
+  wire [7:0] \$241 ;
+  wire [7:0] \$242 ;
+  wire [7:0] \$243 ;
+  wire [7:0] \$244 ;
+  wire [7:0] \$245 ;
+  wire [7:0] \$246 ;
+  wire [7:0] \$247 ;
+  wire [7:0] \$248 ;
+  wire [7:0] \$249 ;
   wire [8:0] \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
+  wire [7:0] \$250 ;
+  wire [7:0] \$251 ;
+  wire [7:0] \$252 ;
+  wire [7:0] \$253 ;
+  wire [7:0] \$254 ;
+  wire [7:0] \$255 ;
+  wire [7:0] \$256 ;
+  wire [7:0] \$257 ;
+  wire [7:0] \$258 ;
+  wire [7:0] \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
+  wire [7:0] \$260 ;
+  wire [7:0] \$261 ;
+  wire [7:0] \$262 ;
+  wire [7:0] \$263 ;
+  wire [7:0] \$264 ;
+  wire [7:0] \$265 ;
+  wire [7:0] \$266 ;
+  wire [7:0] \$267 ;
+  wire [7:0] \$268 ;
+  wire [7:0] \$269 ;
   wire [8:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire [8:0] \$278 ;
-  wire [8:0] \$279 ;
+  wire [7:0] \$270 ;
+  wire [7:0] \$271 ;
+  wire [7:0] \$272 ;
+  wire [7:0] \$273 ;
+  wire [7:0] \$274 ;
+  wire [7:0] \$275 ;
+  wire [7:0] \$276 ;
+  wire [7:0] \$277 ;
+  wire [7:0] \$278 ;
+  wire [7:0] \$279 ;
   wire [8:0] \$28 ;
-  wire [8:0] \$280 ;
-  wire [8:0] \$281 ;
-  wire [8:0] \$282 ;
-  wire [8:0] \$283 ;
-  wire [8:0] \$284 ;
-  wire [8:0] \$285 ;
-  wire [8:0] \$286 ;
-  wire [8:0] \$287 ;
-  wire [8:0] \$288 ;
-  wire [8:0] \$289 ;
+  wire [7:0] \$280 ;
+  wire [7:0] \$281 ;
+  wire [7:0] \$282 ;
+  wire [7:0] \$283 ;
+  wire [7:0] \$284 ;
+  wire [7:0] \$285 ;
+  wire [7:0] \$286 ;
+  wire [7:0] \$287 ;
+  wire [7:0] \$288 ;
+  wire [7:0] \$289 ;
   wire \$29 ;
-  wire [8:0] \$290 ;
-  wire [8:0] \$291 ;
-  wire [8:0] \$292 ;
-  wire [8:0] \$293 ;
-  wire [15:0] \$294 ;
-  wire [15:0] \$295 ;
-  wire [15:0] \$296 ;
-  wire [15:0] \$297 ;
-  wire [15:0] \$298 ;
-  wire [15:0] \$299 ;
+  wire [7:0] \$290 ;
+  wire [7:0] \$291 ;
+  wire [7:0] \$292 ;
+  wire [7:0] \$293 ;
+  wire [7:0] \$294 ;
+  wire [7:0] \$295 ;
+  wire [7:0] \$296 ;
+  wire [7:0] \$297 ;
+  wire [7:0] \$298 ;
+  wire [7:0] \$299 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
-  wire [15:0] \$300 ;
-  wire [15:0] \$301 ;
-  wire [15:0] \$302 ;
-  wire [15:0] \$303 ;
-  wire [15:0] \$304 ;
-  wire [15:0] \$305 ;
-  wire [15:0] \$306 ;
-  wire [15:0] \$307 ;
-  wire [15:0] \$308 ;
-  wire [15:0] \$309 ;
+  wire [7:0] \$300 ;
+  wire [7:0] \$301 ;
+  wire [7:0] \$302 ;
+  wire [7:0] \$303 ;
+  wire [7:0] \$304 ;
+  wire [7:0] \$305 ;
+  wire [7:0] \$306 ;
+  wire [7:0] \$307 ;
+  wire [7:0] \$308 ;
+  wire [7:0] \$309 ;
   wire [8:0] \$31 ;
-  wire [15:0] \$310 ;
-  wire [15:0] \$311 ;
-  wire [15:0] \$312 ;
-  wire [15:0] \$313 ;
-  wire [15:0] \$314 ;
-  wire [15:0] \$315 ;
-  wire [15:0] \$316 ;
-  wire [15:0] \$317 ;
-  wire [15:0] \$318 ;
-  wire [15:0] \$319 ;
+  wire [7:0] \$310 ;
+  wire [7:0] \$311 ;
+  wire [7:0] \$312 ;
+  wire [7:0] \$313 ;
+  wire [7:0] \$314 ;
+  wire [7:0] \$315 ;
+  wire [7:0] \$316 ;
+  wire [7:0] \$317 ;
+  wire [7:0] \$318 ;
+  wire [7:0] \$319 ;
   wire \$32 ;
-  wire [15:0] \$320 ;
-  wire [15:0] \$321 ;
-  wire [15:0] \$322 ;
-  wire [15:0] \$323 ;
-  wire [15:0] \$324 ;
-  wire [15:0] \$325 ;
-  wire \$326 ;
-  wire \$327 ;
-  wire \$328 ;
-  wire \$329 ;
+  wire [7:0] \$320 ;
+  wire [7:0] \$321 ;
+  wire [7:0] \$322 ;
+  wire [7:0] \$323 ;
+  wire [7:0] \$324 ;
+  wire [7:0] \$325 ;
+  wire [7:0] \$326 ;
+  wire [7:0] \$327 ;
+  wire [7:0] \$328 ;
+  wire [7:0] \$329 ;
   wire [8:0] \$33 ;
-  wire \$330 ;
-  reg [7:0] \$331 ;
-  reg \$332 ;
-  reg [3:0] \$333 ;
-  reg [7:0] \$334 ;
-  reg \$335 ;
-  reg [3:0] \$336 ;
-  reg [7:0] \$337 ;
-  reg \$338 ;
-  reg [3:0] \$339 ;
+  wire [7:0] \$330 ;
+  wire [7:0] \$331 ;
+  wire [7:0] \$332 ;
+  wire [7:0] \$333 ;
+  wire [7:0] \$334 ;
+  wire [7:0] \$335 ;
+  wire [7:0] \$336 ;
+  wire [7:0] \$337 ;
+  wire [7:0] \$338 ;
+  wire [7:0] \$339 ;
   wire [8:0] \$34 ;
-  reg [7:0] \$340 ;
-  reg \$341 ;
-  reg [3:0] \$342 ;
-  reg [7:0] \$343 ;
-  reg \$344 ;
-  reg [3:0] \$345 ;
-  reg [7:0] \$346 ;
-  reg \$347 ;
-  reg [3:0] \$348 ;
-  reg [7:0] \$349 ;
+  wire [7:0] \$340 ;
+  wire [7:0] \$341 ;
+  wire [7:0] \$342 ;
+  wire [7:0] \$343 ;
+  wire [7:0] \$344 ;
+  wire [7:0] \$345 ;
+  wire [7:0] \$346 ;
+  wire [7:0] \$347 ;
+  wire [7:0] \$348 ;
+  wire [7:0] \$349 ;
   wire \$35 ;
-  reg \$350 ;
-  reg [3:0] \$351 ;
-  reg [7:0] \$352 ;
-  reg \$353 ;
-  reg [3:0] \$354 ;
-  reg [7:0] \$355 ;
-  reg \$356 ;
-  reg [3:0] \$357 ;
-  reg [7:0] \$358 ;
-  reg \$359 ;
+  wire [7:0] \$350 ;
+  wire [7:0] \$351 ;
+  wire [7:0] \$352 ;
+  wire [7:0] \$353 ;
+  wire [7:0] \$354 ;
+  wire [7:0] \$355 ;
+  wire [7:0] \$356 ;
+  wire [7:0] \$357 ;
+  wire [7:0] \$358 ;
+  wire [7:0] \$359 ;
   wire [8:0] \$36 ;
-  reg [3:0] \$360 ;
-  reg [7:0] \$361 ;
-  reg \$362 ;
-  reg [3:0] \$363 ;
-  reg [7:0] \$364 ;
-  reg \$365 ;
-  reg [3:0] \$366 ;
-  reg [7:0] \$367 ;
-  reg \$368 ;
-  reg [3:0] \$369 ;
+  wire [7:0] \$360 ;
+  wire [7:0] \$361 ;
+  wire [7:0] \$362 ;
+  wire [7:0] \$363 ;
+  wire [7:0] \$364 ;
+  wire [7:0] \$365 ;
+  wire [7:0] \$366 ;
+  wire [7:0] \$367 ;
+  wire [7:0] \$368 ;
+  wire [7:0] \$369 ;
   wire [8:0] \$37 ;
-  reg [7:0] \$370 ;
-  reg \$371 ;
-  reg [3:0] \$372 ;
-  reg [511:0] \$373 ;
-  reg \$374 ;
-  reg [7:0] \$375 ;
-  reg \$376 ;
-  reg [3:0] \$377 ;
-  reg [7:0] \$378 ;
-  reg \$379 ;
+  wire [32:0] \$370 ;
+  wire [32:0] \$371 ;
+  wire [32:0] \$372 ;
+  wire [32:0] \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
   wire \$38 ;
-  reg [3:0] \$380 ;
-  reg [7:0] \$381 ;
-  reg \$382 ;
-  reg [3:0] \$383 ;
-  reg [7:0] \$384 ;
-  reg \$385 ;
-  reg [3:0] \$386 ;
-  reg [7:0] \$387 ;
-  reg \$388 ;
-  reg [3:0] \$389 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire \$389 ;
   wire [8:0] \$39 ;
-  reg [7:0] \$390 ;
-  reg \$391 ;
-  reg [3:0] \$392 ;
-  reg [7:0] \$393 ;
-  reg \$394 ;
-  reg [3:0] \$395 ;
-  reg [7:0] \$396 ;
-  reg \$397 ;
-  reg [3:0] \$398 ;
-  reg [511:0] \$399 ;
+  wire \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
   wire [8:0] \$4 ;
   wire [8:0] \$40 ;
-  reg \$400 ;
-  reg [15:0] \$401 ;
-  reg [7:0] \$402 ;
-  reg [7:0] \$403 ;
-  reg [7:0] \$404 ;
-  reg [7:0] \$405 ;
-  reg [7:0] \$406 ;
-  reg [7:0] \$407 ;
-  reg [7:0] \$408 ;
-  reg [7:0] \$409 ;
+  wire \$400 ;
+  wire \$401 ;
+  wire \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire \$407 ;
+  wire \$408 ;
+  wire \$409 ;
   wire \$41 ;
-  reg [3:0] \$410 ;
-  reg [3:0] \$411 ;
-  reg [3:0] \$412 ;
-  reg [3:0] \$413 ;
-  reg [3:0] \$414 ;
-  reg [3:0] \$415 ;
-  reg [3:0] \$416 ;
-  reg [3:0] \$417 ;
-  reg [511:0] \$418 ;
-  reg \$419 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire \$412 ;
+  wire \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
   wire [8:0] \$42 ;
-  reg \$420 ;
-  reg \$421 ;
-  reg \$422 ;
-  reg [15:0] \$423 ;
-  reg [15:0] \$424 ;
-  reg [15:0] \$425 ;
-  reg [15:0] \$426 ;
-  reg [15:0] \$427 ;
-  reg [15:0] \$428 ;
-  reg [15:0] \$429 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
   wire [8:0] \$43 ;
-  reg [15:0] \$430 ;
-  reg [15:0] \$431 ;
-  reg [15:0] \$432 ;
-  reg [15:0] \$433 ;
-  reg [15:0] \$434 ;
-  reg [15:0] \$435 ;
-  reg [15:0] \$436 ;
-  reg [15:0] \$437 ;
-  reg [15:0] \$438 ;
-  reg [15:0] \$439 ;
+  wire \$430 ;
+  wire \$431 ;
+  wire \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire \$437 ;
+  wire \$438 ;
+  wire \$439 ;
   wire \$44 ;
-  reg [15:0] \$440 ;
-  reg [15:0] \$441 ;
-  reg [15:0] \$442 ;
-  reg [15:0] \$443 ;
-  reg [15:0] \$444 ;
-  reg [15:0] \$445 ;
-  reg [15:0] \$446 ;
-  reg [15:0] \$447 ;
-  reg [15:0] \$448 ;
-  reg [15:0] \$449 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire \$442 ;
+  wire \$443 ;
+  wire \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire \$449 ;
   wire [8:0] \$45 ;
-  reg [15:0] \$450 ;
-  reg [15:0] \$451 ;
-  reg [15:0] \$452 ;
-  reg [15:0] \$453 ;
-  reg [15:0] \$454 ;
-  reg \$455 ;
-  reg \$456 ;
-  reg \$457 ;
-  reg [31:0] \$458 ;
-  reg [31:0] \$459 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
   wire [8:0] \$46 ;
-  reg [31:0] \$460 ;
-  reg [31:0] \$461 ;
-  reg [31:0] \$462 ;
-  reg [31:0] \$463 ;
-  reg [31:0] \$464 ;
-  reg [31:0] \$465 ;
+  wire \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire \$465 ;
+  wire \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
   wire \$47 ;
+  wire \$470 ;
+  wire \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire \$476 ;
+  wire \$477 ;
+  wire \$478 ;
+  wire \$479 ;
   wire [8:0] \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
   wire [8:0] \$49 ;
+  wire \$490 ;
+  wire \$491 ;
+  wire \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire \$497 ;
+  wire \$498 ;
+  wire \$499 ;
   wire \$5 ;
   wire [3:0] \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire [8:0] \$502 ;
+  wire [8:0] \$503 ;
+  wire [8:0] \$504 ;
+  wire [8:0] \$505 ;
+  wire [8:0] \$506 ;
+  wire [8:0] \$507 ;
+  wire [8:0] \$508 ;
+  wire [8:0] \$509 ;
   wire [3:0] \$51 ;
+  wire [8:0] \$510 ;
+  wire [8:0] \$511 ;
+  wire [8:0] \$512 ;
+  wire [8:0] \$513 ;
+  wire [8:0] \$514 ;
+  wire [8:0] \$515 ;
+  wire [8:0] \$516 ;
+  wire [8:0] \$517 ;
+  wire [15:0] \$518 ;
+  wire [15:0] \$519 ;
   wire [3:0] \$52 ;
+  wire [15:0] \$520 ;
+  wire [15:0] \$521 ;
+  wire [15:0] \$522 ;
+  wire [15:0] \$523 ;
+  wire [15:0] \$524 ;
+  wire [15:0] \$525 ;
+  wire [15:0] \$526 ;
+  wire [15:0] \$527 ;
+  wire [15:0] \$528 ;
+  wire [15:0] \$529 ;
   wire [3:0] \$53 ;
+  wire [15:0] \$530 ;
+  wire [15:0] \$531 ;
+  wire [15:0] \$532 ;
+  wire [15:0] \$533 ;
+  wire [15:0] \$534 ;
+  wire [15:0] \$535 ;
+  wire [15:0] \$536 ;
+  wire [15:0] \$537 ;
+  wire [15:0] \$538 ;
+  wire [15:0] \$539 ;
   wire [3:0] \$54 ;
+  wire [15:0] \$540 ;
+  wire [15:0] \$541 ;
+  wire [15:0] \$542 ;
+  wire [15:0] \$543 ;
+  wire [15:0] \$544 ;
+  wire [15:0] \$545 ;
+  wire [15:0] \$546 ;
+  wire [15:0] \$547 ;
+  wire [15:0] \$548 ;
+  wire [15:0] \$549 ;
   wire [3:0] \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  reg [7:0] \$555 ;
+  reg \$556 ;
+  reg [3:0] \$557 ;
+  reg [7:0] \$558 ;
+  reg \$559 ;
   wire [3:0] \$56 ;
+  reg [3:0] \$560 ;
+  reg [7:0] \$561 ;
+  reg \$562 ;
+  reg [3:0] \$563 ;
+  reg [7:0] \$564 ;
+  reg \$565 ;
+  reg [3:0] \$566 ;
+  reg [7:0] \$567 ;
+  reg \$568 ;
+  reg [3:0] \$569 ;
   wire [3:0] \$57 ;
+  reg [7:0] \$570 ;
+  reg \$571 ;
+  reg [3:0] \$572 ;
+  reg [7:0] \$573 ;
+  reg \$574 ;
+  reg [3:0] \$575 ;
+  reg [7:0] \$576 ;
+  reg \$577 ;
+  reg [3:0] \$578 ;
+  reg [7:0] \$579 ;
   wire [3:0] \$58 ;
+  reg \$580 ;
+  reg [3:0] \$581 ;
+  reg [7:0] \$582 ;
+  reg \$583 ;
+  reg [3:0] \$584 ;
+  reg [7:0] \$585 ;
+  reg \$586 ;
+  reg [3:0] \$587 ;
+  reg [7:0] \$588 ;
+  reg \$589 ;
   wire [3:0] \$59 ;
+  reg [3:0] \$590 ;
+  reg [7:0] \$591 ;
+  reg \$592 ;
+  reg [3:0] \$593 ;
+  reg [7:0] \$594 ;
+  reg \$595 ;
+  reg [3:0] \$596 ;
+  reg [511:0] \$597 ;
+  reg \$598 ;
+  reg [7:0] \$599 ;
   wire [8:0] \$6 ;
   wire [3:0] \$60 ;
+  reg \$600 ;
+  reg [3:0] \$601 ;
+  reg [7:0] \$602 ;
+  reg \$603 ;
+  reg [3:0] \$604 ;
+  reg [7:0] \$605 ;
+  reg \$606 ;
+  reg [3:0] \$607 ;
+  reg [7:0] \$608 ;
+  reg \$609 ;
   wire [3:0] \$61 ;
+  reg [3:0] \$610 ;
+  reg [7:0] \$611 ;
+  reg \$612 ;
+  reg [3:0] \$613 ;
+  reg [7:0] \$614 ;
+  reg \$615 ;
+  reg [3:0] \$616 ;
+  reg [7:0] \$617 ;
+  reg \$618 ;
+  reg [3:0] \$619 ;
   wire [3:0] \$62 ;
+  reg [7:0] \$620 ;
+  reg \$621 ;
+  reg [3:0] \$622 ;
+  reg [511:0] \$623 ;
+  reg \$624 ;
+  reg [15:0] \$625 ;
+  reg [7:0] \$626 ;
+  reg [7:0] \$627 ;
+  reg [7:0] \$628 ;
+  reg [7:0] \$629 ;
   wire [3:0] \$63 ;
+  reg [7:0] \$630 ;
+  reg [7:0] \$631 ;
+  reg [7:0] \$632 ;
+  reg [7:0] \$633 ;
+  reg [3:0] \$634 ;
+  reg [3:0] \$635 ;
+  reg [3:0] \$636 ;
+  reg [3:0] \$637 ;
+  reg [3:0] \$638 ;
+  reg [3:0] \$639 ;
   wire [3:0] \$64 ;
+  reg [3:0] \$640 ;
+  reg [3:0] \$641 ;
+  reg [511:0] \$642 ;
+  reg \$643 ;
+  reg \$644 ;
+  reg \$645 ;
+  reg \$646 ;
+  reg [15:0] \$647 ;
+  reg [15:0] \$648 ;
+  reg [15:0] \$649 ;
   wire [3:0] \$65 ;
+  reg [15:0] \$650 ;
+  reg [15:0] \$651 ;
+  reg [15:0] \$652 ;
+  reg [15:0] \$653 ;
+  reg [15:0] \$654 ;
+  reg [15:0] \$655 ;
+  reg [15:0] \$656 ;
+  reg [15:0] \$657 ;
+  reg [15:0] \$658 ;
+  reg [15:0] \$659 ;
   wire [3:0] \$66 ;
+  reg [15:0] \$660 ;
+  reg [15:0] \$661 ;
+  reg [15:0] \$662 ;
+  reg [15:0] \$663 ;
+  reg [15:0] \$664 ;
+  reg [15:0] \$665 ;
+  reg [15:0] \$666 ;
+  reg [15:0] \$667 ;
+  reg [15:0] \$668 ;
+  reg [15:0] \$669 ;
   wire [3:0] \$67 ;
+  reg [15:0] \$670 ;
+  reg [15:0] \$671 ;
+  reg [15:0] \$672 ;
+  reg [15:0] \$673 ;
+  reg [15:0] \$674 ;
+  reg [15:0] \$675 ;
+  reg [15:0] \$676 ;
+  reg [15:0] \$677 ;
+  reg [15:0] \$678 ;
+  reg \$679 ;
   wire [3:0] \$68 ;
+  reg \$680 ;
+  reg \$681 ;
+  reg [31:0] \$682 ;
+  reg [31:0] \$683 ;
+  reg [31:0] \$684 ;
+  reg [31:0] \$685 ;
+  reg [31:0] \$686 ;
+  reg [31:0] \$687 ;
+  reg [31:0] \$688 ;
+  reg [31:0] \$689 ;
   wire [3:0] \$69 ;
   wire [8:0] \$7 ;
   wire [3:0] \$70 ;
@@ -447,48 +671,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [3:0] \$77 ;
   wire [3:0] \$78 ;
   wire [3:0] \$79 ;
-  wire [7:0] \$793 ;
-  wire [7:0] \$796 ;
-  wire [7:0] \$799 ;
   wire \$8 ;
   wire [3:0] \$80 ;
-  wire [7:0] \$802 ;
-  wire [7:0] \$805 ;
-  wire [7:0] \$808 ;
   wire [3:0] \$81 ;
-  wire [7:0] \$811 ;
-  wire [7:0] \$814 ;
-  wire [7:0] \$817 ;
   wire [3:0] \$82 ;
-  wire [7:0] \$820 ;
-  wire [7:0] \$823 ;
-  wire [7:0] \$826 ;
-  wire [7:0] \$829 ;
   wire [3:0] \$83 ;
-  wire [7:0] \$832 ;
-  wire [7:0] \$835 ;
-  wire [7:0] \$838 ;
   wire [3:0] \$84 ;
-  wire [7:0] \$841 ;
-  wire [7:0] \$844 ;
-  wire [7:0] \$847 ;
   wire [3:0] \$85 ;
-  wire [7:0] \$850 ;
-  wire [7:0] \$853 ;
-  wire [7:0] \$856 ;
-  wire [7:0] \$859 ;
   wire [3:0] \$86 ;
-  wire [7:0] \$862 ;
-  wire [7:0] \$865 ;
-  wire [7:0] \$868 ;
   wire [3:0] \$87 ;
-  wire [7:0] \$871 ;
-  wire [7:0] \$874 ;
-  wire [7:0] \$877 ;
   wire [3:0] \$88 ;
-  wire [7:0] \$880 ;
-  wire [7:0] \$883 ;
-  wire [7:0] \$886 ;
   wire [3:0] \$89 ;
   wire [8:0] \$9 ;
   wire [3:0] \$90 ;
@@ -1040,378 +1232,762 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg valid_s0 = 1'h0;
   reg valid_s1 = 1'h0;
   reg valid_s2 = 1'h0;
-  assign \$229  = sel_s16_lo[12:9] == 4'h9;
-  assign \$230  = sel_s16_hi[12:9] == 4'h9;
-  assign \$231  = \$229  | \$230 ;
-  assign \$232  = sel_s17_lo[12:9] == 4'h9;
-  assign \$233  = sel_s17_hi[12:9] == 4'h9;
-  assign \$234  = \$232  | \$233 ;
-  assign \$235  = \$231  | \$234 ;
-  assign \$236  = sel_s18_lo[12:9] == 4'h9;
-  assign \$237  = sel_s18_hi[12:9] == 4'h9;
-  assign \$238  = \$236  | \$237 ;
-  assign \$239  = sel_s11_hi[12:9] == 4'h9;
-  assign \$240  = \$238  | \$239 ;
-  assign \$241  = \$235  | \$240 ;
-  assign \$242  = sel_s16_hi[12:9] == 4'ha;
-  assign \$243  = sel_s17_lo[12:9] == 4'ha;
-  assign \$244  = \$242  | \$243 ;
-  assign \$245  = sel_s17_hi[12:9] == 4'ha;
-  assign \$246  = sel_s18_lo[12:9] == 4'ha;
-  assign \$247  = \$245  | \$246 ;
-  assign \$248  = \$244  | \$247 ;
-  assign \$249  = sel_s18_hi[12:9] == 4'ha;
-  assign \$250  = sel_s11_hi[12:9] == 4'ha;
-  assign \$251  = \$249  | \$250 ;
-  assign \$252  = \$248  | \$251 ;
-  assign \$253  = sel_s17_lo[12:9] == 4'hb;
-  assign \$254  = sel_s17_hi[12:9] == 4'hb;
-  assign \$255  = \$253  | \$254 ;
-  assign \$256  = sel_s18_lo[12:9] == 4'hb;
-  assign \$257  = sel_s18_hi[12:9] == 4'hb;
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = \$255  | \$258 ;
-  assign \$260  = sel_s11_hi[12:9] == 4'hb;
-  assign \$261  = \$259  | \$260 ;
-  assign \$262  = sel_s17_hi[12:9] == 4'hc;
-  assign \$263  = sel_s18_lo[12:9] == 4'hc;
-  assign \$264  = \$262  | \$263 ;
-  assign \$265  = sel_s18_hi[12:9] == 4'hc;
-  assign \$266  = sel_s11_hi[12:9] == 4'hc;
-  assign \$267  = \$265  | \$266 ;
-  assign \$268  = \$264  | \$267 ;
-  assign \$269  = sel_s18_lo[12:9] == 4'hd;
-  assign \$270  = sel_s18_hi[12:9] == 4'hd;
-  assign \$271  = \$269  | \$270 ;
-  assign \$272  = sel_s11_hi[12:9] == 4'hd;
-  assign \$273  = \$271  | \$272 ;
-  assign \$274  = sel_s18_hi[12:9] == 4'he;
-  assign \$275  = sel_s11_hi[12:9] == 4'he;
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = sel_s11_hi[12:9] == 4'hf;
-  assign \$278  = - sel_s8_lo[7:0];
-  assign \$279  = sel_s8_lo[8] ? \$278  : { 1'h0, sel_s8_lo[7:0] };
-  assign \$280  = - sel_s16_lo[7:0];
-  assign \$281  = sel_s16_lo[8] ? \$280  : { 1'h0, sel_s16_lo[7:0] };
-  assign \$282  = - sel_s16_hi[7:0];
-  assign \$283  = sel_s16_hi[8] ? \$282  : { 1'h0, sel_s16_hi[7:0] };
-  assign \$284  = - sel_s17_lo[7:0];
-  assign \$285  = sel_s17_lo[8] ? \$284  : { 1'h0, sel_s17_lo[7:0] };
-  assign \$286  = - sel_s17_hi[7:0];
-  assign \$287  = sel_s17_hi[8] ? \$286  : { 1'h0, sel_s17_hi[7:0] };
-  assign \$288  = - sel_s18_lo[7:0];
-  assign \$289  = sel_s18_lo[8] ? \$288  : { 1'h0, sel_s18_lo[7:0] };
-  assign \$290  = - sel_s18_hi[7:0];
-  assign \$291  = sel_s18_hi[8] ? \$290  : { 1'h0, sel_s18_hi[7:0] };
-  assign \$292  = - sel_s11_hi[7:0];
-  assign \$293  = sel_s11_hi[8] ? \$292  : { 1'h0, sel_s11_hi[7:0] };
-  assign \$294  = $signed(\sel_l19_s0$399 ) * $signed(mul_w0_0);
-  assign \$295  = $signed(\sel_l19_s0$400 ) * $signed(mul_w0_1);
-  assign \$296  = $signed(\sel_l19_s0$401 ) * $signed(mul_w0_2);
-  assign \$297  = $signed(\sel_l19_s0$402 ) * $signed(mul_w0_3);
-  assign \$298  = $signed(\sel_l19_s0$403 ) * $signed(mul_w0_4);
-  assign \$299  = $signed(\sel_l19_s0$404 ) * $signed(mul_w0_5);
-  assign \$300  = $signed(\sel_l19_s0$405 ) * $signed(mul_w0_6);
-  assign \$301  = $signed(\sel_l19_s0$406 ) * $signed(mul_w0_7);
-  assign \$302  = $signed(\sel_l19_s0$399 ) * $signed(mul_w1_0);
-  assign \$303  = $signed(\sel_l19_s0$400 ) * $signed(mul_w1_1);
-  assign \$304  = $signed(\sel_l19_s0$401 ) * $signed(mul_w1_2);
-  assign \$305  = $signed(\sel_l19_s0$402 ) * $signed(mul_w1_3);
-  assign \$306  = $signed(\sel_l19_s0$403 ) * $signed(mul_w1_4);
-  assign \$307  = $signed(\sel_l19_s0$404 ) * $signed(mul_w1_5);
-  assign \$308  = $signed(\sel_l19_s0$405 ) * $signed(mul_w1_6);
-  assign \$309  = $signed(\sel_l19_s0$406 ) * $signed(mul_w1_7);
-  assign \$310  = $signed(\sel_l19_s0$399 ) * $signed(mul_w2_0);
-  assign \$311  = $signed(\sel_l19_s0$400 ) * $signed(mul_w2_1);
-  assign \$312  = $signed(\sel_l19_s0$401 ) * $signed(mul_w2_2);
-  assign \$313  = $signed(\sel_l19_s0$402 ) * $signed(mul_w2_3);
-  assign \$314  = $signed(\sel_l19_s0$403 ) * $signed(mul_w2_4);
-  assign \$315  = $signed(\sel_l19_s0$404 ) * $signed(mul_w2_5);
-  assign \$316  = $signed(\sel_l19_s0$405 ) * $signed(mul_w2_6);
-  assign \$317  = $signed(\sel_l19_s0$406 ) * $signed(mul_w2_7);
-  assign \$318  = $signed(\sel_l19_s0$399 ) * $signed(mul_w3_0);
-  assign \$319  = $signed(\sel_l19_s0$400 ) * $signed(mul_w3_1);
-  assign \$320  = $signed(\sel_l19_s0$401 ) * $signed(mul_w3_2);
-  assign \$321  = $signed(\sel_l19_s0$402 ) * $signed(mul_w3_3);
-  assign \$322  = $signed(\sel_l19_s0$403 ) * $signed(mul_w3_4);
-  assign \$323  = $signed(\sel_l19_s0$404 ) * $signed(mul_w3_5);
-  assign \$324  = $signed(\sel_l19_s0$405 ) * $signed(mul_w3_6);
-  assign \$325  = $signed(\sel_l19_s0$406 ) * $signed(mul_w3_7);
-  assign \$326  = prod_valid_s0 & \prod_s0$411 ;
-  assign \$327  = i__ready & prod_valid_s0;
-  assign \$328  = i__ready & prod_valid_s0;
-  assign \$329  = i__ready & prod_valid_s0;
-  assign \$330  = i__ready & prod_valid_s0;
-  always @(posedge clk)
-    \sel_l7_s0$115  <= \$331 ;
-  always @(posedge clk)
-    \sel_l7_s0$120  <= \$332 ;
-  always @(posedge clk)
-    sel_l7_s0 <= \$333 ;
-  always @(posedge clk)
-    \sel_l7_s0$117  <= \$334 ;
-  always @(posedge clk)
-    \sel_l7_s0$119  <= \$335 ;
-  always @(posedge clk)
-    \sel_l7_s0$116  <= \$336 ;
-  always @(posedge clk)
-    \sel_l7_s0$123  <= \$337 ;
-  always @(posedge clk)
-    \sel_l7_s0$128  <= \$338 ;
-  always @(posedge clk)
-    \sel_l7_s0$122  <= \$339 ;
-  always @(posedge clk)
-    \sel_l7_s0$125  <= \$340 ;
-  always @(posedge clk)
-    \sel_l7_s0$127  <= \$341 ;
-  always @(posedge clk)
-    \sel_l7_s0$124  <= \$342 ;
-  always @(posedge clk)
-    \sel_l7_s0$131  <= \$343 ;
-  always @(posedge clk)
-    \sel_l7_s0$136  <= \$344 ;
-  always @(posedge clk)
-    \sel_l7_s0$130  <= \$345 ;
-  always @(posedge clk)
-    \sel_l7_s0$133  <= \$346 ;
-  always @(posedge clk)
-    \sel_l7_s0$135  <= \$347 ;
-  always @(posedge clk)
-    \sel_l7_s0$132  <= \$348 ;
-  always @(posedge clk)
-    \sel_l7_s0$140  <= \$349 ;
-  always @(posedge clk)
-    \sel_l7_s0$145  <= \$350 ;
-  always @(posedge clk)
-    \sel_l7_s0$139  <= \$351 ;
-  always @(posedge clk)
-    \sel_l7_s0$142  <= \$352 ;
-  always @(posedge clk)
-    \sel_l7_s0$144  <= \$353 ;
-  always @(posedge clk)
-    \sel_l7_s0$141  <= \$354 ;
-  always @(posedge clk)
-    \sel_l7_s0$149  <= \$355 ;
-  always @(posedge clk)
-    \sel_l7_s0$154  <= \$356 ;
-  always @(posedge clk)
-    \sel_l7_s0$148  <= \$357 ;
-  always @(posedge clk)
-    \sel_l7_s0$151  <= \$358 ;
-  always @(posedge clk)
-    \sel_l7_s0$153  <= \$359 ;
-  always @(posedge clk)
-    \sel_l7_s0$150  <= \$360 ;
-  always @(posedge clk)
-    \sel_l7_s0$158  <= \$361 ;
-  always @(posedge clk)
-    \sel_l7_s0$163  <= \$362 ;
-  always @(posedge clk)
-    \sel_l7_s0$157  <= \$363 ;
-  always @(posedge clk)
-    \sel_l7_s0$198  <= \$364 ;
-  always @(posedge clk)
-    \sel_l7_s0$199  <= \$365 ;
-  always @(posedge clk)
-    \sel_l7_s0$195  <= \$366 ;
-  always @(posedge clk)
-    \sel_l7_s0$160  <= \$367 ;
-  always @(posedge clk)
-    \sel_l7_s0$162  <= \$368 ;
-  always @(posedge clk)
-    \sel_l7_s0$159  <= \$369 ;
-  always @(posedge clk)
-    \sel_l7_s0$200  <= \$370 ;
-  always @(posedge clk)
-    \sel_l7_s0$201  <= \$371 ;
-  always @(posedge clk)
-    \sel_l7_s0$196  <= \$372 ;
-  always @(posedge clk)
-    \sel_l7_s0$394  <= \$373 ;
-  always @(posedge clk)
-    \sel_l7_s0$395  <= \$374 ;
-  always @(posedge clk)
-    \sel_l13_s0$207  <= \$375 ;
-  always @(posedge clk)
-    \sel_l13_s0$208  <= \$376 ;
-  always @(posedge clk)
-    sel_l13_s0 <= \$377 ;
-  always @(posedge clk)
-    \sel_l13_s0$216  <= \$378 ;
-  always @(posedge clk)
-    \sel_l13_s0$217  <= \$379 ;
-  always @(posedge clk)
-    \sel_l13_s0$213  <= \$380 ;
-  always @(posedge clk)
-    \sel_l13_s0$225  <= \$381 ;
-  always @(posedge clk)
-    \sel_l13_s0$226  <= \$382 ;
-  always @(posedge clk)
-    \sel_l13_s0$222  <= \$383 ;
-  always @(posedge clk)
-    \sel_l13_s0$234  <= \$384 ;
-  always @(posedge clk)
-    \sel_l13_s0$235  <= \$385 ;
-  always @(posedge clk)
-    \sel_l13_s0$231  <= \$386 ;
-  always @(posedge clk)
-    \sel_l13_s0$209  <= \$387 ;
-  always @(posedge clk)
-    \sel_l13_s0$210  <= \$388 ;
-  always @(posedge clk)
-    \sel_l13_s0$205  <= \$389 ;
-  always @(posedge clk)
-    \sel_l13_s0$218  <= \$390 ;
-  always @(posedge clk)
-    \sel_l13_s0$219  <= \$391 ;
-  always @(posedge clk)
-    \sel_l13_s0$214  <= \$392 ;
-  always @(posedge clk)
-    \sel_l13_s0$227  <= \$393 ;
-  always @(posedge clk)
-    \sel_l13_s0$228  <= \$394 ;
-  always @(posedge clk)
-    \sel_l13_s0$223  <= \$395 ;
-  always @(posedge clk)
-    \sel_l13_s0$236  <= \$396 ;
-  always @(posedge clk)
-    \sel_l13_s0$237  <= \$397 ;
-  always @(posedge clk)
-    \sel_l13_s0$232  <= \$398 ;
-  always @(posedge clk)
-    \sel_l13_s0$396  <= \$399 ;
-  always @(posedge clk)
-    \sel_l13_s0$397  <= \$400 ;
-  always @(posedge clk)
-    \sel_l19_s0$398  <= \$401 ;
-  always @(posedge clk)
-    \sel_l19_s0$399  <= \$402 ;
-  always @(posedge clk)
-    \sel_l19_s0$400  <= \$403 ;
-  always @(posedge clk)
-    \sel_l19_s0$401  <= \$404 ;
-  always @(posedge clk)
-    \sel_l19_s0$402  <= \$405 ;
-  always @(posedge clk)
-    \sel_l19_s0$403  <= \$406 ;
-  always @(posedge clk)
-    \sel_l19_s0$404  <= \$407 ;
-  always @(posedge clk)
-    \sel_l19_s0$405  <= \$408 ;
-  always @(posedge clk)
-    \sel_l19_s0$406  <= \$409 ;
-  always @(posedge clk)
-    sel_l19_s0 <= \$410 ;
-  always @(posedge clk)
-    \sel_l19_s0$275  <= \$411 ;
-  always @(posedge clk)
-    \sel_l19_s0$277  <= \$412 ;
-  always @(posedge clk)
-    \sel_l19_s0$279  <= \$413 ;
-  always @(posedge clk)
-    \sel_l19_s0$281  <= \$414 ;
-  always @(posedge clk)
-    \sel_l19_s0$283  <= \$415 ;
-  always @(posedge clk)
-    \sel_l19_s0$285  <= \$416 ;
-  always @(posedge clk)
-    \sel_l19_s0$287  <= \$417 ;
-  always @(posedge clk)
-    \sel_l19_s0$289  <= \$418 ;
-  always @(posedge clk)
-    \sel_l19_s0$407  <= \$419 ;
-  always @(posedge clk)
-    valid_s0 <= \$420 ;
-  always @(posedge clk)
-    valid_s1 <= \$421 ;
-  always @(posedge clk)
-    valid_s2 <= \$422 ;
-  always @(posedge clk)
-    prod_s0 <= \$423 ;
-  always @(posedge clk)
-    \prod_s0$323  <= \$424 ;
-  always @(posedge clk)
-    \prod_s0$325  <= \$425 ;
-  always @(posedge clk)
-    \prod_s0$326  <= \$426 ;
-  always @(posedge clk)
-    \prod_s0$328  <= \$427 ;
-  always @(posedge clk)
-    \prod_s0$329  <= \$428 ;
-  always @(posedge clk)
-    \prod_s0$331  <= \$429 ;
-  always @(posedge clk)
-    \prod_s0$332  <= \$430 ;
-  always @(posedge clk)
-    \prod_s0$339  <= \$431 ;
-  always @(posedge clk)
-    \prod_s0$340  <= \$432 ;
-  always @(posedge clk)
-    \prod_s0$342  <= \$433 ;
-  always @(posedge clk)
-    \prod_s0$343  <= \$434 ;
-  always @(posedge clk)
-    \prod_s0$345  <= \$435 ;
-  always @(posedge clk)
-    \prod_s0$346  <= \$436 ;
-  always @(posedge clk)
-    \prod_s0$348  <= \$437 ;
-  always @(posedge clk)
-    \prod_s0$349  <= \$438 ;
-  always @(posedge clk)
-    \prod_s0$356  <= \$439 ;
-  always @(posedge clk)
-    \prod_s0$357  <= \$440 ;
-  always @(posedge clk)
-    \prod_s0$359  <= \$441 ;
-  always @(posedge clk)
-    \prod_s0$360  <= \$442 ;
-  always @(posedge clk)
-    \prod_s0$362  <= \$443 ;
-  always @(posedge clk)
-    \prod_s0$363  <= \$444 ;
-  always @(posedge clk)
-    \prod_s0$365  <= \$445 ;
-  always @(posedge clk)
-    \prod_s0$366  <= \$446 ;
-  always @(posedge clk)
-    \prod_s0$373  <= \$447 ;
-  always @(posedge clk)
-    \prod_s0$374  <= \$448 ;
-  always @(posedge clk)
-    \prod_s0$376  <= \$449 ;
-  always @(posedge clk)
-    \prod_s0$377  <= \$450 ;
-  always @(posedge clk)
-    \prod_s0$379  <= \$451 ;
-  always @(posedge clk)
-    \prod_s0$380  <= \$452 ;
-  always @(posedge clk)
-    \prod_s0$382  <= \$453 ;
-  always @(posedge clk)
-    \prod_s0$383  <= \$454 ;
-  always @(posedge clk)
-    \prod_s0$411  <= \$455 ;
-  always @(posedge clk)
-    prod_valid_s0 <= \$456 ;
-  always @(posedge clk)
-    o__valid <= \$457 ;
-  always @(posedge clk)
-    acc0_out <= \$458 ;
-  always @(posedge clk)
-    acc0 <= \$459 ;
-  always @(posedge clk)
-    acc1_out <= \$460 ;
-  always @(posedge clk)
-    acc1 <= \$461 ;
-  always @(posedge clk)
-    acc2_out <= \$462 ;
-  always @(posedge clk)
-    acc2 <= \$463 ;
-  always @(posedge clk)
-    acc3_out <= \$464 ;
-  always @(posedge clk)
-    acc3 <= \$465 ;
+  assign sel_s16 = sel_s14_lo[12:9] > sel_s12_lo[12:9];
+  assign sel_s16_lo = sel_s16 ? sel_s12_lo : sel_s14_lo;
+  assign sel_s16_hi = sel_s16 ? sel_s14_lo : sel_s12_lo;
+  assign sel_s17 = sel_s15_lo[12:9] > sel_s14_hi[12:9];
+  assign sel_s17_lo = sel_s17 ? sel_s14_hi : sel_s15_lo;
+  assign sel_s17_hi = sel_s17 ? sel_s15_lo : sel_s14_hi;
+  assign sel_s18 = sel_s13_hi[12:9] > sel_s15_hi[12:9];
+  assign sel_s18_lo = sel_s18 ? sel_s15_hi : sel_s13_hi;
+  assign sel_s18_hi = sel_s18 ? sel_s13_hi : sel_s15_hi;
+  assign \$138  = sel_l19_s0 - 1'h0;
+  assign \$139  = \sel_l19_s0$275  - 1'h1;
+  assign \$140  = \sel_l19_s0$277  - 2'h2;
+  assign \$141  = \sel_l19_s0$279  - 2'h3;
+  assign \$142  = \sel_l19_s0$281  - 3'h4;
+  assign \$143  = \sel_l19_s0$283  - 3'h5;
+  assign \$144  = \sel_l19_s0$285  - 3'h6;
+  assign \$145  = \sel_l19_s0$287  - 3'h7;
+  assign \$146  = \$138 [0] ? \sel_l19_s0$289 [63:56] : \sel_l19_s0$289 [55:48];
+  assign \$147  = \$138 [0] ? \sel_l19_s0$289 [47:40] : \sel_l19_s0$289 [39:32];
+  assign \$148  = \$138 [1] ? \$146  : \$147 ;
+  assign \$149  = \$138 [0] ? \sel_l19_s0$289 [31:24] : \sel_l19_s0$289 [23:16];
+  assign \$150  = \$138 [0] ? \sel_l19_s0$289 [15:8] : \sel_l19_s0$289 [7:0];
+  assign \$151  = \$138 [1] ? \$149  : \$150 ;
+  assign \$152  = \$138 [2] ? \$148  : \$151 ;
+  assign mul_w0_0 = \$138 [3] ? \sel_l19_s0$289 [71:64] : \$152 ;
+  assign \$153  = \$139 [0] ? \sel_l19_s0$289 [71:64] : \sel_l19_s0$289 [63:56];
+  assign \$154  = \$139 [0] ? \sel_l19_s0$289 [55:48] : \sel_l19_s0$289 [47:40];
+  assign \$155  = \$139 [1] ? \$153  : \$154 ;
+  assign \$156  = \$139 [0] ? \sel_l19_s0$289 [39:32] : \sel_l19_s0$289 [31:24];
+  assign \$157  = \$139 [0] ? \sel_l19_s0$289 [23:16] : \sel_l19_s0$289 [15:8];
+  assign \$158  = \$139 [1] ? \$156  : \$157 ;
+  assign \$159  = \$139 [2] ? \$155  : \$158 ;
+  assign mul_w0_1 = \$139 [3] ? \sel_l19_s0$289 [79:72] : \$159 ;
+  assign \$160  = \$140 [0] ? \sel_l19_s0$289 [79:72] : \sel_l19_s0$289 [71:64];
+  assign \$161  = \$140 [0] ? \sel_l19_s0$289 [63:56] : \sel_l19_s0$289 [55:48];
+  assign \$162  = \$140 [1] ? \$160  : \$161 ;
+  assign \$163  = \$140 [0] ? \sel_l19_s0$289 [47:40] : \sel_l19_s0$289 [39:32];
+  assign \$164  = \$140 [0] ? \sel_l19_s0$289 [31:24] : \sel_l19_s0$289 [23:16];
+  assign \$165  = \$140 [1] ? \$163  : \$164 ;
+  assign \$166  = \$140 [2] ? \$162  : \$165 ;
+  assign mul_w0_2 = \$140 [3] ? \sel_l19_s0$289 [87:80] : \$166 ;
+  assign \$167  = \$141 [0] ? \sel_l19_s0$289 [87:80] : \sel_l19_s0$289 [79:72];
+  assign \$168  = \$141 [0] ? \sel_l19_s0$289 [71:64] : \sel_l19_s0$289 [63:56];
+  assign \$169  = \$141 [1] ? \$167  : \$168 ;
+  assign \$170  = \$141 [0] ? \sel_l19_s0$289 [55:48] : \sel_l19_s0$289 [47:40];
+  assign \$171  = \$141 [0] ? \sel_l19_s0$289 [39:32] : \sel_l19_s0$289 [31:24];
+  assign \$172  = \$141 [1] ? \$170  : \$171 ;
+  assign \$173  = \$141 [2] ? \$169  : \$172 ;
+  assign mul_w0_3 = \$141 [3] ? \sel_l19_s0$289 [95:88] : \$173 ;
+  assign \$174  = \$142 [0] ? \sel_l19_s0$289 [95:88] : \sel_l19_s0$289 [87:80];
+  assign \$175  = \$142 [0] ? \sel_l19_s0$289 [79:72] : \sel_l19_s0$289 [71:64];
+  assign \$176  = \$142 [1] ? \$174  : \$175 ;
+  assign \$177  = \$142 [0] ? \sel_l19_s0$289 [63:56] : \sel_l19_s0$289 [55:48];
+  assign \$178  = \$142 [0] ? \sel_l19_s0$289 [47:40] : \sel_l19_s0$289 [39:32];
+  assign \$179  = \$142 [1] ? \$177  : \$178 ;
+  assign \$180  = \$142 [2] ? \$176  : \$179 ;
+  assign mul_w0_4 = \$142 [3] ? \sel_l19_s0$289 [103:96] : \$180 ;
+  assign \$181  = \$143 [0] ? \sel_l19_s0$289 [103:96] : \sel_l19_s0$289 [95:88];
+  assign \$182  = \$143 [0] ? \sel_l19_s0$289 [87:80] : \sel_l19_s0$289 [79:72];
+  assign \$183  = \$143 [1] ? \$181  : \$182 ;
+  assign \$184  = \$143 [0] ? \sel_l19_s0$289 [71:64] : \sel_l19_s0$289 [63:56];
+  assign \$185  = \$143 [0] ? \sel_l19_s0$289 [55:48] : \sel_l19_s0$289 [47:40];
+  assign \$186  = \$143 [1] ? \$184  : \$185 ;
+  assign \$187  = \$143 [2] ? \$183  : \$186 ;
+  assign mul_w0_5 = \$143 [3] ? \sel_l19_s0$289 [111:104] : \$187 ;
+  assign \$188  = \$144 [0] ? \sel_l19_s0$289 [111:104] : \sel_l19_s0$289 [103:96];
+  assign \$189  = \$144 [0] ? \sel_l19_s0$289 [95:88] : \sel_l19_s0$289 [87:80];
+  assign \$190  = \$144 [1] ? \$188  : \$189 ;
+  assign \$191  = \$144 [0] ? \sel_l19_s0$289 [79:72] : \sel_l19_s0$289 [71:64];
+  assign \$192  = \$144 [0] ? \sel_l19_s0$289 [63:56] : \sel_l19_s0$289 [55:48];
+  assign \$193  = \$144 [1] ? \$191  : \$192 ;
+  assign \$194  = \$144 [2] ? \$190  : \$193 ;
+  assign mul_w0_6 = \$144 [3] ? \sel_l19_s0$289 [119:112] : \$194 ;
+  assign \$195  = \$145 [0] ? \sel_l19_s0$289 [119:112] : \sel_l19_s0$289 [111:104];
+  assign \$196  = \$145 [0] ? \sel_l19_s0$289 [103:96] : \sel_l19_s0$289 [95:88];
+  assign \$197  = \$145 [1] ? \$195  : \$196 ;
+  assign \$198  = \$145 [0] ? \sel_l19_s0$289 [87:80] : \sel_l19_s0$289 [79:72];
+  assign \$199  = \$145 [0] ? \sel_l19_s0$289 [71:64] : \sel_l19_s0$289 [63:56];
+  assign \$200  = \$145 [1] ? \$198  : \$199 ;
+  assign \$201  = \$145 [2] ? \$197  : \$200 ;
+  assign mul_w0_7 = \$145 [3] ? \sel_l19_s0$289 [127:120] : \$201 ;
+  assign \$202  = \$138 [0] ? \sel_l19_s0$289 [191:184] : \sel_l19_s0$289 [183:176];
+  assign \$203  = \$138 [0] ? \sel_l19_s0$289 [175:168] : \sel_l19_s0$289 [167:160];
+  assign \$204  = \$138 [1] ? \$202  : \$203 ;
+  assign \$205  = \$138 [0] ? \sel_l19_s0$289 [159:152] : \sel_l19_s0$289 [151:144];
+  assign \$206  = \$138 [0] ? \sel_l19_s0$289 [143:136] : \sel_l19_s0$289 [135:128];
+  assign \$207  = \$138 [1] ? \$205  : \$206 ;
+  assign \$208  = \$138 [2] ? \$204  : \$207 ;
+  assign mul_w1_0 = \$138 [3] ? \sel_l19_s0$289 [199:192] : \$208 ;
+  assign \$209  = \$139 [0] ? \sel_l19_s0$289 [199:192] : \sel_l19_s0$289 [191:184];
+  assign \$210  = \$139 [0] ? \sel_l19_s0$289 [183:176] : \sel_l19_s0$289 [175:168];
+  assign \$211  = \$139 [1] ? \$209  : \$210 ;
+  assign \$212  = \$139 [0] ? \sel_l19_s0$289 [167:160] : \sel_l19_s0$289 [159:152];
+  assign \$213  = \$139 [0] ? \sel_l19_s0$289 [151:144] : \sel_l19_s0$289 [143:136];
+  assign \$214  = \$139 [1] ? \$212  : \$213 ;
+  assign \$215  = \$139 [2] ? \$211  : \$214 ;
+  assign mul_w1_1 = \$139 [3] ? \sel_l19_s0$289 [207:200] : \$215 ;
+  assign \$216  = \$140 [0] ? \sel_l19_s0$289 [207:200] : \sel_l19_s0$289 [199:192];
+  assign \$217  = \$140 [0] ? \sel_l19_s0$289 [191:184] : \sel_l19_s0$289 [183:176];
+  assign \$218  = \$140 [1] ? \$216  : \$217 ;
+  assign \$219  = \$140 [0] ? \sel_l19_s0$289 [175:168] : \sel_l19_s0$289 [167:160];
+  assign \$220  = \$140 [0] ? \sel_l19_s0$289 [159:152] : \sel_l19_s0$289 [151:144];
+  assign \$221  = \$140 [1] ? \$219  : \$220 ;
+  assign \$222  = \$140 [2] ? \$218  : \$221 ;
+  assign mul_w1_2 = \$140 [3] ? \sel_l19_s0$289 [215:208] : \$222 ;
+  assign \$223  = \$141 [0] ? \sel_l19_s0$289 [215:208] : \sel_l19_s0$289 [207:200];
+  assign \$224  = \$141 [0] ? \sel_l19_s0$289 [199:192] : \sel_l19_s0$289 [191:184];
+  assign \$225  = \$141 [1] ? \$223  : \$224 ;
+  assign \$226  = \$141 [0] ? \sel_l19_s0$289 [183:176] : \sel_l19_s0$289 [175:168];
+  assign \$227  = \$141 [0] ? \sel_l19_s0$289 [167:160] : \sel_l19_s0$289 [159:152];
+  assign \$228  = \$141 [1] ? \$226  : \$227 ;
+  assign \$229  = \$141 [2] ? \$225  : \$228 ;
+  assign mul_w1_3 = \$141 [3] ? \sel_l19_s0$289 [223:216] : \$229 ;
+  assign \$230  = \$142 [0] ? \sel_l19_s0$289 [223:216] : \sel_l19_s0$289 [215:208];
+  assign \$231  = \$142 [0] ? \sel_l19_s0$289 [207:200] : \sel_l19_s0$289 [199:192];
+  assign \$232  = \$142 [1] ? \$230  : \$231 ;
+  assign \$233  = \$142 [0] ? \sel_l19_s0$289 [191:184] : \sel_l19_s0$289 [183:176];
+  assign \$234  = \$142 [0] ? \sel_l19_s0$289 [175:168] : \sel_l19_s0$289 [167:160];
+  assign \$235  = \$142 [1] ? \$233  : \$234 ;
+  assign \$236  = \$142 [2] ? \$232  : \$235 ;
+  assign mul_w1_4 = \$142 [3] ? \sel_l19_s0$289 [231:224] : \$236 ;
+  assign \$237  = \$143 [0] ? \sel_l19_s0$289 [231:224] : \sel_l19_s0$289 [223:216];
+  assign \$238  = \$143 [0] ? \sel_l19_s0$289 [215:208] : \sel_l19_s0$289 [207:200];
+  assign \$239  = \$143 [1] ? \$237  : \$238 ;
+  assign \$240  = \$143 [0] ? \sel_l19_s0$289 [199:192] : \sel_l19_s0$289 [191:184];
+  assign \$241  = \$143 [0] ? \sel_l19_s0$289 [183:176] : \sel_l19_s0$289 [175:168];
+  assign \$242  = \$143 [1] ? \$240  : \$241 ;
+  assign \$243  = \$143 [2] ? \$239  : \$242 ;
+  assign mul_w1_5 = \$143 [3] ? \sel_l19_s0$289 [239:232] : \$243 ;
+  assign \$244  = \$144 [0] ? \sel_l19_s0$289 [239:232] : \sel_l19_s0$289 [231:224];
+  assign \$245  = \$144 [0] ? \sel_l19_s0$289 [223:216] : \sel_l19_s0$289 [215:208];
+  assign \$246  = \$144 [1] ? \$244  : \$245 ;
+  assign \$247  = \$144 [0] ? \sel_l19_s0$289 [207:200] : \sel_l19_s0$289 [199:192];
+  assign \$248  = \$144 [0] ? \sel_l19_s0$289 [191:184] : \sel_l19_s0$289 [183:176];
+  assign \$249  = \$144 [1] ? \$247  : \$248 ;
+  assign \$250  = \$144 [2] ? \$246  : \$249 ;
+  assign mul_w1_6 = \$144 [3] ? \sel_l19_s0$289 [247:240] : \$250 ;
+  assign \$251  = \$145 [0] ? \sel_l19_s0$289 [247:240] : \sel_l19_s0$289 [239:232];
+  assign \$252  = \$145 [0] ? \sel_l19_s0$289 [231:224] : \sel_l19_s0$289 [223:216];
+  assign \$253  = \$145 [1] ? \$251  : \$252 ;
+  assign \$254  = \$145 [0] ? \sel_l19_s0$289 [215:208] : \sel_l19_s0$289 [207:200];
+  assign \$255  = \$145 [0] ? \sel_l19_s0$289 [199:192] : \sel_l19_s0$289 [191:184];
+  assign \$256  = \$145 [1] ? \$254  : \$255 ;
+  assign \$257  = \$145 [2] ? \$253  : \$256 ;
+  assign mul_w1_7 = \$145 [3] ? \sel_l19_s0$289 [255:248] : \$257 ;
+  assign \$258  = \$138 [0] ? \sel_l19_s0$289 [319:312] : \sel_l19_s0$289 [311:304];
+  assign \$259  = \$138 [0] ? \sel_l19_s0$289 [303:296] : \sel_l19_s0$289 [295:288];
+  assign \$260  = \$138 [1] ? \$258  : \$259 ;
+  assign \$261  = \$138 [0] ? \sel_l19_s0$289 [287:280] : \sel_l19_s0$289 [279:272];
+  assign \$262  = \$138 [0] ? \sel_l19_s0$289 [271:264] : \sel_l19_s0$289 [263:256];
+  assign \$263  = \$138 [1] ? \$261  : \$262 ;
+  assign \$264  = \$138 [2] ? \$260  : \$263 ;
+  assign mul_w2_0 = \$138 [3] ? \sel_l19_s0$289 [327:320] : \$264 ;
+  assign \$265  = \$139 [0] ? \sel_l19_s0$289 [327:320] : \sel_l19_s0$289 [319:312];
+  assign \$266  = \$139 [0] ? \sel_l19_s0$289 [311:304] : \sel_l19_s0$289 [303:296];
+  assign \$267  = \$139 [1] ? \$265  : \$266 ;
+  assign \$268  = \$139 [0] ? \sel_l19_s0$289 [295:288] : \sel_l19_s0$289 [287:280];
+  assign \$269  = \$139 [0] ? \sel_l19_s0$289 [279:272] : \sel_l19_s0$289 [271:264];
+  assign \$270  = \$139 [1] ? \$268  : \$269 ;
+  assign \$271  = \$139 [2] ? \$267  : \$270 ;
+  assign mul_w2_1 = \$139 [3] ? \sel_l19_s0$289 [335:328] : \$271 ;
+  assign \$272  = \$140 [0] ? \sel_l19_s0$289 [335:328] : \sel_l19_s0$289 [327:320];
+  assign \$273  = \$140 [0] ? \sel_l19_s0$289 [319:312] : \sel_l19_s0$289 [311:304];
+  assign \$274  = \$140 [1] ? \$272  : \$273 ;
+  assign \$275  = \$140 [0] ? \sel_l19_s0$289 [303:296] : \sel_l19_s0$289 [295:288];
+  assign \$276  = \$140 [0] ? \sel_l19_s0$289 [287:280] : \sel_l19_s0$289 [279:272];
+  assign \$277  = \$140 [1] ? \$275  : \$276 ;
+  assign \$278  = \$140 [2] ? \$274  : \$277 ;
+  assign mul_w2_2 = \$140 [3] ? \sel_l19_s0$289 [343:336] : \$278 ;
+  assign \$279  = \$141 [0] ? \sel_l19_s0$289 [343:336] : \sel_l19_s0$289 [335:328];
+  assign \$280  = \$141 [0] ? \sel_l19_s0$289 [327:320] : \sel_l19_s0$289 [319:312];
+  assign \$281  = \$141 [1] ? \$279  : \$280 ;
+  assign \$282  = \$141 [0] ? \sel_l19_s0$289 [311:304] : \sel_l19_s0$289 [303:296];
+  assign \$283  = \$141 [0] ? \sel_l19_s0$289 [295:288] : \sel_l19_s0$289 [287:280];
+  assign \$284  = \$141 [1] ? \$282  : \$283 ;
+  assign \$285  = \$141 [2] ? \$281  : \$284 ;
+  assign mul_w2_3 = \$141 [3] ? \sel_l19_s0$289 [351:344] : \$285 ;
+  assign \$286  = \$142 [0] ? \sel_l19_s0$289 [351:344] : \sel_l19_s0$289 [343:336];
+  assign \$287  = \$142 [0] ? \sel_l19_s0$289 [335:328] : \sel_l19_s0$289 [327:320];
+  assign \$288  = \$142 [1] ? \$286  : \$287 ;
+  assign \$289  = \$142 [0] ? \sel_l19_s0$289 [319:312] : \sel_l19_s0$289 [311:304];
+  assign \$290  = \$142 [0] ? \sel_l19_s0$289 [303:296] : \sel_l19_s0$289 [295:288];
+  assign \$291  = \$142 [1] ? \$289  : \$290 ;
+  assign \$292  = \$142 [2] ? \$288  : \$291 ;
+  assign mul_w2_4 = \$142 [3] ? \sel_l19_s0$289 [359:352] : \$292 ;
+  assign \$293  = \$143 [0] ? \sel_l19_s0$289 [359:352] : \sel_l19_s0$289 [351:344];
+  assign \$294  = \$143 [0] ? \sel_l19_s0$289 [343:336] : \sel_l19_s0$289 [335:328];
+  assign \$295  = \$143 [1] ? \$293  : \$294 ;
+  assign \$296  = \$143 [0] ? \sel_l19_s0$289 [327:320] : \sel_l19_s0$289 [319:312];
+  assign \$297  = \$143 [0] ? \sel_l19_s0$289 [311:304] : \sel_l19_s0$289 [303:296];
+  assign \$298  = \$143 [1] ? \$296  : \$297 ;
+  assign \$299  = \$143 [2] ? \$295  : \$298 ;
+  assign mul_w2_5 = \$143 [3] ? \sel_l19_s0$289 [367:360] : \$299 ;
+  assign \$300  = \$144 [0] ? \sel_l19_s0$289 [367:360] : \sel_l19_s0$289 [359:352];
+  assign \$301  = \$144 [0] ? \sel_l19_s0$289 [351:344] : \sel_l19_s0$289 [343:336];
+  assign \$302  = \$144 [1] ? \$300  : \$301 ;
+  assign \$303  = \$144 [0] ? \sel_l19_s0$289 [335:328] : \sel_l19_s0$289 [327:320];
+  assign \$304  = \$144 [0] ? \sel_l19_s0$289 [319:312] : \sel_l19_s0$289 [311:304];
+  assign \$305  = \$144 [1] ? \$303  : \$304 ;
+  assign \$306  = \$144 [2] ? \$302  : \$305 ;
+  assign mul_w2_6 = \$144 [3] ? \sel_l19_s0$289 [375:368] : \$306 ;
+  assign \$307  = \$145 [0] ? \sel_l19_s0$289 [375:368] : \sel_l19_s0$289 [367:360];
+  assign \$308  = \$145 [0] ? \sel_l19_s0$289 [359:352] : \sel_l19_s0$289 [351:344];
+  assign \$309  = \$145 [1] ? \$307  : \$308 ;
+  assign \$310  = \$145 [0] ? \sel_l19_s0$289 [343:336] : \sel_l19_s0$289 [335:328];
+  assign \$311  = \$145 [0] ? \sel_l19_s0$289 [327:320] : \sel_l19_s0$289 [319:312];
+  assign \$312  = \$145 [1] ? \$310  : \$311 ;
+  assign \$313  = \$145 [2] ? \$309  : \$312 ;
+  assign mul_w2_7 = \$145 [3] ? \sel_l19_s0$289 [383:376] : \$313 ;
+  assign \$314  = \$138 [0] ? \sel_l19_s0$289 [447:440] : \sel_l19_s0$289 [439:432];
+  assign \$315  = \$138 [0] ? \sel_l19_s0$289 [431:424] : \sel_l19_s0$289 [423:416];
+  assign \$316  = \$138 [1] ? \$314  : \$315 ;
+  assign \$317  = \$138 [0] ? \sel_l19_s0$289 [415:408] : \sel_l19_s0$289 [407:400];
+  assign \$318  = \$138 [0] ? \sel_l19_s0$289 [399:392] : \sel_l19_s0$289 [391:384];
+  assign \$319  = \$138 [1] ? \$317  : \$318 ;
+  assign \$320  = \$138 [2] ? \$316  : \$319 ;
+  assign mul_w3_0 = \$138 [3] ? \sel_l19_s0$289 [455:448] : \$320 ;
+  assign \$321  = \$139 [0] ? \sel_l19_s0$289 [455:448] : \sel_l19_s0$289 [447:440];
+  assign \$322  = \$139 [0] ? \sel_l19_s0$289 [439:432] : \sel_l19_s0$289 [431:424];
+  assign \$323  = \$139 [1] ? \$321  : \$322 ;
+  assign \$324  = \$139 [0] ? \sel_l19_s0$289 [423:416] : \sel_l19_s0$289 [415:408];
+  assign \$325  = \$139 [0] ? \sel_l19_s0$289 [407:400] : \sel_l19_s0$289 [399:392];
+  assign \$326  = \$139 [1] ? \$324  : \$325 ;
+  assign \$327  = \$139 [2] ? \$323  : \$326 ;
+  assign mul_w3_1 = \$139 [3] ? \sel_l19_s0$289 [463:456] : \$327 ;
+  assign \$328  = \$140 [0] ? \sel_l19_s0$289 [463:456] : \sel_l19_s0$289 [455:448];
+  assign \$329  = \$140 [0] ? \sel_l19_s0$289 [447:440] : \sel_l19_s0$289 [439:432];
+  assign \$330  = \$140 [1] ? \$328  : \$329 ;
+  assign \$331  = \$140 [0] ? \sel_l19_s0$289 [431:424] : \sel_l19_s0$289 [423:416];
+  assign \$332  = \$140 [0] ? \sel_l19_s0$289 [415:408] : \sel_l19_s0$289 [407:400];
+  assign \$333  = \$140 [1] ? \$331  : \$332 ;
+  assign \$334  = \$140 [2] ? \$330  : \$333 ;
+  assign mul_w3_2 = \$140 [3] ? \sel_l19_s0$289 [471:464] : \$334 ;
+  assign \$335  = \$141 [0] ? \sel_l19_s0$289 [471:464] : \sel_l19_s0$289 [463:456];
+  assign \$336  = \$141 [0] ? \sel_l19_s0$289 [455:448] : \sel_l19_s0$289 [447:440];
+  assign \$337  = \$141 [1] ? \$335  : \$336 ;
+  assign \$338  = \$141 [0] ? \sel_l19_s0$289 [439:432] : \sel_l19_s0$289 [431:424];
+  assign \$339  = \$141 [0] ? \sel_l19_s0$289 [423:416] : \sel_l19_s0$289 [415:408];
+  assign \$340  = \$141 [1] ? \$338  : \$339 ;
+  assign \$341  = \$141 [2] ? \$337  : \$340 ;
+  assign mul_w3_3 = \$141 [3] ? \sel_l19_s0$289 [479:472] : \$341 ;
+  assign \$342  = \$142 [0] ? \sel_l19_s0$289 [479:472] : \sel_l19_s0$289 [471:464];
+  assign \$343  = \$142 [0] ? \sel_l19_s0$289 [463:456] : \sel_l19_s0$289 [455:448];
+  assign \$344  = \$142 [1] ? \$342  : \$343 ;
+  assign \$345  = \$142 [0] ? \sel_l19_s0$289 [447:440] : \sel_l19_s0$289 [439:432];
+  assign \$346  = \$142 [0] ? \sel_l19_s0$289 [431:424] : \sel_l19_s0$289 [423:416];
+  assign \$347  = \$142 [1] ? \$345  : \$346 ;
+  assign \$348  = \$142 [2] ? \$344  : \$347 ;
+  assign mul_w3_4 = \$142 [3] ? \sel_l19_s0$289 [487:480] : \$348 ;
+  assign \$349  = \$143 [0] ? \sel_l19_s0$289 [487:480] : \sel_l19_s0$289 [479:472];
+  assign \$350  = \$143 [0] ? \sel_l19_s0$289 [471:464] : \sel_l19_s0$289 [463:456];
+  assign \$351  = \$143 [1] ? \$349  : \$350 ;
+  assign \$352  = \$143 [0] ? \sel_l19_s0$289 [455:448] : \sel_l19_s0$289 [447:440];
+  assign \$353  = \$143 [0] ? \sel_l19_s0$289 [439:432] : \sel_l19_s0$289 [431:424];
+  assign \$354  = \$143 [1] ? \$352  : \$353 ;
+  assign \$355  = \$143 [2] ? \$351  : \$354 ;
+  assign mul_w3_5 = \$143 [3] ? \sel_l19_s0$289 [495:488] : \$355 ;
+  assign \$356  = \$144 [0] ? \sel_l19_s0$289 [495:488] : \sel_l19_s0$289 [487:480];
+  assign \$357  = \$144 [0] ? \sel_l19_s0$289 [479:472] : \sel_l19_s0$289 [471:464];
+  assign \$358  = \$144 [1] ? \$356  : \$357 ;
+  assign \$359  = \$144 [0] ? \sel_l19_s0$289 [463:456] : \sel_l19_s0$289 [455:448];
+  assign \$360  = \$144 [0] ? \sel_l19_s0$289 [447:440] : \sel_l19_s0$289 [439:432];
+  assign \$361  = \$144 [1] ? \$359  : \$360 ;
+  assign \$362  = \$144 [2] ? \$358  : \$361 ;
+  assign mul_w3_6 = \$144 [3] ? \sel_l19_s0$289 [503:496] : \$362 ;
+  assign \$363  = \$145 [0] ? \sel_l19_s0$289 [503:496] : \sel_l19_s0$289 [495:488];
+  assign \$364  = \$145 [0] ? \sel_l19_s0$289 [487:480] : \sel_l19_s0$289 [479:472];
+  assign \$365  = \$145 [1] ? \$363  : \$364 ;
+  assign \$366  = \$145 [0] ? \sel_l19_s0$289 [471:464] : \sel_l19_s0$289 [463:456];
+  assign \$367  = \$145 [0] ? \sel_l19_s0$289 [455:448] : \sel_l19_s0$289 [447:440];
+  assign \$368  = \$145 [1] ? \$366  : \$367 ;
+  assign \$369  = \$145 [2] ? \$365  : \$368 ;
+  assign mul_w3_7 = \$145 [3] ? \sel_l19_s0$289 [511:504] : \$369 ;
+  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$323 );
+  assign acc0_sum_p1 = $signed(\prod_s0$325 ) + $signed(\prod_s0$326 );
+  assign acc0_sum_p2 = $signed(\prod_s0$328 ) + $signed(\prod_s0$329 );
+  assign acc0_sum_p3 = $signed(\prod_s0$331 ) + $signed(\prod_s0$332 );
+  assign acc0_sum_p4 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
+  assign acc0_sum_p5 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
+  assign acc0_sum_p6 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
+  assign \$370  = $signed(acc0) + $signed(acc0_sum_p6);
+  assign acc1_sum_p0 = $signed(\prod_s0$339 ) + $signed(\prod_s0$340 );
+  assign acc1_sum_p1 = $signed(\prod_s0$342 ) + $signed(\prod_s0$343 );
+  assign acc1_sum_p2 = $signed(\prod_s0$345 ) + $signed(\prod_s0$346 );
+  assign acc1_sum_p3 = $signed(\prod_s0$348 ) + $signed(\prod_s0$349 );
+  assign acc1_sum_p4 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
+  assign acc1_sum_p5 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
+  assign acc1_sum_p6 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
+  assign \$371  = $signed(acc1) + $signed(acc1_sum_p6);
+  assign acc2_sum_p0 = $signed(\prod_s0$356 ) + $signed(\prod_s0$357 );
+  assign acc2_sum_p1 = $signed(\prod_s0$359 ) + $signed(\prod_s0$360 );
+  assign acc2_sum_p2 = $signed(\prod_s0$362 ) + $signed(\prod_s0$363 );
+  assign acc2_sum_p3 = $signed(\prod_s0$365 ) + $signed(\prod_s0$366 );
+  assign acc2_sum_p4 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
+  assign acc2_sum_p5 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
+  assign acc2_sum_p6 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
+  assign \$372  = $signed(acc2) + $signed(acc2_sum_p6);
+  assign acc3_sum_p0 = $signed(\prod_s0$373 ) + $signed(\prod_s0$374 );
+  assign acc3_sum_p1 = $signed(\prod_s0$376 ) + $signed(\prod_s0$377 );
+  assign acc3_sum_p2 = $signed(\prod_s0$379 ) + $signed(\prod_s0$380 );
+  assign acc3_sum_p3 = $signed(\prod_s0$382 ) + $signed(\prod_s0$383 );
+  assign acc3_sum_p4 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
+  assign acc3_sum_p5 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
+  assign acc3_sum_p6 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
+  assign \$373  = $signed(acc3) + $signed(acc3_sum_p6);
+  assign \$374  = ! sel_s8_lo[12:9];
+  assign \$375  = sel_s8_lo[12:9] == 1'h1;
+  assign \$376  = sel_s16_lo[12:9] == 1'h1;
+  assign \$377  = \$375  | \$376 ;
+  assign \$378  = sel_s8_lo[12:9] == 2'h2;
+  assign \$379  = sel_s16_lo[12:9] == 2'h2;
+  assign \$380  = \$378  | \$379 ;
+  assign \$381  = sel_s16_hi[12:9] == 2'h2;
+  assign \$382  = \$380  | \$381 ;
+  assign \$383  = sel_s8_lo[12:9] == 2'h3;
+  assign \$384  = sel_s16_lo[12:9] == 2'h3;
+  assign \$385  = \$383  | \$384 ;
+  assign \$386  = sel_s16_hi[12:9] == 2'h3;
+  assign \$387  = sel_s17_lo[12:9] == 2'h3;
+  assign \$388  = \$386  | \$387 ;
+  assign \$389  = \$385  | \$388 ;
+  assign \$390  = sel_s8_lo[12:9] == 3'h4;
+  assign \$391  = sel_s16_lo[12:9] == 3'h4;
+  assign \$392  = \$390  | \$391 ;
+  assign \$393  = sel_s16_hi[12:9] == 3'h4;
+  assign \$394  = sel_s17_lo[12:9] == 3'h4;
+  assign \$395  = \$393  | \$394 ;
+  assign \$396  = \$392  | \$395 ;
+  assign \$397  = sel_s17_hi[12:9] == 3'h4;
+  assign \$398  = \$396  | \$397 ;
+  assign \$399  = sel_s8_lo[12:9] == 3'h5;
+  assign \$400  = sel_s16_lo[12:9] == 3'h5;
+  assign \$401  = \$399  | \$400 ;
+  assign \$402  = sel_s16_hi[12:9] == 3'h5;
+  assign \$403  = sel_s17_lo[12:9] == 3'h5;
+  assign \$404  = \$402  | \$403 ;
+  assign \$405  = \$401  | \$404 ;
+  assign \$406  = sel_s17_hi[12:9] == 3'h5;
+  assign \$407  = sel_s18_lo[12:9] == 3'h5;
+  assign \$408  = \$406  | \$407 ;
+  assign \$409  = \$405  | \$408 ;
+  assign \$410  = sel_s8_lo[12:9] == 3'h6;
+  assign \$411  = sel_s16_lo[12:9] == 3'h6;
+  assign \$412  = \$410  | \$411 ;
+  assign \$413  = sel_s16_hi[12:9] == 3'h6;
+  assign \$414  = sel_s17_lo[12:9] == 3'h6;
+  assign \$415  = \$413  | \$414 ;
+  assign \$416  = \$412  | \$415 ;
+  assign \$417  = sel_s17_hi[12:9] == 3'h6;
+  assign \$418  = sel_s18_lo[12:9] == 3'h6;
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = sel_s18_hi[12:9] == 3'h6;
+  assign \$421  = \$419  | \$420 ;
+  assign \$422  = \$416  | \$421 ;
+  assign \$423  = sel_s8_lo[12:9] == 3'h7;
+  assign \$424  = sel_s16_lo[12:9] == 3'h7;
+  assign \$425  = \$423  | \$424 ;
+  assign \$426  = sel_s16_hi[12:9] == 3'h7;
+  assign \$427  = sel_s17_lo[12:9] == 3'h7;
+  assign \$428  = \$426  | \$427 ;
+  assign \$429  = \$425  | \$428 ;
+  assign \$430  = sel_s17_hi[12:9] == 3'h7;
+  assign \$431  = sel_s18_lo[12:9] == 3'h7;
+  assign \$432  = \$430  | \$431 ;
+  assign \$433  = sel_s18_hi[12:9] == 3'h7;
+  assign \$434  = sel_s11_hi[12:9] == 3'h7;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = \$432  | \$435 ;
+  assign \$437  = \$429  | \$436 ;
+  assign \$438  = sel_s8_lo[12:9] == 4'h8;
+  assign \$439  = sel_s16_lo[12:9] == 4'h8;
+  assign \$440  = \$438  | \$439 ;
+  assign \$441  = sel_s16_hi[12:9] == 4'h8;
+  assign \$442  = sel_s17_lo[12:9] == 4'h8;
+  assign \$443  = \$441  | \$442 ;
+  assign \$444  = \$440  | \$443 ;
+  assign \$445  = sel_s17_hi[12:9] == 4'h8;
+  assign \$446  = sel_s18_lo[12:9] == 4'h8;
+  assign \$447  = \$445  | \$446 ;
+  assign \$448  = sel_s18_hi[12:9] == 4'h8;
+  assign \$449  = sel_s11_hi[12:9] == 4'h8;
+  assign \$450  = \$448  | \$449 ;
+  assign \$451  = \$447  | \$450 ;
+  assign \$452  = \$444  | \$451 ;
+  assign \$453  = sel_s16_lo[12:9] == 4'h9;
+  assign \$454  = sel_s16_hi[12:9] == 4'h9;
+  assign \$455  = \$453  | \$454 ;
+  assign \$456  = sel_s17_lo[12:9] == 4'h9;
+  assign \$457  = sel_s17_hi[12:9] == 4'h9;
+  assign \$458  = \$456  | \$457 ;
+  assign \$459  = \$455  | \$458 ;
+  assign \$460  = sel_s18_lo[12:9] == 4'h9;
+  assign \$461  = sel_s18_hi[12:9] == 4'h9;
+  assign \$462  = \$460  | \$461 ;
+  assign \$463  = sel_s11_hi[12:9] == 4'h9;
+  assign \$464  = \$462  | \$463 ;
+  assign \$465  = \$459  | \$464 ;
+  assign \$466  = sel_s16_hi[12:9] == 4'ha;
+  assign \$467  = sel_s17_lo[12:9] == 4'ha;
+  assign \$468  = \$466  | \$467 ;
+  assign \$469  = sel_s17_hi[12:9] == 4'ha;
+  assign \$470  = sel_s18_lo[12:9] == 4'ha;
+  assign \$471  = \$469  | \$470 ;
+  assign \$472  = \$468  | \$471 ;
+  assign \$473  = sel_s18_hi[12:9] == 4'ha;
+  assign \$474  = sel_s11_hi[12:9] == 4'ha;
+  assign \$475  = \$473  | \$474 ;
+  assign \$476  = \$472  | \$475 ;
+  assign \$477  = sel_s17_lo[12:9] == 4'hb;
+  assign \$478  = sel_s17_hi[12:9] == 4'hb;
+  assign \$479  = \$477  | \$478 ;
+  assign \$480  = sel_s18_lo[12:9] == 4'hb;
+  assign \$481  = sel_s18_hi[12:9] == 4'hb;
+  assign \$482  = \$480  | \$481 ;
+  assign \$483  = \$479  | \$482 ;
+  assign \$484  = sel_s11_hi[12:9] == 4'hb;
+  assign \$485  = \$483  | \$484 ;
+  assign \$486  = sel_s17_hi[12:9] == 4'hc;
+  assign \$487  = sel_s18_lo[12:9] == 4'hc;
+  assign \$488  = \$486  | \$487 ;
+  assign \$489  = sel_s18_hi[12:9] == 4'hc;
+  assign \$490  = sel_s11_hi[12:9] == 4'hc;
+  assign \$491  = \$489  | \$490 ;
+  assign \$492  = \$488  | \$491 ;
+  assign \$493  = sel_s18_lo[12:9] == 4'hd;
+  assign \$494  = sel_s18_hi[12:9] == 4'hd;
+  assign \$495  = \$493  | \$494 ;
+  assign \$496  = sel_s11_hi[12:9] == 4'hd;
+  assign \$497  = \$495  | \$496 ;
+  assign \$498  = sel_s18_hi[12:9] == 4'he;
+  assign \$499  = sel_s11_hi[12:9] == 4'he;
+  assign \$500  = \$498  | \$499 ;
+  assign \$501  = sel_s11_hi[12:9] == 4'hf;
+  assign \$502  = - sel_s8_lo[7:0];
+  assign \$503  = sel_s8_lo[8] ? \$502  : { 1'h0, sel_s8_lo[7:0] };
+  assign \$504  = - sel_s16_lo[7:0];
+  assign \$505  = sel_s16_lo[8] ? \$504  : { 1'h0, sel_s16_lo[7:0] };
+  assign \$506  = - sel_s16_hi[7:0];
+  assign \$507  = sel_s16_hi[8] ? \$506  : { 1'h0, sel_s16_hi[7:0] };
+  assign \$508  = - sel_s17_lo[7:0];
+  assign \$509  = sel_s17_lo[8] ? \$508  : { 1'h0, sel_s17_lo[7:0] };
+  assign \$510  = - sel_s17_hi[7:0];
+  assign \$511  = sel_s17_hi[8] ? \$510  : { 1'h0, sel_s17_hi[7:0] };
+  assign \$512  = - sel_s18_lo[7:0];
+  assign \$513  = sel_s18_lo[8] ? \$512  : { 1'h0, sel_s18_lo[7:0] };
+  assign \$514  = - sel_s18_hi[7:0];
+  assign \$515  = sel_s18_hi[8] ? \$514  : { 1'h0, sel_s18_hi[7:0] };
+  assign \$516  = - sel_s11_hi[7:0];
+  assign \$517  = sel_s11_hi[8] ? \$516  : { 1'h0, sel_s11_hi[7:0] };
+  assign \$518  = $signed(\sel_l19_s0$399 ) * $signed(mul_w0_0);
+  assign \$519  = $signed(\sel_l19_s0$400 ) * $signed(mul_w0_1);
+  assign \$520  = $signed(\sel_l19_s0$401 ) * $signed(mul_w0_2);
+  assign \$521  = $signed(\sel_l19_s0$402 ) * $signed(mul_w0_3);
+  assign \$522  = $signed(\sel_l19_s0$403 ) * $signed(mul_w0_4);
+  assign \$523  = $signed(\sel_l19_s0$404 ) * $signed(mul_w0_5);
+  assign \$524  = $signed(\sel_l19_s0$405 ) * $signed(mul_w0_6);
+  assign \$525  = $signed(\sel_l19_s0$406 ) * $signed(mul_w0_7);
+  assign \$526  = $signed(\sel_l19_s0$399 ) * $signed(mul_w1_0);
+  assign \$527  = $signed(\sel_l19_s0$400 ) * $signed(mul_w1_1);
+  assign \$528  = $signed(\sel_l19_s0$401 ) * $signed(mul_w1_2);
+  assign \$529  = $signed(\sel_l19_s0$402 ) * $signed(mul_w1_3);
+  assign \$530  = $signed(\sel_l19_s0$403 ) * $signed(mul_w1_4);
+  assign \$531  = $signed(\sel_l19_s0$404 ) * $signed(mul_w1_5);
+  assign \$532  = $signed(\sel_l19_s0$405 ) * $signed(mul_w1_6);
+  assign \$533  = $signed(\sel_l19_s0$406 ) * $signed(mul_w1_7);
+  assign \$534  = $signed(\sel_l19_s0$399 ) * $signed(mul_w2_0);
+  assign \$535  = $signed(\sel_l19_s0$400 ) * $signed(mul_w2_1);
+  assign \$536  = $signed(\sel_l19_s0$401 ) * $signed(mul_w2_2);
+  assign \$537  = $signed(\sel_l19_s0$402 ) * $signed(mul_w2_3);
+  assign \$538  = $signed(\sel_l19_s0$403 ) * $signed(mul_w2_4);
+  assign \$539  = $signed(\sel_l19_s0$404 ) * $signed(mul_w2_5);
+  assign \$540  = $signed(\sel_l19_s0$405 ) * $signed(mul_w2_6);
+  assign \$541  = $signed(\sel_l19_s0$406 ) * $signed(mul_w2_7);
+  assign \$542  = $signed(\sel_l19_s0$399 ) * $signed(mul_w3_0);
+  assign \$543  = $signed(\sel_l19_s0$400 ) * $signed(mul_w3_1);
+  assign \$544  = $signed(\sel_l19_s0$401 ) * $signed(mul_w3_2);
+  assign \$545  = $signed(\sel_l19_s0$402 ) * $signed(mul_w3_3);
+  assign \$546  = $signed(\sel_l19_s0$403 ) * $signed(mul_w3_4);
+  assign \$547  = $signed(\sel_l19_s0$404 ) * $signed(mul_w3_5);
+  assign \$548  = $signed(\sel_l19_s0$405 ) * $signed(mul_w3_6);
+  assign \$549  = $signed(\sel_l19_s0$406 ) * $signed(mul_w3_7);
+  assign \$550  = prod_valid_s0 & \prod_s0$411 ;
+  assign \$551  = i__ready & prod_valid_s0;
+  assign \$552  = i__ready & prod_valid_s0;
+  assign \$553  = i__ready & prod_valid_s0;
+  assign \$554  = i__ready & prod_valid_s0;
+  always @(posedge clk)
+    \sel_l7_s0$115  <= \$555 ;
+  always @(posedge clk)
+    \sel_l7_s0$120  <= \$556 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$557 ;
+  always @(posedge clk)
+    \sel_l7_s0$117  <= \$558 ;
+  always @(posedge clk)
+    \sel_l7_s0$119  <= \$559 ;
+  always @(posedge clk)
+    \sel_l7_s0$116  <= \$560 ;
+  always @(posedge clk)
+    \sel_l7_s0$123  <= \$561 ;
+  always @(posedge clk)
+    \sel_l7_s0$128  <= \$562 ;
+  always @(posedge clk)
+    \sel_l7_s0$122  <= \$563 ;
+  always @(posedge clk)
+    \sel_l7_s0$125  <= \$564 ;
+  always @(posedge clk)
+    \sel_l7_s0$127  <= \$565 ;
+  always @(posedge clk)
+    \sel_l7_s0$124  <= \$566 ;
+  always @(posedge clk)
+    \sel_l7_s0$131  <= \$567 ;
+  always @(posedge clk)
+    \sel_l7_s0$136  <= \$568 ;
+  always @(posedge clk)
+    \sel_l7_s0$130  <= \$569 ;
+  always @(posedge clk)
+    \sel_l7_s0$133  <= \$570 ;
+  always @(posedge clk)
+    \sel_l7_s0$135  <= \$571 ;
+  always @(posedge clk)
+    \sel_l7_s0$132  <= \$572 ;
+  always @(posedge clk)
+    \sel_l7_s0$140  <= \$573 ;
+  always @(posedge clk)
+    \sel_l7_s0$145  <= \$574 ;
+  always @(posedge clk)
+    \sel_l7_s0$139  <= \$575 ;
+  always @(posedge clk)
+    \sel_l7_s0$142  <= \$576 ;
+  always @(posedge clk)
+    \sel_l7_s0$144  <= \$577 ;
+  always @(posedge clk)
+    \sel_l7_s0$141  <= \$578 ;
+  always @(posedge clk)
+    \sel_l7_s0$149  <= \$579 ;
+  always @(posedge clk)
+    \sel_l7_s0$154  <= \$580 ;
+  always @(posedge clk)
+    \sel_l7_s0$148  <= \$581 ;
+  always @(posedge clk)
+    \sel_l7_s0$151  <= \$582 ;
+  always @(posedge clk)
+    \sel_l7_s0$153  <= \$583 ;
+  always @(posedge clk)
+    \sel_l7_s0$150  <= \$584 ;
+  always @(posedge clk)
+    \sel_l7_s0$158  <= \$585 ;
+  always @(posedge clk)
+    \sel_l7_s0$163  <= \$586 ;
+  always @(posedge clk)
+    \sel_l7_s0$157  <= \$587 ;
+  always @(posedge clk)
+    \sel_l7_s0$198  <= \$588 ;
+  always @(posedge clk)
+    \sel_l7_s0$199  <= \$589 ;
+  always @(posedge clk)
+    \sel_l7_s0$195  <= \$590 ;
+  always @(posedge clk)
+    \sel_l7_s0$160  <= \$591 ;
+  always @(posedge clk)
+    \sel_l7_s0$162  <= \$592 ;
+  always @(posedge clk)
+    \sel_l7_s0$159  <= \$593 ;
+  always @(posedge clk)
+    \sel_l7_s0$200  <= \$594 ;
+  always @(posedge clk)
+    \sel_l7_s0$201  <= \$595 ;
+  always @(posedge clk)
+    \sel_l7_s0$196  <= \$596 ;
+  always @(posedge clk)
+    \sel_l7_s0$394  <= \$597 ;
+  always @(posedge clk)
+    \sel_l7_s0$395  <= \$598 ;
+  always @(posedge clk)
+    \sel_l13_s0$207  <= \$599 ;
+  always @(posedge clk)
+    \sel_l13_s0$208  <= \$600 ;
+  always @(posedge clk)
+    sel_l13_s0 <= \$601 ;
+  always @(posedge clk)
+    \sel_l13_s0$216  <= \$602 ;
+  always @(posedge clk)
+    \sel_l13_s0$217  <= \$603 ;
+  always @(posedge clk)
+    \sel_l13_s0$213  <= \$604 ;
+  always @(posedge clk)
+    \sel_l13_s0$225  <= \$605 ;
+  always @(posedge clk)
+    \sel_l13_s0$226  <= \$606 ;
+  always @(posedge clk)
+    \sel_l13_s0$222  <= \$607 ;
+  always @(posedge clk)
+    \sel_l13_s0$234  <= \$608 ;
+  always @(posedge clk)
+    \sel_l13_s0$235  <= \$609 ;
+  always @(posedge clk)
+    \sel_l13_s0$231  <= \$610 ;
+  always @(posedge clk)
+    \sel_l13_s0$209  <= \$611 ;
+  always @(posedge clk)
+    \sel_l13_s0$210  <= \$612 ;
+  always @(posedge clk)
+    \sel_l13_s0$205  <= \$613 ;
+  always @(posedge clk)
+    \sel_l13_s0$218  <= \$614 ;
+  always @(posedge clk)
+    \sel_l13_s0$219  <= \$615 ;
+  always @(posedge clk)
+    \sel_l13_s0$214  <= \$616 ;
+  always @(posedge clk)
+    \sel_l13_s0$227  <= \$617 ;
+  always @(posedge clk)
+    \sel_l13_s0$228  <= \$618 ;
+  always @(posedge clk)
+    \sel_l13_s0$223  <= \$619 ;
+  always @(posedge clk)
+    \sel_l13_s0$236  <= \$620 ;
+  always @(posedge clk)
+    \sel_l13_s0$237  <= \$621 ;
+  always @(posedge clk)
+    \sel_l13_s0$232  <= \$622 ;
+  always @(posedge clk)
+    \sel_l13_s0$396  <= \$623 ;
+  always @(posedge clk)
+    \sel_l13_s0$397  <= \$624 ;
+  always @(posedge clk)
+    \sel_l19_s0$398  <= \$625 ;
+  always @(posedge clk)
+    \sel_l19_s0$399  <= \$626 ;
+  always @(posedge clk)
+    \sel_l19_s0$400  <= \$627 ;
+  always @(posedge clk)
+    \sel_l19_s0$401  <= \$628 ;
+  always @(posedge clk)
+    \sel_l19_s0$402  <= \$629 ;
+  always @(posedge clk)
+    \sel_l19_s0$403  <= \$630 ;
+  always @(posedge clk)
+    \sel_l19_s0$404  <= \$631 ;
+  always @(posedge clk)
+    \sel_l19_s0$405  <= \$632 ;
+  always @(posedge clk)
+    \sel_l19_s0$406  <= \$633 ;
+  always @(posedge clk)
+    sel_l19_s0 <= \$634 ;
+  always @(posedge clk)
+    \sel_l19_s0$275  <= \$635 ;
+  always @(posedge clk)
+    \sel_l19_s0$277  <= \$636 ;
+  always @(posedge clk)
+    \sel_l19_s0$279  <= \$637 ;
+  always @(posedge clk)
+    \sel_l19_s0$281  <= \$638 ;
+  always @(posedge clk)
+    \sel_l19_s0$283  <= \$639 ;
+  always @(posedge clk)
+    \sel_l19_s0$285  <= \$640 ;
+  always @(posedge clk)
+    \sel_l19_s0$287  <= \$641 ;
+  always @(posedge clk)
+    \sel_l19_s0$289  <= \$642 ;
+  always @(posedge clk)
+    \sel_l19_s0$407  <= \$643 ;
+  always @(posedge clk)
+    valid_s0 <= \$644 ;
+  always @(posedge clk)
+    valid_s1 <= \$645 ;
+  always @(posedge clk)
+    valid_s2 <= \$646 ;
+  always @(posedge clk)
+    prod_s0 <= \$647 ;
+  always @(posedge clk)
+    \prod_s0$323  <= \$648 ;
+  always @(posedge clk)
+    \prod_s0$325  <= \$649 ;
+  always @(posedge clk)
+    \prod_s0$326  <= \$650 ;
+  always @(posedge clk)
+    \prod_s0$328  <= \$651 ;
+  always @(posedge clk)
+    \prod_s0$329  <= \$652 ;
+  always @(posedge clk)
+    \prod_s0$331  <= \$653 ;
+  always @(posedge clk)
+    \prod_s0$332  <= \$654 ;
+  always @(posedge clk)
+    \prod_s0$339  <= \$655 ;
+  always @(posedge clk)
+    \prod_s0$340  <= \$656 ;
+  always @(posedge clk)
+    \prod_s0$342  <= \$657 ;
+  always @(posedge clk)
+    \prod_s0$343  <= \$658 ;
+  always @(posedge clk)
+    \prod_s0$345  <= \$659 ;
+  always @(posedge clk)
+    \prod_s0$346  <= \$660 ;
+  always @(posedge clk)
+    \prod_s0$348  <= \$661 ;
+  always @(posedge clk)
+    \prod_s0$349  <= \$662 ;
+  always @(posedge clk)
+    \prod_s0$356  <= \$663 ;
+  always @(posedge clk)
+    \prod_s0$357  <= \$664 ;
+  always @(posedge clk)
+    \prod_s0$359  <= \$665 ;
+  always @(posedge clk)
+    \prod_s0$360  <= \$666 ;
+  always @(posedge clk)
+    \prod_s0$362  <= \$667 ;
+  always @(posedge clk)
+    \prod_s0$363  <= \$668 ;
+  always @(posedge clk)
+    \prod_s0$365  <= \$669 ;
+  always @(posedge clk)
+    \prod_s0$366  <= \$670 ;
+  always @(posedge clk)
+    \prod_s0$373  <= \$671 ;
+  always @(posedge clk)
+    \prod_s0$374  <= \$672 ;
+  always @(posedge clk)
+    \prod_s0$376  <= \$673 ;
+  always @(posedge clk)
+    \prod_s0$377  <= \$674 ;
+  always @(posedge clk)
+    \prod_s0$379  <= \$675 ;
+  always @(posedge clk)
+    \prod_s0$380  <= \$676 ;
+  always @(posedge clk)
+    \prod_s0$382  <= \$677 ;
+  always @(posedge clk)
+    \prod_s0$383  <= \$678 ;
+  always @(posedge clk)
+    \prod_s0$411  <= \$679 ;
+  always @(posedge clk)
+    prod_valid_s0 <= \$680 ;
+  always @(posedge clk)
+    o__valid <= \$681 ;
+  always @(posedge clk)
+    acc0_out <= \$682 ;
+  always @(posedge clk)
+    acc0 <= \$683 ;
+  always @(posedge clk)
+    acc1_out <= \$684 ;
+  always @(posedge clk)
+    acc1 <= \$685 ;
+  always @(posedge clk)
+    acc2_out <= \$686 ;
+  always @(posedge clk)
+    acc2 <= \$687 ;
+  always @(posedge clk)
+    acc3_out <= \$688 ;
+  always @(posedge clk)
+    acc3 <= \$689 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -1706,1196 +2282,1004 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_s15 = sel_s13_lo[12:9] > sel_s11_lo[12:9];
   assign sel_s15_lo = sel_s15 ? sel_s11_lo : sel_s13_lo;
   assign sel_s15_hi = sel_s15 ? sel_s13_lo : sel_s11_lo;
-  assign sel_s16 = sel_s14_lo[12:9] > sel_s12_lo[12:9];
-  assign sel_s16_lo = sel_s16 ? sel_s12_lo : sel_s14_lo;
-  assign sel_s16_hi = sel_s16 ? sel_s14_lo : sel_s12_lo;
-  assign sel_s17 = sel_s15_lo[12:9] > sel_s14_hi[12:9];
-  assign sel_s17_lo = sel_s17 ? sel_s14_hi : sel_s15_lo;
-  assign sel_s17_hi = sel_s17 ? sel_s15_lo : sel_s14_hi;
-  assign sel_s18 = sel_s13_hi[12:9] > sel_s15_hi[12:9];
-  assign sel_s18_lo = sel_s18 ? sel_s15_hi : sel_s13_hi;
-  assign sel_s18_hi = sel_s18 ? sel_s13_hi : sel_s15_hi;
-  assign \$138  = sel_l19_s0 - 1'h0;
-  assign \$139  = \sel_l19_s0$275  - 1'h1;
-  assign \$140  = \sel_l19_s0$277  - 2'h2;
-  assign \$141  = \sel_l19_s0$279  - 2'h3;
-  assign \$142  = \sel_l19_s0$281  - 3'h4;
-  assign \$143  = \sel_l19_s0$283  - 3'h5;
-  assign \$144  = \sel_l19_s0$285  - 3'h6;
-  assign \$145  = \sel_l19_s0$287  - 3'h7;
-  assign \$793  = \$138 [3:0] * 4'h8;
-  assign mul_w0_0 = \sel_l19_s0$289 [71:0] >> \$793 ;
-  assign \$796  = \$139 [3:0] * 4'h8;
-  assign mul_w0_1 = \sel_l19_s0$289 [79:8] >> \$796 ;
-  assign \$799  = \$140 [3:0] * 4'h8;
-  assign mul_w0_2 = \sel_l19_s0$289 [87:16] >> \$799 ;
-  assign \$802  = \$141 [3:0] * 4'h8;
-  assign mul_w0_3 = \sel_l19_s0$289 [95:24] >> \$802 ;
-  assign \$805  = \$142 [3:0] * 4'h8;
-  assign mul_w0_4 = \sel_l19_s0$289 [103:32] >> \$805 ;
-  assign \$808  = \$143 [3:0] * 4'h8;
-  assign mul_w0_5 = \sel_l19_s0$289 [111:40] >> \$808 ;
-  assign \$811  = \$144 [3:0] * 4'h8;
-  assign mul_w0_6 = \sel_l19_s0$289 [119:48] >> \$811 ;
-  assign \$814  = \$145 [3:0] * 4'h8;
-  assign mul_w0_7 = \sel_l19_s0$289 [127:56] >> \$814 ;
-  assign \$817  = \$138 [3:0] * 4'h8;
-  assign mul_w1_0 = \sel_l19_s0$289 [199:128] >> \$817 ;
-  assign \$820  = \$139 [3:0] * 4'h8;
-  assign mul_w1_1 = \sel_l19_s0$289 [207:136] >> \$820 ;
-  assign \$823  = \$140 [3:0] * 4'h8;
-  assign mul_w1_2 = \sel_l19_s0$289 [215:144] >> \$823 ;
-  assign \$826  = \$141 [3:0] * 4'h8;
-  assign mul_w1_3 = \sel_l19_s0$289 [223:152] >> \$826 ;
-  assign \$829  = \$142 [3:0] * 4'h8;
-  assign mul_w1_4 = \sel_l19_s0$289 [231:160] >> \$829 ;
-  assign \$832  = \$143 [3:0] * 4'h8;
-  assign mul_w1_5 = \sel_l19_s0$289 [239:168] >> \$832 ;
-  assign \$835  = \$144 [3:0] * 4'h8;
-  assign mul_w1_6 = \sel_l19_s0$289 [247:176] >> \$835 ;
-  assign \$838  = \$145 [3:0] * 4'h8;
-  assign mul_w1_7 = \sel_l19_s0$289 [255:184] >> \$838 ;
-  assign \$841  = \$138 [3:0] * 4'h8;
-  assign mul_w2_0 = \sel_l19_s0$289 [327:256] >> \$841 ;
-  assign \$844  = \$139 [3:0] * 4'h8;
-  assign mul_w2_1 = \sel_l19_s0$289 [335:264] >> \$844 ;
-  assign \$847  = \$140 [3:0] * 4'h8;
-  assign mul_w2_2 = \sel_l19_s0$289 [343:272] >> \$847 ;
-  assign \$850  = \$141 [3:0] * 4'h8;
-  assign mul_w2_3 = \sel_l19_s0$289 [351:280] >> \$850 ;
-  assign \$853  = \$142 [3:0] * 4'h8;
-  assign mul_w2_4 = \sel_l19_s0$289 [359:288] >> \$853 ;
-  assign \$856  = \$143 [3:0] * 4'h8;
-  assign mul_w2_5 = \sel_l19_s0$289 [367:296] >> \$856 ;
-  assign \$859  = \$144 [3:0] * 4'h8;
-  assign mul_w2_6 = \sel_l19_s0$289 [375:304] >> \$859 ;
-  assign \$862  = \$145 [3:0] * 4'h8;
-  assign mul_w2_7 = \sel_l19_s0$289 [383:312] >> \$862 ;
-  assign \$865  = \$138 [3:0] * 4'h8;
-  assign mul_w3_0 = \sel_l19_s0$289 [455:384] >> \$865 ;
-  assign \$868  = \$139 [3:0] * 4'h8;
-  assign mul_w3_1 = \sel_l19_s0$289 [463:392] >> \$868 ;
-  assign \$871  = \$140 [3:0] * 4'h8;
-  assign mul_w3_2 = \sel_l19_s0$289 [471:400] >> \$871 ;
-  assign \$874  = \$141 [3:0] * 4'h8;
-  assign mul_w3_3 = \sel_l19_s0$289 [479:408] >> \$874 ;
-  assign \$877  = \$142 [3:0] * 4'h8;
-  assign mul_w3_4 = \sel_l19_s0$289 [487:416] >> \$877 ;
-  assign \$880  = \$143 [3:0] * 4'h8;
-  assign mul_w3_5 = \sel_l19_s0$289 [495:424] >> \$880 ;
-  assign \$883  = \$144 [3:0] * 4'h8;
-  assign mul_w3_6 = \sel_l19_s0$289 [503:432] >> \$883 ;
-  assign \$886  = \$145 [3:0] * 4'h8;
-  assign mul_w3_7 = \sel_l19_s0$289 [511:440] >> \$886 ;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$323 );
-  assign acc0_sum_p1 = $signed(\prod_s0$325 ) + $signed(\prod_s0$326 );
-  assign acc0_sum_p2 = $signed(\prod_s0$328 ) + $signed(\prod_s0$329 );
-  assign acc0_sum_p3 = $signed(\prod_s0$331 ) + $signed(\prod_s0$332 );
-  assign acc0_sum_p4 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
-  assign acc0_sum_p5 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
-  assign acc0_sum_p6 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
-  assign \$146  = $signed(acc0) + $signed(acc0_sum_p6);
-  assign acc1_sum_p0 = $signed(\prod_s0$339 ) + $signed(\prod_s0$340 );
-  assign acc1_sum_p1 = $signed(\prod_s0$342 ) + $signed(\prod_s0$343 );
-  assign acc1_sum_p2 = $signed(\prod_s0$345 ) + $signed(\prod_s0$346 );
-  assign acc1_sum_p3 = $signed(\prod_s0$348 ) + $signed(\prod_s0$349 );
-  assign acc1_sum_p4 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
-  assign acc1_sum_p5 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
-  assign acc1_sum_p6 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
-  assign \$147  = $signed(acc1) + $signed(acc1_sum_p6);
-  assign acc2_sum_p0 = $signed(\prod_s0$356 ) + $signed(\prod_s0$357 );
-  assign acc2_sum_p1 = $signed(\prod_s0$359 ) + $signed(\prod_s0$360 );
-  assign acc2_sum_p2 = $signed(\prod_s0$362 ) + $signed(\prod_s0$363 );
-  assign acc2_sum_p3 = $signed(\prod_s0$365 ) + $signed(\prod_s0$366 );
-  assign acc2_sum_p4 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
-  assign acc2_sum_p5 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
-  assign acc2_sum_p6 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
-  assign \$148  = $signed(acc2) + $signed(acc2_sum_p6);
-  assign acc3_sum_p0 = $signed(\prod_s0$373 ) + $signed(\prod_s0$374 );
-  assign acc3_sum_p1 = $signed(\prod_s0$376 ) + $signed(\prod_s0$377 );
-  assign acc3_sum_p2 = $signed(\prod_s0$379 ) + $signed(\prod_s0$380 );
-  assign acc3_sum_p3 = $signed(\prod_s0$382 ) + $signed(\prod_s0$383 );
-  assign acc3_sum_p4 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
-  assign acc3_sum_p5 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
-  assign acc3_sum_p6 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
-  assign \$149  = $signed(acc3) + $signed(acc3_sum_p6);
-  assign \$150  = ! sel_s8_lo[12:9];
-  assign \$151  = sel_s8_lo[12:9] == 1'h1;
-  assign \$152  = sel_s16_lo[12:9] == 1'h1;
-  assign \$153  = \$151  | \$152 ;
-  assign \$154  = sel_s8_lo[12:9] == 2'h2;
-  assign \$155  = sel_s16_lo[12:9] == 2'h2;
-  assign \$156  = \$154  | \$155 ;
-  assign \$157  = sel_s16_hi[12:9] == 2'h2;
-  assign \$158  = \$156  | \$157 ;
-  assign \$159  = sel_s8_lo[12:9] == 2'h3;
-  assign \$160  = sel_s16_lo[12:9] == 2'h3;
-  assign \$161  = \$159  | \$160 ;
-  assign \$162  = sel_s16_hi[12:9] == 2'h3;
-  assign \$163  = sel_s17_lo[12:9] == 2'h3;
-  assign \$164  = \$162  | \$163 ;
-  assign \$165  = \$161  | \$164 ;
-  assign \$166  = sel_s8_lo[12:9] == 3'h4;
-  assign \$167  = sel_s16_lo[12:9] == 3'h4;
-  assign \$168  = \$166  | \$167 ;
-  assign \$169  = sel_s16_hi[12:9] == 3'h4;
-  assign \$170  = sel_s17_lo[12:9] == 3'h4;
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = \$168  | \$171 ;
-  assign \$173  = sel_s17_hi[12:9] == 3'h4;
-  assign \$174  = \$172  | \$173 ;
-  assign \$175  = sel_s8_lo[12:9] == 3'h5;
-  assign \$176  = sel_s16_lo[12:9] == 3'h5;
-  assign \$177  = \$175  | \$176 ;
-  assign \$178  = sel_s16_hi[12:9] == 3'h5;
-  assign \$179  = sel_s17_lo[12:9] == 3'h5;
-  assign \$180  = \$178  | \$179 ;
-  assign \$181  = \$177  | \$180 ;
-  assign \$182  = sel_s17_hi[12:9] == 3'h5;
-  assign \$183  = sel_s18_lo[12:9] == 3'h5;
-  assign \$184  = \$182  | \$183 ;
-  assign \$185  = \$181  | \$184 ;
-  assign \$186  = sel_s8_lo[12:9] == 3'h6;
-  assign \$187  = sel_s16_lo[12:9] == 3'h6;
-  assign \$188  = \$186  | \$187 ;
-  assign \$189  = sel_s16_hi[12:9] == 3'h6;
-  assign \$190  = sel_s17_lo[12:9] == 3'h6;
-  assign \$191  = \$189  | \$190 ;
-  assign \$192  = \$188  | \$191 ;
-  assign \$193  = sel_s17_hi[12:9] == 3'h6;
-  assign \$194  = sel_s18_lo[12:9] == 3'h6;
-  assign \$195  = \$193  | \$194 ;
-  assign \$196  = sel_s18_hi[12:9] == 3'h6;
-  assign \$197  = \$195  | \$196 ;
-  assign \$198  = \$192  | \$197 ;
-  assign \$199  = sel_s8_lo[12:9] == 3'h7;
-  assign \$200  = sel_s16_lo[12:9] == 3'h7;
-  assign \$201  = \$199  | \$200 ;
-  assign \$202  = sel_s16_hi[12:9] == 3'h7;
-  assign \$203  = sel_s17_lo[12:9] == 3'h7;
-  assign \$204  = \$202  | \$203 ;
-  assign \$205  = \$201  | \$204 ;
-  assign \$206  = sel_s17_hi[12:9] == 3'h7;
-  assign \$207  = sel_s18_lo[12:9] == 3'h7;
-  assign \$208  = \$206  | \$207 ;
-  assign \$209  = sel_s18_hi[12:9] == 3'h7;
-  assign \$210  = sel_s11_hi[12:9] == 3'h7;
-  assign \$211  = \$209  | \$210 ;
-  assign \$212  = \$208  | \$211 ;
-  assign \$213  = \$205  | \$212 ;
-  assign \$214  = sel_s8_lo[12:9] == 4'h8;
-  assign \$215  = sel_s16_lo[12:9] == 4'h8;
-  assign \$216  = \$214  | \$215 ;
-  assign \$217  = sel_s16_hi[12:9] == 4'h8;
-  assign \$218  = sel_s17_lo[12:9] == 4'h8;
-  assign \$219  = \$217  | \$218 ;
-  assign \$220  = \$216  | \$219 ;
-  assign \$221  = sel_s17_hi[12:9] == 4'h8;
-  assign \$222  = sel_s18_lo[12:9] == 4'h8;
-  assign \$223  = \$221  | \$222 ;
-  assign \$224  = sel_s18_hi[12:9] == 4'h8;
-  assign \$225  = sel_s11_hi[12:9] == 4'h8;
-  assign \$226  = \$224  | \$225 ;
-  assign \$227  = \$223  | \$226 ;
-  assign \$228  = \$220  | \$227 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = \sel_l7_s0$115 ;
+    \$555  = \sel_l7_s0$115 ;
     if (i__ready) begin
-      \$331  = sel_c25_min[7:0];
+      \$555  = sel_c25_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = \sel_l7_s0$120 ;
+    \$556  = \sel_l7_s0$120 ;
     if (i__ready) begin
-      \$332  = sel_c25_min[8];
+      \$556  = sel_c25_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = sel_l7_s0;
+    \$557  = sel_l7_s0;
     if (i__ready) begin
-      \$333  = sel_c25_min[12:9];
+      \$557  = sel_c25_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = \sel_l7_s0$117 ;
+    \$558  = \sel_l7_s0$117 ;
     if (i__ready) begin
-      \$334  = sel_c20_min[7:0];
+      \$558  = sel_c20_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = \sel_l7_s0$119 ;
+    \$559  = \sel_l7_s0$119 ;
     if (i__ready) begin
-      \$335  = sel_c20_min[8];
+      \$559  = sel_c20_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = \sel_l7_s0$116 ;
+    \$560  = \sel_l7_s0$116 ;
     if (i__ready) begin
-      \$336  = sel_c20_min[12:9];
+      \$560  = sel_c20_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = \sel_l7_s0$123 ;
+    \$561  = \sel_l7_s0$123 ;
     if (i__ready) begin
-      \$337  = sel_c26_min[7:0];
+      \$561  = sel_c26_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \sel_l7_s0$128 ;
+    \$562  = \sel_l7_s0$128 ;
     if (i__ready) begin
-      \$338  = sel_c26_min[8];
+      \$562  = sel_c26_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \sel_l7_s0$122 ;
+    \$563  = \sel_l7_s0$122 ;
     if (i__ready) begin
-      \$339  = sel_c26_min[12:9];
+      \$563  = sel_c26_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \sel_l7_s0$125 ;
+    \$564  = \sel_l7_s0$125 ;
     if (i__ready) begin
-      \$340  = sel_c27_min[7:0];
+      \$564  = sel_c27_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \sel_l7_s0$127 ;
+    \$565  = \sel_l7_s0$127 ;
     if (i__ready) begin
-      \$341  = sel_c27_min[8];
+      \$565  = sel_c27_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = \sel_l7_s0$124 ;
+    \$566  = \sel_l7_s0$124 ;
     if (i__ready) begin
-      \$342  = sel_c27_min[12:9];
+      \$566  = sel_c27_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = \sel_l7_s0$131 ;
+    \$567  = \sel_l7_s0$131 ;
     if (i__ready) begin
-      \$343  = sel_c27_max[7:0];
+      \$567  = sel_c27_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = \sel_l7_s0$136 ;
+    \$568  = \sel_l7_s0$136 ;
     if (i__ready) begin
-      \$344  = sel_c27_max[8];
+      \$568  = sel_c27_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = \sel_l7_s0$130 ;
+    \$569  = \sel_l7_s0$130 ;
     if (i__ready) begin
-      \$345  = sel_c27_max[12:9];
+      \$569  = sel_c27_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = \sel_l7_s0$133 ;
+    \$570  = \sel_l7_s0$133 ;
     if (i__ready) begin
-      \$346  = sel_c26_max[7:0];
+      \$570  = sel_c26_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = \sel_l7_s0$135 ;
+    \$571  = \sel_l7_s0$135 ;
     if (i__ready) begin
-      \$347  = sel_c26_max[8];
+      \$571  = sel_c26_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = \sel_l7_s0$132 ;
+    \$572  = \sel_l7_s0$132 ;
     if (i__ready) begin
-      \$348  = sel_c26_max[12:9];
+      \$572  = sel_c26_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = \sel_l7_s0$140 ;
+    \$573  = \sel_l7_s0$140 ;
     if (i__ready) begin
-      \$349  = sel_c28_min[7:0];
+      \$573  = sel_c28_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = \sel_l7_s0$145 ;
+    \$574  = \sel_l7_s0$145 ;
     if (i__ready) begin
-      \$350  = sel_c28_min[8];
+      \$574  = sel_c28_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$351  = \sel_l7_s0$139 ;
+    \$575  = \sel_l7_s0$139 ;
     if (i__ready) begin
-      \$351  = sel_c28_min[12:9];
+      \$575  = sel_c28_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = \sel_l7_s0$142 ;
+    \$576  = \sel_l7_s0$142 ;
     if (i__ready) begin
-      \$352  = sel_c29_min[7:0];
+      \$576  = sel_c29_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = \sel_l7_s0$144 ;
+    \$577  = \sel_l7_s0$144 ;
     if (i__ready) begin
-      \$353  = sel_c29_min[8];
+      \$577  = sel_c29_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = \sel_l7_s0$141 ;
+    \$578  = \sel_l7_s0$141 ;
     if (i__ready) begin
-      \$354  = sel_c29_min[12:9];
+      \$578  = sel_c29_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = \sel_l7_s0$149 ;
+    \$579  = \sel_l7_s0$149 ;
     if (i__ready) begin
-      \$355  = sel_c29_max[7:0];
+      \$579  = sel_c29_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = \sel_l7_s0$154 ;
+    \$580  = \sel_l7_s0$154 ;
     if (i__ready) begin
-      \$356  = sel_c29_max[8];
+      \$580  = sel_c29_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = \sel_l7_s0$148 ;
+    \$581  = \sel_l7_s0$148 ;
     if (i__ready) begin
-      \$357  = sel_c29_max[12:9];
+      \$581  = sel_c29_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = \sel_l7_s0$151 ;
+    \$582  = \sel_l7_s0$151 ;
     if (i__ready) begin
-      \$358  = sel_c28_max[7:0];
+      \$582  = sel_c28_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \sel_l7_s0$153 ;
+    \$583  = \sel_l7_s0$153 ;
     if (i__ready) begin
-      \$359  = sel_c28_max[8];
+      \$583  = sel_c28_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \sel_l7_s0$150 ;
+    \$584  = \sel_l7_s0$150 ;
     if (i__ready) begin
-      \$360  = sel_c28_max[12:9];
+      \$584  = sel_c28_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = \sel_l7_s0$158 ;
+    \$585  = \sel_l7_s0$158 ;
     if (i__ready) begin
-      \$361  = sel_c25_max[7:0];
+      \$585  = sel_c25_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = \sel_l7_s0$163 ;
+    \$586  = \sel_l7_s0$163 ;
     if (i__ready) begin
-      \$362  = sel_c25_max[8];
+      \$586  = sel_c25_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = \sel_l7_s0$157 ;
+    \$587  = \sel_l7_s0$157 ;
     if (i__ready) begin
-      \$363  = sel_c25_max[12:9];
+      \$587  = sel_c25_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = \sel_l7_s0$198 ;
+    \$588  = \sel_l7_s0$198 ;
     if (i__ready) begin
-      \$364  = sel_c23_max[7:0];
+      \$588  = sel_c23_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = \sel_l7_s0$199 ;
+    \$589  = \sel_l7_s0$199 ;
     if (i__ready) begin
-      \$365  = sel_c23_max[8];
+      \$589  = sel_c23_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \sel_l7_s0$195 ;
+    \$590  = \sel_l7_s0$195 ;
     if (i__ready) begin
-      \$366  = sel_c23_max[12:9];
+      \$590  = sel_c23_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \sel_l7_s0$160 ;
+    \$591  = \sel_l7_s0$160 ;
     if (i__ready) begin
-      \$367  = sel_c21_max[7:0];
+      \$591  = sel_c21_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$368  = \sel_l7_s0$162 ;
+    \$592  = \sel_l7_s0$162 ;
     if (i__ready) begin
-      \$368  = sel_c21_max[8];
+      \$592  = sel_c21_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$369  = \sel_l7_s0$159 ;
+    \$593  = \sel_l7_s0$159 ;
     if (i__ready) begin
-      \$369  = sel_c21_max[12:9];
+      \$593  = sel_c21_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$370  = \sel_l7_s0$200 ;
+    \$594  = \sel_l7_s0$200 ;
     if (i__ready) begin
-      \$370  = sel_c24_max[7:0];
+      \$594  = sel_c24_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$371  = \sel_l7_s0$201 ;
+    \$595  = \sel_l7_s0$201 ;
     if (i__ready) begin
-      \$371  = sel_c24_max[8];
+      \$595  = sel_c24_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$372  = \sel_l7_s0$196 ;
+    \$596  = \sel_l7_s0$196 ;
     if (i__ready) begin
-      \$372  = sel_c24_max[12:9];
+      \$596  = sel_c24_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$373  = \sel_l7_s0$394 ;
+    \$597  = \sel_l7_s0$394 ;
     if (i__ready) begin
-      \$373  = i__payload[639:128];
+      \$597  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$374  = \sel_l7_s0$395 ;
+    \$598  = \sel_l7_s0$395 ;
     if (i__ready) begin
-      \$374  = i__payload[640];
+      \$598  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$375  = \sel_l13_s0$207 ;
+    \$599  = \sel_l13_s0$207 ;
     if (i__ready) begin
-      \$375  = sel_s0_lo[7:0];
+      \$599  = sel_s0_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$376  = \sel_l13_s0$208 ;
+    \$600  = \sel_l13_s0$208 ;
     if (i__ready) begin
-      \$376  = sel_s0_lo[8];
+      \$600  = sel_s0_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$377  = sel_l13_s0;
+    \$601  = sel_l13_s0;
     if (i__ready) begin
-      \$377  = sel_s0_lo[12:9];
+      \$601  = sel_s0_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$378  = \sel_l13_s0$216 ;
+    \$602  = \sel_l13_s0$216 ;
     if (i__ready) begin
-      \$378  = sel_s1_lo[7:0];
+      \$602  = sel_s1_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$379  = \sel_l13_s0$217 ;
+    \$603  = \sel_l13_s0$217 ;
     if (i__ready) begin
-      \$379  = sel_s1_lo[8];
+      \$603  = sel_s1_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$380  = \sel_l13_s0$213 ;
+    \$604  = \sel_l13_s0$213 ;
     if (i__ready) begin
-      \$380  = sel_s1_lo[12:9];
+      \$604  = sel_s1_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$381  = \sel_l13_s0$225 ;
+    \$605  = \sel_l13_s0$225 ;
     if (i__ready) begin
-      \$381  = sel_s0_hi[7:0];
+      \$605  = sel_s0_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$382  = \sel_l13_s0$226 ;
+    \$606  = \sel_l13_s0$226 ;
     if (i__ready) begin
-      \$382  = sel_s0_hi[8];
+      \$606  = sel_s0_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$383  = \sel_l13_s0$222 ;
+    \$607  = \sel_l13_s0$222 ;
     if (i__ready) begin
-      \$383  = sel_s0_hi[12:9];
+      \$607  = sel_s0_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$384  = \sel_l13_s0$234 ;
+    \$608  = \sel_l13_s0$234 ;
     if (i__ready) begin
-      \$384  = sel_s1_hi[7:0];
+      \$608  = sel_s1_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$385  = \sel_l13_s0$235 ;
+    \$609  = \sel_l13_s0$235 ;
     if (i__ready) begin
-      \$385  = sel_s1_hi[8];
+      \$609  = sel_s1_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$386  = \sel_l13_s0$231 ;
+    \$610  = \sel_l13_s0$231 ;
     if (i__ready) begin
-      \$386  = sel_s1_hi[12:9];
+      \$610  = sel_s1_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$387  = \sel_l13_s0$209 ;
+    \$611  = \sel_l13_s0$209 ;
     if (i__ready) begin
-      \$387  = sel_s2_lo[7:0];
+      \$611  = sel_s2_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$388  = \sel_l13_s0$210 ;
+    \$612  = \sel_l13_s0$210 ;
     if (i__ready) begin
-      \$388  = sel_s2_lo[8];
+      \$612  = sel_s2_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$389  = \sel_l13_s0$205 ;
+    \$613  = \sel_l13_s0$205 ;
     if (i__ready) begin
-      \$389  = sel_s2_lo[12:9];
+      \$613  = sel_s2_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$390  = \sel_l13_s0$218 ;
+    \$614  = \sel_l13_s0$218 ;
     if (i__ready) begin
-      \$390  = sel_s3_lo[7:0];
+      \$614  = sel_s3_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$391  = \sel_l13_s0$219 ;
+    \$615  = \sel_l13_s0$219 ;
     if (i__ready) begin
-      \$391  = sel_s3_lo[8];
+      \$615  = sel_s3_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$392  = \sel_l13_s0$214 ;
+    \$616  = \sel_l13_s0$214 ;
     if (i__ready) begin
-      \$392  = sel_s3_lo[12:9];
+      \$616  = sel_s3_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$393  = \sel_l13_s0$227 ;
+    \$617  = \sel_l13_s0$227 ;
     if (i__ready) begin
-      \$393  = sel_s2_hi[7:0];
+      \$617  = sel_s2_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$394  = \sel_l13_s0$228 ;
+    \$618  = \sel_l13_s0$228 ;
     if (i__ready) begin
-      \$394  = sel_s2_hi[8];
+      \$618  = sel_s2_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$395  = \sel_l13_s0$223 ;
+    \$619  = \sel_l13_s0$223 ;
     if (i__ready) begin
-      \$395  = sel_s2_hi[12:9];
+      \$619  = sel_s2_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$396  = \sel_l13_s0$236 ;
+    \$620  = \sel_l13_s0$236 ;
     if (i__ready) begin
-      \$396  = sel_s3_hi[7:0];
+      \$620  = sel_s3_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$397  = \sel_l13_s0$237 ;
+    \$621  = \sel_l13_s0$237 ;
     if (i__ready) begin
-      \$397  = sel_s3_hi[8];
+      \$621  = sel_s3_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$398  = \sel_l13_s0$232 ;
+    \$622  = \sel_l13_s0$232 ;
     if (i__ready) begin
-      \$398  = sel_s3_hi[12:9];
+      \$622  = sel_s3_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$399  = \sel_l13_s0$396 ;
+    \$623  = \sel_l13_s0$396 ;
     if (i__ready) begin
-      \$399  = \sel_l7_s0$394 ;
+      \$623  = \sel_l7_s0$394 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$400  = \sel_l13_s0$397 ;
+    \$624  = \sel_l13_s0$397 ;
     if (i__ready) begin
-      \$400  = \sel_l7_s0$395 ;
+      \$624  = \sel_l7_s0$395 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$401  = \sel_l19_s0$398 ;
+    \$625  = \sel_l19_s0$398 ;
     if (i__ready) begin
-      \$401  = { \$277 , \$276 , \$273 , \$268 , \$261 , \$252 , \$241 , \$228 , \$213 , \$198 , \$185 , \$174 , \$165 , \$158 , \$153 , \$150  };
+      \$625  = { \$501 , \$500 , \$497 , \$492 , \$485 , \$476 , \$465 , \$452 , \$437 , \$422 , \$409 , \$398 , \$389 , \$382 , \$377 , \$374  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$402  = \sel_l19_s0$399 ;
+    \$626  = \sel_l19_s0$399 ;
     if (i__ready) begin
-      \$402  = \$279 [7:0];
+      \$626  = \$503 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$403  = \sel_l19_s0$400 ;
+    \$627  = \sel_l19_s0$400 ;
     if (i__ready) begin
-      \$403  = \$281 [7:0];
+      \$627  = \$505 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$404  = \sel_l19_s0$401 ;
+    \$628  = \sel_l19_s0$401 ;
     if (i__ready) begin
-      \$404  = \$283 [7:0];
+      \$628  = \$507 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$405  = \sel_l19_s0$402 ;
+    \$629  = \sel_l19_s0$402 ;
     if (i__ready) begin
-      \$405  = \$285 [7:0];
+      \$629  = \$509 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$406  = \sel_l19_s0$403 ;
+    \$630  = \sel_l19_s0$403 ;
     if (i__ready) begin
-      \$406  = \$287 [7:0];
+      \$630  = \$511 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$407  = \sel_l19_s0$404 ;
+    \$631  = \sel_l19_s0$404 ;
     if (i__ready) begin
-      \$407  = \$289 [7:0];
+      \$631  = \$513 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$408  = \sel_l19_s0$405 ;
+    \$632  = \sel_l19_s0$405 ;
     if (i__ready) begin
-      \$408  = \$291 [7:0];
+      \$632  = \$515 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$409  = \sel_l19_s0$406 ;
+    \$633  = \sel_l19_s0$406 ;
     if (i__ready) begin
-      \$409  = \$293 [7:0];
+      \$633  = \$517 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$410  = sel_l19_s0;
+    \$634  = sel_l19_s0;
     if (i__ready) begin
-      \$410  = sel_s8_lo[12:9];
+      \$634  = sel_s8_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$411  = \sel_l19_s0$275 ;
+    \$635  = \sel_l19_s0$275 ;
     if (i__ready) begin
-      \$411  = sel_s16_lo[12:9];
+      \$635  = sel_s16_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$412  = \sel_l19_s0$277 ;
+    \$636  = \sel_l19_s0$277 ;
     if (i__ready) begin
-      \$412  = sel_s16_hi[12:9];
+      \$636  = sel_s16_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$413  = \sel_l19_s0$279 ;
+    \$637  = \sel_l19_s0$279 ;
     if (i__ready) begin
-      \$413  = sel_s17_lo[12:9];
+      \$637  = sel_s17_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$414  = \sel_l19_s0$281 ;
+    \$638  = \sel_l19_s0$281 ;
     if (i__ready) begin
-      \$414  = sel_s17_hi[12:9];
+      \$638  = sel_s17_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$415  = \sel_l19_s0$283 ;
+    \$639  = \sel_l19_s0$283 ;
     if (i__ready) begin
-      \$415  = sel_s18_lo[12:9];
+      \$639  = sel_s18_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$416  = \sel_l19_s0$285 ;
+    \$640  = \sel_l19_s0$285 ;
     if (i__ready) begin
-      \$416  = sel_s18_hi[12:9];
+      \$640  = sel_s18_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$417  = \sel_l19_s0$287 ;
+    \$641  = \sel_l19_s0$287 ;
     if (i__ready) begin
-      \$417  = sel_s11_hi[12:9];
+      \$641  = sel_s11_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$418  = \sel_l19_s0$289 ;
+    \$642  = \sel_l19_s0$289 ;
     if (i__ready) begin
-      \$418  = \sel_l13_s0$396 ;
+      \$642  = \sel_l13_s0$396 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$419  = \sel_l19_s0$407 ;
+    \$643  = \sel_l19_s0$407 ;
     if (i__ready) begin
-      \$419  = \sel_l13_s0$397 ;
+      \$643  = \sel_l13_s0$397 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$420  = valid_s0;
+    \$644  = valid_s0;
     if (i__ready) begin
-      \$420  = i__valid;
+      \$644  = i__valid;
     end
     if (rst) begin
-      \$420  = 1'h0;
+      \$644  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$421  = valid_s1;
+    \$645  = valid_s1;
     if (i__ready) begin
-      \$421  = valid_s0;
+      \$645  = valid_s0;
     end
     if (rst) begin
-      \$421  = 1'h0;
+      \$645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$422  = valid_s2;
+    \$646  = valid_s2;
     if (i__ready) begin
-      \$422  = valid_s1;
+      \$646  = valid_s1;
     end
     if (rst) begin
-      \$422  = 1'h0;
+      \$646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$423  = prod_s0;
+    \$647  = prod_s0;
     if (i__ready) begin
-      \$423  = \$294 ;
+      \$647  = \$518 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$424  = \prod_s0$323 ;
+    \$648  = \prod_s0$323 ;
     if (i__ready) begin
-      \$424  = \$295 ;
+      \$648  = \$519 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$425  = \prod_s0$325 ;
+    \$649  = \prod_s0$325 ;
     if (i__ready) begin
-      \$425  = \$296 ;
+      \$649  = \$520 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$426  = \prod_s0$326 ;
+    \$650  = \prod_s0$326 ;
     if (i__ready) begin
-      \$426  = \$297 ;
+      \$650  = \$521 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$427  = \prod_s0$328 ;
+    \$651  = \prod_s0$328 ;
     if (i__ready) begin
-      \$427  = \$298 ;
+      \$651  = \$522 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$428  = \prod_s0$329 ;
+    \$652  = \prod_s0$329 ;
     if (i__ready) begin
-      \$428  = \$299 ;
+      \$652  = \$523 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$429  = \prod_s0$331 ;
+    \$653  = \prod_s0$331 ;
     if (i__ready) begin
-      \$429  = \$300 ;
+      \$653  = \$524 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$430  = \prod_s0$332 ;
+    \$654  = \prod_s0$332 ;
     if (i__ready) begin
-      \$430  = \$301 ;
+      \$654  = \$525 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$431  = \prod_s0$339 ;
+    \$655  = \prod_s0$339 ;
     if (i__ready) begin
-      \$431  = \$302 ;
+      \$655  = \$526 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$432  = \prod_s0$340 ;
+    \$656  = \prod_s0$340 ;
     if (i__ready) begin
-      \$432  = \$303 ;
+      \$656  = \$527 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$433  = \prod_s0$342 ;
+    \$657  = \prod_s0$342 ;
     if (i__ready) begin
-      \$433  = \$304 ;
+      \$657  = \$528 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$434  = \prod_s0$343 ;
+    \$658  = \prod_s0$343 ;
     if (i__ready) begin
-      \$434  = \$305 ;
+      \$658  = \$529 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$435  = \prod_s0$345 ;
+    \$659  = \prod_s0$345 ;
     if (i__ready) begin
-      \$435  = \$306 ;
+      \$659  = \$530 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$436  = \prod_s0$346 ;
+    \$660  = \prod_s0$346 ;
     if (i__ready) begin
-      \$436  = \$307 ;
+      \$660  = \$531 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$437  = \prod_s0$348 ;
+    \$661  = \prod_s0$348 ;
     if (i__ready) begin
-      \$437  = \$308 ;
+      \$661  = \$532 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$438  = \prod_s0$349 ;
+    \$662  = \prod_s0$349 ;
     if (i__ready) begin
-      \$438  = \$309 ;
+      \$662  = \$533 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$439  = \prod_s0$356 ;
+    \$663  = \prod_s0$356 ;
     if (i__ready) begin
-      \$439  = \$310 ;
+      \$663  = \$534 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$440  = \prod_s0$357 ;
+    \$664  = \prod_s0$357 ;
     if (i__ready) begin
-      \$440  = \$311 ;
+      \$664  = \$535 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$441  = \prod_s0$359 ;
+    \$665  = \prod_s0$359 ;
     if (i__ready) begin
-      \$441  = \$312 ;
+      \$665  = \$536 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$442  = \prod_s0$360 ;
+    \$666  = \prod_s0$360 ;
     if (i__ready) begin
-      \$442  = \$313 ;
+      \$666  = \$537 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$443  = \prod_s0$362 ;
+    \$667  = \prod_s0$362 ;
     if (i__ready) begin
-      \$443  = \$314 ;
+      \$667  = \$538 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$444  = \prod_s0$363 ;
+    \$668  = \prod_s0$363 ;
     if (i__ready) begin
-      \$444  = \$315 ;
+      \$668  = \$539 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$445  = \prod_s0$365 ;
+    \$669  = \prod_s0$365 ;
     if (i__ready) begin
-      \$445  = \$316 ;
+      \$669  = \$540 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$446  = \prod_s0$366 ;
+    \$670  = \prod_s0$366 ;
     if (i__ready) begin
-      \$446  = \$317 ;
+      \$670  = \$541 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$447  = \prod_s0$373 ;
+    \$671  = \prod_s0$373 ;
     if (i__ready) begin
-      \$447  = \$318 ;
+      \$671  = \$542 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$448  = \prod_s0$374 ;
+    \$672  = \prod_s0$374 ;
     if (i__ready) begin
-      \$448  = \$319 ;
+      \$672  = \$543 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$449  = \prod_s0$376 ;
+    \$673  = \prod_s0$376 ;
     if (i__ready) begin
-      \$449  = \$320 ;
+      \$673  = \$544 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$450  = \prod_s0$377 ;
+    \$674  = \prod_s0$377 ;
     if (i__ready) begin
-      \$450  = \$321 ;
+      \$674  = \$545 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$451  = \prod_s0$379 ;
+    \$675  = \prod_s0$379 ;
     if (i__ready) begin
-      \$451  = \$322 ;
+      \$675  = \$546 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$452  = \prod_s0$380 ;
+    \$676  = \prod_s0$380 ;
     if (i__ready) begin
-      \$452  = \$323 ;
+      \$676  = \$547 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$453  = \prod_s0$382 ;
+    \$677  = \prod_s0$382 ;
     if (i__ready) begin
-      \$453  = \$324 ;
+      \$677  = \$548 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$454  = \prod_s0$383 ;
+    \$678  = \prod_s0$383 ;
     if (i__ready) begin
-      \$454  = \$325 ;
+      \$678  = \$549 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$455  = \prod_s0$411 ;
+    \$679  = \prod_s0$411 ;
     if (i__ready) begin
-      \$455  = \sel_l19_s0$407 ;
+      \$679  = \sel_l19_s0$407 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$456  = prod_valid_s0;
+    \$680  = prod_valid_s0;
     if (i__ready) begin
-      \$456  = valid_s2;
+      \$680  = valid_s2;
     end
     if (rst) begin
-      \$456  = 1'h0;
+      \$680  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$457  = o__valid;
+    \$681  = o__valid;
     if (i__ready) begin
-      \$457  = \$326 ;
+      \$681  = \$550 ;
     end
     if (rst) begin
-      \$457  = 1'h0;
+      \$681  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$458  = acc0_out;
-    if (\$327 ) begin
+    \$682  = acc0_out;
+    if (\$551 ) begin
       if (\prod_s0$411 ) begin
-        \$458  = \$146 [31:0];
+        \$682  = \$370 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$459  = acc0;
-    if (\$327 ) begin
+    \$683  = acc0;
+    if (\$551 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$411 ) begin
-        \$459  = 32'd0;
+        \$683  = 32'd0;
       end else begin
-        \$459  = \$146 [31:0];
+        \$683  = \$370 [31:0];
       end
     end
     if (rst) begin
-      \$459  = 32'd0;
+      \$683  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$460  = acc1_out;
-    if (\$328 ) begin
+    \$684  = acc1_out;
+    if (\$552 ) begin
       if (\prod_s0$411 ) begin
-        \$460  = \$147 [31:0];
+        \$684  = \$371 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$461  = acc1;
-    if (\$328 ) begin
+    \$685  = acc1;
+    if (\$552 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$411 ) begin
-        \$461  = 32'd0;
+        \$685  = 32'd0;
       end else begin
-        \$461  = \$147 [31:0];
+        \$685  = \$371 [31:0];
       end
     end
     if (rst) begin
-      \$461  = 32'd0;
+      \$685  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$462  = acc2_out;
-    if (\$329 ) begin
+    \$686  = acc2_out;
+    if (\$553 ) begin
       if (\prod_s0$411 ) begin
-        \$462  = \$148 [31:0];
+        \$686  = \$372 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$463  = acc2;
-    if (\$329 ) begin
+    \$687  = acc2;
+    if (\$553 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$411 ) begin
-        \$463  = 32'd0;
+        \$687  = 32'd0;
       end else begin
-        \$463  = \$148 [31:0];
+        \$687  = \$372 [31:0];
       end
     end
     if (rst) begin
-      \$463  = 32'd0;
+      \$687  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$464  = acc3_out;
-    if (\$330 ) begin
+    \$688  = acc3_out;
+    if (\$554 ) begin
       if (\prod_s0$411 ) begin
-        \$464  = \$149 [31:0];
+        \$688  = \$373 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$465  = acc3;
-    if (\$330 ) begin
+    \$689  = acc3;
+    if (\$554 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$411 ) begin
-        \$465  = 32'd0;
+        \$689  = 32'd0;
       end else begin
-        \$465  = \$149 [31:0];
+        \$689  = \$373 [31:0];
       end
     end
     if (rst) begin
-      \$465  = 32'd0;
+      \$689  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -2923,10 +3307,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mul_off5 = \$143 [3:0];
   assign mul_off6 = \$144 [3:0];
   assign mul_off7 = \$145 [3:0];
-  assign acc0_next = \$146 [31:0];
-  assign acc1_next = \$147 [31:0];
-  assign acc2_next = \$148 [31:0];
-  assign acc3_next = \$149 [31:0];
+  assign acc0_next = \$370 [31:0];
+  assign acc1_next = \$371 [31:0];
+  assign acc2_next = \$372 [31:0];
+  assign acc3_next = \$373 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];

@@ -5,52 +5,52 @@
 module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [15:0] \$10 ;
-  wire [15:0] \$11 ;
-  wire [15:0] \$12 ;
-  wire [15:0] \$13 ;
-  wire [15:0] \$14 ;
-  wire [15:0] \$15 ;
-  wire \$16 ;
-  wire \$17 ;
-  wire \$18 ;
-  wire \$19 ;
+  wire [7:0] \$10 ;
+  wire [7:0] \$11 ;
+  wire [32:0] \$12 ;
+  wire [32:0] \$13 ;
+  wire [32:0] \$14 ;
+  wire [32:0] \$15 ;
+  wire [15:0] \$16 ;
+  wire [15:0] \$17 ;
+  wire [15:0] \$18 ;
+  wire [15:0] \$19 ;
   wire [2:0] \$2 ;
-  wire \$20 ;
-  reg [15:0] \$21 ;
-  reg [15:0] \$22 ;
-  reg [15:0] \$23 ;
-  reg [15:0] \$24 ;
-  reg [15:0] \$25 ;
-  reg [15:0] \$26 ;
-  reg [15:0] \$27 ;
-  reg [15:0] \$28 ;
-  reg \$29 ;
+  wire [15:0] \$20 ;
+  wire [15:0] \$21 ;
+  wire [15:0] \$22 ;
+  wire [15:0] \$23 ;
+  wire \$24 ;
+  wire \$25 ;
+  wire \$26 ;
+  wire \$27 ;
+  wire \$28 ;
+  reg [15:0] \$29 ;
   wire [2:0] \$3 ;
-  reg \$30 ;
-  reg \$31 ;
-  reg [31:0] \$32 ;
-  reg [31:0] \$33 ;
-  reg [31:0] \$34 ;
-  reg [31:0] \$35 ;
-  reg [31:0] \$36 ;
-  reg [31:0] \$37 ;
-  reg [31:0] \$38 ;
-  reg [31:0] \$39 ;
-  wire [32:0] \$4 ;
-  wire [5:0] \$44 ;
-  wire [5:0] \$47 ;
-  wire [32:0] \$5 ;
-  wire [5:0] \$50 ;
-  wire [5:0] \$53 ;
-  wire [5:0] \$56 ;
-  wire [5:0] \$59 ;
-  wire [32:0] \$6 ;
-  wire [5:0] \$62 ;
-  wire [5:0] \$65 ;
-  wire [32:0] \$7 ;
-  wire [15:0] \$8 ;
-  wire [15:0] \$9 ;
+  reg [15:0] \$30 ;
+  reg [15:0] \$31 ;
+  reg [15:0] \$32 ;
+  reg [15:0] \$33 ;
+  reg [15:0] \$34 ;
+  reg [15:0] \$35 ;
+  reg [15:0] \$36 ;
+  reg \$37 ;
+  reg \$38 ;
+  reg \$39 ;
+  wire [7:0] \$4 ;
+  reg [31:0] \$40 ;
+  reg [31:0] \$41 ;
+  reg [31:0] \$42 ;
+  reg [31:0] \$43 ;
+  reg [31:0] \$44 ;
+  reg [31:0] \$45 ;
+  reg [31:0] \$46 ;
+  reg [31:0] \$47 ;
+  wire [7:0] \$5 ;
+  wire [7:0] \$6 ;
+  wire [7:0] \$7 ;
+  wire [7:0] \$8 ;
+  wire [7:0] \$9 ;
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
@@ -141,270 +141,270 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   input rst;
   wire rst;
   always @(posedge clk)
-    \prod_s0$31  <= \$26 ;
+    \prod_s0$31  <= \$34 ;
   always @(posedge clk)
-    \prod_s0$35  <= \$27 ;
+    \prod_s0$35  <= \$35 ;
   always @(posedge clk)
-    \prod_s0$36  <= \$28 ;
+    \prod_s0$36  <= \$36 ;
   always @(posedge clk)
-    \prod_s0$44  <= \$29 ;
+    \prod_s0$44  <= \$37 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$30 ;
+    prod_valid_s0 <= \$38 ;
   always @(posedge clk)
-    o__valid <= \$31 ;
+    o__valid <= \$39 ;
   always @(posedge clk)
-    acc0_out <= \$32 ;
+    acc0_out <= \$40 ;
   always @(posedge clk)
-    acc0 <= \$33 ;
+    acc0 <= \$41 ;
   always @(posedge clk)
-    acc1_out <= \$34 ;
+    acc1_out <= \$42 ;
   always @(posedge clk)
-    acc1 <= \$35 ;
+    acc1 <= \$43 ;
   always @(posedge clk)
-    acc2_out <= \$36 ;
+    acc2_out <= \$44 ;
   always @(posedge clk)
-    acc2 <= \$37 ;
+    acc2 <= \$45 ;
   always @(posedge clk)
-    acc3_out <= \$38 ;
+    acc3_out <= \$46 ;
   always @(posedge clk)
-    acc3 <= \$39 ;
+    acc3 <= \$47 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = i__payload[17:16] - 1'h0;
   assign \$3  = i__payload[19:18] - 1'h1;
-  assign \$44  = \$2 [1:0] * 4'h8;
-  assign mul_w0_0 = i__payload[43:20] >> \$44 ;
-  assign \$47  = \$3 [1:0] * 4'h8;
-  assign mul_w0_1 = i__payload[51:28] >> \$47 ;
-  assign \$50  = \$2 [1:0] * 4'h8;
-  assign mul_w1_0 = i__payload[75:52] >> \$50 ;
-  assign \$53  = \$3 [1:0] * 4'h8;
-  assign mul_w1_1 = i__payload[83:60] >> \$53 ;
-  assign \$56  = \$2 [1:0] * 4'h8;
-  assign mul_w2_0 = i__payload[107:84] >> \$56 ;
-  assign \$59  = \$3 [1:0] * 4'h8;
-  assign mul_w2_1 = i__payload[115:92] >> \$59 ;
-  assign \$62  = \$2 [1:0] * 4'h8;
-  assign mul_w3_0 = i__payload[139:116] >> \$62 ;
-  assign \$65  = \$3 [1:0] * 4'h8;
-  assign mul_w3_1 = i__payload[147:124] >> \$65 ;
+  assign \$4  = \$2 [0] ? i__payload[35:28] : i__payload[27:20];
+  assign mul_w0_0 = \$2 [1] ? i__payload[43:36] : \$4 ;
+  assign \$5  = \$3 [0] ? i__payload[43:36] : i__payload[35:28];
+  assign mul_w0_1 = \$3 [1] ? i__payload[51:44] : \$5 ;
+  assign \$6  = \$2 [0] ? i__payload[67:60] : i__payload[59:52];
+  assign mul_w1_0 = \$2 [1] ? i__payload[75:68] : \$6 ;
+  assign \$7  = \$3 [0] ? i__payload[75:68] : i__payload[67:60];
+  assign mul_w1_1 = \$3 [1] ? i__payload[83:76] : \$7 ;
+  assign \$8  = \$2 [0] ? i__payload[99:92] : i__payload[91:84];
+  assign mul_w2_0 = \$2 [1] ? i__payload[107:100] : \$8 ;
+  assign \$9  = \$3 [0] ? i__payload[107:100] : i__payload[99:92];
+  assign mul_w2_1 = \$3 [1] ? i__payload[115:108] : \$9 ;
+  assign \$10  = \$2 [0] ? i__payload[131:124] : i__payload[123:116];
+  assign mul_w3_0 = \$2 [1] ? i__payload[139:132] : \$10 ;
+  assign \$11  = \$3 [0] ? i__payload[139:132] : i__payload[131:124];
+  assign mul_w3_1 = \$3 [1] ? i__payload[147:140] : \$11 ;
   assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$21 );
-  assign \$4  = $signed(acc0) + $signed(acc0_sum_p0);
+  assign \$12  = $signed(acc0) + $signed(acc0_sum_p0);
   assign acc1_sum_p0 = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
-  assign \$5  = $signed(acc1) + $signed(acc1_sum_p0);
+  assign \$13  = $signed(acc1) + $signed(acc1_sum_p0);
   assign acc2_sum_p0 = $signed(\prod_s0$30 ) + $signed(\prod_s0$31 );
-  assign \$6  = $signed(acc2) + $signed(acc2_sum_p0);
+  assign \$14  = $signed(acc2) + $signed(acc2_sum_p0);
   assign acc3_sum_p0 = $signed(\prod_s0$35 ) + $signed(\prod_s0$36 );
-  assign \$7  = $signed(acc3) + $signed(acc3_sum_p0);
-  assign \$8  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$9  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$10  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$11  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$12  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$13  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$14  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$15  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$16  = prod_valid_s0 & \prod_s0$44 ;
-  assign \$17  = i__ready & prod_valid_s0;
-  assign \$18  = i__ready & prod_valid_s0;
-  assign \$19  = i__ready & prod_valid_s0;
-  assign \$20  = i__ready & prod_valid_s0;
+  assign \$15  = $signed(acc3) + $signed(acc3_sum_p0);
+  assign \$16  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
+  assign \$17  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
+  assign \$18  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
+  assign \$19  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
+  assign \$20  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
+  assign \$21  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
+  assign \$22  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
+  assign \$23  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
+  assign \$24  = prod_valid_s0 & \prod_s0$44 ;
+  assign \$25  = i__ready & prod_valid_s0;
+  assign \$26  = i__ready & prod_valid_s0;
+  assign \$27  = i__ready & prod_valid_s0;
+  assign \$28  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$21 ;
+    prod_s0 <= \$29 ;
   always @(posedge clk)
-    \prod_s0$21  <= \$22 ;
+    \prod_s0$21  <= \$30 ;
   always @(posedge clk)
-    \prod_s0$25  <= \$23 ;
+    \prod_s0$25  <= \$31 ;
   always @(posedge clk)
-    \prod_s0$26  <= \$24 ;
+    \prod_s0$26  <= \$32 ;
   always @(posedge clk)
-    \prod_s0$30  <= \$25 ;
+    \prod_s0$30  <= \$33 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$26  = \prod_s0$31 ;
+    \$34  = \prod_s0$31 ;
     if (i__ready) begin
-      \$26  = \$13 ;
+      \$34  = \$21 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = \prod_s0$35 ;
+    \$35  = \prod_s0$35 ;
     if (i__ready) begin
-      \$27  = \$14 ;
+      \$35  = \$22 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = \prod_s0$36 ;
+    \$36  = \prod_s0$36 ;
     if (i__ready) begin
-      \$28  = \$15 ;
+      \$36  = \$23 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = \prod_s0$44 ;
+    \$37  = \prod_s0$44 ;
     if (i__ready) begin
-      \$29  = i__payload[148];
+      \$37  = i__payload[148];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = prod_valid_s0;
+    \$38  = prod_valid_s0;
     if (i__ready) begin
-      \$30  = i__valid;
+      \$38  = i__valid;
     end
     if (rst) begin
-      \$30  = 1'h0;
+      \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = o__valid;
+    \$39  = o__valid;
     if (i__ready) begin
-      \$31  = \$16 ;
+      \$39  = \$24 ;
     end
     if (rst) begin
-      \$31  = 1'h0;
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = acc0_out;
-    if (\$17 ) begin
+    \$40  = acc0_out;
+    if (\$25 ) begin
       if (\prod_s0$44 ) begin
-        \$32  = \$4 [31:0];
+        \$40  = \$12 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = acc0;
-    if (\$17 ) begin
+    \$41  = acc0;
+    if (\$25 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$44 ) begin
-        \$33  = 32'd0;
+        \$41  = 32'd0;
       end else begin
-        \$33  = \$4 [31:0];
+        \$41  = \$12 [31:0];
       end
     end
     if (rst) begin
-      \$33  = 32'd0;
+      \$41  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = acc1_out;
-    if (\$18 ) begin
+    \$42  = acc1_out;
+    if (\$26 ) begin
       if (\prod_s0$44 ) begin
-        \$34  = \$5 [31:0];
+        \$42  = \$13 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = acc1;
-    if (\$18 ) begin
+    \$43  = acc1;
+    if (\$26 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$44 ) begin
-        \$35  = 32'd0;
+        \$43  = 32'd0;
       end else begin
-        \$35  = \$5 [31:0];
+        \$43  = \$13 [31:0];
       end
     end
     if (rst) begin
-      \$35  = 32'd0;
+      \$43  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = acc2_out;
-    if (\$19 ) begin
+    \$44  = acc2_out;
+    if (\$27 ) begin
       if (\prod_s0$44 ) begin
-        \$36  = \$6 [31:0];
+        \$44  = \$14 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = acc2;
-    if (\$19 ) begin
+    \$45  = acc2;
+    if (\$27 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$44 ) begin
-        \$37  = 32'd0;
+        \$45  = 32'd0;
       end else begin
-        \$37  = \$6 [31:0];
+        \$45  = \$14 [31:0];
       end
     end
     if (rst) begin
-      \$37  = 32'd0;
+      \$45  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = acc3_out;
-    if (\$20 ) begin
+    \$46  = acc3_out;
+    if (\$28 ) begin
       if (\prod_s0$44 ) begin
-        \$38  = \$7 [31:0];
+        \$46  = \$15 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = acc3;
-    if (\$20 ) begin
+    \$47  = acc3;
+    if (\$28 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$44 ) begin
-        \$39  = 32'd0;
+        \$47  = 32'd0;
       end else begin
-        \$39  = \$7 [31:0];
+        \$47  = \$15 [31:0];
       end
     end
     if (rst) begin
-      \$39  = 32'd0;
+      \$47  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$21  = prod_s0;
+    \$29  = prod_s0;
     if (i__ready) begin
-      \$21  = \$8 ;
+      \$29  = \$16 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$22  = \prod_s0$21 ;
+    \$30  = \prod_s0$21 ;
     if (i__ready) begin
-      \$22  = \$9 ;
+      \$30  = \$17 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$23  = \prod_s0$25 ;
+    \$31  = \prod_s0$25 ;
     if (i__ready) begin
-      \$23  = \$10 ;
+      \$31  = \$18 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$24  = \prod_s0$26 ;
+    \$32  = \prod_s0$26 ;
     if (i__ready) begin
-      \$24  = \$11 ;
+      \$32  = \$19 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$25  = \prod_s0$30 ;
+    \$33  = \prod_s0$30 ;
     if (i__ready) begin
-      \$25  = \$12 ;
+      \$33  = \$20 ;
     end
   end
   assign advance = i__ready;
   assign mul_off0 = \$2 [1:0];
   assign mul_off1 = \$3 [1:0];
-  assign acc0_next = \$4 [31:0];
-  assign acc1_next = \$5 [31:0];
-  assign acc2_next = \$6 [31:0];
-  assign acc3_next = \$7 [31:0];
+  assign acc0_next = \$12 [31:0];
+  assign acc1_next = \$13 [31:0];
+  assign acc2_next = \$14 [31:0];
+  assign acc3_next = \$15 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.values  = i__payload[15:0];
   assign \i__payload.values[0]  = i__payload[7:0];

@@ -5,130 +5,322 @@
 module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [32:0] \$10 ;
+  wire [7:0] \$10 ;
+  wire [7:0] \$100 ;
+  wire [7:0] \$101 ;
+  wire [7:0] \$102 ;
+  wire [7:0] \$103 ;
   wire [7:0] \$104 ;
+  wire [7:0] \$105 ;
+  wire [7:0] \$106 ;
   wire [7:0] \$107 ;
-  wire [32:0] \$11 ;
+  wire [7:0] \$108 ;
+  wire [7:0] \$109 ;
+  wire [7:0] \$11 ;
   wire [7:0] \$110 ;
+  wire [7:0] \$111 ;
+  wire [7:0] \$112 ;
   wire [7:0] \$113 ;
+  wire [7:0] \$114 ;
+  wire [7:0] \$115 ;
   wire [7:0] \$116 ;
+  wire [7:0] \$117 ;
+  wire [7:0] \$118 ;
   wire [7:0] \$119 ;
-  wire [32:0] \$12 ;
+  wire [7:0] \$12 ;
+  wire [7:0] \$120 ;
+  wire [7:0] \$121 ;
   wire [7:0] \$122 ;
+  wire [7:0] \$123 ;
+  wire [7:0] \$124 ;
   wire [7:0] \$125 ;
+  wire [7:0] \$126 ;
+  wire [7:0] \$127 ;
   wire [7:0] \$128 ;
-  wire [32:0] \$13 ;
+  wire [7:0] \$129 ;
+  wire [7:0] \$13 ;
+  wire [7:0] \$130 ;
   wire [7:0] \$131 ;
+  wire [7:0] \$132 ;
+  wire [7:0] \$133 ;
   wire [7:0] \$134 ;
+  wire [7:0] \$135 ;
+  wire [7:0] \$136 ;
   wire [7:0] \$137 ;
-  wire [15:0] \$14 ;
+  wire [7:0] \$138 ;
+  wire [7:0] \$139 ;
+  wire [7:0] \$14 ;
   wire [7:0] \$140 ;
+  wire [7:0] \$141 ;
+  wire [7:0] \$142 ;
   wire [7:0] \$143 ;
+  wire [7:0] \$144 ;
+  wire [7:0] \$145 ;
   wire [7:0] \$146 ;
+  wire [7:0] \$147 ;
+  wire [7:0] \$148 ;
   wire [7:0] \$149 ;
-  wire [15:0] \$15 ;
+  wire [7:0] \$15 ;
+  wire [7:0] \$150 ;
+  wire [7:0] \$151 ;
   wire [7:0] \$152 ;
+  wire [7:0] \$153 ;
+  wire [7:0] \$154 ;
   wire [7:0] \$155 ;
+  wire [7:0] \$156 ;
+  wire [7:0] \$157 ;
   wire [7:0] \$158 ;
-  wire [15:0] \$16 ;
+  wire [7:0] \$159 ;
+  wire [7:0] \$16 ;
+  wire [7:0] \$160 ;
   wire [7:0] \$161 ;
+  wire [7:0] \$162 ;
+  wire [7:0] \$163 ;
   wire [7:0] \$164 ;
+  wire [7:0] \$165 ;
+  wire [7:0] \$166 ;
   wire [7:0] \$167 ;
-  wire [15:0] \$17 ;
+  wire [7:0] \$168 ;
+  wire [7:0] \$169 ;
+  wire [7:0] \$17 ;
   wire [7:0] \$170 ;
+  wire [7:0] \$171 ;
+  wire [7:0] \$172 ;
   wire [7:0] \$173 ;
+  wire [7:0] \$174 ;
+  wire [7:0] \$175 ;
   wire [7:0] \$176 ;
+  wire [7:0] \$177 ;
+  wire [7:0] \$178 ;
   wire [7:0] \$179 ;
-  wire [15:0] \$18 ;
+  wire [7:0] \$18 ;
+  wire [7:0] \$180 ;
+  wire [7:0] \$181 ;
   wire [7:0] \$182 ;
+  wire [7:0] \$183 ;
+  wire [7:0] \$184 ;
   wire [7:0] \$185 ;
+  wire [7:0] \$186 ;
+  wire [7:0] \$187 ;
   wire [7:0] \$188 ;
-  wire [15:0] \$19 ;
+  wire [7:0] \$189 ;
+  wire [7:0] \$19 ;
+  wire [7:0] \$190 ;
   wire [7:0] \$191 ;
+  wire [7:0] \$192 ;
+  wire [7:0] \$193 ;
   wire [7:0] \$194 ;
+  wire [7:0] \$195 ;
+  wire [7:0] \$196 ;
   wire [7:0] \$197 ;
+  wire [7:0] \$198 ;
+  wire [7:0] \$199 ;
   wire [4:0] \$2 ;
-  wire [15:0] \$20 ;
-  wire [15:0] \$21 ;
-  wire [15:0] \$22 ;
-  wire [15:0] \$23 ;
-  wire [15:0] \$24 ;
-  wire [15:0] \$25 ;
-  wire [15:0] \$26 ;
-  wire [15:0] \$27 ;
-  wire [15:0] \$28 ;
-  wire [15:0] \$29 ;
+  wire [7:0] \$20 ;
+  wire [7:0] \$200 ;
+  wire [7:0] \$201 ;
+  wire [7:0] \$202 ;
+  wire [7:0] \$203 ;
+  wire [7:0] \$204 ;
+  wire [7:0] \$205 ;
+  wire [7:0] \$206 ;
+  wire [7:0] \$207 ;
+  wire [7:0] \$208 ;
+  wire [7:0] \$209 ;
+  wire [7:0] \$21 ;
+  wire [7:0] \$210 ;
+  wire [7:0] \$211 ;
+  wire [7:0] \$212 ;
+  wire [7:0] \$213 ;
+  wire [7:0] \$214 ;
+  wire [7:0] \$215 ;
+  wire [7:0] \$216 ;
+  wire [7:0] \$217 ;
+  wire [7:0] \$218 ;
+  wire [7:0] \$219 ;
+  wire [7:0] \$22 ;
+  wire [7:0] \$220 ;
+  wire [7:0] \$221 ;
+  wire [7:0] \$222 ;
+  wire [7:0] \$223 ;
+  wire [7:0] \$224 ;
+  wire [7:0] \$225 ;
+  wire [7:0] \$226 ;
+  wire [7:0] \$227 ;
+  wire [7:0] \$228 ;
+  wire [7:0] \$229 ;
+  wire [7:0] \$23 ;
+  wire [7:0] \$230 ;
+  wire [7:0] \$231 ;
+  wire [7:0] \$232 ;
+  wire [7:0] \$233 ;
+  wire [32:0] \$234 ;
+  wire [32:0] \$235 ;
+  wire [32:0] \$236 ;
+  wire [32:0] \$237 ;
+  wire [15:0] \$238 ;
+  wire [15:0] \$239 ;
+  wire [7:0] \$24 ;
+  wire [15:0] \$240 ;
+  wire [15:0] \$241 ;
+  wire [15:0] \$242 ;
+  wire [15:0] \$243 ;
+  wire [15:0] \$244 ;
+  wire [15:0] \$245 ;
+  wire [15:0] \$246 ;
+  wire [15:0] \$247 ;
+  wire [15:0] \$248 ;
+  wire [15:0] \$249 ;
+  wire [7:0] \$25 ;
+  wire [15:0] \$250 ;
+  wire [15:0] \$251 ;
+  wire [15:0] \$252 ;
+  wire [15:0] \$253 ;
+  wire [15:0] \$254 ;
+  wire [15:0] \$255 ;
+  wire [15:0] \$256 ;
+  wire [15:0] \$257 ;
+  wire [15:0] \$258 ;
+  wire [15:0] \$259 ;
+  wire [7:0] \$26 ;
+  wire [15:0] \$260 ;
+  wire [15:0] \$261 ;
+  wire [15:0] \$262 ;
+  wire [15:0] \$263 ;
+  wire [15:0] \$264 ;
+  wire [15:0] \$265 ;
+  wire [15:0] \$266 ;
+  wire [15:0] \$267 ;
+  wire [15:0] \$268 ;
+  wire [15:0] \$269 ;
+  wire [7:0] \$27 ;
+  wire \$270 ;
+  wire \$271 ;
+  wire \$272 ;
+  wire \$273 ;
+  wire \$274 ;
+  reg [15:0] \$275 ;
+  reg [15:0] \$276 ;
+  reg [15:0] \$277 ;
+  reg [15:0] \$278 ;
+  reg [15:0] \$279 ;
+  wire [7:0] \$28 ;
+  reg [15:0] \$280 ;
+  reg [15:0] \$281 ;
+  reg [15:0] \$282 ;
+  reg [15:0] \$283 ;
+  reg [15:0] \$284 ;
+  reg [15:0] \$285 ;
+  reg [15:0] \$286 ;
+  reg [15:0] \$287 ;
+  reg [15:0] \$288 ;
+  reg [15:0] \$289 ;
+  wire [7:0] \$29 ;
+  reg [15:0] \$290 ;
+  reg [15:0] \$291 ;
+  reg [15:0] \$292 ;
+  reg [15:0] \$293 ;
+  reg [15:0] \$294 ;
+  reg [15:0] \$295 ;
+  reg [15:0] \$296 ;
+  reg [15:0] \$297 ;
+  reg [15:0] \$298 ;
+  reg [15:0] \$299 ;
   wire [4:0] \$3 ;
-  wire [15:0] \$30 ;
-  wire [15:0] \$31 ;
-  wire [15:0] \$32 ;
-  wire [15:0] \$33 ;
-  wire [15:0] \$34 ;
-  wire [15:0] \$35 ;
-  wire [15:0] \$36 ;
-  wire [15:0] \$37 ;
-  wire [15:0] \$38 ;
-  wire [15:0] \$39 ;
+  wire [7:0] \$30 ;
+  reg [15:0] \$300 ;
+  reg [15:0] \$301 ;
+  reg [15:0] \$302 ;
+  reg [15:0] \$303 ;
+  reg [15:0] \$304 ;
+  reg [15:0] \$305 ;
+  reg [15:0] \$306 ;
+  reg \$307 ;
+  reg \$308 ;
+  reg \$309 ;
+  wire [7:0] \$31 ;
+  reg [31:0] \$310 ;
+  reg [31:0] \$311 ;
+  reg [31:0] \$312 ;
+  reg [31:0] \$313 ;
+  reg [31:0] \$314 ;
+  reg [31:0] \$315 ;
+  reg [31:0] \$316 ;
+  reg [31:0] \$317 ;
+  wire [7:0] \$32 ;
+  wire [7:0] \$33 ;
+  wire [7:0] \$34 ;
+  wire [7:0] \$35 ;
+  wire [7:0] \$36 ;
+  wire [7:0] \$37 ;
+  wire [7:0] \$38 ;
+  wire [7:0] \$39 ;
   wire [4:0] \$4 ;
-  wire [15:0] \$40 ;
-  wire [15:0] \$41 ;
-  wire [15:0] \$42 ;
-  wire [15:0] \$43 ;
-  wire [15:0] \$44 ;
-  wire [15:0] \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  wire [7:0] \$40 ;
+  wire [7:0] \$41 ;
+  wire [7:0] \$42 ;
+  wire [7:0] \$43 ;
+  wire [7:0] \$44 ;
+  wire [7:0] \$45 ;
+  wire [7:0] \$46 ;
+  wire [7:0] \$47 ;
+  wire [7:0] \$48 ;
+  wire [7:0] \$49 ;
   wire [4:0] \$5 ;
-  wire \$50 ;
-  reg [15:0] \$51 ;
-  reg [15:0] \$52 ;
-  reg [15:0] \$53 ;
-  reg [15:0] \$54 ;
-  reg [15:0] \$55 ;
-  reg [15:0] \$56 ;
-  reg [15:0] \$57 ;
-  reg [15:0] \$58 ;
-  reg [15:0] \$59 ;
+  wire [7:0] \$50 ;
+  wire [7:0] \$51 ;
+  wire [7:0] \$52 ;
+  wire [7:0] \$53 ;
+  wire [7:0] \$54 ;
+  wire [7:0] \$55 ;
+  wire [7:0] \$56 ;
+  wire [7:0] \$57 ;
+  wire [7:0] \$58 ;
+  wire [7:0] \$59 ;
   wire [4:0] \$6 ;
-  reg [15:0] \$60 ;
-  reg [15:0] \$61 ;
-  reg [15:0] \$62 ;
-  reg [15:0] \$63 ;
-  reg [15:0] \$64 ;
-  reg [15:0] \$65 ;
-  reg [15:0] \$66 ;
-  reg [15:0] \$67 ;
-  reg [15:0] \$68 ;
-  reg [15:0] \$69 ;
+  wire [7:0] \$60 ;
+  wire [7:0] \$61 ;
+  wire [7:0] \$62 ;
+  wire [7:0] \$63 ;
+  wire [7:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire [7:0] \$66 ;
+  wire [7:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire [7:0] \$69 ;
   wire [4:0] \$7 ;
-  reg [15:0] \$70 ;
-  reg [15:0] \$71 ;
-  reg [15:0] \$72 ;
-  reg [15:0] \$73 ;
-  reg [15:0] \$74 ;
-  reg [15:0] \$75 ;
-  reg [15:0] \$76 ;
-  reg [15:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [15:0] \$79 ;
+  wire [7:0] \$70 ;
+  wire [7:0] \$71 ;
+  wire [7:0] \$72 ;
+  wire [7:0] \$73 ;
+  wire [7:0] \$74 ;
+  wire [7:0] \$75 ;
+  wire [7:0] \$76 ;
+  wire [7:0] \$77 ;
+  wire [7:0] \$78 ;
+  wire [7:0] \$79 ;
   wire [4:0] \$8 ;
-  reg [15:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg \$83 ;
-  reg \$84 ;
-  reg \$85 ;
-  reg [31:0] \$86 ;
-  reg [31:0] \$87 ;
-  reg [31:0] \$88 ;
-  reg [31:0] \$89 ;
+  wire [7:0] \$80 ;
+  wire [7:0] \$81 ;
+  wire [7:0] \$82 ;
+  wire [7:0] \$83 ;
+  wire [7:0] \$84 ;
+  wire [7:0] \$85 ;
+  wire [7:0] \$86 ;
+  wire [7:0] \$87 ;
+  wire [7:0] \$88 ;
+  wire [7:0] \$89 ;
   wire [4:0] \$9 ;
-  reg [31:0] \$90 ;
-  reg [31:0] \$91 ;
-  reg [31:0] \$92 ;
-  reg [31:0] \$93 ;
+  wire [7:0] \$90 ;
+  wire [7:0] \$91 ;
+  wire [7:0] \$92 ;
+  wire [7:0] \$93 ;
+  wire [7:0] \$94 ;
+  wire [7:0] \$95 ;
+  wire [7:0] \$96 ;
+  wire [7:0] \$97 ;
+  wire [7:0] \$98 ;
+  wire [7:0] \$99 ;
   reg [31:0] acc0 = 32'd0;
   wire [31:0] acc0_next;
   reg [31:0] acc0_out = 32'd0;
@@ -380,74 +572,272 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
+  assign \$2  = i__payload[67:64] - 1'h0;
+  assign \$3  = i__payload[71:68] - 1'h1;
+  assign \$4  = i__payload[75:72] - 2'h2;
+  assign \$5  = i__payload[79:76] - 2'h3;
   assign \$6  = i__payload[83:80] - 3'h4;
   assign \$7  = i__payload[87:84] - 3'h5;
   assign \$8  = i__payload[91:88] - 3'h6;
   assign \$9  = i__payload[95:92] - 3'h7;
-  assign \$104  = \$2 [3:0] * 4'h8;
-  assign mul_w0_0 = i__payload[167:96] >> \$104 ;
-  assign \$107  = \$3 [3:0] * 4'h8;
-  assign mul_w0_1 = i__payload[175:104] >> \$107 ;
-  assign \$110  = \$4 [3:0] * 4'h8;
-  assign mul_w0_2 = i__payload[183:112] >> \$110 ;
-  assign \$113  = \$5 [3:0] * 4'h8;
-  assign mul_w0_3 = i__payload[191:120] >> \$113 ;
-  assign \$116  = \$6 [3:0] * 4'h8;
-  assign mul_w0_4 = i__payload[199:128] >> \$116 ;
-  assign \$119  = \$7 [3:0] * 4'h8;
-  assign mul_w0_5 = i__payload[207:136] >> \$119 ;
-  assign \$122  = \$8 [3:0] * 4'h8;
-  assign mul_w0_6 = i__payload[215:144] >> \$122 ;
-  assign \$125  = \$9 [3:0] * 4'h8;
-  assign mul_w0_7 = i__payload[223:152] >> \$125 ;
-  assign \$128  = \$2 [3:0] * 4'h8;
-  assign mul_w1_0 = i__payload[295:224] >> \$128 ;
-  assign \$131  = \$3 [3:0] * 4'h8;
-  assign mul_w1_1 = i__payload[303:232] >> \$131 ;
-  assign \$134  = \$4 [3:0] * 4'h8;
-  assign mul_w1_2 = i__payload[311:240] >> \$134 ;
-  assign \$137  = \$5 [3:0] * 4'h8;
-  assign mul_w1_3 = i__payload[319:248] >> \$137 ;
-  assign \$140  = \$6 [3:0] * 4'h8;
-  assign mul_w1_4 = i__payload[327:256] >> \$140 ;
-  assign \$143  = \$7 [3:0] * 4'h8;
-  assign mul_w1_5 = i__payload[335:264] >> \$143 ;
-  assign \$146  = \$8 [3:0] * 4'h8;
-  assign mul_w1_6 = i__payload[343:272] >> \$146 ;
-  assign \$149  = \$9 [3:0] * 4'h8;
-  assign mul_w1_7 = i__payload[351:280] >> \$149 ;
-  assign \$152  = \$2 [3:0] * 4'h8;
-  assign mul_w2_0 = i__payload[423:352] >> \$152 ;
-  assign \$155  = \$3 [3:0] * 4'h8;
-  assign mul_w2_1 = i__payload[431:360] >> \$155 ;
-  assign \$158  = \$4 [3:0] * 4'h8;
-  assign mul_w2_2 = i__payload[439:368] >> \$158 ;
-  assign \$161  = \$5 [3:0] * 4'h8;
-  assign mul_w2_3 = i__payload[447:376] >> \$161 ;
-  assign \$164  = \$6 [3:0] * 4'h8;
-  assign mul_w2_4 = i__payload[455:384] >> \$164 ;
-  assign \$167  = \$7 [3:0] * 4'h8;
-  assign mul_w2_5 = i__payload[463:392] >> \$167 ;
-  assign \$170  = \$8 [3:0] * 4'h8;
-  assign mul_w2_6 = i__payload[471:400] >> \$170 ;
-  assign \$173  = \$9 [3:0] * 4'h8;
-  assign mul_w2_7 = i__payload[479:408] >> \$173 ;
-  assign \$176  = \$2 [3:0] * 4'h8;
-  assign mul_w3_0 = i__payload[551:480] >> \$176 ;
-  assign \$179  = \$3 [3:0] * 4'h8;
-  assign mul_w3_1 = i__payload[559:488] >> \$179 ;
-  assign \$182  = \$4 [3:0] * 4'h8;
-  assign mul_w3_2 = i__payload[567:496] >> \$182 ;
-  assign \$185  = \$5 [3:0] * 4'h8;
-  assign mul_w3_3 = i__payload[575:504] >> \$185 ;
-  assign \$188  = \$6 [3:0] * 4'h8;
-  assign mul_w3_4 = i__payload[583:512] >> \$188 ;
-  assign \$191  = \$7 [3:0] * 4'h8;
-  assign mul_w3_5 = i__payload[591:520] >> \$191 ;
-  assign \$194  = \$8 [3:0] * 4'h8;
-  assign mul_w3_6 = i__payload[599:528] >> \$194 ;
-  assign \$197  = \$9 [3:0] * 4'h8;
-  assign mul_w3_7 = i__payload[607:536] >> \$197 ;
+  assign \$10  = \$2 [0] ? i__payload[159:152] : i__payload[151:144];
+  assign \$11  = \$2 [0] ? i__payload[143:136] : i__payload[135:128];
+  assign \$12  = \$2 [1] ? \$10  : \$11 ;
+  assign \$13  = \$2 [0] ? i__payload[127:120] : i__payload[119:112];
+  assign \$14  = \$2 [0] ? i__payload[111:104] : i__payload[103:96];
+  assign \$15  = \$2 [1] ? \$13  : \$14 ;
+  assign \$16  = \$2 [2] ? \$12  : \$15 ;
+  assign mul_w0_0 = \$2 [3] ? i__payload[167:160] : \$16 ;
+  assign \$17  = \$3 [0] ? i__payload[167:160] : i__payload[159:152];
+  assign \$18  = \$3 [0] ? i__payload[151:144] : i__payload[143:136];
+  assign \$19  = \$3 [1] ? \$17  : \$18 ;
+  assign \$20  = \$3 [0] ? i__payload[135:128] : i__payload[127:120];
+  assign \$21  = \$3 [0] ? i__payload[119:112] : i__payload[111:104];
+  assign \$22  = \$3 [1] ? \$20  : \$21 ;
+  assign \$23  = \$3 [2] ? \$19  : \$22 ;
+  assign mul_w0_1 = \$3 [3] ? i__payload[175:168] : \$23 ;
+  assign \$24  = \$4 [0] ? i__payload[175:168] : i__payload[167:160];
+  assign \$25  = \$4 [0] ? i__payload[159:152] : i__payload[151:144];
+  assign \$26  = \$4 [1] ? \$24  : \$25 ;
+  assign \$27  = \$4 [0] ? i__payload[143:136] : i__payload[135:128];
+  assign \$28  = \$4 [0] ? i__payload[127:120] : i__payload[119:112];
+  assign \$29  = \$4 [1] ? \$27  : \$28 ;
+  assign \$30  = \$4 [2] ? \$26  : \$29 ;
+  assign mul_w0_2 = \$4 [3] ? i__payload[183:176] : \$30 ;
+  assign \$31  = \$5 [0] ? i__payload[183:176] : i__payload[175:168];
+  assign \$32  = \$5 [0] ? i__payload[167:160] : i__payload[159:152];
+  assign \$33  = \$5 [1] ? \$31  : \$32 ;
+  assign \$34  = \$5 [0] ? i__payload[151:144] : i__payload[143:136];
+  assign \$35  = \$5 [0] ? i__payload[135:128] : i__payload[127:120];
+  assign \$36  = \$5 [1] ? \$34  : \$35 ;
+  assign \$37  = \$5 [2] ? \$33  : \$36 ;
+  assign mul_w0_3 = \$5 [3] ? i__payload[191:184] : \$37 ;
+  assign \$38  = \$6 [0] ? i__payload[191:184] : i__payload[183:176];
+  assign \$39  = \$6 [0] ? i__payload[175:168] : i__payload[167:160];
+  assign \$40  = \$6 [1] ? \$38  : \$39 ;
+  assign \$41  = \$6 [0] ? i__payload[159:152] : i__payload[151:144];
+  assign \$42  = \$6 [0] ? i__payload[143:136] : i__payload[135:128];
+  assign \$43  = \$6 [1] ? \$41  : \$42 ;
+  assign \$44  = \$6 [2] ? \$40  : \$43 ;
+  assign mul_w0_4 = \$6 [3] ? i__payload[199:192] : \$44 ;
+  assign \$45  = \$7 [0] ? i__payload[199:192] : i__payload[191:184];
+  assign \$46  = \$7 [0] ? i__payload[183:176] : i__payload[175:168];
+  assign \$47  = \$7 [1] ? \$45  : \$46 ;
+  assign \$48  = \$7 [0] ? i__payload[167:160] : i__payload[159:152];
+  assign \$49  = \$7 [0] ? i__payload[151:144] : i__payload[143:136];
+  assign \$50  = \$7 [1] ? \$48  : \$49 ;
+  assign \$51  = \$7 [2] ? \$47  : \$50 ;
+  assign mul_w0_5 = \$7 [3] ? i__payload[207:200] : \$51 ;
+  assign \$52  = \$8 [0] ? i__payload[207:200] : i__payload[199:192];
+  assign \$53  = \$8 [0] ? i__payload[191:184] : i__payload[183:176];
+  assign \$54  = \$8 [1] ? \$52  : \$53 ;
+  assign \$55  = \$8 [0] ? i__payload[175:168] : i__payload[167:160];
+  assign \$56  = \$8 [0] ? i__payload[159:152] : i__payload[151:144];
+  assign \$57  = \$8 [1] ? \$55  : \$56 ;
+  assign \$58  = \$8 [2] ? \$54  : \$57 ;
+  assign mul_w0_6 = \$8 [3] ? i__payload[215:208] : \$58 ;
+  assign \$59  = \$9 [0] ? i__payload[215:208] : i__payload[207:200];
+  assign \$60  = \$9 [0] ? i__payload[199:192] : i__payload[191:184];
+  assign \$61  = \$9 [1] ? \$59  : \$60 ;
+  assign \$62  = \$9 [0] ? i__payload[183:176] : i__payload[175:168];
+  assign \$63  = \$9 [0] ? i__payload[167:160] : i__payload[159:152];
+  assign \$64  = \$9 [1] ? \$62  : \$63 ;
+  assign \$65  = \$9 [2] ? \$61  : \$64 ;
+  assign mul_w0_7 = \$9 [3] ? i__payload[223:216] : \$65 ;
+  assign \$66  = \$2 [0] ? i__payload[287:280] : i__payload[279:272];
+  assign \$67  = \$2 [0] ? i__payload[271:264] : i__payload[263:256];
+  assign \$68  = \$2 [1] ? \$66  : \$67 ;
+  assign \$69  = \$2 [0] ? i__payload[255:248] : i__payload[247:240];
+  assign \$70  = \$2 [0] ? i__payload[239:232] : i__payload[231:224];
+  assign \$71  = \$2 [1] ? \$69  : \$70 ;
+  assign \$72  = \$2 [2] ? \$68  : \$71 ;
+  assign mul_w1_0 = \$2 [3] ? i__payload[295:288] : \$72 ;
+  assign \$73  = \$3 [0] ? i__payload[295:288] : i__payload[287:280];
+  assign \$74  = \$3 [0] ? i__payload[279:272] : i__payload[271:264];
+  assign \$75  = \$3 [1] ? \$73  : \$74 ;
+  assign \$76  = \$3 [0] ? i__payload[263:256] : i__payload[255:248];
+  assign \$77  = \$3 [0] ? i__payload[247:240] : i__payload[239:232];
+  assign \$78  = \$3 [1] ? \$76  : \$77 ;
+  assign \$79  = \$3 [2] ? \$75  : \$78 ;
+  assign mul_w1_1 = \$3 [3] ? i__payload[303:296] : \$79 ;
+  assign \$80  = \$4 [0] ? i__payload[303:296] : i__payload[295:288];
+  assign \$81  = \$4 [0] ? i__payload[287:280] : i__payload[279:272];
+  assign \$82  = \$4 [1] ? \$80  : \$81 ;
+  assign \$83  = \$4 [0] ? i__payload[271:264] : i__payload[263:256];
+  assign \$84  = \$4 [0] ? i__payload[255:248] : i__payload[247:240];
+  assign \$85  = \$4 [1] ? \$83  : \$84 ;
+  assign \$86  = \$4 [2] ? \$82  : \$85 ;
+  assign mul_w1_2 = \$4 [3] ? i__payload[311:304] : \$86 ;
+  assign \$87  = \$5 [0] ? i__payload[311:304] : i__payload[303:296];
+  assign \$88  = \$5 [0] ? i__payload[295:288] : i__payload[287:280];
+  assign \$89  = \$5 [1] ? \$87  : \$88 ;
+  assign \$90  = \$5 [0] ? i__payload[279:272] : i__payload[271:264];
+  assign \$91  = \$5 [0] ? i__payload[263:256] : i__payload[255:248];
+  assign \$92  = \$5 [1] ? \$90  : \$91 ;
+  assign \$93  = \$5 [2] ? \$89  : \$92 ;
+  assign mul_w1_3 = \$5 [3] ? i__payload[319:312] : \$93 ;
+  assign \$94  = \$6 [0] ? i__payload[319:312] : i__payload[311:304];
+  assign \$95  = \$6 [0] ? i__payload[303:296] : i__payload[295:288];
+  assign \$96  = \$6 [1] ? \$94  : \$95 ;
+  assign \$97  = \$6 [0] ? i__payload[287:280] : i__payload[279:272];
+  assign \$98  = \$6 [0] ? i__payload[271:264] : i__payload[263:256];
+  assign \$99  = \$6 [1] ? \$97  : \$98 ;
+  assign \$100  = \$6 [2] ? \$96  : \$99 ;
+  assign mul_w1_4 = \$6 [3] ? i__payload[327:320] : \$100 ;
+  assign \$101  = \$7 [0] ? i__payload[327:320] : i__payload[319:312];
+  assign \$102  = \$7 [0] ? i__payload[311:304] : i__payload[303:296];
+  assign \$103  = \$7 [1] ? \$101  : \$102 ;
+  assign \$104  = \$7 [0] ? i__payload[295:288] : i__payload[287:280];
+  assign \$105  = \$7 [0] ? i__payload[279:272] : i__payload[271:264];
+  assign \$106  = \$7 [1] ? \$104  : \$105 ;
+  assign \$107  = \$7 [2] ? \$103  : \$106 ;
+  assign mul_w1_5 = \$7 [3] ? i__payload[335:328] : \$107 ;
+  assign \$108  = \$8 [0] ? i__payload[335:328] : i__payload[327:320];
+  assign \$109  = \$8 [0] ? i__payload[319:312] : i__payload[311:304];
+  assign \$110  = \$8 [1] ? \$108  : \$109 ;
+  assign \$111  = \$8 [0] ? i__payload[303:296] : i__payload[295:288];
+  assign \$112  = \$8 [0] ? i__payload[287:280] : i__payload[279:272];
+  assign \$113  = \$8 [1] ? \$111  : \$112 ;
+  assign \$114  = \$8 [2] ? \$110  : \$113 ;
+  assign mul_w1_6 = \$8 [3] ? i__payload[343:336] : \$114 ;
+  assign \$115  = \$9 [0] ? i__payload[343:336] : i__payload[335:328];
+  assign \$116  = \$9 [0] ? i__payload[327:320] : i__payload[319:312];
+  assign \$117  = \$9 [1] ? \$115  : \$116 ;
+  assign \$118  = \$9 [0] ? i__payload[311:304] : i__payload[303:296];
+  assign \$119  = \$9 [0] ? i__payload[295:288] : i__payload[287:280];
+  assign \$120  = \$9 [1] ? \$118  : \$119 ;
+  assign \$121  = \$9 [2] ? \$117  : \$120 ;
+  assign mul_w1_7 = \$9 [3] ? i__payload[351:344] : \$121 ;
+  assign \$122  = \$2 [0] ? i__payload[415:408] : i__payload[407:400];
+  assign \$123  = \$2 [0] ? i__payload[399:392] : i__payload[391:384];
+  assign \$124  = \$2 [1] ? \$122  : \$123 ;
+  assign \$125  = \$2 [0] ? i__payload[383:376] : i__payload[375:368];
+  assign \$126  = \$2 [0] ? i__payload[367:360] : i__payload[359:352];
+  assign \$127  = \$2 [1] ? \$125  : \$126 ;
+  assign \$128  = \$2 [2] ? \$124  : \$127 ;
+  assign mul_w2_0 = \$2 [3] ? i__payload[423:416] : \$128 ;
+  assign \$129  = \$3 [0] ? i__payload[423:416] : i__payload[415:408];
+  assign \$130  = \$3 [0] ? i__payload[407:400] : i__payload[399:392];
+  assign \$131  = \$3 [1] ? \$129  : \$130 ;
+  assign \$132  = \$3 [0] ? i__payload[391:384] : i__payload[383:376];
+  assign \$133  = \$3 [0] ? i__payload[375:368] : i__payload[367:360];
+  assign \$134  = \$3 [1] ? \$132  : \$133 ;
+  assign \$135  = \$3 [2] ? \$131  : \$134 ;
+  assign mul_w2_1 = \$3 [3] ? i__payload[431:424] : \$135 ;
+  assign \$136  = \$4 [0] ? i__payload[431:424] : i__payload[423:416];
+  assign \$137  = \$4 [0] ? i__payload[415:408] : i__payload[407:400];
+  assign \$138  = \$4 [1] ? \$136  : \$137 ;
+  assign \$139  = \$4 [0] ? i__payload[399:392] : i__payload[391:384];
+  assign \$140  = \$4 [0] ? i__payload[383:376] : i__payload[375:368];
+  assign \$141  = \$4 [1] ? \$139  : \$140 ;
+  assign \$142  = \$4 [2] ? \$138  : \$141 ;
+  assign mul_w2_2 = \$4 [3] ? i__payload[439:432] : \$142 ;
+  assign \$143  = \$5 [0] ? i__payload[439:432] : i__payload[431:424];
+  assign \$144  = \$5 [0] ? i__payload[423:416] : i__payload[415:408];
+  assign \$145  = \$5 [1] ? \$143  : \$144 ;
+  assign \$146  = \$5 [0] ? i__payload[407:400] : i__payload[399:392];
+  assign \$147  = \$5 [0] ? i__payload[391:384] : i__payload[383:376];
+  assign \$148  = \$5 [1] ? \$146  : \$147 ;
+  assign \$149  = \$5 [2] ? \$145  : \$148 ;
+  assign mul_w2_3 = \$5 [3] ? i__payload[447:440] : \$149 ;
+  assign \$150  = \$6 [0] ? i__payload[447:440] : i__payload[439:432];
+  assign \$151  = \$6 [0] ? i__payload[431:424] : i__payload[423:416];
+  assign \$152  = \$6 [1] ? \$150  : \$151 ;
+  assign \$153  = \$6 [0] ? i__payload[415:408] : i__payload[407:400];
+  assign \$154  = \$6 [0] ? i__payload[399:392] : i__payload[391:384];
+  assign \$155  = \$6 [1] ? \$153  : \$154 ;
+  assign \$156  = \$6 [2] ? \$152  : \$155 ;
+  assign mul_w2_4 = \$6 [3] ? i__payload[455:448] : \$156 ;
+  assign \$157  = \$7 [0] ? i__payload[455:448] : i__payload[447:440];
+  assign \$158  = \$7 [0] ? i__payload[439:432] : i__payload[431:424];
+  assign \$159  = \$7 [1] ? \$157  : \$158 ;
+  assign \$160  = \$7 [0] ? i__payload[423:416] : i__payload[415:408];
+  assign \$161  = \$7 [0] ? i__payload[407:400] : i__payload[399:392];
+  assign \$162  = \$7 [1] ? \$160  : \$161 ;
+  assign \$163  = \$7 [2] ? \$159  : \$162 ;
+  assign mul_w2_5 = \$7 [3] ? i__payload[463:456] : \$163 ;
+  assign \$164  = \$8 [0] ? i__payload[463:456] : i__payload[455:448];
+  assign \$165  = \$8 [0] ? i__payload[447:440] : i__payload[439:432];
+  assign \$166  = \$8 [1] ? \$164  : \$165 ;
+  assign \$167  = \$8 [0] ? i__payload[431:424] : i__payload[423:416];
+  assign \$168  = \$8 [0] ? i__payload[415:408] : i__payload[407:400];
+  assign \$169  = \$8 [1] ? \$167  : \$168 ;
+  assign \$170  = \$8 [2] ? \$166  : \$169 ;
+  assign mul_w2_6 = \$8 [3] ? i__payload[471:464] : \$170 ;
+  assign \$171  = \$9 [0] ? i__payload[471:464] : i__payload[463:456];
+  assign \$172  = \$9 [0] ? i__payload[455:448] : i__payload[447:440];
+  assign \$173  = \$9 [1] ? \$171  : \$172 ;
+  assign \$174  = \$9 [0] ? i__payload[439:432] : i__payload[431:424];
+  assign \$175  = \$9 [0] ? i__payload[423:416] : i__payload[415:408];
+  assign \$176  = \$9 [1] ? \$174  : \$175 ;
+  assign \$177  = \$9 [2] ? \$173  : \$176 ;
+  assign mul_w2_7 = \$9 [3] ? i__payload[479:472] : \$177 ;
+  assign \$178  = \$2 [0] ? i__payload[543:536] : i__payload[535:528];
+  assign \$179  = \$2 [0] ? i__payload[527:520] : i__payload[519:512];
+  assign \$180  = \$2 [1] ? \$178  : \$179 ;
+  assign \$181  = \$2 [0] ? i__payload[511:504] : i__payload[503:496];
+  assign \$182  = \$2 [0] ? i__payload[495:488] : i__payload[487:480];
+  assign \$183  = \$2 [1] ? \$181  : \$182 ;
+  assign \$184  = \$2 [2] ? \$180  : \$183 ;
+  assign mul_w3_0 = \$2 [3] ? i__payload[551:544] : \$184 ;
+  assign \$185  = \$3 [0] ? i__payload[551:544] : i__payload[543:536];
+  assign \$186  = \$3 [0] ? i__payload[535:528] : i__payload[527:520];
+  assign \$187  = \$3 [1] ? \$185  : \$186 ;
+  assign \$188  = \$3 [0] ? i__payload[519:512] : i__payload[511:504];
+  assign \$189  = \$3 [0] ? i__payload[503:496] : i__payload[495:488];
+  assign \$190  = \$3 [1] ? \$188  : \$189 ;
+  assign \$191  = \$3 [2] ? \$187  : \$190 ;
+  assign mul_w3_1 = \$3 [3] ? i__payload[559:552] : \$191 ;
+  assign \$192  = \$4 [0] ? i__payload[559:552] : i__payload[551:544];
+  assign \$193  = \$4 [0] ? i__payload[543:536] : i__payload[535:528];
+  assign \$194  = \$4 [1] ? \$192  : \$193 ;
+  assign \$195  = \$4 [0] ? i__payload[527:520] : i__payload[519:512];
+  assign \$196  = \$4 [0] ? i__payload[511:504] : i__payload[503:496];
+  assign \$197  = \$4 [1] ? \$195  : \$196 ;
+  assign \$198  = \$4 [2] ? \$194  : \$197 ;
+  assign mul_w3_2 = \$4 [3] ? i__payload[567:560] : \$198 ;
+  assign \$199  = \$5 [0] ? i__payload[567:560] : i__payload[559:552];
+  assign \$200  = \$5 [0] ? i__payload[551:544] : i__payload[543:536];
+  assign \$201  = \$5 [1] ? \$199  : \$200 ;
+  assign \$202  = \$5 [0] ? i__payload[535:528] : i__payload[527:520];
+  assign \$203  = \$5 [0] ? i__payload[519:512] : i__payload[511:504];
+  assign \$204  = \$5 [1] ? \$202  : \$203 ;
+  assign \$205  = \$5 [2] ? \$201  : \$204 ;
+  assign mul_w3_3 = \$5 [3] ? i__payload[575:568] : \$205 ;
+  assign \$206  = \$6 [0] ? i__payload[575:568] : i__payload[567:560];
+  assign \$207  = \$6 [0] ? i__payload[559:552] : i__payload[551:544];
+  assign \$208  = \$6 [1] ? \$206  : \$207 ;
+  assign \$209  = \$6 [0] ? i__payload[543:536] : i__payload[535:528];
+  assign \$210  = \$6 [0] ? i__payload[527:520] : i__payload[519:512];
+  assign \$211  = \$6 [1] ? \$209  : \$210 ;
+  assign \$212  = \$6 [2] ? \$208  : \$211 ;
+  assign mul_w3_4 = \$6 [3] ? i__payload[583:576] : \$212 ;
+  assign \$213  = \$7 [0] ? i__payload[583:576] : i__payload[575:568];
+  assign \$214  = \$7 [0] ? i__payload[567:560] : i__payload[559:552];
+  assign \$215  = \$7 [1] ? \$213  : \$214 ;
+  assign \$216  = \$7 [0] ? i__payload[551:544] : i__payload[543:536];
+  assign \$217  = \$7 [0] ? i__payload[535:528] : i__payload[527:520];
+  assign \$218  = \$7 [1] ? \$216  : \$217 ;
+  assign \$219  = \$7 [2] ? \$215  : \$218 ;
+  assign mul_w3_5 = \$7 [3] ? i__payload[591:584] : \$219 ;
+  assign \$220  = \$8 [0] ? i__payload[591:584] : i__payload[583:576];
+  assign \$221  = \$8 [0] ? i__payload[575:568] : i__payload[567:560];
+  assign \$222  = \$8 [1] ? \$220  : \$221 ;
+  assign \$223  = \$8 [0] ? i__payload[559:552] : i__payload[551:544];
+  assign \$224  = \$8 [0] ? i__payload[543:536] : i__payload[535:528];
+  assign \$225  = \$8 [1] ? \$223  : \$224 ;
+  assign \$226  = \$8 [2] ? \$222  : \$225 ;
+  assign mul_w3_6 = \$8 [3] ? i__payload[599:592] : \$226 ;
+  assign \$227  = \$9 [0] ? i__payload[599:592] : i__payload[591:584];
+  assign \$228  = \$9 [0] ? i__payload[583:576] : i__payload[575:568];
+  assign \$229  = \$9 [1] ? \$227  : \$228 ;
+  assign \$230  = \$9 [0] ? i__payload[567:560] : i__payload[559:552];
+  assign \$231  = \$9 [0] ? i__payload[551:544] : i__payload[543:536];
+  assign \$232  = \$9 [1] ? \$230  : \$231 ;
+  assign \$233  = \$9 [2] ? \$229  : \$232 ;
+  assign mul_w3_7 = \$9 [3] ? i__payload[607:600] : \$233 ;
   assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$51 );
   assign acc0_sum_p1 = $signed(\prod_s0$53 ) + $signed(\prod_s0$54 );
   assign acc0_sum_p2 = $signed(\prod_s0$56 ) + $signed(\prod_s0$57 );
@@ -455,7 +845,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign acc0_sum_p4 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
   assign acc0_sum_p5 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
   assign acc0_sum_p6 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
-  assign \$10  = $signed(acc0) + $signed(acc0_sum_p6);
+  assign \$234  = $signed(acc0) + $signed(acc0_sum_p6);
   assign acc1_sum_p0 = $signed(\prod_s0$67 ) + $signed(\prod_s0$68 );
   assign acc1_sum_p1 = $signed(\prod_s0$70 ) + $signed(\prod_s0$71 );
   assign acc1_sum_p2 = $signed(\prod_s0$73 ) + $signed(\prod_s0$74 );
@@ -463,7 +853,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign acc1_sum_p4 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
   assign acc1_sum_p5 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
   assign acc1_sum_p6 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
-  assign \$11  = $signed(acc1) + $signed(acc1_sum_p6);
+  assign \$235  = $signed(acc1) + $signed(acc1_sum_p6);
   assign acc2_sum_p0 = $signed(\prod_s0$84 ) + $signed(\prod_s0$85 );
   assign acc2_sum_p1 = $signed(\prod_s0$87 ) + $signed(\prod_s0$88 );
   assign acc2_sum_p2 = $signed(\prod_s0$90 ) + $signed(\prod_s0$91 );
@@ -471,7 +861,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign acc2_sum_p4 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
   assign acc2_sum_p5 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
   assign acc2_sum_p6 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
-  assign \$12  = $signed(acc2) + $signed(acc2_sum_p6);
+  assign \$236  = $signed(acc2) + $signed(acc2_sum_p6);
   assign acc3_sum_p0 = $signed(\prod_s0$101 ) + $signed(\prod_s0$102 );
   assign acc3_sum_p1 = $signed(\prod_s0$104 ) + $signed(\prod_s0$105 );
   assign acc3_sum_p2 = $signed(\prod_s0$107 ) + $signed(\prod_s0$108 );
@@ -479,481 +869,475 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign acc3_sum_p4 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
   assign acc3_sum_p5 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
   assign acc3_sum_p6 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
-  assign \$13  = $signed(acc3) + $signed(acc3_sum_p6);
-  assign \$14  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$15  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$16  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
-  assign \$17  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
-  assign \$18  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
-  assign \$19  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
-  assign \$20  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
-  assign \$21  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
-  assign \$22  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$23  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$24  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
-  assign \$25  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
-  assign \$26  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
-  assign \$27  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
-  assign \$28  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
-  assign \$29  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
-  assign \$30  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$31  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$32  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
-  assign \$33  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
-  assign \$34  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
-  assign \$35  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
-  assign \$36  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
-  assign \$37  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
-  assign \$38  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$39  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$40  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
-  assign \$41  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
-  assign \$42  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
-  assign \$43  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
-  assign \$44  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
-  assign \$45  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
-  assign \$46  = prod_valid_s0 & \prod_s0$122 ;
-  assign \$47  = i__ready & prod_valid_s0;
-  assign \$48  = i__ready & prod_valid_s0;
-  assign \$49  = i__ready & prod_valid_s0;
-  assign \$50  = i__ready & prod_valid_s0;
+  assign \$237  = $signed(acc3) + $signed(acc3_sum_p6);
+  assign \$238  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
+  assign \$239  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
+  assign \$240  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
+  assign \$241  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
+  assign \$242  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
+  assign \$243  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
+  assign \$244  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
+  assign \$245  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
+  assign \$246  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
+  assign \$247  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
+  assign \$248  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
+  assign \$249  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
+  assign \$250  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
+  assign \$251  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
+  assign \$252  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
+  assign \$253  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
+  assign \$254  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
+  assign \$255  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
+  assign \$256  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
+  assign \$257  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
+  assign \$258  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
+  assign \$259  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
+  assign \$260  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
+  assign \$261  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
+  assign \$262  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
+  assign \$263  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
+  assign \$264  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
+  assign \$265  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
+  assign \$266  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
+  assign \$267  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
+  assign \$268  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
+  assign \$269  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
+  assign \$270  = prod_valid_s0 & \prod_s0$122 ;
+  assign \$271  = i__ready & prod_valid_s0;
+  assign \$272  = i__ready & prod_valid_s0;
+  assign \$273  = i__ready & prod_valid_s0;
+  assign \$274  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$51 ;
+    prod_s0 <= \$275 ;
   always @(posedge clk)
-    \prod_s0$51  <= \$52 ;
+    \prod_s0$51  <= \$276 ;
   always @(posedge clk)
-    \prod_s0$53  <= \$53 ;
+    \prod_s0$53  <= \$277 ;
   always @(posedge clk)
-    \prod_s0$54  <= \$54 ;
+    \prod_s0$54  <= \$278 ;
   always @(posedge clk)
-    \prod_s0$56  <= \$55 ;
+    \prod_s0$56  <= \$279 ;
   always @(posedge clk)
-    \prod_s0$57  <= \$56 ;
+    \prod_s0$57  <= \$280 ;
   always @(posedge clk)
-    \prod_s0$59  <= \$57 ;
+    \prod_s0$59  <= \$281 ;
   always @(posedge clk)
-    \prod_s0$60  <= \$58 ;
+    \prod_s0$60  <= \$282 ;
   always @(posedge clk)
-    \prod_s0$67  <= \$59 ;
+    \prod_s0$67  <= \$283 ;
   always @(posedge clk)
-    \prod_s0$68  <= \$60 ;
+    \prod_s0$68  <= \$284 ;
   always @(posedge clk)
-    \prod_s0$70  <= \$61 ;
+    \prod_s0$70  <= \$285 ;
   always @(posedge clk)
-    \prod_s0$71  <= \$62 ;
+    \prod_s0$71  <= \$286 ;
   always @(posedge clk)
-    \prod_s0$73  <= \$63 ;
+    \prod_s0$73  <= \$287 ;
   always @(posedge clk)
-    \prod_s0$74  <= \$64 ;
+    \prod_s0$74  <= \$288 ;
   always @(posedge clk)
-    \prod_s0$76  <= \$65 ;
+    \prod_s0$76  <= \$289 ;
   always @(posedge clk)
-    \prod_s0$77  <= \$66 ;
+    \prod_s0$77  <= \$290 ;
   always @(posedge clk)
-    \prod_s0$84  <= \$67 ;
+    \prod_s0$84  <= \$291 ;
   always @(posedge clk)
-    \prod_s0$85  <= \$68 ;
+    \prod_s0$85  <= \$292 ;
   always @(posedge clk)
-    \prod_s0$87  <= \$69 ;
+    \prod_s0$87  <= \$293 ;
   always @(posedge clk)
-    \prod_s0$88  <= \$70 ;
+    \prod_s0$88  <= \$294 ;
   always @(posedge clk)
-    \prod_s0$90  <= \$71 ;
+    \prod_s0$90  <= \$295 ;
   always @(posedge clk)
-    \prod_s0$91  <= \$72 ;
+    \prod_s0$91  <= \$296 ;
   always @(posedge clk)
-    \prod_s0$93  <= \$73 ;
+    \prod_s0$93  <= \$297 ;
   always @(posedge clk)
-    \prod_s0$94  <= \$74 ;
+    \prod_s0$94  <= \$298 ;
   always @(posedge clk)
-    \prod_s0$101  <= \$75 ;
+    \prod_s0$101  <= \$299 ;
   always @(posedge clk)
-    \prod_s0$102  <= \$76 ;
+    \prod_s0$102  <= \$300 ;
   always @(posedge clk)
-    \prod_s0$104  <= \$77 ;
+    \prod_s0$104  <= \$301 ;
   always @(posedge clk)
-    \prod_s0$105  <= \$78 ;
+    \prod_s0$105  <= \$302 ;
   always @(posedge clk)
-    \prod_s0$107  <= \$79 ;
+    \prod_s0$107  <= \$303 ;
   always @(posedge clk)
-    \prod_s0$108  <= \$80 ;
+    \prod_s0$108  <= \$304 ;
   always @(posedge clk)
-    \prod_s0$110  <= \$81 ;
+    \prod_s0$110  <= \$305 ;
   always @(posedge clk)
-    \prod_s0$111  <= \$82 ;
+    \prod_s0$111  <= \$306 ;
   always @(posedge clk)
-    \prod_s0$122  <= \$83 ;
+    \prod_s0$122  <= \$307 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$84 ;
+    prod_valid_s0 <= \$308 ;
   always @(posedge clk)
-    o__valid <= \$85 ;
+    o__valid <= \$309 ;
   always @(posedge clk)
-    acc0_out <= \$86 ;
+    acc0_out <= \$310 ;
   always @(posedge clk)
-    acc0 <= \$87 ;
+    acc0 <= \$311 ;
   always @(posedge clk)
-    acc1_out <= \$88 ;
+    acc1_out <= \$312 ;
   always @(posedge clk)
-    acc1 <= \$89 ;
+    acc1 <= \$313 ;
   always @(posedge clk)
-    acc2_out <= \$90 ;
+    acc2_out <= \$314 ;
   always @(posedge clk)
-    acc2 <= \$91 ;
+    acc2 <= \$315 ;
   always @(posedge clk)
-    acc3_out <= \$92 ;
+    acc3_out <= \$316 ;
   always @(posedge clk)
-    acc3 <= \$93 ;
-  assign \$1  = ~ o__valid;
-  assign i__ready = \$1  | o__ready;
-  assign \$2  = i__payload[67:64] - 1'h0;
-  assign \$3  = i__payload[71:68] - 1'h1;
-  assign \$4  = i__payload[75:72] - 2'h2;
-  assign \$5  = i__payload[79:76] - 2'h3;
+    acc3 <= \$317 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = prod_s0;
+    \$275  = prod_s0;
     if (i__ready) begin
-      \$51  = \$14 ;
+      \$275  = \$238 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = \prod_s0$51 ;
+    \$276  = \prod_s0$51 ;
     if (i__ready) begin
-      \$52  = \$15 ;
+      \$276  = \$239 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = \prod_s0$53 ;
+    \$277  = \prod_s0$53 ;
     if (i__ready) begin
-      \$53  = \$16 ;
+      \$277  = \$240 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$54  = \prod_s0$54 ;
+    \$278  = \prod_s0$54 ;
     if (i__ready) begin
-      \$54  = \$17 ;
+      \$278  = \$241 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$55  = \prod_s0$56 ;
+    \$279  = \prod_s0$56 ;
     if (i__ready) begin
-      \$55  = \$18 ;
+      \$279  = \$242 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$56  = \prod_s0$57 ;
+    \$280  = \prod_s0$57 ;
     if (i__ready) begin
-      \$56  = \$19 ;
+      \$280  = \$243 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$57  = \prod_s0$59 ;
+    \$281  = \prod_s0$59 ;
     if (i__ready) begin
-      \$57  = \$20 ;
+      \$281  = \$244 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$58  = \prod_s0$60 ;
+    \$282  = \prod_s0$60 ;
     if (i__ready) begin
-      \$58  = \$21 ;
+      \$282  = \$245 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$59  = \prod_s0$67 ;
+    \$283  = \prod_s0$67 ;
     if (i__ready) begin
-      \$59  = \$22 ;
+      \$283  = \$246 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$60  = \prod_s0$68 ;
+    \$284  = \prod_s0$68 ;
     if (i__ready) begin
-      \$60  = \$23 ;
+      \$284  = \$247 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \prod_s0$70 ;
+    \$285  = \prod_s0$70 ;
     if (i__ready) begin
-      \$61  = \$24 ;
+      \$285  = \$248 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \prod_s0$71 ;
+    \$286  = \prod_s0$71 ;
     if (i__ready) begin
-      \$62  = \$25 ;
+      \$286  = \$249 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \prod_s0$73 ;
+    \$287  = \prod_s0$73 ;
     if (i__ready) begin
-      \$63  = \$26 ;
+      \$287  = \$250 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \prod_s0$74 ;
+    \$288  = \prod_s0$74 ;
     if (i__ready) begin
-      \$64  = \$27 ;
+      \$288  = \$251 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \prod_s0$76 ;
+    \$289  = \prod_s0$76 ;
     if (i__ready) begin
-      \$65  = \$28 ;
+      \$289  = \$252 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \prod_s0$77 ;
+    \$290  = \prod_s0$77 ;
     if (i__ready) begin
-      \$66  = \$29 ;
+      \$290  = \$253 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \prod_s0$84 ;
+    \$291  = \prod_s0$84 ;
     if (i__ready) begin
-      \$67  = \$30 ;
+      \$291  = \$254 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \prod_s0$85 ;
+    \$292  = \prod_s0$85 ;
     if (i__ready) begin
-      \$68  = \$31 ;
+      \$292  = \$255 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \prod_s0$87 ;
+    \$293  = \prod_s0$87 ;
     if (i__ready) begin
-      \$69  = \$32 ;
+      \$293  = \$256 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \prod_s0$88 ;
+    \$294  = \prod_s0$88 ;
     if (i__ready) begin
-      \$70  = \$33 ;
+      \$294  = \$257 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \prod_s0$90 ;
+    \$295  = \prod_s0$90 ;
     if (i__ready) begin
-      \$71  = \$34 ;
+      \$295  = \$258 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \prod_s0$91 ;
+    \$296  = \prod_s0$91 ;
     if (i__ready) begin
-      \$72  = \$35 ;
+      \$296  = \$259 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \prod_s0$93 ;
+    \$297  = \prod_s0$93 ;
     if (i__ready) begin
-      \$73  = \$36 ;
+      \$297  = \$260 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \prod_s0$94 ;
+    \$298  = \prod_s0$94 ;
     if (i__ready) begin
-      \$74  = \$37 ;
+      \$298  = \$261 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \prod_s0$101 ;
+    \$299  = \prod_s0$101 ;
     if (i__ready) begin
-      \$75  = \$38 ;
+      \$299  = \$262 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \prod_s0$102 ;
+    \$300  = \prod_s0$102 ;
     if (i__ready) begin
-      \$76  = \$39 ;
+      \$300  = \$263 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \prod_s0$104 ;
+    \$301  = \prod_s0$104 ;
     if (i__ready) begin
-      \$77  = \$40 ;
+      \$301  = \$264 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \prod_s0$105 ;
+    \$302  = \prod_s0$105 ;
     if (i__ready) begin
-      \$78  = \$41 ;
+      \$302  = \$265 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \prod_s0$107 ;
+    \$303  = \prod_s0$107 ;
     if (i__ready) begin
-      \$79  = \$42 ;
+      \$303  = \$266 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \prod_s0$108 ;
+    \$304  = \prod_s0$108 ;
     if (i__ready) begin
-      \$80  = \$43 ;
+      \$304  = \$267 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \prod_s0$110 ;
+    \$305  = \prod_s0$110 ;
     if (i__ready) begin
-      \$81  = \$44 ;
+      \$305  = \$268 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \prod_s0$111 ;
+    \$306  = \prod_s0$111 ;
     if (i__ready) begin
-      \$82  = \$45 ;
+      \$306  = \$269 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \prod_s0$122 ;
+    \$307  = \prod_s0$122 ;
     if (i__ready) begin
-      \$83  = i__payload[608];
+      \$307  = i__payload[608];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = prod_valid_s0;
+    \$308  = prod_valid_s0;
     if (i__ready) begin
-      \$84  = i__valid;
+      \$308  = i__valid;
     end
     if (rst) begin
-      \$84  = 1'h0;
+      \$308  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = o__valid;
+    \$309  = o__valid;
     if (i__ready) begin
-      \$85  = \$46 ;
+      \$309  = \$270 ;
     end
     if (rst) begin
-      \$85  = 1'h0;
+      \$309  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = acc0_out;
-    if (\$47 ) begin
+    \$310  = acc0_out;
+    if (\$271 ) begin
       if (\prod_s0$122 ) begin
-        \$86  = \$10 [31:0];
+        \$310  = \$234 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = acc0;
-    if (\$47 ) begin
+    \$311  = acc0;
+    if (\$271 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$122 ) begin
-        \$87  = 32'd0;
+        \$311  = 32'd0;
       end else begin
-        \$87  = \$10 [31:0];
+        \$311  = \$234 [31:0];
       end
     end
     if (rst) begin
-      \$87  = 32'd0;
+      \$311  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = acc1_out;
-    if (\$48 ) begin
+    \$312  = acc1_out;
+    if (\$272 ) begin
       if (\prod_s0$122 ) begin
-        \$88  = \$11 [31:0];
+        \$312  = \$235 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = acc1;
-    if (\$48 ) begin
+    \$313  = acc1;
+    if (\$272 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$122 ) begin
-        \$89  = 32'd0;
+        \$313  = 32'd0;
       end else begin
-        \$89  = \$11 [31:0];
+        \$313  = \$235 [31:0];
       end
     end
     if (rst) begin
-      \$89  = 32'd0;
+      \$313  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = acc2_out;
-    if (\$49 ) begin
+    \$314  = acc2_out;
+    if (\$273 ) begin
       if (\prod_s0$122 ) begin
-        \$90  = \$12 [31:0];
+        \$314  = \$236 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = acc2;
-    if (\$49 ) begin
+    \$315  = acc2;
+    if (\$273 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$122 ) begin
-        \$91  = 32'd0;
+        \$315  = 32'd0;
       end else begin
-        \$91  = \$12 [31:0];
+        \$315  = \$236 [31:0];
       end
     end
     if (rst) begin
-      \$91  = 32'd0;
+      \$315  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = acc3_out;
-    if (\$50 ) begin
+    \$316  = acc3_out;
+    if (\$274 ) begin
       if (\prod_s0$122 ) begin
-        \$92  = \$13 [31:0];
+        \$316  = \$237 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = acc3;
-    if (\$50 ) begin
+    \$317  = acc3;
+    if (\$274 ) begin
       (* full_case = 32'd1 *)
       if (\prod_s0$122 ) begin
-        \$93  = 32'd0;
+        \$317  = 32'd0;
       end else begin
-        \$93  = \$13 [31:0];
+        \$317  = \$237 [31:0];
       end
     end
     if (rst) begin
-      \$93  = 32'd0;
+      \$317  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -965,10 +1349,10 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign mul_off5 = \$7 [3:0];
   assign mul_off6 = \$8 [3:0];
   assign mul_off7 = \$9 [3:0];
-  assign acc0_next = \$10 [31:0];
-  assign acc1_next = \$11 [31:0];
-  assign acc2_next = \$12 [31:0];
-  assign acc3_next = \$13 [31:0];
+  assign acc0_next = \$234 [31:0];
+  assign acc1_next = \$235 [31:0];
+  assign acc2_next = \$236 [31:0];
+  assign acc3_next = \$237 [31:0];
   assign acc_out_valid = o__valid;
   assign \i__payload.values  = i__payload[63:0];
   assign \i__payload.values[0]  = i__payload[7:0];
