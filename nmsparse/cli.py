@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 # name -> (module, one-line help)
@@ -58,7 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"nmsparse: error: {exc}", file=sys.stderr)
         return 2
     except (ValueError, TypeError, FileNotFoundError) as exc:
-        # Library errors name the bad value; show them as one line, not a traceback.
+        # Library errors name the bad value; show them as one line, not a traceback
+        # (NMSPARSE_DEBUG=1 shows the traceback, for reporting a bug).
+        if os.environ.get("NMSPARSE_DEBUG"):
+            raise
         print(f"nmsparse: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
