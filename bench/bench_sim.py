@@ -16,7 +16,6 @@ emitted with ``nmsparse generate --lanes L`` into the build directory.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 import time
@@ -27,8 +26,10 @@ sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
 
-from nmsparse import toolchain  # noqa: E402
-from verif import runner, sidecar, vectors  # noqa: E402
+from nmsparse.contract import seeds, toolchain  # noqa: E402
+from nmsparse.contract.sidecar import Sidecar, find_module  # noqa: E402
+from nmsparse.contract.vectors import Phase, Scenario  # noqa: E402
+from verif import runner, vectors  # noqa: E402
 
 HARNESS = r"""
 #include <chrono>
@@ -107,9 +108,9 @@ def _accessors(port: str, width: int, words: int, write: bool) -> str:
     return f"for (int i = 0; i < {words}; i++) w[i] = t->{port}[i];"
 
 
-def build_harness(sc: sidecar.Sidecar, root: Path) -> Path:
+def build_harness(sc: Sidecar, root: Path) -> Path:
     """Verilate ``sc`` with the C++ harness above (``-O3``); return the executable."""
-    toolchain.setup(verilator=True)
+    verilator = toolchain.verilator()
     d = root / f"cxx-{sc.module}"
     exe = d / "harness"
     if exe.is_file():
@@ -123,7 +124,7 @@ def build_harness(sc: sidecar.Sidecar, root: Path) -> Path:
         "put": _accessors("i__payload", sc.i.width, iw, True),
         "get": _accessors("o__payload", sc.o.width, ow, False),
     }).replace("t->i__", "t->i___05F").replace("t->o__", "t->o___05F"))
-    cmd = ["verilator", "--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "-Wno-fatal",
+    cmd = [verilator, "--cc", "--exe", "--build", "-O3", "--x-assign", "fast", "-Wno-fatal",
            "-Wno-lint", "-Wno-style", "--top-module", sc.module, "--prefix", "Vtop",
            "-Mdir", str(d / "obj"), "-o", str(exe), "-CFLAGS", "-O2", str(cpp), str(sc.verilog)]
     p = subprocess.run(cmd, capture_output=True, text=True)
@@ -133,10 +134,10 @@ def build_harness(sc: sidecar.Sidecar, root: Path) -> Path:
     return exe
 
 
-def run_cxx(sc: sidecar.Sidecar, phase: dict, root: Path, min_seconds: float = 0.5):
+def run_cxx(sc: Sidecar, phase: Phase, root: Path, min_seconds: float = 0.5):
     exe = build_harness(sc, root)
     d = exe.parent
-    (d / "in.hex").write_text("\n".join(phase["inputs"]) + "\n")
+    (d / "in.hex").write_text("\n".join(phase.inputs) + "\n")
     repeat = 1
     while True:
         p = subprocess.run([str(exe), str(d / "in.hex"), str(d / "out.hex"), str(repeat)],
@@ -146,24 +147,24 @@ def run_cxx(sc: sidecar.Sidecar, phase: dict, root: Path, min_seconds: float = 0
             break
         repeat = min(4096, max(repeat * 2, int(repeat * min_seconds / max(float(seconds), 1e-6))))
     outs = [int(h, 16) for h in (d / "out.hex").read_text().split()]
-    exp = [int(h, 16) for h in phase["expected"]]
+    exp = [int(h, 16) for h in phase.expected]
     mism = sum(1 for a, b in zip(outs, exp, strict=False) if a != b) + abs(len(outs) - len(exp))
     transfers = int(total)
     return transfers * sc.lanes, float(seconds), mism
 
 
-def _module(name: str, lanes: int, build_root: Path) -> sidecar.Sidecar:
+def _module(name: str, lanes: int, build_root: Path) -> Sidecar:
     mod = name if lanes == 1 else f"{name}_x{lanes}"
     d = runner.hdl_dir()
     if (d / f"{mod}.json").is_file():
-        return sidecar.find_module(d, mod)
+        return find_module(d, mod)
     out = build_root / "bench_hdl"
     if not (out / f"{mod}.json").is_file():
         subprocess.run([str(Path(sys.executable).with_name("nmsparse")), "generate",
                         "--pattern", "8:16", "--fmt", "bf16", "--unit", "topk", "--arch",
                         "network", "--lanes", str(lanes), "-o", str(out)],
                        check=True, capture_output=True)
-    return sidecar.find_module(out, mod)
+    return find_module(out, mod)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -177,20 +178,19 @@ def main(argv: list[str] | None = None) -> int:
     bits, _ = vectors.activation_groups(acts, 16, "bf16")
     reps = -(-args.groups // bits.shape[0])
     bits = bits.repeat(reps, 1)[: args.groups]
-    seed = int(os.environ.get("NMSPARSE_SEED", "1"))
+    seed = seeds.seed()
     print(f"{args.groups} groups of 16 bf16 (SmolLM2 activations, tiled), one core, seed {seed}")
     print(f"{'module':34s} {'driver':22s} {'groups':>8s} {'mismatch':>8s} {'groups/s':>12s}")
     for lanes in args.lanes:
         sc = _module(args.module, lanes, root)
         phase = vectors.topk_phase(sc, bits)
         t0 = time.perf_counter()
-        res = runner.run_vectors(sc, {"scenarios": [{"name": "bench", "check_latency": True,
-                                                     "phases": [phase]}]},
+        res = runner.run_vectors(sc, [Scenario("bench", [phase], check_latency=True)],
                                  seed=seed, tag="bench")
         rec = res.scenarios[0]
         wall = time.perf_counter() - t0
-        print(f"{sc.module:34s} {'cocotb + Verilator':22s} {rec['groups']:8d} "
-              f"{rec['mismatches']:8d} {rec['groups_per_second']:12,.0f}   "
+        print(f"{sc.module:34s} {'cocotb + Verilator':22s} {rec.groups:8d} "
+              f"{rec.mismatches:8d} {rec.groups_per_second:12,.0f}   "
               f"(run incl. start-up {wall:.1f} s)")
         n, s, mism = run_cxx(sc, phase, root)
         print(f"{sc.module:34s} {'C++ harness (-O3)':22s} {n:8d} {mism:8d} {n / s:12,.0f}")

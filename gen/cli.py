@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from golden import parse_pattern
+from nmsparse.contract.patterns import parse_pattern
 
 from .config import (
     ARCHS,

@@ -1,26 +1,32 @@
 """Design points: one frozen, validated configuration object per emitted module.
 
-Each configuration knows its module name, its payload fields (bit offsets LSB first, as in
-DESIGN.md section 3), its latency and resource figures, and builds the sidecar JSON from the
-same numbers the generator uses. Components take their parameters as keywords, validate them
-here, and expose the result as ``component.config``.
+A configuration is built and checked before any hardware exists (as ``amaranth.lib.memory``
+takes a ``MemoryData``): ``NMTopK(TopKConfig(n=8, m=16, fmt="int8", arch="rank"))``. It knows
+its module name (:mod:`nmsparse.contract.units`), its stream payload layouts (Amaranth
+``data`` layouts, LSB first as in DESIGN.md section 3), its latency and resource figures, and
+writes the sidecar: the port and field offsets come from iterating those same layouts.
 
 Presets: :data:`SHIPPED` lists every design point of ``hdl/`` (``make hdl``).
 """
 
 from __future__ import annotations
 
-import math
 import operator
 from dataclasses import dataclass
+from functools import cached_property
 
-from golden import check_nm, get_format
+from amaranth.hdl import Shape, signed, unsigned
+from amaranth.lib import data
 
-from . import networks
+from nmsparse.contract import VERSION
+from nmsparse.contract.formats import get_format
+from nmsparse.contract.patterns import SHIPPED_PATTERNS, check_nm
+from nmsparse.contract.sidecar import Field, Port, Sidecar
+from nmsparse.contract.units import UNITS
+
+from .arch import ARCHITECTURES, Architecture
 
 __all__ = [
-    "VERSION",
-    "Field",
     "TopKConfig",
     "SparseMACConfig",
     "LinearConfig",
@@ -29,12 +35,12 @@ __all__ = [
     "TOPK_FORMATS",
     "MAC_FORMATS",
     "ARCHS",
+    "payload_fields",
 ]
 
-VERSION = "0.1.0"
 TOPK_FORMATS = ("int4", "int8", "int16", "fp16", "bf16", "fp32")
 MAC_FORMATS = ("int4", "int8", "int16")
-ARCHS = ("rank", "network")
+ARCHS = tuple(ARCHITECTURES)
 MAX_PIPELINE = 64
 MAX_LANES = 64
 MAX_OUTPUTS = 256
@@ -67,46 +73,39 @@ def _set(obj: object, **kw: object) -> None:
         object.__setattr__(obj, k, v)
 
 
-@dataclass(frozen=True)
-class Field:
-    """One payload field: ``count`` elements of ``elem_width`` bits, element 0 at the LSB."""
-
-    name: str
-    elem_width: int
-    count: int
-    signed: bool = False
-
-    @property
-    def width(self) -> int:
-        return self.elem_width * self.count
+def _struct(fields: dict[str, tuple[Shape, int]], lanes: int = 1) -> data.Layout:
+    """Payload layout: each field an array of ``count`` elements, first field at the LSB;
+    with ``lanes > 1`` an array of such structs, lane 0 at the LSB."""
+    layout = data.StructLayout({name: data.ArrayLayout(shape, count)
+                                for name, (shape, count) in fields.items()})
+    return layout if lanes == 1 else data.ArrayLayout(layout, lanes)
 
 
-def _fields_json(fields: list[Field], lanes: int) -> tuple[int, dict]:
-    """Sidecar ``fields`` of a payload (LSB first) and the payload's total width."""
-    out: dict[str, dict] = {}
-    offset = 0
-    for f in fields:
-        entry = {"offset": offset, "width": f.width, "elem_width": f.elem_width, "count": f.count}
-        out[f.name] = entry
-        offset += f.width
-    stride = offset
-    if lanes > 1:
-        for entry in out.values():
-            entry["lanes"] = lanes
-            entry["lane_stride"] = stride
-    return stride * lanes, out
+def payload_fields(layout: data.Layout) -> tuple[int, dict[str, Field]]:
+    """Width and sidecar fields of a payload layout, read from the layout itself."""
+    lanes, struct = 1, layout
+    if isinstance(layout, data.ArrayLayout):
+        lanes, struct = layout.length, layout.elem_shape
+    stride = Shape.cast(struct).width if lanes > 1 else 0
+    fields = {}
+    for name, member in struct:
+        arr = member.shape
+        fields[name] = Field(name=name, offset=member.offset,
+                             elem_width=Shape.cast(arr.elem_shape).width, count=arr.length,
+                             lanes=lanes, lane_stride=stride)
+    return Shape.cast(layout).width, fields
 
 
 class _Config:
     """Shared behaviour of the configuration dataclasses (not a dataclass itself)."""
 
     unit: str = ""
+    lanes: int = 1
 
-    # filled in by subclasses
-    def input_fields(self) -> list[Field]:  # pragma: no cover - abstract
+    def input_layout(self) -> data.Layout:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def output_fields(self) -> list[Field]:  # pragma: no cover - abstract
+    def output_layout(self) -> data.Layout:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def params(self) -> dict:  # pragma: no cover - abstract
@@ -115,45 +114,33 @@ class _Config:
     def metrics(self) -> dict:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def ports(self) -> dict:
-        """Sidecar ``ports``: every port of the emitted module with direction and width."""
-        iw, ifields = _fields_json(self.input_fields(), self.lanes)  # type: ignore[attr-defined]
-        ow, ofields = _fields_json(self.output_fields(), self.lanes)  # type: ignore[attr-defined]
-        return {
-            "clk": {"dir": "in", "width": 1},
-            "rst": {"dir": "in", "width": 1},
-            "i__payload": {"dir": "in", "width": iw, "fields": ifields},
-            "i__valid": {"dir": "in", "width": 1},
-            "i__ready": {"dir": "out", "width": 1},
-            "o__payload": {"dir": "out", "width": ow, "fields": ofields},
-            "o__valid": {"dir": "out", "width": 1},
-            "o__ready": {"dir": "in", "width": 1},
-        }
+    @property
+    def name(self) -> str:
+        return UNITS[self.unit].module_name(**self.params())
 
-    def sidecar(self) -> dict:
-        """The sidecar JSON document (DESIGN.md section 3) of this design point."""
-        doc = {
-            "generator": {"name": "nmsparse", "version": VERSION},
-            "module": self.name,  # type: ignore[attr-defined]
-            "unit": self.unit,
-            "params": self.params(),
-            "ports": self.ports(),
-        }
-        doc.update(self.metrics())
-        return doc
+    @property
+    def width(self) -> int:
+        return get_format(self.fmt).width  # type: ignore[attr-defined]
 
+    def ports(self) -> dict[str, Port]:
+        """Every port of the emitted module, payload fields read from the layouts."""
+        iw, ifields = payload_fields(self.input_layout())
+        ow, ofields = payload_fields(self.output_layout())
+        one = {"clk": "in", "rst": "in", "i__valid": "in", "i__ready": "out",
+               "o__valid": "out", "o__ready": "in"}
+        ports = {n: Port(n, d, 1) for n, d in one.items()}
+        ports["i__payload"] = Port("i__payload", "in", iw, ifields)
+        ports["o__payload"] = Port("o__payload", "out", ow, ofields)
+        return {n: ports[n] for n in ("clk", "rst", "i__payload", "i__valid", "i__ready",
+                                      "o__payload", "o__valid", "o__ready")}
 
-def default_topk_pipeline(n: int, m: int, arch: str) -> int:
-    """Register stages chosen when ``pipeline=None``: about one per six comparator layers
-    for ``network`` (selection plus compaction); for ``rank`` one at M = 4, two up to
-    M = 16 (one after the popcounts: with compare, popcount and compaction in one stage,
-    synthesis takes minutes instead of seconds and the result is larger), and four above
-    (a register after the comparators, popcounts, prefix counts and compaction: at M = 32
-    with two stages, LUT mapping alone takes about a minute)."""
-    if arch == "rank":
-        return 1 if m <= 4 else 2 if m <= 16 else 4
-    layers = networks.selection_network(n, m).depth + networks.sorting_network(n).depth
-    return max(1, math.ceil(layers / 6))
+    def sidecar(self, name: str | None = None) -> Sidecar:
+        """The sidecar (DESIGN.md section 3) of this design point."""
+        metrics = self.metrics()
+        latency = metrics.pop("latency")
+        return Sidecar(module=name or self.name, unit=self.unit, params=self.params(),
+                       latency=latency, ports=self.ports(), metrics=metrics,
+                       generator={"name": "nmsparse", "version": VERSION})
 
 
 @dataclass(frozen=True)
@@ -167,12 +154,17 @@ class TopKConfig(_Config):
     fmt : str
         ``int4``, ``int8``, ``int16``, ``fp16``, ``bf16`` or ``fp32``.
     arch : str
-        ``"network"`` (comparator network and index sort) or ``"rank"`` (comparison matrix).
+        A name of :data:`gen.arch.ARCHITECTURES` (``"rank"``, ``"network"``, ...).
     pipeline : int or None
-        Register stages (= latency in cycles); ``None`` picks a default per point; 0 makes the
-        unit combinational.
+        Register stages (= latency in cycles); ``None`` picks the architecture's default;
+        0 makes the unit combinational.
     lanes : int
         Independent groups per clock.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid parameters; the message names the value.
     """
 
     n: int
@@ -186,94 +178,62 @@ class TopKConfig(_Config):
     def __post_init__(self) -> None:
         n, m = check_nm(self.n, self.m)
         fmt = _fmt(self.fmt, TOPK_FORMATS, "the top-k selector")
-        if self.arch not in ARCHS:
-            raise ValueError(f"arch must be one of {', '.join(ARCHS)}, not {self.arch!r}")
+        if not isinstance(self.arch, str) or self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, not {self.arch!r}")
+        lanes = _int("lanes", self.lanes, lo=1, hi=MAX_LANES)
+        _set(self, n=n, m=m, fmt=fmt, lanes=lanes)
         if self.pipeline is None:
-            pipeline = default_topk_pipeline(n, m, self.arch)
+            pipeline = self.architecture.default_pipeline()
         else:
             pipeline = _int("pipeline", self.pipeline, lo=0, hi=MAX_PIPELINE)
-        lanes = _int("lanes", self.lanes, lo=1, hi=MAX_LANES)
-        _set(self, n=n, m=m, fmt=fmt, pipeline=pipeline, lanes=lanes)
+        _set(self, pipeline=pipeline)
 
-    @property
-    def width(self) -> int:
-        return get_format(self.fmt).width
+    @cached_property
+    def architecture(self) -> Architecture:
+        """The architecture object that builds one lane (:mod:`gen.arch`)."""
+        return ARCHITECTURES[self.arch](self)
 
     @property
     def key_width(self) -> int:
         return get_format(self.fmt).key_width
 
     @property
-    def is_int(self) -> bool:
-        return get_format(self.fmt).is_int
-
-    @property
     def index_width(self) -> int:
         return max(1, (self.m - 1).bit_length())
-
-    @property
-    def name(self) -> str:
-        suffix = f"_x{self.lanes}" if self.lanes > 1 else ""
-        return f"nm_topk_{self.n}_{self.m}_{self.fmt}_{self.arch}{suffix}"
 
     @property
     def latency(self) -> int:
         return self.pipeline  # type: ignore[return-value]
 
     @property
-    def network(self) -> networks.Network:
-        """The selection network (``arch="network"``)."""
-        return networks.selection_network(self.n, self.m)
-
-    @property
-    def sorter(self) -> networks.Network:
-        """The network sorting the N survivors by index (``arch="network"``)."""
-        return networks.sorting_network(self.n)
-
-    @property
     def comparators(self) -> int:
-        """Key comparators: the selection network's, or M(M-1)/2 for the rank matrix."""
-        if self.arch == "rank":
-            return self.m * (self.m - 1) // 2
-        return self.network.size
+        """Key comparators of one lane (see the architecture)."""
+        return self.architecture.comparators()
 
     @property
     def network_depth(self) -> int:
         """Comparator layers of the selection (1 for the rank matrix)."""
-        return 1 if self.arch == "rank" else self.network.depth
+        return self.architecture.network_depth()
 
-    def input_fields(self) -> list[Field]:
-        return [Field("data", self.width, self.m)]
+    def input_layout(self) -> data.Layout:
+        return _struct({"data": (unsigned(self.width), self.m)}, self.lanes)
 
-    def output_fields(self) -> list[Field]:
-        return [
-            Field("mask", 1, self.m),
-            Field("values", self.width, self.n),
-            Field("index", self.index_width, self.n),
-        ]
+    def output_layout(self) -> data.Layout:
+        return _struct({"mask": (unsigned(1), self.m),
+                        "values": (unsigned(self.width), self.n),
+                        "index": (unsigned(self.index_width), self.n)}, self.lanes)
 
     def params(self) -> dict:
-        return {
-            "n": self.n,
-            "m": self.m,
-            "fmt": self.fmt,
-            "width": self.width,
-            "index_width": self.index_width,
-            "arch": self.arch,
-            "pipeline": self.pipeline,
-            "lanes": self.lanes,
-        }
+        return {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
+                "index_width": self.index_width, "arch": self.arch,
+                "pipeline": self.pipeline, "lanes": self.lanes}
 
     def metrics(self) -> dict:
-        out = {
-            "latency": self.latency,
-            "groups_per_cycle": self.lanes,
-            "comparators": self.comparators * self.lanes,
-            "network_depth": self.network_depth,
-        }
-        if self.arch == "network":
-            out["compaction_comparators"] = self.sorter.size * self.lanes
-            out["compaction_depth"] = self.sorter.depth
+        out = {"latency": self.latency, "groups_per_cycle": self.lanes,
+               "comparators": self.comparators * self.lanes,
+               "network_depth": self.network_depth}
+        out.update({k: v * self.lanes if k.endswith("comparators") else v
+                    for k, v in self.architecture.metrics().items()})
         return out
 
 
@@ -294,8 +254,23 @@ def _mac_common(obj: object, *, fmt: object, weight_width: object, acc_width: ob
     _set(obj, fmt=fmt, weight_width=ww, acc_width=acc_width, outputs=k)
 
 
+class _MACConfig(_Config):
+    """Shared parts of the MAC configurations: weights, ``last`` and the accumulators."""
+
+    def _weights_last(self) -> dict[str, tuple[Shape, int]]:
+        return {"weights": (signed(self.weight_width), self.outputs * self.m),  # type: ignore
+                "last": (unsigned(1), 1)}
+
+    def output_layout(self) -> data.Layout:
+        return _struct({"acc": (signed(self.acc_width), self.outputs)})  # type: ignore
+
+    def _mac_params(self) -> dict:
+        return {"weight_width": self.weight_width, "acc_width": self.acc_width,  # type: ignore
+                "outputs": self.outputs, "lanes": 1}  # type: ignore
+
+
 @dataclass(frozen=True)
-class SparseMACConfig(_Config):
+class SparseMACConfig(_MACConfig):
     """Sparse MAC ``nm_spmac_<N>_<M>_<fmt>_k<K>``: compressed groups times K x M weights.
 
     Parameters
@@ -326,36 +301,21 @@ class SparseMACConfig(_Config):
         _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
                     acc_width=self.acc_width, outputs=self.outputs, terms=n)
 
-    width = TopKConfig.width
     index_width = TopKConfig.index_width
-    lanes = 1
-
-    @property
-    def name(self) -> str:
-        return f"nm_spmac_{self.n}_{self.m}_{self.fmt}_k{self.outputs}"
 
     @property
     def latency(self) -> int:
         return 2
 
-    def _weights_last(self) -> list[Field]:
-        return [Field("weights", self.weight_width, self.outputs * self.m, signed=True),
-                Field("last", 1, 1)]
-
-    def input_fields(self) -> list[Field]:
-        return [Field("values", self.width, self.n, signed=True),
-                Field("index", self.index_width, self.n)] + self._weights_last()
-
-    def output_fields(self) -> list[Field]:
-        return [Field("acc", self.acc_width, self.outputs, signed=True)]
+    def input_layout(self) -> data.Layout:
+        return _struct({"values": (signed(self.width), self.n),
+                        "index": (unsigned(self.index_width), self.n),
+                        **self._weights_last()})
 
     def params(self) -> dict:
-        return {
-            "n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
-            "index_width": self.index_width, "weight_width": self.weight_width,
-            "acc_width": self.acc_width, "outputs": self.outputs, "pipeline": self.latency,
-            "lanes": 1,
-        }
+        return {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
+                "index_width": self.index_width, "pipeline": self.latency,
+                **self._mac_params()}
 
     def metrics(self) -> dict:
         return {"latency": self.latency, "groups_per_cycle": 1,
@@ -363,7 +323,7 @@ class SparseMACConfig(_Config):
 
 
 @dataclass(frozen=True)
-class LinearConfig(_Config):
+class LinearConfig(_MACConfig):
     """Sparse linear engine ``nm_linear_<N>_<M>_<fmt>_k<K>``: top-k selector + sparse MAC.
 
     ``arch`` and ``pipeline`` configure the selector part (``pipeline`` its register stages);
@@ -388,9 +348,7 @@ class LinearConfig(_Config):
         sel = TopKConfig(n=n, m=m, fmt=self.fmt, arch=self.arch, pipeline=self.pipeline)
         _set(self, pipeline=sel.pipeline)
 
-    width = TopKConfig.width
     index_width = TopKConfig.index_width
-    lanes = 1
 
     @property
     def selector(self) -> TopKConfig:
@@ -403,26 +361,16 @@ class LinearConfig(_Config):
                                acc_width=self.acc_width, outputs=self.outputs)
 
     @property
-    def name(self) -> str:
-        return f"nm_linear_{self.n}_{self.m}_{self.fmt}_k{self.outputs}"
-
-    @property
     def latency(self) -> int:
         return self.pipeline + 2  # type: ignore[operator]
 
-    def input_fields(self) -> list[Field]:
-        return [Field("data", self.width, self.m)] + self.mac._weights_last()
-
-    def output_fields(self) -> list[Field]:
-        return self.mac.output_fields()
+    def input_layout(self) -> data.Layout:
+        return _struct({"data": (unsigned(self.width), self.m), **self._weights_last()})
 
     def params(self) -> dict:
-        return {
-            "n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
-            "index_width": self.index_width, "arch": self.arch, "pipeline": self.pipeline,
-            "weight_width": self.weight_width, "acc_width": self.acc_width,
-            "outputs": self.outputs, "lanes": 1,
-        }
+        return {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
+                "index_width": self.index_width, "arch": self.arch,
+                "pipeline": self.pipeline, **self._mac_params()}
 
     def metrics(self) -> dict:
         sel = self.selector
@@ -432,7 +380,7 @@ class LinearConfig(_Config):
 
 
 @dataclass(frozen=True)
-class DenseMACConfig(_Config):
+class DenseMACConfig(_MACConfig):
     """Dense baseline ``dense_mac_<M>_<fmt>_k<K>``: the dot product without sparsity."""
 
     m: int
@@ -448,31 +396,16 @@ class DenseMACConfig(_Config):
         _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
                     acc_width=self.acc_width, outputs=self.outputs, terms=m)
 
-    width = TopKConfig.width
-    lanes = 1
-
-    @property
-    def name(self) -> str:
-        return f"dense_mac_{self.m}_{self.fmt}_k{self.outputs}"
-
     @property
     def latency(self) -> int:
         return 2
 
-    def input_fields(self) -> list[Field]:
-        return [Field("data", self.width, self.m, signed=True),
-                Field("weights", self.weight_width, self.outputs * self.m, signed=True),
-                Field("last", 1, 1)]
-
-    def output_fields(self) -> list[Field]:
-        return [Field("acc", self.acc_width, self.outputs, signed=True)]
+    def input_layout(self) -> data.Layout:
+        return _struct({"data": (signed(self.width), self.m), **self._weights_last()})
 
     def params(self) -> dict:
-        return {
-            "m": self.m, "fmt": self.fmt, "width": self.width,
-            "weight_width": self.weight_width, "acc_width": self.acc_width,
-            "outputs": self.outputs, "pipeline": self.latency, "lanes": 1,
-        }
+        return {"m": self.m, "fmt": self.fmt, "width": self.width,
+                "pipeline": self.latency, **self._mac_params()}
 
     def metrics(self) -> dict:
         return {"latency": self.latency, "groups_per_cycle": 1,
@@ -481,9 +414,9 @@ class DenseMACConfig(_Config):
 
 def _shipped() -> list[_Config]:
     out: list[_Config] = []
-    for n, m in ((2, 4), (4, 8), (8, 16), (16, 32)):
+    for n, m in SHIPPED_PATTERNS:
         for fmt in ("int8", "bf16"):
-            for arch in ARCHS:
+            for arch in ("rank", "network"):
                 out.append(TopKConfig(n=n, m=m, fmt=fmt, arch=arch))
     for n, m in ((2, 4), (8, 16), (16, 32)):
         out.append(SparseMACConfig(n=n, m=m, fmt="int8", outputs=4))

@@ -9,17 +9,16 @@ and machine. ``emit_shipped(directory)`` writes all points of :data:`gen.config.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable
 from pathlib import Path
 
 from amaranth.back import verilog
 
-from nmsparse import toolchain
+from nmsparse.contract import VERSION, toolchain
+from nmsparse.contract.patterns import pattern_label
+from nmsparse.contract.sidecar import manifest_text
 
 from .config import (
     SHIPPED,
-    VERSION,
     DenseMACConfig,
     LinearConfig,
     SparseMACConfig,
@@ -55,21 +54,11 @@ def build(config):
     from .mac import DenseMAC, NMSparseMAC
     from .topk import NMTopK
 
-    if isinstance(config, TopKConfig):
-        return NMTopK(n=config.n, m=config.m, fmt=config.fmt, arch=config.arch,
-                      pipeline=config.pipeline, lanes=config.lanes)
-    if isinstance(config, SparseMACConfig):
-        return NMSparseMAC(n=config.n, m=config.m, fmt=config.fmt,
-                           weight_width=config.weight_width, acc_width=config.acc_width,
-                           outputs=config.outputs)
-    if isinstance(config, LinearConfig):
-        return NMLinear(n=config.n, m=config.m, fmt=config.fmt, arch=config.arch,
-                        pipeline=config.pipeline, weight_width=config.weight_width,
-                        acc_width=config.acc_width, outputs=config.outputs)
-    if isinstance(config, DenseMACConfig):
-        return DenseMAC(m=config.m, fmt=config.fmt, weight_width=config.weight_width,
-                        acc_width=config.acc_width, outputs=config.outputs)
-    raise TypeError(f"not a design point: {config!r}")
+    units = {TopKConfig: NMTopK, SparseMACConfig: NMSparseMAC, LinearConfig: NMLinear,
+             DenseMACConfig: DenseMAC}
+    if type(config) not in units:
+        raise TypeError(f"not a design point: {config!r}")
+    return units[type(config)](config)
 
 
 def verilog_text(config, name: str | None = None) -> str:
@@ -80,10 +69,7 @@ def verilog_text(config, name: str | None = None) -> str:
 
 def sidecar_text(config, name: str | None = None) -> str:
     """Sidecar JSON text: sorted keys, two-space indent, trailing newline."""
-    doc = config.sidecar()
-    if name:
-        doc["module"] = name
-    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+    return config.sidecar(name).to_json()
 
 
 def core_text(config, name: str | None = None) -> str:
@@ -136,17 +122,38 @@ def emit(config, directory: str | Path, *, name: str | None = None) -> list[Path
     return list(files)
 
 
-def manifest_text(configs: Iterable) -> str:
-    """``manifest.json`` text: ``{"modules": [...]}`` in the given order."""
-    return json.dumps({"modules": [c.name for c in configs]}, indent=2) + "\n"
+def readme_text(configs) -> str:
+    """``README.md`` of a directory of emitted points: what each module is, and that the
+    files are generated."""
+    lines = [
+        "# hdl/: generated Verilog, do not edit",
+        "",
+        "Every file here is written by `make hdl` (`nmsparse generate --shipped -o hdl`), byte",
+        "for byte the same on every machine; edit the generators in `gen/` instead and",
+        "regenerate. Each module has its Verilog (`.v`), its sidecar (`.json`: parameters,",
+        "latency, every port with its payload fields' bit offsets; DESIGN.md section 3) and a",
+        "FuseSoC core (`.core`). `manifest.json` lists the modules in order.",
+        "",
+        "| module | unit | pattern | format | architecture | register stages | latency |",
+        "|---|---|---|---|---|--:|--:|",
+    ]
+    for c in configs:
+        p = c.params()
+        pattern = pattern_label(p.get("n"), p["m"])
+        lines.append(f"| `{c.name}` | {c.unit} | {pattern} | {p['fmt']} | "
+                     f"{p.get('arch', '-')} | {p['pipeline']} | {c.latency} |")
+    return "\n".join(lines) + "\n"
 
 
 def emit_shipped(directory: str | Path) -> list[Path]:
-    """Emit every shipped design point and ``manifest.json`` into ``directory``."""
+    """Emit every shipped design point, ``manifest.json`` and ``README.md`` into
+    ``directory``."""
     paths: list[Path] = []
     for config in SHIPPED:
         paths += emit(config, directory)
-    manifest = Path(directory) / "manifest.json"
-    with open(manifest, "w", newline="\n") as f:
-        f.write(manifest_text(SHIPPED))
-    return paths + [manifest]
+    extra = {Path(directory) / "manifest.json": manifest_text([c.name for c in SHIPPED]),
+             Path(directory) / "README.md": readme_text(SHIPPED)}
+    for path, text in extra.items():
+        with open(path, "w", newline="\n") as f:
+            f.write(text)
+    return paths + list(extra)

@@ -16,37 +16,29 @@ from __future__ import annotations
 from typing import Any
 
 from amaranth.hdl import Module, Signal, Value
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
 
 from .config import LinearConfig
-from .mac import _validated, accumulate, sparse_products
-from .pipeline import payload_layout, register, valid_chain
+from .mac import accumulate, sparse_products
+from .pipeline import register, valid_chain
 from .topk import build_selector
+from .unit import StreamUnit
 
 __all__ = ["NMLinear"]
 
 
-class NMLinear(wiring.Component):
+class NMLinear(StreamUnit):
     """Sparse linear engine ``nm_linear_<N>_<M>_<fmt>_k<K>``.
 
     Parameters
     ----------
-    n, m : int
-        Keep ``n`` of every ``m`` activations (``0 < n < m``).
-    fmt : str
-        Integer activation format: ``int4``, ``int8`` (default) or ``int16``.
-    arch : str
-        Selector architecture, ``"network"`` (default) or ``"rank"``.
-    pipeline : int or None
-        Selector register stages (``None``: the selector's default for the point).
-    weight_width, acc_width, outputs : int
-        As for :class:`gen.mac.NMSparseMAC` (defaults 8, 32, 4).
+    config : LinearConfig
+        The validated design point (pattern, format, selector architecture and register
+        stages, weight and accumulator widths, K).
 
     Raises
     ------
-    TypeError, ValueError
-        For invalid parameters; the message names the value.
+    TypeError
+        ``config`` is not a :class:`~gen.config.LinearConfig`.
 
     Members
     -------
@@ -57,26 +49,7 @@ class NMLinear(wiring.Component):
         Payload field ``acc``: K signed accumulators, one transfer per row.
     """
 
-    def __init__(self, *, n: int, m: int, fmt: str = "int8", arch: str = "network",
-                 pipeline: int | None = None, weight_width: int = 8, acc_width: int = 32,
-                 outputs: int = 4):
-        self._config = _validated(self, LinearConfig, n=n, m=m, fmt=fmt, arch=arch,
-                                  pipeline=pipeline, weight_width=weight_width,
-                                  acc_width=acc_width, outputs=outputs)
-        super().__init__({
-            "i": In(stream.Signature(payload_layout(self._config.input_fields()))),
-            "o": Out(stream.Signature(payload_layout(self._config.output_fields()))),
-        })
-
-    @property
-    def config(self) -> LinearConfig:
-        """The validated design point."""
-        return self._config
-
-    @property
-    def latency(self) -> int:
-        """Cycles from the transfer of a row's ``last`` group to the earliest output."""
-        return self._config.latency
+    config_class = LinearConfig
 
     def elaborate(self, platform: Any) -> Module:
         m = Module()

@@ -22,11 +22,10 @@ from __future__ import annotations
 from typing import Any
 
 from amaranth.hdl import Module, Mux, Signal, Value, signed
-from amaranth.lib import stream, wiring
-from amaranth.lib.wiring import In, Out
 
 from .config import DenseMACConfig, SparseMACConfig
-from .pipeline import payload_layout, register, tree_sum, valid_chain
+from .pipeline import register, tree_sum, valid_chain
+from .unit import StreamUnit
 
 __all__ = ["NMSparseMAC", "DenseMAC", "sparse_products", "dense_products", "accumulate"]
 
@@ -112,47 +111,8 @@ def accumulate(m: Module, advance: Value, valid: Value, last: Value, products: l
     return outs, out_valid
 
 
-def _validated(component: Any, config_class: type, **kwargs: Any) -> Any:
-    """``config_class(**kwargs)``; on a parameter error the half-built component is
-    marked as used, so the error is not followed by an ``UnusedElaboratable`` warning."""
-    try:
-        return config_class(**kwargs)
-    except (TypeError, ValueError):
-        component._MustUse__silence = True
-        raise
-
-
-class _MACBase(wiring.Component):
-    """Shared shell: ports from the config, global stall, product and output stages."""
-
-    def __init__(self, config: Any):
-        self._config = config
-        super().__init__({
-            "i": In(stream.Signature(payload_layout(config.input_fields()))),
-            "o": Out(stream.Signature(payload_layout(config.output_fields()))),
-        })
-
-    @property
-    def config(self):
-        """The validated design point."""
-        return self._config
-
-    @property
-    def latency(self) -> int:
-        """Cycles from the transfer of a row's ``last`` group to the earliest output."""
-        return self._config.latency
-
-    @property
-    def outputs(self) -> int:
-        return self._config.outputs
-
-    @property
-    def acc_width(self) -> int:
-        return self._config.acc_width
-
-    @property
-    def weight_width(self) -> int:
-        return self._config.weight_width
+class _MACBase(StreamUnit):
+    """Shared shell: global stall, product and output stages."""
 
     def _products(self, m: Module) -> list[list]:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -178,37 +138,26 @@ class NMSparseMAC(_MACBase):
 
     Parameters
     ----------
-    n, m : int
-        The N:M pattern of the compressed groups (``0 < n < m``).
-    fmt : str
-        Integer activation format: ``int4``, ``int8`` (default) or ``int16``.
-    weight_width : int
-        Signed weight width in bits (default 8).
-    acc_width : int
-        Accumulator width in bits (default 32); at least one group's exact sum.
-    outputs : int
-        K, the number of dot products (default 4).
+    config : SparseMACConfig
+        The validated design point (pattern, format, weight and accumulator widths, K).
 
     Raises
     ------
-    TypeError, ValueError
-        For invalid parameters; the message names the value.
+    TypeError
+        ``config`` is not a :class:`~gen.config.SparseMACConfig`.
 
     Members
     -------
     i : ``In(stream.Signature(...))``
         Payload fields, LSB first: ``values`` (N signed elements), ``index`` (N strictly
-        ascending indices in [0, M), as the selector emits them), ``weights`` (K*M signed; element ``k*M + j`` is output k's weight of group
-        position j), ``last`` (1 bit: this group ends the row).
+        ascending indices in [0, M), as the selector emits them), ``weights`` (K*M signed;
+        element ``k*M + j`` is output k's weight of group position j), ``last`` (1 bit:
+        this group ends the row).
     o : ``Out(stream.Signature(...))``
         Payload field ``acc``: K signed accumulators, one transfer per row.
     """
 
-    def __init__(self, *, n: int, m: int, fmt: str = "int8", weight_width: int = 8,
-                 acc_width: int = 32, outputs: int = 4):
-        super().__init__(_validated(self, SparseMACConfig, n=n, m=m, fmt=fmt,
-                                    weight_width=weight_width, acc_width=acc_width,
-                                    outputs=outputs))
+    config_class = SparseMACConfig
 
     def _products(self, m: Module) -> list[list]:
         cfg = self._config
@@ -224,10 +173,8 @@ class DenseMAC(_MACBase):
 
     Parameters
     ----------
-    m : int
-        Group size (elements per transfer).
-    fmt, weight_width, acc_width, outputs
-        As for :class:`NMSparseMAC`.
+    config : DenseMACConfig
+        The validated design point (group size, format, widths, K).
 
     Members
     -------
@@ -237,11 +184,7 @@ class DenseMAC(_MACBase):
         Payload field ``acc``: K signed accumulators, one transfer per row.
     """
 
-    def __init__(self, *, m: int, fmt: str = "int8", weight_width: int = 8,
-                 acc_width: int = 32, outputs: int = 4):
-        super().__init__(_validated(self, DenseMACConfig, m=m, fmt=fmt,
-                                    weight_width=weight_width, acc_width=acc_width,
-                                    outputs=outputs))
+    config_class = DenseMACConfig
 
     def _products(self, m: Module) -> list[list]:
         cfg = self._config

@@ -26,13 +26,14 @@ from typing import Any
 from amaranth.hdl import Const, Module, Signal, Value
 
 __all__ = [
+    "Stepper",
+    "stall_control",
     "cuts",
     "register",
     "valid_chain",
     "tree_reduce",
     "tree_sum",
     "tree_or",
-    "payload_layout",
     "popcount_bits",
     "add_bits",
     "lt_const",
@@ -51,6 +52,48 @@ def cuts(layers: int, stages: int) -> list[int]:
     for k in range(1, stages + 1):
         out[max(1, math.ceil(k * layers / stages)) - 1] += 1
     return out
+
+
+class Stepper:
+    """Walks the layers of a datapath and inserts the scheduled register stages.
+
+    ``step(tree)`` after each layer returns the tree registered (when the schedule puts
+    stages there) or unchanged; :meth:`finish` checks that every layer was passed.
+    """
+
+    def __init__(self, m: Module, advance: Value, layers: int, stages: int, name: str):
+        self.m, self.advance, self.name = m, advance, name
+        self.cuts = cuts(layers, stages)
+        self.layer = 0
+
+    def __call__(self, tree: Any) -> Any:
+        count = self.cuts[self.layer]
+        self.layer += 1
+        if count:
+            tree = register(self.m, self.advance, tree, f"{self.name}_l{self.layer}", count)
+        return tree
+
+    def finish(self) -> None:
+        if self.layer != len(self.cuts):
+            raise AssertionError(f"{self.name}: {self.layer} layers built, "
+                                 f"{len(self.cuts)} scheduled")
+
+
+def stall_control(m: Module, i: Any, o: Any, stages: int) -> Value:
+    """Handshake of a unit whose output follows its input through ``stages`` registers.
+
+    Returns ``advance`` (high when every stage loads). With ``stages = 0`` the unit is
+    combinational: ``i.ready = o.ready`` and ``o.valid = i.valid``.
+    """
+    advance = Signal()
+    if stages == 0:
+        m.d.comb += i.ready.eq(o.ready)
+        m.d.comb += o.valid.eq(i.valid)
+    else:
+        m.d.comb += advance.eq(~o.valid | o.ready)
+        m.d.comb += i.ready.eq(advance)
+        m.d.comb += o.valid.eq(valid_chain(m, advance, i.valid, stages))
+    return advance
 
 
 def _map(fn: Callable[[Value], Any], tree: Any) -> Any:
@@ -135,23 +178,6 @@ def tree_sum(values: Sequence[Value], m: Module | None = None, name: str = "sum"
 def tree_or(values: Sequence[Value]) -> Value:
     """Balanced OR tree."""
     return tree_reduce(operator.or_, values)
-
-
-def payload_layout(fields: Sequence, lanes: int = 1):
-    """Amaranth layout of a payload from :class:`gen.config.Field` s (first field at the LSB).
-
-    Every field is an ``ArrayLayout`` of its elements (signed where the field is signed);
-    with ``lanes > 1`` the payload is an array of ``lanes`` such structs, lane 0 at the LSB.
-    """
-    from amaranth.hdl import signed, unsigned
-    from amaranth.lib import data
-
-    members = {}
-    for f in fields:
-        shape = signed(f.elem_width) if f.signed else unsigned(f.elem_width)
-        members[f.name] = data.ArrayLayout(shape, f.count)
-    layout = data.StructLayout(members)
-    return layout if lanes == 1 else data.ArrayLayout(layout, lanes)
 
 
 # Bit-level arithmetic for the short counts of the rank selector. Written as explicit

@@ -1,30 +1,43 @@
 """The PyTorch golden model of nmsparse: the reference every other part is checked against.
 
-It imports nothing else of the project. Core API:
+It imports only :mod:`nmsparse.contract` (formats, patterns, networks). Core API:
 
 - :func:`nm_mask`, :func:`nm_compress`, :func:`nm_decompress` – the N:M selection rule;
 - :func:`sparse_linear` – the integer (or float) N:M activation-sparse linear layer;
-- :func:`parse_pattern` – ``"8:16"`` -> ``(8, 16)``;
-- :mod:`golden.formats` – number formats, keys and bit patterns.
+- :func:`quantize_per_token` – symmetric per-token integer quantization;
+- :mod:`golden.formats` – tensors in and out of the number formats (keys, bit patterns).
+
+The model-quality study on a real LLM (hooks, criteria, mitigations, perplexity, the model
+and corpus loaders) is the sub-package :mod:`golden.llm`.
 """
 
-from .formats import FORMATS, Format, from_bits, get_format, keys, resolve_format, to_bits
-from .quant import quantize_per_token
+from nmsparse.contract.patterns import check_nm, parse_pattern
+
+from .formats import (
+    FORMATS,
+    Format,
+    dtype_of,
+    from_bits,
+    get_format,
+    keys,
+    resolve_format,
+    to_bits,
+)
 from .nm import (
-    check_nm,
     nm_compress,
     nm_decompress,
     nm_mask,
     nm_mask_reference,
-    parse_pattern,
     sparse_linear,
     wrap,
 )
+from .quant import quantize_per_token
 
 __all__ = [
     "FORMATS",
     "Format",
     "check_nm",
+    "dtype_of",
     "from_bits",
     "get_format",
     "keys",
@@ -39,9 +52,3 @@ __all__ = [
     "to_bits",
     "wrap",
 ]
-
-# Model quality: activation-sparsity hooks on nn.Linear inputs (golden.hooks), selection
-# criteria, mitigations, perplexity evaluation (golden.quality). Models load lazily.
-from .hooks import apply_sparsity, parse_sparsity, sparsify  # noqa: E402
-
-__all__ += ["apply_sparsity", "parse_sparsity", "sparsify"]

@@ -1,7 +1,7 @@
 """Build and load the C fast path of the selection rule (``_native.c``), once per machine.
 
 The shared library is compiled with the system C compiler into a cache directory
-(``$NMSPARSE_CACHE`` or ``~/.cache/nmsparse``), keyed by a hash of the source, and loaded with
+(:func:`nmsparse.contract.toolchain.cache_dir`), keyed by a hash of the source, and loaded with
 ctypes. Without a compiler the golden model falls back to a pure-torch path that gives the
 same masks (both are tested against the reference); :func:`available` says which is in use.
 """
@@ -20,6 +20,10 @@ from pathlib import Path
 
 import torch
 
+from nmsparse.contract.formats import Format
+from nmsparse.contract.networks import threshold_network
+from nmsparse.contract.toolchain import cache_dir
+
 _SRC = Path(__file__).with_name("_native.c")
 
 # storage codes of _native.c
@@ -33,13 +37,6 @@ STORAGE = {
     torch.float32: 5,
 }
 MAX_M = 1024
-
-
-def cache_dir() -> Path:
-    root = os.environ.get("NMSPARSE_CACHE") or os.path.join(
-        os.path.expanduser("~"), ".cache", "nmsparse"
-    )
-    return Path(root)
 
 
 @functools.cache
@@ -71,6 +68,7 @@ def _library() -> ctypes.CDLL | None:
     dll.nm_mask.argtypes = [
         ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64, ctypes.c_int, ctypes.c_int,
         ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
+        ctypes.c_int, ctypes.c_int64,
     ]
     return dll
 
@@ -90,50 +88,30 @@ def available() -> bool:
     return _library() is not None
 
 
-def batcher_network(lines: int) -> list[tuple[int, int]]:
-    """Batcher's odd-even merge sort on ``lines`` (a power of two) lines, ascending."""
-    net: list[tuple[int, int]] = []
-    p = 1
-    while p < lines:
-        k = p
-        while k >= 1:
-            for j in range(k % p, lines - k, 2 * k):
-                for i in range(min(k, lines - j - k)):
-                    if (i + j) // (2 * p) == (i + j + k) // (2 * p):
-                        net.append((i + j, i + j + k))
-            k //= 2
-        p *= 2
-    return net
-
-
 @functools.cache
-def threshold_network(m: int, n: int) -> tuple[torch.Tensor, int, int]:
+def _threshold(m: int, n: int) -> tuple[torch.Tensor, int, int]:
     """(comparators as int32 [C, 2], comparator count, lines) for the N-th largest of M."""
-    lines = 1 << max(1, (m - 1).bit_length())
-    target = lines - n
-    needed = {target}
-    kept = []
-    for a, b in reversed(batcher_network(lines)):
-        if a in needed or b in needed:
-            kept.append((a, b))
-            needed |= {a, b}
-    kept.reverse()
-    net = torch.tensor(kept, dtype=torch.int32).reshape(-1, 2).contiguous()
-    return net, len(kept), lines
+    net = threshold_network(n, m)
+    comps = torch.tensor(net.comparators, dtype=torch.int32).reshape(-1, 2).contiguous()
+    return comps, net.size, net.lines
 
 
-def nm_mask_native(x: torch.Tensor, n: int, m: int) -> torch.Tensor | None:
-    """Mask via the compiled kernel, or None when it cannot run (caller falls back)."""
+def nm_mask_native(x: torch.Tensor, n: int, m: int, fmt: Format) -> torch.Tensor | None:
+    """Mask via the compiled kernel, or None when it cannot run (caller falls back).
+
+    ``x`` must already be checked to be readable as ``fmt`` (its key rule goes to the kernel).
+    """
     dll = _library()
     if dll is None or m > MAX_M or x.dtype not in STORAGE:
         return None
     x = x.contiguous()
     out = torch.empty(x.shape, dtype=torch.bool)
     ib = max(1, (m - 1).bit_length())
-    net, ncomp, lines = threshold_network(m, n)
+    net, ncomp, lines = _threshold(m, n)
+    key_abs = fmt.key_rule == "abs"
     rc = dll.nm_mask(
         x.data_ptr(), out.data_ptr(), x.numel() // m, m, n, STORAGE[x.dtype],
-        net.data_ptr(), ncomp, lines, ib,
+        net.data_ptr(), ncomp, lines, ib, int(key_abs), 0 if key_abs else fmt.sign_bit - 1,
     )
     if rc != 0:
         return None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from .formats import FORMATS, get_format, resolve_format, to_bits
+from .formats import FORMATS, dtype_of, get_format, resolve_format, to_bits
 from .nm import nm_compress, nm_mask, parse_pattern
 
 
@@ -29,12 +29,12 @@ def example(m: int, fmt: str) -> torch.Tensor:
         tie = torch.tensor([(j % 3) - 1 for j in range(m)]) * 5
         ext = torch.tensor([f.min if j % 4 == 1 else (f.max if j % 4 == 2 else j % 3) for j in range(m)])
         rows = [rnd, tie, torch.zeros(m, dtype=torch.int64), ext]
-        return torch.stack(rows).to(f.dtype)
+        return torch.stack(rows).to(dtype_of(f))
     rnd = torch.randn(m, generator=g)
     tie = torch.tensor([float((j % 3) - 1) for j in range(m)])
     specials = [float("nan"), float("inf"), -float("inf"), -0.0, 0.0, 1.0]
     ext = torch.tensor([specials[j % len(specials)] for j in range(m)])
-    return torch.stack([rnd, tie, torch.zeros(m), ext]).to(f.dtype)
+    return torch.stack([rnd, tie, torch.zeros(m), ext]).to(dtype_of(f))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,12 +6,12 @@ elements of the last dimension. ``values, index: [..., G, N]``.
 
 from __future__ import annotations
 
-import operator
-
 import torch
 
+from nmsparse.contract.patterns import check_nm, parse_pattern
+
 from . import _native
-from .formats import Format, get_format, keys, resolve_format
+from .formats import Format, keys, resolve_format
 
 __all__ = [
     "parse_pattern",
@@ -23,36 +23,6 @@ __all__ = [
     "sparse_linear",
     "wrap",
 ]
-
-
-def check_nm(n: object, m: object) -> tuple[int, int]:
-    """Validate an N:M pair and return it as ints (``0 < n < m``, ``m >= 2``)."""
-    for name, v in (("n", n), ("m", m)):
-        if isinstance(v, bool):
-            raise TypeError(f"{name} must be an integer, not {v!r}")
-        try:
-            operator.index(v)
-        except TypeError:
-            raise TypeError(f"{name} must be an integer, not {v!r}") from None
-    n, m = operator.index(n), operator.index(m)
-    if m < 2:
-        raise ValueError(f"m must be at least 2, not {m}")
-    if not 0 < n < m:
-        raise ValueError(f"n must satisfy 0 < n < m = {m}, not n = {n}")
-    return n, m
-
-
-def parse_pattern(pattern: str) -> tuple[int, int]:
-    """``"8:16"`` -> ``(8, 16)``; ``ValueError`` naming the string if it is not a valid N:M."""
-    if not isinstance(pattern, str):
-        raise TypeError(f"pattern must be a string like '8:16', not {pattern!r}")
-    parts = pattern.strip().split(":")
-    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
-        raise ValueError(f"pattern must look like 'N:M' (e.g. '8:16'), not {pattern!r}")
-    try:
-        return check_nm(int(parts[0]), int(parts[1]))
-    except ValueError as exc:
-        raise ValueError(f"invalid pattern {pattern!r}: {exc}") from None
 
 
 def _grouped(x: torch.Tensor, m: int) -> torch.Tensor:
@@ -128,7 +98,7 @@ def nm_mask(
     if backend not in ("auto", "native", "torch"):
         raise ValueError(f"backend must be 'auto', 'native' or 'torch', not {backend!r}")
     if backend != "torch" and x.numel():
-        out = _native.nm_mask_native(x.detach().cpu(), n, m)
+        out = _native.nm_mask_native(x.detach().cpu(), n, m, f)
         if out is not None:
             return out.to(x.device)
         if backend == "native":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .formats import get_format
+from .formats import dtype_of, get_format
 
 __all__ = ["quantize_per_token"]
 
@@ -34,5 +34,5 @@ def quantize_per_token(x: torch.Tensor, fmt: str = "int8") -> tuple[torch.Tensor
     qmax = f.max
     amax = xf.abs().amax(dim=-1, keepdim=True)
     scale = torch.where(amax > 0, amax / qmax, torch.ones_like(amax))
-    q = torch.round(xf / scale).clamp(-qmax, qmax).to(f.dtype)
+    q = torch.round(xf / scale).clamp(-qmax, qmax).to(dtype_of(f))
     return q, scale

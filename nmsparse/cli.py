@@ -18,7 +18,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("gen.cli", "emit Verilog, sidecar JSON and a FuseSoC core for a design point"),
     "crosscheck": ("verif.cli", "stream activations through the RTL and compare with golden masks"),
     "report": ("nmsparse.report.cli", "synthesize, place and route, and write the reports"),
-    "quality": ("golden.quality_cli", "perplexity of a real LLM under N:M activation sparsity"),
+    "quality": ("golden.llm.cli", "perplexity of a real LLM under N:M activation sparsity"),
 }
 
 

@@ -14,7 +14,9 @@ import yaml
 from gen import cli as gen_cli
 from gen.config import SHIPPED, TopKConfig
 from gen.emit import VERILATOR_LINT_FLAGS, emit, emit_shipped
-from nmsparse import cli, toolchain
+from nmsparse import cli
+from nmsparse.contract import VERSION, toolchain
+from nmsparse.contract.sidecar import load_sidecar
 
 ROOT = Path(__file__).resolve().parent.parent
 HDL = ROOT / "hdl"
@@ -54,45 +56,39 @@ _PORT = re.compile(r"^\s*(input|output)\s+(?:wire\s+|reg\s+)?(?:\[(\d+):0\]\s*)?
 
 @pytest.mark.parametrize("name", MODULES)
 def test_sidecar_matches_verilog(name: str) -> None:
-    side = json.loads((HDL / f"{name}.json").read_text())
+    sc = load_sidecar(HDL / f"{name}.json")
     text = (HDL / f"{name}.v").read_text()
-    assert side["module"] == name
-    assert side["generator"] == {"name": "nmsparse", "version": "0.1.0"}
+    assert sc.module == name
+    assert sc.generator == {"name": "nmsparse", "version": VERSION}
     assert re.search(rf"^module {name}\(", text, re.M)
     ports = {p: (d, int(w) + 1 if w else 1) for d, w, p in _PORT.findall(text)}
-    want = {p: ({"in": "input", "out": "output"}[v["dir"]], v["width"])
-            for p, v in side["ports"].items()}
+    want = {p: ({"in": "input", "out": "output"}[v.dir], v.width) for p, v in sc.ports.items()}
     assert ports == want
-    for port in ("i__payload", "o__payload"):
-        spec = side["ports"][port]
+    for port in (sc.i, sc.o):
         end = 0
-        # LSB first, contiguous, elem_width x count
-        for fld in sorted(spec["fields"].values(), key=lambda f: f["offset"]):
-            assert fld["offset"] == end
-            assert fld["width"] == fld["elem_width"] * fld["count"]
-            end += fld["width"]
-        assert end == spec["width"]
-    assert isinstance(side["latency"], int) and side["latency"] >= 0
-    assert side["params"]["pipeline"] >= 0
-    if side["unit"] in ("topk", "linear"):
-        n, m = side["params"]["n"], side["params"]["m"]
-        assert side["comparators"] == COMPARATORS[(n, m)][side["params"]["arch"]]
-    if side["unit"] == "topk":
-        p = side["params"]
-        assert side["latency"] == p["pipeline"]
-        outs = side["ports"]["o__payload"]["fields"]
-        assert (outs["mask"]["count"], outs["values"]["count"], outs["index"]["elem_width"]) \
-            == (p["m"], p["n"], (p["m"] - 1).bit_length())
+        # LSB first, contiguous
+        for fld in sorted(port.fields.values(), key=lambda f: f.offset):
+            assert fld.offset == end
+            end += fld.width
+        assert end == port.width
+    assert sc.params["pipeline"] >= 0
+    if sc.unit in ("topk", "linear"):
+        assert sc.metrics["comparators"] == COMPARATORS[(sc.n, sc.m)][sc.arch]
+    if sc.unit == "topk":
+        assert sc.latency == sc.params["pipeline"]
+        outs = sc.o.fields
+        assert (outs["mask"].count, outs["values"].count, outs["index"].elem_width) \
+            == (sc.m, sc.n, (sc.m - 1).bit_length())
     else:
-        assert side["multipliers"] == side["params"]["outputs"] * (
-            side["params"]["m"] if side["unit"] == "dense_mac" else side["params"]["n"])
+        assert sc.metrics["multipliers"] == sc.outputs * (
+            sc.m if sc.unit == "dense_mac" else sc.n)
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_core_file(name: str) -> None:
     core = yaml.safe_load((HDL / f"{name}.core").read_text())
     assert (HDL / f"{name}.core").read_text().startswith("CAPI=2:\n")
-    assert core["name"] == f"nmsparse:nmsparse:{name}:0.1.0"
+    assert core["name"] == f"nmsparse:nmsparse:{name}:{VERSION}"
     assert core["filesets"]["rtl"]["files"] == [f"{name}.v"]
     assert core["targets"]["default"]["toplevel"] == name
     assert core["targets"]["lint"]["toplevel"] == name
@@ -118,11 +114,8 @@ def test_verilator_lint(name: str, verilator: str, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("name", MODULES)
 def test_iverilog_compiles(name: str, tmp_path: Path) -> None:
-    iverilog = shutil.which("iverilog")
-    if iverilog is None:
-        pytest.fail("iverilog is not installed (Debian: apt-get install iverilog)")
     res = subprocess.run(
-        [iverilog, "-g2005", "-Wall", "-s", name, "-o", str(tmp_path / "a.out"),
+        [toolchain.iverilog(), "-g2005", "-Wall", "-s", name, "-o", str(tmp_path / "a.out"),
          str(HDL / f"{name}.v")],
         capture_output=True, text=True,
     )

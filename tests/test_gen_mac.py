@@ -8,11 +8,12 @@ import pytest
 import torch
 from amaranth.hdl import ClockDomain, Module, Value
 from amaranth.sim import Simulator
-from amaranth_stream import pack, run_stream, unpack, unused
 
 import golden
+from gen.config import DenseMACConfig, LinearConfig, SparseMACConfig
 from gen.linear import NMLinear
 from gen.mac import DenseMAC, NMSparseMAC
+from gen.sim import pack, run_stream, unpack
 
 
 def make_rows(cfg, rng: random.Random, rows: int, max_groups: int, *, extreme_every: int = 3):
@@ -47,7 +48,7 @@ def encode(dut, rows) -> tuple[list[int], list[int], list[int]]:
         else:
             y = golden.sparse_linear(xt, wmat, cfg.n, cfg.m, acc_width=cfg.acc_width,
                                      fmt=cfg.fmt, weight_fmt="int16")  # weights <= 16 bits
-        want.append(pack(cfg.output_fields(), {"acc": y[0].tolist()}))
+        want.append(pack(cfg.output_layout(), {"acc": y[0].tolist()}))
         if isinstance(dut, NMSparseMAC):
             values, index = golden.nm_compress(xt, cfg.n, cfg.m, fmt=cfg.fmt)
         for gi in range(g):
@@ -58,7 +59,7 @@ def encode(dut, rows) -> tuple[list[int], list[int], list[int]]:
                 fields["index"] = index[0, gi].tolist()
             else:
                 fields["data"] = x[gi]
-            inputs.append(pack(cfg.input_fields(), fields))
+            inputs.append(pack(cfg.input_layout(), fields))
         lasts.append(len(inputs) - 1)
     return inputs, want, lasts
 
@@ -77,7 +78,13 @@ UNITS = [
     ("linear", dict(n=3, m=8, pipeline=0, outputs=2)),
     ("linear", dict(n=4, m=8, arch="rank", pipeline=3, fmt="int4", acc_width=16)),
 ]
-_CLASSES = {"spmac": NMSparseMAC, "dense": DenseMAC, "linear": NMLinear}
+_CLASSES = {"spmac": (NMSparseMAC, SparseMACConfig), "dense": (DenseMAC, DenseMACConfig),
+            "linear": (NMLinear, LinearConfig)}
+
+
+def _unit(unit: str, kwargs: dict):
+    cls, config = _CLASSES[unit]
+    return cls(config(**kwargs))
 
 
 def _ids(case) -> str:
@@ -87,11 +94,11 @@ def _ids(case) -> str:
 @pytest.mark.parametrize("case", UNITS, ids=_ids)
 def test_mac_units_against_golden(case, nm_seed: int) -> None:
     unit, kwargs = case
-    dut = _CLASSES[unit](**kwargs)
+    dut = _unit(unit, kwargs)
     rng = random.Random(nm_seed + len(str(kwargs)))
     inputs, want, lasts = encode(dut, make_rows(dut.config, rng, 10, 4))
     run = run_stream(dut, inputs, len(want), seed=nm_seed, p_valid=0.8, p_ready=0.6)
-    fields = dut.config.output_fields()
+    fields = dut.config.output_layout()
     for r, (got, exp) in enumerate(zip(run.outputs, want, strict=True)):
         assert got == exp, f"row {r}: got {unpack(fields, got)}, want {unpack(fields, exp)}"
     for r, last in enumerate(lasts):
@@ -101,7 +108,7 @@ def test_mac_units_against_golden(case, nm_seed: int) -> None:
 @pytest.mark.parametrize("case", [UNITS[1], UNITS[5], UNITS[8], UNITS[10]], ids=_ids)
 def test_mac_exact_latency_full_rate(case, nm_seed: int) -> None:
     unit, kwargs = case
-    dut = _CLASSES[unit](**kwargs)
+    dut = _unit(unit, kwargs)
     inputs, want, lasts = encode(dut, make_rows(dut.config, random.Random(nm_seed), 8, 3))
     run = run_stream(dut, inputs, len(want), seed=nm_seed)
     assert run.outputs == want
@@ -112,21 +119,21 @@ def test_mac_exact_latency_full_rate(case, nm_seed: int) -> None:
 
 def test_accumulator_wraps() -> None:
     """Long rows of most-negative products overflow an 18-bit accumulator: wrap exactly."""
-    dut = NMSparseMAC(n=2, m=4, acc_width=18, outputs=1)
+    dut = NMSparseMAC(SparseMACConfig(n=2, m=4, acc_width=18, outputs=1))
     rows = [([[-128] * 4] * 20, [[[-128] * 4]] * 20)]
     inputs, want, _ = encode(dut, rows)
-    assert unpack(dut.config.output_fields(), want[0])["acc"] == [
+    assert unpack(dut.config.output_layout(), want[0])["acc"] == [
         int(golden.wrap(torch.tensor(20 * 2 * 16384), 18))
     ]
     assert run_stream(dut, inputs, 1, p_ready=0.5, seed=1).outputs == want
 
 
 def test_reset_drops_the_row_in_progress() -> None:
-    dut = NMSparseMAC(n=2, m=4, outputs=1)
+    dut = NMSparseMAC(SparseMACConfig(n=2, m=4, outputs=1))
     cfg = dut.config
-    first = pack(cfg.input_fields(), {"values": [5, 7], "index": [0, 1],
+    first = pack(cfg.input_layout(), {"values": [5, 7], "index": [0, 1],
                                       "weights": [1, 1, 1, 1], "last": [0]})
-    second = pack(cfg.input_fields(), {"values": [2, 3], "index": [1, 3],
+    second = pack(cfg.input_layout(), {"values": [2, 3], "index": [1, 3],
                                        "weights": [10, 20, 30, 40], "last": [1]})
     top = Module()
     top.submodules.dut = dut
@@ -156,26 +163,26 @@ def test_reset_drops_the_row_in_progress() -> None:
     sim.add_clock(1e-8)
     sim.add_testbench(bench)
     sim.run()
-    assert [unpack(cfg.output_fields(), g)["acc"] for g in got] == [[2 * 20 + 3 * 40]]
+    assert [unpack(cfg.output_layout(), g)["acc"] for g in got] == [[2 * 20 + 3 * 40]]
 
 
 @pytest.mark.parametrize(
     ("cls", "kwargs", "exc", "needle"),
     [
-        (NMSparseMAC, dict(n=4, m=4), ValueError, "n = 4"),
-        (NMSparseMAC, dict(n=2, m=1), ValueError, "m must be at least 2, not 1"),
-        (NMSparseMAC, dict(n=2, m=4, fmt="bf16"), ValueError, "'bf16'"),
-        (NMSparseMAC, dict(n=2, m=4, fmt="int5"), ValueError, "'int5'"),
-        (NMSparseMAC, dict(n=2, m=4, acc_width=16), ValueError, "not 16"),
-        (NMSparseMAC, dict(n=2, m=4, acc_width=65), ValueError, "not 65"),
-        (NMSparseMAC, dict(n=2, m=4, acc_width=32.0), TypeError, "32.0"),
-        (NMSparseMAC, dict(n=2, m=4, weight_width=1), ValueError, "not 1"),
-        (NMSparseMAC, dict(n=2, m=4, outputs=0), ValueError, "outputs must be in .*not 0"),
-        (DenseMAC, dict(m=32, acc_width=20), ValueError, "\\[21, 64\\].*not 20"),
-        (DenseMAC, dict(m=0), ValueError, "m must be in .*not 0"),
-        (NMLinear, dict(n=2, m=4, arch="bubble"), ValueError, "'bubble'"),
-        (NMLinear, dict(n=2, m=4, pipeline=-2), ValueError, "-2"),
-        (NMLinear, dict(n=2, m=4, fmt="fp16"), ValueError, "'fp16'"),
+        (SparseMACConfig, dict(n=4, m=4), ValueError, "n = 4"),
+        (SparseMACConfig, dict(n=2, m=1), ValueError, "m must be at least 2, not 1"),
+        (SparseMACConfig, dict(n=2, m=4, fmt="bf16"), ValueError, "'bf16'"),
+        (SparseMACConfig, dict(n=2, m=4, fmt="int5"), ValueError, "'int5'"),
+        (SparseMACConfig, dict(n=2, m=4, acc_width=16), ValueError, "not 16"),
+        (SparseMACConfig, dict(n=2, m=4, acc_width=65), ValueError, "not 65"),
+        (SparseMACConfig, dict(n=2, m=4, acc_width=32.0), TypeError, "32.0"),
+        (SparseMACConfig, dict(n=2, m=4, weight_width=1), ValueError, "not 1"),
+        (SparseMACConfig, dict(n=2, m=4, outputs=0), ValueError, "outputs must be in .*not 0"),
+        (DenseMACConfig, dict(m=32, acc_width=20), ValueError, "\\[21, 64\\].*not 20"),
+        (DenseMACConfig, dict(m=0), ValueError, "m must be in .*not 0"),
+        (LinearConfig, dict(n=2, m=4, arch="bubble"), ValueError, "'bubble'"),
+        (LinearConfig, dict(n=2, m=4, pipeline=-2), ValueError, "-2"),
+        (LinearConfig, dict(n=2, m=4, fmt="fp16"), ValueError, "'fp16'"),
     ],
 )
 def test_mac_invalid_parameters(cls, kwargs: dict, exc: type, needle: str) -> None:
@@ -184,10 +191,10 @@ def test_mac_invalid_parameters(cls, kwargs: dict, exc: type, needle: str) -> No
 
 
 def test_latency_properties() -> None:
-    mac, dense, lin = NMSparseMAC(n=8, m=16), DenseMAC(m=16), NMLinear(n=8, m=16, pipeline=4)
-    unused(mac, dense, lin)
+    mac, dense = SparseMACConfig(n=8, m=16), DenseMACConfig(m=16)
+    lin = LinearConfig(n=8, m=16, pipeline=4)
     assert mac.latency == 2 and dense.latency == 2
-    assert lin.latency == 6 and lin.config.selector.pipeline == 4
+    assert lin.latency == 6 and lin.selector.pipeline == 4
 
 
 def test_adder_tree_partial_sums_are_kept() -> None:
@@ -195,6 +202,7 @@ def test_adder_tree_partial_sums_are_kept() -> None:
     (carry chains) instead of one multi-operand adder expanded into LUT logic."""
     from amaranth.back import verilog
 
-    text = verilog.convert(DenseMAC(m=4, outputs=1), name="t", emit_src=False)
+    text = verilog.convert(DenseMAC(DenseMACConfig(m=4, outputs=1)), name="t",
+                           emit_src=False)
     # 4 products: 3 partial sums for the one output
     assert text.count("(* keep = 32'd1 *)") == 3

@@ -8,8 +8,8 @@ import random
 
 import pytest
 
-from gen import networks
 from gen.config import TopKConfig
+from nmsparse.contract import networks
 
 # (pattern) -> (comparators, depth) of the network the shipped selectors use
 SHIPPED_NETWORKS = {(2, 4): (4, 2), (4, 8): (14, 4), (8, 16): (44, 11), (16, 32): (126, 15)}

@@ -6,11 +6,11 @@ import random
 
 import pytest
 import torch
-from amaranth_stream import combinational_map, pack, run_stream, unpack, unused
 
 import golden
 from gen.config import TopKConfig
-from gen.topk import NetworkTopK, NMTopK, RankTopK
+from gen.sim import combinational_map, pack, run_stream, unpack
+from gen.topk import NMTopK
 
 
 def expected(cfg: TopKConfig, groups: list[list[int]]) -> list[int]:
@@ -19,9 +19,9 @@ def expected(cfg: TopKConfig, groups: list[list[int]]) -> list[int]:
     mask = golden.nm_mask(x, cfg.n, cfg.m, fmt=cfg.fmt)
     values, index = golden.nm_compress(x, cfg.n, cfg.m, fmt=cfg.fmt)
     vbits = golden.to_bits(values, cfg.fmt)
-    fields = cfg.output_fields()
+    layout = cfg.output_layout()
     return [
-        pack(fields, {"mask": mask[g].int().tolist(), "values": vbits[g, 0].tolist(),
+        pack(layout, {"mask": mask[g].int().tolist(), "values": vbits[g, 0].tolist(),
                       "index": index[g, 0].tolist()})
         for g in range(len(groups))
     ]
@@ -34,8 +34,7 @@ def edge_pool(fmt: str) -> list[int]:
     sign = 1 << (w - 1)
     if f.is_int:
         return [0, 1, sign - 1, sign, sign + 1, (1 << w) - 1, 2]  # 0, 1, max, min, min+1, -1, 2
-    exp_bits = {16: 5 if fmt == "fp16" else 8, 32: 8}[w]
-    man = w - 1 - exp_bits
+    exp_bits, man = f.exp_bits, f.mant_bits
     inf = ((1 << exp_bits) - 1) << man
     return [0, sign, inf, inf | sign, inf | 1, inf | (1 << (man - 1)) | sign, (1 << (w - 1)) - 1,
             1, 1 | sign, 1 << man, (1 << man) - 1]
@@ -67,17 +66,17 @@ CASES = [
 
 @pytest.mark.parametrize(("n", "m", "fmt", "arch"), CASES)
 def test_topk_random_and_edges(n: int, m: int, fmt: str, arch: str, nm_seed: int) -> None:
-    dut = NMTopK(n=n, m=m, fmt=fmt, arch=arch)
+    dut = NMTopK(TopKConfig(n=n, m=m, fmt=fmt, arch=arch))
     cfg = dut.config
     rng = random.Random(nm_seed + m * 7 + n)
     groups = groups_for(cfg, rng, 40 if m >= 32 else 90)
-    inputs = [pack(cfg.input_fields(), {"data": g}) for g in groups]
+    inputs = [pack(cfg.input_layout(), {"data": g}) for g in groups]
     run = run_stream(dut, inputs, len(inputs), seed=nm_seed, p_valid=0.8, p_ready=0.7)
     want = expected(cfg, groups)
     for k, (got, exp) in enumerate(zip(run.outputs, want, strict=True)):
         assert got == exp, (
-            f"group {k} {groups[k]}: got {unpack(cfg.output_fields(), got)}, "
-            f"want {unpack(cfg.output_fields(), exp)} (seed {nm_seed})"
+            f"group {k} {groups[k]}: got {unpack(cfg.output_layout(), got)}, "
+            f"want {unpack(cfg.output_layout(), exp)} (seed {nm_seed})"
         )
     for i_cycle, o_cycle in zip(run.in_cycles, run.out_cycles, strict=True):
         assert o_cycle >= i_cycle + cfg.latency
@@ -86,12 +85,12 @@ def test_topk_random_and_edges(n: int, m: int, fmt: str, arch: str, nm_seed: int
 @pytest.mark.parametrize("arch", ["network", "rank"])
 @pytest.mark.parametrize("pipeline", [0, 1, 2, 3, 7])
 def test_topk_exact_latency_full_rate(arch: str, pipeline: int, nm_seed: int) -> None:
-    dut = NMTopK(n=4, m=8, fmt="int8", arch=arch, pipeline=pipeline)
+    dut = NMTopK(TopKConfig(n=4, m=8, fmt="int8", arch=arch, pipeline=pipeline))
     cfg = dut.config
     assert dut.latency == pipeline
     rng = random.Random(nm_seed)
     groups = groups_for(cfg, rng, 30)
-    inputs = [pack(cfg.input_fields(), {"data": g}) for g in groups]
+    inputs = [pack(cfg.input_layout(), {"data": g}) for g in groups]
     run = run_stream(dut, inputs, len(inputs), seed=nm_seed)
     assert run.outputs == expected(cfg, groups)
     assert run.in_cycles == list(range(len(inputs))), "not one group per clock"
@@ -102,10 +101,10 @@ def test_topk_exact_latency_full_rate(arch: str, pipeline: int, nm_seed: int) ->
 @pytest.mark.parametrize("arch", ["network", "rank"])
 @pytest.mark.parametrize(("p_valid", "p_ready"), [(1.0, 0.3), (0.4, 1.0), (0.6, 0.6)])
 def test_topk_backpressure(arch: str, p_valid: float, p_ready: float, nm_seed: int) -> None:
-    dut = NMTopK(n=8, m=16, fmt="bf16", arch=arch)
+    dut = NMTopK(TopKConfig(n=8, m=16, fmt="bf16", arch=arch))
     cfg = dut.config
     groups = groups_for(cfg, random.Random(nm_seed + 1), 60)
-    inputs = [pack(cfg.input_fields(), {"data": g}) for g in groups]
+    inputs = [pack(cfg.input_layout(), {"data": g}) for g in groups]
     run = run_stream(dut, inputs, len(inputs), seed=nm_seed + 2, p_valid=p_valid,
                      p_ready=p_ready)
     assert run.outputs == expected(cfg, groups)  # no loss, duplication or reordering
@@ -117,8 +116,7 @@ def test_topk_backpressure(arch: str, p_valid: float, p_ready: float, nm_seed: i
 def test_topk_2_4_int4_exhaustive(arch: str) -> None:
     """All 65,536 groups of 2:4 int4, 64 lanes of a combinational selector per step."""
     lanes = 64
-    dut = NMTopK(n=2, m=4, fmt="int4", arch=arch, pipeline=0, lanes=lanes)
-    cfg = dut.config
+    dut = NMTopK(TopKConfig(n=2, m=4, fmt="int4", arch=arch, pipeline=0, lanes=lanes))
     lane_cfg = TopKConfig(n=2, m=4, fmt="int4", arch=arch, pipeline=0)
     groups = [[(v >> (4 * j)) & 15 for j in range(4)] for v in range(1 << 16)]
     iw = 16  # one lane's input payload: 4 x 4 bits, so lane l = bits 16l.. of the payload
@@ -126,7 +124,7 @@ def test_topk_2_4_int4_exhaustive(arch: str) -> None:
               for b in range(0, 1 << 16, lanes)]
     outputs = combinational_map(dut, inputs)
     want = expected(lane_cfg, groups)
-    ow = sum(f.width for f in cfg.output_fields())
+    ow = lane_cfg.output_layout().size
     got = [(word >> (ow * l)) & ((1 << ow) - 1) for word in outputs for l in range(lanes)]
     bad = [g for g in range(1 << 16) if got[g] != want[g]]
     assert not bad, f"{len(bad)} groups differ, first {groups[bad[0]]}"
@@ -135,35 +133,35 @@ def test_topk_2_4_int4_exhaustive(arch: str) -> None:
 @pytest.mark.parametrize("arch", ["network", "rank"])
 def test_topk_lanes(arch: str, nm_seed: int) -> None:
     lanes = 3
-    dut = NMTopK(n=2, m=4, fmt="int8", arch=arch, lanes=lanes)
+    dut = NMTopK(TopKConfig(n=2, m=4, fmt="int8", arch=arch, lanes=lanes))
     cfg = dut.config
     assert cfg.name.endswith("_x3")
     lane_cfg = TopKConfig(n=2, m=4, fmt="int8", arch=arch)
     groups = groups_for(lane_cfg, random.Random(nm_seed), 30)
-    iw = sum(f.width for f in cfg.input_fields())
-    ow = sum(f.width for f in cfg.output_fields())
-    inputs = [sum(pack(cfg.input_fields(), {"data": groups[b + l]}) << (iw * l)
+    iw, ow = lane_cfg.input_layout().size, lane_cfg.output_layout().size
+    inputs = [sum(pack(lane_cfg.input_layout(), {"data": groups[b + l]}) << (iw * l)
                   for l in range(lanes)) for b in range(0, 30, lanes)]
     run = run_stream(dut, inputs, len(inputs), seed=nm_seed, p_ready=0.5)
     got = [(word >> (ow * l)) & ((1 << ow) - 1) for word in run.outputs for l in range(lanes)]
     assert got == expected(lane_cfg, groups)
-    side = cfg.sidecar()["ports"]["o__payload"]
-    assert side["width"] == ow * lanes
-    assert side["fields"]["index"]["lanes"] == lanes
-    assert side["fields"]["index"]["lane_stride"] == ow
+    side = cfg.sidecar().ports["o__payload"]
+    assert side.width == ow * lanes
+    assert side.fields["index"].lanes == lanes
+    assert side.fields["index"].lane_stride == ow
 
 
-def test_arch_dispatch_and_properties() -> None:
-    a, b, c = NMTopK(n=2, m=4), NMTopK(n=2, m=4, arch="rank"), RankTopK(n=2, m=4)
-    dut, rank = NetworkTopK(n=8, m=16, fmt="bf16", pipeline=4), RankTopK(n=8, m=16)
-    unused(a, b, c, dut, rank)
-    assert type(a) is NetworkTopK
-    assert type(b) is RankTopK
-    assert isinstance(c, NMTopK)
-    assert (dut.n, dut.m, dut.fmt, dut.pipeline, dut.latency, dut.lanes) == \
-        (8, 16, "bf16", 4, 4, 1)
-    assert dut.comparators == 44
+def test_config_properties_and_architectures() -> None:
+    net = TopKConfig(n=8, m=16, fmt="bf16", pipeline=4)
+    rank = TopKConfig(n=8, m=16, arch="rank")
+    assert (net.n, net.m, net.fmt, net.arch, net.pipeline, net.latency, net.lanes) == \
+        (8, 16, "bf16", "network", 4, 4, 1)
+    assert net.comparators == 44
     assert rank.comparators == 120
+    assert type(net.architecture).__name__ == "NetworkArch"
+    assert type(rank.architecture).__name__ == "RankArch"
+    # frozen: a design point cannot change under a built component
+    with pytest.raises(AttributeError):
+        net.pipeline = 2  # type: ignore[misc]
 
 
 @pytest.mark.parametrize(
@@ -185,9 +183,18 @@ def test_arch_dispatch_and_properties() -> None:
 )
 def test_topk_invalid_parameters(kwargs: dict, exc: type, needle: str) -> None:
     with pytest.raises(exc, match=needle):
-        NMTopK(**kwargs)
+        TopKConfig(**kwargs)
 
 
-def test_subclass_arch_mismatch() -> None:
-    with pytest.raises(ValueError, match="'network'"):
-        RankTopK(n=2, m=4, arch="network")
+def test_component_takes_a_config() -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no UnusedElaboratable warning from a half-built unit
+        with pytest.raises(TypeError, match="TopKConfig"):
+            NMTopK(n=2, m=4)  # type: ignore[call-arg]
+        with pytest.raises(TypeError, match="TopKConfig"):
+            NMTopK({"n": 2, "m": 4})  # type: ignore[arg-type]
+        import gc
+
+        gc.collect()

@@ -51,7 +51,7 @@ def tensors(draw, fmt: str, m: int):
         pool = draw(st.lists(st.integers(f.min, f.max), min_size=1, max_size=4))
         pool += [f.min, f.max, 0, -1, 1]
         vals = draw(st.lists(st.sampled_from(pool), min_size=count, max_size=count))
-        dtype = draw(st.sampled_from([f.dtype, torch.int32, torch.int64]))
+        dtype = draw(st.sampled_from([golden.dtype_of(f), torch.int32, torch.int64]))
         return torch.tensor(vals, dtype=dtype).reshape(rows, groups * m)
     pool = list(_SPECIAL[fmt])
     pool += draw(st.lists(st.integers(0, (1 << f.width) - 1), min_size=1, max_size=6))
@@ -160,7 +160,7 @@ def test_most_negative_integer_has_the_largest_key(backend):
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("fmt", FLOAT_FORMATS)
 def test_float_order_nan_above_inf_and_signed_zero(fmt, backend):
-    dtype = golden.get_format(fmt).dtype
+    dtype = golden.dtype_of(fmt)
     nan = torch.tensor(float("nan"), dtype=dtype)
     x = torch.stack([torch.tensor(float("inf"), dtype=dtype), -nan,
                      torch.tensor(-float("inf"), dtype=dtype), torch.tensor(1.0, dtype=dtype)])

@@ -1,4 +1,4 @@
-"""golden.sparsify: N:M activation sparsity hooks, criteria and mitigations on real modules."""
+"""golden.llm.sparsify: N:M activation sparsity hooks, criteria and mitigations on real modules."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from conftest import seed
 from torch import nn
 
 import golden
-from golden import criteria, hooks, mitigations
-from golden.hooks import Sparsity, parse_sparsity, sparsify, sparsify_tensor
+from golden.llm import criteria, hooks, mitigations
+from golden.llm.hooks import Sparsity, parse_sparsity, sparsify, sparsify_tensor
 
 
 class _Attn(nn.Module):

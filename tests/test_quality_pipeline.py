@@ -13,10 +13,9 @@ import pytest
 import torch
 from torch import nn
 
-import golden
-from golden import capture, corpus, models, quality
-from golden.hooks import sparsify
-from golden.quality import Setting
+from golden.llm import capture, corpus, hooks, models, quality
+from golden.llm.hooks import sparsify
+from golden.llm.quality import Setting
 from nmsparse import cli
 
 ACTS = Path(__file__).resolve().parent.parent / "verif" / "data" / "smollm2_acts.pt"
@@ -300,7 +299,7 @@ def test_perplexity_ordering_on_real_model_and_text(lm, texts) -> None:
     assert recs[1]["ppl"] > recs[2]["ppl"]
     with torch.no_grad():  # evaluation left the model dense
         ids = tok("Anne", return_tensors="pt").input_ids
-        h = golden.hooks.apply_sparsity(model, None)
+        h = hooks.apply_sparsity(model, None)
         h.remove()
         assert not any(m._forward_pre_hooks for m in model.modules() if isinstance(m, nn.Linear))
     with pytest.raises(ValueError, match="calibration text must differ"):

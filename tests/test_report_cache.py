@@ -6,24 +6,26 @@ import json
 import shutil
 from pathlib import Path
 
+from nmsparse.contract.sidecar import load_sidecar, parse_sidecar
 from nmsparse.report import cache
 
 FIX = Path(__file__).parent / "fixtures" / "report"
 TOPK = FIX / "topk_2_4_int8_rank"
-SIDECAR = json.loads((FIX / "hdl" / "nm_topk_2_4_int8_rank.json").read_text())
 
 
-def test_key_changes_with_verilog_ports_flow_and_mode():
-    k = cache.point_key(b"module m; endmodule", SIDECAR, "flow", place=True)
-    assert k == cache.point_key(b"module m; endmodule", SIDECAR, "flow", place=True)
-    assert k != cache.point_key(b"module m ; endmodule", SIDECAR, "flow", place=True)
-    assert k != cache.point_key(b"module m; endmodule", SIDECAR, "flow2", place=True)
-    assert k != cache.point_key(b"module m; endmodule", SIDECAR, "flow", place=False)
-    other = json.loads(json.dumps(SIDECAR))
-    other["ports"]["i__payload"]["width"] += 1
+def test_key_changes_with_verilog_ports_flow_and_mode(small_hdl):
+    sidecar = load_sidecar(small_hdl / "nm_topk_2_4_int8_rank.json")
+    k = cache.point_key(b"module m; endmodule", sidecar, "flow", place=True)
+    assert k == cache.point_key(b"module m; endmodule", sidecar, "flow", place=True)
+    assert k != cache.point_key(b"module m ; endmodule", sidecar, "flow", place=True)
+    assert k != cache.point_key(b"module m; endmodule", sidecar, "flow2", place=True)
+    assert k != cache.point_key(b"module m; endmodule", sidecar, "flow", place=False)
+    doc = sidecar.to_dict()
+    doc["ports"]["i__payload"]["width"] += 1
+    other = parse_sidecar(doc)
     assert k != cache.point_key(b"module m; endmodule", other, "flow", place=True)
-    # parameters that do not change the hardware (e.g. a comment in the sidecar) do not matter
-    extra = {**SIDECAR, "comparators": 999}
+    # figures that do not change the hardware (e.g. the comparator count) do not matter
+    extra = parse_sidecar({**sidecar.to_dict(), "comparators": 999})
     assert k == cache.point_key(b"module m; endmodule", extra, "flow", place=True)
 
 

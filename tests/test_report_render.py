@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from nmsparse.report import baselines, cli, parse, records, render
+from nmsparse.report import analysis, baselines, cli, parse, records, render
 
 FIX = Path(__file__).parent / "fixtures" / "report"
 TOPK = FIX / "topk_2_4_int8_rank"
@@ -28,8 +27,8 @@ def _measured() -> dict:
 
 
 @pytest.fixture
-def point() -> records.Point:
-    return records.find_points(FIX / "hdl")[0]
+def point(small_hdl) -> records.Point:
+    return records.find_points(small_hdl)[0]
 
 
 def test_record_joins_sidecar_and_measurement(point):
@@ -44,16 +43,16 @@ def test_record_joins_sidecar_and_measurement(point):
     assert failed["post_synth"] is None and failed["error"] == "boom"
 
 
-def test_find_points_errors(tmp_path, point):
+def test_find_points_errors(tmp_path, point, small_hdl):
     with pytest.raises(FileNotFoundError, match="nmsparse generate"):
         records.find_points(tmp_path / "missing")
     with pytest.raises(FileNotFoundError, match="manifest.json"):
         records.find_points(tmp_path)
     with pytest.raises(ValueError, match="'some'"):
-        records.find_points(FIX / "hdl", "some")
+        records.find_points(small_hdl, "some")
     with pytest.raises(ValueError, match="matching nm_dense"):
-        records.find_points(FIX / "hdl", only=["nm_dense*"])
-    assert [p.module for p in records.find_points(FIX / "hdl", "all")] == [point.module]
+        records.find_points(small_hdl, only=["nm_dense*"])
+    assert [p.module for p in records.find_points(small_hdl, "all")] == [point.module]
 
 
 def test_not_run_without_results(point, tmp_path):
@@ -113,7 +112,7 @@ def test_savings_against_dense():
                 "asic": {"transistors": tr}}
     recs = [rec("nm_spmac_8_16_int8_k4", "spmac", 8, 16, 500, 40_000, 32),
             rec("dense_mac_16_int8_k4", "dense_mac", None, 16, 800, 100_000, 64)]
-    (s,) = render.savings(recs)
+    (s,) = analysis.savings(recs)
     assert s["dense"] == "dense_mac_16_int8_k4"
     assert s["transistor_ratio"] == pytest.approx(0.4)
     assert s["mult_ratio"] == pytest.approx(0.5)
@@ -144,16 +143,11 @@ def test_cli_rejects_bad_jobs():
     assert p.parse_args(["--jobs", "3"]).jobs == 3
 
 
-def test_fixture_copy_is_self_contained(tmp_path):
-    shutil.copytree(FIX / "hdl", tmp_path / "hdl")
-    assert len(records.find_points(tmp_path / "hdl")) == 1
-
-
-def test_cached_only_shows_not_run(tmp_path, capsys):
+def test_cached_only_shows_not_run(tmp_path, capsys, small_hdl):
     from nmsparse import cli as main_cli
 
     out = tmp_path / "reports"
-    assert main_cli.main(["report", "--hdl", str(FIX / "hdl"), "-o", str(out),
+    assert main_cli.main(["report", "--hdl", str(small_hdl), "-o", str(out),
                           "--cached-only"]) == 0
     assert "0 cached, 1 not run (--cached-only)" in capsys.readouterr().out
     text = (out / "report.md").read_text()

@@ -7,21 +7,20 @@ later runs of this file take about half a minute.
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
 import pytest
 
 from nmsparse import cli
+from nmsparse.contract.sidecar import load_sidecar
 from nmsparse.report import synth
 
 FIX = Path(__file__).parent / "fixtures" / "report"
 
 
-def test_report_end_to_end_and_cached(tmp_path, capsys):
-    hdl = tmp_path / "hdl"
-    shutil.copytree(FIX / "hdl", hdl)
+def test_report_end_to_end_and_cached(tmp_path, capsys, small_hdl):
+    hdl = small_hdl
     out = tmp_path / "reports"
     assert cli.main(["report", "--hdl", str(hdl), "-o", str(out), "--jobs", "1"]) == 0
     first = capsys.readouterr().out
@@ -50,8 +49,8 @@ def test_report_end_to_end_and_cached(tmp_path, capsys):
     assert json.loads((out / "resources.json").read_text())["modules"] == doc["modules"]
 
 
-def test_broken_verilog_fails_with_the_module_and_log(tmp_path):
-    sidecar = json.loads((FIX / "hdl" / "nm_topk_2_4_int8_rank.json").read_text())
+def test_broken_verilog_fails_with_the_module_and_log(tmp_path, small_hdl):
+    sidecar = load_sidecar(small_hdl / "nm_topk_2_4_int8_rank.json")
     bad = tmp_path / "bad.v"
     bad.write_text("module nm_topk_2_4_int8_rank (input clk; endmodule\n")
     with pytest.raises(synth.SynthesisError, match="nm_topk_2_4_int8_rank: Yosys synthesis "

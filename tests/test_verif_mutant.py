@@ -18,7 +18,8 @@ import pytest
 from conftest import seed
 
 from nmsparse import cli
-from verif import runner, sidecar, vectors
+from nmsparse.contract import sidecar
+from verif import runner, vectors
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLE = REPO / "verif" / "data" / "example_hdl"
@@ -51,8 +52,8 @@ def test_mutated_shipped_selector_fails(tmp_path):
     line = flip_first_tie_comparison(v)
     sc = sidecar.find_module(tmp_path, name)
     scen = [s for s in vectors.regression_scenarios(sc, seed())
-            if s["name"] == "directed edge cases"]
-    res = runner.run_vectors(sc, {"scenarios": scen}, seed=seed(), tag="mutant")
+            if s.name == "directed edge cases"]
+    res = runner.run_vectors(sc, scen, seed=seed(), tag="mutant")
     print(f"mutated: {line}\n{res.failure_text()}")
     assert not res.passed and res.mismatches > 0
     text = res.failure_text()

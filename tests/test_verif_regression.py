@@ -15,7 +15,8 @@ import functools
 import pytest
 from conftest import seed
 
-from verif import runner, sidecar, vectors
+from nmsparse.contract import sidecar
+from verif import runner, vectors
 
 
 def _modules() -> list[str]:
@@ -38,10 +39,10 @@ def _run(name: str, *, slow: bool) -> runner.SimResult:
     sc = sidecar.find_module(runner.hdl_dir(), name)
     s = seed()
     scen = vectors.regression_scenarios(sc, s, activations=_acts(), slow=slow)
-    res = runner.run_vectors(sc, {"scenarios": scen}, seed=s, tag="slow" if slow else "regr")
+    res = runner.run_vectors(sc, scen, seed=s, tag="slow" if slow else "regr")
     for rec in res.scenarios:
-        print(f"{name}: {rec['name']}: {rec['groups']} groups, {rec['mismatches']} mismatches, "
-              f"latency {rec['latencies']}, {rec['groups_per_second']:.0f} groups/s")
+        print(f"{name}: {rec.name}: {rec.groups} groups, {rec.mismatches} mismatches, "
+              f"latency {rec.latencies}, {rec.groups_per_second:.0f} groups/s")
     print(f"{name}: seed {s}, build {res.build_seconds:.1f} s, simulation {res.sim_seconds:.1f} s")
     return res
 

@@ -13,7 +13,9 @@ import torch
 
 import golden
 from nmsparse import cli
-from verif import sidecar, vectors
+from nmsparse.contract import sidecar
+from nmsparse.contract.vectors import Segment
+from verif import vectors
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "verif" / "data" / "example_hdl"
 
@@ -23,7 +25,7 @@ def _sc(name: str = "nm_topk_2_4_int8_example") -> sidecar.Sidecar:
 
 
 def test_field_pack_unpack_roundtrip_lanes():
-    f = sidecar.Field("data", offset=3, width=32, elem_width=8, count=4, lanes=2, lane_stride=40)
+    f = sidecar.Field("data", offset=3, elem_width=8, count=4, lanes=2, lane_stride=40)
     p = f.pack_lane([1, 255, 128, 0], lane=1) | f.pack_lane([7, 6, 5, 4], lane=0)
     assert f.unpack_lane(p, 0) == [7, 6, 5, 4]
     assert f.unpack_lane(p, 1) == [1, 255, 128, 0]
@@ -35,7 +37,7 @@ def test_topk_phase_packs_golden_outputs_lsb_first():
     sc = _sc()
     bits = golden.to_bits(torch.tensor([[5, -128, 127, 0]], dtype=torch.int8), "int8")
     ph = vectors.topk_phase(sc, bits)
-    inp, out = int(ph["inputs"][0], 16), int(ph["expected"][0], 16)
+    inp, out = int(ph.inputs[0], 16), int(ph.expected[0], 16)
     assert sc.i.unpack(inp)["data"] == [5, 128, 127, 0]
     o = sc.o.unpack(out)
     assert o["mask"] == [0, 1, 1, 0]          # |-128| = 128 beats 127 beats 5
@@ -44,22 +46,21 @@ def test_topk_phase_packs_golden_outputs_lsb_first():
 
 
 def test_topk_phase_pads_to_lanes():
-    raw = json.loads((EXAMPLE / "nm_topk_2_4_int8_example.json").read_text())
     sc = _sc()
-    lanes_sc = sidecar.Sidecar(module="x", unit="topk", params={**raw["params"], "lanes": 3},
+    lanes_sc = sidecar.Sidecar(module="x", unit="topk", params={**sc.params, "lanes": 3},
                                latency=1, ports={
                                    "i__payload": sidecar.Port("i__payload", "in", 96, {
-                                       "data": sidecar.Field("data", 0, 32, 8, 4, 3, 32)}),
+                                       "data": sidecar.Field("data", 0, 8, 4, 3, 32)}),
                                    "o__payload": sidecar.Port("o__payload", "out", 72, {
-                                       name: sidecar.Field(name, f.offset, f.width, f.elem_width,
+                                       name: sidecar.Field(name, f.offset, f.elem_width,
                                                            f.count, 3, 24)
                                        for name, f in sc.o.fields.items()})},
-                               path=sc.path, raw=raw)
+                               path=sc.path)
     bits = vectors.random_groups(sc, 7, seed=3)
     ph = vectors.topk_phase(lanes_sc, bits)
-    assert len(ph["inputs"]) == 3 and ph["groups"] == 7
+    assert len(ph.inputs) == 3 and ph.groups == 7
     exp = vectors.topk_expected(sc, bits)
-    third = int(ph["expected"][2], 16)
+    third = int(ph.expected[2], 16)
     assert lanes_sc.o.unpack(third, lane=0)["index"] == exp["index"][6].tolist()
 
 
@@ -76,26 +77,26 @@ def test_edge_groups_cover_the_specials():
 
 
 def test_mac_phase_wraps_like_golden():
-    raw = {"module": "m", "unit": "dense_mac", "params": {"m": 4, "fmt": "int8", "n": None,
-           "weight_width": 8, "acc_width": 16, "outputs": 2}, "latency": 1}
+    params = {"m": 4, "fmt": "int8", "width": 8, "weight_width": 8, "acc_width": 16,
+              "outputs": 2}
     ports = {
         "i__payload": sidecar.Port("i__payload", "in", 32 + 64 + 1, {
-            "data": sidecar.Field("data", 0, 32, 8, 4),
-            "weights": sidecar.Field("weights", 32, 64, 8, 8),
-            "last": sidecar.Field("last", 96, 1, 1, 1)}),
+            "data": sidecar.Field("data", 0, 8, 4),
+            "weights": sidecar.Field("weights", 32, 8, 8),
+            "last": sidecar.Field("last", 96, 1, 1)}),
         "o__payload": sidecar.Port("o__payload", "out", 32, {
-            "acc": sidecar.Field("acc", 0, 32, 16, 2)}),
+            "acc": sidecar.Field("acc", 0, 16, 2)}),
     }
-    sc = sidecar.Sidecar(module="m", unit="dense_mac", params=raw["params"], latency=1,
-                         ports=ports, path=EXAMPLE, raw=raw)
+    sc = sidecar.Sidecar(module="m", unit="dense_mac", params=params, latency=1, ports=ports,
+                         path=EXAMPLE)
     x = torch.full((3, 4), -128, dtype=torch.int64)
     w = torch.full((3, 2, 4), -128, dtype=torch.int64)
     ph = vectors.mac_phase(sc, [(x, w)])
-    acc = ports["o__payload"].unpack(int(ph["expected"][0], 16))["acc"]
+    acc = ports["o__payload"].unpack(int(ph.expected[0], 16))["acc"]
     want = (12 * 16384) & 0xFFFF  # 196608 wraps at 16 bits
     assert acc == [want, want]
-    assert ph["out_src"] == [2]
-    last = [ports["i__payload"].unpack(int(h, 16))["last"][0] for h in ph["inputs"]]
+    assert ph.out_src == [2]
+    last = [ports["i__payload"].unpack(int(h, 16))["last"][0] for h in ph.inputs]
     assert last == [0, 0, 1]
 
 
@@ -104,7 +105,7 @@ def test_sidecar_errors_are_clear(tmp_path):
         sidecar.load_sidecar(tmp_path / "nope.json")
     bad = tmp_path / "m.json"
     bad.write_text("{not json")
-    with pytest.raises(ValueError, match="cannot read sidecar"):
+    with pytest.raises(ValueError, match="not valid JSON"):
         sidecar.load_sidecar(bad)
     raw = json.loads((EXAMPLE / "nm_topk_2_4_int8_example.json").read_text())
     del raw["ports"]["o__payload"]["fields"]["index"]
@@ -124,7 +125,7 @@ def test_load_activations_formats(tmp_path):
     assert vectors.load_activations(tmp_path / "b.npy")["b"].shape == (2, 16)
     assert vectors.load_activations(tmp_path / "c.safetensors")["c"].shape == (2, 16)
     bits, labels = vectors.activation_groups({"a": t}, 16, "int8")
-    assert bits.shape == (6, 16) and labels == [[0, "a", 2]]
+    assert bits.shape == (6, 16) and labels == [Segment(0, "a", 2)]
     (tmp_path / "junk.pt").write_bytes(b"garbage")
     with pytest.raises(ValueError, match="cannot read activations"):
         vectors.load_activations(tmp_path / "junk.pt")

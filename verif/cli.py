@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from nmsparse.contract.seeds import DEFAULT_SEED
+
 __all__ = ["add_arguments", "run", "select_modules", "write_records"]
 
 
@@ -41,13 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", metavar="FILE",
                         help="write/update a JSON list of records (one per module checked)")
     parser.add_argument("--seed", type=int, default=None,
-                        help="simulator seed (default $NMSPARSE_SEED or 1)")
+                        help="simulator seed (default $NMSPARSE_SEED, else "
+                             f"{DEFAULT_SEED})")
     parser.add_argument("--build-dir", help="where to build (default sim_build/)")
 
 
 def select_modules(hdl_dir: Path, n: int, m: int, fmt: str, arch: str | None):
     """Top-k selectors of ``hdl_dir`` for ``n:m`` and ``fmt`` (and ``arch`` if given)."""
-    from .sidecar import list_modules
+    from nmsparse.contract.sidecar import list_modules
 
     mods = list_modules(hdl_dir)
     chosen = [sc for sc in mods if sc.unit == "topk" and sc.n == n and sc.m == m
@@ -83,16 +86,18 @@ def write_records(path: str | Path, records: list[dict]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import golden
-    from nmsparse import toolchain
+    from nmsparse.contract import seeds, toolchain
+    from nmsparse.contract.formats import get_format
+    from nmsparse.contract.patterns import parse_pattern
+    from nmsparse.contract.vectors import Scenario
 
     from . import runner, vectors
 
-    n, m = golden.parse_pattern(args.pattern)
-    fmt = golden.get_format(args.fmt).name
+    n, m = parse_pattern(args.pattern)
+    fmt = get_format(args.fmt).name
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be a positive number of groups, not {args.limit}")
-    seed = args.seed if args.seed is not None else int(os.environ.get("NMSPARSE_SEED", "1"))
+    seed = seeds.seed(args.seed)
     hdl = runner.hdl_dir(args.hdl_dir)
     if not hdl.is_dir():
         raise FileNotFoundError(f"HDL directory {hdl} does not exist")
@@ -106,26 +111,25 @@ def run(args: argparse.Namespace) -> int:
     for sc in mods:
         t0 = time.perf_counter()
         phase = vectors.topk_phase(sc, bits)
-        scen = [{"name": "crosscheck", "check_latency": True, "label": {"segments": labels},
-                 "phases": [phase]}]
+        scen = [Scenario("crosscheck", [phase], check_latency=True, segments=labels)]
         try:
-            res = runner.run_vectors(sc, {"scenarios": scen}, seed=seed, build_root=args.build_dir,
+            res = runner.run_vectors(sc, scen, seed=seed, build_root=args.build_dir,
                                      tag="crosscheck")
         except (runner.SimError, toolchain.ToolchainError) as exc:
             print(f"nmsparse: error: {exc}", file=sys.stderr)
             return 2
         rec = res.scenarios[0]
-        bad = rec["mismatches"] or rec["errors"] or not res.passed
+        bad = not rec.ok or not res.passed
         failed |= bool(bad)
-        print(f"{sc.module}: {rec['groups']} groups checked, {rec['mismatches']} mismatches, "
-              f"{rec['groups_per_second']:.0f} groups/s (latency {sc.latency}, "
+        print(f"{sc.module}: {rec.groups} groups checked, {rec.mismatches} mismatches, "
+              f"{rec.groups_per_second:.0f} groups/s (latency {sc.latency}, "
               f"{time.perf_counter() - t0:.1f} s with build) {'FAIL' if bad else 'PASS'}")
         if bad:
             print(res.failure_text(), file=sys.stderr)
         records.append({
-            "module": sc.module, "pattern": f"{n}:{m}", "fmt": fmt, "arch": sc.arch,
-            "lanes": sc.lanes, "groups": rec["groups"], "mismatches": rec["mismatches"],
-            "errors": rec["errors"], "groups_per_second": round(rec["groups_per_second"], 1),
+            "module": sc.module, "pattern": sc.pattern, "fmt": fmt, "arch": sc.arch,
+            "lanes": sc.lanes, "groups": rec.groups, "mismatches": rec.mismatches,
+            "errors": rec.errors, "groups_per_second": round(rec.groups_per_second, 1),
             "seed": seed, "source": source, "hdl_dir": str(hdl),
         })
     if args.json:

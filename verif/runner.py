@@ -18,7 +18,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from .sidecar import Sidecar
+from nmsparse.contract import toolchain
+from nmsparse.contract.sidecar import Sidecar
+from nmsparse.contract.vectors import ResultFile, Scenario, ScenarioResult, VectorFile
 
 __all__ = ["SimResult", "SimError", "default_build_root", "build", "run_vectors", "hdl_dir"]
 
@@ -100,8 +102,6 @@ def build(sc: Sidecar, build_root: str | os.PathLike | None = None) -> Path:
     """
     from filelock import FileLock
 
-    from nmsparse import toolchain
-
     toolchain.setup(verilator=True)
     root = Path(build_root) if build_root else default_build_root()
     bdir = root / f"{sc.module}-{_digest(sc)}"
@@ -138,7 +138,7 @@ class SimResult:
 
     module: str
     seed: int
-    scenarios: list[dict]
+    scenarios: list[ScenarioResult]
     passed: bool
     log: Path
     build_seconds: float
@@ -146,33 +146,33 @@ class SimResult:
 
     @property
     def mismatches(self) -> int:
-        return sum(s["mismatches"] for s in self.scenarios)
+        return sum(s.mismatches for s in self.scenarios)
 
     @property
     def groups(self) -> int:
-        return sum(s["groups"] for s in self.scenarios)
+        return sum(s.groups for s in self.scenarios)
 
     @property
     def errors(self) -> list[str]:
-        return [e for s in self.scenarios for e in s["errors"]]
+        return [e for s in self.scenarios for e in s.errors]
 
     def failure_text(self, max_reports: int = 3) -> str:
         """The failing scenarios with their first mismatches, decoded field by field."""
         lines = []
         for s in self.scenarios:
-            if s["mismatches"] or s["errors"]:
-                lines.append(f"scenario {s['name']!r}: {s['mismatches']} of {s['checked']} "
+            if not s.ok:
+                lines.append(f"scenario {s.name!r}: {s.mismatches} of {s.checked} "
                              f"outputs mismatch")
-                lines += s["errors"]
-                lines += s["reports"][:max_reports]
+                lines += s.errors
+                lines += s.reports[:max_reports]
         if not lines:
             lines.append(f"simulation failed; see {self.log}:\n{_tail(self.log)}")
         return "\n".join(lines) + f"\n(seed {self.seed}; reproduce with NMSPARSE_SEED={self.seed})"
 
 
-def run_vectors(sc: Sidecar, vectors: dict, *, seed: int,
+def run_vectors(sc: Sidecar, scenarios: list[Scenario], *, seed: int,
                 build_root: str | os.PathLike | None = None, tag: str = "run") -> SimResult:
-    """Build ``sc`` (once) and replay ``vectors`` (see :mod:`verif.cocotb_regression`).
+    """Build ``sc`` (once) and replay ``scenarios`` (see :mod:`verif.cocotb_regression`).
 
     ``tag`` names the run's directory inside the build directory, so several runs of one
     module (in one process) keep their logs apart.
@@ -195,7 +195,7 @@ def run_vectors(sc: Sidecar, vectors: dict, *, seed: int,
     log = tdir / "sim.log"
     with suppress_missing():
         out.unlink()
-    vec.write_text(json.dumps({"sidecar": str(sc.path), "seed": seed, **vectors}))
+    VectorFile(sidecar=str(sc.path), seed=seed, scenarios=scenarios).write(vec)
     runner = get_runner("verilator")
     ok = True
     try:
@@ -210,8 +210,8 @@ def run_vectors(sc: Sidecar, vectors: dict, *, seed: int,
     if not out.is_file():
         raise SimError(f"the simulation of {sc.module} ended without a result; log {log}:\n"
                        f"{_tail(log)}")
-    data = json.loads(out.read_text())
-    res = SimResult(module=sc.module, seed=seed, scenarios=data["scenarios"], passed=ok, log=log,
+    data = ResultFile.read(out)
+    res = SimResult(module=sc.module, seed=seed, scenarios=data.scenarios, passed=ok, log=log,
                     build_seconds=float(stamp.get("seconds", 0.0)) if t1 - t0 > 1 else 0.0,
                     sim_seconds=time.perf_counter() - t1)
     if res.mismatches or res.errors:

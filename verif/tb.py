@@ -28,7 +28,9 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from .sidecar import Port, Sidecar, format_element, signed
+from nmsparse.contract.formats import get_format, signed
+from nmsparse.contract.sidecar import Port, Sidecar
+from nmsparse.contract.vectors import Segment
 
 __all__ = [
     "pattern",
@@ -193,9 +195,10 @@ class StreamMonitor:
             self.payloads.append(self.payload.read())
 
 
-def decode(port: Port, payload: int, lane: int, fmt: str, params: dict) -> dict[str, str]:
+def decode(port: Port, payload: int, lane: int, fmt: str) -> dict[str, str]:
     """Field-by-field text of one lane of ``payload`` (values in ``fmt``, accumulators signed)."""
     out = {}
+    f_elem = get_format(fmt)
     for name, f in port.fields.items():
         el = f.unpack_lane(payload, lane)
         if name == "mask":
@@ -203,7 +206,7 @@ def decode(port: Port, payload: int, lane: int, fmt: str, params: dict) -> dict[
         elif name in ("index", "last"):
             out[name] = str(el if len(el) > 1 else el[0])
         elif name in ("values", "data"):
-            out[name] = "[" + ", ".join(format_element(b, fmt) for b in el) + "]"
+            out[name] = "[" + ", ".join(f_elem.describe(b) for b in el) + "]"
         elif name in ("acc", "weights"):
             out[name] = str([signed(b, f.elem_width) for b in el])
         else:
@@ -236,20 +239,19 @@ class Scoreboard:
     def _lanes(self) -> int:
         return self.sc.lanes if self.sc.unit == "topk" else 1
 
-    def describe_group(self, transfer: int, lane: int, label: dict | None) -> str:
+    def describe_group(self, transfer: int, lane: int, segments: Sequence[Segment] = ()) -> str:
         g = transfer * self._lanes() + lane
         text = f"group {g} (transfer {transfer}, lane {lane})"
-        segments = (label or {}).get("segments") or []
-        for start, name, row_groups in reversed(segments):
-            if g >= start:
-                r, q = divmod(g - start, int(row_groups))
-                text += f" = {name}: row {r}, group {q} of the row"
+        for seg in reversed(segments):
+            if g >= seg.first:
+                r, q = divmod(g - seg.first, seg.row_groups)
+                text += f" = {seg.name}: row {r}, group {q} of the row"
                 break
         return text
 
     def compare(self, name: str, inputs: Sequence[int], expected: Sequence[int],
                 observed: Sequence[int], out_src: Sequence[int] | None, *, prefix: bool = False,
-                label: dict | None = None) -> None:
+                segments: Sequence[Segment] = ()) -> None:
         """Compare ``observed`` with ``expected`` (or a prefix of it when ``prefix``)."""
         sc = self.sc
         n_cmp = min(len(expected), len(observed))
@@ -272,19 +274,20 @@ class Scoreboard:
                     continue
                 self.mismatches += 1
                 if len(self.reports) < self.max_reports:
-                    self.reports.append(self._report(name, k, lane, inputs, e, o, out_src, label))
+                    self.reports.append(self._report(name, k, lane, inputs, e, o, out_src,
+                                                     segments))
 
-    def _report(self, name, k, lane, inputs, e, o, out_src, label) -> str:
+    def _report(self, name, k, lane, inputs, e, o, out_src, segments) -> str:
         sc = self.sc
         src = out_src[k] if out_src is not None and k < len(out_src) else k
         lines = [f"{name}: MISMATCH at output {k}, " + (
-            self.describe_group(src, lane, label) if sc.unit == "topk"
+            self.describe_group(src, lane, segments) if sc.unit == "topk"
             else f"row ending at input transfer {src}")]
         if sc.unit == "topk" and src < len(inputs):
-            d = decode(sc.i, inputs[src], lane, sc.fmt, sc.params)
+            d = decode(sc.i, inputs[src], lane, sc.fmt)
             lines += [f"  input  {k_}: {v}" for k_, v in d.items()]
-        ed = decode(sc.o, e, lane, sc.fmt, sc.params)
-        od = decode(sc.o, o, lane, sc.fmt, sc.params)
+        ed = decode(sc.o, e, lane, sc.fmt)
+        od = decode(sc.o, o, lane, sc.fmt)
         for f in sc.o.fields:
             flag = "" if ed[f] == od[f] else "   <-- differs"
             lines.append(f"  expected {f}: {ed[f]}")

@@ -11,15 +11,15 @@ format (``golden.to_bits``); MAC rows are lists of groups plus weights ``[g, K, 
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
 
 import golden
-
-from .sidecar import Port, Sidecar
+from nmsparse.contract.formats import Format
+from nmsparse.contract.sidecar import Port, Sidecar
+from nmsparse.contract.vectors import BACKPRESSURE_PATTERNS, IDLE_PATTERNS, Phase, Scenario, Segment
 
 __all__ = [
     "IDLE_PATTERNS",
@@ -35,13 +35,10 @@ __all__ = [
 ]
 
 DEFAULT_ACTIVATIONS = Path(__file__).resolve().parent / "data" / "smollm2_acts.pt"
-IDLE_PATTERNS = ("none", "cycle:1,1,1,0", "random:0.3")
-BACKPRESSURE_PATTERNS = ("none", "cycle:1,1,1,0", "random:0.3")
-_EXP_BITS = {"fp16": 5, "bf16": 8, "fp32": 8}
 
 
-def _fmt(sc: Sidecar) -> golden.Format:
-    return golden.get_format(sc.fmt)
+def _fmt(sc: Sidecar) -> Format:
+    return sc.format
 
 
 def _pack_rows(port: Port, fields: Mapping[str, torch.Tensor], lanes: int = 1) -> list[str]:
@@ -78,7 +75,7 @@ def topk_expected(sc: Sidecar, bits: torch.Tensor) -> dict[str, torch.Tensor]:
             "index": index.reshape(-1, n)}
 
 
-def topk_phase(sc: Sidecar, bits: torch.Tensor, *, reset_after: bool = False) -> dict:
+def topk_phase(sc: Sidecar, bits: torch.Tensor, *, reset_after: bool = False) -> Phase:
     """One phase streaming groups ``bits: [G, M]`` through a selector (padded to the lanes)."""
     if bits.dim() != 2 or bits.shape[1] != sc.m:
         raise ValueError(f"expected groups of shape [G, {sc.m}], got {tuple(bits.shape)}")
@@ -91,12 +88,12 @@ def topk_phase(sc: Sidecar, bits: torch.Tensor, *, reset_after: bool = False) ->
     T = bits.shape[0] // lanes
     inputs = _pack_rows(sc.i, {"data": bits.reshape(T, lanes, sc.m)}, lanes)
     expected = _pack_rows(sc.o, {k: v.reshape(T, lanes, -1) for k, v in exp.items()}, lanes)
-    return {"inputs": inputs, "expected": expected, "out_src": list(range(T)), "groups": G,
-            "reset_after": reset_after}
+    return Phase(inputs=inputs, expected=expected, out_src=list(range(T)), groups=G,
+                 reset_after=reset_after)
 
 
 def _weight_fmt(sc: Sidecar) -> str:
-    ww = int(sc.params.get("weight_width", 8))
+    ww = sc.weight_width
     name = f"int{ww}"
     if name not in golden.FORMATS:
         raise ValueError(f"{sc.module}: weight_width {ww} has no golden format")
@@ -125,7 +122,7 @@ def _mac_expected(sc: Sidecar, x: torch.Tensor, w: torch.Tensor, spans: list[tup
         if sc.unit == "dense_mac":
             y = golden.wrap(X @ Wm.to(torch.int64).T, acc_width)
         else:
-            y = golden.sparse_linear(X.to(f.dtype), Wm.to(golden.get_format(weight_fmt).dtype),
+            y = golden.sparse_linear(X.to(golden.dtype_of(f)), Wm.to(golden.dtype_of(weight_fmt)),
                                      int(sc.n), m, acc_width=acc_width, fmt=f.name,
                                      weight_fmt=weight_fmt)
         out.append(y & ((1 << acc_width) - 1))
@@ -133,7 +130,7 @@ def _mac_expected(sc: Sidecar, x: torch.Tensor, w: torch.Tensor, spans: list[tup
 
 
 def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
-              reset_after: bool = False, complete_last_row: bool = True) -> dict:
+              reset_after: bool = False, complete_last_row: bool = True) -> Phase:
     """One phase of MAC rows: each row is ``(x: [g, M] int, w: [g, K, M] int)``.
 
     For ``spmac`` the input is the golden compressed form of ``x``; for ``linear`` and
@@ -149,8 +146,8 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
     if sc.lanes != 1:
         raise ValueError(f"{sc.module}: MAC units with lanes > 1 are not supported")
     wf = _weight_fmt(sc)
-    acc_width = int(sc.params.get("acc_width", 32))
-    K = int(sc.params.get("outputs", sc.o.fields["acc"].count))
+    acc_width = sc.acc_width
+    K = sc.outputs
     m = sc.m
     xs, ws, lasts, out_src, spans = [], [], [], [], []
     t = 0
@@ -168,11 +165,11 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
         t += g
         lasts.append(last)
     expected = _mac_expected(sc, torch.cat(xs), torch.cat(ws), spans, wf, acc_width)
-    X = torch.cat(xs).to(f.dtype)
+    X = torch.cat(xs).to(golden.dtype_of(f))
     W = torch.cat(ws)
     L = torch.cat(lasts).reshape(-1, 1)
     T = X.shape[0]
-    wbits = golden.to_bits(W.to(golden.get_format(wf).dtype), wf).reshape(T, K * m)
+    wbits = golden.to_bits(W.to(golden.dtype_of(wf)), wf).reshape(T, K * m)
     fields: dict[str, torch.Tensor] = {"weights": wbits, "last": L}
     if sc.unit == "spmac":
         values, index = golden.nm_compress(X, int(sc.n), m, fmt=f.name)
@@ -182,31 +179,17 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
         fields["data"] = golden.to_bits(X, f.name).reshape(T, m)
     inputs = _pack_rows(sc.i, fields)
     exp = _pack_rows(sc.o, {"acc": expected}) if spans else []
-    return {"inputs": inputs, "expected": exp, "out_src": out_src, "groups": T,
-            "reset_after": reset_after}
+    return Phase(inputs=inputs, expected=exp, out_src=out_src, groups=T,
+                 reset_after=reset_after)
 
 
 # --------------------------------------------------------------------------------- stimulus
-
-def _float_specials(f: golden.Format) -> list[int]:
-    w, e = f.width, _EXP_BITS[f.name]
-    mant = w - 1 - e
-    sign = 1 << (w - 1)
-    inf = ((1 << e) - 1) << mant
-    qnan = inf | (1 << (mant - 1))
-    maxf = inf - 1
-    minnorm = 1 << mant
-    one = ((1 << (e - 1)) - 1) << mant
-    pos = [0, 1, 2, (1 << mant) - 1, minnorm, one, one + 1, maxf, inf, qnan, inf | 1,
-           qnan | 5, (1 << (w - 1)) - 1]
-    return pos + [p | sign for p in pos]
-
 
 def edge_groups(sc: Sidecar, seed: int) -> torch.Tensor:
     """Directed groups ``[G, M]`` (bit patterns): all-equal groups, ties at the N-th place,
     zeros, the most negative integer, and for floats NaN payloads, +-inf, -0.0, subnormals."""
     f = _fmt(sc)
-    n, m = int(sc.n) if sc.n is not None else m_half(sc), sc.m
+    n, m = int(sc.n), sc.m
     w = f.width
     full = (1 << w) - 1
     gen = torch.Generator().manual_seed(seed)
@@ -215,15 +198,13 @@ def edge_groups(sc: Sidecar, seed: int) -> torch.Tensor:
     def neg(v: int) -> int:  # bit pattern of -v (ints) / sign flip (floats)
         return (-v) & full if f.is_int else v ^ (1 << (w - 1))
 
+    specials = f.special_patterns()
+    mag = f.key
     if f.is_int:
-        mn, mx = 1 << (w - 1), (1 << (w - 1)) - 1  # patterns of min and max
+        mn, mx = f.sign_bit, f.max  # patterns of min and max
         small = [0, 1, 2, 3, mx, mn, full]  # full = -1
-        specials = [0, 1, full, mx, mn, neg(mx), 2, neg(2)]
-        mag = lambda v: abs(v - (1 << w) if v >> (w - 1) else v)  # noqa: E731
     else:
-        specials = _float_specials(f)
         small = specials
-        mag = lambda v: v & ((1 << (w - 1)) - 1)  # noqa: E731
     # all-equal groups (and all-equal magnitudes with mixed signs)
     for v in sorted(set(specials)):
         groups.append([v] * m)
@@ -251,10 +232,6 @@ def edge_groups(sc: Sidecar, seed: int) -> torch.Tensor:
     return torch.tensor(groups, dtype=torch.int64) & full
 
 
-def m_half(sc: Sidecar) -> int:
-    return max(1, sc.m // 2)
-
-
 def random_groups(sc: Sidecar, count: int, seed: int) -> torch.Tensor:
     """``[count, M]`` bit patterns: a mix of uniform patterns, tie-heavy small values and
     typical values (normal floats / small integers)."""
@@ -269,10 +246,10 @@ def random_groups(sc: Sidecar, count: int, seed: int) -> torch.Tensor:
         typ = (torch.randn(count, m, generator=gen) * (1 << (w - 3))).round().clamp(
             -(1 << (w - 1)), (1 << (w - 1)) - 1).to(torch.int64) & full
     else:
-        vals = torch.tensor([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, -2.0]).to(f.dtype)
+        vals = torch.tensor([0.0, -0.0, 1.0, -1.0, 0.5, 2.0, -2.0]).to(golden.dtype_of(f))
         pick = torch.randint(0, len(vals), (count, m), generator=gen)
         small = golden.to_bits(vals[pick], f.name)
-        typ = golden.to_bits(torch.randn(count, m, generator=gen).to(f.dtype), f.name)
+        typ = golden.to_bits(torch.randn(count, m, generator=gen).to(golden.dtype_of(f)), f.name)
     which = torch.randint(0, 3, (count, 1), generator=gen)
     return torch.where(which == 0, a, torch.where(which == 1, small, typ))
 
@@ -285,8 +262,8 @@ def _random_int(shape, width: int, gen: torch.Generator) -> torch.Tensor:
 def _mac_rows(sc: Sidecar, count: int, seed: int, *, max_groups: int = 4,
               extreme: bool = False) -> list[tuple[torch.Tensor, torch.Tensor]]:
     f = _fmt(sc)
-    ww = int(sc.params.get("weight_width", 8))
-    K = int(sc.params.get("outputs", sc.o.fields["acc"].count))
+    ww = sc.weight_width
+    K = sc.outputs
     gen = torch.Generator().manual_seed(seed)
     rows = []
     for _ in range(count):
@@ -309,9 +286,9 @@ def wrap_rows(sc: Sidecar, seed: int) -> list[tuple[torch.Tensor, torch.Tensor]]
     """One row long enough that the accumulators wrap around at ``acc_width`` (None when that
     needs more than 2**17 groups)."""
     f = _fmt(sc)
-    ww = int(sc.params.get("weight_width", 8))
-    acc_width = int(sc.params.get("acc_width", 32))
-    K = int(sc.params.get("outputs", sc.o.fields["acc"].count))
+    ww = sc.weight_width
+    acc_width = sc.acc_width
+    K = sc.outputs
     kept = sc.m if sc.unit == "dense_mac" else int(sc.n)
     per_group = (1 << (f.width - 1)) * (1 << (ww - 1)) * kept
     groups = (1 << (acc_width - 1)) // per_group + 3
@@ -379,9 +356,9 @@ def load_activations(path: str | Path) -> dict[str, torch.Tensor]:
 
 
 def activation_groups(acts: Mapping[str, torch.Tensor], m: int, fmt: str, *,
-                      limit: int | None = None) -> tuple[torch.Tensor, list[list]]:
-    """Bit patterns ``[G, m]`` of every group of every tensor, in ``fmt``, and a label list
-    ``[[first_group, name, groups_per_row], ...]`` for mismatch reports.
+                      limit: int | None = None) -> tuple[torch.Tensor, list[Segment]]:
+    """Bit patterns ``[G, m]`` of every group of every tensor, in ``fmt``, and the
+    :class:`~nmsparse.contract.vectors.Segment` of each tensor (for mismatch reports).
 
     Float tensors become ``fmt`` by a cast to bf16/fp16/fp32 (only from a float dtype), or by
     per-token quantization (:func:`golden.quantize_per_token`) for integer formats. Integer
@@ -415,10 +392,10 @@ def activation_groups(acts: Mapping[str, torch.Tensor], m: int, fmt: str, *,
             if not x.dtype.is_floating_point:
                 raise TypeError(f"activations {name!r}: dtype {t.dtype} does not fit the float "
                                 f"format {f.name} (pass float activations)")
-            x = x.to(f.dtype)
+            x = x.to(golden.dtype_of(f))
         bits = golden.to_bits(x, f.name).reshape(-1, m)
         parts.append(bits)
-        labels.append([start, name, t.shape[-1] // m])
+        labels.append(Segment(first=start, name=name, row_groups=t.shape[-1] // m))
         start += bits.shape[0]
         if limit is not None and start >= limit:
             break
@@ -434,7 +411,7 @@ def activation_groups(acts: Mapping[str, torch.Tensor], m: int, fmt: str, *,
 
 def regression_scenarios(sc: Sidecar, seed: int, *, groups: int = 240, act_groups: int = 2048,
                          activations: Mapping[str, torch.Tensor] | None = None,
-                         slow: bool = False) -> list[dict]:
+                         slow: bool = False) -> list[Scenario]:
     """The regression for one module (DESIGN.md contract), as scenarios for the vector file.
 
     - directed edge cases with o__ready held high: exact latency and full throughput asserted;
@@ -443,67 +420,63 @@ def regression_scenarios(sc: Sidecar, seed: int, *, groups: int = 240, act_group
     - real activations (selector: int8 per-token quantized or bf16; linear engine: int8);
     - MAC units: rows of several groups with ``last``, extreme values, accumulator wrap-around.
     """
-    scen: list[dict] = []
+    scen: list[Scenario] = []
     scale = 8 if slow else 1
     if sc.unit == "topk":
-        scen.append({"name": "directed edge cases", "check_latency": True,
-                     "phases": [topk_phase(sc, edge_groups(sc, seed))]})
+        scen.append(Scenario("directed edge cases", [topk_phase(sc, edge_groups(sc, seed))],
+                             check_latency=True))
         for i, idle in enumerate(IDLE_PATTERNS):
             for j, bp in enumerate(BACKPRESSURE_PATTERNS):
                 bits = random_groups(sc, groups * scale, seed + 10 * i + j)
-                scen.append({"name": f"random idle={idle} bp={bp}", "idle": idle,
-                             "backpressure": bp, "check_latency": idle == bp == "none",
-                             "phases": [topk_phase(sc, bits)]})
+                scen.append(Scenario(f"random idle={idle} bp={bp}", [topk_phase(sc, bits)],
+                                     idle=idle, backpressure=bp,
+                                     check_latency=idle == bp == "none"))
         a = random_groups(sc, 37 * sc.lanes + 1, seed + 101)
         b = random_groups(sc, 50, seed + 102)
-        scen.append({"name": "reset mid-stream", "idle": "random:0.2", "backpressure": "cycle:1,0",
-                     "phases": [topk_phase(sc, a, reset_after=True), topk_phase(sc, b)]})
+        scen.append(Scenario("reset mid-stream",
+                             [topk_phase(sc, a, reset_after=True), topk_phase(sc, b)],
+                             idle="random:0.2", backpressure="cycle:1,0"))
         if activations is not None and sc.fmt in ("int8", "bf16") and act_groups:
-            bits, labels = activation_groups(activations, sc.m, sc.fmt,
-                                             limit=act_groups * scale)
-            scen.append({"name": f"SmolLM2 activations ({sc.fmt})", "check_latency": True,
-                         "label": {"segments": labels},
-                         "phases": [topk_phase(sc, bits)]})
+            bits, segments = activation_groups(activations, sc.m, sc.fmt,
+                                               limit=act_groups * scale)
+            scen.append(Scenario(f"SmolLM2 activations ({sc.fmt})", [topk_phase(sc, bits)],
+                                 check_latency=True, segments=segments))
         return scen
     # MAC units
     rows = max(8, groups // 8) * scale
-    scen.append({"name": "directed extremes", "check_latency": True,
-                 "phases": [mac_phase(sc, _mac_rows(sc, rows, seed, extreme=True))]})
+    scen.append(Scenario("directed extremes",
+                         [mac_phase(sc, _mac_rows(sc, rows, seed, extreme=True))],
+                         check_latency=True))
     for i, idle in enumerate(IDLE_PATTERNS):
         for j, bp in enumerate(BACKPRESSURE_PATTERNS):
             r = _mac_rows(sc, rows, seed + 10 * i + j)
-            scen.append({"name": f"random rows idle={idle} bp={bp}", "idle": idle,
-                         "backpressure": bp, "check_latency": idle == bp == "none",
-                         "phases": [mac_phase(sc, r)]})
+            scen.append(Scenario(f"random rows idle={idle} bp={bp}", [mac_phase(sc, r)],
+                                 idle=idle, backpressure=bp,
+                                 check_latency=idle == bp == "none"))
     single = _mac_rows(sc, rows, seed + 99, max_groups=1)
-    scen.append({"name": "one-group rows", "check_latency": True,
-                 "phases": [mac_phase(sc, single)]})
+    scen.append(Scenario("one-group rows", [mac_phase(sc, single)], check_latency=True))
     a = _mac_rows(sc, 5, seed + 201)
     b = _mac_rows(sc, 6, seed + 202)
-    scen.append({"name": "reset mid-row", "idle": "random:0.2", "backpressure": "random:0.3",
-                 "phases": [mac_phase(sc, a, reset_after=True, complete_last_row=False),
-                            mac_phase(sc, b)]})
+    scen.append(Scenario("reset mid-row",
+                         [mac_phase(sc, a, reset_after=True, complete_last_row=False),
+                          mac_phase(sc, b)],
+                         idle="random:0.2", backpressure="random:0.3"))
     wr = wrap_rows(sc, seed)
     if wr is not None:
-        scen.append({"name": f"accumulator wrap-around at {sc.params.get('acc_width', 32)} bits",
-                     "check_latency": True, "timeout": 4000, "phases": [mac_phase(sc, wr)]})
+        scen.append(Scenario(f"accumulator wrap-around at {sc.acc_width} bits",
+                             [mac_phase(sc, wr)], check_latency=True, timeout=4000))
     if activations is not None and sc.unit == "linear" and sc.fmt == "int8" and act_groups:
-        bits, labels = activation_groups(activations, sc.m, "int8", limit=act_groups * scale)
+        bits, segments = activation_groups(activations, sc.m, "int8", limit=act_groups * scale)
         x = golden.from_bits(bits, "int8").to(torch.int64)
         gen = torch.Generator().manual_seed(seed + 7)
-        K = int(sc.params.get("outputs", sc.o.fields["acc"].count))
-        ww = int(sc.params.get("weight_width", 8))
+        K, ww = sc.outputs, sc.weight_width
         # one row per token and layer: consecutive groups of the same token
         act_rows = []
-        ends = [lab[0] for lab in labels[1:]] + [x.shape[0]]
-        for (start, _name, row_groups), end in zip(labels, ends, strict=True):
-            for r0 in range(start, end, row_groups):
-                xr = x[r0 : min(r0 + row_groups, end)]
+        ends = [seg.first for seg in segments[1:]] + [x.shape[0]]
+        for seg, end in zip(segments, ends, strict=True):
+            for r0 in range(seg.first, end, seg.row_groups):
+                xr = x[r0 : min(r0 + seg.row_groups, end)]
                 act_rows.append((xr, _random_int((xr.shape[0], K, sc.m), ww, gen)))
-        scen.append({"name": "SmolLM2 activations (int8, per-token quantized)",
-                     "check_latency": True, "phases": [mac_phase(sc, act_rows)]})
+        scen.append(Scenario("SmolLM2 activations (int8, per-token quantized)",
+                             [mac_phase(sc, act_rows)], check_latency=True))
     return scen
-
-
-def ceil_log2(m: int) -> int:
-    return max(1, math.ceil(math.log2(m)))

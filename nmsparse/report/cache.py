@@ -11,18 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
 from pathlib import Path
+
+from nmsparse.contract.sidecar import Sidecar
 
 __all__ = ["point_key", "entry_dir", "load", "store"]
 
 
-def point_key(verilog: bytes, sidecar: Mapping, flow: str, *, place: bool) -> str:
+def point_key(verilog: bytes, sidecar: Sidecar, flow: str, *, place: bool) -> str:
     """sha256 over the Verilog bytes, the module name and ports, the flow signature and mode."""
     h = hashlib.sha256()
     h.update(verilog)
-    h.update(json.dumps({"module": sidecar.get("module"), "ports": sidecar.get("ports")},
-                        sort_keys=True).encode())
+    ports = {name: p.to_dict() for name, p in sidecar.ports.items()}
+    h.update(json.dumps({"module": sidecar.module, "ports": ports}, sort_keys=True).encode())
     h.update(flow.encode())
     h.update(b"place" if place else b"synth-only")
     return h.hexdigest()

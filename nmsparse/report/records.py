@@ -12,6 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from nmsparse.contract.patterns import pattern_label
+from nmsparse.contract.sidecar import Sidecar, list_modules
+
 __all__ = ["Point", "find_points", "make_record", "load_results", "SCHEMA"]
 
 SCHEMA = 1
@@ -20,34 +23,24 @@ _UNIT_ORDER = {"topk": 0, "spmac": 1, "linear": 2, "dense_mac": 3}
 
 @dataclass(frozen=True)
 class Point:
-    """One module to measure: its Verilog and its parsed sidecar."""
+    """One module to measure: its Verilog and its validated sidecar."""
 
     module: str
     verilog: Path
-    sidecar: dict
+    sidecar: Sidecar
 
     @property
     def unit(self) -> str:
-        return str(self.sidecar.get("unit", ""))
+        return self.sidecar.unit
 
     @property
     def params(self) -> dict:
-        return dict(self.sidecar.get("params") or {})
+        return dict(self.sidecar.params)
 
     def sort_key(self) -> tuple:
         p = self.params
         return (_UNIT_ORDER.get(self.unit, 9), str(p.get("fmt", "")), int(p.get("m", 0) or 0),
                 str(p.get("arch", "")), self.module)
-
-
-def _load_sidecar(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read sidecar {path}: {exc}") from None
-    if not isinstance(data, dict) or "module" not in data or "ports" not in data:
-        raise ValueError(f"{path} is not a module sidecar (needs 'module' and 'ports')")
-    return data
 
 
 def find_points(hdl_dir: str | Path, which: str = "shipped",
@@ -73,38 +66,17 @@ def find_points(hdl_dir: str | Path, which: str = "shipped",
     """
     import fnmatch
 
-    d = Path(hdl_dir)
-    if not d.is_dir():
-        raise FileNotFoundError(f"HDL directory {d} does not exist; "
-                                "run `nmsparse generate --shipped -o hdl` first")
-    if which == "shipped":
-        manifest = d / "manifest.json"
-        if not manifest.is_file():
-            raise FileNotFoundError(f"{manifest} does not exist; run `nmsparse generate "
-                                    f"--shipped -o {d}` first (or use --points all)")
-        try:
-            names = json.loads(manifest.read_text())["modules"]
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise ValueError(f"{manifest} has no 'modules' list: {exc}") from None
-        paths = [d / f"{name}.json" for name in names]
-    elif which == "all":
-        paths = sorted(p for p in d.glob("*.json") if p.name != "manifest.json")
-    else:
+    if which not in ("shipped", "all"):
         raise ValueError(f"--points must be 'shipped' or 'all', not {which!r}")
-    points = []
-    for p in paths:
-        if not p.is_file():
-            raise FileNotFoundError(f"sidecar {p} listed in the manifest does not exist")
-        sc = _load_sidecar(p)
-        v = p.with_suffix(".v")
-        if not v.is_file():
-            raise FileNotFoundError(f"{v} (the Verilog of {sc['module']}) does not exist")
-        if only and not any(fnmatch.fnmatchcase(sc["module"], pat) for pat in only):
-            continue
-        points.append(Point(module=sc["module"], verilog=v, sidecar=sc))
+    if not Path(hdl_dir).is_dir():
+        raise FileNotFoundError(f"HDL directory {hdl_dir} does not exist; "
+                                "run `nmsparse generate --shipped -o hdl` first")
+    points = [Point(module=sc.module, verilog=sc.verilog, sidecar=sc)
+              for sc in list_modules(hdl_dir, which)
+              if not only or any(fnmatch.fnmatchcase(sc.module, pat) for pat in only)]
     if not points:
         what = f" matching {', '.join(only)}" if only else ""
-        raise ValueError(f"no modules{what} to measure in {d}")
+        raise ValueError(f"no modules{what} to measure in {hdl_dir}")
     return sorted(points, key=Point.sort_key)
 
 
@@ -121,7 +93,8 @@ def make_record(point: Point, measured: Mapping | None, *, error: str | None = N
     sc, p = point.sidecar, point.params
     n, m = _opt_int(p.get("n")), _opt_int(p.get("m"))
     iw = _opt_int(p.get("index_width"))
-    pattern = f"{n}:{m}" if n is not None else f"dense:{m}"
+    pattern = pattern_label(n, m)
+    metrics = sc.metrics
     rec = {
         "module": point.module,
         "unit": point.unit,
@@ -133,12 +106,12 @@ def make_record(point: Point, measured: Mapping | None, *, error: str | None = N
         "outputs": _opt_int(p.get("outputs")),
         "lanes": _opt_int(p.get("lanes")) or 1,
         "params": p,
-        "generator": sc.get("generator"),
-        "latency_cycles": _opt_int(sc.get("latency")),
-        "groups_per_cycle": _opt_int(sc.get("groups_per_cycle")),
-        "comparators": _opt_int(sc.get("comparators")),
-        "network_depth": _opt_int(sc.get("network_depth")),
-        "multipliers": _opt_int(sc.get("multipliers")),
+        "generator": sc.generator,
+        "latency_cycles": sc.latency,
+        "groups_per_cycle": _opt_int(metrics.get("groups_per_cycle")),
+        "comparators": _opt_int(metrics.get("comparators")),
+        "network_depth": _opt_int(metrics.get("network_depth")),
+        "multipliers": _opt_int(metrics.get("multipliers")),
         "index_bits_per_group": (n * iw if n is not None and iw is not None else 0),
     }
     if measured is None:

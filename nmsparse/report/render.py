@@ -13,6 +13,10 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from nmsparse.contract.patterns import pattern_order
+
+from . import analysis
+
 __all__ = ["Table", "tables", "summary", "markdown", "html_page", "plots", "NOT_RUN"]
 
 NOT_RUN = "not run"
@@ -154,55 +158,6 @@ def _mac_table(recs: list[dict], cross) -> Table:
     return t
 
 
-def _area(r: Mapping) -> dict[str, float | None]:
-    ok = not r.get("error")
-    return {
-        "lut": _get(r, "post_synth", "LUT") if ok else None,
-        "comb": _get(r, "post_place", "COMB") if ok else None,
-        "dsp": _get(r, "post_synth", "DSP") if ok else None,
-        "tr": _get(r, "asic", "transistors") if ok else None,
-    }
-
-
-def savings(records: Sequence[Mapping]) -> list[dict]:
-    """Sparse MAC and linear engine against ``dense_mac`` of the same M, K, format, lanes.
-
-    Returns one dict per sparse module with the ratios (sparse / dense; below 1 is a saving)
-    and the effective MACs per cycle at 50% activation sparsity: the products with a
-    non-zero activation that the unit computes per clock. A dense unit spends M*K multipliers
-    on M*K/2 useful products; an N:M unit (N/M = 1/2) spends N*K multipliers on N*K useful ones.
-    """
-    dense = {(r["m"], r["outputs"], r["fmt"], r["lanes"]): r for r in records
-             if r["unit"] == "dense_mac"}
-    out = []
-    for r in records:
-        if r["unit"] not in ("spmac", "linear"):
-            continue
-        d = dense.get((r["m"], r["outputs"], r["fmt"], r["lanes"]))
-        if d is None:
-            continue
-        a, b = _area(r), _area(d)
-        gpc = (r.get("groups_per_cycle") or 1)
-        k = r.get("outputs") or 1
-        eff_sparse = min(r["n"], r["m"] / 2) * k * gpc if r.get("n") is not None else None
-        eff_dense = d["m"] / 2 * k * (d.get("groups_per_cycle") or 1)
-        out.append({
-            "module": r["module"], "dense": d["module"], "unit": r["unit"],
-            "pattern": r["pattern"], "m": r["m"], "outputs": k,
-            "lut_ratio": (a["lut"] / b["lut"]) if a["lut"] is not None and b["lut"] else None,
-            "comb_ratio": (a["comb"] / b["comb"]) if a["comb"] is not None and b["comb"] else None,
-            "transistor_ratio": (a["tr"] / b["tr"]) if a["tr"] is not None and b["tr"] else None,
-            "dsp": (a["dsp"], b["dsp"]),
-            "multipliers": (r.get("multipliers"), d.get("multipliers")),
-            "mult_ratio": (r["multipliers"] / d["multipliers"])
-            if r.get("multipliers") is not None and d.get("multipliers") else None,
-            "eff_macs_sparse": eff_sparse, "eff_macs_dense": eff_dense,
-            "eff_per_ktr_sparse": eff_sparse / a["tr"] * 1000 if eff_sparse and a["tr"] else None,
-            "eff_per_ktr_dense": eff_dense / b["tr"] * 1000 if b["tr"] else None,
-        })
-    return out
-
-
 def _savings_table(records) -> Table:
     t = Table(
         "Sparse vs dense (same M, K and format)",
@@ -215,7 +170,7 @@ def _savings_table(records) -> Table:
              "Effective MACs/cycle: products with a non-zero activation per clock when half "
              "of the activations are zero.",
     )
-    for s in savings(records):
+    for s in analysis.savings(records):
         t.rows.append([
             s["module"], s["dense"], s["pattern"], _fmt(s["outputs"]),
             _fmt(s["lut_ratio"], 2), _fmt(s["comb_ratio"], 2), _fmt(s["transistor_ratio"], 2),
@@ -242,12 +197,6 @@ def _crosscheck_table(cross: list[dict] | None) -> Table:
     return t
 
 
-def _is_dense_quality(q: Mapping) -> bool:
-    """The dense reference: no activation sparsity and no weight pruning."""
-    return (q.get("pattern") in (None, "", "dense", "none", "1:1")
-            and q.get("weight_pattern") in (None, "", "dense", "none"))
-
-
 def _quality_table(quality: list[dict] | None) -> Table:
     t = Table("Model quality (perplexity)",
               ["N:M", "criterion", "mitigation", "weights", "perplexity", "vs dense", "tokens",
@@ -255,11 +204,11 @@ def _quality_table(quality: list[dict] | None) -> Table:
     if quality is None:
         t.note = f"{NOT_RUN}: no quality.json (run `nmsparse quality --json`)."
         return t
-    dense = _dense_ppl(quality)
+    dense = analysis.dense_ppl(quality)
     for q in quality:
         ppl = q.get("ppl")
         rel = (f"{(ppl / dense - 1) * 100:+.1f}%" if isinstance(ppl, (int, float)) and dense
-               and not _is_dense_quality(q) else DASH)
+               and not analysis.is_dense_quality(q) else DASH)
         t.rows.append([_fmt(q.get("pattern") or "dense"), _fmt(q.get("criterion")),
                        _fmt(q.get("mitigation")), _fmt(q.get("weight_pattern")),
                        _fmt(ppl, 3), rel, _fmt(q.get("tokens")), _fmt(q.get("model")),
@@ -267,17 +216,9 @@ def _quality_table(quality: list[dict] | None) -> Table:
     return t
 
 
-def _dense_ppl(quality: list[dict] | None) -> float | None:
-    if not quality:
-        return None
-    d = [q["ppl"] for q in quality if _is_dense_quality(q) and isinstance(q.get("ppl"),
-                                                                          (int, float))]
-    return d[0] if d else None
-
-
 def _overview_table(records: Sequence[dict], cross, quality) -> Table:
     """One row per pattern: every selector variant, the linear engine, quality, agreement."""
-    pats = sorted({r["pattern"] for r in records if r.get("n") is not None}, key=_mkey)
+    pats = sorted({r["pattern"] for r in records if r.get("n") is not None}, key=pattern_order)
     variants = sorted({(r["fmt"], r["arch"]) for r in records if r["unit"] == "topk"},
                       key=lambda v: (str(v[0]) != "int8", str(v[0]), str(v[1])))
     has_linear = any(r["unit"] == "linear" for r in records)
@@ -290,8 +231,8 @@ def _overview_table(records: Sequence[dict], cross, quality) -> Table:
               note="LUT4 post-synthesis, Fmax in MHz post-route on LFE5U-85F; linear engine "
                    "= top-k selector + sparse MAC (int8, K outputs) against dense_mac of the "
                    "same M and K.")
-    sav = {(s["unit"], s["pattern"]): s for s in savings(records)}
-    best, dense = _best_quality(quality), _dense_ppl(quality)
+    sav = {(s["unit"], s["pattern"]): s for s in analysis.savings(records)}
+    best, dense = analysis.best_quality(quality), analysis.dense_ppl(quality)
     for pat in pats:
         rs = [r for r in records if r["pattern"] == pat]
         row = [pat, _fmt(next((r["index_bits_per_group"] for r in rs), None))]
@@ -335,49 +276,6 @@ def tables(records: Sequence[dict], cross: list[dict] | None,
 
 
 # ----------------------------------------------------------------------------- summary
-def _best_quality(quality: list[dict] | None) -> dict[str, float]:
-    """Perplexity per N:M activation pattern (dense weights): the plain magnitude criterion
-    without mitigation when present, else the best of the runs of that pattern."""
-    plain: dict[str, float] = {}
-    best: dict[str, float] = {}
-    if not quality:
-        return best
-    for q in quality:
-        p = str(q.get("pattern"))
-        if _is_dense_quality(q) or not isinstance(q.get("ppl"), (int, float)):
-            continue
-        if q.get("weight_pattern") not in (None, "", "dense", "none") or _mkey(p) == (0, 0):
-            continue
-        best[p] = min(best.get(p, math.inf), float(q["ppl"]))
-        if (q.get("criterion") in (None, "", "magnitude")
-                and q.get("mitigation") in (None, "", "none")):
-            plain[p] = min(plain.get(p, math.inf), float(q["ppl"]))
-    return {**best, **plain}
-
-
-def selector_cost(records: Sequence[Mapping], fmt: str = "int8") -> dict[str, tuple[str, float]]:
-    """Cheapest top-k selector per pattern in ``fmt``: ``{pattern: (arch, transistors / M)}``."""
-    out: dict[str, tuple[str, float]] = {}
-    for r in records:
-        if r["unit"] != "topk" or r["fmt"] != fmt or r.get("error"):
-            continue
-        tr = _get(r, "asic", "transistors")
-        if tr is None:
-            continue
-        per = tr / r["m"] / (r.get("lanes") or 1)
-        if r["pattern"] not in out or per < out[r["pattern"]][1]:
-            out[r["pattern"]] = (str(r["arch"]), per)
-    return out
-
-
-def _mkey(p: str) -> tuple[int, int]:
-    a, _, b = p.partition(":")
-    try:
-        return int(b), int(a)
-    except ValueError:
-        return (0, 0)
-
-
 def summary(records: Sequence[dict], cross: list[dict] | None,
             quality: list[dict] | None) -> list[str]:
     """A few sentences drawn from the figures (each names the numbers it rests on)."""
@@ -388,24 +286,13 @@ def summary(records: Sequence[dict], cross: list[dict] | None,
     lines.append(f"{len(ok)} of {len(records)} modules measured"
                  + (f"; failed: {', '.join(failed)}" if failed else "")
                  + (f"; not run: {', '.join(missing)}" if missing else "") + ".")
-    # architectures
-    by = {}
-    for r in ok:
-        if r["unit"] == "topk":
-            by.setdefault((r["pattern"], r["fmt"]), {})[r["arch"]] = r
-    for (pat, fmt), archs in sorted(by.items(), key=lambda kv: (kv[0][1], _mkey(kv[0][0]))):
-        if {"rank", "network"} <= set(archs):
-            a, b = archs["rank"], archs["network"]
-            ta, tb = _get(a, "asic", "transistors"), _get(b, "asic", "transistors")
-            fa, fb = _get(a, "post_place", "fmax_mhz"), _get(b, "post_place", "fmax_mhz")
-            if ta and tb:
-                cheaper = "network" if tb < ta else "rank"
-                ratio = max(ta, tb) / min(ta, tb)
-                fm = (f"; Fmax rank {fa:.0f} MHz vs network {fb:.0f} MHz"
-                      if fa and fb else "")
-                lines.append(f"Top-k {pat} {fmt}: the {cheaper} architecture is {ratio:.2f}x "
-                             f"smaller ({ta:,} vs {tb:,} transistors, rank vs network){fm}.")
-    for s in savings(ok):
+    for c in analysis.arch_comparisons(ok):
+        fm = (f"; Fmax {c.a} {c.fmax[0]:.0f} MHz vs {c.b} {c.fmax[1]:.0f} MHz"
+              if c.fmax[0] and c.fmax[1] else "")
+        lines.append(f"Top-k {c.pattern} {c.fmt}: the {c.smaller} architecture is "
+                     f"{c.ratio:.2f}x smaller ({c.transistors[0]:,} vs {c.transistors[1]:,} "
+                     f"transistors, {c.a} vs {c.b}){fm}.")
+    for s in analysis.savings(ok):
         if s["transistor_ratio"] is not None:
             lines.append(
                 f"{s['module']} vs {s['dense']}: {s['transistor_ratio']:.2f}x the transistors, "
@@ -414,13 +301,12 @@ def summary(records: Sequence[dict], cross: list[dict] | None,
     if cross is None:
         lines.append(f"RTL vs golden cross-check: {NOT_RUN}.")
     else:
-        g = sum(int(c.get("groups") or 0) for c in cross)
-        mm = sum(int(c.get("mismatches") or 0) for c in cross)
-        lines.append(f"RTL vs golden cross-check: {g:,} groups over {len(cross)} runs, "
+        g, mm, runs = analysis.crosscheck_totals(cross)
+        lines.append(f"RTL vs golden cross-check: {g:,} groups over {runs} runs, "
                      f"{mm:,} mismatches.")
-    best = _best_quality(quality)
-    cost = selector_cost(ok)
-    dense = _dense_ppl(quality)
+    best = analysis.best_quality(quality)
+    cost = analysis.selector_cost(ok)
+    dense = analysis.dense_ppl(quality)
     if quality is None or not best:
         lines.append(f"Model quality: {NOT_RUN}; the quality-per-area trade-off needs "
                      "`reports/quality.json`.")
@@ -429,24 +315,20 @@ def summary(records: Sequence[dict], cross: list[dict] | None,
             lines.append(f"Cheapest int8 selector per input feature: {cheapest[0]} "
                          f"({cheapest[1][0]}, {cheapest[1][1]:,.0f} transistors per feature).")
         return lines
-    pts = [(p, cost[p][1], best[p]) for p in best if p in cost]
-    pts.sort(key=lambda t: t[1])
-    front, best_ppl = [], math.inf
-    for p, area, ppl in pts:
-        if ppl < best_ppl:
-            front.append((p, area, ppl))
-            best_ppl = ppl
+    pts = analysis.quality_vs_cost(ok, quality)
+    front = analysis.pareto_front(pts)
     dtxt = f" (dense {dense:.3f})" if dense else ""
-    for p, area, ppl in pts:
-        rel = f", {(ppl / dense - 1) * 100:+.1f}% vs dense" if dense else ""
-        lines.append(f"{p}: perplexity {ppl:.3f}{rel}; int8 selector {area:,.0f} transistors "
-                     f"per input feature ({cost[p][0]}).")
+    for q in pts:
+        rel = f", {(q.ppl / dense - 1) * 100:+.1f}% vs dense" if dense else ""
+        lines.append(f"{q.pattern}: perplexity {q.ppl:.3f}{rel}; int8 selector {q.cost:,.0f} "
+                     f"transistors per input feature ({q.arch}).")
     if front:
         lines.append("Pareto-optimal patterns (no other pattern is both cheaper per feature "
                      "and better in perplexity)" + dtxt + ": "
-                     + ", ".join(f"{p}" for p, _, _ in front) + ".")
-        bq = min(pts, key=lambda t: t[2])
-        lines.append(f"Best quality: {bq[0]}; cheapest selection per feature: {pts[0][0]}.")
+                     + ", ".join(q.pattern for q in front) + ".")
+        bq = min(pts, key=lambda q: q.ppl)
+        lines.append(f"Best quality: {bq.pattern}; cheapest selection per feature: "
+                     f"{pts[0].pattern}.")
     return lines
 
 
@@ -509,21 +391,16 @@ def plots(records: Sequence[dict], quality: list[dict] | None) -> dict[str, byte
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
         out["fmax_vs_m"] = png(fig)
-    best, cost = _best_quality(quality), selector_cost(records)
-    pts = sorted((cost[p][1], best[p], p) for p in best if p in cost)
+    pts = analysis.quality_vs_cost(records, quality)
     if pts:
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], "o")
-        for x, y, p in pts:
-            ax.annotate(p, (x, y), textcoords="offset points", xytext=(5, 5))
-        front, b = [], math.inf
-        for x, y, _p in pts:
-            if y < b:
-                front.append((x, y))
-                b = y
-        ax.step([f[0] for f in front], [f[1] for f in front], where="post", alpha=0.5,
+        ax.plot([q.cost for q in pts], [q.ppl for q in pts], "o")
+        for q in pts:
+            ax.annotate(q.pattern, (q.cost, q.ppl), textcoords="offset points", xytext=(5, 5))
+        front = analysis.pareto_front(pts)
+        ax.step([q.cost for q in front], [q.ppl for q in front], where="post", alpha=0.5,
                 label="Pareto front")
-        dense = _dense_ppl(quality)
+        dense = analysis.dense_ppl(quality)
         if dense:
             ax.axhline(dense, linestyle="--", color="gray", label=f"dense {dense:.2f}")
         ax.set_xlabel("int8 top-k selector transistors per input feature (cheapest arch)")

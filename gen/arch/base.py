@@ -1,0 +1,127 @@
+"""The interface of a top-k architecture, and the pieces every architecture shares.
+
+An architecture object is made from its validated :class:`gen.config.TopKConfig`. It reports
+its comparator count and depth (for the sidecar), its default number of register stages, and
+its layers; :meth:`Architecture.build` builds one lane into an Amaranth module, calling the
+``step`` callback after each layer so that the scheduled register stages go in there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from amaranth.hdl import Cat, Module, Mux, Value
+
+from nmsparse.contract.formats import get_format
+
+from ..pipeline import tree_or
+
+if TYPE_CHECKING:
+    from ..config import TopKConfig
+
+__all__ = ["ARCHITECTURES", "Architecture", "Layer", "Step", "key_sign", "from_key_sign",
+           "mask_from_index"]
+
+#: name -> architecture class, filled as subclasses are defined.
+ARCHITECTURES: dict[str, type[Architecture]] = {}
+
+Step = Callable[[Any], Any]
+"""``step(tree) -> tree``: the scheduled register stages after one layer (or none)."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One combinational layer of a lane: a name, for schedules and reports."""
+
+    name: str
+
+
+class Architecture:
+    """Base class: one lane of an N:M top-k selector.
+
+    Subclasses set :attr:`name` and implement :meth:`layers`, :meth:`build`,
+    :meth:`comparators` and :meth:`default_pipeline`.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.name:
+            ARCHITECTURES[cls.name] = cls
+
+    def __init__(self, config: TopKConfig) -> None:
+        self.config = config
+
+    def layers(self) -> list[Layer]:  # pragma: no cover - abstract
+        """The layers :meth:`build` passes, in order (one ``step`` call after each)."""
+        raise NotImplementedError
+
+    def comparators(self) -> int:  # pragma: no cover - abstract
+        """Key comparators of one lane."""
+        raise NotImplementedError
+
+    def network_depth(self) -> int:
+        """Comparator layers of the selection."""
+        return 1
+
+    def default_pipeline(self) -> int:  # pragma: no cover - abstract
+        """Register stages used when the configuration gives none."""
+        raise NotImplementedError
+
+    def metrics(self) -> dict[str, int]:
+        """Extra sidecar figures of the architecture (names ending in ``comparators`` are
+        multiplied by the lane count)."""
+        return {}
+
+    def build(self, m: Module, step: Step, data: list[Value], side: Any,
+              name: str) -> tuple[Value, list[Value], list[Value], Any]:  # pragma: no cover
+        """Build one lane into ``m``.
+
+        Parameters
+        ----------
+        step : callable
+            Called with the tree of live values after each layer; returns it registered or not.
+        data : list of Value
+            The M raw elements of the group.
+        side : tree of Value
+            Sideband that must come out delayed exactly like the data (may be None).
+        name : str
+            Prefix of the signal names.
+
+        Returns
+        -------
+        mask, values, index, side
+            ``mask`` (M bits), ``values`` (N raw elements) and ``index`` (N indices), both in
+            ascending index order, and the delayed sideband.
+        """
+        raise NotImplementedError
+
+
+def key_sign(cfg: TopKConfig, x: Value) -> tuple[Value, Value]:
+    """Hardware form of the contract's key (``Format.key``) and the sign bit of one element:
+    |x| for integers (``width`` bits, so |-128| = 128), the sign-cleared pattern for floats."""
+    x = Value.cast(x)
+    w = cfg.width
+    if get_format(cfg.fmt).is_int:
+        return abs(x.as_signed()), x[w - 1]
+    return x[: w - 1], x[w - 1]
+
+
+def from_key_sign(cfg: TopKConfig, key: Value, sign: Value) -> Value:
+    """Raw bit pattern back from key and sign (integers: -|x| if negative)."""
+    if get_format(cfg.fmt).is_int:
+        return Mux(sign, -key, key)[: cfg.width]
+    return Cat(key, sign)
+
+
+def mask_from_index(cfg: TopKConfig, index: list[Value]) -> Value:
+    """Mask bit j = some slot holds index j (ascending: slot s can only hold s..s+M-N)."""
+    n, m = cfg.n, cfg.m
+    bits = []
+    for j in range(m):
+        hits = [index[s] == j for s in range(max(0, j - (m - n)), min(j, n - 1) + 1)]
+        bits.append(tree_or(hits))
+    return Cat(*bits)

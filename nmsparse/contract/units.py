@@ -1,0 +1,89 @@
+"""The hardware units of DESIGN.md section 3: their names, payload fields and parameters.
+
+One :class:`Unit` per kind of module. It says which payload fields its streams carry (the
+sidecar reader checks them) and which parameters its sidecar must give, and it builds the
+module name of a design point::
+
+    UNITS["topk"].module_name(n=8, m=16, fmt="int8", arch="rank")   -> "nm_topk_8_16_int8_rank"
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+__all__ = ["Unit", "UNITS", "unit", "module_name"]
+
+
+def _lanes(p: Mapping) -> str:
+    lanes = int(p.get("lanes", 1) or 1)
+    return f"_x{lanes}" if lanes > 1 else ""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One kind of module.
+
+    Parameters
+    ----------
+    name : str
+        The sidecar's ``unit`` value.
+    inputs, outputs : tuple of str
+        Payload fields of the ``i`` and ``o`` streams, LSB first.
+    params : tuple of str
+        Parameters every sidecar of this unit must give.
+    sparse : bool
+        Whether the unit implements an N:M pattern (``n`` is then required).
+    describe : str
+        One line for documentation.
+    """
+
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    params: tuple[str, ...]
+    sparse: bool
+    describe: str
+    _name: Callable[[Mapping], str]
+
+    def module_name(self, **params: object) -> str:
+        """The module name of a design point of this unit."""
+        try:
+            return self._name(params)
+        except KeyError as exc:
+            raise ValueError(f"the {self.name} module name needs the parameter {exc}") from None
+
+
+UNITS: dict[str, Unit] = {
+    u.name: u
+    for u in (
+        Unit("topk", ("data",), ("mask", "values", "index"),
+             ("n", "m", "fmt", "width", "index_width", "lanes"), True,
+             "N:M top-k selector: M elements in; mask, kept values and indices out",
+             lambda p: f"nm_topk_{p['n']}_{p['m']}_{p['fmt']}_{p['arch']}{_lanes(p)}"),
+        Unit("spmac", ("values", "index", "weights", "last"), ("acc",),
+             ("n", "m", "fmt", "width", "index_width", "weight_width", "acc_width", "outputs"),
+             True, "sparse MAC: compressed groups times K x M weights, accumulated per row",
+             lambda p: f"nm_spmac_{p['n']}_{p['m']}_{p['fmt']}_k{p['outputs']}"),
+        Unit("linear", ("data", "weights", "last"), ("acc",),
+             ("n", "m", "fmt", "width", "index_width", "weight_width", "acc_width", "outputs"),
+             True, "sparse linear engine: the selector and the sparse MAC in one pipeline",
+             lambda p: f"nm_linear_{p['n']}_{p['m']}_{p['fmt']}_k{p['outputs']}"),
+        Unit("dense_mac", ("data", "weights", "last"), ("acc",),
+             ("m", "fmt", "width", "weight_width", "acc_width", "outputs"), False,
+             "dense baseline: the same dot product without sparsity",
+             lambda p: f"dense_mac_{p['m']}_{p['fmt']}_k{p['outputs']}"),
+    )
+}
+
+
+def unit(name: object) -> Unit:
+    """The :class:`Unit` called ``name`` (``ValueError`` naming the valid ones)."""
+    if not isinstance(name, str) or name not in UNITS:
+        raise ValueError(f"unit must be one of {', '.join(UNITS)}, not {name!r}")
+    return UNITS[name]
+
+
+def module_name(unit_name: str, **params: object) -> str:
+    """``unit(unit_name).module_name(**params)``."""
+    return unit(unit_name).module_name(**params)
