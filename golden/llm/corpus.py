@@ -72,7 +72,7 @@ def data_dir() -> Path:
     root = os.environ.get("NMSPARSE_DATA")
     if root:
         return Path(root) / "janeausten"
-    return Path(__file__).resolve().parent.parent / "data" / "janeausten"
+    return Path(__file__).resolve().parents[2] / "data" / "janeausten"
 
 
 # --------------------------------------------------------------------------------------------

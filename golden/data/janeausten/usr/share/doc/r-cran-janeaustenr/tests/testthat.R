@@ -1,4 +1,0 @@
-library(testthat)
-library(janeaustenr)
-
-test_check("janeaustenr")
