@@ -257,6 +257,11 @@ def _mac_common(obj: object, *, fmt: object, weight_width: object, acc_width: ob
 class _MACConfig(_Config):
     """Shared parts of the MAC configurations: weights, ``last`` and the accumulators."""
 
+    def weights_layout(self) -> data.ArrayLayout:
+        """The ``weights`` field: K*M signed weights, element ``k*M + j`` for output k and
+        group position j."""
+        return data.ArrayLayout(signed(self.weight_width), self.outputs * self.m)  # type: ignore
+
     def _weights_last(self) -> dict[str, tuple[Shape, int]]:
         return {"weights": (signed(self.weight_width), self.outputs * self.m),  # type: ignore
                 "last": (unsigned(1), 1)}

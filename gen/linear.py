@@ -62,8 +62,8 @@ class NMLinear(StreamUnit):
         side = (Value.cast(p.weights), Value.cast(p.last)[0])
         _, values, index, (weights, last) = build_selector(cfg.selector, m, advance, data, side)
         valid = valid_chain(m, advance, self.i.valid, cfg.pipeline)
-        prods = sparse_products(m, values, index, weights, m_=cfg.m, outputs=cfg.outputs,
-                                weight_width=cfg.weight_width)
+        prods = sparse_products(m, values, index, cfg.weights_layout()(weights), m_=cfg.m,
+                                outputs=cfg.outputs, weight_width=cfg.weight_width)
         prods, last = register(m, advance, (prods, last), "prod")
         valid = valid_chain(m, advance, valid, 1, "prod_valid")
         outs, out_valid = accumulate(m, advance, valid, last, prods, cfg.acc_width)

@@ -30,11 +30,11 @@ from .unit import StreamUnit
 __all__ = ["NMSparseMAC", "DenseMAC", "sparse_products", "dense_products", "accumulate"]
 
 
-def sparse_products(m: Module, values: list[Value], index: list[Value], weights: Value, *,
+def sparse_products(m: Module, values: list[Value], index: list[Value], weights, *,
                     m_: int, outputs: int, weight_width: int, name: str = "mul") -> list[list]:
     """``products[k][s] = values[s] * weights[k*M + index[s]]`` (signed, exact width).
 
-    ``weights`` is the flat weight field (K*M elements of ``weight_width`` bits, LSB first).
+    ``weights`` is a view of the weight field (``ArrayLayout`` of K*M signed elements).
     The indices are strictly ascending (the compressed form), so slot s holds an index in
     ``s .. s + M - N``: each weight multiplexer has M - N + 1 inputs, not M.
     """
@@ -50,8 +50,7 @@ def sparse_products(m: Module, values: list[Value], index: list[Value], weights:
     for k in range(outputs):
         prods = []
         for s, v in enumerate(values):
-            base = (k * m_ + s) * ww
-            cands = [Value.cast(weights)[base + c * ww : base + (c + 1) * ww] for c in range(span)]
+            cands = [Value.cast(weights[k * m_ + s + c]) for c in range(span)]
             w = Signal(signed(ww), name=f"{name}_w{k}_{s}")
             m.d.comb += w.eq(_mux_tree(cands, offsets[s]))
             prods.append(Value.cast(v).as_signed() * w)
@@ -75,16 +74,11 @@ def _mux_tree(words: list[Value], sel: Value) -> Value:
     return words[0]
 
 
-def dense_products(values: list[Value], weights: Value, *, m_: int, outputs: int,
-                   weight_width: int) -> list[list]:
-    """``products[k][j] = values[j] * weights[k*M + j]`` (signed, exact width)."""
-    ww = weight_width
-    flat = Value.cast(weights)
-    return [
-        [Value.cast(v).as_signed() * flat[(k * m_ + j) * ww : (k * m_ + j + 1) * ww].as_signed()
-         for j, v in enumerate(values)]
-        for k in range(outputs)
-    ]
+def dense_products(values: list[Value], weights, *, m_: int, outputs: int) -> list[list]:
+    """``products[k][j] = values[j] * weights[k*M + j]`` (signed, exact width); ``weights``
+    is a view of the weight field."""
+    return [[Value.cast(v).as_signed() * weights[k * m_ + j] for j, v in enumerate(values)]
+            for k in range(outputs)]
 
 
 def accumulate(m: Module, advance: Value, valid: Value, last: Value, products: list[list],
@@ -164,7 +158,7 @@ class NMSparseMAC(_MACBase):
         p = self.i.payload
         values = [Value.cast(p.values[s]) for s in range(cfg.n)]
         index = [Value.cast(p.index[s]) for s in range(cfg.n)]
-        return sparse_products(m, values, index, Value.cast(p.weights), m_=cfg.m,
+        return sparse_products(m, values, index, p.weights, m_=cfg.m,
                                outputs=cfg.outputs, weight_width=cfg.weight_width)
 
 
@@ -190,5 +184,4 @@ class DenseMAC(_MACBase):
         cfg = self._config
         p = self.i.payload
         values = [Value.cast(p.data[j]) for j in range(cfg.m)]
-        return dense_products(values, Value.cast(p.weights), m_=cfg.m, outputs=cfg.outputs,
-                              weight_width=cfg.weight_width)
+        return dense_products(values, p.weights, m_=cfg.m, outputs=cfg.outputs)
