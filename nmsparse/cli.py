@@ -19,6 +19,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "crosscheck": ("verif.cli", "stream activations through the RTL and compare with golden masks"),
     "report": ("nmsparse.report.cli", "synthesize, place and route, and write the reports"),
     "quality": ("golden.llm.cli", "perplexity of a real LLM under N:M activation sparsity"),
+    "sweep": ("nmsparse.sweep.cli", "design-space sweep on Dask: generate, verify, synthesize, "
+              "place; table and interactive Pareto page"),
+    "estimate": ("nmsparse.sweep.estimate_cli", "LUT4/FF/Fmax/transistor estimates in "
+                 "milliseconds from models fitted on measured points"),
 }
 
 
