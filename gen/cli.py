@@ -5,6 +5,7 @@ Examples::
     nmsparse generate --pattern 8:16 --fmt int8 --unit topk --arch rank -o build/
     nmsparse generate --pattern 16:32 --unit linear --outputs 8 --pipeline 4 -o build/
     nmsparse generate --shipped -o hdl          # every shipped point + manifest.json
+    nmsparse generate --pattern 2:4 --unit spmac --axis -o build/axis   # AXI4-Stream wrapper
 """
 
 from __future__ import annotations
@@ -45,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="module name (default from the point)")
     parser.add_argument("--shipped", action="store_true",
                         help="emit every shipped design point and manifest.json")
+    parser.add_argument("--axis", action="store_true",
+                        help="emit the unit inside an AXI4-Stream wrapper (axis_<module>.v and "
+                             "its own sidecar axis_<module>.json; keep it in its own directory)")
     parser.add_argument("-o", "--output", default=".", help="output directory (default .)")
 
 
@@ -77,12 +81,21 @@ def run(args: argparse.Namespace) -> int:
     from .emit import emit, emit_shipped
 
     if args.shipped:
+        if getattr(args, "axis", False):
+            raise ValueError("--axis applies to one design point, not to --shipped")
         paths = emit_shipped(args.output)
         for config in SHIPPED:
             print(_describe(config))
         print(f"wrote {len(paths)} files to {args.output}")
         return 0
     config = config_from_args(args)
+    if args.axis:
+        from .axis import emit_axis
+
+        for path in emit_axis(config, args.output, name=args.name):
+            print(path)
+        print(_describe(config) + " (AXI4-Stream wrapper)")
+        return 0
     for path in emit(config, args.output, name=args.name):
         print(path)
     print(_describe(config))
