@@ -86,7 +86,7 @@ def axis_vectors(doc: dict, sc: Sidecar, seed: int, *, groups: int = 200) -> dic
                 expected.append(ph.expected[t:t + n])
                 t += n
         else:
-            rows = vectors._mac_rows(sc, max(8, groups // 8), s, max_groups=5,
+            rows = vectors._mac_rows(sc, max(12, groups // 4), s, max_groups=5,
                                      extreme=k == 0)
             ph = vectors.mac_phase(sc, rows)
             off = sc.i.fields["last"].offset
@@ -142,7 +142,8 @@ def _build(doc: dict, verilog: Path, build_root: Path) -> Path:
 def run_axis(sidecar_path: str | Path, *, seed: int, groups: int = 200,
              build_root: str | Path | None = None) -> dict:
     """Build the wrapper with Verilator and run every scenario; return the summary
-    (``scenarios``: name, frames, beats, mismatches, reports, ok; ``passed``; ``log``).
+    (``scenarios``: name, frames, beats (output), in_beats, mismatches, reports, ok;
+    ``passed``; ``log``).
 
     Raises
     ------

@@ -82,6 +82,7 @@ async def run_axis(dut) -> None:
         if extra:
             reports.append("output frames beyond the expected ones")
         results.append({"name": scen["name"], "frames": len(want), "beats": beats,
+                        "in_beats": sum(len(f) for f in scen["frames"]),
                         "mismatches": mismatches, "reports": reports,
                         "ok": mismatches == 0 and not extra})
         dut._log.info(f"{scen['name']}: {len(want)} frames, {beats} beats, {mismatches} "

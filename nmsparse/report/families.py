@@ -58,6 +58,7 @@ __all__ = [
     "collect",
     "load_cached",
     "cache_name",
+    "build",
 ]
 
 FAMILIES = ("ecp5", "xilinx", "nexus")
@@ -337,3 +338,58 @@ def load_cached(root: str | Path, module: str, family: str, key: str) -> dict | 
         return collect(d / "work")
     except (OSError, ValueError, KeyError, TypeError, parse.ParseError):
         return None
+
+
+def build(points: list, out_dir: Path, measure_families: tuple[str, ...], *, jobs: int = 1,
+          place: bool = True, use_cache: bool = True, timeout: float | None = None,
+          say=print) -> dict[str, dict]:
+    """The extra families' sections of ``points`` (``nmsparse report``).
+
+    Families in ``measure_families`` are measured where the cache has no result; every other
+    extra family is read from the cache only (so results measured once stay in the report
+    without running its tools again). Returns ``{module: {family: section or None,
+    "errors": {family: message}}}``.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    cache_root = out_dir / ".cache"
+    out: dict[str, dict] = {p.module: {"errors": {}} for p in points}
+    sources = {p.module: p.verilog.read_bytes() for p in points}
+    todo = []
+    for fam in EXTRA_FAMILIES:
+        flow = flow_signature(fam)
+        fplace = place and fam == "nexus"
+        for p in points:
+            key = cache.point_key(sources[p.module], p.sidecar, flow, place=fplace)
+            hit = load_cached(cache_root, p.module, fam, key) if use_cache else None
+            out[p.module][fam] = hit
+            if hit is None and fam in measure_families:
+                todo.append((p, fam, key, fplace))
+    if not todo:
+        return out
+    say(f"nmsparse report: {len(todo)} measurement(s) of {', '.join(measure_families)} "
+        f"({jobs} in parallel)")
+
+    def one(job):
+        p, fam, key, fplace = job
+        work = cache.entry_dir(cache_root, cache_name(p.module, fam), key) / "work"
+        t0 = time.monotonic()
+        try:
+            r = measure(fam, p.verilog, p.sidecar, work, place=fplace, timeout=timeout,
+                        source=sources[p.module])
+        except (synth.SynthesisError, ValueError, OSError) as exc:
+            return job, None, str(exc), time.monotonic() - t0
+        cache.store(cache_root, cache_name(p.module, fam), key)
+        return job, r, None, time.monotonic() - t0
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        for k, ((p, fam, _key, _pl), r, err, dt) in enumerate(pool.map(one, todo), 1):
+            if err is None:
+                out[p.module][fam] = r
+                fm = (r.get("post_place") or {}).get("fmax_mhz")
+                say(f"[{k}/{len(todo)}] {p.module} {fam}: LUT {r['post_synth']['LUT']}"
+                    + (f", Fmax {fm:.1f} MHz" if fm else "") + f" ({dt:.0f} s)")
+            else:
+                out[p.module]["errors"][fam] = err
+                say(f"[{k}/{len(todo)}] {p.module} {fam}: FAILED: {err.splitlines()[0]}")
+    return out

@@ -15,7 +15,7 @@ from pathlib import Path
 from nmsparse.contract.patterns import pattern_label
 from nmsparse.contract.sidecar import Sidecar, list_modules
 
-__all__ = ["Point", "find_points", "make_record", "load_results", "SCHEMA"]
+__all__ = ["Point", "find_points", "make_record", "attach_families", "load_results", "SCHEMA"]
 
 SCHEMA = 1
 _UNIT_ORDER = {"topk": 0, "spmac": 1, "linear": 2, "dense_mac": 3}
@@ -121,6 +121,17 @@ def make_record(point: Point, measured: Mapping | None, *, error: str | None = N
         rec.update({k: measured.get(k) for k in
                     ("post_synth", "post_place", "asic", "runtime_s", "tools")})
         rec["error"] = None
+    return rec
+
+
+def attach_families(rec: dict, sections: Mapping | None) -> dict:
+    """Add the second families' sections (``xilinx``: post-synthesis estimates; ``nexus``:
+    post-synthesis and post-place) to a record; None where not measured, and
+    ``family_errors`` naming the family and why it failed."""
+    sections = sections or {}
+    for fam in ("xilinx", "nexus"):
+        rec[fam] = sections.get(fam)
+    rec["family_errors"] = dict(sections.get("errors") or {})
     return rec
 
 

@@ -182,6 +182,42 @@ def _savings_table(records) -> Table:
     return t
 
 
+def _family_cell(rec: Mapping, fam: str, section: str, key: str, digits: int = 0) -> str:
+    if fam in (rec.get("family_errors") or {}):
+        return FAILED
+    sec = (rec.get(fam) or {}).get(section)
+    if not sec:
+        return NOT_RUN
+    return _fmt(sec.get(key), digits)
+
+
+def _families_table(recs: Sequence[dict]) -> Table:
+    """Xilinx 7-series (post-synthesis estimates) and Lattice Nexus (placed) per module."""
+    t = Table(
+        "Second FPGA families: Xilinx 7-series (post-synthesis estimates) and Lattice Nexus",
+        ["module", "Xilinx LUT6 (est.)", "Xilinx FF (est.)", "CARRY4 (est.)", "DSP48 (est.)",
+         "MUXF7 (est.)", "Nexus LUT4", "Nexus CCU2", "Nexus FF", "Nexus DSP",
+         "Nexus COMB (placed)", "Nexus Fmax MHz"],
+        note="Xilinx: Yosys synth_xilinx -family xc7 of the module alone; there is no open "
+             "Xilinx place and route here, so these are post-synthesis ESTIMATES (LUT6 = "
+             "LUT1..LUT6 before Vivado's packing) and there is no Xilinx Fmax. Nexus: Yosys "
+             "synth_nexus of the module alone, then nextpnr-nexus on LIFCL-40-9BG400C (seed "
+             "1) with the module in a scan wrapper that drives every input from a register "
+             "and captures every output (placed COMB includes the wrapper). Measured with "
+             "`nmsparse report --families xilinx,nexus`; 'not run' = not measured yet.",
+    )
+    for r in recs:
+        t.rows.append([
+            r["module"],
+            *[_family_cell(r, "xilinx", "post_synth", k)
+              for k in ("LUT", "FF", "CARRY4", "DSP", "MUXF7")],
+            *[_family_cell(r, "nexus", "post_synth", k) for k in ("LUT", "CARRY", "FF", "DSP")],
+            _family_cell(r, "nexus", "post_place", "COMB"),
+            _family_cell(r, "nexus", "post_place", "fmax_mhz", 1),
+        ])
+    return t
+
+
 def _crosscheck_table(cross: list[dict] | None) -> Table:
     t = Table("RTL vs golden model (cross-check)",
               ["module", "N:M", "fmt", "arch", "groups", "mismatches", "groups/s", "seed",
@@ -271,7 +307,7 @@ def tables(records: Sequence[dict], cross: list[dict] | None,
     topk = [r for r in records if r["unit"] == "topk"]
     mac = [r for r in records if r["unit"] != "topk"]
     return [_overview_table(records, cross, quality), _topk_table(topk, cross),
-            _mac_table(mac, cross), _savings_table(records),
+            _mac_table(mac, cross), _savings_table(records), _families_table(records),
             _crosscheck_table(cross), _quality_table(quality)]
 
 
