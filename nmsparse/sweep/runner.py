@@ -455,9 +455,18 @@ def _note(s: dict, fams: Sequence[str], done: int, total: int) -> str:
         bits.append("verify error" if v.get("error") else
                     f"verified {v['groups']} groups, {v['mismatches']} mismatches")
     if s["errors"]:
-        bits.append("FAILED: " + "; ".join(f"{k}: {e.splitlines()[0]}"
-                                           for k, e in s["errors"].items()))
+        bits.append("FAILED: " + "; ".join(f"{k}: {_brief(e)}" for k, e in s["errors"].items()))
     return f"[{done}/{total}] {p.name}  " + ", ".join(bits)
+
+
+def _brief(error: str) -> str:
+    """First line of an error and, when the tool's log tail follows, its last line (the
+    tool's own message)."""
+    lines = [ln.strip() for ln in error.strip().splitlines() if ln.strip()]
+    if not lines:
+        return "?"
+    first = lines[0].split(" (log: ")[0]
+    return first if len(lines) == 1 else f"{first}: {lines[-1][:160]}"
 
 
 def _spec_doc(spec: SweepSpec, wall: float) -> dict:
@@ -481,7 +490,7 @@ def _summary(res: SweepResult, stream: TextIO, spec: SweepSpec) -> None:
     if fails:
         _say(stream, f"failures ({len(fails)}):")
         for r in fails:
-            _say(stream, f"  {r['module']}: {r['status']}: {(r['error'] or '').splitlines()[0]}")
+            _say(stream, f"  {r['module']}: {r['status']}: {_brief(r['error'] or '')}")
     for kind in ("parquet", "csv", "html"):
         if kind in res.files:
             _say(stream, f"  {kind}: {res.files[kind]}")
