@@ -10,7 +10,7 @@ export AMARANTH_USE_YOSYS := builtin
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: all venv tools test test-all hdl check-hdl report crosscheck quality demo bench \
-        bench-sim bench-hooks lint data baselines clean
+        bench-sim bench-hooks lint data baselines clean sweep estimate-fit report-families
 
 all: report
 
@@ -121,6 +121,23 @@ report: $(STAMP) reports/quality.json
 # Store the current figures as the resource baselines the slow test compares against.
 baselines: $(STAMP)
 	$(VENV)/bin/nmsparse report --jobs $(JOBS) -o reports --write-baselines reports/baselines/resources.json
+
+# Design-space sweep on a local Dask cluster (one worker per core): every point generated,
+# a sample cross-checked, synthesized and placed; cached in reports/.cache like the report.
+SWEEP ?= sweeps/dse40.toml
+sweep: $(STAMP)
+	$(VENV)/bin/nmsparse sweep $(SWEEP)
+
+# Refit the estimate models on every measured point (the report's and the sweeps') and print
+# the held-out error; the coefficients are committed (nmsparse/sweep/data/estimate.json).
+estimate-fit: $(STAMP)
+	$(VENV)/bin/nmsparse estimate --fit
+
+# The second FPGA families (Xilinx 7-series post-synthesis, Nexus place and route): opt-in,
+# they roughly double the tool time of the cold report. Once measured they stay in every
+# later report (read from the cache).
+report-families: $(STAMP)
+	$(VENV)/bin/nmsparse report --jobs $(JOBS) -o reports --families xilinx,nexus
 
 clean:
 	rm -rf sim_build .pytest_cache reports/.cache

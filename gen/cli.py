@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--axis", action="store_true",
                         help="emit the unit inside an AXI4-Stream wrapper (axis_<module>.v and "
                              "its own sidecar axis_<module>.json; keep it in its own directory)")
+    parser.add_argument("--sv-package", action="store_true",
+                        help="also write <module>_pkg.sv: the sidecar's widths, offsets and "
+                             "latency as SystemVerilog localparams")
     parser.add_argument("-o", "--output", default=".", help="output directory (default .)")
 
 
@@ -98,5 +101,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for path in emit(config, args.output, name=args.name):
         print(path)
+    if getattr(args, "sv_package", False):
+        from .svpkg import emit_sv_package
+
+        print(emit_sv_package(config, args.output, name=args.name))
     print(_describe(config))
     return 0
