@@ -10,13 +10,16 @@ config exists and never runs a tool::
                                    + t2*(comparator layers per stage) + ...
 
 One model per *group* (unit and architecture: ``topk/rank``, ``topk/network``, ``spmac``,
-...), fitted by non-negative least squares on the relative error, so the coefficients keep a
-physical meaning (a comparator never has negative cost) and small points weigh as much as big
-ones. A point of a group without a model (a new architecture before its first measurements)
+...) and target, in one of two forms: the sum above, fitted by non-negative least squares on
+the relative error (the coefficients keep a physical meaning: a comparator never has negative
+cost), or a product of power laws of the same terms (``log y`` linear in ``log(1 + term)``,
+ridge-regularized), whichever predicts the group's points better when each is left out.
+A point of a group without a model (a new architecture before its first measurements)
 falls back to the pooled model of its unit and is flagged ``pooled``.
 
 Held-out error: leave-one-out within each group (each measured point predicted by the model
-fitted on all the others), printed by ``nmsparse estimate --fit``. The trade-off: a handful of
+fitted on all the others, its form chosen on those others too), printed by
+``nmsparse estimate --fit``. The trade-off: a handful of
 terms generalizes across patterns and formats but cannot see synthesis' own optimizations
 (constant propagation, LUT packing), which the held-out error measures; refit
 (``make estimate-fit``) whenever architectures or the flow change.
@@ -97,7 +100,8 @@ def features(pt: Mapping, target: str) -> dict[str, float]:
     if sparse_sel:
         out["cmp_bits"] = lanes * cmp_ * kw
         out["sel_bits"] = lanes * n * m * (w + iw)
-        out["rank_bits"] = lanes * m * m * iw if pt.get("arch") == "rank" else lanes * cmp_ * (w + iw)
+        out["rank_bits"] = (lanes * m * m * iw if pt.get("arch") == "rank"
+                            else lanes * cmp_ * (w + iw))
     if unit in ("spmac", "linear", "dense_mac"):
         out["mul_bits"] = mult * w * ww
         out["acc_bits"] = k * acc
@@ -140,18 +144,44 @@ def nnls(A: Sequence[Sequence[float]], b: Sequence[float], iters: int = 500) -> 
     return [float(v) for v in x]
 
 
-def _fit_one(pts: Sequence[Mapping], ys: Sequence[float], target: str) -> dict:
+def _fit_one(pts: Sequence[Mapping], ys: Sequence[float], target: str,
+             kind: str = "nnls") -> dict:
+    if kind == "loglin":
+        return _fit_loglin(pts, ys, target)
     names = list(features(pts[0], target))
     rows = [[features(p, target).get(nm, 0.0) for nm in names] for p in pts]
     # the period for Fmax (additive delays); relative error: each row scaled by 1/y
     ys_t = [1000.0 / y for y in ys] if target == "fmax_mhz" else list(ys)
     A = [[v / y for v in r] for r, y in zip(rows, ys_t, strict=True)]
     coef = nnls(A, [1.0] * len(ys_t))
-    return {"features": names, "coef": coef}
+    return {"kind": "nnls", "features": names, "coef": coef}
+
+
+RIDGE = 0.05
+"""Ridge weight of the log-linear fit (few points per group: keeps exponents moderate)."""
+
+
+def _fit_loglin(pts: Sequence[Mapping], ys: Sequence[float], target: str) -> dict:
+    """``log y = b0 + sum b_i log(1 + term_i)``: a product of power laws, least squares on
+    the log (i.e. on the relative error), lightly ridge-regularized."""
+    import numpy as np
+
+    names = [nm for nm in features(pts[0], target) if nm not in ("c0", "t0")]
+    X = np.array([[1.0] + [math.log1p(features(p, target).get(nm, 0.0)) for nm in names]
+                  for p in pts])
+    y = np.log(np.asarray(ys, dtype=float))
+    reg = RIDGE * np.eye(X.shape[1])
+    reg[0, 0] = 0.0
+    coef = np.linalg.solve(X.T @ X + reg, X.T @ y)
+    return {"kind": "loglin", "features": ["1", *names], "coef": [float(c) for c in coef]}
 
 
 def _predict_one(model: Mapping, pt: Mapping, target: str) -> float:
     fx = features(pt, target)
+    if model.get("kind") == "loglin":
+        z = model["coef"][0] + sum(c * math.log1p(fx.get(nm, 0.0)) for nm, c in
+                                   zip(model["features"][1:], model["coef"][1:], strict=True))
+        return math.exp(z)
     v = sum(c * fx.get(nm, 0.0) for nm, c in zip(model["features"], model["coef"], strict=True))
     if target == "fmax_mhz":
         return 1000.0 / v if v > 0 else float("nan")
@@ -275,10 +305,31 @@ def fit(data: Sequence[tuple[dict, dict[str, float]]], sources: Sequence[str] = 
                 continue
             if g.endswith("/*") and len({group_of(p) for p, _ in pts}) < 2:
                 continue  # a pooled model only where it pools something
+            kind = _best_kind(pts, target)
             model.groups.setdefault(g, {})[target] = _fit_one([p for p, _ in pts],
-                                                              [y for _, y in pts], target)
+                                                              [y for _, y in pts], target, kind)
     model.heldout = heldout_errors(data)
     return model
+
+
+KINDS = ("nnls", "loglin")
+
+
+def _loo(pts: Sequence[tuple[dict, float]], target: str, kind: str) -> list[float]:
+    errs = []
+    for i, (p, y) in enumerate(pts):
+        rest = pts[:i] + pts[i + 1:]
+        m = _fit_one([q for q, _ in rest], [v for _, v in rest], target, kind)
+        v = _predict_one(m, p, target)
+        errs.append(abs(v - y) / y * 100 if math.isfinite(v) else 1e9)
+    return errs
+
+
+def _best_kind(pts: Sequence[tuple[dict, float]], target: str) -> str:
+    """The model form with the lower leave-one-out mean error on these points."""
+    if len(pts) < MIN_POINTS + 1:
+        return "nnls"
+    return min(KINDS, key=lambda k: sum(_loo(pts, target, k)))
 
 
 def heldout_errors(data: Sequence[tuple[dict, dict[str, float]]]) -> dict:
@@ -296,8 +347,10 @@ def heldout_errors(data: Sequence[tuple[dict, dict[str, float]]]) -> dict:
                 continue
             for i, (p, y) in enumerate(pts):
                 rest = pts[:i] + pts[i + 1:]
-                m = _fit_one([q for q, _ in rest], [v for _, v in rest], target)
-                e = abs(_predict_one(m, p, target) - y) / y * 100
+                kind = _best_kind(rest, target)  # chosen without the held-out point
+                m = _fit_one([q for q, _ in rest], [v for _, v in rest], target, kind)
+                v = _predict_one(m, p, target)
+                e = abs(v - y) / y * 100 if math.isfinite(v) else 1e9
                 errs[target].append((e, _label(p)))
                 per_group.setdefault(g, {}).setdefault(target, []).append(e)
     for target, es in errs.items():

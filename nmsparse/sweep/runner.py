@@ -288,10 +288,10 @@ def run_sweep(spec: SweepSpec, *, client=None, scheduler: str | None = None,
     if todo and float(spec.verify) > 0 and not verify_set and \
             all("verify" not in p.options for p in todo):
         verify_set = {todo[0].name}  # at least one point is cross-checked
+    flow = "synthesis + place and route" if spec.place else "synthesis only"
     _say(stream, f"nmsparse sweep {spec.name}: {grid.describe(points)}, {len(pruned)} pruned "
                  f"by estimate, {len(verify_set)} to cross-check; families "
-                 f"{', '.join(fams)}; {'synthesis + place and route' if spec.place else 'synthesis only'}"
-                 f"; output {out}")
+                 f"{', '.join(fams)}; {flow}; output {out}")
     for p in points:
         if not p.valid:
             _say(stream, f"  invalid point {p.label()}: {p.error}")
