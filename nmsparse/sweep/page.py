@@ -135,6 +135,10 @@ def _figures(rows: Sequence[Mapping]) -> list[tuple[str, object]]:
         figs.append(("area_ppl", scatter2d("ppl", "perplexity of the pattern (lower is better)",
                                            "min", "Area vs model quality (ringed: "
                                            "Pareto-optimal)")))
+    if not figs and any(r.get("latency") is not None for r in ok):
+        # synthesis-only sweep without quality data: area against latency still shows a front
+        figs.append(("area_latency", scatter2d("latency", "latency, cycles", "min",
+                                               "Area vs latency (ringed: Pareto-optimal)")))
     three = [r for r in ok if r.get("fmax_mhz") is not None and r.get("ppl") is not None]
     if three:
         front = pareto(three, [("lut4", "min"), ("fmax_mhz", "max"), ("ppl", "min")])
