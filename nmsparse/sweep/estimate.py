@@ -102,6 +102,9 @@ def features(pt: Mapping, target: str) -> dict[str, float]:
         out["sel_bits"] = lanes * n * m * (w + iw)
         out["rank_bits"] = (lanes * m * m * iw if pt.get("arch") == "rank"
                             else lanes * cmp_ * (w + iw))
+        # deep cones in few stages: the mapper trades LUTs for depth (measured: a 4:8 bf16
+        # rank selector needs 3x the LUT4 with one register stage as with two)
+        out["cone_bits"] = lanes * cmp_ * kw * depth / max(1, pipe)
     if unit in ("spmac", "linear", "dense_mac"):
         out["mul_bits"] = mult * w * ww
         out["acc_bits"] = k * acc
