@@ -466,7 +466,10 @@ def _brief(error: str) -> str:
     if not lines:
         return "?"
     first = lines[0].split(" (log: ")[0]
-    return first if len(lines) == 1 else f"{first}: {lines[-1][:160]}"
+    if len(lines) == 1:
+        return first
+    errs = [ln for ln in lines[1:] if "error" in ln.lower()]
+    return f"{first}: {(errs or lines[1:])[-1][:160]}"
 
 
 def _spec_doc(spec: SweepSpec, wall: float) -> dict:

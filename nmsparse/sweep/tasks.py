@@ -92,9 +92,12 @@ def measure(family: str, name: str, verilog: bytes, sidecar: str, *, place: bool
                 measured = families.measure(family, sc.verilog, sc, work, place=place,
                                             timeout=timeout, source=verilog)
         except synth.SynthesisError as exc:
-            if "did not finish" in str(exc):
-                raise ToolTimeout(str(exc)) from None
-            return {"files": {}, "measured": None, "error": str(exc),
+            # the log lives in this task's scratch directory, removed below: its tail is in
+            # the message, the path would mislead
+            text = str(exc).replace(str(scratch), f"<scratch on {os.uname().nodename}>")
+            if "did not finish" in text:
+                raise ToolTimeout(text) from None
+            return {"files": {}, "measured": None, "error": text,
                     "seconds": round(time.monotonic() - t0, 2), "worker": os.uname().nodename}
         files = {}
         for f in sorted(work.rglob("*")):
