@@ -4,8 +4,11 @@ Every top-k selector of the requested pattern and format in the HDL directory (a
 architectures and lane counts unless ``--arch`` picks one) is built with Verilator and driven
 by the cocotb testbench; each group's ``mask``, ``values`` and ``index`` must equal the golden
 model's bit for bit. Prints groups checked, mismatches (0 is the only pass) and groups per
-second; ``--json FILE`` keeps one record per module. Exit code: 0 pass, 1 any mismatch or
-protocol error, 2 bad input.
+second; ``--json FILE`` keeps one record per module. Exit code: 0 pass, 1 any mismatch,
+protocol error, timeout or hang, 2 bad input (a sidecar that does not validate, a design
+that does not build, ports that disagree with the sidecar). ``--source``, ``-I`` and ``-D``
+add files, include directories and defines to every module's own (sidecar ``sources``);
+relative paths are relative to the directory it is called from.
 
 Example::
 
@@ -45,7 +48,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=None,
                         help="simulator seed (default $NMSPARSE_SEED, else "
                              f"{DEFAULT_SEED})")
-    parser.add_argument("--build-dir", help="where to build (default sim_build/)")
+    parser.add_argument("--build-dir", help="where to build (default $NMSPARSE_BUILD_DIR, "
+                                            "else ~/.cache/nmsparse/sim_build)")
+    parser.add_argument("--sim-timeout", type=float, metavar="SECONDS",
+                        help="wall-clock limit of one simulator run (default "
+                             "$NMSPARSE_SIM_TIMEOUT, else 1800)")
+    from .sidecar_cli import add_source_arguments
+
+    add_source_arguments(parser.add_argument_group("extra sources (added to every module)"))
 
 
 def select_modules(hdl_dir: Path, n: int, m: int, fmt: str, arch: str | None):
@@ -53,14 +63,23 @@ def select_modules(hdl_dir: Path, n: int, m: int, fmt: str, arch: str | None):
     from nmsparse.contract.sidecar import list_modules
 
     mods = list_modules(hdl_dir)
-    chosen = [sc for sc in mods if sc.unit == "topk" and sc.n == n and sc.m == m
-              and sc.fmt == fmt and (arch is None or sc.arch == arch)]
+    point = [sc for sc in mods if sc.unit == "topk" and sc.n == n and sc.m == m
+             and sc.fmt == fmt]
+    chosen = [sc for sc in point if arch is None or sc.arch == arch]
     if not chosen:
-        have = sorted({f"{sc.pattern} {sc.fmt} {sc.arch}" for sc in mods if sc.unit == "topk"})
+        have = sorted({f"{sc.pattern} {sc.fmt}" + (f" {sc.arch}" if sc.arch else "")
+                       for sc in mods if sc.unit == "topk"})
         what = f"{n}:{m} {fmt}" + (f" arch {arch}" if arch else "")
+        unlabelled = [sc.module for sc in point if not sc.arch]
+        why = ""
+        if arch and unlabelled:
+            why = (f"; {', '.join(unlabelled)} {'has' if len(unlabelled) == 1 else 'have'} no "
+                   "params.arch, so --arch cannot select it: add \"arch\": \"<label>\" to "
+                   "its sidecar's params, or drop --arch")
         raise FileNotFoundError(
             f"no top-k selector for {what} in {hdl_dir}"
-            + (f"; it has: {', '.join(have)}" if have else " (no top-k selectors at all)"))
+            + (f"; it has: {', '.join(have)}" if have else " (no top-k selectors at all)")
+            + why)
     return chosen
 
 
@@ -92,38 +111,53 @@ def run(args: argparse.Namespace) -> int:
     from nmsparse.contract.vectors import Scenario
 
     from . import runner, vectors
+    from .errors import SimError, exit_code
+    from .sources import sources_for
 
     n, m = parse_pattern(args.pattern)
     fmt = get_format(args.fmt).name
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be a positive number of groups, not {args.limit}")
     seed = seeds.seed(args.seed)
-    hdl = runner.hdl_dir(args.hdl_dir)
+    hdl = runner.hdl_dir(args.hdl_dir)  # relative to the caller's directory
     if not hdl.is_dir():
         raise FileNotFoundError(f"HDL directory {hdl} does not exist")
     acts = vectors.load_activations(args.activations)
     bits, labels = vectors.activation_groups(acts, m, fmt, limit=args.limit)
     mods = select_modules(hdl, n, m, fmt, args.arch)
+    timeout = runner.sim_timeout(args.sim_timeout)
+    build_root = (Path(args.build_dir).expanduser().resolve() if args.build_dir
+                  else runner.default_build_root())
+    plans = []
+    for sc in mods:
+        src = sources_for(sc, files=[Path(p) for p in args.source],
+                          include_dirs=[Path(p) for p in args.include], defines=args.define)
+        src.check()
+        plans.append((sc, src))
     source = "default" if args.activations == "default" else str(Path(args.activations))
     print(f"crosscheck: {bits.shape[0]} groups of {m} from {source} ({len(labels)} tensor(s)), "
           f"{len(mods)} module(s) in {hdl}, seed {seed}")
     records, failed = [], False
-    for sc in mods:
+    for sc, src in plans:
         t0 = time.perf_counter()
         phase = vectors.topk_phase(sc, bits)
         scen = [Scenario("crosscheck", [phase], check_latency=True, segments=labels)]
         try:
-            res = runner.run_vectors(sc, scen, seed=seed, build_root=args.build_dir,
-                                     tag="crosscheck")
-        except (runner.SimError, toolchain.ToolchainError) as exc:
+            res = runner.run_vectors(sc, scen, seed=seed, build_root=build_root,
+                                     tag="crosscheck", sources=src, timeout=timeout)
+        except toolchain.ToolchainError as exc:
             print(f"nmsparse: error: {exc}", file=sys.stderr)
             return 2
+        except SimError as exc:
+            print(f"nmsparse: error: {exc.one_line()}", file=sys.stderr)
+            return exit_code(exc)
         rec = res.scenarios[0]
         bad = not rec.ok or not res.passed
         failed |= bool(bad)
         print(f"{sc.module}: {rec.groups} groups checked, {rec.mismatches} mismatches, "
               f"{rec.groups_per_second:.0f} groups/s (latency {sc.latency}, "
-              f"{time.perf_counter() - t0:.1f} s with build) {'FAIL' if bad else 'PASS'}")
+              f"{time.perf_counter() - t0:.1f} s with build) "
+              + (f"FAIL: {res.cause()}" if bad else "PASS"))
         if bad:
             print(res.failure_text(), file=sys.stderr)
         records.append({
