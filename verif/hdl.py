@@ -14,8 +14,10 @@ Verilator reads the ports rather than Yosys: it is the simulator the regression 
 preprocessor, the include and define handling and the SystemVerilog subset are exactly those
 of the build (Yosys' frontend needs ``-sv`` and accepts less SystemVerilog; its YoWASP build
 also spends a minute or two compiling WebAssembly on first use). ``--json-only`` stops after
-elaboration, so it costs a fraction of a second for a small design, against the tens of
-seconds of the C++ build it precedes: a wrong width is reported before that build starts.
+elaboration: well under a second for the example selectors, 8 s for the 1.3 MB 16:32 rank
+selector (measured on the shared 2-core machine), against the tens of seconds to minutes of
+the C++ build it precedes, so a wrong width is reported before that build starts. It runs
+only when a build is needed; a reused build checks the ports recorded in its stamp.
 """
 
 from __future__ import annotations

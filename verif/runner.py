@@ -221,8 +221,9 @@ def build(sc: Sidecar, build_root: str | os.PathLike | None = None, *,
         runner = get_runner("verilator")
         t0 = time.perf_counter()
         try:
+            # one object cache for all build roots (entries are keyed by command and source)
             with _environ(MAKEFLAGS=makeflags.strip(),
-                          NMSPARSE_OBJCACHE=str(root / ".objcache")):
+                          NMSPARSE_OBJCACHE=str(toolchain.cache_dir() / "objcache")):
                 runner.build(sources=[*src.files, VerilatorControlFile(_control_file(sc, bdir))],
                              includes=list(src.include_dirs), hdl_toplevel=sc.module,
                              build_dir=bdir, build_args=[*BUILD_ARGS, *src.define_args()],
