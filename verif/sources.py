@@ -19,7 +19,9 @@ The dependency list after the build is what the build stamp hashes (:mod:`verif.
 file pulled in by `` `include`` or found by Verilator's module search in an include directory
 is covered although no one listed it. The trade-off: the list is only known after a build, so
 the build directory is named by the declared inputs and a changed dependency rebuilds in
-place instead of in a new directory.
+place instead of in a new directory. Files the design opens while it simulates
+(``$readmemh``) are not in Verilator's list; they need no rebuild either, since every
+simulation reads them afresh.
 """
 
 from __future__ import annotations
