@@ -99,17 +99,18 @@ def test_sidecar_round_trip() -> None:
 
 @pytest.mark.parametrize(("edit", "message"), [
     (lambda d: d.pop("module"), "missing key 'module'"),
-    (lambda d: d["params"].pop("n"), "params: missing key 'n'"),
-    (lambda d: d["params"].update(width=16), "does not match fmt 'int8'"),
-    (lambda d: d["params"].update(n=4), "need 0 < n < m"),
-    (lambda d: d.update(unit="fft"), "'unit' must be one of"),
-    (lambda d: d["ports"]["o__payload"].update(dir="in"), "must have dir 'out'"),
-    (lambda d: d["ports"].pop("o__ready"), "missing port 'o__ready'"),
+    (lambda d: d["params"].pop("n"), "missing key 'params.n'"),
+    (lambda d: d["params"].update(width=16), r"'params.width': expected 8 \(int8 elements"),
+    (lambda d: d["params"].update(n=4), "'params.n': expected 0 < n < m"),
+    (lambda d: d.update(unit="fft"), "'unit': expected one of"),
+    (lambda d: d["ports"]["o__payload"].update(dir="in"), "'ports.o__payload.dir': expected 'out'"),
+    (lambda d: d["ports"].pop("o__ready"), "missing key 'ports.o__ready'"),
     (lambda d: d["ports"]["i__payload"]["fields"]["data"].update(count=40, width=320),
-     "does not fit in the 32-bit port"),
+     "'ports.i__payload.fields.data': expected count 4 x elem_width 8"),
     (lambda d: d["ports"]["i__payload"]["fields"]["data"].update(count=40),
-     "'width' 32 is not elem_width x count = 320"),
-    (lambda d: d["ports"]["o__payload"]["fields"].pop("index"), "no field 'index'"),
+     "'ports.i__payload.fields.data.width': expected elem_width x count = 320"),
+    (lambda d: d["ports"]["o__payload"]["fields"].pop("index"),
+     "missing key 'ports.o__payload.fields.index'"),
     (lambda d: d.update(latency=-1), "'latency': expected an integer >= 0"),
 ])
 def test_sidecar_errors_name_the_key(edit, message) -> None:
