@@ -52,8 +52,8 @@ class Aig:
     latch_names: dict[int, str] = field(default_factory=dict)
     input_vars: set[int] = field(default_factory=set)
 
-    def strip(self, roots: Iterable[int], input_depth: dict[int, int] | None = None
-              ) -> tuple[dict[int, int], int | None]:
+    def strip(self, roots: Iterable[int], input_depth: dict[int, int] | None = None,
+              check: bool = True) -> tuple[dict[int, int], int | None]:
         """Replace every latch by its next-state literal, checking register balance.
 
         Parameters
@@ -62,6 +62,8 @@ class Aig:
             The outputs whose cone is stripped.
         input_depth : dict, optional
             Register depth of some input variables (cut points); others are at depth 0.
+        check : bool
+            Raise on unbalanced paths (False: only substitute, e.g. for simulation).
 
         Returns
         -------
@@ -117,16 +119,25 @@ class Aig:
                 else:
                     a, b = self.ands[v]
                     da, db = depth[a >> 1], depth[b >> 1]
-                    if da is not None and db is not None and da != db:
+                    if check and da is not None and db is not None and da != db:
                         raise AigError(f"unbalanced pipeline: a gate combines signals "
                                        f"{da} and {db} registers deep (near "
                                        f"{self.name_of(v)})")
                     depth[v] = da if da is not None else db
         ds = {depth[r >> 1] for r in roots} - {None}
-        if len(ds) > 1:
+        if len(ds) > 1 and check:
             raise AigError(f"outputs at different register depths {sorted(ds)}")
         self._subst = subst
-        return subst, (ds.pop() if ds else None)
+        return subst, (max(ds) if ds else None)
+
+    def cut(self, lits: Iterable[int]) -> Aig:
+        """A copy in which the variables of ``lits`` are free inputs (their gates removed):
+        every use of such a node, downstream of the cut, then takes any value."""
+        vs = {lit >> 1 for lit in lits} - {0}
+        ands = {v: d for v, d in self.ands.items() if v not in vs}
+        latches = {v: d for v, d in self.latches.items() if v not in vs}
+        return Aig(dict(self.inputs), dict(self.outputs), latches, ands,
+                   dict(self.latch_names), self.input_vars | vs)
 
     def name_of(self, v: int) -> str:
         """A readable name for variable ``v`` (a latch name when known)."""
