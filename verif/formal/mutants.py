@@ -7,7 +7,7 @@
 Operators (each finds its site in the Verilog text, or reports that it does not apply):
 
 - ``flip-tie``: the first key comparison's tie rule flipped (rank: ``>=`` to ``>``; network:
-  a comparator's ``>`` to ``>=``);
+  the index halves of a comparator's ``{key, ~index}`` operands exchanged);
 - ``drop-comparator``: one comparator output tied to a constant (it never exchanges);
 - ``swap-outputs``: the wires of output slots 0 and 1 of ``values`` exchanged;
 - ``stick-valid``: the ``o__valid`` register loads 1 on every clock.
@@ -44,9 +44,12 @@ def _sub_line(text: str, pattern: str, fn: Callable[[str], str | None]) -> tuple
 
 def flip_tie(sc: Sidecar, text: str) -> tuple[str, str]:
     if sc.arch == "network":
+        # {key_a, ~idx_a} > {key_b, ~idx_b}: exchange the index halves (higher index wins ties)
+        pat = re.compile(r"\{ (.*), (\S+\s*) \} > \{ (.*), (\S+\s*) \}")
         return _sub_line(text, r"^\s*assign sel_c\d+ = .* > .*;$",
-                         lambda ln: ln.replace(" > ", " >= ", 1))
-    return _sub_line(text, r"^\s*assign \S+\s+= \S+ >= \S+;$",
+                         lambda ln: pat.sub(lambda m: f"{{ {m[1]}, {m[4]} }} > "
+                                                      f"{{ {m[3]}, {m[2]} }}", ln, count=1))
+    return _sub_line(text, r"^\s*assign .* >= .*;$",
                      lambda ln: None if "'h0" in ln or "'d0" in ln else ln.replace(">=", ">", 1))
 
 
@@ -54,8 +57,9 @@ def drop_comparator(sc: Sidecar, text: str) -> tuple[str, str]:
     if sc.arch == "network":
         return _sub_line(text, r"^\s*assign sel_c\d+ = .*;$",
                          lambda ln: re.sub(r"= .*;", "= 1'h0;", ln))
-    return _sub_line(text, r"^\s*assign \S+\s+= \S+ >= \S+;$",
-                     lambda ln: None if "'h0" in ln else re.sub(r"= .*;", "= 1'h1;", ln))
+    return _sub_line(text, r"^\s*assign .* >= .*;$",
+                     lambda ln: None if "'h0" in ln or "'d0" in ln
+                     else re.sub(r"(assign \S+\s+)= .*;", r"\1= 1'h1;", ln))
 
 
 def swap_outputs(sc: Sidecar, text: str) -> tuple[str, str]:

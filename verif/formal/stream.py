@@ -178,7 +178,7 @@ def mine_invariants(sc: Sidecar, cd: CutDesign, work: Path, runs: int = 64,
     for cyc in range(cycles):
         rst = full if cyc == 0 else rand(0.04)
         vals = {}
-        for name, lits in g.inputs.items():
+        for lits in g.inputs.values():
             for lit in lits:
                 vals[lit >> 1] = rng.getrandbits(runs)
         for lit in g.inputs.get("rst", []):
@@ -205,9 +205,8 @@ def mine_invariants(sc: Sidecar, cd: CutDesign, work: Path, runs: int = 64,
             for q, gs, s in list(alive_imp):
                 if (qv[q] ^ sv[s]) & sv[gs]:
                     alive_imp.discard((q, gs, s))
-        def inp(name: str) -> int:
-            return vals[g.inputs[name][0] >> 1] & full
-        i_valid, o_ready = inp("i__valid"), inp("o__ready")
+        i_valid = vals[g.inputs["i__valid"][0] >> 1] & full
+        o_ready = vals[g.inputs["o__ready"][0] >> 1] & full
         stalled = o_valid & ~o_ready & full
         i_x = i_valid & i_ready & ~rst & full
         last = vals[g.inputs["i__payload"][last_off] >> 1] & full if last_off is not None \
@@ -363,10 +362,11 @@ def prove_stream(sc: Sidecar, work: Path, *, full: bool = False) -> list[Step]:
     t_prep = time.perf_counter() - t0
     runs = [("bmc", 2 * sc.latency + 8)] if full else []
     runs.append(("prove", sc.latency + 3))
-    claim = ("valid/ready contract: latency {L} in moving cycles, nothing lost, duplicated or "
+    claim = (f"valid/ready contract: latency {sc.latency} in moving cycles, nothing lost, "
+             "duplicated or "
              "reordered (counters + tagged token), payload and valid held under stall, "
              "i__ready = full rate and low under stall, reset clears, registers frozen under "
-             "stall").format(L=sc.latency)
+             "stall")
     for mode, depth in runs:
         (work / f"{mode}.sby").write_text(_SBY.format(mode=mode, depth=depth))
         ok, log, secs = tools.sby(work, f"{mode}.sby")
@@ -445,7 +445,7 @@ def trace_text(sc: Sidecar, vcd: Path, max_steps: int = 12) -> str:
     rows = [k for k in range(steps) if clk[k] in (0, None)] or list(range(steps))
     lines = [f"  trace ({len(rows)} cycles), cycle: rst i_valid i_ready o_valid o_ready"]
     for c, k in enumerate(rows[-max_steps:]):
-        def g(name: str) -> str:
+        def g(name: str, k: int = k) -> str:
             x = v.get(name, [None] * steps)[k]
             return "?" if x is None else str(x)
         lines.append(f"  {c:3d}: {g('rst')} {g('i_valid')} {g('i_ready')} {g('o_valid')} "
