@@ -443,6 +443,12 @@ class NetworkDecomposition(Decomposition):
                          "netlist", False, 0.0, "no 1-bit wires sel_c<p> in the Verilog")]
         # pass 1: read the comparator list back (all comparator outputs cut and held at 0)
         g = cut_aig(sc, self.work / "read", wires, "", _top(sc, "", ""))
+        missing = [w for w in wires if f"dut.{w}" not in g.outputs]
+        if missing:
+            return [Step("datapath.structure", "every comparator output is a gate of the "
+                         "netlist", "netlist", False, time.perf_counter() - t0,
+                         f"comparator wires {missing[:5]} are constant or unconnected: the "
+                         "network does not compare there")]
         outs = {w: g.outputs[f"dut.{w}"][0] for w in wires}
         ins = {w: outs[w] >> 1 for w in wires}
         if any(ins[w] not in g.ands for w in wires) or len(set(ins.values())) != len(wires):
