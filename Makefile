@@ -10,7 +10,7 @@ export AMARANTH_USE_YOSYS := builtin
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: all venv tools test test-all hdl check-hdl report crosscheck quality demo bench \
-        bench-sim bench-hooks lint data baselines clean
+        bench-sim bench-hooks lint data baselines prove prove-mutants clean
 
 all: report
 
@@ -116,6 +116,15 @@ report: $(STAMP) reports/quality.json
 	@echo "== 4/5 model quality: reports/quality.json =="
 	@echo "== 5/5 synthesis, place and route, report =="
 	$(VENV)/bin/nmsparse report --jobs $(JOBS) -o reports
+
+# Formal proofs of every shipped module (datapath = the rule, streams lose nothing) into
+# reports/proofs.json, which the report's "proven" column reads. One solver job at a time.
+prove: $(STAMP)
+	$(VENV)/bin/nmsparse prove --full --json reports/proofs.json
+
+# The mutation run: broken copies of the 2:4 selectors and a MAC that every proof must reject.
+prove-mutants: $(STAMP)
+	$(VENV)/bin/nmsparse prove --mutants --module 'nm_topk_2_4_int8_*' --module nm_spmac_2_4_int8_k4
 
 # Store the current figures as the resource baselines the slow test compares against.
 baselines: $(STAMP)

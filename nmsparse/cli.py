@@ -20,6 +20,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "verify": ("verif.verify_cli", "run the full regression on your own RTL (a directory, a "
                "sidecar or a FuseSoC core)"),
     "sidecar": ("verif.sidecar_cli", "draft (init), check or print the schema of sidecar JSON"),
+    "prove": ("verif.formal.cli", "formal proofs: datapath equals the rule, streams lose nothing"),
     "report": ("nmsparse.report.cli", "synthesize, place and route, and write the reports"),
     "quality": ("golden.llm.cli", "perplexity of a real LLM under N:M activation sparsity"),
 }
