@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
     if not hdl.is_dir():
         raise FileNotFoundError(f"HDL directory {hdl} does not exist")
     acts = vectors.load_activations(args.activations)
-    for n, m in pats:  # bad activations fail here, once, before any build
+    for _n, m in pats:  # bad activations fail here, once, before any build
         for fmt in fmts:
             vectors.activation_groups(acts, m, fmt, limit=args.limit)
     mods = [sc for n, m in pats for fmt in fmts
