@@ -18,7 +18,6 @@ for an unused slot); :func:`register` clocks a whole tree at once and passes con
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
