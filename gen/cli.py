@@ -35,8 +35,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unit", default="topk", choices=UNITS, help="unit (default topk)")
     parser.add_argument("--arch", default="network", choices=ARCHS,
                         help="top-k architecture (topk, linear; default network)")
-    parser.add_argument("--pipeline", type=int, default=None,
-                        help="selector register stages (latency); default per design point")
+    parser.add_argument("--pipeline", type=_pipeline, default=None,
+                        help="selector register stages (latency), or 'auto' (as many as "
+                             "--target-mhz needs, where the live data is narrowest); default: "
+                             "the design point's")
+    parser.add_argument("--target-mhz", type=float, default=None,
+                        help="clock target of --pipeline auto (implies it; default 200)")
     parser.add_argument("--lanes", type=int, default=1, help="groups per clock (topk only)")
     parser.add_argument("--outputs", "-k", type=int, default=4,
                         help="K outputs of the MAC units (default 4)")
@@ -55,6 +59,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default=".", help="output directory (default .)")
 
 
+def _pipeline(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--pipeline must be a number of stages or 'auto', "
+                                         f"not {text!r}") from None
+
+
 def config_from_args(args: argparse.Namespace):
     """The design point the command line describes (validated)."""
     n, m = parse_pattern(args.pattern)
@@ -62,9 +76,11 @@ def config_from_args(args: argparse.Namespace):
                outputs=args.outputs)
     if args.unit != "topk" and args.lanes != 1:
         raise ValueError(f"--lanes applies to --unit topk only, not {args.unit!r}")
+    if args.unit != "topk" and args.target_mhz is not None:
+        raise ValueError(f"--target-mhz applies to --unit topk only, not {args.unit!r}")
     if args.unit == "topk":
         return TopKConfig(n=n, m=m, fmt=args.fmt, arch=args.arch, pipeline=args.pipeline,
-                          lanes=args.lanes)
+                          lanes=args.lanes, target_mhz=args.target_mhz)
     if args.unit == "spmac":
         return SparseMACConfig(n=n, m=m, **mac)
     if args.unit == "linear":

@@ -25,6 +25,7 @@ from nmsparse.contract.sidecar import Field, Port, Sidecar
 from nmsparse.contract.units import UNITS
 
 from .arch import ARCHITECTURES, Architecture
+from .schedule import predicted_fmax, schedule_for_clock, schedule_stages
 
 __all__ = [
     "TopKConfig",
@@ -42,6 +43,7 @@ TOPK_FORMATS = ("int4", "int8", "int16", "fp16", "bf16", "fp32")
 MAC_FORMATS = ("int4", "int8", "int16")
 ARCHS = tuple(ARCHITECTURES)
 MAX_PIPELINE = 64
+DEFAULT_TARGET_MHZ = 200.0
 MAX_LANES = 64
 MAX_OUTPUTS = 256
 
@@ -155,11 +157,17 @@ class TopKConfig(_Config):
         ``int4``, ``int8``, ``int16``, ``fp16``, ``bf16`` or ``fp32``.
     arch : str
         A name of :data:`gen.arch.ARCHITECTURES` (``"rank"``, ``"network"``, ...).
-    pipeline : int or None
-        Register stages (= latency in cycles); ``None`` picks the architecture's default;
-        0 makes the unit combinational.
+    pipeline : int, "auto" or None
+        Register stages (= latency in cycles), placed by the architecture's delay model so
+        that the slowest segment is as fast as it can be; 0 makes the unit combinational.
+        ``"auto"``: as many stages, wherever the live data is narrowest, as ``target_mhz``
+        needs (:func:`gen.schedule.schedule_for_clock`). ``None``: ``"auto"`` when
+        ``target_mhz`` is given, else the architecture's default number of stages. After
+        validation ``pipeline`` holds the resolved number of stages.
     lanes : int
         Independent groups per clock.
+    target_mhz : float or None
+        Clock target of ``pipeline="auto"`` (default :data:`DEFAULT_TARGET_MHZ`).
 
     Raises
     ------
@@ -171,8 +179,9 @@ class TopKConfig(_Config):
     m: int
     fmt: str = "int8"
     arch: str = "network"
-    pipeline: int | None = None
+    pipeline: int | str | None = None
     lanes: int = 1
+    target_mhz: float | None = None
     unit = "topk"
 
     def __post_init__(self) -> None:
@@ -182,11 +191,29 @@ class TopKConfig(_Config):
             raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, not {self.arch!r}")
         lanes = _int("lanes", self.lanes, lo=1, hi=MAX_LANES)
         _set(self, n=n, m=m, fmt=fmt, lanes=lanes)
-        if self.pipeline is None:
-            pipeline = self.architecture.default_pipeline()
+        auto = self.pipeline == "auto" or (self.pipeline is None and self.target_mhz is not None)
+        target = self.target_mhz
+        if target is not None or auto:
+            target = DEFAULT_TARGET_MHZ if target is None else target
+            if isinstance(target, bool) or not isinstance(target, int | float) \
+                    or not 1 <= target <= 2000:
+                raise ValueError(f"target_mhz must be a clock in MHz in [1, 2000], "
+                                 f"not {self.target_mhz!r}")
+            target = float(target)
+        if not auto and target is not None:
+            raise ValueError(f"target_mhz={target:g} needs pipeline='auto' (or None), not "
+                             f"pipeline={self.pipeline!r}")
+        delays = [layer.delay_ns for layer in self.architecture.layers()]
+        if auto:
+            cuts = schedule_for_clock(delays, self.architecture.live_bits(), target)
         else:
-            pipeline = _int("pipeline", self.pipeline, lo=0, hi=MAX_PIPELINE)
-        _set(self, pipeline=pipeline)
+            if self.pipeline is None:
+                stages = self.architecture.default_pipeline()
+            else:
+                stages = _int("pipeline", self.pipeline, lo=0, hi=MAX_PIPELINE)
+            cuts = schedule_stages(delays, stages)
+        _set(self, pipeline=sum(cuts), target_mhz=target)
+        object.__setattr__(self, "_cuts", tuple(cuts))
 
     @cached_property
     def architecture(self) -> Architecture:
@@ -204,6 +231,16 @@ class TopKConfig(_Config):
     @property
     def latency(self) -> int:
         return self.pipeline  # type: ignore[return-value]
+
+    @property
+    def cuts(self) -> tuple[int, ...]:
+        """Register stages after each layer of the architecture (``sum(cuts) = pipeline``)."""
+        return self._cuts  # type: ignore[attr-defined]
+
+    @property
+    def predicted_fmax_mhz(self) -> float:
+        """The delay model's Fmax of this schedule (MHz)."""
+        return predicted_fmax([la.delay_ns for la in self.architecture.layers()], self.cuts)
 
     @property
     def comparators(self) -> int:
@@ -224,9 +261,12 @@ class TopKConfig(_Config):
                         "index": (unsigned(self.index_width), self.n)}, self.lanes)
 
     def params(self) -> dict:
-        return {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
-                "index_width": self.index_width, "arch": self.arch,
-                "pipeline": self.pipeline, "lanes": self.lanes}
+        out = {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
+               "index_width": self.index_width, "arch": self.arch,
+               "pipeline": self.pipeline, "lanes": self.lanes}
+        if self.target_mhz is not None:
+            out["target_mhz"] = self.target_mhz
+        return out
 
     def metrics(self) -> dict:
         out = {"latency": self.latency, "groups_per_cycle": self.lanes,

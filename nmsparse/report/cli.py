@@ -225,6 +225,7 @@ def write_reports(recs: list[dict], out_dir: Path) -> tuple[Path, Path, Path]:
     res = out_dir / "resources.json"
     res.write_text(json.dumps(doc, indent=1) + "\n")
     cross = records.load_results(out_dir / "crosscheck.json")
+    records.attach_proofs(recs, records.load_results(out_dir / "proofs.json"))
     quality = records.load_results(out_dir / "quality.json")
     md = out_dir / "report.md"
     md.write_text(render.markdown(recs, meta, cross, quality))

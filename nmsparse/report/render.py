@@ -114,7 +114,8 @@ def _topk_table(recs: list[dict], cross) -> Table:
         "Top-k selectors",
         ["module", "N:M", "fmt", "arch", "LUT4", "CCU2C", "PFUMX", "L6MUX", "FF",
          "COMB (placed)", "Fmax MHz", "transistors", "logic depth", "latency", "comparators",
-         "net depth", "index bits/group", "groups checked", "mismatches", "synth+P&R s"],
+         "net depth", "index bits/group", "groups checked", "mismatches", "proven",
+         "synth+P&R s"],
         note="Post-synthesis ECP5 cells of the module alone (LUT4 ... FF); post-place figures "
              "(COMB, Fmax) of the module in a wrapper that registers every port; ASIC proxy "
              "(transistors, gates on the deepest combinational stage) from Yosys abc -g cmos2.",
@@ -126,9 +127,16 @@ def _topk_table(recs: list[dict], cross) -> Table:
             _cell(r, "post_place", "COMB"), _cell(r, "post_place", "fmax_mhz", 1),
             _cell(r, "asic", "transistors"), _cell(r, "asic", "logic_depth"),
             _fmt(r["latency_cycles"]), _fmt(r["comparators"]), _fmt(r["network_depth"]),
-            _fmt(r["index_bits_per_group"]), *_crosscheck_cells(r, cross), _runtime(r),
+            _fmt(r["index_bits_per_group"]), *_crosscheck_cells(r, cross), _proven(r),
+            _runtime(r),
         ])
     return t
+
+
+def _proven(r: Mapping) -> str:
+    """What ``nmsparse prove`` proved for the module (reports/proofs.json)."""
+    p = r.get("proven")
+    return NOT_RUN if p is None else p
 
 
 def _runtime(r: Mapping) -> str:
@@ -142,7 +150,7 @@ def _mac_table(recs: list[dict], cross) -> Table:
         "MAC units (sparse MAC, sparse linear engine, dense baseline)",
         ["module", "unit", "N:M", "fmt", "K", "LUT4", "CCU2C", "PFUMX", "L6MUX", "FF", "DSP",
          "COMB (placed)", "Fmax MHz", "transistors", "logic depth", "latency", "multipliers",
-         "comparators", "groups checked", "mismatches", "synth+P&R s"],
+         "comparators", "groups checked", "mismatches", "proven", "synth+P&R s"],
         note="DSP = MULT18X18D blocks. Latency counts from the group carrying `last` to the "
              "row's output.",
     )
@@ -153,7 +161,7 @@ def _mac_table(recs: list[dict], cross) -> Table:
             _cell(r, "post_place", "COMB"), _cell(r, "post_place", "fmax_mhz", 1),
             _cell(r, "asic", "transistors"), _cell(r, "asic", "logic_depth"),
             _fmt(r["latency_cycles"]), _fmt(r["multipliers"]), _fmt(r["comparators"]),
-            *_crosscheck_cells(r, cross), _runtime(r),
+            *_crosscheck_cells(r, cross), _proven(r), _runtime(r),
         ])
     return t
 
