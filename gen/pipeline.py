@@ -22,7 +22,7 @@ import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from amaranth.hdl import Const, Module, Signal, Value
+from amaranth.hdl import Cat, ClockSignal, Const, Module, ResetSignal, Signal, Value
 
 __all__ = [
     "Stepper",
@@ -98,6 +98,10 @@ def stall_control(m: Module, i: Any, o: Any, stages: int) -> Value:
     if stages == 0:
         m.d.comb += i.ready.eq(o.ready)
         m.d.comb += o.valid.eq(i.valid)
+        # no register uses the clock: reference it so that the module still has the
+        # clk and rst ports every unit has (DESIGN.md section 3)
+        ports = Signal(2, name="clk_rst_unused")
+        m.d.comb += ports.eq(Cat(ClockSignal(), ResetSignal()))
     else:
         m.d.comb += advance.eq(~o.valid | o.ready)
         m.d.comb += i.ready.eq(advance)
