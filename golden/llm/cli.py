@@ -18,7 +18,7 @@ from typing import Any
 
 from . import corpus
 from .criteria import CRITERIA
-from .learned import DEFAULT_SEGMENTS
+from .learned import DEFAULT_SEGMENTS, SEGMENT_TOKENS
 from .mitigations import MITIGATIONS, PAPER_SPTS_CALLS
 from .quality import DEFAULT_BATCH, DEFAULT_PATTERNS, Setting, evaluate, standard_settings
 
@@ -84,6 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--segments", type=int, default=DEFAULT_SEGMENTS,
         help=f"512-token calibration segments to train lpts/out_bias on (default "
         f"{DEFAULT_SEGMENTS}; the paper: 256)",
+    )
+    parser.add_argument(
+        "--segment-tokens", type=int, default=SEGMENT_TOKENS,
+        help=f"tokens per training segment (default {SEGMENT_TOKENS}, the paper's)",
     )
     parser.add_argument(
         "--paper-calls", type=int, default=PAPER_SPTS_CALLS,
@@ -190,6 +194,7 @@ def run(args: argparse.Namespace) -> int:
         calib_tokens=args.calib_tokens,
         calib_label=calib_label or "",
         segments=args.segments,
+        segment_tokens=args.segment_tokens,
         paper_calls=args.paper_calls,
         batch_size=args.batch,
         cache=not args.no_cache,

@@ -383,18 +383,19 @@ def apply_sparsity(
     return handle
 
 
-_FACTORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_FACTORS: dict[tuple[int, str, int], tuple[weakref.ref, tuple[int, int], torch.Tensor]] = {}
 
 
 def _factor_of(w: torch.Tensor, kind: str, seed: int | None) -> torch.Tensor:
     """A per-layer factor, computed once per weight tensor and version (the suite asks for
     Amber-Pruner's factors of the same 210 layers twice)."""
-    key, stamp = (kind, _seed(seed)), (w._version, w.data_ptr())
-    per = _FACTORS.setdefault(w, {})
-    if key not in per or per[key][0] != stamp:  # new, or the weight changed since
-        per[key] = (stamp, _criteria.amber_factor(w, seed=seed) if kind == "weight_norm"
-                    else _criteria.var_weight_factor(w))
-    return per[key][1]
+    key, stamp = (id(w), kind, _seed(seed)), (w._version, w.data_ptr())
+    hit = _FACTORS.get(key)
+    if hit is None or hit[0]() is not w or hit[1] != stamp:  # new, replaced or changed
+        f = (_criteria.amber_factor(w, seed=seed) if kind == "weight_norm"
+             else _criteria.var_weight_factor(w))
+        _FACTORS[key] = hit = (weakref.ref(w, lambda _r, k=key: _FACTORS.pop(k, None)), stamp, f)
+    return hit[2]
 
 
 def _prepare_site(s: _Site, criterion: str, mitigation: str | None,

@@ -193,6 +193,10 @@ def perplexity(
     return math.exp(total / count), count
 
 
+def _calls(k: int) -> str:
+    return f"{k} forward call" + ("" if k == 1 else "s")
+
+
 def _tokenize(tok: Any, text: str, tokens: int) -> torch.Tensor:
     # tokenize a prefix generous enough for `tokens` tokens (English: ~4-5 chars/token)
     n = max(4096, 8 * tokens)
@@ -210,7 +214,8 @@ def _sources_digest() -> str:
     """Digest of the code that defines the calibrated methods (a change invalidates)."""
     here = Path(__file__).resolve().parent
     h = hashlib.sha256()
-    for f in ("hooks.py", "criteria.py", "mitigations.py", "learned.py", "../nm.py"):
+    for f in ("hooks.py", "criteria.py", "mitigations.py", "learned.py", "quality.py",
+              "../nm.py"):
         h.update((here / f).read_bytes())
     return h.hexdigest()[:16]
 
@@ -268,6 +273,7 @@ def evaluate(
     calib_tokens: int = 2048,
     calib_label: str = "",
     segments: int = _learned.DEFAULT_SEGMENTS,
+    segment_tokens: int = _learned.SEGMENT_TOKENS,
     paper_calls: int = _mit.PAPER_SPTS_CALLS,
     targets: Iterable[str] = DEFAULT_TARGETS,
     batch_size: int = DEFAULT_BATCH,
@@ -292,8 +298,9 @@ def evaluate(
         Calibration text for ``spts``/``scaling_static`` (``calib_tokens`` tokens, in windows
         of ``window``) and for training ``lpts``/``out_bias`` (``segments`` segments of 512
         tokens); it must differ from ``text``.
-    segments : int
-        Calibration segments of 512 tokens for ``lpts``/``out_bias`` (one training step each).
+    segments, segment_tokens : int
+        Calibration segments for ``lpts``/``out_bias`` (one training step each) and their
+        length (the paper: 512 tokens).
     paper_calls : int
         Forward calls the paper's S-PTS calibration (``spts_paper``) collects over.
     batch_size : int
@@ -333,7 +340,7 @@ def evaluate(
                              "calibration text (calib_text=)")
         if calib_text.strip() == text.strip():
             raise ValueError("the calibration text must differ from the evaluation text")
-        need = max(calib_tokens, segments * _learned.SEGMENT_TOKENS)
+        need = max(calib_tokens, segments * segment_tokens)
         calib_ids = _tokenize(tokenizer, calib_text, need)
     store = _Cache(model, cache) if any(s.mitigation for s in settings) else None
     made: dict[tuple, tuple[_mit.Calibration, float, bool]] = {}
@@ -346,7 +353,7 @@ def evaluate(
         elif m in _mit.EVAL_CALIBRATED:
             key = ("paper", s.pattern, s.criterion)
         elif m in _mit.TRAINED:
-            key = (m, s.pattern, s.criterion, segments)
+            key = (m, s.pattern, s.criterion, segments, segment_tokens)
         else:
             return None, 0.0, False
         if key in made:
@@ -366,10 +373,10 @@ def evaluate(
             def compute() -> _mit.Calibration:
                 return _mit.calibrate_spts_paper(
                     model, calls, s.pattern, s.criterion, targets, calls=paper_calls,
-                    source=f"sparsified model, first {min(paper_calls, len(calls))} forward "
-                           f"calls ({batch_size} windows each) of the evaluated text")
+                    source=f"sparsified model, first {_calls(min(paper_calls, len(calls)))} "
+                           f"({batch_size} windows each) of the evaluated text")
         else:
-            seg = windows(calib_ids, segments * _learned.SEGMENT_TOKENS, _learned.SEGMENT_TOKENS)
+            seg = windows(calib_ids, segments * segment_tokens, segment_tokens)
             disk = store.key(key, seg)
 
             def compute() -> _mit.Calibration:
