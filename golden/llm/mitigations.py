@@ -65,6 +65,7 @@ __all__ = [
     "Calibration",
     "calibrate",
     "calibrate_spts_paper",
+    "PaperSptsRecorder",
     "PAPER_SPTS_CALLS",
 ]
 
@@ -299,6 +300,52 @@ def calibrate(
     return Calibration(stats, source)
 
 
+class PaperSptsRecorder:
+    """Records the paper's S-PTS statistics of every targeted Linear while the model runs.
+
+    Its hooks must be registered *before* the sparsity hooks (enter it first), so that they
+    see each layer's raw input; only the first ``calls`` forward calls count. The perplexity
+    pass of a D-PTS setting is exactly the paper's collection pass, so the quality suite
+    records ``spts_paper`` during it instead of running the model once more.
+    """
+
+    def __init__(self, model: nn.Module, targets: Iterable[str] = _DEFAULT_TARGETS, *,
+                 calls: int = PAPER_SPTS_CALLS):
+        if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
+            raise ValueError(f"calls must be a positive integer, not {calls!r}")
+        self.calls = calls
+        self.stats: dict[str, SiteStats] = {}
+        self._mods = _targets_of(model, targets)
+        self._handles: list = []
+
+    def _record(self, st: SiteStats, x: torch.Tensor) -> None:
+        if st._calls < self.calls:
+            st.update_call(x)
+
+    def __enter__(self) -> PaperSptsRecorder:
+        for name, mod in self._mods:
+            st = self.stats.setdefault(name, SiteStats())
+            self._handles.append(mod.register_forward_pre_hook(
+                lambda _m, a, _s=st: self._record(_s, a[0])))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
+
+    @property
+    def recorded(self) -> int:
+        """Forward calls recorded so far."""
+        return max((st._calls for st in self.stats.values()), default=0)
+
+    def calibration(self, source: str = "") -> Calibration:
+        if self.recorded == 0:
+            raise ValueError("the S-PTS recorder saw no forward call")
+        return Calibration(self.stats, source or
+                           f"evaluated data, sparsified ({self.recorded} forward calls)")
+
+
 @torch.no_grad()
 def calibrate_spts_paper(
     model: nn.Module,
@@ -324,25 +371,10 @@ def calibrate_spts_paper(
     """
     from .hooks import apply_sparsity  # the hooks import this module
 
-    if isinstance(calls, bool) or not isinstance(calls, int) or calls < 1:
-        raise ValueError(f"calls must be a positive integer, not {calls!r}")
-    stats: dict[str, SiteStats] = {}
-    handles = []
-    # registered before the sparsity hooks, so they see the layer's raw input
-    for name, mod in _targets_of(model, targets):
-        st = stats.setdefault(name, SiteStats())
-        handles.append(mod.register_forward_pre_hook(lambda _m, a, _s=st: _s.update_call(a[0])))
-    try:
+    with PaperSptsRecorder(model, targets, calls=calls) as rec:
         with apply_sparsity(model, pattern, criterion, "dpts", targets):
-            n = 0
             for batch in batches:
-                if n >= calls:
+                if rec.recorded >= calls:
                     break
                 model(batch)
-                n += 1
-            if n == 0:
-                raise ValueError("calibrate_spts_paper needs at least one batch")
-    finally:
-        for h in handles:
-            h.remove()
-    return Calibration(stats, source or f"evaluated data, sparsified ({n} forward calls)")
+    return rec.calibration(source)

@@ -26,6 +26,7 @@ criterion; unstructured:0.5 with the two criteria the paper selects over the who
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import time
@@ -191,6 +192,22 @@ def perplexity(
         if progress is not None:
             progress(batch.shape[0])
     return math.exp(total / count), count
+
+
+def _shared_spts_paper(s: Setting, settings: Sequence[Setting], made: dict, store: _Cache | None,
+                       wins: torch.Tensor, batch_size: int, paper_calls: int
+                       ) -> tuple[tuple, str] | None:
+    """(key, cache key) when the D-PTS pass of ``s`` can record a later ``spts_paper``
+    calibration of the same pattern and criterion (the paper's collection pass is exactly a
+    D-PTS pass over the evaluated windows); None otherwise."""
+    if s.mitigation != "dpts" or store is None:
+        return None
+    pk = ("paper", s.pattern, s.criterion)
+    if pk in made or not any(o.mitigation == "spts_paper" and o.pattern == s.pattern
+                             and o.criterion == s.criterion for o in settings):
+        return None
+    disk = store.key(pk, wins, batch_size, paper_calls)
+    return None if store.get(disk) is not None else (pk, disk)
 
 
 def _calls(k: int) -> str:
@@ -402,19 +419,32 @@ def evaluate(
             if bar is not None:
                 bar.set_description(s.label)
             cal, csecs, cached = calibration_for(s)
+            share = _shared_spts_paper(s, settings, made, store, wins, batch_size, paper_calls)
             t0 = time.perf_counter()
-            with sparsify(
-                model,
-                None if s.pattern == "dense" else s.pattern,
-                s.criterion or "magnitude",
-                s.mitigation,
-                targets,
-                weight_pattern=s.weight_pattern,
-                calibration=cal,
-            ):
+            with contextlib.ExitStack() as stack:
+                # the recorder first: its hooks must see each layer's raw input
+                rec = (stack.enter_context(_mit.PaperSptsRecorder(model, targets,
+                                                                  calls=paper_calls))
+                       if share else None)
+                stack.enter_context(sparsify(
+                    model,
+                    None if s.pattern == "dense" else s.pattern,
+                    s.criterion or "magnitude",
+                    s.mitigation,
+                    targets,
+                    weight_pattern=s.weight_pattern,
+                    calibration=cal,
+                ))
                 ppl, predicted = perplexity(
                     model, wins, batch_size=batch_size, progress=bar.update if bar else None
                 )
+            if share:
+                pk, disk = share
+                pcal = rec.calibration(
+                    f"sparsified model, first {_calls(rec.recorded)} ({batch_size} windows "
+                    f"each) of the evaluated text (recorded during the D-PTS pass)")
+                store.put(disk, pcal)
+                made[pk] = (pcal, 0.0, False)
             rec = {
                 **asdict(s),
                 "ppl": ppl,
