@@ -3,7 +3,8 @@
 It imports only :mod:`nmsparse.contract` (formats, patterns, networks). Core API:
 
 - :func:`nm_mask`, :func:`nm_compress`, :func:`nm_decompress` – the N:M selection rule;
-- :func:`sparse_linear` – the integer (or float) N:M activation-sparse linear layer;
+- :func:`sparse_linear` – the integer (or float) N:M activation-sparse linear layer, with the
+  optional static shift (S-PTS) of :func:`shift_activations` and :func:`shift_bias`;
 - :func:`quantize_per_token` – symmetric per-token integer quantization;
 - :mod:`golden.formats` – tensors in and out of the number formats (keys, bit patterns).
 
@@ -28,6 +29,8 @@ from .nm import (
     nm_decompress,
     nm_mask,
     nm_mask_reference,
+    shift_activations,
+    shift_bias,
     sparse_linear,
     wrap,
 )
@@ -48,6 +51,8 @@ __all__ = [
     "parse_pattern",
     "quantize_per_token",
     "resolve_format",
+    "shift_activations",
+    "shift_bias",
     "sparse_linear",
     "to_bits",
     "wrap",

@@ -6,6 +6,22 @@
  * out column by column, so the compare-exchanges vectorize across groups. Element j is kept
  * iff its composite >= the N-th largest composite of its group. The network comes from Python.
  * Composites are signed (they stay below 2**62), so SSE2's signed compares suffice.
+ *
+ * Byte storage (int8, int4) with M in {2, 4, 8, 16, 32} has a second kernel (AVX-512 VBMI),
+ * because the generic one is bound by its scalar transposition and 32-bit composites there:
+ *
+ *   64 groups x M bytes --(log2 M stages of vpermt2b)--> M registers, T[j] = element j of
+ *   the 64 groups --(select)--> keep[j] as 0/1 bytes --(the same stages)--> natural layout
+ *
+ * The keys are |x| (or x & key_mask, the caller's rule) as unsigned bytes (|-128| = 128
+ * fits), so no composite keys: ties are resolved explicitly. Select, M <= 16 (rank): for each
+ * pair i < j one compare ge = key_i >= key_j adds to rank_j (the lower index wins ties) and
+ * takes from rank_i (which starts at M - 1 - i); keep iff rank < N. M = 32 (radix): the N-th
+ * largest key thr is found bit by bit (keep bit b iff N keys reach the candidate), then every
+ * key > thr is kept and the first N - #{key > thr} keys equal to thr in index order. Both are
+ * the rank rule exactly. Each stage swaps one bit of the register index with one bit of the
+ * byte index, so the transposition is its own inverse. Trade-off: a kernel for byte storage
+ * and power-of-two M only (every other case takes the generic kernel).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -75,6 +91,165 @@ DEFINE_KERNEL(k_i64, int64_t, int32_t)
 DEFINE_KERNEL(k_f16, uint16_t, int32_t)
 DEFINE_KERNEL(k_f32, uint32_t, int64_t)
 
+#if defined(__AVX512BW__) && defined(__AVX512VBMI__)
+#include <immintrin.h>
+#define HAVE_BYTE_KERNEL 1
+
+/* index vectors of stage s: lo takes byte-index bit s = 0 of both registers, hi bit s = 1 */
+static void stage_index(int s, __m512i *lo, __m512i *hi) {
+    uint8_t a[64], b[64];
+    for (int i = 0; i < 64; i++) {
+        int src = ((i >> s) & 1) ? 64 : 0;
+        a[i] = (uint8_t)(src + (i & ~(1 << s)));
+        b[i] = (uint8_t)(src + (i | (1 << s)));
+    }
+    *lo = _mm512_loadu_si512(a);
+    *hi = _mm512_loadu_si512(b);
+}
+
+/* one stage: swap bit s of the register index with bit s of the byte index */
+#define STAGE(t, M, s, ilo, ihi)                                                             \
+    for (int a = 0; a < M; a++)                                                                \
+        if (!(a & (1 << (s)))) {                                                               \
+            __m512i A = t[a], Bv = t[a | (1 << (s))];                                          \
+            t[a] = _mm512_permutex2var_epi8(A, ilo[s], Bv);                                    \
+            t[a | (1 << (s))] = _mm512_permutex2var_epi8(A, ihi[s], Bv);                       \
+        }
+
+/* small M: rank_j = #{i < j: key_i >= key_j} + #{i > j: key_i > key_j}, pair by pair */
+#define RANK_SELECT(t, M, n, one)                                                            \
+    {                                                                                          \
+        __m512i r[M];                                                                          \
+        _Pragma("GCC unroll 32")                                                               \
+        for (int j = 0; j < M; j++) r[j] = _mm512_set1_epi8((char)(M - 1 - j));                \
+        _Pragma("GCC unroll 32")                                                               \
+        for (int i = 0; i < M; i++)                                                            \
+            _Pragma("GCC unroll 32")                                                           \
+            for (int j = i + 1; j < M; j++) { /* r[i] starts at #{j > i} and loses each ge */  \
+                __mmask64 ge = _mm512_cmpge_epu8_mask(t[i], t[j]);                             \
+                r[j] = _mm512_mask_add_epi8(r[j], ge, r[j], one);                              \
+                r[i] = _mm512_mask_sub_epi8(r[i], ge, r[i], one);                              \
+            }                                                                                  \
+        const __m512i nv = _mm512_set1_epi8((char)(n));                                        \
+        _Pragma("GCC unroll 32")                                                               \
+        for (int j = 0; j < M; j++)                                                            \
+            t[j] = _mm512_maskz_mov_epi8(_mm512_cmplt_epu8_mask(r[j], nv), one);               \
+    }
+
+/* large M: the n-th largest key thr by radix select (bit by bit, from the block's top bit),
+ * then every key > thr and the first n - #{key > thr} keys == thr in index order */
+#define RADIX_SELECT(t, M, n, one)                                                           \
+    {                                                                                          \
+        __m512i any = t[0];                                                                    \
+        _Pragma("GCC unroll 32")                                                               \
+        for (int j = 1; j < M; j++) any = _mm512_or_si512(any, t[j]);                          \
+        uint64_t o = (uint64_t)_mm512_reduce_or_epi64(any);                                    \
+        o |= o >> 32; o |= o >> 16; o |= o >> 8;                                               \
+        const int top = (o & 0xff) ? 31 - __builtin_clz((unsigned)(o & 0xff)) : -1;            \
+        const __m512i nv = _mm512_set1_epi8((char)(n));                                        \
+        __m512i thr = _mm512_setzero_si512();                                                  \
+        for (int b = top; b >= 0; b--) { /* keep bit b if n keys still reach the candidate */  \
+            __m512i cand = _mm512_or_si512(thr, _mm512_set1_epi8((char)(1 << b)));             \
+            /* four chains of adds: the bits are serial, so the latency counts */              \
+            __m512i c0 = _mm512_setzero_si512(), c1 = c0, c2 = c0, c3 = c0;                    \
+            _Pragma("GCC unroll 32")                                                           \
+            for (int j = 0; j < M; j += 4) {                                                   \
+                c0 = _mm512_mask_add_epi8(c0, _mm512_cmpge_epu8_mask(t[j], cand), c0, one);    \
+                c1 = _mm512_mask_add_epi8(c1, _mm512_cmpge_epu8_mask(t[j + 1], cand), c1, one);\
+                c2 = _mm512_mask_add_epi8(c2, _mm512_cmpge_epu8_mask(t[j + 2], cand), c2, one);\
+                c3 = _mm512_mask_add_epi8(c3, _mm512_cmpge_epu8_mask(t[j + 3], cand), c3, one);\
+            }                                                                                  \
+            __m512i cnt = _mm512_add_epi8(_mm512_add_epi8(c0, c1), _mm512_add_epi8(c2, c3));   \
+            thr = _mm512_mask_mov_epi8(thr, _mm512_cmpge_epu8_mask(cnt, nv), cand);            \
+        }                                                                                      \
+        __mmask64 gt[M];                                                                       \
+        __m512i cnt = nv; /* n - #{key > thr}: how many ties at thr to keep */                 \
+        _Pragma("GCC unroll 32")                                                               \
+        for (int j = 0; j < M; j++) {                                                          \
+            gt[j] = _mm512_cmpgt_epu8_mask(t[j], thr);                                         \
+            cnt = _mm512_mask_sub_epi8(cnt, gt[j], cnt, one);                                  \
+        }                                                                                      \
+        __m512i before = _mm512_setzero_si512(); /* ties at thr among the lower indices */    \
+        _Pragma("GCC unroll 32")                                                               \
+        for (int j = 0; j < M; j++) {                                                          \
+            __mmask64 eq = _mm512_cmpeq_epu8_mask(t[j], thr);                                  \
+            __mmask64 take = _mm512_mask_cmplt_epu8_mask(eq, before, cnt);                     \
+            before = _mm512_mask_add_epi8(before, eq, before, one);                            \
+            t[j] = _mm512_maskz_mov_epi8(gt[j] | take, one);                                   \
+        }                                                                                      \
+    }
+
+#define DEFINE_BYTE_KERNEL(M, LOG, SELECT, UNROLL)                                           \
+static inline __attribute__((always_inline))                                                  \
+void byte_block_##M(const int8_t *x, uint8_t *out, int n, int key_abs, uint8_t key_mask,      \
+                    const __m512i *ilo, const __m512i *ihi) {                                 \
+    __m512i t[M];                                                                              \
+    const __m512i one = _mm512_set1_epi8(1), km = _mm512_set1_epi8((char)key_mask);            \
+    _Pragma("GCC unroll 32")                                                                   \
+    for (int k = 0; k < M; k++) {                                                              \
+        __m512i v = _mm512_loadu_si512(x + 64 * k);                                            \
+        t[k] = key_abs ? _mm512_abs_epi8(v) : _mm512_and_si512(v, km);                         \
+    }                                                                                          \
+    _Pragma(UNROLL)                                                                            \
+    for (int s = 0; s < LOG; s++) { _Pragma(UNROLL) STAGE(t, M, s, ilo, ihi) }                 \
+    SELECT(t, M, n, one)                                                                       \
+    _Pragma(UNROLL)                                                                            \
+    for (int s = 0; s < LOG; s++) { _Pragma(UNROLL) STAGE(t, M, s, ilo, ihi) }                 \
+    _Pragma("GCC unroll 32")                                                                   \
+    for (int k = 0; k < M; k++) _mm512_storeu_si512(out + 64 * k, t[k]);                       \
+}                                                                                              \
+static void byte_kernel_##M(const int8_t *x, uint8_t *out, int64_t groups, int n,             \
+                            int key_abs, uint8_t key_mask) {                                   \
+    __m512i ilo[LOG], ihi[LOG];                                                                \
+    for (int s = 0; s < LOG; s++) stage_index(s, &ilo[s], &ihi[s]);                            \
+    const int64_t full = groups / 64, blk = 64 * (int64_t)M;                                   \
+    _Pragma("omp parallel for schedule(static) if (full >= 64)")                               \
+    for (int64_t b = 0; b < full; b++)                                                         \
+        byte_block_##M(x + b * blk, out + b * blk, n, key_abs, key_mask, ilo, ihi);            \
+    int64_t rest = (groups - full * 64) * M;                                                   \
+    if (rest) { /* the last groups through a zero-padded block */                              \
+        int8_t xin[64 * M];                                                                    \
+        uint8_t o[64 * M];                                                                     \
+        memset(xin, 0, sizeof xin);                                                            \
+        memcpy(xin, x + full * blk, (size_t)rest);                                             \
+        byte_block_##M(xin, o, n, key_abs, key_mask, ilo, ihi);                                \
+        memcpy(out + full * blk, o, (size_t)rest);                                             \
+    }                                                                                          \
+}
+
+/* measured (core cycles per element, L2-resident, one core of an Ice Lake Xeon):
+ * rank 0.20 / 0.31 / 0.49 for M = 4 / 8 / 16, radix 0.68 for M = 32 (rank: 0.86) */
+DEFINE_BYTE_KERNEL(2, 1, RANK_SELECT, "GCC unroll 32")
+DEFINE_BYTE_KERNEL(4, 2, RANK_SELECT, "GCC unroll 32")
+DEFINE_BYTE_KERNEL(8, 3, RANK_SELECT, "GCC unroll 32")
+DEFINE_BYTE_KERNEL(16, 4, RANK_SELECT, "GCC unroll 32")
+DEFINE_BYTE_KERNEL(32, 5, RADIX_SELECT, "GCC unroll 32")
+
+/* 1 when the byte kernel handled the call, 0 when the generic kernel must */
+static int byte_kernel(const int8_t *x, uint8_t *out, int64_t groups, int m, int n,
+                       int key_abs, int64_t key_mask) {
+    uint8_t km = (uint8_t)key_mask;
+    switch (m) {
+    case 2:  byte_kernel_2(x, out, groups, n, key_abs, km); return 1;
+    case 4:  byte_kernel_4(x, out, groups, n, key_abs, km); return 1;
+    case 8:  byte_kernel_8(x, out, groups, n, key_abs, km); return 1;
+    case 16: byte_kernel_16(x, out, groups, n, key_abs, km); return 1;
+    case 32: byte_kernel_32(x, out, groups, n, key_abs, km); return 1;
+    default: return 0;
+    }
+}
+#endif
+
+/* which kernel a call takes: 1 the byte kernel, 0 the generic one (for the tests) */
+int nm_mask_kernel(int m, int storage) {
+#ifdef HAVE_BYTE_KERNEL
+    return storage == 0 && (m == 2 || m == 4 || m == 8 || m == 16 || m == 32);
+#else
+    (void)m; (void)storage;
+    return 0;
+#endif
+}
+
 enum { S_I8 = 0, S_I16 = 1, S_I32 = 2, S_I64 = 3, S_F16 = 4, S_F32 = 5 };
 
 /* Integer inputs must already be range-checked to a format of at most 16 bits (|x| <= 2**15),
@@ -85,6 +260,9 @@ int nm_mask(const void *x, uint8_t *out, int64_t groups, int m, int n, int stora
     /* the rule must fit the storage: signed integers take |x|, float bits the mask */
     if ((storage <= S_I64) != (key_abs != 0)) return -1;
 #define ARGS out, groups, m, n, net, ncomp, lines, ib, key_abs, key_mask
+#ifdef HAVE_BYTE_KERNEL
+    if (storage == S_I8 && byte_kernel(x, out, groups, m, n, key_abs, key_mask)) return 0;
+#endif
     switch (storage) {
     case S_I8:  k_i8(x, ARGS); break;
     case S_I16: k_i16(x, ARGS); break;

@@ -70,7 +70,18 @@ def _library() -> ctypes.CDLL | None:
         ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int,
         ctypes.c_int, ctypes.c_int64,
     ]
+    dll.nm_mask_kernel.restype = ctypes.c_int
+    dll.nm_mask_kernel.argtypes = [ctypes.c_int, ctypes.c_int]
     return dll
+
+
+def kernel(m: int, dtype: torch.dtype) -> str | None:
+    """Which compiled kernel masks ``m``-groups of ``dtype``: ``"byte"`` (AVX-512 VBMI, int8
+    storage, M in 2, 4, 8, 16, 32), ``"generic"``, or None without the compiled path."""
+    dll = _library()
+    if dll is None or dtype not in STORAGE or m > MAX_M:
+        return None
+    return "byte" if dll.nm_mask_kernel(m, STORAGE[dtype]) else "generic"
 
 
 def _cpu_model() -> str:

@@ -191,6 +191,102 @@ def test_native_and_torch_agree_on_large_random_tensors():
             assert torch.equal(a, b), (name, n, m)
 
 
+# ---- the byte kernel (int8 storage, M a power of two up to 32) and the rest -------------------
+
+BYTE_M = [2, 4, 8, 16, 32]
+
+
+def _rank_reference(x: torch.Tensor, n: int, m: int, fmt: str | None) -> torch.Tensor:
+    """The rank formula on the contract's keys, broadcast over [groups, M, M] (fast enough
+    for thousands of groups, and independent of both backends' composite keys)."""
+    k = golden.keys(x, fmt).reshape(-1, m).numpy()
+    ki, kj = k[:, :, None], k[:, None, :]  # [g, i, j]
+    lower = np.arange(m)[:, None] < np.arange(m)[None, :]
+    rank = ((ki > kj) | ((ki == kj) & lower)).sum(axis=1)
+    return torch.from_numpy(rank < n).reshape(x.shape)
+
+
+def _needs_native() -> None:
+    if not _native.available():
+        pytest.fail("the compiled fast path did not build on this machine")
+
+
+def test_byte_kernel_is_taken_where_it_applies():
+    _needs_native()
+    for m in BYTE_M:
+        assert _native.kernel(m, torch.int8) in ("byte", "generic")
+    # only byte storage and power-of-two M up to 32; everything else stays generic
+    for m in (3, 5, 12, 64):
+        assert _native.kernel(m, torch.int8) == "generic"
+    assert _native.kernel(16, torch.bfloat16) == "generic"
+    assert _native.kernel(16, torch.int16) == "generic"
+    if _native.kernel(16, torch.int8) != "byte":
+        pytest.skip("this CPU has no AVX-512 VBMI: the byte kernel is not compiled in")
+
+
+@st.composite
+def byte_tensors(draw, fmt: str, m: int):
+    """Many groups (past one 64-group block and its tail), values from a small pool of keys
+    with both extremes, and whole groups of one value (all zeros, all -128, all equal)."""
+    f = golden.get_format(fmt)
+    groups = draw(st.integers(1, 200))
+    pool = [f.min, f.max, 0, -1, 1, f.min + 1] + draw(
+        st.lists(st.integers(f.min, f.max), min_size=0, max_size=5))
+    # the values from a drawn seed: drawing thousands of list items one by one is slow
+    g = torch.Generator().manual_seed(draw(st.integers(0, 2**32 - 1)))
+    idx = torch.randint(0, len(pool), (groups, m), generator=g)
+    x = torch.tensor(pool, dtype=torch.int8)[idx]
+    for grp in draw(st.lists(st.integers(0, groups - 1), max_size=4)):
+        x[grp] = draw(st.sampled_from([0, f.min, f.max, 1]))
+    return x.reshape(1, groups * m)
+
+
+@pytest.mark.parametrize("fmt", ["int4", "int8"])
+@pytest.mark.parametrize("m", BYTE_M + [5, 12])
+@given(data=st.data())
+def test_byte_storage_masks_equal_reference_past_one_block(fmt, m, data):
+    _needs_native()
+    n = data.draw(st.integers(1, m - 1))
+    x = data.draw(byte_tensors(fmt, m))
+    got = golden.nm_mask(x, n, m, fmt=fmt, backend="native")
+    assert torch.equal(got, _rank_reference(x, n, m, fmt)), (n, m, x)
+    if x.numel() <= 16 * m:  # and the slow reference of the contract on the small ones
+        assert torch.equal(got, golden.nm_mask_reference(x, n, m, fmt=fmt))
+
+
+@pytest.mark.parametrize("m", BYTE_M + [5, 12])
+def test_byte_kernel_every_n_large_tensors_and_the_parallel_path(m):
+    _needs_native()
+    g = torch.Generator().manual_seed(m)
+    rows = 65  # 65 x 65 groups: > 64 blocks of 64 groups (OpenMP) and a ragged tail
+    x = torch.randint(-128, 128, (rows, 64 * m + m), generator=g, dtype=torch.int8)
+    x[::7] = torch.randint(-2, 3, x[::7].shape, generator=g, dtype=torch.int8)  # many ties
+    x[1, : 2 * m] = -128
+    x[2, : 2 * m] = 0
+    x4 = torch.randint(-8, 8, x.shape, generator=g, dtype=torch.int8)
+    for n in range(1, m):
+        for xx, fmt in ((x, "int8"), (x4, "int4")):
+            a = golden.nm_mask(xx, n, m, fmt=fmt, backend="native")
+            assert torch.equal(a, _rank_reference(xx, n, m, fmt)), (n, m, fmt)
+            assert (a.reshape(-1, m).sum(-1) == n).all()
+
+
+@pytest.mark.parametrize("fmt", INT_FORMATS + FLOAT_FORMATS)
+@pytest.mark.parametrize("n, m", [(2, 4), (8, 16), (16, 32), (5, 12), (1, 2), (31, 32)])
+def test_every_format_with_specials_in_many_groups(fmt, n, m):
+    """Zeros, extremes, the most negative integer, NaN/Inf of both signs: native == reference."""
+    _needs_native()
+    f = golden.get_format(fmt)
+    g = torch.Generator().manual_seed(n * 100 + m)
+    pats = torch.tensor(f.special_patterns(), dtype=torch.int64)
+    idx = torch.randint(0, len(pats), (70 * m,), generator=g)
+    x = golden.from_bits(pats[idx], fmt).reshape(1, -1)
+    x[0, :m] = golden.from_bits(torch.zeros(m, dtype=torch.int64), fmt)  # an all-zero group
+    got = golden.nm_mask(x, n, m, fmt=fmt if fmt == "int4" else None, backend="native")
+    want = golden.nm_mask_reference(x, n, m, fmt=fmt if fmt == "int4" else None)
+    assert torch.equal(got, want)
+
+
 def test_mask_of_a_view_with_leading_dims():
     x = torch.randn(2, 3, 64).to(torch.bfloat16)
     xt = x.transpose(0, 1)  # non-contiguous

@@ -255,8 +255,11 @@ def test_windows_and_settings_validation() -> None:
     with pytest.raises(ValueError, match="needs an activation pattern"):
         Setting("dense", mitigation="var")
     s = quality.standard_settings()
-    assert len(s) == 13 and s[0].is_dense
+    assert len(s) == 22 and s[0].is_dense and len(set(s)) == len(s)
     assert Setting("8:16", "magnitude", "spts").needs_calibration
+    assert Setting("8:16", "magnitude", "lpts").needs_calibration
+    assert not Setting("8:16", "magnitude", "spts_paper").needs_calibration  # evaluated text
+    assert Setting("8:16", "magnitude", "scaling").mitigation == "scaling_static"
 
 
 def test_perplexity_ordering_on_real_model_and_text(lm, texts) -> None:
@@ -362,6 +365,49 @@ def test_nmsparse_quality_command(tmp_path: Path, capsys, texts) -> None:
         ]
     )
     assert rc == 2 and "must differ" in capsys.readouterr().err
+
+
+def test_every_method_runs_in_the_suite_and_calibration_is_cached(tmp_path: Path, texts) -> None:
+    """``nmsparse quality --suite`` at a tiny size: every criterion and mitigation of the
+    paper runs on the real model; a second run takes every calibration from the cache."""
+    ev, cal = texts
+    (tmp_path / "eval.txt").write_text(ev[:6000])
+    (tmp_path / "calib.txt").write_text(cal[:6000])
+    args = ["quality", "--suite", "--text", str(tmp_path / "eval.txt"), "--calib-text",
+            str(tmp_path / "calib.txt"), "--tokens", "64", "--window", "32", "--batch", "2",
+            "--calib-tokens", "32", "--segments", "1", "--segment-tokens", "32",
+            "--no-progress"]
+    runs = []
+    # the second run: only the calibrated settings, which must now come from the cache
+    again = ["--patterns", "8:16", "--mitigation", "spts,spts_paper,scaling_static,lpts,out_bias"]
+    for i, extra in enumerate(([], again)):
+        out = tmp_path / f"q{i}.json"
+        assert cli.main([*[a for a in args if extra == [] or a != "--suite"], *extra,
+                         "--json", str(out)]) == 0
+        runs.append(json.loads(out.read_text()))
+    first, second = runs
+    got = {(r["pattern"], r["criterion"], r["mitigation"], r["weight_pattern"]) for r in first}
+    want = {(s.pattern, s.criterion, s.mitigation, s.weight_pattern)
+            for s in quality.standard_settings()}
+    assert got == want and len(first) == len(want)
+    for r in first:
+        assert 1.0 < r["ppl"] < 1e7 and r["batch"] == 2 and r["tokens"] == 64, r
+        calibrated = r["mitigation"] in ("spts", "spts_paper", "scaling_static", "lpts",
+                                         "out_bias")
+        assert (r["calibration"] is not None) == calibrated, r
+    by = {r["mitigation"]: r for r in first if r["pattern"] == "8:16"}
+    assert "sparsified model, first 1 forward call (2 windows each)" in (
+        by["spts_paper"]["calibration"])
+    assert by["spts"]["calibration"].startswith("dense model, 32 tokens")
+    assert "trained on 1 segments x 32 tokens" in by["lpts"]["calibration"]
+    assert "out_bias trained" in by["out_bias"]["calibration"]
+    assert len(second) == 6  # dense and the five calibrated ones
+    key = lambda r: (r["pattern"], r["criterion"], r["mitigation"], r["weight_pattern"])  # noqa: E731
+    ppl = {key(r): r["ppl"] for r in first}
+    for b in second:
+        assert b["ppl"] == ppl[key(b)], b
+        if b["calibration"] is not None:
+            assert b["calib_cached"] and b["calib_seconds"] < 5, b
 
 
 @pytest.mark.slow

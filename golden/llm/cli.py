@@ -18,8 +18,9 @@ from typing import Any
 
 from . import corpus
 from .criteria import CRITERIA
-from .mitigations import MITIGATIONS
-from .quality import DEFAULT_PATTERNS, Setting, evaluate, standard_settings
+from .learned import DEFAULT_SEGMENTS, SEGMENT_TOKENS
+from .mitigations import MITIGATIONS, PAPER_SPTS_CALLS
+from .quality import DEFAULT_BATCH, DEFAULT_PATTERNS, Setting, evaluate, standard_settings
 
 
 def _csv(value: str) -> list[str]:
@@ -57,8 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--suite",
         action="store_true",
-        help="the standard table: the five patterns (magnitude), 8:16 with each criterion and "
-        "each mitigation, 2:4 weight pruning (ignores --patterns/--criterion/--mitigation)",
+        help="the standard table: the five patterns (magnitude), 8:16 with each criterion, "
+        "unstructured:0.5 with the whole-tensor criteria, 8:16 with each mitigation, 2:4 weight "
+        "pruning (ignores --patterns/--criterion/--mitigation)",
     )
     parser.add_argument("--tokens", type=int, default=8192, help="tokens evaluated (default 8192)")
     parser.add_argument("--window", type=int, default=512, help="window length (default 512)")
@@ -71,13 +73,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--calib-text",
         default=corpus.CALIB_BOOK,
-        help=f"calibration text for spts/scaling, never the evaluation text "
+        help=f"calibration text for spts/scaling_static and the training of lpts/out_bias, "
+        f"never the evaluation text "
         f"(default: {corpus.CALIB_BOOK})",
     )
     parser.add_argument(
         "--calib-tokens", type=int, default=2048, help="calibration tokens (default 2048)"
     )
-    parser.add_argument("--batch", type=int, default=1, help="windows per forward pass")
+    parser.add_argument(
+        "--segments", type=int, default=DEFAULT_SEGMENTS,
+        help=f"512-token calibration segments to train lpts/out_bias on (default "
+        f"{DEFAULT_SEGMENTS}; the paper: 256)",
+    )
+    parser.add_argument(
+        "--segment-tokens", type=int, default=SEGMENT_TOKENS,
+        help=f"tokens per training segment (default {SEGMENT_TOKENS}, the paper's)",
+    )
+    parser.add_argument(
+        "--paper-calls", type=int, default=PAPER_SPTS_CALLS,
+        help=f"forward calls spts_paper collects its shift over (default {PAPER_SPTS_CALLS})",
+    )
+    parser.add_argument(
+        "--batch", type=int, default=DEFAULT_BATCH,
+        help=f"windows per forward call (default {DEFAULT_BATCH}, the paper's; clact, the "
+        f"whole-tensor unstructured criteria and scaling_batch pool over it)",
+    )
+    parser.add_argument(
+        "--no-cache", action="store_true",
+        help="recompute every calibration and training (default: reuse $NMSPARSE_CACHE/quality)",
+    )
     parser.add_argument("--json", metavar="FILE", default=None, help="write the records as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -105,15 +129,16 @@ def format_table(records: list[dict[str, Any]]) -> str:
         None,
     )
     head = (
-        f"{'pattern':18s} {'criterion':12s} {'mitigation':10s} {'weights':8s} "
-        f"{'ppl':>9s} {'x dense':>8s}"
+        f"{'pattern':18s} {'criterion':16s} {'mitigation':14s} {'weights':8s} "
+        f"{'ppl':>9s} {'x dense':>8s} {'seconds':>8s}"
     )
     lines = [head, "-" * len(head)]
     for r in records:
         ratio = f"{r['ppl'] / dense:8.3f}" if dense else f"{'':8s}"
+        secs = r.get("seconds", 0.0) + r.get("calib_seconds", 0.0)
         lines.append(
-            f"{r['pattern']:18s} {r['criterion'] or '-':12s} {r['mitigation'] or '-':10s} "
-            f"{r['weight_pattern'] or '-':8s} {r['ppl']:9.3f} {ratio}"
+            f"{r['pattern']:18s} {r['criterion'] or '-':16s} {r['mitigation'] or '-':14s} "
+            f"{r['weight_pattern'] or '-':8s} {r['ppl']:9.3f} {ratio} {secs:8.1f}"
         )
     return "\n".join(lines)
 
@@ -167,12 +192,20 @@ def run(args: argparse.Namespace) -> int:
         window=args.window,
         calib_text=calib,
         calib_tokens=args.calib_tokens,
+        calib_label=calib_label or "",
+        segments=args.segments,
+        segment_tokens=args.segment_tokens,
+        paper_calls=args.paper_calls,
         batch_size=args.batch,
+        cache=not args.no_cache,
         progress=not args.no_progress,
         meta={"model": name, "text": text_label, "calib_text": calib_label},
         on_record=on_record,
     )
     print(format_table(records))
+    total = sum(r["seconds"] + r.get("calib_seconds", 0.0) for r in records)
+    print(f"{len(records)} settings in {total:.0f} s (perplexity passes and calibration)",
+          file=sys.stderr)
     if out_path is not None:
         print(f"wrote {out_path}", file=sys.stderr)
     return 0

@@ -428,7 +428,8 @@ def load_text(
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m golden.llm.corpus", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m golden.llm.corpus",
+                                description=__doc__.split("\n")[0])
     p.add_argument("--fetch", action="store_true", help="download and extract the package")
     p.add_argument("--dest", default=None, help=f"target directory (default {data_dir()})")
     args = p.parse_args(argv)

@@ -27,6 +27,8 @@ __all__ = [
     "ArchComparison",
     "arch_comparisons",
     "crosscheck_totals",
+    "HardwareCost",
+    "hardware_cost",
 ]
 
 
@@ -208,3 +210,115 @@ def crosscheck_totals(cross: Sequence[Mapping]) -> tuple[int, int, int]:
     """(groups, mismatches, runs) over the cross-check records."""
     return (sum(int(c.get("groups") or 0) for c in cross),
             sum(int(c.get("mismatches") or 0) for c in cross), len(cross))
+
+
+# ------------------------------------------------------------------ hardware cost of methods
+
+
+@dataclass(frozen=True)
+class HardwareCost:
+    """What a quality setting adds to the N:M selector + sparse MAC datapath.
+
+    Members
+    -------
+    kind : str
+        ``none``, ``static`` (constants fixed before run time), ``per-token statistic``,
+        ``per-batch statistic`` or ``software only`` (no N:M selector can compute it).
+    per_token : str
+        Extra operations per token as formulas of K (input features), O (outputs of the
+        layer), N:M and w (activation bits); ``""`` when there are none.
+    measured : str or None
+        How the cost was measured, or why it was not (None: nothing to measure).
+    note : str
+        A remark, e.g. a hardware saving.
+    """
+
+    kind: str
+    per_token: str = ""
+    measured: str | None = None
+    note: str = ""
+
+
+#: where the measured S-PTS engine figures will come from (issue 14, section 2)
+SPTS_RTL_PENDING = ("not run: the S-PTS engine RTL (golden.sparse_linear(..., shift=), "
+                    "DESIGN.md section 2) lands later, then `nmsparse report` measures it "
+                    "against the engine without shift")
+
+_MEDIAN = ("median of K: w*K compare-and-count steps (bitwise radix select) or "
+           "~K*log2(K)^2/4 comparators (a sorting network)")
+
+_MITIGATION_COST: dict[str, HardwareCost] = {
+    "var": HardwareCost(
+        "per-token statistic",
+        "K squares + 2K adds (dense sum x, sum x^2), the same over the (N/M)K kept, "
+        "1 division, 1 square root; the scale: O multiplies after the MAC"),
+    "dpts": HardwareCost(
+        "per-token statistic",
+        f"{_MEDIAN}; K subtractions before the selector; O multiply-adds after the row "
+        "(eta * rowsum(W), rowsum precomputed)"),
+    "spts": HardwareCost(
+        "static",
+        "K subtractions (saturating, one per lane) before the selector; O adds of the constant "
+        "b = W eta after the row", SPTS_RTL_PENDING),
+    "spts_paper": HardwareCost(
+        "static",
+        "as spts (only the calibration differs)", SPTS_RTL_PENDING),
+    "lpts": HardwareCost(
+        "static",
+        "as spts with eta per channel: K subtractions, constants from a K-entry ROM; O adds",
+        SPTS_RTL_PENDING),
+    "out_bias": HardwareCost(
+        "static", "O adds of a constant bias after the row (no change before the selector)"),
+    "scaling_static": HardwareCost(
+        "none", "", None,
+        "folded offline: W' = W diag(s), 1/s into the previous layer's output scale"),
+    "scaling_batch": HardwareCost(
+        "per-batch statistic",
+        "K compares (running channel max over the batch) + K multiplies (x / s); per batch "
+        "K divisions and K square roots"),
+}
+
+_CRITERION_COST: dict[str, HardwareCost] = {
+    "weight_norm": HardwareCost(
+        "static", "K multiplies |x| * f before the selector (f per layer, a K-entry ROM)",
+        None, "one selector per Linear (q, k, v each their own)"),
+    "weight_norm_site": HardwareCost(
+        "static", "K multiplies |x| * f before the selector (f per site, a K-entry ROM)",
+        None, "one selector per site: q/k/v (gate/up) share a mask, a hardware saving"),
+    "var_weight": HardwareCost(
+        "static", "K multiplies |x| * Var(W[:, j]) before the selector (a K-entry ROM)",
+        None, "one selector per Linear"),
+    "clact": HardwareCost(
+        "per-batch statistic",
+        "K squares + K adds (column norms over the batch) + K squares + K adds + 1 square "
+        "root (row norm) + K multiplies; per batch K square roots"),
+    "clact_seq": HardwareCost(
+        "per-batch statistic", "as clact, the column norms over the sequence"),
+}
+
+
+def hardware_cost(q: Mapping) -> HardwareCost:
+    """The hardware cost of a quality record's method (its mitigation, else its criterion).
+
+    Unstructured sparsity has no N:M selector at all (``software only``); weight pruning
+    costs nothing at run time.
+    """
+    if is_dense_quality(q):
+        return HardwareCost("none")
+    pattern = str(q.get("pattern") or "dense")
+    sp = parse_sparsity(pattern) if pattern not in ("", "none") else None
+    if sp is None:  # weight pruning with dense activations
+        return HardwareCost("none", "", None, "weights pruned offline")
+    mit = q.get("mitigation") or None
+    mit = {"scaling": "scaling_static"}.get(mit, mit)
+    crit = q.get("criterion") or "magnitude"
+    if sp.kind != "nm":
+        whole = crit in ("clact", "weight_norm")
+        return HardwareCost("software only",
+                            f"a top-{'(1-s)TK of the whole tile' if whole else '(1-s)K per token'}"
+                            " instead of an N:M selector")
+    if mit in _MITIGATION_COST:
+        return _MITIGATION_COST[mit]
+    if mit is not None:
+        return HardwareCost("unknown", "", None, f"no cost model for mitigation {mit!r}")
+    return _CRITERION_COST.get(crit, HardwareCost("none"))

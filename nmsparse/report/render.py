@@ -241,13 +241,26 @@ def _crosscheck_table(cross: list[dict] | None) -> Table:
     return t
 
 
+def _hw_cells(q: Mapping) -> list[str]:
+    """The hardware-cost cells of a quality row: kind and operations, then the measurement."""
+    c = analysis.hardware_cost(q)
+    cost = c.kind + (f": {c.per_token}" if c.per_token else "") + (f" ({c.note})" if c.note
+                                                                    else "")
+    measured = DASH if c.measured is None else (NOT_RUN if c.measured.startswith(NOT_RUN)
+                                                else c.measured)
+    return [cost, measured]
+
+
 def _quality_table(quality: list[dict] | None) -> Table:
     t = Table("Model quality (perplexity)",
               ["N:M", "criterion", "mitigation", "weights", "perplexity", "vs dense", "tokens",
-               "model", "text"])
+               "model", "text", "hardware cost (per token)", "hardware measured"])
     if quality is None:
         t.note = f"{NOT_RUN}: no quality.json (run `nmsparse quality --json`)."
         return t
+    t.note = ("Hardware cost: what the method adds to the N:M selector and sparse MAC, per "
+              "token, with K inputs, O outputs, w activation bits. Measured cells of the "
+              f"static shifts: {analysis.SPTS_RTL_PENDING}.")
     dense = analysis.dense_ppl(quality)
     for q in quality:
         ppl = q.get("ppl")
@@ -256,7 +269,7 @@ def _quality_table(quality: list[dict] | None) -> Table:
         t.rows.append([_fmt(q.get("pattern") or "dense"), _fmt(q.get("criterion")),
                        _fmt(q.get("mitigation")), _fmt(q.get("weight_pattern")),
                        _fmt(ppl, 3), rel, _fmt(q.get("tokens")), _fmt(q.get("model")),
-                       _fmt(q.get("text"))])
+                       _fmt(q.get("text")), *_hw_cells(q)])
     return t
 
 
