@@ -4,6 +4,9 @@ Examples::
 
     nmsparse generate --pattern 8:16 --fmt int8 --unit topk --arch rank -o build/
     nmsparse generate --pattern 16:32 --unit linear --outputs 8 --pipeline 4 -o build/
+    nmsparse generate --pattern 8:16 --unit linear -k 16 --arch rank --pipeline 5 \
+        --target-mhz 150 -o build/                 # MAC registers placed for 150 MHz
+    nmsparse generate --pattern 8:16 --unit linear -k 16 --weights memory -o build/
     nmsparse generate --shipped -o hdl          # every shipped point + manifest.json
 """
 
@@ -42,6 +45,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weight-width", type=int, default=8, help="weight bits (default 8)")
     parser.add_argument("--acc-width", type=int, default=32,
                         help="accumulator bits (default 32)")
+    parser.add_argument("--mac-pipeline", default=None, metavar="SPEC",
+                        help="MAC units: register stages per part, e.g. 'wmux=1,mul=1,tree=2' "
+                             "(dense: mul, tree), or 'auto' with --target-mhz; default "
+                             "'mul=1', or auto when --target-mhz is given")
+    parser.add_argument("--target-mhz", type=float, default=None,
+                        help="MAC units: the clock the automatic MAC schedule aims at")
+    parser.add_argument("--weights", default="stream", choices=("stream", "memory"),
+                        help="linear, dense_mac: K x M weights with every group (stream), or "
+                             "held in M banks loaded through the input stream and read by the "
+                             "kept indices (memory; DESIGN.md 3.1). Default stream")
+    parser.add_argument("--depth", type=int, default=None,
+                        help="--weights memory: words per bank = groups per row "
+                             "(default 1024 / M)")
     parser.add_argument("--name", default=None, help="module name (default from the point)")
     parser.add_argument("--shipped", action="store_true",
                         help="emit every shipped design point and manifest.json")
@@ -52,17 +68,24 @@ def config_from_args(args: argparse.Namespace):
     """The design point the command line describes (validated)."""
     n, m = parse_pattern(args.pattern)
     mac = dict(fmt=args.fmt, weight_width=args.weight_width, acc_width=args.acc_width,
-               outputs=args.outputs)
+               outputs=args.outputs, mac_pipeline=args.mac_pipeline, target_mhz=args.target_mhz)
     if args.unit != "topk" and args.lanes != 1:
         raise ValueError(f"--lanes applies to --unit topk only, not {args.unit!r}")
+    if args.unit in ("topk", "spmac") and (args.weights != "stream" or args.depth is not None):
+        raise ValueError(f"--weights memory and --depth apply to --unit linear and dense_mac, "
+                         f"not {args.unit!r}")
     if args.unit == "topk":
+        if args.mac_pipeline is not None or args.target_mhz is not None:
+            raise ValueError("--mac-pipeline and --target-mhz apply to the MAC units "
+                             "(spmac, linear, dense_mac), not 'topk'")
         return TopKConfig(n=n, m=m, fmt=args.fmt, arch=args.arch, pipeline=args.pipeline,
                           lanes=args.lanes)
     if args.unit == "spmac":
         return SparseMACConfig(n=n, m=m, **mac)
+    mem = dict(weights=args.weights, depth=args.depth)
     if args.unit == "linear":
-        return LinearConfig(n=n, m=m, arch=args.arch, pipeline=args.pipeline, **mac)
-    return DenseMACConfig(m=m, **mac)
+        return LinearConfig(n=n, m=m, arch=args.arch, pipeline=args.pipeline, **mac, **mem)
+    return DenseMACConfig(m=m, **mac, **mem)
 
 
 def _describe(config) -> str:
@@ -70,6 +93,8 @@ def _describe(config) -> str:
     if isinstance(config, TopKConfig | LinearConfig):
         sel = config if isinstance(config, TopKConfig) else config.selector
         extra = f", {sel.comparators} comparators, depth {sel.network_depth}"
+    if not isinstance(config, TopKConfig):
+        extra += f", MAC stages {config.mac_pipeline}"
     return f"{config.name}: latency {config.latency}{extra}"
 
 

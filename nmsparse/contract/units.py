@@ -20,6 +20,11 @@ def _lanes(p: Mapping) -> str:
     return f"_x{lanes}" if lanes > 1 else ""
 
 
+def _wmem(p: Mapping) -> str:
+    """``_wmem``: the weights come from the unit's own banks (DESIGN.md section 3.1)."""
+    return "_wmem" if p.get("weights") == "memory" else ""
+
+
 @dataclass(frozen=True)
 class Unit:
     """One kind of module.
@@ -68,11 +73,11 @@ UNITS: dict[str, Unit] = {
         Unit("linear", ("data", "weights", "last"), ("acc",),
              ("n", "m", "fmt", "width", "index_width", "weight_width", "acc_width", "outputs"),
              True, "sparse linear engine: the selector and the sparse MAC in one pipeline",
-             lambda p: f"nm_linear_{p['n']}_{p['m']}_{p['fmt']}_k{p['outputs']}"),
+             lambda p: f"nm_linear_{p['n']}_{p['m']}_{p['fmt']}_k{p['outputs']}{_wmem(p)}"),
         Unit("dense_mac", ("data", "weights", "last"), ("acc",),
              ("m", "fmt", "width", "weight_width", "acc_width", "outputs"), False,
              "dense baseline: the same dot product without sparsity",
-             lambda p: f"dense_mac_{p['m']}_{p['fmt']}_k{p['outputs']}"),
+             lambda p: f"dense_mac_{p['m']}_{p['fmt']}_k{p['outputs']}{_wmem(p)}"),
     )
 }
 
