@@ -19,6 +19,7 @@ from nmsparse.contract.patterns import parse_pattern
 from .config import (
     ARCHS,
     SHIPPED,
+    SWEEP,
     TOPK_FORMATS,
     DenseMACConfig,
     LinearConfig,
@@ -61,6 +62,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="module name (default from the point)")
     parser.add_argument("--shipped", action="store_true",
                         help="emit every shipped design point and manifest.json")
+    parser.add_argument("--sweep", action="store_true",
+                        help="emit the engine sweep (linear vs dense_mac, K = 4, 16, 32) and "
+                             "its manifest.json (make sweep: into hdl/sweep)")
     parser.add_argument("-o", "--output", default=".", help="output directory (default .)")
 
 
@@ -99,11 +103,14 @@ def _describe(config) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .emit import emit, emit_shipped
+    from .emit import emit, emit_points
 
-    if args.shipped:
-        paths = emit_shipped(args.output)
-        for config in SHIPPED:
+    if args.shipped or args.sweep:
+        if args.shipped and args.sweep:
+            raise ValueError("--shipped and --sweep write different directories: give one")
+        configs = SHIPPED if args.shipped else SWEEP
+        paths = emit_points(configs, args.output)
+        for config in configs:
             print(_describe(config))
         print(f"wrote {len(paths)} files to {args.output}")
         return 0

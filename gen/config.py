@@ -33,6 +33,7 @@ __all__ = [
     "LinearConfig",
     "DenseMACConfig",
     "SHIPPED",
+    "SWEEP",
     "TOPK_FORMATS",
     "MAC_FORMATS",
     "ARCHS",
@@ -564,3 +565,29 @@ def _shipped() -> list[_Config]:
 
 #: Every design point shipped in ``hdl/``, in manifest order.
 SHIPPED: list[_Config] = _shipped()
+
+#: The engine sweep (``hdl/sweep``, ``make sweep``): the linear engine against the dense
+#: baseline at K = 4, 16, 32 for 2:4, 8:16 and 16:32 (int8), weights in the stream and from
+#: memory, every point with the same MAC scheduler and target clock.
+SWEEP_PATTERNS = ((2, 4), (8, 16), (16, 32))
+SWEEP_K = (4, 16, 32)
+SWEEP_TARGET_MHZ = 125.0
+#: Selector register stages of the sweep's rank selectors (until the selector schedules
+#: itself for a target clock): enough that the selector does not limit the engine.
+SWEEP_SELECTOR_PIPELINE = {(2, 4): 2, (8, 16): 5, (16, 32): 5}
+
+
+def _sweep() -> list[_Config]:
+    out: list[_Config] = []
+    for n, m in SWEEP_PATTERNS:
+        for weights in WEIGHT_SOURCES:
+            for k in SWEEP_K:
+                out.append(LinearConfig(n=n, m=m, fmt="int8", arch="rank",
+                                        pipeline=SWEEP_SELECTOR_PIPELINE[(n, m)], outputs=k,
+                                        target_mhz=SWEEP_TARGET_MHZ, weights=weights))
+                out.append(DenseMACConfig(m=m, fmt="int8", outputs=k,
+                                          target_mhz=SWEEP_TARGET_MHZ, weights=weights))
+    return out
+
+
+SWEEP: list[_Config] = _sweep()
