@@ -47,7 +47,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--acc-width", type=int, default=32,
                         help="accumulator bits (default 32)")
     parser.add_argument("--mac-pipeline", default=None, metavar="SPEC",
-                        help="MAC units: register stages per part, e.g. 'wmux=1,mul=1,tree=2' "
+                        help="MAC units: register stages per part, e.g. 'pre=1,mul=1,tree=2' "
                              "(dense: mul, tree), or 'auto' with --target-mhz; default "
                              "'mul=1', or auto when --target-mhz is given")
     parser.add_argument("--target-mhz", type=float, default=None,

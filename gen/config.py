@@ -25,7 +25,7 @@ from nmsparse.contract.sidecar import Field, Port, Sidecar
 from nmsparse.contract.units import UNITS
 
 from .arch import ARCHITECTURES, Architecture
-from .macsched import MACSchedule, MACShape, auto_schedule, parse_schedule
+from .macsched import MACSchedule, MACShape, auto_schedule, parse_schedule, register_bits
 
 __all__ = [
     "TopKConfig",
@@ -290,7 +290,7 @@ def _mac_schedule(obj: object, *, sparse: bool, memory: bool = False) -> None:
     spec string; ``obj.schedule`` then returns the :class:`MACSchedule`."""
     target = _target(obj.target_mhz)  # type: ignore[attr-defined]
     spec = obj.mac_pipeline  # type: ignore[attr-defined]
-    sched = parse_schedule(spec, sparse=sparse)
+    sched = parse_schedule(spec)
     if sched is None:
         if spec == "auto" and target is None:
             raise ValueError("mac_pipeline='auto' needs target_mhz (the clock to schedule for)")
@@ -299,7 +299,7 @@ def _mac_schedule(obj: object, *, sparse: bool, memory: bool = False) -> None:
         else:
             sched = auto_schedule(obj.mac_shape(memory=memory), target,  # type: ignore
                                   obj.acc_width)  # type: ignore[attr-defined]
-    _set(obj, mac_pipeline=sched.spec(sparse), target_mhz=target)
+    _set(obj, mac_pipeline=sched.spec(), target_mhz=target)
 
 
 class _MACConfig(_Config):
@@ -325,7 +325,7 @@ class _MACConfig(_Config):
     @property
     def schedule(self) -> MACSchedule:
         """Register stages of the MAC datapath (:mod:`gen.macsched`)."""
-        return parse_schedule(self.mac_pipeline, sparse=self.unit != "dense_mac")  # type: ignore
+        return parse_schedule(self.mac_pipeline)  # type: ignore[attr-defined]
 
     @property
     def terms(self) -> int:
@@ -365,7 +365,8 @@ class _MACConfig(_Config):
         weight bits that reach the multipliers per group (from memory: the bits read)."""
         k, ww, m = self.outputs, self.weight_width, self.m  # type: ignore[attr-defined]
         out = {"latency": latency, "groups_per_cycle": 1, "multipliers": self.terms * k,
-               "mac_stages": self.schedule.stages}
+               "mac_stages": self.schedule.stages,
+               "mac_register_bits": register_bits(self.mac_shape(), self.schedule)}
         memory = getattr(self, "weights", "stream") == "memory"
         out["weight_bits_per_group"] = (self.terms if memory else m) * k * ww
         if memory:
@@ -392,7 +393,7 @@ class SparseMACConfig(_MACConfig):
     outputs : int
         K, the number of outputs (dot products) computed in parallel.
     mac_pipeline : str or None
-        Register stages of the datapath per part, ``"wmux=1,mul=1,tree=2"``
+        Register stages of the datapath per part, ``"pre=1,mul=1,tree=2"``
         (:mod:`gen.macsched`), or ``"auto"``; default ``"mul=1"`` (products registered), or
         automatic when ``target_mhz`` is given.
     target_mhz : float or None
@@ -571,7 +572,7 @@ SHIPPED: list[_Config] = _shipped()
 #: memory, every point with the same MAC scheduler and target clock.
 SWEEP_PATTERNS = ((2, 4), (8, 16), (16, 32))
 SWEEP_K = (4, 16, 32)
-SWEEP_TARGET_MHZ = 125.0
+SWEEP_TARGET_MHZ = 90.0
 #: Selector register stages of the sweep's rank selectors (until the selector schedules
 #: itself for a target clock): enough that the selector does not limit the engine.
 SWEEP_SELECTOR_PIPELINE = {(2, 4): 2, (8, 16): 5, (16, 32): 5}

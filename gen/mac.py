@@ -5,7 +5,7 @@ accumulators after the group that carries ``last``::
 
     values[N], index[N] ─► wmux: per output k and slot s, w = weights[k*M + index[s]]
                            ((M-N+1):1 multiplexer: ascending indices put slot s in s..s+M-N)
-                   [reg]*  mul: product = values[s] * w           (N multipliers per output)
+                   [reg]*  (pre) mul: product = values[s] * w     (N multipliers per output)
                    [reg]*  add0 .. add(L-1): adder tree, kept two-operand adders
                    [reg]*  acc: acc[k] += sum; on last: o.acc[k] = acc[k], acc[k] = 0
                                                         (accumulator and output registers)
@@ -15,7 +15,7 @@ Where the ``[reg]*`` stages go is the configuration's :class:`~gen.macsched.MACS
 (explicit per part, or automatic for a target clock, :mod:`gen.macsched`); the same scheduler
 serves the sparse and the dense units, so they are compared at equal care. Products are
 signed, sums exact; the accumulator wraps modulo ``2**acc_width`` (two's complement).
-``latency = wmux + mul + tree + 1`` cycles from the transfer of the ``last`` group to the
+``latency = pre + mul + tree + 1`` cycles from the transfer of the ``last`` group to the
 earliest output transfer. One group per clock while the consumer is ready; a stalled output
 freezes the whole unit (global stall, :mod:`gen.pipeline`). ``rst`` clears the accumulators
 and the valid bits: a row in progress is dropped.
@@ -155,9 +155,9 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
     if index is not None:
         w = _select_weights(m, index, cand, m_=m_, outputs=outputs, weight_width=weight_width,
                             name=f"{name}_wmux")
-        vals, w = pipe.cut((vals, w), schedule.wmux, "wmux")
     else:
         w = [[cand(k, j) for j in range(len(vals))] for k in range(outputs)]
+    vals, w = pipe.cut((vals, w), schedule.pre, "pre")
     prods = []
     for k in range(outputs):
         row = []

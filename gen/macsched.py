@@ -4,18 +4,19 @@ The MAC of every unit (sparse MAC, linear engine, dense baseline) is a chain of 
 layers; register stages go between them. The accumulate stage (accumulator and output
 registers) is always there and ends the chain::
 
-    [read]* ─► wmux ─► mul ─► add0 ─► add1 ─► ... ─► add(L-1) ─► acc ──► o
-      │         │       │       └──────── tree ────────┘          (always registered)
-      │         │       └ products, K x T x (w + ww) bits
-      │         └ selected weights, K x N x ww bits (sparse only)
+    [read]* ─► wmux ─► (pre) ─► mul ─► add0 ─► ... ─► add(L-1) ─► acc ──► o
+      │         │                │       └───── tree ─────┘         (always registered)
+      │         │                └ products, K x T x (w + ww) bits
+      │         └ selected weights, K x N x ww bits (sparse only; dense: the operands)
       └ weight banks, one synchronous read stage (weights from memory only)
 
-A schedule gives the stages per part: ``wmux`` (after the weight multiplexers, sparse only),
-``mul`` (after the multipliers) and ``tree`` (spread evenly over the adder-tree levels, the
-last one before the accumulator adder, :func:`gen.pipeline.cuts`). Spec strings:
-``"wmux=1,mul=1,tree=2"``; ``"auto"`` with a target clock places registers with the
-per-layer delay model :data:`ECP5_DELAYS_NS`: the fewest register bits such that every
-segment between two registers meets the clock period. The trade-off: each stage adds one
+A schedule gives the stages per part: ``pre`` (in front of the multipliers: after the weight
+multiplexers of the sparse units, on the operands of the dense baseline), ``mul`` (after the
+multipliers) and ``tree`` (spread evenly over the adder-tree levels, the last one before the
+accumulator adder, :func:`gen.pipeline.cuts`). Spec strings: ``"pre=1,mul=1,tree=2"``;
+``"auto"`` with a target clock places registers with the per-layer delay model
+:data:`ECP5_DELAYS_NS`: the fewest register bits such that every segment between two
+registers meets the clock period. The trade-off: each stage adds one
 cycle of latency and its register bits (with the global stall, every bit is a flip-flop with
 an enable), so auto mode never inserts a stage the clock does not need.
 
@@ -36,28 +37,38 @@ __all__ = [
     "layer_delays",
     "parse_schedule",
     "auto_schedule",
+    "register_bits",
+    "tree_cuts",
     "MAX_STAGES",
 ]
 
-PARTS = ("wmux", "mul", "tree")
+PARTS = ("pre", "mul", "tree")
 MAX_STAGES = 8
 
 #: Per-layer delay model of the MAC on ECP5 (LFE5U-85F, this project's flow, nextpnr seed 1),
-#: in ns: a segment between two registers takes ``segment`` plus the sum of its layers.
-#: ``wmux_level``: one 2:1 level of the weight multiplexers (LUT + route); ``wmux_fanout``:
-#: per doubling of K, the select bits' fan-out; ``mul``: an 8x8..18x18 MULT18X18D used
-#: combinationally, routing in and out included; ``add``/``add_per_bit``: one two-operand
-#: adder on a carry chain; ``acc``: the accumulator adder with its last/clear multiplexer;
-#: ``read``: a synchronous bank read (RAM clock-to-out). Fitted to measured runs (see
-#: ``bench/bench_mac_timing.py``).
+#: in ns. A segment between two registers takes ``segment`` (clock-to-out and margin) plus
+#: the sum of its layers, each counted with the route into it. ``wmux_level``: one 2:1 level
+#: of the weight multiplexers; ``wmux_fanout``: per doubling of K (the select bits drive
+#: K x weight_width multiplexers); ``dsp``: a MULT18X18D used combinationally (its internal
+#: registers are not inferred by synth_ecp5); ``dsp_route``/``fanout``: the route into the DSP
+#: column, longer by ``fanout`` per doubling of K because one activation feeds K multipliers;
+#: ``route``: a local route; ``add``/``carry_bit``: one carry-chain adder level; ``acc``: the
+#: accumulator adder with its clear multiplexer; ``read``: a bank read's clock-to-out.
+#: Calibrated on fully registered MACs placed with nextpnr (8:16 sparse and 16-wide dense at
+#: K = 4, 4-wide dense and 8:16 sparse at K = 16): the DSP segment measured 8.65-10.2 ns
+#: (3.93 ns in the DSP, 2.5-4.6 ns of routing in, 1.1-1.7 ns out), which bounds every MAC
+#: near 100 MHz in this flow.
 ECP5_DELAYS_NS: dict[str, float] = {
-    "segment": 1.6,
-    "wmux_level": 0.75,
-    "wmux_fanout": 0.25,
-    "mul": 5.0,
-    "add": 1.3,
-    "add_per_bit": 0.045,
-    "acc": 2.2,
+    "segment": 0.8,
+    "wmux_level": 0.7,
+    "wmux_fanout": 0.4,
+    "dsp": 3.93,
+    "dsp_route": 2.6,
+    "fanout": 0.5,
+    "route": 1.1,
+    "add": 1.6,
+    "carry_bit": 0.05,
+    "acc": 1.6,
     "read": 2.5,
 }
 
@@ -68,12 +79,12 @@ class MACSchedule:
 
     Parameters
     ----------
-    wmux, mul, tree : int
-        Stages after the weight multiplexers (sparse units only), after the multipliers, and
-        inside the adder tree (spread over its levels).
+    pre, mul, tree : int
+        Stages in front of the multipliers (after the weight multiplexers of a sparse unit),
+        after the multipliers, and inside the adder tree (spread over its levels).
     """
 
-    wmux: int = 0
+    pre: int = 0
     mul: int = 1
     tree: int = 0
 
@@ -88,12 +99,11 @@ class MACSchedule:
     @property
     def stages(self) -> int:
         """Register stages of the datapath, the accumulate stage included."""
-        return self.wmux + self.mul + self.tree + 1
+        return self.pre + self.mul + self.tree + 1
 
-    def spec(self, sparse: bool = True) -> str:
-        """The canonical spec string (``"wmux=0,mul=1,tree=0"``; dense: no ``wmux``)."""
-        parts = PARTS if sparse else PARTS[1:]
-        return ",".join(f"{p}={getattr(self, p)}" for p in parts)
+    def spec(self) -> str:
+        """The canonical spec string, e.g. ``"pre=0,mul=1,tree=0"``."""
+        return ",".join(f"{p}={getattr(self, p)}" for p in PARTS)
 
 
 @dataclass(frozen=True)
@@ -142,6 +152,8 @@ class MACShape:
         k, w, ww = self.outputs, self.width, self.weight_width
         if layer == "wmux":
             return k * self.terms * ww + self.terms * w
+        if layer == "in":
+            return k * self.terms * ww + self.terms * w
         p = w + ww
         if layer == "mul":
             return k * self.terms * p
@@ -155,14 +167,16 @@ def layer_delays(shape: MACShape, acc_width: int,
                  model: dict[str, float] | None = None) -> dict[str, float]:
     """Modeled delay (ns) of each layer of ``shape`` (see :data:`ECP5_DELAYS_NS`)."""
     p = ECP5_DELAYS_NS if model is None else model
+    lg_k = math.log2(shape.outputs)
     out: dict[str, float] = {}
     if shape.sparse:
         levels = max(1, (shape.span - 1).bit_length())
-        out["wmux"] = p["wmux_level"] * levels + p["wmux_fanout"] * math.log2(shape.outputs)
-    out["mul"] = p["mul"]
+        out["wmux"] = p["wmux_level"] * levels + p["wmux_fanout"] * lg_k
+    out["mul"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp"] + p["route"]
     for i in range(shape.levels):
-        out[f"add{i}"] = p["add"] + p["add_per_bit"] * (shape.width + shape.weight_width + i + 1)
-    out["acc"] = p["acc"] + p["add_per_bit"] * acc_width
+        bits = shape.width + shape.weight_width + i + 1
+        out[f"add{i}"] = p["add"] + p["carry_bit"] * bits
+    out["acc"] = p["acc"] + p["carry_bit"] * acc_width
     if shape.memory:
         out[shape.layers()[0]] += p["read"]
     return out
@@ -175,16 +189,14 @@ def _int(part: str, text: str) -> int:
         raise ValueError(f"MAC pipeline {part} must be an integer, not {text!r}") from None
 
 
-def parse_schedule(spec: object, *, sparse: bool) -> MACSchedule | None:
+def parse_schedule(spec: object) -> MACSchedule | None:
     """A :class:`MACSchedule` from a spec (``None`` and ``"auto"`` return None).
 
     Parameters
     ----------
     spec : str, MACSchedule or None
-        ``"wmux=1,mul=1,tree=2"`` (parts left out keep their defaults: wmux 0, mul 1,
+        ``"pre=1,mul=1,tree=2"`` (parts left out keep their defaults: pre 0, mul 1,
         tree 0), a :class:`MACSchedule`, ``"auto"`` or None.
-    sparse : bool
-        Whether the datapath has weight multiplexers (``wmux`` is an error otherwise).
 
     Raises
     ------
@@ -201,9 +213,8 @@ def parse_schedule(spec: object, *, sparse: bool) -> MACSchedule | None:
             part, eq, val = item.partition("=")
             part = part.strip()
             if not eq or part not in PARTS:
-                valid = ", ".join(PARTS if sparse else PARTS[1:])
                 raise ValueError(f"MAC pipeline spec {spec!r}: {item!r} is not <part>=<stages> "
-                                 f"with part one of {valid} (or use 'auto')")
+                                 f"with part one of {', '.join(PARTS)} (or use 'auto')")
             if part in kw:
                 raise ValueError(f"MAC pipeline spec {spec!r} gives {part} twice")
             kw[part] = _int(part, val.strip())
@@ -211,9 +222,6 @@ def parse_schedule(spec: object, *, sparse: bool) -> MACSchedule | None:
     else:
         raise TypeError(f"mac_pipeline must be a spec string such as 'mul=1,tree=1', 'auto' "
                         f"or None, not {spec!r}")
-    if not sparse and sched.wmux:
-        raise ValueError(f"the dense baseline has no weight multiplexers: wmux must be 0, "
-                         f"not {sched.wmux}")
     return sched
 
 
@@ -223,7 +231,9 @@ def auto_schedule(shape: MACShape, target_mhz: float, acc_width: int,
 
     Segments run from one register to the next; the first starts at the datapath's registered
     input (the selector's output register, the bank read, or the caller's registers), the
-    last ends at the accumulator. Dynamic programming over the layer boundaries.
+    last ends at the accumulator. The search covers exactly what the generator builds: a
+    ``pre`` and a ``mul`` stage or not, and 0..L tree stages spread evenly over the L levels;
+    ties go to fewer stages (less latency).
 
     Raises
     ------
@@ -237,38 +247,41 @@ def auto_schedule(shape: MACShape, target_mhz: float, acc_width: int,
     p = ECP5_DELAYS_NS if model is None else model
     period = 1000.0 / target_mhz
     delays = layer_delays(shape, acc_width, p)
-    layers = shape.layers()
     budget = period - p["segment"]
-    for name in layers:
+    for name in shape.layers():
         if delays[name] > budget:
             raise ValueError(
                 f"target {target_mhz:g} MHz ({period:.2f} ns) is out of reach: the {name} layer "
                 f"alone is modeled at {delays[name] + p['segment']:.2f} ns with its registers")
-    # best[i] = (bits, cuts) covering layers[:i] with a register after layer i - 1 (i >= 1),
-    # or the datapath input (i = 0)
-    inf = (math.inf, ())
-    best: list[tuple[float, tuple[str, ...]]] = [inf] * (len(layers) + 1)
-    best[0] = (0, ())
-    for end in range(1, len(layers) + 1):
-        name = layers[end - 1]
-        cost = 0 if name == "acc" else shape.cut_bits(name)
-        for start in range(end):
-            seg = sum(delays[layers[i]] for i in range(start, end))
-            if seg > budget or best[start][0] == math.inf:
-                continue
-            cand = (best[start][0] + cost, best[start][1] + (() if name == "acc" else (name,)))
-            if cand[0] < best[end][0]:
-                best[end] = cand
-    cuts = best[len(layers)][1]
-    tree = sum(1 for c in cuts if c.startswith("add"))
-    sched = MACSchedule(wmux=int("wmux" in cuts), mul=int("mul" in cuts), tree=tree)
-    # the tree's stages are spread evenly by the generator (gen.pipeline.cuts); check that
-    # this placement meets the period too, else add tree stages until it does
-    while not _meets(shape, sched, delays, budget):
-        if sched.tree >= shape.levels:
-            break
-        sched = MACSchedule(wmux=sched.wmux, mul=sched.mul, tree=sched.tree + 1)
-    return sched
+    best: tuple[int, int, MACSchedule] | None = None
+    for pre in (0, 1):
+        for mul in (0, 1):
+            for tree in range(shape.levels + 1):
+                sched = MACSchedule(pre=pre, mul=mul, tree=tree)
+                if not _meets(shape, sched, delays, budget):
+                    continue
+                key = (register_bits(shape, sched), sched.stages, sched)
+                if best is None or key[:2] < best[:2]:
+                    best = key
+    if best is None:  # pragma: no cover - registering every layer always meets the budget
+        raise AssertionError("no schedule meets the period")
+    return best[2]
+
+
+def register_bits(shape: MACShape, sched: MACSchedule) -> int:
+    """Data register bits of a schedule (the accumulate stage excluded: every schedule has
+    it). The ``pre`` stage of the dense baseline holds its operands."""
+    bits = 0
+    if sched.pre:
+        first = "wmux" if shape.sparse else "in"
+        bits += sched.pre * shape.cut_bits(first)
+    bits += sched.mul * shape.cut_bits("mul")
+    cuts = tree_cuts(shape.levels, sched.tree)
+    for i, c in enumerate(cuts):
+        bits += c * shape.cut_bits(f"add{i}")
+    if shape.levels == 0:
+        bits += sched.tree * shape.cut_bits("mul")
+    return bits
 
 
 def tree_cuts(levels: int, stages: int) -> list[int]:
@@ -286,7 +299,7 @@ def _meets(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
            budget: float) -> bool:
     counts = dict.fromkeys(shape.layers(), 0)
     if shape.sparse:
-        counts["wmux"] = sched.wmux
+        counts["wmux"] = sched.pre
     counts["mul"] = sched.mul
     for i, c in enumerate(tree_cuts(shape.levels, sched.tree)):
         counts[f"add{i}"] = c

@@ -192,15 +192,15 @@ def test_mac_invalid_parameters(cls, kwargs: dict, exc: type, needle: str) -> No
 
 
 SCHEDULES = [
-    ("spmac", dict(n=8, m=16, mac_pipeline="wmux=1,mul=1,tree=2")),
-    ("spmac", dict(n=2, m=4, mac_pipeline="wmux=0,mul=0,tree=0")),
-    ("spmac", dict(n=3, m=8, mac_pipeline="wmux=2,mul=0,tree=3", outputs=2)),
+    ("spmac", dict(n=8, m=16, mac_pipeline="pre=1,mul=1,tree=2")),
+    ("spmac", dict(n=2, m=4, mac_pipeline="pre=0,mul=0,tree=0")),
+    ("spmac", dict(n=3, m=8, mac_pipeline="pre=2,mul=0,tree=3", outputs=2)),
     ("spmac", dict(n=1, m=4, mac_pipeline="mul=1,tree=2", outputs=2)),
     ("dense", dict(m=16, mac_pipeline="mul=1,tree=4")),
     ("dense", dict(m=4, mac_pipeline="mul=0,tree=1", outputs=3)),
-    ("linear", dict(n=8, m=16, arch="rank", pipeline=3, mac_pipeline="wmux=1,mul=1,tree=1")),
+    ("linear", dict(n=8, m=16, arch="rank", pipeline=3, mac_pipeline="pre=1,mul=1,tree=1")),
     ("linear", dict(n=2, m=4, pipeline=0, mac_pipeline="mul=0")),
-    ("linear", dict(n=4, m=8, arch="rank", pipeline=1, target_mhz=150)),
+    ("linear", dict(n=4, m=8, arch="rank", pipeline=1, target_mhz=90)),
 ]
 
 
@@ -271,7 +271,7 @@ def _stream_twin(dut):
 MEMORY = [
     ("linear", dict(n=8, m=16, arch="rank", pipeline=2, weights="memory", depth=4)),
     ("linear", dict(n=2, m=4, weights="memory", depth=3, outputs=2,
-                    mac_pipeline="wmux=1,mul=1,tree=1")),
+                    mac_pipeline="pre=1,mul=1,tree=1")),
     ("linear", dict(n=3, m=8, pipeline=0, weights="memory", depth=2, outputs=3)),
     ("dense", dict(m=4, weights="memory", depth=4, mac_pipeline="mul=1,tree=1")),
     ("dense", dict(m=16, weights="memory", depth=2, outputs=2)),
@@ -317,6 +317,47 @@ def test_memory_reads_only_kept_banks() -> None:
     assert lin.metrics()["weight_bits_stored"] == dense.metrics()["weight_bits_stored"] \
         == 16 * 64 * 16 * 8
     assert lin.name == "nm_linear_8_16_int8_k16_wmem"
+
+
+def test_schedule_specs_and_errors() -> None:
+    from gen.macsched import MACSchedule, parse_schedule
+
+    assert parse_schedule("pre=1, tree=2") == MACSchedule(pre=1, mul=1, tree=2)
+    assert parse_schedule("auto") is None and parse_schedule(None) is None
+    assert SparseMACConfig(n=2, m=4, mac_pipeline="tree=1").mac_pipeline == "pre=0,mul=1,tree=1"
+    for spec, exc, needle in (("wmux=1", ValueError, "'wmux=1' is not <part>=<stages>"),
+                              ("mul=x", ValueError, "mul must be an integer, not 'x'"),
+                              ("mul=1,mul=2", ValueError, "gives mul twice"),
+                              ("tree=9", ValueError, "tree must be in \\[0, 8\\], not 9"),
+                              (3, TypeError, "spec string")):
+        with pytest.raises(exc, match=needle):
+            SparseMACConfig(n=2, m=4, mac_pipeline=spec)
+    with pytest.raises(ValueError, match="'auto' needs target_mhz"):
+        DenseMACConfig(m=4, mac_pipeline="auto")
+    with pytest.raises(ValueError, match="out of reach: the mul layer alone"):
+        DenseMACConfig(m=4, target_mhz=400)
+    with pytest.raises(TypeError, match="target_mhz must be a number"):
+        DenseMACConfig(m=4, target_mhz="fast")
+
+
+def test_auto_schedule_meets_the_model_with_fewest_bits() -> None:
+    """Faster clocks never need fewer register bits; every segment of the chosen schedule fits
+    the period in the model; at a slow clock nothing but the accumulator is registered."""
+    from gen.macsched import _meets, auto_schedule, layer_delays, register_bits
+
+    for cfg in (LinearConfig(n=8, m=16, outputs=16), DenseMACConfig(m=32, outputs=4)):
+        shape = cfg.mac_shape()
+        prev = -1
+        for mhz in (20, 50, 70, 90):
+            sched = auto_schedule(shape, mhz, 32)
+            assert register_bits(shape, sched) >= prev
+            prev = register_bits(shape, sched)
+            budget = 1000 / mhz - 0.8
+            assert _meets(shape, sched, layer_delays(shape, 32), budget)
+        assert auto_schedule(shape, 20, 32).stages == 1
+    # a register after the weight multiplexers (8 bits per product) beats one after the
+    # multipliers (16 bits) when either meets the clock
+    assert LinearConfig(n=2, m=4, outputs=8, target_mhz=90).mac_pipeline.startswith("pre=1")
 
 
 def test_latency_properties() -> None:
