@@ -557,38 +557,46 @@ def _shipped() -> list[_Config]:
         for fmt in ("int8", "bf16"):
             for arch in ("rank", "network"):
                 out.append(TopKConfig(n=n, m=m, fmt=fmt, arch=arch))
-    for n, m in ((2, 4), (8, 16), (16, 32)):
-        out.append(SparseMACConfig(n=n, m=m, fmt="int8", outputs=4))
-        out.append(LinearConfig(n=n, m=m, fmt="int8", outputs=4))
-        out.append(DenseMACConfig(m=m, fmt="int8", outputs=4))
+    for n, m in SWEEP_PATTERNS:
+        out.append(SparseMACConfig(n=n, m=m, fmt="int8", outputs=4,
+                                   target_mhz=SWEEP_TARGET_MHZ))
+        out.append(_sweep_linear(n, m, 4, "stream"))
+        out.append(_sweep_dense(m, 4, "stream"))
+    # weights from memory (DESIGN.md section 3.1), in the default regression
+    out.append(_sweep_linear(8, 16, 4, "memory"))
+    out.append(_sweep_dense(16, 4, "memory"))
     return out
 
 
-#: Every design point shipped in ``hdl/``, in manifest order.
-SHIPPED: list[_Config] = _shipped()
-
 #: The engine sweep (``hdl/sweep``, ``make sweep``): the linear engine against the dense
 #: baseline at K = 4, 16, 32 for 2:4, 8:16 and 16:32 (int8), weights in the stream and from
-#: memory, every point with the same MAC scheduler and target clock.
+#: memory, every point with the same MAC scheduler and target clock. Its K = 4 points are
+#: the shipped ones.
 SWEEP_PATTERNS = ((2, 4), (8, 16), (16, 32))
 SWEEP_K = (4, 16, 32)
 SWEEP_TARGET_MHZ = 90.0
-#: Selector register stages of the sweep's rank selectors (until the selector schedules
+#: Selector register stages of the engines' rank selectors (until the selector schedules
 #: itself for a target clock): enough that the selector does not limit the engine.
 SWEEP_SELECTOR_PIPELINE = {(2, 4): 2, (8, 16): 5, (16, 32): 5}
 
 
+def _sweep_linear(n: int, m: int, k: int, weights: str) -> LinearConfig:
+    return LinearConfig(n=n, m=m, fmt="int8", arch="rank",
+                        pipeline=SWEEP_SELECTOR_PIPELINE[(n, m)], outputs=k,
+                        target_mhz=SWEEP_TARGET_MHZ, weights=weights)
+
+
+def _sweep_dense(m: int, k: int, weights: str) -> DenseMACConfig:
+    return DenseMACConfig(m=m, fmt="int8", outputs=k, target_mhz=SWEEP_TARGET_MHZ,
+                          weights=weights)
+
+
 def _sweep() -> list[_Config]:
-    out: list[_Config] = []
-    for n, m in SWEEP_PATTERNS:
-        for weights in WEIGHT_SOURCES:
-            for k in SWEEP_K:
-                out.append(LinearConfig(n=n, m=m, fmt="int8", arch="rank",
-                                        pipeline=SWEEP_SELECTOR_PIPELINE[(n, m)], outputs=k,
-                                        target_mhz=SWEEP_TARGET_MHZ, weights=weights))
-                out.append(DenseMACConfig(m=m, fmt="int8", outputs=k,
-                                          target_mhz=SWEEP_TARGET_MHZ, weights=weights))
-    return out
+    return [cfg for n, m in SWEEP_PATTERNS for weights in WEIGHT_SOURCES for k in SWEEP_K
+            for cfg in (_sweep_linear(n, m, k, weights), _sweep_dense(m, k, weights))]
 
 
+#: Every design point shipped in ``hdl/``, in manifest order.
+SHIPPED: list[_Config] = _shipped()
+#: Every design point of the engine sweep (``hdl/sweep``), in manifest order.
 SWEEP: list[_Config] = _sweep()

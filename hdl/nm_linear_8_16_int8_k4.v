@@ -6,377 +6,3718 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
-  wire [3:0] \$100 ;
-  wire [3:0] \$101 ;
-  wire [3:0] \$102 ;
-  wire [3:0] \$103 ;
-  wire [3:0] \$104 ;
-  wire [3:0] \$105 ;
-  wire [3:0] \$106 ;
-  wire [3:0] \$107 ;
-  wire [3:0] \$108 ;
-  wire [3:0] \$109 ;
+  wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
+  wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
+  wire \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
+  wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
+  wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
+  wire \$105 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
+  wire \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
+  wire \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
+  wire \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
+  wire \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
-  wire [3:0] \$110 ;
-  wire [3:0] \$111 ;
-  wire [3:0] \$112 ;
-  wire [3:0] \$113 ;
-  wire [3:0] \$114 ;
-  wire [3:0] \$115 ;
-  wire [3:0] \$116 ;
-  wire [3:0] \$117 ;
-  wire [3:0] \$118 ;
-  wire [3:0] \$119 ;
+  wire \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
+  wire \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
+  wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
+  wire \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
+  wire \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
+  wire \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
+  wire \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
+  wire \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
+  wire \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
+  wire \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire [8:0] \$12 ;
-  wire [3:0] \$120 ;
-  wire [3:0] \$121 ;
-  wire [3:0] \$122 ;
-  wire [3:0] \$123 ;
-  wire [3:0] \$124 ;
-  wire [3:0] \$125 ;
-  wire [3:0] \$126 ;
-  wire [3:0] \$127 ;
-  wire [3:0] \$128 ;
-  wire [3:0] \$129 ;
+  wire \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
+  wire \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
+  wire \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
+  wire \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
+  wire \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
+  wire \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
+  wire \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
+  wire \$127 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
+  wire \$128 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
+  wire \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire [8:0] \$13 ;
-  wire [3:0] \$130 ;
-  wire [3:0] \$131 ;
-  wire [3:0] \$132 ;
-  wire [3:0] \$133 ;
-  wire [3:0] \$134 ;
-  wire [3:0] \$135 ;
-  wire [3:0] \$136 ;
-  wire [3:0] \$137 ;
-  wire [4:0] \$138 ;
-  wire [4:0] \$139 ;
+  wire \$130 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
+  wire \$131 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
+  wire \$132 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
+  wire \$133 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
+  wire \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
+  wire \$135 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
+  wire \$136 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
+  wire \$137 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
+  wire \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
+  wire \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
-  wire [4:0] \$140 ;
-  wire [4:0] \$141 ;
-  wire [4:0] \$142 ;
-  wire [4:0] \$143 ;
-  wire [4:0] \$144 ;
-  wire [4:0] \$145 ;
-  wire [7:0] \$146 ;
-  wire [7:0] \$147 ;
-  wire [7:0] \$148 ;
-  wire [7:0] \$149 ;
+  wire \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
+  wire \$141 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
+  wire \$142 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
+  wire \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
+  wire \$144 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
+  wire \$145 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
+  wire \$146 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
+  wire \$147 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
+  wire \$148 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
+  wire \$149 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire [8:0] \$15 ;
-  wire [7:0] \$150 ;
-  wire [7:0] \$151 ;
-  wire [7:0] \$152 ;
-  wire [7:0] \$153 ;
-  wire [7:0] \$154 ;
-  wire [7:0] \$155 ;
-  wire [7:0] \$156 ;
-  wire [7:0] \$157 ;
-  wire [7:0] \$158 ;
-  wire [7:0] \$159 ;
+  wire \$150 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
+  wire \$151 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
+  wire \$152 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
+  wire \$153 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
+  wire \$154 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
+  wire \$155 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
+  wire \$156 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
+  wire \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
+  wire \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
+  wire \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire [8:0] \$16 ;
-  wire [7:0] \$160 ;
-  wire [7:0] \$161 ;
-  wire [7:0] \$162 ;
-  wire [7:0] \$163 ;
-  wire [7:0] \$164 ;
-  wire [7:0] \$165 ;
-  wire [7:0] \$166 ;
-  wire [7:0] \$167 ;
-  wire [7:0] \$168 ;
-  wire [7:0] \$169 ;
+  wire \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
+  wire \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
+  wire \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
+  wire \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
+  wire \$164 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
+  wire \$165 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
+  wire \$166 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
+  wire \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
+  wire \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
+  wire \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  wire [7:0] \$171 ;
-  wire [7:0] \$172 ;
-  wire [7:0] \$173 ;
-  wire [7:0] \$174 ;
-  wire [7:0] \$175 ;
-  wire [7:0] \$176 ;
-  wire [7:0] \$177 ;
-  wire [7:0] \$178 ;
-  wire [7:0] \$179 ;
+  wire \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
+  wire \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
+  wire \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
+  wire \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
+  wire \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
+  wire \$175 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
+  wire \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
+  wire \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
+  wire \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
+  wire \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire [8:0] \$18 ;
-  wire [7:0] \$180 ;
-  wire [7:0] \$181 ;
-  wire [7:0] \$182 ;
-  wire [7:0] \$183 ;
-  wire [7:0] \$184 ;
-  wire [7:0] \$185 ;
-  wire [7:0] \$186 ;
-  wire [7:0] \$187 ;
-  wire [7:0] \$188 ;
-  wire [7:0] \$189 ;
+  wire \$180 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
+  wire \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
+  wire \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
+  wire \$183 ;
+  wire \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
+  wire \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
+  wire \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
+  wire \$186 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
+  wire \$187 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire [4:0] \$1878 ;
+  wire [4:0] \$1879 ;
+  wire \$188 ;
+  wire [4:0] \$1880 ;
+  wire [4:0] \$1881 ;
+  wire [4:0] \$1882 ;
+  wire [4:0] \$1883 ;
+  wire [4:0] \$1884 ;
+  wire [4:0] \$1885 ;
+  wire [7:0] \$1886 ;
+  wire [7:0] \$1887 ;
+  wire [7:0] \$1888 ;
+  wire [7:0] \$1889 ;
+  wire \$189 ;
+  wire [7:0] \$1890 ;
+  wire [7:0] \$1891 ;
+  wire [7:0] \$1892 ;
+  wire [7:0] \$1893 ;
+  wire [7:0] \$1894 ;
+  wire [7:0] \$1895 ;
+  wire [7:0] \$1896 ;
+  wire [7:0] \$1897 ;
+  wire [7:0] \$1898 ;
+  wire [7:0] \$1899 ;
   wire [8:0] \$19 ;
-  wire [7:0] \$190 ;
-  wire [7:0] \$191 ;
-  wire [7:0] \$192 ;
-  wire [7:0] \$193 ;
-  wire [7:0] \$194 ;
-  wire [7:0] \$195 ;
-  wire [7:0] \$196 ;
-  wire [7:0] \$197 ;
-  wire [7:0] \$198 ;
-  wire [7:0] \$199 ;
+  wire \$190 ;
+  wire [7:0] \$1900 ;
+  wire [7:0] \$1901 ;
+  wire [7:0] \$1902 ;
+  wire [7:0] \$1903 ;
+  wire [7:0] \$1904 ;
+  wire [7:0] \$1905 ;
+  wire [7:0] \$1906 ;
+  wire [7:0] \$1907 ;
+  wire [7:0] \$1908 ;
+  wire [7:0] \$1909 ;
+  wire \$191 ;
+  wire [7:0] \$1910 ;
+  wire [7:0] \$1911 ;
+  wire [7:0] \$1912 ;
+  wire [7:0] \$1913 ;
+  wire [7:0] \$1914 ;
+  wire [7:0] \$1915 ;
+  wire [7:0] \$1916 ;
+  wire [7:0] \$1917 ;
+  wire [7:0] \$1918 ;
+  wire [7:0] \$1919 ;
+  wire \$192 ;
+  wire [7:0] \$1920 ;
+  wire [7:0] \$1921 ;
+  wire [7:0] \$1922 ;
+  wire [7:0] \$1923 ;
+  wire [7:0] \$1924 ;
+  wire [7:0] \$1925 ;
+  wire [7:0] \$1926 ;
+  wire [7:0] \$1927 ;
+  wire [7:0] \$1928 ;
+  wire [7:0] \$1929 ;
+  wire \$193 ;
+  wire [7:0] \$1930 ;
+  wire [7:0] \$1931 ;
+  wire [7:0] \$1932 ;
+  wire [7:0] \$1933 ;
+  wire [7:0] \$1934 ;
+  wire [7:0] \$1935 ;
+  wire [7:0] \$1936 ;
+  wire [7:0] \$1937 ;
+  wire [7:0] \$1938 ;
+  wire [7:0] \$1939 ;
+  wire \$194 ;
+  wire [7:0] \$1940 ;
+  wire [7:0] \$1941 ;
+  wire [7:0] \$1942 ;
+  wire [7:0] \$1943 ;
+  wire [7:0] \$1944 ;
+  wire [7:0] \$1945 ;
+  wire [7:0] \$1946 ;
+  wire [7:0] \$1947 ;
+  wire [7:0] \$1948 ;
+  wire [7:0] \$1949 ;
+  wire \$195 ;
+  wire [7:0] \$1950 ;
+  wire [7:0] \$1951 ;
+  wire [7:0] \$1952 ;
+  wire [7:0] \$1953 ;
+  wire [7:0] \$1954 ;
+  wire [7:0] \$1955 ;
+  wire [7:0] \$1956 ;
+  wire [7:0] \$1957 ;
+  wire [7:0] \$1958 ;
+  wire [7:0] \$1959 ;
+  wire \$196 ;
+  wire [7:0] \$1960 ;
+  wire [7:0] \$1961 ;
+  wire [7:0] \$1962 ;
+  wire [7:0] \$1963 ;
+  wire [7:0] \$1964 ;
+  wire [7:0] \$1965 ;
+  wire [7:0] \$1966 ;
+  wire [7:0] \$1967 ;
+  wire [7:0] \$1968 ;
+  wire [7:0] \$1969 ;
+  wire \$197 ;
+  wire [7:0] \$1970 ;
+  wire [7:0] \$1971 ;
+  wire [7:0] \$1972 ;
+  wire [7:0] \$1973 ;
+  wire [7:0] \$1974 ;
+  wire [7:0] \$1975 ;
+  wire [7:0] \$1976 ;
+  wire [7:0] \$1977 ;
+  wire [7:0] \$1978 ;
+  wire [7:0] \$1979 ;
+  wire \$198 ;
+  wire [7:0] \$1980 ;
+  wire [7:0] \$1981 ;
+  wire [7:0] \$1982 ;
+  wire [7:0] \$1983 ;
+  wire [7:0] \$1984 ;
+  wire [7:0] \$1985 ;
+  wire [7:0] \$1986 ;
+  wire [7:0] \$1987 ;
+  wire [7:0] \$1988 ;
+  wire [7:0] \$1989 ;
+  wire \$199 ;
+  wire [7:0] \$1990 ;
+  wire [7:0] \$1991 ;
+  wire [7:0] \$1992 ;
+  wire [7:0] \$1993 ;
+  wire [7:0] \$1994 ;
+  wire [7:0] \$1995 ;
+  wire [7:0] \$1996 ;
+  wire [7:0] \$1997 ;
+  wire [7:0] \$1998 ;
+  wire [7:0] \$1999 ;
   wire \$2 ;
   wire \$20 ;
-  wire [7:0] \$200 ;
-  wire [7:0] \$201 ;
-  wire [7:0] \$202 ;
-  wire [7:0] \$203 ;
-  wire [7:0] \$204 ;
-  wire [7:0] \$205 ;
-  wire [7:0] \$206 ;
-  wire [7:0] \$207 ;
-  wire [7:0] \$208 ;
-  wire [7:0] \$209 ;
+  wire \$200 ;
+  wire [7:0] \$2000 ;
+  wire [7:0] \$2001 ;
+  wire [7:0] \$2002 ;
+  wire [7:0] \$2003 ;
+  wire [7:0] \$2004 ;
+  wire [7:0] \$2005 ;
+  wire [7:0] \$2006 ;
+  wire [7:0] \$2007 ;
+  wire [7:0] \$2008 ;
+  wire [7:0] \$2009 ;
+  wire \$201 ;
+  wire [7:0] \$2010 ;
+  wire [7:0] \$2011 ;
+  wire [7:0] \$2012 ;
+  wire [7:0] \$2013 ;
+  wire [7:0] \$2014 ;
+  wire [7:0] \$2015 ;
+  wire [7:0] \$2016 ;
+  wire [7:0] \$2017 ;
+  wire [7:0] \$2018 ;
+  wire [7:0] \$2019 ;
+  wire \$202 ;
+  wire [7:0] \$2020 ;
+  wire [7:0] \$2021 ;
+  wire [7:0] \$2022 ;
+  wire [7:0] \$2023 ;
+  wire [7:0] \$2024 ;
+  wire [7:0] \$2025 ;
+  wire [7:0] \$2026 ;
+  wire [7:0] \$2027 ;
+  wire [7:0] \$2028 ;
+  wire [7:0] \$2029 ;
+  wire \$203 ;
+  wire [7:0] \$2030 ;
+  wire [7:0] \$2031 ;
+  wire [7:0] \$2032 ;
+  wire [7:0] \$2033 ;
+  wire [7:0] \$2034 ;
+  wire [7:0] \$2035 ;
+  wire [7:0] \$2036 ;
+  wire [7:0] \$2037 ;
+  wire [7:0] \$2038 ;
+  wire [7:0] \$2039 ;
+  wire \$204 ;
+  wire [7:0] \$2040 ;
+  wire [7:0] \$2041 ;
+  wire [7:0] \$2042 ;
+  wire [7:0] \$2043 ;
+  wire [7:0] \$2044 ;
+  wire [7:0] \$2045 ;
+  wire [7:0] \$2046 ;
+  wire [7:0] \$2047 ;
+  wire [7:0] \$2048 ;
+  wire [7:0] \$2049 ;
+  wire \$205 ;
+  wire [7:0] \$2050 ;
+  wire [7:0] \$2051 ;
+  wire [7:0] \$2052 ;
+  wire [7:0] \$2053 ;
+  wire [7:0] \$2054 ;
+  wire [7:0] \$2055 ;
+  wire [7:0] \$2056 ;
+  wire [7:0] \$2057 ;
+  wire [7:0] \$2058 ;
+  wire [7:0] \$2059 ;
+  wire \$206 ;
+  wire [7:0] \$2060 ;
+  wire [7:0] \$2061 ;
+  wire [7:0] \$2062 ;
+  wire [7:0] \$2063 ;
+  wire [7:0] \$2064 ;
+  wire [7:0] \$2065 ;
+  wire [7:0] \$2066 ;
+  wire [7:0] \$2067 ;
+  wire [7:0] \$2068 ;
+  wire [7:0] \$2069 ;
+  wire \$207 ;
+  wire [7:0] \$2070 ;
+  wire [7:0] \$2071 ;
+  wire [7:0] \$2072 ;
+  wire [7:0] \$2073 ;
+  wire [7:0] \$2074 ;
+  wire [7:0] \$2075 ;
+  wire [7:0] \$2076 ;
+  wire [7:0] \$2077 ;
+  wire [7:0] \$2078 ;
+  wire [7:0] \$2079 ;
+  wire \$208 ;
+  wire [7:0] \$2080 ;
+  wire [7:0] \$2081 ;
+  wire [7:0] \$2082 ;
+  wire [7:0] \$2083 ;
+  wire [7:0] \$2084 ;
+  wire [7:0] \$2085 ;
+  wire [7:0] \$2086 ;
+  wire [7:0] \$2087 ;
+  wire [7:0] \$2088 ;
+  wire [7:0] \$2089 ;
+  wire \$209 ;
+  wire [7:0] \$2090 ;
+  wire [7:0] \$2091 ;
+  wire [7:0] \$2092 ;
+  wire [7:0] \$2093 ;
+  wire [7:0] \$2094 ;
+  wire [7:0] \$2095 ;
+  wire [7:0] \$2096 ;
+  wire [7:0] \$2097 ;
+  wire [7:0] \$2098 ;
+  wire [7:0] \$2099 ;
   wire [8:0] \$21 ;
-  wire [7:0] \$210 ;
-  wire [7:0] \$211 ;
-  wire [7:0] \$212 ;
-  wire [7:0] \$213 ;
-  wire [7:0] \$214 ;
-  wire [7:0] \$215 ;
-  wire [7:0] \$216 ;
-  wire [7:0] \$217 ;
-  wire [7:0] \$218 ;
-  wire [7:0] \$219 ;
+  wire \$210 ;
+  wire [7:0] \$2100 ;
+  wire [7:0] \$2101 ;
+  wire [7:0] \$2102 ;
+  wire [7:0] \$2103 ;
+  wire [7:0] \$2104 ;
+  wire [7:0] \$2105 ;
+  wire [7:0] \$2106 ;
+  wire [7:0] \$2107 ;
+  wire [7:0] \$2108 ;
+  wire [7:0] \$2109 ;
+  wire \$211 ;
+  wire [32:0] \$2110 ;
+  wire [32:0] \$2111 ;
+  wire [32:0] \$2112 ;
+  wire [32:0] \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
+  wire \$212 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire \$2129 ;
+  wire \$213 ;
+  wire [7:0] \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
+  wire \$214 ;
+  wire \$2140 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
+  wire \$2145 ;
+  wire \$2146 ;
+  wire [7:0] \$2147 ;
+  wire [7:0] \$2148 ;
+  wire \$2149 ;
+  wire \$215 ;
+  wire \$2150 ;
+  wire \$2151 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire \$2157 ;
+  wire \$2158 ;
+  wire \$2159 ;
+  wire \$216 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
+  wire \$2163 ;
+  wire \$2164 ;
+  wire [7:0] \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire \$2168 ;
+  wire \$2169 ;
+  wire \$217 ;
+  wire \$2170 ;
+  wire \$2171 ;
+  wire \$2172 ;
+  wire \$2173 ;
+  wire \$2174 ;
+  wire \$2175 ;
+  wire \$2176 ;
+  wire \$2177 ;
+  wire \$2178 ;
+  wire \$2179 ;
+  wire \$218 ;
+  wire \$2180 ;
+  wire \$2181 ;
+  wire [7:0] \$2182 ;
+  wire [7:0] \$2183 ;
+  wire [7:0] \$2184 ;
+  wire \$2185 ;
+  wire \$2186 ;
+  wire \$2187 ;
+  wire \$2188 ;
+  wire \$2189 ;
+  wire \$219 ;
+  wire \$2190 ;
+  wire \$2191 ;
+  wire \$2192 ;
+  wire \$2193 ;
+  wire \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire \$2199 ;
   wire [8:0] \$22 ;
-  wire [7:0] \$220 ;
-  wire [7:0] \$221 ;
-  wire [7:0] \$222 ;
-  wire [7:0] \$223 ;
-  wire [7:0] \$224 ;
-  wire [7:0] \$225 ;
-  wire [7:0] \$226 ;
-  wire [7:0] \$227 ;
-  wire [7:0] \$228 ;
-  wire [7:0] \$229 ;
+  wire \$220 ;
+  wire \$2200 ;
+  wire [7:0] \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire \$2205 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire \$2209 ;
+  wire \$221 ;
+  wire \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
+  wire \$2213 ;
+  wire \$2214 ;
+  wire \$2215 ;
+  wire \$2216 ;
+  wire \$2217 ;
+  wire [7:0] \$2218 ;
+  wire [7:0] \$2219 ;
+  wire \$222 ;
+  wire \$2220 ;
+  wire \$2221 ;
+  wire \$2222 ;
+  wire \$2223 ;
+  wire \$2224 ;
+  wire \$2225 ;
+  wire \$2226 ;
+  wire \$2227 ;
+  wire \$2228 ;
+  wire \$2229 ;
+  wire \$223 ;
+  wire \$2230 ;
+  wire \$2231 ;
+  wire \$2232 ;
+  wire \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
+  wire [7:0] \$2236 ;
+  wire \$2237 ;
+  wire \$2238 ;
+  wire \$2239 ;
+  wire \$224 ;
+  wire \$2240 ;
+  wire \$2241 ;
+  wire \$2242 ;
+  wire \$2243 ;
+  wire \$2244 ;
+  wire \$2245 ;
+  wire \$2246 ;
+  wire \$2247 ;
+  wire \$2248 ;
+  wire \$2249 ;
+  wire \$225 ;
+  wire \$2250 ;
+  wire \$2251 ;
+  wire \$2252 ;
+  wire [7:0] \$2253 ;
+  wire [7:0] \$2254 ;
+  wire [7:0] \$2255 ;
+  wire [7:0] \$2256 ;
+  wire \$2257 ;
+  wire \$2258 ;
+  wire \$2259 ;
+  wire \$226 ;
+  wire \$2260 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire \$2264 ;
+  wire \$2265 ;
+  wire \$2266 ;
+  wire \$2267 ;
+  wire \$2268 ;
+  wire \$2269 ;
+  wire \$227 ;
+  wire \$2270 ;
+  wire \$2271 ;
+  wire \$2272 ;
+  wire [7:0] \$2273 ;
+  wire [7:0] \$2274 ;
+  wire \$2275 ;
+  wire \$2276 ;
+  wire \$2277 ;
+  wire \$2278 ;
+  wire \$2279 ;
+  wire \$228 ;
+  wire \$2280 ;
+  wire \$2281 ;
+  wire \$2282 ;
+  wire \$2283 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire \$2287 ;
+  wire \$2288 ;
+  wire \$2289 ;
+  wire \$229 ;
+  wire \$2290 ;
+  wire [7:0] \$2291 ;
+  wire \$2292 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire \$2296 ;
+  wire \$2297 ;
+  wire \$2298 ;
+  wire \$2299 ;
   wire \$23 ;
-  wire [7:0] \$230 ;
-  wire [7:0] \$231 ;
-  wire [7:0] \$232 ;
-  wire [7:0] \$233 ;
-  wire [7:0] \$234 ;
-  wire [7:0] \$235 ;
-  wire [7:0] \$236 ;
-  wire [7:0] \$237 ;
-  wire [7:0] \$238 ;
-  wire [7:0] \$239 ;
+  wire \$230 ;
+  wire \$2300 ;
+  wire \$2301 ;
+  wire \$2302 ;
+  wire \$2303 ;
+  wire \$2304 ;
+  wire \$2305 ;
+  wire \$2306 ;
+  wire \$2307 ;
+  wire [7:0] \$2308 ;
+  wire [7:0] \$2309 ;
+  wire \$231 ;
+  wire \$2310 ;
+  wire \$2311 ;
+  wire \$2312 ;
+  wire \$2313 ;
+  wire \$2314 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire \$2317 ;
+  wire \$2318 ;
+  wire \$2319 ;
+  wire \$232 ;
+  wire \$2320 ;
+  wire \$2321 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire \$2324 ;
+  wire \$2325 ;
+  wire [7:0] \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
+  wire \$2329 ;
+  wire \$233 ;
+  wire \$2330 ;
+  wire \$2331 ;
+  wire \$2332 ;
+  wire \$2333 ;
+  wire \$2334 ;
+  wire \$2335 ;
+  wire \$2336 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire \$2339 ;
+  wire \$234 ;
+  wire \$2340 ;
+  wire \$2341 ;
+  wire \$2342 ;
+  wire [7:0] \$2343 ;
+  wire [7:0] \$2344 ;
+  wire [7:0] \$2345 ;
+  wire \$2346 ;
+  wire \$2347 ;
+  wire \$2348 ;
+  wire \$2349 ;
+  wire \$235 ;
+  wire \$2350 ;
+  wire \$2351 ;
+  wire \$2352 ;
+  wire \$2353 ;
+  wire \$2354 ;
+  wire \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire \$2358 ;
+  wire \$2359 ;
+  wire \$236 ;
+  wire \$2360 ;
+  wire \$2361 ;
+  wire [7:0] \$2362 ;
+  wire \$2363 ;
+  wire \$2364 ;
+  wire \$2365 ;
+  wire \$2366 ;
+  wire \$2367 ;
+  wire \$2368 ;
+  wire \$2369 ;
+  wire \$237 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire \$2372 ;
+  wire \$2373 ;
+  wire \$2374 ;
+  wire \$2375 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire \$2378 ;
+  wire [7:0] \$2379 ;
+  wire \$238 ;
+  wire [7:0] \$2380 ;
+  wire \$2381 ;
+  wire \$2382 ;
+  wire \$2383 ;
+  wire \$2384 ;
+  wire \$2385 ;
+  wire \$2386 ;
+  wire \$2387 ;
+  wire \$2388 ;
+  wire \$2389 ;
+  wire \$239 ;
+  wire \$2390 ;
+  wire \$2391 ;
+  wire \$2392 ;
+  wire \$2393 ;
+  wire \$2394 ;
+  wire \$2395 ;
+  wire \$2396 ;
+  wire [7:0] \$2397 ;
+  wire \$2398 ;
+  wire \$2399 ;
   wire [8:0] \$24 ;
-  wire [7:0] \$240 ;
-  wire [7:0] \$241 ;
-  wire [7:0] \$242 ;
-  wire [7:0] \$243 ;
-  wire [7:0] \$244 ;
-  wire [7:0] \$245 ;
-  wire [7:0] \$246 ;
-  wire [7:0] \$247 ;
-  wire [7:0] \$248 ;
-  wire [7:0] \$249 ;
+  wire \$240 ;
+  wire \$2400 ;
+  wire \$2401 ;
+  wire \$2402 ;
+  wire \$2403 ;
+  wire \$2404 ;
+  wire \$2405 ;
+  wire \$2406 ;
+  wire \$2407 ;
+  wire \$2408 ;
+  wire \$2409 ;
+  wire \$241 ;
+  wire \$2410 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire [7:0] \$2414 ;
+  wire [7:0] \$2415 ;
+  wire [7:0] \$2416 ;
+  wire [7:0] \$2417 ;
+  wire \$2418 ;
+  wire \$2419 ;
+  wire \$242 ;
+  wire \$2420 ;
+  wire \$2421 ;
+  wire \$2422 ;
+  wire \$2423 ;
+  wire \$2424 ;
+  wire \$2425 ;
+  wire \$2426 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire \$2429 ;
+  wire \$243 ;
+  wire \$2430 ;
+  wire \$2431 ;
+  wire \$2432 ;
+  wire \$2433 ;
+  wire [7:0] \$2434 ;
+  wire [7:0] \$2435 ;
+  wire \$2436 ;
+  wire \$2437 ;
+  wire \$2438 ;
+  wire \$2439 ;
+  wire \$244 ;
+  wire \$2440 ;
+  wire \$2441 ;
+  wire \$2442 ;
+  wire \$2443 ;
+  wire \$2444 ;
+  wire \$2445 ;
+  wire \$2446 ;
+  wire \$2447 ;
+  wire \$2448 ;
+  wire \$2449 ;
+  wire \$245 ;
+  wire \$2450 ;
+  wire \$2451 ;
+  wire [7:0] \$2452 ;
+  wire \$2453 ;
+  wire \$2454 ;
+  wire \$2455 ;
+  wire \$2456 ;
+  wire \$2457 ;
+  wire \$2458 ;
+  wire \$2459 ;
+  wire \$246 ;
+  wire \$2460 ;
+  wire \$2461 ;
+  wire \$2462 ;
+  wire \$2463 ;
+  wire \$2464 ;
+  wire \$2465 ;
+  wire \$2466 ;
+  wire \$2467 ;
+  wire \$2468 ;
+  wire [7:0] \$2469 ;
+  wire \$247 ;
+  wire [7:0] \$2470 ;
+  wire \$2471 ;
+  wire \$2472 ;
+  wire \$2473 ;
+  wire \$2474 ;
+  wire \$2475 ;
+  wire \$2476 ;
+  wire \$2477 ;
+  wire \$2478 ;
+  wire \$2479 ;
+  wire \$248 ;
+  wire \$2480 ;
+  wire \$2481 ;
+  wire \$2482 ;
+  wire \$2483 ;
+  wire \$2484 ;
+  wire \$2485 ;
+  wire \$2486 ;
+  wire [7:0] \$2487 ;
+  wire \$2488 ;
+  wire \$2489 ;
+  wire \$249 ;
+  wire \$2490 ;
+  wire \$2491 ;
+  wire \$2492 ;
+  wire \$2493 ;
+  wire \$2494 ;
+  wire \$2495 ;
+  wire \$2496 ;
+  wire \$2497 ;
+  wire \$2498 ;
+  wire \$2499 ;
   wire [8:0] \$25 ;
-  wire [7:0] \$250 ;
-  wire [7:0] \$251 ;
-  wire [7:0] \$252 ;
-  wire [7:0] \$253 ;
-  wire [7:0] \$254 ;
-  wire [7:0] \$255 ;
-  wire [7:0] \$256 ;
-  wire [7:0] \$257 ;
-  wire [7:0] \$258 ;
-  wire [7:0] \$259 ;
+  wire \$250 ;
+  wire \$2500 ;
+  wire \$2501 ;
+  wire \$2502 ;
+  wire \$2503 ;
+  wire [7:0] \$2504 ;
+  wire [7:0] \$2505 ;
+  wire [7:0] \$2506 ;
+  wire \$2507 ;
+  wire \$2508 ;
+  wire \$2509 ;
+  wire \$251 ;
+  wire \$2510 ;
+  wire \$2511 ;
+  wire \$2512 ;
+  wire \$2513 ;
+  wire \$2514 ;
+  wire \$2515 ;
+  wire \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire \$2519 ;
+  wire \$252 ;
+  wire \$2520 ;
+  wire \$2521 ;
+  wire \$2522 ;
+  wire [7:0] \$2523 ;
+  wire \$2524 ;
+  wire \$2525 ;
+  wire \$2526 ;
+  wire \$2527 ;
+  wire \$2528 ;
+  wire \$2529 ;
+  wire \$253 ;
+  wire \$2530 ;
+  wire \$2531 ;
+  wire \$2532 ;
+  wire \$2533 ;
+  wire \$2534 ;
+  wire \$2535 ;
+  wire \$2536 ;
+  wire \$2537 ;
+  wire \$2538 ;
+  wire \$2539 ;
+  wire \$254 ;
+  wire [7:0] \$2540 ;
+  wire [7:0] \$2541 ;
+  wire \$2542 ;
+  wire \$2543 ;
+  wire \$2544 ;
+  wire \$2545 ;
+  wire \$2546 ;
+  wire \$2547 ;
+  wire \$2548 ;
+  wire \$2549 ;
+  wire \$255 ;
+  wire \$2550 ;
+  wire \$2551 ;
+  wire \$2552 ;
+  wire \$2553 ;
+  wire \$2554 ;
+  wire \$2555 ;
+  wire \$2556 ;
+  wire \$2557 ;
+  wire [7:0] \$2558 ;
+  wire \$2559 ;
+  wire \$256 ;
+  wire \$2560 ;
+  wire \$2561 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire \$2569 ;
+  wire \$257 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire \$2573 ;
+  wire \$2574 ;
+  wire [7:0] \$2575 ;
+  wire [7:0] \$2576 ;
+  wire [7:0] \$2577 ;
+  wire [7:0] \$2578 ;
+  wire \$2579 ;
+  wire \$258 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire \$2584 ;
+  wire \$2585 ;
+  wire \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
+  wire \$259 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
+  wire \$2593 ;
+  wire \$2594 ;
+  wire [7:0] \$2595 ;
+  wire [7:0] \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire \$26 ;
-  wire [7:0] \$260 ;
-  wire [7:0] \$261 ;
-  wire [7:0] \$262 ;
-  wire [7:0] \$263 ;
-  wire [7:0] \$264 ;
-  wire [7:0] \$265 ;
-  wire [7:0] \$266 ;
-  wire [7:0] \$267 ;
-  wire [7:0] \$268 ;
-  wire [7:0] \$269 ;
+  wire \$260 ;
+  wire \$2600 ;
+  wire \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
+  wire \$261 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire [7:0] \$2613 ;
+  wire \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
+  wire \$2618 ;
+  wire \$2619 ;
+  wire \$262 ;
+  wire \$2620 ;
+  wire \$2621 ;
+  wire \$2622 ;
+  wire \$2623 ;
+  wire \$2624 ;
+  wire \$2625 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire \$2628 ;
+  wire \$2629 ;
+  wire \$263 ;
+  wire [7:0] \$2630 ;
+  wire [7:0] \$2631 ;
+  wire \$2632 ;
+  wire \$2633 ;
+  wire \$2634 ;
+  wire \$2635 ;
+  wire \$2636 ;
+  wire \$2637 ;
+  wire \$2638 ;
+  wire \$2639 ;
+  wire \$264 ;
+  wire \$2640 ;
+  wire \$2641 ;
+  wire \$2642 ;
+  wire \$2643 ;
+  wire \$2644 ;
+  wire \$2645 ;
+  wire \$2646 ;
+  wire \$2647 ;
+  wire [7:0] \$2648 ;
+  wire \$2649 ;
+  wire \$265 ;
+  wire \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire \$2653 ;
+  wire \$2654 ;
+  wire \$2655 ;
+  wire \$2656 ;
+  wire \$2657 ;
+  wire \$2658 ;
+  wire \$2659 ;
+  wire \$266 ;
+  wire \$2660 ;
+  wire \$2661 ;
+  wire \$2662 ;
+  wire \$2663 ;
+  wire \$2664 ;
+  wire [7:0] \$2665 ;
+  wire [7:0] \$2666 ;
+  wire [7:0] \$2667 ;
+  wire \$2668 ;
+  wire \$2669 ;
+  wire \$267 ;
+  wire \$2670 ;
+  wire \$2671 ;
+  wire \$2672 ;
+  wire \$2673 ;
+  wire \$2674 ;
+  wire \$2675 ;
+  wire \$2676 ;
+  wire \$2677 ;
+  wire \$2678 ;
+  wire \$2679 ;
+  wire \$268 ;
+  wire \$2680 ;
+  wire \$2681 ;
+  wire \$2682 ;
+  wire \$2683 ;
+  wire [7:0] \$2684 ;
+  wire \$2685 ;
+  wire \$2686 ;
+  wire \$2687 ;
+  wire \$2688 ;
+  wire \$2689 ;
+  wire \$269 ;
+  wire \$2690 ;
+  wire \$2691 ;
+  wire \$2692 ;
+  wire \$2693 ;
+  wire \$2694 ;
+  wire \$2695 ;
+  wire \$2696 ;
+  wire \$2697 ;
+  wire \$2698 ;
+  wire \$2699 ;
   wire [8:0] \$27 ;
-  wire [7:0] \$270 ;
-  wire [7:0] \$271 ;
-  wire [7:0] \$272 ;
-  wire [7:0] \$273 ;
-  wire [7:0] \$274 ;
-  wire [7:0] \$275 ;
-  wire [7:0] \$276 ;
-  wire [7:0] \$277 ;
-  wire [7:0] \$278 ;
-  wire [7:0] \$279 ;
+  wire \$270 ;
+  wire \$2700 ;
+  wire [7:0] \$2701 ;
+  wire [7:0] \$2702 ;
+  wire \$2703 ;
+  wire \$2704 ;
+  wire \$2705 ;
+  wire \$2706 ;
+  wire \$2707 ;
+  wire \$2708 ;
+  wire \$2709 ;
+  wire \$271 ;
+  wire \$2710 ;
+  wire \$2711 ;
+  wire \$2712 ;
+  wire \$2713 ;
+  wire \$2714 ;
+  wire \$2715 ;
+  wire \$2716 ;
+  wire \$2717 ;
+  wire \$2718 ;
+  wire [7:0] \$2719 ;
+  wire \$272 ;
+  wire \$2720 ;
+  wire \$2721 ;
+  wire \$2722 ;
+  wire \$2723 ;
+  wire \$2724 ;
+  wire \$2725 ;
+  wire \$2726 ;
+  wire \$2727 ;
+  wire \$2728 ;
+  wire \$2729 ;
+  wire \$273 ;
+  wire \$2730 ;
+  wire \$2731 ;
+  wire \$2732 ;
+  wire \$2733 ;
+  wire \$2734 ;
+  wire \$2735 ;
+  wire [7:0] \$2736 ;
+  wire [7:0] \$2737 ;
+  wire [7:0] \$2738 ;
+  wire [7:0] \$2739 ;
+  wire \$274 ;
+  wire \$2740 ;
+  wire \$2741 ;
+  wire \$2742 ;
+  wire \$2743 ;
+  wire \$2744 ;
+  wire \$2745 ;
+  wire \$2746 ;
+  wire \$2747 ;
+  wire \$2748 ;
+  wire \$2749 ;
+  wire \$275 ;
+  wire \$2750 ;
+  wire \$2751 ;
+  wire \$2752 ;
+  wire \$2753 ;
+  wire \$2754 ;
+  wire \$2755 ;
+  wire [7:0] \$2756 ;
+  wire [7:0] \$2757 ;
+  wire \$2758 ;
+  wire \$2759 ;
+  wire \$276 ;
+  wire \$2760 ;
+  wire \$2761 ;
+  wire \$2762 ;
+  wire \$2763 ;
+  wire \$2764 ;
+  wire \$2765 ;
+  wire \$2766 ;
+  wire \$2767 ;
+  wire \$2768 ;
+  wire \$2769 ;
+  wire \$277 ;
+  wire \$2770 ;
+  wire \$2771 ;
+  wire \$2772 ;
+  wire \$2773 ;
+  wire [7:0] \$2774 ;
+  wire \$2775 ;
+  wire \$2776 ;
+  wire \$2777 ;
+  wire \$2778 ;
+  wire \$2779 ;
+  wire \$278 ;
+  wire \$2780 ;
+  wire \$2781 ;
+  wire \$2782 ;
+  wire \$2783 ;
+  wire \$2784 ;
+  wire \$2785 ;
+  wire \$2786 ;
+  wire \$2787 ;
+  wire \$2788 ;
+  wire \$2789 ;
+  wire \$279 ;
+  wire \$2790 ;
+  wire [7:0] \$2791 ;
+  wire [7:0] \$2792 ;
+  wire \$2793 ;
+  wire \$2794 ;
+  wire \$2795 ;
+  wire \$2796 ;
+  wire \$2797 ;
+  wire \$2798 ;
+  wire \$2799 ;
   wire [8:0] \$28 ;
-  wire [7:0] \$280 ;
-  wire [7:0] \$281 ;
-  wire [7:0] \$282 ;
-  wire [7:0] \$283 ;
-  wire [7:0] \$284 ;
-  wire [7:0] \$285 ;
-  wire [7:0] \$286 ;
-  wire [7:0] \$287 ;
-  wire [7:0] \$288 ;
-  wire [7:0] \$289 ;
+  wire \$280 ;
+  wire \$2800 ;
+  wire \$2801 ;
+  wire \$2802 ;
+  wire \$2803 ;
+  wire \$2804 ;
+  wire \$2805 ;
+  wire \$2806 ;
+  wire \$2807 ;
+  wire \$2808 ;
+  wire [7:0] \$2809 ;
+  wire \$281 ;
+  wire \$2810 ;
+  wire \$2811 ;
+  wire \$2812 ;
+  wire \$2813 ;
+  wire \$2814 ;
+  wire \$2815 ;
+  wire \$2816 ;
+  wire \$2817 ;
+  wire \$2818 ;
+  wire \$2819 ;
+  wire \$282 ;
+  wire \$2820 ;
+  wire \$2821 ;
+  wire \$2822 ;
+  wire \$2823 ;
+  wire \$2824 ;
+  wire \$2825 ;
+  wire [7:0] \$2826 ;
+  wire [7:0] \$2827 ;
+  wire [7:0] \$2828 ;
+  wire \$2829 ;
+  wire \$283 ;
+  wire \$2830 ;
+  wire \$2831 ;
+  wire \$2832 ;
+  wire \$2833 ;
+  wire \$2834 ;
+  wire \$2835 ;
+  wire \$2836 ;
+  wire \$2837 ;
+  wire \$2838 ;
+  wire \$2839 ;
+  wire \$284 ;
+  wire \$2840 ;
+  wire \$2841 ;
+  wire \$2842 ;
+  wire \$2843 ;
+  wire \$2844 ;
+  wire [7:0] \$2845 ;
+  wire \$2846 ;
+  wire \$2847 ;
+  wire \$2848 ;
+  wire \$2849 ;
+  wire \$285 ;
+  wire \$2850 ;
+  wire \$2851 ;
+  wire \$2852 ;
+  wire \$2853 ;
+  wire \$2854 ;
+  wire \$2855 ;
+  wire \$2856 ;
+  wire \$2857 ;
+  wire \$2858 ;
+  wire \$2859 ;
+  wire \$286 ;
+  wire \$2860 ;
+  wire \$2861 ;
+  wire [7:0] \$2862 ;
+  wire [7:0] \$2863 ;
+  wire \$2864 ;
+  wire \$2865 ;
+  wire \$2866 ;
+  wire \$2867 ;
+  wire \$2868 ;
+  wire \$2869 ;
+  wire \$287 ;
+  wire \$2870 ;
+  wire \$2871 ;
+  wire \$2872 ;
+  wire \$2873 ;
+  wire \$2874 ;
+  wire \$2875 ;
+  wire \$2876 ;
+  wire \$2877 ;
+  wire \$2878 ;
+  wire \$2879 ;
+  wire \$288 ;
+  wire [7:0] \$2880 ;
+  wire \$2881 ;
+  wire \$2882 ;
+  wire \$2883 ;
+  wire \$2884 ;
+  wire \$2885 ;
+  wire \$2886 ;
+  wire \$2887 ;
+  wire \$2888 ;
+  wire \$2889 ;
+  wire \$289 ;
+  wire \$2890 ;
+  wire \$2891 ;
+  wire \$2892 ;
+  wire \$2893 ;
+  wire \$2894 ;
+  wire \$2895 ;
+  wire \$2896 ;
+  wire [7:0] \$2897 ;
+  wire [7:0] \$2898 ;
+  wire [7:0] \$2899 ;
   wire \$29 ;
-  wire [7:0] \$290 ;
-  wire [7:0] \$291 ;
-  wire [7:0] \$292 ;
-  wire [7:0] \$293 ;
-  wire [7:0] \$294 ;
-  wire [7:0] \$295 ;
-  wire [7:0] \$296 ;
-  wire [7:0] \$297 ;
-  wire [7:0] \$298 ;
-  wire [7:0] \$299 ;
+  wire \$290 ;
+  wire [7:0] \$2900 ;
+  wire \$2901 ;
+  wire \$2902 ;
+  wire \$2903 ;
+  wire \$2904 ;
+  wire \$2905 ;
+  wire \$2906 ;
+  wire \$2907 ;
+  wire \$2908 ;
+  wire \$2909 ;
+  wire \$291 ;
+  wire \$2910 ;
+  wire \$2911 ;
+  wire \$2912 ;
+  wire \$2913 ;
+  wire \$2914 ;
+  wire \$2915 ;
+  wire \$2916 ;
+  wire [7:0] \$2917 ;
+  wire [7:0] \$2918 ;
+  wire \$2919 ;
+  wire \$292 ;
+  wire \$2920 ;
+  wire \$2921 ;
+  wire \$2922 ;
+  wire \$2923 ;
+  wire \$2924 ;
+  wire \$2925 ;
+  wire \$2926 ;
+  wire \$2927 ;
+  wire \$2928 ;
+  wire \$2929 ;
+  wire \$293 ;
+  wire \$2930 ;
+  wire \$2931 ;
+  wire \$2932 ;
+  wire \$2933 ;
+  wire \$2934 ;
+  wire [7:0] \$2935 ;
+  wire \$2936 ;
+  wire \$2937 ;
+  wire \$2938 ;
+  wire \$2939 ;
+  wire \$294 ;
+  wire \$2940 ;
+  wire \$2941 ;
+  wire \$2942 ;
+  wire \$2943 ;
+  wire \$2944 ;
+  wire \$2945 ;
+  wire \$2946 ;
+  wire \$2947 ;
+  wire \$2948 ;
+  wire \$2949 ;
+  wire \$295 ;
+  wire \$2950 ;
+  wire \$2951 ;
+  wire [7:0] \$2952 ;
+  wire [7:0] \$2953 ;
+  wire \$2954 ;
+  wire \$2955 ;
+  wire \$2956 ;
+  wire \$2957 ;
+  wire \$2958 ;
+  wire \$2959 ;
+  wire \$296 ;
+  wire \$2960 ;
+  wire \$2961 ;
+  wire \$2962 ;
+  wire \$2963 ;
+  wire \$2964 ;
+  wire \$2965 ;
+  wire \$2966 ;
+  wire \$2967 ;
+  wire \$2968 ;
+  wire \$2969 ;
+  wire \$297 ;
+  wire [7:0] \$2970 ;
+  wire \$2971 ;
+  wire \$2972 ;
+  wire \$2973 ;
+  wire \$2974 ;
+  wire \$2975 ;
+  wire \$2976 ;
+  wire \$2977 ;
+  wire \$2978 ;
+  wire \$2979 ;
+  wire \$298 ;
+  wire \$2980 ;
+  wire \$2981 ;
+  wire \$2982 ;
+  wire \$2983 ;
+  wire \$2984 ;
+  wire \$2985 ;
+  wire \$2986 ;
+  wire [7:0] \$2987 ;
+  wire [7:0] \$2988 ;
+  wire [7:0] \$2989 ;
+  wire \$299 ;
+  wire \$2990 ;
+  wire \$2991 ;
+  wire \$2992 ;
+  wire \$2993 ;
+  wire \$2994 ;
+  wire \$2995 ;
+  wire \$2996 ;
+  wire \$2997 ;
+  wire \$2998 ;
+  wire \$2999 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
-  wire [7:0] \$300 ;
-  wire [7:0] \$301 ;
-  wire [7:0] \$302 ;
-  wire [7:0] \$303 ;
-  wire [7:0] \$304 ;
-  wire [7:0] \$305 ;
-  wire [7:0] \$306 ;
-  wire [7:0] \$307 ;
-  wire [7:0] \$308 ;
-  wire [7:0] \$309 ;
+  wire \$300 ;
+  wire \$3000 ;
+  wire \$3001 ;
+  wire \$3002 ;
+  wire \$3003 ;
+  wire \$3004 ;
+  wire \$3005 ;
+  wire [7:0] \$3006 ;
+  wire \$3007 ;
+  wire \$3008 ;
+  wire \$3009 ;
+  wire \$301 ;
+  wire \$3010 ;
+  wire \$3011 ;
+  wire \$3012 ;
+  wire \$3013 ;
+  wire \$3014 ;
+  wire \$3015 ;
+  wire \$3016 ;
+  wire \$3017 ;
+  wire \$3018 ;
+  wire \$3019 ;
+  wire \$302 ;
+  wire \$3020 ;
+  wire \$3021 ;
+  wire \$3022 ;
+  wire [7:0] \$3023 ;
+  wire [7:0] \$3024 ;
+  wire \$3025 ;
+  wire \$3026 ;
+  wire \$3027 ;
+  wire \$3028 ;
+  wire \$3029 ;
+  wire \$303 ;
+  wire \$3030 ;
+  wire \$3031 ;
+  wire \$3032 ;
+  wire \$3033 ;
+  wire \$3034 ;
+  wire \$3035 ;
+  wire \$3036 ;
+  wire \$3037 ;
+  wire \$3038 ;
+  wire \$3039 ;
+  wire \$304 ;
+  wire \$3040 ;
+  wire [7:0] \$3041 ;
+  wire \$3042 ;
+  wire \$3043 ;
+  wire \$3044 ;
+  wire \$3045 ;
+  wire \$3046 ;
+  wire \$3047 ;
+  wire \$3048 ;
+  wire \$3049 ;
+  wire \$305 ;
+  wire \$3050 ;
+  wire \$3051 ;
+  wire \$3052 ;
+  wire \$3053 ;
+  wire \$3054 ;
+  wire \$3055 ;
+  wire \$3056 ;
+  wire \$3057 ;
+  wire [7:0] \$3058 ;
+  wire [7:0] \$3059 ;
+  wire \$306 ;
+  wire [7:0] \$3060 ;
+  wire [7:0] \$3061 ;
+  wire \$3062 ;
+  wire \$3063 ;
+  wire \$3064 ;
+  wire \$3065 ;
+  wire \$3066 ;
+  wire \$3067 ;
+  wire \$3068 ;
+  wire \$3069 ;
+  wire \$307 ;
+  wire \$3070 ;
+  wire \$3071 ;
+  wire \$3072 ;
+  wire \$3073 ;
+  wire \$3074 ;
+  wire \$3075 ;
+  wire \$3076 ;
+  wire \$3077 ;
+  wire [7:0] \$3078 ;
+  wire [7:0] \$3079 ;
+  wire \$308 ;
+  wire \$3080 ;
+  wire \$3081 ;
+  wire \$3082 ;
+  wire \$3083 ;
+  wire \$3084 ;
+  wire \$3085 ;
+  wire \$3086 ;
+  wire \$3087 ;
+  wire \$3088 ;
+  wire \$3089 ;
+  wire \$309 ;
+  wire \$3090 ;
+  wire \$3091 ;
+  wire \$3092 ;
+  wire \$3093 ;
+  wire \$3094 ;
+  wire \$3095 ;
+  wire [7:0] \$3096 ;
+  wire \$3097 ;
+  wire \$3098 ;
+  wire \$3099 ;
   wire [8:0] \$31 ;
-  wire [7:0] \$310 ;
-  wire [7:0] \$311 ;
-  wire [7:0] \$312 ;
-  wire [7:0] \$313 ;
-  wire [7:0] \$314 ;
-  wire [7:0] \$315 ;
-  wire [7:0] \$316 ;
-  wire [7:0] \$317 ;
-  wire [7:0] \$318 ;
-  wire [7:0] \$319 ;
+  wire \$310 ;
+  wire \$3100 ;
+  wire \$3101 ;
+  wire \$3102 ;
+  wire \$3103 ;
+  wire \$3104 ;
+  wire \$3105 ;
+  wire \$3106 ;
+  wire \$3107 ;
+  wire \$3108 ;
+  wire \$3109 ;
+  wire \$311 ;
+  wire \$3110 ;
+  wire \$3111 ;
+  wire \$3112 ;
+  wire [7:0] \$3113 ;
+  wire [7:0] \$3114 ;
+  wire \$3115 ;
+  wire \$3116 ;
+  wire \$3117 ;
+  wire \$3118 ;
+  wire \$3119 ;
+  wire \$312 ;
+  wire \$3120 ;
+  wire \$3121 ;
+  wire \$3122 ;
+  wire \$3123 ;
+  wire \$3124 ;
+  wire \$3125 ;
+  wire \$3126 ;
+  wire \$3127 ;
+  wire \$3128 ;
+  wire \$3129 ;
+  wire \$313 ;
+  wire \$3130 ;
+  wire [7:0] \$3131 ;
+  wire \$3132 ;
+  wire \$3133 ;
+  wire \$3134 ;
+  wire \$3135 ;
+  wire \$3136 ;
+  wire \$3137 ;
+  wire \$3138 ;
+  wire \$3139 ;
+  wire \$314 ;
+  wire \$3140 ;
+  wire \$3141 ;
+  wire \$3142 ;
+  wire \$3143 ;
+  wire \$3144 ;
+  wire \$3145 ;
+  wire \$3146 ;
+  wire \$3147 ;
+  wire [7:0] \$3148 ;
+  wire [7:0] \$3149 ;
+  wire \$315 ;
+  wire [7:0] \$3150 ;
+  wire \$3151 ;
+  wire \$3152 ;
+  wire \$3153 ;
+  wire \$3154 ;
+  wire \$3155 ;
+  wire \$3156 ;
+  wire \$3157 ;
+  wire \$3158 ;
+  wire \$3159 ;
+  wire \$316 ;
+  wire \$3160 ;
+  wire \$3161 ;
+  wire \$3162 ;
+  wire \$3163 ;
+  wire \$3164 ;
+  wire \$3165 ;
+  wire \$3166 ;
+  wire [7:0] \$3167 ;
+  wire \$3168 ;
+  wire \$3169 ;
+  wire \$317 ;
+  wire \$3170 ;
+  wire \$3171 ;
+  wire \$3172 ;
+  wire \$3173 ;
+  wire \$3174 ;
+  wire \$3175 ;
+  wire \$3176 ;
+  wire \$3177 ;
+  wire \$3178 ;
+  wire \$3179 ;
+  wire \$318 ;
+  wire \$3180 ;
+  wire \$3181 ;
+  wire \$3182 ;
+  wire \$3183 ;
+  wire [7:0] \$3184 ;
+  wire [7:0] \$3185 ;
+  wire \$3186 ;
+  wire \$3187 ;
+  wire \$3188 ;
+  wire \$3189 ;
+  wire \$319 ;
+  wire \$3190 ;
+  wire \$3191 ;
+  wire \$3192 ;
+  wire \$3193 ;
+  wire \$3194 ;
+  wire \$3195 ;
+  wire \$3196 ;
+  wire \$3197 ;
+  wire \$3198 ;
+  wire \$3199 ;
   wire \$32 ;
-  wire [7:0] \$320 ;
-  wire [7:0] \$321 ;
-  wire [7:0] \$322 ;
-  wire [7:0] \$323 ;
-  wire [7:0] \$324 ;
-  wire [7:0] \$325 ;
-  wire [7:0] \$326 ;
-  wire [7:0] \$327 ;
-  wire [7:0] \$328 ;
-  wire [7:0] \$329 ;
+  wire \$320 ;
+  wire \$3200 ;
+  wire \$3201 ;
+  wire [7:0] \$3202 ;
+  wire \$3203 ;
+  wire \$3204 ;
+  wire \$3205 ;
+  wire \$3206 ;
+  wire \$3207 ;
+  wire \$3208 ;
+  wire \$3209 ;
+  wire \$321 ;
+  wire \$3210 ;
+  wire \$3211 ;
+  wire \$3212 ;
+  wire \$3213 ;
+  wire \$3214 ;
+  wire \$3215 ;
+  wire \$3216 ;
+  wire \$3217 ;
+  wire \$3218 ;
+  wire [7:0] \$3219 ;
+  wire \$322 ;
+  wire [7:0] \$3220 ;
+  wire [7:0] \$3221 ;
+  wire [7:0] \$3222 ;
+  wire \$3223 ;
+  wire \$3224 ;
+  wire \$3225 ;
+  wire \$3226 ;
+  wire \$3227 ;
+  wire \$3228 ;
+  wire \$3229 ;
+  wire \$323 ;
+  wire \$3230 ;
+  wire \$3231 ;
+  wire \$3232 ;
+  wire \$3233 ;
+  wire \$3234 ;
+  wire \$3235 ;
+  wire \$3236 ;
+  wire \$3237 ;
+  wire \$3238 ;
+  wire [7:0] \$3239 ;
+  wire \$324 ;
+  wire [7:0] \$3240 ;
+  wire \$3241 ;
+  wire \$3242 ;
+  wire \$3243 ;
+  wire \$3244 ;
+  wire \$3245 ;
+  wire \$3246 ;
+  wire \$3247 ;
+  wire \$3248 ;
+  wire \$3249 ;
+  wire \$325 ;
+  wire \$3250 ;
+  wire \$3251 ;
+  wire \$3252 ;
+  wire \$3253 ;
+  wire \$3254 ;
+  wire \$3255 ;
+  wire \$3256 ;
+  wire [7:0] \$3257 ;
+  wire \$3258 ;
+  wire \$3259 ;
+  wire \$326 ;
+  wire \$3260 ;
+  wire \$3261 ;
+  wire \$3262 ;
+  wire \$3263 ;
+  wire \$3264 ;
+  wire \$3265 ;
+  wire \$3266 ;
+  wire \$3267 ;
+  wire \$3268 ;
+  wire \$3269 ;
+  wire \$327 ;
+  wire \$3270 ;
+  wire \$3271 ;
+  wire \$3272 ;
+  wire \$3273 ;
+  wire [7:0] \$3274 ;
+  wire [7:0] \$3275 ;
+  wire \$3276 ;
+  wire \$3277 ;
+  wire \$3278 ;
+  wire \$3279 ;
+  wire \$328 ;
+  wire \$3280 ;
+  wire \$3281 ;
+  wire \$3282 ;
+  wire \$3283 ;
+  wire \$3284 ;
+  wire \$3285 ;
+  wire \$3286 ;
+  wire \$3287 ;
+  wire \$3288 ;
+  wire \$3289 ;
+  wire \$329 ;
+  wire \$3290 ;
+  wire \$3291 ;
+  wire [7:0] \$3292 ;
+  wire \$3293 ;
+  wire \$3294 ;
+  wire \$3295 ;
+  wire \$3296 ;
+  wire \$3297 ;
+  wire \$3298 ;
+  wire \$3299 ;
   wire [8:0] \$33 ;
-  wire [7:0] \$330 ;
-  wire [7:0] \$331 ;
-  wire [7:0] \$332 ;
-  wire [7:0] \$333 ;
-  wire [7:0] \$334 ;
-  wire [7:0] \$335 ;
-  wire [7:0] \$336 ;
-  wire [7:0] \$337 ;
-  wire [7:0] \$338 ;
-  wire [7:0] \$339 ;
+  wire \$330 ;
+  wire \$3300 ;
+  wire \$3301 ;
+  wire \$3302 ;
+  wire \$3303 ;
+  wire \$3304 ;
+  wire \$3305 ;
+  wire \$3306 ;
+  wire \$3307 ;
+  wire \$3308 ;
+  wire [7:0] \$3309 ;
+  wire \$331 ;
+  wire [7:0] \$3310 ;
+  wire [7:0] \$3311 ;
+  wire \$3312 ;
+  wire \$3313 ;
+  wire \$3314 ;
+  wire \$3315 ;
+  wire \$3316 ;
+  wire \$3317 ;
+  wire \$3318 ;
+  wire \$3319 ;
+  wire \$332 ;
+  wire \$3320 ;
+  wire \$3321 ;
+  wire \$3322 ;
+  wire \$3323 ;
+  wire \$3324 ;
+  wire \$3325 ;
+  wire \$3326 ;
+  wire \$3327 ;
+  wire [7:0] \$3328 ;
+  wire \$3329 ;
+  wire \$333 ;
+  wire \$3330 ;
+  wire \$3331 ;
+  wire \$3332 ;
+  wire \$3333 ;
+  wire \$3334 ;
+  wire \$3335 ;
+  wire \$3336 ;
+  wire \$3337 ;
+  wire \$3338 ;
+  wire \$3339 ;
+  wire \$334 ;
+  wire \$3340 ;
+  wire \$3341 ;
+  wire \$3342 ;
+  wire \$3343 ;
+  wire \$3344 ;
+  wire [7:0] \$3345 ;
+  wire [7:0] \$3346 ;
+  wire \$3347 ;
+  wire \$3348 ;
+  wire \$3349 ;
+  wire \$335 ;
+  wire \$3350 ;
+  wire \$3351 ;
+  wire \$3352 ;
+  wire \$3353 ;
+  wire \$3354 ;
+  wire \$3355 ;
+  wire \$3356 ;
+  wire \$3357 ;
+  wire \$3358 ;
+  wire \$3359 ;
+  wire \$336 ;
+  wire \$3360 ;
+  wire \$3361 ;
+  wire \$3362 ;
+  wire [7:0] \$3363 ;
+  wire \$3364 ;
+  wire \$3365 ;
+  wire \$3366 ;
+  wire \$3367 ;
+  wire \$3368 ;
+  wire \$3369 ;
+  wire \$337 ;
+  wire \$3370 ;
+  wire \$3371 ;
+  wire \$3372 ;
+  wire \$3373 ;
+  wire \$3374 ;
+  wire \$3375 ;
+  wire \$3376 ;
+  wire \$3377 ;
+  wire \$3378 ;
+  wire \$3379 ;
+  wire \$338 ;
+  wire [7:0] \$3380 ;
+  wire [7:0] \$3381 ;
+  wire [7:0] \$3382 ;
+  wire [7:0] \$3383 ;
+  wire \$3384 ;
+  wire \$3385 ;
+  wire \$3386 ;
+  wire \$3387 ;
+  wire \$3388 ;
+  wire \$3389 ;
+  wire \$339 ;
+  wire \$3390 ;
+  wire \$3391 ;
+  wire \$3392 ;
+  wire \$3393 ;
+  wire \$3394 ;
+  wire \$3395 ;
+  wire \$3396 ;
+  wire \$3397 ;
+  wire \$3398 ;
+  wire \$3399 ;
   wire [8:0] \$34 ;
-  wire [7:0] \$340 ;
-  wire [7:0] \$341 ;
-  wire [7:0] \$342 ;
-  wire [7:0] \$343 ;
-  wire [7:0] \$344 ;
-  wire [7:0] \$345 ;
-  wire [7:0] \$346 ;
-  wire [7:0] \$347 ;
-  wire [7:0] \$348 ;
-  wire [7:0] \$349 ;
+  wire \$340 ;
+  wire [7:0] \$3400 ;
+  wire [7:0] \$3401 ;
+  wire \$3402 ;
+  wire \$3403 ;
+  wire \$3404 ;
+  wire \$3405 ;
+  wire \$3406 ;
+  wire \$3407 ;
+  wire \$3408 ;
+  wire \$3409 ;
+  wire \$341 ;
+  wire [3:0] \$3410 ;
+  wire \$3411 ;
+  wire \$3412 ;
+  wire \$3413 ;
+  wire \$3414 ;
+  wire \$3415 ;
+  wire \$3416 ;
+  wire \$3417 ;
+  wire \$3418 ;
+  wire [3:0] \$3419 ;
+  wire \$342 ;
+  wire [3:0] \$3420 ;
+  wire \$3421 ;
+  wire \$3422 ;
+  wire \$3423 ;
+  wire \$3424 ;
+  wire \$3425 ;
+  wire \$3426 ;
+  wire \$3427 ;
+  wire \$3428 ;
+  wire [3:0] \$3429 ;
+  wire \$343 ;
+  wire \$3430 ;
+  wire \$3431 ;
+  wire \$3432 ;
+  wire \$3433 ;
+  wire \$3434 ;
+  wire \$3435 ;
+  wire \$3436 ;
+  wire \$3437 ;
+  wire [3:0] \$3438 ;
+  wire [3:0] \$3439 ;
+  wire \$344 ;
+  wire [3:0] \$3440 ;
+  wire \$3441 ;
+  wire \$3442 ;
+  wire \$3443 ;
+  wire \$3444 ;
+  wire \$3445 ;
+  wire \$3446 ;
+  wire \$3447 ;
+  wire \$3448 ;
+  wire [3:0] \$3449 ;
+  wire \$345 ;
+  wire \$3450 ;
+  wire \$3451 ;
+  wire \$3452 ;
+  wire \$3453 ;
+  wire \$3454 ;
+  wire \$3455 ;
+  wire \$3456 ;
+  wire \$3457 ;
+  wire [3:0] \$3458 ;
+  wire [3:0] \$3459 ;
+  wire \$346 ;
+  wire \$3460 ;
+  wire \$3461 ;
+  wire \$3462 ;
+  wire \$3463 ;
+  wire \$3464 ;
+  wire \$3465 ;
+  wire \$3466 ;
+  wire \$3467 ;
+  wire [3:0] \$3468 ;
+  wire \$3469 ;
+  wire \$347 ;
+  wire \$3470 ;
+  wire \$3471 ;
+  wire \$3472 ;
+  wire \$3473 ;
+  wire \$3474 ;
+  wire \$3475 ;
+  wire \$3476 ;
+  wire [3:0] \$3477 ;
+  wire [3:0] \$3478 ;
+  wire [3:0] \$3479 ;
+  wire \$348 ;
+  wire [3:0] \$3480 ;
+  wire \$3481 ;
+  wire \$3482 ;
+  wire \$3483 ;
+  wire \$3484 ;
+  wire \$3485 ;
+  wire \$3486 ;
+  wire \$3487 ;
+  wire \$3488 ;
+  wire [3:0] \$3489 ;
+  wire \$349 ;
+  wire [3:0] \$3490 ;
+  wire \$3491 ;
+  wire \$3492 ;
+  wire \$3493 ;
+  wire \$3494 ;
+  wire \$3495 ;
+  wire \$3496 ;
+  wire \$3497 ;
+  wire \$3498 ;
+  wire [3:0] \$3499 ;
   wire \$35 ;
-  wire [7:0] \$350 ;
-  wire [7:0] \$351 ;
-  wire [7:0] \$352 ;
-  wire [7:0] \$353 ;
-  wire [7:0] \$354 ;
-  wire [7:0] \$355 ;
-  wire [7:0] \$356 ;
-  wire [7:0] \$357 ;
-  wire [7:0] \$358 ;
-  wire [7:0] \$359 ;
+  wire \$350 ;
+  wire \$3500 ;
+  wire \$3501 ;
+  wire \$3502 ;
+  wire \$3503 ;
+  wire \$3504 ;
+  wire \$3505 ;
+  wire \$3506 ;
+  wire \$3507 ;
+  wire [3:0] \$3508 ;
+  wire [3:0] \$3509 ;
+  wire \$351 ;
+  wire \$3510 ;
+  wire \$3511 ;
+  wire \$3512 ;
+  wire \$3513 ;
+  wire \$3514 ;
+  wire \$3515 ;
+  wire \$3516 ;
+  wire \$3517 ;
+  wire [3:0] \$3518 ;
+  wire \$3519 ;
+  wire \$352 ;
+  wire \$3520 ;
+  wire \$3521 ;
+  wire \$3522 ;
+  wire \$3523 ;
+  wire \$3524 ;
+  wire \$3525 ;
+  wire \$3526 ;
+  wire [3:0] \$3527 ;
+  wire [3:0] \$3528 ;
+  wire [3:0] \$3529 ;
+  wire \$353 ;
+  wire \$3530 ;
+  wire \$3531 ;
+  wire \$3532 ;
+  wire \$3533 ;
+  wire \$3534 ;
+  wire \$3535 ;
+  wire \$3536 ;
+  wire \$3537 ;
+  wire [3:0] \$3538 ;
+  wire \$3539 ;
+  wire \$354 ;
+  wire \$3540 ;
+  wire \$3541 ;
+  wire \$3542 ;
+  wire \$3543 ;
+  wire \$3544 ;
+  wire \$3545 ;
+  wire \$3546 ;
+  wire [3:0] \$3547 ;
+  wire [3:0] \$3548 ;
+  wire \$3549 ;
+  wire \$355 ;
+  wire \$3550 ;
+  wire \$3551 ;
+  wire \$3552 ;
+  wire \$3553 ;
+  wire \$3554 ;
+  wire \$3555 ;
+  wire \$3556 ;
+  wire [3:0] \$3557 ;
+  wire \$3558 ;
+  wire \$3559 ;
+  wire \$356 ;
+  wire \$3560 ;
+  wire \$3561 ;
+  wire \$3562 ;
+  wire \$3563 ;
+  wire \$3564 ;
+  wire \$3565 ;
+  wire [3:0] \$3566 ;
+  wire [3:0] \$3567 ;
+  wire [3:0] \$3568 ;
+  wire [3:0] \$3569 ;
+  wire \$357 ;
+  wire \$3570 ;
+  wire \$3571 ;
+  wire \$3572 ;
+  wire \$3573 ;
+  wire \$3574 ;
+  wire \$3575 ;
+  wire \$3576 ;
+  wire \$3577 ;
+  wire [3:0] \$3578 ;
+  wire [3:0] \$3579 ;
+  wire \$358 ;
+  wire \$3580 ;
+  wire \$3581 ;
+  wire \$3582 ;
+  wire \$3583 ;
+  wire \$3584 ;
+  wire \$3585 ;
+  wire \$3586 ;
+  wire \$3587 ;
+  wire [3:0] \$3588 ;
+  wire \$3589 ;
+  wire \$359 ;
+  wire \$3590 ;
+  wire \$3591 ;
+  wire \$3592 ;
+  wire \$3593 ;
+  wire \$3594 ;
+  wire \$3595 ;
+  wire \$3596 ;
+  wire [3:0] \$3597 ;
+  wire [3:0] \$3598 ;
+  wire \$3599 ;
   wire [8:0] \$36 ;
-  wire [7:0] \$360 ;
-  wire [7:0] \$361 ;
-  wire [7:0] \$362 ;
-  wire [7:0] \$363 ;
-  wire [7:0] \$364 ;
-  wire [7:0] \$365 ;
-  wire [7:0] \$366 ;
-  wire [7:0] \$367 ;
-  wire [7:0] \$368 ;
-  wire [7:0] \$369 ;
+  wire \$360 ;
+  wire \$3600 ;
+  wire \$3601 ;
+  wire \$3602 ;
+  wire \$3603 ;
+  wire \$3604 ;
+  wire \$3605 ;
+  wire \$3606 ;
+  wire [3:0] \$3607 ;
+  wire \$3608 ;
+  wire \$3609 ;
+  wire \$361 ;
+  wire \$3610 ;
+  wire \$3611 ;
+  wire \$3612 ;
+  wire \$3613 ;
+  wire \$3614 ;
+  wire \$3615 ;
+  wire [3:0] \$3616 ;
+  wire [3:0] \$3617 ;
+  wire [3:0] \$3618 ;
+  wire \$3619 ;
+  wire \$362 ;
+  wire \$3620 ;
+  wire \$3621 ;
+  wire \$3622 ;
+  wire \$3623 ;
+  wire \$3624 ;
+  wire \$3625 ;
+  wire \$3626 ;
+  wire [3:0] \$3627 ;
+  wire \$3628 ;
+  wire \$3629 ;
+  wire \$363 ;
+  wire \$3630 ;
+  wire \$3631 ;
+  wire \$3632 ;
+  wire \$3633 ;
+  wire \$3634 ;
+  wire \$3635 ;
+  wire [3:0] \$3636 ;
+  wire [3:0] \$3637 ;
+  wire \$3638 ;
+  wire \$3639 ;
+  wire \$364 ;
+  wire \$3640 ;
+  wire \$3641 ;
+  wire \$3642 ;
+  wire \$3643 ;
+  wire \$3644 ;
+  wire \$3645 ;
+  wire [3:0] \$3646 ;
+  wire \$3647 ;
+  wire \$3648 ;
+  wire \$3649 ;
+  wire \$365 ;
+  wire \$3650 ;
+  wire \$3651 ;
+  wire \$3652 ;
+  wire \$3653 ;
+  wire \$3654 ;
+  wire [3:0] \$3655 ;
+  wire [3:0] \$3656 ;
+  wire [3:0] \$3657 ;
+  wire [3:0] \$3658 ;
+  wire \$3659 ;
+  wire \$366 ;
+  wire \$3660 ;
+  wire \$3661 ;
+  wire \$3662 ;
+  wire \$3663 ;
+  wire \$3664 ;
+  wire \$3665 ;
+  wire \$3666 ;
+  wire [3:0] \$3667 ;
+  wire [3:0] \$3668 ;
+  wire \$3669 ;
+  wire \$367 ;
+  wire \$3670 ;
+  wire \$3671 ;
+  wire \$3672 ;
+  wire \$3673 ;
+  wire \$3674 ;
+  wire \$3675 ;
+  wire \$3676 ;
+  wire [3:0] \$3677 ;
+  wire \$3678 ;
+  wire \$3679 ;
+  wire \$368 ;
+  wire \$3680 ;
+  wire \$3681 ;
+  wire \$3682 ;
+  wire \$3683 ;
+  wire \$3684 ;
+  wire \$3685 ;
+  wire [3:0] \$3686 ;
+  wire [3:0] \$3687 ;
+  wire \$3688 ;
+  wire \$3689 ;
+  wire \$369 ;
+  wire \$3690 ;
+  wire \$3691 ;
+  wire \$3692 ;
+  wire \$3693 ;
+  wire \$3694 ;
+  wire \$3695 ;
+  wire [3:0] \$3696 ;
+  wire \$3697 ;
+  wire \$3698 ;
+  wire \$3699 ;
   wire [8:0] \$37 ;
-  wire [32:0] \$370 ;
-  wire [32:0] \$371 ;
-  wire [32:0] \$372 ;
-  wire [32:0] \$373 ;
+  wire \$370 ;
+  wire \$3700 ;
+  wire \$3701 ;
+  wire \$3702 ;
+  wire \$3703 ;
+  wire \$3704 ;
+  wire [3:0] \$3705 ;
+  wire [3:0] \$3706 ;
+  wire [3:0] \$3707 ;
+  wire \$3708 ;
+  wire \$3709 ;
+  wire \$371 ;
+  wire \$3710 ;
+  wire \$3711 ;
+  wire \$3712 ;
+  wire \$3713 ;
+  wire \$3714 ;
+  wire \$3715 ;
+  wire [3:0] \$3716 ;
+  wire \$3717 ;
+  wire \$3718 ;
+  wire \$3719 ;
+  wire \$372 ;
+  wire \$3720 ;
+  wire \$3721 ;
+  wire \$3722 ;
+  wire \$3723 ;
+  wire \$3724 ;
+  wire [3:0] \$3725 ;
+  wire [3:0] \$3726 ;
+  wire \$3727 ;
+  wire \$3728 ;
+  wire \$3729 ;
+  wire \$373 ;
+  wire \$3730 ;
+  wire \$3731 ;
+  wire \$3732 ;
+  wire \$3733 ;
+  wire \$3734 ;
+  wire [3:0] \$3735 ;
+  wire \$3736 ;
+  wire \$3737 ;
+  wire \$3738 ;
+  wire \$3739 ;
   wire \$374 ;
+  wire \$3740 ;
+  wire \$3741 ;
+  wire \$3742 ;
+  wire \$3743 ;
+  wire [3:0] \$3744 ;
+  wire [3:0] \$3745 ;
+  wire [3:0] \$3746 ;
+  wire [3:0] \$3747 ;
+  wire \$3748 ;
+  wire \$3749 ;
   wire \$375 ;
+  wire \$3750 ;
+  wire \$3751 ;
+  wire \$3752 ;
+  wire \$3753 ;
+  wire \$3754 ;
+  wire \$3755 ;
+  wire [3:0] \$3756 ;
+  wire [3:0] \$3757 ;
+  wire \$3758 ;
+  wire \$3759 ;
   wire \$376 ;
+  wire \$3760 ;
+  wire \$3761 ;
+  wire \$3762 ;
+  wire \$3763 ;
+  wire \$3764 ;
+  wire \$3765 ;
+  wire [3:0] \$3766 ;
+  wire \$3767 ;
+  wire \$3768 ;
+  wire \$3769 ;
   wire \$377 ;
+  wire \$3770 ;
+  wire \$3771 ;
+  wire \$3772 ;
+  wire \$3773 ;
+  wire \$3774 ;
+  wire [3:0] \$3775 ;
+  wire [3:0] \$3776 ;
+  wire \$3777 ;
+  wire \$3778 ;
+  wire \$3779 ;
   wire \$378 ;
+  wire \$3780 ;
+  wire \$3781 ;
+  wire \$3782 ;
+  wire \$3783 ;
+  wire \$3784 ;
+  wire [3:0] \$3785 ;
+  wire \$3786 ;
+  wire \$3787 ;
+  wire \$3788 ;
+  wire \$3789 ;
   wire \$379 ;
+  wire \$3790 ;
+  wire \$3791 ;
+  wire \$3792 ;
+  wire \$3793 ;
+  wire [3:0] \$3794 ;
+  wire [3:0] \$3795 ;
+  wire [3:0] \$3796 ;
+  wire \$3797 ;
+  wire \$3798 ;
+  wire \$3799 ;
   wire \$38 ;
   wire \$380 ;
+  wire \$3800 ;
+  wire \$3801 ;
+  wire \$3802 ;
+  wire \$3803 ;
+  wire \$3804 ;
+  wire [3:0] \$3805 ;
+  wire \$3806 ;
+  wire \$3807 ;
+  wire \$3808 ;
+  wire \$3809 ;
   wire \$381 ;
+  wire \$3810 ;
+  wire \$3811 ;
+  wire \$3812 ;
+  wire \$3813 ;
+  wire [3:0] \$3814 ;
+  wire [3:0] \$3815 ;
+  wire \$3816 ;
+  wire \$3817 ;
+  wire \$3818 ;
+  wire \$3819 ;
   wire \$382 ;
+  wire \$3820 ;
+  wire \$3821 ;
+  wire \$3822 ;
+  wire \$3823 ;
+  wire [3:0] \$3824 ;
+  wire \$3825 ;
+  wire \$3826 ;
+  wire \$3827 ;
+  wire \$3828 ;
+  wire \$3829 ;
   wire \$383 ;
+  wire \$3830 ;
+  wire \$3831 ;
+  wire \$3832 ;
+  wire [3:0] \$3833 ;
+  wire [3:0] \$3834 ;
+  wire [3:0] \$3835 ;
+  wire [3:0] \$3836 ;
+  wire \$3837 ;
+  wire \$3838 ;
+  wire \$3839 ;
   wire \$384 ;
+  wire \$3840 ;
+  wire \$3841 ;
+  wire \$3842 ;
+  wire \$3843 ;
+  wire \$3844 ;
+  wire [3:0] \$3845 ;
+  wire [3:0] \$3846 ;
+  wire \$3847 ;
+  wire \$3848 ;
+  wire \$3849 ;
   wire \$385 ;
+  wire \$3850 ;
+  wire \$3851 ;
+  wire \$3852 ;
+  wire \$3853 ;
+  wire \$3854 ;
+  wire [3:0] \$3855 ;
+  wire \$3856 ;
+  wire \$3857 ;
+  wire \$3858 ;
+  wire \$3859 ;
   wire \$386 ;
+  wire \$3860 ;
+  wire \$3861 ;
+  wire \$3862 ;
+  wire \$3863 ;
+  wire [3:0] \$3864 ;
+  wire [3:0] \$3865 ;
+  wire \$3866 ;
+  wire \$3867 ;
+  wire \$3868 ;
+  wire \$3869 ;
   wire \$387 ;
+  wire \$3870 ;
+  wire \$3871 ;
+  wire \$3872 ;
+  wire \$3873 ;
+  wire [3:0] \$3874 ;
+  wire \$3875 ;
+  wire \$3876 ;
+  wire \$3877 ;
+  wire \$3878 ;
+  wire \$3879 ;
   wire \$388 ;
+  wire \$3880 ;
+  wire \$3881 ;
+  wire \$3882 ;
+  wire [3:0] \$3883 ;
+  wire [3:0] \$3884 ;
+  wire [3:0] \$3885 ;
+  wire \$3886 ;
+  wire \$3887 ;
+  wire \$3888 ;
+  wire \$3889 ;
   wire \$389 ;
+  wire \$3890 ;
+  wire \$3891 ;
+  wire \$3892 ;
+  wire \$3893 ;
+  wire [3:0] \$3894 ;
+  wire \$3895 ;
+  wire \$3896 ;
+  wire \$3897 ;
+  wire \$3898 ;
+  wire \$3899 ;
   wire [8:0] \$39 ;
   wire \$390 ;
+  wire \$3900 ;
+  wire \$3901 ;
+  wire \$3902 ;
+  wire [3:0] \$3903 ;
+  wire [3:0] \$3904 ;
+  wire \$3905 ;
+  wire \$3906 ;
+  wire \$3907 ;
+  wire \$3908 ;
+  wire \$3909 ;
   wire \$391 ;
+  wire \$3910 ;
+  wire \$3911 ;
+  wire \$3912 ;
+  wire [3:0] \$3913 ;
+  wire \$3914 ;
+  wire \$3915 ;
+  wire \$3916 ;
+  wire \$3917 ;
+  wire \$3918 ;
+  wire \$3919 ;
   wire \$392 ;
+  wire \$3920 ;
+  wire \$3921 ;
+  wire [3:0] \$3922 ;
+  wire [3:0] \$3923 ;
+  wire [3:0] \$3924 ;
+  wire [3:0] \$3925 ;
+  wire \$3926 ;
+  wire \$3927 ;
+  wire \$3928 ;
+  wire \$3929 ;
   wire \$393 ;
+  wire \$3930 ;
+  wire \$3931 ;
+  wire \$3932 ;
+  wire \$3933 ;
+  wire [3:0] \$3934 ;
+  wire [3:0] \$3935 ;
+  wire \$3936 ;
+  wire \$3937 ;
+  wire \$3938 ;
+  wire \$3939 ;
   wire \$394 ;
+  wire \$3940 ;
+  wire \$3941 ;
+  wire \$3942 ;
+  wire \$3943 ;
+  wire [3:0] \$3944 ;
+  wire \$3945 ;
+  wire \$3946 ;
+  wire \$3947 ;
+  wire \$3948 ;
+  wire \$3949 ;
   wire \$395 ;
+  wire \$3950 ;
+  wire \$3951 ;
+  wire \$3952 ;
+  wire [3:0] \$3953 ;
+  wire [3:0] \$3954 ;
+  wire \$3955 ;
+  wire \$3956 ;
+  wire \$3957 ;
+  wire \$3958 ;
+  wire \$3959 ;
   wire \$396 ;
+  wire \$3960 ;
+  wire \$3961 ;
+  wire \$3962 ;
+  wire [3:0] \$3963 ;
+  wire \$3964 ;
+  wire \$3965 ;
+  wire \$3966 ;
+  wire \$3967 ;
+  wire \$3968 ;
+  wire \$3969 ;
   wire \$397 ;
+  wire \$3970 ;
+  wire \$3971 ;
+  wire [3:0] \$3972 ;
+  wire [3:0] \$3973 ;
+  wire [3:0] \$3974 ;
+  wire \$3975 ;
+  wire \$3976 ;
+  wire \$3977 ;
+  wire \$3978 ;
+  wire \$3979 ;
   wire \$398 ;
+  wire \$3980 ;
+  wire \$3981 ;
+  wire \$3982 ;
+  wire [3:0] \$3983 ;
+  wire \$3984 ;
+  wire \$3985 ;
+  wire \$3986 ;
+  wire \$3987 ;
+  wire \$3988 ;
+  wire \$3989 ;
   wire \$399 ;
+  wire \$3990 ;
+  wire \$3991 ;
+  wire [3:0] \$3992 ;
+  wire [3:0] \$3993 ;
+  wire \$3994 ;
+  wire \$3995 ;
+  wire \$3996 ;
+  wire \$3997 ;
+  wire \$3998 ;
+  wire \$3999 ;
   wire [8:0] \$4 ;
   wire [8:0] \$40 ;
   wire \$400 ;
+  wire \$4000 ;
+  wire \$4001 ;
+  wire [3:0] \$4002 ;
+  wire \$4003 ;
+  wire \$4004 ;
+  wire \$4005 ;
+  wire \$4006 ;
+  wire \$4007 ;
+  wire \$4008 ;
+  wire \$4009 ;
   wire \$401 ;
+  wire \$4010 ;
+  wire [3:0] \$4011 ;
+  wire [3:0] \$4012 ;
+  wire [3:0] \$4013 ;
+  wire [3:0] \$4014 ;
+  wire \$4015 ;
+  wire \$4016 ;
+  wire \$4017 ;
+  wire \$4018 ;
+  wire \$4019 ;
   wire \$402 ;
+  wire \$4020 ;
+  wire \$4021 ;
+  wire \$4022 ;
+  wire [3:0] \$4023 ;
+  wire [3:0] \$4024 ;
+  wire \$4025 ;
+  wire \$4026 ;
+  wire \$4027 ;
+  wire \$4028 ;
+  wire \$4029 ;
   wire \$403 ;
+  wire \$4030 ;
+  wire \$4031 ;
+  wire \$4032 ;
+  wire [3:0] \$4033 ;
+  wire \$4034 ;
+  wire \$4035 ;
+  wire \$4036 ;
+  wire \$4037 ;
+  wire \$4038 ;
+  wire \$4039 ;
   wire \$404 ;
+  wire \$4040 ;
+  wire \$4041 ;
+  wire [3:0] \$4042 ;
+  wire [3:0] \$4043 ;
+  wire \$4044 ;
+  wire \$4045 ;
+  wire \$4046 ;
+  wire \$4047 ;
+  wire \$4048 ;
+  wire \$4049 ;
   wire \$405 ;
+  wire \$4050 ;
+  wire \$4051 ;
+  wire [3:0] \$4052 ;
+  wire \$4053 ;
+  wire \$4054 ;
+  wire \$4055 ;
+  wire \$4056 ;
+  wire \$4057 ;
+  wire \$4058 ;
+  wire \$4059 ;
   wire \$406 ;
+  wire \$4060 ;
+  wire [3:0] \$4061 ;
+  wire [3:0] \$4062 ;
+  wire [3:0] \$4063 ;
+  wire \$4064 ;
+  wire \$4065 ;
+  wire \$4066 ;
+  wire \$4067 ;
+  wire \$4068 ;
+  wire \$4069 ;
   wire \$407 ;
+  wire \$4070 ;
+  wire \$4071 ;
+  wire [3:0] \$4072 ;
+  wire \$4073 ;
+  wire \$4074 ;
+  wire \$4075 ;
+  wire \$4076 ;
+  wire \$4077 ;
+  wire \$4078 ;
+  wire \$4079 ;
   wire \$408 ;
+  wire \$4080 ;
+  wire [3:0] \$4081 ;
+  wire [3:0] \$4082 ;
+  wire \$4083 ;
+  wire \$4084 ;
+  wire \$4085 ;
+  wire \$4086 ;
+  wire \$4087 ;
+  wire \$4088 ;
+  wire \$4089 ;
   wire \$409 ;
+  wire \$4090 ;
+  wire [3:0] \$4091 ;
+  wire \$4092 ;
+  wire \$4093 ;
+  wire \$4094 ;
+  wire \$4095 ;
+  wire \$4096 ;
+  wire \$4097 ;
+  wire \$4098 ;
+  wire \$4099 ;
   wire \$41 ;
   wire \$410 ;
+  wire [3:0] \$4100 ;
+  wire [3:0] \$4101 ;
+  wire [3:0] \$4102 ;
+  wire [3:0] \$4103 ;
+  wire \$4104 ;
+  wire \$4105 ;
+  wire \$4106 ;
+  wire \$4107 ;
+  wire \$4108 ;
+  wire \$4109 ;
   wire \$411 ;
+  wire \$4110 ;
+  wire \$4111 ;
+  wire [3:0] \$4112 ;
+  wire [3:0] \$4113 ;
+  wire \$4114 ;
+  wire \$4115 ;
+  wire \$4116 ;
+  wire \$4117 ;
+  wire \$4118 ;
+  reg [7:0] \$4119 ;
   wire \$412 ;
+  reg [7:0] \$4120 ;
+  reg [7:0] \$4121 ;
+  reg [7:0] \$4122 ;
+  reg [7:0] \$4123 ;
+  reg [7:0] \$4124 ;
+  reg [7:0] \$4125 ;
+  reg [7:0] \$4126 ;
+  reg [7:0] \$4127 ;
+  reg [7:0] \$4128 ;
+  reg [7:0] \$4129 ;
   wire \$413 ;
+  reg [7:0] \$4130 ;
+  reg [7:0] \$4131 ;
+  reg [7:0] \$4132 ;
+  reg [7:0] \$4133 ;
+  reg [7:0] \$4134 ;
+  reg [7:0] \$4135 ;
+  reg [7:0] \$4136 ;
+  reg [7:0] \$4137 ;
+  reg [7:0] \$4138 ;
+  reg [7:0] \$4139 ;
   wire \$414 ;
+  reg [7:0] \$4140 ;
+  reg [7:0] \$4141 ;
+  reg [7:0] \$4142 ;
+  reg [7:0] \$4143 ;
+  reg [7:0] \$4144 ;
+  reg [7:0] \$4145 ;
+  reg [7:0] \$4146 ;
+  reg [7:0] \$4147 ;
+  reg [7:0] \$4148 ;
+  reg [7:0] \$4149 ;
   wire \$415 ;
+  reg [7:0] \$4150 ;
+  reg [511:0] \$4151 ;
+  reg \$4152 ;
+  reg [119:0] \$4153 ;
+  reg [7:0] \$4154 ;
+  reg [7:0] \$4155 ;
+  reg [7:0] \$4156 ;
+  reg [7:0] \$4157 ;
+  reg [7:0] \$4158 ;
+  reg [7:0] \$4159 ;
   wire \$416 ;
+  reg [7:0] \$4160 ;
+  reg [7:0] \$4161 ;
+  reg [7:0] \$4162 ;
+  reg [7:0] \$4163 ;
+  reg [7:0] \$4164 ;
+  reg [7:0] \$4165 ;
+  reg [7:0] \$4166 ;
+  reg [7:0] \$4167 ;
+  reg [7:0] \$4168 ;
+  reg [7:0] \$4169 ;
   wire \$417 ;
+  reg [511:0] \$4170 ;
+  reg \$4171 ;
+  reg [15:0] \$4172 ;
+  reg [7:0] \$4173 ;
+  reg [7:0] \$4174 ;
+  reg [7:0] \$4175 ;
+  reg [7:0] \$4176 ;
+  reg [7:0] \$4177 ;
+  reg [7:0] \$4178 ;
+  reg [7:0] \$4179 ;
   wire \$418 ;
+  reg [7:0] \$4180 ;
+  reg [7:0] \$4181 ;
+  reg [7:0] \$4182 ;
+  reg [7:0] \$4183 ;
+  reg [7:0] \$4184 ;
+  reg [7:0] \$4185 ;
+  reg [7:0] \$4186 ;
+  reg [7:0] \$4187 ;
+  reg [7:0] \$4188 ;
+  reg [511:0] \$4189 ;
   wire \$419 ;
+  reg \$4190 ;
+  reg [15:0] \$4191 ;
+  reg [4:0] \$4192 ;
+  reg [4:0] \$4193 ;
+  reg [4:0] \$4194 ;
+  reg [4:0] \$4195 ;
+  reg [4:0] \$4196 ;
+  reg [4:0] \$4197 ;
+  reg [4:0] \$4198 ;
+  reg [4:0] \$4199 ;
   wire [8:0] \$42 ;
   wire \$420 ;
+  reg [4:0] \$4200 ;
+  reg [4:0] \$4201 ;
+  reg [4:0] \$4202 ;
+  reg [4:0] \$4203 ;
+  reg [4:0] \$4204 ;
+  reg [4:0] \$4205 ;
+  reg [4:0] \$4206 ;
+  reg [4:0] \$4207 ;
+  reg [7:0] \$4208 ;
+  reg [7:0] \$4209 ;
   wire \$421 ;
+  reg [7:0] \$4210 ;
+  reg [7:0] \$4211 ;
+  reg [7:0] \$4212 ;
+  reg [7:0] \$4213 ;
+  reg [7:0] \$4214 ;
+  reg [7:0] \$4215 ;
+  reg [7:0] \$4216 ;
+  reg [7:0] \$4217 ;
+  reg [7:0] \$4218 ;
+  reg [7:0] \$4219 ;
   wire \$422 ;
+  reg [7:0] \$4220 ;
+  reg [7:0] \$4221 ;
+  reg [7:0] \$4222 ;
+  reg [7:0] \$4223 ;
+  reg [511:0] \$4224 ;
+  reg \$4225 ;
+  reg [15:0] \$4226 ;
+  reg [7:0] \$4227 ;
+  reg [7:0] \$4228 ;
+  reg [7:0] \$4229 ;
   wire \$423 ;
+  reg [7:0] \$4230 ;
+  reg [7:0] \$4231 ;
+  reg [7:0] \$4232 ;
+  reg [7:0] \$4233 ;
+  reg [7:0] \$4234 ;
+  reg [3:0] \$4235 ;
+  reg [3:0] \$4236 ;
+  reg [3:0] \$4237 ;
+  reg [3:0] \$4238 ;
+  reg [3:0] \$4239 ;
   wire \$424 ;
+  reg [3:0] \$4240 ;
+  reg [3:0] \$4241 ;
+  reg [3:0] \$4242 ;
+  reg [511:0] \$4243 ;
+  reg \$4244 ;
+  reg \$4245 ;
+  reg \$4246 ;
+  reg \$4247 ;
+  reg \$4248 ;
+  reg \$4249 ;
   wire \$425 ;
+  reg [7:0] \$4250 ;
+  reg [7:0] \$4251 ;
+  reg [7:0] \$4252 ;
+  reg [7:0] \$4253 ;
+  reg [7:0] \$4254 ;
+  reg [7:0] \$4255 ;
+  reg [7:0] \$4256 ;
+  reg [7:0] \$4257 ;
+  reg [7:0] \$4258 ;
+  reg [7:0] \$4259 ;
   wire \$426 ;
+  reg [7:0] \$4260 ;
+  reg [7:0] \$4261 ;
+  reg [7:0] \$4262 ;
+  reg [7:0] \$4263 ;
+  reg [7:0] \$4264 ;
+  reg [7:0] \$4265 ;
+  reg [7:0] \$4266 ;
+  reg [7:0] \$4267 ;
+  reg [7:0] \$4268 ;
+  reg [7:0] \$4269 ;
   wire \$427 ;
+  reg [7:0] \$4270 ;
+  reg [7:0] \$4271 ;
+  reg [7:0] \$4272 ;
+  reg [7:0] \$4273 ;
+  reg [7:0] \$4274 ;
+  reg [7:0] \$4275 ;
+  reg [7:0] \$4276 ;
+  reg [7:0] \$4277 ;
+  reg [7:0] \$4278 ;
+  reg [7:0] \$4279 ;
   wire \$428 ;
+  reg [7:0] \$4280 ;
+  reg [7:0] \$4281 ;
+  reg [7:0] \$4282 ;
+  reg [7:0] \$4283 ;
+  reg [7:0] \$4284 ;
+  reg [7:0] \$4285 ;
+  reg [7:0] \$4286 ;
+  reg [7:0] \$4287 ;
+  reg [7:0] \$4288 ;
+  reg [7:0] \$4289 ;
   wire \$429 ;
+  reg \$4290 ;
+  reg \$4291 ;
+  reg [15:0] \$4292 ;
+  reg [15:0] \$4293 ;
+  reg [15:0] \$4294 ;
+  reg [15:0] \$4295 ;
+  reg [15:0] \$4296 ;
+  reg [15:0] \$4297 ;
+  reg [15:0] \$4298 ;
+  reg [15:0] \$4299 ;
   wire [8:0] \$43 ;
   wire \$430 ;
+  reg [15:0] \$4300 ;
+  reg [15:0] \$4301 ;
+  reg [15:0] \$4302 ;
+  reg [15:0] \$4303 ;
+  reg [15:0] \$4304 ;
+  reg [15:0] \$4305 ;
+  reg [15:0] \$4306 ;
+  reg [15:0] \$4307 ;
+  reg [15:0] \$4308 ;
+  reg [15:0] \$4309 ;
   wire \$431 ;
+  reg [15:0] \$4310 ;
+  reg [15:0] \$4311 ;
+  reg [15:0] \$4312 ;
+  reg [15:0] \$4313 ;
+  reg [15:0] \$4314 ;
+  reg [15:0] \$4315 ;
+  reg [15:0] \$4316 ;
+  reg [15:0] \$4317 ;
+  reg [15:0] \$4318 ;
+  reg [15:0] \$4319 ;
   wire \$432 ;
+  reg [15:0] \$4320 ;
+  reg [15:0] \$4321 ;
+  reg [15:0] \$4322 ;
+  reg [15:0] \$4323 ;
+  reg \$4324 ;
+  reg \$4325 ;
+  reg [18:0] \$4326 ;
+  reg [18:0] \$4327 ;
+  reg [18:0] \$4328 ;
+  reg [18:0] \$4329 ;
   wire \$433 ;
+  reg \$4330 ;
+  reg \$4331 ;
+  reg \$4332 ;
+  reg [31:0] \$4333 ;
+  reg [31:0] \$4334 ;
+  reg [31:0] \$4335 ;
+  reg [31:0] \$4336 ;
+  reg [31:0] \$4337 ;
+  reg [31:0] \$4338 ;
+  reg [31:0] \$4339 ;
   wire \$434 ;
+  reg [31:0] \$4340 ;
   wire \$435 ;
   wire \$436 ;
   wire \$437 ;
@@ -449,320 +3790,560 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
-  wire [3:0] \$50 ;
+  wire \$50 ;
   wire \$500 ;
   wire \$501 ;
-  wire [8:0] \$502 ;
-  wire [8:0] \$503 ;
-  wire [8:0] \$504 ;
-  wire [8:0] \$505 ;
-  wire [8:0] \$506 ;
-  wire [8:0] \$507 ;
-  wire [8:0] \$508 ;
-  wire [8:0] \$509 ;
-  wire [3:0] \$51 ;
-  wire [8:0] \$510 ;
-  wire [8:0] \$511 ;
-  wire [8:0] \$512 ;
-  wire [8:0] \$513 ;
-  wire [8:0] \$514 ;
-  wire [8:0] \$515 ;
-  wire [8:0] \$516 ;
-  wire [8:0] \$517 ;
-  wire [15:0] \$518 ;
-  wire [15:0] \$519 ;
-  wire [3:0] \$52 ;
-  wire [15:0] \$520 ;
-  wire [15:0] \$521 ;
-  wire [15:0] \$522 ;
-  wire [15:0] \$523 ;
-  wire [15:0] \$524 ;
-  wire [15:0] \$525 ;
-  wire [15:0] \$526 ;
-  wire [15:0] \$527 ;
-  wire [15:0] \$528 ;
-  wire [15:0] \$529 ;
-  wire [3:0] \$53 ;
-  wire [15:0] \$530 ;
-  wire [15:0] \$531 ;
-  wire [15:0] \$532 ;
-  wire [15:0] \$533 ;
-  wire [15:0] \$534 ;
-  wire [15:0] \$535 ;
-  wire [15:0] \$536 ;
-  wire [15:0] \$537 ;
-  wire [15:0] \$538 ;
-  wire [15:0] \$539 ;
-  wire [3:0] \$54 ;
-  wire [15:0] \$540 ;
-  wire [15:0] \$541 ;
-  wire [15:0] \$542 ;
-  wire [15:0] \$543 ;
-  wire [15:0] \$544 ;
-  wire [15:0] \$545 ;
-  wire [15:0] \$546 ;
-  wire [15:0] \$547 ;
-  wire [15:0] \$548 ;
-  wire [15:0] \$549 ;
-  wire [3:0] \$55 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
   wire \$553 ;
   wire \$554 ;
-  reg [7:0] \$555 ;
-  reg \$556 ;
-  reg [3:0] \$557 ;
-  reg [7:0] \$558 ;
-  reg \$559 ;
-  wire [3:0] \$56 ;
-  reg [3:0] \$560 ;
-  reg [7:0] \$561 ;
-  reg \$562 ;
-  reg [3:0] \$563 ;
-  reg [7:0] \$564 ;
-  reg \$565 ;
-  reg [3:0] \$566 ;
-  reg [7:0] \$567 ;
-  reg \$568 ;
-  reg [3:0] \$569 ;
-  wire [3:0] \$57 ;
-  reg [7:0] \$570 ;
-  reg \$571 ;
-  reg [3:0] \$572 ;
-  reg [7:0] \$573 ;
-  reg \$574 ;
-  reg [3:0] \$575 ;
-  reg [7:0] \$576 ;
-  reg \$577 ;
-  reg [3:0] \$578 ;
-  reg [7:0] \$579 ;
-  wire [3:0] \$58 ;
-  reg \$580 ;
-  reg [3:0] \$581 ;
-  reg [7:0] \$582 ;
-  reg \$583 ;
-  reg [3:0] \$584 ;
-  reg [7:0] \$585 ;
-  reg \$586 ;
-  reg [3:0] \$587 ;
-  reg [7:0] \$588 ;
-  reg \$589 ;
-  wire [3:0] \$59 ;
-  reg [3:0] \$590 ;
-  reg [7:0] \$591 ;
-  reg \$592 ;
-  reg [3:0] \$593 ;
-  reg [7:0] \$594 ;
-  reg \$595 ;
-  reg [3:0] \$596 ;
-  reg [511:0] \$597 ;
-  reg \$598 ;
-  reg [7:0] \$599 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire [8:0] \$6 ;
-  wire [3:0] \$60 ;
-  reg \$600 ;
-  reg [3:0] \$601 ;
-  reg [7:0] \$602 ;
-  reg \$603 ;
-  reg [3:0] \$604 ;
-  reg [7:0] \$605 ;
-  reg \$606 ;
-  reg [3:0] \$607 ;
-  reg [7:0] \$608 ;
-  reg \$609 ;
-  wire [3:0] \$61 ;
-  reg [3:0] \$610 ;
-  reg [7:0] \$611 ;
-  reg \$612 ;
-  reg [3:0] \$613 ;
-  reg [7:0] \$614 ;
-  reg \$615 ;
-  reg [3:0] \$616 ;
-  reg [7:0] \$617 ;
-  reg \$618 ;
-  reg [3:0] \$619 ;
-  wire [3:0] \$62 ;
-  reg [7:0] \$620 ;
-  reg \$621 ;
-  reg [3:0] \$622 ;
-  reg [511:0] \$623 ;
-  reg \$624 ;
-  reg [15:0] \$625 ;
-  reg [7:0] \$626 ;
-  reg [7:0] \$627 ;
-  reg [7:0] \$628 ;
-  reg [7:0] \$629 ;
-  wire [3:0] \$63 ;
-  reg [7:0] \$630 ;
-  reg [7:0] \$631 ;
-  reg [7:0] \$632 ;
-  reg [7:0] \$633 ;
-  reg [3:0] \$634 ;
-  reg [3:0] \$635 ;
-  reg [3:0] \$636 ;
-  reg [3:0] \$637 ;
-  reg [3:0] \$638 ;
-  reg [3:0] \$639 ;
-  wire [3:0] \$64 ;
-  reg [3:0] \$640 ;
-  reg [3:0] \$641 ;
-  reg [511:0] \$642 ;
-  reg \$643 ;
-  reg \$644 ;
-  reg \$645 ;
-  reg \$646 ;
-  reg [15:0] \$647 ;
-  reg [15:0] \$648 ;
-  reg [15:0] \$649 ;
-  wire [3:0] \$65 ;
-  reg [15:0] \$650 ;
-  reg [15:0] \$651 ;
-  reg [15:0] \$652 ;
-  reg [15:0] \$653 ;
-  reg [15:0] \$654 ;
-  reg [15:0] \$655 ;
-  reg [15:0] \$656 ;
-  reg [15:0] \$657 ;
-  reg [15:0] \$658 ;
-  reg [15:0] \$659 ;
-  wire [3:0] \$66 ;
-  reg [15:0] \$660 ;
-  reg [15:0] \$661 ;
-  reg [15:0] \$662 ;
-  reg [15:0] \$663 ;
-  reg [15:0] \$664 ;
-  reg [15:0] \$665 ;
-  reg [15:0] \$666 ;
-  reg [15:0] \$667 ;
-  reg [15:0] \$668 ;
-  reg [15:0] \$669 ;
-  wire [3:0] \$67 ;
-  reg [15:0] \$670 ;
-  reg [15:0] \$671 ;
-  reg [15:0] \$672 ;
-  reg [15:0] \$673 ;
-  reg [15:0] \$674 ;
-  reg [15:0] \$675 ;
-  reg [15:0] \$676 ;
-  reg [15:0] \$677 ;
-  reg [15:0] \$678 ;
-  reg \$679 ;
-  wire [3:0] \$68 ;
-  reg \$680 ;
-  reg \$681 ;
-  reg [31:0] \$682 ;
-  reg [31:0] \$683 ;
-  reg [31:0] \$684 ;
-  reg [31:0] \$685 ;
-  reg [31:0] \$686 ;
-  reg [31:0] \$687 ;
-  reg [31:0] \$688 ;
-  reg [31:0] \$689 ;
-  wire [3:0] \$69 ;
+  wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
+  wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
+  wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire [8:0] \$7 ;
-  wire [3:0] \$70 ;
-  wire [3:0] \$71 ;
-  wire [3:0] \$72 ;
-  wire [3:0] \$73 ;
-  wire [3:0] \$74 ;
-  wire [3:0] \$75 ;
-  wire [3:0] \$76 ;
-  wire [3:0] \$77 ;
-  wire [3:0] \$78 ;
-  wire [3:0] \$79 ;
+  wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
+  wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
+  wire \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
+  wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
+  wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
+  wire \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
+  wire \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
+  wire \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
+  wire \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
+  wire \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
-  wire [3:0] \$80 ;
-  wire [3:0] \$81 ;
-  wire [3:0] \$82 ;
-  wire [3:0] \$83 ;
-  wire [3:0] \$84 ;
-  wire [3:0] \$85 ;
-  wire [3:0] \$86 ;
-  wire [3:0] \$87 ;
-  wire [3:0] \$88 ;
-  wire [3:0] \$89 ;
+  wire \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
+  wire \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
+  wire \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
+  wire \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
+  wire \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
+  wire \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
+  wire \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
+  wire \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
+  wire \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
+  wire \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [8:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire [3:0] \$91 ;
-  wire [3:0] \$92 ;
-  wire [3:0] \$93 ;
-  wire [3:0] \$94 ;
-  wire [3:0] \$95 ;
-  wire [3:0] \$96 ;
-  wire [3:0] \$97 ;
-  wire [3:0] \$98 ;
-  wire [3:0] \$99 ;
-  reg [31:0] acc0 = 32'd0;
-  wire [31:0] acc0_next;
-  reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p6;
-  reg [31:0] acc1 = 32'd0;
-  wire [31:0] acc1_next;
-  reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p6;
-  reg [31:0] acc2 = 32'd0;
-  wire [31:0] acc2_next;
-  reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p6;
-  reg [31:0] acc3 = 32'd0;
-  wire [31:0] acc3_next;
-  reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p6;
-  (* init = 1'h0 *)
-  wire acc_out_valid;
+  wire \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
+  wire \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
+  wire \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
+  wire \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
+  wire \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
+  wire \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
+  wire \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
+  wire \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
+  wire \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
+  wire \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire advance;
   input clk;
   wire clk;
@@ -856,46 +4437,230 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [3:0] mul_off0;
-  wire [3:0] mul_off1;
-  wire [3:0] mul_off2;
-  wire [3:0] mul_off3;
-  wire [3:0] mul_off4;
-  wire [3:0] mul_off5;
-  wire [3:0] mul_off6;
-  wire [3:0] mul_off7;
-  wire [7:0] mul_w0_0;
-  wire [7:0] mul_w0_1;
-  wire [7:0] mul_w0_2;
-  wire [7:0] mul_w0_3;
-  wire [7:0] mul_w0_4;
-  wire [7:0] mul_w0_5;
-  wire [7:0] mul_w0_6;
-  wire [7:0] mul_w0_7;
-  wire [7:0] mul_w1_0;
-  wire [7:0] mul_w1_1;
-  wire [7:0] mul_w1_2;
-  wire [7:0] mul_w1_3;
-  wire [7:0] mul_w1_4;
-  wire [7:0] mul_w1_5;
-  wire [7:0] mul_w1_6;
-  wire [7:0] mul_w1_7;
-  wire [7:0] mul_w2_0;
-  wire [7:0] mul_w2_1;
-  wire [7:0] mul_w2_2;
-  wire [7:0] mul_w2_3;
-  wire [7:0] mul_w2_4;
-  wire [7:0] mul_w2_5;
-  wire [7:0] mul_w2_6;
-  wire [7:0] mul_w2_7;
-  wire [7:0] mul_w3_0;
-  wire [7:0] mul_w3_1;
-  wire [7:0] mul_w3_2;
-  wire [7:0] mul_w3_3;
-  wire [7:0] mul_w3_4;
-  wire [7:0] mul_w3_5;
-  wire [7:0] mul_w3_6;
-  wire [7:0] mul_w3_7;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p0;
+  reg [31:0] mac_acc0 = 32'd0;
+  wire [31:0] mac_acc0_next;
+  reg [31:0] mac_acc0_out = 32'd0;
+  reg [31:0] mac_acc1 = 32'd0;
+  wire [31:0] mac_acc1_next;
+  reg [31:0] mac_acc1_out = 32'd0;
+  reg [31:0] mac_acc2 = 32'd0;
+  wire [31:0] mac_acc2_next;
+  reg [31:0] mac_acc2_out = 32'd0;
+  reg [31:0] mac_acc3 = 32'd0;
+  wire [31:0] mac_acc3_next;
+  reg [31:0] mac_acc3_out = 32'd0;
+  reg [18:0] mac_add2_s0 = 19'h00000;
+  reg [18:0] \mac_add2_s0$855  = 19'h00000;
+  reg [18:0] \mac_add2_s0$858  = 19'h00000;
+  reg [18:0] \mac_add2_s0$861  = 19'h00000;
+  reg \mac_add2_s0$975  = 1'h0;
+  reg mac_add2_valid_s0 = 1'h0;
+  reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$792  = 16'h0000;
+  reg [15:0] \mac_mul_s0$794  = 16'h0000;
+  reg [15:0] \mac_mul_s0$795  = 16'h0000;
+  reg [15:0] \mac_mul_s0$797  = 16'h0000;
+  reg [15:0] \mac_mul_s0$798  = 16'h0000;
+  reg [15:0] \mac_mul_s0$800  = 16'h0000;
+  reg [15:0] \mac_mul_s0$801  = 16'h0000;
+  reg [15:0] \mac_mul_s0$803  = 16'h0000;
+  reg [15:0] \mac_mul_s0$804  = 16'h0000;
+  reg [15:0] \mac_mul_s0$806  = 16'h0000;
+  reg [15:0] \mac_mul_s0$807  = 16'h0000;
+  reg [15:0] \mac_mul_s0$809  = 16'h0000;
+  reg [15:0] \mac_mul_s0$810  = 16'h0000;
+  reg [15:0] \mac_mul_s0$812  = 16'h0000;
+  reg [15:0] \mac_mul_s0$813  = 16'h0000;
+  reg [15:0] \mac_mul_s0$815  = 16'h0000;
+  reg [15:0] \mac_mul_s0$816  = 16'h0000;
+  reg [15:0] \mac_mul_s0$818  = 16'h0000;
+  reg [15:0] \mac_mul_s0$819  = 16'h0000;
+  reg [15:0] \mac_mul_s0$821  = 16'h0000;
+  reg [15:0] \mac_mul_s0$822  = 16'h0000;
+  reg [15:0] \mac_mul_s0$824  = 16'h0000;
+  reg [15:0] \mac_mul_s0$825  = 16'h0000;
+  reg [15:0] \mac_mul_s0$827  = 16'h0000;
+  reg [15:0] \mac_mul_s0$828  = 16'h0000;
+  reg [15:0] \mac_mul_s0$830  = 16'h0000;
+  reg [15:0] \mac_mul_s0$831  = 16'h0000;
+  reg [15:0] \mac_mul_s0$833  = 16'h0000;
+  reg [15:0] \mac_mul_s0$834  = 16'h0000;
+  reg [15:0] \mac_mul_s0$836  = 16'h0000;
+  reg [15:0] \mac_mul_s0$837  = 16'h0000;
+  reg \mac_mul_s0$973  = 1'h0;
+  reg mac_mul_valid_s0 = 1'h0;
+  (* init = 1'h0 *)
+  wire mac_out_valid;
+  reg [7:0] mac_pre_s0 = 8'h00;
+  reg [7:0] \mac_pre_s0$720  = 8'h00;
+  reg [7:0] \mac_pre_s0$722  = 8'h00;
+  reg [7:0] \mac_pre_s0$723  = 8'h00;
+  reg [7:0] \mac_pre_s0$725  = 8'h00;
+  reg [7:0] \mac_pre_s0$726  = 8'h00;
+  reg [7:0] \mac_pre_s0$728  = 8'h00;
+  reg [7:0] \mac_pre_s0$729  = 8'h00;
+  reg [7:0] \mac_pre_s0$731  = 8'h00;
+  reg [7:0] \mac_pre_s0$732  = 8'h00;
+  reg [7:0] \mac_pre_s0$734  = 8'h00;
+  reg [7:0] \mac_pre_s0$735  = 8'h00;
+  reg [7:0] \mac_pre_s0$737  = 8'h00;
+  reg [7:0] \mac_pre_s0$738  = 8'h00;
+  reg [7:0] \mac_pre_s0$740  = 8'h00;
+  reg [7:0] \mac_pre_s0$741  = 8'h00;
+  reg [7:0] \mac_pre_s0$743  = 8'h00;
+  reg [7:0] \mac_pre_s0$745  = 8'h00;
+  reg [7:0] \mac_pre_s0$747  = 8'h00;
+  reg [7:0] \mac_pre_s0$749  = 8'h00;
+  reg [7:0] \mac_pre_s0$751  = 8'h00;
+  reg [7:0] \mac_pre_s0$753  = 8'h00;
+  reg [7:0] \mac_pre_s0$755  = 8'h00;
+  reg [7:0] \mac_pre_s0$757  = 8'h00;
+  reg [7:0] \mac_pre_s0$759  = 8'h00;
+  reg [7:0] \mac_pre_s0$761  = 8'h00;
+  reg [7:0] \mac_pre_s0$763  = 8'h00;
+  reg [7:0] \mac_pre_s0$765  = 8'h00;
+  reg [7:0] \mac_pre_s0$767  = 8'h00;
+  reg [7:0] \mac_pre_s0$769  = 8'h00;
+  reg [7:0] \mac_pre_s0$771  = 8'h00;
+  reg [7:0] \mac_pre_s0$773  = 8'h00;
+  reg [7:0] \mac_pre_s0$775  = 8'h00;
+  reg [7:0] \mac_pre_s0$777  = 8'h00;
+  reg [7:0] \mac_pre_s0$779  = 8'h00;
+  reg [7:0] \mac_pre_s0$781  = 8'h00;
+  reg [7:0] \mac_pre_s0$783  = 8'h00;
+  reg [7:0] \mac_pre_s0$785  = 8'h00;
+  reg [7:0] \mac_pre_s0$787  = 8'h00;
+  reg [7:0] \mac_pre_s0$789  = 8'h00;
+  reg \mac_pre_s0$971  = 1'h0;
+  reg mac_pre_valid_s0 = 1'h0;
+  wire [15:0] mac_prod0_0;
+  wire [15:0] mac_prod0_1;
+  wire [15:0] mac_prod0_2;
+  wire [15:0] mac_prod0_3;
+  wire [15:0] mac_prod0_4;
+  wire [15:0] mac_prod0_5;
+  wire [15:0] mac_prod0_6;
+  wire [15:0] mac_prod0_7;
+  wire [15:0] mac_prod1_0;
+  wire [15:0] mac_prod1_1;
+  wire [15:0] mac_prod1_2;
+  wire [15:0] mac_prod1_3;
+  wire [15:0] mac_prod1_4;
+  wire [15:0] mac_prod1_5;
+  wire [15:0] mac_prod1_6;
+  wire [15:0] mac_prod1_7;
+  wire [15:0] mac_prod2_0;
+  wire [15:0] mac_prod2_1;
+  wire [15:0] mac_prod2_2;
+  wire [15:0] mac_prod2_3;
+  wire [15:0] mac_prod2_4;
+  wire [15:0] mac_prod2_5;
+  wire [15:0] mac_prod2_6;
+  wire [15:0] mac_prod2_7;
+  wire [15:0] mac_prod3_0;
+  wire [15:0] mac_prod3_1;
+  wire [15:0] mac_prod3_2;
+  wire [15:0] mac_prod3_3;
+  wire [15:0] mac_prod3_4;
+  wire [15:0] mac_prod3_5;
+  wire [15:0] mac_prod3_6;
+  wire [15:0] mac_prod3_7;
+  wire [3:0] mac_wmux_off0;
+  wire [3:0] mac_wmux_off1;
+  wire [3:0] mac_wmux_off2;
+  wire [3:0] mac_wmux_off3;
+  wire [3:0] mac_wmux_off4;
+  wire [3:0] mac_wmux_off5;
+  wire [3:0] mac_wmux_off6;
+  wire [3:0] mac_wmux_off7;
+  wire [7:0] mac_wmux_w0_0;
+  wire [7:0] mac_wmux_w0_1;
+  wire [7:0] mac_wmux_w0_2;
+  wire [7:0] mac_wmux_w0_3;
+  wire [7:0] mac_wmux_w0_4;
+  wire [7:0] mac_wmux_w0_5;
+  wire [7:0] mac_wmux_w0_6;
+  wire [7:0] mac_wmux_w0_7;
+  wire [7:0] mac_wmux_w1_0;
+  wire [7:0] mac_wmux_w1_1;
+  wire [7:0] mac_wmux_w1_2;
+  wire [7:0] mac_wmux_w1_3;
+  wire [7:0] mac_wmux_w1_4;
+  wire [7:0] mac_wmux_w1_5;
+  wire [7:0] mac_wmux_w1_6;
+  wire [7:0] mac_wmux_w1_7;
+  wire [7:0] mac_wmux_w2_0;
+  wire [7:0] mac_wmux_w2_1;
+  wire [7:0] mac_wmux_w2_2;
+  wire [7:0] mac_wmux_w2_3;
+  wire [7:0] mac_wmux_w2_4;
+  wire [7:0] mac_wmux_w2_5;
+  wire [7:0] mac_wmux_w2_6;
+  wire [7:0] mac_wmux_w2_7;
+  wire [7:0] mac_wmux_w3_0;
+  wire [7:0] mac_wmux_w3_1;
+  wire [7:0] mac_wmux_w3_2;
+  wire [7:0] mac_wmux_w3_3;
+  wire [7:0] mac_wmux_w3_4;
+  wire [7:0] mac_wmux_w3_5;
+  wire [7:0] mac_wmux_w3_6;
+  wire [7:0] mac_wmux_w3_7;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -907,166 +4672,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$323  = 16'h0000;
-  reg [15:0] \prod_s0$325  = 16'h0000;
-  reg [15:0] \prod_s0$326  = 16'h0000;
-  reg [15:0] \prod_s0$328  = 16'h0000;
-  reg [15:0] \prod_s0$329  = 16'h0000;
-  reg [15:0] \prod_s0$331  = 16'h0000;
-  reg [15:0] \prod_s0$332  = 16'h0000;
-  reg [15:0] \prod_s0$339  = 16'h0000;
-  reg [15:0] \prod_s0$340  = 16'h0000;
-  reg [15:0] \prod_s0$342  = 16'h0000;
-  reg [15:0] \prod_s0$343  = 16'h0000;
-  reg [15:0] \prod_s0$345  = 16'h0000;
-  reg [15:0] \prod_s0$346  = 16'h0000;
-  reg [15:0] \prod_s0$348  = 16'h0000;
-  reg [15:0] \prod_s0$349  = 16'h0000;
-  reg [15:0] \prod_s0$356  = 16'h0000;
-  reg [15:0] \prod_s0$357  = 16'h0000;
-  reg [15:0] \prod_s0$359  = 16'h0000;
-  reg [15:0] \prod_s0$360  = 16'h0000;
-  reg [15:0] \prod_s0$362  = 16'h0000;
-  reg [15:0] \prod_s0$363  = 16'h0000;
-  reg [15:0] \prod_s0$365  = 16'h0000;
-  reg [15:0] \prod_s0$366  = 16'h0000;
-  reg [15:0] \prod_s0$373  = 16'h0000;
-  reg [15:0] \prod_s0$374  = 16'h0000;
-  reg [15:0] \prod_s0$376  = 16'h0000;
-  reg [15:0] \prod_s0$377  = 16'h0000;
-  reg [15:0] \prod_s0$379  = 16'h0000;
-  reg [15:0] \prod_s0$380  = 16'h0000;
-  reg [15:0] \prod_s0$382  = 16'h0000;
-  reg [15:0] \prod_s0$383  = 16'h0000;
-  reg \prod_s0$411  = 1'h0;
-  reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
-  wire sel_c0;
-  wire [12:0] sel_c0_max;
-  wire [12:0] sel_c0_min;
-  wire sel_c1;
-  wire sel_c10;
-  wire [12:0] sel_c10_max;
-  wire [12:0] sel_c10_min;
-  wire sel_c11;
-  wire [12:0] sel_c11_max;
-  wire [12:0] sel_c11_min;
-  wire sel_c12;
-  wire [12:0] sel_c12_max;
-  wire [12:0] sel_c12_min;
-  wire sel_c13;
-  wire [12:0] sel_c13_max;
-  wire [12:0] sel_c13_min;
-  wire sel_c14;
-  wire [12:0] sel_c14_max;
-  wire [12:0] sel_c14_min;
-  wire sel_c15;
-  wire [12:0] sel_c15_max;
-  wire [12:0] sel_c15_min;
-  wire sel_c16;
-  wire [12:0] sel_c16_max;
-  wire [12:0] sel_c16_min;
-  wire sel_c17;
-  wire [12:0] sel_c17_max;
-  wire sel_c18;
-  wire [12:0] sel_c18_max;
-  wire [12:0] sel_c18_min;
-  wire sel_c19;
-  wire [12:0] sel_c19_max;
-  wire [12:0] sel_c1_max;
-  wire [12:0] sel_c1_min;
-  wire sel_c2;
-  wire sel_c20;
-  wire [12:0] sel_c20_max;
-  wire [12:0] sel_c20_min;
-  wire sel_c21;
-  wire [12:0] sel_c21_max;
-  wire [12:0] sel_c21_min;
-  wire sel_c22;
-  wire [12:0] sel_c22_max;
-  wire [12:0] sel_c22_min;
-  wire sel_c23;
-  wire [12:0] sel_c23_max;
-  wire [12:0] sel_c23_min;
-  wire sel_c24;
-  wire [12:0] sel_c24_max;
-  wire [12:0] sel_c24_min;
-  wire sel_c25;
-  wire [12:0] sel_c25_max;
-  wire [12:0] sel_c25_min;
-  wire sel_c26;
-  wire [12:0] sel_c26_max;
-  wire [12:0] sel_c26_min;
-  wire sel_c27;
-  wire [12:0] sel_c27_max;
-  wire [12:0] sel_c27_min;
-  wire sel_c28;
-  wire [12:0] sel_c28_max;
-  wire [12:0] sel_c28_min;
-  wire sel_c29;
-  wire [12:0] sel_c29_max;
-  wire [12:0] sel_c29_min;
-  wire [12:0] sel_c2_max;
-  wire [12:0] sel_c2_min;
-  wire sel_c3;
-  wire sel_c30;
-  wire [12:0] sel_c30_max;
-  wire sel_c31;
-  wire [12:0] sel_c31_max;
-  wire sel_c32;
-  wire [12:0] sel_c32_max;
-  wire [12:0] sel_c32_min;
-  wire sel_c33;
-  wire [12:0] sel_c33_max;
-  wire [12:0] sel_c33_min;
-  wire sel_c34;
-  wire [12:0] sel_c34_max;
-  wire [12:0] sel_c34_min;
-  wire sel_c35;
-  wire [12:0] sel_c35_max;
-  wire [12:0] sel_c35_min;
-  wire sel_c36;
-  wire [12:0] sel_c36_max;
-  wire sel_c37;
-  wire [12:0] sel_c37_max;
-  wire sel_c38;
-  wire [12:0] sel_c38_max;
-  wire [12:0] sel_c38_min;
-  wire sel_c39;
-  wire [12:0] sel_c39_max;
-  wire [12:0] sel_c39_min;
-  wire [12:0] sel_c3_max;
-  wire [12:0] sel_c3_min;
-  wire sel_c4;
-  wire sel_c40;
-  wire [12:0] sel_c40_max;
-  wire [12:0] sel_c40_min;
-  wire sel_c41;
-  wire [12:0] sel_c41_max;
-  wire sel_c42;
-  wire [12:0] sel_c42_max;
-  wire [12:0] sel_c42_min;
-  wire sel_c43;
-  wire [12:0] sel_c43_max;
-  wire [12:0] sel_c4_max;
-  wire [12:0] sel_c4_min;
-  wire sel_c5;
-  wire [12:0] sel_c5_max;
-  wire [12:0] sel_c5_min;
-  wire sel_c6;
-  wire [12:0] sel_c6_max;
-  wire [12:0] sel_c6_min;
-  wire sel_c7;
-  wire [12:0] sel_c7_max;
-  wire [12:0] sel_c7_min;
-  wire sel_c8;
-  wire [12:0] sel_c8_max;
-  wire [12:0] sel_c8_min;
-  wire sel_c9;
-  wire [12:0] sel_c9_max;
-  wire [12:0] sel_c9_min;
+  wire [119:0] sel_beats;
+  wire [15:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
   wire [7:0] sel_key10;
@@ -1083,911 +4692,761 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg [3:0] sel_l13_s0 = 4'h0;
-  reg [3:0] \sel_l13_s0$205  = 4'h0;
-  reg [7:0] \sel_l13_s0$207  = 8'h00;
-  reg \sel_l13_s0$208  = 1'h0;
-  reg [7:0] \sel_l13_s0$209  = 8'h00;
-  reg \sel_l13_s0$210  = 1'h0;
-  reg [3:0] \sel_l13_s0$213  = 4'h0;
-  reg [3:0] \sel_l13_s0$214  = 4'h0;
-  reg [7:0] \sel_l13_s0$216  = 8'h00;
-  reg \sel_l13_s0$217  = 1'h0;
-  reg [7:0] \sel_l13_s0$218  = 8'h00;
-  reg \sel_l13_s0$219  = 1'h0;
-  reg [3:0] \sel_l13_s0$222  = 4'h0;
-  reg [3:0] \sel_l13_s0$223  = 4'h0;
-  reg [7:0] \sel_l13_s0$225  = 8'h00;
-  reg \sel_l13_s0$226  = 1'h0;
-  reg [7:0] \sel_l13_s0$227  = 8'h00;
-  reg \sel_l13_s0$228  = 1'h0;
-  reg [3:0] \sel_l13_s0$231  = 4'h0;
-  reg [3:0] \sel_l13_s0$232  = 4'h0;
-  reg [7:0] \sel_l13_s0$234  = 8'h00;
-  reg \sel_l13_s0$235  = 1'h0;
-  reg [7:0] \sel_l13_s0$236  = 8'h00;
-  reg \sel_l13_s0$237  = 1'h0;
-  reg [511:0] \sel_l13_s0$396  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l13_s0$397  = 1'h0;
-  reg [3:0] sel_l19_s0 = 4'h0;
-  reg [3:0] \sel_l19_s0$275  = 4'h0;
-  reg [3:0] \sel_l19_s0$277  = 4'h0;
-  reg [3:0] \sel_l19_s0$279  = 4'h0;
-  reg [3:0] \sel_l19_s0$281  = 4'h0;
-  reg [3:0] \sel_l19_s0$283  = 4'h0;
-  reg [3:0] \sel_l19_s0$285  = 4'h0;
-  reg [3:0] \sel_l19_s0$287  = 4'h0;
-  reg [511:0] \sel_l19_s0$289  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg [15:0] \sel_l19_s0$398  = 16'h0000;
-  reg [7:0] \sel_l19_s0$399  = 8'h00;
-  reg [7:0] \sel_l19_s0$400  = 8'h00;
-  reg [7:0] \sel_l19_s0$401  = 8'h00;
-  reg [7:0] \sel_l19_s0$402  = 8'h00;
-  reg [7:0] \sel_l19_s0$403  = 8'h00;
-  reg [7:0] \sel_l19_s0$404  = 8'h00;
-  reg [7:0] \sel_l19_s0$405  = 8'h00;
-  reg [7:0] \sel_l19_s0$406  = 8'h00;
-  reg \sel_l19_s0$407  = 1'h0;
-  reg [3:0] sel_l7_s0 = 4'h0;
-  reg [7:0] \sel_l7_s0$115  = 8'h00;
-  reg [3:0] \sel_l7_s0$116  = 4'h0;
-  reg [7:0] \sel_l7_s0$117  = 8'h00;
-  reg \sel_l7_s0$119  = 1'h0;
-  reg \sel_l7_s0$120  = 1'h0;
-  reg [3:0] \sel_l7_s0$122  = 4'h0;
-  reg [7:0] \sel_l7_s0$123  = 8'h00;
-  reg [3:0] \sel_l7_s0$124  = 4'h0;
-  reg [7:0] \sel_l7_s0$125  = 8'h00;
-  reg \sel_l7_s0$127  = 1'h0;
-  reg \sel_l7_s0$128  = 1'h0;
-  reg [3:0] \sel_l7_s0$130  = 4'h0;
-  reg [7:0] \sel_l7_s0$131  = 8'h00;
-  reg [3:0] \sel_l7_s0$132  = 4'h0;
-  reg [7:0] \sel_l7_s0$133  = 8'h00;
-  reg \sel_l7_s0$135  = 1'h0;
-  reg \sel_l7_s0$136  = 1'h0;
-  reg [3:0] \sel_l7_s0$139  = 4'h0;
-  reg [7:0] \sel_l7_s0$140  = 8'h00;
-  reg [3:0] \sel_l7_s0$141  = 4'h0;
-  reg [7:0] \sel_l7_s0$142  = 8'h00;
-  reg \sel_l7_s0$144  = 1'h0;
-  reg \sel_l7_s0$145  = 1'h0;
-  reg [3:0] \sel_l7_s0$148  = 4'h0;
-  reg [7:0] \sel_l7_s0$149  = 8'h00;
-  reg [3:0] \sel_l7_s0$150  = 4'h0;
-  reg [7:0] \sel_l7_s0$151  = 8'h00;
-  reg \sel_l7_s0$153  = 1'h0;
-  reg \sel_l7_s0$154  = 1'h0;
-  reg [3:0] \sel_l7_s0$157  = 4'h0;
-  reg [7:0] \sel_l7_s0$158  = 8'h00;
-  reg [3:0] \sel_l7_s0$159  = 4'h0;
-  reg [7:0] \sel_l7_s0$160  = 8'h00;
-  reg \sel_l7_s0$162  = 1'h0;
-  reg \sel_l7_s0$163  = 1'h0;
-  reg [3:0] \sel_l7_s0$195  = 4'h0;
-  reg [3:0] \sel_l7_s0$196  = 4'h0;
-  reg [7:0] \sel_l7_s0$198  = 8'h00;
-  reg \sel_l7_s0$199  = 1'h0;
-  reg [7:0] \sel_l7_s0$200  = 8'h00;
-  reg \sel_l7_s0$201  = 1'h0;
-  reg [511:0] \sel_l7_s0$394  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l7_s0$395  = 1'h0;
-  wire sel_s0;
-  wire [12:0] sel_s0_hi;
-  wire [12:0] sel_s0_lo;
-  wire sel_s1;
-  wire sel_s10;
-  wire [12:0] sel_s10_hi;
-  wire [12:0] sel_s10_lo;
-  wire sel_s11;
-  wire [12:0] sel_s11_hi;
-  wire [12:0] sel_s11_lo;
-  wire sel_s12;
-  wire [12:0] sel_s12_hi;
-  wire [12:0] sel_s12_lo;
-  wire sel_s13;
-  wire [12:0] sel_s13_hi;
-  wire [12:0] sel_s13_lo;
-  wire sel_s14;
-  wire [12:0] sel_s14_hi;
-  wire [12:0] sel_s14_lo;
-  wire sel_s15;
-  wire [12:0] sel_s15_hi;
-  wire [12:0] sel_s15_lo;
-  wire sel_s16;
-  wire [12:0] sel_s16_hi;
-  wire [12:0] sel_s16_lo;
-  wire sel_s17;
-  wire [12:0] sel_s17_hi;
-  wire [12:0] sel_s17_lo;
-  wire sel_s18;
-  wire [12:0] sel_s18_hi;
-  wire [12:0] sel_s18_lo;
-  wire [12:0] sel_s1_hi;
-  wire [12:0] sel_s1_lo;
-  wire sel_s2;
-  wire [12:0] sel_s2_hi;
-  wire [12:0] sel_s2_lo;
-  wire sel_s3;
-  wire [12:0] sel_s3_hi;
-  wire [12:0] sel_s3_lo;
-  wire sel_s4;
-  wire [12:0] sel_s4_hi;
-  wire [12:0] sel_s4_lo;
-  wire sel_s5;
-  wire [12:0] sel_s5_hi;
-  wire [12:0] sel_s5_lo;
-  wire sel_s6;
-  wire [12:0] sel_s6_hi;
-  wire [12:0] sel_s6_lo;
-  wire sel_s7;
-  wire [12:0] sel_s7_hi;
-  wire [12:0] sel_s7_lo;
-  wire sel_s8;
-  wire [12:0] sel_s8_hi;
-  wire [12:0] sel_s8_lo;
-  wire sel_s9;
-  wire [12:0] sel_s9_hi;
-  wire [12:0] sel_s9_lo;
-  reg valid_s0 = 1'h0;
-  reg valid_s1 = 1'h0;
-  reg valid_s2 = 1'h0;
-  assign sel_s16 = sel_s14_lo[12:9] > sel_s12_lo[12:9];
-  assign sel_s16_lo = sel_s16 ? sel_s12_lo : sel_s14_lo;
-  assign sel_s16_hi = sel_s16 ? sel_s14_lo : sel_s12_lo;
-  assign sel_s17 = sel_s15_lo[12:9] > sel_s14_hi[12:9];
-  assign sel_s17_lo = sel_s17 ? sel_s14_hi : sel_s15_lo;
-  assign sel_s17_hi = sel_s17 ? sel_s15_lo : sel_s14_hi;
-  assign sel_s18 = sel_s13_hi[12:9] > sel_s15_hi[12:9];
-  assign sel_s18_lo = sel_s18 ? sel_s15_hi : sel_s13_hi;
-  assign sel_s18_hi = sel_s18 ? sel_s13_hi : sel_s15_hi;
-  assign \$138  = sel_l19_s0 - 1'h0;
-  assign \$139  = \sel_l19_s0$275  - 1'h1;
-  assign \$140  = \sel_l19_s0$277  - 2'h2;
-  assign \$141  = \sel_l19_s0$279  - 2'h3;
-  assign \$142  = \sel_l19_s0$281  - 3'h4;
-  assign \$143  = \sel_l19_s0$283  - 3'h5;
-  assign \$144  = \sel_l19_s0$285  - 3'h6;
-  assign \$145  = \sel_l19_s0$287  - 3'h7;
-  assign \$146  = \$138 [0] ? \sel_l19_s0$289 [63:56] : \sel_l19_s0$289 [55:48];
-  assign \$147  = \$138 [0] ? \sel_l19_s0$289 [47:40] : \sel_l19_s0$289 [39:32];
-  assign \$148  = \$138 [1] ? \$146  : \$147 ;
-  assign \$149  = \$138 [0] ? \sel_l19_s0$289 [31:24] : \sel_l19_s0$289 [23:16];
-  assign \$150  = \$138 [0] ? \sel_l19_s0$289 [15:8] : \sel_l19_s0$289 [7:0];
-  assign \$151  = \$138 [1] ? \$149  : \$150 ;
-  assign \$152  = \$138 [2] ? \$148  : \$151 ;
-  assign mul_w0_0 = \$138 [3] ? \sel_l19_s0$289 [71:64] : \$152 ;
-  assign \$153  = \$139 [0] ? \sel_l19_s0$289 [71:64] : \sel_l19_s0$289 [63:56];
-  assign \$154  = \$139 [0] ? \sel_l19_s0$289 [55:48] : \sel_l19_s0$289 [47:40];
-  assign \$155  = \$139 [1] ? \$153  : \$154 ;
-  assign \$156  = \$139 [0] ? \sel_l19_s0$289 [39:32] : \sel_l19_s0$289 [31:24];
-  assign \$157  = \$139 [0] ? \sel_l19_s0$289 [23:16] : \sel_l19_s0$289 [15:8];
-  assign \$158  = \$139 [1] ? \$156  : \$157 ;
-  assign \$159  = \$139 [2] ? \$155  : \$158 ;
-  assign mul_w0_1 = \$139 [3] ? \sel_l19_s0$289 [79:72] : \$159 ;
-  assign \$160  = \$140 [0] ? \sel_l19_s0$289 [79:72] : \sel_l19_s0$289 [71:64];
-  assign \$161  = \$140 [0] ? \sel_l19_s0$289 [63:56] : \sel_l19_s0$289 [55:48];
-  assign \$162  = \$140 [1] ? \$160  : \$161 ;
-  assign \$163  = \$140 [0] ? \sel_l19_s0$289 [47:40] : \sel_l19_s0$289 [39:32];
-  assign \$164  = \$140 [0] ? \sel_l19_s0$289 [31:24] : \sel_l19_s0$289 [23:16];
-  assign \$165  = \$140 [1] ? \$163  : \$164 ;
-  assign \$166  = \$140 [2] ? \$162  : \$165 ;
-  assign mul_w0_2 = \$140 [3] ? \sel_l19_s0$289 [87:80] : \$166 ;
-  assign \$167  = \$141 [0] ? \sel_l19_s0$289 [87:80] : \sel_l19_s0$289 [79:72];
-  assign \$168  = \$141 [0] ? \sel_l19_s0$289 [71:64] : \sel_l19_s0$289 [63:56];
-  assign \$169  = \$141 [1] ? \$167  : \$168 ;
-  assign \$170  = \$141 [0] ? \sel_l19_s0$289 [55:48] : \sel_l19_s0$289 [47:40];
-  assign \$171  = \$141 [0] ? \sel_l19_s0$289 [39:32] : \sel_l19_s0$289 [31:24];
-  assign \$172  = \$141 [1] ? \$170  : \$171 ;
-  assign \$173  = \$141 [2] ? \$169  : \$172 ;
-  assign mul_w0_3 = \$141 [3] ? \sel_l19_s0$289 [95:88] : \$173 ;
-  assign \$174  = \$142 [0] ? \sel_l19_s0$289 [95:88] : \sel_l19_s0$289 [87:80];
-  assign \$175  = \$142 [0] ? \sel_l19_s0$289 [79:72] : \sel_l19_s0$289 [71:64];
-  assign \$176  = \$142 [1] ? \$174  : \$175 ;
-  assign \$177  = \$142 [0] ? \sel_l19_s0$289 [63:56] : \sel_l19_s0$289 [55:48];
-  assign \$178  = \$142 [0] ? \sel_l19_s0$289 [47:40] : \sel_l19_s0$289 [39:32];
-  assign \$179  = \$142 [1] ? \$177  : \$178 ;
-  assign \$180  = \$142 [2] ? \$176  : \$179 ;
-  assign mul_w0_4 = \$142 [3] ? \sel_l19_s0$289 [103:96] : \$180 ;
-  assign \$181  = \$143 [0] ? \sel_l19_s0$289 [103:96] : \sel_l19_s0$289 [95:88];
-  assign \$182  = \$143 [0] ? \sel_l19_s0$289 [87:80] : \sel_l19_s0$289 [79:72];
-  assign \$183  = \$143 [1] ? \$181  : \$182 ;
-  assign \$184  = \$143 [0] ? \sel_l19_s0$289 [71:64] : \sel_l19_s0$289 [63:56];
-  assign \$185  = \$143 [0] ? \sel_l19_s0$289 [55:48] : \sel_l19_s0$289 [47:40];
-  assign \$186  = \$143 [1] ? \$184  : \$185 ;
-  assign \$187  = \$143 [2] ? \$183  : \$186 ;
-  assign mul_w0_5 = \$143 [3] ? \sel_l19_s0$289 [111:104] : \$187 ;
-  assign \$188  = \$144 [0] ? \sel_l19_s0$289 [111:104] : \sel_l19_s0$289 [103:96];
-  assign \$189  = \$144 [0] ? \sel_l19_s0$289 [95:88] : \sel_l19_s0$289 [87:80];
-  assign \$190  = \$144 [1] ? \$188  : \$189 ;
-  assign \$191  = \$144 [0] ? \sel_l19_s0$289 [79:72] : \sel_l19_s0$289 [71:64];
-  assign \$192  = \$144 [0] ? \sel_l19_s0$289 [63:56] : \sel_l19_s0$289 [55:48];
-  assign \$193  = \$144 [1] ? \$191  : \$192 ;
-  assign \$194  = \$144 [2] ? \$190  : \$193 ;
-  assign mul_w0_6 = \$144 [3] ? \sel_l19_s0$289 [119:112] : \$194 ;
-  assign \$195  = \$145 [0] ? \sel_l19_s0$289 [119:112] : \sel_l19_s0$289 [111:104];
-  assign \$196  = \$145 [0] ? \sel_l19_s0$289 [103:96] : \sel_l19_s0$289 [95:88];
-  assign \$197  = \$145 [1] ? \$195  : \$196 ;
-  assign \$198  = \$145 [0] ? \sel_l19_s0$289 [87:80] : \sel_l19_s0$289 [79:72];
-  assign \$199  = \$145 [0] ? \sel_l19_s0$289 [71:64] : \sel_l19_s0$289 [63:56];
-  assign \$200  = \$145 [1] ? \$198  : \$199 ;
-  assign \$201  = \$145 [2] ? \$197  : \$200 ;
-  assign mul_w0_7 = \$145 [3] ? \sel_l19_s0$289 [127:120] : \$201 ;
-  assign \$202  = \$138 [0] ? \sel_l19_s0$289 [191:184] : \sel_l19_s0$289 [183:176];
-  assign \$203  = \$138 [0] ? \sel_l19_s0$289 [175:168] : \sel_l19_s0$289 [167:160];
-  assign \$204  = \$138 [1] ? \$202  : \$203 ;
-  assign \$205  = \$138 [0] ? \sel_l19_s0$289 [159:152] : \sel_l19_s0$289 [151:144];
-  assign \$206  = \$138 [0] ? \sel_l19_s0$289 [143:136] : \sel_l19_s0$289 [135:128];
-  assign \$207  = \$138 [1] ? \$205  : \$206 ;
-  assign \$208  = \$138 [2] ? \$204  : \$207 ;
-  assign mul_w1_0 = \$138 [3] ? \sel_l19_s0$289 [199:192] : \$208 ;
-  assign \$209  = \$139 [0] ? \sel_l19_s0$289 [199:192] : \sel_l19_s0$289 [191:184];
-  assign \$210  = \$139 [0] ? \sel_l19_s0$289 [183:176] : \sel_l19_s0$289 [175:168];
-  assign \$211  = \$139 [1] ? \$209  : \$210 ;
-  assign \$212  = \$139 [0] ? \sel_l19_s0$289 [167:160] : \sel_l19_s0$289 [159:152];
-  assign \$213  = \$139 [0] ? \sel_l19_s0$289 [151:144] : \sel_l19_s0$289 [143:136];
-  assign \$214  = \$139 [1] ? \$212  : \$213 ;
-  assign \$215  = \$139 [2] ? \$211  : \$214 ;
-  assign mul_w1_1 = \$139 [3] ? \sel_l19_s0$289 [207:200] : \$215 ;
-  assign \$216  = \$140 [0] ? \sel_l19_s0$289 [207:200] : \sel_l19_s0$289 [199:192];
-  assign \$217  = \$140 [0] ? \sel_l19_s0$289 [191:184] : \sel_l19_s0$289 [183:176];
-  assign \$218  = \$140 [1] ? \$216  : \$217 ;
-  assign \$219  = \$140 [0] ? \sel_l19_s0$289 [175:168] : \sel_l19_s0$289 [167:160];
-  assign \$220  = \$140 [0] ? \sel_l19_s0$289 [159:152] : \sel_l19_s0$289 [151:144];
-  assign \$221  = \$140 [1] ? \$219  : \$220 ;
-  assign \$222  = \$140 [2] ? \$218  : \$221 ;
-  assign mul_w1_2 = \$140 [3] ? \sel_l19_s0$289 [215:208] : \$222 ;
-  assign \$223  = \$141 [0] ? \sel_l19_s0$289 [215:208] : \sel_l19_s0$289 [207:200];
-  assign \$224  = \$141 [0] ? \sel_l19_s0$289 [199:192] : \sel_l19_s0$289 [191:184];
-  assign \$225  = \$141 [1] ? \$223  : \$224 ;
-  assign \$226  = \$141 [0] ? \sel_l19_s0$289 [183:176] : \sel_l19_s0$289 [175:168];
-  assign \$227  = \$141 [0] ? \sel_l19_s0$289 [167:160] : \sel_l19_s0$289 [159:152];
-  assign \$228  = \$141 [1] ? \$226  : \$227 ;
-  assign \$229  = \$141 [2] ? \$225  : \$228 ;
-  assign mul_w1_3 = \$141 [3] ? \sel_l19_s0$289 [223:216] : \$229 ;
-  assign \$230  = \$142 [0] ? \sel_l19_s0$289 [223:216] : \sel_l19_s0$289 [215:208];
-  assign \$231  = \$142 [0] ? \sel_l19_s0$289 [207:200] : \sel_l19_s0$289 [199:192];
-  assign \$232  = \$142 [1] ? \$230  : \$231 ;
-  assign \$233  = \$142 [0] ? \sel_l19_s0$289 [191:184] : \sel_l19_s0$289 [183:176];
-  assign \$234  = \$142 [0] ? \sel_l19_s0$289 [175:168] : \sel_l19_s0$289 [167:160];
-  assign \$235  = \$142 [1] ? \$233  : \$234 ;
-  assign \$236  = \$142 [2] ? \$232  : \$235 ;
-  assign mul_w1_4 = \$142 [3] ? \sel_l19_s0$289 [231:224] : \$236 ;
-  assign \$237  = \$143 [0] ? \sel_l19_s0$289 [231:224] : \sel_l19_s0$289 [223:216];
-  assign \$238  = \$143 [0] ? \sel_l19_s0$289 [215:208] : \sel_l19_s0$289 [207:200];
-  assign \$239  = \$143 [1] ? \$237  : \$238 ;
-  assign \$240  = \$143 [0] ? \sel_l19_s0$289 [199:192] : \sel_l19_s0$289 [191:184];
-  assign \$241  = \$143 [0] ? \sel_l19_s0$289 [183:176] : \sel_l19_s0$289 [175:168];
-  assign \$242  = \$143 [1] ? \$240  : \$241 ;
-  assign \$243  = \$143 [2] ? \$239  : \$242 ;
-  assign mul_w1_5 = \$143 [3] ? \sel_l19_s0$289 [239:232] : \$243 ;
-  assign \$244  = \$144 [0] ? \sel_l19_s0$289 [239:232] : \sel_l19_s0$289 [231:224];
-  assign \$245  = \$144 [0] ? \sel_l19_s0$289 [223:216] : \sel_l19_s0$289 [215:208];
-  assign \$246  = \$144 [1] ? \$244  : \$245 ;
-  assign \$247  = \$144 [0] ? \sel_l19_s0$289 [207:200] : \sel_l19_s0$289 [199:192];
-  assign \$248  = \$144 [0] ? \sel_l19_s0$289 [191:184] : \sel_l19_s0$289 [183:176];
-  assign \$249  = \$144 [1] ? \$247  : \$248 ;
-  assign \$250  = \$144 [2] ? \$246  : \$249 ;
-  assign mul_w1_6 = \$144 [3] ? \sel_l19_s0$289 [247:240] : \$250 ;
-  assign \$251  = \$145 [0] ? \sel_l19_s0$289 [247:240] : \sel_l19_s0$289 [239:232];
-  assign \$252  = \$145 [0] ? \sel_l19_s0$289 [231:224] : \sel_l19_s0$289 [223:216];
-  assign \$253  = \$145 [1] ? \$251  : \$252 ;
-  assign \$254  = \$145 [0] ? \sel_l19_s0$289 [215:208] : \sel_l19_s0$289 [207:200];
-  assign \$255  = \$145 [0] ? \sel_l19_s0$289 [199:192] : \sel_l19_s0$289 [191:184];
-  assign \$256  = \$145 [1] ? \$254  : \$255 ;
-  assign \$257  = \$145 [2] ? \$253  : \$256 ;
-  assign mul_w1_7 = \$145 [3] ? \sel_l19_s0$289 [255:248] : \$257 ;
-  assign \$258  = \$138 [0] ? \sel_l19_s0$289 [319:312] : \sel_l19_s0$289 [311:304];
-  assign \$259  = \$138 [0] ? \sel_l19_s0$289 [303:296] : \sel_l19_s0$289 [295:288];
-  assign \$260  = \$138 [1] ? \$258  : \$259 ;
-  assign \$261  = \$138 [0] ? \sel_l19_s0$289 [287:280] : \sel_l19_s0$289 [279:272];
-  assign \$262  = \$138 [0] ? \sel_l19_s0$289 [271:264] : \sel_l19_s0$289 [263:256];
-  assign \$263  = \$138 [1] ? \$261  : \$262 ;
-  assign \$264  = \$138 [2] ? \$260  : \$263 ;
-  assign mul_w2_0 = \$138 [3] ? \sel_l19_s0$289 [327:320] : \$264 ;
-  assign \$265  = \$139 [0] ? \sel_l19_s0$289 [327:320] : \sel_l19_s0$289 [319:312];
-  assign \$266  = \$139 [0] ? \sel_l19_s0$289 [311:304] : \sel_l19_s0$289 [303:296];
-  assign \$267  = \$139 [1] ? \$265  : \$266 ;
-  assign \$268  = \$139 [0] ? \sel_l19_s0$289 [295:288] : \sel_l19_s0$289 [287:280];
-  assign \$269  = \$139 [0] ? \sel_l19_s0$289 [279:272] : \sel_l19_s0$289 [271:264];
-  assign \$270  = \$139 [1] ? \$268  : \$269 ;
-  assign \$271  = \$139 [2] ? \$267  : \$270 ;
-  assign mul_w2_1 = \$139 [3] ? \sel_l19_s0$289 [335:328] : \$271 ;
-  assign \$272  = \$140 [0] ? \sel_l19_s0$289 [335:328] : \sel_l19_s0$289 [327:320];
-  assign \$273  = \$140 [0] ? \sel_l19_s0$289 [319:312] : \sel_l19_s0$289 [311:304];
-  assign \$274  = \$140 [1] ? \$272  : \$273 ;
-  assign \$275  = \$140 [0] ? \sel_l19_s0$289 [303:296] : \sel_l19_s0$289 [295:288];
-  assign \$276  = \$140 [0] ? \sel_l19_s0$289 [287:280] : \sel_l19_s0$289 [279:272];
-  assign \$277  = \$140 [1] ? \$275  : \$276 ;
-  assign \$278  = \$140 [2] ? \$274  : \$277 ;
-  assign mul_w2_2 = \$140 [3] ? \sel_l19_s0$289 [343:336] : \$278 ;
-  assign \$279  = \$141 [0] ? \sel_l19_s0$289 [343:336] : \sel_l19_s0$289 [335:328];
-  assign \$280  = \$141 [0] ? \sel_l19_s0$289 [327:320] : \sel_l19_s0$289 [319:312];
-  assign \$281  = \$141 [1] ? \$279  : \$280 ;
-  assign \$282  = \$141 [0] ? \sel_l19_s0$289 [311:304] : \sel_l19_s0$289 [303:296];
-  assign \$283  = \$141 [0] ? \sel_l19_s0$289 [295:288] : \sel_l19_s0$289 [287:280];
-  assign \$284  = \$141 [1] ? \$282  : \$283 ;
-  assign \$285  = \$141 [2] ? \$281  : \$284 ;
-  assign mul_w2_3 = \$141 [3] ? \sel_l19_s0$289 [351:344] : \$285 ;
-  assign \$286  = \$142 [0] ? \sel_l19_s0$289 [351:344] : \sel_l19_s0$289 [343:336];
-  assign \$287  = \$142 [0] ? \sel_l19_s0$289 [335:328] : \sel_l19_s0$289 [327:320];
-  assign \$288  = \$142 [1] ? \$286  : \$287 ;
-  assign \$289  = \$142 [0] ? \sel_l19_s0$289 [319:312] : \sel_l19_s0$289 [311:304];
-  assign \$290  = \$142 [0] ? \sel_l19_s0$289 [303:296] : \sel_l19_s0$289 [295:288];
-  assign \$291  = \$142 [1] ? \$289  : \$290 ;
-  assign \$292  = \$142 [2] ? \$288  : \$291 ;
-  assign mul_w2_4 = \$142 [3] ? \sel_l19_s0$289 [359:352] : \$292 ;
-  assign \$293  = \$143 [0] ? \sel_l19_s0$289 [359:352] : \sel_l19_s0$289 [351:344];
-  assign \$294  = \$143 [0] ? \sel_l19_s0$289 [343:336] : \sel_l19_s0$289 [335:328];
-  assign \$295  = \$143 [1] ? \$293  : \$294 ;
-  assign \$296  = \$143 [0] ? \sel_l19_s0$289 [327:320] : \sel_l19_s0$289 [319:312];
-  assign \$297  = \$143 [0] ? \sel_l19_s0$289 [311:304] : \sel_l19_s0$289 [303:296];
-  assign \$298  = \$143 [1] ? \$296  : \$297 ;
-  assign \$299  = \$143 [2] ? \$295  : \$298 ;
-  assign mul_w2_5 = \$143 [3] ? \sel_l19_s0$289 [367:360] : \$299 ;
-  assign \$300  = \$144 [0] ? \sel_l19_s0$289 [367:360] : \sel_l19_s0$289 [359:352];
-  assign \$301  = \$144 [0] ? \sel_l19_s0$289 [351:344] : \sel_l19_s0$289 [343:336];
-  assign \$302  = \$144 [1] ? \$300  : \$301 ;
-  assign \$303  = \$144 [0] ? \sel_l19_s0$289 [335:328] : \sel_l19_s0$289 [327:320];
-  assign \$304  = \$144 [0] ? \sel_l19_s0$289 [319:312] : \sel_l19_s0$289 [311:304];
-  assign \$305  = \$144 [1] ? \$303  : \$304 ;
-  assign \$306  = \$144 [2] ? \$302  : \$305 ;
-  assign mul_w2_6 = \$144 [3] ? \sel_l19_s0$289 [375:368] : \$306 ;
-  assign \$307  = \$145 [0] ? \sel_l19_s0$289 [375:368] : \sel_l19_s0$289 [367:360];
-  assign \$308  = \$145 [0] ? \sel_l19_s0$289 [359:352] : \sel_l19_s0$289 [351:344];
-  assign \$309  = \$145 [1] ? \$307  : \$308 ;
-  assign \$310  = \$145 [0] ? \sel_l19_s0$289 [343:336] : \sel_l19_s0$289 [335:328];
-  assign \$311  = \$145 [0] ? \sel_l19_s0$289 [327:320] : \sel_l19_s0$289 [319:312];
-  assign \$312  = \$145 [1] ? \$310  : \$311 ;
-  assign \$313  = \$145 [2] ? \$309  : \$312 ;
-  assign mul_w2_7 = \$145 [3] ? \sel_l19_s0$289 [383:376] : \$313 ;
-  assign \$314  = \$138 [0] ? \sel_l19_s0$289 [447:440] : \sel_l19_s0$289 [439:432];
-  assign \$315  = \$138 [0] ? \sel_l19_s0$289 [431:424] : \sel_l19_s0$289 [423:416];
-  assign \$316  = \$138 [1] ? \$314  : \$315 ;
-  assign \$317  = \$138 [0] ? \sel_l19_s0$289 [415:408] : \sel_l19_s0$289 [407:400];
-  assign \$318  = \$138 [0] ? \sel_l19_s0$289 [399:392] : \sel_l19_s0$289 [391:384];
-  assign \$319  = \$138 [1] ? \$317  : \$318 ;
-  assign \$320  = \$138 [2] ? \$316  : \$319 ;
-  assign mul_w3_0 = \$138 [3] ? \sel_l19_s0$289 [455:448] : \$320 ;
-  assign \$321  = \$139 [0] ? \sel_l19_s0$289 [455:448] : \sel_l19_s0$289 [447:440];
-  assign \$322  = \$139 [0] ? \sel_l19_s0$289 [439:432] : \sel_l19_s0$289 [431:424];
-  assign \$323  = \$139 [1] ? \$321  : \$322 ;
-  assign \$324  = \$139 [0] ? \sel_l19_s0$289 [423:416] : \sel_l19_s0$289 [415:408];
-  assign \$325  = \$139 [0] ? \sel_l19_s0$289 [407:400] : \sel_l19_s0$289 [399:392];
-  assign \$326  = \$139 [1] ? \$324  : \$325 ;
-  assign \$327  = \$139 [2] ? \$323  : \$326 ;
-  assign mul_w3_1 = \$139 [3] ? \sel_l19_s0$289 [463:456] : \$327 ;
-  assign \$328  = \$140 [0] ? \sel_l19_s0$289 [463:456] : \sel_l19_s0$289 [455:448];
-  assign \$329  = \$140 [0] ? \sel_l19_s0$289 [447:440] : \sel_l19_s0$289 [439:432];
-  assign \$330  = \$140 [1] ? \$328  : \$329 ;
-  assign \$331  = \$140 [0] ? \sel_l19_s0$289 [431:424] : \sel_l19_s0$289 [423:416];
-  assign \$332  = \$140 [0] ? \sel_l19_s0$289 [415:408] : \sel_l19_s0$289 [407:400];
-  assign \$333  = \$140 [1] ? \$331  : \$332 ;
-  assign \$334  = \$140 [2] ? \$330  : \$333 ;
-  assign mul_w3_2 = \$140 [3] ? \sel_l19_s0$289 [471:464] : \$334 ;
-  assign \$335  = \$141 [0] ? \sel_l19_s0$289 [471:464] : \sel_l19_s0$289 [463:456];
-  assign \$336  = \$141 [0] ? \sel_l19_s0$289 [455:448] : \sel_l19_s0$289 [447:440];
-  assign \$337  = \$141 [1] ? \$335  : \$336 ;
-  assign \$338  = \$141 [0] ? \sel_l19_s0$289 [439:432] : \sel_l19_s0$289 [431:424];
-  assign \$339  = \$141 [0] ? \sel_l19_s0$289 [423:416] : \sel_l19_s0$289 [415:408];
-  assign \$340  = \$141 [1] ? \$338  : \$339 ;
-  assign \$341  = \$141 [2] ? \$337  : \$340 ;
-  assign mul_w3_3 = \$141 [3] ? \sel_l19_s0$289 [479:472] : \$341 ;
-  assign \$342  = \$142 [0] ? \sel_l19_s0$289 [479:472] : \sel_l19_s0$289 [471:464];
-  assign \$343  = \$142 [0] ? \sel_l19_s0$289 [463:456] : \sel_l19_s0$289 [455:448];
-  assign \$344  = \$142 [1] ? \$342  : \$343 ;
-  assign \$345  = \$142 [0] ? \sel_l19_s0$289 [447:440] : \sel_l19_s0$289 [439:432];
-  assign \$346  = \$142 [0] ? \sel_l19_s0$289 [431:424] : \sel_l19_s0$289 [423:416];
-  assign \$347  = \$142 [1] ? \$345  : \$346 ;
-  assign \$348  = \$142 [2] ? \$344  : \$347 ;
-  assign mul_w3_4 = \$142 [3] ? \sel_l19_s0$289 [487:480] : \$348 ;
-  assign \$349  = \$143 [0] ? \sel_l19_s0$289 [487:480] : \sel_l19_s0$289 [479:472];
-  assign \$350  = \$143 [0] ? \sel_l19_s0$289 [471:464] : \sel_l19_s0$289 [463:456];
-  assign \$351  = \$143 [1] ? \$349  : \$350 ;
-  assign \$352  = \$143 [0] ? \sel_l19_s0$289 [455:448] : \sel_l19_s0$289 [447:440];
-  assign \$353  = \$143 [0] ? \sel_l19_s0$289 [439:432] : \sel_l19_s0$289 [431:424];
-  assign \$354  = \$143 [1] ? \$352  : \$353 ;
-  assign \$355  = \$143 [2] ? \$351  : \$354 ;
-  assign mul_w3_5 = \$143 [3] ? \sel_l19_s0$289 [495:488] : \$355 ;
-  assign \$356  = \$144 [0] ? \sel_l19_s0$289 [495:488] : \sel_l19_s0$289 [487:480];
-  assign \$357  = \$144 [0] ? \sel_l19_s0$289 [479:472] : \sel_l19_s0$289 [471:464];
-  assign \$358  = \$144 [1] ? \$356  : \$357 ;
-  assign \$359  = \$144 [0] ? \sel_l19_s0$289 [463:456] : \sel_l19_s0$289 [455:448];
-  assign \$360  = \$144 [0] ? \sel_l19_s0$289 [447:440] : \sel_l19_s0$289 [439:432];
-  assign \$361  = \$144 [1] ? \$359  : \$360 ;
-  assign \$362  = \$144 [2] ? \$358  : \$361 ;
-  assign mul_w3_6 = \$144 [3] ? \sel_l19_s0$289 [503:496] : \$362 ;
-  assign \$363  = \$145 [0] ? \sel_l19_s0$289 [503:496] : \sel_l19_s0$289 [495:488];
-  assign \$364  = \$145 [0] ? \sel_l19_s0$289 [487:480] : \sel_l19_s0$289 [479:472];
-  assign \$365  = \$145 [1] ? \$363  : \$364 ;
-  assign \$366  = \$145 [0] ? \sel_l19_s0$289 [471:464] : \sel_l19_s0$289 [463:456];
-  assign \$367  = \$145 [0] ? \sel_l19_s0$289 [455:448] : \sel_l19_s0$289 [447:440];
-  assign \$368  = \$145 [1] ? \$366  : \$367 ;
-  assign \$369  = \$145 [2] ? \$365  : \$368 ;
-  assign mul_w3_7 = \$145 [3] ? \sel_l19_s0$289 [511:504] : \$369 ;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$323 );
-  assign acc0_sum_p1 = $signed(\prod_s0$325 ) + $signed(\prod_s0$326 );
-  assign acc0_sum_p2 = $signed(\prod_s0$328 ) + $signed(\prod_s0$329 );
-  assign acc0_sum_p3 = $signed(\prod_s0$331 ) + $signed(\prod_s0$332 );
-  assign acc0_sum_p4 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
-  assign acc0_sum_p5 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
-  assign acc0_sum_p6 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
-  assign \$370  = $signed(acc0) + $signed(acc0_sum_p6);
-  assign acc1_sum_p0 = $signed(\prod_s0$339 ) + $signed(\prod_s0$340 );
-  assign acc1_sum_p1 = $signed(\prod_s0$342 ) + $signed(\prod_s0$343 );
-  assign acc1_sum_p2 = $signed(\prod_s0$345 ) + $signed(\prod_s0$346 );
-  assign acc1_sum_p3 = $signed(\prod_s0$348 ) + $signed(\prod_s0$349 );
-  assign acc1_sum_p4 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
-  assign acc1_sum_p5 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
-  assign acc1_sum_p6 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
-  assign \$371  = $signed(acc1) + $signed(acc1_sum_p6);
-  assign acc2_sum_p0 = $signed(\prod_s0$356 ) + $signed(\prod_s0$357 );
-  assign acc2_sum_p1 = $signed(\prod_s0$359 ) + $signed(\prod_s0$360 );
-  assign acc2_sum_p2 = $signed(\prod_s0$362 ) + $signed(\prod_s0$363 );
-  assign acc2_sum_p3 = $signed(\prod_s0$365 ) + $signed(\prod_s0$366 );
-  assign acc2_sum_p4 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
-  assign acc2_sum_p5 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
-  assign acc2_sum_p6 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
-  assign \$372  = $signed(acc2) + $signed(acc2_sum_p6);
-  assign acc3_sum_p0 = $signed(\prod_s0$373 ) + $signed(\prod_s0$374 );
-  assign acc3_sum_p1 = $signed(\prod_s0$376 ) + $signed(\prod_s0$377 );
-  assign acc3_sum_p2 = $signed(\prod_s0$379 ) + $signed(\prod_s0$380 );
-  assign acc3_sum_p3 = $signed(\prod_s0$382 ) + $signed(\prod_s0$383 );
-  assign acc3_sum_p4 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
-  assign acc3_sum_p5 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
-  assign acc3_sum_p6 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
-  assign \$373  = $signed(acc3) + $signed(acc3_sum_p6);
-  assign \$374  = ! sel_s8_lo[12:9];
-  assign \$375  = sel_s8_lo[12:9] == 1'h1;
-  assign \$376  = sel_s16_lo[12:9] == 1'h1;
-  assign \$377  = \$375  | \$376 ;
-  assign \$378  = sel_s8_lo[12:9] == 2'h2;
-  assign \$379  = sel_s16_lo[12:9] == 2'h2;
-  assign \$380  = \$378  | \$379 ;
-  assign \$381  = sel_s16_hi[12:9] == 2'h2;
-  assign \$382  = \$380  | \$381 ;
-  assign \$383  = sel_s8_lo[12:9] == 2'h3;
-  assign \$384  = sel_s16_lo[12:9] == 2'h3;
-  assign \$385  = \$383  | \$384 ;
-  assign \$386  = sel_s16_hi[12:9] == 2'h3;
-  assign \$387  = sel_s17_lo[12:9] == 2'h3;
-  assign \$388  = \$386  | \$387 ;
-  assign \$389  = \$385  | \$388 ;
-  assign \$390  = sel_s8_lo[12:9] == 3'h4;
-  assign \$391  = sel_s16_lo[12:9] == 3'h4;
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = sel_s16_hi[12:9] == 3'h4;
-  assign \$394  = sel_s17_lo[12:9] == 3'h4;
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = \$392  | \$395 ;
-  assign \$397  = sel_s17_hi[12:9] == 3'h4;
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = sel_s8_lo[12:9] == 3'h5;
-  assign \$400  = sel_s16_lo[12:9] == 3'h5;
-  assign \$401  = \$399  | \$400 ;
-  assign \$402  = sel_s16_hi[12:9] == 3'h5;
-  assign \$403  = sel_s17_lo[12:9] == 3'h5;
-  assign \$404  = \$402  | \$403 ;
-  assign \$405  = \$401  | \$404 ;
-  assign \$406  = sel_s17_hi[12:9] == 3'h5;
-  assign \$407  = sel_s18_lo[12:9] == 3'h5;
-  assign \$408  = \$406  | \$407 ;
-  assign \$409  = \$405  | \$408 ;
-  assign \$410  = sel_s8_lo[12:9] == 3'h6;
-  assign \$411  = sel_s16_lo[12:9] == 3'h6;
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = sel_s16_hi[12:9] == 3'h6;
-  assign \$414  = sel_s17_lo[12:9] == 3'h6;
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = \$412  | \$415 ;
-  assign \$417  = sel_s17_hi[12:9] == 3'h6;
-  assign \$418  = sel_s18_lo[12:9] == 3'h6;
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = sel_s18_hi[12:9] == 3'h6;
-  assign \$421  = \$419  | \$420 ;
-  assign \$422  = \$416  | \$421 ;
-  assign \$423  = sel_s8_lo[12:9] == 3'h7;
-  assign \$424  = sel_s16_lo[12:9] == 3'h7;
-  assign \$425  = \$423  | \$424 ;
-  assign \$426  = sel_s16_hi[12:9] == 3'h7;
-  assign \$427  = sel_s17_lo[12:9] == 3'h7;
-  assign \$428  = \$426  | \$427 ;
-  assign \$429  = \$425  | \$428 ;
-  assign \$430  = sel_s17_hi[12:9] == 3'h7;
-  assign \$431  = sel_s18_lo[12:9] == 3'h7;
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = sel_s18_hi[12:9] == 3'h7;
-  assign \$434  = sel_s11_hi[12:9] == 3'h7;
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = \$432  | \$435 ;
-  assign \$437  = \$429  | \$436 ;
-  assign \$438  = sel_s8_lo[12:9] == 4'h8;
-  assign \$439  = sel_s16_lo[12:9] == 4'h8;
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = sel_s16_hi[12:9] == 4'h8;
-  assign \$442  = sel_s17_lo[12:9] == 4'h8;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = \$440  | \$443 ;
-  assign \$445  = sel_s17_hi[12:9] == 4'h8;
-  assign \$446  = sel_s18_lo[12:9] == 4'h8;
-  assign \$447  = \$445  | \$446 ;
-  assign \$448  = sel_s18_hi[12:9] == 4'h8;
-  assign \$449  = sel_s11_hi[12:9] == 4'h8;
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = \$447  | \$450 ;
-  assign \$452  = \$444  | \$451 ;
-  assign \$453  = sel_s16_lo[12:9] == 4'h9;
-  assign \$454  = sel_s16_hi[12:9] == 4'h9;
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = sel_s17_lo[12:9] == 4'h9;
-  assign \$457  = sel_s17_hi[12:9] == 4'h9;
-  assign \$458  = \$456  | \$457 ;
-  assign \$459  = \$455  | \$458 ;
-  assign \$460  = sel_s18_lo[12:9] == 4'h9;
-  assign \$461  = sel_s18_hi[12:9] == 4'h9;
-  assign \$462  = \$460  | \$461 ;
-  assign \$463  = sel_s11_hi[12:9] == 4'h9;
-  assign \$464  = \$462  | \$463 ;
-  assign \$465  = \$459  | \$464 ;
-  assign \$466  = sel_s16_hi[12:9] == 4'ha;
-  assign \$467  = sel_s17_lo[12:9] == 4'ha;
-  assign \$468  = \$466  | \$467 ;
-  assign \$469  = sel_s17_hi[12:9] == 4'ha;
-  assign \$470  = sel_s18_lo[12:9] == 4'ha;
-  assign \$471  = \$469  | \$470 ;
-  assign \$472  = \$468  | \$471 ;
-  assign \$473  = sel_s18_hi[12:9] == 4'ha;
-  assign \$474  = sel_s11_hi[12:9] == 4'ha;
-  assign \$475  = \$473  | \$474 ;
-  assign \$476  = \$472  | \$475 ;
-  assign \$477  = sel_s17_lo[12:9] == 4'hb;
-  assign \$478  = sel_s17_hi[12:9] == 4'hb;
-  assign \$479  = \$477  | \$478 ;
-  assign \$480  = sel_s18_lo[12:9] == 4'hb;
-  assign \$481  = sel_s18_hi[12:9] == 4'hb;
-  assign \$482  = \$480  | \$481 ;
-  assign \$483  = \$479  | \$482 ;
-  assign \$484  = sel_s11_hi[12:9] == 4'hb;
-  assign \$485  = \$483  | \$484 ;
-  assign \$486  = sel_s17_hi[12:9] == 4'hc;
-  assign \$487  = sel_s18_lo[12:9] == 4'hc;
-  assign \$488  = \$486  | \$487 ;
-  assign \$489  = sel_s18_hi[12:9] == 4'hc;
-  assign \$490  = sel_s11_hi[12:9] == 4'hc;
-  assign \$491  = \$489  | \$490 ;
-  assign \$492  = \$488  | \$491 ;
-  assign \$493  = sel_s18_lo[12:9] == 4'hd;
-  assign \$494  = sel_s18_hi[12:9] == 4'hd;
-  assign \$495  = \$493  | \$494 ;
-  assign \$496  = sel_s11_hi[12:9] == 4'hd;
-  assign \$497  = \$495  | \$496 ;
-  assign \$498  = sel_s18_hi[12:9] == 4'he;
-  assign \$499  = sel_s11_hi[12:9] == 4'he;
-  assign \$500  = \$498  | \$499 ;
-  assign \$501  = sel_s11_hi[12:9] == 4'hf;
-  assign \$502  = - sel_s8_lo[7:0];
-  assign \$503  = sel_s8_lo[8] ? \$502  : { 1'h0, sel_s8_lo[7:0] };
-  assign \$504  = - sel_s16_lo[7:0];
-  assign \$505  = sel_s16_lo[8] ? \$504  : { 1'h0, sel_s16_lo[7:0] };
-  assign \$506  = - sel_s16_hi[7:0];
-  assign \$507  = sel_s16_hi[8] ? \$506  : { 1'h0, sel_s16_hi[7:0] };
-  assign \$508  = - sel_s17_lo[7:0];
-  assign \$509  = sel_s17_lo[8] ? \$508  : { 1'h0, sel_s17_lo[7:0] };
-  assign \$510  = - sel_s17_hi[7:0];
-  assign \$511  = sel_s17_hi[8] ? \$510  : { 1'h0, sel_s17_hi[7:0] };
-  assign \$512  = - sel_s18_lo[7:0];
-  assign \$513  = sel_s18_lo[8] ? \$512  : { 1'h0, sel_s18_lo[7:0] };
-  assign \$514  = - sel_s18_hi[7:0];
-  assign \$515  = sel_s18_hi[8] ? \$514  : { 1'h0, sel_s18_hi[7:0] };
-  assign \$516  = - sel_s11_hi[7:0];
-  assign \$517  = sel_s11_hi[8] ? \$516  : { 1'h0, sel_s11_hi[7:0] };
-  assign \$518  = $signed(\sel_l19_s0$399 ) * $signed(mul_w0_0);
-  assign \$519  = $signed(\sel_l19_s0$400 ) * $signed(mul_w0_1);
-  assign \$520  = $signed(\sel_l19_s0$401 ) * $signed(mul_w0_2);
-  assign \$521  = $signed(\sel_l19_s0$402 ) * $signed(mul_w0_3);
-  assign \$522  = $signed(\sel_l19_s0$403 ) * $signed(mul_w0_4);
-  assign \$523  = $signed(\sel_l19_s0$404 ) * $signed(mul_w0_5);
-  assign \$524  = $signed(\sel_l19_s0$405 ) * $signed(mul_w0_6);
-  assign \$525  = $signed(\sel_l19_s0$406 ) * $signed(mul_w0_7);
-  assign \$526  = $signed(\sel_l19_s0$399 ) * $signed(mul_w1_0);
-  assign \$527  = $signed(\sel_l19_s0$400 ) * $signed(mul_w1_1);
-  assign \$528  = $signed(\sel_l19_s0$401 ) * $signed(mul_w1_2);
-  assign \$529  = $signed(\sel_l19_s0$402 ) * $signed(mul_w1_3);
-  assign \$530  = $signed(\sel_l19_s0$403 ) * $signed(mul_w1_4);
-  assign \$531  = $signed(\sel_l19_s0$404 ) * $signed(mul_w1_5);
-  assign \$532  = $signed(\sel_l19_s0$405 ) * $signed(mul_w1_6);
-  assign \$533  = $signed(\sel_l19_s0$406 ) * $signed(mul_w1_7);
-  assign \$534  = $signed(\sel_l19_s0$399 ) * $signed(mul_w2_0);
-  assign \$535  = $signed(\sel_l19_s0$400 ) * $signed(mul_w2_1);
-  assign \$536  = $signed(\sel_l19_s0$401 ) * $signed(mul_w2_2);
-  assign \$537  = $signed(\sel_l19_s0$402 ) * $signed(mul_w2_3);
-  assign \$538  = $signed(\sel_l19_s0$403 ) * $signed(mul_w2_4);
-  assign \$539  = $signed(\sel_l19_s0$404 ) * $signed(mul_w2_5);
-  assign \$540  = $signed(\sel_l19_s0$405 ) * $signed(mul_w2_6);
-  assign \$541  = $signed(\sel_l19_s0$406 ) * $signed(mul_w2_7);
-  assign \$542  = $signed(\sel_l19_s0$399 ) * $signed(mul_w3_0);
-  assign \$543  = $signed(\sel_l19_s0$400 ) * $signed(mul_w3_1);
-  assign \$544  = $signed(\sel_l19_s0$401 ) * $signed(mul_w3_2);
-  assign \$545  = $signed(\sel_l19_s0$402 ) * $signed(mul_w3_3);
-  assign \$546  = $signed(\sel_l19_s0$403 ) * $signed(mul_w3_4);
-  assign \$547  = $signed(\sel_l19_s0$404 ) * $signed(mul_w3_5);
-  assign \$548  = $signed(\sel_l19_s0$405 ) * $signed(mul_w3_6);
-  assign \$549  = $signed(\sel_l19_s0$406 ) * $signed(mul_w3_7);
-  assign \$550  = prod_valid_s0 & \prod_s0$411 ;
-  assign \$551  = i__ready & prod_valid_s0;
-  assign \$552  = i__ready & prod_valid_s0;
-  assign \$553  = i__ready & prod_valid_s0;
-  assign \$554  = i__ready & prod_valid_s0;
-  always @(posedge clk)
-    \sel_l7_s0$115  <= \$555 ;
-  always @(posedge clk)
-    \sel_l7_s0$120  <= \$556 ;
-  always @(posedge clk)
-    sel_l7_s0 <= \$557 ;
-  always @(posedge clk)
-    \sel_l7_s0$117  <= \$558 ;
-  always @(posedge clk)
-    \sel_l7_s0$119  <= \$559 ;
-  always @(posedge clk)
-    \sel_l7_s0$116  <= \$560 ;
-  always @(posedge clk)
-    \sel_l7_s0$123  <= \$561 ;
-  always @(posedge clk)
-    \sel_l7_s0$128  <= \$562 ;
-  always @(posedge clk)
-    \sel_l7_s0$122  <= \$563 ;
-  always @(posedge clk)
-    \sel_l7_s0$125  <= \$564 ;
-  always @(posedge clk)
-    \sel_l7_s0$127  <= \$565 ;
-  always @(posedge clk)
-    \sel_l7_s0$124  <= \$566 ;
-  always @(posedge clk)
-    \sel_l7_s0$131  <= \$567 ;
-  always @(posedge clk)
-    \sel_l7_s0$136  <= \$568 ;
-  always @(posedge clk)
-    \sel_l7_s0$130  <= \$569 ;
-  always @(posedge clk)
-    \sel_l7_s0$133  <= \$570 ;
-  always @(posedge clk)
-    \sel_l7_s0$135  <= \$571 ;
-  always @(posedge clk)
-    \sel_l7_s0$132  <= \$572 ;
-  always @(posedge clk)
-    \sel_l7_s0$140  <= \$573 ;
-  always @(posedge clk)
-    \sel_l7_s0$145  <= \$574 ;
-  always @(posedge clk)
-    \sel_l7_s0$139  <= \$575 ;
-  always @(posedge clk)
-    \sel_l7_s0$142  <= \$576 ;
-  always @(posedge clk)
-    \sel_l7_s0$144  <= \$577 ;
-  always @(posedge clk)
-    \sel_l7_s0$141  <= \$578 ;
-  always @(posedge clk)
-    \sel_l7_s0$149  <= \$579 ;
-  always @(posedge clk)
-    \sel_l7_s0$154  <= \$580 ;
-  always @(posedge clk)
-    \sel_l7_s0$148  <= \$581 ;
-  always @(posedge clk)
-    \sel_l7_s0$151  <= \$582 ;
-  always @(posedge clk)
-    \sel_l7_s0$153  <= \$583 ;
-  always @(posedge clk)
-    \sel_l7_s0$150  <= \$584 ;
-  always @(posedge clk)
-    \sel_l7_s0$158  <= \$585 ;
-  always @(posedge clk)
-    \sel_l7_s0$163  <= \$586 ;
-  always @(posedge clk)
-    \sel_l7_s0$157  <= \$587 ;
-  always @(posedge clk)
-    \sel_l7_s0$198  <= \$588 ;
-  always @(posedge clk)
-    \sel_l7_s0$199  <= \$589 ;
-  always @(posedge clk)
-    \sel_l7_s0$195  <= \$590 ;
-  always @(posedge clk)
-    \sel_l7_s0$160  <= \$591 ;
-  always @(posedge clk)
-    \sel_l7_s0$162  <= \$592 ;
-  always @(posedge clk)
-    \sel_l7_s0$159  <= \$593 ;
-  always @(posedge clk)
-    \sel_l7_s0$200  <= \$594 ;
-  always @(posedge clk)
-    \sel_l7_s0$201  <= \$595 ;
-  always @(posedge clk)
-    \sel_l7_s0$196  <= \$596 ;
-  always @(posedge clk)
-    \sel_l7_s0$394  <= \$597 ;
-  always @(posedge clk)
-    \sel_l7_s0$395  <= \$598 ;
-  always @(posedge clk)
-    \sel_l13_s0$207  <= \$599 ;
-  always @(posedge clk)
-    \sel_l13_s0$208  <= \$600 ;
-  always @(posedge clk)
-    sel_l13_s0 <= \$601 ;
-  always @(posedge clk)
-    \sel_l13_s0$216  <= \$602 ;
-  always @(posedge clk)
-    \sel_l13_s0$217  <= \$603 ;
-  always @(posedge clk)
-    \sel_l13_s0$213  <= \$604 ;
-  always @(posedge clk)
-    \sel_l13_s0$225  <= \$605 ;
-  always @(posedge clk)
-    \sel_l13_s0$226  <= \$606 ;
-  always @(posedge clk)
-    \sel_l13_s0$222  <= \$607 ;
-  always @(posedge clk)
-    \sel_l13_s0$234  <= \$608 ;
-  always @(posedge clk)
-    \sel_l13_s0$235  <= \$609 ;
-  always @(posedge clk)
-    \sel_l13_s0$231  <= \$610 ;
-  always @(posedge clk)
-    \sel_l13_s0$209  <= \$611 ;
-  always @(posedge clk)
-    \sel_l13_s0$210  <= \$612 ;
-  always @(posedge clk)
-    \sel_l13_s0$205  <= \$613 ;
-  always @(posedge clk)
-    \sel_l13_s0$218  <= \$614 ;
-  always @(posedge clk)
-    \sel_l13_s0$219  <= \$615 ;
-  always @(posedge clk)
-    \sel_l13_s0$214  <= \$616 ;
-  always @(posedge clk)
-    \sel_l13_s0$227  <= \$617 ;
-  always @(posedge clk)
-    \sel_l13_s0$228  <= \$618 ;
-  always @(posedge clk)
-    \sel_l13_s0$223  <= \$619 ;
-  always @(posedge clk)
-    \sel_l13_s0$236  <= \$620 ;
-  always @(posedge clk)
-    \sel_l13_s0$237  <= \$621 ;
-  always @(posedge clk)
-    \sel_l13_s0$232  <= \$622 ;
-  always @(posedge clk)
-    \sel_l13_s0$396  <= \$623 ;
-  always @(posedge clk)
-    \sel_l13_s0$397  <= \$624 ;
-  always @(posedge clk)
-    \sel_l19_s0$398  <= \$625 ;
-  always @(posedge clk)
-    \sel_l19_s0$399  <= \$626 ;
-  always @(posedge clk)
-    \sel_l19_s0$400  <= \$627 ;
-  always @(posedge clk)
-    \sel_l19_s0$401  <= \$628 ;
-  always @(posedge clk)
-    \sel_l19_s0$402  <= \$629 ;
-  always @(posedge clk)
-    \sel_l19_s0$403  <= \$630 ;
-  always @(posedge clk)
-    \sel_l19_s0$404  <= \$631 ;
-  always @(posedge clk)
-    \sel_l19_s0$405  <= \$632 ;
-  always @(posedge clk)
-    \sel_l19_s0$406  <= \$633 ;
-  always @(posedge clk)
-    sel_l19_s0 <= \$634 ;
-  always @(posedge clk)
-    \sel_l19_s0$275  <= \$635 ;
-  always @(posedge clk)
-    \sel_l19_s0$277  <= \$636 ;
-  always @(posedge clk)
-    \sel_l19_s0$279  <= \$637 ;
-  always @(posedge clk)
-    \sel_l19_s0$281  <= \$638 ;
-  always @(posedge clk)
-    \sel_l19_s0$283  <= \$639 ;
-  always @(posedge clk)
-    \sel_l19_s0$285  <= \$640 ;
-  always @(posedge clk)
-    \sel_l19_s0$287  <= \$641 ;
-  always @(posedge clk)
-    \sel_l19_s0$289  <= \$642 ;
-  always @(posedge clk)
-    \sel_l19_s0$407  <= \$643 ;
-  always @(posedge clk)
-    valid_s0 <= \$644 ;
-  always @(posedge clk)
-    valid_s1 <= \$645 ;
-  always @(posedge clk)
-    valid_s2 <= \$646 ;
-  always @(posedge clk)
-    prod_s0 <= \$647 ;
-  always @(posedge clk)
-    \prod_s0$323  <= \$648 ;
-  always @(posedge clk)
-    \prod_s0$325  <= \$649 ;
-  always @(posedge clk)
-    \prod_s0$326  <= \$650 ;
-  always @(posedge clk)
-    \prod_s0$328  <= \$651 ;
-  always @(posedge clk)
-    \prod_s0$329  <= \$652 ;
-  always @(posedge clk)
-    \prod_s0$331  <= \$653 ;
-  always @(posedge clk)
-    \prod_s0$332  <= \$654 ;
-  always @(posedge clk)
-    \prod_s0$339  <= \$655 ;
-  always @(posedge clk)
-    \prod_s0$340  <= \$656 ;
-  always @(posedge clk)
-    \prod_s0$342  <= \$657 ;
-  always @(posedge clk)
-    \prod_s0$343  <= \$658 ;
-  always @(posedge clk)
-    \prod_s0$345  <= \$659 ;
-  always @(posedge clk)
-    \prod_s0$346  <= \$660 ;
-  always @(posedge clk)
-    \prod_s0$348  <= \$661 ;
-  always @(posedge clk)
-    \prod_s0$349  <= \$662 ;
-  always @(posedge clk)
-    \prod_s0$356  <= \$663 ;
-  always @(posedge clk)
-    \prod_s0$357  <= \$664 ;
-  always @(posedge clk)
-    \prod_s0$359  <= \$665 ;
-  always @(posedge clk)
-    \prod_s0$360  <= \$666 ;
-  always @(posedge clk)
-    \prod_s0$362  <= \$667 ;
-  always @(posedge clk)
-    \prod_s0$363  <= \$668 ;
-  always @(posedge clk)
-    \prod_s0$365  <= \$669 ;
-  always @(posedge clk)
-    \prod_s0$366  <= \$670 ;
-  always @(posedge clk)
-    \prod_s0$373  <= \$671 ;
-  always @(posedge clk)
-    \prod_s0$374  <= \$672 ;
-  always @(posedge clk)
-    \prod_s0$376  <= \$673 ;
-  always @(posedge clk)
-    \prod_s0$377  <= \$674 ;
-  always @(posedge clk)
-    \prod_s0$379  <= \$675 ;
-  always @(posedge clk)
-    \prod_s0$380  <= \$676 ;
-  always @(posedge clk)
-    \prod_s0$382  <= \$677 ;
-  always @(posedge clk)
-    \prod_s0$383  <= \$678 ;
-  always @(posedge clk)
-    \prod_s0$411  <= \$679 ;
-  always @(posedge clk)
-    prod_valid_s0 <= \$680 ;
-  always @(posedge clk)
-    o__valid <= \$681 ;
-  always @(posedge clk)
-    acc0_out <= \$682 ;
-  always @(posedge clk)
-    acc0 <= \$683 ;
-  always @(posedge clk)
-    acc1_out <= \$684 ;
-  always @(posedge clk)
-    acc1 <= \$685 ;
-  always @(posedge clk)
-    acc2_out <= \$686 ;
-  always @(posedge clk)
-    acc2 <= \$687 ;
-  always @(posedge clk)
-    acc3_out <= \$688 ;
-  always @(posedge clk)
-    acc3 <= \$689 ;
+  reg [7:0] sel_l1_s0 = 8'h00;
+  reg [7:0] \sel_l1_s0$27  = 8'h00;
+  reg [7:0] \sel_l1_s0$28  = 8'h00;
+  reg [7:0] \sel_l1_s0$29  = 8'h00;
+  reg [7:0] \sel_l1_s0$30  = 8'h00;
+  reg [7:0] \sel_l1_s0$31  = 8'h00;
+  reg [7:0] \sel_l1_s0$32  = 8'h00;
+  reg [7:0] \sel_l1_s0$33  = 8'h00;
+  reg [7:0] \sel_l1_s0$34  = 8'h00;
+  reg [7:0] \sel_l1_s0$35  = 8'h00;
+  reg [7:0] \sel_l1_s0$36  = 8'h00;
+  reg [7:0] \sel_l1_s0$37  = 8'h00;
+  reg [7:0] \sel_l1_s0$38  = 8'h00;
+  reg [7:0] \sel_l1_s0$39  = 8'h00;
+  reg [7:0] \sel_l1_s0$40  = 8'h00;
+  reg [7:0] \sel_l1_s0$41  = 8'h00;
+  reg [7:0] \sel_l1_s0$867  = 8'h00;
+  reg [7:0] \sel_l1_s0$868  = 8'h00;
+  reg [7:0] \sel_l1_s0$869  = 8'h00;
+  reg [7:0] \sel_l1_s0$870  = 8'h00;
+  reg [7:0] \sel_l1_s0$871  = 8'h00;
+  reg [7:0] \sel_l1_s0$872  = 8'h00;
+  reg [7:0] \sel_l1_s0$873  = 8'h00;
+  reg [7:0] \sel_l1_s0$874  = 8'h00;
+  reg [7:0] \sel_l1_s0$875  = 8'h00;
+  reg [7:0] \sel_l1_s0$876  = 8'h00;
+  reg [7:0] \sel_l1_s0$877  = 8'h00;
+  reg [7:0] \sel_l1_s0$878  = 8'h00;
+  reg [7:0] \sel_l1_s0$879  = 8'h00;
+  reg [7:0] \sel_l1_s0$880  = 8'h00;
+  reg [7:0] \sel_l1_s0$881  = 8'h00;
+  reg [7:0] \sel_l1_s0$882  = 8'h00;
+  reg [511:0] \sel_l1_s0$883  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$884  = 1'h0;
+  reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
+  reg [7:0] \sel_l2_s0$885  = 8'h00;
+  reg [7:0] \sel_l2_s0$886  = 8'h00;
+  reg [7:0] \sel_l2_s0$887  = 8'h00;
+  reg [7:0] \sel_l2_s0$888  = 8'h00;
+  reg [7:0] \sel_l2_s0$889  = 8'h00;
+  reg [7:0] \sel_l2_s0$890  = 8'h00;
+  reg [7:0] \sel_l2_s0$891  = 8'h00;
+  reg [7:0] \sel_l2_s0$892  = 8'h00;
+  reg [7:0] \sel_l2_s0$893  = 8'h00;
+  reg [7:0] \sel_l2_s0$894  = 8'h00;
+  reg [7:0] \sel_l2_s0$895  = 8'h00;
+  reg [7:0] \sel_l2_s0$896  = 8'h00;
+  reg [7:0] \sel_l2_s0$897  = 8'h00;
+  reg [7:0] \sel_l2_s0$898  = 8'h00;
+  reg [7:0] \sel_l2_s0$899  = 8'h00;
+  reg [7:0] \sel_l2_s0$900  = 8'h00;
+  reg [511:0] \sel_l2_s0$901  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l2_s0$902  = 1'h0;
+  reg [15:0] sel_l3_s0 = 16'h0000;
+  reg [7:0] \sel_l3_s0$903  = 8'h00;
+  reg [7:0] \sel_l3_s0$904  = 8'h00;
+  reg [7:0] \sel_l3_s0$905  = 8'h00;
+  reg [7:0] \sel_l3_s0$906  = 8'h00;
+  reg [7:0] \sel_l3_s0$907  = 8'h00;
+  reg [7:0] \sel_l3_s0$908  = 8'h00;
+  reg [7:0] \sel_l3_s0$909  = 8'h00;
+  reg [7:0] \sel_l3_s0$910  = 8'h00;
+  reg [7:0] \sel_l3_s0$911  = 8'h00;
+  reg [7:0] \sel_l3_s0$912  = 8'h00;
+  reg [7:0] \sel_l3_s0$913  = 8'h00;
+  reg [7:0] \sel_l3_s0$914  = 8'h00;
+  reg [7:0] \sel_l3_s0$915  = 8'h00;
+  reg [7:0] \sel_l3_s0$916  = 8'h00;
+  reg [7:0] \sel_l3_s0$917  = 8'h00;
+  reg [7:0] \sel_l3_s0$918  = 8'h00;
+  reg [511:0] \sel_l3_s0$919  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l3_s0$920  = 1'h0;
+  reg [15:0] sel_l4_s0 = 16'h0000;
+  reg [4:0] \sel_l4_s0$922  = 5'h00;
+  reg [4:0] \sel_l4_s0$923  = 5'h00;
+  reg [4:0] \sel_l4_s0$924  = 5'h00;
+  reg [4:0] \sel_l4_s0$925  = 5'h00;
+  reg [4:0] \sel_l4_s0$926  = 5'h00;
+  reg [4:0] \sel_l4_s0$927  = 5'h00;
+  reg [4:0] \sel_l4_s0$928  = 5'h00;
+  reg [4:0] \sel_l4_s0$929  = 5'h00;
+  reg [4:0] \sel_l4_s0$930  = 5'h00;
+  reg [4:0] \sel_l4_s0$931  = 5'h00;
+  reg [4:0] \sel_l4_s0$932  = 5'h00;
+  reg [4:0] \sel_l4_s0$933  = 5'h00;
+  reg [4:0] \sel_l4_s0$934  = 5'h00;
+  reg [4:0] \sel_l4_s0$935  = 5'h00;
+  reg [4:0] \sel_l4_s0$936  = 5'h00;
+  reg [4:0] \sel_l4_s0$937  = 5'h00;
+  reg [7:0] \sel_l4_s0$938  = 8'h00;
+  reg [7:0] \sel_l4_s0$939  = 8'h00;
+  reg [7:0] \sel_l4_s0$940  = 8'h00;
+  reg [7:0] \sel_l4_s0$941  = 8'h00;
+  reg [7:0] \sel_l4_s0$942  = 8'h00;
+  reg [7:0] \sel_l4_s0$943  = 8'h00;
+  reg [7:0] \sel_l4_s0$944  = 8'h00;
+  reg [7:0] \sel_l4_s0$945  = 8'h00;
+  reg [7:0] \sel_l4_s0$946  = 8'h00;
+  reg [7:0] \sel_l4_s0$947  = 8'h00;
+  reg [7:0] \sel_l4_s0$948  = 8'h00;
+  reg [7:0] \sel_l4_s0$949  = 8'h00;
+  reg [7:0] \sel_l4_s0$950  = 8'h00;
+  reg [7:0] \sel_l4_s0$951  = 8'h00;
+  reg [7:0] \sel_l4_s0$952  = 8'h00;
+  reg [7:0] \sel_l4_s0$953  = 8'h00;
+  reg [511:0] \sel_l4_s0$954  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l4_s0$955  = 1'h0;
+  reg [3:0] sel_l5_s0 = 4'h0;
+  reg [3:0] \sel_l5_s0$672  = 4'h0;
+  reg [3:0] \sel_l5_s0$674  = 4'h0;
+  reg [3:0] \sel_l5_s0$676  = 4'h0;
+  reg [3:0] \sel_l5_s0$678  = 4'h0;
+  reg [3:0] \sel_l5_s0$680  = 4'h0;
+  reg [3:0] \sel_l5_s0$682  = 4'h0;
+  reg [3:0] \sel_l5_s0$684  = 4'h0;
+  reg [511:0] \sel_l5_s0$686  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [15:0] \sel_l5_s0$956  = 16'h0000;
+  reg [7:0] \sel_l5_s0$957  = 8'h00;
+  reg [7:0] \sel_l5_s0$958  = 8'h00;
+  reg [7:0] \sel_l5_s0$959  = 8'h00;
+  reg [7:0] \sel_l5_s0$960  = 8'h00;
+  reg [7:0] \sel_l5_s0$961  = 8'h00;
+  reg [7:0] \sel_l5_s0$962  = 8'h00;
+  reg [7:0] \sel_l5_s0$963  = 8'h00;
+  reg [7:0] \sel_l5_s0$964  = 8'h00;
+  reg \sel_l5_s0$965  = 1'h0;
+  wire sel_pop0_0_0_c;
+  wire sel_pop0_0_0_s;
+  wire sel_pop0_0_10_c;
+  wire sel_pop0_0_10_s;
+  wire sel_pop0_0_12_c;
+  wire sel_pop0_0_12_s;
+  wire sel_pop0_0_2_c;
+  wire sel_pop0_0_2_s;
+  wire sel_pop0_0_4_c;
+  wire sel_pop0_0_4_s;
+  wire sel_pop0_0_6_c;
+  wire sel_pop0_0_6_s;
+  wire sel_pop0_0_8_c;
+  wire sel_pop0_0_8_s;
+  wire sel_pop0_1_0_c;
+  wire sel_pop0_1_0_s;
+  wire sel_pop0_1_2_c;
+  wire sel_pop0_1_2_s;
+  wire sel_pop0_1_4_c;
+  wire sel_pop0_1_4_s;
+  wire sel_pop0_2_0_c;
+  wire sel_pop0_2_0_s;
+  wire sel_pop10_0_0_c;
+  wire sel_pop10_0_0_s;
+  wire sel_pop10_0_10_c;
+  wire sel_pop10_0_10_s;
+  wire sel_pop10_0_12_c;
+  wire sel_pop10_0_12_s;
+  wire sel_pop10_0_2_c;
+  wire sel_pop10_0_2_s;
+  wire sel_pop10_0_4_c;
+  wire sel_pop10_0_4_s;
+  wire sel_pop10_0_6_c;
+  wire sel_pop10_0_6_s;
+  wire sel_pop10_0_8_c;
+  wire sel_pop10_0_8_s;
+  wire sel_pop10_1_0_c;
+  wire sel_pop10_1_0_s;
+  wire sel_pop10_1_2_c;
+  wire sel_pop10_1_2_s;
+  wire sel_pop10_1_4_c;
+  wire sel_pop10_1_4_s;
+  wire sel_pop10_2_0_c;
+  wire sel_pop10_2_0_s;
+  wire sel_pop11_0_0_c;
+  wire sel_pop11_0_0_s;
+  wire sel_pop11_0_10_c;
+  wire sel_pop11_0_10_s;
+  wire sel_pop11_0_12_c;
+  wire sel_pop11_0_12_s;
+  wire sel_pop11_0_2_c;
+  wire sel_pop11_0_2_s;
+  wire sel_pop11_0_4_c;
+  wire sel_pop11_0_4_s;
+  wire sel_pop11_0_6_c;
+  wire sel_pop11_0_6_s;
+  wire sel_pop11_0_8_c;
+  wire sel_pop11_0_8_s;
+  wire sel_pop11_1_0_c;
+  wire sel_pop11_1_0_s;
+  wire sel_pop11_1_2_c;
+  wire sel_pop11_1_2_s;
+  wire sel_pop11_1_4_c;
+  wire sel_pop11_1_4_s;
+  wire sel_pop11_2_0_c;
+  wire sel_pop11_2_0_s;
+  wire sel_pop12_0_0_c;
+  wire sel_pop12_0_0_s;
+  wire sel_pop12_0_10_c;
+  wire sel_pop12_0_10_s;
+  wire sel_pop12_0_12_c;
+  wire sel_pop12_0_12_s;
+  wire sel_pop12_0_2_c;
+  wire sel_pop12_0_2_s;
+  wire sel_pop12_0_4_c;
+  wire sel_pop12_0_4_s;
+  wire sel_pop12_0_6_c;
+  wire sel_pop12_0_6_s;
+  wire sel_pop12_0_8_c;
+  wire sel_pop12_0_8_s;
+  wire sel_pop12_1_0_c;
+  wire sel_pop12_1_0_s;
+  wire sel_pop12_1_2_c;
+  wire sel_pop12_1_2_s;
+  wire sel_pop12_1_4_c;
+  wire sel_pop12_1_4_s;
+  wire sel_pop12_2_0_c;
+  wire sel_pop12_2_0_s;
+  wire sel_pop13_0_0_c;
+  wire sel_pop13_0_0_s;
+  wire sel_pop13_0_10_c;
+  wire sel_pop13_0_10_s;
+  wire sel_pop13_0_12_c;
+  wire sel_pop13_0_12_s;
+  wire sel_pop13_0_2_c;
+  wire sel_pop13_0_2_s;
+  wire sel_pop13_0_4_c;
+  wire sel_pop13_0_4_s;
+  wire sel_pop13_0_6_c;
+  wire sel_pop13_0_6_s;
+  wire sel_pop13_0_8_c;
+  wire sel_pop13_0_8_s;
+  wire sel_pop13_1_0_c;
+  wire sel_pop13_1_0_s;
+  wire sel_pop13_1_2_c;
+  wire sel_pop13_1_2_s;
+  wire sel_pop13_1_4_c;
+  wire sel_pop13_1_4_s;
+  wire sel_pop13_2_0_c;
+  wire sel_pop13_2_0_s;
+  wire sel_pop14_0_0_c;
+  wire sel_pop14_0_0_s;
+  wire sel_pop14_0_10_c;
+  wire sel_pop14_0_10_s;
+  wire sel_pop14_0_12_c;
+  wire sel_pop14_0_12_s;
+  wire sel_pop14_0_2_c;
+  wire sel_pop14_0_2_s;
+  wire sel_pop14_0_4_c;
+  wire sel_pop14_0_4_s;
+  wire sel_pop14_0_6_c;
+  wire sel_pop14_0_6_s;
+  wire sel_pop14_0_8_c;
+  wire sel_pop14_0_8_s;
+  wire sel_pop14_1_0_c;
+  wire sel_pop14_1_0_s;
+  wire sel_pop14_1_2_c;
+  wire sel_pop14_1_2_s;
+  wire sel_pop14_1_4_c;
+  wire sel_pop14_1_4_s;
+  wire sel_pop14_2_0_c;
+  wire sel_pop14_2_0_s;
+  wire sel_pop15_0_0_c;
+  wire sel_pop15_0_0_s;
+  wire sel_pop15_0_10_c;
+  wire sel_pop15_0_10_s;
+  wire sel_pop15_0_12_c;
+  wire sel_pop15_0_12_s;
+  wire sel_pop15_0_2_c;
+  wire sel_pop15_0_2_s;
+  wire sel_pop15_0_4_c;
+  wire sel_pop15_0_4_s;
+  wire sel_pop15_0_6_c;
+  wire sel_pop15_0_6_s;
+  wire sel_pop15_0_8_c;
+  wire sel_pop15_0_8_s;
+  wire sel_pop15_1_0_c;
+  wire sel_pop15_1_0_s;
+  wire sel_pop15_1_2_c;
+  wire sel_pop15_1_2_s;
+  wire sel_pop15_1_4_c;
+  wire sel_pop15_1_4_s;
+  wire sel_pop15_2_0_c;
+  wire sel_pop15_2_0_s;
+  wire sel_pop1_0_0_c;
+  wire sel_pop1_0_0_s;
+  wire sel_pop1_0_10_c;
+  wire sel_pop1_0_10_s;
+  wire sel_pop1_0_12_c;
+  wire sel_pop1_0_12_s;
+  wire sel_pop1_0_2_c;
+  wire sel_pop1_0_2_s;
+  wire sel_pop1_0_4_c;
+  wire sel_pop1_0_4_s;
+  wire sel_pop1_0_6_c;
+  wire sel_pop1_0_6_s;
+  wire sel_pop1_0_8_c;
+  wire sel_pop1_0_8_s;
+  wire sel_pop1_1_0_c;
+  wire sel_pop1_1_0_s;
+  wire sel_pop1_1_2_c;
+  wire sel_pop1_1_2_s;
+  wire sel_pop1_1_4_c;
+  wire sel_pop1_1_4_s;
+  wire sel_pop1_2_0_c;
+  wire sel_pop1_2_0_s;
+  wire sel_pop2_0_0_c;
+  wire sel_pop2_0_0_s;
+  wire sel_pop2_0_10_c;
+  wire sel_pop2_0_10_s;
+  wire sel_pop2_0_12_c;
+  wire sel_pop2_0_12_s;
+  wire sel_pop2_0_2_c;
+  wire sel_pop2_0_2_s;
+  wire sel_pop2_0_4_c;
+  wire sel_pop2_0_4_s;
+  wire sel_pop2_0_6_c;
+  wire sel_pop2_0_6_s;
+  wire sel_pop2_0_8_c;
+  wire sel_pop2_0_8_s;
+  wire sel_pop2_1_0_c;
+  wire sel_pop2_1_0_s;
+  wire sel_pop2_1_2_c;
+  wire sel_pop2_1_2_s;
+  wire sel_pop2_1_4_c;
+  wire sel_pop2_1_4_s;
+  wire sel_pop2_2_0_c;
+  wire sel_pop2_2_0_s;
+  wire sel_pop3_0_0_c;
+  wire sel_pop3_0_0_s;
+  wire sel_pop3_0_10_c;
+  wire sel_pop3_0_10_s;
+  wire sel_pop3_0_12_c;
+  wire sel_pop3_0_12_s;
+  wire sel_pop3_0_2_c;
+  wire sel_pop3_0_2_s;
+  wire sel_pop3_0_4_c;
+  wire sel_pop3_0_4_s;
+  wire sel_pop3_0_6_c;
+  wire sel_pop3_0_6_s;
+  wire sel_pop3_0_8_c;
+  wire sel_pop3_0_8_s;
+  wire sel_pop3_1_0_c;
+  wire sel_pop3_1_0_s;
+  wire sel_pop3_1_2_c;
+  wire sel_pop3_1_2_s;
+  wire sel_pop3_1_4_c;
+  wire sel_pop3_1_4_s;
+  wire sel_pop3_2_0_c;
+  wire sel_pop3_2_0_s;
+  wire sel_pop4_0_0_c;
+  wire sel_pop4_0_0_s;
+  wire sel_pop4_0_10_c;
+  wire sel_pop4_0_10_s;
+  wire sel_pop4_0_12_c;
+  wire sel_pop4_0_12_s;
+  wire sel_pop4_0_2_c;
+  wire sel_pop4_0_2_s;
+  wire sel_pop4_0_4_c;
+  wire sel_pop4_0_4_s;
+  wire sel_pop4_0_6_c;
+  wire sel_pop4_0_6_s;
+  wire sel_pop4_0_8_c;
+  wire sel_pop4_0_8_s;
+  wire sel_pop4_1_0_c;
+  wire sel_pop4_1_0_s;
+  wire sel_pop4_1_2_c;
+  wire sel_pop4_1_2_s;
+  wire sel_pop4_1_4_c;
+  wire sel_pop4_1_4_s;
+  wire sel_pop4_2_0_c;
+  wire sel_pop4_2_0_s;
+  wire sel_pop5_0_0_c;
+  wire sel_pop5_0_0_s;
+  wire sel_pop5_0_10_c;
+  wire sel_pop5_0_10_s;
+  wire sel_pop5_0_12_c;
+  wire sel_pop5_0_12_s;
+  wire sel_pop5_0_2_c;
+  wire sel_pop5_0_2_s;
+  wire sel_pop5_0_4_c;
+  wire sel_pop5_0_4_s;
+  wire sel_pop5_0_6_c;
+  wire sel_pop5_0_6_s;
+  wire sel_pop5_0_8_c;
+  wire sel_pop5_0_8_s;
+  wire sel_pop5_1_0_c;
+  wire sel_pop5_1_0_s;
+  wire sel_pop5_1_2_c;
+  wire sel_pop5_1_2_s;
+  wire sel_pop5_1_4_c;
+  wire sel_pop5_1_4_s;
+  wire sel_pop5_2_0_c;
+  wire sel_pop5_2_0_s;
+  wire sel_pop6_0_0_c;
+  wire sel_pop6_0_0_s;
+  wire sel_pop6_0_10_c;
+  wire sel_pop6_0_10_s;
+  wire sel_pop6_0_12_c;
+  wire sel_pop6_0_12_s;
+  wire sel_pop6_0_2_c;
+  wire sel_pop6_0_2_s;
+  wire sel_pop6_0_4_c;
+  wire sel_pop6_0_4_s;
+  wire sel_pop6_0_6_c;
+  wire sel_pop6_0_6_s;
+  wire sel_pop6_0_8_c;
+  wire sel_pop6_0_8_s;
+  wire sel_pop6_1_0_c;
+  wire sel_pop6_1_0_s;
+  wire sel_pop6_1_2_c;
+  wire sel_pop6_1_2_s;
+  wire sel_pop6_1_4_c;
+  wire sel_pop6_1_4_s;
+  wire sel_pop6_2_0_c;
+  wire sel_pop6_2_0_s;
+  wire sel_pop7_0_0_c;
+  wire sel_pop7_0_0_s;
+  wire sel_pop7_0_10_c;
+  wire sel_pop7_0_10_s;
+  wire sel_pop7_0_12_c;
+  wire sel_pop7_0_12_s;
+  wire sel_pop7_0_2_c;
+  wire sel_pop7_0_2_s;
+  wire sel_pop7_0_4_c;
+  wire sel_pop7_0_4_s;
+  wire sel_pop7_0_6_c;
+  wire sel_pop7_0_6_s;
+  wire sel_pop7_0_8_c;
+  wire sel_pop7_0_8_s;
+  wire sel_pop7_1_0_c;
+  wire sel_pop7_1_0_s;
+  wire sel_pop7_1_2_c;
+  wire sel_pop7_1_2_s;
+  wire sel_pop7_1_4_c;
+  wire sel_pop7_1_4_s;
+  wire sel_pop7_2_0_c;
+  wire sel_pop7_2_0_s;
+  wire sel_pop8_0_0_c;
+  wire sel_pop8_0_0_s;
+  wire sel_pop8_0_10_c;
+  wire sel_pop8_0_10_s;
+  wire sel_pop8_0_12_c;
+  wire sel_pop8_0_12_s;
+  wire sel_pop8_0_2_c;
+  wire sel_pop8_0_2_s;
+  wire sel_pop8_0_4_c;
+  wire sel_pop8_0_4_s;
+  wire sel_pop8_0_6_c;
+  wire sel_pop8_0_6_s;
+  wire sel_pop8_0_8_c;
+  wire sel_pop8_0_8_s;
+  wire sel_pop8_1_0_c;
+  wire sel_pop8_1_0_s;
+  wire sel_pop8_1_2_c;
+  wire sel_pop8_1_2_s;
+  wire sel_pop8_1_4_c;
+  wire sel_pop8_1_4_s;
+  wire sel_pop8_2_0_c;
+  wire sel_pop8_2_0_s;
+  wire sel_pop9_0_0_c;
+  wire sel_pop9_0_0_s;
+  wire sel_pop9_0_10_c;
+  wire sel_pop9_0_10_s;
+  wire sel_pop9_0_12_c;
+  wire sel_pop9_0_12_s;
+  wire sel_pop9_0_2_c;
+  wire sel_pop9_0_2_s;
+  wire sel_pop9_0_4_c;
+  wire sel_pop9_0_4_s;
+  wire sel_pop9_0_6_c;
+  wire sel_pop9_0_6_s;
+  wire sel_pop9_0_8_c;
+  wire sel_pop9_0_8_s;
+  wire sel_pop9_1_0_c;
+  wire sel_pop9_1_0_s;
+  wire sel_pop9_1_2_c;
+  wire sel_pop9_1_2_s;
+  wire sel_pop9_1_4_c;
+  wire sel_pop9_1_4_s;
+  wire sel_pop9_2_0_c;
+  wire sel_pop9_2_0_s;
+  wire [4:0] sel_pre0;
+  wire [4:0] sel_pre1;
+  wire [4:0] sel_pre10;
+  wire [4:0] sel_pre11;
+  wire [4:0] sel_pre12;
+  wire [4:0] sel_pre13;
+  wire [4:0] sel_pre14;
+  wire [4:0] sel_pre15;
+  wire [4:0] sel_pre2;
+  wire [4:0] sel_pre3;
+  wire [4:0] sel_pre4;
+  wire [4:0] sel_pre5;
+  wire [4:0] sel_pre6;
+  wire [4:0] sel_pre7;
+  wire [4:0] sel_pre8;
+  wire [4:0] sel_pre9;
+  wire sel_pre_1_11_0_c;
+  wire sel_pre_1_11_0_s;
+  wire sel_pre_1_13_0_c;
+  wire sel_pre_1_13_0_s;
+  wire sel_pre_1_15_0_c;
+  wire sel_pre_1_15_0_s;
+  wire sel_pre_1_1_0_c;
+  wire sel_pre_1_1_0_s;
+  wire sel_pre_1_3_0_c;
+  wire sel_pre_1_3_0_s;
+  wire sel_pre_1_5_0_c;
+  wire sel_pre_1_5_0_s;
+  wire sel_pre_1_7_0_c;
+  wire sel_pre_1_7_0_s;
+  wire sel_pre_1_9_0_c;
+  wire sel_pre_1_9_0_s;
+  wire sel_pre_2_10_0_c;
+  wire sel_pre_2_10_0_s;
+  wire sel_pre_2_10_1_c;
+  wire sel_pre_2_10_1_s;
+  wire sel_pre_2_10_2_c;
+  wire sel_pre_2_10_2_s;
+  wire sel_pre_2_10_3_c;
+  wire sel_pre_2_10_3_s;
+  wire sel_pre_2_10_4_c;
+  wire sel_pre_2_10_4_s;
+  wire sel_pre_2_11_0_c;
+  wire sel_pre_2_11_0_s;
+  wire sel_pre_2_11_1_c;
+  wire sel_pre_2_11_1_s;
+  wire sel_pre_2_11_2_c;
+  wire sel_pre_2_11_2_s;
+  wire sel_pre_2_11_3_c;
+  wire sel_pre_2_11_3_s;
+  wire sel_pre_2_11_4_c;
+  wire sel_pre_2_11_4_s;
+  wire sel_pre_2_14_0_c;
+  wire sel_pre_2_14_0_s;
+  wire sel_pre_2_14_1_c;
+  wire sel_pre_2_14_1_s;
+  wire sel_pre_2_14_2_c;
+  wire sel_pre_2_14_2_s;
+  wire sel_pre_2_14_3_c;
+  wire sel_pre_2_14_3_s;
+  wire sel_pre_2_14_4_c;
+  wire sel_pre_2_14_4_s;
+  wire sel_pre_2_15_0_c;
+  wire sel_pre_2_15_0_s;
+  wire sel_pre_2_15_1_c;
+  wire sel_pre_2_15_1_s;
+  wire sel_pre_2_15_2_c;
+  wire sel_pre_2_15_2_s;
+  wire sel_pre_2_15_3_c;
+  wire sel_pre_2_15_3_s;
+  wire sel_pre_2_15_4_c;
+  wire sel_pre_2_15_4_s;
+  wire sel_pre_2_2_0_c;
+  wire sel_pre_2_2_0_s;
+  wire sel_pre_2_2_1_c;
+  wire sel_pre_2_2_1_s;
+  wire sel_pre_2_2_2_c;
+  wire sel_pre_2_2_2_s;
+  wire sel_pre_2_2_3_c;
+  wire sel_pre_2_2_3_s;
+  wire sel_pre_2_2_4_c;
+  wire sel_pre_2_2_4_s;
+  wire sel_pre_2_3_0_c;
+  wire sel_pre_2_3_0_s;
+  wire sel_pre_2_3_1_c;
+  wire sel_pre_2_3_1_s;
+  wire sel_pre_2_3_2_c;
+  wire sel_pre_2_3_2_s;
+  wire sel_pre_2_3_3_c;
+  wire sel_pre_2_3_3_s;
+  wire sel_pre_2_3_4_c;
+  wire sel_pre_2_3_4_s;
+  wire sel_pre_2_6_0_c;
+  wire sel_pre_2_6_0_s;
+  wire sel_pre_2_6_1_c;
+  wire sel_pre_2_6_1_s;
+  wire sel_pre_2_6_2_c;
+  wire sel_pre_2_6_2_s;
+  wire sel_pre_2_6_3_c;
+  wire sel_pre_2_6_3_s;
+  wire sel_pre_2_6_4_c;
+  wire sel_pre_2_6_4_s;
+  wire sel_pre_2_7_0_c;
+  wire sel_pre_2_7_0_s;
+  wire sel_pre_2_7_1_c;
+  wire sel_pre_2_7_1_s;
+  wire sel_pre_2_7_2_c;
+  wire sel_pre_2_7_2_s;
+  wire sel_pre_2_7_3_c;
+  wire sel_pre_2_7_3_s;
+  wire sel_pre_2_7_4_c;
+  wire sel_pre_2_7_4_s;
+  wire sel_pre_4_12_0_c;
+  wire sel_pre_4_12_0_s;
+  wire sel_pre_4_12_1_c;
+  wire sel_pre_4_12_1_s;
+  wire sel_pre_4_12_2_c;
+  wire sel_pre_4_12_2_s;
+  wire sel_pre_4_12_3_c;
+  wire sel_pre_4_12_3_s;
+  wire sel_pre_4_12_4_c;
+  wire sel_pre_4_12_4_s;
+  wire sel_pre_4_13_0_c;
+  wire sel_pre_4_13_0_s;
+  wire sel_pre_4_13_1_c;
+  wire sel_pre_4_13_1_s;
+  wire sel_pre_4_13_2_c;
+  wire sel_pre_4_13_2_s;
+  wire sel_pre_4_13_3_c;
+  wire sel_pre_4_13_3_s;
+  wire sel_pre_4_13_4_c;
+  wire sel_pre_4_13_4_s;
+  wire sel_pre_4_14_0_c;
+  wire sel_pre_4_14_0_s;
+  wire sel_pre_4_14_1_c;
+  wire sel_pre_4_14_1_s;
+  wire sel_pre_4_14_2_c;
+  wire sel_pre_4_14_2_s;
+  wire sel_pre_4_14_3_c;
+  wire sel_pre_4_14_3_s;
+  wire sel_pre_4_14_4_c;
+  wire sel_pre_4_14_4_s;
+  wire sel_pre_4_15_0_c;
+  wire sel_pre_4_15_0_s;
+  wire sel_pre_4_15_1_c;
+  wire sel_pre_4_15_1_s;
+  wire sel_pre_4_15_2_c;
+  wire sel_pre_4_15_2_s;
+  wire sel_pre_4_15_3_c;
+  wire sel_pre_4_15_3_s;
+  wire sel_pre_4_15_4_c;
+  wire sel_pre_4_15_4_s;
+  wire sel_pre_4_4_0_c;
+  wire sel_pre_4_4_0_s;
+  wire sel_pre_4_4_1_c;
+  wire sel_pre_4_4_1_s;
+  wire sel_pre_4_4_2_c;
+  wire sel_pre_4_4_2_s;
+  wire sel_pre_4_4_3_c;
+  wire sel_pre_4_4_3_s;
+  wire sel_pre_4_4_4_c;
+  wire sel_pre_4_4_4_s;
+  wire sel_pre_4_5_0_c;
+  wire sel_pre_4_5_0_s;
+  wire sel_pre_4_5_1_c;
+  wire sel_pre_4_5_1_s;
+  wire sel_pre_4_5_2_c;
+  wire sel_pre_4_5_2_s;
+  wire sel_pre_4_5_3_c;
+  wire sel_pre_4_5_3_s;
+  wire sel_pre_4_5_4_c;
+  wire sel_pre_4_5_4_s;
+  wire sel_pre_4_6_0_c;
+  wire sel_pre_4_6_0_s;
+  wire sel_pre_4_6_1_c;
+  wire sel_pre_4_6_1_s;
+  wire sel_pre_4_6_2_c;
+  wire sel_pre_4_6_2_s;
+  wire sel_pre_4_6_3_c;
+  wire sel_pre_4_6_3_s;
+  wire sel_pre_4_6_4_c;
+  wire sel_pre_4_6_4_s;
+  wire sel_pre_4_7_0_c;
+  wire sel_pre_4_7_0_s;
+  wire sel_pre_4_7_1_c;
+  wire sel_pre_4_7_1_s;
+  wire sel_pre_4_7_2_c;
+  wire sel_pre_4_7_2_s;
+  wire sel_pre_4_7_3_c;
+  wire sel_pre_4_7_3_s;
+  wire sel_pre_4_7_4_c;
+  wire sel_pre_4_7_4_s;
+  wire sel_pre_8_10_0_c;
+  wire sel_pre_8_10_0_s;
+  wire sel_pre_8_10_1_c;
+  wire sel_pre_8_10_1_s;
+  wire sel_pre_8_10_2_c;
+  wire sel_pre_8_10_2_s;
+  wire sel_pre_8_10_3_c;
+  wire sel_pre_8_10_3_s;
+  wire sel_pre_8_10_4_c;
+  wire sel_pre_8_10_4_s;
+  wire sel_pre_8_11_0_c;
+  wire sel_pre_8_11_0_s;
+  wire sel_pre_8_11_1_c;
+  wire sel_pre_8_11_1_s;
+  wire sel_pre_8_11_2_c;
+  wire sel_pre_8_11_2_s;
+  wire sel_pre_8_11_3_c;
+  wire sel_pre_8_11_3_s;
+  wire sel_pre_8_11_4_c;
+  wire sel_pre_8_11_4_s;
+  wire sel_pre_8_12_0_c;
+  wire sel_pre_8_12_0_s;
+  wire sel_pre_8_12_1_c;
+  wire sel_pre_8_12_1_s;
+  wire sel_pre_8_12_2_c;
+  wire sel_pre_8_12_2_s;
+  wire sel_pre_8_12_3_c;
+  wire sel_pre_8_12_3_s;
+  wire sel_pre_8_12_4_c;
+  wire sel_pre_8_12_4_s;
+  wire sel_pre_8_13_0_c;
+  wire sel_pre_8_13_0_s;
+  wire sel_pre_8_13_1_c;
+  wire sel_pre_8_13_1_s;
+  wire sel_pre_8_13_2_c;
+  wire sel_pre_8_13_2_s;
+  wire sel_pre_8_13_3_c;
+  wire sel_pre_8_13_3_s;
+  wire sel_pre_8_13_4_c;
+  wire sel_pre_8_13_4_s;
+  wire sel_pre_8_14_0_c;
+  wire sel_pre_8_14_0_s;
+  wire sel_pre_8_14_1_c;
+  wire sel_pre_8_14_1_s;
+  wire sel_pre_8_14_2_c;
+  wire sel_pre_8_14_2_s;
+  wire sel_pre_8_14_3_c;
+  wire sel_pre_8_14_3_s;
+  wire sel_pre_8_14_4_c;
+  wire sel_pre_8_14_4_s;
+  wire sel_pre_8_15_0_c;
+  wire sel_pre_8_15_0_s;
+  wire sel_pre_8_15_1_c;
+  wire sel_pre_8_15_1_s;
+  wire sel_pre_8_15_2_c;
+  wire sel_pre_8_15_2_s;
+  wire sel_pre_8_15_3_c;
+  wire sel_pre_8_15_3_s;
+  wire sel_pre_8_15_4_c;
+  wire sel_pre_8_15_4_s;
+  wire sel_pre_8_8_0_c;
+  wire sel_pre_8_8_0_s;
+  wire sel_pre_8_8_1_c;
+  wire sel_pre_8_8_1_s;
+  wire sel_pre_8_8_2_c;
+  wire sel_pre_8_8_2_s;
+  wire sel_pre_8_8_3_c;
+  wire sel_pre_8_8_3_s;
+  wire sel_pre_8_8_4_c;
+  wire sel_pre_8_8_4_s;
+  wire sel_pre_8_9_0_c;
+  wire sel_pre_8_9_0_s;
+  wire sel_pre_8_9_1_c;
+  wire sel_pre_8_9_1_s;
+  wire sel_pre_8_9_2_c;
+  wire sel_pre_8_9_2_s;
+  wire sel_pre_8_9_3_c;
+  wire sel_pre_8_9_3_s;
+  wire sel_pre_8_9_4_c;
+  wire sel_pre_8_9_4_s;
+  reg sel_valid_s0 = 1'h0;
+  reg sel_valid_s1 = 1'h0;
+  reg sel_valid_s2 = 1'h0;
+  reg sel_valid_s3 = 1'h0;
+  reg sel_valid_s4 = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -2038,1248 +5497,6420 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$47  = $signed(i__payload[127:120]) >= $signed(1'h0);
   assign \$48  = - $signed(i__payload[127:120]);
   assign \$49  = \$47  ? { i__payload[127], i__payload[127:120] } : \$48 ;
-  assign sel_c0 = { \$4 [7:0], \$50  } > { \$7 [7:0], \$51  };
-  assign sel_c0_max = sel_c0 ? { 4'h0, i__payload[7], \$4 [7:0] } : { 4'h1, i__payload[15], \$7 [7:0] };
-  assign sel_c0_min = sel_c0 ? { 4'h1, i__payload[15], \$7 [7:0] } : { 4'h0, i__payload[7], \$4 [7:0] };
-  assign sel_c1 = { \$10 [7:0], \$52  } > { \$13 [7:0], \$53  };
-  assign sel_c1_max = sel_c1 ? { 4'h2, i__payload[23], \$10 [7:0] } : { 4'h3, i__payload[31], \$13 [7:0] };
-  assign sel_c1_min = sel_c1 ? { 4'h3, i__payload[31], \$13 [7:0] } : { 4'h2, i__payload[23], \$10 [7:0] };
-  assign sel_c2 = { \$16 [7:0], \$54  } > { \$19 [7:0], \$55  };
-  assign sel_c2_max = sel_c2 ? { 4'h4, i__payload[39], \$16 [7:0] } : { 4'h5, i__payload[47], \$19 [7:0] };
-  assign sel_c2_min = sel_c2 ? { 4'h5, i__payload[47], \$19 [7:0] } : { 4'h4, i__payload[39], \$16 [7:0] };
-  assign sel_c3 = { \$22 [7:0], \$56  } > { \$25 [7:0], \$57  };
-  assign sel_c3_max = sel_c3 ? { 4'h6, i__payload[55], \$22 [7:0] } : { 4'h7, i__payload[63], \$25 [7:0] };
-  assign sel_c3_min = sel_c3 ? { 4'h7, i__payload[63], \$25 [7:0] } : { 4'h6, i__payload[55], \$22 [7:0] };
-  assign sel_c4 = { \$28 [7:0], \$58  } > { \$31 [7:0], \$59  };
-  assign sel_c4_max = sel_c4 ? { 4'h8, i__payload[71], \$28 [7:0] } : { 4'h9, i__payload[79], \$31 [7:0] };
-  assign sel_c4_min = sel_c4 ? { 4'h9, i__payload[79], \$31 [7:0] } : { 4'h8, i__payload[71], \$28 [7:0] };
-  assign sel_c5 = { \$34 [7:0], \$60  } > { \$37 [7:0], \$61  };
-  assign sel_c5_max = sel_c5 ? { 4'ha, i__payload[87], \$34 [7:0] } : { 4'hb, i__payload[95], \$37 [7:0] };
-  assign sel_c5_min = sel_c5 ? { 4'hb, i__payload[95], \$37 [7:0] } : { 4'ha, i__payload[87], \$34 [7:0] };
-  assign sel_c6 = { \$40 [7:0], \$62  } > { \$43 [7:0], \$63  };
-  assign sel_c6_max = sel_c6 ? { 4'hc, i__payload[103], \$40 [7:0] } : { 4'hd, i__payload[111], \$43 [7:0] };
-  assign sel_c6_min = sel_c6 ? { 4'hd, i__payload[111], \$43 [7:0] } : { 4'hc, i__payload[103], \$40 [7:0] };
-  assign \$64  = ~ sel_c0_min[12:9];
-  assign \$65  = ~ sel_c3_min[12:9];
-  assign sel_c7 = { sel_c0_min[7:0], \$64  } > { sel_c3_min[7:0], \$65  };
-  assign sel_c7_max = sel_c7 ? sel_c0_min : sel_c3_min;
-  assign sel_c7_min = sel_c7 ? sel_c3_min : sel_c0_min;
-  assign \$66  = ~ sel_c1_min[12:9];
-  assign \$67  = ~ sel_c2_min[12:9];
-  assign sel_c8 = { sel_c1_min[7:0], \$66  } > { sel_c2_min[7:0], \$67  };
-  assign sel_c8_max = sel_c8 ? sel_c1_min : sel_c2_min;
-  assign sel_c8_min = sel_c8 ? sel_c2_min : sel_c1_min;
-  assign \$68  = ~ sel_c4_max[12:9];
-  assign sel_c9 = { sel_c4_max[7:0], \$68  } > { \$49 [7:0], \$69  };
-  assign sel_c9_max = sel_c9 ? sel_c4_max : { 4'hf, i__payload[127], \$49 [7:0] };
-  assign sel_c9_min = sel_c9 ? { 4'hf, i__payload[127], \$49 [7:0] } : sel_c4_max;
-  assign \$70  = ~ sel_c5_max[12:9];
-  assign \$71  = ~ sel_c6_max[12:9];
-  assign sel_c10 = { sel_c5_max[7:0], \$70  } > { sel_c6_max[7:0], \$71  };
-  assign sel_c10_max = sel_c10 ? sel_c5_max : sel_c6_max;
-  assign sel_c10_min = sel_c10 ? sel_c6_max : sel_c5_max;
-  assign \$72  = ~ sel_c8_max[12:9];
-  assign \$73  = ~ sel_c9_min[12:9];
-  assign sel_c11 = { sel_c8_max[7:0], \$72  } > { sel_c9_min[7:0], \$73  };
-  assign sel_c11_max = sel_c11 ? sel_c8_max : sel_c9_min;
-  assign sel_c11_min = sel_c11 ? sel_c9_min : sel_c8_max;
-  assign \$74  = ~ sel_c7_max[12:9];
-  assign \$75  = ~ sel_c10_min[12:9];
-  assign sel_c12 = { sel_c7_max[7:0], \$74  } > { sel_c10_min[7:0], \$75  };
-  assign sel_c12_max = sel_c12 ? sel_c7_max : sel_c10_min;
-  assign sel_c12_min = sel_c12 ? sel_c10_min : sel_c7_max;
-  assign \$76  = ~ sel_c0_max[12:9];
-  assign \$77  = ~ sel_c11_max[12:9];
-  assign sel_c13 = { sel_c0_max[7:0], \$76  } > { sel_c11_max[7:0], \$77  };
-  assign sel_c13_max = sel_c13 ? sel_c0_max : sel_c11_max;
-  assign sel_c13_min = sel_c13 ? sel_c11_max : sel_c0_max;
-  assign \$78  = ~ sel_c1_max[12:9];
-  assign \$79  = ~ sel_c12_max[12:9];
-  assign sel_c14 = { sel_c1_max[7:0], \$78  } > { sel_c12_max[7:0], \$79  };
-  assign sel_c14_max = sel_c14 ? sel_c1_max : sel_c12_max;
-  assign sel_c14_min = sel_c14 ? sel_c12_max : sel_c1_max;
-  assign \$80  = ~ sel_c11_min[12:9];
-  assign \$81  = ~ sel_c6_min[12:9];
-  assign sel_c15 = { sel_c11_min[7:0], \$80  } > { sel_c6_min[7:0], \$81  };
-  assign sel_c15_max = sel_c15 ? sel_c11_min : sel_c6_min;
-  assign sel_c15_min = sel_c15 ? sel_c6_min : sel_c11_min;
-  assign \$82  = ~ sel_c12_min[12:9];
-  assign sel_c16 = { sel_c12_min[7:0], \$82  } > { \$46 [7:0], \$83  };
-  assign sel_c16_max = sel_c16 ? sel_c12_min : { 4'he, i__payload[119], \$46 [7:0] };
-  assign sel_c16_min = sel_c16 ? { 4'he, i__payload[119], \$46 [7:0] } : sel_c12_min;
-  assign \$84  = ~ sel_c7_min[12:9];
-  assign \$85  = ~ sel_c15_min[12:9];
-  assign sel_c17 = { sel_c7_min[7:0], \$84  } > { sel_c15_min[7:0], \$85  };
-  assign sel_c17_max = sel_c17 ? sel_c7_min : sel_c15_min;
-  assign \$86  = ~ sel_c13_min[12:9];
-  assign \$87  = ~ sel_c5_min[12:9];
-  assign sel_c18 = { sel_c13_min[7:0], \$86  } > { sel_c5_min[7:0], \$87  };
-  assign sel_c18_max = sel_c18 ? sel_c13_min : sel_c5_min;
-  assign sel_c18_min = sel_c18 ? sel_c5_min : sel_c13_min;
-  assign \$88  = ~ sel_c8_min[12:9];
-  assign \$89  = ~ sel_c16_min[12:9];
-  assign sel_c19 = { sel_c8_min[7:0], \$88  } > { sel_c16_min[7:0], \$89  };
-  assign sel_c19_max = sel_c19 ? sel_c8_min : sel_c16_min;
-  assign \$90  = ~ sel_c14_min[12:9];
-  assign \$91  = ~ sel_c4_min[12:9];
-  assign sel_c20 = { sel_c14_min[7:0], \$90  } > { sel_c4_min[7:0], \$91  };
-  assign sel_c20_max = sel_c20 ? sel_c14_min : sel_c4_min;
-  assign sel_c20_min = sel_c20 ? sel_c4_min : sel_c14_min;
-  assign \$92  = ~ sel_c2_max[12:9];
-  assign \$93  = ~ sel_c16_max[12:9];
-  assign sel_c21 = { sel_c2_max[7:0], \$92  } > { sel_c16_max[7:0], \$93  };
-  assign sel_c21_max = sel_c21 ? sel_c2_max : sel_c16_max;
-  assign sel_c21_min = sel_c21 ? sel_c16_max : sel_c2_max;
-  assign \$94  = ~ sel_c3_max[12:9];
-  assign \$95  = ~ sel_c15_max[12:9];
-  assign sel_c22 = { sel_c3_max[7:0], \$94  } > { sel_c15_max[7:0], \$95  };
-  assign sel_c22_max = sel_c22 ? sel_c3_max : sel_c15_max;
-  assign sel_c22_min = sel_c22 ? sel_c15_max : sel_c3_max;
-  assign \$96  = ~ sel_c13_max[12:9];
-  assign \$97  = ~ sel_c10_max[12:9];
-  assign sel_c23 = { sel_c13_max[7:0], \$96  } > { sel_c10_max[7:0], \$97  };
-  assign sel_c23_max = sel_c23 ? sel_c13_max : sel_c10_max;
-  assign sel_c23_min = sel_c23 ? sel_c10_max : sel_c13_max;
-  assign \$98  = ~ sel_c14_max[12:9];
-  assign \$99  = ~ sel_c9_max[12:9];
-  assign sel_c24 = { sel_c14_max[7:0], \$98  } > { sel_c9_max[7:0], \$99  };
-  assign sel_c24_max = sel_c24 ? sel_c14_max : sel_c9_max;
-  assign sel_c24_min = sel_c24 ? sel_c9_max : sel_c14_max;
-  assign \$100  = ~ sel_c18_min[12:9];
-  assign \$101  = ~ sel_c22_max[12:9];
-  assign sel_c25 = { sel_c18_min[7:0], \$100  } > { sel_c22_max[7:0], \$101  };
-  assign sel_c25_max = sel_c25 ? sel_c18_min : sel_c22_max;
-  assign sel_c25_min = sel_c25 ? sel_c22_max : sel_c18_min;
-  assign \$102  = ~ sel_c17_max[12:9];
-  assign \$103  = ~ sel_c22_min[12:9];
-  assign sel_c26 = { sel_c17_max[7:0], \$102  } > { sel_c22_min[7:0], \$103  };
-  assign sel_c26_max = sel_c26 ? sel_c17_max : sel_c22_min;
-  assign sel_c26_min = sel_c26 ? sel_c22_min : sel_c17_max;
-  assign \$104  = ~ sel_c21_min[12:9];
-  assign \$105  = ~ sel_c19_max[12:9];
-  assign sel_c27 = { sel_c21_min[7:0], \$104  } > { sel_c19_max[7:0], \$105  };
-  assign sel_c27_max = sel_c27 ? sel_c21_min : sel_c19_max;
-  assign sel_c27_min = sel_c27 ? sel_c19_max : sel_c21_min;
-  assign \$106  = ~ sel_c20_max[12:9];
-  assign \$107  = ~ sel_c24_min[12:9];
-  assign sel_c28 = { sel_c20_max[7:0], \$106  } > { sel_c24_min[7:0], \$107  };
-  assign sel_c28_max = sel_c28 ? sel_c20_max : sel_c24_min;
-  assign sel_c28_min = sel_c28 ? sel_c24_min : sel_c20_max;
-  assign \$108  = ~ sel_c23_min[12:9];
-  assign \$109  = ~ sel_c18_max[12:9];
-  assign sel_c29 = { sel_c23_min[7:0], \$108  } > { sel_c18_max[7:0], \$109  };
-  assign sel_c29_max = sel_c29 ? sel_c23_min : sel_c18_max;
-  assign sel_c29_min = sel_c29 ? sel_c18_max : sel_c23_min;
-  assign \$110  = ~ sel_l7_s0;
-  assign \$111  = ~ \sel_l7_s0$116 ;
-  assign sel_c30 = { \sel_l7_s0$115 , \$110  } > { \sel_l7_s0$117 , \$111  };
-  assign sel_c30_max = sel_c30 ? { sel_l7_s0, \sel_l7_s0$120 , \sel_l7_s0$115  } : { \sel_l7_s0$116 , \sel_l7_s0$119 , \sel_l7_s0$117  };
-  assign \$112  = ~ \sel_l7_s0$122 ;
-  assign \$113  = ~ \sel_l7_s0$124 ;
-  assign sel_c31 = { \sel_l7_s0$123 , \$112  } > { \sel_l7_s0$125 , \$113  };
-  assign sel_c31_max = sel_c31 ? { \sel_l7_s0$122 , \sel_l7_s0$128 , \sel_l7_s0$123  } : { \sel_l7_s0$124 , \sel_l7_s0$127 , \sel_l7_s0$125  };
-  assign \$114  = ~ \sel_l7_s0$130 ;
-  assign \$115  = ~ \sel_l7_s0$132 ;
-  assign sel_c32 = { \sel_l7_s0$131 , \$114  } > { \sel_l7_s0$133 , \$115  };
-  assign sel_c32_max = sel_c32 ? { \sel_l7_s0$130 , \sel_l7_s0$136 , \sel_l7_s0$131  } : { \sel_l7_s0$132 , \sel_l7_s0$135 , \sel_l7_s0$133  };
-  assign sel_c32_min = sel_c32 ? { \sel_l7_s0$132 , \sel_l7_s0$135 , \sel_l7_s0$133  } : { \sel_l7_s0$130 , \sel_l7_s0$136 , \sel_l7_s0$131  };
-  assign \$116  = ~ \sel_l7_s0$139 ;
-  assign \$117  = ~ \sel_l7_s0$141 ;
-  assign sel_c33 = { \sel_l7_s0$140 , \$116  } > { \sel_l7_s0$142 , \$117  };
-  assign sel_c33_max = sel_c33 ? { \sel_l7_s0$139 , \sel_l7_s0$145 , \sel_l7_s0$140  } : { \sel_l7_s0$141 , \sel_l7_s0$144 , \sel_l7_s0$142  };
-  assign sel_c33_min = sel_c33 ? { \sel_l7_s0$141 , \sel_l7_s0$144 , \sel_l7_s0$142  } : { \sel_l7_s0$139 , \sel_l7_s0$145 , \sel_l7_s0$140  };
-  assign \$118  = ~ \sel_l7_s0$148 ;
-  assign \$119  = ~ \sel_l7_s0$150 ;
-  assign sel_c34 = { \sel_l7_s0$149 , \$118  } > { \sel_l7_s0$151 , \$119  };
-  assign sel_c34_max = sel_c34 ? { \sel_l7_s0$148 , \sel_l7_s0$154 , \sel_l7_s0$149  } : { \sel_l7_s0$150 , \sel_l7_s0$153 , \sel_l7_s0$151  };
-  assign sel_c34_min = sel_c34 ? { \sel_l7_s0$150 , \sel_l7_s0$153 , \sel_l7_s0$151  } : { \sel_l7_s0$148 , \sel_l7_s0$154 , \sel_l7_s0$149  };
-  assign \$120  = ~ \sel_l7_s0$157 ;
-  assign \$121  = ~ \sel_l7_s0$159 ;
-  assign sel_c35 = { \sel_l7_s0$158 , \$120  } > { \sel_l7_s0$160 , \$121  };
-  assign sel_c35_max = sel_c35 ? { \sel_l7_s0$157 , \sel_l7_s0$163 , \sel_l7_s0$158  } : { \sel_l7_s0$159 , \sel_l7_s0$162 , \sel_l7_s0$160  };
-  assign sel_c35_min = sel_c35 ? { \sel_l7_s0$159 , \sel_l7_s0$162 , \sel_l7_s0$160  } : { \sel_l7_s0$157 , \sel_l7_s0$163 , \sel_l7_s0$158  };
-  assign \$122  = ~ sel_c30_max[12:9];
-  assign \$123  = ~ sel_c31_max[12:9];
-  assign sel_c36 = { sel_c30_max[7:0], \$122  } > { sel_c31_max[7:0], \$123  };
-  assign sel_c36_max = sel_c36 ? sel_c30_max : sel_c31_max;
-  assign \$124  = ~ sel_c32_min[12:9];
-  assign \$125  = ~ sel_c33_min[12:9];
-  assign sel_c37 = { sel_c32_min[7:0], \$124  } > { sel_c33_min[7:0], \$125  };
-  assign sel_c37_max = sel_c37 ? sel_c32_min : sel_c33_min;
-  assign \$126  = ~ sel_c32_max[12:9];
-  assign \$127  = ~ sel_c33_max[12:9];
-  assign sel_c38 = { sel_c32_max[7:0], \$126  } > { sel_c33_max[7:0], \$127  };
-  assign sel_c38_max = sel_c38 ? sel_c32_max : sel_c33_max;
-  assign sel_c38_min = sel_c38 ? sel_c33_max : sel_c32_max;
-  assign \$128  = ~ sel_c34_min[12:9];
-  assign \$129  = ~ sel_c35_min[12:9];
-  assign sel_c39 = { sel_c34_min[7:0], \$128  } > { sel_c35_min[7:0], \$129  };
-  assign sel_c39_max = sel_c39 ? sel_c34_min : sel_c35_min;
-  assign sel_c39_min = sel_c39 ? sel_c35_min : sel_c34_min;
-  assign \$130  = ~ sel_c36_max[12:9];
-  assign \$131  = ~ sel_c37_max[12:9];
-  assign sel_c40 = { sel_c36_max[7:0], \$130  } > { sel_c37_max[7:0], \$131  };
-  assign sel_c40_max = sel_c40 ? sel_c36_max : sel_c37_max;
-  assign sel_c40_min = sel_c40 ? sel_c37_max : sel_c36_max;
-  assign \$132  = ~ sel_c40_min[12:9];
-  assign \$133  = ~ sel_c38_min[12:9];
-  assign sel_c41 = { sel_c40_min[7:0], \$132  } > { sel_c38_min[7:0], \$133  };
-  assign sel_c41_max = sel_c41 ? sel_c40_min : sel_c38_min;
-  assign \$134  = ~ sel_c40_max[12:9];
-  assign \$135  = ~ sel_c39_min[12:9];
-  assign sel_c42 = { sel_c40_max[7:0], \$134  } > { sel_c39_min[7:0], \$135  };
-  assign sel_c42_max = sel_c42 ? sel_c40_max : sel_c39_min;
-  assign sel_c42_min = sel_c42 ? sel_c39_min : sel_c40_max;
-  assign \$136  = ~ sel_c41_max[12:9];
-  assign \$137  = ~ sel_c42_min[12:9];
-  assign sel_c43 = { sel_c41_max[7:0], \$136  } > { sel_c42_min[7:0], \$137  };
-  assign sel_c43_max = sel_c43 ? sel_c41_max : sel_c42_min;
-  assign sel_s0 = sel_c43_max[12:9] > sel_c42_max[12:9];
-  assign sel_s0_lo = sel_s0 ? sel_c42_max : sel_c43_max;
-  assign sel_s0_hi = sel_s0 ? sel_c43_max : sel_c42_max;
-  assign sel_s1 = sel_c38_max[12:9] > sel_c34_max[12:9];
-  assign sel_s1_lo = sel_s1 ? sel_c34_max : sel_c38_max;
-  assign sel_s1_hi = sel_s1 ? sel_c38_max : sel_c34_max;
-  assign sel_s2 = sel_c39_max[12:9] > sel_c35_max[12:9];
-  assign sel_s2_lo = sel_s2 ? sel_c35_max : sel_c39_max;
-  assign sel_s2_hi = sel_s2 ? sel_c39_max : sel_c35_max;
-  assign sel_s3 = \sel_l7_s0$195  > \sel_l7_s0$196 ;
-  assign sel_s3_lo = sel_s3 ? { \sel_l7_s0$196 , \sel_l7_s0$201 , \sel_l7_s0$200  } : { \sel_l7_s0$195 , \sel_l7_s0$199 , \sel_l7_s0$198  };
-  assign sel_s3_hi = sel_s3 ? { \sel_l7_s0$195 , \sel_l7_s0$199 , \sel_l7_s0$198  } : { \sel_l7_s0$196 , \sel_l7_s0$201 , \sel_l7_s0$200  };
-  assign sel_s4 = sel_l13_s0 > \sel_l13_s0$205 ;
-  assign sel_s4_lo = sel_s4 ? { \sel_l13_s0$205 , \sel_l13_s0$210 , \sel_l13_s0$209  } : { sel_l13_s0, \sel_l13_s0$208 , \sel_l13_s0$207  };
-  assign sel_s4_hi = sel_s4 ? { sel_l13_s0, \sel_l13_s0$208 , \sel_l13_s0$207  } : { \sel_l13_s0$205 , \sel_l13_s0$210 , \sel_l13_s0$209  };
-  assign sel_s5 = \sel_l13_s0$213  > \sel_l13_s0$214 ;
-  assign sel_s5_lo = sel_s5 ? { \sel_l13_s0$214 , \sel_l13_s0$219 , \sel_l13_s0$218  } : { \sel_l13_s0$213 , \sel_l13_s0$217 , \sel_l13_s0$216  };
-  assign sel_s5_hi = sel_s5 ? { \sel_l13_s0$213 , \sel_l13_s0$217 , \sel_l13_s0$216  } : { \sel_l13_s0$214 , \sel_l13_s0$219 , \sel_l13_s0$218  };
-  assign sel_s6 = \sel_l13_s0$222  > \sel_l13_s0$223 ;
-  assign sel_s6_lo = sel_s6 ? { \sel_l13_s0$223 , \sel_l13_s0$228 , \sel_l13_s0$227  } : { \sel_l13_s0$222 , \sel_l13_s0$226 , \sel_l13_s0$225  };
-  assign sel_s6_hi = sel_s6 ? { \sel_l13_s0$222 , \sel_l13_s0$226 , \sel_l13_s0$225  } : { \sel_l13_s0$223 , \sel_l13_s0$228 , \sel_l13_s0$227  };
-  assign sel_s7 = \sel_l13_s0$231  > \sel_l13_s0$232 ;
-  assign sel_s7_lo = sel_s7 ? { \sel_l13_s0$232 , \sel_l13_s0$237 , \sel_l13_s0$236  } : { \sel_l13_s0$231 , \sel_l13_s0$235 , \sel_l13_s0$234  };
-  assign sel_s7_hi = sel_s7 ? { \sel_l13_s0$231 , \sel_l13_s0$235 , \sel_l13_s0$234  } : { \sel_l13_s0$232 , \sel_l13_s0$237 , \sel_l13_s0$236  };
-  assign sel_s8 = sel_s4_lo[12:9] > sel_s5_lo[12:9];
-  assign sel_s8_lo = sel_s8 ? sel_s5_lo : sel_s4_lo;
-  assign sel_s8_hi = sel_s8 ? sel_s4_lo : sel_s5_lo;
-  assign sel_s9 = sel_s6_lo[12:9] > sel_s7_lo[12:9];
-  assign sel_s9_lo = sel_s9 ? sel_s7_lo : sel_s6_lo;
-  assign sel_s9_hi = sel_s9 ? sel_s6_lo : sel_s7_lo;
-  assign sel_s10 = sel_s4_hi[12:9] > sel_s5_hi[12:9];
-  assign sel_s10_lo = sel_s10 ? sel_s5_hi : sel_s4_hi;
-  assign sel_s10_hi = sel_s10 ? sel_s4_hi : sel_s5_hi;
-  assign sel_s11 = sel_s6_hi[12:9] > sel_s7_hi[12:9];
-  assign sel_s11_lo = sel_s11 ? sel_s7_hi : sel_s6_hi;
-  assign sel_s11_hi = sel_s11 ? sel_s6_hi : sel_s7_hi;
-  assign sel_s12 = sel_s9_lo[12:9] > sel_s10_lo[12:9];
-  assign sel_s12_lo = sel_s12 ? sel_s10_lo : sel_s9_lo;
-  assign sel_s12_hi = sel_s12 ? sel_s9_lo : sel_s10_lo;
-  assign sel_s13 = sel_s9_hi[12:9] > sel_s10_hi[12:9];
-  assign sel_s13_lo = sel_s13 ? sel_s10_hi : sel_s9_hi;
-  assign sel_s13_hi = sel_s13 ? sel_s9_hi : sel_s10_hi;
-  assign sel_s14 = sel_s8_hi[12:9] > sel_s12_hi[12:9];
-  assign sel_s14_lo = sel_s14 ? sel_s12_hi : sel_s8_hi;
-  assign sel_s14_hi = sel_s14 ? sel_s8_hi : sel_s12_hi;
-  assign sel_s15 = sel_s13_lo[12:9] > sel_s11_lo[12:9];
-  assign sel_s15_lo = sel_s15 ? sel_s11_lo : sel_s13_lo;
-  assign sel_s15_hi = sel_s15 ? sel_s13_lo : sel_s11_lo;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = \sel_l7_s0$115 ;
-    if (i__ready) begin
-      \$555  = sel_c25_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = \sel_l7_s0$120 ;
-    if (i__ready) begin
-      \$556  = sel_c25_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = sel_l7_s0;
-    if (i__ready) begin
-      \$557  = sel_c25_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = \sel_l7_s0$117 ;
-    if (i__ready) begin
-      \$558  = sel_c20_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = \sel_l7_s0$119 ;
-    if (i__ready) begin
-      \$559  = sel_c20_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = \sel_l7_s0$116 ;
-    if (i__ready) begin
-      \$560  = sel_c20_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = \sel_l7_s0$123 ;
-    if (i__ready) begin
-      \$561  = sel_c26_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = \sel_l7_s0$128 ;
-    if (i__ready) begin
-      \$562  = sel_c26_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = \sel_l7_s0$122 ;
-    if (i__ready) begin
-      \$563  = sel_c26_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = \sel_l7_s0$125 ;
-    if (i__ready) begin
-      \$564  = sel_c27_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = \sel_l7_s0$127 ;
-    if (i__ready) begin
-      \$565  = sel_c27_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = \sel_l7_s0$124 ;
-    if (i__ready) begin
-      \$566  = sel_c27_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = \sel_l7_s0$131 ;
-    if (i__ready) begin
-      \$567  = sel_c27_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = \sel_l7_s0$136 ;
-    if (i__ready) begin
-      \$568  = sel_c27_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = \sel_l7_s0$130 ;
-    if (i__ready) begin
-      \$569  = sel_c27_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = \sel_l7_s0$133 ;
-    if (i__ready) begin
-      \$570  = sel_c26_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = \sel_l7_s0$135 ;
-    if (i__ready) begin
-      \$571  = sel_c26_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = \sel_l7_s0$132 ;
-    if (i__ready) begin
-      \$572  = sel_c26_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = \sel_l7_s0$140 ;
-    if (i__ready) begin
-      \$573  = sel_c28_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = \sel_l7_s0$145 ;
-    if (i__ready) begin
-      \$574  = sel_c28_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = \sel_l7_s0$139 ;
-    if (i__ready) begin
-      \$575  = sel_c28_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = \sel_l7_s0$142 ;
-    if (i__ready) begin
-      \$576  = sel_c29_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = \sel_l7_s0$144 ;
-    if (i__ready) begin
-      \$577  = sel_c29_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = \sel_l7_s0$141 ;
-    if (i__ready) begin
-      \$578  = sel_c29_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = \sel_l7_s0$149 ;
-    if (i__ready) begin
-      \$579  = sel_c29_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = \sel_l7_s0$154 ;
-    if (i__ready) begin
-      \$580  = sel_c29_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = \sel_l7_s0$148 ;
-    if (i__ready) begin
-      \$581  = sel_c29_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = \sel_l7_s0$151 ;
-    if (i__ready) begin
-      \$582  = sel_c28_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = \sel_l7_s0$153 ;
-    if (i__ready) begin
-      \$583  = sel_c28_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = \sel_l7_s0$150 ;
-    if (i__ready) begin
-      \$584  = sel_c28_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = \sel_l7_s0$158 ;
-    if (i__ready) begin
-      \$585  = sel_c25_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = \sel_l7_s0$163 ;
-    if (i__ready) begin
-      \$586  = sel_c25_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = \sel_l7_s0$157 ;
-    if (i__ready) begin
-      \$587  = sel_c25_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = \sel_l7_s0$198 ;
-    if (i__ready) begin
-      \$588  = sel_c23_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = \sel_l7_s0$199 ;
-    if (i__ready) begin
-      \$589  = sel_c23_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = \sel_l7_s0$195 ;
-    if (i__ready) begin
-      \$590  = sel_c23_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = \sel_l7_s0$160 ;
-    if (i__ready) begin
-      \$591  = sel_c21_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = \sel_l7_s0$162 ;
-    if (i__ready) begin
-      \$592  = sel_c21_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = \sel_l7_s0$159 ;
-    if (i__ready) begin
-      \$593  = sel_c21_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = \sel_l7_s0$200 ;
-    if (i__ready) begin
-      \$594  = sel_c24_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = \sel_l7_s0$201 ;
-    if (i__ready) begin
-      \$595  = sel_c24_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = \sel_l7_s0$196 ;
-    if (i__ready) begin
-      \$596  = sel_c24_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = \sel_l7_s0$394 ;
-    if (i__ready) begin
-      \$597  = i__payload[639:128];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = \sel_l7_s0$395 ;
-    if (i__ready) begin
-      \$598  = i__payload[640];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = \sel_l13_s0$207 ;
-    if (i__ready) begin
-      \$599  = sel_s0_lo[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = \sel_l13_s0$208 ;
-    if (i__ready) begin
-      \$600  = sel_s0_lo[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = sel_l13_s0;
-    if (i__ready) begin
-      \$601  = sel_s0_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = \sel_l13_s0$216 ;
-    if (i__ready) begin
-      \$602  = sel_s1_lo[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = \sel_l13_s0$217 ;
-    if (i__ready) begin
-      \$603  = sel_s1_lo[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = \sel_l13_s0$213 ;
-    if (i__ready) begin
-      \$604  = sel_s1_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = \sel_l13_s0$225 ;
-    if (i__ready) begin
-      \$605  = sel_s0_hi[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = \sel_l13_s0$226 ;
-    if (i__ready) begin
-      \$606  = sel_s0_hi[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = \sel_l13_s0$222 ;
-    if (i__ready) begin
-      \$607  = sel_s0_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = \sel_l13_s0$234 ;
-    if (i__ready) begin
-      \$608  = sel_s1_hi[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = \sel_l13_s0$235 ;
-    if (i__ready) begin
-      \$609  = sel_s1_hi[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = \sel_l13_s0$231 ;
-    if (i__ready) begin
-      \$610  = sel_s1_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = \sel_l13_s0$209 ;
-    if (i__ready) begin
-      \$611  = sel_s2_lo[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = \sel_l13_s0$210 ;
-    if (i__ready) begin
-      \$612  = sel_s2_lo[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = \sel_l13_s0$205 ;
-    if (i__ready) begin
-      \$613  = sel_s2_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = \sel_l13_s0$218 ;
-    if (i__ready) begin
-      \$614  = sel_s3_lo[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = \sel_l13_s0$219 ;
-    if (i__ready) begin
-      \$615  = sel_s3_lo[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = \sel_l13_s0$214 ;
-    if (i__ready) begin
-      \$616  = sel_s3_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = \sel_l13_s0$227 ;
-    if (i__ready) begin
-      \$617  = sel_s2_hi[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = \sel_l13_s0$228 ;
-    if (i__ready) begin
-      \$618  = sel_s2_hi[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = \sel_l13_s0$223 ;
-    if (i__ready) begin
-      \$619  = sel_s2_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = \sel_l13_s0$236 ;
-    if (i__ready) begin
-      \$620  = sel_s3_hi[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = \sel_l13_s0$237 ;
-    if (i__ready) begin
-      \$621  = sel_s3_hi[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = \sel_l13_s0$232 ;
-    if (i__ready) begin
-      \$622  = sel_s3_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = \sel_l13_s0$396 ;
-    if (i__ready) begin
-      \$623  = \sel_l7_s0$394 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = \sel_l13_s0$397 ;
-    if (i__ready) begin
-      \$624  = \sel_l7_s0$395 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = \sel_l19_s0$398 ;
-    if (i__ready) begin
-      \$625  = { \$501 , \$500 , \$497 , \$492 , \$485 , \$476 , \$465 , \$452 , \$437 , \$422 , \$409 , \$398 , \$389 , \$382 , \$377 , \$374  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = \sel_l19_s0$399 ;
-    if (i__ready) begin
-      \$626  = \$503 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = \sel_l19_s0$400 ;
-    if (i__ready) begin
-      \$627  = \$505 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = \sel_l19_s0$401 ;
-    if (i__ready) begin
-      \$628  = \$507 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = \sel_l19_s0$402 ;
-    if (i__ready) begin
-      \$629  = \$509 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = \sel_l19_s0$403 ;
-    if (i__ready) begin
-      \$630  = \$511 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = \sel_l19_s0$404 ;
-    if (i__ready) begin
-      \$631  = \$513 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = \sel_l19_s0$405 ;
-    if (i__ready) begin
-      \$632  = \$515 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = \sel_l19_s0$406 ;
-    if (i__ready) begin
-      \$633  = \$517 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = sel_l19_s0;
-    if (i__ready) begin
-      \$634  = sel_s8_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = \sel_l19_s0$275 ;
-    if (i__ready) begin
-      \$635  = sel_s16_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = \sel_l19_s0$277 ;
-    if (i__ready) begin
-      \$636  = sel_s16_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = \sel_l19_s0$279 ;
-    if (i__ready) begin
-      \$637  = sel_s17_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = \sel_l19_s0$281 ;
-    if (i__ready) begin
-      \$638  = sel_s17_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = \sel_l19_s0$283 ;
-    if (i__ready) begin
-      \$639  = sel_s18_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = \sel_l19_s0$285 ;
-    if (i__ready) begin
-      \$640  = sel_s18_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = \sel_l19_s0$287 ;
-    if (i__ready) begin
-      \$641  = sel_s11_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = \sel_l19_s0$289 ;
-    if (i__ready) begin
-      \$642  = \sel_l13_s0$396 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = \sel_l19_s0$407 ;
-    if (i__ready) begin
-      \$643  = \sel_l13_s0$397 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = valid_s0;
-    if (i__ready) begin
-      \$644  = i__valid;
+  assign \$50  = sel_l1_s0 >= \sel_l1_s0$27 ;
+  assign \$51  = sel_l1_s0 >= \sel_l1_s0$28 ;
+  assign \$52  = sel_l1_s0 >= \sel_l1_s0$29 ;
+  assign \$53  = sel_l1_s0 >= \sel_l1_s0$30 ;
+  assign \$54  = sel_l1_s0 >= \sel_l1_s0$31 ;
+  assign \$55  = sel_l1_s0 >= \sel_l1_s0$32 ;
+  assign \$56  = sel_l1_s0 >= \sel_l1_s0$33 ;
+  assign \$57  = sel_l1_s0 >= \sel_l1_s0$34 ;
+  assign \$58  = sel_l1_s0 >= \sel_l1_s0$35 ;
+  assign \$59  = sel_l1_s0 >= \sel_l1_s0$36 ;
+  assign \$60  = sel_l1_s0 >= \sel_l1_s0$37 ;
+  assign \$61  = sel_l1_s0 >= \sel_l1_s0$38 ;
+  assign \$62  = sel_l1_s0 >= \sel_l1_s0$39 ;
+  assign \$63  = sel_l1_s0 >= \sel_l1_s0$40 ;
+  assign \$64  = sel_l1_s0 >= \sel_l1_s0$41 ;
+  assign \$65  = \sel_l1_s0$27  >= \sel_l1_s0$28 ;
+  assign \$66  = \sel_l1_s0$27  >= \sel_l1_s0$29 ;
+  assign \$67  = \sel_l1_s0$27  >= \sel_l1_s0$30 ;
+  assign \$68  = \sel_l1_s0$27  >= \sel_l1_s0$31 ;
+  assign \$69  = \sel_l1_s0$27  >= \sel_l1_s0$32 ;
+  assign \$70  = \sel_l1_s0$27  >= \sel_l1_s0$33 ;
+  assign \$71  = \sel_l1_s0$27  >= \sel_l1_s0$34 ;
+  assign \$72  = \sel_l1_s0$27  >= \sel_l1_s0$35 ;
+  assign \$73  = \sel_l1_s0$27  >= \sel_l1_s0$36 ;
+  assign \$74  = \sel_l1_s0$27  >= \sel_l1_s0$37 ;
+  assign \$75  = \sel_l1_s0$27  >= \sel_l1_s0$38 ;
+  assign \$76  = \sel_l1_s0$27  >= \sel_l1_s0$39 ;
+  assign \$77  = \sel_l1_s0$27  >= \sel_l1_s0$40 ;
+  assign \$78  = \sel_l1_s0$27  >= \sel_l1_s0$41 ;
+  assign \$79  = \sel_l1_s0$28  >= \sel_l1_s0$29 ;
+  assign \$80  = \sel_l1_s0$28  >= \sel_l1_s0$30 ;
+  assign \$81  = \sel_l1_s0$28  >= \sel_l1_s0$31 ;
+  assign \$82  = \sel_l1_s0$28  >= \sel_l1_s0$32 ;
+  assign \$83  = \sel_l1_s0$28  >= \sel_l1_s0$33 ;
+  assign \$84  = \sel_l1_s0$28  >= \sel_l1_s0$34 ;
+  assign \$85  = \sel_l1_s0$28  >= \sel_l1_s0$35 ;
+  assign \$86  = \sel_l1_s0$28  >= \sel_l1_s0$36 ;
+  assign \$87  = \sel_l1_s0$28  >= \sel_l1_s0$37 ;
+  assign \$88  = \sel_l1_s0$28  >= \sel_l1_s0$38 ;
+  assign \$89  = \sel_l1_s0$28  >= \sel_l1_s0$39 ;
+  assign \$90  = \sel_l1_s0$28  >= \sel_l1_s0$40 ;
+  assign \$91  = \sel_l1_s0$28  >= \sel_l1_s0$41 ;
+  assign \$92  = \sel_l1_s0$29  >= \sel_l1_s0$30 ;
+  assign \$93  = \sel_l1_s0$29  >= \sel_l1_s0$31 ;
+  assign \$94  = \sel_l1_s0$29  >= \sel_l1_s0$32 ;
+  assign \$95  = \sel_l1_s0$29  >= \sel_l1_s0$33 ;
+  assign \$96  = \sel_l1_s0$29  >= \sel_l1_s0$34 ;
+  assign \$97  = \sel_l1_s0$29  >= \sel_l1_s0$35 ;
+  assign \$98  = \sel_l1_s0$29  >= \sel_l1_s0$36 ;
+  assign \$99  = \sel_l1_s0$29  >= \sel_l1_s0$37 ;
+  assign \$100  = \sel_l1_s0$29  >= \sel_l1_s0$38 ;
+  assign \$101  = \sel_l1_s0$29  >= \sel_l1_s0$39 ;
+  assign \$102  = \sel_l1_s0$29  >= \sel_l1_s0$40 ;
+  assign \$103  = \sel_l1_s0$29  >= \sel_l1_s0$41 ;
+  assign \$104  = \sel_l1_s0$30  >= \sel_l1_s0$31 ;
+  assign \$105  = \sel_l1_s0$30  >= \sel_l1_s0$32 ;
+  assign \$106  = \sel_l1_s0$30  >= \sel_l1_s0$33 ;
+  assign \$107  = \sel_l1_s0$30  >= \sel_l1_s0$34 ;
+  assign \$108  = \sel_l1_s0$30  >= \sel_l1_s0$35 ;
+  assign \$109  = \sel_l1_s0$30  >= \sel_l1_s0$36 ;
+  assign \$110  = \sel_l1_s0$30  >= \sel_l1_s0$37 ;
+  assign \$111  = \sel_l1_s0$30  >= \sel_l1_s0$38 ;
+  assign \$112  = \sel_l1_s0$30  >= \sel_l1_s0$39 ;
+  assign \$113  = \sel_l1_s0$30  >= \sel_l1_s0$40 ;
+  assign \$114  = \sel_l1_s0$30  >= \sel_l1_s0$41 ;
+  assign \$115  = \sel_l1_s0$31  >= \sel_l1_s0$32 ;
+  assign \$116  = \sel_l1_s0$31  >= \sel_l1_s0$33 ;
+  assign \$117  = \sel_l1_s0$31  >= \sel_l1_s0$34 ;
+  assign \$118  = \sel_l1_s0$31  >= \sel_l1_s0$35 ;
+  assign \$119  = \sel_l1_s0$31  >= \sel_l1_s0$36 ;
+  assign \$120  = \sel_l1_s0$31  >= \sel_l1_s0$37 ;
+  assign \$121  = \sel_l1_s0$31  >= \sel_l1_s0$38 ;
+  assign \$122  = \sel_l1_s0$31  >= \sel_l1_s0$39 ;
+  assign \$123  = \sel_l1_s0$31  >= \sel_l1_s0$40 ;
+  assign \$124  = \sel_l1_s0$31  >= \sel_l1_s0$41 ;
+  assign \$125  = \sel_l1_s0$32  >= \sel_l1_s0$33 ;
+  assign \$126  = \sel_l1_s0$32  >= \sel_l1_s0$34 ;
+  assign \$127  = \sel_l1_s0$32  >= \sel_l1_s0$35 ;
+  assign \$128  = \sel_l1_s0$32  >= \sel_l1_s0$36 ;
+  assign \$129  = \sel_l1_s0$32  >= \sel_l1_s0$37 ;
+  assign \$130  = \sel_l1_s0$32  >= \sel_l1_s0$38 ;
+  assign \$131  = \sel_l1_s0$32  >= \sel_l1_s0$39 ;
+  assign \$132  = \sel_l1_s0$32  >= \sel_l1_s0$40 ;
+  assign \$133  = \sel_l1_s0$32  >= \sel_l1_s0$41 ;
+  assign \$134  = \sel_l1_s0$33  >= \sel_l1_s0$34 ;
+  assign \$135  = \sel_l1_s0$33  >= \sel_l1_s0$35 ;
+  assign \$136  = \sel_l1_s0$33  >= \sel_l1_s0$36 ;
+  assign \$137  = \sel_l1_s0$33  >= \sel_l1_s0$37 ;
+  assign \$138  = \sel_l1_s0$33  >= \sel_l1_s0$38 ;
+  assign \$139  = \sel_l1_s0$33  >= \sel_l1_s0$39 ;
+  assign \$140  = \sel_l1_s0$33  >= \sel_l1_s0$40 ;
+  assign \$141  = \sel_l1_s0$33  >= \sel_l1_s0$41 ;
+  assign \$142  = \sel_l1_s0$34  >= \sel_l1_s0$35 ;
+  assign \$143  = \sel_l1_s0$34  >= \sel_l1_s0$36 ;
+  assign \$144  = \sel_l1_s0$34  >= \sel_l1_s0$37 ;
+  assign \$145  = \sel_l1_s0$34  >= \sel_l1_s0$38 ;
+  assign \$146  = \sel_l1_s0$34  >= \sel_l1_s0$39 ;
+  assign \$147  = \sel_l1_s0$34  >= \sel_l1_s0$40 ;
+  assign \$148  = \sel_l1_s0$34  >= \sel_l1_s0$41 ;
+  assign \$149  = \sel_l1_s0$35  >= \sel_l1_s0$36 ;
+  assign \$150  = \sel_l1_s0$35  >= \sel_l1_s0$37 ;
+  assign \$151  = \sel_l1_s0$35  >= \sel_l1_s0$38 ;
+  assign \$152  = \sel_l1_s0$35  >= \sel_l1_s0$39 ;
+  assign \$153  = \sel_l1_s0$35  >= \sel_l1_s0$40 ;
+  assign \$154  = \sel_l1_s0$35  >= \sel_l1_s0$41 ;
+  assign \$155  = \sel_l1_s0$36  >= \sel_l1_s0$37 ;
+  assign \$156  = \sel_l1_s0$36  >= \sel_l1_s0$38 ;
+  assign \$157  = \sel_l1_s0$36  >= \sel_l1_s0$39 ;
+  assign \$158  = \sel_l1_s0$36  >= \sel_l1_s0$40 ;
+  assign \$159  = \sel_l1_s0$36  >= \sel_l1_s0$41 ;
+  assign \$160  = \sel_l1_s0$37  >= \sel_l1_s0$38 ;
+  assign \$161  = \sel_l1_s0$37  >= \sel_l1_s0$39 ;
+  assign \$162  = \sel_l1_s0$37  >= \sel_l1_s0$40 ;
+  assign \$163  = \sel_l1_s0$37  >= \sel_l1_s0$41 ;
+  assign \$164  = \sel_l1_s0$38  >= \sel_l1_s0$39 ;
+  assign \$165  = \sel_l1_s0$38  >= \sel_l1_s0$40 ;
+  assign \$166  = \sel_l1_s0$38  >= \sel_l1_s0$41 ;
+  assign \$167  = \sel_l1_s0$39  >= \sel_l1_s0$40 ;
+  assign \$168  = \sel_l1_s0$39  >= \sel_l1_s0$41 ;
+  assign \$169  = \sel_l1_s0$40  >= \sel_l1_s0$41 ;
+  assign \$170  = ~ sel_l2_s0[0];
+  assign \$171  = ~ sel_l2_s0[1];
+  assign \$172  = \$170  ^ \$171 ;
+  assign \$173  = ~ sel_l2_s0[2];
+  assign sel_pop0_0_12_s = \$172  ^ \$173 ;
+  assign \$174  = ~ sel_l2_s0[0];
+  assign \$175  = ~ sel_l2_s0[1];
+  assign \$176  = \$174  & \$175 ;
+  assign \$177  = ~ sel_l2_s0[0];
+  assign \$178  = ~ sel_l2_s0[2];
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = \$176  | \$179 ;
+  assign \$181  = ~ sel_l2_s0[1];
+  assign \$182  = ~ sel_l2_s0[2];
+  assign \$183  = \$181  & \$182 ;
+  assign sel_pop0_0_12_c = \$180  | \$183 ;
+  assign \$184  = ~ sel_l2_s0[3];
+  assign \$185  = ~ sel_l2_s0[4];
+  assign \$186  = \$184  ^ \$185 ;
+  assign \$187  = ~ sel_l2_s0[5];
+  assign sel_pop0_0_10_s = \$186  ^ \$187 ;
+  assign \$188  = ~ sel_l2_s0[3];
+  assign \$189  = ~ sel_l2_s0[4];
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = ~ sel_l2_s0[3];
+  assign \$192  = ~ sel_l2_s0[5];
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = \$190  | \$193 ;
+  assign \$195  = ~ sel_l2_s0[4];
+  assign \$196  = ~ sel_l2_s0[5];
+  assign \$197  = \$195  & \$196 ;
+  assign sel_pop0_0_10_c = \$194  | \$197 ;
+  assign \$198  = ~ sel_l2_s0[6];
+  assign \$199  = ~ sel_l2_s0[7];
+  assign \$200  = \$198  ^ \$199 ;
+  assign \$201  = ~ sel_l2_s0[8];
+  assign sel_pop0_0_8_s = \$200  ^ \$201 ;
+  assign \$202  = ~ sel_l2_s0[6];
+  assign \$203  = ~ sel_l2_s0[7];
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = ~ sel_l2_s0[6];
+  assign \$206  = ~ sel_l2_s0[8];
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = \$204  | \$207 ;
+  assign \$209  = ~ sel_l2_s0[7];
+  assign \$210  = ~ sel_l2_s0[8];
+  assign \$211  = \$209  & \$210 ;
+  assign sel_pop0_0_8_c = \$208  | \$211 ;
+  assign \$212  = ~ sel_l2_s0[9];
+  assign \$213  = ~ sel_l2_s0[10];
+  assign \$214  = \$212  ^ \$213 ;
+  assign \$215  = ~ sel_l2_s0[11];
+  assign sel_pop0_0_6_s = \$214  ^ \$215 ;
+  assign \$216  = ~ sel_l2_s0[9];
+  assign \$217  = ~ sel_l2_s0[10];
+  assign \$218  = \$216  & \$217 ;
+  assign \$219  = ~ sel_l2_s0[9];
+  assign \$220  = ~ sel_l2_s0[11];
+  assign \$221  = \$219  & \$220 ;
+  assign \$222  = \$218  | \$221 ;
+  assign \$223  = ~ sel_l2_s0[10];
+  assign \$224  = ~ sel_l2_s0[11];
+  assign \$225  = \$223  & \$224 ;
+  assign sel_pop0_0_6_c = \$222  | \$225 ;
+  assign \$226  = ~ sel_l2_s0[12];
+  assign \$227  = ~ sel_l2_s0[13];
+  assign \$228  = \$226  ^ \$227 ;
+  assign \$229  = ~ sel_l2_s0[14];
+  assign sel_pop0_0_4_s = \$228  ^ \$229 ;
+  assign \$230  = ~ sel_l2_s0[12];
+  assign \$231  = ~ sel_l2_s0[13];
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = ~ sel_l2_s0[12];
+  assign \$234  = ~ sel_l2_s0[14];
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = \$232  | \$235 ;
+  assign \$237  = ~ sel_l2_s0[13];
+  assign \$238  = ~ sel_l2_s0[14];
+  assign \$239  = \$237  & \$238 ;
+  assign sel_pop0_0_4_c = \$236  | \$239 ;
+  assign \$240  = sel_pop0_0_12_s ^ sel_pop0_0_10_s;
+  assign sel_pop0_0_2_s = \$240  ^ sel_pop0_0_8_s;
+  assign \$241  = sel_pop0_0_12_s & sel_pop0_0_10_s;
+  assign \$242  = sel_pop0_0_12_s & sel_pop0_0_8_s;
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = sel_pop0_0_10_s & sel_pop0_0_8_s;
+  assign sel_pop0_0_2_c = \$243  | \$244 ;
+  assign \$245  = sel_pop0_0_6_s ^ sel_pop0_0_4_s;
+  assign sel_pop0_0_0_s = \$245  ^ sel_pop0_0_2_s;
+  assign \$246  = sel_pop0_0_6_s & sel_pop0_0_4_s;
+  assign \$247  = sel_pop0_0_6_s & sel_pop0_0_2_s;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = sel_pop0_0_4_s & sel_pop0_0_2_s;
+  assign sel_pop0_0_0_c = \$248  | \$249 ;
+  assign \$250  = sel_pop0_0_12_c ^ sel_pop0_0_10_c;
+  assign sel_pop0_1_4_s = \$250  ^ sel_pop0_0_8_c;
+  assign \$251  = sel_pop0_0_12_c & sel_pop0_0_10_c;
+  assign \$252  = sel_pop0_0_12_c & sel_pop0_0_8_c;
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = sel_pop0_0_10_c & sel_pop0_0_8_c;
+  assign sel_pop0_1_4_c = \$253  | \$254 ;
+  assign \$255  = sel_pop0_0_6_c ^ sel_pop0_0_4_c;
+  assign sel_pop0_1_2_s = \$255  ^ sel_pop0_0_2_c;
+  assign \$256  = sel_pop0_0_6_c & sel_pop0_0_4_c;
+  assign \$257  = sel_pop0_0_6_c & sel_pop0_0_2_c;
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = sel_pop0_0_4_c & sel_pop0_0_2_c;
+  assign sel_pop0_1_2_c = \$258  | \$259 ;
+  assign \$260  = sel_pop0_0_0_c ^ sel_pop0_1_4_s;
+  assign sel_pop0_1_0_s = \$260  ^ sel_pop0_1_2_s;
+  assign \$261  = sel_pop0_0_0_c & sel_pop0_1_4_s;
+  assign \$262  = sel_pop0_0_0_c & sel_pop0_1_2_s;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = sel_pop0_1_4_s & sel_pop0_1_2_s;
+  assign sel_pop0_1_0_c = \$263  | \$264 ;
+  assign \$265  = sel_pop0_1_4_c ^ sel_pop0_1_2_c;
+  assign sel_pop0_2_0_s = \$265  ^ sel_pop0_1_0_c;
+  assign \$266  = sel_pop0_1_4_c & sel_pop0_1_2_c;
+  assign \$267  = sel_pop0_1_4_c & sel_pop0_1_0_c;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = sel_pop0_1_2_c & sel_pop0_1_0_c;
+  assign sel_pop0_2_0_c = \$268  | \$269 ;
+  assign \$270  = ~ sel_l2_s0[15];
+  assign \$271  = sel_l2_s0[0] ^ \$270 ;
+  assign \$272  = ~ sel_l2_s0[16];
+  assign sel_pop1_0_12_s = \$271  ^ \$272 ;
+  assign \$273  = ~ sel_l2_s0[15];
+  assign \$274  = sel_l2_s0[0] & \$273 ;
+  assign \$275  = ~ sel_l2_s0[16];
+  assign \$276  = sel_l2_s0[0] & \$275 ;
+  assign \$277  = \$274  | \$276 ;
+  assign \$278  = ~ sel_l2_s0[15];
+  assign \$279  = ~ sel_l2_s0[16];
+  assign \$280  = \$278  & \$279 ;
+  assign sel_pop1_0_12_c = \$277  | \$280 ;
+  assign \$281  = ~ sel_l2_s0[17];
+  assign \$282  = ~ sel_l2_s0[18];
+  assign \$283  = \$281  ^ \$282 ;
+  assign \$284  = ~ sel_l2_s0[19];
+  assign sel_pop1_0_10_s = \$283  ^ \$284 ;
+  assign \$285  = ~ sel_l2_s0[17];
+  assign \$286  = ~ sel_l2_s0[18];
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = ~ sel_l2_s0[17];
+  assign \$289  = ~ sel_l2_s0[19];
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = ~ sel_l2_s0[18];
+  assign \$293  = ~ sel_l2_s0[19];
+  assign \$294  = \$292  & \$293 ;
+  assign sel_pop1_0_10_c = \$291  | \$294 ;
+  assign \$295  = ~ sel_l2_s0[20];
+  assign \$296  = ~ sel_l2_s0[21];
+  assign \$297  = \$295  ^ \$296 ;
+  assign \$298  = ~ sel_l2_s0[22];
+  assign sel_pop1_0_8_s = \$297  ^ \$298 ;
+  assign \$299  = ~ sel_l2_s0[20];
+  assign \$300  = ~ sel_l2_s0[21];
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = ~ sel_l2_s0[20];
+  assign \$303  = ~ sel_l2_s0[22];
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \$301  | \$304 ;
+  assign \$306  = ~ sel_l2_s0[21];
+  assign \$307  = ~ sel_l2_s0[22];
+  assign \$308  = \$306  & \$307 ;
+  assign sel_pop1_0_8_c = \$305  | \$308 ;
+  assign \$309  = ~ sel_l2_s0[23];
+  assign \$310  = ~ sel_l2_s0[24];
+  assign \$311  = \$309  ^ \$310 ;
+  assign \$312  = ~ sel_l2_s0[25];
+  assign sel_pop1_0_6_s = \$311  ^ \$312 ;
+  assign \$313  = ~ sel_l2_s0[23];
+  assign \$314  = ~ sel_l2_s0[24];
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = ~ sel_l2_s0[23];
+  assign \$317  = ~ sel_l2_s0[25];
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = \$315  | \$318 ;
+  assign \$320  = ~ sel_l2_s0[24];
+  assign \$321  = ~ sel_l2_s0[25];
+  assign \$322  = \$320  & \$321 ;
+  assign sel_pop1_0_6_c = \$319  | \$322 ;
+  assign \$323  = ~ sel_l2_s0[26];
+  assign \$324  = ~ sel_l2_s0[27];
+  assign \$325  = \$323  ^ \$324 ;
+  assign \$326  = ~ sel_l2_s0[28];
+  assign sel_pop1_0_4_s = \$325  ^ \$326 ;
+  assign \$327  = ~ sel_l2_s0[26];
+  assign \$328  = ~ sel_l2_s0[27];
+  assign \$329  = \$327  & \$328 ;
+  assign \$330  = ~ sel_l2_s0[26];
+  assign \$331  = ~ sel_l2_s0[28];
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = \$329  | \$332 ;
+  assign \$334  = ~ sel_l2_s0[27];
+  assign \$335  = ~ sel_l2_s0[28];
+  assign \$336  = \$334  & \$335 ;
+  assign sel_pop1_0_4_c = \$333  | \$336 ;
+  assign \$337  = sel_pop1_0_12_s ^ sel_pop1_0_10_s;
+  assign sel_pop1_0_2_s = \$337  ^ sel_pop1_0_8_s;
+  assign \$338  = sel_pop1_0_12_s & sel_pop1_0_10_s;
+  assign \$339  = sel_pop1_0_12_s & sel_pop1_0_8_s;
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = sel_pop1_0_10_s & sel_pop1_0_8_s;
+  assign sel_pop1_0_2_c = \$340  | \$341 ;
+  assign \$342  = sel_pop1_0_6_s ^ sel_pop1_0_4_s;
+  assign sel_pop1_0_0_s = \$342  ^ sel_pop1_0_2_s;
+  assign \$343  = sel_pop1_0_6_s & sel_pop1_0_4_s;
+  assign \$344  = sel_pop1_0_6_s & sel_pop1_0_2_s;
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = sel_pop1_0_4_s & sel_pop1_0_2_s;
+  assign sel_pop1_0_0_c = \$345  | \$346 ;
+  assign \$347  = sel_pop1_0_12_c ^ sel_pop1_0_10_c;
+  assign sel_pop1_1_4_s = \$347  ^ sel_pop1_0_8_c;
+  assign \$348  = sel_pop1_0_12_c & sel_pop1_0_10_c;
+  assign \$349  = sel_pop1_0_12_c & sel_pop1_0_8_c;
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = sel_pop1_0_10_c & sel_pop1_0_8_c;
+  assign sel_pop1_1_4_c = \$350  | \$351 ;
+  assign \$352  = sel_pop1_0_6_c ^ sel_pop1_0_4_c;
+  assign sel_pop1_1_2_s = \$352  ^ sel_pop1_0_2_c;
+  assign \$353  = sel_pop1_0_6_c & sel_pop1_0_4_c;
+  assign \$354  = sel_pop1_0_6_c & sel_pop1_0_2_c;
+  assign \$355  = \$353  | \$354 ;
+  assign \$356  = sel_pop1_0_4_c & sel_pop1_0_2_c;
+  assign sel_pop1_1_2_c = \$355  | \$356 ;
+  assign \$357  = sel_pop1_0_0_c ^ sel_pop1_1_4_s;
+  assign sel_pop1_1_0_s = \$357  ^ sel_pop1_1_2_s;
+  assign \$358  = sel_pop1_0_0_c & sel_pop1_1_4_s;
+  assign \$359  = sel_pop1_0_0_c & sel_pop1_1_2_s;
+  assign \$360  = \$358  | \$359 ;
+  assign \$361  = sel_pop1_1_4_s & sel_pop1_1_2_s;
+  assign sel_pop1_1_0_c = \$360  | \$361 ;
+  assign \$362  = sel_pop1_1_4_c ^ sel_pop1_1_2_c;
+  assign sel_pop1_2_0_s = \$362  ^ sel_pop1_1_0_c;
+  assign \$363  = sel_pop1_1_4_c & sel_pop1_1_2_c;
+  assign \$364  = sel_pop1_1_4_c & sel_pop1_1_0_c;
+  assign \$365  = \$363  | \$364 ;
+  assign \$366  = sel_pop1_1_2_c & sel_pop1_1_0_c;
+  assign sel_pop1_2_0_c = \$365  | \$366 ;
+  assign \$367  = sel_l2_s0[1] ^ sel_l2_s0[15];
+  assign \$368  = ~ sel_l2_s0[29];
+  assign sel_pop2_0_12_s = \$367  ^ \$368 ;
+  assign \$369  = sel_l2_s0[1] & sel_l2_s0[15];
+  assign \$370  = ~ sel_l2_s0[29];
+  assign \$371  = sel_l2_s0[1] & \$370 ;
+  assign \$372  = \$369  | \$371 ;
+  assign \$373  = ~ sel_l2_s0[29];
+  assign \$374  = sel_l2_s0[15] & \$373 ;
+  assign sel_pop2_0_12_c = \$372  | \$374 ;
+  assign \$375  = ~ sel_l2_s0[30];
+  assign \$376  = ~ sel_l2_s0[31];
+  assign \$377  = \$375  ^ \$376 ;
+  assign \$378  = ~ sel_l2_s0[32];
+  assign sel_pop2_0_10_s = \$377  ^ \$378 ;
+  assign \$379  = ~ sel_l2_s0[30];
+  assign \$380  = ~ sel_l2_s0[31];
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = ~ sel_l2_s0[30];
+  assign \$383  = ~ sel_l2_s0[32];
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = \$381  | \$384 ;
+  assign \$386  = ~ sel_l2_s0[31];
+  assign \$387  = ~ sel_l2_s0[32];
+  assign \$388  = \$386  & \$387 ;
+  assign sel_pop2_0_10_c = \$385  | \$388 ;
+  assign \$389  = ~ sel_l2_s0[33];
+  assign \$390  = ~ sel_l2_s0[34];
+  assign \$391  = \$389  ^ \$390 ;
+  assign \$392  = ~ sel_l2_s0[35];
+  assign sel_pop2_0_8_s = \$391  ^ \$392 ;
+  assign \$393  = ~ sel_l2_s0[33];
+  assign \$394  = ~ sel_l2_s0[34];
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = ~ sel_l2_s0[33];
+  assign \$397  = ~ sel_l2_s0[35];
+  assign \$398  = \$396  & \$397 ;
+  assign \$399  = \$395  | \$398 ;
+  assign \$400  = ~ sel_l2_s0[34];
+  assign \$401  = ~ sel_l2_s0[35];
+  assign \$402  = \$400  & \$401 ;
+  assign sel_pop2_0_8_c = \$399  | \$402 ;
+  assign \$403  = ~ sel_l2_s0[36];
+  assign \$404  = ~ sel_l2_s0[37];
+  assign \$405  = \$403  ^ \$404 ;
+  assign \$406  = ~ sel_l2_s0[38];
+  assign sel_pop2_0_6_s = \$405  ^ \$406 ;
+  assign \$407  = ~ sel_l2_s0[36];
+  assign \$408  = ~ sel_l2_s0[37];
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = ~ sel_l2_s0[36];
+  assign \$411  = ~ sel_l2_s0[38];
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = \$409  | \$412 ;
+  assign \$414  = ~ sel_l2_s0[37];
+  assign \$415  = ~ sel_l2_s0[38];
+  assign \$416  = \$414  & \$415 ;
+  assign sel_pop2_0_6_c = \$413  | \$416 ;
+  assign \$417  = ~ sel_l2_s0[39];
+  assign \$418  = ~ sel_l2_s0[40];
+  assign \$419  = \$417  ^ \$418 ;
+  assign \$420  = ~ sel_l2_s0[41];
+  assign sel_pop2_0_4_s = \$419  ^ \$420 ;
+  assign \$421  = ~ sel_l2_s0[39];
+  assign \$422  = ~ sel_l2_s0[40];
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = ~ sel_l2_s0[39];
+  assign \$425  = ~ sel_l2_s0[41];
+  assign \$426  = \$424  & \$425 ;
+  assign \$427  = \$423  | \$426 ;
+  assign \$428  = ~ sel_l2_s0[40];
+  assign \$429  = ~ sel_l2_s0[41];
+  assign \$430  = \$428  & \$429 ;
+  assign sel_pop2_0_4_c = \$427  | \$430 ;
+  assign \$431  = sel_pop2_0_12_s ^ sel_pop2_0_10_s;
+  assign sel_pop2_0_2_s = \$431  ^ sel_pop2_0_8_s;
+  assign \$432  = sel_pop2_0_12_s & sel_pop2_0_10_s;
+  assign \$433  = sel_pop2_0_12_s & sel_pop2_0_8_s;
+  assign \$434  = \$432  | \$433 ;
+  assign \$435  = sel_pop2_0_10_s & sel_pop2_0_8_s;
+  assign sel_pop2_0_2_c = \$434  | \$435 ;
+  assign \$436  = sel_pop2_0_6_s ^ sel_pop2_0_4_s;
+  assign sel_pop2_0_0_s = \$436  ^ sel_pop2_0_2_s;
+  assign \$437  = sel_pop2_0_6_s & sel_pop2_0_4_s;
+  assign \$438  = sel_pop2_0_6_s & sel_pop2_0_2_s;
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = sel_pop2_0_4_s & sel_pop2_0_2_s;
+  assign sel_pop2_0_0_c = \$439  | \$440 ;
+  assign \$441  = sel_pop2_0_12_c ^ sel_pop2_0_10_c;
+  assign sel_pop2_1_4_s = \$441  ^ sel_pop2_0_8_c;
+  assign \$442  = sel_pop2_0_12_c & sel_pop2_0_10_c;
+  assign \$443  = sel_pop2_0_12_c & sel_pop2_0_8_c;
+  assign \$444  = \$442  | \$443 ;
+  assign \$445  = sel_pop2_0_10_c & sel_pop2_0_8_c;
+  assign sel_pop2_1_4_c = \$444  | \$445 ;
+  assign \$446  = sel_pop2_0_6_c ^ sel_pop2_0_4_c;
+  assign sel_pop2_1_2_s = \$446  ^ sel_pop2_0_2_c;
+  assign \$447  = sel_pop2_0_6_c & sel_pop2_0_4_c;
+  assign \$448  = sel_pop2_0_6_c & sel_pop2_0_2_c;
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = sel_pop2_0_4_c & sel_pop2_0_2_c;
+  assign sel_pop2_1_2_c = \$449  | \$450 ;
+  assign \$451  = sel_pop2_0_0_c ^ sel_pop2_1_4_s;
+  assign sel_pop2_1_0_s = \$451  ^ sel_pop2_1_2_s;
+  assign \$452  = sel_pop2_0_0_c & sel_pop2_1_4_s;
+  assign \$453  = sel_pop2_0_0_c & sel_pop2_1_2_s;
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = sel_pop2_1_4_s & sel_pop2_1_2_s;
+  assign sel_pop2_1_0_c = \$454  | \$455 ;
+  assign \$456  = sel_pop2_1_4_c ^ sel_pop2_1_2_c;
+  assign sel_pop2_2_0_s = \$456  ^ sel_pop2_1_0_c;
+  assign \$457  = sel_pop2_1_4_c & sel_pop2_1_2_c;
+  assign \$458  = sel_pop2_1_4_c & sel_pop2_1_0_c;
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = sel_pop2_1_2_c & sel_pop2_1_0_c;
+  assign sel_pop2_2_0_c = \$459  | \$460 ;
+  assign \$461  = sel_l2_s0[2] ^ sel_l2_s0[16];
+  assign sel_pop3_0_12_s = \$461  ^ sel_l2_s0[29];
+  assign \$462  = sel_l2_s0[2] & sel_l2_s0[16];
+  assign \$463  = sel_l2_s0[2] & sel_l2_s0[29];
+  assign \$464  = \$462  | \$463 ;
+  assign \$465  = sel_l2_s0[16] & sel_l2_s0[29];
+  assign sel_pop3_0_12_c = \$464  | \$465 ;
+  assign \$466  = ~ sel_l2_s0[42];
+  assign \$467  = ~ sel_l2_s0[43];
+  assign \$468  = \$466  ^ \$467 ;
+  assign \$469  = ~ sel_l2_s0[44];
+  assign sel_pop3_0_10_s = \$468  ^ \$469 ;
+  assign \$470  = ~ sel_l2_s0[42];
+  assign \$471  = ~ sel_l2_s0[43];
+  assign \$472  = \$470  & \$471 ;
+  assign \$473  = ~ sel_l2_s0[42];
+  assign \$474  = ~ sel_l2_s0[44];
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = \$472  | \$475 ;
+  assign \$477  = ~ sel_l2_s0[43];
+  assign \$478  = ~ sel_l2_s0[44];
+  assign \$479  = \$477  & \$478 ;
+  assign sel_pop3_0_10_c = \$476  | \$479 ;
+  assign \$480  = ~ sel_l2_s0[45];
+  assign \$481  = ~ sel_l2_s0[46];
+  assign \$482  = \$480  ^ \$481 ;
+  assign \$483  = ~ sel_l2_s0[47];
+  assign sel_pop3_0_8_s = \$482  ^ \$483 ;
+  assign \$484  = ~ sel_l2_s0[45];
+  assign \$485  = ~ sel_l2_s0[46];
+  assign \$486  = \$484  & \$485 ;
+  assign \$487  = ~ sel_l2_s0[45];
+  assign \$488  = ~ sel_l2_s0[47];
+  assign \$489  = \$487  & \$488 ;
+  assign \$490  = \$486  | \$489 ;
+  assign \$491  = ~ sel_l2_s0[46];
+  assign \$492  = ~ sel_l2_s0[47];
+  assign \$493  = \$491  & \$492 ;
+  assign sel_pop3_0_8_c = \$490  | \$493 ;
+  assign \$494  = ~ sel_l2_s0[48];
+  assign \$495  = ~ sel_l2_s0[49];
+  assign \$496  = \$494  ^ \$495 ;
+  assign \$497  = ~ sel_l2_s0[50];
+  assign sel_pop3_0_6_s = \$496  ^ \$497 ;
+  assign \$498  = ~ sel_l2_s0[48];
+  assign \$499  = ~ sel_l2_s0[49];
+  assign \$500  = \$498  & \$499 ;
+  assign \$501  = ~ sel_l2_s0[48];
+  assign \$502  = ~ sel_l2_s0[50];
+  assign \$503  = \$501  & \$502 ;
+  assign \$504  = \$500  | \$503 ;
+  assign \$505  = ~ sel_l2_s0[49];
+  assign \$506  = ~ sel_l2_s0[50];
+  assign \$507  = \$505  & \$506 ;
+  assign sel_pop3_0_6_c = \$504  | \$507 ;
+  assign \$508  = ~ sel_l2_s0[51];
+  assign \$509  = ~ sel_l2_s0[52];
+  assign \$510  = \$508  ^ \$509 ;
+  assign \$511  = ~ sel_l2_s0[53];
+  assign sel_pop3_0_4_s = \$510  ^ \$511 ;
+  assign \$512  = ~ sel_l2_s0[51];
+  assign \$513  = ~ sel_l2_s0[52];
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = ~ sel_l2_s0[51];
+  assign \$516  = ~ sel_l2_s0[53];
+  assign \$517  = \$515  & \$516 ;
+  assign \$518  = \$514  | \$517 ;
+  assign \$519  = ~ sel_l2_s0[52];
+  assign \$520  = ~ sel_l2_s0[53];
+  assign \$521  = \$519  & \$520 ;
+  assign sel_pop3_0_4_c = \$518  | \$521 ;
+  assign \$522  = sel_pop3_0_12_s ^ sel_pop3_0_10_s;
+  assign sel_pop3_0_2_s = \$522  ^ sel_pop3_0_8_s;
+  assign \$523  = sel_pop3_0_12_s & sel_pop3_0_10_s;
+  assign \$524  = sel_pop3_0_12_s & sel_pop3_0_8_s;
+  assign \$525  = \$523  | \$524 ;
+  assign \$526  = sel_pop3_0_10_s & sel_pop3_0_8_s;
+  assign sel_pop3_0_2_c = \$525  | \$526 ;
+  assign \$527  = sel_pop3_0_6_s ^ sel_pop3_0_4_s;
+  assign sel_pop3_0_0_s = \$527  ^ sel_pop3_0_2_s;
+  assign \$528  = sel_pop3_0_6_s & sel_pop3_0_4_s;
+  assign \$529  = sel_pop3_0_6_s & sel_pop3_0_2_s;
+  assign \$530  = \$528  | \$529 ;
+  assign \$531  = sel_pop3_0_4_s & sel_pop3_0_2_s;
+  assign sel_pop3_0_0_c = \$530  | \$531 ;
+  assign \$532  = sel_pop3_0_12_c ^ sel_pop3_0_10_c;
+  assign sel_pop3_1_4_s = \$532  ^ sel_pop3_0_8_c;
+  assign \$533  = sel_pop3_0_12_c & sel_pop3_0_10_c;
+  assign \$534  = sel_pop3_0_12_c & sel_pop3_0_8_c;
+  assign \$535  = \$533  | \$534 ;
+  assign \$536  = sel_pop3_0_10_c & sel_pop3_0_8_c;
+  assign sel_pop3_1_4_c = \$535  | \$536 ;
+  assign \$537  = sel_pop3_0_6_c ^ sel_pop3_0_4_c;
+  assign sel_pop3_1_2_s = \$537  ^ sel_pop3_0_2_c;
+  assign \$538  = sel_pop3_0_6_c & sel_pop3_0_4_c;
+  assign \$539  = sel_pop3_0_6_c & sel_pop3_0_2_c;
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = sel_pop3_0_4_c & sel_pop3_0_2_c;
+  assign sel_pop3_1_2_c = \$540  | \$541 ;
+  assign \$542  = sel_pop3_0_0_c ^ sel_pop3_1_4_s;
+  assign sel_pop3_1_0_s = \$542  ^ sel_pop3_1_2_s;
+  assign \$543  = sel_pop3_0_0_c & sel_pop3_1_4_s;
+  assign \$544  = sel_pop3_0_0_c & sel_pop3_1_2_s;
+  assign \$545  = \$543  | \$544 ;
+  assign \$546  = sel_pop3_1_4_s & sel_pop3_1_2_s;
+  assign sel_pop3_1_0_c = \$545  | \$546 ;
+  assign \$547  = sel_pop3_1_4_c ^ sel_pop3_1_2_c;
+  assign sel_pop3_2_0_s = \$547  ^ sel_pop3_1_0_c;
+  assign \$548  = sel_pop3_1_4_c & sel_pop3_1_2_c;
+  assign \$549  = sel_pop3_1_4_c & sel_pop3_1_0_c;
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = sel_pop3_1_2_c & sel_pop3_1_0_c;
+  assign sel_pop3_2_0_c = \$550  | \$551 ;
+  assign \$552  = sel_l2_s0[3] ^ sel_l2_s0[17];
+  assign sel_pop4_0_12_s = \$552  ^ sel_l2_s0[30];
+  assign \$553  = sel_l2_s0[3] & sel_l2_s0[17];
+  assign \$554  = sel_l2_s0[3] & sel_l2_s0[30];
+  assign \$555  = \$553  | \$554 ;
+  assign \$556  = sel_l2_s0[17] & sel_l2_s0[30];
+  assign sel_pop4_0_12_c = \$555  | \$556 ;
+  assign \$557  = ~ sel_l2_s0[54];
+  assign \$558  = sel_l2_s0[42] ^ \$557 ;
+  assign \$559  = ~ sel_l2_s0[55];
+  assign sel_pop4_0_10_s = \$558  ^ \$559 ;
+  assign \$560  = ~ sel_l2_s0[54];
+  assign \$561  = sel_l2_s0[42] & \$560 ;
+  assign \$562  = ~ sel_l2_s0[55];
+  assign \$563  = sel_l2_s0[42] & \$562 ;
+  assign \$564  = \$561  | \$563 ;
+  assign \$565  = ~ sel_l2_s0[54];
+  assign \$566  = ~ sel_l2_s0[55];
+  assign \$567  = \$565  & \$566 ;
+  assign sel_pop4_0_10_c = \$564  | \$567 ;
+  assign \$568  = ~ sel_l2_s0[56];
+  assign \$569  = ~ sel_l2_s0[57];
+  assign \$570  = \$568  ^ \$569 ;
+  assign \$571  = ~ sel_l2_s0[58];
+  assign sel_pop4_0_8_s = \$570  ^ \$571 ;
+  assign \$572  = ~ sel_l2_s0[56];
+  assign \$573  = ~ sel_l2_s0[57];
+  assign \$574  = \$572  & \$573 ;
+  assign \$575  = ~ sel_l2_s0[56];
+  assign \$576  = ~ sel_l2_s0[58];
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = \$574  | \$577 ;
+  assign \$579  = ~ sel_l2_s0[57];
+  assign \$580  = ~ sel_l2_s0[58];
+  assign \$581  = \$579  & \$580 ;
+  assign sel_pop4_0_8_c = \$578  | \$581 ;
+  assign \$582  = ~ sel_l2_s0[59];
+  assign \$583  = ~ sel_l2_s0[60];
+  assign \$584  = \$582  ^ \$583 ;
+  assign \$585  = ~ sel_l2_s0[61];
+  assign sel_pop4_0_6_s = \$584  ^ \$585 ;
+  assign \$586  = ~ sel_l2_s0[59];
+  assign \$587  = ~ sel_l2_s0[60];
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = ~ sel_l2_s0[59];
+  assign \$590  = ~ sel_l2_s0[61];
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = \$588  | \$591 ;
+  assign \$593  = ~ sel_l2_s0[60];
+  assign \$594  = ~ sel_l2_s0[61];
+  assign \$595  = \$593  & \$594 ;
+  assign sel_pop4_0_6_c = \$592  | \$595 ;
+  assign \$596  = ~ sel_l2_s0[62];
+  assign \$597  = ~ sel_l2_s0[63];
+  assign \$598  = \$596  ^ \$597 ;
+  assign \$599  = ~ sel_l2_s0[64];
+  assign sel_pop4_0_4_s = \$598  ^ \$599 ;
+  assign \$600  = ~ sel_l2_s0[62];
+  assign \$601  = ~ sel_l2_s0[63];
+  assign \$602  = \$600  & \$601 ;
+  assign \$603  = ~ sel_l2_s0[62];
+  assign \$604  = ~ sel_l2_s0[64];
+  assign \$605  = \$603  & \$604 ;
+  assign \$606  = \$602  | \$605 ;
+  assign \$607  = ~ sel_l2_s0[63];
+  assign \$608  = ~ sel_l2_s0[64];
+  assign \$609  = \$607  & \$608 ;
+  assign sel_pop4_0_4_c = \$606  | \$609 ;
+  assign \$610  = sel_pop4_0_12_s ^ sel_pop4_0_10_s;
+  assign sel_pop4_0_2_s = \$610  ^ sel_pop4_0_8_s;
+  assign \$611  = sel_pop4_0_12_s & sel_pop4_0_10_s;
+  assign \$612  = sel_pop4_0_12_s & sel_pop4_0_8_s;
+  assign \$613  = \$611  | \$612 ;
+  assign \$614  = sel_pop4_0_10_s & sel_pop4_0_8_s;
+  assign sel_pop4_0_2_c = \$613  | \$614 ;
+  assign \$615  = sel_pop4_0_6_s ^ sel_pop4_0_4_s;
+  assign sel_pop4_0_0_s = \$615  ^ sel_pop4_0_2_s;
+  assign \$616  = sel_pop4_0_6_s & sel_pop4_0_4_s;
+  assign \$617  = sel_pop4_0_6_s & sel_pop4_0_2_s;
+  assign \$618  = \$616  | \$617 ;
+  assign \$619  = sel_pop4_0_4_s & sel_pop4_0_2_s;
+  assign sel_pop4_0_0_c = \$618  | \$619 ;
+  assign \$620  = sel_pop4_0_12_c ^ sel_pop4_0_10_c;
+  assign sel_pop4_1_4_s = \$620  ^ sel_pop4_0_8_c;
+  assign \$621  = sel_pop4_0_12_c & sel_pop4_0_10_c;
+  assign \$622  = sel_pop4_0_12_c & sel_pop4_0_8_c;
+  assign \$623  = \$621  | \$622 ;
+  assign \$624  = sel_pop4_0_10_c & sel_pop4_0_8_c;
+  assign sel_pop4_1_4_c = \$623  | \$624 ;
+  assign \$625  = sel_pop4_0_6_c ^ sel_pop4_0_4_c;
+  assign sel_pop4_1_2_s = \$625  ^ sel_pop4_0_2_c;
+  assign \$626  = sel_pop4_0_6_c & sel_pop4_0_4_c;
+  assign \$627  = sel_pop4_0_6_c & sel_pop4_0_2_c;
+  assign \$628  = \$626  | \$627 ;
+  assign \$629  = sel_pop4_0_4_c & sel_pop4_0_2_c;
+  assign sel_pop4_1_2_c = \$628  | \$629 ;
+  assign \$630  = sel_pop4_0_0_c ^ sel_pop4_1_4_s;
+  assign sel_pop4_1_0_s = \$630  ^ sel_pop4_1_2_s;
+  assign \$631  = sel_pop4_0_0_c & sel_pop4_1_4_s;
+  assign \$632  = sel_pop4_0_0_c & sel_pop4_1_2_s;
+  assign \$633  = \$631  | \$632 ;
+  assign \$634  = sel_pop4_1_4_s & sel_pop4_1_2_s;
+  assign sel_pop4_1_0_c = \$633  | \$634 ;
+  assign \$635  = sel_pop4_1_4_c ^ sel_pop4_1_2_c;
+  assign sel_pop4_2_0_s = \$635  ^ sel_pop4_1_0_c;
+  assign \$636  = sel_pop4_1_4_c & sel_pop4_1_2_c;
+  assign \$637  = sel_pop4_1_4_c & sel_pop4_1_0_c;
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = sel_pop4_1_2_c & sel_pop4_1_0_c;
+  assign sel_pop4_2_0_c = \$638  | \$639 ;
+  assign \$640  = sel_l2_s0[4] ^ sel_l2_s0[18];
+  assign sel_pop5_0_12_s = \$640  ^ sel_l2_s0[31];
+  assign \$641  = sel_l2_s0[4] & sel_l2_s0[18];
+  assign \$642  = sel_l2_s0[4] & sel_l2_s0[31];
+  assign \$643  = \$641  | \$642 ;
+  assign \$644  = sel_l2_s0[18] & sel_l2_s0[31];
+  assign sel_pop5_0_12_c = \$643  | \$644 ;
+  assign \$645  = sel_l2_s0[43] ^ sel_l2_s0[54];
+  assign \$646  = ~ sel_l2_s0[65];
+  assign sel_pop5_0_10_s = \$645  ^ \$646 ;
+  assign \$647  = sel_l2_s0[43] & sel_l2_s0[54];
+  assign \$648  = ~ sel_l2_s0[65];
+  assign \$649  = sel_l2_s0[43] & \$648 ;
+  assign \$650  = \$647  | \$649 ;
+  assign \$651  = ~ sel_l2_s0[65];
+  assign \$652  = sel_l2_s0[54] & \$651 ;
+  assign sel_pop5_0_10_c = \$650  | \$652 ;
+  assign \$653  = ~ sel_l2_s0[66];
+  assign \$654  = ~ sel_l2_s0[67];
+  assign \$655  = \$653  ^ \$654 ;
+  assign \$656  = ~ sel_l2_s0[68];
+  assign sel_pop5_0_8_s = \$655  ^ \$656 ;
+  assign \$657  = ~ sel_l2_s0[66];
+  assign \$658  = ~ sel_l2_s0[67];
+  assign \$659  = \$657  & \$658 ;
+  assign \$660  = ~ sel_l2_s0[66];
+  assign \$661  = ~ sel_l2_s0[68];
+  assign \$662  = \$660  & \$661 ;
+  assign \$663  = \$659  | \$662 ;
+  assign \$664  = ~ sel_l2_s0[67];
+  assign \$665  = ~ sel_l2_s0[68];
+  assign \$666  = \$664  & \$665 ;
+  assign sel_pop5_0_8_c = \$663  | \$666 ;
+  assign \$667  = ~ sel_l2_s0[69];
+  assign \$668  = ~ sel_l2_s0[70];
+  assign \$669  = \$667  ^ \$668 ;
+  assign \$670  = ~ sel_l2_s0[71];
+  assign sel_pop5_0_6_s = \$669  ^ \$670 ;
+  assign \$671  = ~ sel_l2_s0[69];
+  assign \$672  = ~ sel_l2_s0[70];
+  assign \$673  = \$671  & \$672 ;
+  assign \$674  = ~ sel_l2_s0[69];
+  assign \$675  = ~ sel_l2_s0[71];
+  assign \$676  = \$674  & \$675 ;
+  assign \$677  = \$673  | \$676 ;
+  assign \$678  = ~ sel_l2_s0[70];
+  assign \$679  = ~ sel_l2_s0[71];
+  assign \$680  = \$678  & \$679 ;
+  assign sel_pop5_0_6_c = \$677  | \$680 ;
+  assign \$681  = ~ sel_l2_s0[72];
+  assign \$682  = ~ sel_l2_s0[73];
+  assign \$683  = \$681  ^ \$682 ;
+  assign \$684  = ~ sel_l2_s0[74];
+  assign sel_pop5_0_4_s = \$683  ^ \$684 ;
+  assign \$685  = ~ sel_l2_s0[72];
+  assign \$686  = ~ sel_l2_s0[73];
+  assign \$687  = \$685  & \$686 ;
+  assign \$688  = ~ sel_l2_s0[72];
+  assign \$689  = ~ sel_l2_s0[74];
+  assign \$690  = \$688  & \$689 ;
+  assign \$691  = \$687  | \$690 ;
+  assign \$692  = ~ sel_l2_s0[73];
+  assign \$693  = ~ sel_l2_s0[74];
+  assign \$694  = \$692  & \$693 ;
+  assign sel_pop5_0_4_c = \$691  | \$694 ;
+  assign \$695  = sel_pop5_0_12_s ^ sel_pop5_0_10_s;
+  assign sel_pop5_0_2_s = \$695  ^ sel_pop5_0_8_s;
+  assign \$696  = sel_pop5_0_12_s & sel_pop5_0_10_s;
+  assign \$697  = sel_pop5_0_12_s & sel_pop5_0_8_s;
+  assign \$698  = \$696  | \$697 ;
+  assign \$699  = sel_pop5_0_10_s & sel_pop5_0_8_s;
+  assign sel_pop5_0_2_c = \$698  | \$699 ;
+  assign \$700  = sel_pop5_0_6_s ^ sel_pop5_0_4_s;
+  assign sel_pop5_0_0_s = \$700  ^ sel_pop5_0_2_s;
+  assign \$701  = sel_pop5_0_6_s & sel_pop5_0_4_s;
+  assign \$702  = sel_pop5_0_6_s & sel_pop5_0_2_s;
+  assign \$703  = \$701  | \$702 ;
+  assign \$704  = sel_pop5_0_4_s & sel_pop5_0_2_s;
+  assign sel_pop5_0_0_c = \$703  | \$704 ;
+  assign \$705  = sel_pop5_0_12_c ^ sel_pop5_0_10_c;
+  assign sel_pop5_1_4_s = \$705  ^ sel_pop5_0_8_c;
+  assign \$706  = sel_pop5_0_12_c & sel_pop5_0_10_c;
+  assign \$707  = sel_pop5_0_12_c & sel_pop5_0_8_c;
+  assign \$708  = \$706  | \$707 ;
+  assign \$709  = sel_pop5_0_10_c & sel_pop5_0_8_c;
+  assign sel_pop5_1_4_c = \$708  | \$709 ;
+  assign \$710  = sel_pop5_0_6_c ^ sel_pop5_0_4_c;
+  assign sel_pop5_1_2_s = \$710  ^ sel_pop5_0_2_c;
+  assign \$711  = sel_pop5_0_6_c & sel_pop5_0_4_c;
+  assign \$712  = sel_pop5_0_6_c & sel_pop5_0_2_c;
+  assign \$713  = \$711  | \$712 ;
+  assign \$714  = sel_pop5_0_4_c & sel_pop5_0_2_c;
+  assign sel_pop5_1_2_c = \$713  | \$714 ;
+  assign \$715  = sel_pop5_0_0_c ^ sel_pop5_1_4_s;
+  assign sel_pop5_1_0_s = \$715  ^ sel_pop5_1_2_s;
+  assign \$716  = sel_pop5_0_0_c & sel_pop5_1_4_s;
+  assign \$717  = sel_pop5_0_0_c & sel_pop5_1_2_s;
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = sel_pop5_1_4_s & sel_pop5_1_2_s;
+  assign sel_pop5_1_0_c = \$718  | \$719 ;
+  assign \$720  = sel_pop5_1_4_c ^ sel_pop5_1_2_c;
+  assign sel_pop5_2_0_s = \$720  ^ sel_pop5_1_0_c;
+  assign \$721  = sel_pop5_1_4_c & sel_pop5_1_2_c;
+  assign \$722  = sel_pop5_1_4_c & sel_pop5_1_0_c;
+  assign \$723  = \$721  | \$722 ;
+  assign \$724  = sel_pop5_1_2_c & sel_pop5_1_0_c;
+  assign sel_pop5_2_0_c = \$723  | \$724 ;
+  assign \$725  = sel_l2_s0[5] ^ sel_l2_s0[19];
+  assign sel_pop6_0_12_s = \$725  ^ sel_l2_s0[32];
+  assign \$726  = sel_l2_s0[5] & sel_l2_s0[19];
+  assign \$727  = sel_l2_s0[5] & sel_l2_s0[32];
+  assign \$728  = \$726  | \$727 ;
+  assign \$729  = sel_l2_s0[19] & sel_l2_s0[32];
+  assign sel_pop6_0_12_c = \$728  | \$729 ;
+  assign \$730  = sel_l2_s0[44] ^ sel_l2_s0[55];
+  assign sel_pop6_0_10_s = \$730  ^ sel_l2_s0[65];
+  assign \$731  = sel_l2_s0[44] & sel_l2_s0[55];
+  assign \$732  = sel_l2_s0[44] & sel_l2_s0[65];
+  assign \$733  = \$731  | \$732 ;
+  assign \$734  = sel_l2_s0[55] & sel_l2_s0[65];
+  assign sel_pop6_0_10_c = \$733  | \$734 ;
+  assign \$735  = ~ sel_l2_s0[75];
+  assign \$736  = ~ sel_l2_s0[76];
+  assign \$737  = \$735  ^ \$736 ;
+  assign \$738  = ~ sel_l2_s0[77];
+  assign sel_pop6_0_8_s = \$737  ^ \$738 ;
+  assign \$739  = ~ sel_l2_s0[75];
+  assign \$740  = ~ sel_l2_s0[76];
+  assign \$741  = \$739  & \$740 ;
+  assign \$742  = ~ sel_l2_s0[75];
+  assign \$743  = ~ sel_l2_s0[77];
+  assign \$744  = \$742  & \$743 ;
+  assign \$745  = \$741  | \$744 ;
+  assign \$746  = ~ sel_l2_s0[76];
+  assign \$747  = ~ sel_l2_s0[77];
+  assign \$748  = \$746  & \$747 ;
+  assign sel_pop6_0_8_c = \$745  | \$748 ;
+  assign \$749  = ~ sel_l2_s0[78];
+  assign \$750  = ~ sel_l2_s0[79];
+  assign \$751  = \$749  ^ \$750 ;
+  assign \$752  = ~ sel_l2_s0[80];
+  assign sel_pop6_0_6_s = \$751  ^ \$752 ;
+  assign \$753  = ~ sel_l2_s0[78];
+  assign \$754  = ~ sel_l2_s0[79];
+  assign \$755  = \$753  & \$754 ;
+  assign \$756  = ~ sel_l2_s0[78];
+  assign \$757  = ~ sel_l2_s0[80];
+  assign \$758  = \$756  & \$757 ;
+  assign \$759  = \$755  | \$758 ;
+  assign \$760  = ~ sel_l2_s0[79];
+  assign \$761  = ~ sel_l2_s0[80];
+  assign \$762  = \$760  & \$761 ;
+  assign sel_pop6_0_6_c = \$759  | \$762 ;
+  assign \$763  = ~ sel_l2_s0[81];
+  assign \$764  = ~ sel_l2_s0[82];
+  assign \$765  = \$763  ^ \$764 ;
+  assign \$766  = ~ sel_l2_s0[83];
+  assign sel_pop6_0_4_s = \$765  ^ \$766 ;
+  assign \$767  = ~ sel_l2_s0[81];
+  assign \$768  = ~ sel_l2_s0[82];
+  assign \$769  = \$767  & \$768 ;
+  assign \$770  = ~ sel_l2_s0[81];
+  assign \$771  = ~ sel_l2_s0[83];
+  assign \$772  = \$770  & \$771 ;
+  assign \$773  = \$769  | \$772 ;
+  assign \$774  = ~ sel_l2_s0[82];
+  assign \$775  = ~ sel_l2_s0[83];
+  assign \$776  = \$774  & \$775 ;
+  assign sel_pop6_0_4_c = \$773  | \$776 ;
+  assign \$777  = sel_pop6_0_12_s ^ sel_pop6_0_10_s;
+  assign sel_pop6_0_2_s = \$777  ^ sel_pop6_0_8_s;
+  assign \$778  = sel_pop6_0_12_s & sel_pop6_0_10_s;
+  assign \$779  = sel_pop6_0_12_s & sel_pop6_0_8_s;
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = sel_pop6_0_10_s & sel_pop6_0_8_s;
+  assign sel_pop6_0_2_c = \$780  | \$781 ;
+  assign \$782  = sel_pop6_0_6_s ^ sel_pop6_0_4_s;
+  assign sel_pop6_0_0_s = \$782  ^ sel_pop6_0_2_s;
+  assign \$783  = sel_pop6_0_6_s & sel_pop6_0_4_s;
+  assign \$784  = sel_pop6_0_6_s & sel_pop6_0_2_s;
+  assign \$785  = \$783  | \$784 ;
+  assign \$786  = sel_pop6_0_4_s & sel_pop6_0_2_s;
+  assign sel_pop6_0_0_c = \$785  | \$786 ;
+  assign \$787  = sel_pop6_0_12_c ^ sel_pop6_0_10_c;
+  assign sel_pop6_1_4_s = \$787  ^ sel_pop6_0_8_c;
+  assign \$788  = sel_pop6_0_12_c & sel_pop6_0_10_c;
+  assign \$789  = sel_pop6_0_12_c & sel_pop6_0_8_c;
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = sel_pop6_0_10_c & sel_pop6_0_8_c;
+  assign sel_pop6_1_4_c = \$790  | \$791 ;
+  assign \$792  = sel_pop6_0_6_c ^ sel_pop6_0_4_c;
+  assign sel_pop6_1_2_s = \$792  ^ sel_pop6_0_2_c;
+  assign \$793  = sel_pop6_0_6_c & sel_pop6_0_4_c;
+  assign \$794  = sel_pop6_0_6_c & sel_pop6_0_2_c;
+  assign \$795  = \$793  | \$794 ;
+  assign \$796  = sel_pop6_0_4_c & sel_pop6_0_2_c;
+  assign sel_pop6_1_2_c = \$795  | \$796 ;
+  assign \$797  = sel_pop6_0_0_c ^ sel_pop6_1_4_s;
+  assign sel_pop6_1_0_s = \$797  ^ sel_pop6_1_2_s;
+  assign \$798  = sel_pop6_0_0_c & sel_pop6_1_4_s;
+  assign \$799  = sel_pop6_0_0_c & sel_pop6_1_2_s;
+  assign \$800  = \$798  | \$799 ;
+  assign \$801  = sel_pop6_1_4_s & sel_pop6_1_2_s;
+  assign sel_pop6_1_0_c = \$800  | \$801 ;
+  assign \$802  = sel_pop6_1_4_c ^ sel_pop6_1_2_c;
+  assign sel_pop6_2_0_s = \$802  ^ sel_pop6_1_0_c;
+  assign \$803  = sel_pop6_1_4_c & sel_pop6_1_2_c;
+  assign \$804  = sel_pop6_1_4_c & sel_pop6_1_0_c;
+  assign \$805  = \$803  | \$804 ;
+  assign \$806  = sel_pop6_1_2_c & sel_pop6_1_0_c;
+  assign sel_pop6_2_0_c = \$805  | \$806 ;
+  assign \$807  = sel_l2_s0[6] ^ sel_l2_s0[20];
+  assign sel_pop7_0_12_s = \$807  ^ sel_l2_s0[33];
+  assign \$808  = sel_l2_s0[6] & sel_l2_s0[20];
+  assign \$809  = sel_l2_s0[6] & sel_l2_s0[33];
+  assign \$810  = \$808  | \$809 ;
+  assign \$811  = sel_l2_s0[20] & sel_l2_s0[33];
+  assign sel_pop7_0_12_c = \$810  | \$811 ;
+  assign \$812  = sel_l2_s0[45] ^ sel_l2_s0[56];
+  assign sel_pop7_0_10_s = \$812  ^ sel_l2_s0[66];
+  assign \$813  = sel_l2_s0[45] & sel_l2_s0[56];
+  assign \$814  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$815  = \$813  | \$814 ;
+  assign \$816  = sel_l2_s0[56] & sel_l2_s0[66];
+  assign sel_pop7_0_10_c = \$815  | \$816 ;
+  assign \$817  = ~ sel_l2_s0[84];
+  assign \$818  = sel_l2_s0[75] ^ \$817 ;
+  assign \$819  = ~ sel_l2_s0[85];
+  assign sel_pop7_0_8_s = \$818  ^ \$819 ;
+  assign \$820  = ~ sel_l2_s0[84];
+  assign \$821  = sel_l2_s0[75] & \$820 ;
+  assign \$822  = ~ sel_l2_s0[85];
+  assign \$823  = sel_l2_s0[75] & \$822 ;
+  assign \$824  = \$821  | \$823 ;
+  assign \$825  = ~ sel_l2_s0[84];
+  assign \$826  = ~ sel_l2_s0[85];
+  assign \$827  = \$825  & \$826 ;
+  assign sel_pop7_0_8_c = \$824  | \$827 ;
+  assign \$828  = ~ sel_l2_s0[86];
+  assign \$829  = ~ sel_l2_s0[87];
+  assign \$830  = \$828  ^ \$829 ;
+  assign \$831  = ~ sel_l2_s0[88];
+  assign sel_pop7_0_6_s = \$830  ^ \$831 ;
+  assign \$832  = ~ sel_l2_s0[86];
+  assign \$833  = ~ sel_l2_s0[87];
+  assign \$834  = \$832  & \$833 ;
+  assign \$835  = ~ sel_l2_s0[86];
+  assign \$836  = ~ sel_l2_s0[88];
+  assign \$837  = \$835  & \$836 ;
+  assign \$838  = \$834  | \$837 ;
+  assign \$839  = ~ sel_l2_s0[87];
+  assign \$840  = ~ sel_l2_s0[88];
+  assign \$841  = \$839  & \$840 ;
+  assign sel_pop7_0_6_c = \$838  | \$841 ;
+  assign \$842  = ~ sel_l2_s0[89];
+  assign \$843  = ~ sel_l2_s0[90];
+  assign \$844  = \$842  ^ \$843 ;
+  assign \$845  = ~ sel_l2_s0[91];
+  assign sel_pop7_0_4_s = \$844  ^ \$845 ;
+  assign \$846  = ~ sel_l2_s0[89];
+  assign \$847  = ~ sel_l2_s0[90];
+  assign \$848  = \$846  & \$847 ;
+  assign \$849  = ~ sel_l2_s0[89];
+  assign \$850  = ~ sel_l2_s0[91];
+  assign \$851  = \$849  & \$850 ;
+  assign \$852  = \$848  | \$851 ;
+  assign \$853  = ~ sel_l2_s0[90];
+  assign \$854  = ~ sel_l2_s0[91];
+  assign \$855  = \$853  & \$854 ;
+  assign sel_pop7_0_4_c = \$852  | \$855 ;
+  assign \$856  = sel_pop7_0_12_s ^ sel_pop7_0_10_s;
+  assign sel_pop7_0_2_s = \$856  ^ sel_pop7_0_8_s;
+  assign \$857  = sel_pop7_0_12_s & sel_pop7_0_10_s;
+  assign \$858  = sel_pop7_0_12_s & sel_pop7_0_8_s;
+  assign \$859  = \$857  | \$858 ;
+  assign \$860  = sel_pop7_0_10_s & sel_pop7_0_8_s;
+  assign sel_pop7_0_2_c = \$859  | \$860 ;
+  assign \$861  = sel_pop7_0_6_s ^ sel_pop7_0_4_s;
+  assign sel_pop7_0_0_s = \$861  ^ sel_pop7_0_2_s;
+  assign \$862  = sel_pop7_0_6_s & sel_pop7_0_4_s;
+  assign \$863  = sel_pop7_0_6_s & sel_pop7_0_2_s;
+  assign \$864  = \$862  | \$863 ;
+  assign \$865  = sel_pop7_0_4_s & sel_pop7_0_2_s;
+  assign sel_pop7_0_0_c = \$864  | \$865 ;
+  assign \$866  = sel_pop7_0_12_c ^ sel_pop7_0_10_c;
+  assign sel_pop7_1_4_s = \$866  ^ sel_pop7_0_8_c;
+  assign \$867  = sel_pop7_0_12_c & sel_pop7_0_10_c;
+  assign \$868  = sel_pop7_0_12_c & sel_pop7_0_8_c;
+  assign \$869  = \$867  | \$868 ;
+  assign \$870  = sel_pop7_0_10_c & sel_pop7_0_8_c;
+  assign sel_pop7_1_4_c = \$869  | \$870 ;
+  assign \$871  = sel_pop7_0_6_c ^ sel_pop7_0_4_c;
+  assign sel_pop7_1_2_s = \$871  ^ sel_pop7_0_2_c;
+  assign \$872  = sel_pop7_0_6_c & sel_pop7_0_4_c;
+  assign \$873  = sel_pop7_0_6_c & sel_pop7_0_2_c;
+  assign \$874  = \$872  | \$873 ;
+  assign \$875  = sel_pop7_0_4_c & sel_pop7_0_2_c;
+  assign sel_pop7_1_2_c = \$874  | \$875 ;
+  assign \$876  = sel_pop7_0_0_c ^ sel_pop7_1_4_s;
+  assign sel_pop7_1_0_s = \$876  ^ sel_pop7_1_2_s;
+  assign \$877  = sel_pop7_0_0_c & sel_pop7_1_4_s;
+  assign \$878  = sel_pop7_0_0_c & sel_pop7_1_2_s;
+  assign \$879  = \$877  | \$878 ;
+  assign \$880  = sel_pop7_1_4_s & sel_pop7_1_2_s;
+  assign sel_pop7_1_0_c = \$879  | \$880 ;
+  assign \$881  = sel_pop7_1_4_c ^ sel_pop7_1_2_c;
+  assign sel_pop7_2_0_s = \$881  ^ sel_pop7_1_0_c;
+  assign \$882  = sel_pop7_1_4_c & sel_pop7_1_2_c;
+  assign \$883  = sel_pop7_1_4_c & sel_pop7_1_0_c;
+  assign \$884  = \$882  | \$883 ;
+  assign \$885  = sel_pop7_1_2_c & sel_pop7_1_0_c;
+  assign sel_pop7_2_0_c = \$884  | \$885 ;
+  assign \$886  = sel_l2_s0[7] ^ sel_l2_s0[21];
+  assign sel_pop8_0_12_s = \$886  ^ sel_l2_s0[34];
+  assign \$887  = sel_l2_s0[7] & sel_l2_s0[21];
+  assign \$888  = sel_l2_s0[7] & sel_l2_s0[34];
+  assign \$889  = \$887  | \$888 ;
+  assign \$890  = sel_l2_s0[21] & sel_l2_s0[34];
+  assign sel_pop8_0_12_c = \$889  | \$890 ;
+  assign \$891  = sel_l2_s0[46] ^ sel_l2_s0[57];
+  assign sel_pop8_0_10_s = \$891  ^ sel_l2_s0[67];
+  assign \$892  = sel_l2_s0[46] & sel_l2_s0[57];
+  assign \$893  = sel_l2_s0[46] & sel_l2_s0[67];
+  assign \$894  = \$892  | \$893 ;
+  assign \$895  = sel_l2_s0[57] & sel_l2_s0[67];
+  assign sel_pop8_0_10_c = \$894  | \$895 ;
+  assign \$896  = sel_l2_s0[76] ^ sel_l2_s0[84];
+  assign \$897  = ~ sel_l2_s0[92];
+  assign sel_pop8_0_8_s = \$896  ^ \$897 ;
+  assign \$898  = sel_l2_s0[76] & sel_l2_s0[84];
+  assign \$899  = ~ sel_l2_s0[92];
+  assign \$900  = sel_l2_s0[76] & \$899 ;
+  assign \$901  = \$898  | \$900 ;
+  assign \$902  = ~ sel_l2_s0[92];
+  assign \$903  = sel_l2_s0[84] & \$902 ;
+  assign sel_pop8_0_8_c = \$901  | \$903 ;
+  assign \$904  = ~ sel_l2_s0[93];
+  assign \$905  = ~ sel_l2_s0[94];
+  assign \$906  = \$904  ^ \$905 ;
+  assign \$907  = ~ sel_l2_s0[95];
+  assign sel_pop8_0_6_s = \$906  ^ \$907 ;
+  assign \$908  = ~ sel_l2_s0[93];
+  assign \$909  = ~ sel_l2_s0[94];
+  assign \$910  = \$908  & \$909 ;
+  assign \$911  = ~ sel_l2_s0[93];
+  assign \$912  = ~ sel_l2_s0[95];
+  assign \$913  = \$911  & \$912 ;
+  assign \$914  = \$910  | \$913 ;
+  assign \$915  = ~ sel_l2_s0[94];
+  assign \$916  = ~ sel_l2_s0[95];
+  assign \$917  = \$915  & \$916 ;
+  assign sel_pop8_0_6_c = \$914  | \$917 ;
+  assign \$918  = ~ sel_l2_s0[96];
+  assign \$919  = ~ sel_l2_s0[97];
+  assign \$920  = \$918  ^ \$919 ;
+  assign \$921  = ~ sel_l2_s0[98];
+  assign sel_pop8_0_4_s = \$920  ^ \$921 ;
+  assign \$922  = ~ sel_l2_s0[96];
+  assign \$923  = ~ sel_l2_s0[97];
+  assign \$924  = \$922  & \$923 ;
+  assign \$925  = ~ sel_l2_s0[96];
+  assign \$926  = ~ sel_l2_s0[98];
+  assign \$927  = \$925  & \$926 ;
+  assign \$928  = \$924  | \$927 ;
+  assign \$929  = ~ sel_l2_s0[97];
+  assign \$930  = ~ sel_l2_s0[98];
+  assign \$931  = \$929  & \$930 ;
+  assign sel_pop8_0_4_c = \$928  | \$931 ;
+  assign \$932  = sel_pop8_0_12_s ^ sel_pop8_0_10_s;
+  assign sel_pop8_0_2_s = \$932  ^ sel_pop8_0_8_s;
+  assign \$933  = sel_pop8_0_12_s & sel_pop8_0_10_s;
+  assign \$934  = sel_pop8_0_12_s & sel_pop8_0_8_s;
+  assign \$935  = \$933  | \$934 ;
+  assign \$936  = sel_pop8_0_10_s & sel_pop8_0_8_s;
+  assign sel_pop8_0_2_c = \$935  | \$936 ;
+  assign \$937  = sel_pop8_0_6_s ^ sel_pop8_0_4_s;
+  assign sel_pop8_0_0_s = \$937  ^ sel_pop8_0_2_s;
+  assign \$938  = sel_pop8_0_6_s & sel_pop8_0_4_s;
+  assign \$939  = sel_pop8_0_6_s & sel_pop8_0_2_s;
+  assign \$940  = \$938  | \$939 ;
+  assign \$941  = sel_pop8_0_4_s & sel_pop8_0_2_s;
+  assign sel_pop8_0_0_c = \$940  | \$941 ;
+  assign \$942  = sel_pop8_0_12_c ^ sel_pop8_0_10_c;
+  assign sel_pop8_1_4_s = \$942  ^ sel_pop8_0_8_c;
+  assign \$943  = sel_pop8_0_12_c & sel_pop8_0_10_c;
+  assign \$944  = sel_pop8_0_12_c & sel_pop8_0_8_c;
+  assign \$945  = \$943  | \$944 ;
+  assign \$946  = sel_pop8_0_10_c & sel_pop8_0_8_c;
+  assign sel_pop8_1_4_c = \$945  | \$946 ;
+  assign \$947  = sel_pop8_0_6_c ^ sel_pop8_0_4_c;
+  assign sel_pop8_1_2_s = \$947  ^ sel_pop8_0_2_c;
+  assign \$948  = sel_pop8_0_6_c & sel_pop8_0_4_c;
+  assign \$949  = sel_pop8_0_6_c & sel_pop8_0_2_c;
+  assign \$950  = \$948  | \$949 ;
+  assign \$951  = sel_pop8_0_4_c & sel_pop8_0_2_c;
+  assign sel_pop8_1_2_c = \$950  | \$951 ;
+  assign \$952  = sel_pop8_0_0_c ^ sel_pop8_1_4_s;
+  assign sel_pop8_1_0_s = \$952  ^ sel_pop8_1_2_s;
+  assign \$953  = sel_pop8_0_0_c & sel_pop8_1_4_s;
+  assign \$954  = sel_pop8_0_0_c & sel_pop8_1_2_s;
+  assign \$955  = \$953  | \$954 ;
+  assign \$956  = sel_pop8_1_4_s & sel_pop8_1_2_s;
+  assign sel_pop8_1_0_c = \$955  | \$956 ;
+  assign \$957  = sel_pop8_1_4_c ^ sel_pop8_1_2_c;
+  assign sel_pop8_2_0_s = \$957  ^ sel_pop8_1_0_c;
+  assign \$958  = sel_pop8_1_4_c & sel_pop8_1_2_c;
+  assign \$959  = sel_pop8_1_4_c & sel_pop8_1_0_c;
+  assign \$960  = \$958  | \$959 ;
+  assign \$961  = sel_pop8_1_2_c & sel_pop8_1_0_c;
+  assign sel_pop8_2_0_c = \$960  | \$961 ;
+  assign \$962  = sel_l2_s0[8] ^ sel_l2_s0[22];
+  assign sel_pop9_0_12_s = \$962  ^ sel_l2_s0[35];
+  assign \$963  = sel_l2_s0[8] & sel_l2_s0[22];
+  assign \$964  = sel_l2_s0[8] & sel_l2_s0[35];
+  assign \$965  = \$963  | \$964 ;
+  assign \$966  = sel_l2_s0[22] & sel_l2_s0[35];
+  assign sel_pop9_0_12_c = \$965  | \$966 ;
+  assign \$967  = sel_l2_s0[47] ^ sel_l2_s0[58];
+  assign sel_pop9_0_10_s = \$967  ^ sel_l2_s0[68];
+  assign \$968  = sel_l2_s0[47] & sel_l2_s0[58];
+  assign \$969  = sel_l2_s0[47] & sel_l2_s0[68];
+  assign \$970  = \$968  | \$969 ;
+  assign \$971  = sel_l2_s0[58] & sel_l2_s0[68];
+  assign sel_pop9_0_10_c = \$970  | \$971 ;
+  assign \$972  = sel_l2_s0[77] ^ sel_l2_s0[85];
+  assign sel_pop9_0_8_s = \$972  ^ sel_l2_s0[92];
+  assign \$973  = sel_l2_s0[77] & sel_l2_s0[85];
+  assign \$974  = sel_l2_s0[77] & sel_l2_s0[92];
+  assign \$975  = \$973  | \$974 ;
+  assign \$976  = sel_l2_s0[85] & sel_l2_s0[92];
+  assign sel_pop9_0_8_c = \$975  | \$976 ;
+  assign \$977  = ~ sel_l2_s0[99];
+  assign \$978  = ~ sel_l2_s0[100];
+  assign \$979  = \$977  ^ \$978 ;
+  assign \$980  = ~ sel_l2_s0[101];
+  assign sel_pop9_0_6_s = \$979  ^ \$980 ;
+  assign \$981  = ~ sel_l2_s0[99];
+  assign \$982  = ~ sel_l2_s0[100];
+  assign \$983  = \$981  & \$982 ;
+  assign \$984  = ~ sel_l2_s0[99];
+  assign \$985  = ~ sel_l2_s0[101];
+  assign \$986  = \$984  & \$985 ;
+  assign \$987  = \$983  | \$986 ;
+  assign \$988  = ~ sel_l2_s0[100];
+  assign \$989  = ~ sel_l2_s0[101];
+  assign \$990  = \$988  & \$989 ;
+  assign sel_pop9_0_6_c = \$987  | \$990 ;
+  assign \$991  = ~ sel_l2_s0[102];
+  assign \$992  = ~ sel_l2_s0[103];
+  assign \$993  = \$991  ^ \$992 ;
+  assign \$994  = ~ sel_l2_s0[104];
+  assign sel_pop9_0_4_s = \$993  ^ \$994 ;
+  assign \$995  = ~ sel_l2_s0[102];
+  assign \$996  = ~ sel_l2_s0[103];
+  assign \$997  = \$995  & \$996 ;
+  assign \$998  = ~ sel_l2_s0[102];
+  assign \$999  = ~ sel_l2_s0[104];
+  assign \$1000  = \$998  & \$999 ;
+  assign \$1001  = \$997  | \$1000 ;
+  assign \$1002  = ~ sel_l2_s0[103];
+  assign \$1003  = ~ sel_l2_s0[104];
+  assign \$1004  = \$1002  & \$1003 ;
+  assign sel_pop9_0_4_c = \$1001  | \$1004 ;
+  assign \$1005  = sel_pop9_0_12_s ^ sel_pop9_0_10_s;
+  assign sel_pop9_0_2_s = \$1005  ^ sel_pop9_0_8_s;
+  assign \$1006  = sel_pop9_0_12_s & sel_pop9_0_10_s;
+  assign \$1007  = sel_pop9_0_12_s & sel_pop9_0_8_s;
+  assign \$1008  = \$1006  | \$1007 ;
+  assign \$1009  = sel_pop9_0_10_s & sel_pop9_0_8_s;
+  assign sel_pop9_0_2_c = \$1008  | \$1009 ;
+  assign \$1010  = sel_pop9_0_6_s ^ sel_pop9_0_4_s;
+  assign sel_pop9_0_0_s = \$1010  ^ sel_pop9_0_2_s;
+  assign \$1011  = sel_pop9_0_6_s & sel_pop9_0_4_s;
+  assign \$1012  = sel_pop9_0_6_s & sel_pop9_0_2_s;
+  assign \$1013  = \$1011  | \$1012 ;
+  assign \$1014  = sel_pop9_0_4_s & sel_pop9_0_2_s;
+  assign sel_pop9_0_0_c = \$1013  | \$1014 ;
+  assign \$1015  = sel_pop9_0_12_c ^ sel_pop9_0_10_c;
+  assign sel_pop9_1_4_s = \$1015  ^ sel_pop9_0_8_c;
+  assign \$1016  = sel_pop9_0_12_c & sel_pop9_0_10_c;
+  assign \$1017  = sel_pop9_0_12_c & sel_pop9_0_8_c;
+  assign \$1018  = \$1016  | \$1017 ;
+  assign \$1019  = sel_pop9_0_10_c & sel_pop9_0_8_c;
+  assign sel_pop9_1_4_c = \$1018  | \$1019 ;
+  assign \$1020  = sel_pop9_0_6_c ^ sel_pop9_0_4_c;
+  assign sel_pop9_1_2_s = \$1020  ^ sel_pop9_0_2_c;
+  assign \$1021  = sel_pop9_0_6_c & sel_pop9_0_4_c;
+  assign \$1022  = sel_pop9_0_6_c & sel_pop9_0_2_c;
+  assign \$1023  = \$1021  | \$1022 ;
+  assign \$1024  = sel_pop9_0_4_c & sel_pop9_0_2_c;
+  assign sel_pop9_1_2_c = \$1023  | \$1024 ;
+  assign \$1025  = sel_pop9_0_0_c ^ sel_pop9_1_4_s;
+  assign sel_pop9_1_0_s = \$1025  ^ sel_pop9_1_2_s;
+  assign \$1026  = sel_pop9_0_0_c & sel_pop9_1_4_s;
+  assign \$1027  = sel_pop9_0_0_c & sel_pop9_1_2_s;
+  assign \$1028  = \$1026  | \$1027 ;
+  assign \$1029  = sel_pop9_1_4_s & sel_pop9_1_2_s;
+  assign sel_pop9_1_0_c = \$1028  | \$1029 ;
+  assign \$1030  = sel_pop9_1_4_c ^ sel_pop9_1_2_c;
+  assign sel_pop9_2_0_s = \$1030  ^ sel_pop9_1_0_c;
+  assign \$1031  = sel_pop9_1_4_c & sel_pop9_1_2_c;
+  assign \$1032  = sel_pop9_1_4_c & sel_pop9_1_0_c;
+  assign \$1033  = \$1031  | \$1032 ;
+  assign \$1034  = sel_pop9_1_2_c & sel_pop9_1_0_c;
+  assign sel_pop9_2_0_c = \$1033  | \$1034 ;
+  assign \$1035  = sel_l2_s0[9] ^ sel_l2_s0[23];
+  assign sel_pop10_0_12_s = \$1035  ^ sel_l2_s0[36];
+  assign \$1036  = sel_l2_s0[9] & sel_l2_s0[23];
+  assign \$1037  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$1038  = \$1036  | \$1037 ;
+  assign \$1039  = sel_l2_s0[23] & sel_l2_s0[36];
+  assign sel_pop10_0_12_c = \$1038  | \$1039 ;
+  assign \$1040  = sel_l2_s0[48] ^ sel_l2_s0[59];
+  assign sel_pop10_0_10_s = \$1040  ^ sel_l2_s0[69];
+  assign \$1041  = sel_l2_s0[48] & sel_l2_s0[59];
+  assign \$1042  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$1043  = \$1041  | \$1042 ;
+  assign \$1044  = sel_l2_s0[59] & sel_l2_s0[69];
+  assign sel_pop10_0_10_c = \$1043  | \$1044 ;
+  assign \$1045  = sel_l2_s0[78] ^ sel_l2_s0[86];
+  assign sel_pop10_0_8_s = \$1045  ^ sel_l2_s0[93];
+  assign \$1046  = sel_l2_s0[78] & sel_l2_s0[86];
+  assign \$1047  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$1048  = \$1046  | \$1047 ;
+  assign \$1049  = sel_l2_s0[86] & sel_l2_s0[93];
+  assign sel_pop10_0_8_c = \$1048  | \$1049 ;
+  assign \$1050  = ~ sel_l2_s0[105];
+  assign \$1051  = sel_l2_s0[99] ^ \$1050 ;
+  assign \$1052  = ~ sel_l2_s0[106];
+  assign sel_pop10_0_6_s = \$1051  ^ \$1052 ;
+  assign \$1053  = ~ sel_l2_s0[105];
+  assign \$1054  = sel_l2_s0[99] & \$1053 ;
+  assign \$1055  = ~ sel_l2_s0[106];
+  assign \$1056  = sel_l2_s0[99] & \$1055 ;
+  assign \$1057  = \$1054  | \$1056 ;
+  assign \$1058  = ~ sel_l2_s0[105];
+  assign \$1059  = ~ sel_l2_s0[106];
+  assign \$1060  = \$1058  & \$1059 ;
+  assign sel_pop10_0_6_c = \$1057  | \$1060 ;
+  assign \$1061  = ~ sel_l2_s0[107];
+  assign \$1062  = ~ sel_l2_s0[108];
+  assign \$1063  = \$1061  ^ \$1062 ;
+  assign \$1064  = ~ sel_l2_s0[109];
+  assign sel_pop10_0_4_s = \$1063  ^ \$1064 ;
+  assign \$1065  = ~ sel_l2_s0[107];
+  assign \$1066  = ~ sel_l2_s0[108];
+  assign \$1067  = \$1065  & \$1066 ;
+  assign \$1068  = ~ sel_l2_s0[107];
+  assign \$1069  = ~ sel_l2_s0[109];
+  assign \$1070  = \$1068  & \$1069 ;
+  assign \$1071  = \$1067  | \$1070 ;
+  assign \$1072  = ~ sel_l2_s0[108];
+  assign \$1073  = ~ sel_l2_s0[109];
+  assign \$1074  = \$1072  & \$1073 ;
+  assign sel_pop10_0_4_c = \$1071  | \$1074 ;
+  assign \$1075  = sel_pop10_0_12_s ^ sel_pop10_0_10_s;
+  assign sel_pop10_0_2_s = \$1075  ^ sel_pop10_0_8_s;
+  assign \$1076  = sel_pop10_0_12_s & sel_pop10_0_10_s;
+  assign \$1077  = sel_pop10_0_12_s & sel_pop10_0_8_s;
+  assign \$1078  = \$1076  | \$1077 ;
+  assign \$1079  = sel_pop10_0_10_s & sel_pop10_0_8_s;
+  assign sel_pop10_0_2_c = \$1078  | \$1079 ;
+  assign \$1080  = sel_pop10_0_6_s ^ sel_pop10_0_4_s;
+  assign sel_pop10_0_0_s = \$1080  ^ sel_pop10_0_2_s;
+  assign \$1081  = sel_pop10_0_6_s & sel_pop10_0_4_s;
+  assign \$1082  = sel_pop10_0_6_s & sel_pop10_0_2_s;
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = sel_pop10_0_4_s & sel_pop10_0_2_s;
+  assign sel_pop10_0_0_c = \$1083  | \$1084 ;
+  assign \$1085  = sel_pop10_0_12_c ^ sel_pop10_0_10_c;
+  assign sel_pop10_1_4_s = \$1085  ^ sel_pop10_0_8_c;
+  assign \$1086  = sel_pop10_0_12_c & sel_pop10_0_10_c;
+  assign \$1087  = sel_pop10_0_12_c & sel_pop10_0_8_c;
+  assign \$1088  = \$1086  | \$1087 ;
+  assign \$1089  = sel_pop10_0_10_c & sel_pop10_0_8_c;
+  assign sel_pop10_1_4_c = \$1088  | \$1089 ;
+  assign \$1090  = sel_pop10_0_6_c ^ sel_pop10_0_4_c;
+  assign sel_pop10_1_2_s = \$1090  ^ sel_pop10_0_2_c;
+  assign \$1091  = sel_pop10_0_6_c & sel_pop10_0_4_c;
+  assign \$1092  = sel_pop10_0_6_c & sel_pop10_0_2_c;
+  assign \$1093  = \$1091  | \$1092 ;
+  assign \$1094  = sel_pop10_0_4_c & sel_pop10_0_2_c;
+  assign sel_pop10_1_2_c = \$1093  | \$1094 ;
+  assign \$1095  = sel_pop10_0_0_c ^ sel_pop10_1_4_s;
+  assign sel_pop10_1_0_s = \$1095  ^ sel_pop10_1_2_s;
+  assign \$1096  = sel_pop10_0_0_c & sel_pop10_1_4_s;
+  assign \$1097  = sel_pop10_0_0_c & sel_pop10_1_2_s;
+  assign \$1098  = \$1096  | \$1097 ;
+  assign \$1099  = sel_pop10_1_4_s & sel_pop10_1_2_s;
+  assign sel_pop10_1_0_c = \$1098  | \$1099 ;
+  assign \$1100  = sel_pop10_1_4_c ^ sel_pop10_1_2_c;
+  assign sel_pop10_2_0_s = \$1100  ^ sel_pop10_1_0_c;
+  assign \$1101  = sel_pop10_1_4_c & sel_pop10_1_2_c;
+  assign \$1102  = sel_pop10_1_4_c & sel_pop10_1_0_c;
+  assign \$1103  = \$1101  | \$1102 ;
+  assign \$1104  = sel_pop10_1_2_c & sel_pop10_1_0_c;
+  assign sel_pop10_2_0_c = \$1103  | \$1104 ;
+  assign \$1105  = sel_l2_s0[10] ^ sel_l2_s0[24];
+  assign sel_pop11_0_12_s = \$1105  ^ sel_l2_s0[37];
+  assign \$1106  = sel_l2_s0[10] & sel_l2_s0[24];
+  assign \$1107  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$1108  = \$1106  | \$1107 ;
+  assign \$1109  = sel_l2_s0[24] & sel_l2_s0[37];
+  assign sel_pop11_0_12_c = \$1108  | \$1109 ;
+  assign \$1110  = sel_l2_s0[49] ^ sel_l2_s0[60];
+  assign sel_pop11_0_10_s = \$1110  ^ sel_l2_s0[70];
+  assign \$1111  = sel_l2_s0[49] & sel_l2_s0[60];
+  assign \$1112  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = sel_l2_s0[60] & sel_l2_s0[70];
+  assign sel_pop11_0_10_c = \$1113  | \$1114 ;
+  assign \$1115  = sel_l2_s0[79] ^ sel_l2_s0[87];
+  assign sel_pop11_0_8_s = \$1115  ^ sel_l2_s0[94];
+  assign \$1116  = sel_l2_s0[79] & sel_l2_s0[87];
+  assign \$1117  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$1118  = \$1116  | \$1117 ;
+  assign \$1119  = sel_l2_s0[87] & sel_l2_s0[94];
+  assign sel_pop11_0_8_c = \$1118  | \$1119 ;
+  assign \$1120  = sel_l2_s0[100] ^ sel_l2_s0[105];
+  assign \$1121  = ~ sel_l2_s0[110];
+  assign sel_pop11_0_6_s = \$1120  ^ \$1121 ;
+  assign \$1122  = sel_l2_s0[100] & sel_l2_s0[105];
+  assign \$1123  = ~ sel_l2_s0[110];
+  assign \$1124  = sel_l2_s0[100] & \$1123 ;
+  assign \$1125  = \$1122  | \$1124 ;
+  assign \$1126  = ~ sel_l2_s0[110];
+  assign \$1127  = sel_l2_s0[105] & \$1126 ;
+  assign sel_pop11_0_6_c = \$1125  | \$1127 ;
+  assign \$1128  = ~ sel_l2_s0[111];
+  assign \$1129  = ~ sel_l2_s0[112];
+  assign \$1130  = \$1128  ^ \$1129 ;
+  assign \$1131  = ~ sel_l2_s0[113];
+  assign sel_pop11_0_4_s = \$1130  ^ \$1131 ;
+  assign \$1132  = ~ sel_l2_s0[111];
+  assign \$1133  = ~ sel_l2_s0[112];
+  assign \$1134  = \$1132  & \$1133 ;
+  assign \$1135  = ~ sel_l2_s0[111];
+  assign \$1136  = ~ sel_l2_s0[113];
+  assign \$1137  = \$1135  & \$1136 ;
+  assign \$1138  = \$1134  | \$1137 ;
+  assign \$1139  = ~ sel_l2_s0[112];
+  assign \$1140  = ~ sel_l2_s0[113];
+  assign \$1141  = \$1139  & \$1140 ;
+  assign sel_pop11_0_4_c = \$1138  | \$1141 ;
+  assign \$1142  = sel_pop11_0_12_s ^ sel_pop11_0_10_s;
+  assign sel_pop11_0_2_s = \$1142  ^ sel_pop11_0_8_s;
+  assign \$1143  = sel_pop11_0_12_s & sel_pop11_0_10_s;
+  assign \$1144  = sel_pop11_0_12_s & sel_pop11_0_8_s;
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = sel_pop11_0_10_s & sel_pop11_0_8_s;
+  assign sel_pop11_0_2_c = \$1145  | \$1146 ;
+  assign \$1147  = sel_pop11_0_6_s ^ sel_pop11_0_4_s;
+  assign sel_pop11_0_0_s = \$1147  ^ sel_pop11_0_2_s;
+  assign \$1148  = sel_pop11_0_6_s & sel_pop11_0_4_s;
+  assign \$1149  = sel_pop11_0_6_s & sel_pop11_0_2_s;
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = sel_pop11_0_4_s & sel_pop11_0_2_s;
+  assign sel_pop11_0_0_c = \$1150  | \$1151 ;
+  assign \$1152  = sel_pop11_0_12_c ^ sel_pop11_0_10_c;
+  assign sel_pop11_1_4_s = \$1152  ^ sel_pop11_0_8_c;
+  assign \$1153  = sel_pop11_0_12_c & sel_pop11_0_10_c;
+  assign \$1154  = sel_pop11_0_12_c & sel_pop11_0_8_c;
+  assign \$1155  = \$1153  | \$1154 ;
+  assign \$1156  = sel_pop11_0_10_c & sel_pop11_0_8_c;
+  assign sel_pop11_1_4_c = \$1155  | \$1156 ;
+  assign \$1157  = sel_pop11_0_6_c ^ sel_pop11_0_4_c;
+  assign sel_pop11_1_2_s = \$1157  ^ sel_pop11_0_2_c;
+  assign \$1158  = sel_pop11_0_6_c & sel_pop11_0_4_c;
+  assign \$1159  = sel_pop11_0_6_c & sel_pop11_0_2_c;
+  assign \$1160  = \$1158  | \$1159 ;
+  assign \$1161  = sel_pop11_0_4_c & sel_pop11_0_2_c;
+  assign sel_pop11_1_2_c = \$1160  | \$1161 ;
+  assign \$1162  = sel_pop11_0_0_c ^ sel_pop11_1_4_s;
+  assign sel_pop11_1_0_s = \$1162  ^ sel_pop11_1_2_s;
+  assign \$1163  = sel_pop11_0_0_c & sel_pop11_1_4_s;
+  assign \$1164  = sel_pop11_0_0_c & sel_pop11_1_2_s;
+  assign \$1165  = \$1163  | \$1164 ;
+  assign \$1166  = sel_pop11_1_4_s & sel_pop11_1_2_s;
+  assign sel_pop11_1_0_c = \$1165  | \$1166 ;
+  assign \$1167  = sel_pop11_1_4_c ^ sel_pop11_1_2_c;
+  assign sel_pop11_2_0_s = \$1167  ^ sel_pop11_1_0_c;
+  assign \$1168  = sel_pop11_1_4_c & sel_pop11_1_2_c;
+  assign \$1169  = sel_pop11_1_4_c & sel_pop11_1_0_c;
+  assign \$1170  = \$1168  | \$1169 ;
+  assign \$1171  = sel_pop11_1_2_c & sel_pop11_1_0_c;
+  assign sel_pop11_2_0_c = \$1170  | \$1171 ;
+  assign \$1172  = sel_l2_s0[11] ^ sel_l2_s0[25];
+  assign sel_pop12_0_12_s = \$1172  ^ sel_l2_s0[38];
+  assign \$1173  = sel_l2_s0[11] & sel_l2_s0[25];
+  assign \$1174  = sel_l2_s0[11] & sel_l2_s0[38];
+  assign \$1175  = \$1173  | \$1174 ;
+  assign \$1176  = sel_l2_s0[25] & sel_l2_s0[38];
+  assign sel_pop12_0_12_c = \$1175  | \$1176 ;
+  assign \$1177  = sel_l2_s0[50] ^ sel_l2_s0[61];
+  assign sel_pop12_0_10_s = \$1177  ^ sel_l2_s0[71];
+  assign \$1178  = sel_l2_s0[50] & sel_l2_s0[61];
+  assign \$1179  = sel_l2_s0[50] & sel_l2_s0[71];
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = sel_l2_s0[61] & sel_l2_s0[71];
+  assign sel_pop12_0_10_c = \$1180  | \$1181 ;
+  assign \$1182  = sel_l2_s0[80] ^ sel_l2_s0[88];
+  assign sel_pop12_0_8_s = \$1182  ^ sel_l2_s0[95];
+  assign \$1183  = sel_l2_s0[80] & sel_l2_s0[88];
+  assign \$1184  = sel_l2_s0[80] & sel_l2_s0[95];
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = sel_l2_s0[88] & sel_l2_s0[95];
+  assign sel_pop12_0_8_c = \$1185  | \$1186 ;
+  assign \$1187  = sel_l2_s0[101] ^ sel_l2_s0[106];
+  assign sel_pop12_0_6_s = \$1187  ^ sel_l2_s0[110];
+  assign \$1188  = sel_l2_s0[101] & sel_l2_s0[106];
+  assign \$1189  = sel_l2_s0[101] & sel_l2_s0[110];
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = sel_l2_s0[106] & sel_l2_s0[110];
+  assign sel_pop12_0_6_c = \$1190  | \$1191 ;
+  assign \$1192  = ~ sel_l2_s0[114];
+  assign \$1193  = ~ sel_l2_s0[115];
+  assign \$1194  = \$1192  ^ \$1193 ;
+  assign \$1195  = ~ sel_l2_s0[116];
+  assign sel_pop12_0_4_s = \$1194  ^ \$1195 ;
+  assign \$1196  = ~ sel_l2_s0[114];
+  assign \$1197  = ~ sel_l2_s0[115];
+  assign \$1198  = \$1196  & \$1197 ;
+  assign \$1199  = ~ sel_l2_s0[114];
+  assign \$1200  = ~ sel_l2_s0[116];
+  assign \$1201  = \$1199  & \$1200 ;
+  assign \$1202  = \$1198  | \$1201 ;
+  assign \$1203  = ~ sel_l2_s0[115];
+  assign \$1204  = ~ sel_l2_s0[116];
+  assign \$1205  = \$1203  & \$1204 ;
+  assign sel_pop12_0_4_c = \$1202  | \$1205 ;
+  assign \$1206  = sel_pop12_0_12_s ^ sel_pop12_0_10_s;
+  assign sel_pop12_0_2_s = \$1206  ^ sel_pop12_0_8_s;
+  assign \$1207  = sel_pop12_0_12_s & sel_pop12_0_10_s;
+  assign \$1208  = sel_pop12_0_12_s & sel_pop12_0_8_s;
+  assign \$1209  = \$1207  | \$1208 ;
+  assign \$1210  = sel_pop12_0_10_s & sel_pop12_0_8_s;
+  assign sel_pop12_0_2_c = \$1209  | \$1210 ;
+  assign \$1211  = sel_pop12_0_6_s ^ sel_pop12_0_4_s;
+  assign sel_pop12_0_0_s = \$1211  ^ sel_pop12_0_2_s;
+  assign \$1212  = sel_pop12_0_6_s & sel_pop12_0_4_s;
+  assign \$1213  = sel_pop12_0_6_s & sel_pop12_0_2_s;
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = sel_pop12_0_4_s & sel_pop12_0_2_s;
+  assign sel_pop12_0_0_c = \$1214  | \$1215 ;
+  assign \$1216  = sel_pop12_0_12_c ^ sel_pop12_0_10_c;
+  assign sel_pop12_1_4_s = \$1216  ^ sel_pop12_0_8_c;
+  assign \$1217  = sel_pop12_0_12_c & sel_pop12_0_10_c;
+  assign \$1218  = sel_pop12_0_12_c & sel_pop12_0_8_c;
+  assign \$1219  = \$1217  | \$1218 ;
+  assign \$1220  = sel_pop12_0_10_c & sel_pop12_0_8_c;
+  assign sel_pop12_1_4_c = \$1219  | \$1220 ;
+  assign \$1221  = sel_pop12_0_6_c ^ sel_pop12_0_4_c;
+  assign sel_pop12_1_2_s = \$1221  ^ sel_pop12_0_2_c;
+  assign \$1222  = sel_pop12_0_6_c & sel_pop12_0_4_c;
+  assign \$1223  = sel_pop12_0_6_c & sel_pop12_0_2_c;
+  assign \$1224  = \$1222  | \$1223 ;
+  assign \$1225  = sel_pop12_0_4_c & sel_pop12_0_2_c;
+  assign sel_pop12_1_2_c = \$1224  | \$1225 ;
+  assign \$1226  = sel_pop12_0_0_c ^ sel_pop12_1_4_s;
+  assign sel_pop12_1_0_s = \$1226  ^ sel_pop12_1_2_s;
+  assign \$1227  = sel_pop12_0_0_c & sel_pop12_1_4_s;
+  assign \$1228  = sel_pop12_0_0_c & sel_pop12_1_2_s;
+  assign \$1229  = \$1227  | \$1228 ;
+  assign \$1230  = sel_pop12_1_4_s & sel_pop12_1_2_s;
+  assign sel_pop12_1_0_c = \$1229  | \$1230 ;
+  assign \$1231  = sel_pop12_1_4_c ^ sel_pop12_1_2_c;
+  assign sel_pop12_2_0_s = \$1231  ^ sel_pop12_1_0_c;
+  assign \$1232  = sel_pop12_1_4_c & sel_pop12_1_2_c;
+  assign \$1233  = sel_pop12_1_4_c & sel_pop12_1_0_c;
+  assign \$1234  = \$1232  | \$1233 ;
+  assign \$1235  = sel_pop12_1_2_c & sel_pop12_1_0_c;
+  assign sel_pop12_2_0_c = \$1234  | \$1235 ;
+  assign \$1236  = sel_l2_s0[12] ^ sel_l2_s0[26];
+  assign sel_pop13_0_12_s = \$1236  ^ sel_l2_s0[39];
+  assign \$1237  = sel_l2_s0[12] & sel_l2_s0[26];
+  assign \$1238  = sel_l2_s0[12] & sel_l2_s0[39];
+  assign \$1239  = \$1237  | \$1238 ;
+  assign \$1240  = sel_l2_s0[26] & sel_l2_s0[39];
+  assign sel_pop13_0_12_c = \$1239  | \$1240 ;
+  assign \$1241  = sel_l2_s0[51] ^ sel_l2_s0[62];
+  assign sel_pop13_0_10_s = \$1241  ^ sel_l2_s0[72];
+  assign \$1242  = sel_l2_s0[51] & sel_l2_s0[62];
+  assign \$1243  = sel_l2_s0[51] & sel_l2_s0[72];
+  assign \$1244  = \$1242  | \$1243 ;
+  assign \$1245  = sel_l2_s0[62] & sel_l2_s0[72];
+  assign sel_pop13_0_10_c = \$1244  | \$1245 ;
+  assign \$1246  = sel_l2_s0[81] ^ sel_l2_s0[89];
+  assign sel_pop13_0_8_s = \$1246  ^ sel_l2_s0[96];
+  assign \$1247  = sel_l2_s0[81] & sel_l2_s0[89];
+  assign \$1248  = sel_l2_s0[81] & sel_l2_s0[96];
+  assign \$1249  = \$1247  | \$1248 ;
+  assign \$1250  = sel_l2_s0[89] & sel_l2_s0[96];
+  assign sel_pop13_0_8_c = \$1249  | \$1250 ;
+  assign \$1251  = sel_l2_s0[102] ^ sel_l2_s0[107];
+  assign sel_pop13_0_6_s = \$1251  ^ sel_l2_s0[111];
+  assign \$1252  = sel_l2_s0[102] & sel_l2_s0[107];
+  assign \$1253  = sel_l2_s0[102] & sel_l2_s0[111];
+  assign \$1254  = \$1252  | \$1253 ;
+  assign \$1255  = sel_l2_s0[107] & sel_l2_s0[111];
+  assign sel_pop13_0_6_c = \$1254  | \$1255 ;
+  assign \$1256  = ~ sel_l2_s0[117];
+  assign \$1257  = sel_l2_s0[114] ^ \$1256 ;
+  assign \$1258  = ~ sel_l2_s0[118];
+  assign sel_pop13_0_4_s = \$1257  ^ \$1258 ;
+  assign \$1259  = ~ sel_l2_s0[117];
+  assign \$1260  = sel_l2_s0[114] & \$1259 ;
+  assign \$1261  = ~ sel_l2_s0[118];
+  assign \$1262  = sel_l2_s0[114] & \$1261 ;
+  assign \$1263  = \$1260  | \$1262 ;
+  assign \$1264  = ~ sel_l2_s0[117];
+  assign \$1265  = ~ sel_l2_s0[118];
+  assign \$1266  = \$1264  & \$1265 ;
+  assign sel_pop13_0_4_c = \$1263  | \$1266 ;
+  assign \$1267  = sel_pop13_0_12_s ^ sel_pop13_0_10_s;
+  assign sel_pop13_0_2_s = \$1267  ^ sel_pop13_0_8_s;
+  assign \$1268  = sel_pop13_0_12_s & sel_pop13_0_10_s;
+  assign \$1269  = sel_pop13_0_12_s & sel_pop13_0_8_s;
+  assign \$1270  = \$1268  | \$1269 ;
+  assign \$1271  = sel_pop13_0_10_s & sel_pop13_0_8_s;
+  assign sel_pop13_0_2_c = \$1270  | \$1271 ;
+  assign \$1272  = sel_pop13_0_6_s ^ sel_pop13_0_4_s;
+  assign sel_pop13_0_0_s = \$1272  ^ sel_pop13_0_2_s;
+  assign \$1273  = sel_pop13_0_6_s & sel_pop13_0_4_s;
+  assign \$1274  = sel_pop13_0_6_s & sel_pop13_0_2_s;
+  assign \$1275  = \$1273  | \$1274 ;
+  assign \$1276  = sel_pop13_0_4_s & sel_pop13_0_2_s;
+  assign sel_pop13_0_0_c = \$1275  | \$1276 ;
+  assign \$1277  = sel_pop13_0_12_c ^ sel_pop13_0_10_c;
+  assign sel_pop13_1_4_s = \$1277  ^ sel_pop13_0_8_c;
+  assign \$1278  = sel_pop13_0_12_c & sel_pop13_0_10_c;
+  assign \$1279  = sel_pop13_0_12_c & sel_pop13_0_8_c;
+  assign \$1280  = \$1278  | \$1279 ;
+  assign \$1281  = sel_pop13_0_10_c & sel_pop13_0_8_c;
+  assign sel_pop13_1_4_c = \$1280  | \$1281 ;
+  assign \$1282  = sel_pop13_0_6_c ^ sel_pop13_0_4_c;
+  assign sel_pop13_1_2_s = \$1282  ^ sel_pop13_0_2_c;
+  assign \$1283  = sel_pop13_0_6_c & sel_pop13_0_4_c;
+  assign \$1284  = sel_pop13_0_6_c & sel_pop13_0_2_c;
+  assign \$1285  = \$1283  | \$1284 ;
+  assign \$1286  = sel_pop13_0_4_c & sel_pop13_0_2_c;
+  assign sel_pop13_1_2_c = \$1285  | \$1286 ;
+  assign \$1287  = sel_pop13_0_0_c ^ sel_pop13_1_4_s;
+  assign sel_pop13_1_0_s = \$1287  ^ sel_pop13_1_2_s;
+  assign \$1288  = sel_pop13_0_0_c & sel_pop13_1_4_s;
+  assign \$1289  = sel_pop13_0_0_c & sel_pop13_1_2_s;
+  assign \$1290  = \$1288  | \$1289 ;
+  assign \$1291  = sel_pop13_1_4_s & sel_pop13_1_2_s;
+  assign sel_pop13_1_0_c = \$1290  | \$1291 ;
+  assign \$1292  = sel_pop13_1_4_c ^ sel_pop13_1_2_c;
+  assign sel_pop13_2_0_s = \$1292  ^ sel_pop13_1_0_c;
+  assign \$1293  = sel_pop13_1_4_c & sel_pop13_1_2_c;
+  assign \$1294  = sel_pop13_1_4_c & sel_pop13_1_0_c;
+  assign \$1295  = \$1293  | \$1294 ;
+  assign \$1296  = sel_pop13_1_2_c & sel_pop13_1_0_c;
+  assign sel_pop13_2_0_c = \$1295  | \$1296 ;
+  assign \$1297  = sel_l2_s0[13] ^ sel_l2_s0[27];
+  assign sel_pop14_0_12_s = \$1297  ^ sel_l2_s0[40];
+  assign \$1298  = sel_l2_s0[13] & sel_l2_s0[27];
+  assign \$1299  = sel_l2_s0[13] & sel_l2_s0[40];
+  assign \$1300  = \$1298  | \$1299 ;
+  assign \$1301  = sel_l2_s0[27] & sel_l2_s0[40];
+  assign sel_pop14_0_12_c = \$1300  | \$1301 ;
+  assign \$1302  = sel_l2_s0[52] ^ sel_l2_s0[63];
+  assign sel_pop14_0_10_s = \$1302  ^ sel_l2_s0[73];
+  assign \$1303  = sel_l2_s0[52] & sel_l2_s0[63];
+  assign \$1304  = sel_l2_s0[52] & sel_l2_s0[73];
+  assign \$1305  = \$1303  | \$1304 ;
+  assign \$1306  = sel_l2_s0[63] & sel_l2_s0[73];
+  assign sel_pop14_0_10_c = \$1305  | \$1306 ;
+  assign \$1307  = sel_l2_s0[82] ^ sel_l2_s0[90];
+  assign sel_pop14_0_8_s = \$1307  ^ sel_l2_s0[97];
+  assign \$1308  = sel_l2_s0[82] & sel_l2_s0[90];
+  assign \$1309  = sel_l2_s0[82] & sel_l2_s0[97];
+  assign \$1310  = \$1308  | \$1309 ;
+  assign \$1311  = sel_l2_s0[90] & sel_l2_s0[97];
+  assign sel_pop14_0_8_c = \$1310  | \$1311 ;
+  assign \$1312  = sel_l2_s0[103] ^ sel_l2_s0[108];
+  assign sel_pop14_0_6_s = \$1312  ^ sel_l2_s0[112];
+  assign \$1313  = sel_l2_s0[103] & sel_l2_s0[108];
+  assign \$1314  = sel_l2_s0[103] & sel_l2_s0[112];
+  assign \$1315  = \$1313  | \$1314 ;
+  assign \$1316  = sel_l2_s0[108] & sel_l2_s0[112];
+  assign sel_pop14_0_6_c = \$1315  | \$1316 ;
+  assign \$1317  = sel_l2_s0[115] ^ sel_l2_s0[117];
+  assign \$1318  = ~ sel_l2_s0[119];
+  assign sel_pop14_0_4_s = \$1317  ^ \$1318 ;
+  assign \$1319  = sel_l2_s0[115] & sel_l2_s0[117];
+  assign \$1320  = ~ sel_l2_s0[119];
+  assign \$1321  = sel_l2_s0[115] & \$1320 ;
+  assign \$1322  = \$1319  | \$1321 ;
+  assign \$1323  = ~ sel_l2_s0[119];
+  assign \$1324  = sel_l2_s0[117] & \$1323 ;
+  assign sel_pop14_0_4_c = \$1322  | \$1324 ;
+  assign \$1325  = sel_pop14_0_12_s ^ sel_pop14_0_10_s;
+  assign sel_pop14_0_2_s = \$1325  ^ sel_pop14_0_8_s;
+  assign \$1326  = sel_pop14_0_12_s & sel_pop14_0_10_s;
+  assign \$1327  = sel_pop14_0_12_s & sel_pop14_0_8_s;
+  assign \$1328  = \$1326  | \$1327 ;
+  assign \$1329  = sel_pop14_0_10_s & sel_pop14_0_8_s;
+  assign sel_pop14_0_2_c = \$1328  | \$1329 ;
+  assign \$1330  = sel_pop14_0_6_s ^ sel_pop14_0_4_s;
+  assign sel_pop14_0_0_s = \$1330  ^ sel_pop14_0_2_s;
+  assign \$1331  = sel_pop14_0_6_s & sel_pop14_0_4_s;
+  assign \$1332  = sel_pop14_0_6_s & sel_pop14_0_2_s;
+  assign \$1333  = \$1331  | \$1332 ;
+  assign \$1334  = sel_pop14_0_4_s & sel_pop14_0_2_s;
+  assign sel_pop14_0_0_c = \$1333  | \$1334 ;
+  assign \$1335  = sel_pop14_0_12_c ^ sel_pop14_0_10_c;
+  assign sel_pop14_1_4_s = \$1335  ^ sel_pop14_0_8_c;
+  assign \$1336  = sel_pop14_0_12_c & sel_pop14_0_10_c;
+  assign \$1337  = sel_pop14_0_12_c & sel_pop14_0_8_c;
+  assign \$1338  = \$1336  | \$1337 ;
+  assign \$1339  = sel_pop14_0_10_c & sel_pop14_0_8_c;
+  assign sel_pop14_1_4_c = \$1338  | \$1339 ;
+  assign \$1340  = sel_pop14_0_6_c ^ sel_pop14_0_4_c;
+  assign sel_pop14_1_2_s = \$1340  ^ sel_pop14_0_2_c;
+  assign \$1341  = sel_pop14_0_6_c & sel_pop14_0_4_c;
+  assign \$1342  = sel_pop14_0_6_c & sel_pop14_0_2_c;
+  assign \$1343  = \$1341  | \$1342 ;
+  assign \$1344  = sel_pop14_0_4_c & sel_pop14_0_2_c;
+  assign sel_pop14_1_2_c = \$1343  | \$1344 ;
+  assign \$1345  = sel_pop14_0_0_c ^ sel_pop14_1_4_s;
+  assign sel_pop14_1_0_s = \$1345  ^ sel_pop14_1_2_s;
+  assign \$1346  = sel_pop14_0_0_c & sel_pop14_1_4_s;
+  assign \$1347  = sel_pop14_0_0_c & sel_pop14_1_2_s;
+  assign \$1348  = \$1346  | \$1347 ;
+  assign \$1349  = sel_pop14_1_4_s & sel_pop14_1_2_s;
+  assign sel_pop14_1_0_c = \$1348  | \$1349 ;
+  assign \$1350  = sel_pop14_1_4_c ^ sel_pop14_1_2_c;
+  assign sel_pop14_2_0_s = \$1350  ^ sel_pop14_1_0_c;
+  assign \$1351  = sel_pop14_1_4_c & sel_pop14_1_2_c;
+  assign \$1352  = sel_pop14_1_4_c & sel_pop14_1_0_c;
+  assign \$1353  = \$1351  | \$1352 ;
+  assign \$1354  = sel_pop14_1_2_c & sel_pop14_1_0_c;
+  assign sel_pop14_2_0_c = \$1353  | \$1354 ;
+  assign \$1355  = sel_l2_s0[14] ^ sel_l2_s0[28];
+  assign sel_pop15_0_12_s = \$1355  ^ sel_l2_s0[41];
+  assign \$1356  = sel_l2_s0[14] & sel_l2_s0[28];
+  assign \$1357  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$1358  = \$1356  | \$1357 ;
+  assign \$1359  = sel_l2_s0[28] & sel_l2_s0[41];
+  assign sel_pop15_0_12_c = \$1358  | \$1359 ;
+  assign \$1360  = sel_l2_s0[53] ^ sel_l2_s0[64];
+  assign sel_pop15_0_10_s = \$1360  ^ sel_l2_s0[74];
+  assign \$1361  = sel_l2_s0[53] & sel_l2_s0[64];
+  assign \$1362  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$1363  = \$1361  | \$1362 ;
+  assign \$1364  = sel_l2_s0[64] & sel_l2_s0[74];
+  assign sel_pop15_0_10_c = \$1363  | \$1364 ;
+  assign \$1365  = sel_l2_s0[83] ^ sel_l2_s0[91];
+  assign sel_pop15_0_8_s = \$1365  ^ sel_l2_s0[98];
+  assign \$1366  = sel_l2_s0[83] & sel_l2_s0[91];
+  assign \$1367  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$1368  = \$1366  | \$1367 ;
+  assign \$1369  = sel_l2_s0[91] & sel_l2_s0[98];
+  assign sel_pop15_0_8_c = \$1368  | \$1369 ;
+  assign \$1370  = sel_l2_s0[104] ^ sel_l2_s0[109];
+  assign sel_pop15_0_6_s = \$1370  ^ sel_l2_s0[113];
+  assign \$1371  = sel_l2_s0[104] & sel_l2_s0[109];
+  assign \$1372  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$1373  = \$1371  | \$1372 ;
+  assign \$1374  = sel_l2_s0[109] & sel_l2_s0[113];
+  assign sel_pop15_0_6_c = \$1373  | \$1374 ;
+  assign \$1375  = sel_l2_s0[116] ^ sel_l2_s0[118];
+  assign sel_pop15_0_4_s = \$1375  ^ sel_l2_s0[119];
+  assign \$1376  = sel_l2_s0[116] & sel_l2_s0[118];
+  assign \$1377  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$1378  = \$1376  | \$1377 ;
+  assign \$1379  = sel_l2_s0[118] & sel_l2_s0[119];
+  assign sel_pop15_0_4_c = \$1378  | \$1379 ;
+  assign \$1380  = sel_pop15_0_12_s ^ sel_pop15_0_10_s;
+  assign sel_pop15_0_2_s = \$1380  ^ sel_pop15_0_8_s;
+  assign \$1381  = sel_pop15_0_12_s & sel_pop15_0_10_s;
+  assign \$1382  = sel_pop15_0_12_s & sel_pop15_0_8_s;
+  assign \$1383  = \$1381  | \$1382 ;
+  assign \$1384  = sel_pop15_0_10_s & sel_pop15_0_8_s;
+  assign sel_pop15_0_2_c = \$1383  | \$1384 ;
+  assign \$1385  = sel_pop15_0_6_s ^ sel_pop15_0_4_s;
+  assign sel_pop15_0_0_s = \$1385  ^ sel_pop15_0_2_s;
+  assign \$1386  = sel_pop15_0_6_s & sel_pop15_0_4_s;
+  assign \$1387  = sel_pop15_0_6_s & sel_pop15_0_2_s;
+  assign \$1388  = \$1386  | \$1387 ;
+  assign \$1389  = sel_pop15_0_4_s & sel_pop15_0_2_s;
+  assign sel_pop15_0_0_c = \$1388  | \$1389 ;
+  assign \$1390  = sel_pop15_0_12_c ^ sel_pop15_0_10_c;
+  assign sel_pop15_1_4_s = \$1390  ^ sel_pop15_0_8_c;
+  assign \$1391  = sel_pop15_0_12_c & sel_pop15_0_10_c;
+  assign \$1392  = sel_pop15_0_12_c & sel_pop15_0_8_c;
+  assign \$1393  = \$1391  | \$1392 ;
+  assign \$1394  = sel_pop15_0_10_c & sel_pop15_0_8_c;
+  assign sel_pop15_1_4_c = \$1393  | \$1394 ;
+  assign \$1395  = sel_pop15_0_6_c ^ sel_pop15_0_4_c;
+  assign sel_pop15_1_2_s = \$1395  ^ sel_pop15_0_2_c;
+  assign \$1396  = sel_pop15_0_6_c & sel_pop15_0_4_c;
+  assign \$1397  = sel_pop15_0_6_c & sel_pop15_0_2_c;
+  assign \$1398  = \$1396  | \$1397 ;
+  assign \$1399  = sel_pop15_0_4_c & sel_pop15_0_2_c;
+  assign sel_pop15_1_2_c = \$1398  | \$1399 ;
+  assign \$1400  = sel_pop15_0_0_c ^ sel_pop15_1_4_s;
+  assign sel_pop15_1_0_s = \$1400  ^ sel_pop15_1_2_s;
+  assign \$1401  = sel_pop15_0_0_c & sel_pop15_1_4_s;
+  assign \$1402  = sel_pop15_0_0_c & sel_pop15_1_2_s;
+  assign \$1403  = \$1401  | \$1402 ;
+  assign \$1404  = sel_pop15_1_4_s & sel_pop15_1_2_s;
+  assign sel_pop15_1_0_c = \$1403  | \$1404 ;
+  assign \$1405  = sel_pop15_1_4_c ^ sel_pop15_1_2_c;
+  assign sel_pop15_2_0_s = \$1405  ^ sel_pop15_1_0_c;
+  assign \$1406  = sel_pop15_1_4_c & sel_pop15_1_2_c;
+  assign \$1407  = sel_pop15_1_4_c & sel_pop15_1_0_c;
+  assign \$1408  = \$1406  | \$1407 ;
+  assign \$1409  = sel_pop15_1_2_c & sel_pop15_1_0_c;
+  assign sel_pop15_2_0_c = \$1408  | \$1409 ;
+  assign \$1410  = ~ sel_pop0_2_0_c;
+  assign \$1411  = ~ sel_pop0_2_0_s;
+  assign \$1412  = ~ sel_pop0_1_0_s;
+  assign \$1413  = ~ sel_pop0_0_0_s;
+  assign \$1418  = ~ sel_pop1_2_0_c;
+  assign \$1419  = ~ sel_pop1_2_0_s;
+  assign \$1420  = ~ sel_pop1_1_0_s;
+  assign \$1421  = ~ sel_pop1_0_0_s;
+  assign \$1426  = ~ sel_pop2_2_0_c;
+  assign \$1427  = ~ sel_pop2_2_0_s;
+  assign \$1428  = ~ sel_pop2_1_0_s;
+  assign \$1429  = ~ sel_pop2_0_0_s;
+  assign \$1434  = ~ sel_pop3_2_0_c;
+  assign \$1435  = ~ sel_pop3_2_0_s;
+  assign \$1436  = ~ sel_pop3_1_0_s;
+  assign \$1437  = ~ sel_pop3_0_0_s;
+  assign \$1442  = ~ sel_pop4_2_0_c;
+  assign \$1443  = ~ sel_pop4_2_0_s;
+  assign \$1444  = ~ sel_pop4_1_0_s;
+  assign \$1445  = ~ sel_pop4_0_0_s;
+  assign \$1450  = ~ sel_pop5_2_0_c;
+  assign \$1451  = ~ sel_pop5_2_0_s;
+  assign \$1452  = ~ sel_pop5_1_0_s;
+  assign \$1453  = ~ sel_pop5_0_0_s;
+  assign \$1458  = ~ sel_pop6_2_0_c;
+  assign \$1459  = ~ sel_pop6_2_0_s;
+  assign \$1460  = ~ sel_pop6_1_0_s;
+  assign \$1461  = ~ sel_pop6_0_0_s;
+  assign \$1466  = ~ sel_pop7_2_0_c;
+  assign \$1467  = ~ sel_pop7_2_0_s;
+  assign \$1468  = ~ sel_pop7_1_0_s;
+  assign \$1469  = ~ sel_pop7_0_0_s;
+  assign \$1474  = ~ sel_pop8_2_0_c;
+  assign \$1475  = ~ sel_pop8_2_0_s;
+  assign \$1476  = ~ sel_pop8_1_0_s;
+  assign \$1477  = ~ sel_pop8_0_0_s;
+  assign \$1482  = ~ sel_pop9_2_0_c;
+  assign \$1483  = ~ sel_pop9_2_0_s;
+  assign \$1484  = ~ sel_pop9_1_0_s;
+  assign \$1485  = ~ sel_pop9_0_0_s;
+  assign \$1490  = ~ sel_pop10_2_0_c;
+  assign \$1491  = ~ sel_pop10_2_0_s;
+  assign \$1492  = ~ sel_pop10_1_0_s;
+  assign \$1493  = ~ sel_pop10_0_0_s;
+  assign \$1498  = ~ sel_pop11_2_0_c;
+  assign \$1499  = ~ sel_pop11_2_0_s;
+  assign \$1500  = ~ sel_pop11_1_0_s;
+  assign \$1501  = ~ sel_pop11_0_0_s;
+  assign \$1506  = ~ sel_pop12_2_0_c;
+  assign \$1507  = ~ sel_pop12_2_0_s;
+  assign \$1508  = ~ sel_pop12_1_0_s;
+  assign \$1509  = ~ sel_pop12_0_0_s;
+  assign \$1514  = ~ sel_pop13_2_0_c;
+  assign \$1515  = ~ sel_pop13_2_0_s;
+  assign \$1516  = ~ sel_pop13_1_0_s;
+  assign \$1517  = ~ sel_pop13_0_0_s;
+  assign \$1522  = ~ sel_pop14_2_0_c;
+  assign \$1523  = ~ sel_pop14_2_0_s;
+  assign \$1524  = ~ sel_pop14_1_0_s;
+  assign \$1525  = ~ sel_pop14_0_0_s;
+  assign \$1530  = ~ sel_pop15_2_0_c;
+  assign \$1531  = ~ sel_pop15_2_0_s;
+  assign \$1532  = ~ sel_pop15_1_0_s;
+  assign \$1533  = ~ sel_pop15_0_0_s;
+  assign sel_pre_1_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
+  assign sel_pre_1_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
+  assign sel_pre_1_3_0_s = sel_l3_s0[3] ^ sel_l3_s0[2];
+  assign sel_pre_1_3_0_c = sel_l3_s0[3] & sel_l3_s0[2];
+  assign sel_pre_1_5_0_s = sel_l3_s0[5] ^ sel_l3_s0[4];
+  assign sel_pre_1_5_0_c = sel_l3_s0[5] & sel_l3_s0[4];
+  assign sel_pre_1_7_0_s = sel_l3_s0[7] ^ sel_l3_s0[6];
+  assign sel_pre_1_7_0_c = sel_l3_s0[7] & sel_l3_s0[6];
+  assign sel_pre_1_9_0_s = sel_l3_s0[9] ^ sel_l3_s0[8];
+  assign sel_pre_1_9_0_c = sel_l3_s0[9] & sel_l3_s0[8];
+  assign sel_pre_1_11_0_s = sel_l3_s0[11] ^ sel_l3_s0[10];
+  assign sel_pre_1_11_0_c = sel_l3_s0[11] & sel_l3_s0[10];
+  assign sel_pre_1_13_0_s = sel_l3_s0[13] ^ sel_l3_s0[12];
+  assign sel_pre_1_13_0_c = sel_l3_s0[13] & sel_l3_s0[12];
+  assign sel_pre_1_15_0_s = sel_l3_s0[15] ^ sel_l3_s0[14];
+  assign sel_pre_1_15_0_c = sel_l3_s0[15] & sel_l3_s0[14];
+  assign sel_pre_2_2_0_s = sel_l3_s0[2] ^ sel_pre_1_1_0_s;
+  assign sel_pre_2_2_0_c = sel_l3_s0[2] & sel_pre_1_1_0_s;
+  assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
+  assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
+  assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
+  assign sel_pre_2_3_0_c = sel_pre_1_3_0_s & sel_pre_1_1_0_s;
+  assign \$1538  = sel_pre_1_3_0_c ^ sel_pre_1_1_0_c;
+  assign sel_pre_2_3_1_s = \$1538  ^ sel_pre_2_3_0_c;
+  assign \$1539  = sel_pre_1_3_0_c & sel_pre_1_1_0_c;
+  assign \$1540  = sel_pre_1_3_0_c & sel_pre_2_3_0_c;
+  assign \$1541  = \$1539  | \$1540 ;
+  assign \$1542  = sel_pre_1_1_0_c & sel_pre_2_3_0_c;
+  assign sel_pre_2_3_1_c = \$1541  | \$1542 ;
+  assign sel_pre_2_6_0_s = sel_l3_s0[6] ^ sel_pre_1_5_0_s;
+  assign sel_pre_2_6_0_c = sel_l3_s0[6] & sel_pre_1_5_0_s;
+  assign sel_pre_2_6_1_s = sel_pre_1_5_0_c ^ sel_pre_2_6_0_c;
+  assign sel_pre_2_6_1_c = sel_pre_1_5_0_c & sel_pre_2_6_0_c;
+  assign sel_pre_2_7_0_s = sel_pre_1_7_0_s ^ sel_pre_1_5_0_s;
+  assign sel_pre_2_7_0_c = sel_pre_1_7_0_s & sel_pre_1_5_0_s;
+  assign \$1558  = sel_pre_1_7_0_c ^ sel_pre_1_5_0_c;
+  assign sel_pre_2_7_1_s = \$1558  ^ sel_pre_2_7_0_c;
+  assign \$1559  = sel_pre_1_7_0_c & sel_pre_1_5_0_c;
+  assign \$1560  = sel_pre_1_7_0_c & sel_pre_2_7_0_c;
+  assign \$1561  = \$1559  | \$1560 ;
+  assign \$1562  = sel_pre_1_5_0_c & sel_pre_2_7_0_c;
+  assign sel_pre_2_7_1_c = \$1561  | \$1562 ;
+  assign sel_pre_2_10_0_s = sel_l3_s0[10] ^ sel_pre_1_9_0_s;
+  assign sel_pre_2_10_0_c = sel_l3_s0[10] & sel_pre_1_9_0_s;
+  assign sel_pre_2_10_1_s = sel_pre_1_9_0_c ^ sel_pre_2_10_0_c;
+  assign sel_pre_2_10_1_c = sel_pre_1_9_0_c & sel_pre_2_10_0_c;
+  assign sel_pre_2_11_0_s = sel_pre_1_11_0_s ^ sel_pre_1_9_0_s;
+  assign sel_pre_2_11_0_c = sel_pre_1_11_0_s & sel_pre_1_9_0_s;
+  assign \$1578  = sel_pre_1_11_0_c ^ sel_pre_1_9_0_c;
+  assign sel_pre_2_11_1_s = \$1578  ^ sel_pre_2_11_0_c;
+  assign \$1579  = sel_pre_1_11_0_c & sel_pre_1_9_0_c;
+  assign \$1580  = sel_pre_1_11_0_c & sel_pre_2_11_0_c;
+  assign \$1581  = \$1579  | \$1580 ;
+  assign \$1582  = sel_pre_1_9_0_c & sel_pre_2_11_0_c;
+  assign sel_pre_2_11_1_c = \$1581  | \$1582 ;
+  assign sel_pre_2_14_0_s = sel_l3_s0[14] ^ sel_pre_1_13_0_s;
+  assign sel_pre_2_14_0_c = sel_l3_s0[14] & sel_pre_1_13_0_s;
+  assign sel_pre_2_14_1_s = sel_pre_1_13_0_c ^ sel_pre_2_14_0_c;
+  assign sel_pre_2_14_1_c = sel_pre_1_13_0_c & sel_pre_2_14_0_c;
+  assign sel_pre_2_15_0_s = sel_pre_1_15_0_s ^ sel_pre_1_13_0_s;
+  assign sel_pre_2_15_0_c = sel_pre_1_15_0_s & sel_pre_1_13_0_s;
+  assign \$1598  = sel_pre_1_15_0_c ^ sel_pre_1_13_0_c;
+  assign sel_pre_2_15_1_s = \$1598  ^ sel_pre_2_15_0_c;
+  assign \$1599  = sel_pre_1_15_0_c & sel_pre_1_13_0_c;
+  assign \$1600  = sel_pre_1_15_0_c & sel_pre_2_15_0_c;
+  assign \$1601  = \$1599  | \$1600 ;
+  assign \$1602  = sel_pre_1_13_0_c & sel_pre_2_15_0_c;
+  assign sel_pre_2_15_1_c = \$1601  | \$1602 ;
+  assign sel_pre_4_4_0_s = sel_l3_s0[4] ^ sel_pre_2_3_0_s;
+  assign sel_pre_4_4_0_c = sel_l3_s0[4] & sel_pre_2_3_0_s;
+  assign sel_pre_4_4_1_s = sel_pre_2_3_1_s ^ sel_pre_4_4_0_c;
+  assign sel_pre_4_4_1_c = sel_pre_2_3_1_s & sel_pre_4_4_0_c;
+  assign sel_pre_4_4_2_s = sel_pre_2_3_2_s ^ sel_pre_4_4_1_c;
+  assign sel_pre_4_4_2_c = sel_pre_2_3_2_s & sel_pre_4_4_1_c;
+  assign sel_pre_4_5_0_s = sel_pre_1_5_0_s ^ sel_pre_2_3_0_s;
+  assign sel_pre_4_5_0_c = sel_pre_1_5_0_s & sel_pre_2_3_0_s;
+  assign \$1618  = sel_pre_1_5_0_c ^ sel_pre_2_3_1_s;
+  assign sel_pre_4_5_1_s = \$1618  ^ sel_pre_4_5_0_c;
+  assign \$1619  = sel_pre_1_5_0_c & sel_pre_2_3_1_s;
+  assign \$1620  = sel_pre_1_5_0_c & sel_pre_4_5_0_c;
+  assign \$1621  = \$1619  | \$1620 ;
+  assign \$1622  = sel_pre_2_3_1_s & sel_pre_4_5_0_c;
+  assign sel_pre_4_5_1_c = \$1621  | \$1622 ;
+  assign sel_pre_4_5_2_s = \$1623  ^ sel_pre_4_5_1_c;
+  assign \$1627  = sel_pre_2_3_2_s & sel_pre_4_5_1_c;
+  assign sel_pre_4_6_0_s = sel_pre_2_6_0_s ^ sel_pre_2_3_0_s;
+  assign sel_pre_4_6_0_c = sel_pre_2_6_0_s & sel_pre_2_3_0_s;
+  assign \$1638  = sel_pre_2_6_1_s ^ sel_pre_2_3_1_s;
+  assign sel_pre_4_6_1_s = \$1638  ^ sel_pre_4_6_0_c;
+  assign \$1639  = sel_pre_2_6_1_s & sel_pre_2_3_1_s;
+  assign \$1640  = sel_pre_2_6_1_s & sel_pre_4_6_0_c;
+  assign \$1641  = \$1639  | \$1640 ;
+  assign \$1642  = sel_pre_2_3_1_s & sel_pre_4_6_0_c;
+  assign sel_pre_4_6_1_c = \$1641  | \$1642 ;
+  assign \$1643  = sel_pre_2_6_2_s ^ sel_pre_2_3_2_s;
+  assign sel_pre_4_6_2_s = \$1643  ^ sel_pre_4_6_1_c;
+  assign \$1644  = sel_pre_2_6_2_s & sel_pre_2_3_2_s;
+  assign \$1645  = sel_pre_2_6_2_s & sel_pre_4_6_1_c;
+  assign \$1646  = \$1644  | \$1645 ;
+  assign \$1647  = sel_pre_2_3_2_s & sel_pre_4_6_1_c;
+  assign sel_pre_4_6_2_c = \$1646  | \$1647 ;
+  assign sel_pre_4_7_0_s = sel_pre_2_7_0_s ^ sel_pre_2_3_0_s;
+  assign sel_pre_4_7_0_c = sel_pre_2_7_0_s & sel_pre_2_3_0_s;
+  assign \$1658  = sel_pre_2_7_1_s ^ sel_pre_2_3_1_s;
+  assign sel_pre_4_7_1_s = \$1658  ^ sel_pre_4_7_0_c;
+  assign \$1659  = sel_pre_2_7_1_s & sel_pre_2_3_1_s;
+  assign \$1660  = sel_pre_2_7_1_s & sel_pre_4_7_0_c;
+  assign \$1661  = \$1659  | \$1660 ;
+  assign \$1662  = sel_pre_2_3_1_s & sel_pre_4_7_0_c;
+  assign sel_pre_4_7_1_c = \$1661  | \$1662 ;
+  assign \$1663  = sel_pre_2_7_2_s ^ sel_pre_2_3_2_s;
+  assign sel_pre_4_7_2_s = \$1663  ^ sel_pre_4_7_1_c;
+  assign \$1664  = sel_pre_2_7_2_s & sel_pre_2_3_2_s;
+  assign \$1665  = sel_pre_2_7_2_s & sel_pre_4_7_1_c;
+  assign \$1666  = \$1664  | \$1665 ;
+  assign \$1667  = sel_pre_2_3_2_s & sel_pre_4_7_1_c;
+  assign sel_pre_4_7_2_c = \$1666  | \$1667 ;
+  assign sel_pre_4_12_0_s = sel_l3_s0[12] ^ sel_pre_2_11_0_s;
+  assign sel_pre_4_12_0_c = sel_l3_s0[12] & sel_pre_2_11_0_s;
+  assign sel_pre_4_12_1_s = sel_pre_2_11_1_s ^ sel_pre_4_12_0_c;
+  assign sel_pre_4_12_1_c = sel_pre_2_11_1_s & sel_pre_4_12_0_c;
+  assign sel_pre_4_12_2_s = sel_pre_2_11_2_s ^ sel_pre_4_12_1_c;
+  assign sel_pre_4_12_2_c = sel_pre_2_11_2_s & sel_pre_4_12_1_c;
+  assign sel_pre_4_13_0_s = sel_pre_1_13_0_s ^ sel_pre_2_11_0_s;
+  assign sel_pre_4_13_0_c = sel_pre_1_13_0_s & sel_pre_2_11_0_s;
+  assign \$1678  = sel_pre_1_13_0_c ^ sel_pre_2_11_1_s;
+  assign sel_pre_4_13_1_s = \$1678  ^ sel_pre_4_13_0_c;
+  assign \$1679  = sel_pre_1_13_0_c & sel_pre_2_11_1_s;
+  assign \$1680  = sel_pre_1_13_0_c & sel_pre_4_13_0_c;
+  assign \$1681  = \$1679  | \$1680 ;
+  assign \$1682  = sel_pre_2_11_1_s & sel_pre_4_13_0_c;
+  assign sel_pre_4_13_1_c = \$1681  | \$1682 ;
+  assign sel_pre_4_13_2_s = \$1683  ^ sel_pre_4_13_1_c;
+  assign \$1687  = sel_pre_2_11_2_s & sel_pre_4_13_1_c;
+  assign sel_pre_4_14_0_s = sel_pre_2_14_0_s ^ sel_pre_2_11_0_s;
+  assign sel_pre_4_14_0_c = sel_pre_2_14_0_s & sel_pre_2_11_0_s;
+  assign \$1698  = sel_pre_2_14_1_s ^ sel_pre_2_11_1_s;
+  assign sel_pre_4_14_1_s = \$1698  ^ sel_pre_4_14_0_c;
+  assign \$1699  = sel_pre_2_14_1_s & sel_pre_2_11_1_s;
+  assign \$1700  = sel_pre_2_14_1_s & sel_pre_4_14_0_c;
+  assign \$1701  = \$1699  | \$1700 ;
+  assign \$1702  = sel_pre_2_11_1_s & sel_pre_4_14_0_c;
+  assign sel_pre_4_14_1_c = \$1701  | \$1702 ;
+  assign \$1703  = sel_pre_2_14_2_s ^ sel_pre_2_11_2_s;
+  assign sel_pre_4_14_2_s = \$1703  ^ sel_pre_4_14_1_c;
+  assign \$1704  = sel_pre_2_14_2_s & sel_pre_2_11_2_s;
+  assign \$1705  = sel_pre_2_14_2_s & sel_pre_4_14_1_c;
+  assign \$1706  = \$1704  | \$1705 ;
+  assign \$1707  = sel_pre_2_11_2_s & sel_pre_4_14_1_c;
+  assign sel_pre_4_14_2_c = \$1706  | \$1707 ;
+  assign sel_pre_4_15_0_s = sel_pre_2_15_0_s ^ sel_pre_2_11_0_s;
+  assign sel_pre_4_15_0_c = sel_pre_2_15_0_s & sel_pre_2_11_0_s;
+  assign \$1718  = sel_pre_2_15_1_s ^ sel_pre_2_11_1_s;
+  assign sel_pre_4_15_1_s = \$1718  ^ sel_pre_4_15_0_c;
+  assign \$1719  = sel_pre_2_15_1_s & sel_pre_2_11_1_s;
+  assign \$1720  = sel_pre_2_15_1_s & sel_pre_4_15_0_c;
+  assign \$1721  = \$1719  | \$1720 ;
+  assign \$1722  = sel_pre_2_11_1_s & sel_pre_4_15_0_c;
+  assign sel_pre_4_15_1_c = \$1721  | \$1722 ;
+  assign \$1723  = sel_pre_2_15_2_s ^ sel_pre_2_11_2_s;
+  assign sel_pre_4_15_2_s = \$1723  ^ sel_pre_4_15_1_c;
+  assign \$1724  = sel_pre_2_15_2_s & sel_pre_2_11_2_s;
+  assign \$1725  = sel_pre_2_15_2_s & sel_pre_4_15_1_c;
+  assign \$1726  = \$1724  | \$1725 ;
+  assign \$1727  = sel_pre_2_11_2_s & sel_pre_4_15_1_c;
+  assign sel_pre_4_15_2_c = \$1726  | \$1727 ;
+  assign sel_pre_8_8_0_s = sel_l3_s0[8] ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_8_0_c = sel_l3_s0[8] & sel_pre_4_7_0_s;
+  assign sel_pre_8_8_1_s = sel_pre_4_7_1_s ^ sel_pre_8_8_0_c;
+  assign sel_pre_8_8_1_c = sel_pre_4_7_1_s & sel_pre_8_8_0_c;
+  assign sel_pre_8_8_2_s = sel_pre_4_7_2_s ^ sel_pre_8_8_1_c;
+  assign sel_pre_8_8_2_c = sel_pre_4_7_2_s & sel_pre_8_8_1_c;
+  assign sel_pre_8_8_3_s = sel_pre_4_7_3_s ^ sel_pre_8_8_2_c;
+  assign sel_pre_8_8_3_c = sel_pre_4_7_3_s & sel_pre_8_8_2_c;
+  assign sel_pre_8_9_0_s = sel_pre_1_9_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_9_0_c = sel_pre_1_9_0_s & sel_pre_4_7_0_s;
+  assign \$1738  = sel_pre_1_9_0_c ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_9_1_s = \$1738  ^ sel_pre_8_9_0_c;
+  assign \$1739  = sel_pre_1_9_0_c & sel_pre_4_7_1_s;
+  assign \$1740  = sel_pre_1_9_0_c & sel_pre_8_9_0_c;
+  assign \$1741  = \$1739  | \$1740 ;
+  assign \$1742  = sel_pre_4_7_1_s & sel_pre_8_9_0_c;
+  assign sel_pre_8_9_1_c = \$1741  | \$1742 ;
+  assign sel_pre_8_9_2_s = \$1743  ^ sel_pre_8_9_1_c;
+  assign \$1747  = sel_pre_4_7_2_s & sel_pre_8_9_1_c;
+  assign sel_pre_8_9_3_s = \$1748  ^ sel_pre_8_9_2_c;
+  assign \$1752  = sel_pre_4_7_3_s & sel_pre_8_9_2_c;
+  assign sel_pre_8_10_0_s = sel_pre_2_10_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_10_0_c = sel_pre_2_10_0_s & sel_pre_4_7_0_s;
+  assign \$1758  = sel_pre_2_10_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_10_1_s = \$1758  ^ sel_pre_8_10_0_c;
+  assign \$1759  = sel_pre_2_10_1_s & sel_pre_4_7_1_s;
+  assign \$1760  = sel_pre_2_10_1_s & sel_pre_8_10_0_c;
+  assign \$1761  = \$1759  | \$1760 ;
+  assign \$1762  = sel_pre_4_7_1_s & sel_pre_8_10_0_c;
+  assign sel_pre_8_10_1_c = \$1761  | \$1762 ;
+  assign \$1763  = sel_pre_2_10_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_10_2_s = \$1763  ^ sel_pre_8_10_1_c;
+  assign \$1764  = sel_pre_2_10_2_s & sel_pre_4_7_2_s;
+  assign \$1765  = sel_pre_2_10_2_s & sel_pre_8_10_1_c;
+  assign \$1766  = \$1764  | \$1765 ;
+  assign \$1767  = sel_pre_4_7_2_s & sel_pre_8_10_1_c;
+  assign sel_pre_8_10_2_c = \$1766  | \$1767 ;
+  assign sel_pre_8_10_3_s = \$1768  ^ sel_pre_8_10_2_c;
+  assign \$1772  = sel_pre_4_7_3_s & sel_pre_8_10_2_c;
+  assign sel_pre_8_11_0_s = sel_pre_2_11_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_11_0_c = sel_pre_2_11_0_s & sel_pre_4_7_0_s;
+  assign \$1778  = sel_pre_2_11_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_11_1_s = \$1778  ^ sel_pre_8_11_0_c;
+  assign \$1779  = sel_pre_2_11_1_s & sel_pre_4_7_1_s;
+  assign \$1780  = sel_pre_2_11_1_s & sel_pre_8_11_0_c;
+  assign \$1781  = \$1779  | \$1780 ;
+  assign \$1782  = sel_pre_4_7_1_s & sel_pre_8_11_0_c;
+  assign sel_pre_8_11_1_c = \$1781  | \$1782 ;
+  assign \$1783  = sel_pre_2_11_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_11_2_s = \$1783  ^ sel_pre_8_11_1_c;
+  assign \$1784  = sel_pre_2_11_2_s & sel_pre_4_7_2_s;
+  assign \$1785  = sel_pre_2_11_2_s & sel_pre_8_11_1_c;
+  assign \$1786  = \$1784  | \$1785 ;
+  assign \$1787  = sel_pre_4_7_2_s & sel_pre_8_11_1_c;
+  assign sel_pre_8_11_2_c = \$1786  | \$1787 ;
+  assign sel_pre_8_11_3_s = \$1788  ^ sel_pre_8_11_2_c;
+  assign \$1792  = sel_pre_4_7_3_s & sel_pre_8_11_2_c;
+  assign sel_pre_8_12_0_s = sel_pre_4_12_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_12_0_c = sel_pre_4_12_0_s & sel_pre_4_7_0_s;
+  assign \$1798  = sel_pre_4_12_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_12_1_s = \$1798  ^ sel_pre_8_12_0_c;
+  assign \$1799  = sel_pre_4_12_1_s & sel_pre_4_7_1_s;
+  assign \$1800  = sel_pre_4_12_1_s & sel_pre_8_12_0_c;
+  assign \$1801  = \$1799  | \$1800 ;
+  assign \$1802  = sel_pre_4_7_1_s & sel_pre_8_12_0_c;
+  assign sel_pre_8_12_1_c = \$1801  | \$1802 ;
+  assign \$1803  = sel_pre_4_12_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_12_2_s = \$1803  ^ sel_pre_8_12_1_c;
+  assign \$1804  = sel_pre_4_12_2_s & sel_pre_4_7_2_s;
+  assign \$1805  = sel_pre_4_12_2_s & sel_pre_8_12_1_c;
+  assign \$1806  = \$1804  | \$1805 ;
+  assign \$1807  = sel_pre_4_7_2_s & sel_pre_8_12_1_c;
+  assign sel_pre_8_12_2_c = \$1806  | \$1807 ;
+  assign \$1808  = sel_pre_4_12_3_s ^ sel_pre_4_7_3_s;
+  assign sel_pre_8_12_3_s = \$1808  ^ sel_pre_8_12_2_c;
+  assign \$1809  = sel_pre_4_12_3_s & sel_pre_4_7_3_s;
+  assign \$1810  = sel_pre_4_12_3_s & sel_pre_8_12_2_c;
+  assign \$1811  = \$1809  | \$1810 ;
+  assign \$1812  = sel_pre_4_7_3_s & sel_pre_8_12_2_c;
+  assign sel_pre_8_12_3_c = \$1811  | \$1812 ;
+  assign sel_pre_8_13_0_s = sel_pre_4_13_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_13_0_c = sel_pre_4_13_0_s & sel_pre_4_7_0_s;
+  assign \$1818  = sel_pre_4_13_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_13_1_s = \$1818  ^ sel_pre_8_13_0_c;
+  assign \$1819  = sel_pre_4_13_1_s & sel_pre_4_7_1_s;
+  assign \$1820  = sel_pre_4_13_1_s & sel_pre_8_13_0_c;
+  assign \$1821  = \$1819  | \$1820 ;
+  assign \$1822  = sel_pre_4_7_1_s & sel_pre_8_13_0_c;
+  assign sel_pre_8_13_1_c = \$1821  | \$1822 ;
+  assign \$1823  = sel_pre_4_13_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_13_2_s = \$1823  ^ sel_pre_8_13_1_c;
+  assign \$1824  = sel_pre_4_13_2_s & sel_pre_4_7_2_s;
+  assign \$1825  = sel_pre_4_13_2_s & sel_pre_8_13_1_c;
+  assign \$1826  = \$1824  | \$1825 ;
+  assign \$1827  = sel_pre_4_7_2_s & sel_pre_8_13_1_c;
+  assign sel_pre_8_13_2_c = \$1826  | \$1827 ;
+  assign \$1828  = sel_pre_4_13_3_s ^ sel_pre_4_7_3_s;
+  assign sel_pre_8_13_3_s = \$1828  ^ sel_pre_8_13_2_c;
+  assign \$1829  = sel_pre_4_13_3_s & sel_pre_4_7_3_s;
+  assign \$1830  = sel_pre_4_13_3_s & sel_pre_8_13_2_c;
+  assign \$1831  = \$1829  | \$1830 ;
+  assign \$1832  = sel_pre_4_7_3_s & sel_pre_8_13_2_c;
+  assign sel_pre_8_13_3_c = \$1831  | \$1832 ;
+  assign sel_pre_8_14_0_s = sel_pre_4_14_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_14_0_c = sel_pre_4_14_0_s & sel_pre_4_7_0_s;
+  assign \$1838  = sel_pre_4_14_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_14_1_s = \$1838  ^ sel_pre_8_14_0_c;
+  assign \$1839  = sel_pre_4_14_1_s & sel_pre_4_7_1_s;
+  assign \$1840  = sel_pre_4_14_1_s & sel_pre_8_14_0_c;
+  assign \$1841  = \$1839  | \$1840 ;
+  assign \$1842  = sel_pre_4_7_1_s & sel_pre_8_14_0_c;
+  assign sel_pre_8_14_1_c = \$1841  | \$1842 ;
+  assign \$1843  = sel_pre_4_14_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_14_2_s = \$1843  ^ sel_pre_8_14_1_c;
+  assign \$1844  = sel_pre_4_14_2_s & sel_pre_4_7_2_s;
+  assign \$1845  = sel_pre_4_14_2_s & sel_pre_8_14_1_c;
+  assign \$1846  = \$1844  | \$1845 ;
+  assign \$1847  = sel_pre_4_7_2_s & sel_pre_8_14_1_c;
+  assign sel_pre_8_14_2_c = \$1846  | \$1847 ;
+  assign \$1848  = sel_pre_4_14_3_s ^ sel_pre_4_7_3_s;
+  assign sel_pre_8_14_3_s = \$1848  ^ sel_pre_8_14_2_c;
+  assign \$1849  = sel_pre_4_14_3_s & sel_pre_4_7_3_s;
+  assign \$1850  = sel_pre_4_14_3_s & sel_pre_8_14_2_c;
+  assign \$1851  = \$1849  | \$1850 ;
+  assign \$1852  = sel_pre_4_7_3_s & sel_pre_8_14_2_c;
+  assign sel_pre_8_14_3_c = \$1851  | \$1852 ;
+  assign sel_pre_8_15_0_s = sel_pre_4_15_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_15_0_c = sel_pre_4_15_0_s & sel_pre_4_7_0_s;
+  assign \$1858  = sel_pre_4_15_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_15_1_s = \$1858  ^ sel_pre_8_15_0_c;
+  assign \$1859  = sel_pre_4_15_1_s & sel_pre_4_7_1_s;
+  assign \$1860  = sel_pre_4_15_1_s & sel_pre_8_15_0_c;
+  assign \$1861  = \$1859  | \$1860 ;
+  assign \$1862  = sel_pre_4_7_1_s & sel_pre_8_15_0_c;
+  assign sel_pre_8_15_1_c = \$1861  | \$1862 ;
+  assign \$1863  = sel_pre_4_15_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_15_2_s = \$1863  ^ sel_pre_8_15_1_c;
+  assign \$1864  = sel_pre_4_15_2_s & sel_pre_4_7_2_s;
+  assign \$1865  = sel_pre_4_15_2_s & sel_pre_8_15_1_c;
+  assign \$1866  = \$1864  | \$1865 ;
+  assign \$1867  = sel_pre_4_7_2_s & sel_pre_8_15_1_c;
+  assign sel_pre_8_15_2_c = \$1866  | \$1867 ;
+  assign \$1868  = sel_pre_4_15_3_s ^ sel_pre_4_7_3_s;
+  assign sel_pre_8_15_3_s = \$1868  ^ sel_pre_8_15_2_c;
+  assign \$1869  = sel_pre_4_15_3_s & sel_pre_4_7_3_s;
+  assign \$1870  = sel_pre_4_15_3_s & sel_pre_8_15_2_c;
+  assign \$1871  = \$1869  | \$1870 ;
+  assign \$1872  = sel_pre_4_7_3_s & sel_pre_8_15_2_c;
+  assign sel_pre_8_15_3_c = \$1871  | \$1872 ;
+  assign \$1878  = sel_l5_s0 - 1'h0;
+  assign \$1879  = \sel_l5_s0$672  - 1'h1;
+  assign \$1880  = \sel_l5_s0$674  - 2'h2;
+  assign \$1881  = \sel_l5_s0$676  - 2'h3;
+  assign \$1882  = \sel_l5_s0$678  - 3'h4;
+  assign \$1883  = \sel_l5_s0$680  - 3'h5;
+  assign \$1884  = \sel_l5_s0$682  - 3'h6;
+  assign \$1885  = \sel_l5_s0$684  - 3'h7;
+  assign \$1886  = \$1878 [0] ? \sel_l5_s0$686 [63:56] : \sel_l5_s0$686 [55:48];
+  assign \$1887  = \$1878 [0] ? \sel_l5_s0$686 [47:40] : \sel_l5_s0$686 [39:32];
+  assign \$1888  = \$1878 [1] ? \$1886  : \$1887 ;
+  assign \$1889  = \$1878 [0] ? \sel_l5_s0$686 [31:24] : \sel_l5_s0$686 [23:16];
+  assign \$1890  = \$1878 [0] ? \sel_l5_s0$686 [15:8] : \sel_l5_s0$686 [7:0];
+  assign \$1891  = \$1878 [1] ? \$1889  : \$1890 ;
+  assign \$1892  = \$1878 [2] ? \$1888  : \$1891 ;
+  assign mac_wmux_w0_0 = \$1878 [3] ? \sel_l5_s0$686 [71:64] : \$1892 ;
+  assign \$1893  = \$1879 [0] ? \sel_l5_s0$686 [71:64] : \sel_l5_s0$686 [63:56];
+  assign \$1894  = \$1879 [0] ? \sel_l5_s0$686 [55:48] : \sel_l5_s0$686 [47:40];
+  assign \$1895  = \$1879 [1] ? \$1893  : \$1894 ;
+  assign \$1896  = \$1879 [0] ? \sel_l5_s0$686 [39:32] : \sel_l5_s0$686 [31:24];
+  assign \$1897  = \$1879 [0] ? \sel_l5_s0$686 [23:16] : \sel_l5_s0$686 [15:8];
+  assign \$1898  = \$1879 [1] ? \$1896  : \$1897 ;
+  assign \$1899  = \$1879 [2] ? \$1895  : \$1898 ;
+  assign mac_wmux_w0_1 = \$1879 [3] ? \sel_l5_s0$686 [79:72] : \$1899 ;
+  assign \$1900  = \$1880 [0] ? \sel_l5_s0$686 [79:72] : \sel_l5_s0$686 [71:64];
+  assign \$1901  = \$1880 [0] ? \sel_l5_s0$686 [63:56] : \sel_l5_s0$686 [55:48];
+  assign \$1902  = \$1880 [1] ? \$1900  : \$1901 ;
+  assign \$1903  = \$1880 [0] ? \sel_l5_s0$686 [47:40] : \sel_l5_s0$686 [39:32];
+  assign \$1904  = \$1880 [0] ? \sel_l5_s0$686 [31:24] : \sel_l5_s0$686 [23:16];
+  assign \$1905  = \$1880 [1] ? \$1903  : \$1904 ;
+  assign \$1906  = \$1880 [2] ? \$1902  : \$1905 ;
+  assign mac_wmux_w0_2 = \$1880 [3] ? \sel_l5_s0$686 [87:80] : \$1906 ;
+  assign \$1907  = \$1881 [0] ? \sel_l5_s0$686 [87:80] : \sel_l5_s0$686 [79:72];
+  assign \$1908  = \$1881 [0] ? \sel_l5_s0$686 [71:64] : \sel_l5_s0$686 [63:56];
+  assign \$1909  = \$1881 [1] ? \$1907  : \$1908 ;
+  assign \$1910  = \$1881 [0] ? \sel_l5_s0$686 [55:48] : \sel_l5_s0$686 [47:40];
+  assign \$1911  = \$1881 [0] ? \sel_l5_s0$686 [39:32] : \sel_l5_s0$686 [31:24];
+  assign \$1912  = \$1881 [1] ? \$1910  : \$1911 ;
+  assign \$1913  = \$1881 [2] ? \$1909  : \$1912 ;
+  assign mac_wmux_w0_3 = \$1881 [3] ? \sel_l5_s0$686 [95:88] : \$1913 ;
+  assign \$1914  = \$1882 [0] ? \sel_l5_s0$686 [95:88] : \sel_l5_s0$686 [87:80];
+  assign \$1915  = \$1882 [0] ? \sel_l5_s0$686 [79:72] : \sel_l5_s0$686 [71:64];
+  assign \$1916  = \$1882 [1] ? \$1914  : \$1915 ;
+  assign \$1917  = \$1882 [0] ? \sel_l5_s0$686 [63:56] : \sel_l5_s0$686 [55:48];
+  assign \$1918  = \$1882 [0] ? \sel_l5_s0$686 [47:40] : \sel_l5_s0$686 [39:32];
+  assign \$1919  = \$1882 [1] ? \$1917  : \$1918 ;
+  assign \$1920  = \$1882 [2] ? \$1916  : \$1919 ;
+  assign mac_wmux_w0_4 = \$1882 [3] ? \sel_l5_s0$686 [103:96] : \$1920 ;
+  assign \$1921  = \$1883 [0] ? \sel_l5_s0$686 [103:96] : \sel_l5_s0$686 [95:88];
+  assign \$1922  = \$1883 [0] ? \sel_l5_s0$686 [87:80] : \sel_l5_s0$686 [79:72];
+  assign \$1923  = \$1883 [1] ? \$1921  : \$1922 ;
+  assign \$1924  = \$1883 [0] ? \sel_l5_s0$686 [71:64] : \sel_l5_s0$686 [63:56];
+  assign \$1925  = \$1883 [0] ? \sel_l5_s0$686 [55:48] : \sel_l5_s0$686 [47:40];
+  assign \$1926  = \$1883 [1] ? \$1924  : \$1925 ;
+  assign \$1927  = \$1883 [2] ? \$1923  : \$1926 ;
+  assign mac_wmux_w0_5 = \$1883 [3] ? \sel_l5_s0$686 [111:104] : \$1927 ;
+  assign \$1928  = \$1884 [0] ? \sel_l5_s0$686 [111:104] : \sel_l5_s0$686 [103:96];
+  assign \$1929  = \$1884 [0] ? \sel_l5_s0$686 [95:88] : \sel_l5_s0$686 [87:80];
+  assign \$1930  = \$1884 [1] ? \$1928  : \$1929 ;
+  assign \$1931  = \$1884 [0] ? \sel_l5_s0$686 [79:72] : \sel_l5_s0$686 [71:64];
+  assign \$1932  = \$1884 [0] ? \sel_l5_s0$686 [63:56] : \sel_l5_s0$686 [55:48];
+  assign \$1933  = \$1884 [1] ? \$1931  : \$1932 ;
+  assign \$1934  = \$1884 [2] ? \$1930  : \$1933 ;
+  assign mac_wmux_w0_6 = \$1884 [3] ? \sel_l5_s0$686 [119:112] : \$1934 ;
+  assign \$1935  = \$1885 [0] ? \sel_l5_s0$686 [119:112] : \sel_l5_s0$686 [111:104];
+  assign \$1936  = \$1885 [0] ? \sel_l5_s0$686 [103:96] : \sel_l5_s0$686 [95:88];
+  assign \$1937  = \$1885 [1] ? \$1935  : \$1936 ;
+  assign \$1938  = \$1885 [0] ? \sel_l5_s0$686 [87:80] : \sel_l5_s0$686 [79:72];
+  assign \$1939  = \$1885 [0] ? \sel_l5_s0$686 [71:64] : \sel_l5_s0$686 [63:56];
+  assign \$1940  = \$1885 [1] ? \$1938  : \$1939 ;
+  assign \$1941  = \$1885 [2] ? \$1937  : \$1940 ;
+  assign mac_wmux_w0_7 = \$1885 [3] ? \sel_l5_s0$686 [127:120] : \$1941 ;
+  assign \$1942  = \$1878 [0] ? \sel_l5_s0$686 [191:184] : \sel_l5_s0$686 [183:176];
+  assign \$1943  = \$1878 [0] ? \sel_l5_s0$686 [175:168] : \sel_l5_s0$686 [167:160];
+  assign \$1944  = \$1878 [1] ? \$1942  : \$1943 ;
+  assign \$1945  = \$1878 [0] ? \sel_l5_s0$686 [159:152] : \sel_l5_s0$686 [151:144];
+  assign \$1946  = \$1878 [0] ? \sel_l5_s0$686 [143:136] : \sel_l5_s0$686 [135:128];
+  assign \$1947  = \$1878 [1] ? \$1945  : \$1946 ;
+  assign \$1948  = \$1878 [2] ? \$1944  : \$1947 ;
+  assign mac_wmux_w1_0 = \$1878 [3] ? \sel_l5_s0$686 [199:192] : \$1948 ;
+  assign \$1949  = \$1879 [0] ? \sel_l5_s0$686 [199:192] : \sel_l5_s0$686 [191:184];
+  assign \$1950  = \$1879 [0] ? \sel_l5_s0$686 [183:176] : \sel_l5_s0$686 [175:168];
+  assign \$1951  = \$1879 [1] ? \$1949  : \$1950 ;
+  assign \$1952  = \$1879 [0] ? \sel_l5_s0$686 [167:160] : \sel_l5_s0$686 [159:152];
+  assign \$1953  = \$1879 [0] ? \sel_l5_s0$686 [151:144] : \sel_l5_s0$686 [143:136];
+  assign \$1954  = \$1879 [1] ? \$1952  : \$1953 ;
+  assign \$1955  = \$1879 [2] ? \$1951  : \$1954 ;
+  assign mac_wmux_w1_1 = \$1879 [3] ? \sel_l5_s0$686 [207:200] : \$1955 ;
+  assign \$1956  = \$1880 [0] ? \sel_l5_s0$686 [207:200] : \sel_l5_s0$686 [199:192];
+  assign \$1957  = \$1880 [0] ? \sel_l5_s0$686 [191:184] : \sel_l5_s0$686 [183:176];
+  assign \$1958  = \$1880 [1] ? \$1956  : \$1957 ;
+  assign \$1959  = \$1880 [0] ? \sel_l5_s0$686 [175:168] : \sel_l5_s0$686 [167:160];
+  assign \$1960  = \$1880 [0] ? \sel_l5_s0$686 [159:152] : \sel_l5_s0$686 [151:144];
+  assign \$1961  = \$1880 [1] ? \$1959  : \$1960 ;
+  assign \$1962  = \$1880 [2] ? \$1958  : \$1961 ;
+  assign mac_wmux_w1_2 = \$1880 [3] ? \sel_l5_s0$686 [215:208] : \$1962 ;
+  assign \$1963  = \$1881 [0] ? \sel_l5_s0$686 [215:208] : \sel_l5_s0$686 [207:200];
+  assign \$1964  = \$1881 [0] ? \sel_l5_s0$686 [199:192] : \sel_l5_s0$686 [191:184];
+  assign \$1965  = \$1881 [1] ? \$1963  : \$1964 ;
+  assign \$1966  = \$1881 [0] ? \sel_l5_s0$686 [183:176] : \sel_l5_s0$686 [175:168];
+  assign \$1967  = \$1881 [0] ? \sel_l5_s0$686 [167:160] : \sel_l5_s0$686 [159:152];
+  assign \$1968  = \$1881 [1] ? \$1966  : \$1967 ;
+  assign \$1969  = \$1881 [2] ? \$1965  : \$1968 ;
+  assign mac_wmux_w1_3 = \$1881 [3] ? \sel_l5_s0$686 [223:216] : \$1969 ;
+  assign \$1970  = \$1882 [0] ? \sel_l5_s0$686 [223:216] : \sel_l5_s0$686 [215:208];
+  assign \$1971  = \$1882 [0] ? \sel_l5_s0$686 [207:200] : \sel_l5_s0$686 [199:192];
+  assign \$1972  = \$1882 [1] ? \$1970  : \$1971 ;
+  assign \$1973  = \$1882 [0] ? \sel_l5_s0$686 [191:184] : \sel_l5_s0$686 [183:176];
+  assign \$1974  = \$1882 [0] ? \sel_l5_s0$686 [175:168] : \sel_l5_s0$686 [167:160];
+  assign \$1975  = \$1882 [1] ? \$1973  : \$1974 ;
+  assign \$1976  = \$1882 [2] ? \$1972  : \$1975 ;
+  assign mac_wmux_w1_4 = \$1882 [3] ? \sel_l5_s0$686 [231:224] : \$1976 ;
+  assign \$1977  = \$1883 [0] ? \sel_l5_s0$686 [231:224] : \sel_l5_s0$686 [223:216];
+  assign \$1978  = \$1883 [0] ? \sel_l5_s0$686 [215:208] : \sel_l5_s0$686 [207:200];
+  assign \$1979  = \$1883 [1] ? \$1977  : \$1978 ;
+  assign \$1980  = \$1883 [0] ? \sel_l5_s0$686 [199:192] : \sel_l5_s0$686 [191:184];
+  assign \$1981  = \$1883 [0] ? \sel_l5_s0$686 [183:176] : \sel_l5_s0$686 [175:168];
+  assign \$1982  = \$1883 [1] ? \$1980  : \$1981 ;
+  assign \$1983  = \$1883 [2] ? \$1979  : \$1982 ;
+  assign mac_wmux_w1_5 = \$1883 [3] ? \sel_l5_s0$686 [239:232] : \$1983 ;
+  assign \$1984  = \$1884 [0] ? \sel_l5_s0$686 [239:232] : \sel_l5_s0$686 [231:224];
+  assign \$1985  = \$1884 [0] ? \sel_l5_s0$686 [223:216] : \sel_l5_s0$686 [215:208];
+  assign \$1986  = \$1884 [1] ? \$1984  : \$1985 ;
+  assign \$1987  = \$1884 [0] ? \sel_l5_s0$686 [207:200] : \sel_l5_s0$686 [199:192];
+  assign \$1988  = \$1884 [0] ? \sel_l5_s0$686 [191:184] : \sel_l5_s0$686 [183:176];
+  assign \$1989  = \$1884 [1] ? \$1987  : \$1988 ;
+  assign \$1990  = \$1884 [2] ? \$1986  : \$1989 ;
+  assign mac_wmux_w1_6 = \$1884 [3] ? \sel_l5_s0$686 [247:240] : \$1990 ;
+  assign \$1991  = \$1885 [0] ? \sel_l5_s0$686 [247:240] : \sel_l5_s0$686 [239:232];
+  assign \$1992  = \$1885 [0] ? \sel_l5_s0$686 [231:224] : \sel_l5_s0$686 [223:216];
+  assign \$1993  = \$1885 [1] ? \$1991  : \$1992 ;
+  assign \$1994  = \$1885 [0] ? \sel_l5_s0$686 [215:208] : \sel_l5_s0$686 [207:200];
+  assign \$1995  = \$1885 [0] ? \sel_l5_s0$686 [199:192] : \sel_l5_s0$686 [191:184];
+  assign \$1996  = \$1885 [1] ? \$1994  : \$1995 ;
+  assign \$1997  = \$1885 [2] ? \$1993  : \$1996 ;
+  assign mac_wmux_w1_7 = \$1885 [3] ? \sel_l5_s0$686 [255:248] : \$1997 ;
+  assign \$1998  = \$1878 [0] ? \sel_l5_s0$686 [319:312] : \sel_l5_s0$686 [311:304];
+  assign \$1999  = \$1878 [0] ? \sel_l5_s0$686 [303:296] : \sel_l5_s0$686 [295:288];
+  assign \$2000  = \$1878 [1] ? \$1998  : \$1999 ;
+  assign \$2001  = \$1878 [0] ? \sel_l5_s0$686 [287:280] : \sel_l5_s0$686 [279:272];
+  assign \$2002  = \$1878 [0] ? \sel_l5_s0$686 [271:264] : \sel_l5_s0$686 [263:256];
+  assign \$2003  = \$1878 [1] ? \$2001  : \$2002 ;
+  assign \$2004  = \$1878 [2] ? \$2000  : \$2003 ;
+  assign mac_wmux_w2_0 = \$1878 [3] ? \sel_l5_s0$686 [327:320] : \$2004 ;
+  assign \$2005  = \$1879 [0] ? \sel_l5_s0$686 [327:320] : \sel_l5_s0$686 [319:312];
+  assign \$2006  = \$1879 [0] ? \sel_l5_s0$686 [311:304] : \sel_l5_s0$686 [303:296];
+  assign \$2007  = \$1879 [1] ? \$2005  : \$2006 ;
+  assign \$2008  = \$1879 [0] ? \sel_l5_s0$686 [295:288] : \sel_l5_s0$686 [287:280];
+  assign \$2009  = \$1879 [0] ? \sel_l5_s0$686 [279:272] : \sel_l5_s0$686 [271:264];
+  assign \$2010  = \$1879 [1] ? \$2008  : \$2009 ;
+  assign \$2011  = \$1879 [2] ? \$2007  : \$2010 ;
+  assign mac_wmux_w2_1 = \$1879 [3] ? \sel_l5_s0$686 [335:328] : \$2011 ;
+  assign \$2012  = \$1880 [0] ? \sel_l5_s0$686 [335:328] : \sel_l5_s0$686 [327:320];
+  assign \$2013  = \$1880 [0] ? \sel_l5_s0$686 [319:312] : \sel_l5_s0$686 [311:304];
+  assign \$2014  = \$1880 [1] ? \$2012  : \$2013 ;
+  assign \$2015  = \$1880 [0] ? \sel_l5_s0$686 [303:296] : \sel_l5_s0$686 [295:288];
+  assign \$2016  = \$1880 [0] ? \sel_l5_s0$686 [287:280] : \sel_l5_s0$686 [279:272];
+  assign \$2017  = \$1880 [1] ? \$2015  : \$2016 ;
+  assign \$2018  = \$1880 [2] ? \$2014  : \$2017 ;
+  assign mac_wmux_w2_2 = \$1880 [3] ? \sel_l5_s0$686 [343:336] : \$2018 ;
+  assign \$2019  = \$1881 [0] ? \sel_l5_s0$686 [343:336] : \sel_l5_s0$686 [335:328];
+  assign \$2020  = \$1881 [0] ? \sel_l5_s0$686 [327:320] : \sel_l5_s0$686 [319:312];
+  assign \$2021  = \$1881 [1] ? \$2019  : \$2020 ;
+  assign \$2022  = \$1881 [0] ? \sel_l5_s0$686 [311:304] : \sel_l5_s0$686 [303:296];
+  assign \$2023  = \$1881 [0] ? \sel_l5_s0$686 [295:288] : \sel_l5_s0$686 [287:280];
+  assign \$2024  = \$1881 [1] ? \$2022  : \$2023 ;
+  assign \$2025  = \$1881 [2] ? \$2021  : \$2024 ;
+  assign mac_wmux_w2_3 = \$1881 [3] ? \sel_l5_s0$686 [351:344] : \$2025 ;
+  assign \$2026  = \$1882 [0] ? \sel_l5_s0$686 [351:344] : \sel_l5_s0$686 [343:336];
+  assign \$2027  = \$1882 [0] ? \sel_l5_s0$686 [335:328] : \sel_l5_s0$686 [327:320];
+  assign \$2028  = \$1882 [1] ? \$2026  : \$2027 ;
+  assign \$2029  = \$1882 [0] ? \sel_l5_s0$686 [319:312] : \sel_l5_s0$686 [311:304];
+  assign \$2030  = \$1882 [0] ? \sel_l5_s0$686 [303:296] : \sel_l5_s0$686 [295:288];
+  assign \$2031  = \$1882 [1] ? \$2029  : \$2030 ;
+  assign \$2032  = \$1882 [2] ? \$2028  : \$2031 ;
+  assign mac_wmux_w2_4 = \$1882 [3] ? \sel_l5_s0$686 [359:352] : \$2032 ;
+  assign \$2033  = \$1883 [0] ? \sel_l5_s0$686 [359:352] : \sel_l5_s0$686 [351:344];
+  assign \$2034  = \$1883 [0] ? \sel_l5_s0$686 [343:336] : \sel_l5_s0$686 [335:328];
+  assign \$2035  = \$1883 [1] ? \$2033  : \$2034 ;
+  assign \$2036  = \$1883 [0] ? \sel_l5_s0$686 [327:320] : \sel_l5_s0$686 [319:312];
+  assign \$2037  = \$1883 [0] ? \sel_l5_s0$686 [311:304] : \sel_l5_s0$686 [303:296];
+  assign \$2038  = \$1883 [1] ? \$2036  : \$2037 ;
+  assign \$2039  = \$1883 [2] ? \$2035  : \$2038 ;
+  assign mac_wmux_w2_5 = \$1883 [3] ? \sel_l5_s0$686 [367:360] : \$2039 ;
+  assign \$2040  = \$1884 [0] ? \sel_l5_s0$686 [367:360] : \sel_l5_s0$686 [359:352];
+  assign \$2041  = \$1884 [0] ? \sel_l5_s0$686 [351:344] : \sel_l5_s0$686 [343:336];
+  assign \$2042  = \$1884 [1] ? \$2040  : \$2041 ;
+  assign \$2043  = \$1884 [0] ? \sel_l5_s0$686 [335:328] : \sel_l5_s0$686 [327:320];
+  assign \$2044  = \$1884 [0] ? \sel_l5_s0$686 [319:312] : \sel_l5_s0$686 [311:304];
+  assign \$2045  = \$1884 [1] ? \$2043  : \$2044 ;
+  assign \$2046  = \$1884 [2] ? \$2042  : \$2045 ;
+  assign mac_wmux_w2_6 = \$1884 [3] ? \sel_l5_s0$686 [375:368] : \$2046 ;
+  assign \$2047  = \$1885 [0] ? \sel_l5_s0$686 [375:368] : \sel_l5_s0$686 [367:360];
+  assign \$2048  = \$1885 [0] ? \sel_l5_s0$686 [359:352] : \sel_l5_s0$686 [351:344];
+  assign \$2049  = \$1885 [1] ? \$2047  : \$2048 ;
+  assign \$2050  = \$1885 [0] ? \sel_l5_s0$686 [343:336] : \sel_l5_s0$686 [335:328];
+  assign \$2051  = \$1885 [0] ? \sel_l5_s0$686 [327:320] : \sel_l5_s0$686 [319:312];
+  assign \$2052  = \$1885 [1] ? \$2050  : \$2051 ;
+  assign \$2053  = \$1885 [2] ? \$2049  : \$2052 ;
+  assign mac_wmux_w2_7 = \$1885 [3] ? \sel_l5_s0$686 [383:376] : \$2053 ;
+  assign \$2054  = \$1878 [0] ? \sel_l5_s0$686 [447:440] : \sel_l5_s0$686 [439:432];
+  assign \$2055  = \$1878 [0] ? \sel_l5_s0$686 [431:424] : \sel_l5_s0$686 [423:416];
+  assign \$2056  = \$1878 [1] ? \$2054  : \$2055 ;
+  assign \$2057  = \$1878 [0] ? \sel_l5_s0$686 [415:408] : \sel_l5_s0$686 [407:400];
+  assign \$2058  = \$1878 [0] ? \sel_l5_s0$686 [399:392] : \sel_l5_s0$686 [391:384];
+  assign \$2059  = \$1878 [1] ? \$2057  : \$2058 ;
+  assign \$2060  = \$1878 [2] ? \$2056  : \$2059 ;
+  assign mac_wmux_w3_0 = \$1878 [3] ? \sel_l5_s0$686 [455:448] : \$2060 ;
+  assign \$2061  = \$1879 [0] ? \sel_l5_s0$686 [455:448] : \sel_l5_s0$686 [447:440];
+  assign \$2062  = \$1879 [0] ? \sel_l5_s0$686 [439:432] : \sel_l5_s0$686 [431:424];
+  assign \$2063  = \$1879 [1] ? \$2061  : \$2062 ;
+  assign \$2064  = \$1879 [0] ? \sel_l5_s0$686 [423:416] : \sel_l5_s0$686 [415:408];
+  assign \$2065  = \$1879 [0] ? \sel_l5_s0$686 [407:400] : \sel_l5_s0$686 [399:392];
+  assign \$2066  = \$1879 [1] ? \$2064  : \$2065 ;
+  assign \$2067  = \$1879 [2] ? \$2063  : \$2066 ;
+  assign mac_wmux_w3_1 = \$1879 [3] ? \sel_l5_s0$686 [463:456] : \$2067 ;
+  assign \$2068  = \$1880 [0] ? \sel_l5_s0$686 [463:456] : \sel_l5_s0$686 [455:448];
+  assign \$2069  = \$1880 [0] ? \sel_l5_s0$686 [447:440] : \sel_l5_s0$686 [439:432];
+  assign \$2070  = \$1880 [1] ? \$2068  : \$2069 ;
+  assign \$2071  = \$1880 [0] ? \sel_l5_s0$686 [431:424] : \sel_l5_s0$686 [423:416];
+  assign \$2072  = \$1880 [0] ? \sel_l5_s0$686 [415:408] : \sel_l5_s0$686 [407:400];
+  assign \$2073  = \$1880 [1] ? \$2071  : \$2072 ;
+  assign \$2074  = \$1880 [2] ? \$2070  : \$2073 ;
+  assign mac_wmux_w3_2 = \$1880 [3] ? \sel_l5_s0$686 [471:464] : \$2074 ;
+  assign \$2075  = \$1881 [0] ? \sel_l5_s0$686 [471:464] : \sel_l5_s0$686 [463:456];
+  assign \$2076  = \$1881 [0] ? \sel_l5_s0$686 [455:448] : \sel_l5_s0$686 [447:440];
+  assign \$2077  = \$1881 [1] ? \$2075  : \$2076 ;
+  assign \$2078  = \$1881 [0] ? \sel_l5_s0$686 [439:432] : \sel_l5_s0$686 [431:424];
+  assign \$2079  = \$1881 [0] ? \sel_l5_s0$686 [423:416] : \sel_l5_s0$686 [415:408];
+  assign \$2080  = \$1881 [1] ? \$2078  : \$2079 ;
+  assign \$2081  = \$1881 [2] ? \$2077  : \$2080 ;
+  assign mac_wmux_w3_3 = \$1881 [3] ? \sel_l5_s0$686 [479:472] : \$2081 ;
+  assign \$2082  = \$1882 [0] ? \sel_l5_s0$686 [479:472] : \sel_l5_s0$686 [471:464];
+  assign \$2083  = \$1882 [0] ? \sel_l5_s0$686 [463:456] : \sel_l5_s0$686 [455:448];
+  assign \$2084  = \$1882 [1] ? \$2082  : \$2083 ;
+  assign \$2085  = \$1882 [0] ? \sel_l5_s0$686 [447:440] : \sel_l5_s0$686 [439:432];
+  assign \$2086  = \$1882 [0] ? \sel_l5_s0$686 [431:424] : \sel_l5_s0$686 [423:416];
+  assign \$2087  = \$1882 [1] ? \$2085  : \$2086 ;
+  assign \$2088  = \$1882 [2] ? \$2084  : \$2087 ;
+  assign mac_wmux_w3_4 = \$1882 [3] ? \sel_l5_s0$686 [487:480] : \$2088 ;
+  assign \$2089  = \$1883 [0] ? \sel_l5_s0$686 [487:480] : \sel_l5_s0$686 [479:472];
+  assign \$2090  = \$1883 [0] ? \sel_l5_s0$686 [471:464] : \sel_l5_s0$686 [463:456];
+  assign \$2091  = \$1883 [1] ? \$2089  : \$2090 ;
+  assign \$2092  = \$1883 [0] ? \sel_l5_s0$686 [455:448] : \sel_l5_s0$686 [447:440];
+  assign \$2093  = \$1883 [0] ? \sel_l5_s0$686 [439:432] : \sel_l5_s0$686 [431:424];
+  assign \$2094  = \$1883 [1] ? \$2092  : \$2093 ;
+  assign \$2095  = \$1883 [2] ? \$2091  : \$2094 ;
+  assign mac_wmux_w3_5 = \$1883 [3] ? \sel_l5_s0$686 [495:488] : \$2095 ;
+  assign \$2096  = \$1884 [0] ? \sel_l5_s0$686 [495:488] : \sel_l5_s0$686 [487:480];
+  assign \$2097  = \$1884 [0] ? \sel_l5_s0$686 [479:472] : \sel_l5_s0$686 [471:464];
+  assign \$2098  = \$1884 [1] ? \$2096  : \$2097 ;
+  assign \$2099  = \$1884 [0] ? \sel_l5_s0$686 [463:456] : \sel_l5_s0$686 [455:448];
+  assign \$2100  = \$1884 [0] ? \sel_l5_s0$686 [447:440] : \sel_l5_s0$686 [439:432];
+  assign \$2101  = \$1884 [1] ? \$2099  : \$2100 ;
+  assign \$2102  = \$1884 [2] ? \$2098  : \$2101 ;
+  assign mac_wmux_w3_6 = \$1884 [3] ? \sel_l5_s0$686 [503:496] : \$2102 ;
+  assign \$2103  = \$1885 [0] ? \sel_l5_s0$686 [503:496] : \sel_l5_s0$686 [495:488];
+  assign \$2104  = \$1885 [0] ? \sel_l5_s0$686 [487:480] : \sel_l5_s0$686 [479:472];
+  assign \$2105  = \$1885 [1] ? \$2103  : \$2104 ;
+  assign \$2106  = \$1885 [0] ? \sel_l5_s0$686 [471:464] : \sel_l5_s0$686 [463:456];
+  assign \$2107  = \$1885 [0] ? \sel_l5_s0$686 [455:448] : \sel_l5_s0$686 [447:440];
+  assign \$2108  = \$1885 [1] ? \$2106  : \$2107 ;
+  assign \$2109  = \$1885 [2] ? \$2105  : \$2108 ;
+  assign mac_wmux_w3_7 = \$1885 [3] ? \sel_l5_s0$686 [511:504] : \$2109 ;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$720 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$722 ) * $signed(\mac_pre_s0$723 );
+  assign mac_prod0_2 = $signed(\mac_pre_s0$725 ) * $signed(\mac_pre_s0$726 );
+  assign mac_prod0_3 = $signed(\mac_pre_s0$728 ) * $signed(\mac_pre_s0$729 );
+  assign mac_prod0_4 = $signed(\mac_pre_s0$731 ) * $signed(\mac_pre_s0$732 );
+  assign mac_prod0_5 = $signed(\mac_pre_s0$734 ) * $signed(\mac_pre_s0$735 );
+  assign mac_prod0_6 = $signed(\mac_pre_s0$737 ) * $signed(\mac_pre_s0$738 );
+  assign mac_prod0_7 = $signed(\mac_pre_s0$740 ) * $signed(\mac_pre_s0$741 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$743 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$722 ) * $signed(\mac_pre_s0$745 );
+  assign mac_prod1_2 = $signed(\mac_pre_s0$725 ) * $signed(\mac_pre_s0$747 );
+  assign mac_prod1_3 = $signed(\mac_pre_s0$728 ) * $signed(\mac_pre_s0$749 );
+  assign mac_prod1_4 = $signed(\mac_pre_s0$731 ) * $signed(\mac_pre_s0$751 );
+  assign mac_prod1_5 = $signed(\mac_pre_s0$734 ) * $signed(\mac_pre_s0$753 );
+  assign mac_prod1_6 = $signed(\mac_pre_s0$737 ) * $signed(\mac_pre_s0$755 );
+  assign mac_prod1_7 = $signed(\mac_pre_s0$740 ) * $signed(\mac_pre_s0$757 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$759 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$722 ) * $signed(\mac_pre_s0$761 );
+  assign mac_prod2_2 = $signed(\mac_pre_s0$725 ) * $signed(\mac_pre_s0$763 );
+  assign mac_prod2_3 = $signed(\mac_pre_s0$728 ) * $signed(\mac_pre_s0$765 );
+  assign mac_prod2_4 = $signed(\mac_pre_s0$731 ) * $signed(\mac_pre_s0$767 );
+  assign mac_prod2_5 = $signed(\mac_pre_s0$734 ) * $signed(\mac_pre_s0$769 );
+  assign mac_prod2_6 = $signed(\mac_pre_s0$737 ) * $signed(\mac_pre_s0$771 );
+  assign mac_prod2_7 = $signed(\mac_pre_s0$740 ) * $signed(\mac_pre_s0$773 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$775 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$722 ) * $signed(\mac_pre_s0$777 );
+  assign mac_prod3_2 = $signed(\mac_pre_s0$725 ) * $signed(\mac_pre_s0$779 );
+  assign mac_prod3_3 = $signed(\mac_pre_s0$728 ) * $signed(\mac_pre_s0$781 );
+  assign mac_prod3_4 = $signed(\mac_pre_s0$731 ) * $signed(\mac_pre_s0$783 );
+  assign mac_prod3_5 = $signed(\mac_pre_s0$734 ) * $signed(\mac_pre_s0$785 );
+  assign mac_prod3_6 = $signed(\mac_pre_s0$737 ) * $signed(\mac_pre_s0$787 );
+  assign mac_prod3_7 = $signed(\mac_pre_s0$740 ) * $signed(\mac_pre_s0$789 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$792 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$794 ) + $signed(\mac_mul_s0$795 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$797 ) + $signed(\mac_mul_s0$798 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$800 ) + $signed(\mac_mul_s0$801 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$803 ) + $signed(\mac_mul_s0$804 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$806 ) + $signed(\mac_mul_s0$807 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$809 ) + $signed(\mac_mul_s0$810 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$812 ) + $signed(\mac_mul_s0$813 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$815 ) + $signed(\mac_mul_s0$816 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$818 ) + $signed(\mac_mul_s0$819 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$821 ) + $signed(\mac_mul_s0$822 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$824 ) + $signed(\mac_mul_s0$825 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$827 ) + $signed(\mac_mul_s0$828 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$830 ) + $signed(\mac_mul_s0$831 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$833 ) + $signed(\mac_mul_s0$834 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$836 ) + $signed(\mac_mul_s0$837 );
+  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
+  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
+  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
+  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
+  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
+  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
+  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
+  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
+  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
+  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
+  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
+  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
+  assign \$2110  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2111  = $signed(mac_acc1) + $signed(\mac_add2_s0$855 );
+  assign \$2112  = $signed(mac_acc2) + $signed(\mac_add2_s0$858 );
+  assign \$2113  = $signed(mac_acc3) + $signed(\mac_add2_s0$861 );
+  assign \$2114  = ! \sel_l4_s0$922 ;
+  assign \$2115  = sel_l4_s0[0] & \$2114 ;
+  assign \$2116  = ! \sel_l4_s0$922 ;
+  assign \$2117  = sel_l4_s0[0] & \$2116 ;
+  assign \$2118  = ! \sel_l4_s0$922 ;
+  assign \$2119  = sel_l4_s0[0] & \$2118 ;
+  assign \$2120  = ! \sel_l4_s0$922 ;
+  assign \$2121  = sel_l4_s0[0] & \$2120 ;
+  assign \$2122  = ! \sel_l4_s0$922 ;
+  assign \$2123  = sel_l4_s0[0] & \$2122 ;
+  assign \$2124  = ! \sel_l4_s0$922 ;
+  assign \$2125  = sel_l4_s0[0] & \$2124 ;
+  assign \$2126  = ! \sel_l4_s0$922 ;
+  assign \$2127  = sel_l4_s0[0] & \$2126 ;
+  assign \$2128  = ! \sel_l4_s0$922 ;
+  assign \$2129  = sel_l4_s0[0] & \$2128 ;
+  assign \$2130  = \sel_l4_s0$938  & { \$2129 , \$2127 , \$2125 , \$2123 , \$2121 , \$2119 , \$2117 , \$2115  };
+  assign \$2131  = ! \sel_l4_s0$923 ;
+  assign \$2132  = sel_l4_s0[1] & \$2131 ;
+  assign \$2133  = ! \sel_l4_s0$923 ;
+  assign \$2134  = sel_l4_s0[1] & \$2133 ;
+  assign \$2135  = ! \sel_l4_s0$923 ;
+  assign \$2136  = sel_l4_s0[1] & \$2135 ;
+  assign \$2137  = ! \sel_l4_s0$923 ;
+  assign \$2138  = sel_l4_s0[1] & \$2137 ;
+  assign \$2139  = ! \sel_l4_s0$923 ;
+  assign \$2140  = sel_l4_s0[1] & \$2139 ;
+  assign \$2141  = ! \sel_l4_s0$923 ;
+  assign \$2142  = sel_l4_s0[1] & \$2141 ;
+  assign \$2143  = ! \sel_l4_s0$923 ;
+  assign \$2144  = sel_l4_s0[1] & \$2143 ;
+  assign \$2145  = ! \sel_l4_s0$923 ;
+  assign \$2146  = sel_l4_s0[1] & \$2145 ;
+  assign \$2147  = \sel_l4_s0$939  & { \$2146 , \$2144 , \$2142 , \$2140 , \$2138 , \$2136 , \$2134 , \$2132  };
+  assign \$2148  = \$2130  | \$2147 ;
+  assign \$2149  = ! \sel_l4_s0$924 ;
+  assign \$2150  = sel_l4_s0[2] & \$2149 ;
+  assign \$2151  = ! \sel_l4_s0$924 ;
+  assign \$2152  = sel_l4_s0[2] & \$2151 ;
+  assign \$2153  = ! \sel_l4_s0$924 ;
+  assign \$2154  = sel_l4_s0[2] & \$2153 ;
+  assign \$2155  = ! \sel_l4_s0$924 ;
+  assign \$2156  = sel_l4_s0[2] & \$2155 ;
+  assign \$2157  = ! \sel_l4_s0$924 ;
+  assign \$2158  = sel_l4_s0[2] & \$2157 ;
+  assign \$2159  = ! \sel_l4_s0$924 ;
+  assign \$2160  = sel_l4_s0[2] & \$2159 ;
+  assign \$2161  = ! \sel_l4_s0$924 ;
+  assign \$2162  = sel_l4_s0[2] & \$2161 ;
+  assign \$2163  = ! \sel_l4_s0$924 ;
+  assign \$2164  = sel_l4_s0[2] & \$2163 ;
+  assign \$2165  = \sel_l4_s0$940  & { \$2164 , \$2162 , \$2160 , \$2158 , \$2156 , \$2154 , \$2152 , \$2150  };
+  assign \$2166  = ! \sel_l4_s0$925 ;
+  assign \$2167  = sel_l4_s0[3] & \$2166 ;
+  assign \$2168  = ! \sel_l4_s0$925 ;
+  assign \$2169  = sel_l4_s0[3] & \$2168 ;
+  assign \$2170  = ! \sel_l4_s0$925 ;
+  assign \$2171  = sel_l4_s0[3] & \$2170 ;
+  assign \$2172  = ! \sel_l4_s0$925 ;
+  assign \$2173  = sel_l4_s0[3] & \$2172 ;
+  assign \$2174  = ! \sel_l4_s0$925 ;
+  assign \$2175  = sel_l4_s0[3] & \$2174 ;
+  assign \$2176  = ! \sel_l4_s0$925 ;
+  assign \$2177  = sel_l4_s0[3] & \$2176 ;
+  assign \$2178  = ! \sel_l4_s0$925 ;
+  assign \$2179  = sel_l4_s0[3] & \$2178 ;
+  assign \$2180  = ! \sel_l4_s0$925 ;
+  assign \$2181  = sel_l4_s0[3] & \$2180 ;
+  assign \$2182  = \sel_l4_s0$941  & { \$2181 , \$2179 , \$2177 , \$2175 , \$2173 , \$2171 , \$2169 , \$2167  };
+  assign \$2183  = \$2165  | \$2182 ;
+  assign \$2184  = \$2148  | \$2183 ;
+  assign \$2185  = ! \sel_l4_s0$926 ;
+  assign \$2186  = sel_l4_s0[4] & \$2185 ;
+  assign \$2187  = ! \sel_l4_s0$926 ;
+  assign \$2188  = sel_l4_s0[4] & \$2187 ;
+  assign \$2189  = ! \sel_l4_s0$926 ;
+  assign \$2190  = sel_l4_s0[4] & \$2189 ;
+  assign \$2191  = ! \sel_l4_s0$926 ;
+  assign \$2192  = sel_l4_s0[4] & \$2191 ;
+  assign \$2193  = ! \sel_l4_s0$926 ;
+  assign \$2194  = sel_l4_s0[4] & \$2193 ;
+  assign \$2195  = ! \sel_l4_s0$926 ;
+  assign \$2196  = sel_l4_s0[4] & \$2195 ;
+  assign \$2197  = ! \sel_l4_s0$926 ;
+  assign \$2198  = sel_l4_s0[4] & \$2197 ;
+  assign \$2199  = ! \sel_l4_s0$926 ;
+  assign \$2200  = sel_l4_s0[4] & \$2199 ;
+  assign \$2201  = \sel_l4_s0$942  & { \$2200 , \$2198 , \$2196 , \$2194 , \$2192 , \$2190 , \$2188 , \$2186  };
+  assign \$2202  = ! \sel_l4_s0$927 ;
+  assign \$2203  = sel_l4_s0[5] & \$2202 ;
+  assign \$2204  = ! \sel_l4_s0$927 ;
+  assign \$2205  = sel_l4_s0[5] & \$2204 ;
+  assign \$2206  = ! \sel_l4_s0$927 ;
+  assign \$2207  = sel_l4_s0[5] & \$2206 ;
+  assign \$2208  = ! \sel_l4_s0$927 ;
+  assign \$2209  = sel_l4_s0[5] & \$2208 ;
+  assign \$2210  = ! \sel_l4_s0$927 ;
+  assign \$2211  = sel_l4_s0[5] & \$2210 ;
+  assign \$2212  = ! \sel_l4_s0$927 ;
+  assign \$2213  = sel_l4_s0[5] & \$2212 ;
+  assign \$2214  = ! \sel_l4_s0$927 ;
+  assign \$2215  = sel_l4_s0[5] & \$2214 ;
+  assign \$2216  = ! \sel_l4_s0$927 ;
+  assign \$2217  = sel_l4_s0[5] & \$2216 ;
+  assign \$2218  = \sel_l4_s0$943  & { \$2217 , \$2215 , \$2213 , \$2211 , \$2209 , \$2207 , \$2205 , \$2203  };
+  assign \$2219  = \$2201  | \$2218 ;
+  assign \$2220  = ! \sel_l4_s0$928 ;
+  assign \$2221  = sel_l4_s0[6] & \$2220 ;
+  assign \$2222  = ! \sel_l4_s0$928 ;
+  assign \$2223  = sel_l4_s0[6] & \$2222 ;
+  assign \$2224  = ! \sel_l4_s0$928 ;
+  assign \$2225  = sel_l4_s0[6] & \$2224 ;
+  assign \$2226  = ! \sel_l4_s0$928 ;
+  assign \$2227  = sel_l4_s0[6] & \$2226 ;
+  assign \$2228  = ! \sel_l4_s0$928 ;
+  assign \$2229  = sel_l4_s0[6] & \$2228 ;
+  assign \$2230  = ! \sel_l4_s0$928 ;
+  assign \$2231  = sel_l4_s0[6] & \$2230 ;
+  assign \$2232  = ! \sel_l4_s0$928 ;
+  assign \$2233  = sel_l4_s0[6] & \$2232 ;
+  assign \$2234  = ! \sel_l4_s0$928 ;
+  assign \$2235  = sel_l4_s0[6] & \$2234 ;
+  assign \$2236  = \sel_l4_s0$944  & { \$2235 , \$2233 , \$2231 , \$2229 , \$2227 , \$2225 , \$2223 , \$2221  };
+  assign \$2237  = ! \sel_l4_s0$929 ;
+  assign \$2238  = sel_l4_s0[7] & \$2237 ;
+  assign \$2239  = ! \sel_l4_s0$929 ;
+  assign \$2240  = sel_l4_s0[7] & \$2239 ;
+  assign \$2241  = ! \sel_l4_s0$929 ;
+  assign \$2242  = sel_l4_s0[7] & \$2241 ;
+  assign \$2243  = ! \sel_l4_s0$929 ;
+  assign \$2244  = sel_l4_s0[7] & \$2243 ;
+  assign \$2245  = ! \sel_l4_s0$929 ;
+  assign \$2246  = sel_l4_s0[7] & \$2245 ;
+  assign \$2247  = ! \sel_l4_s0$929 ;
+  assign \$2248  = sel_l4_s0[7] & \$2247 ;
+  assign \$2249  = ! \sel_l4_s0$929 ;
+  assign \$2250  = sel_l4_s0[7] & \$2249 ;
+  assign \$2251  = ! \sel_l4_s0$929 ;
+  assign \$2252  = sel_l4_s0[7] & \$2251 ;
+  assign \$2253  = \sel_l4_s0$945  & { \$2252 , \$2250 , \$2248 , \$2246 , \$2244 , \$2242 , \$2240 , \$2238  };
+  assign \$2254  = \$2236  | \$2253 ;
+  assign \$2255  = \$2219  | \$2254 ;
+  assign \$2256  = \$2184  | \$2255 ;
+  assign \$2257  = ! \sel_l4_s0$930 ;
+  assign \$2258  = sel_l4_s0[8] & \$2257 ;
+  assign \$2259  = ! \sel_l4_s0$930 ;
+  assign \$2260  = sel_l4_s0[8] & \$2259 ;
+  assign \$2261  = ! \sel_l4_s0$930 ;
+  assign \$2262  = sel_l4_s0[8] & \$2261 ;
+  assign \$2263  = ! \sel_l4_s0$930 ;
+  assign \$2264  = sel_l4_s0[8] & \$2263 ;
+  assign \$2265  = ! \sel_l4_s0$930 ;
+  assign \$2266  = sel_l4_s0[8] & \$2265 ;
+  assign \$2267  = ! \sel_l4_s0$930 ;
+  assign \$2268  = sel_l4_s0[8] & \$2267 ;
+  assign \$2269  = ! \sel_l4_s0$930 ;
+  assign \$2270  = sel_l4_s0[8] & \$2269 ;
+  assign \$2271  = ! \sel_l4_s0$930 ;
+  assign \$2272  = sel_l4_s0[8] & \$2271 ;
+  assign \$2273  = \sel_l4_s0$946  & { \$2272 , \$2270 , \$2268 , \$2266 , \$2264 , \$2262 , \$2260 , \$2258  };
+  assign \$2274  = \$2256  | \$2273 ;
+  assign \$2275  = \sel_l4_s0$923  == 1'h1;
+  assign \$2276  = sel_l4_s0[1] & \$2275 ;
+  assign \$2277  = \sel_l4_s0$923  == 1'h1;
+  assign \$2278  = sel_l4_s0[1] & \$2277 ;
+  assign \$2279  = \sel_l4_s0$923  == 1'h1;
+  assign \$2280  = sel_l4_s0[1] & \$2279 ;
+  assign \$2281  = \sel_l4_s0$923  == 1'h1;
+  assign \$2282  = sel_l4_s0[1] & \$2281 ;
+  assign \$2283  = \sel_l4_s0$923  == 1'h1;
+  assign \$2284  = sel_l4_s0[1] & \$2283 ;
+  assign \$2285  = \sel_l4_s0$923  == 1'h1;
+  assign \$2286  = sel_l4_s0[1] & \$2285 ;
+  assign \$2287  = \sel_l4_s0$923  == 1'h1;
+  assign \$2288  = sel_l4_s0[1] & \$2287 ;
+  assign \$2289  = \sel_l4_s0$923  == 1'h1;
+  assign \$2290  = sel_l4_s0[1] & \$2289 ;
+  assign \$2291  = \sel_l4_s0$939  & { \$2290 , \$2288 , \$2286 , \$2284 , \$2282 , \$2280 , \$2278 , \$2276  };
+  assign \$2292  = \sel_l4_s0$924  == 1'h1;
+  assign \$2293  = sel_l4_s0[2] & \$2292 ;
+  assign \$2294  = \sel_l4_s0$924  == 1'h1;
+  assign \$2295  = sel_l4_s0[2] & \$2294 ;
+  assign \$2296  = \sel_l4_s0$924  == 1'h1;
+  assign \$2297  = sel_l4_s0[2] & \$2296 ;
+  assign \$2298  = \sel_l4_s0$924  == 1'h1;
+  assign \$2299  = sel_l4_s0[2] & \$2298 ;
+  assign \$2300  = \sel_l4_s0$924  == 1'h1;
+  assign \$2301  = sel_l4_s0[2] & \$2300 ;
+  assign \$2302  = \sel_l4_s0$924  == 1'h1;
+  assign \$2303  = sel_l4_s0[2] & \$2302 ;
+  assign \$2304  = \sel_l4_s0$924  == 1'h1;
+  assign \$2305  = sel_l4_s0[2] & \$2304 ;
+  assign \$2306  = \sel_l4_s0$924  == 1'h1;
+  assign \$2307  = sel_l4_s0[2] & \$2306 ;
+  assign \$2308  = \sel_l4_s0$940  & { \$2307 , \$2305 , \$2303 , \$2301 , \$2299 , \$2297 , \$2295 , \$2293  };
+  assign \$2309  = \$2291  | \$2308 ;
+  assign \$2310  = \sel_l4_s0$925  == 1'h1;
+  assign \$2311  = sel_l4_s0[3] & \$2310 ;
+  assign \$2312  = \sel_l4_s0$925  == 1'h1;
+  assign \$2313  = sel_l4_s0[3] & \$2312 ;
+  assign \$2314  = \sel_l4_s0$925  == 1'h1;
+  assign \$2315  = sel_l4_s0[3] & \$2314 ;
+  assign \$2316  = \sel_l4_s0$925  == 1'h1;
+  assign \$2317  = sel_l4_s0[3] & \$2316 ;
+  assign \$2318  = \sel_l4_s0$925  == 1'h1;
+  assign \$2319  = sel_l4_s0[3] & \$2318 ;
+  assign \$2320  = \sel_l4_s0$925  == 1'h1;
+  assign \$2321  = sel_l4_s0[3] & \$2320 ;
+  assign \$2322  = \sel_l4_s0$925  == 1'h1;
+  assign \$2323  = sel_l4_s0[3] & \$2322 ;
+  assign \$2324  = \sel_l4_s0$925  == 1'h1;
+  assign \$2325  = sel_l4_s0[3] & \$2324 ;
+  assign \$2326  = \sel_l4_s0$941  & { \$2325 , \$2323 , \$2321 , \$2319 , \$2317 , \$2315 , \$2313 , \$2311  };
+  assign \$2327  = \sel_l4_s0$926  == 1'h1;
+  assign \$2328  = sel_l4_s0[4] & \$2327 ;
+  assign \$2329  = \sel_l4_s0$926  == 1'h1;
+  assign \$2330  = sel_l4_s0[4] & \$2329 ;
+  assign \$2331  = \sel_l4_s0$926  == 1'h1;
+  assign \$2332  = sel_l4_s0[4] & \$2331 ;
+  assign \$2333  = \sel_l4_s0$926  == 1'h1;
+  assign \$2334  = sel_l4_s0[4] & \$2333 ;
+  assign \$2335  = \sel_l4_s0$926  == 1'h1;
+  assign \$2336  = sel_l4_s0[4] & \$2335 ;
+  assign \$2337  = \sel_l4_s0$926  == 1'h1;
+  assign \$2338  = sel_l4_s0[4] & \$2337 ;
+  assign \$2339  = \sel_l4_s0$926  == 1'h1;
+  assign \$2340  = sel_l4_s0[4] & \$2339 ;
+  assign \$2341  = \sel_l4_s0$926  == 1'h1;
+  assign \$2342  = sel_l4_s0[4] & \$2341 ;
+  assign \$2343  = \sel_l4_s0$942  & { \$2342 , \$2340 , \$2338 , \$2336 , \$2334 , \$2332 , \$2330 , \$2328  };
+  assign \$2344  = \$2326  | \$2343 ;
+  assign \$2345  = \$2309  | \$2344 ;
+  assign \$2346  = \sel_l4_s0$927  == 1'h1;
+  assign \$2347  = sel_l4_s0[5] & \$2346 ;
+  assign \$2348  = \sel_l4_s0$927  == 1'h1;
+  assign \$2349  = sel_l4_s0[5] & \$2348 ;
+  assign \$2350  = \sel_l4_s0$927  == 1'h1;
+  assign \$2351  = sel_l4_s0[5] & \$2350 ;
+  assign \$2352  = \sel_l4_s0$927  == 1'h1;
+  assign \$2353  = sel_l4_s0[5] & \$2352 ;
+  assign \$2354  = \sel_l4_s0$927  == 1'h1;
+  assign \$2355  = sel_l4_s0[5] & \$2354 ;
+  assign \$2356  = \sel_l4_s0$927  == 1'h1;
+  assign \$2357  = sel_l4_s0[5] & \$2356 ;
+  assign \$2358  = \sel_l4_s0$927  == 1'h1;
+  assign \$2359  = sel_l4_s0[5] & \$2358 ;
+  assign \$2360  = \sel_l4_s0$927  == 1'h1;
+  assign \$2361  = sel_l4_s0[5] & \$2360 ;
+  assign \$2362  = \sel_l4_s0$943  & { \$2361 , \$2359 , \$2357 , \$2355 , \$2353 , \$2351 , \$2349 , \$2347  };
+  assign \$2363  = \sel_l4_s0$928  == 1'h1;
+  assign \$2364  = sel_l4_s0[6] & \$2363 ;
+  assign \$2365  = \sel_l4_s0$928  == 1'h1;
+  assign \$2366  = sel_l4_s0[6] & \$2365 ;
+  assign \$2367  = \sel_l4_s0$928  == 1'h1;
+  assign \$2368  = sel_l4_s0[6] & \$2367 ;
+  assign \$2369  = \sel_l4_s0$928  == 1'h1;
+  assign \$2370  = sel_l4_s0[6] & \$2369 ;
+  assign \$2371  = \sel_l4_s0$928  == 1'h1;
+  assign \$2372  = sel_l4_s0[6] & \$2371 ;
+  assign \$2373  = \sel_l4_s0$928  == 1'h1;
+  assign \$2374  = sel_l4_s0[6] & \$2373 ;
+  assign \$2375  = \sel_l4_s0$928  == 1'h1;
+  assign \$2376  = sel_l4_s0[6] & \$2375 ;
+  assign \$2377  = \sel_l4_s0$928  == 1'h1;
+  assign \$2378  = sel_l4_s0[6] & \$2377 ;
+  assign \$2379  = \sel_l4_s0$944  & { \$2378 , \$2376 , \$2374 , \$2372 , \$2370 , \$2368 , \$2366 , \$2364  };
+  assign \$2380  = \$2362  | \$2379 ;
+  assign \$2381  = \sel_l4_s0$929  == 1'h1;
+  assign \$2382  = sel_l4_s0[7] & \$2381 ;
+  assign \$2383  = \sel_l4_s0$929  == 1'h1;
+  assign \$2384  = sel_l4_s0[7] & \$2383 ;
+  assign \$2385  = \sel_l4_s0$929  == 1'h1;
+  assign \$2386  = sel_l4_s0[7] & \$2385 ;
+  assign \$2387  = \sel_l4_s0$929  == 1'h1;
+  assign \$2388  = sel_l4_s0[7] & \$2387 ;
+  assign \$2389  = \sel_l4_s0$929  == 1'h1;
+  assign \$2390  = sel_l4_s0[7] & \$2389 ;
+  assign \$2391  = \sel_l4_s0$929  == 1'h1;
+  assign \$2392  = sel_l4_s0[7] & \$2391 ;
+  assign \$2393  = \sel_l4_s0$929  == 1'h1;
+  assign \$2394  = sel_l4_s0[7] & \$2393 ;
+  assign \$2395  = \sel_l4_s0$929  == 1'h1;
+  assign \$2396  = sel_l4_s0[7] & \$2395 ;
+  assign \$2397  = \sel_l4_s0$945  & { \$2396 , \$2394 , \$2392 , \$2390 , \$2388 , \$2386 , \$2384 , \$2382  };
+  assign \$2398  = \sel_l4_s0$930  == 1'h1;
+  assign \$2399  = sel_l4_s0[8] & \$2398 ;
+  assign \$2400  = \sel_l4_s0$930  == 1'h1;
+  assign \$2401  = sel_l4_s0[8] & \$2400 ;
+  assign \$2402  = \sel_l4_s0$930  == 1'h1;
+  assign \$2403  = sel_l4_s0[8] & \$2402 ;
+  assign \$2404  = \sel_l4_s0$930  == 1'h1;
+  assign \$2405  = sel_l4_s0[8] & \$2404 ;
+  assign \$2406  = \sel_l4_s0$930  == 1'h1;
+  assign \$2407  = sel_l4_s0[8] & \$2406 ;
+  assign \$2408  = \sel_l4_s0$930  == 1'h1;
+  assign \$2409  = sel_l4_s0[8] & \$2408 ;
+  assign \$2410  = \sel_l4_s0$930  == 1'h1;
+  assign \$2411  = sel_l4_s0[8] & \$2410 ;
+  assign \$2412  = \sel_l4_s0$930  == 1'h1;
+  assign \$2413  = sel_l4_s0[8] & \$2412 ;
+  assign \$2414  = \sel_l4_s0$946  & { \$2413 , \$2411 , \$2409 , \$2407 , \$2405 , \$2403 , \$2401 , \$2399  };
+  assign \$2415  = \$2397  | \$2414 ;
+  assign \$2416  = \$2380  | \$2415 ;
+  assign \$2417  = \$2345  | \$2416 ;
+  assign \$2418  = \sel_l4_s0$931  == 1'h1;
+  assign \$2419  = sel_l4_s0[9] & \$2418 ;
+  assign \$2420  = \sel_l4_s0$931  == 1'h1;
+  assign \$2421  = sel_l4_s0[9] & \$2420 ;
+  assign \$2422  = \sel_l4_s0$931  == 1'h1;
+  assign \$2423  = sel_l4_s0[9] & \$2422 ;
+  assign \$2424  = \sel_l4_s0$931  == 1'h1;
+  assign \$2425  = sel_l4_s0[9] & \$2424 ;
+  assign \$2426  = \sel_l4_s0$931  == 1'h1;
+  assign \$2427  = sel_l4_s0[9] & \$2426 ;
+  assign \$2428  = \sel_l4_s0$931  == 1'h1;
+  assign \$2429  = sel_l4_s0[9] & \$2428 ;
+  assign \$2430  = \sel_l4_s0$931  == 1'h1;
+  assign \$2431  = sel_l4_s0[9] & \$2430 ;
+  assign \$2432  = \sel_l4_s0$931  == 1'h1;
+  assign \$2433  = sel_l4_s0[9] & \$2432 ;
+  assign \$2434  = \sel_l4_s0$947  & { \$2433 , \$2431 , \$2429 , \$2427 , \$2425 , \$2423 , \$2421 , \$2419  };
+  assign \$2435  = \$2417  | \$2434 ;
+  assign \$2436  = \sel_l4_s0$924  == 2'h2;
+  assign \$2437  = sel_l4_s0[2] & \$2436 ;
+  assign \$2438  = \sel_l4_s0$924  == 2'h2;
+  assign \$2439  = sel_l4_s0[2] & \$2438 ;
+  assign \$2440  = \sel_l4_s0$924  == 2'h2;
+  assign \$2441  = sel_l4_s0[2] & \$2440 ;
+  assign \$2442  = \sel_l4_s0$924  == 2'h2;
+  assign \$2443  = sel_l4_s0[2] & \$2442 ;
+  assign \$2444  = \sel_l4_s0$924  == 2'h2;
+  assign \$2445  = sel_l4_s0[2] & \$2444 ;
+  assign \$2446  = \sel_l4_s0$924  == 2'h2;
+  assign \$2447  = sel_l4_s0[2] & \$2446 ;
+  assign \$2448  = \sel_l4_s0$924  == 2'h2;
+  assign \$2449  = sel_l4_s0[2] & \$2448 ;
+  assign \$2450  = \sel_l4_s0$924  == 2'h2;
+  assign \$2451  = sel_l4_s0[2] & \$2450 ;
+  assign \$2452  = \sel_l4_s0$940  & { \$2451 , \$2449 , \$2447 , \$2445 , \$2443 , \$2441 , \$2439 , \$2437  };
+  assign \$2453  = \sel_l4_s0$925  == 2'h2;
+  assign \$2454  = sel_l4_s0[3] & \$2453 ;
+  assign \$2455  = \sel_l4_s0$925  == 2'h2;
+  assign \$2456  = sel_l4_s0[3] & \$2455 ;
+  assign \$2457  = \sel_l4_s0$925  == 2'h2;
+  assign \$2458  = sel_l4_s0[3] & \$2457 ;
+  assign \$2459  = \sel_l4_s0$925  == 2'h2;
+  assign \$2460  = sel_l4_s0[3] & \$2459 ;
+  assign \$2461  = \sel_l4_s0$925  == 2'h2;
+  assign \$2462  = sel_l4_s0[3] & \$2461 ;
+  assign \$2463  = \sel_l4_s0$925  == 2'h2;
+  assign \$2464  = sel_l4_s0[3] & \$2463 ;
+  assign \$2465  = \sel_l4_s0$925  == 2'h2;
+  assign \$2466  = sel_l4_s0[3] & \$2465 ;
+  assign \$2467  = \sel_l4_s0$925  == 2'h2;
+  assign \$2468  = sel_l4_s0[3] & \$2467 ;
+  assign \$2469  = \sel_l4_s0$941  & { \$2468 , \$2466 , \$2464 , \$2462 , \$2460 , \$2458 , \$2456 , \$2454  };
+  assign \$2470  = \$2452  | \$2469 ;
+  assign \$2471  = \sel_l4_s0$926  == 2'h2;
+  assign \$2472  = sel_l4_s0[4] & \$2471 ;
+  assign \$2473  = \sel_l4_s0$926  == 2'h2;
+  assign \$2474  = sel_l4_s0[4] & \$2473 ;
+  assign \$2475  = \sel_l4_s0$926  == 2'h2;
+  assign \$2476  = sel_l4_s0[4] & \$2475 ;
+  assign \$2477  = \sel_l4_s0$926  == 2'h2;
+  assign \$2478  = sel_l4_s0[4] & \$2477 ;
+  assign \$2479  = \sel_l4_s0$926  == 2'h2;
+  assign \$2480  = sel_l4_s0[4] & \$2479 ;
+  assign \$2481  = \sel_l4_s0$926  == 2'h2;
+  assign \$2482  = sel_l4_s0[4] & \$2481 ;
+  assign \$2483  = \sel_l4_s0$926  == 2'h2;
+  assign \$2484  = sel_l4_s0[4] & \$2483 ;
+  assign \$2485  = \sel_l4_s0$926  == 2'h2;
+  assign \$2486  = sel_l4_s0[4] & \$2485 ;
+  assign \$2487  = \sel_l4_s0$942  & { \$2486 , \$2484 , \$2482 , \$2480 , \$2478 , \$2476 , \$2474 , \$2472  };
+  assign \$2488  = \sel_l4_s0$927  == 2'h2;
+  assign \$2489  = sel_l4_s0[5] & \$2488 ;
+  assign \$2490  = \sel_l4_s0$927  == 2'h2;
+  assign \$2491  = sel_l4_s0[5] & \$2490 ;
+  assign \$2492  = \sel_l4_s0$927  == 2'h2;
+  assign \$2493  = sel_l4_s0[5] & \$2492 ;
+  assign \$2494  = \sel_l4_s0$927  == 2'h2;
+  assign \$2495  = sel_l4_s0[5] & \$2494 ;
+  assign \$2496  = \sel_l4_s0$927  == 2'h2;
+  assign \$2497  = sel_l4_s0[5] & \$2496 ;
+  assign \$2498  = \sel_l4_s0$927  == 2'h2;
+  assign \$2499  = sel_l4_s0[5] & \$2498 ;
+  assign \$2500  = \sel_l4_s0$927  == 2'h2;
+  assign \$2501  = sel_l4_s0[5] & \$2500 ;
+  assign \$2502  = \sel_l4_s0$927  == 2'h2;
+  assign \$2503  = sel_l4_s0[5] & \$2502 ;
+  assign \$2504  = \sel_l4_s0$943  & { \$2503 , \$2501 , \$2499 , \$2497 , \$2495 , \$2493 , \$2491 , \$2489  };
+  assign \$2505  = \$2487  | \$2504 ;
+  assign \$2506  = \$2470  | \$2505 ;
+  assign \$2507  = \sel_l4_s0$928  == 2'h2;
+  assign \$2508  = sel_l4_s0[6] & \$2507 ;
+  assign \$2509  = \sel_l4_s0$928  == 2'h2;
+  assign \$2510  = sel_l4_s0[6] & \$2509 ;
+  assign \$2511  = \sel_l4_s0$928  == 2'h2;
+  assign \$2512  = sel_l4_s0[6] & \$2511 ;
+  assign \$2513  = \sel_l4_s0$928  == 2'h2;
+  assign \$2514  = sel_l4_s0[6] & \$2513 ;
+  assign \$2515  = \sel_l4_s0$928  == 2'h2;
+  assign \$2516  = sel_l4_s0[6] & \$2515 ;
+  assign \$2517  = \sel_l4_s0$928  == 2'h2;
+  assign \$2518  = sel_l4_s0[6] & \$2517 ;
+  assign \$2519  = \sel_l4_s0$928  == 2'h2;
+  assign \$2520  = sel_l4_s0[6] & \$2519 ;
+  assign \$2521  = \sel_l4_s0$928  == 2'h2;
+  assign \$2522  = sel_l4_s0[6] & \$2521 ;
+  assign \$2523  = \sel_l4_s0$944  & { \$2522 , \$2520 , \$2518 , \$2516 , \$2514 , \$2512 , \$2510 , \$2508  };
+  assign \$2524  = \sel_l4_s0$929  == 2'h2;
+  assign \$2525  = sel_l4_s0[7] & \$2524 ;
+  assign \$2526  = \sel_l4_s0$929  == 2'h2;
+  assign \$2527  = sel_l4_s0[7] & \$2526 ;
+  assign \$2528  = \sel_l4_s0$929  == 2'h2;
+  assign \$2529  = sel_l4_s0[7] & \$2528 ;
+  assign \$2530  = \sel_l4_s0$929  == 2'h2;
+  assign \$2531  = sel_l4_s0[7] & \$2530 ;
+  assign \$2532  = \sel_l4_s0$929  == 2'h2;
+  assign \$2533  = sel_l4_s0[7] & \$2532 ;
+  assign \$2534  = \sel_l4_s0$929  == 2'h2;
+  assign \$2535  = sel_l4_s0[7] & \$2534 ;
+  assign \$2536  = \sel_l4_s0$929  == 2'h2;
+  assign \$2537  = sel_l4_s0[7] & \$2536 ;
+  assign \$2538  = \sel_l4_s0$929  == 2'h2;
+  assign \$2539  = sel_l4_s0[7] & \$2538 ;
+  assign \$2540  = \sel_l4_s0$945  & { \$2539 , \$2537 , \$2535 , \$2533 , \$2531 , \$2529 , \$2527 , \$2525  };
+  assign \$2541  = \$2523  | \$2540 ;
+  assign \$2542  = \sel_l4_s0$930  == 2'h2;
+  assign \$2543  = sel_l4_s0[8] & \$2542 ;
+  assign \$2544  = \sel_l4_s0$930  == 2'h2;
+  assign \$2545  = sel_l4_s0[8] & \$2544 ;
+  assign \$2546  = \sel_l4_s0$930  == 2'h2;
+  assign \$2547  = sel_l4_s0[8] & \$2546 ;
+  assign \$2548  = \sel_l4_s0$930  == 2'h2;
+  assign \$2549  = sel_l4_s0[8] & \$2548 ;
+  assign \$2550  = \sel_l4_s0$930  == 2'h2;
+  assign \$2551  = sel_l4_s0[8] & \$2550 ;
+  assign \$2552  = \sel_l4_s0$930  == 2'h2;
+  assign \$2553  = sel_l4_s0[8] & \$2552 ;
+  assign \$2554  = \sel_l4_s0$930  == 2'h2;
+  assign \$2555  = sel_l4_s0[8] & \$2554 ;
+  assign \$2556  = \sel_l4_s0$930  == 2'h2;
+  assign \$2557  = sel_l4_s0[8] & \$2556 ;
+  assign \$2558  = \sel_l4_s0$946  & { \$2557 , \$2555 , \$2553 , \$2551 , \$2549 , \$2547 , \$2545 , \$2543  };
+  assign \$2559  = \sel_l4_s0$931  == 2'h2;
+  assign \$2560  = sel_l4_s0[9] & \$2559 ;
+  assign \$2561  = \sel_l4_s0$931  == 2'h2;
+  assign \$2562  = sel_l4_s0[9] & \$2561 ;
+  assign \$2563  = \sel_l4_s0$931  == 2'h2;
+  assign \$2564  = sel_l4_s0[9] & \$2563 ;
+  assign \$2565  = \sel_l4_s0$931  == 2'h2;
+  assign \$2566  = sel_l4_s0[9] & \$2565 ;
+  assign \$2567  = \sel_l4_s0$931  == 2'h2;
+  assign \$2568  = sel_l4_s0[9] & \$2567 ;
+  assign \$2569  = \sel_l4_s0$931  == 2'h2;
+  assign \$2570  = sel_l4_s0[9] & \$2569 ;
+  assign \$2571  = \sel_l4_s0$931  == 2'h2;
+  assign \$2572  = sel_l4_s0[9] & \$2571 ;
+  assign \$2573  = \sel_l4_s0$931  == 2'h2;
+  assign \$2574  = sel_l4_s0[9] & \$2573 ;
+  assign \$2575  = \sel_l4_s0$947  & { \$2574 , \$2572 , \$2570 , \$2568 , \$2566 , \$2564 , \$2562 , \$2560  };
+  assign \$2576  = \$2558  | \$2575 ;
+  assign \$2577  = \$2541  | \$2576 ;
+  assign \$2578  = \$2506  | \$2577 ;
+  assign \$2579  = \sel_l4_s0$932  == 2'h2;
+  assign \$2580  = sel_l4_s0[10] & \$2579 ;
+  assign \$2581  = \sel_l4_s0$932  == 2'h2;
+  assign \$2582  = sel_l4_s0[10] & \$2581 ;
+  assign \$2583  = \sel_l4_s0$932  == 2'h2;
+  assign \$2584  = sel_l4_s0[10] & \$2583 ;
+  assign \$2585  = \sel_l4_s0$932  == 2'h2;
+  assign \$2586  = sel_l4_s0[10] & \$2585 ;
+  assign \$2587  = \sel_l4_s0$932  == 2'h2;
+  assign \$2588  = sel_l4_s0[10] & \$2587 ;
+  assign \$2589  = \sel_l4_s0$932  == 2'h2;
+  assign \$2590  = sel_l4_s0[10] & \$2589 ;
+  assign \$2591  = \sel_l4_s0$932  == 2'h2;
+  assign \$2592  = sel_l4_s0[10] & \$2591 ;
+  assign \$2593  = \sel_l4_s0$932  == 2'h2;
+  assign \$2594  = sel_l4_s0[10] & \$2593 ;
+  assign \$2595  = \sel_l4_s0$948  & { \$2594 , \$2592 , \$2590 , \$2588 , \$2586 , \$2584 , \$2582 , \$2580  };
+  assign \$2596  = \$2578  | \$2595 ;
+  assign \$2597  = \sel_l4_s0$925  == 2'h3;
+  assign \$2598  = sel_l4_s0[3] & \$2597 ;
+  assign \$2599  = \sel_l4_s0$925  == 2'h3;
+  assign \$2600  = sel_l4_s0[3] & \$2599 ;
+  assign \$2601  = \sel_l4_s0$925  == 2'h3;
+  assign \$2602  = sel_l4_s0[3] & \$2601 ;
+  assign \$2603  = \sel_l4_s0$925  == 2'h3;
+  assign \$2604  = sel_l4_s0[3] & \$2603 ;
+  assign \$2605  = \sel_l4_s0$925  == 2'h3;
+  assign \$2606  = sel_l4_s0[3] & \$2605 ;
+  assign \$2607  = \sel_l4_s0$925  == 2'h3;
+  assign \$2608  = sel_l4_s0[3] & \$2607 ;
+  assign \$2609  = \sel_l4_s0$925  == 2'h3;
+  assign \$2610  = sel_l4_s0[3] & \$2609 ;
+  assign \$2611  = \sel_l4_s0$925  == 2'h3;
+  assign \$2612  = sel_l4_s0[3] & \$2611 ;
+  assign \$2613  = \sel_l4_s0$941  & { \$2612 , \$2610 , \$2608 , \$2606 , \$2604 , \$2602 , \$2600 , \$2598  };
+  assign \$2614  = \sel_l4_s0$926  == 2'h3;
+  assign \$2615  = sel_l4_s0[4] & \$2614 ;
+  assign \$2616  = \sel_l4_s0$926  == 2'h3;
+  assign \$2617  = sel_l4_s0[4] & \$2616 ;
+  assign \$2618  = \sel_l4_s0$926  == 2'h3;
+  assign \$2619  = sel_l4_s0[4] & \$2618 ;
+  assign \$2620  = \sel_l4_s0$926  == 2'h3;
+  assign \$2621  = sel_l4_s0[4] & \$2620 ;
+  assign \$2622  = \sel_l4_s0$926  == 2'h3;
+  assign \$2623  = sel_l4_s0[4] & \$2622 ;
+  assign \$2624  = \sel_l4_s0$926  == 2'h3;
+  assign \$2625  = sel_l4_s0[4] & \$2624 ;
+  assign \$2626  = \sel_l4_s0$926  == 2'h3;
+  assign \$2627  = sel_l4_s0[4] & \$2626 ;
+  assign \$2628  = \sel_l4_s0$926  == 2'h3;
+  assign \$2629  = sel_l4_s0[4] & \$2628 ;
+  assign \$2630  = \sel_l4_s0$942  & { \$2629 , \$2627 , \$2625 , \$2623 , \$2621 , \$2619 , \$2617 , \$2615  };
+  assign \$2631  = \$2613  | \$2630 ;
+  assign \$2632  = \sel_l4_s0$927  == 2'h3;
+  assign \$2633  = sel_l4_s0[5] & \$2632 ;
+  assign \$2634  = \sel_l4_s0$927  == 2'h3;
+  assign \$2635  = sel_l4_s0[5] & \$2634 ;
+  assign \$2636  = \sel_l4_s0$927  == 2'h3;
+  assign \$2637  = sel_l4_s0[5] & \$2636 ;
+  assign \$2638  = \sel_l4_s0$927  == 2'h3;
+  assign \$2639  = sel_l4_s0[5] & \$2638 ;
+  assign \$2640  = \sel_l4_s0$927  == 2'h3;
+  assign \$2641  = sel_l4_s0[5] & \$2640 ;
+  assign \$2642  = \sel_l4_s0$927  == 2'h3;
+  assign \$2643  = sel_l4_s0[5] & \$2642 ;
+  assign \$2644  = \sel_l4_s0$927  == 2'h3;
+  assign \$2645  = sel_l4_s0[5] & \$2644 ;
+  assign \$2646  = \sel_l4_s0$927  == 2'h3;
+  assign \$2647  = sel_l4_s0[5] & \$2646 ;
+  assign \$2648  = \sel_l4_s0$943  & { \$2647 , \$2645 , \$2643 , \$2641 , \$2639 , \$2637 , \$2635 , \$2633  };
+  assign \$2649  = \sel_l4_s0$928  == 2'h3;
+  assign \$2650  = sel_l4_s0[6] & \$2649 ;
+  assign \$2651  = \sel_l4_s0$928  == 2'h3;
+  assign \$2652  = sel_l4_s0[6] & \$2651 ;
+  assign \$2653  = \sel_l4_s0$928  == 2'h3;
+  assign \$2654  = sel_l4_s0[6] & \$2653 ;
+  assign \$2655  = \sel_l4_s0$928  == 2'h3;
+  assign \$2656  = sel_l4_s0[6] & \$2655 ;
+  assign \$2657  = \sel_l4_s0$928  == 2'h3;
+  assign \$2658  = sel_l4_s0[6] & \$2657 ;
+  assign \$2659  = \sel_l4_s0$928  == 2'h3;
+  assign \$2660  = sel_l4_s0[6] & \$2659 ;
+  assign \$2661  = \sel_l4_s0$928  == 2'h3;
+  assign \$2662  = sel_l4_s0[6] & \$2661 ;
+  assign \$2663  = \sel_l4_s0$928  == 2'h3;
+  assign \$2664  = sel_l4_s0[6] & \$2663 ;
+  assign \$2665  = \sel_l4_s0$944  & { \$2664 , \$2662 , \$2660 , \$2658 , \$2656 , \$2654 , \$2652 , \$2650  };
+  assign \$2666  = \$2648  | \$2665 ;
+  assign \$2667  = \$2631  | \$2666 ;
+  assign \$2668  = \sel_l4_s0$929  == 2'h3;
+  assign \$2669  = sel_l4_s0[7] & \$2668 ;
+  assign \$2670  = \sel_l4_s0$929  == 2'h3;
+  assign \$2671  = sel_l4_s0[7] & \$2670 ;
+  assign \$2672  = \sel_l4_s0$929  == 2'h3;
+  assign \$2673  = sel_l4_s0[7] & \$2672 ;
+  assign \$2674  = \sel_l4_s0$929  == 2'h3;
+  assign \$2675  = sel_l4_s0[7] & \$2674 ;
+  assign \$2676  = \sel_l4_s0$929  == 2'h3;
+  assign \$2677  = sel_l4_s0[7] & \$2676 ;
+  assign \$2678  = \sel_l4_s0$929  == 2'h3;
+  assign \$2679  = sel_l4_s0[7] & \$2678 ;
+  assign \$2680  = \sel_l4_s0$929  == 2'h3;
+  assign \$2681  = sel_l4_s0[7] & \$2680 ;
+  assign \$2682  = \sel_l4_s0$929  == 2'h3;
+  assign \$2683  = sel_l4_s0[7] & \$2682 ;
+  assign \$2684  = \sel_l4_s0$945  & { \$2683 , \$2681 , \$2679 , \$2677 , \$2675 , \$2673 , \$2671 , \$2669  };
+  assign \$2685  = \sel_l4_s0$930  == 2'h3;
+  assign \$2686  = sel_l4_s0[8] & \$2685 ;
+  assign \$2687  = \sel_l4_s0$930  == 2'h3;
+  assign \$2688  = sel_l4_s0[8] & \$2687 ;
+  assign \$2689  = \sel_l4_s0$930  == 2'h3;
+  assign \$2690  = sel_l4_s0[8] & \$2689 ;
+  assign \$2691  = \sel_l4_s0$930  == 2'h3;
+  assign \$2692  = sel_l4_s0[8] & \$2691 ;
+  assign \$2693  = \sel_l4_s0$930  == 2'h3;
+  assign \$2694  = sel_l4_s0[8] & \$2693 ;
+  assign \$2695  = \sel_l4_s0$930  == 2'h3;
+  assign \$2696  = sel_l4_s0[8] & \$2695 ;
+  assign \$2697  = \sel_l4_s0$930  == 2'h3;
+  assign \$2698  = sel_l4_s0[8] & \$2697 ;
+  assign \$2699  = \sel_l4_s0$930  == 2'h3;
+  assign \$2700  = sel_l4_s0[8] & \$2699 ;
+  assign \$2701  = \sel_l4_s0$946  & { \$2700 , \$2698 , \$2696 , \$2694 , \$2692 , \$2690 , \$2688 , \$2686  };
+  assign \$2702  = \$2684  | \$2701 ;
+  assign \$2703  = \sel_l4_s0$931  == 2'h3;
+  assign \$2704  = sel_l4_s0[9] & \$2703 ;
+  assign \$2705  = \sel_l4_s0$931  == 2'h3;
+  assign \$2706  = sel_l4_s0[9] & \$2705 ;
+  assign \$2707  = \sel_l4_s0$931  == 2'h3;
+  assign \$2708  = sel_l4_s0[9] & \$2707 ;
+  assign \$2709  = \sel_l4_s0$931  == 2'h3;
+  assign \$2710  = sel_l4_s0[9] & \$2709 ;
+  assign \$2711  = \sel_l4_s0$931  == 2'h3;
+  assign \$2712  = sel_l4_s0[9] & \$2711 ;
+  assign \$2713  = \sel_l4_s0$931  == 2'h3;
+  assign \$2714  = sel_l4_s0[9] & \$2713 ;
+  assign \$2715  = \sel_l4_s0$931  == 2'h3;
+  assign \$2716  = sel_l4_s0[9] & \$2715 ;
+  assign \$2717  = \sel_l4_s0$931  == 2'h3;
+  assign \$2718  = sel_l4_s0[9] & \$2717 ;
+  assign \$2719  = \sel_l4_s0$947  & { \$2718 , \$2716 , \$2714 , \$2712 , \$2710 , \$2708 , \$2706 , \$2704  };
+  assign \$2720  = \sel_l4_s0$932  == 2'h3;
+  assign \$2721  = sel_l4_s0[10] & \$2720 ;
+  assign \$2722  = \sel_l4_s0$932  == 2'h3;
+  assign \$2723  = sel_l4_s0[10] & \$2722 ;
+  assign \$2724  = \sel_l4_s0$932  == 2'h3;
+  assign \$2725  = sel_l4_s0[10] & \$2724 ;
+  assign \$2726  = \sel_l4_s0$932  == 2'h3;
+  assign \$2727  = sel_l4_s0[10] & \$2726 ;
+  assign \$2728  = \sel_l4_s0$932  == 2'h3;
+  assign \$2729  = sel_l4_s0[10] & \$2728 ;
+  assign \$2730  = \sel_l4_s0$932  == 2'h3;
+  assign \$2731  = sel_l4_s0[10] & \$2730 ;
+  assign \$2732  = \sel_l4_s0$932  == 2'h3;
+  assign \$2733  = sel_l4_s0[10] & \$2732 ;
+  assign \$2734  = \sel_l4_s0$932  == 2'h3;
+  assign \$2735  = sel_l4_s0[10] & \$2734 ;
+  assign \$2736  = \sel_l4_s0$948  & { \$2735 , \$2733 , \$2731 , \$2729 , \$2727 , \$2725 , \$2723 , \$2721  };
+  assign \$2737  = \$2719  | \$2736 ;
+  assign \$2738  = \$2702  | \$2737 ;
+  assign \$2739  = \$2667  | \$2738 ;
+  assign \$2740  = \sel_l4_s0$933  == 2'h3;
+  assign \$2741  = sel_l4_s0[11] & \$2740 ;
+  assign \$2742  = \sel_l4_s0$933  == 2'h3;
+  assign \$2743  = sel_l4_s0[11] & \$2742 ;
+  assign \$2744  = \sel_l4_s0$933  == 2'h3;
+  assign \$2745  = sel_l4_s0[11] & \$2744 ;
+  assign \$2746  = \sel_l4_s0$933  == 2'h3;
+  assign \$2747  = sel_l4_s0[11] & \$2746 ;
+  assign \$2748  = \sel_l4_s0$933  == 2'h3;
+  assign \$2749  = sel_l4_s0[11] & \$2748 ;
+  assign \$2750  = \sel_l4_s0$933  == 2'h3;
+  assign \$2751  = sel_l4_s0[11] & \$2750 ;
+  assign \$2752  = \sel_l4_s0$933  == 2'h3;
+  assign \$2753  = sel_l4_s0[11] & \$2752 ;
+  assign \$2754  = \sel_l4_s0$933  == 2'h3;
+  assign \$2755  = sel_l4_s0[11] & \$2754 ;
+  assign \$2756  = \sel_l4_s0$949  & { \$2755 , \$2753 , \$2751 , \$2749 , \$2747 , \$2745 , \$2743 , \$2741  };
+  assign \$2757  = \$2739  | \$2756 ;
+  assign \$2758  = \sel_l4_s0$926  == 3'h4;
+  assign \$2759  = sel_l4_s0[4] & \$2758 ;
+  assign \$2760  = \sel_l4_s0$926  == 3'h4;
+  assign \$2761  = sel_l4_s0[4] & \$2760 ;
+  assign \$2762  = \sel_l4_s0$926  == 3'h4;
+  assign \$2763  = sel_l4_s0[4] & \$2762 ;
+  assign \$2764  = \sel_l4_s0$926  == 3'h4;
+  assign \$2765  = sel_l4_s0[4] & \$2764 ;
+  assign \$2766  = \sel_l4_s0$926  == 3'h4;
+  assign \$2767  = sel_l4_s0[4] & \$2766 ;
+  assign \$2768  = \sel_l4_s0$926  == 3'h4;
+  assign \$2769  = sel_l4_s0[4] & \$2768 ;
+  assign \$2770  = \sel_l4_s0$926  == 3'h4;
+  assign \$2771  = sel_l4_s0[4] & \$2770 ;
+  assign \$2772  = \sel_l4_s0$926  == 3'h4;
+  assign \$2773  = sel_l4_s0[4] & \$2772 ;
+  assign \$2774  = \sel_l4_s0$942  & { \$2773 , \$2771 , \$2769 , \$2767 , \$2765 , \$2763 , \$2761 , \$2759  };
+  assign \$2775  = \sel_l4_s0$927  == 3'h4;
+  assign \$2776  = sel_l4_s0[5] & \$2775 ;
+  assign \$2777  = \sel_l4_s0$927  == 3'h4;
+  assign \$2778  = sel_l4_s0[5] & \$2777 ;
+  assign \$2779  = \sel_l4_s0$927  == 3'h4;
+  assign \$2780  = sel_l4_s0[5] & \$2779 ;
+  assign \$2781  = \sel_l4_s0$927  == 3'h4;
+  assign \$2782  = sel_l4_s0[5] & \$2781 ;
+  assign \$2783  = \sel_l4_s0$927  == 3'h4;
+  assign \$2784  = sel_l4_s0[5] & \$2783 ;
+  assign \$2785  = \sel_l4_s0$927  == 3'h4;
+  assign \$2786  = sel_l4_s0[5] & \$2785 ;
+  assign \$2787  = \sel_l4_s0$927  == 3'h4;
+  assign \$2788  = sel_l4_s0[5] & \$2787 ;
+  assign \$2789  = \sel_l4_s0$927  == 3'h4;
+  assign \$2790  = sel_l4_s0[5] & \$2789 ;
+  assign \$2791  = \sel_l4_s0$943  & { \$2790 , \$2788 , \$2786 , \$2784 , \$2782 , \$2780 , \$2778 , \$2776  };
+  assign \$2792  = \$2774  | \$2791 ;
+  assign \$2793  = \sel_l4_s0$928  == 3'h4;
+  assign \$2794  = sel_l4_s0[6] & \$2793 ;
+  assign \$2795  = \sel_l4_s0$928  == 3'h4;
+  assign \$2796  = sel_l4_s0[6] & \$2795 ;
+  assign \$2797  = \sel_l4_s0$928  == 3'h4;
+  assign \$2798  = sel_l4_s0[6] & \$2797 ;
+  assign \$2799  = \sel_l4_s0$928  == 3'h4;
+  assign \$2800  = sel_l4_s0[6] & \$2799 ;
+  assign \$2801  = \sel_l4_s0$928  == 3'h4;
+  assign \$2802  = sel_l4_s0[6] & \$2801 ;
+  assign \$2803  = \sel_l4_s0$928  == 3'h4;
+  assign \$2804  = sel_l4_s0[6] & \$2803 ;
+  assign \$2805  = \sel_l4_s0$928  == 3'h4;
+  assign \$2806  = sel_l4_s0[6] & \$2805 ;
+  assign \$2807  = \sel_l4_s0$928  == 3'h4;
+  assign \$2808  = sel_l4_s0[6] & \$2807 ;
+  assign \$2809  = \sel_l4_s0$944  & { \$2808 , \$2806 , \$2804 , \$2802 , \$2800 , \$2798 , \$2796 , \$2794  };
+  assign \$2810  = \sel_l4_s0$929  == 3'h4;
+  assign \$2811  = sel_l4_s0[7] & \$2810 ;
+  assign \$2812  = \sel_l4_s0$929  == 3'h4;
+  assign \$2813  = sel_l4_s0[7] & \$2812 ;
+  assign \$2814  = \sel_l4_s0$929  == 3'h4;
+  assign \$2815  = sel_l4_s0[7] & \$2814 ;
+  assign \$2816  = \sel_l4_s0$929  == 3'h4;
+  assign \$2817  = sel_l4_s0[7] & \$2816 ;
+  assign \$2818  = \sel_l4_s0$929  == 3'h4;
+  assign \$2819  = sel_l4_s0[7] & \$2818 ;
+  assign \$2820  = \sel_l4_s0$929  == 3'h4;
+  assign \$2821  = sel_l4_s0[7] & \$2820 ;
+  assign \$2822  = \sel_l4_s0$929  == 3'h4;
+  assign \$2823  = sel_l4_s0[7] & \$2822 ;
+  assign \$2824  = \sel_l4_s0$929  == 3'h4;
+  assign \$2825  = sel_l4_s0[7] & \$2824 ;
+  assign \$2826  = \sel_l4_s0$945  & { \$2825 , \$2823 , \$2821 , \$2819 , \$2817 , \$2815 , \$2813 , \$2811  };
+  assign \$2827  = \$2809  | \$2826 ;
+  assign \$2828  = \$2792  | \$2827 ;
+  assign \$2829  = \sel_l4_s0$930  == 3'h4;
+  assign \$2830  = sel_l4_s0[8] & \$2829 ;
+  assign \$2831  = \sel_l4_s0$930  == 3'h4;
+  assign \$2832  = sel_l4_s0[8] & \$2831 ;
+  assign \$2833  = \sel_l4_s0$930  == 3'h4;
+  assign \$2834  = sel_l4_s0[8] & \$2833 ;
+  assign \$2835  = \sel_l4_s0$930  == 3'h4;
+  assign \$2836  = sel_l4_s0[8] & \$2835 ;
+  assign \$2837  = \sel_l4_s0$930  == 3'h4;
+  assign \$2838  = sel_l4_s0[8] & \$2837 ;
+  assign \$2839  = \sel_l4_s0$930  == 3'h4;
+  assign \$2840  = sel_l4_s0[8] & \$2839 ;
+  assign \$2841  = \sel_l4_s0$930  == 3'h4;
+  assign \$2842  = sel_l4_s0[8] & \$2841 ;
+  assign \$2843  = \sel_l4_s0$930  == 3'h4;
+  assign \$2844  = sel_l4_s0[8] & \$2843 ;
+  assign \$2845  = \sel_l4_s0$946  & { \$2844 , \$2842 , \$2840 , \$2838 , \$2836 , \$2834 , \$2832 , \$2830  };
+  assign \$2846  = \sel_l4_s0$931  == 3'h4;
+  assign \$2847  = sel_l4_s0[9] & \$2846 ;
+  assign \$2848  = \sel_l4_s0$931  == 3'h4;
+  assign \$2849  = sel_l4_s0[9] & \$2848 ;
+  assign \$2850  = \sel_l4_s0$931  == 3'h4;
+  assign \$2851  = sel_l4_s0[9] & \$2850 ;
+  assign \$2852  = \sel_l4_s0$931  == 3'h4;
+  assign \$2853  = sel_l4_s0[9] & \$2852 ;
+  assign \$2854  = \sel_l4_s0$931  == 3'h4;
+  assign \$2855  = sel_l4_s0[9] & \$2854 ;
+  assign \$2856  = \sel_l4_s0$931  == 3'h4;
+  assign \$2857  = sel_l4_s0[9] & \$2856 ;
+  assign \$2858  = \sel_l4_s0$931  == 3'h4;
+  assign \$2859  = sel_l4_s0[9] & \$2858 ;
+  assign \$2860  = \sel_l4_s0$931  == 3'h4;
+  assign \$2861  = sel_l4_s0[9] & \$2860 ;
+  assign \$2862  = \sel_l4_s0$947  & { \$2861 , \$2859 , \$2857 , \$2855 , \$2853 , \$2851 , \$2849 , \$2847  };
+  assign \$2863  = \$2845  | \$2862 ;
+  assign \$2864  = \sel_l4_s0$932  == 3'h4;
+  assign \$2865  = sel_l4_s0[10] & \$2864 ;
+  assign \$2866  = \sel_l4_s0$932  == 3'h4;
+  assign \$2867  = sel_l4_s0[10] & \$2866 ;
+  assign \$2868  = \sel_l4_s0$932  == 3'h4;
+  assign \$2869  = sel_l4_s0[10] & \$2868 ;
+  assign \$2870  = \sel_l4_s0$932  == 3'h4;
+  assign \$2871  = sel_l4_s0[10] & \$2870 ;
+  assign \$2872  = \sel_l4_s0$932  == 3'h4;
+  assign \$2873  = sel_l4_s0[10] & \$2872 ;
+  assign \$2874  = \sel_l4_s0$932  == 3'h4;
+  assign \$2875  = sel_l4_s0[10] & \$2874 ;
+  assign \$2876  = \sel_l4_s0$932  == 3'h4;
+  assign \$2877  = sel_l4_s0[10] & \$2876 ;
+  assign \$2878  = \sel_l4_s0$932  == 3'h4;
+  assign \$2879  = sel_l4_s0[10] & \$2878 ;
+  assign \$2880  = \sel_l4_s0$948  & { \$2879 , \$2877 , \$2875 , \$2873 , \$2871 , \$2869 , \$2867 , \$2865  };
+  assign \$2881  = \sel_l4_s0$933  == 3'h4;
+  assign \$2882  = sel_l4_s0[11] & \$2881 ;
+  assign \$2883  = \sel_l4_s0$933  == 3'h4;
+  assign \$2884  = sel_l4_s0[11] & \$2883 ;
+  assign \$2885  = \sel_l4_s0$933  == 3'h4;
+  assign \$2886  = sel_l4_s0[11] & \$2885 ;
+  assign \$2887  = \sel_l4_s0$933  == 3'h4;
+  assign \$2888  = sel_l4_s0[11] & \$2887 ;
+  assign \$2889  = \sel_l4_s0$933  == 3'h4;
+  assign \$2890  = sel_l4_s0[11] & \$2889 ;
+  assign \$2891  = \sel_l4_s0$933  == 3'h4;
+  assign \$2892  = sel_l4_s0[11] & \$2891 ;
+  assign \$2893  = \sel_l4_s0$933  == 3'h4;
+  assign \$2894  = sel_l4_s0[11] & \$2893 ;
+  assign \$2895  = \sel_l4_s0$933  == 3'h4;
+  assign \$2896  = sel_l4_s0[11] & \$2895 ;
+  assign \$2897  = \sel_l4_s0$949  & { \$2896 , \$2894 , \$2892 , \$2890 , \$2888 , \$2886 , \$2884 , \$2882  };
+  assign \$2898  = \$2880  | \$2897 ;
+  assign \$2899  = \$2863  | \$2898 ;
+  assign \$2900  = \$2828  | \$2899 ;
+  assign \$2901  = \sel_l4_s0$934  == 3'h4;
+  assign \$2902  = sel_l4_s0[12] & \$2901 ;
+  assign \$2903  = \sel_l4_s0$934  == 3'h4;
+  assign \$2904  = sel_l4_s0[12] & \$2903 ;
+  assign \$2905  = \sel_l4_s0$934  == 3'h4;
+  assign \$2906  = sel_l4_s0[12] & \$2905 ;
+  assign \$2907  = \sel_l4_s0$934  == 3'h4;
+  assign \$2908  = sel_l4_s0[12] & \$2907 ;
+  assign \$2909  = \sel_l4_s0$934  == 3'h4;
+  assign \$2910  = sel_l4_s0[12] & \$2909 ;
+  assign \$2911  = \sel_l4_s0$934  == 3'h4;
+  assign \$2912  = sel_l4_s0[12] & \$2911 ;
+  assign \$2913  = \sel_l4_s0$934  == 3'h4;
+  assign \$2914  = sel_l4_s0[12] & \$2913 ;
+  assign \$2915  = \sel_l4_s0$934  == 3'h4;
+  assign \$2916  = sel_l4_s0[12] & \$2915 ;
+  assign \$2917  = \sel_l4_s0$950  & { \$2916 , \$2914 , \$2912 , \$2910 , \$2908 , \$2906 , \$2904 , \$2902  };
+  assign \$2918  = \$2900  | \$2917 ;
+  assign \$2919  = \sel_l4_s0$927  == 3'h5;
+  assign \$2920  = sel_l4_s0[5] & \$2919 ;
+  assign \$2921  = \sel_l4_s0$927  == 3'h5;
+  assign \$2922  = sel_l4_s0[5] & \$2921 ;
+  assign \$2923  = \sel_l4_s0$927  == 3'h5;
+  assign \$2924  = sel_l4_s0[5] & \$2923 ;
+  assign \$2925  = \sel_l4_s0$927  == 3'h5;
+  assign \$2926  = sel_l4_s0[5] & \$2925 ;
+  assign \$2927  = \sel_l4_s0$927  == 3'h5;
+  assign \$2928  = sel_l4_s0[5] & \$2927 ;
+  assign \$2929  = \sel_l4_s0$927  == 3'h5;
+  assign \$2930  = sel_l4_s0[5] & \$2929 ;
+  assign \$2931  = \sel_l4_s0$927  == 3'h5;
+  assign \$2932  = sel_l4_s0[5] & \$2931 ;
+  assign \$2933  = \sel_l4_s0$927  == 3'h5;
+  assign \$2934  = sel_l4_s0[5] & \$2933 ;
+  assign \$2935  = \sel_l4_s0$943  & { \$2934 , \$2932 , \$2930 , \$2928 , \$2926 , \$2924 , \$2922 , \$2920  };
+  assign \$2936  = \sel_l4_s0$928  == 3'h5;
+  assign \$2937  = sel_l4_s0[6] & \$2936 ;
+  assign \$2938  = \sel_l4_s0$928  == 3'h5;
+  assign \$2939  = sel_l4_s0[6] & \$2938 ;
+  assign \$2940  = \sel_l4_s0$928  == 3'h5;
+  assign \$2941  = sel_l4_s0[6] & \$2940 ;
+  assign \$2942  = \sel_l4_s0$928  == 3'h5;
+  assign \$2943  = sel_l4_s0[6] & \$2942 ;
+  assign \$2944  = \sel_l4_s0$928  == 3'h5;
+  assign \$2945  = sel_l4_s0[6] & \$2944 ;
+  assign \$2946  = \sel_l4_s0$928  == 3'h5;
+  assign \$2947  = sel_l4_s0[6] & \$2946 ;
+  assign \$2948  = \sel_l4_s0$928  == 3'h5;
+  assign \$2949  = sel_l4_s0[6] & \$2948 ;
+  assign \$2950  = \sel_l4_s0$928  == 3'h5;
+  assign \$2951  = sel_l4_s0[6] & \$2950 ;
+  assign \$2952  = \sel_l4_s0$944  & { \$2951 , \$2949 , \$2947 , \$2945 , \$2943 , \$2941 , \$2939 , \$2937  };
+  assign \$2953  = \$2935  | \$2952 ;
+  assign \$2954  = \sel_l4_s0$929  == 3'h5;
+  assign \$2955  = sel_l4_s0[7] & \$2954 ;
+  assign \$2956  = \sel_l4_s0$929  == 3'h5;
+  assign \$2957  = sel_l4_s0[7] & \$2956 ;
+  assign \$2958  = \sel_l4_s0$929  == 3'h5;
+  assign \$2959  = sel_l4_s0[7] & \$2958 ;
+  assign \$2960  = \sel_l4_s0$929  == 3'h5;
+  assign \$2961  = sel_l4_s0[7] & \$2960 ;
+  assign \$2962  = \sel_l4_s0$929  == 3'h5;
+  assign \$2963  = sel_l4_s0[7] & \$2962 ;
+  assign \$2964  = \sel_l4_s0$929  == 3'h5;
+  assign \$2965  = sel_l4_s0[7] & \$2964 ;
+  assign \$2966  = \sel_l4_s0$929  == 3'h5;
+  assign \$2967  = sel_l4_s0[7] & \$2966 ;
+  assign \$2968  = \sel_l4_s0$929  == 3'h5;
+  assign \$2969  = sel_l4_s0[7] & \$2968 ;
+  assign \$2970  = \sel_l4_s0$945  & { \$2969 , \$2967 , \$2965 , \$2963 , \$2961 , \$2959 , \$2957 , \$2955  };
+  assign \$2971  = \sel_l4_s0$930  == 3'h5;
+  assign \$2972  = sel_l4_s0[8] & \$2971 ;
+  assign \$2973  = \sel_l4_s0$930  == 3'h5;
+  assign \$2974  = sel_l4_s0[8] & \$2973 ;
+  assign \$2975  = \sel_l4_s0$930  == 3'h5;
+  assign \$2976  = sel_l4_s0[8] & \$2975 ;
+  assign \$2977  = \sel_l4_s0$930  == 3'h5;
+  assign \$2978  = sel_l4_s0[8] & \$2977 ;
+  assign \$2979  = \sel_l4_s0$930  == 3'h5;
+  assign \$2980  = sel_l4_s0[8] & \$2979 ;
+  assign \$2981  = \sel_l4_s0$930  == 3'h5;
+  assign \$2982  = sel_l4_s0[8] & \$2981 ;
+  assign \$2983  = \sel_l4_s0$930  == 3'h5;
+  assign \$2984  = sel_l4_s0[8] & \$2983 ;
+  assign \$2985  = \sel_l4_s0$930  == 3'h5;
+  assign \$2986  = sel_l4_s0[8] & \$2985 ;
+  assign \$2987  = \sel_l4_s0$946  & { \$2986 , \$2984 , \$2982 , \$2980 , \$2978 , \$2976 , \$2974 , \$2972  };
+  assign \$2988  = \$2970  | \$2987 ;
+  assign \$2989  = \$2953  | \$2988 ;
+  assign \$2990  = \sel_l4_s0$931  == 3'h5;
+  assign \$2991  = sel_l4_s0[9] & \$2990 ;
+  assign \$2992  = \sel_l4_s0$931  == 3'h5;
+  assign \$2993  = sel_l4_s0[9] & \$2992 ;
+  assign \$2994  = \sel_l4_s0$931  == 3'h5;
+  assign \$2995  = sel_l4_s0[9] & \$2994 ;
+  assign \$2996  = \sel_l4_s0$931  == 3'h5;
+  assign \$2997  = sel_l4_s0[9] & \$2996 ;
+  assign \$2998  = \sel_l4_s0$931  == 3'h5;
+  assign \$2999  = sel_l4_s0[9] & \$2998 ;
+  assign \$3000  = \sel_l4_s0$931  == 3'h5;
+  assign \$3001  = sel_l4_s0[9] & \$3000 ;
+  assign \$3002  = \sel_l4_s0$931  == 3'h5;
+  assign \$3003  = sel_l4_s0[9] & \$3002 ;
+  assign \$3004  = \sel_l4_s0$931  == 3'h5;
+  assign \$3005  = sel_l4_s0[9] & \$3004 ;
+  assign \$3006  = \sel_l4_s0$947  & { \$3005 , \$3003 , \$3001 , \$2999 , \$2997 , \$2995 , \$2993 , \$2991  };
+  assign \$3007  = \sel_l4_s0$932  == 3'h5;
+  assign \$3008  = sel_l4_s0[10] & \$3007 ;
+  assign \$3009  = \sel_l4_s0$932  == 3'h5;
+  assign \$3010  = sel_l4_s0[10] & \$3009 ;
+  assign \$3011  = \sel_l4_s0$932  == 3'h5;
+  assign \$3012  = sel_l4_s0[10] & \$3011 ;
+  assign \$3013  = \sel_l4_s0$932  == 3'h5;
+  assign \$3014  = sel_l4_s0[10] & \$3013 ;
+  assign \$3015  = \sel_l4_s0$932  == 3'h5;
+  assign \$3016  = sel_l4_s0[10] & \$3015 ;
+  assign \$3017  = \sel_l4_s0$932  == 3'h5;
+  assign \$3018  = sel_l4_s0[10] & \$3017 ;
+  assign \$3019  = \sel_l4_s0$932  == 3'h5;
+  assign \$3020  = sel_l4_s0[10] & \$3019 ;
+  assign \$3021  = \sel_l4_s0$932  == 3'h5;
+  assign \$3022  = sel_l4_s0[10] & \$3021 ;
+  assign \$3023  = \sel_l4_s0$948  & { \$3022 , \$3020 , \$3018 , \$3016 , \$3014 , \$3012 , \$3010 , \$3008  };
+  assign \$3024  = \$3006  | \$3023 ;
+  assign \$3025  = \sel_l4_s0$933  == 3'h5;
+  assign \$3026  = sel_l4_s0[11] & \$3025 ;
+  assign \$3027  = \sel_l4_s0$933  == 3'h5;
+  assign \$3028  = sel_l4_s0[11] & \$3027 ;
+  assign \$3029  = \sel_l4_s0$933  == 3'h5;
+  assign \$3030  = sel_l4_s0[11] & \$3029 ;
+  assign \$3031  = \sel_l4_s0$933  == 3'h5;
+  assign \$3032  = sel_l4_s0[11] & \$3031 ;
+  assign \$3033  = \sel_l4_s0$933  == 3'h5;
+  assign \$3034  = sel_l4_s0[11] & \$3033 ;
+  assign \$3035  = \sel_l4_s0$933  == 3'h5;
+  assign \$3036  = sel_l4_s0[11] & \$3035 ;
+  assign \$3037  = \sel_l4_s0$933  == 3'h5;
+  assign \$3038  = sel_l4_s0[11] & \$3037 ;
+  assign \$3039  = \sel_l4_s0$933  == 3'h5;
+  assign \$3040  = sel_l4_s0[11] & \$3039 ;
+  assign \$3041  = \sel_l4_s0$949  & { \$3040 , \$3038 , \$3036 , \$3034 , \$3032 , \$3030 , \$3028 , \$3026  };
+  assign \$3042  = \sel_l4_s0$934  == 3'h5;
+  assign \$3043  = sel_l4_s0[12] & \$3042 ;
+  assign \$3044  = \sel_l4_s0$934  == 3'h5;
+  assign \$3045  = sel_l4_s0[12] & \$3044 ;
+  assign \$3046  = \sel_l4_s0$934  == 3'h5;
+  assign \$3047  = sel_l4_s0[12] & \$3046 ;
+  assign \$3048  = \sel_l4_s0$934  == 3'h5;
+  assign \$3049  = sel_l4_s0[12] & \$3048 ;
+  assign \$3050  = \sel_l4_s0$934  == 3'h5;
+  assign \$3051  = sel_l4_s0[12] & \$3050 ;
+  assign \$3052  = \sel_l4_s0$934  == 3'h5;
+  assign \$3053  = sel_l4_s0[12] & \$3052 ;
+  assign \$3054  = \sel_l4_s0$934  == 3'h5;
+  assign \$3055  = sel_l4_s0[12] & \$3054 ;
+  assign \$3056  = \sel_l4_s0$934  == 3'h5;
+  assign \$3057  = sel_l4_s0[12] & \$3056 ;
+  assign \$3058  = \sel_l4_s0$950  & { \$3057 , \$3055 , \$3053 , \$3051 , \$3049 , \$3047 , \$3045 , \$3043  };
+  assign \$3059  = \$3041  | \$3058 ;
+  assign \$3060  = \$3024  | \$3059 ;
+  assign \$3061  = \$2989  | \$3060 ;
+  assign \$3062  = \sel_l4_s0$935  == 3'h5;
+  assign \$3063  = sel_l4_s0[13] & \$3062 ;
+  assign \$3064  = \sel_l4_s0$935  == 3'h5;
+  assign \$3065  = sel_l4_s0[13] & \$3064 ;
+  assign \$3066  = \sel_l4_s0$935  == 3'h5;
+  assign \$3067  = sel_l4_s0[13] & \$3066 ;
+  assign \$3068  = \sel_l4_s0$935  == 3'h5;
+  assign \$3069  = sel_l4_s0[13] & \$3068 ;
+  assign \$3070  = \sel_l4_s0$935  == 3'h5;
+  assign \$3071  = sel_l4_s0[13] & \$3070 ;
+  assign \$3072  = \sel_l4_s0$935  == 3'h5;
+  assign \$3073  = sel_l4_s0[13] & \$3072 ;
+  assign \$3074  = \sel_l4_s0$935  == 3'h5;
+  assign \$3075  = sel_l4_s0[13] & \$3074 ;
+  assign \$3076  = \sel_l4_s0$935  == 3'h5;
+  assign \$3077  = sel_l4_s0[13] & \$3076 ;
+  assign \$3078  = \sel_l4_s0$951  & { \$3077 , \$3075 , \$3073 , \$3071 , \$3069 , \$3067 , \$3065 , \$3063  };
+  assign \$3079  = \$3061  | \$3078 ;
+  assign \$3080  = \sel_l4_s0$928  == 3'h6;
+  assign \$3081  = sel_l4_s0[6] & \$3080 ;
+  assign \$3082  = \sel_l4_s0$928  == 3'h6;
+  assign \$3083  = sel_l4_s0[6] & \$3082 ;
+  assign \$3084  = \sel_l4_s0$928  == 3'h6;
+  assign \$3085  = sel_l4_s0[6] & \$3084 ;
+  assign \$3086  = \sel_l4_s0$928  == 3'h6;
+  assign \$3087  = sel_l4_s0[6] & \$3086 ;
+  assign \$3088  = \sel_l4_s0$928  == 3'h6;
+  assign \$3089  = sel_l4_s0[6] & \$3088 ;
+  assign \$3090  = \sel_l4_s0$928  == 3'h6;
+  assign \$3091  = sel_l4_s0[6] & \$3090 ;
+  assign \$3092  = \sel_l4_s0$928  == 3'h6;
+  assign \$3093  = sel_l4_s0[6] & \$3092 ;
+  assign \$3094  = \sel_l4_s0$928  == 3'h6;
+  assign \$3095  = sel_l4_s0[6] & \$3094 ;
+  assign \$3096  = \sel_l4_s0$944  & { \$3095 , \$3093 , \$3091 , \$3089 , \$3087 , \$3085 , \$3083 , \$3081  };
+  assign \$3097  = \sel_l4_s0$929  == 3'h6;
+  assign \$3098  = sel_l4_s0[7] & \$3097 ;
+  assign \$3099  = \sel_l4_s0$929  == 3'h6;
+  assign \$3100  = sel_l4_s0[7] & \$3099 ;
+  assign \$3101  = \sel_l4_s0$929  == 3'h6;
+  assign \$3102  = sel_l4_s0[7] & \$3101 ;
+  assign \$3103  = \sel_l4_s0$929  == 3'h6;
+  assign \$3104  = sel_l4_s0[7] & \$3103 ;
+  assign \$3105  = \sel_l4_s0$929  == 3'h6;
+  assign \$3106  = sel_l4_s0[7] & \$3105 ;
+  assign \$3107  = \sel_l4_s0$929  == 3'h6;
+  assign \$3108  = sel_l4_s0[7] & \$3107 ;
+  assign \$3109  = \sel_l4_s0$929  == 3'h6;
+  assign \$3110  = sel_l4_s0[7] & \$3109 ;
+  assign \$3111  = \sel_l4_s0$929  == 3'h6;
+  assign \$3112  = sel_l4_s0[7] & \$3111 ;
+  assign \$3113  = \sel_l4_s0$945  & { \$3112 , \$3110 , \$3108 , \$3106 , \$3104 , \$3102 , \$3100 , \$3098  };
+  assign \$3114  = \$3096  | \$3113 ;
+  assign \$3115  = \sel_l4_s0$930  == 3'h6;
+  assign \$3116  = sel_l4_s0[8] & \$3115 ;
+  assign \$3117  = \sel_l4_s0$930  == 3'h6;
+  assign \$3118  = sel_l4_s0[8] & \$3117 ;
+  assign \$3119  = \sel_l4_s0$930  == 3'h6;
+  assign \$3120  = sel_l4_s0[8] & \$3119 ;
+  assign \$3121  = \sel_l4_s0$930  == 3'h6;
+  assign \$3122  = sel_l4_s0[8] & \$3121 ;
+  assign \$3123  = \sel_l4_s0$930  == 3'h6;
+  assign \$3124  = sel_l4_s0[8] & \$3123 ;
+  assign \$3125  = \sel_l4_s0$930  == 3'h6;
+  assign \$3126  = sel_l4_s0[8] & \$3125 ;
+  assign \$3127  = \sel_l4_s0$930  == 3'h6;
+  assign \$3128  = sel_l4_s0[8] & \$3127 ;
+  assign \$3129  = \sel_l4_s0$930  == 3'h6;
+  assign \$3130  = sel_l4_s0[8] & \$3129 ;
+  assign \$3131  = \sel_l4_s0$946  & { \$3130 , \$3128 , \$3126 , \$3124 , \$3122 , \$3120 , \$3118 , \$3116  };
+  assign \$3132  = \sel_l4_s0$931  == 3'h6;
+  assign \$3133  = sel_l4_s0[9] & \$3132 ;
+  assign \$3134  = \sel_l4_s0$931  == 3'h6;
+  assign \$3135  = sel_l4_s0[9] & \$3134 ;
+  assign \$3136  = \sel_l4_s0$931  == 3'h6;
+  assign \$3137  = sel_l4_s0[9] & \$3136 ;
+  assign \$3138  = \sel_l4_s0$931  == 3'h6;
+  assign \$3139  = sel_l4_s0[9] & \$3138 ;
+  assign \$3140  = \sel_l4_s0$931  == 3'h6;
+  assign \$3141  = sel_l4_s0[9] & \$3140 ;
+  assign \$3142  = \sel_l4_s0$931  == 3'h6;
+  assign \$3143  = sel_l4_s0[9] & \$3142 ;
+  assign \$3144  = \sel_l4_s0$931  == 3'h6;
+  assign \$3145  = sel_l4_s0[9] & \$3144 ;
+  assign \$3146  = \sel_l4_s0$931  == 3'h6;
+  assign \$3147  = sel_l4_s0[9] & \$3146 ;
+  assign \$3148  = \sel_l4_s0$947  & { \$3147 , \$3145 , \$3143 , \$3141 , \$3139 , \$3137 , \$3135 , \$3133  };
+  assign \$3149  = \$3131  | \$3148 ;
+  assign \$3150  = \$3114  | \$3149 ;
+  assign \$3151  = \sel_l4_s0$932  == 3'h6;
+  assign \$3152  = sel_l4_s0[10] & \$3151 ;
+  assign \$3153  = \sel_l4_s0$932  == 3'h6;
+  assign \$3154  = sel_l4_s0[10] & \$3153 ;
+  assign \$3155  = \sel_l4_s0$932  == 3'h6;
+  assign \$3156  = sel_l4_s0[10] & \$3155 ;
+  assign \$3157  = \sel_l4_s0$932  == 3'h6;
+  assign \$3158  = sel_l4_s0[10] & \$3157 ;
+  assign \$3159  = \sel_l4_s0$932  == 3'h6;
+  assign \$3160  = sel_l4_s0[10] & \$3159 ;
+  assign \$3161  = \sel_l4_s0$932  == 3'h6;
+  assign \$3162  = sel_l4_s0[10] & \$3161 ;
+  assign \$3163  = \sel_l4_s0$932  == 3'h6;
+  assign \$3164  = sel_l4_s0[10] & \$3163 ;
+  assign \$3165  = \sel_l4_s0$932  == 3'h6;
+  assign \$3166  = sel_l4_s0[10] & \$3165 ;
+  assign \$3167  = \sel_l4_s0$948  & { \$3166 , \$3164 , \$3162 , \$3160 , \$3158 , \$3156 , \$3154 , \$3152  };
+  assign \$3168  = \sel_l4_s0$933  == 3'h6;
+  assign \$3169  = sel_l4_s0[11] & \$3168 ;
+  assign \$3170  = \sel_l4_s0$933  == 3'h6;
+  assign \$3171  = sel_l4_s0[11] & \$3170 ;
+  assign \$3172  = \sel_l4_s0$933  == 3'h6;
+  assign \$3173  = sel_l4_s0[11] & \$3172 ;
+  assign \$3174  = \sel_l4_s0$933  == 3'h6;
+  assign \$3175  = sel_l4_s0[11] & \$3174 ;
+  assign \$3176  = \sel_l4_s0$933  == 3'h6;
+  assign \$3177  = sel_l4_s0[11] & \$3176 ;
+  assign \$3178  = \sel_l4_s0$933  == 3'h6;
+  assign \$3179  = sel_l4_s0[11] & \$3178 ;
+  assign \$3180  = \sel_l4_s0$933  == 3'h6;
+  assign \$3181  = sel_l4_s0[11] & \$3180 ;
+  assign \$3182  = \sel_l4_s0$933  == 3'h6;
+  assign \$3183  = sel_l4_s0[11] & \$3182 ;
+  assign \$3184  = \sel_l4_s0$949  & { \$3183 , \$3181 , \$3179 , \$3177 , \$3175 , \$3173 , \$3171 , \$3169  };
+  assign \$3185  = \$3167  | \$3184 ;
+  assign \$3186  = \sel_l4_s0$934  == 3'h6;
+  assign \$3187  = sel_l4_s0[12] & \$3186 ;
+  assign \$3188  = \sel_l4_s0$934  == 3'h6;
+  assign \$3189  = sel_l4_s0[12] & \$3188 ;
+  assign \$3190  = \sel_l4_s0$934  == 3'h6;
+  assign \$3191  = sel_l4_s0[12] & \$3190 ;
+  assign \$3192  = \sel_l4_s0$934  == 3'h6;
+  assign \$3193  = sel_l4_s0[12] & \$3192 ;
+  assign \$3194  = \sel_l4_s0$934  == 3'h6;
+  assign \$3195  = sel_l4_s0[12] & \$3194 ;
+  assign \$3196  = \sel_l4_s0$934  == 3'h6;
+  assign \$3197  = sel_l4_s0[12] & \$3196 ;
+  assign \$3198  = \sel_l4_s0$934  == 3'h6;
+  assign \$3199  = sel_l4_s0[12] & \$3198 ;
+  assign \$3200  = \sel_l4_s0$934  == 3'h6;
+  assign \$3201  = sel_l4_s0[12] & \$3200 ;
+  assign \$3202  = \sel_l4_s0$950  & { \$3201 , \$3199 , \$3197 , \$3195 , \$3193 , \$3191 , \$3189 , \$3187  };
+  assign \$3203  = \sel_l4_s0$935  == 3'h6;
+  assign \$3204  = sel_l4_s0[13] & \$3203 ;
+  assign \$3205  = \sel_l4_s0$935  == 3'h6;
+  assign \$3206  = sel_l4_s0[13] & \$3205 ;
+  assign \$3207  = \sel_l4_s0$935  == 3'h6;
+  assign \$3208  = sel_l4_s0[13] & \$3207 ;
+  assign \$3209  = \sel_l4_s0$935  == 3'h6;
+  assign \$3210  = sel_l4_s0[13] & \$3209 ;
+  assign \$3211  = \sel_l4_s0$935  == 3'h6;
+  assign \$3212  = sel_l4_s0[13] & \$3211 ;
+  assign \$3213  = \sel_l4_s0$935  == 3'h6;
+  assign \$3214  = sel_l4_s0[13] & \$3213 ;
+  assign \$3215  = \sel_l4_s0$935  == 3'h6;
+  assign \$3216  = sel_l4_s0[13] & \$3215 ;
+  assign \$3217  = \sel_l4_s0$935  == 3'h6;
+  assign \$3218  = sel_l4_s0[13] & \$3217 ;
+  assign \$3219  = \sel_l4_s0$951  & { \$3218 , \$3216 , \$3214 , \$3212 , \$3210 , \$3208 , \$3206 , \$3204  };
+  assign \$3220  = \$3202  | \$3219 ;
+  assign \$3221  = \$3185  | \$3220 ;
+  assign \$3222  = \$3150  | \$3221 ;
+  assign \$3223  = \sel_l4_s0$936  == 3'h6;
+  assign \$3224  = sel_l4_s0[14] & \$3223 ;
+  assign \$3225  = \sel_l4_s0$936  == 3'h6;
+  assign \$3226  = sel_l4_s0[14] & \$3225 ;
+  assign \$3227  = \sel_l4_s0$936  == 3'h6;
+  assign \$3228  = sel_l4_s0[14] & \$3227 ;
+  assign \$3229  = \sel_l4_s0$936  == 3'h6;
+  assign \$3230  = sel_l4_s0[14] & \$3229 ;
+  assign \$3231  = \sel_l4_s0$936  == 3'h6;
+  assign \$3232  = sel_l4_s0[14] & \$3231 ;
+  assign \$3233  = \sel_l4_s0$936  == 3'h6;
+  assign \$3234  = sel_l4_s0[14] & \$3233 ;
+  assign \$3235  = \sel_l4_s0$936  == 3'h6;
+  assign \$3236  = sel_l4_s0[14] & \$3235 ;
+  assign \$3237  = \sel_l4_s0$936  == 3'h6;
+  assign \$3238  = sel_l4_s0[14] & \$3237 ;
+  assign \$3239  = \sel_l4_s0$952  & { \$3238 , \$3236 , \$3234 , \$3232 , \$3230 , \$3228 , \$3226 , \$3224  };
+  assign \$3240  = \$3222  | \$3239 ;
+  assign \$3241  = \sel_l4_s0$929  == 3'h7;
+  assign \$3242  = sel_l4_s0[7] & \$3241 ;
+  assign \$3243  = \sel_l4_s0$929  == 3'h7;
+  assign \$3244  = sel_l4_s0[7] & \$3243 ;
+  assign \$3245  = \sel_l4_s0$929  == 3'h7;
+  assign \$3246  = sel_l4_s0[7] & \$3245 ;
+  assign \$3247  = \sel_l4_s0$929  == 3'h7;
+  assign \$3248  = sel_l4_s0[7] & \$3247 ;
+  assign \$3249  = \sel_l4_s0$929  == 3'h7;
+  assign \$3250  = sel_l4_s0[7] & \$3249 ;
+  assign \$3251  = \sel_l4_s0$929  == 3'h7;
+  assign \$3252  = sel_l4_s0[7] & \$3251 ;
+  assign \$3253  = \sel_l4_s0$929  == 3'h7;
+  assign \$3254  = sel_l4_s0[7] & \$3253 ;
+  assign \$3255  = \sel_l4_s0$929  == 3'h7;
+  assign \$3256  = sel_l4_s0[7] & \$3255 ;
+  assign \$3257  = \sel_l4_s0$945  & { \$3256 , \$3254 , \$3252 , \$3250 , \$3248 , \$3246 , \$3244 , \$3242  };
+  assign \$3258  = \sel_l4_s0$930  == 3'h7;
+  assign \$3259  = sel_l4_s0[8] & \$3258 ;
+  assign \$3260  = \sel_l4_s0$930  == 3'h7;
+  assign \$3261  = sel_l4_s0[8] & \$3260 ;
+  assign \$3262  = \sel_l4_s0$930  == 3'h7;
+  assign \$3263  = sel_l4_s0[8] & \$3262 ;
+  assign \$3264  = \sel_l4_s0$930  == 3'h7;
+  assign \$3265  = sel_l4_s0[8] & \$3264 ;
+  assign \$3266  = \sel_l4_s0$930  == 3'h7;
+  assign \$3267  = sel_l4_s0[8] & \$3266 ;
+  assign \$3268  = \sel_l4_s0$930  == 3'h7;
+  assign \$3269  = sel_l4_s0[8] & \$3268 ;
+  assign \$3270  = \sel_l4_s0$930  == 3'h7;
+  assign \$3271  = sel_l4_s0[8] & \$3270 ;
+  assign \$3272  = \sel_l4_s0$930  == 3'h7;
+  assign \$3273  = sel_l4_s0[8] & \$3272 ;
+  assign \$3274  = \sel_l4_s0$946  & { \$3273 , \$3271 , \$3269 , \$3267 , \$3265 , \$3263 , \$3261 , \$3259  };
+  assign \$3275  = \$3257  | \$3274 ;
+  assign \$3276  = \sel_l4_s0$931  == 3'h7;
+  assign \$3277  = sel_l4_s0[9] & \$3276 ;
+  assign \$3278  = \sel_l4_s0$931  == 3'h7;
+  assign \$3279  = sel_l4_s0[9] & \$3278 ;
+  assign \$3280  = \sel_l4_s0$931  == 3'h7;
+  assign \$3281  = sel_l4_s0[9] & \$3280 ;
+  assign \$3282  = \sel_l4_s0$931  == 3'h7;
+  assign \$3283  = sel_l4_s0[9] & \$3282 ;
+  assign \$3284  = \sel_l4_s0$931  == 3'h7;
+  assign \$3285  = sel_l4_s0[9] & \$3284 ;
+  assign \$3286  = \sel_l4_s0$931  == 3'h7;
+  assign \$3287  = sel_l4_s0[9] & \$3286 ;
+  assign \$3288  = \sel_l4_s0$931  == 3'h7;
+  assign \$3289  = sel_l4_s0[9] & \$3288 ;
+  assign \$3290  = \sel_l4_s0$931  == 3'h7;
+  assign \$3291  = sel_l4_s0[9] & \$3290 ;
+  assign \$3292  = \sel_l4_s0$947  & { \$3291 , \$3289 , \$3287 , \$3285 , \$3283 , \$3281 , \$3279 , \$3277  };
+  assign \$3293  = \sel_l4_s0$932  == 3'h7;
+  assign \$3294  = sel_l4_s0[10] & \$3293 ;
+  assign \$3295  = \sel_l4_s0$932  == 3'h7;
+  assign \$3296  = sel_l4_s0[10] & \$3295 ;
+  assign \$3297  = \sel_l4_s0$932  == 3'h7;
+  assign \$3298  = sel_l4_s0[10] & \$3297 ;
+  assign \$3299  = \sel_l4_s0$932  == 3'h7;
+  assign \$3300  = sel_l4_s0[10] & \$3299 ;
+  assign \$3301  = \sel_l4_s0$932  == 3'h7;
+  assign \$3302  = sel_l4_s0[10] & \$3301 ;
+  assign \$3303  = \sel_l4_s0$932  == 3'h7;
+  assign \$3304  = sel_l4_s0[10] & \$3303 ;
+  assign \$3305  = \sel_l4_s0$932  == 3'h7;
+  assign \$3306  = sel_l4_s0[10] & \$3305 ;
+  assign \$3307  = \sel_l4_s0$932  == 3'h7;
+  assign \$3308  = sel_l4_s0[10] & \$3307 ;
+  assign \$3309  = \sel_l4_s0$948  & { \$3308 , \$3306 , \$3304 , \$3302 , \$3300 , \$3298 , \$3296 , \$3294  };
+  assign \$3310  = \$3292  | \$3309 ;
+  assign \$3311  = \$3275  | \$3310 ;
+  assign \$3312  = \sel_l4_s0$933  == 3'h7;
+  assign \$3313  = sel_l4_s0[11] & \$3312 ;
+  assign \$3314  = \sel_l4_s0$933  == 3'h7;
+  assign \$3315  = sel_l4_s0[11] & \$3314 ;
+  assign \$3316  = \sel_l4_s0$933  == 3'h7;
+  assign \$3317  = sel_l4_s0[11] & \$3316 ;
+  assign \$3318  = \sel_l4_s0$933  == 3'h7;
+  assign \$3319  = sel_l4_s0[11] & \$3318 ;
+  assign \$3320  = \sel_l4_s0$933  == 3'h7;
+  assign \$3321  = sel_l4_s0[11] & \$3320 ;
+  assign \$3322  = \sel_l4_s0$933  == 3'h7;
+  assign \$3323  = sel_l4_s0[11] & \$3322 ;
+  assign \$3324  = \sel_l4_s0$933  == 3'h7;
+  assign \$3325  = sel_l4_s0[11] & \$3324 ;
+  assign \$3326  = \sel_l4_s0$933  == 3'h7;
+  assign \$3327  = sel_l4_s0[11] & \$3326 ;
+  assign \$3328  = \sel_l4_s0$949  & { \$3327 , \$3325 , \$3323 , \$3321 , \$3319 , \$3317 , \$3315 , \$3313  };
+  assign \$3329  = \sel_l4_s0$934  == 3'h7;
+  assign \$3330  = sel_l4_s0[12] & \$3329 ;
+  assign \$3331  = \sel_l4_s0$934  == 3'h7;
+  assign \$3332  = sel_l4_s0[12] & \$3331 ;
+  assign \$3333  = \sel_l4_s0$934  == 3'h7;
+  assign \$3334  = sel_l4_s0[12] & \$3333 ;
+  assign \$3335  = \sel_l4_s0$934  == 3'h7;
+  assign \$3336  = sel_l4_s0[12] & \$3335 ;
+  assign \$3337  = \sel_l4_s0$934  == 3'h7;
+  assign \$3338  = sel_l4_s0[12] & \$3337 ;
+  assign \$3339  = \sel_l4_s0$934  == 3'h7;
+  assign \$3340  = sel_l4_s0[12] & \$3339 ;
+  assign \$3341  = \sel_l4_s0$934  == 3'h7;
+  assign \$3342  = sel_l4_s0[12] & \$3341 ;
+  assign \$3343  = \sel_l4_s0$934  == 3'h7;
+  assign \$3344  = sel_l4_s0[12] & \$3343 ;
+  assign \$3345  = \sel_l4_s0$950  & { \$3344 , \$3342 , \$3340 , \$3338 , \$3336 , \$3334 , \$3332 , \$3330  };
+  assign \$3346  = \$3328  | \$3345 ;
+  assign \$3347  = \sel_l4_s0$935  == 3'h7;
+  assign \$3348  = sel_l4_s0[13] & \$3347 ;
+  assign \$3349  = \sel_l4_s0$935  == 3'h7;
+  assign \$3350  = sel_l4_s0[13] & \$3349 ;
+  assign \$3351  = \sel_l4_s0$935  == 3'h7;
+  assign \$3352  = sel_l4_s0[13] & \$3351 ;
+  assign \$3353  = \sel_l4_s0$935  == 3'h7;
+  assign \$3354  = sel_l4_s0[13] & \$3353 ;
+  assign \$3355  = \sel_l4_s0$935  == 3'h7;
+  assign \$3356  = sel_l4_s0[13] & \$3355 ;
+  assign \$3357  = \sel_l4_s0$935  == 3'h7;
+  assign \$3358  = sel_l4_s0[13] & \$3357 ;
+  assign \$3359  = \sel_l4_s0$935  == 3'h7;
+  assign \$3360  = sel_l4_s0[13] & \$3359 ;
+  assign \$3361  = \sel_l4_s0$935  == 3'h7;
+  assign \$3362  = sel_l4_s0[13] & \$3361 ;
+  assign \$3363  = \sel_l4_s0$951  & { \$3362 , \$3360 , \$3358 , \$3356 , \$3354 , \$3352 , \$3350 , \$3348  };
+  assign \$3364  = \sel_l4_s0$936  == 3'h7;
+  assign \$3365  = sel_l4_s0[14] & \$3364 ;
+  assign \$3366  = \sel_l4_s0$936  == 3'h7;
+  assign \$3367  = sel_l4_s0[14] & \$3366 ;
+  assign \$3368  = \sel_l4_s0$936  == 3'h7;
+  assign \$3369  = sel_l4_s0[14] & \$3368 ;
+  assign \$3370  = \sel_l4_s0$936  == 3'h7;
+  assign \$3371  = sel_l4_s0[14] & \$3370 ;
+  assign \$3372  = \sel_l4_s0$936  == 3'h7;
+  assign \$3373  = sel_l4_s0[14] & \$3372 ;
+  assign \$3374  = \sel_l4_s0$936  == 3'h7;
+  assign \$3375  = sel_l4_s0[14] & \$3374 ;
+  assign \$3376  = \sel_l4_s0$936  == 3'h7;
+  assign \$3377  = sel_l4_s0[14] & \$3376 ;
+  assign \$3378  = \sel_l4_s0$936  == 3'h7;
+  assign \$3379  = sel_l4_s0[14] & \$3378 ;
+  assign \$3380  = \sel_l4_s0$952  & { \$3379 , \$3377 , \$3375 , \$3373 , \$3371 , \$3369 , \$3367 , \$3365  };
+  assign \$3381  = \$3363  | \$3380 ;
+  assign \$3382  = \$3346  | \$3381 ;
+  assign \$3383  = \$3311  | \$3382 ;
+  assign \$3384  = \sel_l4_s0$937  == 3'h7;
+  assign \$3385  = sel_l4_s0[15] & \$3384 ;
+  assign \$3386  = \sel_l4_s0$937  == 3'h7;
+  assign \$3387  = sel_l4_s0[15] & \$3386 ;
+  assign \$3388  = \sel_l4_s0$937  == 3'h7;
+  assign \$3389  = sel_l4_s0[15] & \$3388 ;
+  assign \$3390  = \sel_l4_s0$937  == 3'h7;
+  assign \$3391  = sel_l4_s0[15] & \$3390 ;
+  assign \$3392  = \sel_l4_s0$937  == 3'h7;
+  assign \$3393  = sel_l4_s0[15] & \$3392 ;
+  assign \$3394  = \sel_l4_s0$937  == 3'h7;
+  assign \$3395  = sel_l4_s0[15] & \$3394 ;
+  assign \$3396  = \sel_l4_s0$937  == 3'h7;
+  assign \$3397  = sel_l4_s0[15] & \$3396 ;
+  assign \$3398  = \sel_l4_s0$937  == 3'h7;
+  assign \$3399  = sel_l4_s0[15] & \$3398 ;
+  assign \$3400  = \sel_l4_s0$953  & { \$3399 , \$3397 , \$3395 , \$3393 , \$3391 , \$3389 , \$3387 , \$3385  };
+  assign \$3401  = \$3383  | \$3400 ;
+  assign \$3402  = ! \sel_l4_s0$922 ;
+  assign \$3403  = sel_l4_s0[0] & \$3402 ;
+  assign \$3404  = ! \sel_l4_s0$922 ;
+  assign \$3405  = sel_l4_s0[0] & \$3404 ;
+  assign \$3406  = ! \sel_l4_s0$922 ;
+  assign \$3407  = sel_l4_s0[0] & \$3406 ;
+  assign \$3408  = ! \sel_l4_s0$922 ;
+  assign \$3409  = sel_l4_s0[0] & \$3408 ;
+  assign \$3411  = ! \sel_l4_s0$923 ;
+  assign \$3412  = sel_l4_s0[1] & \$3411 ;
+  assign \$3413  = ! \sel_l4_s0$923 ;
+  assign \$3414  = sel_l4_s0[1] & \$3413 ;
+  assign \$3415  = ! \sel_l4_s0$923 ;
+  assign \$3416  = sel_l4_s0[1] & \$3415 ;
+  assign \$3417  = ! \sel_l4_s0$923 ;
+  assign \$3418  = sel_l4_s0[1] & \$3417 ;
+  assign \$3421  = ! \sel_l4_s0$924 ;
+  assign \$3422  = sel_l4_s0[2] & \$3421 ;
+  assign \$3423  = ! \sel_l4_s0$924 ;
+  assign \$3424  = sel_l4_s0[2] & \$3423 ;
+  assign \$3425  = ! \sel_l4_s0$924 ;
+  assign \$3426  = sel_l4_s0[2] & \$3425 ;
+  assign \$3427  = ! \sel_l4_s0$924 ;
+  assign \$3428  = sel_l4_s0[2] & \$3427 ;
+  assign \$3430  = ! \sel_l4_s0$925 ;
+  assign \$3431  = sel_l4_s0[3] & \$3430 ;
+  assign \$3432  = ! \sel_l4_s0$925 ;
+  assign \$3433  = sel_l4_s0[3] & \$3432 ;
+  assign \$3434  = ! \sel_l4_s0$925 ;
+  assign \$3435  = sel_l4_s0[3] & \$3434 ;
+  assign \$3436  = ! \sel_l4_s0$925 ;
+  assign \$3437  = sel_l4_s0[3] & \$3436 ;
+  assign \$3439  = \$3429  | \$3438 ;
+  assign \$3440  = \$3420  | \$3439 ;
+  assign \$3441  = ! \sel_l4_s0$926 ;
+  assign \$3442  = sel_l4_s0[4] & \$3441 ;
+  assign \$3443  = ! \sel_l4_s0$926 ;
+  assign \$3444  = sel_l4_s0[4] & \$3443 ;
+  assign \$3445  = ! \sel_l4_s0$926 ;
+  assign \$3446  = sel_l4_s0[4] & \$3445 ;
+  assign \$3447  = ! \sel_l4_s0$926 ;
+  assign \$3448  = sel_l4_s0[4] & \$3447 ;
+  assign \$3450  = ! \sel_l4_s0$927 ;
+  assign \$3451  = sel_l4_s0[5] & \$3450 ;
+  assign \$3452  = ! \sel_l4_s0$927 ;
+  assign \$3453  = sel_l4_s0[5] & \$3452 ;
+  assign \$3454  = ! \sel_l4_s0$927 ;
+  assign \$3455  = sel_l4_s0[5] & \$3454 ;
+  assign \$3456  = ! \sel_l4_s0$927 ;
+  assign \$3457  = sel_l4_s0[5] & \$3456 ;
+  assign \$3459  = \$3449  | \$3458 ;
+  assign \$3460  = ! \sel_l4_s0$928 ;
+  assign \$3461  = sel_l4_s0[6] & \$3460 ;
+  assign \$3462  = ! \sel_l4_s0$928 ;
+  assign \$3463  = sel_l4_s0[6] & \$3462 ;
+  assign \$3464  = ! \sel_l4_s0$928 ;
+  assign \$3465  = sel_l4_s0[6] & \$3464 ;
+  assign \$3466  = ! \sel_l4_s0$928 ;
+  assign \$3467  = sel_l4_s0[6] & \$3466 ;
+  assign \$3469  = ! \sel_l4_s0$929 ;
+  assign \$3470  = sel_l4_s0[7] & \$3469 ;
+  assign \$3471  = ! \sel_l4_s0$929 ;
+  assign \$3472  = sel_l4_s0[7] & \$3471 ;
+  assign \$3473  = ! \sel_l4_s0$929 ;
+  assign \$3474  = sel_l4_s0[7] & \$3473 ;
+  assign \$3475  = ! \sel_l4_s0$929 ;
+  assign \$3476  = sel_l4_s0[7] & \$3475 ;
+  assign \$3478  = \$3468  | \$3477 ;
+  assign \$3479  = \$3459  | \$3478 ;
+  assign \$3480  = \$3440  | \$3479 ;
+  assign \$3481  = ! \sel_l4_s0$930 ;
+  assign \$3482  = sel_l4_s0[8] & \$3481 ;
+  assign \$3483  = ! \sel_l4_s0$930 ;
+  assign \$3484  = sel_l4_s0[8] & \$3483 ;
+  assign \$3485  = ! \sel_l4_s0$930 ;
+  assign \$3486  = sel_l4_s0[8] & \$3485 ;
+  assign \$3487  = ! \sel_l4_s0$930 ;
+  assign \$3488  = sel_l4_s0[8] & \$3487 ;
+  assign \$3490  = \$3480  | \$3489 ;
+  assign \$3491  = \sel_l4_s0$923  == 1'h1;
+  assign \$3492  = sel_l4_s0[1] & \$3491 ;
+  assign \$3493  = \sel_l4_s0$923  == 1'h1;
+  assign \$3494  = sel_l4_s0[1] & \$3493 ;
+  assign \$3495  = \sel_l4_s0$923  == 1'h1;
+  assign \$3496  = sel_l4_s0[1] & \$3495 ;
+  assign \$3497  = \sel_l4_s0$923  == 1'h1;
+  assign \$3498  = sel_l4_s0[1] & \$3497 ;
+  assign \$3500  = \sel_l4_s0$924  == 1'h1;
+  assign \$3501  = sel_l4_s0[2] & \$3500 ;
+  assign \$3502  = \sel_l4_s0$924  == 1'h1;
+  assign \$3503  = sel_l4_s0[2] & \$3502 ;
+  assign \$3504  = \sel_l4_s0$924  == 1'h1;
+  assign \$3505  = sel_l4_s0[2] & \$3504 ;
+  assign \$3506  = \sel_l4_s0$924  == 1'h1;
+  assign \$3507  = sel_l4_s0[2] & \$3506 ;
+  assign \$3509  = \$3499  | \$3508 ;
+  assign \$3510  = \sel_l4_s0$925  == 1'h1;
+  assign \$3511  = sel_l4_s0[3] & \$3510 ;
+  assign \$3512  = \sel_l4_s0$925  == 1'h1;
+  assign \$3513  = sel_l4_s0[3] & \$3512 ;
+  assign \$3514  = \sel_l4_s0$925  == 1'h1;
+  assign \$3515  = sel_l4_s0[3] & \$3514 ;
+  assign \$3516  = \sel_l4_s0$925  == 1'h1;
+  assign \$3517  = sel_l4_s0[3] & \$3516 ;
+  assign \$3519  = \sel_l4_s0$926  == 1'h1;
+  assign \$3520  = sel_l4_s0[4] & \$3519 ;
+  assign \$3521  = \sel_l4_s0$926  == 1'h1;
+  assign \$3522  = sel_l4_s0[4] & \$3521 ;
+  assign \$3523  = \sel_l4_s0$926  == 1'h1;
+  assign \$3524  = sel_l4_s0[4] & \$3523 ;
+  assign \$3525  = \sel_l4_s0$926  == 1'h1;
+  assign \$3526  = sel_l4_s0[4] & \$3525 ;
+  assign \$3528  = \$3518  | \$3527 ;
+  assign \$3529  = \$3509  | \$3528 ;
+  assign \$3530  = \sel_l4_s0$927  == 1'h1;
+  assign \$3531  = sel_l4_s0[5] & \$3530 ;
+  assign \$3532  = \sel_l4_s0$927  == 1'h1;
+  assign \$3533  = sel_l4_s0[5] & \$3532 ;
+  assign \$3534  = \sel_l4_s0$927  == 1'h1;
+  assign \$3535  = sel_l4_s0[5] & \$3534 ;
+  assign \$3536  = \sel_l4_s0$927  == 1'h1;
+  assign \$3537  = sel_l4_s0[5] & \$3536 ;
+  assign \$3539  = \sel_l4_s0$928  == 1'h1;
+  assign \$3540  = sel_l4_s0[6] & \$3539 ;
+  assign \$3541  = \sel_l4_s0$928  == 1'h1;
+  assign \$3542  = sel_l4_s0[6] & \$3541 ;
+  assign \$3543  = \sel_l4_s0$928  == 1'h1;
+  assign \$3544  = sel_l4_s0[6] & \$3543 ;
+  assign \$3545  = \sel_l4_s0$928  == 1'h1;
+  assign \$3546  = sel_l4_s0[6] & \$3545 ;
+  assign \$3548  = \$3538  | \$3547 ;
+  assign \$3549  = \sel_l4_s0$929  == 1'h1;
+  assign \$3550  = sel_l4_s0[7] & \$3549 ;
+  assign \$3551  = \sel_l4_s0$929  == 1'h1;
+  assign \$3552  = sel_l4_s0[7] & \$3551 ;
+  assign \$3553  = \sel_l4_s0$929  == 1'h1;
+  assign \$3554  = sel_l4_s0[7] & \$3553 ;
+  assign \$3555  = \sel_l4_s0$929  == 1'h1;
+  assign \$3556  = sel_l4_s0[7] & \$3555 ;
+  assign \$3558  = \sel_l4_s0$930  == 1'h1;
+  assign \$3559  = sel_l4_s0[8] & \$3558 ;
+  assign \$3560  = \sel_l4_s0$930  == 1'h1;
+  assign \$3561  = sel_l4_s0[8] & \$3560 ;
+  assign \$3562  = \sel_l4_s0$930  == 1'h1;
+  assign \$3563  = sel_l4_s0[8] & \$3562 ;
+  assign \$3564  = \sel_l4_s0$930  == 1'h1;
+  assign \$3565  = sel_l4_s0[8] & \$3564 ;
+  assign \$3567  = \$3557  | \$3566 ;
+  assign \$3568  = \$3548  | \$3567 ;
+  assign \$3569  = \$3529  | \$3568 ;
+  assign \$3570  = \sel_l4_s0$931  == 1'h1;
+  assign \$3571  = sel_l4_s0[9] & \$3570 ;
+  assign \$3572  = \sel_l4_s0$931  == 1'h1;
+  assign \$3573  = sel_l4_s0[9] & \$3572 ;
+  assign \$3574  = \sel_l4_s0$931  == 1'h1;
+  assign \$3575  = sel_l4_s0[9] & \$3574 ;
+  assign \$3576  = \sel_l4_s0$931  == 1'h1;
+  assign \$3577  = sel_l4_s0[9] & \$3576 ;
+  assign \$3579  = \$3569  | \$3578 ;
+  assign \$3580  = \sel_l4_s0$924  == 2'h2;
+  assign \$3581  = sel_l4_s0[2] & \$3580 ;
+  assign \$3582  = \sel_l4_s0$924  == 2'h2;
+  assign \$3583  = sel_l4_s0[2] & \$3582 ;
+  assign \$3584  = \sel_l4_s0$924  == 2'h2;
+  assign \$3585  = sel_l4_s0[2] & \$3584 ;
+  assign \$3586  = \sel_l4_s0$924  == 2'h2;
+  assign \$3587  = sel_l4_s0[2] & \$3586 ;
+  assign \$3589  = \sel_l4_s0$925  == 2'h2;
+  assign \$3590  = sel_l4_s0[3] & \$3589 ;
+  assign \$3591  = \sel_l4_s0$925  == 2'h2;
+  assign \$3592  = sel_l4_s0[3] & \$3591 ;
+  assign \$3593  = \sel_l4_s0$925  == 2'h2;
+  assign \$3594  = sel_l4_s0[3] & \$3593 ;
+  assign \$3595  = \sel_l4_s0$925  == 2'h2;
+  assign \$3596  = sel_l4_s0[3] & \$3595 ;
+  assign \$3598  = \$3588  | \$3597 ;
+  assign \$3599  = \sel_l4_s0$926  == 2'h2;
+  assign \$3600  = sel_l4_s0[4] & \$3599 ;
+  assign \$3601  = \sel_l4_s0$926  == 2'h2;
+  assign \$3602  = sel_l4_s0[4] & \$3601 ;
+  assign \$3603  = \sel_l4_s0$926  == 2'h2;
+  assign \$3604  = sel_l4_s0[4] & \$3603 ;
+  assign \$3605  = \sel_l4_s0$926  == 2'h2;
+  assign \$3606  = sel_l4_s0[4] & \$3605 ;
+  assign \$3608  = \sel_l4_s0$927  == 2'h2;
+  assign \$3609  = sel_l4_s0[5] & \$3608 ;
+  assign \$3610  = \sel_l4_s0$927  == 2'h2;
+  assign \$3611  = sel_l4_s0[5] & \$3610 ;
+  assign \$3612  = \sel_l4_s0$927  == 2'h2;
+  assign \$3613  = sel_l4_s0[5] & \$3612 ;
+  assign \$3614  = \sel_l4_s0$927  == 2'h2;
+  assign \$3615  = sel_l4_s0[5] & \$3614 ;
+  assign \$3617  = \$3607  | \$3616 ;
+  assign \$3618  = \$3598  | \$3617 ;
+  assign \$3619  = \sel_l4_s0$928  == 2'h2;
+  assign \$3620  = sel_l4_s0[6] & \$3619 ;
+  assign \$3621  = \sel_l4_s0$928  == 2'h2;
+  assign \$3622  = sel_l4_s0[6] & \$3621 ;
+  assign \$3623  = \sel_l4_s0$928  == 2'h2;
+  assign \$3624  = sel_l4_s0[6] & \$3623 ;
+  assign \$3625  = \sel_l4_s0$928  == 2'h2;
+  assign \$3626  = sel_l4_s0[6] & \$3625 ;
+  assign \$3628  = \sel_l4_s0$929  == 2'h2;
+  assign \$3629  = sel_l4_s0[7] & \$3628 ;
+  assign \$3630  = \sel_l4_s0$929  == 2'h2;
+  assign \$3631  = sel_l4_s0[7] & \$3630 ;
+  assign \$3632  = \sel_l4_s0$929  == 2'h2;
+  assign \$3633  = sel_l4_s0[7] & \$3632 ;
+  assign \$3634  = \sel_l4_s0$929  == 2'h2;
+  assign \$3635  = sel_l4_s0[7] & \$3634 ;
+  assign \$3637  = \$3627  | \$3636 ;
+  assign \$3638  = \sel_l4_s0$930  == 2'h2;
+  assign \$3639  = sel_l4_s0[8] & \$3638 ;
+  assign \$3640  = \sel_l4_s0$930  == 2'h2;
+  assign \$3641  = sel_l4_s0[8] & \$3640 ;
+  assign \$3642  = \sel_l4_s0$930  == 2'h2;
+  assign \$3643  = sel_l4_s0[8] & \$3642 ;
+  assign \$3644  = \sel_l4_s0$930  == 2'h2;
+  assign \$3645  = sel_l4_s0[8] & \$3644 ;
+  assign \$3647  = \sel_l4_s0$931  == 2'h2;
+  assign \$3648  = sel_l4_s0[9] & \$3647 ;
+  assign \$3649  = \sel_l4_s0$931  == 2'h2;
+  assign \$3650  = sel_l4_s0[9] & \$3649 ;
+  assign \$3651  = \sel_l4_s0$931  == 2'h2;
+  assign \$3652  = sel_l4_s0[9] & \$3651 ;
+  assign \$3653  = \sel_l4_s0$931  == 2'h2;
+  assign \$3654  = sel_l4_s0[9] & \$3653 ;
+  assign \$3656  = \$3646  | \$3655 ;
+  assign \$3657  = \$3637  | \$3656 ;
+  assign \$3658  = \$3618  | \$3657 ;
+  assign \$3659  = \sel_l4_s0$932  == 2'h2;
+  assign \$3660  = sel_l4_s0[10] & \$3659 ;
+  assign \$3661  = \sel_l4_s0$932  == 2'h2;
+  assign \$3662  = sel_l4_s0[10] & \$3661 ;
+  assign \$3663  = \sel_l4_s0$932  == 2'h2;
+  assign \$3664  = sel_l4_s0[10] & \$3663 ;
+  assign \$3665  = \sel_l4_s0$932  == 2'h2;
+  assign \$3666  = sel_l4_s0[10] & \$3665 ;
+  assign \$3668  = \$3658  | \$3667 ;
+  assign \$3669  = \sel_l4_s0$925  == 2'h3;
+  assign \$3670  = sel_l4_s0[3] & \$3669 ;
+  assign \$3671  = \sel_l4_s0$925  == 2'h3;
+  assign \$3672  = sel_l4_s0[3] & \$3671 ;
+  assign \$3673  = \sel_l4_s0$925  == 2'h3;
+  assign \$3674  = sel_l4_s0[3] & \$3673 ;
+  assign \$3675  = \sel_l4_s0$925  == 2'h3;
+  assign \$3676  = sel_l4_s0[3] & \$3675 ;
+  assign \$3678  = \sel_l4_s0$926  == 2'h3;
+  assign \$3679  = sel_l4_s0[4] & \$3678 ;
+  assign \$3680  = \sel_l4_s0$926  == 2'h3;
+  assign \$3681  = sel_l4_s0[4] & \$3680 ;
+  assign \$3682  = \sel_l4_s0$926  == 2'h3;
+  assign \$3683  = sel_l4_s0[4] & \$3682 ;
+  assign \$3684  = \sel_l4_s0$926  == 2'h3;
+  assign \$3685  = sel_l4_s0[4] & \$3684 ;
+  assign \$3687  = \$3677  | \$3686 ;
+  assign \$3688  = \sel_l4_s0$927  == 2'h3;
+  assign \$3689  = sel_l4_s0[5] & \$3688 ;
+  assign \$3690  = \sel_l4_s0$927  == 2'h3;
+  assign \$3691  = sel_l4_s0[5] & \$3690 ;
+  assign \$3692  = \sel_l4_s0$927  == 2'h3;
+  assign \$3693  = sel_l4_s0[5] & \$3692 ;
+  assign \$3694  = \sel_l4_s0$927  == 2'h3;
+  assign \$3695  = sel_l4_s0[5] & \$3694 ;
+  assign \$3697  = \sel_l4_s0$928  == 2'h3;
+  assign \$3698  = sel_l4_s0[6] & \$3697 ;
+  assign \$3699  = \sel_l4_s0$928  == 2'h3;
+  assign \$3700  = sel_l4_s0[6] & \$3699 ;
+  assign \$3701  = \sel_l4_s0$928  == 2'h3;
+  assign \$3702  = sel_l4_s0[6] & \$3701 ;
+  assign \$3703  = \sel_l4_s0$928  == 2'h3;
+  assign \$3704  = sel_l4_s0[6] & \$3703 ;
+  assign \$3706  = \$3696  | \$3705 ;
+  assign \$3707  = \$3687  | \$3706 ;
+  assign \$3708  = \sel_l4_s0$929  == 2'h3;
+  assign \$3709  = sel_l4_s0[7] & \$3708 ;
+  assign \$3710  = \sel_l4_s0$929  == 2'h3;
+  assign \$3711  = sel_l4_s0[7] & \$3710 ;
+  assign \$3712  = \sel_l4_s0$929  == 2'h3;
+  assign \$3713  = sel_l4_s0[7] & \$3712 ;
+  assign \$3714  = \sel_l4_s0$929  == 2'h3;
+  assign \$3715  = sel_l4_s0[7] & \$3714 ;
+  assign \$3717  = \sel_l4_s0$930  == 2'h3;
+  assign \$3718  = sel_l4_s0[8] & \$3717 ;
+  assign \$3719  = \sel_l4_s0$930  == 2'h3;
+  assign \$3720  = sel_l4_s0[8] & \$3719 ;
+  assign \$3721  = \sel_l4_s0$930  == 2'h3;
+  assign \$3722  = sel_l4_s0[8] & \$3721 ;
+  assign \$3723  = \sel_l4_s0$930  == 2'h3;
+  assign \$3724  = sel_l4_s0[8] & \$3723 ;
+  assign \$3726  = \$3716  | \$3725 ;
+  assign \$3727  = \sel_l4_s0$931  == 2'h3;
+  assign \$3728  = sel_l4_s0[9] & \$3727 ;
+  assign \$3729  = \sel_l4_s0$931  == 2'h3;
+  assign \$3730  = sel_l4_s0[9] & \$3729 ;
+  assign \$3731  = \sel_l4_s0$931  == 2'h3;
+  assign \$3732  = sel_l4_s0[9] & \$3731 ;
+  assign \$3733  = \sel_l4_s0$931  == 2'h3;
+  assign \$3734  = sel_l4_s0[9] & \$3733 ;
+  assign \$3736  = \sel_l4_s0$932  == 2'h3;
+  assign \$3737  = sel_l4_s0[10] & \$3736 ;
+  assign \$3738  = \sel_l4_s0$932  == 2'h3;
+  assign \$3739  = sel_l4_s0[10] & \$3738 ;
+  assign \$3740  = \sel_l4_s0$932  == 2'h3;
+  assign \$3741  = sel_l4_s0[10] & \$3740 ;
+  assign \$3742  = \sel_l4_s0$932  == 2'h3;
+  assign \$3743  = sel_l4_s0[10] & \$3742 ;
+  assign \$3745  = \$3735  | \$3744 ;
+  assign \$3746  = \$3726  | \$3745 ;
+  assign \$3747  = \$3707  | \$3746 ;
+  assign \$3748  = \sel_l4_s0$933  == 2'h3;
+  assign \$3749  = sel_l4_s0[11] & \$3748 ;
+  assign \$3750  = \sel_l4_s0$933  == 2'h3;
+  assign \$3751  = sel_l4_s0[11] & \$3750 ;
+  assign \$3752  = \sel_l4_s0$933  == 2'h3;
+  assign \$3753  = sel_l4_s0[11] & \$3752 ;
+  assign \$3754  = \sel_l4_s0$933  == 2'h3;
+  assign \$3755  = sel_l4_s0[11] & \$3754 ;
+  assign \$3757  = \$3747  | \$3756 ;
+  assign \$3758  = \sel_l4_s0$926  == 3'h4;
+  assign \$3759  = sel_l4_s0[4] & \$3758 ;
+  assign \$3760  = \sel_l4_s0$926  == 3'h4;
+  assign \$3761  = sel_l4_s0[4] & \$3760 ;
+  assign \$3762  = \sel_l4_s0$926  == 3'h4;
+  assign \$3763  = sel_l4_s0[4] & \$3762 ;
+  assign \$3764  = \sel_l4_s0$926  == 3'h4;
+  assign \$3765  = sel_l4_s0[4] & \$3764 ;
+  assign \$3767  = \sel_l4_s0$927  == 3'h4;
+  assign \$3768  = sel_l4_s0[5] & \$3767 ;
+  assign \$3769  = \sel_l4_s0$927  == 3'h4;
+  assign \$3770  = sel_l4_s0[5] & \$3769 ;
+  assign \$3771  = \sel_l4_s0$927  == 3'h4;
+  assign \$3772  = sel_l4_s0[5] & \$3771 ;
+  assign \$3773  = \sel_l4_s0$927  == 3'h4;
+  assign \$3774  = sel_l4_s0[5] & \$3773 ;
+  assign \$3776  = \$3766  | \$3775 ;
+  assign \$3777  = \sel_l4_s0$928  == 3'h4;
+  assign \$3778  = sel_l4_s0[6] & \$3777 ;
+  assign \$3779  = \sel_l4_s0$928  == 3'h4;
+  assign \$3780  = sel_l4_s0[6] & \$3779 ;
+  assign \$3781  = \sel_l4_s0$928  == 3'h4;
+  assign \$3782  = sel_l4_s0[6] & \$3781 ;
+  assign \$3783  = \sel_l4_s0$928  == 3'h4;
+  assign \$3784  = sel_l4_s0[6] & \$3783 ;
+  assign \$3786  = \sel_l4_s0$929  == 3'h4;
+  assign \$3787  = sel_l4_s0[7] & \$3786 ;
+  assign \$3788  = \sel_l4_s0$929  == 3'h4;
+  assign \$3789  = sel_l4_s0[7] & \$3788 ;
+  assign \$3790  = \sel_l4_s0$929  == 3'h4;
+  assign \$3791  = sel_l4_s0[7] & \$3790 ;
+  assign \$3792  = \sel_l4_s0$929  == 3'h4;
+  assign \$3793  = sel_l4_s0[7] & \$3792 ;
+  assign \$3795  = \$3785  | \$3794 ;
+  assign \$3796  = \$3776  | \$3795 ;
+  assign \$3797  = \sel_l4_s0$930  == 3'h4;
+  assign \$3798  = sel_l4_s0[8] & \$3797 ;
+  assign \$3799  = \sel_l4_s0$930  == 3'h4;
+  assign \$3800  = sel_l4_s0[8] & \$3799 ;
+  assign \$3801  = \sel_l4_s0$930  == 3'h4;
+  assign \$3802  = sel_l4_s0[8] & \$3801 ;
+  assign \$3803  = \sel_l4_s0$930  == 3'h4;
+  assign \$3804  = sel_l4_s0[8] & \$3803 ;
+  assign \$3806  = \sel_l4_s0$931  == 3'h4;
+  assign \$3807  = sel_l4_s0[9] & \$3806 ;
+  assign \$3808  = \sel_l4_s0$931  == 3'h4;
+  assign \$3809  = sel_l4_s0[9] & \$3808 ;
+  assign \$3810  = \sel_l4_s0$931  == 3'h4;
+  assign \$3811  = sel_l4_s0[9] & \$3810 ;
+  assign \$3812  = \sel_l4_s0$931  == 3'h4;
+  assign \$3813  = sel_l4_s0[9] & \$3812 ;
+  assign \$3815  = \$3805  | \$3814 ;
+  assign \$3816  = \sel_l4_s0$932  == 3'h4;
+  assign \$3817  = sel_l4_s0[10] & \$3816 ;
+  assign \$3818  = \sel_l4_s0$932  == 3'h4;
+  assign \$3819  = sel_l4_s0[10] & \$3818 ;
+  assign \$3820  = \sel_l4_s0$932  == 3'h4;
+  assign \$3821  = sel_l4_s0[10] & \$3820 ;
+  assign \$3822  = \sel_l4_s0$932  == 3'h4;
+  assign \$3823  = sel_l4_s0[10] & \$3822 ;
+  assign \$3825  = \sel_l4_s0$933  == 3'h4;
+  assign \$3826  = sel_l4_s0[11] & \$3825 ;
+  assign \$3827  = \sel_l4_s0$933  == 3'h4;
+  assign \$3828  = sel_l4_s0[11] & \$3827 ;
+  assign \$3829  = \sel_l4_s0$933  == 3'h4;
+  assign \$3830  = sel_l4_s0[11] & \$3829 ;
+  assign \$3831  = \sel_l4_s0$933  == 3'h4;
+  assign \$3832  = sel_l4_s0[11] & \$3831 ;
+  assign \$3834  = \$3824  | \$3833 ;
+  assign \$3835  = \$3815  | \$3834 ;
+  assign \$3836  = \$3796  | \$3835 ;
+  assign \$3837  = \sel_l4_s0$934  == 3'h4;
+  assign \$3838  = sel_l4_s0[12] & \$3837 ;
+  assign \$3839  = \sel_l4_s0$934  == 3'h4;
+  assign \$3840  = sel_l4_s0[12] & \$3839 ;
+  assign \$3841  = \sel_l4_s0$934  == 3'h4;
+  assign \$3842  = sel_l4_s0[12] & \$3841 ;
+  assign \$3843  = \sel_l4_s0$934  == 3'h4;
+  assign \$3844  = sel_l4_s0[12] & \$3843 ;
+  assign \$3846  = \$3836  | \$3845 ;
+  assign \$3847  = \sel_l4_s0$927  == 3'h5;
+  assign \$3848  = sel_l4_s0[5] & \$3847 ;
+  assign \$3849  = \sel_l4_s0$927  == 3'h5;
+  assign \$3850  = sel_l4_s0[5] & \$3849 ;
+  assign \$3851  = \sel_l4_s0$927  == 3'h5;
+  assign \$3852  = sel_l4_s0[5] & \$3851 ;
+  assign \$3853  = \sel_l4_s0$927  == 3'h5;
+  assign \$3854  = sel_l4_s0[5] & \$3853 ;
+  assign \$3856  = \sel_l4_s0$928  == 3'h5;
+  assign \$3857  = sel_l4_s0[6] & \$3856 ;
+  assign \$3858  = \sel_l4_s0$928  == 3'h5;
+  assign \$3859  = sel_l4_s0[6] & \$3858 ;
+  assign \$3860  = \sel_l4_s0$928  == 3'h5;
+  assign \$3861  = sel_l4_s0[6] & \$3860 ;
+  assign \$3862  = \sel_l4_s0$928  == 3'h5;
+  assign \$3863  = sel_l4_s0[6] & \$3862 ;
+  assign \$3865  = \$3855  | \$3864 ;
+  assign \$3866  = \sel_l4_s0$929  == 3'h5;
+  assign \$3867  = sel_l4_s0[7] & \$3866 ;
+  assign \$3868  = \sel_l4_s0$929  == 3'h5;
+  assign \$3869  = sel_l4_s0[7] & \$3868 ;
+  assign \$3870  = \sel_l4_s0$929  == 3'h5;
+  assign \$3871  = sel_l4_s0[7] & \$3870 ;
+  assign \$3872  = \sel_l4_s0$929  == 3'h5;
+  assign \$3873  = sel_l4_s0[7] & \$3872 ;
+  assign \$3875  = \sel_l4_s0$930  == 3'h5;
+  assign \$3876  = sel_l4_s0[8] & \$3875 ;
+  assign \$3877  = \sel_l4_s0$930  == 3'h5;
+  assign \$3878  = sel_l4_s0[8] & \$3877 ;
+  assign \$3879  = \sel_l4_s0$930  == 3'h5;
+  assign \$3880  = sel_l4_s0[8] & \$3879 ;
+  assign \$3881  = \sel_l4_s0$930  == 3'h5;
+  assign \$3882  = sel_l4_s0[8] & \$3881 ;
+  assign \$3884  = \$3874  | \$3883 ;
+  assign \$3885  = \$3865  | \$3884 ;
+  assign \$3886  = \sel_l4_s0$931  == 3'h5;
+  assign \$3887  = sel_l4_s0[9] & \$3886 ;
+  assign \$3888  = \sel_l4_s0$931  == 3'h5;
+  assign \$3889  = sel_l4_s0[9] & \$3888 ;
+  assign \$3890  = \sel_l4_s0$931  == 3'h5;
+  assign \$3891  = sel_l4_s0[9] & \$3890 ;
+  assign \$3892  = \sel_l4_s0$931  == 3'h5;
+  assign \$3893  = sel_l4_s0[9] & \$3892 ;
+  assign \$3895  = \sel_l4_s0$932  == 3'h5;
+  assign \$3896  = sel_l4_s0[10] & \$3895 ;
+  assign \$3897  = \sel_l4_s0$932  == 3'h5;
+  assign \$3898  = sel_l4_s0[10] & \$3897 ;
+  assign \$3899  = \sel_l4_s0$932  == 3'h5;
+  assign \$3900  = sel_l4_s0[10] & \$3899 ;
+  assign \$3901  = \sel_l4_s0$932  == 3'h5;
+  assign \$3902  = sel_l4_s0[10] & \$3901 ;
+  assign \$3904  = \$3894  | \$3903 ;
+  assign \$3905  = \sel_l4_s0$933  == 3'h5;
+  assign \$3906  = sel_l4_s0[11] & \$3905 ;
+  assign \$3907  = \sel_l4_s0$933  == 3'h5;
+  assign \$3908  = sel_l4_s0[11] & \$3907 ;
+  assign \$3909  = \sel_l4_s0$933  == 3'h5;
+  assign \$3910  = sel_l4_s0[11] & \$3909 ;
+  assign \$3911  = \sel_l4_s0$933  == 3'h5;
+  assign \$3912  = sel_l4_s0[11] & \$3911 ;
+  assign \$3914  = \sel_l4_s0$934  == 3'h5;
+  assign \$3915  = sel_l4_s0[12] & \$3914 ;
+  assign \$3916  = \sel_l4_s0$934  == 3'h5;
+  assign \$3917  = sel_l4_s0[12] & \$3916 ;
+  assign \$3918  = \sel_l4_s0$934  == 3'h5;
+  assign \$3919  = sel_l4_s0[12] & \$3918 ;
+  assign \$3920  = \sel_l4_s0$934  == 3'h5;
+  assign \$3921  = sel_l4_s0[12] & \$3920 ;
+  assign \$3923  = \$3913  | \$3922 ;
+  assign \$3924  = \$3904  | \$3923 ;
+  assign \$3925  = \$3885  | \$3924 ;
+  assign \$3926  = \sel_l4_s0$935  == 3'h5;
+  assign \$3927  = sel_l4_s0[13] & \$3926 ;
+  assign \$3928  = \sel_l4_s0$935  == 3'h5;
+  assign \$3929  = sel_l4_s0[13] & \$3928 ;
+  assign \$3930  = \sel_l4_s0$935  == 3'h5;
+  assign \$3931  = sel_l4_s0[13] & \$3930 ;
+  assign \$3932  = \sel_l4_s0$935  == 3'h5;
+  assign \$3933  = sel_l4_s0[13] & \$3932 ;
+  assign \$3935  = \$3925  | \$3934 ;
+  assign \$3936  = \sel_l4_s0$928  == 3'h6;
+  assign \$3937  = sel_l4_s0[6] & \$3936 ;
+  assign \$3938  = \sel_l4_s0$928  == 3'h6;
+  assign \$3939  = sel_l4_s0[6] & \$3938 ;
+  assign \$3940  = \sel_l4_s0$928  == 3'h6;
+  assign \$3941  = sel_l4_s0[6] & \$3940 ;
+  assign \$3942  = \sel_l4_s0$928  == 3'h6;
+  assign \$3943  = sel_l4_s0[6] & \$3942 ;
+  assign \$3945  = \sel_l4_s0$929  == 3'h6;
+  assign \$3946  = sel_l4_s0[7] & \$3945 ;
+  assign \$3947  = \sel_l4_s0$929  == 3'h6;
+  assign \$3948  = sel_l4_s0[7] & \$3947 ;
+  assign \$3949  = \sel_l4_s0$929  == 3'h6;
+  assign \$3950  = sel_l4_s0[7] & \$3949 ;
+  assign \$3951  = \sel_l4_s0$929  == 3'h6;
+  assign \$3952  = sel_l4_s0[7] & \$3951 ;
+  assign \$3954  = \$3944  | \$3953 ;
+  assign \$3955  = \sel_l4_s0$930  == 3'h6;
+  assign \$3956  = sel_l4_s0[8] & \$3955 ;
+  assign \$3957  = \sel_l4_s0$930  == 3'h6;
+  assign \$3958  = sel_l4_s0[8] & \$3957 ;
+  assign \$3959  = \sel_l4_s0$930  == 3'h6;
+  assign \$3960  = sel_l4_s0[8] & \$3959 ;
+  assign \$3961  = \sel_l4_s0$930  == 3'h6;
+  assign \$3962  = sel_l4_s0[8] & \$3961 ;
+  assign \$3964  = \sel_l4_s0$931  == 3'h6;
+  assign \$3965  = sel_l4_s0[9] & \$3964 ;
+  assign \$3966  = \sel_l4_s0$931  == 3'h6;
+  assign \$3967  = sel_l4_s0[9] & \$3966 ;
+  assign \$3968  = \sel_l4_s0$931  == 3'h6;
+  assign \$3969  = sel_l4_s0[9] & \$3968 ;
+  assign \$3970  = \sel_l4_s0$931  == 3'h6;
+  assign \$3971  = sel_l4_s0[9] & \$3970 ;
+  assign \$3973  = \$3963  | \$3972 ;
+  assign \$3974  = \$3954  | \$3973 ;
+  assign \$3975  = \sel_l4_s0$932  == 3'h6;
+  assign \$3976  = sel_l4_s0[10] & \$3975 ;
+  assign \$3977  = \sel_l4_s0$932  == 3'h6;
+  assign \$3978  = sel_l4_s0[10] & \$3977 ;
+  assign \$3979  = \sel_l4_s0$932  == 3'h6;
+  assign \$3980  = sel_l4_s0[10] & \$3979 ;
+  assign \$3981  = \sel_l4_s0$932  == 3'h6;
+  assign \$3982  = sel_l4_s0[10] & \$3981 ;
+  assign \$3984  = \sel_l4_s0$933  == 3'h6;
+  assign \$3985  = sel_l4_s0[11] & \$3984 ;
+  assign \$3986  = \sel_l4_s0$933  == 3'h6;
+  assign \$3987  = sel_l4_s0[11] & \$3986 ;
+  assign \$3988  = \sel_l4_s0$933  == 3'h6;
+  assign \$3989  = sel_l4_s0[11] & \$3988 ;
+  assign \$3990  = \sel_l4_s0$933  == 3'h6;
+  assign \$3991  = sel_l4_s0[11] & \$3990 ;
+  assign \$3993  = \$3983  | \$3992 ;
+  assign \$3994  = \sel_l4_s0$934  == 3'h6;
+  assign \$3995  = sel_l4_s0[12] & \$3994 ;
+  assign \$3996  = \sel_l4_s0$934  == 3'h6;
+  assign \$3997  = sel_l4_s0[12] & \$3996 ;
+  assign \$3998  = \sel_l4_s0$934  == 3'h6;
+  assign \$3999  = sel_l4_s0[12] & \$3998 ;
+  assign \$4000  = \sel_l4_s0$934  == 3'h6;
+  assign \$4001  = sel_l4_s0[12] & \$4000 ;
+  assign \$4003  = \sel_l4_s0$935  == 3'h6;
+  assign \$4004  = sel_l4_s0[13] & \$4003 ;
+  assign \$4005  = \sel_l4_s0$935  == 3'h6;
+  assign \$4006  = sel_l4_s0[13] & \$4005 ;
+  assign \$4007  = \sel_l4_s0$935  == 3'h6;
+  assign \$4008  = sel_l4_s0[13] & \$4007 ;
+  assign \$4009  = \sel_l4_s0$935  == 3'h6;
+  assign \$4010  = sel_l4_s0[13] & \$4009 ;
+  assign \$4012  = \$4002  | \$4011 ;
+  assign \$4013  = \$3993  | \$4012 ;
+  assign \$4014  = \$3974  | \$4013 ;
+  assign \$4015  = \sel_l4_s0$936  == 3'h6;
+  assign \$4016  = sel_l4_s0[14] & \$4015 ;
+  assign \$4017  = \sel_l4_s0$936  == 3'h6;
+  assign \$4018  = sel_l4_s0[14] & \$4017 ;
+  assign \$4019  = \sel_l4_s0$936  == 3'h6;
+  assign \$4020  = sel_l4_s0[14] & \$4019 ;
+  assign \$4021  = \sel_l4_s0$936  == 3'h6;
+  assign \$4022  = sel_l4_s0[14] & \$4021 ;
+  assign \$4024  = \$4014  | \$4023 ;
+  assign \$4025  = \sel_l4_s0$929  == 3'h7;
+  assign \$4026  = sel_l4_s0[7] & \$4025 ;
+  assign \$4027  = \sel_l4_s0$929  == 3'h7;
+  assign \$4028  = sel_l4_s0[7] & \$4027 ;
+  assign \$4029  = \sel_l4_s0$929  == 3'h7;
+  assign \$4030  = sel_l4_s0[7] & \$4029 ;
+  assign \$4031  = \sel_l4_s0$929  == 3'h7;
+  assign \$4032  = sel_l4_s0[7] & \$4031 ;
+  assign \$4034  = \sel_l4_s0$930  == 3'h7;
+  assign \$4035  = sel_l4_s0[8] & \$4034 ;
+  assign \$4036  = \sel_l4_s0$930  == 3'h7;
+  assign \$4037  = sel_l4_s0[8] & \$4036 ;
+  assign \$4038  = \sel_l4_s0$930  == 3'h7;
+  assign \$4039  = sel_l4_s0[8] & \$4038 ;
+  assign \$4040  = \sel_l4_s0$930  == 3'h7;
+  assign \$4041  = sel_l4_s0[8] & \$4040 ;
+  assign \$4043  = \$4033  | \$4042 ;
+  assign \$4044  = \sel_l4_s0$931  == 3'h7;
+  assign \$4045  = sel_l4_s0[9] & \$4044 ;
+  assign \$4046  = \sel_l4_s0$931  == 3'h7;
+  assign \$4047  = sel_l4_s0[9] & \$4046 ;
+  assign \$4048  = \sel_l4_s0$931  == 3'h7;
+  assign \$4049  = sel_l4_s0[9] & \$4048 ;
+  assign \$4050  = \sel_l4_s0$931  == 3'h7;
+  assign \$4051  = sel_l4_s0[9] & \$4050 ;
+  assign \$4053  = \sel_l4_s0$932  == 3'h7;
+  assign \$4054  = sel_l4_s0[10] & \$4053 ;
+  assign \$4055  = \sel_l4_s0$932  == 3'h7;
+  assign \$4056  = sel_l4_s0[10] & \$4055 ;
+  assign \$4057  = \sel_l4_s0$932  == 3'h7;
+  assign \$4058  = sel_l4_s0[10] & \$4057 ;
+  assign \$4059  = \sel_l4_s0$932  == 3'h7;
+  assign \$4060  = sel_l4_s0[10] & \$4059 ;
+  assign \$4062  = \$4052  | \$4061 ;
+  assign \$4063  = \$4043  | \$4062 ;
+  assign \$4064  = \sel_l4_s0$933  == 3'h7;
+  assign \$4065  = sel_l4_s0[11] & \$4064 ;
+  assign \$4066  = \sel_l4_s0$933  == 3'h7;
+  assign \$4067  = sel_l4_s0[11] & \$4066 ;
+  assign \$4068  = \sel_l4_s0$933  == 3'h7;
+  assign \$4069  = sel_l4_s0[11] & \$4068 ;
+  assign \$4070  = \sel_l4_s0$933  == 3'h7;
+  assign \$4071  = sel_l4_s0[11] & \$4070 ;
+  assign \$4073  = \sel_l4_s0$934  == 3'h7;
+  assign \$4074  = sel_l4_s0[12] & \$4073 ;
+  assign \$4075  = \sel_l4_s0$934  == 3'h7;
+  assign \$4076  = sel_l4_s0[12] & \$4075 ;
+  assign \$4077  = \sel_l4_s0$934  == 3'h7;
+  assign \$4078  = sel_l4_s0[12] & \$4077 ;
+  assign \$4079  = \sel_l4_s0$934  == 3'h7;
+  assign \$4080  = sel_l4_s0[12] & \$4079 ;
+  assign \$4082  = \$4072  | \$4081 ;
+  assign \$4083  = \sel_l4_s0$935  == 3'h7;
+  assign \$4084  = sel_l4_s0[13] & \$4083 ;
+  assign \$4085  = \sel_l4_s0$935  == 3'h7;
+  assign \$4086  = sel_l4_s0[13] & \$4085 ;
+  assign \$4087  = \sel_l4_s0$935  == 3'h7;
+  assign \$4088  = sel_l4_s0[13] & \$4087 ;
+  assign \$4089  = \sel_l4_s0$935  == 3'h7;
+  assign \$4090  = sel_l4_s0[13] & \$4089 ;
+  assign \$4092  = \sel_l4_s0$936  == 3'h7;
+  assign \$4093  = sel_l4_s0[14] & \$4092 ;
+  assign \$4094  = \sel_l4_s0$936  == 3'h7;
+  assign \$4095  = sel_l4_s0[14] & \$4094 ;
+  assign \$4096  = \sel_l4_s0$936  == 3'h7;
+  assign \$4097  = sel_l4_s0[14] & \$4096 ;
+  assign \$4098  = \sel_l4_s0$936  == 3'h7;
+  assign \$4099  = sel_l4_s0[14] & \$4098 ;
+  assign \$4101  = \$4091  | \$4100 ;
+  assign \$4102  = \$4082  | \$4101 ;
+  assign \$4103  = \$4063  | \$4102 ;
+  assign \$4104  = \sel_l4_s0$937  == 3'h7;
+  assign \$4105  = sel_l4_s0[15] & \$4104 ;
+  assign \$4106  = \sel_l4_s0$937  == 3'h7;
+  assign \$4107  = sel_l4_s0[15] & \$4106 ;
+  assign \$4108  = \sel_l4_s0$937  == 3'h7;
+  assign \$4109  = sel_l4_s0[15] & \$4108 ;
+  assign \$4110  = \sel_l4_s0$937  == 3'h7;
+  assign \$4111  = sel_l4_s0[15] & \$4110 ;
+  assign \$4113  = \$4103  | \$4112 ;
+  assign \$4114  = mac_add2_valid_s0 & \mac_add2_s0$975 ;
+  assign \$4115  = i__ready & mac_add2_valid_s0;
+  assign \$4116  = i__ready & mac_add2_valid_s0;
+  assign \$4117  = i__ready & mac_add2_valid_s0;
+  assign \$4118  = i__ready & mac_add2_valid_s0;
+  always @(posedge clk)
+    sel_l1_s0 <= \$4119 ;
+  always @(posedge clk)
+    \sel_l1_s0$27  <= \$4120 ;
+  always @(posedge clk)
+    \sel_l1_s0$28  <= \$4121 ;
+  always @(posedge clk)
+    \sel_l1_s0$29  <= \$4122 ;
+  always @(posedge clk)
+    \sel_l1_s0$30  <= \$4123 ;
+  always @(posedge clk)
+    \sel_l1_s0$31  <= \$4124 ;
+  always @(posedge clk)
+    \sel_l1_s0$32  <= \$4125 ;
+  always @(posedge clk)
+    \sel_l1_s0$33  <= \$4126 ;
+  always @(posedge clk)
+    \sel_l1_s0$34  <= \$4127 ;
+  always @(posedge clk)
+    \sel_l1_s0$35  <= \$4128 ;
+  always @(posedge clk)
+    \sel_l1_s0$36  <= \$4129 ;
+  always @(posedge clk)
+    \sel_l1_s0$37  <= \$4130 ;
+  always @(posedge clk)
+    \sel_l1_s0$38  <= \$4131 ;
+  always @(posedge clk)
+    \sel_l1_s0$39  <= \$4132 ;
+  always @(posedge clk)
+    \sel_l1_s0$40  <= \$4133 ;
+  always @(posedge clk)
+    \sel_l1_s0$41  <= \$4134 ;
+  always @(posedge clk)
+    \sel_l1_s0$867  <= \$4135 ;
+  always @(posedge clk)
+    \sel_l1_s0$868  <= \$4136 ;
+  always @(posedge clk)
+    \sel_l1_s0$869  <= \$4137 ;
+  always @(posedge clk)
+    \sel_l1_s0$870  <= \$4138 ;
+  always @(posedge clk)
+    \sel_l1_s0$871  <= \$4139 ;
+  always @(posedge clk)
+    \sel_l1_s0$872  <= \$4140 ;
+  always @(posedge clk)
+    \sel_l1_s0$873  <= \$4141 ;
+  always @(posedge clk)
+    \sel_l1_s0$874  <= \$4142 ;
+  always @(posedge clk)
+    \sel_l1_s0$875  <= \$4143 ;
+  always @(posedge clk)
+    \sel_l1_s0$876  <= \$4144 ;
+  always @(posedge clk)
+    \sel_l1_s0$877  <= \$4145 ;
+  always @(posedge clk)
+    \sel_l1_s0$878  <= \$4146 ;
+  always @(posedge clk)
+    \sel_l1_s0$879  <= \$4147 ;
+  always @(posedge clk)
+    \sel_l1_s0$880  <= \$4148 ;
+  always @(posedge clk)
+    \sel_l1_s0$881  <= \$4149 ;
+  always @(posedge clk)
+    \sel_l1_s0$882  <= \$4150 ;
+  always @(posedge clk)
+    \sel_l1_s0$883  <= \$4151 ;
+  always @(posedge clk)
+    \sel_l1_s0$884  <= \$4152 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$4153 ;
+  always @(posedge clk)
+    \sel_l2_s0$885  <= \$4154 ;
+  always @(posedge clk)
+    \sel_l2_s0$886  <= \$4155 ;
+  always @(posedge clk)
+    \sel_l2_s0$887  <= \$4156 ;
+  always @(posedge clk)
+    \sel_l2_s0$888  <= \$4157 ;
+  always @(posedge clk)
+    \sel_l2_s0$889  <= \$4158 ;
+  always @(posedge clk)
+    \sel_l2_s0$890  <= \$4159 ;
+  always @(posedge clk)
+    \sel_l2_s0$891  <= \$4160 ;
+  always @(posedge clk)
+    \sel_l2_s0$892  <= \$4161 ;
+  always @(posedge clk)
+    \sel_l2_s0$893  <= \$4162 ;
+  always @(posedge clk)
+    \sel_l2_s0$894  <= \$4163 ;
+  always @(posedge clk)
+    \sel_l2_s0$895  <= \$4164 ;
+  always @(posedge clk)
+    \sel_l2_s0$896  <= \$4165 ;
+  always @(posedge clk)
+    \sel_l2_s0$897  <= \$4166 ;
+  always @(posedge clk)
+    \sel_l2_s0$898  <= \$4167 ;
+  always @(posedge clk)
+    \sel_l2_s0$899  <= \$4168 ;
+  always @(posedge clk)
+    \sel_l2_s0$900  <= \$4169 ;
+  always @(posedge clk)
+    \sel_l2_s0$901  <= \$4170 ;
+  always @(posedge clk)
+    \sel_l2_s0$902  <= \$4171 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$4172 ;
+  always @(posedge clk)
+    \sel_l3_s0$903  <= \$4173 ;
+  always @(posedge clk)
+    \sel_l3_s0$904  <= \$4174 ;
+  always @(posedge clk)
+    \sel_l3_s0$905  <= \$4175 ;
+  always @(posedge clk)
+    \sel_l3_s0$906  <= \$4176 ;
+  always @(posedge clk)
+    \sel_l3_s0$907  <= \$4177 ;
+  always @(posedge clk)
+    \sel_l3_s0$908  <= \$4178 ;
+  always @(posedge clk)
+    \sel_l3_s0$909  <= \$4179 ;
+  always @(posedge clk)
+    \sel_l3_s0$910  <= \$4180 ;
+  always @(posedge clk)
+    \sel_l3_s0$911  <= \$4181 ;
+  always @(posedge clk)
+    \sel_l3_s0$912  <= \$4182 ;
+  always @(posedge clk)
+    \sel_l3_s0$913  <= \$4183 ;
+  always @(posedge clk)
+    \sel_l3_s0$914  <= \$4184 ;
+  always @(posedge clk)
+    \sel_l3_s0$915  <= \$4185 ;
+  always @(posedge clk)
+    \sel_l3_s0$916  <= \$4186 ;
+  always @(posedge clk)
+    \sel_l3_s0$917  <= \$4187 ;
+  always @(posedge clk)
+    \sel_l3_s0$918  <= \$4188 ;
+  always @(posedge clk)
+    \sel_l3_s0$919  <= \$4189 ;
+  always @(posedge clk)
+    \sel_l3_s0$920  <= \$4190 ;
+  always @(posedge clk)
+    sel_l4_s0 <= \$4191 ;
+  always @(posedge clk)
+    \sel_l4_s0$922  <= \$4192 ;
+  always @(posedge clk)
+    \sel_l4_s0$923  <= \$4193 ;
+  always @(posedge clk)
+    \sel_l4_s0$924  <= \$4194 ;
+  always @(posedge clk)
+    \sel_l4_s0$925  <= \$4195 ;
+  always @(posedge clk)
+    \sel_l4_s0$926  <= \$4196 ;
+  always @(posedge clk)
+    \sel_l4_s0$927  <= \$4197 ;
+  always @(posedge clk)
+    \sel_l4_s0$928  <= \$4198 ;
+  always @(posedge clk)
+    \sel_l4_s0$929  <= \$4199 ;
+  always @(posedge clk)
+    \sel_l4_s0$930  <= \$4200 ;
+  always @(posedge clk)
+    \sel_l4_s0$931  <= \$4201 ;
+  always @(posedge clk)
+    \sel_l4_s0$932  <= \$4202 ;
+  always @(posedge clk)
+    \sel_l4_s0$933  <= \$4203 ;
+  always @(posedge clk)
+    \sel_l4_s0$934  <= \$4204 ;
+  always @(posedge clk)
+    \sel_l4_s0$935  <= \$4205 ;
+  always @(posedge clk)
+    \sel_l4_s0$936  <= \$4206 ;
+  always @(posedge clk)
+    \sel_l4_s0$937  <= \$4207 ;
+  always @(posedge clk)
+    \sel_l4_s0$938  <= \$4208 ;
+  always @(posedge clk)
+    \sel_l4_s0$939  <= \$4209 ;
+  always @(posedge clk)
+    \sel_l4_s0$940  <= \$4210 ;
+  always @(posedge clk)
+    \sel_l4_s0$941  <= \$4211 ;
+  always @(posedge clk)
+    \sel_l4_s0$942  <= \$4212 ;
+  always @(posedge clk)
+    \sel_l4_s0$943  <= \$4213 ;
+  always @(posedge clk)
+    \sel_l4_s0$944  <= \$4214 ;
+  always @(posedge clk)
+    \sel_l4_s0$945  <= \$4215 ;
+  always @(posedge clk)
+    \sel_l4_s0$946  <= \$4216 ;
+  always @(posedge clk)
+    \sel_l4_s0$947  <= \$4217 ;
+  always @(posedge clk)
+    \sel_l4_s0$948  <= \$4218 ;
+  always @(posedge clk)
+    \sel_l4_s0$949  <= \$4219 ;
+  always @(posedge clk)
+    \sel_l4_s0$950  <= \$4220 ;
+  always @(posedge clk)
+    \sel_l4_s0$951  <= \$4221 ;
+  always @(posedge clk)
+    \sel_l4_s0$952  <= \$4222 ;
+  always @(posedge clk)
+    \sel_l4_s0$953  <= \$4223 ;
+  always @(posedge clk)
+    \sel_l4_s0$954  <= \$4224 ;
+  always @(posedge clk)
+    \sel_l4_s0$955  <= \$4225 ;
+  always @(posedge clk)
+    \sel_l5_s0$956  <= \$4226 ;
+  always @(posedge clk)
+    \sel_l5_s0$957  <= \$4227 ;
+  always @(posedge clk)
+    \sel_l5_s0$958  <= \$4228 ;
+  always @(posedge clk)
+    \sel_l5_s0$959  <= \$4229 ;
+  always @(posedge clk)
+    \sel_l5_s0$960  <= \$4230 ;
+  always @(posedge clk)
+    \sel_l5_s0$961  <= \$4231 ;
+  always @(posedge clk)
+    \sel_l5_s0$962  <= \$4232 ;
+  always @(posedge clk)
+    \sel_l5_s0$963  <= \$4233 ;
+  always @(posedge clk)
+    \sel_l5_s0$964  <= \$4234 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$4235 ;
+  always @(posedge clk)
+    \sel_l5_s0$672  <= \$4236 ;
+  always @(posedge clk)
+    \sel_l5_s0$674  <= \$4237 ;
+  always @(posedge clk)
+    \sel_l5_s0$676  <= \$4238 ;
+  always @(posedge clk)
+    \sel_l5_s0$678  <= \$4239 ;
+  always @(posedge clk)
+    \sel_l5_s0$680  <= \$4240 ;
+  always @(posedge clk)
+    \sel_l5_s0$682  <= \$4241 ;
+  always @(posedge clk)
+    \sel_l5_s0$684  <= \$4242 ;
+  always @(posedge clk)
+    \sel_l5_s0$686  <= \$4243 ;
+  always @(posedge clk)
+    \sel_l5_s0$965  <= \$4244 ;
+  always @(posedge clk)
+    sel_valid_s0 <= \$4245 ;
+  always @(posedge clk)
+    sel_valid_s1 <= \$4246 ;
+  always @(posedge clk)
+    sel_valid_s2 <= \$4247 ;
+  always @(posedge clk)
+    sel_valid_s3 <= \$4248 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$4249 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$4250 ;
+  always @(posedge clk)
+    \mac_pre_s0$722  <= \$4251 ;
+  always @(posedge clk)
+    \mac_pre_s0$725  <= \$4252 ;
+  always @(posedge clk)
+    \mac_pre_s0$728  <= \$4253 ;
+  always @(posedge clk)
+    \mac_pre_s0$731  <= \$4254 ;
+  always @(posedge clk)
+    \mac_pre_s0$734  <= \$4255 ;
+  always @(posedge clk)
+    \mac_pre_s0$737  <= \$4256 ;
+  always @(posedge clk)
+    \mac_pre_s0$740  <= \$4257 ;
+  always @(posedge clk)
+    \mac_pre_s0$720  <= \$4258 ;
+  always @(posedge clk)
+    \mac_pre_s0$723  <= \$4259 ;
+  always @(posedge clk)
+    \mac_pre_s0$726  <= \$4260 ;
+  always @(posedge clk)
+    \mac_pre_s0$729  <= \$4261 ;
+  always @(posedge clk)
+    \mac_pre_s0$732  <= \$4262 ;
+  always @(posedge clk)
+    \mac_pre_s0$735  <= \$4263 ;
+  always @(posedge clk)
+    \mac_pre_s0$738  <= \$4264 ;
+  always @(posedge clk)
+    \mac_pre_s0$741  <= \$4265 ;
+  always @(posedge clk)
+    \mac_pre_s0$743  <= \$4266 ;
+  always @(posedge clk)
+    \mac_pre_s0$745  <= \$4267 ;
+  always @(posedge clk)
+    \mac_pre_s0$747  <= \$4268 ;
+  always @(posedge clk)
+    \mac_pre_s0$749  <= \$4269 ;
+  always @(posedge clk)
+    \mac_pre_s0$751  <= \$4270 ;
+  always @(posedge clk)
+    \mac_pre_s0$753  <= \$4271 ;
+  always @(posedge clk)
+    \mac_pre_s0$755  <= \$4272 ;
+  always @(posedge clk)
+    \mac_pre_s0$757  <= \$4273 ;
+  always @(posedge clk)
+    \mac_pre_s0$759  <= \$4274 ;
+  always @(posedge clk)
+    \mac_pre_s0$761  <= \$4275 ;
+  always @(posedge clk)
+    \mac_pre_s0$763  <= \$4276 ;
+  always @(posedge clk)
+    \mac_pre_s0$765  <= \$4277 ;
+  always @(posedge clk)
+    \mac_pre_s0$767  <= \$4278 ;
+  always @(posedge clk)
+    \mac_pre_s0$769  <= \$4279 ;
+  always @(posedge clk)
+    \mac_pre_s0$771  <= \$4280 ;
+  always @(posedge clk)
+    \mac_pre_s0$773  <= \$4281 ;
+  always @(posedge clk)
+    \mac_pre_s0$775  <= \$4282 ;
+  always @(posedge clk)
+    \mac_pre_s0$777  <= \$4283 ;
+  always @(posedge clk)
+    \mac_pre_s0$779  <= \$4284 ;
+  always @(posedge clk)
+    \mac_pre_s0$781  <= \$4285 ;
+  always @(posedge clk)
+    \mac_pre_s0$783  <= \$4286 ;
+  always @(posedge clk)
+    \mac_pre_s0$785  <= \$4287 ;
+  always @(posedge clk)
+    \mac_pre_s0$787  <= \$4288 ;
+  always @(posedge clk)
+    \mac_pre_s0$789  <= \$4289 ;
+  always @(posedge clk)
+    \mac_pre_s0$971  <= \$4290 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$4291 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$4292 ;
+  always @(posedge clk)
+    \mac_mul_s0$792  <= \$4293 ;
+  always @(posedge clk)
+    \mac_mul_s0$794  <= \$4294 ;
+  always @(posedge clk)
+    \mac_mul_s0$795  <= \$4295 ;
+  always @(posedge clk)
+    \mac_mul_s0$797  <= \$4296 ;
+  always @(posedge clk)
+    \mac_mul_s0$798  <= \$4297 ;
+  always @(posedge clk)
+    \mac_mul_s0$800  <= \$4298 ;
+  always @(posedge clk)
+    \mac_mul_s0$801  <= \$4299 ;
+  always @(posedge clk)
+    \mac_mul_s0$803  <= \$4300 ;
+  always @(posedge clk)
+    \mac_mul_s0$804  <= \$4301 ;
+  always @(posedge clk)
+    \mac_mul_s0$806  <= \$4302 ;
+  always @(posedge clk)
+    \mac_mul_s0$807  <= \$4303 ;
+  always @(posedge clk)
+    \mac_mul_s0$809  <= \$4304 ;
+  always @(posedge clk)
+    \mac_mul_s0$810  <= \$4305 ;
+  always @(posedge clk)
+    \mac_mul_s0$812  <= \$4306 ;
+  always @(posedge clk)
+    \mac_mul_s0$813  <= \$4307 ;
+  always @(posedge clk)
+    \mac_mul_s0$815  <= \$4308 ;
+  always @(posedge clk)
+    \mac_mul_s0$816  <= \$4309 ;
+  always @(posedge clk)
+    \mac_mul_s0$818  <= \$4310 ;
+  always @(posedge clk)
+    \mac_mul_s0$819  <= \$4311 ;
+  always @(posedge clk)
+    \mac_mul_s0$821  <= \$4312 ;
+  always @(posedge clk)
+    \mac_mul_s0$822  <= \$4313 ;
+  always @(posedge clk)
+    \mac_mul_s0$824  <= \$4314 ;
+  always @(posedge clk)
+    \mac_mul_s0$825  <= \$4315 ;
+  always @(posedge clk)
+    \mac_mul_s0$827  <= \$4316 ;
+  always @(posedge clk)
+    \mac_mul_s0$828  <= \$4317 ;
+  always @(posedge clk)
+    \mac_mul_s0$830  <= \$4318 ;
+  always @(posedge clk)
+    \mac_mul_s0$831  <= \$4319 ;
+  always @(posedge clk)
+    \mac_mul_s0$833  <= \$4320 ;
+  always @(posedge clk)
+    \mac_mul_s0$834  <= \$4321 ;
+  always @(posedge clk)
+    \mac_mul_s0$836  <= \$4322 ;
+  always @(posedge clk)
+    \mac_mul_s0$837  <= \$4323 ;
+  always @(posedge clk)
+    \mac_mul_s0$973  <= \$4324 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$4325 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$4326 ;
+  always @(posedge clk)
+    \mac_add2_s0$855  <= \$4327 ;
+  always @(posedge clk)
+    \mac_add2_s0$858  <= \$4328 ;
+  always @(posedge clk)
+    \mac_add2_s0$861  <= \$4329 ;
+  always @(posedge clk)
+    \mac_add2_s0$975  <= \$4330 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$4331 ;
+  always @(posedge clk)
+    o__valid <= \$4332 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$4333 ;
+  always @(posedge clk)
+    mac_acc0 <= \$4334 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$4335 ;
+  always @(posedge clk)
+    mac_acc1 <= \$4336 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$4337 ;
+  always @(posedge clk)
+    mac_acc2 <= \$4338 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$4339 ;
+  always @(posedge clk)
+    mac_acc3 <= \$4340 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4119  = sel_l1_s0;
+    if (i__ready) begin
+      \$4119  = \$4 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4120  = \sel_l1_s0$27 ;
+    if (i__ready) begin
+      \$4120  = \$7 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4121  = \sel_l1_s0$28 ;
+    if (i__ready) begin
+      \$4121  = \$10 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4122  = \sel_l1_s0$29 ;
+    if (i__ready) begin
+      \$4122  = \$13 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4123  = \sel_l1_s0$30 ;
+    if (i__ready) begin
+      \$4123  = \$16 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4124  = \sel_l1_s0$31 ;
+    if (i__ready) begin
+      \$4124  = \$19 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4125  = \sel_l1_s0$32 ;
+    if (i__ready) begin
+      \$4125  = \$22 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4126  = \sel_l1_s0$33 ;
+    if (i__ready) begin
+      \$4126  = \$25 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4127  = \sel_l1_s0$34 ;
+    if (i__ready) begin
+      \$4127  = \$28 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4128  = \sel_l1_s0$35 ;
+    if (i__ready) begin
+      \$4128  = \$31 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4129  = \sel_l1_s0$36 ;
+    if (i__ready) begin
+      \$4129  = \$34 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4130  = \sel_l1_s0$37 ;
+    if (i__ready) begin
+      \$4130  = \$37 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4131  = \sel_l1_s0$38 ;
+    if (i__ready) begin
+      \$4131  = \$40 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4132  = \sel_l1_s0$39 ;
+    if (i__ready) begin
+      \$4132  = \$43 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4133  = \sel_l1_s0$40 ;
+    if (i__ready) begin
+      \$4133  = \$46 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4134  = \sel_l1_s0$41 ;
+    if (i__ready) begin
+      \$4134  = \$49 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4135  = \sel_l1_s0$867 ;
+    if (i__ready) begin
+      \$4135  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4136  = \sel_l1_s0$868 ;
+    if (i__ready) begin
+      \$4136  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4137  = \sel_l1_s0$869 ;
+    if (i__ready) begin
+      \$4137  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4138  = \sel_l1_s0$870 ;
+    if (i__ready) begin
+      \$4138  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4139  = \sel_l1_s0$871 ;
+    if (i__ready) begin
+      \$4139  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4140  = \sel_l1_s0$872 ;
+    if (i__ready) begin
+      \$4140  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4141  = \sel_l1_s0$873 ;
+    if (i__ready) begin
+      \$4141  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4142  = \sel_l1_s0$874 ;
+    if (i__ready) begin
+      \$4142  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4143  = \sel_l1_s0$875 ;
+    if (i__ready) begin
+      \$4143  = i__payload[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4144  = \sel_l1_s0$876 ;
+    if (i__ready) begin
+      \$4144  = i__payload[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4145  = \sel_l1_s0$877 ;
+    if (i__ready) begin
+      \$4145  = i__payload[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4146  = \sel_l1_s0$878 ;
+    if (i__ready) begin
+      \$4146  = i__payload[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4147  = \sel_l1_s0$879 ;
+    if (i__ready) begin
+      \$4147  = i__payload[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4148  = \sel_l1_s0$880 ;
+    if (i__ready) begin
+      \$4148  = i__payload[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4149  = \sel_l1_s0$881 ;
+    if (i__ready) begin
+      \$4149  = i__payload[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4150  = \sel_l1_s0$882 ;
+    if (i__ready) begin
+      \$4150  = i__payload[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4151  = \sel_l1_s0$883 ;
+    if (i__ready) begin
+      \$4151  = i__payload[639:128];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4152  = \sel_l1_s0$884 ;
+    if (i__ready) begin
+      \$4152  = i__payload[640];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4153  = sel_l2_s0;
+    if (i__ready) begin
+      \$4153  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4154  = \sel_l2_s0$885 ;
+    if (i__ready) begin
+      \$4154  = \sel_l1_s0$867 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4155  = \sel_l2_s0$886 ;
+    if (i__ready) begin
+      \$4155  = \sel_l1_s0$868 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4156  = \sel_l2_s0$887 ;
+    if (i__ready) begin
+      \$4156  = \sel_l1_s0$869 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4157  = \sel_l2_s0$888 ;
+    if (i__ready) begin
+      \$4157  = \sel_l1_s0$870 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4158  = \sel_l2_s0$889 ;
+    if (i__ready) begin
+      \$4158  = \sel_l1_s0$871 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4159  = \sel_l2_s0$890 ;
+    if (i__ready) begin
+      \$4159  = \sel_l1_s0$872 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4160  = \sel_l2_s0$891 ;
+    if (i__ready) begin
+      \$4160  = \sel_l1_s0$873 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4161  = \sel_l2_s0$892 ;
+    if (i__ready) begin
+      \$4161  = \sel_l1_s0$874 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4162  = \sel_l2_s0$893 ;
+    if (i__ready) begin
+      \$4162  = \sel_l1_s0$875 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4163  = \sel_l2_s0$894 ;
+    if (i__ready) begin
+      \$4163  = \sel_l1_s0$876 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4164  = \sel_l2_s0$895 ;
+    if (i__ready) begin
+      \$4164  = \sel_l1_s0$877 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4165  = \sel_l2_s0$896 ;
+    if (i__ready) begin
+      \$4165  = \sel_l1_s0$878 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4166  = \sel_l2_s0$897 ;
+    if (i__ready) begin
+      \$4166  = \sel_l1_s0$879 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4167  = \sel_l2_s0$898 ;
+    if (i__ready) begin
+      \$4167  = \sel_l1_s0$880 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4168  = \sel_l2_s0$899 ;
+    if (i__ready) begin
+      \$4168  = \sel_l1_s0$881 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4169  = \sel_l2_s0$900 ;
+    if (i__ready) begin
+      \$4169  = \sel_l1_s0$882 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4170  = \sel_l2_s0$901 ;
+    if (i__ready) begin
+      \$4170  = \sel_l1_s0$883 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4171  = \sel_l2_s0$902 ;
+    if (i__ready) begin
+      \$4171  = \sel_l1_s0$884 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4172  = sel_l3_s0;
+    if (i__ready) begin
+      \$4172  = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4173  = \sel_l3_s0$903 ;
+    if (i__ready) begin
+      \$4173  = \sel_l2_s0$885 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4174  = \sel_l3_s0$904 ;
+    if (i__ready) begin
+      \$4174  = \sel_l2_s0$886 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4175  = \sel_l3_s0$905 ;
+    if (i__ready) begin
+      \$4175  = \sel_l2_s0$887 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4176  = \sel_l3_s0$906 ;
+    if (i__ready) begin
+      \$4176  = \sel_l2_s0$888 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4177  = \sel_l3_s0$907 ;
+    if (i__ready) begin
+      \$4177  = \sel_l2_s0$889 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4178  = \sel_l3_s0$908 ;
+    if (i__ready) begin
+      \$4178  = \sel_l2_s0$890 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4179  = \sel_l3_s0$909 ;
+    if (i__ready) begin
+      \$4179  = \sel_l2_s0$891 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4180  = \sel_l3_s0$910 ;
+    if (i__ready) begin
+      \$4180  = \sel_l2_s0$892 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4181  = \sel_l3_s0$911 ;
+    if (i__ready) begin
+      \$4181  = \sel_l2_s0$893 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4182  = \sel_l3_s0$912 ;
+    if (i__ready) begin
+      \$4182  = \sel_l2_s0$894 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4183  = \sel_l3_s0$913 ;
+    if (i__ready) begin
+      \$4183  = \sel_l2_s0$895 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4184  = \sel_l3_s0$914 ;
+    if (i__ready) begin
+      \$4184  = \sel_l2_s0$896 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4185  = \sel_l3_s0$915 ;
+    if (i__ready) begin
+      \$4185  = \sel_l2_s0$897 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4186  = \sel_l3_s0$916 ;
+    if (i__ready) begin
+      \$4186  = \sel_l2_s0$898 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4187  = \sel_l3_s0$917 ;
+    if (i__ready) begin
+      \$4187  = \sel_l2_s0$899 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4188  = \sel_l3_s0$918 ;
+    if (i__ready) begin
+      \$4188  = \sel_l2_s0$900 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4189  = \sel_l3_s0$919 ;
+    if (i__ready) begin
+      \$4189  = \sel_l2_s0$901 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4190  = \sel_l3_s0$920 ;
+    if (i__ready) begin
+      \$4190  = \sel_l2_s0$902 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4191  = sel_l4_s0;
+    if (i__ready) begin
+      \$4191  = sel_l3_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4192  = \sel_l4_s0$922 ;
+    if (i__ready) begin
+      \$4192  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4193  = \sel_l4_s0$923 ;
+    if (i__ready) begin
+      \$4193  = { 4'h0, sel_l3_s0[0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4194  = \sel_l4_s0$924 ;
+    if (i__ready) begin
+      \$4194  = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4195  = \sel_l4_s0$925 ;
+    if (i__ready) begin
+      \$4195  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4196  = \sel_l4_s0$926 ;
+    if (i__ready) begin
+      \$4196  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4197  = \sel_l4_s0$927 ;
+    if (i__ready) begin
+      \$4197  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4198  = \sel_l4_s0$928 ;
+    if (i__ready) begin
+      \$4198  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4199  = \sel_l4_s0$929 ;
+    if (i__ready) begin
+      \$4199  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4200  = \sel_l4_s0$930 ;
+    if (i__ready) begin
+      \$4200  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4201  = \sel_l4_s0$931 ;
+    if (i__ready) begin
+      \$4201  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4202  = \sel_l4_s0$932 ;
+    if (i__ready) begin
+      \$4202  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4203  = \sel_l4_s0$933 ;
+    if (i__ready) begin
+      \$4203  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4204  = \sel_l4_s0$934 ;
+    if (i__ready) begin
+      \$4204  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4205  = \sel_l4_s0$935 ;
+    if (i__ready) begin
+      \$4205  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4206  = \sel_l4_s0$936 ;
+    if (i__ready) begin
+      \$4206  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4207  = \sel_l4_s0$937 ;
+    if (i__ready) begin
+      \$4207  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4208  = \sel_l4_s0$938 ;
+    if (i__ready) begin
+      \$4208  = \sel_l3_s0$903 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4209  = \sel_l4_s0$939 ;
+    if (i__ready) begin
+      \$4209  = \sel_l3_s0$904 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4210  = \sel_l4_s0$940 ;
+    if (i__ready) begin
+      \$4210  = \sel_l3_s0$905 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4211  = \sel_l4_s0$941 ;
+    if (i__ready) begin
+      \$4211  = \sel_l3_s0$906 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4212  = \sel_l4_s0$942 ;
+    if (i__ready) begin
+      \$4212  = \sel_l3_s0$907 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4213  = \sel_l4_s0$943 ;
+    if (i__ready) begin
+      \$4213  = \sel_l3_s0$908 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4214  = \sel_l4_s0$944 ;
+    if (i__ready) begin
+      \$4214  = \sel_l3_s0$909 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4215  = \sel_l4_s0$945 ;
+    if (i__ready) begin
+      \$4215  = \sel_l3_s0$910 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4216  = \sel_l4_s0$946 ;
+    if (i__ready) begin
+      \$4216  = \sel_l3_s0$911 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4217  = \sel_l4_s0$947 ;
+    if (i__ready) begin
+      \$4217  = \sel_l3_s0$912 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4218  = \sel_l4_s0$948 ;
+    if (i__ready) begin
+      \$4218  = \sel_l3_s0$913 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4219  = \sel_l4_s0$949 ;
+    if (i__ready) begin
+      \$4219  = \sel_l3_s0$914 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4220  = \sel_l4_s0$950 ;
+    if (i__ready) begin
+      \$4220  = \sel_l3_s0$915 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4221  = \sel_l4_s0$951 ;
+    if (i__ready) begin
+      \$4221  = \sel_l3_s0$916 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4222  = \sel_l4_s0$952 ;
+    if (i__ready) begin
+      \$4222  = \sel_l3_s0$917 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4223  = \sel_l4_s0$953 ;
+    if (i__ready) begin
+      \$4223  = \sel_l3_s0$918 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4224  = \sel_l4_s0$954 ;
+    if (i__ready) begin
+      \$4224  = \sel_l3_s0$919 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4225  = \sel_l4_s0$955 ;
+    if (i__ready) begin
+      \$4225  = \sel_l3_s0$920 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4226  = \sel_l5_s0$956 ;
+    if (i__ready) begin
+      \$4226  = sel_l4_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4227  = \sel_l5_s0$957 ;
+    if (i__ready) begin
+      \$4227  = \$2274 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4228  = \sel_l5_s0$958 ;
+    if (i__ready) begin
+      \$4228  = \$2435 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4229  = \sel_l5_s0$959 ;
+    if (i__ready) begin
+      \$4229  = \$2596 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4230  = \sel_l5_s0$960 ;
+    if (i__ready) begin
+      \$4230  = \$2757 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4231  = \sel_l5_s0$961 ;
+    if (i__ready) begin
+      \$4231  = \$2918 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4232  = \sel_l5_s0$962 ;
+    if (i__ready) begin
+      \$4232  = \$3079 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4233  = \sel_l5_s0$963 ;
+    if (i__ready) begin
+      \$4233  = \$3240 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4234  = \sel_l5_s0$964 ;
+    if (i__ready) begin
+      \$4234  = \$3401 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4235  = sel_l5_s0;
+    if (i__ready) begin
+      \$4235  = \$3490 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4236  = \sel_l5_s0$672 ;
+    if (i__ready) begin
+      \$4236  = \$3579 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4237  = \sel_l5_s0$674 ;
+    if (i__ready) begin
+      \$4237  = \$3668 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4238  = \sel_l5_s0$676 ;
+    if (i__ready) begin
+      \$4238  = \$3757 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4239  = \sel_l5_s0$678 ;
+    if (i__ready) begin
+      \$4239  = \$3846 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4240  = \sel_l5_s0$680 ;
+    if (i__ready) begin
+      \$4240  = \$3935 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4241  = \sel_l5_s0$682 ;
+    if (i__ready) begin
+      \$4241  = \$4024 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4242  = \sel_l5_s0$684 ;
+    if (i__ready) begin
+      \$4242  = \$4113 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4243  = \sel_l5_s0$686 ;
+    if (i__ready) begin
+      \$4243  = \sel_l4_s0$954 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4244  = \sel_l5_s0$965 ;
+    if (i__ready) begin
+      \$4244  = \sel_l4_s0$955 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4245  = sel_valid_s0;
+    if (i__ready) begin
+      \$4245  = i__valid;
     end
     if (rst) begin
-      \$644  = 1'h0;
+      \$4245  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = valid_s1;
+    \$4246  = sel_valid_s1;
     if (i__ready) begin
-      \$645  = valid_s0;
+      \$4246  = sel_valid_s0;
     end
     if (rst) begin
-      \$645  = 1'h0;
+      \$4246  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = valid_s2;
+    \$4247  = sel_valid_s2;
     if (i__ready) begin
-      \$646  = valid_s1;
+      \$4247  = sel_valid_s1;
     end
     if (rst) begin
-      \$646  = 1'h0;
+      \$4247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = prod_s0;
+    \$4248  = sel_valid_s3;
     if (i__ready) begin
-      \$647  = \$518 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = \prod_s0$323 ;
-    if (i__ready) begin
-      \$648  = \$519 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = \prod_s0$325 ;
-    if (i__ready) begin
-      \$649  = \$520 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = \prod_s0$326 ;
-    if (i__ready) begin
-      \$650  = \$521 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = \prod_s0$328 ;
-    if (i__ready) begin
-      \$651  = \$522 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = \prod_s0$329 ;
-    if (i__ready) begin
-      \$652  = \$523 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = \prod_s0$331 ;
-    if (i__ready) begin
-      \$653  = \$524 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = \prod_s0$332 ;
-    if (i__ready) begin
-      \$654  = \$525 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = \prod_s0$339 ;
-    if (i__ready) begin
-      \$655  = \$526 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = \prod_s0$340 ;
-    if (i__ready) begin
-      \$656  = \$527 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = \prod_s0$342 ;
-    if (i__ready) begin
-      \$657  = \$528 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = \prod_s0$343 ;
-    if (i__ready) begin
-      \$658  = \$529 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = \prod_s0$345 ;
-    if (i__ready) begin
-      \$659  = \$530 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = \prod_s0$346 ;
-    if (i__ready) begin
-      \$660  = \$531 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = \prod_s0$348 ;
-    if (i__ready) begin
-      \$661  = \$532 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = \prod_s0$349 ;
-    if (i__ready) begin
-      \$662  = \$533 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = \prod_s0$356 ;
-    if (i__ready) begin
-      \$663  = \$534 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = \prod_s0$357 ;
-    if (i__ready) begin
-      \$664  = \$535 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = \prod_s0$359 ;
-    if (i__ready) begin
-      \$665  = \$536 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = \prod_s0$360 ;
-    if (i__ready) begin
-      \$666  = \$537 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = \prod_s0$362 ;
-    if (i__ready) begin
-      \$667  = \$538 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = \prod_s0$363 ;
-    if (i__ready) begin
-      \$668  = \$539 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = \prod_s0$365 ;
-    if (i__ready) begin
-      \$669  = \$540 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = \prod_s0$366 ;
-    if (i__ready) begin
-      \$670  = \$541 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = \prod_s0$373 ;
-    if (i__ready) begin
-      \$671  = \$542 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = \prod_s0$374 ;
-    if (i__ready) begin
-      \$672  = \$543 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = \prod_s0$376 ;
-    if (i__ready) begin
-      \$673  = \$544 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = \prod_s0$377 ;
-    if (i__ready) begin
-      \$674  = \$545 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = \prod_s0$379 ;
-    if (i__ready) begin
-      \$675  = \$546 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = \prod_s0$380 ;
-    if (i__ready) begin
-      \$676  = \$547 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = \prod_s0$382 ;
-    if (i__ready) begin
-      \$677  = \$548 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = \prod_s0$383 ;
-    if (i__ready) begin
-      \$678  = \$549 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \prod_s0$411 ;
-    if (i__ready) begin
-      \$679  = \sel_l19_s0$407 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = prod_valid_s0;
-    if (i__ready) begin
-      \$680  = valid_s2;
+      \$4248  = sel_valid_s2;
     end
     if (rst) begin
-      \$680  = 1'h0;
+      \$4248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = o__valid;
+    \$4249  = sel_valid_s4;
     if (i__ready) begin
-      \$681  = \$550 ;
+      \$4249  = sel_valid_s3;
     end
     if (rst) begin
-      \$681  = 1'h0;
+      \$4249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = acc0_out;
-    if (\$551 ) begin
-      if (\prod_s0$411 ) begin
-        \$682  = \$370 [31:0];
+    \$4250  = mac_pre_s0;
+    if (i__ready) begin
+      \$4250  = \sel_l5_s0$957 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4251  = \mac_pre_s0$722 ;
+    if (i__ready) begin
+      \$4251  = \sel_l5_s0$958 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4252  = \mac_pre_s0$725 ;
+    if (i__ready) begin
+      \$4252  = \sel_l5_s0$959 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4253  = \mac_pre_s0$728 ;
+    if (i__ready) begin
+      \$4253  = \sel_l5_s0$960 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4254  = \mac_pre_s0$731 ;
+    if (i__ready) begin
+      \$4254  = \sel_l5_s0$961 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4255  = \mac_pre_s0$734 ;
+    if (i__ready) begin
+      \$4255  = \sel_l5_s0$962 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4256  = \mac_pre_s0$737 ;
+    if (i__ready) begin
+      \$4256  = \sel_l5_s0$963 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4257  = \mac_pre_s0$740 ;
+    if (i__ready) begin
+      \$4257  = \sel_l5_s0$964 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4258  = \mac_pre_s0$720 ;
+    if (i__ready) begin
+      \$4258  = mac_wmux_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4259  = \mac_pre_s0$723 ;
+    if (i__ready) begin
+      \$4259  = mac_wmux_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4260  = \mac_pre_s0$726 ;
+    if (i__ready) begin
+      \$4260  = mac_wmux_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4261  = \mac_pre_s0$729 ;
+    if (i__ready) begin
+      \$4261  = mac_wmux_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4262  = \mac_pre_s0$732 ;
+    if (i__ready) begin
+      \$4262  = mac_wmux_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4263  = \mac_pre_s0$735 ;
+    if (i__ready) begin
+      \$4263  = mac_wmux_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4264  = \mac_pre_s0$738 ;
+    if (i__ready) begin
+      \$4264  = mac_wmux_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4265  = \mac_pre_s0$741 ;
+    if (i__ready) begin
+      \$4265  = mac_wmux_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4266  = \mac_pre_s0$743 ;
+    if (i__ready) begin
+      \$4266  = mac_wmux_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4267  = \mac_pre_s0$745 ;
+    if (i__ready) begin
+      \$4267  = mac_wmux_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4268  = \mac_pre_s0$747 ;
+    if (i__ready) begin
+      \$4268  = mac_wmux_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4269  = \mac_pre_s0$749 ;
+    if (i__ready) begin
+      \$4269  = mac_wmux_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4270  = \mac_pre_s0$751 ;
+    if (i__ready) begin
+      \$4270  = mac_wmux_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4271  = \mac_pre_s0$753 ;
+    if (i__ready) begin
+      \$4271  = mac_wmux_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4272  = \mac_pre_s0$755 ;
+    if (i__ready) begin
+      \$4272  = mac_wmux_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4273  = \mac_pre_s0$757 ;
+    if (i__ready) begin
+      \$4273  = mac_wmux_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4274  = \mac_pre_s0$759 ;
+    if (i__ready) begin
+      \$4274  = mac_wmux_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4275  = \mac_pre_s0$761 ;
+    if (i__ready) begin
+      \$4275  = mac_wmux_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4276  = \mac_pre_s0$763 ;
+    if (i__ready) begin
+      \$4276  = mac_wmux_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4277  = \mac_pre_s0$765 ;
+    if (i__ready) begin
+      \$4277  = mac_wmux_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4278  = \mac_pre_s0$767 ;
+    if (i__ready) begin
+      \$4278  = mac_wmux_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4279  = \mac_pre_s0$769 ;
+    if (i__ready) begin
+      \$4279  = mac_wmux_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4280  = \mac_pre_s0$771 ;
+    if (i__ready) begin
+      \$4280  = mac_wmux_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4281  = \mac_pre_s0$773 ;
+    if (i__ready) begin
+      \$4281  = mac_wmux_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4282  = \mac_pre_s0$775 ;
+    if (i__ready) begin
+      \$4282  = mac_wmux_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4283  = \mac_pre_s0$777 ;
+    if (i__ready) begin
+      \$4283  = mac_wmux_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4284  = \mac_pre_s0$779 ;
+    if (i__ready) begin
+      \$4284  = mac_wmux_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4285  = \mac_pre_s0$781 ;
+    if (i__ready) begin
+      \$4285  = mac_wmux_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4286  = \mac_pre_s0$783 ;
+    if (i__ready) begin
+      \$4286  = mac_wmux_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4287  = \mac_pre_s0$785 ;
+    if (i__ready) begin
+      \$4287  = mac_wmux_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4288  = \mac_pre_s0$787 ;
+    if (i__ready) begin
+      \$4288  = mac_wmux_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4289  = \mac_pre_s0$789 ;
+    if (i__ready) begin
+      \$4289  = mac_wmux_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4290  = \mac_pre_s0$971 ;
+    if (i__ready) begin
+      \$4290  = \sel_l5_s0$965 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4291  = mac_pre_valid_s0;
+    if (i__ready) begin
+      \$4291  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$4291  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4292  = mac_mul_s0;
+    if (i__ready) begin
+      \$4292  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4293  = \mac_mul_s0$792 ;
+    if (i__ready) begin
+      \$4293  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4294  = \mac_mul_s0$794 ;
+    if (i__ready) begin
+      \$4294  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4295  = \mac_mul_s0$795 ;
+    if (i__ready) begin
+      \$4295  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4296  = \mac_mul_s0$797 ;
+    if (i__ready) begin
+      \$4296  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4297  = \mac_mul_s0$798 ;
+    if (i__ready) begin
+      \$4297  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4298  = \mac_mul_s0$800 ;
+    if (i__ready) begin
+      \$4298  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4299  = \mac_mul_s0$801 ;
+    if (i__ready) begin
+      \$4299  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4300  = \mac_mul_s0$803 ;
+    if (i__ready) begin
+      \$4300  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4301  = \mac_mul_s0$804 ;
+    if (i__ready) begin
+      \$4301  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4302  = \mac_mul_s0$806 ;
+    if (i__ready) begin
+      \$4302  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4303  = \mac_mul_s0$807 ;
+    if (i__ready) begin
+      \$4303  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4304  = \mac_mul_s0$809 ;
+    if (i__ready) begin
+      \$4304  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4305  = \mac_mul_s0$810 ;
+    if (i__ready) begin
+      \$4305  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4306  = \mac_mul_s0$812 ;
+    if (i__ready) begin
+      \$4306  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4307  = \mac_mul_s0$813 ;
+    if (i__ready) begin
+      \$4307  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4308  = \mac_mul_s0$815 ;
+    if (i__ready) begin
+      \$4308  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4309  = \mac_mul_s0$816 ;
+    if (i__ready) begin
+      \$4309  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4310  = \mac_mul_s0$818 ;
+    if (i__ready) begin
+      \$4310  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4311  = \mac_mul_s0$819 ;
+    if (i__ready) begin
+      \$4311  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4312  = \mac_mul_s0$821 ;
+    if (i__ready) begin
+      \$4312  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4313  = \mac_mul_s0$822 ;
+    if (i__ready) begin
+      \$4313  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4314  = \mac_mul_s0$824 ;
+    if (i__ready) begin
+      \$4314  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4315  = \mac_mul_s0$825 ;
+    if (i__ready) begin
+      \$4315  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4316  = \mac_mul_s0$827 ;
+    if (i__ready) begin
+      \$4316  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4317  = \mac_mul_s0$828 ;
+    if (i__ready) begin
+      \$4317  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4318  = \mac_mul_s0$830 ;
+    if (i__ready) begin
+      \$4318  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4319  = \mac_mul_s0$831 ;
+    if (i__ready) begin
+      \$4319  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4320  = \mac_mul_s0$833 ;
+    if (i__ready) begin
+      \$4320  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4321  = \mac_mul_s0$834 ;
+    if (i__ready) begin
+      \$4321  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4322  = \mac_mul_s0$836 ;
+    if (i__ready) begin
+      \$4322  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4323  = \mac_mul_s0$837 ;
+    if (i__ready) begin
+      \$4323  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4324  = \mac_mul_s0$973 ;
+    if (i__ready) begin
+      \$4324  = \mac_pre_s0$971 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4325  = mac_mul_valid_s0;
+    if (i__ready) begin
+      \$4325  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$4325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4326  = mac_add2_s0;
+    if (i__ready) begin
+      \$4326  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4327  = \mac_add2_s0$855 ;
+    if (i__ready) begin
+      \$4327  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4328  = \mac_add2_s0$858 ;
+    if (i__ready) begin
+      \$4328  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4329  = \mac_add2_s0$861 ;
+    if (i__ready) begin
+      \$4329  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4330  = \mac_add2_s0$975 ;
+    if (i__ready) begin
+      \$4330  = \mac_mul_s0$973 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4331  = mac_add2_valid_s0;
+    if (i__ready) begin
+      \$4331  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$4331  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4332  = o__valid;
+    if (i__ready) begin
+      \$4332  = \$4114 ;
+    end
+    if (rst) begin
+      \$4332  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4333  = mac_acc0_out;
+    if (\$4115 ) begin
+      if (\mac_add2_s0$975 ) begin
+        \$4333  = \$2110 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = acc0;
-    if (\$551 ) begin
+    \$4334  = mac_acc0;
+    if (\$4115 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$411 ) begin
-        \$683  = 32'd0;
+      if (\mac_add2_s0$975 ) begin
+        \$4334  = 32'd0;
       end else begin
-        \$683  = \$370 [31:0];
+        \$4334  = \$2110 [31:0];
       end
     end
     if (rst) begin
-      \$683  = 32'd0;
+      \$4334  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = acc1_out;
-    if (\$552 ) begin
-      if (\prod_s0$411 ) begin
-        \$684  = \$371 [31:0];
+    \$4335  = mac_acc1_out;
+    if (\$4116 ) begin
+      if (\mac_add2_s0$975 ) begin
+        \$4335  = \$2111 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = acc1;
-    if (\$552 ) begin
+    \$4336  = mac_acc1;
+    if (\$4116 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$411 ) begin
-        \$685  = 32'd0;
+      if (\mac_add2_s0$975 ) begin
+        \$4336  = 32'd0;
       end else begin
-        \$685  = \$371 [31:0];
+        \$4336  = \$2111 [31:0];
       end
     end
     if (rst) begin
-      \$685  = 32'd0;
+      \$4336  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = acc2_out;
-    if (\$553 ) begin
-      if (\prod_s0$411 ) begin
-        \$686  = \$372 [31:0];
+    \$4337  = mac_acc2_out;
+    if (\$4117 ) begin
+      if (\mac_add2_s0$975 ) begin
+        \$4337  = \$2112 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = acc2;
-    if (\$553 ) begin
+    \$4338  = mac_acc2;
+    if (\$4117 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$411 ) begin
-        \$687  = 32'd0;
+      if (\mac_add2_s0$975 ) begin
+        \$4338  = 32'd0;
       end else begin
-        \$687  = \$372 [31:0];
+        \$4338  = \$2112 [31:0];
       end
     end
     if (rst) begin
-      \$687  = 32'd0;
+      \$4338  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = acc3_out;
-    if (\$554 ) begin
-      if (\prod_s0$411 ) begin
-        \$688  = \$373 [31:0];
+    \$4339  = mac_acc3_out;
+    if (\$4118 ) begin
+      if (\mac_add2_s0$975 ) begin
+        \$4339  = \$2113 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = acc3;
-    if (\$554 ) begin
+    \$4340  = mac_acc3;
+    if (\$4118 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$411 ) begin
-        \$689  = 32'd0;
+      if (\mac_add2_s0$975 ) begin
+        \$4340  = 32'd0;
       end else begin
-        \$689  = \$373 [31:0];
+        \$4340  = \$2113 [31:0];
       end
     end
     if (rst) begin
-      \$689  = 32'd0;
+      \$4340  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -3299,19 +11930,37 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_key13 = \$43 [7:0];
   assign sel_key14 = \$46 [7:0];
   assign sel_key15 = \$49 [7:0];
-  assign mul_off0 = \$138 [3:0];
-  assign mul_off1 = \$139 [3:0];
-  assign mul_off2 = \$140 [3:0];
-  assign mul_off3 = \$141 [3:0];
-  assign mul_off4 = \$142 [3:0];
-  assign mul_off5 = \$143 [3:0];
-  assign mul_off6 = \$144 [3:0];
-  assign mul_off7 = \$145 [3:0];
-  assign acc0_next = \$370 [31:0];
-  assign acc1_next = \$371 [31:0];
-  assign acc2_next = \$372 [31:0];
-  assign acc3_next = \$373 [31:0];
-  assign acc_out_valid = o__valid;
+  assign sel_beats = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
+  assign sel_keep = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
+  assign sel_pre0 = 5'h00;
+  assign sel_pre1 = { 4'h0, sel_l3_s0[0] };
+  assign sel_pre2 = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign sel_pre3 = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
+  assign sel_pre4 = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
+  assign sel_pre5 = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
+  assign sel_pre6 = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
+  assign sel_pre7 = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
+  assign sel_pre8 = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
+  assign sel_pre9 = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
+  assign sel_pre10 = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
+  assign sel_pre11 = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
+  assign sel_pre12 = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
+  assign sel_pre13 = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
+  assign sel_pre14 = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
+  assign sel_pre15 = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
+  assign mac_wmux_off0 = \$1878 [3:0];
+  assign mac_wmux_off1 = \$1879 [3:0];
+  assign mac_wmux_off2 = \$1880 [3:0];
+  assign mac_wmux_off3 = \$1881 [3:0];
+  assign mac_wmux_off4 = \$1882 [3:0];
+  assign mac_wmux_off5 = \$1883 [3:0];
+  assign mac_wmux_off6 = \$1884 [3:0];
+  assign mac_wmux_off7 = \$1885 [3:0];
+  assign mac_acc0_next = \$2110 [31:0];
+  assign mac_acc1_next = \$2111 [31:0];
+  assign mac_acc2_next = \$2112 [31:0];
+  assign mac_acc3_next = \$2113 [31:0];
+  assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -3401,24 +12050,496 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign o__payload[127:96] = acc3_out;
-  assign o__payload[95:64] = acc2_out;
-  assign o__payload[63:32] = acc1_out;
-  assign o__payload[31:0] = acc0_out;
-  assign \$50  = 4'hf;
-  assign \$51  = 4'he;
-  assign \$52  = 4'hd;
-  assign \$53  = 4'hc;
-  assign \$54  = 4'hb;
-  assign \$55  = 4'ha;
-  assign \$56  = 4'h9;
-  assign \$57  = 4'h8;
-  assign \$58  = 4'h7;
-  assign \$59  = 4'h6;
-  assign \$60  = 4'h5;
-  assign \$61  = 4'h4;
-  assign \$62  = 4'h3;
-  assign \$63  = 4'h2;
-  assign \$69  = 4'h0;
-  assign \$83  = 4'h1;
+  assign o__payload[127:96] = mac_acc3_out;
+  assign o__payload[95:64] = mac_acc2_out;
+  assign o__payload[63:32] = mac_acc1_out;
+  assign o__payload[31:0] = mac_acc0_out;
+  assign \$1414  = 1'h0;
+  assign \$1415  = 1'h0;
+  assign \$1416  = 1'h0;
+  assign \$1417  = \$1410 ;
+  assign \$1422  = 1'h0;
+  assign \$1423  = 1'h0;
+  assign \$1424  = 1'h0;
+  assign \$1425  = \$1418 ;
+  assign \$1430  = 1'h0;
+  assign \$1431  = 1'h0;
+  assign \$1432  = 1'h0;
+  assign \$1433  = \$1426 ;
+  assign \$1438  = 1'h0;
+  assign \$1439  = 1'h0;
+  assign \$1440  = 1'h0;
+  assign \$1441  = \$1434 ;
+  assign \$1446  = 1'h0;
+  assign \$1447  = 1'h0;
+  assign \$1448  = 1'h0;
+  assign \$1449  = \$1442 ;
+  assign \$1454  = 1'h0;
+  assign \$1455  = 1'h0;
+  assign \$1456  = 1'h0;
+  assign \$1457  = \$1450 ;
+  assign \$1462  = 1'h0;
+  assign \$1463  = 1'h0;
+  assign \$1464  = 1'h0;
+  assign \$1465  = \$1458 ;
+  assign \$1470  = 1'h0;
+  assign \$1471  = 1'h0;
+  assign \$1472  = 1'h0;
+  assign \$1473  = \$1466 ;
+  assign \$1478  = 1'h0;
+  assign \$1479  = 1'h0;
+  assign \$1480  = 1'h0;
+  assign \$1481  = \$1474 ;
+  assign \$1486  = 1'h0;
+  assign \$1487  = 1'h0;
+  assign \$1488  = 1'h0;
+  assign \$1489  = \$1482 ;
+  assign \$1494  = 1'h0;
+  assign \$1495  = 1'h0;
+  assign \$1496  = 1'h0;
+  assign \$1497  = \$1490 ;
+  assign \$1502  = 1'h0;
+  assign \$1503  = 1'h0;
+  assign \$1504  = 1'h0;
+  assign \$1505  = \$1498 ;
+  assign \$1510  = 1'h0;
+  assign \$1511  = 1'h0;
+  assign \$1512  = 1'h0;
+  assign \$1513  = \$1506 ;
+  assign \$1518  = 1'h0;
+  assign \$1519  = 1'h0;
+  assign \$1520  = 1'h0;
+  assign \$1521  = \$1514 ;
+  assign \$1526  = 1'h0;
+  assign \$1527  = 1'h0;
+  assign \$1528  = 1'h0;
+  assign \$1529  = \$1522 ;
+  assign \$1534  = 1'h0;
+  assign \$1535  = 1'h0;
+  assign \$1536  = 1'h0;
+  assign \$1537  = \$1530 ;
+  assign sel_pre_2_2_2_s = sel_pre_2_2_1_c;
+  assign sel_pre_2_2_2_c = 1'h0;
+  assign sel_pre_2_2_3_s = 1'h0;
+  assign sel_pre_2_2_3_c = 1'h0;
+  assign sel_pre_2_2_4_s = 1'h0;
+  assign sel_pre_2_2_4_c = 1'h0;
+  assign \$1543  = 1'h0;
+  assign sel_pre_2_3_2_s = sel_pre_2_3_1_c;
+  assign \$1544  = 1'h0;
+  assign \$1545  = 1'h0;
+  assign \$1546  = 1'h0;
+  assign \$1547  = 1'h0;
+  assign sel_pre_2_3_2_c = 1'h0;
+  assign \$1548  = 1'h0;
+  assign sel_pre_2_3_3_s = 1'h0;
+  assign \$1549  = 1'h0;
+  assign \$1550  = 1'h0;
+  assign \$1551  = 1'h0;
+  assign \$1552  = 1'h0;
+  assign sel_pre_2_3_3_c = 1'h0;
+  assign \$1553  = 1'h0;
+  assign sel_pre_2_3_4_s = 1'h0;
+  assign \$1554  = 1'h0;
+  assign \$1555  = 1'h0;
+  assign \$1556  = 1'h0;
+  assign \$1557  = 1'h0;
+  assign sel_pre_2_3_4_c = 1'h0;
+  assign sel_pre_2_6_2_s = sel_pre_2_6_1_c;
+  assign sel_pre_2_6_2_c = 1'h0;
+  assign sel_pre_2_6_3_s = 1'h0;
+  assign sel_pre_2_6_3_c = 1'h0;
+  assign sel_pre_2_6_4_s = 1'h0;
+  assign sel_pre_2_6_4_c = 1'h0;
+  assign \$1563  = 1'h0;
+  assign sel_pre_2_7_2_s = sel_pre_2_7_1_c;
+  assign \$1564  = 1'h0;
+  assign \$1565  = 1'h0;
+  assign \$1566  = 1'h0;
+  assign \$1567  = 1'h0;
+  assign sel_pre_2_7_2_c = 1'h0;
+  assign \$1568  = 1'h0;
+  assign sel_pre_2_7_3_s = 1'h0;
+  assign \$1569  = 1'h0;
+  assign \$1570  = 1'h0;
+  assign \$1571  = 1'h0;
+  assign \$1572  = 1'h0;
+  assign sel_pre_2_7_3_c = 1'h0;
+  assign \$1573  = 1'h0;
+  assign sel_pre_2_7_4_s = 1'h0;
+  assign \$1574  = 1'h0;
+  assign \$1575  = 1'h0;
+  assign \$1576  = 1'h0;
+  assign \$1577  = 1'h0;
+  assign sel_pre_2_7_4_c = 1'h0;
+  assign sel_pre_2_10_2_s = sel_pre_2_10_1_c;
+  assign sel_pre_2_10_2_c = 1'h0;
+  assign sel_pre_2_10_3_s = 1'h0;
+  assign sel_pre_2_10_3_c = 1'h0;
+  assign sel_pre_2_10_4_s = 1'h0;
+  assign sel_pre_2_10_4_c = 1'h0;
+  assign \$1583  = 1'h0;
+  assign sel_pre_2_11_2_s = sel_pre_2_11_1_c;
+  assign \$1584  = 1'h0;
+  assign \$1585  = 1'h0;
+  assign \$1586  = 1'h0;
+  assign \$1587  = 1'h0;
+  assign sel_pre_2_11_2_c = 1'h0;
+  assign \$1588  = 1'h0;
+  assign sel_pre_2_11_3_s = 1'h0;
+  assign \$1589  = 1'h0;
+  assign \$1590  = 1'h0;
+  assign \$1591  = 1'h0;
+  assign \$1592  = 1'h0;
+  assign sel_pre_2_11_3_c = 1'h0;
+  assign \$1593  = 1'h0;
+  assign sel_pre_2_11_4_s = 1'h0;
+  assign \$1594  = 1'h0;
+  assign \$1595  = 1'h0;
+  assign \$1596  = 1'h0;
+  assign \$1597  = 1'h0;
+  assign sel_pre_2_11_4_c = 1'h0;
+  assign sel_pre_2_14_2_s = sel_pre_2_14_1_c;
+  assign sel_pre_2_14_2_c = 1'h0;
+  assign sel_pre_2_14_3_s = 1'h0;
+  assign sel_pre_2_14_3_c = 1'h0;
+  assign sel_pre_2_14_4_s = 1'h0;
+  assign sel_pre_2_14_4_c = 1'h0;
+  assign \$1603  = 1'h0;
+  assign sel_pre_2_15_2_s = sel_pre_2_15_1_c;
+  assign \$1604  = 1'h0;
+  assign \$1605  = 1'h0;
+  assign \$1606  = 1'h0;
+  assign \$1607  = 1'h0;
+  assign sel_pre_2_15_2_c = 1'h0;
+  assign \$1608  = 1'h0;
+  assign sel_pre_2_15_3_s = 1'h0;
+  assign \$1609  = 1'h0;
+  assign \$1610  = 1'h0;
+  assign \$1611  = 1'h0;
+  assign \$1612  = 1'h0;
+  assign sel_pre_2_15_3_c = 1'h0;
+  assign \$1613  = 1'h0;
+  assign sel_pre_2_15_4_s = 1'h0;
+  assign \$1614  = 1'h0;
+  assign \$1615  = 1'h0;
+  assign \$1616  = 1'h0;
+  assign \$1617  = 1'h0;
+  assign sel_pre_2_15_4_c = 1'h0;
+  assign sel_pre_4_4_3_s = sel_pre_4_4_2_c;
+  assign sel_pre_4_4_3_c = 1'h0;
+  assign sel_pre_4_4_4_s = 1'h0;
+  assign sel_pre_4_4_4_c = 1'h0;
+  assign \$1623  = sel_pre_2_3_1_c;
+  assign \$1624  = 1'h0;
+  assign \$1625  = 1'h0;
+  assign \$1626  = 1'h0;
+  assign sel_pre_4_5_2_c = \$1627 ;
+  assign \$1628  = 1'h0;
+  assign sel_pre_4_5_3_s = \$1627 ;
+  assign \$1629  = 1'h0;
+  assign \$1630  = 1'h0;
+  assign \$1631  = 1'h0;
+  assign \$1632  = 1'h0;
+  assign sel_pre_4_5_3_c = 1'h0;
+  assign \$1633  = 1'h0;
+  assign sel_pre_4_5_4_s = 1'h0;
+  assign \$1634  = 1'h0;
+  assign \$1635  = 1'h0;
+  assign \$1636  = 1'h0;
+  assign \$1637  = 1'h0;
+  assign sel_pre_4_5_4_c = 1'h0;
+  assign \$1648  = 1'h0;
+  assign sel_pre_4_6_3_s = sel_pre_4_6_2_c;
+  assign \$1649  = 1'h0;
+  assign \$1650  = 1'h0;
+  assign \$1651  = 1'h0;
+  assign \$1652  = 1'h0;
+  assign sel_pre_4_6_3_c = 1'h0;
+  assign \$1653  = 1'h0;
+  assign sel_pre_4_6_4_s = 1'h0;
+  assign \$1654  = 1'h0;
+  assign \$1655  = 1'h0;
+  assign \$1656  = 1'h0;
+  assign \$1657  = 1'h0;
+  assign sel_pre_4_6_4_c = 1'h0;
+  assign \$1668  = 1'h0;
+  assign sel_pre_4_7_3_s = sel_pre_4_7_2_c;
+  assign \$1669  = 1'h0;
+  assign \$1670  = 1'h0;
+  assign \$1671  = 1'h0;
+  assign \$1672  = 1'h0;
+  assign sel_pre_4_7_3_c = 1'h0;
+  assign \$1673  = 1'h0;
+  assign sel_pre_4_7_4_s = 1'h0;
+  assign \$1674  = 1'h0;
+  assign \$1675  = 1'h0;
+  assign \$1676  = 1'h0;
+  assign \$1677  = 1'h0;
+  assign sel_pre_4_7_4_c = 1'h0;
+  assign sel_pre_4_12_3_s = sel_pre_4_12_2_c;
+  assign sel_pre_4_12_3_c = 1'h0;
+  assign sel_pre_4_12_4_s = 1'h0;
+  assign sel_pre_4_12_4_c = 1'h0;
+  assign \$1683  = sel_pre_2_11_1_c;
+  assign \$1684  = 1'h0;
+  assign \$1685  = 1'h0;
+  assign \$1686  = 1'h0;
+  assign sel_pre_4_13_2_c = \$1687 ;
+  assign \$1688  = 1'h0;
+  assign sel_pre_4_13_3_s = \$1687 ;
+  assign \$1689  = 1'h0;
+  assign \$1690  = 1'h0;
+  assign \$1691  = 1'h0;
+  assign \$1692  = 1'h0;
+  assign sel_pre_4_13_3_c = 1'h0;
+  assign \$1693  = 1'h0;
+  assign sel_pre_4_13_4_s = 1'h0;
+  assign \$1694  = 1'h0;
+  assign \$1695  = 1'h0;
+  assign \$1696  = 1'h0;
+  assign \$1697  = 1'h0;
+  assign sel_pre_4_13_4_c = 1'h0;
+  assign \$1708  = 1'h0;
+  assign sel_pre_4_14_3_s = sel_pre_4_14_2_c;
+  assign \$1709  = 1'h0;
+  assign \$1710  = 1'h0;
+  assign \$1711  = 1'h0;
+  assign \$1712  = 1'h0;
+  assign sel_pre_4_14_3_c = 1'h0;
+  assign \$1713  = 1'h0;
+  assign sel_pre_4_14_4_s = 1'h0;
+  assign \$1714  = 1'h0;
+  assign \$1715  = 1'h0;
+  assign \$1716  = 1'h0;
+  assign \$1717  = 1'h0;
+  assign sel_pre_4_14_4_c = 1'h0;
+  assign \$1728  = 1'h0;
+  assign sel_pre_4_15_3_s = sel_pre_4_15_2_c;
+  assign \$1729  = 1'h0;
+  assign \$1730  = 1'h0;
+  assign \$1731  = 1'h0;
+  assign \$1732  = 1'h0;
+  assign sel_pre_4_15_3_c = 1'h0;
+  assign \$1733  = 1'h0;
+  assign sel_pre_4_15_4_s = 1'h0;
+  assign \$1734  = 1'h0;
+  assign \$1735  = 1'h0;
+  assign \$1736  = 1'h0;
+  assign \$1737  = 1'h0;
+  assign sel_pre_4_15_4_c = 1'h0;
+  assign sel_pre_8_8_4_s = sel_pre_8_8_3_c;
+  assign sel_pre_8_8_4_c = 1'h0;
+  assign \$1743  = sel_pre_4_7_2_s;
+  assign \$1744  = 1'h0;
+  assign \$1745  = 1'h0;
+  assign \$1746  = 1'h0;
+  assign sel_pre_8_9_2_c = \$1747 ;
+  assign \$1748  = sel_pre_4_7_2_c;
+  assign \$1749  = 1'h0;
+  assign \$1750  = 1'h0;
+  assign \$1751  = 1'h0;
+  assign sel_pre_8_9_3_c = \$1752 ;
+  assign \$1753  = 1'h0;
+  assign sel_pre_8_9_4_s = \$1752 ;
+  assign \$1754  = 1'h0;
+  assign \$1755  = 1'h0;
+  assign \$1756  = 1'h0;
+  assign \$1757  = 1'h0;
+  assign sel_pre_8_9_4_c = 1'h0;
+  assign \$1768  = sel_pre_4_7_2_c;
+  assign \$1769  = 1'h0;
+  assign \$1770  = 1'h0;
+  assign \$1771  = 1'h0;
+  assign sel_pre_8_10_3_c = \$1772 ;
+  assign \$1773  = 1'h0;
+  assign sel_pre_8_10_4_s = \$1772 ;
+  assign \$1774  = 1'h0;
+  assign \$1775  = 1'h0;
+  assign \$1776  = 1'h0;
+  assign \$1777  = 1'h0;
+  assign sel_pre_8_10_4_c = 1'h0;
+  assign \$1788  = sel_pre_4_7_2_c;
+  assign \$1789  = 1'h0;
+  assign \$1790  = 1'h0;
+  assign \$1791  = 1'h0;
+  assign sel_pre_8_11_3_c = \$1792 ;
+  assign \$1793  = 1'h0;
+  assign sel_pre_8_11_4_s = \$1792 ;
+  assign \$1794  = 1'h0;
+  assign \$1795  = 1'h0;
+  assign \$1796  = 1'h0;
+  assign \$1797  = 1'h0;
+  assign sel_pre_8_11_4_c = 1'h0;
+  assign \$1813  = 1'h0;
+  assign sel_pre_8_12_4_s = sel_pre_8_12_3_c;
+  assign \$1814  = 1'h0;
+  assign \$1815  = 1'h0;
+  assign \$1816  = 1'h0;
+  assign \$1817  = 1'h0;
+  assign sel_pre_8_12_4_c = 1'h0;
+  assign \$1833  = 1'h0;
+  assign sel_pre_8_13_4_s = sel_pre_8_13_3_c;
+  assign \$1834  = 1'h0;
+  assign \$1835  = 1'h0;
+  assign \$1836  = 1'h0;
+  assign \$1837  = 1'h0;
+  assign sel_pre_8_13_4_c = 1'h0;
+  assign \$1853  = 1'h0;
+  assign sel_pre_8_14_4_s = sel_pre_8_14_3_c;
+  assign \$1854  = 1'h0;
+  assign \$1855  = 1'h0;
+  assign \$1856  = 1'h0;
+  assign \$1857  = 1'h0;
+  assign sel_pre_8_14_4_c = 1'h0;
+  assign \$1873  = 1'h0;
+  assign sel_pre_8_15_4_s = sel_pre_8_15_3_c;
+  assign \$1874  = 1'h0;
+  assign \$1875  = 1'h0;
+  assign \$1876  = 1'h0;
+  assign \$1877  = 1'h0;
+  assign sel_pre_8_15_4_c = 1'h0;
+  assign \$3410  = 4'h0;
+  assign \$3419 [3:1] = 3'h0;
+  assign \$3419 [0] = \$3412 ;
+  assign \$3420  = { 3'h0, \$3412  };
+  assign { \$3429 [3:2], \$3429 [0] } = 3'h0;
+  assign \$3429 [1] = \$3424 ;
+  assign \$3438 [3:2] = 2'h0;
+  assign \$3438 [1:0] = { \$3433 , \$3431  };
+  assign { \$3449 [3], \$3449 [1:0] } = 3'h0;
+  assign \$3449 [2] = \$3446 ;
+  assign { \$3458 [3], \$3458 [1] } = 2'h0;
+  assign { \$3458 [2], \$3458 [0] } = { \$3455 , \$3451  };
+  assign { \$3468 [3], \$3468 [0] } = 2'h0;
+  assign \$3468 [2:1] = { \$3465 , \$3463  };
+  assign \$3477 [3] = 1'h0;
+  assign \$3477 [2:0] = { \$3474 , \$3472 , \$3470  };
+  assign \$3489 [2:0] = 3'h0;
+  assign \$3489 [3] = \$3488 ;
+  assign \$3499 [3:1] = 3'h0;
+  assign \$3499 [0] = \$3492 ;
+  assign { \$3508 [3:2], \$3508 [0] } = 3'h0;
+  assign \$3508 [1] = \$3503 ;
+  assign \$3518 [3:2] = 2'h0;
+  assign \$3518 [1:0] = { \$3513 , \$3511  };
+  assign { \$3527 [3], \$3527 [1:0] } = 3'h0;
+  assign \$3527 [2] = \$3524 ;
+  assign { \$3538 [3], \$3538 [1] } = 2'h0;
+  assign { \$3538 [2], \$3538 [0] } = { \$3535 , \$3531  };
+  assign { \$3547 [3], \$3547 [0] } = 2'h0;
+  assign \$3547 [2:1] = { \$3544 , \$3542  };
+  assign \$3557 [3] = 1'h0;
+  assign \$3557 [2:0] = { \$3554 , \$3552 , \$3550  };
+  assign \$3566 [2:0] = 3'h0;
+  assign \$3566 [3] = \$3565 ;
+  assign \$3578 [2:1] = 2'h0;
+  assign { \$3578 [3], \$3578 [0] } = { \$3577 , \$3571  };
+  assign { \$3588 [3:2], \$3588 [0] } = 3'h0;
+  assign \$3588 [1] = \$3583 ;
+  assign \$3597 [3:2] = 2'h0;
+  assign \$3597 [1:0] = { \$3592 , \$3590  };
+  assign { \$3607 [3], \$3607 [1:0] } = 3'h0;
+  assign \$3607 [2] = \$3604 ;
+  assign { \$3616 [3], \$3616 [1] } = 2'h0;
+  assign { \$3616 [2], \$3616 [0] } = { \$3613 , \$3609  };
+  assign { \$3627 [3], \$3627 [0] } = 2'h0;
+  assign \$3627 [2:1] = { \$3624 , \$3622  };
+  assign \$3636 [3] = 1'h0;
+  assign \$3636 [2:0] = { \$3633 , \$3631 , \$3629  };
+  assign \$3646 [2:0] = 3'h0;
+  assign \$3646 [3] = \$3645 ;
+  assign \$3655 [2:1] = 2'h0;
+  assign { \$3655 [3], \$3655 [0] } = { \$3654 , \$3648  };
+  assign { \$3667 [2], \$3667 [0] } = 2'h0;
+  assign { \$3667 [3], \$3667 [1] } = { \$3666 , \$3662  };
+  assign \$3677 [3:2] = 2'h0;
+  assign \$3677 [1:0] = { \$3672 , \$3670  };
+  assign { \$3686 [3], \$3686 [1:0] } = 3'h0;
+  assign \$3686 [2] = \$3683 ;
+  assign { \$3696 [3], \$3696 [1] } = 2'h0;
+  assign { \$3696 [2], \$3696 [0] } = { \$3693 , \$3689  };
+  assign { \$3705 [3], \$3705 [0] } = 2'h0;
+  assign \$3705 [2:1] = { \$3702 , \$3700  };
+  assign \$3716 [3] = 1'h0;
+  assign \$3716 [2:0] = { \$3713 , \$3711 , \$3709  };
+  assign \$3725 [2:0] = 3'h0;
+  assign \$3725 [3] = \$3724 ;
+  assign \$3735 [2:1] = 2'h0;
+  assign { \$3735 [3], \$3735 [0] } = { \$3734 , \$3728  };
+  assign { \$3744 [2], \$3744 [0] } = 2'h0;
+  assign { \$3744 [3], \$3744 [1] } = { \$3743 , \$3739  };
+  assign \$3756 [2] = 1'h0;
+  assign { \$3756 [3], \$3756 [1:0] } = { \$3755 , \$3751 , \$3749  };
+  assign { \$3766 [3], \$3766 [1:0] } = 3'h0;
+  assign \$3766 [2] = \$3763 ;
+  assign { \$3775 [3], \$3775 [1] } = 2'h0;
+  assign { \$3775 [2], \$3775 [0] } = { \$3772 , \$3768  };
+  assign { \$3785 [3], \$3785 [0] } = 2'h0;
+  assign \$3785 [2:1] = { \$3782 , \$3780  };
+  assign \$3794 [3] = 1'h0;
+  assign \$3794 [2:0] = { \$3791 , \$3789 , \$3787  };
+  assign \$3805 [2:0] = 3'h0;
+  assign \$3805 [3] = \$3804 ;
+  assign \$3814 [2:1] = 2'h0;
+  assign { \$3814 [3], \$3814 [0] } = { \$3813 , \$3807  };
+  assign { \$3824 [2], \$3824 [0] } = 2'h0;
+  assign { \$3824 [3], \$3824 [1] } = { \$3823 , \$3819  };
+  assign \$3833 [2] = 1'h0;
+  assign { \$3833 [3], \$3833 [1:0] } = { \$3832 , \$3828 , \$3826  };
+  assign \$3845 [1:0] = 2'h0;
+  assign \$3845 [3:2] = { \$3844 , \$3842  };
+  assign { \$3855 [3], \$3855 [1] } = 2'h0;
+  assign { \$3855 [2], \$3855 [0] } = { \$3852 , \$3848  };
+  assign { \$3864 [3], \$3864 [0] } = 2'h0;
+  assign \$3864 [2:1] = { \$3861 , \$3859  };
+  assign \$3874 [3] = 1'h0;
+  assign \$3874 [2:0] = { \$3871 , \$3869 , \$3867  };
+  assign \$3883 [2:0] = 3'h0;
+  assign \$3883 [3] = \$3882 ;
+  assign \$3894 [2:1] = 2'h0;
+  assign { \$3894 [3], \$3894 [0] } = { \$3893 , \$3887  };
+  assign { \$3903 [2], \$3903 [0] } = 2'h0;
+  assign { \$3903 [3], \$3903 [1] } = { \$3902 , \$3898  };
+  assign \$3913 [2] = 1'h0;
+  assign { \$3913 [3], \$3913 [1:0] } = { \$3912 , \$3908 , \$3906  };
+  assign \$3922 [1:0] = 2'h0;
+  assign \$3922 [3:2] = { \$3921 , \$3919  };
+  assign \$3934 [1] = 1'h0;
+  assign { \$3934 [3:2], \$3934 [0] } = { \$3933 , \$3931 , \$3927  };
+  assign { \$3944 [3], \$3944 [0] } = 2'h0;
+  assign \$3944 [2:1] = { \$3941 , \$3939  };
+  assign \$3953 [3] = 1'h0;
+  assign \$3953 [2:0] = { \$3950 , \$3948 , \$3946  };
+  assign \$3963 [2:0] = 3'h0;
+  assign \$3963 [3] = \$3962 ;
+  assign \$3972 [2:1] = 2'h0;
+  assign { \$3972 [3], \$3972 [0] } = { \$3971 , \$3965  };
+  assign { \$3983 [2], \$3983 [0] } = 2'h0;
+  assign { \$3983 [3], \$3983 [1] } = { \$3982 , \$3978  };
+  assign \$3992 [2] = 1'h0;
+  assign { \$3992 [3], \$3992 [1:0] } = { \$3991 , \$3987 , \$3985  };
+  assign \$4002 [1:0] = 2'h0;
+  assign \$4002 [3:2] = { \$4001 , \$3999  };
+  assign \$4011 [1] = 1'h0;
+  assign { \$4011 [3:2], \$4011 [0] } = { \$4010 , \$4008 , \$4004  };
+  assign \$4023 [0] = 1'h0;
+  assign \$4023 [3:1] = { \$4022 , \$4020 , \$4018  };
+  assign \$4033 [3] = 1'h0;
+  assign \$4033 [2:0] = { \$4030 , \$4028 , \$4026  };
+  assign \$4042 [2:0] = 3'h0;
+  assign \$4042 [3] = \$4041 ;
+  assign \$4052 [2:1] = 2'h0;
+  assign { \$4052 [3], \$4052 [0] } = { \$4051 , \$4045  };
+  assign { \$4061 [2], \$4061 [0] } = 2'h0;
+  assign { \$4061 [3], \$4061 [1] } = { \$4060 , \$4056  };
+  assign \$4072 [2] = 1'h0;
+  assign { \$4072 [3], \$4072 [1:0] } = { \$4071 , \$4067 , \$4065  };
+  assign \$4081 [1:0] = 2'h0;
+  assign \$4081 [3:2] = { \$4080 , \$4078  };
+  assign \$4091 [1] = 1'h0;
+  assign { \$4091 [3:2], \$4091 [0] } = { \$4090 , \$4088 , \$4084  };
+  assign \$4100 [0] = 1'h0;
+  assign \$4100 [3:1] = { \$4099 , \$4097 , \$4095  };
+  assign \$4112  = { \$4111 , \$4109 , \$4107 , \$4105  };
 endmodule

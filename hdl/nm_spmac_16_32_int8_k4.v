@@ -7,81 +7,81 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1 ;
   wire [5:0] \$10 ;
   wire [7:0] \$100 ;
-  wire [15:0] \$1000 ;
-  wire [15:0] \$1001 ;
-  wire [15:0] \$1002 ;
-  wire [15:0] \$1003 ;
-  wire [15:0] \$1004 ;
-  wire [15:0] \$1005 ;
-  wire [15:0] \$1006 ;
-  wire [15:0] \$1007 ;
-  wire [15:0] \$1008 ;
-  wire [15:0] \$1009 ;
+  reg [7:0] \$1000 ;
+  reg [7:0] \$1001 ;
+  reg [7:0] \$1002 ;
+  reg [7:0] \$1003 ;
+  reg [7:0] \$1004 ;
+  reg [7:0] \$1005 ;
+  reg [7:0] \$1006 ;
+  reg [7:0] \$1007 ;
+  reg [7:0] \$1008 ;
+  reg [7:0] \$1009 ;
   wire [7:0] \$101 ;
-  wire [15:0] \$1010 ;
-  wire [15:0] \$1011 ;
-  wire [15:0] \$1012 ;
-  wire [15:0] \$1013 ;
-  wire [15:0] \$1014 ;
-  wire [15:0] \$1015 ;
-  wire [15:0] \$1016 ;
-  wire [15:0] \$1017 ;
-  wire [15:0] \$1018 ;
-  wire [15:0] \$1019 ;
+  reg [7:0] \$1010 ;
+  reg [7:0] \$1011 ;
+  reg [7:0] \$1012 ;
+  reg [7:0] \$1013 ;
+  reg [7:0] \$1014 ;
+  reg [7:0] \$1015 ;
+  reg [7:0] \$1016 ;
+  reg [7:0] \$1017 ;
+  reg [7:0] \$1018 ;
+  reg [7:0] \$1019 ;
   wire [7:0] \$102 ;
-  wire [15:0] \$1020 ;
-  wire [15:0] \$1021 ;
-  wire [15:0] \$1022 ;
-  wire [15:0] \$1023 ;
-  wire [15:0] \$1024 ;
-  wire [15:0] \$1025 ;
-  wire [15:0] \$1026 ;
-  wire [15:0] \$1027 ;
-  wire [15:0] \$1028 ;
-  wire [15:0] \$1029 ;
+  reg [7:0] \$1020 ;
+  reg [7:0] \$1021 ;
+  reg [7:0] \$1022 ;
+  reg [7:0] \$1023 ;
+  reg [7:0] \$1024 ;
+  reg [7:0] \$1025 ;
+  reg [7:0] \$1026 ;
+  reg [7:0] \$1027 ;
+  reg [7:0] \$1028 ;
+  reg [7:0] \$1029 ;
   wire [7:0] \$103 ;
-  wire [15:0] \$1030 ;
-  wire [15:0] \$1031 ;
-  wire [15:0] \$1032 ;
-  wire [15:0] \$1033 ;
-  wire [15:0] \$1034 ;
-  wire [15:0] \$1035 ;
-  wire [15:0] \$1036 ;
-  wire [15:0] \$1037 ;
-  wire [15:0] \$1038 ;
-  wire [15:0] \$1039 ;
+  reg [7:0] \$1030 ;
+  reg [7:0] \$1031 ;
+  reg [7:0] \$1032 ;
+  reg [7:0] \$1033 ;
+  reg [7:0] \$1034 ;
+  reg [7:0] \$1035 ;
+  reg [7:0] \$1036 ;
+  reg [7:0] \$1037 ;
+  reg [7:0] \$1038 ;
+  reg [7:0] \$1039 ;
   wire [7:0] \$104 ;
-  wire [15:0] \$1040 ;
-  wire [15:0] \$1041 ;
-  wire [15:0] \$1042 ;
-  wire [15:0] \$1043 ;
-  wire [15:0] \$1044 ;
-  wire [15:0] \$1045 ;
-  wire \$1046 ;
-  wire \$1047 ;
-  wire \$1048 ;
-  wire \$1049 ;
+  reg [7:0] \$1040 ;
+  reg [7:0] \$1041 ;
+  reg [7:0] \$1042 ;
+  reg [7:0] \$1043 ;
+  reg [7:0] \$1044 ;
+  reg [7:0] \$1045 ;
+  reg [7:0] \$1046 ;
+  reg [7:0] \$1047 ;
+  reg [7:0] \$1048 ;
+  reg [7:0] \$1049 ;
   wire [7:0] \$105 ;
-  wire \$1050 ;
-  reg [15:0] \$1051 ;
-  reg [15:0] \$1052 ;
-  reg [15:0] \$1053 ;
-  reg [15:0] \$1054 ;
-  reg [15:0] \$1055 ;
-  reg [15:0] \$1056 ;
-  reg [15:0] \$1057 ;
-  reg [15:0] \$1058 ;
-  reg [15:0] \$1059 ;
+  reg [7:0] \$1050 ;
+  reg [7:0] \$1051 ;
+  reg [7:0] \$1052 ;
+  reg [7:0] \$1053 ;
+  reg [7:0] \$1054 ;
+  reg [7:0] \$1055 ;
+  reg [7:0] \$1056 ;
+  reg [7:0] \$1057 ;
+  reg [7:0] \$1058 ;
+  reg [7:0] \$1059 ;
   wire [7:0] \$106 ;
-  reg [15:0] \$1060 ;
-  reg [15:0] \$1061 ;
-  reg [15:0] \$1062 ;
-  reg [15:0] \$1063 ;
-  reg [15:0] \$1064 ;
-  reg [15:0] \$1065 ;
-  reg [15:0] \$1066 ;
-  reg [15:0] \$1067 ;
-  reg [15:0] \$1068 ;
+  reg [7:0] \$1060 ;
+  reg [7:0] \$1061 ;
+  reg [7:0] \$1062 ;
+  reg [7:0] \$1063 ;
+  reg [7:0] \$1064 ;
+  reg [7:0] \$1065 ;
+  reg [7:0] \$1066 ;
+  reg \$1067 ;
+  reg \$1068 ;
   reg [15:0] \$1069 ;
   wire [7:0] \$107 ;
   reg [15:0] \$1070 ;
@@ -134,20 +134,44 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [15:0] \$1112 ;
   reg [15:0] \$1113 ;
   reg [15:0] \$1114 ;
-  reg \$1115 ;
-  reg \$1116 ;
-  reg \$1117 ;
-  reg [31:0] \$1118 ;
-  reg [31:0] \$1119 ;
+  reg [15:0] \$1115 ;
+  reg [15:0] \$1116 ;
+  reg [15:0] \$1117 ;
+  reg [15:0] \$1118 ;
+  reg [15:0] \$1119 ;
   wire [7:0] \$112 ;
-  reg [31:0] \$1120 ;
-  reg [31:0] \$1121 ;
-  reg [31:0] \$1122 ;
-  reg [31:0] \$1123 ;
-  reg [31:0] \$1124 ;
-  reg [31:0] \$1125 ;
+  reg [15:0] \$1120 ;
+  reg [15:0] \$1121 ;
+  reg [15:0] \$1122 ;
+  reg [15:0] \$1123 ;
+  reg [15:0] \$1124 ;
+  reg [15:0] \$1125 ;
+  reg [15:0] \$1126 ;
+  reg [15:0] \$1127 ;
+  reg [15:0] \$1128 ;
+  reg [15:0] \$1129 ;
   wire [7:0] \$113 ;
+  reg [15:0] \$1130 ;
+  reg [15:0] \$1131 ;
+  reg [15:0] \$1132 ;
+  reg \$1133 ;
+  reg \$1134 ;
+  reg [19:0] \$1135 ;
+  reg [19:0] \$1136 ;
+  reg [19:0] \$1137 ;
+  reg [19:0] \$1138 ;
+  reg \$1139 ;
   wire [7:0] \$114 ;
+  reg \$1140 ;
+  reg \$1141 ;
+  reg [31:0] \$1142 ;
+  reg [31:0] \$1143 ;
+  reg [31:0] \$1144 ;
+  reg [31:0] \$1145 ;
+  reg [31:0] \$1146 ;
+  reg [31:0] \$1147 ;
+  reg [31:0] \$1148 ;
+  reg [31:0] \$1149 ;
   wire [7:0] \$115 ;
   wire [7:0] \$116 ;
   wire [7:0] \$117 ;
@@ -1110,159 +1134,25 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] \$98 ;
   wire [32:0] \$980 ;
   wire [32:0] \$981 ;
-  wire [15:0] \$982 ;
-  wire [15:0] \$983 ;
-  wire [15:0] \$984 ;
-  wire [15:0] \$985 ;
-  wire [15:0] \$986 ;
-  wire [15:0] \$987 ;
-  wire [15:0] \$988 ;
-  wire [15:0] \$989 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  reg [7:0] \$987 ;
+  reg [7:0] \$988 ;
+  reg [7:0] \$989 ;
   wire [7:0] \$99 ;
-  wire [15:0] \$990 ;
-  wire [15:0] \$991 ;
-  wire [15:0] \$992 ;
-  wire [15:0] \$993 ;
-  wire [15:0] \$994 ;
-  wire [15:0] \$995 ;
-  wire [15:0] \$996 ;
-  wire [15:0] \$997 ;
-  wire [15:0] \$998 ;
-  wire [15:0] \$999 ;
-  reg [31:0] acc0 = 32'd0;
-  wire [31:0] acc0_next;
-  reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc0_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p9;
-  reg [31:0] acc1 = 32'd0;
-  wire [31:0] acc1_next;
-  reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc1_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p9;
-  reg [31:0] acc2 = 32'd0;
-  wire [31:0] acc2_next;
-  reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc2_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p9;
-  reg [31:0] acc3 = 32'd0;
-  wire [31:0] acc3_next;
-  reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc3_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p9;
-  (* init = 1'h0 *)
-  wire acc_out_valid;
+  reg [7:0] \$990 ;
+  reg [7:0] \$991 ;
+  reg [7:0] \$992 ;
+  reg [7:0] \$993 ;
+  reg [7:0] \$994 ;
+  reg [7:0] \$995 ;
+  reg [7:0] \$996 ;
+  reg [7:0] \$997 ;
+  reg [7:0] \$998 ;
+  reg [7:0] \$999 ;
   wire advance;
   input clk;
   wire clk;
@@ -1437,86 +1327,438 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [4:0] mul_off0;
-  wire [4:0] mul_off1;
-  wire [4:0] mul_off10;
-  wire [4:0] mul_off11;
-  wire [4:0] mul_off12;
-  wire [4:0] mul_off13;
-  wire [4:0] mul_off14;
-  wire [4:0] mul_off15;
-  wire [4:0] mul_off2;
-  wire [4:0] mul_off3;
-  wire [4:0] mul_off4;
-  wire [4:0] mul_off5;
-  wire [4:0] mul_off6;
-  wire [4:0] mul_off7;
-  wire [4:0] mul_off8;
-  wire [4:0] mul_off9;
-  wire [7:0] mul_w0_0;
-  wire [7:0] mul_w0_1;
-  wire [7:0] mul_w0_10;
-  wire [7:0] mul_w0_11;
-  wire [7:0] mul_w0_12;
-  wire [7:0] mul_w0_13;
-  wire [7:0] mul_w0_14;
-  wire [7:0] mul_w0_15;
-  wire [7:0] mul_w0_2;
-  wire [7:0] mul_w0_3;
-  wire [7:0] mul_w0_4;
-  wire [7:0] mul_w0_5;
-  wire [7:0] mul_w0_6;
-  wire [7:0] mul_w0_7;
-  wire [7:0] mul_w0_8;
-  wire [7:0] mul_w0_9;
-  wire [7:0] mul_w1_0;
-  wire [7:0] mul_w1_1;
-  wire [7:0] mul_w1_10;
-  wire [7:0] mul_w1_11;
-  wire [7:0] mul_w1_12;
-  wire [7:0] mul_w1_13;
-  wire [7:0] mul_w1_14;
-  wire [7:0] mul_w1_15;
-  wire [7:0] mul_w1_2;
-  wire [7:0] mul_w1_3;
-  wire [7:0] mul_w1_4;
-  wire [7:0] mul_w1_5;
-  wire [7:0] mul_w1_6;
-  wire [7:0] mul_w1_7;
-  wire [7:0] mul_w1_8;
-  wire [7:0] mul_w1_9;
-  wire [7:0] mul_w2_0;
-  wire [7:0] mul_w2_1;
-  wire [7:0] mul_w2_10;
-  wire [7:0] mul_w2_11;
-  wire [7:0] mul_w2_12;
-  wire [7:0] mul_w2_13;
-  wire [7:0] mul_w2_14;
-  wire [7:0] mul_w2_15;
-  wire [7:0] mul_w2_2;
-  wire [7:0] mul_w2_3;
-  wire [7:0] mul_w2_4;
-  wire [7:0] mul_w2_5;
-  wire [7:0] mul_w2_6;
-  wire [7:0] mul_w2_7;
-  wire [7:0] mul_w2_8;
-  wire [7:0] mul_w2_9;
-  wire [7:0] mul_w3_0;
-  wire [7:0] mul_w3_1;
-  wire [7:0] mul_w3_10;
-  wire [7:0] mul_w3_11;
-  wire [7:0] mul_w3_12;
-  wire [7:0] mul_w3_13;
-  wire [7:0] mul_w3_14;
-  wire [7:0] mul_w3_15;
-  wire [7:0] mul_w3_2;
-  wire [7:0] mul_w3_3;
-  wire [7:0] mul_w3_4;
-  wire [7:0] mul_w3_5;
-  wire [7:0] mul_w3_6;
-  wire [7:0] mul_w3_7;
-  wire [7:0] mul_w3_8;
-  wire [7:0] mul_w3_9;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [19:0] mac0_sum3_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [19:0] mac1_sum3_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [19:0] mac2_sum3_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [19:0] mac3_sum3_p0;
+  reg [31:0] mac_acc0 = 32'd0;
+  wire [31:0] mac_acc0_next;
+  reg [31:0] mac_acc0_out = 32'd0;
+  reg [31:0] mac_acc1 = 32'd0;
+  wire [31:0] mac_acc1_next;
+  reg [31:0] mac_acc1_out = 32'd0;
+  reg [31:0] mac_acc2 = 32'd0;
+  wire [31:0] mac_acc2_next;
+  reg [31:0] mac_acc2_out = 32'd0;
+  reg [31:0] mac_acc3 = 32'd0;
+  wire [31:0] mac_acc3_next;
+  reg [31:0] mac_acc3_out = 32'd0;
+  reg [19:0] mac_add3_s0 = 20'h00000;
+  reg [19:0] \mac_add3_s0$362  = 20'h00000;
+  reg [19:0] \mac_add3_s0$365  = 20'h00000;
+  reg [19:0] \mac_add3_s0$368  = 20'h00000;
+  reg \mac_add3_s0$378  = 1'h0;
+  reg mac_add3_valid_s0 = 1'h0;
+  reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$235  = 16'h0000;
+  reg [15:0] \mac_mul_s0$237  = 16'h0000;
+  reg [15:0] \mac_mul_s0$238  = 16'h0000;
+  reg [15:0] \mac_mul_s0$240  = 16'h0000;
+  reg [15:0] \mac_mul_s0$241  = 16'h0000;
+  reg [15:0] \mac_mul_s0$243  = 16'h0000;
+  reg [15:0] \mac_mul_s0$244  = 16'h0000;
+  reg [15:0] \mac_mul_s0$246  = 16'h0000;
+  reg [15:0] \mac_mul_s0$247  = 16'h0000;
+  reg [15:0] \mac_mul_s0$249  = 16'h0000;
+  reg [15:0] \mac_mul_s0$250  = 16'h0000;
+  reg [15:0] \mac_mul_s0$252  = 16'h0000;
+  reg [15:0] \mac_mul_s0$253  = 16'h0000;
+  reg [15:0] \mac_mul_s0$255  = 16'h0000;
+  reg [15:0] \mac_mul_s0$256  = 16'h0000;
+  reg [15:0] \mac_mul_s0$258  = 16'h0000;
+  reg [15:0] \mac_mul_s0$259  = 16'h0000;
+  reg [15:0] \mac_mul_s0$261  = 16'h0000;
+  reg [15:0] \mac_mul_s0$262  = 16'h0000;
+  reg [15:0] \mac_mul_s0$264  = 16'h0000;
+  reg [15:0] \mac_mul_s0$265  = 16'h0000;
+  reg [15:0] \mac_mul_s0$267  = 16'h0000;
+  reg [15:0] \mac_mul_s0$268  = 16'h0000;
+  reg [15:0] \mac_mul_s0$270  = 16'h0000;
+  reg [15:0] \mac_mul_s0$271  = 16'h0000;
+  reg [15:0] \mac_mul_s0$273  = 16'h0000;
+  reg [15:0] \mac_mul_s0$274  = 16'h0000;
+  reg [15:0] \mac_mul_s0$276  = 16'h0000;
+  reg [15:0] \mac_mul_s0$277  = 16'h0000;
+  reg [15:0] \mac_mul_s0$279  = 16'h0000;
+  reg [15:0] \mac_mul_s0$280  = 16'h0000;
+  reg [15:0] \mac_mul_s0$282  = 16'h0000;
+  reg [15:0] \mac_mul_s0$283  = 16'h0000;
+  reg [15:0] \mac_mul_s0$285  = 16'h0000;
+  reg [15:0] \mac_mul_s0$286  = 16'h0000;
+  reg [15:0] \mac_mul_s0$288  = 16'h0000;
+  reg [15:0] \mac_mul_s0$289  = 16'h0000;
+  reg [15:0] \mac_mul_s0$291  = 16'h0000;
+  reg [15:0] \mac_mul_s0$292  = 16'h0000;
+  reg [15:0] \mac_mul_s0$294  = 16'h0000;
+  reg [15:0] \mac_mul_s0$295  = 16'h0000;
+  reg [15:0] \mac_mul_s0$297  = 16'h0000;
+  reg [15:0] \mac_mul_s0$298  = 16'h0000;
+  reg [15:0] \mac_mul_s0$300  = 16'h0000;
+  reg [15:0] \mac_mul_s0$301  = 16'h0000;
+  reg [15:0] \mac_mul_s0$303  = 16'h0000;
+  reg [15:0] \mac_mul_s0$304  = 16'h0000;
+  reg [15:0] \mac_mul_s0$306  = 16'h0000;
+  reg [15:0] \mac_mul_s0$307  = 16'h0000;
+  reg [15:0] \mac_mul_s0$309  = 16'h0000;
+  reg [15:0] \mac_mul_s0$310  = 16'h0000;
+  reg [15:0] \mac_mul_s0$312  = 16'h0000;
+  reg [15:0] \mac_mul_s0$313  = 16'h0000;
+  reg [15:0] \mac_mul_s0$315  = 16'h0000;
+  reg [15:0] \mac_mul_s0$316  = 16'h0000;
+  reg [15:0] \mac_mul_s0$318  = 16'h0000;
+  reg [15:0] \mac_mul_s0$319  = 16'h0000;
+  reg [15:0] \mac_mul_s0$321  = 16'h0000;
+  reg [15:0] \mac_mul_s0$322  = 16'h0000;
+  reg [15:0] \mac_mul_s0$324  = 16'h0000;
+  reg [15:0] \mac_mul_s0$325  = 16'h0000;
+  reg [15:0] \mac_mul_s0$327  = 16'h0000;
+  reg [15:0] \mac_mul_s0$328  = 16'h0000;
+  reg \mac_mul_s0$376  = 1'h0;
+  reg mac_mul_valid_s0 = 1'h0;
+  (* init = 1'h0 *)
+  wire mac_out_valid;
+  reg [7:0] mac_pre_s0 = 8'h00;
+  reg [7:0] \mac_pre_s0$100  = 8'h00;
+  reg [7:0] \mac_pre_s0$102  = 8'h00;
+  reg [7:0] \mac_pre_s0$103  = 8'h00;
+  reg [7:0] \mac_pre_s0$105  = 8'h00;
+  reg [7:0] \mac_pre_s0$106  = 8'h00;
+  reg [7:0] \mac_pre_s0$108  = 8'h00;
+  reg [7:0] \mac_pre_s0$109  = 8'h00;
+  reg [7:0] \mac_pre_s0$111  = 8'h00;
+  reg [7:0] \mac_pre_s0$112  = 8'h00;
+  reg [7:0] \mac_pre_s0$114  = 8'h00;
+  reg [7:0] \mac_pre_s0$115  = 8'h00;
+  reg [7:0] \mac_pre_s0$117  = 8'h00;
+  reg [7:0] \mac_pre_s0$118  = 8'h00;
+  reg [7:0] \mac_pre_s0$120  = 8'h00;
+  reg [7:0] \mac_pre_s0$121  = 8'h00;
+  reg [7:0] \mac_pre_s0$123  = 8'h00;
+  reg [7:0] \mac_pre_s0$124  = 8'h00;
+  reg [7:0] \mac_pre_s0$126  = 8'h00;
+  reg [7:0] \mac_pre_s0$127  = 8'h00;
+  reg [7:0] \mac_pre_s0$129  = 8'h00;
+  reg [7:0] \mac_pre_s0$130  = 8'h00;
+  reg [7:0] \mac_pre_s0$132  = 8'h00;
+  reg [7:0] \mac_pre_s0$133  = 8'h00;
+  reg [7:0] \mac_pre_s0$135  = 8'h00;
+  reg [7:0] \mac_pre_s0$136  = 8'h00;
+  reg [7:0] \mac_pre_s0$138  = 8'h00;
+  reg [7:0] \mac_pre_s0$140  = 8'h00;
+  reg [7:0] \mac_pre_s0$142  = 8'h00;
+  reg [7:0] \mac_pre_s0$144  = 8'h00;
+  reg [7:0] \mac_pre_s0$146  = 8'h00;
+  reg [7:0] \mac_pre_s0$148  = 8'h00;
+  reg [7:0] \mac_pre_s0$150  = 8'h00;
+  reg [7:0] \mac_pre_s0$152  = 8'h00;
+  reg [7:0] \mac_pre_s0$154  = 8'h00;
+  reg [7:0] \mac_pre_s0$156  = 8'h00;
+  reg [7:0] \mac_pre_s0$158  = 8'h00;
+  reg [7:0] \mac_pre_s0$160  = 8'h00;
+  reg [7:0] \mac_pre_s0$162  = 8'h00;
+  reg [7:0] \mac_pre_s0$164  = 8'h00;
+  reg [7:0] \mac_pre_s0$166  = 8'h00;
+  reg [7:0] \mac_pre_s0$168  = 8'h00;
+  reg [7:0] \mac_pre_s0$170  = 8'h00;
+  reg [7:0] \mac_pre_s0$172  = 8'h00;
+  reg [7:0] \mac_pre_s0$174  = 8'h00;
+  reg [7:0] \mac_pre_s0$176  = 8'h00;
+  reg [7:0] \mac_pre_s0$178  = 8'h00;
+  reg [7:0] \mac_pre_s0$180  = 8'h00;
+  reg [7:0] \mac_pre_s0$182  = 8'h00;
+  reg [7:0] \mac_pre_s0$184  = 8'h00;
+  reg [7:0] \mac_pre_s0$186  = 8'h00;
+  reg [7:0] \mac_pre_s0$188  = 8'h00;
+  reg [7:0] \mac_pre_s0$190  = 8'h00;
+  reg [7:0] \mac_pre_s0$192  = 8'h00;
+  reg [7:0] \mac_pre_s0$194  = 8'h00;
+  reg [7:0] \mac_pre_s0$196  = 8'h00;
+  reg [7:0] \mac_pre_s0$198  = 8'h00;
+  reg [7:0] \mac_pre_s0$200  = 8'h00;
+  reg [7:0] \mac_pre_s0$202  = 8'h00;
+  reg [7:0] \mac_pre_s0$204  = 8'h00;
+  reg [7:0] \mac_pre_s0$206  = 8'h00;
+  reg [7:0] \mac_pre_s0$208  = 8'h00;
+  reg [7:0] \mac_pre_s0$210  = 8'h00;
+  reg [7:0] \mac_pre_s0$212  = 8'h00;
+  reg [7:0] \mac_pre_s0$214  = 8'h00;
+  reg [7:0] \mac_pre_s0$216  = 8'h00;
+  reg [7:0] \mac_pre_s0$218  = 8'h00;
+  reg [7:0] \mac_pre_s0$220  = 8'h00;
+  reg [7:0] \mac_pre_s0$222  = 8'h00;
+  reg [7:0] \mac_pre_s0$224  = 8'h00;
+  reg [7:0] \mac_pre_s0$226  = 8'h00;
+  reg [7:0] \mac_pre_s0$228  = 8'h00;
+  reg [7:0] \mac_pre_s0$230  = 8'h00;
+  reg [7:0] \mac_pre_s0$232  = 8'h00;
+  reg \mac_pre_s0$374  = 1'h0;
+  reg [7:0] \mac_pre_s0$91  = 8'h00;
+  reg [7:0] \mac_pre_s0$93  = 8'h00;
+  reg [7:0] \mac_pre_s0$94  = 8'h00;
+  reg [7:0] \mac_pre_s0$96  = 8'h00;
+  reg [7:0] \mac_pre_s0$97  = 8'h00;
+  reg [7:0] \mac_pre_s0$99  = 8'h00;
+  reg mac_pre_valid_s0 = 1'h0;
+  wire [15:0] mac_prod0_0;
+  wire [15:0] mac_prod0_1;
+  wire [15:0] mac_prod0_10;
+  wire [15:0] mac_prod0_11;
+  wire [15:0] mac_prod0_12;
+  wire [15:0] mac_prod0_13;
+  wire [15:0] mac_prod0_14;
+  wire [15:0] mac_prod0_15;
+  wire [15:0] mac_prod0_2;
+  wire [15:0] mac_prod0_3;
+  wire [15:0] mac_prod0_4;
+  wire [15:0] mac_prod0_5;
+  wire [15:0] mac_prod0_6;
+  wire [15:0] mac_prod0_7;
+  wire [15:0] mac_prod0_8;
+  wire [15:0] mac_prod0_9;
+  wire [15:0] mac_prod1_0;
+  wire [15:0] mac_prod1_1;
+  wire [15:0] mac_prod1_10;
+  wire [15:0] mac_prod1_11;
+  wire [15:0] mac_prod1_12;
+  wire [15:0] mac_prod1_13;
+  wire [15:0] mac_prod1_14;
+  wire [15:0] mac_prod1_15;
+  wire [15:0] mac_prod1_2;
+  wire [15:0] mac_prod1_3;
+  wire [15:0] mac_prod1_4;
+  wire [15:0] mac_prod1_5;
+  wire [15:0] mac_prod1_6;
+  wire [15:0] mac_prod1_7;
+  wire [15:0] mac_prod1_8;
+  wire [15:0] mac_prod1_9;
+  wire [15:0] mac_prod2_0;
+  wire [15:0] mac_prod2_1;
+  wire [15:0] mac_prod2_10;
+  wire [15:0] mac_prod2_11;
+  wire [15:0] mac_prod2_12;
+  wire [15:0] mac_prod2_13;
+  wire [15:0] mac_prod2_14;
+  wire [15:0] mac_prod2_15;
+  wire [15:0] mac_prod2_2;
+  wire [15:0] mac_prod2_3;
+  wire [15:0] mac_prod2_4;
+  wire [15:0] mac_prod2_5;
+  wire [15:0] mac_prod2_6;
+  wire [15:0] mac_prod2_7;
+  wire [15:0] mac_prod2_8;
+  wire [15:0] mac_prod2_9;
+  wire [15:0] mac_prod3_0;
+  wire [15:0] mac_prod3_1;
+  wire [15:0] mac_prod3_10;
+  wire [15:0] mac_prod3_11;
+  wire [15:0] mac_prod3_12;
+  wire [15:0] mac_prod3_13;
+  wire [15:0] mac_prod3_14;
+  wire [15:0] mac_prod3_15;
+  wire [15:0] mac_prod3_2;
+  wire [15:0] mac_prod3_3;
+  wire [15:0] mac_prod3_4;
+  wire [15:0] mac_prod3_5;
+  wire [15:0] mac_prod3_6;
+  wire [15:0] mac_prod3_7;
+  wire [15:0] mac_prod3_8;
+  wire [15:0] mac_prod3_9;
+  wire [4:0] mac_wmux_off0;
+  wire [4:0] mac_wmux_off1;
+  wire [4:0] mac_wmux_off10;
+  wire [4:0] mac_wmux_off11;
+  wire [4:0] mac_wmux_off12;
+  wire [4:0] mac_wmux_off13;
+  wire [4:0] mac_wmux_off14;
+  wire [4:0] mac_wmux_off15;
+  wire [4:0] mac_wmux_off2;
+  wire [4:0] mac_wmux_off3;
+  wire [4:0] mac_wmux_off4;
+  wire [4:0] mac_wmux_off5;
+  wire [4:0] mac_wmux_off6;
+  wire [4:0] mac_wmux_off7;
+  wire [4:0] mac_wmux_off8;
+  wire [4:0] mac_wmux_off9;
+  wire [7:0] mac_wmux_w0_0;
+  wire [7:0] mac_wmux_w0_1;
+  wire [7:0] mac_wmux_w0_10;
+  wire [7:0] mac_wmux_w0_11;
+  wire [7:0] mac_wmux_w0_12;
+  wire [7:0] mac_wmux_w0_13;
+  wire [7:0] mac_wmux_w0_14;
+  wire [7:0] mac_wmux_w0_15;
+  wire [7:0] mac_wmux_w0_2;
+  wire [7:0] mac_wmux_w0_3;
+  wire [7:0] mac_wmux_w0_4;
+  wire [7:0] mac_wmux_w0_5;
+  wire [7:0] mac_wmux_w0_6;
+  wire [7:0] mac_wmux_w0_7;
+  wire [7:0] mac_wmux_w0_8;
+  wire [7:0] mac_wmux_w0_9;
+  wire [7:0] mac_wmux_w1_0;
+  wire [7:0] mac_wmux_w1_1;
+  wire [7:0] mac_wmux_w1_10;
+  wire [7:0] mac_wmux_w1_11;
+  wire [7:0] mac_wmux_w1_12;
+  wire [7:0] mac_wmux_w1_13;
+  wire [7:0] mac_wmux_w1_14;
+  wire [7:0] mac_wmux_w1_15;
+  wire [7:0] mac_wmux_w1_2;
+  wire [7:0] mac_wmux_w1_3;
+  wire [7:0] mac_wmux_w1_4;
+  wire [7:0] mac_wmux_w1_5;
+  wire [7:0] mac_wmux_w1_6;
+  wire [7:0] mac_wmux_w1_7;
+  wire [7:0] mac_wmux_w1_8;
+  wire [7:0] mac_wmux_w1_9;
+  wire [7:0] mac_wmux_w2_0;
+  wire [7:0] mac_wmux_w2_1;
+  wire [7:0] mac_wmux_w2_10;
+  wire [7:0] mac_wmux_w2_11;
+  wire [7:0] mac_wmux_w2_12;
+  wire [7:0] mac_wmux_w2_13;
+  wire [7:0] mac_wmux_w2_14;
+  wire [7:0] mac_wmux_w2_15;
+  wire [7:0] mac_wmux_w2_2;
+  wire [7:0] mac_wmux_w2_3;
+  wire [7:0] mac_wmux_w2_4;
+  wire [7:0] mac_wmux_w2_5;
+  wire [7:0] mac_wmux_w2_6;
+  wire [7:0] mac_wmux_w2_7;
+  wire [7:0] mac_wmux_w2_8;
+  wire [7:0] mac_wmux_w2_9;
+  wire [7:0] mac_wmux_w3_0;
+  wire [7:0] mac_wmux_w3_1;
+  wire [7:0] mac_wmux_w3_10;
+  wire [7:0] mac_wmux_w3_11;
+  wire [7:0] mac_wmux_w3_12;
+  wire [7:0] mac_wmux_w3_13;
+  wire [7:0] mac_wmux_w3_14;
+  wire [7:0] mac_wmux_w3_15;
+  wire [7:0] mac_wmux_w3_2;
+  wire [7:0] mac_wmux_w3_3;
+  wire [7:0] mac_wmux_w3_4;
+  wire [7:0] mac_wmux_w3_5;
+  wire [7:0] mac_wmux_w3_6;
+  wire [7:0] mac_wmux_w3_7;
+  wire [7:0] mac_wmux_w3_8;
+  wire [7:0] mac_wmux_w3_9;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -1528,72 +1770,6 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$100  = 16'h0000;
-  reg [15:0] \prod_s0$102  = 16'h0000;
-  reg [15:0] \prod_s0$103  = 16'h0000;
-  reg [15:0] \prod_s0$105  = 16'h0000;
-  reg [15:0] \prod_s0$106  = 16'h0000;
-  reg [15:0] \prod_s0$108  = 16'h0000;
-  reg [15:0] \prod_s0$109  = 16'h0000;
-  reg [15:0] \prod_s0$111  = 16'h0000;
-  reg [15:0] \prod_s0$112  = 16'h0000;
-  reg [15:0] \prod_s0$123  = 16'h0000;
-  reg [15:0] \prod_s0$124  = 16'h0000;
-  reg [15:0] \prod_s0$126  = 16'h0000;
-  reg [15:0] \prod_s0$127  = 16'h0000;
-  reg [15:0] \prod_s0$129  = 16'h0000;
-  reg [15:0] \prod_s0$130  = 16'h0000;
-  reg [15:0] \prod_s0$132  = 16'h0000;
-  reg [15:0] \prod_s0$133  = 16'h0000;
-  reg [15:0] \prod_s0$135  = 16'h0000;
-  reg [15:0] \prod_s0$136  = 16'h0000;
-  reg [15:0] \prod_s0$138  = 16'h0000;
-  reg [15:0] \prod_s0$139  = 16'h0000;
-  reg [15:0] \prod_s0$141  = 16'h0000;
-  reg [15:0] \prod_s0$142  = 16'h0000;
-  reg [15:0] \prod_s0$144  = 16'h0000;
-  reg [15:0] \prod_s0$145  = 16'h0000;
-  reg [15:0] \prod_s0$156  = 16'h0000;
-  reg [15:0] \prod_s0$157  = 16'h0000;
-  reg [15:0] \prod_s0$159  = 16'h0000;
-  reg [15:0] \prod_s0$160  = 16'h0000;
-  reg [15:0] \prod_s0$162  = 16'h0000;
-  reg [15:0] \prod_s0$163  = 16'h0000;
-  reg [15:0] \prod_s0$165  = 16'h0000;
-  reg [15:0] \prod_s0$166  = 16'h0000;
-  reg [15:0] \prod_s0$168  = 16'h0000;
-  reg [15:0] \prod_s0$169  = 16'h0000;
-  reg [15:0] \prod_s0$171  = 16'h0000;
-  reg [15:0] \prod_s0$172  = 16'h0000;
-  reg [15:0] \prod_s0$174  = 16'h0000;
-  reg [15:0] \prod_s0$175  = 16'h0000;
-  reg [15:0] \prod_s0$177  = 16'h0000;
-  reg [15:0] \prod_s0$178  = 16'h0000;
-  reg [15:0] \prod_s0$189  = 16'h0000;
-  reg [15:0] \prod_s0$190  = 16'h0000;
-  reg [15:0] \prod_s0$192  = 16'h0000;
-  reg [15:0] \prod_s0$193  = 16'h0000;
-  reg [15:0] \prod_s0$195  = 16'h0000;
-  reg [15:0] \prod_s0$196  = 16'h0000;
-  reg [15:0] \prod_s0$198  = 16'h0000;
-  reg [15:0] \prod_s0$199  = 16'h0000;
-  reg [15:0] \prod_s0$201  = 16'h0000;
-  reg [15:0] \prod_s0$202  = 16'h0000;
-  reg [15:0] \prod_s0$204  = 16'h0000;
-  reg [15:0] \prod_s0$205  = 16'h0000;
-  reg [15:0] \prod_s0$207  = 16'h0000;
-  reg [15:0] \prod_s0$208  = 16'h0000;
-  reg [15:0] \prod_s0$210  = 16'h0000;
-  reg [15:0] \prod_s0$211  = 16'h0000;
-  reg \prod_s0$226  = 1'h0;
-  reg [15:0] \prod_s0$91  = 16'h0000;
-  reg [15:0] \prod_s0$93  = 16'h0000;
-  reg [15:0] \prod_s0$94  = 16'h0000;
-  reg [15:0] \prod_s0$96  = 16'h0000;
-  reg [15:0] \prod_s0$97  = 16'h0000;
-  reg [15:0] \prod_s0$99  = 16'h0000;
-  reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
   assign \$1  = ~ o__valid;
@@ -1629,7 +1805,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$30  = \$2 [1] ? \$28  : \$29 ;
   assign \$31  = \$2 [2] ? \$27  : \$30 ;
   assign \$32  = \$2 [3] ? \$24  : \$31 ;
-  assign mul_w0_0 = \$2 [4] ? i__payload[343:336] : \$32 ;
+  assign mac_wmux_w0_0 = \$2 [4] ? i__payload[343:336] : \$32 ;
   assign \$33  = \$3 [0] ? i__payload[343:336] : i__payload[335:328];
   assign \$34  = \$3 [0] ? i__payload[327:320] : i__payload[319:312];
   assign \$35  = \$3 [1] ? \$33  : \$34 ;
@@ -1645,7 +1821,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$45  = \$3 [1] ? \$43  : \$44 ;
   assign \$46  = \$3 [2] ? \$42  : \$45 ;
   assign \$47  = \$3 [3] ? \$39  : \$46 ;
-  assign mul_w0_1 = \$3 [4] ? i__payload[351:344] : \$47 ;
+  assign mac_wmux_w0_1 = \$3 [4] ? i__payload[351:344] : \$47 ;
   assign \$48  = \$4 [0] ? i__payload[351:344] : i__payload[343:336];
   assign \$49  = \$4 [0] ? i__payload[335:328] : i__payload[327:320];
   assign \$50  = \$4 [1] ? \$48  : \$49 ;
@@ -1661,7 +1837,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$60  = \$4 [1] ? \$58  : \$59 ;
   assign \$61  = \$4 [2] ? \$57  : \$60 ;
   assign \$62  = \$4 [3] ? \$54  : \$61 ;
-  assign mul_w0_2 = \$4 [4] ? i__payload[359:352] : \$62 ;
+  assign mac_wmux_w0_2 = \$4 [4] ? i__payload[359:352] : \$62 ;
   assign \$63  = \$5 [0] ? i__payload[359:352] : i__payload[351:344];
   assign \$64  = \$5 [0] ? i__payload[343:336] : i__payload[335:328];
   assign \$65  = \$5 [1] ? \$63  : \$64 ;
@@ -1677,7 +1853,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$75  = \$5 [1] ? \$73  : \$74 ;
   assign \$76  = \$5 [2] ? \$72  : \$75 ;
   assign \$77  = \$5 [3] ? \$69  : \$76 ;
-  assign mul_w0_3 = \$5 [4] ? i__payload[367:360] : \$77 ;
+  assign mac_wmux_w0_3 = \$5 [4] ? i__payload[367:360] : \$77 ;
   assign \$78  = \$6 [0] ? i__payload[367:360] : i__payload[359:352];
   assign \$79  = \$6 [0] ? i__payload[351:344] : i__payload[343:336];
   assign \$80  = \$6 [1] ? \$78  : \$79 ;
@@ -1693,7 +1869,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$90  = \$6 [1] ? \$88  : \$89 ;
   assign \$91  = \$6 [2] ? \$87  : \$90 ;
   assign \$92  = \$6 [3] ? \$84  : \$91 ;
-  assign mul_w0_4 = \$6 [4] ? i__payload[375:368] : \$92 ;
+  assign mac_wmux_w0_4 = \$6 [4] ? i__payload[375:368] : \$92 ;
   assign \$93  = \$7 [0] ? i__payload[375:368] : i__payload[367:360];
   assign \$94  = \$7 [0] ? i__payload[359:352] : i__payload[351:344];
   assign \$95  = \$7 [1] ? \$93  : \$94 ;
@@ -1709,7 +1885,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$105  = \$7 [1] ? \$103  : \$104 ;
   assign \$106  = \$7 [2] ? \$102  : \$105 ;
   assign \$107  = \$7 [3] ? \$99  : \$106 ;
-  assign mul_w0_5 = \$7 [4] ? i__payload[383:376] : \$107 ;
+  assign mac_wmux_w0_5 = \$7 [4] ? i__payload[383:376] : \$107 ;
   assign \$108  = \$8 [0] ? i__payload[383:376] : i__payload[375:368];
   assign \$109  = \$8 [0] ? i__payload[367:360] : i__payload[359:352];
   assign \$110  = \$8 [1] ? \$108  : \$109 ;
@@ -1725,7 +1901,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$120  = \$8 [1] ? \$118  : \$119 ;
   assign \$121  = \$8 [2] ? \$117  : \$120 ;
   assign \$122  = \$8 [3] ? \$114  : \$121 ;
-  assign mul_w0_6 = \$8 [4] ? i__payload[391:384] : \$122 ;
+  assign mac_wmux_w0_6 = \$8 [4] ? i__payload[391:384] : \$122 ;
   assign \$123  = \$9 [0] ? i__payload[391:384] : i__payload[383:376];
   assign \$124  = \$9 [0] ? i__payload[375:368] : i__payload[367:360];
   assign \$125  = \$9 [1] ? \$123  : \$124 ;
@@ -1741,7 +1917,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$135  = \$9 [1] ? \$133  : \$134 ;
   assign \$136  = \$9 [2] ? \$132  : \$135 ;
   assign \$137  = \$9 [3] ? \$129  : \$136 ;
-  assign mul_w0_7 = \$9 [4] ? i__payload[399:392] : \$137 ;
+  assign mac_wmux_w0_7 = \$9 [4] ? i__payload[399:392] : \$137 ;
   assign \$138  = \$10 [0] ? i__payload[399:392] : i__payload[391:384];
   assign \$139  = \$10 [0] ? i__payload[383:376] : i__payload[375:368];
   assign \$140  = \$10 [1] ? \$138  : \$139 ;
@@ -1757,7 +1933,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$150  = \$10 [1] ? \$148  : \$149 ;
   assign \$151  = \$10 [2] ? \$147  : \$150 ;
   assign \$152  = \$10 [3] ? \$144  : \$151 ;
-  assign mul_w0_8 = \$10 [4] ? i__payload[407:400] : \$152 ;
+  assign mac_wmux_w0_8 = \$10 [4] ? i__payload[407:400] : \$152 ;
   assign \$153  = \$11 [0] ? i__payload[407:400] : i__payload[399:392];
   assign \$154  = \$11 [0] ? i__payload[391:384] : i__payload[383:376];
   assign \$155  = \$11 [1] ? \$153  : \$154 ;
@@ -1773,7 +1949,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$165  = \$11 [1] ? \$163  : \$164 ;
   assign \$166  = \$11 [2] ? \$162  : \$165 ;
   assign \$167  = \$11 [3] ? \$159  : \$166 ;
-  assign mul_w0_9 = \$11 [4] ? i__payload[415:408] : \$167 ;
+  assign mac_wmux_w0_9 = \$11 [4] ? i__payload[415:408] : \$167 ;
   assign \$168  = \$12 [0] ? i__payload[415:408] : i__payload[407:400];
   assign \$169  = \$12 [0] ? i__payload[399:392] : i__payload[391:384];
   assign \$170  = \$12 [1] ? \$168  : \$169 ;
@@ -1789,7 +1965,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$180  = \$12 [1] ? \$178  : \$179 ;
   assign \$181  = \$12 [2] ? \$177  : \$180 ;
   assign \$182  = \$12 [3] ? \$174  : \$181 ;
-  assign mul_w0_10 = \$12 [4] ? i__payload[423:416] : \$182 ;
+  assign mac_wmux_w0_10 = \$12 [4] ? i__payload[423:416] : \$182 ;
   assign \$183  = \$13 [0] ? i__payload[423:416] : i__payload[415:408];
   assign \$184  = \$13 [0] ? i__payload[407:400] : i__payload[399:392];
   assign \$185  = \$13 [1] ? \$183  : \$184 ;
@@ -1805,7 +1981,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$195  = \$13 [1] ? \$193  : \$194 ;
   assign \$196  = \$13 [2] ? \$192  : \$195 ;
   assign \$197  = \$13 [3] ? \$189  : \$196 ;
-  assign mul_w0_11 = \$13 [4] ? i__payload[431:424] : \$197 ;
+  assign mac_wmux_w0_11 = \$13 [4] ? i__payload[431:424] : \$197 ;
   assign \$198  = \$14 [0] ? i__payload[431:424] : i__payload[423:416];
   assign \$199  = \$14 [0] ? i__payload[415:408] : i__payload[407:400];
   assign \$200  = \$14 [1] ? \$198  : \$199 ;
@@ -1821,7 +1997,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$210  = \$14 [1] ? \$208  : \$209 ;
   assign \$211  = \$14 [2] ? \$207  : \$210 ;
   assign \$212  = \$14 [3] ? \$204  : \$211 ;
-  assign mul_w0_12 = \$14 [4] ? i__payload[439:432] : \$212 ;
+  assign mac_wmux_w0_12 = \$14 [4] ? i__payload[439:432] : \$212 ;
   assign \$213  = \$15 [0] ? i__payload[439:432] : i__payload[431:424];
   assign \$214  = \$15 [0] ? i__payload[423:416] : i__payload[415:408];
   assign \$215  = \$15 [1] ? \$213  : \$214 ;
@@ -1837,7 +2013,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$225  = \$15 [1] ? \$223  : \$224 ;
   assign \$226  = \$15 [2] ? \$222  : \$225 ;
   assign \$227  = \$15 [3] ? \$219  : \$226 ;
-  assign mul_w0_13 = \$15 [4] ? i__payload[447:440] : \$227 ;
+  assign mac_wmux_w0_13 = \$15 [4] ? i__payload[447:440] : \$227 ;
   assign \$228  = \$16 [0] ? i__payload[447:440] : i__payload[439:432];
   assign \$229  = \$16 [0] ? i__payload[431:424] : i__payload[423:416];
   assign \$230  = \$16 [1] ? \$228  : \$229 ;
@@ -1853,7 +2029,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$240  = \$16 [1] ? \$238  : \$239 ;
   assign \$241  = \$16 [2] ? \$237  : \$240 ;
   assign \$242  = \$16 [3] ? \$234  : \$241 ;
-  assign mul_w0_14 = \$16 [4] ? i__payload[455:448] : \$242 ;
+  assign mac_wmux_w0_14 = \$16 [4] ? i__payload[455:448] : \$242 ;
   assign \$243  = \$17 [0] ? i__payload[455:448] : i__payload[447:440];
   assign \$244  = \$17 [0] ? i__payload[439:432] : i__payload[431:424];
   assign \$245  = \$17 [1] ? \$243  : \$244 ;
@@ -1869,7 +2045,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$255  = \$17 [1] ? \$253  : \$254 ;
   assign \$256  = \$17 [2] ? \$252  : \$255 ;
   assign \$257  = \$17 [3] ? \$249  : \$256 ;
-  assign mul_w0_15 = \$17 [4] ? i__payload[463:456] : \$257 ;
+  assign mac_wmux_w0_15 = \$17 [4] ? i__payload[463:456] : \$257 ;
   assign \$258  = \$2 [0] ? i__payload[591:584] : i__payload[583:576];
   assign \$259  = \$2 [0] ? i__payload[575:568] : i__payload[567:560];
   assign \$260  = \$2 [1] ? \$258  : \$259 ;
@@ -1885,7 +2061,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$270  = \$2 [1] ? \$268  : \$269 ;
   assign \$271  = \$2 [2] ? \$267  : \$270 ;
   assign \$272  = \$2 [3] ? \$264  : \$271 ;
-  assign mul_w1_0 = \$2 [4] ? i__payload[599:592] : \$272 ;
+  assign mac_wmux_w1_0 = \$2 [4] ? i__payload[599:592] : \$272 ;
   assign \$273  = \$3 [0] ? i__payload[599:592] : i__payload[591:584];
   assign \$274  = \$3 [0] ? i__payload[583:576] : i__payload[575:568];
   assign \$275  = \$3 [1] ? \$273  : \$274 ;
@@ -1901,7 +2077,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$285  = \$3 [1] ? \$283  : \$284 ;
   assign \$286  = \$3 [2] ? \$282  : \$285 ;
   assign \$287  = \$3 [3] ? \$279  : \$286 ;
-  assign mul_w1_1 = \$3 [4] ? i__payload[607:600] : \$287 ;
+  assign mac_wmux_w1_1 = \$3 [4] ? i__payload[607:600] : \$287 ;
   assign \$288  = \$4 [0] ? i__payload[607:600] : i__payload[599:592];
   assign \$289  = \$4 [0] ? i__payload[591:584] : i__payload[583:576];
   assign \$290  = \$4 [1] ? \$288  : \$289 ;
@@ -1917,7 +2093,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$300  = \$4 [1] ? \$298  : \$299 ;
   assign \$301  = \$4 [2] ? \$297  : \$300 ;
   assign \$302  = \$4 [3] ? \$294  : \$301 ;
-  assign mul_w1_2 = \$4 [4] ? i__payload[615:608] : \$302 ;
+  assign mac_wmux_w1_2 = \$4 [4] ? i__payload[615:608] : \$302 ;
   assign \$303  = \$5 [0] ? i__payload[615:608] : i__payload[607:600];
   assign \$304  = \$5 [0] ? i__payload[599:592] : i__payload[591:584];
   assign \$305  = \$5 [1] ? \$303  : \$304 ;
@@ -1933,7 +2109,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$315  = \$5 [1] ? \$313  : \$314 ;
   assign \$316  = \$5 [2] ? \$312  : \$315 ;
   assign \$317  = \$5 [3] ? \$309  : \$316 ;
-  assign mul_w1_3 = \$5 [4] ? i__payload[623:616] : \$317 ;
+  assign mac_wmux_w1_3 = \$5 [4] ? i__payload[623:616] : \$317 ;
   assign \$318  = \$6 [0] ? i__payload[623:616] : i__payload[615:608];
   assign \$319  = \$6 [0] ? i__payload[607:600] : i__payload[599:592];
   assign \$320  = \$6 [1] ? \$318  : \$319 ;
@@ -1949,7 +2125,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$330  = \$6 [1] ? \$328  : \$329 ;
   assign \$331  = \$6 [2] ? \$327  : \$330 ;
   assign \$332  = \$6 [3] ? \$324  : \$331 ;
-  assign mul_w1_4 = \$6 [4] ? i__payload[631:624] : \$332 ;
+  assign mac_wmux_w1_4 = \$6 [4] ? i__payload[631:624] : \$332 ;
   assign \$333  = \$7 [0] ? i__payload[631:624] : i__payload[623:616];
   assign \$334  = \$7 [0] ? i__payload[615:608] : i__payload[607:600];
   assign \$335  = \$7 [1] ? \$333  : \$334 ;
@@ -1965,7 +2141,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$345  = \$7 [1] ? \$343  : \$344 ;
   assign \$346  = \$7 [2] ? \$342  : \$345 ;
   assign \$347  = \$7 [3] ? \$339  : \$346 ;
-  assign mul_w1_5 = \$7 [4] ? i__payload[639:632] : \$347 ;
+  assign mac_wmux_w1_5 = \$7 [4] ? i__payload[639:632] : \$347 ;
   assign \$348  = \$8 [0] ? i__payload[639:632] : i__payload[631:624];
   assign \$349  = \$8 [0] ? i__payload[623:616] : i__payload[615:608];
   assign \$350  = \$8 [1] ? \$348  : \$349 ;
@@ -1981,7 +2157,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$360  = \$8 [1] ? \$358  : \$359 ;
   assign \$361  = \$8 [2] ? \$357  : \$360 ;
   assign \$362  = \$8 [3] ? \$354  : \$361 ;
-  assign mul_w1_6 = \$8 [4] ? i__payload[647:640] : \$362 ;
+  assign mac_wmux_w1_6 = \$8 [4] ? i__payload[647:640] : \$362 ;
   assign \$363  = \$9 [0] ? i__payload[647:640] : i__payload[639:632];
   assign \$364  = \$9 [0] ? i__payload[631:624] : i__payload[623:616];
   assign \$365  = \$9 [1] ? \$363  : \$364 ;
@@ -1997,7 +2173,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$375  = \$9 [1] ? \$373  : \$374 ;
   assign \$376  = \$9 [2] ? \$372  : \$375 ;
   assign \$377  = \$9 [3] ? \$369  : \$376 ;
-  assign mul_w1_7 = \$9 [4] ? i__payload[655:648] : \$377 ;
+  assign mac_wmux_w1_7 = \$9 [4] ? i__payload[655:648] : \$377 ;
   assign \$378  = \$10 [0] ? i__payload[655:648] : i__payload[647:640];
   assign \$379  = \$10 [0] ? i__payload[639:632] : i__payload[631:624];
   assign \$380  = \$10 [1] ? \$378  : \$379 ;
@@ -2013,7 +2189,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$390  = \$10 [1] ? \$388  : \$389 ;
   assign \$391  = \$10 [2] ? \$387  : \$390 ;
   assign \$392  = \$10 [3] ? \$384  : \$391 ;
-  assign mul_w1_8 = \$10 [4] ? i__payload[663:656] : \$392 ;
+  assign mac_wmux_w1_8 = \$10 [4] ? i__payload[663:656] : \$392 ;
   assign \$393  = \$11 [0] ? i__payload[663:656] : i__payload[655:648];
   assign \$394  = \$11 [0] ? i__payload[647:640] : i__payload[639:632];
   assign \$395  = \$11 [1] ? \$393  : \$394 ;
@@ -2029,7 +2205,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$405  = \$11 [1] ? \$403  : \$404 ;
   assign \$406  = \$11 [2] ? \$402  : \$405 ;
   assign \$407  = \$11 [3] ? \$399  : \$406 ;
-  assign mul_w1_9 = \$11 [4] ? i__payload[671:664] : \$407 ;
+  assign mac_wmux_w1_9 = \$11 [4] ? i__payload[671:664] : \$407 ;
   assign \$408  = \$12 [0] ? i__payload[671:664] : i__payload[663:656];
   assign \$409  = \$12 [0] ? i__payload[655:648] : i__payload[647:640];
   assign \$410  = \$12 [1] ? \$408  : \$409 ;
@@ -2045,7 +2221,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$420  = \$12 [1] ? \$418  : \$419 ;
   assign \$421  = \$12 [2] ? \$417  : \$420 ;
   assign \$422  = \$12 [3] ? \$414  : \$421 ;
-  assign mul_w1_10 = \$12 [4] ? i__payload[679:672] : \$422 ;
+  assign mac_wmux_w1_10 = \$12 [4] ? i__payload[679:672] : \$422 ;
   assign \$423  = \$13 [0] ? i__payload[679:672] : i__payload[671:664];
   assign \$424  = \$13 [0] ? i__payload[663:656] : i__payload[655:648];
   assign \$425  = \$13 [1] ? \$423  : \$424 ;
@@ -2061,7 +2237,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$435  = \$13 [1] ? \$433  : \$434 ;
   assign \$436  = \$13 [2] ? \$432  : \$435 ;
   assign \$437  = \$13 [3] ? \$429  : \$436 ;
-  assign mul_w1_11 = \$13 [4] ? i__payload[687:680] : \$437 ;
+  assign mac_wmux_w1_11 = \$13 [4] ? i__payload[687:680] : \$437 ;
   assign \$438  = \$14 [0] ? i__payload[687:680] : i__payload[679:672];
   assign \$439  = \$14 [0] ? i__payload[671:664] : i__payload[663:656];
   assign \$440  = \$14 [1] ? \$438  : \$439 ;
@@ -2077,7 +2253,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$450  = \$14 [1] ? \$448  : \$449 ;
   assign \$451  = \$14 [2] ? \$447  : \$450 ;
   assign \$452  = \$14 [3] ? \$444  : \$451 ;
-  assign mul_w1_12 = \$14 [4] ? i__payload[695:688] : \$452 ;
+  assign mac_wmux_w1_12 = \$14 [4] ? i__payload[695:688] : \$452 ;
   assign \$453  = \$15 [0] ? i__payload[695:688] : i__payload[687:680];
   assign \$454  = \$15 [0] ? i__payload[679:672] : i__payload[671:664];
   assign \$455  = \$15 [1] ? \$453  : \$454 ;
@@ -2093,7 +2269,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$465  = \$15 [1] ? \$463  : \$464 ;
   assign \$466  = \$15 [2] ? \$462  : \$465 ;
   assign \$467  = \$15 [3] ? \$459  : \$466 ;
-  assign mul_w1_13 = \$15 [4] ? i__payload[703:696] : \$467 ;
+  assign mac_wmux_w1_13 = \$15 [4] ? i__payload[703:696] : \$467 ;
   assign \$468  = \$16 [0] ? i__payload[703:696] : i__payload[695:688];
   assign \$469  = \$16 [0] ? i__payload[687:680] : i__payload[679:672];
   assign \$470  = \$16 [1] ? \$468  : \$469 ;
@@ -2109,7 +2285,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$480  = \$16 [1] ? \$478  : \$479 ;
   assign \$481  = \$16 [2] ? \$477  : \$480 ;
   assign \$482  = \$16 [3] ? \$474  : \$481 ;
-  assign mul_w1_14 = \$16 [4] ? i__payload[711:704] : \$482 ;
+  assign mac_wmux_w1_14 = \$16 [4] ? i__payload[711:704] : \$482 ;
   assign \$483  = \$17 [0] ? i__payload[711:704] : i__payload[703:696];
   assign \$484  = \$17 [0] ? i__payload[695:688] : i__payload[687:680];
   assign \$485  = \$17 [1] ? \$483  : \$484 ;
@@ -2125,7 +2301,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$495  = \$17 [1] ? \$493  : \$494 ;
   assign \$496  = \$17 [2] ? \$492  : \$495 ;
   assign \$497  = \$17 [3] ? \$489  : \$496 ;
-  assign mul_w1_15 = \$17 [4] ? i__payload[719:712] : \$497 ;
+  assign mac_wmux_w1_15 = \$17 [4] ? i__payload[719:712] : \$497 ;
   assign \$498  = \$2 [0] ? i__payload[847:840] : i__payload[839:832];
   assign \$499  = \$2 [0] ? i__payload[831:824] : i__payload[823:816];
   assign \$500  = \$2 [1] ? \$498  : \$499 ;
@@ -2141,7 +2317,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$510  = \$2 [1] ? \$508  : \$509 ;
   assign \$511  = \$2 [2] ? \$507  : \$510 ;
   assign \$512  = \$2 [3] ? \$504  : \$511 ;
-  assign mul_w2_0 = \$2 [4] ? i__payload[855:848] : \$512 ;
+  assign mac_wmux_w2_0 = \$2 [4] ? i__payload[855:848] : \$512 ;
   assign \$513  = \$3 [0] ? i__payload[855:848] : i__payload[847:840];
   assign \$514  = \$3 [0] ? i__payload[839:832] : i__payload[831:824];
   assign \$515  = \$3 [1] ? \$513  : \$514 ;
@@ -2157,7 +2333,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$525  = \$3 [1] ? \$523  : \$524 ;
   assign \$526  = \$3 [2] ? \$522  : \$525 ;
   assign \$527  = \$3 [3] ? \$519  : \$526 ;
-  assign mul_w2_1 = \$3 [4] ? i__payload[863:856] : \$527 ;
+  assign mac_wmux_w2_1 = \$3 [4] ? i__payload[863:856] : \$527 ;
   assign \$528  = \$4 [0] ? i__payload[863:856] : i__payload[855:848];
   assign \$529  = \$4 [0] ? i__payload[847:840] : i__payload[839:832];
   assign \$530  = \$4 [1] ? \$528  : \$529 ;
@@ -2173,7 +2349,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$540  = \$4 [1] ? \$538  : \$539 ;
   assign \$541  = \$4 [2] ? \$537  : \$540 ;
   assign \$542  = \$4 [3] ? \$534  : \$541 ;
-  assign mul_w2_2 = \$4 [4] ? i__payload[871:864] : \$542 ;
+  assign mac_wmux_w2_2 = \$4 [4] ? i__payload[871:864] : \$542 ;
   assign \$543  = \$5 [0] ? i__payload[871:864] : i__payload[863:856];
   assign \$544  = \$5 [0] ? i__payload[855:848] : i__payload[847:840];
   assign \$545  = \$5 [1] ? \$543  : \$544 ;
@@ -2189,7 +2365,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$555  = \$5 [1] ? \$553  : \$554 ;
   assign \$556  = \$5 [2] ? \$552  : \$555 ;
   assign \$557  = \$5 [3] ? \$549  : \$556 ;
-  assign mul_w2_3 = \$5 [4] ? i__payload[879:872] : \$557 ;
+  assign mac_wmux_w2_3 = \$5 [4] ? i__payload[879:872] : \$557 ;
   assign \$558  = \$6 [0] ? i__payload[879:872] : i__payload[871:864];
   assign \$559  = \$6 [0] ? i__payload[863:856] : i__payload[855:848];
   assign \$560  = \$6 [1] ? \$558  : \$559 ;
@@ -2205,7 +2381,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$570  = \$6 [1] ? \$568  : \$569 ;
   assign \$571  = \$6 [2] ? \$567  : \$570 ;
   assign \$572  = \$6 [3] ? \$564  : \$571 ;
-  assign mul_w2_4 = \$6 [4] ? i__payload[887:880] : \$572 ;
+  assign mac_wmux_w2_4 = \$6 [4] ? i__payload[887:880] : \$572 ;
   assign \$573  = \$7 [0] ? i__payload[887:880] : i__payload[879:872];
   assign \$574  = \$7 [0] ? i__payload[871:864] : i__payload[863:856];
   assign \$575  = \$7 [1] ? \$573  : \$574 ;
@@ -2221,7 +2397,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$585  = \$7 [1] ? \$583  : \$584 ;
   assign \$586  = \$7 [2] ? \$582  : \$585 ;
   assign \$587  = \$7 [3] ? \$579  : \$586 ;
-  assign mul_w2_5 = \$7 [4] ? i__payload[895:888] : \$587 ;
+  assign mac_wmux_w2_5 = \$7 [4] ? i__payload[895:888] : \$587 ;
   assign \$588  = \$8 [0] ? i__payload[895:888] : i__payload[887:880];
   assign \$589  = \$8 [0] ? i__payload[879:872] : i__payload[871:864];
   assign \$590  = \$8 [1] ? \$588  : \$589 ;
@@ -2237,7 +2413,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$600  = \$8 [1] ? \$598  : \$599 ;
   assign \$601  = \$8 [2] ? \$597  : \$600 ;
   assign \$602  = \$8 [3] ? \$594  : \$601 ;
-  assign mul_w2_6 = \$8 [4] ? i__payload[903:896] : \$602 ;
+  assign mac_wmux_w2_6 = \$8 [4] ? i__payload[903:896] : \$602 ;
   assign \$603  = \$9 [0] ? i__payload[903:896] : i__payload[895:888];
   assign \$604  = \$9 [0] ? i__payload[887:880] : i__payload[879:872];
   assign \$605  = \$9 [1] ? \$603  : \$604 ;
@@ -2253,7 +2429,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$615  = \$9 [1] ? \$613  : \$614 ;
   assign \$616  = \$9 [2] ? \$612  : \$615 ;
   assign \$617  = \$9 [3] ? \$609  : \$616 ;
-  assign mul_w2_7 = \$9 [4] ? i__payload[911:904] : \$617 ;
+  assign mac_wmux_w2_7 = \$9 [4] ? i__payload[911:904] : \$617 ;
   assign \$618  = \$10 [0] ? i__payload[911:904] : i__payload[903:896];
   assign \$619  = \$10 [0] ? i__payload[895:888] : i__payload[887:880];
   assign \$620  = \$10 [1] ? \$618  : \$619 ;
@@ -2269,7 +2445,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$630  = \$10 [1] ? \$628  : \$629 ;
   assign \$631  = \$10 [2] ? \$627  : \$630 ;
   assign \$632  = \$10 [3] ? \$624  : \$631 ;
-  assign mul_w2_8 = \$10 [4] ? i__payload[919:912] : \$632 ;
+  assign mac_wmux_w2_8 = \$10 [4] ? i__payload[919:912] : \$632 ;
   assign \$633  = \$11 [0] ? i__payload[919:912] : i__payload[911:904];
   assign \$634  = \$11 [0] ? i__payload[903:896] : i__payload[895:888];
   assign \$635  = \$11 [1] ? \$633  : \$634 ;
@@ -2285,7 +2461,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$645  = \$11 [1] ? \$643  : \$644 ;
   assign \$646  = \$11 [2] ? \$642  : \$645 ;
   assign \$647  = \$11 [3] ? \$639  : \$646 ;
-  assign mul_w2_9 = \$11 [4] ? i__payload[927:920] : \$647 ;
+  assign mac_wmux_w2_9 = \$11 [4] ? i__payload[927:920] : \$647 ;
   assign \$648  = \$12 [0] ? i__payload[927:920] : i__payload[919:912];
   assign \$649  = \$12 [0] ? i__payload[911:904] : i__payload[903:896];
   assign \$650  = \$12 [1] ? \$648  : \$649 ;
@@ -2301,7 +2477,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$660  = \$12 [1] ? \$658  : \$659 ;
   assign \$661  = \$12 [2] ? \$657  : \$660 ;
   assign \$662  = \$12 [3] ? \$654  : \$661 ;
-  assign mul_w2_10 = \$12 [4] ? i__payload[935:928] : \$662 ;
+  assign mac_wmux_w2_10 = \$12 [4] ? i__payload[935:928] : \$662 ;
   assign \$663  = \$13 [0] ? i__payload[935:928] : i__payload[927:920];
   assign \$664  = \$13 [0] ? i__payload[919:912] : i__payload[911:904];
   assign \$665  = \$13 [1] ? \$663  : \$664 ;
@@ -2317,7 +2493,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$675  = \$13 [1] ? \$673  : \$674 ;
   assign \$676  = \$13 [2] ? \$672  : \$675 ;
   assign \$677  = \$13 [3] ? \$669  : \$676 ;
-  assign mul_w2_11 = \$13 [4] ? i__payload[943:936] : \$677 ;
+  assign mac_wmux_w2_11 = \$13 [4] ? i__payload[943:936] : \$677 ;
   assign \$678  = \$14 [0] ? i__payload[943:936] : i__payload[935:928];
   assign \$679  = \$14 [0] ? i__payload[927:920] : i__payload[919:912];
   assign \$680  = \$14 [1] ? \$678  : \$679 ;
@@ -2333,7 +2509,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$690  = \$14 [1] ? \$688  : \$689 ;
   assign \$691  = \$14 [2] ? \$687  : \$690 ;
   assign \$692  = \$14 [3] ? \$684  : \$691 ;
-  assign mul_w2_12 = \$14 [4] ? i__payload[951:944] : \$692 ;
+  assign mac_wmux_w2_12 = \$14 [4] ? i__payload[951:944] : \$692 ;
   assign \$693  = \$15 [0] ? i__payload[951:944] : i__payload[943:936];
   assign \$694  = \$15 [0] ? i__payload[935:928] : i__payload[927:920];
   assign \$695  = \$15 [1] ? \$693  : \$694 ;
@@ -2349,7 +2525,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$705  = \$15 [1] ? \$703  : \$704 ;
   assign \$706  = \$15 [2] ? \$702  : \$705 ;
   assign \$707  = \$15 [3] ? \$699  : \$706 ;
-  assign mul_w2_13 = \$15 [4] ? i__payload[959:952] : \$707 ;
+  assign mac_wmux_w2_13 = \$15 [4] ? i__payload[959:952] : \$707 ;
   assign \$708  = \$16 [0] ? i__payload[959:952] : i__payload[951:944];
   assign \$709  = \$16 [0] ? i__payload[943:936] : i__payload[935:928];
   assign \$710  = \$16 [1] ? \$708  : \$709 ;
@@ -2365,7 +2541,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$720  = \$16 [1] ? \$718  : \$719 ;
   assign \$721  = \$16 [2] ? \$717  : \$720 ;
   assign \$722  = \$16 [3] ? \$714  : \$721 ;
-  assign mul_w2_14 = \$16 [4] ? i__payload[967:960] : \$722 ;
+  assign mac_wmux_w2_14 = \$16 [4] ? i__payload[967:960] : \$722 ;
   assign \$723  = \$17 [0] ? i__payload[967:960] : i__payload[959:952];
   assign \$724  = \$17 [0] ? i__payload[951:944] : i__payload[943:936];
   assign \$725  = \$17 [1] ? \$723  : \$724 ;
@@ -2381,7 +2557,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$735  = \$17 [1] ? \$733  : \$734 ;
   assign \$736  = \$17 [2] ? \$732  : \$735 ;
   assign \$737  = \$17 [3] ? \$729  : \$736 ;
-  assign mul_w2_15 = \$17 [4] ? i__payload[975:968] : \$737 ;
+  assign mac_wmux_w2_15 = \$17 [4] ? i__payload[975:968] : \$737 ;
   assign \$738  = \$2 [0] ? i__payload[1103:1096] : i__payload[1095:1088];
   assign \$739  = \$2 [0] ? i__payload[1087:1080] : i__payload[1079:1072];
   assign \$740  = \$2 [1] ? \$738  : \$739 ;
@@ -2397,7 +2573,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$750  = \$2 [1] ? \$748  : \$749 ;
   assign \$751  = \$2 [2] ? \$747  : \$750 ;
   assign \$752  = \$2 [3] ? \$744  : \$751 ;
-  assign mul_w3_0 = \$2 [4] ? i__payload[1111:1104] : \$752 ;
+  assign mac_wmux_w3_0 = \$2 [4] ? i__payload[1111:1104] : \$752 ;
   assign \$753  = \$3 [0] ? i__payload[1111:1104] : i__payload[1103:1096];
   assign \$754  = \$3 [0] ? i__payload[1095:1088] : i__payload[1087:1080];
   assign \$755  = \$3 [1] ? \$753  : \$754 ;
@@ -2413,7 +2589,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$765  = \$3 [1] ? \$763  : \$764 ;
   assign \$766  = \$3 [2] ? \$762  : \$765 ;
   assign \$767  = \$3 [3] ? \$759  : \$766 ;
-  assign mul_w3_1 = \$3 [4] ? i__payload[1119:1112] : \$767 ;
+  assign mac_wmux_w3_1 = \$3 [4] ? i__payload[1119:1112] : \$767 ;
   assign \$768  = \$4 [0] ? i__payload[1119:1112] : i__payload[1111:1104];
   assign \$769  = \$4 [0] ? i__payload[1103:1096] : i__payload[1095:1088];
   assign \$770  = \$4 [1] ? \$768  : \$769 ;
@@ -2429,7 +2605,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$780  = \$4 [1] ? \$778  : \$779 ;
   assign \$781  = \$4 [2] ? \$777  : \$780 ;
   assign \$782  = \$4 [3] ? \$774  : \$781 ;
-  assign mul_w3_2 = \$4 [4] ? i__payload[1127:1120] : \$782 ;
+  assign mac_wmux_w3_2 = \$4 [4] ? i__payload[1127:1120] : \$782 ;
   assign \$783  = \$5 [0] ? i__payload[1127:1120] : i__payload[1119:1112];
   assign \$784  = \$5 [0] ? i__payload[1111:1104] : i__payload[1103:1096];
   assign \$785  = \$5 [1] ? \$783  : \$784 ;
@@ -2445,7 +2621,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$795  = \$5 [1] ? \$793  : \$794 ;
   assign \$796  = \$5 [2] ? \$792  : \$795 ;
   assign \$797  = \$5 [3] ? \$789  : \$796 ;
-  assign mul_w3_3 = \$5 [4] ? i__payload[1135:1128] : \$797 ;
+  assign mac_wmux_w3_3 = \$5 [4] ? i__payload[1135:1128] : \$797 ;
   assign \$798  = \$6 [0] ? i__payload[1135:1128] : i__payload[1127:1120];
   assign \$799  = \$6 [0] ? i__payload[1119:1112] : i__payload[1111:1104];
   assign \$800  = \$6 [1] ? \$798  : \$799 ;
@@ -2461,7 +2637,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$810  = \$6 [1] ? \$808  : \$809 ;
   assign \$811  = \$6 [2] ? \$807  : \$810 ;
   assign \$812  = \$6 [3] ? \$804  : \$811 ;
-  assign mul_w3_4 = \$6 [4] ? i__payload[1143:1136] : \$812 ;
+  assign mac_wmux_w3_4 = \$6 [4] ? i__payload[1143:1136] : \$812 ;
   assign \$813  = \$7 [0] ? i__payload[1143:1136] : i__payload[1135:1128];
   assign \$814  = \$7 [0] ? i__payload[1127:1120] : i__payload[1119:1112];
   assign \$815  = \$7 [1] ? \$813  : \$814 ;
@@ -2477,7 +2653,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$825  = \$7 [1] ? \$823  : \$824 ;
   assign \$826  = \$7 [2] ? \$822  : \$825 ;
   assign \$827  = \$7 [3] ? \$819  : \$826 ;
-  assign mul_w3_5 = \$7 [4] ? i__payload[1151:1144] : \$827 ;
+  assign mac_wmux_w3_5 = \$7 [4] ? i__payload[1151:1144] : \$827 ;
   assign \$828  = \$8 [0] ? i__payload[1151:1144] : i__payload[1143:1136];
   assign \$829  = \$8 [0] ? i__payload[1135:1128] : i__payload[1127:1120];
   assign \$830  = \$8 [1] ? \$828  : \$829 ;
@@ -2493,7 +2669,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$840  = \$8 [1] ? \$838  : \$839 ;
   assign \$841  = \$8 [2] ? \$837  : \$840 ;
   assign \$842  = \$8 [3] ? \$834  : \$841 ;
-  assign mul_w3_6 = \$8 [4] ? i__payload[1159:1152] : \$842 ;
+  assign mac_wmux_w3_6 = \$8 [4] ? i__payload[1159:1152] : \$842 ;
   assign \$843  = \$9 [0] ? i__payload[1159:1152] : i__payload[1151:1144];
   assign \$844  = \$9 [0] ? i__payload[1143:1136] : i__payload[1135:1128];
   assign \$845  = \$9 [1] ? \$843  : \$844 ;
@@ -2509,7 +2685,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$855  = \$9 [1] ? \$853  : \$854 ;
   assign \$856  = \$9 [2] ? \$852  : \$855 ;
   assign \$857  = \$9 [3] ? \$849  : \$856 ;
-  assign mul_w3_7 = \$9 [4] ? i__payload[1167:1160] : \$857 ;
+  assign mac_wmux_w3_7 = \$9 [4] ? i__payload[1167:1160] : \$857 ;
   assign \$858  = \$10 [0] ? i__payload[1167:1160] : i__payload[1159:1152];
   assign \$859  = \$10 [0] ? i__payload[1151:1144] : i__payload[1143:1136];
   assign \$860  = \$10 [1] ? \$858  : \$859 ;
@@ -2525,7 +2701,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$870  = \$10 [1] ? \$868  : \$869 ;
   assign \$871  = \$10 [2] ? \$867  : \$870 ;
   assign \$872  = \$10 [3] ? \$864  : \$871 ;
-  assign mul_w3_8 = \$10 [4] ? i__payload[1175:1168] : \$872 ;
+  assign mac_wmux_w3_8 = \$10 [4] ? i__payload[1175:1168] : \$872 ;
   assign \$873  = \$11 [0] ? i__payload[1175:1168] : i__payload[1167:1160];
   assign \$874  = \$11 [0] ? i__payload[1159:1152] : i__payload[1151:1144];
   assign \$875  = \$11 [1] ? \$873  : \$874 ;
@@ -2541,7 +2717,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$885  = \$11 [1] ? \$883  : \$884 ;
   assign \$886  = \$11 [2] ? \$882  : \$885 ;
   assign \$887  = \$11 [3] ? \$879  : \$886 ;
-  assign mul_w3_9 = \$11 [4] ? i__payload[1183:1176] : \$887 ;
+  assign mac_wmux_w3_9 = \$11 [4] ? i__payload[1183:1176] : \$887 ;
   assign \$888  = \$12 [0] ? i__payload[1183:1176] : i__payload[1175:1168];
   assign \$889  = \$12 [0] ? i__payload[1167:1160] : i__payload[1159:1152];
   assign \$890  = \$12 [1] ? \$888  : \$889 ;
@@ -2557,7 +2733,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$900  = \$12 [1] ? \$898  : \$899 ;
   assign \$901  = \$12 [2] ? \$897  : \$900 ;
   assign \$902  = \$12 [3] ? \$894  : \$901 ;
-  assign mul_w3_10 = \$12 [4] ? i__payload[1191:1184] : \$902 ;
+  assign mac_wmux_w3_10 = \$12 [4] ? i__payload[1191:1184] : \$902 ;
   assign \$903  = \$13 [0] ? i__payload[1191:1184] : i__payload[1183:1176];
   assign \$904  = \$13 [0] ? i__payload[1175:1168] : i__payload[1167:1160];
   assign \$905  = \$13 [1] ? \$903  : \$904 ;
@@ -2573,7 +2749,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$915  = \$13 [1] ? \$913  : \$914 ;
   assign \$916  = \$13 [2] ? \$912  : \$915 ;
   assign \$917  = \$13 [3] ? \$909  : \$916 ;
-  assign mul_w3_11 = \$13 [4] ? i__payload[1199:1192] : \$917 ;
+  assign mac_wmux_w3_11 = \$13 [4] ? i__payload[1199:1192] : \$917 ;
   assign \$918  = \$14 [0] ? i__payload[1199:1192] : i__payload[1191:1184];
   assign \$919  = \$14 [0] ? i__payload[1183:1176] : i__payload[1175:1168];
   assign \$920  = \$14 [1] ? \$918  : \$919 ;
@@ -2589,7 +2765,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$930  = \$14 [1] ? \$928  : \$929 ;
   assign \$931  = \$14 [2] ? \$927  : \$930 ;
   assign \$932  = \$14 [3] ? \$924  : \$931 ;
-  assign mul_w3_12 = \$14 [4] ? i__payload[1207:1200] : \$932 ;
+  assign mac_wmux_w3_12 = \$14 [4] ? i__payload[1207:1200] : \$932 ;
   assign \$933  = \$15 [0] ? i__payload[1207:1200] : i__payload[1199:1192];
   assign \$934  = \$15 [0] ? i__payload[1191:1184] : i__payload[1183:1176];
   assign \$935  = \$15 [1] ? \$933  : \$934 ;
@@ -2605,7 +2781,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$945  = \$15 [1] ? \$943  : \$944 ;
   assign \$946  = \$15 [2] ? \$942  : \$945 ;
   assign \$947  = \$15 [3] ? \$939  : \$946 ;
-  assign mul_w3_13 = \$15 [4] ? i__payload[1215:1208] : \$947 ;
+  assign mac_wmux_w3_13 = \$15 [4] ? i__payload[1215:1208] : \$947 ;
   assign \$948  = \$16 [0] ? i__payload[1215:1208] : i__payload[1207:1200];
   assign \$949  = \$16 [0] ? i__payload[1199:1192] : i__payload[1191:1184];
   assign \$950  = \$16 [1] ? \$948  : \$949 ;
@@ -2621,7 +2797,7 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$960  = \$16 [1] ? \$958  : \$959 ;
   assign \$961  = \$16 [2] ? \$957  : \$960 ;
   assign \$962  = \$16 [3] ? \$954  : \$961 ;
-  assign mul_w3_14 = \$16 [4] ? i__payload[1223:1216] : \$962 ;
+  assign mac_wmux_w3_14 = \$16 [4] ? i__payload[1223:1216] : \$962 ;
   assign \$963  = \$17 [0] ? i__payload[1223:1216] : i__payload[1215:1208];
   assign \$964  = \$17 [0] ? i__payload[1207:1200] : i__payload[1199:1192];
   assign \$965  = \$17 [1] ? \$963  : \$964 ;
@@ -2637,883 +2813,1681 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$975  = \$17 [1] ? \$973  : \$974 ;
   assign \$976  = \$17 [2] ? \$972  : \$975 ;
   assign \$977  = \$17 [3] ? \$969  : \$976 ;
-  assign mul_w3_15 = \$17 [4] ? i__payload[1231:1224] : \$977 ;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$91 );
-  assign acc0_sum_p1 = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
-  assign acc0_sum_p2 = $signed(\prod_s0$96 ) + $signed(\prod_s0$97 );
-  assign acc0_sum_p3 = $signed(\prod_s0$99 ) + $signed(\prod_s0$100 );
-  assign acc0_sum_p4 = $signed(\prod_s0$102 ) + $signed(\prod_s0$103 );
-  assign acc0_sum_p5 = $signed(\prod_s0$105 ) + $signed(\prod_s0$106 );
-  assign acc0_sum_p6 = $signed(\prod_s0$108 ) + $signed(\prod_s0$109 );
-  assign acc0_sum_p7 = $signed(\prod_s0$111 ) + $signed(\prod_s0$112 );
-  assign acc0_sum_p8 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
-  assign acc0_sum_p9 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
-  assign acc0_sum_p10 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
-  assign acc0_sum_p11 = $signed(acc0_sum_p6) + $signed(acc0_sum_p7);
-  assign acc0_sum_p12 = $signed(acc0_sum_p8) + $signed(acc0_sum_p9);
-  assign acc0_sum_p13 = $signed(acc0_sum_p10) + $signed(acc0_sum_p11);
-  assign acc0_sum_p14 = $signed(acc0_sum_p12) + $signed(acc0_sum_p13);
-  assign \$978  = $signed(acc0) + $signed(acc0_sum_p14);
-  assign acc1_sum_p0 = $signed(\prod_s0$123 ) + $signed(\prod_s0$124 );
-  assign acc1_sum_p1 = $signed(\prod_s0$126 ) + $signed(\prod_s0$127 );
-  assign acc1_sum_p2 = $signed(\prod_s0$129 ) + $signed(\prod_s0$130 );
-  assign acc1_sum_p3 = $signed(\prod_s0$132 ) + $signed(\prod_s0$133 );
-  assign acc1_sum_p4 = $signed(\prod_s0$135 ) + $signed(\prod_s0$136 );
-  assign acc1_sum_p5 = $signed(\prod_s0$138 ) + $signed(\prod_s0$139 );
-  assign acc1_sum_p6 = $signed(\prod_s0$141 ) + $signed(\prod_s0$142 );
-  assign acc1_sum_p7 = $signed(\prod_s0$144 ) + $signed(\prod_s0$145 );
-  assign acc1_sum_p8 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
-  assign acc1_sum_p9 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
-  assign acc1_sum_p10 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
-  assign acc1_sum_p11 = $signed(acc1_sum_p6) + $signed(acc1_sum_p7);
-  assign acc1_sum_p12 = $signed(acc1_sum_p8) + $signed(acc1_sum_p9);
-  assign acc1_sum_p13 = $signed(acc1_sum_p10) + $signed(acc1_sum_p11);
-  assign acc1_sum_p14 = $signed(acc1_sum_p12) + $signed(acc1_sum_p13);
-  assign \$979  = $signed(acc1) + $signed(acc1_sum_p14);
-  assign acc2_sum_p0 = $signed(\prod_s0$156 ) + $signed(\prod_s0$157 );
-  assign acc2_sum_p1 = $signed(\prod_s0$159 ) + $signed(\prod_s0$160 );
-  assign acc2_sum_p2 = $signed(\prod_s0$162 ) + $signed(\prod_s0$163 );
-  assign acc2_sum_p3 = $signed(\prod_s0$165 ) + $signed(\prod_s0$166 );
-  assign acc2_sum_p4 = $signed(\prod_s0$168 ) + $signed(\prod_s0$169 );
-  assign acc2_sum_p5 = $signed(\prod_s0$171 ) + $signed(\prod_s0$172 );
-  assign acc2_sum_p6 = $signed(\prod_s0$174 ) + $signed(\prod_s0$175 );
-  assign acc2_sum_p7 = $signed(\prod_s0$177 ) + $signed(\prod_s0$178 );
-  assign acc2_sum_p8 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
-  assign acc2_sum_p9 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
-  assign acc2_sum_p10 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
-  assign acc2_sum_p11 = $signed(acc2_sum_p6) + $signed(acc2_sum_p7);
-  assign acc2_sum_p12 = $signed(acc2_sum_p8) + $signed(acc2_sum_p9);
-  assign acc2_sum_p13 = $signed(acc2_sum_p10) + $signed(acc2_sum_p11);
-  assign acc2_sum_p14 = $signed(acc2_sum_p12) + $signed(acc2_sum_p13);
-  assign \$980  = $signed(acc2) + $signed(acc2_sum_p14);
-  assign acc3_sum_p0 = $signed(\prod_s0$189 ) + $signed(\prod_s0$190 );
-  assign acc3_sum_p1 = $signed(\prod_s0$192 ) + $signed(\prod_s0$193 );
-  assign acc3_sum_p2 = $signed(\prod_s0$195 ) + $signed(\prod_s0$196 );
-  assign acc3_sum_p3 = $signed(\prod_s0$198 ) + $signed(\prod_s0$199 );
-  assign acc3_sum_p4 = $signed(\prod_s0$201 ) + $signed(\prod_s0$202 );
-  assign acc3_sum_p5 = $signed(\prod_s0$204 ) + $signed(\prod_s0$205 );
-  assign acc3_sum_p6 = $signed(\prod_s0$207 ) + $signed(\prod_s0$208 );
-  assign acc3_sum_p7 = $signed(\prod_s0$210 ) + $signed(\prod_s0$211 );
-  assign acc3_sum_p8 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
-  assign acc3_sum_p9 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
-  assign acc3_sum_p10 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
-  assign acc3_sum_p11 = $signed(acc3_sum_p6) + $signed(acc3_sum_p7);
-  assign acc3_sum_p12 = $signed(acc3_sum_p8) + $signed(acc3_sum_p9);
-  assign acc3_sum_p13 = $signed(acc3_sum_p10) + $signed(acc3_sum_p11);
-  assign acc3_sum_p14 = $signed(acc3_sum_p12) + $signed(acc3_sum_p13);
-  assign \$981  = $signed(acc3) + $signed(acc3_sum_p14);
-  assign \$982  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$983  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$984  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
-  assign \$985  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
-  assign \$986  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
-  assign \$987  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
-  assign \$988  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
-  assign \$989  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
-  assign \$990  = $signed(i__payload[71:64]) * $signed(mul_w0_8);
-  assign \$991  = $signed(i__payload[79:72]) * $signed(mul_w0_9);
-  assign \$992  = $signed(i__payload[87:80]) * $signed(mul_w0_10);
-  assign \$993  = $signed(i__payload[95:88]) * $signed(mul_w0_11);
-  assign \$994  = $signed(i__payload[103:96]) * $signed(mul_w0_12);
-  assign \$995  = $signed(i__payload[111:104]) * $signed(mul_w0_13);
-  assign \$996  = $signed(i__payload[119:112]) * $signed(mul_w0_14);
-  assign \$997  = $signed(i__payload[127:120]) * $signed(mul_w0_15);
-  assign \$998  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$999  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$1000  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
-  assign \$1001  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
-  assign \$1002  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
-  assign \$1003  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
-  assign \$1004  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
-  assign \$1005  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
-  assign \$1006  = $signed(i__payload[71:64]) * $signed(mul_w1_8);
-  assign \$1007  = $signed(i__payload[79:72]) * $signed(mul_w1_9);
-  assign \$1008  = $signed(i__payload[87:80]) * $signed(mul_w1_10);
-  assign \$1009  = $signed(i__payload[95:88]) * $signed(mul_w1_11);
-  assign \$1010  = $signed(i__payload[103:96]) * $signed(mul_w1_12);
-  assign \$1011  = $signed(i__payload[111:104]) * $signed(mul_w1_13);
-  assign \$1012  = $signed(i__payload[119:112]) * $signed(mul_w1_14);
-  assign \$1013  = $signed(i__payload[127:120]) * $signed(mul_w1_15);
-  assign \$1014  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$1015  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$1016  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
-  assign \$1017  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
-  assign \$1018  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
-  assign \$1019  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
-  assign \$1020  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
-  assign \$1021  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
-  assign \$1022  = $signed(i__payload[71:64]) * $signed(mul_w2_8);
-  assign \$1023  = $signed(i__payload[79:72]) * $signed(mul_w2_9);
-  assign \$1024  = $signed(i__payload[87:80]) * $signed(mul_w2_10);
-  assign \$1025  = $signed(i__payload[95:88]) * $signed(mul_w2_11);
-  assign \$1026  = $signed(i__payload[103:96]) * $signed(mul_w2_12);
-  assign \$1027  = $signed(i__payload[111:104]) * $signed(mul_w2_13);
-  assign \$1028  = $signed(i__payload[119:112]) * $signed(mul_w2_14);
-  assign \$1029  = $signed(i__payload[127:120]) * $signed(mul_w2_15);
-  assign \$1030  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$1031  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$1032  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
-  assign \$1033  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
-  assign \$1034  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
-  assign \$1035  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
-  assign \$1036  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
-  assign \$1037  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
-  assign \$1038  = $signed(i__payload[71:64]) * $signed(mul_w3_8);
-  assign \$1039  = $signed(i__payload[79:72]) * $signed(mul_w3_9);
-  assign \$1040  = $signed(i__payload[87:80]) * $signed(mul_w3_10);
-  assign \$1041  = $signed(i__payload[95:88]) * $signed(mul_w3_11);
-  assign \$1042  = $signed(i__payload[103:96]) * $signed(mul_w3_12);
-  assign \$1043  = $signed(i__payload[111:104]) * $signed(mul_w3_13);
-  assign \$1044  = $signed(i__payload[119:112]) * $signed(mul_w3_14);
-  assign \$1045  = $signed(i__payload[127:120]) * $signed(mul_w3_15);
-  assign \$1046  = prod_valid_s0 & \prod_s0$226 ;
-  assign \$1047  = i__ready & prod_valid_s0;
-  assign \$1048  = i__ready & prod_valid_s0;
-  assign \$1049  = i__ready & prod_valid_s0;
-  assign \$1050  = i__ready & prod_valid_s0;
+  assign mac_wmux_w3_15 = \$17 [4] ? i__payload[1231:1224] : \$977 ;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$91 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$93 ) * $signed(\mac_pre_s0$94 );
+  assign mac_prod0_2 = $signed(\mac_pre_s0$96 ) * $signed(\mac_pre_s0$97 );
+  assign mac_prod0_3 = $signed(\mac_pre_s0$99 ) * $signed(\mac_pre_s0$100 );
+  assign mac_prod0_4 = $signed(\mac_pre_s0$102 ) * $signed(\mac_pre_s0$103 );
+  assign mac_prod0_5 = $signed(\mac_pre_s0$105 ) * $signed(\mac_pre_s0$106 );
+  assign mac_prod0_6 = $signed(\mac_pre_s0$108 ) * $signed(\mac_pre_s0$109 );
+  assign mac_prod0_7 = $signed(\mac_pre_s0$111 ) * $signed(\mac_pre_s0$112 );
+  assign mac_prod0_8 = $signed(\mac_pre_s0$114 ) * $signed(\mac_pre_s0$115 );
+  assign mac_prod0_9 = $signed(\mac_pre_s0$117 ) * $signed(\mac_pre_s0$118 );
+  assign mac_prod0_10 = $signed(\mac_pre_s0$120 ) * $signed(\mac_pre_s0$121 );
+  assign mac_prod0_11 = $signed(\mac_pre_s0$123 ) * $signed(\mac_pre_s0$124 );
+  assign mac_prod0_12 = $signed(\mac_pre_s0$126 ) * $signed(\mac_pre_s0$127 );
+  assign mac_prod0_13 = $signed(\mac_pre_s0$129 ) * $signed(\mac_pre_s0$130 );
+  assign mac_prod0_14 = $signed(\mac_pre_s0$132 ) * $signed(\mac_pre_s0$133 );
+  assign mac_prod0_15 = $signed(\mac_pre_s0$135 ) * $signed(\mac_pre_s0$136 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$138 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$93 ) * $signed(\mac_pre_s0$140 );
+  assign mac_prod1_2 = $signed(\mac_pre_s0$96 ) * $signed(\mac_pre_s0$142 );
+  assign mac_prod1_3 = $signed(\mac_pre_s0$99 ) * $signed(\mac_pre_s0$144 );
+  assign mac_prod1_4 = $signed(\mac_pre_s0$102 ) * $signed(\mac_pre_s0$146 );
+  assign mac_prod1_5 = $signed(\mac_pre_s0$105 ) * $signed(\mac_pre_s0$148 );
+  assign mac_prod1_6 = $signed(\mac_pre_s0$108 ) * $signed(\mac_pre_s0$150 );
+  assign mac_prod1_7 = $signed(\mac_pre_s0$111 ) * $signed(\mac_pre_s0$152 );
+  assign mac_prod1_8 = $signed(\mac_pre_s0$114 ) * $signed(\mac_pre_s0$154 );
+  assign mac_prod1_9 = $signed(\mac_pre_s0$117 ) * $signed(\mac_pre_s0$156 );
+  assign mac_prod1_10 = $signed(\mac_pre_s0$120 ) * $signed(\mac_pre_s0$158 );
+  assign mac_prod1_11 = $signed(\mac_pre_s0$123 ) * $signed(\mac_pre_s0$160 );
+  assign mac_prod1_12 = $signed(\mac_pre_s0$126 ) * $signed(\mac_pre_s0$162 );
+  assign mac_prod1_13 = $signed(\mac_pre_s0$129 ) * $signed(\mac_pre_s0$164 );
+  assign mac_prod1_14 = $signed(\mac_pre_s0$132 ) * $signed(\mac_pre_s0$166 );
+  assign mac_prod1_15 = $signed(\mac_pre_s0$135 ) * $signed(\mac_pre_s0$168 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$170 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$93 ) * $signed(\mac_pre_s0$172 );
+  assign mac_prod2_2 = $signed(\mac_pre_s0$96 ) * $signed(\mac_pre_s0$174 );
+  assign mac_prod2_3 = $signed(\mac_pre_s0$99 ) * $signed(\mac_pre_s0$176 );
+  assign mac_prod2_4 = $signed(\mac_pre_s0$102 ) * $signed(\mac_pre_s0$178 );
+  assign mac_prod2_5 = $signed(\mac_pre_s0$105 ) * $signed(\mac_pre_s0$180 );
+  assign mac_prod2_6 = $signed(\mac_pre_s0$108 ) * $signed(\mac_pre_s0$182 );
+  assign mac_prod2_7 = $signed(\mac_pre_s0$111 ) * $signed(\mac_pre_s0$184 );
+  assign mac_prod2_8 = $signed(\mac_pre_s0$114 ) * $signed(\mac_pre_s0$186 );
+  assign mac_prod2_9 = $signed(\mac_pre_s0$117 ) * $signed(\mac_pre_s0$188 );
+  assign mac_prod2_10 = $signed(\mac_pre_s0$120 ) * $signed(\mac_pre_s0$190 );
+  assign mac_prod2_11 = $signed(\mac_pre_s0$123 ) * $signed(\mac_pre_s0$192 );
+  assign mac_prod2_12 = $signed(\mac_pre_s0$126 ) * $signed(\mac_pre_s0$194 );
+  assign mac_prod2_13 = $signed(\mac_pre_s0$129 ) * $signed(\mac_pre_s0$196 );
+  assign mac_prod2_14 = $signed(\mac_pre_s0$132 ) * $signed(\mac_pre_s0$198 );
+  assign mac_prod2_15 = $signed(\mac_pre_s0$135 ) * $signed(\mac_pre_s0$200 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$202 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$93 ) * $signed(\mac_pre_s0$204 );
+  assign mac_prod3_2 = $signed(\mac_pre_s0$96 ) * $signed(\mac_pre_s0$206 );
+  assign mac_prod3_3 = $signed(\mac_pre_s0$99 ) * $signed(\mac_pre_s0$208 );
+  assign mac_prod3_4 = $signed(\mac_pre_s0$102 ) * $signed(\mac_pre_s0$210 );
+  assign mac_prod3_5 = $signed(\mac_pre_s0$105 ) * $signed(\mac_pre_s0$212 );
+  assign mac_prod3_6 = $signed(\mac_pre_s0$108 ) * $signed(\mac_pre_s0$214 );
+  assign mac_prod3_7 = $signed(\mac_pre_s0$111 ) * $signed(\mac_pre_s0$216 );
+  assign mac_prod3_8 = $signed(\mac_pre_s0$114 ) * $signed(\mac_pre_s0$218 );
+  assign mac_prod3_9 = $signed(\mac_pre_s0$117 ) * $signed(\mac_pre_s0$220 );
+  assign mac_prod3_10 = $signed(\mac_pre_s0$120 ) * $signed(\mac_pre_s0$222 );
+  assign mac_prod3_11 = $signed(\mac_pre_s0$123 ) * $signed(\mac_pre_s0$224 );
+  assign mac_prod3_12 = $signed(\mac_pre_s0$126 ) * $signed(\mac_pre_s0$226 );
+  assign mac_prod3_13 = $signed(\mac_pre_s0$129 ) * $signed(\mac_pre_s0$228 );
+  assign mac_prod3_14 = $signed(\mac_pre_s0$132 ) * $signed(\mac_pre_s0$230 );
+  assign mac_prod3_15 = $signed(\mac_pre_s0$135 ) * $signed(\mac_pre_s0$232 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$235 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$237 ) + $signed(\mac_mul_s0$238 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$240 ) + $signed(\mac_mul_s0$241 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$243 ) + $signed(\mac_mul_s0$244 );
+  assign mac0_sum0_p4 = $signed(\mac_mul_s0$246 ) + $signed(\mac_mul_s0$247 );
+  assign mac0_sum0_p5 = $signed(\mac_mul_s0$249 ) + $signed(\mac_mul_s0$250 );
+  assign mac0_sum0_p6 = $signed(\mac_mul_s0$252 ) + $signed(\mac_mul_s0$253 );
+  assign mac0_sum0_p7 = $signed(\mac_mul_s0$255 ) + $signed(\mac_mul_s0$256 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$258 ) + $signed(\mac_mul_s0$259 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$261 ) + $signed(\mac_mul_s0$262 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$264 ) + $signed(\mac_mul_s0$265 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$267 ) + $signed(\mac_mul_s0$268 );
+  assign mac1_sum0_p4 = $signed(\mac_mul_s0$270 ) + $signed(\mac_mul_s0$271 );
+  assign mac1_sum0_p5 = $signed(\mac_mul_s0$273 ) + $signed(\mac_mul_s0$274 );
+  assign mac1_sum0_p6 = $signed(\mac_mul_s0$276 ) + $signed(\mac_mul_s0$277 );
+  assign mac1_sum0_p7 = $signed(\mac_mul_s0$279 ) + $signed(\mac_mul_s0$280 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$282 ) + $signed(\mac_mul_s0$283 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$285 ) + $signed(\mac_mul_s0$286 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$288 ) + $signed(\mac_mul_s0$289 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$291 ) + $signed(\mac_mul_s0$292 );
+  assign mac2_sum0_p4 = $signed(\mac_mul_s0$294 ) + $signed(\mac_mul_s0$295 );
+  assign mac2_sum0_p5 = $signed(\mac_mul_s0$297 ) + $signed(\mac_mul_s0$298 );
+  assign mac2_sum0_p6 = $signed(\mac_mul_s0$300 ) + $signed(\mac_mul_s0$301 );
+  assign mac2_sum0_p7 = $signed(\mac_mul_s0$303 ) + $signed(\mac_mul_s0$304 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$306 ) + $signed(\mac_mul_s0$307 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$309 ) + $signed(\mac_mul_s0$310 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$312 ) + $signed(\mac_mul_s0$313 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$315 ) + $signed(\mac_mul_s0$316 );
+  assign mac3_sum0_p4 = $signed(\mac_mul_s0$318 ) + $signed(\mac_mul_s0$319 );
+  assign mac3_sum0_p5 = $signed(\mac_mul_s0$321 ) + $signed(\mac_mul_s0$322 );
+  assign mac3_sum0_p6 = $signed(\mac_mul_s0$324 ) + $signed(\mac_mul_s0$325 );
+  assign mac3_sum0_p7 = $signed(\mac_mul_s0$327 ) + $signed(\mac_mul_s0$328 );
+  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
+  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
+  assign mac0_sum1_p2 = $signed(mac0_sum0_p4) + $signed(mac0_sum0_p5);
+  assign mac0_sum1_p3 = $signed(mac0_sum0_p6) + $signed(mac0_sum0_p7);
+  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
+  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
+  assign mac1_sum1_p2 = $signed(mac1_sum0_p4) + $signed(mac1_sum0_p5);
+  assign mac1_sum1_p3 = $signed(mac1_sum0_p6) + $signed(mac1_sum0_p7);
+  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
+  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
+  assign mac2_sum1_p2 = $signed(mac2_sum0_p4) + $signed(mac2_sum0_p5);
+  assign mac2_sum1_p3 = $signed(mac2_sum0_p6) + $signed(mac2_sum0_p7);
+  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
+  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
+  assign mac3_sum1_p2 = $signed(mac3_sum0_p4) + $signed(mac3_sum0_p5);
+  assign mac3_sum1_p3 = $signed(mac3_sum0_p6) + $signed(mac3_sum0_p7);
+  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
+  assign mac0_sum2_p1 = $signed(mac0_sum1_p2) + $signed(mac0_sum1_p3);
+  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
+  assign mac1_sum2_p1 = $signed(mac1_sum1_p2) + $signed(mac1_sum1_p3);
+  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
+  assign mac2_sum2_p1 = $signed(mac2_sum1_p2) + $signed(mac2_sum1_p3);
+  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
+  assign mac3_sum2_p1 = $signed(mac3_sum1_p2) + $signed(mac3_sum1_p3);
+  assign mac0_sum3_p0 = $signed(mac0_sum2_p0) + $signed(mac0_sum2_p1);
+  assign mac1_sum3_p0 = $signed(mac1_sum2_p0) + $signed(mac1_sum2_p1);
+  assign mac2_sum3_p0 = $signed(mac2_sum2_p0) + $signed(mac2_sum2_p1);
+  assign mac3_sum3_p0 = $signed(mac3_sum2_p0) + $signed(mac3_sum2_p1);
+  assign \$978  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$979  = $signed(mac_acc1) + $signed(\mac_add3_s0$362 );
+  assign \$980  = $signed(mac_acc2) + $signed(\mac_add3_s0$365 );
+  assign \$981  = $signed(mac_acc3) + $signed(\mac_add3_s0$368 );
+  assign \$982  = mac_add3_valid_s0 & \mac_add3_s0$378 ;
+  assign \$983  = i__ready & mac_add3_valid_s0;
+  assign \$984  = i__ready & mac_add3_valid_s0;
+  assign \$985  = i__ready & mac_add3_valid_s0;
+  assign \$986  = i__ready & mac_add3_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$1051 ;
+    mac_pre_s0 <= \$987 ;
   always @(posedge clk)
-    \prod_s0$91  <= \$1052 ;
+    \mac_pre_s0$93  <= \$988 ;
   always @(posedge clk)
-    \prod_s0$93  <= \$1053 ;
+    \mac_pre_s0$96  <= \$989 ;
   always @(posedge clk)
-    \prod_s0$94  <= \$1054 ;
+    \mac_pre_s0$99  <= \$990 ;
   always @(posedge clk)
-    \prod_s0$96  <= \$1055 ;
+    \mac_pre_s0$102  <= \$991 ;
   always @(posedge clk)
-    \prod_s0$97  <= \$1056 ;
+    \mac_pre_s0$105  <= \$992 ;
   always @(posedge clk)
-    \prod_s0$99  <= \$1057 ;
+    \mac_pre_s0$108  <= \$993 ;
   always @(posedge clk)
-    \prod_s0$100  <= \$1058 ;
+    \mac_pre_s0$111  <= \$994 ;
   always @(posedge clk)
-    \prod_s0$102  <= \$1059 ;
+    \mac_pre_s0$114  <= \$995 ;
   always @(posedge clk)
-    \prod_s0$103  <= \$1060 ;
+    \mac_pre_s0$117  <= \$996 ;
   always @(posedge clk)
-    \prod_s0$105  <= \$1061 ;
+    \mac_pre_s0$120  <= \$997 ;
   always @(posedge clk)
-    \prod_s0$106  <= \$1062 ;
+    \mac_pre_s0$123  <= \$998 ;
   always @(posedge clk)
-    \prod_s0$108  <= \$1063 ;
+    \mac_pre_s0$126  <= \$999 ;
   always @(posedge clk)
-    \prod_s0$109  <= \$1064 ;
+    \mac_pre_s0$129  <= \$1000 ;
   always @(posedge clk)
-    \prod_s0$111  <= \$1065 ;
+    \mac_pre_s0$132  <= \$1001 ;
   always @(posedge clk)
-    \prod_s0$112  <= \$1066 ;
+    \mac_pre_s0$135  <= \$1002 ;
   always @(posedge clk)
-    \prod_s0$123  <= \$1067 ;
+    \mac_pre_s0$91  <= \$1003 ;
   always @(posedge clk)
-    \prod_s0$124  <= \$1068 ;
+    \mac_pre_s0$94  <= \$1004 ;
   always @(posedge clk)
-    \prod_s0$126  <= \$1069 ;
+    \mac_pre_s0$97  <= \$1005 ;
   always @(posedge clk)
-    \prod_s0$127  <= \$1070 ;
+    \mac_pre_s0$100  <= \$1006 ;
   always @(posedge clk)
-    \prod_s0$129  <= \$1071 ;
+    \mac_pre_s0$103  <= \$1007 ;
   always @(posedge clk)
-    \prod_s0$130  <= \$1072 ;
+    \mac_pre_s0$106  <= \$1008 ;
   always @(posedge clk)
-    \prod_s0$132  <= \$1073 ;
+    \mac_pre_s0$109  <= \$1009 ;
   always @(posedge clk)
-    \prod_s0$133  <= \$1074 ;
+    \mac_pre_s0$112  <= \$1010 ;
   always @(posedge clk)
-    \prod_s0$135  <= \$1075 ;
+    \mac_pre_s0$115  <= \$1011 ;
   always @(posedge clk)
-    \prod_s0$136  <= \$1076 ;
+    \mac_pre_s0$118  <= \$1012 ;
   always @(posedge clk)
-    \prod_s0$138  <= \$1077 ;
+    \mac_pre_s0$121  <= \$1013 ;
   always @(posedge clk)
-    \prod_s0$139  <= \$1078 ;
+    \mac_pre_s0$124  <= \$1014 ;
   always @(posedge clk)
-    \prod_s0$141  <= \$1079 ;
+    \mac_pre_s0$127  <= \$1015 ;
   always @(posedge clk)
-    \prod_s0$142  <= \$1080 ;
+    \mac_pre_s0$130  <= \$1016 ;
   always @(posedge clk)
-    \prod_s0$144  <= \$1081 ;
+    \mac_pre_s0$133  <= \$1017 ;
   always @(posedge clk)
-    \prod_s0$145  <= \$1082 ;
+    \mac_pre_s0$136  <= \$1018 ;
   always @(posedge clk)
-    \prod_s0$156  <= \$1083 ;
+    \mac_pre_s0$138  <= \$1019 ;
   always @(posedge clk)
-    \prod_s0$157  <= \$1084 ;
+    \mac_pre_s0$140  <= \$1020 ;
   always @(posedge clk)
-    \prod_s0$159  <= \$1085 ;
+    \mac_pre_s0$142  <= \$1021 ;
   always @(posedge clk)
-    \prod_s0$160  <= \$1086 ;
+    \mac_pre_s0$144  <= \$1022 ;
   always @(posedge clk)
-    \prod_s0$162  <= \$1087 ;
+    \mac_pre_s0$146  <= \$1023 ;
   always @(posedge clk)
-    \prod_s0$163  <= \$1088 ;
+    \mac_pre_s0$148  <= \$1024 ;
   always @(posedge clk)
-    \prod_s0$165  <= \$1089 ;
+    \mac_pre_s0$150  <= \$1025 ;
   always @(posedge clk)
-    \prod_s0$166  <= \$1090 ;
+    \mac_pre_s0$152  <= \$1026 ;
   always @(posedge clk)
-    \prod_s0$168  <= \$1091 ;
+    \mac_pre_s0$154  <= \$1027 ;
   always @(posedge clk)
-    \prod_s0$169  <= \$1092 ;
+    \mac_pre_s0$156  <= \$1028 ;
   always @(posedge clk)
-    \prod_s0$171  <= \$1093 ;
+    \mac_pre_s0$158  <= \$1029 ;
   always @(posedge clk)
-    \prod_s0$172  <= \$1094 ;
+    \mac_pre_s0$160  <= \$1030 ;
   always @(posedge clk)
-    \prod_s0$174  <= \$1095 ;
+    \mac_pre_s0$162  <= \$1031 ;
   always @(posedge clk)
-    \prod_s0$175  <= \$1096 ;
+    \mac_pre_s0$164  <= \$1032 ;
   always @(posedge clk)
-    \prod_s0$177  <= \$1097 ;
+    \mac_pre_s0$166  <= \$1033 ;
   always @(posedge clk)
-    \prod_s0$178  <= \$1098 ;
+    \mac_pre_s0$168  <= \$1034 ;
   always @(posedge clk)
-    \prod_s0$189  <= \$1099 ;
+    \mac_pre_s0$170  <= \$1035 ;
   always @(posedge clk)
-    \prod_s0$190  <= \$1100 ;
+    \mac_pre_s0$172  <= \$1036 ;
   always @(posedge clk)
-    \prod_s0$192  <= \$1101 ;
+    \mac_pre_s0$174  <= \$1037 ;
   always @(posedge clk)
-    \prod_s0$193  <= \$1102 ;
+    \mac_pre_s0$176  <= \$1038 ;
   always @(posedge clk)
-    \prod_s0$195  <= \$1103 ;
+    \mac_pre_s0$178  <= \$1039 ;
   always @(posedge clk)
-    \prod_s0$196  <= \$1104 ;
+    \mac_pre_s0$180  <= \$1040 ;
   always @(posedge clk)
-    \prod_s0$198  <= \$1105 ;
+    \mac_pre_s0$182  <= \$1041 ;
   always @(posedge clk)
-    \prod_s0$199  <= \$1106 ;
+    \mac_pre_s0$184  <= \$1042 ;
   always @(posedge clk)
-    \prod_s0$201  <= \$1107 ;
+    \mac_pre_s0$186  <= \$1043 ;
   always @(posedge clk)
-    \prod_s0$202  <= \$1108 ;
+    \mac_pre_s0$188  <= \$1044 ;
   always @(posedge clk)
-    \prod_s0$204  <= \$1109 ;
+    \mac_pre_s0$190  <= \$1045 ;
   always @(posedge clk)
-    \prod_s0$205  <= \$1110 ;
+    \mac_pre_s0$192  <= \$1046 ;
   always @(posedge clk)
-    \prod_s0$207  <= \$1111 ;
+    \mac_pre_s0$194  <= \$1047 ;
   always @(posedge clk)
-    \prod_s0$208  <= \$1112 ;
+    \mac_pre_s0$196  <= \$1048 ;
   always @(posedge clk)
-    \prod_s0$210  <= \$1113 ;
+    \mac_pre_s0$198  <= \$1049 ;
   always @(posedge clk)
-    \prod_s0$211  <= \$1114 ;
+    \mac_pre_s0$200  <= \$1050 ;
   always @(posedge clk)
-    \prod_s0$226  <= \$1115 ;
+    \mac_pre_s0$202  <= \$1051 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$1116 ;
+    \mac_pre_s0$204  <= \$1052 ;
   always @(posedge clk)
-    o__valid <= \$1117 ;
+    \mac_pre_s0$206  <= \$1053 ;
   always @(posedge clk)
-    acc0_out <= \$1118 ;
+    \mac_pre_s0$208  <= \$1054 ;
   always @(posedge clk)
-    acc0 <= \$1119 ;
+    \mac_pre_s0$210  <= \$1055 ;
   always @(posedge clk)
-    acc1_out <= \$1120 ;
+    \mac_pre_s0$212  <= \$1056 ;
   always @(posedge clk)
-    acc1 <= \$1121 ;
+    \mac_pre_s0$214  <= \$1057 ;
   always @(posedge clk)
-    acc2_out <= \$1122 ;
+    \mac_pre_s0$216  <= \$1058 ;
   always @(posedge clk)
-    acc2 <= \$1123 ;
+    \mac_pre_s0$218  <= \$1059 ;
   always @(posedge clk)
-    acc3_out <= \$1124 ;
+    \mac_pre_s0$220  <= \$1060 ;
   always @(posedge clk)
-    acc3 <= \$1125 ;
+    \mac_pre_s0$222  <= \$1061 ;
+  always @(posedge clk)
+    \mac_pre_s0$224  <= \$1062 ;
+  always @(posedge clk)
+    \mac_pre_s0$226  <= \$1063 ;
+  always @(posedge clk)
+    \mac_pre_s0$228  <= \$1064 ;
+  always @(posedge clk)
+    \mac_pre_s0$230  <= \$1065 ;
+  always @(posedge clk)
+    \mac_pre_s0$232  <= \$1066 ;
+  always @(posedge clk)
+    \mac_pre_s0$374  <= \$1067 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$1068 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$1069 ;
+  always @(posedge clk)
+    \mac_mul_s0$235  <= \$1070 ;
+  always @(posedge clk)
+    \mac_mul_s0$237  <= \$1071 ;
+  always @(posedge clk)
+    \mac_mul_s0$238  <= \$1072 ;
+  always @(posedge clk)
+    \mac_mul_s0$240  <= \$1073 ;
+  always @(posedge clk)
+    \mac_mul_s0$241  <= \$1074 ;
+  always @(posedge clk)
+    \mac_mul_s0$243  <= \$1075 ;
+  always @(posedge clk)
+    \mac_mul_s0$244  <= \$1076 ;
+  always @(posedge clk)
+    \mac_mul_s0$246  <= \$1077 ;
+  always @(posedge clk)
+    \mac_mul_s0$247  <= \$1078 ;
+  always @(posedge clk)
+    \mac_mul_s0$249  <= \$1079 ;
+  always @(posedge clk)
+    \mac_mul_s0$250  <= \$1080 ;
+  always @(posedge clk)
+    \mac_mul_s0$252  <= \$1081 ;
+  always @(posedge clk)
+    \mac_mul_s0$253  <= \$1082 ;
+  always @(posedge clk)
+    \mac_mul_s0$255  <= \$1083 ;
+  always @(posedge clk)
+    \mac_mul_s0$256  <= \$1084 ;
+  always @(posedge clk)
+    \mac_mul_s0$258  <= \$1085 ;
+  always @(posedge clk)
+    \mac_mul_s0$259  <= \$1086 ;
+  always @(posedge clk)
+    \mac_mul_s0$261  <= \$1087 ;
+  always @(posedge clk)
+    \mac_mul_s0$262  <= \$1088 ;
+  always @(posedge clk)
+    \mac_mul_s0$264  <= \$1089 ;
+  always @(posedge clk)
+    \mac_mul_s0$265  <= \$1090 ;
+  always @(posedge clk)
+    \mac_mul_s0$267  <= \$1091 ;
+  always @(posedge clk)
+    \mac_mul_s0$268  <= \$1092 ;
+  always @(posedge clk)
+    \mac_mul_s0$270  <= \$1093 ;
+  always @(posedge clk)
+    \mac_mul_s0$271  <= \$1094 ;
+  always @(posedge clk)
+    \mac_mul_s0$273  <= \$1095 ;
+  always @(posedge clk)
+    \mac_mul_s0$274  <= \$1096 ;
+  always @(posedge clk)
+    \mac_mul_s0$276  <= \$1097 ;
+  always @(posedge clk)
+    \mac_mul_s0$277  <= \$1098 ;
+  always @(posedge clk)
+    \mac_mul_s0$279  <= \$1099 ;
+  always @(posedge clk)
+    \mac_mul_s0$280  <= \$1100 ;
+  always @(posedge clk)
+    \mac_mul_s0$282  <= \$1101 ;
+  always @(posedge clk)
+    \mac_mul_s0$283  <= \$1102 ;
+  always @(posedge clk)
+    \mac_mul_s0$285  <= \$1103 ;
+  always @(posedge clk)
+    \mac_mul_s0$286  <= \$1104 ;
+  always @(posedge clk)
+    \mac_mul_s0$288  <= \$1105 ;
+  always @(posedge clk)
+    \mac_mul_s0$289  <= \$1106 ;
+  always @(posedge clk)
+    \mac_mul_s0$291  <= \$1107 ;
+  always @(posedge clk)
+    \mac_mul_s0$292  <= \$1108 ;
+  always @(posedge clk)
+    \mac_mul_s0$294  <= \$1109 ;
+  always @(posedge clk)
+    \mac_mul_s0$295  <= \$1110 ;
+  always @(posedge clk)
+    \mac_mul_s0$297  <= \$1111 ;
+  always @(posedge clk)
+    \mac_mul_s0$298  <= \$1112 ;
+  always @(posedge clk)
+    \mac_mul_s0$300  <= \$1113 ;
+  always @(posedge clk)
+    \mac_mul_s0$301  <= \$1114 ;
+  always @(posedge clk)
+    \mac_mul_s0$303  <= \$1115 ;
+  always @(posedge clk)
+    \mac_mul_s0$304  <= \$1116 ;
+  always @(posedge clk)
+    \mac_mul_s0$306  <= \$1117 ;
+  always @(posedge clk)
+    \mac_mul_s0$307  <= \$1118 ;
+  always @(posedge clk)
+    \mac_mul_s0$309  <= \$1119 ;
+  always @(posedge clk)
+    \mac_mul_s0$310  <= \$1120 ;
+  always @(posedge clk)
+    \mac_mul_s0$312  <= \$1121 ;
+  always @(posedge clk)
+    \mac_mul_s0$313  <= \$1122 ;
+  always @(posedge clk)
+    \mac_mul_s0$315  <= \$1123 ;
+  always @(posedge clk)
+    \mac_mul_s0$316  <= \$1124 ;
+  always @(posedge clk)
+    \mac_mul_s0$318  <= \$1125 ;
+  always @(posedge clk)
+    \mac_mul_s0$319  <= \$1126 ;
+  always @(posedge clk)
+    \mac_mul_s0$321  <= \$1127 ;
+  always @(posedge clk)
+    \mac_mul_s0$322  <= \$1128 ;
+  always @(posedge clk)
+    \mac_mul_s0$324  <= \$1129 ;
+  always @(posedge clk)
+    \mac_mul_s0$325  <= \$1130 ;
+  always @(posedge clk)
+    \mac_mul_s0$327  <= \$1131 ;
+  always @(posedge clk)
+    \mac_mul_s0$328  <= \$1132 ;
+  always @(posedge clk)
+    \mac_mul_s0$376  <= \$1133 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$1134 ;
+  always @(posedge clk)
+    mac_add3_s0 <= \$1135 ;
+  always @(posedge clk)
+    \mac_add3_s0$362  <= \$1136 ;
+  always @(posedge clk)
+    \mac_add3_s0$365  <= \$1137 ;
+  always @(posedge clk)
+    \mac_add3_s0$368  <= \$1138 ;
+  always @(posedge clk)
+    \mac_add3_s0$378  <= \$1139 ;
+  always @(posedge clk)
+    mac_add3_valid_s0 <= \$1140 ;
+  always @(posedge clk)
+    o__valid <= \$1141 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$1142 ;
+  always @(posedge clk)
+    mac_acc0 <= \$1143 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$1144 ;
+  always @(posedge clk)
+    mac_acc1 <= \$1145 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$1146 ;
+  always @(posedge clk)
+    mac_acc2 <= \$1147 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$1148 ;
+  always @(posedge clk)
+    mac_acc3 <= \$1149 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$987  = mac_pre_s0;
+    if (i__ready) begin
+      \$987  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$988  = \mac_pre_s0$93 ;
+    if (i__ready) begin
+      \$988  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$989  = \mac_pre_s0$96 ;
+    if (i__ready) begin
+      \$989  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$990  = \mac_pre_s0$99 ;
+    if (i__ready) begin
+      \$990  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$991  = \mac_pre_s0$102 ;
+    if (i__ready) begin
+      \$991  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$992  = \mac_pre_s0$105 ;
+    if (i__ready) begin
+      \$992  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$993  = \mac_pre_s0$108 ;
+    if (i__ready) begin
+      \$993  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$994  = \mac_pre_s0$111 ;
+    if (i__ready) begin
+      \$994  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$995  = \mac_pre_s0$114 ;
+    if (i__ready) begin
+      \$995  = i__payload[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$996  = \mac_pre_s0$117 ;
+    if (i__ready) begin
+      \$996  = i__payload[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$997  = \mac_pre_s0$120 ;
+    if (i__ready) begin
+      \$997  = i__payload[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$998  = \mac_pre_s0$123 ;
+    if (i__ready) begin
+      \$998  = i__payload[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$999  = \mac_pre_s0$126 ;
+    if (i__ready) begin
+      \$999  = i__payload[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1000  = \mac_pre_s0$129 ;
+    if (i__ready) begin
+      \$1000  = i__payload[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1001  = \mac_pre_s0$132 ;
+    if (i__ready) begin
+      \$1001  = i__payload[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1002  = \mac_pre_s0$135 ;
+    if (i__ready) begin
+      \$1002  = i__payload[127:120];
+    end
+  end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = prod_s0;
+    \$1003  = \mac_pre_s0$91 ;
     if (i__ready) begin
-      \$1051  = \$982 ;
+      \$1003  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = \prod_s0$91 ;
+    \$1004  = \mac_pre_s0$94 ;
     if (i__ready) begin
-      \$1052  = \$983 ;
+      \$1004  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = \prod_s0$93 ;
+    \$1005  = \mac_pre_s0$97 ;
     if (i__ready) begin
-      \$1053  = \$984 ;
+      \$1005  = mac_wmux_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = \prod_s0$94 ;
+    \$1006  = \mac_pre_s0$100 ;
     if (i__ready) begin
-      \$1054  = \$985 ;
+      \$1006  = mac_wmux_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = \prod_s0$96 ;
+    \$1007  = \mac_pre_s0$103 ;
     if (i__ready) begin
-      \$1055  = \$986 ;
+      \$1007  = mac_wmux_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = \prod_s0$97 ;
+    \$1008  = \mac_pre_s0$106 ;
     if (i__ready) begin
-      \$1056  = \$987 ;
+      \$1008  = mac_wmux_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = \prod_s0$99 ;
+    \$1009  = \mac_pre_s0$109 ;
     if (i__ready) begin
-      \$1057  = \$988 ;
+      \$1009  = mac_wmux_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = \prod_s0$100 ;
+    \$1010  = \mac_pre_s0$112 ;
     if (i__ready) begin
-      \$1058  = \$989 ;
+      \$1010  = mac_wmux_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \prod_s0$102 ;
+    \$1011  = \mac_pre_s0$115 ;
     if (i__ready) begin
-      \$1059  = \$990 ;
+      \$1011  = mac_wmux_w0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = \prod_s0$103 ;
+    \$1012  = \mac_pre_s0$118 ;
     if (i__ready) begin
-      \$1060  = \$991 ;
+      \$1012  = mac_wmux_w0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = \prod_s0$105 ;
+    \$1013  = \mac_pre_s0$121 ;
     if (i__ready) begin
-      \$1061  = \$992 ;
+      \$1013  = mac_wmux_w0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \prod_s0$106 ;
+    \$1014  = \mac_pre_s0$124 ;
     if (i__ready) begin
-      \$1062  = \$993 ;
+      \$1014  = mac_wmux_w0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \prod_s0$108 ;
+    \$1015  = \mac_pre_s0$127 ;
     if (i__ready) begin
-      \$1063  = \$994 ;
+      \$1015  = mac_wmux_w0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = \prod_s0$109 ;
+    \$1016  = \mac_pre_s0$130 ;
     if (i__ready) begin
-      \$1064  = \$995 ;
+      \$1016  = mac_wmux_w0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = \prod_s0$111 ;
+    \$1017  = \mac_pre_s0$133 ;
     if (i__ready) begin
-      \$1065  = \$996 ;
+      \$1017  = mac_wmux_w0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = \prod_s0$112 ;
+    \$1018  = \mac_pre_s0$136 ;
     if (i__ready) begin
-      \$1066  = \$997 ;
+      \$1018  = mac_wmux_w0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = \prod_s0$123 ;
+    \$1019  = \mac_pre_s0$138 ;
     if (i__ready) begin
-      \$1067  = \$998 ;
+      \$1019  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = \prod_s0$124 ;
+    \$1020  = \mac_pre_s0$140 ;
     if (i__ready) begin
-      \$1068  = \$999 ;
+      \$1020  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = \prod_s0$126 ;
+    \$1021  = \mac_pre_s0$142 ;
     if (i__ready) begin
-      \$1069  = \$1000 ;
+      \$1021  = mac_wmux_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = \prod_s0$127 ;
+    \$1022  = \mac_pre_s0$144 ;
     if (i__ready) begin
-      \$1070  = \$1001 ;
+      \$1022  = mac_wmux_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = \prod_s0$129 ;
+    \$1023  = \mac_pre_s0$146 ;
     if (i__ready) begin
-      \$1071  = \$1002 ;
+      \$1023  = mac_wmux_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = \prod_s0$130 ;
+    \$1024  = \mac_pre_s0$148 ;
     if (i__ready) begin
-      \$1072  = \$1003 ;
+      \$1024  = mac_wmux_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = \prod_s0$132 ;
+    \$1025  = \mac_pre_s0$150 ;
     if (i__ready) begin
-      \$1073  = \$1004 ;
+      \$1025  = mac_wmux_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \prod_s0$133 ;
+    \$1026  = \mac_pre_s0$152 ;
     if (i__ready) begin
-      \$1074  = \$1005 ;
+      \$1026  = mac_wmux_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = \prod_s0$135 ;
+    \$1027  = \mac_pre_s0$154 ;
     if (i__ready) begin
-      \$1075  = \$1006 ;
+      \$1027  = mac_wmux_w1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = \prod_s0$136 ;
+    \$1028  = \mac_pre_s0$156 ;
     if (i__ready) begin
-      \$1076  = \$1007 ;
+      \$1028  = mac_wmux_w1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = \prod_s0$138 ;
+    \$1029  = \mac_pre_s0$158 ;
     if (i__ready) begin
-      \$1077  = \$1008 ;
+      \$1029  = mac_wmux_w1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \prod_s0$139 ;
+    \$1030  = \mac_pre_s0$160 ;
     if (i__ready) begin
-      \$1078  = \$1009 ;
+      \$1030  = mac_wmux_w1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = \prod_s0$141 ;
+    \$1031  = \mac_pre_s0$162 ;
     if (i__ready) begin
-      \$1079  = \$1010 ;
+      \$1031  = mac_wmux_w1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = \prod_s0$142 ;
+    \$1032  = \mac_pre_s0$164 ;
     if (i__ready) begin
-      \$1080  = \$1011 ;
+      \$1032  = mac_wmux_w1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = \prod_s0$144 ;
+    \$1033  = \mac_pre_s0$166 ;
     if (i__ready) begin
-      \$1081  = \$1012 ;
+      \$1033  = mac_wmux_w1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = \prod_s0$145 ;
+    \$1034  = \mac_pre_s0$168 ;
     if (i__ready) begin
-      \$1082  = \$1013 ;
+      \$1034  = mac_wmux_w1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = \prod_s0$156 ;
+    \$1035  = \mac_pre_s0$170 ;
     if (i__ready) begin
-      \$1083  = \$1014 ;
+      \$1035  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = \prod_s0$157 ;
+    \$1036  = \mac_pre_s0$172 ;
     if (i__ready) begin
-      \$1084  = \$1015 ;
+      \$1036  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = \prod_s0$159 ;
+    \$1037  = \mac_pre_s0$174 ;
     if (i__ready) begin
-      \$1085  = \$1016 ;
+      \$1037  = mac_wmux_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = \prod_s0$160 ;
+    \$1038  = \mac_pre_s0$176 ;
     if (i__ready) begin
-      \$1086  = \$1017 ;
+      \$1038  = mac_wmux_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = \prod_s0$162 ;
+    \$1039  = \mac_pre_s0$178 ;
     if (i__ready) begin
-      \$1087  = \$1018 ;
+      \$1039  = mac_wmux_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = \prod_s0$163 ;
+    \$1040  = \mac_pre_s0$180 ;
     if (i__ready) begin
-      \$1088  = \$1019 ;
+      \$1040  = mac_wmux_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = \prod_s0$165 ;
+    \$1041  = \mac_pre_s0$182 ;
     if (i__ready) begin
-      \$1089  = \$1020 ;
+      \$1041  = mac_wmux_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = \prod_s0$166 ;
+    \$1042  = \mac_pre_s0$184 ;
     if (i__ready) begin
-      \$1090  = \$1021 ;
+      \$1042  = mac_wmux_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = \prod_s0$168 ;
+    \$1043  = \mac_pre_s0$186 ;
     if (i__ready) begin
-      \$1091  = \$1022 ;
+      \$1043  = mac_wmux_w2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = \prod_s0$169 ;
+    \$1044  = \mac_pre_s0$188 ;
     if (i__ready) begin
-      \$1092  = \$1023 ;
+      \$1044  = mac_wmux_w2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = \prod_s0$171 ;
+    \$1045  = \mac_pre_s0$190 ;
     if (i__ready) begin
-      \$1093  = \$1024 ;
+      \$1045  = mac_wmux_w2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = \prod_s0$172 ;
+    \$1046  = \mac_pre_s0$192 ;
     if (i__ready) begin
-      \$1094  = \$1025 ;
+      \$1046  = mac_wmux_w2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = \prod_s0$174 ;
+    \$1047  = \mac_pre_s0$194 ;
     if (i__ready) begin
-      \$1095  = \$1026 ;
+      \$1047  = mac_wmux_w2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = \prod_s0$175 ;
+    \$1048  = \mac_pre_s0$196 ;
     if (i__ready) begin
-      \$1096  = \$1027 ;
+      \$1048  = mac_wmux_w2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = \prod_s0$177 ;
+    \$1049  = \mac_pre_s0$198 ;
     if (i__ready) begin
-      \$1097  = \$1028 ;
+      \$1049  = mac_wmux_w2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = \prod_s0$178 ;
+    \$1050  = \mac_pre_s0$200 ;
     if (i__ready) begin
-      \$1098  = \$1029 ;
+      \$1050  = mac_wmux_w2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = \prod_s0$189 ;
+    \$1051  = \mac_pre_s0$202 ;
     if (i__ready) begin
-      \$1099  = \$1030 ;
+      \$1051  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = \prod_s0$190 ;
+    \$1052  = \mac_pre_s0$204 ;
     if (i__ready) begin
-      \$1100  = \$1031 ;
+      \$1052  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = \prod_s0$192 ;
+    \$1053  = \mac_pre_s0$206 ;
     if (i__ready) begin
-      \$1101  = \$1032 ;
+      \$1053  = mac_wmux_w3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = \prod_s0$193 ;
+    \$1054  = \mac_pre_s0$208 ;
     if (i__ready) begin
-      \$1102  = \$1033 ;
+      \$1054  = mac_wmux_w3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = \prod_s0$195 ;
+    \$1055  = \mac_pre_s0$210 ;
     if (i__ready) begin
-      \$1103  = \$1034 ;
+      \$1055  = mac_wmux_w3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = \prod_s0$196 ;
+    \$1056  = \mac_pre_s0$212 ;
     if (i__ready) begin
-      \$1104  = \$1035 ;
+      \$1056  = mac_wmux_w3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = \prod_s0$198 ;
+    \$1057  = \mac_pre_s0$214 ;
     if (i__ready) begin
-      \$1105  = \$1036 ;
+      \$1057  = mac_wmux_w3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = \prod_s0$199 ;
+    \$1058  = \mac_pre_s0$216 ;
     if (i__ready) begin
-      \$1106  = \$1037 ;
+      \$1058  = mac_wmux_w3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = \prod_s0$201 ;
+    \$1059  = \mac_pre_s0$218 ;
     if (i__ready) begin
-      \$1107  = \$1038 ;
+      \$1059  = mac_wmux_w3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \prod_s0$202 ;
+    \$1060  = \mac_pre_s0$220 ;
     if (i__ready) begin
-      \$1108  = \$1039 ;
+      \$1060  = mac_wmux_w3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = \prod_s0$204 ;
+    \$1061  = \mac_pre_s0$222 ;
     if (i__ready) begin
-      \$1109  = \$1040 ;
+      \$1061  = mac_wmux_w3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = \prod_s0$205 ;
+    \$1062  = \mac_pre_s0$224 ;
     if (i__ready) begin
-      \$1110  = \$1041 ;
+      \$1062  = mac_wmux_w3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = \prod_s0$207 ;
+    \$1063  = \mac_pre_s0$226 ;
     if (i__ready) begin
-      \$1111  = \$1042 ;
+      \$1063  = mac_wmux_w3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = \prod_s0$208 ;
+    \$1064  = \mac_pre_s0$228 ;
     if (i__ready) begin
-      \$1112  = \$1043 ;
+      \$1064  = mac_wmux_w3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = \prod_s0$210 ;
+    \$1065  = \mac_pre_s0$230 ;
     if (i__ready) begin
-      \$1113  = \$1044 ;
+      \$1065  = mac_wmux_w3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = \prod_s0$211 ;
+    \$1066  = \mac_pre_s0$232 ;
     if (i__ready) begin
-      \$1114  = \$1045 ;
+      \$1066  = mac_wmux_w3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = \prod_s0$226 ;
+    \$1067  = \mac_pre_s0$374 ;
     if (i__ready) begin
-      \$1115  = i__payload[1232];
+      \$1067  = i__payload[1232];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = prod_valid_s0;
+    \$1068  = mac_pre_valid_s0;
     if (i__ready) begin
-      \$1116  = i__valid;
+      \$1068  = i__valid;
     end
     if (rst) begin
-      \$1116  = 1'h0;
+      \$1068  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = o__valid;
+    \$1069  = mac_mul_s0;
     if (i__ready) begin
-      \$1117  = \$1046 ;
+      \$1069  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1070  = \mac_mul_s0$235 ;
+    if (i__ready) begin
+      \$1070  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1071  = \mac_mul_s0$237 ;
+    if (i__ready) begin
+      \$1071  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1072  = \mac_mul_s0$238 ;
+    if (i__ready) begin
+      \$1072  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1073  = \mac_mul_s0$240 ;
+    if (i__ready) begin
+      \$1073  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1074  = \mac_mul_s0$241 ;
+    if (i__ready) begin
+      \$1074  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1075  = \mac_mul_s0$243 ;
+    if (i__ready) begin
+      \$1075  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1076  = \mac_mul_s0$244 ;
+    if (i__ready) begin
+      \$1076  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1077  = \mac_mul_s0$246 ;
+    if (i__ready) begin
+      \$1077  = mac_prod0_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1078  = \mac_mul_s0$247 ;
+    if (i__ready) begin
+      \$1078  = mac_prod0_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1079  = \mac_mul_s0$249 ;
+    if (i__ready) begin
+      \$1079  = mac_prod0_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1080  = \mac_mul_s0$250 ;
+    if (i__ready) begin
+      \$1080  = mac_prod0_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1081  = \mac_mul_s0$252 ;
+    if (i__ready) begin
+      \$1081  = mac_prod0_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1082  = \mac_mul_s0$253 ;
+    if (i__ready) begin
+      \$1082  = mac_prod0_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1083  = \mac_mul_s0$255 ;
+    if (i__ready) begin
+      \$1083  = mac_prod0_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1084  = \mac_mul_s0$256 ;
+    if (i__ready) begin
+      \$1084  = mac_prod0_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1085  = \mac_mul_s0$258 ;
+    if (i__ready) begin
+      \$1085  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1086  = \mac_mul_s0$259 ;
+    if (i__ready) begin
+      \$1086  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1087  = \mac_mul_s0$261 ;
+    if (i__ready) begin
+      \$1087  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1088  = \mac_mul_s0$262 ;
+    if (i__ready) begin
+      \$1088  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1089  = \mac_mul_s0$264 ;
+    if (i__ready) begin
+      \$1089  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1090  = \mac_mul_s0$265 ;
+    if (i__ready) begin
+      \$1090  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1091  = \mac_mul_s0$267 ;
+    if (i__ready) begin
+      \$1091  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1092  = \mac_mul_s0$268 ;
+    if (i__ready) begin
+      \$1092  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1093  = \mac_mul_s0$270 ;
+    if (i__ready) begin
+      \$1093  = mac_prod1_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1094  = \mac_mul_s0$271 ;
+    if (i__ready) begin
+      \$1094  = mac_prod1_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1095  = \mac_mul_s0$273 ;
+    if (i__ready) begin
+      \$1095  = mac_prod1_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1096  = \mac_mul_s0$274 ;
+    if (i__ready) begin
+      \$1096  = mac_prod1_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1097  = \mac_mul_s0$276 ;
+    if (i__ready) begin
+      \$1097  = mac_prod1_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1098  = \mac_mul_s0$277 ;
+    if (i__ready) begin
+      \$1098  = mac_prod1_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1099  = \mac_mul_s0$279 ;
+    if (i__ready) begin
+      \$1099  = mac_prod1_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1100  = \mac_mul_s0$280 ;
+    if (i__ready) begin
+      \$1100  = mac_prod1_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1101  = \mac_mul_s0$282 ;
+    if (i__ready) begin
+      \$1101  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1102  = \mac_mul_s0$283 ;
+    if (i__ready) begin
+      \$1102  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1103  = \mac_mul_s0$285 ;
+    if (i__ready) begin
+      \$1103  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1104  = \mac_mul_s0$286 ;
+    if (i__ready) begin
+      \$1104  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1105  = \mac_mul_s0$288 ;
+    if (i__ready) begin
+      \$1105  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1106  = \mac_mul_s0$289 ;
+    if (i__ready) begin
+      \$1106  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1107  = \mac_mul_s0$291 ;
+    if (i__ready) begin
+      \$1107  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1108  = \mac_mul_s0$292 ;
+    if (i__ready) begin
+      \$1108  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1109  = \mac_mul_s0$294 ;
+    if (i__ready) begin
+      \$1109  = mac_prod2_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1110  = \mac_mul_s0$295 ;
+    if (i__ready) begin
+      \$1110  = mac_prod2_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1111  = \mac_mul_s0$297 ;
+    if (i__ready) begin
+      \$1111  = mac_prod2_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1112  = \mac_mul_s0$298 ;
+    if (i__ready) begin
+      \$1112  = mac_prod2_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1113  = \mac_mul_s0$300 ;
+    if (i__ready) begin
+      \$1113  = mac_prod2_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1114  = \mac_mul_s0$301 ;
+    if (i__ready) begin
+      \$1114  = mac_prod2_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1115  = \mac_mul_s0$303 ;
+    if (i__ready) begin
+      \$1115  = mac_prod2_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1116  = \mac_mul_s0$304 ;
+    if (i__ready) begin
+      \$1116  = mac_prod2_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1117  = \mac_mul_s0$306 ;
+    if (i__ready) begin
+      \$1117  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1118  = \mac_mul_s0$307 ;
+    if (i__ready) begin
+      \$1118  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1119  = \mac_mul_s0$309 ;
+    if (i__ready) begin
+      \$1119  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1120  = \mac_mul_s0$310 ;
+    if (i__ready) begin
+      \$1120  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1121  = \mac_mul_s0$312 ;
+    if (i__ready) begin
+      \$1121  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1122  = \mac_mul_s0$313 ;
+    if (i__ready) begin
+      \$1122  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1123  = \mac_mul_s0$315 ;
+    if (i__ready) begin
+      \$1123  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1124  = \mac_mul_s0$316 ;
+    if (i__ready) begin
+      \$1124  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1125  = \mac_mul_s0$318 ;
+    if (i__ready) begin
+      \$1125  = mac_prod3_8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1126  = \mac_mul_s0$319 ;
+    if (i__ready) begin
+      \$1126  = mac_prod3_9;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1127  = \mac_mul_s0$321 ;
+    if (i__ready) begin
+      \$1127  = mac_prod3_10;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1128  = \mac_mul_s0$322 ;
+    if (i__ready) begin
+      \$1128  = mac_prod3_11;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1129  = \mac_mul_s0$324 ;
+    if (i__ready) begin
+      \$1129  = mac_prod3_12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1130  = \mac_mul_s0$325 ;
+    if (i__ready) begin
+      \$1130  = mac_prod3_13;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1131  = \mac_mul_s0$327 ;
+    if (i__ready) begin
+      \$1131  = mac_prod3_14;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1132  = \mac_mul_s0$328 ;
+    if (i__ready) begin
+      \$1132  = mac_prod3_15;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1133  = \mac_mul_s0$376 ;
+    if (i__ready) begin
+      \$1133  = \mac_pre_s0$374 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1134  = mac_mul_valid_s0;
+    if (i__ready) begin
+      \$1134  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$1117  = 1'h0;
+      \$1134  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = acc0_out;
-    if (\$1047 ) begin
-      if (\prod_s0$226 ) begin
-        \$1118  = \$978 [31:0];
+    \$1135  = mac_add3_s0;
+    if (i__ready) begin
+      \$1135  = mac0_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1136  = \mac_add3_s0$362 ;
+    if (i__ready) begin
+      \$1136  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1137  = \mac_add3_s0$365 ;
+    if (i__ready) begin
+      \$1137  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1138  = \mac_add3_s0$368 ;
+    if (i__ready) begin
+      \$1138  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1139  = \mac_add3_s0$378 ;
+    if (i__ready) begin
+      \$1139  = \mac_mul_s0$376 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1140  = mac_add3_valid_s0;
+    if (i__ready) begin
+      \$1140  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$1140  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1141  = o__valid;
+    if (i__ready) begin
+      \$1141  = \$982 ;
+    end
+    if (rst) begin
+      \$1141  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1142  = mac_acc0_out;
+    if (\$983 ) begin
+      if (\mac_add3_s0$378 ) begin
+        \$1142  = \$978 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = acc0;
-    if (\$1047 ) begin
+    \$1143  = mac_acc0;
+    if (\$983 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$226 ) begin
-        \$1119  = 32'd0;
+      if (\mac_add3_s0$378 ) begin
+        \$1143  = 32'd0;
       end else begin
-        \$1119  = \$978 [31:0];
+        \$1143  = \$978 [31:0];
       end
     end
     if (rst) begin
-      \$1119  = 32'd0;
+      \$1143  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = acc1_out;
-    if (\$1048 ) begin
-      if (\prod_s0$226 ) begin
-        \$1120  = \$979 [31:0];
+    \$1144  = mac_acc1_out;
+    if (\$984 ) begin
+      if (\mac_add3_s0$378 ) begin
+        \$1144  = \$979 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = acc1;
-    if (\$1048 ) begin
+    \$1145  = mac_acc1;
+    if (\$984 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$226 ) begin
-        \$1121  = 32'd0;
+      if (\mac_add3_s0$378 ) begin
+        \$1145  = 32'd0;
       end else begin
-        \$1121  = \$979 [31:0];
+        \$1145  = \$979 [31:0];
       end
     end
     if (rst) begin
-      \$1121  = 32'd0;
+      \$1145  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = acc2_out;
-    if (\$1049 ) begin
-      if (\prod_s0$226 ) begin
-        \$1122  = \$980 [31:0];
+    \$1146  = mac_acc2_out;
+    if (\$985 ) begin
+      if (\mac_add3_s0$378 ) begin
+        \$1146  = \$980 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = acc2;
-    if (\$1049 ) begin
+    \$1147  = mac_acc2;
+    if (\$985 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$226 ) begin
-        \$1123  = 32'd0;
+      if (\mac_add3_s0$378 ) begin
+        \$1147  = 32'd0;
       end else begin
-        \$1123  = \$980 [31:0];
+        \$1147  = \$980 [31:0];
       end
     end
     if (rst) begin
-      \$1123  = 32'd0;
+      \$1147  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = acc3_out;
-    if (\$1050 ) begin
-      if (\prod_s0$226 ) begin
-        \$1124  = \$981 [31:0];
+    \$1148  = mac_acc3_out;
+    if (\$986 ) begin
+      if (\mac_add3_s0$378 ) begin
+        \$1148  = \$981 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = acc3;
-    if (\$1050 ) begin
+    \$1149  = mac_acc3;
+    if (\$986 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$226 ) begin
-        \$1125  = 32'd0;
+      if (\mac_add3_s0$378 ) begin
+        \$1149  = 32'd0;
       end else begin
-        \$1125  = \$981 [31:0];
+        \$1149  = \$981 [31:0];
       end
     end
     if (rst) begin
-      \$1125  = 32'd0;
+      \$1149  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign mul_off0 = \$2 [4:0];
-  assign mul_off1 = \$3 [4:0];
-  assign mul_off2 = \$4 [4:0];
-  assign mul_off3 = \$5 [4:0];
-  assign mul_off4 = \$6 [4:0];
-  assign mul_off5 = \$7 [4:0];
-  assign mul_off6 = \$8 [4:0];
-  assign mul_off7 = \$9 [4:0];
-  assign mul_off8 = \$10 [4:0];
-  assign mul_off9 = \$11 [4:0];
-  assign mul_off10 = \$12 [4:0];
-  assign mul_off11 = \$13 [4:0];
-  assign mul_off12 = \$14 [4:0];
-  assign mul_off13 = \$15 [4:0];
-  assign mul_off14 = \$16 [4:0];
-  assign mul_off15 = \$17 [4:0];
-  assign acc0_next = \$978 [31:0];
-  assign acc1_next = \$979 [31:0];
-  assign acc2_next = \$980 [31:0];
-  assign acc3_next = \$981 [31:0];
-  assign acc_out_valid = o__valid;
+  assign mac_wmux_off0 = \$2 [4:0];
+  assign mac_wmux_off1 = \$3 [4:0];
+  assign mac_wmux_off2 = \$4 [4:0];
+  assign mac_wmux_off3 = \$5 [4:0];
+  assign mac_wmux_off4 = \$6 [4:0];
+  assign mac_wmux_off5 = \$7 [4:0];
+  assign mac_wmux_off6 = \$8 [4:0];
+  assign mac_wmux_off7 = \$9 [4:0];
+  assign mac_wmux_off8 = \$10 [4:0];
+  assign mac_wmux_off9 = \$11 [4:0];
+  assign mac_wmux_off10 = \$12 [4:0];
+  assign mac_wmux_off11 = \$13 [4:0];
+  assign mac_wmux_off12 = \$14 [4:0];
+  assign mac_wmux_off13 = \$15 [4:0];
+  assign mac_wmux_off14 = \$16 [4:0];
+  assign mac_wmux_off15 = \$17 [4:0];
+  assign mac_acc0_next = \$978 [31:0];
+  assign mac_acc1_next = \$979 [31:0];
+  assign mac_acc2_next = \$980 [31:0];
+  assign mac_acc3_next = \$981 [31:0];
+  assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[127:0];
   assign \i__payload.values[0]  = i__payload[7:0];
   assign \i__payload.values[1]  = i__payload[15:8];
@@ -3684,8 +4658,8 @@ module nm_spmac_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign o__payload[127:96] = acc3_out;
-  assign o__payload[95:64] = acc2_out;
-  assign o__payload[63:32] = acc1_out;
-  assign o__payload[31:0] = acc0_out;
+  assign o__payload[127:96] = mac_acc3_out;
+  assign o__payload[95:64] = mac_acc2_out;
+  assign o__payload[63:32] = mac_acc1_out;
+  assign o__payload[31:0] = mac_acc0_out;
 endmodule

@@ -158,58 +158,58 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [32:0] \$235 ;
   wire [32:0] \$236 ;
   wire [32:0] \$237 ;
-  wire [15:0] \$238 ;
-  wire [15:0] \$239 ;
+  wire \$238 ;
+  wire \$239 ;
   wire [7:0] \$24 ;
-  wire [15:0] \$240 ;
-  wire [15:0] \$241 ;
-  wire [15:0] \$242 ;
-  wire [15:0] \$243 ;
-  wire [15:0] \$244 ;
-  wire [15:0] \$245 ;
-  wire [15:0] \$246 ;
-  wire [15:0] \$247 ;
-  wire [15:0] \$248 ;
-  wire [15:0] \$249 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  reg [7:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [7:0] \$248 ;
+  reg [7:0] \$249 ;
   wire [7:0] \$25 ;
-  wire [15:0] \$250 ;
-  wire [15:0] \$251 ;
-  wire [15:0] \$252 ;
-  wire [15:0] \$253 ;
-  wire [15:0] \$254 ;
-  wire [15:0] \$255 ;
-  wire [15:0] \$256 ;
-  wire [15:0] \$257 ;
-  wire [15:0] \$258 ;
-  wire [15:0] \$259 ;
+  reg [7:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [7:0] \$253 ;
+  reg [7:0] \$254 ;
+  reg [7:0] \$255 ;
+  reg [7:0] \$256 ;
+  reg [7:0] \$257 ;
+  reg [7:0] \$258 ;
+  reg [7:0] \$259 ;
   wire [7:0] \$26 ;
-  wire [15:0] \$260 ;
-  wire [15:0] \$261 ;
-  wire [15:0] \$262 ;
-  wire [15:0] \$263 ;
-  wire [15:0] \$264 ;
-  wire [15:0] \$265 ;
-  wire [15:0] \$266 ;
-  wire [15:0] \$267 ;
-  wire [15:0] \$268 ;
-  wire [15:0] \$269 ;
+  reg [7:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg [7:0] \$269 ;
   wire [7:0] \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire \$272 ;
-  wire \$273 ;
-  wire \$274 ;
-  reg [15:0] \$275 ;
-  reg [15:0] \$276 ;
-  reg [15:0] \$277 ;
-  reg [15:0] \$278 ;
-  reg [15:0] \$279 ;
+  reg [7:0] \$270 ;
+  reg [7:0] \$271 ;
+  reg [7:0] \$272 ;
+  reg [7:0] \$273 ;
+  reg [7:0] \$274 ;
+  reg [7:0] \$275 ;
+  reg [7:0] \$276 ;
+  reg [7:0] \$277 ;
+  reg [7:0] \$278 ;
+  reg [7:0] \$279 ;
   wire [7:0] \$28 ;
-  reg [15:0] \$280 ;
-  reg [15:0] \$281 ;
-  reg [15:0] \$282 ;
-  reg [15:0] \$283 ;
-  reg [15:0] \$284 ;
+  reg [7:0] \$280 ;
+  reg [7:0] \$281 ;
+  reg [7:0] \$282 ;
+  reg \$283 ;
+  reg \$284 ;
   reg [15:0] \$285 ;
   reg [15:0] \$286 ;
   reg [15:0] \$287 ;
@@ -235,20 +235,36 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg [15:0] \$304 ;
   reg [15:0] \$305 ;
   reg [15:0] \$306 ;
-  reg \$307 ;
-  reg \$308 ;
-  reg \$309 ;
+  reg [15:0] \$307 ;
+  reg [15:0] \$308 ;
+  reg [15:0] \$309 ;
   wire [7:0] \$31 ;
-  reg [31:0] \$310 ;
-  reg [31:0] \$311 ;
-  reg [31:0] \$312 ;
-  reg [31:0] \$313 ;
-  reg [31:0] \$314 ;
-  reg [31:0] \$315 ;
-  reg [31:0] \$316 ;
-  reg [31:0] \$317 ;
+  reg [15:0] \$310 ;
+  reg [15:0] \$311 ;
+  reg [15:0] \$312 ;
+  reg [15:0] \$313 ;
+  reg [15:0] \$314 ;
+  reg [15:0] \$315 ;
+  reg [15:0] \$316 ;
+  reg \$317 ;
+  reg \$318 ;
+  reg [18:0] \$319 ;
   wire [7:0] \$32 ;
+  reg [18:0] \$320 ;
+  reg [18:0] \$321 ;
+  reg [18:0] \$322 ;
+  reg \$323 ;
+  reg \$324 ;
+  reg \$325 ;
+  reg [31:0] \$326 ;
+  reg [31:0] \$327 ;
+  reg [31:0] \$328 ;
+  reg [31:0] \$329 ;
   wire [7:0] \$33 ;
+  reg [31:0] \$330 ;
+  reg [31:0] \$331 ;
+  reg [31:0] \$332 ;
+  reg [31:0] \$333 ;
   wire [7:0] \$34 ;
   wire [7:0] \$35 ;
   wire [7:0] \$36 ;
@@ -321,76 +337,6 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] \$97 ;
   wire [7:0] \$98 ;
   wire [7:0] \$99 ;
-  reg [31:0] acc0 = 32'd0;
-  wire [31:0] acc0_next;
-  reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p6;
-  reg [31:0] acc1 = 32'd0;
-  wire [31:0] acc1_next;
-  reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p6;
-  reg [31:0] acc2 = 32'd0;
-  wire [31:0] acc2_next;
-  reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p6;
-  reg [31:0] acc3 = 32'd0;
-  wire [31:0] acc3_next;
-  reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p6;
-  (* init = 1'h0 *)
-  wire acc_out_valid;
   wire advance;
   input clk;
   wire clk;
@@ -485,46 +431,230 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [3:0] mul_off0;
-  wire [3:0] mul_off1;
-  wire [3:0] mul_off2;
-  wire [3:0] mul_off3;
-  wire [3:0] mul_off4;
-  wire [3:0] mul_off5;
-  wire [3:0] mul_off6;
-  wire [3:0] mul_off7;
-  wire [7:0] mul_w0_0;
-  wire [7:0] mul_w0_1;
-  wire [7:0] mul_w0_2;
-  wire [7:0] mul_w0_3;
-  wire [7:0] mul_w0_4;
-  wire [7:0] mul_w0_5;
-  wire [7:0] mul_w0_6;
-  wire [7:0] mul_w0_7;
-  wire [7:0] mul_w1_0;
-  wire [7:0] mul_w1_1;
-  wire [7:0] mul_w1_2;
-  wire [7:0] mul_w1_3;
-  wire [7:0] mul_w1_4;
-  wire [7:0] mul_w1_5;
-  wire [7:0] mul_w1_6;
-  wire [7:0] mul_w1_7;
-  wire [7:0] mul_w2_0;
-  wire [7:0] mul_w2_1;
-  wire [7:0] mul_w2_2;
-  wire [7:0] mul_w2_3;
-  wire [7:0] mul_w2_4;
-  wire [7:0] mul_w2_5;
-  wire [7:0] mul_w2_6;
-  wire [7:0] mul_w2_7;
-  wire [7:0] mul_w3_0;
-  wire [7:0] mul_w3_1;
-  wire [7:0] mul_w3_2;
-  wire [7:0] mul_w3_3;
-  wire [7:0] mul_w3_4;
-  wire [7:0] mul_w3_5;
-  wire [7:0] mul_w3_6;
-  wire [7:0] mul_w3_7;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p0;
+  reg [31:0] mac_acc0 = 32'd0;
+  wire [31:0] mac_acc0_next;
+  reg [31:0] mac_acc0_out = 32'd0;
+  reg [31:0] mac_acc1 = 32'd0;
+  wire [31:0] mac_acc1_next;
+  reg [31:0] mac_acc1_out = 32'd0;
+  reg [31:0] mac_acc2 = 32'd0;
+  wire [31:0] mac_acc2_next;
+  reg [31:0] mac_acc2_out = 32'd0;
+  reg [31:0] mac_acc3 = 32'd0;
+  wire [31:0] mac_acc3_next;
+  reg [31:0] mac_acc3_out = 32'd0;
+  reg [18:0] mac_add2_s0 = 19'h00000;
+  reg [18:0] \mac_add2_s0$186  = 19'h00000;
+  reg [18:0] \mac_add2_s0$189  = 19'h00000;
+  reg [18:0] \mac_add2_s0$192  = 19'h00000;
+  reg \mac_add2_s0$202  = 1'h0;
+  reg mac_add2_valid_s0 = 1'h0;
+  reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$123  = 16'h0000;
+  reg [15:0] \mac_mul_s0$125  = 16'h0000;
+  reg [15:0] \mac_mul_s0$126  = 16'h0000;
+  reg [15:0] \mac_mul_s0$128  = 16'h0000;
+  reg [15:0] \mac_mul_s0$129  = 16'h0000;
+  reg [15:0] \mac_mul_s0$131  = 16'h0000;
+  reg [15:0] \mac_mul_s0$132  = 16'h0000;
+  reg [15:0] \mac_mul_s0$134  = 16'h0000;
+  reg [15:0] \mac_mul_s0$135  = 16'h0000;
+  reg [15:0] \mac_mul_s0$137  = 16'h0000;
+  reg [15:0] \mac_mul_s0$138  = 16'h0000;
+  reg [15:0] \mac_mul_s0$140  = 16'h0000;
+  reg [15:0] \mac_mul_s0$141  = 16'h0000;
+  reg [15:0] \mac_mul_s0$143  = 16'h0000;
+  reg [15:0] \mac_mul_s0$144  = 16'h0000;
+  reg [15:0] \mac_mul_s0$146  = 16'h0000;
+  reg [15:0] \mac_mul_s0$147  = 16'h0000;
+  reg [15:0] \mac_mul_s0$149  = 16'h0000;
+  reg [15:0] \mac_mul_s0$150  = 16'h0000;
+  reg [15:0] \mac_mul_s0$152  = 16'h0000;
+  reg [15:0] \mac_mul_s0$153  = 16'h0000;
+  reg [15:0] \mac_mul_s0$155  = 16'h0000;
+  reg [15:0] \mac_mul_s0$156  = 16'h0000;
+  reg [15:0] \mac_mul_s0$158  = 16'h0000;
+  reg [15:0] \mac_mul_s0$159  = 16'h0000;
+  reg [15:0] \mac_mul_s0$161  = 16'h0000;
+  reg [15:0] \mac_mul_s0$162  = 16'h0000;
+  reg [15:0] \mac_mul_s0$164  = 16'h0000;
+  reg [15:0] \mac_mul_s0$165  = 16'h0000;
+  reg [15:0] \mac_mul_s0$167  = 16'h0000;
+  reg [15:0] \mac_mul_s0$168  = 16'h0000;
+  reg \mac_mul_s0$200  = 1'h0;
+  reg mac_mul_valid_s0 = 1'h0;
+  (* init = 1'h0 *)
+  wire mac_out_valid;
+  reg [7:0] mac_pre_s0 = 8'h00;
+  reg [7:0] \mac_pre_s0$100  = 8'h00;
+  reg [7:0] \mac_pre_s0$102  = 8'h00;
+  reg [7:0] \mac_pre_s0$104  = 8'h00;
+  reg [7:0] \mac_pre_s0$106  = 8'h00;
+  reg [7:0] \mac_pre_s0$108  = 8'h00;
+  reg [7:0] \mac_pre_s0$110  = 8'h00;
+  reg [7:0] \mac_pre_s0$112  = 8'h00;
+  reg [7:0] \mac_pre_s0$114  = 8'h00;
+  reg [7:0] \mac_pre_s0$116  = 8'h00;
+  reg [7:0] \mac_pre_s0$118  = 8'h00;
+  reg [7:0] \mac_pre_s0$120  = 8'h00;
+  reg \mac_pre_s0$198  = 1'h0;
+  reg [7:0] \mac_pre_s0$51  = 8'h00;
+  reg [7:0] \mac_pre_s0$53  = 8'h00;
+  reg [7:0] \mac_pre_s0$54  = 8'h00;
+  reg [7:0] \mac_pre_s0$56  = 8'h00;
+  reg [7:0] \mac_pre_s0$57  = 8'h00;
+  reg [7:0] \mac_pre_s0$59  = 8'h00;
+  reg [7:0] \mac_pre_s0$60  = 8'h00;
+  reg [7:0] \mac_pre_s0$62  = 8'h00;
+  reg [7:0] \mac_pre_s0$63  = 8'h00;
+  reg [7:0] \mac_pre_s0$65  = 8'h00;
+  reg [7:0] \mac_pre_s0$66  = 8'h00;
+  reg [7:0] \mac_pre_s0$68  = 8'h00;
+  reg [7:0] \mac_pre_s0$69  = 8'h00;
+  reg [7:0] \mac_pre_s0$71  = 8'h00;
+  reg [7:0] \mac_pre_s0$72  = 8'h00;
+  reg [7:0] \mac_pre_s0$74  = 8'h00;
+  reg [7:0] \mac_pre_s0$76  = 8'h00;
+  reg [7:0] \mac_pre_s0$78  = 8'h00;
+  reg [7:0] \mac_pre_s0$80  = 8'h00;
+  reg [7:0] \mac_pre_s0$82  = 8'h00;
+  reg [7:0] \mac_pre_s0$84  = 8'h00;
+  reg [7:0] \mac_pre_s0$86  = 8'h00;
+  reg [7:0] \mac_pre_s0$88  = 8'h00;
+  reg [7:0] \mac_pre_s0$90  = 8'h00;
+  reg [7:0] \mac_pre_s0$92  = 8'h00;
+  reg [7:0] \mac_pre_s0$94  = 8'h00;
+  reg [7:0] \mac_pre_s0$96  = 8'h00;
+  reg [7:0] \mac_pre_s0$98  = 8'h00;
+  reg mac_pre_valid_s0 = 1'h0;
+  wire [15:0] mac_prod0_0;
+  wire [15:0] mac_prod0_1;
+  wire [15:0] mac_prod0_2;
+  wire [15:0] mac_prod0_3;
+  wire [15:0] mac_prod0_4;
+  wire [15:0] mac_prod0_5;
+  wire [15:0] mac_prod0_6;
+  wire [15:0] mac_prod0_7;
+  wire [15:0] mac_prod1_0;
+  wire [15:0] mac_prod1_1;
+  wire [15:0] mac_prod1_2;
+  wire [15:0] mac_prod1_3;
+  wire [15:0] mac_prod1_4;
+  wire [15:0] mac_prod1_5;
+  wire [15:0] mac_prod1_6;
+  wire [15:0] mac_prod1_7;
+  wire [15:0] mac_prod2_0;
+  wire [15:0] mac_prod2_1;
+  wire [15:0] mac_prod2_2;
+  wire [15:0] mac_prod2_3;
+  wire [15:0] mac_prod2_4;
+  wire [15:0] mac_prod2_5;
+  wire [15:0] mac_prod2_6;
+  wire [15:0] mac_prod2_7;
+  wire [15:0] mac_prod3_0;
+  wire [15:0] mac_prod3_1;
+  wire [15:0] mac_prod3_2;
+  wire [15:0] mac_prod3_3;
+  wire [15:0] mac_prod3_4;
+  wire [15:0] mac_prod3_5;
+  wire [15:0] mac_prod3_6;
+  wire [15:0] mac_prod3_7;
+  wire [3:0] mac_wmux_off0;
+  wire [3:0] mac_wmux_off1;
+  wire [3:0] mac_wmux_off2;
+  wire [3:0] mac_wmux_off3;
+  wire [3:0] mac_wmux_off4;
+  wire [3:0] mac_wmux_off5;
+  wire [3:0] mac_wmux_off6;
+  wire [3:0] mac_wmux_off7;
+  wire [7:0] mac_wmux_w0_0;
+  wire [7:0] mac_wmux_w0_1;
+  wire [7:0] mac_wmux_w0_2;
+  wire [7:0] mac_wmux_w0_3;
+  wire [7:0] mac_wmux_w0_4;
+  wire [7:0] mac_wmux_w0_5;
+  wire [7:0] mac_wmux_w0_6;
+  wire [7:0] mac_wmux_w0_7;
+  wire [7:0] mac_wmux_w1_0;
+  wire [7:0] mac_wmux_w1_1;
+  wire [7:0] mac_wmux_w1_2;
+  wire [7:0] mac_wmux_w1_3;
+  wire [7:0] mac_wmux_w1_4;
+  wire [7:0] mac_wmux_w1_5;
+  wire [7:0] mac_wmux_w1_6;
+  wire [7:0] mac_wmux_w1_7;
+  wire [7:0] mac_wmux_w2_0;
+  wire [7:0] mac_wmux_w2_1;
+  wire [7:0] mac_wmux_w2_2;
+  wire [7:0] mac_wmux_w2_3;
+  wire [7:0] mac_wmux_w2_4;
+  wire [7:0] mac_wmux_w2_5;
+  wire [7:0] mac_wmux_w2_6;
+  wire [7:0] mac_wmux_w2_7;
+  wire [7:0] mac_wmux_w3_0;
+  wire [7:0] mac_wmux_w3_1;
+  wire [7:0] mac_wmux_w3_2;
+  wire [7:0] mac_wmux_w3_3;
+  wire [7:0] mac_wmux_w3_4;
+  wire [7:0] mac_wmux_w3_5;
+  wire [7:0] mac_wmux_w3_6;
+  wire [7:0] mac_wmux_w3_7;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -536,40 +666,6 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$101  = 16'h0000;
-  reg [15:0] \prod_s0$102  = 16'h0000;
-  reg [15:0] \prod_s0$104  = 16'h0000;
-  reg [15:0] \prod_s0$105  = 16'h0000;
-  reg [15:0] \prod_s0$107  = 16'h0000;
-  reg [15:0] \prod_s0$108  = 16'h0000;
-  reg [15:0] \prod_s0$110  = 16'h0000;
-  reg [15:0] \prod_s0$111  = 16'h0000;
-  reg \prod_s0$122  = 1'h0;
-  reg [15:0] \prod_s0$51  = 16'h0000;
-  reg [15:0] \prod_s0$53  = 16'h0000;
-  reg [15:0] \prod_s0$54  = 16'h0000;
-  reg [15:0] \prod_s0$56  = 16'h0000;
-  reg [15:0] \prod_s0$57  = 16'h0000;
-  reg [15:0] \prod_s0$59  = 16'h0000;
-  reg [15:0] \prod_s0$60  = 16'h0000;
-  reg [15:0] \prod_s0$67  = 16'h0000;
-  reg [15:0] \prod_s0$68  = 16'h0000;
-  reg [15:0] \prod_s0$70  = 16'h0000;
-  reg [15:0] \prod_s0$71  = 16'h0000;
-  reg [15:0] \prod_s0$73  = 16'h0000;
-  reg [15:0] \prod_s0$74  = 16'h0000;
-  reg [15:0] \prod_s0$76  = 16'h0000;
-  reg [15:0] \prod_s0$77  = 16'h0000;
-  reg [15:0] \prod_s0$84  = 16'h0000;
-  reg [15:0] \prod_s0$85  = 16'h0000;
-  reg [15:0] \prod_s0$87  = 16'h0000;
-  reg [15:0] \prod_s0$88  = 16'h0000;
-  reg [15:0] \prod_s0$90  = 16'h0000;
-  reg [15:0] \prod_s0$91  = 16'h0000;
-  reg [15:0] \prod_s0$93  = 16'h0000;
-  reg [15:0] \prod_s0$94  = 16'h0000;
-  reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
   assign \$1  = ~ o__valid;
@@ -589,7 +685,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$14  = \$2 [0] ? i__payload[111:104] : i__payload[103:96];
   assign \$15  = \$2 [1] ? \$13  : \$14 ;
   assign \$16  = \$2 [2] ? \$12  : \$15 ;
-  assign mul_w0_0 = \$2 [3] ? i__payload[167:160] : \$16 ;
+  assign mac_wmux_w0_0 = \$2 [3] ? i__payload[167:160] : \$16 ;
   assign \$17  = \$3 [0] ? i__payload[167:160] : i__payload[159:152];
   assign \$18  = \$3 [0] ? i__payload[151:144] : i__payload[143:136];
   assign \$19  = \$3 [1] ? \$17  : \$18 ;
@@ -597,7 +693,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$21  = \$3 [0] ? i__payload[119:112] : i__payload[111:104];
   assign \$22  = \$3 [1] ? \$20  : \$21 ;
   assign \$23  = \$3 [2] ? \$19  : \$22 ;
-  assign mul_w0_1 = \$3 [3] ? i__payload[175:168] : \$23 ;
+  assign mac_wmux_w0_1 = \$3 [3] ? i__payload[175:168] : \$23 ;
   assign \$24  = \$4 [0] ? i__payload[175:168] : i__payload[167:160];
   assign \$25  = \$4 [0] ? i__payload[159:152] : i__payload[151:144];
   assign \$26  = \$4 [1] ? \$24  : \$25 ;
@@ -605,7 +701,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$28  = \$4 [0] ? i__payload[127:120] : i__payload[119:112];
   assign \$29  = \$4 [1] ? \$27  : \$28 ;
   assign \$30  = \$4 [2] ? \$26  : \$29 ;
-  assign mul_w0_2 = \$4 [3] ? i__payload[183:176] : \$30 ;
+  assign mac_wmux_w0_2 = \$4 [3] ? i__payload[183:176] : \$30 ;
   assign \$31  = \$5 [0] ? i__payload[183:176] : i__payload[175:168];
   assign \$32  = \$5 [0] ? i__payload[167:160] : i__payload[159:152];
   assign \$33  = \$5 [1] ? \$31  : \$32 ;
@@ -613,7 +709,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$35  = \$5 [0] ? i__payload[135:128] : i__payload[127:120];
   assign \$36  = \$5 [1] ? \$34  : \$35 ;
   assign \$37  = \$5 [2] ? \$33  : \$36 ;
-  assign mul_w0_3 = \$5 [3] ? i__payload[191:184] : \$37 ;
+  assign mac_wmux_w0_3 = \$5 [3] ? i__payload[191:184] : \$37 ;
   assign \$38  = \$6 [0] ? i__payload[191:184] : i__payload[183:176];
   assign \$39  = \$6 [0] ? i__payload[175:168] : i__payload[167:160];
   assign \$40  = \$6 [1] ? \$38  : \$39 ;
@@ -621,7 +717,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$42  = \$6 [0] ? i__payload[143:136] : i__payload[135:128];
   assign \$43  = \$6 [1] ? \$41  : \$42 ;
   assign \$44  = \$6 [2] ? \$40  : \$43 ;
-  assign mul_w0_4 = \$6 [3] ? i__payload[199:192] : \$44 ;
+  assign mac_wmux_w0_4 = \$6 [3] ? i__payload[199:192] : \$44 ;
   assign \$45  = \$7 [0] ? i__payload[199:192] : i__payload[191:184];
   assign \$46  = \$7 [0] ? i__payload[183:176] : i__payload[175:168];
   assign \$47  = \$7 [1] ? \$45  : \$46 ;
@@ -629,7 +725,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$49  = \$7 [0] ? i__payload[151:144] : i__payload[143:136];
   assign \$50  = \$7 [1] ? \$48  : \$49 ;
   assign \$51  = \$7 [2] ? \$47  : \$50 ;
-  assign mul_w0_5 = \$7 [3] ? i__payload[207:200] : \$51 ;
+  assign mac_wmux_w0_5 = \$7 [3] ? i__payload[207:200] : \$51 ;
   assign \$52  = \$8 [0] ? i__payload[207:200] : i__payload[199:192];
   assign \$53  = \$8 [0] ? i__payload[191:184] : i__payload[183:176];
   assign \$54  = \$8 [1] ? \$52  : \$53 ;
@@ -637,7 +733,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$56  = \$8 [0] ? i__payload[159:152] : i__payload[151:144];
   assign \$57  = \$8 [1] ? \$55  : \$56 ;
   assign \$58  = \$8 [2] ? \$54  : \$57 ;
-  assign mul_w0_6 = \$8 [3] ? i__payload[215:208] : \$58 ;
+  assign mac_wmux_w0_6 = \$8 [3] ? i__payload[215:208] : \$58 ;
   assign \$59  = \$9 [0] ? i__payload[215:208] : i__payload[207:200];
   assign \$60  = \$9 [0] ? i__payload[199:192] : i__payload[191:184];
   assign \$61  = \$9 [1] ? \$59  : \$60 ;
@@ -645,7 +741,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$63  = \$9 [0] ? i__payload[167:160] : i__payload[159:152];
   assign \$64  = \$9 [1] ? \$62  : \$63 ;
   assign \$65  = \$9 [2] ? \$61  : \$64 ;
-  assign mul_w0_7 = \$9 [3] ? i__payload[223:216] : \$65 ;
+  assign mac_wmux_w0_7 = \$9 [3] ? i__payload[223:216] : \$65 ;
   assign \$66  = \$2 [0] ? i__payload[287:280] : i__payload[279:272];
   assign \$67  = \$2 [0] ? i__payload[271:264] : i__payload[263:256];
   assign \$68  = \$2 [1] ? \$66  : \$67 ;
@@ -653,7 +749,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$70  = \$2 [0] ? i__payload[239:232] : i__payload[231:224];
   assign \$71  = \$2 [1] ? \$69  : \$70 ;
   assign \$72  = \$2 [2] ? \$68  : \$71 ;
-  assign mul_w1_0 = \$2 [3] ? i__payload[295:288] : \$72 ;
+  assign mac_wmux_w1_0 = \$2 [3] ? i__payload[295:288] : \$72 ;
   assign \$73  = \$3 [0] ? i__payload[295:288] : i__payload[287:280];
   assign \$74  = \$3 [0] ? i__payload[279:272] : i__payload[271:264];
   assign \$75  = \$3 [1] ? \$73  : \$74 ;
@@ -661,7 +757,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$77  = \$3 [0] ? i__payload[247:240] : i__payload[239:232];
   assign \$78  = \$3 [1] ? \$76  : \$77 ;
   assign \$79  = \$3 [2] ? \$75  : \$78 ;
-  assign mul_w1_1 = \$3 [3] ? i__payload[303:296] : \$79 ;
+  assign mac_wmux_w1_1 = \$3 [3] ? i__payload[303:296] : \$79 ;
   assign \$80  = \$4 [0] ? i__payload[303:296] : i__payload[295:288];
   assign \$81  = \$4 [0] ? i__payload[287:280] : i__payload[279:272];
   assign \$82  = \$4 [1] ? \$80  : \$81 ;
@@ -669,7 +765,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$84  = \$4 [0] ? i__payload[255:248] : i__payload[247:240];
   assign \$85  = \$4 [1] ? \$83  : \$84 ;
   assign \$86  = \$4 [2] ? \$82  : \$85 ;
-  assign mul_w1_2 = \$4 [3] ? i__payload[311:304] : \$86 ;
+  assign mac_wmux_w1_2 = \$4 [3] ? i__payload[311:304] : \$86 ;
   assign \$87  = \$5 [0] ? i__payload[311:304] : i__payload[303:296];
   assign \$88  = \$5 [0] ? i__payload[295:288] : i__payload[287:280];
   assign \$89  = \$5 [1] ? \$87  : \$88 ;
@@ -677,7 +773,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$91  = \$5 [0] ? i__payload[263:256] : i__payload[255:248];
   assign \$92  = \$5 [1] ? \$90  : \$91 ;
   assign \$93  = \$5 [2] ? \$89  : \$92 ;
-  assign mul_w1_3 = \$5 [3] ? i__payload[319:312] : \$93 ;
+  assign mac_wmux_w1_3 = \$5 [3] ? i__payload[319:312] : \$93 ;
   assign \$94  = \$6 [0] ? i__payload[319:312] : i__payload[311:304];
   assign \$95  = \$6 [0] ? i__payload[303:296] : i__payload[295:288];
   assign \$96  = \$6 [1] ? \$94  : \$95 ;
@@ -685,7 +781,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$98  = \$6 [0] ? i__payload[271:264] : i__payload[263:256];
   assign \$99  = \$6 [1] ? \$97  : \$98 ;
   assign \$100  = \$6 [2] ? \$96  : \$99 ;
-  assign mul_w1_4 = \$6 [3] ? i__payload[327:320] : \$100 ;
+  assign mac_wmux_w1_4 = \$6 [3] ? i__payload[327:320] : \$100 ;
   assign \$101  = \$7 [0] ? i__payload[327:320] : i__payload[319:312];
   assign \$102  = \$7 [0] ? i__payload[311:304] : i__payload[303:296];
   assign \$103  = \$7 [1] ? \$101  : \$102 ;
@@ -693,7 +789,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$105  = \$7 [0] ? i__payload[279:272] : i__payload[271:264];
   assign \$106  = \$7 [1] ? \$104  : \$105 ;
   assign \$107  = \$7 [2] ? \$103  : \$106 ;
-  assign mul_w1_5 = \$7 [3] ? i__payload[335:328] : \$107 ;
+  assign mac_wmux_w1_5 = \$7 [3] ? i__payload[335:328] : \$107 ;
   assign \$108  = \$8 [0] ? i__payload[335:328] : i__payload[327:320];
   assign \$109  = \$8 [0] ? i__payload[319:312] : i__payload[311:304];
   assign \$110  = \$8 [1] ? \$108  : \$109 ;
@@ -701,7 +797,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$112  = \$8 [0] ? i__payload[287:280] : i__payload[279:272];
   assign \$113  = \$8 [1] ? \$111  : \$112 ;
   assign \$114  = \$8 [2] ? \$110  : \$113 ;
-  assign mul_w1_6 = \$8 [3] ? i__payload[343:336] : \$114 ;
+  assign mac_wmux_w1_6 = \$8 [3] ? i__payload[343:336] : \$114 ;
   assign \$115  = \$9 [0] ? i__payload[343:336] : i__payload[335:328];
   assign \$116  = \$9 [0] ? i__payload[327:320] : i__payload[319:312];
   assign \$117  = \$9 [1] ? \$115  : \$116 ;
@@ -709,7 +805,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$119  = \$9 [0] ? i__payload[295:288] : i__payload[287:280];
   assign \$120  = \$9 [1] ? \$118  : \$119 ;
   assign \$121  = \$9 [2] ? \$117  : \$120 ;
-  assign mul_w1_7 = \$9 [3] ? i__payload[351:344] : \$121 ;
+  assign mac_wmux_w1_7 = \$9 [3] ? i__payload[351:344] : \$121 ;
   assign \$122  = \$2 [0] ? i__payload[415:408] : i__payload[407:400];
   assign \$123  = \$2 [0] ? i__payload[399:392] : i__payload[391:384];
   assign \$124  = \$2 [1] ? \$122  : \$123 ;
@@ -717,7 +813,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$126  = \$2 [0] ? i__payload[367:360] : i__payload[359:352];
   assign \$127  = \$2 [1] ? \$125  : \$126 ;
   assign \$128  = \$2 [2] ? \$124  : \$127 ;
-  assign mul_w2_0 = \$2 [3] ? i__payload[423:416] : \$128 ;
+  assign mac_wmux_w2_0 = \$2 [3] ? i__payload[423:416] : \$128 ;
   assign \$129  = \$3 [0] ? i__payload[423:416] : i__payload[415:408];
   assign \$130  = \$3 [0] ? i__payload[407:400] : i__payload[399:392];
   assign \$131  = \$3 [1] ? \$129  : \$130 ;
@@ -725,7 +821,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$133  = \$3 [0] ? i__payload[375:368] : i__payload[367:360];
   assign \$134  = \$3 [1] ? \$132  : \$133 ;
   assign \$135  = \$3 [2] ? \$131  : \$134 ;
-  assign mul_w2_1 = \$3 [3] ? i__payload[431:424] : \$135 ;
+  assign mac_wmux_w2_1 = \$3 [3] ? i__payload[431:424] : \$135 ;
   assign \$136  = \$4 [0] ? i__payload[431:424] : i__payload[423:416];
   assign \$137  = \$4 [0] ? i__payload[415:408] : i__payload[407:400];
   assign \$138  = \$4 [1] ? \$136  : \$137 ;
@@ -733,7 +829,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$140  = \$4 [0] ? i__payload[383:376] : i__payload[375:368];
   assign \$141  = \$4 [1] ? \$139  : \$140 ;
   assign \$142  = \$4 [2] ? \$138  : \$141 ;
-  assign mul_w2_2 = \$4 [3] ? i__payload[439:432] : \$142 ;
+  assign mac_wmux_w2_2 = \$4 [3] ? i__payload[439:432] : \$142 ;
   assign \$143  = \$5 [0] ? i__payload[439:432] : i__payload[431:424];
   assign \$144  = \$5 [0] ? i__payload[423:416] : i__payload[415:408];
   assign \$145  = \$5 [1] ? \$143  : \$144 ;
@@ -741,7 +837,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$147  = \$5 [0] ? i__payload[391:384] : i__payload[383:376];
   assign \$148  = \$5 [1] ? \$146  : \$147 ;
   assign \$149  = \$5 [2] ? \$145  : \$148 ;
-  assign mul_w2_3 = \$5 [3] ? i__payload[447:440] : \$149 ;
+  assign mac_wmux_w2_3 = \$5 [3] ? i__payload[447:440] : \$149 ;
   assign \$150  = \$6 [0] ? i__payload[447:440] : i__payload[439:432];
   assign \$151  = \$6 [0] ? i__payload[431:424] : i__payload[423:416];
   assign \$152  = \$6 [1] ? \$150  : \$151 ;
@@ -749,7 +845,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$154  = \$6 [0] ? i__payload[399:392] : i__payload[391:384];
   assign \$155  = \$6 [1] ? \$153  : \$154 ;
   assign \$156  = \$6 [2] ? \$152  : \$155 ;
-  assign mul_w2_4 = \$6 [3] ? i__payload[455:448] : \$156 ;
+  assign mac_wmux_w2_4 = \$6 [3] ? i__payload[455:448] : \$156 ;
   assign \$157  = \$7 [0] ? i__payload[455:448] : i__payload[447:440];
   assign \$158  = \$7 [0] ? i__payload[439:432] : i__payload[431:424];
   assign \$159  = \$7 [1] ? \$157  : \$158 ;
@@ -757,7 +853,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$161  = \$7 [0] ? i__payload[407:400] : i__payload[399:392];
   assign \$162  = \$7 [1] ? \$160  : \$161 ;
   assign \$163  = \$7 [2] ? \$159  : \$162 ;
-  assign mul_w2_5 = \$7 [3] ? i__payload[463:456] : \$163 ;
+  assign mac_wmux_w2_5 = \$7 [3] ? i__payload[463:456] : \$163 ;
   assign \$164  = \$8 [0] ? i__payload[463:456] : i__payload[455:448];
   assign \$165  = \$8 [0] ? i__payload[447:440] : i__payload[439:432];
   assign \$166  = \$8 [1] ? \$164  : \$165 ;
@@ -765,7 +861,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$168  = \$8 [0] ? i__payload[415:408] : i__payload[407:400];
   assign \$169  = \$8 [1] ? \$167  : \$168 ;
   assign \$170  = \$8 [2] ? \$166  : \$169 ;
-  assign mul_w2_6 = \$8 [3] ? i__payload[471:464] : \$170 ;
+  assign mac_wmux_w2_6 = \$8 [3] ? i__payload[471:464] : \$170 ;
   assign \$171  = \$9 [0] ? i__payload[471:464] : i__payload[463:456];
   assign \$172  = \$9 [0] ? i__payload[455:448] : i__payload[447:440];
   assign \$173  = \$9 [1] ? \$171  : \$172 ;
@@ -773,7 +869,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$175  = \$9 [0] ? i__payload[423:416] : i__payload[415:408];
   assign \$176  = \$9 [1] ? \$174  : \$175 ;
   assign \$177  = \$9 [2] ? \$173  : \$176 ;
-  assign mul_w2_7 = \$9 [3] ? i__payload[479:472] : \$177 ;
+  assign mac_wmux_w2_7 = \$9 [3] ? i__payload[479:472] : \$177 ;
   assign \$178  = \$2 [0] ? i__payload[543:536] : i__payload[535:528];
   assign \$179  = \$2 [0] ? i__payload[527:520] : i__payload[519:512];
   assign \$180  = \$2 [1] ? \$178  : \$179 ;
@@ -781,7 +877,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$182  = \$2 [0] ? i__payload[495:488] : i__payload[487:480];
   assign \$183  = \$2 [1] ? \$181  : \$182 ;
   assign \$184  = \$2 [2] ? \$180  : \$183 ;
-  assign mul_w3_0 = \$2 [3] ? i__payload[551:544] : \$184 ;
+  assign mac_wmux_w3_0 = \$2 [3] ? i__payload[551:544] : \$184 ;
   assign \$185  = \$3 [0] ? i__payload[551:544] : i__payload[543:536];
   assign \$186  = \$3 [0] ? i__payload[535:528] : i__payload[527:520];
   assign \$187  = \$3 [1] ? \$185  : \$186 ;
@@ -789,7 +885,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$189  = \$3 [0] ? i__payload[503:496] : i__payload[495:488];
   assign \$190  = \$3 [1] ? \$188  : \$189 ;
   assign \$191  = \$3 [2] ? \$187  : \$190 ;
-  assign mul_w3_1 = \$3 [3] ? i__payload[559:552] : \$191 ;
+  assign mac_wmux_w3_1 = \$3 [3] ? i__payload[559:552] : \$191 ;
   assign \$192  = \$4 [0] ? i__payload[559:552] : i__payload[551:544];
   assign \$193  = \$4 [0] ? i__payload[543:536] : i__payload[535:528];
   assign \$194  = \$4 [1] ? \$192  : \$193 ;
@@ -797,7 +893,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$196  = \$4 [0] ? i__payload[511:504] : i__payload[503:496];
   assign \$197  = \$4 [1] ? \$195  : \$196 ;
   assign \$198  = \$4 [2] ? \$194  : \$197 ;
-  assign mul_w3_2 = \$4 [3] ? i__payload[567:560] : \$198 ;
+  assign mac_wmux_w3_2 = \$4 [3] ? i__payload[567:560] : \$198 ;
   assign \$199  = \$5 [0] ? i__payload[567:560] : i__payload[559:552];
   assign \$200  = \$5 [0] ? i__payload[551:544] : i__payload[543:536];
   assign \$201  = \$5 [1] ? \$199  : \$200 ;
@@ -805,7 +901,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$203  = \$5 [0] ? i__payload[519:512] : i__payload[511:504];
   assign \$204  = \$5 [1] ? \$202  : \$203 ;
   assign \$205  = \$5 [2] ? \$201  : \$204 ;
-  assign mul_w3_3 = \$5 [3] ? i__payload[575:568] : \$205 ;
+  assign mac_wmux_w3_3 = \$5 [3] ? i__payload[575:568] : \$205 ;
   assign \$206  = \$6 [0] ? i__payload[575:568] : i__payload[567:560];
   assign \$207  = \$6 [0] ? i__payload[559:552] : i__payload[551:544];
   assign \$208  = \$6 [1] ? \$206  : \$207 ;
@@ -813,7 +909,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$210  = \$6 [0] ? i__payload[527:520] : i__payload[519:512];
   assign \$211  = \$6 [1] ? \$209  : \$210 ;
   assign \$212  = \$6 [2] ? \$208  : \$211 ;
-  assign mul_w3_4 = \$6 [3] ? i__payload[583:576] : \$212 ;
+  assign mac_wmux_w3_4 = \$6 [3] ? i__payload[583:576] : \$212 ;
   assign \$213  = \$7 [0] ? i__payload[583:576] : i__payload[575:568];
   assign \$214  = \$7 [0] ? i__payload[567:560] : i__payload[559:552];
   assign \$215  = \$7 [1] ? \$213  : \$214 ;
@@ -821,7 +917,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$217  = \$7 [0] ? i__payload[535:528] : i__payload[527:520];
   assign \$218  = \$7 [1] ? \$216  : \$217 ;
   assign \$219  = \$7 [2] ? \$215  : \$218 ;
-  assign mul_w3_5 = \$7 [3] ? i__payload[591:584] : \$219 ;
+  assign mac_wmux_w3_5 = \$7 [3] ? i__payload[591:584] : \$219 ;
   assign \$220  = \$8 [0] ? i__payload[591:584] : i__payload[583:576];
   assign \$221  = \$8 [0] ? i__payload[575:568] : i__payload[567:560];
   assign \$222  = \$8 [1] ? \$220  : \$221 ;
@@ -829,7 +925,7 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$224  = \$8 [0] ? i__payload[543:536] : i__payload[535:528];
   assign \$225  = \$8 [1] ? \$223  : \$224 ;
   assign \$226  = \$8 [2] ? \$222  : \$225 ;
-  assign mul_w3_6 = \$8 [3] ? i__payload[599:592] : \$226 ;
+  assign mac_wmux_w3_6 = \$8 [3] ? i__payload[599:592] : \$226 ;
   assign \$227  = \$9 [0] ? i__payload[599:592] : i__payload[591:584];
   assign \$228  = \$9 [0] ? i__payload[583:576] : i__payload[575:568];
   assign \$229  = \$9 [1] ? \$227  : \$228 ;
@@ -837,523 +933,961 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$231  = \$9 [0] ? i__payload[551:544] : i__payload[543:536];
   assign \$232  = \$9 [1] ? \$230  : \$231 ;
   assign \$233  = \$9 [2] ? \$229  : \$232 ;
-  assign mul_w3_7 = \$9 [3] ? i__payload[607:600] : \$233 ;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$51 );
-  assign acc0_sum_p1 = $signed(\prod_s0$53 ) + $signed(\prod_s0$54 );
-  assign acc0_sum_p2 = $signed(\prod_s0$56 ) + $signed(\prod_s0$57 );
-  assign acc0_sum_p3 = $signed(\prod_s0$59 ) + $signed(\prod_s0$60 );
-  assign acc0_sum_p4 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
-  assign acc0_sum_p5 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
-  assign acc0_sum_p6 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
-  assign \$234  = $signed(acc0) + $signed(acc0_sum_p6);
-  assign acc1_sum_p0 = $signed(\prod_s0$67 ) + $signed(\prod_s0$68 );
-  assign acc1_sum_p1 = $signed(\prod_s0$70 ) + $signed(\prod_s0$71 );
-  assign acc1_sum_p2 = $signed(\prod_s0$73 ) + $signed(\prod_s0$74 );
-  assign acc1_sum_p3 = $signed(\prod_s0$76 ) + $signed(\prod_s0$77 );
-  assign acc1_sum_p4 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
-  assign acc1_sum_p5 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
-  assign acc1_sum_p6 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
-  assign \$235  = $signed(acc1) + $signed(acc1_sum_p6);
-  assign acc2_sum_p0 = $signed(\prod_s0$84 ) + $signed(\prod_s0$85 );
-  assign acc2_sum_p1 = $signed(\prod_s0$87 ) + $signed(\prod_s0$88 );
-  assign acc2_sum_p2 = $signed(\prod_s0$90 ) + $signed(\prod_s0$91 );
-  assign acc2_sum_p3 = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
-  assign acc2_sum_p4 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
-  assign acc2_sum_p5 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
-  assign acc2_sum_p6 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
-  assign \$236  = $signed(acc2) + $signed(acc2_sum_p6);
-  assign acc3_sum_p0 = $signed(\prod_s0$101 ) + $signed(\prod_s0$102 );
-  assign acc3_sum_p1 = $signed(\prod_s0$104 ) + $signed(\prod_s0$105 );
-  assign acc3_sum_p2 = $signed(\prod_s0$107 ) + $signed(\prod_s0$108 );
-  assign acc3_sum_p3 = $signed(\prod_s0$110 ) + $signed(\prod_s0$111 );
-  assign acc3_sum_p4 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
-  assign acc3_sum_p5 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
-  assign acc3_sum_p6 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
-  assign \$237  = $signed(acc3) + $signed(acc3_sum_p6);
-  assign \$238  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$239  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$240  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
-  assign \$241  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
-  assign \$242  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
-  assign \$243  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
-  assign \$244  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
-  assign \$245  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
-  assign \$246  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$247  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$248  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
-  assign \$249  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
-  assign \$250  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
-  assign \$251  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
-  assign \$252  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
-  assign \$253  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
-  assign \$254  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$255  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$256  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
-  assign \$257  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
-  assign \$258  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
-  assign \$259  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
-  assign \$260  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
-  assign \$261  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
-  assign \$262  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$263  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$264  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
-  assign \$265  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
-  assign \$266  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
-  assign \$267  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
-  assign \$268  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
-  assign \$269  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
-  assign \$270  = prod_valid_s0 & \prod_s0$122 ;
-  assign \$271  = i__ready & prod_valid_s0;
-  assign \$272  = i__ready & prod_valid_s0;
-  assign \$273  = i__ready & prod_valid_s0;
-  assign \$274  = i__ready & prod_valid_s0;
+  assign mac_wmux_w3_7 = \$9 [3] ? i__payload[607:600] : \$233 ;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$51 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$54 );
+  assign mac_prod0_2 = $signed(\mac_pre_s0$56 ) * $signed(\mac_pre_s0$57 );
+  assign mac_prod0_3 = $signed(\mac_pre_s0$59 ) * $signed(\mac_pre_s0$60 );
+  assign mac_prod0_4 = $signed(\mac_pre_s0$62 ) * $signed(\mac_pre_s0$63 );
+  assign mac_prod0_5 = $signed(\mac_pre_s0$65 ) * $signed(\mac_pre_s0$66 );
+  assign mac_prod0_6 = $signed(\mac_pre_s0$68 ) * $signed(\mac_pre_s0$69 );
+  assign mac_prod0_7 = $signed(\mac_pre_s0$71 ) * $signed(\mac_pre_s0$72 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$74 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$76 );
+  assign mac_prod1_2 = $signed(\mac_pre_s0$56 ) * $signed(\mac_pre_s0$78 );
+  assign mac_prod1_3 = $signed(\mac_pre_s0$59 ) * $signed(\mac_pre_s0$80 );
+  assign mac_prod1_4 = $signed(\mac_pre_s0$62 ) * $signed(\mac_pre_s0$82 );
+  assign mac_prod1_5 = $signed(\mac_pre_s0$65 ) * $signed(\mac_pre_s0$84 );
+  assign mac_prod1_6 = $signed(\mac_pre_s0$68 ) * $signed(\mac_pre_s0$86 );
+  assign mac_prod1_7 = $signed(\mac_pre_s0$71 ) * $signed(\mac_pre_s0$88 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$90 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$92 );
+  assign mac_prod2_2 = $signed(\mac_pre_s0$56 ) * $signed(\mac_pre_s0$94 );
+  assign mac_prod2_3 = $signed(\mac_pre_s0$59 ) * $signed(\mac_pre_s0$96 );
+  assign mac_prod2_4 = $signed(\mac_pre_s0$62 ) * $signed(\mac_pre_s0$98 );
+  assign mac_prod2_5 = $signed(\mac_pre_s0$65 ) * $signed(\mac_pre_s0$100 );
+  assign mac_prod2_6 = $signed(\mac_pre_s0$68 ) * $signed(\mac_pre_s0$102 );
+  assign mac_prod2_7 = $signed(\mac_pre_s0$71 ) * $signed(\mac_pre_s0$104 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$106 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$108 );
+  assign mac_prod3_2 = $signed(\mac_pre_s0$56 ) * $signed(\mac_pre_s0$110 );
+  assign mac_prod3_3 = $signed(\mac_pre_s0$59 ) * $signed(\mac_pre_s0$112 );
+  assign mac_prod3_4 = $signed(\mac_pre_s0$62 ) * $signed(\mac_pre_s0$114 );
+  assign mac_prod3_5 = $signed(\mac_pre_s0$65 ) * $signed(\mac_pre_s0$116 );
+  assign mac_prod3_6 = $signed(\mac_pre_s0$68 ) * $signed(\mac_pre_s0$118 );
+  assign mac_prod3_7 = $signed(\mac_pre_s0$71 ) * $signed(\mac_pre_s0$120 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$123 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$125 ) + $signed(\mac_mul_s0$126 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$128 ) + $signed(\mac_mul_s0$129 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$131 ) + $signed(\mac_mul_s0$132 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$134 ) + $signed(\mac_mul_s0$135 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$137 ) + $signed(\mac_mul_s0$138 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$140 ) + $signed(\mac_mul_s0$141 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$143 ) + $signed(\mac_mul_s0$144 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$146 ) + $signed(\mac_mul_s0$147 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$149 ) + $signed(\mac_mul_s0$150 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$152 ) + $signed(\mac_mul_s0$153 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$155 ) + $signed(\mac_mul_s0$156 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$158 ) + $signed(\mac_mul_s0$159 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$161 ) + $signed(\mac_mul_s0$162 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$164 ) + $signed(\mac_mul_s0$165 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$167 ) + $signed(\mac_mul_s0$168 );
+  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
+  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
+  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
+  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
+  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
+  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
+  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
+  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
+  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
+  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
+  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
+  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
+  assign \$234  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$235  = $signed(mac_acc1) + $signed(\mac_add2_s0$186 );
+  assign \$236  = $signed(mac_acc2) + $signed(\mac_add2_s0$189 );
+  assign \$237  = $signed(mac_acc3) + $signed(\mac_add2_s0$192 );
+  assign \$238  = mac_add2_valid_s0 & \mac_add2_s0$202 ;
+  assign \$239  = i__ready & mac_add2_valid_s0;
+  assign \$240  = i__ready & mac_add2_valid_s0;
+  assign \$241  = i__ready & mac_add2_valid_s0;
+  assign \$242  = i__ready & mac_add2_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$275 ;
+    mac_pre_s0 <= \$243 ;
   always @(posedge clk)
-    \prod_s0$51  <= \$276 ;
+    \mac_pre_s0$53  <= \$244 ;
   always @(posedge clk)
-    \prod_s0$53  <= \$277 ;
+    \mac_pre_s0$56  <= \$245 ;
   always @(posedge clk)
-    \prod_s0$54  <= \$278 ;
+    \mac_pre_s0$59  <= \$246 ;
   always @(posedge clk)
-    \prod_s0$56  <= \$279 ;
+    \mac_pre_s0$62  <= \$247 ;
   always @(posedge clk)
-    \prod_s0$57  <= \$280 ;
+    \mac_pre_s0$65  <= \$248 ;
   always @(posedge clk)
-    \prod_s0$59  <= \$281 ;
+    \mac_pre_s0$68  <= \$249 ;
   always @(posedge clk)
-    \prod_s0$60  <= \$282 ;
+    \mac_pre_s0$71  <= \$250 ;
   always @(posedge clk)
-    \prod_s0$67  <= \$283 ;
+    \mac_pre_s0$51  <= \$251 ;
   always @(posedge clk)
-    \prod_s0$68  <= \$284 ;
+    \mac_pre_s0$54  <= \$252 ;
   always @(posedge clk)
-    \prod_s0$70  <= \$285 ;
+    \mac_pre_s0$57  <= \$253 ;
   always @(posedge clk)
-    \prod_s0$71  <= \$286 ;
+    \mac_pre_s0$60  <= \$254 ;
   always @(posedge clk)
-    \prod_s0$73  <= \$287 ;
+    \mac_pre_s0$63  <= \$255 ;
   always @(posedge clk)
-    \prod_s0$74  <= \$288 ;
+    \mac_pre_s0$66  <= \$256 ;
   always @(posedge clk)
-    \prod_s0$76  <= \$289 ;
+    \mac_pre_s0$69  <= \$257 ;
   always @(posedge clk)
-    \prod_s0$77  <= \$290 ;
+    \mac_pre_s0$72  <= \$258 ;
   always @(posedge clk)
-    \prod_s0$84  <= \$291 ;
+    \mac_pre_s0$74  <= \$259 ;
   always @(posedge clk)
-    \prod_s0$85  <= \$292 ;
+    \mac_pre_s0$76  <= \$260 ;
   always @(posedge clk)
-    \prod_s0$87  <= \$293 ;
+    \mac_pre_s0$78  <= \$261 ;
   always @(posedge clk)
-    \prod_s0$88  <= \$294 ;
+    \mac_pre_s0$80  <= \$262 ;
   always @(posedge clk)
-    \prod_s0$90  <= \$295 ;
+    \mac_pre_s0$82  <= \$263 ;
   always @(posedge clk)
-    \prod_s0$91  <= \$296 ;
+    \mac_pre_s0$84  <= \$264 ;
   always @(posedge clk)
-    \prod_s0$93  <= \$297 ;
+    \mac_pre_s0$86  <= \$265 ;
   always @(posedge clk)
-    \prod_s0$94  <= \$298 ;
+    \mac_pre_s0$88  <= \$266 ;
   always @(posedge clk)
-    \prod_s0$101  <= \$299 ;
+    \mac_pre_s0$90  <= \$267 ;
   always @(posedge clk)
-    \prod_s0$102  <= \$300 ;
+    \mac_pre_s0$92  <= \$268 ;
   always @(posedge clk)
-    \prod_s0$104  <= \$301 ;
+    \mac_pre_s0$94  <= \$269 ;
   always @(posedge clk)
-    \prod_s0$105  <= \$302 ;
+    \mac_pre_s0$96  <= \$270 ;
   always @(posedge clk)
-    \prod_s0$107  <= \$303 ;
+    \mac_pre_s0$98  <= \$271 ;
   always @(posedge clk)
-    \prod_s0$108  <= \$304 ;
+    \mac_pre_s0$100  <= \$272 ;
   always @(posedge clk)
-    \prod_s0$110  <= \$305 ;
+    \mac_pre_s0$102  <= \$273 ;
   always @(posedge clk)
-    \prod_s0$111  <= \$306 ;
+    \mac_pre_s0$104  <= \$274 ;
   always @(posedge clk)
-    \prod_s0$122  <= \$307 ;
+    \mac_pre_s0$106  <= \$275 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$308 ;
+    \mac_pre_s0$108  <= \$276 ;
   always @(posedge clk)
-    o__valid <= \$309 ;
+    \mac_pre_s0$110  <= \$277 ;
   always @(posedge clk)
-    acc0_out <= \$310 ;
+    \mac_pre_s0$112  <= \$278 ;
   always @(posedge clk)
-    acc0 <= \$311 ;
+    \mac_pre_s0$114  <= \$279 ;
   always @(posedge clk)
-    acc1_out <= \$312 ;
+    \mac_pre_s0$116  <= \$280 ;
   always @(posedge clk)
-    acc1 <= \$313 ;
+    \mac_pre_s0$118  <= \$281 ;
   always @(posedge clk)
-    acc2_out <= \$314 ;
+    \mac_pre_s0$120  <= \$282 ;
   always @(posedge clk)
-    acc2 <= \$315 ;
+    \mac_pre_s0$198  <= \$283 ;
   always @(posedge clk)
-    acc3_out <= \$316 ;
+    mac_pre_valid_s0 <= \$284 ;
   always @(posedge clk)
-    acc3 <= \$317 ;
+    mac_mul_s0 <= \$285 ;
+  always @(posedge clk)
+    \mac_mul_s0$123  <= \$286 ;
+  always @(posedge clk)
+    \mac_mul_s0$125  <= \$287 ;
+  always @(posedge clk)
+    \mac_mul_s0$126  <= \$288 ;
+  always @(posedge clk)
+    \mac_mul_s0$128  <= \$289 ;
+  always @(posedge clk)
+    \mac_mul_s0$129  <= \$290 ;
+  always @(posedge clk)
+    \mac_mul_s0$131  <= \$291 ;
+  always @(posedge clk)
+    \mac_mul_s0$132  <= \$292 ;
+  always @(posedge clk)
+    \mac_mul_s0$134  <= \$293 ;
+  always @(posedge clk)
+    \mac_mul_s0$135  <= \$294 ;
+  always @(posedge clk)
+    \mac_mul_s0$137  <= \$295 ;
+  always @(posedge clk)
+    \mac_mul_s0$138  <= \$296 ;
+  always @(posedge clk)
+    \mac_mul_s0$140  <= \$297 ;
+  always @(posedge clk)
+    \mac_mul_s0$141  <= \$298 ;
+  always @(posedge clk)
+    \mac_mul_s0$143  <= \$299 ;
+  always @(posedge clk)
+    \mac_mul_s0$144  <= \$300 ;
+  always @(posedge clk)
+    \mac_mul_s0$146  <= \$301 ;
+  always @(posedge clk)
+    \mac_mul_s0$147  <= \$302 ;
+  always @(posedge clk)
+    \mac_mul_s0$149  <= \$303 ;
+  always @(posedge clk)
+    \mac_mul_s0$150  <= \$304 ;
+  always @(posedge clk)
+    \mac_mul_s0$152  <= \$305 ;
+  always @(posedge clk)
+    \mac_mul_s0$153  <= \$306 ;
+  always @(posedge clk)
+    \mac_mul_s0$155  <= \$307 ;
+  always @(posedge clk)
+    \mac_mul_s0$156  <= \$308 ;
+  always @(posedge clk)
+    \mac_mul_s0$158  <= \$309 ;
+  always @(posedge clk)
+    \mac_mul_s0$159  <= \$310 ;
+  always @(posedge clk)
+    \mac_mul_s0$161  <= \$311 ;
+  always @(posedge clk)
+    \mac_mul_s0$162  <= \$312 ;
+  always @(posedge clk)
+    \mac_mul_s0$164  <= \$313 ;
+  always @(posedge clk)
+    \mac_mul_s0$165  <= \$314 ;
+  always @(posedge clk)
+    \mac_mul_s0$167  <= \$315 ;
+  always @(posedge clk)
+    \mac_mul_s0$168  <= \$316 ;
+  always @(posedge clk)
+    \mac_mul_s0$200  <= \$317 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$318 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$319 ;
+  always @(posedge clk)
+    \mac_add2_s0$186  <= \$320 ;
+  always @(posedge clk)
+    \mac_add2_s0$189  <= \$321 ;
+  always @(posedge clk)
+    \mac_add2_s0$192  <= \$322 ;
+  always @(posedge clk)
+    \mac_add2_s0$202  <= \$323 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$324 ;
+  always @(posedge clk)
+    o__valid <= \$325 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$326 ;
+  always @(posedge clk)
+    mac_acc0 <= \$327 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$328 ;
+  always @(posedge clk)
+    mac_acc1 <= \$329 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$330 ;
+  always @(posedge clk)
+    mac_acc2 <= \$331 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$332 ;
+  always @(posedge clk)
+    mac_acc3 <= \$333 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = prod_s0;
+    \$243  = mac_pre_s0;
     if (i__ready) begin
-      \$275  = \$238 ;
+      \$243  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \prod_s0$51 ;
+    \$244  = \mac_pre_s0$53 ;
     if (i__ready) begin
-      \$276  = \$239 ;
+      \$244  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \prod_s0$53 ;
+    \$245  = \mac_pre_s0$56 ;
     if (i__ready) begin
-      \$277  = \$240 ;
+      \$245  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \prod_s0$54 ;
+    \$246  = \mac_pre_s0$59 ;
     if (i__ready) begin
-      \$278  = \$241 ;
+      \$246  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \prod_s0$56 ;
+    \$247  = \mac_pre_s0$62 ;
     if (i__ready) begin
-      \$279  = \$242 ;
+      \$247  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \prod_s0$57 ;
+    \$248  = \mac_pre_s0$65 ;
     if (i__ready) begin
-      \$280  = \$243 ;
+      \$248  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \prod_s0$59 ;
+    \$249  = \mac_pre_s0$68 ;
     if (i__ready) begin
-      \$281  = \$244 ;
+      \$249  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \prod_s0$60 ;
+    \$250  = \mac_pre_s0$71 ;
     if (i__ready) begin
-      \$282  = \$245 ;
+      \$250  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \prod_s0$67 ;
+    \$251  = \mac_pre_s0$51 ;
     if (i__ready) begin
-      \$283  = \$246 ;
+      \$251  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \prod_s0$68 ;
+    \$252  = \mac_pre_s0$54 ;
     if (i__ready) begin
-      \$284  = \$247 ;
+      \$252  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \prod_s0$70 ;
+    \$253  = \mac_pre_s0$57 ;
     if (i__ready) begin
-      \$285  = \$248 ;
+      \$253  = mac_wmux_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \prod_s0$71 ;
+    \$254  = \mac_pre_s0$60 ;
     if (i__ready) begin
-      \$286  = \$249 ;
+      \$254  = mac_wmux_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \prod_s0$73 ;
+    \$255  = \mac_pre_s0$63 ;
     if (i__ready) begin
-      \$287  = \$250 ;
+      \$255  = mac_wmux_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \prod_s0$74 ;
+    \$256  = \mac_pre_s0$66 ;
     if (i__ready) begin
-      \$288  = \$251 ;
+      \$256  = mac_wmux_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \prod_s0$76 ;
+    \$257  = \mac_pre_s0$69 ;
     if (i__ready) begin
-      \$289  = \$252 ;
+      \$257  = mac_wmux_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \prod_s0$77 ;
+    \$258  = \mac_pre_s0$72 ;
     if (i__ready) begin
-      \$290  = \$253 ;
+      \$258  = mac_wmux_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \prod_s0$84 ;
+    \$259  = \mac_pre_s0$74 ;
     if (i__ready) begin
-      \$291  = \$254 ;
+      \$259  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \prod_s0$85 ;
+    \$260  = \mac_pre_s0$76 ;
     if (i__ready) begin
-      \$292  = \$255 ;
+      \$260  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \prod_s0$87 ;
+    \$261  = \mac_pre_s0$78 ;
     if (i__ready) begin
-      \$293  = \$256 ;
+      \$261  = mac_wmux_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \prod_s0$88 ;
+    \$262  = \mac_pre_s0$80 ;
     if (i__ready) begin
-      \$294  = \$257 ;
+      \$262  = mac_wmux_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \prod_s0$90 ;
+    \$263  = \mac_pre_s0$82 ;
     if (i__ready) begin
-      \$295  = \$258 ;
+      \$263  = mac_wmux_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \prod_s0$91 ;
+    \$264  = \mac_pre_s0$84 ;
     if (i__ready) begin
-      \$296  = \$259 ;
+      \$264  = mac_wmux_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \prod_s0$93 ;
+    \$265  = \mac_pre_s0$86 ;
     if (i__ready) begin
-      \$297  = \$260 ;
+      \$265  = mac_wmux_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \prod_s0$94 ;
+    \$266  = \mac_pre_s0$88 ;
     if (i__ready) begin
-      \$298  = \$261 ;
+      \$266  = mac_wmux_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \prod_s0$101 ;
+    \$267  = \mac_pre_s0$90 ;
     if (i__ready) begin
-      \$299  = \$262 ;
+      \$267  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \prod_s0$102 ;
+    \$268  = \mac_pre_s0$92 ;
     if (i__ready) begin
-      \$300  = \$263 ;
+      \$268  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \prod_s0$104 ;
+    \$269  = \mac_pre_s0$94 ;
     if (i__ready) begin
-      \$301  = \$264 ;
+      \$269  = mac_wmux_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \prod_s0$105 ;
+    \$270  = \mac_pre_s0$96 ;
     if (i__ready) begin
-      \$302  = \$265 ;
+      \$270  = mac_wmux_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \prod_s0$107 ;
+    \$271  = \mac_pre_s0$98 ;
     if (i__ready) begin
-      \$303  = \$266 ;
+      \$271  = mac_wmux_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \prod_s0$108 ;
+    \$272  = \mac_pre_s0$100 ;
     if (i__ready) begin
-      \$304  = \$267 ;
+      \$272  = mac_wmux_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \prod_s0$110 ;
+    \$273  = \mac_pre_s0$102 ;
     if (i__ready) begin
-      \$305  = \$268 ;
+      \$273  = mac_wmux_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \prod_s0$111 ;
+    \$274  = \mac_pre_s0$104 ;
     if (i__ready) begin
-      \$306  = \$269 ;
+      \$274  = mac_wmux_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \prod_s0$122 ;
+    \$275  = \mac_pre_s0$106 ;
     if (i__ready) begin
-      \$307  = i__payload[608];
+      \$275  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = prod_valid_s0;
+    \$276  = \mac_pre_s0$108 ;
     if (i__ready) begin
-      \$308  = i__valid;
+      \$276  = mac_wmux_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = \mac_pre_s0$110 ;
+    if (i__ready) begin
+      \$277  = mac_wmux_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = \mac_pre_s0$112 ;
+    if (i__ready) begin
+      \$278  = mac_wmux_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = \mac_pre_s0$114 ;
+    if (i__ready) begin
+      \$279  = mac_wmux_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = \mac_pre_s0$116 ;
+    if (i__ready) begin
+      \$280  = mac_wmux_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = \mac_pre_s0$118 ;
+    if (i__ready) begin
+      \$281  = mac_wmux_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = \mac_pre_s0$120 ;
+    if (i__ready) begin
+      \$282  = mac_wmux_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$283  = \mac_pre_s0$198 ;
+    if (i__ready) begin
+      \$283  = i__payload[608];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$284  = mac_pre_valid_s0;
+    if (i__ready) begin
+      \$284  = i__valid;
     end
     if (rst) begin
-      \$308  = 1'h0;
+      \$284  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = o__valid;
+    \$285  = mac_mul_s0;
     if (i__ready) begin
-      \$309  = \$270 ;
+      \$285  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$286  = \mac_mul_s0$123 ;
+    if (i__ready) begin
+      \$286  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$287  = \mac_mul_s0$125 ;
+    if (i__ready) begin
+      \$287  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$288  = \mac_mul_s0$126 ;
+    if (i__ready) begin
+      \$288  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$289  = \mac_mul_s0$128 ;
+    if (i__ready) begin
+      \$289  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$290  = \mac_mul_s0$129 ;
+    if (i__ready) begin
+      \$290  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$291  = \mac_mul_s0$131 ;
+    if (i__ready) begin
+      \$291  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$292  = \mac_mul_s0$132 ;
+    if (i__ready) begin
+      \$292  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$293  = \mac_mul_s0$134 ;
+    if (i__ready) begin
+      \$293  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$294  = \mac_mul_s0$135 ;
+    if (i__ready) begin
+      \$294  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$295  = \mac_mul_s0$137 ;
+    if (i__ready) begin
+      \$295  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$296  = \mac_mul_s0$138 ;
+    if (i__ready) begin
+      \$296  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$297  = \mac_mul_s0$140 ;
+    if (i__ready) begin
+      \$297  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$298  = \mac_mul_s0$141 ;
+    if (i__ready) begin
+      \$298  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$299  = \mac_mul_s0$143 ;
+    if (i__ready) begin
+      \$299  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$300  = \mac_mul_s0$144 ;
+    if (i__ready) begin
+      \$300  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$301  = \mac_mul_s0$146 ;
+    if (i__ready) begin
+      \$301  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$302  = \mac_mul_s0$147 ;
+    if (i__ready) begin
+      \$302  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$303  = \mac_mul_s0$149 ;
+    if (i__ready) begin
+      \$303  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$304  = \mac_mul_s0$150 ;
+    if (i__ready) begin
+      \$304  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$305  = \mac_mul_s0$152 ;
+    if (i__ready) begin
+      \$305  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$306  = \mac_mul_s0$153 ;
+    if (i__ready) begin
+      \$306  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$307  = \mac_mul_s0$155 ;
+    if (i__ready) begin
+      \$307  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$308  = \mac_mul_s0$156 ;
+    if (i__ready) begin
+      \$308  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$309  = \mac_mul_s0$158 ;
+    if (i__ready) begin
+      \$309  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$310  = \mac_mul_s0$159 ;
+    if (i__ready) begin
+      \$310  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$311  = \mac_mul_s0$161 ;
+    if (i__ready) begin
+      \$311  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$312  = \mac_mul_s0$162 ;
+    if (i__ready) begin
+      \$312  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$313  = \mac_mul_s0$164 ;
+    if (i__ready) begin
+      \$313  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$314  = \mac_mul_s0$165 ;
+    if (i__ready) begin
+      \$314  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$315  = \mac_mul_s0$167 ;
+    if (i__ready) begin
+      \$315  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$316  = \mac_mul_s0$168 ;
+    if (i__ready) begin
+      \$316  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$317  = \mac_mul_s0$200 ;
+    if (i__ready) begin
+      \$317  = \mac_pre_s0$198 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$318  = mac_mul_valid_s0;
+    if (i__ready) begin
+      \$318  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$309  = 1'h0;
+      \$318  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = acc0_out;
-    if (\$271 ) begin
-      if (\prod_s0$122 ) begin
-        \$310  = \$234 [31:0];
+    \$319  = mac_add2_s0;
+    if (i__ready) begin
+      \$319  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$320  = \mac_add2_s0$186 ;
+    if (i__ready) begin
+      \$320  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$321  = \mac_add2_s0$189 ;
+    if (i__ready) begin
+      \$321  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$322  = \mac_add2_s0$192 ;
+    if (i__ready) begin
+      \$322  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$323  = \mac_add2_s0$202 ;
+    if (i__ready) begin
+      \$323  = \mac_mul_s0$200 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$324  = mac_add2_valid_s0;
+    if (i__ready) begin
+      \$324  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$324  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$325  = o__valid;
+    if (i__ready) begin
+      \$325  = \$238 ;
+    end
+    if (rst) begin
+      \$325  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$326  = mac_acc0_out;
+    if (\$239 ) begin
+      if (\mac_add2_s0$202 ) begin
+        \$326  = \$234 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = acc0;
-    if (\$271 ) begin
+    \$327  = mac_acc0;
+    if (\$239 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$122 ) begin
-        \$311  = 32'd0;
+      if (\mac_add2_s0$202 ) begin
+        \$327  = 32'd0;
       end else begin
-        \$311  = \$234 [31:0];
+        \$327  = \$234 [31:0];
       end
     end
     if (rst) begin
-      \$311  = 32'd0;
+      \$327  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = acc1_out;
-    if (\$272 ) begin
-      if (\prod_s0$122 ) begin
-        \$312  = \$235 [31:0];
+    \$328  = mac_acc1_out;
+    if (\$240 ) begin
+      if (\mac_add2_s0$202 ) begin
+        \$328  = \$235 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = acc1;
-    if (\$272 ) begin
+    \$329  = mac_acc1;
+    if (\$240 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$122 ) begin
-        \$313  = 32'd0;
+      if (\mac_add2_s0$202 ) begin
+        \$329  = 32'd0;
       end else begin
-        \$313  = \$235 [31:0];
+        \$329  = \$235 [31:0];
       end
     end
     if (rst) begin
-      \$313  = 32'd0;
+      \$329  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = acc2_out;
-    if (\$273 ) begin
-      if (\prod_s0$122 ) begin
-        \$314  = \$236 [31:0];
+    \$330  = mac_acc2_out;
+    if (\$241 ) begin
+      if (\mac_add2_s0$202 ) begin
+        \$330  = \$236 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = acc2;
-    if (\$273 ) begin
+    \$331  = mac_acc2;
+    if (\$241 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$122 ) begin
-        \$315  = 32'd0;
+      if (\mac_add2_s0$202 ) begin
+        \$331  = 32'd0;
       end else begin
-        \$315  = \$236 [31:0];
+        \$331  = \$236 [31:0];
       end
     end
     if (rst) begin
-      \$315  = 32'd0;
+      \$331  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = acc3_out;
-    if (\$274 ) begin
-      if (\prod_s0$122 ) begin
-        \$316  = \$237 [31:0];
+    \$332  = mac_acc3_out;
+    if (\$242 ) begin
+      if (\mac_add2_s0$202 ) begin
+        \$332  = \$237 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = acc3;
-    if (\$274 ) begin
+    \$333  = mac_acc3;
+    if (\$242 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$122 ) begin
-        \$317  = 32'd0;
+      if (\mac_add2_s0$202 ) begin
+        \$333  = 32'd0;
       end else begin
-        \$317  = \$237 [31:0];
+        \$333  = \$237 [31:0];
       end
     end
     if (rst) begin
-      \$317  = 32'd0;
+      \$333  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign mul_off0 = \$2 [3:0];
-  assign mul_off1 = \$3 [3:0];
-  assign mul_off2 = \$4 [3:0];
-  assign mul_off3 = \$5 [3:0];
-  assign mul_off4 = \$6 [3:0];
-  assign mul_off5 = \$7 [3:0];
-  assign mul_off6 = \$8 [3:0];
-  assign mul_off7 = \$9 [3:0];
-  assign acc0_next = \$234 [31:0];
-  assign acc1_next = \$235 [31:0];
-  assign acc2_next = \$236 [31:0];
-  assign acc3_next = \$237 [31:0];
-  assign acc_out_valid = o__valid;
+  assign mac_wmux_off0 = \$2 [3:0];
+  assign mac_wmux_off1 = \$3 [3:0];
+  assign mac_wmux_off2 = \$4 [3:0];
+  assign mac_wmux_off3 = \$5 [3:0];
+  assign mac_wmux_off4 = \$6 [3:0];
+  assign mac_wmux_off5 = \$7 [3:0];
+  assign mac_wmux_off6 = \$8 [3:0];
+  assign mac_wmux_off7 = \$9 [3:0];
+  assign mac_acc0_next = \$234 [31:0];
+  assign mac_acc1_next = \$235 [31:0];
+  assign mac_acc2_next = \$236 [31:0];
+  assign mac_acc3_next = \$237 [31:0];
+  assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[63:0];
   assign \i__payload.values[0]  = i__payload[7:0];
   assign \i__payload.values[1]  = i__payload[15:8];
@@ -1444,8 +1978,8 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign o__payload[127:96] = acc3_out;
-  assign o__payload[95:64] = acc2_out;
-  assign o__payload[63:32] = acc1_out;
-  assign o__payload[31:0] = acc0_out;
+  assign o__payload[127:96] = mac_acc3_out;
+  assign o__payload[95:64] = mac_acc2_out;
+  assign o__payload[63:32] = mac_acc1_out;
+  assign o__payload[31:0] = mac_acc0_out;
 endmodule
