@@ -10,7 +10,7 @@ export AMARANTH_USE_YOSYS := builtin
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: all venv tools test test-all hdl check-hdl report crosscheck quality demo bench \
-        bench-sim bench-hooks lint data baselines clean
+        bench-sim bench-hooks lint data baselines clean sweep sweep-hdl
 
 all: report
 
@@ -117,6 +117,18 @@ report: $(STAMP) reports/quality.json
 	@echo "== 4/5 model quality: reports/quality.json =="
 	@echo "== 5/5 synthesis, place and route, report =="
 	$(VENV)/bin/nmsparse report --jobs $(JOBS) -o reports
+
+# The engine sweep: the linear engine against the dense baseline at K = 4, 16, 32 for 2:4, 8:16
+# and 16:32, weights in the stream and from memory (36 points; hours of tool time on two
+# cores, cached in reports/sweep/.cache). Its figures go to reports/sweep/, which `make report`
+# renders in the main report. The Verilog is generated into hdl/sweep (not committed).
+SWEEP_JOBS ?= 1
+sweep-hdl: $(STAMP)
+	$(VENV)/bin/nmsparse generate --sweep -o hdl/sweep
+
+sweep: sweep-hdl
+	$(PY) bench/bench_dsp_lut4.py
+	$(VENV)/bin/nmsparse report --hdl hdl/sweep --points all --jobs $(SWEEP_JOBS) -o reports/sweep
 
 # Store the current figures as the resource baselines the slow test compares against.
 baselines: $(STAMP)
