@@ -4,7 +4,8 @@ Both compute K dot products over a row of groups (DESIGN.md section 2) and emit 
 accumulators after the group that carries ``last``::
 
     values[N], index[N] ─► wmux: per output k and slot s, w = weights[k*M + index[s]]
-                           ((M-N+1):1 multiplexer: ascending indices put slot s in s..s+M-N)
+                           ((M-N+1):1 multiplexer: ascending indices put slot s in s..s+M-N;
+                           for large M - N a compaction network, fewer multiplexers)
                    [reg]*  (pre) mul: product = values[s] * w     (N multipliers per output)
                    [reg]*  add0 .. add(L-1): adder tree, kept two-operand adders
                    [reg]*  acc: acc[k] += sum; on last: o.acc[k] = acc[k], acc[k] = 0
@@ -29,13 +30,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from .config import DenseMACConfig, SparseMACConfig
-from .macsched import MACSchedule, tree_cuts
-from .pipeline import register
+from .macsched import MACSchedule, tree_cuts, weight_select
+from .pipeline import register, tree_or
 from .unit import StreamUnit
 
 __all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "build_mac", "weight_banks", "valid_stages"]
@@ -115,6 +116,63 @@ def _select_weights(m: Module, index: Sequence[Value], cand: Candidate, *, m_: i
     return out
 
 
+def _compact_weights(m: Module, index: Sequence[Value], cand: Candidate, *, m_: int,
+                     outputs: int, weight_width: int, name: str) -> list[list[Value]]:
+    """``w[k][s] = cand(k, index[s])`` through a compaction network (for large M - N).
+
+    Each kept column j moves down by its count d_j of dropped columns before it, one bit per
+    stage, LSB first (2^b at stage b): kept columns never collide, and column j ends at
+    j - d_j = its slot. Stage b keeps only the positions that can still reach a slot. The
+    control (kept bit and d_j per position) comes from the indices once and is shared by
+    all K outputs; see :func:`gen.macsched.compaction_muxes` for the multiplexer count.
+    """
+    n = len(index)
+    drop = m_ - n
+    bits = max(1, drop.bit_length())
+    valid: list[Value] = []
+    dist: list[Value] = []
+    for j in range(m_):
+        hits = [(s, Value.cast(index[s]) == j)
+                for s in range(max(0, j - drop), min(j, n - 1) + 1)]
+        v = Signal(name=f"{name}_keep{j}")
+        d = Signal(bits, name=f"{name}_drop{j}")
+        m.d.comb += v.eq(tree_or([h for _, h in hits]) if hits else 0)
+        # slot s holding j means j - s dropped columns before it
+        terms = [h.replicate(bits) & Const(j - s, bits) for s, h in hits]
+        m.d.comb += d.eq(tree_or(terms) if terms else 0)
+        valid.append(v)
+        dist.append(d)
+    cols = [[cand(k, j) for k in range(outputs)] for j in range(m_)]
+    width = m_
+    for b in range(bits):
+        shift = 1 << b
+        keep = min(m_, n + ((drop >> (b + 1)) << (b + 1)))  # positions that can reach a slot
+        nv, nd, nc = [], [], []
+        for p in range(keep):
+            stay = valid[p] & ~dist[p][b]
+            src = p + shift
+            if src >= width:
+                nv.append(stay)
+                nd.append(dist[p])
+                nc.append(cols[p])
+                continue
+            move = Signal(name=f"{name}_s{b}_mv{p}")
+            m.d.comb += move.eq(valid[src] & dist[src][b])
+            v = Signal(name=f"{name}_s{b}_v{p}")
+            d = Signal(bits, name=f"{name}_s{b}_d{p}")
+            m.d.comb += [v.eq(move | stay), d.eq(Mux(move, dist[src], dist[p]))]
+            row = []
+            for k in range(outputs):
+                w = Signal(signed(weight_width), name=f"{name}_s{b}_w{k}_{p}")
+                m.d.comb += w.eq(Mux(move, cols[src][k], cols[p][k]))
+                row.append(w)
+            nv.append(v)
+            nd.append(d)
+            nc.append(row)
+        valid, dist, cols, width = nv, nd, nc, keep
+    return [[cols[s][k] for s in range(n)] for k in range(outputs)]
+
+
 def _tree_level(m: Module, vals: list[Value], name: str) -> list[Value]:
     """One level of the adder tree: pairwise sums as kept signals (one bit wider)."""
     nxt = []
@@ -153,8 +211,10 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
     """
     vals = [Value.cast(v).as_signed() for v in values]
     if index is not None:
-        w = _select_weights(m, index, cand, m_=m_, outputs=outputs, weight_width=weight_width,
-                            name=f"{name}_wmux")
+        select = (_select_weights if weight_select(len(index), m_) == "tree"
+                  else _compact_weights)
+        w = select(m, index, cand, m_=m_, outputs=outputs, weight_width=weight_width,
+                   name=f"{name}_wmux")
     else:
         w = [[cand(k, j) for j in range(len(vals))] for k in range(outputs)]
     vals, w = pipe.cut((vals, w), schedule.pre, "pre")

@@ -38,6 +38,9 @@ __all__ = [
     "parse_schedule",
     "auto_schedule",
     "register_bits",
+    "weight_select",
+    "compaction_muxes",
+    "tree_muxes",
     "tree_cuts",
     "MAX_STAGES",
 ]
@@ -163,6 +166,32 @@ class MACShape:
         raise ValueError(f"no register after layer {layer!r}")
 
 
+def compaction_muxes(n: int, m: int) -> int:
+    """2:1 multiplexers per weight bit of the compaction network (:func:`gen.mac`): stage b
+    moves every kept column down by 2^b when bit b of its count of dropped columns before it
+    is set (LSB first, collision-free); only positions that can still reach a slot are kept."""
+    drop = m - n
+    bits = max(1, drop.bit_length())
+    width, total = m, 0
+    for b in range(bits):
+        rest = (drop >> (b + 1)) << (b + 1)  # the largest shift still to come
+        out = min(m, n + rest)
+        total += sum(1 for p in range(out) if p + (1 << b) < width)
+        width = out
+    return total
+
+
+def tree_muxes(n: int, m: int) -> int:
+    """2:1 multiplexers per weight bit of the per-slot (M-N+1):1 multiplexer trees."""
+    return n * (m - n)
+
+
+def weight_select(n: int, m: int) -> str:
+    """``"compaction"`` where the network needs fewer multiplexers than the trees, else
+    ``"tree"`` (the trees are shallower and win for small M - N)."""
+    return "compaction" if compaction_muxes(n, m) < tree_muxes(n, m) else "tree"
+
+
 def layer_delays(shape: MACShape, acc_width: int,
                  model: dict[str, float] | None = None) -> dict[str, float]:
     """Modeled delay (ns) of each layer of ``shape`` (see :data:`ECP5_DELAYS_NS`)."""
@@ -171,6 +200,9 @@ def layer_delays(shape: MACShape, acc_width: int,
     out: dict[str, float] = {}
     if shape.sparse:
         levels = max(1, (shape.span - 1).bit_length())
+        n = shape.terms
+        if weight_select(n, n + shape.span - 1) == "compaction":
+            levels += 2  # the per-position control (index decode) before the first stage
         out["wmux"] = p["wmux_level"] * levels + p["wmux_fanout"] * lg_k
     out["mul"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp"] + p["route"]
     for i in range(shape.levels):

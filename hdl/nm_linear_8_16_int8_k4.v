@@ -980,292 +980,292 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1875 ;
   wire \$1876 ;
   wire \$1877 ;
-  wire [4:0] \$1878 ;
-  wire [4:0] \$1879 ;
+  wire \$1878 ;
+  wire \$1879 ;
   wire \$188 ;
-  wire [4:0] \$1880 ;
-  wire [4:0] \$1881 ;
-  wire [4:0] \$1882 ;
-  wire [4:0] \$1883 ;
-  wire [4:0] \$1884 ;
-  wire [4:0] \$1885 ;
-  wire [7:0] \$1886 ;
-  wire [7:0] \$1887 ;
-  wire [7:0] \$1888 ;
-  wire [7:0] \$1889 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire [3:0] \$1888 ;
+  wire \$1889 ;
   wire \$189 ;
-  wire [7:0] \$1890 ;
-  wire [7:0] \$1891 ;
-  wire [7:0] \$1892 ;
-  wire [7:0] \$1893 ;
-  wire [7:0] \$1894 ;
-  wire [7:0] \$1895 ;
-  wire [7:0] \$1896 ;
-  wire [7:0] \$1897 ;
-  wire [7:0] \$1898 ;
-  wire [7:0] \$1899 ;
+  wire \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire [3:0] \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire [7:0] \$1900 ;
-  wire [7:0] \$1901 ;
-  wire [7:0] \$1902 ;
-  wire [7:0] \$1903 ;
-  wire [7:0] \$1904 ;
-  wire [7:0] \$1905 ;
-  wire [7:0] \$1906 ;
-  wire [7:0] \$1907 ;
-  wire [7:0] \$1908 ;
-  wire [7:0] \$1909 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire [3:0] \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire \$1906 ;
+  wire [3:0] \$1907 ;
+  wire [3:0] \$1908 ;
+  wire \$1909 ;
   wire \$191 ;
-  wire [7:0] \$1910 ;
-  wire [7:0] \$1911 ;
-  wire [7:0] \$1912 ;
-  wire [7:0] \$1913 ;
-  wire [7:0] \$1914 ;
-  wire [7:0] \$1915 ;
-  wire [7:0] \$1916 ;
-  wire [7:0] \$1917 ;
-  wire [7:0] \$1918 ;
-  wire [7:0] \$1919 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire [3:0] \$1913 ;
+  wire \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
   wire \$192 ;
-  wire [7:0] \$1920 ;
-  wire [7:0] \$1921 ;
-  wire [7:0] \$1922 ;
-  wire [7:0] \$1923 ;
-  wire [7:0] \$1924 ;
-  wire [7:0] \$1925 ;
-  wire [7:0] \$1926 ;
-  wire [7:0] \$1927 ;
-  wire [7:0] \$1928 ;
-  wire [7:0] \$1929 ;
+  wire \$1920 ;
+  wire \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire [3:0] \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire [3:0] \$1929 ;
   wire \$193 ;
-  wire [7:0] \$1930 ;
-  wire [7:0] \$1931 ;
-  wire [7:0] \$1932 ;
-  wire [7:0] \$1933 ;
-  wire [7:0] \$1934 ;
-  wire [7:0] \$1935 ;
-  wire [7:0] \$1936 ;
-  wire [7:0] \$1937 ;
-  wire [7:0] \$1938 ;
-  wire [7:0] \$1939 ;
+  wire [3:0] \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire [3:0] \$1935 ;
+  wire \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire \$1939 ;
   wire \$194 ;
-  wire [7:0] \$1940 ;
-  wire [7:0] \$1941 ;
-  wire [7:0] \$1942 ;
-  wire [7:0] \$1943 ;
-  wire [7:0] \$1944 ;
-  wire [7:0] \$1945 ;
-  wire [7:0] \$1946 ;
-  wire [7:0] \$1947 ;
-  wire [7:0] \$1948 ;
-  wire [7:0] \$1949 ;
+  wire [3:0] \$1940 ;
+  wire [3:0] \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
   wire \$195 ;
-  wire [7:0] \$1950 ;
-  wire [7:0] \$1951 ;
-  wire [7:0] \$1952 ;
-  wire [7:0] \$1953 ;
-  wire [7:0] \$1954 ;
-  wire [7:0] \$1955 ;
-  wire [7:0] \$1956 ;
-  wire [7:0] \$1957 ;
-  wire [7:0] \$1958 ;
-  wire [7:0] \$1959 ;
+  wire \$1950 ;
+  wire \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire [3:0] \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire [3:0] \$1959 ;
   wire \$196 ;
-  wire [7:0] \$1960 ;
-  wire [7:0] \$1961 ;
-  wire [7:0] \$1962 ;
-  wire [7:0] \$1963 ;
-  wire [7:0] \$1964 ;
-  wire [7:0] \$1965 ;
-  wire [7:0] \$1966 ;
-  wire [7:0] \$1967 ;
-  wire [7:0] \$1968 ;
-  wire [7:0] \$1969 ;
+  wire [3:0] \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire [3:0] \$1965 ;
+  wire \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
   wire \$197 ;
-  wire [7:0] \$1970 ;
-  wire [7:0] \$1971 ;
-  wire [7:0] \$1972 ;
-  wire [7:0] \$1973 ;
-  wire [7:0] \$1974 ;
-  wire [7:0] \$1975 ;
-  wire [7:0] \$1976 ;
-  wire [7:0] \$1977 ;
-  wire [7:0] \$1978 ;
-  wire [7:0] \$1979 ;
+  wire [3:0] \$1970 ;
+  wire [3:0] \$1971 ;
+  wire [3:0] \$1972 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire [3:0] \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
   wire \$198 ;
-  wire [7:0] \$1980 ;
-  wire [7:0] \$1981 ;
-  wire [7:0] \$1982 ;
-  wire [7:0] \$1983 ;
-  wire [7:0] \$1984 ;
-  wire [7:0] \$1985 ;
-  wire [7:0] \$1986 ;
-  wire [7:0] \$1987 ;
-  wire [7:0] \$1988 ;
-  wire [7:0] \$1989 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
   wire \$199 ;
-  wire [7:0] \$1990 ;
-  wire [7:0] \$1991 ;
-  wire [7:0] \$1992 ;
-  wire [7:0] \$1993 ;
-  wire [7:0] \$1994 ;
-  wire [7:0] \$1995 ;
-  wire [7:0] \$1996 ;
-  wire [7:0] \$1997 ;
-  wire [7:0] \$1998 ;
-  wire [7:0] \$1999 ;
+  wire \$1990 ;
+  wire \$1991 ;
+  wire [3:0] \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire \$1996 ;
+  wire [3:0] \$1997 ;
+  wire [3:0] \$1998 ;
+  wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [7:0] \$2000 ;
-  wire [7:0] \$2001 ;
-  wire [7:0] \$2002 ;
-  wire [7:0] \$2003 ;
-  wire [7:0] \$2004 ;
-  wire [7:0] \$2005 ;
-  wire [7:0] \$2006 ;
-  wire [7:0] \$2007 ;
-  wire [7:0] \$2008 ;
-  wire [7:0] \$2009 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire [3:0] \$2003 ;
+  wire \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire [3:0] \$2008 ;
+  wire [3:0] \$2009 ;
   wire \$201 ;
-  wire [7:0] \$2010 ;
-  wire [7:0] \$2011 ;
-  wire [7:0] \$2012 ;
-  wire [7:0] \$2013 ;
-  wire [7:0] \$2014 ;
-  wire [7:0] \$2015 ;
-  wire [7:0] \$2016 ;
-  wire [7:0] \$2017 ;
-  wire [7:0] \$2018 ;
-  wire [7:0] \$2019 ;
+  wire [3:0] \$2010 ;
+  wire \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire [3:0] \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire \$2019 ;
   wire \$202 ;
-  wire [7:0] \$2020 ;
-  wire [7:0] \$2021 ;
-  wire [7:0] \$2022 ;
-  wire [7:0] \$2023 ;
-  wire [7:0] \$2024 ;
-  wire [7:0] \$2025 ;
-  wire [7:0] \$2026 ;
-  wire [7:0] \$2027 ;
-  wire [7:0] \$2028 ;
-  wire [7:0] \$2029 ;
+  wire [3:0] \$2020 ;
+  wire [3:0] \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
   wire \$203 ;
-  wire [7:0] \$2030 ;
-  wire [7:0] \$2031 ;
-  wire [7:0] \$2032 ;
-  wire [7:0] \$2033 ;
-  wire [7:0] \$2034 ;
-  wire [7:0] \$2035 ;
-  wire [7:0] \$2036 ;
-  wire [7:0] \$2037 ;
-  wire [7:0] \$2038 ;
-  wire [7:0] \$2039 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire [3:0] \$2038 ;
+  wire \$2039 ;
   wire \$204 ;
-  wire [7:0] \$2040 ;
-  wire [7:0] \$2041 ;
-  wire [7:0] \$2042 ;
-  wire [7:0] \$2043 ;
-  wire [7:0] \$2044 ;
-  wire [7:0] \$2045 ;
-  wire [7:0] \$2046 ;
-  wire [7:0] \$2047 ;
-  wire [7:0] \$2048 ;
-  wire [7:0] \$2049 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire [3:0] \$2043 ;
+  wire [3:0] \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire [3:0] \$2049 ;
   wire \$205 ;
-  wire [7:0] \$2050 ;
-  wire [7:0] \$2051 ;
-  wire [7:0] \$2052 ;
-  wire [7:0] \$2053 ;
-  wire [7:0] \$2054 ;
-  wire [7:0] \$2055 ;
-  wire [7:0] \$2056 ;
-  wire [7:0] \$2057 ;
-  wire [7:0] \$2058 ;
-  wire [7:0] \$2059 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire [3:0] \$2054 ;
+  wire [3:0] \$2055 ;
+  wire [3:0] \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
   wire \$206 ;
-  wire [7:0] \$2060 ;
-  wire [7:0] \$2061 ;
-  wire [7:0] \$2062 ;
-  wire [7:0] \$2063 ;
-  wire [7:0] \$2064 ;
-  wire [7:0] \$2065 ;
-  wire [7:0] \$2066 ;
-  wire [7:0] \$2067 ;
-  wire [7:0] \$2068 ;
-  wire [7:0] \$2069 ;
+  wire \$2060 ;
+  wire [3:0] \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire [3:0] \$2066 ;
+  wire [3:0] \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
   wire \$207 ;
-  wire [7:0] \$2070 ;
-  wire [7:0] \$2071 ;
-  wire [7:0] \$2072 ;
-  wire [7:0] \$2073 ;
-  wire [7:0] \$2074 ;
-  wire [7:0] \$2075 ;
-  wire [7:0] \$2076 ;
-  wire [7:0] \$2077 ;
-  wire [7:0] \$2078 ;
-  wire [7:0] \$2079 ;
+  wire \$2070 ;
+  wire \$2071 ;
+  wire [3:0] \$2072 ;
+  wire [3:0] \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire \$2079 ;
   wire \$208 ;
-  wire [7:0] \$2080 ;
-  wire [7:0] \$2081 ;
-  wire [7:0] \$2082 ;
-  wire [7:0] \$2083 ;
-  wire [7:0] \$2084 ;
-  wire [7:0] \$2085 ;
-  wire [7:0] \$2086 ;
-  wire [7:0] \$2087 ;
-  wire [7:0] \$2088 ;
-  wire [7:0] \$2089 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
   wire \$209 ;
-  wire [7:0] \$2090 ;
-  wire [7:0] \$2091 ;
-  wire [7:0] \$2092 ;
-  wire [7:0] \$2093 ;
-  wire [7:0] \$2094 ;
-  wire [7:0] \$2095 ;
-  wire [7:0] \$2096 ;
-  wire [7:0] \$2097 ;
-  wire [7:0] \$2098 ;
-  wire [7:0] \$2099 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire [3:0] \$2092 ;
+  wire \$2093 ;
+  wire \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire [3:0] \$2097 ;
+  wire [3:0] \$2098 ;
+  wire \$2099 ;
   wire [8:0] \$21 ;
   wire \$210 ;
-  wire [7:0] \$2100 ;
-  wire [7:0] \$2101 ;
-  wire [7:0] \$2102 ;
-  wire [7:0] \$2103 ;
-  wire [7:0] \$2104 ;
-  wire [7:0] \$2105 ;
-  wire [7:0] \$2106 ;
-  wire [7:0] \$2107 ;
-  wire [7:0] \$2108 ;
-  wire [7:0] \$2109 ;
+  wire \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire [3:0] \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire [3:0] \$2108 ;
+  wire [3:0] \$2109 ;
   wire \$211 ;
-  wire [32:0] \$2110 ;
-  wire [32:0] \$2111 ;
-  wire [32:0] \$2112 ;
-  wire [32:0] \$2113 ;
+  wire [3:0] \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
   wire \$2114 ;
-  wire \$2115 ;
+  wire [3:0] \$2115 ;
   wire \$2116 ;
   wire \$2117 ;
   wire \$2118 ;
   wire \$2119 ;
   wire \$212 ;
-  wire \$2120 ;
-  wire \$2121 ;
+  wire [3:0] \$2120 ;
+  wire [3:0] \$2121 ;
   wire \$2122 ;
   wire \$2123 ;
   wire \$2124 ;
   wire \$2125 ;
-  wire \$2126 ;
+  wire [3:0] \$2126 ;
   wire \$2127 ;
   wire \$2128 ;
   wire \$2129 ;
   wire \$213 ;
-  wire [7:0] \$2130 ;
-  wire \$2131 ;
-  wire \$2132 ;
-  wire \$2133 ;
+  wire \$2130 ;
+  wire [3:0] \$2131 ;
+  wire [3:0] \$2132 ;
+  wire [3:0] \$2133 ;
   wire \$2134 ;
   wire \$2135 ;
   wire \$2136 ;
@@ -1280,58 +1280,58 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2144 ;
   wire \$2145 ;
   wire \$2146 ;
-  wire [7:0] \$2147 ;
-  wire [7:0] \$2148 ;
+  wire \$2147 ;
+  wire \$2148 ;
   wire \$2149 ;
   wire \$215 ;
   wire \$2150 ;
   wire \$2151 ;
-  wire \$2152 ;
+  wire [3:0] \$2152 ;
   wire \$2153 ;
   wire \$2154 ;
   wire \$2155 ;
   wire \$2156 ;
-  wire \$2157 ;
-  wire \$2158 ;
+  wire [3:0] \$2157 ;
+  wire [3:0] \$2158 ;
   wire \$2159 ;
   wire \$216 ;
   wire \$2160 ;
   wire \$2161 ;
   wire \$2162 ;
-  wire \$2163 ;
+  wire [3:0] \$2163 ;
   wire \$2164 ;
-  wire [7:0] \$2165 ;
+  wire \$2165 ;
   wire \$2166 ;
   wire \$2167 ;
-  wire \$2168 ;
-  wire \$2169 ;
+  wire [3:0] \$2168 ;
+  wire [3:0] \$2169 ;
   wire \$217 ;
-  wire \$2170 ;
+  wire [3:0] \$2170 ;
   wire \$2171 ;
   wire \$2172 ;
   wire \$2173 ;
   wire \$2174 ;
-  wire \$2175 ;
+  wire [3:0] \$2175 ;
   wire \$2176 ;
   wire \$2177 ;
   wire \$2178 ;
   wire \$2179 ;
   wire \$218 ;
-  wire \$2180 ;
-  wire \$2181 ;
-  wire [7:0] \$2182 ;
-  wire [7:0] \$2183 ;
-  wire [7:0] \$2184 ;
+  wire [3:0] \$2180 ;
+  wire [3:0] \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
   wire \$2185 ;
-  wire \$2186 ;
+  wire [3:0] \$2186 ;
   wire \$2187 ;
   wire \$2188 ;
   wire \$2189 ;
   wire \$219 ;
   wire \$2190 ;
-  wire \$2191 ;
-  wire \$2192 ;
-  wire \$2193 ;
+  wire [3:0] \$2191 ;
+  wire [3:0] \$2192 ;
+  wire [3:0] \$2193 ;
   wire \$2194 ;
   wire \$2195 ;
   wire \$2196 ;
@@ -1341,7 +1341,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [8:0] \$22 ;
   wire \$220 ;
   wire \$2200 ;
-  wire [7:0] \$2201 ;
+  wire \$2201 ;
   wire \$2202 ;
   wire \$2203 ;
   wire \$2204 ;
@@ -1351,45 +1351,45 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2208 ;
   wire \$2209 ;
   wire \$221 ;
-  wire \$2210 ;
+  wire [3:0] \$2210 ;
   wire \$2211 ;
   wire \$2212 ;
   wire \$2213 ;
   wire \$2214 ;
-  wire \$2215 ;
-  wire \$2216 ;
+  wire [3:0] \$2215 ;
+  wire [3:0] \$2216 ;
   wire \$2217 ;
-  wire [7:0] \$2218 ;
-  wire [7:0] \$2219 ;
+  wire \$2218 ;
+  wire \$2219 ;
   wire \$222 ;
   wire \$2220 ;
-  wire \$2221 ;
+  wire [3:0] \$2221 ;
   wire \$2222 ;
   wire \$2223 ;
   wire \$2224 ;
   wire \$2225 ;
-  wire \$2226 ;
-  wire \$2227 ;
-  wire \$2228 ;
+  wire [3:0] \$2226 ;
+  wire [3:0] \$2227 ;
+  wire [3:0] \$2228 ;
   wire \$2229 ;
   wire \$223 ;
   wire \$2230 ;
   wire \$2231 ;
   wire \$2232 ;
-  wire \$2233 ;
+  wire [3:0] \$2233 ;
   wire \$2234 ;
   wire \$2235 ;
-  wire [7:0] \$2236 ;
+  wire \$2236 ;
   wire \$2237 ;
-  wire \$2238 ;
-  wire \$2239 ;
+  wire [3:0] \$2238 ;
+  wire [3:0] \$2239 ;
   wire \$224 ;
   wire \$2240 ;
   wire \$2241 ;
   wire \$2242 ;
   wire \$2243 ;
-  wire \$2244 ;
-  wire \$2245 ;
+  wire [3:0] \$2244 ;
+  wire [3:0] \$2245 ;
   wire \$2246 ;
   wire \$2247 ;
   wire \$2248 ;
@@ -1398,49 +1398,49 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2250 ;
   wire \$2251 ;
   wire \$2252 ;
-  wire [7:0] \$2253 ;
-  wire [7:0] \$2254 ;
-  wire [7:0] \$2255 ;
-  wire [7:0] \$2256 ;
+  wire \$2253 ;
+  wire \$2254 ;
+  wire \$2255 ;
+  wire \$2256 ;
   wire \$2257 ;
   wire \$2258 ;
   wire \$2259 ;
   wire \$226 ;
-  wire \$2260 ;
+  wire [3:0] \$2260 ;
   wire \$2261 ;
   wire \$2262 ;
   wire \$2263 ;
   wire \$2264 ;
-  wire \$2265 ;
-  wire \$2266 ;
+  wire [3:0] \$2265 ;
+  wire [3:0] \$2266 ;
   wire \$2267 ;
   wire \$2268 ;
   wire \$2269 ;
   wire \$227 ;
   wire \$2270 ;
-  wire \$2271 ;
+  wire [3:0] \$2271 ;
   wire \$2272 ;
-  wire [7:0] \$2273 ;
-  wire [7:0] \$2274 ;
+  wire \$2273 ;
+  wire \$2274 ;
   wire \$2275 ;
-  wire \$2276 ;
-  wire \$2277 ;
-  wire \$2278 ;
+  wire [3:0] \$2276 ;
+  wire [3:0] \$2277 ;
+  wire [3:0] \$2278 ;
   wire \$2279 ;
   wire \$228 ;
   wire \$2280 ;
   wire \$2281 ;
   wire \$2282 ;
-  wire \$2283 ;
+  wire [3:0] \$2283 ;
   wire \$2284 ;
   wire \$2285 ;
   wire \$2286 ;
   wire \$2287 ;
-  wire \$2288 ;
-  wire \$2289 ;
+  wire [3:0] \$2288 ;
+  wire [3:0] \$2289 ;
   wire \$229 ;
   wire \$2290 ;
-  wire [7:0] \$2291 ;
+  wire \$2291 ;
   wire \$2292 ;
   wire \$2293 ;
   wire \$2294 ;
@@ -1453,33 +1453,33 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$230 ;
   wire \$2300 ;
   wire \$2301 ;
-  wire \$2302 ;
+  wire [3:0] \$2302 ;
   wire \$2303 ;
   wire \$2304 ;
   wire \$2305 ;
   wire \$2306 ;
-  wire \$2307 ;
-  wire [7:0] \$2308 ;
-  wire [7:0] \$2309 ;
+  wire [3:0] \$2307 ;
+  wire [3:0] \$2308 ;
+  wire \$2309 ;
   wire \$231 ;
   wire \$2310 ;
   wire \$2311 ;
   wire \$2312 ;
-  wire \$2313 ;
+  wire [3:0] \$2313 ;
   wire \$2314 ;
   wire \$2315 ;
   wire \$2316 ;
   wire \$2317 ;
-  wire \$2318 ;
-  wire \$2319 ;
+  wire [3:0] \$2318 ;
+  wire [3:0] \$2319 ;
   wire \$232 ;
-  wire \$2320 ;
+  wire [3:0] \$2320 ;
   wire \$2321 ;
   wire \$2322 ;
   wire \$2323 ;
   wire \$2324 ;
-  wire \$2325 ;
-  wire [7:0] \$2326 ;
+  wire [3:0] \$2325 ;
+  wire \$2326 ;
   wire \$2327 ;
   wire \$2328 ;
   wire \$2329 ;
@@ -1490,26 +1490,26 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2333 ;
   wire \$2334 ;
   wire \$2335 ;
-  wire \$2336 ;
+  wire [3:0] \$2336 ;
   wire \$2337 ;
   wire \$2338 ;
   wire \$2339 ;
   wire \$234 ;
   wire \$2340 ;
-  wire \$2341 ;
-  wire \$2342 ;
-  wire [7:0] \$2343 ;
-  wire [7:0] \$2344 ;
-  wire [7:0] \$2345 ;
+  wire [3:0] \$2341 ;
+  wire [3:0] \$2342 ;
+  wire \$2343 ;
+  wire \$2344 ;
+  wire \$2345 ;
   wire \$2346 ;
-  wire \$2347 ;
+  wire [3:0] \$2347 ;
   wire \$2348 ;
   wire \$2349 ;
   wire \$235 ;
   wire \$2350 ;
   wire \$2351 ;
-  wire \$2352 ;
-  wire \$2353 ;
+  wire [3:0] \$2352 ;
+  wire [3:0] \$2353 ;
   wire \$2354 ;
   wire \$2355 ;
   wire \$2356 ;
@@ -1519,32 +1519,32 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$236 ;
   wire \$2360 ;
   wire \$2361 ;
-  wire [7:0] \$2362 ;
+  wire [3:0] \$2362 ;
   wire \$2363 ;
   wire \$2364 ;
   wire \$2365 ;
   wire \$2366 ;
-  wire \$2367 ;
-  wire \$2368 ;
+  wire [3:0] \$2367 ;
+  wire [3:0] \$2368 ;
   wire \$2369 ;
   wire \$237 ;
   wire \$2370 ;
   wire \$2371 ;
   wire \$2372 ;
-  wire \$2373 ;
+  wire [3:0] \$2373 ;
   wire \$2374 ;
   wire \$2375 ;
   wire \$2376 ;
   wire \$2377 ;
   wire \$2378 ;
-  wire [7:0] \$2379 ;
+  wire \$2379 ;
   wire \$238 ;
-  wire [7:0] \$2380 ;
+  wire [3:0] \$2380 ;
   wire \$2381 ;
   wire \$2382 ;
   wire \$2383 ;
   wire \$2384 ;
-  wire \$2385 ;
+  wire [3:0] \$2385 ;
   wire \$2386 ;
   wire \$2387 ;
   wire \$2388 ;
@@ -1557,7 +1557,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2394 ;
   wire \$2395 ;
   wire \$2396 ;
-  wire [7:0] \$2397 ;
+  wire \$2397 ;
   wire \$2398 ;
   wire \$2399 ;
   wire [8:0] \$24 ;
@@ -1577,10 +1577,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2411 ;
   wire \$2412 ;
   wire \$2413 ;
-  wire [7:0] \$2414 ;
-  wire [7:0] \$2415 ;
-  wire [7:0] \$2416 ;
-  wire [7:0] \$2417 ;
+  wire \$2414 ;
+  wire \$2415 ;
+  wire \$2416 ;
+  wire \$2417 ;
   wire \$2418 ;
   wire \$2419 ;
   wire \$242 ;
@@ -1599,8 +1599,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2431 ;
   wire \$2432 ;
   wire \$2433 ;
-  wire [7:0] \$2434 ;
-  wire [7:0] \$2435 ;
+  wire \$2434 ;
+  wire \$2435 ;
   wire \$2436 ;
   wire \$2437 ;
   wire \$2438 ;
@@ -1619,7 +1619,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$245 ;
   wire \$2450 ;
   wire \$2451 ;
-  wire [7:0] \$2452 ;
+  wire \$2452 ;
   wire \$2453 ;
   wire \$2454 ;
   wire \$2455 ;
@@ -1637,9 +1637,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2466 ;
   wire \$2467 ;
   wire \$2468 ;
-  wire [7:0] \$2469 ;
+  wire \$2469 ;
   wire \$247 ;
-  wire [7:0] \$2470 ;
+  wire \$2470 ;
   wire \$2471 ;
   wire \$2472 ;
   wire \$2473 ;
@@ -1657,7 +1657,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2484 ;
   wire \$2485 ;
   wire \$2486 ;
-  wire [7:0] \$2487 ;
+  wire \$2487 ;
   wire \$2488 ;
   wire \$2489 ;
   wire \$249 ;
@@ -1677,17 +1677,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2501 ;
   wire \$2502 ;
   wire \$2503 ;
-  wire [7:0] \$2504 ;
-  wire [7:0] \$2505 ;
-  wire [7:0] \$2506 ;
+  wire \$2504 ;
+  wire \$2505 ;
+  wire \$2506 ;
   wire \$2507 ;
   wire \$2508 ;
   wire \$2509 ;
   wire \$251 ;
-  wire \$2510 ;
-  wire \$2511 ;
-  wire \$2512 ;
-  wire \$2513 ;
+  wire [32:0] \$2510 ;
+  wire [32:0] \$2511 ;
+  wire [32:0] \$2512 ;
+  wire [32:0] \$2513 ;
   wire \$2514 ;
   wire \$2515 ;
   wire \$2516 ;
@@ -1698,7 +1698,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2520 ;
   wire \$2521 ;
   wire \$2522 ;
-  wire [7:0] \$2523 ;
+  wire \$2523 ;
   wire \$2524 ;
   wire \$2525 ;
   wire \$2526 ;
@@ -1706,7 +1706,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2528 ;
   wire \$2529 ;
   wire \$253 ;
-  wire \$2530 ;
+  wire [7:0] \$2530 ;
   wire \$2531 ;
   wire \$2532 ;
   wire \$2533 ;
@@ -1717,15 +1717,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2538 ;
   wire \$2539 ;
   wire \$254 ;
-  wire [7:0] \$2540 ;
-  wire [7:0] \$2541 ;
+  wire \$2540 ;
+  wire \$2541 ;
   wire \$2542 ;
   wire \$2543 ;
   wire \$2544 ;
   wire \$2545 ;
   wire \$2546 ;
-  wire \$2547 ;
-  wire \$2548 ;
+  wire [7:0] \$2547 ;
+  wire [7:0] \$2548 ;
   wire \$2549 ;
   wire \$255 ;
   wire \$2550 ;
@@ -1736,7 +1736,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2555 ;
   wire \$2556 ;
   wire \$2557 ;
-  wire [7:0] \$2558 ;
+  wire \$2558 ;
   wire \$2559 ;
   wire \$256 ;
   wire \$2560 ;
@@ -1744,7 +1744,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2562 ;
   wire \$2563 ;
   wire \$2564 ;
-  wire \$2565 ;
+  wire [7:0] \$2565 ;
   wire \$2566 ;
   wire \$2567 ;
   wire \$2568 ;
@@ -1755,17 +1755,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2572 ;
   wire \$2573 ;
   wire \$2574 ;
-  wire [7:0] \$2575 ;
-  wire [7:0] \$2576 ;
-  wire [7:0] \$2577 ;
-  wire [7:0] \$2578 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire \$2577 ;
+  wire \$2578 ;
   wire \$2579 ;
   wire \$258 ;
   wire \$2580 ;
   wire \$2581 ;
-  wire \$2582 ;
-  wire \$2583 ;
-  wire \$2584 ;
+  wire [7:0] \$2582 ;
+  wire [7:0] \$2583 ;
+  wire [7:0] \$2584 ;
   wire \$2585 ;
   wire \$2586 ;
   wire \$2587 ;
@@ -1777,15 +1777,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2592 ;
   wire \$2593 ;
   wire \$2594 ;
-  wire [7:0] \$2595 ;
-  wire [7:0] \$2596 ;
+  wire \$2595 ;
+  wire \$2596 ;
   wire \$2597 ;
   wire \$2598 ;
   wire \$2599 ;
   wire \$26 ;
   wire \$260 ;
   wire \$2600 ;
-  wire \$2601 ;
+  wire [7:0] \$2601 ;
   wire \$2602 ;
   wire \$2603 ;
   wire \$2604 ;
@@ -1798,13 +1798,13 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2610 ;
   wire \$2611 ;
   wire \$2612 ;
-  wire [7:0] \$2613 ;
+  wire \$2613 ;
   wire \$2614 ;
   wire \$2615 ;
   wire \$2616 ;
   wire \$2617 ;
-  wire \$2618 ;
-  wire \$2619 ;
+  wire [7:0] \$2618 ;
+  wire [7:0] \$2619 ;
   wire \$262 ;
   wire \$2620 ;
   wire \$2621 ;
@@ -1817,13 +1817,13 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2628 ;
   wire \$2629 ;
   wire \$263 ;
-  wire [7:0] \$2630 ;
-  wire [7:0] \$2631 ;
+  wire \$2630 ;
+  wire \$2631 ;
   wire \$2632 ;
   wire \$2633 ;
   wire \$2634 ;
   wire \$2635 ;
-  wire \$2636 ;
+  wire [7:0] \$2636 ;
   wire \$2637 ;
   wire \$2638 ;
   wire \$2639 ;
@@ -1836,16 +1836,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2645 ;
   wire \$2646 ;
   wire \$2647 ;
-  wire [7:0] \$2648 ;
+  wire \$2648 ;
   wire \$2649 ;
   wire \$265 ;
   wire \$2650 ;
   wire \$2651 ;
   wire \$2652 ;
-  wire \$2653 ;
-  wire \$2654 ;
-  wire \$2655 ;
-  wire \$2656 ;
+  wire [7:0] \$2653 ;
+  wire [7:0] \$2654 ;
+  wire [7:0] \$2655 ;
+  wire [7:0] \$2656 ;
   wire \$2657 ;
   wire \$2658 ;
   wire \$2659 ;
@@ -1855,17 +1855,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2662 ;
   wire \$2663 ;
   wire \$2664 ;
-  wire [7:0] \$2665 ;
-  wire [7:0] \$2666 ;
-  wire [7:0] \$2667 ;
+  wire \$2665 ;
+  wire \$2666 ;
+  wire \$2667 ;
   wire \$2668 ;
   wire \$2669 ;
   wire \$267 ;
   wire \$2670 ;
   wire \$2671 ;
   wire \$2672 ;
-  wire \$2673 ;
-  wire \$2674 ;
+  wire [7:0] \$2673 ;
+  wire [7:0] \$2674 ;
   wire \$2675 ;
   wire \$2676 ;
   wire \$2677 ;
@@ -1876,7 +1876,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2681 ;
   wire \$2682 ;
   wire \$2683 ;
-  wire [7:0] \$2684 ;
+  wire \$2684 ;
   wire \$2685 ;
   wire \$2686 ;
   wire \$2687 ;
@@ -1884,7 +1884,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2689 ;
   wire \$269 ;
   wire \$2690 ;
-  wire \$2691 ;
+  wire [7:0] \$2691 ;
   wire \$2692 ;
   wire \$2693 ;
   wire \$2694 ;
@@ -1896,15 +1896,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [8:0] \$27 ;
   wire \$270 ;
   wire \$2700 ;
-  wire [7:0] \$2701 ;
-  wire [7:0] \$2702 ;
+  wire \$2701 ;
+  wire \$2702 ;
   wire \$2703 ;
   wire \$2704 ;
   wire \$2705 ;
   wire \$2706 ;
   wire \$2707 ;
-  wire \$2708 ;
-  wire \$2709 ;
+  wire [7:0] \$2708 ;
+  wire [7:0] \$2709 ;
   wire \$271 ;
   wire \$2710 ;
   wire \$2711 ;
@@ -1915,7 +1915,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2716 ;
   wire \$2717 ;
   wire \$2718 ;
-  wire [7:0] \$2719 ;
+  wire \$2719 ;
   wire \$272 ;
   wire \$2720 ;
   wire \$2721 ;
@@ -1923,7 +1923,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2723 ;
   wire \$2724 ;
   wire \$2725 ;
-  wire \$2726 ;
+  wire [7:0] \$2726 ;
   wire \$2727 ;
   wire \$2728 ;
   wire \$2729 ;
@@ -1934,17 +1934,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2733 ;
   wire \$2734 ;
   wire \$2735 ;
-  wire [7:0] \$2736 ;
-  wire [7:0] \$2737 ;
-  wire [7:0] \$2738 ;
-  wire [7:0] \$2739 ;
+  wire \$2736 ;
+  wire \$2737 ;
+  wire \$2738 ;
+  wire \$2739 ;
   wire \$274 ;
   wire \$2740 ;
   wire \$2741 ;
   wire \$2742 ;
-  wire \$2743 ;
-  wire \$2744 ;
-  wire \$2745 ;
+  wire [7:0] \$2743 ;
+  wire [7:0] \$2744 ;
+  wire [7:0] \$2745 ;
   wire \$2746 ;
   wire \$2747 ;
   wire \$2748 ;
@@ -1956,14 +1956,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2753 ;
   wire \$2754 ;
   wire \$2755 ;
-  wire [7:0] \$2756 ;
-  wire [7:0] \$2757 ;
+  wire \$2756 ;
+  wire \$2757 ;
   wire \$2758 ;
   wire \$2759 ;
   wire \$276 ;
   wire \$2760 ;
   wire \$2761 ;
-  wire \$2762 ;
+  wire [7:0] \$2762 ;
   wire \$2763 ;
   wire \$2764 ;
   wire \$2765 ;
@@ -1976,14 +1976,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2771 ;
   wire \$2772 ;
   wire \$2773 ;
-  wire [7:0] \$2774 ;
+  wire \$2774 ;
   wire \$2775 ;
   wire \$2776 ;
   wire \$2777 ;
   wire \$2778 ;
-  wire \$2779 ;
+  wire [7:0] \$2779 ;
   wire \$278 ;
-  wire \$2780 ;
+  wire [7:0] \$2780 ;
   wire \$2781 ;
   wire \$2782 ;
   wire \$2783 ;
@@ -1995,13 +1995,13 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2789 ;
   wire \$279 ;
   wire \$2790 ;
-  wire [7:0] \$2791 ;
-  wire [7:0] \$2792 ;
+  wire \$2791 ;
+  wire \$2792 ;
   wire \$2793 ;
   wire \$2794 ;
   wire \$2795 ;
   wire \$2796 ;
-  wire \$2797 ;
+  wire [7:0] \$2797 ;
   wire \$2798 ;
   wire \$2799 ;
   wire [8:0] \$28 ;
@@ -2015,16 +2015,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2806 ;
   wire \$2807 ;
   wire \$2808 ;
-  wire [7:0] \$2809 ;
+  wire \$2809 ;
   wire \$281 ;
   wire \$2810 ;
   wire \$2811 ;
   wire \$2812 ;
   wire \$2813 ;
-  wire \$2814 ;
-  wire \$2815 ;
-  wire \$2816 ;
-  wire \$2817 ;
+  wire [7:0] \$2814 ;
+  wire [7:0] \$2815 ;
+  wire [7:0] \$2816 ;
+  wire [7:0] \$2817 ;
   wire \$2818 ;
   wire \$2819 ;
   wire \$282 ;
@@ -2034,17 +2034,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2823 ;
   wire \$2824 ;
   wire \$2825 ;
-  wire [7:0] \$2826 ;
-  wire [7:0] \$2827 ;
-  wire [7:0] \$2828 ;
+  wire \$2826 ;
+  wire \$2827 ;
+  wire \$2828 ;
   wire \$2829 ;
   wire \$283 ;
   wire \$2830 ;
   wire \$2831 ;
   wire \$2832 ;
   wire \$2833 ;
-  wire \$2834 ;
-  wire \$2835 ;
+  wire [7:0] \$2834 ;
+  wire [7:0] \$2835 ;
   wire \$2836 ;
   wire \$2837 ;
   wire \$2838 ;
@@ -2055,7 +2055,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2842 ;
   wire \$2843 ;
   wire \$2844 ;
-  wire [7:0] \$2845 ;
+  wire \$2845 ;
   wire \$2846 ;
   wire \$2847 ;
   wire \$2848 ;
@@ -2063,7 +2063,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$285 ;
   wire \$2850 ;
   wire \$2851 ;
-  wire \$2852 ;
+  wire [7:0] \$2852 ;
   wire \$2853 ;
   wire \$2854 ;
   wire \$2855 ;
@@ -2074,16 +2074,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$286 ;
   wire \$2860 ;
   wire \$2861 ;
-  wire [7:0] \$2862 ;
-  wire [7:0] \$2863 ;
+  wire \$2862 ;
+  wire \$2863 ;
   wire \$2864 ;
   wire \$2865 ;
   wire \$2866 ;
   wire \$2867 ;
   wire \$2868 ;
-  wire \$2869 ;
+  wire [7:0] \$2869 ;
   wire \$287 ;
-  wire \$2870 ;
+  wire [7:0] \$2870 ;
   wire \$2871 ;
   wire \$2872 ;
   wire \$2873 ;
@@ -2094,14 +2094,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2878 ;
   wire \$2879 ;
   wire \$288 ;
-  wire [7:0] \$2880 ;
+  wire \$2880 ;
   wire \$2881 ;
   wire \$2882 ;
   wire \$2883 ;
   wire \$2884 ;
   wire \$2885 ;
   wire \$2886 ;
-  wire \$2887 ;
+  wire [7:0] \$2887 ;
   wire \$2888 ;
   wire \$2889 ;
   wire \$289 ;
@@ -2112,18 +2112,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2894 ;
   wire \$2895 ;
   wire \$2896 ;
-  wire [7:0] \$2897 ;
-  wire [7:0] \$2898 ;
-  wire [7:0] \$2899 ;
+  wire \$2897 ;
+  wire \$2898 ;
+  wire \$2899 ;
   wire \$29 ;
   wire \$290 ;
-  wire [7:0] \$2900 ;
+  wire \$2900 ;
   wire \$2901 ;
   wire \$2902 ;
   wire \$2903 ;
-  wire \$2904 ;
-  wire \$2905 ;
-  wire \$2906 ;
+  wire [7:0] \$2904 ;
+  wire [7:0] \$2905 ;
+  wire [7:0] \$2906 ;
   wire \$2907 ;
   wire \$2908 ;
   wire \$2909 ;
@@ -2135,14 +2135,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2914 ;
   wire \$2915 ;
   wire \$2916 ;
-  wire [7:0] \$2917 ;
-  wire [7:0] \$2918 ;
+  wire \$2917 ;
+  wire \$2918 ;
   wire \$2919 ;
   wire \$292 ;
   wire \$2920 ;
   wire \$2921 ;
   wire \$2922 ;
-  wire \$2923 ;
+  wire [7:0] \$2923 ;
   wire \$2924 ;
   wire \$2925 ;
   wire \$2926 ;
@@ -2155,14 +2155,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2932 ;
   wire \$2933 ;
   wire \$2934 ;
-  wire [7:0] \$2935 ;
+  wire \$2935 ;
   wire \$2936 ;
   wire \$2937 ;
   wire \$2938 ;
   wire \$2939 ;
   wire \$294 ;
-  wire \$2940 ;
-  wire \$2941 ;
+  wire [7:0] \$2940 ;
+  wire [7:0] \$2941 ;
   wire \$2942 ;
   wire \$2943 ;
   wire \$2944 ;
@@ -2174,13 +2174,13 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$295 ;
   wire \$2950 ;
   wire \$2951 ;
-  wire [7:0] \$2952 ;
-  wire [7:0] \$2953 ;
+  wire \$2952 ;
+  wire \$2953 ;
   wire \$2954 ;
   wire \$2955 ;
   wire \$2956 ;
   wire \$2957 ;
-  wire \$2958 ;
+  wire [7:0] \$2958 ;
   wire \$2959 ;
   wire \$296 ;
   wire \$2960 ;
@@ -2194,15 +2194,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2968 ;
   wire \$2969 ;
   wire \$297 ;
-  wire [7:0] \$2970 ;
+  wire \$2970 ;
   wire \$2971 ;
   wire \$2972 ;
   wire \$2973 ;
   wire \$2974 ;
-  wire \$2975 ;
-  wire \$2976 ;
-  wire \$2977 ;
-  wire \$2978 ;
+  wire [7:0] \$2975 ;
+  wire [7:0] \$2976 ;
+  wire [7:0] \$2977 ;
+  wire [7:0] \$2978 ;
   wire \$2979 ;
   wire \$298 ;
   wire \$2980 ;
@@ -2212,17 +2212,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2984 ;
   wire \$2985 ;
   wire \$2986 ;
-  wire [7:0] \$2987 ;
-  wire [7:0] \$2988 ;
-  wire [7:0] \$2989 ;
+  wire \$2987 ;
+  wire \$2988 ;
+  wire \$2989 ;
   wire \$299 ;
   wire \$2990 ;
   wire \$2991 ;
   wire \$2992 ;
   wire \$2993 ;
   wire \$2994 ;
-  wire \$2995 ;
-  wire \$2996 ;
+  wire [7:0] \$2995 ;
+  wire [7:0] \$2996 ;
   wire \$2997 ;
   wire \$2998 ;
   wire \$2999 ;
@@ -2235,7 +2235,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3003 ;
   wire \$3004 ;
   wire \$3005 ;
-  wire [7:0] \$3006 ;
+  wire \$3006 ;
   wire \$3007 ;
   wire \$3008 ;
   wire \$3009 ;
@@ -2243,7 +2243,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3010 ;
   wire \$3011 ;
   wire \$3012 ;
-  wire \$3013 ;
+  wire [7:0] \$3013 ;
   wire \$3014 ;
   wire \$3015 ;
   wire \$3016 ;
@@ -2254,16 +2254,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3020 ;
   wire \$3021 ;
   wire \$3022 ;
-  wire [7:0] \$3023 ;
-  wire [7:0] \$3024 ;
+  wire \$3023 ;
+  wire \$3024 ;
   wire \$3025 ;
   wire \$3026 ;
   wire \$3027 ;
   wire \$3028 ;
   wire \$3029 ;
   wire \$303 ;
-  wire \$3030 ;
-  wire \$3031 ;
+  wire [7:0] \$3030 ;
+  wire [7:0] \$3031 ;
   wire \$3032 ;
   wire \$3033 ;
   wire \$3034 ;
@@ -2274,14 +2274,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3039 ;
   wire \$304 ;
   wire \$3040 ;
-  wire [7:0] \$3041 ;
+  wire \$3041 ;
   wire \$3042 ;
   wire \$3043 ;
   wire \$3044 ;
   wire \$3045 ;
   wire \$3046 ;
   wire \$3047 ;
-  wire \$3048 ;
+  wire [7:0] \$3048 ;
   wire \$3049 ;
   wire \$305 ;
   wire \$3050 ;
@@ -2292,17 +2292,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3055 ;
   wire \$3056 ;
   wire \$3057 ;
-  wire [7:0] \$3058 ;
-  wire [7:0] \$3059 ;
+  wire \$3058 ;
+  wire \$3059 ;
   wire \$306 ;
-  wire [7:0] \$3060 ;
-  wire [7:0] \$3061 ;
+  wire \$3060 ;
+  wire \$3061 ;
   wire \$3062 ;
   wire \$3063 ;
   wire \$3064 ;
-  wire \$3065 ;
-  wire \$3066 ;
-  wire \$3067 ;
+  wire [7:0] \$3065 ;
+  wire [7:0] \$3066 ;
+  wire [7:0] \$3067 ;
   wire \$3068 ;
   wire \$3069 ;
   wire \$307 ;
@@ -2314,14 +2314,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3075 ;
   wire \$3076 ;
   wire \$3077 ;
-  wire [7:0] \$3078 ;
-  wire [7:0] \$3079 ;
+  wire \$3078 ;
+  wire \$3079 ;
   wire \$308 ;
   wire \$3080 ;
   wire \$3081 ;
   wire \$3082 ;
   wire \$3083 ;
-  wire \$3084 ;
+  wire [7:0] \$3084 ;
   wire \$3085 ;
   wire \$3086 ;
   wire \$3087 ;
@@ -2334,15 +2334,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3093 ;
   wire \$3094 ;
   wire \$3095 ;
-  wire [7:0] \$3096 ;
+  wire \$3096 ;
   wire \$3097 ;
   wire \$3098 ;
   wire \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
   wire \$3100 ;
-  wire \$3101 ;
-  wire \$3102 ;
+  wire [7:0] \$3101 ;
+  wire [7:0] \$3102 ;
   wire \$3103 ;
   wire \$3104 ;
   wire \$3105 ;
@@ -2354,13 +2354,13 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3110 ;
   wire \$3111 ;
   wire \$3112 ;
-  wire [7:0] \$3113 ;
-  wire [7:0] \$3114 ;
+  wire \$3113 ;
+  wire \$3114 ;
   wire \$3115 ;
   wire \$3116 ;
   wire \$3117 ;
   wire \$3118 ;
-  wire \$3119 ;
+  wire [7:0] \$3119 ;
   wire \$312 ;
   wire \$3120 ;
   wire \$3121 ;
@@ -2374,15 +2374,15 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3129 ;
   wire \$313 ;
   wire \$3130 ;
-  wire [7:0] \$3131 ;
+  wire \$3131 ;
   wire \$3132 ;
   wire \$3133 ;
   wire \$3134 ;
   wire \$3135 ;
-  wire \$3136 ;
-  wire \$3137 ;
-  wire \$3138 ;
-  wire \$3139 ;
+  wire [7:0] \$3136 ;
+  wire [7:0] \$3137 ;
+  wire [7:0] \$3138 ;
+  wire [7:0] \$3139 ;
   wire \$314 ;
   wire \$3140 ;
   wire \$3141 ;
@@ -2392,17 +2392,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3145 ;
   wire \$3146 ;
   wire \$3147 ;
-  wire [7:0] \$3148 ;
-  wire [7:0] \$3149 ;
+  wire \$3148 ;
+  wire \$3149 ;
   wire \$315 ;
-  wire [7:0] \$3150 ;
+  wire \$3150 ;
   wire \$3151 ;
   wire \$3152 ;
   wire \$3153 ;
   wire \$3154 ;
   wire \$3155 ;
-  wire \$3156 ;
-  wire \$3157 ;
+  wire [7:0] \$3156 ;
+  wire [7:0] \$3157 ;
   wire \$3158 ;
   wire \$3159 ;
   wire \$316 ;
@@ -2413,7 +2413,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3164 ;
   wire \$3165 ;
   wire \$3166 ;
-  wire [7:0] \$3167 ;
+  wire \$3167 ;
   wire \$3168 ;
   wire \$3169 ;
   wire \$317 ;
@@ -2421,7 +2421,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3171 ;
   wire \$3172 ;
   wire \$3173 ;
-  wire \$3174 ;
+  wire [7:0] \$3174 ;
   wire \$3175 ;
   wire \$3176 ;
   wire \$3177 ;
@@ -2432,16 +2432,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3181 ;
   wire \$3182 ;
   wire \$3183 ;
-  wire [7:0] \$3184 ;
-  wire [7:0] \$3185 ;
+  wire \$3184 ;
+  wire \$3185 ;
   wire \$3186 ;
   wire \$3187 ;
   wire \$3188 ;
   wire \$3189 ;
   wire \$319 ;
   wire \$3190 ;
-  wire \$3191 ;
-  wire \$3192 ;
+  wire [7:0] \$3191 ;
+  wire [7:0] \$3192 ;
   wire \$3193 ;
   wire \$3194 ;
   wire \$3195 ;
@@ -2453,14 +2453,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$320 ;
   wire \$3200 ;
   wire \$3201 ;
-  wire [7:0] \$3202 ;
+  wire \$3202 ;
   wire \$3203 ;
   wire \$3204 ;
   wire \$3205 ;
   wire \$3206 ;
   wire \$3207 ;
   wire \$3208 ;
-  wire \$3209 ;
+  wire [7:0] \$3209 ;
   wire \$321 ;
   wire \$3210 ;
   wire \$3211 ;
@@ -2471,17 +2471,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3216 ;
   wire \$3217 ;
   wire \$3218 ;
-  wire [7:0] \$3219 ;
+  wire \$3219 ;
   wire \$322 ;
-  wire [7:0] \$3220 ;
-  wire [7:0] \$3221 ;
-  wire [7:0] \$3222 ;
+  wire \$3220 ;
+  wire \$3221 ;
+  wire \$3222 ;
   wire \$3223 ;
   wire \$3224 ;
   wire \$3225 ;
-  wire \$3226 ;
-  wire \$3227 ;
-  wire \$3228 ;
+  wire [7:0] \$3226 ;
+  wire [7:0] \$3227 ;
+  wire [7:0] \$3228 ;
   wire \$3229 ;
   wire \$323 ;
   wire \$3230 ;
@@ -2493,14 +2493,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3236 ;
   wire \$3237 ;
   wire \$3238 ;
-  wire [7:0] \$3239 ;
+  wire \$3239 ;
   wire \$324 ;
-  wire [7:0] \$3240 ;
+  wire \$3240 ;
   wire \$3241 ;
   wire \$3242 ;
   wire \$3243 ;
   wire \$3244 ;
-  wire \$3245 ;
+  wire [7:0] \$3245 ;
   wire \$3246 ;
   wire \$3247 ;
   wire \$3248 ;
@@ -2513,14 +2513,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3254 ;
   wire \$3255 ;
   wire \$3256 ;
-  wire [7:0] \$3257 ;
+  wire \$3257 ;
   wire \$3258 ;
   wire \$3259 ;
   wire \$326 ;
   wire \$3260 ;
   wire \$3261 ;
-  wire \$3262 ;
-  wire \$3263 ;
+  wire [7:0] \$3262 ;
+  wire [7:0] \$3263 ;
   wire \$3264 ;
   wire \$3265 ;
   wire \$3266 ;
@@ -2532,14 +2532,14 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3271 ;
   wire \$3272 ;
   wire \$3273 ;
-  wire [7:0] \$3274 ;
-  wire [7:0] \$3275 ;
+  wire \$3274 ;
+  wire \$3275 ;
   wire \$3276 ;
   wire \$3277 ;
   wire \$3278 ;
   wire \$3279 ;
   wire \$328 ;
-  wire \$3280 ;
+  wire [7:0] \$3280 ;
   wire \$3281 ;
   wire \$3282 ;
   wire \$3283 ;
@@ -2552,17 +2552,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$329 ;
   wire \$3290 ;
   wire \$3291 ;
-  wire [7:0] \$3292 ;
+  wire \$3292 ;
   wire \$3293 ;
   wire \$3294 ;
   wire \$3295 ;
   wire \$3296 ;
-  wire \$3297 ;
-  wire \$3298 ;
-  wire \$3299 ;
+  wire [7:0] \$3297 ;
+  wire [7:0] \$3298 ;
+  wire [7:0] \$3299 ;
   wire [8:0] \$33 ;
   wire \$330 ;
-  wire \$3300 ;
+  wire [7:0] \$3300 ;
   wire \$3301 ;
   wire \$3302 ;
   wire \$3303 ;
@@ -2571,17 +2571,17 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3306 ;
   wire \$3307 ;
   wire \$3308 ;
-  wire [7:0] \$3309 ;
+  wire \$3309 ;
   wire \$331 ;
-  wire [7:0] \$3310 ;
-  wire [7:0] \$3311 ;
+  wire \$3310 ;
+  wire \$3311 ;
   wire \$3312 ;
   wire \$3313 ;
   wire \$3314 ;
   wire \$3315 ;
   wire \$3316 ;
-  wire \$3317 ;
-  wire \$3318 ;
+  wire [7:0] \$3317 ;
+  wire [7:0] \$3318 ;
   wire \$3319 ;
   wire \$332 ;
   wire \$3320 ;
@@ -2592,7 +2592,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3325 ;
   wire \$3326 ;
   wire \$3327 ;
-  wire [7:0] \$3328 ;
+  wire \$3328 ;
   wire \$3329 ;
   wire \$333 ;
   wire \$3330 ;
@@ -2600,7 +2600,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3332 ;
   wire \$3333 ;
   wire \$3334 ;
-  wire \$3335 ;
+  wire [7:0] \$3335 ;
   wire \$3336 ;
   wire \$3337 ;
   wire \$3338 ;
@@ -2611,16 +2611,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3342 ;
   wire \$3343 ;
   wire \$3344 ;
-  wire [7:0] \$3345 ;
-  wire [7:0] \$3346 ;
+  wire \$3345 ;
+  wire \$3346 ;
   wire \$3347 ;
   wire \$3348 ;
   wire \$3349 ;
   wire \$335 ;
   wire \$3350 ;
   wire \$3351 ;
-  wire \$3352 ;
-  wire \$3353 ;
+  wire [7:0] \$3352 ;
+  wire [7:0] \$3353 ;
   wire \$3354 ;
   wire \$3355 ;
   wire \$3356 ;
@@ -2631,7 +2631,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3360 ;
   wire \$3361 ;
   wire \$3362 ;
-  wire [7:0] \$3363 ;
+  wire \$3363 ;
   wire \$3364 ;
   wire \$3365 ;
   wire \$3366 ;
@@ -2639,7 +2639,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3368 ;
   wire \$3369 ;
   wire \$337 ;
-  wire \$3370 ;
+  wire [7:0] \$3370 ;
   wire \$3371 ;
   wire \$3372 ;
   wire \$3373 ;
@@ -2650,16 +2650,16 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3378 ;
   wire \$3379 ;
   wire \$338 ;
-  wire [7:0] \$3380 ;
-  wire [7:0] \$3381 ;
-  wire [7:0] \$3382 ;
-  wire [7:0] \$3383 ;
+  wire \$3380 ;
+  wire \$3381 ;
+  wire \$3382 ;
+  wire \$3383 ;
   wire \$3384 ;
   wire \$3385 ;
   wire \$3386 ;
-  wire \$3387 ;
-  wire \$3388 ;
-  wire \$3389 ;
+  wire [7:0] \$3387 ;
+  wire [7:0] \$3388 ;
+  wire [7:0] \$3389 ;
   wire \$339 ;
   wire \$3390 ;
   wire \$3391 ;
@@ -2673,18 +2673,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3399 ;
   wire [8:0] \$34 ;
   wire \$340 ;
-  wire [7:0] \$3400 ;
-  wire [7:0] \$3401 ;
+  wire \$3400 ;
+  wire \$3401 ;
   wire \$3402 ;
   wire \$3403 ;
   wire \$3404 ;
   wire \$3405 ;
-  wire \$3406 ;
+  wire [7:0] \$3406 ;
   wire \$3407 ;
   wire \$3408 ;
   wire \$3409 ;
   wire \$341 ;
-  wire [3:0] \$3410 ;
+  wire \$3410 ;
   wire \$3411 ;
   wire \$3412 ;
   wire \$3413 ;
@@ -2693,18 +2693,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3416 ;
   wire \$3417 ;
   wire \$3418 ;
-  wire [3:0] \$3419 ;
+  wire \$3419 ;
   wire \$342 ;
-  wire [3:0] \$3420 ;
+  wire \$3420 ;
   wire \$3421 ;
   wire \$3422 ;
-  wire \$3423 ;
-  wire \$3424 ;
+  wire [7:0] \$3423 ;
+  wire [7:0] \$3424 ;
   wire \$3425 ;
   wire \$3426 ;
   wire \$3427 ;
   wire \$3428 ;
-  wire [3:0] \$3429 ;
+  wire \$3429 ;
   wire \$343 ;
   wire \$3430 ;
   wire \$3431 ;
@@ -2714,11 +2714,11 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3435 ;
   wire \$3436 ;
   wire \$3437 ;
-  wire [3:0] \$3438 ;
-  wire [3:0] \$3439 ;
+  wire \$3438 ;
+  wire \$3439 ;
   wire \$344 ;
-  wire [3:0] \$3440 ;
-  wire \$3441 ;
+  wire \$3440 ;
+  wire [7:0] \$3441 ;
   wire \$3442 ;
   wire \$3443 ;
   wire \$3444 ;
@@ -2726,7 +2726,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3446 ;
   wire \$3447 ;
   wire \$3448 ;
-  wire [3:0] \$3449 ;
+  wire \$3449 ;
   wire \$345 ;
   wire \$3450 ;
   wire \$3451 ;
@@ -2736,18 +2736,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3455 ;
   wire \$3456 ;
   wire \$3457 ;
-  wire [3:0] \$3458 ;
-  wire [3:0] \$3459 ;
+  wire [7:0] \$3458 ;
+  wire [7:0] \$3459 ;
   wire \$346 ;
-  wire \$3460 ;
-  wire \$3461 ;
+  wire [7:0] \$3460 ;
+  wire [7:0] \$3461 ;
   wire \$3462 ;
   wire \$3463 ;
   wire \$3464 ;
   wire \$3465 ;
   wire \$3466 ;
   wire \$3467 ;
-  wire [3:0] \$3468 ;
+  wire \$3468 ;
   wire \$3469 ;
   wire \$347 ;
   wire \$3470 ;
@@ -2757,11 +2757,11 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3474 ;
   wire \$3475 ;
   wire \$3476 ;
-  wire [3:0] \$3477 ;
-  wire [3:0] \$3478 ;
-  wire [3:0] \$3479 ;
+  wire \$3477 ;
+  wire [7:0] \$3478 ;
+  wire [7:0] \$3479 ;
   wire \$348 ;
-  wire [3:0] \$3480 ;
+  wire \$3480 ;
   wire \$3481 ;
   wire \$3482 ;
   wire \$3483 ;
@@ -2770,18 +2770,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3486 ;
   wire \$3487 ;
   wire \$3488 ;
-  wire [3:0] \$3489 ;
+  wire \$3489 ;
   wire \$349 ;
-  wire [3:0] \$3490 ;
+  wire \$3490 ;
   wire \$3491 ;
   wire \$3492 ;
   wire \$3493 ;
   wire \$3494 ;
   wire \$3495 ;
-  wire \$3496 ;
+  wire [7:0] \$3496 ;
   wire \$3497 ;
   wire \$3498 ;
-  wire [3:0] \$3499 ;
+  wire \$3499 ;
   wire \$35 ;
   wire \$350 ;
   wire \$3500 ;
@@ -2792,18 +2792,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3505 ;
   wire \$3506 ;
   wire \$3507 ;
-  wire [3:0] \$3508 ;
-  wire [3:0] \$3509 ;
+  wire \$3508 ;
+  wire \$3509 ;
   wire \$351 ;
   wire \$3510 ;
   wire \$3511 ;
   wire \$3512 ;
-  wire \$3513 ;
-  wire \$3514 ;
+  wire [7:0] \$3513 ;
+  wire [7:0] \$3514 ;
   wire \$3515 ;
   wire \$3516 ;
   wire \$3517 ;
-  wire [3:0] \$3518 ;
+  wire \$3518 ;
   wire \$3519 ;
   wire \$352 ;
   wire \$3520 ;
@@ -2813,19 +2813,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3524 ;
   wire \$3525 ;
   wire \$3526 ;
-  wire [3:0] \$3527 ;
-  wire [3:0] \$3528 ;
-  wire [3:0] \$3529 ;
+  wire \$3527 ;
+  wire \$3528 ;
+  wire \$3529 ;
   wire \$353 ;
   wire \$3530 ;
-  wire \$3531 ;
+  wire [7:0] \$3531 ;
   wire \$3532 ;
   wire \$3533 ;
   wire \$3534 ;
   wire \$3535 ;
   wire \$3536 ;
   wire \$3537 ;
-  wire [3:0] \$3538 ;
+  wire \$3538 ;
   wire \$3539 ;
   wire \$354 ;
   wire \$3540 ;
@@ -2835,18 +2835,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3544 ;
   wire \$3545 ;
   wire \$3546 ;
-  wire [3:0] \$3547 ;
-  wire [3:0] \$3548 ;
-  wire \$3549 ;
+  wire \$3547 ;
+  wire [7:0] \$3548 ;
+  wire [7:0] \$3549 ;
   wire \$355 ;
-  wire \$3550 ;
+  wire [7:0] \$3550 ;
   wire \$3551 ;
   wire \$3552 ;
   wire \$3553 ;
   wire \$3554 ;
   wire \$3555 ;
   wire \$3556 ;
-  wire [3:0] \$3557 ;
+  wire \$3557 ;
   wire \$3558 ;
   wire \$3559 ;
   wire \$356 ;
@@ -2856,10 +2856,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3563 ;
   wire \$3564 ;
   wire \$3565 ;
-  wire [3:0] \$3566 ;
-  wire [3:0] \$3567 ;
-  wire [3:0] \$3568 ;
-  wire [3:0] \$3569 ;
+  wire \$3566 ;
+  wire [7:0] \$3567 ;
+  wire \$3568 ;
+  wire \$3569 ;
   wire \$357 ;
   wire \$3570 ;
   wire \$3571 ;
@@ -2869,18 +2869,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3575 ;
   wire \$3576 ;
   wire \$3577 ;
-  wire [3:0] \$3578 ;
-  wire [3:0] \$3579 ;
+  wire \$3578 ;
+  wire \$3579 ;
   wire \$358 ;
   wire \$3580 ;
   wire \$3581 ;
   wire \$3582 ;
   wire \$3583 ;
-  wire \$3584 ;
-  wire \$3585 ;
+  wire [7:0] \$3584 ;
+  wire [7:0] \$3585 ;
   wire \$3586 ;
   wire \$3587 ;
-  wire [3:0] \$3588 ;
+  wire \$3588 ;
   wire \$3589 ;
   wire \$359 ;
   wire \$3590 ;
@@ -2890,19 +2890,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3594 ;
   wire \$3595 ;
   wire \$3596 ;
-  wire [3:0] \$3597 ;
-  wire [3:0] \$3598 ;
+  wire \$3597 ;
+  wire \$3598 ;
   wire \$3599 ;
   wire [8:0] \$36 ;
   wire \$360 ;
   wire \$3600 ;
   wire \$3601 ;
-  wire \$3602 ;
+  wire [7:0] \$3602 ;
   wire \$3603 ;
   wire \$3604 ;
   wire \$3605 ;
   wire \$3606 ;
-  wire [3:0] \$3607 ;
+  wire \$3607 ;
   wire \$3608 ;
   wire \$3609 ;
   wire \$361 ;
@@ -2912,19 +2912,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3613 ;
   wire \$3614 ;
   wire \$3615 ;
-  wire [3:0] \$3616 ;
-  wire [3:0] \$3617 ;
-  wire [3:0] \$3618 ;
-  wire \$3619 ;
+  wire \$3616 ;
+  wire \$3617 ;
+  wire \$3618 ;
+  wire [7:0] \$3619 ;
   wire \$362 ;
-  wire \$3620 ;
-  wire \$3621 ;
-  wire \$3622 ;
+  wire [7:0] \$3620 ;
+  wire [7:0] \$3621 ;
+  wire [7:0] \$3622 ;
   wire \$3623 ;
   wire \$3624 ;
   wire \$3625 ;
   wire \$3626 ;
-  wire [3:0] \$3627 ;
+  wire \$3627 ;
   wire \$3628 ;
   wire \$3629 ;
   wire \$363 ;
@@ -2934,18 +2934,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3633 ;
   wire \$3634 ;
   wire \$3635 ;
-  wire [3:0] \$3636 ;
-  wire [3:0] \$3637 ;
+  wire \$3636 ;
+  wire \$3637 ;
   wire \$3638 ;
-  wire \$3639 ;
+  wire [7:0] \$3639 ;
   wire \$364 ;
-  wire \$3640 ;
+  wire [7:0] \$3640 ;
   wire \$3641 ;
   wire \$3642 ;
   wire \$3643 ;
   wire \$3644 ;
   wire \$3645 ;
-  wire [3:0] \$3646 ;
+  wire \$3646 ;
   wire \$3647 ;
   wire \$3648 ;
   wire \$3649 ;
@@ -2955,10 +2955,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3652 ;
   wire \$3653 ;
   wire \$3654 ;
-  wire [3:0] \$3655 ;
-  wire [3:0] \$3656 ;
-  wire [3:0] \$3657 ;
-  wire [3:0] \$3658 ;
+  wire \$3655 ;
+  wire \$3656 ;
+  wire [7:0] \$3657 ;
+  wire \$3658 ;
   wire \$3659 ;
   wire \$366 ;
   wire \$3660 ;
@@ -2968,18 +2968,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3664 ;
   wire \$3665 ;
   wire \$3666 ;
-  wire [3:0] \$3667 ;
-  wire [3:0] \$3668 ;
+  wire \$3667 ;
+  wire \$3668 ;
   wire \$3669 ;
   wire \$367 ;
   wire \$3670 ;
   wire \$3671 ;
   wire \$3672 ;
   wire \$3673 ;
-  wire \$3674 ;
-  wire \$3675 ;
+  wire [7:0] \$3674 ;
+  wire [7:0] \$3675 ;
   wire \$3676 ;
-  wire [3:0] \$3677 ;
+  wire \$3677 ;
   wire \$3678 ;
   wire \$3679 ;
   wire \$368 ;
@@ -2989,18 +2989,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3683 ;
   wire \$3684 ;
   wire \$3685 ;
-  wire [3:0] \$3686 ;
-  wire [3:0] \$3687 ;
+  wire \$3686 ;
+  wire \$3687 ;
   wire \$3688 ;
   wire \$3689 ;
   wire \$369 ;
   wire \$3690 ;
   wire \$3691 ;
-  wire \$3692 ;
+  wire [7:0] \$3692 ;
   wire \$3693 ;
   wire \$3694 ;
   wire \$3695 ;
-  wire [3:0] \$3696 ;
+  wire \$3696 ;
   wire \$3697 ;
   wire \$3698 ;
   wire \$3699 ;
@@ -3011,19 +3011,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3702 ;
   wire \$3703 ;
   wire \$3704 ;
-  wire [3:0] \$3705 ;
-  wire [3:0] \$3706 ;
-  wire [3:0] \$3707 ;
+  wire \$3705 ;
+  wire \$3706 ;
+  wire \$3707 ;
   wire \$3708 ;
-  wire \$3709 ;
+  wire [7:0] \$3709 ;
   wire \$371 ;
-  wire \$3710 ;
-  wire \$3711 ;
+  wire [7:0] \$3710 ;
+  wire [7:0] \$3711 ;
   wire \$3712 ;
   wire \$3713 ;
   wire \$3714 ;
   wire \$3715 ;
-  wire [3:0] \$3716 ;
+  wire \$3716 ;
   wire \$3717 ;
   wire \$3718 ;
   wire \$3719 ;
@@ -3033,10 +3033,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3722 ;
   wire \$3723 ;
   wire \$3724 ;
-  wire [3:0] \$3725 ;
-  wire [3:0] \$3726 ;
+  wire \$3725 ;
+  wire \$3726 ;
   wire \$3727 ;
-  wire \$3728 ;
+  wire [7:0] \$3728 ;
   wire \$3729 ;
   wire \$373 ;
   wire \$3730 ;
@@ -3044,7 +3044,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3732 ;
   wire \$3733 ;
   wire \$3734 ;
-  wire [3:0] \$3735 ;
+  wire \$3735 ;
   wire \$3736 ;
   wire \$3737 ;
   wire \$3738 ;
@@ -3054,10 +3054,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3741 ;
   wire \$3742 ;
   wire \$3743 ;
-  wire [3:0] \$3744 ;
-  wire [3:0] \$3745 ;
-  wire [3:0] \$3746 ;
-  wire [3:0] \$3747 ;
+  wire \$3744 ;
+  wire [7:0] \$3745 ;
+  wire [7:0] \$3746 ;
+  wire \$3747 ;
   wire \$3748 ;
   wire \$3749 ;
   wire \$375 ;
@@ -3067,18 +3067,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3753 ;
   wire \$3754 ;
   wire \$3755 ;
-  wire [3:0] \$3756 ;
-  wire [3:0] \$3757 ;
+  wire \$3756 ;
+  wire \$3757 ;
   wire \$3758 ;
   wire \$3759 ;
   wire \$376 ;
   wire \$3760 ;
   wire \$3761 ;
   wire \$3762 ;
-  wire \$3763 ;
+  wire [7:0] \$3763 ;
   wire \$3764 ;
   wire \$3765 ;
-  wire [3:0] \$3766 ;
+  wire \$3766 ;
   wire \$3767 ;
   wire \$3768 ;
   wire \$3769 ;
@@ -3088,18 +3088,18 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3772 ;
   wire \$3773 ;
   wire \$3774 ;
-  wire [3:0] \$3775 ;
-  wire [3:0] \$3776 ;
+  wire \$3775 ;
+  wire \$3776 ;
   wire \$3777 ;
   wire \$3778 ;
   wire \$3779 ;
   wire \$378 ;
-  wire \$3780 ;
-  wire \$3781 ;
-  wire \$3782 ;
-  wire \$3783 ;
+  wire [7:0] \$3780 ;
+  wire [7:0] \$3781 ;
+  wire [7:0] \$3782 ;
+  wire [7:0] \$3783 ;
   wire \$3784 ;
-  wire [3:0] \$3785 ;
+  wire \$3785 ;
   wire \$3786 ;
   wire \$3787 ;
   wire \$3788 ;
@@ -3109,659 +3109,1059 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$3791 ;
   wire \$3792 ;
   wire \$3793 ;
-  wire [3:0] \$3794 ;
-  wire [3:0] \$3795 ;
-  wire [3:0] \$3796 ;
+  wire \$3794 ;
+  wire \$3795 ;
+  wire \$3796 ;
   wire \$3797 ;
   wire \$3798 ;
   wire \$3799 ;
   wire \$38 ;
   wire \$380 ;
-  wire \$3800 ;
-  wire \$3801 ;
+  wire [7:0] \$3800 ;
+  wire [7:0] \$3801 ;
   wire \$3802 ;
   wire \$3803 ;
   wire \$3804 ;
-  wire [3:0] \$3805 ;
+  wire \$3805 ;
   wire \$3806 ;
   wire \$3807 ;
   wire \$3808 ;
   wire \$3809 ;
   wire \$381 ;
-  wire \$3810 ;
+  wire [3:0] \$3810 ;
   wire \$3811 ;
   wire \$3812 ;
   wire \$3813 ;
-  wire [3:0] \$3814 ;
-  wire [3:0] \$3815 ;
+  wire \$3814 ;
+  wire \$3815 ;
   wire \$3816 ;
   wire \$3817 ;
   wire \$3818 ;
-  wire \$3819 ;
+  wire [3:0] \$3819 ;
   wire \$382 ;
-  wire \$3820 ;
+  wire [3:0] \$3820 ;
   wire \$3821 ;
   wire \$3822 ;
   wire \$3823 ;
-  wire [3:0] \$3824 ;
+  wire \$3824 ;
   wire \$3825 ;
   wire \$3826 ;
   wire \$3827 ;
   wire \$3828 ;
-  wire \$3829 ;
+  wire [3:0] \$3829 ;
   wire \$383 ;
   wire \$3830 ;
   wire \$3831 ;
   wire \$3832 ;
-  wire [3:0] \$3833 ;
-  wire [3:0] \$3834 ;
-  wire [3:0] \$3835 ;
-  wire [3:0] \$3836 ;
+  wire \$3833 ;
+  wire \$3834 ;
+  wire \$3835 ;
+  wire \$3836 ;
   wire \$3837 ;
-  wire \$3838 ;
-  wire \$3839 ;
+  wire [3:0] \$3838 ;
+  wire [3:0] \$3839 ;
   wire \$384 ;
-  wire \$3840 ;
+  wire [3:0] \$3840 ;
   wire \$3841 ;
   wire \$3842 ;
   wire \$3843 ;
   wire \$3844 ;
-  wire [3:0] \$3845 ;
-  wire [3:0] \$3846 ;
+  wire \$3845 ;
+  wire \$3846 ;
   wire \$3847 ;
   wire \$3848 ;
-  wire \$3849 ;
+  wire [3:0] \$3849 ;
   wire \$385 ;
   wire \$3850 ;
   wire \$3851 ;
   wire \$3852 ;
   wire \$3853 ;
   wire \$3854 ;
-  wire [3:0] \$3855 ;
+  wire \$3855 ;
   wire \$3856 ;
   wire \$3857 ;
-  wire \$3858 ;
-  wire \$3859 ;
+  wire [3:0] \$3858 ;
+  wire [3:0] \$3859 ;
   wire \$386 ;
   wire \$3860 ;
   wire \$3861 ;
   wire \$3862 ;
   wire \$3863 ;
-  wire [3:0] \$3864 ;
-  wire [3:0] \$3865 ;
+  wire \$3864 ;
+  wire \$3865 ;
   wire \$3866 ;
   wire \$3867 ;
-  wire \$3868 ;
+  wire [3:0] \$3868 ;
   wire \$3869 ;
   wire \$387 ;
   wire \$3870 ;
   wire \$3871 ;
   wire \$3872 ;
   wire \$3873 ;
-  wire [3:0] \$3874 ;
+  wire \$3874 ;
   wire \$3875 ;
   wire \$3876 ;
-  wire \$3877 ;
-  wire \$3878 ;
-  wire \$3879 ;
+  wire [3:0] \$3877 ;
+  wire [3:0] \$3878 ;
+  wire [3:0] \$3879 ;
   wire \$388 ;
-  wire \$3880 ;
+  wire [3:0] \$3880 ;
   wire \$3881 ;
   wire \$3882 ;
-  wire [3:0] \$3883 ;
-  wire [3:0] \$3884 ;
-  wire [3:0] \$3885 ;
+  wire \$3883 ;
+  wire \$3884 ;
+  wire \$3885 ;
   wire \$3886 ;
   wire \$3887 ;
   wire \$3888 ;
-  wire \$3889 ;
+  wire [3:0] \$3889 ;
   wire \$389 ;
-  wire \$3890 ;
+  wire [3:0] \$3890 ;
   wire \$3891 ;
   wire \$3892 ;
   wire \$3893 ;
-  wire [3:0] \$3894 ;
+  wire \$3894 ;
   wire \$3895 ;
   wire \$3896 ;
   wire \$3897 ;
   wire \$3898 ;
-  wire \$3899 ;
+  wire [3:0] \$3899 ;
   wire [8:0] \$39 ;
   wire \$390 ;
   wire \$3900 ;
   wire \$3901 ;
   wire \$3902 ;
-  wire [3:0] \$3903 ;
-  wire [3:0] \$3904 ;
+  wire \$3903 ;
+  wire \$3904 ;
   wire \$3905 ;
   wire \$3906 ;
   wire \$3907 ;
-  wire \$3908 ;
-  wire \$3909 ;
+  wire [3:0] \$3908 ;
+  wire [3:0] \$3909 ;
   wire \$391 ;
   wire \$3910 ;
   wire \$3911 ;
   wire \$3912 ;
-  wire [3:0] \$3913 ;
+  wire \$3913 ;
   wire \$3914 ;
   wire \$3915 ;
   wire \$3916 ;
   wire \$3917 ;
-  wire \$3918 ;
+  wire [3:0] \$3918 ;
   wire \$3919 ;
   wire \$392 ;
   wire \$3920 ;
   wire \$3921 ;
-  wire [3:0] \$3922 ;
-  wire [3:0] \$3923 ;
-  wire [3:0] \$3924 ;
-  wire [3:0] \$3925 ;
+  wire \$3922 ;
+  wire \$3923 ;
+  wire \$3924 ;
+  wire \$3925 ;
   wire \$3926 ;
-  wire \$3927 ;
-  wire \$3928 ;
-  wire \$3929 ;
+  wire [3:0] \$3927 ;
+  wire [3:0] \$3928 ;
+  wire [3:0] \$3929 ;
   wire \$393 ;
   wire \$3930 ;
   wire \$3931 ;
   wire \$3932 ;
   wire \$3933 ;
-  wire [3:0] \$3934 ;
-  wire [3:0] \$3935 ;
+  wire \$3934 ;
+  wire \$3935 ;
   wire \$3936 ;
   wire \$3937 ;
-  wire \$3938 ;
+  wire [3:0] \$3938 ;
   wire \$3939 ;
   wire \$394 ;
   wire \$3940 ;
   wire \$3941 ;
   wire \$3942 ;
   wire \$3943 ;
-  wire [3:0] \$3944 ;
+  wire \$3944 ;
   wire \$3945 ;
   wire \$3946 ;
-  wire \$3947 ;
-  wire \$3948 ;
+  wire [3:0] \$3947 ;
+  wire [3:0] \$3948 ;
   wire \$3949 ;
   wire \$395 ;
   wire \$3950 ;
   wire \$3951 ;
   wire \$3952 ;
-  wire [3:0] \$3953 ;
-  wire [3:0] \$3954 ;
+  wire \$3953 ;
+  wire \$3954 ;
   wire \$3955 ;
   wire \$3956 ;
-  wire \$3957 ;
+  wire [3:0] \$3957 ;
   wire \$3958 ;
   wire \$3959 ;
   wire \$396 ;
   wire \$3960 ;
   wire \$3961 ;
   wire \$3962 ;
-  wire [3:0] \$3963 ;
+  wire \$3963 ;
   wire \$3964 ;
   wire \$3965 ;
-  wire \$3966 ;
-  wire \$3967 ;
-  wire \$3968 ;
-  wire \$3969 ;
+  wire [3:0] \$3966 ;
+  wire [3:0] \$3967 ;
+  wire [3:0] \$3968 ;
+  wire [3:0] \$3969 ;
   wire \$397 ;
   wire \$3970 ;
   wire \$3971 ;
-  wire [3:0] \$3972 ;
-  wire [3:0] \$3973 ;
-  wire [3:0] \$3974 ;
+  wire \$3972 ;
+  wire \$3973 ;
+  wire \$3974 ;
   wire \$3975 ;
   wire \$3976 ;
   wire \$3977 ;
-  wire \$3978 ;
-  wire \$3979 ;
+  wire [3:0] \$3978 ;
+  wire [3:0] \$3979 ;
   wire \$398 ;
   wire \$3980 ;
   wire \$3981 ;
   wire \$3982 ;
-  wire [3:0] \$3983 ;
+  wire \$3983 ;
   wire \$3984 ;
   wire \$3985 ;
   wire \$3986 ;
   wire \$3987 ;
-  wire \$3988 ;
+  wire [3:0] \$3988 ;
   wire \$3989 ;
   wire \$399 ;
   wire \$3990 ;
   wire \$3991 ;
-  wire [3:0] \$3992 ;
-  wire [3:0] \$3993 ;
+  wire \$3992 ;
+  wire \$3993 ;
   wire \$3994 ;
   wire \$3995 ;
   wire \$3996 ;
-  wire \$3997 ;
-  wire \$3998 ;
+  wire [3:0] \$3997 ;
+  wire [3:0] \$3998 ;
   wire \$3999 ;
   wire [8:0] \$4 ;
   wire [8:0] \$40 ;
   wire \$400 ;
   wire \$4000 ;
   wire \$4001 ;
-  wire [3:0] \$4002 ;
+  wire \$4002 ;
   wire \$4003 ;
   wire \$4004 ;
   wire \$4005 ;
   wire \$4006 ;
-  wire \$4007 ;
+  wire [3:0] \$4007 ;
   wire \$4008 ;
   wire \$4009 ;
   wire \$401 ;
   wire \$4010 ;
-  wire [3:0] \$4011 ;
-  wire [3:0] \$4012 ;
-  wire [3:0] \$4013 ;
-  wire [3:0] \$4014 ;
+  wire \$4011 ;
+  wire \$4012 ;
+  wire \$4013 ;
+  wire \$4014 ;
   wire \$4015 ;
-  wire \$4016 ;
-  wire \$4017 ;
-  wire \$4018 ;
+  wire [3:0] \$4016 ;
+  wire [3:0] \$4017 ;
+  wire [3:0] \$4018 ;
   wire \$4019 ;
   wire \$402 ;
   wire \$4020 ;
   wire \$4021 ;
   wire \$4022 ;
-  wire [3:0] \$4023 ;
-  wire [3:0] \$4024 ;
+  wire \$4023 ;
+  wire \$4024 ;
   wire \$4025 ;
   wire \$4026 ;
-  wire \$4027 ;
+  wire [3:0] \$4027 ;
   wire \$4028 ;
   wire \$4029 ;
   wire \$403 ;
   wire \$4030 ;
   wire \$4031 ;
   wire \$4032 ;
-  wire [3:0] \$4033 ;
+  wire \$4033 ;
   wire \$4034 ;
   wire \$4035 ;
-  wire \$4036 ;
-  wire \$4037 ;
+  wire [3:0] \$4036 ;
+  wire [3:0] \$4037 ;
   wire \$4038 ;
   wire \$4039 ;
   wire \$404 ;
   wire \$4040 ;
   wire \$4041 ;
-  wire [3:0] \$4042 ;
-  wire [3:0] \$4043 ;
+  wire \$4042 ;
+  wire \$4043 ;
   wire \$4044 ;
   wire \$4045 ;
-  wire \$4046 ;
+  wire [3:0] \$4046 ;
   wire \$4047 ;
   wire \$4048 ;
   wire \$4049 ;
   wire \$405 ;
   wire \$4050 ;
   wire \$4051 ;
-  wire [3:0] \$4052 ;
+  wire \$4052 ;
   wire \$4053 ;
   wire \$4054 ;
-  wire \$4055 ;
-  wire \$4056 ;
-  wire \$4057 ;
-  wire \$4058 ;
+  wire [3:0] \$4055 ;
+  wire [3:0] \$4056 ;
+  wire [3:0] \$4057 ;
+  wire [3:0] \$4058 ;
   wire \$4059 ;
   wire \$406 ;
   wire \$4060 ;
-  wire [3:0] \$4061 ;
-  wire [3:0] \$4062 ;
-  wire [3:0] \$4063 ;
+  wire \$4061 ;
+  wire \$4062 ;
+  wire \$4063 ;
   wire \$4064 ;
   wire \$4065 ;
   wire \$4066 ;
-  wire \$4067 ;
-  wire \$4068 ;
+  wire [3:0] \$4067 ;
+  wire [3:0] \$4068 ;
   wire \$4069 ;
   wire \$407 ;
   wire \$4070 ;
   wire \$4071 ;
-  wire [3:0] \$4072 ;
+  wire \$4072 ;
   wire \$4073 ;
   wire \$4074 ;
   wire \$4075 ;
   wire \$4076 ;
-  wire \$4077 ;
+  wire [3:0] \$4077 ;
   wire \$4078 ;
   wire \$4079 ;
   wire \$408 ;
   wire \$4080 ;
-  wire [3:0] \$4081 ;
-  wire [3:0] \$4082 ;
+  wire \$4081 ;
+  wire \$4082 ;
   wire \$4083 ;
   wire \$4084 ;
   wire \$4085 ;
-  wire \$4086 ;
-  wire \$4087 ;
+  wire [3:0] \$4086 ;
+  wire [3:0] \$4087 ;
   wire \$4088 ;
   wire \$4089 ;
   wire \$409 ;
   wire \$4090 ;
-  wire [3:0] \$4091 ;
+  wire \$4091 ;
   wire \$4092 ;
   wire \$4093 ;
   wire \$4094 ;
   wire \$4095 ;
-  wire \$4096 ;
+  wire [3:0] \$4096 ;
   wire \$4097 ;
   wire \$4098 ;
   wire \$4099 ;
   wire \$41 ;
   wire \$410 ;
-  wire [3:0] \$4100 ;
-  wire [3:0] \$4101 ;
-  wire [3:0] \$4102 ;
-  wire [3:0] \$4103 ;
+  wire \$4100 ;
+  wire \$4101 ;
+  wire \$4102 ;
+  wire \$4103 ;
   wire \$4104 ;
-  wire \$4105 ;
-  wire \$4106 ;
-  wire \$4107 ;
+  wire [3:0] \$4105 ;
+  wire [3:0] \$4106 ;
+  wire [3:0] \$4107 ;
   wire \$4108 ;
   wire \$4109 ;
   wire \$411 ;
   wire \$4110 ;
   wire \$4111 ;
-  wire [3:0] \$4112 ;
-  wire [3:0] \$4113 ;
+  wire \$4112 ;
+  wire \$4113 ;
   wire \$4114 ;
   wire \$4115 ;
-  wire \$4116 ;
+  wire [3:0] \$4116 ;
   wire \$4117 ;
   wire \$4118 ;
-  reg [7:0] \$4119 ;
+  wire \$4119 ;
   wire \$412 ;
-  reg [7:0] \$4120 ;
-  reg [7:0] \$4121 ;
-  reg [7:0] \$4122 ;
-  reg [7:0] \$4123 ;
-  reg [7:0] \$4124 ;
-  reg [7:0] \$4125 ;
-  reg [7:0] \$4126 ;
-  reg [7:0] \$4127 ;
-  reg [7:0] \$4128 ;
-  reg [7:0] \$4129 ;
+  wire \$4120 ;
+  wire \$4121 ;
+  wire \$4122 ;
+  wire \$4123 ;
+  wire \$4124 ;
+  wire [3:0] \$4125 ;
+  wire [3:0] \$4126 ;
+  wire \$4127 ;
+  wire \$4128 ;
+  wire \$4129 ;
   wire \$413 ;
-  reg [7:0] \$4130 ;
-  reg [7:0] \$4131 ;
-  reg [7:0] \$4132 ;
-  reg [7:0] \$4133 ;
-  reg [7:0] \$4134 ;
-  reg [7:0] \$4135 ;
-  reg [7:0] \$4136 ;
-  reg [7:0] \$4137 ;
-  reg [7:0] \$4138 ;
-  reg [7:0] \$4139 ;
+  wire \$4130 ;
+  wire \$4131 ;
+  wire \$4132 ;
+  wire \$4133 ;
+  wire \$4134 ;
+  wire [3:0] \$4135 ;
+  wire \$4136 ;
+  wire \$4137 ;
+  wire \$4138 ;
+  wire \$4139 ;
   wire \$414 ;
-  reg [7:0] \$4140 ;
-  reg [7:0] \$4141 ;
-  reg [7:0] \$4142 ;
-  reg [7:0] \$4143 ;
-  reg [7:0] \$4144 ;
-  reg [7:0] \$4145 ;
-  reg [7:0] \$4146 ;
-  reg [7:0] \$4147 ;
-  reg [7:0] \$4148 ;
-  reg [7:0] \$4149 ;
+  wire \$4140 ;
+  wire \$4141 ;
+  wire \$4142 ;
+  wire \$4143 ;
+  wire [3:0] \$4144 ;
+  wire [3:0] \$4145 ;
+  wire [3:0] \$4146 ;
+  wire [3:0] \$4147 ;
+  wire \$4148 ;
+  wire \$4149 ;
   wire \$415 ;
-  reg [7:0] \$4150 ;
-  reg [511:0] \$4151 ;
-  reg \$4152 ;
-  reg [119:0] \$4153 ;
-  reg [7:0] \$4154 ;
-  reg [7:0] \$4155 ;
-  reg [7:0] \$4156 ;
-  reg [7:0] \$4157 ;
-  reg [7:0] \$4158 ;
-  reg [7:0] \$4159 ;
+  wire \$4150 ;
+  wire \$4151 ;
+  wire \$4152 ;
+  wire \$4153 ;
+  wire \$4154 ;
+  wire \$4155 ;
+  wire [3:0] \$4156 ;
+  wire [3:0] \$4157 ;
+  wire \$4158 ;
+  wire \$4159 ;
   wire \$416 ;
-  reg [7:0] \$4160 ;
-  reg [7:0] \$4161 ;
-  reg [7:0] \$4162 ;
-  reg [7:0] \$4163 ;
-  reg [7:0] \$4164 ;
-  reg [7:0] \$4165 ;
-  reg [7:0] \$4166 ;
-  reg [7:0] \$4167 ;
-  reg [7:0] \$4168 ;
-  reg [7:0] \$4169 ;
+  wire \$4160 ;
+  wire \$4161 ;
+  wire \$4162 ;
+  wire \$4163 ;
+  wire \$4164 ;
+  wire \$4165 ;
+  wire [3:0] \$4166 ;
+  wire \$4167 ;
+  wire \$4168 ;
+  wire \$4169 ;
   wire \$417 ;
-  reg [511:0] \$4170 ;
-  reg \$4171 ;
-  reg [15:0] \$4172 ;
-  reg [7:0] \$4173 ;
-  reg [7:0] \$4174 ;
-  reg [7:0] \$4175 ;
-  reg [7:0] \$4176 ;
-  reg [7:0] \$4177 ;
-  reg [7:0] \$4178 ;
-  reg [7:0] \$4179 ;
+  wire \$4170 ;
+  wire \$4171 ;
+  wire \$4172 ;
+  wire \$4173 ;
+  wire \$4174 ;
+  wire [3:0] \$4175 ;
+  wire [3:0] \$4176 ;
+  wire \$4177 ;
+  wire \$4178 ;
+  wire \$4179 ;
   wire \$418 ;
-  reg [7:0] \$4180 ;
-  reg [7:0] \$4181 ;
-  reg [7:0] \$4182 ;
-  reg [7:0] \$4183 ;
-  reg [7:0] \$4184 ;
-  reg [7:0] \$4185 ;
-  reg [7:0] \$4186 ;
-  reg [7:0] \$4187 ;
-  reg [7:0] \$4188 ;
-  reg [511:0] \$4189 ;
+  wire \$4180 ;
+  wire \$4181 ;
+  wire \$4182 ;
+  wire \$4183 ;
+  wire \$4184 ;
+  wire [3:0] \$4185 ;
+  wire \$4186 ;
+  wire \$4187 ;
+  wire \$4188 ;
+  wire \$4189 ;
   wire \$419 ;
-  reg \$4190 ;
-  reg [15:0] \$4191 ;
-  reg [4:0] \$4192 ;
-  reg [4:0] \$4193 ;
-  reg [4:0] \$4194 ;
-  reg [4:0] \$4195 ;
-  reg [4:0] \$4196 ;
-  reg [4:0] \$4197 ;
-  reg [4:0] \$4198 ;
-  reg [4:0] \$4199 ;
+  wire \$4190 ;
+  wire \$4191 ;
+  wire \$4192 ;
+  wire \$4193 ;
+  wire [3:0] \$4194 ;
+  wire [3:0] \$4195 ;
+  wire [3:0] \$4196 ;
+  wire \$4197 ;
+  wire \$4198 ;
+  wire \$4199 ;
   wire [8:0] \$42 ;
   wire \$420 ;
-  reg [4:0] \$4200 ;
-  reg [4:0] \$4201 ;
-  reg [4:0] \$4202 ;
-  reg [4:0] \$4203 ;
-  reg [4:0] \$4204 ;
-  reg [4:0] \$4205 ;
-  reg [4:0] \$4206 ;
-  reg [4:0] \$4207 ;
-  reg [7:0] \$4208 ;
-  reg [7:0] \$4209 ;
+  wire \$4200 ;
+  wire \$4201 ;
+  wire \$4202 ;
+  wire \$4203 ;
+  wire \$4204 ;
+  wire [3:0] \$4205 ;
+  wire \$4206 ;
+  wire \$4207 ;
+  wire \$4208 ;
+  wire \$4209 ;
   wire \$421 ;
-  reg [7:0] \$4210 ;
-  reg [7:0] \$4211 ;
-  reg [7:0] \$4212 ;
-  reg [7:0] \$4213 ;
-  reg [7:0] \$4214 ;
-  reg [7:0] \$4215 ;
-  reg [7:0] \$4216 ;
-  reg [7:0] \$4217 ;
-  reg [7:0] \$4218 ;
-  reg [7:0] \$4219 ;
+  wire \$4210 ;
+  wire \$4211 ;
+  wire \$4212 ;
+  wire \$4213 ;
+  wire [3:0] \$4214 ;
+  wire [3:0] \$4215 ;
+  wire \$4216 ;
+  wire \$4217 ;
+  wire \$4218 ;
+  wire \$4219 ;
   wire \$422 ;
-  reg [7:0] \$4220 ;
-  reg [7:0] \$4221 ;
-  reg [7:0] \$4222 ;
-  reg [7:0] \$4223 ;
-  reg [511:0] \$4224 ;
-  reg \$4225 ;
-  reg [15:0] \$4226 ;
-  reg [7:0] \$4227 ;
-  reg [7:0] \$4228 ;
-  reg [7:0] \$4229 ;
+  wire \$4220 ;
+  wire \$4221 ;
+  wire \$4222 ;
+  wire \$4223 ;
+  wire [3:0] \$4224 ;
+  wire \$4225 ;
+  wire \$4226 ;
+  wire \$4227 ;
+  wire \$4228 ;
+  wire \$4229 ;
   wire \$423 ;
-  reg [7:0] \$4230 ;
-  reg [7:0] \$4231 ;
-  reg [7:0] \$4232 ;
-  reg [7:0] \$4233 ;
-  reg [7:0] \$4234 ;
-  reg [3:0] \$4235 ;
-  reg [3:0] \$4236 ;
-  reg [3:0] \$4237 ;
-  reg [3:0] \$4238 ;
-  reg [3:0] \$4239 ;
+  wire \$4230 ;
+  wire \$4231 ;
+  wire \$4232 ;
+  wire [3:0] \$4233 ;
+  wire [3:0] \$4234 ;
+  wire [3:0] \$4235 ;
+  wire [3:0] \$4236 ;
+  wire \$4237 ;
+  wire \$4238 ;
+  wire \$4239 ;
   wire \$424 ;
-  reg [3:0] \$4240 ;
-  reg [3:0] \$4241 ;
-  reg [3:0] \$4242 ;
-  reg [511:0] \$4243 ;
-  reg \$4244 ;
-  reg \$4245 ;
-  reg \$4246 ;
-  reg \$4247 ;
-  reg \$4248 ;
-  reg \$4249 ;
+  wire \$4240 ;
+  wire \$4241 ;
+  wire \$4242 ;
+  wire \$4243 ;
+  wire \$4244 ;
+  wire [3:0] \$4245 ;
+  wire [3:0] \$4246 ;
+  wire \$4247 ;
+  wire \$4248 ;
+  wire \$4249 ;
   wire \$425 ;
-  reg [7:0] \$4250 ;
-  reg [7:0] \$4251 ;
-  reg [7:0] \$4252 ;
-  reg [7:0] \$4253 ;
-  reg [7:0] \$4254 ;
-  reg [7:0] \$4255 ;
-  reg [7:0] \$4256 ;
-  reg [7:0] \$4257 ;
-  reg [7:0] \$4258 ;
-  reg [7:0] \$4259 ;
+  wire \$4250 ;
+  wire \$4251 ;
+  wire \$4252 ;
+  wire \$4253 ;
+  wire \$4254 ;
+  wire [3:0] \$4255 ;
+  wire \$4256 ;
+  wire \$4257 ;
+  wire \$4258 ;
+  wire \$4259 ;
   wire \$426 ;
-  reg [7:0] \$4260 ;
-  reg [7:0] \$4261 ;
-  reg [7:0] \$4262 ;
-  reg [7:0] \$4263 ;
-  reg [7:0] \$4264 ;
-  reg [7:0] \$4265 ;
-  reg [7:0] \$4266 ;
-  reg [7:0] \$4267 ;
-  reg [7:0] \$4268 ;
-  reg [7:0] \$4269 ;
+  wire \$4260 ;
+  wire \$4261 ;
+  wire \$4262 ;
+  wire \$4263 ;
+  wire [3:0] \$4264 ;
+  wire [3:0] \$4265 ;
+  wire \$4266 ;
+  wire \$4267 ;
+  wire \$4268 ;
+  wire \$4269 ;
   wire \$427 ;
-  reg [7:0] \$4270 ;
-  reg [7:0] \$4271 ;
-  reg [7:0] \$4272 ;
-  reg [7:0] \$4273 ;
-  reg [7:0] \$4274 ;
-  reg [7:0] \$4275 ;
-  reg [7:0] \$4276 ;
-  reg [7:0] \$4277 ;
-  reg [7:0] \$4278 ;
-  reg [7:0] \$4279 ;
+  wire \$4270 ;
+  wire \$4271 ;
+  wire \$4272 ;
+  wire \$4273 ;
+  wire [3:0] \$4274 ;
+  wire \$4275 ;
+  wire \$4276 ;
+  wire \$4277 ;
+  wire \$4278 ;
+  wire \$4279 ;
   wire \$428 ;
-  reg [7:0] \$4280 ;
-  reg [7:0] \$4281 ;
-  reg [7:0] \$4282 ;
-  reg [7:0] \$4283 ;
-  reg [7:0] \$4284 ;
-  reg [7:0] \$4285 ;
-  reg [7:0] \$4286 ;
-  reg [7:0] \$4287 ;
-  reg [7:0] \$4288 ;
-  reg [7:0] \$4289 ;
+  wire \$4280 ;
+  wire \$4281 ;
+  wire \$4282 ;
+  wire [3:0] \$4283 ;
+  wire [3:0] \$4284 ;
+  wire [3:0] \$4285 ;
+  wire \$4286 ;
+  wire \$4287 ;
+  wire \$4288 ;
+  wire \$4289 ;
   wire \$429 ;
-  reg \$4290 ;
-  reg \$4291 ;
-  reg [15:0] \$4292 ;
-  reg [15:0] \$4293 ;
-  reg [15:0] \$4294 ;
-  reg [15:0] \$4295 ;
-  reg [15:0] \$4296 ;
-  reg [15:0] \$4297 ;
-  reg [15:0] \$4298 ;
-  reg [15:0] \$4299 ;
+  wire \$4290 ;
+  wire \$4291 ;
+  wire \$4292 ;
+  wire \$4293 ;
+  wire [3:0] \$4294 ;
+  wire \$4295 ;
+  wire \$4296 ;
+  wire \$4297 ;
+  wire \$4298 ;
+  wire \$4299 ;
   wire [8:0] \$43 ;
   wire \$430 ;
-  reg [15:0] \$4300 ;
-  reg [15:0] \$4301 ;
-  reg [15:0] \$4302 ;
-  reg [15:0] \$4303 ;
-  reg [15:0] \$4304 ;
-  reg [15:0] \$4305 ;
-  reg [15:0] \$4306 ;
-  reg [15:0] \$4307 ;
-  reg [15:0] \$4308 ;
-  reg [15:0] \$4309 ;
+  wire \$4300 ;
+  wire \$4301 ;
+  wire \$4302 ;
+  wire [3:0] \$4303 ;
+  wire [3:0] \$4304 ;
+  wire \$4305 ;
+  wire \$4306 ;
+  wire \$4307 ;
+  wire \$4308 ;
+  wire \$4309 ;
   wire \$431 ;
-  reg [15:0] \$4310 ;
-  reg [15:0] \$4311 ;
-  reg [15:0] \$4312 ;
-  reg [15:0] \$4313 ;
-  reg [15:0] \$4314 ;
-  reg [15:0] \$4315 ;
-  reg [15:0] \$4316 ;
-  reg [15:0] \$4317 ;
-  reg [15:0] \$4318 ;
-  reg [15:0] \$4319 ;
+  wire \$4310 ;
+  wire \$4311 ;
+  wire \$4312 ;
+  wire [3:0] \$4313 ;
+  wire \$4314 ;
+  wire \$4315 ;
+  wire \$4316 ;
+  wire \$4317 ;
+  wire \$4318 ;
+  wire \$4319 ;
   wire \$432 ;
-  reg [15:0] \$4320 ;
-  reg [15:0] \$4321 ;
-  reg [15:0] \$4322 ;
-  reg [15:0] \$4323 ;
-  reg \$4324 ;
-  reg \$4325 ;
-  reg [18:0] \$4326 ;
-  reg [18:0] \$4327 ;
-  reg [18:0] \$4328 ;
-  reg [18:0] \$4329 ;
+  wire \$4320 ;
+  wire \$4321 ;
+  wire [3:0] \$4322 ;
+  wire [3:0] \$4323 ;
+  wire [3:0] \$4324 ;
+  wire [3:0] \$4325 ;
+  wire \$4326 ;
+  wire \$4327 ;
+  wire \$4328 ;
+  wire \$4329 ;
   wire \$433 ;
-  reg \$4330 ;
-  reg \$4331 ;
-  reg \$4332 ;
-  reg [31:0] \$4333 ;
-  reg [31:0] \$4334 ;
-  reg [31:0] \$4335 ;
-  reg [31:0] \$4336 ;
-  reg [31:0] \$4337 ;
-  reg [31:0] \$4338 ;
-  reg [31:0] \$4339 ;
+  wire \$4330 ;
+  wire \$4331 ;
+  wire \$4332 ;
+  wire \$4333 ;
+  wire [3:0] \$4334 ;
+  wire [3:0] \$4335 ;
+  wire \$4336 ;
+  wire \$4337 ;
+  wire \$4338 ;
+  wire \$4339 ;
   wire \$434 ;
-  reg [31:0] \$4340 ;
+  wire \$4340 ;
+  wire \$4341 ;
+  wire \$4342 ;
+  wire \$4343 ;
+  wire [3:0] \$4344 ;
+  wire \$4345 ;
+  wire \$4346 ;
+  wire \$4347 ;
+  wire \$4348 ;
+  wire \$4349 ;
   wire \$435 ;
+  wire \$4350 ;
+  wire \$4351 ;
+  wire \$4352 ;
+  wire [3:0] \$4353 ;
+  wire [3:0] \$4354 ;
+  wire \$4355 ;
+  wire \$4356 ;
+  wire \$4357 ;
+  wire \$4358 ;
+  wire \$4359 ;
   wire \$436 ;
+  wire \$4360 ;
+  wire \$4361 ;
+  wire \$4362 ;
+  wire [3:0] \$4363 ;
+  wire \$4364 ;
+  wire \$4365 ;
+  wire \$4366 ;
+  wire \$4367 ;
+  wire \$4368 ;
+  wire \$4369 ;
   wire \$437 ;
+  wire \$4370 ;
+  wire \$4371 ;
+  wire [3:0] \$4372 ;
+  wire [3:0] \$4373 ;
+  wire [3:0] \$4374 ;
+  wire \$4375 ;
+  wire \$4376 ;
+  wire \$4377 ;
+  wire \$4378 ;
+  wire \$4379 ;
   wire \$438 ;
+  wire \$4380 ;
+  wire \$4381 ;
+  wire \$4382 ;
+  wire [3:0] \$4383 ;
+  wire \$4384 ;
+  wire \$4385 ;
+  wire \$4386 ;
+  wire \$4387 ;
+  wire \$4388 ;
+  wire \$4389 ;
   wire \$439 ;
+  wire \$4390 ;
+  wire \$4391 ;
+  wire [3:0] \$4392 ;
+  wire [3:0] \$4393 ;
+  wire \$4394 ;
+  wire \$4395 ;
+  wire \$4396 ;
+  wire \$4397 ;
+  wire \$4398 ;
+  wire \$4399 ;
   wire \$44 ;
   wire \$440 ;
+  wire \$4400 ;
+  wire \$4401 ;
+  wire [3:0] \$4402 ;
+  wire \$4403 ;
+  wire \$4404 ;
+  wire \$4405 ;
+  wire \$4406 ;
+  wire \$4407 ;
+  wire \$4408 ;
+  wire \$4409 ;
   wire \$441 ;
+  wire \$4410 ;
+  wire [3:0] \$4411 ;
+  wire [3:0] \$4412 ;
+  wire [3:0] \$4413 ;
+  wire [3:0] \$4414 ;
+  wire \$4415 ;
+  wire \$4416 ;
+  wire \$4417 ;
+  wire \$4418 ;
+  wire \$4419 ;
   wire \$442 ;
+  wire \$4420 ;
+  wire \$4421 ;
+  wire \$4422 ;
+  wire [3:0] \$4423 ;
+  wire [3:0] \$4424 ;
+  wire \$4425 ;
+  wire \$4426 ;
+  wire \$4427 ;
+  wire \$4428 ;
+  wire \$4429 ;
   wire \$443 ;
+  wire \$4430 ;
+  wire \$4431 ;
+  wire \$4432 ;
+  wire [3:0] \$4433 ;
+  wire \$4434 ;
+  wire \$4435 ;
+  wire \$4436 ;
+  wire \$4437 ;
+  wire \$4438 ;
+  wire \$4439 ;
   wire \$444 ;
+  wire \$4440 ;
+  wire \$4441 ;
+  wire [3:0] \$4442 ;
+  wire [3:0] \$4443 ;
+  wire \$4444 ;
+  wire \$4445 ;
+  wire \$4446 ;
+  wire \$4447 ;
+  wire \$4448 ;
+  wire \$4449 ;
   wire \$445 ;
+  wire \$4450 ;
+  wire \$4451 ;
+  wire [3:0] \$4452 ;
+  wire \$4453 ;
+  wire \$4454 ;
+  wire \$4455 ;
+  wire \$4456 ;
+  wire \$4457 ;
+  wire \$4458 ;
+  wire \$4459 ;
   wire \$446 ;
+  wire \$4460 ;
+  wire [3:0] \$4461 ;
+  wire [3:0] \$4462 ;
+  wire [3:0] \$4463 ;
+  wire \$4464 ;
+  wire \$4465 ;
+  wire \$4466 ;
+  wire \$4467 ;
+  wire \$4468 ;
+  wire \$4469 ;
   wire \$447 ;
+  wire \$4470 ;
+  wire \$4471 ;
+  wire [3:0] \$4472 ;
+  wire \$4473 ;
+  wire \$4474 ;
+  wire \$4475 ;
+  wire \$4476 ;
+  wire \$4477 ;
+  wire \$4478 ;
+  wire \$4479 ;
   wire \$448 ;
+  wire \$4480 ;
+  wire [3:0] \$4481 ;
+  wire [3:0] \$4482 ;
+  wire \$4483 ;
+  wire \$4484 ;
+  wire \$4485 ;
+  wire \$4486 ;
+  wire \$4487 ;
+  wire \$4488 ;
+  wire \$4489 ;
   wire \$449 ;
+  wire \$4490 ;
+  wire [3:0] \$4491 ;
+  wire \$4492 ;
+  wire \$4493 ;
+  wire \$4494 ;
+  wire \$4495 ;
+  wire \$4496 ;
+  wire \$4497 ;
+  wire \$4498 ;
+  wire \$4499 ;
   wire [8:0] \$45 ;
   wire \$450 ;
+  wire [3:0] \$4500 ;
+  wire [3:0] \$4501 ;
+  wire [3:0] \$4502 ;
+  wire [3:0] \$4503 ;
+  wire \$4504 ;
+  wire \$4505 ;
+  wire \$4506 ;
+  wire \$4507 ;
+  wire \$4508 ;
+  wire \$4509 ;
   wire \$451 ;
+  wire \$4510 ;
+  wire \$4511 ;
+  wire [3:0] \$4512 ;
+  wire [3:0] \$4513 ;
+  wire \$4514 ;
+  wire \$4515 ;
+  wire \$4516 ;
+  wire \$4517 ;
+  wire \$4518 ;
+  reg [7:0] \$4519 ;
   wire \$452 ;
+  reg [7:0] \$4520 ;
+  reg [7:0] \$4521 ;
+  reg [7:0] \$4522 ;
+  reg [7:0] \$4523 ;
+  reg [7:0] \$4524 ;
+  reg [7:0] \$4525 ;
+  reg [7:0] \$4526 ;
+  reg [7:0] \$4527 ;
+  reg [7:0] \$4528 ;
+  reg [7:0] \$4529 ;
   wire \$453 ;
+  reg [7:0] \$4530 ;
+  reg [7:0] \$4531 ;
+  reg [7:0] \$4532 ;
+  reg [7:0] \$4533 ;
+  reg [7:0] \$4534 ;
+  reg [7:0] \$4535 ;
+  reg [7:0] \$4536 ;
+  reg [7:0] \$4537 ;
+  reg [7:0] \$4538 ;
+  reg [7:0] \$4539 ;
   wire \$454 ;
+  reg [7:0] \$4540 ;
+  reg [7:0] \$4541 ;
+  reg [7:0] \$4542 ;
+  reg [7:0] \$4543 ;
+  reg [7:0] \$4544 ;
+  reg [7:0] \$4545 ;
+  reg [7:0] \$4546 ;
+  reg [7:0] \$4547 ;
+  reg [7:0] \$4548 ;
+  reg [7:0] \$4549 ;
   wire \$455 ;
+  reg [7:0] \$4550 ;
+  reg [511:0] \$4551 ;
+  reg \$4552 ;
+  reg [119:0] \$4553 ;
+  reg [7:0] \$4554 ;
+  reg [7:0] \$4555 ;
+  reg [7:0] \$4556 ;
+  reg [7:0] \$4557 ;
+  reg [7:0] \$4558 ;
+  reg [7:0] \$4559 ;
   wire \$456 ;
+  reg [7:0] \$4560 ;
+  reg [7:0] \$4561 ;
+  reg [7:0] \$4562 ;
+  reg [7:0] \$4563 ;
+  reg [7:0] \$4564 ;
+  reg [7:0] \$4565 ;
+  reg [7:0] \$4566 ;
+  reg [7:0] \$4567 ;
+  reg [7:0] \$4568 ;
+  reg [7:0] \$4569 ;
   wire \$457 ;
+  reg [511:0] \$4570 ;
+  reg \$4571 ;
+  reg [15:0] \$4572 ;
+  reg [7:0] \$4573 ;
+  reg [7:0] \$4574 ;
+  reg [7:0] \$4575 ;
+  reg [7:0] \$4576 ;
+  reg [7:0] \$4577 ;
+  reg [7:0] \$4578 ;
+  reg [7:0] \$4579 ;
   wire \$458 ;
+  reg [7:0] \$4580 ;
+  reg [7:0] \$4581 ;
+  reg [7:0] \$4582 ;
+  reg [7:0] \$4583 ;
+  reg [7:0] \$4584 ;
+  reg [7:0] \$4585 ;
+  reg [7:0] \$4586 ;
+  reg [7:0] \$4587 ;
+  reg [7:0] \$4588 ;
+  reg [511:0] \$4589 ;
   wire \$459 ;
+  reg \$4590 ;
+  reg [15:0] \$4591 ;
+  reg [4:0] \$4592 ;
+  reg [4:0] \$4593 ;
+  reg [4:0] \$4594 ;
+  reg [4:0] \$4595 ;
+  reg [4:0] \$4596 ;
+  reg [4:0] \$4597 ;
+  reg [4:0] \$4598 ;
+  reg [4:0] \$4599 ;
   wire [8:0] \$46 ;
   wire \$460 ;
+  reg [4:0] \$4600 ;
+  reg [4:0] \$4601 ;
+  reg [4:0] \$4602 ;
+  reg [4:0] \$4603 ;
+  reg [4:0] \$4604 ;
+  reg [4:0] \$4605 ;
+  reg [4:0] \$4606 ;
+  reg [4:0] \$4607 ;
+  reg [7:0] \$4608 ;
+  reg [7:0] \$4609 ;
   wire \$461 ;
+  reg [7:0] \$4610 ;
+  reg [7:0] \$4611 ;
+  reg [7:0] \$4612 ;
+  reg [7:0] \$4613 ;
+  reg [7:0] \$4614 ;
+  reg [7:0] \$4615 ;
+  reg [7:0] \$4616 ;
+  reg [7:0] \$4617 ;
+  reg [7:0] \$4618 ;
+  reg [7:0] \$4619 ;
   wire \$462 ;
+  reg [7:0] \$4620 ;
+  reg [7:0] \$4621 ;
+  reg [7:0] \$4622 ;
+  reg [7:0] \$4623 ;
+  reg [511:0] \$4624 ;
+  reg \$4625 ;
+  reg [15:0] \$4626 ;
+  reg [7:0] \$4627 ;
+  reg [7:0] \$4628 ;
+  reg [7:0] \$4629 ;
   wire \$463 ;
+  reg [7:0] \$4630 ;
+  reg [7:0] \$4631 ;
+  reg [7:0] \$4632 ;
+  reg [7:0] \$4633 ;
+  reg [7:0] \$4634 ;
+  reg [3:0] \$4635 ;
+  reg [3:0] \$4636 ;
+  reg [3:0] \$4637 ;
+  reg [3:0] \$4638 ;
+  reg [3:0] \$4639 ;
   wire \$464 ;
+  reg [3:0] \$4640 ;
+  reg [3:0] \$4641 ;
+  reg [3:0] \$4642 ;
+  reg [511:0] \$4643 ;
+  reg \$4644 ;
+  reg \$4645 ;
+  reg \$4646 ;
+  reg \$4647 ;
+  reg \$4648 ;
+  reg \$4649 ;
   wire \$465 ;
+  reg [7:0] \$4650 ;
+  reg [7:0] \$4651 ;
+  reg [7:0] \$4652 ;
+  reg [7:0] \$4653 ;
+  reg [7:0] \$4654 ;
+  reg [7:0] \$4655 ;
+  reg [7:0] \$4656 ;
+  reg [7:0] \$4657 ;
+  reg [7:0] \$4658 ;
+  reg [7:0] \$4659 ;
   wire \$466 ;
+  reg [7:0] \$4660 ;
+  reg [7:0] \$4661 ;
+  reg [7:0] \$4662 ;
+  reg [7:0] \$4663 ;
+  reg [7:0] \$4664 ;
+  reg [7:0] \$4665 ;
+  reg [7:0] \$4666 ;
+  reg [7:0] \$4667 ;
+  reg [7:0] \$4668 ;
+  reg [7:0] \$4669 ;
   wire \$467 ;
+  reg [7:0] \$4670 ;
+  reg [7:0] \$4671 ;
+  reg [7:0] \$4672 ;
+  reg [7:0] \$4673 ;
+  reg [7:0] \$4674 ;
+  reg [7:0] \$4675 ;
+  reg [7:0] \$4676 ;
+  reg [7:0] \$4677 ;
+  reg [7:0] \$4678 ;
+  reg [7:0] \$4679 ;
   wire \$468 ;
+  reg [7:0] \$4680 ;
+  reg [7:0] \$4681 ;
+  reg [7:0] \$4682 ;
+  reg [7:0] \$4683 ;
+  reg [7:0] \$4684 ;
+  reg [7:0] \$4685 ;
+  reg [7:0] \$4686 ;
+  reg [7:0] \$4687 ;
+  reg [7:0] \$4688 ;
+  reg [7:0] \$4689 ;
   wire \$469 ;
+  reg \$4690 ;
+  reg \$4691 ;
+  reg [15:0] \$4692 ;
+  reg [15:0] \$4693 ;
+  reg [15:0] \$4694 ;
+  reg [15:0] \$4695 ;
+  reg [15:0] \$4696 ;
+  reg [15:0] \$4697 ;
+  reg [15:0] \$4698 ;
+  reg [15:0] \$4699 ;
   wire \$47 ;
   wire \$470 ;
+  reg [15:0] \$4700 ;
+  reg [15:0] \$4701 ;
+  reg [15:0] \$4702 ;
+  reg [15:0] \$4703 ;
+  reg [15:0] \$4704 ;
+  reg [15:0] \$4705 ;
+  reg [15:0] \$4706 ;
+  reg [15:0] \$4707 ;
+  reg [15:0] \$4708 ;
+  reg [15:0] \$4709 ;
   wire \$471 ;
+  reg [15:0] \$4710 ;
+  reg [15:0] \$4711 ;
+  reg [15:0] \$4712 ;
+  reg [15:0] \$4713 ;
+  reg [15:0] \$4714 ;
+  reg [15:0] \$4715 ;
+  reg [15:0] \$4716 ;
+  reg [15:0] \$4717 ;
+  reg [15:0] \$4718 ;
+  reg [15:0] \$4719 ;
   wire \$472 ;
+  reg [15:0] \$4720 ;
+  reg [15:0] \$4721 ;
+  reg [15:0] \$4722 ;
+  reg [15:0] \$4723 ;
+  reg \$4724 ;
+  reg \$4725 ;
+  reg [18:0] \$4726 ;
+  reg [18:0] \$4727 ;
+  reg [18:0] \$4728 ;
+  reg [18:0] \$4729 ;
   wire \$473 ;
+  reg \$4730 ;
+  reg \$4731 ;
+  reg \$4732 ;
+  reg [31:0] \$4733 ;
+  reg [31:0] \$4734 ;
+  reg [31:0] \$4735 ;
+  reg [31:0] \$4736 ;
+  reg [31:0] \$4737 ;
+  reg [31:0] \$4738 ;
+  reg [31:0] \$4739 ;
   wire \$474 ;
+  reg [31:0] \$4740 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
@@ -4506,88 +4906,88 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$855  = 19'h00000;
-  reg [18:0] \mac_add2_s0$858  = 19'h00000;
-  reg [18:0] \mac_add2_s0$861  = 19'h00000;
-  reg \mac_add2_s0$975  = 1'h0;
+  reg [18:0] \mac_add2_s0$1190  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1193  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1196  = 19'h00000;
+  reg \mac_add2_s0$1310  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$792  = 16'h0000;
-  reg [15:0] \mac_mul_s0$794  = 16'h0000;
-  reg [15:0] \mac_mul_s0$795  = 16'h0000;
-  reg [15:0] \mac_mul_s0$797  = 16'h0000;
-  reg [15:0] \mac_mul_s0$798  = 16'h0000;
-  reg [15:0] \mac_mul_s0$800  = 16'h0000;
-  reg [15:0] \mac_mul_s0$801  = 16'h0000;
-  reg [15:0] \mac_mul_s0$803  = 16'h0000;
-  reg [15:0] \mac_mul_s0$804  = 16'h0000;
-  reg [15:0] \mac_mul_s0$806  = 16'h0000;
-  reg [15:0] \mac_mul_s0$807  = 16'h0000;
-  reg [15:0] \mac_mul_s0$809  = 16'h0000;
-  reg [15:0] \mac_mul_s0$810  = 16'h0000;
-  reg [15:0] \mac_mul_s0$812  = 16'h0000;
-  reg [15:0] \mac_mul_s0$813  = 16'h0000;
-  reg [15:0] \mac_mul_s0$815  = 16'h0000;
-  reg [15:0] \mac_mul_s0$816  = 16'h0000;
-  reg [15:0] \mac_mul_s0$818  = 16'h0000;
-  reg [15:0] \mac_mul_s0$819  = 16'h0000;
-  reg [15:0] \mac_mul_s0$821  = 16'h0000;
-  reg [15:0] \mac_mul_s0$822  = 16'h0000;
-  reg [15:0] \mac_mul_s0$824  = 16'h0000;
-  reg [15:0] \mac_mul_s0$825  = 16'h0000;
-  reg [15:0] \mac_mul_s0$827  = 16'h0000;
-  reg [15:0] \mac_mul_s0$828  = 16'h0000;
-  reg [15:0] \mac_mul_s0$830  = 16'h0000;
-  reg [15:0] \mac_mul_s0$831  = 16'h0000;
-  reg [15:0] \mac_mul_s0$833  = 16'h0000;
-  reg [15:0] \mac_mul_s0$834  = 16'h0000;
-  reg [15:0] \mac_mul_s0$836  = 16'h0000;
-  reg [15:0] \mac_mul_s0$837  = 16'h0000;
-  reg \mac_mul_s0$973  = 1'h0;
+  reg [15:0] \mac_mul_s0$1127  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1129  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1130  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1132  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1133  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1135  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1136  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1138  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1139  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1141  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1142  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1144  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1145  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1147  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1148  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1150  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1151  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1153  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1154  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1156  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1157  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1159  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1160  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1162  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1163  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1165  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1166  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1168  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1169  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1171  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1172  = 16'h0000;
+  reg \mac_mul_s0$1308  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$720  = 8'h00;
-  reg [7:0] \mac_pre_s0$722  = 8'h00;
-  reg [7:0] \mac_pre_s0$723  = 8'h00;
-  reg [7:0] \mac_pre_s0$725  = 8'h00;
-  reg [7:0] \mac_pre_s0$726  = 8'h00;
-  reg [7:0] \mac_pre_s0$728  = 8'h00;
-  reg [7:0] \mac_pre_s0$729  = 8'h00;
-  reg [7:0] \mac_pre_s0$731  = 8'h00;
-  reg [7:0] \mac_pre_s0$732  = 8'h00;
-  reg [7:0] \mac_pre_s0$734  = 8'h00;
-  reg [7:0] \mac_pre_s0$735  = 8'h00;
-  reg [7:0] \mac_pre_s0$737  = 8'h00;
-  reg [7:0] \mac_pre_s0$738  = 8'h00;
-  reg [7:0] \mac_pre_s0$740  = 8'h00;
-  reg [7:0] \mac_pre_s0$741  = 8'h00;
-  reg [7:0] \mac_pre_s0$743  = 8'h00;
-  reg [7:0] \mac_pre_s0$745  = 8'h00;
-  reg [7:0] \mac_pre_s0$747  = 8'h00;
-  reg [7:0] \mac_pre_s0$749  = 8'h00;
-  reg [7:0] \mac_pre_s0$751  = 8'h00;
-  reg [7:0] \mac_pre_s0$753  = 8'h00;
-  reg [7:0] \mac_pre_s0$755  = 8'h00;
-  reg [7:0] \mac_pre_s0$757  = 8'h00;
-  reg [7:0] \mac_pre_s0$759  = 8'h00;
-  reg [7:0] \mac_pre_s0$761  = 8'h00;
-  reg [7:0] \mac_pre_s0$763  = 8'h00;
-  reg [7:0] \mac_pre_s0$765  = 8'h00;
-  reg [7:0] \mac_pre_s0$767  = 8'h00;
-  reg [7:0] \mac_pre_s0$769  = 8'h00;
-  reg [7:0] \mac_pre_s0$771  = 8'h00;
-  reg [7:0] \mac_pre_s0$773  = 8'h00;
-  reg [7:0] \mac_pre_s0$775  = 8'h00;
-  reg [7:0] \mac_pre_s0$777  = 8'h00;
-  reg [7:0] \mac_pre_s0$779  = 8'h00;
-  reg [7:0] \mac_pre_s0$781  = 8'h00;
-  reg [7:0] \mac_pre_s0$783  = 8'h00;
-  reg [7:0] \mac_pre_s0$785  = 8'h00;
-  reg [7:0] \mac_pre_s0$787  = 8'h00;
-  reg [7:0] \mac_pre_s0$789  = 8'h00;
-  reg \mac_pre_s0$971  = 1'h0;
+  reg [7:0] \mac_pre_s0$1055  = 8'h00;
+  reg [7:0] \mac_pre_s0$1057  = 8'h00;
+  reg [7:0] \mac_pre_s0$1058  = 8'h00;
+  reg [7:0] \mac_pre_s0$1060  = 8'h00;
+  reg [7:0] \mac_pre_s0$1061  = 8'h00;
+  reg [7:0] \mac_pre_s0$1063  = 8'h00;
+  reg [7:0] \mac_pre_s0$1064  = 8'h00;
+  reg [7:0] \mac_pre_s0$1066  = 8'h00;
+  reg [7:0] \mac_pre_s0$1067  = 8'h00;
+  reg [7:0] \mac_pre_s0$1069  = 8'h00;
+  reg [7:0] \mac_pre_s0$1070  = 8'h00;
+  reg [7:0] \mac_pre_s0$1072  = 8'h00;
+  reg [7:0] \mac_pre_s0$1073  = 8'h00;
+  reg [7:0] \mac_pre_s0$1075  = 8'h00;
+  reg [7:0] \mac_pre_s0$1076  = 8'h00;
+  reg [7:0] \mac_pre_s0$1078  = 8'h00;
+  reg [7:0] \mac_pre_s0$1080  = 8'h00;
+  reg [7:0] \mac_pre_s0$1082  = 8'h00;
+  reg [7:0] \mac_pre_s0$1084  = 8'h00;
+  reg [7:0] \mac_pre_s0$1086  = 8'h00;
+  reg [7:0] \mac_pre_s0$1088  = 8'h00;
+  reg [7:0] \mac_pre_s0$1090  = 8'h00;
+  reg [7:0] \mac_pre_s0$1092  = 8'h00;
+  reg [7:0] \mac_pre_s0$1094  = 8'h00;
+  reg [7:0] \mac_pre_s0$1096  = 8'h00;
+  reg [7:0] \mac_pre_s0$1098  = 8'h00;
+  reg [7:0] \mac_pre_s0$1100  = 8'h00;
+  reg [7:0] \mac_pre_s0$1102  = 8'h00;
+  reg [7:0] \mac_pre_s0$1104  = 8'h00;
+  reg [7:0] \mac_pre_s0$1106  = 8'h00;
+  reg [7:0] \mac_pre_s0$1108  = 8'h00;
+  reg [7:0] \mac_pre_s0$1110  = 8'h00;
+  reg [7:0] \mac_pre_s0$1112  = 8'h00;
+  reg [7:0] \mac_pre_s0$1114  = 8'h00;
+  reg [7:0] \mac_pre_s0$1116  = 8'h00;
+  reg [7:0] \mac_pre_s0$1118  = 8'h00;
+  reg [7:0] \mac_pre_s0$1120  = 8'h00;
+  reg [7:0] \mac_pre_s0$1122  = 8'h00;
+  reg [7:0] \mac_pre_s0$1124  = 8'h00;
+  reg \mac_pre_s0$1306  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -4621,46 +5021,381 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [15:0] mac_prod3_5;
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
-  wire [3:0] mac_wmux_off0;
-  wire [3:0] mac_wmux_off1;
-  wire [3:0] mac_wmux_off2;
-  wire [3:0] mac_wmux_off3;
-  wire [3:0] mac_wmux_off4;
-  wire [3:0] mac_wmux_off5;
-  wire [3:0] mac_wmux_off6;
-  wire [3:0] mac_wmux_off7;
-  wire [7:0] mac_wmux_w0_0;
-  wire [7:0] mac_wmux_w0_1;
-  wire [7:0] mac_wmux_w0_2;
-  wire [7:0] mac_wmux_w0_3;
-  wire [7:0] mac_wmux_w0_4;
-  wire [7:0] mac_wmux_w0_5;
-  wire [7:0] mac_wmux_w0_6;
-  wire [7:0] mac_wmux_w0_7;
-  wire [7:0] mac_wmux_w1_0;
-  wire [7:0] mac_wmux_w1_1;
-  wire [7:0] mac_wmux_w1_2;
-  wire [7:0] mac_wmux_w1_3;
-  wire [7:0] mac_wmux_w1_4;
-  wire [7:0] mac_wmux_w1_5;
-  wire [7:0] mac_wmux_w1_6;
-  wire [7:0] mac_wmux_w1_7;
-  wire [7:0] mac_wmux_w2_0;
-  wire [7:0] mac_wmux_w2_1;
-  wire [7:0] mac_wmux_w2_2;
-  wire [7:0] mac_wmux_w2_3;
-  wire [7:0] mac_wmux_w2_4;
-  wire [7:0] mac_wmux_w2_5;
-  wire [7:0] mac_wmux_w2_6;
-  wire [7:0] mac_wmux_w2_7;
-  wire [7:0] mac_wmux_w3_0;
-  wire [7:0] mac_wmux_w3_1;
-  wire [7:0] mac_wmux_w3_2;
-  wire [7:0] mac_wmux_w3_3;
-  wire [7:0] mac_wmux_w3_4;
-  wire [7:0] mac_wmux_w3_5;
-  wire [7:0] mac_wmux_w3_6;
-  wire [7:0] mac_wmux_w3_7;
+  wire [3:0] mac_wmux_drop0;
+  wire [3:0] mac_wmux_drop1;
+  wire [3:0] mac_wmux_drop10;
+  wire [3:0] mac_wmux_drop11;
+  wire [3:0] mac_wmux_drop12;
+  wire [3:0] mac_wmux_drop13;
+  wire [3:0] mac_wmux_drop14;
+  wire [3:0] mac_wmux_drop15;
+  wire [3:0] mac_wmux_drop2;
+  wire [3:0] mac_wmux_drop3;
+  wire [3:0] mac_wmux_drop4;
+  wire [3:0] mac_wmux_drop5;
+  wire [3:0] mac_wmux_drop6;
+  wire [3:0] mac_wmux_drop7;
+  wire [3:0] mac_wmux_drop8;
+  wire [3:0] mac_wmux_drop9;
+  wire mac_wmux_keep0;
+  wire mac_wmux_keep1;
+  wire mac_wmux_keep10;
+  wire mac_wmux_keep11;
+  wire mac_wmux_keep12;
+  wire mac_wmux_keep13;
+  wire mac_wmux_keep14;
+  wire mac_wmux_keep15;
+  wire mac_wmux_keep2;
+  wire mac_wmux_keep3;
+  wire mac_wmux_keep4;
+  wire mac_wmux_keep5;
+  wire mac_wmux_keep6;
+  wire mac_wmux_keep7;
+  wire mac_wmux_keep8;
+  wire mac_wmux_keep9;
+  wire [3:0] mac_wmux_s0_d0;
+  wire [3:0] mac_wmux_s0_d1;
+  wire [3:0] mac_wmux_s0_d10;
+  wire [3:0] mac_wmux_s0_d11;
+  wire [3:0] mac_wmux_s0_d12;
+  wire [3:0] mac_wmux_s0_d13;
+  wire [3:0] mac_wmux_s0_d14;
+  wire [3:0] mac_wmux_s0_d2;
+  wire [3:0] mac_wmux_s0_d3;
+  wire [3:0] mac_wmux_s0_d4;
+  wire [3:0] mac_wmux_s0_d5;
+  wire [3:0] mac_wmux_s0_d6;
+  wire [3:0] mac_wmux_s0_d7;
+  wire [3:0] mac_wmux_s0_d8;
+  wire [3:0] mac_wmux_s0_d9;
+  wire mac_wmux_s0_mv0;
+  wire mac_wmux_s0_mv1;
+  wire mac_wmux_s0_mv10;
+  wire mac_wmux_s0_mv11;
+  wire mac_wmux_s0_mv12;
+  wire mac_wmux_s0_mv13;
+  wire mac_wmux_s0_mv14;
+  wire mac_wmux_s0_mv2;
+  wire mac_wmux_s0_mv3;
+  wire mac_wmux_s0_mv4;
+  wire mac_wmux_s0_mv5;
+  wire mac_wmux_s0_mv6;
+  wire mac_wmux_s0_mv7;
+  wire mac_wmux_s0_mv8;
+  wire mac_wmux_s0_mv9;
+  wire mac_wmux_s0_v0;
+  wire mac_wmux_s0_v1;
+  wire mac_wmux_s0_v10;
+  wire mac_wmux_s0_v11;
+  wire mac_wmux_s0_v12;
+  wire mac_wmux_s0_v13;
+  wire mac_wmux_s0_v14;
+  wire mac_wmux_s0_v2;
+  wire mac_wmux_s0_v3;
+  wire mac_wmux_s0_v4;
+  wire mac_wmux_s0_v5;
+  wire mac_wmux_s0_v6;
+  wire mac_wmux_s0_v7;
+  wire mac_wmux_s0_v8;
+  wire mac_wmux_s0_v9;
+  wire [7:0] mac_wmux_s0_w0_0;
+  wire [7:0] mac_wmux_s0_w0_1;
+  wire [7:0] mac_wmux_s0_w0_10;
+  wire [7:0] mac_wmux_s0_w0_11;
+  wire [7:0] mac_wmux_s0_w0_12;
+  wire [7:0] mac_wmux_s0_w0_13;
+  wire [7:0] mac_wmux_s0_w0_14;
+  wire [7:0] mac_wmux_s0_w0_2;
+  wire [7:0] mac_wmux_s0_w0_3;
+  wire [7:0] mac_wmux_s0_w0_4;
+  wire [7:0] mac_wmux_s0_w0_5;
+  wire [7:0] mac_wmux_s0_w0_6;
+  wire [7:0] mac_wmux_s0_w0_7;
+  wire [7:0] mac_wmux_s0_w0_8;
+  wire [7:0] mac_wmux_s0_w0_9;
+  wire [7:0] mac_wmux_s0_w1_0;
+  wire [7:0] mac_wmux_s0_w1_1;
+  wire [7:0] mac_wmux_s0_w1_10;
+  wire [7:0] mac_wmux_s0_w1_11;
+  wire [7:0] mac_wmux_s0_w1_12;
+  wire [7:0] mac_wmux_s0_w1_13;
+  wire [7:0] mac_wmux_s0_w1_14;
+  wire [7:0] mac_wmux_s0_w1_2;
+  wire [7:0] mac_wmux_s0_w1_3;
+  wire [7:0] mac_wmux_s0_w1_4;
+  wire [7:0] mac_wmux_s0_w1_5;
+  wire [7:0] mac_wmux_s0_w1_6;
+  wire [7:0] mac_wmux_s0_w1_7;
+  wire [7:0] mac_wmux_s0_w1_8;
+  wire [7:0] mac_wmux_s0_w1_9;
+  wire [7:0] mac_wmux_s0_w2_0;
+  wire [7:0] mac_wmux_s0_w2_1;
+  wire [7:0] mac_wmux_s0_w2_10;
+  wire [7:0] mac_wmux_s0_w2_11;
+  wire [7:0] mac_wmux_s0_w2_12;
+  wire [7:0] mac_wmux_s0_w2_13;
+  wire [7:0] mac_wmux_s0_w2_14;
+  wire [7:0] mac_wmux_s0_w2_2;
+  wire [7:0] mac_wmux_s0_w2_3;
+  wire [7:0] mac_wmux_s0_w2_4;
+  wire [7:0] mac_wmux_s0_w2_5;
+  wire [7:0] mac_wmux_s0_w2_6;
+  wire [7:0] mac_wmux_s0_w2_7;
+  wire [7:0] mac_wmux_s0_w2_8;
+  wire [7:0] mac_wmux_s0_w2_9;
+  wire [7:0] mac_wmux_s0_w3_0;
+  wire [7:0] mac_wmux_s0_w3_1;
+  wire [7:0] mac_wmux_s0_w3_10;
+  wire [7:0] mac_wmux_s0_w3_11;
+  wire [7:0] mac_wmux_s0_w3_12;
+  wire [7:0] mac_wmux_s0_w3_13;
+  wire [7:0] mac_wmux_s0_w3_14;
+  wire [7:0] mac_wmux_s0_w3_2;
+  wire [7:0] mac_wmux_s0_w3_3;
+  wire [7:0] mac_wmux_s0_w3_4;
+  wire [7:0] mac_wmux_s0_w3_5;
+  wire [7:0] mac_wmux_s0_w3_6;
+  wire [7:0] mac_wmux_s0_w3_7;
+  wire [7:0] mac_wmux_s0_w3_8;
+  wire [7:0] mac_wmux_s0_w3_9;
+  wire [3:0] mac_wmux_s1_d0;
+  wire [3:0] mac_wmux_s1_d1;
+  wire [3:0] mac_wmux_s1_d10;
+  wire [3:0] mac_wmux_s1_d11;
+  wire [3:0] mac_wmux_s1_d12;
+  wire [3:0] mac_wmux_s1_d13;
+  wire [3:0] mac_wmux_s1_d2;
+  wire [3:0] mac_wmux_s1_d3;
+  wire [3:0] mac_wmux_s1_d4;
+  wire [3:0] mac_wmux_s1_d5;
+  wire [3:0] mac_wmux_s1_d6;
+  wire [3:0] mac_wmux_s1_d7;
+  wire [3:0] mac_wmux_s1_d8;
+  wire [3:0] mac_wmux_s1_d9;
+  wire mac_wmux_s1_mv0;
+  wire mac_wmux_s1_mv1;
+  wire mac_wmux_s1_mv10;
+  wire mac_wmux_s1_mv11;
+  wire mac_wmux_s1_mv12;
+  wire mac_wmux_s1_mv13;
+  wire mac_wmux_s1_mv2;
+  wire mac_wmux_s1_mv3;
+  wire mac_wmux_s1_mv4;
+  wire mac_wmux_s1_mv5;
+  wire mac_wmux_s1_mv6;
+  wire mac_wmux_s1_mv7;
+  wire mac_wmux_s1_mv8;
+  wire mac_wmux_s1_mv9;
+  wire mac_wmux_s1_v0;
+  wire mac_wmux_s1_v1;
+  wire mac_wmux_s1_v10;
+  wire mac_wmux_s1_v11;
+  wire mac_wmux_s1_v12;
+  wire mac_wmux_s1_v13;
+  wire mac_wmux_s1_v2;
+  wire mac_wmux_s1_v3;
+  wire mac_wmux_s1_v4;
+  wire mac_wmux_s1_v5;
+  wire mac_wmux_s1_v6;
+  wire mac_wmux_s1_v7;
+  wire mac_wmux_s1_v8;
+  wire mac_wmux_s1_v9;
+  wire [7:0] mac_wmux_s1_w0_0;
+  wire [7:0] mac_wmux_s1_w0_1;
+  wire [7:0] mac_wmux_s1_w0_10;
+  wire [7:0] mac_wmux_s1_w0_11;
+  wire [7:0] mac_wmux_s1_w0_12;
+  wire [7:0] mac_wmux_s1_w0_13;
+  wire [7:0] mac_wmux_s1_w0_2;
+  wire [7:0] mac_wmux_s1_w0_3;
+  wire [7:0] mac_wmux_s1_w0_4;
+  wire [7:0] mac_wmux_s1_w0_5;
+  wire [7:0] mac_wmux_s1_w0_6;
+  wire [7:0] mac_wmux_s1_w0_7;
+  wire [7:0] mac_wmux_s1_w0_8;
+  wire [7:0] mac_wmux_s1_w0_9;
+  wire [7:0] mac_wmux_s1_w1_0;
+  wire [7:0] mac_wmux_s1_w1_1;
+  wire [7:0] mac_wmux_s1_w1_10;
+  wire [7:0] mac_wmux_s1_w1_11;
+  wire [7:0] mac_wmux_s1_w1_12;
+  wire [7:0] mac_wmux_s1_w1_13;
+  wire [7:0] mac_wmux_s1_w1_2;
+  wire [7:0] mac_wmux_s1_w1_3;
+  wire [7:0] mac_wmux_s1_w1_4;
+  wire [7:0] mac_wmux_s1_w1_5;
+  wire [7:0] mac_wmux_s1_w1_6;
+  wire [7:0] mac_wmux_s1_w1_7;
+  wire [7:0] mac_wmux_s1_w1_8;
+  wire [7:0] mac_wmux_s1_w1_9;
+  wire [7:0] mac_wmux_s1_w2_0;
+  wire [7:0] mac_wmux_s1_w2_1;
+  wire [7:0] mac_wmux_s1_w2_10;
+  wire [7:0] mac_wmux_s1_w2_11;
+  wire [7:0] mac_wmux_s1_w2_12;
+  wire [7:0] mac_wmux_s1_w2_13;
+  wire [7:0] mac_wmux_s1_w2_2;
+  wire [7:0] mac_wmux_s1_w2_3;
+  wire [7:0] mac_wmux_s1_w2_4;
+  wire [7:0] mac_wmux_s1_w2_5;
+  wire [7:0] mac_wmux_s1_w2_6;
+  wire [7:0] mac_wmux_s1_w2_7;
+  wire [7:0] mac_wmux_s1_w2_8;
+  wire [7:0] mac_wmux_s1_w2_9;
+  wire [7:0] mac_wmux_s1_w3_0;
+  wire [7:0] mac_wmux_s1_w3_1;
+  wire [7:0] mac_wmux_s1_w3_10;
+  wire [7:0] mac_wmux_s1_w3_11;
+  wire [7:0] mac_wmux_s1_w3_12;
+  wire [7:0] mac_wmux_s1_w3_13;
+  wire [7:0] mac_wmux_s1_w3_2;
+  wire [7:0] mac_wmux_s1_w3_3;
+  wire [7:0] mac_wmux_s1_w3_4;
+  wire [7:0] mac_wmux_s1_w3_5;
+  wire [7:0] mac_wmux_s1_w3_6;
+  wire [7:0] mac_wmux_s1_w3_7;
+  wire [7:0] mac_wmux_s1_w3_8;
+  wire [7:0] mac_wmux_s1_w3_9;
+  wire [3:0] mac_wmux_s2_d0;
+  wire [3:0] mac_wmux_s2_d1;
+  wire [3:0] mac_wmux_s2_d10;
+  wire [3:0] mac_wmux_s2_d11;
+  wire [3:0] mac_wmux_s2_d2;
+  wire [3:0] mac_wmux_s2_d3;
+  wire [3:0] mac_wmux_s2_d4;
+  wire [3:0] mac_wmux_s2_d5;
+  wire [3:0] mac_wmux_s2_d6;
+  wire [3:0] mac_wmux_s2_d7;
+  wire [3:0] mac_wmux_s2_d8;
+  wire [3:0] mac_wmux_s2_d9;
+  wire mac_wmux_s2_mv0;
+  wire mac_wmux_s2_mv1;
+  wire mac_wmux_s2_mv10;
+  wire mac_wmux_s2_mv11;
+  wire mac_wmux_s2_mv2;
+  wire mac_wmux_s2_mv3;
+  wire mac_wmux_s2_mv4;
+  wire mac_wmux_s2_mv5;
+  wire mac_wmux_s2_mv6;
+  wire mac_wmux_s2_mv7;
+  wire mac_wmux_s2_mv8;
+  wire mac_wmux_s2_mv9;
+  wire mac_wmux_s2_v0;
+  wire mac_wmux_s2_v1;
+  wire mac_wmux_s2_v10;
+  wire mac_wmux_s2_v11;
+  wire mac_wmux_s2_v2;
+  wire mac_wmux_s2_v3;
+  wire mac_wmux_s2_v4;
+  wire mac_wmux_s2_v5;
+  wire mac_wmux_s2_v6;
+  wire mac_wmux_s2_v7;
+  wire mac_wmux_s2_v8;
+  wire mac_wmux_s2_v9;
+  wire [7:0] mac_wmux_s2_w0_0;
+  wire [7:0] mac_wmux_s2_w0_1;
+  wire [7:0] mac_wmux_s2_w0_10;
+  wire [7:0] mac_wmux_s2_w0_11;
+  wire [7:0] mac_wmux_s2_w0_2;
+  wire [7:0] mac_wmux_s2_w0_3;
+  wire [7:0] mac_wmux_s2_w0_4;
+  wire [7:0] mac_wmux_s2_w0_5;
+  wire [7:0] mac_wmux_s2_w0_6;
+  wire [7:0] mac_wmux_s2_w0_7;
+  wire [7:0] mac_wmux_s2_w0_8;
+  wire [7:0] mac_wmux_s2_w0_9;
+  wire [7:0] mac_wmux_s2_w1_0;
+  wire [7:0] mac_wmux_s2_w1_1;
+  wire [7:0] mac_wmux_s2_w1_10;
+  wire [7:0] mac_wmux_s2_w1_11;
+  wire [7:0] mac_wmux_s2_w1_2;
+  wire [7:0] mac_wmux_s2_w1_3;
+  wire [7:0] mac_wmux_s2_w1_4;
+  wire [7:0] mac_wmux_s2_w1_5;
+  wire [7:0] mac_wmux_s2_w1_6;
+  wire [7:0] mac_wmux_s2_w1_7;
+  wire [7:0] mac_wmux_s2_w1_8;
+  wire [7:0] mac_wmux_s2_w1_9;
+  wire [7:0] mac_wmux_s2_w2_0;
+  wire [7:0] mac_wmux_s2_w2_1;
+  wire [7:0] mac_wmux_s2_w2_10;
+  wire [7:0] mac_wmux_s2_w2_11;
+  wire [7:0] mac_wmux_s2_w2_2;
+  wire [7:0] mac_wmux_s2_w2_3;
+  wire [7:0] mac_wmux_s2_w2_4;
+  wire [7:0] mac_wmux_s2_w2_5;
+  wire [7:0] mac_wmux_s2_w2_6;
+  wire [7:0] mac_wmux_s2_w2_7;
+  wire [7:0] mac_wmux_s2_w2_8;
+  wire [7:0] mac_wmux_s2_w2_9;
+  wire [7:0] mac_wmux_s2_w3_0;
+  wire [7:0] mac_wmux_s2_w3_1;
+  wire [7:0] mac_wmux_s2_w3_10;
+  wire [7:0] mac_wmux_s2_w3_11;
+  wire [7:0] mac_wmux_s2_w3_2;
+  wire [7:0] mac_wmux_s2_w3_3;
+  wire [7:0] mac_wmux_s2_w3_4;
+  wire [7:0] mac_wmux_s2_w3_5;
+  wire [7:0] mac_wmux_s2_w3_6;
+  wire [7:0] mac_wmux_s2_w3_7;
+  wire [7:0] mac_wmux_s2_w3_8;
+  wire [7:0] mac_wmux_s2_w3_9;
+  wire [3:0] mac_wmux_s3_d0;
+  wire [3:0] mac_wmux_s3_d1;
+  wire [3:0] mac_wmux_s3_d2;
+  wire [3:0] mac_wmux_s3_d3;
+  wire [3:0] mac_wmux_s3_d4;
+  wire [3:0] mac_wmux_s3_d5;
+  wire [3:0] mac_wmux_s3_d6;
+  wire [3:0] mac_wmux_s3_d7;
+  wire mac_wmux_s3_mv0;
+  wire mac_wmux_s3_mv1;
+  wire mac_wmux_s3_mv2;
+  wire mac_wmux_s3_mv3;
+  wire mac_wmux_s3_mv4;
+  wire mac_wmux_s3_mv5;
+  wire mac_wmux_s3_mv6;
+  wire mac_wmux_s3_mv7;
+  wire mac_wmux_s3_v0;
+  wire mac_wmux_s3_v1;
+  wire mac_wmux_s3_v2;
+  wire mac_wmux_s3_v3;
+  wire mac_wmux_s3_v4;
+  wire mac_wmux_s3_v5;
+  wire mac_wmux_s3_v6;
+  wire mac_wmux_s3_v7;
+  wire [7:0] mac_wmux_s3_w0_0;
+  wire [7:0] mac_wmux_s3_w0_1;
+  wire [7:0] mac_wmux_s3_w0_2;
+  wire [7:0] mac_wmux_s3_w0_3;
+  wire [7:0] mac_wmux_s3_w0_4;
+  wire [7:0] mac_wmux_s3_w0_5;
+  wire [7:0] mac_wmux_s3_w0_6;
+  wire [7:0] mac_wmux_s3_w0_7;
+  wire [7:0] mac_wmux_s3_w1_0;
+  wire [7:0] mac_wmux_s3_w1_1;
+  wire [7:0] mac_wmux_s3_w1_2;
+  wire [7:0] mac_wmux_s3_w1_3;
+  wire [7:0] mac_wmux_s3_w1_4;
+  wire [7:0] mac_wmux_s3_w1_5;
+  wire [7:0] mac_wmux_s3_w1_6;
+  wire [7:0] mac_wmux_s3_w1_7;
+  wire [7:0] mac_wmux_s3_w2_0;
+  wire [7:0] mac_wmux_s3_w2_1;
+  wire [7:0] mac_wmux_s3_w2_2;
+  wire [7:0] mac_wmux_s3_w2_3;
+  wire [7:0] mac_wmux_s3_w2_4;
+  wire [7:0] mac_wmux_s3_w2_5;
+  wire [7:0] mac_wmux_s3_w2_6;
+  wire [7:0] mac_wmux_s3_w2_7;
+  wire [7:0] mac_wmux_s3_w3_0;
+  wire [7:0] mac_wmux_s3_w3_1;
+  wire [7:0] mac_wmux_s3_w3_2;
+  wire [7:0] mac_wmux_s3_w3_3;
+  wire [7:0] mac_wmux_s3_w3_4;
+  wire [7:0] mac_wmux_s3_w3_5;
+  wire [7:0] mac_wmux_s3_w3_6;
+  wire [7:0] mac_wmux_s3_w3_7;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -4693,6 +5428,24 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg [7:0] sel_l1_s0 = 8'h00;
+  reg [7:0] \sel_l1_s0$1202  = 8'h00;
+  reg [7:0] \sel_l1_s0$1203  = 8'h00;
+  reg [7:0] \sel_l1_s0$1204  = 8'h00;
+  reg [7:0] \sel_l1_s0$1205  = 8'h00;
+  reg [7:0] \sel_l1_s0$1206  = 8'h00;
+  reg [7:0] \sel_l1_s0$1207  = 8'h00;
+  reg [7:0] \sel_l1_s0$1208  = 8'h00;
+  reg [7:0] \sel_l1_s0$1209  = 8'h00;
+  reg [7:0] \sel_l1_s0$1210  = 8'h00;
+  reg [7:0] \sel_l1_s0$1211  = 8'h00;
+  reg [7:0] \sel_l1_s0$1212  = 8'h00;
+  reg [7:0] \sel_l1_s0$1213  = 8'h00;
+  reg [7:0] \sel_l1_s0$1214  = 8'h00;
+  reg [7:0] \sel_l1_s0$1215  = 8'h00;
+  reg [7:0] \sel_l1_s0$1216  = 8'h00;
+  reg [7:0] \sel_l1_s0$1217  = 8'h00;
+  reg [511:0] \sel_l1_s0$1218  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$1219  = 1'h0;
   reg [7:0] \sel_l1_s0$27  = 8'h00;
   reg [7:0] \sel_l1_s0$28  = 8'h00;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
@@ -4708,116 +5461,98 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \sel_l1_s0$39  = 8'h00;
   reg [7:0] \sel_l1_s0$40  = 8'h00;
   reg [7:0] \sel_l1_s0$41  = 8'h00;
-  reg [7:0] \sel_l1_s0$867  = 8'h00;
-  reg [7:0] \sel_l1_s0$868  = 8'h00;
-  reg [7:0] \sel_l1_s0$869  = 8'h00;
-  reg [7:0] \sel_l1_s0$870  = 8'h00;
-  reg [7:0] \sel_l1_s0$871  = 8'h00;
-  reg [7:0] \sel_l1_s0$872  = 8'h00;
-  reg [7:0] \sel_l1_s0$873  = 8'h00;
-  reg [7:0] \sel_l1_s0$874  = 8'h00;
-  reg [7:0] \sel_l1_s0$875  = 8'h00;
-  reg [7:0] \sel_l1_s0$876  = 8'h00;
-  reg [7:0] \sel_l1_s0$877  = 8'h00;
-  reg [7:0] \sel_l1_s0$878  = 8'h00;
-  reg [7:0] \sel_l1_s0$879  = 8'h00;
-  reg [7:0] \sel_l1_s0$880  = 8'h00;
-  reg [7:0] \sel_l1_s0$881  = 8'h00;
-  reg [7:0] \sel_l1_s0$882  = 8'h00;
-  reg [511:0] \sel_l1_s0$883  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$884  = 1'h0;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [7:0] \sel_l2_s0$885  = 8'h00;
-  reg [7:0] \sel_l2_s0$886  = 8'h00;
-  reg [7:0] \sel_l2_s0$887  = 8'h00;
-  reg [7:0] \sel_l2_s0$888  = 8'h00;
-  reg [7:0] \sel_l2_s0$889  = 8'h00;
-  reg [7:0] \sel_l2_s0$890  = 8'h00;
-  reg [7:0] \sel_l2_s0$891  = 8'h00;
-  reg [7:0] \sel_l2_s0$892  = 8'h00;
-  reg [7:0] \sel_l2_s0$893  = 8'h00;
-  reg [7:0] \sel_l2_s0$894  = 8'h00;
-  reg [7:0] \sel_l2_s0$895  = 8'h00;
-  reg [7:0] \sel_l2_s0$896  = 8'h00;
-  reg [7:0] \sel_l2_s0$897  = 8'h00;
-  reg [7:0] \sel_l2_s0$898  = 8'h00;
-  reg [7:0] \sel_l2_s0$899  = 8'h00;
-  reg [7:0] \sel_l2_s0$900  = 8'h00;
-  reg [511:0] \sel_l2_s0$901  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l2_s0$902  = 1'h0;
+  reg [7:0] \sel_l2_s0$1220  = 8'h00;
+  reg [7:0] \sel_l2_s0$1221  = 8'h00;
+  reg [7:0] \sel_l2_s0$1222  = 8'h00;
+  reg [7:0] \sel_l2_s0$1223  = 8'h00;
+  reg [7:0] \sel_l2_s0$1224  = 8'h00;
+  reg [7:0] \sel_l2_s0$1225  = 8'h00;
+  reg [7:0] \sel_l2_s0$1226  = 8'h00;
+  reg [7:0] \sel_l2_s0$1227  = 8'h00;
+  reg [7:0] \sel_l2_s0$1228  = 8'h00;
+  reg [7:0] \sel_l2_s0$1229  = 8'h00;
+  reg [7:0] \sel_l2_s0$1230  = 8'h00;
+  reg [7:0] \sel_l2_s0$1231  = 8'h00;
+  reg [7:0] \sel_l2_s0$1232  = 8'h00;
+  reg [7:0] \sel_l2_s0$1233  = 8'h00;
+  reg [7:0] \sel_l2_s0$1234  = 8'h00;
+  reg [7:0] \sel_l2_s0$1235  = 8'h00;
+  reg [511:0] \sel_l2_s0$1236  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l2_s0$1237  = 1'h0;
   reg [15:0] sel_l3_s0 = 16'h0000;
-  reg [7:0] \sel_l3_s0$903  = 8'h00;
-  reg [7:0] \sel_l3_s0$904  = 8'h00;
-  reg [7:0] \sel_l3_s0$905  = 8'h00;
-  reg [7:0] \sel_l3_s0$906  = 8'h00;
-  reg [7:0] \sel_l3_s0$907  = 8'h00;
-  reg [7:0] \sel_l3_s0$908  = 8'h00;
-  reg [7:0] \sel_l3_s0$909  = 8'h00;
-  reg [7:0] \sel_l3_s0$910  = 8'h00;
-  reg [7:0] \sel_l3_s0$911  = 8'h00;
-  reg [7:0] \sel_l3_s0$912  = 8'h00;
-  reg [7:0] \sel_l3_s0$913  = 8'h00;
-  reg [7:0] \sel_l3_s0$914  = 8'h00;
-  reg [7:0] \sel_l3_s0$915  = 8'h00;
-  reg [7:0] \sel_l3_s0$916  = 8'h00;
-  reg [7:0] \sel_l3_s0$917  = 8'h00;
-  reg [7:0] \sel_l3_s0$918  = 8'h00;
-  reg [511:0] \sel_l3_s0$919  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l3_s0$920  = 1'h0;
+  reg [7:0] \sel_l3_s0$1238  = 8'h00;
+  reg [7:0] \sel_l3_s0$1239  = 8'h00;
+  reg [7:0] \sel_l3_s0$1240  = 8'h00;
+  reg [7:0] \sel_l3_s0$1241  = 8'h00;
+  reg [7:0] \sel_l3_s0$1242  = 8'h00;
+  reg [7:0] \sel_l3_s0$1243  = 8'h00;
+  reg [7:0] \sel_l3_s0$1244  = 8'h00;
+  reg [7:0] \sel_l3_s0$1245  = 8'h00;
+  reg [7:0] \sel_l3_s0$1246  = 8'h00;
+  reg [7:0] \sel_l3_s0$1247  = 8'h00;
+  reg [7:0] \sel_l3_s0$1248  = 8'h00;
+  reg [7:0] \sel_l3_s0$1249  = 8'h00;
+  reg [7:0] \sel_l3_s0$1250  = 8'h00;
+  reg [7:0] \sel_l3_s0$1251  = 8'h00;
+  reg [7:0] \sel_l3_s0$1252  = 8'h00;
+  reg [7:0] \sel_l3_s0$1253  = 8'h00;
+  reg [511:0] \sel_l3_s0$1254  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l3_s0$1255  = 1'h0;
   reg [15:0] sel_l4_s0 = 16'h0000;
-  reg [4:0] \sel_l4_s0$922  = 5'h00;
-  reg [4:0] \sel_l4_s0$923  = 5'h00;
-  reg [4:0] \sel_l4_s0$924  = 5'h00;
-  reg [4:0] \sel_l4_s0$925  = 5'h00;
-  reg [4:0] \sel_l4_s0$926  = 5'h00;
-  reg [4:0] \sel_l4_s0$927  = 5'h00;
-  reg [4:0] \sel_l4_s0$928  = 5'h00;
-  reg [4:0] \sel_l4_s0$929  = 5'h00;
-  reg [4:0] \sel_l4_s0$930  = 5'h00;
-  reg [4:0] \sel_l4_s0$931  = 5'h00;
-  reg [4:0] \sel_l4_s0$932  = 5'h00;
-  reg [4:0] \sel_l4_s0$933  = 5'h00;
-  reg [4:0] \sel_l4_s0$934  = 5'h00;
-  reg [4:0] \sel_l4_s0$935  = 5'h00;
-  reg [4:0] \sel_l4_s0$936  = 5'h00;
-  reg [4:0] \sel_l4_s0$937  = 5'h00;
-  reg [7:0] \sel_l4_s0$938  = 8'h00;
-  reg [7:0] \sel_l4_s0$939  = 8'h00;
-  reg [7:0] \sel_l4_s0$940  = 8'h00;
-  reg [7:0] \sel_l4_s0$941  = 8'h00;
-  reg [7:0] \sel_l4_s0$942  = 8'h00;
-  reg [7:0] \sel_l4_s0$943  = 8'h00;
-  reg [7:0] \sel_l4_s0$944  = 8'h00;
-  reg [7:0] \sel_l4_s0$945  = 8'h00;
-  reg [7:0] \sel_l4_s0$946  = 8'h00;
-  reg [7:0] \sel_l4_s0$947  = 8'h00;
-  reg [7:0] \sel_l4_s0$948  = 8'h00;
-  reg [7:0] \sel_l4_s0$949  = 8'h00;
-  reg [7:0] \sel_l4_s0$950  = 8'h00;
-  reg [7:0] \sel_l4_s0$951  = 8'h00;
-  reg [7:0] \sel_l4_s0$952  = 8'h00;
-  reg [7:0] \sel_l4_s0$953  = 8'h00;
-  reg [511:0] \sel_l4_s0$954  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l4_s0$955  = 1'h0;
+  reg [4:0] \sel_l4_s0$1257  = 5'h00;
+  reg [4:0] \sel_l4_s0$1258  = 5'h00;
+  reg [4:0] \sel_l4_s0$1259  = 5'h00;
+  reg [4:0] \sel_l4_s0$1260  = 5'h00;
+  reg [4:0] \sel_l4_s0$1261  = 5'h00;
+  reg [4:0] \sel_l4_s0$1262  = 5'h00;
+  reg [4:0] \sel_l4_s0$1263  = 5'h00;
+  reg [4:0] \sel_l4_s0$1264  = 5'h00;
+  reg [4:0] \sel_l4_s0$1265  = 5'h00;
+  reg [4:0] \sel_l4_s0$1266  = 5'h00;
+  reg [4:0] \sel_l4_s0$1267  = 5'h00;
+  reg [4:0] \sel_l4_s0$1268  = 5'h00;
+  reg [4:0] \sel_l4_s0$1269  = 5'h00;
+  reg [4:0] \sel_l4_s0$1270  = 5'h00;
+  reg [4:0] \sel_l4_s0$1271  = 5'h00;
+  reg [4:0] \sel_l4_s0$1272  = 5'h00;
+  reg [7:0] \sel_l4_s0$1273  = 8'h00;
+  reg [7:0] \sel_l4_s0$1274  = 8'h00;
+  reg [7:0] \sel_l4_s0$1275  = 8'h00;
+  reg [7:0] \sel_l4_s0$1276  = 8'h00;
+  reg [7:0] \sel_l4_s0$1277  = 8'h00;
+  reg [7:0] \sel_l4_s0$1278  = 8'h00;
+  reg [7:0] \sel_l4_s0$1279  = 8'h00;
+  reg [7:0] \sel_l4_s0$1280  = 8'h00;
+  reg [7:0] \sel_l4_s0$1281  = 8'h00;
+  reg [7:0] \sel_l4_s0$1282  = 8'h00;
+  reg [7:0] \sel_l4_s0$1283  = 8'h00;
+  reg [7:0] \sel_l4_s0$1284  = 8'h00;
+  reg [7:0] \sel_l4_s0$1285  = 8'h00;
+  reg [7:0] \sel_l4_s0$1286  = 8'h00;
+  reg [7:0] \sel_l4_s0$1287  = 8'h00;
+  reg [7:0] \sel_l4_s0$1288  = 8'h00;
+  reg [511:0] \sel_l4_s0$1289  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l4_s0$1290  = 1'h0;
   reg [3:0] sel_l5_s0 = 4'h0;
-  reg [3:0] \sel_l5_s0$672  = 4'h0;
-  reg [3:0] \sel_l5_s0$674  = 4'h0;
+  reg [15:0] \sel_l5_s0$1291  = 16'h0000;
+  reg [7:0] \sel_l5_s0$1292  = 8'h00;
+  reg [7:0] \sel_l5_s0$1293  = 8'h00;
+  reg [7:0] \sel_l5_s0$1294  = 8'h00;
+  reg [7:0] \sel_l5_s0$1295  = 8'h00;
+  reg [7:0] \sel_l5_s0$1296  = 8'h00;
+  reg [7:0] \sel_l5_s0$1297  = 8'h00;
+  reg [7:0] \sel_l5_s0$1298  = 8'h00;
+  reg [7:0] \sel_l5_s0$1299  = 8'h00;
+  reg \sel_l5_s0$1300  = 1'h0;
+  reg [3:0] \sel_l5_s0$673  = 4'h0;
   reg [3:0] \sel_l5_s0$676  = 4'h0;
-  reg [3:0] \sel_l5_s0$678  = 4'h0;
-  reg [3:0] \sel_l5_s0$680  = 4'h0;
+  reg [3:0] \sel_l5_s0$679  = 4'h0;
   reg [3:0] \sel_l5_s0$682  = 4'h0;
-  reg [3:0] \sel_l5_s0$684  = 4'h0;
-  reg [511:0] \sel_l5_s0$686  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg [15:0] \sel_l5_s0$956  = 16'h0000;
-  reg [7:0] \sel_l5_s0$957  = 8'h00;
-  reg [7:0] \sel_l5_s0$958  = 8'h00;
-  reg [7:0] \sel_l5_s0$959  = 8'h00;
-  reg [7:0] \sel_l5_s0$960  = 8'h00;
-  reg [7:0] \sel_l5_s0$961  = 8'h00;
-  reg [7:0] \sel_l5_s0$962  = 8'h00;
-  reg [7:0] \sel_l5_s0$963  = 8'h00;
-  reg [7:0] \sel_l5_s0$964  = 8'h00;
-  reg \sel_l5_s0$965  = 1'h0;
+  reg [3:0] \sel_l5_s0$685  = 4'h0;
+  reg [3:0] \sel_l5_s0$688  = 4'h0;
+  reg [3:0] \sel_l5_s0$691  = 4'h0;
+  reg [511:0] \sel_l5_s0$713  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   wire sel_pop0_0_0_c;
   wire sel_pop0_0_0_s;
   wire sel_pop0_0_10_c;
@@ -5447,6 +6182,723 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg sel_valid_s2 = 1'h0;
   reg sel_valid_s3 = 1'h0;
   reg sel_valid_s4 = 1'h0;
+  assign \$4216  = \sel_l4_s0$1267  == 3'h4;
+  assign \$4217  = sel_l4_s0[10] & \$4216 ;
+  assign \$4218  = \sel_l4_s0$1267  == 3'h4;
+  assign \$4219  = sel_l4_s0[10] & \$4218 ;
+  assign \$4220  = \sel_l4_s0$1267  == 3'h4;
+  assign \$4221  = sel_l4_s0[10] & \$4220 ;
+  assign \$4222  = \sel_l4_s0$1267  == 3'h4;
+  assign \$4223  = sel_l4_s0[10] & \$4222 ;
+  assign \$4225  = \sel_l4_s0$1268  == 3'h4;
+  assign \$4226  = sel_l4_s0[11] & \$4225 ;
+  assign \$4227  = \sel_l4_s0$1268  == 3'h4;
+  assign \$4228  = sel_l4_s0[11] & \$4227 ;
+  assign \$4229  = \sel_l4_s0$1268  == 3'h4;
+  assign \$4230  = sel_l4_s0[11] & \$4229 ;
+  assign \$4231  = \sel_l4_s0$1268  == 3'h4;
+  assign \$4232  = sel_l4_s0[11] & \$4231 ;
+  assign \$4234  = \$4224  | \$4233 ;
+  assign \$4235  = \$4215  | \$4234 ;
+  assign \$4236  = \$4196  | \$4235 ;
+  assign \$4237  = \sel_l4_s0$1269  == 3'h4;
+  assign \$4238  = sel_l4_s0[12] & \$4237 ;
+  assign \$4239  = \sel_l4_s0$1269  == 3'h4;
+  assign \$4240  = sel_l4_s0[12] & \$4239 ;
+  assign \$4241  = \sel_l4_s0$1269  == 3'h4;
+  assign \$4242  = sel_l4_s0[12] & \$4241 ;
+  assign \$4243  = \sel_l4_s0$1269  == 3'h4;
+  assign \$4244  = sel_l4_s0[12] & \$4243 ;
+  assign \$4246  = \$4236  | \$4245 ;
+  assign \$4247  = \sel_l4_s0$1262  == 3'h5;
+  assign \$4248  = sel_l4_s0[5] & \$4247 ;
+  assign \$4249  = \sel_l4_s0$1262  == 3'h5;
+  assign \$4250  = sel_l4_s0[5] & \$4249 ;
+  assign \$4251  = \sel_l4_s0$1262  == 3'h5;
+  assign \$4252  = sel_l4_s0[5] & \$4251 ;
+  assign \$4253  = \sel_l4_s0$1262  == 3'h5;
+  assign \$4254  = sel_l4_s0[5] & \$4253 ;
+  assign \$4256  = \sel_l4_s0$1263  == 3'h5;
+  assign \$4257  = sel_l4_s0[6] & \$4256 ;
+  assign \$4258  = \sel_l4_s0$1263  == 3'h5;
+  assign \$4259  = sel_l4_s0[6] & \$4258 ;
+  assign \$4260  = \sel_l4_s0$1263  == 3'h5;
+  assign \$4261  = sel_l4_s0[6] & \$4260 ;
+  assign \$4262  = \sel_l4_s0$1263  == 3'h5;
+  assign \$4263  = sel_l4_s0[6] & \$4262 ;
+  assign \$4265  = \$4255  | \$4264 ;
+  assign \$4266  = \sel_l4_s0$1264  == 3'h5;
+  assign \$4267  = sel_l4_s0[7] & \$4266 ;
+  assign \$4268  = \sel_l4_s0$1264  == 3'h5;
+  assign \$4269  = sel_l4_s0[7] & \$4268 ;
+  assign \$4270  = \sel_l4_s0$1264  == 3'h5;
+  assign \$4271  = sel_l4_s0[7] & \$4270 ;
+  assign \$4272  = \sel_l4_s0$1264  == 3'h5;
+  assign \$4273  = sel_l4_s0[7] & \$4272 ;
+  assign \$4275  = \sel_l4_s0$1265  == 3'h5;
+  assign \$4276  = sel_l4_s0[8] & \$4275 ;
+  assign \$4277  = \sel_l4_s0$1265  == 3'h5;
+  assign \$4278  = sel_l4_s0[8] & \$4277 ;
+  assign \$4279  = \sel_l4_s0$1265  == 3'h5;
+  assign \$4280  = sel_l4_s0[8] & \$4279 ;
+  assign \$4281  = \sel_l4_s0$1265  == 3'h5;
+  assign \$4282  = sel_l4_s0[8] & \$4281 ;
+  assign \$4284  = \$4274  | \$4283 ;
+  assign \$4285  = \$4265  | \$4284 ;
+  assign \$4286  = \sel_l4_s0$1266  == 3'h5;
+  assign \$4287  = sel_l4_s0[9] & \$4286 ;
+  assign \$4288  = \sel_l4_s0$1266  == 3'h5;
+  assign \$4289  = sel_l4_s0[9] & \$4288 ;
+  assign \$4290  = \sel_l4_s0$1266  == 3'h5;
+  assign \$4291  = sel_l4_s0[9] & \$4290 ;
+  assign \$4292  = \sel_l4_s0$1266  == 3'h5;
+  assign \$4293  = sel_l4_s0[9] & \$4292 ;
+  assign \$4295  = \sel_l4_s0$1267  == 3'h5;
+  assign \$4296  = sel_l4_s0[10] & \$4295 ;
+  assign \$4297  = \sel_l4_s0$1267  == 3'h5;
+  assign \$4298  = sel_l4_s0[10] & \$4297 ;
+  assign \$4299  = \sel_l4_s0$1267  == 3'h5;
+  assign \$4300  = sel_l4_s0[10] & \$4299 ;
+  assign \$4301  = \sel_l4_s0$1267  == 3'h5;
+  assign \$4302  = sel_l4_s0[10] & \$4301 ;
+  assign \$4304  = \$4294  | \$4303 ;
+  assign \$4305  = \sel_l4_s0$1268  == 3'h5;
+  assign \$4306  = sel_l4_s0[11] & \$4305 ;
+  assign \$4307  = \sel_l4_s0$1268  == 3'h5;
+  assign \$4308  = sel_l4_s0[11] & \$4307 ;
+  assign \$4309  = \sel_l4_s0$1268  == 3'h5;
+  assign \$4310  = sel_l4_s0[11] & \$4309 ;
+  assign \$4311  = \sel_l4_s0$1268  == 3'h5;
+  assign \$4312  = sel_l4_s0[11] & \$4311 ;
+  assign \$4314  = \sel_l4_s0$1269  == 3'h5;
+  assign \$4315  = sel_l4_s0[12] & \$4314 ;
+  assign \$4316  = \sel_l4_s0$1269  == 3'h5;
+  assign \$4317  = sel_l4_s0[12] & \$4316 ;
+  assign \$4318  = \sel_l4_s0$1269  == 3'h5;
+  assign \$4319  = sel_l4_s0[12] & \$4318 ;
+  assign \$4320  = \sel_l4_s0$1269  == 3'h5;
+  assign \$4321  = sel_l4_s0[12] & \$4320 ;
+  assign \$4323  = \$4313  | \$4322 ;
+  assign \$4324  = \$4304  | \$4323 ;
+  assign \$4325  = \$4285  | \$4324 ;
+  assign \$4326  = \sel_l4_s0$1270  == 3'h5;
+  assign \$4327  = sel_l4_s0[13] & \$4326 ;
+  assign \$4328  = \sel_l4_s0$1270  == 3'h5;
+  assign \$4329  = sel_l4_s0[13] & \$4328 ;
+  assign \$4330  = \sel_l4_s0$1270  == 3'h5;
+  assign \$4331  = sel_l4_s0[13] & \$4330 ;
+  assign \$4332  = \sel_l4_s0$1270  == 3'h5;
+  assign \$4333  = sel_l4_s0[13] & \$4332 ;
+  assign \$4335  = \$4325  | \$4334 ;
+  assign \$4336  = \sel_l4_s0$1263  == 3'h6;
+  assign \$4337  = sel_l4_s0[6] & \$4336 ;
+  assign \$4338  = \sel_l4_s0$1263  == 3'h6;
+  assign \$4339  = sel_l4_s0[6] & \$4338 ;
+  assign \$4340  = \sel_l4_s0$1263  == 3'h6;
+  assign \$4341  = sel_l4_s0[6] & \$4340 ;
+  assign \$4342  = \sel_l4_s0$1263  == 3'h6;
+  assign \$4343  = sel_l4_s0[6] & \$4342 ;
+  assign \$4345  = \sel_l4_s0$1264  == 3'h6;
+  assign \$4346  = sel_l4_s0[7] & \$4345 ;
+  assign \$4347  = \sel_l4_s0$1264  == 3'h6;
+  assign \$4348  = sel_l4_s0[7] & \$4347 ;
+  assign \$4349  = \sel_l4_s0$1264  == 3'h6;
+  assign \$4350  = sel_l4_s0[7] & \$4349 ;
+  assign \$4351  = \sel_l4_s0$1264  == 3'h6;
+  assign \$4352  = sel_l4_s0[7] & \$4351 ;
+  assign \$4354  = \$4344  | \$4353 ;
+  assign \$4355  = \sel_l4_s0$1265  == 3'h6;
+  assign \$4356  = sel_l4_s0[8] & \$4355 ;
+  assign \$4357  = \sel_l4_s0$1265  == 3'h6;
+  assign \$4358  = sel_l4_s0[8] & \$4357 ;
+  assign \$4359  = \sel_l4_s0$1265  == 3'h6;
+  assign \$4360  = sel_l4_s0[8] & \$4359 ;
+  assign \$4361  = \sel_l4_s0$1265  == 3'h6;
+  assign \$4362  = sel_l4_s0[8] & \$4361 ;
+  assign \$4364  = \sel_l4_s0$1266  == 3'h6;
+  assign \$4365  = sel_l4_s0[9] & \$4364 ;
+  assign \$4366  = \sel_l4_s0$1266  == 3'h6;
+  assign \$4367  = sel_l4_s0[9] & \$4366 ;
+  assign \$4368  = \sel_l4_s0$1266  == 3'h6;
+  assign \$4369  = sel_l4_s0[9] & \$4368 ;
+  assign \$4370  = \sel_l4_s0$1266  == 3'h6;
+  assign \$4371  = sel_l4_s0[9] & \$4370 ;
+  assign \$4373  = \$4363  | \$4372 ;
+  assign \$4374  = \$4354  | \$4373 ;
+  assign \$4375  = \sel_l4_s0$1267  == 3'h6;
+  assign \$4376  = sel_l4_s0[10] & \$4375 ;
+  assign \$4377  = \sel_l4_s0$1267  == 3'h6;
+  assign \$4378  = sel_l4_s0[10] & \$4377 ;
+  assign \$4379  = \sel_l4_s0$1267  == 3'h6;
+  assign \$4380  = sel_l4_s0[10] & \$4379 ;
+  assign \$4381  = \sel_l4_s0$1267  == 3'h6;
+  assign \$4382  = sel_l4_s0[10] & \$4381 ;
+  assign \$4384  = \sel_l4_s0$1268  == 3'h6;
+  assign \$4385  = sel_l4_s0[11] & \$4384 ;
+  assign \$4386  = \sel_l4_s0$1268  == 3'h6;
+  assign \$4387  = sel_l4_s0[11] & \$4386 ;
+  assign \$4388  = \sel_l4_s0$1268  == 3'h6;
+  assign \$4389  = sel_l4_s0[11] & \$4388 ;
+  assign \$4390  = \sel_l4_s0$1268  == 3'h6;
+  assign \$4391  = sel_l4_s0[11] & \$4390 ;
+  assign \$4393  = \$4383  | \$4392 ;
+  assign \$4394  = \sel_l4_s0$1269  == 3'h6;
+  assign \$4395  = sel_l4_s0[12] & \$4394 ;
+  assign \$4396  = \sel_l4_s0$1269  == 3'h6;
+  assign \$4397  = sel_l4_s0[12] & \$4396 ;
+  assign \$4398  = \sel_l4_s0$1269  == 3'h6;
+  assign \$4399  = sel_l4_s0[12] & \$4398 ;
+  assign \$4400  = \sel_l4_s0$1269  == 3'h6;
+  assign \$4401  = sel_l4_s0[12] & \$4400 ;
+  assign \$4403  = \sel_l4_s0$1270  == 3'h6;
+  assign \$4404  = sel_l4_s0[13] & \$4403 ;
+  assign \$4405  = \sel_l4_s0$1270  == 3'h6;
+  assign \$4406  = sel_l4_s0[13] & \$4405 ;
+  assign \$4407  = \sel_l4_s0$1270  == 3'h6;
+  assign \$4408  = sel_l4_s0[13] & \$4407 ;
+  assign \$4409  = \sel_l4_s0$1270  == 3'h6;
+  assign \$4410  = sel_l4_s0[13] & \$4409 ;
+  assign \$4412  = \$4402  | \$4411 ;
+  assign \$4413  = \$4393  | \$4412 ;
+  assign \$4414  = \$4374  | \$4413 ;
+  assign \$4415  = \sel_l4_s0$1271  == 3'h6;
+  assign \$4416  = sel_l4_s0[14] & \$4415 ;
+  assign \$4417  = \sel_l4_s0$1271  == 3'h6;
+  assign \$4418  = sel_l4_s0[14] & \$4417 ;
+  assign \$4419  = \sel_l4_s0$1271  == 3'h6;
+  assign \$4420  = sel_l4_s0[14] & \$4419 ;
+  assign \$4421  = \sel_l4_s0$1271  == 3'h6;
+  assign \$4422  = sel_l4_s0[14] & \$4421 ;
+  assign \$4424  = \$4414  | \$4423 ;
+  assign \$4425  = \sel_l4_s0$1264  == 3'h7;
+  assign \$4426  = sel_l4_s0[7] & \$4425 ;
+  assign \$4427  = \sel_l4_s0$1264  == 3'h7;
+  assign \$4428  = sel_l4_s0[7] & \$4427 ;
+  assign \$4429  = \sel_l4_s0$1264  == 3'h7;
+  assign \$4430  = sel_l4_s0[7] & \$4429 ;
+  assign \$4431  = \sel_l4_s0$1264  == 3'h7;
+  assign \$4432  = sel_l4_s0[7] & \$4431 ;
+  assign \$4434  = \sel_l4_s0$1265  == 3'h7;
+  assign \$4435  = sel_l4_s0[8] & \$4434 ;
+  assign \$4436  = \sel_l4_s0$1265  == 3'h7;
+  assign \$4437  = sel_l4_s0[8] & \$4436 ;
+  assign \$4438  = \sel_l4_s0$1265  == 3'h7;
+  assign \$4439  = sel_l4_s0[8] & \$4438 ;
+  assign \$4440  = \sel_l4_s0$1265  == 3'h7;
+  assign \$4441  = sel_l4_s0[8] & \$4440 ;
+  assign \$4443  = \$4433  | \$4442 ;
+  assign \$4444  = \sel_l4_s0$1266  == 3'h7;
+  assign \$4445  = sel_l4_s0[9] & \$4444 ;
+  assign \$4446  = \sel_l4_s0$1266  == 3'h7;
+  assign \$4447  = sel_l4_s0[9] & \$4446 ;
+  assign \$4448  = \sel_l4_s0$1266  == 3'h7;
+  assign \$4449  = sel_l4_s0[9] & \$4448 ;
+  assign \$4450  = \sel_l4_s0$1266  == 3'h7;
+  assign \$4451  = sel_l4_s0[9] & \$4450 ;
+  assign \$4453  = \sel_l4_s0$1267  == 3'h7;
+  assign \$4454  = sel_l4_s0[10] & \$4453 ;
+  assign \$4455  = \sel_l4_s0$1267  == 3'h7;
+  assign \$4456  = sel_l4_s0[10] & \$4455 ;
+  assign \$4457  = \sel_l4_s0$1267  == 3'h7;
+  assign \$4458  = sel_l4_s0[10] & \$4457 ;
+  assign \$4459  = \sel_l4_s0$1267  == 3'h7;
+  assign \$4460  = sel_l4_s0[10] & \$4459 ;
+  assign \$4462  = \$4452  | \$4461 ;
+  assign \$4463  = \$4443  | \$4462 ;
+  assign \$4464  = \sel_l4_s0$1268  == 3'h7;
+  assign \$4465  = sel_l4_s0[11] & \$4464 ;
+  assign \$4466  = \sel_l4_s0$1268  == 3'h7;
+  assign \$4467  = sel_l4_s0[11] & \$4466 ;
+  assign \$4468  = \sel_l4_s0$1268  == 3'h7;
+  assign \$4469  = sel_l4_s0[11] & \$4468 ;
+  assign \$4470  = \sel_l4_s0$1268  == 3'h7;
+  assign \$4471  = sel_l4_s0[11] & \$4470 ;
+  assign \$4473  = \sel_l4_s0$1269  == 3'h7;
+  assign \$4474  = sel_l4_s0[12] & \$4473 ;
+  assign \$4475  = \sel_l4_s0$1269  == 3'h7;
+  assign \$4476  = sel_l4_s0[12] & \$4475 ;
+  assign \$4477  = \sel_l4_s0$1269  == 3'h7;
+  assign \$4478  = sel_l4_s0[12] & \$4477 ;
+  assign \$4479  = \sel_l4_s0$1269  == 3'h7;
+  assign \$4480  = sel_l4_s0[12] & \$4479 ;
+  assign \$4482  = \$4472  | \$4481 ;
+  assign \$4483  = \sel_l4_s0$1270  == 3'h7;
+  assign \$4484  = sel_l4_s0[13] & \$4483 ;
+  assign \$4485  = \sel_l4_s0$1270  == 3'h7;
+  assign \$4486  = sel_l4_s0[13] & \$4485 ;
+  assign \$4487  = \sel_l4_s0$1270  == 3'h7;
+  assign \$4488  = sel_l4_s0[13] & \$4487 ;
+  assign \$4489  = \sel_l4_s0$1270  == 3'h7;
+  assign \$4490  = sel_l4_s0[13] & \$4489 ;
+  assign \$4492  = \sel_l4_s0$1271  == 3'h7;
+  assign \$4493  = sel_l4_s0[14] & \$4492 ;
+  assign \$4494  = \sel_l4_s0$1271  == 3'h7;
+  assign \$4495  = sel_l4_s0[14] & \$4494 ;
+  assign \$4496  = \sel_l4_s0$1271  == 3'h7;
+  assign \$4497  = sel_l4_s0[14] & \$4496 ;
+  assign \$4498  = \sel_l4_s0$1271  == 3'h7;
+  assign \$4499  = sel_l4_s0[14] & \$4498 ;
+  assign \$4501  = \$4491  | \$4500 ;
+  assign \$4502  = \$4482  | \$4501 ;
+  assign \$4503  = \$4463  | \$4502 ;
+  assign \$4504  = \sel_l4_s0$1272  == 3'h7;
+  assign \$4505  = sel_l4_s0[15] & \$4504 ;
+  assign \$4506  = \sel_l4_s0$1272  == 3'h7;
+  assign \$4507  = sel_l4_s0[15] & \$4506 ;
+  assign \$4508  = \sel_l4_s0$1272  == 3'h7;
+  assign \$4509  = sel_l4_s0[15] & \$4508 ;
+  assign \$4510  = \sel_l4_s0$1272  == 3'h7;
+  assign \$4511  = sel_l4_s0[15] & \$4510 ;
+  assign \$4513  = \$4503  | \$4512 ;
+  assign \$4514  = mac_add2_valid_s0 & \mac_add2_s0$1310 ;
+  assign \$4515  = i__ready & mac_add2_valid_s0;
+  assign \$4516  = i__ready & mac_add2_valid_s0;
+  assign \$4517  = i__ready & mac_add2_valid_s0;
+  assign \$4518  = i__ready & mac_add2_valid_s0;
+  always @(posedge clk)
+    sel_l1_s0 <= \$4519 ;
+  always @(posedge clk)
+    \sel_l1_s0$27  <= \$4520 ;
+  always @(posedge clk)
+    \sel_l1_s0$28  <= \$4521 ;
+  always @(posedge clk)
+    \sel_l1_s0$29  <= \$4522 ;
+  always @(posedge clk)
+    \sel_l1_s0$30  <= \$4523 ;
+  always @(posedge clk)
+    \sel_l1_s0$31  <= \$4524 ;
+  always @(posedge clk)
+    \sel_l1_s0$32  <= \$4525 ;
+  always @(posedge clk)
+    \sel_l1_s0$33  <= \$4526 ;
+  always @(posedge clk)
+    \sel_l1_s0$34  <= \$4527 ;
+  always @(posedge clk)
+    \sel_l1_s0$35  <= \$4528 ;
+  always @(posedge clk)
+    \sel_l1_s0$36  <= \$4529 ;
+  always @(posedge clk)
+    \sel_l1_s0$37  <= \$4530 ;
+  always @(posedge clk)
+    \sel_l1_s0$38  <= \$4531 ;
+  always @(posedge clk)
+    \sel_l1_s0$39  <= \$4532 ;
+  always @(posedge clk)
+    \sel_l1_s0$40  <= \$4533 ;
+  always @(posedge clk)
+    \sel_l1_s0$41  <= \$4534 ;
+  always @(posedge clk)
+    \sel_l1_s0$1202  <= \$4535 ;
+  always @(posedge clk)
+    \sel_l1_s0$1203  <= \$4536 ;
+  always @(posedge clk)
+    \sel_l1_s0$1204  <= \$4537 ;
+  always @(posedge clk)
+    \sel_l1_s0$1205  <= \$4538 ;
+  always @(posedge clk)
+    \sel_l1_s0$1206  <= \$4539 ;
+  always @(posedge clk)
+    \sel_l1_s0$1207  <= \$4540 ;
+  always @(posedge clk)
+    \sel_l1_s0$1208  <= \$4541 ;
+  always @(posedge clk)
+    \sel_l1_s0$1209  <= \$4542 ;
+  always @(posedge clk)
+    \sel_l1_s0$1210  <= \$4543 ;
+  always @(posedge clk)
+    \sel_l1_s0$1211  <= \$4544 ;
+  always @(posedge clk)
+    \sel_l1_s0$1212  <= \$4545 ;
+  always @(posedge clk)
+    \sel_l1_s0$1213  <= \$4546 ;
+  always @(posedge clk)
+    \sel_l1_s0$1214  <= \$4547 ;
+  always @(posedge clk)
+    \sel_l1_s0$1215  <= \$4548 ;
+  always @(posedge clk)
+    \sel_l1_s0$1216  <= \$4549 ;
+  always @(posedge clk)
+    \sel_l1_s0$1217  <= \$4550 ;
+  always @(posedge clk)
+    \sel_l1_s0$1218  <= \$4551 ;
+  always @(posedge clk)
+    \sel_l1_s0$1219  <= \$4552 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$4553 ;
+  always @(posedge clk)
+    \sel_l2_s0$1220  <= \$4554 ;
+  always @(posedge clk)
+    \sel_l2_s0$1221  <= \$4555 ;
+  always @(posedge clk)
+    \sel_l2_s0$1222  <= \$4556 ;
+  always @(posedge clk)
+    \sel_l2_s0$1223  <= \$4557 ;
+  always @(posedge clk)
+    \sel_l2_s0$1224  <= \$4558 ;
+  always @(posedge clk)
+    \sel_l2_s0$1225  <= \$4559 ;
+  always @(posedge clk)
+    \sel_l2_s0$1226  <= \$4560 ;
+  always @(posedge clk)
+    \sel_l2_s0$1227  <= \$4561 ;
+  always @(posedge clk)
+    \sel_l2_s0$1228  <= \$4562 ;
+  always @(posedge clk)
+    \sel_l2_s0$1229  <= \$4563 ;
+  always @(posedge clk)
+    \sel_l2_s0$1230  <= \$4564 ;
+  always @(posedge clk)
+    \sel_l2_s0$1231  <= \$4565 ;
+  always @(posedge clk)
+    \sel_l2_s0$1232  <= \$4566 ;
+  always @(posedge clk)
+    \sel_l2_s0$1233  <= \$4567 ;
+  always @(posedge clk)
+    \sel_l2_s0$1234  <= \$4568 ;
+  always @(posedge clk)
+    \sel_l2_s0$1235  <= \$4569 ;
+  always @(posedge clk)
+    \sel_l2_s0$1236  <= \$4570 ;
+  always @(posedge clk)
+    \sel_l2_s0$1237  <= \$4571 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$4572 ;
+  always @(posedge clk)
+    \sel_l3_s0$1238  <= \$4573 ;
+  always @(posedge clk)
+    \sel_l3_s0$1239  <= \$4574 ;
+  always @(posedge clk)
+    \sel_l3_s0$1240  <= \$4575 ;
+  always @(posedge clk)
+    \sel_l3_s0$1241  <= \$4576 ;
+  always @(posedge clk)
+    \sel_l3_s0$1242  <= \$4577 ;
+  always @(posedge clk)
+    \sel_l3_s0$1243  <= \$4578 ;
+  always @(posedge clk)
+    \sel_l3_s0$1244  <= \$4579 ;
+  always @(posedge clk)
+    \sel_l3_s0$1245  <= \$4580 ;
+  always @(posedge clk)
+    \sel_l3_s0$1246  <= \$4581 ;
+  always @(posedge clk)
+    \sel_l3_s0$1247  <= \$4582 ;
+  always @(posedge clk)
+    \sel_l3_s0$1248  <= \$4583 ;
+  always @(posedge clk)
+    \sel_l3_s0$1249  <= \$4584 ;
+  always @(posedge clk)
+    \sel_l3_s0$1250  <= \$4585 ;
+  always @(posedge clk)
+    \sel_l3_s0$1251  <= \$4586 ;
+  always @(posedge clk)
+    \sel_l3_s0$1252  <= \$4587 ;
+  always @(posedge clk)
+    \sel_l3_s0$1253  <= \$4588 ;
+  always @(posedge clk)
+    \sel_l3_s0$1254  <= \$4589 ;
+  always @(posedge clk)
+    \sel_l3_s0$1255  <= \$4590 ;
+  always @(posedge clk)
+    sel_l4_s0 <= \$4591 ;
+  always @(posedge clk)
+    \sel_l4_s0$1257  <= \$4592 ;
+  always @(posedge clk)
+    \sel_l4_s0$1258  <= \$4593 ;
+  always @(posedge clk)
+    \sel_l4_s0$1259  <= \$4594 ;
+  always @(posedge clk)
+    \sel_l4_s0$1260  <= \$4595 ;
+  always @(posedge clk)
+    \sel_l4_s0$1261  <= \$4596 ;
+  always @(posedge clk)
+    \sel_l4_s0$1262  <= \$4597 ;
+  always @(posedge clk)
+    \sel_l4_s0$1263  <= \$4598 ;
+  always @(posedge clk)
+    \sel_l4_s0$1264  <= \$4599 ;
+  always @(posedge clk)
+    \sel_l4_s0$1265  <= \$4600 ;
+  always @(posedge clk)
+    \sel_l4_s0$1266  <= \$4601 ;
+  always @(posedge clk)
+    \sel_l4_s0$1267  <= \$4602 ;
+  always @(posedge clk)
+    \sel_l4_s0$1268  <= \$4603 ;
+  always @(posedge clk)
+    \sel_l4_s0$1269  <= \$4604 ;
+  always @(posedge clk)
+    \sel_l4_s0$1270  <= \$4605 ;
+  always @(posedge clk)
+    \sel_l4_s0$1271  <= \$4606 ;
+  always @(posedge clk)
+    \sel_l4_s0$1272  <= \$4607 ;
+  always @(posedge clk)
+    \sel_l4_s0$1273  <= \$4608 ;
+  always @(posedge clk)
+    \sel_l4_s0$1274  <= \$4609 ;
+  always @(posedge clk)
+    \sel_l4_s0$1275  <= \$4610 ;
+  always @(posedge clk)
+    \sel_l4_s0$1276  <= \$4611 ;
+  always @(posedge clk)
+    \sel_l4_s0$1277  <= \$4612 ;
+  always @(posedge clk)
+    \sel_l4_s0$1278  <= \$4613 ;
+  always @(posedge clk)
+    \sel_l4_s0$1279  <= \$4614 ;
+  always @(posedge clk)
+    \sel_l4_s0$1280  <= \$4615 ;
+  always @(posedge clk)
+    \sel_l4_s0$1281  <= \$4616 ;
+  always @(posedge clk)
+    \sel_l4_s0$1282  <= \$4617 ;
+  always @(posedge clk)
+    \sel_l4_s0$1283  <= \$4618 ;
+  always @(posedge clk)
+    \sel_l4_s0$1284  <= \$4619 ;
+  always @(posedge clk)
+    \sel_l4_s0$1285  <= \$4620 ;
+  always @(posedge clk)
+    \sel_l4_s0$1286  <= \$4621 ;
+  always @(posedge clk)
+    \sel_l4_s0$1287  <= \$4622 ;
+  always @(posedge clk)
+    \sel_l4_s0$1288  <= \$4623 ;
+  always @(posedge clk)
+    \sel_l4_s0$1289  <= \$4624 ;
+  always @(posedge clk)
+    \sel_l4_s0$1290  <= \$4625 ;
+  always @(posedge clk)
+    \sel_l5_s0$1291  <= \$4626 ;
+  always @(posedge clk)
+    \sel_l5_s0$1292  <= \$4627 ;
+  always @(posedge clk)
+    \sel_l5_s0$1293  <= \$4628 ;
+  always @(posedge clk)
+    \sel_l5_s0$1294  <= \$4629 ;
+  always @(posedge clk)
+    \sel_l5_s0$1295  <= \$4630 ;
+  always @(posedge clk)
+    \sel_l5_s0$1296  <= \$4631 ;
+  always @(posedge clk)
+    \sel_l5_s0$1297  <= \$4632 ;
+  always @(posedge clk)
+    \sel_l5_s0$1298  <= \$4633 ;
+  always @(posedge clk)
+    \sel_l5_s0$1299  <= \$4634 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$4635 ;
+  always @(posedge clk)
+    \sel_l5_s0$673  <= \$4636 ;
+  always @(posedge clk)
+    \sel_l5_s0$676  <= \$4637 ;
+  always @(posedge clk)
+    \sel_l5_s0$679  <= \$4638 ;
+  always @(posedge clk)
+    \sel_l5_s0$682  <= \$4639 ;
+  always @(posedge clk)
+    \sel_l5_s0$685  <= \$4640 ;
+  always @(posedge clk)
+    \sel_l5_s0$688  <= \$4641 ;
+  always @(posedge clk)
+    \sel_l5_s0$691  <= \$4642 ;
+  always @(posedge clk)
+    \sel_l5_s0$713  <= \$4643 ;
+  always @(posedge clk)
+    \sel_l5_s0$1300  <= \$4644 ;
+  always @(posedge clk)
+    sel_valid_s0 <= \$4645 ;
+  always @(posedge clk)
+    sel_valid_s1 <= \$4646 ;
+  always @(posedge clk)
+    sel_valid_s2 <= \$4647 ;
+  always @(posedge clk)
+    sel_valid_s3 <= \$4648 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$4649 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$4650 ;
+  always @(posedge clk)
+    \mac_pre_s0$1057  <= \$4651 ;
+  always @(posedge clk)
+    \mac_pre_s0$1060  <= \$4652 ;
+  always @(posedge clk)
+    \mac_pre_s0$1063  <= \$4653 ;
+  always @(posedge clk)
+    \mac_pre_s0$1066  <= \$4654 ;
+  always @(posedge clk)
+    \mac_pre_s0$1069  <= \$4655 ;
+  always @(posedge clk)
+    \mac_pre_s0$1072  <= \$4656 ;
+  always @(posedge clk)
+    \mac_pre_s0$1075  <= \$4657 ;
+  always @(posedge clk)
+    \mac_pre_s0$1055  <= \$4658 ;
+  always @(posedge clk)
+    \mac_pre_s0$1058  <= \$4659 ;
+  always @(posedge clk)
+    \mac_pre_s0$1061  <= \$4660 ;
+  always @(posedge clk)
+    \mac_pre_s0$1064  <= \$4661 ;
+  always @(posedge clk)
+    \mac_pre_s0$1067  <= \$4662 ;
+  always @(posedge clk)
+    \mac_pre_s0$1070  <= \$4663 ;
+  always @(posedge clk)
+    \mac_pre_s0$1073  <= \$4664 ;
+  always @(posedge clk)
+    \mac_pre_s0$1076  <= \$4665 ;
+  always @(posedge clk)
+    \mac_pre_s0$1078  <= \$4666 ;
+  always @(posedge clk)
+    \mac_pre_s0$1080  <= \$4667 ;
+  always @(posedge clk)
+    \mac_pre_s0$1082  <= \$4668 ;
+  always @(posedge clk)
+    \mac_pre_s0$1084  <= \$4669 ;
+  always @(posedge clk)
+    \mac_pre_s0$1086  <= \$4670 ;
+  always @(posedge clk)
+    \mac_pre_s0$1088  <= \$4671 ;
+  always @(posedge clk)
+    \mac_pre_s0$1090  <= \$4672 ;
+  always @(posedge clk)
+    \mac_pre_s0$1092  <= \$4673 ;
+  always @(posedge clk)
+    \mac_pre_s0$1094  <= \$4674 ;
+  always @(posedge clk)
+    \mac_pre_s0$1096  <= \$4675 ;
+  always @(posedge clk)
+    \mac_pre_s0$1098  <= \$4676 ;
+  always @(posedge clk)
+    \mac_pre_s0$1100  <= \$4677 ;
+  always @(posedge clk)
+    \mac_pre_s0$1102  <= \$4678 ;
+  always @(posedge clk)
+    \mac_pre_s0$1104  <= \$4679 ;
+  always @(posedge clk)
+    \mac_pre_s0$1106  <= \$4680 ;
+  always @(posedge clk)
+    \mac_pre_s0$1108  <= \$4681 ;
+  always @(posedge clk)
+    \mac_pre_s0$1110  <= \$4682 ;
+  always @(posedge clk)
+    \mac_pre_s0$1112  <= \$4683 ;
+  always @(posedge clk)
+    \mac_pre_s0$1114  <= \$4684 ;
+  always @(posedge clk)
+    \mac_pre_s0$1116  <= \$4685 ;
+  always @(posedge clk)
+    \mac_pre_s0$1118  <= \$4686 ;
+  always @(posedge clk)
+    \mac_pre_s0$1120  <= \$4687 ;
+  always @(posedge clk)
+    \mac_pre_s0$1122  <= \$4688 ;
+  always @(posedge clk)
+    \mac_pre_s0$1124  <= \$4689 ;
+  always @(posedge clk)
+    \mac_pre_s0$1306  <= \$4690 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$4691 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$4692 ;
+  always @(posedge clk)
+    \mac_mul_s0$1127  <= \$4693 ;
+  always @(posedge clk)
+    \mac_mul_s0$1129  <= \$4694 ;
+  always @(posedge clk)
+    \mac_mul_s0$1130  <= \$4695 ;
+  always @(posedge clk)
+    \mac_mul_s0$1132  <= \$4696 ;
+  always @(posedge clk)
+    \mac_mul_s0$1133  <= \$4697 ;
+  always @(posedge clk)
+    \mac_mul_s0$1135  <= \$4698 ;
+  always @(posedge clk)
+    \mac_mul_s0$1136  <= \$4699 ;
+  always @(posedge clk)
+    \mac_mul_s0$1138  <= \$4700 ;
+  always @(posedge clk)
+    \mac_mul_s0$1139  <= \$4701 ;
+  always @(posedge clk)
+    \mac_mul_s0$1141  <= \$4702 ;
+  always @(posedge clk)
+    \mac_mul_s0$1142  <= \$4703 ;
+  always @(posedge clk)
+    \mac_mul_s0$1144  <= \$4704 ;
+  always @(posedge clk)
+    \mac_mul_s0$1145  <= \$4705 ;
+  always @(posedge clk)
+    \mac_mul_s0$1147  <= \$4706 ;
+  always @(posedge clk)
+    \mac_mul_s0$1148  <= \$4707 ;
+  always @(posedge clk)
+    \mac_mul_s0$1150  <= \$4708 ;
+  always @(posedge clk)
+    \mac_mul_s0$1151  <= \$4709 ;
+  always @(posedge clk)
+    \mac_mul_s0$1153  <= \$4710 ;
+  always @(posedge clk)
+    \mac_mul_s0$1154  <= \$4711 ;
+  always @(posedge clk)
+    \mac_mul_s0$1156  <= \$4712 ;
+  always @(posedge clk)
+    \mac_mul_s0$1157  <= \$4713 ;
+  always @(posedge clk)
+    \mac_mul_s0$1159  <= \$4714 ;
+  always @(posedge clk)
+    \mac_mul_s0$1160  <= \$4715 ;
+  always @(posedge clk)
+    \mac_mul_s0$1162  <= \$4716 ;
+  always @(posedge clk)
+    \mac_mul_s0$1163  <= \$4717 ;
+  always @(posedge clk)
+    \mac_mul_s0$1165  <= \$4718 ;
+  always @(posedge clk)
+    \mac_mul_s0$1166  <= \$4719 ;
+  always @(posedge clk)
+    \mac_mul_s0$1168  <= \$4720 ;
+  always @(posedge clk)
+    \mac_mul_s0$1169  <= \$4721 ;
+  always @(posedge clk)
+    \mac_mul_s0$1171  <= \$4722 ;
+  always @(posedge clk)
+    \mac_mul_s0$1172  <= \$4723 ;
+  always @(posedge clk)
+    \mac_mul_s0$1308  <= \$4724 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$4725 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$4726 ;
+  always @(posedge clk)
+    \mac_add2_s0$1190  <= \$4727 ;
+  always @(posedge clk)
+    \mac_add2_s0$1193  <= \$4728 ;
+  always @(posedge clk)
+    \mac_add2_s0$1196  <= \$4729 ;
+  always @(posedge clk)
+    \mac_add2_s0$1310  <= \$4730 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$4731 ;
+  always @(posedge clk)
+    o__valid <= \$4732 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$4733 ;
+  always @(posedge clk)
+    mac_acc0 <= \$4734 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$4735 ;
+  always @(posedge clk)
+    mac_acc1 <= \$4736 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$4737 ;
+  always @(posedge clk)
+    mac_acc2 <= \$4738 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$4739 ;
+  always @(posedge clk)
+    mac_acc3 <= \$4740 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -7588,318 +9040,947 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$1871  = \$1869  | \$1870 ;
   assign \$1872  = sel_pre_4_7_3_s & sel_pre_8_15_2_c;
   assign sel_pre_8_15_3_c = \$1871  | \$1872 ;
-  assign \$1878  = sel_l5_s0 - 1'h0;
-  assign \$1879  = \sel_l5_s0$672  - 1'h1;
-  assign \$1880  = \sel_l5_s0$674  - 2'h2;
-  assign \$1881  = \sel_l5_s0$676  - 2'h3;
-  assign \$1882  = \sel_l5_s0$678  - 3'h4;
-  assign \$1883  = \sel_l5_s0$680  - 3'h5;
-  assign \$1884  = \sel_l5_s0$682  - 3'h6;
-  assign \$1885  = \sel_l5_s0$684  - 3'h7;
-  assign \$1886  = \$1878 [0] ? \sel_l5_s0$686 [63:56] : \sel_l5_s0$686 [55:48];
-  assign \$1887  = \$1878 [0] ? \sel_l5_s0$686 [47:40] : \sel_l5_s0$686 [39:32];
-  assign \$1888  = \$1878 [1] ? \$1886  : \$1887 ;
-  assign \$1889  = \$1878 [0] ? \sel_l5_s0$686 [31:24] : \sel_l5_s0$686 [23:16];
-  assign \$1890  = \$1878 [0] ? \sel_l5_s0$686 [15:8] : \sel_l5_s0$686 [7:0];
-  assign \$1891  = \$1878 [1] ? \$1889  : \$1890 ;
-  assign \$1892  = \$1878 [2] ? \$1888  : \$1891 ;
-  assign mac_wmux_w0_0 = \$1878 [3] ? \sel_l5_s0$686 [71:64] : \$1892 ;
-  assign \$1893  = \$1879 [0] ? \sel_l5_s0$686 [71:64] : \sel_l5_s0$686 [63:56];
-  assign \$1894  = \$1879 [0] ? \sel_l5_s0$686 [55:48] : \sel_l5_s0$686 [47:40];
-  assign \$1895  = \$1879 [1] ? \$1893  : \$1894 ;
-  assign \$1896  = \$1879 [0] ? \sel_l5_s0$686 [39:32] : \sel_l5_s0$686 [31:24];
-  assign \$1897  = \$1879 [0] ? \sel_l5_s0$686 [23:16] : \sel_l5_s0$686 [15:8];
-  assign \$1898  = \$1879 [1] ? \$1896  : \$1897 ;
-  assign \$1899  = \$1879 [2] ? \$1895  : \$1898 ;
-  assign mac_wmux_w0_1 = \$1879 [3] ? \sel_l5_s0$686 [79:72] : \$1899 ;
-  assign \$1900  = \$1880 [0] ? \sel_l5_s0$686 [79:72] : \sel_l5_s0$686 [71:64];
-  assign \$1901  = \$1880 [0] ? \sel_l5_s0$686 [63:56] : \sel_l5_s0$686 [55:48];
-  assign \$1902  = \$1880 [1] ? \$1900  : \$1901 ;
-  assign \$1903  = \$1880 [0] ? \sel_l5_s0$686 [47:40] : \sel_l5_s0$686 [39:32];
-  assign \$1904  = \$1880 [0] ? \sel_l5_s0$686 [31:24] : \sel_l5_s0$686 [23:16];
-  assign \$1905  = \$1880 [1] ? \$1903  : \$1904 ;
-  assign \$1906  = \$1880 [2] ? \$1902  : \$1905 ;
-  assign mac_wmux_w0_2 = \$1880 [3] ? \sel_l5_s0$686 [87:80] : \$1906 ;
-  assign \$1907  = \$1881 [0] ? \sel_l5_s0$686 [87:80] : \sel_l5_s0$686 [79:72];
-  assign \$1908  = \$1881 [0] ? \sel_l5_s0$686 [71:64] : \sel_l5_s0$686 [63:56];
-  assign \$1909  = \$1881 [1] ? \$1907  : \$1908 ;
-  assign \$1910  = \$1881 [0] ? \sel_l5_s0$686 [55:48] : \sel_l5_s0$686 [47:40];
-  assign \$1911  = \$1881 [0] ? \sel_l5_s0$686 [39:32] : \sel_l5_s0$686 [31:24];
-  assign \$1912  = \$1881 [1] ? \$1910  : \$1911 ;
-  assign \$1913  = \$1881 [2] ? \$1909  : \$1912 ;
-  assign mac_wmux_w0_3 = \$1881 [3] ? \sel_l5_s0$686 [95:88] : \$1913 ;
-  assign \$1914  = \$1882 [0] ? \sel_l5_s0$686 [95:88] : \sel_l5_s0$686 [87:80];
-  assign \$1915  = \$1882 [0] ? \sel_l5_s0$686 [79:72] : \sel_l5_s0$686 [71:64];
-  assign \$1916  = \$1882 [1] ? \$1914  : \$1915 ;
-  assign \$1917  = \$1882 [0] ? \sel_l5_s0$686 [63:56] : \sel_l5_s0$686 [55:48];
-  assign \$1918  = \$1882 [0] ? \sel_l5_s0$686 [47:40] : \sel_l5_s0$686 [39:32];
-  assign \$1919  = \$1882 [1] ? \$1917  : \$1918 ;
-  assign \$1920  = \$1882 [2] ? \$1916  : \$1919 ;
-  assign mac_wmux_w0_4 = \$1882 [3] ? \sel_l5_s0$686 [103:96] : \$1920 ;
-  assign \$1921  = \$1883 [0] ? \sel_l5_s0$686 [103:96] : \sel_l5_s0$686 [95:88];
-  assign \$1922  = \$1883 [0] ? \sel_l5_s0$686 [87:80] : \sel_l5_s0$686 [79:72];
-  assign \$1923  = \$1883 [1] ? \$1921  : \$1922 ;
-  assign \$1924  = \$1883 [0] ? \sel_l5_s0$686 [71:64] : \sel_l5_s0$686 [63:56];
-  assign \$1925  = \$1883 [0] ? \sel_l5_s0$686 [55:48] : \sel_l5_s0$686 [47:40];
-  assign \$1926  = \$1883 [1] ? \$1924  : \$1925 ;
-  assign \$1927  = \$1883 [2] ? \$1923  : \$1926 ;
-  assign mac_wmux_w0_5 = \$1883 [3] ? \sel_l5_s0$686 [111:104] : \$1927 ;
-  assign \$1928  = \$1884 [0] ? \sel_l5_s0$686 [111:104] : \sel_l5_s0$686 [103:96];
-  assign \$1929  = \$1884 [0] ? \sel_l5_s0$686 [95:88] : \sel_l5_s0$686 [87:80];
-  assign \$1930  = \$1884 [1] ? \$1928  : \$1929 ;
-  assign \$1931  = \$1884 [0] ? \sel_l5_s0$686 [79:72] : \sel_l5_s0$686 [71:64];
-  assign \$1932  = \$1884 [0] ? \sel_l5_s0$686 [63:56] : \sel_l5_s0$686 [55:48];
-  assign \$1933  = \$1884 [1] ? \$1931  : \$1932 ;
-  assign \$1934  = \$1884 [2] ? \$1930  : \$1933 ;
-  assign mac_wmux_w0_6 = \$1884 [3] ? \sel_l5_s0$686 [119:112] : \$1934 ;
-  assign \$1935  = \$1885 [0] ? \sel_l5_s0$686 [119:112] : \sel_l5_s0$686 [111:104];
-  assign \$1936  = \$1885 [0] ? \sel_l5_s0$686 [103:96] : \sel_l5_s0$686 [95:88];
-  assign \$1937  = \$1885 [1] ? \$1935  : \$1936 ;
-  assign \$1938  = \$1885 [0] ? \sel_l5_s0$686 [87:80] : \sel_l5_s0$686 [79:72];
-  assign \$1939  = \$1885 [0] ? \sel_l5_s0$686 [71:64] : \sel_l5_s0$686 [63:56];
-  assign \$1940  = \$1885 [1] ? \$1938  : \$1939 ;
-  assign \$1941  = \$1885 [2] ? \$1937  : \$1940 ;
-  assign mac_wmux_w0_7 = \$1885 [3] ? \sel_l5_s0$686 [127:120] : \$1941 ;
-  assign \$1942  = \$1878 [0] ? \sel_l5_s0$686 [191:184] : \sel_l5_s0$686 [183:176];
-  assign \$1943  = \$1878 [0] ? \sel_l5_s0$686 [175:168] : \sel_l5_s0$686 [167:160];
-  assign \$1944  = \$1878 [1] ? \$1942  : \$1943 ;
-  assign \$1945  = \$1878 [0] ? \sel_l5_s0$686 [159:152] : \sel_l5_s0$686 [151:144];
-  assign \$1946  = \$1878 [0] ? \sel_l5_s0$686 [143:136] : \sel_l5_s0$686 [135:128];
-  assign \$1947  = \$1878 [1] ? \$1945  : \$1946 ;
-  assign \$1948  = \$1878 [2] ? \$1944  : \$1947 ;
-  assign mac_wmux_w1_0 = \$1878 [3] ? \sel_l5_s0$686 [199:192] : \$1948 ;
-  assign \$1949  = \$1879 [0] ? \sel_l5_s0$686 [199:192] : \sel_l5_s0$686 [191:184];
-  assign \$1950  = \$1879 [0] ? \sel_l5_s0$686 [183:176] : \sel_l5_s0$686 [175:168];
-  assign \$1951  = \$1879 [1] ? \$1949  : \$1950 ;
-  assign \$1952  = \$1879 [0] ? \sel_l5_s0$686 [167:160] : \sel_l5_s0$686 [159:152];
-  assign \$1953  = \$1879 [0] ? \sel_l5_s0$686 [151:144] : \sel_l5_s0$686 [143:136];
-  assign \$1954  = \$1879 [1] ? \$1952  : \$1953 ;
-  assign \$1955  = \$1879 [2] ? \$1951  : \$1954 ;
-  assign mac_wmux_w1_1 = \$1879 [3] ? \sel_l5_s0$686 [207:200] : \$1955 ;
-  assign \$1956  = \$1880 [0] ? \sel_l5_s0$686 [207:200] : \sel_l5_s0$686 [199:192];
-  assign \$1957  = \$1880 [0] ? \sel_l5_s0$686 [191:184] : \sel_l5_s0$686 [183:176];
-  assign \$1958  = \$1880 [1] ? \$1956  : \$1957 ;
-  assign \$1959  = \$1880 [0] ? \sel_l5_s0$686 [175:168] : \sel_l5_s0$686 [167:160];
-  assign \$1960  = \$1880 [0] ? \sel_l5_s0$686 [159:152] : \sel_l5_s0$686 [151:144];
-  assign \$1961  = \$1880 [1] ? \$1959  : \$1960 ;
-  assign \$1962  = \$1880 [2] ? \$1958  : \$1961 ;
-  assign mac_wmux_w1_2 = \$1880 [3] ? \sel_l5_s0$686 [215:208] : \$1962 ;
-  assign \$1963  = \$1881 [0] ? \sel_l5_s0$686 [215:208] : \sel_l5_s0$686 [207:200];
-  assign \$1964  = \$1881 [0] ? \sel_l5_s0$686 [199:192] : \sel_l5_s0$686 [191:184];
-  assign \$1965  = \$1881 [1] ? \$1963  : \$1964 ;
-  assign \$1966  = \$1881 [0] ? \sel_l5_s0$686 [183:176] : \sel_l5_s0$686 [175:168];
-  assign \$1967  = \$1881 [0] ? \sel_l5_s0$686 [167:160] : \sel_l5_s0$686 [159:152];
-  assign \$1968  = \$1881 [1] ? \$1966  : \$1967 ;
-  assign \$1969  = \$1881 [2] ? \$1965  : \$1968 ;
-  assign mac_wmux_w1_3 = \$1881 [3] ? \sel_l5_s0$686 [223:216] : \$1969 ;
-  assign \$1970  = \$1882 [0] ? \sel_l5_s0$686 [223:216] : \sel_l5_s0$686 [215:208];
-  assign \$1971  = \$1882 [0] ? \sel_l5_s0$686 [207:200] : \sel_l5_s0$686 [199:192];
-  assign \$1972  = \$1882 [1] ? \$1970  : \$1971 ;
-  assign \$1973  = \$1882 [0] ? \sel_l5_s0$686 [191:184] : \sel_l5_s0$686 [183:176];
-  assign \$1974  = \$1882 [0] ? \sel_l5_s0$686 [175:168] : \sel_l5_s0$686 [167:160];
-  assign \$1975  = \$1882 [1] ? \$1973  : \$1974 ;
-  assign \$1976  = \$1882 [2] ? \$1972  : \$1975 ;
-  assign mac_wmux_w1_4 = \$1882 [3] ? \sel_l5_s0$686 [231:224] : \$1976 ;
-  assign \$1977  = \$1883 [0] ? \sel_l5_s0$686 [231:224] : \sel_l5_s0$686 [223:216];
-  assign \$1978  = \$1883 [0] ? \sel_l5_s0$686 [215:208] : \sel_l5_s0$686 [207:200];
-  assign \$1979  = \$1883 [1] ? \$1977  : \$1978 ;
-  assign \$1980  = \$1883 [0] ? \sel_l5_s0$686 [199:192] : \sel_l5_s0$686 [191:184];
-  assign \$1981  = \$1883 [0] ? \sel_l5_s0$686 [183:176] : \sel_l5_s0$686 [175:168];
-  assign \$1982  = \$1883 [1] ? \$1980  : \$1981 ;
-  assign \$1983  = \$1883 [2] ? \$1979  : \$1982 ;
-  assign mac_wmux_w1_5 = \$1883 [3] ? \sel_l5_s0$686 [239:232] : \$1983 ;
-  assign \$1984  = \$1884 [0] ? \sel_l5_s0$686 [239:232] : \sel_l5_s0$686 [231:224];
-  assign \$1985  = \$1884 [0] ? \sel_l5_s0$686 [223:216] : \sel_l5_s0$686 [215:208];
-  assign \$1986  = \$1884 [1] ? \$1984  : \$1985 ;
-  assign \$1987  = \$1884 [0] ? \sel_l5_s0$686 [207:200] : \sel_l5_s0$686 [199:192];
-  assign \$1988  = \$1884 [0] ? \sel_l5_s0$686 [191:184] : \sel_l5_s0$686 [183:176];
-  assign \$1989  = \$1884 [1] ? \$1987  : \$1988 ;
-  assign \$1990  = \$1884 [2] ? \$1986  : \$1989 ;
-  assign mac_wmux_w1_6 = \$1884 [3] ? \sel_l5_s0$686 [247:240] : \$1990 ;
-  assign \$1991  = \$1885 [0] ? \sel_l5_s0$686 [247:240] : \sel_l5_s0$686 [239:232];
-  assign \$1992  = \$1885 [0] ? \sel_l5_s0$686 [231:224] : \sel_l5_s0$686 [223:216];
-  assign \$1993  = \$1885 [1] ? \$1991  : \$1992 ;
-  assign \$1994  = \$1885 [0] ? \sel_l5_s0$686 [215:208] : \sel_l5_s0$686 [207:200];
-  assign \$1995  = \$1885 [0] ? \sel_l5_s0$686 [199:192] : \sel_l5_s0$686 [191:184];
-  assign \$1996  = \$1885 [1] ? \$1994  : \$1995 ;
-  assign \$1997  = \$1885 [2] ? \$1993  : \$1996 ;
-  assign mac_wmux_w1_7 = \$1885 [3] ? \sel_l5_s0$686 [255:248] : \$1997 ;
-  assign \$1998  = \$1878 [0] ? \sel_l5_s0$686 [319:312] : \sel_l5_s0$686 [311:304];
-  assign \$1999  = \$1878 [0] ? \sel_l5_s0$686 [303:296] : \sel_l5_s0$686 [295:288];
-  assign \$2000  = \$1878 [1] ? \$1998  : \$1999 ;
-  assign \$2001  = \$1878 [0] ? \sel_l5_s0$686 [287:280] : \sel_l5_s0$686 [279:272];
-  assign \$2002  = \$1878 [0] ? \sel_l5_s0$686 [271:264] : \sel_l5_s0$686 [263:256];
-  assign \$2003  = \$1878 [1] ? \$2001  : \$2002 ;
-  assign \$2004  = \$1878 [2] ? \$2000  : \$2003 ;
-  assign mac_wmux_w2_0 = \$1878 [3] ? \sel_l5_s0$686 [327:320] : \$2004 ;
-  assign \$2005  = \$1879 [0] ? \sel_l5_s0$686 [327:320] : \sel_l5_s0$686 [319:312];
-  assign \$2006  = \$1879 [0] ? \sel_l5_s0$686 [311:304] : \sel_l5_s0$686 [303:296];
-  assign \$2007  = \$1879 [1] ? \$2005  : \$2006 ;
-  assign \$2008  = \$1879 [0] ? \sel_l5_s0$686 [295:288] : \sel_l5_s0$686 [287:280];
-  assign \$2009  = \$1879 [0] ? \sel_l5_s0$686 [279:272] : \sel_l5_s0$686 [271:264];
-  assign \$2010  = \$1879 [1] ? \$2008  : \$2009 ;
-  assign \$2011  = \$1879 [2] ? \$2007  : \$2010 ;
-  assign mac_wmux_w2_1 = \$1879 [3] ? \sel_l5_s0$686 [335:328] : \$2011 ;
-  assign \$2012  = \$1880 [0] ? \sel_l5_s0$686 [335:328] : \sel_l5_s0$686 [327:320];
-  assign \$2013  = \$1880 [0] ? \sel_l5_s0$686 [319:312] : \sel_l5_s0$686 [311:304];
-  assign \$2014  = \$1880 [1] ? \$2012  : \$2013 ;
-  assign \$2015  = \$1880 [0] ? \sel_l5_s0$686 [303:296] : \sel_l5_s0$686 [295:288];
-  assign \$2016  = \$1880 [0] ? \sel_l5_s0$686 [287:280] : \sel_l5_s0$686 [279:272];
-  assign \$2017  = \$1880 [1] ? \$2015  : \$2016 ;
-  assign \$2018  = \$1880 [2] ? \$2014  : \$2017 ;
-  assign mac_wmux_w2_2 = \$1880 [3] ? \sel_l5_s0$686 [343:336] : \$2018 ;
-  assign \$2019  = \$1881 [0] ? \sel_l5_s0$686 [343:336] : \sel_l5_s0$686 [335:328];
-  assign \$2020  = \$1881 [0] ? \sel_l5_s0$686 [327:320] : \sel_l5_s0$686 [319:312];
-  assign \$2021  = \$1881 [1] ? \$2019  : \$2020 ;
-  assign \$2022  = \$1881 [0] ? \sel_l5_s0$686 [311:304] : \sel_l5_s0$686 [303:296];
-  assign \$2023  = \$1881 [0] ? \sel_l5_s0$686 [295:288] : \sel_l5_s0$686 [287:280];
-  assign \$2024  = \$1881 [1] ? \$2022  : \$2023 ;
-  assign \$2025  = \$1881 [2] ? \$2021  : \$2024 ;
-  assign mac_wmux_w2_3 = \$1881 [3] ? \sel_l5_s0$686 [351:344] : \$2025 ;
-  assign \$2026  = \$1882 [0] ? \sel_l5_s0$686 [351:344] : \sel_l5_s0$686 [343:336];
-  assign \$2027  = \$1882 [0] ? \sel_l5_s0$686 [335:328] : \sel_l5_s0$686 [327:320];
-  assign \$2028  = \$1882 [1] ? \$2026  : \$2027 ;
-  assign \$2029  = \$1882 [0] ? \sel_l5_s0$686 [319:312] : \sel_l5_s0$686 [311:304];
-  assign \$2030  = \$1882 [0] ? \sel_l5_s0$686 [303:296] : \sel_l5_s0$686 [295:288];
-  assign \$2031  = \$1882 [1] ? \$2029  : \$2030 ;
-  assign \$2032  = \$1882 [2] ? \$2028  : \$2031 ;
-  assign mac_wmux_w2_4 = \$1882 [3] ? \sel_l5_s0$686 [359:352] : \$2032 ;
-  assign \$2033  = \$1883 [0] ? \sel_l5_s0$686 [359:352] : \sel_l5_s0$686 [351:344];
-  assign \$2034  = \$1883 [0] ? \sel_l5_s0$686 [343:336] : \sel_l5_s0$686 [335:328];
-  assign \$2035  = \$1883 [1] ? \$2033  : \$2034 ;
-  assign \$2036  = \$1883 [0] ? \sel_l5_s0$686 [327:320] : \sel_l5_s0$686 [319:312];
-  assign \$2037  = \$1883 [0] ? \sel_l5_s0$686 [311:304] : \sel_l5_s0$686 [303:296];
-  assign \$2038  = \$1883 [1] ? \$2036  : \$2037 ;
-  assign \$2039  = \$1883 [2] ? \$2035  : \$2038 ;
-  assign mac_wmux_w2_5 = \$1883 [3] ? \sel_l5_s0$686 [367:360] : \$2039 ;
-  assign \$2040  = \$1884 [0] ? \sel_l5_s0$686 [367:360] : \sel_l5_s0$686 [359:352];
-  assign \$2041  = \$1884 [0] ? \sel_l5_s0$686 [351:344] : \sel_l5_s0$686 [343:336];
-  assign \$2042  = \$1884 [1] ? \$2040  : \$2041 ;
-  assign \$2043  = \$1884 [0] ? \sel_l5_s0$686 [335:328] : \sel_l5_s0$686 [327:320];
-  assign \$2044  = \$1884 [0] ? \sel_l5_s0$686 [319:312] : \sel_l5_s0$686 [311:304];
-  assign \$2045  = \$1884 [1] ? \$2043  : \$2044 ;
-  assign \$2046  = \$1884 [2] ? \$2042  : \$2045 ;
-  assign mac_wmux_w2_6 = \$1884 [3] ? \sel_l5_s0$686 [375:368] : \$2046 ;
-  assign \$2047  = \$1885 [0] ? \sel_l5_s0$686 [375:368] : \sel_l5_s0$686 [367:360];
-  assign \$2048  = \$1885 [0] ? \sel_l5_s0$686 [359:352] : \sel_l5_s0$686 [351:344];
-  assign \$2049  = \$1885 [1] ? \$2047  : \$2048 ;
-  assign \$2050  = \$1885 [0] ? \sel_l5_s0$686 [343:336] : \sel_l5_s0$686 [335:328];
-  assign \$2051  = \$1885 [0] ? \sel_l5_s0$686 [327:320] : \sel_l5_s0$686 [319:312];
-  assign \$2052  = \$1885 [1] ? \$2050  : \$2051 ;
-  assign \$2053  = \$1885 [2] ? \$2049  : \$2052 ;
-  assign mac_wmux_w2_7 = \$1885 [3] ? \sel_l5_s0$686 [383:376] : \$2053 ;
-  assign \$2054  = \$1878 [0] ? \sel_l5_s0$686 [447:440] : \sel_l5_s0$686 [439:432];
-  assign \$2055  = \$1878 [0] ? \sel_l5_s0$686 [431:424] : \sel_l5_s0$686 [423:416];
-  assign \$2056  = \$1878 [1] ? \$2054  : \$2055 ;
-  assign \$2057  = \$1878 [0] ? \sel_l5_s0$686 [415:408] : \sel_l5_s0$686 [407:400];
-  assign \$2058  = \$1878 [0] ? \sel_l5_s0$686 [399:392] : \sel_l5_s0$686 [391:384];
-  assign \$2059  = \$1878 [1] ? \$2057  : \$2058 ;
-  assign \$2060  = \$1878 [2] ? \$2056  : \$2059 ;
-  assign mac_wmux_w3_0 = \$1878 [3] ? \sel_l5_s0$686 [455:448] : \$2060 ;
-  assign \$2061  = \$1879 [0] ? \sel_l5_s0$686 [455:448] : \sel_l5_s0$686 [447:440];
-  assign \$2062  = \$1879 [0] ? \sel_l5_s0$686 [439:432] : \sel_l5_s0$686 [431:424];
-  assign \$2063  = \$1879 [1] ? \$2061  : \$2062 ;
-  assign \$2064  = \$1879 [0] ? \sel_l5_s0$686 [423:416] : \sel_l5_s0$686 [415:408];
-  assign \$2065  = \$1879 [0] ? \sel_l5_s0$686 [407:400] : \sel_l5_s0$686 [399:392];
-  assign \$2066  = \$1879 [1] ? \$2064  : \$2065 ;
-  assign \$2067  = \$1879 [2] ? \$2063  : \$2066 ;
-  assign mac_wmux_w3_1 = \$1879 [3] ? \sel_l5_s0$686 [463:456] : \$2067 ;
-  assign \$2068  = \$1880 [0] ? \sel_l5_s0$686 [463:456] : \sel_l5_s0$686 [455:448];
-  assign \$2069  = \$1880 [0] ? \sel_l5_s0$686 [447:440] : \sel_l5_s0$686 [439:432];
-  assign \$2070  = \$1880 [1] ? \$2068  : \$2069 ;
-  assign \$2071  = \$1880 [0] ? \sel_l5_s0$686 [431:424] : \sel_l5_s0$686 [423:416];
-  assign \$2072  = \$1880 [0] ? \sel_l5_s0$686 [415:408] : \sel_l5_s0$686 [407:400];
-  assign \$2073  = \$1880 [1] ? \$2071  : \$2072 ;
-  assign \$2074  = \$1880 [2] ? \$2070  : \$2073 ;
-  assign mac_wmux_w3_2 = \$1880 [3] ? \sel_l5_s0$686 [471:464] : \$2074 ;
-  assign \$2075  = \$1881 [0] ? \sel_l5_s0$686 [471:464] : \sel_l5_s0$686 [463:456];
-  assign \$2076  = \$1881 [0] ? \sel_l5_s0$686 [455:448] : \sel_l5_s0$686 [447:440];
-  assign \$2077  = \$1881 [1] ? \$2075  : \$2076 ;
-  assign \$2078  = \$1881 [0] ? \sel_l5_s0$686 [439:432] : \sel_l5_s0$686 [431:424];
-  assign \$2079  = \$1881 [0] ? \sel_l5_s0$686 [423:416] : \sel_l5_s0$686 [415:408];
-  assign \$2080  = \$1881 [1] ? \$2078  : \$2079 ;
-  assign \$2081  = \$1881 [2] ? \$2077  : \$2080 ;
-  assign mac_wmux_w3_3 = \$1881 [3] ? \sel_l5_s0$686 [479:472] : \$2081 ;
-  assign \$2082  = \$1882 [0] ? \sel_l5_s0$686 [479:472] : \sel_l5_s0$686 [471:464];
-  assign \$2083  = \$1882 [0] ? \sel_l5_s0$686 [463:456] : \sel_l5_s0$686 [455:448];
-  assign \$2084  = \$1882 [1] ? \$2082  : \$2083 ;
-  assign \$2085  = \$1882 [0] ? \sel_l5_s0$686 [447:440] : \sel_l5_s0$686 [439:432];
-  assign \$2086  = \$1882 [0] ? \sel_l5_s0$686 [431:424] : \sel_l5_s0$686 [423:416];
-  assign \$2087  = \$1882 [1] ? \$2085  : \$2086 ;
-  assign \$2088  = \$1882 [2] ? \$2084  : \$2087 ;
-  assign mac_wmux_w3_4 = \$1882 [3] ? \sel_l5_s0$686 [487:480] : \$2088 ;
-  assign \$2089  = \$1883 [0] ? \sel_l5_s0$686 [487:480] : \sel_l5_s0$686 [479:472];
-  assign \$2090  = \$1883 [0] ? \sel_l5_s0$686 [471:464] : \sel_l5_s0$686 [463:456];
-  assign \$2091  = \$1883 [1] ? \$2089  : \$2090 ;
-  assign \$2092  = \$1883 [0] ? \sel_l5_s0$686 [455:448] : \sel_l5_s0$686 [447:440];
-  assign \$2093  = \$1883 [0] ? \sel_l5_s0$686 [439:432] : \sel_l5_s0$686 [431:424];
-  assign \$2094  = \$1883 [1] ? \$2092  : \$2093 ;
-  assign \$2095  = \$1883 [2] ? \$2091  : \$2094 ;
-  assign mac_wmux_w3_5 = \$1883 [3] ? \sel_l5_s0$686 [495:488] : \$2095 ;
-  assign \$2096  = \$1884 [0] ? \sel_l5_s0$686 [495:488] : \sel_l5_s0$686 [487:480];
-  assign \$2097  = \$1884 [0] ? \sel_l5_s0$686 [479:472] : \sel_l5_s0$686 [471:464];
-  assign \$2098  = \$1884 [1] ? \$2096  : \$2097 ;
-  assign \$2099  = \$1884 [0] ? \sel_l5_s0$686 [463:456] : \sel_l5_s0$686 [455:448];
-  assign \$2100  = \$1884 [0] ? \sel_l5_s0$686 [447:440] : \sel_l5_s0$686 [439:432];
-  assign \$2101  = \$1884 [1] ? \$2099  : \$2100 ;
-  assign \$2102  = \$1884 [2] ? \$2098  : \$2101 ;
-  assign mac_wmux_w3_6 = \$1884 [3] ? \sel_l5_s0$686 [503:496] : \$2102 ;
-  assign \$2103  = \$1885 [0] ? \sel_l5_s0$686 [503:496] : \sel_l5_s0$686 [495:488];
-  assign \$2104  = \$1885 [0] ? \sel_l5_s0$686 [487:480] : \sel_l5_s0$686 [479:472];
-  assign \$2105  = \$1885 [1] ? \$2103  : \$2104 ;
-  assign \$2106  = \$1885 [0] ? \sel_l5_s0$686 [471:464] : \sel_l5_s0$686 [463:456];
-  assign \$2107  = \$1885 [0] ? \sel_l5_s0$686 [455:448] : \sel_l5_s0$686 [447:440];
-  assign \$2108  = \$1885 [1] ? \$2106  : \$2107 ;
-  assign \$2109  = \$1885 [2] ? \$2105  : \$2108 ;
-  assign mac_wmux_w3_7 = \$1885 [3] ? \sel_l5_s0$686 [511:504] : \$2109 ;
-  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$720 );
-  assign mac_prod0_1 = $signed(\mac_pre_s0$722 ) * $signed(\mac_pre_s0$723 );
-  assign mac_prod0_2 = $signed(\mac_pre_s0$725 ) * $signed(\mac_pre_s0$726 );
-  assign mac_prod0_3 = $signed(\mac_pre_s0$728 ) * $signed(\mac_pre_s0$729 );
-  assign mac_prod0_4 = $signed(\mac_pre_s0$731 ) * $signed(\mac_pre_s0$732 );
-  assign mac_prod0_5 = $signed(\mac_pre_s0$734 ) * $signed(\mac_pre_s0$735 );
-  assign mac_prod0_6 = $signed(\mac_pre_s0$737 ) * $signed(\mac_pre_s0$738 );
-  assign mac_prod0_7 = $signed(\mac_pre_s0$740 ) * $signed(\mac_pre_s0$741 );
-  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$743 );
-  assign mac_prod1_1 = $signed(\mac_pre_s0$722 ) * $signed(\mac_pre_s0$745 );
-  assign mac_prod1_2 = $signed(\mac_pre_s0$725 ) * $signed(\mac_pre_s0$747 );
-  assign mac_prod1_3 = $signed(\mac_pre_s0$728 ) * $signed(\mac_pre_s0$749 );
-  assign mac_prod1_4 = $signed(\mac_pre_s0$731 ) * $signed(\mac_pre_s0$751 );
-  assign mac_prod1_5 = $signed(\mac_pre_s0$734 ) * $signed(\mac_pre_s0$753 );
-  assign mac_prod1_6 = $signed(\mac_pre_s0$737 ) * $signed(\mac_pre_s0$755 );
-  assign mac_prod1_7 = $signed(\mac_pre_s0$740 ) * $signed(\mac_pre_s0$757 );
-  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$759 );
-  assign mac_prod2_1 = $signed(\mac_pre_s0$722 ) * $signed(\mac_pre_s0$761 );
-  assign mac_prod2_2 = $signed(\mac_pre_s0$725 ) * $signed(\mac_pre_s0$763 );
-  assign mac_prod2_3 = $signed(\mac_pre_s0$728 ) * $signed(\mac_pre_s0$765 );
-  assign mac_prod2_4 = $signed(\mac_pre_s0$731 ) * $signed(\mac_pre_s0$767 );
-  assign mac_prod2_5 = $signed(\mac_pre_s0$734 ) * $signed(\mac_pre_s0$769 );
-  assign mac_prod2_6 = $signed(\mac_pre_s0$737 ) * $signed(\mac_pre_s0$771 );
-  assign mac_prod2_7 = $signed(\mac_pre_s0$740 ) * $signed(\mac_pre_s0$773 );
-  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$775 );
-  assign mac_prod3_1 = $signed(\mac_pre_s0$722 ) * $signed(\mac_pre_s0$777 );
-  assign mac_prod3_2 = $signed(\mac_pre_s0$725 ) * $signed(\mac_pre_s0$779 );
-  assign mac_prod3_3 = $signed(\mac_pre_s0$728 ) * $signed(\mac_pre_s0$781 );
-  assign mac_prod3_4 = $signed(\mac_pre_s0$731 ) * $signed(\mac_pre_s0$783 );
-  assign mac_prod3_5 = $signed(\mac_pre_s0$734 ) * $signed(\mac_pre_s0$785 );
-  assign mac_prod3_6 = $signed(\mac_pre_s0$737 ) * $signed(\mac_pre_s0$787 );
-  assign mac_prod3_7 = $signed(\mac_pre_s0$740 ) * $signed(\mac_pre_s0$789 );
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$792 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$794 ) + $signed(\mac_mul_s0$795 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$797 ) + $signed(\mac_mul_s0$798 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$800 ) + $signed(\mac_mul_s0$801 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$803 ) + $signed(\mac_mul_s0$804 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$806 ) + $signed(\mac_mul_s0$807 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$809 ) + $signed(\mac_mul_s0$810 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$812 ) + $signed(\mac_mul_s0$813 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$815 ) + $signed(\mac_mul_s0$816 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$818 ) + $signed(\mac_mul_s0$819 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$821 ) + $signed(\mac_mul_s0$822 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$824 ) + $signed(\mac_mul_s0$825 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$827 ) + $signed(\mac_mul_s0$828 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$830 ) + $signed(\mac_mul_s0$831 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$833 ) + $signed(\mac_mul_s0$834 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$836 ) + $signed(\mac_mul_s0$837 );
+  assign mac_wmux_keep0 = ! sel_l5_s0;
+  assign \$1878  = ! sel_l5_s0;
+  assign \$1879  = ! sel_l5_s0;
+  assign \$1880  = ! sel_l5_s0;
+  assign \$1881  = ! sel_l5_s0;
+  assign \$1882  = sel_l5_s0 == 1'h1;
+  assign \$1883  = \sel_l5_s0$673  == 1'h1;
+  assign mac_wmux_keep1 = \$1882  | \$1883 ;
+  assign \$1884  = sel_l5_s0 == 1'h1;
+  assign \$1885  = sel_l5_s0 == 1'h1;
+  assign \$1886  = sel_l5_s0 == 1'h1;
+  assign \$1887  = sel_l5_s0 == 1'h1;
+  assign \$1889  = \sel_l5_s0$673  == 1'h1;
+  assign \$1890  = \sel_l5_s0$673  == 1'h1;
+  assign \$1891  = \sel_l5_s0$673  == 1'h1;
+  assign \$1892  = \sel_l5_s0$673  == 1'h1;
+  assign \$1894  = sel_l5_s0 == 2'h2;
+  assign \$1895  = \sel_l5_s0$673  == 2'h2;
+  assign \$1896  = \$1894  | \$1895 ;
+  assign \$1897  = \sel_l5_s0$676  == 2'h2;
+  assign mac_wmux_keep2 = \$1896  | \$1897 ;
+  assign \$1898  = sel_l5_s0 == 2'h2;
+  assign \$1899  = sel_l5_s0 == 2'h2;
+  assign \$1900  = sel_l5_s0 == 2'h2;
+  assign \$1901  = sel_l5_s0 == 2'h2;
+  assign \$1903  = \sel_l5_s0$673  == 2'h2;
+  assign \$1904  = \sel_l5_s0$673  == 2'h2;
+  assign \$1905  = \sel_l5_s0$673  == 2'h2;
+  assign \$1906  = \sel_l5_s0$673  == 2'h2;
+  assign \$1908  = \$1902  | \$1907 ;
+  assign \$1909  = \sel_l5_s0$676  == 2'h2;
+  assign \$1910  = \sel_l5_s0$676  == 2'h2;
+  assign \$1911  = \sel_l5_s0$676  == 2'h2;
+  assign \$1912  = \sel_l5_s0$676  == 2'h2;
+  assign \$1914  = sel_l5_s0 == 2'h3;
+  assign \$1915  = \sel_l5_s0$673  == 2'h3;
+  assign \$1916  = \$1914  | \$1915 ;
+  assign \$1917  = \sel_l5_s0$676  == 2'h3;
+  assign \$1918  = \sel_l5_s0$679  == 2'h3;
+  assign \$1919  = \$1917  | \$1918 ;
+  assign mac_wmux_keep3 = \$1916  | \$1919 ;
+  assign \$1920  = sel_l5_s0 == 2'h3;
+  assign \$1921  = sel_l5_s0 == 2'h3;
+  assign \$1922  = sel_l5_s0 == 2'h3;
+  assign \$1923  = sel_l5_s0 == 2'h3;
+  assign \$1925  = \sel_l5_s0$673  == 2'h3;
+  assign \$1926  = \sel_l5_s0$673  == 2'h3;
+  assign \$1927  = \sel_l5_s0$673  == 2'h3;
+  assign \$1928  = \sel_l5_s0$673  == 2'h3;
+  assign \$1930  = \$1924  | \$1929 ;
+  assign \$1931  = \sel_l5_s0$676  == 2'h3;
+  assign \$1932  = \sel_l5_s0$676  == 2'h3;
+  assign \$1933  = \sel_l5_s0$676  == 2'h3;
+  assign \$1934  = \sel_l5_s0$676  == 2'h3;
+  assign \$1936  = \sel_l5_s0$679  == 2'h3;
+  assign \$1937  = \sel_l5_s0$679  == 2'h3;
+  assign \$1938  = \sel_l5_s0$679  == 2'h3;
+  assign \$1939  = \sel_l5_s0$679  == 2'h3;
+  assign mac_wmux_drop3 = \$1930  | \$1941 ;
+  assign \$1942  = sel_l5_s0 == 3'h4;
+  assign \$1943  = \sel_l5_s0$673  == 3'h4;
+  assign \$1944  = \$1942  | \$1943 ;
+  assign \$1945  = \sel_l5_s0$676  == 3'h4;
+  assign \$1946  = \sel_l5_s0$679  == 3'h4;
+  assign \$1947  = \$1945  | \$1946 ;
+  assign \$1948  = \$1944  | \$1947 ;
+  assign \$1949  = \sel_l5_s0$682  == 3'h4;
+  assign mac_wmux_keep4 = \$1948  | \$1949 ;
+  assign \$1950  = sel_l5_s0 == 3'h4;
+  assign \$1951  = sel_l5_s0 == 3'h4;
+  assign \$1952  = sel_l5_s0 == 3'h4;
+  assign \$1953  = sel_l5_s0 == 3'h4;
+  assign \$1955  = \sel_l5_s0$673  == 3'h4;
+  assign \$1956  = \sel_l5_s0$673  == 3'h4;
+  assign \$1957  = \sel_l5_s0$673  == 3'h4;
+  assign \$1958  = \sel_l5_s0$673  == 3'h4;
+  assign \$1960  = \$1954  | \$1959 ;
+  assign \$1961  = \sel_l5_s0$676  == 3'h4;
+  assign \$1962  = \sel_l5_s0$676  == 3'h4;
+  assign \$1963  = \sel_l5_s0$676  == 3'h4;
+  assign \$1964  = \sel_l5_s0$676  == 3'h4;
+  assign \$1966  = \sel_l5_s0$679  == 3'h4;
+  assign \$1967  = \sel_l5_s0$679  == 3'h4;
+  assign \$1968  = \sel_l5_s0$679  == 3'h4;
+  assign \$1969  = \sel_l5_s0$679  == 3'h4;
+  assign \$1971  = \$1965  | \$1970 ;
+  assign \$1972  = \$1960  | \$1971 ;
+  assign \$1973  = \sel_l5_s0$682  == 3'h4;
+  assign \$1974  = \sel_l5_s0$682  == 3'h4;
+  assign \$1975  = \sel_l5_s0$682  == 3'h4;
+  assign \$1976  = \sel_l5_s0$682  == 3'h4;
+  assign \$1978  = sel_l5_s0 == 3'h5;
+  assign \$1979  = \sel_l5_s0$673  == 3'h5;
+  assign \$1980  = \$1978  | \$1979 ;
+  assign \$1981  = \sel_l5_s0$676  == 3'h5;
+  assign \$1982  = \sel_l5_s0$679  == 3'h5;
+  assign \$1983  = \$1981  | \$1982 ;
+  assign \$1984  = \$1980  | \$1983 ;
+  assign \$1985  = \sel_l5_s0$682  == 3'h5;
+  assign \$1986  = \sel_l5_s0$685  == 3'h5;
+  assign \$1987  = \$1985  | \$1986 ;
+  assign mac_wmux_keep5 = \$1984  | \$1987 ;
+  assign \$1988  = sel_l5_s0 == 3'h5;
+  assign \$1989  = sel_l5_s0 == 3'h5;
+  assign \$1990  = sel_l5_s0 == 3'h5;
+  assign \$1991  = sel_l5_s0 == 3'h5;
+  assign \$1993  = \sel_l5_s0$673  == 3'h5;
+  assign \$1994  = \sel_l5_s0$673  == 3'h5;
+  assign \$1995  = \sel_l5_s0$673  == 3'h5;
+  assign \$1996  = \sel_l5_s0$673  == 3'h5;
+  assign \$1998  = \$1992  | \$1997 ;
+  assign \$1999  = \sel_l5_s0$676  == 3'h5;
+  assign \$2000  = \sel_l5_s0$676  == 3'h5;
+  assign \$2001  = \sel_l5_s0$676  == 3'h5;
+  assign \$2002  = \sel_l5_s0$676  == 3'h5;
+  assign \$2004  = \sel_l5_s0$679  == 3'h5;
+  assign \$2005  = \sel_l5_s0$679  == 3'h5;
+  assign \$2006  = \sel_l5_s0$679  == 3'h5;
+  assign \$2007  = \sel_l5_s0$679  == 3'h5;
+  assign \$2009  = \$2003  | \$2008 ;
+  assign \$2010  = \$1998  | \$2009 ;
+  assign \$2011  = \sel_l5_s0$682  == 3'h5;
+  assign \$2012  = \sel_l5_s0$682  == 3'h5;
+  assign \$2013  = \sel_l5_s0$682  == 3'h5;
+  assign \$2014  = \sel_l5_s0$682  == 3'h5;
+  assign \$2016  = \sel_l5_s0$685  == 3'h5;
+  assign \$2017  = \sel_l5_s0$685  == 3'h5;
+  assign \$2018  = \sel_l5_s0$685  == 3'h5;
+  assign \$2019  = \sel_l5_s0$685  == 3'h5;
+  assign mac_wmux_drop5 = \$2010  | \$2021 ;
+  assign \$2022  = sel_l5_s0 == 3'h6;
+  assign \$2023  = \sel_l5_s0$673  == 3'h6;
+  assign \$2024  = \$2022  | \$2023 ;
+  assign \$2025  = \sel_l5_s0$676  == 3'h6;
+  assign \$2026  = \sel_l5_s0$679  == 3'h6;
+  assign \$2027  = \$2025  | \$2026 ;
+  assign \$2028  = \$2024  | \$2027 ;
+  assign \$2029  = \sel_l5_s0$682  == 3'h6;
+  assign \$2030  = \sel_l5_s0$685  == 3'h6;
+  assign \$2031  = \$2029  | \$2030 ;
+  assign \$2032  = \sel_l5_s0$688  == 3'h6;
+  assign \$2033  = \$2031  | \$2032 ;
+  assign mac_wmux_keep6 = \$2028  | \$2033 ;
+  assign \$2034  = sel_l5_s0 == 3'h6;
+  assign \$2035  = sel_l5_s0 == 3'h6;
+  assign \$2036  = sel_l5_s0 == 3'h6;
+  assign \$2037  = sel_l5_s0 == 3'h6;
+  assign \$2039  = \sel_l5_s0$673  == 3'h6;
+  assign \$2040  = \sel_l5_s0$673  == 3'h6;
+  assign \$2041  = \sel_l5_s0$673  == 3'h6;
+  assign \$2042  = \sel_l5_s0$673  == 3'h6;
+  assign \$2044  = \$2038  | \$2043 ;
+  assign \$2045  = \sel_l5_s0$676  == 3'h6;
+  assign \$2046  = \sel_l5_s0$676  == 3'h6;
+  assign \$2047  = \sel_l5_s0$676  == 3'h6;
+  assign \$2048  = \sel_l5_s0$676  == 3'h6;
+  assign \$2050  = \sel_l5_s0$679  == 3'h6;
+  assign \$2051  = \sel_l5_s0$679  == 3'h6;
+  assign \$2052  = \sel_l5_s0$679  == 3'h6;
+  assign \$2053  = \sel_l5_s0$679  == 3'h6;
+  assign \$2055  = \$2049  | \$2054 ;
+  assign \$2056  = \$2044  | \$2055 ;
+  assign \$2057  = \sel_l5_s0$682  == 3'h6;
+  assign \$2058  = \sel_l5_s0$682  == 3'h6;
+  assign \$2059  = \sel_l5_s0$682  == 3'h6;
+  assign \$2060  = \sel_l5_s0$682  == 3'h6;
+  assign \$2062  = \sel_l5_s0$685  == 3'h6;
+  assign \$2063  = \sel_l5_s0$685  == 3'h6;
+  assign \$2064  = \sel_l5_s0$685  == 3'h6;
+  assign \$2065  = \sel_l5_s0$685  == 3'h6;
+  assign \$2067  = \$2061  | \$2066 ;
+  assign \$2068  = \sel_l5_s0$688  == 3'h6;
+  assign \$2069  = \sel_l5_s0$688  == 3'h6;
+  assign \$2070  = \sel_l5_s0$688  == 3'h6;
+  assign \$2071  = \sel_l5_s0$688  == 3'h6;
+  assign mac_wmux_drop6 = \$2056  | \$2073 ;
+  assign \$2074  = sel_l5_s0 == 3'h7;
+  assign \$2075  = \sel_l5_s0$673  == 3'h7;
+  assign \$2076  = \$2074  | \$2075 ;
+  assign \$2077  = \sel_l5_s0$676  == 3'h7;
+  assign \$2078  = \sel_l5_s0$679  == 3'h7;
+  assign \$2079  = \$2077  | \$2078 ;
+  assign \$2080  = \$2076  | \$2079 ;
+  assign \$2081  = \sel_l5_s0$682  == 3'h7;
+  assign \$2082  = \sel_l5_s0$685  == 3'h7;
+  assign \$2083  = \$2081  | \$2082 ;
+  assign \$2084  = \sel_l5_s0$688  == 3'h7;
+  assign \$2085  = \sel_l5_s0$691  == 3'h7;
+  assign \$2086  = \$2084  | \$2085 ;
+  assign \$2087  = \$2083  | \$2086 ;
+  assign mac_wmux_keep7 = \$2080  | \$2087 ;
+  assign \$2088  = sel_l5_s0 == 3'h7;
+  assign \$2089  = sel_l5_s0 == 3'h7;
+  assign \$2090  = sel_l5_s0 == 3'h7;
+  assign \$2091  = sel_l5_s0 == 3'h7;
+  assign \$2093  = \sel_l5_s0$673  == 3'h7;
+  assign \$2094  = \sel_l5_s0$673  == 3'h7;
+  assign \$2095  = \sel_l5_s0$673  == 3'h7;
+  assign \$2096  = \sel_l5_s0$673  == 3'h7;
+  assign \$2098  = \$2092  | \$2097 ;
+  assign \$2099  = \sel_l5_s0$676  == 3'h7;
+  assign \$2100  = \sel_l5_s0$676  == 3'h7;
+  assign \$2101  = \sel_l5_s0$676  == 3'h7;
+  assign \$2102  = \sel_l5_s0$676  == 3'h7;
+  assign \$2104  = \sel_l5_s0$679  == 3'h7;
+  assign \$2105  = \sel_l5_s0$679  == 3'h7;
+  assign \$2106  = \sel_l5_s0$679  == 3'h7;
+  assign \$2107  = \sel_l5_s0$679  == 3'h7;
+  assign \$2109  = \$2103  | \$2108 ;
+  assign \$2110  = \$2098  | \$2109 ;
+  assign \$2111  = \sel_l5_s0$682  == 3'h7;
+  assign \$2112  = \sel_l5_s0$682  == 3'h7;
+  assign \$2113  = \sel_l5_s0$682  == 3'h7;
+  assign \$2114  = \sel_l5_s0$682  == 3'h7;
+  assign \$2116  = \sel_l5_s0$685  == 3'h7;
+  assign \$2117  = \sel_l5_s0$685  == 3'h7;
+  assign \$2118  = \sel_l5_s0$685  == 3'h7;
+  assign \$2119  = \sel_l5_s0$685  == 3'h7;
+  assign \$2121  = \$2115  | \$2120 ;
+  assign \$2122  = \sel_l5_s0$688  == 3'h7;
+  assign \$2123  = \sel_l5_s0$688  == 3'h7;
+  assign \$2124  = \sel_l5_s0$688  == 3'h7;
+  assign \$2125  = \sel_l5_s0$688  == 3'h7;
+  assign \$2127  = \sel_l5_s0$691  == 3'h7;
+  assign \$2128  = \sel_l5_s0$691  == 3'h7;
+  assign \$2129  = \sel_l5_s0$691  == 3'h7;
+  assign \$2130  = \sel_l5_s0$691  == 3'h7;
+  assign \$2133  = \$2121  | \$2132 ;
+  assign mac_wmux_drop7 = \$2110  | \$2133 ;
+  assign \$2134  = sel_l5_s0 == 4'h8;
+  assign \$2135  = \sel_l5_s0$673  == 4'h8;
+  assign \$2136  = \$2134  | \$2135 ;
+  assign \$2137  = \sel_l5_s0$676  == 4'h8;
+  assign \$2138  = \sel_l5_s0$679  == 4'h8;
+  assign \$2139  = \$2137  | \$2138 ;
+  assign \$2140  = \$2136  | \$2139 ;
+  assign \$2141  = \sel_l5_s0$682  == 4'h8;
+  assign \$2142  = \sel_l5_s0$685  == 4'h8;
+  assign \$2143  = \$2141  | \$2142 ;
+  assign \$2144  = \sel_l5_s0$688  == 4'h8;
+  assign \$2145  = \sel_l5_s0$691  == 4'h8;
+  assign \$2146  = \$2144  | \$2145 ;
+  assign \$2147  = \$2143  | \$2146 ;
+  assign mac_wmux_keep8 = \$2140  | \$2147 ;
+  assign \$2148  = sel_l5_s0 == 4'h8;
+  assign \$2149  = sel_l5_s0 == 4'h8;
+  assign \$2150  = sel_l5_s0 == 4'h8;
+  assign \$2151  = sel_l5_s0 == 4'h8;
+  assign \$2153  = \sel_l5_s0$673  == 4'h8;
+  assign \$2154  = \sel_l5_s0$673  == 4'h8;
+  assign \$2155  = \sel_l5_s0$673  == 4'h8;
+  assign \$2156  = \sel_l5_s0$673  == 4'h8;
+  assign \$2158  = \$2152  | \$2157 ;
+  assign \$2159  = \sel_l5_s0$676  == 4'h8;
+  assign \$2160  = \sel_l5_s0$676  == 4'h8;
+  assign \$2161  = \sel_l5_s0$676  == 4'h8;
+  assign \$2162  = \sel_l5_s0$676  == 4'h8;
+  assign \$2164  = \sel_l5_s0$679  == 4'h8;
+  assign \$2165  = \sel_l5_s0$679  == 4'h8;
+  assign \$2166  = \sel_l5_s0$679  == 4'h8;
+  assign \$2167  = \sel_l5_s0$679  == 4'h8;
+  assign \$2169  = \$2163  | \$2168 ;
+  assign \$2170  = \$2158  | \$2169 ;
+  assign \$2171  = \sel_l5_s0$682  == 4'h8;
+  assign \$2172  = \sel_l5_s0$682  == 4'h8;
+  assign \$2173  = \sel_l5_s0$682  == 4'h8;
+  assign \$2174  = \sel_l5_s0$682  == 4'h8;
+  assign \$2176  = \sel_l5_s0$685  == 4'h8;
+  assign \$2177  = \sel_l5_s0$685  == 4'h8;
+  assign \$2178  = \sel_l5_s0$685  == 4'h8;
+  assign \$2179  = \sel_l5_s0$685  == 4'h8;
+  assign \$2181  = \$2175  | \$2180 ;
+  assign \$2182  = \sel_l5_s0$688  == 4'h8;
+  assign \$2183  = \sel_l5_s0$688  == 4'h8;
+  assign \$2184  = \sel_l5_s0$688  == 4'h8;
+  assign \$2185  = \sel_l5_s0$688  == 4'h8;
+  assign \$2187  = \sel_l5_s0$691  == 4'h8;
+  assign \$2188  = \sel_l5_s0$691  == 4'h8;
+  assign \$2189  = \sel_l5_s0$691  == 4'h8;
+  assign \$2190  = \sel_l5_s0$691  == 4'h8;
+  assign \$2192  = \$2186  | \$2191 ;
+  assign \$2193  = \$2181  | \$2192 ;
+  assign mac_wmux_drop8 = \$2170  | \$2193 ;
+  assign \$2194  = \sel_l5_s0$673  == 4'h9;
+  assign \$2195  = \sel_l5_s0$676  == 4'h9;
+  assign \$2196  = \$2194  | \$2195 ;
+  assign \$2197  = \sel_l5_s0$679  == 4'h9;
+  assign \$2198  = \sel_l5_s0$682  == 4'h9;
+  assign \$2199  = \$2197  | \$2198 ;
+  assign \$2200  = \$2196  | \$2199 ;
+  assign \$2201  = \sel_l5_s0$685  == 4'h9;
+  assign \$2202  = \sel_l5_s0$688  == 4'h9;
+  assign \$2203  = \$2201  | \$2202 ;
+  assign \$2204  = \sel_l5_s0$691  == 4'h9;
+  assign \$2205  = \$2203  | \$2204 ;
+  assign mac_wmux_keep9 = \$2200  | \$2205 ;
+  assign \$2206  = \sel_l5_s0$673  == 4'h9;
+  assign \$2207  = \sel_l5_s0$673  == 4'h9;
+  assign \$2208  = \sel_l5_s0$673  == 4'h9;
+  assign \$2209  = \sel_l5_s0$673  == 4'h9;
+  assign \$2211  = \sel_l5_s0$676  == 4'h9;
+  assign \$2212  = \sel_l5_s0$676  == 4'h9;
+  assign \$2213  = \sel_l5_s0$676  == 4'h9;
+  assign \$2214  = \sel_l5_s0$676  == 4'h9;
+  assign \$2216  = \$2210  | \$2215 ;
+  assign \$2217  = \sel_l5_s0$679  == 4'h9;
+  assign \$2218  = \sel_l5_s0$679  == 4'h9;
+  assign \$2219  = \sel_l5_s0$679  == 4'h9;
+  assign \$2220  = \sel_l5_s0$679  == 4'h9;
+  assign \$2222  = \sel_l5_s0$682  == 4'h9;
+  assign \$2223  = \sel_l5_s0$682  == 4'h9;
+  assign \$2224  = \sel_l5_s0$682  == 4'h9;
+  assign \$2225  = \sel_l5_s0$682  == 4'h9;
+  assign \$2227  = \$2221  | \$2226 ;
+  assign \$2228  = \$2216  | \$2227 ;
+  assign \$2229  = \sel_l5_s0$685  == 4'h9;
+  assign \$2230  = \sel_l5_s0$685  == 4'h9;
+  assign \$2231  = \sel_l5_s0$685  == 4'h9;
+  assign \$2232  = \sel_l5_s0$685  == 4'h9;
+  assign \$2234  = \sel_l5_s0$688  == 4'h9;
+  assign \$2235  = \sel_l5_s0$688  == 4'h9;
+  assign \$2236  = \sel_l5_s0$688  == 4'h9;
+  assign \$2237  = \sel_l5_s0$688  == 4'h9;
+  assign \$2239  = \$2233  | \$2238 ;
+  assign \$2240  = \sel_l5_s0$691  == 4'h9;
+  assign \$2241  = \sel_l5_s0$691  == 4'h9;
+  assign \$2242  = \sel_l5_s0$691  == 4'h9;
+  assign \$2243  = \sel_l5_s0$691  == 4'h9;
+  assign \$2245  = \$2239  | \$2244 ;
+  assign mac_wmux_drop9 = \$2228  | \$2245 ;
+  assign \$2246  = \sel_l5_s0$676  == 4'ha;
+  assign \$2247  = \sel_l5_s0$679  == 4'ha;
+  assign \$2248  = \$2246  | \$2247 ;
+  assign \$2249  = \sel_l5_s0$682  == 4'ha;
+  assign \$2250  = \sel_l5_s0$685  == 4'ha;
+  assign \$2251  = \$2249  | \$2250 ;
+  assign \$2252  = \$2248  | \$2251 ;
+  assign \$2253  = \sel_l5_s0$688  == 4'ha;
+  assign \$2254  = \sel_l5_s0$691  == 4'ha;
+  assign \$2255  = \$2253  | \$2254 ;
+  assign mac_wmux_keep10 = \$2252  | \$2255 ;
+  assign \$2256  = \sel_l5_s0$676  == 4'ha;
+  assign \$2257  = \sel_l5_s0$676  == 4'ha;
+  assign \$2258  = \sel_l5_s0$676  == 4'ha;
+  assign \$2259  = \sel_l5_s0$676  == 4'ha;
+  assign \$2261  = \sel_l5_s0$679  == 4'ha;
+  assign \$2262  = \sel_l5_s0$679  == 4'ha;
+  assign \$2263  = \sel_l5_s0$679  == 4'ha;
+  assign \$2264  = \sel_l5_s0$679  == 4'ha;
+  assign \$2266  = \$2260  | \$2265 ;
+  assign \$2267  = \sel_l5_s0$682  == 4'ha;
+  assign \$2268  = \sel_l5_s0$682  == 4'ha;
+  assign \$2269  = \sel_l5_s0$682  == 4'ha;
+  assign \$2270  = \sel_l5_s0$682  == 4'ha;
+  assign \$2272  = \sel_l5_s0$685  == 4'ha;
+  assign \$2273  = \sel_l5_s0$685  == 4'ha;
+  assign \$2274  = \sel_l5_s0$685  == 4'ha;
+  assign \$2275  = \sel_l5_s0$685  == 4'ha;
+  assign \$2277  = \$2271  | \$2276 ;
+  assign \$2278  = \$2266  | \$2277 ;
+  assign \$2279  = \sel_l5_s0$688  == 4'ha;
+  assign \$2280  = \sel_l5_s0$688  == 4'ha;
+  assign \$2281  = \sel_l5_s0$688  == 4'ha;
+  assign \$2282  = \sel_l5_s0$688  == 4'ha;
+  assign \$2284  = \sel_l5_s0$691  == 4'ha;
+  assign \$2285  = \sel_l5_s0$691  == 4'ha;
+  assign \$2286  = \sel_l5_s0$691  == 4'ha;
+  assign \$2287  = \sel_l5_s0$691  == 4'ha;
+  assign \$2289  = \$2283  | \$2288 ;
+  assign mac_wmux_drop10 = \$2278  | \$2289 ;
+  assign \$2290  = \sel_l5_s0$679  == 4'hb;
+  assign \$2291  = \sel_l5_s0$682  == 4'hb;
+  assign \$2292  = \$2290  | \$2291 ;
+  assign \$2293  = \sel_l5_s0$685  == 4'hb;
+  assign \$2294  = \sel_l5_s0$688  == 4'hb;
+  assign \$2295  = \$2293  | \$2294 ;
+  assign \$2296  = \$2292  | \$2295 ;
+  assign \$2297  = \sel_l5_s0$691  == 4'hb;
+  assign mac_wmux_keep11 = \$2296  | \$2297 ;
+  assign \$2298  = \sel_l5_s0$679  == 4'hb;
+  assign \$2299  = \sel_l5_s0$679  == 4'hb;
+  assign \$2300  = \sel_l5_s0$679  == 4'hb;
+  assign \$2301  = \sel_l5_s0$679  == 4'hb;
+  assign \$2303  = \sel_l5_s0$682  == 4'hb;
+  assign \$2304  = \sel_l5_s0$682  == 4'hb;
+  assign \$2305  = \sel_l5_s0$682  == 4'hb;
+  assign \$2306  = \sel_l5_s0$682  == 4'hb;
+  assign \$2308  = \$2302  | \$2307 ;
+  assign \$2309  = \sel_l5_s0$685  == 4'hb;
+  assign \$2310  = \sel_l5_s0$685  == 4'hb;
+  assign \$2311  = \sel_l5_s0$685  == 4'hb;
+  assign \$2312  = \sel_l5_s0$685  == 4'hb;
+  assign \$2314  = \sel_l5_s0$688  == 4'hb;
+  assign \$2315  = \sel_l5_s0$688  == 4'hb;
+  assign \$2316  = \sel_l5_s0$688  == 4'hb;
+  assign \$2317  = \sel_l5_s0$688  == 4'hb;
+  assign \$2319  = \$2313  | \$2318 ;
+  assign \$2320  = \$2308  | \$2319 ;
+  assign \$2321  = \sel_l5_s0$691  == 4'hb;
+  assign \$2322  = \sel_l5_s0$691  == 4'hb;
+  assign \$2323  = \sel_l5_s0$691  == 4'hb;
+  assign \$2324  = \sel_l5_s0$691  == 4'hb;
+  assign mac_wmux_drop11 = \$2320  | \$2325 ;
+  assign \$2326  = \sel_l5_s0$682  == 4'hc;
+  assign \$2327  = \sel_l5_s0$685  == 4'hc;
+  assign \$2328  = \$2326  | \$2327 ;
+  assign \$2329  = \sel_l5_s0$688  == 4'hc;
+  assign \$2330  = \sel_l5_s0$691  == 4'hc;
+  assign \$2331  = \$2329  | \$2330 ;
+  assign mac_wmux_keep12 = \$2328  | \$2331 ;
+  assign \$2332  = \sel_l5_s0$682  == 4'hc;
+  assign \$2333  = \sel_l5_s0$682  == 4'hc;
+  assign \$2334  = \sel_l5_s0$682  == 4'hc;
+  assign \$2335  = \sel_l5_s0$682  == 4'hc;
+  assign \$2337  = \sel_l5_s0$685  == 4'hc;
+  assign \$2338  = \sel_l5_s0$685  == 4'hc;
+  assign \$2339  = \sel_l5_s0$685  == 4'hc;
+  assign \$2340  = \sel_l5_s0$685  == 4'hc;
+  assign \$2342  = \$2336  | \$2341 ;
+  assign \$2343  = \sel_l5_s0$688  == 4'hc;
+  assign \$2344  = \sel_l5_s0$688  == 4'hc;
+  assign \$2345  = \sel_l5_s0$688  == 4'hc;
+  assign \$2346  = \sel_l5_s0$688  == 4'hc;
+  assign \$2348  = \sel_l5_s0$691  == 4'hc;
+  assign \$2349  = \sel_l5_s0$691  == 4'hc;
+  assign \$2350  = \sel_l5_s0$691  == 4'hc;
+  assign \$2351  = \sel_l5_s0$691  == 4'hc;
+  assign \$2353  = \$2347  | \$2352 ;
+  assign mac_wmux_drop12 = \$2342  | \$2353 ;
+  assign \$2354  = \sel_l5_s0$685  == 4'hd;
+  assign \$2355  = \sel_l5_s0$688  == 4'hd;
+  assign \$2356  = \$2354  | \$2355 ;
+  assign \$2357  = \sel_l5_s0$691  == 4'hd;
+  assign mac_wmux_keep13 = \$2356  | \$2357 ;
+  assign \$2358  = \sel_l5_s0$685  == 4'hd;
+  assign \$2359  = \sel_l5_s0$685  == 4'hd;
+  assign \$2360  = \sel_l5_s0$685  == 4'hd;
+  assign \$2361  = \sel_l5_s0$685  == 4'hd;
+  assign \$2363  = \sel_l5_s0$688  == 4'hd;
+  assign \$2364  = \sel_l5_s0$688  == 4'hd;
+  assign \$2365  = \sel_l5_s0$688  == 4'hd;
+  assign \$2366  = \sel_l5_s0$688  == 4'hd;
+  assign \$2368  = \$2362  | \$2367 ;
+  assign \$2369  = \sel_l5_s0$691  == 4'hd;
+  assign \$2370  = \sel_l5_s0$691  == 4'hd;
+  assign \$2371  = \sel_l5_s0$691  == 4'hd;
+  assign \$2372  = \sel_l5_s0$691  == 4'hd;
+  assign mac_wmux_drop13 = \$2368  | \$2373 ;
+  assign \$2374  = \sel_l5_s0$688  == 4'he;
+  assign \$2375  = \sel_l5_s0$691  == 4'he;
+  assign mac_wmux_keep14 = \$2374  | \$2375 ;
+  assign \$2376  = \sel_l5_s0$688  == 4'he;
+  assign \$2377  = \sel_l5_s0$688  == 4'he;
+  assign \$2378  = \sel_l5_s0$688  == 4'he;
+  assign \$2379  = \sel_l5_s0$688  == 4'he;
+  assign \$2381  = \sel_l5_s0$691  == 4'he;
+  assign \$2382  = \sel_l5_s0$691  == 4'he;
+  assign \$2383  = \sel_l5_s0$691  == 4'he;
+  assign \$2384  = \sel_l5_s0$691  == 4'he;
+  assign mac_wmux_drop14 = \$2380  | \$2385 ;
+  assign mac_wmux_keep15 = \sel_l5_s0$691  == 4'hf;
+  assign \$2386  = \sel_l5_s0$691  == 4'hf;
+  assign \$2387  = \sel_l5_s0$691  == 4'hf;
+  assign \$2388  = \sel_l5_s0$691  == 4'hf;
+  assign \$2389  = \sel_l5_s0$691  == 4'hf;
+  assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2391 ;
+  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 4'h0;
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [15:8] : \sel_l5_s0$713 [7:0];
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [143:136] : \sel_l5_s0$713 [135:128];
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [271:264] : \sel_l5_s0$713 [263:256];
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [399:392] : \sel_l5_s0$713 [391:384];
+  assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
+  assign \$2392  = ~ mac_wmux_drop1[0];
+  assign \$2393  = mac_wmux_keep1 & \$2392 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2393 ;
+  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [23:16] : \sel_l5_s0$713 [15:8];
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [151:144] : \sel_l5_s0$713 [143:136];
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [279:272] : \sel_l5_s0$713 [271:264];
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [407:400] : \sel_l5_s0$713 [399:392];
+  assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
+  assign \$2394  = ~ mac_wmux_drop2[0];
+  assign \$2395  = mac_wmux_keep2 & \$2394 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2395 ;
+  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [31:24] : \sel_l5_s0$713 [23:16];
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [159:152] : \sel_l5_s0$713 [151:144];
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [287:280] : \sel_l5_s0$713 [279:272];
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [415:408] : \sel_l5_s0$713 [407:400];
+  assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
+  assign \$2396  = ~ mac_wmux_drop3[0];
+  assign \$2397  = mac_wmux_keep3 & \$2396 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2397 ;
+  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [39:32] : \sel_l5_s0$713 [31:24];
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [167:160] : \sel_l5_s0$713 [159:152];
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [295:288] : \sel_l5_s0$713 [287:280];
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [423:416] : \sel_l5_s0$713 [415:408];
+  assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
+  assign \$2398  = ~ mac_wmux_drop4[0];
+  assign \$2399  = mac_wmux_keep4 & \$2398 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2399 ;
+  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [47:40] : \sel_l5_s0$713 [39:32];
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [175:168] : \sel_l5_s0$713 [167:160];
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [303:296] : \sel_l5_s0$713 [295:288];
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [431:424] : \sel_l5_s0$713 [423:416];
+  assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
+  assign \$2400  = ~ mac_wmux_drop5[0];
+  assign \$2401  = mac_wmux_keep5 & \$2400 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2401 ;
+  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [55:48] : \sel_l5_s0$713 [47:40];
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [183:176] : \sel_l5_s0$713 [175:168];
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [311:304] : \sel_l5_s0$713 [303:296];
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [439:432] : \sel_l5_s0$713 [431:424];
+  assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
+  assign \$2402  = ~ mac_wmux_drop6[0];
+  assign \$2403  = mac_wmux_keep6 & \$2402 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2403 ;
+  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [63:56] : \sel_l5_s0$713 [55:48];
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [191:184] : \sel_l5_s0$713 [183:176];
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [319:312] : \sel_l5_s0$713 [311:304];
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [447:440] : \sel_l5_s0$713 [439:432];
+  assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
+  assign \$2404  = ~ mac_wmux_drop7[0];
+  assign \$2405  = mac_wmux_keep7 & \$2404 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2405 ;
+  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [71:64] : \sel_l5_s0$713 [63:56];
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [199:192] : \sel_l5_s0$713 [191:184];
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [327:320] : \sel_l5_s0$713 [319:312];
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [455:448] : \sel_l5_s0$713 [447:440];
+  assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
+  assign \$2406  = ~ mac_wmux_drop8[0];
+  assign \$2407  = mac_wmux_keep8 & \$2406 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2407 ;
+  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [79:72] : \sel_l5_s0$713 [71:64];
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [207:200] : \sel_l5_s0$713 [199:192];
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [335:328] : \sel_l5_s0$713 [327:320];
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [463:456] : \sel_l5_s0$713 [455:448];
+  assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
+  assign \$2408  = ~ mac_wmux_drop9[0];
+  assign \$2409  = mac_wmux_keep9 & \$2408 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2409 ;
+  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [87:80] : \sel_l5_s0$713 [79:72];
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [215:208] : \sel_l5_s0$713 [207:200];
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [343:336] : \sel_l5_s0$713 [335:328];
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [471:464] : \sel_l5_s0$713 [463:456];
+  assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
+  assign \$2410  = ~ mac_wmux_drop10[0];
+  assign \$2411  = mac_wmux_keep10 & \$2410 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2411 ;
+  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [95:88] : \sel_l5_s0$713 [87:80];
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [223:216] : \sel_l5_s0$713 [215:208];
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [351:344] : \sel_l5_s0$713 [343:336];
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [479:472] : \sel_l5_s0$713 [471:464];
+  assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
+  assign \$2412  = ~ mac_wmux_drop11[0];
+  assign \$2413  = mac_wmux_keep11 & \$2412 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2413 ;
+  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [103:96] : \sel_l5_s0$713 [95:88];
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [231:224] : \sel_l5_s0$713 [223:216];
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [359:352] : \sel_l5_s0$713 [351:344];
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [487:480] : \sel_l5_s0$713 [479:472];
+  assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
+  assign \$2414  = ~ mac_wmux_drop12[0];
+  assign \$2415  = mac_wmux_keep12 & \$2414 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2415 ;
+  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [111:104] : \sel_l5_s0$713 [103:96];
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [239:232] : \sel_l5_s0$713 [231:224];
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [367:360] : \sel_l5_s0$713 [359:352];
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [495:488] : \sel_l5_s0$713 [487:480];
+  assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
+  assign \$2416  = ~ mac_wmux_drop13[0];
+  assign \$2417  = mac_wmux_keep13 & \$2416 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2417 ;
+  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [119:112] : \sel_l5_s0$713 [111:104];
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [247:240] : \sel_l5_s0$713 [239:232];
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [375:368] : \sel_l5_s0$713 [367:360];
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [503:496] : \sel_l5_s0$713 [495:488];
+  assign \$2418  = ~ mac_wmux_drop14[0];
+  assign \$2419  = mac_wmux_keep14 & \$2418 ;
+  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
+  assign \$2420  = ~ mac_wmux_s0_d0[1];
+  assign \$2421  = mac_wmux_s0_v0 & \$2420 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2421 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
+  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
+  assign \$2422  = ~ mac_wmux_s0_d1[1];
+  assign \$2423  = mac_wmux_s0_v1 & \$2422 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2423 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
+  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
+  assign \$2424  = ~ mac_wmux_s0_d2[1];
+  assign \$2425  = mac_wmux_s0_v2 & \$2424 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2425 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
+  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
+  assign \$2426  = ~ mac_wmux_s0_d3[1];
+  assign \$2427  = mac_wmux_s0_v3 & \$2426 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2427 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
+  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
+  assign \$2428  = ~ mac_wmux_s0_d4[1];
+  assign \$2429  = mac_wmux_s0_v4 & \$2428 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2429 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
+  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
+  assign \$2430  = ~ mac_wmux_s0_d5[1];
+  assign \$2431  = mac_wmux_s0_v5 & \$2430 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2431 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
+  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
+  assign \$2432  = ~ mac_wmux_s0_d6[1];
+  assign \$2433  = mac_wmux_s0_v6 & \$2432 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2433 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
+  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
+  assign \$2434  = ~ mac_wmux_s0_d7[1];
+  assign \$2435  = mac_wmux_s0_v7 & \$2434 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2435 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
+  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
+  assign \$2436  = ~ mac_wmux_s0_d8[1];
+  assign \$2437  = mac_wmux_s0_v8 & \$2436 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2437 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
+  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
+  assign \$2438  = ~ mac_wmux_s0_d9[1];
+  assign \$2439  = mac_wmux_s0_v9 & \$2438 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2439 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
+  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
+  assign \$2440  = ~ mac_wmux_s0_d10[1];
+  assign \$2441  = mac_wmux_s0_v10 & \$2440 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2441 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
+  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
+  assign \$2442  = ~ mac_wmux_s0_d11[1];
+  assign \$2443  = mac_wmux_s0_v11 & \$2442 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2443 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
+  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
+  assign \$2444  = ~ mac_wmux_s0_d12[1];
+  assign \$2445  = mac_wmux_s0_v12 & \$2444 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2445 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
+  assign \$2448  = ~ mac_wmux_s0_d13[1];
+  assign \$2449  = mac_wmux_s0_v13 & \$2448 ;
+  assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
+  assign \$2450  = ~ mac_wmux_s1_d0[2];
+  assign \$2451  = mac_wmux_s1_v0 & \$2450 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2451 ;
+  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
+  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
+  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
+  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
+  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
+  assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
+  assign \$2452  = ~ mac_wmux_s1_d1[2];
+  assign \$2453  = mac_wmux_s1_v1 & \$2452 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2453 ;
+  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
+  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
+  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
+  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
+  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
+  assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
+  assign \$2454  = ~ mac_wmux_s1_d2[2];
+  assign \$2455  = mac_wmux_s1_v2 & \$2454 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2455 ;
+  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
+  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
+  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
+  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
+  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
+  assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
+  assign \$2456  = ~ mac_wmux_s1_d3[2];
+  assign \$2457  = mac_wmux_s1_v3 & \$2456 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2457 ;
+  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
+  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
+  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
+  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
+  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
+  assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
+  assign \$2458  = ~ mac_wmux_s1_d4[2];
+  assign \$2459  = mac_wmux_s1_v4 & \$2458 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2459 ;
+  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
+  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
+  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
+  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
+  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
+  assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
+  assign \$2460  = ~ mac_wmux_s1_d5[2];
+  assign \$2461  = mac_wmux_s1_v5 & \$2460 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2461 ;
+  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
+  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
+  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
+  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
+  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
+  assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
+  assign \$2462  = ~ mac_wmux_s1_d6[2];
+  assign \$2463  = mac_wmux_s1_v6 & \$2462 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2463 ;
+  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
+  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
+  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
+  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
+  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
+  assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
+  assign \$2464  = ~ mac_wmux_s1_d7[2];
+  assign \$2465  = mac_wmux_s1_v7 & \$2464 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2465 ;
+  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
+  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
+  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
+  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
+  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
+  assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
+  assign \$2466  = ~ mac_wmux_s1_d8[2];
+  assign \$2467  = mac_wmux_s1_v8 & \$2466 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2467 ;
+  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
+  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
+  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
+  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
+  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
+  assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
+  assign \$2468  = ~ mac_wmux_s1_d9[2];
+  assign \$2469  = mac_wmux_s1_v9 & \$2468 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2469 ;
+  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
+  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
+  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
+  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
+  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
+  assign \$2470  = ~ mac_wmux_s0_d14[1];
+  assign \$2471  = mac_wmux_s0_v14 & \$2470 ;
+  assign mac_wmux_s2_mv10 = \$2471  & mac_wmux_s0_d14[2];
+  assign \$2472  = ~ mac_wmux_s1_d10[2];
+  assign \$2473  = mac_wmux_s1_v10 & \$2472 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2473 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s0_d14 : mac_wmux_s1_d10;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w0_14 : mac_wmux_s1_w0_10;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w1_14 : mac_wmux_s1_w1_10;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w2_14 : mac_wmux_s1_w2_10;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w3_14 : mac_wmux_s1_w3_10;
+  assign \$2478  = ~ mac_wmux_s1_d11[2];
+  assign \$2479  = mac_wmux_s1_v11 & \$2478 ;
+  assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
+  assign \$2480  = ~ mac_wmux_s2_d0[3];
+  assign \$2481  = mac_wmux_s2_v0 & \$2480 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2481 ;
+  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
+  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
+  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
+  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
+  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
+  assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
+  assign \$2482  = ~ mac_wmux_s2_d1[3];
+  assign \$2483  = mac_wmux_s2_v1 & \$2482 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2483 ;
+  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
+  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
+  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
+  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
+  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
+  assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
+  assign \$2484  = ~ mac_wmux_s2_d2[3];
+  assign \$2485  = mac_wmux_s2_v2 & \$2484 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2485 ;
+  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
+  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
+  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
+  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
+  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
+  assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
+  assign \$2486  = ~ mac_wmux_s2_d3[3];
+  assign \$2487  = mac_wmux_s2_v3 & \$2486 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2487 ;
+  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
+  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
+  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
+  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
+  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
+  assign \$2488  = ~ mac_wmux_s1_d12[2];
+  assign \$2489  = mac_wmux_s1_v12 & \$2488 ;
+  assign mac_wmux_s3_mv4 = \$2489  & mac_wmux_s1_d12[3];
+  assign \$2490  = ~ mac_wmux_s2_d4[3];
+  assign \$2491  = mac_wmux_s2_v4 & \$2490 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2491 ;
+  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
+  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
+  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
+  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
+  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
+  assign \$2492  = ~ mac_wmux_s1_d13[2];
+  assign \$2493  = mac_wmux_s1_v13 & \$2492 ;
+  assign mac_wmux_s3_mv5 = \$2493  & mac_wmux_s1_d13[3];
+  assign \$2494  = ~ mac_wmux_s2_d5[3];
+  assign \$2495  = mac_wmux_s2_v5 & \$2494 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2495 ;
+  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
+  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
+  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
+  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
+  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
+  assign \$2496  = ~ mac_wmux_s0_d14[1];
+  assign \$2497  = mac_wmux_s0_v14 & \$2496 ;
+  assign \$2498  = ~ mac_wmux_s0_d14[2];
+  assign \$2499  = \$2497  & \$2498 ;
+  assign mac_wmux_s3_mv6 = \$2499  & mac_wmux_s0_d14[3];
+  assign \$2500  = ~ mac_wmux_s2_d6[3];
+  assign \$2501  = mac_wmux_s2_v6 & \$2500 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2501 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s0_d14 : mac_wmux_s2_d6;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w0_14 : mac_wmux_s2_w0_6;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w1_14 : mac_wmux_s2_w1_6;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w2_14 : mac_wmux_s2_w2_6;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w3_14 : mac_wmux_s2_w3_6;
+  assign mac_wmux_s3_mv7 = \$2507  & mac_wmux_drop15[3];
+  assign \$2508  = ~ mac_wmux_s2_d7[3];
+  assign \$2509  = mac_wmux_s2_v7 & \$2508 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2509 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_drop15 : mac_wmux_s2_d7;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [127:120] : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [255:248] : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [383:376] : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [511:504] : mac_wmux_s2_w3_7;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1055 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1058 );
+  assign mac_prod0_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1061 );
+  assign mac_prod0_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1064 );
+  assign mac_prod0_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1067 );
+  assign mac_prod0_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1070 );
+  assign mac_prod0_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1073 );
+  assign mac_prod0_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1076 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1078 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1080 );
+  assign mac_prod1_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1082 );
+  assign mac_prod1_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1084 );
+  assign mac_prod1_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1086 );
+  assign mac_prod1_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1088 );
+  assign mac_prod1_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1090 );
+  assign mac_prod1_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1092 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1094 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1096 );
+  assign mac_prod2_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1098 );
+  assign mac_prod2_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1100 );
+  assign mac_prod2_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1102 );
+  assign mac_prod2_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1104 );
+  assign mac_prod2_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1106 );
+  assign mac_prod2_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1108 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1110 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1112 );
+  assign mac_prod3_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1114 );
+  assign mac_prod3_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1116 );
+  assign mac_prod3_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1118 );
+  assign mac_prod3_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1120 );
+  assign mac_prod3_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1122 );
+  assign mac_prod3_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1124 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1127 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1129 ) + $signed(\mac_mul_s0$1130 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1132 ) + $signed(\mac_mul_s0$1133 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1135 ) + $signed(\mac_mul_s0$1136 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1138 ) + $signed(\mac_mul_s0$1139 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1141 ) + $signed(\mac_mul_s0$1142 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1144 ) + $signed(\mac_mul_s0$1145 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1147 ) + $signed(\mac_mul_s0$1148 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1150 ) + $signed(\mac_mul_s0$1151 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1153 ) + $signed(\mac_mul_s0$1154 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1156 ) + $signed(\mac_mul_s0$1157 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1159 ) + $signed(\mac_mul_s0$1160 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1162 ) + $signed(\mac_mul_s0$1163 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1165 ) + $signed(\mac_mul_s0$1166 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1168 ) + $signed(\mac_mul_s0$1169 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1171 ) + $signed(\mac_mul_s0$1172 );
   assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
   assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
   assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
@@ -7912,4005 +9993,3288 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
   assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
   assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
-  assign \$2110  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2111  = $signed(mac_acc1) + $signed(\mac_add2_s0$855 );
-  assign \$2112  = $signed(mac_acc2) + $signed(\mac_add2_s0$858 );
-  assign \$2113  = $signed(mac_acc3) + $signed(\mac_add2_s0$861 );
-  assign \$2114  = ! \sel_l4_s0$922 ;
-  assign \$2115  = sel_l4_s0[0] & \$2114 ;
-  assign \$2116  = ! \sel_l4_s0$922 ;
-  assign \$2117  = sel_l4_s0[0] & \$2116 ;
-  assign \$2118  = ! \sel_l4_s0$922 ;
-  assign \$2119  = sel_l4_s0[0] & \$2118 ;
-  assign \$2120  = ! \sel_l4_s0$922 ;
-  assign \$2121  = sel_l4_s0[0] & \$2120 ;
-  assign \$2122  = ! \sel_l4_s0$922 ;
-  assign \$2123  = sel_l4_s0[0] & \$2122 ;
-  assign \$2124  = ! \sel_l4_s0$922 ;
-  assign \$2125  = sel_l4_s0[0] & \$2124 ;
-  assign \$2126  = ! \sel_l4_s0$922 ;
-  assign \$2127  = sel_l4_s0[0] & \$2126 ;
-  assign \$2128  = ! \sel_l4_s0$922 ;
-  assign \$2129  = sel_l4_s0[0] & \$2128 ;
-  assign \$2130  = \sel_l4_s0$938  & { \$2129 , \$2127 , \$2125 , \$2123 , \$2121 , \$2119 , \$2117 , \$2115  };
-  assign \$2131  = ! \sel_l4_s0$923 ;
-  assign \$2132  = sel_l4_s0[1] & \$2131 ;
-  assign \$2133  = ! \sel_l4_s0$923 ;
-  assign \$2134  = sel_l4_s0[1] & \$2133 ;
-  assign \$2135  = ! \sel_l4_s0$923 ;
-  assign \$2136  = sel_l4_s0[1] & \$2135 ;
-  assign \$2137  = ! \sel_l4_s0$923 ;
-  assign \$2138  = sel_l4_s0[1] & \$2137 ;
-  assign \$2139  = ! \sel_l4_s0$923 ;
-  assign \$2140  = sel_l4_s0[1] & \$2139 ;
-  assign \$2141  = ! \sel_l4_s0$923 ;
-  assign \$2142  = sel_l4_s0[1] & \$2141 ;
-  assign \$2143  = ! \sel_l4_s0$923 ;
-  assign \$2144  = sel_l4_s0[1] & \$2143 ;
-  assign \$2145  = ! \sel_l4_s0$923 ;
-  assign \$2146  = sel_l4_s0[1] & \$2145 ;
-  assign \$2147  = \sel_l4_s0$939  & { \$2146 , \$2144 , \$2142 , \$2140 , \$2138 , \$2136 , \$2134 , \$2132  };
-  assign \$2148  = \$2130  | \$2147 ;
-  assign \$2149  = ! \sel_l4_s0$924 ;
-  assign \$2150  = sel_l4_s0[2] & \$2149 ;
-  assign \$2151  = ! \sel_l4_s0$924 ;
-  assign \$2152  = sel_l4_s0[2] & \$2151 ;
-  assign \$2153  = ! \sel_l4_s0$924 ;
-  assign \$2154  = sel_l4_s0[2] & \$2153 ;
-  assign \$2155  = ! \sel_l4_s0$924 ;
-  assign \$2156  = sel_l4_s0[2] & \$2155 ;
-  assign \$2157  = ! \sel_l4_s0$924 ;
-  assign \$2158  = sel_l4_s0[2] & \$2157 ;
-  assign \$2159  = ! \sel_l4_s0$924 ;
-  assign \$2160  = sel_l4_s0[2] & \$2159 ;
-  assign \$2161  = ! \sel_l4_s0$924 ;
-  assign \$2162  = sel_l4_s0[2] & \$2161 ;
-  assign \$2163  = ! \sel_l4_s0$924 ;
-  assign \$2164  = sel_l4_s0[2] & \$2163 ;
-  assign \$2165  = \sel_l4_s0$940  & { \$2164 , \$2162 , \$2160 , \$2158 , \$2156 , \$2154 , \$2152 , \$2150  };
-  assign \$2166  = ! \sel_l4_s0$925 ;
-  assign \$2167  = sel_l4_s0[3] & \$2166 ;
-  assign \$2168  = ! \sel_l4_s0$925 ;
-  assign \$2169  = sel_l4_s0[3] & \$2168 ;
-  assign \$2170  = ! \sel_l4_s0$925 ;
-  assign \$2171  = sel_l4_s0[3] & \$2170 ;
-  assign \$2172  = ! \sel_l4_s0$925 ;
-  assign \$2173  = sel_l4_s0[3] & \$2172 ;
-  assign \$2174  = ! \sel_l4_s0$925 ;
-  assign \$2175  = sel_l4_s0[3] & \$2174 ;
-  assign \$2176  = ! \sel_l4_s0$925 ;
-  assign \$2177  = sel_l4_s0[3] & \$2176 ;
-  assign \$2178  = ! \sel_l4_s0$925 ;
-  assign \$2179  = sel_l4_s0[3] & \$2178 ;
-  assign \$2180  = ! \sel_l4_s0$925 ;
-  assign \$2181  = sel_l4_s0[3] & \$2180 ;
-  assign \$2182  = \sel_l4_s0$941  & { \$2181 , \$2179 , \$2177 , \$2175 , \$2173 , \$2171 , \$2169 , \$2167  };
-  assign \$2183  = \$2165  | \$2182 ;
-  assign \$2184  = \$2148  | \$2183 ;
-  assign \$2185  = ! \sel_l4_s0$926 ;
-  assign \$2186  = sel_l4_s0[4] & \$2185 ;
-  assign \$2187  = ! \sel_l4_s0$926 ;
-  assign \$2188  = sel_l4_s0[4] & \$2187 ;
-  assign \$2189  = ! \sel_l4_s0$926 ;
-  assign \$2190  = sel_l4_s0[4] & \$2189 ;
-  assign \$2191  = ! \sel_l4_s0$926 ;
-  assign \$2192  = sel_l4_s0[4] & \$2191 ;
-  assign \$2193  = ! \sel_l4_s0$926 ;
-  assign \$2194  = sel_l4_s0[4] & \$2193 ;
-  assign \$2195  = ! \sel_l4_s0$926 ;
-  assign \$2196  = sel_l4_s0[4] & \$2195 ;
-  assign \$2197  = ! \sel_l4_s0$926 ;
-  assign \$2198  = sel_l4_s0[4] & \$2197 ;
-  assign \$2199  = ! \sel_l4_s0$926 ;
-  assign \$2200  = sel_l4_s0[4] & \$2199 ;
-  assign \$2201  = \sel_l4_s0$942  & { \$2200 , \$2198 , \$2196 , \$2194 , \$2192 , \$2190 , \$2188 , \$2186  };
-  assign \$2202  = ! \sel_l4_s0$927 ;
-  assign \$2203  = sel_l4_s0[5] & \$2202 ;
-  assign \$2204  = ! \sel_l4_s0$927 ;
-  assign \$2205  = sel_l4_s0[5] & \$2204 ;
-  assign \$2206  = ! \sel_l4_s0$927 ;
-  assign \$2207  = sel_l4_s0[5] & \$2206 ;
-  assign \$2208  = ! \sel_l4_s0$927 ;
-  assign \$2209  = sel_l4_s0[5] & \$2208 ;
-  assign \$2210  = ! \sel_l4_s0$927 ;
-  assign \$2211  = sel_l4_s0[5] & \$2210 ;
-  assign \$2212  = ! \sel_l4_s0$927 ;
-  assign \$2213  = sel_l4_s0[5] & \$2212 ;
-  assign \$2214  = ! \sel_l4_s0$927 ;
-  assign \$2215  = sel_l4_s0[5] & \$2214 ;
-  assign \$2216  = ! \sel_l4_s0$927 ;
-  assign \$2217  = sel_l4_s0[5] & \$2216 ;
-  assign \$2218  = \sel_l4_s0$943  & { \$2217 , \$2215 , \$2213 , \$2211 , \$2209 , \$2207 , \$2205 , \$2203  };
-  assign \$2219  = \$2201  | \$2218 ;
-  assign \$2220  = ! \sel_l4_s0$928 ;
-  assign \$2221  = sel_l4_s0[6] & \$2220 ;
-  assign \$2222  = ! \sel_l4_s0$928 ;
-  assign \$2223  = sel_l4_s0[6] & \$2222 ;
-  assign \$2224  = ! \sel_l4_s0$928 ;
-  assign \$2225  = sel_l4_s0[6] & \$2224 ;
-  assign \$2226  = ! \sel_l4_s0$928 ;
-  assign \$2227  = sel_l4_s0[6] & \$2226 ;
-  assign \$2228  = ! \sel_l4_s0$928 ;
-  assign \$2229  = sel_l4_s0[6] & \$2228 ;
-  assign \$2230  = ! \sel_l4_s0$928 ;
-  assign \$2231  = sel_l4_s0[6] & \$2230 ;
-  assign \$2232  = ! \sel_l4_s0$928 ;
-  assign \$2233  = sel_l4_s0[6] & \$2232 ;
-  assign \$2234  = ! \sel_l4_s0$928 ;
-  assign \$2235  = sel_l4_s0[6] & \$2234 ;
-  assign \$2236  = \sel_l4_s0$944  & { \$2235 , \$2233 , \$2231 , \$2229 , \$2227 , \$2225 , \$2223 , \$2221  };
-  assign \$2237  = ! \sel_l4_s0$929 ;
-  assign \$2238  = sel_l4_s0[7] & \$2237 ;
-  assign \$2239  = ! \sel_l4_s0$929 ;
-  assign \$2240  = sel_l4_s0[7] & \$2239 ;
-  assign \$2241  = ! \sel_l4_s0$929 ;
-  assign \$2242  = sel_l4_s0[7] & \$2241 ;
-  assign \$2243  = ! \sel_l4_s0$929 ;
-  assign \$2244  = sel_l4_s0[7] & \$2243 ;
-  assign \$2245  = ! \sel_l4_s0$929 ;
-  assign \$2246  = sel_l4_s0[7] & \$2245 ;
-  assign \$2247  = ! \sel_l4_s0$929 ;
-  assign \$2248  = sel_l4_s0[7] & \$2247 ;
-  assign \$2249  = ! \sel_l4_s0$929 ;
-  assign \$2250  = sel_l4_s0[7] & \$2249 ;
-  assign \$2251  = ! \sel_l4_s0$929 ;
-  assign \$2252  = sel_l4_s0[7] & \$2251 ;
-  assign \$2253  = \sel_l4_s0$945  & { \$2252 , \$2250 , \$2248 , \$2246 , \$2244 , \$2242 , \$2240 , \$2238  };
-  assign \$2254  = \$2236  | \$2253 ;
-  assign \$2255  = \$2219  | \$2254 ;
-  assign \$2256  = \$2184  | \$2255 ;
-  assign \$2257  = ! \sel_l4_s0$930 ;
-  assign \$2258  = sel_l4_s0[8] & \$2257 ;
-  assign \$2259  = ! \sel_l4_s0$930 ;
-  assign \$2260  = sel_l4_s0[8] & \$2259 ;
-  assign \$2261  = ! \sel_l4_s0$930 ;
-  assign \$2262  = sel_l4_s0[8] & \$2261 ;
-  assign \$2263  = ! \sel_l4_s0$930 ;
-  assign \$2264  = sel_l4_s0[8] & \$2263 ;
-  assign \$2265  = ! \sel_l4_s0$930 ;
-  assign \$2266  = sel_l4_s0[8] & \$2265 ;
-  assign \$2267  = ! \sel_l4_s0$930 ;
-  assign \$2268  = sel_l4_s0[8] & \$2267 ;
-  assign \$2269  = ! \sel_l4_s0$930 ;
-  assign \$2270  = sel_l4_s0[8] & \$2269 ;
-  assign \$2271  = ! \sel_l4_s0$930 ;
-  assign \$2272  = sel_l4_s0[8] & \$2271 ;
-  assign \$2273  = \sel_l4_s0$946  & { \$2272 , \$2270 , \$2268 , \$2266 , \$2264 , \$2262 , \$2260 , \$2258  };
-  assign \$2274  = \$2256  | \$2273 ;
-  assign \$2275  = \sel_l4_s0$923  == 1'h1;
-  assign \$2276  = sel_l4_s0[1] & \$2275 ;
-  assign \$2277  = \sel_l4_s0$923  == 1'h1;
-  assign \$2278  = sel_l4_s0[1] & \$2277 ;
-  assign \$2279  = \sel_l4_s0$923  == 1'h1;
-  assign \$2280  = sel_l4_s0[1] & \$2279 ;
-  assign \$2281  = \sel_l4_s0$923  == 1'h1;
-  assign \$2282  = sel_l4_s0[1] & \$2281 ;
-  assign \$2283  = \sel_l4_s0$923  == 1'h1;
-  assign \$2284  = sel_l4_s0[1] & \$2283 ;
-  assign \$2285  = \sel_l4_s0$923  == 1'h1;
-  assign \$2286  = sel_l4_s0[1] & \$2285 ;
-  assign \$2287  = \sel_l4_s0$923  == 1'h1;
-  assign \$2288  = sel_l4_s0[1] & \$2287 ;
-  assign \$2289  = \sel_l4_s0$923  == 1'h1;
-  assign \$2290  = sel_l4_s0[1] & \$2289 ;
-  assign \$2291  = \sel_l4_s0$939  & { \$2290 , \$2288 , \$2286 , \$2284 , \$2282 , \$2280 , \$2278 , \$2276  };
-  assign \$2292  = \sel_l4_s0$924  == 1'h1;
-  assign \$2293  = sel_l4_s0[2] & \$2292 ;
-  assign \$2294  = \sel_l4_s0$924  == 1'h1;
-  assign \$2295  = sel_l4_s0[2] & \$2294 ;
-  assign \$2296  = \sel_l4_s0$924  == 1'h1;
-  assign \$2297  = sel_l4_s0[2] & \$2296 ;
-  assign \$2298  = \sel_l4_s0$924  == 1'h1;
-  assign \$2299  = sel_l4_s0[2] & \$2298 ;
-  assign \$2300  = \sel_l4_s0$924  == 1'h1;
-  assign \$2301  = sel_l4_s0[2] & \$2300 ;
-  assign \$2302  = \sel_l4_s0$924  == 1'h1;
-  assign \$2303  = sel_l4_s0[2] & \$2302 ;
-  assign \$2304  = \sel_l4_s0$924  == 1'h1;
-  assign \$2305  = sel_l4_s0[2] & \$2304 ;
-  assign \$2306  = \sel_l4_s0$924  == 1'h1;
-  assign \$2307  = sel_l4_s0[2] & \$2306 ;
-  assign \$2308  = \sel_l4_s0$940  & { \$2307 , \$2305 , \$2303 , \$2301 , \$2299 , \$2297 , \$2295 , \$2293  };
-  assign \$2309  = \$2291  | \$2308 ;
-  assign \$2310  = \sel_l4_s0$925  == 1'h1;
-  assign \$2311  = sel_l4_s0[3] & \$2310 ;
-  assign \$2312  = \sel_l4_s0$925  == 1'h1;
-  assign \$2313  = sel_l4_s0[3] & \$2312 ;
-  assign \$2314  = \sel_l4_s0$925  == 1'h1;
-  assign \$2315  = sel_l4_s0[3] & \$2314 ;
-  assign \$2316  = \sel_l4_s0$925  == 1'h1;
-  assign \$2317  = sel_l4_s0[3] & \$2316 ;
-  assign \$2318  = \sel_l4_s0$925  == 1'h1;
-  assign \$2319  = sel_l4_s0[3] & \$2318 ;
-  assign \$2320  = \sel_l4_s0$925  == 1'h1;
-  assign \$2321  = sel_l4_s0[3] & \$2320 ;
-  assign \$2322  = \sel_l4_s0$925  == 1'h1;
-  assign \$2323  = sel_l4_s0[3] & \$2322 ;
-  assign \$2324  = \sel_l4_s0$925  == 1'h1;
-  assign \$2325  = sel_l4_s0[3] & \$2324 ;
-  assign \$2326  = \sel_l4_s0$941  & { \$2325 , \$2323 , \$2321 , \$2319 , \$2317 , \$2315 , \$2313 , \$2311  };
-  assign \$2327  = \sel_l4_s0$926  == 1'h1;
-  assign \$2328  = sel_l4_s0[4] & \$2327 ;
-  assign \$2329  = \sel_l4_s0$926  == 1'h1;
-  assign \$2330  = sel_l4_s0[4] & \$2329 ;
-  assign \$2331  = \sel_l4_s0$926  == 1'h1;
-  assign \$2332  = sel_l4_s0[4] & \$2331 ;
-  assign \$2333  = \sel_l4_s0$926  == 1'h1;
-  assign \$2334  = sel_l4_s0[4] & \$2333 ;
-  assign \$2335  = \sel_l4_s0$926  == 1'h1;
-  assign \$2336  = sel_l4_s0[4] & \$2335 ;
-  assign \$2337  = \sel_l4_s0$926  == 1'h1;
-  assign \$2338  = sel_l4_s0[4] & \$2337 ;
-  assign \$2339  = \sel_l4_s0$926  == 1'h1;
-  assign \$2340  = sel_l4_s0[4] & \$2339 ;
-  assign \$2341  = \sel_l4_s0$926  == 1'h1;
-  assign \$2342  = sel_l4_s0[4] & \$2341 ;
-  assign \$2343  = \sel_l4_s0$942  & { \$2342 , \$2340 , \$2338 , \$2336 , \$2334 , \$2332 , \$2330 , \$2328  };
-  assign \$2344  = \$2326  | \$2343 ;
-  assign \$2345  = \$2309  | \$2344 ;
-  assign \$2346  = \sel_l4_s0$927  == 1'h1;
-  assign \$2347  = sel_l4_s0[5] & \$2346 ;
-  assign \$2348  = \sel_l4_s0$927  == 1'h1;
-  assign \$2349  = sel_l4_s0[5] & \$2348 ;
-  assign \$2350  = \sel_l4_s0$927  == 1'h1;
-  assign \$2351  = sel_l4_s0[5] & \$2350 ;
-  assign \$2352  = \sel_l4_s0$927  == 1'h1;
-  assign \$2353  = sel_l4_s0[5] & \$2352 ;
-  assign \$2354  = \sel_l4_s0$927  == 1'h1;
-  assign \$2355  = sel_l4_s0[5] & \$2354 ;
-  assign \$2356  = \sel_l4_s0$927  == 1'h1;
-  assign \$2357  = sel_l4_s0[5] & \$2356 ;
-  assign \$2358  = \sel_l4_s0$927  == 1'h1;
-  assign \$2359  = sel_l4_s0[5] & \$2358 ;
-  assign \$2360  = \sel_l4_s0$927  == 1'h1;
-  assign \$2361  = sel_l4_s0[5] & \$2360 ;
-  assign \$2362  = \sel_l4_s0$943  & { \$2361 , \$2359 , \$2357 , \$2355 , \$2353 , \$2351 , \$2349 , \$2347  };
-  assign \$2363  = \sel_l4_s0$928  == 1'h1;
-  assign \$2364  = sel_l4_s0[6] & \$2363 ;
-  assign \$2365  = \sel_l4_s0$928  == 1'h1;
-  assign \$2366  = sel_l4_s0[6] & \$2365 ;
-  assign \$2367  = \sel_l4_s0$928  == 1'h1;
-  assign \$2368  = sel_l4_s0[6] & \$2367 ;
-  assign \$2369  = \sel_l4_s0$928  == 1'h1;
-  assign \$2370  = sel_l4_s0[6] & \$2369 ;
-  assign \$2371  = \sel_l4_s0$928  == 1'h1;
-  assign \$2372  = sel_l4_s0[6] & \$2371 ;
-  assign \$2373  = \sel_l4_s0$928  == 1'h1;
-  assign \$2374  = sel_l4_s0[6] & \$2373 ;
-  assign \$2375  = \sel_l4_s0$928  == 1'h1;
-  assign \$2376  = sel_l4_s0[6] & \$2375 ;
-  assign \$2377  = \sel_l4_s0$928  == 1'h1;
-  assign \$2378  = sel_l4_s0[6] & \$2377 ;
-  assign \$2379  = \sel_l4_s0$944  & { \$2378 , \$2376 , \$2374 , \$2372 , \$2370 , \$2368 , \$2366 , \$2364  };
-  assign \$2380  = \$2362  | \$2379 ;
-  assign \$2381  = \sel_l4_s0$929  == 1'h1;
-  assign \$2382  = sel_l4_s0[7] & \$2381 ;
-  assign \$2383  = \sel_l4_s0$929  == 1'h1;
-  assign \$2384  = sel_l4_s0[7] & \$2383 ;
-  assign \$2385  = \sel_l4_s0$929  == 1'h1;
-  assign \$2386  = sel_l4_s0[7] & \$2385 ;
-  assign \$2387  = \sel_l4_s0$929  == 1'h1;
-  assign \$2388  = sel_l4_s0[7] & \$2387 ;
-  assign \$2389  = \sel_l4_s0$929  == 1'h1;
-  assign \$2390  = sel_l4_s0[7] & \$2389 ;
-  assign \$2391  = \sel_l4_s0$929  == 1'h1;
-  assign \$2392  = sel_l4_s0[7] & \$2391 ;
-  assign \$2393  = \sel_l4_s0$929  == 1'h1;
-  assign \$2394  = sel_l4_s0[7] & \$2393 ;
-  assign \$2395  = \sel_l4_s0$929  == 1'h1;
-  assign \$2396  = sel_l4_s0[7] & \$2395 ;
-  assign \$2397  = \sel_l4_s0$945  & { \$2396 , \$2394 , \$2392 , \$2390 , \$2388 , \$2386 , \$2384 , \$2382  };
-  assign \$2398  = \sel_l4_s0$930  == 1'h1;
-  assign \$2399  = sel_l4_s0[8] & \$2398 ;
-  assign \$2400  = \sel_l4_s0$930  == 1'h1;
-  assign \$2401  = sel_l4_s0[8] & \$2400 ;
-  assign \$2402  = \sel_l4_s0$930  == 1'h1;
-  assign \$2403  = sel_l4_s0[8] & \$2402 ;
-  assign \$2404  = \sel_l4_s0$930  == 1'h1;
-  assign \$2405  = sel_l4_s0[8] & \$2404 ;
-  assign \$2406  = \sel_l4_s0$930  == 1'h1;
-  assign \$2407  = sel_l4_s0[8] & \$2406 ;
-  assign \$2408  = \sel_l4_s0$930  == 1'h1;
-  assign \$2409  = sel_l4_s0[8] & \$2408 ;
-  assign \$2410  = \sel_l4_s0$930  == 1'h1;
-  assign \$2411  = sel_l4_s0[8] & \$2410 ;
-  assign \$2412  = \sel_l4_s0$930  == 1'h1;
-  assign \$2413  = sel_l4_s0[8] & \$2412 ;
-  assign \$2414  = \sel_l4_s0$946  & { \$2413 , \$2411 , \$2409 , \$2407 , \$2405 , \$2403 , \$2401 , \$2399  };
-  assign \$2415  = \$2397  | \$2414 ;
-  assign \$2416  = \$2380  | \$2415 ;
-  assign \$2417  = \$2345  | \$2416 ;
-  assign \$2418  = \sel_l4_s0$931  == 1'h1;
-  assign \$2419  = sel_l4_s0[9] & \$2418 ;
-  assign \$2420  = \sel_l4_s0$931  == 1'h1;
-  assign \$2421  = sel_l4_s0[9] & \$2420 ;
-  assign \$2422  = \sel_l4_s0$931  == 1'h1;
-  assign \$2423  = sel_l4_s0[9] & \$2422 ;
-  assign \$2424  = \sel_l4_s0$931  == 1'h1;
-  assign \$2425  = sel_l4_s0[9] & \$2424 ;
-  assign \$2426  = \sel_l4_s0$931  == 1'h1;
-  assign \$2427  = sel_l4_s0[9] & \$2426 ;
-  assign \$2428  = \sel_l4_s0$931  == 1'h1;
-  assign \$2429  = sel_l4_s0[9] & \$2428 ;
-  assign \$2430  = \sel_l4_s0$931  == 1'h1;
-  assign \$2431  = sel_l4_s0[9] & \$2430 ;
-  assign \$2432  = \sel_l4_s0$931  == 1'h1;
-  assign \$2433  = sel_l4_s0[9] & \$2432 ;
-  assign \$2434  = \sel_l4_s0$947  & { \$2433 , \$2431 , \$2429 , \$2427 , \$2425 , \$2423 , \$2421 , \$2419  };
-  assign \$2435  = \$2417  | \$2434 ;
-  assign \$2436  = \sel_l4_s0$924  == 2'h2;
-  assign \$2437  = sel_l4_s0[2] & \$2436 ;
-  assign \$2438  = \sel_l4_s0$924  == 2'h2;
-  assign \$2439  = sel_l4_s0[2] & \$2438 ;
-  assign \$2440  = \sel_l4_s0$924  == 2'h2;
-  assign \$2441  = sel_l4_s0[2] & \$2440 ;
-  assign \$2442  = \sel_l4_s0$924  == 2'h2;
-  assign \$2443  = sel_l4_s0[2] & \$2442 ;
-  assign \$2444  = \sel_l4_s0$924  == 2'h2;
-  assign \$2445  = sel_l4_s0[2] & \$2444 ;
-  assign \$2446  = \sel_l4_s0$924  == 2'h2;
-  assign \$2447  = sel_l4_s0[2] & \$2446 ;
-  assign \$2448  = \sel_l4_s0$924  == 2'h2;
-  assign \$2449  = sel_l4_s0[2] & \$2448 ;
-  assign \$2450  = \sel_l4_s0$924  == 2'h2;
-  assign \$2451  = sel_l4_s0[2] & \$2450 ;
-  assign \$2452  = \sel_l4_s0$940  & { \$2451 , \$2449 , \$2447 , \$2445 , \$2443 , \$2441 , \$2439 , \$2437  };
-  assign \$2453  = \sel_l4_s0$925  == 2'h2;
-  assign \$2454  = sel_l4_s0[3] & \$2453 ;
-  assign \$2455  = \sel_l4_s0$925  == 2'h2;
-  assign \$2456  = sel_l4_s0[3] & \$2455 ;
-  assign \$2457  = \sel_l4_s0$925  == 2'h2;
-  assign \$2458  = sel_l4_s0[3] & \$2457 ;
-  assign \$2459  = \sel_l4_s0$925  == 2'h2;
-  assign \$2460  = sel_l4_s0[3] & \$2459 ;
-  assign \$2461  = \sel_l4_s0$925  == 2'h2;
-  assign \$2462  = sel_l4_s0[3] & \$2461 ;
-  assign \$2463  = \sel_l4_s0$925  == 2'h2;
-  assign \$2464  = sel_l4_s0[3] & \$2463 ;
-  assign \$2465  = \sel_l4_s0$925  == 2'h2;
-  assign \$2466  = sel_l4_s0[3] & \$2465 ;
-  assign \$2467  = \sel_l4_s0$925  == 2'h2;
-  assign \$2468  = sel_l4_s0[3] & \$2467 ;
-  assign \$2469  = \sel_l4_s0$941  & { \$2468 , \$2466 , \$2464 , \$2462 , \$2460 , \$2458 , \$2456 , \$2454  };
-  assign \$2470  = \$2452  | \$2469 ;
-  assign \$2471  = \sel_l4_s0$926  == 2'h2;
-  assign \$2472  = sel_l4_s0[4] & \$2471 ;
-  assign \$2473  = \sel_l4_s0$926  == 2'h2;
-  assign \$2474  = sel_l4_s0[4] & \$2473 ;
-  assign \$2475  = \sel_l4_s0$926  == 2'h2;
-  assign \$2476  = sel_l4_s0[4] & \$2475 ;
-  assign \$2477  = \sel_l4_s0$926  == 2'h2;
-  assign \$2478  = sel_l4_s0[4] & \$2477 ;
-  assign \$2479  = \sel_l4_s0$926  == 2'h2;
-  assign \$2480  = sel_l4_s0[4] & \$2479 ;
-  assign \$2481  = \sel_l4_s0$926  == 2'h2;
-  assign \$2482  = sel_l4_s0[4] & \$2481 ;
-  assign \$2483  = \sel_l4_s0$926  == 2'h2;
-  assign \$2484  = sel_l4_s0[4] & \$2483 ;
-  assign \$2485  = \sel_l4_s0$926  == 2'h2;
-  assign \$2486  = sel_l4_s0[4] & \$2485 ;
-  assign \$2487  = \sel_l4_s0$942  & { \$2486 , \$2484 , \$2482 , \$2480 , \$2478 , \$2476 , \$2474 , \$2472  };
-  assign \$2488  = \sel_l4_s0$927  == 2'h2;
-  assign \$2489  = sel_l4_s0[5] & \$2488 ;
-  assign \$2490  = \sel_l4_s0$927  == 2'h2;
-  assign \$2491  = sel_l4_s0[5] & \$2490 ;
-  assign \$2492  = \sel_l4_s0$927  == 2'h2;
-  assign \$2493  = sel_l4_s0[5] & \$2492 ;
-  assign \$2494  = \sel_l4_s0$927  == 2'h2;
-  assign \$2495  = sel_l4_s0[5] & \$2494 ;
-  assign \$2496  = \sel_l4_s0$927  == 2'h2;
-  assign \$2497  = sel_l4_s0[5] & \$2496 ;
-  assign \$2498  = \sel_l4_s0$927  == 2'h2;
-  assign \$2499  = sel_l4_s0[5] & \$2498 ;
-  assign \$2500  = \sel_l4_s0$927  == 2'h2;
-  assign \$2501  = sel_l4_s0[5] & \$2500 ;
-  assign \$2502  = \sel_l4_s0$927  == 2'h2;
-  assign \$2503  = sel_l4_s0[5] & \$2502 ;
-  assign \$2504  = \sel_l4_s0$943  & { \$2503 , \$2501 , \$2499 , \$2497 , \$2495 , \$2493 , \$2491 , \$2489  };
-  assign \$2505  = \$2487  | \$2504 ;
-  assign \$2506  = \$2470  | \$2505 ;
-  assign \$2507  = \sel_l4_s0$928  == 2'h2;
-  assign \$2508  = sel_l4_s0[6] & \$2507 ;
-  assign \$2509  = \sel_l4_s0$928  == 2'h2;
-  assign \$2510  = sel_l4_s0[6] & \$2509 ;
-  assign \$2511  = \sel_l4_s0$928  == 2'h2;
-  assign \$2512  = sel_l4_s0[6] & \$2511 ;
-  assign \$2513  = \sel_l4_s0$928  == 2'h2;
-  assign \$2514  = sel_l4_s0[6] & \$2513 ;
-  assign \$2515  = \sel_l4_s0$928  == 2'h2;
-  assign \$2516  = sel_l4_s0[6] & \$2515 ;
-  assign \$2517  = \sel_l4_s0$928  == 2'h2;
-  assign \$2518  = sel_l4_s0[6] & \$2517 ;
-  assign \$2519  = \sel_l4_s0$928  == 2'h2;
-  assign \$2520  = sel_l4_s0[6] & \$2519 ;
-  assign \$2521  = \sel_l4_s0$928  == 2'h2;
-  assign \$2522  = sel_l4_s0[6] & \$2521 ;
-  assign \$2523  = \sel_l4_s0$944  & { \$2522 , \$2520 , \$2518 , \$2516 , \$2514 , \$2512 , \$2510 , \$2508  };
-  assign \$2524  = \sel_l4_s0$929  == 2'h2;
-  assign \$2525  = sel_l4_s0[7] & \$2524 ;
-  assign \$2526  = \sel_l4_s0$929  == 2'h2;
-  assign \$2527  = sel_l4_s0[7] & \$2526 ;
-  assign \$2528  = \sel_l4_s0$929  == 2'h2;
-  assign \$2529  = sel_l4_s0[7] & \$2528 ;
-  assign \$2530  = \sel_l4_s0$929  == 2'h2;
-  assign \$2531  = sel_l4_s0[7] & \$2530 ;
-  assign \$2532  = \sel_l4_s0$929  == 2'h2;
-  assign \$2533  = sel_l4_s0[7] & \$2532 ;
-  assign \$2534  = \sel_l4_s0$929  == 2'h2;
-  assign \$2535  = sel_l4_s0[7] & \$2534 ;
-  assign \$2536  = \sel_l4_s0$929  == 2'h2;
-  assign \$2537  = sel_l4_s0[7] & \$2536 ;
-  assign \$2538  = \sel_l4_s0$929  == 2'h2;
-  assign \$2539  = sel_l4_s0[7] & \$2538 ;
-  assign \$2540  = \sel_l4_s0$945  & { \$2539 , \$2537 , \$2535 , \$2533 , \$2531 , \$2529 , \$2527 , \$2525  };
-  assign \$2541  = \$2523  | \$2540 ;
-  assign \$2542  = \sel_l4_s0$930  == 2'h2;
-  assign \$2543  = sel_l4_s0[8] & \$2542 ;
-  assign \$2544  = \sel_l4_s0$930  == 2'h2;
-  assign \$2545  = sel_l4_s0[8] & \$2544 ;
-  assign \$2546  = \sel_l4_s0$930  == 2'h2;
-  assign \$2547  = sel_l4_s0[8] & \$2546 ;
-  assign \$2548  = \sel_l4_s0$930  == 2'h2;
-  assign \$2549  = sel_l4_s0[8] & \$2548 ;
-  assign \$2550  = \sel_l4_s0$930  == 2'h2;
-  assign \$2551  = sel_l4_s0[8] & \$2550 ;
-  assign \$2552  = \sel_l4_s0$930  == 2'h2;
-  assign \$2553  = sel_l4_s0[8] & \$2552 ;
-  assign \$2554  = \sel_l4_s0$930  == 2'h2;
-  assign \$2555  = sel_l4_s0[8] & \$2554 ;
-  assign \$2556  = \sel_l4_s0$930  == 2'h2;
-  assign \$2557  = sel_l4_s0[8] & \$2556 ;
-  assign \$2558  = \sel_l4_s0$946  & { \$2557 , \$2555 , \$2553 , \$2551 , \$2549 , \$2547 , \$2545 , \$2543  };
-  assign \$2559  = \sel_l4_s0$931  == 2'h2;
-  assign \$2560  = sel_l4_s0[9] & \$2559 ;
-  assign \$2561  = \sel_l4_s0$931  == 2'h2;
-  assign \$2562  = sel_l4_s0[9] & \$2561 ;
-  assign \$2563  = \sel_l4_s0$931  == 2'h2;
-  assign \$2564  = sel_l4_s0[9] & \$2563 ;
-  assign \$2565  = \sel_l4_s0$931  == 2'h2;
-  assign \$2566  = sel_l4_s0[9] & \$2565 ;
-  assign \$2567  = \sel_l4_s0$931  == 2'h2;
-  assign \$2568  = sel_l4_s0[9] & \$2567 ;
-  assign \$2569  = \sel_l4_s0$931  == 2'h2;
-  assign \$2570  = sel_l4_s0[9] & \$2569 ;
-  assign \$2571  = \sel_l4_s0$931  == 2'h2;
-  assign \$2572  = sel_l4_s0[9] & \$2571 ;
-  assign \$2573  = \sel_l4_s0$931  == 2'h2;
-  assign \$2574  = sel_l4_s0[9] & \$2573 ;
-  assign \$2575  = \sel_l4_s0$947  & { \$2574 , \$2572 , \$2570 , \$2568 , \$2566 , \$2564 , \$2562 , \$2560  };
-  assign \$2576  = \$2558  | \$2575 ;
-  assign \$2577  = \$2541  | \$2576 ;
-  assign \$2578  = \$2506  | \$2577 ;
-  assign \$2579  = \sel_l4_s0$932  == 2'h2;
-  assign \$2580  = sel_l4_s0[10] & \$2579 ;
-  assign \$2581  = \sel_l4_s0$932  == 2'h2;
-  assign \$2582  = sel_l4_s0[10] & \$2581 ;
-  assign \$2583  = \sel_l4_s0$932  == 2'h2;
-  assign \$2584  = sel_l4_s0[10] & \$2583 ;
-  assign \$2585  = \sel_l4_s0$932  == 2'h2;
-  assign \$2586  = sel_l4_s0[10] & \$2585 ;
-  assign \$2587  = \sel_l4_s0$932  == 2'h2;
-  assign \$2588  = sel_l4_s0[10] & \$2587 ;
-  assign \$2589  = \sel_l4_s0$932  == 2'h2;
-  assign \$2590  = sel_l4_s0[10] & \$2589 ;
-  assign \$2591  = \sel_l4_s0$932  == 2'h2;
-  assign \$2592  = sel_l4_s0[10] & \$2591 ;
-  assign \$2593  = \sel_l4_s0$932  == 2'h2;
-  assign \$2594  = sel_l4_s0[10] & \$2593 ;
-  assign \$2595  = \sel_l4_s0$948  & { \$2594 , \$2592 , \$2590 , \$2588 , \$2586 , \$2584 , \$2582 , \$2580  };
-  assign \$2596  = \$2578  | \$2595 ;
-  assign \$2597  = \sel_l4_s0$925  == 2'h3;
-  assign \$2598  = sel_l4_s0[3] & \$2597 ;
-  assign \$2599  = \sel_l4_s0$925  == 2'h3;
-  assign \$2600  = sel_l4_s0[3] & \$2599 ;
-  assign \$2601  = \sel_l4_s0$925  == 2'h3;
-  assign \$2602  = sel_l4_s0[3] & \$2601 ;
-  assign \$2603  = \sel_l4_s0$925  == 2'h3;
-  assign \$2604  = sel_l4_s0[3] & \$2603 ;
-  assign \$2605  = \sel_l4_s0$925  == 2'h3;
-  assign \$2606  = sel_l4_s0[3] & \$2605 ;
-  assign \$2607  = \sel_l4_s0$925  == 2'h3;
-  assign \$2608  = sel_l4_s0[3] & \$2607 ;
-  assign \$2609  = \sel_l4_s0$925  == 2'h3;
-  assign \$2610  = sel_l4_s0[3] & \$2609 ;
-  assign \$2611  = \sel_l4_s0$925  == 2'h3;
-  assign \$2612  = sel_l4_s0[3] & \$2611 ;
-  assign \$2613  = \sel_l4_s0$941  & { \$2612 , \$2610 , \$2608 , \$2606 , \$2604 , \$2602 , \$2600 , \$2598  };
-  assign \$2614  = \sel_l4_s0$926  == 2'h3;
-  assign \$2615  = sel_l4_s0[4] & \$2614 ;
-  assign \$2616  = \sel_l4_s0$926  == 2'h3;
-  assign \$2617  = sel_l4_s0[4] & \$2616 ;
-  assign \$2618  = \sel_l4_s0$926  == 2'h3;
-  assign \$2619  = sel_l4_s0[4] & \$2618 ;
-  assign \$2620  = \sel_l4_s0$926  == 2'h3;
-  assign \$2621  = sel_l4_s0[4] & \$2620 ;
-  assign \$2622  = \sel_l4_s0$926  == 2'h3;
-  assign \$2623  = sel_l4_s0[4] & \$2622 ;
-  assign \$2624  = \sel_l4_s0$926  == 2'h3;
-  assign \$2625  = sel_l4_s0[4] & \$2624 ;
-  assign \$2626  = \sel_l4_s0$926  == 2'h3;
-  assign \$2627  = sel_l4_s0[4] & \$2626 ;
-  assign \$2628  = \sel_l4_s0$926  == 2'h3;
-  assign \$2629  = sel_l4_s0[4] & \$2628 ;
-  assign \$2630  = \sel_l4_s0$942  & { \$2629 , \$2627 , \$2625 , \$2623 , \$2621 , \$2619 , \$2617 , \$2615  };
-  assign \$2631  = \$2613  | \$2630 ;
-  assign \$2632  = \sel_l4_s0$927  == 2'h3;
-  assign \$2633  = sel_l4_s0[5] & \$2632 ;
-  assign \$2634  = \sel_l4_s0$927  == 2'h3;
-  assign \$2635  = sel_l4_s0[5] & \$2634 ;
-  assign \$2636  = \sel_l4_s0$927  == 2'h3;
-  assign \$2637  = sel_l4_s0[5] & \$2636 ;
-  assign \$2638  = \sel_l4_s0$927  == 2'h3;
-  assign \$2639  = sel_l4_s0[5] & \$2638 ;
-  assign \$2640  = \sel_l4_s0$927  == 2'h3;
-  assign \$2641  = sel_l4_s0[5] & \$2640 ;
-  assign \$2642  = \sel_l4_s0$927  == 2'h3;
-  assign \$2643  = sel_l4_s0[5] & \$2642 ;
-  assign \$2644  = \sel_l4_s0$927  == 2'h3;
-  assign \$2645  = sel_l4_s0[5] & \$2644 ;
-  assign \$2646  = \sel_l4_s0$927  == 2'h3;
-  assign \$2647  = sel_l4_s0[5] & \$2646 ;
-  assign \$2648  = \sel_l4_s0$943  & { \$2647 , \$2645 , \$2643 , \$2641 , \$2639 , \$2637 , \$2635 , \$2633  };
-  assign \$2649  = \sel_l4_s0$928  == 2'h3;
-  assign \$2650  = sel_l4_s0[6] & \$2649 ;
-  assign \$2651  = \sel_l4_s0$928  == 2'h3;
-  assign \$2652  = sel_l4_s0[6] & \$2651 ;
-  assign \$2653  = \sel_l4_s0$928  == 2'h3;
-  assign \$2654  = sel_l4_s0[6] & \$2653 ;
-  assign \$2655  = \sel_l4_s0$928  == 2'h3;
-  assign \$2656  = sel_l4_s0[6] & \$2655 ;
-  assign \$2657  = \sel_l4_s0$928  == 2'h3;
-  assign \$2658  = sel_l4_s0[6] & \$2657 ;
-  assign \$2659  = \sel_l4_s0$928  == 2'h3;
-  assign \$2660  = sel_l4_s0[6] & \$2659 ;
-  assign \$2661  = \sel_l4_s0$928  == 2'h3;
-  assign \$2662  = sel_l4_s0[6] & \$2661 ;
-  assign \$2663  = \sel_l4_s0$928  == 2'h3;
-  assign \$2664  = sel_l4_s0[6] & \$2663 ;
-  assign \$2665  = \sel_l4_s0$944  & { \$2664 , \$2662 , \$2660 , \$2658 , \$2656 , \$2654 , \$2652 , \$2650  };
-  assign \$2666  = \$2648  | \$2665 ;
-  assign \$2667  = \$2631  | \$2666 ;
-  assign \$2668  = \sel_l4_s0$929  == 2'h3;
-  assign \$2669  = sel_l4_s0[7] & \$2668 ;
-  assign \$2670  = \sel_l4_s0$929  == 2'h3;
-  assign \$2671  = sel_l4_s0[7] & \$2670 ;
-  assign \$2672  = \sel_l4_s0$929  == 2'h3;
-  assign \$2673  = sel_l4_s0[7] & \$2672 ;
-  assign \$2674  = \sel_l4_s0$929  == 2'h3;
-  assign \$2675  = sel_l4_s0[7] & \$2674 ;
-  assign \$2676  = \sel_l4_s0$929  == 2'h3;
-  assign \$2677  = sel_l4_s0[7] & \$2676 ;
-  assign \$2678  = \sel_l4_s0$929  == 2'h3;
-  assign \$2679  = sel_l4_s0[7] & \$2678 ;
-  assign \$2680  = \sel_l4_s0$929  == 2'h3;
-  assign \$2681  = sel_l4_s0[7] & \$2680 ;
-  assign \$2682  = \sel_l4_s0$929  == 2'h3;
-  assign \$2683  = sel_l4_s0[7] & \$2682 ;
-  assign \$2684  = \sel_l4_s0$945  & { \$2683 , \$2681 , \$2679 , \$2677 , \$2675 , \$2673 , \$2671 , \$2669  };
-  assign \$2685  = \sel_l4_s0$930  == 2'h3;
-  assign \$2686  = sel_l4_s0[8] & \$2685 ;
-  assign \$2687  = \sel_l4_s0$930  == 2'h3;
-  assign \$2688  = sel_l4_s0[8] & \$2687 ;
-  assign \$2689  = \sel_l4_s0$930  == 2'h3;
-  assign \$2690  = sel_l4_s0[8] & \$2689 ;
-  assign \$2691  = \sel_l4_s0$930  == 2'h3;
-  assign \$2692  = sel_l4_s0[8] & \$2691 ;
-  assign \$2693  = \sel_l4_s0$930  == 2'h3;
-  assign \$2694  = sel_l4_s0[8] & \$2693 ;
-  assign \$2695  = \sel_l4_s0$930  == 2'h3;
-  assign \$2696  = sel_l4_s0[8] & \$2695 ;
-  assign \$2697  = \sel_l4_s0$930  == 2'h3;
-  assign \$2698  = sel_l4_s0[8] & \$2697 ;
-  assign \$2699  = \sel_l4_s0$930  == 2'h3;
-  assign \$2700  = sel_l4_s0[8] & \$2699 ;
-  assign \$2701  = \sel_l4_s0$946  & { \$2700 , \$2698 , \$2696 , \$2694 , \$2692 , \$2690 , \$2688 , \$2686  };
-  assign \$2702  = \$2684  | \$2701 ;
-  assign \$2703  = \sel_l4_s0$931  == 2'h3;
-  assign \$2704  = sel_l4_s0[9] & \$2703 ;
-  assign \$2705  = \sel_l4_s0$931  == 2'h3;
-  assign \$2706  = sel_l4_s0[9] & \$2705 ;
-  assign \$2707  = \sel_l4_s0$931  == 2'h3;
-  assign \$2708  = sel_l4_s0[9] & \$2707 ;
-  assign \$2709  = \sel_l4_s0$931  == 2'h3;
-  assign \$2710  = sel_l4_s0[9] & \$2709 ;
-  assign \$2711  = \sel_l4_s0$931  == 2'h3;
-  assign \$2712  = sel_l4_s0[9] & \$2711 ;
-  assign \$2713  = \sel_l4_s0$931  == 2'h3;
-  assign \$2714  = sel_l4_s0[9] & \$2713 ;
-  assign \$2715  = \sel_l4_s0$931  == 2'h3;
-  assign \$2716  = sel_l4_s0[9] & \$2715 ;
-  assign \$2717  = \sel_l4_s0$931  == 2'h3;
-  assign \$2718  = sel_l4_s0[9] & \$2717 ;
-  assign \$2719  = \sel_l4_s0$947  & { \$2718 , \$2716 , \$2714 , \$2712 , \$2710 , \$2708 , \$2706 , \$2704  };
-  assign \$2720  = \sel_l4_s0$932  == 2'h3;
-  assign \$2721  = sel_l4_s0[10] & \$2720 ;
-  assign \$2722  = \sel_l4_s0$932  == 2'h3;
-  assign \$2723  = sel_l4_s0[10] & \$2722 ;
-  assign \$2724  = \sel_l4_s0$932  == 2'h3;
-  assign \$2725  = sel_l4_s0[10] & \$2724 ;
-  assign \$2726  = \sel_l4_s0$932  == 2'h3;
-  assign \$2727  = sel_l4_s0[10] & \$2726 ;
-  assign \$2728  = \sel_l4_s0$932  == 2'h3;
-  assign \$2729  = sel_l4_s0[10] & \$2728 ;
-  assign \$2730  = \sel_l4_s0$932  == 2'h3;
-  assign \$2731  = sel_l4_s0[10] & \$2730 ;
-  assign \$2732  = \sel_l4_s0$932  == 2'h3;
-  assign \$2733  = sel_l4_s0[10] & \$2732 ;
-  assign \$2734  = \sel_l4_s0$932  == 2'h3;
-  assign \$2735  = sel_l4_s0[10] & \$2734 ;
-  assign \$2736  = \sel_l4_s0$948  & { \$2735 , \$2733 , \$2731 , \$2729 , \$2727 , \$2725 , \$2723 , \$2721  };
-  assign \$2737  = \$2719  | \$2736 ;
-  assign \$2738  = \$2702  | \$2737 ;
-  assign \$2739  = \$2667  | \$2738 ;
-  assign \$2740  = \sel_l4_s0$933  == 2'h3;
-  assign \$2741  = sel_l4_s0[11] & \$2740 ;
-  assign \$2742  = \sel_l4_s0$933  == 2'h3;
-  assign \$2743  = sel_l4_s0[11] & \$2742 ;
-  assign \$2744  = \sel_l4_s0$933  == 2'h3;
-  assign \$2745  = sel_l4_s0[11] & \$2744 ;
-  assign \$2746  = \sel_l4_s0$933  == 2'h3;
-  assign \$2747  = sel_l4_s0[11] & \$2746 ;
-  assign \$2748  = \sel_l4_s0$933  == 2'h3;
-  assign \$2749  = sel_l4_s0[11] & \$2748 ;
-  assign \$2750  = \sel_l4_s0$933  == 2'h3;
-  assign \$2751  = sel_l4_s0[11] & \$2750 ;
-  assign \$2752  = \sel_l4_s0$933  == 2'h3;
-  assign \$2753  = sel_l4_s0[11] & \$2752 ;
-  assign \$2754  = \sel_l4_s0$933  == 2'h3;
-  assign \$2755  = sel_l4_s0[11] & \$2754 ;
-  assign \$2756  = \sel_l4_s0$949  & { \$2755 , \$2753 , \$2751 , \$2749 , \$2747 , \$2745 , \$2743 , \$2741  };
-  assign \$2757  = \$2739  | \$2756 ;
-  assign \$2758  = \sel_l4_s0$926  == 3'h4;
-  assign \$2759  = sel_l4_s0[4] & \$2758 ;
-  assign \$2760  = \sel_l4_s0$926  == 3'h4;
-  assign \$2761  = sel_l4_s0[4] & \$2760 ;
-  assign \$2762  = \sel_l4_s0$926  == 3'h4;
-  assign \$2763  = sel_l4_s0[4] & \$2762 ;
-  assign \$2764  = \sel_l4_s0$926  == 3'h4;
-  assign \$2765  = sel_l4_s0[4] & \$2764 ;
-  assign \$2766  = \sel_l4_s0$926  == 3'h4;
-  assign \$2767  = sel_l4_s0[4] & \$2766 ;
-  assign \$2768  = \sel_l4_s0$926  == 3'h4;
-  assign \$2769  = sel_l4_s0[4] & \$2768 ;
-  assign \$2770  = \sel_l4_s0$926  == 3'h4;
-  assign \$2771  = sel_l4_s0[4] & \$2770 ;
-  assign \$2772  = \sel_l4_s0$926  == 3'h4;
-  assign \$2773  = sel_l4_s0[4] & \$2772 ;
-  assign \$2774  = \sel_l4_s0$942  & { \$2773 , \$2771 , \$2769 , \$2767 , \$2765 , \$2763 , \$2761 , \$2759  };
-  assign \$2775  = \sel_l4_s0$927  == 3'h4;
-  assign \$2776  = sel_l4_s0[5] & \$2775 ;
-  assign \$2777  = \sel_l4_s0$927  == 3'h4;
-  assign \$2778  = sel_l4_s0[5] & \$2777 ;
-  assign \$2779  = \sel_l4_s0$927  == 3'h4;
-  assign \$2780  = sel_l4_s0[5] & \$2779 ;
-  assign \$2781  = \sel_l4_s0$927  == 3'h4;
-  assign \$2782  = sel_l4_s0[5] & \$2781 ;
-  assign \$2783  = \sel_l4_s0$927  == 3'h4;
-  assign \$2784  = sel_l4_s0[5] & \$2783 ;
-  assign \$2785  = \sel_l4_s0$927  == 3'h4;
-  assign \$2786  = sel_l4_s0[5] & \$2785 ;
-  assign \$2787  = \sel_l4_s0$927  == 3'h4;
-  assign \$2788  = sel_l4_s0[5] & \$2787 ;
-  assign \$2789  = \sel_l4_s0$927  == 3'h4;
-  assign \$2790  = sel_l4_s0[5] & \$2789 ;
-  assign \$2791  = \sel_l4_s0$943  & { \$2790 , \$2788 , \$2786 , \$2784 , \$2782 , \$2780 , \$2778 , \$2776  };
-  assign \$2792  = \$2774  | \$2791 ;
-  assign \$2793  = \sel_l4_s0$928  == 3'h4;
-  assign \$2794  = sel_l4_s0[6] & \$2793 ;
-  assign \$2795  = \sel_l4_s0$928  == 3'h4;
-  assign \$2796  = sel_l4_s0[6] & \$2795 ;
-  assign \$2797  = \sel_l4_s0$928  == 3'h4;
-  assign \$2798  = sel_l4_s0[6] & \$2797 ;
-  assign \$2799  = \sel_l4_s0$928  == 3'h4;
-  assign \$2800  = sel_l4_s0[6] & \$2799 ;
-  assign \$2801  = \sel_l4_s0$928  == 3'h4;
-  assign \$2802  = sel_l4_s0[6] & \$2801 ;
-  assign \$2803  = \sel_l4_s0$928  == 3'h4;
-  assign \$2804  = sel_l4_s0[6] & \$2803 ;
-  assign \$2805  = \sel_l4_s0$928  == 3'h4;
-  assign \$2806  = sel_l4_s0[6] & \$2805 ;
-  assign \$2807  = \sel_l4_s0$928  == 3'h4;
-  assign \$2808  = sel_l4_s0[6] & \$2807 ;
-  assign \$2809  = \sel_l4_s0$944  & { \$2808 , \$2806 , \$2804 , \$2802 , \$2800 , \$2798 , \$2796 , \$2794  };
-  assign \$2810  = \sel_l4_s0$929  == 3'h4;
-  assign \$2811  = sel_l4_s0[7] & \$2810 ;
-  assign \$2812  = \sel_l4_s0$929  == 3'h4;
-  assign \$2813  = sel_l4_s0[7] & \$2812 ;
-  assign \$2814  = \sel_l4_s0$929  == 3'h4;
-  assign \$2815  = sel_l4_s0[7] & \$2814 ;
-  assign \$2816  = \sel_l4_s0$929  == 3'h4;
-  assign \$2817  = sel_l4_s0[7] & \$2816 ;
-  assign \$2818  = \sel_l4_s0$929  == 3'h4;
-  assign \$2819  = sel_l4_s0[7] & \$2818 ;
-  assign \$2820  = \sel_l4_s0$929  == 3'h4;
-  assign \$2821  = sel_l4_s0[7] & \$2820 ;
-  assign \$2822  = \sel_l4_s0$929  == 3'h4;
-  assign \$2823  = sel_l4_s0[7] & \$2822 ;
-  assign \$2824  = \sel_l4_s0$929  == 3'h4;
-  assign \$2825  = sel_l4_s0[7] & \$2824 ;
-  assign \$2826  = \sel_l4_s0$945  & { \$2825 , \$2823 , \$2821 , \$2819 , \$2817 , \$2815 , \$2813 , \$2811  };
-  assign \$2827  = \$2809  | \$2826 ;
-  assign \$2828  = \$2792  | \$2827 ;
-  assign \$2829  = \sel_l4_s0$930  == 3'h4;
-  assign \$2830  = sel_l4_s0[8] & \$2829 ;
-  assign \$2831  = \sel_l4_s0$930  == 3'h4;
-  assign \$2832  = sel_l4_s0[8] & \$2831 ;
-  assign \$2833  = \sel_l4_s0$930  == 3'h4;
-  assign \$2834  = sel_l4_s0[8] & \$2833 ;
-  assign \$2835  = \sel_l4_s0$930  == 3'h4;
-  assign \$2836  = sel_l4_s0[8] & \$2835 ;
-  assign \$2837  = \sel_l4_s0$930  == 3'h4;
-  assign \$2838  = sel_l4_s0[8] & \$2837 ;
-  assign \$2839  = \sel_l4_s0$930  == 3'h4;
-  assign \$2840  = sel_l4_s0[8] & \$2839 ;
-  assign \$2841  = \sel_l4_s0$930  == 3'h4;
-  assign \$2842  = sel_l4_s0[8] & \$2841 ;
-  assign \$2843  = \sel_l4_s0$930  == 3'h4;
-  assign \$2844  = sel_l4_s0[8] & \$2843 ;
-  assign \$2845  = \sel_l4_s0$946  & { \$2844 , \$2842 , \$2840 , \$2838 , \$2836 , \$2834 , \$2832 , \$2830  };
-  assign \$2846  = \sel_l4_s0$931  == 3'h4;
-  assign \$2847  = sel_l4_s0[9] & \$2846 ;
-  assign \$2848  = \sel_l4_s0$931  == 3'h4;
-  assign \$2849  = sel_l4_s0[9] & \$2848 ;
-  assign \$2850  = \sel_l4_s0$931  == 3'h4;
-  assign \$2851  = sel_l4_s0[9] & \$2850 ;
-  assign \$2852  = \sel_l4_s0$931  == 3'h4;
-  assign \$2853  = sel_l4_s0[9] & \$2852 ;
-  assign \$2854  = \sel_l4_s0$931  == 3'h4;
-  assign \$2855  = sel_l4_s0[9] & \$2854 ;
-  assign \$2856  = \sel_l4_s0$931  == 3'h4;
-  assign \$2857  = sel_l4_s0[9] & \$2856 ;
-  assign \$2858  = \sel_l4_s0$931  == 3'h4;
-  assign \$2859  = sel_l4_s0[9] & \$2858 ;
-  assign \$2860  = \sel_l4_s0$931  == 3'h4;
-  assign \$2861  = sel_l4_s0[9] & \$2860 ;
-  assign \$2862  = \sel_l4_s0$947  & { \$2861 , \$2859 , \$2857 , \$2855 , \$2853 , \$2851 , \$2849 , \$2847  };
-  assign \$2863  = \$2845  | \$2862 ;
-  assign \$2864  = \sel_l4_s0$932  == 3'h4;
-  assign \$2865  = sel_l4_s0[10] & \$2864 ;
-  assign \$2866  = \sel_l4_s0$932  == 3'h4;
-  assign \$2867  = sel_l4_s0[10] & \$2866 ;
-  assign \$2868  = \sel_l4_s0$932  == 3'h4;
-  assign \$2869  = sel_l4_s0[10] & \$2868 ;
-  assign \$2870  = \sel_l4_s0$932  == 3'h4;
-  assign \$2871  = sel_l4_s0[10] & \$2870 ;
-  assign \$2872  = \sel_l4_s0$932  == 3'h4;
-  assign \$2873  = sel_l4_s0[10] & \$2872 ;
-  assign \$2874  = \sel_l4_s0$932  == 3'h4;
-  assign \$2875  = sel_l4_s0[10] & \$2874 ;
-  assign \$2876  = \sel_l4_s0$932  == 3'h4;
-  assign \$2877  = sel_l4_s0[10] & \$2876 ;
-  assign \$2878  = \sel_l4_s0$932  == 3'h4;
-  assign \$2879  = sel_l4_s0[10] & \$2878 ;
-  assign \$2880  = \sel_l4_s0$948  & { \$2879 , \$2877 , \$2875 , \$2873 , \$2871 , \$2869 , \$2867 , \$2865  };
-  assign \$2881  = \sel_l4_s0$933  == 3'h4;
-  assign \$2882  = sel_l4_s0[11] & \$2881 ;
-  assign \$2883  = \sel_l4_s0$933  == 3'h4;
-  assign \$2884  = sel_l4_s0[11] & \$2883 ;
-  assign \$2885  = \sel_l4_s0$933  == 3'h4;
-  assign \$2886  = sel_l4_s0[11] & \$2885 ;
-  assign \$2887  = \sel_l4_s0$933  == 3'h4;
-  assign \$2888  = sel_l4_s0[11] & \$2887 ;
-  assign \$2889  = \sel_l4_s0$933  == 3'h4;
-  assign \$2890  = sel_l4_s0[11] & \$2889 ;
-  assign \$2891  = \sel_l4_s0$933  == 3'h4;
-  assign \$2892  = sel_l4_s0[11] & \$2891 ;
-  assign \$2893  = \sel_l4_s0$933  == 3'h4;
-  assign \$2894  = sel_l4_s0[11] & \$2893 ;
-  assign \$2895  = \sel_l4_s0$933  == 3'h4;
-  assign \$2896  = sel_l4_s0[11] & \$2895 ;
-  assign \$2897  = \sel_l4_s0$949  & { \$2896 , \$2894 , \$2892 , \$2890 , \$2888 , \$2886 , \$2884 , \$2882  };
-  assign \$2898  = \$2880  | \$2897 ;
-  assign \$2899  = \$2863  | \$2898 ;
-  assign \$2900  = \$2828  | \$2899 ;
-  assign \$2901  = \sel_l4_s0$934  == 3'h4;
-  assign \$2902  = sel_l4_s0[12] & \$2901 ;
-  assign \$2903  = \sel_l4_s0$934  == 3'h4;
-  assign \$2904  = sel_l4_s0[12] & \$2903 ;
-  assign \$2905  = \sel_l4_s0$934  == 3'h4;
-  assign \$2906  = sel_l4_s0[12] & \$2905 ;
-  assign \$2907  = \sel_l4_s0$934  == 3'h4;
-  assign \$2908  = sel_l4_s0[12] & \$2907 ;
-  assign \$2909  = \sel_l4_s0$934  == 3'h4;
-  assign \$2910  = sel_l4_s0[12] & \$2909 ;
-  assign \$2911  = \sel_l4_s0$934  == 3'h4;
-  assign \$2912  = sel_l4_s0[12] & \$2911 ;
-  assign \$2913  = \sel_l4_s0$934  == 3'h4;
-  assign \$2914  = sel_l4_s0[12] & \$2913 ;
-  assign \$2915  = \sel_l4_s0$934  == 3'h4;
-  assign \$2916  = sel_l4_s0[12] & \$2915 ;
-  assign \$2917  = \sel_l4_s0$950  & { \$2916 , \$2914 , \$2912 , \$2910 , \$2908 , \$2906 , \$2904 , \$2902  };
-  assign \$2918  = \$2900  | \$2917 ;
-  assign \$2919  = \sel_l4_s0$927  == 3'h5;
-  assign \$2920  = sel_l4_s0[5] & \$2919 ;
-  assign \$2921  = \sel_l4_s0$927  == 3'h5;
-  assign \$2922  = sel_l4_s0[5] & \$2921 ;
-  assign \$2923  = \sel_l4_s0$927  == 3'h5;
-  assign \$2924  = sel_l4_s0[5] & \$2923 ;
-  assign \$2925  = \sel_l4_s0$927  == 3'h5;
-  assign \$2926  = sel_l4_s0[5] & \$2925 ;
-  assign \$2927  = \sel_l4_s0$927  == 3'h5;
-  assign \$2928  = sel_l4_s0[5] & \$2927 ;
-  assign \$2929  = \sel_l4_s0$927  == 3'h5;
-  assign \$2930  = sel_l4_s0[5] & \$2929 ;
-  assign \$2931  = \sel_l4_s0$927  == 3'h5;
-  assign \$2932  = sel_l4_s0[5] & \$2931 ;
-  assign \$2933  = \sel_l4_s0$927  == 3'h5;
-  assign \$2934  = sel_l4_s0[5] & \$2933 ;
-  assign \$2935  = \sel_l4_s0$943  & { \$2934 , \$2932 , \$2930 , \$2928 , \$2926 , \$2924 , \$2922 , \$2920  };
-  assign \$2936  = \sel_l4_s0$928  == 3'h5;
-  assign \$2937  = sel_l4_s0[6] & \$2936 ;
-  assign \$2938  = \sel_l4_s0$928  == 3'h5;
-  assign \$2939  = sel_l4_s0[6] & \$2938 ;
-  assign \$2940  = \sel_l4_s0$928  == 3'h5;
-  assign \$2941  = sel_l4_s0[6] & \$2940 ;
-  assign \$2942  = \sel_l4_s0$928  == 3'h5;
-  assign \$2943  = sel_l4_s0[6] & \$2942 ;
-  assign \$2944  = \sel_l4_s0$928  == 3'h5;
-  assign \$2945  = sel_l4_s0[6] & \$2944 ;
-  assign \$2946  = \sel_l4_s0$928  == 3'h5;
-  assign \$2947  = sel_l4_s0[6] & \$2946 ;
-  assign \$2948  = \sel_l4_s0$928  == 3'h5;
-  assign \$2949  = sel_l4_s0[6] & \$2948 ;
-  assign \$2950  = \sel_l4_s0$928  == 3'h5;
-  assign \$2951  = sel_l4_s0[6] & \$2950 ;
-  assign \$2952  = \sel_l4_s0$944  & { \$2951 , \$2949 , \$2947 , \$2945 , \$2943 , \$2941 , \$2939 , \$2937  };
-  assign \$2953  = \$2935  | \$2952 ;
-  assign \$2954  = \sel_l4_s0$929  == 3'h5;
-  assign \$2955  = sel_l4_s0[7] & \$2954 ;
-  assign \$2956  = \sel_l4_s0$929  == 3'h5;
-  assign \$2957  = sel_l4_s0[7] & \$2956 ;
-  assign \$2958  = \sel_l4_s0$929  == 3'h5;
-  assign \$2959  = sel_l4_s0[7] & \$2958 ;
-  assign \$2960  = \sel_l4_s0$929  == 3'h5;
-  assign \$2961  = sel_l4_s0[7] & \$2960 ;
-  assign \$2962  = \sel_l4_s0$929  == 3'h5;
-  assign \$2963  = sel_l4_s0[7] & \$2962 ;
-  assign \$2964  = \sel_l4_s0$929  == 3'h5;
-  assign \$2965  = sel_l4_s0[7] & \$2964 ;
-  assign \$2966  = \sel_l4_s0$929  == 3'h5;
-  assign \$2967  = sel_l4_s0[7] & \$2966 ;
-  assign \$2968  = \sel_l4_s0$929  == 3'h5;
-  assign \$2969  = sel_l4_s0[7] & \$2968 ;
-  assign \$2970  = \sel_l4_s0$945  & { \$2969 , \$2967 , \$2965 , \$2963 , \$2961 , \$2959 , \$2957 , \$2955  };
-  assign \$2971  = \sel_l4_s0$930  == 3'h5;
-  assign \$2972  = sel_l4_s0[8] & \$2971 ;
-  assign \$2973  = \sel_l4_s0$930  == 3'h5;
-  assign \$2974  = sel_l4_s0[8] & \$2973 ;
-  assign \$2975  = \sel_l4_s0$930  == 3'h5;
-  assign \$2976  = sel_l4_s0[8] & \$2975 ;
-  assign \$2977  = \sel_l4_s0$930  == 3'h5;
-  assign \$2978  = sel_l4_s0[8] & \$2977 ;
-  assign \$2979  = \sel_l4_s0$930  == 3'h5;
-  assign \$2980  = sel_l4_s0[8] & \$2979 ;
-  assign \$2981  = \sel_l4_s0$930  == 3'h5;
-  assign \$2982  = sel_l4_s0[8] & \$2981 ;
-  assign \$2983  = \sel_l4_s0$930  == 3'h5;
-  assign \$2984  = sel_l4_s0[8] & \$2983 ;
-  assign \$2985  = \sel_l4_s0$930  == 3'h5;
-  assign \$2986  = sel_l4_s0[8] & \$2985 ;
-  assign \$2987  = \sel_l4_s0$946  & { \$2986 , \$2984 , \$2982 , \$2980 , \$2978 , \$2976 , \$2974 , \$2972  };
-  assign \$2988  = \$2970  | \$2987 ;
-  assign \$2989  = \$2953  | \$2988 ;
-  assign \$2990  = \sel_l4_s0$931  == 3'h5;
-  assign \$2991  = sel_l4_s0[9] & \$2990 ;
-  assign \$2992  = \sel_l4_s0$931  == 3'h5;
-  assign \$2993  = sel_l4_s0[9] & \$2992 ;
-  assign \$2994  = \sel_l4_s0$931  == 3'h5;
-  assign \$2995  = sel_l4_s0[9] & \$2994 ;
-  assign \$2996  = \sel_l4_s0$931  == 3'h5;
-  assign \$2997  = sel_l4_s0[9] & \$2996 ;
-  assign \$2998  = \sel_l4_s0$931  == 3'h5;
-  assign \$2999  = sel_l4_s0[9] & \$2998 ;
-  assign \$3000  = \sel_l4_s0$931  == 3'h5;
-  assign \$3001  = sel_l4_s0[9] & \$3000 ;
-  assign \$3002  = \sel_l4_s0$931  == 3'h5;
-  assign \$3003  = sel_l4_s0[9] & \$3002 ;
-  assign \$3004  = \sel_l4_s0$931  == 3'h5;
-  assign \$3005  = sel_l4_s0[9] & \$3004 ;
-  assign \$3006  = \sel_l4_s0$947  & { \$3005 , \$3003 , \$3001 , \$2999 , \$2997 , \$2995 , \$2993 , \$2991  };
-  assign \$3007  = \sel_l4_s0$932  == 3'h5;
-  assign \$3008  = sel_l4_s0[10] & \$3007 ;
-  assign \$3009  = \sel_l4_s0$932  == 3'h5;
-  assign \$3010  = sel_l4_s0[10] & \$3009 ;
-  assign \$3011  = \sel_l4_s0$932  == 3'h5;
-  assign \$3012  = sel_l4_s0[10] & \$3011 ;
-  assign \$3013  = \sel_l4_s0$932  == 3'h5;
-  assign \$3014  = sel_l4_s0[10] & \$3013 ;
-  assign \$3015  = \sel_l4_s0$932  == 3'h5;
-  assign \$3016  = sel_l4_s0[10] & \$3015 ;
-  assign \$3017  = \sel_l4_s0$932  == 3'h5;
-  assign \$3018  = sel_l4_s0[10] & \$3017 ;
-  assign \$3019  = \sel_l4_s0$932  == 3'h5;
-  assign \$3020  = sel_l4_s0[10] & \$3019 ;
-  assign \$3021  = \sel_l4_s0$932  == 3'h5;
-  assign \$3022  = sel_l4_s0[10] & \$3021 ;
-  assign \$3023  = \sel_l4_s0$948  & { \$3022 , \$3020 , \$3018 , \$3016 , \$3014 , \$3012 , \$3010 , \$3008  };
-  assign \$3024  = \$3006  | \$3023 ;
-  assign \$3025  = \sel_l4_s0$933  == 3'h5;
-  assign \$3026  = sel_l4_s0[11] & \$3025 ;
-  assign \$3027  = \sel_l4_s0$933  == 3'h5;
-  assign \$3028  = sel_l4_s0[11] & \$3027 ;
-  assign \$3029  = \sel_l4_s0$933  == 3'h5;
-  assign \$3030  = sel_l4_s0[11] & \$3029 ;
-  assign \$3031  = \sel_l4_s0$933  == 3'h5;
-  assign \$3032  = sel_l4_s0[11] & \$3031 ;
-  assign \$3033  = \sel_l4_s0$933  == 3'h5;
-  assign \$3034  = sel_l4_s0[11] & \$3033 ;
-  assign \$3035  = \sel_l4_s0$933  == 3'h5;
-  assign \$3036  = sel_l4_s0[11] & \$3035 ;
-  assign \$3037  = \sel_l4_s0$933  == 3'h5;
-  assign \$3038  = sel_l4_s0[11] & \$3037 ;
-  assign \$3039  = \sel_l4_s0$933  == 3'h5;
-  assign \$3040  = sel_l4_s0[11] & \$3039 ;
-  assign \$3041  = \sel_l4_s0$949  & { \$3040 , \$3038 , \$3036 , \$3034 , \$3032 , \$3030 , \$3028 , \$3026  };
-  assign \$3042  = \sel_l4_s0$934  == 3'h5;
-  assign \$3043  = sel_l4_s0[12] & \$3042 ;
-  assign \$3044  = \sel_l4_s0$934  == 3'h5;
-  assign \$3045  = sel_l4_s0[12] & \$3044 ;
-  assign \$3046  = \sel_l4_s0$934  == 3'h5;
-  assign \$3047  = sel_l4_s0[12] & \$3046 ;
-  assign \$3048  = \sel_l4_s0$934  == 3'h5;
-  assign \$3049  = sel_l4_s0[12] & \$3048 ;
-  assign \$3050  = \sel_l4_s0$934  == 3'h5;
-  assign \$3051  = sel_l4_s0[12] & \$3050 ;
-  assign \$3052  = \sel_l4_s0$934  == 3'h5;
-  assign \$3053  = sel_l4_s0[12] & \$3052 ;
-  assign \$3054  = \sel_l4_s0$934  == 3'h5;
-  assign \$3055  = sel_l4_s0[12] & \$3054 ;
-  assign \$3056  = \sel_l4_s0$934  == 3'h5;
-  assign \$3057  = sel_l4_s0[12] & \$3056 ;
-  assign \$3058  = \sel_l4_s0$950  & { \$3057 , \$3055 , \$3053 , \$3051 , \$3049 , \$3047 , \$3045 , \$3043  };
-  assign \$3059  = \$3041  | \$3058 ;
-  assign \$3060  = \$3024  | \$3059 ;
-  assign \$3061  = \$2989  | \$3060 ;
-  assign \$3062  = \sel_l4_s0$935  == 3'h5;
-  assign \$3063  = sel_l4_s0[13] & \$3062 ;
-  assign \$3064  = \sel_l4_s0$935  == 3'h5;
-  assign \$3065  = sel_l4_s0[13] & \$3064 ;
-  assign \$3066  = \sel_l4_s0$935  == 3'h5;
-  assign \$3067  = sel_l4_s0[13] & \$3066 ;
-  assign \$3068  = \sel_l4_s0$935  == 3'h5;
-  assign \$3069  = sel_l4_s0[13] & \$3068 ;
-  assign \$3070  = \sel_l4_s0$935  == 3'h5;
-  assign \$3071  = sel_l4_s0[13] & \$3070 ;
-  assign \$3072  = \sel_l4_s0$935  == 3'h5;
-  assign \$3073  = sel_l4_s0[13] & \$3072 ;
-  assign \$3074  = \sel_l4_s0$935  == 3'h5;
-  assign \$3075  = sel_l4_s0[13] & \$3074 ;
-  assign \$3076  = \sel_l4_s0$935  == 3'h5;
-  assign \$3077  = sel_l4_s0[13] & \$3076 ;
-  assign \$3078  = \sel_l4_s0$951  & { \$3077 , \$3075 , \$3073 , \$3071 , \$3069 , \$3067 , \$3065 , \$3063  };
-  assign \$3079  = \$3061  | \$3078 ;
-  assign \$3080  = \sel_l4_s0$928  == 3'h6;
-  assign \$3081  = sel_l4_s0[6] & \$3080 ;
-  assign \$3082  = \sel_l4_s0$928  == 3'h6;
-  assign \$3083  = sel_l4_s0[6] & \$3082 ;
-  assign \$3084  = \sel_l4_s0$928  == 3'h6;
-  assign \$3085  = sel_l4_s0[6] & \$3084 ;
-  assign \$3086  = \sel_l4_s0$928  == 3'h6;
-  assign \$3087  = sel_l4_s0[6] & \$3086 ;
-  assign \$3088  = \sel_l4_s0$928  == 3'h6;
-  assign \$3089  = sel_l4_s0[6] & \$3088 ;
-  assign \$3090  = \sel_l4_s0$928  == 3'h6;
-  assign \$3091  = sel_l4_s0[6] & \$3090 ;
-  assign \$3092  = \sel_l4_s0$928  == 3'h6;
-  assign \$3093  = sel_l4_s0[6] & \$3092 ;
-  assign \$3094  = \sel_l4_s0$928  == 3'h6;
-  assign \$3095  = sel_l4_s0[6] & \$3094 ;
-  assign \$3096  = \sel_l4_s0$944  & { \$3095 , \$3093 , \$3091 , \$3089 , \$3087 , \$3085 , \$3083 , \$3081  };
-  assign \$3097  = \sel_l4_s0$929  == 3'h6;
-  assign \$3098  = sel_l4_s0[7] & \$3097 ;
-  assign \$3099  = \sel_l4_s0$929  == 3'h6;
-  assign \$3100  = sel_l4_s0[7] & \$3099 ;
-  assign \$3101  = \sel_l4_s0$929  == 3'h6;
-  assign \$3102  = sel_l4_s0[7] & \$3101 ;
-  assign \$3103  = \sel_l4_s0$929  == 3'h6;
-  assign \$3104  = sel_l4_s0[7] & \$3103 ;
-  assign \$3105  = \sel_l4_s0$929  == 3'h6;
-  assign \$3106  = sel_l4_s0[7] & \$3105 ;
-  assign \$3107  = \sel_l4_s0$929  == 3'h6;
-  assign \$3108  = sel_l4_s0[7] & \$3107 ;
-  assign \$3109  = \sel_l4_s0$929  == 3'h6;
-  assign \$3110  = sel_l4_s0[7] & \$3109 ;
-  assign \$3111  = \sel_l4_s0$929  == 3'h6;
-  assign \$3112  = sel_l4_s0[7] & \$3111 ;
-  assign \$3113  = \sel_l4_s0$945  & { \$3112 , \$3110 , \$3108 , \$3106 , \$3104 , \$3102 , \$3100 , \$3098  };
-  assign \$3114  = \$3096  | \$3113 ;
-  assign \$3115  = \sel_l4_s0$930  == 3'h6;
-  assign \$3116  = sel_l4_s0[8] & \$3115 ;
-  assign \$3117  = \sel_l4_s0$930  == 3'h6;
-  assign \$3118  = sel_l4_s0[8] & \$3117 ;
-  assign \$3119  = \sel_l4_s0$930  == 3'h6;
-  assign \$3120  = sel_l4_s0[8] & \$3119 ;
-  assign \$3121  = \sel_l4_s0$930  == 3'h6;
-  assign \$3122  = sel_l4_s0[8] & \$3121 ;
-  assign \$3123  = \sel_l4_s0$930  == 3'h6;
-  assign \$3124  = sel_l4_s0[8] & \$3123 ;
-  assign \$3125  = \sel_l4_s0$930  == 3'h6;
-  assign \$3126  = sel_l4_s0[8] & \$3125 ;
-  assign \$3127  = \sel_l4_s0$930  == 3'h6;
-  assign \$3128  = sel_l4_s0[8] & \$3127 ;
-  assign \$3129  = \sel_l4_s0$930  == 3'h6;
-  assign \$3130  = sel_l4_s0[8] & \$3129 ;
-  assign \$3131  = \sel_l4_s0$946  & { \$3130 , \$3128 , \$3126 , \$3124 , \$3122 , \$3120 , \$3118 , \$3116  };
-  assign \$3132  = \sel_l4_s0$931  == 3'h6;
-  assign \$3133  = sel_l4_s0[9] & \$3132 ;
-  assign \$3134  = \sel_l4_s0$931  == 3'h6;
-  assign \$3135  = sel_l4_s0[9] & \$3134 ;
-  assign \$3136  = \sel_l4_s0$931  == 3'h6;
-  assign \$3137  = sel_l4_s0[9] & \$3136 ;
-  assign \$3138  = \sel_l4_s0$931  == 3'h6;
-  assign \$3139  = sel_l4_s0[9] & \$3138 ;
-  assign \$3140  = \sel_l4_s0$931  == 3'h6;
-  assign \$3141  = sel_l4_s0[9] & \$3140 ;
-  assign \$3142  = \sel_l4_s0$931  == 3'h6;
-  assign \$3143  = sel_l4_s0[9] & \$3142 ;
-  assign \$3144  = \sel_l4_s0$931  == 3'h6;
-  assign \$3145  = sel_l4_s0[9] & \$3144 ;
-  assign \$3146  = \sel_l4_s0$931  == 3'h6;
-  assign \$3147  = sel_l4_s0[9] & \$3146 ;
-  assign \$3148  = \sel_l4_s0$947  & { \$3147 , \$3145 , \$3143 , \$3141 , \$3139 , \$3137 , \$3135 , \$3133  };
-  assign \$3149  = \$3131  | \$3148 ;
-  assign \$3150  = \$3114  | \$3149 ;
-  assign \$3151  = \sel_l4_s0$932  == 3'h6;
-  assign \$3152  = sel_l4_s0[10] & \$3151 ;
-  assign \$3153  = \sel_l4_s0$932  == 3'h6;
-  assign \$3154  = sel_l4_s0[10] & \$3153 ;
-  assign \$3155  = \sel_l4_s0$932  == 3'h6;
-  assign \$3156  = sel_l4_s0[10] & \$3155 ;
-  assign \$3157  = \sel_l4_s0$932  == 3'h6;
-  assign \$3158  = sel_l4_s0[10] & \$3157 ;
-  assign \$3159  = \sel_l4_s0$932  == 3'h6;
-  assign \$3160  = sel_l4_s0[10] & \$3159 ;
-  assign \$3161  = \sel_l4_s0$932  == 3'h6;
-  assign \$3162  = sel_l4_s0[10] & \$3161 ;
-  assign \$3163  = \sel_l4_s0$932  == 3'h6;
-  assign \$3164  = sel_l4_s0[10] & \$3163 ;
-  assign \$3165  = \sel_l4_s0$932  == 3'h6;
-  assign \$3166  = sel_l4_s0[10] & \$3165 ;
-  assign \$3167  = \sel_l4_s0$948  & { \$3166 , \$3164 , \$3162 , \$3160 , \$3158 , \$3156 , \$3154 , \$3152  };
-  assign \$3168  = \sel_l4_s0$933  == 3'h6;
-  assign \$3169  = sel_l4_s0[11] & \$3168 ;
-  assign \$3170  = \sel_l4_s0$933  == 3'h6;
-  assign \$3171  = sel_l4_s0[11] & \$3170 ;
-  assign \$3172  = \sel_l4_s0$933  == 3'h6;
-  assign \$3173  = sel_l4_s0[11] & \$3172 ;
-  assign \$3174  = \sel_l4_s0$933  == 3'h6;
-  assign \$3175  = sel_l4_s0[11] & \$3174 ;
-  assign \$3176  = \sel_l4_s0$933  == 3'h6;
-  assign \$3177  = sel_l4_s0[11] & \$3176 ;
-  assign \$3178  = \sel_l4_s0$933  == 3'h6;
-  assign \$3179  = sel_l4_s0[11] & \$3178 ;
-  assign \$3180  = \sel_l4_s0$933  == 3'h6;
-  assign \$3181  = sel_l4_s0[11] & \$3180 ;
-  assign \$3182  = \sel_l4_s0$933  == 3'h6;
-  assign \$3183  = sel_l4_s0[11] & \$3182 ;
-  assign \$3184  = \sel_l4_s0$949  & { \$3183 , \$3181 , \$3179 , \$3177 , \$3175 , \$3173 , \$3171 , \$3169  };
-  assign \$3185  = \$3167  | \$3184 ;
-  assign \$3186  = \sel_l4_s0$934  == 3'h6;
-  assign \$3187  = sel_l4_s0[12] & \$3186 ;
-  assign \$3188  = \sel_l4_s0$934  == 3'h6;
-  assign \$3189  = sel_l4_s0[12] & \$3188 ;
-  assign \$3190  = \sel_l4_s0$934  == 3'h6;
-  assign \$3191  = sel_l4_s0[12] & \$3190 ;
-  assign \$3192  = \sel_l4_s0$934  == 3'h6;
-  assign \$3193  = sel_l4_s0[12] & \$3192 ;
-  assign \$3194  = \sel_l4_s0$934  == 3'h6;
-  assign \$3195  = sel_l4_s0[12] & \$3194 ;
-  assign \$3196  = \sel_l4_s0$934  == 3'h6;
-  assign \$3197  = sel_l4_s0[12] & \$3196 ;
-  assign \$3198  = \sel_l4_s0$934  == 3'h6;
-  assign \$3199  = sel_l4_s0[12] & \$3198 ;
-  assign \$3200  = \sel_l4_s0$934  == 3'h6;
-  assign \$3201  = sel_l4_s0[12] & \$3200 ;
-  assign \$3202  = \sel_l4_s0$950  & { \$3201 , \$3199 , \$3197 , \$3195 , \$3193 , \$3191 , \$3189 , \$3187  };
-  assign \$3203  = \sel_l4_s0$935  == 3'h6;
-  assign \$3204  = sel_l4_s0[13] & \$3203 ;
-  assign \$3205  = \sel_l4_s0$935  == 3'h6;
-  assign \$3206  = sel_l4_s0[13] & \$3205 ;
-  assign \$3207  = \sel_l4_s0$935  == 3'h6;
-  assign \$3208  = sel_l4_s0[13] & \$3207 ;
-  assign \$3209  = \sel_l4_s0$935  == 3'h6;
-  assign \$3210  = sel_l4_s0[13] & \$3209 ;
-  assign \$3211  = \sel_l4_s0$935  == 3'h6;
-  assign \$3212  = sel_l4_s0[13] & \$3211 ;
-  assign \$3213  = \sel_l4_s0$935  == 3'h6;
-  assign \$3214  = sel_l4_s0[13] & \$3213 ;
-  assign \$3215  = \sel_l4_s0$935  == 3'h6;
-  assign \$3216  = sel_l4_s0[13] & \$3215 ;
-  assign \$3217  = \sel_l4_s0$935  == 3'h6;
-  assign \$3218  = sel_l4_s0[13] & \$3217 ;
-  assign \$3219  = \sel_l4_s0$951  & { \$3218 , \$3216 , \$3214 , \$3212 , \$3210 , \$3208 , \$3206 , \$3204  };
-  assign \$3220  = \$3202  | \$3219 ;
-  assign \$3221  = \$3185  | \$3220 ;
-  assign \$3222  = \$3150  | \$3221 ;
-  assign \$3223  = \sel_l4_s0$936  == 3'h6;
-  assign \$3224  = sel_l4_s0[14] & \$3223 ;
-  assign \$3225  = \sel_l4_s0$936  == 3'h6;
-  assign \$3226  = sel_l4_s0[14] & \$3225 ;
-  assign \$3227  = \sel_l4_s0$936  == 3'h6;
-  assign \$3228  = sel_l4_s0[14] & \$3227 ;
-  assign \$3229  = \sel_l4_s0$936  == 3'h6;
-  assign \$3230  = sel_l4_s0[14] & \$3229 ;
-  assign \$3231  = \sel_l4_s0$936  == 3'h6;
-  assign \$3232  = sel_l4_s0[14] & \$3231 ;
-  assign \$3233  = \sel_l4_s0$936  == 3'h6;
-  assign \$3234  = sel_l4_s0[14] & \$3233 ;
-  assign \$3235  = \sel_l4_s0$936  == 3'h6;
-  assign \$3236  = sel_l4_s0[14] & \$3235 ;
-  assign \$3237  = \sel_l4_s0$936  == 3'h6;
-  assign \$3238  = sel_l4_s0[14] & \$3237 ;
-  assign \$3239  = \sel_l4_s0$952  & { \$3238 , \$3236 , \$3234 , \$3232 , \$3230 , \$3228 , \$3226 , \$3224  };
-  assign \$3240  = \$3222  | \$3239 ;
-  assign \$3241  = \sel_l4_s0$929  == 3'h7;
-  assign \$3242  = sel_l4_s0[7] & \$3241 ;
-  assign \$3243  = \sel_l4_s0$929  == 3'h7;
-  assign \$3244  = sel_l4_s0[7] & \$3243 ;
-  assign \$3245  = \sel_l4_s0$929  == 3'h7;
-  assign \$3246  = sel_l4_s0[7] & \$3245 ;
-  assign \$3247  = \sel_l4_s0$929  == 3'h7;
-  assign \$3248  = sel_l4_s0[7] & \$3247 ;
-  assign \$3249  = \sel_l4_s0$929  == 3'h7;
-  assign \$3250  = sel_l4_s0[7] & \$3249 ;
-  assign \$3251  = \sel_l4_s0$929  == 3'h7;
-  assign \$3252  = sel_l4_s0[7] & \$3251 ;
-  assign \$3253  = \sel_l4_s0$929  == 3'h7;
-  assign \$3254  = sel_l4_s0[7] & \$3253 ;
-  assign \$3255  = \sel_l4_s0$929  == 3'h7;
-  assign \$3256  = sel_l4_s0[7] & \$3255 ;
-  assign \$3257  = \sel_l4_s0$945  & { \$3256 , \$3254 , \$3252 , \$3250 , \$3248 , \$3246 , \$3244 , \$3242  };
-  assign \$3258  = \sel_l4_s0$930  == 3'h7;
-  assign \$3259  = sel_l4_s0[8] & \$3258 ;
-  assign \$3260  = \sel_l4_s0$930  == 3'h7;
-  assign \$3261  = sel_l4_s0[8] & \$3260 ;
-  assign \$3262  = \sel_l4_s0$930  == 3'h7;
-  assign \$3263  = sel_l4_s0[8] & \$3262 ;
-  assign \$3264  = \sel_l4_s0$930  == 3'h7;
-  assign \$3265  = sel_l4_s0[8] & \$3264 ;
-  assign \$3266  = \sel_l4_s0$930  == 3'h7;
-  assign \$3267  = sel_l4_s0[8] & \$3266 ;
-  assign \$3268  = \sel_l4_s0$930  == 3'h7;
-  assign \$3269  = sel_l4_s0[8] & \$3268 ;
-  assign \$3270  = \sel_l4_s0$930  == 3'h7;
-  assign \$3271  = sel_l4_s0[8] & \$3270 ;
-  assign \$3272  = \sel_l4_s0$930  == 3'h7;
-  assign \$3273  = sel_l4_s0[8] & \$3272 ;
-  assign \$3274  = \sel_l4_s0$946  & { \$3273 , \$3271 , \$3269 , \$3267 , \$3265 , \$3263 , \$3261 , \$3259  };
-  assign \$3275  = \$3257  | \$3274 ;
-  assign \$3276  = \sel_l4_s0$931  == 3'h7;
-  assign \$3277  = sel_l4_s0[9] & \$3276 ;
-  assign \$3278  = \sel_l4_s0$931  == 3'h7;
-  assign \$3279  = sel_l4_s0[9] & \$3278 ;
-  assign \$3280  = \sel_l4_s0$931  == 3'h7;
-  assign \$3281  = sel_l4_s0[9] & \$3280 ;
-  assign \$3282  = \sel_l4_s0$931  == 3'h7;
-  assign \$3283  = sel_l4_s0[9] & \$3282 ;
-  assign \$3284  = \sel_l4_s0$931  == 3'h7;
-  assign \$3285  = sel_l4_s0[9] & \$3284 ;
-  assign \$3286  = \sel_l4_s0$931  == 3'h7;
-  assign \$3287  = sel_l4_s0[9] & \$3286 ;
-  assign \$3288  = \sel_l4_s0$931  == 3'h7;
-  assign \$3289  = sel_l4_s0[9] & \$3288 ;
-  assign \$3290  = \sel_l4_s0$931  == 3'h7;
-  assign \$3291  = sel_l4_s0[9] & \$3290 ;
-  assign \$3292  = \sel_l4_s0$947  & { \$3291 , \$3289 , \$3287 , \$3285 , \$3283 , \$3281 , \$3279 , \$3277  };
-  assign \$3293  = \sel_l4_s0$932  == 3'h7;
-  assign \$3294  = sel_l4_s0[10] & \$3293 ;
-  assign \$3295  = \sel_l4_s0$932  == 3'h7;
-  assign \$3296  = sel_l4_s0[10] & \$3295 ;
-  assign \$3297  = \sel_l4_s0$932  == 3'h7;
-  assign \$3298  = sel_l4_s0[10] & \$3297 ;
-  assign \$3299  = \sel_l4_s0$932  == 3'h7;
-  assign \$3300  = sel_l4_s0[10] & \$3299 ;
-  assign \$3301  = \sel_l4_s0$932  == 3'h7;
-  assign \$3302  = sel_l4_s0[10] & \$3301 ;
-  assign \$3303  = \sel_l4_s0$932  == 3'h7;
-  assign \$3304  = sel_l4_s0[10] & \$3303 ;
-  assign \$3305  = \sel_l4_s0$932  == 3'h7;
-  assign \$3306  = sel_l4_s0[10] & \$3305 ;
-  assign \$3307  = \sel_l4_s0$932  == 3'h7;
-  assign \$3308  = sel_l4_s0[10] & \$3307 ;
-  assign \$3309  = \sel_l4_s0$948  & { \$3308 , \$3306 , \$3304 , \$3302 , \$3300 , \$3298 , \$3296 , \$3294  };
-  assign \$3310  = \$3292  | \$3309 ;
-  assign \$3311  = \$3275  | \$3310 ;
-  assign \$3312  = \sel_l4_s0$933  == 3'h7;
-  assign \$3313  = sel_l4_s0[11] & \$3312 ;
-  assign \$3314  = \sel_l4_s0$933  == 3'h7;
-  assign \$3315  = sel_l4_s0[11] & \$3314 ;
-  assign \$3316  = \sel_l4_s0$933  == 3'h7;
-  assign \$3317  = sel_l4_s0[11] & \$3316 ;
-  assign \$3318  = \sel_l4_s0$933  == 3'h7;
-  assign \$3319  = sel_l4_s0[11] & \$3318 ;
-  assign \$3320  = \sel_l4_s0$933  == 3'h7;
-  assign \$3321  = sel_l4_s0[11] & \$3320 ;
-  assign \$3322  = \sel_l4_s0$933  == 3'h7;
-  assign \$3323  = sel_l4_s0[11] & \$3322 ;
-  assign \$3324  = \sel_l4_s0$933  == 3'h7;
-  assign \$3325  = sel_l4_s0[11] & \$3324 ;
-  assign \$3326  = \sel_l4_s0$933  == 3'h7;
-  assign \$3327  = sel_l4_s0[11] & \$3326 ;
-  assign \$3328  = \sel_l4_s0$949  & { \$3327 , \$3325 , \$3323 , \$3321 , \$3319 , \$3317 , \$3315 , \$3313  };
-  assign \$3329  = \sel_l4_s0$934  == 3'h7;
-  assign \$3330  = sel_l4_s0[12] & \$3329 ;
-  assign \$3331  = \sel_l4_s0$934  == 3'h7;
-  assign \$3332  = sel_l4_s0[12] & \$3331 ;
-  assign \$3333  = \sel_l4_s0$934  == 3'h7;
-  assign \$3334  = sel_l4_s0[12] & \$3333 ;
-  assign \$3335  = \sel_l4_s0$934  == 3'h7;
-  assign \$3336  = sel_l4_s0[12] & \$3335 ;
-  assign \$3337  = \sel_l4_s0$934  == 3'h7;
-  assign \$3338  = sel_l4_s0[12] & \$3337 ;
-  assign \$3339  = \sel_l4_s0$934  == 3'h7;
-  assign \$3340  = sel_l4_s0[12] & \$3339 ;
-  assign \$3341  = \sel_l4_s0$934  == 3'h7;
-  assign \$3342  = sel_l4_s0[12] & \$3341 ;
-  assign \$3343  = \sel_l4_s0$934  == 3'h7;
-  assign \$3344  = sel_l4_s0[12] & \$3343 ;
-  assign \$3345  = \sel_l4_s0$950  & { \$3344 , \$3342 , \$3340 , \$3338 , \$3336 , \$3334 , \$3332 , \$3330  };
-  assign \$3346  = \$3328  | \$3345 ;
-  assign \$3347  = \sel_l4_s0$935  == 3'h7;
-  assign \$3348  = sel_l4_s0[13] & \$3347 ;
-  assign \$3349  = \sel_l4_s0$935  == 3'h7;
-  assign \$3350  = sel_l4_s0[13] & \$3349 ;
-  assign \$3351  = \sel_l4_s0$935  == 3'h7;
-  assign \$3352  = sel_l4_s0[13] & \$3351 ;
-  assign \$3353  = \sel_l4_s0$935  == 3'h7;
-  assign \$3354  = sel_l4_s0[13] & \$3353 ;
-  assign \$3355  = \sel_l4_s0$935  == 3'h7;
-  assign \$3356  = sel_l4_s0[13] & \$3355 ;
-  assign \$3357  = \sel_l4_s0$935  == 3'h7;
-  assign \$3358  = sel_l4_s0[13] & \$3357 ;
-  assign \$3359  = \sel_l4_s0$935  == 3'h7;
-  assign \$3360  = sel_l4_s0[13] & \$3359 ;
-  assign \$3361  = \sel_l4_s0$935  == 3'h7;
-  assign \$3362  = sel_l4_s0[13] & \$3361 ;
-  assign \$3363  = \sel_l4_s0$951  & { \$3362 , \$3360 , \$3358 , \$3356 , \$3354 , \$3352 , \$3350 , \$3348  };
-  assign \$3364  = \sel_l4_s0$936  == 3'h7;
-  assign \$3365  = sel_l4_s0[14] & \$3364 ;
-  assign \$3366  = \sel_l4_s0$936  == 3'h7;
-  assign \$3367  = sel_l4_s0[14] & \$3366 ;
-  assign \$3368  = \sel_l4_s0$936  == 3'h7;
-  assign \$3369  = sel_l4_s0[14] & \$3368 ;
-  assign \$3370  = \sel_l4_s0$936  == 3'h7;
-  assign \$3371  = sel_l4_s0[14] & \$3370 ;
-  assign \$3372  = \sel_l4_s0$936  == 3'h7;
-  assign \$3373  = sel_l4_s0[14] & \$3372 ;
-  assign \$3374  = \sel_l4_s0$936  == 3'h7;
-  assign \$3375  = sel_l4_s0[14] & \$3374 ;
-  assign \$3376  = \sel_l4_s0$936  == 3'h7;
-  assign \$3377  = sel_l4_s0[14] & \$3376 ;
-  assign \$3378  = \sel_l4_s0$936  == 3'h7;
-  assign \$3379  = sel_l4_s0[14] & \$3378 ;
-  assign \$3380  = \sel_l4_s0$952  & { \$3379 , \$3377 , \$3375 , \$3373 , \$3371 , \$3369 , \$3367 , \$3365  };
-  assign \$3381  = \$3363  | \$3380 ;
-  assign \$3382  = \$3346  | \$3381 ;
-  assign \$3383  = \$3311  | \$3382 ;
-  assign \$3384  = \sel_l4_s0$937  == 3'h7;
-  assign \$3385  = sel_l4_s0[15] & \$3384 ;
-  assign \$3386  = \sel_l4_s0$937  == 3'h7;
-  assign \$3387  = sel_l4_s0[15] & \$3386 ;
-  assign \$3388  = \sel_l4_s0$937  == 3'h7;
-  assign \$3389  = sel_l4_s0[15] & \$3388 ;
-  assign \$3390  = \sel_l4_s0$937  == 3'h7;
-  assign \$3391  = sel_l4_s0[15] & \$3390 ;
-  assign \$3392  = \sel_l4_s0$937  == 3'h7;
-  assign \$3393  = sel_l4_s0[15] & \$3392 ;
-  assign \$3394  = \sel_l4_s0$937  == 3'h7;
-  assign \$3395  = sel_l4_s0[15] & \$3394 ;
-  assign \$3396  = \sel_l4_s0$937  == 3'h7;
-  assign \$3397  = sel_l4_s0[15] & \$3396 ;
-  assign \$3398  = \sel_l4_s0$937  == 3'h7;
-  assign \$3399  = sel_l4_s0[15] & \$3398 ;
-  assign \$3400  = \sel_l4_s0$953  & { \$3399 , \$3397 , \$3395 , \$3393 , \$3391 , \$3389 , \$3387 , \$3385  };
-  assign \$3401  = \$3383  | \$3400 ;
-  assign \$3402  = ! \sel_l4_s0$922 ;
-  assign \$3403  = sel_l4_s0[0] & \$3402 ;
-  assign \$3404  = ! \sel_l4_s0$922 ;
-  assign \$3405  = sel_l4_s0[0] & \$3404 ;
-  assign \$3406  = ! \sel_l4_s0$922 ;
-  assign \$3407  = sel_l4_s0[0] & \$3406 ;
-  assign \$3408  = ! \sel_l4_s0$922 ;
-  assign \$3409  = sel_l4_s0[0] & \$3408 ;
-  assign \$3411  = ! \sel_l4_s0$923 ;
-  assign \$3412  = sel_l4_s0[1] & \$3411 ;
-  assign \$3413  = ! \sel_l4_s0$923 ;
-  assign \$3414  = sel_l4_s0[1] & \$3413 ;
-  assign \$3415  = ! \sel_l4_s0$923 ;
-  assign \$3416  = sel_l4_s0[1] & \$3415 ;
-  assign \$3417  = ! \sel_l4_s0$923 ;
-  assign \$3418  = sel_l4_s0[1] & \$3417 ;
-  assign \$3421  = ! \sel_l4_s0$924 ;
-  assign \$3422  = sel_l4_s0[2] & \$3421 ;
-  assign \$3423  = ! \sel_l4_s0$924 ;
-  assign \$3424  = sel_l4_s0[2] & \$3423 ;
-  assign \$3425  = ! \sel_l4_s0$924 ;
-  assign \$3426  = sel_l4_s0[2] & \$3425 ;
-  assign \$3427  = ! \sel_l4_s0$924 ;
-  assign \$3428  = sel_l4_s0[2] & \$3427 ;
-  assign \$3430  = ! \sel_l4_s0$925 ;
-  assign \$3431  = sel_l4_s0[3] & \$3430 ;
-  assign \$3432  = ! \sel_l4_s0$925 ;
-  assign \$3433  = sel_l4_s0[3] & \$3432 ;
-  assign \$3434  = ! \sel_l4_s0$925 ;
-  assign \$3435  = sel_l4_s0[3] & \$3434 ;
-  assign \$3436  = ! \sel_l4_s0$925 ;
-  assign \$3437  = sel_l4_s0[3] & \$3436 ;
-  assign \$3439  = \$3429  | \$3438 ;
-  assign \$3440  = \$3420  | \$3439 ;
-  assign \$3441  = ! \sel_l4_s0$926 ;
-  assign \$3442  = sel_l4_s0[4] & \$3441 ;
-  assign \$3443  = ! \sel_l4_s0$926 ;
-  assign \$3444  = sel_l4_s0[4] & \$3443 ;
-  assign \$3445  = ! \sel_l4_s0$926 ;
-  assign \$3446  = sel_l4_s0[4] & \$3445 ;
-  assign \$3447  = ! \sel_l4_s0$926 ;
-  assign \$3448  = sel_l4_s0[4] & \$3447 ;
-  assign \$3450  = ! \sel_l4_s0$927 ;
-  assign \$3451  = sel_l4_s0[5] & \$3450 ;
-  assign \$3452  = ! \sel_l4_s0$927 ;
-  assign \$3453  = sel_l4_s0[5] & \$3452 ;
-  assign \$3454  = ! \sel_l4_s0$927 ;
-  assign \$3455  = sel_l4_s0[5] & \$3454 ;
-  assign \$3456  = ! \sel_l4_s0$927 ;
-  assign \$3457  = sel_l4_s0[5] & \$3456 ;
-  assign \$3459  = \$3449  | \$3458 ;
-  assign \$3460  = ! \sel_l4_s0$928 ;
-  assign \$3461  = sel_l4_s0[6] & \$3460 ;
-  assign \$3462  = ! \sel_l4_s0$928 ;
-  assign \$3463  = sel_l4_s0[6] & \$3462 ;
-  assign \$3464  = ! \sel_l4_s0$928 ;
-  assign \$3465  = sel_l4_s0[6] & \$3464 ;
-  assign \$3466  = ! \sel_l4_s0$928 ;
-  assign \$3467  = sel_l4_s0[6] & \$3466 ;
-  assign \$3469  = ! \sel_l4_s0$929 ;
-  assign \$3470  = sel_l4_s0[7] & \$3469 ;
-  assign \$3471  = ! \sel_l4_s0$929 ;
-  assign \$3472  = sel_l4_s0[7] & \$3471 ;
-  assign \$3473  = ! \sel_l4_s0$929 ;
-  assign \$3474  = sel_l4_s0[7] & \$3473 ;
-  assign \$3475  = ! \sel_l4_s0$929 ;
-  assign \$3476  = sel_l4_s0[7] & \$3475 ;
-  assign \$3478  = \$3468  | \$3477 ;
-  assign \$3479  = \$3459  | \$3478 ;
-  assign \$3480  = \$3440  | \$3479 ;
-  assign \$3481  = ! \sel_l4_s0$930 ;
-  assign \$3482  = sel_l4_s0[8] & \$3481 ;
-  assign \$3483  = ! \sel_l4_s0$930 ;
-  assign \$3484  = sel_l4_s0[8] & \$3483 ;
-  assign \$3485  = ! \sel_l4_s0$930 ;
-  assign \$3486  = sel_l4_s0[8] & \$3485 ;
-  assign \$3487  = ! \sel_l4_s0$930 ;
-  assign \$3488  = sel_l4_s0[8] & \$3487 ;
-  assign \$3490  = \$3480  | \$3489 ;
-  assign \$3491  = \sel_l4_s0$923  == 1'h1;
-  assign \$3492  = sel_l4_s0[1] & \$3491 ;
-  assign \$3493  = \sel_l4_s0$923  == 1'h1;
-  assign \$3494  = sel_l4_s0[1] & \$3493 ;
-  assign \$3495  = \sel_l4_s0$923  == 1'h1;
-  assign \$3496  = sel_l4_s0[1] & \$3495 ;
-  assign \$3497  = \sel_l4_s0$923  == 1'h1;
-  assign \$3498  = sel_l4_s0[1] & \$3497 ;
-  assign \$3500  = \sel_l4_s0$924  == 1'h1;
-  assign \$3501  = sel_l4_s0[2] & \$3500 ;
-  assign \$3502  = \sel_l4_s0$924  == 1'h1;
-  assign \$3503  = sel_l4_s0[2] & \$3502 ;
-  assign \$3504  = \sel_l4_s0$924  == 1'h1;
-  assign \$3505  = sel_l4_s0[2] & \$3504 ;
-  assign \$3506  = \sel_l4_s0$924  == 1'h1;
-  assign \$3507  = sel_l4_s0[2] & \$3506 ;
-  assign \$3509  = \$3499  | \$3508 ;
-  assign \$3510  = \sel_l4_s0$925  == 1'h1;
-  assign \$3511  = sel_l4_s0[3] & \$3510 ;
-  assign \$3512  = \sel_l4_s0$925  == 1'h1;
-  assign \$3513  = sel_l4_s0[3] & \$3512 ;
-  assign \$3514  = \sel_l4_s0$925  == 1'h1;
-  assign \$3515  = sel_l4_s0[3] & \$3514 ;
-  assign \$3516  = \sel_l4_s0$925  == 1'h1;
-  assign \$3517  = sel_l4_s0[3] & \$3516 ;
-  assign \$3519  = \sel_l4_s0$926  == 1'h1;
-  assign \$3520  = sel_l4_s0[4] & \$3519 ;
-  assign \$3521  = \sel_l4_s0$926  == 1'h1;
-  assign \$3522  = sel_l4_s0[4] & \$3521 ;
-  assign \$3523  = \sel_l4_s0$926  == 1'h1;
-  assign \$3524  = sel_l4_s0[4] & \$3523 ;
-  assign \$3525  = \sel_l4_s0$926  == 1'h1;
-  assign \$3526  = sel_l4_s0[4] & \$3525 ;
-  assign \$3528  = \$3518  | \$3527 ;
-  assign \$3529  = \$3509  | \$3528 ;
-  assign \$3530  = \sel_l4_s0$927  == 1'h1;
-  assign \$3531  = sel_l4_s0[5] & \$3530 ;
-  assign \$3532  = \sel_l4_s0$927  == 1'h1;
-  assign \$3533  = sel_l4_s0[5] & \$3532 ;
-  assign \$3534  = \sel_l4_s0$927  == 1'h1;
-  assign \$3535  = sel_l4_s0[5] & \$3534 ;
-  assign \$3536  = \sel_l4_s0$927  == 1'h1;
-  assign \$3537  = sel_l4_s0[5] & \$3536 ;
-  assign \$3539  = \sel_l4_s0$928  == 1'h1;
-  assign \$3540  = sel_l4_s0[6] & \$3539 ;
-  assign \$3541  = \sel_l4_s0$928  == 1'h1;
-  assign \$3542  = sel_l4_s0[6] & \$3541 ;
-  assign \$3543  = \sel_l4_s0$928  == 1'h1;
-  assign \$3544  = sel_l4_s0[6] & \$3543 ;
-  assign \$3545  = \sel_l4_s0$928  == 1'h1;
-  assign \$3546  = sel_l4_s0[6] & \$3545 ;
-  assign \$3548  = \$3538  | \$3547 ;
-  assign \$3549  = \sel_l4_s0$929  == 1'h1;
-  assign \$3550  = sel_l4_s0[7] & \$3549 ;
-  assign \$3551  = \sel_l4_s0$929  == 1'h1;
-  assign \$3552  = sel_l4_s0[7] & \$3551 ;
-  assign \$3553  = \sel_l4_s0$929  == 1'h1;
-  assign \$3554  = sel_l4_s0[7] & \$3553 ;
-  assign \$3555  = \sel_l4_s0$929  == 1'h1;
-  assign \$3556  = sel_l4_s0[7] & \$3555 ;
-  assign \$3558  = \sel_l4_s0$930  == 1'h1;
-  assign \$3559  = sel_l4_s0[8] & \$3558 ;
-  assign \$3560  = \sel_l4_s0$930  == 1'h1;
-  assign \$3561  = sel_l4_s0[8] & \$3560 ;
-  assign \$3562  = \sel_l4_s0$930  == 1'h1;
-  assign \$3563  = sel_l4_s0[8] & \$3562 ;
-  assign \$3564  = \sel_l4_s0$930  == 1'h1;
-  assign \$3565  = sel_l4_s0[8] & \$3564 ;
-  assign \$3567  = \$3557  | \$3566 ;
-  assign \$3568  = \$3548  | \$3567 ;
-  assign \$3569  = \$3529  | \$3568 ;
-  assign \$3570  = \sel_l4_s0$931  == 1'h1;
-  assign \$3571  = sel_l4_s0[9] & \$3570 ;
-  assign \$3572  = \sel_l4_s0$931  == 1'h1;
-  assign \$3573  = sel_l4_s0[9] & \$3572 ;
-  assign \$3574  = \sel_l4_s0$931  == 1'h1;
-  assign \$3575  = sel_l4_s0[9] & \$3574 ;
-  assign \$3576  = \sel_l4_s0$931  == 1'h1;
-  assign \$3577  = sel_l4_s0[9] & \$3576 ;
-  assign \$3579  = \$3569  | \$3578 ;
-  assign \$3580  = \sel_l4_s0$924  == 2'h2;
-  assign \$3581  = sel_l4_s0[2] & \$3580 ;
-  assign \$3582  = \sel_l4_s0$924  == 2'h2;
-  assign \$3583  = sel_l4_s0[2] & \$3582 ;
-  assign \$3584  = \sel_l4_s0$924  == 2'h2;
-  assign \$3585  = sel_l4_s0[2] & \$3584 ;
-  assign \$3586  = \sel_l4_s0$924  == 2'h2;
-  assign \$3587  = sel_l4_s0[2] & \$3586 ;
-  assign \$3589  = \sel_l4_s0$925  == 2'h2;
-  assign \$3590  = sel_l4_s0[3] & \$3589 ;
-  assign \$3591  = \sel_l4_s0$925  == 2'h2;
-  assign \$3592  = sel_l4_s0[3] & \$3591 ;
-  assign \$3593  = \sel_l4_s0$925  == 2'h2;
-  assign \$3594  = sel_l4_s0[3] & \$3593 ;
-  assign \$3595  = \sel_l4_s0$925  == 2'h2;
-  assign \$3596  = sel_l4_s0[3] & \$3595 ;
-  assign \$3598  = \$3588  | \$3597 ;
-  assign \$3599  = \sel_l4_s0$926  == 2'h2;
-  assign \$3600  = sel_l4_s0[4] & \$3599 ;
-  assign \$3601  = \sel_l4_s0$926  == 2'h2;
-  assign \$3602  = sel_l4_s0[4] & \$3601 ;
-  assign \$3603  = \sel_l4_s0$926  == 2'h2;
-  assign \$3604  = sel_l4_s0[4] & \$3603 ;
-  assign \$3605  = \sel_l4_s0$926  == 2'h2;
-  assign \$3606  = sel_l4_s0[4] & \$3605 ;
-  assign \$3608  = \sel_l4_s0$927  == 2'h2;
-  assign \$3609  = sel_l4_s0[5] & \$3608 ;
-  assign \$3610  = \sel_l4_s0$927  == 2'h2;
-  assign \$3611  = sel_l4_s0[5] & \$3610 ;
-  assign \$3612  = \sel_l4_s0$927  == 2'h2;
-  assign \$3613  = sel_l4_s0[5] & \$3612 ;
-  assign \$3614  = \sel_l4_s0$927  == 2'h2;
-  assign \$3615  = sel_l4_s0[5] & \$3614 ;
-  assign \$3617  = \$3607  | \$3616 ;
-  assign \$3618  = \$3598  | \$3617 ;
-  assign \$3619  = \sel_l4_s0$928  == 2'h2;
-  assign \$3620  = sel_l4_s0[6] & \$3619 ;
-  assign \$3621  = \sel_l4_s0$928  == 2'h2;
-  assign \$3622  = sel_l4_s0[6] & \$3621 ;
-  assign \$3623  = \sel_l4_s0$928  == 2'h2;
-  assign \$3624  = sel_l4_s0[6] & \$3623 ;
-  assign \$3625  = \sel_l4_s0$928  == 2'h2;
-  assign \$3626  = sel_l4_s0[6] & \$3625 ;
-  assign \$3628  = \sel_l4_s0$929  == 2'h2;
-  assign \$3629  = sel_l4_s0[7] & \$3628 ;
-  assign \$3630  = \sel_l4_s0$929  == 2'h2;
-  assign \$3631  = sel_l4_s0[7] & \$3630 ;
-  assign \$3632  = \sel_l4_s0$929  == 2'h2;
-  assign \$3633  = sel_l4_s0[7] & \$3632 ;
-  assign \$3634  = \sel_l4_s0$929  == 2'h2;
-  assign \$3635  = sel_l4_s0[7] & \$3634 ;
-  assign \$3637  = \$3627  | \$3636 ;
-  assign \$3638  = \sel_l4_s0$930  == 2'h2;
-  assign \$3639  = sel_l4_s0[8] & \$3638 ;
-  assign \$3640  = \sel_l4_s0$930  == 2'h2;
-  assign \$3641  = sel_l4_s0[8] & \$3640 ;
-  assign \$3642  = \sel_l4_s0$930  == 2'h2;
-  assign \$3643  = sel_l4_s0[8] & \$3642 ;
-  assign \$3644  = \sel_l4_s0$930  == 2'h2;
-  assign \$3645  = sel_l4_s0[8] & \$3644 ;
-  assign \$3647  = \sel_l4_s0$931  == 2'h2;
-  assign \$3648  = sel_l4_s0[9] & \$3647 ;
-  assign \$3649  = \sel_l4_s0$931  == 2'h2;
-  assign \$3650  = sel_l4_s0[9] & \$3649 ;
-  assign \$3651  = \sel_l4_s0$931  == 2'h2;
-  assign \$3652  = sel_l4_s0[9] & \$3651 ;
-  assign \$3653  = \sel_l4_s0$931  == 2'h2;
-  assign \$3654  = sel_l4_s0[9] & \$3653 ;
-  assign \$3656  = \$3646  | \$3655 ;
-  assign \$3657  = \$3637  | \$3656 ;
-  assign \$3658  = \$3618  | \$3657 ;
-  assign \$3659  = \sel_l4_s0$932  == 2'h2;
-  assign \$3660  = sel_l4_s0[10] & \$3659 ;
-  assign \$3661  = \sel_l4_s0$932  == 2'h2;
-  assign \$3662  = sel_l4_s0[10] & \$3661 ;
-  assign \$3663  = \sel_l4_s0$932  == 2'h2;
-  assign \$3664  = sel_l4_s0[10] & \$3663 ;
-  assign \$3665  = \sel_l4_s0$932  == 2'h2;
-  assign \$3666  = sel_l4_s0[10] & \$3665 ;
-  assign \$3668  = \$3658  | \$3667 ;
-  assign \$3669  = \sel_l4_s0$925  == 2'h3;
-  assign \$3670  = sel_l4_s0[3] & \$3669 ;
-  assign \$3671  = \sel_l4_s0$925  == 2'h3;
-  assign \$3672  = sel_l4_s0[3] & \$3671 ;
-  assign \$3673  = \sel_l4_s0$925  == 2'h3;
-  assign \$3674  = sel_l4_s0[3] & \$3673 ;
-  assign \$3675  = \sel_l4_s0$925  == 2'h3;
-  assign \$3676  = sel_l4_s0[3] & \$3675 ;
-  assign \$3678  = \sel_l4_s0$926  == 2'h3;
-  assign \$3679  = sel_l4_s0[4] & \$3678 ;
-  assign \$3680  = \sel_l4_s0$926  == 2'h3;
-  assign \$3681  = sel_l4_s0[4] & \$3680 ;
-  assign \$3682  = \sel_l4_s0$926  == 2'h3;
-  assign \$3683  = sel_l4_s0[4] & \$3682 ;
-  assign \$3684  = \sel_l4_s0$926  == 2'h3;
-  assign \$3685  = sel_l4_s0[4] & \$3684 ;
-  assign \$3687  = \$3677  | \$3686 ;
-  assign \$3688  = \sel_l4_s0$927  == 2'h3;
-  assign \$3689  = sel_l4_s0[5] & \$3688 ;
-  assign \$3690  = \sel_l4_s0$927  == 2'h3;
-  assign \$3691  = sel_l4_s0[5] & \$3690 ;
-  assign \$3692  = \sel_l4_s0$927  == 2'h3;
-  assign \$3693  = sel_l4_s0[5] & \$3692 ;
-  assign \$3694  = \sel_l4_s0$927  == 2'h3;
-  assign \$3695  = sel_l4_s0[5] & \$3694 ;
-  assign \$3697  = \sel_l4_s0$928  == 2'h3;
-  assign \$3698  = sel_l4_s0[6] & \$3697 ;
-  assign \$3699  = \sel_l4_s0$928  == 2'h3;
-  assign \$3700  = sel_l4_s0[6] & \$3699 ;
-  assign \$3701  = \sel_l4_s0$928  == 2'h3;
-  assign \$3702  = sel_l4_s0[6] & \$3701 ;
-  assign \$3703  = \sel_l4_s0$928  == 2'h3;
-  assign \$3704  = sel_l4_s0[6] & \$3703 ;
-  assign \$3706  = \$3696  | \$3705 ;
-  assign \$3707  = \$3687  | \$3706 ;
-  assign \$3708  = \sel_l4_s0$929  == 2'h3;
-  assign \$3709  = sel_l4_s0[7] & \$3708 ;
-  assign \$3710  = \sel_l4_s0$929  == 2'h3;
-  assign \$3711  = sel_l4_s0[7] & \$3710 ;
-  assign \$3712  = \sel_l4_s0$929  == 2'h3;
-  assign \$3713  = sel_l4_s0[7] & \$3712 ;
-  assign \$3714  = \sel_l4_s0$929  == 2'h3;
-  assign \$3715  = sel_l4_s0[7] & \$3714 ;
-  assign \$3717  = \sel_l4_s0$930  == 2'h3;
-  assign \$3718  = sel_l4_s0[8] & \$3717 ;
-  assign \$3719  = \sel_l4_s0$930  == 2'h3;
-  assign \$3720  = sel_l4_s0[8] & \$3719 ;
-  assign \$3721  = \sel_l4_s0$930  == 2'h3;
-  assign \$3722  = sel_l4_s0[8] & \$3721 ;
-  assign \$3723  = \sel_l4_s0$930  == 2'h3;
-  assign \$3724  = sel_l4_s0[8] & \$3723 ;
-  assign \$3726  = \$3716  | \$3725 ;
-  assign \$3727  = \sel_l4_s0$931  == 2'h3;
-  assign \$3728  = sel_l4_s0[9] & \$3727 ;
-  assign \$3729  = \sel_l4_s0$931  == 2'h3;
-  assign \$3730  = sel_l4_s0[9] & \$3729 ;
-  assign \$3731  = \sel_l4_s0$931  == 2'h3;
-  assign \$3732  = sel_l4_s0[9] & \$3731 ;
-  assign \$3733  = \sel_l4_s0$931  == 2'h3;
-  assign \$3734  = sel_l4_s0[9] & \$3733 ;
-  assign \$3736  = \sel_l4_s0$932  == 2'h3;
-  assign \$3737  = sel_l4_s0[10] & \$3736 ;
-  assign \$3738  = \sel_l4_s0$932  == 2'h3;
-  assign \$3739  = sel_l4_s0[10] & \$3738 ;
-  assign \$3740  = \sel_l4_s0$932  == 2'h3;
-  assign \$3741  = sel_l4_s0[10] & \$3740 ;
-  assign \$3742  = \sel_l4_s0$932  == 2'h3;
-  assign \$3743  = sel_l4_s0[10] & \$3742 ;
-  assign \$3745  = \$3735  | \$3744 ;
-  assign \$3746  = \$3726  | \$3745 ;
-  assign \$3747  = \$3707  | \$3746 ;
-  assign \$3748  = \sel_l4_s0$933  == 2'h3;
-  assign \$3749  = sel_l4_s0[11] & \$3748 ;
-  assign \$3750  = \sel_l4_s0$933  == 2'h3;
-  assign \$3751  = sel_l4_s0[11] & \$3750 ;
-  assign \$3752  = \sel_l4_s0$933  == 2'h3;
-  assign \$3753  = sel_l4_s0[11] & \$3752 ;
-  assign \$3754  = \sel_l4_s0$933  == 2'h3;
-  assign \$3755  = sel_l4_s0[11] & \$3754 ;
-  assign \$3757  = \$3747  | \$3756 ;
-  assign \$3758  = \sel_l4_s0$926  == 3'h4;
-  assign \$3759  = sel_l4_s0[4] & \$3758 ;
-  assign \$3760  = \sel_l4_s0$926  == 3'h4;
-  assign \$3761  = sel_l4_s0[4] & \$3760 ;
-  assign \$3762  = \sel_l4_s0$926  == 3'h4;
-  assign \$3763  = sel_l4_s0[4] & \$3762 ;
-  assign \$3764  = \sel_l4_s0$926  == 3'h4;
-  assign \$3765  = sel_l4_s0[4] & \$3764 ;
-  assign \$3767  = \sel_l4_s0$927  == 3'h4;
-  assign \$3768  = sel_l4_s0[5] & \$3767 ;
-  assign \$3769  = \sel_l4_s0$927  == 3'h4;
-  assign \$3770  = sel_l4_s0[5] & \$3769 ;
-  assign \$3771  = \sel_l4_s0$927  == 3'h4;
-  assign \$3772  = sel_l4_s0[5] & \$3771 ;
-  assign \$3773  = \sel_l4_s0$927  == 3'h4;
-  assign \$3774  = sel_l4_s0[5] & \$3773 ;
-  assign \$3776  = \$3766  | \$3775 ;
-  assign \$3777  = \sel_l4_s0$928  == 3'h4;
-  assign \$3778  = sel_l4_s0[6] & \$3777 ;
-  assign \$3779  = \sel_l4_s0$928  == 3'h4;
-  assign \$3780  = sel_l4_s0[6] & \$3779 ;
-  assign \$3781  = \sel_l4_s0$928  == 3'h4;
-  assign \$3782  = sel_l4_s0[6] & \$3781 ;
-  assign \$3783  = \sel_l4_s0$928  == 3'h4;
-  assign \$3784  = sel_l4_s0[6] & \$3783 ;
-  assign \$3786  = \sel_l4_s0$929  == 3'h4;
-  assign \$3787  = sel_l4_s0[7] & \$3786 ;
-  assign \$3788  = \sel_l4_s0$929  == 3'h4;
-  assign \$3789  = sel_l4_s0[7] & \$3788 ;
-  assign \$3790  = \sel_l4_s0$929  == 3'h4;
-  assign \$3791  = sel_l4_s0[7] & \$3790 ;
-  assign \$3792  = \sel_l4_s0$929  == 3'h4;
-  assign \$3793  = sel_l4_s0[7] & \$3792 ;
-  assign \$3795  = \$3785  | \$3794 ;
-  assign \$3796  = \$3776  | \$3795 ;
-  assign \$3797  = \sel_l4_s0$930  == 3'h4;
-  assign \$3798  = sel_l4_s0[8] & \$3797 ;
-  assign \$3799  = \sel_l4_s0$930  == 3'h4;
-  assign \$3800  = sel_l4_s0[8] & \$3799 ;
-  assign \$3801  = \sel_l4_s0$930  == 3'h4;
-  assign \$3802  = sel_l4_s0[8] & \$3801 ;
-  assign \$3803  = \sel_l4_s0$930  == 3'h4;
-  assign \$3804  = sel_l4_s0[8] & \$3803 ;
-  assign \$3806  = \sel_l4_s0$931  == 3'h4;
-  assign \$3807  = sel_l4_s0[9] & \$3806 ;
-  assign \$3808  = \sel_l4_s0$931  == 3'h4;
-  assign \$3809  = sel_l4_s0[9] & \$3808 ;
-  assign \$3810  = \sel_l4_s0$931  == 3'h4;
-  assign \$3811  = sel_l4_s0[9] & \$3810 ;
-  assign \$3812  = \sel_l4_s0$931  == 3'h4;
-  assign \$3813  = sel_l4_s0[9] & \$3812 ;
-  assign \$3815  = \$3805  | \$3814 ;
-  assign \$3816  = \sel_l4_s0$932  == 3'h4;
-  assign \$3817  = sel_l4_s0[10] & \$3816 ;
-  assign \$3818  = \sel_l4_s0$932  == 3'h4;
-  assign \$3819  = sel_l4_s0[10] & \$3818 ;
-  assign \$3820  = \sel_l4_s0$932  == 3'h4;
-  assign \$3821  = sel_l4_s0[10] & \$3820 ;
-  assign \$3822  = \sel_l4_s0$932  == 3'h4;
-  assign \$3823  = sel_l4_s0[10] & \$3822 ;
-  assign \$3825  = \sel_l4_s0$933  == 3'h4;
-  assign \$3826  = sel_l4_s0[11] & \$3825 ;
-  assign \$3827  = \sel_l4_s0$933  == 3'h4;
-  assign \$3828  = sel_l4_s0[11] & \$3827 ;
-  assign \$3829  = \sel_l4_s0$933  == 3'h4;
-  assign \$3830  = sel_l4_s0[11] & \$3829 ;
-  assign \$3831  = \sel_l4_s0$933  == 3'h4;
-  assign \$3832  = sel_l4_s0[11] & \$3831 ;
-  assign \$3834  = \$3824  | \$3833 ;
-  assign \$3835  = \$3815  | \$3834 ;
-  assign \$3836  = \$3796  | \$3835 ;
-  assign \$3837  = \sel_l4_s0$934  == 3'h4;
-  assign \$3838  = sel_l4_s0[12] & \$3837 ;
-  assign \$3839  = \sel_l4_s0$934  == 3'h4;
-  assign \$3840  = sel_l4_s0[12] & \$3839 ;
-  assign \$3841  = \sel_l4_s0$934  == 3'h4;
-  assign \$3842  = sel_l4_s0[12] & \$3841 ;
-  assign \$3843  = \sel_l4_s0$934  == 3'h4;
-  assign \$3844  = sel_l4_s0[12] & \$3843 ;
-  assign \$3846  = \$3836  | \$3845 ;
-  assign \$3847  = \sel_l4_s0$927  == 3'h5;
-  assign \$3848  = sel_l4_s0[5] & \$3847 ;
-  assign \$3849  = \sel_l4_s0$927  == 3'h5;
-  assign \$3850  = sel_l4_s0[5] & \$3849 ;
-  assign \$3851  = \sel_l4_s0$927  == 3'h5;
-  assign \$3852  = sel_l4_s0[5] & \$3851 ;
-  assign \$3853  = \sel_l4_s0$927  == 3'h5;
-  assign \$3854  = sel_l4_s0[5] & \$3853 ;
-  assign \$3856  = \sel_l4_s0$928  == 3'h5;
-  assign \$3857  = sel_l4_s0[6] & \$3856 ;
-  assign \$3858  = \sel_l4_s0$928  == 3'h5;
-  assign \$3859  = sel_l4_s0[6] & \$3858 ;
-  assign \$3860  = \sel_l4_s0$928  == 3'h5;
+  assign \$2510  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2511  = $signed(mac_acc1) + $signed(\mac_add2_s0$1190 );
+  assign \$2512  = $signed(mac_acc2) + $signed(\mac_add2_s0$1193 );
+  assign \$2513  = $signed(mac_acc3) + $signed(\mac_add2_s0$1196 );
+  assign \$2514  = ! \sel_l4_s0$1257 ;
+  assign \$2515  = sel_l4_s0[0] & \$2514 ;
+  assign \$2516  = ! \sel_l4_s0$1257 ;
+  assign \$2517  = sel_l4_s0[0] & \$2516 ;
+  assign \$2518  = ! \sel_l4_s0$1257 ;
+  assign \$2519  = sel_l4_s0[0] & \$2518 ;
+  assign \$2520  = ! \sel_l4_s0$1257 ;
+  assign \$2521  = sel_l4_s0[0] & \$2520 ;
+  assign \$2522  = ! \sel_l4_s0$1257 ;
+  assign \$2523  = sel_l4_s0[0] & \$2522 ;
+  assign \$2524  = ! \sel_l4_s0$1257 ;
+  assign \$2525  = sel_l4_s0[0] & \$2524 ;
+  assign \$2526  = ! \sel_l4_s0$1257 ;
+  assign \$2527  = sel_l4_s0[0] & \$2526 ;
+  assign \$2528  = ! \sel_l4_s0$1257 ;
+  assign \$2529  = sel_l4_s0[0] & \$2528 ;
+  assign \$2530  = \sel_l4_s0$1273  & { \$2529 , \$2527 , \$2525 , \$2523 , \$2521 , \$2519 , \$2517 , \$2515  };
+  assign \$2531  = ! \sel_l4_s0$1258 ;
+  assign \$2532  = sel_l4_s0[1] & \$2531 ;
+  assign \$2533  = ! \sel_l4_s0$1258 ;
+  assign \$2534  = sel_l4_s0[1] & \$2533 ;
+  assign \$2535  = ! \sel_l4_s0$1258 ;
+  assign \$2536  = sel_l4_s0[1] & \$2535 ;
+  assign \$2537  = ! \sel_l4_s0$1258 ;
+  assign \$2538  = sel_l4_s0[1] & \$2537 ;
+  assign \$2539  = ! \sel_l4_s0$1258 ;
+  assign \$2540  = sel_l4_s0[1] & \$2539 ;
+  assign \$2541  = ! \sel_l4_s0$1258 ;
+  assign \$2542  = sel_l4_s0[1] & \$2541 ;
+  assign \$2543  = ! \sel_l4_s0$1258 ;
+  assign \$2544  = sel_l4_s0[1] & \$2543 ;
+  assign \$2545  = ! \sel_l4_s0$1258 ;
+  assign \$2546  = sel_l4_s0[1] & \$2545 ;
+  assign \$2547  = \sel_l4_s0$1274  & { \$2546 , \$2544 , \$2542 , \$2540 , \$2538 , \$2536 , \$2534 , \$2532  };
+  assign \$2548  = \$2530  | \$2547 ;
+  assign \$2549  = ! \sel_l4_s0$1259 ;
+  assign \$2550  = sel_l4_s0[2] & \$2549 ;
+  assign \$2551  = ! \sel_l4_s0$1259 ;
+  assign \$2552  = sel_l4_s0[2] & \$2551 ;
+  assign \$2553  = ! \sel_l4_s0$1259 ;
+  assign \$2554  = sel_l4_s0[2] & \$2553 ;
+  assign \$2555  = ! \sel_l4_s0$1259 ;
+  assign \$2556  = sel_l4_s0[2] & \$2555 ;
+  assign \$2557  = ! \sel_l4_s0$1259 ;
+  assign \$2558  = sel_l4_s0[2] & \$2557 ;
+  assign \$2559  = ! \sel_l4_s0$1259 ;
+  assign \$2560  = sel_l4_s0[2] & \$2559 ;
+  assign \$2561  = ! \sel_l4_s0$1259 ;
+  assign \$2562  = sel_l4_s0[2] & \$2561 ;
+  assign \$2563  = ! \sel_l4_s0$1259 ;
+  assign \$2564  = sel_l4_s0[2] & \$2563 ;
+  assign \$2565  = \sel_l4_s0$1275  & { \$2564 , \$2562 , \$2560 , \$2558 , \$2556 , \$2554 , \$2552 , \$2550  };
+  assign \$2566  = ! \sel_l4_s0$1260 ;
+  assign \$2567  = sel_l4_s0[3] & \$2566 ;
+  assign \$2568  = ! \sel_l4_s0$1260 ;
+  assign \$2569  = sel_l4_s0[3] & \$2568 ;
+  assign \$2570  = ! \sel_l4_s0$1260 ;
+  assign \$2571  = sel_l4_s0[3] & \$2570 ;
+  assign \$2572  = ! \sel_l4_s0$1260 ;
+  assign \$2573  = sel_l4_s0[3] & \$2572 ;
+  assign \$2574  = ! \sel_l4_s0$1260 ;
+  assign \$2575  = sel_l4_s0[3] & \$2574 ;
+  assign \$2576  = ! \sel_l4_s0$1260 ;
+  assign \$2577  = sel_l4_s0[3] & \$2576 ;
+  assign \$2578  = ! \sel_l4_s0$1260 ;
+  assign \$2579  = sel_l4_s0[3] & \$2578 ;
+  assign \$2580  = ! \sel_l4_s0$1260 ;
+  assign \$2581  = sel_l4_s0[3] & \$2580 ;
+  assign \$2582  = \sel_l4_s0$1276  & { \$2581 , \$2579 , \$2577 , \$2575 , \$2573 , \$2571 , \$2569 , \$2567  };
+  assign \$2583  = \$2565  | \$2582 ;
+  assign \$2584  = \$2548  | \$2583 ;
+  assign \$2585  = ! \sel_l4_s0$1261 ;
+  assign \$2586  = sel_l4_s0[4] & \$2585 ;
+  assign \$2587  = ! \sel_l4_s0$1261 ;
+  assign \$2588  = sel_l4_s0[4] & \$2587 ;
+  assign \$2589  = ! \sel_l4_s0$1261 ;
+  assign \$2590  = sel_l4_s0[4] & \$2589 ;
+  assign \$2591  = ! \sel_l4_s0$1261 ;
+  assign \$2592  = sel_l4_s0[4] & \$2591 ;
+  assign \$2593  = ! \sel_l4_s0$1261 ;
+  assign \$2594  = sel_l4_s0[4] & \$2593 ;
+  assign \$2595  = ! \sel_l4_s0$1261 ;
+  assign \$2596  = sel_l4_s0[4] & \$2595 ;
+  assign \$2597  = ! \sel_l4_s0$1261 ;
+  assign \$2598  = sel_l4_s0[4] & \$2597 ;
+  assign \$2599  = ! \sel_l4_s0$1261 ;
+  assign \$2600  = sel_l4_s0[4] & \$2599 ;
+  assign \$2601  = \sel_l4_s0$1277  & { \$2600 , \$2598 , \$2596 , \$2594 , \$2592 , \$2590 , \$2588 , \$2586  };
+  assign \$2602  = ! \sel_l4_s0$1262 ;
+  assign \$2603  = sel_l4_s0[5] & \$2602 ;
+  assign \$2604  = ! \sel_l4_s0$1262 ;
+  assign \$2605  = sel_l4_s0[5] & \$2604 ;
+  assign \$2606  = ! \sel_l4_s0$1262 ;
+  assign \$2607  = sel_l4_s0[5] & \$2606 ;
+  assign \$2608  = ! \sel_l4_s0$1262 ;
+  assign \$2609  = sel_l4_s0[5] & \$2608 ;
+  assign \$2610  = ! \sel_l4_s0$1262 ;
+  assign \$2611  = sel_l4_s0[5] & \$2610 ;
+  assign \$2612  = ! \sel_l4_s0$1262 ;
+  assign \$2613  = sel_l4_s0[5] & \$2612 ;
+  assign \$2614  = ! \sel_l4_s0$1262 ;
+  assign \$2615  = sel_l4_s0[5] & \$2614 ;
+  assign \$2616  = ! \sel_l4_s0$1262 ;
+  assign \$2617  = sel_l4_s0[5] & \$2616 ;
+  assign \$2618  = \sel_l4_s0$1278  & { \$2617 , \$2615 , \$2613 , \$2611 , \$2609 , \$2607 , \$2605 , \$2603  };
+  assign \$2619  = \$2601  | \$2618 ;
+  assign \$2620  = ! \sel_l4_s0$1263 ;
+  assign \$2621  = sel_l4_s0[6] & \$2620 ;
+  assign \$2622  = ! \sel_l4_s0$1263 ;
+  assign \$2623  = sel_l4_s0[6] & \$2622 ;
+  assign \$2624  = ! \sel_l4_s0$1263 ;
+  assign \$2625  = sel_l4_s0[6] & \$2624 ;
+  assign \$2626  = ! \sel_l4_s0$1263 ;
+  assign \$2627  = sel_l4_s0[6] & \$2626 ;
+  assign \$2628  = ! \sel_l4_s0$1263 ;
+  assign \$2629  = sel_l4_s0[6] & \$2628 ;
+  assign \$2630  = ! \sel_l4_s0$1263 ;
+  assign \$2631  = sel_l4_s0[6] & \$2630 ;
+  assign \$2632  = ! \sel_l4_s0$1263 ;
+  assign \$2633  = sel_l4_s0[6] & \$2632 ;
+  assign \$2634  = ! \sel_l4_s0$1263 ;
+  assign \$2635  = sel_l4_s0[6] & \$2634 ;
+  assign \$2636  = \sel_l4_s0$1279  & { \$2635 , \$2633 , \$2631 , \$2629 , \$2627 , \$2625 , \$2623 , \$2621  };
+  assign \$2637  = ! \sel_l4_s0$1264 ;
+  assign \$2638  = sel_l4_s0[7] & \$2637 ;
+  assign \$2639  = ! \sel_l4_s0$1264 ;
+  assign \$2640  = sel_l4_s0[7] & \$2639 ;
+  assign \$2641  = ! \sel_l4_s0$1264 ;
+  assign \$2642  = sel_l4_s0[7] & \$2641 ;
+  assign \$2643  = ! \sel_l4_s0$1264 ;
+  assign \$2644  = sel_l4_s0[7] & \$2643 ;
+  assign \$2645  = ! \sel_l4_s0$1264 ;
+  assign \$2646  = sel_l4_s0[7] & \$2645 ;
+  assign \$2647  = ! \sel_l4_s0$1264 ;
+  assign \$2648  = sel_l4_s0[7] & \$2647 ;
+  assign \$2649  = ! \sel_l4_s0$1264 ;
+  assign \$2650  = sel_l4_s0[7] & \$2649 ;
+  assign \$2651  = ! \sel_l4_s0$1264 ;
+  assign \$2652  = sel_l4_s0[7] & \$2651 ;
+  assign \$2653  = \sel_l4_s0$1280  & { \$2652 , \$2650 , \$2648 , \$2646 , \$2644 , \$2642 , \$2640 , \$2638  };
+  assign \$2654  = \$2636  | \$2653 ;
+  assign \$2655  = \$2619  | \$2654 ;
+  assign \$2656  = \$2584  | \$2655 ;
+  assign \$2657  = ! \sel_l4_s0$1265 ;
+  assign \$2658  = sel_l4_s0[8] & \$2657 ;
+  assign \$2659  = ! \sel_l4_s0$1265 ;
+  assign \$2660  = sel_l4_s0[8] & \$2659 ;
+  assign \$2661  = ! \sel_l4_s0$1265 ;
+  assign \$2662  = sel_l4_s0[8] & \$2661 ;
+  assign \$2663  = ! \sel_l4_s0$1265 ;
+  assign \$2664  = sel_l4_s0[8] & \$2663 ;
+  assign \$2665  = ! \sel_l4_s0$1265 ;
+  assign \$2666  = sel_l4_s0[8] & \$2665 ;
+  assign \$2667  = ! \sel_l4_s0$1265 ;
+  assign \$2668  = sel_l4_s0[8] & \$2667 ;
+  assign \$2669  = ! \sel_l4_s0$1265 ;
+  assign \$2670  = sel_l4_s0[8] & \$2669 ;
+  assign \$2671  = ! \sel_l4_s0$1265 ;
+  assign \$2672  = sel_l4_s0[8] & \$2671 ;
+  assign \$2673  = \sel_l4_s0$1281  & { \$2672 , \$2670 , \$2668 , \$2666 , \$2664 , \$2662 , \$2660 , \$2658  };
+  assign \$2674  = \$2656  | \$2673 ;
+  assign \$2675  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2676  = sel_l4_s0[1] & \$2675 ;
+  assign \$2677  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2678  = sel_l4_s0[1] & \$2677 ;
+  assign \$2679  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2680  = sel_l4_s0[1] & \$2679 ;
+  assign \$2681  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2682  = sel_l4_s0[1] & \$2681 ;
+  assign \$2683  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2684  = sel_l4_s0[1] & \$2683 ;
+  assign \$2685  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2686  = sel_l4_s0[1] & \$2685 ;
+  assign \$2687  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2688  = sel_l4_s0[1] & \$2687 ;
+  assign \$2689  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2690  = sel_l4_s0[1] & \$2689 ;
+  assign \$2691  = \sel_l4_s0$1274  & { \$2690 , \$2688 , \$2686 , \$2684 , \$2682 , \$2680 , \$2678 , \$2676  };
+  assign \$2692  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2693  = sel_l4_s0[2] & \$2692 ;
+  assign \$2694  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2695  = sel_l4_s0[2] & \$2694 ;
+  assign \$2696  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2697  = sel_l4_s0[2] & \$2696 ;
+  assign \$2698  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2699  = sel_l4_s0[2] & \$2698 ;
+  assign \$2700  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2701  = sel_l4_s0[2] & \$2700 ;
+  assign \$2702  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2703  = sel_l4_s0[2] & \$2702 ;
+  assign \$2704  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2705  = sel_l4_s0[2] & \$2704 ;
+  assign \$2706  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2707  = sel_l4_s0[2] & \$2706 ;
+  assign \$2708  = \sel_l4_s0$1275  & { \$2707 , \$2705 , \$2703 , \$2701 , \$2699 , \$2697 , \$2695 , \$2693  };
+  assign \$2709  = \$2691  | \$2708 ;
+  assign \$2710  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2711  = sel_l4_s0[3] & \$2710 ;
+  assign \$2712  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2713  = sel_l4_s0[3] & \$2712 ;
+  assign \$2714  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2715  = sel_l4_s0[3] & \$2714 ;
+  assign \$2716  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2717  = sel_l4_s0[3] & \$2716 ;
+  assign \$2718  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2719  = sel_l4_s0[3] & \$2718 ;
+  assign \$2720  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2721  = sel_l4_s0[3] & \$2720 ;
+  assign \$2722  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2723  = sel_l4_s0[3] & \$2722 ;
+  assign \$2724  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2725  = sel_l4_s0[3] & \$2724 ;
+  assign \$2726  = \sel_l4_s0$1276  & { \$2725 , \$2723 , \$2721 , \$2719 , \$2717 , \$2715 , \$2713 , \$2711  };
+  assign \$2727  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2728  = sel_l4_s0[4] & \$2727 ;
+  assign \$2729  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2730  = sel_l4_s0[4] & \$2729 ;
+  assign \$2731  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2732  = sel_l4_s0[4] & \$2731 ;
+  assign \$2733  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2734  = sel_l4_s0[4] & \$2733 ;
+  assign \$2735  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2736  = sel_l4_s0[4] & \$2735 ;
+  assign \$2737  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2738  = sel_l4_s0[4] & \$2737 ;
+  assign \$2739  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2740  = sel_l4_s0[4] & \$2739 ;
+  assign \$2741  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2742  = sel_l4_s0[4] & \$2741 ;
+  assign \$2743  = \sel_l4_s0$1277  & { \$2742 , \$2740 , \$2738 , \$2736 , \$2734 , \$2732 , \$2730 , \$2728  };
+  assign \$2744  = \$2726  | \$2743 ;
+  assign \$2745  = \$2709  | \$2744 ;
+  assign \$2746  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2747  = sel_l4_s0[5] & \$2746 ;
+  assign \$2748  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2749  = sel_l4_s0[5] & \$2748 ;
+  assign \$2750  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2751  = sel_l4_s0[5] & \$2750 ;
+  assign \$2752  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2753  = sel_l4_s0[5] & \$2752 ;
+  assign \$2754  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2755  = sel_l4_s0[5] & \$2754 ;
+  assign \$2756  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2757  = sel_l4_s0[5] & \$2756 ;
+  assign \$2758  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2759  = sel_l4_s0[5] & \$2758 ;
+  assign \$2760  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2761  = sel_l4_s0[5] & \$2760 ;
+  assign \$2762  = \sel_l4_s0$1278  & { \$2761 , \$2759 , \$2757 , \$2755 , \$2753 , \$2751 , \$2749 , \$2747  };
+  assign \$2763  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2764  = sel_l4_s0[6] & \$2763 ;
+  assign \$2765  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2766  = sel_l4_s0[6] & \$2765 ;
+  assign \$2767  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2768  = sel_l4_s0[6] & \$2767 ;
+  assign \$2769  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2770  = sel_l4_s0[6] & \$2769 ;
+  assign \$2771  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2772  = sel_l4_s0[6] & \$2771 ;
+  assign \$2773  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2774  = sel_l4_s0[6] & \$2773 ;
+  assign \$2775  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2776  = sel_l4_s0[6] & \$2775 ;
+  assign \$2777  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2778  = sel_l4_s0[6] & \$2777 ;
+  assign \$2779  = \sel_l4_s0$1279  & { \$2778 , \$2776 , \$2774 , \$2772 , \$2770 , \$2768 , \$2766 , \$2764  };
+  assign \$2780  = \$2762  | \$2779 ;
+  assign \$2781  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2782  = sel_l4_s0[7] & \$2781 ;
+  assign \$2783  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2784  = sel_l4_s0[7] & \$2783 ;
+  assign \$2785  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2786  = sel_l4_s0[7] & \$2785 ;
+  assign \$2787  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2788  = sel_l4_s0[7] & \$2787 ;
+  assign \$2789  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2790  = sel_l4_s0[7] & \$2789 ;
+  assign \$2791  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2792  = sel_l4_s0[7] & \$2791 ;
+  assign \$2793  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2794  = sel_l4_s0[7] & \$2793 ;
+  assign \$2795  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2796  = sel_l4_s0[7] & \$2795 ;
+  assign \$2797  = \sel_l4_s0$1280  & { \$2796 , \$2794 , \$2792 , \$2790 , \$2788 , \$2786 , \$2784 , \$2782  };
+  assign \$2798  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2799  = sel_l4_s0[8] & \$2798 ;
+  assign \$2800  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2801  = sel_l4_s0[8] & \$2800 ;
+  assign \$2802  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2803  = sel_l4_s0[8] & \$2802 ;
+  assign \$2804  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2805  = sel_l4_s0[8] & \$2804 ;
+  assign \$2806  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2807  = sel_l4_s0[8] & \$2806 ;
+  assign \$2808  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2809  = sel_l4_s0[8] & \$2808 ;
+  assign \$2810  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2811  = sel_l4_s0[8] & \$2810 ;
+  assign \$2812  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2813  = sel_l4_s0[8] & \$2812 ;
+  assign \$2814  = \sel_l4_s0$1281  & { \$2813 , \$2811 , \$2809 , \$2807 , \$2805 , \$2803 , \$2801 , \$2799  };
+  assign \$2815  = \$2797  | \$2814 ;
+  assign \$2816  = \$2780  | \$2815 ;
+  assign \$2817  = \$2745  | \$2816 ;
+  assign \$2818  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2819  = sel_l4_s0[9] & \$2818 ;
+  assign \$2820  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2821  = sel_l4_s0[9] & \$2820 ;
+  assign \$2822  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2823  = sel_l4_s0[9] & \$2822 ;
+  assign \$2824  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2825  = sel_l4_s0[9] & \$2824 ;
+  assign \$2826  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2827  = sel_l4_s0[9] & \$2826 ;
+  assign \$2828  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2829  = sel_l4_s0[9] & \$2828 ;
+  assign \$2830  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2831  = sel_l4_s0[9] & \$2830 ;
+  assign \$2832  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2833  = sel_l4_s0[9] & \$2832 ;
+  assign \$2834  = \sel_l4_s0$1282  & { \$2833 , \$2831 , \$2829 , \$2827 , \$2825 , \$2823 , \$2821 , \$2819  };
+  assign \$2835  = \$2817  | \$2834 ;
+  assign \$2836  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2837  = sel_l4_s0[2] & \$2836 ;
+  assign \$2838  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2839  = sel_l4_s0[2] & \$2838 ;
+  assign \$2840  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2841  = sel_l4_s0[2] & \$2840 ;
+  assign \$2842  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2843  = sel_l4_s0[2] & \$2842 ;
+  assign \$2844  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2845  = sel_l4_s0[2] & \$2844 ;
+  assign \$2846  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2847  = sel_l4_s0[2] & \$2846 ;
+  assign \$2848  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2849  = sel_l4_s0[2] & \$2848 ;
+  assign \$2850  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2851  = sel_l4_s0[2] & \$2850 ;
+  assign \$2852  = \sel_l4_s0$1275  & { \$2851 , \$2849 , \$2847 , \$2845 , \$2843 , \$2841 , \$2839 , \$2837  };
+  assign \$2853  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2854  = sel_l4_s0[3] & \$2853 ;
+  assign \$2855  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2856  = sel_l4_s0[3] & \$2855 ;
+  assign \$2857  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2858  = sel_l4_s0[3] & \$2857 ;
+  assign \$2859  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2860  = sel_l4_s0[3] & \$2859 ;
+  assign \$2861  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2862  = sel_l4_s0[3] & \$2861 ;
+  assign \$2863  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2864  = sel_l4_s0[3] & \$2863 ;
+  assign \$2865  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2866  = sel_l4_s0[3] & \$2865 ;
+  assign \$2867  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2868  = sel_l4_s0[3] & \$2867 ;
+  assign \$2869  = \sel_l4_s0$1276  & { \$2868 , \$2866 , \$2864 , \$2862 , \$2860 , \$2858 , \$2856 , \$2854  };
+  assign \$2870  = \$2852  | \$2869 ;
+  assign \$2871  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2872  = sel_l4_s0[4] & \$2871 ;
+  assign \$2873  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2874  = sel_l4_s0[4] & \$2873 ;
+  assign \$2875  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2876  = sel_l4_s0[4] & \$2875 ;
+  assign \$2877  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2878  = sel_l4_s0[4] & \$2877 ;
+  assign \$2879  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2880  = sel_l4_s0[4] & \$2879 ;
+  assign \$2881  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2882  = sel_l4_s0[4] & \$2881 ;
+  assign \$2883  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2884  = sel_l4_s0[4] & \$2883 ;
+  assign \$2885  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2886  = sel_l4_s0[4] & \$2885 ;
+  assign \$2887  = \sel_l4_s0$1277  & { \$2886 , \$2884 , \$2882 , \$2880 , \$2878 , \$2876 , \$2874 , \$2872  };
+  assign \$2888  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2889  = sel_l4_s0[5] & \$2888 ;
+  assign \$2890  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2891  = sel_l4_s0[5] & \$2890 ;
+  assign \$2892  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2893  = sel_l4_s0[5] & \$2892 ;
+  assign \$2894  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2895  = sel_l4_s0[5] & \$2894 ;
+  assign \$2896  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2897  = sel_l4_s0[5] & \$2896 ;
+  assign \$2898  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2899  = sel_l4_s0[5] & \$2898 ;
+  assign \$2900  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2901  = sel_l4_s0[5] & \$2900 ;
+  assign \$2902  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2903  = sel_l4_s0[5] & \$2902 ;
+  assign \$2904  = \sel_l4_s0$1278  & { \$2903 , \$2901 , \$2899 , \$2897 , \$2895 , \$2893 , \$2891 , \$2889  };
+  assign \$2905  = \$2887  | \$2904 ;
+  assign \$2906  = \$2870  | \$2905 ;
+  assign \$2907  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2908  = sel_l4_s0[6] & \$2907 ;
+  assign \$2909  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2910  = sel_l4_s0[6] & \$2909 ;
+  assign \$2911  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2912  = sel_l4_s0[6] & \$2911 ;
+  assign \$2913  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2914  = sel_l4_s0[6] & \$2913 ;
+  assign \$2915  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2916  = sel_l4_s0[6] & \$2915 ;
+  assign \$2917  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2918  = sel_l4_s0[6] & \$2917 ;
+  assign \$2919  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2920  = sel_l4_s0[6] & \$2919 ;
+  assign \$2921  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2922  = sel_l4_s0[6] & \$2921 ;
+  assign \$2923  = \sel_l4_s0$1279  & { \$2922 , \$2920 , \$2918 , \$2916 , \$2914 , \$2912 , \$2910 , \$2908  };
+  assign \$2924  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2925  = sel_l4_s0[7] & \$2924 ;
+  assign \$2926  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2927  = sel_l4_s0[7] & \$2926 ;
+  assign \$2928  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2929  = sel_l4_s0[7] & \$2928 ;
+  assign \$2930  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2931  = sel_l4_s0[7] & \$2930 ;
+  assign \$2932  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2933  = sel_l4_s0[7] & \$2932 ;
+  assign \$2934  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2935  = sel_l4_s0[7] & \$2934 ;
+  assign \$2936  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2937  = sel_l4_s0[7] & \$2936 ;
+  assign \$2938  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2939  = sel_l4_s0[7] & \$2938 ;
+  assign \$2940  = \sel_l4_s0$1280  & { \$2939 , \$2937 , \$2935 , \$2933 , \$2931 , \$2929 , \$2927 , \$2925  };
+  assign \$2941  = \$2923  | \$2940 ;
+  assign \$2942  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2943  = sel_l4_s0[8] & \$2942 ;
+  assign \$2944  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2945  = sel_l4_s0[8] & \$2944 ;
+  assign \$2946  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2947  = sel_l4_s0[8] & \$2946 ;
+  assign \$2948  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2949  = sel_l4_s0[8] & \$2948 ;
+  assign \$2950  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2951  = sel_l4_s0[8] & \$2950 ;
+  assign \$2952  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2953  = sel_l4_s0[8] & \$2952 ;
+  assign \$2954  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2955  = sel_l4_s0[8] & \$2954 ;
+  assign \$2956  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2957  = sel_l4_s0[8] & \$2956 ;
+  assign \$2958  = \sel_l4_s0$1281  & { \$2957 , \$2955 , \$2953 , \$2951 , \$2949 , \$2947 , \$2945 , \$2943  };
+  assign \$2959  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2960  = sel_l4_s0[9] & \$2959 ;
+  assign \$2961  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2962  = sel_l4_s0[9] & \$2961 ;
+  assign \$2963  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2964  = sel_l4_s0[9] & \$2963 ;
+  assign \$2965  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2966  = sel_l4_s0[9] & \$2965 ;
+  assign \$2967  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2968  = sel_l4_s0[9] & \$2967 ;
+  assign \$2969  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2970  = sel_l4_s0[9] & \$2969 ;
+  assign \$2971  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2972  = sel_l4_s0[9] & \$2971 ;
+  assign \$2973  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2974  = sel_l4_s0[9] & \$2973 ;
+  assign \$2975  = \sel_l4_s0$1282  & { \$2974 , \$2972 , \$2970 , \$2968 , \$2966 , \$2964 , \$2962 , \$2960  };
+  assign \$2976  = \$2958  | \$2975 ;
+  assign \$2977  = \$2941  | \$2976 ;
+  assign \$2978  = \$2906  | \$2977 ;
+  assign \$2979  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2980  = sel_l4_s0[10] & \$2979 ;
+  assign \$2981  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2982  = sel_l4_s0[10] & \$2981 ;
+  assign \$2983  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2984  = sel_l4_s0[10] & \$2983 ;
+  assign \$2985  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2986  = sel_l4_s0[10] & \$2985 ;
+  assign \$2987  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2988  = sel_l4_s0[10] & \$2987 ;
+  assign \$2989  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2990  = sel_l4_s0[10] & \$2989 ;
+  assign \$2991  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2992  = sel_l4_s0[10] & \$2991 ;
+  assign \$2993  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2994  = sel_l4_s0[10] & \$2993 ;
+  assign \$2995  = \sel_l4_s0$1283  & { \$2994 , \$2992 , \$2990 , \$2988 , \$2986 , \$2984 , \$2982 , \$2980  };
+  assign \$2996  = \$2978  | \$2995 ;
+  assign \$2997  = \sel_l4_s0$1260  == 2'h3;
+  assign \$2998  = sel_l4_s0[3] & \$2997 ;
+  assign \$2999  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3000  = sel_l4_s0[3] & \$2999 ;
+  assign \$3001  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3002  = sel_l4_s0[3] & \$3001 ;
+  assign \$3003  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3004  = sel_l4_s0[3] & \$3003 ;
+  assign \$3005  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3006  = sel_l4_s0[3] & \$3005 ;
+  assign \$3007  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3008  = sel_l4_s0[3] & \$3007 ;
+  assign \$3009  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3010  = sel_l4_s0[3] & \$3009 ;
+  assign \$3011  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3012  = sel_l4_s0[3] & \$3011 ;
+  assign \$3013  = \sel_l4_s0$1276  & { \$3012 , \$3010 , \$3008 , \$3006 , \$3004 , \$3002 , \$3000 , \$2998  };
+  assign \$3014  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3015  = sel_l4_s0[4] & \$3014 ;
+  assign \$3016  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3017  = sel_l4_s0[4] & \$3016 ;
+  assign \$3018  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3019  = sel_l4_s0[4] & \$3018 ;
+  assign \$3020  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3021  = sel_l4_s0[4] & \$3020 ;
+  assign \$3022  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3023  = sel_l4_s0[4] & \$3022 ;
+  assign \$3024  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3025  = sel_l4_s0[4] & \$3024 ;
+  assign \$3026  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3027  = sel_l4_s0[4] & \$3026 ;
+  assign \$3028  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3029  = sel_l4_s0[4] & \$3028 ;
+  assign \$3030  = \sel_l4_s0$1277  & { \$3029 , \$3027 , \$3025 , \$3023 , \$3021 , \$3019 , \$3017 , \$3015  };
+  assign \$3031  = \$3013  | \$3030 ;
+  assign \$3032  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3033  = sel_l4_s0[5] & \$3032 ;
+  assign \$3034  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3035  = sel_l4_s0[5] & \$3034 ;
+  assign \$3036  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3037  = sel_l4_s0[5] & \$3036 ;
+  assign \$3038  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3039  = sel_l4_s0[5] & \$3038 ;
+  assign \$3040  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3041  = sel_l4_s0[5] & \$3040 ;
+  assign \$3042  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3043  = sel_l4_s0[5] & \$3042 ;
+  assign \$3044  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3045  = sel_l4_s0[5] & \$3044 ;
+  assign \$3046  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3047  = sel_l4_s0[5] & \$3046 ;
+  assign \$3048  = \sel_l4_s0$1278  & { \$3047 , \$3045 , \$3043 , \$3041 , \$3039 , \$3037 , \$3035 , \$3033  };
+  assign \$3049  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3050  = sel_l4_s0[6] & \$3049 ;
+  assign \$3051  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3052  = sel_l4_s0[6] & \$3051 ;
+  assign \$3053  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3054  = sel_l4_s0[6] & \$3053 ;
+  assign \$3055  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3056  = sel_l4_s0[6] & \$3055 ;
+  assign \$3057  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3058  = sel_l4_s0[6] & \$3057 ;
+  assign \$3059  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3060  = sel_l4_s0[6] & \$3059 ;
+  assign \$3061  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3062  = sel_l4_s0[6] & \$3061 ;
+  assign \$3063  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3064  = sel_l4_s0[6] & \$3063 ;
+  assign \$3065  = \sel_l4_s0$1279  & { \$3064 , \$3062 , \$3060 , \$3058 , \$3056 , \$3054 , \$3052 , \$3050  };
+  assign \$3066  = \$3048  | \$3065 ;
+  assign \$3067  = \$3031  | \$3066 ;
+  assign \$3068  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3069  = sel_l4_s0[7] & \$3068 ;
+  assign \$3070  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3071  = sel_l4_s0[7] & \$3070 ;
+  assign \$3072  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3073  = sel_l4_s0[7] & \$3072 ;
+  assign \$3074  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3075  = sel_l4_s0[7] & \$3074 ;
+  assign \$3076  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3077  = sel_l4_s0[7] & \$3076 ;
+  assign \$3078  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3079  = sel_l4_s0[7] & \$3078 ;
+  assign \$3080  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3081  = sel_l4_s0[7] & \$3080 ;
+  assign \$3082  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3083  = sel_l4_s0[7] & \$3082 ;
+  assign \$3084  = \sel_l4_s0$1280  & { \$3083 , \$3081 , \$3079 , \$3077 , \$3075 , \$3073 , \$3071 , \$3069  };
+  assign \$3085  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3086  = sel_l4_s0[8] & \$3085 ;
+  assign \$3087  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3088  = sel_l4_s0[8] & \$3087 ;
+  assign \$3089  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3090  = sel_l4_s0[8] & \$3089 ;
+  assign \$3091  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3092  = sel_l4_s0[8] & \$3091 ;
+  assign \$3093  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3094  = sel_l4_s0[8] & \$3093 ;
+  assign \$3095  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3096  = sel_l4_s0[8] & \$3095 ;
+  assign \$3097  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3098  = sel_l4_s0[8] & \$3097 ;
+  assign \$3099  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3100  = sel_l4_s0[8] & \$3099 ;
+  assign \$3101  = \sel_l4_s0$1281  & { \$3100 , \$3098 , \$3096 , \$3094 , \$3092 , \$3090 , \$3088 , \$3086  };
+  assign \$3102  = \$3084  | \$3101 ;
+  assign \$3103  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3104  = sel_l4_s0[9] & \$3103 ;
+  assign \$3105  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3106  = sel_l4_s0[9] & \$3105 ;
+  assign \$3107  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3108  = sel_l4_s0[9] & \$3107 ;
+  assign \$3109  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3110  = sel_l4_s0[9] & \$3109 ;
+  assign \$3111  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3112  = sel_l4_s0[9] & \$3111 ;
+  assign \$3113  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3114  = sel_l4_s0[9] & \$3113 ;
+  assign \$3115  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3116  = sel_l4_s0[9] & \$3115 ;
+  assign \$3117  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3118  = sel_l4_s0[9] & \$3117 ;
+  assign \$3119  = \sel_l4_s0$1282  & { \$3118 , \$3116 , \$3114 , \$3112 , \$3110 , \$3108 , \$3106 , \$3104  };
+  assign \$3120  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3121  = sel_l4_s0[10] & \$3120 ;
+  assign \$3122  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3123  = sel_l4_s0[10] & \$3122 ;
+  assign \$3124  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3125  = sel_l4_s0[10] & \$3124 ;
+  assign \$3126  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3127  = sel_l4_s0[10] & \$3126 ;
+  assign \$3128  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3129  = sel_l4_s0[10] & \$3128 ;
+  assign \$3130  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3131  = sel_l4_s0[10] & \$3130 ;
+  assign \$3132  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3133  = sel_l4_s0[10] & \$3132 ;
+  assign \$3134  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3135  = sel_l4_s0[10] & \$3134 ;
+  assign \$3136  = \sel_l4_s0$1283  & { \$3135 , \$3133 , \$3131 , \$3129 , \$3127 , \$3125 , \$3123 , \$3121  };
+  assign \$3137  = \$3119  | \$3136 ;
+  assign \$3138  = \$3102  | \$3137 ;
+  assign \$3139  = \$3067  | \$3138 ;
+  assign \$3140  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3141  = sel_l4_s0[11] & \$3140 ;
+  assign \$3142  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3143  = sel_l4_s0[11] & \$3142 ;
+  assign \$3144  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3145  = sel_l4_s0[11] & \$3144 ;
+  assign \$3146  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3147  = sel_l4_s0[11] & \$3146 ;
+  assign \$3148  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3149  = sel_l4_s0[11] & \$3148 ;
+  assign \$3150  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3151  = sel_l4_s0[11] & \$3150 ;
+  assign \$3152  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3153  = sel_l4_s0[11] & \$3152 ;
+  assign \$3154  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3155  = sel_l4_s0[11] & \$3154 ;
+  assign \$3156  = \sel_l4_s0$1284  & { \$3155 , \$3153 , \$3151 , \$3149 , \$3147 , \$3145 , \$3143 , \$3141  };
+  assign \$3157  = \$3139  | \$3156 ;
+  assign \$3158  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3159  = sel_l4_s0[4] & \$3158 ;
+  assign \$3160  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3161  = sel_l4_s0[4] & \$3160 ;
+  assign \$3162  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3163  = sel_l4_s0[4] & \$3162 ;
+  assign \$3164  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3165  = sel_l4_s0[4] & \$3164 ;
+  assign \$3166  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3167  = sel_l4_s0[4] & \$3166 ;
+  assign \$3168  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3169  = sel_l4_s0[4] & \$3168 ;
+  assign \$3170  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3171  = sel_l4_s0[4] & \$3170 ;
+  assign \$3172  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3173  = sel_l4_s0[4] & \$3172 ;
+  assign \$3174  = \sel_l4_s0$1277  & { \$3173 , \$3171 , \$3169 , \$3167 , \$3165 , \$3163 , \$3161 , \$3159  };
+  assign \$3175  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3176  = sel_l4_s0[5] & \$3175 ;
+  assign \$3177  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3178  = sel_l4_s0[5] & \$3177 ;
+  assign \$3179  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3180  = sel_l4_s0[5] & \$3179 ;
+  assign \$3181  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3182  = sel_l4_s0[5] & \$3181 ;
+  assign \$3183  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3184  = sel_l4_s0[5] & \$3183 ;
+  assign \$3185  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3186  = sel_l4_s0[5] & \$3185 ;
+  assign \$3187  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3188  = sel_l4_s0[5] & \$3187 ;
+  assign \$3189  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3190  = sel_l4_s0[5] & \$3189 ;
+  assign \$3191  = \sel_l4_s0$1278  & { \$3190 , \$3188 , \$3186 , \$3184 , \$3182 , \$3180 , \$3178 , \$3176  };
+  assign \$3192  = \$3174  | \$3191 ;
+  assign \$3193  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3194  = sel_l4_s0[6] & \$3193 ;
+  assign \$3195  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3196  = sel_l4_s0[6] & \$3195 ;
+  assign \$3197  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3198  = sel_l4_s0[6] & \$3197 ;
+  assign \$3199  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3200  = sel_l4_s0[6] & \$3199 ;
+  assign \$3201  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3202  = sel_l4_s0[6] & \$3201 ;
+  assign \$3203  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3204  = sel_l4_s0[6] & \$3203 ;
+  assign \$3205  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3206  = sel_l4_s0[6] & \$3205 ;
+  assign \$3207  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3208  = sel_l4_s0[6] & \$3207 ;
+  assign \$3209  = \sel_l4_s0$1279  & { \$3208 , \$3206 , \$3204 , \$3202 , \$3200 , \$3198 , \$3196 , \$3194  };
+  assign \$3210  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3211  = sel_l4_s0[7] & \$3210 ;
+  assign \$3212  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3213  = sel_l4_s0[7] & \$3212 ;
+  assign \$3214  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3215  = sel_l4_s0[7] & \$3214 ;
+  assign \$3216  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3217  = sel_l4_s0[7] & \$3216 ;
+  assign \$3218  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3219  = sel_l4_s0[7] & \$3218 ;
+  assign \$3220  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3221  = sel_l4_s0[7] & \$3220 ;
+  assign \$3222  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3223  = sel_l4_s0[7] & \$3222 ;
+  assign \$3224  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3225  = sel_l4_s0[7] & \$3224 ;
+  assign \$3226  = \sel_l4_s0$1280  & { \$3225 , \$3223 , \$3221 , \$3219 , \$3217 , \$3215 , \$3213 , \$3211  };
+  assign \$3227  = \$3209  | \$3226 ;
+  assign \$3228  = \$3192  | \$3227 ;
+  assign \$3229  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3230  = sel_l4_s0[8] & \$3229 ;
+  assign \$3231  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3232  = sel_l4_s0[8] & \$3231 ;
+  assign \$3233  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3234  = sel_l4_s0[8] & \$3233 ;
+  assign \$3235  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3236  = sel_l4_s0[8] & \$3235 ;
+  assign \$3237  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3238  = sel_l4_s0[8] & \$3237 ;
+  assign \$3239  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3240  = sel_l4_s0[8] & \$3239 ;
+  assign \$3241  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3242  = sel_l4_s0[8] & \$3241 ;
+  assign \$3243  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3244  = sel_l4_s0[8] & \$3243 ;
+  assign \$3245  = \sel_l4_s0$1281  & { \$3244 , \$3242 , \$3240 , \$3238 , \$3236 , \$3234 , \$3232 , \$3230  };
+  assign \$3246  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3247  = sel_l4_s0[9] & \$3246 ;
+  assign \$3248  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3249  = sel_l4_s0[9] & \$3248 ;
+  assign \$3250  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3251  = sel_l4_s0[9] & \$3250 ;
+  assign \$3252  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3253  = sel_l4_s0[9] & \$3252 ;
+  assign \$3254  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3255  = sel_l4_s0[9] & \$3254 ;
+  assign \$3256  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3257  = sel_l4_s0[9] & \$3256 ;
+  assign \$3258  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3259  = sel_l4_s0[9] & \$3258 ;
+  assign \$3260  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3261  = sel_l4_s0[9] & \$3260 ;
+  assign \$3262  = \sel_l4_s0$1282  & { \$3261 , \$3259 , \$3257 , \$3255 , \$3253 , \$3251 , \$3249 , \$3247  };
+  assign \$3263  = \$3245  | \$3262 ;
+  assign \$3264  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3265  = sel_l4_s0[10] & \$3264 ;
+  assign \$3266  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3267  = sel_l4_s0[10] & \$3266 ;
+  assign \$3268  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3269  = sel_l4_s0[10] & \$3268 ;
+  assign \$3270  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3271  = sel_l4_s0[10] & \$3270 ;
+  assign \$3272  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3273  = sel_l4_s0[10] & \$3272 ;
+  assign \$3274  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3275  = sel_l4_s0[10] & \$3274 ;
+  assign \$3276  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3277  = sel_l4_s0[10] & \$3276 ;
+  assign \$3278  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3279  = sel_l4_s0[10] & \$3278 ;
+  assign \$3280  = \sel_l4_s0$1283  & { \$3279 , \$3277 , \$3275 , \$3273 , \$3271 , \$3269 , \$3267 , \$3265  };
+  assign \$3281  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3282  = sel_l4_s0[11] & \$3281 ;
+  assign \$3283  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3284  = sel_l4_s0[11] & \$3283 ;
+  assign \$3285  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3286  = sel_l4_s0[11] & \$3285 ;
+  assign \$3287  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3288  = sel_l4_s0[11] & \$3287 ;
+  assign \$3289  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3290  = sel_l4_s0[11] & \$3289 ;
+  assign \$3291  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3292  = sel_l4_s0[11] & \$3291 ;
+  assign \$3293  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3294  = sel_l4_s0[11] & \$3293 ;
+  assign \$3295  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3296  = sel_l4_s0[11] & \$3295 ;
+  assign \$3297  = \sel_l4_s0$1284  & { \$3296 , \$3294 , \$3292 , \$3290 , \$3288 , \$3286 , \$3284 , \$3282  };
+  assign \$3298  = \$3280  | \$3297 ;
+  assign \$3299  = \$3263  | \$3298 ;
+  assign \$3300  = \$3228  | \$3299 ;
+  assign \$3301  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3302  = sel_l4_s0[12] & \$3301 ;
+  assign \$3303  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3304  = sel_l4_s0[12] & \$3303 ;
+  assign \$3305  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3306  = sel_l4_s0[12] & \$3305 ;
+  assign \$3307  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3308  = sel_l4_s0[12] & \$3307 ;
+  assign \$3309  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3310  = sel_l4_s0[12] & \$3309 ;
+  assign \$3311  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3312  = sel_l4_s0[12] & \$3311 ;
+  assign \$3313  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3314  = sel_l4_s0[12] & \$3313 ;
+  assign \$3315  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3316  = sel_l4_s0[12] & \$3315 ;
+  assign \$3317  = \sel_l4_s0$1285  & { \$3316 , \$3314 , \$3312 , \$3310 , \$3308 , \$3306 , \$3304 , \$3302  };
+  assign \$3318  = \$3300  | \$3317 ;
+  assign \$3319  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3320  = sel_l4_s0[5] & \$3319 ;
+  assign \$3321  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3322  = sel_l4_s0[5] & \$3321 ;
+  assign \$3323  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3324  = sel_l4_s0[5] & \$3323 ;
+  assign \$3325  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3326  = sel_l4_s0[5] & \$3325 ;
+  assign \$3327  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3328  = sel_l4_s0[5] & \$3327 ;
+  assign \$3329  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3330  = sel_l4_s0[5] & \$3329 ;
+  assign \$3331  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3332  = sel_l4_s0[5] & \$3331 ;
+  assign \$3333  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3334  = sel_l4_s0[5] & \$3333 ;
+  assign \$3335  = \sel_l4_s0$1278  & { \$3334 , \$3332 , \$3330 , \$3328 , \$3326 , \$3324 , \$3322 , \$3320  };
+  assign \$3336  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3337  = sel_l4_s0[6] & \$3336 ;
+  assign \$3338  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3339  = sel_l4_s0[6] & \$3338 ;
+  assign \$3340  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3341  = sel_l4_s0[6] & \$3340 ;
+  assign \$3342  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3343  = sel_l4_s0[6] & \$3342 ;
+  assign \$3344  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3345  = sel_l4_s0[6] & \$3344 ;
+  assign \$3346  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3347  = sel_l4_s0[6] & \$3346 ;
+  assign \$3348  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3349  = sel_l4_s0[6] & \$3348 ;
+  assign \$3350  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3351  = sel_l4_s0[6] & \$3350 ;
+  assign \$3352  = \sel_l4_s0$1279  & { \$3351 , \$3349 , \$3347 , \$3345 , \$3343 , \$3341 , \$3339 , \$3337  };
+  assign \$3353  = \$3335  | \$3352 ;
+  assign \$3354  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3355  = sel_l4_s0[7] & \$3354 ;
+  assign \$3356  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3357  = sel_l4_s0[7] & \$3356 ;
+  assign \$3358  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3359  = sel_l4_s0[7] & \$3358 ;
+  assign \$3360  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3361  = sel_l4_s0[7] & \$3360 ;
+  assign \$3362  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3363  = sel_l4_s0[7] & \$3362 ;
+  assign \$3364  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3365  = sel_l4_s0[7] & \$3364 ;
+  assign \$3366  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3367  = sel_l4_s0[7] & \$3366 ;
+  assign \$3368  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3369  = sel_l4_s0[7] & \$3368 ;
+  assign \$3370  = \sel_l4_s0$1280  & { \$3369 , \$3367 , \$3365 , \$3363 , \$3361 , \$3359 , \$3357 , \$3355  };
+  assign \$3371  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3372  = sel_l4_s0[8] & \$3371 ;
+  assign \$3373  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3374  = sel_l4_s0[8] & \$3373 ;
+  assign \$3375  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3376  = sel_l4_s0[8] & \$3375 ;
+  assign \$3377  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3378  = sel_l4_s0[8] & \$3377 ;
+  assign \$3379  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3380  = sel_l4_s0[8] & \$3379 ;
+  assign \$3381  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3382  = sel_l4_s0[8] & \$3381 ;
+  assign \$3383  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3384  = sel_l4_s0[8] & \$3383 ;
+  assign \$3385  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3386  = sel_l4_s0[8] & \$3385 ;
+  assign \$3387  = \sel_l4_s0$1281  & { \$3386 , \$3384 , \$3382 , \$3380 , \$3378 , \$3376 , \$3374 , \$3372  };
+  assign \$3388  = \$3370  | \$3387 ;
+  assign \$3389  = \$3353  | \$3388 ;
+  assign \$3390  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3391  = sel_l4_s0[9] & \$3390 ;
+  assign \$3392  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3393  = sel_l4_s0[9] & \$3392 ;
+  assign \$3394  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3395  = sel_l4_s0[9] & \$3394 ;
+  assign \$3396  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3397  = sel_l4_s0[9] & \$3396 ;
+  assign \$3398  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3399  = sel_l4_s0[9] & \$3398 ;
+  assign \$3400  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3401  = sel_l4_s0[9] & \$3400 ;
+  assign \$3402  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3403  = sel_l4_s0[9] & \$3402 ;
+  assign \$3404  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3405  = sel_l4_s0[9] & \$3404 ;
+  assign \$3406  = \sel_l4_s0$1282  & { \$3405 , \$3403 , \$3401 , \$3399 , \$3397 , \$3395 , \$3393 , \$3391  };
+  assign \$3407  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3408  = sel_l4_s0[10] & \$3407 ;
+  assign \$3409  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3410  = sel_l4_s0[10] & \$3409 ;
+  assign \$3411  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3412  = sel_l4_s0[10] & \$3411 ;
+  assign \$3413  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3414  = sel_l4_s0[10] & \$3413 ;
+  assign \$3415  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3416  = sel_l4_s0[10] & \$3415 ;
+  assign \$3417  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3418  = sel_l4_s0[10] & \$3417 ;
+  assign \$3419  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3420  = sel_l4_s0[10] & \$3419 ;
+  assign \$3421  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3422  = sel_l4_s0[10] & \$3421 ;
+  assign \$3423  = \sel_l4_s0$1283  & { \$3422 , \$3420 , \$3418 , \$3416 , \$3414 , \$3412 , \$3410 , \$3408  };
+  assign \$3424  = \$3406  | \$3423 ;
+  assign \$3425  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3426  = sel_l4_s0[11] & \$3425 ;
+  assign \$3427  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3428  = sel_l4_s0[11] & \$3427 ;
+  assign \$3429  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3430  = sel_l4_s0[11] & \$3429 ;
+  assign \$3431  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3432  = sel_l4_s0[11] & \$3431 ;
+  assign \$3433  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3434  = sel_l4_s0[11] & \$3433 ;
+  assign \$3435  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3436  = sel_l4_s0[11] & \$3435 ;
+  assign \$3437  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3438  = sel_l4_s0[11] & \$3437 ;
+  assign \$3439  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3440  = sel_l4_s0[11] & \$3439 ;
+  assign \$3441  = \sel_l4_s0$1284  & { \$3440 , \$3438 , \$3436 , \$3434 , \$3432 , \$3430 , \$3428 , \$3426  };
+  assign \$3442  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3443  = sel_l4_s0[12] & \$3442 ;
+  assign \$3444  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3445  = sel_l4_s0[12] & \$3444 ;
+  assign \$3446  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3447  = sel_l4_s0[12] & \$3446 ;
+  assign \$3448  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3449  = sel_l4_s0[12] & \$3448 ;
+  assign \$3450  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3451  = sel_l4_s0[12] & \$3450 ;
+  assign \$3452  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3453  = sel_l4_s0[12] & \$3452 ;
+  assign \$3454  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3455  = sel_l4_s0[12] & \$3454 ;
+  assign \$3456  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3457  = sel_l4_s0[12] & \$3456 ;
+  assign \$3458  = \sel_l4_s0$1285  & { \$3457 , \$3455 , \$3453 , \$3451 , \$3449 , \$3447 , \$3445 , \$3443  };
+  assign \$3459  = \$3441  | \$3458 ;
+  assign \$3460  = \$3424  | \$3459 ;
+  assign \$3461  = \$3389  | \$3460 ;
+  assign \$3462  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3463  = sel_l4_s0[13] & \$3462 ;
+  assign \$3464  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3465  = sel_l4_s0[13] & \$3464 ;
+  assign \$3466  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3467  = sel_l4_s0[13] & \$3466 ;
+  assign \$3468  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3469  = sel_l4_s0[13] & \$3468 ;
+  assign \$3470  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3471  = sel_l4_s0[13] & \$3470 ;
+  assign \$3472  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3473  = sel_l4_s0[13] & \$3472 ;
+  assign \$3474  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3475  = sel_l4_s0[13] & \$3474 ;
+  assign \$3476  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3477  = sel_l4_s0[13] & \$3476 ;
+  assign \$3478  = \sel_l4_s0$1286  & { \$3477 , \$3475 , \$3473 , \$3471 , \$3469 , \$3467 , \$3465 , \$3463  };
+  assign \$3479  = \$3461  | \$3478 ;
+  assign \$3480  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3481  = sel_l4_s0[6] & \$3480 ;
+  assign \$3482  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3483  = sel_l4_s0[6] & \$3482 ;
+  assign \$3484  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3485  = sel_l4_s0[6] & \$3484 ;
+  assign \$3486  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3487  = sel_l4_s0[6] & \$3486 ;
+  assign \$3488  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3489  = sel_l4_s0[6] & \$3488 ;
+  assign \$3490  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3491  = sel_l4_s0[6] & \$3490 ;
+  assign \$3492  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3493  = sel_l4_s0[6] & \$3492 ;
+  assign \$3494  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3495  = sel_l4_s0[6] & \$3494 ;
+  assign \$3496  = \sel_l4_s0$1279  & { \$3495 , \$3493 , \$3491 , \$3489 , \$3487 , \$3485 , \$3483 , \$3481  };
+  assign \$3497  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3498  = sel_l4_s0[7] & \$3497 ;
+  assign \$3499  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3500  = sel_l4_s0[7] & \$3499 ;
+  assign \$3501  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3502  = sel_l4_s0[7] & \$3501 ;
+  assign \$3503  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3504  = sel_l4_s0[7] & \$3503 ;
+  assign \$3505  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3506  = sel_l4_s0[7] & \$3505 ;
+  assign \$3507  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3508  = sel_l4_s0[7] & \$3507 ;
+  assign \$3509  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3510  = sel_l4_s0[7] & \$3509 ;
+  assign \$3511  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3512  = sel_l4_s0[7] & \$3511 ;
+  assign \$3513  = \sel_l4_s0$1280  & { \$3512 , \$3510 , \$3508 , \$3506 , \$3504 , \$3502 , \$3500 , \$3498  };
+  assign \$3514  = \$3496  | \$3513 ;
+  assign \$3515  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3516  = sel_l4_s0[8] & \$3515 ;
+  assign \$3517  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3518  = sel_l4_s0[8] & \$3517 ;
+  assign \$3519  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3520  = sel_l4_s0[8] & \$3519 ;
+  assign \$3521  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3522  = sel_l4_s0[8] & \$3521 ;
+  assign \$3523  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3524  = sel_l4_s0[8] & \$3523 ;
+  assign \$3525  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3526  = sel_l4_s0[8] & \$3525 ;
+  assign \$3527  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3528  = sel_l4_s0[8] & \$3527 ;
+  assign \$3529  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3530  = sel_l4_s0[8] & \$3529 ;
+  assign \$3531  = \sel_l4_s0$1281  & { \$3530 , \$3528 , \$3526 , \$3524 , \$3522 , \$3520 , \$3518 , \$3516  };
+  assign \$3532  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3533  = sel_l4_s0[9] & \$3532 ;
+  assign \$3534  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3535  = sel_l4_s0[9] & \$3534 ;
+  assign \$3536  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3537  = sel_l4_s0[9] & \$3536 ;
+  assign \$3538  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3539  = sel_l4_s0[9] & \$3538 ;
+  assign \$3540  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3541  = sel_l4_s0[9] & \$3540 ;
+  assign \$3542  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3543  = sel_l4_s0[9] & \$3542 ;
+  assign \$3544  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3545  = sel_l4_s0[9] & \$3544 ;
+  assign \$3546  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3547  = sel_l4_s0[9] & \$3546 ;
+  assign \$3548  = \sel_l4_s0$1282  & { \$3547 , \$3545 , \$3543 , \$3541 , \$3539 , \$3537 , \$3535 , \$3533  };
+  assign \$3549  = \$3531  | \$3548 ;
+  assign \$3550  = \$3514  | \$3549 ;
+  assign \$3551  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3552  = sel_l4_s0[10] & \$3551 ;
+  assign \$3553  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3554  = sel_l4_s0[10] & \$3553 ;
+  assign \$3555  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3556  = sel_l4_s0[10] & \$3555 ;
+  assign \$3557  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3558  = sel_l4_s0[10] & \$3557 ;
+  assign \$3559  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3560  = sel_l4_s0[10] & \$3559 ;
+  assign \$3561  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3562  = sel_l4_s0[10] & \$3561 ;
+  assign \$3563  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3564  = sel_l4_s0[10] & \$3563 ;
+  assign \$3565  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3566  = sel_l4_s0[10] & \$3565 ;
+  assign \$3567  = \sel_l4_s0$1283  & { \$3566 , \$3564 , \$3562 , \$3560 , \$3558 , \$3556 , \$3554 , \$3552  };
+  assign \$3568  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3569  = sel_l4_s0[11] & \$3568 ;
+  assign \$3570  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3571  = sel_l4_s0[11] & \$3570 ;
+  assign \$3572  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3573  = sel_l4_s0[11] & \$3572 ;
+  assign \$3574  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3575  = sel_l4_s0[11] & \$3574 ;
+  assign \$3576  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3577  = sel_l4_s0[11] & \$3576 ;
+  assign \$3578  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3579  = sel_l4_s0[11] & \$3578 ;
+  assign \$3580  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3581  = sel_l4_s0[11] & \$3580 ;
+  assign \$3582  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3583  = sel_l4_s0[11] & \$3582 ;
+  assign \$3584  = \sel_l4_s0$1284  & { \$3583 , \$3581 , \$3579 , \$3577 , \$3575 , \$3573 , \$3571 , \$3569  };
+  assign \$3585  = \$3567  | \$3584 ;
+  assign \$3586  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3587  = sel_l4_s0[12] & \$3586 ;
+  assign \$3588  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3589  = sel_l4_s0[12] & \$3588 ;
+  assign \$3590  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3591  = sel_l4_s0[12] & \$3590 ;
+  assign \$3592  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3593  = sel_l4_s0[12] & \$3592 ;
+  assign \$3594  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3595  = sel_l4_s0[12] & \$3594 ;
+  assign \$3596  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3597  = sel_l4_s0[12] & \$3596 ;
+  assign \$3598  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3599  = sel_l4_s0[12] & \$3598 ;
+  assign \$3600  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3601  = sel_l4_s0[12] & \$3600 ;
+  assign \$3602  = \sel_l4_s0$1285  & { \$3601 , \$3599 , \$3597 , \$3595 , \$3593 , \$3591 , \$3589 , \$3587  };
+  assign \$3603  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3604  = sel_l4_s0[13] & \$3603 ;
+  assign \$3605  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3606  = sel_l4_s0[13] & \$3605 ;
+  assign \$3607  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3608  = sel_l4_s0[13] & \$3607 ;
+  assign \$3609  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3610  = sel_l4_s0[13] & \$3609 ;
+  assign \$3611  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3612  = sel_l4_s0[13] & \$3611 ;
+  assign \$3613  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3614  = sel_l4_s0[13] & \$3613 ;
+  assign \$3615  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3616  = sel_l4_s0[13] & \$3615 ;
+  assign \$3617  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3618  = sel_l4_s0[13] & \$3617 ;
+  assign \$3619  = \sel_l4_s0$1286  & { \$3618 , \$3616 , \$3614 , \$3612 , \$3610 , \$3608 , \$3606 , \$3604  };
+  assign \$3620  = \$3602  | \$3619 ;
+  assign \$3621  = \$3585  | \$3620 ;
+  assign \$3622  = \$3550  | \$3621 ;
+  assign \$3623  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3624  = sel_l4_s0[14] & \$3623 ;
+  assign \$3625  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3626  = sel_l4_s0[14] & \$3625 ;
+  assign \$3627  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3628  = sel_l4_s0[14] & \$3627 ;
+  assign \$3629  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3630  = sel_l4_s0[14] & \$3629 ;
+  assign \$3631  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3632  = sel_l4_s0[14] & \$3631 ;
+  assign \$3633  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3634  = sel_l4_s0[14] & \$3633 ;
+  assign \$3635  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3636  = sel_l4_s0[14] & \$3635 ;
+  assign \$3637  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3638  = sel_l4_s0[14] & \$3637 ;
+  assign \$3639  = \sel_l4_s0$1287  & { \$3638 , \$3636 , \$3634 , \$3632 , \$3630 , \$3628 , \$3626 , \$3624  };
+  assign \$3640  = \$3622  | \$3639 ;
+  assign \$3641  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3642  = sel_l4_s0[7] & \$3641 ;
+  assign \$3643  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3644  = sel_l4_s0[7] & \$3643 ;
+  assign \$3645  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3646  = sel_l4_s0[7] & \$3645 ;
+  assign \$3647  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3648  = sel_l4_s0[7] & \$3647 ;
+  assign \$3649  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3650  = sel_l4_s0[7] & \$3649 ;
+  assign \$3651  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3652  = sel_l4_s0[7] & \$3651 ;
+  assign \$3653  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3654  = sel_l4_s0[7] & \$3653 ;
+  assign \$3655  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3656  = sel_l4_s0[7] & \$3655 ;
+  assign \$3657  = \sel_l4_s0$1280  & { \$3656 , \$3654 , \$3652 , \$3650 , \$3648 , \$3646 , \$3644 , \$3642  };
+  assign \$3658  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3659  = sel_l4_s0[8] & \$3658 ;
+  assign \$3660  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3661  = sel_l4_s0[8] & \$3660 ;
+  assign \$3662  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3663  = sel_l4_s0[8] & \$3662 ;
+  assign \$3664  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3665  = sel_l4_s0[8] & \$3664 ;
+  assign \$3666  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3667  = sel_l4_s0[8] & \$3666 ;
+  assign \$3668  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3669  = sel_l4_s0[8] & \$3668 ;
+  assign \$3670  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3671  = sel_l4_s0[8] & \$3670 ;
+  assign \$3672  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3673  = sel_l4_s0[8] & \$3672 ;
+  assign \$3674  = \sel_l4_s0$1281  & { \$3673 , \$3671 , \$3669 , \$3667 , \$3665 , \$3663 , \$3661 , \$3659  };
+  assign \$3675  = \$3657  | \$3674 ;
+  assign \$3676  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3677  = sel_l4_s0[9] & \$3676 ;
+  assign \$3678  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3679  = sel_l4_s0[9] & \$3678 ;
+  assign \$3680  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3681  = sel_l4_s0[9] & \$3680 ;
+  assign \$3682  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3683  = sel_l4_s0[9] & \$3682 ;
+  assign \$3684  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3685  = sel_l4_s0[9] & \$3684 ;
+  assign \$3686  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3687  = sel_l4_s0[9] & \$3686 ;
+  assign \$3688  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3689  = sel_l4_s0[9] & \$3688 ;
+  assign \$3690  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3691  = sel_l4_s0[9] & \$3690 ;
+  assign \$3692  = \sel_l4_s0$1282  & { \$3691 , \$3689 , \$3687 , \$3685 , \$3683 , \$3681 , \$3679 , \$3677  };
+  assign \$3693  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3694  = sel_l4_s0[10] & \$3693 ;
+  assign \$3695  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3696  = sel_l4_s0[10] & \$3695 ;
+  assign \$3697  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3698  = sel_l4_s0[10] & \$3697 ;
+  assign \$3699  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3700  = sel_l4_s0[10] & \$3699 ;
+  assign \$3701  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3702  = sel_l4_s0[10] & \$3701 ;
+  assign \$3703  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3704  = sel_l4_s0[10] & \$3703 ;
+  assign \$3705  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3706  = sel_l4_s0[10] & \$3705 ;
+  assign \$3707  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3708  = sel_l4_s0[10] & \$3707 ;
+  assign \$3709  = \sel_l4_s0$1283  & { \$3708 , \$3706 , \$3704 , \$3702 , \$3700 , \$3698 , \$3696 , \$3694  };
+  assign \$3710  = \$3692  | \$3709 ;
+  assign \$3711  = \$3675  | \$3710 ;
+  assign \$3712  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3713  = sel_l4_s0[11] & \$3712 ;
+  assign \$3714  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3715  = sel_l4_s0[11] & \$3714 ;
+  assign \$3716  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3717  = sel_l4_s0[11] & \$3716 ;
+  assign \$3718  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3719  = sel_l4_s0[11] & \$3718 ;
+  assign \$3720  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3721  = sel_l4_s0[11] & \$3720 ;
+  assign \$3722  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3723  = sel_l4_s0[11] & \$3722 ;
+  assign \$3724  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3725  = sel_l4_s0[11] & \$3724 ;
+  assign \$3726  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3727  = sel_l4_s0[11] & \$3726 ;
+  assign \$3728  = \sel_l4_s0$1284  & { \$3727 , \$3725 , \$3723 , \$3721 , \$3719 , \$3717 , \$3715 , \$3713  };
+  assign \$3729  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3730  = sel_l4_s0[12] & \$3729 ;
+  assign \$3731  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3732  = sel_l4_s0[12] & \$3731 ;
+  assign \$3733  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3734  = sel_l4_s0[12] & \$3733 ;
+  assign \$3735  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3736  = sel_l4_s0[12] & \$3735 ;
+  assign \$3737  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3738  = sel_l4_s0[12] & \$3737 ;
+  assign \$3739  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3740  = sel_l4_s0[12] & \$3739 ;
+  assign \$3741  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3742  = sel_l4_s0[12] & \$3741 ;
+  assign \$3743  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3744  = sel_l4_s0[12] & \$3743 ;
+  assign \$3745  = \sel_l4_s0$1285  & { \$3744 , \$3742 , \$3740 , \$3738 , \$3736 , \$3734 , \$3732 , \$3730  };
+  assign \$3746  = \$3728  | \$3745 ;
+  assign \$3747  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3748  = sel_l4_s0[13] & \$3747 ;
+  assign \$3749  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3750  = sel_l4_s0[13] & \$3749 ;
+  assign \$3751  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3752  = sel_l4_s0[13] & \$3751 ;
+  assign \$3753  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3754  = sel_l4_s0[13] & \$3753 ;
+  assign \$3755  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3756  = sel_l4_s0[13] & \$3755 ;
+  assign \$3757  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3758  = sel_l4_s0[13] & \$3757 ;
+  assign \$3759  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3760  = sel_l4_s0[13] & \$3759 ;
+  assign \$3761  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3762  = sel_l4_s0[13] & \$3761 ;
+  assign \$3763  = \sel_l4_s0$1286  & { \$3762 , \$3760 , \$3758 , \$3756 , \$3754 , \$3752 , \$3750 , \$3748  };
+  assign \$3764  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3765  = sel_l4_s0[14] & \$3764 ;
+  assign \$3766  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3767  = sel_l4_s0[14] & \$3766 ;
+  assign \$3768  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3769  = sel_l4_s0[14] & \$3768 ;
+  assign \$3770  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3771  = sel_l4_s0[14] & \$3770 ;
+  assign \$3772  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3773  = sel_l4_s0[14] & \$3772 ;
+  assign \$3774  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3775  = sel_l4_s0[14] & \$3774 ;
+  assign \$3776  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3777  = sel_l4_s0[14] & \$3776 ;
+  assign \$3778  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3779  = sel_l4_s0[14] & \$3778 ;
+  assign \$3780  = \sel_l4_s0$1287  & { \$3779 , \$3777 , \$3775 , \$3773 , \$3771 , \$3769 , \$3767 , \$3765  };
+  assign \$3781  = \$3763  | \$3780 ;
+  assign \$3782  = \$3746  | \$3781 ;
+  assign \$3783  = \$3711  | \$3782 ;
+  assign \$3784  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3785  = sel_l4_s0[15] & \$3784 ;
+  assign \$3786  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3787  = sel_l4_s0[15] & \$3786 ;
+  assign \$3788  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3789  = sel_l4_s0[15] & \$3788 ;
+  assign \$3790  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3791  = sel_l4_s0[15] & \$3790 ;
+  assign \$3792  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3793  = sel_l4_s0[15] & \$3792 ;
+  assign \$3794  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3795  = sel_l4_s0[15] & \$3794 ;
+  assign \$3796  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3797  = sel_l4_s0[15] & \$3796 ;
+  assign \$3798  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3799  = sel_l4_s0[15] & \$3798 ;
+  assign \$3800  = \sel_l4_s0$1288  & { \$3799 , \$3797 , \$3795 , \$3793 , \$3791 , \$3789 , \$3787 , \$3785  };
+  assign \$3801  = \$3783  | \$3800 ;
+  assign \$3802  = ! \sel_l4_s0$1257 ;
+  assign \$3803  = sel_l4_s0[0] & \$3802 ;
+  assign \$3804  = ! \sel_l4_s0$1257 ;
+  assign \$3805  = sel_l4_s0[0] & \$3804 ;
+  assign \$3806  = ! \sel_l4_s0$1257 ;
+  assign \$3807  = sel_l4_s0[0] & \$3806 ;
+  assign \$3808  = ! \sel_l4_s0$1257 ;
+  assign \$3809  = sel_l4_s0[0] & \$3808 ;
+  assign \$3811  = ! \sel_l4_s0$1258 ;
+  assign \$3812  = sel_l4_s0[1] & \$3811 ;
+  assign \$3813  = ! \sel_l4_s0$1258 ;
+  assign \$3814  = sel_l4_s0[1] & \$3813 ;
+  assign \$3815  = ! \sel_l4_s0$1258 ;
+  assign \$3816  = sel_l4_s0[1] & \$3815 ;
+  assign \$3817  = ! \sel_l4_s0$1258 ;
+  assign \$3818  = sel_l4_s0[1] & \$3817 ;
+  assign \$3821  = ! \sel_l4_s0$1259 ;
+  assign \$3822  = sel_l4_s0[2] & \$3821 ;
+  assign \$3823  = ! \sel_l4_s0$1259 ;
+  assign \$3824  = sel_l4_s0[2] & \$3823 ;
+  assign \$3825  = ! \sel_l4_s0$1259 ;
+  assign \$3826  = sel_l4_s0[2] & \$3825 ;
+  assign \$3827  = ! \sel_l4_s0$1259 ;
+  assign \$3828  = sel_l4_s0[2] & \$3827 ;
+  assign \$3830  = ! \sel_l4_s0$1260 ;
+  assign \$3831  = sel_l4_s0[3] & \$3830 ;
+  assign \$3832  = ! \sel_l4_s0$1260 ;
+  assign \$3833  = sel_l4_s0[3] & \$3832 ;
+  assign \$3834  = ! \sel_l4_s0$1260 ;
+  assign \$3835  = sel_l4_s0[3] & \$3834 ;
+  assign \$3836  = ! \sel_l4_s0$1260 ;
+  assign \$3837  = sel_l4_s0[3] & \$3836 ;
+  assign \$3839  = \$3829  | \$3838 ;
+  assign \$3840  = \$3820  | \$3839 ;
+  assign \$3841  = ! \sel_l4_s0$1261 ;
+  assign \$3842  = sel_l4_s0[4] & \$3841 ;
+  assign \$3843  = ! \sel_l4_s0$1261 ;
+  assign \$3844  = sel_l4_s0[4] & \$3843 ;
+  assign \$3845  = ! \sel_l4_s0$1261 ;
+  assign \$3846  = sel_l4_s0[4] & \$3845 ;
+  assign \$3847  = ! \sel_l4_s0$1261 ;
+  assign \$3848  = sel_l4_s0[4] & \$3847 ;
+  assign \$3850  = ! \sel_l4_s0$1262 ;
+  assign \$3851  = sel_l4_s0[5] & \$3850 ;
+  assign \$3852  = ! \sel_l4_s0$1262 ;
+  assign \$3853  = sel_l4_s0[5] & \$3852 ;
+  assign \$3854  = ! \sel_l4_s0$1262 ;
+  assign \$3855  = sel_l4_s0[5] & \$3854 ;
+  assign \$3856  = ! \sel_l4_s0$1262 ;
+  assign \$3857  = sel_l4_s0[5] & \$3856 ;
+  assign \$3859  = \$3849  | \$3858 ;
+  assign \$3860  = ! \sel_l4_s0$1263 ;
   assign \$3861  = sel_l4_s0[6] & \$3860 ;
-  assign \$3862  = \sel_l4_s0$928  == 3'h5;
+  assign \$3862  = ! \sel_l4_s0$1263 ;
   assign \$3863  = sel_l4_s0[6] & \$3862 ;
-  assign \$3865  = \$3855  | \$3864 ;
-  assign \$3866  = \sel_l4_s0$929  == 3'h5;
-  assign \$3867  = sel_l4_s0[7] & \$3866 ;
-  assign \$3868  = \sel_l4_s0$929  == 3'h5;
-  assign \$3869  = sel_l4_s0[7] & \$3868 ;
-  assign \$3870  = \sel_l4_s0$929  == 3'h5;
-  assign \$3871  = sel_l4_s0[7] & \$3870 ;
-  assign \$3872  = \sel_l4_s0$929  == 3'h5;
-  assign \$3873  = sel_l4_s0[7] & \$3872 ;
-  assign \$3875  = \sel_l4_s0$930  == 3'h5;
-  assign \$3876  = sel_l4_s0[8] & \$3875 ;
-  assign \$3877  = \sel_l4_s0$930  == 3'h5;
-  assign \$3878  = sel_l4_s0[8] & \$3877 ;
-  assign \$3879  = \sel_l4_s0$930  == 3'h5;
-  assign \$3880  = sel_l4_s0[8] & \$3879 ;
-  assign \$3881  = \sel_l4_s0$930  == 3'h5;
+  assign \$3864  = ! \sel_l4_s0$1263 ;
+  assign \$3865  = sel_l4_s0[6] & \$3864 ;
+  assign \$3866  = ! \sel_l4_s0$1263 ;
+  assign \$3867  = sel_l4_s0[6] & \$3866 ;
+  assign \$3869  = ! \sel_l4_s0$1264 ;
+  assign \$3870  = sel_l4_s0[7] & \$3869 ;
+  assign \$3871  = ! \sel_l4_s0$1264 ;
+  assign \$3872  = sel_l4_s0[7] & \$3871 ;
+  assign \$3873  = ! \sel_l4_s0$1264 ;
+  assign \$3874  = sel_l4_s0[7] & \$3873 ;
+  assign \$3875  = ! \sel_l4_s0$1264 ;
+  assign \$3876  = sel_l4_s0[7] & \$3875 ;
+  assign \$3878  = \$3868  | \$3877 ;
+  assign \$3879  = \$3859  | \$3878 ;
+  assign \$3880  = \$3840  | \$3879 ;
+  assign \$3881  = ! \sel_l4_s0$1265 ;
   assign \$3882  = sel_l4_s0[8] & \$3881 ;
-  assign \$3884  = \$3874  | \$3883 ;
-  assign \$3885  = \$3865  | \$3884 ;
-  assign \$3886  = \sel_l4_s0$931  == 3'h5;
-  assign \$3887  = sel_l4_s0[9] & \$3886 ;
-  assign \$3888  = \sel_l4_s0$931  == 3'h5;
-  assign \$3889  = sel_l4_s0[9] & \$3888 ;
-  assign \$3890  = \sel_l4_s0$931  == 3'h5;
-  assign \$3891  = sel_l4_s0[9] & \$3890 ;
-  assign \$3892  = \sel_l4_s0$931  == 3'h5;
-  assign \$3893  = sel_l4_s0[9] & \$3892 ;
-  assign \$3895  = \sel_l4_s0$932  == 3'h5;
-  assign \$3896  = sel_l4_s0[10] & \$3895 ;
-  assign \$3897  = \sel_l4_s0$932  == 3'h5;
-  assign \$3898  = sel_l4_s0[10] & \$3897 ;
-  assign \$3899  = \sel_l4_s0$932  == 3'h5;
-  assign \$3900  = sel_l4_s0[10] & \$3899 ;
-  assign \$3901  = \sel_l4_s0$932  == 3'h5;
-  assign \$3902  = sel_l4_s0[10] & \$3901 ;
-  assign \$3904  = \$3894  | \$3903 ;
-  assign \$3905  = \sel_l4_s0$933  == 3'h5;
-  assign \$3906  = sel_l4_s0[11] & \$3905 ;
-  assign \$3907  = \sel_l4_s0$933  == 3'h5;
-  assign \$3908  = sel_l4_s0[11] & \$3907 ;
-  assign \$3909  = \sel_l4_s0$933  == 3'h5;
-  assign \$3910  = sel_l4_s0[11] & \$3909 ;
-  assign \$3911  = \sel_l4_s0$933  == 3'h5;
-  assign \$3912  = sel_l4_s0[11] & \$3911 ;
-  assign \$3914  = \sel_l4_s0$934  == 3'h5;
-  assign \$3915  = sel_l4_s0[12] & \$3914 ;
-  assign \$3916  = \sel_l4_s0$934  == 3'h5;
-  assign \$3917  = sel_l4_s0[12] & \$3916 ;
-  assign \$3918  = \sel_l4_s0$934  == 3'h5;
-  assign \$3919  = sel_l4_s0[12] & \$3918 ;
-  assign \$3920  = \sel_l4_s0$934  == 3'h5;
-  assign \$3921  = sel_l4_s0[12] & \$3920 ;
-  assign \$3923  = \$3913  | \$3922 ;
-  assign \$3924  = \$3904  | \$3923 ;
-  assign \$3925  = \$3885  | \$3924 ;
-  assign \$3926  = \sel_l4_s0$935  == 3'h5;
-  assign \$3927  = sel_l4_s0[13] & \$3926 ;
-  assign \$3928  = \sel_l4_s0$935  == 3'h5;
-  assign \$3929  = sel_l4_s0[13] & \$3928 ;
-  assign \$3930  = \sel_l4_s0$935  == 3'h5;
-  assign \$3931  = sel_l4_s0[13] & \$3930 ;
-  assign \$3932  = \sel_l4_s0$935  == 3'h5;
-  assign \$3933  = sel_l4_s0[13] & \$3932 ;
-  assign \$3935  = \$3925  | \$3934 ;
-  assign \$3936  = \sel_l4_s0$928  == 3'h6;
-  assign \$3937  = sel_l4_s0[6] & \$3936 ;
-  assign \$3938  = \sel_l4_s0$928  == 3'h6;
-  assign \$3939  = sel_l4_s0[6] & \$3938 ;
-  assign \$3940  = \sel_l4_s0$928  == 3'h6;
-  assign \$3941  = sel_l4_s0[6] & \$3940 ;
-  assign \$3942  = \sel_l4_s0$928  == 3'h6;
-  assign \$3943  = sel_l4_s0[6] & \$3942 ;
-  assign \$3945  = \sel_l4_s0$929  == 3'h6;
-  assign \$3946  = sel_l4_s0[7] & \$3945 ;
-  assign \$3947  = \sel_l4_s0$929  == 3'h6;
-  assign \$3948  = sel_l4_s0[7] & \$3947 ;
-  assign \$3949  = \sel_l4_s0$929  == 3'h6;
+  assign \$3883  = ! \sel_l4_s0$1265 ;
+  assign \$3884  = sel_l4_s0[8] & \$3883 ;
+  assign \$3885  = ! \sel_l4_s0$1265 ;
+  assign \$3886  = sel_l4_s0[8] & \$3885 ;
+  assign \$3887  = ! \sel_l4_s0$1265 ;
+  assign \$3888  = sel_l4_s0[8] & \$3887 ;
+  assign \$3890  = \$3880  | \$3889 ;
+  assign \$3891  = \sel_l4_s0$1258  == 1'h1;
+  assign \$3892  = sel_l4_s0[1] & \$3891 ;
+  assign \$3893  = \sel_l4_s0$1258  == 1'h1;
+  assign \$3894  = sel_l4_s0[1] & \$3893 ;
+  assign \$3895  = \sel_l4_s0$1258  == 1'h1;
+  assign \$3896  = sel_l4_s0[1] & \$3895 ;
+  assign \$3897  = \sel_l4_s0$1258  == 1'h1;
+  assign \$3898  = sel_l4_s0[1] & \$3897 ;
+  assign \$3900  = \sel_l4_s0$1259  == 1'h1;
+  assign \$3901  = sel_l4_s0[2] & \$3900 ;
+  assign \$3902  = \sel_l4_s0$1259  == 1'h1;
+  assign \$3903  = sel_l4_s0[2] & \$3902 ;
+  assign \$3904  = \sel_l4_s0$1259  == 1'h1;
+  assign \$3905  = sel_l4_s0[2] & \$3904 ;
+  assign \$3906  = \sel_l4_s0$1259  == 1'h1;
+  assign \$3907  = sel_l4_s0[2] & \$3906 ;
+  assign \$3909  = \$3899  | \$3908 ;
+  assign \$3910  = \sel_l4_s0$1260  == 1'h1;
+  assign \$3911  = sel_l4_s0[3] & \$3910 ;
+  assign \$3912  = \sel_l4_s0$1260  == 1'h1;
+  assign \$3913  = sel_l4_s0[3] & \$3912 ;
+  assign \$3914  = \sel_l4_s0$1260  == 1'h1;
+  assign \$3915  = sel_l4_s0[3] & \$3914 ;
+  assign \$3916  = \sel_l4_s0$1260  == 1'h1;
+  assign \$3917  = sel_l4_s0[3] & \$3916 ;
+  assign \$3919  = \sel_l4_s0$1261  == 1'h1;
+  assign \$3920  = sel_l4_s0[4] & \$3919 ;
+  assign \$3921  = \sel_l4_s0$1261  == 1'h1;
+  assign \$3922  = sel_l4_s0[4] & \$3921 ;
+  assign \$3923  = \sel_l4_s0$1261  == 1'h1;
+  assign \$3924  = sel_l4_s0[4] & \$3923 ;
+  assign \$3925  = \sel_l4_s0$1261  == 1'h1;
+  assign \$3926  = sel_l4_s0[4] & \$3925 ;
+  assign \$3928  = \$3918  | \$3927 ;
+  assign \$3929  = \$3909  | \$3928 ;
+  assign \$3930  = \sel_l4_s0$1262  == 1'h1;
+  assign \$3931  = sel_l4_s0[5] & \$3930 ;
+  assign \$3932  = \sel_l4_s0$1262  == 1'h1;
+  assign \$3933  = sel_l4_s0[5] & \$3932 ;
+  assign \$3934  = \sel_l4_s0$1262  == 1'h1;
+  assign \$3935  = sel_l4_s0[5] & \$3934 ;
+  assign \$3936  = \sel_l4_s0$1262  == 1'h1;
+  assign \$3937  = sel_l4_s0[5] & \$3936 ;
+  assign \$3939  = \sel_l4_s0$1263  == 1'h1;
+  assign \$3940  = sel_l4_s0[6] & \$3939 ;
+  assign \$3941  = \sel_l4_s0$1263  == 1'h1;
+  assign \$3942  = sel_l4_s0[6] & \$3941 ;
+  assign \$3943  = \sel_l4_s0$1263  == 1'h1;
+  assign \$3944  = sel_l4_s0[6] & \$3943 ;
+  assign \$3945  = \sel_l4_s0$1263  == 1'h1;
+  assign \$3946  = sel_l4_s0[6] & \$3945 ;
+  assign \$3948  = \$3938  | \$3947 ;
+  assign \$3949  = \sel_l4_s0$1264  == 1'h1;
   assign \$3950  = sel_l4_s0[7] & \$3949 ;
-  assign \$3951  = \sel_l4_s0$929  == 3'h6;
+  assign \$3951  = \sel_l4_s0$1264  == 1'h1;
   assign \$3952  = sel_l4_s0[7] & \$3951 ;
-  assign \$3954  = \$3944  | \$3953 ;
-  assign \$3955  = \sel_l4_s0$930  == 3'h6;
-  assign \$3956  = sel_l4_s0[8] & \$3955 ;
-  assign \$3957  = \sel_l4_s0$930  == 3'h6;
-  assign \$3958  = sel_l4_s0[8] & \$3957 ;
-  assign \$3959  = \sel_l4_s0$930  == 3'h6;
-  assign \$3960  = sel_l4_s0[8] & \$3959 ;
-  assign \$3961  = \sel_l4_s0$930  == 3'h6;
-  assign \$3962  = sel_l4_s0[8] & \$3961 ;
-  assign \$3964  = \sel_l4_s0$931  == 3'h6;
-  assign \$3965  = sel_l4_s0[9] & \$3964 ;
-  assign \$3966  = \sel_l4_s0$931  == 3'h6;
-  assign \$3967  = sel_l4_s0[9] & \$3966 ;
-  assign \$3968  = \sel_l4_s0$931  == 3'h6;
-  assign \$3969  = sel_l4_s0[9] & \$3968 ;
-  assign \$3970  = \sel_l4_s0$931  == 3'h6;
+  assign \$3953  = \sel_l4_s0$1264  == 1'h1;
+  assign \$3954  = sel_l4_s0[7] & \$3953 ;
+  assign \$3955  = \sel_l4_s0$1264  == 1'h1;
+  assign \$3956  = sel_l4_s0[7] & \$3955 ;
+  assign \$3958  = \sel_l4_s0$1265  == 1'h1;
+  assign \$3959  = sel_l4_s0[8] & \$3958 ;
+  assign \$3960  = \sel_l4_s0$1265  == 1'h1;
+  assign \$3961  = sel_l4_s0[8] & \$3960 ;
+  assign \$3962  = \sel_l4_s0$1265  == 1'h1;
+  assign \$3963  = sel_l4_s0[8] & \$3962 ;
+  assign \$3964  = \sel_l4_s0$1265  == 1'h1;
+  assign \$3965  = sel_l4_s0[8] & \$3964 ;
+  assign \$3967  = \$3957  | \$3966 ;
+  assign \$3968  = \$3948  | \$3967 ;
+  assign \$3969  = \$3929  | \$3968 ;
+  assign \$3970  = \sel_l4_s0$1266  == 1'h1;
   assign \$3971  = sel_l4_s0[9] & \$3970 ;
-  assign \$3973  = \$3963  | \$3972 ;
-  assign \$3974  = \$3954  | \$3973 ;
-  assign \$3975  = \sel_l4_s0$932  == 3'h6;
-  assign \$3976  = sel_l4_s0[10] & \$3975 ;
-  assign \$3977  = \sel_l4_s0$932  == 3'h6;
-  assign \$3978  = sel_l4_s0[10] & \$3977 ;
-  assign \$3979  = \sel_l4_s0$932  == 3'h6;
-  assign \$3980  = sel_l4_s0[10] & \$3979 ;
-  assign \$3981  = \sel_l4_s0$932  == 3'h6;
-  assign \$3982  = sel_l4_s0[10] & \$3981 ;
-  assign \$3984  = \sel_l4_s0$933  == 3'h6;
-  assign \$3985  = sel_l4_s0[11] & \$3984 ;
-  assign \$3986  = \sel_l4_s0$933  == 3'h6;
-  assign \$3987  = sel_l4_s0[11] & \$3986 ;
-  assign \$3988  = \sel_l4_s0$933  == 3'h6;
-  assign \$3989  = sel_l4_s0[11] & \$3988 ;
-  assign \$3990  = \sel_l4_s0$933  == 3'h6;
-  assign \$3991  = sel_l4_s0[11] & \$3990 ;
-  assign \$3993  = \$3983  | \$3992 ;
-  assign \$3994  = \sel_l4_s0$934  == 3'h6;
-  assign \$3995  = sel_l4_s0[12] & \$3994 ;
-  assign \$3996  = \sel_l4_s0$934  == 3'h6;
-  assign \$3997  = sel_l4_s0[12] & \$3996 ;
-  assign \$3998  = \sel_l4_s0$934  == 3'h6;
-  assign \$3999  = sel_l4_s0[12] & \$3998 ;
-  assign \$4000  = \sel_l4_s0$934  == 3'h6;
-  assign \$4001  = sel_l4_s0[12] & \$4000 ;
-  assign \$4003  = \sel_l4_s0$935  == 3'h6;
-  assign \$4004  = sel_l4_s0[13] & \$4003 ;
-  assign \$4005  = \sel_l4_s0$935  == 3'h6;
-  assign \$4006  = sel_l4_s0[13] & \$4005 ;
-  assign \$4007  = \sel_l4_s0$935  == 3'h6;
-  assign \$4008  = sel_l4_s0[13] & \$4007 ;
-  assign \$4009  = \sel_l4_s0$935  == 3'h6;
-  assign \$4010  = sel_l4_s0[13] & \$4009 ;
-  assign \$4012  = \$4002  | \$4011 ;
-  assign \$4013  = \$3993  | \$4012 ;
-  assign \$4014  = \$3974  | \$4013 ;
-  assign \$4015  = \sel_l4_s0$936  == 3'h6;
-  assign \$4016  = sel_l4_s0[14] & \$4015 ;
-  assign \$4017  = \sel_l4_s0$936  == 3'h6;
-  assign \$4018  = sel_l4_s0[14] & \$4017 ;
-  assign \$4019  = \sel_l4_s0$936  == 3'h6;
-  assign \$4020  = sel_l4_s0[14] & \$4019 ;
-  assign \$4021  = \sel_l4_s0$936  == 3'h6;
-  assign \$4022  = sel_l4_s0[14] & \$4021 ;
-  assign \$4024  = \$4014  | \$4023 ;
-  assign \$4025  = \sel_l4_s0$929  == 3'h7;
-  assign \$4026  = sel_l4_s0[7] & \$4025 ;
-  assign \$4027  = \sel_l4_s0$929  == 3'h7;
-  assign \$4028  = sel_l4_s0[7] & \$4027 ;
-  assign \$4029  = \sel_l4_s0$929  == 3'h7;
-  assign \$4030  = sel_l4_s0[7] & \$4029 ;
-  assign \$4031  = \sel_l4_s0$929  == 3'h7;
-  assign \$4032  = sel_l4_s0[7] & \$4031 ;
-  assign \$4034  = \sel_l4_s0$930  == 3'h7;
-  assign \$4035  = sel_l4_s0[8] & \$4034 ;
-  assign \$4036  = \sel_l4_s0$930  == 3'h7;
-  assign \$4037  = sel_l4_s0[8] & \$4036 ;
-  assign \$4038  = \sel_l4_s0$930  == 3'h7;
+  assign \$3972  = \sel_l4_s0$1266  == 1'h1;
+  assign \$3973  = sel_l4_s0[9] & \$3972 ;
+  assign \$3974  = \sel_l4_s0$1266  == 1'h1;
+  assign \$3975  = sel_l4_s0[9] & \$3974 ;
+  assign \$3976  = \sel_l4_s0$1266  == 1'h1;
+  assign \$3977  = sel_l4_s0[9] & \$3976 ;
+  assign \$3979  = \$3969  | \$3978 ;
+  assign \$3980  = \sel_l4_s0$1259  == 2'h2;
+  assign \$3981  = sel_l4_s0[2] & \$3980 ;
+  assign \$3982  = \sel_l4_s0$1259  == 2'h2;
+  assign \$3983  = sel_l4_s0[2] & \$3982 ;
+  assign \$3984  = \sel_l4_s0$1259  == 2'h2;
+  assign \$3985  = sel_l4_s0[2] & \$3984 ;
+  assign \$3986  = \sel_l4_s0$1259  == 2'h2;
+  assign \$3987  = sel_l4_s0[2] & \$3986 ;
+  assign \$3989  = \sel_l4_s0$1260  == 2'h2;
+  assign \$3990  = sel_l4_s0[3] & \$3989 ;
+  assign \$3991  = \sel_l4_s0$1260  == 2'h2;
+  assign \$3992  = sel_l4_s0[3] & \$3991 ;
+  assign \$3993  = \sel_l4_s0$1260  == 2'h2;
+  assign \$3994  = sel_l4_s0[3] & \$3993 ;
+  assign \$3995  = \sel_l4_s0$1260  == 2'h2;
+  assign \$3996  = sel_l4_s0[3] & \$3995 ;
+  assign \$3998  = \$3988  | \$3997 ;
+  assign \$3999  = \sel_l4_s0$1261  == 2'h2;
+  assign \$4000  = sel_l4_s0[4] & \$3999 ;
+  assign \$4001  = \sel_l4_s0$1261  == 2'h2;
+  assign \$4002  = sel_l4_s0[4] & \$4001 ;
+  assign \$4003  = \sel_l4_s0$1261  == 2'h2;
+  assign \$4004  = sel_l4_s0[4] & \$4003 ;
+  assign \$4005  = \sel_l4_s0$1261  == 2'h2;
+  assign \$4006  = sel_l4_s0[4] & \$4005 ;
+  assign \$4008  = \sel_l4_s0$1262  == 2'h2;
+  assign \$4009  = sel_l4_s0[5] & \$4008 ;
+  assign \$4010  = \sel_l4_s0$1262  == 2'h2;
+  assign \$4011  = sel_l4_s0[5] & \$4010 ;
+  assign \$4012  = \sel_l4_s0$1262  == 2'h2;
+  assign \$4013  = sel_l4_s0[5] & \$4012 ;
+  assign \$4014  = \sel_l4_s0$1262  == 2'h2;
+  assign \$4015  = sel_l4_s0[5] & \$4014 ;
+  assign \$4017  = \$4007  | \$4016 ;
+  assign \$4018  = \$3998  | \$4017 ;
+  assign \$4019  = \sel_l4_s0$1263  == 2'h2;
+  assign \$4020  = sel_l4_s0[6] & \$4019 ;
+  assign \$4021  = \sel_l4_s0$1263  == 2'h2;
+  assign \$4022  = sel_l4_s0[6] & \$4021 ;
+  assign \$4023  = \sel_l4_s0$1263  == 2'h2;
+  assign \$4024  = sel_l4_s0[6] & \$4023 ;
+  assign \$4025  = \sel_l4_s0$1263  == 2'h2;
+  assign \$4026  = sel_l4_s0[6] & \$4025 ;
+  assign \$4028  = \sel_l4_s0$1264  == 2'h2;
+  assign \$4029  = sel_l4_s0[7] & \$4028 ;
+  assign \$4030  = \sel_l4_s0$1264  == 2'h2;
+  assign \$4031  = sel_l4_s0[7] & \$4030 ;
+  assign \$4032  = \sel_l4_s0$1264  == 2'h2;
+  assign \$4033  = sel_l4_s0[7] & \$4032 ;
+  assign \$4034  = \sel_l4_s0$1264  == 2'h2;
+  assign \$4035  = sel_l4_s0[7] & \$4034 ;
+  assign \$4037  = \$4027  | \$4036 ;
+  assign \$4038  = \sel_l4_s0$1265  == 2'h2;
   assign \$4039  = sel_l4_s0[8] & \$4038 ;
-  assign \$4040  = \sel_l4_s0$930  == 3'h7;
+  assign \$4040  = \sel_l4_s0$1265  == 2'h2;
   assign \$4041  = sel_l4_s0[8] & \$4040 ;
-  assign \$4043  = \$4033  | \$4042 ;
-  assign \$4044  = \sel_l4_s0$931  == 3'h7;
-  assign \$4045  = sel_l4_s0[9] & \$4044 ;
-  assign \$4046  = \sel_l4_s0$931  == 3'h7;
-  assign \$4047  = sel_l4_s0[9] & \$4046 ;
-  assign \$4048  = \sel_l4_s0$931  == 3'h7;
-  assign \$4049  = sel_l4_s0[9] & \$4048 ;
-  assign \$4050  = \sel_l4_s0$931  == 3'h7;
-  assign \$4051  = sel_l4_s0[9] & \$4050 ;
-  assign \$4053  = \sel_l4_s0$932  == 3'h7;
-  assign \$4054  = sel_l4_s0[10] & \$4053 ;
-  assign \$4055  = \sel_l4_s0$932  == 3'h7;
-  assign \$4056  = sel_l4_s0[10] & \$4055 ;
-  assign \$4057  = \sel_l4_s0$932  == 3'h7;
-  assign \$4058  = sel_l4_s0[10] & \$4057 ;
-  assign \$4059  = \sel_l4_s0$932  == 3'h7;
+  assign \$4042  = \sel_l4_s0$1265  == 2'h2;
+  assign \$4043  = sel_l4_s0[8] & \$4042 ;
+  assign \$4044  = \sel_l4_s0$1265  == 2'h2;
+  assign \$4045  = sel_l4_s0[8] & \$4044 ;
+  assign \$4047  = \sel_l4_s0$1266  == 2'h2;
+  assign \$4048  = sel_l4_s0[9] & \$4047 ;
+  assign \$4049  = \sel_l4_s0$1266  == 2'h2;
+  assign \$4050  = sel_l4_s0[9] & \$4049 ;
+  assign \$4051  = \sel_l4_s0$1266  == 2'h2;
+  assign \$4052  = sel_l4_s0[9] & \$4051 ;
+  assign \$4053  = \sel_l4_s0$1266  == 2'h2;
+  assign \$4054  = sel_l4_s0[9] & \$4053 ;
+  assign \$4056  = \$4046  | \$4055 ;
+  assign \$4057  = \$4037  | \$4056 ;
+  assign \$4058  = \$4018  | \$4057 ;
+  assign \$4059  = \sel_l4_s0$1267  == 2'h2;
   assign \$4060  = sel_l4_s0[10] & \$4059 ;
-  assign \$4062  = \$4052  | \$4061 ;
-  assign \$4063  = \$4043  | \$4062 ;
-  assign \$4064  = \sel_l4_s0$933  == 3'h7;
-  assign \$4065  = sel_l4_s0[11] & \$4064 ;
-  assign \$4066  = \sel_l4_s0$933  == 3'h7;
-  assign \$4067  = sel_l4_s0[11] & \$4066 ;
-  assign \$4068  = \sel_l4_s0$933  == 3'h7;
-  assign \$4069  = sel_l4_s0[11] & \$4068 ;
-  assign \$4070  = \sel_l4_s0$933  == 3'h7;
-  assign \$4071  = sel_l4_s0[11] & \$4070 ;
-  assign \$4073  = \sel_l4_s0$934  == 3'h7;
-  assign \$4074  = sel_l4_s0[12] & \$4073 ;
-  assign \$4075  = \sel_l4_s0$934  == 3'h7;
-  assign \$4076  = sel_l4_s0[12] & \$4075 ;
-  assign \$4077  = \sel_l4_s0$934  == 3'h7;
-  assign \$4078  = sel_l4_s0[12] & \$4077 ;
-  assign \$4079  = \sel_l4_s0$934  == 3'h7;
-  assign \$4080  = sel_l4_s0[12] & \$4079 ;
-  assign \$4082  = \$4072  | \$4081 ;
-  assign \$4083  = \sel_l4_s0$935  == 3'h7;
-  assign \$4084  = sel_l4_s0[13] & \$4083 ;
-  assign \$4085  = \sel_l4_s0$935  == 3'h7;
-  assign \$4086  = sel_l4_s0[13] & \$4085 ;
-  assign \$4087  = \sel_l4_s0$935  == 3'h7;
-  assign \$4088  = sel_l4_s0[13] & \$4087 ;
-  assign \$4089  = \sel_l4_s0$935  == 3'h7;
-  assign \$4090  = sel_l4_s0[13] & \$4089 ;
-  assign \$4092  = \sel_l4_s0$936  == 3'h7;
-  assign \$4093  = sel_l4_s0[14] & \$4092 ;
-  assign \$4094  = \sel_l4_s0$936  == 3'h7;
-  assign \$4095  = sel_l4_s0[14] & \$4094 ;
-  assign \$4096  = \sel_l4_s0$936  == 3'h7;
-  assign \$4097  = sel_l4_s0[14] & \$4096 ;
-  assign \$4098  = \sel_l4_s0$936  == 3'h7;
-  assign \$4099  = sel_l4_s0[14] & \$4098 ;
-  assign \$4101  = \$4091  | \$4100 ;
-  assign \$4102  = \$4082  | \$4101 ;
-  assign \$4103  = \$4063  | \$4102 ;
-  assign \$4104  = \sel_l4_s0$937  == 3'h7;
-  assign \$4105  = sel_l4_s0[15] & \$4104 ;
-  assign \$4106  = \sel_l4_s0$937  == 3'h7;
-  assign \$4107  = sel_l4_s0[15] & \$4106 ;
-  assign \$4108  = \sel_l4_s0$937  == 3'h7;
-  assign \$4109  = sel_l4_s0[15] & \$4108 ;
-  assign \$4110  = \sel_l4_s0$937  == 3'h7;
-  assign \$4111  = sel_l4_s0[15] & \$4110 ;
-  assign \$4113  = \$4103  | \$4112 ;
-  assign \$4114  = mac_add2_valid_s0 & \mac_add2_s0$975 ;
-  assign \$4115  = i__ready & mac_add2_valid_s0;
-  assign \$4116  = i__ready & mac_add2_valid_s0;
-  assign \$4117  = i__ready & mac_add2_valid_s0;
-  assign \$4118  = i__ready & mac_add2_valid_s0;
-  always @(posedge clk)
-    sel_l1_s0 <= \$4119 ;
-  always @(posedge clk)
-    \sel_l1_s0$27  <= \$4120 ;
-  always @(posedge clk)
-    \sel_l1_s0$28  <= \$4121 ;
-  always @(posedge clk)
-    \sel_l1_s0$29  <= \$4122 ;
-  always @(posedge clk)
-    \sel_l1_s0$30  <= \$4123 ;
-  always @(posedge clk)
-    \sel_l1_s0$31  <= \$4124 ;
-  always @(posedge clk)
-    \sel_l1_s0$32  <= \$4125 ;
-  always @(posedge clk)
-    \sel_l1_s0$33  <= \$4126 ;
-  always @(posedge clk)
-    \sel_l1_s0$34  <= \$4127 ;
-  always @(posedge clk)
-    \sel_l1_s0$35  <= \$4128 ;
-  always @(posedge clk)
-    \sel_l1_s0$36  <= \$4129 ;
-  always @(posedge clk)
-    \sel_l1_s0$37  <= \$4130 ;
-  always @(posedge clk)
-    \sel_l1_s0$38  <= \$4131 ;
-  always @(posedge clk)
-    \sel_l1_s0$39  <= \$4132 ;
-  always @(posedge clk)
-    \sel_l1_s0$40  <= \$4133 ;
-  always @(posedge clk)
-    \sel_l1_s0$41  <= \$4134 ;
-  always @(posedge clk)
-    \sel_l1_s0$867  <= \$4135 ;
-  always @(posedge clk)
-    \sel_l1_s0$868  <= \$4136 ;
-  always @(posedge clk)
-    \sel_l1_s0$869  <= \$4137 ;
-  always @(posedge clk)
-    \sel_l1_s0$870  <= \$4138 ;
-  always @(posedge clk)
-    \sel_l1_s0$871  <= \$4139 ;
-  always @(posedge clk)
-    \sel_l1_s0$872  <= \$4140 ;
-  always @(posedge clk)
-    \sel_l1_s0$873  <= \$4141 ;
-  always @(posedge clk)
-    \sel_l1_s0$874  <= \$4142 ;
-  always @(posedge clk)
-    \sel_l1_s0$875  <= \$4143 ;
-  always @(posedge clk)
-    \sel_l1_s0$876  <= \$4144 ;
-  always @(posedge clk)
-    \sel_l1_s0$877  <= \$4145 ;
-  always @(posedge clk)
-    \sel_l1_s0$878  <= \$4146 ;
-  always @(posedge clk)
-    \sel_l1_s0$879  <= \$4147 ;
-  always @(posedge clk)
-    \sel_l1_s0$880  <= \$4148 ;
-  always @(posedge clk)
-    \sel_l1_s0$881  <= \$4149 ;
-  always @(posedge clk)
-    \sel_l1_s0$882  <= \$4150 ;
-  always @(posedge clk)
-    \sel_l1_s0$883  <= \$4151 ;
-  always @(posedge clk)
-    \sel_l1_s0$884  <= \$4152 ;
-  always @(posedge clk)
-    sel_l2_s0 <= \$4153 ;
-  always @(posedge clk)
-    \sel_l2_s0$885  <= \$4154 ;
-  always @(posedge clk)
-    \sel_l2_s0$886  <= \$4155 ;
-  always @(posedge clk)
-    \sel_l2_s0$887  <= \$4156 ;
-  always @(posedge clk)
-    \sel_l2_s0$888  <= \$4157 ;
-  always @(posedge clk)
-    \sel_l2_s0$889  <= \$4158 ;
-  always @(posedge clk)
-    \sel_l2_s0$890  <= \$4159 ;
-  always @(posedge clk)
-    \sel_l2_s0$891  <= \$4160 ;
-  always @(posedge clk)
-    \sel_l2_s0$892  <= \$4161 ;
-  always @(posedge clk)
-    \sel_l2_s0$893  <= \$4162 ;
-  always @(posedge clk)
-    \sel_l2_s0$894  <= \$4163 ;
-  always @(posedge clk)
-    \sel_l2_s0$895  <= \$4164 ;
-  always @(posedge clk)
-    \sel_l2_s0$896  <= \$4165 ;
-  always @(posedge clk)
-    \sel_l2_s0$897  <= \$4166 ;
-  always @(posedge clk)
-    \sel_l2_s0$898  <= \$4167 ;
-  always @(posedge clk)
-    \sel_l2_s0$899  <= \$4168 ;
-  always @(posedge clk)
-    \sel_l2_s0$900  <= \$4169 ;
-  always @(posedge clk)
-    \sel_l2_s0$901  <= \$4170 ;
-  always @(posedge clk)
-    \sel_l2_s0$902  <= \$4171 ;
-  always @(posedge clk)
-    sel_l3_s0 <= \$4172 ;
-  always @(posedge clk)
-    \sel_l3_s0$903  <= \$4173 ;
-  always @(posedge clk)
-    \sel_l3_s0$904  <= \$4174 ;
-  always @(posedge clk)
-    \sel_l3_s0$905  <= \$4175 ;
-  always @(posedge clk)
-    \sel_l3_s0$906  <= \$4176 ;
-  always @(posedge clk)
-    \sel_l3_s0$907  <= \$4177 ;
-  always @(posedge clk)
-    \sel_l3_s0$908  <= \$4178 ;
-  always @(posedge clk)
-    \sel_l3_s0$909  <= \$4179 ;
-  always @(posedge clk)
-    \sel_l3_s0$910  <= \$4180 ;
-  always @(posedge clk)
-    \sel_l3_s0$911  <= \$4181 ;
-  always @(posedge clk)
-    \sel_l3_s0$912  <= \$4182 ;
-  always @(posedge clk)
-    \sel_l3_s0$913  <= \$4183 ;
-  always @(posedge clk)
-    \sel_l3_s0$914  <= \$4184 ;
-  always @(posedge clk)
-    \sel_l3_s0$915  <= \$4185 ;
-  always @(posedge clk)
-    \sel_l3_s0$916  <= \$4186 ;
-  always @(posedge clk)
-    \sel_l3_s0$917  <= \$4187 ;
-  always @(posedge clk)
-    \sel_l3_s0$918  <= \$4188 ;
-  always @(posedge clk)
-    \sel_l3_s0$919  <= \$4189 ;
-  always @(posedge clk)
-    \sel_l3_s0$920  <= \$4190 ;
-  always @(posedge clk)
-    sel_l4_s0 <= \$4191 ;
-  always @(posedge clk)
-    \sel_l4_s0$922  <= \$4192 ;
-  always @(posedge clk)
-    \sel_l4_s0$923  <= \$4193 ;
-  always @(posedge clk)
-    \sel_l4_s0$924  <= \$4194 ;
-  always @(posedge clk)
-    \sel_l4_s0$925  <= \$4195 ;
-  always @(posedge clk)
-    \sel_l4_s0$926  <= \$4196 ;
-  always @(posedge clk)
-    \sel_l4_s0$927  <= \$4197 ;
-  always @(posedge clk)
-    \sel_l4_s0$928  <= \$4198 ;
-  always @(posedge clk)
-    \sel_l4_s0$929  <= \$4199 ;
-  always @(posedge clk)
-    \sel_l4_s0$930  <= \$4200 ;
-  always @(posedge clk)
-    \sel_l4_s0$931  <= \$4201 ;
-  always @(posedge clk)
-    \sel_l4_s0$932  <= \$4202 ;
-  always @(posedge clk)
-    \sel_l4_s0$933  <= \$4203 ;
-  always @(posedge clk)
-    \sel_l4_s0$934  <= \$4204 ;
-  always @(posedge clk)
-    \sel_l4_s0$935  <= \$4205 ;
-  always @(posedge clk)
-    \sel_l4_s0$936  <= \$4206 ;
-  always @(posedge clk)
-    \sel_l4_s0$937  <= \$4207 ;
-  always @(posedge clk)
-    \sel_l4_s0$938  <= \$4208 ;
-  always @(posedge clk)
-    \sel_l4_s0$939  <= \$4209 ;
-  always @(posedge clk)
-    \sel_l4_s0$940  <= \$4210 ;
-  always @(posedge clk)
-    \sel_l4_s0$941  <= \$4211 ;
-  always @(posedge clk)
-    \sel_l4_s0$942  <= \$4212 ;
-  always @(posedge clk)
-    \sel_l4_s0$943  <= \$4213 ;
-  always @(posedge clk)
-    \sel_l4_s0$944  <= \$4214 ;
-  always @(posedge clk)
-    \sel_l4_s0$945  <= \$4215 ;
-  always @(posedge clk)
-    \sel_l4_s0$946  <= \$4216 ;
-  always @(posedge clk)
-    \sel_l4_s0$947  <= \$4217 ;
-  always @(posedge clk)
-    \sel_l4_s0$948  <= \$4218 ;
-  always @(posedge clk)
-    \sel_l4_s0$949  <= \$4219 ;
-  always @(posedge clk)
-    \sel_l4_s0$950  <= \$4220 ;
-  always @(posedge clk)
-    \sel_l4_s0$951  <= \$4221 ;
-  always @(posedge clk)
-    \sel_l4_s0$952  <= \$4222 ;
-  always @(posedge clk)
-    \sel_l4_s0$953  <= \$4223 ;
-  always @(posedge clk)
-    \sel_l4_s0$954  <= \$4224 ;
-  always @(posedge clk)
-    \sel_l4_s0$955  <= \$4225 ;
-  always @(posedge clk)
-    \sel_l5_s0$956  <= \$4226 ;
-  always @(posedge clk)
-    \sel_l5_s0$957  <= \$4227 ;
-  always @(posedge clk)
-    \sel_l5_s0$958  <= \$4228 ;
-  always @(posedge clk)
-    \sel_l5_s0$959  <= \$4229 ;
-  always @(posedge clk)
-    \sel_l5_s0$960  <= \$4230 ;
-  always @(posedge clk)
-    \sel_l5_s0$961  <= \$4231 ;
-  always @(posedge clk)
-    \sel_l5_s0$962  <= \$4232 ;
-  always @(posedge clk)
-    \sel_l5_s0$963  <= \$4233 ;
-  always @(posedge clk)
-    \sel_l5_s0$964  <= \$4234 ;
-  always @(posedge clk)
-    sel_l5_s0 <= \$4235 ;
-  always @(posedge clk)
-    \sel_l5_s0$672  <= \$4236 ;
-  always @(posedge clk)
-    \sel_l5_s0$674  <= \$4237 ;
-  always @(posedge clk)
-    \sel_l5_s0$676  <= \$4238 ;
-  always @(posedge clk)
-    \sel_l5_s0$678  <= \$4239 ;
-  always @(posedge clk)
-    \sel_l5_s0$680  <= \$4240 ;
-  always @(posedge clk)
-    \sel_l5_s0$682  <= \$4241 ;
-  always @(posedge clk)
-    \sel_l5_s0$684  <= \$4242 ;
-  always @(posedge clk)
-    \sel_l5_s0$686  <= \$4243 ;
-  always @(posedge clk)
-    \sel_l5_s0$965  <= \$4244 ;
-  always @(posedge clk)
-    sel_valid_s0 <= \$4245 ;
-  always @(posedge clk)
-    sel_valid_s1 <= \$4246 ;
-  always @(posedge clk)
-    sel_valid_s2 <= \$4247 ;
-  always @(posedge clk)
-    sel_valid_s3 <= \$4248 ;
-  always @(posedge clk)
-    sel_valid_s4 <= \$4249 ;
-  always @(posedge clk)
-    mac_pre_s0 <= \$4250 ;
-  always @(posedge clk)
-    \mac_pre_s0$722  <= \$4251 ;
-  always @(posedge clk)
-    \mac_pre_s0$725  <= \$4252 ;
-  always @(posedge clk)
-    \mac_pre_s0$728  <= \$4253 ;
-  always @(posedge clk)
-    \mac_pre_s0$731  <= \$4254 ;
-  always @(posedge clk)
-    \mac_pre_s0$734  <= \$4255 ;
-  always @(posedge clk)
-    \mac_pre_s0$737  <= \$4256 ;
-  always @(posedge clk)
-    \mac_pre_s0$740  <= \$4257 ;
-  always @(posedge clk)
-    \mac_pre_s0$720  <= \$4258 ;
-  always @(posedge clk)
-    \mac_pre_s0$723  <= \$4259 ;
-  always @(posedge clk)
-    \mac_pre_s0$726  <= \$4260 ;
-  always @(posedge clk)
-    \mac_pre_s0$729  <= \$4261 ;
-  always @(posedge clk)
-    \mac_pre_s0$732  <= \$4262 ;
-  always @(posedge clk)
-    \mac_pre_s0$735  <= \$4263 ;
-  always @(posedge clk)
-    \mac_pre_s0$738  <= \$4264 ;
-  always @(posedge clk)
-    \mac_pre_s0$741  <= \$4265 ;
-  always @(posedge clk)
-    \mac_pre_s0$743  <= \$4266 ;
-  always @(posedge clk)
-    \mac_pre_s0$745  <= \$4267 ;
-  always @(posedge clk)
-    \mac_pre_s0$747  <= \$4268 ;
-  always @(posedge clk)
-    \mac_pre_s0$749  <= \$4269 ;
-  always @(posedge clk)
-    \mac_pre_s0$751  <= \$4270 ;
-  always @(posedge clk)
-    \mac_pre_s0$753  <= \$4271 ;
-  always @(posedge clk)
-    \mac_pre_s0$755  <= \$4272 ;
-  always @(posedge clk)
-    \mac_pre_s0$757  <= \$4273 ;
-  always @(posedge clk)
-    \mac_pre_s0$759  <= \$4274 ;
-  always @(posedge clk)
-    \mac_pre_s0$761  <= \$4275 ;
-  always @(posedge clk)
-    \mac_pre_s0$763  <= \$4276 ;
-  always @(posedge clk)
-    \mac_pre_s0$765  <= \$4277 ;
-  always @(posedge clk)
-    \mac_pre_s0$767  <= \$4278 ;
-  always @(posedge clk)
-    \mac_pre_s0$769  <= \$4279 ;
-  always @(posedge clk)
-    \mac_pre_s0$771  <= \$4280 ;
-  always @(posedge clk)
-    \mac_pre_s0$773  <= \$4281 ;
-  always @(posedge clk)
-    \mac_pre_s0$775  <= \$4282 ;
-  always @(posedge clk)
-    \mac_pre_s0$777  <= \$4283 ;
-  always @(posedge clk)
-    \mac_pre_s0$779  <= \$4284 ;
-  always @(posedge clk)
-    \mac_pre_s0$781  <= \$4285 ;
-  always @(posedge clk)
-    \mac_pre_s0$783  <= \$4286 ;
-  always @(posedge clk)
-    \mac_pre_s0$785  <= \$4287 ;
-  always @(posedge clk)
-    \mac_pre_s0$787  <= \$4288 ;
-  always @(posedge clk)
-    \mac_pre_s0$789  <= \$4289 ;
-  always @(posedge clk)
-    \mac_pre_s0$971  <= \$4290 ;
-  always @(posedge clk)
-    mac_pre_valid_s0 <= \$4291 ;
-  always @(posedge clk)
-    mac_mul_s0 <= \$4292 ;
-  always @(posedge clk)
-    \mac_mul_s0$792  <= \$4293 ;
-  always @(posedge clk)
-    \mac_mul_s0$794  <= \$4294 ;
-  always @(posedge clk)
-    \mac_mul_s0$795  <= \$4295 ;
-  always @(posedge clk)
-    \mac_mul_s0$797  <= \$4296 ;
-  always @(posedge clk)
-    \mac_mul_s0$798  <= \$4297 ;
-  always @(posedge clk)
-    \mac_mul_s0$800  <= \$4298 ;
-  always @(posedge clk)
-    \mac_mul_s0$801  <= \$4299 ;
-  always @(posedge clk)
-    \mac_mul_s0$803  <= \$4300 ;
-  always @(posedge clk)
-    \mac_mul_s0$804  <= \$4301 ;
-  always @(posedge clk)
-    \mac_mul_s0$806  <= \$4302 ;
-  always @(posedge clk)
-    \mac_mul_s0$807  <= \$4303 ;
-  always @(posedge clk)
-    \mac_mul_s0$809  <= \$4304 ;
-  always @(posedge clk)
-    \mac_mul_s0$810  <= \$4305 ;
-  always @(posedge clk)
-    \mac_mul_s0$812  <= \$4306 ;
-  always @(posedge clk)
-    \mac_mul_s0$813  <= \$4307 ;
-  always @(posedge clk)
-    \mac_mul_s0$815  <= \$4308 ;
-  always @(posedge clk)
-    \mac_mul_s0$816  <= \$4309 ;
-  always @(posedge clk)
-    \mac_mul_s0$818  <= \$4310 ;
-  always @(posedge clk)
-    \mac_mul_s0$819  <= \$4311 ;
-  always @(posedge clk)
-    \mac_mul_s0$821  <= \$4312 ;
-  always @(posedge clk)
-    \mac_mul_s0$822  <= \$4313 ;
-  always @(posedge clk)
-    \mac_mul_s0$824  <= \$4314 ;
-  always @(posedge clk)
-    \mac_mul_s0$825  <= \$4315 ;
-  always @(posedge clk)
-    \mac_mul_s0$827  <= \$4316 ;
-  always @(posedge clk)
-    \mac_mul_s0$828  <= \$4317 ;
-  always @(posedge clk)
-    \mac_mul_s0$830  <= \$4318 ;
-  always @(posedge clk)
-    \mac_mul_s0$831  <= \$4319 ;
-  always @(posedge clk)
-    \mac_mul_s0$833  <= \$4320 ;
-  always @(posedge clk)
-    \mac_mul_s0$834  <= \$4321 ;
-  always @(posedge clk)
-    \mac_mul_s0$836  <= \$4322 ;
-  always @(posedge clk)
-    \mac_mul_s0$837  <= \$4323 ;
-  always @(posedge clk)
-    \mac_mul_s0$973  <= \$4324 ;
-  always @(posedge clk)
-    mac_mul_valid_s0 <= \$4325 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$4326 ;
-  always @(posedge clk)
-    \mac_add2_s0$855  <= \$4327 ;
-  always @(posedge clk)
-    \mac_add2_s0$858  <= \$4328 ;
-  always @(posedge clk)
-    \mac_add2_s0$861  <= \$4329 ;
-  always @(posedge clk)
-    \mac_add2_s0$975  <= \$4330 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$4331 ;
-  always @(posedge clk)
-    o__valid <= \$4332 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$4333 ;
-  always @(posedge clk)
-    mac_acc0 <= \$4334 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$4335 ;
-  always @(posedge clk)
-    mac_acc1 <= \$4336 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$4337 ;
-  always @(posedge clk)
-    mac_acc2 <= \$4338 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$4339 ;
-  always @(posedge clk)
-    mac_acc3 <= \$4340 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4119  = sel_l1_s0;
-    if (i__ready) begin
-      \$4119  = \$4 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4120  = \sel_l1_s0$27 ;
-    if (i__ready) begin
-      \$4120  = \$7 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4121  = \sel_l1_s0$28 ;
-    if (i__ready) begin
-      \$4121  = \$10 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4122  = \sel_l1_s0$29 ;
-    if (i__ready) begin
-      \$4122  = \$13 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4123  = \sel_l1_s0$30 ;
-    if (i__ready) begin
-      \$4123  = \$16 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4124  = \sel_l1_s0$31 ;
-    if (i__ready) begin
-      \$4124  = \$19 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4125  = \sel_l1_s0$32 ;
-    if (i__ready) begin
-      \$4125  = \$22 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4126  = \sel_l1_s0$33 ;
-    if (i__ready) begin
-      \$4126  = \$25 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4127  = \sel_l1_s0$34 ;
-    if (i__ready) begin
-      \$4127  = \$28 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4128  = \sel_l1_s0$35 ;
-    if (i__ready) begin
-      \$4128  = \$31 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4129  = \sel_l1_s0$36 ;
-    if (i__ready) begin
-      \$4129  = \$34 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4130  = \sel_l1_s0$37 ;
-    if (i__ready) begin
-      \$4130  = \$37 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4131  = \sel_l1_s0$38 ;
-    if (i__ready) begin
-      \$4131  = \$40 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4132  = \sel_l1_s0$39 ;
-    if (i__ready) begin
-      \$4132  = \$43 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4133  = \sel_l1_s0$40 ;
-    if (i__ready) begin
-      \$4133  = \$46 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4134  = \sel_l1_s0$41 ;
-    if (i__ready) begin
-      \$4134  = \$49 [7:0];
-    end
-  end
+  assign \$4061  = \sel_l4_s0$1267  == 2'h2;
+  assign \$4062  = sel_l4_s0[10] & \$4061 ;
+  assign \$4063  = \sel_l4_s0$1267  == 2'h2;
+  assign \$4064  = sel_l4_s0[10] & \$4063 ;
+  assign \$4065  = \sel_l4_s0$1267  == 2'h2;
+  assign \$4066  = sel_l4_s0[10] & \$4065 ;
+  assign \$4068  = \$4058  | \$4067 ;
+  assign \$4069  = \sel_l4_s0$1260  == 2'h3;
+  assign \$4070  = sel_l4_s0[3] & \$4069 ;
+  assign \$4071  = \sel_l4_s0$1260  == 2'h3;
+  assign \$4072  = sel_l4_s0[3] & \$4071 ;
+  assign \$4073  = \sel_l4_s0$1260  == 2'h3;
+  assign \$4074  = sel_l4_s0[3] & \$4073 ;
+  assign \$4075  = \sel_l4_s0$1260  == 2'h3;
+  assign \$4076  = sel_l4_s0[3] & \$4075 ;
+  assign \$4078  = \sel_l4_s0$1261  == 2'h3;
+  assign \$4079  = sel_l4_s0[4] & \$4078 ;
+  assign \$4080  = \sel_l4_s0$1261  == 2'h3;
+  assign \$4081  = sel_l4_s0[4] & \$4080 ;
+  assign \$4082  = \sel_l4_s0$1261  == 2'h3;
+  assign \$4083  = sel_l4_s0[4] & \$4082 ;
+  assign \$4084  = \sel_l4_s0$1261  == 2'h3;
+  assign \$4085  = sel_l4_s0[4] & \$4084 ;
+  assign \$4087  = \$4077  | \$4086 ;
+  assign \$4088  = \sel_l4_s0$1262  == 2'h3;
+  assign \$4089  = sel_l4_s0[5] & \$4088 ;
+  assign \$4090  = \sel_l4_s0$1262  == 2'h3;
+  assign \$4091  = sel_l4_s0[5] & \$4090 ;
+  assign \$4092  = \sel_l4_s0$1262  == 2'h3;
+  assign \$4093  = sel_l4_s0[5] & \$4092 ;
+  assign \$4094  = \sel_l4_s0$1262  == 2'h3;
+  assign \$4095  = sel_l4_s0[5] & \$4094 ;
+  assign \$4097  = \sel_l4_s0$1263  == 2'h3;
+  assign \$4098  = sel_l4_s0[6] & \$4097 ;
+  assign \$4099  = \sel_l4_s0$1263  == 2'h3;
+  assign \$4100  = sel_l4_s0[6] & \$4099 ;
+  assign \$4101  = \sel_l4_s0$1263  == 2'h3;
+  assign \$4102  = sel_l4_s0[6] & \$4101 ;
+  assign \$4103  = \sel_l4_s0$1263  == 2'h3;
+  assign \$4104  = sel_l4_s0[6] & \$4103 ;
+  assign \$4106  = \$4096  | \$4105 ;
+  assign \$4107  = \$4087  | \$4106 ;
+  assign \$4108  = \sel_l4_s0$1264  == 2'h3;
+  assign \$4109  = sel_l4_s0[7] & \$4108 ;
+  assign \$4110  = \sel_l4_s0$1264  == 2'h3;
+  assign \$4111  = sel_l4_s0[7] & \$4110 ;
+  assign \$4112  = \sel_l4_s0$1264  == 2'h3;
+  assign \$4113  = sel_l4_s0[7] & \$4112 ;
+  assign \$4114  = \sel_l4_s0$1264  == 2'h3;
+  assign \$4115  = sel_l4_s0[7] & \$4114 ;
+  assign \$4117  = \sel_l4_s0$1265  == 2'h3;
+  assign \$4118  = sel_l4_s0[8] & \$4117 ;
+  assign \$4119  = \sel_l4_s0$1265  == 2'h3;
+  assign \$4120  = sel_l4_s0[8] & \$4119 ;
+  assign \$4121  = \sel_l4_s0$1265  == 2'h3;
+  assign \$4122  = sel_l4_s0[8] & \$4121 ;
+  assign \$4123  = \sel_l4_s0$1265  == 2'h3;
+  assign \$4124  = sel_l4_s0[8] & \$4123 ;
+  assign \$4126  = \$4116  | \$4125 ;
+  assign \$4127  = \sel_l4_s0$1266  == 2'h3;
+  assign \$4128  = sel_l4_s0[9] & \$4127 ;
+  assign \$4129  = \sel_l4_s0$1266  == 2'h3;
+  assign \$4130  = sel_l4_s0[9] & \$4129 ;
+  assign \$4131  = \sel_l4_s0$1266  == 2'h3;
+  assign \$4132  = sel_l4_s0[9] & \$4131 ;
+  assign \$4133  = \sel_l4_s0$1266  == 2'h3;
+  assign \$4134  = sel_l4_s0[9] & \$4133 ;
+  assign \$4136  = \sel_l4_s0$1267  == 2'h3;
+  assign \$4137  = sel_l4_s0[10] & \$4136 ;
+  assign \$4138  = \sel_l4_s0$1267  == 2'h3;
+  assign \$4139  = sel_l4_s0[10] & \$4138 ;
+  assign \$4140  = \sel_l4_s0$1267  == 2'h3;
+  assign \$4141  = sel_l4_s0[10] & \$4140 ;
+  assign \$4142  = \sel_l4_s0$1267  == 2'h3;
+  assign \$4143  = sel_l4_s0[10] & \$4142 ;
+  assign \$4145  = \$4135  | \$4144 ;
+  assign \$4146  = \$4126  | \$4145 ;
+  assign \$4147  = \$4107  | \$4146 ;
+  assign \$4148  = \sel_l4_s0$1268  == 2'h3;
+  assign \$4149  = sel_l4_s0[11] & \$4148 ;
+  assign \$4150  = \sel_l4_s0$1268  == 2'h3;
+  assign \$4151  = sel_l4_s0[11] & \$4150 ;
+  assign \$4152  = \sel_l4_s0$1268  == 2'h3;
+  assign \$4153  = sel_l4_s0[11] & \$4152 ;
+  assign \$4154  = \sel_l4_s0$1268  == 2'h3;
+  assign \$4155  = sel_l4_s0[11] & \$4154 ;
+  assign \$4157  = \$4147  | \$4156 ;
+  assign \$4158  = \sel_l4_s0$1261  == 3'h4;
+  assign \$4159  = sel_l4_s0[4] & \$4158 ;
+  assign \$4160  = \sel_l4_s0$1261  == 3'h4;
+  assign \$4161  = sel_l4_s0[4] & \$4160 ;
+  assign \$4162  = \sel_l4_s0$1261  == 3'h4;
+  assign \$4163  = sel_l4_s0[4] & \$4162 ;
+  assign \$4164  = \sel_l4_s0$1261  == 3'h4;
+  assign \$4165  = sel_l4_s0[4] & \$4164 ;
+  assign \$4167  = \sel_l4_s0$1262  == 3'h4;
+  assign \$4168  = sel_l4_s0[5] & \$4167 ;
+  assign \$4169  = \sel_l4_s0$1262  == 3'h4;
+  assign \$4170  = sel_l4_s0[5] & \$4169 ;
+  assign \$4171  = \sel_l4_s0$1262  == 3'h4;
+  assign \$4172  = sel_l4_s0[5] & \$4171 ;
+  assign \$4173  = \sel_l4_s0$1262  == 3'h4;
+  assign \$4174  = sel_l4_s0[5] & \$4173 ;
+  assign \$4176  = \$4166  | \$4175 ;
+  assign \$4177  = \sel_l4_s0$1263  == 3'h4;
+  assign \$4178  = sel_l4_s0[6] & \$4177 ;
+  assign \$4179  = \sel_l4_s0$1263  == 3'h4;
+  assign \$4180  = sel_l4_s0[6] & \$4179 ;
+  assign \$4181  = \sel_l4_s0$1263  == 3'h4;
+  assign \$4182  = sel_l4_s0[6] & \$4181 ;
+  assign \$4183  = \sel_l4_s0$1263  == 3'h4;
+  assign \$4184  = sel_l4_s0[6] & \$4183 ;
+  assign \$4186  = \sel_l4_s0$1264  == 3'h4;
+  assign \$4187  = sel_l4_s0[7] & \$4186 ;
+  assign \$4188  = \sel_l4_s0$1264  == 3'h4;
+  assign \$4189  = sel_l4_s0[7] & \$4188 ;
+  assign \$4190  = \sel_l4_s0$1264  == 3'h4;
+  assign \$4191  = sel_l4_s0[7] & \$4190 ;
+  assign \$4192  = \sel_l4_s0$1264  == 3'h4;
+  assign \$4193  = sel_l4_s0[7] & \$4192 ;
+  assign \$4195  = \$4185  | \$4194 ;
+  assign \$4196  = \$4176  | \$4195 ;
+  assign \$4197  = \sel_l4_s0$1265  == 3'h4;
+  assign \$4198  = sel_l4_s0[8] & \$4197 ;
+  assign \$4199  = \sel_l4_s0$1265  == 3'h4;
+  assign \$4200  = sel_l4_s0[8] & \$4199 ;
+  assign \$4201  = \sel_l4_s0$1265  == 3'h4;
+  assign \$4202  = sel_l4_s0[8] & \$4201 ;
+  assign \$4203  = \sel_l4_s0$1265  == 3'h4;
+  assign \$4204  = sel_l4_s0[8] & \$4203 ;
+  assign \$4206  = \sel_l4_s0$1266  == 3'h4;
+  assign \$4207  = sel_l4_s0[9] & \$4206 ;
+  assign \$4208  = \sel_l4_s0$1266  == 3'h4;
+  assign \$4209  = sel_l4_s0[9] & \$4208 ;
+  assign \$4210  = \sel_l4_s0$1266  == 3'h4;
+  assign \$4211  = sel_l4_s0[9] & \$4210 ;
+  assign \$4212  = \sel_l4_s0$1266  == 3'h4;
+  assign \$4213  = sel_l4_s0[9] & \$4212 ;
+  assign \$4215  = \$4205  | \$4214 ;
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4135  = \sel_l1_s0$867 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4519  = sel_l1_s0;
+    if (i__ready) begin
+      \$4519  = \$4 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4520  = \sel_l1_s0$27 ;
+    if (i__ready) begin
+      \$4520  = \$7 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4521  = \sel_l1_s0$28 ;
+    if (i__ready) begin
+      \$4521  = \$10 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4522  = \sel_l1_s0$29 ;
+    if (i__ready) begin
+      \$4522  = \$13 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4523  = \sel_l1_s0$30 ;
+    if (i__ready) begin
+      \$4523  = \$16 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4524  = \sel_l1_s0$31 ;
+    if (i__ready) begin
+      \$4524  = \$19 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4525  = \sel_l1_s0$32 ;
+    if (i__ready) begin
+      \$4525  = \$22 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4526  = \sel_l1_s0$33 ;
+    if (i__ready) begin
+      \$4526  = \$25 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4527  = \sel_l1_s0$34 ;
+    if (i__ready) begin
+      \$4527  = \$28 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4528  = \sel_l1_s0$35 ;
+    if (i__ready) begin
+      \$4528  = \$31 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4529  = \sel_l1_s0$36 ;
+    if (i__ready) begin
+      \$4529  = \$34 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4530  = \sel_l1_s0$37 ;
+    if (i__ready) begin
+      \$4530  = \$37 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4531  = \sel_l1_s0$38 ;
+    if (i__ready) begin
+      \$4531  = \$40 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4532  = \sel_l1_s0$39 ;
+    if (i__ready) begin
+      \$4532  = \$43 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4533  = \sel_l1_s0$40 ;
+    if (i__ready) begin
+      \$4533  = \$46 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4534  = \sel_l1_s0$41 ;
+    if (i__ready) begin
+      \$4534  = \$49 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4535  = \sel_l1_s0$1202 ;
     if (i__ready) begin
-      \$4135  = i__payload[7:0];
+      \$4535  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4136  = \sel_l1_s0$868 ;
+    \$4536  = \sel_l1_s0$1203 ;
     if (i__ready) begin
-      \$4136  = i__payload[15:8];
+      \$4536  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4137  = \sel_l1_s0$869 ;
+    \$4537  = \sel_l1_s0$1204 ;
     if (i__ready) begin
-      \$4137  = i__payload[23:16];
+      \$4537  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4138  = \sel_l1_s0$870 ;
+    \$4538  = \sel_l1_s0$1205 ;
     if (i__ready) begin
-      \$4138  = i__payload[31:24];
+      \$4538  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4139  = \sel_l1_s0$871 ;
+    \$4539  = \sel_l1_s0$1206 ;
     if (i__ready) begin
-      \$4139  = i__payload[39:32];
+      \$4539  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4140  = \sel_l1_s0$872 ;
+    \$4540  = \sel_l1_s0$1207 ;
     if (i__ready) begin
-      \$4140  = i__payload[47:40];
+      \$4540  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4141  = \sel_l1_s0$873 ;
+    \$4541  = \sel_l1_s0$1208 ;
     if (i__ready) begin
-      \$4141  = i__payload[55:48];
+      \$4541  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4142  = \sel_l1_s0$874 ;
+    \$4542  = \sel_l1_s0$1209 ;
     if (i__ready) begin
-      \$4142  = i__payload[63:56];
+      \$4542  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4143  = \sel_l1_s0$875 ;
+    \$4543  = \sel_l1_s0$1210 ;
     if (i__ready) begin
-      \$4143  = i__payload[71:64];
+      \$4543  = i__payload[71:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4144  = \sel_l1_s0$876 ;
+    \$4544  = \sel_l1_s0$1211 ;
     if (i__ready) begin
-      \$4144  = i__payload[79:72];
+      \$4544  = i__payload[79:72];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4145  = \sel_l1_s0$877 ;
+    \$4545  = \sel_l1_s0$1212 ;
     if (i__ready) begin
-      \$4145  = i__payload[87:80];
+      \$4545  = i__payload[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4146  = \sel_l1_s0$878 ;
+    \$4546  = \sel_l1_s0$1213 ;
     if (i__ready) begin
-      \$4146  = i__payload[95:88];
+      \$4546  = i__payload[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4147  = \sel_l1_s0$879 ;
+    \$4547  = \sel_l1_s0$1214 ;
     if (i__ready) begin
-      \$4147  = i__payload[103:96];
+      \$4547  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4148  = \sel_l1_s0$880 ;
+    \$4548  = \sel_l1_s0$1215 ;
     if (i__ready) begin
-      \$4148  = i__payload[111:104];
+      \$4548  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4149  = \sel_l1_s0$881 ;
+    \$4549  = \sel_l1_s0$1216 ;
     if (i__ready) begin
-      \$4149  = i__payload[119:112];
+      \$4549  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4150  = \sel_l1_s0$882 ;
+    \$4550  = \sel_l1_s0$1217 ;
     if (i__ready) begin
-      \$4150  = i__payload[127:120];
+      \$4550  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4151  = \sel_l1_s0$883 ;
+    \$4551  = \sel_l1_s0$1218 ;
     if (i__ready) begin
-      \$4151  = i__payload[639:128];
+      \$4551  = i__payload[639:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4152  = \sel_l1_s0$884 ;
+    \$4552  = \sel_l1_s0$1219 ;
     if (i__ready) begin
-      \$4152  = i__payload[640];
+      \$4552  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4153  = sel_l2_s0;
+    \$4553  = sel_l2_s0;
     if (i__ready) begin
-      \$4153  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
+      \$4553  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4154  = \sel_l2_s0$885 ;
+    \$4554  = \sel_l2_s0$1220 ;
     if (i__ready) begin
-      \$4154  = \sel_l1_s0$867 ;
+      \$4554  = \sel_l1_s0$1202 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4155  = \sel_l2_s0$886 ;
+    \$4555  = \sel_l2_s0$1221 ;
     if (i__ready) begin
-      \$4155  = \sel_l1_s0$868 ;
+      \$4555  = \sel_l1_s0$1203 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4156  = \sel_l2_s0$887 ;
+    \$4556  = \sel_l2_s0$1222 ;
     if (i__ready) begin
-      \$4156  = \sel_l1_s0$869 ;
+      \$4556  = \sel_l1_s0$1204 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4157  = \sel_l2_s0$888 ;
+    \$4557  = \sel_l2_s0$1223 ;
     if (i__ready) begin
-      \$4157  = \sel_l1_s0$870 ;
+      \$4557  = \sel_l1_s0$1205 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4158  = \sel_l2_s0$889 ;
+    \$4558  = \sel_l2_s0$1224 ;
     if (i__ready) begin
-      \$4158  = \sel_l1_s0$871 ;
+      \$4558  = \sel_l1_s0$1206 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4159  = \sel_l2_s0$890 ;
+    \$4559  = \sel_l2_s0$1225 ;
     if (i__ready) begin
-      \$4159  = \sel_l1_s0$872 ;
+      \$4559  = \sel_l1_s0$1207 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4160  = \sel_l2_s0$891 ;
+    \$4560  = \sel_l2_s0$1226 ;
     if (i__ready) begin
-      \$4160  = \sel_l1_s0$873 ;
+      \$4560  = \sel_l1_s0$1208 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4161  = \sel_l2_s0$892 ;
+    \$4561  = \sel_l2_s0$1227 ;
     if (i__ready) begin
-      \$4161  = \sel_l1_s0$874 ;
+      \$4561  = \sel_l1_s0$1209 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4162  = \sel_l2_s0$893 ;
+    \$4562  = \sel_l2_s0$1228 ;
     if (i__ready) begin
-      \$4162  = \sel_l1_s0$875 ;
+      \$4562  = \sel_l1_s0$1210 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4163  = \sel_l2_s0$894 ;
+    \$4563  = \sel_l2_s0$1229 ;
     if (i__ready) begin
-      \$4163  = \sel_l1_s0$876 ;
+      \$4563  = \sel_l1_s0$1211 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4164  = \sel_l2_s0$895 ;
+    \$4564  = \sel_l2_s0$1230 ;
     if (i__ready) begin
-      \$4164  = \sel_l1_s0$877 ;
+      \$4564  = \sel_l1_s0$1212 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4165  = \sel_l2_s0$896 ;
+    \$4565  = \sel_l2_s0$1231 ;
     if (i__ready) begin
-      \$4165  = \sel_l1_s0$878 ;
+      \$4565  = \sel_l1_s0$1213 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4166  = \sel_l2_s0$897 ;
+    \$4566  = \sel_l2_s0$1232 ;
     if (i__ready) begin
-      \$4166  = \sel_l1_s0$879 ;
+      \$4566  = \sel_l1_s0$1214 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4167  = \sel_l2_s0$898 ;
+    \$4567  = \sel_l2_s0$1233 ;
     if (i__ready) begin
-      \$4167  = \sel_l1_s0$880 ;
+      \$4567  = \sel_l1_s0$1215 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4168  = \sel_l2_s0$899 ;
+    \$4568  = \sel_l2_s0$1234 ;
     if (i__ready) begin
-      \$4168  = \sel_l1_s0$881 ;
+      \$4568  = \sel_l1_s0$1216 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4169  = \sel_l2_s0$900 ;
+    \$4569  = \sel_l2_s0$1235 ;
     if (i__ready) begin
-      \$4169  = \sel_l1_s0$882 ;
+      \$4569  = \sel_l1_s0$1217 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4170  = \sel_l2_s0$901 ;
+    \$4570  = \sel_l2_s0$1236 ;
     if (i__ready) begin
-      \$4170  = \sel_l1_s0$883 ;
+      \$4570  = \sel_l1_s0$1218 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4171  = \sel_l2_s0$902 ;
+    \$4571  = \sel_l2_s0$1237 ;
     if (i__ready) begin
-      \$4171  = \sel_l1_s0$884 ;
+      \$4571  = \sel_l1_s0$1219 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4172  = sel_l3_s0;
+    \$4572  = sel_l3_s0;
     if (i__ready) begin
-      \$4172  = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
+      \$4572  = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4173  = \sel_l3_s0$903 ;
+    \$4573  = \sel_l3_s0$1238 ;
     if (i__ready) begin
-      \$4173  = \sel_l2_s0$885 ;
+      \$4573  = \sel_l2_s0$1220 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4174  = \sel_l3_s0$904 ;
+    \$4574  = \sel_l3_s0$1239 ;
     if (i__ready) begin
-      \$4174  = \sel_l2_s0$886 ;
+      \$4574  = \sel_l2_s0$1221 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4175  = \sel_l3_s0$905 ;
+    \$4575  = \sel_l3_s0$1240 ;
     if (i__ready) begin
-      \$4175  = \sel_l2_s0$887 ;
+      \$4575  = \sel_l2_s0$1222 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4176  = \sel_l3_s0$906 ;
+    \$4576  = \sel_l3_s0$1241 ;
     if (i__ready) begin
-      \$4176  = \sel_l2_s0$888 ;
+      \$4576  = \sel_l2_s0$1223 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4177  = \sel_l3_s0$907 ;
+    \$4577  = \sel_l3_s0$1242 ;
     if (i__ready) begin
-      \$4177  = \sel_l2_s0$889 ;
+      \$4577  = \sel_l2_s0$1224 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4178  = \sel_l3_s0$908 ;
+    \$4578  = \sel_l3_s0$1243 ;
     if (i__ready) begin
-      \$4178  = \sel_l2_s0$890 ;
+      \$4578  = \sel_l2_s0$1225 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4179  = \sel_l3_s0$909 ;
+    \$4579  = \sel_l3_s0$1244 ;
     if (i__ready) begin
-      \$4179  = \sel_l2_s0$891 ;
+      \$4579  = \sel_l2_s0$1226 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4180  = \sel_l3_s0$910 ;
+    \$4580  = \sel_l3_s0$1245 ;
     if (i__ready) begin
-      \$4180  = \sel_l2_s0$892 ;
+      \$4580  = \sel_l2_s0$1227 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4181  = \sel_l3_s0$911 ;
+    \$4581  = \sel_l3_s0$1246 ;
     if (i__ready) begin
-      \$4181  = \sel_l2_s0$893 ;
+      \$4581  = \sel_l2_s0$1228 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4182  = \sel_l3_s0$912 ;
+    \$4582  = \sel_l3_s0$1247 ;
     if (i__ready) begin
-      \$4182  = \sel_l2_s0$894 ;
+      \$4582  = \sel_l2_s0$1229 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4183  = \sel_l3_s0$913 ;
+    \$4583  = \sel_l3_s0$1248 ;
     if (i__ready) begin
-      \$4183  = \sel_l2_s0$895 ;
+      \$4583  = \sel_l2_s0$1230 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4184  = \sel_l3_s0$914 ;
+    \$4584  = \sel_l3_s0$1249 ;
     if (i__ready) begin
-      \$4184  = \sel_l2_s0$896 ;
+      \$4584  = \sel_l2_s0$1231 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4185  = \sel_l3_s0$915 ;
+    \$4585  = \sel_l3_s0$1250 ;
     if (i__ready) begin
-      \$4185  = \sel_l2_s0$897 ;
+      \$4585  = \sel_l2_s0$1232 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4186  = \sel_l3_s0$916 ;
+    \$4586  = \sel_l3_s0$1251 ;
     if (i__ready) begin
-      \$4186  = \sel_l2_s0$898 ;
+      \$4586  = \sel_l2_s0$1233 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4187  = \sel_l3_s0$917 ;
+    \$4587  = \sel_l3_s0$1252 ;
     if (i__ready) begin
-      \$4187  = \sel_l2_s0$899 ;
+      \$4587  = \sel_l2_s0$1234 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4188  = \sel_l3_s0$918 ;
+    \$4588  = \sel_l3_s0$1253 ;
     if (i__ready) begin
-      \$4188  = \sel_l2_s0$900 ;
+      \$4588  = \sel_l2_s0$1235 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4189  = \sel_l3_s0$919 ;
+    \$4589  = \sel_l3_s0$1254 ;
     if (i__ready) begin
-      \$4189  = \sel_l2_s0$901 ;
+      \$4589  = \sel_l2_s0$1236 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4190  = \sel_l3_s0$920 ;
+    \$4590  = \sel_l3_s0$1255 ;
     if (i__ready) begin
-      \$4190  = \sel_l2_s0$902 ;
+      \$4590  = \sel_l2_s0$1237 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4191  = sel_l4_s0;
+    \$4591  = sel_l4_s0;
     if (i__ready) begin
-      \$4191  = sel_l3_s0;
+      \$4591  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4192  = \sel_l4_s0$922 ;
+    \$4592  = \sel_l4_s0$1257 ;
     if (i__ready) begin
-      \$4192  = 5'h00;
+      \$4592  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4193  = \sel_l4_s0$923 ;
+    \$4593  = \sel_l4_s0$1258 ;
     if (i__ready) begin
-      \$4193  = { 4'h0, sel_l3_s0[0] };
+      \$4593  = { 4'h0, sel_l3_s0[0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4194  = \sel_l4_s0$924 ;
+    \$4594  = \sel_l4_s0$1259 ;
     if (i__ready) begin
-      \$4194  = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+      \$4594  = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4195  = \sel_l4_s0$925 ;
+    \$4595  = \sel_l4_s0$1260 ;
     if (i__ready) begin
-      \$4195  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
+      \$4595  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4196  = \sel_l4_s0$926 ;
+    \$4596  = \sel_l4_s0$1261 ;
     if (i__ready) begin
-      \$4196  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
+      \$4596  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4197  = \sel_l4_s0$927 ;
+    \$4597  = \sel_l4_s0$1262 ;
     if (i__ready) begin
-      \$4197  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
+      \$4597  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4198  = \sel_l4_s0$928 ;
+    \$4598  = \sel_l4_s0$1263 ;
     if (i__ready) begin
-      \$4198  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
+      \$4598  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4199  = \sel_l4_s0$929 ;
+    \$4599  = \sel_l4_s0$1264 ;
     if (i__ready) begin
-      \$4199  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
+      \$4599  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4200  = \sel_l4_s0$930 ;
+    \$4600  = \sel_l4_s0$1265 ;
     if (i__ready) begin
-      \$4200  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
+      \$4600  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4201  = \sel_l4_s0$931 ;
+    \$4601  = \sel_l4_s0$1266 ;
     if (i__ready) begin
-      \$4201  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
+      \$4601  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4202  = \sel_l4_s0$932 ;
+    \$4602  = \sel_l4_s0$1267 ;
     if (i__ready) begin
-      \$4202  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
+      \$4602  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4203  = \sel_l4_s0$933 ;
+    \$4603  = \sel_l4_s0$1268 ;
     if (i__ready) begin
-      \$4203  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
+      \$4603  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4204  = \sel_l4_s0$934 ;
+    \$4604  = \sel_l4_s0$1269 ;
     if (i__ready) begin
-      \$4204  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
+      \$4604  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4205  = \sel_l4_s0$935 ;
+    \$4605  = \sel_l4_s0$1270 ;
     if (i__ready) begin
-      \$4205  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
+      \$4605  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4206  = \sel_l4_s0$936 ;
+    \$4606  = \sel_l4_s0$1271 ;
     if (i__ready) begin
-      \$4206  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
+      \$4606  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4207  = \sel_l4_s0$937 ;
+    \$4607  = \sel_l4_s0$1272 ;
     if (i__ready) begin
-      \$4207  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
+      \$4607  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4208  = \sel_l4_s0$938 ;
+    \$4608  = \sel_l4_s0$1273 ;
     if (i__ready) begin
-      \$4208  = \sel_l3_s0$903 ;
+      \$4608  = \sel_l3_s0$1238 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4209  = \sel_l4_s0$939 ;
+    \$4609  = \sel_l4_s0$1274 ;
     if (i__ready) begin
-      \$4209  = \sel_l3_s0$904 ;
+      \$4609  = \sel_l3_s0$1239 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4210  = \sel_l4_s0$940 ;
+    \$4610  = \sel_l4_s0$1275 ;
     if (i__ready) begin
-      \$4210  = \sel_l3_s0$905 ;
+      \$4610  = \sel_l3_s0$1240 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4211  = \sel_l4_s0$941 ;
+    \$4611  = \sel_l4_s0$1276 ;
     if (i__ready) begin
-      \$4211  = \sel_l3_s0$906 ;
+      \$4611  = \sel_l3_s0$1241 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4212  = \sel_l4_s0$942 ;
+    \$4612  = \sel_l4_s0$1277 ;
     if (i__ready) begin
-      \$4212  = \sel_l3_s0$907 ;
+      \$4612  = \sel_l3_s0$1242 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4213  = \sel_l4_s0$943 ;
+    \$4613  = \sel_l4_s0$1278 ;
     if (i__ready) begin
-      \$4213  = \sel_l3_s0$908 ;
+      \$4613  = \sel_l3_s0$1243 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4214  = \sel_l4_s0$944 ;
+    \$4614  = \sel_l4_s0$1279 ;
     if (i__ready) begin
-      \$4214  = \sel_l3_s0$909 ;
+      \$4614  = \sel_l3_s0$1244 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4215  = \sel_l4_s0$945 ;
+    \$4615  = \sel_l4_s0$1280 ;
     if (i__ready) begin
-      \$4215  = \sel_l3_s0$910 ;
+      \$4615  = \sel_l3_s0$1245 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4216  = \sel_l4_s0$946 ;
+    \$4616  = \sel_l4_s0$1281 ;
     if (i__ready) begin
-      \$4216  = \sel_l3_s0$911 ;
+      \$4616  = \sel_l3_s0$1246 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4217  = \sel_l4_s0$947 ;
+    \$4617  = \sel_l4_s0$1282 ;
     if (i__ready) begin
-      \$4217  = \sel_l3_s0$912 ;
+      \$4617  = \sel_l3_s0$1247 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4218  = \sel_l4_s0$948 ;
+    \$4618  = \sel_l4_s0$1283 ;
     if (i__ready) begin
-      \$4218  = \sel_l3_s0$913 ;
+      \$4618  = \sel_l3_s0$1248 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4219  = \sel_l4_s0$949 ;
+    \$4619  = \sel_l4_s0$1284 ;
     if (i__ready) begin
-      \$4219  = \sel_l3_s0$914 ;
+      \$4619  = \sel_l3_s0$1249 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4220  = \sel_l4_s0$950 ;
+    \$4620  = \sel_l4_s0$1285 ;
     if (i__ready) begin
-      \$4220  = \sel_l3_s0$915 ;
+      \$4620  = \sel_l3_s0$1250 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4221  = \sel_l4_s0$951 ;
+    \$4621  = \sel_l4_s0$1286 ;
     if (i__ready) begin
-      \$4221  = \sel_l3_s0$916 ;
+      \$4621  = \sel_l3_s0$1251 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4222  = \sel_l4_s0$952 ;
+    \$4622  = \sel_l4_s0$1287 ;
     if (i__ready) begin
-      \$4222  = \sel_l3_s0$917 ;
+      \$4622  = \sel_l3_s0$1252 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4223  = \sel_l4_s0$953 ;
+    \$4623  = \sel_l4_s0$1288 ;
     if (i__ready) begin
-      \$4223  = \sel_l3_s0$918 ;
+      \$4623  = \sel_l3_s0$1253 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4224  = \sel_l4_s0$954 ;
+    \$4624  = \sel_l4_s0$1289 ;
     if (i__ready) begin
-      \$4224  = \sel_l3_s0$919 ;
+      \$4624  = \sel_l3_s0$1254 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4225  = \sel_l4_s0$955 ;
+    \$4625  = \sel_l4_s0$1290 ;
     if (i__ready) begin
-      \$4225  = \sel_l3_s0$920 ;
+      \$4625  = \sel_l3_s0$1255 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4226  = \sel_l5_s0$956 ;
+    \$4626  = \sel_l5_s0$1291 ;
     if (i__ready) begin
-      \$4226  = sel_l4_s0;
+      \$4626  = sel_l4_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4227  = \sel_l5_s0$957 ;
+    \$4627  = \sel_l5_s0$1292 ;
     if (i__ready) begin
-      \$4227  = \$2274 ;
+      \$4627  = \$2674 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4228  = \sel_l5_s0$958 ;
+    \$4628  = \sel_l5_s0$1293 ;
     if (i__ready) begin
-      \$4228  = \$2435 ;
+      \$4628  = \$2835 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4229  = \sel_l5_s0$959 ;
+    \$4629  = \sel_l5_s0$1294 ;
     if (i__ready) begin
-      \$4229  = \$2596 ;
+      \$4629  = \$2996 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4230  = \sel_l5_s0$960 ;
+    \$4630  = \sel_l5_s0$1295 ;
     if (i__ready) begin
-      \$4230  = \$2757 ;
+      \$4630  = \$3157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4231  = \sel_l5_s0$961 ;
+    \$4631  = \sel_l5_s0$1296 ;
     if (i__ready) begin
-      \$4231  = \$2918 ;
+      \$4631  = \$3318 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4232  = \sel_l5_s0$962 ;
+    \$4632  = \sel_l5_s0$1297 ;
     if (i__ready) begin
-      \$4232  = \$3079 ;
+      \$4632  = \$3479 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4233  = \sel_l5_s0$963 ;
+    \$4633  = \sel_l5_s0$1298 ;
     if (i__ready) begin
-      \$4233  = \$3240 ;
+      \$4633  = \$3640 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4234  = \sel_l5_s0$964 ;
+    \$4634  = \sel_l5_s0$1299 ;
     if (i__ready) begin
-      \$4234  = \$3401 ;
+      \$4634  = \$3801 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4235  = sel_l5_s0;
+    \$4635  = sel_l5_s0;
     if (i__ready) begin
-      \$4235  = \$3490 ;
+      \$4635  = \$3890 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4236  = \sel_l5_s0$672 ;
+    \$4636  = \sel_l5_s0$673 ;
     if (i__ready) begin
-      \$4236  = \$3579 ;
+      \$4636  = \$3979 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4237  = \sel_l5_s0$674 ;
+    \$4637  = \sel_l5_s0$676 ;
     if (i__ready) begin
-      \$4237  = \$3668 ;
+      \$4637  = \$4068 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4238  = \sel_l5_s0$676 ;
+    \$4638  = \sel_l5_s0$679 ;
     if (i__ready) begin
-      \$4238  = \$3757 ;
+      \$4638  = \$4157 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4239  = \sel_l5_s0$678 ;
+    \$4639  = \sel_l5_s0$682 ;
     if (i__ready) begin
-      \$4239  = \$3846 ;
+      \$4639  = \$4246 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4240  = \sel_l5_s0$680 ;
+    \$4640  = \sel_l5_s0$685 ;
     if (i__ready) begin
-      \$4240  = \$3935 ;
+      \$4640  = \$4335 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4241  = \sel_l5_s0$682 ;
+    \$4641  = \sel_l5_s0$688 ;
     if (i__ready) begin
-      \$4241  = \$4024 ;
+      \$4641  = \$4424 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4242  = \sel_l5_s0$684 ;
+    \$4642  = \sel_l5_s0$691 ;
     if (i__ready) begin
-      \$4242  = \$4113 ;
+      \$4642  = \$4513 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4243  = \sel_l5_s0$686 ;
+    \$4643  = \sel_l5_s0$713 ;
     if (i__ready) begin
-      \$4243  = \sel_l4_s0$954 ;
+      \$4643  = \sel_l4_s0$1289 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4244  = \sel_l5_s0$965 ;
+    \$4644  = \sel_l5_s0$1300 ;
     if (i__ready) begin
-      \$4244  = \sel_l4_s0$955 ;
+      \$4644  = \sel_l4_s0$1290 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4245  = sel_valid_s0;
+    \$4645  = sel_valid_s0;
     if (i__ready) begin
-      \$4245  = i__valid;
+      \$4645  = i__valid;
     end
     if (rst) begin
-      \$4245  = 1'h0;
+      \$4645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4246  = sel_valid_s1;
+    \$4646  = sel_valid_s1;
     if (i__ready) begin
-      \$4246  = sel_valid_s0;
-    end
-    if (rst) begin
-      \$4246  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4247  = sel_valid_s2;
-    if (i__ready) begin
-      \$4247  = sel_valid_s1;
+      \$4646  = sel_valid_s0;
     end
     if (rst) begin
-      \$4247  = 1'h0;
+      \$4646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4248  = sel_valid_s3;
+    \$4647  = sel_valid_s2;
     if (i__ready) begin
-      \$4248  = sel_valid_s2;
-    end
-    if (rst) begin
-      \$4248  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4249  = sel_valid_s4;
-    if (i__ready) begin
-      \$4249  = sel_valid_s3;
+      \$4647  = sel_valid_s1;
     end
     if (rst) begin
-      \$4249  = 1'h0;
+      \$4647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4250  = mac_pre_s0;
+    \$4648  = sel_valid_s3;
     if (i__ready) begin
-      \$4250  = \sel_l5_s0$957 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4251  = \mac_pre_s0$722 ;
-    if (i__ready) begin
-      \$4251  = \sel_l5_s0$958 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4252  = \mac_pre_s0$725 ;
-    if (i__ready) begin
-      \$4252  = \sel_l5_s0$959 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4253  = \mac_pre_s0$728 ;
-    if (i__ready) begin
-      \$4253  = \sel_l5_s0$960 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4254  = \mac_pre_s0$731 ;
-    if (i__ready) begin
-      \$4254  = \sel_l5_s0$961 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4255  = \mac_pre_s0$734 ;
-    if (i__ready) begin
-      \$4255  = \sel_l5_s0$962 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4256  = \mac_pre_s0$737 ;
-    if (i__ready) begin
-      \$4256  = \sel_l5_s0$963 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4257  = \mac_pre_s0$740 ;
-    if (i__ready) begin
-      \$4257  = \sel_l5_s0$964 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4258  = \mac_pre_s0$720 ;
-    if (i__ready) begin
-      \$4258  = mac_wmux_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4259  = \mac_pre_s0$723 ;
-    if (i__ready) begin
-      \$4259  = mac_wmux_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4260  = \mac_pre_s0$726 ;
-    if (i__ready) begin
-      \$4260  = mac_wmux_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4261  = \mac_pre_s0$729 ;
-    if (i__ready) begin
-      \$4261  = mac_wmux_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4262  = \mac_pre_s0$732 ;
-    if (i__ready) begin
-      \$4262  = mac_wmux_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4263  = \mac_pre_s0$735 ;
-    if (i__ready) begin
-      \$4263  = mac_wmux_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4264  = \mac_pre_s0$738 ;
-    if (i__ready) begin
-      \$4264  = mac_wmux_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4265  = \mac_pre_s0$741 ;
-    if (i__ready) begin
-      \$4265  = mac_wmux_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4266  = \mac_pre_s0$743 ;
-    if (i__ready) begin
-      \$4266  = mac_wmux_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4267  = \mac_pre_s0$745 ;
-    if (i__ready) begin
-      \$4267  = mac_wmux_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4268  = \mac_pre_s0$747 ;
-    if (i__ready) begin
-      \$4268  = mac_wmux_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4269  = \mac_pre_s0$749 ;
-    if (i__ready) begin
-      \$4269  = mac_wmux_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4270  = \mac_pre_s0$751 ;
-    if (i__ready) begin
-      \$4270  = mac_wmux_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4271  = \mac_pre_s0$753 ;
-    if (i__ready) begin
-      \$4271  = mac_wmux_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4272  = \mac_pre_s0$755 ;
-    if (i__ready) begin
-      \$4272  = mac_wmux_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4273  = \mac_pre_s0$757 ;
-    if (i__ready) begin
-      \$4273  = mac_wmux_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4274  = \mac_pre_s0$759 ;
-    if (i__ready) begin
-      \$4274  = mac_wmux_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4275  = \mac_pre_s0$761 ;
-    if (i__ready) begin
-      \$4275  = mac_wmux_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4276  = \mac_pre_s0$763 ;
-    if (i__ready) begin
-      \$4276  = mac_wmux_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4277  = \mac_pre_s0$765 ;
-    if (i__ready) begin
-      \$4277  = mac_wmux_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4278  = \mac_pre_s0$767 ;
-    if (i__ready) begin
-      \$4278  = mac_wmux_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4279  = \mac_pre_s0$769 ;
-    if (i__ready) begin
-      \$4279  = mac_wmux_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4280  = \mac_pre_s0$771 ;
-    if (i__ready) begin
-      \$4280  = mac_wmux_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4281  = \mac_pre_s0$773 ;
-    if (i__ready) begin
-      \$4281  = mac_wmux_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4282  = \mac_pre_s0$775 ;
-    if (i__ready) begin
-      \$4282  = mac_wmux_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4283  = \mac_pre_s0$777 ;
-    if (i__ready) begin
-      \$4283  = mac_wmux_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4284  = \mac_pre_s0$779 ;
-    if (i__ready) begin
-      \$4284  = mac_wmux_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4285  = \mac_pre_s0$781 ;
-    if (i__ready) begin
-      \$4285  = mac_wmux_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4286  = \mac_pre_s0$783 ;
-    if (i__ready) begin
-      \$4286  = mac_wmux_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4287  = \mac_pre_s0$785 ;
-    if (i__ready) begin
-      \$4287  = mac_wmux_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4288  = \mac_pre_s0$787 ;
-    if (i__ready) begin
-      \$4288  = mac_wmux_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4289  = \mac_pre_s0$789 ;
-    if (i__ready) begin
-      \$4289  = mac_wmux_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4290  = \mac_pre_s0$971 ;
-    if (i__ready) begin
-      \$4290  = \sel_l5_s0$965 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4291  = mac_pre_valid_s0;
-    if (i__ready) begin
-      \$4291  = sel_valid_s4;
+      \$4648  = sel_valid_s2;
     end
     if (rst) begin
-      \$4291  = 1'h0;
+      \$4648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4292  = mac_mul_s0;
+    \$4649  = sel_valid_s4;
     if (i__ready) begin
-      \$4292  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4293  = \mac_mul_s0$792 ;
-    if (i__ready) begin
-      \$4293  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4294  = \mac_mul_s0$794 ;
-    if (i__ready) begin
-      \$4294  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4295  = \mac_mul_s0$795 ;
-    if (i__ready) begin
-      \$4295  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4296  = \mac_mul_s0$797 ;
-    if (i__ready) begin
-      \$4296  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4297  = \mac_mul_s0$798 ;
-    if (i__ready) begin
-      \$4297  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4298  = \mac_mul_s0$800 ;
-    if (i__ready) begin
-      \$4298  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4299  = \mac_mul_s0$801 ;
-    if (i__ready) begin
-      \$4299  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4300  = \mac_mul_s0$803 ;
-    if (i__ready) begin
-      \$4300  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4301  = \mac_mul_s0$804 ;
-    if (i__ready) begin
-      \$4301  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4302  = \mac_mul_s0$806 ;
-    if (i__ready) begin
-      \$4302  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4303  = \mac_mul_s0$807 ;
-    if (i__ready) begin
-      \$4303  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4304  = \mac_mul_s0$809 ;
-    if (i__ready) begin
-      \$4304  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4305  = \mac_mul_s0$810 ;
-    if (i__ready) begin
-      \$4305  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4306  = \mac_mul_s0$812 ;
-    if (i__ready) begin
-      \$4306  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4307  = \mac_mul_s0$813 ;
-    if (i__ready) begin
-      \$4307  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4308  = \mac_mul_s0$815 ;
-    if (i__ready) begin
-      \$4308  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4309  = \mac_mul_s0$816 ;
-    if (i__ready) begin
-      \$4309  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4310  = \mac_mul_s0$818 ;
-    if (i__ready) begin
-      \$4310  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4311  = \mac_mul_s0$819 ;
-    if (i__ready) begin
-      \$4311  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4312  = \mac_mul_s0$821 ;
-    if (i__ready) begin
-      \$4312  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4313  = \mac_mul_s0$822 ;
-    if (i__ready) begin
-      \$4313  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4314  = \mac_mul_s0$824 ;
-    if (i__ready) begin
-      \$4314  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4315  = \mac_mul_s0$825 ;
-    if (i__ready) begin
-      \$4315  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4316  = \mac_mul_s0$827 ;
-    if (i__ready) begin
-      \$4316  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4317  = \mac_mul_s0$828 ;
-    if (i__ready) begin
-      \$4317  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4318  = \mac_mul_s0$830 ;
-    if (i__ready) begin
-      \$4318  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4319  = \mac_mul_s0$831 ;
-    if (i__ready) begin
-      \$4319  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4320  = \mac_mul_s0$833 ;
-    if (i__ready) begin
-      \$4320  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4321  = \mac_mul_s0$834 ;
-    if (i__ready) begin
-      \$4321  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4322  = \mac_mul_s0$836 ;
-    if (i__ready) begin
-      \$4322  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4323  = \mac_mul_s0$837 ;
-    if (i__ready) begin
-      \$4323  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4324  = \mac_mul_s0$973 ;
-    if (i__ready) begin
-      \$4324  = \mac_pre_s0$971 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4325  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$4325  = mac_pre_valid_s0;
+      \$4649  = sel_valid_s3;
     end
     if (rst) begin
-      \$4325  = 1'h0;
+      \$4649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4326  = mac_add2_s0;
+    \$4650  = mac_pre_s0;
     if (i__ready) begin
-      \$4326  = mac0_sum2_p0;
+      \$4650  = \sel_l5_s0$1292 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4327  = \mac_add2_s0$855 ;
+    \$4651  = \mac_pre_s0$1057 ;
     if (i__ready) begin
-      \$4327  = mac1_sum2_p0;
+      \$4651  = \sel_l5_s0$1293 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4328  = \mac_add2_s0$858 ;
+    \$4652  = \mac_pre_s0$1060 ;
     if (i__ready) begin
-      \$4328  = mac2_sum2_p0;
+      \$4652  = \sel_l5_s0$1294 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4329  = \mac_add2_s0$861 ;
+    \$4653  = \mac_pre_s0$1063 ;
     if (i__ready) begin
-      \$4329  = mac3_sum2_p0;
+      \$4653  = \sel_l5_s0$1295 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4330  = \mac_add2_s0$975 ;
+    \$4654  = \mac_pre_s0$1066 ;
     if (i__ready) begin
-      \$4330  = \mac_mul_s0$973 ;
+      \$4654  = \sel_l5_s0$1296 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4331  = mac_add2_valid_s0;
+    \$4655  = \mac_pre_s0$1069 ;
     if (i__ready) begin
-      \$4331  = mac_mul_valid_s0;
+      \$4655  = \sel_l5_s0$1297 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4656  = \mac_pre_s0$1072 ;
+    if (i__ready) begin
+      \$4656  = \sel_l5_s0$1298 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4657  = \mac_pre_s0$1075 ;
+    if (i__ready) begin
+      \$4657  = \sel_l5_s0$1299 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4658  = \mac_pre_s0$1055 ;
+    if (i__ready) begin
+      \$4658  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4659  = \mac_pre_s0$1058 ;
+    if (i__ready) begin
+      \$4659  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4660  = \mac_pre_s0$1061 ;
+    if (i__ready) begin
+      \$4660  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4661  = \mac_pre_s0$1064 ;
+    if (i__ready) begin
+      \$4661  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4662  = \mac_pre_s0$1067 ;
+    if (i__ready) begin
+      \$4662  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4663  = \mac_pre_s0$1070 ;
+    if (i__ready) begin
+      \$4663  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4664  = \mac_pre_s0$1073 ;
+    if (i__ready) begin
+      \$4664  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4665  = \mac_pre_s0$1076 ;
+    if (i__ready) begin
+      \$4665  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4666  = \mac_pre_s0$1078 ;
+    if (i__ready) begin
+      \$4666  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4667  = \mac_pre_s0$1080 ;
+    if (i__ready) begin
+      \$4667  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4668  = \mac_pre_s0$1082 ;
+    if (i__ready) begin
+      \$4668  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4669  = \mac_pre_s0$1084 ;
+    if (i__ready) begin
+      \$4669  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4670  = \mac_pre_s0$1086 ;
+    if (i__ready) begin
+      \$4670  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4671  = \mac_pre_s0$1088 ;
+    if (i__ready) begin
+      \$4671  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4672  = \mac_pre_s0$1090 ;
+    if (i__ready) begin
+      \$4672  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4673  = \mac_pre_s0$1092 ;
+    if (i__ready) begin
+      \$4673  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4674  = \mac_pre_s0$1094 ;
+    if (i__ready) begin
+      \$4674  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4675  = \mac_pre_s0$1096 ;
+    if (i__ready) begin
+      \$4675  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4676  = \mac_pre_s0$1098 ;
+    if (i__ready) begin
+      \$4676  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4677  = \mac_pre_s0$1100 ;
+    if (i__ready) begin
+      \$4677  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4678  = \mac_pre_s0$1102 ;
+    if (i__ready) begin
+      \$4678  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4679  = \mac_pre_s0$1104 ;
+    if (i__ready) begin
+      \$4679  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4680  = \mac_pre_s0$1106 ;
+    if (i__ready) begin
+      \$4680  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4681  = \mac_pre_s0$1108 ;
+    if (i__ready) begin
+      \$4681  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4682  = \mac_pre_s0$1110 ;
+    if (i__ready) begin
+      \$4682  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4683  = \mac_pre_s0$1112 ;
+    if (i__ready) begin
+      \$4683  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4684  = \mac_pre_s0$1114 ;
+    if (i__ready) begin
+      \$4684  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4685  = \mac_pre_s0$1116 ;
+    if (i__ready) begin
+      \$4685  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4686  = \mac_pre_s0$1118 ;
+    if (i__ready) begin
+      \$4686  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4687  = \mac_pre_s0$1120 ;
+    if (i__ready) begin
+      \$4687  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4688  = \mac_pre_s0$1122 ;
+    if (i__ready) begin
+      \$4688  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4689  = \mac_pre_s0$1124 ;
+    if (i__ready) begin
+      \$4689  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4690  = \mac_pre_s0$1306 ;
+    if (i__ready) begin
+      \$4690  = \sel_l5_s0$1300 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4691  = mac_pre_valid_s0;
+    if (i__ready) begin
+      \$4691  = sel_valid_s4;
     end
     if (rst) begin
-      \$4331  = 1'h0;
+      \$4691  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4332  = o__valid;
+    \$4692  = mac_mul_s0;
     if (i__ready) begin
-      \$4332  = \$4114 ;
+      \$4692  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4693  = \mac_mul_s0$1127 ;
+    if (i__ready) begin
+      \$4693  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4694  = \mac_mul_s0$1129 ;
+    if (i__ready) begin
+      \$4694  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4695  = \mac_mul_s0$1130 ;
+    if (i__ready) begin
+      \$4695  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4696  = \mac_mul_s0$1132 ;
+    if (i__ready) begin
+      \$4696  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4697  = \mac_mul_s0$1133 ;
+    if (i__ready) begin
+      \$4697  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4698  = \mac_mul_s0$1135 ;
+    if (i__ready) begin
+      \$4698  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4699  = \mac_mul_s0$1136 ;
+    if (i__ready) begin
+      \$4699  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4700  = \mac_mul_s0$1138 ;
+    if (i__ready) begin
+      \$4700  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4701  = \mac_mul_s0$1139 ;
+    if (i__ready) begin
+      \$4701  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4702  = \mac_mul_s0$1141 ;
+    if (i__ready) begin
+      \$4702  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4703  = \mac_mul_s0$1142 ;
+    if (i__ready) begin
+      \$4703  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4704  = \mac_mul_s0$1144 ;
+    if (i__ready) begin
+      \$4704  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4705  = \mac_mul_s0$1145 ;
+    if (i__ready) begin
+      \$4705  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4706  = \mac_mul_s0$1147 ;
+    if (i__ready) begin
+      \$4706  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4707  = \mac_mul_s0$1148 ;
+    if (i__ready) begin
+      \$4707  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4708  = \mac_mul_s0$1150 ;
+    if (i__ready) begin
+      \$4708  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4709  = \mac_mul_s0$1151 ;
+    if (i__ready) begin
+      \$4709  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4710  = \mac_mul_s0$1153 ;
+    if (i__ready) begin
+      \$4710  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4711  = \mac_mul_s0$1154 ;
+    if (i__ready) begin
+      \$4711  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4712  = \mac_mul_s0$1156 ;
+    if (i__ready) begin
+      \$4712  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4713  = \mac_mul_s0$1157 ;
+    if (i__ready) begin
+      \$4713  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4714  = \mac_mul_s0$1159 ;
+    if (i__ready) begin
+      \$4714  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4715  = \mac_mul_s0$1160 ;
+    if (i__ready) begin
+      \$4715  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4716  = \mac_mul_s0$1162 ;
+    if (i__ready) begin
+      \$4716  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4717  = \mac_mul_s0$1163 ;
+    if (i__ready) begin
+      \$4717  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4718  = \mac_mul_s0$1165 ;
+    if (i__ready) begin
+      \$4718  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4719  = \mac_mul_s0$1166 ;
+    if (i__ready) begin
+      \$4719  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4720  = \mac_mul_s0$1168 ;
+    if (i__ready) begin
+      \$4720  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4721  = \mac_mul_s0$1169 ;
+    if (i__ready) begin
+      \$4721  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4722  = \mac_mul_s0$1171 ;
+    if (i__ready) begin
+      \$4722  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4723  = \mac_mul_s0$1172 ;
+    if (i__ready) begin
+      \$4723  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4724  = \mac_mul_s0$1308 ;
+    if (i__ready) begin
+      \$4724  = \mac_pre_s0$1306 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4725  = mac_mul_valid_s0;
+    if (i__ready) begin
+      \$4725  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$4332  = 1'h0;
+      \$4725  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4333  = mac_acc0_out;
-    if (\$4115 ) begin
-      if (\mac_add2_s0$975 ) begin
-        \$4333  = \$2110 [31:0];
+    \$4726  = mac_add2_s0;
+    if (i__ready) begin
+      \$4726  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4727  = \mac_add2_s0$1190 ;
+    if (i__ready) begin
+      \$4727  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4728  = \mac_add2_s0$1193 ;
+    if (i__ready) begin
+      \$4728  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4729  = \mac_add2_s0$1196 ;
+    if (i__ready) begin
+      \$4729  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4730  = \mac_add2_s0$1310 ;
+    if (i__ready) begin
+      \$4730  = \mac_mul_s0$1308 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4731  = mac_add2_valid_s0;
+    if (i__ready) begin
+      \$4731  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$4731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4732  = o__valid;
+    if (i__ready) begin
+      \$4732  = \$4514 ;
+    end
+    if (rst) begin
+      \$4732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4733  = mac_acc0_out;
+    if (\$4515 ) begin
+      if (\mac_add2_s0$1310 ) begin
+        \$4733  = \$2510 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4334  = mac_acc0;
-    if (\$4115 ) begin
+    \$4734  = mac_acc0;
+    if (\$4515 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$975 ) begin
-        \$4334  = 32'd0;
+      if (\mac_add2_s0$1310 ) begin
+        \$4734  = 32'd0;
       end else begin
-        \$4334  = \$2110 [31:0];
+        \$4734  = \$2510 [31:0];
       end
     end
     if (rst) begin
-      \$4334  = 32'd0;
+      \$4734  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4335  = mac_acc1_out;
-    if (\$4116 ) begin
-      if (\mac_add2_s0$975 ) begin
-        \$4335  = \$2111 [31:0];
+    \$4735  = mac_acc1_out;
+    if (\$4516 ) begin
+      if (\mac_add2_s0$1310 ) begin
+        \$4735  = \$2511 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4336  = mac_acc1;
-    if (\$4116 ) begin
+    \$4736  = mac_acc1;
+    if (\$4516 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$975 ) begin
-        \$4336  = 32'd0;
+      if (\mac_add2_s0$1310 ) begin
+        \$4736  = 32'd0;
       end else begin
-        \$4336  = \$2111 [31:0];
+        \$4736  = \$2511 [31:0];
       end
     end
     if (rst) begin
-      \$4336  = 32'd0;
+      \$4736  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4337  = mac_acc2_out;
-    if (\$4117 ) begin
-      if (\mac_add2_s0$975 ) begin
-        \$4337  = \$2112 [31:0];
+    \$4737  = mac_acc2_out;
+    if (\$4517 ) begin
+      if (\mac_add2_s0$1310 ) begin
+        \$4737  = \$2512 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4338  = mac_acc2;
-    if (\$4117 ) begin
+    \$4738  = mac_acc2;
+    if (\$4517 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$975 ) begin
-        \$4338  = 32'd0;
+      if (\mac_add2_s0$1310 ) begin
+        \$4738  = 32'd0;
       end else begin
-        \$4338  = \$2112 [31:0];
+        \$4738  = \$2512 [31:0];
       end
     end
     if (rst) begin
-      \$4338  = 32'd0;
+      \$4738  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4339  = mac_acc3_out;
-    if (\$4118 ) begin
-      if (\mac_add2_s0$975 ) begin
-        \$4339  = \$2113 [31:0];
+    \$4739  = mac_acc3_out;
+    if (\$4518 ) begin
+      if (\mac_add2_s0$1310 ) begin
+        \$4739  = \$2513 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4340  = mac_acc3;
-    if (\$4118 ) begin
+    \$4740  = mac_acc3;
+    if (\$4518 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$975 ) begin
-        \$4340  = 32'd0;
+      if (\mac_add2_s0$1310 ) begin
+        \$4740  = 32'd0;
       end else begin
-        \$4340  = \$2113 [31:0];
+        \$4740  = \$2513 [31:0];
       end
     end
     if (rst) begin
-      \$4340  = 32'd0;
+      \$4740  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -11948,18 +13312,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_pre13 = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
   assign sel_pre14 = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
   assign sel_pre15 = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
-  assign mac_wmux_off0 = \$1878 [3:0];
-  assign mac_wmux_off1 = \$1879 [3:0];
-  assign mac_wmux_off2 = \$1880 [3:0];
-  assign mac_wmux_off3 = \$1881 [3:0];
-  assign mac_wmux_off4 = \$1882 [3:0];
-  assign mac_wmux_off5 = \$1883 [3:0];
-  assign mac_wmux_off6 = \$1884 [3:0];
-  assign mac_wmux_off7 = \$1885 [3:0];
-  assign mac_acc0_next = \$2110 [31:0];
-  assign mac_acc1_next = \$2111 [31:0];
-  assign mac_acc2_next = \$2112 [31:0];
-  assign mac_acc3_next = \$2113 [31:0];
+  assign mac_acc0_next = \$2510 [31:0];
+  assign mac_acc1_next = \$2511 [31:0];
+  assign mac_acc2_next = \$2512 [31:0];
+  assign mac_acc3_next = \$2513 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -12399,147 +13755,325 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$1876  = 1'h0;
   assign \$1877  = 1'h0;
   assign sel_pre_8_15_4_c = 1'h0;
-  assign \$3410  = 4'h0;
-  assign \$3419 [3:1] = 3'h0;
-  assign \$3419 [0] = \$3412 ;
-  assign \$3420  = { 3'h0, \$3412  };
-  assign { \$3429 [3:2], \$3429 [0] } = 3'h0;
-  assign \$3429 [1] = \$3424 ;
-  assign \$3438 [3:2] = 2'h0;
-  assign \$3438 [1:0] = { \$3433 , \$3431  };
-  assign { \$3449 [3], \$3449 [1:0] } = 3'h0;
-  assign \$3449 [2] = \$3446 ;
-  assign { \$3458 [3], \$3458 [1] } = 2'h0;
-  assign { \$3458 [2], \$3458 [0] } = { \$3455 , \$3451  };
-  assign { \$3468 [3], \$3468 [0] } = 2'h0;
-  assign \$3468 [2:1] = { \$3465 , \$3463  };
-  assign \$3477 [3] = 1'h0;
-  assign \$3477 [2:0] = { \$3474 , \$3472 , \$3470  };
-  assign \$3489 [2:0] = 3'h0;
-  assign \$3489 [3] = \$3488 ;
-  assign \$3499 [3:1] = 3'h0;
-  assign \$3499 [0] = \$3492 ;
-  assign { \$3508 [3:2], \$3508 [0] } = 3'h0;
-  assign \$3508 [1] = \$3503 ;
-  assign \$3518 [3:2] = 2'h0;
-  assign \$3518 [1:0] = { \$3513 , \$3511  };
-  assign { \$3527 [3], \$3527 [1:0] } = 3'h0;
-  assign \$3527 [2] = \$3524 ;
-  assign { \$3538 [3], \$3538 [1] } = 2'h0;
-  assign { \$3538 [2], \$3538 [0] } = { \$3535 , \$3531  };
-  assign { \$3547 [3], \$3547 [0] } = 2'h0;
-  assign \$3547 [2:1] = { \$3544 , \$3542  };
-  assign \$3557 [3] = 1'h0;
-  assign \$3557 [2:0] = { \$3554 , \$3552 , \$3550  };
-  assign \$3566 [2:0] = 3'h0;
-  assign \$3566 [3] = \$3565 ;
-  assign \$3578 [2:1] = 2'h0;
-  assign { \$3578 [3], \$3578 [0] } = { \$3577 , \$3571  };
-  assign { \$3588 [3:2], \$3588 [0] } = 3'h0;
-  assign \$3588 [1] = \$3583 ;
-  assign \$3597 [3:2] = 2'h0;
-  assign \$3597 [1:0] = { \$3592 , \$3590  };
-  assign { \$3607 [3], \$3607 [1:0] } = 3'h0;
-  assign \$3607 [2] = \$3604 ;
-  assign { \$3616 [3], \$3616 [1] } = 2'h0;
-  assign { \$3616 [2], \$3616 [0] } = { \$3613 , \$3609  };
-  assign { \$3627 [3], \$3627 [0] } = 2'h0;
-  assign \$3627 [2:1] = { \$3624 , \$3622  };
-  assign \$3636 [3] = 1'h0;
-  assign \$3636 [2:0] = { \$3633 , \$3631 , \$3629  };
-  assign \$3646 [2:0] = 3'h0;
-  assign \$3646 [3] = \$3645 ;
-  assign \$3655 [2:1] = 2'h0;
-  assign { \$3655 [3], \$3655 [0] } = { \$3654 , \$3648  };
-  assign { \$3667 [2], \$3667 [0] } = 2'h0;
-  assign { \$3667 [3], \$3667 [1] } = { \$3666 , \$3662  };
-  assign \$3677 [3:2] = 2'h0;
-  assign \$3677 [1:0] = { \$3672 , \$3670  };
-  assign { \$3686 [3], \$3686 [1:0] } = 3'h0;
-  assign \$3686 [2] = \$3683 ;
-  assign { \$3696 [3], \$3696 [1] } = 2'h0;
-  assign { \$3696 [2], \$3696 [0] } = { \$3693 , \$3689  };
-  assign { \$3705 [3], \$3705 [0] } = 2'h0;
-  assign \$3705 [2:1] = { \$3702 , \$3700  };
-  assign \$3716 [3] = 1'h0;
-  assign \$3716 [2:0] = { \$3713 , \$3711 , \$3709  };
-  assign \$3725 [2:0] = 3'h0;
-  assign \$3725 [3] = \$3724 ;
-  assign \$3735 [2:1] = 2'h0;
-  assign { \$3735 [3], \$3735 [0] } = { \$3734 , \$3728  };
-  assign { \$3744 [2], \$3744 [0] } = 2'h0;
-  assign { \$3744 [3], \$3744 [1] } = { \$3743 , \$3739  };
-  assign \$3756 [2] = 1'h0;
-  assign { \$3756 [3], \$3756 [1:0] } = { \$3755 , \$3751 , \$3749  };
-  assign { \$3766 [3], \$3766 [1:0] } = 3'h0;
-  assign \$3766 [2] = \$3763 ;
-  assign { \$3775 [3], \$3775 [1] } = 2'h0;
-  assign { \$3775 [2], \$3775 [0] } = { \$3772 , \$3768  };
-  assign { \$3785 [3], \$3785 [0] } = 2'h0;
-  assign \$3785 [2:1] = { \$3782 , \$3780  };
-  assign \$3794 [3] = 1'h0;
-  assign \$3794 [2:0] = { \$3791 , \$3789 , \$3787  };
-  assign \$3805 [2:0] = 3'h0;
-  assign \$3805 [3] = \$3804 ;
-  assign \$3814 [2:1] = 2'h0;
-  assign { \$3814 [3], \$3814 [0] } = { \$3813 , \$3807  };
-  assign { \$3824 [2], \$3824 [0] } = 2'h0;
-  assign { \$3824 [3], \$3824 [1] } = { \$3823 , \$3819  };
-  assign \$3833 [2] = 1'h0;
-  assign { \$3833 [3], \$3833 [1:0] } = { \$3832 , \$3828 , \$3826  };
-  assign \$3845 [1:0] = 2'h0;
-  assign \$3845 [3:2] = { \$3844 , \$3842  };
-  assign { \$3855 [3], \$3855 [1] } = 2'h0;
-  assign { \$3855 [2], \$3855 [0] } = { \$3852 , \$3848  };
-  assign { \$3864 [3], \$3864 [0] } = 2'h0;
-  assign \$3864 [2:1] = { \$3861 , \$3859  };
-  assign \$3874 [3] = 1'h0;
-  assign \$3874 [2:0] = { \$3871 , \$3869 , \$3867  };
-  assign \$3883 [2:0] = 3'h0;
-  assign \$3883 [3] = \$3882 ;
-  assign \$3894 [2:1] = 2'h0;
-  assign { \$3894 [3], \$3894 [0] } = { \$3893 , \$3887  };
-  assign { \$3903 [2], \$3903 [0] } = 2'h0;
-  assign { \$3903 [3], \$3903 [1] } = { \$3902 , \$3898  };
-  assign \$3913 [2] = 1'h0;
-  assign { \$3913 [3], \$3913 [1:0] } = { \$3912 , \$3908 , \$3906  };
-  assign \$3922 [1:0] = 2'h0;
-  assign \$3922 [3:2] = { \$3921 , \$3919  };
-  assign \$3934 [1] = 1'h0;
-  assign { \$3934 [3:2], \$3934 [0] } = { \$3933 , \$3931 , \$3927  };
-  assign { \$3944 [3], \$3944 [0] } = 2'h0;
-  assign \$3944 [2:1] = { \$3941 , \$3939  };
-  assign \$3953 [3] = 1'h0;
-  assign \$3953 [2:0] = { \$3950 , \$3948 , \$3946  };
-  assign \$3963 [2:0] = 3'h0;
-  assign \$3963 [3] = \$3962 ;
-  assign \$3972 [2:1] = 2'h0;
-  assign { \$3972 [3], \$3972 [0] } = { \$3971 , \$3965  };
-  assign { \$3983 [2], \$3983 [0] } = 2'h0;
-  assign { \$3983 [3], \$3983 [1] } = { \$3982 , \$3978  };
-  assign \$3992 [2] = 1'h0;
-  assign { \$3992 [3], \$3992 [1:0] } = { \$3991 , \$3987 , \$3985  };
-  assign \$4002 [1:0] = 2'h0;
-  assign \$4002 [3:2] = { \$4001 , \$3999  };
-  assign \$4011 [1] = 1'h0;
-  assign { \$4011 [3:2], \$4011 [0] } = { \$4010 , \$4008 , \$4004  };
-  assign \$4023 [0] = 1'h0;
-  assign \$4023 [3:1] = { \$4022 , \$4020 , \$4018  };
-  assign \$4033 [3] = 1'h0;
-  assign \$4033 [2:0] = { \$4030 , \$4028 , \$4026  };
-  assign \$4042 [2:0] = 3'h0;
-  assign \$4042 [3] = \$4041 ;
-  assign \$4052 [2:1] = 2'h0;
-  assign { \$4052 [3], \$4052 [0] } = { \$4051 , \$4045  };
-  assign { \$4061 [2], \$4061 [0] } = 2'h0;
-  assign { \$4061 [3], \$4061 [1] } = { \$4060 , \$4056  };
-  assign \$4072 [2] = 1'h0;
-  assign { \$4072 [3], \$4072 [1:0] } = { \$4071 , \$4067 , \$4065  };
-  assign \$4081 [1:0] = 2'h0;
-  assign \$4081 [3:2] = { \$4080 , \$4078  };
-  assign \$4091 [1] = 1'h0;
-  assign { \$4091 [3:2], \$4091 [0] } = { \$4090 , \$4088 , \$4084  };
-  assign \$4100 [0] = 1'h0;
-  assign \$4100 [3:1] = { \$4099 , \$4097 , \$4095  };
-  assign \$4112  = { \$4111 , \$4109 , \$4107 , \$4105  };
+  assign mac_wmux_drop0 = 4'h0;
+  assign \$1888 [3:1] = 3'h0;
+  assign \$1888 [0] = \$1884 ;
+  assign \$1893  = 4'h0;
+  assign mac_wmux_drop1 = { 3'h0, \$1884  };
+  assign { \$1902 [3:2], \$1902 [0] } = 3'h0;
+  assign \$1902 [1] = \$1899 ;
+  assign \$1907 [3:1] = 3'h0;
+  assign \$1907 [0] = \$1903 ;
+  assign \$1913  = 4'h0;
+  assign mac_wmux_drop2 = \$1908 ;
+  assign \$1924 [3:2] = 2'h0;
+  assign \$1924 [1:0] = { \$1921 , \$1920  };
+  assign { \$1929 [3:2], \$1929 [0] } = 3'h0;
+  assign \$1929 [1] = \$1926 ;
+  assign \$1935 [3:1] = 3'h0;
+  assign \$1935 [0] = \$1931 ;
+  assign \$1940  = 4'h0;
+  assign \$1941  = { 3'h0, \$1931  };
+  assign { \$1954 [3], \$1954 [1:0] } = 3'h0;
+  assign \$1954 [2] = \$1952 ;
+  assign \$1959 [3:2] = 2'h0;
+  assign \$1959 [1:0] = { \$1956 , \$1955  };
+  assign { \$1965 [3:2], \$1965 [0] } = 3'h0;
+  assign \$1965 [1] = \$1962 ;
+  assign \$1970 [3:1] = 3'h0;
+  assign \$1970 [0] = \$1966 ;
+  assign \$1977  = 4'h0;
+  assign mac_wmux_drop4 = \$1972 ;
+  assign { \$1992 [3], \$1992 [1] } = 2'h0;
+  assign { \$1992 [2], \$1992 [0] } = { \$1990 , \$1988  };
+  assign { \$1997 [3], \$1997 [1:0] } = 3'h0;
+  assign \$1997 [2] = \$1995 ;
+  assign \$2003 [3:2] = 2'h0;
+  assign \$2003 [1:0] = { \$2000 , \$1999  };
+  assign { \$2008 [3:2], \$2008 [0] } = 3'h0;
+  assign \$2008 [1] = \$2005 ;
+  assign \$2015 [3:1] = 3'h0;
+  assign \$2015 [0] = \$2011 ;
+  assign \$2020  = 4'h0;
+  assign \$2021  = { 3'h0, \$2011  };
+  assign { \$2038 [3], \$2038 [0] } = 2'h0;
+  assign \$2038 [2:1] = { \$2036 , \$2035  };
+  assign { \$2043 [3], \$2043 [1] } = 2'h0;
+  assign { \$2043 [2], \$2043 [0] } = { \$2041 , \$2039  };
+  assign { \$2049 [3], \$2049 [1:0] } = 3'h0;
+  assign \$2049 [2] = \$2047 ;
+  assign \$2054 [3:2] = 2'h0;
+  assign \$2054 [1:0] = { \$2051 , \$2050  };
+  assign { \$2061 [3:2], \$2061 [0] } = 3'h0;
+  assign \$2061 [1] = \$2058 ;
+  assign \$2066 [3:1] = 3'h0;
+  assign \$2066 [0] = \$2062 ;
+  assign \$2072  = 4'h0;
+  assign \$2073  = \$2067 ;
+  assign \$2092 [3] = 1'h0;
+  assign \$2092 [2:0] = { \$2090 , \$2089 , \$2088  };
+  assign { \$2097 [3], \$2097 [0] } = 2'h0;
+  assign \$2097 [2:1] = { \$2095 , \$2094  };
+  assign { \$2103 [3], \$2103 [1] } = 2'h0;
+  assign { \$2103 [2], \$2103 [0] } = { \$2101 , \$2099  };
+  assign { \$2108 [3], \$2108 [1:0] } = 3'h0;
+  assign \$2108 [2] = \$2106 ;
+  assign \$2115 [3:2] = 2'h0;
+  assign \$2115 [1:0] = { \$2112 , \$2111  };
+  assign { \$2120 [3:2], \$2120 [0] } = 3'h0;
+  assign \$2120 [1] = \$2117 ;
+  assign \$2126 [3:1] = 3'h0;
+  assign \$2126 [0] = \$2122 ;
+  assign \$2131  = 4'h0;
+  assign \$2132  = { 3'h0, \$2122  };
+  assign \$2152 [2:0] = 3'h0;
+  assign \$2152 [3] = \$2151 ;
+  assign \$2157 [3] = 1'h0;
+  assign \$2157 [2:0] = { \$2155 , \$2154 , \$2153  };
+  assign { \$2163 [3], \$2163 [0] } = 2'h0;
+  assign \$2163 [2:1] = { \$2161 , \$2160  };
+  assign { \$2168 [3], \$2168 [1] } = 2'h0;
+  assign { \$2168 [2], \$2168 [0] } = { \$2166 , \$2164  };
+  assign { \$2175 [3], \$2175 [1:0] } = 3'h0;
+  assign \$2175 [2] = \$2173 ;
+  assign \$2180 [3:2] = 2'h0;
+  assign \$2180 [1:0] = { \$2177 , \$2176  };
+  assign { \$2186 [3:2], \$2186 [0] } = 3'h0;
+  assign \$2186 [1] = \$2183 ;
+  assign \$2191 [3:1] = 3'h0;
+  assign \$2191 [0] = \$2187 ;
+  assign \$2210 [2:0] = 3'h0;
+  assign \$2210 [3] = \$2209 ;
+  assign \$2215 [3] = 1'h0;
+  assign \$2215 [2:0] = { \$2213 , \$2212 , \$2211  };
+  assign { \$2221 [3], \$2221 [0] } = 2'h0;
+  assign \$2221 [2:1] = { \$2219 , \$2218  };
+  assign { \$2226 [3], \$2226 [1] } = 2'h0;
+  assign { \$2226 [2], \$2226 [0] } = { \$2224 , \$2222  };
+  assign { \$2233 [3], \$2233 [1:0] } = 3'h0;
+  assign \$2233 [2] = \$2231 ;
+  assign \$2238 [3:2] = 2'h0;
+  assign \$2238 [1:0] = { \$2235 , \$2234  };
+  assign { \$2244 [3:2], \$2244 [0] } = 3'h0;
+  assign \$2244 [1] = \$2241 ;
+  assign \$2260 [2:0] = 3'h0;
+  assign \$2260 [3] = \$2259 ;
+  assign \$2265 [3] = 1'h0;
+  assign \$2265 [2:0] = { \$2263 , \$2262 , \$2261  };
+  assign { \$2271 [3], \$2271 [0] } = 2'h0;
+  assign \$2271 [2:1] = { \$2269 , \$2268  };
+  assign { \$2276 [3], \$2276 [1] } = 2'h0;
+  assign { \$2276 [2], \$2276 [0] } = { \$2274 , \$2272  };
+  assign { \$2283 [3], \$2283 [1:0] } = 3'h0;
+  assign \$2283 [2] = \$2281 ;
+  assign \$2288 [3:2] = 2'h0;
+  assign \$2288 [1:0] = { \$2285 , \$2284  };
+  assign \$2302 [2:0] = 3'h0;
+  assign \$2302 [3] = \$2301 ;
+  assign \$2307 [3] = 1'h0;
+  assign \$2307 [2:0] = { \$2305 , \$2304 , \$2303  };
+  assign { \$2313 [3], \$2313 [0] } = 2'h0;
+  assign \$2313 [2:1] = { \$2311 , \$2310  };
+  assign { \$2318 [3], \$2318 [1] } = 2'h0;
+  assign { \$2318 [2], \$2318 [0] } = { \$2316 , \$2314  };
+  assign { \$2325 [3], \$2325 [1:0] } = 3'h0;
+  assign \$2325 [2] = \$2323 ;
+  assign \$2336 [2:0] = 3'h0;
+  assign \$2336 [3] = \$2335 ;
+  assign \$2341 [3] = 1'h0;
+  assign \$2341 [2:0] = { \$2339 , \$2338 , \$2337  };
+  assign { \$2347 [3], \$2347 [0] } = 2'h0;
+  assign \$2347 [2:1] = { \$2345 , \$2344  };
+  assign { \$2352 [3], \$2352 [1] } = 2'h0;
+  assign { \$2352 [2], \$2352 [0] } = { \$2350 , \$2348  };
+  assign \$2362 [2:0] = 3'h0;
+  assign \$2362 [3] = \$2361 ;
+  assign \$2367 [3] = 1'h0;
+  assign \$2367 [2:0] = { \$2365 , \$2364 , \$2363  };
+  assign { \$2373 [3], \$2373 [0] } = 2'h0;
+  assign \$2373 [2:1] = { \$2371 , \$2370  };
+  assign \$2380 [2:0] = 3'h0;
+  assign \$2380 [3] = \$2379 ;
+  assign \$2385 [3] = 1'h0;
+  assign \$2385 [2:0] = { \$2383 , \$2382 , \$2381  };
+  assign mac_wmux_drop15[2:0] = 3'h0;
+  assign mac_wmux_drop15[3] = \$2389 ;
+  assign \$2390  = 1'h1;
+  assign \$2391  = mac_wmux_keep0;
+  assign mac_wmux_s0_mv14 = 1'h0;
+  assign mac_wmux_s0_v14 = \$2419 ;
+  assign mac_wmux_s0_d14 = mac_wmux_drop14;
+  assign mac_wmux_s0_w0_14 = \sel_l5_s0$713 [119:112];
+  assign mac_wmux_s0_w1_14 = \sel_l5_s0$713 [247:240];
+  assign mac_wmux_s0_w2_14 = \sel_l5_s0$713 [375:368];
+  assign mac_wmux_s0_w3_14 = \sel_l5_s0$713 [503:496];
+  assign \$2446  = 1'h1;
+  assign \$2447  = mac_wmux_keep15;
+  assign mac_wmux_s1_mv13 = 1'h0;
+  assign mac_wmux_s1_v13 = \$2449 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s0_d13;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s0_w0_13;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s0_w1_13;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s0_w2_13;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s0_w3_13;
+  assign \$2474  = 1'h1;
+  assign \$2475  = mac_wmux_keep15;
+  assign \$2476  = 1'h1;
+  assign \$2477  = mac_wmux_keep15;
+  assign mac_wmux_s2_mv11 = 1'h0;
+  assign mac_wmux_s2_v11 = \$2479 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s1_d11;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s1_w0_11;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s1_w1_11;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s1_w2_11;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s1_w3_11;
+  assign \$2502  = 1'h1;
+  assign \$2503  = mac_wmux_keep15;
+  assign \$2504  = 1'h1;
+  assign \$2505  = mac_wmux_keep15;
+  assign \$2506  = 1'h1;
+  assign \$2507  = mac_wmux_keep15;
+  assign \$3810  = 4'h0;
+  assign \$3819 [3:1] = 3'h0;
+  assign \$3819 [0] = \$3812 ;
+  assign \$3820  = { 3'h0, \$3812  };
+  assign { \$3829 [3:2], \$3829 [0] } = 3'h0;
+  assign \$3829 [1] = \$3824 ;
+  assign \$3838 [3:2] = 2'h0;
+  assign \$3838 [1:0] = { \$3833 , \$3831  };
+  assign { \$3849 [3], \$3849 [1:0] } = 3'h0;
+  assign \$3849 [2] = \$3846 ;
+  assign { \$3858 [3], \$3858 [1] } = 2'h0;
+  assign { \$3858 [2], \$3858 [0] } = { \$3855 , \$3851  };
+  assign { \$3868 [3], \$3868 [0] } = 2'h0;
+  assign \$3868 [2:1] = { \$3865 , \$3863  };
+  assign \$3877 [3] = 1'h0;
+  assign \$3877 [2:0] = { \$3874 , \$3872 , \$3870  };
+  assign \$3889 [2:0] = 3'h0;
+  assign \$3889 [3] = \$3888 ;
+  assign \$3899 [3:1] = 3'h0;
+  assign \$3899 [0] = \$3892 ;
+  assign { \$3908 [3:2], \$3908 [0] } = 3'h0;
+  assign \$3908 [1] = \$3903 ;
+  assign \$3918 [3:2] = 2'h0;
+  assign \$3918 [1:0] = { \$3913 , \$3911  };
+  assign { \$3927 [3], \$3927 [1:0] } = 3'h0;
+  assign \$3927 [2] = \$3924 ;
+  assign { \$3938 [3], \$3938 [1] } = 2'h0;
+  assign { \$3938 [2], \$3938 [0] } = { \$3935 , \$3931  };
+  assign { \$3947 [3], \$3947 [0] } = 2'h0;
+  assign \$3947 [2:1] = { \$3944 , \$3942  };
+  assign \$3957 [3] = 1'h0;
+  assign \$3957 [2:0] = { \$3954 , \$3952 , \$3950  };
+  assign \$3966 [2:0] = 3'h0;
+  assign \$3966 [3] = \$3965 ;
+  assign \$3978 [2:1] = 2'h0;
+  assign { \$3978 [3], \$3978 [0] } = { \$3977 , \$3971  };
+  assign { \$3988 [3:2], \$3988 [0] } = 3'h0;
+  assign \$3988 [1] = \$3983 ;
+  assign \$3997 [3:2] = 2'h0;
+  assign \$3997 [1:0] = { \$3992 , \$3990  };
+  assign { \$4007 [3], \$4007 [1:0] } = 3'h0;
+  assign \$4007 [2] = \$4004 ;
+  assign { \$4016 [3], \$4016 [1] } = 2'h0;
+  assign { \$4016 [2], \$4016 [0] } = { \$4013 , \$4009  };
+  assign { \$4027 [3], \$4027 [0] } = 2'h0;
+  assign \$4027 [2:1] = { \$4024 , \$4022  };
+  assign \$4036 [3] = 1'h0;
+  assign \$4036 [2:0] = { \$4033 , \$4031 , \$4029  };
+  assign \$4046 [2:0] = 3'h0;
+  assign \$4046 [3] = \$4045 ;
+  assign \$4055 [2:1] = 2'h0;
+  assign { \$4055 [3], \$4055 [0] } = { \$4054 , \$4048  };
+  assign { \$4067 [2], \$4067 [0] } = 2'h0;
+  assign { \$4067 [3], \$4067 [1] } = { \$4066 , \$4062  };
+  assign \$4077 [3:2] = 2'h0;
+  assign \$4077 [1:0] = { \$4072 , \$4070  };
+  assign { \$4086 [3], \$4086 [1:0] } = 3'h0;
+  assign \$4086 [2] = \$4083 ;
+  assign { \$4096 [3], \$4096 [1] } = 2'h0;
+  assign { \$4096 [2], \$4096 [0] } = { \$4093 , \$4089  };
+  assign { \$4105 [3], \$4105 [0] } = 2'h0;
+  assign \$4105 [2:1] = { \$4102 , \$4100  };
+  assign \$4116 [3] = 1'h0;
+  assign \$4116 [2:0] = { \$4113 , \$4111 , \$4109  };
+  assign \$4125 [2:0] = 3'h0;
+  assign \$4125 [3] = \$4124 ;
+  assign \$4135 [2:1] = 2'h0;
+  assign { \$4135 [3], \$4135 [0] } = { \$4134 , \$4128  };
+  assign { \$4144 [2], \$4144 [0] } = 2'h0;
+  assign { \$4144 [3], \$4144 [1] } = { \$4143 , \$4139  };
+  assign \$4156 [2] = 1'h0;
+  assign { \$4156 [3], \$4156 [1:0] } = { \$4155 , \$4151 , \$4149  };
+  assign { \$4166 [3], \$4166 [1:0] } = 3'h0;
+  assign \$4166 [2] = \$4163 ;
+  assign { \$4175 [3], \$4175 [1] } = 2'h0;
+  assign { \$4175 [2], \$4175 [0] } = { \$4172 , \$4168  };
+  assign { \$4185 [3], \$4185 [0] } = 2'h0;
+  assign \$4185 [2:1] = { \$4182 , \$4180  };
+  assign \$4194 [3] = 1'h0;
+  assign \$4194 [2:0] = { \$4191 , \$4189 , \$4187  };
+  assign \$4205 [2:0] = 3'h0;
+  assign \$4205 [3] = \$4204 ;
+  assign \$4214 [2:1] = 2'h0;
+  assign { \$4214 [3], \$4214 [0] } = { \$4213 , \$4207  };
+  assign { \$4224 [2], \$4224 [0] } = 2'h0;
+  assign { \$4224 [3], \$4224 [1] } = { \$4223 , \$4219  };
+  assign \$4233 [2] = 1'h0;
+  assign { \$4233 [3], \$4233 [1:0] } = { \$4232 , \$4228 , \$4226  };
+  assign \$4245 [1:0] = 2'h0;
+  assign \$4245 [3:2] = { \$4244 , \$4242  };
+  assign { \$4255 [3], \$4255 [1] } = 2'h0;
+  assign { \$4255 [2], \$4255 [0] } = { \$4252 , \$4248  };
+  assign { \$4264 [3], \$4264 [0] } = 2'h0;
+  assign \$4264 [2:1] = { \$4261 , \$4259  };
+  assign \$4274 [3] = 1'h0;
+  assign \$4274 [2:0] = { \$4271 , \$4269 , \$4267  };
+  assign \$4283 [2:0] = 3'h0;
+  assign \$4283 [3] = \$4282 ;
+  assign \$4294 [2:1] = 2'h0;
+  assign { \$4294 [3], \$4294 [0] } = { \$4293 , \$4287  };
+  assign { \$4303 [2], \$4303 [0] } = 2'h0;
+  assign { \$4303 [3], \$4303 [1] } = { \$4302 , \$4298  };
+  assign \$4313 [2] = 1'h0;
+  assign { \$4313 [3], \$4313 [1:0] } = { \$4312 , \$4308 , \$4306  };
+  assign \$4322 [1:0] = 2'h0;
+  assign \$4322 [3:2] = { \$4321 , \$4319  };
+  assign \$4334 [1] = 1'h0;
+  assign { \$4334 [3:2], \$4334 [0] } = { \$4333 , \$4331 , \$4327  };
+  assign { \$4344 [3], \$4344 [0] } = 2'h0;
+  assign \$4344 [2:1] = { \$4341 , \$4339  };
+  assign \$4353 [3] = 1'h0;
+  assign \$4353 [2:0] = { \$4350 , \$4348 , \$4346  };
+  assign \$4363 [2:0] = 3'h0;
+  assign \$4363 [3] = \$4362 ;
+  assign \$4372 [2:1] = 2'h0;
+  assign { \$4372 [3], \$4372 [0] } = { \$4371 , \$4365  };
+  assign { \$4383 [2], \$4383 [0] } = 2'h0;
+  assign { \$4383 [3], \$4383 [1] } = { \$4382 , \$4378  };
+  assign \$4392 [2] = 1'h0;
+  assign { \$4392 [3], \$4392 [1:0] } = { \$4391 , \$4387 , \$4385  };
+  assign \$4402 [1:0] = 2'h0;
+  assign \$4402 [3:2] = { \$4401 , \$4399  };
+  assign \$4411 [1] = 1'h0;
+  assign { \$4411 [3:2], \$4411 [0] } = { \$4410 , \$4408 , \$4404  };
+  assign \$4423 [0] = 1'h0;
+  assign \$4423 [3:1] = { \$4422 , \$4420 , \$4418  };
+  assign \$4433 [3] = 1'h0;
+  assign \$4433 [2:0] = { \$4430 , \$4428 , \$4426  };
+  assign \$4442 [2:0] = 3'h0;
+  assign \$4442 [3] = \$4441 ;
+  assign \$4452 [2:1] = 2'h0;
+  assign { \$4452 [3], \$4452 [0] } = { \$4451 , \$4445  };
+  assign { \$4461 [2], \$4461 [0] } = 2'h0;
+  assign { \$4461 [3], \$4461 [1] } = { \$4460 , \$4456  };
+  assign \$4472 [2] = 1'h0;
+  assign { \$4472 [3], \$4472 [1:0] } = { \$4471 , \$4467 , \$4465  };
+  assign \$4481 [1:0] = 2'h0;
+  assign \$4481 [3:2] = { \$4480 , \$4478  };
+  assign \$4491 [1] = 1'h0;
+  assign { \$4491 [3:2], \$4491 [0] } = { \$4490 , \$4488 , \$4484  };
+  assign \$4500 [0] = 1'h0;
+  assign \$4500 [3:1] = { \$4499 , \$4497 , \$4495  };
+  assign \$4512  = { \$4511 , \$4509 , \$4507 , \$4505  };
 endmodule

@@ -1094,291 +1094,291 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1978 ;
   wire \$1979 ;
   wire \$198 ;
-  wire [4:0] \$1980 ;
-  wire [4:0] \$1981 ;
-  wire [4:0] \$1982 ;
-  wire [4:0] \$1983 ;
-  wire [4:0] \$1984 ;
-  wire [4:0] \$1985 ;
-  wire [4:0] \$1986 ;
-  wire [4:0] \$1987 ;
-  wire [7:0] \$1988 ;
-  wire [7:0] \$1989 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
   wire \$199 ;
-  wire [7:0] \$1990 ;
-  wire [7:0] \$1991 ;
-  wire [7:0] \$1992 ;
-  wire [7:0] \$1993 ;
-  wire [7:0] \$1994 ;
-  wire [7:0] \$1995 ;
-  wire [7:0] \$1996 ;
-  wire [7:0] \$1997 ;
-  wire [7:0] \$1998 ;
-  wire [7:0] \$1999 ;
+  wire [3:0] \$1990 ;
+  wire \$1991 ;
+  wire \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire [3:0] \$1995 ;
+  wire \$1996 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [7:0] \$2000 ;
-  wire [7:0] \$2001 ;
-  wire [7:0] \$2002 ;
-  wire [7:0] \$2003 ;
-  wire [7:0] \$2004 ;
-  wire [7:0] \$2005 ;
-  wire [7:0] \$2006 ;
-  wire [7:0] \$2007 ;
-  wire [7:0] \$2008 ;
-  wire [7:0] \$2009 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire \$2003 ;
+  wire [3:0] \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire \$2008 ;
+  wire [3:0] \$2009 ;
   wire \$201 ;
-  wire [7:0] \$2010 ;
-  wire [7:0] \$2011 ;
-  wire [7:0] \$2012 ;
-  wire [7:0] \$2013 ;
-  wire [7:0] \$2014 ;
-  wire [7:0] \$2015 ;
-  wire [7:0] \$2016 ;
-  wire [7:0] \$2017 ;
-  wire [7:0] \$2018 ;
-  wire [7:0] \$2019 ;
+  wire [3:0] \$2010 ;
+  wire \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire [3:0] \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire \$2019 ;
   wire \$202 ;
-  wire [7:0] \$2020 ;
-  wire [7:0] \$2021 ;
-  wire [7:0] \$2022 ;
-  wire [7:0] \$2023 ;
-  wire [7:0] \$2024 ;
-  wire [7:0] \$2025 ;
-  wire [7:0] \$2026 ;
-  wire [7:0] \$2027 ;
-  wire [7:0] \$2028 ;
-  wire [7:0] \$2029 ;
+  wire \$2020 ;
+  wire \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire [3:0] \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
   wire \$203 ;
-  wire [7:0] \$2030 ;
-  wire [7:0] \$2031 ;
-  wire [7:0] \$2032 ;
-  wire [7:0] \$2033 ;
-  wire [7:0] \$2034 ;
-  wire [7:0] \$2035 ;
-  wire [7:0] \$2036 ;
-  wire [7:0] \$2037 ;
-  wire [7:0] \$2038 ;
-  wire [7:0] \$2039 ;
+  wire \$2030 ;
+  wire [3:0] \$2031 ;
+  wire [3:0] \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire [3:0] \$2037 ;
+  wire \$2038 ;
+  wire \$2039 ;
   wire \$204 ;
-  wire [7:0] \$2040 ;
-  wire [7:0] \$2041 ;
-  wire [7:0] \$2042 ;
-  wire [7:0] \$2043 ;
-  wire [7:0] \$2044 ;
-  wire [7:0] \$2045 ;
-  wire [7:0] \$2046 ;
-  wire [7:0] \$2047 ;
-  wire [7:0] \$2048 ;
-  wire [7:0] \$2049 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire [3:0] \$2042 ;
+  wire [3:0] \$2043 ;
+  wire \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire \$2049 ;
   wire \$205 ;
-  wire [7:0] \$2050 ;
-  wire [7:0] \$2051 ;
-  wire [7:0] \$2052 ;
-  wire [7:0] \$2053 ;
-  wire [7:0] \$2054 ;
-  wire [7:0] \$2055 ;
-  wire [7:0] \$2056 ;
-  wire [7:0] \$2057 ;
-  wire [7:0] \$2058 ;
-  wire [7:0] \$2059 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire \$2054 ;
+  wire \$2055 ;
+  wire [3:0] \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
   wire \$206 ;
-  wire [7:0] \$2060 ;
-  wire [7:0] \$2061 ;
-  wire [7:0] \$2062 ;
-  wire [7:0] \$2063 ;
-  wire [7:0] \$2064 ;
-  wire [7:0] \$2065 ;
-  wire [7:0] \$2066 ;
-  wire [7:0] \$2067 ;
-  wire [7:0] \$2068 ;
-  wire [7:0] \$2069 ;
+  wire \$2060 ;
+  wire [3:0] \$2061 ;
+  wire [3:0] \$2062 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire \$2066 ;
+  wire [3:0] \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
   wire \$207 ;
-  wire [7:0] \$2070 ;
-  wire [7:0] \$2071 ;
-  wire [7:0] \$2072 ;
-  wire [7:0] \$2073 ;
-  wire [7:0] \$2074 ;
-  wire [7:0] \$2075 ;
-  wire [7:0] \$2076 ;
-  wire [7:0] \$2077 ;
-  wire [7:0] \$2078 ;
-  wire [7:0] \$2079 ;
+  wire \$2070 ;
+  wire \$2071 ;
+  wire [3:0] \$2072 ;
+  wire [3:0] \$2073 ;
+  wire [3:0] \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire [3:0] \$2079 ;
   wire \$208 ;
-  wire [7:0] \$2080 ;
-  wire [7:0] \$2081 ;
-  wire [7:0] \$2082 ;
-  wire [7:0] \$2083 ;
-  wire [7:0] \$2084 ;
-  wire [7:0] \$2085 ;
-  wire [7:0] \$2086 ;
-  wire [7:0] \$2087 ;
-  wire [7:0] \$2088 ;
-  wire [7:0] \$2089 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
   wire \$209 ;
-  wire [7:0] \$2090 ;
-  wire [7:0] \$2091 ;
-  wire [7:0] \$2092 ;
-  wire [7:0] \$2093 ;
-  wire [7:0] \$2094 ;
-  wire [7:0] \$2095 ;
-  wire [7:0] \$2096 ;
-  wire [7:0] \$2097 ;
-  wire [7:0] \$2098 ;
-  wire [7:0] \$2099 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire \$2092 ;
+  wire \$2093 ;
+  wire [3:0] \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
+  wire [3:0] \$2099 ;
   wire [8:0] \$21 ;
   wire \$210 ;
-  wire [7:0] \$2100 ;
-  wire [7:0] \$2101 ;
-  wire [7:0] \$2102 ;
-  wire [7:0] \$2103 ;
-  wire [7:0] \$2104 ;
-  wire [7:0] \$2105 ;
-  wire [7:0] \$2106 ;
-  wire [7:0] \$2107 ;
-  wire [7:0] \$2108 ;
-  wire [7:0] \$2109 ;
+  wire [3:0] \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire \$2103 ;
+  wire \$2104 ;
+  wire [3:0] \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire \$2108 ;
+  wire \$2109 ;
   wire \$211 ;
-  wire [7:0] \$2110 ;
-  wire [7:0] \$2111 ;
-  wire [7:0] \$2112 ;
-  wire [7:0] \$2113 ;
-  wire [7:0] \$2114 ;
-  wire [7:0] \$2115 ;
-  wire [7:0] \$2116 ;
-  wire [7:0] \$2117 ;
-  wire [7:0] \$2118 ;
-  wire [7:0] \$2119 ;
+  wire [3:0] \$2110 ;
+  wire [3:0] \$2111 ;
+  wire [3:0] \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire \$2115 ;
+  wire \$2116 ;
+  wire [3:0] \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
   wire \$212 ;
-  wire [7:0] \$2120 ;
-  wire [7:0] \$2121 ;
-  wire [7:0] \$2122 ;
-  wire [7:0] \$2123 ;
-  wire [7:0] \$2124 ;
-  wire [7:0] \$2125 ;
-  wire [7:0] \$2126 ;
-  wire [7:0] \$2127 ;
-  wire [7:0] \$2128 ;
-  wire [7:0] \$2129 ;
+  wire \$2120 ;
+  wire \$2121 ;
+  wire [3:0] \$2122 ;
+  wire [3:0] \$2123 ;
+  wire \$2124 ;
+  wire \$2125 ;
+  wire \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire \$2129 ;
   wire \$213 ;
-  wire [7:0] \$2130 ;
-  wire [7:0] \$2131 ;
-  wire [7:0] \$2132 ;
-  wire [7:0] \$2133 ;
-  wire [7:0] \$2134 ;
-  wire [7:0] \$2135 ;
-  wire [7:0] \$2136 ;
-  wire [7:0] \$2137 ;
-  wire [7:0] \$2138 ;
-  wire [7:0] \$2139 ;
+  wire \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
   wire \$214 ;
-  wire [7:0] \$2140 ;
-  wire [7:0] \$2141 ;
-  wire [7:0] \$2142 ;
-  wire [7:0] \$2143 ;
-  wire [7:0] \$2144 ;
-  wire [7:0] \$2145 ;
-  wire [7:0] \$2146 ;
-  wire [7:0] \$2147 ;
-  wire [7:0] \$2148 ;
-  wire [7:0] \$2149 ;
+  wire [3:0] \$2140 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
+  wire [3:0] \$2145 ;
+  wire [3:0] \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
   wire \$215 ;
-  wire [7:0] \$2150 ;
-  wire [7:0] \$2151 ;
-  wire [7:0] \$2152 ;
-  wire [7:0] \$2153 ;
-  wire [7:0] \$2154 ;
-  wire [7:0] \$2155 ;
-  wire [7:0] \$2156 ;
-  wire [7:0] \$2157 ;
-  wire [7:0] \$2158 ;
-  wire [7:0] \$2159 ;
+  wire \$2150 ;
+  wire [3:0] \$2151 ;
+  wire \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire [3:0] \$2156 ;
+  wire [3:0] \$2157 ;
+  wire [3:0] \$2158 ;
+  wire \$2159 ;
   wire \$216 ;
-  wire [7:0] \$2160 ;
-  wire [7:0] \$2161 ;
-  wire [7:0] \$2162 ;
-  wire [7:0] \$2163 ;
-  wire [7:0] \$2164 ;
-  wire [7:0] \$2165 ;
-  wire [7:0] \$2166 ;
-  wire [7:0] \$2167 ;
-  wire [7:0] \$2168 ;
-  wire [7:0] \$2169 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
+  wire [3:0] \$2163 ;
+  wire \$2164 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire [3:0] \$2168 ;
+  wire [3:0] \$2169 ;
   wire \$217 ;
-  wire [7:0] \$2170 ;
-  wire [7:0] \$2171 ;
-  wire [7:0] \$2172 ;
-  wire [7:0] \$2173 ;
-  wire [7:0] \$2174 ;
-  wire [7:0] \$2175 ;
-  wire [7:0] \$2176 ;
-  wire [7:0] \$2177 ;
-  wire [7:0] \$2178 ;
-  wire [7:0] \$2179 ;
+  wire \$2170 ;
+  wire \$2171 ;
+  wire \$2172 ;
+  wire \$2173 ;
+  wire [3:0] \$2174 ;
+  wire [3:0] \$2175 ;
+  wire \$2176 ;
+  wire \$2177 ;
+  wire \$2178 ;
+  wire \$2179 ;
   wire \$218 ;
-  wire [7:0] \$2180 ;
-  wire [7:0] \$2181 ;
-  wire [7:0] \$2182 ;
-  wire [7:0] \$2183 ;
-  wire [7:0] \$2184 ;
-  wire [7:0] \$2185 ;
-  wire [7:0] \$2186 ;
-  wire [7:0] \$2187 ;
-  wire [7:0] \$2188 ;
-  wire [7:0] \$2189 ;
+  wire \$2180 ;
+  wire \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire \$2185 ;
+  wire \$2186 ;
+  wire \$2187 ;
+  wire \$2188 ;
+  wire \$2189 ;
   wire \$219 ;
-  wire [7:0] \$2190 ;
-  wire [7:0] \$2191 ;
-  wire [7:0] \$2192 ;
-  wire [7:0] \$2193 ;
-  wire [7:0] \$2194 ;
-  wire [7:0] \$2195 ;
-  wire [7:0] \$2196 ;
-  wire [7:0] \$2197 ;
-  wire [7:0] \$2198 ;
-  wire [7:0] \$2199 ;
+  wire \$2190 ;
+  wire \$2191 ;
+  wire \$2192 ;
+  wire \$2193 ;
+  wire [3:0] \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire [3:0] \$2199 ;
   wire [8:0] \$22 ;
   wire \$220 ;
-  wire [7:0] \$2200 ;
-  wire [7:0] \$2201 ;
-  wire [7:0] \$2202 ;
-  wire [7:0] \$2203 ;
-  wire [7:0] \$2204 ;
-  wire [7:0] \$2205 ;
-  wire [7:0] \$2206 ;
-  wire [7:0] \$2207 ;
-  wire [7:0] \$2208 ;
-  wire [7:0] \$2209 ;
+  wire [3:0] \$2200 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire [3:0] \$2205 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire \$2209 ;
   wire \$221 ;
-  wire [7:0] \$2210 ;
-  wire [7:0] \$2211 ;
-  wire [32:0] \$2212 ;
-  wire [32:0] \$2213 ;
-  wire [32:0] \$2214 ;
-  wire [32:0] \$2215 ;
+  wire [3:0] \$2210 ;
+  wire [3:0] \$2211 ;
+  wire [3:0] \$2212 ;
+  wire \$2213 ;
+  wire \$2214 ;
+  wire \$2215 ;
   wire \$2216 ;
-  wire \$2217 ;
+  wire [3:0] \$2217 ;
   wire \$2218 ;
   wire \$2219 ;
   wire \$222 ;
   wire \$2220 ;
   wire \$2221 ;
-  wire \$2222 ;
-  wire \$2223 ;
+  wire [3:0] \$2222 ;
+  wire [3:0] \$2223 ;
   wire \$2224 ;
   wire \$2225 ;
   wire \$2226 ;
   wire \$2227 ;
-  wire \$2228 ;
+  wire [3:0] \$2228 ;
   wire \$2229 ;
   wire \$223 ;
   wire \$2230 ;
   wire \$2231 ;
-  wire [7:0] \$2232 ;
-  wire \$2233 ;
-  wire \$2234 ;
-  wire \$2235 ;
+  wire \$2232 ;
+  wire [3:0] \$2233 ;
+  wire [3:0] \$2234 ;
+  wire [3:0] \$2235 ;
   wire \$2236 ;
   wire \$2237 ;
   wire \$2238 ;
@@ -1393,58 +1393,58 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2246 ;
   wire \$2247 ;
   wire \$2248 ;
-  wire [7:0] \$2249 ;
+  wire \$2249 ;
   wire \$225 ;
-  wire [7:0] \$2250 ;
+  wire \$2250 ;
   wire \$2251 ;
   wire \$2252 ;
   wire \$2253 ;
-  wire \$2254 ;
+  wire [3:0] \$2254 ;
   wire \$2255 ;
   wire \$2256 ;
   wire \$2257 ;
   wire \$2258 ;
-  wire \$2259 ;
+  wire [3:0] \$2259 ;
   wire \$226 ;
-  wire \$2260 ;
+  wire [3:0] \$2260 ;
   wire \$2261 ;
   wire \$2262 ;
   wire \$2263 ;
   wire \$2264 ;
-  wire \$2265 ;
+  wire [3:0] \$2265 ;
   wire \$2266 ;
-  wire [7:0] \$2267 ;
+  wire \$2267 ;
   wire \$2268 ;
   wire \$2269 ;
   wire \$227 ;
-  wire \$2270 ;
-  wire \$2271 ;
-  wire \$2272 ;
+  wire [3:0] \$2270 ;
+  wire [3:0] \$2271 ;
+  wire [3:0] \$2272 ;
   wire \$2273 ;
   wire \$2274 ;
   wire \$2275 ;
   wire \$2276 ;
-  wire \$2277 ;
+  wire [3:0] \$2277 ;
   wire \$2278 ;
   wire \$2279 ;
   wire \$228 ;
   wire \$2280 ;
   wire \$2281 ;
-  wire \$2282 ;
-  wire \$2283 ;
-  wire [7:0] \$2284 ;
-  wire [7:0] \$2285 ;
-  wire [7:0] \$2286 ;
+  wire [3:0] \$2282 ;
+  wire [3:0] \$2283 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
   wire \$2287 ;
-  wire \$2288 ;
+  wire [3:0] \$2288 ;
   wire \$2289 ;
   wire \$229 ;
   wire \$2290 ;
   wire \$2291 ;
   wire \$2292 ;
-  wire \$2293 ;
-  wire \$2294 ;
-  wire \$2295 ;
+  wire [3:0] \$2293 ;
+  wire [3:0] \$2294 ;
+  wire [3:0] \$2295 ;
   wire \$2296 ;
   wire \$2297 ;
   wire \$2298 ;
@@ -1454,7 +1454,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2300 ;
   wire \$2301 ;
   wire \$2302 ;
-  wire [7:0] \$2303 ;
+  wire \$2303 ;
   wire \$2304 ;
   wire \$2305 ;
   wire \$2306 ;
@@ -1464,45 +1464,45 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$231 ;
   wire \$2310 ;
   wire \$2311 ;
-  wire \$2312 ;
+  wire [3:0] \$2312 ;
   wire \$2313 ;
   wire \$2314 ;
   wire \$2315 ;
   wire \$2316 ;
-  wire \$2317 ;
-  wire \$2318 ;
+  wire [3:0] \$2317 ;
+  wire [3:0] \$2318 ;
   wire \$2319 ;
   wire \$232 ;
-  wire [7:0] \$2320 ;
-  wire [7:0] \$2321 ;
+  wire \$2320 ;
+  wire \$2321 ;
   wire \$2322 ;
-  wire \$2323 ;
+  wire [3:0] \$2323 ;
   wire \$2324 ;
   wire \$2325 ;
   wire \$2326 ;
   wire \$2327 ;
-  wire \$2328 ;
-  wire \$2329 ;
+  wire [3:0] \$2328 ;
+  wire [3:0] \$2329 ;
   wire \$233 ;
-  wire \$2330 ;
+  wire [3:0] \$2330 ;
   wire \$2331 ;
   wire \$2332 ;
   wire \$2333 ;
   wire \$2334 ;
-  wire \$2335 ;
+  wire [3:0] \$2335 ;
   wire \$2336 ;
   wire \$2337 ;
-  wire [7:0] \$2338 ;
+  wire \$2338 ;
   wire \$2339 ;
   wire \$234 ;
-  wire \$2340 ;
-  wire \$2341 ;
+  wire [3:0] \$2340 ;
+  wire [3:0] \$2341 ;
   wire \$2342 ;
   wire \$2343 ;
   wire \$2344 ;
   wire \$2345 ;
-  wire \$2346 ;
-  wire \$2347 ;
+  wire [3:0] \$2346 ;
+  wire [3:0] \$2347 ;
   wire \$2348 ;
   wire \$2349 ;
   wire \$235 ;
@@ -1511,49 +1511,49 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2352 ;
   wire \$2353 ;
   wire \$2354 ;
-  wire [7:0] \$2355 ;
-  wire [7:0] \$2356 ;
-  wire [7:0] \$2357 ;
-  wire [7:0] \$2358 ;
+  wire \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire \$2358 ;
   wire \$2359 ;
   wire \$236 ;
   wire \$2360 ;
   wire \$2361 ;
-  wire \$2362 ;
+  wire [3:0] \$2362 ;
   wire \$2363 ;
   wire \$2364 ;
   wire \$2365 ;
   wire \$2366 ;
-  wire \$2367 ;
-  wire \$2368 ;
+  wire [3:0] \$2367 ;
+  wire [3:0] \$2368 ;
   wire \$2369 ;
   wire \$237 ;
   wire \$2370 ;
   wire \$2371 ;
   wire \$2372 ;
-  wire \$2373 ;
+  wire [3:0] \$2373 ;
   wire \$2374 ;
-  wire [7:0] \$2375 ;
-  wire [7:0] \$2376 ;
+  wire \$2375 ;
+  wire \$2376 ;
   wire \$2377 ;
-  wire \$2378 ;
-  wire \$2379 ;
+  wire [3:0] \$2378 ;
+  wire [3:0] \$2379 ;
   wire \$238 ;
-  wire \$2380 ;
+  wire [3:0] \$2380 ;
   wire \$2381 ;
   wire \$2382 ;
   wire \$2383 ;
   wire \$2384 ;
-  wire \$2385 ;
+  wire [3:0] \$2385 ;
   wire \$2386 ;
   wire \$2387 ;
   wire \$2388 ;
   wire \$2389 ;
   wire \$239 ;
-  wire \$2390 ;
-  wire \$2391 ;
+  wire [3:0] \$2390 ;
+  wire [3:0] \$2391 ;
   wire \$2392 ;
-  wire [7:0] \$2393 ;
+  wire \$2393 ;
   wire \$2394 ;
   wire \$2395 ;
   wire \$2396 ;
@@ -1566,33 +1566,33 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2401 ;
   wire \$2402 ;
   wire \$2403 ;
-  wire \$2404 ;
+  wire [3:0] \$2404 ;
   wire \$2405 ;
   wire \$2406 ;
   wire \$2407 ;
   wire \$2408 ;
-  wire \$2409 ;
+  wire [3:0] \$2409 ;
   wire \$241 ;
-  wire [7:0] \$2410 ;
-  wire [7:0] \$2411 ;
+  wire [3:0] \$2410 ;
+  wire \$2411 ;
   wire \$2412 ;
   wire \$2413 ;
   wire \$2414 ;
-  wire \$2415 ;
+  wire [3:0] \$2415 ;
   wire \$2416 ;
   wire \$2417 ;
   wire \$2418 ;
   wire \$2419 ;
   wire \$242 ;
-  wire \$2420 ;
-  wire \$2421 ;
-  wire \$2422 ;
+  wire [3:0] \$2420 ;
+  wire [3:0] \$2421 ;
+  wire [3:0] \$2422 ;
   wire \$2423 ;
   wire \$2424 ;
   wire \$2425 ;
   wire \$2426 ;
-  wire \$2427 ;
-  wire [7:0] \$2428 ;
+  wire [3:0] \$2427 ;
+  wire \$2428 ;
   wire \$2429 ;
   wire \$243 ;
   wire \$2430 ;
@@ -1603,26 +1603,26 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2435 ;
   wire \$2436 ;
   wire \$2437 ;
-  wire \$2438 ;
+  wire [3:0] \$2438 ;
   wire \$2439 ;
   wire \$244 ;
   wire \$2440 ;
   wire \$2441 ;
   wire \$2442 ;
-  wire \$2443 ;
-  wire \$2444 ;
-  wire [7:0] \$2445 ;
-  wire [7:0] \$2446 ;
-  wire [7:0] \$2447 ;
+  wire [3:0] \$2443 ;
+  wire [3:0] \$2444 ;
+  wire \$2445 ;
+  wire \$2446 ;
+  wire \$2447 ;
   wire \$2448 ;
-  wire \$2449 ;
+  wire [3:0] \$2449 ;
   wire \$245 ;
   wire \$2450 ;
   wire \$2451 ;
   wire \$2452 ;
   wire \$2453 ;
-  wire \$2454 ;
-  wire \$2455 ;
+  wire [3:0] \$2454 ;
+  wire [3:0] \$2455 ;
   wire \$2456 ;
   wire \$2457 ;
   wire \$2458 ;
@@ -1632,32 +1632,32 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2461 ;
   wire \$2462 ;
   wire \$2463 ;
-  wire [7:0] \$2464 ;
+  wire [3:0] \$2464 ;
   wire \$2465 ;
   wire \$2466 ;
   wire \$2467 ;
   wire \$2468 ;
-  wire \$2469 ;
+  wire [3:0] \$2469 ;
   wire \$247 ;
-  wire \$2470 ;
+  wire [3:0] \$2470 ;
   wire \$2471 ;
   wire \$2472 ;
   wire \$2473 ;
   wire \$2474 ;
-  wire \$2475 ;
+  wire [3:0] \$2475 ;
   wire \$2476 ;
   wire \$2477 ;
   wire \$2478 ;
   wire \$2479 ;
   wire \$248 ;
   wire \$2480 ;
-  wire [7:0] \$2481 ;
-  wire [7:0] \$2482 ;
+  wire \$2481 ;
+  wire [3:0] \$2482 ;
   wire \$2483 ;
   wire \$2484 ;
   wire \$2485 ;
   wire \$2486 ;
-  wire \$2487 ;
+  wire [3:0] \$2487 ;
   wire \$2488 ;
   wire \$2489 ;
   wire \$249 ;
@@ -1670,7 +1670,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2496 ;
   wire \$2497 ;
   wire \$2498 ;
-  wire [7:0] \$2499 ;
+  wire \$2499 ;
   wire [8:0] \$25 ;
   wire \$250 ;
   wire \$2500 ;
@@ -1690,10 +1690,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2513 ;
   wire \$2514 ;
   wire \$2515 ;
-  wire [7:0] \$2516 ;
-  wire [7:0] \$2517 ;
-  wire [7:0] \$2518 ;
-  wire [7:0] \$2519 ;
+  wire \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire \$2519 ;
   wire \$252 ;
   wire \$2520 ;
   wire \$2521 ;
@@ -1712,8 +1712,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2533 ;
   wire \$2534 ;
   wire \$2535 ;
-  wire [7:0] \$2536 ;
-  wire [7:0] \$2537 ;
+  wire \$2536 ;
+  wire \$2537 ;
   wire \$2538 ;
   wire \$2539 ;
   wire \$254 ;
@@ -1732,7 +1732,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2551 ;
   wire \$2552 ;
   wire \$2553 ;
-  wire [7:0] \$2554 ;
+  wire \$2554 ;
   wire \$2555 ;
   wire \$2556 ;
   wire \$2557 ;
@@ -1751,8 +1751,8 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2569 ;
   wire \$257 ;
   wire \$2570 ;
-  wire [7:0] \$2571 ;
-  wire [7:0] \$2572 ;
+  wire \$2571 ;
+  wire \$2572 ;
   wire \$2573 ;
   wire \$2574 ;
   wire \$2575 ;
@@ -1770,7 +1770,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2586 ;
   wire \$2587 ;
   wire \$2588 ;
-  wire [7:0] \$2589 ;
+  wire \$2589 ;
   wire \$259 ;
   wire \$2590 ;
   wire \$2591 ;
@@ -1790,17 +1790,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2603 ;
   wire \$2604 ;
   wire \$2605 ;
-  wire [7:0] \$2606 ;
-  wire [7:0] \$2607 ;
-  wire [7:0] \$2608 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
   wire \$2609 ;
   wire \$261 ;
   wire \$2610 ;
   wire \$2611 ;
-  wire \$2612 ;
-  wire \$2613 ;
-  wire \$2614 ;
-  wire \$2615 ;
+  wire [32:0] \$2612 ;
+  wire [32:0] \$2613 ;
+  wire [32:0] \$2614 ;
+  wire [32:0] \$2615 ;
   wire \$2616 ;
   wire \$2617 ;
   wire \$2618 ;
@@ -1811,7 +1811,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2622 ;
   wire \$2623 ;
   wire \$2624 ;
-  wire [7:0] \$2625 ;
+  wire \$2625 ;
   wire \$2626 ;
   wire \$2627 ;
   wire \$2628 ;
@@ -1819,7 +1819,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$263 ;
   wire \$2630 ;
   wire \$2631 ;
-  wire \$2632 ;
+  wire [7:0] \$2632 ;
   wire \$2633 ;
   wire \$2634 ;
   wire \$2635 ;
@@ -1830,16 +1830,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$264 ;
   wire \$2640 ;
   wire \$2641 ;
-  wire [7:0] \$2642 ;
-  wire [7:0] \$2643 ;
+  wire \$2642 ;
+  wire \$2643 ;
   wire \$2644 ;
   wire \$2645 ;
   wire \$2646 ;
   wire \$2647 ;
   wire \$2648 ;
-  wire \$2649 ;
+  wire [7:0] \$2649 ;
   wire \$265 ;
-  wire \$2650 ;
+  wire [7:0] \$2650 ;
   wire \$2651 ;
   wire \$2652 ;
   wire \$2653 ;
@@ -1850,14 +1850,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2658 ;
   wire \$2659 ;
   wire \$266 ;
-  wire [7:0] \$2660 ;
+  wire \$2660 ;
   wire \$2661 ;
   wire \$2662 ;
   wire \$2663 ;
   wire \$2664 ;
   wire \$2665 ;
   wire \$2666 ;
-  wire \$2667 ;
+  wire [7:0] \$2667 ;
   wire \$2668 ;
   wire \$2669 ;
   wire \$267 ;
@@ -1868,17 +1868,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2674 ;
   wire \$2675 ;
   wire \$2676 ;
-  wire [7:0] \$2677 ;
-  wire [7:0] \$2678 ;
-  wire [7:0] \$2679 ;
+  wire \$2677 ;
+  wire \$2678 ;
+  wire \$2679 ;
   wire \$268 ;
-  wire [7:0] \$2680 ;
+  wire \$2680 ;
   wire \$2681 ;
   wire \$2682 ;
   wire \$2683 ;
-  wire \$2684 ;
-  wire \$2685 ;
-  wire \$2686 ;
+  wire [7:0] \$2684 ;
+  wire [7:0] \$2685 ;
+  wire [7:0] \$2686 ;
   wire \$2687 ;
   wire \$2688 ;
   wire \$2689 ;
@@ -1890,15 +1890,15 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2694 ;
   wire \$2695 ;
   wire \$2696 ;
-  wire [7:0] \$2697 ;
-  wire [7:0] \$2698 ;
+  wire \$2697 ;
+  wire \$2698 ;
   wire \$2699 ;
   wire [8:0] \$27 ;
   wire \$270 ;
   wire \$2700 ;
   wire \$2701 ;
   wire \$2702 ;
-  wire \$2703 ;
+  wire [7:0] \$2703 ;
   wire \$2704 ;
   wire \$2705 ;
   wire \$2706 ;
@@ -1911,14 +1911,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2712 ;
   wire \$2713 ;
   wire \$2714 ;
-  wire [7:0] \$2715 ;
+  wire \$2715 ;
   wire \$2716 ;
   wire \$2717 ;
   wire \$2718 ;
   wire \$2719 ;
   wire \$272 ;
-  wire \$2720 ;
-  wire \$2721 ;
+  wire [7:0] \$2720 ;
+  wire [7:0] \$2721 ;
   wire \$2722 ;
   wire \$2723 ;
   wire \$2724 ;
@@ -1930,13 +1930,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$273 ;
   wire \$2730 ;
   wire \$2731 ;
-  wire [7:0] \$2732 ;
-  wire [7:0] \$2733 ;
+  wire \$2732 ;
+  wire \$2733 ;
   wire \$2734 ;
   wire \$2735 ;
   wire \$2736 ;
   wire \$2737 ;
-  wire \$2738 ;
+  wire [7:0] \$2738 ;
   wire \$2739 ;
   wire \$274 ;
   wire \$2740 ;
@@ -1950,15 +1950,15 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2748 ;
   wire \$2749 ;
   wire \$275 ;
-  wire [7:0] \$2750 ;
+  wire \$2750 ;
   wire \$2751 ;
   wire \$2752 ;
   wire \$2753 ;
   wire \$2754 ;
-  wire \$2755 ;
-  wire \$2756 ;
-  wire \$2757 ;
-  wire \$2758 ;
+  wire [7:0] \$2755 ;
+  wire [7:0] \$2756 ;
+  wire [7:0] \$2757 ;
+  wire [7:0] \$2758 ;
   wire \$2759 ;
   wire \$276 ;
   wire \$2760 ;
@@ -1968,17 +1968,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2764 ;
   wire \$2765 ;
   wire \$2766 ;
-  wire [7:0] \$2767 ;
-  wire [7:0] \$2768 ;
-  wire [7:0] \$2769 ;
+  wire \$2767 ;
+  wire \$2768 ;
+  wire \$2769 ;
   wire \$277 ;
   wire \$2770 ;
   wire \$2771 ;
   wire \$2772 ;
   wire \$2773 ;
   wire \$2774 ;
-  wire \$2775 ;
-  wire \$2776 ;
+  wire [7:0] \$2775 ;
+  wire [7:0] \$2776 ;
   wire \$2777 ;
   wire \$2778 ;
   wire \$2779 ;
@@ -1989,7 +1989,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2783 ;
   wire \$2784 ;
   wire \$2785 ;
-  wire [7:0] \$2786 ;
+  wire \$2786 ;
   wire \$2787 ;
   wire \$2788 ;
   wire \$2789 ;
@@ -1997,7 +1997,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2790 ;
   wire \$2791 ;
   wire \$2792 ;
-  wire \$2793 ;
+  wire [7:0] \$2793 ;
   wire \$2794 ;
   wire \$2795 ;
   wire \$2796 ;
@@ -2009,16 +2009,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2800 ;
   wire \$2801 ;
   wire \$2802 ;
-  wire [7:0] \$2803 ;
-  wire [7:0] \$2804 ;
+  wire \$2803 ;
+  wire \$2804 ;
   wire \$2805 ;
   wire \$2806 ;
   wire \$2807 ;
   wire \$2808 ;
   wire \$2809 ;
   wire \$281 ;
-  wire \$2810 ;
-  wire \$2811 ;
+  wire [7:0] \$2810 ;
+  wire [7:0] \$2811 ;
   wire \$2812 ;
   wire \$2813 ;
   wire \$2814 ;
@@ -2029,14 +2029,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2819 ;
   wire \$282 ;
   wire \$2820 ;
-  wire [7:0] \$2821 ;
+  wire \$2821 ;
   wire \$2822 ;
   wire \$2823 ;
   wire \$2824 ;
   wire \$2825 ;
   wire \$2826 ;
   wire \$2827 ;
-  wire \$2828 ;
+  wire [7:0] \$2828 ;
   wire \$2829 ;
   wire \$283 ;
   wire \$2830 ;
@@ -2047,17 +2047,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2835 ;
   wire \$2836 ;
   wire \$2837 ;
-  wire [7:0] \$2838 ;
-  wire [7:0] \$2839 ;
+  wire \$2838 ;
+  wire \$2839 ;
   wire \$284 ;
-  wire [7:0] \$2840 ;
-  wire [7:0] \$2841 ;
+  wire \$2840 ;
+  wire \$2841 ;
   wire \$2842 ;
   wire \$2843 ;
   wire \$2844 ;
-  wire \$2845 ;
-  wire \$2846 ;
-  wire \$2847 ;
+  wire [7:0] \$2845 ;
+  wire [7:0] \$2846 ;
+  wire [7:0] \$2847 ;
   wire \$2848 ;
   wire \$2849 ;
   wire \$285 ;
@@ -2069,14 +2069,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2855 ;
   wire \$2856 ;
   wire \$2857 ;
-  wire [7:0] \$2858 ;
-  wire [7:0] \$2859 ;
+  wire \$2858 ;
+  wire \$2859 ;
   wire \$286 ;
   wire \$2860 ;
   wire \$2861 ;
   wire \$2862 ;
   wire \$2863 ;
-  wire \$2864 ;
+  wire [7:0] \$2864 ;
   wire \$2865 ;
   wire \$2866 ;
   wire \$2867 ;
@@ -2089,14 +2089,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2873 ;
   wire \$2874 ;
   wire \$2875 ;
-  wire [7:0] \$2876 ;
+  wire \$2876 ;
   wire \$2877 ;
   wire \$2878 ;
   wire \$2879 ;
   wire \$288 ;
   wire \$2880 ;
-  wire \$2881 ;
-  wire \$2882 ;
+  wire [7:0] \$2881 ;
+  wire [7:0] \$2882 ;
   wire \$2883 ;
   wire \$2884 ;
   wire \$2885 ;
@@ -2108,13 +2108,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2890 ;
   wire \$2891 ;
   wire \$2892 ;
-  wire [7:0] \$2893 ;
-  wire [7:0] \$2894 ;
+  wire \$2893 ;
+  wire \$2894 ;
   wire \$2895 ;
   wire \$2896 ;
   wire \$2897 ;
   wire \$2898 ;
-  wire \$2899 ;
+  wire [7:0] \$2899 ;
   wire \$29 ;
   wire \$290 ;
   wire \$2900 ;
@@ -2129,15 +2129,15 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2909 ;
   wire \$291 ;
   wire \$2910 ;
-  wire [7:0] \$2911 ;
+  wire \$2911 ;
   wire \$2912 ;
   wire \$2913 ;
   wire \$2914 ;
   wire \$2915 ;
-  wire \$2916 ;
-  wire \$2917 ;
-  wire \$2918 ;
-  wire \$2919 ;
+  wire [7:0] \$2916 ;
+  wire [7:0] \$2917 ;
+  wire [7:0] \$2918 ;
+  wire [7:0] \$2919 ;
   wire \$292 ;
   wire \$2920 ;
   wire \$2921 ;
@@ -2147,17 +2147,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2925 ;
   wire \$2926 ;
   wire \$2927 ;
-  wire [7:0] \$2928 ;
-  wire [7:0] \$2929 ;
+  wire \$2928 ;
+  wire \$2929 ;
   wire \$293 ;
-  wire [7:0] \$2930 ;
+  wire \$2930 ;
   wire \$2931 ;
   wire \$2932 ;
   wire \$2933 ;
   wire \$2934 ;
   wire \$2935 ;
-  wire \$2936 ;
-  wire \$2937 ;
+  wire [7:0] \$2936 ;
+  wire [7:0] \$2937 ;
   wire \$2938 ;
   wire \$2939 ;
   wire \$294 ;
@@ -2168,7 +2168,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2944 ;
   wire \$2945 ;
   wire \$2946 ;
-  wire [7:0] \$2947 ;
+  wire \$2947 ;
   wire \$2948 ;
   wire \$2949 ;
   wire \$295 ;
@@ -2176,7 +2176,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2951 ;
   wire \$2952 ;
   wire \$2953 ;
-  wire \$2954 ;
+  wire [7:0] \$2954 ;
   wire \$2955 ;
   wire \$2956 ;
   wire \$2957 ;
@@ -2187,16 +2187,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2961 ;
   wire \$2962 ;
   wire \$2963 ;
-  wire [7:0] \$2964 ;
-  wire [7:0] \$2965 ;
+  wire \$2964 ;
+  wire \$2965 ;
   wire \$2966 ;
   wire \$2967 ;
   wire \$2968 ;
   wire \$2969 ;
   wire \$297 ;
   wire \$2970 ;
-  wire \$2971 ;
-  wire \$2972 ;
+  wire [7:0] \$2971 ;
+  wire [7:0] \$2972 ;
   wire \$2973 ;
   wire \$2974 ;
   wire \$2975 ;
@@ -2207,14 +2207,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$298 ;
   wire \$2980 ;
   wire \$2981 ;
-  wire [7:0] \$2982 ;
+  wire \$2982 ;
   wire \$2983 ;
   wire \$2984 ;
   wire \$2985 ;
   wire \$2986 ;
   wire \$2987 ;
   wire \$2988 ;
-  wire \$2989 ;
+  wire [7:0] \$2989 ;
   wire \$299 ;
   wire \$2990 ;
   wire \$2991 ;
@@ -2225,19 +2225,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2996 ;
   wire \$2997 ;
   wire \$2998 ;
-  wire [7:0] \$2999 ;
+  wire \$2999 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
   wire \$300 ;
-  wire [7:0] \$3000 ;
-  wire [7:0] \$3001 ;
-  wire [7:0] \$3002 ;
+  wire \$3000 ;
+  wire \$3001 ;
+  wire \$3002 ;
   wire \$3003 ;
   wire \$3004 ;
   wire \$3005 ;
-  wire \$3006 ;
-  wire \$3007 ;
-  wire \$3008 ;
+  wire [7:0] \$3006 ;
+  wire [7:0] \$3007 ;
+  wire [7:0] \$3008 ;
   wire \$3009 ;
   wire \$301 ;
   wire \$3010 ;
@@ -2249,14 +2249,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3016 ;
   wire \$3017 ;
   wire \$3018 ;
-  wire [7:0] \$3019 ;
+  wire \$3019 ;
   wire \$302 ;
-  wire [7:0] \$3020 ;
+  wire \$3020 ;
   wire \$3021 ;
   wire \$3022 ;
   wire \$3023 ;
   wire \$3024 ;
-  wire \$3025 ;
+  wire [7:0] \$3025 ;
   wire \$3026 ;
   wire \$3027 ;
   wire \$3028 ;
@@ -2269,14 +2269,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3034 ;
   wire \$3035 ;
   wire \$3036 ;
-  wire [7:0] \$3037 ;
+  wire \$3037 ;
   wire \$3038 ;
   wire \$3039 ;
   wire \$304 ;
   wire \$3040 ;
   wire \$3041 ;
-  wire \$3042 ;
-  wire \$3043 ;
+  wire [7:0] \$3042 ;
+  wire [7:0] \$3043 ;
   wire \$3044 ;
   wire \$3045 ;
   wire \$3046 ;
@@ -2288,14 +2288,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3051 ;
   wire \$3052 ;
   wire \$3053 ;
-  wire [7:0] \$3054 ;
-  wire [7:0] \$3055 ;
+  wire \$3054 ;
+  wire \$3055 ;
   wire \$3056 ;
   wire \$3057 ;
   wire \$3058 ;
   wire \$3059 ;
   wire \$306 ;
-  wire \$3060 ;
+  wire [7:0] \$3060 ;
   wire \$3061 ;
   wire \$3062 ;
   wire \$3063 ;
@@ -2308,16 +2308,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$307 ;
   wire \$3070 ;
   wire \$3071 ;
-  wire [7:0] \$3072 ;
+  wire \$3072 ;
   wire \$3073 ;
   wire \$3074 ;
   wire \$3075 ;
   wire \$3076 ;
-  wire \$3077 ;
-  wire \$3078 ;
-  wire \$3079 ;
+  wire [7:0] \$3077 ;
+  wire [7:0] \$3078 ;
+  wire [7:0] \$3079 ;
   wire \$308 ;
-  wire \$3080 ;
+  wire [7:0] \$3080 ;
   wire \$3081 ;
   wire \$3082 ;
   wire \$3083 ;
@@ -2326,17 +2326,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3086 ;
   wire \$3087 ;
   wire \$3088 ;
-  wire [7:0] \$3089 ;
+  wire \$3089 ;
   wire \$309 ;
-  wire [7:0] \$3090 ;
-  wire [7:0] \$3091 ;
+  wire \$3090 ;
+  wire \$3091 ;
   wire \$3092 ;
   wire \$3093 ;
   wire \$3094 ;
   wire \$3095 ;
   wire \$3096 ;
-  wire \$3097 ;
-  wire \$3098 ;
+  wire [7:0] \$3097 ;
+  wire [7:0] \$3098 ;
   wire \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
@@ -2348,7 +2348,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3105 ;
   wire \$3106 ;
   wire \$3107 ;
-  wire [7:0] \$3108 ;
+  wire \$3108 ;
   wire \$3109 ;
   wire \$311 ;
   wire \$3110 ;
@@ -2356,7 +2356,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3112 ;
   wire \$3113 ;
   wire \$3114 ;
-  wire \$3115 ;
+  wire [7:0] \$3115 ;
   wire \$3116 ;
   wire \$3117 ;
   wire \$3118 ;
@@ -2367,16 +2367,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3122 ;
   wire \$3123 ;
   wire \$3124 ;
-  wire [7:0] \$3125 ;
-  wire [7:0] \$3126 ;
+  wire \$3125 ;
+  wire \$3126 ;
   wire \$3127 ;
   wire \$3128 ;
   wire \$3129 ;
   wire \$313 ;
   wire \$3130 ;
   wire \$3131 ;
-  wire \$3132 ;
-  wire \$3133 ;
+  wire [7:0] \$3132 ;
+  wire [7:0] \$3133 ;
   wire \$3134 ;
   wire \$3135 ;
   wire \$3136 ;
@@ -2387,7 +2387,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3140 ;
   wire \$3141 ;
   wire \$3142 ;
-  wire [7:0] \$3143 ;
+  wire \$3143 ;
   wire \$3144 ;
   wire \$3145 ;
   wire \$3146 ;
@@ -2395,7 +2395,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3148 ;
   wire \$3149 ;
   wire \$315 ;
-  wire \$3150 ;
+  wire [7:0] \$3150 ;
   wire \$3151 ;
   wire \$3152 ;
   wire \$3153 ;
@@ -2406,16 +2406,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3158 ;
   wire \$3159 ;
   wire \$316 ;
-  wire [7:0] \$3160 ;
-  wire [7:0] \$3161 ;
-  wire [7:0] \$3162 ;
-  wire [7:0] \$3163 ;
+  wire \$3160 ;
+  wire \$3161 ;
+  wire \$3162 ;
+  wire \$3163 ;
   wire \$3164 ;
   wire \$3165 ;
   wire \$3166 ;
-  wire \$3167 ;
-  wire \$3168 ;
-  wire \$3169 ;
+  wire [7:0] \$3167 ;
+  wire [7:0] \$3168 ;
+  wire [7:0] \$3169 ;
   wire \$317 ;
   wire \$3170 ;
   wire \$3171 ;
@@ -2428,13 +2428,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3178 ;
   wire \$3179 ;
   wire \$318 ;
-  wire [7:0] \$3180 ;
-  wire [7:0] \$3181 ;
+  wire \$3180 ;
+  wire \$3181 ;
   wire \$3182 ;
   wire \$3183 ;
   wire \$3184 ;
   wire \$3185 ;
-  wire \$3186 ;
+  wire [7:0] \$3186 ;
   wire \$3187 ;
   wire \$3188 ;
   wire \$3189 ;
@@ -2447,15 +2447,15 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3195 ;
   wire \$3196 ;
   wire \$3197 ;
-  wire [7:0] \$3198 ;
+  wire \$3198 ;
   wire \$3199 ;
   wire \$32 ;
   wire \$320 ;
   wire \$3200 ;
   wire \$3201 ;
   wire \$3202 ;
-  wire \$3203 ;
-  wire \$3204 ;
+  wire [7:0] \$3203 ;
+  wire [7:0] \$3204 ;
   wire \$3205 ;
   wire \$3206 ;
   wire \$3207 ;
@@ -2467,14 +2467,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3212 ;
   wire \$3213 ;
   wire \$3214 ;
-  wire [7:0] \$3215 ;
-  wire [7:0] \$3216 ;
+  wire \$3215 ;
+  wire \$3216 ;
   wire \$3217 ;
   wire \$3218 ;
   wire \$3219 ;
   wire \$322 ;
   wire \$3220 ;
-  wire \$3221 ;
+  wire [7:0] \$3221 ;
   wire \$3222 ;
   wire \$3223 ;
   wire \$3224 ;
@@ -2487,16 +2487,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3230 ;
   wire \$3231 ;
   wire \$3232 ;
-  wire [7:0] \$3233 ;
+  wire \$3233 ;
   wire \$3234 ;
   wire \$3235 ;
   wire \$3236 ;
   wire \$3237 ;
-  wire \$3238 ;
-  wire \$3239 ;
+  wire [7:0] \$3238 ;
+  wire [7:0] \$3239 ;
   wire \$324 ;
-  wire \$3240 ;
-  wire \$3241 ;
+  wire [7:0] \$3240 ;
+  wire [7:0] \$3241 ;
   wire \$3242 ;
   wire \$3243 ;
   wire \$3244 ;
@@ -2506,16 +2506,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3248 ;
   wire \$3249 ;
   wire \$325 ;
-  wire [7:0] \$3250 ;
-  wire [7:0] \$3251 ;
-  wire [7:0] \$3252 ;
+  wire \$3250 ;
+  wire \$3251 ;
+  wire \$3252 ;
   wire \$3253 ;
   wire \$3254 ;
   wire \$3255 ;
   wire \$3256 ;
   wire \$3257 ;
-  wire \$3258 ;
-  wire \$3259 ;
+  wire [7:0] \$3258 ;
+  wire [7:0] \$3259 ;
   wire \$326 ;
   wire \$3260 ;
   wire \$3261 ;
@@ -2526,7 +2526,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3266 ;
   wire \$3267 ;
   wire \$3268 ;
-  wire [7:0] \$3269 ;
+  wire \$3269 ;
   wire \$327 ;
   wire \$3270 ;
   wire \$3271 ;
@@ -2534,7 +2534,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3273 ;
   wire \$3274 ;
   wire \$3275 ;
-  wire \$3276 ;
+  wire [7:0] \$3276 ;
   wire \$3277 ;
   wire \$3278 ;
   wire \$3279 ;
@@ -2545,16 +2545,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3283 ;
   wire \$3284 ;
   wire \$3285 ;
-  wire [7:0] \$3286 ;
-  wire [7:0] \$3287 ;
+  wire \$3286 ;
+  wire \$3287 ;
   wire \$3288 ;
   wire \$3289 ;
   wire \$329 ;
   wire \$3290 ;
   wire \$3291 ;
   wire \$3292 ;
-  wire \$3293 ;
-  wire \$3294 ;
+  wire [7:0] \$3293 ;
+  wire [7:0] \$3294 ;
   wire \$3295 ;
   wire \$3296 ;
   wire \$3297 ;
@@ -2566,7 +2566,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3301 ;
   wire \$3302 ;
   wire \$3303 ;
-  wire [7:0] \$3304 ;
+  wire \$3304 ;
   wire \$3305 ;
   wire \$3306 ;
   wire \$3307 ;
@@ -2574,7 +2574,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3309 ;
   wire \$331 ;
   wire \$3310 ;
-  wire \$3311 ;
+  wire [7:0] \$3311 ;
   wire \$3312 ;
   wire \$3313 ;
   wire \$3314 ;
@@ -2585,17 +2585,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3319 ;
   wire \$332 ;
   wire \$3320 ;
-  wire [7:0] \$3321 ;
-  wire [7:0] \$3322 ;
-  wire [7:0] \$3323 ;
-  wire [7:0] \$3324 ;
+  wire \$3321 ;
+  wire \$3322 ;
+  wire \$3323 ;
+  wire \$3324 ;
   wire \$3325 ;
   wire \$3326 ;
   wire \$3327 ;
-  wire \$3328 ;
-  wire \$3329 ;
+  wire [7:0] \$3328 ;
+  wire [7:0] \$3329 ;
   wire \$333 ;
-  wire \$3330 ;
+  wire [7:0] \$3330 ;
   wire \$3331 ;
   wire \$3332 ;
   wire \$3333 ;
@@ -2607,13 +2607,13 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3339 ;
   wire \$334 ;
   wire \$3340 ;
-  wire [7:0] \$3341 ;
-  wire [7:0] \$3342 ;
+  wire \$3341 ;
+  wire \$3342 ;
   wire \$3343 ;
   wire \$3344 ;
   wire \$3345 ;
   wire \$3346 ;
-  wire \$3347 ;
+  wire [7:0] \$3347 ;
   wire \$3348 ;
   wire \$3349 ;
   wire \$335 ;
@@ -2626,14 +2626,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3356 ;
   wire \$3357 ;
   wire \$3358 ;
-  wire [7:0] \$3359 ;
+  wire \$3359 ;
   wire \$336 ;
   wire \$3360 ;
   wire \$3361 ;
   wire \$3362 ;
   wire \$3363 ;
-  wire \$3364 ;
-  wire \$3365 ;
+  wire [7:0] \$3364 ;
+  wire [7:0] \$3365 ;
   wire \$3366 ;
   wire \$3367 ;
   wire \$3368 ;
@@ -2645,14 +2645,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3373 ;
   wire \$3374 ;
   wire \$3375 ;
-  wire [7:0] \$3376 ;
-  wire [7:0] \$3377 ;
+  wire \$3376 ;
+  wire \$3377 ;
   wire \$3378 ;
   wire \$3379 ;
   wire \$338 ;
   wire \$3380 ;
   wire \$3381 ;
-  wire \$3382 ;
+  wire [7:0] \$3382 ;
   wire \$3383 ;
   wire \$3384 ;
   wire \$3385 ;
@@ -2665,17 +2665,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3391 ;
   wire \$3392 ;
   wire \$3393 ;
-  wire [7:0] \$3394 ;
+  wire \$3394 ;
   wire \$3395 ;
   wire \$3396 ;
   wire \$3397 ;
   wire \$3398 ;
-  wire \$3399 ;
+  wire [7:0] \$3399 ;
   wire [8:0] \$34 ;
   wire \$340 ;
-  wire \$3400 ;
-  wire \$3401 ;
-  wire \$3402 ;
+  wire [7:0] \$3400 ;
+  wire [7:0] \$3401 ;
+  wire [7:0] \$3402 ;
   wire \$3403 ;
   wire \$3404 ;
   wire \$3405 ;
@@ -2685,17 +2685,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3409 ;
   wire \$341 ;
   wire \$3410 ;
-  wire [7:0] \$3411 ;
-  wire [7:0] \$3412 ;
-  wire [7:0] \$3413 ;
+  wire \$3411 ;
+  wire \$3412 ;
+  wire \$3413 ;
   wire \$3414 ;
   wire \$3415 ;
   wire \$3416 ;
   wire \$3417 ;
   wire \$3418 ;
-  wire \$3419 ;
+  wire [7:0] \$3419 ;
   wire \$342 ;
-  wire \$3420 ;
+  wire [7:0] \$3420 ;
   wire \$3421 ;
   wire \$3422 ;
   wire \$3423 ;
@@ -2706,14 +2706,14 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3428 ;
   wire \$3429 ;
   wire \$343 ;
-  wire [7:0] \$3430 ;
+  wire \$3430 ;
   wire \$3431 ;
   wire \$3432 ;
   wire \$3433 ;
   wire \$3434 ;
   wire \$3435 ;
   wire \$3436 ;
-  wire \$3437 ;
+  wire [7:0] \$3437 ;
   wire \$3438 ;
   wire \$3439 ;
   wire \$344 ;
@@ -2724,16 +2724,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3444 ;
   wire \$3445 ;
   wire \$3446 ;
-  wire [7:0] \$3447 ;
-  wire [7:0] \$3448 ;
+  wire \$3447 ;
+  wire \$3448 ;
   wire \$3449 ;
   wire \$345 ;
   wire \$3450 ;
   wire \$3451 ;
   wire \$3452 ;
   wire \$3453 ;
-  wire \$3454 ;
-  wire \$3455 ;
+  wire [7:0] \$3454 ;
+  wire [7:0] \$3455 ;
   wire \$3456 ;
   wire \$3457 ;
   wire \$3458 ;
@@ -2744,7 +2744,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3462 ;
   wire \$3463 ;
   wire \$3464 ;
-  wire [7:0] \$3465 ;
+  wire \$3465 ;
   wire \$3466 ;
   wire \$3467 ;
   wire \$3468 ;
@@ -2752,7 +2752,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$347 ;
   wire \$3470 ;
   wire \$3471 ;
-  wire \$3472 ;
+  wire [7:0] \$3472 ;
   wire \$3473 ;
   wire \$3474 ;
   wire \$3475 ;
@@ -2763,17 +2763,17 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$348 ;
   wire \$3480 ;
   wire \$3481 ;
-  wire [7:0] \$3482 ;
-  wire [7:0] \$3483 ;
-  wire [7:0] \$3484 ;
-  wire [7:0] \$3485 ;
+  wire \$3482 ;
+  wire \$3483 ;
+  wire \$3484 ;
+  wire \$3485 ;
   wire \$3486 ;
   wire \$3487 ;
   wire \$3488 ;
-  wire \$3489 ;
+  wire [7:0] \$3489 ;
   wire \$349 ;
-  wire \$3490 ;
-  wire \$3491 ;
+  wire [7:0] \$3490 ;
+  wire [7:0] \$3491 ;
   wire \$3492 ;
   wire \$3493 ;
   wire \$3494 ;
@@ -2786,18 +2786,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$350 ;
   wire \$3500 ;
   wire \$3501 ;
-  wire [7:0] \$3502 ;
-  wire [7:0] \$3503 ;
+  wire \$3502 ;
+  wire \$3503 ;
   wire \$3504 ;
   wire \$3505 ;
   wire \$3506 ;
   wire \$3507 ;
-  wire \$3508 ;
+  wire [7:0] \$3508 ;
   wire \$3509 ;
   wire \$351 ;
   wire \$3510 ;
   wire \$3511 ;
-  wire [3:0] \$3512 ;
+  wire \$3512 ;
   wire \$3513 ;
   wire \$3514 ;
   wire \$3515 ;
@@ -2807,18 +2807,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3519 ;
   wire \$352 ;
   wire \$3520 ;
-  wire [3:0] \$3521 ;
-  wire [3:0] \$3522 ;
+  wire \$3521 ;
+  wire \$3522 ;
   wire \$3523 ;
   wire \$3524 ;
-  wire \$3525 ;
-  wire \$3526 ;
+  wire [7:0] \$3525 ;
+  wire [7:0] \$3526 ;
   wire \$3527 ;
   wire \$3528 ;
   wire \$3529 ;
   wire \$353 ;
   wire \$3530 ;
-  wire [3:0] \$3531 ;
+  wire \$3531 ;
   wire \$3532 ;
   wire \$3533 ;
   wire \$3534 ;
@@ -2828,10 +2828,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3538 ;
   wire \$3539 ;
   wire \$354 ;
-  wire [3:0] \$3540 ;
-  wire [3:0] \$3541 ;
-  wire [3:0] \$3542 ;
-  wire \$3543 ;
+  wire \$3540 ;
+  wire \$3541 ;
+  wire \$3542 ;
+  wire [7:0] \$3543 ;
   wire \$3544 ;
   wire \$3545 ;
   wire \$3546 ;
@@ -2840,7 +2840,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3549 ;
   wire \$355 ;
   wire \$3550 ;
-  wire [3:0] \$3551 ;
+  wire \$3551 ;
   wire \$3552 ;
   wire \$3553 ;
   wire \$3554 ;
@@ -2850,10 +2850,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3558 ;
   wire \$3559 ;
   wire \$356 ;
-  wire [3:0] \$3560 ;
-  wire [3:0] \$3561 ;
-  wire \$3562 ;
-  wire \$3563 ;
+  wire [7:0] \$3560 ;
+  wire [7:0] \$3561 ;
+  wire [7:0] \$3562 ;
+  wire [7:0] \$3563 ;
   wire \$3564 ;
   wire \$3565 ;
   wire \$3566 ;
@@ -2861,7 +2861,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3568 ;
   wire \$3569 ;
   wire \$357 ;
-  wire [3:0] \$3570 ;
+  wire \$3570 ;
   wire \$3571 ;
   wire \$3572 ;
   wire \$3573 ;
@@ -2870,11 +2870,11 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3576 ;
   wire \$3577 ;
   wire \$3578 ;
-  wire [3:0] \$3579 ;
+  wire \$3579 ;
   wire \$358 ;
-  wire [3:0] \$3580 ;
-  wire [3:0] \$3581 ;
-  wire [3:0] \$3582 ;
+  wire [7:0] \$3580 ;
+  wire [7:0] \$3581 ;
+  wire \$3582 ;
   wire \$3583 ;
   wire \$3584 ;
   wire \$3585 ;
@@ -2884,19 +2884,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3589 ;
   wire \$359 ;
   wire \$3590 ;
-  wire [3:0] \$3591 ;
-  wire [3:0] \$3592 ;
+  wire \$3591 ;
+  wire \$3592 ;
   wire \$3593 ;
   wire \$3594 ;
   wire \$3595 ;
   wire \$3596 ;
   wire \$3597 ;
-  wire \$3598 ;
+  wire [7:0] \$3598 ;
   wire \$3599 ;
   wire [8:0] \$36 ;
   wire \$360 ;
   wire \$3600 ;
-  wire [3:0] \$3601 ;
+  wire \$3601 ;
   wire \$3602 ;
   wire \$3603 ;
   wire \$3604 ;
@@ -2906,18 +2906,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3608 ;
   wire \$3609 ;
   wire \$361 ;
-  wire [3:0] \$3610 ;
-  wire [3:0] \$3611 ;
+  wire \$3610 ;
+  wire \$3611 ;
   wire \$3612 ;
   wire \$3613 ;
   wire \$3614 ;
-  wire \$3615 ;
-  wire \$3616 ;
+  wire [7:0] \$3615 ;
+  wire [7:0] \$3616 ;
   wire \$3617 ;
   wire \$3618 ;
   wire \$3619 ;
   wire \$362 ;
-  wire [3:0] \$3620 ;
+  wire \$3620 ;
   wire \$3621 ;
   wire \$3622 ;
   wire \$3623 ;
@@ -2926,12 +2926,12 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3626 ;
   wire \$3627 ;
   wire \$3628 ;
-  wire [3:0] \$3629 ;
+  wire \$3629 ;
   wire \$363 ;
-  wire [3:0] \$3630 ;
-  wire [3:0] \$3631 ;
+  wire \$3630 ;
+  wire \$3631 ;
   wire \$3632 ;
-  wire \$3633 ;
+  wire [7:0] \$3633 ;
   wire \$3634 ;
   wire \$3635 ;
   wire \$3636 ;
@@ -2939,7 +2939,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3638 ;
   wire \$3639 ;
   wire \$364 ;
-  wire [3:0] \$3640 ;
+  wire \$3640 ;
   wire \$3641 ;
   wire \$3642 ;
   wire \$3643 ;
@@ -2948,18 +2948,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3646 ;
   wire \$3647 ;
   wire \$3648 ;
-  wire [3:0] \$3649 ;
+  wire \$3649 ;
   wire \$365 ;
-  wire [3:0] \$3650 ;
-  wire \$3651 ;
-  wire \$3652 ;
+  wire [7:0] \$3650 ;
+  wire [7:0] \$3651 ;
+  wire [7:0] \$3652 ;
   wire \$3653 ;
   wire \$3654 ;
   wire \$3655 ;
   wire \$3656 ;
   wire \$3657 ;
   wire \$3658 ;
-  wire [3:0] \$3659 ;
+  wire \$3659 ;
   wire \$366 ;
   wire \$3660 ;
   wire \$3661 ;
@@ -2969,11 +2969,11 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3665 ;
   wire \$3666 ;
   wire \$3667 ;
-  wire [3:0] \$3668 ;
-  wire [3:0] \$3669 ;
+  wire \$3668 ;
+  wire [7:0] \$3669 ;
   wire \$367 ;
-  wire [3:0] \$3670 ;
-  wire [3:0] \$3671 ;
+  wire \$3670 ;
+  wire \$3671 ;
   wire \$3672 ;
   wire \$3673 ;
   wire \$3674 ;
@@ -2983,18 +2983,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3678 ;
   wire \$3679 ;
   wire \$368 ;
-  wire [3:0] \$3680 ;
-  wire [3:0] \$3681 ;
+  wire \$3680 ;
+  wire \$3681 ;
   wire \$3682 ;
   wire \$3683 ;
   wire \$3684 ;
   wire \$3685 ;
-  wire \$3686 ;
-  wire \$3687 ;
+  wire [7:0] \$3686 ;
+  wire [7:0] \$3687 ;
   wire \$3688 ;
   wire \$3689 ;
   wire \$369 ;
-  wire [3:0] \$3690 ;
+  wire \$3690 ;
   wire \$3691 ;
   wire \$3692 ;
   wire \$3693 ;
@@ -3003,19 +3003,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3696 ;
   wire \$3697 ;
   wire \$3698 ;
-  wire [3:0] \$3699 ;
+  wire \$3699 ;
   wire [8:0] \$37 ;
   wire \$370 ;
-  wire [3:0] \$3700 ;
+  wire \$3700 ;
   wire \$3701 ;
   wire \$3702 ;
   wire \$3703 ;
-  wire \$3704 ;
+  wire [7:0] \$3704 ;
   wire \$3705 ;
   wire \$3706 ;
   wire \$3707 ;
   wire \$3708 ;
-  wire [3:0] \$3709 ;
+  wire \$3709 ;
   wire \$371 ;
   wire \$3710 ;
   wire \$3711 ;
@@ -3025,19 +3025,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3715 ;
   wire \$3716 ;
   wire \$3717 ;
-  wire [3:0] \$3718 ;
-  wire [3:0] \$3719 ;
+  wire \$3718 ;
+  wire \$3719 ;
   wire \$372 ;
-  wire [3:0] \$3720 ;
-  wire \$3721 ;
-  wire \$3722 ;
-  wire \$3723 ;
-  wire \$3724 ;
+  wire \$3720 ;
+  wire [7:0] \$3721 ;
+  wire [7:0] \$3722 ;
+  wire [7:0] \$3723 ;
+  wire [7:0] \$3724 ;
   wire \$3725 ;
   wire \$3726 ;
   wire \$3727 ;
   wire \$3728 ;
-  wire [3:0] \$3729 ;
+  wire \$3729 ;
   wire \$373 ;
   wire \$3730 ;
   wire \$3731 ;
@@ -3047,18 +3047,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3735 ;
   wire \$3736 ;
   wire \$3737 ;
-  wire [3:0] \$3738 ;
-  wire [3:0] \$3739 ;
+  wire \$3738 ;
+  wire \$3739 ;
   wire \$374 ;
   wire \$3740 ;
-  wire \$3741 ;
-  wire \$3742 ;
+  wire [7:0] \$3741 ;
+  wire [7:0] \$3742 ;
   wire \$3743 ;
   wire \$3744 ;
   wire \$3745 ;
   wire \$3746 ;
   wire \$3747 ;
-  wire [3:0] \$3748 ;
+  wire \$3748 ;
   wire \$3749 ;
   wire \$375 ;
   wire \$3750 ;
@@ -3068,11 +3068,11 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3754 ;
   wire \$3755 ;
   wire \$3756 ;
-  wire [3:0] \$3757 ;
-  wire [3:0] \$3758 ;
-  wire [3:0] \$3759 ;
+  wire \$3757 ;
+  wire \$3758 ;
+  wire [7:0] \$3759 ;
   wire \$376 ;
-  wire [3:0] \$3760 ;
+  wire \$3760 ;
   wire \$3761 ;
   wire \$3762 ;
   wire \$3763 ;
@@ -3081,18 +3081,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3766 ;
   wire \$3767 ;
   wire \$3768 ;
-  wire [3:0] \$3769 ;
+  wire \$3769 ;
   wire \$377 ;
-  wire [3:0] \$3770 ;
+  wire \$3770 ;
   wire \$3771 ;
   wire \$3772 ;
   wire \$3773 ;
   wire \$3774 ;
   wire \$3775 ;
-  wire \$3776 ;
-  wire \$3777 ;
+  wire [7:0] \$3776 ;
+  wire [7:0] \$3777 ;
   wire \$3778 ;
-  wire [3:0] \$3779 ;
+  wire \$3779 ;
   wire \$378 ;
   wire \$3780 ;
   wire \$3781 ;
@@ -3102,18 +3102,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3785 ;
   wire \$3786 ;
   wire \$3787 ;
-  wire [3:0] \$3788 ;
-  wire [3:0] \$3789 ;
+  wire \$3788 ;
+  wire \$3789 ;
   wire \$379 ;
   wire \$3790 ;
   wire \$3791 ;
   wire \$3792 ;
   wire \$3793 ;
-  wire \$3794 ;
+  wire [7:0] \$3794 ;
   wire \$3795 ;
   wire \$3796 ;
   wire \$3797 ;
-  wire [3:0] \$3798 ;
+  wire \$3798 ;
   wire \$3799 ;
   wire \$38 ;
   wire \$380 ;
@@ -3124,19 +3124,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3804 ;
   wire \$3805 ;
   wire \$3806 ;
-  wire [3:0] \$3807 ;
-  wire [3:0] \$3808 ;
-  wire [3:0] \$3809 ;
+  wire \$3807 ;
+  wire \$3808 ;
+  wire \$3809 ;
   wire \$381 ;
   wire \$3810 ;
-  wire \$3811 ;
-  wire \$3812 ;
-  wire \$3813 ;
+  wire [7:0] \$3811 ;
+  wire [7:0] \$3812 ;
+  wire [7:0] \$3813 ;
   wire \$3814 ;
   wire \$3815 ;
   wire \$3816 ;
   wire \$3817 ;
-  wire [3:0] \$3818 ;
+  wire \$3818 ;
   wire \$3819 ;
   wire \$382 ;
   wire \$3820 ;
@@ -3146,18 +3146,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3824 ;
   wire \$3825 ;
   wire \$3826 ;
-  wire [3:0] \$3827 ;
-  wire [3:0] \$3828 ;
+  wire \$3827 ;
+  wire \$3828 ;
   wire \$3829 ;
   wire \$383 ;
-  wire \$3830 ;
+  wire [7:0] \$3830 ;
   wire \$3831 ;
   wire \$3832 ;
   wire \$3833 ;
   wire \$3834 ;
   wire \$3835 ;
   wire \$3836 ;
-  wire [3:0] \$3837 ;
+  wire \$3837 ;
   wire \$3838 ;
   wire \$3839 ;
   wire \$384 ;
@@ -3167,10 +3167,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3843 ;
   wire \$3844 ;
   wire \$3845 ;
-  wire [3:0] \$3846 ;
-  wire [3:0] \$3847 ;
-  wire [3:0] \$3848 ;
-  wire [3:0] \$3849 ;
+  wire \$3846 ;
+  wire [7:0] \$3847 ;
+  wire [7:0] \$3848 ;
+  wire \$3849 ;
   wire \$385 ;
   wire \$3850 ;
   wire \$3851 ;
@@ -3180,18 +3180,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3855 ;
   wire \$3856 ;
   wire \$3857 ;
-  wire [3:0] \$3858 ;
-  wire [3:0] \$3859 ;
+  wire \$3858 ;
+  wire \$3859 ;
   wire \$386 ;
   wire \$3860 ;
   wire \$3861 ;
   wire \$3862 ;
   wire \$3863 ;
   wire \$3864 ;
-  wire \$3865 ;
+  wire [7:0] \$3865 ;
   wire \$3866 ;
   wire \$3867 ;
-  wire [3:0] \$3868 ;
+  wire \$3868 ;
   wire \$3869 ;
   wire \$387 ;
   wire \$3870 ;
@@ -3201,18 +3201,18 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3874 ;
   wire \$3875 ;
   wire \$3876 ;
-  wire [3:0] \$3877 ;
-  wire [3:0] \$3878 ;
+  wire \$3877 ;
+  wire \$3878 ;
   wire \$3879 ;
   wire \$388 ;
   wire \$3880 ;
   wire \$3881 ;
-  wire \$3882 ;
-  wire \$3883 ;
-  wire \$3884 ;
-  wire \$3885 ;
+  wire [7:0] \$3882 ;
+  wire [7:0] \$3883 ;
+  wire [7:0] \$3884 ;
+  wire [7:0] \$3885 ;
   wire \$3886 ;
-  wire [3:0] \$3887 ;
+  wire \$3887 ;
   wire \$3888 ;
   wire \$3889 ;
   wire \$389 ;
@@ -3222,118 +3222,118 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$3893 ;
   wire \$3894 ;
   wire \$3895 ;
-  wire [3:0] \$3896 ;
-  wire [3:0] \$3897 ;
-  wire [3:0] \$3898 ;
+  wire \$3896 ;
+  wire \$3897 ;
+  wire \$3898 ;
   wire \$3899 ;
   wire [8:0] \$39 ;
   wire \$390 ;
   wire \$3900 ;
   wire \$3901 ;
-  wire \$3902 ;
-  wire \$3903 ;
+  wire [7:0] \$3902 ;
+  wire [7:0] \$3903 ;
   wire \$3904 ;
   wire \$3905 ;
   wire \$3906 ;
-  wire [3:0] \$3907 ;
+  wire \$3907 ;
   wire \$3908 ;
   wire \$3909 ;
   wire \$391 ;
   wire \$3910 ;
   wire \$3911 ;
-  wire \$3912 ;
+  wire [3:0] \$3912 ;
   wire \$3913 ;
   wire \$3914 ;
   wire \$3915 ;
-  wire [3:0] \$3916 ;
-  wire [3:0] \$3917 ;
+  wire \$3916 ;
+  wire \$3917 ;
   wire \$3918 ;
   wire \$3919 ;
   wire \$392 ;
   wire \$3920 ;
-  wire \$3921 ;
-  wire \$3922 ;
+  wire [3:0] \$3921 ;
+  wire [3:0] \$3922 ;
   wire \$3923 ;
   wire \$3924 ;
   wire \$3925 ;
-  wire [3:0] \$3926 ;
+  wire \$3926 ;
   wire \$3927 ;
   wire \$3928 ;
   wire \$3929 ;
   wire \$393 ;
   wire \$3930 ;
-  wire \$3931 ;
+  wire [3:0] \$3931 ;
   wire \$3932 ;
   wire \$3933 ;
   wire \$3934 ;
-  wire [3:0] \$3935 ;
-  wire [3:0] \$3936 ;
-  wire [3:0] \$3937 ;
-  wire [3:0] \$3938 ;
+  wire \$3935 ;
+  wire \$3936 ;
+  wire \$3937 ;
+  wire \$3938 ;
   wire \$3939 ;
   wire \$394 ;
-  wire \$3940 ;
-  wire \$3941 ;
-  wire \$3942 ;
+  wire [3:0] \$3940 ;
+  wire [3:0] \$3941 ;
+  wire [3:0] \$3942 ;
   wire \$3943 ;
   wire \$3944 ;
   wire \$3945 ;
   wire \$3946 ;
-  wire [3:0] \$3947 ;
-  wire [3:0] \$3948 ;
+  wire \$3947 ;
+  wire \$3948 ;
   wire \$3949 ;
   wire \$395 ;
   wire \$3950 ;
-  wire \$3951 ;
+  wire [3:0] \$3951 ;
   wire \$3952 ;
   wire \$3953 ;
   wire \$3954 ;
   wire \$3955 ;
   wire \$3956 ;
-  wire [3:0] \$3957 ;
+  wire \$3957 ;
   wire \$3958 ;
   wire \$3959 ;
   wire \$396 ;
-  wire \$3960 ;
-  wire \$3961 ;
+  wire [3:0] \$3960 ;
+  wire [3:0] \$3961 ;
   wire \$3962 ;
   wire \$3963 ;
   wire \$3964 ;
   wire \$3965 ;
-  wire [3:0] \$3966 ;
-  wire [3:0] \$3967 ;
+  wire \$3966 ;
+  wire \$3967 ;
   wire \$3968 ;
   wire \$3969 ;
   wire \$397 ;
-  wire \$3970 ;
+  wire [3:0] \$3970 ;
   wire \$3971 ;
   wire \$3972 ;
   wire \$3973 ;
   wire \$3974 ;
   wire \$3975 ;
-  wire [3:0] \$3976 ;
+  wire \$3976 ;
   wire \$3977 ;
   wire \$3978 ;
-  wire \$3979 ;
+  wire [3:0] \$3979 ;
   wire \$398 ;
-  wire \$3980 ;
-  wire \$3981 ;
-  wire \$3982 ;
+  wire [3:0] \$3980 ;
+  wire [3:0] \$3981 ;
+  wire [3:0] \$3982 ;
   wire \$3983 ;
   wire \$3984 ;
-  wire [3:0] \$3985 ;
-  wire [3:0] \$3986 ;
-  wire [3:0] \$3987 ;
+  wire \$3985 ;
+  wire \$3986 ;
+  wire \$3987 ;
   wire \$3988 ;
   wire \$3989 ;
   wire \$399 ;
   wire \$3990 ;
-  wire \$3991 ;
-  wire \$3992 ;
+  wire [3:0] \$3991 ;
+  wire [3:0] \$3992 ;
   wire \$3993 ;
   wire \$3994 ;
   wire \$3995 ;
-  wire [3:0] \$3996 ;
+  wire \$3996 ;
   wire \$3997 ;
   wire \$3998 ;
   wire \$3999 ;
@@ -3341,562 +3341,962 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [8:0] \$40 ;
   wire \$400 ;
   wire \$4000 ;
-  wire \$4001 ;
+  wire [3:0] \$4001 ;
   wire \$4002 ;
   wire \$4003 ;
   wire \$4004 ;
-  wire [3:0] \$4005 ;
-  wire [3:0] \$4006 ;
+  wire \$4005 ;
+  wire \$4006 ;
   wire \$4007 ;
   wire \$4008 ;
   wire \$4009 ;
   wire \$401 ;
-  wire \$4010 ;
-  wire \$4011 ;
+  wire [3:0] \$4010 ;
+  wire [3:0] \$4011 ;
   wire \$4012 ;
   wire \$4013 ;
   wire \$4014 ;
-  wire [3:0] \$4015 ;
+  wire \$4015 ;
   wire \$4016 ;
   wire \$4017 ;
   wire \$4018 ;
   wire \$4019 ;
   wire \$402 ;
-  wire \$4020 ;
+  wire [3:0] \$4020 ;
   wire \$4021 ;
   wire \$4022 ;
   wire \$4023 ;
-  wire [3:0] \$4024 ;
-  wire [3:0] \$4025 ;
-  wire [3:0] \$4026 ;
-  wire [3:0] \$4027 ;
+  wire \$4024 ;
+  wire \$4025 ;
+  wire \$4026 ;
+  wire \$4027 ;
   wire \$4028 ;
-  wire \$4029 ;
+  wire [3:0] \$4029 ;
   wire \$403 ;
-  wire \$4030 ;
-  wire \$4031 ;
+  wire [3:0] \$4030 ;
+  wire [3:0] \$4031 ;
   wire \$4032 ;
   wire \$4033 ;
   wire \$4034 ;
   wire \$4035 ;
-  wire [3:0] \$4036 ;
-  wire [3:0] \$4037 ;
+  wire \$4036 ;
+  wire \$4037 ;
   wire \$4038 ;
   wire \$4039 ;
   wire \$404 ;
-  wire \$4040 ;
+  wire [3:0] \$4040 ;
   wire \$4041 ;
   wire \$4042 ;
   wire \$4043 ;
   wire \$4044 ;
   wire \$4045 ;
-  wire [3:0] \$4046 ;
+  wire \$4046 ;
   wire \$4047 ;
   wire \$4048 ;
-  wire \$4049 ;
+  wire [3:0] \$4049 ;
   wire \$405 ;
-  wire \$4050 ;
+  wire [3:0] \$4050 ;
   wire \$4051 ;
   wire \$4052 ;
   wire \$4053 ;
   wire \$4054 ;
-  wire [3:0] \$4055 ;
-  wire [3:0] \$4056 ;
+  wire \$4055 ;
+  wire \$4056 ;
   wire \$4057 ;
   wire \$4058 ;
-  wire \$4059 ;
+  wire [3:0] \$4059 ;
   wire \$406 ;
   wire \$4060 ;
   wire \$4061 ;
   wire \$4062 ;
   wire \$4063 ;
   wire \$4064 ;
-  wire [3:0] \$4065 ;
+  wire \$4065 ;
   wire \$4066 ;
   wire \$4067 ;
-  wire \$4068 ;
-  wire \$4069 ;
+  wire [3:0] \$4068 ;
+  wire [3:0] \$4069 ;
   wire \$407 ;
-  wire \$4070 ;
-  wire \$4071 ;
+  wire [3:0] \$4070 ;
+  wire [3:0] \$4071 ;
   wire \$4072 ;
   wire \$4073 ;
-  wire [3:0] \$4074 ;
-  wire [3:0] \$4075 ;
-  wire [3:0] \$4076 ;
+  wire \$4074 ;
+  wire \$4075 ;
+  wire \$4076 ;
   wire \$4077 ;
   wire \$4078 ;
   wire \$4079 ;
   wire \$408 ;
-  wire \$4080 ;
-  wire \$4081 ;
+  wire [3:0] \$4080 ;
+  wire [3:0] \$4081 ;
   wire \$4082 ;
   wire \$4083 ;
   wire \$4084 ;
-  wire [3:0] \$4085 ;
+  wire \$4085 ;
   wire \$4086 ;
   wire \$4087 ;
   wire \$4088 ;
   wire \$4089 ;
   wire \$409 ;
-  wire \$4090 ;
+  wire [3:0] \$4090 ;
   wire \$4091 ;
   wire \$4092 ;
   wire \$4093 ;
-  wire [3:0] \$4094 ;
-  wire [3:0] \$4095 ;
+  wire \$4094 ;
+  wire \$4095 ;
   wire \$4096 ;
   wire \$4097 ;
   wire \$4098 ;
-  wire \$4099 ;
+  wire [3:0] \$4099 ;
   wire \$41 ;
   wire \$410 ;
-  wire \$4100 ;
+  wire [3:0] \$4100 ;
   wire \$4101 ;
   wire \$4102 ;
   wire \$4103 ;
-  wire [3:0] \$4104 ;
+  wire \$4104 ;
   wire \$4105 ;
   wire \$4106 ;
   wire \$4107 ;
   wire \$4108 ;
-  wire \$4109 ;
+  wire [3:0] \$4109 ;
   wire \$411 ;
   wire \$4110 ;
   wire \$4111 ;
   wire \$4112 ;
-  wire [3:0] \$4113 ;
-  wire [3:0] \$4114 ;
-  wire [3:0] \$4115 ;
-  wire [3:0] \$4116 ;
+  wire \$4113 ;
+  wire \$4114 ;
+  wire \$4115 ;
+  wire \$4116 ;
   wire \$4117 ;
-  wire \$4118 ;
-  wire \$4119 ;
+  wire [3:0] \$4118 ;
+  wire [3:0] \$4119 ;
   wire \$412 ;
-  wire \$4120 ;
+  wire [3:0] \$4120 ;
   wire \$4121 ;
   wire \$4122 ;
   wire \$4123 ;
   wire \$4124 ;
-  wire [3:0] \$4125 ;
-  wire [3:0] \$4126 ;
+  wire \$4125 ;
+  wire \$4126 ;
   wire \$4127 ;
   wire \$4128 ;
-  wire \$4129 ;
+  wire [3:0] \$4129 ;
   wire \$413 ;
   wire \$4130 ;
   wire \$4131 ;
   wire \$4132 ;
   wire \$4133 ;
   wire \$4134 ;
-  wire [3:0] \$4135 ;
+  wire \$4135 ;
   wire \$4136 ;
   wire \$4137 ;
-  wire \$4138 ;
-  wire \$4139 ;
+  wire [3:0] \$4138 ;
+  wire [3:0] \$4139 ;
   wire \$414 ;
   wire \$4140 ;
   wire \$4141 ;
   wire \$4142 ;
   wire \$4143 ;
-  wire [3:0] \$4144 ;
-  wire [3:0] \$4145 ;
+  wire \$4144 ;
+  wire \$4145 ;
   wire \$4146 ;
   wire \$4147 ;
-  wire \$4148 ;
+  wire [3:0] \$4148 ;
   wire \$4149 ;
   wire \$415 ;
   wire \$4150 ;
   wire \$4151 ;
   wire \$4152 ;
   wire \$4153 ;
-  wire [3:0] \$4154 ;
+  wire \$4154 ;
   wire \$4155 ;
   wire \$4156 ;
-  wire \$4157 ;
-  wire \$4158 ;
-  wire \$4159 ;
+  wire [3:0] \$4157 ;
+  wire [3:0] \$4158 ;
+  wire [3:0] \$4159 ;
   wire \$416 ;
-  wire \$4160 ;
+  wire [3:0] \$4160 ;
   wire \$4161 ;
   wire \$4162 ;
-  wire [3:0] \$4163 ;
-  wire [3:0] \$4164 ;
-  wire [3:0] \$4165 ;
+  wire \$4163 ;
+  wire \$4164 ;
+  wire \$4165 ;
   wire \$4166 ;
   wire \$4167 ;
   wire \$4168 ;
-  wire \$4169 ;
+  wire [3:0] \$4169 ;
   wire \$417 ;
-  wire \$4170 ;
+  wire [3:0] \$4170 ;
   wire \$4171 ;
   wire \$4172 ;
   wire \$4173 ;
-  wire [3:0] \$4174 ;
+  wire \$4174 ;
   wire \$4175 ;
   wire \$4176 ;
   wire \$4177 ;
   wire \$4178 ;
-  wire \$4179 ;
+  wire [3:0] \$4179 ;
   wire \$418 ;
   wire \$4180 ;
   wire \$4181 ;
   wire \$4182 ;
-  wire [3:0] \$4183 ;
-  wire [3:0] \$4184 ;
+  wire \$4183 ;
+  wire \$4184 ;
   wire \$4185 ;
   wire \$4186 ;
   wire \$4187 ;
-  wire \$4188 ;
-  wire \$4189 ;
+  wire [3:0] \$4188 ;
+  wire [3:0] \$4189 ;
   wire \$419 ;
   wire \$4190 ;
   wire \$4191 ;
   wire \$4192 ;
-  wire [3:0] \$4193 ;
+  wire \$4193 ;
   wire \$4194 ;
   wire \$4195 ;
   wire \$4196 ;
   wire \$4197 ;
-  wire \$4198 ;
+  wire [3:0] \$4198 ;
   wire \$4199 ;
   wire [8:0] \$42 ;
   wire \$420 ;
   wire \$4200 ;
   wire \$4201 ;
-  wire [3:0] \$4202 ;
-  wire [3:0] \$4203 ;
-  wire [3:0] \$4204 ;
-  wire [3:0] \$4205 ;
+  wire \$4202 ;
+  wire \$4203 ;
+  wire \$4204 ;
+  wire \$4205 ;
   wire \$4206 ;
-  wire \$4207 ;
-  wire \$4208 ;
-  wire \$4209 ;
+  wire [3:0] \$4207 ;
+  wire [3:0] \$4208 ;
+  wire [3:0] \$4209 ;
   wire \$421 ;
   wire \$4210 ;
   wire \$4211 ;
   wire \$4212 ;
   wire \$4213 ;
-  wire [3:0] \$4214 ;
-  wire [3:0] \$4215 ;
+  wire \$4214 ;
+  wire \$4215 ;
   wire \$4216 ;
   wire \$4217 ;
-  wire \$4218 ;
+  wire [3:0] \$4218 ;
   wire \$4219 ;
   wire \$422 ;
   wire \$4220 ;
-  wire [6:0] \$4221 ;
+  wire \$4221 ;
   wire \$4222 ;
   wire \$4223 ;
   wire \$4224 ;
   wire \$4225 ;
   wire \$4226 ;
-  reg [7:0] \$4227 ;
-  reg [7:0] \$4228 ;
-  reg [7:0] \$4229 ;
+  wire [3:0] \$4227 ;
+  wire [3:0] \$4228 ;
+  wire \$4229 ;
   wire \$423 ;
-  reg [7:0] \$4230 ;
-  reg [7:0] \$4231 ;
-  reg [7:0] \$4232 ;
-  reg [7:0] \$4233 ;
-  reg [7:0] \$4234 ;
-  reg [7:0] \$4235 ;
-  reg [7:0] \$4236 ;
-  reg [7:0] \$4237 ;
-  reg [7:0] \$4238 ;
-  reg [7:0] \$4239 ;
+  wire \$4230 ;
+  wire \$4231 ;
+  wire \$4232 ;
+  wire \$4233 ;
+  wire \$4234 ;
+  wire \$4235 ;
+  wire \$4236 ;
+  wire [3:0] \$4237 ;
+  wire \$4238 ;
+  wire \$4239 ;
   wire \$424 ;
-  reg [7:0] \$4240 ;
-  reg [7:0] \$4241 ;
-  reg [7:0] \$4242 ;
-  reg [7:0] \$4243 ;
-  reg [7:0] \$4244 ;
-  reg [7:0] \$4245 ;
-  reg [7:0] \$4246 ;
-  reg [7:0] \$4247 ;
-  reg [7:0] \$4248 ;
-  reg [7:0] \$4249 ;
+  wire \$4240 ;
+  wire \$4241 ;
+  wire \$4242 ;
+  wire \$4243 ;
+  wire \$4244 ;
+  wire \$4245 ;
+  wire [3:0] \$4246 ;
+  wire [3:0] \$4247 ;
+  wire [3:0] \$4248 ;
+  wire [3:0] \$4249 ;
   wire \$425 ;
-  reg [7:0] \$4250 ;
-  reg [7:0] \$4251 ;
-  reg [7:0] \$4252 ;
-  reg [7:0] \$4253 ;
-  reg [7:0] \$4254 ;
-  reg [7:0] \$4255 ;
-  reg [7:0] \$4256 ;
-  reg [7:0] \$4257 ;
-  reg [7:0] \$4258 ;
-  reg \$4259 ;
+  wire \$4250 ;
+  wire \$4251 ;
+  wire \$4252 ;
+  wire \$4253 ;
+  wire \$4254 ;
+  wire \$4255 ;
+  wire \$4256 ;
+  wire \$4257 ;
+  wire [3:0] \$4258 ;
+  wire [3:0] \$4259 ;
   wire \$426 ;
-  reg [119:0] \$4260 ;
-  reg [7:0] \$4261 ;
-  reg [7:0] \$4262 ;
-  reg [7:0] \$4263 ;
-  reg [7:0] \$4264 ;
-  reg [7:0] \$4265 ;
-  reg [7:0] \$4266 ;
-  reg [7:0] \$4267 ;
-  reg [7:0] \$4268 ;
-  reg [7:0] \$4269 ;
+  wire \$4260 ;
+  wire \$4261 ;
+  wire \$4262 ;
+  wire \$4263 ;
+  wire \$4264 ;
+  wire \$4265 ;
+  wire \$4266 ;
+  wire \$4267 ;
+  wire [3:0] \$4268 ;
+  wire \$4269 ;
   wire \$427 ;
-  reg [7:0] \$4270 ;
-  reg [7:0] \$4271 ;
-  reg [7:0] \$4272 ;
-  reg [7:0] \$4273 ;
-  reg [7:0] \$4274 ;
-  reg [7:0] \$4275 ;
-  reg [7:0] \$4276 ;
-  reg \$4277 ;
-  reg [15:0] \$4278 ;
-  reg [7:0] \$4279 ;
+  wire \$4270 ;
+  wire \$4271 ;
+  wire \$4272 ;
+  wire \$4273 ;
+  wire \$4274 ;
+  wire \$4275 ;
+  wire \$4276 ;
+  wire [3:0] \$4277 ;
+  wire [3:0] \$4278 ;
+  wire \$4279 ;
   wire \$428 ;
-  reg [7:0] \$4280 ;
-  reg [7:0] \$4281 ;
-  reg [7:0] \$4282 ;
-  reg [7:0] \$4283 ;
-  reg [7:0] \$4284 ;
-  reg [7:0] \$4285 ;
-  reg [7:0] \$4286 ;
-  reg [7:0] \$4287 ;
-  reg [7:0] \$4288 ;
-  reg [7:0] \$4289 ;
+  wire \$4280 ;
+  wire \$4281 ;
+  wire \$4282 ;
+  wire \$4283 ;
+  wire \$4284 ;
+  wire \$4285 ;
+  wire \$4286 ;
+  wire [3:0] \$4287 ;
+  wire \$4288 ;
+  wire \$4289 ;
   wire \$429 ;
-  reg [7:0] \$4290 ;
-  reg [7:0] \$4291 ;
-  reg [7:0] \$4292 ;
-  reg [7:0] \$4293 ;
-  reg [7:0] \$4294 ;
-  reg \$4295 ;
-  reg [15:0] \$4296 ;
-  reg [4:0] \$4297 ;
-  reg [4:0] \$4298 ;
-  reg [4:0] \$4299 ;
+  wire \$4290 ;
+  wire \$4291 ;
+  wire \$4292 ;
+  wire \$4293 ;
+  wire \$4294 ;
+  wire \$4295 ;
+  wire [3:0] \$4296 ;
+  wire [3:0] \$4297 ;
+  wire [3:0] \$4298 ;
+  wire \$4299 ;
   wire [8:0] \$43 ;
   wire \$430 ;
-  reg [4:0] \$4300 ;
-  reg [4:0] \$4301 ;
-  reg [4:0] \$4302 ;
-  reg [4:0] \$4303 ;
-  reg [4:0] \$4304 ;
-  reg [4:0] \$4305 ;
-  reg [4:0] \$4306 ;
-  reg [4:0] \$4307 ;
-  reg [4:0] \$4308 ;
-  reg [4:0] \$4309 ;
+  wire \$4300 ;
+  wire \$4301 ;
+  wire \$4302 ;
+  wire \$4303 ;
+  wire \$4304 ;
+  wire \$4305 ;
+  wire \$4306 ;
+  wire [3:0] \$4307 ;
+  wire \$4308 ;
+  wire \$4309 ;
   wire \$431 ;
-  reg [4:0] \$4310 ;
-  reg [4:0] \$4311 ;
-  reg [4:0] \$4312 ;
-  reg [7:0] \$4313 ;
-  reg [7:0] \$4314 ;
-  reg [7:0] \$4315 ;
-  reg [7:0] \$4316 ;
-  reg [7:0] \$4317 ;
-  reg [7:0] \$4318 ;
-  reg [7:0] \$4319 ;
+  wire \$4310 ;
+  wire \$4311 ;
+  wire \$4312 ;
+  wire \$4313 ;
+  wire \$4314 ;
+  wire \$4315 ;
+  wire [3:0] \$4316 ;
+  wire [3:0] \$4317 ;
+  wire \$4318 ;
+  wire \$4319 ;
   wire \$432 ;
-  reg [7:0] \$4320 ;
-  reg [7:0] \$4321 ;
-  reg [7:0] \$4322 ;
-  reg [7:0] \$4323 ;
-  reg [7:0] \$4324 ;
-  reg [7:0] \$4325 ;
-  reg [7:0] \$4326 ;
-  reg [7:0] \$4327 ;
-  reg [7:0] \$4328 ;
-  reg \$4329 ;
+  wire \$4320 ;
+  wire \$4321 ;
+  wire \$4322 ;
+  wire \$4323 ;
+  wire \$4324 ;
+  wire \$4325 ;
+  wire [3:0] \$4326 ;
+  wire \$4327 ;
+  wire \$4328 ;
+  wire \$4329 ;
   wire \$433 ;
-  reg [15:0] \$4330 ;
-  reg [7:0] \$4331 ;
-  reg [7:0] \$4332 ;
-  reg [7:0] \$4333 ;
-  reg [7:0] \$4334 ;
-  reg [7:0] \$4335 ;
-  reg [7:0] \$4336 ;
-  reg [7:0] \$4337 ;
-  reg [7:0] \$4338 ;
-  reg [3:0] \$4339 ;
+  wire \$4330 ;
+  wire \$4331 ;
+  wire \$4332 ;
+  wire \$4333 ;
+  wire \$4334 ;
+  wire [3:0] \$4335 ;
+  wire [3:0] \$4336 ;
+  wire [3:0] \$4337 ;
+  wire [3:0] \$4338 ;
+  wire \$4339 ;
   wire \$434 ;
-  reg [3:0] \$4340 ;
-  reg [3:0] \$4341 ;
-  reg [3:0] \$4342 ;
-  reg [3:0] \$4343 ;
-  reg [3:0] \$4344 ;
-  reg [3:0] \$4345 ;
-  reg [3:0] \$4346 ;
-  reg \$4347 ;
-  reg \$4348 ;
-  reg \$4349 ;
+  wire \$4340 ;
+  wire \$4341 ;
+  wire \$4342 ;
+  wire \$4343 ;
+  wire \$4344 ;
+  wire \$4345 ;
+  wire \$4346 ;
+  wire [3:0] \$4347 ;
+  wire [3:0] \$4348 ;
+  wire \$4349 ;
   wire \$435 ;
-  reg \$4350 ;
-  reg \$4351 ;
-  reg \$4352 ;
-  reg [5:0] \$4353 ;
-  reg [7:0] \$4354 ;
-  reg [7:0] \$4355 ;
-  reg [7:0] \$4356 ;
-  reg [7:0] \$4357 ;
-  reg [7:0] \$4358 ;
-  reg [7:0] \$4359 ;
+  wire \$4350 ;
+  wire \$4351 ;
+  wire \$4352 ;
+  wire \$4353 ;
+  wire \$4354 ;
+  wire \$4355 ;
+  wire \$4356 ;
+  wire [3:0] \$4357 ;
+  wire \$4358 ;
+  wire \$4359 ;
   wire \$436 ;
-  reg [7:0] \$4360 ;
-  reg [7:0] \$4361 ;
-  reg [3:0] \$4362 ;
-  reg [3:0] \$4363 ;
-  reg [3:0] \$4364 ;
-  reg [3:0] \$4365 ;
-  reg [3:0] \$4366 ;
-  reg [3:0] \$4367 ;
-  reg [3:0] \$4368 ;
-  reg [3:0] \$4369 ;
+  wire \$4360 ;
+  wire \$4361 ;
+  wire \$4362 ;
+  wire \$4363 ;
+  wire \$4364 ;
+  wire \$4365 ;
+  wire [3:0] \$4366 ;
+  wire [3:0] \$4367 ;
+  wire \$4368 ;
+  wire \$4369 ;
   wire \$437 ;
-  reg \$4370 ;
-  reg \$4371 ;
-  reg [7:0] \$4372 ;
-  reg [7:0] \$4373 ;
-  reg [7:0] \$4374 ;
-  reg [7:0] \$4375 ;
-  reg [7:0] \$4376 ;
-  reg [7:0] \$4377 ;
-  reg [7:0] \$4378 ;
-  reg [7:0] \$4379 ;
+  wire \$4370 ;
+  wire \$4371 ;
+  wire \$4372 ;
+  wire \$4373 ;
+  wire \$4374 ;
+  wire \$4375 ;
+  wire [3:0] \$4376 ;
+  wire \$4377 ;
+  wire \$4378 ;
+  wire \$4379 ;
   wire \$438 ;
-  reg [7:0] \$4380 ;
-  reg [7:0] \$4381 ;
-  reg [7:0] \$4382 ;
-  reg [7:0] \$4383 ;
-  reg [7:0] \$4384 ;
-  reg [7:0] \$4385 ;
-  reg [7:0] \$4386 ;
-  reg [7:0] \$4387 ;
-  reg [7:0] \$4388 ;
-  reg [7:0] \$4389 ;
+  wire \$4380 ;
+  wire \$4381 ;
+  wire \$4382 ;
+  wire \$4383 ;
+  wire \$4384 ;
+  wire [3:0] \$4385 ;
+  wire [3:0] \$4386 ;
+  wire [3:0] \$4387 ;
+  wire \$4388 ;
+  wire \$4389 ;
   wire \$439 ;
-  reg [7:0] \$4390 ;
-  reg [7:0] \$4391 ;
-  reg [7:0] \$4392 ;
-  reg [7:0] \$4393 ;
-  reg [7:0] \$4394 ;
-  reg [7:0] \$4395 ;
-  reg [7:0] \$4396 ;
-  reg [7:0] \$4397 ;
-  reg [7:0] \$4398 ;
-  reg [7:0] \$4399 ;
+  wire \$4390 ;
+  wire \$4391 ;
+  wire \$4392 ;
+  wire \$4393 ;
+  wire \$4394 ;
+  wire \$4395 ;
+  wire [3:0] \$4396 ;
+  wire \$4397 ;
+  wire \$4398 ;
+  wire \$4399 ;
   wire \$44 ;
   wire \$440 ;
-  reg [7:0] \$4400 ;
-  reg [7:0] \$4401 ;
-  reg [7:0] \$4402 ;
-  reg [7:0] \$4403 ;
-  reg [7:0] \$4404 ;
-  reg [7:0] \$4405 ;
-  reg [7:0] \$4406 ;
-  reg [7:0] \$4407 ;
-  reg [7:0] \$4408 ;
-  reg [7:0] \$4409 ;
+  wire \$4400 ;
+  wire \$4401 ;
+  wire \$4402 ;
+  wire \$4403 ;
+  wire \$4404 ;
+  wire [3:0] \$4405 ;
+  wire [3:0] \$4406 ;
+  wire \$4407 ;
+  wire \$4408 ;
+  wire \$4409 ;
   wire \$441 ;
-  reg [7:0] \$4410 ;
-  reg [7:0] \$4411 ;
-  reg \$4412 ;
-  reg \$4413 ;
-  reg [15:0] \$4414 ;
-  reg [15:0] \$4415 ;
-  reg [15:0] \$4416 ;
-  reg [15:0] \$4417 ;
-  reg [15:0] \$4418 ;
-  reg [15:0] \$4419 ;
+  wire \$4410 ;
+  wire \$4411 ;
+  wire \$4412 ;
+  wire \$4413 ;
+  wire \$4414 ;
+  wire [3:0] \$4415 ;
+  wire \$4416 ;
+  wire \$4417 ;
+  wire \$4418 ;
+  wire \$4419 ;
   wire \$442 ;
-  reg [15:0] \$4420 ;
-  reg [15:0] \$4421 ;
-  reg [15:0] \$4422 ;
-  reg [15:0] \$4423 ;
-  reg [15:0] \$4424 ;
-  reg [15:0] \$4425 ;
-  reg [15:0] \$4426 ;
-  reg [15:0] \$4427 ;
-  reg [15:0] \$4428 ;
-  reg [15:0] \$4429 ;
+  wire \$4420 ;
+  wire \$4421 ;
+  wire \$4422 ;
+  wire \$4423 ;
+  wire [3:0] \$4424 ;
+  wire [3:0] \$4425 ;
+  wire [3:0] \$4426 ;
+  wire [3:0] \$4427 ;
+  wire \$4428 ;
+  wire \$4429 ;
   wire \$443 ;
-  reg [15:0] \$4430 ;
-  reg [15:0] \$4431 ;
-  reg [15:0] \$4432 ;
-  reg [15:0] \$4433 ;
-  reg [15:0] \$4434 ;
-  reg [15:0] \$4435 ;
-  reg [15:0] \$4436 ;
-  reg [15:0] \$4437 ;
-  reg [15:0] \$4438 ;
-  reg [15:0] \$4439 ;
+  wire \$4430 ;
+  wire \$4431 ;
+  wire \$4432 ;
+  wire \$4433 ;
+  wire \$4434 ;
+  wire \$4435 ;
+  wire [3:0] \$4436 ;
+  wire [3:0] \$4437 ;
+  wire \$4438 ;
+  wire \$4439 ;
   wire \$444 ;
-  reg [15:0] \$4440 ;
-  reg [15:0] \$4441 ;
-  reg [15:0] \$4442 ;
-  reg [15:0] \$4443 ;
-  reg [15:0] \$4444 ;
-  reg [15:0] \$4445 ;
-  reg \$4446 ;
-  reg \$4447 ;
-  reg [18:0] \$4448 ;
-  reg [18:0] \$4449 ;
+  wire \$4440 ;
+  wire \$4441 ;
+  wire \$4442 ;
+  wire \$4443 ;
+  wire \$4444 ;
+  wire \$4445 ;
+  wire [3:0] \$4446 ;
+  wire \$4447 ;
+  wire \$4448 ;
+  wire \$4449 ;
   wire \$445 ;
-  reg [18:0] \$4450 ;
-  reg [18:0] \$4451 ;
-  reg \$4452 ;
-  reg \$4453 ;
-  reg \$4454 ;
-  reg [31:0] \$4455 ;
-  reg [31:0] \$4456 ;
-  reg [31:0] \$4457 ;
-  reg [31:0] \$4458 ;
-  reg [31:0] \$4459 ;
+  wire \$4450 ;
+  wire \$4451 ;
+  wire \$4452 ;
+  wire \$4453 ;
+  wire \$4454 ;
+  wire [3:0] \$4455 ;
+  wire [3:0] \$4456 ;
+  wire \$4457 ;
+  wire \$4458 ;
+  wire \$4459 ;
   wire \$446 ;
-  reg [31:0] \$4460 ;
-  reg [31:0] \$4461 ;
-  reg [31:0] \$4462 ;
+  wire \$4460 ;
+  wire \$4461 ;
+  wire \$4462 ;
+  wire \$4463 ;
+  wire \$4464 ;
+  wire [3:0] \$4465 ;
+  wire \$4466 ;
+  wire \$4467 ;
+  wire \$4468 ;
+  wire \$4469 ;
   wire \$447 ;
+  wire \$4470 ;
+  wire \$4471 ;
+  wire \$4472 ;
+  wire \$4473 ;
+  wire [3:0] \$4474 ;
+  wire [3:0] \$4475 ;
+  wire [3:0] \$4476 ;
+  wire \$4477 ;
+  wire \$4478 ;
+  wire \$4479 ;
   wire \$448 ;
+  wire \$4480 ;
+  wire \$4481 ;
+  wire \$4482 ;
+  wire \$4483 ;
+  wire \$4484 ;
+  wire [3:0] \$4485 ;
+  wire \$4486 ;
+  wire \$4487 ;
+  wire \$4488 ;
+  wire \$4489 ;
   wire \$449 ;
+  wire \$4490 ;
+  wire \$4491 ;
+  wire \$4492 ;
+  wire \$4493 ;
+  wire [3:0] \$4494 ;
+  wire [3:0] \$4495 ;
+  wire \$4496 ;
+  wire \$4497 ;
+  wire \$4498 ;
+  wire \$4499 ;
   wire [8:0] \$45 ;
   wire \$450 ;
+  wire \$4500 ;
+  wire \$4501 ;
+  wire \$4502 ;
+  wire \$4503 ;
+  wire [3:0] \$4504 ;
+  wire \$4505 ;
+  wire \$4506 ;
+  wire \$4507 ;
+  wire \$4508 ;
+  wire \$4509 ;
   wire \$451 ;
+  wire \$4510 ;
+  wire \$4511 ;
+  wire \$4512 ;
+  wire [3:0] \$4513 ;
+  wire [3:0] \$4514 ;
+  wire [3:0] \$4515 ;
+  wire [3:0] \$4516 ;
+  wire \$4517 ;
+  wire \$4518 ;
+  wire \$4519 ;
   wire \$452 ;
+  wire \$4520 ;
+  wire \$4521 ;
+  wire \$4522 ;
+  wire \$4523 ;
+  wire \$4524 ;
+  wire [3:0] \$4525 ;
+  wire [3:0] \$4526 ;
+  wire \$4527 ;
+  wire \$4528 ;
+  wire \$4529 ;
   wire \$453 ;
+  wire \$4530 ;
+  wire \$4531 ;
+  wire \$4532 ;
+  wire \$4533 ;
+  wire \$4534 ;
+  wire [3:0] \$4535 ;
+  wire \$4536 ;
+  wire \$4537 ;
+  wire \$4538 ;
+  wire \$4539 ;
   wire \$454 ;
+  wire \$4540 ;
+  wire \$4541 ;
+  wire \$4542 ;
+  wire \$4543 ;
+  wire [3:0] \$4544 ;
+  wire [3:0] \$4545 ;
+  wire \$4546 ;
+  wire \$4547 ;
+  wire \$4548 ;
+  wire \$4549 ;
   wire \$455 ;
+  wire \$4550 ;
+  wire \$4551 ;
+  wire \$4552 ;
+  wire \$4553 ;
+  wire [3:0] \$4554 ;
+  wire \$4555 ;
+  wire \$4556 ;
+  wire \$4557 ;
+  wire \$4558 ;
+  wire \$4559 ;
   wire \$456 ;
+  wire \$4560 ;
+  wire \$4561 ;
+  wire \$4562 ;
+  wire [3:0] \$4563 ;
+  wire [3:0] \$4564 ;
+  wire [3:0] \$4565 ;
+  wire \$4566 ;
+  wire \$4567 ;
+  wire \$4568 ;
+  wire \$4569 ;
   wire \$457 ;
+  wire \$4570 ;
+  wire \$4571 ;
+  wire \$4572 ;
+  wire \$4573 ;
+  wire [3:0] \$4574 ;
+  wire \$4575 ;
+  wire \$4576 ;
+  wire \$4577 ;
+  wire \$4578 ;
+  wire \$4579 ;
   wire \$458 ;
+  wire \$4580 ;
+  wire \$4581 ;
+  wire \$4582 ;
+  wire [3:0] \$4583 ;
+  wire [3:0] \$4584 ;
+  wire \$4585 ;
+  wire \$4586 ;
+  wire \$4587 ;
+  wire \$4588 ;
+  wire \$4589 ;
   wire \$459 ;
+  wire \$4590 ;
+  wire \$4591 ;
+  wire \$4592 ;
+  wire [3:0] \$4593 ;
+  wire \$4594 ;
+  wire \$4595 ;
+  wire \$4596 ;
+  wire \$4597 ;
+  wire \$4598 ;
+  wire \$4599 ;
   wire [8:0] \$46 ;
   wire \$460 ;
+  wire \$4600 ;
+  wire \$4601 ;
+  wire [3:0] \$4602 ;
+  wire [3:0] \$4603 ;
+  wire [3:0] \$4604 ;
+  wire [3:0] \$4605 ;
+  wire \$4606 ;
+  wire \$4607 ;
+  wire \$4608 ;
+  wire \$4609 ;
   wire \$461 ;
+  wire \$4610 ;
+  wire \$4611 ;
+  wire \$4612 ;
+  wire \$4613 ;
+  wire [3:0] \$4614 ;
+  wire [3:0] \$4615 ;
+  wire \$4616 ;
+  wire \$4617 ;
+  wire \$4618 ;
+  wire \$4619 ;
   wire \$462 ;
+  wire \$4620 ;
+  wire [6:0] \$4621 ;
+  wire \$4622 ;
+  wire \$4623 ;
+  wire \$4624 ;
+  wire \$4625 ;
+  wire \$4626 ;
+  reg [7:0] \$4627 ;
+  reg [7:0] \$4628 ;
+  reg [7:0] \$4629 ;
   wire \$463 ;
+  reg [7:0] \$4630 ;
+  reg [7:0] \$4631 ;
+  reg [7:0] \$4632 ;
+  reg [7:0] \$4633 ;
+  reg [7:0] \$4634 ;
+  reg [7:0] \$4635 ;
+  reg [7:0] \$4636 ;
+  reg [7:0] \$4637 ;
+  reg [7:0] \$4638 ;
+  reg [7:0] \$4639 ;
   wire \$464 ;
+  reg [7:0] \$4640 ;
+  reg [7:0] \$4641 ;
+  reg [7:0] \$4642 ;
+  reg [7:0] \$4643 ;
+  reg [7:0] \$4644 ;
+  reg [7:0] \$4645 ;
+  reg [7:0] \$4646 ;
+  reg [7:0] \$4647 ;
+  reg [7:0] \$4648 ;
+  reg [7:0] \$4649 ;
   wire \$465 ;
+  reg [7:0] \$4650 ;
+  reg [7:0] \$4651 ;
+  reg [7:0] \$4652 ;
+  reg [7:0] \$4653 ;
+  reg [7:0] \$4654 ;
+  reg [7:0] \$4655 ;
+  reg [7:0] \$4656 ;
+  reg [7:0] \$4657 ;
+  reg [7:0] \$4658 ;
+  reg \$4659 ;
   wire \$466 ;
+  reg [119:0] \$4660 ;
+  reg [7:0] \$4661 ;
+  reg [7:0] \$4662 ;
+  reg [7:0] \$4663 ;
+  reg [7:0] \$4664 ;
+  reg [7:0] \$4665 ;
+  reg [7:0] \$4666 ;
+  reg [7:0] \$4667 ;
+  reg [7:0] \$4668 ;
+  reg [7:0] \$4669 ;
   wire \$467 ;
+  reg [7:0] \$4670 ;
+  reg [7:0] \$4671 ;
+  reg [7:0] \$4672 ;
+  reg [7:0] \$4673 ;
+  reg [7:0] \$4674 ;
+  reg [7:0] \$4675 ;
+  reg [7:0] \$4676 ;
+  reg \$4677 ;
+  reg [15:0] \$4678 ;
+  reg [7:0] \$4679 ;
   wire \$468 ;
+  reg [7:0] \$4680 ;
+  reg [7:0] \$4681 ;
+  reg [7:0] \$4682 ;
+  reg [7:0] \$4683 ;
+  reg [7:0] \$4684 ;
+  reg [7:0] \$4685 ;
+  reg [7:0] \$4686 ;
+  reg [7:0] \$4687 ;
+  reg [7:0] \$4688 ;
+  reg [7:0] \$4689 ;
   wire \$469 ;
+  reg [7:0] \$4690 ;
+  reg [7:0] \$4691 ;
+  reg [7:0] \$4692 ;
+  reg [7:0] \$4693 ;
+  reg [7:0] \$4694 ;
+  reg \$4695 ;
+  reg [15:0] \$4696 ;
+  reg [4:0] \$4697 ;
+  reg [4:0] \$4698 ;
+  reg [4:0] \$4699 ;
   wire \$47 ;
   wire \$470 ;
+  reg [4:0] \$4700 ;
+  reg [4:0] \$4701 ;
+  reg [4:0] \$4702 ;
+  reg [4:0] \$4703 ;
+  reg [4:0] \$4704 ;
+  reg [4:0] \$4705 ;
+  reg [4:0] \$4706 ;
+  reg [4:0] \$4707 ;
+  reg [4:0] \$4708 ;
+  reg [4:0] \$4709 ;
   wire \$471 ;
+  reg [4:0] \$4710 ;
+  reg [4:0] \$4711 ;
+  reg [4:0] \$4712 ;
+  reg [7:0] \$4713 ;
+  reg [7:0] \$4714 ;
+  reg [7:0] \$4715 ;
+  reg [7:0] \$4716 ;
+  reg [7:0] \$4717 ;
+  reg [7:0] \$4718 ;
+  reg [7:0] \$4719 ;
   wire \$472 ;
+  reg [7:0] \$4720 ;
+  reg [7:0] \$4721 ;
+  reg [7:0] \$4722 ;
+  reg [7:0] \$4723 ;
+  reg [7:0] \$4724 ;
+  reg [7:0] \$4725 ;
+  reg [7:0] \$4726 ;
+  reg [7:0] \$4727 ;
+  reg [7:0] \$4728 ;
+  reg \$4729 ;
   wire \$473 ;
+  reg [15:0] \$4730 ;
+  reg [7:0] \$4731 ;
+  reg [7:0] \$4732 ;
+  reg [7:0] \$4733 ;
+  reg [7:0] \$4734 ;
+  reg [7:0] \$4735 ;
+  reg [7:0] \$4736 ;
+  reg [7:0] \$4737 ;
+  reg [7:0] \$4738 ;
+  reg [3:0] \$4739 ;
   wire \$474 ;
+  reg [3:0] \$4740 ;
+  reg [3:0] \$4741 ;
+  reg [3:0] \$4742 ;
+  reg [3:0] \$4743 ;
+  reg [3:0] \$4744 ;
+  reg [3:0] \$4745 ;
+  reg [3:0] \$4746 ;
+  reg \$4747 ;
+  reg \$4748 ;
+  reg \$4749 ;
   wire \$475 ;
+  reg \$4750 ;
+  reg \$4751 ;
+  reg \$4752 ;
+  reg [5:0] \$4753 ;
+  reg [7:0] \$4754 ;
+  reg [7:0] \$4755 ;
+  reg [7:0] \$4756 ;
+  reg [7:0] \$4757 ;
+  reg [7:0] \$4758 ;
+  reg [7:0] \$4759 ;
   wire \$476 ;
+  reg [7:0] \$4760 ;
+  reg [7:0] \$4761 ;
+  reg [3:0] \$4762 ;
+  reg [3:0] \$4763 ;
+  reg [3:0] \$4764 ;
+  reg [3:0] \$4765 ;
+  reg [3:0] \$4766 ;
+  reg [3:0] \$4767 ;
+  reg [3:0] \$4768 ;
+  reg [3:0] \$4769 ;
   wire \$477 ;
+  reg \$4770 ;
+  reg \$4771 ;
+  reg [7:0] \$4772 ;
+  reg [7:0] \$4773 ;
+  reg [7:0] \$4774 ;
+  reg [7:0] \$4775 ;
+  reg [7:0] \$4776 ;
+  reg [7:0] \$4777 ;
+  reg [7:0] \$4778 ;
+  reg [7:0] \$4779 ;
   wire \$478 ;
+  reg [7:0] \$4780 ;
+  reg [7:0] \$4781 ;
+  reg [7:0] \$4782 ;
+  reg [7:0] \$4783 ;
+  reg [7:0] \$4784 ;
+  reg [7:0] \$4785 ;
+  reg [7:0] \$4786 ;
+  reg [7:0] \$4787 ;
+  reg [7:0] \$4788 ;
+  reg [7:0] \$4789 ;
   wire \$479 ;
+  reg [7:0] \$4790 ;
+  reg [7:0] \$4791 ;
+  reg [7:0] \$4792 ;
+  reg [7:0] \$4793 ;
+  reg [7:0] \$4794 ;
+  reg [7:0] \$4795 ;
+  reg [7:0] \$4796 ;
+  reg [7:0] \$4797 ;
+  reg [7:0] \$4798 ;
+  reg [7:0] \$4799 ;
   wire [8:0] \$48 ;
   wire \$480 ;
+  reg [7:0] \$4800 ;
+  reg [7:0] \$4801 ;
+  reg [7:0] \$4802 ;
+  reg [7:0] \$4803 ;
+  reg [7:0] \$4804 ;
+  reg [7:0] \$4805 ;
+  reg [7:0] \$4806 ;
+  reg [7:0] \$4807 ;
+  reg [7:0] \$4808 ;
+  reg [7:0] \$4809 ;
   wire \$481 ;
+  reg [7:0] \$4810 ;
+  reg [7:0] \$4811 ;
+  reg \$4812 ;
+  reg \$4813 ;
+  reg [15:0] \$4814 ;
+  reg [15:0] \$4815 ;
+  reg [15:0] \$4816 ;
+  reg [15:0] \$4817 ;
+  reg [15:0] \$4818 ;
+  reg [15:0] \$4819 ;
   wire \$482 ;
+  reg [15:0] \$4820 ;
+  reg [15:0] \$4821 ;
+  reg [15:0] \$4822 ;
+  reg [15:0] \$4823 ;
+  reg [15:0] \$4824 ;
+  reg [15:0] \$4825 ;
+  reg [15:0] \$4826 ;
+  reg [15:0] \$4827 ;
+  reg [15:0] \$4828 ;
+  reg [15:0] \$4829 ;
   wire \$483 ;
+  reg [15:0] \$4830 ;
+  reg [15:0] \$4831 ;
+  reg [15:0] \$4832 ;
+  reg [15:0] \$4833 ;
+  reg [15:0] \$4834 ;
+  reg [15:0] \$4835 ;
+  reg [15:0] \$4836 ;
+  reg [15:0] \$4837 ;
+  reg [15:0] \$4838 ;
+  reg [15:0] \$4839 ;
   wire \$484 ;
+  reg [15:0] \$4840 ;
+  reg [15:0] \$4841 ;
+  reg [15:0] \$4842 ;
+  reg [15:0] \$4843 ;
+  reg [15:0] \$4844 ;
+  reg [15:0] \$4845 ;
+  reg \$4846 ;
+  reg \$4847 ;
+  reg [18:0] \$4848 ;
+  reg [18:0] \$4849 ;
   wire \$485 ;
+  reg [18:0] \$4850 ;
+  reg [18:0] \$4851 ;
+  reg \$4852 ;
+  reg \$4853 ;
+  reg \$4854 ;
+  reg [31:0] \$4855 ;
+  reg [31:0] \$4856 ;
+  reg [31:0] \$4857 ;
+  reg [31:0] \$4858 ;
+  reg [31:0] \$4859 ;
   wire \$486 ;
+  reg [31:0] \$4860 ;
+  reg [31:0] \$4861 ;
+  reg [31:0] \$4862 ;
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
@@ -4572,90 +4972,90 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg \mac_add2_s0$1085  = 1'h0;
-  reg [18:0] \mac_add2_s0$957  = 19'h00000;
-  reg [18:0] \mac_add2_s0$960  = 19'h00000;
-  reg [18:0] \mac_add2_s0$963  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1292  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1295  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1298  = 19'h00000;
+  reg \mac_add2_s0$1420  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] mac_group;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg \mac_mul_s0$1083  = 1'h0;
-  reg [15:0] \mac_mul_s0$894  = 16'h0000;
-  reg [15:0] \mac_mul_s0$896  = 16'h0000;
-  reg [15:0] \mac_mul_s0$897  = 16'h0000;
-  reg [15:0] \mac_mul_s0$899  = 16'h0000;
-  reg [15:0] \mac_mul_s0$900  = 16'h0000;
-  reg [15:0] \mac_mul_s0$902  = 16'h0000;
-  reg [15:0] \mac_mul_s0$903  = 16'h0000;
-  reg [15:0] \mac_mul_s0$905  = 16'h0000;
-  reg [15:0] \mac_mul_s0$906  = 16'h0000;
-  reg [15:0] \mac_mul_s0$908  = 16'h0000;
-  reg [15:0] \mac_mul_s0$909  = 16'h0000;
-  reg [15:0] \mac_mul_s0$911  = 16'h0000;
-  reg [15:0] \mac_mul_s0$912  = 16'h0000;
-  reg [15:0] \mac_mul_s0$914  = 16'h0000;
-  reg [15:0] \mac_mul_s0$915  = 16'h0000;
-  reg [15:0] \mac_mul_s0$917  = 16'h0000;
-  reg [15:0] \mac_mul_s0$918  = 16'h0000;
-  reg [15:0] \mac_mul_s0$920  = 16'h0000;
-  reg [15:0] \mac_mul_s0$921  = 16'h0000;
-  reg [15:0] \mac_mul_s0$923  = 16'h0000;
-  reg [15:0] \mac_mul_s0$924  = 16'h0000;
-  reg [15:0] \mac_mul_s0$926  = 16'h0000;
-  reg [15:0] \mac_mul_s0$927  = 16'h0000;
-  reg [15:0] \mac_mul_s0$929  = 16'h0000;
-  reg [15:0] \mac_mul_s0$930  = 16'h0000;
-  reg [15:0] \mac_mul_s0$932  = 16'h0000;
-  reg [15:0] \mac_mul_s0$933  = 16'h0000;
-  reg [15:0] \mac_mul_s0$935  = 16'h0000;
-  reg [15:0] \mac_mul_s0$936  = 16'h0000;
-  reg [15:0] \mac_mul_s0$938  = 16'h0000;
-  reg [15:0] \mac_mul_s0$939  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1229  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1231  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1232  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1234  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1235  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1237  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1238  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1240  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1241  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1243  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1244  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1246  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1247  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1249  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1250  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1252  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1253  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1255  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1256  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1258  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1259  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1261  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1262  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1264  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1265  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1267  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1268  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1270  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1271  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1273  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1274  = 16'h0000;
+  reg \mac_mul_s0$1418  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg \mac_pre_s0$1081  = 1'h0;
-  reg [7:0] \mac_pre_s0$822  = 8'h00;
-  reg [7:0] \mac_pre_s0$824  = 8'h00;
-  reg [7:0] \mac_pre_s0$825  = 8'h00;
-  reg [7:0] \mac_pre_s0$827  = 8'h00;
-  reg [7:0] \mac_pre_s0$828  = 8'h00;
-  reg [7:0] \mac_pre_s0$830  = 8'h00;
-  reg [7:0] \mac_pre_s0$831  = 8'h00;
-  reg [7:0] \mac_pre_s0$833  = 8'h00;
-  reg [7:0] \mac_pre_s0$834  = 8'h00;
-  reg [7:0] \mac_pre_s0$836  = 8'h00;
-  reg [7:0] \mac_pre_s0$837  = 8'h00;
-  reg [7:0] \mac_pre_s0$839  = 8'h00;
-  reg [7:0] \mac_pre_s0$840  = 8'h00;
-  reg [7:0] \mac_pre_s0$842  = 8'h00;
-  reg [7:0] \mac_pre_s0$843  = 8'h00;
-  reg [7:0] \mac_pre_s0$845  = 8'h00;
-  reg [7:0] \mac_pre_s0$847  = 8'h00;
-  reg [7:0] \mac_pre_s0$849  = 8'h00;
-  reg [7:0] \mac_pre_s0$851  = 8'h00;
-  reg [7:0] \mac_pre_s0$853  = 8'h00;
-  reg [7:0] \mac_pre_s0$855  = 8'h00;
-  reg [7:0] \mac_pre_s0$857  = 8'h00;
-  reg [7:0] \mac_pre_s0$859  = 8'h00;
-  reg [7:0] \mac_pre_s0$861  = 8'h00;
-  reg [7:0] \mac_pre_s0$863  = 8'h00;
-  reg [7:0] \mac_pre_s0$865  = 8'h00;
-  reg [7:0] \mac_pre_s0$867  = 8'h00;
-  reg [7:0] \mac_pre_s0$869  = 8'h00;
-  reg [7:0] \mac_pre_s0$871  = 8'h00;
-  reg [7:0] \mac_pre_s0$873  = 8'h00;
-  reg [7:0] \mac_pre_s0$875  = 8'h00;
-  reg [7:0] \mac_pre_s0$877  = 8'h00;
-  reg [7:0] \mac_pre_s0$879  = 8'h00;
-  reg [7:0] \mac_pre_s0$881  = 8'h00;
-  reg [7:0] \mac_pre_s0$883  = 8'h00;
-  reg [7:0] \mac_pre_s0$885  = 8'h00;
-  reg [7:0] \mac_pre_s0$887  = 8'h00;
-  reg [7:0] \mac_pre_s0$889  = 8'h00;
-  reg [7:0] \mac_pre_s0$891  = 8'h00;
+  reg [7:0] \mac_pre_s0$1157  = 8'h00;
+  reg [7:0] \mac_pre_s0$1159  = 8'h00;
+  reg [7:0] \mac_pre_s0$1160  = 8'h00;
+  reg [7:0] \mac_pre_s0$1162  = 8'h00;
+  reg [7:0] \mac_pre_s0$1163  = 8'h00;
+  reg [7:0] \mac_pre_s0$1165  = 8'h00;
+  reg [7:0] \mac_pre_s0$1166  = 8'h00;
+  reg [7:0] \mac_pre_s0$1168  = 8'h00;
+  reg [7:0] \mac_pre_s0$1169  = 8'h00;
+  reg [7:0] \mac_pre_s0$1171  = 8'h00;
+  reg [7:0] \mac_pre_s0$1172  = 8'h00;
+  reg [7:0] \mac_pre_s0$1174  = 8'h00;
+  reg [7:0] \mac_pre_s0$1175  = 8'h00;
+  reg [7:0] \mac_pre_s0$1177  = 8'h00;
+  reg [7:0] \mac_pre_s0$1178  = 8'h00;
+  reg [7:0] \mac_pre_s0$1180  = 8'h00;
+  reg [7:0] \mac_pre_s0$1182  = 8'h00;
+  reg [7:0] \mac_pre_s0$1184  = 8'h00;
+  reg [7:0] \mac_pre_s0$1186  = 8'h00;
+  reg [7:0] \mac_pre_s0$1188  = 8'h00;
+  reg [7:0] \mac_pre_s0$1190  = 8'h00;
+  reg [7:0] \mac_pre_s0$1192  = 8'h00;
+  reg [7:0] \mac_pre_s0$1194  = 8'h00;
+  reg [7:0] \mac_pre_s0$1196  = 8'h00;
+  reg [7:0] \mac_pre_s0$1198  = 8'h00;
+  reg [7:0] \mac_pre_s0$1200  = 8'h00;
+  reg [7:0] \mac_pre_s0$1202  = 8'h00;
+  reg [7:0] \mac_pre_s0$1204  = 8'h00;
+  reg [7:0] \mac_pre_s0$1206  = 8'h00;
+  reg [7:0] \mac_pre_s0$1208  = 8'h00;
+  reg [7:0] \mac_pre_s0$1210  = 8'h00;
+  reg [7:0] \mac_pre_s0$1212  = 8'h00;
+  reg [7:0] \mac_pre_s0$1214  = 8'h00;
+  reg [7:0] \mac_pre_s0$1216  = 8'h00;
+  reg [7:0] \mac_pre_s0$1218  = 8'h00;
+  reg [7:0] \mac_pre_s0$1220  = 8'h00;
+  reg [7:0] \mac_pre_s0$1222  = 8'h00;
+  reg [7:0] \mac_pre_s0$1224  = 8'h00;
+  reg [7:0] \mac_pre_s0$1226  = 8'h00;
+  reg \mac_pre_s0$1416  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -4690,63 +5090,398 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [3:0] mac_read_s0 = 4'h0;
-  reg [7:0] \mac_read_s0$1071  = 8'h00;
-  reg [7:0] \mac_read_s0$1072  = 8'h00;
-  reg [7:0] \mac_read_s0$1073  = 8'h00;
-  reg [7:0] \mac_read_s0$1074  = 8'h00;
-  reg [7:0] \mac_read_s0$1075  = 8'h00;
-  reg [7:0] \mac_read_s0$1076  = 8'h00;
-  reg [7:0] \mac_read_s0$1077  = 8'h00;
-  reg [7:0] \mac_read_s0$1078  = 8'h00;
-  reg \mac_read_s0$1079  = 1'h0;
-  reg [3:0] \mac_read_s0$759  = 4'h0;
-  reg [3:0] \mac_read_s0$761  = 4'h0;
+  reg [7:0] \mac_read_s0$1406  = 8'h00;
+  reg [7:0] \mac_read_s0$1407  = 8'h00;
+  reg [7:0] \mac_read_s0$1408  = 8'h00;
+  reg [7:0] \mac_read_s0$1409  = 8'h00;
+  reg [7:0] \mac_read_s0$1410  = 8'h00;
+  reg [7:0] \mac_read_s0$1411  = 8'h00;
+  reg [7:0] \mac_read_s0$1412  = 8'h00;
+  reg [7:0] \mac_read_s0$1413  = 8'h00;
+  reg \mac_read_s0$1414  = 1'h0;
+  reg [3:0] \mac_read_s0$760  = 4'h0;
   reg [3:0] \mac_read_s0$763  = 4'h0;
-  reg [3:0] \mac_read_s0$765  = 4'h0;
-  reg [3:0] \mac_read_s0$767  = 4'h0;
+  reg [3:0] \mac_read_s0$766  = 4'h0;
   reg [3:0] \mac_read_s0$769  = 4'h0;
-  reg [3:0] \mac_read_s0$771  = 4'h0;
+  reg [3:0] \mac_read_s0$772  = 4'h0;
+  reg [3:0] \mac_read_s0$775  = 4'h0;
+  reg [3:0] \mac_read_s0$778  = 4'h0;
   reg mac_read_valid_s0 = 1'h0;
-  wire [3:0] mac_wmux_off0;
-  wire [3:0] mac_wmux_off1;
-  wire [3:0] mac_wmux_off2;
-  wire [3:0] mac_wmux_off3;
-  wire [3:0] mac_wmux_off4;
-  wire [3:0] mac_wmux_off5;
-  wire [3:0] mac_wmux_off6;
-  wire [3:0] mac_wmux_off7;
-  wire [7:0] mac_wmux_w0_0;
-  wire [7:0] mac_wmux_w0_1;
-  wire [7:0] mac_wmux_w0_2;
-  wire [7:0] mac_wmux_w0_3;
-  wire [7:0] mac_wmux_w0_4;
-  wire [7:0] mac_wmux_w0_5;
-  wire [7:0] mac_wmux_w0_6;
-  wire [7:0] mac_wmux_w0_7;
-  wire [7:0] mac_wmux_w1_0;
-  wire [7:0] mac_wmux_w1_1;
-  wire [7:0] mac_wmux_w1_2;
-  wire [7:0] mac_wmux_w1_3;
-  wire [7:0] mac_wmux_w1_4;
-  wire [7:0] mac_wmux_w1_5;
-  wire [7:0] mac_wmux_w1_6;
-  wire [7:0] mac_wmux_w1_7;
-  wire [7:0] mac_wmux_w2_0;
-  wire [7:0] mac_wmux_w2_1;
-  wire [7:0] mac_wmux_w2_2;
-  wire [7:0] mac_wmux_w2_3;
-  wire [7:0] mac_wmux_w2_4;
-  wire [7:0] mac_wmux_w2_5;
-  wire [7:0] mac_wmux_w2_6;
-  wire [7:0] mac_wmux_w2_7;
-  wire [7:0] mac_wmux_w3_0;
-  wire [7:0] mac_wmux_w3_1;
-  wire [7:0] mac_wmux_w3_2;
-  wire [7:0] mac_wmux_w3_3;
-  wire [7:0] mac_wmux_w3_4;
-  wire [7:0] mac_wmux_w3_5;
-  wire [7:0] mac_wmux_w3_6;
-  wire [7:0] mac_wmux_w3_7;
+  wire [3:0] mac_wmux_drop0;
+  wire [3:0] mac_wmux_drop1;
+  wire [3:0] mac_wmux_drop10;
+  wire [3:0] mac_wmux_drop11;
+  wire [3:0] mac_wmux_drop12;
+  wire [3:0] mac_wmux_drop13;
+  wire [3:0] mac_wmux_drop14;
+  wire [3:0] mac_wmux_drop15;
+  wire [3:0] mac_wmux_drop2;
+  wire [3:0] mac_wmux_drop3;
+  wire [3:0] mac_wmux_drop4;
+  wire [3:0] mac_wmux_drop5;
+  wire [3:0] mac_wmux_drop6;
+  wire [3:0] mac_wmux_drop7;
+  wire [3:0] mac_wmux_drop8;
+  wire [3:0] mac_wmux_drop9;
+  wire mac_wmux_keep0;
+  wire mac_wmux_keep1;
+  wire mac_wmux_keep10;
+  wire mac_wmux_keep11;
+  wire mac_wmux_keep12;
+  wire mac_wmux_keep13;
+  wire mac_wmux_keep14;
+  wire mac_wmux_keep15;
+  wire mac_wmux_keep2;
+  wire mac_wmux_keep3;
+  wire mac_wmux_keep4;
+  wire mac_wmux_keep5;
+  wire mac_wmux_keep6;
+  wire mac_wmux_keep7;
+  wire mac_wmux_keep8;
+  wire mac_wmux_keep9;
+  wire [3:0] mac_wmux_s0_d0;
+  wire [3:0] mac_wmux_s0_d1;
+  wire [3:0] mac_wmux_s0_d10;
+  wire [3:0] mac_wmux_s0_d11;
+  wire [3:0] mac_wmux_s0_d12;
+  wire [3:0] mac_wmux_s0_d13;
+  wire [3:0] mac_wmux_s0_d14;
+  wire [3:0] mac_wmux_s0_d2;
+  wire [3:0] mac_wmux_s0_d3;
+  wire [3:0] mac_wmux_s0_d4;
+  wire [3:0] mac_wmux_s0_d5;
+  wire [3:0] mac_wmux_s0_d6;
+  wire [3:0] mac_wmux_s0_d7;
+  wire [3:0] mac_wmux_s0_d8;
+  wire [3:0] mac_wmux_s0_d9;
+  wire mac_wmux_s0_mv0;
+  wire mac_wmux_s0_mv1;
+  wire mac_wmux_s0_mv10;
+  wire mac_wmux_s0_mv11;
+  wire mac_wmux_s0_mv12;
+  wire mac_wmux_s0_mv13;
+  wire mac_wmux_s0_mv14;
+  wire mac_wmux_s0_mv2;
+  wire mac_wmux_s0_mv3;
+  wire mac_wmux_s0_mv4;
+  wire mac_wmux_s0_mv5;
+  wire mac_wmux_s0_mv6;
+  wire mac_wmux_s0_mv7;
+  wire mac_wmux_s0_mv8;
+  wire mac_wmux_s0_mv9;
+  wire mac_wmux_s0_v0;
+  wire mac_wmux_s0_v1;
+  wire mac_wmux_s0_v10;
+  wire mac_wmux_s0_v11;
+  wire mac_wmux_s0_v12;
+  wire mac_wmux_s0_v13;
+  wire mac_wmux_s0_v14;
+  wire mac_wmux_s0_v2;
+  wire mac_wmux_s0_v3;
+  wire mac_wmux_s0_v4;
+  wire mac_wmux_s0_v5;
+  wire mac_wmux_s0_v6;
+  wire mac_wmux_s0_v7;
+  wire mac_wmux_s0_v8;
+  wire mac_wmux_s0_v9;
+  wire [7:0] mac_wmux_s0_w0_0;
+  wire [7:0] mac_wmux_s0_w0_1;
+  wire [7:0] mac_wmux_s0_w0_10;
+  wire [7:0] mac_wmux_s0_w0_11;
+  wire [7:0] mac_wmux_s0_w0_12;
+  wire [7:0] mac_wmux_s0_w0_13;
+  wire [7:0] mac_wmux_s0_w0_14;
+  wire [7:0] mac_wmux_s0_w0_2;
+  wire [7:0] mac_wmux_s0_w0_3;
+  wire [7:0] mac_wmux_s0_w0_4;
+  wire [7:0] mac_wmux_s0_w0_5;
+  wire [7:0] mac_wmux_s0_w0_6;
+  wire [7:0] mac_wmux_s0_w0_7;
+  wire [7:0] mac_wmux_s0_w0_8;
+  wire [7:0] mac_wmux_s0_w0_9;
+  wire [7:0] mac_wmux_s0_w1_0;
+  wire [7:0] mac_wmux_s0_w1_1;
+  wire [7:0] mac_wmux_s0_w1_10;
+  wire [7:0] mac_wmux_s0_w1_11;
+  wire [7:0] mac_wmux_s0_w1_12;
+  wire [7:0] mac_wmux_s0_w1_13;
+  wire [7:0] mac_wmux_s0_w1_14;
+  wire [7:0] mac_wmux_s0_w1_2;
+  wire [7:0] mac_wmux_s0_w1_3;
+  wire [7:0] mac_wmux_s0_w1_4;
+  wire [7:0] mac_wmux_s0_w1_5;
+  wire [7:0] mac_wmux_s0_w1_6;
+  wire [7:0] mac_wmux_s0_w1_7;
+  wire [7:0] mac_wmux_s0_w1_8;
+  wire [7:0] mac_wmux_s0_w1_9;
+  wire [7:0] mac_wmux_s0_w2_0;
+  wire [7:0] mac_wmux_s0_w2_1;
+  wire [7:0] mac_wmux_s0_w2_10;
+  wire [7:0] mac_wmux_s0_w2_11;
+  wire [7:0] mac_wmux_s0_w2_12;
+  wire [7:0] mac_wmux_s0_w2_13;
+  wire [7:0] mac_wmux_s0_w2_14;
+  wire [7:0] mac_wmux_s0_w2_2;
+  wire [7:0] mac_wmux_s0_w2_3;
+  wire [7:0] mac_wmux_s0_w2_4;
+  wire [7:0] mac_wmux_s0_w2_5;
+  wire [7:0] mac_wmux_s0_w2_6;
+  wire [7:0] mac_wmux_s0_w2_7;
+  wire [7:0] mac_wmux_s0_w2_8;
+  wire [7:0] mac_wmux_s0_w2_9;
+  wire [7:0] mac_wmux_s0_w3_0;
+  wire [7:0] mac_wmux_s0_w3_1;
+  wire [7:0] mac_wmux_s0_w3_10;
+  wire [7:0] mac_wmux_s0_w3_11;
+  wire [7:0] mac_wmux_s0_w3_12;
+  wire [7:0] mac_wmux_s0_w3_13;
+  wire [7:0] mac_wmux_s0_w3_14;
+  wire [7:0] mac_wmux_s0_w3_2;
+  wire [7:0] mac_wmux_s0_w3_3;
+  wire [7:0] mac_wmux_s0_w3_4;
+  wire [7:0] mac_wmux_s0_w3_5;
+  wire [7:0] mac_wmux_s0_w3_6;
+  wire [7:0] mac_wmux_s0_w3_7;
+  wire [7:0] mac_wmux_s0_w3_8;
+  wire [7:0] mac_wmux_s0_w3_9;
+  wire [3:0] mac_wmux_s1_d0;
+  wire [3:0] mac_wmux_s1_d1;
+  wire [3:0] mac_wmux_s1_d10;
+  wire [3:0] mac_wmux_s1_d11;
+  wire [3:0] mac_wmux_s1_d12;
+  wire [3:0] mac_wmux_s1_d13;
+  wire [3:0] mac_wmux_s1_d2;
+  wire [3:0] mac_wmux_s1_d3;
+  wire [3:0] mac_wmux_s1_d4;
+  wire [3:0] mac_wmux_s1_d5;
+  wire [3:0] mac_wmux_s1_d6;
+  wire [3:0] mac_wmux_s1_d7;
+  wire [3:0] mac_wmux_s1_d8;
+  wire [3:0] mac_wmux_s1_d9;
+  wire mac_wmux_s1_mv0;
+  wire mac_wmux_s1_mv1;
+  wire mac_wmux_s1_mv10;
+  wire mac_wmux_s1_mv11;
+  wire mac_wmux_s1_mv12;
+  wire mac_wmux_s1_mv13;
+  wire mac_wmux_s1_mv2;
+  wire mac_wmux_s1_mv3;
+  wire mac_wmux_s1_mv4;
+  wire mac_wmux_s1_mv5;
+  wire mac_wmux_s1_mv6;
+  wire mac_wmux_s1_mv7;
+  wire mac_wmux_s1_mv8;
+  wire mac_wmux_s1_mv9;
+  wire mac_wmux_s1_v0;
+  wire mac_wmux_s1_v1;
+  wire mac_wmux_s1_v10;
+  wire mac_wmux_s1_v11;
+  wire mac_wmux_s1_v12;
+  wire mac_wmux_s1_v13;
+  wire mac_wmux_s1_v2;
+  wire mac_wmux_s1_v3;
+  wire mac_wmux_s1_v4;
+  wire mac_wmux_s1_v5;
+  wire mac_wmux_s1_v6;
+  wire mac_wmux_s1_v7;
+  wire mac_wmux_s1_v8;
+  wire mac_wmux_s1_v9;
+  wire [7:0] mac_wmux_s1_w0_0;
+  wire [7:0] mac_wmux_s1_w0_1;
+  wire [7:0] mac_wmux_s1_w0_10;
+  wire [7:0] mac_wmux_s1_w0_11;
+  wire [7:0] mac_wmux_s1_w0_12;
+  wire [7:0] mac_wmux_s1_w0_13;
+  wire [7:0] mac_wmux_s1_w0_2;
+  wire [7:0] mac_wmux_s1_w0_3;
+  wire [7:0] mac_wmux_s1_w0_4;
+  wire [7:0] mac_wmux_s1_w0_5;
+  wire [7:0] mac_wmux_s1_w0_6;
+  wire [7:0] mac_wmux_s1_w0_7;
+  wire [7:0] mac_wmux_s1_w0_8;
+  wire [7:0] mac_wmux_s1_w0_9;
+  wire [7:0] mac_wmux_s1_w1_0;
+  wire [7:0] mac_wmux_s1_w1_1;
+  wire [7:0] mac_wmux_s1_w1_10;
+  wire [7:0] mac_wmux_s1_w1_11;
+  wire [7:0] mac_wmux_s1_w1_12;
+  wire [7:0] mac_wmux_s1_w1_13;
+  wire [7:0] mac_wmux_s1_w1_2;
+  wire [7:0] mac_wmux_s1_w1_3;
+  wire [7:0] mac_wmux_s1_w1_4;
+  wire [7:0] mac_wmux_s1_w1_5;
+  wire [7:0] mac_wmux_s1_w1_6;
+  wire [7:0] mac_wmux_s1_w1_7;
+  wire [7:0] mac_wmux_s1_w1_8;
+  wire [7:0] mac_wmux_s1_w1_9;
+  wire [7:0] mac_wmux_s1_w2_0;
+  wire [7:0] mac_wmux_s1_w2_1;
+  wire [7:0] mac_wmux_s1_w2_10;
+  wire [7:0] mac_wmux_s1_w2_11;
+  wire [7:0] mac_wmux_s1_w2_12;
+  wire [7:0] mac_wmux_s1_w2_13;
+  wire [7:0] mac_wmux_s1_w2_2;
+  wire [7:0] mac_wmux_s1_w2_3;
+  wire [7:0] mac_wmux_s1_w2_4;
+  wire [7:0] mac_wmux_s1_w2_5;
+  wire [7:0] mac_wmux_s1_w2_6;
+  wire [7:0] mac_wmux_s1_w2_7;
+  wire [7:0] mac_wmux_s1_w2_8;
+  wire [7:0] mac_wmux_s1_w2_9;
+  wire [7:0] mac_wmux_s1_w3_0;
+  wire [7:0] mac_wmux_s1_w3_1;
+  wire [7:0] mac_wmux_s1_w3_10;
+  wire [7:0] mac_wmux_s1_w3_11;
+  wire [7:0] mac_wmux_s1_w3_12;
+  wire [7:0] mac_wmux_s1_w3_13;
+  wire [7:0] mac_wmux_s1_w3_2;
+  wire [7:0] mac_wmux_s1_w3_3;
+  wire [7:0] mac_wmux_s1_w3_4;
+  wire [7:0] mac_wmux_s1_w3_5;
+  wire [7:0] mac_wmux_s1_w3_6;
+  wire [7:0] mac_wmux_s1_w3_7;
+  wire [7:0] mac_wmux_s1_w3_8;
+  wire [7:0] mac_wmux_s1_w3_9;
+  wire [3:0] mac_wmux_s2_d0;
+  wire [3:0] mac_wmux_s2_d1;
+  wire [3:0] mac_wmux_s2_d10;
+  wire [3:0] mac_wmux_s2_d11;
+  wire [3:0] mac_wmux_s2_d2;
+  wire [3:0] mac_wmux_s2_d3;
+  wire [3:0] mac_wmux_s2_d4;
+  wire [3:0] mac_wmux_s2_d5;
+  wire [3:0] mac_wmux_s2_d6;
+  wire [3:0] mac_wmux_s2_d7;
+  wire [3:0] mac_wmux_s2_d8;
+  wire [3:0] mac_wmux_s2_d9;
+  wire mac_wmux_s2_mv0;
+  wire mac_wmux_s2_mv1;
+  wire mac_wmux_s2_mv10;
+  wire mac_wmux_s2_mv11;
+  wire mac_wmux_s2_mv2;
+  wire mac_wmux_s2_mv3;
+  wire mac_wmux_s2_mv4;
+  wire mac_wmux_s2_mv5;
+  wire mac_wmux_s2_mv6;
+  wire mac_wmux_s2_mv7;
+  wire mac_wmux_s2_mv8;
+  wire mac_wmux_s2_mv9;
+  wire mac_wmux_s2_v0;
+  wire mac_wmux_s2_v1;
+  wire mac_wmux_s2_v10;
+  wire mac_wmux_s2_v11;
+  wire mac_wmux_s2_v2;
+  wire mac_wmux_s2_v3;
+  wire mac_wmux_s2_v4;
+  wire mac_wmux_s2_v5;
+  wire mac_wmux_s2_v6;
+  wire mac_wmux_s2_v7;
+  wire mac_wmux_s2_v8;
+  wire mac_wmux_s2_v9;
+  wire [7:0] mac_wmux_s2_w0_0;
+  wire [7:0] mac_wmux_s2_w0_1;
+  wire [7:0] mac_wmux_s2_w0_10;
+  wire [7:0] mac_wmux_s2_w0_11;
+  wire [7:0] mac_wmux_s2_w0_2;
+  wire [7:0] mac_wmux_s2_w0_3;
+  wire [7:0] mac_wmux_s2_w0_4;
+  wire [7:0] mac_wmux_s2_w0_5;
+  wire [7:0] mac_wmux_s2_w0_6;
+  wire [7:0] mac_wmux_s2_w0_7;
+  wire [7:0] mac_wmux_s2_w0_8;
+  wire [7:0] mac_wmux_s2_w0_9;
+  wire [7:0] mac_wmux_s2_w1_0;
+  wire [7:0] mac_wmux_s2_w1_1;
+  wire [7:0] mac_wmux_s2_w1_10;
+  wire [7:0] mac_wmux_s2_w1_11;
+  wire [7:0] mac_wmux_s2_w1_2;
+  wire [7:0] mac_wmux_s2_w1_3;
+  wire [7:0] mac_wmux_s2_w1_4;
+  wire [7:0] mac_wmux_s2_w1_5;
+  wire [7:0] mac_wmux_s2_w1_6;
+  wire [7:0] mac_wmux_s2_w1_7;
+  wire [7:0] mac_wmux_s2_w1_8;
+  wire [7:0] mac_wmux_s2_w1_9;
+  wire [7:0] mac_wmux_s2_w2_0;
+  wire [7:0] mac_wmux_s2_w2_1;
+  wire [7:0] mac_wmux_s2_w2_10;
+  wire [7:0] mac_wmux_s2_w2_11;
+  wire [7:0] mac_wmux_s2_w2_2;
+  wire [7:0] mac_wmux_s2_w2_3;
+  wire [7:0] mac_wmux_s2_w2_4;
+  wire [7:0] mac_wmux_s2_w2_5;
+  wire [7:0] mac_wmux_s2_w2_6;
+  wire [7:0] mac_wmux_s2_w2_7;
+  wire [7:0] mac_wmux_s2_w2_8;
+  wire [7:0] mac_wmux_s2_w2_9;
+  wire [7:0] mac_wmux_s2_w3_0;
+  wire [7:0] mac_wmux_s2_w3_1;
+  wire [7:0] mac_wmux_s2_w3_10;
+  wire [7:0] mac_wmux_s2_w3_11;
+  wire [7:0] mac_wmux_s2_w3_2;
+  wire [7:0] mac_wmux_s2_w3_3;
+  wire [7:0] mac_wmux_s2_w3_4;
+  wire [7:0] mac_wmux_s2_w3_5;
+  wire [7:0] mac_wmux_s2_w3_6;
+  wire [7:0] mac_wmux_s2_w3_7;
+  wire [7:0] mac_wmux_s2_w3_8;
+  wire [7:0] mac_wmux_s2_w3_9;
+  wire [3:0] mac_wmux_s3_d0;
+  wire [3:0] mac_wmux_s3_d1;
+  wire [3:0] mac_wmux_s3_d2;
+  wire [3:0] mac_wmux_s3_d3;
+  wire [3:0] mac_wmux_s3_d4;
+  wire [3:0] mac_wmux_s3_d5;
+  wire [3:0] mac_wmux_s3_d6;
+  wire [3:0] mac_wmux_s3_d7;
+  wire mac_wmux_s3_mv0;
+  wire mac_wmux_s3_mv1;
+  wire mac_wmux_s3_mv2;
+  wire mac_wmux_s3_mv3;
+  wire mac_wmux_s3_mv4;
+  wire mac_wmux_s3_mv5;
+  wire mac_wmux_s3_mv6;
+  wire mac_wmux_s3_mv7;
+  wire mac_wmux_s3_v0;
+  wire mac_wmux_s3_v1;
+  wire mac_wmux_s3_v2;
+  wire mac_wmux_s3_v3;
+  wire mac_wmux_s3_v4;
+  wire mac_wmux_s3_v5;
+  wire mac_wmux_s3_v6;
+  wire mac_wmux_s3_v7;
+  wire [7:0] mac_wmux_s3_w0_0;
+  wire [7:0] mac_wmux_s3_w0_1;
+  wire [7:0] mac_wmux_s3_w0_2;
+  wire [7:0] mac_wmux_s3_w0_3;
+  wire [7:0] mac_wmux_s3_w0_4;
+  wire [7:0] mac_wmux_s3_w0_5;
+  wire [7:0] mac_wmux_s3_w0_6;
+  wire [7:0] mac_wmux_s3_w0_7;
+  wire [7:0] mac_wmux_s3_w1_0;
+  wire [7:0] mac_wmux_s3_w1_1;
+  wire [7:0] mac_wmux_s3_w1_2;
+  wire [7:0] mac_wmux_s3_w1_3;
+  wire [7:0] mac_wmux_s3_w1_4;
+  wire [7:0] mac_wmux_s3_w1_5;
+  wire [7:0] mac_wmux_s3_w1_6;
+  wire [7:0] mac_wmux_s3_w1_7;
+  wire [7:0] mac_wmux_s3_w2_0;
+  wire [7:0] mac_wmux_s3_w2_1;
+  wire [7:0] mac_wmux_s3_w2_2;
+  wire [7:0] mac_wmux_s3_w2_3;
+  wire [7:0] mac_wmux_s3_w2_4;
+  wire [7:0] mac_wmux_s3_w2_5;
+  wire [7:0] mac_wmux_s3_w2_6;
+  wire [7:0] mac_wmux_s3_w2_7;
+  wire [7:0] mac_wmux_s3_w3_0;
+  wire [7:0] mac_wmux_s3_w3_1;
+  wire [7:0] mac_wmux_s3_w3_2;
+  wire [7:0] mac_wmux_s3_w3_3;
+  wire [7:0] mac_wmux_s3_w3_4;
+  wire [7:0] mac_wmux_s3_w3_5;
+  wire [7:0] mac_wmux_s3_w3_6;
+  wire [7:0] mac_wmux_s3_w3_7;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -4790,81 +5525,81 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   (* init = 6'h00 *)
   wire [5:0] \rp__addr$754 ;
   wire [31:0] rp__data;
-  wire [31:0] \rp__data$774 ;
-  wire [7:0] \rp__data$774[0] ;
-  wire [7:0] \rp__data$774[1] ;
-  wire [7:0] \rp__data$774[2] ;
-  wire [7:0] \rp__data$774[3] ;
-  wire [31:0] \rp__data$775 ;
-  wire [7:0] \rp__data$775[0] ;
-  wire [7:0] \rp__data$775[1] ;
-  wire [7:0] \rp__data$775[2] ;
-  wire [7:0] \rp__data$775[3] ;
-  wire [31:0] \rp__data$776 ;
-  wire [7:0] \rp__data$776[0] ;
-  wire [7:0] \rp__data$776[1] ;
-  wire [7:0] \rp__data$776[2] ;
-  wire [7:0] \rp__data$776[3] ;
-  wire [31:0] \rp__data$777 ;
-  wire [7:0] \rp__data$777[0] ;
-  wire [7:0] \rp__data$777[1] ;
-  wire [7:0] \rp__data$777[2] ;
-  wire [7:0] \rp__data$777[3] ;
-  wire [31:0] \rp__data$778 ;
-  wire [7:0] \rp__data$778[0] ;
-  wire [7:0] \rp__data$778[1] ;
-  wire [7:0] \rp__data$778[2] ;
-  wire [7:0] \rp__data$778[3] ;
-  wire [31:0] \rp__data$779 ;
-  wire [7:0] \rp__data$779[0] ;
-  wire [7:0] \rp__data$779[1] ;
-  wire [7:0] \rp__data$779[2] ;
-  wire [7:0] \rp__data$779[3] ;
-  wire [31:0] \rp__data$780 ;
-  wire [7:0] \rp__data$780[0] ;
-  wire [7:0] \rp__data$780[1] ;
-  wire [7:0] \rp__data$780[2] ;
-  wire [7:0] \rp__data$780[3] ;
-  wire [31:0] \rp__data$781 ;
-  wire [7:0] \rp__data$781[0] ;
-  wire [7:0] \rp__data$781[1] ;
-  wire [7:0] \rp__data$781[2] ;
-  wire [7:0] \rp__data$781[3] ;
-  wire [31:0] \rp__data$783 ;
-  wire [7:0] \rp__data$783[0] ;
-  wire [7:0] \rp__data$783[1] ;
-  wire [7:0] \rp__data$783[2] ;
-  wire [7:0] \rp__data$783[3] ;
-  wire [31:0] \rp__data$785 ;
-  wire [7:0] \rp__data$785[0] ;
-  wire [7:0] \rp__data$785[1] ;
-  wire [7:0] \rp__data$785[2] ;
-  wire [7:0] \rp__data$785[3] ;
-  wire [31:0] \rp__data$787 ;
-  wire [7:0] \rp__data$787[0] ;
-  wire [7:0] \rp__data$787[1] ;
-  wire [7:0] \rp__data$787[2] ;
-  wire [7:0] \rp__data$787[3] ;
-  wire [31:0] \rp__data$789 ;
-  wire [7:0] \rp__data$789[0] ;
-  wire [7:0] \rp__data$789[1] ;
-  wire [7:0] \rp__data$789[2] ;
-  wire [7:0] \rp__data$789[3] ;
-  wire [31:0] \rp__data$791 ;
-  wire [7:0] \rp__data$791[0] ;
-  wire [7:0] \rp__data$791[1] ;
-  wire [7:0] \rp__data$791[2] ;
-  wire [7:0] \rp__data$791[3] ;
-  wire [31:0] \rp__data$793 ;
-  wire [7:0] \rp__data$793[0] ;
-  wire [7:0] \rp__data$793[1] ;
-  wire [7:0] \rp__data$793[2] ;
-  wire [7:0] \rp__data$793[3] ;
-  wire [31:0] \rp__data$795 ;
-  wire [7:0] \rp__data$795[0] ;
-  wire [7:0] \rp__data$795[1] ;
-  wire [7:0] \rp__data$795[2] ;
-  wire [7:0] \rp__data$795[3] ;
+  wire [31:0] \rp__data$801 ;
+  wire [7:0] \rp__data$801[0] ;
+  wire [7:0] \rp__data$801[1] ;
+  wire [7:0] \rp__data$801[2] ;
+  wire [7:0] \rp__data$801[3] ;
+  wire [31:0] \rp__data$809 ;
+  wire [7:0] \rp__data$809[0] ;
+  wire [7:0] \rp__data$809[1] ;
+  wire [7:0] \rp__data$809[2] ;
+  wire [7:0] \rp__data$809[3] ;
+  wire [31:0] \rp__data$817 ;
+  wire [7:0] \rp__data$817[0] ;
+  wire [7:0] \rp__data$817[1] ;
+  wire [7:0] \rp__data$817[2] ;
+  wire [7:0] \rp__data$817[3] ;
+  wire [31:0] \rp__data$825 ;
+  wire [7:0] \rp__data$825[0] ;
+  wire [7:0] \rp__data$825[1] ;
+  wire [7:0] \rp__data$825[2] ;
+  wire [7:0] \rp__data$825[3] ;
+  wire [31:0] \rp__data$833 ;
+  wire [7:0] \rp__data$833[0] ;
+  wire [7:0] \rp__data$833[1] ;
+  wire [7:0] \rp__data$833[2] ;
+  wire [7:0] \rp__data$833[3] ;
+  wire [31:0] \rp__data$841 ;
+  wire [7:0] \rp__data$841[0] ;
+  wire [7:0] \rp__data$841[1] ;
+  wire [7:0] \rp__data$841[2] ;
+  wire [7:0] \rp__data$841[3] ;
+  wire [31:0] \rp__data$849 ;
+  wire [7:0] \rp__data$849[0] ;
+  wire [7:0] \rp__data$849[1] ;
+  wire [7:0] \rp__data$849[2] ;
+  wire [7:0] \rp__data$849[3] ;
+  wire [31:0] \rp__data$857 ;
+  wire [7:0] \rp__data$857[0] ;
+  wire [7:0] \rp__data$857[1] ;
+  wire [7:0] \rp__data$857[2] ;
+  wire [7:0] \rp__data$857[3] ;
+  wire [31:0] \rp__data$865 ;
+  wire [7:0] \rp__data$865[0] ;
+  wire [7:0] \rp__data$865[1] ;
+  wire [7:0] \rp__data$865[2] ;
+  wire [7:0] \rp__data$865[3] ;
+  wire [31:0] \rp__data$873 ;
+  wire [7:0] \rp__data$873[0] ;
+  wire [7:0] \rp__data$873[1] ;
+  wire [7:0] \rp__data$873[2] ;
+  wire [7:0] \rp__data$873[3] ;
+  wire [31:0] \rp__data$881 ;
+  wire [7:0] \rp__data$881[0] ;
+  wire [7:0] \rp__data$881[1] ;
+  wire [7:0] \rp__data$881[2] ;
+  wire [7:0] \rp__data$881[3] ;
+  wire [31:0] \rp__data$889 ;
+  wire [7:0] \rp__data$889[0] ;
+  wire [7:0] \rp__data$889[1] ;
+  wire [7:0] \rp__data$889[2] ;
+  wire [7:0] \rp__data$889[3] ;
+  wire [31:0] \rp__data$897 ;
+  wire [7:0] \rp__data$897[0] ;
+  wire [7:0] \rp__data$897[1] ;
+  wire [7:0] \rp__data$897[2] ;
+  wire [7:0] \rp__data$897[3] ;
+  wire [31:0] \rp__data$905 ;
+  wire [7:0] \rp__data$905[0] ;
+  wire [7:0] \rp__data$905[1] ;
+  wire [7:0] \rp__data$905[2] ;
+  wire [7:0] \rp__data$905[3] ;
+  wire [31:0] \rp__data$913 ;
+  wire [7:0] \rp__data$913[0] ;
+  wire [7:0] \rp__data$913[1] ;
+  wire [7:0] \rp__data$913[2] ;
+  wire [7:0] \rp__data$913[3] ;
   wire [7:0] \rp__data[0] ;
   wire [7:0] \rp__data[1] ;
   wire [7:0] \rp__data[2] ;
@@ -4906,6 +5641,23 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
   reg [7:0] sel_l1_s0 = 8'h00;
+  reg [7:0] \sel_l1_s0$1304  = 8'h00;
+  reg [7:0] \sel_l1_s0$1305  = 8'h00;
+  reg [7:0] \sel_l1_s0$1306  = 8'h00;
+  reg [7:0] \sel_l1_s0$1307  = 8'h00;
+  reg [7:0] \sel_l1_s0$1308  = 8'h00;
+  reg [7:0] \sel_l1_s0$1309  = 8'h00;
+  reg [7:0] \sel_l1_s0$1310  = 8'h00;
+  reg [7:0] \sel_l1_s0$1311  = 8'h00;
+  reg [7:0] \sel_l1_s0$1312  = 8'h00;
+  reg [7:0] \sel_l1_s0$1313  = 8'h00;
+  reg [7:0] \sel_l1_s0$1314  = 8'h00;
+  reg [7:0] \sel_l1_s0$1315  = 8'h00;
+  reg [7:0] \sel_l1_s0$1316  = 8'h00;
+  reg [7:0] \sel_l1_s0$1317  = 8'h00;
+  reg [7:0] \sel_l1_s0$1318  = 8'h00;
+  reg [7:0] \sel_l1_s0$1319  = 8'h00;
+  reg \sel_l1_s0$1320  = 1'h0;
   reg [7:0] \sel_l1_s0$27  = 8'h00;
   reg [7:0] \sel_l1_s0$28  = 8'h00;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
@@ -4921,111 +5673,94 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \sel_l1_s0$39  = 8'h00;
   reg [7:0] \sel_l1_s0$40  = 8'h00;
   reg [7:0] \sel_l1_s0$41  = 8'h00;
-  reg [7:0] \sel_l1_s0$969  = 8'h00;
-  reg [7:0] \sel_l1_s0$970  = 8'h00;
-  reg [7:0] \sel_l1_s0$971  = 8'h00;
-  reg [7:0] \sel_l1_s0$972  = 8'h00;
-  reg [7:0] \sel_l1_s0$973  = 8'h00;
-  reg [7:0] \sel_l1_s0$974  = 8'h00;
-  reg [7:0] \sel_l1_s0$975  = 8'h00;
-  reg [7:0] \sel_l1_s0$976  = 8'h00;
-  reg [7:0] \sel_l1_s0$977  = 8'h00;
-  reg [7:0] \sel_l1_s0$978  = 8'h00;
-  reg [7:0] \sel_l1_s0$979  = 8'h00;
-  reg [7:0] \sel_l1_s0$980  = 8'h00;
-  reg [7:0] \sel_l1_s0$981  = 8'h00;
-  reg [7:0] \sel_l1_s0$982  = 8'h00;
-  reg [7:0] \sel_l1_s0$983  = 8'h00;
-  reg [7:0] \sel_l1_s0$984  = 8'h00;
-  reg \sel_l1_s0$985  = 1'h0;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [7:0] \sel_l2_s0$1000  = 8'h00;
-  reg [7:0] \sel_l2_s0$1001  = 8'h00;
-  reg \sel_l2_s0$1002  = 1'h0;
-  reg [7:0] \sel_l2_s0$986  = 8'h00;
-  reg [7:0] \sel_l2_s0$987  = 8'h00;
-  reg [7:0] \sel_l2_s0$988  = 8'h00;
-  reg [7:0] \sel_l2_s0$989  = 8'h00;
-  reg [7:0] \sel_l2_s0$990  = 8'h00;
-  reg [7:0] \sel_l2_s0$991  = 8'h00;
-  reg [7:0] \sel_l2_s0$992  = 8'h00;
-  reg [7:0] \sel_l2_s0$993  = 8'h00;
-  reg [7:0] \sel_l2_s0$994  = 8'h00;
-  reg [7:0] \sel_l2_s0$995  = 8'h00;
-  reg [7:0] \sel_l2_s0$996  = 8'h00;
-  reg [7:0] \sel_l2_s0$997  = 8'h00;
-  reg [7:0] \sel_l2_s0$998  = 8'h00;
-  reg [7:0] \sel_l2_s0$999  = 8'h00;
+  reg [7:0] \sel_l2_s0$1321  = 8'h00;
+  reg [7:0] \sel_l2_s0$1322  = 8'h00;
+  reg [7:0] \sel_l2_s0$1323  = 8'h00;
+  reg [7:0] \sel_l2_s0$1324  = 8'h00;
+  reg [7:0] \sel_l2_s0$1325  = 8'h00;
+  reg [7:0] \sel_l2_s0$1326  = 8'h00;
+  reg [7:0] \sel_l2_s0$1327  = 8'h00;
+  reg [7:0] \sel_l2_s0$1328  = 8'h00;
+  reg [7:0] \sel_l2_s0$1329  = 8'h00;
+  reg [7:0] \sel_l2_s0$1330  = 8'h00;
+  reg [7:0] \sel_l2_s0$1331  = 8'h00;
+  reg [7:0] \sel_l2_s0$1332  = 8'h00;
+  reg [7:0] \sel_l2_s0$1333  = 8'h00;
+  reg [7:0] \sel_l2_s0$1334  = 8'h00;
+  reg [7:0] \sel_l2_s0$1335  = 8'h00;
+  reg [7:0] \sel_l2_s0$1336  = 8'h00;
+  reg \sel_l2_s0$1337  = 1'h0;
   reg [15:0] sel_l3_s0 = 16'h0000;
-  reg [7:0] \sel_l3_s0$1003  = 8'h00;
-  reg [7:0] \sel_l3_s0$1004  = 8'h00;
-  reg [7:0] \sel_l3_s0$1005  = 8'h00;
-  reg [7:0] \sel_l3_s0$1006  = 8'h00;
-  reg [7:0] \sel_l3_s0$1007  = 8'h00;
-  reg [7:0] \sel_l3_s0$1008  = 8'h00;
-  reg [7:0] \sel_l3_s0$1009  = 8'h00;
-  reg [7:0] \sel_l3_s0$1010  = 8'h00;
-  reg [7:0] \sel_l3_s0$1011  = 8'h00;
-  reg [7:0] \sel_l3_s0$1012  = 8'h00;
-  reg [7:0] \sel_l3_s0$1013  = 8'h00;
-  reg [7:0] \sel_l3_s0$1014  = 8'h00;
-  reg [7:0] \sel_l3_s0$1015  = 8'h00;
-  reg [7:0] \sel_l3_s0$1016  = 8'h00;
-  reg [7:0] \sel_l3_s0$1017  = 8'h00;
-  reg [7:0] \sel_l3_s0$1018  = 8'h00;
-  reg \sel_l3_s0$1019  = 1'h0;
+  reg [7:0] \sel_l3_s0$1338  = 8'h00;
+  reg [7:0] \sel_l3_s0$1339  = 8'h00;
+  reg [7:0] \sel_l3_s0$1340  = 8'h00;
+  reg [7:0] \sel_l3_s0$1341  = 8'h00;
+  reg [7:0] \sel_l3_s0$1342  = 8'h00;
+  reg [7:0] \sel_l3_s0$1343  = 8'h00;
+  reg [7:0] \sel_l3_s0$1344  = 8'h00;
+  reg [7:0] \sel_l3_s0$1345  = 8'h00;
+  reg [7:0] \sel_l3_s0$1346  = 8'h00;
+  reg [7:0] \sel_l3_s0$1347  = 8'h00;
+  reg [7:0] \sel_l3_s0$1348  = 8'h00;
+  reg [7:0] \sel_l3_s0$1349  = 8'h00;
+  reg [7:0] \sel_l3_s0$1350  = 8'h00;
+  reg [7:0] \sel_l3_s0$1351  = 8'h00;
+  reg [7:0] \sel_l3_s0$1352  = 8'h00;
+  reg [7:0] \sel_l3_s0$1353  = 8'h00;
+  reg \sel_l3_s0$1354  = 1'h0;
   reg [15:0] sel_l4_s0 = 16'h0000;
-  reg [4:0] \sel_l4_s0$1021  = 5'h00;
-  reg [4:0] \sel_l4_s0$1022  = 5'h00;
-  reg [4:0] \sel_l4_s0$1023  = 5'h00;
-  reg [4:0] \sel_l4_s0$1024  = 5'h00;
-  reg [4:0] \sel_l4_s0$1025  = 5'h00;
-  reg [4:0] \sel_l4_s0$1026  = 5'h00;
-  reg [4:0] \sel_l4_s0$1027  = 5'h00;
-  reg [4:0] \sel_l4_s0$1028  = 5'h00;
-  reg [4:0] \sel_l4_s0$1029  = 5'h00;
-  reg [4:0] \sel_l4_s0$1030  = 5'h00;
-  reg [4:0] \sel_l4_s0$1031  = 5'h00;
-  reg [4:0] \sel_l4_s0$1032  = 5'h00;
-  reg [4:0] \sel_l4_s0$1033  = 5'h00;
-  reg [4:0] \sel_l4_s0$1034  = 5'h00;
-  reg [4:0] \sel_l4_s0$1035  = 5'h00;
-  reg [4:0] \sel_l4_s0$1036  = 5'h00;
-  reg [7:0] \sel_l4_s0$1037  = 8'h00;
-  reg [7:0] \sel_l4_s0$1038  = 8'h00;
-  reg [7:0] \sel_l4_s0$1039  = 8'h00;
-  reg [7:0] \sel_l4_s0$1040  = 8'h00;
-  reg [7:0] \sel_l4_s0$1041  = 8'h00;
-  reg [7:0] \sel_l4_s0$1042  = 8'h00;
-  reg [7:0] \sel_l4_s0$1043  = 8'h00;
-  reg [7:0] \sel_l4_s0$1044  = 8'h00;
-  reg [7:0] \sel_l4_s0$1045  = 8'h00;
-  reg [7:0] \sel_l4_s0$1046  = 8'h00;
-  reg [7:0] \sel_l4_s0$1047  = 8'h00;
-  reg [7:0] \sel_l4_s0$1048  = 8'h00;
-  reg [7:0] \sel_l4_s0$1049  = 8'h00;
-  reg [7:0] \sel_l4_s0$1050  = 8'h00;
-  reg [7:0] \sel_l4_s0$1051  = 8'h00;
-  reg [7:0] \sel_l4_s0$1052  = 8'h00;
-  reg \sel_l4_s0$1053  = 1'h0;
+  reg [4:0] \sel_l4_s0$1356  = 5'h00;
+  reg [4:0] \sel_l4_s0$1357  = 5'h00;
+  reg [4:0] \sel_l4_s0$1358  = 5'h00;
+  reg [4:0] \sel_l4_s0$1359  = 5'h00;
+  reg [4:0] \sel_l4_s0$1360  = 5'h00;
+  reg [4:0] \sel_l4_s0$1361  = 5'h00;
+  reg [4:0] \sel_l4_s0$1362  = 5'h00;
+  reg [4:0] \sel_l4_s0$1363  = 5'h00;
+  reg [4:0] \sel_l4_s0$1364  = 5'h00;
+  reg [4:0] \sel_l4_s0$1365  = 5'h00;
+  reg [4:0] \sel_l4_s0$1366  = 5'h00;
+  reg [4:0] \sel_l4_s0$1367  = 5'h00;
+  reg [4:0] \sel_l4_s0$1368  = 5'h00;
+  reg [4:0] \sel_l4_s0$1369  = 5'h00;
+  reg [4:0] \sel_l4_s0$1370  = 5'h00;
+  reg [4:0] \sel_l4_s0$1371  = 5'h00;
+  reg [7:0] \sel_l4_s0$1372  = 8'h00;
+  reg [7:0] \sel_l4_s0$1373  = 8'h00;
+  reg [7:0] \sel_l4_s0$1374  = 8'h00;
+  reg [7:0] \sel_l4_s0$1375  = 8'h00;
+  reg [7:0] \sel_l4_s0$1376  = 8'h00;
+  reg [7:0] \sel_l4_s0$1377  = 8'h00;
+  reg [7:0] \sel_l4_s0$1378  = 8'h00;
+  reg [7:0] \sel_l4_s0$1379  = 8'h00;
+  reg [7:0] \sel_l4_s0$1380  = 8'h00;
+  reg [7:0] \sel_l4_s0$1381  = 8'h00;
+  reg [7:0] \sel_l4_s0$1382  = 8'h00;
+  reg [7:0] \sel_l4_s0$1383  = 8'h00;
+  reg [7:0] \sel_l4_s0$1384  = 8'h00;
+  reg [7:0] \sel_l4_s0$1385  = 8'h00;
+  reg [7:0] \sel_l4_s0$1386  = 8'h00;
+  reg [7:0] \sel_l4_s0$1387  = 8'h00;
+  reg \sel_l4_s0$1388  = 1'h0;
   reg [15:0] sel_l5_s0 = 16'h0000;
-  reg [7:0] \sel_l5_s0$1054  = 8'h00;
-  reg [7:0] \sel_l5_s0$1055  = 8'h00;
-  reg [7:0] \sel_l5_s0$1056  = 8'h00;
-  reg [7:0] \sel_l5_s0$1057  = 8'h00;
-  reg [7:0] \sel_l5_s0$1058  = 8'h00;
-  reg [7:0] \sel_l5_s0$1059  = 8'h00;
-  reg [7:0] \sel_l5_s0$1060  = 8'h00;
-  reg [7:0] \sel_l5_s0$1061  = 8'h00;
-  reg [3:0] \sel_l5_s0$1062  = 4'h0;
-  reg [3:0] \sel_l5_s0$1063  = 4'h0;
-  reg [3:0] \sel_l5_s0$1064  = 4'h0;
-  reg [3:0] \sel_l5_s0$1065  = 4'h0;
-  reg [3:0] \sel_l5_s0$1066  = 4'h0;
-  reg [3:0] \sel_l5_s0$1067  = 4'h0;
-  reg [3:0] \sel_l5_s0$1068  = 4'h0;
-  reg [3:0] \sel_l5_s0$1069  = 4'h0;
-  reg \sel_l5_s0$1070  = 1'h0;
+  reg [7:0] \sel_l5_s0$1389  = 8'h00;
+  reg [7:0] \sel_l5_s0$1390  = 8'h00;
+  reg [7:0] \sel_l5_s0$1391  = 8'h00;
+  reg [7:0] \sel_l5_s0$1392  = 8'h00;
+  reg [7:0] \sel_l5_s0$1393  = 8'h00;
+  reg [7:0] \sel_l5_s0$1394  = 8'h00;
+  reg [7:0] \sel_l5_s0$1395  = 8'h00;
+  reg [7:0] \sel_l5_s0$1396  = 8'h00;
+  reg [3:0] \sel_l5_s0$1397  = 4'h0;
+  reg [3:0] \sel_l5_s0$1398  = 4'h0;
+  reg [3:0] \sel_l5_s0$1399  = 4'h0;
+  reg [3:0] \sel_l5_s0$1400  = 4'h0;
+  reg [3:0] \sel_l5_s0$1401  = 4'h0;
+  reg [3:0] \sel_l5_s0$1402  = 4'h0;
+  reg [3:0] \sel_l5_s0$1403  = 4'h0;
+  reg [3:0] \sel_l5_s0$1404  = 4'h0;
+  reg \sel_l5_s0$1405  = 1'h0;
   wire sel_pop0_0_0_c;
   wire sel_pop0_0_0_s;
   wire sel_pop0_0_10_c;
@@ -5922,7 +6657,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _1_ <= wbank1[rp__addr];
     end
   end
-  assign \rp__data$774  = _1_;
+  assign \rp__data$801  = _1_;
   reg [31:0] wbank10 [63:0];
   initial begin
     wbank10[0] = 32'd0;
@@ -6000,7 +6735,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _2_ <= wbank10[rp__addr];
     end
   end
-  assign \rp__data$785  = _2_;
+  assign \rp__data$873  = _2_;
   reg [31:0] wbank11 [63:0];
   initial begin
     wbank11[0] = 32'd0;
@@ -6078,7 +6813,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _3_ <= wbank11[rp__addr];
     end
   end
-  assign \rp__data$787  = _3_;
+  assign \rp__data$881  = _3_;
   reg [31:0] wbank12 [63:0];
   initial begin
     wbank12[0] = 32'd0;
@@ -6156,7 +6891,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _4_ <= wbank12[rp__addr];
     end
   end
-  assign \rp__data$789  = _4_;
+  assign \rp__data$889  = _4_;
   reg [31:0] wbank13 [63:0];
   initial begin
     wbank13[0] = 32'd0;
@@ -6234,7 +6969,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _5_ <= wbank13[rp__addr];
     end
   end
-  assign \rp__data$791  = _5_;
+  assign \rp__data$897  = _5_;
   reg [31:0] wbank14 [63:0];
   initial begin
     wbank14[0] = 32'd0;
@@ -6312,7 +7047,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _6_ <= wbank14[rp__addr];
     end
   end
-  assign \rp__data$793  = _6_;
+  assign \rp__data$905  = _6_;
   reg [31:0] wbank15 [63:0];
   initial begin
     wbank15[0] = 32'd0;
@@ -6390,7 +7125,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _7_ <= wbank15[rp__addr];
     end
   end
-  assign \rp__data$795  = _7_;
+  assign \rp__data$913  = _7_;
   reg [31:0] wbank2 [63:0];
   initial begin
     wbank2[0] = 32'd0;
@@ -6468,7 +7203,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _8_ <= wbank2[rp__addr];
     end
   end
-  assign \rp__data$775  = _8_;
+  assign \rp__data$809  = _8_;
   reg [31:0] wbank3 [63:0];
   initial begin
     wbank3[0] = 32'd0;
@@ -6546,7 +7281,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _9_ <= wbank3[rp__addr];
     end
   end
-  assign \rp__data$776  = _9_;
+  assign \rp__data$817  = _9_;
   reg [31:0] wbank4 [63:0];
   initial begin
     wbank4[0] = 32'd0;
@@ -6624,7 +7359,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _10_ <= wbank4[rp__addr];
     end
   end
-  assign \rp__data$777  = _10_;
+  assign \rp__data$825  = _10_;
   reg [31:0] wbank5 [63:0];
   initial begin
     wbank5[0] = 32'd0;
@@ -6702,7 +7437,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _11_ <= wbank5[rp__addr];
     end
   end
-  assign \rp__data$778  = _11_;
+  assign \rp__data$833  = _11_;
   reg [31:0] wbank6 [63:0];
   initial begin
     wbank6[0] = 32'd0;
@@ -6780,7 +7515,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _12_ <= wbank6[rp__addr];
     end
   end
-  assign \rp__data$779  = _12_;
+  assign \rp__data$841  = _12_;
   reg [31:0] wbank7 [63:0];
   initial begin
     wbank7[0] = 32'd0;
@@ -6858,7 +7593,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _13_ <= wbank7[rp__addr];
     end
   end
-  assign \rp__data$780  = _13_;
+  assign \rp__data$849  = _13_;
   reg [31:0] wbank8 [63:0];
   initial begin
     wbank8[0] = 32'd0;
@@ -6936,7 +7671,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _14_ <= wbank8[rp__addr];
     end
   end
-  assign \rp__data$781  = _14_;
+  assign \rp__data$857  = _14_;
   reg [31:0] wbank9 [63:0];
   initial begin
     wbank9[0] = 32'd0;
@@ -7014,7 +7749,989 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
       _15_ <= wbank9[rp__addr];
     end
   end
-  assign \rp__data$783  = _15_;
+  assign \rp__data$865  = _15_;
+  assign \$4061  = sel_l4_s0[8] & \$4060 ;
+  assign \$4062  = \sel_l4_s0$1364  == 1'h1;
+  assign \$4063  = sel_l4_s0[8] & \$4062 ;
+  assign \$4064  = \sel_l4_s0$1364  == 1'h1;
+  assign \$4065  = sel_l4_s0[8] & \$4064 ;
+  assign \$4066  = \sel_l4_s0$1364  == 1'h1;
+  assign \$4067  = sel_l4_s0[8] & \$4066 ;
+  assign \$4069  = \$4059  | \$4068 ;
+  assign \$4070  = \$4050  | \$4069 ;
+  assign \$4071  = \$4031  | \$4070 ;
+  assign \$4072  = \sel_l4_s0$1365  == 1'h1;
+  assign \$4073  = sel_l4_s0[9] & \$4072 ;
+  assign \$4074  = \sel_l4_s0$1365  == 1'h1;
+  assign \$4075  = sel_l4_s0[9] & \$4074 ;
+  assign \$4076  = \sel_l4_s0$1365  == 1'h1;
+  assign \$4077  = sel_l4_s0[9] & \$4076 ;
+  assign \$4078  = \sel_l4_s0$1365  == 1'h1;
+  assign \$4079  = sel_l4_s0[9] & \$4078 ;
+  assign \$4081  = \$4071  | \$4080 ;
+  assign \$4082  = \sel_l4_s0$1358  == 2'h2;
+  assign \$4083  = sel_l4_s0[2] & \$4082 ;
+  assign \$4084  = \sel_l4_s0$1358  == 2'h2;
+  assign \$4085  = sel_l4_s0[2] & \$4084 ;
+  assign \$4086  = \sel_l4_s0$1358  == 2'h2;
+  assign \$4087  = sel_l4_s0[2] & \$4086 ;
+  assign \$4088  = \sel_l4_s0$1358  == 2'h2;
+  assign \$4089  = sel_l4_s0[2] & \$4088 ;
+  assign \$4091  = \sel_l4_s0$1359  == 2'h2;
+  assign \$4092  = sel_l4_s0[3] & \$4091 ;
+  assign \$4093  = \sel_l4_s0$1359  == 2'h2;
+  assign \$4094  = sel_l4_s0[3] & \$4093 ;
+  assign \$4095  = \sel_l4_s0$1359  == 2'h2;
+  assign \$4096  = sel_l4_s0[3] & \$4095 ;
+  assign \$4097  = \sel_l4_s0$1359  == 2'h2;
+  assign \$4098  = sel_l4_s0[3] & \$4097 ;
+  assign \$4100  = \$4090  | \$4099 ;
+  assign \$4101  = \sel_l4_s0$1360  == 2'h2;
+  assign \$4102  = sel_l4_s0[4] & \$4101 ;
+  assign \$4103  = \sel_l4_s0$1360  == 2'h2;
+  assign \$4104  = sel_l4_s0[4] & \$4103 ;
+  assign \$4105  = \sel_l4_s0$1360  == 2'h2;
+  assign \$4106  = sel_l4_s0[4] & \$4105 ;
+  assign \$4107  = \sel_l4_s0$1360  == 2'h2;
+  assign \$4108  = sel_l4_s0[4] & \$4107 ;
+  assign \$4110  = \sel_l4_s0$1361  == 2'h2;
+  assign \$4111  = sel_l4_s0[5] & \$4110 ;
+  assign \$4112  = \sel_l4_s0$1361  == 2'h2;
+  assign \$4113  = sel_l4_s0[5] & \$4112 ;
+  assign \$4114  = \sel_l4_s0$1361  == 2'h2;
+  assign \$4115  = sel_l4_s0[5] & \$4114 ;
+  assign \$4116  = \sel_l4_s0$1361  == 2'h2;
+  assign \$4117  = sel_l4_s0[5] & \$4116 ;
+  assign \$4119  = \$4109  | \$4118 ;
+  assign \$4120  = \$4100  | \$4119 ;
+  assign \$4121  = \sel_l4_s0$1362  == 2'h2;
+  assign \$4122  = sel_l4_s0[6] & \$4121 ;
+  assign \$4123  = \sel_l4_s0$1362  == 2'h2;
+  assign \$4124  = sel_l4_s0[6] & \$4123 ;
+  assign \$4125  = \sel_l4_s0$1362  == 2'h2;
+  assign \$4126  = sel_l4_s0[6] & \$4125 ;
+  assign \$4127  = \sel_l4_s0$1362  == 2'h2;
+  assign \$4128  = sel_l4_s0[6] & \$4127 ;
+  assign \$4130  = \sel_l4_s0$1363  == 2'h2;
+  assign \$4131  = sel_l4_s0[7] & \$4130 ;
+  assign \$4132  = \sel_l4_s0$1363  == 2'h2;
+  assign \$4133  = sel_l4_s0[7] & \$4132 ;
+  assign \$4134  = \sel_l4_s0$1363  == 2'h2;
+  assign \$4135  = sel_l4_s0[7] & \$4134 ;
+  assign \$4136  = \sel_l4_s0$1363  == 2'h2;
+  assign \$4137  = sel_l4_s0[7] & \$4136 ;
+  assign \$4139  = \$4129  | \$4138 ;
+  assign \$4140  = \sel_l4_s0$1364  == 2'h2;
+  assign \$4141  = sel_l4_s0[8] & \$4140 ;
+  assign \$4142  = \sel_l4_s0$1364  == 2'h2;
+  assign \$4143  = sel_l4_s0[8] & \$4142 ;
+  assign \$4144  = \sel_l4_s0$1364  == 2'h2;
+  assign \$4145  = sel_l4_s0[8] & \$4144 ;
+  assign \$4146  = \sel_l4_s0$1364  == 2'h2;
+  assign \$4147  = sel_l4_s0[8] & \$4146 ;
+  assign \$4149  = \sel_l4_s0$1365  == 2'h2;
+  assign \$4150  = sel_l4_s0[9] & \$4149 ;
+  assign \$4151  = \sel_l4_s0$1365  == 2'h2;
+  assign \$4152  = sel_l4_s0[9] & \$4151 ;
+  assign \$4153  = \sel_l4_s0$1365  == 2'h2;
+  assign \$4154  = sel_l4_s0[9] & \$4153 ;
+  assign \$4155  = \sel_l4_s0$1365  == 2'h2;
+  assign \$4156  = sel_l4_s0[9] & \$4155 ;
+  assign \$4158  = \$4148  | \$4157 ;
+  assign \$4159  = \$4139  | \$4158 ;
+  assign \$4160  = \$4120  | \$4159 ;
+  assign \$4161  = \sel_l4_s0$1366  == 2'h2;
+  assign \$4162  = sel_l4_s0[10] & \$4161 ;
+  assign \$4163  = \sel_l4_s0$1366  == 2'h2;
+  assign \$4164  = sel_l4_s0[10] & \$4163 ;
+  assign \$4165  = \sel_l4_s0$1366  == 2'h2;
+  assign \$4166  = sel_l4_s0[10] & \$4165 ;
+  assign \$4167  = \sel_l4_s0$1366  == 2'h2;
+  assign \$4168  = sel_l4_s0[10] & \$4167 ;
+  assign \$4170  = \$4160  | \$4169 ;
+  assign \$4171  = \sel_l4_s0$1359  == 2'h3;
+  assign \$4172  = sel_l4_s0[3] & \$4171 ;
+  assign \$4173  = \sel_l4_s0$1359  == 2'h3;
+  assign \$4174  = sel_l4_s0[3] & \$4173 ;
+  assign \$4175  = \sel_l4_s0$1359  == 2'h3;
+  assign \$4176  = sel_l4_s0[3] & \$4175 ;
+  assign \$4177  = \sel_l4_s0$1359  == 2'h3;
+  assign \$4178  = sel_l4_s0[3] & \$4177 ;
+  assign \$4180  = \sel_l4_s0$1360  == 2'h3;
+  assign \$4181  = sel_l4_s0[4] & \$4180 ;
+  assign \$4182  = \sel_l4_s0$1360  == 2'h3;
+  assign \$4183  = sel_l4_s0[4] & \$4182 ;
+  assign \$4184  = \sel_l4_s0$1360  == 2'h3;
+  assign \$4185  = sel_l4_s0[4] & \$4184 ;
+  assign \$4186  = \sel_l4_s0$1360  == 2'h3;
+  assign \$4187  = sel_l4_s0[4] & \$4186 ;
+  assign \$4189  = \$4179  | \$4188 ;
+  assign \$4190  = \sel_l4_s0$1361  == 2'h3;
+  assign \$4191  = sel_l4_s0[5] & \$4190 ;
+  assign \$4192  = \sel_l4_s0$1361  == 2'h3;
+  assign \$4193  = sel_l4_s0[5] & \$4192 ;
+  assign \$4194  = \sel_l4_s0$1361  == 2'h3;
+  assign \$4195  = sel_l4_s0[5] & \$4194 ;
+  assign \$4196  = \sel_l4_s0$1361  == 2'h3;
+  assign \$4197  = sel_l4_s0[5] & \$4196 ;
+  assign \$4199  = \sel_l4_s0$1362  == 2'h3;
+  assign \$4200  = sel_l4_s0[6] & \$4199 ;
+  assign \$4201  = \sel_l4_s0$1362  == 2'h3;
+  assign \$4202  = sel_l4_s0[6] & \$4201 ;
+  assign \$4203  = \sel_l4_s0$1362  == 2'h3;
+  assign \$4204  = sel_l4_s0[6] & \$4203 ;
+  assign \$4205  = \sel_l4_s0$1362  == 2'h3;
+  assign \$4206  = sel_l4_s0[6] & \$4205 ;
+  assign \$4208  = \$4198  | \$4207 ;
+  assign \$4209  = \$4189  | \$4208 ;
+  assign \$4210  = \sel_l4_s0$1363  == 2'h3;
+  assign \$4211  = sel_l4_s0[7] & \$4210 ;
+  assign \$4212  = \sel_l4_s0$1363  == 2'h3;
+  assign \$4213  = sel_l4_s0[7] & \$4212 ;
+  assign \$4214  = \sel_l4_s0$1363  == 2'h3;
+  assign \$4215  = sel_l4_s0[7] & \$4214 ;
+  assign \$4216  = \sel_l4_s0$1363  == 2'h3;
+  assign \$4217  = sel_l4_s0[7] & \$4216 ;
+  assign \$4219  = \sel_l4_s0$1364  == 2'h3;
+  assign \$4220  = sel_l4_s0[8] & \$4219 ;
+  assign \$4221  = \sel_l4_s0$1364  == 2'h3;
+  assign \$4222  = sel_l4_s0[8] & \$4221 ;
+  assign \$4223  = \sel_l4_s0$1364  == 2'h3;
+  assign \$4224  = sel_l4_s0[8] & \$4223 ;
+  assign \$4225  = \sel_l4_s0$1364  == 2'h3;
+  assign \$4226  = sel_l4_s0[8] & \$4225 ;
+  assign \$4228  = \$4218  | \$4227 ;
+  assign \$4229  = \sel_l4_s0$1365  == 2'h3;
+  assign \$4230  = sel_l4_s0[9] & \$4229 ;
+  assign \$4231  = \sel_l4_s0$1365  == 2'h3;
+  assign \$4232  = sel_l4_s0[9] & \$4231 ;
+  assign \$4233  = \sel_l4_s0$1365  == 2'h3;
+  assign \$4234  = sel_l4_s0[9] & \$4233 ;
+  assign \$4235  = \sel_l4_s0$1365  == 2'h3;
+  assign \$4236  = sel_l4_s0[9] & \$4235 ;
+  assign \$4238  = \sel_l4_s0$1366  == 2'h3;
+  assign \$4239  = sel_l4_s0[10] & \$4238 ;
+  assign \$4240  = \sel_l4_s0$1366  == 2'h3;
+  assign \$4241  = sel_l4_s0[10] & \$4240 ;
+  assign \$4242  = \sel_l4_s0$1366  == 2'h3;
+  assign \$4243  = sel_l4_s0[10] & \$4242 ;
+  assign \$4244  = \sel_l4_s0$1366  == 2'h3;
+  assign \$4245  = sel_l4_s0[10] & \$4244 ;
+  assign \$4247  = \$4237  | \$4246 ;
+  assign \$4248  = \$4228  | \$4247 ;
+  assign \$4249  = \$4209  | \$4248 ;
+  assign \$4250  = \sel_l4_s0$1367  == 2'h3;
+  assign \$4251  = sel_l4_s0[11] & \$4250 ;
+  assign \$4252  = \sel_l4_s0$1367  == 2'h3;
+  assign \$4253  = sel_l4_s0[11] & \$4252 ;
+  assign \$4254  = \sel_l4_s0$1367  == 2'h3;
+  assign \$4255  = sel_l4_s0[11] & \$4254 ;
+  assign \$4256  = \sel_l4_s0$1367  == 2'h3;
+  assign \$4257  = sel_l4_s0[11] & \$4256 ;
+  assign \$4259  = \$4249  | \$4258 ;
+  assign \$4260  = \sel_l4_s0$1360  == 3'h4;
+  assign \$4261  = sel_l4_s0[4] & \$4260 ;
+  assign \$4262  = \sel_l4_s0$1360  == 3'h4;
+  assign \$4263  = sel_l4_s0[4] & \$4262 ;
+  assign \$4264  = \sel_l4_s0$1360  == 3'h4;
+  assign \$4265  = sel_l4_s0[4] & \$4264 ;
+  assign \$4266  = \sel_l4_s0$1360  == 3'h4;
+  assign \$4267  = sel_l4_s0[4] & \$4266 ;
+  assign \$4269  = \sel_l4_s0$1361  == 3'h4;
+  assign \$4270  = sel_l4_s0[5] & \$4269 ;
+  assign \$4271  = \sel_l4_s0$1361  == 3'h4;
+  assign \$4272  = sel_l4_s0[5] & \$4271 ;
+  assign \$4273  = \sel_l4_s0$1361  == 3'h4;
+  assign \$4274  = sel_l4_s0[5] & \$4273 ;
+  assign \$4275  = \sel_l4_s0$1361  == 3'h4;
+  assign \$4276  = sel_l4_s0[5] & \$4275 ;
+  assign \$4278  = \$4268  | \$4277 ;
+  assign \$4279  = \sel_l4_s0$1362  == 3'h4;
+  assign \$4280  = sel_l4_s0[6] & \$4279 ;
+  assign \$4281  = \sel_l4_s0$1362  == 3'h4;
+  assign \$4282  = sel_l4_s0[6] & \$4281 ;
+  assign \$4283  = \sel_l4_s0$1362  == 3'h4;
+  assign \$4284  = sel_l4_s0[6] & \$4283 ;
+  assign \$4285  = \sel_l4_s0$1362  == 3'h4;
+  assign \$4286  = sel_l4_s0[6] & \$4285 ;
+  assign \$4288  = \sel_l4_s0$1363  == 3'h4;
+  assign \$4289  = sel_l4_s0[7] & \$4288 ;
+  assign \$4290  = \sel_l4_s0$1363  == 3'h4;
+  assign \$4291  = sel_l4_s0[7] & \$4290 ;
+  assign \$4292  = \sel_l4_s0$1363  == 3'h4;
+  assign \$4293  = sel_l4_s0[7] & \$4292 ;
+  assign \$4294  = \sel_l4_s0$1363  == 3'h4;
+  assign \$4295  = sel_l4_s0[7] & \$4294 ;
+  assign \$4297  = \$4287  | \$4296 ;
+  assign \$4298  = \$4278  | \$4297 ;
+  assign \$4299  = \sel_l4_s0$1364  == 3'h4;
+  assign \$4300  = sel_l4_s0[8] & \$4299 ;
+  assign \$4301  = \sel_l4_s0$1364  == 3'h4;
+  assign \$4302  = sel_l4_s0[8] & \$4301 ;
+  assign \$4303  = \sel_l4_s0$1364  == 3'h4;
+  assign \$4304  = sel_l4_s0[8] & \$4303 ;
+  assign \$4305  = \sel_l4_s0$1364  == 3'h4;
+  assign \$4306  = sel_l4_s0[8] & \$4305 ;
+  assign \$4308  = \sel_l4_s0$1365  == 3'h4;
+  assign \$4309  = sel_l4_s0[9] & \$4308 ;
+  assign \$4310  = \sel_l4_s0$1365  == 3'h4;
+  assign \$4311  = sel_l4_s0[9] & \$4310 ;
+  assign \$4312  = \sel_l4_s0$1365  == 3'h4;
+  assign \$4313  = sel_l4_s0[9] & \$4312 ;
+  assign \$4314  = \sel_l4_s0$1365  == 3'h4;
+  assign \$4315  = sel_l4_s0[9] & \$4314 ;
+  assign \$4317  = \$4307  | \$4316 ;
+  assign \$4318  = \sel_l4_s0$1366  == 3'h4;
+  assign \$4319  = sel_l4_s0[10] & \$4318 ;
+  assign \$4320  = \sel_l4_s0$1366  == 3'h4;
+  assign \$4321  = sel_l4_s0[10] & \$4320 ;
+  assign \$4322  = \sel_l4_s0$1366  == 3'h4;
+  assign \$4323  = sel_l4_s0[10] & \$4322 ;
+  assign \$4324  = \sel_l4_s0$1366  == 3'h4;
+  assign \$4325  = sel_l4_s0[10] & \$4324 ;
+  assign \$4327  = \sel_l4_s0$1367  == 3'h4;
+  assign \$4328  = sel_l4_s0[11] & \$4327 ;
+  assign \$4329  = \sel_l4_s0$1367  == 3'h4;
+  assign \$4330  = sel_l4_s0[11] & \$4329 ;
+  assign \$4331  = \sel_l4_s0$1367  == 3'h4;
+  assign \$4332  = sel_l4_s0[11] & \$4331 ;
+  assign \$4333  = \sel_l4_s0$1367  == 3'h4;
+  assign \$4334  = sel_l4_s0[11] & \$4333 ;
+  assign \$4336  = \$4326  | \$4335 ;
+  assign \$4337  = \$4317  | \$4336 ;
+  assign \$4338  = \$4298  | \$4337 ;
+  assign \$4339  = \sel_l4_s0$1368  == 3'h4;
+  assign \$4340  = sel_l4_s0[12] & \$4339 ;
+  assign \$4341  = \sel_l4_s0$1368  == 3'h4;
+  assign \$4342  = sel_l4_s0[12] & \$4341 ;
+  assign \$4343  = \sel_l4_s0$1368  == 3'h4;
+  assign \$4344  = sel_l4_s0[12] & \$4343 ;
+  assign \$4345  = \sel_l4_s0$1368  == 3'h4;
+  assign \$4346  = sel_l4_s0[12] & \$4345 ;
+  assign \$4348  = \$4338  | \$4347 ;
+  assign \$4349  = \sel_l4_s0$1361  == 3'h5;
+  assign \$4350  = sel_l4_s0[5] & \$4349 ;
+  assign \$4351  = \sel_l4_s0$1361  == 3'h5;
+  assign \$4352  = sel_l4_s0[5] & \$4351 ;
+  assign \$4353  = \sel_l4_s0$1361  == 3'h5;
+  assign \$4354  = sel_l4_s0[5] & \$4353 ;
+  assign \$4355  = \sel_l4_s0$1361  == 3'h5;
+  assign \$4356  = sel_l4_s0[5] & \$4355 ;
+  assign \$4358  = \sel_l4_s0$1362  == 3'h5;
+  assign \$4359  = sel_l4_s0[6] & \$4358 ;
+  assign \$4360  = \sel_l4_s0$1362  == 3'h5;
+  assign \$4361  = sel_l4_s0[6] & \$4360 ;
+  assign \$4362  = \sel_l4_s0$1362  == 3'h5;
+  assign \$4363  = sel_l4_s0[6] & \$4362 ;
+  assign \$4364  = \sel_l4_s0$1362  == 3'h5;
+  assign \$4365  = sel_l4_s0[6] & \$4364 ;
+  assign \$4367  = \$4357  | \$4366 ;
+  assign \$4368  = \sel_l4_s0$1363  == 3'h5;
+  assign \$4369  = sel_l4_s0[7] & \$4368 ;
+  assign \$4370  = \sel_l4_s0$1363  == 3'h5;
+  assign \$4371  = sel_l4_s0[7] & \$4370 ;
+  assign \$4372  = \sel_l4_s0$1363  == 3'h5;
+  assign \$4373  = sel_l4_s0[7] & \$4372 ;
+  assign \$4374  = \sel_l4_s0$1363  == 3'h5;
+  assign \$4375  = sel_l4_s0[7] & \$4374 ;
+  assign \$4377  = \sel_l4_s0$1364  == 3'h5;
+  assign \$4378  = sel_l4_s0[8] & \$4377 ;
+  assign \$4379  = \sel_l4_s0$1364  == 3'h5;
+  assign \$4380  = sel_l4_s0[8] & \$4379 ;
+  assign \$4381  = \sel_l4_s0$1364  == 3'h5;
+  assign \$4382  = sel_l4_s0[8] & \$4381 ;
+  assign \$4383  = \sel_l4_s0$1364  == 3'h5;
+  assign \$4384  = sel_l4_s0[8] & \$4383 ;
+  assign \$4386  = \$4376  | \$4385 ;
+  assign \$4387  = \$4367  | \$4386 ;
+  assign \$4388  = \sel_l4_s0$1365  == 3'h5;
+  assign \$4389  = sel_l4_s0[9] & \$4388 ;
+  assign \$4390  = \sel_l4_s0$1365  == 3'h5;
+  assign \$4391  = sel_l4_s0[9] & \$4390 ;
+  assign \$4392  = \sel_l4_s0$1365  == 3'h5;
+  assign \$4393  = sel_l4_s0[9] & \$4392 ;
+  assign \$4394  = \sel_l4_s0$1365  == 3'h5;
+  assign \$4395  = sel_l4_s0[9] & \$4394 ;
+  assign \$4397  = \sel_l4_s0$1366  == 3'h5;
+  assign \$4398  = sel_l4_s0[10] & \$4397 ;
+  assign \$4399  = \sel_l4_s0$1366  == 3'h5;
+  assign \$4400  = sel_l4_s0[10] & \$4399 ;
+  assign \$4401  = \sel_l4_s0$1366  == 3'h5;
+  assign \$4402  = sel_l4_s0[10] & \$4401 ;
+  assign \$4403  = \sel_l4_s0$1366  == 3'h5;
+  assign \$4404  = sel_l4_s0[10] & \$4403 ;
+  assign \$4406  = \$4396  | \$4405 ;
+  assign \$4407  = \sel_l4_s0$1367  == 3'h5;
+  assign \$4408  = sel_l4_s0[11] & \$4407 ;
+  assign \$4409  = \sel_l4_s0$1367  == 3'h5;
+  assign \$4410  = sel_l4_s0[11] & \$4409 ;
+  assign \$4411  = \sel_l4_s0$1367  == 3'h5;
+  assign \$4412  = sel_l4_s0[11] & \$4411 ;
+  assign \$4413  = \sel_l4_s0$1367  == 3'h5;
+  assign \$4414  = sel_l4_s0[11] & \$4413 ;
+  assign \$4416  = \sel_l4_s0$1368  == 3'h5;
+  assign \$4417  = sel_l4_s0[12] & \$4416 ;
+  assign \$4418  = \sel_l4_s0$1368  == 3'h5;
+  assign \$4419  = sel_l4_s0[12] & \$4418 ;
+  assign \$4420  = \sel_l4_s0$1368  == 3'h5;
+  assign \$4421  = sel_l4_s0[12] & \$4420 ;
+  assign \$4422  = \sel_l4_s0$1368  == 3'h5;
+  assign \$4423  = sel_l4_s0[12] & \$4422 ;
+  assign \$4425  = \$4415  | \$4424 ;
+  assign \$4426  = \$4406  | \$4425 ;
+  assign \$4427  = \$4387  | \$4426 ;
+  assign \$4428  = \sel_l4_s0$1369  == 3'h5;
+  assign \$4429  = sel_l4_s0[13] & \$4428 ;
+  assign \$4430  = \sel_l4_s0$1369  == 3'h5;
+  assign \$4431  = sel_l4_s0[13] & \$4430 ;
+  assign \$4432  = \sel_l4_s0$1369  == 3'h5;
+  assign \$4433  = sel_l4_s0[13] & \$4432 ;
+  assign \$4434  = \sel_l4_s0$1369  == 3'h5;
+  assign \$4435  = sel_l4_s0[13] & \$4434 ;
+  assign \$4437  = \$4427  | \$4436 ;
+  assign \$4438  = \sel_l4_s0$1362  == 3'h6;
+  assign \$4439  = sel_l4_s0[6] & \$4438 ;
+  assign \$4440  = \sel_l4_s0$1362  == 3'h6;
+  assign \$4441  = sel_l4_s0[6] & \$4440 ;
+  assign \$4442  = \sel_l4_s0$1362  == 3'h6;
+  assign \$4443  = sel_l4_s0[6] & \$4442 ;
+  assign \$4444  = \sel_l4_s0$1362  == 3'h6;
+  assign \$4445  = sel_l4_s0[6] & \$4444 ;
+  assign \$4447  = \sel_l4_s0$1363  == 3'h6;
+  assign \$4448  = sel_l4_s0[7] & \$4447 ;
+  assign \$4449  = \sel_l4_s0$1363  == 3'h6;
+  assign \$4450  = sel_l4_s0[7] & \$4449 ;
+  assign \$4451  = \sel_l4_s0$1363  == 3'h6;
+  assign \$4452  = sel_l4_s0[7] & \$4451 ;
+  assign \$4453  = \sel_l4_s0$1363  == 3'h6;
+  assign \$4454  = sel_l4_s0[7] & \$4453 ;
+  assign \$4456  = \$4446  | \$4455 ;
+  assign \$4457  = \sel_l4_s0$1364  == 3'h6;
+  assign \$4458  = sel_l4_s0[8] & \$4457 ;
+  assign \$4459  = \sel_l4_s0$1364  == 3'h6;
+  assign \$4460  = sel_l4_s0[8] & \$4459 ;
+  assign \$4461  = \sel_l4_s0$1364  == 3'h6;
+  assign \$4462  = sel_l4_s0[8] & \$4461 ;
+  assign \$4463  = \sel_l4_s0$1364  == 3'h6;
+  assign \$4464  = sel_l4_s0[8] & \$4463 ;
+  assign \$4466  = \sel_l4_s0$1365  == 3'h6;
+  assign \$4467  = sel_l4_s0[9] & \$4466 ;
+  assign \$4468  = \sel_l4_s0$1365  == 3'h6;
+  assign \$4469  = sel_l4_s0[9] & \$4468 ;
+  assign \$4470  = \sel_l4_s0$1365  == 3'h6;
+  assign \$4471  = sel_l4_s0[9] & \$4470 ;
+  assign \$4472  = \sel_l4_s0$1365  == 3'h6;
+  assign \$4473  = sel_l4_s0[9] & \$4472 ;
+  assign \$4475  = \$4465  | \$4474 ;
+  assign \$4476  = \$4456  | \$4475 ;
+  assign \$4477  = \sel_l4_s0$1366  == 3'h6;
+  assign \$4478  = sel_l4_s0[10] & \$4477 ;
+  assign \$4479  = \sel_l4_s0$1366  == 3'h6;
+  assign \$4480  = sel_l4_s0[10] & \$4479 ;
+  assign \$4481  = \sel_l4_s0$1366  == 3'h6;
+  assign \$4482  = sel_l4_s0[10] & \$4481 ;
+  assign \$4483  = \sel_l4_s0$1366  == 3'h6;
+  assign \$4484  = sel_l4_s0[10] & \$4483 ;
+  assign \$4486  = \sel_l4_s0$1367  == 3'h6;
+  assign \$4487  = sel_l4_s0[11] & \$4486 ;
+  assign \$4488  = \sel_l4_s0$1367  == 3'h6;
+  assign \$4489  = sel_l4_s0[11] & \$4488 ;
+  assign \$4490  = \sel_l4_s0$1367  == 3'h6;
+  assign \$4491  = sel_l4_s0[11] & \$4490 ;
+  assign \$4492  = \sel_l4_s0$1367  == 3'h6;
+  assign \$4493  = sel_l4_s0[11] & \$4492 ;
+  assign \$4495  = \$4485  | \$4494 ;
+  assign \$4496  = \sel_l4_s0$1368  == 3'h6;
+  assign \$4497  = sel_l4_s0[12] & \$4496 ;
+  assign \$4498  = \sel_l4_s0$1368  == 3'h6;
+  assign \$4499  = sel_l4_s0[12] & \$4498 ;
+  assign \$4500  = \sel_l4_s0$1368  == 3'h6;
+  assign \$4501  = sel_l4_s0[12] & \$4500 ;
+  assign \$4502  = \sel_l4_s0$1368  == 3'h6;
+  assign \$4503  = sel_l4_s0[12] & \$4502 ;
+  assign \$4505  = \sel_l4_s0$1369  == 3'h6;
+  assign \$4506  = sel_l4_s0[13] & \$4505 ;
+  assign \$4507  = \sel_l4_s0$1369  == 3'h6;
+  assign \$4508  = sel_l4_s0[13] & \$4507 ;
+  assign \$4509  = \sel_l4_s0$1369  == 3'h6;
+  assign \$4510  = sel_l4_s0[13] & \$4509 ;
+  assign \$4511  = \sel_l4_s0$1369  == 3'h6;
+  assign \$4512  = sel_l4_s0[13] & \$4511 ;
+  assign \$4514  = \$4504  | \$4513 ;
+  assign \$4515  = \$4495  | \$4514 ;
+  assign \$4516  = \$4476  | \$4515 ;
+  assign \$4517  = \sel_l4_s0$1370  == 3'h6;
+  assign \$4518  = sel_l4_s0[14] & \$4517 ;
+  assign \$4519  = \sel_l4_s0$1370  == 3'h6;
+  assign \$4520  = sel_l4_s0[14] & \$4519 ;
+  assign \$4521  = \sel_l4_s0$1370  == 3'h6;
+  assign \$4522  = sel_l4_s0[14] & \$4521 ;
+  assign \$4523  = \sel_l4_s0$1370  == 3'h6;
+  assign \$4524  = sel_l4_s0[14] & \$4523 ;
+  assign \$4526  = \$4516  | \$4525 ;
+  assign \$4527  = \sel_l4_s0$1363  == 3'h7;
+  assign \$4528  = sel_l4_s0[7] & \$4527 ;
+  assign \$4529  = \sel_l4_s0$1363  == 3'h7;
+  assign \$4530  = sel_l4_s0[7] & \$4529 ;
+  assign \$4531  = \sel_l4_s0$1363  == 3'h7;
+  assign \$4532  = sel_l4_s0[7] & \$4531 ;
+  assign \$4533  = \sel_l4_s0$1363  == 3'h7;
+  assign \$4534  = sel_l4_s0[7] & \$4533 ;
+  assign \$4536  = \sel_l4_s0$1364  == 3'h7;
+  assign \$4537  = sel_l4_s0[8] & \$4536 ;
+  assign \$4538  = \sel_l4_s0$1364  == 3'h7;
+  assign \$4539  = sel_l4_s0[8] & \$4538 ;
+  assign \$4540  = \sel_l4_s0$1364  == 3'h7;
+  assign \$4541  = sel_l4_s0[8] & \$4540 ;
+  assign \$4542  = \sel_l4_s0$1364  == 3'h7;
+  assign \$4543  = sel_l4_s0[8] & \$4542 ;
+  assign \$4545  = \$4535  | \$4544 ;
+  assign \$4546  = \sel_l4_s0$1365  == 3'h7;
+  assign \$4547  = sel_l4_s0[9] & \$4546 ;
+  assign \$4548  = \sel_l4_s0$1365  == 3'h7;
+  assign \$4549  = sel_l4_s0[9] & \$4548 ;
+  assign \$4550  = \sel_l4_s0$1365  == 3'h7;
+  assign \$4551  = sel_l4_s0[9] & \$4550 ;
+  assign \$4552  = \sel_l4_s0$1365  == 3'h7;
+  assign \$4553  = sel_l4_s0[9] & \$4552 ;
+  assign \$4555  = \sel_l4_s0$1366  == 3'h7;
+  assign \$4556  = sel_l4_s0[10] & \$4555 ;
+  assign \$4557  = \sel_l4_s0$1366  == 3'h7;
+  assign \$4558  = sel_l4_s0[10] & \$4557 ;
+  assign \$4559  = \sel_l4_s0$1366  == 3'h7;
+  assign \$4560  = sel_l4_s0[10] & \$4559 ;
+  assign \$4561  = \sel_l4_s0$1366  == 3'h7;
+  assign \$4562  = sel_l4_s0[10] & \$4561 ;
+  assign \$4564  = \$4554  | \$4563 ;
+  assign \$4565  = \$4545  | \$4564 ;
+  assign \$4566  = \sel_l4_s0$1367  == 3'h7;
+  assign \$4567  = sel_l4_s0[11] & \$4566 ;
+  assign \$4568  = \sel_l4_s0$1367  == 3'h7;
+  assign \$4569  = sel_l4_s0[11] & \$4568 ;
+  assign \$4570  = \sel_l4_s0$1367  == 3'h7;
+  assign \$4571  = sel_l4_s0[11] & \$4570 ;
+  assign \$4572  = \sel_l4_s0$1367  == 3'h7;
+  assign \$4573  = sel_l4_s0[11] & \$4572 ;
+  assign \$4575  = \sel_l4_s0$1368  == 3'h7;
+  assign \$4576  = sel_l4_s0[12] & \$4575 ;
+  assign \$4577  = \sel_l4_s0$1368  == 3'h7;
+  assign \$4578  = sel_l4_s0[12] & \$4577 ;
+  assign \$4579  = \sel_l4_s0$1368  == 3'h7;
+  assign \$4580  = sel_l4_s0[12] & \$4579 ;
+  assign \$4581  = \sel_l4_s0$1368  == 3'h7;
+  assign \$4582  = sel_l4_s0[12] & \$4581 ;
+  assign \$4584  = \$4574  | \$4583 ;
+  assign \$4585  = \sel_l4_s0$1369  == 3'h7;
+  assign \$4586  = sel_l4_s0[13] & \$4585 ;
+  assign \$4587  = \sel_l4_s0$1369  == 3'h7;
+  assign \$4588  = sel_l4_s0[13] & \$4587 ;
+  assign \$4589  = \sel_l4_s0$1369  == 3'h7;
+  assign \$4590  = sel_l4_s0[13] & \$4589 ;
+  assign \$4591  = \sel_l4_s0$1369  == 3'h7;
+  assign \$4592  = sel_l4_s0[13] & \$4591 ;
+  assign \$4594  = \sel_l4_s0$1370  == 3'h7;
+  assign \$4595  = sel_l4_s0[14] & \$4594 ;
+  assign \$4596  = \sel_l4_s0$1370  == 3'h7;
+  assign \$4597  = sel_l4_s0[14] & \$4596 ;
+  assign \$4598  = \sel_l4_s0$1370  == 3'h7;
+  assign \$4599  = sel_l4_s0[14] & \$4598 ;
+  assign \$4600  = \sel_l4_s0$1370  == 3'h7;
+  assign \$4601  = sel_l4_s0[14] & \$4600 ;
+  assign \$4603  = \$4593  | \$4602 ;
+  assign \$4604  = \$4584  | \$4603 ;
+  assign \$4605  = \$4565  | \$4604 ;
+  assign \$4606  = \sel_l4_s0$1371  == 3'h7;
+  assign \$4607  = sel_l4_s0[15] & \$4606 ;
+  assign \$4608  = \sel_l4_s0$1371  == 3'h7;
+  assign \$4609  = sel_l4_s0[15] & \$4608 ;
+  assign \$4610  = \sel_l4_s0$1371  == 3'h7;
+  assign \$4611  = sel_l4_s0[15] & \$4610 ;
+  assign \$4612  = \sel_l4_s0$1371  == 3'h7;
+  assign \$4613  = sel_l4_s0[15] & \$4612 ;
+  assign \$4615  = \$4605  | \$4614 ;
+  assign \$4616  = ~ i__payload[161];
+  assign \$4617  = i__valid & \$4616 ;
+  assign \$4618  = advance & sel_valid_s4;
+  assign \$4619  = rp__addr == 6'h3f;
+  assign \$4620  = \sel_l5_s0$1405  | \$4619 ;
+  assign \$4621  = rp__addr + 1'h1;
+  assign \$4622  = mac_add2_valid_s0 & \mac_add2_s0$1420 ;
+  assign \$4623  = advance & mac_add2_valid_s0;
+  assign \$4624  = advance & mac_add2_valid_s0;
+  assign \$4625  = advance & mac_add2_valid_s0;
+  assign \$4626  = advance & mac_add2_valid_s0;
+  always @(posedge clk)
+    sel_l1_s0 <= \$4627 ;
+  always @(posedge clk)
+    \sel_l1_s0$27  <= \$4628 ;
+  always @(posedge clk)
+    \sel_l1_s0$28  <= \$4629 ;
+  always @(posedge clk)
+    \sel_l1_s0$29  <= \$4630 ;
+  always @(posedge clk)
+    \sel_l1_s0$30  <= \$4631 ;
+  always @(posedge clk)
+    \sel_l1_s0$31  <= \$4632 ;
+  always @(posedge clk)
+    \sel_l1_s0$32  <= \$4633 ;
+  always @(posedge clk)
+    \sel_l1_s0$33  <= \$4634 ;
+  always @(posedge clk)
+    \sel_l1_s0$34  <= \$4635 ;
+  always @(posedge clk)
+    \sel_l1_s0$35  <= \$4636 ;
+  always @(posedge clk)
+    \sel_l1_s0$36  <= \$4637 ;
+  always @(posedge clk)
+    \sel_l1_s0$37  <= \$4638 ;
+  always @(posedge clk)
+    \sel_l1_s0$38  <= \$4639 ;
+  always @(posedge clk)
+    \sel_l1_s0$39  <= \$4640 ;
+  always @(posedge clk)
+    \sel_l1_s0$40  <= \$4641 ;
+  always @(posedge clk)
+    \sel_l1_s0$41  <= \$4642 ;
+  always @(posedge clk)
+    \sel_l1_s0$1304  <= \$4643 ;
+  always @(posedge clk)
+    \sel_l1_s0$1305  <= \$4644 ;
+  always @(posedge clk)
+    \sel_l1_s0$1306  <= \$4645 ;
+  always @(posedge clk)
+    \sel_l1_s0$1307  <= \$4646 ;
+  always @(posedge clk)
+    \sel_l1_s0$1308  <= \$4647 ;
+  always @(posedge clk)
+    \sel_l1_s0$1309  <= \$4648 ;
+  always @(posedge clk)
+    \sel_l1_s0$1310  <= \$4649 ;
+  always @(posedge clk)
+    \sel_l1_s0$1311  <= \$4650 ;
+  always @(posedge clk)
+    \sel_l1_s0$1312  <= \$4651 ;
+  always @(posedge clk)
+    \sel_l1_s0$1313  <= \$4652 ;
+  always @(posedge clk)
+    \sel_l1_s0$1314  <= \$4653 ;
+  always @(posedge clk)
+    \sel_l1_s0$1315  <= \$4654 ;
+  always @(posedge clk)
+    \sel_l1_s0$1316  <= \$4655 ;
+  always @(posedge clk)
+    \sel_l1_s0$1317  <= \$4656 ;
+  always @(posedge clk)
+    \sel_l1_s0$1318  <= \$4657 ;
+  always @(posedge clk)
+    \sel_l1_s0$1319  <= \$4658 ;
+  always @(posedge clk)
+    \sel_l1_s0$1320  <= \$4659 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$4660 ;
+  always @(posedge clk)
+    \sel_l2_s0$1321  <= \$4661 ;
+  always @(posedge clk)
+    \sel_l2_s0$1322  <= \$4662 ;
+  always @(posedge clk)
+    \sel_l2_s0$1323  <= \$4663 ;
+  always @(posedge clk)
+    \sel_l2_s0$1324  <= \$4664 ;
+  always @(posedge clk)
+    \sel_l2_s0$1325  <= \$4665 ;
+  always @(posedge clk)
+    \sel_l2_s0$1326  <= \$4666 ;
+  always @(posedge clk)
+    \sel_l2_s0$1327  <= \$4667 ;
+  always @(posedge clk)
+    \sel_l2_s0$1328  <= \$4668 ;
+  always @(posedge clk)
+    \sel_l2_s0$1329  <= \$4669 ;
+  always @(posedge clk)
+    \sel_l2_s0$1330  <= \$4670 ;
+  always @(posedge clk)
+    \sel_l2_s0$1331  <= \$4671 ;
+  always @(posedge clk)
+    \sel_l2_s0$1332  <= \$4672 ;
+  always @(posedge clk)
+    \sel_l2_s0$1333  <= \$4673 ;
+  always @(posedge clk)
+    \sel_l2_s0$1334  <= \$4674 ;
+  always @(posedge clk)
+    \sel_l2_s0$1335  <= \$4675 ;
+  always @(posedge clk)
+    \sel_l2_s0$1336  <= \$4676 ;
+  always @(posedge clk)
+    \sel_l2_s0$1337  <= \$4677 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$4678 ;
+  always @(posedge clk)
+    \sel_l3_s0$1338  <= \$4679 ;
+  always @(posedge clk)
+    \sel_l3_s0$1339  <= \$4680 ;
+  always @(posedge clk)
+    \sel_l3_s0$1340  <= \$4681 ;
+  always @(posedge clk)
+    \sel_l3_s0$1341  <= \$4682 ;
+  always @(posedge clk)
+    \sel_l3_s0$1342  <= \$4683 ;
+  always @(posedge clk)
+    \sel_l3_s0$1343  <= \$4684 ;
+  always @(posedge clk)
+    \sel_l3_s0$1344  <= \$4685 ;
+  always @(posedge clk)
+    \sel_l3_s0$1345  <= \$4686 ;
+  always @(posedge clk)
+    \sel_l3_s0$1346  <= \$4687 ;
+  always @(posedge clk)
+    \sel_l3_s0$1347  <= \$4688 ;
+  always @(posedge clk)
+    \sel_l3_s0$1348  <= \$4689 ;
+  always @(posedge clk)
+    \sel_l3_s0$1349  <= \$4690 ;
+  always @(posedge clk)
+    \sel_l3_s0$1350  <= \$4691 ;
+  always @(posedge clk)
+    \sel_l3_s0$1351  <= \$4692 ;
+  always @(posedge clk)
+    \sel_l3_s0$1352  <= \$4693 ;
+  always @(posedge clk)
+    \sel_l3_s0$1353  <= \$4694 ;
+  always @(posedge clk)
+    \sel_l3_s0$1354  <= \$4695 ;
+  always @(posedge clk)
+    sel_l4_s0 <= \$4696 ;
+  always @(posedge clk)
+    \sel_l4_s0$1356  <= \$4697 ;
+  always @(posedge clk)
+    \sel_l4_s0$1357  <= \$4698 ;
+  always @(posedge clk)
+    \sel_l4_s0$1358  <= \$4699 ;
+  always @(posedge clk)
+    \sel_l4_s0$1359  <= \$4700 ;
+  always @(posedge clk)
+    \sel_l4_s0$1360  <= \$4701 ;
+  always @(posedge clk)
+    \sel_l4_s0$1361  <= \$4702 ;
+  always @(posedge clk)
+    \sel_l4_s0$1362  <= \$4703 ;
+  always @(posedge clk)
+    \sel_l4_s0$1363  <= \$4704 ;
+  always @(posedge clk)
+    \sel_l4_s0$1364  <= \$4705 ;
+  always @(posedge clk)
+    \sel_l4_s0$1365  <= \$4706 ;
+  always @(posedge clk)
+    \sel_l4_s0$1366  <= \$4707 ;
+  always @(posedge clk)
+    \sel_l4_s0$1367  <= \$4708 ;
+  always @(posedge clk)
+    \sel_l4_s0$1368  <= \$4709 ;
+  always @(posedge clk)
+    \sel_l4_s0$1369  <= \$4710 ;
+  always @(posedge clk)
+    \sel_l4_s0$1370  <= \$4711 ;
+  always @(posedge clk)
+    \sel_l4_s0$1371  <= \$4712 ;
+  always @(posedge clk)
+    \sel_l4_s0$1372  <= \$4713 ;
+  always @(posedge clk)
+    \sel_l4_s0$1373  <= \$4714 ;
+  always @(posedge clk)
+    \sel_l4_s0$1374  <= \$4715 ;
+  always @(posedge clk)
+    \sel_l4_s0$1375  <= \$4716 ;
+  always @(posedge clk)
+    \sel_l4_s0$1376  <= \$4717 ;
+  always @(posedge clk)
+    \sel_l4_s0$1377  <= \$4718 ;
+  always @(posedge clk)
+    \sel_l4_s0$1378  <= \$4719 ;
+  always @(posedge clk)
+    \sel_l4_s0$1379  <= \$4720 ;
+  always @(posedge clk)
+    \sel_l4_s0$1380  <= \$4721 ;
+  always @(posedge clk)
+    \sel_l4_s0$1381  <= \$4722 ;
+  always @(posedge clk)
+    \sel_l4_s0$1382  <= \$4723 ;
+  always @(posedge clk)
+    \sel_l4_s0$1383  <= \$4724 ;
+  always @(posedge clk)
+    \sel_l4_s0$1384  <= \$4725 ;
+  always @(posedge clk)
+    \sel_l4_s0$1385  <= \$4726 ;
+  always @(posedge clk)
+    \sel_l4_s0$1386  <= \$4727 ;
+  always @(posedge clk)
+    \sel_l4_s0$1387  <= \$4728 ;
+  always @(posedge clk)
+    \sel_l4_s0$1388  <= \$4729 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$4730 ;
+  always @(posedge clk)
+    \sel_l5_s0$1389  <= \$4731 ;
+  always @(posedge clk)
+    \sel_l5_s0$1390  <= \$4732 ;
+  always @(posedge clk)
+    \sel_l5_s0$1391  <= \$4733 ;
+  always @(posedge clk)
+    \sel_l5_s0$1392  <= \$4734 ;
+  always @(posedge clk)
+    \sel_l5_s0$1393  <= \$4735 ;
+  always @(posedge clk)
+    \sel_l5_s0$1394  <= \$4736 ;
+  always @(posedge clk)
+    \sel_l5_s0$1395  <= \$4737 ;
+  always @(posedge clk)
+    \sel_l5_s0$1396  <= \$4738 ;
+  always @(posedge clk)
+    \sel_l5_s0$1397  <= \$4739 ;
+  always @(posedge clk)
+    \sel_l5_s0$1398  <= \$4740 ;
+  always @(posedge clk)
+    \sel_l5_s0$1399  <= \$4741 ;
+  always @(posedge clk)
+    \sel_l5_s0$1400  <= \$4742 ;
+  always @(posedge clk)
+    \sel_l5_s0$1401  <= \$4743 ;
+  always @(posedge clk)
+    \sel_l5_s0$1402  <= \$4744 ;
+  always @(posedge clk)
+    \sel_l5_s0$1403  <= \$4745 ;
+  always @(posedge clk)
+    \sel_l5_s0$1404  <= \$4746 ;
+  always @(posedge clk)
+    \sel_l5_s0$1405  <= \$4747 ;
+  always @(posedge clk)
+    sel_valid_s0 <= \$4748 ;
+  always @(posedge clk)
+    sel_valid_s1 <= \$4749 ;
+  always @(posedge clk)
+    sel_valid_s2 <= \$4750 ;
+  always @(posedge clk)
+    sel_valid_s3 <= \$4751 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$4752 ;
+  always @(posedge clk)
+    rp__addr <= \$4753 ;
+  always @(posedge clk)
+    \mac_read_s0$1406  <= \$4754 ;
+  always @(posedge clk)
+    \mac_read_s0$1407  <= \$4755 ;
+  always @(posedge clk)
+    \mac_read_s0$1408  <= \$4756 ;
+  always @(posedge clk)
+    \mac_read_s0$1409  <= \$4757 ;
+  always @(posedge clk)
+    \mac_read_s0$1410  <= \$4758 ;
+  always @(posedge clk)
+    \mac_read_s0$1411  <= \$4759 ;
+  always @(posedge clk)
+    \mac_read_s0$1412  <= \$4760 ;
+  always @(posedge clk)
+    \mac_read_s0$1413  <= \$4761 ;
+  always @(posedge clk)
+    mac_read_s0 <= \$4762 ;
+  always @(posedge clk)
+    \mac_read_s0$760  <= \$4763 ;
+  always @(posedge clk)
+    \mac_read_s0$763  <= \$4764 ;
+  always @(posedge clk)
+    \mac_read_s0$766  <= \$4765 ;
+  always @(posedge clk)
+    \mac_read_s0$769  <= \$4766 ;
+  always @(posedge clk)
+    \mac_read_s0$772  <= \$4767 ;
+  always @(posedge clk)
+    \mac_read_s0$775  <= \$4768 ;
+  always @(posedge clk)
+    \mac_read_s0$778  <= \$4769 ;
+  always @(posedge clk)
+    \mac_read_s0$1414  <= \$4770 ;
+  always @(posedge clk)
+    mac_read_valid_s0 <= \$4771 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$4772 ;
+  always @(posedge clk)
+    \mac_pre_s0$1159  <= \$4773 ;
+  always @(posedge clk)
+    \mac_pre_s0$1162  <= \$4774 ;
+  always @(posedge clk)
+    \mac_pre_s0$1165  <= \$4775 ;
+  always @(posedge clk)
+    \mac_pre_s0$1168  <= \$4776 ;
+  always @(posedge clk)
+    \mac_pre_s0$1171  <= \$4777 ;
+  always @(posedge clk)
+    \mac_pre_s0$1174  <= \$4778 ;
+  always @(posedge clk)
+    \mac_pre_s0$1177  <= \$4779 ;
+  always @(posedge clk)
+    \mac_pre_s0$1157  <= \$4780 ;
+  always @(posedge clk)
+    \mac_pre_s0$1160  <= \$4781 ;
+  always @(posedge clk)
+    \mac_pre_s0$1163  <= \$4782 ;
+  always @(posedge clk)
+    \mac_pre_s0$1166  <= \$4783 ;
+  always @(posedge clk)
+    \mac_pre_s0$1169  <= \$4784 ;
+  always @(posedge clk)
+    \mac_pre_s0$1172  <= \$4785 ;
+  always @(posedge clk)
+    \mac_pre_s0$1175  <= \$4786 ;
+  always @(posedge clk)
+    \mac_pre_s0$1178  <= \$4787 ;
+  always @(posedge clk)
+    \mac_pre_s0$1180  <= \$4788 ;
+  always @(posedge clk)
+    \mac_pre_s0$1182  <= \$4789 ;
+  always @(posedge clk)
+    \mac_pre_s0$1184  <= \$4790 ;
+  always @(posedge clk)
+    \mac_pre_s0$1186  <= \$4791 ;
+  always @(posedge clk)
+    \mac_pre_s0$1188  <= \$4792 ;
+  always @(posedge clk)
+    \mac_pre_s0$1190  <= \$4793 ;
+  always @(posedge clk)
+    \mac_pre_s0$1192  <= \$4794 ;
+  always @(posedge clk)
+    \mac_pre_s0$1194  <= \$4795 ;
+  always @(posedge clk)
+    \mac_pre_s0$1196  <= \$4796 ;
+  always @(posedge clk)
+    \mac_pre_s0$1198  <= \$4797 ;
+  always @(posedge clk)
+    \mac_pre_s0$1200  <= \$4798 ;
+  always @(posedge clk)
+    \mac_pre_s0$1202  <= \$4799 ;
+  always @(posedge clk)
+    \mac_pre_s0$1204  <= \$4800 ;
+  always @(posedge clk)
+    \mac_pre_s0$1206  <= \$4801 ;
+  always @(posedge clk)
+    \mac_pre_s0$1208  <= \$4802 ;
+  always @(posedge clk)
+    \mac_pre_s0$1210  <= \$4803 ;
+  always @(posedge clk)
+    \mac_pre_s0$1212  <= \$4804 ;
+  always @(posedge clk)
+    \mac_pre_s0$1214  <= \$4805 ;
+  always @(posedge clk)
+    \mac_pre_s0$1216  <= \$4806 ;
+  always @(posedge clk)
+    \mac_pre_s0$1218  <= \$4807 ;
+  always @(posedge clk)
+    \mac_pre_s0$1220  <= \$4808 ;
+  always @(posedge clk)
+    \mac_pre_s0$1222  <= \$4809 ;
+  always @(posedge clk)
+    \mac_pre_s0$1224  <= \$4810 ;
+  always @(posedge clk)
+    \mac_pre_s0$1226  <= \$4811 ;
+  always @(posedge clk)
+    \mac_pre_s0$1416  <= \$4812 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$4813 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$4814 ;
+  always @(posedge clk)
+    \mac_mul_s0$1229  <= \$4815 ;
+  always @(posedge clk)
+    \mac_mul_s0$1231  <= \$4816 ;
+  always @(posedge clk)
+    \mac_mul_s0$1232  <= \$4817 ;
+  always @(posedge clk)
+    \mac_mul_s0$1234  <= \$4818 ;
+  always @(posedge clk)
+    \mac_mul_s0$1235  <= \$4819 ;
+  always @(posedge clk)
+    \mac_mul_s0$1237  <= \$4820 ;
+  always @(posedge clk)
+    \mac_mul_s0$1238  <= \$4821 ;
+  always @(posedge clk)
+    \mac_mul_s0$1240  <= \$4822 ;
+  always @(posedge clk)
+    \mac_mul_s0$1241  <= \$4823 ;
+  always @(posedge clk)
+    \mac_mul_s0$1243  <= \$4824 ;
+  always @(posedge clk)
+    \mac_mul_s0$1244  <= \$4825 ;
+  always @(posedge clk)
+    \mac_mul_s0$1246  <= \$4826 ;
+  always @(posedge clk)
+    \mac_mul_s0$1247  <= \$4827 ;
+  always @(posedge clk)
+    \mac_mul_s0$1249  <= \$4828 ;
+  always @(posedge clk)
+    \mac_mul_s0$1250  <= \$4829 ;
+  always @(posedge clk)
+    \mac_mul_s0$1252  <= \$4830 ;
+  always @(posedge clk)
+    \mac_mul_s0$1253  <= \$4831 ;
+  always @(posedge clk)
+    \mac_mul_s0$1255  <= \$4832 ;
+  always @(posedge clk)
+    \mac_mul_s0$1256  <= \$4833 ;
+  always @(posedge clk)
+    \mac_mul_s0$1258  <= \$4834 ;
+  always @(posedge clk)
+    \mac_mul_s0$1259  <= \$4835 ;
+  always @(posedge clk)
+    \mac_mul_s0$1261  <= \$4836 ;
+  always @(posedge clk)
+    \mac_mul_s0$1262  <= \$4837 ;
+  always @(posedge clk)
+    \mac_mul_s0$1264  <= \$4838 ;
+  always @(posedge clk)
+    \mac_mul_s0$1265  <= \$4839 ;
+  always @(posedge clk)
+    \mac_mul_s0$1267  <= \$4840 ;
+  always @(posedge clk)
+    \mac_mul_s0$1268  <= \$4841 ;
+  always @(posedge clk)
+    \mac_mul_s0$1270  <= \$4842 ;
+  always @(posedge clk)
+    \mac_mul_s0$1271  <= \$4843 ;
+  always @(posedge clk)
+    \mac_mul_s0$1273  <= \$4844 ;
+  always @(posedge clk)
+    \mac_mul_s0$1274  <= \$4845 ;
+  always @(posedge clk)
+    \mac_mul_s0$1418  <= \$4846 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$4847 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$4848 ;
+  always @(posedge clk)
+    \mac_add2_s0$1292  <= \$4849 ;
+  always @(posedge clk)
+    \mac_add2_s0$1295  <= \$4850 ;
+  always @(posedge clk)
+    \mac_add2_s0$1298  <= \$4851 ;
+  always @(posedge clk)
+    \mac_add2_s0$1420  <= \$4852 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$4853 ;
+  always @(posedge clk)
+    o__valid <= \$4854 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$4855 ;
+  always @(posedge clk)
+    mac_acc0 <= \$4856 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$4857 ;
+  always @(posedge clk)
+    mac_acc1 <= \$4858 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$4859 ;
+  always @(posedge clk)
+    mac_acc2 <= \$4860 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$4861 ;
+  always @(posedge clk)
+    mac_acc3 <= \$4862 ;
   assign \$1  = ~ o__valid;
   assign advance = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -9291,318 +11008,947 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \wp__en$753  = \$1977  & \$1978 ;
   assign \$1979  = advance & sel_valid_s4;
   assign \rp__en$755  = \$1979  & sel_l5_s0[15];
-  assign \$1980  = mac_read_s0 - 1'h0;
-  assign \$1981  = \mac_read_s0$759  - 1'h1;
-  assign \$1982  = \mac_read_s0$761  - 2'h2;
-  assign \$1983  = \mac_read_s0$763  - 2'h3;
-  assign \$1984  = \mac_read_s0$765  - 3'h4;
-  assign \$1985  = \mac_read_s0$767  - 3'h5;
-  assign \$1986  = \mac_read_s0$769  - 3'h6;
-  assign \$1987  = \mac_read_s0$771  - 3'h7;
-  assign \$1988  = \$1980 [0] ? \rp__data$780 [7:0] : \rp__data$779 [7:0];
-  assign \$1989  = \$1980 [0] ? \rp__data$778 [7:0] : \rp__data$777 [7:0];
-  assign \$1990  = \$1980 [1] ? \$1988  : \$1989 ;
-  assign \$1991  = \$1980 [0] ? \rp__data$776 [7:0] : \rp__data$775 [7:0];
-  assign \$1992  = \$1980 [0] ? \rp__data$774 [7:0] : rp__data[7:0];
-  assign \$1993  = \$1980 [1] ? \$1991  : \$1992 ;
-  assign \$1994  = \$1980 [2] ? \$1990  : \$1993 ;
-  assign mac_wmux_w0_0 = \$1980 [3] ? \rp__data$781 [7:0] : \$1994 ;
-  assign \$1995  = \$1981 [0] ? \rp__data$781 [7:0] : \rp__data$780 [7:0];
-  assign \$1996  = \$1981 [0] ? \rp__data$779 [7:0] : \rp__data$778 [7:0];
-  assign \$1997  = \$1981 [1] ? \$1995  : \$1996 ;
-  assign \$1998  = \$1981 [0] ? \rp__data$777 [7:0] : \rp__data$776 [7:0];
-  assign \$1999  = \$1981 [0] ? \rp__data$775 [7:0] : \rp__data$774 [7:0];
-  assign \$2000  = \$1981 [1] ? \$1998  : \$1999 ;
-  assign \$2001  = \$1981 [2] ? \$1997  : \$2000 ;
-  assign mac_wmux_w0_1 = \$1981 [3] ? \rp__data$783 [7:0] : \$2001 ;
-  assign \$2002  = \$1982 [0] ? \rp__data$783 [7:0] : \rp__data$781 [7:0];
-  assign \$2003  = \$1982 [0] ? \rp__data$780 [7:0] : \rp__data$779 [7:0];
-  assign \$2004  = \$1982 [1] ? \$2002  : \$2003 ;
-  assign \$2005  = \$1982 [0] ? \rp__data$778 [7:0] : \rp__data$777 [7:0];
-  assign \$2006  = \$1982 [0] ? \rp__data$776 [7:0] : \rp__data$775 [7:0];
-  assign \$2007  = \$1982 [1] ? \$2005  : \$2006 ;
-  assign \$2008  = \$1982 [2] ? \$2004  : \$2007 ;
-  assign mac_wmux_w0_2 = \$1982 [3] ? \rp__data$785 [7:0] : \$2008 ;
-  assign \$2009  = \$1983 [0] ? \rp__data$785 [7:0] : \rp__data$783 [7:0];
-  assign \$2010  = \$1983 [0] ? \rp__data$781 [7:0] : \rp__data$780 [7:0];
-  assign \$2011  = \$1983 [1] ? \$2009  : \$2010 ;
-  assign \$2012  = \$1983 [0] ? \rp__data$779 [7:0] : \rp__data$778 [7:0];
-  assign \$2013  = \$1983 [0] ? \rp__data$777 [7:0] : \rp__data$776 [7:0];
-  assign \$2014  = \$1983 [1] ? \$2012  : \$2013 ;
-  assign \$2015  = \$1983 [2] ? \$2011  : \$2014 ;
-  assign mac_wmux_w0_3 = \$1983 [3] ? \rp__data$787 [7:0] : \$2015 ;
-  assign \$2016  = \$1984 [0] ? \rp__data$787 [7:0] : \rp__data$785 [7:0];
-  assign \$2017  = \$1984 [0] ? \rp__data$783 [7:0] : \rp__data$781 [7:0];
-  assign \$2018  = \$1984 [1] ? \$2016  : \$2017 ;
-  assign \$2019  = \$1984 [0] ? \rp__data$780 [7:0] : \rp__data$779 [7:0];
-  assign \$2020  = \$1984 [0] ? \rp__data$778 [7:0] : \rp__data$777 [7:0];
-  assign \$2021  = \$1984 [1] ? \$2019  : \$2020 ;
-  assign \$2022  = \$1984 [2] ? \$2018  : \$2021 ;
-  assign mac_wmux_w0_4 = \$1984 [3] ? \rp__data$789 [7:0] : \$2022 ;
-  assign \$2023  = \$1985 [0] ? \rp__data$789 [7:0] : \rp__data$787 [7:0];
-  assign \$2024  = \$1985 [0] ? \rp__data$785 [7:0] : \rp__data$783 [7:0];
-  assign \$2025  = \$1985 [1] ? \$2023  : \$2024 ;
-  assign \$2026  = \$1985 [0] ? \rp__data$781 [7:0] : \rp__data$780 [7:0];
-  assign \$2027  = \$1985 [0] ? \rp__data$779 [7:0] : \rp__data$778 [7:0];
-  assign \$2028  = \$1985 [1] ? \$2026  : \$2027 ;
-  assign \$2029  = \$1985 [2] ? \$2025  : \$2028 ;
-  assign mac_wmux_w0_5 = \$1985 [3] ? \rp__data$791 [7:0] : \$2029 ;
-  assign \$2030  = \$1986 [0] ? \rp__data$791 [7:0] : \rp__data$789 [7:0];
-  assign \$2031  = \$1986 [0] ? \rp__data$787 [7:0] : \rp__data$785 [7:0];
-  assign \$2032  = \$1986 [1] ? \$2030  : \$2031 ;
-  assign \$2033  = \$1986 [0] ? \rp__data$783 [7:0] : \rp__data$781 [7:0];
-  assign \$2034  = \$1986 [0] ? \rp__data$780 [7:0] : \rp__data$779 [7:0];
-  assign \$2035  = \$1986 [1] ? \$2033  : \$2034 ;
-  assign \$2036  = \$1986 [2] ? \$2032  : \$2035 ;
-  assign mac_wmux_w0_6 = \$1986 [3] ? \rp__data$793 [7:0] : \$2036 ;
-  assign \$2037  = \$1987 [0] ? \rp__data$793 [7:0] : \rp__data$791 [7:0];
-  assign \$2038  = \$1987 [0] ? \rp__data$789 [7:0] : \rp__data$787 [7:0];
-  assign \$2039  = \$1987 [1] ? \$2037  : \$2038 ;
-  assign \$2040  = \$1987 [0] ? \rp__data$785 [7:0] : \rp__data$783 [7:0];
-  assign \$2041  = \$1987 [0] ? \rp__data$781 [7:0] : \rp__data$780 [7:0];
-  assign \$2042  = \$1987 [1] ? \$2040  : \$2041 ;
-  assign \$2043  = \$1987 [2] ? \$2039  : \$2042 ;
-  assign mac_wmux_w0_7 = \$1987 [3] ? \rp__data$795 [7:0] : \$2043 ;
-  assign \$2044  = \$1980 [0] ? \rp__data$780 [15:8] : \rp__data$779 [15:8];
-  assign \$2045  = \$1980 [0] ? \rp__data$778 [15:8] : \rp__data$777 [15:8];
-  assign \$2046  = \$1980 [1] ? \$2044  : \$2045 ;
-  assign \$2047  = \$1980 [0] ? \rp__data$776 [15:8] : \rp__data$775 [15:8];
-  assign \$2048  = \$1980 [0] ? \rp__data$774 [15:8] : rp__data[15:8];
-  assign \$2049  = \$1980 [1] ? \$2047  : \$2048 ;
-  assign \$2050  = \$1980 [2] ? \$2046  : \$2049 ;
-  assign mac_wmux_w1_0 = \$1980 [3] ? \rp__data$781 [15:8] : \$2050 ;
-  assign \$2051  = \$1981 [0] ? \rp__data$781 [15:8] : \rp__data$780 [15:8];
-  assign \$2052  = \$1981 [0] ? \rp__data$779 [15:8] : \rp__data$778 [15:8];
-  assign \$2053  = \$1981 [1] ? \$2051  : \$2052 ;
-  assign \$2054  = \$1981 [0] ? \rp__data$777 [15:8] : \rp__data$776 [15:8];
-  assign \$2055  = \$1981 [0] ? \rp__data$775 [15:8] : \rp__data$774 [15:8];
-  assign \$2056  = \$1981 [1] ? \$2054  : \$2055 ;
-  assign \$2057  = \$1981 [2] ? \$2053  : \$2056 ;
-  assign mac_wmux_w1_1 = \$1981 [3] ? \rp__data$783 [15:8] : \$2057 ;
-  assign \$2058  = \$1982 [0] ? \rp__data$783 [15:8] : \rp__data$781 [15:8];
-  assign \$2059  = \$1982 [0] ? \rp__data$780 [15:8] : \rp__data$779 [15:8];
-  assign \$2060  = \$1982 [1] ? \$2058  : \$2059 ;
-  assign \$2061  = \$1982 [0] ? \rp__data$778 [15:8] : \rp__data$777 [15:8];
-  assign \$2062  = \$1982 [0] ? \rp__data$776 [15:8] : \rp__data$775 [15:8];
-  assign \$2063  = \$1982 [1] ? \$2061  : \$2062 ;
-  assign \$2064  = \$1982 [2] ? \$2060  : \$2063 ;
-  assign mac_wmux_w1_2 = \$1982 [3] ? \rp__data$785 [15:8] : \$2064 ;
-  assign \$2065  = \$1983 [0] ? \rp__data$785 [15:8] : \rp__data$783 [15:8];
-  assign \$2066  = \$1983 [0] ? \rp__data$781 [15:8] : \rp__data$780 [15:8];
-  assign \$2067  = \$1983 [1] ? \$2065  : \$2066 ;
-  assign \$2068  = \$1983 [0] ? \rp__data$779 [15:8] : \rp__data$778 [15:8];
-  assign \$2069  = \$1983 [0] ? \rp__data$777 [15:8] : \rp__data$776 [15:8];
-  assign \$2070  = \$1983 [1] ? \$2068  : \$2069 ;
-  assign \$2071  = \$1983 [2] ? \$2067  : \$2070 ;
-  assign mac_wmux_w1_3 = \$1983 [3] ? \rp__data$787 [15:8] : \$2071 ;
-  assign \$2072  = \$1984 [0] ? \rp__data$787 [15:8] : \rp__data$785 [15:8];
-  assign \$2073  = \$1984 [0] ? \rp__data$783 [15:8] : \rp__data$781 [15:8];
-  assign \$2074  = \$1984 [1] ? \$2072  : \$2073 ;
-  assign \$2075  = \$1984 [0] ? \rp__data$780 [15:8] : \rp__data$779 [15:8];
-  assign \$2076  = \$1984 [0] ? \rp__data$778 [15:8] : \rp__data$777 [15:8];
-  assign \$2077  = \$1984 [1] ? \$2075  : \$2076 ;
-  assign \$2078  = \$1984 [2] ? \$2074  : \$2077 ;
-  assign mac_wmux_w1_4 = \$1984 [3] ? \rp__data$789 [15:8] : \$2078 ;
-  assign \$2079  = \$1985 [0] ? \rp__data$789 [15:8] : \rp__data$787 [15:8];
-  assign \$2080  = \$1985 [0] ? \rp__data$785 [15:8] : \rp__data$783 [15:8];
-  assign \$2081  = \$1985 [1] ? \$2079  : \$2080 ;
-  assign \$2082  = \$1985 [0] ? \rp__data$781 [15:8] : \rp__data$780 [15:8];
-  assign \$2083  = \$1985 [0] ? \rp__data$779 [15:8] : \rp__data$778 [15:8];
-  assign \$2084  = \$1985 [1] ? \$2082  : \$2083 ;
-  assign \$2085  = \$1985 [2] ? \$2081  : \$2084 ;
-  assign mac_wmux_w1_5 = \$1985 [3] ? \rp__data$791 [15:8] : \$2085 ;
-  assign \$2086  = \$1986 [0] ? \rp__data$791 [15:8] : \rp__data$789 [15:8];
-  assign \$2087  = \$1986 [0] ? \rp__data$787 [15:8] : \rp__data$785 [15:8];
-  assign \$2088  = \$1986 [1] ? \$2086  : \$2087 ;
-  assign \$2089  = \$1986 [0] ? \rp__data$783 [15:8] : \rp__data$781 [15:8];
-  assign \$2090  = \$1986 [0] ? \rp__data$780 [15:8] : \rp__data$779 [15:8];
-  assign \$2091  = \$1986 [1] ? \$2089  : \$2090 ;
-  assign \$2092  = \$1986 [2] ? \$2088  : \$2091 ;
-  assign mac_wmux_w1_6 = \$1986 [3] ? \rp__data$793 [15:8] : \$2092 ;
-  assign \$2093  = \$1987 [0] ? \rp__data$793 [15:8] : \rp__data$791 [15:8];
-  assign \$2094  = \$1987 [0] ? \rp__data$789 [15:8] : \rp__data$787 [15:8];
-  assign \$2095  = \$1987 [1] ? \$2093  : \$2094 ;
-  assign \$2096  = \$1987 [0] ? \rp__data$785 [15:8] : \rp__data$783 [15:8];
-  assign \$2097  = \$1987 [0] ? \rp__data$781 [15:8] : \rp__data$780 [15:8];
-  assign \$2098  = \$1987 [1] ? \$2096  : \$2097 ;
-  assign \$2099  = \$1987 [2] ? \$2095  : \$2098 ;
-  assign mac_wmux_w1_7 = \$1987 [3] ? \rp__data$795 [15:8] : \$2099 ;
-  assign \$2100  = \$1980 [0] ? \rp__data$780 [23:16] : \rp__data$779 [23:16];
-  assign \$2101  = \$1980 [0] ? \rp__data$778 [23:16] : \rp__data$777 [23:16];
-  assign \$2102  = \$1980 [1] ? \$2100  : \$2101 ;
-  assign \$2103  = \$1980 [0] ? \rp__data$776 [23:16] : \rp__data$775 [23:16];
-  assign \$2104  = \$1980 [0] ? \rp__data$774 [23:16] : rp__data[23:16];
-  assign \$2105  = \$1980 [1] ? \$2103  : \$2104 ;
-  assign \$2106  = \$1980 [2] ? \$2102  : \$2105 ;
-  assign mac_wmux_w2_0 = \$1980 [3] ? \rp__data$781 [23:16] : \$2106 ;
-  assign \$2107  = \$1981 [0] ? \rp__data$781 [23:16] : \rp__data$780 [23:16];
-  assign \$2108  = \$1981 [0] ? \rp__data$779 [23:16] : \rp__data$778 [23:16];
-  assign \$2109  = \$1981 [1] ? \$2107  : \$2108 ;
-  assign \$2110  = \$1981 [0] ? \rp__data$777 [23:16] : \rp__data$776 [23:16];
-  assign \$2111  = \$1981 [0] ? \rp__data$775 [23:16] : \rp__data$774 [23:16];
-  assign \$2112  = \$1981 [1] ? \$2110  : \$2111 ;
-  assign \$2113  = \$1981 [2] ? \$2109  : \$2112 ;
-  assign mac_wmux_w2_1 = \$1981 [3] ? \rp__data$783 [23:16] : \$2113 ;
-  assign \$2114  = \$1982 [0] ? \rp__data$783 [23:16] : \rp__data$781 [23:16];
-  assign \$2115  = \$1982 [0] ? \rp__data$780 [23:16] : \rp__data$779 [23:16];
-  assign \$2116  = \$1982 [1] ? \$2114  : \$2115 ;
-  assign \$2117  = \$1982 [0] ? \rp__data$778 [23:16] : \rp__data$777 [23:16];
-  assign \$2118  = \$1982 [0] ? \rp__data$776 [23:16] : \rp__data$775 [23:16];
-  assign \$2119  = \$1982 [1] ? \$2117  : \$2118 ;
-  assign \$2120  = \$1982 [2] ? \$2116  : \$2119 ;
-  assign mac_wmux_w2_2 = \$1982 [3] ? \rp__data$785 [23:16] : \$2120 ;
-  assign \$2121  = \$1983 [0] ? \rp__data$785 [23:16] : \rp__data$783 [23:16];
-  assign \$2122  = \$1983 [0] ? \rp__data$781 [23:16] : \rp__data$780 [23:16];
-  assign \$2123  = \$1983 [1] ? \$2121  : \$2122 ;
-  assign \$2124  = \$1983 [0] ? \rp__data$779 [23:16] : \rp__data$778 [23:16];
-  assign \$2125  = \$1983 [0] ? \rp__data$777 [23:16] : \rp__data$776 [23:16];
-  assign \$2126  = \$1983 [1] ? \$2124  : \$2125 ;
-  assign \$2127  = \$1983 [2] ? \$2123  : \$2126 ;
-  assign mac_wmux_w2_3 = \$1983 [3] ? \rp__data$787 [23:16] : \$2127 ;
-  assign \$2128  = \$1984 [0] ? \rp__data$787 [23:16] : \rp__data$785 [23:16];
-  assign \$2129  = \$1984 [0] ? \rp__data$783 [23:16] : \rp__data$781 [23:16];
-  assign \$2130  = \$1984 [1] ? \$2128  : \$2129 ;
-  assign \$2131  = \$1984 [0] ? \rp__data$780 [23:16] : \rp__data$779 [23:16];
-  assign \$2132  = \$1984 [0] ? \rp__data$778 [23:16] : \rp__data$777 [23:16];
-  assign \$2133  = \$1984 [1] ? \$2131  : \$2132 ;
-  assign \$2134  = \$1984 [2] ? \$2130  : \$2133 ;
-  assign mac_wmux_w2_4 = \$1984 [3] ? \rp__data$789 [23:16] : \$2134 ;
-  assign \$2135  = \$1985 [0] ? \rp__data$789 [23:16] : \rp__data$787 [23:16];
-  assign \$2136  = \$1985 [0] ? \rp__data$785 [23:16] : \rp__data$783 [23:16];
-  assign \$2137  = \$1985 [1] ? \$2135  : \$2136 ;
-  assign \$2138  = \$1985 [0] ? \rp__data$781 [23:16] : \rp__data$780 [23:16];
-  assign \$2139  = \$1985 [0] ? \rp__data$779 [23:16] : \rp__data$778 [23:16];
-  assign \$2140  = \$1985 [1] ? \$2138  : \$2139 ;
-  assign \$2141  = \$1985 [2] ? \$2137  : \$2140 ;
-  assign mac_wmux_w2_5 = \$1985 [3] ? \rp__data$791 [23:16] : \$2141 ;
-  assign \$2142  = \$1986 [0] ? \rp__data$791 [23:16] : \rp__data$789 [23:16];
-  assign \$2143  = \$1986 [0] ? \rp__data$787 [23:16] : \rp__data$785 [23:16];
-  assign \$2144  = \$1986 [1] ? \$2142  : \$2143 ;
-  assign \$2145  = \$1986 [0] ? \rp__data$783 [23:16] : \rp__data$781 [23:16];
-  assign \$2146  = \$1986 [0] ? \rp__data$780 [23:16] : \rp__data$779 [23:16];
-  assign \$2147  = \$1986 [1] ? \$2145  : \$2146 ;
-  assign \$2148  = \$1986 [2] ? \$2144  : \$2147 ;
-  assign mac_wmux_w2_6 = \$1986 [3] ? \rp__data$793 [23:16] : \$2148 ;
-  assign \$2149  = \$1987 [0] ? \rp__data$793 [23:16] : \rp__data$791 [23:16];
-  assign \$2150  = \$1987 [0] ? \rp__data$789 [23:16] : \rp__data$787 [23:16];
-  assign \$2151  = \$1987 [1] ? \$2149  : \$2150 ;
-  assign \$2152  = \$1987 [0] ? \rp__data$785 [23:16] : \rp__data$783 [23:16];
-  assign \$2153  = \$1987 [0] ? \rp__data$781 [23:16] : \rp__data$780 [23:16];
-  assign \$2154  = \$1987 [1] ? \$2152  : \$2153 ;
-  assign \$2155  = \$1987 [2] ? \$2151  : \$2154 ;
-  assign mac_wmux_w2_7 = \$1987 [3] ? \rp__data$795 [23:16] : \$2155 ;
-  assign \$2156  = \$1980 [0] ? \rp__data$780 [31:24] : \rp__data$779 [31:24];
-  assign \$2157  = \$1980 [0] ? \rp__data$778 [31:24] : \rp__data$777 [31:24];
-  assign \$2158  = \$1980 [1] ? \$2156  : \$2157 ;
-  assign \$2159  = \$1980 [0] ? \rp__data$776 [31:24] : \rp__data$775 [31:24];
-  assign \$2160  = \$1980 [0] ? \rp__data$774 [31:24] : rp__data[31:24];
-  assign \$2161  = \$1980 [1] ? \$2159  : \$2160 ;
-  assign \$2162  = \$1980 [2] ? \$2158  : \$2161 ;
-  assign mac_wmux_w3_0 = \$1980 [3] ? \rp__data$781 [31:24] : \$2162 ;
-  assign \$2163  = \$1981 [0] ? \rp__data$781 [31:24] : \rp__data$780 [31:24];
-  assign \$2164  = \$1981 [0] ? \rp__data$779 [31:24] : \rp__data$778 [31:24];
-  assign \$2165  = \$1981 [1] ? \$2163  : \$2164 ;
-  assign \$2166  = \$1981 [0] ? \rp__data$777 [31:24] : \rp__data$776 [31:24];
-  assign \$2167  = \$1981 [0] ? \rp__data$775 [31:24] : \rp__data$774 [31:24];
-  assign \$2168  = \$1981 [1] ? \$2166  : \$2167 ;
-  assign \$2169  = \$1981 [2] ? \$2165  : \$2168 ;
-  assign mac_wmux_w3_1 = \$1981 [3] ? \rp__data$783 [31:24] : \$2169 ;
-  assign \$2170  = \$1982 [0] ? \rp__data$783 [31:24] : \rp__data$781 [31:24];
-  assign \$2171  = \$1982 [0] ? \rp__data$780 [31:24] : \rp__data$779 [31:24];
-  assign \$2172  = \$1982 [1] ? \$2170  : \$2171 ;
-  assign \$2173  = \$1982 [0] ? \rp__data$778 [31:24] : \rp__data$777 [31:24];
-  assign \$2174  = \$1982 [0] ? \rp__data$776 [31:24] : \rp__data$775 [31:24];
-  assign \$2175  = \$1982 [1] ? \$2173  : \$2174 ;
-  assign \$2176  = \$1982 [2] ? \$2172  : \$2175 ;
-  assign mac_wmux_w3_2 = \$1982 [3] ? \rp__data$785 [31:24] : \$2176 ;
-  assign \$2177  = \$1983 [0] ? \rp__data$785 [31:24] : \rp__data$783 [31:24];
-  assign \$2178  = \$1983 [0] ? \rp__data$781 [31:24] : \rp__data$780 [31:24];
-  assign \$2179  = \$1983 [1] ? \$2177  : \$2178 ;
-  assign \$2180  = \$1983 [0] ? \rp__data$779 [31:24] : \rp__data$778 [31:24];
-  assign \$2181  = \$1983 [0] ? \rp__data$777 [31:24] : \rp__data$776 [31:24];
-  assign \$2182  = \$1983 [1] ? \$2180  : \$2181 ;
-  assign \$2183  = \$1983 [2] ? \$2179  : \$2182 ;
-  assign mac_wmux_w3_3 = \$1983 [3] ? \rp__data$787 [31:24] : \$2183 ;
-  assign \$2184  = \$1984 [0] ? \rp__data$787 [31:24] : \rp__data$785 [31:24];
-  assign \$2185  = \$1984 [0] ? \rp__data$783 [31:24] : \rp__data$781 [31:24];
-  assign \$2186  = \$1984 [1] ? \$2184  : \$2185 ;
-  assign \$2187  = \$1984 [0] ? \rp__data$780 [31:24] : \rp__data$779 [31:24];
-  assign \$2188  = \$1984 [0] ? \rp__data$778 [31:24] : \rp__data$777 [31:24];
-  assign \$2189  = \$1984 [1] ? \$2187  : \$2188 ;
-  assign \$2190  = \$1984 [2] ? \$2186  : \$2189 ;
-  assign mac_wmux_w3_4 = \$1984 [3] ? \rp__data$789 [31:24] : \$2190 ;
-  assign \$2191  = \$1985 [0] ? \rp__data$789 [31:24] : \rp__data$787 [31:24];
-  assign \$2192  = \$1985 [0] ? \rp__data$785 [31:24] : \rp__data$783 [31:24];
-  assign \$2193  = \$1985 [1] ? \$2191  : \$2192 ;
-  assign \$2194  = \$1985 [0] ? \rp__data$781 [31:24] : \rp__data$780 [31:24];
-  assign \$2195  = \$1985 [0] ? \rp__data$779 [31:24] : \rp__data$778 [31:24];
-  assign \$2196  = \$1985 [1] ? \$2194  : \$2195 ;
-  assign \$2197  = \$1985 [2] ? \$2193  : \$2196 ;
-  assign mac_wmux_w3_5 = \$1985 [3] ? \rp__data$791 [31:24] : \$2197 ;
-  assign \$2198  = \$1986 [0] ? \rp__data$791 [31:24] : \rp__data$789 [31:24];
-  assign \$2199  = \$1986 [0] ? \rp__data$787 [31:24] : \rp__data$785 [31:24];
-  assign \$2200  = \$1986 [1] ? \$2198  : \$2199 ;
-  assign \$2201  = \$1986 [0] ? \rp__data$783 [31:24] : \rp__data$781 [31:24];
-  assign \$2202  = \$1986 [0] ? \rp__data$780 [31:24] : \rp__data$779 [31:24];
-  assign \$2203  = \$1986 [1] ? \$2201  : \$2202 ;
-  assign \$2204  = \$1986 [2] ? \$2200  : \$2203 ;
-  assign mac_wmux_w3_6 = \$1986 [3] ? \rp__data$793 [31:24] : \$2204 ;
-  assign \$2205  = \$1987 [0] ? \rp__data$793 [31:24] : \rp__data$791 [31:24];
-  assign \$2206  = \$1987 [0] ? \rp__data$789 [31:24] : \rp__data$787 [31:24];
-  assign \$2207  = \$1987 [1] ? \$2205  : \$2206 ;
-  assign \$2208  = \$1987 [0] ? \rp__data$785 [31:24] : \rp__data$783 [31:24];
-  assign \$2209  = \$1987 [0] ? \rp__data$781 [31:24] : \rp__data$780 [31:24];
-  assign \$2210  = \$1987 [1] ? \$2208  : \$2209 ;
-  assign \$2211  = \$1987 [2] ? \$2207  : \$2210 ;
-  assign mac_wmux_w3_7 = \$1987 [3] ? \rp__data$795 [31:24] : \$2211 ;
-  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$822 );
-  assign mac_prod0_1 = $signed(\mac_pre_s0$824 ) * $signed(\mac_pre_s0$825 );
-  assign mac_prod0_2 = $signed(\mac_pre_s0$827 ) * $signed(\mac_pre_s0$828 );
-  assign mac_prod0_3 = $signed(\mac_pre_s0$830 ) * $signed(\mac_pre_s0$831 );
-  assign mac_prod0_4 = $signed(\mac_pre_s0$833 ) * $signed(\mac_pre_s0$834 );
-  assign mac_prod0_5 = $signed(\mac_pre_s0$836 ) * $signed(\mac_pre_s0$837 );
-  assign mac_prod0_6 = $signed(\mac_pre_s0$839 ) * $signed(\mac_pre_s0$840 );
-  assign mac_prod0_7 = $signed(\mac_pre_s0$842 ) * $signed(\mac_pre_s0$843 );
-  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$845 );
-  assign mac_prod1_1 = $signed(\mac_pre_s0$824 ) * $signed(\mac_pre_s0$847 );
-  assign mac_prod1_2 = $signed(\mac_pre_s0$827 ) * $signed(\mac_pre_s0$849 );
-  assign mac_prod1_3 = $signed(\mac_pre_s0$830 ) * $signed(\mac_pre_s0$851 );
-  assign mac_prod1_4 = $signed(\mac_pre_s0$833 ) * $signed(\mac_pre_s0$853 );
-  assign mac_prod1_5 = $signed(\mac_pre_s0$836 ) * $signed(\mac_pre_s0$855 );
-  assign mac_prod1_6 = $signed(\mac_pre_s0$839 ) * $signed(\mac_pre_s0$857 );
-  assign mac_prod1_7 = $signed(\mac_pre_s0$842 ) * $signed(\mac_pre_s0$859 );
-  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$861 );
-  assign mac_prod2_1 = $signed(\mac_pre_s0$824 ) * $signed(\mac_pre_s0$863 );
-  assign mac_prod2_2 = $signed(\mac_pre_s0$827 ) * $signed(\mac_pre_s0$865 );
-  assign mac_prod2_3 = $signed(\mac_pre_s0$830 ) * $signed(\mac_pre_s0$867 );
-  assign mac_prod2_4 = $signed(\mac_pre_s0$833 ) * $signed(\mac_pre_s0$869 );
-  assign mac_prod2_5 = $signed(\mac_pre_s0$836 ) * $signed(\mac_pre_s0$871 );
-  assign mac_prod2_6 = $signed(\mac_pre_s0$839 ) * $signed(\mac_pre_s0$873 );
-  assign mac_prod2_7 = $signed(\mac_pre_s0$842 ) * $signed(\mac_pre_s0$875 );
-  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$877 );
-  assign mac_prod3_1 = $signed(\mac_pre_s0$824 ) * $signed(\mac_pre_s0$879 );
-  assign mac_prod3_2 = $signed(\mac_pre_s0$827 ) * $signed(\mac_pre_s0$881 );
-  assign mac_prod3_3 = $signed(\mac_pre_s0$830 ) * $signed(\mac_pre_s0$883 );
-  assign mac_prod3_4 = $signed(\mac_pre_s0$833 ) * $signed(\mac_pre_s0$885 );
-  assign mac_prod3_5 = $signed(\mac_pre_s0$836 ) * $signed(\mac_pre_s0$887 );
-  assign mac_prod3_6 = $signed(\mac_pre_s0$839 ) * $signed(\mac_pre_s0$889 );
-  assign mac_prod3_7 = $signed(\mac_pre_s0$842 ) * $signed(\mac_pre_s0$891 );
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$894 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$896 ) + $signed(\mac_mul_s0$897 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$899 ) + $signed(\mac_mul_s0$900 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$902 ) + $signed(\mac_mul_s0$903 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$905 ) + $signed(\mac_mul_s0$906 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$908 ) + $signed(\mac_mul_s0$909 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$911 ) + $signed(\mac_mul_s0$912 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$914 ) + $signed(\mac_mul_s0$915 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$917 ) + $signed(\mac_mul_s0$918 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$920 ) + $signed(\mac_mul_s0$921 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$923 ) + $signed(\mac_mul_s0$924 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$926 ) + $signed(\mac_mul_s0$927 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$929 ) + $signed(\mac_mul_s0$930 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$932 ) + $signed(\mac_mul_s0$933 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$935 ) + $signed(\mac_mul_s0$936 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$938 ) + $signed(\mac_mul_s0$939 );
+  assign mac_wmux_keep0 = ! mac_read_s0;
+  assign \$1980  = ! mac_read_s0;
+  assign \$1981  = ! mac_read_s0;
+  assign \$1982  = ! mac_read_s0;
+  assign \$1983  = ! mac_read_s0;
+  assign \$1984  = mac_read_s0 == 1'h1;
+  assign \$1985  = \mac_read_s0$760  == 1'h1;
+  assign mac_wmux_keep1 = \$1984  | \$1985 ;
+  assign \$1986  = mac_read_s0 == 1'h1;
+  assign \$1987  = mac_read_s0 == 1'h1;
+  assign \$1988  = mac_read_s0 == 1'h1;
+  assign \$1989  = mac_read_s0 == 1'h1;
+  assign \$1991  = \mac_read_s0$760  == 1'h1;
+  assign \$1992  = \mac_read_s0$760  == 1'h1;
+  assign \$1993  = \mac_read_s0$760  == 1'h1;
+  assign \$1994  = \mac_read_s0$760  == 1'h1;
+  assign \$1996  = mac_read_s0 == 2'h2;
+  assign \$1997  = \mac_read_s0$760  == 2'h2;
+  assign \$1998  = \$1996  | \$1997 ;
+  assign \$1999  = \mac_read_s0$763  == 2'h2;
+  assign mac_wmux_keep2 = \$1998  | \$1999 ;
+  assign \$2000  = mac_read_s0 == 2'h2;
+  assign \$2001  = mac_read_s0 == 2'h2;
+  assign \$2002  = mac_read_s0 == 2'h2;
+  assign \$2003  = mac_read_s0 == 2'h2;
+  assign \$2005  = \mac_read_s0$760  == 2'h2;
+  assign \$2006  = \mac_read_s0$760  == 2'h2;
+  assign \$2007  = \mac_read_s0$760  == 2'h2;
+  assign \$2008  = \mac_read_s0$760  == 2'h2;
+  assign \$2010  = \$2004  | \$2009 ;
+  assign \$2011  = \mac_read_s0$763  == 2'h2;
+  assign \$2012  = \mac_read_s0$763  == 2'h2;
+  assign \$2013  = \mac_read_s0$763  == 2'h2;
+  assign \$2014  = \mac_read_s0$763  == 2'h2;
+  assign \$2016  = mac_read_s0 == 2'h3;
+  assign \$2017  = \mac_read_s0$760  == 2'h3;
+  assign \$2018  = \$2016  | \$2017 ;
+  assign \$2019  = \mac_read_s0$763  == 2'h3;
+  assign \$2020  = \mac_read_s0$766  == 2'h3;
+  assign \$2021  = \$2019  | \$2020 ;
+  assign mac_wmux_keep3 = \$2018  | \$2021 ;
+  assign \$2022  = mac_read_s0 == 2'h3;
+  assign \$2023  = mac_read_s0 == 2'h3;
+  assign \$2024  = mac_read_s0 == 2'h3;
+  assign \$2025  = mac_read_s0 == 2'h3;
+  assign \$2027  = \mac_read_s0$760  == 2'h3;
+  assign \$2028  = \mac_read_s0$760  == 2'h3;
+  assign \$2029  = \mac_read_s0$760  == 2'h3;
+  assign \$2030  = \mac_read_s0$760  == 2'h3;
+  assign \$2032  = \$2026  | \$2031 ;
+  assign \$2033  = \mac_read_s0$763  == 2'h3;
+  assign \$2034  = \mac_read_s0$763  == 2'h3;
+  assign \$2035  = \mac_read_s0$763  == 2'h3;
+  assign \$2036  = \mac_read_s0$763  == 2'h3;
+  assign \$2038  = \mac_read_s0$766  == 2'h3;
+  assign \$2039  = \mac_read_s0$766  == 2'h3;
+  assign \$2040  = \mac_read_s0$766  == 2'h3;
+  assign \$2041  = \mac_read_s0$766  == 2'h3;
+  assign mac_wmux_drop3 = \$2032  | \$2043 ;
+  assign \$2044  = mac_read_s0 == 3'h4;
+  assign \$2045  = \mac_read_s0$760  == 3'h4;
+  assign \$2046  = \$2044  | \$2045 ;
+  assign \$2047  = \mac_read_s0$763  == 3'h4;
+  assign \$2048  = \mac_read_s0$766  == 3'h4;
+  assign \$2049  = \$2047  | \$2048 ;
+  assign \$2050  = \$2046  | \$2049 ;
+  assign \$2051  = \mac_read_s0$769  == 3'h4;
+  assign mac_wmux_keep4 = \$2050  | \$2051 ;
+  assign \$2052  = mac_read_s0 == 3'h4;
+  assign \$2053  = mac_read_s0 == 3'h4;
+  assign \$2054  = mac_read_s0 == 3'h4;
+  assign \$2055  = mac_read_s0 == 3'h4;
+  assign \$2057  = \mac_read_s0$760  == 3'h4;
+  assign \$2058  = \mac_read_s0$760  == 3'h4;
+  assign \$2059  = \mac_read_s0$760  == 3'h4;
+  assign \$2060  = \mac_read_s0$760  == 3'h4;
+  assign \$2062  = \$2056  | \$2061 ;
+  assign \$2063  = \mac_read_s0$763  == 3'h4;
+  assign \$2064  = \mac_read_s0$763  == 3'h4;
+  assign \$2065  = \mac_read_s0$763  == 3'h4;
+  assign \$2066  = \mac_read_s0$763  == 3'h4;
+  assign \$2068  = \mac_read_s0$766  == 3'h4;
+  assign \$2069  = \mac_read_s0$766  == 3'h4;
+  assign \$2070  = \mac_read_s0$766  == 3'h4;
+  assign \$2071  = \mac_read_s0$766  == 3'h4;
+  assign \$2073  = \$2067  | \$2072 ;
+  assign \$2074  = \$2062  | \$2073 ;
+  assign \$2075  = \mac_read_s0$769  == 3'h4;
+  assign \$2076  = \mac_read_s0$769  == 3'h4;
+  assign \$2077  = \mac_read_s0$769  == 3'h4;
+  assign \$2078  = \mac_read_s0$769  == 3'h4;
+  assign \$2080  = mac_read_s0 == 3'h5;
+  assign \$2081  = \mac_read_s0$760  == 3'h5;
+  assign \$2082  = \$2080  | \$2081 ;
+  assign \$2083  = \mac_read_s0$763  == 3'h5;
+  assign \$2084  = \mac_read_s0$766  == 3'h5;
+  assign \$2085  = \$2083  | \$2084 ;
+  assign \$2086  = \$2082  | \$2085 ;
+  assign \$2087  = \mac_read_s0$769  == 3'h5;
+  assign \$2088  = \mac_read_s0$772  == 3'h5;
+  assign \$2089  = \$2087  | \$2088 ;
+  assign mac_wmux_keep5 = \$2086  | \$2089 ;
+  assign \$2090  = mac_read_s0 == 3'h5;
+  assign \$2091  = mac_read_s0 == 3'h5;
+  assign \$2092  = mac_read_s0 == 3'h5;
+  assign \$2093  = mac_read_s0 == 3'h5;
+  assign \$2095  = \mac_read_s0$760  == 3'h5;
+  assign \$2096  = \mac_read_s0$760  == 3'h5;
+  assign \$2097  = \mac_read_s0$760  == 3'h5;
+  assign \$2098  = \mac_read_s0$760  == 3'h5;
+  assign \$2100  = \$2094  | \$2099 ;
+  assign \$2101  = \mac_read_s0$763  == 3'h5;
+  assign \$2102  = \mac_read_s0$763  == 3'h5;
+  assign \$2103  = \mac_read_s0$763  == 3'h5;
+  assign \$2104  = \mac_read_s0$763  == 3'h5;
+  assign \$2106  = \mac_read_s0$766  == 3'h5;
+  assign \$2107  = \mac_read_s0$766  == 3'h5;
+  assign \$2108  = \mac_read_s0$766  == 3'h5;
+  assign \$2109  = \mac_read_s0$766  == 3'h5;
+  assign \$2111  = \$2105  | \$2110 ;
+  assign \$2112  = \$2100  | \$2111 ;
+  assign \$2113  = \mac_read_s0$769  == 3'h5;
+  assign \$2114  = \mac_read_s0$769  == 3'h5;
+  assign \$2115  = \mac_read_s0$769  == 3'h5;
+  assign \$2116  = \mac_read_s0$769  == 3'h5;
+  assign \$2118  = \mac_read_s0$772  == 3'h5;
+  assign \$2119  = \mac_read_s0$772  == 3'h5;
+  assign \$2120  = \mac_read_s0$772  == 3'h5;
+  assign \$2121  = \mac_read_s0$772  == 3'h5;
+  assign mac_wmux_drop5 = \$2112  | \$2123 ;
+  assign \$2124  = mac_read_s0 == 3'h6;
+  assign \$2125  = \mac_read_s0$760  == 3'h6;
+  assign \$2126  = \$2124  | \$2125 ;
+  assign \$2127  = \mac_read_s0$763  == 3'h6;
+  assign \$2128  = \mac_read_s0$766  == 3'h6;
+  assign \$2129  = \$2127  | \$2128 ;
+  assign \$2130  = \$2126  | \$2129 ;
+  assign \$2131  = \mac_read_s0$769  == 3'h6;
+  assign \$2132  = \mac_read_s0$772  == 3'h6;
+  assign \$2133  = \$2131  | \$2132 ;
+  assign \$2134  = \mac_read_s0$775  == 3'h6;
+  assign \$2135  = \$2133  | \$2134 ;
+  assign mac_wmux_keep6 = \$2130  | \$2135 ;
+  assign \$2136  = mac_read_s0 == 3'h6;
+  assign \$2137  = mac_read_s0 == 3'h6;
+  assign \$2138  = mac_read_s0 == 3'h6;
+  assign \$2139  = mac_read_s0 == 3'h6;
+  assign \$2141  = \mac_read_s0$760  == 3'h6;
+  assign \$2142  = \mac_read_s0$760  == 3'h6;
+  assign \$2143  = \mac_read_s0$760  == 3'h6;
+  assign \$2144  = \mac_read_s0$760  == 3'h6;
+  assign \$2146  = \$2140  | \$2145 ;
+  assign \$2147  = \mac_read_s0$763  == 3'h6;
+  assign \$2148  = \mac_read_s0$763  == 3'h6;
+  assign \$2149  = \mac_read_s0$763  == 3'h6;
+  assign \$2150  = \mac_read_s0$763  == 3'h6;
+  assign \$2152  = \mac_read_s0$766  == 3'h6;
+  assign \$2153  = \mac_read_s0$766  == 3'h6;
+  assign \$2154  = \mac_read_s0$766  == 3'h6;
+  assign \$2155  = \mac_read_s0$766  == 3'h6;
+  assign \$2157  = \$2151  | \$2156 ;
+  assign \$2158  = \$2146  | \$2157 ;
+  assign \$2159  = \mac_read_s0$769  == 3'h6;
+  assign \$2160  = \mac_read_s0$769  == 3'h6;
+  assign \$2161  = \mac_read_s0$769  == 3'h6;
+  assign \$2162  = \mac_read_s0$769  == 3'h6;
+  assign \$2164  = \mac_read_s0$772  == 3'h6;
+  assign \$2165  = \mac_read_s0$772  == 3'h6;
+  assign \$2166  = \mac_read_s0$772  == 3'h6;
+  assign \$2167  = \mac_read_s0$772  == 3'h6;
+  assign \$2169  = \$2163  | \$2168 ;
+  assign \$2170  = \mac_read_s0$775  == 3'h6;
+  assign \$2171  = \mac_read_s0$775  == 3'h6;
+  assign \$2172  = \mac_read_s0$775  == 3'h6;
+  assign \$2173  = \mac_read_s0$775  == 3'h6;
+  assign mac_wmux_drop6 = \$2158  | \$2175 ;
+  assign \$2176  = mac_read_s0 == 3'h7;
+  assign \$2177  = \mac_read_s0$760  == 3'h7;
+  assign \$2178  = \$2176  | \$2177 ;
+  assign \$2179  = \mac_read_s0$763  == 3'h7;
+  assign \$2180  = \mac_read_s0$766  == 3'h7;
+  assign \$2181  = \$2179  | \$2180 ;
+  assign \$2182  = \$2178  | \$2181 ;
+  assign \$2183  = \mac_read_s0$769  == 3'h7;
+  assign \$2184  = \mac_read_s0$772  == 3'h7;
+  assign \$2185  = \$2183  | \$2184 ;
+  assign \$2186  = \mac_read_s0$775  == 3'h7;
+  assign \$2187  = \mac_read_s0$778  == 3'h7;
+  assign \$2188  = \$2186  | \$2187 ;
+  assign \$2189  = \$2185  | \$2188 ;
+  assign mac_wmux_keep7 = \$2182  | \$2189 ;
+  assign \$2190  = mac_read_s0 == 3'h7;
+  assign \$2191  = mac_read_s0 == 3'h7;
+  assign \$2192  = mac_read_s0 == 3'h7;
+  assign \$2193  = mac_read_s0 == 3'h7;
+  assign \$2195  = \mac_read_s0$760  == 3'h7;
+  assign \$2196  = \mac_read_s0$760  == 3'h7;
+  assign \$2197  = \mac_read_s0$760  == 3'h7;
+  assign \$2198  = \mac_read_s0$760  == 3'h7;
+  assign \$2200  = \$2194  | \$2199 ;
+  assign \$2201  = \mac_read_s0$763  == 3'h7;
+  assign \$2202  = \mac_read_s0$763  == 3'h7;
+  assign \$2203  = \mac_read_s0$763  == 3'h7;
+  assign \$2204  = \mac_read_s0$763  == 3'h7;
+  assign \$2206  = \mac_read_s0$766  == 3'h7;
+  assign \$2207  = \mac_read_s0$766  == 3'h7;
+  assign \$2208  = \mac_read_s0$766  == 3'h7;
+  assign \$2209  = \mac_read_s0$766  == 3'h7;
+  assign \$2211  = \$2205  | \$2210 ;
+  assign \$2212  = \$2200  | \$2211 ;
+  assign \$2213  = \mac_read_s0$769  == 3'h7;
+  assign \$2214  = \mac_read_s0$769  == 3'h7;
+  assign \$2215  = \mac_read_s0$769  == 3'h7;
+  assign \$2216  = \mac_read_s0$769  == 3'h7;
+  assign \$2218  = \mac_read_s0$772  == 3'h7;
+  assign \$2219  = \mac_read_s0$772  == 3'h7;
+  assign \$2220  = \mac_read_s0$772  == 3'h7;
+  assign \$2221  = \mac_read_s0$772  == 3'h7;
+  assign \$2223  = \$2217  | \$2222 ;
+  assign \$2224  = \mac_read_s0$775  == 3'h7;
+  assign \$2225  = \mac_read_s0$775  == 3'h7;
+  assign \$2226  = \mac_read_s0$775  == 3'h7;
+  assign \$2227  = \mac_read_s0$775  == 3'h7;
+  assign \$2229  = \mac_read_s0$778  == 3'h7;
+  assign \$2230  = \mac_read_s0$778  == 3'h7;
+  assign \$2231  = \mac_read_s0$778  == 3'h7;
+  assign \$2232  = \mac_read_s0$778  == 3'h7;
+  assign \$2235  = \$2223  | \$2234 ;
+  assign mac_wmux_drop7 = \$2212  | \$2235 ;
+  assign \$2236  = mac_read_s0 == 4'h8;
+  assign \$2237  = \mac_read_s0$760  == 4'h8;
+  assign \$2238  = \$2236  | \$2237 ;
+  assign \$2239  = \mac_read_s0$763  == 4'h8;
+  assign \$2240  = \mac_read_s0$766  == 4'h8;
+  assign \$2241  = \$2239  | \$2240 ;
+  assign \$2242  = \$2238  | \$2241 ;
+  assign \$2243  = \mac_read_s0$769  == 4'h8;
+  assign \$2244  = \mac_read_s0$772  == 4'h8;
+  assign \$2245  = \$2243  | \$2244 ;
+  assign \$2246  = \mac_read_s0$775  == 4'h8;
+  assign \$2247  = \mac_read_s0$778  == 4'h8;
+  assign \$2248  = \$2246  | \$2247 ;
+  assign \$2249  = \$2245  | \$2248 ;
+  assign mac_wmux_keep8 = \$2242  | \$2249 ;
+  assign \$2250  = mac_read_s0 == 4'h8;
+  assign \$2251  = mac_read_s0 == 4'h8;
+  assign \$2252  = mac_read_s0 == 4'h8;
+  assign \$2253  = mac_read_s0 == 4'h8;
+  assign \$2255  = \mac_read_s0$760  == 4'h8;
+  assign \$2256  = \mac_read_s0$760  == 4'h8;
+  assign \$2257  = \mac_read_s0$760  == 4'h8;
+  assign \$2258  = \mac_read_s0$760  == 4'h8;
+  assign \$2260  = \$2254  | \$2259 ;
+  assign \$2261  = \mac_read_s0$763  == 4'h8;
+  assign \$2262  = \mac_read_s0$763  == 4'h8;
+  assign \$2263  = \mac_read_s0$763  == 4'h8;
+  assign \$2264  = \mac_read_s0$763  == 4'h8;
+  assign \$2266  = \mac_read_s0$766  == 4'h8;
+  assign \$2267  = \mac_read_s0$766  == 4'h8;
+  assign \$2268  = \mac_read_s0$766  == 4'h8;
+  assign \$2269  = \mac_read_s0$766  == 4'h8;
+  assign \$2271  = \$2265  | \$2270 ;
+  assign \$2272  = \$2260  | \$2271 ;
+  assign \$2273  = \mac_read_s0$769  == 4'h8;
+  assign \$2274  = \mac_read_s0$769  == 4'h8;
+  assign \$2275  = \mac_read_s0$769  == 4'h8;
+  assign \$2276  = \mac_read_s0$769  == 4'h8;
+  assign \$2278  = \mac_read_s0$772  == 4'h8;
+  assign \$2279  = \mac_read_s0$772  == 4'h8;
+  assign \$2280  = \mac_read_s0$772  == 4'h8;
+  assign \$2281  = \mac_read_s0$772  == 4'h8;
+  assign \$2283  = \$2277  | \$2282 ;
+  assign \$2284  = \mac_read_s0$775  == 4'h8;
+  assign \$2285  = \mac_read_s0$775  == 4'h8;
+  assign \$2286  = \mac_read_s0$775  == 4'h8;
+  assign \$2287  = \mac_read_s0$775  == 4'h8;
+  assign \$2289  = \mac_read_s0$778  == 4'h8;
+  assign \$2290  = \mac_read_s0$778  == 4'h8;
+  assign \$2291  = \mac_read_s0$778  == 4'h8;
+  assign \$2292  = \mac_read_s0$778  == 4'h8;
+  assign \$2294  = \$2288  | \$2293 ;
+  assign \$2295  = \$2283  | \$2294 ;
+  assign mac_wmux_drop8 = \$2272  | \$2295 ;
+  assign \$2296  = \mac_read_s0$760  == 4'h9;
+  assign \$2297  = \mac_read_s0$763  == 4'h9;
+  assign \$2298  = \$2296  | \$2297 ;
+  assign \$2299  = \mac_read_s0$766  == 4'h9;
+  assign \$2300  = \mac_read_s0$769  == 4'h9;
+  assign \$2301  = \$2299  | \$2300 ;
+  assign \$2302  = \$2298  | \$2301 ;
+  assign \$2303  = \mac_read_s0$772  == 4'h9;
+  assign \$2304  = \mac_read_s0$775  == 4'h9;
+  assign \$2305  = \$2303  | \$2304 ;
+  assign \$2306  = \mac_read_s0$778  == 4'h9;
+  assign \$2307  = \$2305  | \$2306 ;
+  assign mac_wmux_keep9 = \$2302  | \$2307 ;
+  assign \$2308  = \mac_read_s0$760  == 4'h9;
+  assign \$2309  = \mac_read_s0$760  == 4'h9;
+  assign \$2310  = \mac_read_s0$760  == 4'h9;
+  assign \$2311  = \mac_read_s0$760  == 4'h9;
+  assign \$2313  = \mac_read_s0$763  == 4'h9;
+  assign \$2314  = \mac_read_s0$763  == 4'h9;
+  assign \$2315  = \mac_read_s0$763  == 4'h9;
+  assign \$2316  = \mac_read_s0$763  == 4'h9;
+  assign \$2318  = \$2312  | \$2317 ;
+  assign \$2319  = \mac_read_s0$766  == 4'h9;
+  assign \$2320  = \mac_read_s0$766  == 4'h9;
+  assign \$2321  = \mac_read_s0$766  == 4'h9;
+  assign \$2322  = \mac_read_s0$766  == 4'h9;
+  assign \$2324  = \mac_read_s0$769  == 4'h9;
+  assign \$2325  = \mac_read_s0$769  == 4'h9;
+  assign \$2326  = \mac_read_s0$769  == 4'h9;
+  assign \$2327  = \mac_read_s0$769  == 4'h9;
+  assign \$2329  = \$2323  | \$2328 ;
+  assign \$2330  = \$2318  | \$2329 ;
+  assign \$2331  = \mac_read_s0$772  == 4'h9;
+  assign \$2332  = \mac_read_s0$772  == 4'h9;
+  assign \$2333  = \mac_read_s0$772  == 4'h9;
+  assign \$2334  = \mac_read_s0$772  == 4'h9;
+  assign \$2336  = \mac_read_s0$775  == 4'h9;
+  assign \$2337  = \mac_read_s0$775  == 4'h9;
+  assign \$2338  = \mac_read_s0$775  == 4'h9;
+  assign \$2339  = \mac_read_s0$775  == 4'h9;
+  assign \$2341  = \$2335  | \$2340 ;
+  assign \$2342  = \mac_read_s0$778  == 4'h9;
+  assign \$2343  = \mac_read_s0$778  == 4'h9;
+  assign \$2344  = \mac_read_s0$778  == 4'h9;
+  assign \$2345  = \mac_read_s0$778  == 4'h9;
+  assign \$2347  = \$2341  | \$2346 ;
+  assign mac_wmux_drop9 = \$2330  | \$2347 ;
+  assign \$2348  = \mac_read_s0$763  == 4'ha;
+  assign \$2349  = \mac_read_s0$766  == 4'ha;
+  assign \$2350  = \$2348  | \$2349 ;
+  assign \$2351  = \mac_read_s0$769  == 4'ha;
+  assign \$2352  = \mac_read_s0$772  == 4'ha;
+  assign \$2353  = \$2351  | \$2352 ;
+  assign \$2354  = \$2350  | \$2353 ;
+  assign \$2355  = \mac_read_s0$775  == 4'ha;
+  assign \$2356  = \mac_read_s0$778  == 4'ha;
+  assign \$2357  = \$2355  | \$2356 ;
+  assign mac_wmux_keep10 = \$2354  | \$2357 ;
+  assign \$2358  = \mac_read_s0$763  == 4'ha;
+  assign \$2359  = \mac_read_s0$763  == 4'ha;
+  assign \$2360  = \mac_read_s0$763  == 4'ha;
+  assign \$2361  = \mac_read_s0$763  == 4'ha;
+  assign \$2363  = \mac_read_s0$766  == 4'ha;
+  assign \$2364  = \mac_read_s0$766  == 4'ha;
+  assign \$2365  = \mac_read_s0$766  == 4'ha;
+  assign \$2366  = \mac_read_s0$766  == 4'ha;
+  assign \$2368  = \$2362  | \$2367 ;
+  assign \$2369  = \mac_read_s0$769  == 4'ha;
+  assign \$2370  = \mac_read_s0$769  == 4'ha;
+  assign \$2371  = \mac_read_s0$769  == 4'ha;
+  assign \$2372  = \mac_read_s0$769  == 4'ha;
+  assign \$2374  = \mac_read_s0$772  == 4'ha;
+  assign \$2375  = \mac_read_s0$772  == 4'ha;
+  assign \$2376  = \mac_read_s0$772  == 4'ha;
+  assign \$2377  = \mac_read_s0$772  == 4'ha;
+  assign \$2379  = \$2373  | \$2378 ;
+  assign \$2380  = \$2368  | \$2379 ;
+  assign \$2381  = \mac_read_s0$775  == 4'ha;
+  assign \$2382  = \mac_read_s0$775  == 4'ha;
+  assign \$2383  = \mac_read_s0$775  == 4'ha;
+  assign \$2384  = \mac_read_s0$775  == 4'ha;
+  assign \$2386  = \mac_read_s0$778  == 4'ha;
+  assign \$2387  = \mac_read_s0$778  == 4'ha;
+  assign \$2388  = \mac_read_s0$778  == 4'ha;
+  assign \$2389  = \mac_read_s0$778  == 4'ha;
+  assign \$2391  = \$2385  | \$2390 ;
+  assign mac_wmux_drop10 = \$2380  | \$2391 ;
+  assign \$2392  = \mac_read_s0$766  == 4'hb;
+  assign \$2393  = \mac_read_s0$769  == 4'hb;
+  assign \$2394  = \$2392  | \$2393 ;
+  assign \$2395  = \mac_read_s0$772  == 4'hb;
+  assign \$2396  = \mac_read_s0$775  == 4'hb;
+  assign \$2397  = \$2395  | \$2396 ;
+  assign \$2398  = \$2394  | \$2397 ;
+  assign \$2399  = \mac_read_s0$778  == 4'hb;
+  assign mac_wmux_keep11 = \$2398  | \$2399 ;
+  assign \$2400  = \mac_read_s0$766  == 4'hb;
+  assign \$2401  = \mac_read_s0$766  == 4'hb;
+  assign \$2402  = \mac_read_s0$766  == 4'hb;
+  assign \$2403  = \mac_read_s0$766  == 4'hb;
+  assign \$2405  = \mac_read_s0$769  == 4'hb;
+  assign \$2406  = \mac_read_s0$769  == 4'hb;
+  assign \$2407  = \mac_read_s0$769  == 4'hb;
+  assign \$2408  = \mac_read_s0$769  == 4'hb;
+  assign \$2410  = \$2404  | \$2409 ;
+  assign \$2411  = \mac_read_s0$772  == 4'hb;
+  assign \$2412  = \mac_read_s0$772  == 4'hb;
+  assign \$2413  = \mac_read_s0$772  == 4'hb;
+  assign \$2414  = \mac_read_s0$772  == 4'hb;
+  assign \$2416  = \mac_read_s0$775  == 4'hb;
+  assign \$2417  = \mac_read_s0$775  == 4'hb;
+  assign \$2418  = \mac_read_s0$775  == 4'hb;
+  assign \$2419  = \mac_read_s0$775  == 4'hb;
+  assign \$2421  = \$2415  | \$2420 ;
+  assign \$2422  = \$2410  | \$2421 ;
+  assign \$2423  = \mac_read_s0$778  == 4'hb;
+  assign \$2424  = \mac_read_s0$778  == 4'hb;
+  assign \$2425  = \mac_read_s0$778  == 4'hb;
+  assign \$2426  = \mac_read_s0$778  == 4'hb;
+  assign mac_wmux_drop11 = \$2422  | \$2427 ;
+  assign \$2428  = \mac_read_s0$769  == 4'hc;
+  assign \$2429  = \mac_read_s0$772  == 4'hc;
+  assign \$2430  = \$2428  | \$2429 ;
+  assign \$2431  = \mac_read_s0$775  == 4'hc;
+  assign \$2432  = \mac_read_s0$778  == 4'hc;
+  assign \$2433  = \$2431  | \$2432 ;
+  assign mac_wmux_keep12 = \$2430  | \$2433 ;
+  assign \$2434  = \mac_read_s0$769  == 4'hc;
+  assign \$2435  = \mac_read_s0$769  == 4'hc;
+  assign \$2436  = \mac_read_s0$769  == 4'hc;
+  assign \$2437  = \mac_read_s0$769  == 4'hc;
+  assign \$2439  = \mac_read_s0$772  == 4'hc;
+  assign \$2440  = \mac_read_s0$772  == 4'hc;
+  assign \$2441  = \mac_read_s0$772  == 4'hc;
+  assign \$2442  = \mac_read_s0$772  == 4'hc;
+  assign \$2444  = \$2438  | \$2443 ;
+  assign \$2445  = \mac_read_s0$775  == 4'hc;
+  assign \$2446  = \mac_read_s0$775  == 4'hc;
+  assign \$2447  = \mac_read_s0$775  == 4'hc;
+  assign \$2448  = \mac_read_s0$775  == 4'hc;
+  assign \$2450  = \mac_read_s0$778  == 4'hc;
+  assign \$2451  = \mac_read_s0$778  == 4'hc;
+  assign \$2452  = \mac_read_s0$778  == 4'hc;
+  assign \$2453  = \mac_read_s0$778  == 4'hc;
+  assign \$2455  = \$2449  | \$2454 ;
+  assign mac_wmux_drop12 = \$2444  | \$2455 ;
+  assign \$2456  = \mac_read_s0$772  == 4'hd;
+  assign \$2457  = \mac_read_s0$775  == 4'hd;
+  assign \$2458  = \$2456  | \$2457 ;
+  assign \$2459  = \mac_read_s0$778  == 4'hd;
+  assign mac_wmux_keep13 = \$2458  | \$2459 ;
+  assign \$2460  = \mac_read_s0$772  == 4'hd;
+  assign \$2461  = \mac_read_s0$772  == 4'hd;
+  assign \$2462  = \mac_read_s0$772  == 4'hd;
+  assign \$2463  = \mac_read_s0$772  == 4'hd;
+  assign \$2465  = \mac_read_s0$775  == 4'hd;
+  assign \$2466  = \mac_read_s0$775  == 4'hd;
+  assign \$2467  = \mac_read_s0$775  == 4'hd;
+  assign \$2468  = \mac_read_s0$775  == 4'hd;
+  assign \$2470  = \$2464  | \$2469 ;
+  assign \$2471  = \mac_read_s0$778  == 4'hd;
+  assign \$2472  = \mac_read_s0$778  == 4'hd;
+  assign \$2473  = \mac_read_s0$778  == 4'hd;
+  assign \$2474  = \mac_read_s0$778  == 4'hd;
+  assign mac_wmux_drop13 = \$2470  | \$2475 ;
+  assign \$2476  = \mac_read_s0$775  == 4'he;
+  assign \$2477  = \mac_read_s0$778  == 4'he;
+  assign mac_wmux_keep14 = \$2476  | \$2477 ;
+  assign \$2478  = \mac_read_s0$775  == 4'he;
+  assign \$2479  = \mac_read_s0$775  == 4'he;
+  assign \$2480  = \mac_read_s0$775  == 4'he;
+  assign \$2481  = \mac_read_s0$775  == 4'he;
+  assign \$2483  = \mac_read_s0$778  == 4'he;
+  assign \$2484  = \mac_read_s0$778  == 4'he;
+  assign \$2485  = \mac_read_s0$778  == 4'he;
+  assign \$2486  = \mac_read_s0$778  == 4'he;
+  assign mac_wmux_drop14 = \$2482  | \$2487 ;
+  assign mac_wmux_keep15 = \mac_read_s0$778  == 4'hf;
+  assign \$2488  = \mac_read_s0$778  == 4'hf;
+  assign \$2489  = \mac_read_s0$778  == 4'hf;
+  assign \$2490  = \mac_read_s0$778  == 4'hf;
+  assign \$2491  = \mac_read_s0$778  == 4'hf;
+  assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2493 ;
+  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 4'h0;
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \rp__data$801 [7:0] : rp__data[7:0];
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \rp__data$801 [15:8] : rp__data[15:8];
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \rp__data$801 [23:16] : rp__data[23:16];
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \rp__data$801 [31:24] : rp__data[31:24];
+  assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
+  assign \$2494  = ~ mac_wmux_drop1[0];
+  assign \$2495  = mac_wmux_keep1 & \$2494 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2495 ;
+  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \rp__data$809 [7:0] : \rp__data$801 [7:0];
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \rp__data$809 [15:8] : \rp__data$801 [15:8];
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \rp__data$809 [23:16] : \rp__data$801 [23:16];
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \rp__data$809 [31:24] : \rp__data$801 [31:24];
+  assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
+  assign \$2496  = ~ mac_wmux_drop2[0];
+  assign \$2497  = mac_wmux_keep2 & \$2496 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2497 ;
+  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \rp__data$817 [7:0] : \rp__data$809 [7:0];
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \rp__data$817 [15:8] : \rp__data$809 [15:8];
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \rp__data$817 [23:16] : \rp__data$809 [23:16];
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \rp__data$817 [31:24] : \rp__data$809 [31:24];
+  assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
+  assign \$2498  = ~ mac_wmux_drop3[0];
+  assign \$2499  = mac_wmux_keep3 & \$2498 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2499 ;
+  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \rp__data$825 [7:0] : \rp__data$817 [7:0];
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \rp__data$825 [15:8] : \rp__data$817 [15:8];
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \rp__data$825 [23:16] : \rp__data$817 [23:16];
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \rp__data$825 [31:24] : \rp__data$817 [31:24];
+  assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
+  assign \$2500  = ~ mac_wmux_drop4[0];
+  assign \$2501  = mac_wmux_keep4 & \$2500 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2501 ;
+  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \rp__data$833 [7:0] : \rp__data$825 [7:0];
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \rp__data$833 [15:8] : \rp__data$825 [15:8];
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \rp__data$833 [23:16] : \rp__data$825 [23:16];
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \rp__data$833 [31:24] : \rp__data$825 [31:24];
+  assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
+  assign \$2502  = ~ mac_wmux_drop5[0];
+  assign \$2503  = mac_wmux_keep5 & \$2502 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2503 ;
+  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \rp__data$841 [7:0] : \rp__data$833 [7:0];
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \rp__data$841 [15:8] : \rp__data$833 [15:8];
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \rp__data$841 [23:16] : \rp__data$833 [23:16];
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \rp__data$841 [31:24] : \rp__data$833 [31:24];
+  assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
+  assign \$2504  = ~ mac_wmux_drop6[0];
+  assign \$2505  = mac_wmux_keep6 & \$2504 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2505 ;
+  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \rp__data$849 [7:0] : \rp__data$841 [7:0];
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \rp__data$849 [15:8] : \rp__data$841 [15:8];
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \rp__data$849 [23:16] : \rp__data$841 [23:16];
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \rp__data$849 [31:24] : \rp__data$841 [31:24];
+  assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
+  assign \$2506  = ~ mac_wmux_drop7[0];
+  assign \$2507  = mac_wmux_keep7 & \$2506 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2507 ;
+  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \rp__data$857 [7:0] : \rp__data$849 [7:0];
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \rp__data$857 [15:8] : \rp__data$849 [15:8];
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \rp__data$857 [23:16] : \rp__data$849 [23:16];
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \rp__data$857 [31:24] : \rp__data$849 [31:24];
+  assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
+  assign \$2508  = ~ mac_wmux_drop8[0];
+  assign \$2509  = mac_wmux_keep8 & \$2508 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2509 ;
+  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \rp__data$865 [7:0] : \rp__data$857 [7:0];
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \rp__data$865 [15:8] : \rp__data$857 [15:8];
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \rp__data$865 [23:16] : \rp__data$857 [23:16];
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \rp__data$865 [31:24] : \rp__data$857 [31:24];
+  assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
+  assign \$2510  = ~ mac_wmux_drop9[0];
+  assign \$2511  = mac_wmux_keep9 & \$2510 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2511 ;
+  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \rp__data$873 [7:0] : \rp__data$865 [7:0];
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \rp__data$873 [15:8] : \rp__data$865 [15:8];
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \rp__data$873 [23:16] : \rp__data$865 [23:16];
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \rp__data$873 [31:24] : \rp__data$865 [31:24];
+  assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
+  assign \$2512  = ~ mac_wmux_drop10[0];
+  assign \$2513  = mac_wmux_keep10 & \$2512 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2513 ;
+  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \rp__data$881 [7:0] : \rp__data$873 [7:0];
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \rp__data$881 [15:8] : \rp__data$873 [15:8];
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \rp__data$881 [23:16] : \rp__data$873 [23:16];
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \rp__data$881 [31:24] : \rp__data$873 [31:24];
+  assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
+  assign \$2514  = ~ mac_wmux_drop11[0];
+  assign \$2515  = mac_wmux_keep11 & \$2514 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2515 ;
+  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \rp__data$889 [7:0] : \rp__data$881 [7:0];
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \rp__data$889 [15:8] : \rp__data$881 [15:8];
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \rp__data$889 [23:16] : \rp__data$881 [23:16];
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \rp__data$889 [31:24] : \rp__data$881 [31:24];
+  assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
+  assign \$2516  = ~ mac_wmux_drop12[0];
+  assign \$2517  = mac_wmux_keep12 & \$2516 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2517 ;
+  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \rp__data$897 [7:0] : \rp__data$889 [7:0];
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \rp__data$897 [15:8] : \rp__data$889 [15:8];
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \rp__data$897 [23:16] : \rp__data$889 [23:16];
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \rp__data$897 [31:24] : \rp__data$889 [31:24];
+  assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
+  assign \$2518  = ~ mac_wmux_drop13[0];
+  assign \$2519  = mac_wmux_keep13 & \$2518 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2519 ;
+  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \rp__data$905 [7:0] : \rp__data$897 [7:0];
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \rp__data$905 [15:8] : \rp__data$897 [15:8];
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \rp__data$905 [23:16] : \rp__data$897 [23:16];
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \rp__data$905 [31:24] : \rp__data$897 [31:24];
+  assign \$2520  = ~ mac_wmux_drop14[0];
+  assign \$2521  = mac_wmux_keep14 & \$2520 ;
+  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
+  assign \$2522  = ~ mac_wmux_s0_d0[1];
+  assign \$2523  = mac_wmux_s0_v0 & \$2522 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2523 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
+  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
+  assign \$2524  = ~ mac_wmux_s0_d1[1];
+  assign \$2525  = mac_wmux_s0_v1 & \$2524 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2525 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
+  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
+  assign \$2526  = ~ mac_wmux_s0_d2[1];
+  assign \$2527  = mac_wmux_s0_v2 & \$2526 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2527 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
+  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
+  assign \$2528  = ~ mac_wmux_s0_d3[1];
+  assign \$2529  = mac_wmux_s0_v3 & \$2528 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2529 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
+  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
+  assign \$2530  = ~ mac_wmux_s0_d4[1];
+  assign \$2531  = mac_wmux_s0_v4 & \$2530 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2531 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
+  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
+  assign \$2532  = ~ mac_wmux_s0_d5[1];
+  assign \$2533  = mac_wmux_s0_v5 & \$2532 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2533 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
+  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
+  assign \$2534  = ~ mac_wmux_s0_d6[1];
+  assign \$2535  = mac_wmux_s0_v6 & \$2534 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2535 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
+  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
+  assign \$2536  = ~ mac_wmux_s0_d7[1];
+  assign \$2537  = mac_wmux_s0_v7 & \$2536 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2537 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
+  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
+  assign \$2538  = ~ mac_wmux_s0_d8[1];
+  assign \$2539  = mac_wmux_s0_v8 & \$2538 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2539 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
+  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
+  assign \$2540  = ~ mac_wmux_s0_d9[1];
+  assign \$2541  = mac_wmux_s0_v9 & \$2540 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2541 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
+  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
+  assign \$2542  = ~ mac_wmux_s0_d10[1];
+  assign \$2543  = mac_wmux_s0_v10 & \$2542 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2543 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
+  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
+  assign \$2544  = ~ mac_wmux_s0_d11[1];
+  assign \$2545  = mac_wmux_s0_v11 & \$2544 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2545 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
+  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
+  assign \$2546  = ~ mac_wmux_s0_d12[1];
+  assign \$2547  = mac_wmux_s0_v12 & \$2546 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2547 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
+  assign \$2550  = ~ mac_wmux_s0_d13[1];
+  assign \$2551  = mac_wmux_s0_v13 & \$2550 ;
+  assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
+  assign \$2552  = ~ mac_wmux_s1_d0[2];
+  assign \$2553  = mac_wmux_s1_v0 & \$2552 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2553 ;
+  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
+  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
+  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
+  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
+  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
+  assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
+  assign \$2554  = ~ mac_wmux_s1_d1[2];
+  assign \$2555  = mac_wmux_s1_v1 & \$2554 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2555 ;
+  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
+  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
+  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
+  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
+  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
+  assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
+  assign \$2556  = ~ mac_wmux_s1_d2[2];
+  assign \$2557  = mac_wmux_s1_v2 & \$2556 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2557 ;
+  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
+  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
+  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
+  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
+  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
+  assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
+  assign \$2558  = ~ mac_wmux_s1_d3[2];
+  assign \$2559  = mac_wmux_s1_v3 & \$2558 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2559 ;
+  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
+  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
+  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
+  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
+  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
+  assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
+  assign \$2560  = ~ mac_wmux_s1_d4[2];
+  assign \$2561  = mac_wmux_s1_v4 & \$2560 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2561 ;
+  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
+  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
+  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
+  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
+  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
+  assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
+  assign \$2562  = ~ mac_wmux_s1_d5[2];
+  assign \$2563  = mac_wmux_s1_v5 & \$2562 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2563 ;
+  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
+  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
+  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
+  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
+  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
+  assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
+  assign \$2564  = ~ mac_wmux_s1_d6[2];
+  assign \$2565  = mac_wmux_s1_v6 & \$2564 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2565 ;
+  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
+  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
+  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
+  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
+  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
+  assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
+  assign \$2566  = ~ mac_wmux_s1_d7[2];
+  assign \$2567  = mac_wmux_s1_v7 & \$2566 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2567 ;
+  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
+  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
+  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
+  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
+  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
+  assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
+  assign \$2568  = ~ mac_wmux_s1_d8[2];
+  assign \$2569  = mac_wmux_s1_v8 & \$2568 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2569 ;
+  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
+  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
+  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
+  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
+  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
+  assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
+  assign \$2570  = ~ mac_wmux_s1_d9[2];
+  assign \$2571  = mac_wmux_s1_v9 & \$2570 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2571 ;
+  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
+  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
+  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
+  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
+  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
+  assign \$2572  = ~ mac_wmux_s0_d14[1];
+  assign \$2573  = mac_wmux_s0_v14 & \$2572 ;
+  assign mac_wmux_s2_mv10 = \$2573  & mac_wmux_s0_d14[2];
+  assign \$2574  = ~ mac_wmux_s1_d10[2];
+  assign \$2575  = mac_wmux_s1_v10 & \$2574 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2575 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s0_d14 : mac_wmux_s1_d10;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w0_14 : mac_wmux_s1_w0_10;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w1_14 : mac_wmux_s1_w1_10;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w2_14 : mac_wmux_s1_w2_10;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w3_14 : mac_wmux_s1_w3_10;
+  assign \$2580  = ~ mac_wmux_s1_d11[2];
+  assign \$2581  = mac_wmux_s1_v11 & \$2580 ;
+  assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
+  assign \$2582  = ~ mac_wmux_s2_d0[3];
+  assign \$2583  = mac_wmux_s2_v0 & \$2582 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2583 ;
+  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
+  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
+  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
+  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
+  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
+  assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
+  assign \$2584  = ~ mac_wmux_s2_d1[3];
+  assign \$2585  = mac_wmux_s2_v1 & \$2584 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2585 ;
+  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
+  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
+  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
+  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
+  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
+  assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
+  assign \$2586  = ~ mac_wmux_s2_d2[3];
+  assign \$2587  = mac_wmux_s2_v2 & \$2586 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2587 ;
+  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
+  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
+  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
+  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
+  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
+  assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
+  assign \$2588  = ~ mac_wmux_s2_d3[3];
+  assign \$2589  = mac_wmux_s2_v3 & \$2588 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2589 ;
+  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
+  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
+  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
+  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
+  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
+  assign \$2590  = ~ mac_wmux_s1_d12[2];
+  assign \$2591  = mac_wmux_s1_v12 & \$2590 ;
+  assign mac_wmux_s3_mv4 = \$2591  & mac_wmux_s1_d12[3];
+  assign \$2592  = ~ mac_wmux_s2_d4[3];
+  assign \$2593  = mac_wmux_s2_v4 & \$2592 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2593 ;
+  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
+  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
+  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
+  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
+  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
+  assign \$2594  = ~ mac_wmux_s1_d13[2];
+  assign \$2595  = mac_wmux_s1_v13 & \$2594 ;
+  assign mac_wmux_s3_mv5 = \$2595  & mac_wmux_s1_d13[3];
+  assign \$2596  = ~ mac_wmux_s2_d5[3];
+  assign \$2597  = mac_wmux_s2_v5 & \$2596 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2597 ;
+  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
+  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
+  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
+  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
+  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
+  assign \$2598  = ~ mac_wmux_s0_d14[1];
+  assign \$2599  = mac_wmux_s0_v14 & \$2598 ;
+  assign \$2600  = ~ mac_wmux_s0_d14[2];
+  assign \$2601  = \$2599  & \$2600 ;
+  assign mac_wmux_s3_mv6 = \$2601  & mac_wmux_s0_d14[3];
+  assign \$2602  = ~ mac_wmux_s2_d6[3];
+  assign \$2603  = mac_wmux_s2_v6 & \$2602 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2603 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s0_d14 : mac_wmux_s2_d6;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w0_14 : mac_wmux_s2_w0_6;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w1_14 : mac_wmux_s2_w1_6;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w2_14 : mac_wmux_s2_w2_6;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w3_14 : mac_wmux_s2_w3_6;
+  assign mac_wmux_s3_mv7 = \$2609  & mac_wmux_drop15[3];
+  assign \$2610  = ~ mac_wmux_s2_d7[3];
+  assign \$2611  = mac_wmux_s2_v7 & \$2610 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2611 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_drop15 : mac_wmux_s2_d7;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \rp__data$913 [7:0] : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \rp__data$913 [15:8] : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \rp__data$913 [23:16] : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \rp__data$913 [31:24] : mac_wmux_s2_w3_7;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1157 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1160 );
+  assign mac_prod0_2 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1163 );
+  assign mac_prod0_3 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1166 );
+  assign mac_prod0_4 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1169 );
+  assign mac_prod0_5 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1172 );
+  assign mac_prod0_6 = $signed(\mac_pre_s0$1174 ) * $signed(\mac_pre_s0$1175 );
+  assign mac_prod0_7 = $signed(\mac_pre_s0$1177 ) * $signed(\mac_pre_s0$1178 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1180 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1182 );
+  assign mac_prod1_2 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1184 );
+  assign mac_prod1_3 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1186 );
+  assign mac_prod1_4 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1188 );
+  assign mac_prod1_5 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1190 );
+  assign mac_prod1_6 = $signed(\mac_pre_s0$1174 ) * $signed(\mac_pre_s0$1192 );
+  assign mac_prod1_7 = $signed(\mac_pre_s0$1177 ) * $signed(\mac_pre_s0$1194 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1196 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1198 );
+  assign mac_prod2_2 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1200 );
+  assign mac_prod2_3 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1202 );
+  assign mac_prod2_4 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1204 );
+  assign mac_prod2_5 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1206 );
+  assign mac_prod2_6 = $signed(\mac_pre_s0$1174 ) * $signed(\mac_pre_s0$1208 );
+  assign mac_prod2_7 = $signed(\mac_pre_s0$1177 ) * $signed(\mac_pre_s0$1210 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1212 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1214 );
+  assign mac_prod3_2 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1216 );
+  assign mac_prod3_3 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1218 );
+  assign mac_prod3_4 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1220 );
+  assign mac_prod3_5 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1222 );
+  assign mac_prod3_6 = $signed(\mac_pre_s0$1174 ) * $signed(\mac_pre_s0$1224 );
+  assign mac_prod3_7 = $signed(\mac_pre_s0$1177 ) * $signed(\mac_pre_s0$1226 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1229 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1231 ) + $signed(\mac_mul_s0$1232 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1234 ) + $signed(\mac_mul_s0$1235 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1237 ) + $signed(\mac_mul_s0$1238 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1240 ) + $signed(\mac_mul_s0$1241 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1243 ) + $signed(\mac_mul_s0$1244 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1246 ) + $signed(\mac_mul_s0$1247 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1249 ) + $signed(\mac_mul_s0$1250 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1252 ) + $signed(\mac_mul_s0$1253 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1255 ) + $signed(\mac_mul_s0$1256 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1258 ) + $signed(\mac_mul_s0$1259 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1261 ) + $signed(\mac_mul_s0$1262 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1264 ) + $signed(\mac_mul_s0$1265 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1267 ) + $signed(\mac_mul_s0$1268 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1270 ) + $signed(\mac_mul_s0$1271 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1273 ) + $signed(\mac_mul_s0$1274 );
   assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
   assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
   assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
@@ -9615,4148 +11961,3166 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
   assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
   assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
-  assign \$2212  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2213  = $signed(mac_acc1) + $signed(\mac_add2_s0$957 );
-  assign \$2214  = $signed(mac_acc2) + $signed(\mac_add2_s0$960 );
-  assign \$2215  = $signed(mac_acc3) + $signed(\mac_add2_s0$963 );
-  assign \$2216  = ! \sel_l4_s0$1021 ;
-  assign \$2217  = sel_l4_s0[0] & \$2216 ;
-  assign \$2218  = ! \sel_l4_s0$1021 ;
-  assign \$2219  = sel_l4_s0[0] & \$2218 ;
-  assign \$2220  = ! \sel_l4_s0$1021 ;
-  assign \$2221  = sel_l4_s0[0] & \$2220 ;
-  assign \$2222  = ! \sel_l4_s0$1021 ;
-  assign \$2223  = sel_l4_s0[0] & \$2222 ;
-  assign \$2224  = ! \sel_l4_s0$1021 ;
-  assign \$2225  = sel_l4_s0[0] & \$2224 ;
-  assign \$2226  = ! \sel_l4_s0$1021 ;
-  assign \$2227  = sel_l4_s0[0] & \$2226 ;
-  assign \$2228  = ! \sel_l4_s0$1021 ;
-  assign \$2229  = sel_l4_s0[0] & \$2228 ;
-  assign \$2230  = ! \sel_l4_s0$1021 ;
-  assign \$2231  = sel_l4_s0[0] & \$2230 ;
-  assign \$2232  = \sel_l4_s0$1037  & { \$2231 , \$2229 , \$2227 , \$2225 , \$2223 , \$2221 , \$2219 , \$2217  };
-  assign \$2233  = ! \sel_l4_s0$1022 ;
-  assign \$2234  = sel_l4_s0[1] & \$2233 ;
-  assign \$2235  = ! \sel_l4_s0$1022 ;
-  assign \$2236  = sel_l4_s0[1] & \$2235 ;
-  assign \$2237  = ! \sel_l4_s0$1022 ;
-  assign \$2238  = sel_l4_s0[1] & \$2237 ;
-  assign \$2239  = ! \sel_l4_s0$1022 ;
-  assign \$2240  = sel_l4_s0[1] & \$2239 ;
-  assign \$2241  = ! \sel_l4_s0$1022 ;
-  assign \$2242  = sel_l4_s0[1] & \$2241 ;
-  assign \$2243  = ! \sel_l4_s0$1022 ;
-  assign \$2244  = sel_l4_s0[1] & \$2243 ;
-  assign \$2245  = ! \sel_l4_s0$1022 ;
-  assign \$2246  = sel_l4_s0[1] & \$2245 ;
-  assign \$2247  = ! \sel_l4_s0$1022 ;
-  assign \$2248  = sel_l4_s0[1] & \$2247 ;
-  assign \$2249  = \sel_l4_s0$1038  & { \$2248 , \$2246 , \$2244 , \$2242 , \$2240 , \$2238 , \$2236 , \$2234  };
-  assign \$2250  = \$2232  | \$2249 ;
-  assign \$2251  = ! \sel_l4_s0$1023 ;
-  assign \$2252  = sel_l4_s0[2] & \$2251 ;
-  assign \$2253  = ! \sel_l4_s0$1023 ;
-  assign \$2254  = sel_l4_s0[2] & \$2253 ;
-  assign \$2255  = ! \sel_l4_s0$1023 ;
-  assign \$2256  = sel_l4_s0[2] & \$2255 ;
-  assign \$2257  = ! \sel_l4_s0$1023 ;
-  assign \$2258  = sel_l4_s0[2] & \$2257 ;
-  assign \$2259  = ! \sel_l4_s0$1023 ;
-  assign \$2260  = sel_l4_s0[2] & \$2259 ;
-  assign \$2261  = ! \sel_l4_s0$1023 ;
-  assign \$2262  = sel_l4_s0[2] & \$2261 ;
-  assign \$2263  = ! \sel_l4_s0$1023 ;
-  assign \$2264  = sel_l4_s0[2] & \$2263 ;
-  assign \$2265  = ! \sel_l4_s0$1023 ;
-  assign \$2266  = sel_l4_s0[2] & \$2265 ;
-  assign \$2267  = \sel_l4_s0$1039  & { \$2266 , \$2264 , \$2262 , \$2260 , \$2258 , \$2256 , \$2254 , \$2252  };
-  assign \$2268  = ! \sel_l4_s0$1024 ;
-  assign \$2269  = sel_l4_s0[3] & \$2268 ;
-  assign \$2270  = ! \sel_l4_s0$1024 ;
-  assign \$2271  = sel_l4_s0[3] & \$2270 ;
-  assign \$2272  = ! \sel_l4_s0$1024 ;
-  assign \$2273  = sel_l4_s0[3] & \$2272 ;
-  assign \$2274  = ! \sel_l4_s0$1024 ;
-  assign \$2275  = sel_l4_s0[3] & \$2274 ;
-  assign \$2276  = ! \sel_l4_s0$1024 ;
-  assign \$2277  = sel_l4_s0[3] & \$2276 ;
-  assign \$2278  = ! \sel_l4_s0$1024 ;
-  assign \$2279  = sel_l4_s0[3] & \$2278 ;
-  assign \$2280  = ! \sel_l4_s0$1024 ;
-  assign \$2281  = sel_l4_s0[3] & \$2280 ;
-  assign \$2282  = ! \sel_l4_s0$1024 ;
-  assign \$2283  = sel_l4_s0[3] & \$2282 ;
-  assign \$2284  = \sel_l4_s0$1040  & { \$2283 , \$2281 , \$2279 , \$2277 , \$2275 , \$2273 , \$2271 , \$2269  };
-  assign \$2285  = \$2267  | \$2284 ;
-  assign \$2286  = \$2250  | \$2285 ;
-  assign \$2287  = ! \sel_l4_s0$1025 ;
-  assign \$2288  = sel_l4_s0[4] & \$2287 ;
-  assign \$2289  = ! \sel_l4_s0$1025 ;
-  assign \$2290  = sel_l4_s0[4] & \$2289 ;
-  assign \$2291  = ! \sel_l4_s0$1025 ;
-  assign \$2292  = sel_l4_s0[4] & \$2291 ;
-  assign \$2293  = ! \sel_l4_s0$1025 ;
-  assign \$2294  = sel_l4_s0[4] & \$2293 ;
-  assign \$2295  = ! \sel_l4_s0$1025 ;
-  assign \$2296  = sel_l4_s0[4] & \$2295 ;
-  assign \$2297  = ! \sel_l4_s0$1025 ;
-  assign \$2298  = sel_l4_s0[4] & \$2297 ;
-  assign \$2299  = ! \sel_l4_s0$1025 ;
-  assign \$2300  = sel_l4_s0[4] & \$2299 ;
-  assign \$2301  = ! \sel_l4_s0$1025 ;
-  assign \$2302  = sel_l4_s0[4] & \$2301 ;
-  assign \$2303  = \sel_l4_s0$1041  & { \$2302 , \$2300 , \$2298 , \$2296 , \$2294 , \$2292 , \$2290 , \$2288  };
-  assign \$2304  = ! \sel_l4_s0$1026 ;
-  assign \$2305  = sel_l4_s0[5] & \$2304 ;
-  assign \$2306  = ! \sel_l4_s0$1026 ;
-  assign \$2307  = sel_l4_s0[5] & \$2306 ;
-  assign \$2308  = ! \sel_l4_s0$1026 ;
-  assign \$2309  = sel_l4_s0[5] & \$2308 ;
-  assign \$2310  = ! \sel_l4_s0$1026 ;
-  assign \$2311  = sel_l4_s0[5] & \$2310 ;
-  assign \$2312  = ! \sel_l4_s0$1026 ;
-  assign \$2313  = sel_l4_s0[5] & \$2312 ;
-  assign \$2314  = ! \sel_l4_s0$1026 ;
-  assign \$2315  = sel_l4_s0[5] & \$2314 ;
-  assign \$2316  = ! \sel_l4_s0$1026 ;
-  assign \$2317  = sel_l4_s0[5] & \$2316 ;
-  assign \$2318  = ! \sel_l4_s0$1026 ;
-  assign \$2319  = sel_l4_s0[5] & \$2318 ;
-  assign \$2320  = \sel_l4_s0$1042  & { \$2319 , \$2317 , \$2315 , \$2313 , \$2311 , \$2309 , \$2307 , \$2305  };
-  assign \$2321  = \$2303  | \$2320 ;
-  assign \$2322  = ! \sel_l4_s0$1027 ;
-  assign \$2323  = sel_l4_s0[6] & \$2322 ;
-  assign \$2324  = ! \sel_l4_s0$1027 ;
-  assign \$2325  = sel_l4_s0[6] & \$2324 ;
-  assign \$2326  = ! \sel_l4_s0$1027 ;
-  assign \$2327  = sel_l4_s0[6] & \$2326 ;
-  assign \$2328  = ! \sel_l4_s0$1027 ;
-  assign \$2329  = sel_l4_s0[6] & \$2328 ;
-  assign \$2330  = ! \sel_l4_s0$1027 ;
-  assign \$2331  = sel_l4_s0[6] & \$2330 ;
-  assign \$2332  = ! \sel_l4_s0$1027 ;
-  assign \$2333  = sel_l4_s0[6] & \$2332 ;
-  assign \$2334  = ! \sel_l4_s0$1027 ;
-  assign \$2335  = sel_l4_s0[6] & \$2334 ;
-  assign \$2336  = ! \sel_l4_s0$1027 ;
-  assign \$2337  = sel_l4_s0[6] & \$2336 ;
-  assign \$2338  = \sel_l4_s0$1043  & { \$2337 , \$2335 , \$2333 , \$2331 , \$2329 , \$2327 , \$2325 , \$2323  };
-  assign \$2339  = ! \sel_l4_s0$1028 ;
-  assign \$2340  = sel_l4_s0[7] & \$2339 ;
-  assign \$2341  = ! \sel_l4_s0$1028 ;
-  assign \$2342  = sel_l4_s0[7] & \$2341 ;
-  assign \$2343  = ! \sel_l4_s0$1028 ;
-  assign \$2344  = sel_l4_s0[7] & \$2343 ;
-  assign \$2345  = ! \sel_l4_s0$1028 ;
-  assign \$2346  = sel_l4_s0[7] & \$2345 ;
-  assign \$2347  = ! \sel_l4_s0$1028 ;
-  assign \$2348  = sel_l4_s0[7] & \$2347 ;
-  assign \$2349  = ! \sel_l4_s0$1028 ;
-  assign \$2350  = sel_l4_s0[7] & \$2349 ;
-  assign \$2351  = ! \sel_l4_s0$1028 ;
-  assign \$2352  = sel_l4_s0[7] & \$2351 ;
-  assign \$2353  = ! \sel_l4_s0$1028 ;
-  assign \$2354  = sel_l4_s0[7] & \$2353 ;
-  assign \$2355  = \sel_l4_s0$1044  & { \$2354 , \$2352 , \$2350 , \$2348 , \$2346 , \$2344 , \$2342 , \$2340  };
-  assign \$2356  = \$2338  | \$2355 ;
-  assign \$2357  = \$2321  | \$2356 ;
-  assign \$2358  = \$2286  | \$2357 ;
-  assign \$2359  = ! \sel_l4_s0$1029 ;
-  assign \$2360  = sel_l4_s0[8] & \$2359 ;
-  assign \$2361  = ! \sel_l4_s0$1029 ;
-  assign \$2362  = sel_l4_s0[8] & \$2361 ;
-  assign \$2363  = ! \sel_l4_s0$1029 ;
-  assign \$2364  = sel_l4_s0[8] & \$2363 ;
-  assign \$2365  = ! \sel_l4_s0$1029 ;
-  assign \$2366  = sel_l4_s0[8] & \$2365 ;
-  assign \$2367  = ! \sel_l4_s0$1029 ;
-  assign \$2368  = sel_l4_s0[8] & \$2367 ;
-  assign \$2369  = ! \sel_l4_s0$1029 ;
-  assign \$2370  = sel_l4_s0[8] & \$2369 ;
-  assign \$2371  = ! \sel_l4_s0$1029 ;
-  assign \$2372  = sel_l4_s0[8] & \$2371 ;
-  assign \$2373  = ! \sel_l4_s0$1029 ;
-  assign \$2374  = sel_l4_s0[8] & \$2373 ;
-  assign \$2375  = \sel_l4_s0$1045  & { \$2374 , \$2372 , \$2370 , \$2368 , \$2366 , \$2364 , \$2362 , \$2360  };
-  assign \$2376  = \$2358  | \$2375 ;
-  assign \$2377  = \sel_l4_s0$1022  == 1'h1;
-  assign \$2378  = sel_l4_s0[1] & \$2377 ;
-  assign \$2379  = \sel_l4_s0$1022  == 1'h1;
-  assign \$2380  = sel_l4_s0[1] & \$2379 ;
-  assign \$2381  = \sel_l4_s0$1022  == 1'h1;
-  assign \$2382  = sel_l4_s0[1] & \$2381 ;
-  assign \$2383  = \sel_l4_s0$1022  == 1'h1;
-  assign \$2384  = sel_l4_s0[1] & \$2383 ;
-  assign \$2385  = \sel_l4_s0$1022  == 1'h1;
-  assign \$2386  = sel_l4_s0[1] & \$2385 ;
-  assign \$2387  = \sel_l4_s0$1022  == 1'h1;
-  assign \$2388  = sel_l4_s0[1] & \$2387 ;
-  assign \$2389  = \sel_l4_s0$1022  == 1'h1;
-  assign \$2390  = sel_l4_s0[1] & \$2389 ;
-  assign \$2391  = \sel_l4_s0$1022  == 1'h1;
-  assign \$2392  = sel_l4_s0[1] & \$2391 ;
-  assign \$2393  = \sel_l4_s0$1038  & { \$2392 , \$2390 , \$2388 , \$2386 , \$2384 , \$2382 , \$2380 , \$2378  };
-  assign \$2394  = \sel_l4_s0$1023  == 1'h1;
-  assign \$2395  = sel_l4_s0[2] & \$2394 ;
-  assign \$2396  = \sel_l4_s0$1023  == 1'h1;
-  assign \$2397  = sel_l4_s0[2] & \$2396 ;
-  assign \$2398  = \sel_l4_s0$1023  == 1'h1;
-  assign \$2399  = sel_l4_s0[2] & \$2398 ;
-  assign \$2400  = \sel_l4_s0$1023  == 1'h1;
-  assign \$2401  = sel_l4_s0[2] & \$2400 ;
-  assign \$2402  = \sel_l4_s0$1023  == 1'h1;
-  assign \$2403  = sel_l4_s0[2] & \$2402 ;
-  assign \$2404  = \sel_l4_s0$1023  == 1'h1;
-  assign \$2405  = sel_l4_s0[2] & \$2404 ;
-  assign \$2406  = \sel_l4_s0$1023  == 1'h1;
-  assign \$2407  = sel_l4_s0[2] & \$2406 ;
-  assign \$2408  = \sel_l4_s0$1023  == 1'h1;
-  assign \$2409  = sel_l4_s0[2] & \$2408 ;
-  assign \$2410  = \sel_l4_s0$1039  & { \$2409 , \$2407 , \$2405 , \$2403 , \$2401 , \$2399 , \$2397 , \$2395  };
-  assign \$2411  = \$2393  | \$2410 ;
-  assign \$2412  = \sel_l4_s0$1024  == 1'h1;
-  assign \$2413  = sel_l4_s0[3] & \$2412 ;
-  assign \$2414  = \sel_l4_s0$1024  == 1'h1;
-  assign \$2415  = sel_l4_s0[3] & \$2414 ;
-  assign \$2416  = \sel_l4_s0$1024  == 1'h1;
-  assign \$2417  = sel_l4_s0[3] & \$2416 ;
-  assign \$2418  = \sel_l4_s0$1024  == 1'h1;
-  assign \$2419  = sel_l4_s0[3] & \$2418 ;
-  assign \$2420  = \sel_l4_s0$1024  == 1'h1;
-  assign \$2421  = sel_l4_s0[3] & \$2420 ;
-  assign \$2422  = \sel_l4_s0$1024  == 1'h1;
-  assign \$2423  = sel_l4_s0[3] & \$2422 ;
-  assign \$2424  = \sel_l4_s0$1024  == 1'h1;
-  assign \$2425  = sel_l4_s0[3] & \$2424 ;
-  assign \$2426  = \sel_l4_s0$1024  == 1'h1;
-  assign \$2427  = sel_l4_s0[3] & \$2426 ;
-  assign \$2428  = \sel_l4_s0$1040  & { \$2427 , \$2425 , \$2423 , \$2421 , \$2419 , \$2417 , \$2415 , \$2413  };
-  assign \$2429  = \sel_l4_s0$1025  == 1'h1;
-  assign \$2430  = sel_l4_s0[4] & \$2429 ;
-  assign \$2431  = \sel_l4_s0$1025  == 1'h1;
-  assign \$2432  = sel_l4_s0[4] & \$2431 ;
-  assign \$2433  = \sel_l4_s0$1025  == 1'h1;
-  assign \$2434  = sel_l4_s0[4] & \$2433 ;
-  assign \$2435  = \sel_l4_s0$1025  == 1'h1;
-  assign \$2436  = sel_l4_s0[4] & \$2435 ;
-  assign \$2437  = \sel_l4_s0$1025  == 1'h1;
-  assign \$2438  = sel_l4_s0[4] & \$2437 ;
-  assign \$2439  = \sel_l4_s0$1025  == 1'h1;
-  assign \$2440  = sel_l4_s0[4] & \$2439 ;
-  assign \$2441  = \sel_l4_s0$1025  == 1'h1;
-  assign \$2442  = sel_l4_s0[4] & \$2441 ;
-  assign \$2443  = \sel_l4_s0$1025  == 1'h1;
-  assign \$2444  = sel_l4_s0[4] & \$2443 ;
-  assign \$2445  = \sel_l4_s0$1041  & { \$2444 , \$2442 , \$2440 , \$2438 , \$2436 , \$2434 , \$2432 , \$2430  };
-  assign \$2446  = \$2428  | \$2445 ;
-  assign \$2447  = \$2411  | \$2446 ;
-  assign \$2448  = \sel_l4_s0$1026  == 1'h1;
-  assign \$2449  = sel_l4_s0[5] & \$2448 ;
-  assign \$2450  = \sel_l4_s0$1026  == 1'h1;
-  assign \$2451  = sel_l4_s0[5] & \$2450 ;
-  assign \$2452  = \sel_l4_s0$1026  == 1'h1;
-  assign \$2453  = sel_l4_s0[5] & \$2452 ;
-  assign \$2454  = \sel_l4_s0$1026  == 1'h1;
-  assign \$2455  = sel_l4_s0[5] & \$2454 ;
-  assign \$2456  = \sel_l4_s0$1026  == 1'h1;
-  assign \$2457  = sel_l4_s0[5] & \$2456 ;
-  assign \$2458  = \sel_l4_s0$1026  == 1'h1;
-  assign \$2459  = sel_l4_s0[5] & \$2458 ;
-  assign \$2460  = \sel_l4_s0$1026  == 1'h1;
-  assign \$2461  = sel_l4_s0[5] & \$2460 ;
-  assign \$2462  = \sel_l4_s0$1026  == 1'h1;
-  assign \$2463  = sel_l4_s0[5] & \$2462 ;
-  assign \$2464  = \sel_l4_s0$1042  & { \$2463 , \$2461 , \$2459 , \$2457 , \$2455 , \$2453 , \$2451 , \$2449  };
-  assign \$2465  = \sel_l4_s0$1027  == 1'h1;
-  assign \$2466  = sel_l4_s0[6] & \$2465 ;
-  assign \$2467  = \sel_l4_s0$1027  == 1'h1;
-  assign \$2468  = sel_l4_s0[6] & \$2467 ;
-  assign \$2469  = \sel_l4_s0$1027  == 1'h1;
-  assign \$2470  = sel_l4_s0[6] & \$2469 ;
-  assign \$2471  = \sel_l4_s0$1027  == 1'h1;
-  assign \$2472  = sel_l4_s0[6] & \$2471 ;
-  assign \$2473  = \sel_l4_s0$1027  == 1'h1;
-  assign \$2474  = sel_l4_s0[6] & \$2473 ;
-  assign \$2475  = \sel_l4_s0$1027  == 1'h1;
-  assign \$2476  = sel_l4_s0[6] & \$2475 ;
-  assign \$2477  = \sel_l4_s0$1027  == 1'h1;
-  assign \$2478  = sel_l4_s0[6] & \$2477 ;
-  assign \$2479  = \sel_l4_s0$1027  == 1'h1;
-  assign \$2480  = sel_l4_s0[6] & \$2479 ;
-  assign \$2481  = \sel_l4_s0$1043  & { \$2480 , \$2478 , \$2476 , \$2474 , \$2472 , \$2470 , \$2468 , \$2466  };
-  assign \$2482  = \$2464  | \$2481 ;
-  assign \$2483  = \sel_l4_s0$1028  == 1'h1;
-  assign \$2484  = sel_l4_s0[7] & \$2483 ;
-  assign \$2485  = \sel_l4_s0$1028  == 1'h1;
-  assign \$2486  = sel_l4_s0[7] & \$2485 ;
-  assign \$2487  = \sel_l4_s0$1028  == 1'h1;
-  assign \$2488  = sel_l4_s0[7] & \$2487 ;
-  assign \$2489  = \sel_l4_s0$1028  == 1'h1;
-  assign \$2490  = sel_l4_s0[7] & \$2489 ;
-  assign \$2491  = \sel_l4_s0$1028  == 1'h1;
-  assign \$2492  = sel_l4_s0[7] & \$2491 ;
-  assign \$2493  = \sel_l4_s0$1028  == 1'h1;
-  assign \$2494  = sel_l4_s0[7] & \$2493 ;
-  assign \$2495  = \sel_l4_s0$1028  == 1'h1;
-  assign \$2496  = sel_l4_s0[7] & \$2495 ;
-  assign \$2497  = \sel_l4_s0$1028  == 1'h1;
-  assign \$2498  = sel_l4_s0[7] & \$2497 ;
-  assign \$2499  = \sel_l4_s0$1044  & { \$2498 , \$2496 , \$2494 , \$2492 , \$2490 , \$2488 , \$2486 , \$2484  };
-  assign \$2500  = \sel_l4_s0$1029  == 1'h1;
-  assign \$2501  = sel_l4_s0[8] & \$2500 ;
-  assign \$2502  = \sel_l4_s0$1029  == 1'h1;
-  assign \$2503  = sel_l4_s0[8] & \$2502 ;
-  assign \$2504  = \sel_l4_s0$1029  == 1'h1;
-  assign \$2505  = sel_l4_s0[8] & \$2504 ;
-  assign \$2506  = \sel_l4_s0$1029  == 1'h1;
-  assign \$2507  = sel_l4_s0[8] & \$2506 ;
-  assign \$2508  = \sel_l4_s0$1029  == 1'h1;
-  assign \$2509  = sel_l4_s0[8] & \$2508 ;
-  assign \$2510  = \sel_l4_s0$1029  == 1'h1;
-  assign \$2511  = sel_l4_s0[8] & \$2510 ;
-  assign \$2512  = \sel_l4_s0$1029  == 1'h1;
-  assign \$2513  = sel_l4_s0[8] & \$2512 ;
-  assign \$2514  = \sel_l4_s0$1029  == 1'h1;
-  assign \$2515  = sel_l4_s0[8] & \$2514 ;
-  assign \$2516  = \sel_l4_s0$1045  & { \$2515 , \$2513 , \$2511 , \$2509 , \$2507 , \$2505 , \$2503 , \$2501  };
-  assign \$2517  = \$2499  | \$2516 ;
-  assign \$2518  = \$2482  | \$2517 ;
-  assign \$2519  = \$2447  | \$2518 ;
-  assign \$2520  = \sel_l4_s0$1030  == 1'h1;
-  assign \$2521  = sel_l4_s0[9] & \$2520 ;
-  assign \$2522  = \sel_l4_s0$1030  == 1'h1;
-  assign \$2523  = sel_l4_s0[9] & \$2522 ;
-  assign \$2524  = \sel_l4_s0$1030  == 1'h1;
-  assign \$2525  = sel_l4_s0[9] & \$2524 ;
-  assign \$2526  = \sel_l4_s0$1030  == 1'h1;
-  assign \$2527  = sel_l4_s0[9] & \$2526 ;
-  assign \$2528  = \sel_l4_s0$1030  == 1'h1;
-  assign \$2529  = sel_l4_s0[9] & \$2528 ;
-  assign \$2530  = \sel_l4_s0$1030  == 1'h1;
-  assign \$2531  = sel_l4_s0[9] & \$2530 ;
-  assign \$2532  = \sel_l4_s0$1030  == 1'h1;
-  assign \$2533  = sel_l4_s0[9] & \$2532 ;
-  assign \$2534  = \sel_l4_s0$1030  == 1'h1;
-  assign \$2535  = sel_l4_s0[9] & \$2534 ;
-  assign \$2536  = \sel_l4_s0$1046  & { \$2535 , \$2533 , \$2531 , \$2529 , \$2527 , \$2525 , \$2523 , \$2521  };
-  assign \$2537  = \$2519  | \$2536 ;
-  assign \$2538  = \sel_l4_s0$1023  == 2'h2;
-  assign \$2539  = sel_l4_s0[2] & \$2538 ;
-  assign \$2540  = \sel_l4_s0$1023  == 2'h2;
-  assign \$2541  = sel_l4_s0[2] & \$2540 ;
-  assign \$2542  = \sel_l4_s0$1023  == 2'h2;
-  assign \$2543  = sel_l4_s0[2] & \$2542 ;
-  assign \$2544  = \sel_l4_s0$1023  == 2'h2;
-  assign \$2545  = sel_l4_s0[2] & \$2544 ;
-  assign \$2546  = \sel_l4_s0$1023  == 2'h2;
-  assign \$2547  = sel_l4_s0[2] & \$2546 ;
-  assign \$2548  = \sel_l4_s0$1023  == 2'h2;
-  assign \$2549  = sel_l4_s0[2] & \$2548 ;
-  assign \$2550  = \sel_l4_s0$1023  == 2'h2;
-  assign \$2551  = sel_l4_s0[2] & \$2550 ;
-  assign \$2552  = \sel_l4_s0$1023  == 2'h2;
-  assign \$2553  = sel_l4_s0[2] & \$2552 ;
-  assign \$2554  = \sel_l4_s0$1039  & { \$2553 , \$2551 , \$2549 , \$2547 , \$2545 , \$2543 , \$2541 , \$2539  };
-  assign \$2555  = \sel_l4_s0$1024  == 2'h2;
-  assign \$2556  = sel_l4_s0[3] & \$2555 ;
-  assign \$2557  = \sel_l4_s0$1024  == 2'h2;
-  assign \$2558  = sel_l4_s0[3] & \$2557 ;
-  assign \$2559  = \sel_l4_s0$1024  == 2'h2;
-  assign \$2560  = sel_l4_s0[3] & \$2559 ;
-  assign \$2561  = \sel_l4_s0$1024  == 2'h2;
-  assign \$2562  = sel_l4_s0[3] & \$2561 ;
-  assign \$2563  = \sel_l4_s0$1024  == 2'h2;
-  assign \$2564  = sel_l4_s0[3] & \$2563 ;
-  assign \$2565  = \sel_l4_s0$1024  == 2'h2;
-  assign \$2566  = sel_l4_s0[3] & \$2565 ;
-  assign \$2567  = \sel_l4_s0$1024  == 2'h2;
-  assign \$2568  = sel_l4_s0[3] & \$2567 ;
-  assign \$2569  = \sel_l4_s0$1024  == 2'h2;
-  assign \$2570  = sel_l4_s0[3] & \$2569 ;
-  assign \$2571  = \sel_l4_s0$1040  & { \$2570 , \$2568 , \$2566 , \$2564 , \$2562 , \$2560 , \$2558 , \$2556  };
-  assign \$2572  = \$2554  | \$2571 ;
-  assign \$2573  = \sel_l4_s0$1025  == 2'h2;
-  assign \$2574  = sel_l4_s0[4] & \$2573 ;
-  assign \$2575  = \sel_l4_s0$1025  == 2'h2;
-  assign \$2576  = sel_l4_s0[4] & \$2575 ;
-  assign \$2577  = \sel_l4_s0$1025  == 2'h2;
-  assign \$2578  = sel_l4_s0[4] & \$2577 ;
-  assign \$2579  = \sel_l4_s0$1025  == 2'h2;
-  assign \$2580  = sel_l4_s0[4] & \$2579 ;
-  assign \$2581  = \sel_l4_s0$1025  == 2'h2;
-  assign \$2582  = sel_l4_s0[4] & \$2581 ;
-  assign \$2583  = \sel_l4_s0$1025  == 2'h2;
-  assign \$2584  = sel_l4_s0[4] & \$2583 ;
-  assign \$2585  = \sel_l4_s0$1025  == 2'h2;
-  assign \$2586  = sel_l4_s0[4] & \$2585 ;
-  assign \$2587  = \sel_l4_s0$1025  == 2'h2;
-  assign \$2588  = sel_l4_s0[4] & \$2587 ;
-  assign \$2589  = \sel_l4_s0$1041  & { \$2588 , \$2586 , \$2584 , \$2582 , \$2580 , \$2578 , \$2576 , \$2574  };
-  assign \$2590  = \sel_l4_s0$1026  == 2'h2;
-  assign \$2591  = sel_l4_s0[5] & \$2590 ;
-  assign \$2592  = \sel_l4_s0$1026  == 2'h2;
-  assign \$2593  = sel_l4_s0[5] & \$2592 ;
-  assign \$2594  = \sel_l4_s0$1026  == 2'h2;
-  assign \$2595  = sel_l4_s0[5] & \$2594 ;
-  assign \$2596  = \sel_l4_s0$1026  == 2'h2;
-  assign \$2597  = sel_l4_s0[5] & \$2596 ;
-  assign \$2598  = \sel_l4_s0$1026  == 2'h2;
-  assign \$2599  = sel_l4_s0[5] & \$2598 ;
-  assign \$2600  = \sel_l4_s0$1026  == 2'h2;
-  assign \$2601  = sel_l4_s0[5] & \$2600 ;
-  assign \$2602  = \sel_l4_s0$1026  == 2'h2;
-  assign \$2603  = sel_l4_s0[5] & \$2602 ;
-  assign \$2604  = \sel_l4_s0$1026  == 2'h2;
-  assign \$2605  = sel_l4_s0[5] & \$2604 ;
-  assign \$2606  = \sel_l4_s0$1042  & { \$2605 , \$2603 , \$2601 , \$2599 , \$2597 , \$2595 , \$2593 , \$2591  };
-  assign \$2607  = \$2589  | \$2606 ;
-  assign \$2608  = \$2572  | \$2607 ;
-  assign \$2609  = \sel_l4_s0$1027  == 2'h2;
-  assign \$2610  = sel_l4_s0[6] & \$2609 ;
-  assign \$2611  = \sel_l4_s0$1027  == 2'h2;
-  assign \$2612  = sel_l4_s0[6] & \$2611 ;
-  assign \$2613  = \sel_l4_s0$1027  == 2'h2;
-  assign \$2614  = sel_l4_s0[6] & \$2613 ;
-  assign \$2615  = \sel_l4_s0$1027  == 2'h2;
-  assign \$2616  = sel_l4_s0[6] & \$2615 ;
-  assign \$2617  = \sel_l4_s0$1027  == 2'h2;
-  assign \$2618  = sel_l4_s0[6] & \$2617 ;
-  assign \$2619  = \sel_l4_s0$1027  == 2'h2;
-  assign \$2620  = sel_l4_s0[6] & \$2619 ;
-  assign \$2621  = \sel_l4_s0$1027  == 2'h2;
-  assign \$2622  = sel_l4_s0[6] & \$2621 ;
-  assign \$2623  = \sel_l4_s0$1027  == 2'h2;
-  assign \$2624  = sel_l4_s0[6] & \$2623 ;
-  assign \$2625  = \sel_l4_s0$1043  & { \$2624 , \$2622 , \$2620 , \$2618 , \$2616 , \$2614 , \$2612 , \$2610  };
-  assign \$2626  = \sel_l4_s0$1028  == 2'h2;
-  assign \$2627  = sel_l4_s0[7] & \$2626 ;
-  assign \$2628  = \sel_l4_s0$1028  == 2'h2;
-  assign \$2629  = sel_l4_s0[7] & \$2628 ;
-  assign \$2630  = \sel_l4_s0$1028  == 2'h2;
-  assign \$2631  = sel_l4_s0[7] & \$2630 ;
-  assign \$2632  = \sel_l4_s0$1028  == 2'h2;
-  assign \$2633  = sel_l4_s0[7] & \$2632 ;
-  assign \$2634  = \sel_l4_s0$1028  == 2'h2;
-  assign \$2635  = sel_l4_s0[7] & \$2634 ;
-  assign \$2636  = \sel_l4_s0$1028  == 2'h2;
-  assign \$2637  = sel_l4_s0[7] & \$2636 ;
-  assign \$2638  = \sel_l4_s0$1028  == 2'h2;
-  assign \$2639  = sel_l4_s0[7] & \$2638 ;
-  assign \$2640  = \sel_l4_s0$1028  == 2'h2;
-  assign \$2641  = sel_l4_s0[7] & \$2640 ;
-  assign \$2642  = \sel_l4_s0$1044  & { \$2641 , \$2639 , \$2637 , \$2635 , \$2633 , \$2631 , \$2629 , \$2627  };
-  assign \$2643  = \$2625  | \$2642 ;
-  assign \$2644  = \sel_l4_s0$1029  == 2'h2;
-  assign \$2645  = sel_l4_s0[8] & \$2644 ;
-  assign \$2646  = \sel_l4_s0$1029  == 2'h2;
-  assign \$2647  = sel_l4_s0[8] & \$2646 ;
-  assign \$2648  = \sel_l4_s0$1029  == 2'h2;
-  assign \$2649  = sel_l4_s0[8] & \$2648 ;
-  assign \$2650  = \sel_l4_s0$1029  == 2'h2;
-  assign \$2651  = sel_l4_s0[8] & \$2650 ;
-  assign \$2652  = \sel_l4_s0$1029  == 2'h2;
-  assign \$2653  = sel_l4_s0[8] & \$2652 ;
-  assign \$2654  = \sel_l4_s0$1029  == 2'h2;
-  assign \$2655  = sel_l4_s0[8] & \$2654 ;
-  assign \$2656  = \sel_l4_s0$1029  == 2'h2;
-  assign \$2657  = sel_l4_s0[8] & \$2656 ;
-  assign \$2658  = \sel_l4_s0$1029  == 2'h2;
-  assign \$2659  = sel_l4_s0[8] & \$2658 ;
-  assign \$2660  = \sel_l4_s0$1045  & { \$2659 , \$2657 , \$2655 , \$2653 , \$2651 , \$2649 , \$2647 , \$2645  };
-  assign \$2661  = \sel_l4_s0$1030  == 2'h2;
-  assign \$2662  = sel_l4_s0[9] & \$2661 ;
-  assign \$2663  = \sel_l4_s0$1030  == 2'h2;
-  assign \$2664  = sel_l4_s0[9] & \$2663 ;
-  assign \$2665  = \sel_l4_s0$1030  == 2'h2;
-  assign \$2666  = sel_l4_s0[9] & \$2665 ;
-  assign \$2667  = \sel_l4_s0$1030  == 2'h2;
-  assign \$2668  = sel_l4_s0[9] & \$2667 ;
-  assign \$2669  = \sel_l4_s0$1030  == 2'h2;
-  assign \$2670  = sel_l4_s0[9] & \$2669 ;
-  assign \$2671  = \sel_l4_s0$1030  == 2'h2;
-  assign \$2672  = sel_l4_s0[9] & \$2671 ;
-  assign \$2673  = \sel_l4_s0$1030  == 2'h2;
-  assign \$2674  = sel_l4_s0[9] & \$2673 ;
-  assign \$2675  = \sel_l4_s0$1030  == 2'h2;
-  assign \$2676  = sel_l4_s0[9] & \$2675 ;
-  assign \$2677  = \sel_l4_s0$1046  & { \$2676 , \$2674 , \$2672 , \$2670 , \$2668 , \$2666 , \$2664 , \$2662  };
-  assign \$2678  = \$2660  | \$2677 ;
-  assign \$2679  = \$2643  | \$2678 ;
-  assign \$2680  = \$2608  | \$2679 ;
-  assign \$2681  = \sel_l4_s0$1031  == 2'h2;
-  assign \$2682  = sel_l4_s0[10] & \$2681 ;
-  assign \$2683  = \sel_l4_s0$1031  == 2'h2;
-  assign \$2684  = sel_l4_s0[10] & \$2683 ;
-  assign \$2685  = \sel_l4_s0$1031  == 2'h2;
-  assign \$2686  = sel_l4_s0[10] & \$2685 ;
-  assign \$2687  = \sel_l4_s0$1031  == 2'h2;
-  assign \$2688  = sel_l4_s0[10] & \$2687 ;
-  assign \$2689  = \sel_l4_s0$1031  == 2'h2;
-  assign \$2690  = sel_l4_s0[10] & \$2689 ;
-  assign \$2691  = \sel_l4_s0$1031  == 2'h2;
-  assign \$2692  = sel_l4_s0[10] & \$2691 ;
-  assign \$2693  = \sel_l4_s0$1031  == 2'h2;
-  assign \$2694  = sel_l4_s0[10] & \$2693 ;
-  assign \$2695  = \sel_l4_s0$1031  == 2'h2;
-  assign \$2696  = sel_l4_s0[10] & \$2695 ;
-  assign \$2697  = \sel_l4_s0$1047  & { \$2696 , \$2694 , \$2692 , \$2690 , \$2688 , \$2686 , \$2684 , \$2682  };
-  assign \$2698  = \$2680  | \$2697 ;
-  assign \$2699  = \sel_l4_s0$1024  == 2'h3;
-  assign \$2700  = sel_l4_s0[3] & \$2699 ;
-  assign \$2701  = \sel_l4_s0$1024  == 2'h3;
-  assign \$2702  = sel_l4_s0[3] & \$2701 ;
-  assign \$2703  = \sel_l4_s0$1024  == 2'h3;
-  assign \$2704  = sel_l4_s0[3] & \$2703 ;
-  assign \$2705  = \sel_l4_s0$1024  == 2'h3;
-  assign \$2706  = sel_l4_s0[3] & \$2705 ;
-  assign \$2707  = \sel_l4_s0$1024  == 2'h3;
-  assign \$2708  = sel_l4_s0[3] & \$2707 ;
-  assign \$2709  = \sel_l4_s0$1024  == 2'h3;
-  assign \$2710  = sel_l4_s0[3] & \$2709 ;
-  assign \$2711  = \sel_l4_s0$1024  == 2'h3;
-  assign \$2712  = sel_l4_s0[3] & \$2711 ;
-  assign \$2713  = \sel_l4_s0$1024  == 2'h3;
-  assign \$2714  = sel_l4_s0[3] & \$2713 ;
-  assign \$2715  = \sel_l4_s0$1040  & { \$2714 , \$2712 , \$2710 , \$2708 , \$2706 , \$2704 , \$2702 , \$2700  };
-  assign \$2716  = \sel_l4_s0$1025  == 2'h3;
-  assign \$2717  = sel_l4_s0[4] & \$2716 ;
-  assign \$2718  = \sel_l4_s0$1025  == 2'h3;
-  assign \$2719  = sel_l4_s0[4] & \$2718 ;
-  assign \$2720  = \sel_l4_s0$1025  == 2'h3;
-  assign \$2721  = sel_l4_s0[4] & \$2720 ;
-  assign \$2722  = \sel_l4_s0$1025  == 2'h3;
-  assign \$2723  = sel_l4_s0[4] & \$2722 ;
-  assign \$2724  = \sel_l4_s0$1025  == 2'h3;
-  assign \$2725  = sel_l4_s0[4] & \$2724 ;
-  assign \$2726  = \sel_l4_s0$1025  == 2'h3;
-  assign \$2727  = sel_l4_s0[4] & \$2726 ;
-  assign \$2728  = \sel_l4_s0$1025  == 2'h3;
-  assign \$2729  = sel_l4_s0[4] & \$2728 ;
-  assign \$2730  = \sel_l4_s0$1025  == 2'h3;
-  assign \$2731  = sel_l4_s0[4] & \$2730 ;
-  assign \$2732  = \sel_l4_s0$1041  & { \$2731 , \$2729 , \$2727 , \$2725 , \$2723 , \$2721 , \$2719 , \$2717  };
-  assign \$2733  = \$2715  | \$2732 ;
-  assign \$2734  = \sel_l4_s0$1026  == 2'h3;
-  assign \$2735  = sel_l4_s0[5] & \$2734 ;
-  assign \$2736  = \sel_l4_s0$1026  == 2'h3;
-  assign \$2737  = sel_l4_s0[5] & \$2736 ;
-  assign \$2738  = \sel_l4_s0$1026  == 2'h3;
-  assign \$2739  = sel_l4_s0[5] & \$2738 ;
-  assign \$2740  = \sel_l4_s0$1026  == 2'h3;
-  assign \$2741  = sel_l4_s0[5] & \$2740 ;
-  assign \$2742  = \sel_l4_s0$1026  == 2'h3;
-  assign \$2743  = sel_l4_s0[5] & \$2742 ;
-  assign \$2744  = \sel_l4_s0$1026  == 2'h3;
-  assign \$2745  = sel_l4_s0[5] & \$2744 ;
-  assign \$2746  = \sel_l4_s0$1026  == 2'h3;
-  assign \$2747  = sel_l4_s0[5] & \$2746 ;
-  assign \$2748  = \sel_l4_s0$1026  == 2'h3;
-  assign \$2749  = sel_l4_s0[5] & \$2748 ;
-  assign \$2750  = \sel_l4_s0$1042  & { \$2749 , \$2747 , \$2745 , \$2743 , \$2741 , \$2739 , \$2737 , \$2735  };
-  assign \$2751  = \sel_l4_s0$1027  == 2'h3;
-  assign \$2752  = sel_l4_s0[6] & \$2751 ;
-  assign \$2753  = \sel_l4_s0$1027  == 2'h3;
-  assign \$2754  = sel_l4_s0[6] & \$2753 ;
-  assign \$2755  = \sel_l4_s0$1027  == 2'h3;
-  assign \$2756  = sel_l4_s0[6] & \$2755 ;
-  assign \$2757  = \sel_l4_s0$1027  == 2'h3;
-  assign \$2758  = sel_l4_s0[6] & \$2757 ;
-  assign \$2759  = \sel_l4_s0$1027  == 2'h3;
-  assign \$2760  = sel_l4_s0[6] & \$2759 ;
-  assign \$2761  = \sel_l4_s0$1027  == 2'h3;
-  assign \$2762  = sel_l4_s0[6] & \$2761 ;
-  assign \$2763  = \sel_l4_s0$1027  == 2'h3;
-  assign \$2764  = sel_l4_s0[6] & \$2763 ;
-  assign \$2765  = \sel_l4_s0$1027  == 2'h3;
-  assign \$2766  = sel_l4_s0[6] & \$2765 ;
-  assign \$2767  = \sel_l4_s0$1043  & { \$2766 , \$2764 , \$2762 , \$2760 , \$2758 , \$2756 , \$2754 , \$2752  };
-  assign \$2768  = \$2750  | \$2767 ;
-  assign \$2769  = \$2733  | \$2768 ;
-  assign \$2770  = \sel_l4_s0$1028  == 2'h3;
-  assign \$2771  = sel_l4_s0[7] & \$2770 ;
-  assign \$2772  = \sel_l4_s0$1028  == 2'h3;
-  assign \$2773  = sel_l4_s0[7] & \$2772 ;
-  assign \$2774  = \sel_l4_s0$1028  == 2'h3;
-  assign \$2775  = sel_l4_s0[7] & \$2774 ;
-  assign \$2776  = \sel_l4_s0$1028  == 2'h3;
-  assign \$2777  = sel_l4_s0[7] & \$2776 ;
-  assign \$2778  = \sel_l4_s0$1028  == 2'h3;
-  assign \$2779  = sel_l4_s0[7] & \$2778 ;
-  assign \$2780  = \sel_l4_s0$1028  == 2'h3;
-  assign \$2781  = sel_l4_s0[7] & \$2780 ;
-  assign \$2782  = \sel_l4_s0$1028  == 2'h3;
-  assign \$2783  = sel_l4_s0[7] & \$2782 ;
-  assign \$2784  = \sel_l4_s0$1028  == 2'h3;
-  assign \$2785  = sel_l4_s0[7] & \$2784 ;
-  assign \$2786  = \sel_l4_s0$1044  & { \$2785 , \$2783 , \$2781 , \$2779 , \$2777 , \$2775 , \$2773 , \$2771  };
-  assign \$2787  = \sel_l4_s0$1029  == 2'h3;
-  assign \$2788  = sel_l4_s0[8] & \$2787 ;
-  assign \$2789  = \sel_l4_s0$1029  == 2'h3;
-  assign \$2790  = sel_l4_s0[8] & \$2789 ;
-  assign \$2791  = \sel_l4_s0$1029  == 2'h3;
-  assign \$2792  = sel_l4_s0[8] & \$2791 ;
-  assign \$2793  = \sel_l4_s0$1029  == 2'h3;
-  assign \$2794  = sel_l4_s0[8] & \$2793 ;
-  assign \$2795  = \sel_l4_s0$1029  == 2'h3;
-  assign \$2796  = sel_l4_s0[8] & \$2795 ;
-  assign \$2797  = \sel_l4_s0$1029  == 2'h3;
-  assign \$2798  = sel_l4_s0[8] & \$2797 ;
-  assign \$2799  = \sel_l4_s0$1029  == 2'h3;
-  assign \$2800  = sel_l4_s0[8] & \$2799 ;
-  assign \$2801  = \sel_l4_s0$1029  == 2'h3;
-  assign \$2802  = sel_l4_s0[8] & \$2801 ;
-  assign \$2803  = \sel_l4_s0$1045  & { \$2802 , \$2800 , \$2798 , \$2796 , \$2794 , \$2792 , \$2790 , \$2788  };
-  assign \$2804  = \$2786  | \$2803 ;
-  assign \$2805  = \sel_l4_s0$1030  == 2'h3;
-  assign \$2806  = sel_l4_s0[9] & \$2805 ;
-  assign \$2807  = \sel_l4_s0$1030  == 2'h3;
-  assign \$2808  = sel_l4_s0[9] & \$2807 ;
-  assign \$2809  = \sel_l4_s0$1030  == 2'h3;
-  assign \$2810  = sel_l4_s0[9] & \$2809 ;
-  assign \$2811  = \sel_l4_s0$1030  == 2'h3;
-  assign \$2812  = sel_l4_s0[9] & \$2811 ;
-  assign \$2813  = \sel_l4_s0$1030  == 2'h3;
-  assign \$2814  = sel_l4_s0[9] & \$2813 ;
-  assign \$2815  = \sel_l4_s0$1030  == 2'h3;
-  assign \$2816  = sel_l4_s0[9] & \$2815 ;
-  assign \$2817  = \sel_l4_s0$1030  == 2'h3;
-  assign \$2818  = sel_l4_s0[9] & \$2817 ;
-  assign \$2819  = \sel_l4_s0$1030  == 2'h3;
-  assign \$2820  = sel_l4_s0[9] & \$2819 ;
-  assign \$2821  = \sel_l4_s0$1046  & { \$2820 , \$2818 , \$2816 , \$2814 , \$2812 , \$2810 , \$2808 , \$2806  };
-  assign \$2822  = \sel_l4_s0$1031  == 2'h3;
-  assign \$2823  = sel_l4_s0[10] & \$2822 ;
-  assign \$2824  = \sel_l4_s0$1031  == 2'h3;
-  assign \$2825  = sel_l4_s0[10] & \$2824 ;
-  assign \$2826  = \sel_l4_s0$1031  == 2'h3;
-  assign \$2827  = sel_l4_s0[10] & \$2826 ;
-  assign \$2828  = \sel_l4_s0$1031  == 2'h3;
-  assign \$2829  = sel_l4_s0[10] & \$2828 ;
-  assign \$2830  = \sel_l4_s0$1031  == 2'h3;
-  assign \$2831  = sel_l4_s0[10] & \$2830 ;
-  assign \$2832  = \sel_l4_s0$1031  == 2'h3;
-  assign \$2833  = sel_l4_s0[10] & \$2832 ;
-  assign \$2834  = \sel_l4_s0$1031  == 2'h3;
-  assign \$2835  = sel_l4_s0[10] & \$2834 ;
-  assign \$2836  = \sel_l4_s0$1031  == 2'h3;
-  assign \$2837  = sel_l4_s0[10] & \$2836 ;
-  assign \$2838  = \sel_l4_s0$1047  & { \$2837 , \$2835 , \$2833 , \$2831 , \$2829 , \$2827 , \$2825 , \$2823  };
-  assign \$2839  = \$2821  | \$2838 ;
-  assign \$2840  = \$2804  | \$2839 ;
-  assign \$2841  = \$2769  | \$2840 ;
-  assign \$2842  = \sel_l4_s0$1032  == 2'h3;
-  assign \$2843  = sel_l4_s0[11] & \$2842 ;
-  assign \$2844  = \sel_l4_s0$1032  == 2'h3;
-  assign \$2845  = sel_l4_s0[11] & \$2844 ;
-  assign \$2846  = \sel_l4_s0$1032  == 2'h3;
-  assign \$2847  = sel_l4_s0[11] & \$2846 ;
-  assign \$2848  = \sel_l4_s0$1032  == 2'h3;
-  assign \$2849  = sel_l4_s0[11] & \$2848 ;
-  assign \$2850  = \sel_l4_s0$1032  == 2'h3;
-  assign \$2851  = sel_l4_s0[11] & \$2850 ;
-  assign \$2852  = \sel_l4_s0$1032  == 2'h3;
-  assign \$2853  = sel_l4_s0[11] & \$2852 ;
-  assign \$2854  = \sel_l4_s0$1032  == 2'h3;
-  assign \$2855  = sel_l4_s0[11] & \$2854 ;
-  assign \$2856  = \sel_l4_s0$1032  == 2'h3;
-  assign \$2857  = sel_l4_s0[11] & \$2856 ;
-  assign \$2858  = \sel_l4_s0$1048  & { \$2857 , \$2855 , \$2853 , \$2851 , \$2849 , \$2847 , \$2845 , \$2843  };
-  assign \$2859  = \$2841  | \$2858 ;
-  assign \$2860  = \sel_l4_s0$1025  == 3'h4;
-  assign \$2861  = sel_l4_s0[4] & \$2860 ;
-  assign \$2862  = \sel_l4_s0$1025  == 3'h4;
-  assign \$2863  = sel_l4_s0[4] & \$2862 ;
-  assign \$2864  = \sel_l4_s0$1025  == 3'h4;
-  assign \$2865  = sel_l4_s0[4] & \$2864 ;
-  assign \$2866  = \sel_l4_s0$1025  == 3'h4;
-  assign \$2867  = sel_l4_s0[4] & \$2866 ;
-  assign \$2868  = \sel_l4_s0$1025  == 3'h4;
-  assign \$2869  = sel_l4_s0[4] & \$2868 ;
-  assign \$2870  = \sel_l4_s0$1025  == 3'h4;
-  assign \$2871  = sel_l4_s0[4] & \$2870 ;
-  assign \$2872  = \sel_l4_s0$1025  == 3'h4;
-  assign \$2873  = sel_l4_s0[4] & \$2872 ;
-  assign \$2874  = \sel_l4_s0$1025  == 3'h4;
-  assign \$2875  = sel_l4_s0[4] & \$2874 ;
-  assign \$2876  = \sel_l4_s0$1041  & { \$2875 , \$2873 , \$2871 , \$2869 , \$2867 , \$2865 , \$2863 , \$2861  };
-  assign \$2877  = \sel_l4_s0$1026  == 3'h4;
-  assign \$2878  = sel_l4_s0[5] & \$2877 ;
-  assign \$2879  = \sel_l4_s0$1026  == 3'h4;
-  assign \$2880  = sel_l4_s0[5] & \$2879 ;
-  assign \$2881  = \sel_l4_s0$1026  == 3'h4;
-  assign \$2882  = sel_l4_s0[5] & \$2881 ;
-  assign \$2883  = \sel_l4_s0$1026  == 3'h4;
-  assign \$2884  = sel_l4_s0[5] & \$2883 ;
-  assign \$2885  = \sel_l4_s0$1026  == 3'h4;
-  assign \$2886  = sel_l4_s0[5] & \$2885 ;
-  assign \$2887  = \sel_l4_s0$1026  == 3'h4;
-  assign \$2888  = sel_l4_s0[5] & \$2887 ;
-  assign \$2889  = \sel_l4_s0$1026  == 3'h4;
-  assign \$2890  = sel_l4_s0[5] & \$2889 ;
-  assign \$2891  = \sel_l4_s0$1026  == 3'h4;
-  assign \$2892  = sel_l4_s0[5] & \$2891 ;
-  assign \$2893  = \sel_l4_s0$1042  & { \$2892 , \$2890 , \$2888 , \$2886 , \$2884 , \$2882 , \$2880 , \$2878  };
-  assign \$2894  = \$2876  | \$2893 ;
-  assign \$2895  = \sel_l4_s0$1027  == 3'h4;
-  assign \$2896  = sel_l4_s0[6] & \$2895 ;
-  assign \$2897  = \sel_l4_s0$1027  == 3'h4;
-  assign \$2898  = sel_l4_s0[6] & \$2897 ;
-  assign \$2899  = \sel_l4_s0$1027  == 3'h4;
-  assign \$2900  = sel_l4_s0[6] & \$2899 ;
-  assign \$2901  = \sel_l4_s0$1027  == 3'h4;
-  assign \$2902  = sel_l4_s0[6] & \$2901 ;
-  assign \$2903  = \sel_l4_s0$1027  == 3'h4;
-  assign \$2904  = sel_l4_s0[6] & \$2903 ;
-  assign \$2905  = \sel_l4_s0$1027  == 3'h4;
-  assign \$2906  = sel_l4_s0[6] & \$2905 ;
-  assign \$2907  = \sel_l4_s0$1027  == 3'h4;
-  assign \$2908  = sel_l4_s0[6] & \$2907 ;
-  assign \$2909  = \sel_l4_s0$1027  == 3'h4;
-  assign \$2910  = sel_l4_s0[6] & \$2909 ;
-  assign \$2911  = \sel_l4_s0$1043  & { \$2910 , \$2908 , \$2906 , \$2904 , \$2902 , \$2900 , \$2898 , \$2896  };
-  assign \$2912  = \sel_l4_s0$1028  == 3'h4;
-  assign \$2913  = sel_l4_s0[7] & \$2912 ;
-  assign \$2914  = \sel_l4_s0$1028  == 3'h4;
-  assign \$2915  = sel_l4_s0[7] & \$2914 ;
-  assign \$2916  = \sel_l4_s0$1028  == 3'h4;
-  assign \$2917  = sel_l4_s0[7] & \$2916 ;
-  assign \$2918  = \sel_l4_s0$1028  == 3'h4;
-  assign \$2919  = sel_l4_s0[7] & \$2918 ;
-  assign \$2920  = \sel_l4_s0$1028  == 3'h4;
-  assign \$2921  = sel_l4_s0[7] & \$2920 ;
-  assign \$2922  = \sel_l4_s0$1028  == 3'h4;
-  assign \$2923  = sel_l4_s0[7] & \$2922 ;
-  assign \$2924  = \sel_l4_s0$1028  == 3'h4;
-  assign \$2925  = sel_l4_s0[7] & \$2924 ;
-  assign \$2926  = \sel_l4_s0$1028  == 3'h4;
-  assign \$2927  = sel_l4_s0[7] & \$2926 ;
-  assign \$2928  = \sel_l4_s0$1044  & { \$2927 , \$2925 , \$2923 , \$2921 , \$2919 , \$2917 , \$2915 , \$2913  };
-  assign \$2929  = \$2911  | \$2928 ;
-  assign \$2930  = \$2894  | \$2929 ;
-  assign \$2931  = \sel_l4_s0$1029  == 3'h4;
-  assign \$2932  = sel_l4_s0[8] & \$2931 ;
-  assign \$2933  = \sel_l4_s0$1029  == 3'h4;
-  assign \$2934  = sel_l4_s0[8] & \$2933 ;
-  assign \$2935  = \sel_l4_s0$1029  == 3'h4;
-  assign \$2936  = sel_l4_s0[8] & \$2935 ;
-  assign \$2937  = \sel_l4_s0$1029  == 3'h4;
-  assign \$2938  = sel_l4_s0[8] & \$2937 ;
-  assign \$2939  = \sel_l4_s0$1029  == 3'h4;
-  assign \$2940  = sel_l4_s0[8] & \$2939 ;
-  assign \$2941  = \sel_l4_s0$1029  == 3'h4;
-  assign \$2942  = sel_l4_s0[8] & \$2941 ;
-  assign \$2943  = \sel_l4_s0$1029  == 3'h4;
-  assign \$2944  = sel_l4_s0[8] & \$2943 ;
-  assign \$2945  = \sel_l4_s0$1029  == 3'h4;
-  assign \$2946  = sel_l4_s0[8] & \$2945 ;
-  assign \$2947  = \sel_l4_s0$1045  & { \$2946 , \$2944 , \$2942 , \$2940 , \$2938 , \$2936 , \$2934 , \$2932  };
-  assign \$2948  = \sel_l4_s0$1030  == 3'h4;
-  assign \$2949  = sel_l4_s0[9] & \$2948 ;
-  assign \$2950  = \sel_l4_s0$1030  == 3'h4;
-  assign \$2951  = sel_l4_s0[9] & \$2950 ;
-  assign \$2952  = \sel_l4_s0$1030  == 3'h4;
-  assign \$2953  = sel_l4_s0[9] & \$2952 ;
-  assign \$2954  = \sel_l4_s0$1030  == 3'h4;
-  assign \$2955  = sel_l4_s0[9] & \$2954 ;
-  assign \$2956  = \sel_l4_s0$1030  == 3'h4;
-  assign \$2957  = sel_l4_s0[9] & \$2956 ;
-  assign \$2958  = \sel_l4_s0$1030  == 3'h4;
-  assign \$2959  = sel_l4_s0[9] & \$2958 ;
-  assign \$2960  = \sel_l4_s0$1030  == 3'h4;
-  assign \$2961  = sel_l4_s0[9] & \$2960 ;
-  assign \$2962  = \sel_l4_s0$1030  == 3'h4;
-  assign \$2963  = sel_l4_s0[9] & \$2962 ;
-  assign \$2964  = \sel_l4_s0$1046  & { \$2963 , \$2961 , \$2959 , \$2957 , \$2955 , \$2953 , \$2951 , \$2949  };
-  assign \$2965  = \$2947  | \$2964 ;
-  assign \$2966  = \sel_l4_s0$1031  == 3'h4;
-  assign \$2967  = sel_l4_s0[10] & \$2966 ;
-  assign \$2968  = \sel_l4_s0$1031  == 3'h4;
-  assign \$2969  = sel_l4_s0[10] & \$2968 ;
-  assign \$2970  = \sel_l4_s0$1031  == 3'h4;
-  assign \$2971  = sel_l4_s0[10] & \$2970 ;
-  assign \$2972  = \sel_l4_s0$1031  == 3'h4;
-  assign \$2973  = sel_l4_s0[10] & \$2972 ;
-  assign \$2974  = \sel_l4_s0$1031  == 3'h4;
-  assign \$2975  = sel_l4_s0[10] & \$2974 ;
-  assign \$2976  = \sel_l4_s0$1031  == 3'h4;
-  assign \$2977  = sel_l4_s0[10] & \$2976 ;
-  assign \$2978  = \sel_l4_s0$1031  == 3'h4;
-  assign \$2979  = sel_l4_s0[10] & \$2978 ;
-  assign \$2980  = \sel_l4_s0$1031  == 3'h4;
-  assign \$2981  = sel_l4_s0[10] & \$2980 ;
-  assign \$2982  = \sel_l4_s0$1047  & { \$2981 , \$2979 , \$2977 , \$2975 , \$2973 , \$2971 , \$2969 , \$2967  };
-  assign \$2983  = \sel_l4_s0$1032  == 3'h4;
-  assign \$2984  = sel_l4_s0[11] & \$2983 ;
-  assign \$2985  = \sel_l4_s0$1032  == 3'h4;
-  assign \$2986  = sel_l4_s0[11] & \$2985 ;
-  assign \$2987  = \sel_l4_s0$1032  == 3'h4;
-  assign \$2988  = sel_l4_s0[11] & \$2987 ;
-  assign \$2989  = \sel_l4_s0$1032  == 3'h4;
-  assign \$2990  = sel_l4_s0[11] & \$2989 ;
-  assign \$2991  = \sel_l4_s0$1032  == 3'h4;
-  assign \$2992  = sel_l4_s0[11] & \$2991 ;
-  assign \$2993  = \sel_l4_s0$1032  == 3'h4;
-  assign \$2994  = sel_l4_s0[11] & \$2993 ;
-  assign \$2995  = \sel_l4_s0$1032  == 3'h4;
-  assign \$2996  = sel_l4_s0[11] & \$2995 ;
-  assign \$2997  = \sel_l4_s0$1032  == 3'h4;
-  assign \$2998  = sel_l4_s0[11] & \$2997 ;
-  assign \$2999  = \sel_l4_s0$1048  & { \$2998 , \$2996 , \$2994 , \$2992 , \$2990 , \$2988 , \$2986 , \$2984  };
-  assign \$3000  = \$2982  | \$2999 ;
-  assign \$3001  = \$2965  | \$3000 ;
-  assign \$3002  = \$2930  | \$3001 ;
-  assign \$3003  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3004  = sel_l4_s0[12] & \$3003 ;
-  assign \$3005  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3006  = sel_l4_s0[12] & \$3005 ;
-  assign \$3007  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3008  = sel_l4_s0[12] & \$3007 ;
-  assign \$3009  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3010  = sel_l4_s0[12] & \$3009 ;
-  assign \$3011  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3012  = sel_l4_s0[12] & \$3011 ;
-  assign \$3013  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3014  = sel_l4_s0[12] & \$3013 ;
-  assign \$3015  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3016  = sel_l4_s0[12] & \$3015 ;
-  assign \$3017  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3018  = sel_l4_s0[12] & \$3017 ;
-  assign \$3019  = \sel_l4_s0$1049  & { \$3018 , \$3016 , \$3014 , \$3012 , \$3010 , \$3008 , \$3006 , \$3004  };
-  assign \$3020  = \$3002  | \$3019 ;
-  assign \$3021  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3022  = sel_l4_s0[5] & \$3021 ;
-  assign \$3023  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3024  = sel_l4_s0[5] & \$3023 ;
-  assign \$3025  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3026  = sel_l4_s0[5] & \$3025 ;
-  assign \$3027  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3028  = sel_l4_s0[5] & \$3027 ;
-  assign \$3029  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3030  = sel_l4_s0[5] & \$3029 ;
-  assign \$3031  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3032  = sel_l4_s0[5] & \$3031 ;
-  assign \$3033  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3034  = sel_l4_s0[5] & \$3033 ;
-  assign \$3035  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3036  = sel_l4_s0[5] & \$3035 ;
-  assign \$3037  = \sel_l4_s0$1042  & { \$3036 , \$3034 , \$3032 , \$3030 , \$3028 , \$3026 , \$3024 , \$3022  };
-  assign \$3038  = \sel_l4_s0$1027  == 3'h5;
-  assign \$3039  = sel_l4_s0[6] & \$3038 ;
-  assign \$3040  = \sel_l4_s0$1027  == 3'h5;
-  assign \$3041  = sel_l4_s0[6] & \$3040 ;
-  assign \$3042  = \sel_l4_s0$1027  == 3'h5;
-  assign \$3043  = sel_l4_s0[6] & \$3042 ;
-  assign \$3044  = \sel_l4_s0$1027  == 3'h5;
-  assign \$3045  = sel_l4_s0[6] & \$3044 ;
-  assign \$3046  = \sel_l4_s0$1027  == 3'h5;
-  assign \$3047  = sel_l4_s0[6] & \$3046 ;
-  assign \$3048  = \sel_l4_s0$1027  == 3'h5;
-  assign \$3049  = sel_l4_s0[6] & \$3048 ;
-  assign \$3050  = \sel_l4_s0$1027  == 3'h5;
-  assign \$3051  = sel_l4_s0[6] & \$3050 ;
-  assign \$3052  = \sel_l4_s0$1027  == 3'h5;
-  assign \$3053  = sel_l4_s0[6] & \$3052 ;
-  assign \$3054  = \sel_l4_s0$1043  & { \$3053 , \$3051 , \$3049 , \$3047 , \$3045 , \$3043 , \$3041 , \$3039  };
-  assign \$3055  = \$3037  | \$3054 ;
-  assign \$3056  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3057  = sel_l4_s0[7] & \$3056 ;
-  assign \$3058  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3059  = sel_l4_s0[7] & \$3058 ;
-  assign \$3060  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3061  = sel_l4_s0[7] & \$3060 ;
-  assign \$3062  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3063  = sel_l4_s0[7] & \$3062 ;
-  assign \$3064  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3065  = sel_l4_s0[7] & \$3064 ;
-  assign \$3066  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3067  = sel_l4_s0[7] & \$3066 ;
-  assign \$3068  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3069  = sel_l4_s0[7] & \$3068 ;
-  assign \$3070  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3071  = sel_l4_s0[7] & \$3070 ;
-  assign \$3072  = \sel_l4_s0$1044  & { \$3071 , \$3069 , \$3067 , \$3065 , \$3063 , \$3061 , \$3059 , \$3057  };
-  assign \$3073  = \sel_l4_s0$1029  == 3'h5;
-  assign \$3074  = sel_l4_s0[8] & \$3073 ;
-  assign \$3075  = \sel_l4_s0$1029  == 3'h5;
-  assign \$3076  = sel_l4_s0[8] & \$3075 ;
-  assign \$3077  = \sel_l4_s0$1029  == 3'h5;
-  assign \$3078  = sel_l4_s0[8] & \$3077 ;
-  assign \$3079  = \sel_l4_s0$1029  == 3'h5;
-  assign \$3080  = sel_l4_s0[8] & \$3079 ;
-  assign \$3081  = \sel_l4_s0$1029  == 3'h5;
-  assign \$3082  = sel_l4_s0[8] & \$3081 ;
-  assign \$3083  = \sel_l4_s0$1029  == 3'h5;
-  assign \$3084  = sel_l4_s0[8] & \$3083 ;
-  assign \$3085  = \sel_l4_s0$1029  == 3'h5;
-  assign \$3086  = sel_l4_s0[8] & \$3085 ;
-  assign \$3087  = \sel_l4_s0$1029  == 3'h5;
-  assign \$3088  = sel_l4_s0[8] & \$3087 ;
-  assign \$3089  = \sel_l4_s0$1045  & { \$3088 , \$3086 , \$3084 , \$3082 , \$3080 , \$3078 , \$3076 , \$3074  };
-  assign \$3090  = \$3072  | \$3089 ;
-  assign \$3091  = \$3055  | \$3090 ;
-  assign \$3092  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3093  = sel_l4_s0[9] & \$3092 ;
-  assign \$3094  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3095  = sel_l4_s0[9] & \$3094 ;
-  assign \$3096  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3097  = sel_l4_s0[9] & \$3096 ;
-  assign \$3098  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3099  = sel_l4_s0[9] & \$3098 ;
-  assign \$3100  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3101  = sel_l4_s0[9] & \$3100 ;
-  assign \$3102  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3103  = sel_l4_s0[9] & \$3102 ;
-  assign \$3104  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3105  = sel_l4_s0[9] & \$3104 ;
-  assign \$3106  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3107  = sel_l4_s0[9] & \$3106 ;
-  assign \$3108  = \sel_l4_s0$1046  & { \$3107 , \$3105 , \$3103 , \$3101 , \$3099 , \$3097 , \$3095 , \$3093  };
-  assign \$3109  = \sel_l4_s0$1031  == 3'h5;
-  assign \$3110  = sel_l4_s0[10] & \$3109 ;
-  assign \$3111  = \sel_l4_s0$1031  == 3'h5;
-  assign \$3112  = sel_l4_s0[10] & \$3111 ;
-  assign \$3113  = \sel_l4_s0$1031  == 3'h5;
-  assign \$3114  = sel_l4_s0[10] & \$3113 ;
-  assign \$3115  = \sel_l4_s0$1031  == 3'h5;
-  assign \$3116  = sel_l4_s0[10] & \$3115 ;
-  assign \$3117  = \sel_l4_s0$1031  == 3'h5;
-  assign \$3118  = sel_l4_s0[10] & \$3117 ;
-  assign \$3119  = \sel_l4_s0$1031  == 3'h5;
-  assign \$3120  = sel_l4_s0[10] & \$3119 ;
-  assign \$3121  = \sel_l4_s0$1031  == 3'h5;
-  assign \$3122  = sel_l4_s0[10] & \$3121 ;
-  assign \$3123  = \sel_l4_s0$1031  == 3'h5;
-  assign \$3124  = sel_l4_s0[10] & \$3123 ;
-  assign \$3125  = \sel_l4_s0$1047  & { \$3124 , \$3122 , \$3120 , \$3118 , \$3116 , \$3114 , \$3112 , \$3110  };
-  assign \$3126  = \$3108  | \$3125 ;
-  assign \$3127  = \sel_l4_s0$1032  == 3'h5;
-  assign \$3128  = sel_l4_s0[11] & \$3127 ;
-  assign \$3129  = \sel_l4_s0$1032  == 3'h5;
-  assign \$3130  = sel_l4_s0[11] & \$3129 ;
-  assign \$3131  = \sel_l4_s0$1032  == 3'h5;
-  assign \$3132  = sel_l4_s0[11] & \$3131 ;
-  assign \$3133  = \sel_l4_s0$1032  == 3'h5;
-  assign \$3134  = sel_l4_s0[11] & \$3133 ;
-  assign \$3135  = \sel_l4_s0$1032  == 3'h5;
-  assign \$3136  = sel_l4_s0[11] & \$3135 ;
-  assign \$3137  = \sel_l4_s0$1032  == 3'h5;
-  assign \$3138  = sel_l4_s0[11] & \$3137 ;
-  assign \$3139  = \sel_l4_s0$1032  == 3'h5;
-  assign \$3140  = sel_l4_s0[11] & \$3139 ;
-  assign \$3141  = \sel_l4_s0$1032  == 3'h5;
-  assign \$3142  = sel_l4_s0[11] & \$3141 ;
-  assign \$3143  = \sel_l4_s0$1048  & { \$3142 , \$3140 , \$3138 , \$3136 , \$3134 , \$3132 , \$3130 , \$3128  };
-  assign \$3144  = \sel_l4_s0$1033  == 3'h5;
-  assign \$3145  = sel_l4_s0[12] & \$3144 ;
-  assign \$3146  = \sel_l4_s0$1033  == 3'h5;
-  assign \$3147  = sel_l4_s0[12] & \$3146 ;
-  assign \$3148  = \sel_l4_s0$1033  == 3'h5;
-  assign \$3149  = sel_l4_s0[12] & \$3148 ;
-  assign \$3150  = \sel_l4_s0$1033  == 3'h5;
-  assign \$3151  = sel_l4_s0[12] & \$3150 ;
-  assign \$3152  = \sel_l4_s0$1033  == 3'h5;
-  assign \$3153  = sel_l4_s0[12] & \$3152 ;
-  assign \$3154  = \sel_l4_s0$1033  == 3'h5;
-  assign \$3155  = sel_l4_s0[12] & \$3154 ;
-  assign \$3156  = \sel_l4_s0$1033  == 3'h5;
-  assign \$3157  = sel_l4_s0[12] & \$3156 ;
-  assign \$3158  = \sel_l4_s0$1033  == 3'h5;
-  assign \$3159  = sel_l4_s0[12] & \$3158 ;
-  assign \$3160  = \sel_l4_s0$1049  & { \$3159 , \$3157 , \$3155 , \$3153 , \$3151 , \$3149 , \$3147 , \$3145  };
-  assign \$3161  = \$3143  | \$3160 ;
-  assign \$3162  = \$3126  | \$3161 ;
-  assign \$3163  = \$3091  | \$3162 ;
-  assign \$3164  = \sel_l4_s0$1034  == 3'h5;
-  assign \$3165  = sel_l4_s0[13] & \$3164 ;
-  assign \$3166  = \sel_l4_s0$1034  == 3'h5;
-  assign \$3167  = sel_l4_s0[13] & \$3166 ;
-  assign \$3168  = \sel_l4_s0$1034  == 3'h5;
-  assign \$3169  = sel_l4_s0[13] & \$3168 ;
-  assign \$3170  = \sel_l4_s0$1034  == 3'h5;
-  assign \$3171  = sel_l4_s0[13] & \$3170 ;
-  assign \$3172  = \sel_l4_s0$1034  == 3'h5;
-  assign \$3173  = sel_l4_s0[13] & \$3172 ;
-  assign \$3174  = \sel_l4_s0$1034  == 3'h5;
-  assign \$3175  = sel_l4_s0[13] & \$3174 ;
-  assign \$3176  = \sel_l4_s0$1034  == 3'h5;
-  assign \$3177  = sel_l4_s0[13] & \$3176 ;
-  assign \$3178  = \sel_l4_s0$1034  == 3'h5;
-  assign \$3179  = sel_l4_s0[13] & \$3178 ;
-  assign \$3180  = \sel_l4_s0$1050  & { \$3179 , \$3177 , \$3175 , \$3173 , \$3171 , \$3169 , \$3167 , \$3165  };
-  assign \$3181  = \$3163  | \$3180 ;
-  assign \$3182  = \sel_l4_s0$1027  == 3'h6;
-  assign \$3183  = sel_l4_s0[6] & \$3182 ;
-  assign \$3184  = \sel_l4_s0$1027  == 3'h6;
-  assign \$3185  = sel_l4_s0[6] & \$3184 ;
-  assign \$3186  = \sel_l4_s0$1027  == 3'h6;
-  assign \$3187  = sel_l4_s0[6] & \$3186 ;
-  assign \$3188  = \sel_l4_s0$1027  == 3'h6;
-  assign \$3189  = sel_l4_s0[6] & \$3188 ;
-  assign \$3190  = \sel_l4_s0$1027  == 3'h6;
-  assign \$3191  = sel_l4_s0[6] & \$3190 ;
-  assign \$3192  = \sel_l4_s0$1027  == 3'h6;
-  assign \$3193  = sel_l4_s0[6] & \$3192 ;
-  assign \$3194  = \sel_l4_s0$1027  == 3'h6;
-  assign \$3195  = sel_l4_s0[6] & \$3194 ;
-  assign \$3196  = \sel_l4_s0$1027  == 3'h6;
-  assign \$3197  = sel_l4_s0[6] & \$3196 ;
-  assign \$3198  = \sel_l4_s0$1043  & { \$3197 , \$3195 , \$3193 , \$3191 , \$3189 , \$3187 , \$3185 , \$3183  };
-  assign \$3199  = \sel_l4_s0$1028  == 3'h6;
-  assign \$3200  = sel_l4_s0[7] & \$3199 ;
-  assign \$3201  = \sel_l4_s0$1028  == 3'h6;
-  assign \$3202  = sel_l4_s0[7] & \$3201 ;
-  assign \$3203  = \sel_l4_s0$1028  == 3'h6;
-  assign \$3204  = sel_l4_s0[7] & \$3203 ;
-  assign \$3205  = \sel_l4_s0$1028  == 3'h6;
-  assign \$3206  = sel_l4_s0[7] & \$3205 ;
-  assign \$3207  = \sel_l4_s0$1028  == 3'h6;
-  assign \$3208  = sel_l4_s0[7] & \$3207 ;
-  assign \$3209  = \sel_l4_s0$1028  == 3'h6;
-  assign \$3210  = sel_l4_s0[7] & \$3209 ;
-  assign \$3211  = \sel_l4_s0$1028  == 3'h6;
-  assign \$3212  = sel_l4_s0[7] & \$3211 ;
-  assign \$3213  = \sel_l4_s0$1028  == 3'h6;
-  assign \$3214  = sel_l4_s0[7] & \$3213 ;
-  assign \$3215  = \sel_l4_s0$1044  & { \$3214 , \$3212 , \$3210 , \$3208 , \$3206 , \$3204 , \$3202 , \$3200  };
-  assign \$3216  = \$3198  | \$3215 ;
-  assign \$3217  = \sel_l4_s0$1029  == 3'h6;
-  assign \$3218  = sel_l4_s0[8] & \$3217 ;
-  assign \$3219  = \sel_l4_s0$1029  == 3'h6;
-  assign \$3220  = sel_l4_s0[8] & \$3219 ;
-  assign \$3221  = \sel_l4_s0$1029  == 3'h6;
-  assign \$3222  = sel_l4_s0[8] & \$3221 ;
-  assign \$3223  = \sel_l4_s0$1029  == 3'h6;
-  assign \$3224  = sel_l4_s0[8] & \$3223 ;
-  assign \$3225  = \sel_l4_s0$1029  == 3'h6;
-  assign \$3226  = sel_l4_s0[8] & \$3225 ;
-  assign \$3227  = \sel_l4_s0$1029  == 3'h6;
-  assign \$3228  = sel_l4_s0[8] & \$3227 ;
-  assign \$3229  = \sel_l4_s0$1029  == 3'h6;
-  assign \$3230  = sel_l4_s0[8] & \$3229 ;
-  assign \$3231  = \sel_l4_s0$1029  == 3'h6;
-  assign \$3232  = sel_l4_s0[8] & \$3231 ;
-  assign \$3233  = \sel_l4_s0$1045  & { \$3232 , \$3230 , \$3228 , \$3226 , \$3224 , \$3222 , \$3220 , \$3218  };
-  assign \$3234  = \sel_l4_s0$1030  == 3'h6;
-  assign \$3235  = sel_l4_s0[9] & \$3234 ;
-  assign \$3236  = \sel_l4_s0$1030  == 3'h6;
-  assign \$3237  = sel_l4_s0[9] & \$3236 ;
-  assign \$3238  = \sel_l4_s0$1030  == 3'h6;
-  assign \$3239  = sel_l4_s0[9] & \$3238 ;
-  assign \$3240  = \sel_l4_s0$1030  == 3'h6;
-  assign \$3241  = sel_l4_s0[9] & \$3240 ;
-  assign \$3242  = \sel_l4_s0$1030  == 3'h6;
-  assign \$3243  = sel_l4_s0[9] & \$3242 ;
-  assign \$3244  = \sel_l4_s0$1030  == 3'h6;
-  assign \$3245  = sel_l4_s0[9] & \$3244 ;
-  assign \$3246  = \sel_l4_s0$1030  == 3'h6;
-  assign \$3247  = sel_l4_s0[9] & \$3246 ;
-  assign \$3248  = \sel_l4_s0$1030  == 3'h6;
-  assign \$3249  = sel_l4_s0[9] & \$3248 ;
-  assign \$3250  = \sel_l4_s0$1046  & { \$3249 , \$3247 , \$3245 , \$3243 , \$3241 , \$3239 , \$3237 , \$3235  };
-  assign \$3251  = \$3233  | \$3250 ;
-  assign \$3252  = \$3216  | \$3251 ;
-  assign \$3253  = \sel_l4_s0$1031  == 3'h6;
-  assign \$3254  = sel_l4_s0[10] & \$3253 ;
-  assign \$3255  = \sel_l4_s0$1031  == 3'h6;
-  assign \$3256  = sel_l4_s0[10] & \$3255 ;
-  assign \$3257  = \sel_l4_s0$1031  == 3'h6;
-  assign \$3258  = sel_l4_s0[10] & \$3257 ;
-  assign \$3259  = \sel_l4_s0$1031  == 3'h6;
-  assign \$3260  = sel_l4_s0[10] & \$3259 ;
-  assign \$3261  = \sel_l4_s0$1031  == 3'h6;
-  assign \$3262  = sel_l4_s0[10] & \$3261 ;
-  assign \$3263  = \sel_l4_s0$1031  == 3'h6;
-  assign \$3264  = sel_l4_s0[10] & \$3263 ;
-  assign \$3265  = \sel_l4_s0$1031  == 3'h6;
-  assign \$3266  = sel_l4_s0[10] & \$3265 ;
-  assign \$3267  = \sel_l4_s0$1031  == 3'h6;
-  assign \$3268  = sel_l4_s0[10] & \$3267 ;
-  assign \$3269  = \sel_l4_s0$1047  & { \$3268 , \$3266 , \$3264 , \$3262 , \$3260 , \$3258 , \$3256 , \$3254  };
-  assign \$3270  = \sel_l4_s0$1032  == 3'h6;
-  assign \$3271  = sel_l4_s0[11] & \$3270 ;
-  assign \$3272  = \sel_l4_s0$1032  == 3'h6;
-  assign \$3273  = sel_l4_s0[11] & \$3272 ;
-  assign \$3274  = \sel_l4_s0$1032  == 3'h6;
-  assign \$3275  = sel_l4_s0[11] & \$3274 ;
-  assign \$3276  = \sel_l4_s0$1032  == 3'h6;
-  assign \$3277  = sel_l4_s0[11] & \$3276 ;
-  assign \$3278  = \sel_l4_s0$1032  == 3'h6;
-  assign \$3279  = sel_l4_s0[11] & \$3278 ;
-  assign \$3280  = \sel_l4_s0$1032  == 3'h6;
-  assign \$3281  = sel_l4_s0[11] & \$3280 ;
-  assign \$3282  = \sel_l4_s0$1032  == 3'h6;
-  assign \$3283  = sel_l4_s0[11] & \$3282 ;
-  assign \$3284  = \sel_l4_s0$1032  == 3'h6;
-  assign \$3285  = sel_l4_s0[11] & \$3284 ;
-  assign \$3286  = \sel_l4_s0$1048  & { \$3285 , \$3283 , \$3281 , \$3279 , \$3277 , \$3275 , \$3273 , \$3271  };
-  assign \$3287  = \$3269  | \$3286 ;
-  assign \$3288  = \sel_l4_s0$1033  == 3'h6;
-  assign \$3289  = sel_l4_s0[12] & \$3288 ;
-  assign \$3290  = \sel_l4_s0$1033  == 3'h6;
-  assign \$3291  = sel_l4_s0[12] & \$3290 ;
-  assign \$3292  = \sel_l4_s0$1033  == 3'h6;
-  assign \$3293  = sel_l4_s0[12] & \$3292 ;
-  assign \$3294  = \sel_l4_s0$1033  == 3'h6;
-  assign \$3295  = sel_l4_s0[12] & \$3294 ;
-  assign \$3296  = \sel_l4_s0$1033  == 3'h6;
-  assign \$3297  = sel_l4_s0[12] & \$3296 ;
-  assign \$3298  = \sel_l4_s0$1033  == 3'h6;
-  assign \$3299  = sel_l4_s0[12] & \$3298 ;
-  assign \$3300  = \sel_l4_s0$1033  == 3'h6;
-  assign \$3301  = sel_l4_s0[12] & \$3300 ;
-  assign \$3302  = \sel_l4_s0$1033  == 3'h6;
-  assign \$3303  = sel_l4_s0[12] & \$3302 ;
-  assign \$3304  = \sel_l4_s0$1049  & { \$3303 , \$3301 , \$3299 , \$3297 , \$3295 , \$3293 , \$3291 , \$3289  };
-  assign \$3305  = \sel_l4_s0$1034  == 3'h6;
-  assign \$3306  = sel_l4_s0[13] & \$3305 ;
-  assign \$3307  = \sel_l4_s0$1034  == 3'h6;
-  assign \$3308  = sel_l4_s0[13] & \$3307 ;
-  assign \$3309  = \sel_l4_s0$1034  == 3'h6;
-  assign \$3310  = sel_l4_s0[13] & \$3309 ;
-  assign \$3311  = \sel_l4_s0$1034  == 3'h6;
-  assign \$3312  = sel_l4_s0[13] & \$3311 ;
-  assign \$3313  = \sel_l4_s0$1034  == 3'h6;
-  assign \$3314  = sel_l4_s0[13] & \$3313 ;
-  assign \$3315  = \sel_l4_s0$1034  == 3'h6;
-  assign \$3316  = sel_l4_s0[13] & \$3315 ;
-  assign \$3317  = \sel_l4_s0$1034  == 3'h6;
-  assign \$3318  = sel_l4_s0[13] & \$3317 ;
-  assign \$3319  = \sel_l4_s0$1034  == 3'h6;
-  assign \$3320  = sel_l4_s0[13] & \$3319 ;
-  assign \$3321  = \sel_l4_s0$1050  & { \$3320 , \$3318 , \$3316 , \$3314 , \$3312 , \$3310 , \$3308 , \$3306  };
-  assign \$3322  = \$3304  | \$3321 ;
-  assign \$3323  = \$3287  | \$3322 ;
-  assign \$3324  = \$3252  | \$3323 ;
-  assign \$3325  = \sel_l4_s0$1035  == 3'h6;
-  assign \$3326  = sel_l4_s0[14] & \$3325 ;
-  assign \$3327  = \sel_l4_s0$1035  == 3'h6;
-  assign \$3328  = sel_l4_s0[14] & \$3327 ;
-  assign \$3329  = \sel_l4_s0$1035  == 3'h6;
-  assign \$3330  = sel_l4_s0[14] & \$3329 ;
-  assign \$3331  = \sel_l4_s0$1035  == 3'h6;
-  assign \$3332  = sel_l4_s0[14] & \$3331 ;
-  assign \$3333  = \sel_l4_s0$1035  == 3'h6;
-  assign \$3334  = sel_l4_s0[14] & \$3333 ;
-  assign \$3335  = \sel_l4_s0$1035  == 3'h6;
-  assign \$3336  = sel_l4_s0[14] & \$3335 ;
-  assign \$3337  = \sel_l4_s0$1035  == 3'h6;
-  assign \$3338  = sel_l4_s0[14] & \$3337 ;
-  assign \$3339  = \sel_l4_s0$1035  == 3'h6;
-  assign \$3340  = sel_l4_s0[14] & \$3339 ;
-  assign \$3341  = \sel_l4_s0$1051  & { \$3340 , \$3338 , \$3336 , \$3334 , \$3332 , \$3330 , \$3328 , \$3326  };
-  assign \$3342  = \$3324  | \$3341 ;
-  assign \$3343  = \sel_l4_s0$1028  == 3'h7;
-  assign \$3344  = sel_l4_s0[7] & \$3343 ;
-  assign \$3345  = \sel_l4_s0$1028  == 3'h7;
-  assign \$3346  = sel_l4_s0[7] & \$3345 ;
-  assign \$3347  = \sel_l4_s0$1028  == 3'h7;
-  assign \$3348  = sel_l4_s0[7] & \$3347 ;
-  assign \$3349  = \sel_l4_s0$1028  == 3'h7;
-  assign \$3350  = sel_l4_s0[7] & \$3349 ;
-  assign \$3351  = \sel_l4_s0$1028  == 3'h7;
-  assign \$3352  = sel_l4_s0[7] & \$3351 ;
-  assign \$3353  = \sel_l4_s0$1028  == 3'h7;
-  assign \$3354  = sel_l4_s0[7] & \$3353 ;
-  assign \$3355  = \sel_l4_s0$1028  == 3'h7;
-  assign \$3356  = sel_l4_s0[7] & \$3355 ;
-  assign \$3357  = \sel_l4_s0$1028  == 3'h7;
-  assign \$3358  = sel_l4_s0[7] & \$3357 ;
-  assign \$3359  = \sel_l4_s0$1044  & { \$3358 , \$3356 , \$3354 , \$3352 , \$3350 , \$3348 , \$3346 , \$3344  };
-  assign \$3360  = \sel_l4_s0$1029  == 3'h7;
-  assign \$3361  = sel_l4_s0[8] & \$3360 ;
-  assign \$3362  = \sel_l4_s0$1029  == 3'h7;
-  assign \$3363  = sel_l4_s0[8] & \$3362 ;
-  assign \$3364  = \sel_l4_s0$1029  == 3'h7;
-  assign \$3365  = sel_l4_s0[8] & \$3364 ;
-  assign \$3366  = \sel_l4_s0$1029  == 3'h7;
-  assign \$3367  = sel_l4_s0[8] & \$3366 ;
-  assign \$3368  = \sel_l4_s0$1029  == 3'h7;
-  assign \$3369  = sel_l4_s0[8] & \$3368 ;
-  assign \$3370  = \sel_l4_s0$1029  == 3'h7;
-  assign \$3371  = sel_l4_s0[8] & \$3370 ;
-  assign \$3372  = \sel_l4_s0$1029  == 3'h7;
-  assign \$3373  = sel_l4_s0[8] & \$3372 ;
-  assign \$3374  = \sel_l4_s0$1029  == 3'h7;
-  assign \$3375  = sel_l4_s0[8] & \$3374 ;
-  assign \$3376  = \sel_l4_s0$1045  & { \$3375 , \$3373 , \$3371 , \$3369 , \$3367 , \$3365 , \$3363 , \$3361  };
-  assign \$3377  = \$3359  | \$3376 ;
-  assign \$3378  = \sel_l4_s0$1030  == 3'h7;
-  assign \$3379  = sel_l4_s0[9] & \$3378 ;
-  assign \$3380  = \sel_l4_s0$1030  == 3'h7;
-  assign \$3381  = sel_l4_s0[9] & \$3380 ;
-  assign \$3382  = \sel_l4_s0$1030  == 3'h7;
-  assign \$3383  = sel_l4_s0[9] & \$3382 ;
-  assign \$3384  = \sel_l4_s0$1030  == 3'h7;
-  assign \$3385  = sel_l4_s0[9] & \$3384 ;
-  assign \$3386  = \sel_l4_s0$1030  == 3'h7;
-  assign \$3387  = sel_l4_s0[9] & \$3386 ;
-  assign \$3388  = \sel_l4_s0$1030  == 3'h7;
-  assign \$3389  = sel_l4_s0[9] & \$3388 ;
-  assign \$3390  = \sel_l4_s0$1030  == 3'h7;
-  assign \$3391  = sel_l4_s0[9] & \$3390 ;
-  assign \$3392  = \sel_l4_s0$1030  == 3'h7;
-  assign \$3393  = sel_l4_s0[9] & \$3392 ;
-  assign \$3394  = \sel_l4_s0$1046  & { \$3393 , \$3391 , \$3389 , \$3387 , \$3385 , \$3383 , \$3381 , \$3379  };
-  assign \$3395  = \sel_l4_s0$1031  == 3'h7;
-  assign \$3396  = sel_l4_s0[10] & \$3395 ;
-  assign \$3397  = \sel_l4_s0$1031  == 3'h7;
-  assign \$3398  = sel_l4_s0[10] & \$3397 ;
-  assign \$3399  = \sel_l4_s0$1031  == 3'h7;
-  assign \$3400  = sel_l4_s0[10] & \$3399 ;
-  assign \$3401  = \sel_l4_s0$1031  == 3'h7;
-  assign \$3402  = sel_l4_s0[10] & \$3401 ;
-  assign \$3403  = \sel_l4_s0$1031  == 3'h7;
-  assign \$3404  = sel_l4_s0[10] & \$3403 ;
-  assign \$3405  = \sel_l4_s0$1031  == 3'h7;
-  assign \$3406  = sel_l4_s0[10] & \$3405 ;
-  assign \$3407  = \sel_l4_s0$1031  == 3'h7;
-  assign \$3408  = sel_l4_s0[10] & \$3407 ;
-  assign \$3409  = \sel_l4_s0$1031  == 3'h7;
-  assign \$3410  = sel_l4_s0[10] & \$3409 ;
-  assign \$3411  = \sel_l4_s0$1047  & { \$3410 , \$3408 , \$3406 , \$3404 , \$3402 , \$3400 , \$3398 , \$3396  };
-  assign \$3412  = \$3394  | \$3411 ;
-  assign \$3413  = \$3377  | \$3412 ;
-  assign \$3414  = \sel_l4_s0$1032  == 3'h7;
-  assign \$3415  = sel_l4_s0[11] & \$3414 ;
-  assign \$3416  = \sel_l4_s0$1032  == 3'h7;
-  assign \$3417  = sel_l4_s0[11] & \$3416 ;
-  assign \$3418  = \sel_l4_s0$1032  == 3'h7;
-  assign \$3419  = sel_l4_s0[11] & \$3418 ;
-  assign \$3420  = \sel_l4_s0$1032  == 3'h7;
-  assign \$3421  = sel_l4_s0[11] & \$3420 ;
-  assign \$3422  = \sel_l4_s0$1032  == 3'h7;
-  assign \$3423  = sel_l4_s0[11] & \$3422 ;
-  assign \$3424  = \sel_l4_s0$1032  == 3'h7;
-  assign \$3425  = sel_l4_s0[11] & \$3424 ;
-  assign \$3426  = \sel_l4_s0$1032  == 3'h7;
-  assign \$3427  = sel_l4_s0[11] & \$3426 ;
-  assign \$3428  = \sel_l4_s0$1032  == 3'h7;
-  assign \$3429  = sel_l4_s0[11] & \$3428 ;
-  assign \$3430  = \sel_l4_s0$1048  & { \$3429 , \$3427 , \$3425 , \$3423 , \$3421 , \$3419 , \$3417 , \$3415  };
-  assign \$3431  = \sel_l4_s0$1033  == 3'h7;
-  assign \$3432  = sel_l4_s0[12] & \$3431 ;
-  assign \$3433  = \sel_l4_s0$1033  == 3'h7;
-  assign \$3434  = sel_l4_s0[12] & \$3433 ;
-  assign \$3435  = \sel_l4_s0$1033  == 3'h7;
-  assign \$3436  = sel_l4_s0[12] & \$3435 ;
-  assign \$3437  = \sel_l4_s0$1033  == 3'h7;
-  assign \$3438  = sel_l4_s0[12] & \$3437 ;
-  assign \$3439  = \sel_l4_s0$1033  == 3'h7;
-  assign \$3440  = sel_l4_s0[12] & \$3439 ;
-  assign \$3441  = \sel_l4_s0$1033  == 3'h7;
-  assign \$3442  = sel_l4_s0[12] & \$3441 ;
-  assign \$3443  = \sel_l4_s0$1033  == 3'h7;
-  assign \$3444  = sel_l4_s0[12] & \$3443 ;
-  assign \$3445  = \sel_l4_s0$1033  == 3'h7;
-  assign \$3446  = sel_l4_s0[12] & \$3445 ;
-  assign \$3447  = \sel_l4_s0$1049  & { \$3446 , \$3444 , \$3442 , \$3440 , \$3438 , \$3436 , \$3434 , \$3432  };
-  assign \$3448  = \$3430  | \$3447 ;
-  assign \$3449  = \sel_l4_s0$1034  == 3'h7;
-  assign \$3450  = sel_l4_s0[13] & \$3449 ;
-  assign \$3451  = \sel_l4_s0$1034  == 3'h7;
-  assign \$3452  = sel_l4_s0[13] & \$3451 ;
-  assign \$3453  = \sel_l4_s0$1034  == 3'h7;
-  assign \$3454  = sel_l4_s0[13] & \$3453 ;
-  assign \$3455  = \sel_l4_s0$1034  == 3'h7;
-  assign \$3456  = sel_l4_s0[13] & \$3455 ;
-  assign \$3457  = \sel_l4_s0$1034  == 3'h7;
-  assign \$3458  = sel_l4_s0[13] & \$3457 ;
-  assign \$3459  = \sel_l4_s0$1034  == 3'h7;
-  assign \$3460  = sel_l4_s0[13] & \$3459 ;
-  assign \$3461  = \sel_l4_s0$1034  == 3'h7;
-  assign \$3462  = sel_l4_s0[13] & \$3461 ;
-  assign \$3463  = \sel_l4_s0$1034  == 3'h7;
-  assign \$3464  = sel_l4_s0[13] & \$3463 ;
-  assign \$3465  = \sel_l4_s0$1050  & { \$3464 , \$3462 , \$3460 , \$3458 , \$3456 , \$3454 , \$3452 , \$3450  };
-  assign \$3466  = \sel_l4_s0$1035  == 3'h7;
-  assign \$3467  = sel_l4_s0[14] & \$3466 ;
-  assign \$3468  = \sel_l4_s0$1035  == 3'h7;
-  assign \$3469  = sel_l4_s0[14] & \$3468 ;
-  assign \$3470  = \sel_l4_s0$1035  == 3'h7;
-  assign \$3471  = sel_l4_s0[14] & \$3470 ;
-  assign \$3472  = \sel_l4_s0$1035  == 3'h7;
-  assign \$3473  = sel_l4_s0[14] & \$3472 ;
-  assign \$3474  = \sel_l4_s0$1035  == 3'h7;
-  assign \$3475  = sel_l4_s0[14] & \$3474 ;
-  assign \$3476  = \sel_l4_s0$1035  == 3'h7;
-  assign \$3477  = sel_l4_s0[14] & \$3476 ;
-  assign \$3478  = \sel_l4_s0$1035  == 3'h7;
-  assign \$3479  = sel_l4_s0[14] & \$3478 ;
-  assign \$3480  = \sel_l4_s0$1035  == 3'h7;
-  assign \$3481  = sel_l4_s0[14] & \$3480 ;
-  assign \$3482  = \sel_l4_s0$1051  & { \$3481 , \$3479 , \$3477 , \$3475 , \$3473 , \$3471 , \$3469 , \$3467  };
-  assign \$3483  = \$3465  | \$3482 ;
-  assign \$3484  = \$3448  | \$3483 ;
-  assign \$3485  = \$3413  | \$3484 ;
-  assign \$3486  = \sel_l4_s0$1036  == 3'h7;
-  assign \$3487  = sel_l4_s0[15] & \$3486 ;
-  assign \$3488  = \sel_l4_s0$1036  == 3'h7;
-  assign \$3489  = sel_l4_s0[15] & \$3488 ;
-  assign \$3490  = \sel_l4_s0$1036  == 3'h7;
-  assign \$3491  = sel_l4_s0[15] & \$3490 ;
-  assign \$3492  = \sel_l4_s0$1036  == 3'h7;
-  assign \$3493  = sel_l4_s0[15] & \$3492 ;
-  assign \$3494  = \sel_l4_s0$1036  == 3'h7;
-  assign \$3495  = sel_l4_s0[15] & \$3494 ;
-  assign \$3496  = \sel_l4_s0$1036  == 3'h7;
-  assign \$3497  = sel_l4_s0[15] & \$3496 ;
-  assign \$3498  = \sel_l4_s0$1036  == 3'h7;
-  assign \$3499  = sel_l4_s0[15] & \$3498 ;
-  assign \$3500  = \sel_l4_s0$1036  == 3'h7;
-  assign \$3501  = sel_l4_s0[15] & \$3500 ;
-  assign \$3502  = \sel_l4_s0$1052  & { \$3501 , \$3499 , \$3497 , \$3495 , \$3493 , \$3491 , \$3489 , \$3487  };
-  assign \$3503  = \$3485  | \$3502 ;
-  assign \$3504  = ! \sel_l4_s0$1021 ;
-  assign \$3505  = sel_l4_s0[0] & \$3504 ;
-  assign \$3506  = ! \sel_l4_s0$1021 ;
-  assign \$3507  = sel_l4_s0[0] & \$3506 ;
-  assign \$3508  = ! \sel_l4_s0$1021 ;
-  assign \$3509  = sel_l4_s0[0] & \$3508 ;
-  assign \$3510  = ! \sel_l4_s0$1021 ;
-  assign \$3511  = sel_l4_s0[0] & \$3510 ;
-  assign \$3513  = ! \sel_l4_s0$1022 ;
-  assign \$3514  = sel_l4_s0[1] & \$3513 ;
-  assign \$3515  = ! \sel_l4_s0$1022 ;
-  assign \$3516  = sel_l4_s0[1] & \$3515 ;
-  assign \$3517  = ! \sel_l4_s0$1022 ;
-  assign \$3518  = sel_l4_s0[1] & \$3517 ;
-  assign \$3519  = ! \sel_l4_s0$1022 ;
-  assign \$3520  = sel_l4_s0[1] & \$3519 ;
-  assign \$3523  = ! \sel_l4_s0$1023 ;
-  assign \$3524  = sel_l4_s0[2] & \$3523 ;
-  assign \$3525  = ! \sel_l4_s0$1023 ;
-  assign \$3526  = sel_l4_s0[2] & \$3525 ;
-  assign \$3527  = ! \sel_l4_s0$1023 ;
-  assign \$3528  = sel_l4_s0[2] & \$3527 ;
-  assign \$3529  = ! \sel_l4_s0$1023 ;
-  assign \$3530  = sel_l4_s0[2] & \$3529 ;
-  assign \$3532  = ! \sel_l4_s0$1024 ;
-  assign \$3533  = sel_l4_s0[3] & \$3532 ;
-  assign \$3534  = ! \sel_l4_s0$1024 ;
-  assign \$3535  = sel_l4_s0[3] & \$3534 ;
-  assign \$3536  = ! \sel_l4_s0$1024 ;
-  assign \$3537  = sel_l4_s0[3] & \$3536 ;
-  assign \$3538  = ! \sel_l4_s0$1024 ;
-  assign \$3539  = sel_l4_s0[3] & \$3538 ;
-  assign \$3541  = \$3531  | \$3540 ;
-  assign \$3542  = \$3522  | \$3541 ;
-  assign \$3543  = ! \sel_l4_s0$1025 ;
-  assign \$3544  = sel_l4_s0[4] & \$3543 ;
-  assign \$3545  = ! \sel_l4_s0$1025 ;
-  assign \$3546  = sel_l4_s0[4] & \$3545 ;
-  assign \$3547  = ! \sel_l4_s0$1025 ;
-  assign \$3548  = sel_l4_s0[4] & \$3547 ;
-  assign \$3549  = ! \sel_l4_s0$1025 ;
-  assign \$3550  = sel_l4_s0[4] & \$3549 ;
-  assign \$3552  = ! \sel_l4_s0$1026 ;
-  assign \$3553  = sel_l4_s0[5] & \$3552 ;
-  assign \$3554  = ! \sel_l4_s0$1026 ;
-  assign \$3555  = sel_l4_s0[5] & \$3554 ;
-  assign \$3556  = ! \sel_l4_s0$1026 ;
-  assign \$3557  = sel_l4_s0[5] & \$3556 ;
-  assign \$3558  = ! \sel_l4_s0$1026 ;
-  assign \$3559  = sel_l4_s0[5] & \$3558 ;
-  assign \$3561  = \$3551  | \$3560 ;
-  assign \$3562  = ! \sel_l4_s0$1027 ;
-  assign \$3563  = sel_l4_s0[6] & \$3562 ;
-  assign \$3564  = ! \sel_l4_s0$1027 ;
-  assign \$3565  = sel_l4_s0[6] & \$3564 ;
-  assign \$3566  = ! \sel_l4_s0$1027 ;
-  assign \$3567  = sel_l4_s0[6] & \$3566 ;
-  assign \$3568  = ! \sel_l4_s0$1027 ;
-  assign \$3569  = sel_l4_s0[6] & \$3568 ;
-  assign \$3571  = ! \sel_l4_s0$1028 ;
-  assign \$3572  = sel_l4_s0[7] & \$3571 ;
-  assign \$3573  = ! \sel_l4_s0$1028 ;
-  assign \$3574  = sel_l4_s0[7] & \$3573 ;
-  assign \$3575  = ! \sel_l4_s0$1028 ;
-  assign \$3576  = sel_l4_s0[7] & \$3575 ;
-  assign \$3577  = ! \sel_l4_s0$1028 ;
-  assign \$3578  = sel_l4_s0[7] & \$3577 ;
-  assign \$3580  = \$3570  | \$3579 ;
-  assign \$3581  = \$3561  | \$3580 ;
-  assign \$3582  = \$3542  | \$3581 ;
-  assign \$3583  = ! \sel_l4_s0$1029 ;
-  assign \$3584  = sel_l4_s0[8] & \$3583 ;
-  assign \$3585  = ! \sel_l4_s0$1029 ;
-  assign \$3586  = sel_l4_s0[8] & \$3585 ;
-  assign \$3587  = ! \sel_l4_s0$1029 ;
-  assign \$3588  = sel_l4_s0[8] & \$3587 ;
-  assign \$3589  = ! \sel_l4_s0$1029 ;
-  assign \$3590  = sel_l4_s0[8] & \$3589 ;
-  assign \$3592  = \$3582  | \$3591 ;
-  assign \$3593  = \sel_l4_s0$1022  == 1'h1;
-  assign \$3594  = sel_l4_s0[1] & \$3593 ;
-  assign \$3595  = \sel_l4_s0$1022  == 1'h1;
-  assign \$3596  = sel_l4_s0[1] & \$3595 ;
-  assign \$3597  = \sel_l4_s0$1022  == 1'h1;
-  assign \$3598  = sel_l4_s0[1] & \$3597 ;
-  assign \$3599  = \sel_l4_s0$1022  == 1'h1;
-  assign \$3600  = sel_l4_s0[1] & \$3599 ;
-  assign \$3602  = \sel_l4_s0$1023  == 1'h1;
-  assign \$3603  = sel_l4_s0[2] & \$3602 ;
-  assign \$3604  = \sel_l4_s0$1023  == 1'h1;
-  assign \$3605  = sel_l4_s0[2] & \$3604 ;
-  assign \$3606  = \sel_l4_s0$1023  == 1'h1;
-  assign \$3607  = sel_l4_s0[2] & \$3606 ;
-  assign \$3608  = \sel_l4_s0$1023  == 1'h1;
-  assign \$3609  = sel_l4_s0[2] & \$3608 ;
-  assign \$3611  = \$3601  | \$3610 ;
-  assign \$3612  = \sel_l4_s0$1024  == 1'h1;
-  assign \$3613  = sel_l4_s0[3] & \$3612 ;
-  assign \$3614  = \sel_l4_s0$1024  == 1'h1;
-  assign \$3615  = sel_l4_s0[3] & \$3614 ;
-  assign \$3616  = \sel_l4_s0$1024  == 1'h1;
-  assign \$3617  = sel_l4_s0[3] & \$3616 ;
-  assign \$3618  = \sel_l4_s0$1024  == 1'h1;
-  assign \$3619  = sel_l4_s0[3] & \$3618 ;
-  assign \$3621  = \sel_l4_s0$1025  == 1'h1;
-  assign \$3622  = sel_l4_s0[4] & \$3621 ;
-  assign \$3623  = \sel_l4_s0$1025  == 1'h1;
-  assign \$3624  = sel_l4_s0[4] & \$3623 ;
-  assign \$3625  = \sel_l4_s0$1025  == 1'h1;
-  assign \$3626  = sel_l4_s0[4] & \$3625 ;
-  assign \$3627  = \sel_l4_s0$1025  == 1'h1;
-  assign \$3628  = sel_l4_s0[4] & \$3627 ;
-  assign \$3630  = \$3620  | \$3629 ;
-  assign \$3631  = \$3611  | \$3630 ;
-  assign \$3632  = \sel_l4_s0$1026  == 1'h1;
-  assign \$3633  = sel_l4_s0[5] & \$3632 ;
-  assign \$3634  = \sel_l4_s0$1026  == 1'h1;
-  assign \$3635  = sel_l4_s0[5] & \$3634 ;
-  assign \$3636  = \sel_l4_s0$1026  == 1'h1;
-  assign \$3637  = sel_l4_s0[5] & \$3636 ;
-  assign \$3638  = \sel_l4_s0$1026  == 1'h1;
-  assign \$3639  = sel_l4_s0[5] & \$3638 ;
-  assign \$3641  = \sel_l4_s0$1027  == 1'h1;
-  assign \$3642  = sel_l4_s0[6] & \$3641 ;
-  assign \$3643  = \sel_l4_s0$1027  == 1'h1;
-  assign \$3644  = sel_l4_s0[6] & \$3643 ;
-  assign \$3645  = \sel_l4_s0$1027  == 1'h1;
-  assign \$3646  = sel_l4_s0[6] & \$3645 ;
-  assign \$3647  = \sel_l4_s0$1027  == 1'h1;
-  assign \$3648  = sel_l4_s0[6] & \$3647 ;
-  assign \$3650  = \$3640  | \$3649 ;
-  assign \$3651  = \sel_l4_s0$1028  == 1'h1;
-  assign \$3652  = sel_l4_s0[7] & \$3651 ;
-  assign \$3653  = \sel_l4_s0$1028  == 1'h1;
-  assign \$3654  = sel_l4_s0[7] & \$3653 ;
-  assign \$3655  = \sel_l4_s0$1028  == 1'h1;
-  assign \$3656  = sel_l4_s0[7] & \$3655 ;
-  assign \$3657  = \sel_l4_s0$1028  == 1'h1;
-  assign \$3658  = sel_l4_s0[7] & \$3657 ;
-  assign \$3660  = \sel_l4_s0$1029  == 1'h1;
-  assign \$3661  = sel_l4_s0[8] & \$3660 ;
-  assign \$3662  = \sel_l4_s0$1029  == 1'h1;
-  assign \$3663  = sel_l4_s0[8] & \$3662 ;
-  assign \$3664  = \sel_l4_s0$1029  == 1'h1;
-  assign \$3665  = sel_l4_s0[8] & \$3664 ;
-  assign \$3666  = \sel_l4_s0$1029  == 1'h1;
-  assign \$3667  = sel_l4_s0[8] & \$3666 ;
-  assign \$3669  = \$3659  | \$3668 ;
-  assign \$3670  = \$3650  | \$3669 ;
-  assign \$3671  = \$3631  | \$3670 ;
-  assign \$3672  = \sel_l4_s0$1030  == 1'h1;
-  assign \$3673  = sel_l4_s0[9] & \$3672 ;
-  assign \$3674  = \sel_l4_s0$1030  == 1'h1;
-  assign \$3675  = sel_l4_s0[9] & \$3674 ;
-  assign \$3676  = \sel_l4_s0$1030  == 1'h1;
-  assign \$3677  = sel_l4_s0[9] & \$3676 ;
-  assign \$3678  = \sel_l4_s0$1030  == 1'h1;
-  assign \$3679  = sel_l4_s0[9] & \$3678 ;
-  assign \$3681  = \$3671  | \$3680 ;
-  assign \$3682  = \sel_l4_s0$1023  == 2'h2;
-  assign \$3683  = sel_l4_s0[2] & \$3682 ;
-  assign \$3684  = \sel_l4_s0$1023  == 2'h2;
-  assign \$3685  = sel_l4_s0[2] & \$3684 ;
-  assign \$3686  = \sel_l4_s0$1023  == 2'h2;
-  assign \$3687  = sel_l4_s0[2] & \$3686 ;
-  assign \$3688  = \sel_l4_s0$1023  == 2'h2;
-  assign \$3689  = sel_l4_s0[2] & \$3688 ;
-  assign \$3691  = \sel_l4_s0$1024  == 2'h2;
-  assign \$3692  = sel_l4_s0[3] & \$3691 ;
-  assign \$3693  = \sel_l4_s0$1024  == 2'h2;
-  assign \$3694  = sel_l4_s0[3] & \$3693 ;
-  assign \$3695  = \sel_l4_s0$1024  == 2'h2;
-  assign \$3696  = sel_l4_s0[3] & \$3695 ;
-  assign \$3697  = \sel_l4_s0$1024  == 2'h2;
-  assign \$3698  = sel_l4_s0[3] & \$3697 ;
-  assign \$3700  = \$3690  | \$3699 ;
-  assign \$3701  = \sel_l4_s0$1025  == 2'h2;
-  assign \$3702  = sel_l4_s0[4] & \$3701 ;
-  assign \$3703  = \sel_l4_s0$1025  == 2'h2;
-  assign \$3704  = sel_l4_s0[4] & \$3703 ;
-  assign \$3705  = \sel_l4_s0$1025  == 2'h2;
-  assign \$3706  = sel_l4_s0[4] & \$3705 ;
-  assign \$3707  = \sel_l4_s0$1025  == 2'h2;
-  assign \$3708  = sel_l4_s0[4] & \$3707 ;
-  assign \$3710  = \sel_l4_s0$1026  == 2'h2;
-  assign \$3711  = sel_l4_s0[5] & \$3710 ;
-  assign \$3712  = \sel_l4_s0$1026  == 2'h2;
-  assign \$3713  = sel_l4_s0[5] & \$3712 ;
-  assign \$3714  = \sel_l4_s0$1026  == 2'h2;
-  assign \$3715  = sel_l4_s0[5] & \$3714 ;
-  assign \$3716  = \sel_l4_s0$1026  == 2'h2;
-  assign \$3717  = sel_l4_s0[5] & \$3716 ;
-  assign \$3719  = \$3709  | \$3718 ;
-  assign \$3720  = \$3700  | \$3719 ;
-  assign \$3721  = \sel_l4_s0$1027  == 2'h2;
-  assign \$3722  = sel_l4_s0[6] & \$3721 ;
-  assign \$3723  = \sel_l4_s0$1027  == 2'h2;
-  assign \$3724  = sel_l4_s0[6] & \$3723 ;
-  assign \$3725  = \sel_l4_s0$1027  == 2'h2;
-  assign \$3726  = sel_l4_s0[6] & \$3725 ;
-  assign \$3727  = \sel_l4_s0$1027  == 2'h2;
-  assign \$3728  = sel_l4_s0[6] & \$3727 ;
-  assign \$3730  = \sel_l4_s0$1028  == 2'h2;
-  assign \$3731  = sel_l4_s0[7] & \$3730 ;
-  assign \$3732  = \sel_l4_s0$1028  == 2'h2;
-  assign \$3733  = sel_l4_s0[7] & \$3732 ;
-  assign \$3734  = \sel_l4_s0$1028  == 2'h2;
-  assign \$3735  = sel_l4_s0[7] & \$3734 ;
-  assign \$3736  = \sel_l4_s0$1028  == 2'h2;
-  assign \$3737  = sel_l4_s0[7] & \$3736 ;
-  assign \$3739  = \$3729  | \$3738 ;
-  assign \$3740  = \sel_l4_s0$1029  == 2'h2;
-  assign \$3741  = sel_l4_s0[8] & \$3740 ;
-  assign \$3742  = \sel_l4_s0$1029  == 2'h2;
-  assign \$3743  = sel_l4_s0[8] & \$3742 ;
-  assign \$3744  = \sel_l4_s0$1029  == 2'h2;
-  assign \$3745  = sel_l4_s0[8] & \$3744 ;
-  assign \$3746  = \sel_l4_s0$1029  == 2'h2;
-  assign \$3747  = sel_l4_s0[8] & \$3746 ;
-  assign \$3749  = \sel_l4_s0$1030  == 2'h2;
-  assign \$3750  = sel_l4_s0[9] & \$3749 ;
-  assign \$3751  = \sel_l4_s0$1030  == 2'h2;
-  assign \$3752  = sel_l4_s0[9] & \$3751 ;
-  assign \$3753  = \sel_l4_s0$1030  == 2'h2;
-  assign \$3754  = sel_l4_s0[9] & \$3753 ;
-  assign \$3755  = \sel_l4_s0$1030  == 2'h2;
-  assign \$3756  = sel_l4_s0[9] & \$3755 ;
-  assign \$3758  = \$3748  | \$3757 ;
-  assign \$3759  = \$3739  | \$3758 ;
-  assign \$3760  = \$3720  | \$3759 ;
-  assign \$3761  = \sel_l4_s0$1031  == 2'h2;
-  assign \$3762  = sel_l4_s0[10] & \$3761 ;
-  assign \$3763  = \sel_l4_s0$1031  == 2'h2;
-  assign \$3764  = sel_l4_s0[10] & \$3763 ;
-  assign \$3765  = \sel_l4_s0$1031  == 2'h2;
-  assign \$3766  = sel_l4_s0[10] & \$3765 ;
-  assign \$3767  = \sel_l4_s0$1031  == 2'h2;
-  assign \$3768  = sel_l4_s0[10] & \$3767 ;
-  assign \$3770  = \$3760  | \$3769 ;
-  assign \$3771  = \sel_l4_s0$1024  == 2'h3;
-  assign \$3772  = sel_l4_s0[3] & \$3771 ;
-  assign \$3773  = \sel_l4_s0$1024  == 2'h3;
-  assign \$3774  = sel_l4_s0[3] & \$3773 ;
-  assign \$3775  = \sel_l4_s0$1024  == 2'h3;
-  assign \$3776  = sel_l4_s0[3] & \$3775 ;
-  assign \$3777  = \sel_l4_s0$1024  == 2'h3;
-  assign \$3778  = sel_l4_s0[3] & \$3777 ;
-  assign \$3780  = \sel_l4_s0$1025  == 2'h3;
-  assign \$3781  = sel_l4_s0[4] & \$3780 ;
-  assign \$3782  = \sel_l4_s0$1025  == 2'h3;
-  assign \$3783  = sel_l4_s0[4] & \$3782 ;
-  assign \$3784  = \sel_l4_s0$1025  == 2'h3;
-  assign \$3785  = sel_l4_s0[4] & \$3784 ;
-  assign \$3786  = \sel_l4_s0$1025  == 2'h3;
-  assign \$3787  = sel_l4_s0[4] & \$3786 ;
-  assign \$3789  = \$3779  | \$3788 ;
-  assign \$3790  = \sel_l4_s0$1026  == 2'h3;
-  assign \$3791  = sel_l4_s0[5] & \$3790 ;
-  assign \$3792  = \sel_l4_s0$1026  == 2'h3;
-  assign \$3793  = sel_l4_s0[5] & \$3792 ;
-  assign \$3794  = \sel_l4_s0$1026  == 2'h3;
-  assign \$3795  = sel_l4_s0[5] & \$3794 ;
-  assign \$3796  = \sel_l4_s0$1026  == 2'h3;
-  assign \$3797  = sel_l4_s0[5] & \$3796 ;
-  assign \$3799  = \sel_l4_s0$1027  == 2'h3;
-  assign \$3800  = sel_l4_s0[6] & \$3799 ;
-  assign \$3801  = \sel_l4_s0$1027  == 2'h3;
-  assign \$3802  = sel_l4_s0[6] & \$3801 ;
-  assign \$3803  = \sel_l4_s0$1027  == 2'h3;
-  assign \$3804  = sel_l4_s0[6] & \$3803 ;
-  assign \$3805  = \sel_l4_s0$1027  == 2'h3;
-  assign \$3806  = sel_l4_s0[6] & \$3805 ;
-  assign \$3808  = \$3798  | \$3807 ;
-  assign \$3809  = \$3789  | \$3808 ;
-  assign \$3810  = \sel_l4_s0$1028  == 2'h3;
-  assign \$3811  = sel_l4_s0[7] & \$3810 ;
-  assign \$3812  = \sel_l4_s0$1028  == 2'h3;
-  assign \$3813  = sel_l4_s0[7] & \$3812 ;
-  assign \$3814  = \sel_l4_s0$1028  == 2'h3;
-  assign \$3815  = sel_l4_s0[7] & \$3814 ;
-  assign \$3816  = \sel_l4_s0$1028  == 2'h3;
-  assign \$3817  = sel_l4_s0[7] & \$3816 ;
-  assign \$3819  = \sel_l4_s0$1029  == 2'h3;
-  assign \$3820  = sel_l4_s0[8] & \$3819 ;
-  assign \$3821  = \sel_l4_s0$1029  == 2'h3;
-  assign \$3822  = sel_l4_s0[8] & \$3821 ;
-  assign \$3823  = \sel_l4_s0$1029  == 2'h3;
-  assign \$3824  = sel_l4_s0[8] & \$3823 ;
-  assign \$3825  = \sel_l4_s0$1029  == 2'h3;
-  assign \$3826  = sel_l4_s0[8] & \$3825 ;
-  assign \$3828  = \$3818  | \$3827 ;
-  assign \$3829  = \sel_l4_s0$1030  == 2'h3;
-  assign \$3830  = sel_l4_s0[9] & \$3829 ;
-  assign \$3831  = \sel_l4_s0$1030  == 2'h3;
-  assign \$3832  = sel_l4_s0[9] & \$3831 ;
-  assign \$3833  = \sel_l4_s0$1030  == 2'h3;
-  assign \$3834  = sel_l4_s0[9] & \$3833 ;
-  assign \$3835  = \sel_l4_s0$1030  == 2'h3;
-  assign \$3836  = sel_l4_s0[9] & \$3835 ;
-  assign \$3838  = \sel_l4_s0$1031  == 2'h3;
-  assign \$3839  = sel_l4_s0[10] & \$3838 ;
-  assign \$3840  = \sel_l4_s0$1031  == 2'h3;
-  assign \$3841  = sel_l4_s0[10] & \$3840 ;
-  assign \$3842  = \sel_l4_s0$1031  == 2'h3;
-  assign \$3843  = sel_l4_s0[10] & \$3842 ;
-  assign \$3844  = \sel_l4_s0$1031  == 2'h3;
-  assign \$3845  = sel_l4_s0[10] & \$3844 ;
-  assign \$3847  = \$3837  | \$3846 ;
-  assign \$3848  = \$3828  | \$3847 ;
-  assign \$3849  = \$3809  | \$3848 ;
-  assign \$3850  = \sel_l4_s0$1032  == 2'h3;
-  assign \$3851  = sel_l4_s0[11] & \$3850 ;
-  assign \$3852  = \sel_l4_s0$1032  == 2'h3;
-  assign \$3853  = sel_l4_s0[11] & \$3852 ;
-  assign \$3854  = \sel_l4_s0$1032  == 2'h3;
-  assign \$3855  = sel_l4_s0[11] & \$3854 ;
-  assign \$3856  = \sel_l4_s0$1032  == 2'h3;
-  assign \$3857  = sel_l4_s0[11] & \$3856 ;
-  assign \$3859  = \$3849  | \$3858 ;
-  assign \$3860  = \sel_l4_s0$1025  == 3'h4;
-  assign \$3861  = sel_l4_s0[4] & \$3860 ;
-  assign \$3862  = \sel_l4_s0$1025  == 3'h4;
-  assign \$3863  = sel_l4_s0[4] & \$3862 ;
-  assign \$3864  = \sel_l4_s0$1025  == 3'h4;
-  assign \$3865  = sel_l4_s0[4] & \$3864 ;
-  assign \$3866  = \sel_l4_s0$1025  == 3'h4;
-  assign \$3867  = sel_l4_s0[4] & \$3866 ;
-  assign \$3869  = \sel_l4_s0$1026  == 3'h4;
-  assign \$3870  = sel_l4_s0[5] & \$3869 ;
-  assign \$3871  = \sel_l4_s0$1026  == 3'h4;
-  assign \$3872  = sel_l4_s0[5] & \$3871 ;
-  assign \$3873  = \sel_l4_s0$1026  == 3'h4;
-  assign \$3874  = sel_l4_s0[5] & \$3873 ;
-  assign \$3875  = \sel_l4_s0$1026  == 3'h4;
-  assign \$3876  = sel_l4_s0[5] & \$3875 ;
-  assign \$3878  = \$3868  | \$3877 ;
-  assign \$3879  = \sel_l4_s0$1027  == 3'h4;
-  assign \$3880  = sel_l4_s0[6] & \$3879 ;
-  assign \$3881  = \sel_l4_s0$1027  == 3'h4;
-  assign \$3882  = sel_l4_s0[6] & \$3881 ;
-  assign \$3883  = \sel_l4_s0$1027  == 3'h4;
-  assign \$3884  = sel_l4_s0[6] & \$3883 ;
-  assign \$3885  = \sel_l4_s0$1027  == 3'h4;
-  assign \$3886  = sel_l4_s0[6] & \$3885 ;
-  assign \$3888  = \sel_l4_s0$1028  == 3'h4;
-  assign \$3889  = sel_l4_s0[7] & \$3888 ;
-  assign \$3890  = \sel_l4_s0$1028  == 3'h4;
-  assign \$3891  = sel_l4_s0[7] & \$3890 ;
-  assign \$3892  = \sel_l4_s0$1028  == 3'h4;
-  assign \$3893  = sel_l4_s0[7] & \$3892 ;
-  assign \$3894  = \sel_l4_s0$1028  == 3'h4;
-  assign \$3895  = sel_l4_s0[7] & \$3894 ;
-  assign \$3897  = \$3887  | \$3896 ;
-  assign \$3898  = \$3878  | \$3897 ;
-  assign \$3899  = \sel_l4_s0$1029  == 3'h4;
-  assign \$3900  = sel_l4_s0[8] & \$3899 ;
-  assign \$3901  = \sel_l4_s0$1029  == 3'h4;
-  assign \$3902  = sel_l4_s0[8] & \$3901 ;
-  assign \$3903  = \sel_l4_s0$1029  == 3'h4;
-  assign \$3904  = sel_l4_s0[8] & \$3903 ;
-  assign \$3905  = \sel_l4_s0$1029  == 3'h4;
-  assign \$3906  = sel_l4_s0[8] & \$3905 ;
-  assign \$3908  = \sel_l4_s0$1030  == 3'h4;
-  assign \$3909  = sel_l4_s0[9] & \$3908 ;
-  assign \$3910  = \sel_l4_s0$1030  == 3'h4;
-  assign \$3911  = sel_l4_s0[9] & \$3910 ;
-  assign \$3912  = \sel_l4_s0$1030  == 3'h4;
-  assign \$3913  = sel_l4_s0[9] & \$3912 ;
-  assign \$3914  = \sel_l4_s0$1030  == 3'h4;
-  assign \$3915  = sel_l4_s0[9] & \$3914 ;
-  assign \$3917  = \$3907  | \$3916 ;
-  assign \$3918  = \sel_l4_s0$1031  == 3'h4;
-  assign \$3919  = sel_l4_s0[10] & \$3918 ;
-  assign \$3920  = \sel_l4_s0$1031  == 3'h4;
-  assign \$3921  = sel_l4_s0[10] & \$3920 ;
-  assign \$3922  = \sel_l4_s0$1031  == 3'h4;
-  assign \$3923  = sel_l4_s0[10] & \$3922 ;
-  assign \$3924  = \sel_l4_s0$1031  == 3'h4;
-  assign \$3925  = sel_l4_s0[10] & \$3924 ;
-  assign \$3927  = \sel_l4_s0$1032  == 3'h4;
-  assign \$3928  = sel_l4_s0[11] & \$3927 ;
-  assign \$3929  = \sel_l4_s0$1032  == 3'h4;
-  assign \$3930  = sel_l4_s0[11] & \$3929 ;
-  assign \$3931  = \sel_l4_s0$1032  == 3'h4;
-  assign \$3932  = sel_l4_s0[11] & \$3931 ;
-  assign \$3933  = \sel_l4_s0$1032  == 3'h4;
-  assign \$3934  = sel_l4_s0[11] & \$3933 ;
-  assign \$3936  = \$3926  | \$3935 ;
-  assign \$3937  = \$3917  | \$3936 ;
-  assign \$3938  = \$3898  | \$3937 ;
-  assign \$3939  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3940  = sel_l4_s0[12] & \$3939 ;
-  assign \$3941  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3942  = sel_l4_s0[12] & \$3941 ;
-  assign \$3943  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3944  = sel_l4_s0[12] & \$3943 ;
-  assign \$3945  = \sel_l4_s0$1033  == 3'h4;
-  assign \$3946  = sel_l4_s0[12] & \$3945 ;
-  assign \$3948  = \$3938  | \$3947 ;
-  assign \$3949  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3950  = sel_l4_s0[5] & \$3949 ;
-  assign \$3951  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3952  = sel_l4_s0[5] & \$3951 ;
-  assign \$3953  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3954  = sel_l4_s0[5] & \$3953 ;
-  assign \$3955  = \sel_l4_s0$1026  == 3'h5;
-  assign \$3956  = sel_l4_s0[5] & \$3955 ;
-  assign \$3958  = \sel_l4_s0$1027  == 3'h5;
-  assign \$3959  = sel_l4_s0[6] & \$3958 ;
-  assign \$3960  = \sel_l4_s0$1027  == 3'h5;
-  assign \$3961  = sel_l4_s0[6] & \$3960 ;
-  assign \$3962  = \sel_l4_s0$1027  == 3'h5;
+  assign \$2612  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2613  = $signed(mac_acc1) + $signed(\mac_add2_s0$1292 );
+  assign \$2614  = $signed(mac_acc2) + $signed(\mac_add2_s0$1295 );
+  assign \$2615  = $signed(mac_acc3) + $signed(\mac_add2_s0$1298 );
+  assign \$2616  = ! \sel_l4_s0$1356 ;
+  assign \$2617  = sel_l4_s0[0] & \$2616 ;
+  assign \$2618  = ! \sel_l4_s0$1356 ;
+  assign \$2619  = sel_l4_s0[0] & \$2618 ;
+  assign \$2620  = ! \sel_l4_s0$1356 ;
+  assign \$2621  = sel_l4_s0[0] & \$2620 ;
+  assign \$2622  = ! \sel_l4_s0$1356 ;
+  assign \$2623  = sel_l4_s0[0] & \$2622 ;
+  assign \$2624  = ! \sel_l4_s0$1356 ;
+  assign \$2625  = sel_l4_s0[0] & \$2624 ;
+  assign \$2626  = ! \sel_l4_s0$1356 ;
+  assign \$2627  = sel_l4_s0[0] & \$2626 ;
+  assign \$2628  = ! \sel_l4_s0$1356 ;
+  assign \$2629  = sel_l4_s0[0] & \$2628 ;
+  assign \$2630  = ! \sel_l4_s0$1356 ;
+  assign \$2631  = sel_l4_s0[0] & \$2630 ;
+  assign \$2632  = \sel_l4_s0$1372  & { \$2631 , \$2629 , \$2627 , \$2625 , \$2623 , \$2621 , \$2619 , \$2617  };
+  assign \$2633  = ! \sel_l4_s0$1357 ;
+  assign \$2634  = sel_l4_s0[1] & \$2633 ;
+  assign \$2635  = ! \sel_l4_s0$1357 ;
+  assign \$2636  = sel_l4_s0[1] & \$2635 ;
+  assign \$2637  = ! \sel_l4_s0$1357 ;
+  assign \$2638  = sel_l4_s0[1] & \$2637 ;
+  assign \$2639  = ! \sel_l4_s0$1357 ;
+  assign \$2640  = sel_l4_s0[1] & \$2639 ;
+  assign \$2641  = ! \sel_l4_s0$1357 ;
+  assign \$2642  = sel_l4_s0[1] & \$2641 ;
+  assign \$2643  = ! \sel_l4_s0$1357 ;
+  assign \$2644  = sel_l4_s0[1] & \$2643 ;
+  assign \$2645  = ! \sel_l4_s0$1357 ;
+  assign \$2646  = sel_l4_s0[1] & \$2645 ;
+  assign \$2647  = ! \sel_l4_s0$1357 ;
+  assign \$2648  = sel_l4_s0[1] & \$2647 ;
+  assign \$2649  = \sel_l4_s0$1373  & { \$2648 , \$2646 , \$2644 , \$2642 , \$2640 , \$2638 , \$2636 , \$2634  };
+  assign \$2650  = \$2632  | \$2649 ;
+  assign \$2651  = ! \sel_l4_s0$1358 ;
+  assign \$2652  = sel_l4_s0[2] & \$2651 ;
+  assign \$2653  = ! \sel_l4_s0$1358 ;
+  assign \$2654  = sel_l4_s0[2] & \$2653 ;
+  assign \$2655  = ! \sel_l4_s0$1358 ;
+  assign \$2656  = sel_l4_s0[2] & \$2655 ;
+  assign \$2657  = ! \sel_l4_s0$1358 ;
+  assign \$2658  = sel_l4_s0[2] & \$2657 ;
+  assign \$2659  = ! \sel_l4_s0$1358 ;
+  assign \$2660  = sel_l4_s0[2] & \$2659 ;
+  assign \$2661  = ! \sel_l4_s0$1358 ;
+  assign \$2662  = sel_l4_s0[2] & \$2661 ;
+  assign \$2663  = ! \sel_l4_s0$1358 ;
+  assign \$2664  = sel_l4_s0[2] & \$2663 ;
+  assign \$2665  = ! \sel_l4_s0$1358 ;
+  assign \$2666  = sel_l4_s0[2] & \$2665 ;
+  assign \$2667  = \sel_l4_s0$1374  & { \$2666 , \$2664 , \$2662 , \$2660 , \$2658 , \$2656 , \$2654 , \$2652  };
+  assign \$2668  = ! \sel_l4_s0$1359 ;
+  assign \$2669  = sel_l4_s0[3] & \$2668 ;
+  assign \$2670  = ! \sel_l4_s0$1359 ;
+  assign \$2671  = sel_l4_s0[3] & \$2670 ;
+  assign \$2672  = ! \sel_l4_s0$1359 ;
+  assign \$2673  = sel_l4_s0[3] & \$2672 ;
+  assign \$2674  = ! \sel_l4_s0$1359 ;
+  assign \$2675  = sel_l4_s0[3] & \$2674 ;
+  assign \$2676  = ! \sel_l4_s0$1359 ;
+  assign \$2677  = sel_l4_s0[3] & \$2676 ;
+  assign \$2678  = ! \sel_l4_s0$1359 ;
+  assign \$2679  = sel_l4_s0[3] & \$2678 ;
+  assign \$2680  = ! \sel_l4_s0$1359 ;
+  assign \$2681  = sel_l4_s0[3] & \$2680 ;
+  assign \$2682  = ! \sel_l4_s0$1359 ;
+  assign \$2683  = sel_l4_s0[3] & \$2682 ;
+  assign \$2684  = \sel_l4_s0$1375  & { \$2683 , \$2681 , \$2679 , \$2677 , \$2675 , \$2673 , \$2671 , \$2669  };
+  assign \$2685  = \$2667  | \$2684 ;
+  assign \$2686  = \$2650  | \$2685 ;
+  assign \$2687  = ! \sel_l4_s0$1360 ;
+  assign \$2688  = sel_l4_s0[4] & \$2687 ;
+  assign \$2689  = ! \sel_l4_s0$1360 ;
+  assign \$2690  = sel_l4_s0[4] & \$2689 ;
+  assign \$2691  = ! \sel_l4_s0$1360 ;
+  assign \$2692  = sel_l4_s0[4] & \$2691 ;
+  assign \$2693  = ! \sel_l4_s0$1360 ;
+  assign \$2694  = sel_l4_s0[4] & \$2693 ;
+  assign \$2695  = ! \sel_l4_s0$1360 ;
+  assign \$2696  = sel_l4_s0[4] & \$2695 ;
+  assign \$2697  = ! \sel_l4_s0$1360 ;
+  assign \$2698  = sel_l4_s0[4] & \$2697 ;
+  assign \$2699  = ! \sel_l4_s0$1360 ;
+  assign \$2700  = sel_l4_s0[4] & \$2699 ;
+  assign \$2701  = ! \sel_l4_s0$1360 ;
+  assign \$2702  = sel_l4_s0[4] & \$2701 ;
+  assign \$2703  = \sel_l4_s0$1376  & { \$2702 , \$2700 , \$2698 , \$2696 , \$2694 , \$2692 , \$2690 , \$2688  };
+  assign \$2704  = ! \sel_l4_s0$1361 ;
+  assign \$2705  = sel_l4_s0[5] & \$2704 ;
+  assign \$2706  = ! \sel_l4_s0$1361 ;
+  assign \$2707  = sel_l4_s0[5] & \$2706 ;
+  assign \$2708  = ! \sel_l4_s0$1361 ;
+  assign \$2709  = sel_l4_s0[5] & \$2708 ;
+  assign \$2710  = ! \sel_l4_s0$1361 ;
+  assign \$2711  = sel_l4_s0[5] & \$2710 ;
+  assign \$2712  = ! \sel_l4_s0$1361 ;
+  assign \$2713  = sel_l4_s0[5] & \$2712 ;
+  assign \$2714  = ! \sel_l4_s0$1361 ;
+  assign \$2715  = sel_l4_s0[5] & \$2714 ;
+  assign \$2716  = ! \sel_l4_s0$1361 ;
+  assign \$2717  = sel_l4_s0[5] & \$2716 ;
+  assign \$2718  = ! \sel_l4_s0$1361 ;
+  assign \$2719  = sel_l4_s0[5] & \$2718 ;
+  assign \$2720  = \sel_l4_s0$1377  & { \$2719 , \$2717 , \$2715 , \$2713 , \$2711 , \$2709 , \$2707 , \$2705  };
+  assign \$2721  = \$2703  | \$2720 ;
+  assign \$2722  = ! \sel_l4_s0$1362 ;
+  assign \$2723  = sel_l4_s0[6] & \$2722 ;
+  assign \$2724  = ! \sel_l4_s0$1362 ;
+  assign \$2725  = sel_l4_s0[6] & \$2724 ;
+  assign \$2726  = ! \sel_l4_s0$1362 ;
+  assign \$2727  = sel_l4_s0[6] & \$2726 ;
+  assign \$2728  = ! \sel_l4_s0$1362 ;
+  assign \$2729  = sel_l4_s0[6] & \$2728 ;
+  assign \$2730  = ! \sel_l4_s0$1362 ;
+  assign \$2731  = sel_l4_s0[6] & \$2730 ;
+  assign \$2732  = ! \sel_l4_s0$1362 ;
+  assign \$2733  = sel_l4_s0[6] & \$2732 ;
+  assign \$2734  = ! \sel_l4_s0$1362 ;
+  assign \$2735  = sel_l4_s0[6] & \$2734 ;
+  assign \$2736  = ! \sel_l4_s0$1362 ;
+  assign \$2737  = sel_l4_s0[6] & \$2736 ;
+  assign \$2738  = \sel_l4_s0$1378  & { \$2737 , \$2735 , \$2733 , \$2731 , \$2729 , \$2727 , \$2725 , \$2723  };
+  assign \$2739  = ! \sel_l4_s0$1363 ;
+  assign \$2740  = sel_l4_s0[7] & \$2739 ;
+  assign \$2741  = ! \sel_l4_s0$1363 ;
+  assign \$2742  = sel_l4_s0[7] & \$2741 ;
+  assign \$2743  = ! \sel_l4_s0$1363 ;
+  assign \$2744  = sel_l4_s0[7] & \$2743 ;
+  assign \$2745  = ! \sel_l4_s0$1363 ;
+  assign \$2746  = sel_l4_s0[7] & \$2745 ;
+  assign \$2747  = ! \sel_l4_s0$1363 ;
+  assign \$2748  = sel_l4_s0[7] & \$2747 ;
+  assign \$2749  = ! \sel_l4_s0$1363 ;
+  assign \$2750  = sel_l4_s0[7] & \$2749 ;
+  assign \$2751  = ! \sel_l4_s0$1363 ;
+  assign \$2752  = sel_l4_s0[7] & \$2751 ;
+  assign \$2753  = ! \sel_l4_s0$1363 ;
+  assign \$2754  = sel_l4_s0[7] & \$2753 ;
+  assign \$2755  = \sel_l4_s0$1379  & { \$2754 , \$2752 , \$2750 , \$2748 , \$2746 , \$2744 , \$2742 , \$2740  };
+  assign \$2756  = \$2738  | \$2755 ;
+  assign \$2757  = \$2721  | \$2756 ;
+  assign \$2758  = \$2686  | \$2757 ;
+  assign \$2759  = ! \sel_l4_s0$1364 ;
+  assign \$2760  = sel_l4_s0[8] & \$2759 ;
+  assign \$2761  = ! \sel_l4_s0$1364 ;
+  assign \$2762  = sel_l4_s0[8] & \$2761 ;
+  assign \$2763  = ! \sel_l4_s0$1364 ;
+  assign \$2764  = sel_l4_s0[8] & \$2763 ;
+  assign \$2765  = ! \sel_l4_s0$1364 ;
+  assign \$2766  = sel_l4_s0[8] & \$2765 ;
+  assign \$2767  = ! \sel_l4_s0$1364 ;
+  assign \$2768  = sel_l4_s0[8] & \$2767 ;
+  assign \$2769  = ! \sel_l4_s0$1364 ;
+  assign \$2770  = sel_l4_s0[8] & \$2769 ;
+  assign \$2771  = ! \sel_l4_s0$1364 ;
+  assign \$2772  = sel_l4_s0[8] & \$2771 ;
+  assign \$2773  = ! \sel_l4_s0$1364 ;
+  assign \$2774  = sel_l4_s0[8] & \$2773 ;
+  assign \$2775  = \sel_l4_s0$1380  & { \$2774 , \$2772 , \$2770 , \$2768 , \$2766 , \$2764 , \$2762 , \$2760  };
+  assign \$2776  = \$2758  | \$2775 ;
+  assign \$2777  = \sel_l4_s0$1357  == 1'h1;
+  assign \$2778  = sel_l4_s0[1] & \$2777 ;
+  assign \$2779  = \sel_l4_s0$1357  == 1'h1;
+  assign \$2780  = sel_l4_s0[1] & \$2779 ;
+  assign \$2781  = \sel_l4_s0$1357  == 1'h1;
+  assign \$2782  = sel_l4_s0[1] & \$2781 ;
+  assign \$2783  = \sel_l4_s0$1357  == 1'h1;
+  assign \$2784  = sel_l4_s0[1] & \$2783 ;
+  assign \$2785  = \sel_l4_s0$1357  == 1'h1;
+  assign \$2786  = sel_l4_s0[1] & \$2785 ;
+  assign \$2787  = \sel_l4_s0$1357  == 1'h1;
+  assign \$2788  = sel_l4_s0[1] & \$2787 ;
+  assign \$2789  = \sel_l4_s0$1357  == 1'h1;
+  assign \$2790  = sel_l4_s0[1] & \$2789 ;
+  assign \$2791  = \sel_l4_s0$1357  == 1'h1;
+  assign \$2792  = sel_l4_s0[1] & \$2791 ;
+  assign \$2793  = \sel_l4_s0$1373  & { \$2792 , \$2790 , \$2788 , \$2786 , \$2784 , \$2782 , \$2780 , \$2778  };
+  assign \$2794  = \sel_l4_s0$1358  == 1'h1;
+  assign \$2795  = sel_l4_s0[2] & \$2794 ;
+  assign \$2796  = \sel_l4_s0$1358  == 1'h1;
+  assign \$2797  = sel_l4_s0[2] & \$2796 ;
+  assign \$2798  = \sel_l4_s0$1358  == 1'h1;
+  assign \$2799  = sel_l4_s0[2] & \$2798 ;
+  assign \$2800  = \sel_l4_s0$1358  == 1'h1;
+  assign \$2801  = sel_l4_s0[2] & \$2800 ;
+  assign \$2802  = \sel_l4_s0$1358  == 1'h1;
+  assign \$2803  = sel_l4_s0[2] & \$2802 ;
+  assign \$2804  = \sel_l4_s0$1358  == 1'h1;
+  assign \$2805  = sel_l4_s0[2] & \$2804 ;
+  assign \$2806  = \sel_l4_s0$1358  == 1'h1;
+  assign \$2807  = sel_l4_s0[2] & \$2806 ;
+  assign \$2808  = \sel_l4_s0$1358  == 1'h1;
+  assign \$2809  = sel_l4_s0[2] & \$2808 ;
+  assign \$2810  = \sel_l4_s0$1374  & { \$2809 , \$2807 , \$2805 , \$2803 , \$2801 , \$2799 , \$2797 , \$2795  };
+  assign \$2811  = \$2793  | \$2810 ;
+  assign \$2812  = \sel_l4_s0$1359  == 1'h1;
+  assign \$2813  = sel_l4_s0[3] & \$2812 ;
+  assign \$2814  = \sel_l4_s0$1359  == 1'h1;
+  assign \$2815  = sel_l4_s0[3] & \$2814 ;
+  assign \$2816  = \sel_l4_s0$1359  == 1'h1;
+  assign \$2817  = sel_l4_s0[3] & \$2816 ;
+  assign \$2818  = \sel_l4_s0$1359  == 1'h1;
+  assign \$2819  = sel_l4_s0[3] & \$2818 ;
+  assign \$2820  = \sel_l4_s0$1359  == 1'h1;
+  assign \$2821  = sel_l4_s0[3] & \$2820 ;
+  assign \$2822  = \sel_l4_s0$1359  == 1'h1;
+  assign \$2823  = sel_l4_s0[3] & \$2822 ;
+  assign \$2824  = \sel_l4_s0$1359  == 1'h1;
+  assign \$2825  = sel_l4_s0[3] & \$2824 ;
+  assign \$2826  = \sel_l4_s0$1359  == 1'h1;
+  assign \$2827  = sel_l4_s0[3] & \$2826 ;
+  assign \$2828  = \sel_l4_s0$1375  & { \$2827 , \$2825 , \$2823 , \$2821 , \$2819 , \$2817 , \$2815 , \$2813  };
+  assign \$2829  = \sel_l4_s0$1360  == 1'h1;
+  assign \$2830  = sel_l4_s0[4] & \$2829 ;
+  assign \$2831  = \sel_l4_s0$1360  == 1'h1;
+  assign \$2832  = sel_l4_s0[4] & \$2831 ;
+  assign \$2833  = \sel_l4_s0$1360  == 1'h1;
+  assign \$2834  = sel_l4_s0[4] & \$2833 ;
+  assign \$2835  = \sel_l4_s0$1360  == 1'h1;
+  assign \$2836  = sel_l4_s0[4] & \$2835 ;
+  assign \$2837  = \sel_l4_s0$1360  == 1'h1;
+  assign \$2838  = sel_l4_s0[4] & \$2837 ;
+  assign \$2839  = \sel_l4_s0$1360  == 1'h1;
+  assign \$2840  = sel_l4_s0[4] & \$2839 ;
+  assign \$2841  = \sel_l4_s0$1360  == 1'h1;
+  assign \$2842  = sel_l4_s0[4] & \$2841 ;
+  assign \$2843  = \sel_l4_s0$1360  == 1'h1;
+  assign \$2844  = sel_l4_s0[4] & \$2843 ;
+  assign \$2845  = \sel_l4_s0$1376  & { \$2844 , \$2842 , \$2840 , \$2838 , \$2836 , \$2834 , \$2832 , \$2830  };
+  assign \$2846  = \$2828  | \$2845 ;
+  assign \$2847  = \$2811  | \$2846 ;
+  assign \$2848  = \sel_l4_s0$1361  == 1'h1;
+  assign \$2849  = sel_l4_s0[5] & \$2848 ;
+  assign \$2850  = \sel_l4_s0$1361  == 1'h1;
+  assign \$2851  = sel_l4_s0[5] & \$2850 ;
+  assign \$2852  = \sel_l4_s0$1361  == 1'h1;
+  assign \$2853  = sel_l4_s0[5] & \$2852 ;
+  assign \$2854  = \sel_l4_s0$1361  == 1'h1;
+  assign \$2855  = sel_l4_s0[5] & \$2854 ;
+  assign \$2856  = \sel_l4_s0$1361  == 1'h1;
+  assign \$2857  = sel_l4_s0[5] & \$2856 ;
+  assign \$2858  = \sel_l4_s0$1361  == 1'h1;
+  assign \$2859  = sel_l4_s0[5] & \$2858 ;
+  assign \$2860  = \sel_l4_s0$1361  == 1'h1;
+  assign \$2861  = sel_l4_s0[5] & \$2860 ;
+  assign \$2862  = \sel_l4_s0$1361  == 1'h1;
+  assign \$2863  = sel_l4_s0[5] & \$2862 ;
+  assign \$2864  = \sel_l4_s0$1377  & { \$2863 , \$2861 , \$2859 , \$2857 , \$2855 , \$2853 , \$2851 , \$2849  };
+  assign \$2865  = \sel_l4_s0$1362  == 1'h1;
+  assign \$2866  = sel_l4_s0[6] & \$2865 ;
+  assign \$2867  = \sel_l4_s0$1362  == 1'h1;
+  assign \$2868  = sel_l4_s0[6] & \$2867 ;
+  assign \$2869  = \sel_l4_s0$1362  == 1'h1;
+  assign \$2870  = sel_l4_s0[6] & \$2869 ;
+  assign \$2871  = \sel_l4_s0$1362  == 1'h1;
+  assign \$2872  = sel_l4_s0[6] & \$2871 ;
+  assign \$2873  = \sel_l4_s0$1362  == 1'h1;
+  assign \$2874  = sel_l4_s0[6] & \$2873 ;
+  assign \$2875  = \sel_l4_s0$1362  == 1'h1;
+  assign \$2876  = sel_l4_s0[6] & \$2875 ;
+  assign \$2877  = \sel_l4_s0$1362  == 1'h1;
+  assign \$2878  = sel_l4_s0[6] & \$2877 ;
+  assign \$2879  = \sel_l4_s0$1362  == 1'h1;
+  assign \$2880  = sel_l4_s0[6] & \$2879 ;
+  assign \$2881  = \sel_l4_s0$1378  & { \$2880 , \$2878 , \$2876 , \$2874 , \$2872 , \$2870 , \$2868 , \$2866  };
+  assign \$2882  = \$2864  | \$2881 ;
+  assign \$2883  = \sel_l4_s0$1363  == 1'h1;
+  assign \$2884  = sel_l4_s0[7] & \$2883 ;
+  assign \$2885  = \sel_l4_s0$1363  == 1'h1;
+  assign \$2886  = sel_l4_s0[7] & \$2885 ;
+  assign \$2887  = \sel_l4_s0$1363  == 1'h1;
+  assign \$2888  = sel_l4_s0[7] & \$2887 ;
+  assign \$2889  = \sel_l4_s0$1363  == 1'h1;
+  assign \$2890  = sel_l4_s0[7] & \$2889 ;
+  assign \$2891  = \sel_l4_s0$1363  == 1'h1;
+  assign \$2892  = sel_l4_s0[7] & \$2891 ;
+  assign \$2893  = \sel_l4_s0$1363  == 1'h1;
+  assign \$2894  = sel_l4_s0[7] & \$2893 ;
+  assign \$2895  = \sel_l4_s0$1363  == 1'h1;
+  assign \$2896  = sel_l4_s0[7] & \$2895 ;
+  assign \$2897  = \sel_l4_s0$1363  == 1'h1;
+  assign \$2898  = sel_l4_s0[7] & \$2897 ;
+  assign \$2899  = \sel_l4_s0$1379  & { \$2898 , \$2896 , \$2894 , \$2892 , \$2890 , \$2888 , \$2886 , \$2884  };
+  assign \$2900  = \sel_l4_s0$1364  == 1'h1;
+  assign \$2901  = sel_l4_s0[8] & \$2900 ;
+  assign \$2902  = \sel_l4_s0$1364  == 1'h1;
+  assign \$2903  = sel_l4_s0[8] & \$2902 ;
+  assign \$2904  = \sel_l4_s0$1364  == 1'h1;
+  assign \$2905  = sel_l4_s0[8] & \$2904 ;
+  assign \$2906  = \sel_l4_s0$1364  == 1'h1;
+  assign \$2907  = sel_l4_s0[8] & \$2906 ;
+  assign \$2908  = \sel_l4_s0$1364  == 1'h1;
+  assign \$2909  = sel_l4_s0[8] & \$2908 ;
+  assign \$2910  = \sel_l4_s0$1364  == 1'h1;
+  assign \$2911  = sel_l4_s0[8] & \$2910 ;
+  assign \$2912  = \sel_l4_s0$1364  == 1'h1;
+  assign \$2913  = sel_l4_s0[8] & \$2912 ;
+  assign \$2914  = \sel_l4_s0$1364  == 1'h1;
+  assign \$2915  = sel_l4_s0[8] & \$2914 ;
+  assign \$2916  = \sel_l4_s0$1380  & { \$2915 , \$2913 , \$2911 , \$2909 , \$2907 , \$2905 , \$2903 , \$2901  };
+  assign \$2917  = \$2899  | \$2916 ;
+  assign \$2918  = \$2882  | \$2917 ;
+  assign \$2919  = \$2847  | \$2918 ;
+  assign \$2920  = \sel_l4_s0$1365  == 1'h1;
+  assign \$2921  = sel_l4_s0[9] & \$2920 ;
+  assign \$2922  = \sel_l4_s0$1365  == 1'h1;
+  assign \$2923  = sel_l4_s0[9] & \$2922 ;
+  assign \$2924  = \sel_l4_s0$1365  == 1'h1;
+  assign \$2925  = sel_l4_s0[9] & \$2924 ;
+  assign \$2926  = \sel_l4_s0$1365  == 1'h1;
+  assign \$2927  = sel_l4_s0[9] & \$2926 ;
+  assign \$2928  = \sel_l4_s0$1365  == 1'h1;
+  assign \$2929  = sel_l4_s0[9] & \$2928 ;
+  assign \$2930  = \sel_l4_s0$1365  == 1'h1;
+  assign \$2931  = sel_l4_s0[9] & \$2930 ;
+  assign \$2932  = \sel_l4_s0$1365  == 1'h1;
+  assign \$2933  = sel_l4_s0[9] & \$2932 ;
+  assign \$2934  = \sel_l4_s0$1365  == 1'h1;
+  assign \$2935  = sel_l4_s0[9] & \$2934 ;
+  assign \$2936  = \sel_l4_s0$1381  & { \$2935 , \$2933 , \$2931 , \$2929 , \$2927 , \$2925 , \$2923 , \$2921  };
+  assign \$2937  = \$2919  | \$2936 ;
+  assign \$2938  = \sel_l4_s0$1358  == 2'h2;
+  assign \$2939  = sel_l4_s0[2] & \$2938 ;
+  assign \$2940  = \sel_l4_s0$1358  == 2'h2;
+  assign \$2941  = sel_l4_s0[2] & \$2940 ;
+  assign \$2942  = \sel_l4_s0$1358  == 2'h2;
+  assign \$2943  = sel_l4_s0[2] & \$2942 ;
+  assign \$2944  = \sel_l4_s0$1358  == 2'h2;
+  assign \$2945  = sel_l4_s0[2] & \$2944 ;
+  assign \$2946  = \sel_l4_s0$1358  == 2'h2;
+  assign \$2947  = sel_l4_s0[2] & \$2946 ;
+  assign \$2948  = \sel_l4_s0$1358  == 2'h2;
+  assign \$2949  = sel_l4_s0[2] & \$2948 ;
+  assign \$2950  = \sel_l4_s0$1358  == 2'h2;
+  assign \$2951  = sel_l4_s0[2] & \$2950 ;
+  assign \$2952  = \sel_l4_s0$1358  == 2'h2;
+  assign \$2953  = sel_l4_s0[2] & \$2952 ;
+  assign \$2954  = \sel_l4_s0$1374  & { \$2953 , \$2951 , \$2949 , \$2947 , \$2945 , \$2943 , \$2941 , \$2939  };
+  assign \$2955  = \sel_l4_s0$1359  == 2'h2;
+  assign \$2956  = sel_l4_s0[3] & \$2955 ;
+  assign \$2957  = \sel_l4_s0$1359  == 2'h2;
+  assign \$2958  = sel_l4_s0[3] & \$2957 ;
+  assign \$2959  = \sel_l4_s0$1359  == 2'h2;
+  assign \$2960  = sel_l4_s0[3] & \$2959 ;
+  assign \$2961  = \sel_l4_s0$1359  == 2'h2;
+  assign \$2962  = sel_l4_s0[3] & \$2961 ;
+  assign \$2963  = \sel_l4_s0$1359  == 2'h2;
+  assign \$2964  = sel_l4_s0[3] & \$2963 ;
+  assign \$2965  = \sel_l4_s0$1359  == 2'h2;
+  assign \$2966  = sel_l4_s0[3] & \$2965 ;
+  assign \$2967  = \sel_l4_s0$1359  == 2'h2;
+  assign \$2968  = sel_l4_s0[3] & \$2967 ;
+  assign \$2969  = \sel_l4_s0$1359  == 2'h2;
+  assign \$2970  = sel_l4_s0[3] & \$2969 ;
+  assign \$2971  = \sel_l4_s0$1375  & { \$2970 , \$2968 , \$2966 , \$2964 , \$2962 , \$2960 , \$2958 , \$2956  };
+  assign \$2972  = \$2954  | \$2971 ;
+  assign \$2973  = \sel_l4_s0$1360  == 2'h2;
+  assign \$2974  = sel_l4_s0[4] & \$2973 ;
+  assign \$2975  = \sel_l4_s0$1360  == 2'h2;
+  assign \$2976  = sel_l4_s0[4] & \$2975 ;
+  assign \$2977  = \sel_l4_s0$1360  == 2'h2;
+  assign \$2978  = sel_l4_s0[4] & \$2977 ;
+  assign \$2979  = \sel_l4_s0$1360  == 2'h2;
+  assign \$2980  = sel_l4_s0[4] & \$2979 ;
+  assign \$2981  = \sel_l4_s0$1360  == 2'h2;
+  assign \$2982  = sel_l4_s0[4] & \$2981 ;
+  assign \$2983  = \sel_l4_s0$1360  == 2'h2;
+  assign \$2984  = sel_l4_s0[4] & \$2983 ;
+  assign \$2985  = \sel_l4_s0$1360  == 2'h2;
+  assign \$2986  = sel_l4_s0[4] & \$2985 ;
+  assign \$2987  = \sel_l4_s0$1360  == 2'h2;
+  assign \$2988  = sel_l4_s0[4] & \$2987 ;
+  assign \$2989  = \sel_l4_s0$1376  & { \$2988 , \$2986 , \$2984 , \$2982 , \$2980 , \$2978 , \$2976 , \$2974  };
+  assign \$2990  = \sel_l4_s0$1361  == 2'h2;
+  assign \$2991  = sel_l4_s0[5] & \$2990 ;
+  assign \$2992  = \sel_l4_s0$1361  == 2'h2;
+  assign \$2993  = sel_l4_s0[5] & \$2992 ;
+  assign \$2994  = \sel_l4_s0$1361  == 2'h2;
+  assign \$2995  = sel_l4_s0[5] & \$2994 ;
+  assign \$2996  = \sel_l4_s0$1361  == 2'h2;
+  assign \$2997  = sel_l4_s0[5] & \$2996 ;
+  assign \$2998  = \sel_l4_s0$1361  == 2'h2;
+  assign \$2999  = sel_l4_s0[5] & \$2998 ;
+  assign \$3000  = \sel_l4_s0$1361  == 2'h2;
+  assign \$3001  = sel_l4_s0[5] & \$3000 ;
+  assign \$3002  = \sel_l4_s0$1361  == 2'h2;
+  assign \$3003  = sel_l4_s0[5] & \$3002 ;
+  assign \$3004  = \sel_l4_s0$1361  == 2'h2;
+  assign \$3005  = sel_l4_s0[5] & \$3004 ;
+  assign \$3006  = \sel_l4_s0$1377  & { \$3005 , \$3003 , \$3001 , \$2999 , \$2997 , \$2995 , \$2993 , \$2991  };
+  assign \$3007  = \$2989  | \$3006 ;
+  assign \$3008  = \$2972  | \$3007 ;
+  assign \$3009  = \sel_l4_s0$1362  == 2'h2;
+  assign \$3010  = sel_l4_s0[6] & \$3009 ;
+  assign \$3011  = \sel_l4_s0$1362  == 2'h2;
+  assign \$3012  = sel_l4_s0[6] & \$3011 ;
+  assign \$3013  = \sel_l4_s0$1362  == 2'h2;
+  assign \$3014  = sel_l4_s0[6] & \$3013 ;
+  assign \$3015  = \sel_l4_s0$1362  == 2'h2;
+  assign \$3016  = sel_l4_s0[6] & \$3015 ;
+  assign \$3017  = \sel_l4_s0$1362  == 2'h2;
+  assign \$3018  = sel_l4_s0[6] & \$3017 ;
+  assign \$3019  = \sel_l4_s0$1362  == 2'h2;
+  assign \$3020  = sel_l4_s0[6] & \$3019 ;
+  assign \$3021  = \sel_l4_s0$1362  == 2'h2;
+  assign \$3022  = sel_l4_s0[6] & \$3021 ;
+  assign \$3023  = \sel_l4_s0$1362  == 2'h2;
+  assign \$3024  = sel_l4_s0[6] & \$3023 ;
+  assign \$3025  = \sel_l4_s0$1378  & { \$3024 , \$3022 , \$3020 , \$3018 , \$3016 , \$3014 , \$3012 , \$3010  };
+  assign \$3026  = \sel_l4_s0$1363  == 2'h2;
+  assign \$3027  = sel_l4_s0[7] & \$3026 ;
+  assign \$3028  = \sel_l4_s0$1363  == 2'h2;
+  assign \$3029  = sel_l4_s0[7] & \$3028 ;
+  assign \$3030  = \sel_l4_s0$1363  == 2'h2;
+  assign \$3031  = sel_l4_s0[7] & \$3030 ;
+  assign \$3032  = \sel_l4_s0$1363  == 2'h2;
+  assign \$3033  = sel_l4_s0[7] & \$3032 ;
+  assign \$3034  = \sel_l4_s0$1363  == 2'h2;
+  assign \$3035  = sel_l4_s0[7] & \$3034 ;
+  assign \$3036  = \sel_l4_s0$1363  == 2'h2;
+  assign \$3037  = sel_l4_s0[7] & \$3036 ;
+  assign \$3038  = \sel_l4_s0$1363  == 2'h2;
+  assign \$3039  = sel_l4_s0[7] & \$3038 ;
+  assign \$3040  = \sel_l4_s0$1363  == 2'h2;
+  assign \$3041  = sel_l4_s0[7] & \$3040 ;
+  assign \$3042  = \sel_l4_s0$1379  & { \$3041 , \$3039 , \$3037 , \$3035 , \$3033 , \$3031 , \$3029 , \$3027  };
+  assign \$3043  = \$3025  | \$3042 ;
+  assign \$3044  = \sel_l4_s0$1364  == 2'h2;
+  assign \$3045  = sel_l4_s0[8] & \$3044 ;
+  assign \$3046  = \sel_l4_s0$1364  == 2'h2;
+  assign \$3047  = sel_l4_s0[8] & \$3046 ;
+  assign \$3048  = \sel_l4_s0$1364  == 2'h2;
+  assign \$3049  = sel_l4_s0[8] & \$3048 ;
+  assign \$3050  = \sel_l4_s0$1364  == 2'h2;
+  assign \$3051  = sel_l4_s0[8] & \$3050 ;
+  assign \$3052  = \sel_l4_s0$1364  == 2'h2;
+  assign \$3053  = sel_l4_s0[8] & \$3052 ;
+  assign \$3054  = \sel_l4_s0$1364  == 2'h2;
+  assign \$3055  = sel_l4_s0[8] & \$3054 ;
+  assign \$3056  = \sel_l4_s0$1364  == 2'h2;
+  assign \$3057  = sel_l4_s0[8] & \$3056 ;
+  assign \$3058  = \sel_l4_s0$1364  == 2'h2;
+  assign \$3059  = sel_l4_s0[8] & \$3058 ;
+  assign \$3060  = \sel_l4_s0$1380  & { \$3059 , \$3057 , \$3055 , \$3053 , \$3051 , \$3049 , \$3047 , \$3045  };
+  assign \$3061  = \sel_l4_s0$1365  == 2'h2;
+  assign \$3062  = sel_l4_s0[9] & \$3061 ;
+  assign \$3063  = \sel_l4_s0$1365  == 2'h2;
+  assign \$3064  = sel_l4_s0[9] & \$3063 ;
+  assign \$3065  = \sel_l4_s0$1365  == 2'h2;
+  assign \$3066  = sel_l4_s0[9] & \$3065 ;
+  assign \$3067  = \sel_l4_s0$1365  == 2'h2;
+  assign \$3068  = sel_l4_s0[9] & \$3067 ;
+  assign \$3069  = \sel_l4_s0$1365  == 2'h2;
+  assign \$3070  = sel_l4_s0[9] & \$3069 ;
+  assign \$3071  = \sel_l4_s0$1365  == 2'h2;
+  assign \$3072  = sel_l4_s0[9] & \$3071 ;
+  assign \$3073  = \sel_l4_s0$1365  == 2'h2;
+  assign \$3074  = sel_l4_s0[9] & \$3073 ;
+  assign \$3075  = \sel_l4_s0$1365  == 2'h2;
+  assign \$3076  = sel_l4_s0[9] & \$3075 ;
+  assign \$3077  = \sel_l4_s0$1381  & { \$3076 , \$3074 , \$3072 , \$3070 , \$3068 , \$3066 , \$3064 , \$3062  };
+  assign \$3078  = \$3060  | \$3077 ;
+  assign \$3079  = \$3043  | \$3078 ;
+  assign \$3080  = \$3008  | \$3079 ;
+  assign \$3081  = \sel_l4_s0$1366  == 2'h2;
+  assign \$3082  = sel_l4_s0[10] & \$3081 ;
+  assign \$3083  = \sel_l4_s0$1366  == 2'h2;
+  assign \$3084  = sel_l4_s0[10] & \$3083 ;
+  assign \$3085  = \sel_l4_s0$1366  == 2'h2;
+  assign \$3086  = sel_l4_s0[10] & \$3085 ;
+  assign \$3087  = \sel_l4_s0$1366  == 2'h2;
+  assign \$3088  = sel_l4_s0[10] & \$3087 ;
+  assign \$3089  = \sel_l4_s0$1366  == 2'h2;
+  assign \$3090  = sel_l4_s0[10] & \$3089 ;
+  assign \$3091  = \sel_l4_s0$1366  == 2'h2;
+  assign \$3092  = sel_l4_s0[10] & \$3091 ;
+  assign \$3093  = \sel_l4_s0$1366  == 2'h2;
+  assign \$3094  = sel_l4_s0[10] & \$3093 ;
+  assign \$3095  = \sel_l4_s0$1366  == 2'h2;
+  assign \$3096  = sel_l4_s0[10] & \$3095 ;
+  assign \$3097  = \sel_l4_s0$1382  & { \$3096 , \$3094 , \$3092 , \$3090 , \$3088 , \$3086 , \$3084 , \$3082  };
+  assign \$3098  = \$3080  | \$3097 ;
+  assign \$3099  = \sel_l4_s0$1359  == 2'h3;
+  assign \$3100  = sel_l4_s0[3] & \$3099 ;
+  assign \$3101  = \sel_l4_s0$1359  == 2'h3;
+  assign \$3102  = sel_l4_s0[3] & \$3101 ;
+  assign \$3103  = \sel_l4_s0$1359  == 2'h3;
+  assign \$3104  = sel_l4_s0[3] & \$3103 ;
+  assign \$3105  = \sel_l4_s0$1359  == 2'h3;
+  assign \$3106  = sel_l4_s0[3] & \$3105 ;
+  assign \$3107  = \sel_l4_s0$1359  == 2'h3;
+  assign \$3108  = sel_l4_s0[3] & \$3107 ;
+  assign \$3109  = \sel_l4_s0$1359  == 2'h3;
+  assign \$3110  = sel_l4_s0[3] & \$3109 ;
+  assign \$3111  = \sel_l4_s0$1359  == 2'h3;
+  assign \$3112  = sel_l4_s0[3] & \$3111 ;
+  assign \$3113  = \sel_l4_s0$1359  == 2'h3;
+  assign \$3114  = sel_l4_s0[3] & \$3113 ;
+  assign \$3115  = \sel_l4_s0$1375  & { \$3114 , \$3112 , \$3110 , \$3108 , \$3106 , \$3104 , \$3102 , \$3100  };
+  assign \$3116  = \sel_l4_s0$1360  == 2'h3;
+  assign \$3117  = sel_l4_s0[4] & \$3116 ;
+  assign \$3118  = \sel_l4_s0$1360  == 2'h3;
+  assign \$3119  = sel_l4_s0[4] & \$3118 ;
+  assign \$3120  = \sel_l4_s0$1360  == 2'h3;
+  assign \$3121  = sel_l4_s0[4] & \$3120 ;
+  assign \$3122  = \sel_l4_s0$1360  == 2'h3;
+  assign \$3123  = sel_l4_s0[4] & \$3122 ;
+  assign \$3124  = \sel_l4_s0$1360  == 2'h3;
+  assign \$3125  = sel_l4_s0[4] & \$3124 ;
+  assign \$3126  = \sel_l4_s0$1360  == 2'h3;
+  assign \$3127  = sel_l4_s0[4] & \$3126 ;
+  assign \$3128  = \sel_l4_s0$1360  == 2'h3;
+  assign \$3129  = sel_l4_s0[4] & \$3128 ;
+  assign \$3130  = \sel_l4_s0$1360  == 2'h3;
+  assign \$3131  = sel_l4_s0[4] & \$3130 ;
+  assign \$3132  = \sel_l4_s0$1376  & { \$3131 , \$3129 , \$3127 , \$3125 , \$3123 , \$3121 , \$3119 , \$3117  };
+  assign \$3133  = \$3115  | \$3132 ;
+  assign \$3134  = \sel_l4_s0$1361  == 2'h3;
+  assign \$3135  = sel_l4_s0[5] & \$3134 ;
+  assign \$3136  = \sel_l4_s0$1361  == 2'h3;
+  assign \$3137  = sel_l4_s0[5] & \$3136 ;
+  assign \$3138  = \sel_l4_s0$1361  == 2'h3;
+  assign \$3139  = sel_l4_s0[5] & \$3138 ;
+  assign \$3140  = \sel_l4_s0$1361  == 2'h3;
+  assign \$3141  = sel_l4_s0[5] & \$3140 ;
+  assign \$3142  = \sel_l4_s0$1361  == 2'h3;
+  assign \$3143  = sel_l4_s0[5] & \$3142 ;
+  assign \$3144  = \sel_l4_s0$1361  == 2'h3;
+  assign \$3145  = sel_l4_s0[5] & \$3144 ;
+  assign \$3146  = \sel_l4_s0$1361  == 2'h3;
+  assign \$3147  = sel_l4_s0[5] & \$3146 ;
+  assign \$3148  = \sel_l4_s0$1361  == 2'h3;
+  assign \$3149  = sel_l4_s0[5] & \$3148 ;
+  assign \$3150  = \sel_l4_s0$1377  & { \$3149 , \$3147 , \$3145 , \$3143 , \$3141 , \$3139 , \$3137 , \$3135  };
+  assign \$3151  = \sel_l4_s0$1362  == 2'h3;
+  assign \$3152  = sel_l4_s0[6] & \$3151 ;
+  assign \$3153  = \sel_l4_s0$1362  == 2'h3;
+  assign \$3154  = sel_l4_s0[6] & \$3153 ;
+  assign \$3155  = \sel_l4_s0$1362  == 2'h3;
+  assign \$3156  = sel_l4_s0[6] & \$3155 ;
+  assign \$3157  = \sel_l4_s0$1362  == 2'h3;
+  assign \$3158  = sel_l4_s0[6] & \$3157 ;
+  assign \$3159  = \sel_l4_s0$1362  == 2'h3;
+  assign \$3160  = sel_l4_s0[6] & \$3159 ;
+  assign \$3161  = \sel_l4_s0$1362  == 2'h3;
+  assign \$3162  = sel_l4_s0[6] & \$3161 ;
+  assign \$3163  = \sel_l4_s0$1362  == 2'h3;
+  assign \$3164  = sel_l4_s0[6] & \$3163 ;
+  assign \$3165  = \sel_l4_s0$1362  == 2'h3;
+  assign \$3166  = sel_l4_s0[6] & \$3165 ;
+  assign \$3167  = \sel_l4_s0$1378  & { \$3166 , \$3164 , \$3162 , \$3160 , \$3158 , \$3156 , \$3154 , \$3152  };
+  assign \$3168  = \$3150  | \$3167 ;
+  assign \$3169  = \$3133  | \$3168 ;
+  assign \$3170  = \sel_l4_s0$1363  == 2'h3;
+  assign \$3171  = sel_l4_s0[7] & \$3170 ;
+  assign \$3172  = \sel_l4_s0$1363  == 2'h3;
+  assign \$3173  = sel_l4_s0[7] & \$3172 ;
+  assign \$3174  = \sel_l4_s0$1363  == 2'h3;
+  assign \$3175  = sel_l4_s0[7] & \$3174 ;
+  assign \$3176  = \sel_l4_s0$1363  == 2'h3;
+  assign \$3177  = sel_l4_s0[7] & \$3176 ;
+  assign \$3178  = \sel_l4_s0$1363  == 2'h3;
+  assign \$3179  = sel_l4_s0[7] & \$3178 ;
+  assign \$3180  = \sel_l4_s0$1363  == 2'h3;
+  assign \$3181  = sel_l4_s0[7] & \$3180 ;
+  assign \$3182  = \sel_l4_s0$1363  == 2'h3;
+  assign \$3183  = sel_l4_s0[7] & \$3182 ;
+  assign \$3184  = \sel_l4_s0$1363  == 2'h3;
+  assign \$3185  = sel_l4_s0[7] & \$3184 ;
+  assign \$3186  = \sel_l4_s0$1379  & { \$3185 , \$3183 , \$3181 , \$3179 , \$3177 , \$3175 , \$3173 , \$3171  };
+  assign \$3187  = \sel_l4_s0$1364  == 2'h3;
+  assign \$3188  = sel_l4_s0[8] & \$3187 ;
+  assign \$3189  = \sel_l4_s0$1364  == 2'h3;
+  assign \$3190  = sel_l4_s0[8] & \$3189 ;
+  assign \$3191  = \sel_l4_s0$1364  == 2'h3;
+  assign \$3192  = sel_l4_s0[8] & \$3191 ;
+  assign \$3193  = \sel_l4_s0$1364  == 2'h3;
+  assign \$3194  = sel_l4_s0[8] & \$3193 ;
+  assign \$3195  = \sel_l4_s0$1364  == 2'h3;
+  assign \$3196  = sel_l4_s0[8] & \$3195 ;
+  assign \$3197  = \sel_l4_s0$1364  == 2'h3;
+  assign \$3198  = sel_l4_s0[8] & \$3197 ;
+  assign \$3199  = \sel_l4_s0$1364  == 2'h3;
+  assign \$3200  = sel_l4_s0[8] & \$3199 ;
+  assign \$3201  = \sel_l4_s0$1364  == 2'h3;
+  assign \$3202  = sel_l4_s0[8] & \$3201 ;
+  assign \$3203  = \sel_l4_s0$1380  & { \$3202 , \$3200 , \$3198 , \$3196 , \$3194 , \$3192 , \$3190 , \$3188  };
+  assign \$3204  = \$3186  | \$3203 ;
+  assign \$3205  = \sel_l4_s0$1365  == 2'h3;
+  assign \$3206  = sel_l4_s0[9] & \$3205 ;
+  assign \$3207  = \sel_l4_s0$1365  == 2'h3;
+  assign \$3208  = sel_l4_s0[9] & \$3207 ;
+  assign \$3209  = \sel_l4_s0$1365  == 2'h3;
+  assign \$3210  = sel_l4_s0[9] & \$3209 ;
+  assign \$3211  = \sel_l4_s0$1365  == 2'h3;
+  assign \$3212  = sel_l4_s0[9] & \$3211 ;
+  assign \$3213  = \sel_l4_s0$1365  == 2'h3;
+  assign \$3214  = sel_l4_s0[9] & \$3213 ;
+  assign \$3215  = \sel_l4_s0$1365  == 2'h3;
+  assign \$3216  = sel_l4_s0[9] & \$3215 ;
+  assign \$3217  = \sel_l4_s0$1365  == 2'h3;
+  assign \$3218  = sel_l4_s0[9] & \$3217 ;
+  assign \$3219  = \sel_l4_s0$1365  == 2'h3;
+  assign \$3220  = sel_l4_s0[9] & \$3219 ;
+  assign \$3221  = \sel_l4_s0$1381  & { \$3220 , \$3218 , \$3216 , \$3214 , \$3212 , \$3210 , \$3208 , \$3206  };
+  assign \$3222  = \sel_l4_s0$1366  == 2'h3;
+  assign \$3223  = sel_l4_s0[10] & \$3222 ;
+  assign \$3224  = \sel_l4_s0$1366  == 2'h3;
+  assign \$3225  = sel_l4_s0[10] & \$3224 ;
+  assign \$3226  = \sel_l4_s0$1366  == 2'h3;
+  assign \$3227  = sel_l4_s0[10] & \$3226 ;
+  assign \$3228  = \sel_l4_s0$1366  == 2'h3;
+  assign \$3229  = sel_l4_s0[10] & \$3228 ;
+  assign \$3230  = \sel_l4_s0$1366  == 2'h3;
+  assign \$3231  = sel_l4_s0[10] & \$3230 ;
+  assign \$3232  = \sel_l4_s0$1366  == 2'h3;
+  assign \$3233  = sel_l4_s0[10] & \$3232 ;
+  assign \$3234  = \sel_l4_s0$1366  == 2'h3;
+  assign \$3235  = sel_l4_s0[10] & \$3234 ;
+  assign \$3236  = \sel_l4_s0$1366  == 2'h3;
+  assign \$3237  = sel_l4_s0[10] & \$3236 ;
+  assign \$3238  = \sel_l4_s0$1382  & { \$3237 , \$3235 , \$3233 , \$3231 , \$3229 , \$3227 , \$3225 , \$3223  };
+  assign \$3239  = \$3221  | \$3238 ;
+  assign \$3240  = \$3204  | \$3239 ;
+  assign \$3241  = \$3169  | \$3240 ;
+  assign \$3242  = \sel_l4_s0$1367  == 2'h3;
+  assign \$3243  = sel_l4_s0[11] & \$3242 ;
+  assign \$3244  = \sel_l4_s0$1367  == 2'h3;
+  assign \$3245  = sel_l4_s0[11] & \$3244 ;
+  assign \$3246  = \sel_l4_s0$1367  == 2'h3;
+  assign \$3247  = sel_l4_s0[11] & \$3246 ;
+  assign \$3248  = \sel_l4_s0$1367  == 2'h3;
+  assign \$3249  = sel_l4_s0[11] & \$3248 ;
+  assign \$3250  = \sel_l4_s0$1367  == 2'h3;
+  assign \$3251  = sel_l4_s0[11] & \$3250 ;
+  assign \$3252  = \sel_l4_s0$1367  == 2'h3;
+  assign \$3253  = sel_l4_s0[11] & \$3252 ;
+  assign \$3254  = \sel_l4_s0$1367  == 2'h3;
+  assign \$3255  = sel_l4_s0[11] & \$3254 ;
+  assign \$3256  = \sel_l4_s0$1367  == 2'h3;
+  assign \$3257  = sel_l4_s0[11] & \$3256 ;
+  assign \$3258  = \sel_l4_s0$1383  & { \$3257 , \$3255 , \$3253 , \$3251 , \$3249 , \$3247 , \$3245 , \$3243  };
+  assign \$3259  = \$3241  | \$3258 ;
+  assign \$3260  = \sel_l4_s0$1360  == 3'h4;
+  assign \$3261  = sel_l4_s0[4] & \$3260 ;
+  assign \$3262  = \sel_l4_s0$1360  == 3'h4;
+  assign \$3263  = sel_l4_s0[4] & \$3262 ;
+  assign \$3264  = \sel_l4_s0$1360  == 3'h4;
+  assign \$3265  = sel_l4_s0[4] & \$3264 ;
+  assign \$3266  = \sel_l4_s0$1360  == 3'h4;
+  assign \$3267  = sel_l4_s0[4] & \$3266 ;
+  assign \$3268  = \sel_l4_s0$1360  == 3'h4;
+  assign \$3269  = sel_l4_s0[4] & \$3268 ;
+  assign \$3270  = \sel_l4_s0$1360  == 3'h4;
+  assign \$3271  = sel_l4_s0[4] & \$3270 ;
+  assign \$3272  = \sel_l4_s0$1360  == 3'h4;
+  assign \$3273  = sel_l4_s0[4] & \$3272 ;
+  assign \$3274  = \sel_l4_s0$1360  == 3'h4;
+  assign \$3275  = sel_l4_s0[4] & \$3274 ;
+  assign \$3276  = \sel_l4_s0$1376  & { \$3275 , \$3273 , \$3271 , \$3269 , \$3267 , \$3265 , \$3263 , \$3261  };
+  assign \$3277  = \sel_l4_s0$1361  == 3'h4;
+  assign \$3278  = sel_l4_s0[5] & \$3277 ;
+  assign \$3279  = \sel_l4_s0$1361  == 3'h4;
+  assign \$3280  = sel_l4_s0[5] & \$3279 ;
+  assign \$3281  = \sel_l4_s0$1361  == 3'h4;
+  assign \$3282  = sel_l4_s0[5] & \$3281 ;
+  assign \$3283  = \sel_l4_s0$1361  == 3'h4;
+  assign \$3284  = sel_l4_s0[5] & \$3283 ;
+  assign \$3285  = \sel_l4_s0$1361  == 3'h4;
+  assign \$3286  = sel_l4_s0[5] & \$3285 ;
+  assign \$3287  = \sel_l4_s0$1361  == 3'h4;
+  assign \$3288  = sel_l4_s0[5] & \$3287 ;
+  assign \$3289  = \sel_l4_s0$1361  == 3'h4;
+  assign \$3290  = sel_l4_s0[5] & \$3289 ;
+  assign \$3291  = \sel_l4_s0$1361  == 3'h4;
+  assign \$3292  = sel_l4_s0[5] & \$3291 ;
+  assign \$3293  = \sel_l4_s0$1377  & { \$3292 , \$3290 , \$3288 , \$3286 , \$3284 , \$3282 , \$3280 , \$3278  };
+  assign \$3294  = \$3276  | \$3293 ;
+  assign \$3295  = \sel_l4_s0$1362  == 3'h4;
+  assign \$3296  = sel_l4_s0[6] & \$3295 ;
+  assign \$3297  = \sel_l4_s0$1362  == 3'h4;
+  assign \$3298  = sel_l4_s0[6] & \$3297 ;
+  assign \$3299  = \sel_l4_s0$1362  == 3'h4;
+  assign \$3300  = sel_l4_s0[6] & \$3299 ;
+  assign \$3301  = \sel_l4_s0$1362  == 3'h4;
+  assign \$3302  = sel_l4_s0[6] & \$3301 ;
+  assign \$3303  = \sel_l4_s0$1362  == 3'h4;
+  assign \$3304  = sel_l4_s0[6] & \$3303 ;
+  assign \$3305  = \sel_l4_s0$1362  == 3'h4;
+  assign \$3306  = sel_l4_s0[6] & \$3305 ;
+  assign \$3307  = \sel_l4_s0$1362  == 3'h4;
+  assign \$3308  = sel_l4_s0[6] & \$3307 ;
+  assign \$3309  = \sel_l4_s0$1362  == 3'h4;
+  assign \$3310  = sel_l4_s0[6] & \$3309 ;
+  assign \$3311  = \sel_l4_s0$1378  & { \$3310 , \$3308 , \$3306 , \$3304 , \$3302 , \$3300 , \$3298 , \$3296  };
+  assign \$3312  = \sel_l4_s0$1363  == 3'h4;
+  assign \$3313  = sel_l4_s0[7] & \$3312 ;
+  assign \$3314  = \sel_l4_s0$1363  == 3'h4;
+  assign \$3315  = sel_l4_s0[7] & \$3314 ;
+  assign \$3316  = \sel_l4_s0$1363  == 3'h4;
+  assign \$3317  = sel_l4_s0[7] & \$3316 ;
+  assign \$3318  = \sel_l4_s0$1363  == 3'h4;
+  assign \$3319  = sel_l4_s0[7] & \$3318 ;
+  assign \$3320  = \sel_l4_s0$1363  == 3'h4;
+  assign \$3321  = sel_l4_s0[7] & \$3320 ;
+  assign \$3322  = \sel_l4_s0$1363  == 3'h4;
+  assign \$3323  = sel_l4_s0[7] & \$3322 ;
+  assign \$3324  = \sel_l4_s0$1363  == 3'h4;
+  assign \$3325  = sel_l4_s0[7] & \$3324 ;
+  assign \$3326  = \sel_l4_s0$1363  == 3'h4;
+  assign \$3327  = sel_l4_s0[7] & \$3326 ;
+  assign \$3328  = \sel_l4_s0$1379  & { \$3327 , \$3325 , \$3323 , \$3321 , \$3319 , \$3317 , \$3315 , \$3313  };
+  assign \$3329  = \$3311  | \$3328 ;
+  assign \$3330  = \$3294  | \$3329 ;
+  assign \$3331  = \sel_l4_s0$1364  == 3'h4;
+  assign \$3332  = sel_l4_s0[8] & \$3331 ;
+  assign \$3333  = \sel_l4_s0$1364  == 3'h4;
+  assign \$3334  = sel_l4_s0[8] & \$3333 ;
+  assign \$3335  = \sel_l4_s0$1364  == 3'h4;
+  assign \$3336  = sel_l4_s0[8] & \$3335 ;
+  assign \$3337  = \sel_l4_s0$1364  == 3'h4;
+  assign \$3338  = sel_l4_s0[8] & \$3337 ;
+  assign \$3339  = \sel_l4_s0$1364  == 3'h4;
+  assign \$3340  = sel_l4_s0[8] & \$3339 ;
+  assign \$3341  = \sel_l4_s0$1364  == 3'h4;
+  assign \$3342  = sel_l4_s0[8] & \$3341 ;
+  assign \$3343  = \sel_l4_s0$1364  == 3'h4;
+  assign \$3344  = sel_l4_s0[8] & \$3343 ;
+  assign \$3345  = \sel_l4_s0$1364  == 3'h4;
+  assign \$3346  = sel_l4_s0[8] & \$3345 ;
+  assign \$3347  = \sel_l4_s0$1380  & { \$3346 , \$3344 , \$3342 , \$3340 , \$3338 , \$3336 , \$3334 , \$3332  };
+  assign \$3348  = \sel_l4_s0$1365  == 3'h4;
+  assign \$3349  = sel_l4_s0[9] & \$3348 ;
+  assign \$3350  = \sel_l4_s0$1365  == 3'h4;
+  assign \$3351  = sel_l4_s0[9] & \$3350 ;
+  assign \$3352  = \sel_l4_s0$1365  == 3'h4;
+  assign \$3353  = sel_l4_s0[9] & \$3352 ;
+  assign \$3354  = \sel_l4_s0$1365  == 3'h4;
+  assign \$3355  = sel_l4_s0[9] & \$3354 ;
+  assign \$3356  = \sel_l4_s0$1365  == 3'h4;
+  assign \$3357  = sel_l4_s0[9] & \$3356 ;
+  assign \$3358  = \sel_l4_s0$1365  == 3'h4;
+  assign \$3359  = sel_l4_s0[9] & \$3358 ;
+  assign \$3360  = \sel_l4_s0$1365  == 3'h4;
+  assign \$3361  = sel_l4_s0[9] & \$3360 ;
+  assign \$3362  = \sel_l4_s0$1365  == 3'h4;
+  assign \$3363  = sel_l4_s0[9] & \$3362 ;
+  assign \$3364  = \sel_l4_s0$1381  & { \$3363 , \$3361 , \$3359 , \$3357 , \$3355 , \$3353 , \$3351 , \$3349  };
+  assign \$3365  = \$3347  | \$3364 ;
+  assign \$3366  = \sel_l4_s0$1366  == 3'h4;
+  assign \$3367  = sel_l4_s0[10] & \$3366 ;
+  assign \$3368  = \sel_l4_s0$1366  == 3'h4;
+  assign \$3369  = sel_l4_s0[10] & \$3368 ;
+  assign \$3370  = \sel_l4_s0$1366  == 3'h4;
+  assign \$3371  = sel_l4_s0[10] & \$3370 ;
+  assign \$3372  = \sel_l4_s0$1366  == 3'h4;
+  assign \$3373  = sel_l4_s0[10] & \$3372 ;
+  assign \$3374  = \sel_l4_s0$1366  == 3'h4;
+  assign \$3375  = sel_l4_s0[10] & \$3374 ;
+  assign \$3376  = \sel_l4_s0$1366  == 3'h4;
+  assign \$3377  = sel_l4_s0[10] & \$3376 ;
+  assign \$3378  = \sel_l4_s0$1366  == 3'h4;
+  assign \$3379  = sel_l4_s0[10] & \$3378 ;
+  assign \$3380  = \sel_l4_s0$1366  == 3'h4;
+  assign \$3381  = sel_l4_s0[10] & \$3380 ;
+  assign \$3382  = \sel_l4_s0$1382  & { \$3381 , \$3379 , \$3377 , \$3375 , \$3373 , \$3371 , \$3369 , \$3367  };
+  assign \$3383  = \sel_l4_s0$1367  == 3'h4;
+  assign \$3384  = sel_l4_s0[11] & \$3383 ;
+  assign \$3385  = \sel_l4_s0$1367  == 3'h4;
+  assign \$3386  = sel_l4_s0[11] & \$3385 ;
+  assign \$3387  = \sel_l4_s0$1367  == 3'h4;
+  assign \$3388  = sel_l4_s0[11] & \$3387 ;
+  assign \$3389  = \sel_l4_s0$1367  == 3'h4;
+  assign \$3390  = sel_l4_s0[11] & \$3389 ;
+  assign \$3391  = \sel_l4_s0$1367  == 3'h4;
+  assign \$3392  = sel_l4_s0[11] & \$3391 ;
+  assign \$3393  = \sel_l4_s0$1367  == 3'h4;
+  assign \$3394  = sel_l4_s0[11] & \$3393 ;
+  assign \$3395  = \sel_l4_s0$1367  == 3'h4;
+  assign \$3396  = sel_l4_s0[11] & \$3395 ;
+  assign \$3397  = \sel_l4_s0$1367  == 3'h4;
+  assign \$3398  = sel_l4_s0[11] & \$3397 ;
+  assign \$3399  = \sel_l4_s0$1383  & { \$3398 , \$3396 , \$3394 , \$3392 , \$3390 , \$3388 , \$3386 , \$3384  };
+  assign \$3400  = \$3382  | \$3399 ;
+  assign \$3401  = \$3365  | \$3400 ;
+  assign \$3402  = \$3330  | \$3401 ;
+  assign \$3403  = \sel_l4_s0$1368  == 3'h4;
+  assign \$3404  = sel_l4_s0[12] & \$3403 ;
+  assign \$3405  = \sel_l4_s0$1368  == 3'h4;
+  assign \$3406  = sel_l4_s0[12] & \$3405 ;
+  assign \$3407  = \sel_l4_s0$1368  == 3'h4;
+  assign \$3408  = sel_l4_s0[12] & \$3407 ;
+  assign \$3409  = \sel_l4_s0$1368  == 3'h4;
+  assign \$3410  = sel_l4_s0[12] & \$3409 ;
+  assign \$3411  = \sel_l4_s0$1368  == 3'h4;
+  assign \$3412  = sel_l4_s0[12] & \$3411 ;
+  assign \$3413  = \sel_l4_s0$1368  == 3'h4;
+  assign \$3414  = sel_l4_s0[12] & \$3413 ;
+  assign \$3415  = \sel_l4_s0$1368  == 3'h4;
+  assign \$3416  = sel_l4_s0[12] & \$3415 ;
+  assign \$3417  = \sel_l4_s0$1368  == 3'h4;
+  assign \$3418  = sel_l4_s0[12] & \$3417 ;
+  assign \$3419  = \sel_l4_s0$1384  & { \$3418 , \$3416 , \$3414 , \$3412 , \$3410 , \$3408 , \$3406 , \$3404  };
+  assign \$3420  = \$3402  | \$3419 ;
+  assign \$3421  = \sel_l4_s0$1361  == 3'h5;
+  assign \$3422  = sel_l4_s0[5] & \$3421 ;
+  assign \$3423  = \sel_l4_s0$1361  == 3'h5;
+  assign \$3424  = sel_l4_s0[5] & \$3423 ;
+  assign \$3425  = \sel_l4_s0$1361  == 3'h5;
+  assign \$3426  = sel_l4_s0[5] & \$3425 ;
+  assign \$3427  = \sel_l4_s0$1361  == 3'h5;
+  assign \$3428  = sel_l4_s0[5] & \$3427 ;
+  assign \$3429  = \sel_l4_s0$1361  == 3'h5;
+  assign \$3430  = sel_l4_s0[5] & \$3429 ;
+  assign \$3431  = \sel_l4_s0$1361  == 3'h5;
+  assign \$3432  = sel_l4_s0[5] & \$3431 ;
+  assign \$3433  = \sel_l4_s0$1361  == 3'h5;
+  assign \$3434  = sel_l4_s0[5] & \$3433 ;
+  assign \$3435  = \sel_l4_s0$1361  == 3'h5;
+  assign \$3436  = sel_l4_s0[5] & \$3435 ;
+  assign \$3437  = \sel_l4_s0$1377  & { \$3436 , \$3434 , \$3432 , \$3430 , \$3428 , \$3426 , \$3424 , \$3422  };
+  assign \$3438  = \sel_l4_s0$1362  == 3'h5;
+  assign \$3439  = sel_l4_s0[6] & \$3438 ;
+  assign \$3440  = \sel_l4_s0$1362  == 3'h5;
+  assign \$3441  = sel_l4_s0[6] & \$3440 ;
+  assign \$3442  = \sel_l4_s0$1362  == 3'h5;
+  assign \$3443  = sel_l4_s0[6] & \$3442 ;
+  assign \$3444  = \sel_l4_s0$1362  == 3'h5;
+  assign \$3445  = sel_l4_s0[6] & \$3444 ;
+  assign \$3446  = \sel_l4_s0$1362  == 3'h5;
+  assign \$3447  = sel_l4_s0[6] & \$3446 ;
+  assign \$3448  = \sel_l4_s0$1362  == 3'h5;
+  assign \$3449  = sel_l4_s0[6] & \$3448 ;
+  assign \$3450  = \sel_l4_s0$1362  == 3'h5;
+  assign \$3451  = sel_l4_s0[6] & \$3450 ;
+  assign \$3452  = \sel_l4_s0$1362  == 3'h5;
+  assign \$3453  = sel_l4_s0[6] & \$3452 ;
+  assign \$3454  = \sel_l4_s0$1378  & { \$3453 , \$3451 , \$3449 , \$3447 , \$3445 , \$3443 , \$3441 , \$3439  };
+  assign \$3455  = \$3437  | \$3454 ;
+  assign \$3456  = \sel_l4_s0$1363  == 3'h5;
+  assign \$3457  = sel_l4_s0[7] & \$3456 ;
+  assign \$3458  = \sel_l4_s0$1363  == 3'h5;
+  assign \$3459  = sel_l4_s0[7] & \$3458 ;
+  assign \$3460  = \sel_l4_s0$1363  == 3'h5;
+  assign \$3461  = sel_l4_s0[7] & \$3460 ;
+  assign \$3462  = \sel_l4_s0$1363  == 3'h5;
+  assign \$3463  = sel_l4_s0[7] & \$3462 ;
+  assign \$3464  = \sel_l4_s0$1363  == 3'h5;
+  assign \$3465  = sel_l4_s0[7] & \$3464 ;
+  assign \$3466  = \sel_l4_s0$1363  == 3'h5;
+  assign \$3467  = sel_l4_s0[7] & \$3466 ;
+  assign \$3468  = \sel_l4_s0$1363  == 3'h5;
+  assign \$3469  = sel_l4_s0[7] & \$3468 ;
+  assign \$3470  = \sel_l4_s0$1363  == 3'h5;
+  assign \$3471  = sel_l4_s0[7] & \$3470 ;
+  assign \$3472  = \sel_l4_s0$1379  & { \$3471 , \$3469 , \$3467 , \$3465 , \$3463 , \$3461 , \$3459 , \$3457  };
+  assign \$3473  = \sel_l4_s0$1364  == 3'h5;
+  assign \$3474  = sel_l4_s0[8] & \$3473 ;
+  assign \$3475  = \sel_l4_s0$1364  == 3'h5;
+  assign \$3476  = sel_l4_s0[8] & \$3475 ;
+  assign \$3477  = \sel_l4_s0$1364  == 3'h5;
+  assign \$3478  = sel_l4_s0[8] & \$3477 ;
+  assign \$3479  = \sel_l4_s0$1364  == 3'h5;
+  assign \$3480  = sel_l4_s0[8] & \$3479 ;
+  assign \$3481  = \sel_l4_s0$1364  == 3'h5;
+  assign \$3482  = sel_l4_s0[8] & \$3481 ;
+  assign \$3483  = \sel_l4_s0$1364  == 3'h5;
+  assign \$3484  = sel_l4_s0[8] & \$3483 ;
+  assign \$3485  = \sel_l4_s0$1364  == 3'h5;
+  assign \$3486  = sel_l4_s0[8] & \$3485 ;
+  assign \$3487  = \sel_l4_s0$1364  == 3'h5;
+  assign \$3488  = sel_l4_s0[8] & \$3487 ;
+  assign \$3489  = \sel_l4_s0$1380  & { \$3488 , \$3486 , \$3484 , \$3482 , \$3480 , \$3478 , \$3476 , \$3474  };
+  assign \$3490  = \$3472  | \$3489 ;
+  assign \$3491  = \$3455  | \$3490 ;
+  assign \$3492  = \sel_l4_s0$1365  == 3'h5;
+  assign \$3493  = sel_l4_s0[9] & \$3492 ;
+  assign \$3494  = \sel_l4_s0$1365  == 3'h5;
+  assign \$3495  = sel_l4_s0[9] & \$3494 ;
+  assign \$3496  = \sel_l4_s0$1365  == 3'h5;
+  assign \$3497  = sel_l4_s0[9] & \$3496 ;
+  assign \$3498  = \sel_l4_s0$1365  == 3'h5;
+  assign \$3499  = sel_l4_s0[9] & \$3498 ;
+  assign \$3500  = \sel_l4_s0$1365  == 3'h5;
+  assign \$3501  = sel_l4_s0[9] & \$3500 ;
+  assign \$3502  = \sel_l4_s0$1365  == 3'h5;
+  assign \$3503  = sel_l4_s0[9] & \$3502 ;
+  assign \$3504  = \sel_l4_s0$1365  == 3'h5;
+  assign \$3505  = sel_l4_s0[9] & \$3504 ;
+  assign \$3506  = \sel_l4_s0$1365  == 3'h5;
+  assign \$3507  = sel_l4_s0[9] & \$3506 ;
+  assign \$3508  = \sel_l4_s0$1381  & { \$3507 , \$3505 , \$3503 , \$3501 , \$3499 , \$3497 , \$3495 , \$3493  };
+  assign \$3509  = \sel_l4_s0$1366  == 3'h5;
+  assign \$3510  = sel_l4_s0[10] & \$3509 ;
+  assign \$3511  = \sel_l4_s0$1366  == 3'h5;
+  assign \$3512  = sel_l4_s0[10] & \$3511 ;
+  assign \$3513  = \sel_l4_s0$1366  == 3'h5;
+  assign \$3514  = sel_l4_s0[10] & \$3513 ;
+  assign \$3515  = \sel_l4_s0$1366  == 3'h5;
+  assign \$3516  = sel_l4_s0[10] & \$3515 ;
+  assign \$3517  = \sel_l4_s0$1366  == 3'h5;
+  assign \$3518  = sel_l4_s0[10] & \$3517 ;
+  assign \$3519  = \sel_l4_s0$1366  == 3'h5;
+  assign \$3520  = sel_l4_s0[10] & \$3519 ;
+  assign \$3521  = \sel_l4_s0$1366  == 3'h5;
+  assign \$3522  = sel_l4_s0[10] & \$3521 ;
+  assign \$3523  = \sel_l4_s0$1366  == 3'h5;
+  assign \$3524  = sel_l4_s0[10] & \$3523 ;
+  assign \$3525  = \sel_l4_s0$1382  & { \$3524 , \$3522 , \$3520 , \$3518 , \$3516 , \$3514 , \$3512 , \$3510  };
+  assign \$3526  = \$3508  | \$3525 ;
+  assign \$3527  = \sel_l4_s0$1367  == 3'h5;
+  assign \$3528  = sel_l4_s0[11] & \$3527 ;
+  assign \$3529  = \sel_l4_s0$1367  == 3'h5;
+  assign \$3530  = sel_l4_s0[11] & \$3529 ;
+  assign \$3531  = \sel_l4_s0$1367  == 3'h5;
+  assign \$3532  = sel_l4_s0[11] & \$3531 ;
+  assign \$3533  = \sel_l4_s0$1367  == 3'h5;
+  assign \$3534  = sel_l4_s0[11] & \$3533 ;
+  assign \$3535  = \sel_l4_s0$1367  == 3'h5;
+  assign \$3536  = sel_l4_s0[11] & \$3535 ;
+  assign \$3537  = \sel_l4_s0$1367  == 3'h5;
+  assign \$3538  = sel_l4_s0[11] & \$3537 ;
+  assign \$3539  = \sel_l4_s0$1367  == 3'h5;
+  assign \$3540  = sel_l4_s0[11] & \$3539 ;
+  assign \$3541  = \sel_l4_s0$1367  == 3'h5;
+  assign \$3542  = sel_l4_s0[11] & \$3541 ;
+  assign \$3543  = \sel_l4_s0$1383  & { \$3542 , \$3540 , \$3538 , \$3536 , \$3534 , \$3532 , \$3530 , \$3528  };
+  assign \$3544  = \sel_l4_s0$1368  == 3'h5;
+  assign \$3545  = sel_l4_s0[12] & \$3544 ;
+  assign \$3546  = \sel_l4_s0$1368  == 3'h5;
+  assign \$3547  = sel_l4_s0[12] & \$3546 ;
+  assign \$3548  = \sel_l4_s0$1368  == 3'h5;
+  assign \$3549  = sel_l4_s0[12] & \$3548 ;
+  assign \$3550  = \sel_l4_s0$1368  == 3'h5;
+  assign \$3551  = sel_l4_s0[12] & \$3550 ;
+  assign \$3552  = \sel_l4_s0$1368  == 3'h5;
+  assign \$3553  = sel_l4_s0[12] & \$3552 ;
+  assign \$3554  = \sel_l4_s0$1368  == 3'h5;
+  assign \$3555  = sel_l4_s0[12] & \$3554 ;
+  assign \$3556  = \sel_l4_s0$1368  == 3'h5;
+  assign \$3557  = sel_l4_s0[12] & \$3556 ;
+  assign \$3558  = \sel_l4_s0$1368  == 3'h5;
+  assign \$3559  = sel_l4_s0[12] & \$3558 ;
+  assign \$3560  = \sel_l4_s0$1384  & { \$3559 , \$3557 , \$3555 , \$3553 , \$3551 , \$3549 , \$3547 , \$3545  };
+  assign \$3561  = \$3543  | \$3560 ;
+  assign \$3562  = \$3526  | \$3561 ;
+  assign \$3563  = \$3491  | \$3562 ;
+  assign \$3564  = \sel_l4_s0$1369  == 3'h5;
+  assign \$3565  = sel_l4_s0[13] & \$3564 ;
+  assign \$3566  = \sel_l4_s0$1369  == 3'h5;
+  assign \$3567  = sel_l4_s0[13] & \$3566 ;
+  assign \$3568  = \sel_l4_s0$1369  == 3'h5;
+  assign \$3569  = sel_l4_s0[13] & \$3568 ;
+  assign \$3570  = \sel_l4_s0$1369  == 3'h5;
+  assign \$3571  = sel_l4_s0[13] & \$3570 ;
+  assign \$3572  = \sel_l4_s0$1369  == 3'h5;
+  assign \$3573  = sel_l4_s0[13] & \$3572 ;
+  assign \$3574  = \sel_l4_s0$1369  == 3'h5;
+  assign \$3575  = sel_l4_s0[13] & \$3574 ;
+  assign \$3576  = \sel_l4_s0$1369  == 3'h5;
+  assign \$3577  = sel_l4_s0[13] & \$3576 ;
+  assign \$3578  = \sel_l4_s0$1369  == 3'h5;
+  assign \$3579  = sel_l4_s0[13] & \$3578 ;
+  assign \$3580  = \sel_l4_s0$1385  & { \$3579 , \$3577 , \$3575 , \$3573 , \$3571 , \$3569 , \$3567 , \$3565  };
+  assign \$3581  = \$3563  | \$3580 ;
+  assign \$3582  = \sel_l4_s0$1362  == 3'h6;
+  assign \$3583  = sel_l4_s0[6] & \$3582 ;
+  assign \$3584  = \sel_l4_s0$1362  == 3'h6;
+  assign \$3585  = sel_l4_s0[6] & \$3584 ;
+  assign \$3586  = \sel_l4_s0$1362  == 3'h6;
+  assign \$3587  = sel_l4_s0[6] & \$3586 ;
+  assign \$3588  = \sel_l4_s0$1362  == 3'h6;
+  assign \$3589  = sel_l4_s0[6] & \$3588 ;
+  assign \$3590  = \sel_l4_s0$1362  == 3'h6;
+  assign \$3591  = sel_l4_s0[6] & \$3590 ;
+  assign \$3592  = \sel_l4_s0$1362  == 3'h6;
+  assign \$3593  = sel_l4_s0[6] & \$3592 ;
+  assign \$3594  = \sel_l4_s0$1362  == 3'h6;
+  assign \$3595  = sel_l4_s0[6] & \$3594 ;
+  assign \$3596  = \sel_l4_s0$1362  == 3'h6;
+  assign \$3597  = sel_l4_s0[6] & \$3596 ;
+  assign \$3598  = \sel_l4_s0$1378  & { \$3597 , \$3595 , \$3593 , \$3591 , \$3589 , \$3587 , \$3585 , \$3583  };
+  assign \$3599  = \sel_l4_s0$1363  == 3'h6;
+  assign \$3600  = sel_l4_s0[7] & \$3599 ;
+  assign \$3601  = \sel_l4_s0$1363  == 3'h6;
+  assign \$3602  = sel_l4_s0[7] & \$3601 ;
+  assign \$3603  = \sel_l4_s0$1363  == 3'h6;
+  assign \$3604  = sel_l4_s0[7] & \$3603 ;
+  assign \$3605  = \sel_l4_s0$1363  == 3'h6;
+  assign \$3606  = sel_l4_s0[7] & \$3605 ;
+  assign \$3607  = \sel_l4_s0$1363  == 3'h6;
+  assign \$3608  = sel_l4_s0[7] & \$3607 ;
+  assign \$3609  = \sel_l4_s0$1363  == 3'h6;
+  assign \$3610  = sel_l4_s0[7] & \$3609 ;
+  assign \$3611  = \sel_l4_s0$1363  == 3'h6;
+  assign \$3612  = sel_l4_s0[7] & \$3611 ;
+  assign \$3613  = \sel_l4_s0$1363  == 3'h6;
+  assign \$3614  = sel_l4_s0[7] & \$3613 ;
+  assign \$3615  = \sel_l4_s0$1379  & { \$3614 , \$3612 , \$3610 , \$3608 , \$3606 , \$3604 , \$3602 , \$3600  };
+  assign \$3616  = \$3598  | \$3615 ;
+  assign \$3617  = \sel_l4_s0$1364  == 3'h6;
+  assign \$3618  = sel_l4_s0[8] & \$3617 ;
+  assign \$3619  = \sel_l4_s0$1364  == 3'h6;
+  assign \$3620  = sel_l4_s0[8] & \$3619 ;
+  assign \$3621  = \sel_l4_s0$1364  == 3'h6;
+  assign \$3622  = sel_l4_s0[8] & \$3621 ;
+  assign \$3623  = \sel_l4_s0$1364  == 3'h6;
+  assign \$3624  = sel_l4_s0[8] & \$3623 ;
+  assign \$3625  = \sel_l4_s0$1364  == 3'h6;
+  assign \$3626  = sel_l4_s0[8] & \$3625 ;
+  assign \$3627  = \sel_l4_s0$1364  == 3'h6;
+  assign \$3628  = sel_l4_s0[8] & \$3627 ;
+  assign \$3629  = \sel_l4_s0$1364  == 3'h6;
+  assign \$3630  = sel_l4_s0[8] & \$3629 ;
+  assign \$3631  = \sel_l4_s0$1364  == 3'h6;
+  assign \$3632  = sel_l4_s0[8] & \$3631 ;
+  assign \$3633  = \sel_l4_s0$1380  & { \$3632 , \$3630 , \$3628 , \$3626 , \$3624 , \$3622 , \$3620 , \$3618  };
+  assign \$3634  = \sel_l4_s0$1365  == 3'h6;
+  assign \$3635  = sel_l4_s0[9] & \$3634 ;
+  assign \$3636  = \sel_l4_s0$1365  == 3'h6;
+  assign \$3637  = sel_l4_s0[9] & \$3636 ;
+  assign \$3638  = \sel_l4_s0$1365  == 3'h6;
+  assign \$3639  = sel_l4_s0[9] & \$3638 ;
+  assign \$3640  = \sel_l4_s0$1365  == 3'h6;
+  assign \$3641  = sel_l4_s0[9] & \$3640 ;
+  assign \$3642  = \sel_l4_s0$1365  == 3'h6;
+  assign \$3643  = sel_l4_s0[9] & \$3642 ;
+  assign \$3644  = \sel_l4_s0$1365  == 3'h6;
+  assign \$3645  = sel_l4_s0[9] & \$3644 ;
+  assign \$3646  = \sel_l4_s0$1365  == 3'h6;
+  assign \$3647  = sel_l4_s0[9] & \$3646 ;
+  assign \$3648  = \sel_l4_s0$1365  == 3'h6;
+  assign \$3649  = sel_l4_s0[9] & \$3648 ;
+  assign \$3650  = \sel_l4_s0$1381  & { \$3649 , \$3647 , \$3645 , \$3643 , \$3641 , \$3639 , \$3637 , \$3635  };
+  assign \$3651  = \$3633  | \$3650 ;
+  assign \$3652  = \$3616  | \$3651 ;
+  assign \$3653  = \sel_l4_s0$1366  == 3'h6;
+  assign \$3654  = sel_l4_s0[10] & \$3653 ;
+  assign \$3655  = \sel_l4_s0$1366  == 3'h6;
+  assign \$3656  = sel_l4_s0[10] & \$3655 ;
+  assign \$3657  = \sel_l4_s0$1366  == 3'h6;
+  assign \$3658  = sel_l4_s0[10] & \$3657 ;
+  assign \$3659  = \sel_l4_s0$1366  == 3'h6;
+  assign \$3660  = sel_l4_s0[10] & \$3659 ;
+  assign \$3661  = \sel_l4_s0$1366  == 3'h6;
+  assign \$3662  = sel_l4_s0[10] & \$3661 ;
+  assign \$3663  = \sel_l4_s0$1366  == 3'h6;
+  assign \$3664  = sel_l4_s0[10] & \$3663 ;
+  assign \$3665  = \sel_l4_s0$1366  == 3'h6;
+  assign \$3666  = sel_l4_s0[10] & \$3665 ;
+  assign \$3667  = \sel_l4_s0$1366  == 3'h6;
+  assign \$3668  = sel_l4_s0[10] & \$3667 ;
+  assign \$3669  = \sel_l4_s0$1382  & { \$3668 , \$3666 , \$3664 , \$3662 , \$3660 , \$3658 , \$3656 , \$3654  };
+  assign \$3670  = \sel_l4_s0$1367  == 3'h6;
+  assign \$3671  = sel_l4_s0[11] & \$3670 ;
+  assign \$3672  = \sel_l4_s0$1367  == 3'h6;
+  assign \$3673  = sel_l4_s0[11] & \$3672 ;
+  assign \$3674  = \sel_l4_s0$1367  == 3'h6;
+  assign \$3675  = sel_l4_s0[11] & \$3674 ;
+  assign \$3676  = \sel_l4_s0$1367  == 3'h6;
+  assign \$3677  = sel_l4_s0[11] & \$3676 ;
+  assign \$3678  = \sel_l4_s0$1367  == 3'h6;
+  assign \$3679  = sel_l4_s0[11] & \$3678 ;
+  assign \$3680  = \sel_l4_s0$1367  == 3'h6;
+  assign \$3681  = sel_l4_s0[11] & \$3680 ;
+  assign \$3682  = \sel_l4_s0$1367  == 3'h6;
+  assign \$3683  = sel_l4_s0[11] & \$3682 ;
+  assign \$3684  = \sel_l4_s0$1367  == 3'h6;
+  assign \$3685  = sel_l4_s0[11] & \$3684 ;
+  assign \$3686  = \sel_l4_s0$1383  & { \$3685 , \$3683 , \$3681 , \$3679 , \$3677 , \$3675 , \$3673 , \$3671  };
+  assign \$3687  = \$3669  | \$3686 ;
+  assign \$3688  = \sel_l4_s0$1368  == 3'h6;
+  assign \$3689  = sel_l4_s0[12] & \$3688 ;
+  assign \$3690  = \sel_l4_s0$1368  == 3'h6;
+  assign \$3691  = sel_l4_s0[12] & \$3690 ;
+  assign \$3692  = \sel_l4_s0$1368  == 3'h6;
+  assign \$3693  = sel_l4_s0[12] & \$3692 ;
+  assign \$3694  = \sel_l4_s0$1368  == 3'h6;
+  assign \$3695  = sel_l4_s0[12] & \$3694 ;
+  assign \$3696  = \sel_l4_s0$1368  == 3'h6;
+  assign \$3697  = sel_l4_s0[12] & \$3696 ;
+  assign \$3698  = \sel_l4_s0$1368  == 3'h6;
+  assign \$3699  = sel_l4_s0[12] & \$3698 ;
+  assign \$3700  = \sel_l4_s0$1368  == 3'h6;
+  assign \$3701  = sel_l4_s0[12] & \$3700 ;
+  assign \$3702  = \sel_l4_s0$1368  == 3'h6;
+  assign \$3703  = sel_l4_s0[12] & \$3702 ;
+  assign \$3704  = \sel_l4_s0$1384  & { \$3703 , \$3701 , \$3699 , \$3697 , \$3695 , \$3693 , \$3691 , \$3689  };
+  assign \$3705  = \sel_l4_s0$1369  == 3'h6;
+  assign \$3706  = sel_l4_s0[13] & \$3705 ;
+  assign \$3707  = \sel_l4_s0$1369  == 3'h6;
+  assign \$3708  = sel_l4_s0[13] & \$3707 ;
+  assign \$3709  = \sel_l4_s0$1369  == 3'h6;
+  assign \$3710  = sel_l4_s0[13] & \$3709 ;
+  assign \$3711  = \sel_l4_s0$1369  == 3'h6;
+  assign \$3712  = sel_l4_s0[13] & \$3711 ;
+  assign \$3713  = \sel_l4_s0$1369  == 3'h6;
+  assign \$3714  = sel_l4_s0[13] & \$3713 ;
+  assign \$3715  = \sel_l4_s0$1369  == 3'h6;
+  assign \$3716  = sel_l4_s0[13] & \$3715 ;
+  assign \$3717  = \sel_l4_s0$1369  == 3'h6;
+  assign \$3718  = sel_l4_s0[13] & \$3717 ;
+  assign \$3719  = \sel_l4_s0$1369  == 3'h6;
+  assign \$3720  = sel_l4_s0[13] & \$3719 ;
+  assign \$3721  = \sel_l4_s0$1385  & { \$3720 , \$3718 , \$3716 , \$3714 , \$3712 , \$3710 , \$3708 , \$3706  };
+  assign \$3722  = \$3704  | \$3721 ;
+  assign \$3723  = \$3687  | \$3722 ;
+  assign \$3724  = \$3652  | \$3723 ;
+  assign \$3725  = \sel_l4_s0$1370  == 3'h6;
+  assign \$3726  = sel_l4_s0[14] & \$3725 ;
+  assign \$3727  = \sel_l4_s0$1370  == 3'h6;
+  assign \$3728  = sel_l4_s0[14] & \$3727 ;
+  assign \$3729  = \sel_l4_s0$1370  == 3'h6;
+  assign \$3730  = sel_l4_s0[14] & \$3729 ;
+  assign \$3731  = \sel_l4_s0$1370  == 3'h6;
+  assign \$3732  = sel_l4_s0[14] & \$3731 ;
+  assign \$3733  = \sel_l4_s0$1370  == 3'h6;
+  assign \$3734  = sel_l4_s0[14] & \$3733 ;
+  assign \$3735  = \sel_l4_s0$1370  == 3'h6;
+  assign \$3736  = sel_l4_s0[14] & \$3735 ;
+  assign \$3737  = \sel_l4_s0$1370  == 3'h6;
+  assign \$3738  = sel_l4_s0[14] & \$3737 ;
+  assign \$3739  = \sel_l4_s0$1370  == 3'h6;
+  assign \$3740  = sel_l4_s0[14] & \$3739 ;
+  assign \$3741  = \sel_l4_s0$1386  & { \$3740 , \$3738 , \$3736 , \$3734 , \$3732 , \$3730 , \$3728 , \$3726  };
+  assign \$3742  = \$3724  | \$3741 ;
+  assign \$3743  = \sel_l4_s0$1363  == 3'h7;
+  assign \$3744  = sel_l4_s0[7] & \$3743 ;
+  assign \$3745  = \sel_l4_s0$1363  == 3'h7;
+  assign \$3746  = sel_l4_s0[7] & \$3745 ;
+  assign \$3747  = \sel_l4_s0$1363  == 3'h7;
+  assign \$3748  = sel_l4_s0[7] & \$3747 ;
+  assign \$3749  = \sel_l4_s0$1363  == 3'h7;
+  assign \$3750  = sel_l4_s0[7] & \$3749 ;
+  assign \$3751  = \sel_l4_s0$1363  == 3'h7;
+  assign \$3752  = sel_l4_s0[7] & \$3751 ;
+  assign \$3753  = \sel_l4_s0$1363  == 3'h7;
+  assign \$3754  = sel_l4_s0[7] & \$3753 ;
+  assign \$3755  = \sel_l4_s0$1363  == 3'h7;
+  assign \$3756  = sel_l4_s0[7] & \$3755 ;
+  assign \$3757  = \sel_l4_s0$1363  == 3'h7;
+  assign \$3758  = sel_l4_s0[7] & \$3757 ;
+  assign \$3759  = \sel_l4_s0$1379  & { \$3758 , \$3756 , \$3754 , \$3752 , \$3750 , \$3748 , \$3746 , \$3744  };
+  assign \$3760  = \sel_l4_s0$1364  == 3'h7;
+  assign \$3761  = sel_l4_s0[8] & \$3760 ;
+  assign \$3762  = \sel_l4_s0$1364  == 3'h7;
+  assign \$3763  = sel_l4_s0[8] & \$3762 ;
+  assign \$3764  = \sel_l4_s0$1364  == 3'h7;
+  assign \$3765  = sel_l4_s0[8] & \$3764 ;
+  assign \$3766  = \sel_l4_s0$1364  == 3'h7;
+  assign \$3767  = sel_l4_s0[8] & \$3766 ;
+  assign \$3768  = \sel_l4_s0$1364  == 3'h7;
+  assign \$3769  = sel_l4_s0[8] & \$3768 ;
+  assign \$3770  = \sel_l4_s0$1364  == 3'h7;
+  assign \$3771  = sel_l4_s0[8] & \$3770 ;
+  assign \$3772  = \sel_l4_s0$1364  == 3'h7;
+  assign \$3773  = sel_l4_s0[8] & \$3772 ;
+  assign \$3774  = \sel_l4_s0$1364  == 3'h7;
+  assign \$3775  = sel_l4_s0[8] & \$3774 ;
+  assign \$3776  = \sel_l4_s0$1380  & { \$3775 , \$3773 , \$3771 , \$3769 , \$3767 , \$3765 , \$3763 , \$3761  };
+  assign \$3777  = \$3759  | \$3776 ;
+  assign \$3778  = \sel_l4_s0$1365  == 3'h7;
+  assign \$3779  = sel_l4_s0[9] & \$3778 ;
+  assign \$3780  = \sel_l4_s0$1365  == 3'h7;
+  assign \$3781  = sel_l4_s0[9] & \$3780 ;
+  assign \$3782  = \sel_l4_s0$1365  == 3'h7;
+  assign \$3783  = sel_l4_s0[9] & \$3782 ;
+  assign \$3784  = \sel_l4_s0$1365  == 3'h7;
+  assign \$3785  = sel_l4_s0[9] & \$3784 ;
+  assign \$3786  = \sel_l4_s0$1365  == 3'h7;
+  assign \$3787  = sel_l4_s0[9] & \$3786 ;
+  assign \$3788  = \sel_l4_s0$1365  == 3'h7;
+  assign \$3789  = sel_l4_s0[9] & \$3788 ;
+  assign \$3790  = \sel_l4_s0$1365  == 3'h7;
+  assign \$3791  = sel_l4_s0[9] & \$3790 ;
+  assign \$3792  = \sel_l4_s0$1365  == 3'h7;
+  assign \$3793  = sel_l4_s0[9] & \$3792 ;
+  assign \$3794  = \sel_l4_s0$1381  & { \$3793 , \$3791 , \$3789 , \$3787 , \$3785 , \$3783 , \$3781 , \$3779  };
+  assign \$3795  = \sel_l4_s0$1366  == 3'h7;
+  assign \$3796  = sel_l4_s0[10] & \$3795 ;
+  assign \$3797  = \sel_l4_s0$1366  == 3'h7;
+  assign \$3798  = sel_l4_s0[10] & \$3797 ;
+  assign \$3799  = \sel_l4_s0$1366  == 3'h7;
+  assign \$3800  = sel_l4_s0[10] & \$3799 ;
+  assign \$3801  = \sel_l4_s0$1366  == 3'h7;
+  assign \$3802  = sel_l4_s0[10] & \$3801 ;
+  assign \$3803  = \sel_l4_s0$1366  == 3'h7;
+  assign \$3804  = sel_l4_s0[10] & \$3803 ;
+  assign \$3805  = \sel_l4_s0$1366  == 3'h7;
+  assign \$3806  = sel_l4_s0[10] & \$3805 ;
+  assign \$3807  = \sel_l4_s0$1366  == 3'h7;
+  assign \$3808  = sel_l4_s0[10] & \$3807 ;
+  assign \$3809  = \sel_l4_s0$1366  == 3'h7;
+  assign \$3810  = sel_l4_s0[10] & \$3809 ;
+  assign \$3811  = \sel_l4_s0$1382  & { \$3810 , \$3808 , \$3806 , \$3804 , \$3802 , \$3800 , \$3798 , \$3796  };
+  assign \$3812  = \$3794  | \$3811 ;
+  assign \$3813  = \$3777  | \$3812 ;
+  assign \$3814  = \sel_l4_s0$1367  == 3'h7;
+  assign \$3815  = sel_l4_s0[11] & \$3814 ;
+  assign \$3816  = \sel_l4_s0$1367  == 3'h7;
+  assign \$3817  = sel_l4_s0[11] & \$3816 ;
+  assign \$3818  = \sel_l4_s0$1367  == 3'h7;
+  assign \$3819  = sel_l4_s0[11] & \$3818 ;
+  assign \$3820  = \sel_l4_s0$1367  == 3'h7;
+  assign \$3821  = sel_l4_s0[11] & \$3820 ;
+  assign \$3822  = \sel_l4_s0$1367  == 3'h7;
+  assign \$3823  = sel_l4_s0[11] & \$3822 ;
+  assign \$3824  = \sel_l4_s0$1367  == 3'h7;
+  assign \$3825  = sel_l4_s0[11] & \$3824 ;
+  assign \$3826  = \sel_l4_s0$1367  == 3'h7;
+  assign \$3827  = sel_l4_s0[11] & \$3826 ;
+  assign \$3828  = \sel_l4_s0$1367  == 3'h7;
+  assign \$3829  = sel_l4_s0[11] & \$3828 ;
+  assign \$3830  = \sel_l4_s0$1383  & { \$3829 , \$3827 , \$3825 , \$3823 , \$3821 , \$3819 , \$3817 , \$3815  };
+  assign \$3831  = \sel_l4_s0$1368  == 3'h7;
+  assign \$3832  = sel_l4_s0[12] & \$3831 ;
+  assign \$3833  = \sel_l4_s0$1368  == 3'h7;
+  assign \$3834  = sel_l4_s0[12] & \$3833 ;
+  assign \$3835  = \sel_l4_s0$1368  == 3'h7;
+  assign \$3836  = sel_l4_s0[12] & \$3835 ;
+  assign \$3837  = \sel_l4_s0$1368  == 3'h7;
+  assign \$3838  = sel_l4_s0[12] & \$3837 ;
+  assign \$3839  = \sel_l4_s0$1368  == 3'h7;
+  assign \$3840  = sel_l4_s0[12] & \$3839 ;
+  assign \$3841  = \sel_l4_s0$1368  == 3'h7;
+  assign \$3842  = sel_l4_s0[12] & \$3841 ;
+  assign \$3843  = \sel_l4_s0$1368  == 3'h7;
+  assign \$3844  = sel_l4_s0[12] & \$3843 ;
+  assign \$3845  = \sel_l4_s0$1368  == 3'h7;
+  assign \$3846  = sel_l4_s0[12] & \$3845 ;
+  assign \$3847  = \sel_l4_s0$1384  & { \$3846 , \$3844 , \$3842 , \$3840 , \$3838 , \$3836 , \$3834 , \$3832  };
+  assign \$3848  = \$3830  | \$3847 ;
+  assign \$3849  = \sel_l4_s0$1369  == 3'h7;
+  assign \$3850  = sel_l4_s0[13] & \$3849 ;
+  assign \$3851  = \sel_l4_s0$1369  == 3'h7;
+  assign \$3852  = sel_l4_s0[13] & \$3851 ;
+  assign \$3853  = \sel_l4_s0$1369  == 3'h7;
+  assign \$3854  = sel_l4_s0[13] & \$3853 ;
+  assign \$3855  = \sel_l4_s0$1369  == 3'h7;
+  assign \$3856  = sel_l4_s0[13] & \$3855 ;
+  assign \$3857  = \sel_l4_s0$1369  == 3'h7;
+  assign \$3858  = sel_l4_s0[13] & \$3857 ;
+  assign \$3859  = \sel_l4_s0$1369  == 3'h7;
+  assign \$3860  = sel_l4_s0[13] & \$3859 ;
+  assign \$3861  = \sel_l4_s0$1369  == 3'h7;
+  assign \$3862  = sel_l4_s0[13] & \$3861 ;
+  assign \$3863  = \sel_l4_s0$1369  == 3'h7;
+  assign \$3864  = sel_l4_s0[13] & \$3863 ;
+  assign \$3865  = \sel_l4_s0$1385  & { \$3864 , \$3862 , \$3860 , \$3858 , \$3856 , \$3854 , \$3852 , \$3850  };
+  assign \$3866  = \sel_l4_s0$1370  == 3'h7;
+  assign \$3867  = sel_l4_s0[14] & \$3866 ;
+  assign \$3868  = \sel_l4_s0$1370  == 3'h7;
+  assign \$3869  = sel_l4_s0[14] & \$3868 ;
+  assign \$3870  = \sel_l4_s0$1370  == 3'h7;
+  assign \$3871  = sel_l4_s0[14] & \$3870 ;
+  assign \$3872  = \sel_l4_s0$1370  == 3'h7;
+  assign \$3873  = sel_l4_s0[14] & \$3872 ;
+  assign \$3874  = \sel_l4_s0$1370  == 3'h7;
+  assign \$3875  = sel_l4_s0[14] & \$3874 ;
+  assign \$3876  = \sel_l4_s0$1370  == 3'h7;
+  assign \$3877  = sel_l4_s0[14] & \$3876 ;
+  assign \$3878  = \sel_l4_s0$1370  == 3'h7;
+  assign \$3879  = sel_l4_s0[14] & \$3878 ;
+  assign \$3880  = \sel_l4_s0$1370  == 3'h7;
+  assign \$3881  = sel_l4_s0[14] & \$3880 ;
+  assign \$3882  = \sel_l4_s0$1386  & { \$3881 , \$3879 , \$3877 , \$3875 , \$3873 , \$3871 , \$3869 , \$3867  };
+  assign \$3883  = \$3865  | \$3882 ;
+  assign \$3884  = \$3848  | \$3883 ;
+  assign \$3885  = \$3813  | \$3884 ;
+  assign \$3886  = \sel_l4_s0$1371  == 3'h7;
+  assign \$3887  = sel_l4_s0[15] & \$3886 ;
+  assign \$3888  = \sel_l4_s0$1371  == 3'h7;
+  assign \$3889  = sel_l4_s0[15] & \$3888 ;
+  assign \$3890  = \sel_l4_s0$1371  == 3'h7;
+  assign \$3891  = sel_l4_s0[15] & \$3890 ;
+  assign \$3892  = \sel_l4_s0$1371  == 3'h7;
+  assign \$3893  = sel_l4_s0[15] & \$3892 ;
+  assign \$3894  = \sel_l4_s0$1371  == 3'h7;
+  assign \$3895  = sel_l4_s0[15] & \$3894 ;
+  assign \$3896  = \sel_l4_s0$1371  == 3'h7;
+  assign \$3897  = sel_l4_s0[15] & \$3896 ;
+  assign \$3898  = \sel_l4_s0$1371  == 3'h7;
+  assign \$3899  = sel_l4_s0[15] & \$3898 ;
+  assign \$3900  = \sel_l4_s0$1371  == 3'h7;
+  assign \$3901  = sel_l4_s0[15] & \$3900 ;
+  assign \$3902  = \sel_l4_s0$1387  & { \$3901 , \$3899 , \$3897 , \$3895 , \$3893 , \$3891 , \$3889 , \$3887  };
+  assign \$3903  = \$3885  | \$3902 ;
+  assign \$3904  = ! \sel_l4_s0$1356 ;
+  assign \$3905  = sel_l4_s0[0] & \$3904 ;
+  assign \$3906  = ! \sel_l4_s0$1356 ;
+  assign \$3907  = sel_l4_s0[0] & \$3906 ;
+  assign \$3908  = ! \sel_l4_s0$1356 ;
+  assign \$3909  = sel_l4_s0[0] & \$3908 ;
+  assign \$3910  = ! \sel_l4_s0$1356 ;
+  assign \$3911  = sel_l4_s0[0] & \$3910 ;
+  assign \$3913  = ! \sel_l4_s0$1357 ;
+  assign \$3914  = sel_l4_s0[1] & \$3913 ;
+  assign \$3915  = ! \sel_l4_s0$1357 ;
+  assign \$3916  = sel_l4_s0[1] & \$3915 ;
+  assign \$3917  = ! \sel_l4_s0$1357 ;
+  assign \$3918  = sel_l4_s0[1] & \$3917 ;
+  assign \$3919  = ! \sel_l4_s0$1357 ;
+  assign \$3920  = sel_l4_s0[1] & \$3919 ;
+  assign \$3923  = ! \sel_l4_s0$1358 ;
+  assign \$3924  = sel_l4_s0[2] & \$3923 ;
+  assign \$3925  = ! \sel_l4_s0$1358 ;
+  assign \$3926  = sel_l4_s0[2] & \$3925 ;
+  assign \$3927  = ! \sel_l4_s0$1358 ;
+  assign \$3928  = sel_l4_s0[2] & \$3927 ;
+  assign \$3929  = ! \sel_l4_s0$1358 ;
+  assign \$3930  = sel_l4_s0[2] & \$3929 ;
+  assign \$3932  = ! \sel_l4_s0$1359 ;
+  assign \$3933  = sel_l4_s0[3] & \$3932 ;
+  assign \$3934  = ! \sel_l4_s0$1359 ;
+  assign \$3935  = sel_l4_s0[3] & \$3934 ;
+  assign \$3936  = ! \sel_l4_s0$1359 ;
+  assign \$3937  = sel_l4_s0[3] & \$3936 ;
+  assign \$3938  = ! \sel_l4_s0$1359 ;
+  assign \$3939  = sel_l4_s0[3] & \$3938 ;
+  assign \$3941  = \$3931  | \$3940 ;
+  assign \$3942  = \$3922  | \$3941 ;
+  assign \$3943  = ! \sel_l4_s0$1360 ;
+  assign \$3944  = sel_l4_s0[4] & \$3943 ;
+  assign \$3945  = ! \sel_l4_s0$1360 ;
+  assign \$3946  = sel_l4_s0[4] & \$3945 ;
+  assign \$3947  = ! \sel_l4_s0$1360 ;
+  assign \$3948  = sel_l4_s0[4] & \$3947 ;
+  assign \$3949  = ! \sel_l4_s0$1360 ;
+  assign \$3950  = sel_l4_s0[4] & \$3949 ;
+  assign \$3952  = ! \sel_l4_s0$1361 ;
+  assign \$3953  = sel_l4_s0[5] & \$3952 ;
+  assign \$3954  = ! \sel_l4_s0$1361 ;
+  assign \$3955  = sel_l4_s0[5] & \$3954 ;
+  assign \$3956  = ! \sel_l4_s0$1361 ;
+  assign \$3957  = sel_l4_s0[5] & \$3956 ;
+  assign \$3958  = ! \sel_l4_s0$1361 ;
+  assign \$3959  = sel_l4_s0[5] & \$3958 ;
+  assign \$3961  = \$3951  | \$3960 ;
+  assign \$3962  = ! \sel_l4_s0$1362 ;
   assign \$3963  = sel_l4_s0[6] & \$3962 ;
-  assign \$3964  = \sel_l4_s0$1027  == 3'h5;
+  assign \$3964  = ! \sel_l4_s0$1362 ;
   assign \$3965  = sel_l4_s0[6] & \$3964 ;
-  assign \$3967  = \$3957  | \$3966 ;
-  assign \$3968  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3969  = sel_l4_s0[7] & \$3968 ;
-  assign \$3970  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3971  = sel_l4_s0[7] & \$3970 ;
-  assign \$3972  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3973  = sel_l4_s0[7] & \$3972 ;
-  assign \$3974  = \sel_l4_s0$1028  == 3'h5;
-  assign \$3975  = sel_l4_s0[7] & \$3974 ;
-  assign \$3977  = \sel_l4_s0$1029  == 3'h5;
-  assign \$3978  = sel_l4_s0[8] & \$3977 ;
-  assign \$3979  = \sel_l4_s0$1029  == 3'h5;
-  assign \$3980  = sel_l4_s0[8] & \$3979 ;
-  assign \$3981  = \sel_l4_s0$1029  == 3'h5;
-  assign \$3982  = sel_l4_s0[8] & \$3981 ;
-  assign \$3983  = \sel_l4_s0$1029  == 3'h5;
+  assign \$3966  = ! \sel_l4_s0$1362 ;
+  assign \$3967  = sel_l4_s0[6] & \$3966 ;
+  assign \$3968  = ! \sel_l4_s0$1362 ;
+  assign \$3969  = sel_l4_s0[6] & \$3968 ;
+  assign \$3971  = ! \sel_l4_s0$1363 ;
+  assign \$3972  = sel_l4_s0[7] & \$3971 ;
+  assign \$3973  = ! \sel_l4_s0$1363 ;
+  assign \$3974  = sel_l4_s0[7] & \$3973 ;
+  assign \$3975  = ! \sel_l4_s0$1363 ;
+  assign \$3976  = sel_l4_s0[7] & \$3975 ;
+  assign \$3977  = ! \sel_l4_s0$1363 ;
+  assign \$3978  = sel_l4_s0[7] & \$3977 ;
+  assign \$3980  = \$3970  | \$3979 ;
+  assign \$3981  = \$3961  | \$3980 ;
+  assign \$3982  = \$3942  | \$3981 ;
+  assign \$3983  = ! \sel_l4_s0$1364 ;
   assign \$3984  = sel_l4_s0[8] & \$3983 ;
-  assign \$3986  = \$3976  | \$3985 ;
-  assign \$3987  = \$3967  | \$3986 ;
-  assign \$3988  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3989  = sel_l4_s0[9] & \$3988 ;
-  assign \$3990  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3991  = sel_l4_s0[9] & \$3990 ;
-  assign \$3992  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3993  = sel_l4_s0[9] & \$3992 ;
-  assign \$3994  = \sel_l4_s0$1030  == 3'h5;
-  assign \$3995  = sel_l4_s0[9] & \$3994 ;
-  assign \$3997  = \sel_l4_s0$1031  == 3'h5;
-  assign \$3998  = sel_l4_s0[10] & \$3997 ;
-  assign \$3999  = \sel_l4_s0$1031  == 3'h5;
-  assign \$4000  = sel_l4_s0[10] & \$3999 ;
-  assign \$4001  = \sel_l4_s0$1031  == 3'h5;
-  assign \$4002  = sel_l4_s0[10] & \$4001 ;
-  assign \$4003  = \sel_l4_s0$1031  == 3'h5;
-  assign \$4004  = sel_l4_s0[10] & \$4003 ;
-  assign \$4006  = \$3996  | \$4005 ;
-  assign \$4007  = \sel_l4_s0$1032  == 3'h5;
-  assign \$4008  = sel_l4_s0[11] & \$4007 ;
-  assign \$4009  = \sel_l4_s0$1032  == 3'h5;
-  assign \$4010  = sel_l4_s0[11] & \$4009 ;
-  assign \$4011  = \sel_l4_s0$1032  == 3'h5;
-  assign \$4012  = sel_l4_s0[11] & \$4011 ;
-  assign \$4013  = \sel_l4_s0$1032  == 3'h5;
-  assign \$4014  = sel_l4_s0[11] & \$4013 ;
-  assign \$4016  = \sel_l4_s0$1033  == 3'h5;
-  assign \$4017  = sel_l4_s0[12] & \$4016 ;
-  assign \$4018  = \sel_l4_s0$1033  == 3'h5;
-  assign \$4019  = sel_l4_s0[12] & \$4018 ;
-  assign \$4020  = \sel_l4_s0$1033  == 3'h5;
-  assign \$4021  = sel_l4_s0[12] & \$4020 ;
-  assign \$4022  = \sel_l4_s0$1033  == 3'h5;
-  assign \$4023  = sel_l4_s0[12] & \$4022 ;
-  assign \$4025  = \$4015  | \$4024 ;
-  assign \$4026  = \$4006  | \$4025 ;
-  assign \$4027  = \$3987  | \$4026 ;
-  assign \$4028  = \sel_l4_s0$1034  == 3'h5;
-  assign \$4029  = sel_l4_s0[13] & \$4028 ;
-  assign \$4030  = \sel_l4_s0$1034  == 3'h5;
-  assign \$4031  = sel_l4_s0[13] & \$4030 ;
-  assign \$4032  = \sel_l4_s0$1034  == 3'h5;
-  assign \$4033  = sel_l4_s0[13] & \$4032 ;
-  assign \$4034  = \sel_l4_s0$1034  == 3'h5;
-  assign \$4035  = sel_l4_s0[13] & \$4034 ;
-  assign \$4037  = \$4027  | \$4036 ;
-  assign \$4038  = \sel_l4_s0$1027  == 3'h6;
-  assign \$4039  = sel_l4_s0[6] & \$4038 ;
-  assign \$4040  = \sel_l4_s0$1027  == 3'h6;
-  assign \$4041  = sel_l4_s0[6] & \$4040 ;
-  assign \$4042  = \sel_l4_s0$1027  == 3'h6;
-  assign \$4043  = sel_l4_s0[6] & \$4042 ;
-  assign \$4044  = \sel_l4_s0$1027  == 3'h6;
-  assign \$4045  = sel_l4_s0[6] & \$4044 ;
-  assign \$4047  = \sel_l4_s0$1028  == 3'h6;
-  assign \$4048  = sel_l4_s0[7] & \$4047 ;
-  assign \$4049  = \sel_l4_s0$1028  == 3'h6;
-  assign \$4050  = sel_l4_s0[7] & \$4049 ;
-  assign \$4051  = \sel_l4_s0$1028  == 3'h6;
+  assign \$3985  = ! \sel_l4_s0$1364 ;
+  assign \$3986  = sel_l4_s0[8] & \$3985 ;
+  assign \$3987  = ! \sel_l4_s0$1364 ;
+  assign \$3988  = sel_l4_s0[8] & \$3987 ;
+  assign \$3989  = ! \sel_l4_s0$1364 ;
+  assign \$3990  = sel_l4_s0[8] & \$3989 ;
+  assign \$3992  = \$3982  | \$3991 ;
+  assign \$3993  = \sel_l4_s0$1357  == 1'h1;
+  assign \$3994  = sel_l4_s0[1] & \$3993 ;
+  assign \$3995  = \sel_l4_s0$1357  == 1'h1;
+  assign \$3996  = sel_l4_s0[1] & \$3995 ;
+  assign \$3997  = \sel_l4_s0$1357  == 1'h1;
+  assign \$3998  = sel_l4_s0[1] & \$3997 ;
+  assign \$3999  = \sel_l4_s0$1357  == 1'h1;
+  assign \$4000  = sel_l4_s0[1] & \$3999 ;
+  assign \$4002  = \sel_l4_s0$1358  == 1'h1;
+  assign \$4003  = sel_l4_s0[2] & \$4002 ;
+  assign \$4004  = \sel_l4_s0$1358  == 1'h1;
+  assign \$4005  = sel_l4_s0[2] & \$4004 ;
+  assign \$4006  = \sel_l4_s0$1358  == 1'h1;
+  assign \$4007  = sel_l4_s0[2] & \$4006 ;
+  assign \$4008  = \sel_l4_s0$1358  == 1'h1;
+  assign \$4009  = sel_l4_s0[2] & \$4008 ;
+  assign \$4011  = \$4001  | \$4010 ;
+  assign \$4012  = \sel_l4_s0$1359  == 1'h1;
+  assign \$4013  = sel_l4_s0[3] & \$4012 ;
+  assign \$4014  = \sel_l4_s0$1359  == 1'h1;
+  assign \$4015  = sel_l4_s0[3] & \$4014 ;
+  assign \$4016  = \sel_l4_s0$1359  == 1'h1;
+  assign \$4017  = sel_l4_s0[3] & \$4016 ;
+  assign \$4018  = \sel_l4_s0$1359  == 1'h1;
+  assign \$4019  = sel_l4_s0[3] & \$4018 ;
+  assign \$4021  = \sel_l4_s0$1360  == 1'h1;
+  assign \$4022  = sel_l4_s0[4] & \$4021 ;
+  assign \$4023  = \sel_l4_s0$1360  == 1'h1;
+  assign \$4024  = sel_l4_s0[4] & \$4023 ;
+  assign \$4025  = \sel_l4_s0$1360  == 1'h1;
+  assign \$4026  = sel_l4_s0[4] & \$4025 ;
+  assign \$4027  = \sel_l4_s0$1360  == 1'h1;
+  assign \$4028  = sel_l4_s0[4] & \$4027 ;
+  assign \$4030  = \$4020  | \$4029 ;
+  assign \$4031  = \$4011  | \$4030 ;
+  assign \$4032  = \sel_l4_s0$1361  == 1'h1;
+  assign \$4033  = sel_l4_s0[5] & \$4032 ;
+  assign \$4034  = \sel_l4_s0$1361  == 1'h1;
+  assign \$4035  = sel_l4_s0[5] & \$4034 ;
+  assign \$4036  = \sel_l4_s0$1361  == 1'h1;
+  assign \$4037  = sel_l4_s0[5] & \$4036 ;
+  assign \$4038  = \sel_l4_s0$1361  == 1'h1;
+  assign \$4039  = sel_l4_s0[5] & \$4038 ;
+  assign \$4041  = \sel_l4_s0$1362  == 1'h1;
+  assign \$4042  = sel_l4_s0[6] & \$4041 ;
+  assign \$4043  = \sel_l4_s0$1362  == 1'h1;
+  assign \$4044  = sel_l4_s0[6] & \$4043 ;
+  assign \$4045  = \sel_l4_s0$1362  == 1'h1;
+  assign \$4046  = sel_l4_s0[6] & \$4045 ;
+  assign \$4047  = \sel_l4_s0$1362  == 1'h1;
+  assign \$4048  = sel_l4_s0[6] & \$4047 ;
+  assign \$4050  = \$4040  | \$4049 ;
+  assign \$4051  = \sel_l4_s0$1363  == 1'h1;
   assign \$4052  = sel_l4_s0[7] & \$4051 ;
-  assign \$4053  = \sel_l4_s0$1028  == 3'h6;
+  assign \$4053  = \sel_l4_s0$1363  == 1'h1;
   assign \$4054  = sel_l4_s0[7] & \$4053 ;
-  assign \$4056  = \$4046  | \$4055 ;
-  assign \$4057  = \sel_l4_s0$1029  == 3'h6;
-  assign \$4058  = sel_l4_s0[8] & \$4057 ;
-  assign \$4059  = \sel_l4_s0$1029  == 3'h6;
-  assign \$4060  = sel_l4_s0[8] & \$4059 ;
-  assign \$4061  = \sel_l4_s0$1029  == 3'h6;
-  assign \$4062  = sel_l4_s0[8] & \$4061 ;
-  assign \$4063  = \sel_l4_s0$1029  == 3'h6;
-  assign \$4064  = sel_l4_s0[8] & \$4063 ;
-  assign \$4066  = \sel_l4_s0$1030  == 3'h6;
-  assign \$4067  = sel_l4_s0[9] & \$4066 ;
-  assign \$4068  = \sel_l4_s0$1030  == 3'h6;
-  assign \$4069  = sel_l4_s0[9] & \$4068 ;
-  assign \$4070  = \sel_l4_s0$1030  == 3'h6;
-  assign \$4071  = sel_l4_s0[9] & \$4070 ;
-  assign \$4072  = \sel_l4_s0$1030  == 3'h6;
-  assign \$4073  = sel_l4_s0[9] & \$4072 ;
-  assign \$4075  = \$4065  | \$4074 ;
-  assign \$4076  = \$4056  | \$4075 ;
-  assign \$4077  = \sel_l4_s0$1031  == 3'h6;
-  assign \$4078  = sel_l4_s0[10] & \$4077 ;
-  assign \$4079  = \sel_l4_s0$1031  == 3'h6;
-  assign \$4080  = sel_l4_s0[10] & \$4079 ;
-  assign \$4081  = \sel_l4_s0$1031  == 3'h6;
-  assign \$4082  = sel_l4_s0[10] & \$4081 ;
-  assign \$4083  = \sel_l4_s0$1031  == 3'h6;
-  assign \$4084  = sel_l4_s0[10] & \$4083 ;
-  assign \$4086  = \sel_l4_s0$1032  == 3'h6;
-  assign \$4087  = sel_l4_s0[11] & \$4086 ;
-  assign \$4088  = \sel_l4_s0$1032  == 3'h6;
-  assign \$4089  = sel_l4_s0[11] & \$4088 ;
-  assign \$4090  = \sel_l4_s0$1032  == 3'h6;
-  assign \$4091  = sel_l4_s0[11] & \$4090 ;
-  assign \$4092  = \sel_l4_s0$1032  == 3'h6;
-  assign \$4093  = sel_l4_s0[11] & \$4092 ;
-  assign \$4095  = \$4085  | \$4094 ;
-  assign \$4096  = \sel_l4_s0$1033  == 3'h6;
-  assign \$4097  = sel_l4_s0[12] & \$4096 ;
-  assign \$4098  = \sel_l4_s0$1033  == 3'h6;
-  assign \$4099  = sel_l4_s0[12] & \$4098 ;
-  assign \$4100  = \sel_l4_s0$1033  == 3'h6;
-  assign \$4101  = sel_l4_s0[12] & \$4100 ;
-  assign \$4102  = \sel_l4_s0$1033  == 3'h6;
-  assign \$4103  = sel_l4_s0[12] & \$4102 ;
-  assign \$4105  = \sel_l4_s0$1034  == 3'h6;
-  assign \$4106  = sel_l4_s0[13] & \$4105 ;
-  assign \$4107  = \sel_l4_s0$1034  == 3'h6;
-  assign \$4108  = sel_l4_s0[13] & \$4107 ;
-  assign \$4109  = \sel_l4_s0$1034  == 3'h6;
-  assign \$4110  = sel_l4_s0[13] & \$4109 ;
-  assign \$4111  = \sel_l4_s0$1034  == 3'h6;
-  assign \$4112  = sel_l4_s0[13] & \$4111 ;
-  assign \$4114  = \$4104  | \$4113 ;
-  assign \$4115  = \$4095  | \$4114 ;
-  assign \$4116  = \$4076  | \$4115 ;
-  assign \$4117  = \sel_l4_s0$1035  == 3'h6;
-  assign \$4118  = sel_l4_s0[14] & \$4117 ;
-  assign \$4119  = \sel_l4_s0$1035  == 3'h6;
-  assign \$4120  = sel_l4_s0[14] & \$4119 ;
-  assign \$4121  = \sel_l4_s0$1035  == 3'h6;
-  assign \$4122  = sel_l4_s0[14] & \$4121 ;
-  assign \$4123  = \sel_l4_s0$1035  == 3'h6;
-  assign \$4124  = sel_l4_s0[14] & \$4123 ;
-  assign \$4126  = \$4116  | \$4125 ;
-  assign \$4127  = \sel_l4_s0$1028  == 3'h7;
-  assign \$4128  = sel_l4_s0[7] & \$4127 ;
-  assign \$4129  = \sel_l4_s0$1028  == 3'h7;
-  assign \$4130  = sel_l4_s0[7] & \$4129 ;
-  assign \$4131  = \sel_l4_s0$1028  == 3'h7;
-  assign \$4132  = sel_l4_s0[7] & \$4131 ;
-  assign \$4133  = \sel_l4_s0$1028  == 3'h7;
-  assign \$4134  = sel_l4_s0[7] & \$4133 ;
-  assign \$4136  = \sel_l4_s0$1029  == 3'h7;
-  assign \$4137  = sel_l4_s0[8] & \$4136 ;
-  assign \$4138  = \sel_l4_s0$1029  == 3'h7;
-  assign \$4139  = sel_l4_s0[8] & \$4138 ;
-  assign \$4140  = \sel_l4_s0$1029  == 3'h7;
-  assign \$4141  = sel_l4_s0[8] & \$4140 ;
-  assign \$4142  = \sel_l4_s0$1029  == 3'h7;
-  assign \$4143  = sel_l4_s0[8] & \$4142 ;
-  assign \$4145  = \$4135  | \$4144 ;
-  assign \$4146  = \sel_l4_s0$1030  == 3'h7;
-  assign \$4147  = sel_l4_s0[9] & \$4146 ;
-  assign \$4148  = \sel_l4_s0$1030  == 3'h7;
-  assign \$4149  = sel_l4_s0[9] & \$4148 ;
-  assign \$4150  = \sel_l4_s0$1030  == 3'h7;
-  assign \$4151  = sel_l4_s0[9] & \$4150 ;
-  assign \$4152  = \sel_l4_s0$1030  == 3'h7;
-  assign \$4153  = sel_l4_s0[9] & \$4152 ;
-  assign \$4155  = \sel_l4_s0$1031  == 3'h7;
-  assign \$4156  = sel_l4_s0[10] & \$4155 ;
-  assign \$4157  = \sel_l4_s0$1031  == 3'h7;
-  assign \$4158  = sel_l4_s0[10] & \$4157 ;
-  assign \$4159  = \sel_l4_s0$1031  == 3'h7;
-  assign \$4160  = sel_l4_s0[10] & \$4159 ;
-  assign \$4161  = \sel_l4_s0$1031  == 3'h7;
-  assign \$4162  = sel_l4_s0[10] & \$4161 ;
-  assign \$4164  = \$4154  | \$4163 ;
-  assign \$4165  = \$4145  | \$4164 ;
-  assign \$4166  = \sel_l4_s0$1032  == 3'h7;
-  assign \$4167  = sel_l4_s0[11] & \$4166 ;
-  assign \$4168  = \sel_l4_s0$1032  == 3'h7;
-  assign \$4169  = sel_l4_s0[11] & \$4168 ;
-  assign \$4170  = \sel_l4_s0$1032  == 3'h7;
-  assign \$4171  = sel_l4_s0[11] & \$4170 ;
-  assign \$4172  = \sel_l4_s0$1032  == 3'h7;
-  assign \$4173  = sel_l4_s0[11] & \$4172 ;
-  assign \$4175  = \sel_l4_s0$1033  == 3'h7;
-  assign \$4176  = sel_l4_s0[12] & \$4175 ;
-  assign \$4177  = \sel_l4_s0$1033  == 3'h7;
-  assign \$4178  = sel_l4_s0[12] & \$4177 ;
-  assign \$4179  = \sel_l4_s0$1033  == 3'h7;
-  assign \$4180  = sel_l4_s0[12] & \$4179 ;
-  assign \$4181  = \sel_l4_s0$1033  == 3'h7;
-  assign \$4182  = sel_l4_s0[12] & \$4181 ;
-  assign \$4184  = \$4174  | \$4183 ;
-  assign \$4185  = \sel_l4_s0$1034  == 3'h7;
-  assign \$4186  = sel_l4_s0[13] & \$4185 ;
-  assign \$4187  = \sel_l4_s0$1034  == 3'h7;
-  assign \$4188  = sel_l4_s0[13] & \$4187 ;
-  assign \$4189  = \sel_l4_s0$1034  == 3'h7;
-  assign \$4190  = sel_l4_s0[13] & \$4189 ;
-  assign \$4191  = \sel_l4_s0$1034  == 3'h7;
-  assign \$4192  = sel_l4_s0[13] & \$4191 ;
-  assign \$4194  = \sel_l4_s0$1035  == 3'h7;
-  assign \$4195  = sel_l4_s0[14] & \$4194 ;
-  assign \$4196  = \sel_l4_s0$1035  == 3'h7;
-  assign \$4197  = sel_l4_s0[14] & \$4196 ;
-  assign \$4198  = \sel_l4_s0$1035  == 3'h7;
-  assign \$4199  = sel_l4_s0[14] & \$4198 ;
-  assign \$4200  = \sel_l4_s0$1035  == 3'h7;
-  assign \$4201  = sel_l4_s0[14] & \$4200 ;
-  assign \$4203  = \$4193  | \$4202 ;
-  assign \$4204  = \$4184  | \$4203 ;
-  assign \$4205  = \$4165  | \$4204 ;
-  assign \$4206  = \sel_l4_s0$1036  == 3'h7;
-  assign \$4207  = sel_l4_s0[15] & \$4206 ;
-  assign \$4208  = \sel_l4_s0$1036  == 3'h7;
-  assign \$4209  = sel_l4_s0[15] & \$4208 ;
-  assign \$4210  = \sel_l4_s0$1036  == 3'h7;
-  assign \$4211  = sel_l4_s0[15] & \$4210 ;
-  assign \$4212  = \sel_l4_s0$1036  == 3'h7;
-  assign \$4213  = sel_l4_s0[15] & \$4212 ;
-  assign \$4215  = \$4205  | \$4214 ;
-  assign \$4216  = ~ i__payload[161];
-  assign \$4217  = i__valid & \$4216 ;
-  assign \$4218  = advance & sel_valid_s4;
-  assign \$4219  = rp__addr == 6'h3f;
-  assign \$4220  = \sel_l5_s0$1070  | \$4219 ;
-  assign \$4221  = rp__addr + 1'h1;
-  assign \$4222  = mac_add2_valid_s0 & \mac_add2_s0$1085 ;
-  assign \$4223  = advance & mac_add2_valid_s0;
-  assign \$4224  = advance & mac_add2_valid_s0;
-  assign \$4225  = advance & mac_add2_valid_s0;
-  assign \$4226  = advance & mac_add2_valid_s0;
-  always @(posedge clk)
-    sel_l1_s0 <= \$4227 ;
-  always @(posedge clk)
-    \sel_l1_s0$27  <= \$4228 ;
-  always @(posedge clk)
-    \sel_l1_s0$28  <= \$4229 ;
-  always @(posedge clk)
-    \sel_l1_s0$29  <= \$4230 ;
-  always @(posedge clk)
-    \sel_l1_s0$30  <= \$4231 ;
-  always @(posedge clk)
-    \sel_l1_s0$31  <= \$4232 ;
-  always @(posedge clk)
-    \sel_l1_s0$32  <= \$4233 ;
-  always @(posedge clk)
-    \sel_l1_s0$33  <= \$4234 ;
-  always @(posedge clk)
-    \sel_l1_s0$34  <= \$4235 ;
-  always @(posedge clk)
-    \sel_l1_s0$35  <= \$4236 ;
-  always @(posedge clk)
-    \sel_l1_s0$36  <= \$4237 ;
-  always @(posedge clk)
-    \sel_l1_s0$37  <= \$4238 ;
-  always @(posedge clk)
-    \sel_l1_s0$38  <= \$4239 ;
-  always @(posedge clk)
-    \sel_l1_s0$39  <= \$4240 ;
-  always @(posedge clk)
-    \sel_l1_s0$40  <= \$4241 ;
-  always @(posedge clk)
-    \sel_l1_s0$41  <= \$4242 ;
-  always @(posedge clk)
-    \sel_l1_s0$969  <= \$4243 ;
-  always @(posedge clk)
-    \sel_l1_s0$970  <= \$4244 ;
-  always @(posedge clk)
-    \sel_l1_s0$971  <= \$4245 ;
-  always @(posedge clk)
-    \sel_l1_s0$972  <= \$4246 ;
-  always @(posedge clk)
-    \sel_l1_s0$973  <= \$4247 ;
-  always @(posedge clk)
-    \sel_l1_s0$974  <= \$4248 ;
-  always @(posedge clk)
-    \sel_l1_s0$975  <= \$4249 ;
-  always @(posedge clk)
-    \sel_l1_s0$976  <= \$4250 ;
-  always @(posedge clk)
-    \sel_l1_s0$977  <= \$4251 ;
-  always @(posedge clk)
-    \sel_l1_s0$978  <= \$4252 ;
-  always @(posedge clk)
-    \sel_l1_s0$979  <= \$4253 ;
-  always @(posedge clk)
-    \sel_l1_s0$980  <= \$4254 ;
-  always @(posedge clk)
-    \sel_l1_s0$981  <= \$4255 ;
-  always @(posedge clk)
-    \sel_l1_s0$982  <= \$4256 ;
-  always @(posedge clk)
-    \sel_l1_s0$983  <= \$4257 ;
-  always @(posedge clk)
-    \sel_l1_s0$984  <= \$4258 ;
-  always @(posedge clk)
-    \sel_l1_s0$985  <= \$4259 ;
-  always @(posedge clk)
-    sel_l2_s0 <= \$4260 ;
-  always @(posedge clk)
-    \sel_l2_s0$986  <= \$4261 ;
-  always @(posedge clk)
-    \sel_l2_s0$987  <= \$4262 ;
-  always @(posedge clk)
-    \sel_l2_s0$988  <= \$4263 ;
-  always @(posedge clk)
-    \sel_l2_s0$989  <= \$4264 ;
-  always @(posedge clk)
-    \sel_l2_s0$990  <= \$4265 ;
-  always @(posedge clk)
-    \sel_l2_s0$991  <= \$4266 ;
-  always @(posedge clk)
-    \sel_l2_s0$992  <= \$4267 ;
-  always @(posedge clk)
-    \sel_l2_s0$993  <= \$4268 ;
-  always @(posedge clk)
-    \sel_l2_s0$994  <= \$4269 ;
-  always @(posedge clk)
-    \sel_l2_s0$995  <= \$4270 ;
-  always @(posedge clk)
-    \sel_l2_s0$996  <= \$4271 ;
-  always @(posedge clk)
-    \sel_l2_s0$997  <= \$4272 ;
-  always @(posedge clk)
-    \sel_l2_s0$998  <= \$4273 ;
-  always @(posedge clk)
-    \sel_l2_s0$999  <= \$4274 ;
-  always @(posedge clk)
-    \sel_l2_s0$1000  <= \$4275 ;
-  always @(posedge clk)
-    \sel_l2_s0$1001  <= \$4276 ;
-  always @(posedge clk)
-    \sel_l2_s0$1002  <= \$4277 ;
-  always @(posedge clk)
-    sel_l3_s0 <= \$4278 ;
-  always @(posedge clk)
-    \sel_l3_s0$1003  <= \$4279 ;
-  always @(posedge clk)
-    \sel_l3_s0$1004  <= \$4280 ;
-  always @(posedge clk)
-    \sel_l3_s0$1005  <= \$4281 ;
-  always @(posedge clk)
-    \sel_l3_s0$1006  <= \$4282 ;
-  always @(posedge clk)
-    \sel_l3_s0$1007  <= \$4283 ;
-  always @(posedge clk)
-    \sel_l3_s0$1008  <= \$4284 ;
-  always @(posedge clk)
-    \sel_l3_s0$1009  <= \$4285 ;
-  always @(posedge clk)
-    \sel_l3_s0$1010  <= \$4286 ;
-  always @(posedge clk)
-    \sel_l3_s0$1011  <= \$4287 ;
-  always @(posedge clk)
-    \sel_l3_s0$1012  <= \$4288 ;
-  always @(posedge clk)
-    \sel_l3_s0$1013  <= \$4289 ;
-  always @(posedge clk)
-    \sel_l3_s0$1014  <= \$4290 ;
-  always @(posedge clk)
-    \sel_l3_s0$1015  <= \$4291 ;
-  always @(posedge clk)
-    \sel_l3_s0$1016  <= \$4292 ;
-  always @(posedge clk)
-    \sel_l3_s0$1017  <= \$4293 ;
-  always @(posedge clk)
-    \sel_l3_s0$1018  <= \$4294 ;
-  always @(posedge clk)
-    \sel_l3_s0$1019  <= \$4295 ;
-  always @(posedge clk)
-    sel_l4_s0 <= \$4296 ;
-  always @(posedge clk)
-    \sel_l4_s0$1021  <= \$4297 ;
-  always @(posedge clk)
-    \sel_l4_s0$1022  <= \$4298 ;
-  always @(posedge clk)
-    \sel_l4_s0$1023  <= \$4299 ;
-  always @(posedge clk)
-    \sel_l4_s0$1024  <= \$4300 ;
-  always @(posedge clk)
-    \sel_l4_s0$1025  <= \$4301 ;
-  always @(posedge clk)
-    \sel_l4_s0$1026  <= \$4302 ;
-  always @(posedge clk)
-    \sel_l4_s0$1027  <= \$4303 ;
-  always @(posedge clk)
-    \sel_l4_s0$1028  <= \$4304 ;
-  always @(posedge clk)
-    \sel_l4_s0$1029  <= \$4305 ;
-  always @(posedge clk)
-    \sel_l4_s0$1030  <= \$4306 ;
-  always @(posedge clk)
-    \sel_l4_s0$1031  <= \$4307 ;
-  always @(posedge clk)
-    \sel_l4_s0$1032  <= \$4308 ;
-  always @(posedge clk)
-    \sel_l4_s0$1033  <= \$4309 ;
-  always @(posedge clk)
-    \sel_l4_s0$1034  <= \$4310 ;
-  always @(posedge clk)
-    \sel_l4_s0$1035  <= \$4311 ;
-  always @(posedge clk)
-    \sel_l4_s0$1036  <= \$4312 ;
-  always @(posedge clk)
-    \sel_l4_s0$1037  <= \$4313 ;
-  always @(posedge clk)
-    \sel_l4_s0$1038  <= \$4314 ;
-  always @(posedge clk)
-    \sel_l4_s0$1039  <= \$4315 ;
-  always @(posedge clk)
-    \sel_l4_s0$1040  <= \$4316 ;
-  always @(posedge clk)
-    \sel_l4_s0$1041  <= \$4317 ;
-  always @(posedge clk)
-    \sel_l4_s0$1042  <= \$4318 ;
-  always @(posedge clk)
-    \sel_l4_s0$1043  <= \$4319 ;
-  always @(posedge clk)
-    \sel_l4_s0$1044  <= \$4320 ;
-  always @(posedge clk)
-    \sel_l4_s0$1045  <= \$4321 ;
-  always @(posedge clk)
-    \sel_l4_s0$1046  <= \$4322 ;
-  always @(posedge clk)
-    \sel_l4_s0$1047  <= \$4323 ;
-  always @(posedge clk)
-    \sel_l4_s0$1048  <= \$4324 ;
-  always @(posedge clk)
-    \sel_l4_s0$1049  <= \$4325 ;
-  always @(posedge clk)
-    \sel_l4_s0$1050  <= \$4326 ;
-  always @(posedge clk)
-    \sel_l4_s0$1051  <= \$4327 ;
-  always @(posedge clk)
-    \sel_l4_s0$1052  <= \$4328 ;
-  always @(posedge clk)
-    \sel_l4_s0$1053  <= \$4329 ;
-  always @(posedge clk)
-    sel_l5_s0 <= \$4330 ;
-  always @(posedge clk)
-    \sel_l5_s0$1054  <= \$4331 ;
-  always @(posedge clk)
-    \sel_l5_s0$1055  <= \$4332 ;
-  always @(posedge clk)
-    \sel_l5_s0$1056  <= \$4333 ;
-  always @(posedge clk)
-    \sel_l5_s0$1057  <= \$4334 ;
-  always @(posedge clk)
-    \sel_l5_s0$1058  <= \$4335 ;
-  always @(posedge clk)
-    \sel_l5_s0$1059  <= \$4336 ;
-  always @(posedge clk)
-    \sel_l5_s0$1060  <= \$4337 ;
-  always @(posedge clk)
-    \sel_l5_s0$1061  <= \$4338 ;
-  always @(posedge clk)
-    \sel_l5_s0$1062  <= \$4339 ;
-  always @(posedge clk)
-    \sel_l5_s0$1063  <= \$4340 ;
-  always @(posedge clk)
-    \sel_l5_s0$1064  <= \$4341 ;
-  always @(posedge clk)
-    \sel_l5_s0$1065  <= \$4342 ;
-  always @(posedge clk)
-    \sel_l5_s0$1066  <= \$4343 ;
-  always @(posedge clk)
-    \sel_l5_s0$1067  <= \$4344 ;
-  always @(posedge clk)
-    \sel_l5_s0$1068  <= \$4345 ;
-  always @(posedge clk)
-    \sel_l5_s0$1069  <= \$4346 ;
-  always @(posedge clk)
-    \sel_l5_s0$1070  <= \$4347 ;
-  always @(posedge clk)
-    sel_valid_s0 <= \$4348 ;
-  always @(posedge clk)
-    sel_valid_s1 <= \$4349 ;
-  always @(posedge clk)
-    sel_valid_s2 <= \$4350 ;
-  always @(posedge clk)
-    sel_valid_s3 <= \$4351 ;
-  always @(posedge clk)
-    sel_valid_s4 <= \$4352 ;
-  always @(posedge clk)
-    rp__addr <= \$4353 ;
-  always @(posedge clk)
-    \mac_read_s0$1071  <= \$4354 ;
-  always @(posedge clk)
-    \mac_read_s0$1072  <= \$4355 ;
-  always @(posedge clk)
-    \mac_read_s0$1073  <= \$4356 ;
-  always @(posedge clk)
-    \mac_read_s0$1074  <= \$4357 ;
-  always @(posedge clk)
-    \mac_read_s0$1075  <= \$4358 ;
-  always @(posedge clk)
-    \mac_read_s0$1076  <= \$4359 ;
-  always @(posedge clk)
-    \mac_read_s0$1077  <= \$4360 ;
-  always @(posedge clk)
-    \mac_read_s0$1078  <= \$4361 ;
-  always @(posedge clk)
-    mac_read_s0 <= \$4362 ;
-  always @(posedge clk)
-    \mac_read_s0$759  <= \$4363 ;
-  always @(posedge clk)
-    \mac_read_s0$761  <= \$4364 ;
-  always @(posedge clk)
-    \mac_read_s0$763  <= \$4365 ;
-  always @(posedge clk)
-    \mac_read_s0$765  <= \$4366 ;
-  always @(posedge clk)
-    \mac_read_s0$767  <= \$4367 ;
-  always @(posedge clk)
-    \mac_read_s0$769  <= \$4368 ;
-  always @(posedge clk)
-    \mac_read_s0$771  <= \$4369 ;
-  always @(posedge clk)
-    \mac_read_s0$1079  <= \$4370 ;
-  always @(posedge clk)
-    mac_read_valid_s0 <= \$4371 ;
-  always @(posedge clk)
-    mac_pre_s0 <= \$4372 ;
-  always @(posedge clk)
-    \mac_pre_s0$824  <= \$4373 ;
-  always @(posedge clk)
-    \mac_pre_s0$827  <= \$4374 ;
-  always @(posedge clk)
-    \mac_pre_s0$830  <= \$4375 ;
-  always @(posedge clk)
-    \mac_pre_s0$833  <= \$4376 ;
-  always @(posedge clk)
-    \mac_pre_s0$836  <= \$4377 ;
-  always @(posedge clk)
-    \mac_pre_s0$839  <= \$4378 ;
-  always @(posedge clk)
-    \mac_pre_s0$842  <= \$4379 ;
-  always @(posedge clk)
-    \mac_pre_s0$822  <= \$4380 ;
-  always @(posedge clk)
-    \mac_pre_s0$825  <= \$4381 ;
-  always @(posedge clk)
-    \mac_pre_s0$828  <= \$4382 ;
-  always @(posedge clk)
-    \mac_pre_s0$831  <= \$4383 ;
-  always @(posedge clk)
-    \mac_pre_s0$834  <= \$4384 ;
-  always @(posedge clk)
-    \mac_pre_s0$837  <= \$4385 ;
-  always @(posedge clk)
-    \mac_pre_s0$840  <= \$4386 ;
-  always @(posedge clk)
-    \mac_pre_s0$843  <= \$4387 ;
-  always @(posedge clk)
-    \mac_pre_s0$845  <= \$4388 ;
-  always @(posedge clk)
-    \mac_pre_s0$847  <= \$4389 ;
-  always @(posedge clk)
-    \mac_pre_s0$849  <= \$4390 ;
-  always @(posedge clk)
-    \mac_pre_s0$851  <= \$4391 ;
-  always @(posedge clk)
-    \mac_pre_s0$853  <= \$4392 ;
-  always @(posedge clk)
-    \mac_pre_s0$855  <= \$4393 ;
-  always @(posedge clk)
-    \mac_pre_s0$857  <= \$4394 ;
-  always @(posedge clk)
-    \mac_pre_s0$859  <= \$4395 ;
-  always @(posedge clk)
-    \mac_pre_s0$861  <= \$4396 ;
-  always @(posedge clk)
-    \mac_pre_s0$863  <= \$4397 ;
-  always @(posedge clk)
-    \mac_pre_s0$865  <= \$4398 ;
-  always @(posedge clk)
-    \mac_pre_s0$867  <= \$4399 ;
-  always @(posedge clk)
-    \mac_pre_s0$869  <= \$4400 ;
-  always @(posedge clk)
-    \mac_pre_s0$871  <= \$4401 ;
-  always @(posedge clk)
-    \mac_pre_s0$873  <= \$4402 ;
-  always @(posedge clk)
-    \mac_pre_s0$875  <= \$4403 ;
-  always @(posedge clk)
-    \mac_pre_s0$877  <= \$4404 ;
-  always @(posedge clk)
-    \mac_pre_s0$879  <= \$4405 ;
-  always @(posedge clk)
-    \mac_pre_s0$881  <= \$4406 ;
-  always @(posedge clk)
-    \mac_pre_s0$883  <= \$4407 ;
-  always @(posedge clk)
-    \mac_pre_s0$885  <= \$4408 ;
-  always @(posedge clk)
-    \mac_pre_s0$887  <= \$4409 ;
-  always @(posedge clk)
-    \mac_pre_s0$889  <= \$4410 ;
-  always @(posedge clk)
-    \mac_pre_s0$891  <= \$4411 ;
-  always @(posedge clk)
-    \mac_pre_s0$1081  <= \$4412 ;
-  always @(posedge clk)
-    mac_pre_valid_s0 <= \$4413 ;
-  always @(posedge clk)
-    mac_mul_s0 <= \$4414 ;
-  always @(posedge clk)
-    \mac_mul_s0$894  <= \$4415 ;
-  always @(posedge clk)
-    \mac_mul_s0$896  <= \$4416 ;
-  always @(posedge clk)
-    \mac_mul_s0$897  <= \$4417 ;
-  always @(posedge clk)
-    \mac_mul_s0$899  <= \$4418 ;
-  always @(posedge clk)
-    \mac_mul_s0$900  <= \$4419 ;
-  always @(posedge clk)
-    \mac_mul_s0$902  <= \$4420 ;
-  always @(posedge clk)
-    \mac_mul_s0$903  <= \$4421 ;
-  always @(posedge clk)
-    \mac_mul_s0$905  <= \$4422 ;
-  always @(posedge clk)
-    \mac_mul_s0$906  <= \$4423 ;
-  always @(posedge clk)
-    \mac_mul_s0$908  <= \$4424 ;
-  always @(posedge clk)
-    \mac_mul_s0$909  <= \$4425 ;
-  always @(posedge clk)
-    \mac_mul_s0$911  <= \$4426 ;
-  always @(posedge clk)
-    \mac_mul_s0$912  <= \$4427 ;
-  always @(posedge clk)
-    \mac_mul_s0$914  <= \$4428 ;
-  always @(posedge clk)
-    \mac_mul_s0$915  <= \$4429 ;
-  always @(posedge clk)
-    \mac_mul_s0$917  <= \$4430 ;
-  always @(posedge clk)
-    \mac_mul_s0$918  <= \$4431 ;
-  always @(posedge clk)
-    \mac_mul_s0$920  <= \$4432 ;
-  always @(posedge clk)
-    \mac_mul_s0$921  <= \$4433 ;
-  always @(posedge clk)
-    \mac_mul_s0$923  <= \$4434 ;
-  always @(posedge clk)
-    \mac_mul_s0$924  <= \$4435 ;
-  always @(posedge clk)
-    \mac_mul_s0$926  <= \$4436 ;
-  always @(posedge clk)
-    \mac_mul_s0$927  <= \$4437 ;
-  always @(posedge clk)
-    \mac_mul_s0$929  <= \$4438 ;
-  always @(posedge clk)
-    \mac_mul_s0$930  <= \$4439 ;
-  always @(posedge clk)
-    \mac_mul_s0$932  <= \$4440 ;
-  always @(posedge clk)
-    \mac_mul_s0$933  <= \$4441 ;
-  always @(posedge clk)
-    \mac_mul_s0$935  <= \$4442 ;
-  always @(posedge clk)
-    \mac_mul_s0$936  <= \$4443 ;
-  always @(posedge clk)
-    \mac_mul_s0$938  <= \$4444 ;
-  always @(posedge clk)
-    \mac_mul_s0$939  <= \$4445 ;
-  always @(posedge clk)
-    \mac_mul_s0$1083  <= \$4446 ;
-  always @(posedge clk)
-    mac_mul_valid_s0 <= \$4447 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$4448 ;
-  always @(posedge clk)
-    \mac_add2_s0$957  <= \$4449 ;
-  always @(posedge clk)
-    \mac_add2_s0$960  <= \$4450 ;
-  always @(posedge clk)
-    \mac_add2_s0$963  <= \$4451 ;
-  always @(posedge clk)
-    \mac_add2_s0$1085  <= \$4452 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$4453 ;
-  always @(posedge clk)
-    o__valid <= \$4454 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$4455 ;
-  always @(posedge clk)
-    mac_acc0 <= \$4456 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$4457 ;
-  always @(posedge clk)
-    mac_acc1 <= \$4458 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$4459 ;
-  always @(posedge clk)
-    mac_acc2 <= \$4460 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$4461 ;
-  always @(posedge clk)
-    mac_acc3 <= \$4462 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4227  = sel_l1_s0;
-    if (advance) begin
-      \$4227  = \$4 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4228  = \sel_l1_s0$27 ;
-    if (advance) begin
-      \$4228  = \$7 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4229  = \sel_l1_s0$28 ;
-    if (advance) begin
-      \$4229  = \$10 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4230  = \sel_l1_s0$29 ;
-    if (advance) begin
-      \$4230  = \$13 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4231  = \sel_l1_s0$30 ;
-    if (advance) begin
-      \$4231  = \$16 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4232  = \sel_l1_s0$31 ;
-    if (advance) begin
-      \$4232  = \$19 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4233  = \sel_l1_s0$32 ;
-    if (advance) begin
-      \$4233  = \$22 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4234  = \sel_l1_s0$33 ;
-    if (advance) begin
-      \$4234  = \$25 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4235  = \sel_l1_s0$34 ;
-    if (advance) begin
-      \$4235  = \$28 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4236  = \sel_l1_s0$35 ;
-    if (advance) begin
-      \$4236  = \$31 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4237  = \sel_l1_s0$36 ;
-    if (advance) begin
-      \$4237  = \$34 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4238  = \sel_l1_s0$37 ;
-    if (advance) begin
-      \$4238  = \$37 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4239  = \sel_l1_s0$38 ;
-    if (advance) begin
-      \$4239  = \$40 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4240  = \sel_l1_s0$39 ;
-    if (advance) begin
-      \$4240  = \$43 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4241  = \sel_l1_s0$40 ;
-    if (advance) begin
-      \$4241  = \$46 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4242  = \sel_l1_s0$41 ;
-    if (advance) begin
-      \$4242  = \$49 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4243  = \sel_l1_s0$969 ;
-    if (advance) begin
-      \$4243  = i__payload[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4244  = \sel_l1_s0$970 ;
-    if (advance) begin
-      \$4244  = i__payload[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4245  = \sel_l1_s0$971 ;
-    if (advance) begin
-      \$4245  = i__payload[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4246  = \sel_l1_s0$972 ;
-    if (advance) begin
-      \$4246  = i__payload[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4247  = \sel_l1_s0$973 ;
-    if (advance) begin
-      \$4247  = i__payload[39:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4248  = \sel_l1_s0$974 ;
-    if (advance) begin
-      \$4248  = i__payload[47:40];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4249  = \sel_l1_s0$975 ;
-    if (advance) begin
-      \$4249  = i__payload[55:48];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4250  = \sel_l1_s0$976 ;
-    if (advance) begin
-      \$4250  = i__payload[63:56];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4251  = \sel_l1_s0$977 ;
-    if (advance) begin
-      \$4251  = i__payload[71:64];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4252  = \sel_l1_s0$978 ;
-    if (advance) begin
-      \$4252  = i__payload[79:72];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4253  = \sel_l1_s0$979 ;
+  assign \$4055  = \sel_l4_s0$1363  == 1'h1;
+  assign \$4056  = sel_l4_s0[7] & \$4055 ;
+  assign \$4057  = \sel_l4_s0$1363  == 1'h1;
+  assign \$4058  = sel_l4_s0[7] & \$4057 ;
+  assign \$4060  = \sel_l4_s0$1364  == 1'h1;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4627  = sel_l1_s0;
+    if (advance) begin
+      \$4627  = \$4 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4628  = \sel_l1_s0$27 ;
+    if (advance) begin
+      \$4628  = \$7 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4629  = \sel_l1_s0$28 ;
+    if (advance) begin
+      \$4629  = \$10 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4630  = \sel_l1_s0$29 ;
+    if (advance) begin
+      \$4630  = \$13 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4631  = \sel_l1_s0$30 ;
+    if (advance) begin
+      \$4631  = \$16 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4632  = \sel_l1_s0$31 ;
+    if (advance) begin
+      \$4632  = \$19 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4633  = \sel_l1_s0$32 ;
+    if (advance) begin
+      \$4633  = \$22 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4634  = \sel_l1_s0$33 ;
+    if (advance) begin
+      \$4634  = \$25 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4635  = \sel_l1_s0$34 ;
+    if (advance) begin
+      \$4635  = \$28 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4636  = \sel_l1_s0$35 ;
+    if (advance) begin
+      \$4636  = \$31 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4637  = \sel_l1_s0$36 ;
+    if (advance) begin
+      \$4637  = \$34 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4638  = \sel_l1_s0$37 ;
+    if (advance) begin
+      \$4638  = \$37 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4639  = \sel_l1_s0$38 ;
+    if (advance) begin
+      \$4639  = \$40 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4640  = \sel_l1_s0$39 ;
+    if (advance) begin
+      \$4640  = \$43 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4641  = \sel_l1_s0$40 ;
+    if (advance) begin
+      \$4641  = \$46 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4642  = \sel_l1_s0$41 ;
+    if (advance) begin
+      \$4642  = \$49 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4643  = \sel_l1_s0$1304 ;
+    if (advance) begin
+      \$4643  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4644  = \sel_l1_s0$1305 ;
+    if (advance) begin
+      \$4644  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4645  = \sel_l1_s0$1306 ;
+    if (advance) begin
+      \$4645  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4646  = \sel_l1_s0$1307 ;
+    if (advance) begin
+      \$4646  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4647  = \sel_l1_s0$1308 ;
+    if (advance) begin
+      \$4647  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4648  = \sel_l1_s0$1309 ;
+    if (advance) begin
+      \$4648  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4649  = \sel_l1_s0$1310 ;
+    if (advance) begin
+      \$4649  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4650  = \sel_l1_s0$1311 ;
+    if (advance) begin
+      \$4650  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4651  = \sel_l1_s0$1312 ;
+    if (advance) begin
+      \$4651  = i__payload[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4652  = \sel_l1_s0$1313 ;
+    if (advance) begin
+      \$4652  = i__payload[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4653  = \sel_l1_s0$1314 ;
     if (advance) begin
-      \$4253  = i__payload[87:80];
+      \$4653  = i__payload[87:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4254  = \sel_l1_s0$980 ;
+    \$4654  = \sel_l1_s0$1315 ;
     if (advance) begin
-      \$4254  = i__payload[95:88];
+      \$4654  = i__payload[95:88];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4255  = \sel_l1_s0$981 ;
+    \$4655  = \sel_l1_s0$1316 ;
     if (advance) begin
-      \$4255  = i__payload[103:96];
+      \$4655  = i__payload[103:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4256  = \sel_l1_s0$982 ;
+    \$4656  = \sel_l1_s0$1317 ;
     if (advance) begin
-      \$4256  = i__payload[111:104];
+      \$4656  = i__payload[111:104];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4257  = \sel_l1_s0$983 ;
+    \$4657  = \sel_l1_s0$1318 ;
     if (advance) begin
-      \$4257  = i__payload[119:112];
+      \$4657  = i__payload[119:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4258  = \sel_l1_s0$984 ;
+    \$4658  = \sel_l1_s0$1319 ;
     if (advance) begin
-      \$4258  = i__payload[127:120];
+      \$4658  = i__payload[127:120];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4259  = \sel_l1_s0$985 ;
+    \$4659  = \sel_l1_s0$1320 ;
     if (advance) begin
-      \$4259  = i__payload[160];
+      \$4659  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4260  = sel_l2_s0;
+    \$4660  = sel_l2_s0;
     if (advance) begin
-      \$4260  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
+      \$4660  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4261  = \sel_l2_s0$986 ;
+    \$4661  = \sel_l2_s0$1321 ;
     if (advance) begin
-      \$4261  = \sel_l1_s0$969 ;
+      \$4661  = \sel_l1_s0$1304 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4262  = \sel_l2_s0$987 ;
+    \$4662  = \sel_l2_s0$1322 ;
     if (advance) begin
-      \$4262  = \sel_l1_s0$970 ;
+      \$4662  = \sel_l1_s0$1305 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4263  = \sel_l2_s0$988 ;
+    \$4663  = \sel_l2_s0$1323 ;
     if (advance) begin
-      \$4263  = \sel_l1_s0$971 ;
+      \$4663  = \sel_l1_s0$1306 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4264  = \sel_l2_s0$989 ;
+    \$4664  = \sel_l2_s0$1324 ;
     if (advance) begin
-      \$4264  = \sel_l1_s0$972 ;
+      \$4664  = \sel_l1_s0$1307 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4265  = \sel_l2_s0$990 ;
+    \$4665  = \sel_l2_s0$1325 ;
     if (advance) begin
-      \$4265  = \sel_l1_s0$973 ;
+      \$4665  = \sel_l1_s0$1308 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4266  = \sel_l2_s0$991 ;
+    \$4666  = \sel_l2_s0$1326 ;
     if (advance) begin
-      \$4266  = \sel_l1_s0$974 ;
+      \$4666  = \sel_l1_s0$1309 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4267  = \sel_l2_s0$992 ;
+    \$4667  = \sel_l2_s0$1327 ;
     if (advance) begin
-      \$4267  = \sel_l1_s0$975 ;
+      \$4667  = \sel_l1_s0$1310 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4268  = \sel_l2_s0$993 ;
+    \$4668  = \sel_l2_s0$1328 ;
     if (advance) begin
-      \$4268  = \sel_l1_s0$976 ;
+      \$4668  = \sel_l1_s0$1311 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4269  = \sel_l2_s0$994 ;
+    \$4669  = \sel_l2_s0$1329 ;
     if (advance) begin
-      \$4269  = \sel_l1_s0$977 ;
+      \$4669  = \sel_l1_s0$1312 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4270  = \sel_l2_s0$995 ;
+    \$4670  = \sel_l2_s0$1330 ;
     if (advance) begin
-      \$4270  = \sel_l1_s0$978 ;
+      \$4670  = \sel_l1_s0$1313 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4271  = \sel_l2_s0$996 ;
+    \$4671  = \sel_l2_s0$1331 ;
     if (advance) begin
-      \$4271  = \sel_l1_s0$979 ;
+      \$4671  = \sel_l1_s0$1314 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4272  = \sel_l2_s0$997 ;
+    \$4672  = \sel_l2_s0$1332 ;
     if (advance) begin
-      \$4272  = \sel_l1_s0$980 ;
+      \$4672  = \sel_l1_s0$1315 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4273  = \sel_l2_s0$998 ;
+    \$4673  = \sel_l2_s0$1333 ;
     if (advance) begin
-      \$4273  = \sel_l1_s0$981 ;
+      \$4673  = \sel_l1_s0$1316 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4274  = \sel_l2_s0$999 ;
+    \$4674  = \sel_l2_s0$1334 ;
     if (advance) begin
-      \$4274  = \sel_l1_s0$982 ;
+      \$4674  = \sel_l1_s0$1317 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4275  = \sel_l2_s0$1000 ;
+    \$4675  = \sel_l2_s0$1335 ;
     if (advance) begin
-      \$4275  = \sel_l1_s0$983 ;
+      \$4675  = \sel_l1_s0$1318 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4276  = \sel_l2_s0$1001 ;
+    \$4676  = \sel_l2_s0$1336 ;
     if (advance) begin
-      \$4276  = \sel_l1_s0$984 ;
+      \$4676  = \sel_l1_s0$1319 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4277  = \sel_l2_s0$1002 ;
+    \$4677  = \sel_l2_s0$1337 ;
     if (advance) begin
-      \$4277  = \sel_l1_s0$985 ;
+      \$4677  = \sel_l1_s0$1320 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4278  = sel_l3_s0;
+    \$4678  = sel_l3_s0;
     if (advance) begin
-      \$4278  = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
+      \$4678  = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4279  = \sel_l3_s0$1003 ;
+    \$4679  = \sel_l3_s0$1338 ;
     if (advance) begin
-      \$4279  = \sel_l2_s0$986 ;
+      \$4679  = \sel_l2_s0$1321 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4280  = \sel_l3_s0$1004 ;
+    \$4680  = \sel_l3_s0$1339 ;
     if (advance) begin
-      \$4280  = \sel_l2_s0$987 ;
+      \$4680  = \sel_l2_s0$1322 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4281  = \sel_l3_s0$1005 ;
+    \$4681  = \sel_l3_s0$1340 ;
     if (advance) begin
-      \$4281  = \sel_l2_s0$988 ;
+      \$4681  = \sel_l2_s0$1323 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4282  = \sel_l3_s0$1006 ;
+    \$4682  = \sel_l3_s0$1341 ;
     if (advance) begin
-      \$4282  = \sel_l2_s0$989 ;
+      \$4682  = \sel_l2_s0$1324 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4283  = \sel_l3_s0$1007 ;
+    \$4683  = \sel_l3_s0$1342 ;
     if (advance) begin
-      \$4283  = \sel_l2_s0$990 ;
+      \$4683  = \sel_l2_s0$1325 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4284  = \sel_l3_s0$1008 ;
+    \$4684  = \sel_l3_s0$1343 ;
     if (advance) begin
-      \$4284  = \sel_l2_s0$991 ;
+      \$4684  = \sel_l2_s0$1326 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4285  = \sel_l3_s0$1009 ;
+    \$4685  = \sel_l3_s0$1344 ;
     if (advance) begin
-      \$4285  = \sel_l2_s0$992 ;
+      \$4685  = \sel_l2_s0$1327 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4286  = \sel_l3_s0$1010 ;
+    \$4686  = \sel_l3_s0$1345 ;
     if (advance) begin
-      \$4286  = \sel_l2_s0$993 ;
+      \$4686  = \sel_l2_s0$1328 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4287  = \sel_l3_s0$1011 ;
+    \$4687  = \sel_l3_s0$1346 ;
     if (advance) begin
-      \$4287  = \sel_l2_s0$994 ;
+      \$4687  = \sel_l2_s0$1329 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4288  = \sel_l3_s0$1012 ;
+    \$4688  = \sel_l3_s0$1347 ;
     if (advance) begin
-      \$4288  = \sel_l2_s0$995 ;
+      \$4688  = \sel_l2_s0$1330 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4289  = \sel_l3_s0$1013 ;
+    \$4689  = \sel_l3_s0$1348 ;
     if (advance) begin
-      \$4289  = \sel_l2_s0$996 ;
+      \$4689  = \sel_l2_s0$1331 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4290  = \sel_l3_s0$1014 ;
+    \$4690  = \sel_l3_s0$1349 ;
     if (advance) begin
-      \$4290  = \sel_l2_s0$997 ;
+      \$4690  = \sel_l2_s0$1332 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4291  = \sel_l3_s0$1015 ;
+    \$4691  = \sel_l3_s0$1350 ;
     if (advance) begin
-      \$4291  = \sel_l2_s0$998 ;
+      \$4691  = \sel_l2_s0$1333 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4292  = \sel_l3_s0$1016 ;
+    \$4692  = \sel_l3_s0$1351 ;
     if (advance) begin
-      \$4292  = \sel_l2_s0$999 ;
+      \$4692  = \sel_l2_s0$1334 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4293  = \sel_l3_s0$1017 ;
+    \$4693  = \sel_l3_s0$1352 ;
     if (advance) begin
-      \$4293  = \sel_l2_s0$1000 ;
+      \$4693  = \sel_l2_s0$1335 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4294  = \sel_l3_s0$1018 ;
+    \$4694  = \sel_l3_s0$1353 ;
     if (advance) begin
-      \$4294  = \sel_l2_s0$1001 ;
+      \$4694  = \sel_l2_s0$1336 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4295  = \sel_l3_s0$1019 ;
+    \$4695  = \sel_l3_s0$1354 ;
     if (advance) begin
-      \$4295  = \sel_l2_s0$1002 ;
+      \$4695  = \sel_l2_s0$1337 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4296  = sel_l4_s0;
+    \$4696  = sel_l4_s0;
     if (advance) begin
-      \$4296  = sel_l3_s0;
+      \$4696  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4297  = \sel_l4_s0$1021 ;
+    \$4697  = \sel_l4_s0$1356 ;
     if (advance) begin
-      \$4297  = 5'h00;
+      \$4697  = 5'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4298  = \sel_l4_s0$1022 ;
+    \$4698  = \sel_l4_s0$1357 ;
     if (advance) begin
-      \$4298  = { 4'h0, sel_l3_s0[0] };
+      \$4698  = { 4'h0, sel_l3_s0[0] };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4299  = \sel_l4_s0$1023 ;
+    \$4699  = \sel_l4_s0$1358 ;
     if (advance) begin
-      \$4299  = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+      \$4699  = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4300  = \sel_l4_s0$1024 ;
+    \$4700  = \sel_l4_s0$1359 ;
     if (advance) begin
-      \$4300  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
+      \$4700  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4301  = \sel_l4_s0$1025 ;
+    \$4701  = \sel_l4_s0$1360 ;
     if (advance) begin
-      \$4301  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
+      \$4701  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4302  = \sel_l4_s0$1026 ;
+    \$4702  = \sel_l4_s0$1361 ;
     if (advance) begin
-      \$4302  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
+      \$4702  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4303  = \sel_l4_s0$1027 ;
+    \$4703  = \sel_l4_s0$1362 ;
     if (advance) begin
-      \$4303  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
+      \$4703  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4304  = \sel_l4_s0$1028 ;
+    \$4704  = \sel_l4_s0$1363 ;
     if (advance) begin
-      \$4304  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
+      \$4704  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4305  = \sel_l4_s0$1029 ;
+    \$4705  = \sel_l4_s0$1364 ;
     if (advance) begin
-      \$4305  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
+      \$4705  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4306  = \sel_l4_s0$1030 ;
+    \$4706  = \sel_l4_s0$1365 ;
     if (advance) begin
-      \$4306  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
+      \$4706  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4307  = \sel_l4_s0$1031 ;
+    \$4707  = \sel_l4_s0$1366 ;
     if (advance) begin
-      \$4307  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
+      \$4707  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4308  = \sel_l4_s0$1032 ;
+    \$4708  = \sel_l4_s0$1367 ;
     if (advance) begin
-      \$4308  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
+      \$4708  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4309  = \sel_l4_s0$1033 ;
+    \$4709  = \sel_l4_s0$1368 ;
     if (advance) begin
-      \$4309  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
+      \$4709  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4310  = \sel_l4_s0$1034 ;
+    \$4710  = \sel_l4_s0$1369 ;
     if (advance) begin
-      \$4310  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
+      \$4710  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4311  = \sel_l4_s0$1035 ;
+    \$4711  = \sel_l4_s0$1370 ;
     if (advance) begin
-      \$4311  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
+      \$4711  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4312  = \sel_l4_s0$1036 ;
+    \$4712  = \sel_l4_s0$1371 ;
     if (advance) begin
-      \$4312  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
+      \$4712  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4313  = \sel_l4_s0$1037 ;
+    \$4713  = \sel_l4_s0$1372 ;
     if (advance) begin
-      \$4313  = \sel_l3_s0$1003 ;
+      \$4713  = \sel_l3_s0$1338 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4314  = \sel_l4_s0$1038 ;
+    \$4714  = \sel_l4_s0$1373 ;
     if (advance) begin
-      \$4314  = \sel_l3_s0$1004 ;
+      \$4714  = \sel_l3_s0$1339 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4315  = \sel_l4_s0$1039 ;
+    \$4715  = \sel_l4_s0$1374 ;
     if (advance) begin
-      \$4315  = \sel_l3_s0$1005 ;
+      \$4715  = \sel_l3_s0$1340 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4316  = \sel_l4_s0$1040 ;
+    \$4716  = \sel_l4_s0$1375 ;
     if (advance) begin
-      \$4316  = \sel_l3_s0$1006 ;
+      \$4716  = \sel_l3_s0$1341 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4317  = \sel_l4_s0$1041 ;
+    \$4717  = \sel_l4_s0$1376 ;
     if (advance) begin
-      \$4317  = \sel_l3_s0$1007 ;
+      \$4717  = \sel_l3_s0$1342 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4318  = \sel_l4_s0$1042 ;
+    \$4718  = \sel_l4_s0$1377 ;
     if (advance) begin
-      \$4318  = \sel_l3_s0$1008 ;
+      \$4718  = \sel_l3_s0$1343 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4319  = \sel_l4_s0$1043 ;
+    \$4719  = \sel_l4_s0$1378 ;
     if (advance) begin
-      \$4319  = \sel_l3_s0$1009 ;
+      \$4719  = \sel_l3_s0$1344 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4320  = \sel_l4_s0$1044 ;
+    \$4720  = \sel_l4_s0$1379 ;
     if (advance) begin
-      \$4320  = \sel_l3_s0$1010 ;
+      \$4720  = \sel_l3_s0$1345 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4321  = \sel_l4_s0$1045 ;
+    \$4721  = \sel_l4_s0$1380 ;
     if (advance) begin
-      \$4321  = \sel_l3_s0$1011 ;
+      \$4721  = \sel_l3_s0$1346 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4322  = \sel_l4_s0$1046 ;
+    \$4722  = \sel_l4_s0$1381 ;
     if (advance) begin
-      \$4322  = \sel_l3_s0$1012 ;
+      \$4722  = \sel_l3_s0$1347 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4323  = \sel_l4_s0$1047 ;
+    \$4723  = \sel_l4_s0$1382 ;
     if (advance) begin
-      \$4323  = \sel_l3_s0$1013 ;
+      \$4723  = \sel_l3_s0$1348 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4324  = \sel_l4_s0$1048 ;
+    \$4724  = \sel_l4_s0$1383 ;
     if (advance) begin
-      \$4324  = \sel_l3_s0$1014 ;
+      \$4724  = \sel_l3_s0$1349 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4325  = \sel_l4_s0$1049 ;
+    \$4725  = \sel_l4_s0$1384 ;
     if (advance) begin
-      \$4325  = \sel_l3_s0$1015 ;
+      \$4725  = \sel_l3_s0$1350 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4326  = \sel_l4_s0$1050 ;
+    \$4726  = \sel_l4_s0$1385 ;
     if (advance) begin
-      \$4326  = \sel_l3_s0$1016 ;
+      \$4726  = \sel_l3_s0$1351 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4327  = \sel_l4_s0$1051 ;
+    \$4727  = \sel_l4_s0$1386 ;
     if (advance) begin
-      \$4327  = \sel_l3_s0$1017 ;
+      \$4727  = \sel_l3_s0$1352 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4328  = \sel_l4_s0$1052 ;
+    \$4728  = \sel_l4_s0$1387 ;
     if (advance) begin
-      \$4328  = \sel_l3_s0$1018 ;
+      \$4728  = \sel_l3_s0$1353 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4329  = \sel_l4_s0$1053 ;
+    \$4729  = \sel_l4_s0$1388 ;
     if (advance) begin
-      \$4329  = \sel_l3_s0$1019 ;
+      \$4729  = \sel_l3_s0$1354 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4330  = sel_l5_s0;
+    \$4730  = sel_l5_s0;
     if (advance) begin
-      \$4330  = sel_l4_s0;
+      \$4730  = sel_l4_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4331  = \sel_l5_s0$1054 ;
+    \$4731  = \sel_l5_s0$1389 ;
     if (advance) begin
-      \$4331  = \$2376 ;
+      \$4731  = \$2776 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4332  = \sel_l5_s0$1055 ;
+    \$4732  = \sel_l5_s0$1390 ;
     if (advance) begin
-      \$4332  = \$2537 ;
+      \$4732  = \$2937 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4333  = \sel_l5_s0$1056 ;
+    \$4733  = \sel_l5_s0$1391 ;
     if (advance) begin
-      \$4333  = \$2698 ;
+      \$4733  = \$3098 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4334  = \sel_l5_s0$1057 ;
+    \$4734  = \sel_l5_s0$1392 ;
     if (advance) begin
-      \$4334  = \$2859 ;
+      \$4734  = \$3259 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4335  = \sel_l5_s0$1058 ;
+    \$4735  = \sel_l5_s0$1393 ;
     if (advance) begin
-      \$4335  = \$3020 ;
+      \$4735  = \$3420 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4336  = \sel_l5_s0$1059 ;
+    \$4736  = \sel_l5_s0$1394 ;
     if (advance) begin
-      \$4336  = \$3181 ;
+      \$4736  = \$3581 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4337  = \sel_l5_s0$1060 ;
+    \$4737  = \sel_l5_s0$1395 ;
     if (advance) begin
-      \$4337  = \$3342 ;
+      \$4737  = \$3742 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4338  = \sel_l5_s0$1061 ;
+    \$4738  = \sel_l5_s0$1396 ;
     if (advance) begin
-      \$4338  = \$3503 ;
+      \$4738  = \$3903 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4339  = \sel_l5_s0$1062 ;
+    \$4739  = \sel_l5_s0$1397 ;
     if (advance) begin
-      \$4339  = \$3592 ;
+      \$4739  = \$3992 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4340  = \sel_l5_s0$1063 ;
+    \$4740  = \sel_l5_s0$1398 ;
     if (advance) begin
-      \$4340  = \$3681 ;
+      \$4740  = \$4081 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4341  = \sel_l5_s0$1064 ;
+    \$4741  = \sel_l5_s0$1399 ;
     if (advance) begin
-      \$4341  = \$3770 ;
+      \$4741  = \$4170 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4342  = \sel_l5_s0$1065 ;
+    \$4742  = \sel_l5_s0$1400 ;
     if (advance) begin
-      \$4342  = \$3859 ;
+      \$4742  = \$4259 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4343  = \sel_l5_s0$1066 ;
+    \$4743  = \sel_l5_s0$1401 ;
     if (advance) begin
-      \$4343  = \$3948 ;
+      \$4743  = \$4348 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4344  = \sel_l5_s0$1067 ;
+    \$4744  = \sel_l5_s0$1402 ;
     if (advance) begin
-      \$4344  = \$4037 ;
+      \$4744  = \$4437 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4345  = \sel_l5_s0$1068 ;
+    \$4745  = \sel_l5_s0$1403 ;
     if (advance) begin
-      \$4345  = \$4126 ;
+      \$4745  = \$4526 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4346  = \sel_l5_s0$1069 ;
+    \$4746  = \sel_l5_s0$1404 ;
     if (advance) begin
-      \$4346  = \$4215 ;
+      \$4746  = \$4615 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4347  = \sel_l5_s0$1070 ;
+    \$4747  = \sel_l5_s0$1405 ;
     if (advance) begin
-      \$4347  = \sel_l4_s0$1053 ;
+      \$4747  = \sel_l4_s0$1388 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4348  = sel_valid_s0;
+    \$4748  = sel_valid_s0;
     if (advance) begin
-      \$4348  = \$4217 ;
+      \$4748  = \$4617 ;
     end
     if (rst) begin
-      \$4348  = 1'h0;
+      \$4748  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4349  = sel_valid_s1;
+    \$4749  = sel_valid_s1;
     if (advance) begin
-      \$4349  = sel_valid_s0;
+      \$4749  = sel_valid_s0;
     end
     if (rst) begin
-      \$4349  = 1'h0;
+      \$4749  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4350  = sel_valid_s2;
+    \$4750  = sel_valid_s2;
     if (advance) begin
-      \$4350  = sel_valid_s1;
+      \$4750  = sel_valid_s1;
     end
     if (rst) begin
-      \$4350  = 1'h0;
+      \$4750  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4351  = sel_valid_s3;
+    \$4751  = sel_valid_s3;
     if (advance) begin
-      \$4351  = sel_valid_s2;
+      \$4751  = sel_valid_s2;
     end
     if (rst) begin
-      \$4351  = 1'h0;
+      \$4751  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4352  = sel_valid_s4;
+    \$4752  = sel_valid_s4;
     if (advance) begin
-      \$4352  = sel_valid_s3;
+      \$4752  = sel_valid_s3;
     end
     if (rst) begin
-      \$4352  = 1'h0;
+      \$4752  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4353  = rp__addr;
-    if (\$4218 ) begin
+    \$4753  = rp__addr;
+    if (\$4618 ) begin
       (* full_case = 32'd1 *)
-      if (\$4220 ) begin
-        \$4353  = 6'h00;
+      if (\$4620 ) begin
+        \$4753  = 6'h00;
       end else begin
-        \$4353  = \$4221 [5:0];
+        \$4753  = \$4621 [5:0];
       end
     end
     if (rst) begin
-      \$4353  = 6'h00;
+      \$4753  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4354  = \mac_read_s0$1071 ;
+    \$4754  = \mac_read_s0$1406 ;
     if (advance) begin
-      \$4354  = \sel_l5_s0$1054 ;
+      \$4754  = \sel_l5_s0$1389 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4355  = \mac_read_s0$1072 ;
+    \$4755  = \mac_read_s0$1407 ;
     if (advance) begin
-      \$4355  = \sel_l5_s0$1055 ;
+      \$4755  = \sel_l5_s0$1390 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4356  = \mac_read_s0$1073 ;
+    \$4756  = \mac_read_s0$1408 ;
     if (advance) begin
-      \$4356  = \sel_l5_s0$1056 ;
+      \$4756  = \sel_l5_s0$1391 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4357  = \mac_read_s0$1074 ;
+    \$4757  = \mac_read_s0$1409 ;
     if (advance) begin
-      \$4357  = \sel_l5_s0$1057 ;
+      \$4757  = \sel_l5_s0$1392 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4358  = \mac_read_s0$1075 ;
+    \$4758  = \mac_read_s0$1410 ;
     if (advance) begin
-      \$4358  = \sel_l5_s0$1058 ;
+      \$4758  = \sel_l5_s0$1393 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4359  = \mac_read_s0$1076 ;
+    \$4759  = \mac_read_s0$1411 ;
     if (advance) begin
-      \$4359  = \sel_l5_s0$1059 ;
+      \$4759  = \sel_l5_s0$1394 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4360  = \mac_read_s0$1077 ;
+    \$4760  = \mac_read_s0$1412 ;
     if (advance) begin
-      \$4360  = \sel_l5_s0$1060 ;
+      \$4760  = \sel_l5_s0$1395 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4361  = \mac_read_s0$1078 ;
+    \$4761  = \mac_read_s0$1413 ;
     if (advance) begin
-      \$4361  = \sel_l5_s0$1061 ;
+      \$4761  = \sel_l5_s0$1396 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4362  = mac_read_s0;
+    \$4762  = mac_read_s0;
     if (advance) begin
-      \$4362  = \sel_l5_s0$1062 ;
+      \$4762  = \sel_l5_s0$1397 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4363  = \mac_read_s0$759 ;
+    \$4763  = \mac_read_s0$760 ;
     if (advance) begin
-      \$4363  = \sel_l5_s0$1063 ;
+      \$4763  = \sel_l5_s0$1398 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4364  = \mac_read_s0$761 ;
+    \$4764  = \mac_read_s0$763 ;
     if (advance) begin
-      \$4364  = \sel_l5_s0$1064 ;
+      \$4764  = \sel_l5_s0$1399 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4365  = \mac_read_s0$763 ;
+    \$4765  = \mac_read_s0$766 ;
     if (advance) begin
-      \$4365  = \sel_l5_s0$1065 ;
+      \$4765  = \sel_l5_s0$1400 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4366  = \mac_read_s0$765 ;
+    \$4766  = \mac_read_s0$769 ;
     if (advance) begin
-      \$4366  = \sel_l5_s0$1066 ;
+      \$4766  = \sel_l5_s0$1401 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4367  = \mac_read_s0$767 ;
+    \$4767  = \mac_read_s0$772 ;
     if (advance) begin
-      \$4367  = \sel_l5_s0$1067 ;
+      \$4767  = \sel_l5_s0$1402 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4368  = \mac_read_s0$769 ;
+    \$4768  = \mac_read_s0$775 ;
     if (advance) begin
-      \$4368  = \sel_l5_s0$1068 ;
+      \$4768  = \sel_l5_s0$1403 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4369  = \mac_read_s0$771 ;
+    \$4769  = \mac_read_s0$778 ;
     if (advance) begin
-      \$4369  = \sel_l5_s0$1069 ;
+      \$4769  = \sel_l5_s0$1404 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4370  = \mac_read_s0$1079 ;
+    \$4770  = \mac_read_s0$1414 ;
     if (advance) begin
-      \$4370  = \sel_l5_s0$1070 ;
+      \$4770  = \sel_l5_s0$1405 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4371  = mac_read_valid_s0;
+    \$4771  = mac_read_valid_s0;
     if (advance) begin
-      \$4371  = sel_valid_s4;
-    end
-    if (rst) begin
-      \$4371  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4372  = mac_pre_s0;
-    if (advance) begin
-      \$4372  = \mac_read_s0$1071 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4373  = \mac_pre_s0$824 ;
-    if (advance) begin
-      \$4373  = \mac_read_s0$1072 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4374  = \mac_pre_s0$827 ;
-    if (advance) begin
-      \$4374  = \mac_read_s0$1073 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4375  = \mac_pre_s0$830 ;
-    if (advance) begin
-      \$4375  = \mac_read_s0$1074 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4376  = \mac_pre_s0$833 ;
-    if (advance) begin
-      \$4376  = \mac_read_s0$1075 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4377  = \mac_pre_s0$836 ;
-    if (advance) begin
-      \$4377  = \mac_read_s0$1076 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4378  = \mac_pre_s0$839 ;
-    if (advance) begin
-      \$4378  = \mac_read_s0$1077 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4379  = \mac_pre_s0$842 ;
-    if (advance) begin
-      \$4379  = \mac_read_s0$1078 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4380  = \mac_pre_s0$822 ;
-    if (advance) begin
-      \$4380  = mac_wmux_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4381  = \mac_pre_s0$825 ;
-    if (advance) begin
-      \$4381  = mac_wmux_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4382  = \mac_pre_s0$828 ;
-    if (advance) begin
-      \$4382  = mac_wmux_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4383  = \mac_pre_s0$831 ;
-    if (advance) begin
-      \$4383  = mac_wmux_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4384  = \mac_pre_s0$834 ;
-    if (advance) begin
-      \$4384  = mac_wmux_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4385  = \mac_pre_s0$837 ;
-    if (advance) begin
-      \$4385  = mac_wmux_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4386  = \mac_pre_s0$840 ;
-    if (advance) begin
-      \$4386  = mac_wmux_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4387  = \mac_pre_s0$843 ;
-    if (advance) begin
-      \$4387  = mac_wmux_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4388  = \mac_pre_s0$845 ;
-    if (advance) begin
-      \$4388  = mac_wmux_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4389  = \mac_pre_s0$847 ;
-    if (advance) begin
-      \$4389  = mac_wmux_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4390  = \mac_pre_s0$849 ;
-    if (advance) begin
-      \$4390  = mac_wmux_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4391  = \mac_pre_s0$851 ;
-    if (advance) begin
-      \$4391  = mac_wmux_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4392  = \mac_pre_s0$853 ;
-    if (advance) begin
-      \$4392  = mac_wmux_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4393  = \mac_pre_s0$855 ;
-    if (advance) begin
-      \$4393  = mac_wmux_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4394  = \mac_pre_s0$857 ;
-    if (advance) begin
-      \$4394  = mac_wmux_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4395  = \mac_pre_s0$859 ;
-    if (advance) begin
-      \$4395  = mac_wmux_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4396  = \mac_pre_s0$861 ;
-    if (advance) begin
-      \$4396  = mac_wmux_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4397  = \mac_pre_s0$863 ;
-    if (advance) begin
-      \$4397  = mac_wmux_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4398  = \mac_pre_s0$865 ;
-    if (advance) begin
-      \$4398  = mac_wmux_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4399  = \mac_pre_s0$867 ;
-    if (advance) begin
-      \$4399  = mac_wmux_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4400  = \mac_pre_s0$869 ;
-    if (advance) begin
-      \$4400  = mac_wmux_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4401  = \mac_pre_s0$871 ;
-    if (advance) begin
-      \$4401  = mac_wmux_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4402  = \mac_pre_s0$873 ;
-    if (advance) begin
-      \$4402  = mac_wmux_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4403  = \mac_pre_s0$875 ;
-    if (advance) begin
-      \$4403  = mac_wmux_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4404  = \mac_pre_s0$877 ;
-    if (advance) begin
-      \$4404  = mac_wmux_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4405  = \mac_pre_s0$879 ;
-    if (advance) begin
-      \$4405  = mac_wmux_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4406  = \mac_pre_s0$881 ;
-    if (advance) begin
-      \$4406  = mac_wmux_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4407  = \mac_pre_s0$883 ;
-    if (advance) begin
-      \$4407  = mac_wmux_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4408  = \mac_pre_s0$885 ;
-    if (advance) begin
-      \$4408  = mac_wmux_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4409  = \mac_pre_s0$887 ;
-    if (advance) begin
-      \$4409  = mac_wmux_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4410  = \mac_pre_s0$889 ;
-    if (advance) begin
-      \$4410  = mac_wmux_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4411  = \mac_pre_s0$891 ;
-    if (advance) begin
-      \$4411  = mac_wmux_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4412  = \mac_pre_s0$1081 ;
-    if (advance) begin
-      \$4412  = \mac_read_s0$1079 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4413  = mac_pre_valid_s0;
-    if (advance) begin
-      \$4413  = mac_read_valid_s0;
+      \$4771  = sel_valid_s4;
     end
     if (rst) begin
-      \$4413  = 1'h0;
+      \$4771  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4414  = mac_mul_s0;
+    \$4772  = mac_pre_s0;
     if (advance) begin
-      \$4414  = mac_prod0_0;
+      \$4772  = \mac_read_s0$1406 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4415  = \mac_mul_s0$894 ;
+    \$4773  = \mac_pre_s0$1159 ;
     if (advance) begin
-      \$4415  = mac_prod0_1;
+      \$4773  = \mac_read_s0$1407 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4416  = \mac_mul_s0$896 ;
+    \$4774  = \mac_pre_s0$1162 ;
     if (advance) begin
-      \$4416  = mac_prod0_2;
+      \$4774  = \mac_read_s0$1408 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4417  = \mac_mul_s0$897 ;
+    \$4775  = \mac_pre_s0$1165 ;
     if (advance) begin
-      \$4417  = mac_prod0_3;
+      \$4775  = \mac_read_s0$1409 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4418  = \mac_mul_s0$899 ;
+    \$4776  = \mac_pre_s0$1168 ;
     if (advance) begin
-      \$4418  = mac_prod0_4;
+      \$4776  = \mac_read_s0$1410 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4419  = \mac_mul_s0$900 ;
+    \$4777  = \mac_pre_s0$1171 ;
     if (advance) begin
-      \$4419  = mac_prod0_5;
+      \$4777  = \mac_read_s0$1411 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4420  = \mac_mul_s0$902 ;
+    \$4778  = \mac_pre_s0$1174 ;
     if (advance) begin
-      \$4420  = mac_prod0_6;
+      \$4778  = \mac_read_s0$1412 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4421  = \mac_mul_s0$903 ;
+    \$4779  = \mac_pre_s0$1177 ;
     if (advance) begin
-      \$4421  = mac_prod0_7;
+      \$4779  = \mac_read_s0$1413 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4422  = \mac_mul_s0$905 ;
+    \$4780  = \mac_pre_s0$1157 ;
     if (advance) begin
-      \$4422  = mac_prod1_0;
+      \$4780  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4423  = \mac_mul_s0$906 ;
+    \$4781  = \mac_pre_s0$1160 ;
     if (advance) begin
-      \$4423  = mac_prod1_1;
+      \$4781  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4424  = \mac_mul_s0$908 ;
+    \$4782  = \mac_pre_s0$1163 ;
     if (advance) begin
-      \$4424  = mac_prod1_2;
+      \$4782  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4425  = \mac_mul_s0$909 ;
+    \$4783  = \mac_pre_s0$1166 ;
     if (advance) begin
-      \$4425  = mac_prod1_3;
+      \$4783  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4426  = \mac_mul_s0$911 ;
+    \$4784  = \mac_pre_s0$1169 ;
     if (advance) begin
-      \$4426  = mac_prod1_4;
+      \$4784  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4427  = \mac_mul_s0$912 ;
+    \$4785  = \mac_pre_s0$1172 ;
     if (advance) begin
-      \$4427  = mac_prod1_5;
+      \$4785  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4428  = \mac_mul_s0$914 ;
+    \$4786  = \mac_pre_s0$1175 ;
     if (advance) begin
-      \$4428  = mac_prod1_6;
+      \$4786  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4429  = \mac_mul_s0$915 ;
+    \$4787  = \mac_pre_s0$1178 ;
     if (advance) begin
-      \$4429  = mac_prod1_7;
+      \$4787  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4430  = \mac_mul_s0$917 ;
+    \$4788  = \mac_pre_s0$1180 ;
     if (advance) begin
-      \$4430  = mac_prod2_0;
+      \$4788  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4431  = \mac_mul_s0$918 ;
+    \$4789  = \mac_pre_s0$1182 ;
     if (advance) begin
-      \$4431  = mac_prod2_1;
+      \$4789  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4432  = \mac_mul_s0$920 ;
+    \$4790  = \mac_pre_s0$1184 ;
     if (advance) begin
-      \$4432  = mac_prod2_2;
+      \$4790  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4433  = \mac_mul_s0$921 ;
+    \$4791  = \mac_pre_s0$1186 ;
     if (advance) begin
-      \$4433  = mac_prod2_3;
+      \$4791  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4434  = \mac_mul_s0$923 ;
+    \$4792  = \mac_pre_s0$1188 ;
     if (advance) begin
-      \$4434  = mac_prod2_4;
+      \$4792  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4435  = \mac_mul_s0$924 ;
+    \$4793  = \mac_pre_s0$1190 ;
     if (advance) begin
-      \$4435  = mac_prod2_5;
+      \$4793  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4436  = \mac_mul_s0$926 ;
+    \$4794  = \mac_pre_s0$1192 ;
     if (advance) begin
-      \$4436  = mac_prod2_6;
+      \$4794  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4437  = \mac_mul_s0$927 ;
+    \$4795  = \mac_pre_s0$1194 ;
     if (advance) begin
-      \$4437  = mac_prod2_7;
+      \$4795  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4438  = \mac_mul_s0$929 ;
+    \$4796  = \mac_pre_s0$1196 ;
     if (advance) begin
-      \$4438  = mac_prod3_0;
+      \$4796  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4439  = \mac_mul_s0$930 ;
+    \$4797  = \mac_pre_s0$1198 ;
     if (advance) begin
-      \$4439  = mac_prod3_1;
+      \$4797  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4440  = \mac_mul_s0$932 ;
+    \$4798  = \mac_pre_s0$1200 ;
     if (advance) begin
-      \$4440  = mac_prod3_2;
+      \$4798  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4441  = \mac_mul_s0$933 ;
+    \$4799  = \mac_pre_s0$1202 ;
     if (advance) begin
-      \$4441  = mac_prod3_3;
+      \$4799  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4442  = \mac_mul_s0$935 ;
+    \$4800  = \mac_pre_s0$1204 ;
     if (advance) begin
-      \$4442  = mac_prod3_4;
+      \$4800  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4443  = \mac_mul_s0$936 ;
+    \$4801  = \mac_pre_s0$1206 ;
     if (advance) begin
-      \$4443  = mac_prod3_5;
+      \$4801  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4444  = \mac_mul_s0$938 ;
+    \$4802  = \mac_pre_s0$1208 ;
     if (advance) begin
-      \$4444  = mac_prod3_6;
+      \$4802  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4445  = \mac_mul_s0$939 ;
+    \$4803  = \mac_pre_s0$1210 ;
     if (advance) begin
-      \$4445  = mac_prod3_7;
+      \$4803  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4446  = \mac_mul_s0$1083 ;
+    \$4804  = \mac_pre_s0$1212 ;
     if (advance) begin
-      \$4446  = \mac_pre_s0$1081 ;
+      \$4804  = mac_wmux_s3_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4447  = mac_mul_valid_s0;
+    \$4805  = \mac_pre_s0$1214 ;
     if (advance) begin
-      \$4447  = mac_pre_valid_s0;
+      \$4805  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4806  = \mac_pre_s0$1216 ;
+    if (advance) begin
+      \$4806  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4807  = \mac_pre_s0$1218 ;
+    if (advance) begin
+      \$4807  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4808  = \mac_pre_s0$1220 ;
+    if (advance) begin
+      \$4808  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4809  = \mac_pre_s0$1222 ;
+    if (advance) begin
+      \$4809  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4810  = \mac_pre_s0$1224 ;
+    if (advance) begin
+      \$4810  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4811  = \mac_pre_s0$1226 ;
+    if (advance) begin
+      \$4811  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4812  = \mac_pre_s0$1416 ;
+    if (advance) begin
+      \$4812  = \mac_read_s0$1414 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4813  = mac_pre_valid_s0;
+    if (advance) begin
+      \$4813  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$4447  = 1'h0;
+      \$4813  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4448  = mac_add2_s0;
+    \$4814  = mac_mul_s0;
     if (advance) begin
-      \$4448  = mac0_sum2_p0;
+      \$4814  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4449  = \mac_add2_s0$957 ;
+    \$4815  = \mac_mul_s0$1229 ;
     if (advance) begin
-      \$4449  = mac1_sum2_p0;
+      \$4815  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4450  = \mac_add2_s0$960 ;
+    \$4816  = \mac_mul_s0$1231 ;
     if (advance) begin
-      \$4450  = mac2_sum2_p0;
+      \$4816  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4451  = \mac_add2_s0$963 ;
+    \$4817  = \mac_mul_s0$1232 ;
     if (advance) begin
-      \$4451  = mac3_sum2_p0;
+      \$4817  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4452  = \mac_add2_s0$1085 ;
+    \$4818  = \mac_mul_s0$1234 ;
     if (advance) begin
-      \$4452  = \mac_mul_s0$1083 ;
+      \$4818  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4453  = mac_add2_valid_s0;
+    \$4819  = \mac_mul_s0$1235 ;
     if (advance) begin
-      \$4453  = mac_mul_valid_s0;
+      \$4819  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4820  = \mac_mul_s0$1237 ;
+    if (advance) begin
+      \$4820  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4821  = \mac_mul_s0$1238 ;
+    if (advance) begin
+      \$4821  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4822  = \mac_mul_s0$1240 ;
+    if (advance) begin
+      \$4822  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4823  = \mac_mul_s0$1241 ;
+    if (advance) begin
+      \$4823  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4824  = \mac_mul_s0$1243 ;
+    if (advance) begin
+      \$4824  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4825  = \mac_mul_s0$1244 ;
+    if (advance) begin
+      \$4825  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4826  = \mac_mul_s0$1246 ;
+    if (advance) begin
+      \$4826  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4827  = \mac_mul_s0$1247 ;
+    if (advance) begin
+      \$4827  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4828  = \mac_mul_s0$1249 ;
+    if (advance) begin
+      \$4828  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4829  = \mac_mul_s0$1250 ;
+    if (advance) begin
+      \$4829  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4830  = \mac_mul_s0$1252 ;
+    if (advance) begin
+      \$4830  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4831  = \mac_mul_s0$1253 ;
+    if (advance) begin
+      \$4831  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4832  = \mac_mul_s0$1255 ;
+    if (advance) begin
+      \$4832  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4833  = \mac_mul_s0$1256 ;
+    if (advance) begin
+      \$4833  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4834  = \mac_mul_s0$1258 ;
+    if (advance) begin
+      \$4834  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4835  = \mac_mul_s0$1259 ;
+    if (advance) begin
+      \$4835  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4836  = \mac_mul_s0$1261 ;
+    if (advance) begin
+      \$4836  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4837  = \mac_mul_s0$1262 ;
+    if (advance) begin
+      \$4837  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4838  = \mac_mul_s0$1264 ;
+    if (advance) begin
+      \$4838  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4839  = \mac_mul_s0$1265 ;
+    if (advance) begin
+      \$4839  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4840  = \mac_mul_s0$1267 ;
+    if (advance) begin
+      \$4840  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4841  = \mac_mul_s0$1268 ;
+    if (advance) begin
+      \$4841  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4842  = \mac_mul_s0$1270 ;
+    if (advance) begin
+      \$4842  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4843  = \mac_mul_s0$1271 ;
+    if (advance) begin
+      \$4843  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4844  = \mac_mul_s0$1273 ;
+    if (advance) begin
+      \$4844  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4845  = \mac_mul_s0$1274 ;
+    if (advance) begin
+      \$4845  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4846  = \mac_mul_s0$1418 ;
+    if (advance) begin
+      \$4846  = \mac_pre_s0$1416 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4847  = mac_mul_valid_s0;
+    if (advance) begin
+      \$4847  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$4453  = 1'h0;
+      \$4847  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4454  = o__valid;
+    \$4848  = mac_add2_s0;
     if (advance) begin
-      \$4454  = \$4222 ;
+      \$4848  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4849  = \mac_add2_s0$1292 ;
+    if (advance) begin
+      \$4849  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4850  = \mac_add2_s0$1295 ;
+    if (advance) begin
+      \$4850  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4851  = \mac_add2_s0$1298 ;
+    if (advance) begin
+      \$4851  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4852  = \mac_add2_s0$1420 ;
+    if (advance) begin
+      \$4852  = \mac_mul_s0$1418 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4853  = mac_add2_valid_s0;
+    if (advance) begin
+      \$4853  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$4454  = 1'h0;
+      \$4853  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4455  = mac_acc0_out;
-    if (\$4223 ) begin
-      if (\mac_add2_s0$1085 ) begin
-        \$4455  = \$2212 [31:0];
+    \$4854  = o__valid;
+    if (advance) begin
+      \$4854  = \$4622 ;
+    end
+    if (rst) begin
+      \$4854  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4855  = mac_acc0_out;
+    if (\$4623 ) begin
+      if (\mac_add2_s0$1420 ) begin
+        \$4855  = \$2612 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4456  = mac_acc0;
-    if (\$4223 ) begin
+    \$4856  = mac_acc0;
+    if (\$4623 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1085 ) begin
-        \$4456  = 32'd0;
+      if (\mac_add2_s0$1420 ) begin
+        \$4856  = 32'd0;
       end else begin
-        \$4456  = \$2212 [31:0];
+        \$4856  = \$2612 [31:0];
       end
     end
     if (rst) begin
-      \$4456  = 32'd0;
+      \$4856  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4457  = mac_acc1_out;
-    if (\$4224 ) begin
-      if (\mac_add2_s0$1085 ) begin
-        \$4457  = \$2213 [31:0];
+    \$4857  = mac_acc1_out;
+    if (\$4624 ) begin
+      if (\mac_add2_s0$1420 ) begin
+        \$4857  = \$2613 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4458  = mac_acc1;
-    if (\$4224 ) begin
+    \$4858  = mac_acc1;
+    if (\$4624 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1085 ) begin
-        \$4458  = 32'd0;
+      if (\mac_add2_s0$1420 ) begin
+        \$4858  = 32'd0;
       end else begin
-        \$4458  = \$2213 [31:0];
+        \$4858  = \$2613 [31:0];
       end
     end
     if (rst) begin
-      \$4458  = 32'd0;
+      \$4858  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4459  = mac_acc2_out;
-    if (\$4225 ) begin
-      if (\mac_add2_s0$1085 ) begin
-        \$4459  = \$2214 [31:0];
+    \$4859  = mac_acc2_out;
+    if (\$4625 ) begin
+      if (\mac_add2_s0$1420 ) begin
+        \$4859  = \$2614 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4460  = mac_acc2;
-    if (\$4225 ) begin
+    \$4860  = mac_acc2;
+    if (\$4625 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1085 ) begin
-        \$4460  = 32'd0;
+      if (\mac_add2_s0$1420 ) begin
+        \$4860  = 32'd0;
       end else begin
-        \$4460  = \$2214 [31:0];
+        \$4860  = \$2614 [31:0];
       end
     end
     if (rst) begin
-      \$4460  = 32'd0;
+      \$4860  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4461  = mac_acc3_out;
-    if (\$4226 ) begin
-      if (\mac_add2_s0$1085 ) begin
-        \$4461  = \$2215 [31:0];
+    \$4861  = mac_acc3_out;
+    if (\$4626 ) begin
+      if (\mac_add2_s0$1420 ) begin
+        \$4861  = \$2615 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4462  = mac_acc3;
-    if (\$4226 ) begin
+    \$4862  = mac_acc3;
+    if (\$4626 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1085 ) begin
-        \$4462  = 32'd0;
+      if (\mac_add2_s0$1420 ) begin
+        \$4862  = 32'd0;
       end else begin
-        \$4462  = \$2215 [31:0];
+        \$4862  = \$2615 [31:0];
       end
     end
     if (rst) begin
-      \$4462  = 32'd0;
+      \$4862  = 32'd0;
     end
   end
   assign sel_key0 = \$4 [7:0];
@@ -13841,18 +15205,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \wp__addr$751  = i__payload[171:166];
   assign \wp__data$752  = i__payload[159:128];
   assign \rp__addr$754  = rp__addr;
-  assign mac_wmux_off0 = \$1980 [3:0];
-  assign mac_wmux_off1 = \$1981 [3:0];
-  assign mac_wmux_off2 = \$1982 [3:0];
-  assign mac_wmux_off3 = \$1983 [3:0];
-  assign mac_wmux_off4 = \$1984 [3:0];
-  assign mac_wmux_off5 = \$1985 [3:0];
-  assign mac_wmux_off6 = \$1986 [3:0];
-  assign mac_wmux_off7 = \$1987 [3:0];
-  assign mac_acc0_next = \$2212 [31:0];
-  assign mac_acc1_next = \$2213 [31:0];
-  assign mac_acc2_next = \$2214 [31:0];
-  assign mac_acc3_next = \$2215 [31:0];
+  assign mac_acc0_next = \$2612 [31:0];
+  assign mac_acc1_next = \$2613 [31:0];
+  assign mac_acc2_next = \$2614 [31:0];
+  assign mac_acc3_next = \$2615 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -13955,66 +15311,66 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \rp__data[1]  = rp__data[15:8];
   assign \rp__data[2]  = rp__data[23:16];
   assign \rp__data[3]  = rp__data[31:24];
-  assign \rp__data$774[0]  = \rp__data$774 [7:0];
-  assign \rp__data$774[1]  = \rp__data$774 [15:8];
-  assign \rp__data$774[2]  = \rp__data$774 [23:16];
-  assign \rp__data$774[3]  = \rp__data$774 [31:24];
-  assign \rp__data$775[0]  = \rp__data$775 [7:0];
-  assign \rp__data$775[1]  = \rp__data$775 [15:8];
-  assign \rp__data$775[2]  = \rp__data$775 [23:16];
-  assign \rp__data$775[3]  = \rp__data$775 [31:24];
-  assign \rp__data$776[0]  = \rp__data$776 [7:0];
-  assign \rp__data$776[1]  = \rp__data$776 [15:8];
-  assign \rp__data$776[2]  = \rp__data$776 [23:16];
-  assign \rp__data$776[3]  = \rp__data$776 [31:24];
-  assign \rp__data$777[0]  = \rp__data$777 [7:0];
-  assign \rp__data$777[1]  = \rp__data$777 [15:8];
-  assign \rp__data$777[2]  = \rp__data$777 [23:16];
-  assign \rp__data$777[3]  = \rp__data$777 [31:24];
-  assign \rp__data$778[0]  = \rp__data$778 [7:0];
-  assign \rp__data$778[1]  = \rp__data$778 [15:8];
-  assign \rp__data$778[2]  = \rp__data$778 [23:16];
-  assign \rp__data$778[3]  = \rp__data$778 [31:24];
-  assign \rp__data$779[0]  = \rp__data$779 [7:0];
-  assign \rp__data$779[1]  = \rp__data$779 [15:8];
-  assign \rp__data$779[2]  = \rp__data$779 [23:16];
-  assign \rp__data$779[3]  = \rp__data$779 [31:24];
-  assign \rp__data$780[0]  = \rp__data$780 [7:0];
-  assign \rp__data$780[1]  = \rp__data$780 [15:8];
-  assign \rp__data$780[2]  = \rp__data$780 [23:16];
-  assign \rp__data$780[3]  = \rp__data$780 [31:24];
-  assign \rp__data$781[0]  = \rp__data$781 [7:0];
-  assign \rp__data$781[1]  = \rp__data$781 [15:8];
-  assign \rp__data$781[2]  = \rp__data$781 [23:16];
-  assign \rp__data$781[3]  = \rp__data$781 [31:24];
-  assign \rp__data$783[0]  = \rp__data$783 [7:0];
-  assign \rp__data$783[1]  = \rp__data$783 [15:8];
-  assign \rp__data$783[2]  = \rp__data$783 [23:16];
-  assign \rp__data$783[3]  = \rp__data$783 [31:24];
-  assign \rp__data$785[0]  = \rp__data$785 [7:0];
-  assign \rp__data$785[1]  = \rp__data$785 [15:8];
-  assign \rp__data$785[2]  = \rp__data$785 [23:16];
-  assign \rp__data$785[3]  = \rp__data$785 [31:24];
-  assign \rp__data$787[0]  = \rp__data$787 [7:0];
-  assign \rp__data$787[1]  = \rp__data$787 [15:8];
-  assign \rp__data$787[2]  = \rp__data$787 [23:16];
-  assign \rp__data$787[3]  = \rp__data$787 [31:24];
-  assign \rp__data$789[0]  = \rp__data$789 [7:0];
-  assign \rp__data$789[1]  = \rp__data$789 [15:8];
-  assign \rp__data$789[2]  = \rp__data$789 [23:16];
-  assign \rp__data$789[3]  = \rp__data$789 [31:24];
-  assign \rp__data$791[0]  = \rp__data$791 [7:0];
-  assign \rp__data$791[1]  = \rp__data$791 [15:8];
-  assign \rp__data$791[2]  = \rp__data$791 [23:16];
-  assign \rp__data$791[3]  = \rp__data$791 [31:24];
-  assign \rp__data$793[0]  = \rp__data$793 [7:0];
-  assign \rp__data$793[1]  = \rp__data$793 [15:8];
-  assign \rp__data$793[2]  = \rp__data$793 [23:16];
-  assign \rp__data$793[3]  = \rp__data$793 [31:24];
-  assign \rp__data$795[0]  = \rp__data$795 [7:0];
-  assign \rp__data$795[1]  = \rp__data$795 [15:8];
-  assign \rp__data$795[2]  = \rp__data$795 [23:16];
-  assign \rp__data$795[3]  = \rp__data$795 [31:24];
+  assign \rp__data$801[0]  = \rp__data$801 [7:0];
+  assign \rp__data$801[1]  = \rp__data$801 [15:8];
+  assign \rp__data$801[2]  = \rp__data$801 [23:16];
+  assign \rp__data$801[3]  = \rp__data$801 [31:24];
+  assign \rp__data$809[0]  = \rp__data$809 [7:0];
+  assign \rp__data$809[1]  = \rp__data$809 [15:8];
+  assign \rp__data$809[2]  = \rp__data$809 [23:16];
+  assign \rp__data$809[3]  = \rp__data$809 [31:24];
+  assign \rp__data$817[0]  = \rp__data$817 [7:0];
+  assign \rp__data$817[1]  = \rp__data$817 [15:8];
+  assign \rp__data$817[2]  = \rp__data$817 [23:16];
+  assign \rp__data$817[3]  = \rp__data$817 [31:24];
+  assign \rp__data$825[0]  = \rp__data$825 [7:0];
+  assign \rp__data$825[1]  = \rp__data$825 [15:8];
+  assign \rp__data$825[2]  = \rp__data$825 [23:16];
+  assign \rp__data$825[3]  = \rp__data$825 [31:24];
+  assign \rp__data$833[0]  = \rp__data$833 [7:0];
+  assign \rp__data$833[1]  = \rp__data$833 [15:8];
+  assign \rp__data$833[2]  = \rp__data$833 [23:16];
+  assign \rp__data$833[3]  = \rp__data$833 [31:24];
+  assign \rp__data$841[0]  = \rp__data$841 [7:0];
+  assign \rp__data$841[1]  = \rp__data$841 [15:8];
+  assign \rp__data$841[2]  = \rp__data$841 [23:16];
+  assign \rp__data$841[3]  = \rp__data$841 [31:24];
+  assign \rp__data$849[0]  = \rp__data$849 [7:0];
+  assign \rp__data$849[1]  = \rp__data$849 [15:8];
+  assign \rp__data$849[2]  = \rp__data$849 [23:16];
+  assign \rp__data$849[3]  = \rp__data$849 [31:24];
+  assign \rp__data$857[0]  = \rp__data$857 [7:0];
+  assign \rp__data$857[1]  = \rp__data$857 [15:8];
+  assign \rp__data$857[2]  = \rp__data$857 [23:16];
+  assign \rp__data$857[3]  = \rp__data$857 [31:24];
+  assign \rp__data$865[0]  = \rp__data$865 [7:0];
+  assign \rp__data$865[1]  = \rp__data$865 [15:8];
+  assign \rp__data$865[2]  = \rp__data$865 [23:16];
+  assign \rp__data$865[3]  = \rp__data$865 [31:24];
+  assign \rp__data$873[0]  = \rp__data$873 [7:0];
+  assign \rp__data$873[1]  = \rp__data$873 [15:8];
+  assign \rp__data$873[2]  = \rp__data$873 [23:16];
+  assign \rp__data$873[3]  = \rp__data$873 [31:24];
+  assign \rp__data$881[0]  = \rp__data$881 [7:0];
+  assign \rp__data$881[1]  = \rp__data$881 [15:8];
+  assign \rp__data$881[2]  = \rp__data$881 [23:16];
+  assign \rp__data$881[3]  = \rp__data$881 [31:24];
+  assign \rp__data$889[0]  = \rp__data$889 [7:0];
+  assign \rp__data$889[1]  = \rp__data$889 [15:8];
+  assign \rp__data$889[2]  = \rp__data$889 [23:16];
+  assign \rp__data$889[3]  = \rp__data$889 [31:24];
+  assign \rp__data$897[0]  = \rp__data$897 [7:0];
+  assign \rp__data$897[1]  = \rp__data$897 [15:8];
+  assign \rp__data$897[2]  = \rp__data$897 [23:16];
+  assign \rp__data$897[3]  = \rp__data$897 [31:24];
+  assign \rp__data$905[0]  = \rp__data$905 [7:0];
+  assign \rp__data$905[1]  = \rp__data$905 [15:8];
+  assign \rp__data$905[2]  = \rp__data$905 [23:16];
+  assign \rp__data$905[3]  = \rp__data$905 [31:24];
+  assign \rp__data$913[0]  = \rp__data$913 [7:0];
+  assign \rp__data$913[1]  = \rp__data$913 [15:8];
+  assign \rp__data$913[2]  = \rp__data$913 [23:16];
+  assign \rp__data$913[3]  = \rp__data$913 [31:24];
   assign o__payload[127:96] = mac_acc3_out;
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;
@@ -14364,147 +15720,325 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \$1876  = 1'h0;
   assign \$1877  = 1'h0;
   assign sel_pre_8_15_4_c = 1'h0;
-  assign \$3512  = 4'h0;
-  assign \$3521 [3:1] = 3'h0;
-  assign \$3521 [0] = \$3514 ;
-  assign \$3522  = { 3'h0, \$3514  };
-  assign { \$3531 [3:2], \$3531 [0] } = 3'h0;
-  assign \$3531 [1] = \$3526 ;
-  assign \$3540 [3:2] = 2'h0;
-  assign \$3540 [1:0] = { \$3535 , \$3533  };
-  assign { \$3551 [3], \$3551 [1:0] } = 3'h0;
-  assign \$3551 [2] = \$3548 ;
-  assign { \$3560 [3], \$3560 [1] } = 2'h0;
-  assign { \$3560 [2], \$3560 [0] } = { \$3557 , \$3553  };
-  assign { \$3570 [3], \$3570 [0] } = 2'h0;
-  assign \$3570 [2:1] = { \$3567 , \$3565  };
-  assign \$3579 [3] = 1'h0;
-  assign \$3579 [2:0] = { \$3576 , \$3574 , \$3572  };
-  assign \$3591 [2:0] = 3'h0;
-  assign \$3591 [3] = \$3590 ;
-  assign \$3601 [3:1] = 3'h0;
-  assign \$3601 [0] = \$3594 ;
-  assign { \$3610 [3:2], \$3610 [0] } = 3'h0;
-  assign \$3610 [1] = \$3605 ;
-  assign \$3620 [3:2] = 2'h0;
-  assign \$3620 [1:0] = { \$3615 , \$3613  };
-  assign { \$3629 [3], \$3629 [1:0] } = 3'h0;
-  assign \$3629 [2] = \$3626 ;
-  assign { \$3640 [3], \$3640 [1] } = 2'h0;
-  assign { \$3640 [2], \$3640 [0] } = { \$3637 , \$3633  };
-  assign { \$3649 [3], \$3649 [0] } = 2'h0;
-  assign \$3649 [2:1] = { \$3646 , \$3644  };
-  assign \$3659 [3] = 1'h0;
-  assign \$3659 [2:0] = { \$3656 , \$3654 , \$3652  };
-  assign \$3668 [2:0] = 3'h0;
-  assign \$3668 [3] = \$3667 ;
-  assign \$3680 [2:1] = 2'h0;
-  assign { \$3680 [3], \$3680 [0] } = { \$3679 , \$3673  };
-  assign { \$3690 [3:2], \$3690 [0] } = 3'h0;
-  assign \$3690 [1] = \$3685 ;
-  assign \$3699 [3:2] = 2'h0;
-  assign \$3699 [1:0] = { \$3694 , \$3692  };
-  assign { \$3709 [3], \$3709 [1:0] } = 3'h0;
-  assign \$3709 [2] = \$3706 ;
-  assign { \$3718 [3], \$3718 [1] } = 2'h0;
-  assign { \$3718 [2], \$3718 [0] } = { \$3715 , \$3711  };
-  assign { \$3729 [3], \$3729 [0] } = 2'h0;
-  assign \$3729 [2:1] = { \$3726 , \$3724  };
-  assign \$3738 [3] = 1'h0;
-  assign \$3738 [2:0] = { \$3735 , \$3733 , \$3731  };
-  assign \$3748 [2:0] = 3'h0;
-  assign \$3748 [3] = \$3747 ;
-  assign \$3757 [2:1] = 2'h0;
-  assign { \$3757 [3], \$3757 [0] } = { \$3756 , \$3750  };
-  assign { \$3769 [2], \$3769 [0] } = 2'h0;
-  assign { \$3769 [3], \$3769 [1] } = { \$3768 , \$3764  };
-  assign \$3779 [3:2] = 2'h0;
-  assign \$3779 [1:0] = { \$3774 , \$3772  };
-  assign { \$3788 [3], \$3788 [1:0] } = 3'h0;
-  assign \$3788 [2] = \$3785 ;
-  assign { \$3798 [3], \$3798 [1] } = 2'h0;
-  assign { \$3798 [2], \$3798 [0] } = { \$3795 , \$3791  };
-  assign { \$3807 [3], \$3807 [0] } = 2'h0;
-  assign \$3807 [2:1] = { \$3804 , \$3802  };
-  assign \$3818 [3] = 1'h0;
-  assign \$3818 [2:0] = { \$3815 , \$3813 , \$3811  };
-  assign \$3827 [2:0] = 3'h0;
-  assign \$3827 [3] = \$3826 ;
-  assign \$3837 [2:1] = 2'h0;
-  assign { \$3837 [3], \$3837 [0] } = { \$3836 , \$3830  };
-  assign { \$3846 [2], \$3846 [0] } = 2'h0;
-  assign { \$3846 [3], \$3846 [1] } = { \$3845 , \$3841  };
-  assign \$3858 [2] = 1'h0;
-  assign { \$3858 [3], \$3858 [1:0] } = { \$3857 , \$3853 , \$3851  };
-  assign { \$3868 [3], \$3868 [1:0] } = 3'h0;
-  assign \$3868 [2] = \$3865 ;
-  assign { \$3877 [3], \$3877 [1] } = 2'h0;
-  assign { \$3877 [2], \$3877 [0] } = { \$3874 , \$3870  };
-  assign { \$3887 [3], \$3887 [0] } = 2'h0;
-  assign \$3887 [2:1] = { \$3884 , \$3882  };
-  assign \$3896 [3] = 1'h0;
-  assign \$3896 [2:0] = { \$3893 , \$3891 , \$3889  };
-  assign \$3907 [2:0] = 3'h0;
-  assign \$3907 [3] = \$3906 ;
-  assign \$3916 [2:1] = 2'h0;
-  assign { \$3916 [3], \$3916 [0] } = { \$3915 , \$3909  };
-  assign { \$3926 [2], \$3926 [0] } = 2'h0;
-  assign { \$3926 [3], \$3926 [1] } = { \$3925 , \$3921  };
-  assign \$3935 [2] = 1'h0;
-  assign { \$3935 [3], \$3935 [1:0] } = { \$3934 , \$3930 , \$3928  };
-  assign \$3947 [1:0] = 2'h0;
-  assign \$3947 [3:2] = { \$3946 , \$3944  };
-  assign { \$3957 [3], \$3957 [1] } = 2'h0;
-  assign { \$3957 [2], \$3957 [0] } = { \$3954 , \$3950  };
-  assign { \$3966 [3], \$3966 [0] } = 2'h0;
-  assign \$3966 [2:1] = { \$3963 , \$3961  };
-  assign \$3976 [3] = 1'h0;
-  assign \$3976 [2:0] = { \$3973 , \$3971 , \$3969  };
-  assign \$3985 [2:0] = 3'h0;
-  assign \$3985 [3] = \$3984 ;
-  assign \$3996 [2:1] = 2'h0;
-  assign { \$3996 [3], \$3996 [0] } = { \$3995 , \$3989  };
-  assign { \$4005 [2], \$4005 [0] } = 2'h0;
-  assign { \$4005 [3], \$4005 [1] } = { \$4004 , \$4000  };
-  assign \$4015 [2] = 1'h0;
-  assign { \$4015 [3], \$4015 [1:0] } = { \$4014 , \$4010 , \$4008  };
-  assign \$4024 [1:0] = 2'h0;
-  assign \$4024 [3:2] = { \$4023 , \$4021  };
-  assign \$4036 [1] = 1'h0;
-  assign { \$4036 [3:2], \$4036 [0] } = { \$4035 , \$4033 , \$4029  };
-  assign { \$4046 [3], \$4046 [0] } = 2'h0;
-  assign \$4046 [2:1] = { \$4043 , \$4041  };
-  assign \$4055 [3] = 1'h0;
-  assign \$4055 [2:0] = { \$4052 , \$4050 , \$4048  };
-  assign \$4065 [2:0] = 3'h0;
-  assign \$4065 [3] = \$4064 ;
-  assign \$4074 [2:1] = 2'h0;
-  assign { \$4074 [3], \$4074 [0] } = { \$4073 , \$4067  };
-  assign { \$4085 [2], \$4085 [0] } = 2'h0;
-  assign { \$4085 [3], \$4085 [1] } = { \$4084 , \$4080  };
-  assign \$4094 [2] = 1'h0;
-  assign { \$4094 [3], \$4094 [1:0] } = { \$4093 , \$4089 , \$4087  };
-  assign \$4104 [1:0] = 2'h0;
-  assign \$4104 [3:2] = { \$4103 , \$4101  };
-  assign \$4113 [1] = 1'h0;
-  assign { \$4113 [3:2], \$4113 [0] } = { \$4112 , \$4110 , \$4106  };
-  assign \$4125 [0] = 1'h0;
-  assign \$4125 [3:1] = { \$4124 , \$4122 , \$4120  };
-  assign \$4135 [3] = 1'h0;
-  assign \$4135 [2:0] = { \$4132 , \$4130 , \$4128  };
-  assign \$4144 [2:0] = 3'h0;
-  assign \$4144 [3] = \$4143 ;
-  assign \$4154 [2:1] = 2'h0;
-  assign { \$4154 [3], \$4154 [0] } = { \$4153 , \$4147  };
-  assign { \$4163 [2], \$4163 [0] } = 2'h0;
-  assign { \$4163 [3], \$4163 [1] } = { \$4162 , \$4158  };
-  assign \$4174 [2] = 1'h0;
-  assign { \$4174 [3], \$4174 [1:0] } = { \$4173 , \$4169 , \$4167  };
-  assign \$4183 [1:0] = 2'h0;
-  assign \$4183 [3:2] = { \$4182 , \$4180  };
-  assign \$4193 [1] = 1'h0;
-  assign { \$4193 [3:2], \$4193 [0] } = { \$4192 , \$4190 , \$4186  };
-  assign \$4202 [0] = 1'h0;
-  assign \$4202 [3:1] = { \$4201 , \$4199 , \$4197  };
-  assign \$4214  = { \$4213 , \$4211 , \$4209 , \$4207  };
+  assign mac_wmux_drop0 = 4'h0;
+  assign \$1990 [3:1] = 3'h0;
+  assign \$1990 [0] = \$1986 ;
+  assign \$1995  = 4'h0;
+  assign mac_wmux_drop1 = { 3'h0, \$1986  };
+  assign { \$2004 [3:2], \$2004 [0] } = 3'h0;
+  assign \$2004 [1] = \$2001 ;
+  assign \$2009 [3:1] = 3'h0;
+  assign \$2009 [0] = \$2005 ;
+  assign \$2015  = 4'h0;
+  assign mac_wmux_drop2 = \$2010 ;
+  assign \$2026 [3:2] = 2'h0;
+  assign \$2026 [1:0] = { \$2023 , \$2022  };
+  assign { \$2031 [3:2], \$2031 [0] } = 3'h0;
+  assign \$2031 [1] = \$2028 ;
+  assign \$2037 [3:1] = 3'h0;
+  assign \$2037 [0] = \$2033 ;
+  assign \$2042  = 4'h0;
+  assign \$2043  = { 3'h0, \$2033  };
+  assign { \$2056 [3], \$2056 [1:0] } = 3'h0;
+  assign \$2056 [2] = \$2054 ;
+  assign \$2061 [3:2] = 2'h0;
+  assign \$2061 [1:0] = { \$2058 , \$2057  };
+  assign { \$2067 [3:2], \$2067 [0] } = 3'h0;
+  assign \$2067 [1] = \$2064 ;
+  assign \$2072 [3:1] = 3'h0;
+  assign \$2072 [0] = \$2068 ;
+  assign \$2079  = 4'h0;
+  assign mac_wmux_drop4 = \$2074 ;
+  assign { \$2094 [3], \$2094 [1] } = 2'h0;
+  assign { \$2094 [2], \$2094 [0] } = { \$2092 , \$2090  };
+  assign { \$2099 [3], \$2099 [1:0] } = 3'h0;
+  assign \$2099 [2] = \$2097 ;
+  assign \$2105 [3:2] = 2'h0;
+  assign \$2105 [1:0] = { \$2102 , \$2101  };
+  assign { \$2110 [3:2], \$2110 [0] } = 3'h0;
+  assign \$2110 [1] = \$2107 ;
+  assign \$2117 [3:1] = 3'h0;
+  assign \$2117 [0] = \$2113 ;
+  assign \$2122  = 4'h0;
+  assign \$2123  = { 3'h0, \$2113  };
+  assign { \$2140 [3], \$2140 [0] } = 2'h0;
+  assign \$2140 [2:1] = { \$2138 , \$2137  };
+  assign { \$2145 [3], \$2145 [1] } = 2'h0;
+  assign { \$2145 [2], \$2145 [0] } = { \$2143 , \$2141  };
+  assign { \$2151 [3], \$2151 [1:0] } = 3'h0;
+  assign \$2151 [2] = \$2149 ;
+  assign \$2156 [3:2] = 2'h0;
+  assign \$2156 [1:0] = { \$2153 , \$2152  };
+  assign { \$2163 [3:2], \$2163 [0] } = 3'h0;
+  assign \$2163 [1] = \$2160 ;
+  assign \$2168 [3:1] = 3'h0;
+  assign \$2168 [0] = \$2164 ;
+  assign \$2174  = 4'h0;
+  assign \$2175  = \$2169 ;
+  assign \$2194 [3] = 1'h0;
+  assign \$2194 [2:0] = { \$2192 , \$2191 , \$2190  };
+  assign { \$2199 [3], \$2199 [0] } = 2'h0;
+  assign \$2199 [2:1] = { \$2197 , \$2196  };
+  assign { \$2205 [3], \$2205 [1] } = 2'h0;
+  assign { \$2205 [2], \$2205 [0] } = { \$2203 , \$2201  };
+  assign { \$2210 [3], \$2210 [1:0] } = 3'h0;
+  assign \$2210 [2] = \$2208 ;
+  assign \$2217 [3:2] = 2'h0;
+  assign \$2217 [1:0] = { \$2214 , \$2213  };
+  assign { \$2222 [3:2], \$2222 [0] } = 3'h0;
+  assign \$2222 [1] = \$2219 ;
+  assign \$2228 [3:1] = 3'h0;
+  assign \$2228 [0] = \$2224 ;
+  assign \$2233  = 4'h0;
+  assign \$2234  = { 3'h0, \$2224  };
+  assign \$2254 [2:0] = 3'h0;
+  assign \$2254 [3] = \$2253 ;
+  assign \$2259 [3] = 1'h0;
+  assign \$2259 [2:0] = { \$2257 , \$2256 , \$2255  };
+  assign { \$2265 [3], \$2265 [0] } = 2'h0;
+  assign \$2265 [2:1] = { \$2263 , \$2262  };
+  assign { \$2270 [3], \$2270 [1] } = 2'h0;
+  assign { \$2270 [2], \$2270 [0] } = { \$2268 , \$2266  };
+  assign { \$2277 [3], \$2277 [1:0] } = 3'h0;
+  assign \$2277 [2] = \$2275 ;
+  assign \$2282 [3:2] = 2'h0;
+  assign \$2282 [1:0] = { \$2279 , \$2278  };
+  assign { \$2288 [3:2], \$2288 [0] } = 3'h0;
+  assign \$2288 [1] = \$2285 ;
+  assign \$2293 [3:1] = 3'h0;
+  assign \$2293 [0] = \$2289 ;
+  assign \$2312 [2:0] = 3'h0;
+  assign \$2312 [3] = \$2311 ;
+  assign \$2317 [3] = 1'h0;
+  assign \$2317 [2:0] = { \$2315 , \$2314 , \$2313  };
+  assign { \$2323 [3], \$2323 [0] } = 2'h0;
+  assign \$2323 [2:1] = { \$2321 , \$2320  };
+  assign { \$2328 [3], \$2328 [1] } = 2'h0;
+  assign { \$2328 [2], \$2328 [0] } = { \$2326 , \$2324  };
+  assign { \$2335 [3], \$2335 [1:0] } = 3'h0;
+  assign \$2335 [2] = \$2333 ;
+  assign \$2340 [3:2] = 2'h0;
+  assign \$2340 [1:0] = { \$2337 , \$2336  };
+  assign { \$2346 [3:2], \$2346 [0] } = 3'h0;
+  assign \$2346 [1] = \$2343 ;
+  assign \$2362 [2:0] = 3'h0;
+  assign \$2362 [3] = \$2361 ;
+  assign \$2367 [3] = 1'h0;
+  assign \$2367 [2:0] = { \$2365 , \$2364 , \$2363  };
+  assign { \$2373 [3], \$2373 [0] } = 2'h0;
+  assign \$2373 [2:1] = { \$2371 , \$2370  };
+  assign { \$2378 [3], \$2378 [1] } = 2'h0;
+  assign { \$2378 [2], \$2378 [0] } = { \$2376 , \$2374  };
+  assign { \$2385 [3], \$2385 [1:0] } = 3'h0;
+  assign \$2385 [2] = \$2383 ;
+  assign \$2390 [3:2] = 2'h0;
+  assign \$2390 [1:0] = { \$2387 , \$2386  };
+  assign \$2404 [2:0] = 3'h0;
+  assign \$2404 [3] = \$2403 ;
+  assign \$2409 [3] = 1'h0;
+  assign \$2409 [2:0] = { \$2407 , \$2406 , \$2405  };
+  assign { \$2415 [3], \$2415 [0] } = 2'h0;
+  assign \$2415 [2:1] = { \$2413 , \$2412  };
+  assign { \$2420 [3], \$2420 [1] } = 2'h0;
+  assign { \$2420 [2], \$2420 [0] } = { \$2418 , \$2416  };
+  assign { \$2427 [3], \$2427 [1:0] } = 3'h0;
+  assign \$2427 [2] = \$2425 ;
+  assign \$2438 [2:0] = 3'h0;
+  assign \$2438 [3] = \$2437 ;
+  assign \$2443 [3] = 1'h0;
+  assign \$2443 [2:0] = { \$2441 , \$2440 , \$2439  };
+  assign { \$2449 [3], \$2449 [0] } = 2'h0;
+  assign \$2449 [2:1] = { \$2447 , \$2446  };
+  assign { \$2454 [3], \$2454 [1] } = 2'h0;
+  assign { \$2454 [2], \$2454 [0] } = { \$2452 , \$2450  };
+  assign \$2464 [2:0] = 3'h0;
+  assign \$2464 [3] = \$2463 ;
+  assign \$2469 [3] = 1'h0;
+  assign \$2469 [2:0] = { \$2467 , \$2466 , \$2465  };
+  assign { \$2475 [3], \$2475 [0] } = 2'h0;
+  assign \$2475 [2:1] = { \$2473 , \$2472  };
+  assign \$2482 [2:0] = 3'h0;
+  assign \$2482 [3] = \$2481 ;
+  assign \$2487 [3] = 1'h0;
+  assign \$2487 [2:0] = { \$2485 , \$2484 , \$2483  };
+  assign mac_wmux_drop15[2:0] = 3'h0;
+  assign mac_wmux_drop15[3] = \$2491 ;
+  assign \$2492  = 1'h1;
+  assign \$2493  = mac_wmux_keep0;
+  assign mac_wmux_s0_mv14 = 1'h0;
+  assign mac_wmux_s0_v14 = \$2521 ;
+  assign mac_wmux_s0_d14 = mac_wmux_drop14;
+  assign mac_wmux_s0_w0_14 = \rp__data$905 [7:0];
+  assign mac_wmux_s0_w1_14 = \rp__data$905 [15:8];
+  assign mac_wmux_s0_w2_14 = \rp__data$905 [23:16];
+  assign mac_wmux_s0_w3_14 = \rp__data$905 [31:24];
+  assign \$2548  = 1'h1;
+  assign \$2549  = mac_wmux_keep15;
+  assign mac_wmux_s1_mv13 = 1'h0;
+  assign mac_wmux_s1_v13 = \$2551 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s0_d13;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s0_w0_13;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s0_w1_13;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s0_w2_13;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s0_w3_13;
+  assign \$2576  = 1'h1;
+  assign \$2577  = mac_wmux_keep15;
+  assign \$2578  = 1'h1;
+  assign \$2579  = mac_wmux_keep15;
+  assign mac_wmux_s2_mv11 = 1'h0;
+  assign mac_wmux_s2_v11 = \$2581 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s1_d11;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s1_w0_11;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s1_w1_11;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s1_w2_11;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s1_w3_11;
+  assign \$2604  = 1'h1;
+  assign \$2605  = mac_wmux_keep15;
+  assign \$2606  = 1'h1;
+  assign \$2607  = mac_wmux_keep15;
+  assign \$2608  = 1'h1;
+  assign \$2609  = mac_wmux_keep15;
+  assign \$3912  = 4'h0;
+  assign \$3921 [3:1] = 3'h0;
+  assign \$3921 [0] = \$3914 ;
+  assign \$3922  = { 3'h0, \$3914  };
+  assign { \$3931 [3:2], \$3931 [0] } = 3'h0;
+  assign \$3931 [1] = \$3926 ;
+  assign \$3940 [3:2] = 2'h0;
+  assign \$3940 [1:0] = { \$3935 , \$3933  };
+  assign { \$3951 [3], \$3951 [1:0] } = 3'h0;
+  assign \$3951 [2] = \$3948 ;
+  assign { \$3960 [3], \$3960 [1] } = 2'h0;
+  assign { \$3960 [2], \$3960 [0] } = { \$3957 , \$3953  };
+  assign { \$3970 [3], \$3970 [0] } = 2'h0;
+  assign \$3970 [2:1] = { \$3967 , \$3965  };
+  assign \$3979 [3] = 1'h0;
+  assign \$3979 [2:0] = { \$3976 , \$3974 , \$3972  };
+  assign \$3991 [2:0] = 3'h0;
+  assign \$3991 [3] = \$3990 ;
+  assign \$4001 [3:1] = 3'h0;
+  assign \$4001 [0] = \$3994 ;
+  assign { \$4010 [3:2], \$4010 [0] } = 3'h0;
+  assign \$4010 [1] = \$4005 ;
+  assign \$4020 [3:2] = 2'h0;
+  assign \$4020 [1:0] = { \$4015 , \$4013  };
+  assign { \$4029 [3], \$4029 [1:0] } = 3'h0;
+  assign \$4029 [2] = \$4026 ;
+  assign { \$4040 [3], \$4040 [1] } = 2'h0;
+  assign { \$4040 [2], \$4040 [0] } = { \$4037 , \$4033  };
+  assign { \$4049 [3], \$4049 [0] } = 2'h0;
+  assign \$4049 [2:1] = { \$4046 , \$4044  };
+  assign \$4059 [3] = 1'h0;
+  assign \$4059 [2:0] = { \$4056 , \$4054 , \$4052  };
+  assign \$4068 [2:0] = 3'h0;
+  assign \$4068 [3] = \$4067 ;
+  assign \$4080 [2:1] = 2'h0;
+  assign { \$4080 [3], \$4080 [0] } = { \$4079 , \$4073  };
+  assign { \$4090 [3:2], \$4090 [0] } = 3'h0;
+  assign \$4090 [1] = \$4085 ;
+  assign \$4099 [3:2] = 2'h0;
+  assign \$4099 [1:0] = { \$4094 , \$4092  };
+  assign { \$4109 [3], \$4109 [1:0] } = 3'h0;
+  assign \$4109 [2] = \$4106 ;
+  assign { \$4118 [3], \$4118 [1] } = 2'h0;
+  assign { \$4118 [2], \$4118 [0] } = { \$4115 , \$4111  };
+  assign { \$4129 [3], \$4129 [0] } = 2'h0;
+  assign \$4129 [2:1] = { \$4126 , \$4124  };
+  assign \$4138 [3] = 1'h0;
+  assign \$4138 [2:0] = { \$4135 , \$4133 , \$4131  };
+  assign \$4148 [2:0] = 3'h0;
+  assign \$4148 [3] = \$4147 ;
+  assign \$4157 [2:1] = 2'h0;
+  assign { \$4157 [3], \$4157 [0] } = { \$4156 , \$4150  };
+  assign { \$4169 [2], \$4169 [0] } = 2'h0;
+  assign { \$4169 [3], \$4169 [1] } = { \$4168 , \$4164  };
+  assign \$4179 [3:2] = 2'h0;
+  assign \$4179 [1:0] = { \$4174 , \$4172  };
+  assign { \$4188 [3], \$4188 [1:0] } = 3'h0;
+  assign \$4188 [2] = \$4185 ;
+  assign { \$4198 [3], \$4198 [1] } = 2'h0;
+  assign { \$4198 [2], \$4198 [0] } = { \$4195 , \$4191  };
+  assign { \$4207 [3], \$4207 [0] } = 2'h0;
+  assign \$4207 [2:1] = { \$4204 , \$4202  };
+  assign \$4218 [3] = 1'h0;
+  assign \$4218 [2:0] = { \$4215 , \$4213 , \$4211  };
+  assign \$4227 [2:0] = 3'h0;
+  assign \$4227 [3] = \$4226 ;
+  assign \$4237 [2:1] = 2'h0;
+  assign { \$4237 [3], \$4237 [0] } = { \$4236 , \$4230  };
+  assign { \$4246 [2], \$4246 [0] } = 2'h0;
+  assign { \$4246 [3], \$4246 [1] } = { \$4245 , \$4241  };
+  assign \$4258 [2] = 1'h0;
+  assign { \$4258 [3], \$4258 [1:0] } = { \$4257 , \$4253 , \$4251  };
+  assign { \$4268 [3], \$4268 [1:0] } = 3'h0;
+  assign \$4268 [2] = \$4265 ;
+  assign { \$4277 [3], \$4277 [1] } = 2'h0;
+  assign { \$4277 [2], \$4277 [0] } = { \$4274 , \$4270  };
+  assign { \$4287 [3], \$4287 [0] } = 2'h0;
+  assign \$4287 [2:1] = { \$4284 , \$4282  };
+  assign \$4296 [3] = 1'h0;
+  assign \$4296 [2:0] = { \$4293 , \$4291 , \$4289  };
+  assign \$4307 [2:0] = 3'h0;
+  assign \$4307 [3] = \$4306 ;
+  assign \$4316 [2:1] = 2'h0;
+  assign { \$4316 [3], \$4316 [0] } = { \$4315 , \$4309  };
+  assign { \$4326 [2], \$4326 [0] } = 2'h0;
+  assign { \$4326 [3], \$4326 [1] } = { \$4325 , \$4321  };
+  assign \$4335 [2] = 1'h0;
+  assign { \$4335 [3], \$4335 [1:0] } = { \$4334 , \$4330 , \$4328  };
+  assign \$4347 [1:0] = 2'h0;
+  assign \$4347 [3:2] = { \$4346 , \$4344  };
+  assign { \$4357 [3], \$4357 [1] } = 2'h0;
+  assign { \$4357 [2], \$4357 [0] } = { \$4354 , \$4350  };
+  assign { \$4366 [3], \$4366 [0] } = 2'h0;
+  assign \$4366 [2:1] = { \$4363 , \$4361  };
+  assign \$4376 [3] = 1'h0;
+  assign \$4376 [2:0] = { \$4373 , \$4371 , \$4369  };
+  assign \$4385 [2:0] = 3'h0;
+  assign \$4385 [3] = \$4384 ;
+  assign \$4396 [2:1] = 2'h0;
+  assign { \$4396 [3], \$4396 [0] } = { \$4395 , \$4389  };
+  assign { \$4405 [2], \$4405 [0] } = 2'h0;
+  assign { \$4405 [3], \$4405 [1] } = { \$4404 , \$4400  };
+  assign \$4415 [2] = 1'h0;
+  assign { \$4415 [3], \$4415 [1:0] } = { \$4414 , \$4410 , \$4408  };
+  assign \$4424 [1:0] = 2'h0;
+  assign \$4424 [3:2] = { \$4423 , \$4421  };
+  assign \$4436 [1] = 1'h0;
+  assign { \$4436 [3:2], \$4436 [0] } = { \$4435 , \$4433 , \$4429  };
+  assign { \$4446 [3], \$4446 [0] } = 2'h0;
+  assign \$4446 [2:1] = { \$4443 , \$4441  };
+  assign \$4455 [3] = 1'h0;
+  assign \$4455 [2:0] = { \$4452 , \$4450 , \$4448  };
+  assign \$4465 [2:0] = 3'h0;
+  assign \$4465 [3] = \$4464 ;
+  assign \$4474 [2:1] = 2'h0;
+  assign { \$4474 [3], \$4474 [0] } = { \$4473 , \$4467  };
+  assign { \$4485 [2], \$4485 [0] } = 2'h0;
+  assign { \$4485 [3], \$4485 [1] } = { \$4484 , \$4480  };
+  assign \$4494 [2] = 1'h0;
+  assign { \$4494 [3], \$4494 [1:0] } = { \$4493 , \$4489 , \$4487  };
+  assign \$4504 [1:0] = 2'h0;
+  assign \$4504 [3:2] = { \$4503 , \$4501  };
+  assign \$4513 [1] = 1'h0;
+  assign { \$4513 [3:2], \$4513 [0] } = { \$4512 , \$4510 , \$4506  };
+  assign \$4525 [0] = 1'h0;
+  assign \$4525 [3:1] = { \$4524 , \$4522 , \$4520  };
+  assign \$4535 [3] = 1'h0;
+  assign \$4535 [2:0] = { \$4532 , \$4530 , \$4528  };
+  assign \$4544 [2:0] = 3'h0;
+  assign \$4544 [3] = \$4543 ;
+  assign \$4554 [2:1] = 2'h0;
+  assign { \$4554 [3], \$4554 [0] } = { \$4553 , \$4547  };
+  assign { \$4563 [2], \$4563 [0] } = 2'h0;
+  assign { \$4563 [3], \$4563 [1] } = { \$4562 , \$4558  };
+  assign \$4574 [2] = 1'h0;
+  assign { \$4574 [3], \$4574 [1:0] } = { \$4573 , \$4569 , \$4567  };
+  assign \$4583 [1:0] = 2'h0;
+  assign \$4583 [3:2] = { \$4582 , \$4580  };
+  assign \$4593 [1] = 1'h0;
+  assign { \$4593 [3:2], \$4593 [0] } = { \$4592 , \$4590 , \$4586  };
+  assign \$4602 [0] = 1'h0;
+  assign \$4602 [3:1] = { \$4601 , \$4599 , \$4597  };
+  assign \$4614  = { \$4613 , \$4611 , \$4609 , \$4607  };
 endmodule

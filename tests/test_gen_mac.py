@@ -6,7 +6,7 @@ import random
 
 import pytest
 import torch
-from amaranth.hdl import ClockDomain, Module, Value
+from amaranth.hdl import ClockDomain, Module, Value, signed
 from amaranth.sim import Simulator
 
 import golden
@@ -196,6 +196,8 @@ SCHEDULES = [
     ("spmac", dict(n=2, m=4, mac_pipeline="pre=0,mul=0,tree=0")),
     ("spmac", dict(n=3, m=8, mac_pipeline="pre=2,mul=0,tree=3", outputs=2)),
     ("spmac", dict(n=1, m=4, mac_pipeline="mul=1,tree=2", outputs=2)),
+    ("spmac", dict(n=16, m=32, outputs=2)),  # compaction network
+    ("spmac", dict(n=5, m=16, outputs=1, mac_pipeline="pre=1")),
     ("dense", dict(m=16, mac_pipeline="mul=1,tree=4")),
     ("dense", dict(m=4, mac_pipeline="mul=0,tree=1", outputs=3)),
     ("linear", dict(n=8, m=16, arch="rank", pipeline=3, mac_pipeline="pre=1,mul=1,tree=1")),
@@ -317,6 +319,36 @@ def test_memory_reads_only_kept_banks() -> None:
     assert lin.metrics()["weight_bits_stored"] == dense.metrics()["weight_bits_stored"] \
         == 16 * 64 * 16 * 8
     assert lin.name == "nm_linear_8_16_int8_k16_wmem"
+
+
+@pytest.mark.parametrize(("n", "m"), [(3, 6), (2, 5), (4, 8), (1, 4), (5, 7)])
+def test_compaction_network_every_index_set(n: int, m: int) -> None:
+    """The compaction network routes column index[s] to slot s for every ascending index
+    set (it is used where it needs fewer multiplexers, here forced for small patterns)."""
+    import itertools
+
+    from amaranth.hdl import Module, Signal
+
+    from gen.mac import _compact_weights
+
+    top = Module()
+    idx = [Signal(range(m), name=f"i{s}") for s in range(n)]
+    cols = [Signal(signed(8), name=f"c{j}") for j in range(m)]
+    out = _compact_weights(top, idx, lambda k, j: cols[j], m_=m, outputs=1, weight_width=8,
+                           name="t")[0]
+    sets = list(itertools.combinations(range(m), n))
+
+    async def bench(ctx):
+        for j, c in enumerate(cols):
+            ctx.set(c, 10 * j - 40)
+        for chosen in sets:
+            for s, i in enumerate(chosen):
+                ctx.set(idx[s], i)
+            assert [ctx.get(o) for o in out] == [10 * i - 40 for i in chosen], chosen
+
+    sim = Simulator(top)
+    sim.add_testbench(bench)
+    sim.run()
 
 
 def test_schedule_specs_and_errors() -> None:
