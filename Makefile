@@ -10,7 +10,7 @@ export AMARANTH_USE_YOSYS := builtin
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: all venv tools test test-all hdl check-hdl report crosscheck quality demo bench \
-        bench-sim bench-hooks lint data baselines clean sweep sweep-hdl
+        bench-sim bench-hooks lint data baselines prove prove-mutants clean sweep sweep-hdl
 
 all: report
 
@@ -85,15 +85,14 @@ $(JANEAUSTEN):
 	  (apt-get update -qq && apt-get download r-cran-janeaustenr))
 	dpkg-deb -x data/r-cran-janeaustenr_*.deb data/janeausten && rm -f data/r-cran-janeaustenr_*.deb
 
-# RTL against the golden model on the embedded SmolLM2 activations, every shipped selector.
-SELECTORS := 2:4 4:8 8:16 16:32
+# RTL against the golden model on the embedded SmolLM2 activations, every shipped selector
+# (one run over all patterns and formats, modules built and simulated in parallel).
+SELECTORS := 2:4,4:8,8:16,16:32
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 crosscheck: $(STAMP)
 	@mkdir -p reports
-	@for p in $(SELECTORS); do for f in bf16 int8; do \
-	  echo "== crosscheck $$p $$f =="; \
-	  $(VENV)/bin/nmsparse crosscheck --pattern $$p --fmt $$f --activations default \
-	    --json reports/crosscheck.json || exit 1; \
-	done; done
+	$(VENV)/bin/nmsparse crosscheck --pattern $(SELECTORS) --fmt int8,bf16 \
+	  --activations default --jobs $(NPROC) --json reports/crosscheck.json
 
 # Model quality table (perplexity of SmolLM2, several minutes). Measured once: delete
 # reports/quality.json, or run `make quality QUALITY_FORCE=1`, to measure again.
@@ -129,6 +128,15 @@ sweep-hdl: $(STAMP)
 sweep: sweep-hdl
 	$(PY) bench/bench_dsp_lut4.py
 	$(VENV)/bin/nmsparse report --hdl hdl/sweep --points all --jobs $(SWEEP_JOBS) -o reports/sweep
+
+# Formal proofs of every shipped module (datapath = the rule, streams lose nothing) into
+# reports/proofs.json, which the report's "proven" column reads. One solver job at a time.
+prove: $(STAMP)
+	$(VENV)/bin/nmsparse prove --full --json reports/proofs.json
+
+# The mutation run: broken copies of the 2:4 selectors and a MAC that every proof must reject.
+prove-mutants: $(STAMP)
+	$(VENV)/bin/nmsparse prove --mutants --module 'nm_topk_2_4_int8_*' --module nm_spmac_2_4_int8_k4
 
 # Store the current figures as the resource baselines the slow test compares against.
 baselines: $(STAMP)

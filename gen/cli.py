@@ -4,8 +4,8 @@ Examples::
 
     nmsparse generate --pattern 8:16 --fmt int8 --unit topk --arch rank -o build/
     nmsparse generate --pattern 16:32 --unit linear --outputs 8 --pipeline 4 -o build/
-    nmsparse generate --pattern 8:16 --unit linear -k 16 --arch rank --pipeline 5 \
-        --target-mhz 150 -o build/                 # MAC registers placed for 150 MHz
+    nmsparse generate --pattern 8:16 --unit linear -k 16 --arch rank --target-mhz 90 \
+        -o build/               # selector and MAC registers placed for 90 MHz
     nmsparse generate --pattern 8:16 --unit linear -k 16 --weights memory -o build/
     nmsparse generate --shipped -o hdl          # every shipped point + manifest.json
 """
@@ -38,8 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--unit", default="topk", choices=UNITS, help="unit (default topk)")
     parser.add_argument("--arch", default="network", choices=ARCHS,
                         help="top-k architecture (topk, linear; default network)")
-    parser.add_argument("--pipeline", type=int, default=None,
-                        help="selector register stages (latency); default per design point")
+    parser.add_argument("--pipeline", type=_pipeline, default=None,
+                        help="selector register stages (latency), or 'auto' (as many as "
+                             "--target-mhz needs, where the live data is narrowest); default: "
+                             "the design point's")
+    parser.add_argument("--target-mhz", type=float, default=None,
+                        help="clock target of --pipeline auto (implies it; default 200) and, "
+                             "for the MAC units, of their automatic MAC schedule")
     parser.add_argument("--lanes", type=int, default=1, help="groups per clock (topk only)")
     parser.add_argument("--outputs", "-k", type=int, default=4,
                         help="K outputs of the MAC units (default 4)")
@@ -47,11 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--acc-width", type=int, default=32,
                         help="accumulator bits (default 32)")
     parser.add_argument("--mac-pipeline", default=None, metavar="SPEC",
-                        help="MAC units: register stages per part, e.g. 'pre=1,mul=1,tree=2' "
-                             "(dense: mul, tree), or 'auto' with --target-mhz; default "
-                             "'mul=1', or auto when --target-mhz is given")
-    parser.add_argument("--target-mhz", type=float, default=None,
-                        help="MAC units: the clock the automatic MAC schedule aims at")
+                        help="MAC units: register stages per part, e.g. 'pre=1,mul=1,tree=2', "
+                             "or 'auto' with --target-mhz; default 'mul=1', or auto when "
+                             "--target-mhz is given")
     parser.add_argument("--weights", default="stream", choices=("stream", "memory"),
                         help="linear, dense_mac: K x M weights with every group (stream), or "
                              "held in M banks loaded through the input stream and read by the "
@@ -68,6 +71,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default=".", help="output directory (default .)")
 
 
+def _pipeline(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--pipeline must be a number of stages or 'auto', "
+                                         f"not {text!r}") from None
+
+
 def config_from_args(args: argparse.Namespace):
     """The design point the command line describes (validated)."""
     n, m = parse_pattern(args.pattern)
@@ -79,11 +92,11 @@ def config_from_args(args: argparse.Namespace):
         raise ValueError(f"--weights memory and --depth apply to --unit linear and dense_mac, "
                          f"not {args.unit!r}")
     if args.unit == "topk":
-        if args.mac_pipeline is not None or args.target_mhz is not None:
-            raise ValueError("--mac-pipeline and --target-mhz apply to the MAC units "
-                             "(spmac, linear, dense_mac), not 'topk'")
+        if args.mac_pipeline is not None:
+            raise ValueError("--mac-pipeline applies to the MAC units (spmac, linear, "
+                             "dense_mac), not 'topk'")
         return TopKConfig(n=n, m=m, fmt=args.fmt, arch=args.arch, pipeline=args.pipeline,
-                          lanes=args.lanes)
+                          lanes=args.lanes, target_mhz=args.target_mhz)
     if args.unit == "spmac":
         return SparseMACConfig(n=n, m=m, **mac)
     mem = dict(weights=args.weights, depth=args.depth)

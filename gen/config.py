@@ -26,6 +26,7 @@ from nmsparse.contract.units import UNITS
 
 from .arch import ARCHITECTURES, Architecture
 from .macsched import MACSchedule, MACShape, auto_schedule, parse_schedule, register_bits
+from .schedule import predicted_fmax, schedule_for_clock, schedule_stages
 
 __all__ = [
     "TopKConfig",
@@ -45,6 +46,7 @@ TOPK_FORMATS = ("int4", "int8", "int16", "fp16", "bf16", "fp32")
 MAC_FORMATS = ("int4", "int8", "int16")
 ARCHS = tuple(ARCHITECTURES)
 MAX_PIPELINE = 64
+DEFAULT_TARGET_MHZ = 200.0
 MAX_LANES = 64
 MAX_OUTPUTS = 256
 MAX_DEPTH = 1 << 16
@@ -162,11 +164,17 @@ class TopKConfig(_Config):
         ``int4``, ``int8``, ``int16``, ``fp16``, ``bf16`` or ``fp32``.
     arch : str
         A name of :data:`gen.arch.ARCHITECTURES` (``"rank"``, ``"network"``, ...).
-    pipeline : int or None
-        Register stages (= latency in cycles); ``None`` picks the architecture's default;
-        0 makes the unit combinational.
+    pipeline : int, "auto" or None
+        Register stages (= latency in cycles), placed by the architecture's delay model so
+        that the slowest segment is as fast as it can be; 0 makes the unit combinational.
+        ``"auto"``: as many stages, wherever the live data is narrowest, as ``target_mhz``
+        needs (:func:`gen.schedule.schedule_for_clock`). ``None``: ``"auto"`` when
+        ``target_mhz`` is given, else the architecture's default number of stages. After
+        validation ``pipeline`` holds the resolved number of stages.
     lanes : int
         Independent groups per clock.
+    target_mhz : float or None
+        Clock target of ``pipeline="auto"`` (default :data:`DEFAULT_TARGET_MHZ`).
 
     Raises
     ------
@@ -178,8 +186,9 @@ class TopKConfig(_Config):
     m: int
     fmt: str = "int8"
     arch: str = "network"
-    pipeline: int | None = None
+    pipeline: int | str | None = None
     lanes: int = 1
+    target_mhz: float | None = None
     unit = "topk"
 
     def __post_init__(self) -> None:
@@ -189,11 +198,29 @@ class TopKConfig(_Config):
             raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, not {self.arch!r}")
         lanes = _int("lanes", self.lanes, lo=1, hi=MAX_LANES)
         _set(self, n=n, m=m, fmt=fmt, lanes=lanes)
-        if self.pipeline is None:
-            pipeline = self.architecture.default_pipeline()
+        auto = self.pipeline == "auto" or (self.pipeline is None and self.target_mhz is not None)
+        target = self.target_mhz
+        if target is not None or auto:
+            target = DEFAULT_TARGET_MHZ if target is None else target
+            if isinstance(target, bool) or not isinstance(target, int | float) \
+                    or not 1 <= target <= 2000:
+                raise ValueError(f"target_mhz must be a clock in MHz in [1, 2000], "
+                                 f"not {self.target_mhz!r}")
+            target = float(target)
+        if not auto and target is not None:
+            raise ValueError(f"target_mhz={target:g} needs pipeline='auto' (or None), not "
+                             f"pipeline={self.pipeline!r}")
+        delays = [layer.delay_ns for layer in self.architecture.layers()]
+        if auto:
+            cuts = schedule_for_clock(delays, self.architecture.live_bits(), target)
         else:
-            pipeline = _int("pipeline", self.pipeline, lo=0, hi=MAX_PIPELINE)
-        _set(self, pipeline=pipeline)
+            if self.pipeline is None:
+                stages = self.architecture.default_pipeline()
+            else:
+                stages = _int("pipeline", self.pipeline, lo=0, hi=MAX_PIPELINE)
+            cuts = schedule_stages(delays, stages)
+        _set(self, pipeline=sum(cuts), target_mhz=target)
+        object.__setattr__(self, "_cuts", tuple(cuts))
 
     @cached_property
     def architecture(self) -> Architecture:
@@ -211,6 +238,16 @@ class TopKConfig(_Config):
     @property
     def latency(self) -> int:
         return self.pipeline  # type: ignore[return-value]
+
+    @property
+    def cuts(self) -> tuple[int, ...]:
+        """Register stages after each layer of the architecture (``sum(cuts) = pipeline``)."""
+        return self._cuts  # type: ignore[attr-defined]
+
+    @property
+    def predicted_fmax_mhz(self) -> float:
+        """The delay model's Fmax of this schedule (MHz)."""
+        return predicted_fmax([la.delay_ns for la in self.architecture.layers()], self.cuts)
 
     @property
     def comparators(self) -> int:
@@ -231,9 +268,12 @@ class TopKConfig(_Config):
                         "index": (unsigned(self.index_width), self.n)}, self.lanes)
 
     def params(self) -> dict:
-        return {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
-                "index_width": self.index_width, "arch": self.arch,
-                "pipeline": self.pipeline, "lanes": self.lanes}
+        out = {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
+               "index_width": self.index_width, "arch": self.arch,
+               "pipeline": self.pipeline, "lanes": self.lanes}
+        if self.target_mhz is not None:
+            out["target_mhz"] = self.target_mhz
+        return out
 
     def metrics(self) -> dict:
         out = {"latency": self.latency, "groups_per_cycle": self.lanes,
@@ -439,9 +479,12 @@ class SparseMACConfig(_MACConfig):
 class LinearConfig(_MACConfig):
     """Sparse linear engine ``nm_linear_<N>_<M>_<fmt>_k<K>[_wmem]``: top-k selector + MAC.
 
-    ``arch`` and ``pipeline`` configure the selector part (``pipeline`` its register stages);
-    ``mac_pipeline`` and ``target_mhz`` the MAC datapath (as :class:`SparseMACConfig`), so
-    ``latency = pipeline + MAC stages`` (+ 1 bank-read stage with weights from memory).
+    ``arch`` and ``pipeline`` configure the selector part (``pipeline`` its register stages,
+    or ``"auto"``: placed for ``target_mhz`` by the selector's own delay model, as
+    :class:`TopKConfig`; ``None`` with a ``target_mhz`` means ``"auto"``); ``mac_pipeline``
+    and ``target_mhz`` the MAC datapath (as :class:`SparseMACConfig`), so one ``target_mhz``
+    schedules the whole engine and ``latency = pipeline + MAC stages`` (+ 1 bank-read stage
+    with weights from memory).
     ``weights``: ``"stream"`` (K x M weights with every group, carried through the selector
     stages) or ``"memory"`` (M banks of ``depth`` words, loaded through the input stream,
     read by the kept mask; DESIGN.md section 3.1). ``depth`` defaults to 1024 / M groups.
@@ -451,7 +494,7 @@ class LinearConfig(_MACConfig):
     m: int
     fmt: str = "int8"
     arch: str = "network"
-    pipeline: int | None = None
+    pipeline: int | str | None = None
     weight_width: int = 8
     acc_width: int = 32
     outputs: int = 4
@@ -466,15 +509,19 @@ class LinearConfig(_MACConfig):
         _set(self, n=n, m=m)
         _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
                     acc_width=self.acc_width, outputs=self.outputs, terms=n)
-        sel = TopKConfig(n=n, m=m, fmt=self.fmt, arch=self.arch, pipeline=self.pipeline)
+        auto = self.pipeline == "auto" or (self.pipeline is None and self.target_mhz is not None)
+        sel = TopKConfig(n=n, m=m, fmt=self.fmt, arch=self.arch,
+                         pipeline="auto" if auto else self.pipeline,
+                         target_mhz=_target(self.target_mhz) if auto else None)
         _set(self, pipeline=sel.pipeline)
+        object.__setattr__(self, "_selector", sel)  # its register placement, as resolved
         _weights_source(self, self.weights, self.depth, m)
         _mac_schedule(self, sparse=True)
 
     @property
     def selector(self) -> TopKConfig:
-        return TopKConfig(n=self.n, m=self.m, fmt=self.fmt, arch=self.arch,
-                          pipeline=self.pipeline)
+        """The selector part (with the register placement resolved for this engine)."""
+        return self._selector  # type: ignore[attr-defined]
 
     @property
     def mac(self) -> SparseMACConfig:

@@ -164,7 +164,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$240 ;
   wire \$241 ;
   wire \$242 ;
-  reg [3:0] \$243 ;
+  reg [5:0] \$243 ;
   reg [7:0] \$244 ;
   reg [7:0] \$245 ;
   reg [7:0] \$246 ;
@@ -407,13 +407,13 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_key1;
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
-  reg [3:0] sel_l3_s0 = 4'h0;
-  reg [7:0] \sel_l3_s0$100  = 8'h00;
-  reg [7:0] \sel_l3_s0$101  = 8'h00;
-  reg [7:0] \sel_l3_s0$102  = 8'h00;
-  reg [7:0] \sel_l3_s0$103  = 8'h00;
-  reg [127:0] \sel_l3_s0$104  = 128'h00000000000000000000000000000000;
-  reg \sel_l3_s0$105  = 1'h0;
+  reg [5:0] sel_l2_s0 = 6'h00;
+  reg [7:0] \sel_l2_s0$100  = 8'h00;
+  reg [7:0] \sel_l2_s0$101  = 8'h00;
+  reg [7:0] \sel_l2_s0$102  = 8'h00;
+  reg [7:0] \sel_l2_s0$103  = 8'h00;
+  reg [127:0] \sel_l2_s0$104  = 128'h00000000000000000000000000000000;
+  reg \sel_l2_s0$105  = 1'h0;
   reg [1:0] sel_l5_s0 = 2'h0;
   reg [3:0] \sel_l5_s0$106  = 4'h0;
   reg [7:0] \sel_l5_s0$107  = 8'h00;
@@ -471,51 +471,51 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$17  = \$7 [7:0] >= \$10 [7:0];
   assign \$18  = \$7 [7:0] >= \$13 [7:0];
   assign \$19  = \$10 [7:0] >= \$13 [7:0];
-  assign \$20  = ~ \$14 ;
-  assign \$21  = ~ \$15 ;
+  assign \$20  = ~ sel_l2_s0[0];
+  assign \$21  = ~ sel_l2_s0[1];
   assign \$22  = \$20  ^ \$21 ;
-  assign \$23  = ~ \$16 ;
+  assign \$23  = ~ sel_l2_s0[2];
   assign sel_pop0_0_0_s = \$22  ^ \$23 ;
-  assign \$24  = ~ \$14 ;
-  assign \$25  = ~ \$15 ;
+  assign \$24  = ~ sel_l2_s0[0];
+  assign \$25  = ~ sel_l2_s0[1];
   assign \$26  = \$24  & \$25 ;
-  assign \$27  = ~ \$14 ;
-  assign \$28  = ~ \$16 ;
+  assign \$27  = ~ sel_l2_s0[0];
+  assign \$28  = ~ sel_l2_s0[2];
   assign \$29  = \$27  & \$28 ;
   assign \$30  = \$26  | \$29 ;
-  assign \$31  = ~ \$15 ;
-  assign \$32  = ~ \$16 ;
+  assign \$31  = ~ sel_l2_s0[1];
+  assign \$32  = ~ sel_l2_s0[2];
   assign \$33  = \$31  & \$32 ;
   assign sel_pop0_0_0_c = \$30  | \$33 ;
-  assign \$34  = ~ \$17 ;
-  assign \$35  = \$14  ^ \$34 ;
-  assign \$36  = ~ \$18 ;
+  assign \$34  = ~ sel_l2_s0[3];
+  assign \$35  = sel_l2_s0[0] ^ \$34 ;
+  assign \$36  = ~ sel_l2_s0[4];
   assign sel_pop1_0_0_s = \$35  ^ \$36 ;
-  assign \$37  = ~ \$17 ;
-  assign \$38  = \$14  & \$37 ;
-  assign \$39  = ~ \$18 ;
-  assign \$40  = \$14  & \$39 ;
+  assign \$37  = ~ sel_l2_s0[3];
+  assign \$38  = sel_l2_s0[0] & \$37 ;
+  assign \$39  = ~ sel_l2_s0[4];
+  assign \$40  = sel_l2_s0[0] & \$39 ;
   assign \$41  = \$38  | \$40 ;
-  assign \$42  = ~ \$17 ;
-  assign \$43  = ~ \$18 ;
+  assign \$42  = ~ sel_l2_s0[3];
+  assign \$43  = ~ sel_l2_s0[4];
   assign \$44  = \$42  & \$43 ;
   assign sel_pop1_0_0_c = \$41  | \$44 ;
-  assign \$45  = \$15  ^ \$17 ;
-  assign \$46  = ~ \$19 ;
+  assign \$45  = sel_l2_s0[1] ^ sel_l2_s0[3];
+  assign \$46  = ~ sel_l2_s0[5];
   assign sel_pop2_0_0_s = \$45  ^ \$46 ;
-  assign \$47  = \$15  & \$17 ;
-  assign \$48  = ~ \$19 ;
-  assign \$49  = \$15  & \$48 ;
+  assign \$47  = sel_l2_s0[1] & sel_l2_s0[3];
+  assign \$48  = ~ sel_l2_s0[5];
+  assign \$49  = sel_l2_s0[1] & \$48 ;
   assign \$50  = \$47  | \$49 ;
-  assign \$51  = ~ \$19 ;
-  assign \$52  = \$17  & \$51 ;
+  assign \$51  = ~ sel_l2_s0[5];
+  assign \$52  = sel_l2_s0[3] & \$51 ;
   assign sel_pop2_0_0_c = \$50  | \$52 ;
-  assign \$53  = \$16  ^ \$18 ;
-  assign sel_pop3_0_0_s = \$53  ^ \$19 ;
-  assign \$54  = \$16  & \$18 ;
-  assign \$55  = \$16  & \$19 ;
+  assign \$53  = sel_l2_s0[2] ^ sel_l2_s0[4];
+  assign sel_pop3_0_0_s = \$53  ^ sel_l2_s0[5];
+  assign \$54  = sel_l2_s0[2] & sel_l2_s0[4];
+  assign \$55  = sel_l2_s0[2] & sel_l2_s0[5];
   assign \$56  = \$54  | \$55 ;
-  assign \$57  = \$18  & \$19 ;
+  assign \$57  = sel_l2_s0[4] & sel_l2_s0[5];
   assign sel_pop3_0_0_c = \$56  | \$57 ;
   assign \$58  = ~ sel_pop0_0_0_c;
   assign \$59  = ~ sel_pop0_0_0_s;
@@ -525,12 +525,12 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$67  = ~ sel_pop2_0_0_s;
   assign \$70  = ~ sel_pop3_0_0_c;
   assign \$71  = ~ sel_pop3_0_0_s;
-  assign sel_pre_1_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
-  assign sel_pre_1_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
-  assign sel_pre_1_3_0_s = sel_l3_s0[3] ^ sel_l3_s0[2];
-  assign sel_pre_1_3_0_c = sel_l3_s0[3] & sel_l3_s0[2];
-  assign sel_pre_2_2_0_s = sel_l3_s0[2] ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_2_0_c = sel_l3_s0[2] & sel_pre_1_1_0_s;
+  assign sel_pre_1_1_0_s = \$65  ^ \$61 ;
+  assign sel_pre_1_1_0_c = \$65  & \$61 ;
+  assign sel_pre_1_3_0_s = \$73  ^ \$69 ;
+  assign sel_pre_1_3_0_c = \$73  & \$69 ;
+  assign sel_pre_2_2_0_s = \$69  ^ sel_pre_1_1_0_s;
+  assign sel_pre_2_2_0_c = \$69  & sel_pre_1_1_0_s;
   assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
   assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
   assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
@@ -576,108 +576,98 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$95  = $signed(mac_acc1) + $signed(mac1_sum0_p0);
   assign \$96  = $signed(mac_acc2) + $signed(mac2_sum0_p0);
   assign \$97  = $signed(mac_acc3) + $signed(mac3_sum0_p0);
-  assign \$114  = \sel_l3_s0$100  & { \$113 , \$111 , \$109 , \$107 , \$105 , \$103 , \$101 , \$99  };
-  assign \$115  = ! sel_l3_s0[0];
-  assign \$116  = sel_l3_s0[1] & \$115 ;
-  assign \$117  = ! sel_l3_s0[0];
-  assign \$118  = sel_l3_s0[1] & \$117 ;
-  assign \$119  = ! sel_l3_s0[0];
-  assign \$120  = sel_l3_s0[1] & \$119 ;
-  assign \$121  = ! sel_l3_s0[0];
-  assign \$122  = sel_l3_s0[1] & \$121 ;
-  assign \$123  = ! sel_l3_s0[0];
-  assign \$124  = sel_l3_s0[1] & \$123 ;
-  assign \$125  = ! sel_l3_s0[0];
-  assign \$126  = sel_l3_s0[1] & \$125 ;
-  assign \$127  = ! sel_l3_s0[0];
-  assign \$128  = sel_l3_s0[1] & \$127 ;
-  assign \$129  = ! sel_l3_s0[0];
-  assign \$130  = sel_l3_s0[1] & \$129 ;
-  assign \$131  = \sel_l3_s0$101  & { \$130 , \$128 , \$126 , \$124 , \$122 , \$120 , \$118 , \$116  };
+  assign \$114  = \sel_l2_s0$100  & { \$113 , \$111 , \$109 , \$107 , \$105 , \$103 , \$101 , \$99  };
+  assign \$116  = \$65  & \$115 ;
+  assign \$118  = \$65  & \$117 ;
+  assign \$120  = \$65  & \$119 ;
+  assign \$122  = \$65  & \$121 ;
+  assign \$124  = \$65  & \$123 ;
+  assign \$126  = \$65  & \$125 ;
+  assign \$128  = \$65  & \$127 ;
+  assign \$130  = \$65  & \$129 ;
+  assign \$131  = \sel_l2_s0$101  & { \$130 , \$128 , \$126 , \$124 , \$122 , \$120 , \$118 , \$116  };
   assign \$132  = \$114  | \$131 ;
   assign \$133  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$134  = sel_l3_s0[2] & \$133 ;
+  assign \$134  = \$69  & \$133 ;
   assign \$135  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$136  = sel_l3_s0[2] & \$135 ;
+  assign \$136  = \$69  & \$135 ;
   assign \$137  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$138  = sel_l3_s0[2] & \$137 ;
+  assign \$138  = \$69  & \$137 ;
   assign \$139  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$140  = sel_l3_s0[2] & \$139 ;
+  assign \$140  = \$69  & \$139 ;
   assign \$141  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$142  = sel_l3_s0[2] & \$141 ;
+  assign \$142  = \$69  & \$141 ;
   assign \$143  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$144  = sel_l3_s0[2] & \$143 ;
+  assign \$144  = \$69  & \$143 ;
   assign \$145  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$146  = sel_l3_s0[2] & \$145 ;
+  assign \$146  = \$69  & \$145 ;
   assign \$147  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$148  = sel_l3_s0[2] & \$147 ;
-  assign \$149  = \sel_l3_s0$102  & { \$148 , \$146 , \$144 , \$142 , \$140 , \$138 , \$136 , \$134  };
+  assign \$148  = \$69  & \$147 ;
+  assign \$149  = \sel_l2_s0$102  & { \$148 , \$146 , \$144 , \$142 , \$140 , \$138 , \$136 , \$134  };
   assign \$150  = \$132  | \$149 ;
-  assign \$152  = sel_l3_s0[1] & \$151 ;
-  assign \$154  = sel_l3_s0[1] & \$153 ;
-  assign \$156  = sel_l3_s0[1] & \$155 ;
-  assign \$158  = sel_l3_s0[1] & \$157 ;
-  assign \$160  = sel_l3_s0[1] & \$159 ;
-  assign \$162  = sel_l3_s0[1] & \$161 ;
-  assign \$164  = sel_l3_s0[1] & \$163 ;
-  assign \$166  = sel_l3_s0[1] & \$165 ;
-  assign \$167  = \sel_l3_s0$101  & { \$166 , \$164 , \$162 , \$160 , \$158 , \$156 , \$154 , \$152  };
+  assign \$152  = \$65  & \$151 ;
+  assign \$154  = \$65  & \$153 ;
+  assign \$156  = \$65  & \$155 ;
+  assign \$158  = \$65  & \$157 ;
+  assign \$160  = \$65  & \$159 ;
+  assign \$162  = \$65  & \$161 ;
+  assign \$164  = \$65  & \$163 ;
+  assign \$166  = \$65  & \$165 ;
+  assign \$167  = \sel_l2_s0$101  & { \$166 , \$164 , \$162 , \$160 , \$158 , \$156 , \$154 , \$152  };
   assign \$168  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$169  = sel_l3_s0[2] & \$168 ;
+  assign \$169  = \$69  & \$168 ;
   assign \$170  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$171  = sel_l3_s0[2] & \$170 ;
+  assign \$171  = \$69  & \$170 ;
   assign \$172  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$173  = sel_l3_s0[2] & \$172 ;
+  assign \$173  = \$69  & \$172 ;
   assign \$174  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$175  = sel_l3_s0[2] & \$174 ;
+  assign \$175  = \$69  & \$174 ;
   assign \$176  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$177  = sel_l3_s0[2] & \$176 ;
+  assign \$177  = \$69  & \$176 ;
   assign \$178  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$179  = sel_l3_s0[2] & \$178 ;
+  assign \$179  = \$69  & \$178 ;
   assign \$180  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$181  = sel_l3_s0[2] & \$180 ;
+  assign \$181  = \$69  & \$180 ;
   assign \$182  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$183  = sel_l3_s0[2] & \$182 ;
-  assign \$184  = \sel_l3_s0$102  & { \$183 , \$181 , \$179 , \$177 , \$175 , \$173 , \$171 , \$169  };
+  assign \$183  = \$69  & \$182 ;
+  assign \$184  = \sel_l2_s0$102  & { \$183 , \$181 , \$179 , \$177 , \$175 , \$173 , \$171 , \$169  };
   assign \$185  = \$167  | \$184 ;
   assign \$186  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$187  = sel_l3_s0[3] & \$186 ;
+  assign \$187  = \$73  & \$186 ;
   assign \$188  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$189  = sel_l3_s0[3] & \$188 ;
+  assign \$189  = \$73  & \$188 ;
   assign \$190  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$191  = sel_l3_s0[3] & \$190 ;
+  assign \$191  = \$73  & \$190 ;
   assign \$192  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$193  = sel_l3_s0[3] & \$192 ;
+  assign \$193  = \$73  & \$192 ;
   assign \$194  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$195  = sel_l3_s0[3] & \$194 ;
+  assign \$195  = \$73  & \$194 ;
   assign \$196  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$197  = sel_l3_s0[3] & \$196 ;
+  assign \$197  = \$73  & \$196 ;
   assign \$198  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$199  = sel_l3_s0[3] & \$198 ;
+  assign \$199  = \$73  & \$198 ;
   assign \$200  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$201  = sel_l3_s0[3] & \$200 ;
-  assign \$202  = \sel_l3_s0$103  & { \$201 , \$199 , \$197 , \$195 , \$193 , \$191 , \$189 , \$187  };
+  assign \$201  = \$73  & \$200 ;
+  assign \$202  = \sel_l2_s0$103  & { \$201 , \$199 , \$197 , \$195 , \$193 , \$191 , \$189 , \$187  };
   assign \$203  = \$185  | \$202 ;
-  assign \$209  = ! sel_l3_s0[0];
-  assign \$210  = sel_l3_s0[1] & \$209 ;
-  assign \$211  = ! sel_l3_s0[0];
-  assign \$212  = sel_l3_s0[1] & \$211 ;
+  assign \$210  = \$65  & \$209 ;
+  assign \$212  = \$65  & \$211 ;
   assign \$215  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$216  = sel_l3_s0[2] & \$215 ;
+  assign \$216  = \$69  & \$215 ;
   assign \$217  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$218  = sel_l3_s0[2] & \$217 ;
+  assign \$218  = \$69  & \$217 ;
   assign \$220  = \$214  | \$219 ;
-  assign \$222  = sel_l3_s0[1] & \$221 ;
-  assign \$224  = sel_l3_s0[1] & \$223 ;
+  assign \$222  = \$65  & \$221 ;
+  assign \$224  = \$65  & \$223 ;
   assign \$226  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$227  = sel_l3_s0[2] & \$226 ;
+  assign \$227  = \$69  & \$226 ;
   assign \$228  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$229  = sel_l3_s0[2] & \$228 ;
+  assign \$229  = \$69  & \$228 ;
   assign \$231  = \$225  | \$230 ;
   assign \$232  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$233  = sel_l3_s0[3] & \$232 ;
+  assign \$233  = \$73  & \$232 ;
   assign \$234  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$235  = sel_l3_s0[3] & \$234 ;
+  assign \$235  = \$73  & \$234 ;
   assign \$237  = \$231  | \$236 ;
   assign \$238  = mac_mul_valid_s0 & \mac_mul_s0$114 ;
   assign \$239  = i__ready & mac_mul_valid_s0;
@@ -685,19 +675,19 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$241  = i__ready & mac_mul_valid_s0;
   assign \$242  = i__ready & mac_mul_valid_s0;
   always @(posedge clk)
-    sel_l3_s0 <= \$243 ;
+    sel_l2_s0 <= \$243 ;
   always @(posedge clk)
-    \sel_l3_s0$100  <= \$244 ;
+    \sel_l2_s0$100  <= \$244 ;
   always @(posedge clk)
-    \sel_l3_s0$101  <= \$245 ;
+    \sel_l2_s0$101  <= \$245 ;
   always @(posedge clk)
-    \sel_l3_s0$102  <= \$246 ;
+    \sel_l2_s0$102  <= \$246 ;
   always @(posedge clk)
-    \sel_l3_s0$103  <= \$247 ;
+    \sel_l2_s0$103  <= \$247 ;
   always @(posedge clk)
-    \sel_l3_s0$104  <= \$248 ;
+    \sel_l2_s0$104  <= \$248 ;
   always @(posedge clk)
-    \sel_l3_s0$105  <= \$249 ;
+    \sel_l2_s0$105  <= \$249 ;
   always @(posedge clk)
     \sel_l5_s0$106  <= \$250 ;
   always @(posedge clk)
@@ -780,49 +770,49 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     mac_acc3 <= \$289 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = sel_l3_s0;
+    \$243  = sel_l2_s0;
     if (i__ready) begin
-      \$243  = { \$73 , \$69 , \$65 , \$61  };
+      \$243  = { \$19 , \$18 , \$17 , \$16 , \$15 , \$14  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \sel_l3_s0$100 ;
+    \$244  = \sel_l2_s0$100 ;
     if (i__ready) begin
       \$244  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \sel_l3_s0$101 ;
+    \$245  = \sel_l2_s0$101 ;
     if (i__ready) begin
       \$245  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \sel_l3_s0$102 ;
+    \$246  = \sel_l2_s0$102 ;
     if (i__ready) begin
       \$246  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \sel_l3_s0$103 ;
+    \$247  = \sel_l2_s0$103 ;
     if (i__ready) begin
       \$247  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \sel_l3_s0$104 ;
+    \$248  = \sel_l2_s0$104 ;
     if (i__ready) begin
       \$248  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \sel_l3_s0$105 ;
+    \$249  = \sel_l2_s0$105 ;
     if (i__ready) begin
       \$249  = i__payload[160];
     end
@@ -831,7 +821,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$250  = \sel_l5_s0$106 ;
     if (i__ready) begin
-      \$250  = sel_l3_s0;
+      \$250  = { \$73 , \$69 , \$65 , \$61  };
     end
   end
   always @* begin
@@ -866,14 +856,14 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$255  = \sel_l5_s0$49 ;
     if (i__ready) begin
-      \$255  = \sel_l3_s0$104 ;
+      \$255  = \sel_l2_s0$104 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$256  = \sel_l5_s0$109 ;
     if (i__ready) begin
-      \$256  = \sel_l3_s0$105 ;
+      \$256  = \sel_l2_s0$105 ;
     end
   end
   always @* begin
@@ -1170,7 +1160,7 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_beats = { \$19 , \$18 , \$17 , \$16 , \$15 , \$14  };
   assign sel_keep = { \$73 , \$69 , \$65 , \$61  };
   assign sel_pre0 = 3'h0;
-  assign sel_pre1 = { 2'h0, sel_l3_s0[0] };
+  assign sel_pre1 = { 2'h0, \$61  };
   assign sel_pre2 = { 1'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
   assign sel_pre3 = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
   assign mac_wmux_off0 = \$84 [1:0];
@@ -1231,44 +1221,54 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$83  = 1'h0;
   assign sel_pre_2_3_2_c = 1'h0;
   assign \$98  = 1'h1;
-  assign \$99  = sel_l3_s0[0];
+  assign \$99  = \$58 ;
   assign \$100  = 1'h1;
-  assign \$101  = sel_l3_s0[0];
+  assign \$101  = \$58 ;
   assign \$102  = 1'h1;
-  assign \$103  = sel_l3_s0[0];
+  assign \$103  = \$58 ;
   assign \$104  = 1'h1;
-  assign \$105  = sel_l3_s0[0];
+  assign \$105  = \$58 ;
   assign \$106  = 1'h1;
-  assign \$107  = sel_l3_s0[0];
+  assign \$107  = \$58 ;
   assign \$108  = 1'h1;
-  assign \$109  = sel_l3_s0[0];
+  assign \$109  = \$58 ;
   assign \$110  = 1'h1;
-  assign \$111  = sel_l3_s0[0];
+  assign \$111  = \$58 ;
   assign \$112  = 1'h1;
-  assign \$113  = sel_l3_s0[0];
-  assign \$151  = sel_l3_s0[0];
-  assign \$153  = sel_l3_s0[0];
-  assign \$155  = sel_l3_s0[0];
-  assign \$157  = sel_l3_s0[0];
-  assign \$159  = sel_l3_s0[0];
-  assign \$161  = sel_l3_s0[0];
-  assign \$163  = sel_l3_s0[0];
-  assign \$165  = sel_l3_s0[0];
+  assign \$113  = \$58 ;
+  assign \$151  = \$61 ;
+  assign \$153  = \$61 ;
+  assign \$155  = \$61 ;
+  assign \$157  = \$61 ;
+  assign \$159  = \$61 ;
+  assign \$161  = \$61 ;
+  assign \$163  = \$61 ;
+  assign \$165  = \$61 ;
   assign \$204  = 1'h1;
-  assign \$205  = sel_l3_s0[0];
+  assign \$205  = \$58 ;
   assign \$206  = 1'h1;
-  assign \$207  = sel_l3_s0[0];
+  assign \$207  = \$58 ;
   assign \$208  = 2'h0;
   assign \$213 [1] = 1'h0;
   assign \$213 [0] = \$210 ;
   assign \$214  = { 1'h0, \$210  };
   assign \$219 [0] = 1'h0;
   assign \$219 [1] = \$218 ;
-  assign \$221  = sel_l3_s0[0];
-  assign \$223  = sel_l3_s0[0];
+  assign \$221  = \$61 ;
+  assign \$223  = \$61 ;
   assign \$225 [1] = 1'h0;
   assign \$225 [0] = \$222 ;
   assign \$230 [0] = 1'h0;
   assign \$230 [1] = \$229 ;
   assign \$236  = { \$235 , \$233  };
+  assign \$115  = sel_pop0_0_0_c;
+  assign \$117  = sel_pop0_0_0_c;
+  assign \$119  = sel_pop0_0_0_c;
+  assign \$121  = sel_pop0_0_0_c;
+  assign \$123  = sel_pop0_0_0_c;
+  assign \$125  = sel_pop0_0_0_c;
+  assign \$127  = sel_pop0_0_0_c;
+  assign \$129  = sel_pop0_0_0_c;
+  assign \$209  = sel_pop0_0_0_c;
+  assign \$211  = sel_pop0_0_0_c;
 endmodule

@@ -13,8 +13,6 @@ reports and the users' own scripts can all import it.
 - :mod:`.seeds`: the seed default.
 """
 
-from .version import VERSION
-
 from .formats import FORMATS, Format, get_format
 from .patterns import (
     SHIPPED_PATTERNS,
@@ -29,6 +27,7 @@ from .patterns import (
 from .seeds import DEFAULT_SEED, seed
 from .sidecar import Field, Port, Sidecar, SidecarError, find_module, list_modules, load_sidecar
 from .units import UNITS, Unit, module_name
+from .version import VERSION
 
 __all__ = [
     "VERSION",

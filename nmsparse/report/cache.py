@@ -15,7 +15,7 @@ from pathlib import Path
 
 from nmsparse.contract.sidecar import Sidecar
 
-__all__ = ["point_key", "entry_dir", "load", "store"]
+__all__ = ["point_key", "entry_dir", "load", "store", "previous_runtime"]
 
 
 def point_key(verilog: bytes, sidecar: Sidecar, flow: str, *, place: bool) -> str:
@@ -57,3 +57,19 @@ def store(root: str | Path, module: str, key: str) -> Path:
     tmp.write_text(json.dumps(key))
     tmp.replace(f)
     return f
+
+
+def previous_runtime(root: str | Path, module: str) -> float | None:
+    """Tool seconds (Yosys + nextpnr) of the newest stored measurement of ``module``, whatever
+    its key: an estimate of how long measuring it again takes. None when there is none."""
+    best: tuple[float, float] | None = None
+    for meta in Path(root).glob(f"{module}-*/work/meta.json"):
+        try:
+            rt = json.loads(meta.read_text())["runtime_s"]
+            total = float(rt.get("yosys") or 0) + float(rt.get("nextpnr") or 0)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            continue
+        stamp = meta.stat().st_mtime
+        if best is None or stamp > best[0]:
+            best = (stamp, total)
+    return None if best is None else best[1]

@@ -18,13 +18,32 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from pathlib import Path
 
 from nmsparse.contract import toolchain
+from nmsparse.contract.progress import Progress
 
 from . import baselines, cache, records, render, synth
 
 __all__ = ["add_arguments", "run", "build", "write_reports"]
 
 HEARTBEAT_S = 60.0
-"""Seconds between "still running" lines while long place-and-route jobs run."""
+"""Seconds between progress lines in a log while long place-and-route jobs run."""
+
+
+class _Null:
+    def write(self, _text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def _expected_work(todo: list[records.Point], sources: dict[str, bytes],
+                   cache_root: Path) -> dict[str, float]:
+    """Weights for the progress estimate: the tool seconds an earlier measurement of the same
+    module took (any cached version), else the Verilog size (relative work) for all."""
+    seconds = {p.module: cache.previous_runtime(cache_root, p.module) for p in todo}
+    if all(v is not None for v in seconds.values()):
+        return {m: max(1.0, float(v)) for m, v in seconds.items()}  # type: ignore[arg-type]
+    return {p.module: float(len(sources[p.module])) for p in todo}
 
 
 def _jobs(value: str) -> int:
@@ -143,6 +162,9 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     if todo:
         running: dict[str, float] = {}
         steps: dict[str, str] = {}
+        weights = _expected_work(todo, sources, cache_root)
+        bar = Progress(len(todo), "measured", total_weight=sum(weights.values()),
+                       heartbeat=HEARTBEAT_S, stream=sys.stdout if progress else _Null())
 
         def job(p: records.Point):
             with lock:
@@ -156,14 +178,7 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
         with ThreadPoolExecutor(max_workers=jobs) as pool:
             pending = {pool.submit(job, p) for p in todo}
             while pending:
-                finished, pending = wait(pending, timeout=HEARTBEAT_S,
-                                         return_when=FIRST_COMPLETED)
-                if not finished:
-                    with lock:
-                        now = time.monotonic()
-                        busy = ", ".join(f"{m} ({steps.get(m, 'start')}) {now - t:.0f} s"
-                                         for m, t in running.items())
-                    say(f"        ... {done}/{total} done; running: {busy}")
+                finished, pending = wait(pending, timeout=5.0, return_when=FIRST_COMPLETED)
                 for fut in finished:
                     p, r, err, dt = fut.result()
                     done += 1
@@ -173,12 +188,20 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
                         pnr = (f"  P&R {rt['nextpnr']:6.1f} s  Fmax "
                                f"{r['post_place']['fmax_mhz'] or 0:6.1f} MHz"
                                if r.get("post_place") else "")
-                        say(f"[{done:2d}/{total}] {p.module:<{width}}  synth {rt['yosys']:6.1f} s"
-                            f"{pnr}  LUT4 {r['post_synth']['LUT']}")
+                        note = (f"[{done:2d}/{total}] {p.module:<{width}}  synth "
+                                f"{rt['yosys']:6.1f} s{pnr}  LUT4 {r['post_synth']['LUT']}")
                     else:
                         errors[p.module] = err
-                        say(f"[{done:2d}/{total}] {p.module:<{width}}  FAILED after {dt:.0f} s: "
-                            f"{err.splitlines()[0]}")
+                        note = (f"[{done:2d}/{total}] {p.module:<{width}}  FAILED after "
+                                f"{dt:.0f} s: {err.splitlines()[0]}")
+                    bar.advance(weights[p.module], note)
+                if pending:
+                    with lock:
+                        now = time.monotonic()
+                        busy = ", ".join(f"{m} ({steps.get(m, 'start')} {now - t:.0f} s)"
+                                         for m, t in running.items())
+                    bar.beat(busy)
+        bar.close()
     return [records.make_record(p, results.get(p.module), error=errors.get(p.module))
             for p in points]
 
@@ -201,6 +224,7 @@ def write_reports(recs: list[dict], out_dir: Path) -> tuple[Path, Path, Path]:
     res = out_dir / "resources.json"
     res.write_text(json.dumps(doc, indent=1) + "\n")
     cross = records.load_results(out_dir / "crosscheck.json")
+    records.attach_proofs(recs, records.load_results(out_dir / "proofs.json"))
     quality = records.load_results(out_dir / "quality.json")
     sweep, lut4_per_dsp = _sweep_results(out_dir)
     md = out_dir / "report.md"

@@ -147,3 +147,12 @@ def load_results(path: str | Path) -> list[dict] | None:
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise ValueError(f"{f} must hold a JSON list of records")
     return data
+
+
+def attach_proofs(recs: Sequence[dict], proofs: list[dict] | None) -> None:
+    """Set each record's ``proven`` from ``reports/proofs.json`` (``nmsparse prove``):
+    its one-line summary, or None when the module was not proven."""
+    by_module = {p.get("module"): p for p in proofs or []}
+    for r in recs:
+        p = by_module.get(r.get("module"))
+        r["proven"] = None if p is None else str(p.get("proven") or "")

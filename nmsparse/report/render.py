@@ -115,7 +115,8 @@ def _topk_table(recs: list[dict], cross) -> Table:
         "Top-k selectors",
         ["module", "N:M", "fmt", "arch", "LUT4", "CCU2C", "PFUMX", "L6MUX", "FF",
          "COMB (placed)", "Fmax MHz", "transistors", "logic depth", "latency", "comparators",
-         "net depth", "index bits/group", "groups checked", "mismatches", "synth+P&R s"],
+         "net depth", "index bits/group", "groups checked", "mismatches", "proven",
+         "synth+P&R s"],
         note="Post-synthesis ECP5 cells of the module alone (LUT4 ... FF); post-place figures "
              "(COMB, Fmax) of the module in a wrapper that registers every port; ASIC proxy "
              "(transistors, gates on the deepest combinational stage) from Yosys abc -g cmos2.",
@@ -127,9 +128,16 @@ def _topk_table(recs: list[dict], cross) -> Table:
             _cell(r, "post_place", "COMB"), _cell(r, "post_place", "fmax_mhz", 1),
             _cell(r, "asic", "transistors"), _cell(r, "asic", "logic_depth"),
             _fmt(r["latency_cycles"]), _fmt(r["comparators"]), _fmt(r["network_depth"]),
-            _fmt(r["index_bits_per_group"]), *_crosscheck_cells(r, cross), _runtime(r),
+            _fmt(r["index_bits_per_group"]), *_crosscheck_cells(r, cross), _proven(r),
+            _runtime(r),
         ])
     return t
+
+
+def _proven(r: Mapping) -> str:
+    """What ``nmsparse prove`` proved for the module (reports/proofs.json)."""
+    p = r.get("proven")
+    return NOT_RUN if p is None else p
 
 
 def _runtime(r: Mapping, key: str = "runtime_s") -> str:
@@ -143,7 +151,7 @@ def _mac_table(recs: list[dict], cross) -> Table:
         "MAC units (sparse MAC, sparse linear engine, dense baseline)",
         ["module", "unit", "N:M", "fmt", "K", "LUT4", "CCU2C", "PFUMX", "L6MUX", "FF", "DSP",
          "COMB (placed)", "Fmax MHz", "transistors", "logic depth", "latency", "multipliers",
-         "comparators", "groups checked", "mismatches", "synth+P&R s", "CPU s"],
+         "comparators", "groups checked", "mismatches", "proven", "synth+P&R s", "CPU s"],
         note="DSP = MULT18X18D blocks. Latency counts from the group carrying `last` to the "
              "row's output. synth+P&R s: wall seconds; CPU s: user + system seconds of the "
              "tool processes (what the run costs on one core).",
@@ -155,7 +163,7 @@ def _mac_table(recs: list[dict], cross) -> Table:
             _cell(r, "post_place", "COMB"), _cell(r, "post_place", "fmax_mhz", 1),
             _cell(r, "asic", "transistors"), _cell(r, "asic", "logic_depth"),
             _fmt(r["latency_cycles"]), _fmt(r["multipliers"]), _fmt(r["comparators"]),
-            *_crosscheck_cells(r, cross), _runtime(r), _runtime(r, "cpu_s"),
+            *_crosscheck_cells(r, cross), _proven(r), _runtime(r), _runtime(r, "cpu_s"),
         ])
     return t
 
