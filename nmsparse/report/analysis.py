@@ -66,13 +66,17 @@ def savings(records: Sequence[Mapping]) -> list[dict]:
     non-zero activation that the unit computes per clock. A dense unit spends M*K multipliers
     on M*K/2 useful products; an N:M unit (N/M = 1/2) spends N*K multipliers on N*K useful ones.
     """
-    dense = {(r["m"], r["outputs"], r["fmt"], r["lanes"]): r for r in records
-             if r["unit"] == "dense_mac"}
+    def key(r: Mapping) -> tuple:
+        # weights from memory pair with the dense baseline that also reads its own banks
+        return (r["m"], r["outputs"], r["fmt"], r["lanes"],
+                (r.get("params") or {}).get("weights", "stream"))
+
+    dense = {key(r): r for r in records if r["unit"] == "dense_mac"}
     out = []
     for r in records:
         if r["unit"] not in ("spmac", "linear"):
             continue
-        d = dense.get((r["m"], r["outputs"], r["fmt"], r["lanes"]))
+        d = dense.get(key(r))
         if d is None:
             continue
         a, b = area(r), area(d)

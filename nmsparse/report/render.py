@@ -642,7 +642,8 @@ def sweep_plots(records: Sequence[dict]) -> dict[str, bytes]:
             ax.set_yscale("log")
         ax.set_ylabel(ylabel)
         ax.grid(True, which="both", alpha=0.3)
-        ax.legend(fontsize=7)
+        if data:
+            ax.legend(fontsize=7)
 
     out: dict[str, bytes] = {}
     fig, axes = plt.subplots(1, len(pats), figsize=(4.2 * len(pats), 3.8), squeeze=False)
