@@ -4,6 +4,9 @@ Examples::
 
     nmsparse generate --pattern 8:16 --fmt int8 --unit topk --arch rank -o build/
     nmsparse generate --pattern 16:32 --unit linear --outputs 8 --pipeline 4 -o build/
+    nmsparse generate --pattern 8:16 --unit linear -k 16 --arch rank --target-mhz 90 \
+        -o build/               # selector and MAC registers placed for 90 MHz
+    nmsparse generate --pattern 8:16 --unit linear -k 16 --weights memory -o build/
     nmsparse generate --shipped -o hdl          # every shipped point + manifest.json
     nmsparse generate --pattern 2:4 --unit spmac --axis -o build/axis   # AXI4-Stream wrapper
 """
@@ -17,6 +20,7 @@ from nmsparse.contract.patterns import parse_pattern
 from .config import (
     ARCHS,
     SHIPPED,
+    SWEEP,
     TOPK_FORMATS,
     DenseMACConfig,
     LinearConfig,
@@ -40,13 +44,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "--target-mhz needs, where the live data is narrowest); default: "
                              "the design point's")
     parser.add_argument("--target-mhz", type=float, default=None,
-                        help="clock target of --pipeline auto (implies it; default 200)")
+                        help="clock target of --pipeline auto (implies it; default 200) and, "
+                             "for the MAC units, of their automatic MAC schedule")
     parser.add_argument("--lanes", type=int, default=1, help="groups per clock (topk only)")
     parser.add_argument("--outputs", "-k", type=int, default=4,
                         help="K outputs of the MAC units (default 4)")
     parser.add_argument("--weight-width", type=int, default=8, help="weight bits (default 8)")
     parser.add_argument("--acc-width", type=int, default=32,
                         help="accumulator bits (default 32)")
+    parser.add_argument("--mac-pipeline", default=None, metavar="SPEC",
+                        help="MAC units: register stages per part, e.g. 'pre=1,mul=1,tree=2', "
+                             "or 'auto' with --target-mhz; default 'mul=1', or auto when "
+                             "--target-mhz is given")
+    parser.add_argument("--weights", default="stream", choices=("stream", "memory"),
+                        help="linear, dense_mac: K x M weights with every group (stream), or "
+                             "held in M banks loaded through the input stream and read by the "
+                             "kept indices (memory; DESIGN.md 3.1). Default stream")
+    parser.add_argument("--depth", type=int, default=None,
+                        help="--weights memory: words per bank = groups per row "
+                             "(default 1024 / M)")
     parser.add_argument("--name", default=None, help="module name (default from the point)")
     parser.add_argument("--shipped", action="store_true",
                         help="emit every shipped design point and manifest.json")
@@ -56,6 +72,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sv-package", action="store_true",
                         help="also write <module>_pkg.sv: the sidecar's widths, offsets and "
                              "latency as SystemVerilog localparams")
+    parser.add_argument("--engine-sweep", action="store_true",
+                        help="emit the engine sweep (linear vs dense_mac, K = 4, 16, 32) and "
+                             "its manifest.json (make engine-sweep: into hdl/engine_sweep)")
     parser.add_argument("-o", "--output", default=".", help="output directory (default .)")
 
 
@@ -73,19 +92,24 @@ def config_from_args(args: argparse.Namespace):
     """The design point the command line describes (validated)."""
     n, m = parse_pattern(args.pattern)
     mac = dict(fmt=args.fmt, weight_width=args.weight_width, acc_width=args.acc_width,
-               outputs=args.outputs)
+               outputs=args.outputs, mac_pipeline=args.mac_pipeline, target_mhz=args.target_mhz)
     if args.unit != "topk" and args.lanes != 1:
         raise ValueError(f"--lanes applies to --unit topk only, not {args.unit!r}")
-    if args.unit != "topk" and args.target_mhz is not None:
-        raise ValueError(f"--target-mhz applies to --unit topk only, not {args.unit!r}")
+    if args.unit in ("topk", "spmac") and (args.weights != "stream" or args.depth is not None):
+        raise ValueError(f"--weights memory and --depth apply to --unit linear and dense_mac, "
+                         f"not {args.unit!r}")
     if args.unit == "topk":
+        if args.mac_pipeline is not None:
+            raise ValueError("--mac-pipeline applies to the MAC units (spmac, linear, "
+                             "dense_mac), not 'topk'")
         return TopKConfig(n=n, m=m, fmt=args.fmt, arch=args.arch, pipeline=args.pipeline,
                           lanes=args.lanes, target_mhz=args.target_mhz)
     if args.unit == "spmac":
         return SparseMACConfig(n=n, m=m, **mac)
+    mem = dict(weights=args.weights, depth=args.depth)
     if args.unit == "linear":
-        return LinearConfig(n=n, m=m, arch=args.arch, pipeline=args.pipeline, **mac)
-    return DenseMACConfig(m=m, **mac)
+        return LinearConfig(n=n, m=m, arch=args.arch, pipeline=args.pipeline, **mac, **mem)
+    return DenseMACConfig(m=m, **mac, **mem)
 
 
 def _describe(config) -> str:
@@ -93,17 +117,24 @@ def _describe(config) -> str:
     if isinstance(config, TopKConfig | LinearConfig):
         sel = config if isinstance(config, TopKConfig) else config.selector
         extra = f", {sel.comparators} comparators, depth {sel.network_depth}"
+    if not isinstance(config, TopKConfig):
+        extra += f", MAC stages {config.mac_pipeline}"
     return f"{config.name}: latency {config.latency}{extra}"
 
 
 def run(args: argparse.Namespace) -> int:
-    from .emit import emit, emit_shipped
+    from .emit import emit, emit_points
 
-    if args.shipped:
+    if args.shipped or args.engine_sweep:
+        if args.shipped and args.engine_sweep:
+            raise ValueError("--shipped and --engine-sweep write different directories: "
+                             "give one")
         if getattr(args, "axis", False):
-            raise ValueError("--axis applies to one design point, not to --shipped")
-        paths = emit_shipped(args.output)
-        for config in SHIPPED:
+            raise ValueError("--axis applies to one design point, not to --shipped or "
+                             "--engine-sweep")
+        configs = SHIPPED if args.shipped else SWEEP
+        paths = emit_points(configs, args.output)
+        for config in configs:
             print(_describe(config))
         print(f"wrote {len(paths)} files to {args.output}")
         return 0

@@ -25,6 +25,7 @@ from nmsparse.contract.sidecar import Field, Port, Sidecar
 from nmsparse.contract.units import UNITS
 
 from .arch import ARCHITECTURES, Architecture
+from .macsched import MACSchedule, MACShape, auto_schedule, parse_schedule, register_bits
 from .schedule import predicted_fmax, schedule_for_clock, schedule_stages
 
 __all__ = [
@@ -33,9 +34,11 @@ __all__ = [
     "LinearConfig",
     "DenseMACConfig",
     "SHIPPED",
+    "SWEEP",
     "TOPK_FORMATS",
     "MAC_FORMATS",
     "ARCHS",
+    "WEIGHT_SOURCES",
     "payload_fields",
 ]
 
@@ -46,6 +49,10 @@ MAX_PIPELINE = 64
 DEFAULT_TARGET_MHZ = 200.0
 MAX_LANES = 64
 MAX_OUTPUTS = 256
+MAX_DEPTH = 1 << 16
+WEIGHT_SOURCES = ("stream", "memory")
+DEFAULT_BANK_FEATURES = 1024
+"""Default weight-bank capacity with weights from memory: rows of up to 1024 input features."""
 
 
 def _int(name: str, value: object, *, lo: int, hi: int) -> int:
@@ -294,6 +301,47 @@ def _mac_common(obj: object, *, fmt: object, weight_width: object, acc_width: ob
     _set(obj, fmt=fmt, weight_width=ww, acc_width=acc_width, outputs=k)
 
 
+def _target(value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"target_mhz must be a number of MHz, not {value!r}")
+    if not 1 <= value <= 1000:
+        raise ValueError(f"target_mhz must be in [1, 1000] MHz, not {value}")
+    return float(value)
+
+
+def _weights_source(obj: object, weights: object, depth: object, m: int) -> None:
+    """Validate ``weights`` ("stream" or "memory") and the bank ``depth`` (memory only)."""
+    if weights not in WEIGHT_SOURCES:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_SOURCES)}, not {weights!r}")
+    if weights == "stream":
+        if depth is not None:
+            raise ValueError(f"depth applies to weights='memory' only, not {depth!r} with "
+                             "weights='stream'")
+    else:
+        depth = (max(2, DEFAULT_BANK_FEATURES // m) if depth is None
+                 else _int("depth", depth, lo=2, hi=MAX_DEPTH))
+    _set(obj, weights=weights, depth=depth)
+
+
+def _mac_schedule(obj: object, *, sparse: bool, memory: bool = False) -> None:
+    """Resolve ``mac_pipeline`` (spec, "auto" or None) and ``target_mhz`` into the canonical
+    spec string; ``obj.schedule`` then returns the :class:`MACSchedule`."""
+    target = _target(obj.target_mhz)  # type: ignore[attr-defined]
+    spec = obj.mac_pipeline  # type: ignore[attr-defined]
+    sched = parse_schedule(spec)
+    if sched is None:
+        if spec == "auto" and target is None:
+            raise ValueError("mac_pipeline='auto' needs target_mhz (the clock to schedule for)")
+        if target is None:
+            sched = MACSchedule()
+        else:
+            sched = auto_schedule(obj.mac_shape(memory=memory), target,  # type: ignore
+                                  obj.acc_width)  # type: ignore[attr-defined]
+    _set(obj, mac_pipeline=sched.spec(), target_mhz=target)
+
+
 class _MACConfig(_Config):
     """Shared parts of the MAC configurations: weights, ``last`` and the accumulators."""
 
@@ -309,9 +357,63 @@ class _MACConfig(_Config):
     def output_layout(self) -> data.Layout:
         return _struct({"acc": (signed(self.acc_width), self.outputs)})  # type: ignore
 
+    @property
+    def index_width(self) -> int:
+        """Bits of a group position: ceil(log2 M) (at least 1)."""
+        return max(1, (self.m - 1).bit_length())  # type: ignore[attr-defined]
+
+    @property
+    def schedule(self) -> MACSchedule:
+        """Register stages of the MAC datapath (:mod:`gen.macsched`)."""
+        return parse_schedule(self.mac_pipeline)  # type: ignore[attr-defined]
+
+    @property
+    def terms(self) -> int:
+        """Products summed per output and group (N sparse, M dense)."""
+        return self.m if self.unit == "dense_mac" else self.n  # type: ignore[attr-defined]
+
+    def mac_shape(self, memory: bool | None = None) -> MACShape:
+        """The datapath as the scheduler sees it."""
+        sparse = self.unit != "dense_mac"
+        if memory is None:
+            memory = getattr(self, "weights", "stream") == "memory"
+        return MACShape(terms=self.terms, outputs=self.outputs,  # type: ignore[attr-defined]
+                        width=self.width, weight_width=self.weight_width,  # type: ignore
+                        span=self.m - self.n + 1 if sparse else 0,  # type: ignore
+                        memory=memory)
+
+    def _memory_layout(self) -> dict[str, tuple[Shape, int]]:
+        """Fields after ``data`` with weights from memory (DESIGN.md section 3.1)."""
+        word_bits = max(1, (self.depth - 1).bit_length())  # type: ignore[attr-defined]
+        return {"weights": (signed(self.weight_width), self.outputs),  # type: ignore
+                "last": (unsigned(1), 1), "load": (unsigned(1), 1),
+                "addr": (unsigned(self.index_width + word_bits), 1)}
+
     def _mac_params(self) -> dict:
-        return {"weight_width": self.weight_width, "acc_width": self.acc_width,  # type: ignore
-                "outputs": self.outputs, "lanes": 1}  # type: ignore
+        out = {"weight_width": self.weight_width, "acc_width": self.acc_width,  # type: ignore
+               "outputs": self.outputs, "lanes": 1,  # type: ignore
+               "mac_pipeline": self.mac_pipeline,  # type: ignore[attr-defined]
+               "weights": getattr(self, "weights", "stream")}
+        if self.target_mhz is not None:  # type: ignore[attr-defined]
+            out["target_mhz"] = self.target_mhz  # type: ignore[attr-defined]
+        if out["weights"] == "memory":
+            out.update(depth=self.depth, index_width=self.index_width)  # type: ignore
+        return out
+
+    def _mac_metrics(self, latency: int) -> dict:
+        """Sidecar figures shared by the MAC units: multipliers, datapath stages and the
+        weight bits that reach the multipliers per group (from memory: the bits read)."""
+        k, ww, m = self.outputs, self.weight_width, self.m  # type: ignore[attr-defined]
+        out = {"latency": latency, "groups_per_cycle": 1, "multipliers": self.terms * k,
+               "mac_stages": self.schedule.stages,
+               "mac_register_bits": register_bits(self.mac_shape(), self.schedule)}
+        memory = getattr(self, "weights", "stream") == "memory"
+        out["weight_bits_per_group"] = (self.terms if memory else m) * k * ww
+        if memory:
+            out.update(weight_banks=m, bank_words=self.depth,  # type: ignore[attr-defined]
+                       bank_width=k * ww,
+                       weight_bits_stored=m * self.depth * k * ww)  # type: ignore
+        return out
 
 
 @dataclass(frozen=True)
@@ -330,6 +432,12 @@ class SparseMACConfig(_MACConfig):
         Two's-complement accumulator width; must hold one group's sum (<= 64).
     outputs : int
         K, the number of outputs (dot products) computed in parallel.
+    mac_pipeline : str or None
+        Register stages of the datapath per part, ``"pre=1,mul=1,tree=2"``
+        (:mod:`gen.macsched`), or ``"auto"``; default ``"mul=1"`` (products registered), or
+        automatic when ``target_mhz`` is given.
+    target_mhz : float or None
+        Clock the automatic schedule aims at (ECP5 delay model).
     """
 
     n: int
@@ -338,6 +446,8 @@ class SparseMACConfig(_MACConfig):
     weight_width: int = 8
     acc_width: int = 32
     outputs: int = 4
+    mac_pipeline: str | None = None
+    target_mhz: float | None = None
     unit = "spmac"
 
     def __post_init__(self) -> None:
@@ -345,12 +455,11 @@ class SparseMACConfig(_MACConfig):
         _set(self, n=n, m=m)
         _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
                     acc_width=self.acc_width, outputs=self.outputs, terms=n)
-
-    index_width = TopKConfig.index_width
+        _mac_schedule(self, sparse=True)
 
     @property
     def latency(self) -> int:
-        return 2
+        return self.schedule.stages
 
     def input_layout(self) -> data.Layout:
         return _struct({"values": (signed(self.width), self.n),
@@ -363,26 +472,36 @@ class SparseMACConfig(_MACConfig):
                 **self._mac_params()}
 
     def metrics(self) -> dict:
-        return {"latency": self.latency, "groups_per_cycle": 1,
-                "multipliers": self.n * self.outputs}
+        return self._mac_metrics(self.latency)
 
 
 @dataclass(frozen=True)
 class LinearConfig(_MACConfig):
-    """Sparse linear engine ``nm_linear_<N>_<M>_<fmt>_k<K>``: top-k selector + sparse MAC.
+    """Sparse linear engine ``nm_linear_<N>_<M>_<fmt>_k<K>[_wmem]``: top-k selector + MAC.
 
-    ``arch`` and ``pipeline`` configure the selector part (``pipeline`` its register stages);
-    the MAC part adds two stages, so ``latency = pipeline + 2``.
+    ``arch`` and ``pipeline`` configure the selector part (``pipeline`` its register stages,
+    or ``"auto"``: placed for ``target_mhz`` by the selector's own delay model, as
+    :class:`TopKConfig`; ``None`` with a ``target_mhz`` means ``"auto"``); ``mac_pipeline``
+    and ``target_mhz`` the MAC datapath (as :class:`SparseMACConfig`), so one ``target_mhz``
+    schedules the whole engine and ``latency = pipeline + MAC stages`` (+ 1 bank-read stage
+    with weights from memory).
+    ``weights``: ``"stream"`` (K x M weights with every group, carried through the selector
+    stages) or ``"memory"`` (M banks of ``depth`` words, loaded through the input stream,
+    read by the kept mask; DESIGN.md section 3.1). ``depth`` defaults to 1024 / M groups.
     """
 
     n: int
     m: int
     fmt: str = "int8"
     arch: str = "network"
-    pipeline: int | None = None
+    pipeline: int | str | None = None
     weight_width: int = 8
     acc_width: int = 32
     outputs: int = 4
+    mac_pipeline: str | None = None
+    target_mhz: float | None = None
+    weights: str = "stream"
+    depth: int | None = None
     unit = "linear"
 
     def __post_init__(self) -> None:
@@ -390,15 +509,19 @@ class LinearConfig(_MACConfig):
         _set(self, n=n, m=m)
         _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
                     acc_width=self.acc_width, outputs=self.outputs, terms=n)
-        sel = TopKConfig(n=n, m=m, fmt=self.fmt, arch=self.arch, pipeline=self.pipeline)
+        auto = self.pipeline == "auto" or (self.pipeline is None and self.target_mhz is not None)
+        sel = TopKConfig(n=n, m=m, fmt=self.fmt, arch=self.arch,
+                         pipeline="auto" if auto else self.pipeline,
+                         target_mhz=_target(self.target_mhz) if auto else None)
         _set(self, pipeline=sel.pipeline)
-
-    index_width = TopKConfig.index_width
+        object.__setattr__(self, "_selector", sel)  # its register placement, as resolved
+        _weights_source(self, self.weights, self.depth, m)
+        _mac_schedule(self, sparse=True)
 
     @property
     def selector(self) -> TopKConfig:
-        return TopKConfig(n=self.n, m=self.m, fmt=self.fmt, arch=self.arch,
-                          pipeline=self.pipeline)
+        """The selector part (with the register placement resolved for this engine)."""
+        return self._selector  # type: ignore[attr-defined]
 
     @property
     def mac(self) -> SparseMACConfig:
@@ -407,9 +530,12 @@ class LinearConfig(_MACConfig):
 
     @property
     def latency(self) -> int:
-        return self.pipeline + 2  # type: ignore[operator]
+        read = 1 if self.weights == "memory" else 0
+        return self.pipeline + read + self.schedule.stages  # type: ignore[operator]
 
     def input_layout(self) -> data.Layout:
+        if self.weights == "memory":
+            return _struct({"data": (unsigned(self.width), self.m), **self._memory_layout()})
         return _struct({"data": (unsigned(self.width), self.m), **self._weights_last()})
 
     def params(self) -> dict:
@@ -419,20 +545,32 @@ class LinearConfig(_MACConfig):
 
     def metrics(self) -> dict:
         sel = self.selector
-        return {"latency": self.latency, "groups_per_cycle": 1,
-                "comparators": sel.comparators, "network_depth": sel.network_depth,
-                "multipliers": self.n * self.outputs}
+        out = self._mac_metrics(self.latency)
+        out.update(comparators=sel.comparators, network_depth=sel.network_depth)
+        # weights and last through the selector's register stages (stream form only)
+        side = self.outputs * self.m * self.weight_width if self.weights == "stream" else 0
+        out["sideband_bits"] = self.pipeline * (side + 1)  # type: ignore[operator]
+        return out
 
 
 @dataclass(frozen=True)
 class DenseMACConfig(_MACConfig):
-    """Dense baseline ``dense_mac_<M>_<fmt>_k<K>``: the dot product without sparsity."""
+    """Dense baseline ``dense_mac_<M>_<fmt>_k<K>[_wmem]``: the dot product without sparsity.
+
+    ``mac_pipeline``/``target_mhz`` as :class:`SparseMACConfig` (the same scheduler);
+    ``weights``/``depth`` as :class:`LinearConfig` (from memory, all M banks are read per
+    group).
+    """
 
     m: int
     fmt: str = "int8"
     weight_width: int = 8
     acc_width: int = 32
     outputs: int = 4
+    mac_pipeline: str | None = None
+    target_mhz: float | None = None
+    weights: str = "stream"
+    depth: int | None = None
     unit = "dense_mac"
 
     def __post_init__(self) -> None:
@@ -440,12 +578,16 @@ class DenseMACConfig(_MACConfig):
         _set(self, m=m)
         _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
                     acc_width=self.acc_width, outputs=self.outputs, terms=m)
+        _weights_source(self, self.weights, self.depth, m)
+        _mac_schedule(self, sparse=False)
 
     @property
     def latency(self) -> int:
-        return 2
+        return self.schedule.stages + (1 if self.weights == "memory" else 0)
 
     def input_layout(self) -> data.Layout:
+        if self.weights == "memory":
+            return _struct({"data": (signed(self.width), self.m), **self._memory_layout()})
         return _struct({"data": (signed(self.width), self.m), **self._weights_last()})
 
     def params(self) -> dict:
@@ -453,8 +595,7 @@ class DenseMACConfig(_MACConfig):
                 "pipeline": self.latency, **self._mac_params()}
 
     def metrics(self) -> dict:
-        return {"latency": self.latency, "groups_per_cycle": 1,
-                "multipliers": self.m * self.outputs}
+        return self._mac_metrics(self.latency)
 
 
 def _shipped() -> list[_Config]:
@@ -463,12 +604,46 @@ def _shipped() -> list[_Config]:
         for fmt in ("int8", "bf16"):
             for arch in ("rank", "network"):
                 out.append(TopKConfig(n=n, m=m, fmt=fmt, arch=arch))
-    for n, m in ((2, 4), (8, 16), (16, 32)):
-        out.append(SparseMACConfig(n=n, m=m, fmt="int8", outputs=4))
-        out.append(LinearConfig(n=n, m=m, fmt="int8", outputs=4))
-        out.append(DenseMACConfig(m=m, fmt="int8", outputs=4))
+    for n, m in SWEEP_PATTERNS:
+        out.append(SparseMACConfig(n=n, m=m, fmt="int8", outputs=4,
+                                   target_mhz=SWEEP_TARGET_MHZ))
+        out.append(_sweep_linear(n, m, 4, "stream"))
+        out.append(_sweep_dense(m, 4, "stream"))
+    # weights from memory (DESIGN.md section 3.1), in the default regression
+    out.append(_sweep_linear(8, 16, 4, "memory"))
+    out.append(_sweep_dense(16, 4, "memory"))
     return out
+
+
+#: The engine sweep (``hdl/engine_sweep``, ``make engine-sweep``): the linear engine against the dense
+#: baseline at K = 4, 16, 32 for 2:4, 8:16 and 16:32 (int8), weights in the stream and from
+#: memory, every point with the same MAC scheduler and target clock. Its K = 4 points are
+#: the shipped ones.
+SWEEP_PATTERNS = ((2, 4), (8, 16), (16, 32))
+SWEEP_K = (4, 16, 32)
+SWEEP_TARGET_MHZ = 90.0
+#: Selector register stages of the engines' rank selectors (until the selector schedules
+#: itself for a target clock): enough that the selector does not limit the engine.
+SWEEP_SELECTOR_PIPELINE = {(2, 4): 2, (8, 16): 5, (16, 32): 5}
+
+
+def _sweep_linear(n: int, m: int, k: int, weights: str) -> LinearConfig:
+    return LinearConfig(n=n, m=m, fmt="int8", arch="rank",
+                        pipeline=SWEEP_SELECTOR_PIPELINE[(n, m)], outputs=k,
+                        target_mhz=SWEEP_TARGET_MHZ, weights=weights)
+
+
+def _sweep_dense(m: int, k: int, weights: str) -> DenseMACConfig:
+    return DenseMACConfig(m=m, fmt="int8", outputs=k, target_mhz=SWEEP_TARGET_MHZ,
+                          weights=weights)
+
+
+def _sweep() -> list[_Config]:
+    return [cfg for n, m in SWEEP_PATTERNS for weights in WEIGHT_SOURCES for k in SWEEP_K
+            for cfg in (_sweep_linear(n, m, k, weights), _sweep_dense(m, k, weights))]
 
 
 #: Every design point shipped in ``hdl/``, in manifest order.
 SHIPPED: list[_Config] = _shipped()
+#: Every design point of the engine sweep (``hdl/engine_sweep``), in manifest order.
+SWEEP: list[_Config] = _sweep()

@@ -33,6 +33,7 @@ __all__ = [
     "core_text",
     "emit",
     "emit_shipped",
+    "emit_points",
 ]
 
 #: ``verilator --lint-only`` flags every emitted file passes without a warning. The waived
@@ -148,11 +149,16 @@ def readme_text(configs) -> str:
 def emit_shipped(directory: str | Path) -> list[Path]:
     """Emit every shipped design point, ``manifest.json`` and ``README.md`` into
     ``directory``."""
+    return emit_points(SHIPPED, directory)
+
+
+def emit_points(configs, directory: str | Path) -> list[Path]:
+    """Emit ``configs``, their ``manifest.json`` and ``README.md`` into ``directory``."""
     paths: list[Path] = []
-    for config in SHIPPED:
+    for config in configs:
         paths += emit(config, directory)
-    extra = {Path(directory) / "manifest.json": manifest_text([c.name for c in SHIPPED]),
-             Path(directory) / "README.md": readme_text(SHIPPED)}
+    extra = {Path(directory) / "manifest.json": manifest_text([c.name for c in configs]),
+             Path(directory) / "README.md": readme_text(configs)}
     for path, text in extra.items():
         with open(path, "w", newline="\n") as f:
             f.write(text)

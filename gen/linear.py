@@ -1,14 +1,23 @@
 """The N:M sparse linear engine: top-k selector and sparse MAC in one pipeline.
 
-::
+Weights in the stream (``weights="stream"``, the default)::
 
-    data[M], weights, last ─► selector (pipeline P) ─► values[N], index[N] ─► sparse MAC ─► acc[K]
+    data[M], weights, last ─► selector (P stages) ─► values[N], index[N] ─► MAC ─► acc[K]
               └──── weights, last travel alongside through the same P stages ──┘
 
-The weights and ``last`` ride through the selector's register stages as sideband, so each
-group meets its own weights at the multipliers. ``latency = P + 2`` cycles (selector stages,
-product register, accumulator/output register), counted from the transfer of the ``last``
-group. One group per clock while the consumer is ready; a stalled output freezes every stage.
+Weights from memory (``weights="memory"``, DESIGN.md section 3.1)::
+
+    data[M], last ─► selector (P stages) ─► mask, values, index ─► [bank read] ─► MAC ─► acc[K]
+    load, addr, weights ─► write port of M banks ───────────────────┘  (only the N kept
+                                                                          banks are read)
+
+In the stream form each group's K x M weights ride through the selector's registers as
+sideband, so each group meets its own weights at the multipliers: P x K x M x weight_width
+register bits, which grow with K like the MAC itself. From memory, no weight travels: the
+kept mask enables the reads of N of the M banks, at the stage where the selector's result
+arrives, so only N weight columns are read per group. ``latency = P + MAC stages`` (plus one
+bank-read stage from memory), counted from the transfer of the ``last`` group. One group per
+clock while the consumer is ready; a stalled output freezes every stage.
 """
 
 from __future__ import annotations
@@ -18,8 +27,8 @@ from typing import Any
 from amaranth.hdl import Module, Signal, Value
 
 from .config import LinearConfig
-from .mac import accumulate, sparse_products
-from .pipeline import register, valid_chain
+from .mac import MACPipe, build_mac, group_counter, load_port, valid_stages, weight_banks
+from .pipeline import tree_or
 from .topk import build_selector
 from .unit import StreamUnit
 
@@ -27,13 +36,13 @@ __all__ = ["NMLinear"]
 
 
 class NMLinear(StreamUnit):
-    """Sparse linear engine ``nm_linear_<N>_<M>_<fmt>_k<K>``.
+    """Sparse linear engine ``nm_linear_<N>_<M>_<fmt>_k<K>[_wmem]``.
 
     Parameters
     ----------
     config : LinearConfig
         The validated design point (pattern, format, selector architecture and register
-        stages, weight and accumulator widths, K).
+        stages, MAC register stages, weight and accumulator widths, K, weight source).
 
     Raises
     ------
@@ -44,7 +53,9 @@ class NMLinear(StreamUnit):
     -------
     i : ``In(stream.Signature(...))``
         Payload fields, LSB first: ``data`` (M elements), ``weights`` (K*M signed; element
-        ``k*M + j`` is output k's weight of group position j), ``last`` (1 bit).
+        ``k*M + j`` is output k's weight of group position j; from memory: the K weights of
+        the input feature a load writes), ``last`` (1 bit); from memory also ``load`` (1 bit:
+        this transfer writes the banks) and ``addr`` (which feature it writes).
     o : ``Out(stream.Signature(...))``
         Payload field ``acc``: K signed accumulators, one transfer per row.
     """
@@ -56,18 +67,42 @@ class NMLinear(StreamUnit):
         cfg = self._config
         advance = Signal()
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        m.d.comb += self.i.ready.eq(advance)
         p = self.i.payload
         data = [Value.cast(p.data[j]) for j in range(cfg.m)]
-        side = (Value.cast(p.weights), Value.cast(p.last)[0])
-        _, values, index, (weights, last) = build_selector(cfg.selector, m, advance, data, side)
-        valid = valid_chain(m, advance, self.i.valid, cfg.pipeline)
-        prods = sparse_products(m, values, index, cfg.weights_layout()(weights), m_=cfg.m,
-                                outputs=cfg.outputs, weight_width=cfg.weight_width)
-        prods, last = register(m, advance, (prods, last), "prod")
-        valid = valid_chain(m, advance, valid, 1, "prod_valid")
-        outs, out_valid = accumulate(m, advance, valid, last, prods, cfg.acc_width)
+        last = Value.cast(p.last)[0]
+        if cfg.weights == "stream":
+            m.d.comb += self.i.ready.eq(advance)
+            side = (Value.cast(p.weights), last)
+            _, values, index, (weights, last) = build_selector(cfg.selector, m, advance, data,
+                                                               side)
+            valid = valid_stages(m, advance, self.i.valid, cfg.pipeline, "sel_valid")[-1]
+            pipe = MACPipe(m, advance, valid, last, "mac")
+            wview = cfg.weights_layout()(weights)
+            cand = lambda k, j: Value.cast(wview[k * cfg.m + j])  # noqa: E731
+        else:
+            load = Value.cast(p.load)[0]
+            compute = self.i.valid & ~load
+            mask, values, index, last = build_selector(cfg.selector, m, advance, data, last)
+            chain = valid_stages(m, advance, compute, cfg.pipeline, "sel_valid")
+            valid = chain[-1]
+            # a load waits until no earlier group is still to read the banks (in order)
+            busy = tree_or(chain[1:]) if cfg.pipeline else Value.cast(0)
+            m.d.comb += self.i.ready.eq(advance & ~(load & busy))
+            read_word = group_counter(m, advance, valid, last, cfg.depth, "mac_group")
+            mask = Value.cast(mask)
+            rdata = weight_banks(
+                m, banks=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
+                weight_width=cfg.weight_width,
+                **load_port(cfg, p, self.i.valid & self.i.ready & load),
+                read_word=read_word, read_en=[advance & valid & mask[j] for j in range(cfg.m)])
+            pipe = MACPipe(m, advance, valid, last, "mac")
+            values, index = pipe.cut((values, index), 1, "read")
+            cand = lambda k, j: Value.cast(rdata[j][k])  # noqa: E731
+        outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=index,
+                                    m_=cfg.m, outputs=cfg.outputs,
+                                    weight_width=cfg.weight_width, acc_width=cfg.acc_width)
         m.d.comb += self.o.valid.eq(out_valid)
         for k, out in enumerate(outs):
             m.d.comb += self.o.payload.acc[k].eq(out)
         return m
+

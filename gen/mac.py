@@ -1,60 +1,80 @@
-"""Multiply-accumulate units: the N:M sparse MAC and the dense baseline.
+"""Multiply-accumulate units: the N:M sparse MAC and the dense baseline, pipelined per schedule.
 
 Both compute K dot products over a row of groups (DESIGN.md section 2) and emit the K
 accumulators after the group that carries ``last``::
 
-    values[N], index[N] ─► per output k and slot s: w = weights[k*M + index[s]]
-                           ((M-N+1):1 mux: ascending indices put slot s in s..s+M-N)
-                           product = values[s] * w            (N multipliers per output)
-                       ──► [reg] ─► adder tree ─► acc[k] += sum ─► on last: o.acc[k] = acc[k],
-                                                                             acc[k] = 0
+    values[N], index[N] ─► wmux: per output k and slot s, w = weights[k*M + index[s]]
+                           ((M-N+1):1 multiplexer: ascending indices put slot s in s..s+M-N;
+                           for large M - N a compaction network, fewer multiplexers)
+                   [reg]*  (pre) mul: product = values[s] * w     (N multipliers per output)
+                   [reg]*  add0 .. add(L-1): adder tree, kept two-operand adders
+                   [reg]*  acc: acc[k] += sum; on last: o.acc[k] = acc[k], acc[k] = 0
+                                                        (accumulator and output registers)
 
 The dense baseline multiplies all M elements (M multipliers per output, no multiplexers).
-Products are signed, sums exact; the accumulator wraps modulo ``2**acc_width`` (two's
-complement). Two register stages (products, accumulator/output): ``latency = 2`` cycles from
-the transfer of the ``last`` group to the earliest output transfer. One group per clock while
-the consumer is ready; a stalled output freezes the whole unit. ``rst`` clears the
-accumulators: a row in progress is dropped.
+Where the ``[reg]*`` stages go is the configuration's :class:`~gen.macsched.MACSchedule`
+(explicit per part, or automatic for a target clock, :mod:`gen.macsched`); the same scheduler
+serves the sparse and the dense units, so they are compared at equal care. Products are
+signed, sums exact; the accumulator wraps modulo ``2**acc_width`` (two's complement).
+``latency = pre + mul + tree + 1`` cycles from the transfer of the ``last`` group to the
+earliest output transfer. One group per clock while the consumer is ready; a stalled output
+freezes the whole unit (global stall, :mod:`gen.pipeline`). ``rst`` clears the accumulators
+and the valid bits: a row in progress is dropped.
+
+With weights from memory (DESIGN.md section 3.1) the candidates of the multiplexers are the
+read data of the weight banks instead of the ``weights`` field: :func:`weight_banks`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from amaranth.hdl import Module, Mux, Signal, Value, signed
+from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
+from amaranth.lib import data
+from amaranth.lib.memory import Memory
 
 from .config import DenseMACConfig, SparseMACConfig
-from .pipeline import register, tree_sum, valid_chain
+from .macsched import MACSchedule, tree_cuts, weight_select
+from .pipeline import register, tree_or
 from .unit import StreamUnit
 
-__all__ = ["NMSparseMAC", "DenseMAC", "sparse_products", "dense_products", "accumulate"]
+__all__ = ["NMSparseMAC", "DenseMAC", "MACPipe", "build_mac", "weight_banks", "valid_stages"]
+
+Candidate = Callable[[int, int], Value]
+"""``cand(k, j)``: output k's weight of group position j (a signed Value)."""
 
 
-def sparse_products(m: Module, values: list[Value], index: list[Value], weights, *,
-                    m_: int, outputs: int, weight_width: int, name: str = "mul") -> list[list]:
-    """``products[k][s] = values[s] * weights[k*M + index[s]]`` (signed, exact width).
+class MACPipe:
+    """The valid bit and ``last`` flag that travel with a datapath through its stages.
 
-    ``weights`` is a view of the weight field (``ArrayLayout`` of K*M signed elements).
-    The indices are strictly ascending (the compressed form), so slot s holds an index in
-    ``s .. s + M - N``: each weight multiplexer has M - N + 1 inputs, not M.
+    :meth:`cut` registers a tree of values together with them (``count`` stages, loading on
+    ``advance``); the valid bits are cleared by reset, the data registers are not.
     """
-    ww, n = weight_width, len(values)
-    span = m_ - n + 1
-    sel_width = max(1, (span - 1).bit_length())
-    offsets = []
-    for s, idx in enumerate(index):
-        off = Signal(sel_width, name=f"{name}_off{s}")
-        m.d.comb += off.eq(Value.cast(idx) - s)  # index relative to the slot's first candidate
-        offsets.append(off)
-    out = []
-    for k in range(outputs):
-        prods = []
-        for s, v in enumerate(values):
-            cands = [Value.cast(weights[k * m_ + s + c]) for c in range(span)]
-            w = Signal(signed(ww), name=f"{name}_w{k}_{s}")
-            m.d.comb += w.eq(_mux_tree(cands, offsets[s]))
-            prods.append(Value.cast(v).as_signed() * w)
-        out.append(prods)
+
+    def __init__(self, m: Module, advance: Value, valid: Value, last: Value, name: str):
+        self.m, self.advance, self.valid, self.last, self.name = m, advance, valid, last, name
+
+    def cut(self, tree: Any, count: int, tag: str) -> Any:
+        if count == 0:
+            return tree
+        tree, self.last = register(self.m, self.advance, (tree, self.last),
+                                   f"{self.name}_{tag}", count)
+        self.valid = valid_stages(self.m, self.advance, self.valid, count,
+                                  f"{self.name}_{tag}_valid")[-1]
+        return tree
+
+
+def valid_stages(m: Module, advance: Value, valid: Value, count: int,
+                 name: str = "valid") -> list[Value]:
+    """``valid`` through ``count`` reset-cleared stages loading on ``advance``; returns the
+    input followed by every stage's output (so ``[-1]`` is the delayed bit)."""
+    out = [valid]
+    for stage in range(count):
+        r = Signal(name=f"{name}_s{stage}")
+        with m.If(advance):
+            m.d.sync += r.eq(out[-1])
+        out.append(r)
     return out
 
 
@@ -74,28 +94,161 @@ def _mux_tree(words: list[Value], sel: Value) -> Value:
     return words[0]
 
 
-def dense_products(values: list[Value], weights, *, m_: int, outputs: int) -> list[list]:
-    """``products[k][j] = values[j] * weights[k*M + j]`` (signed, exact width); ``weights``
-    is a view of the weight field."""
-    return [[Value.cast(v).as_signed() * weights[k * m_ + j] for j, v in enumerate(values)]
-            for k in range(outputs)]
+def _select_weights(m: Module, index: Sequence[Value], cand: Candidate, *, m_: int,
+                    outputs: int, weight_width: int, name: str) -> list[list[Value]]:
+    """``w[k][s] = cand(k, index[s])`` through (M-N+1):1 multiplexers on ``index[s] - s``."""
+    n = len(index)
+    span = m_ - n + 1
+    sel_width = max(1, (span - 1).bit_length())
+    offsets = []
+    for s, idx in enumerate(index):
+        off = Signal(sel_width, name=f"{name}_off{s}")
+        m.d.comb += off.eq(Value.cast(idx) - s)  # index relative to the slot's first candidate
+        offsets.append(off)
+    out = []
+    for k in range(outputs):
+        row = []
+        for s in range(n):
+            w = Signal(signed(weight_width), name=f"{name}_w{k}_{s}")
+            m.d.comb += w.eq(_mux_tree([cand(k, s + c) for c in range(span)], offsets[s]))
+            row.append(w)
+        out.append(row)
+    return out
 
 
-def accumulate(m: Module, advance: Value, valid: Value, last: Value, products: list[list],
-               acc_width: int, name: str = "acc") -> tuple[list[Value], Value]:
-    """Adder tree per output, accumulation until ``last``, and the output register.
+def _compact_weights(m: Module, index: Sequence[Value], cand: Candidate, *, m_: int,
+                     outputs: int, weight_width: int, name: str) -> list[list[Value]]:
+    """``w[k][s] = cand(k, index[s])`` through a compaction network (for large M - N).
 
-    Returns the K output registers and their valid bit (both loaded on ``advance``).
+    Each kept column j moves down by its count d_j of dropped columns before it, one bit per
+    stage, LSB first (2^b at stage b): kept columns never collide, and column j ends at
+    j - d_j = its slot. Stage b keeps only the positions that can still reach a slot. The
+    control (kept bit and d_j per position) comes from the indices once and is shared by
+    all K outputs; see :func:`gen.macsched.compaction_muxes` for the multiplexer count.
     """
+    n = len(index)
+    drop = m_ - n
+    bits = max(1, drop.bit_length())
+    valid: list[Value] = []
+    dist: list[Value] = []
+    for j in range(m_):
+        hits = [(s, Value.cast(index[s]) == j)
+                for s in range(max(0, j - drop), min(j, n - 1) + 1)]
+        v = Signal(name=f"{name}_keep{j}")
+        d = Signal(bits, name=f"{name}_drop{j}")
+        m.d.comb += v.eq(tree_or([h for _, h in hits]) if hits else 0)
+        # slot s holding j means j - s dropped columns before it
+        terms = [h.replicate(bits) & Const(j - s, bits) for s, h in hits]
+        m.d.comb += d.eq(tree_or(terms) if terms else 0)
+        valid.append(v)
+        dist.append(d)
+    cols = [[cand(k, j) for k in range(outputs)] for j in range(m_)]
+    width = m_
+    for b in range(bits):
+        shift = 1 << b
+        keep = min(m_, n + ((drop >> (b + 1)) << (b + 1)))  # positions that can reach a slot
+        nv, nd, nc = [], [], []
+        for p in range(keep):
+            stay = valid[p] & ~dist[p][b]
+            src = p + shift
+            if src >= width:
+                nv.append(stay)
+                nd.append(dist[p])
+                nc.append(cols[p])
+                continue
+            move = Signal(name=f"{name}_s{b}_mv{p}")
+            m.d.comb += move.eq(valid[src] & dist[src][b])
+            v = Signal(name=f"{name}_s{b}_v{p}")
+            d = Signal(bits, name=f"{name}_s{b}_d{p}")
+            m.d.comb += [v.eq(move | stay), d.eq(Mux(move, dist[src], dist[p]))]
+            row = []
+            for k in range(outputs):
+                w = Signal(signed(weight_width), name=f"{name}_s{b}_w{k}_{p}")
+                m.d.comb += w.eq(Mux(move, cols[src][k], cols[p][k]))
+                row.append(w)
+            nv.append(v)
+            nd.append(d)
+            nc.append(row)
+        valid, dist, cols, width = nv, nd, nc, keep
+    return [[cols[s][k] for s in range(n)] for k in range(outputs)]
+
+
+def _tree_level(m: Module, vals: list[Value], name: str) -> list[Value]:
+    """One level of the adder tree: pairwise sums as kept signals (one bit wider)."""
+    nxt = []
+    for i in range(0, len(vals) - 1, 2):
+        v = vals[i] + vals[i + 1]
+        # keep: one two-operand adder (a carry chain) per partial sum, not one multi-operand
+        # adder whose carry-save expansion into LUTs makes mapping slow and large
+        s = Signal(v.shape(), name=f"{name}_p{i // 2}", attrs={"keep": 1})
+        m.d.comb += s.eq(v)
+        nxt.append(s)
+    if len(vals) % 2:
+        nxt.append(vals[-1])
+    return nxt
+
+
+def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate,
+              schedule: MACSchedule, *, index: Sequence[Value] | None, m_: int, outputs: int,
+              weight_width: int, acc_width: int, name: str = "mac") -> tuple[list[Value], Value]:
+    """The MAC datapath from (values, weights) to the output registers.
+
+    Parameters
+    ----------
+    pipe : MACPipe
+        Valid bit and ``last`` of the group at the datapath's input.
+    values : list of Value
+        N kept elements (sparse, with ``index``) or M elements (dense, ``index`` None).
+    cand : callable
+        ``cand(k, j)``: output k's weight of group position j.
+    schedule : MACSchedule
+        Register stages per part.
+
+    Returns
+    -------
+    outs, out_valid
+        The K output registers and their valid bit.
+    """
+    vals = [Value.cast(v).as_signed() for v in values]
+    if index is not None:
+        select = (_select_weights if weight_select(len(index), m_) == "tree"
+                  else _compact_weights)
+        w = select(m, index, cand, m_=m_, outputs=outputs, weight_width=weight_width,
+                   name=f"{name}_wmux")
+    else:
+        w = [[cand(k, j) for j in range(len(vals))] for k in range(outputs)]
+    vals, w = pipe.cut((vals, w), schedule.pre, "pre")
+    prods = []
+    for k in range(outputs):
+        row = []
+        for t, v in enumerate(vals):
+            p = Signal(signed(len(v) + weight_width), name=f"{name}_prod{k}_{t}")
+            m.d.comb += p.eq(v * w[k][t])
+            row.append(p)
+        prods.append(row)
+    prods = pipe.cut(prods, schedule.mul, "mul")
+    levels = max(0, (len(vals) - 1).bit_length())
+    if levels == 0:
+        prods = pipe.cut(prods, schedule.tree, "tree")
+    for lvl, count in enumerate(tree_cuts(levels, schedule.tree)):
+        prods = [_tree_level(m, row, f"{name}{k}_sum{lvl}") for k, row in enumerate(prods)]
+        prods = pipe.cut(prods, count, f"add{lvl}")
+    return _accumulate(m, pipe, [row[0] for row in prods], acc_width, name)
+
+
+def _accumulate(m: Module, pipe: MACPipe, sums: list[Value], acc_width: int,
+                name: str) -> tuple[list[Value], Value]:
+    """Accumulation until ``last``, and the output registers (loaded on ``advance``)."""
+    advance, valid, last = pipe.advance, pipe.valid, pipe.last
     outs = []
     out_valid = Signal(name=f"{name}_out_valid")
     with m.If(advance):
         m.d.sync += out_valid.eq(valid & last)
-    for k, prods in enumerate(products):
-        acc = Signal(signed(acc_width), name=f"{name}{k}")
-        out = Signal(signed(acc_width), name=f"{name}{k}_out", reset_less=True)
-        total = Signal(signed(acc_width), name=f"{name}{k}_next")
-        m.d.comb += total.eq(acc + tree_sum(prods, m, f"{name}{k}_sum"))  # wraps to acc_width
+    for k, total_sum in enumerate(sums):
+        acc = Signal(signed(acc_width), name=f"{name}_acc{k}")
+        out = Signal(signed(acc_width), name=f"{name}_acc{k}_out", reset_less=True)
+        total = Signal(signed(acc_width), name=f"{name}_acc{k}_next")
+        m.d.comb += total.eq(acc + total_sum)  # wraps to acc_width
         with m.If(advance & valid):
             with m.If(last):
                 m.d.sync += [out.eq(total), acc.eq(0)]
@@ -105,26 +258,50 @@ def accumulate(m: Module, advance: Value, valid: Value, last: Value, products: l
     return outs, out_valid
 
 
+def weight_banks(m: Module, *, banks: int, depth: int, outputs: int, weight_width: int,
+                 write_en: Value, write_bank: Value, write_word: Value, write_data: Value,
+                 read_word: Value, read_en: Sequence[Value],
+                 name: str = "wbank") -> list[Any]:
+    """M weight banks (``amaranth.lib.memory``), one per group position (DESIGN.md 3.1).
+
+    Bank j, word g holds the K weights of input feature ``g*M + j`` (output k's weight at
+    element k). One write port (``write_en`` with ``write_bank``/``write_word``) and one
+    synchronous read port per bank: all banks read word ``read_word``; bank j only when
+    ``read_en[j]`` is high, else its read data holds. Returns the K-element read data views.
+    """
+    layout = data.ArrayLayout(signed(weight_width), outputs)
+    out = []
+    for j in range(banks):
+        mem = Memory(shape=layout, depth=depth, init=[])
+        m.submodules[f"{name}{j}"] = mem
+        wp = mem.write_port()
+        rp = mem.read_port()
+        m.d.comb += [
+            wp.addr.eq(write_word),
+            wp.data.eq(write_data),
+            wp.en.eq(write_en & (write_bank == j)),
+            rp.addr.eq(read_word),
+            rp.en.eq(read_en[j]),
+        ]
+        out.append(rp.data)
+    return out
+
+
 class _MACBase(StreamUnit):
-    """Shared shell: global stall, product and output stages."""
+    """Shared shell of the stand-alone MAC units: global stall, datapath, output."""
 
-    def _products(self, m: Module) -> list[list]:  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _datapath(self, m: Module, pipe: MACPipe) -> tuple[list[Value], Value]:
+        raise NotImplementedError  # pragma: no cover - abstract
 
-    def elaborate(self, platform: Any) -> Module:
-        m = Module()
+    def _advance(self, m: Module) -> Value:
         advance = Signal()
         m.d.comb += advance.eq(~self.o.valid | self.o.ready)
-        m.d.comb += self.i.ready.eq(advance)
-        prods = self._products(m)
-        last = Value.cast(self.i.payload.last)[0]
-        prods, last = register(m, advance, (prods, last), "prod")
-        valid = valid_chain(m, advance, self.i.valid, 1, "prod_valid")
-        outs, out_valid = accumulate(m, advance, valid, last, prods, self._config.acc_width)
+        return advance
+
+    def _drive_output(self, m: Module, outs: list[Value], out_valid: Value) -> None:
         m.d.comb += self.o.valid.eq(out_valid)
         for k, out in enumerate(outs):
             m.d.comb += self.o.payload.acc[k].eq(out)
-        return m
 
 
 class NMSparseMAC(_MACBase):
@@ -133,7 +310,8 @@ class NMSparseMAC(_MACBase):
     Parameters
     ----------
     config : SparseMACConfig
-        The validated design point (pattern, format, weight and accumulator widths, K).
+        The validated design point (pattern, format, weight and accumulator widths, K, and
+        the register stages of the datapath).
 
     Raises
     ------
@@ -153,35 +331,95 @@ class NMSparseMAC(_MACBase):
 
     config_class = SparseMACConfig
 
-    def _products(self, m: Module) -> list[list]:
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
         cfg = self._config
+        advance = self._advance(m)
+        m.d.comb += self.i.ready.eq(advance)
         p = self.i.payload
-        values = [Value.cast(p.values[s]) for s in range(cfg.n)]
-        index = [Value.cast(p.index[s]) for s in range(cfg.n)]
-        return sparse_products(m, values, index, p.weights, m_=cfg.m,
-                               outputs=cfg.outputs, weight_width=cfg.weight_width)
+        pipe = MACPipe(m, advance, self.i.valid, Value.cast(p.last)[0], "mac")
+        weights = p.weights
+        outs, out_valid = build_mac(
+            m, pipe, [p.values[s] for s in range(cfg.n)],
+            lambda k, j: Value.cast(weights[k * cfg.m + j]), cfg.schedule,
+            index=[Value.cast(p.index[s]) for s in range(cfg.n)], m_=cfg.m,
+            outputs=cfg.outputs, weight_width=cfg.weight_width, acc_width=cfg.acc_width)
+        self._drive_output(m, outs, out_valid)
+        return m
 
 
 class DenseMAC(_MACBase):
-    """Dense baseline MAC ``dense_mac_<M>_<fmt>_k<K>``: the same dot product, all M kept.
+    """Dense baseline MAC ``dense_mac_<M>_<fmt>_k<K>[_wmem]``: the same dot product, all M kept.
 
     Parameters
     ----------
     config : DenseMACConfig
-        The validated design point (group size, format, widths, K).
+        The validated design point (group size, format, widths, K, register stages, and
+        where the weights come from).
 
     Members
     -------
     i : ``In(stream.Signature(...))``
-        Payload fields, LSB first: ``data`` (M signed elements), ``weights`` (K*M), ``last``.
+        Payload fields, LSB first: ``data`` (M signed elements), ``weights`` (K*M; with
+        weights from memory: the K weights of one input feature to load), ``last``; with
+        weights from memory also ``load`` and ``addr`` (DESIGN.md section 3.1).
     o : ``Out(stream.Signature(...))``
         Payload field ``acc``: K signed accumulators, one transfer per row.
     """
 
     config_class = DenseMACConfig
 
-    def _products(self, m: Module) -> list[list]:
+    def elaborate(self, platform: Any) -> Module:
+        m = Module()
         cfg = self._config
+        advance = self._advance(m)
         p = self.i.payload
-        values = [Value.cast(p.data[j]) for j in range(cfg.m)]
-        return dense_products(values, p.weights, m_=cfg.m, outputs=cfg.outputs)
+        values = [p.data[j] for j in range(cfg.m)]
+        last = Value.cast(p.last)[0]
+        if cfg.weights == "stream":
+            m.d.comb += self.i.ready.eq(advance)
+            pipe = MACPipe(m, advance, self.i.valid, last, "mac")
+            weights = p.weights
+            cand = lambda k, j: Value.cast(weights[k * cfg.m + j])  # noqa: E731
+        else:
+            # nothing sits between the input and the bank read: a load never races a read
+            m.d.comb += self.i.ready.eq(advance)
+            load = Value.cast(p.load)[0]
+            compute = self.i.valid & ~load
+            read_word = group_counter(m, advance, compute, last, cfg.depth, "mac_group")
+            rdata = weight_banks(
+                m, banks=cfg.m, depth=cfg.depth, outputs=cfg.outputs,
+                weight_width=cfg.weight_width, **load_port(cfg, p, self.i.valid & load),
+                read_word=read_word, read_en=[advance & compute] * cfg.m)
+            pipe = MACPipe(m, advance, compute, last, "mac")
+            values = pipe.cut(values, 1, "read")
+            cand = lambda k, j: Value.cast(rdata[j][k])  # noqa: E731
+        outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=None, m_=cfg.m,
+                                    outputs=cfg.outputs, weight_width=cfg.weight_width,
+                                    acc_width=cfg.acc_width)
+        self._drive_output(m, outs, out_valid)
+        return m
+
+
+def load_port(cfg: Any, p: Any, write_en: Value) -> dict[str, Value]:
+    """Write-port connections of :func:`weight_banks` from a load transfer's payload: ``addr``
+    = (word << index_width) | bank; words at or beyond the depth are ignored."""
+    addr = Value.cast(p.addr)
+    bank, word = addr[: cfg.index_width], addr[cfg.index_width:]
+    in_range = word < cfg.depth
+    return {"write_en": write_en & in_range, "write_bank": bank,
+            "write_word": word[: max(1, (cfg.depth - 1).bit_length())],
+            "write_data": Value.cast(p.weights)}
+
+
+def group_counter(m: Module, advance: Value, valid: Value, last: Value, depth: int,
+                  name: str) -> Value:
+    """Word of the group about to read the banks: 0 at the start of a row, one more per group
+    (modulo ``depth``), back to 0 after the ``last`` group; cleared by reset."""
+    g = Signal(range(max(2, depth)), name=name)
+    with m.If(advance & valid):
+        with m.If(last | (g == depth - 1)):
+            m.d.sync += g.eq(0)
+        with m.Else():
+            m.d.sync += g.eq(g + 1)
+    return g

@@ -5,288 +5,96 @@
 module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [15:0] \$10 ;
-  reg [15:0] \$100 ;
-  reg [15:0] \$101 ;
-  reg [15:0] \$102 ;
-  reg [15:0] \$103 ;
-  reg [15:0] \$104 ;
-  reg [15:0] \$105 ;
-  reg [15:0] \$106 ;
-  reg [15:0] \$107 ;
-  reg [15:0] \$108 ;
-  reg [15:0] \$109 ;
-  wire [15:0] \$11 ;
-  reg [15:0] \$110 ;
-  reg [15:0] \$111 ;
-  reg [15:0] \$112 ;
-  reg [15:0] \$113 ;
-  reg [15:0] \$114 ;
-  reg [15:0] \$115 ;
-  reg [15:0] \$116 ;
-  reg [15:0] \$117 ;
-  reg [15:0] \$118 ;
-  reg [15:0] \$119 ;
-  wire [15:0] \$12 ;
-  reg [15:0] \$120 ;
-  reg [15:0] \$121 ;
-  reg [15:0] \$122 ;
-  reg [15:0] \$123 ;
-  reg [15:0] \$124 ;
-  reg [15:0] \$125 ;
-  reg [15:0] \$126 ;
-  reg [15:0] \$127 ;
-  reg [15:0] \$128 ;
-  reg [15:0] \$129 ;
-  wire [15:0] \$13 ;
-  reg [15:0] \$130 ;
-  reg [15:0] \$131 ;
-  reg [15:0] \$132 ;
-  reg [15:0] \$133 ;
-  reg [15:0] \$134 ;
-  reg [15:0] \$135 ;
-  reg [15:0] \$136 ;
-  reg [15:0] \$137 ;
-  reg [15:0] \$138 ;
-  reg \$139 ;
-  wire [15:0] \$14 ;
-  reg \$140 ;
-  reg \$141 ;
-  reg [31:0] \$142 ;
-  reg [31:0] \$143 ;
-  reg [31:0] \$144 ;
-  reg [31:0] \$145 ;
-  reg [31:0] \$146 ;
-  reg [31:0] \$147 ;
-  reg [31:0] \$148 ;
-  reg [31:0] \$149 ;
-  wire [15:0] \$15 ;
-  wire [15:0] \$16 ;
-  wire [15:0] \$17 ;
-  wire [15:0] \$18 ;
-  wire [15:0] \$19 ;
+  wire \$10 ;
+  reg [15:0] \$11 ;
+  reg [15:0] \$12 ;
+  reg [15:0] \$13 ;
+  reg [15:0] \$14 ;
+  reg [15:0] \$15 ;
+  reg [15:0] \$16 ;
+  reg [15:0] \$17 ;
+  reg [15:0] \$18 ;
+  reg [15:0] \$19 ;
   wire [32:0] \$2 ;
-  wire [15:0] \$20 ;
-  wire [15:0] \$21 ;
-  wire [15:0] \$22 ;
-  wire [15:0] \$23 ;
-  wire [15:0] \$24 ;
-  wire [15:0] \$25 ;
-  wire [15:0] \$26 ;
-  wire [15:0] \$27 ;
-  wire [15:0] \$28 ;
-  wire [15:0] \$29 ;
+  reg [15:0] \$20 ;
+  reg [15:0] \$21 ;
+  reg [15:0] \$22 ;
+  reg [15:0] \$23 ;
+  reg [15:0] \$24 ;
+  reg [15:0] \$25 ;
+  reg [15:0] \$26 ;
+  reg [15:0] \$27 ;
+  reg [15:0] \$28 ;
+  reg [15:0] \$29 ;
   wire [32:0] \$3 ;
-  wire [15:0] \$30 ;
-  wire [15:0] \$31 ;
-  wire [15:0] \$32 ;
-  wire [15:0] \$33 ;
-  wire [15:0] \$34 ;
-  wire [15:0] \$35 ;
-  wire [15:0] \$36 ;
-  wire [15:0] \$37 ;
-  wire [15:0] \$38 ;
-  wire [15:0] \$39 ;
+  reg [15:0] \$30 ;
+  reg [15:0] \$31 ;
+  reg [15:0] \$32 ;
+  reg [15:0] \$33 ;
+  reg [15:0] \$34 ;
+  reg [15:0] \$35 ;
+  reg [15:0] \$36 ;
+  reg [15:0] \$37 ;
+  reg [15:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  wire [15:0] \$40 ;
-  wire [15:0] \$41 ;
-  wire [15:0] \$42 ;
-  wire [15:0] \$43 ;
-  wire [15:0] \$44 ;
-  wire [15:0] \$45 ;
-  wire [15:0] \$46 ;
-  wire [15:0] \$47 ;
-  wire [15:0] \$48 ;
-  wire [15:0] \$49 ;
+  reg [15:0] \$40 ;
+  reg [15:0] \$41 ;
+  reg [15:0] \$42 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [15:0] \$45 ;
+  reg [15:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [15:0] \$49 ;
   wire [32:0] \$5 ;
-  wire [15:0] \$50 ;
-  wire [15:0] \$51 ;
-  wire [15:0] \$52 ;
-  wire [15:0] \$53 ;
-  wire [15:0] \$54 ;
-  wire [15:0] \$55 ;
-  wire [15:0] \$56 ;
-  wire [15:0] \$57 ;
-  wire [15:0] \$58 ;
-  wire [15:0] \$59 ;
-  wire [15:0] \$6 ;
-  wire [15:0] \$60 ;
-  wire [15:0] \$61 ;
-  wire [15:0] \$62 ;
-  wire [15:0] \$63 ;
-  wire [15:0] \$64 ;
-  wire [15:0] \$65 ;
-  wire [15:0] \$66 ;
-  wire [15:0] \$67 ;
-  wire [15:0] \$68 ;
-  wire [15:0] \$69 ;
-  wire [15:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  reg [15:0] \$75 ;
-  reg [15:0] \$76 ;
-  reg [15:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [15:0] \$79 ;
-  wire [15:0] \$8 ;
-  reg [15:0] \$80 ;
-  reg [15:0] \$81 ;
-  reg [15:0] \$82 ;
-  reg [15:0] \$83 ;
-  reg [15:0] \$84 ;
-  reg [15:0] \$85 ;
-  reg [15:0] \$86 ;
-  reg [15:0] \$87 ;
-  reg [15:0] \$88 ;
-  reg [15:0] \$89 ;
-  wire [15:0] \$9 ;
-  reg [15:0] \$90 ;
-  reg [15:0] \$91 ;
-  reg [15:0] \$92 ;
-  reg [15:0] \$93 ;
-  reg [15:0] \$94 ;
-  reg [15:0] \$95 ;
-  reg [15:0] \$96 ;
-  reg [15:0] \$97 ;
-  reg [15:0] \$98 ;
-  reg [15:0] \$99 ;
-  reg [31:0] acc0 = 32'd0;
-  wire [31:0] acc0_next;
-  reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc0_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p9;
-  reg [31:0] acc1 = 32'd0;
-  wire [31:0] acc1_next;
-  reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc1_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p9;
-  reg [31:0] acc2 = 32'd0;
-  wire [31:0] acc2_next;
-  reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc2_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p9;
-  reg [31:0] acc3 = 32'd0;
-  wire [31:0] acc3_next;
-  reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p10;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p11;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p12;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p13;
-  (* keep = 32'd1 *)
-  wire [19:0] acc3_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p3;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p7;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p8;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p9;
-  (* init = 1'h0 *)
-  wire acc_out_valid;
+  reg [15:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [15:0] \$53 ;
+  reg [15:0] \$54 ;
+  reg [15:0] \$55 ;
+  reg [15:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
+  reg [15:0] \$59 ;
+  wire \$6 ;
+  reg [15:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [15:0] \$63 ;
+  reg [15:0] \$64 ;
+  reg [15:0] \$65 ;
+  reg [15:0] \$66 ;
+  reg [15:0] \$67 ;
+  reg [15:0] \$68 ;
+  reg [15:0] \$69 ;
+  wire \$7 ;
+  reg [15:0] \$70 ;
+  reg [15:0] \$71 ;
+  reg [15:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg \$75 ;
+  reg \$76 ;
+  reg [19:0] \$77 ;
+  reg [19:0] \$78 ;
+  reg [19:0] \$79 ;
+  wire \$8 ;
+  reg [19:0] \$80 ;
+  reg \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg [31:0] \$84 ;
+  reg [31:0] \$85 ;
+  reg [31:0] \$86 ;
+  reg [31:0] \$87 ;
+  reg [31:0] \$88 ;
+  reg [31:0] \$89 ;
+  wire \$9 ;
+  reg [31:0] \$90 ;
+  reg [31:0] \$91 ;
   wire advance;
   input clk;
   wire clk;
@@ -380,6 +188,276 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire i__ready;
   input i__valid;
   wire i__valid;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [19:0] mac0_sum3_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [19:0] mac1_sum3_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [19:0] mac2_sum3_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [19:0] mac3_sum3_p0;
+  reg [31:0] mac_acc0 = 32'd0;
+  wire [31:0] mac_acc0_next;
+  reg [31:0] mac_acc0_out = 32'd0;
+  reg [31:0] mac_acc1 = 32'd0;
+  wire [31:0] mac_acc1_next;
+  reg [31:0] mac_acc1_out = 32'd0;
+  reg [31:0] mac_acc2 = 32'd0;
+  wire [31:0] mac_acc2_next;
+  reg [31:0] mac_acc2_out = 32'd0;
+  reg [31:0] mac_acc3 = 32'd0;
+  wire [31:0] mac_acc3_next;
+  reg [31:0] mac_acc3_out = 32'd0;
+  reg [19:0] mac_add3_s0 = 20'h00000;
+  reg [19:0] \mac_add3_s0$202  = 20'h00000;
+  reg [19:0] \mac_add3_s0$205  = 20'h00000;
+  reg [19:0] \mac_add3_s0$208  = 20'h00000;
+  reg \mac_add3_s0$216  = 1'h0;
+  reg mac_add3_valid_s0 = 1'h0;
+  reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$101  = 16'h0000;
+  reg [15:0] \mac_mul_s0$102  = 16'h0000;
+  reg [15:0] \mac_mul_s0$104  = 16'h0000;
+  reg [15:0] \mac_mul_s0$105  = 16'h0000;
+  reg [15:0] \mac_mul_s0$107  = 16'h0000;
+  reg [15:0] \mac_mul_s0$108  = 16'h0000;
+  reg [15:0] \mac_mul_s0$110  = 16'h0000;
+  reg [15:0] \mac_mul_s0$111  = 16'h0000;
+  reg [15:0] \mac_mul_s0$113  = 16'h0000;
+  reg [15:0] \mac_mul_s0$114  = 16'h0000;
+  reg [15:0] \mac_mul_s0$116  = 16'h0000;
+  reg [15:0] \mac_mul_s0$117  = 16'h0000;
+  reg [15:0] \mac_mul_s0$119  = 16'h0000;
+  reg [15:0] \mac_mul_s0$120  = 16'h0000;
+  reg [15:0] \mac_mul_s0$122  = 16'h0000;
+  reg [15:0] \mac_mul_s0$123  = 16'h0000;
+  reg [15:0] \mac_mul_s0$125  = 16'h0000;
+  reg [15:0] \mac_mul_s0$126  = 16'h0000;
+  reg [15:0] \mac_mul_s0$128  = 16'h0000;
+  reg [15:0] \mac_mul_s0$129  = 16'h0000;
+  reg [15:0] \mac_mul_s0$131  = 16'h0000;
+  reg [15:0] \mac_mul_s0$132  = 16'h0000;
+  reg [15:0] \mac_mul_s0$134  = 16'h0000;
+  reg [15:0] \mac_mul_s0$135  = 16'h0000;
+  reg [15:0] \mac_mul_s0$137  = 16'h0000;
+  reg [15:0] \mac_mul_s0$138  = 16'h0000;
+  reg [15:0] \mac_mul_s0$140  = 16'h0000;
+  reg [15:0] \mac_mul_s0$141  = 16'h0000;
+  reg [15:0] \mac_mul_s0$143  = 16'h0000;
+  reg [15:0] \mac_mul_s0$144  = 16'h0000;
+  reg [15:0] \mac_mul_s0$146  = 16'h0000;
+  reg [15:0] \mac_mul_s0$147  = 16'h0000;
+  reg [15:0] \mac_mul_s0$149  = 16'h0000;
+  reg [15:0] \mac_mul_s0$150  = 16'h0000;
+  reg [15:0] \mac_mul_s0$152  = 16'h0000;
+  reg [15:0] \mac_mul_s0$153  = 16'h0000;
+  reg [15:0] \mac_mul_s0$155  = 16'h0000;
+  reg [15:0] \mac_mul_s0$156  = 16'h0000;
+  reg [15:0] \mac_mul_s0$158  = 16'h0000;
+  reg [15:0] \mac_mul_s0$159  = 16'h0000;
+  reg [15:0] \mac_mul_s0$161  = 16'h0000;
+  reg [15:0] \mac_mul_s0$162  = 16'h0000;
+  reg [15:0] \mac_mul_s0$164  = 16'h0000;
+  reg [15:0] \mac_mul_s0$165  = 16'h0000;
+  reg [15:0] \mac_mul_s0$167  = 16'h0000;
+  reg [15:0] \mac_mul_s0$168  = 16'h0000;
+  reg \mac_mul_s0$214  = 1'h0;
+  reg [15:0] \mac_mul_s0$75  = 16'h0000;
+  reg [15:0] \mac_mul_s0$77  = 16'h0000;
+  reg [15:0] \mac_mul_s0$78  = 16'h0000;
+  reg [15:0] \mac_mul_s0$80  = 16'h0000;
+  reg [15:0] \mac_mul_s0$81  = 16'h0000;
+  reg [15:0] \mac_mul_s0$83  = 16'h0000;
+  reg [15:0] \mac_mul_s0$84  = 16'h0000;
+  reg [15:0] \mac_mul_s0$86  = 16'h0000;
+  reg [15:0] \mac_mul_s0$87  = 16'h0000;
+  reg [15:0] \mac_mul_s0$89  = 16'h0000;
+  reg [15:0] \mac_mul_s0$90  = 16'h0000;
+  reg [15:0] \mac_mul_s0$92  = 16'h0000;
+  reg [15:0] \mac_mul_s0$93  = 16'h0000;
+  reg [15:0] \mac_mul_s0$95  = 16'h0000;
+  reg [15:0] \mac_mul_s0$96  = 16'h0000;
+  reg [15:0] \mac_mul_s0$98  = 16'h0000;
+  reg [15:0] \mac_mul_s0$99  = 16'h0000;
+  reg mac_mul_valid_s0 = 1'h0;
+  (* init = 1'h0 *)
+  wire mac_out_valid;
+  wire [15:0] mac_prod0_0;
+  wire [15:0] mac_prod0_1;
+  wire [15:0] mac_prod0_10;
+  wire [15:0] mac_prod0_11;
+  wire [15:0] mac_prod0_12;
+  wire [15:0] mac_prod0_13;
+  wire [15:0] mac_prod0_14;
+  wire [15:0] mac_prod0_15;
+  wire [15:0] mac_prod0_2;
+  wire [15:0] mac_prod0_3;
+  wire [15:0] mac_prod0_4;
+  wire [15:0] mac_prod0_5;
+  wire [15:0] mac_prod0_6;
+  wire [15:0] mac_prod0_7;
+  wire [15:0] mac_prod0_8;
+  wire [15:0] mac_prod0_9;
+  wire [15:0] mac_prod1_0;
+  wire [15:0] mac_prod1_1;
+  wire [15:0] mac_prod1_10;
+  wire [15:0] mac_prod1_11;
+  wire [15:0] mac_prod1_12;
+  wire [15:0] mac_prod1_13;
+  wire [15:0] mac_prod1_14;
+  wire [15:0] mac_prod1_15;
+  wire [15:0] mac_prod1_2;
+  wire [15:0] mac_prod1_3;
+  wire [15:0] mac_prod1_4;
+  wire [15:0] mac_prod1_5;
+  wire [15:0] mac_prod1_6;
+  wire [15:0] mac_prod1_7;
+  wire [15:0] mac_prod1_8;
+  wire [15:0] mac_prod1_9;
+  wire [15:0] mac_prod2_0;
+  wire [15:0] mac_prod2_1;
+  wire [15:0] mac_prod2_10;
+  wire [15:0] mac_prod2_11;
+  wire [15:0] mac_prod2_12;
+  wire [15:0] mac_prod2_13;
+  wire [15:0] mac_prod2_14;
+  wire [15:0] mac_prod2_15;
+  wire [15:0] mac_prod2_2;
+  wire [15:0] mac_prod2_3;
+  wire [15:0] mac_prod2_4;
+  wire [15:0] mac_prod2_5;
+  wire [15:0] mac_prod2_6;
+  wire [15:0] mac_prod2_7;
+  wire [15:0] mac_prod2_8;
+  wire [15:0] mac_prod2_9;
+  wire [15:0] mac_prod3_0;
+  wire [15:0] mac_prod3_1;
+  wire [15:0] mac_prod3_10;
+  wire [15:0] mac_prod3_11;
+  wire [15:0] mac_prod3_12;
+  wire [15:0] mac_prod3_13;
+  wire [15:0] mac_prod3_14;
+  wire [15:0] mac_prod3_15;
+  wire [15:0] mac_prod3_2;
+  wire [15:0] mac_prod3_3;
+  wire [15:0] mac_prod3_4;
+  wire [15:0] mac_prod3_5;
+  wire [15:0] mac_prod3_6;
+  wire [15:0] mac_prod3_7;
+  wire [15:0] mac_prod3_8;
+  wire [15:0] mac_prod3_9;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -391,936 +469,927 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$109  = 16'h0000;
-  reg [15:0] \prod_s0$11  = 16'h0000;
-  reg [15:0] \prod_s0$110  = 16'h0000;
-  reg [15:0] \prod_s0$112  = 16'h0000;
-  reg [15:0] \prod_s0$113  = 16'h0000;
-  reg [15:0] \prod_s0$115  = 16'h0000;
-  reg [15:0] \prod_s0$116  = 16'h0000;
-  reg [15:0] \prod_s0$118  = 16'h0000;
-  reg [15:0] \prod_s0$119  = 16'h0000;
-  reg [15:0] \prod_s0$121  = 16'h0000;
-  reg [15:0] \prod_s0$122  = 16'h0000;
-  reg [15:0] \prod_s0$124  = 16'h0000;
-  reg [15:0] \prod_s0$125  = 16'h0000;
-  reg [15:0] \prod_s0$127  = 16'h0000;
-  reg [15:0] \prod_s0$128  = 16'h0000;
-  reg [15:0] \prod_s0$13  = 16'h0000;
-  reg [15:0] \prod_s0$130  = 16'h0000;
-  reg [15:0] \prod_s0$131  = 16'h0000;
-  reg [15:0] \prod_s0$14  = 16'h0000;
-  reg \prod_s0$146  = 1'h0;
-  reg [15:0] \prod_s0$16  = 16'h0000;
-  reg [15:0] \prod_s0$17  = 16'h0000;
-  reg [15:0] \prod_s0$19  = 16'h0000;
-  reg [15:0] \prod_s0$20  = 16'h0000;
-  reg [15:0] \prod_s0$22  = 16'h0000;
-  reg [15:0] \prod_s0$23  = 16'h0000;
-  reg [15:0] \prod_s0$25  = 16'h0000;
-  reg [15:0] \prod_s0$26  = 16'h0000;
-  reg [15:0] \prod_s0$28  = 16'h0000;
-  reg [15:0] \prod_s0$29  = 16'h0000;
-  reg [15:0] \prod_s0$31  = 16'h0000;
-  reg [15:0] \prod_s0$32  = 16'h0000;
-  reg [15:0] \prod_s0$43  = 16'h0000;
-  reg [15:0] \prod_s0$44  = 16'h0000;
-  reg [15:0] \prod_s0$46  = 16'h0000;
-  reg [15:0] \prod_s0$47  = 16'h0000;
-  reg [15:0] \prod_s0$49  = 16'h0000;
-  reg [15:0] \prod_s0$50  = 16'h0000;
-  reg [15:0] \prod_s0$52  = 16'h0000;
-  reg [15:0] \prod_s0$53  = 16'h0000;
-  reg [15:0] \prod_s0$55  = 16'h0000;
-  reg [15:0] \prod_s0$56  = 16'h0000;
-  reg [15:0] \prod_s0$58  = 16'h0000;
-  reg [15:0] \prod_s0$59  = 16'h0000;
-  reg [15:0] \prod_s0$61  = 16'h0000;
-  reg [15:0] \prod_s0$62  = 16'h0000;
-  reg [15:0] \prod_s0$64  = 16'h0000;
-  reg [15:0] \prod_s0$65  = 16'h0000;
-  reg [15:0] \prod_s0$76  = 16'h0000;
-  reg [15:0] \prod_s0$77  = 16'h0000;
-  reg [15:0] \prod_s0$79  = 16'h0000;
-  reg [15:0] \prod_s0$80  = 16'h0000;
-  reg [15:0] \prod_s0$82  = 16'h0000;
-  reg [15:0] \prod_s0$83  = 16'h0000;
-  reg [15:0] \prod_s0$85  = 16'h0000;
-  reg [15:0] \prod_s0$86  = 16'h0000;
-  reg [15:0] \prod_s0$88  = 16'h0000;
-  reg [15:0] \prod_s0$89  = 16'h0000;
-  reg [15:0] \prod_s0$91  = 16'h0000;
-  reg [15:0] \prod_s0$92  = 16'h0000;
-  reg [15:0] \prod_s0$94  = 16'h0000;
-  reg [15:0] \prod_s0$95  = 16'h0000;
-  reg [15:0] \prod_s0$97  = 16'h0000;
-  reg [15:0] \prod_s0$98  = 16'h0000;
-  reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
+  assign mac_prod0_6 = $signed(i__payload[55:48]) * $signed(i__payload[183:176]);
+  assign mac_prod0_7 = $signed(i__payload[63:56]) * $signed(i__payload[191:184]);
+  assign mac_prod0_8 = $signed(i__payload[71:64]) * $signed(i__payload[199:192]);
+  assign mac_prod0_9 = $signed(i__payload[79:72]) * $signed(i__payload[207:200]);
+  assign mac_prod0_10 = $signed(i__payload[87:80]) * $signed(i__payload[215:208]);
+  assign mac_prod0_11 = $signed(i__payload[95:88]) * $signed(i__payload[223:216]);
+  assign mac_prod0_12 = $signed(i__payload[103:96]) * $signed(i__payload[231:224]);
+  assign mac_prod0_13 = $signed(i__payload[111:104]) * $signed(i__payload[239:232]);
+  assign mac_prod0_14 = $signed(i__payload[119:112]) * $signed(i__payload[247:240]);
+  assign mac_prod0_15 = $signed(i__payload[127:120]) * $signed(i__payload[255:248]);
+  assign mac_prod1_0 = $signed(i__payload[7:0]) * $signed(i__payload[263:256]);
+  assign mac_prod1_1 = $signed(i__payload[15:8]) * $signed(i__payload[271:264]);
+  assign mac_prod1_2 = $signed(i__payload[23:16]) * $signed(i__payload[279:272]);
+  assign mac_prod1_3 = $signed(i__payload[31:24]) * $signed(i__payload[287:280]);
+  assign mac_prod1_4 = $signed(i__payload[39:32]) * $signed(i__payload[295:288]);
+  assign mac_prod1_5 = $signed(i__payload[47:40]) * $signed(i__payload[303:296]);
+  assign mac_prod1_6 = $signed(i__payload[55:48]) * $signed(i__payload[311:304]);
+  assign mac_prod1_7 = $signed(i__payload[63:56]) * $signed(i__payload[319:312]);
+  assign mac_prod1_8 = $signed(i__payload[71:64]) * $signed(i__payload[327:320]);
+  assign mac_prod1_9 = $signed(i__payload[79:72]) * $signed(i__payload[335:328]);
+  assign mac_prod1_10 = $signed(i__payload[87:80]) * $signed(i__payload[343:336]);
+  assign mac_prod1_11 = $signed(i__payload[95:88]) * $signed(i__payload[351:344]);
+  assign mac_prod1_12 = $signed(i__payload[103:96]) * $signed(i__payload[359:352]);
+  assign mac_prod1_13 = $signed(i__payload[111:104]) * $signed(i__payload[367:360]);
+  assign mac_prod1_14 = $signed(i__payload[119:112]) * $signed(i__payload[375:368]);
+  assign mac_prod1_15 = $signed(i__payload[127:120]) * $signed(i__payload[383:376]);
+  assign mac_prod2_0 = $signed(i__payload[7:0]) * $signed(i__payload[391:384]);
+  assign mac_prod2_1 = $signed(i__payload[15:8]) * $signed(i__payload[399:392]);
+  assign mac_prod2_2 = $signed(i__payload[23:16]) * $signed(i__payload[407:400]);
+  assign mac_prod2_3 = $signed(i__payload[31:24]) * $signed(i__payload[415:408]);
+  assign mac_prod2_4 = $signed(i__payload[39:32]) * $signed(i__payload[423:416]);
+  assign mac_prod2_5 = $signed(i__payload[47:40]) * $signed(i__payload[431:424]);
+  assign mac_prod2_6 = $signed(i__payload[55:48]) * $signed(i__payload[439:432]);
+  assign mac_prod2_7 = $signed(i__payload[63:56]) * $signed(i__payload[447:440]);
+  assign mac_prod2_8 = $signed(i__payload[71:64]) * $signed(i__payload[455:448]);
+  assign mac_prod2_9 = $signed(i__payload[79:72]) * $signed(i__payload[463:456]);
+  assign mac_prod2_10 = $signed(i__payload[87:80]) * $signed(i__payload[471:464]);
+  assign mac_prod2_11 = $signed(i__payload[95:88]) * $signed(i__payload[479:472]);
+  assign mac_prod2_12 = $signed(i__payload[103:96]) * $signed(i__payload[487:480]);
+  assign mac_prod2_13 = $signed(i__payload[111:104]) * $signed(i__payload[495:488]);
+  assign mac_prod2_14 = $signed(i__payload[119:112]) * $signed(i__payload[503:496]);
+  assign mac_prod2_15 = $signed(i__payload[127:120]) * $signed(i__payload[511:504]);
+  assign mac_prod3_0 = $signed(i__payload[7:0]) * $signed(i__payload[519:512]);
+  assign mac_prod3_1 = $signed(i__payload[15:8]) * $signed(i__payload[527:520]);
+  assign mac_prod3_2 = $signed(i__payload[23:16]) * $signed(i__payload[535:528]);
+  assign mac_prod3_3 = $signed(i__payload[31:24]) * $signed(i__payload[543:536]);
+  assign mac_prod3_4 = $signed(i__payload[39:32]) * $signed(i__payload[551:544]);
+  assign mac_prod3_5 = $signed(i__payload[47:40]) * $signed(i__payload[559:552]);
+  assign mac_prod3_6 = $signed(i__payload[55:48]) * $signed(i__payload[567:560]);
+  assign mac_prod3_7 = $signed(i__payload[63:56]) * $signed(i__payload[575:568]);
+  assign mac_prod3_8 = $signed(i__payload[71:64]) * $signed(i__payload[583:576]);
+  assign mac_prod3_9 = $signed(i__payload[79:72]) * $signed(i__payload[591:584]);
+  assign mac_prod3_10 = $signed(i__payload[87:80]) * $signed(i__payload[599:592]);
+  assign mac_prod3_11 = $signed(i__payload[95:88]) * $signed(i__payload[607:600]);
+  assign mac_prod3_12 = $signed(i__payload[103:96]) * $signed(i__payload[615:608]);
+  assign mac_prod3_13 = $signed(i__payload[111:104]) * $signed(i__payload[623:616]);
+  assign mac_prod3_14 = $signed(i__payload[119:112]) * $signed(i__payload[631:624]);
+  assign mac_prod3_15 = $signed(i__payload[127:120]) * $signed(i__payload[639:632]);
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$75 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$77 ) + $signed(\mac_mul_s0$78 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$80 ) + $signed(\mac_mul_s0$81 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$83 ) + $signed(\mac_mul_s0$84 );
+  assign mac0_sum0_p4 = $signed(\mac_mul_s0$86 ) + $signed(\mac_mul_s0$87 );
+  assign mac0_sum0_p5 = $signed(\mac_mul_s0$89 ) + $signed(\mac_mul_s0$90 );
+  assign mac0_sum0_p6 = $signed(\mac_mul_s0$92 ) + $signed(\mac_mul_s0$93 );
+  assign mac0_sum0_p7 = $signed(\mac_mul_s0$95 ) + $signed(\mac_mul_s0$96 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$98 ) + $signed(\mac_mul_s0$99 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$101 ) + $signed(\mac_mul_s0$102 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$104 ) + $signed(\mac_mul_s0$105 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$107 ) + $signed(\mac_mul_s0$108 );
+  assign mac1_sum0_p4 = $signed(\mac_mul_s0$110 ) + $signed(\mac_mul_s0$111 );
+  assign mac1_sum0_p5 = $signed(\mac_mul_s0$113 ) + $signed(\mac_mul_s0$114 );
+  assign mac1_sum0_p6 = $signed(\mac_mul_s0$116 ) + $signed(\mac_mul_s0$117 );
+  assign mac1_sum0_p7 = $signed(\mac_mul_s0$119 ) + $signed(\mac_mul_s0$120 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$122 ) + $signed(\mac_mul_s0$123 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$125 ) + $signed(\mac_mul_s0$126 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$128 ) + $signed(\mac_mul_s0$129 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$131 ) + $signed(\mac_mul_s0$132 );
+  assign mac2_sum0_p4 = $signed(\mac_mul_s0$134 ) + $signed(\mac_mul_s0$135 );
+  assign mac2_sum0_p5 = $signed(\mac_mul_s0$137 ) + $signed(\mac_mul_s0$138 );
+  assign mac2_sum0_p6 = $signed(\mac_mul_s0$140 ) + $signed(\mac_mul_s0$141 );
+  assign mac2_sum0_p7 = $signed(\mac_mul_s0$143 ) + $signed(\mac_mul_s0$144 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$146 ) + $signed(\mac_mul_s0$147 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$149 ) + $signed(\mac_mul_s0$150 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$152 ) + $signed(\mac_mul_s0$153 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$155 ) + $signed(\mac_mul_s0$156 );
+  assign mac3_sum0_p4 = $signed(\mac_mul_s0$158 ) + $signed(\mac_mul_s0$159 );
+  assign mac3_sum0_p5 = $signed(\mac_mul_s0$161 ) + $signed(\mac_mul_s0$162 );
+  assign mac3_sum0_p6 = $signed(\mac_mul_s0$164 ) + $signed(\mac_mul_s0$165 );
+  assign mac3_sum0_p7 = $signed(\mac_mul_s0$167 ) + $signed(\mac_mul_s0$168 );
+  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
+  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
+  assign mac0_sum1_p2 = $signed(mac0_sum0_p4) + $signed(mac0_sum0_p5);
+  assign mac0_sum1_p3 = $signed(mac0_sum0_p6) + $signed(mac0_sum0_p7);
+  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
+  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
+  assign mac1_sum1_p2 = $signed(mac1_sum0_p4) + $signed(mac1_sum0_p5);
+  assign mac1_sum1_p3 = $signed(mac1_sum0_p6) + $signed(mac1_sum0_p7);
+  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
+  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
+  assign mac2_sum1_p2 = $signed(mac2_sum0_p4) + $signed(mac2_sum0_p5);
+  assign mac2_sum1_p3 = $signed(mac2_sum0_p6) + $signed(mac2_sum0_p7);
+  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
+  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
+  assign mac3_sum1_p2 = $signed(mac3_sum0_p4) + $signed(mac3_sum0_p5);
+  assign mac3_sum1_p3 = $signed(mac3_sum0_p6) + $signed(mac3_sum0_p7);
+  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
+  assign mac0_sum2_p1 = $signed(mac0_sum1_p2) + $signed(mac0_sum1_p3);
+  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
+  assign mac1_sum2_p1 = $signed(mac1_sum1_p2) + $signed(mac1_sum1_p3);
+  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
+  assign mac2_sum2_p1 = $signed(mac2_sum1_p2) + $signed(mac2_sum1_p3);
+  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
+  assign mac3_sum2_p1 = $signed(mac3_sum1_p2) + $signed(mac3_sum1_p3);
+  assign mac0_sum3_p0 = $signed(mac0_sum2_p0) + $signed(mac0_sum2_p1);
+  assign mac1_sum3_p0 = $signed(mac1_sum2_p0) + $signed(mac1_sum2_p1);
+  assign mac2_sum3_p0 = $signed(mac2_sum2_p0) + $signed(mac2_sum2_p1);
+  assign mac3_sum3_p0 = $signed(mac3_sum2_p0) + $signed(mac3_sum2_p1);
+  assign \$2  = $signed(mac_acc0) + $signed(mac_add3_s0);
+  assign \$3  = $signed(mac_acc1) + $signed(\mac_add3_s0$202 );
+  assign \$4  = $signed(mac_acc2) + $signed(\mac_add3_s0$205 );
+  assign \$5  = $signed(mac_acc3) + $signed(\mac_add3_s0$208 );
+  assign \$6  = mac_add3_valid_s0 & \mac_add3_s0$216 ;
+  assign \$7  = i__ready & mac_add3_valid_s0;
+  assign \$8  = i__ready & mac_add3_valid_s0;
+  assign \$9  = i__ready & mac_add3_valid_s0;
+  assign \$10  = i__ready & mac_add3_valid_s0;
+  always @(posedge clk)
+    mac_mul_s0 <= \$11 ;
+  always @(posedge clk)
+    \mac_mul_s0$75  <= \$12 ;
+  always @(posedge clk)
+    \mac_mul_s0$77  <= \$13 ;
+  always @(posedge clk)
+    \mac_mul_s0$78  <= \$14 ;
+  always @(posedge clk)
+    \mac_mul_s0$80  <= \$15 ;
+  always @(posedge clk)
+    \mac_mul_s0$81  <= \$16 ;
+  always @(posedge clk)
+    \mac_mul_s0$83  <= \$17 ;
+  always @(posedge clk)
+    \mac_mul_s0$84  <= \$18 ;
+  always @(posedge clk)
+    \mac_mul_s0$86  <= \$19 ;
+  always @(posedge clk)
+    \mac_mul_s0$87  <= \$20 ;
+  always @(posedge clk)
+    \mac_mul_s0$89  <= \$21 ;
+  always @(posedge clk)
+    \mac_mul_s0$90  <= \$22 ;
+  always @(posedge clk)
+    \mac_mul_s0$92  <= \$23 ;
+  always @(posedge clk)
+    \mac_mul_s0$93  <= \$24 ;
+  always @(posedge clk)
+    \mac_mul_s0$95  <= \$25 ;
+  always @(posedge clk)
+    \mac_mul_s0$96  <= \$26 ;
+  always @(posedge clk)
+    \mac_mul_s0$98  <= \$27 ;
+  always @(posedge clk)
+    \mac_mul_s0$99  <= \$28 ;
+  always @(posedge clk)
+    \mac_mul_s0$101  <= \$29 ;
+  always @(posedge clk)
+    \mac_mul_s0$102  <= \$30 ;
+  always @(posedge clk)
+    \mac_mul_s0$104  <= \$31 ;
+  always @(posedge clk)
+    \mac_mul_s0$105  <= \$32 ;
+  always @(posedge clk)
+    \mac_mul_s0$107  <= \$33 ;
+  always @(posedge clk)
+    \mac_mul_s0$108  <= \$34 ;
+  always @(posedge clk)
+    \mac_mul_s0$110  <= \$35 ;
+  always @(posedge clk)
+    \mac_mul_s0$111  <= \$36 ;
+  always @(posedge clk)
+    \mac_mul_s0$113  <= \$37 ;
+  always @(posedge clk)
+    \mac_mul_s0$114  <= \$38 ;
+  always @(posedge clk)
+    \mac_mul_s0$116  <= \$39 ;
+  always @(posedge clk)
+    \mac_mul_s0$117  <= \$40 ;
+  always @(posedge clk)
+    \mac_mul_s0$119  <= \$41 ;
+  always @(posedge clk)
+    \mac_mul_s0$120  <= \$42 ;
+  always @(posedge clk)
+    \mac_mul_s0$122  <= \$43 ;
+  always @(posedge clk)
+    \mac_mul_s0$123  <= \$44 ;
+  always @(posedge clk)
+    \mac_mul_s0$125  <= \$45 ;
+  always @(posedge clk)
+    \mac_mul_s0$126  <= \$46 ;
+  always @(posedge clk)
+    \mac_mul_s0$128  <= \$47 ;
+  always @(posedge clk)
+    \mac_mul_s0$129  <= \$48 ;
+  always @(posedge clk)
+    \mac_mul_s0$131  <= \$49 ;
+  always @(posedge clk)
+    \mac_mul_s0$132  <= \$50 ;
+  always @(posedge clk)
+    \mac_mul_s0$134  <= \$51 ;
+  always @(posedge clk)
+    \mac_mul_s0$135  <= \$52 ;
+  always @(posedge clk)
+    \mac_mul_s0$137  <= \$53 ;
+  always @(posedge clk)
+    \mac_mul_s0$138  <= \$54 ;
+  always @(posedge clk)
+    \mac_mul_s0$140  <= \$55 ;
+  always @(posedge clk)
+    \mac_mul_s0$141  <= \$56 ;
+  always @(posedge clk)
+    \mac_mul_s0$143  <= \$57 ;
+  always @(posedge clk)
+    \mac_mul_s0$144  <= \$58 ;
+  always @(posedge clk)
+    \mac_mul_s0$146  <= \$59 ;
+  always @(posedge clk)
+    \mac_mul_s0$147  <= \$60 ;
+  always @(posedge clk)
+    \mac_mul_s0$149  <= \$61 ;
+  always @(posedge clk)
+    \mac_mul_s0$150  <= \$62 ;
+  always @(posedge clk)
+    \mac_mul_s0$152  <= \$63 ;
+  always @(posedge clk)
+    \mac_mul_s0$153  <= \$64 ;
+  always @(posedge clk)
+    \mac_mul_s0$155  <= \$65 ;
+  always @(posedge clk)
+    \mac_mul_s0$156  <= \$66 ;
+  always @(posedge clk)
+    \mac_mul_s0$158  <= \$67 ;
+  always @(posedge clk)
+    \mac_mul_s0$159  <= \$68 ;
+  always @(posedge clk)
+    \mac_mul_s0$161  <= \$69 ;
+  always @(posedge clk)
+    \mac_mul_s0$162  <= \$70 ;
+  always @(posedge clk)
+    \mac_mul_s0$164  <= \$71 ;
+  always @(posedge clk)
+    \mac_mul_s0$165  <= \$72 ;
+  always @(posedge clk)
+    \mac_mul_s0$167  <= \$73 ;
+  always @(posedge clk)
+    \mac_mul_s0$168  <= \$74 ;
+  always @(posedge clk)
+    \mac_mul_s0$214  <= \$75 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$76 ;
+  always @(posedge clk)
+    mac_add3_s0 <= \$77 ;
+  always @(posedge clk)
+    \mac_add3_s0$202  <= \$78 ;
+  always @(posedge clk)
+    \mac_add3_s0$205  <= \$79 ;
+  always @(posedge clk)
+    \mac_add3_s0$208  <= \$80 ;
+  always @(posedge clk)
+    \mac_add3_s0$216  <= \$81 ;
+  always @(posedge clk)
+    mac_add3_valid_s0 <= \$82 ;
+  always @(posedge clk)
+    o__valid <= \$83 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$84 ;
+  always @(posedge clk)
+    mac_acc0 <= \$85 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$86 ;
+  always @(posedge clk)
+    mac_acc1 <= \$87 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$88 ;
+  always @(posedge clk)
+    mac_acc2 <= \$89 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$90 ;
+  always @(posedge clk)
+    mac_acc3 <= \$91 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$11 );
-  assign acc0_sum_p1 = $signed(\prod_s0$13 ) + $signed(\prod_s0$14 );
-  assign acc0_sum_p2 = $signed(\prod_s0$16 ) + $signed(\prod_s0$17 );
-  assign acc0_sum_p3 = $signed(\prod_s0$19 ) + $signed(\prod_s0$20 );
-  assign acc0_sum_p4 = $signed(\prod_s0$22 ) + $signed(\prod_s0$23 );
-  assign acc0_sum_p5 = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
-  assign acc0_sum_p6 = $signed(\prod_s0$28 ) + $signed(\prod_s0$29 );
-  assign acc0_sum_p7 = $signed(\prod_s0$31 ) + $signed(\prod_s0$32 );
-  assign acc0_sum_p8 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
-  assign acc0_sum_p9 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
-  assign acc0_sum_p10 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
-  assign acc0_sum_p11 = $signed(acc0_sum_p6) + $signed(acc0_sum_p7);
-  assign acc0_sum_p12 = $signed(acc0_sum_p8) + $signed(acc0_sum_p9);
-  assign acc0_sum_p13 = $signed(acc0_sum_p10) + $signed(acc0_sum_p11);
-  assign acc0_sum_p14 = $signed(acc0_sum_p12) + $signed(acc0_sum_p13);
-  assign \$2  = $signed(acc0) + $signed(acc0_sum_p14);
-  assign acc1_sum_p0 = $signed(\prod_s0$43 ) + $signed(\prod_s0$44 );
-  assign acc1_sum_p1 = $signed(\prod_s0$46 ) + $signed(\prod_s0$47 );
-  assign acc1_sum_p2 = $signed(\prod_s0$49 ) + $signed(\prod_s0$50 );
-  assign acc1_sum_p3 = $signed(\prod_s0$52 ) + $signed(\prod_s0$53 );
-  assign acc1_sum_p4 = $signed(\prod_s0$55 ) + $signed(\prod_s0$56 );
-  assign acc1_sum_p5 = $signed(\prod_s0$58 ) + $signed(\prod_s0$59 );
-  assign acc1_sum_p6 = $signed(\prod_s0$61 ) + $signed(\prod_s0$62 );
-  assign acc1_sum_p7 = $signed(\prod_s0$64 ) + $signed(\prod_s0$65 );
-  assign acc1_sum_p8 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
-  assign acc1_sum_p9 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
-  assign acc1_sum_p10 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
-  assign acc1_sum_p11 = $signed(acc1_sum_p6) + $signed(acc1_sum_p7);
-  assign acc1_sum_p12 = $signed(acc1_sum_p8) + $signed(acc1_sum_p9);
-  assign acc1_sum_p13 = $signed(acc1_sum_p10) + $signed(acc1_sum_p11);
-  assign acc1_sum_p14 = $signed(acc1_sum_p12) + $signed(acc1_sum_p13);
-  assign \$3  = $signed(acc1) + $signed(acc1_sum_p14);
-  assign acc2_sum_p0 = $signed(\prod_s0$76 ) + $signed(\prod_s0$77 );
-  assign acc2_sum_p1 = $signed(\prod_s0$79 ) + $signed(\prod_s0$80 );
-  assign acc2_sum_p2 = $signed(\prod_s0$82 ) + $signed(\prod_s0$83 );
-  assign acc2_sum_p3 = $signed(\prod_s0$85 ) + $signed(\prod_s0$86 );
-  assign acc2_sum_p4 = $signed(\prod_s0$88 ) + $signed(\prod_s0$89 );
-  assign acc2_sum_p5 = $signed(\prod_s0$91 ) + $signed(\prod_s0$92 );
-  assign acc2_sum_p6 = $signed(\prod_s0$94 ) + $signed(\prod_s0$95 );
-  assign acc2_sum_p7 = $signed(\prod_s0$97 ) + $signed(\prod_s0$98 );
-  assign acc2_sum_p8 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
-  assign acc2_sum_p9 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
-  assign acc2_sum_p10 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
-  assign acc2_sum_p11 = $signed(acc2_sum_p6) + $signed(acc2_sum_p7);
-  assign acc2_sum_p12 = $signed(acc2_sum_p8) + $signed(acc2_sum_p9);
-  assign acc2_sum_p13 = $signed(acc2_sum_p10) + $signed(acc2_sum_p11);
-  assign acc2_sum_p14 = $signed(acc2_sum_p12) + $signed(acc2_sum_p13);
-  assign \$4  = $signed(acc2) + $signed(acc2_sum_p14);
-  assign acc3_sum_p0 = $signed(\prod_s0$109 ) + $signed(\prod_s0$110 );
-  assign acc3_sum_p1 = $signed(\prod_s0$112 ) + $signed(\prod_s0$113 );
-  assign acc3_sum_p2 = $signed(\prod_s0$115 ) + $signed(\prod_s0$116 );
-  assign acc3_sum_p3 = $signed(\prod_s0$118 ) + $signed(\prod_s0$119 );
-  assign acc3_sum_p4 = $signed(\prod_s0$121 ) + $signed(\prod_s0$122 );
-  assign acc3_sum_p5 = $signed(\prod_s0$124 ) + $signed(\prod_s0$125 );
-  assign acc3_sum_p6 = $signed(\prod_s0$127 ) + $signed(\prod_s0$128 );
-  assign acc3_sum_p7 = $signed(\prod_s0$130 ) + $signed(\prod_s0$131 );
-  assign acc3_sum_p8 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
-  assign acc3_sum_p9 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
-  assign acc3_sum_p10 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
-  assign acc3_sum_p11 = $signed(acc3_sum_p6) + $signed(acc3_sum_p7);
-  assign acc3_sum_p12 = $signed(acc3_sum_p8) + $signed(acc3_sum_p9);
-  assign acc3_sum_p13 = $signed(acc3_sum_p10) + $signed(acc3_sum_p11);
-  assign acc3_sum_p14 = $signed(acc3_sum_p12) + $signed(acc3_sum_p13);
-  assign \$5  = $signed(acc3) + $signed(acc3_sum_p14);
-  assign \$6  = $signed(i__payload[7:0]) * $signed(i__payload[135:128]);
-  assign \$7  = $signed(i__payload[15:8]) * $signed(i__payload[143:136]);
-  assign \$8  = $signed(i__payload[23:16]) * $signed(i__payload[151:144]);
-  assign \$9  = $signed(i__payload[31:24]) * $signed(i__payload[159:152]);
-  assign \$10  = $signed(i__payload[39:32]) * $signed(i__payload[167:160]);
-  assign \$11  = $signed(i__payload[47:40]) * $signed(i__payload[175:168]);
-  assign \$12  = $signed(i__payload[55:48]) * $signed(i__payload[183:176]);
-  assign \$13  = $signed(i__payload[63:56]) * $signed(i__payload[191:184]);
-  assign \$14  = $signed(i__payload[71:64]) * $signed(i__payload[199:192]);
-  assign \$15  = $signed(i__payload[79:72]) * $signed(i__payload[207:200]);
-  assign \$16  = $signed(i__payload[87:80]) * $signed(i__payload[215:208]);
-  assign \$17  = $signed(i__payload[95:88]) * $signed(i__payload[223:216]);
-  assign \$18  = $signed(i__payload[103:96]) * $signed(i__payload[231:224]);
-  assign \$19  = $signed(i__payload[111:104]) * $signed(i__payload[239:232]);
-  assign \$20  = $signed(i__payload[119:112]) * $signed(i__payload[247:240]);
-  assign \$21  = $signed(i__payload[127:120]) * $signed(i__payload[255:248]);
-  assign \$22  = $signed(i__payload[7:0]) * $signed(i__payload[263:256]);
-  assign \$23  = $signed(i__payload[15:8]) * $signed(i__payload[271:264]);
-  assign \$24  = $signed(i__payload[23:16]) * $signed(i__payload[279:272]);
-  assign \$25  = $signed(i__payload[31:24]) * $signed(i__payload[287:280]);
-  assign \$26  = $signed(i__payload[39:32]) * $signed(i__payload[295:288]);
-  assign \$27  = $signed(i__payload[47:40]) * $signed(i__payload[303:296]);
-  assign \$28  = $signed(i__payload[55:48]) * $signed(i__payload[311:304]);
-  assign \$29  = $signed(i__payload[63:56]) * $signed(i__payload[319:312]);
-  assign \$30  = $signed(i__payload[71:64]) * $signed(i__payload[327:320]);
-  assign \$31  = $signed(i__payload[79:72]) * $signed(i__payload[335:328]);
-  assign \$32  = $signed(i__payload[87:80]) * $signed(i__payload[343:336]);
-  assign \$33  = $signed(i__payload[95:88]) * $signed(i__payload[351:344]);
-  assign \$34  = $signed(i__payload[103:96]) * $signed(i__payload[359:352]);
-  assign \$35  = $signed(i__payload[111:104]) * $signed(i__payload[367:360]);
-  assign \$36  = $signed(i__payload[119:112]) * $signed(i__payload[375:368]);
-  assign \$37  = $signed(i__payload[127:120]) * $signed(i__payload[383:376]);
-  assign \$38  = $signed(i__payload[7:0]) * $signed(i__payload[391:384]);
-  assign \$39  = $signed(i__payload[15:8]) * $signed(i__payload[399:392]);
-  assign \$40  = $signed(i__payload[23:16]) * $signed(i__payload[407:400]);
-  assign \$41  = $signed(i__payload[31:24]) * $signed(i__payload[415:408]);
-  assign \$42  = $signed(i__payload[39:32]) * $signed(i__payload[423:416]);
-  assign \$43  = $signed(i__payload[47:40]) * $signed(i__payload[431:424]);
-  assign \$44  = $signed(i__payload[55:48]) * $signed(i__payload[439:432]);
-  assign \$45  = $signed(i__payload[63:56]) * $signed(i__payload[447:440]);
-  assign \$46  = $signed(i__payload[71:64]) * $signed(i__payload[455:448]);
-  assign \$47  = $signed(i__payload[79:72]) * $signed(i__payload[463:456]);
-  assign \$48  = $signed(i__payload[87:80]) * $signed(i__payload[471:464]);
-  assign \$49  = $signed(i__payload[95:88]) * $signed(i__payload[479:472]);
-  assign \$50  = $signed(i__payload[103:96]) * $signed(i__payload[487:480]);
-  assign \$51  = $signed(i__payload[111:104]) * $signed(i__payload[495:488]);
-  assign \$52  = $signed(i__payload[119:112]) * $signed(i__payload[503:496]);
-  assign \$53  = $signed(i__payload[127:120]) * $signed(i__payload[511:504]);
-  assign \$54  = $signed(i__payload[7:0]) * $signed(i__payload[519:512]);
-  assign \$55  = $signed(i__payload[15:8]) * $signed(i__payload[527:520]);
-  assign \$56  = $signed(i__payload[23:16]) * $signed(i__payload[535:528]);
-  assign \$57  = $signed(i__payload[31:24]) * $signed(i__payload[543:536]);
-  assign \$58  = $signed(i__payload[39:32]) * $signed(i__payload[551:544]);
-  assign \$59  = $signed(i__payload[47:40]) * $signed(i__payload[559:552]);
-  assign \$60  = $signed(i__payload[55:48]) * $signed(i__payload[567:560]);
-  assign \$61  = $signed(i__payload[63:56]) * $signed(i__payload[575:568]);
-  assign \$62  = $signed(i__payload[71:64]) * $signed(i__payload[583:576]);
-  assign \$63  = $signed(i__payload[79:72]) * $signed(i__payload[591:584]);
-  assign \$64  = $signed(i__payload[87:80]) * $signed(i__payload[599:592]);
-  assign \$65  = $signed(i__payload[95:88]) * $signed(i__payload[607:600]);
-  assign \$66  = $signed(i__payload[103:96]) * $signed(i__payload[615:608]);
-  assign \$67  = $signed(i__payload[111:104]) * $signed(i__payload[623:616]);
-  assign \$68  = $signed(i__payload[119:112]) * $signed(i__payload[631:624]);
-  assign \$69  = $signed(i__payload[127:120]) * $signed(i__payload[639:632]);
-  assign \$70  = prod_valid_s0 & \prod_s0$146 ;
-  assign \$71  = i__ready & prod_valid_s0;
-  assign \$72  = i__ready & prod_valid_s0;
-  assign \$73  = i__ready & prod_valid_s0;
-  assign \$74  = i__ready & prod_valid_s0;
-  always @(posedge clk)
-    prod_s0 <= \$75 ;
-  always @(posedge clk)
-    \prod_s0$11  <= \$76 ;
-  always @(posedge clk)
-    \prod_s0$13  <= \$77 ;
-  always @(posedge clk)
-    \prod_s0$14  <= \$78 ;
-  always @(posedge clk)
-    \prod_s0$16  <= \$79 ;
-  always @(posedge clk)
-    \prod_s0$17  <= \$80 ;
-  always @(posedge clk)
-    \prod_s0$19  <= \$81 ;
-  always @(posedge clk)
-    \prod_s0$20  <= \$82 ;
-  always @(posedge clk)
-    \prod_s0$22  <= \$83 ;
-  always @(posedge clk)
-    \prod_s0$23  <= \$84 ;
-  always @(posedge clk)
-    \prod_s0$25  <= \$85 ;
-  always @(posedge clk)
-    \prod_s0$26  <= \$86 ;
-  always @(posedge clk)
-    \prod_s0$28  <= \$87 ;
-  always @(posedge clk)
-    \prod_s0$29  <= \$88 ;
-  always @(posedge clk)
-    \prod_s0$31  <= \$89 ;
-  always @(posedge clk)
-    \prod_s0$32  <= \$90 ;
-  always @(posedge clk)
-    \prod_s0$43  <= \$91 ;
-  always @(posedge clk)
-    \prod_s0$44  <= \$92 ;
-  always @(posedge clk)
-    \prod_s0$46  <= \$93 ;
-  always @(posedge clk)
-    \prod_s0$47  <= \$94 ;
-  always @(posedge clk)
-    \prod_s0$49  <= \$95 ;
-  always @(posedge clk)
-    \prod_s0$50  <= \$96 ;
-  always @(posedge clk)
-    \prod_s0$52  <= \$97 ;
-  always @(posedge clk)
-    \prod_s0$53  <= \$98 ;
-  always @(posedge clk)
-    \prod_s0$55  <= \$99 ;
-  always @(posedge clk)
-    \prod_s0$56  <= \$100 ;
-  always @(posedge clk)
-    \prod_s0$58  <= \$101 ;
-  always @(posedge clk)
-    \prod_s0$59  <= \$102 ;
-  always @(posedge clk)
-    \prod_s0$61  <= \$103 ;
-  always @(posedge clk)
-    \prod_s0$62  <= \$104 ;
-  always @(posedge clk)
-    \prod_s0$64  <= \$105 ;
-  always @(posedge clk)
-    \prod_s0$65  <= \$106 ;
-  always @(posedge clk)
-    \prod_s0$76  <= \$107 ;
-  always @(posedge clk)
-    \prod_s0$77  <= \$108 ;
-  always @(posedge clk)
-    \prod_s0$79  <= \$109 ;
-  always @(posedge clk)
-    \prod_s0$80  <= \$110 ;
-  always @(posedge clk)
-    \prod_s0$82  <= \$111 ;
-  always @(posedge clk)
-    \prod_s0$83  <= \$112 ;
-  always @(posedge clk)
-    \prod_s0$85  <= \$113 ;
-  always @(posedge clk)
-    \prod_s0$86  <= \$114 ;
-  always @(posedge clk)
-    \prod_s0$88  <= \$115 ;
-  always @(posedge clk)
-    \prod_s0$89  <= \$116 ;
-  always @(posedge clk)
-    \prod_s0$91  <= \$117 ;
-  always @(posedge clk)
-    \prod_s0$92  <= \$118 ;
-  always @(posedge clk)
-    \prod_s0$94  <= \$119 ;
-  always @(posedge clk)
-    \prod_s0$95  <= \$120 ;
-  always @(posedge clk)
-    \prod_s0$97  <= \$121 ;
-  always @(posedge clk)
-    \prod_s0$98  <= \$122 ;
-  always @(posedge clk)
-    \prod_s0$109  <= \$123 ;
-  always @(posedge clk)
-    \prod_s0$110  <= \$124 ;
-  always @(posedge clk)
-    \prod_s0$112  <= \$125 ;
-  always @(posedge clk)
-    \prod_s0$113  <= \$126 ;
-  always @(posedge clk)
-    \prod_s0$115  <= \$127 ;
-  always @(posedge clk)
-    \prod_s0$116  <= \$128 ;
-  always @(posedge clk)
-    \prod_s0$118  <= \$129 ;
-  always @(posedge clk)
-    \prod_s0$119  <= \$130 ;
-  always @(posedge clk)
-    \prod_s0$121  <= \$131 ;
-  always @(posedge clk)
-    \prod_s0$122  <= \$132 ;
-  always @(posedge clk)
-    \prod_s0$124  <= \$133 ;
-  always @(posedge clk)
-    \prod_s0$125  <= \$134 ;
-  always @(posedge clk)
-    \prod_s0$127  <= \$135 ;
-  always @(posedge clk)
-    \prod_s0$128  <= \$136 ;
-  always @(posedge clk)
-    \prod_s0$130  <= \$137 ;
-  always @(posedge clk)
-    \prod_s0$131  <= \$138 ;
-  always @(posedge clk)
-    \prod_s0$146  <= \$139 ;
-  always @(posedge clk)
-    prod_valid_s0 <= \$140 ;
-  always @(posedge clk)
-    o__valid <= \$141 ;
-  always @(posedge clk)
-    acc0_out <= \$142 ;
-  always @(posedge clk)
-    acc0 <= \$143 ;
-  always @(posedge clk)
-    acc1_out <= \$144 ;
-  always @(posedge clk)
-    acc1 <= \$145 ;
-  always @(posedge clk)
-    acc2_out <= \$146 ;
-  always @(posedge clk)
-    acc2 <= \$147 ;
-  always @(posedge clk)
-    acc3_out <= \$148 ;
-  always @(posedge clk)
-    acc3 <= \$149 ;
+  assign mac_prod0_0 = $signed(i__payload[7:0]) * $signed(i__payload[135:128]);
+  assign mac_prod0_1 = $signed(i__payload[15:8]) * $signed(i__payload[143:136]);
+  assign mac_prod0_2 = $signed(i__payload[23:16]) * $signed(i__payload[151:144]);
+  assign mac_prod0_3 = $signed(i__payload[31:24]) * $signed(i__payload[159:152]);
+  assign mac_prod0_4 = $signed(i__payload[39:32]) * $signed(i__payload[167:160]);
+  assign mac_prod0_5 = $signed(i__payload[47:40]) * $signed(i__payload[175:168]);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = prod_s0;
+    \$11  = mac_mul_s0;
     if (i__ready) begin
-      \$75  = \$6 ;
+      \$11  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \prod_s0$11 ;
+    \$12  = \mac_mul_s0$75 ;
     if (i__ready) begin
-      \$76  = \$7 ;
+      \$12  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \prod_s0$13 ;
+    \$13  = \mac_mul_s0$77 ;
     if (i__ready) begin
-      \$77  = \$8 ;
+      \$13  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \prod_s0$14 ;
+    \$14  = \mac_mul_s0$78 ;
     if (i__ready) begin
-      \$78  = \$9 ;
+      \$14  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \prod_s0$16 ;
+    \$15  = \mac_mul_s0$80 ;
     if (i__ready) begin
-      \$79  = \$10 ;
+      \$15  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \prod_s0$17 ;
+    \$16  = \mac_mul_s0$81 ;
     if (i__ready) begin
-      \$80  = \$11 ;
+      \$16  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \prod_s0$19 ;
+    \$17  = \mac_mul_s0$83 ;
     if (i__ready) begin
-      \$81  = \$12 ;
+      \$17  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \prod_s0$20 ;
+    \$18  = \mac_mul_s0$84 ;
     if (i__ready) begin
-      \$82  = \$13 ;
+      \$18  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \prod_s0$22 ;
+    \$19  = \mac_mul_s0$86 ;
     if (i__ready) begin
-      \$83  = \$14 ;
+      \$19  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \prod_s0$23 ;
+    \$20  = \mac_mul_s0$87 ;
     if (i__ready) begin
-      \$84  = \$15 ;
+      \$20  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = \prod_s0$25 ;
+    \$21  = \mac_mul_s0$89 ;
     if (i__ready) begin
-      \$85  = \$16 ;
+      \$21  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = \prod_s0$26 ;
+    \$22  = \mac_mul_s0$90 ;
     if (i__ready) begin
-      \$86  = \$17 ;
+      \$22  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = \prod_s0$28 ;
+    \$23  = \mac_mul_s0$92 ;
     if (i__ready) begin
-      \$87  = \$18 ;
+      \$23  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$88  = \prod_s0$29 ;
+    \$24  = \mac_mul_s0$93 ;
     if (i__ready) begin
-      \$88  = \$19 ;
+      \$24  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$89  = \prod_s0$31 ;
+    \$25  = \mac_mul_s0$95 ;
     if (i__ready) begin
-      \$89  = \$20 ;
+      \$25  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$90  = \prod_s0$32 ;
+    \$26  = \mac_mul_s0$96 ;
     if (i__ready) begin
-      \$90  = \$21 ;
+      \$26  = mac_prod0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$91  = \prod_s0$43 ;
+    \$27  = \mac_mul_s0$98 ;
     if (i__ready) begin
-      \$91  = \$22 ;
+      \$27  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$92  = \prod_s0$44 ;
+    \$28  = \mac_mul_s0$99 ;
     if (i__ready) begin
-      \$92  = \$23 ;
+      \$28  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$93  = \prod_s0$46 ;
+    \$29  = \mac_mul_s0$101 ;
     if (i__ready) begin
-      \$93  = \$24 ;
+      \$29  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$94  = \prod_s0$47 ;
+    \$30  = \mac_mul_s0$102 ;
     if (i__ready) begin
-      \$94  = \$25 ;
+      \$30  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$95  = \prod_s0$49 ;
+    \$31  = \mac_mul_s0$104 ;
     if (i__ready) begin
-      \$95  = \$26 ;
+      \$31  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \prod_s0$50 ;
+    \$32  = \mac_mul_s0$105 ;
     if (i__ready) begin
-      \$96  = \$27 ;
+      \$32  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \prod_s0$52 ;
+    \$33  = \mac_mul_s0$107 ;
     if (i__ready) begin
-      \$97  = \$28 ;
+      \$33  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = \prod_s0$53 ;
+    \$34  = \mac_mul_s0$108 ;
     if (i__ready) begin
-      \$98  = \$29 ;
+      \$34  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \prod_s0$55 ;
+    \$35  = \mac_mul_s0$110 ;
     if (i__ready) begin
-      \$99  = \$30 ;
+      \$35  = mac_prod1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \prod_s0$56 ;
+    \$36  = \mac_mul_s0$111 ;
     if (i__ready) begin
-      \$100  = \$31 ;
+      \$36  = mac_prod1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \prod_s0$58 ;
+    \$37  = \mac_mul_s0$113 ;
     if (i__ready) begin
-      \$101  = \$32 ;
+      \$37  = mac_prod1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \prod_s0$59 ;
+    \$38  = \mac_mul_s0$114 ;
     if (i__ready) begin
-      \$102  = \$33 ;
+      \$38  = mac_prod1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \prod_s0$61 ;
+    \$39  = \mac_mul_s0$116 ;
     if (i__ready) begin
-      \$103  = \$34 ;
+      \$39  = mac_prod1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \prod_s0$62 ;
+    \$40  = \mac_mul_s0$117 ;
     if (i__ready) begin
-      \$104  = \$35 ;
+      \$40  = mac_prod1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \prod_s0$64 ;
+    \$41  = \mac_mul_s0$119 ;
     if (i__ready) begin
-      \$105  = \$36 ;
+      \$41  = mac_prod1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \prod_s0$65 ;
+    \$42  = \mac_mul_s0$120 ;
     if (i__ready) begin
-      \$106  = \$37 ;
+      \$42  = mac_prod1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \prod_s0$76 ;
+    \$43  = \mac_mul_s0$122 ;
     if (i__ready) begin
-      \$107  = \$38 ;
+      \$43  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = \prod_s0$77 ;
+    \$44  = \mac_mul_s0$123 ;
     if (i__ready) begin
-      \$108  = \$39 ;
+      \$44  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \prod_s0$79 ;
+    \$45  = \mac_mul_s0$125 ;
     if (i__ready) begin
-      \$109  = \$40 ;
+      \$45  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \prod_s0$80 ;
+    \$46  = \mac_mul_s0$126 ;
     if (i__ready) begin
-      \$110  = \$41 ;
+      \$46  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \prod_s0$82 ;
+    \$47  = \mac_mul_s0$128 ;
     if (i__ready) begin
-      \$111  = \$42 ;
+      \$47  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \prod_s0$83 ;
+    \$48  = \mac_mul_s0$129 ;
     if (i__ready) begin
-      \$112  = \$43 ;
+      \$48  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \prod_s0$85 ;
+    \$49  = \mac_mul_s0$131 ;
     if (i__ready) begin
-      \$113  = \$44 ;
+      \$49  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \prod_s0$86 ;
+    \$50  = \mac_mul_s0$132 ;
     if (i__ready) begin
-      \$114  = \$45 ;
+      \$50  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \prod_s0$88 ;
+    \$51  = \mac_mul_s0$134 ;
     if (i__ready) begin
-      \$115  = \$46 ;
+      \$51  = mac_prod2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \prod_s0$89 ;
+    \$52  = \mac_mul_s0$135 ;
     if (i__ready) begin
-      \$116  = \$47 ;
+      \$52  = mac_prod2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = \prod_s0$91 ;
+    \$53  = \mac_mul_s0$137 ;
     if (i__ready) begin
-      \$117  = \$48 ;
+      \$53  = mac_prod2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = \prod_s0$92 ;
+    \$54  = \mac_mul_s0$138 ;
     if (i__ready) begin
-      \$118  = \$49 ;
+      \$54  = mac_prod2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = \prod_s0$94 ;
+    \$55  = \mac_mul_s0$140 ;
     if (i__ready) begin
-      \$119  = \$50 ;
+      \$55  = mac_prod2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = \prod_s0$95 ;
+    \$56  = \mac_mul_s0$141 ;
     if (i__ready) begin
-      \$120  = \$51 ;
+      \$56  = mac_prod2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = \prod_s0$97 ;
+    \$57  = \mac_mul_s0$143 ;
     if (i__ready) begin
-      \$121  = \$52 ;
+      \$57  = mac_prod2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = \prod_s0$98 ;
+    \$58  = \mac_mul_s0$144 ;
     if (i__ready) begin
-      \$122  = \$53 ;
+      \$58  = mac_prod2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = \prod_s0$109 ;
+    \$59  = \mac_mul_s0$146 ;
     if (i__ready) begin
-      \$123  = \$54 ;
+      \$59  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = \prod_s0$110 ;
+    \$60  = \mac_mul_s0$147 ;
     if (i__ready) begin
-      \$124  = \$55 ;
+      \$60  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$125  = \prod_s0$112 ;
+    \$61  = \mac_mul_s0$149 ;
     if (i__ready) begin
-      \$125  = \$56 ;
+      \$61  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$126  = \prod_s0$113 ;
+    \$62  = \mac_mul_s0$150 ;
     if (i__ready) begin
-      \$126  = \$57 ;
+      \$62  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$127  = \prod_s0$115 ;
+    \$63  = \mac_mul_s0$152 ;
     if (i__ready) begin
-      \$127  = \$58 ;
+      \$63  = mac_prod3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$128  = \prod_s0$116 ;
+    \$64  = \mac_mul_s0$153 ;
     if (i__ready) begin
-      \$128  = \$59 ;
+      \$64  = mac_prod3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$129  = \prod_s0$118 ;
+    \$65  = \mac_mul_s0$155 ;
     if (i__ready) begin
-      \$129  = \$60 ;
+      \$65  = mac_prod3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$130  = \prod_s0$119 ;
+    \$66  = \mac_mul_s0$156 ;
     if (i__ready) begin
-      \$130  = \$61 ;
+      \$66  = mac_prod3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$131  = \prod_s0$121 ;
+    \$67  = \mac_mul_s0$158 ;
     if (i__ready) begin
-      \$131  = \$62 ;
+      \$67  = mac_prod3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$132  = \prod_s0$122 ;
+    \$68  = \mac_mul_s0$159 ;
     if (i__ready) begin
-      \$132  = \$63 ;
+      \$68  = mac_prod3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$133  = \prod_s0$124 ;
+    \$69  = \mac_mul_s0$161 ;
     if (i__ready) begin
-      \$133  = \$64 ;
+      \$69  = mac_prod3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$134  = \prod_s0$125 ;
+    \$70  = \mac_mul_s0$162 ;
     if (i__ready) begin
-      \$134  = \$65 ;
+      \$70  = mac_prod3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$135  = \prod_s0$127 ;
+    \$71  = \mac_mul_s0$164 ;
     if (i__ready) begin
-      \$135  = \$66 ;
+      \$71  = mac_prod3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$136  = \prod_s0$128 ;
+    \$72  = \mac_mul_s0$165 ;
     if (i__ready) begin
-      \$136  = \$67 ;
+      \$72  = mac_prod3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$137  = \prod_s0$130 ;
+    \$73  = \mac_mul_s0$167 ;
     if (i__ready) begin
-      \$137  = \$68 ;
+      \$73  = mac_prod3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$138  = \prod_s0$131 ;
+    \$74  = \mac_mul_s0$168 ;
     if (i__ready) begin
-      \$138  = \$69 ;
+      \$74  = mac_prod3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = \prod_s0$146 ;
+    \$75  = \mac_mul_s0$214 ;
     if (i__ready) begin
-      \$139  = i__payload[640];
+      \$75  = i__payload[640];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = prod_valid_s0;
+    \$76  = mac_mul_valid_s0;
     if (i__ready) begin
-      \$140  = i__valid;
+      \$76  = i__valid;
     end
     if (rst) begin
-      \$140  = 1'h0;
+      \$76  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = o__valid;
+    \$77  = mac_add3_s0;
     if (i__ready) begin
-      \$141  = \$70 ;
+      \$77  = mac0_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = \mac_add3_s0$202 ;
+    if (i__ready) begin
+      \$78  = mac1_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = \mac_add3_s0$205 ;
+    if (i__ready) begin
+      \$79  = mac2_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$80  = \mac_add3_s0$208 ;
+    if (i__ready) begin
+      \$80  = mac3_sum3_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$81  = \mac_add3_s0$216 ;
+    if (i__ready) begin
+      \$81  = \mac_mul_s0$214 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$82  = mac_add3_valid_s0;
+    if (i__ready) begin
+      \$82  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$141  = 1'h0;
+      \$82  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = acc0_out;
-    if (\$71 ) begin
-      if (\prod_s0$146 ) begin
-        \$142  = \$2 [31:0];
+    \$83  = o__valid;
+    if (i__ready) begin
+      \$83  = \$6 ;
+    end
+    if (rst) begin
+      \$83  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$84  = mac_acc0_out;
+    if (\$7 ) begin
+      if (\mac_add3_s0$216 ) begin
+        \$84  = \$2 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = acc0;
-    if (\$71 ) begin
+    \$85  = mac_acc0;
+    if (\$7 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$146 ) begin
-        \$143  = 32'd0;
+      if (\mac_add3_s0$216 ) begin
+        \$85  = 32'd0;
       end else begin
-        \$143  = \$2 [31:0];
+        \$85  = \$2 [31:0];
       end
     end
     if (rst) begin
-      \$143  = 32'd0;
+      \$85  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = acc1_out;
-    if (\$72 ) begin
-      if (\prod_s0$146 ) begin
-        \$144  = \$3 [31:0];
+    \$86  = mac_acc1_out;
+    if (\$8 ) begin
+      if (\mac_add3_s0$216 ) begin
+        \$86  = \$3 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = acc1;
-    if (\$72 ) begin
+    \$87  = mac_acc1;
+    if (\$8 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$146 ) begin
-        \$145  = 32'd0;
+      if (\mac_add3_s0$216 ) begin
+        \$87  = 32'd0;
       end else begin
-        \$145  = \$3 [31:0];
+        \$87  = \$3 [31:0];
       end
     end
     if (rst) begin
-      \$145  = 32'd0;
+      \$87  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = acc2_out;
-    if (\$73 ) begin
-      if (\prod_s0$146 ) begin
-        \$146  = \$4 [31:0];
+    \$88  = mac_acc2_out;
+    if (\$9 ) begin
+      if (\mac_add3_s0$216 ) begin
+        \$88  = \$4 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = acc2;
-    if (\$73 ) begin
+    \$89  = mac_acc2;
+    if (\$9 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$146 ) begin
-        \$147  = 32'd0;
+      if (\mac_add3_s0$216 ) begin
+        \$89  = 32'd0;
       end else begin
-        \$147  = \$4 [31:0];
+        \$89  = \$4 [31:0];
       end
     end
     if (rst) begin
-      \$147  = 32'd0;
+      \$89  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = acc3_out;
-    if (\$74 ) begin
-      if (\prod_s0$146 ) begin
-        \$148  = \$5 [31:0];
+    \$90  = mac_acc3_out;
+    if (\$10 ) begin
+      if (\mac_add3_s0$216 ) begin
+        \$90  = \$5 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = acc3;
-    if (\$74 ) begin
+    \$91  = mac_acc3;
+    if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$146 ) begin
-        \$149  = 32'd0;
+      if (\mac_add3_s0$216 ) begin
+        \$91  = 32'd0;
       end else begin
-        \$149  = \$5 [31:0];
+        \$91  = \$5 [31:0];
       end
     end
     if (rst) begin
-      \$149  = 32'd0;
+      \$91  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign acc0_next = \$2 [31:0];
-  assign acc1_next = \$3 [31:0];
-  assign acc2_next = \$4 [31:0];
-  assign acc3_next = \$5 [31:0];
-  assign acc_out_valid = o__valid;
+  assign mac_acc0_next = \$2 [31:0];
+  assign mac_acc1_next = \$3 [31:0];
+  assign mac_acc2_next = \$4 [31:0];
+  assign mac_acc3_next = \$5 [31:0];
+  assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -1410,8 +1479,8 @@ module dense_mac_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign o__payload[127:96] = acc3_out;
-  assign o__payload[95:64] = acc2_out;
-  assign o__payload[63:32] = acc1_out;
-  assign o__payload[31:0] = acc0_out;
+  assign o__payload[127:96] = mac_acc3_out;
+  assign o__payload[95:64] = mac_acc2_out;
+  assign o__payload[63:32] = mac_acc1_out;
+  assign o__payload[31:0] = mac_acc0_out;
 endmodule

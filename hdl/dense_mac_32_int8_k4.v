@@ -5,544 +5,178 @@
 module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [15:0] \$10 ;
-  wire [15:0] \$100 ;
-  wire [15:0] \$101 ;
-  wire [15:0] \$102 ;
-  wire [15:0] \$103 ;
-  wire [15:0] \$104 ;
-  wire [15:0] \$105 ;
-  wire [15:0] \$106 ;
-  wire [15:0] \$107 ;
-  wire [15:0] \$108 ;
-  wire [15:0] \$109 ;
-  wire [15:0] \$11 ;
-  wire [15:0] \$110 ;
-  wire [15:0] \$111 ;
-  wire [15:0] \$112 ;
-  wire [15:0] \$113 ;
-  wire [15:0] \$114 ;
-  wire [15:0] \$115 ;
-  wire [15:0] \$116 ;
-  wire [15:0] \$117 ;
-  wire [15:0] \$118 ;
-  wire [15:0] \$119 ;
-  wire [15:0] \$12 ;
-  wire [15:0] \$120 ;
-  wire [15:0] \$121 ;
-  wire [15:0] \$122 ;
-  wire [15:0] \$123 ;
-  wire [15:0] \$124 ;
-  wire [15:0] \$125 ;
-  wire [15:0] \$126 ;
-  wire [15:0] \$127 ;
-  wire [15:0] \$128 ;
-  wire [15:0] \$129 ;
-  wire [15:0] \$13 ;
-  wire [15:0] \$130 ;
-  wire [15:0] \$131 ;
-  wire [15:0] \$132 ;
-  wire [15:0] \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  reg [15:0] \$139 ;
-  wire [15:0] \$14 ;
-  reg [15:0] \$140 ;
-  reg [15:0] \$141 ;
-  reg [15:0] \$142 ;
-  reg [15:0] \$143 ;
-  reg [15:0] \$144 ;
-  reg [15:0] \$145 ;
-  reg [15:0] \$146 ;
-  reg [15:0] \$147 ;
-  reg [15:0] \$148 ;
-  reg [15:0] \$149 ;
-  wire [15:0] \$15 ;
-  reg [15:0] \$150 ;
-  reg [15:0] \$151 ;
-  reg [15:0] \$152 ;
-  reg [15:0] \$153 ;
-  reg [15:0] \$154 ;
-  reg [15:0] \$155 ;
-  reg [15:0] \$156 ;
-  reg [15:0] \$157 ;
-  reg [15:0] \$158 ;
-  reg [15:0] \$159 ;
-  wire [15:0] \$16 ;
-  reg [15:0] \$160 ;
-  reg [15:0] \$161 ;
-  reg [15:0] \$162 ;
-  reg [15:0] \$163 ;
-  reg [15:0] \$164 ;
-  reg [15:0] \$165 ;
-  reg [15:0] \$166 ;
-  reg [15:0] \$167 ;
-  reg [15:0] \$168 ;
-  reg [15:0] \$169 ;
-  wire [15:0] \$17 ;
-  reg [15:0] \$170 ;
-  reg [15:0] \$171 ;
-  reg [15:0] \$172 ;
-  reg [15:0] \$173 ;
-  reg [15:0] \$174 ;
-  reg [15:0] \$175 ;
-  reg [15:0] \$176 ;
-  reg [15:0] \$177 ;
-  reg [15:0] \$178 ;
-  reg [15:0] \$179 ;
-  wire [15:0] \$18 ;
-  reg [15:0] \$180 ;
-  reg [15:0] \$181 ;
-  reg [15:0] \$182 ;
-  reg [15:0] \$183 ;
-  reg [15:0] \$184 ;
-  reg [15:0] \$185 ;
-  reg [15:0] \$186 ;
-  reg [15:0] \$187 ;
-  reg [15:0] \$188 ;
-  reg [15:0] \$189 ;
-  wire [15:0] \$19 ;
-  reg [15:0] \$190 ;
-  reg [15:0] \$191 ;
-  reg [15:0] \$192 ;
-  reg [15:0] \$193 ;
-  reg [15:0] \$194 ;
-  reg [15:0] \$195 ;
-  reg [15:0] \$196 ;
-  reg [15:0] \$197 ;
-  reg [15:0] \$198 ;
-  reg [15:0] \$199 ;
+  wire \$10 ;
+  reg [15:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [15:0] \$102 ;
+  reg [15:0] \$103 ;
+  reg [15:0] \$104 ;
+  reg [15:0] \$105 ;
+  reg [15:0] \$106 ;
+  reg [15:0] \$107 ;
+  reg [15:0] \$108 ;
+  reg [15:0] \$109 ;
+  reg [15:0] \$11 ;
+  reg [15:0] \$110 ;
+  reg [15:0] \$111 ;
+  reg [15:0] \$112 ;
+  reg [15:0] \$113 ;
+  reg [15:0] \$114 ;
+  reg [15:0] \$115 ;
+  reg [15:0] \$116 ;
+  reg [15:0] \$117 ;
+  reg [15:0] \$118 ;
+  reg [15:0] \$119 ;
+  reg [15:0] \$12 ;
+  reg [15:0] \$120 ;
+  reg [15:0] \$121 ;
+  reg [15:0] \$122 ;
+  reg [15:0] \$123 ;
+  reg [15:0] \$124 ;
+  reg [15:0] \$125 ;
+  reg [15:0] \$126 ;
+  reg [15:0] \$127 ;
+  reg [15:0] \$128 ;
+  reg [15:0] \$129 ;
+  reg [15:0] \$13 ;
+  reg [15:0] \$130 ;
+  reg [15:0] \$131 ;
+  reg [15:0] \$132 ;
+  reg [15:0] \$133 ;
+  reg [15:0] \$134 ;
+  reg [15:0] \$135 ;
+  reg [15:0] \$136 ;
+  reg [15:0] \$137 ;
+  reg [15:0] \$138 ;
+  reg \$139 ;
+  reg [15:0] \$14 ;
+  reg \$140 ;
+  reg [18:0] \$141 ;
+  reg [18:0] \$142 ;
+  reg [18:0] \$143 ;
+  reg [18:0] \$144 ;
+  reg [18:0] \$145 ;
+  reg [18:0] \$146 ;
+  reg [18:0] \$147 ;
+  reg [18:0] \$148 ;
+  reg [18:0] \$149 ;
+  reg [15:0] \$15 ;
+  reg [18:0] \$150 ;
+  reg [18:0] \$151 ;
+  reg [18:0] \$152 ;
+  reg [18:0] \$153 ;
+  reg [18:0] \$154 ;
+  reg [18:0] \$155 ;
+  reg [18:0] \$156 ;
+  reg \$157 ;
+  reg \$158 ;
+  reg [20:0] \$159 ;
+  reg [15:0] \$16 ;
+  reg [20:0] \$160 ;
+  reg [20:0] \$161 ;
+  reg [20:0] \$162 ;
+  reg \$163 ;
+  reg \$164 ;
+  reg \$165 ;
+  reg [31:0] \$166 ;
+  reg [31:0] \$167 ;
+  reg [31:0] \$168 ;
+  reg [31:0] \$169 ;
+  reg [15:0] \$17 ;
+  reg [31:0] \$170 ;
+  reg [31:0] \$171 ;
+  reg [31:0] \$172 ;
+  reg [31:0] \$173 ;
+  reg [15:0] \$18 ;
+  reg [15:0] \$19 ;
   wire [32:0] \$2 ;
-  wire [15:0] \$20 ;
-  reg [15:0] \$200 ;
-  reg [15:0] \$201 ;
-  reg [15:0] \$202 ;
-  reg [15:0] \$203 ;
-  reg [15:0] \$204 ;
-  reg [15:0] \$205 ;
-  reg [15:0] \$206 ;
-  reg [15:0] \$207 ;
-  reg [15:0] \$208 ;
-  reg [15:0] \$209 ;
-  wire [15:0] \$21 ;
-  reg [15:0] \$210 ;
-  reg [15:0] \$211 ;
-  reg [15:0] \$212 ;
-  reg [15:0] \$213 ;
-  reg [15:0] \$214 ;
-  reg [15:0] \$215 ;
-  reg [15:0] \$216 ;
-  reg [15:0] \$217 ;
-  reg [15:0] \$218 ;
-  reg [15:0] \$219 ;
-  wire [15:0] \$22 ;
-  reg [15:0] \$220 ;
-  reg [15:0] \$221 ;
-  reg [15:0] \$222 ;
-  reg [15:0] \$223 ;
-  reg [15:0] \$224 ;
-  reg [15:0] \$225 ;
-  reg [15:0] \$226 ;
-  reg [15:0] \$227 ;
-  reg [15:0] \$228 ;
-  reg [15:0] \$229 ;
-  wire [15:0] \$23 ;
-  reg [15:0] \$230 ;
-  reg [15:0] \$231 ;
-  reg [15:0] \$232 ;
-  reg [15:0] \$233 ;
-  reg [15:0] \$234 ;
-  reg [15:0] \$235 ;
-  reg [15:0] \$236 ;
-  reg [15:0] \$237 ;
-  reg [15:0] \$238 ;
-  reg [15:0] \$239 ;
-  wire [15:0] \$24 ;
-  reg [15:0] \$240 ;
-  reg [15:0] \$241 ;
-  reg [15:0] \$242 ;
-  reg [15:0] \$243 ;
-  reg [15:0] \$244 ;
-  reg [15:0] \$245 ;
-  reg [15:0] \$246 ;
-  reg [15:0] \$247 ;
-  reg [15:0] \$248 ;
-  reg [15:0] \$249 ;
-  wire [15:0] \$25 ;
-  reg [15:0] \$250 ;
-  reg [15:0] \$251 ;
-  reg [15:0] \$252 ;
-  reg [15:0] \$253 ;
-  reg [15:0] \$254 ;
-  reg [15:0] \$255 ;
-  reg [15:0] \$256 ;
-  reg [15:0] \$257 ;
-  reg [15:0] \$258 ;
-  reg [15:0] \$259 ;
-  wire [15:0] \$26 ;
-  reg [15:0] \$260 ;
-  reg [15:0] \$261 ;
-  reg [15:0] \$262 ;
-  reg [15:0] \$263 ;
-  reg [15:0] \$264 ;
-  reg [15:0] \$265 ;
-  reg [15:0] \$266 ;
-  reg \$267 ;
-  reg \$268 ;
-  reg \$269 ;
-  wire [15:0] \$27 ;
-  reg [31:0] \$270 ;
-  reg [31:0] \$271 ;
-  reg [31:0] \$272 ;
-  reg [31:0] \$273 ;
-  reg [31:0] \$274 ;
-  reg [31:0] \$275 ;
-  reg [31:0] \$276 ;
-  reg [31:0] \$277 ;
-  wire [15:0] \$28 ;
-  wire [15:0] \$29 ;
+  reg [15:0] \$20 ;
+  reg [15:0] \$21 ;
+  reg [15:0] \$22 ;
+  reg [15:0] \$23 ;
+  reg [15:0] \$24 ;
+  reg [15:0] \$25 ;
+  reg [15:0] \$26 ;
+  reg [15:0] \$27 ;
+  reg [15:0] \$28 ;
+  reg [15:0] \$29 ;
   wire [32:0] \$3 ;
-  wire [15:0] \$30 ;
-  wire [15:0] \$31 ;
-  wire [15:0] \$32 ;
-  wire [15:0] \$33 ;
-  wire [15:0] \$34 ;
-  wire [15:0] \$35 ;
-  wire [15:0] \$36 ;
-  wire [15:0] \$37 ;
-  wire [15:0] \$38 ;
-  wire [15:0] \$39 ;
+  reg [15:0] \$30 ;
+  reg [15:0] \$31 ;
+  reg [15:0] \$32 ;
+  reg [15:0] \$33 ;
+  reg [15:0] \$34 ;
+  reg [15:0] \$35 ;
+  reg [15:0] \$36 ;
+  reg [15:0] \$37 ;
+  reg [15:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [32:0] \$4 ;
-  wire [15:0] \$40 ;
-  wire [15:0] \$41 ;
-  wire [15:0] \$42 ;
-  wire [15:0] \$43 ;
-  wire [15:0] \$44 ;
-  wire [15:0] \$45 ;
-  wire [15:0] \$46 ;
-  wire [15:0] \$47 ;
-  wire [15:0] \$48 ;
-  wire [15:0] \$49 ;
+  reg [15:0] \$40 ;
+  reg [15:0] \$41 ;
+  reg [15:0] \$42 ;
+  reg [15:0] \$43 ;
+  reg [15:0] \$44 ;
+  reg [15:0] \$45 ;
+  reg [15:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [15:0] \$49 ;
   wire [32:0] \$5 ;
-  wire [15:0] \$50 ;
-  wire [15:0] \$51 ;
-  wire [15:0] \$52 ;
-  wire [15:0] \$53 ;
-  wire [15:0] \$54 ;
-  wire [15:0] \$55 ;
-  wire [15:0] \$56 ;
-  wire [15:0] \$57 ;
-  wire [15:0] \$58 ;
-  wire [15:0] \$59 ;
-  wire [15:0] \$6 ;
-  wire [15:0] \$60 ;
-  wire [15:0] \$61 ;
-  wire [15:0] \$62 ;
-  wire [15:0] \$63 ;
-  wire [15:0] \$64 ;
-  wire [15:0] \$65 ;
-  wire [15:0] \$66 ;
-  wire [15:0] \$67 ;
-  wire [15:0] \$68 ;
-  wire [15:0] \$69 ;
-  wire [15:0] \$7 ;
-  wire [15:0] \$70 ;
-  wire [15:0] \$71 ;
-  wire [15:0] \$72 ;
-  wire [15:0] \$73 ;
-  wire [15:0] \$74 ;
-  wire [15:0] \$75 ;
-  wire [15:0] \$76 ;
-  wire [15:0] \$77 ;
-  wire [15:0] \$78 ;
-  wire [15:0] \$79 ;
-  wire [15:0] \$8 ;
-  wire [15:0] \$80 ;
-  wire [15:0] \$81 ;
-  wire [15:0] \$82 ;
-  wire [15:0] \$83 ;
-  wire [15:0] \$84 ;
-  wire [15:0] \$85 ;
-  wire [15:0] \$86 ;
-  wire [15:0] \$87 ;
-  wire [15:0] \$88 ;
-  wire [15:0] \$89 ;
-  wire [15:0] \$9 ;
-  wire [15:0] \$90 ;
-  wire [15:0] \$91 ;
-  wire [15:0] \$92 ;
-  wire [15:0] \$93 ;
-  wire [15:0] \$94 ;
-  wire [15:0] \$95 ;
-  wire [15:0] \$96 ;
-  wire [15:0] \$97 ;
-  wire [15:0] \$98 ;
-  wire [15:0] \$99 ;
-  reg [31:0] acc0 = 32'd0;
-  wire [31:0] acc0_next;
-  reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p10;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p11;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p12;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p13;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p15;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p16;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p17;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p18;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p19;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p2;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p20;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p21;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p22;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p23;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p24;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p25;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p26;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p27;
-  (* keep = 32'd1 *)
-  wire [19:0] acc0_sum_p28;
-  (* keep = 32'd1 *)
-  wire [19:0] acc0_sum_p29;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p3;
-  (* keep = 32'd1 *)
-  wire [20:0] acc0_sum_p30;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p7;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p8;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p9;
-  reg [31:0] acc1 = 32'd0;
-  wire [31:0] acc1_next;
-  reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p10;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p11;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p12;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p13;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p15;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p16;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p17;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p18;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p19;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p2;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p20;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p21;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p22;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p23;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p24;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p25;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p26;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p27;
-  (* keep = 32'd1 *)
-  wire [19:0] acc1_sum_p28;
-  (* keep = 32'd1 *)
-  wire [19:0] acc1_sum_p29;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p3;
-  (* keep = 32'd1 *)
-  wire [20:0] acc1_sum_p30;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p7;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p8;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p9;
-  reg [31:0] acc2 = 32'd0;
-  wire [31:0] acc2_next;
-  reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p10;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p11;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p12;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p13;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p15;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p16;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p17;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p18;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p19;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p2;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p20;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p21;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p22;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p23;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p24;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p25;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p26;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p27;
-  (* keep = 32'd1 *)
-  wire [19:0] acc2_sum_p28;
-  (* keep = 32'd1 *)
-  wire [19:0] acc2_sum_p29;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p3;
-  (* keep = 32'd1 *)
-  wire [20:0] acc2_sum_p30;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p7;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p8;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p9;
-  reg [31:0] acc3 = 32'd0;
-  wire [31:0] acc3_next;
-  reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p10;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p11;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p12;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p13;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p14;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p15;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p16;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p17;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p18;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p19;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p2;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p20;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p21;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p22;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p23;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p24;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p25;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p26;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p27;
-  (* keep = 32'd1 *)
-  wire [19:0] acc3_sum_p28;
-  (* keep = 32'd1 *)
-  wire [19:0] acc3_sum_p29;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p3;
-  (* keep = 32'd1 *)
-  wire [20:0] acc3_sum_p30;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p4;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p5;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p6;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p7;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p8;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p9;
-  (* init = 1'h0 *)
-  wire acc_out_valid;
+  reg [15:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [15:0] \$53 ;
+  reg [15:0] \$54 ;
+  reg [15:0] \$55 ;
+  reg [15:0] \$56 ;
+  reg [15:0] \$57 ;
+  reg [15:0] \$58 ;
+  reg [15:0] \$59 ;
+  wire \$6 ;
+  reg [15:0] \$60 ;
+  reg [15:0] \$61 ;
+  reg [15:0] \$62 ;
+  reg [15:0] \$63 ;
+  reg [15:0] \$64 ;
+  reg [15:0] \$65 ;
+  reg [15:0] \$66 ;
+  reg [15:0] \$67 ;
+  reg [15:0] \$68 ;
+  reg [15:0] \$69 ;
+  wire \$7 ;
+  reg [15:0] \$70 ;
+  reg [15:0] \$71 ;
+  reg [15:0] \$72 ;
+  reg [15:0] \$73 ;
+  reg [15:0] \$74 ;
+  reg [15:0] \$75 ;
+  reg [15:0] \$76 ;
+  reg [15:0] \$77 ;
+  reg [15:0] \$78 ;
+  reg [15:0] \$79 ;
+  wire \$8 ;
+  reg [15:0] \$80 ;
+  reg [15:0] \$81 ;
+  reg [15:0] \$82 ;
+  reg [15:0] \$83 ;
+  reg [15:0] \$84 ;
+  reg [15:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [15:0] \$87 ;
+  reg [15:0] \$88 ;
+  reg [15:0] \$89 ;
+  wire \$9 ;
+  reg [15:0] \$90 ;
+  reg [15:0] \$91 ;
+  reg [15:0] \$92 ;
+  reg [15:0] \$93 ;
+  reg [15:0] \$94 ;
+  reg [15:0] \$95 ;
+  reg [15:0] \$96 ;
+  reg [15:0] \$97 ;
+  reg [15:0] \$98 ;
+  reg [15:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -716,6 +350,550 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire i__ready;
   input i__valid;
   wire i__valid;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p10;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p11;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p12;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p13;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p15;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p8;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p9;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p5;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p6;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p7;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p2;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p3;
+  (* keep = 32'd1 *)
+  wire [19:0] mac0_sum3_p0;
+  (* keep = 32'd1 *)
+  wire [19:0] mac0_sum3_p1;
+  (* keep = 32'd1 *)
+  wire [20:0] mac0_sum4_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p10;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p11;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p12;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p13;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p15;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p8;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p9;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p5;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p6;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p7;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p2;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p3;
+  (* keep = 32'd1 *)
+  wire [19:0] mac1_sum3_p0;
+  (* keep = 32'd1 *)
+  wire [19:0] mac1_sum3_p1;
+  (* keep = 32'd1 *)
+  wire [20:0] mac1_sum4_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p10;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p11;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p12;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p13;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p15;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p8;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p9;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p5;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p6;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p7;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p2;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p3;
+  (* keep = 32'd1 *)
+  wire [19:0] mac2_sum3_p0;
+  (* keep = 32'd1 *)
+  wire [19:0] mac2_sum3_p1;
+  (* keep = 32'd1 *)
+  wire [20:0] mac2_sum4_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p10;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p11;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p12;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p13;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p14;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p15;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p4;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p5;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p6;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p7;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p8;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p9;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p2;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p4;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p5;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p6;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p7;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p2;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p3;
+  (* keep = 32'd1 *)
+  wire [19:0] mac3_sum3_p0;
+  (* keep = 32'd1 *)
+  wire [19:0] mac3_sum3_p1;
+  (* keep = 32'd1 *)
+  wire [20:0] mac3_sum4_p0;
+  reg [31:0] mac_acc0 = 32'd0;
+  wire [31:0] mac_acc0_next;
+  reg [31:0] mac_acc0_out = 32'd0;
+  reg [31:0] mac_acc1 = 32'd0;
+  wire [31:0] mac_acc1_next;
+  reg [31:0] mac_acc1_out = 32'd0;
+  reg [31:0] mac_acc2 = 32'd0;
+  wire [31:0] mac_acc2_next;
+  reg [31:0] mac_acc2_out = 32'd0;
+  reg [31:0] mac_acc3 = 32'd0;
+  wire [31:0] mac_acc3_next;
+  reg [31:0] mac_acc3_out = 32'd0;
+  reg [18:0] mac_add2_s0 = 19'h00000;
+  reg [18:0] \mac_add2_s0$379  = 19'h00000;
+  reg [18:0] \mac_add2_s0$381  = 19'h00000;
+  reg [18:0] \mac_add2_s0$382  = 19'h00000;
+  reg [18:0] \mac_add2_s0$384  = 19'h00000;
+  reg [18:0] \mac_add2_s0$385  = 19'h00000;
+  reg [18:0] \mac_add2_s0$387  = 19'h00000;
+  reg [18:0] \mac_add2_s0$388  = 19'h00000;
+  reg [18:0] \mac_add2_s0$390  = 19'h00000;
+  reg [18:0] \mac_add2_s0$391  = 19'h00000;
+  reg [18:0] \mac_add2_s0$393  = 19'h00000;
+  reg [18:0] \mac_add2_s0$394  = 19'h00000;
+  reg [18:0] \mac_add2_s0$396  = 19'h00000;
+  reg [18:0] \mac_add2_s0$397  = 19'h00000;
+  reg [18:0] \mac_add2_s0$399  = 19'h00000;
+  reg [18:0] \mac_add2_s0$400  = 19'h00000;
+  reg \mac_add2_s0$424  = 1'h0;
+  reg mac_add2_valid_s0 = 1'h0;
+  reg [20:0] mac_add4_s0 = 21'h000000;
+  reg [20:0] \mac_add4_s0$410  = 21'h000000;
+  reg [20:0] \mac_add4_s0$413  = 21'h000000;
+  reg [20:0] \mac_add4_s0$416  = 21'h000000;
+  reg \mac_add4_s0$426  = 1'h0;
+  reg mac_add4_valid_s0 = 1'h0;
+  reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$139  = 16'h0000;
+  reg [15:0] \mac_mul_s0$141  = 16'h0000;
+  reg [15:0] \mac_mul_s0$142  = 16'h0000;
+  reg [15:0] \mac_mul_s0$144  = 16'h0000;
+  reg [15:0] \mac_mul_s0$145  = 16'h0000;
+  reg [15:0] \mac_mul_s0$147  = 16'h0000;
+  reg [15:0] \mac_mul_s0$148  = 16'h0000;
+  reg [15:0] \mac_mul_s0$150  = 16'h0000;
+  reg [15:0] \mac_mul_s0$151  = 16'h0000;
+  reg [15:0] \mac_mul_s0$153  = 16'h0000;
+  reg [15:0] \mac_mul_s0$154  = 16'h0000;
+  reg [15:0] \mac_mul_s0$156  = 16'h0000;
+  reg [15:0] \mac_mul_s0$157  = 16'h0000;
+  reg [15:0] \mac_mul_s0$159  = 16'h0000;
+  reg [15:0] \mac_mul_s0$160  = 16'h0000;
+  reg [15:0] \mac_mul_s0$162  = 16'h0000;
+  reg [15:0] \mac_mul_s0$163  = 16'h0000;
+  reg [15:0] \mac_mul_s0$165  = 16'h0000;
+  reg [15:0] \mac_mul_s0$166  = 16'h0000;
+  reg [15:0] \mac_mul_s0$168  = 16'h0000;
+  reg [15:0] \mac_mul_s0$169  = 16'h0000;
+  reg [15:0] \mac_mul_s0$171  = 16'h0000;
+  reg [15:0] \mac_mul_s0$172  = 16'h0000;
+  reg [15:0] \mac_mul_s0$174  = 16'h0000;
+  reg [15:0] \mac_mul_s0$175  = 16'h0000;
+  reg [15:0] \mac_mul_s0$177  = 16'h0000;
+  reg [15:0] \mac_mul_s0$178  = 16'h0000;
+  reg [15:0] \mac_mul_s0$180  = 16'h0000;
+  reg [15:0] \mac_mul_s0$181  = 16'h0000;
+  reg [15:0] \mac_mul_s0$183  = 16'h0000;
+  reg [15:0] \mac_mul_s0$184  = 16'h0000;
+  reg [15:0] \mac_mul_s0$186  = 16'h0000;
+  reg [15:0] \mac_mul_s0$187  = 16'h0000;
+  reg [15:0] \mac_mul_s0$189  = 16'h0000;
+  reg [15:0] \mac_mul_s0$190  = 16'h0000;
+  reg [15:0] \mac_mul_s0$192  = 16'h0000;
+  reg [15:0] \mac_mul_s0$193  = 16'h0000;
+  reg [15:0] \mac_mul_s0$195  = 16'h0000;
+  reg [15:0] \mac_mul_s0$196  = 16'h0000;
+  reg [15:0] \mac_mul_s0$198  = 16'h0000;
+  reg [15:0] \mac_mul_s0$199  = 16'h0000;
+  reg [15:0] \mac_mul_s0$201  = 16'h0000;
+  reg [15:0] \mac_mul_s0$202  = 16'h0000;
+  reg [15:0] \mac_mul_s0$204  = 16'h0000;
+  reg [15:0] \mac_mul_s0$205  = 16'h0000;
+  reg [15:0] \mac_mul_s0$207  = 16'h0000;
+  reg [15:0] \mac_mul_s0$208  = 16'h0000;
+  reg [15:0] \mac_mul_s0$210  = 16'h0000;
+  reg [15:0] \mac_mul_s0$211  = 16'h0000;
+  reg [15:0] \mac_mul_s0$213  = 16'h0000;
+  reg [15:0] \mac_mul_s0$214  = 16'h0000;
+  reg [15:0] \mac_mul_s0$216  = 16'h0000;
+  reg [15:0] \mac_mul_s0$217  = 16'h0000;
+  reg [15:0] \mac_mul_s0$219  = 16'h0000;
+  reg [15:0] \mac_mul_s0$220  = 16'h0000;
+  reg [15:0] \mac_mul_s0$222  = 16'h0000;
+  reg [15:0] \mac_mul_s0$223  = 16'h0000;
+  reg [15:0] \mac_mul_s0$225  = 16'h0000;
+  reg [15:0] \mac_mul_s0$226  = 16'h0000;
+  reg [15:0] \mac_mul_s0$228  = 16'h0000;
+  reg [15:0] \mac_mul_s0$229  = 16'h0000;
+  reg [15:0] \mac_mul_s0$231  = 16'h0000;
+  reg [15:0] \mac_mul_s0$232  = 16'h0000;
+  reg [15:0] \mac_mul_s0$234  = 16'h0000;
+  reg [15:0] \mac_mul_s0$235  = 16'h0000;
+  reg [15:0] \mac_mul_s0$237  = 16'h0000;
+  reg [15:0] \mac_mul_s0$238  = 16'h0000;
+  reg [15:0] \mac_mul_s0$240  = 16'h0000;
+  reg [15:0] \mac_mul_s0$241  = 16'h0000;
+  reg [15:0] \mac_mul_s0$243  = 16'h0000;
+  reg [15:0] \mac_mul_s0$244  = 16'h0000;
+  reg [15:0] \mac_mul_s0$246  = 16'h0000;
+  reg [15:0] \mac_mul_s0$247  = 16'h0000;
+  reg [15:0] \mac_mul_s0$249  = 16'h0000;
+  reg [15:0] \mac_mul_s0$250  = 16'h0000;
+  reg [15:0] \mac_mul_s0$252  = 16'h0000;
+  reg [15:0] \mac_mul_s0$253  = 16'h0000;
+  reg [15:0] \mac_mul_s0$255  = 16'h0000;
+  reg [15:0] \mac_mul_s0$256  = 16'h0000;
+  reg [15:0] \mac_mul_s0$258  = 16'h0000;
+  reg [15:0] \mac_mul_s0$259  = 16'h0000;
+  reg [15:0] \mac_mul_s0$261  = 16'h0000;
+  reg [15:0] \mac_mul_s0$262  = 16'h0000;
+  reg [15:0] \mac_mul_s0$264  = 16'h0000;
+  reg [15:0] \mac_mul_s0$265  = 16'h0000;
+  reg [15:0] \mac_mul_s0$267  = 16'h0000;
+  reg [15:0] \mac_mul_s0$268  = 16'h0000;
+  reg [15:0] \mac_mul_s0$270  = 16'h0000;
+  reg [15:0] \mac_mul_s0$271  = 16'h0000;
+  reg [15:0] \mac_mul_s0$273  = 16'h0000;
+  reg [15:0] \mac_mul_s0$274  = 16'h0000;
+  reg [15:0] \mac_mul_s0$276  = 16'h0000;
+  reg [15:0] \mac_mul_s0$277  = 16'h0000;
+  reg [15:0] \mac_mul_s0$279  = 16'h0000;
+  reg [15:0] \mac_mul_s0$280  = 16'h0000;
+  reg [15:0] \mac_mul_s0$282  = 16'h0000;
+  reg [15:0] \mac_mul_s0$283  = 16'h0000;
+  reg [15:0] \mac_mul_s0$285  = 16'h0000;
+  reg [15:0] \mac_mul_s0$286  = 16'h0000;
+  reg [15:0] \mac_mul_s0$288  = 16'h0000;
+  reg [15:0] \mac_mul_s0$289  = 16'h0000;
+  reg [15:0] \mac_mul_s0$291  = 16'h0000;
+  reg [15:0] \mac_mul_s0$292  = 16'h0000;
+  reg [15:0] \mac_mul_s0$294  = 16'h0000;
+  reg [15:0] \mac_mul_s0$295  = 16'h0000;
+  reg [15:0] \mac_mul_s0$297  = 16'h0000;
+  reg [15:0] \mac_mul_s0$298  = 16'h0000;
+  reg [15:0] \mac_mul_s0$300  = 16'h0000;
+  reg [15:0] \mac_mul_s0$301  = 16'h0000;
+  reg [15:0] \mac_mul_s0$303  = 16'h0000;
+  reg [15:0] \mac_mul_s0$304  = 16'h0000;
+  reg [15:0] \mac_mul_s0$306  = 16'h0000;
+  reg [15:0] \mac_mul_s0$307  = 16'h0000;
+  reg [15:0] \mac_mul_s0$309  = 16'h0000;
+  reg [15:0] \mac_mul_s0$310  = 16'h0000;
+  reg [15:0] \mac_mul_s0$312  = 16'h0000;
+  reg [15:0] \mac_mul_s0$313  = 16'h0000;
+  reg [15:0] \mac_mul_s0$315  = 16'h0000;
+  reg [15:0] \mac_mul_s0$316  = 16'h0000;
+  reg [15:0] \mac_mul_s0$318  = 16'h0000;
+  reg [15:0] \mac_mul_s0$319  = 16'h0000;
+  reg [15:0] \mac_mul_s0$321  = 16'h0000;
+  reg [15:0] \mac_mul_s0$322  = 16'h0000;
+  reg [15:0] \mac_mul_s0$324  = 16'h0000;
+  reg [15:0] \mac_mul_s0$325  = 16'h0000;
+  reg [15:0] \mac_mul_s0$327  = 16'h0000;
+  reg [15:0] \mac_mul_s0$328  = 16'h0000;
+  reg \mac_mul_s0$422  = 1'h0;
+  reg mac_mul_valid_s0 = 1'h0;
+  (* init = 1'h0 *)
+  wire mac_out_valid;
+  wire [15:0] mac_prod0_0;
+  wire [15:0] mac_prod0_1;
+  wire [15:0] mac_prod0_10;
+  wire [15:0] mac_prod0_11;
+  wire [15:0] mac_prod0_12;
+  wire [15:0] mac_prod0_13;
+  wire [15:0] mac_prod0_14;
+  wire [15:0] mac_prod0_15;
+  wire [15:0] mac_prod0_16;
+  wire [15:0] mac_prod0_17;
+  wire [15:0] mac_prod0_18;
+  wire [15:0] mac_prod0_19;
+  wire [15:0] mac_prod0_2;
+  wire [15:0] mac_prod0_20;
+  wire [15:0] mac_prod0_21;
+  wire [15:0] mac_prod0_22;
+  wire [15:0] mac_prod0_23;
+  wire [15:0] mac_prod0_24;
+  wire [15:0] mac_prod0_25;
+  wire [15:0] mac_prod0_26;
+  wire [15:0] mac_prod0_27;
+  wire [15:0] mac_prod0_28;
+  wire [15:0] mac_prod0_29;
+  wire [15:0] mac_prod0_3;
+  wire [15:0] mac_prod0_30;
+  wire [15:0] mac_prod0_31;
+  wire [15:0] mac_prod0_4;
+  wire [15:0] mac_prod0_5;
+  wire [15:0] mac_prod0_6;
+  wire [15:0] mac_prod0_7;
+  wire [15:0] mac_prod0_8;
+  wire [15:0] mac_prod0_9;
+  wire [15:0] mac_prod1_0;
+  wire [15:0] mac_prod1_1;
+  wire [15:0] mac_prod1_10;
+  wire [15:0] mac_prod1_11;
+  wire [15:0] mac_prod1_12;
+  wire [15:0] mac_prod1_13;
+  wire [15:0] mac_prod1_14;
+  wire [15:0] mac_prod1_15;
+  wire [15:0] mac_prod1_16;
+  wire [15:0] mac_prod1_17;
+  wire [15:0] mac_prod1_18;
+  wire [15:0] mac_prod1_19;
+  wire [15:0] mac_prod1_2;
+  wire [15:0] mac_prod1_20;
+  wire [15:0] mac_prod1_21;
+  wire [15:0] mac_prod1_22;
+  wire [15:0] mac_prod1_23;
+  wire [15:0] mac_prod1_24;
+  wire [15:0] mac_prod1_25;
+  wire [15:0] mac_prod1_26;
+  wire [15:0] mac_prod1_27;
+  wire [15:0] mac_prod1_28;
+  wire [15:0] mac_prod1_29;
+  wire [15:0] mac_prod1_3;
+  wire [15:0] mac_prod1_30;
+  wire [15:0] mac_prod1_31;
+  wire [15:0] mac_prod1_4;
+  wire [15:0] mac_prod1_5;
+  wire [15:0] mac_prod1_6;
+  wire [15:0] mac_prod1_7;
+  wire [15:0] mac_prod1_8;
+  wire [15:0] mac_prod1_9;
+  wire [15:0] mac_prod2_0;
+  wire [15:0] mac_prod2_1;
+  wire [15:0] mac_prod2_10;
+  wire [15:0] mac_prod2_11;
+  wire [15:0] mac_prod2_12;
+  wire [15:0] mac_prod2_13;
+  wire [15:0] mac_prod2_14;
+  wire [15:0] mac_prod2_15;
+  wire [15:0] mac_prod2_16;
+  wire [15:0] mac_prod2_17;
+  wire [15:0] mac_prod2_18;
+  wire [15:0] mac_prod2_19;
+  wire [15:0] mac_prod2_2;
+  wire [15:0] mac_prod2_20;
+  wire [15:0] mac_prod2_21;
+  wire [15:0] mac_prod2_22;
+  wire [15:0] mac_prod2_23;
+  wire [15:0] mac_prod2_24;
+  wire [15:0] mac_prod2_25;
+  wire [15:0] mac_prod2_26;
+  wire [15:0] mac_prod2_27;
+  wire [15:0] mac_prod2_28;
+  wire [15:0] mac_prod2_29;
+  wire [15:0] mac_prod2_3;
+  wire [15:0] mac_prod2_30;
+  wire [15:0] mac_prod2_31;
+  wire [15:0] mac_prod2_4;
+  wire [15:0] mac_prod2_5;
+  wire [15:0] mac_prod2_6;
+  wire [15:0] mac_prod2_7;
+  wire [15:0] mac_prod2_8;
+  wire [15:0] mac_prod2_9;
+  wire [15:0] mac_prod3_0;
+  wire [15:0] mac_prod3_1;
+  wire [15:0] mac_prod3_10;
+  wire [15:0] mac_prod3_11;
+  wire [15:0] mac_prod3_12;
+  wire [15:0] mac_prod3_13;
+  wire [15:0] mac_prod3_14;
+  wire [15:0] mac_prod3_15;
+  wire [15:0] mac_prod3_16;
+  wire [15:0] mac_prod3_17;
+  wire [15:0] mac_prod3_18;
+  wire [15:0] mac_prod3_19;
+  wire [15:0] mac_prod3_2;
+  wire [15:0] mac_prod3_20;
+  wire [15:0] mac_prod3_21;
+  wire [15:0] mac_prod3_22;
+  wire [15:0] mac_prod3_23;
+  wire [15:0] mac_prod3_24;
+  wire [15:0] mac_prod3_25;
+  wire [15:0] mac_prod3_26;
+  wire [15:0] mac_prod3_27;
+  wire [15:0] mac_prod3_28;
+  wire [15:0] mac_prod3_29;
+  wire [15:0] mac_prod3_3;
+  wire [15:0] mac_prod3_30;
+  wire [15:0] mac_prod3_31;
+  wire [15:0] mac_prod3_4;
+  wire [15:0] mac_prod3_5;
+  wire [15:0] mac_prod3_6;
+  wire [15:0] mac_prod3_7;
+  wire [15:0] mac_prod3_8;
+  wire [15:0] mac_prod3_9;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -727,1704 +905,1796 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$100  = 16'h0000;
-  reg [15:0] \prod_s0$102  = 16'h0000;
-  reg [15:0] \prod_s0$103  = 16'h0000;
-  reg [15:0] \prod_s0$105  = 16'h0000;
-  reg [15:0] \prod_s0$106  = 16'h0000;
-  reg [15:0] \prod_s0$108  = 16'h0000;
-  reg [15:0] \prod_s0$109  = 16'h0000;
-  reg [15:0] \prod_s0$11  = 16'h0000;
-  reg [15:0] \prod_s0$111  = 16'h0000;
-  reg [15:0] \prod_s0$112  = 16'h0000;
-  reg [15:0] \prod_s0$114  = 16'h0000;
-  reg [15:0] \prod_s0$115  = 16'h0000;
-  reg [15:0] \prod_s0$117  = 16'h0000;
-  reg [15:0] \prod_s0$118  = 16'h0000;
-  reg [15:0] \prod_s0$120  = 16'h0000;
-  reg [15:0] \prod_s0$121  = 16'h0000;
-  reg [15:0] \prod_s0$13  = 16'h0000;
-  reg [15:0] \prod_s0$14  = 16'h0000;
-  reg [15:0] \prod_s0$140  = 16'h0000;
-  reg [15:0] \prod_s0$141  = 16'h0000;
-  reg [15:0] \prod_s0$143  = 16'h0000;
-  reg [15:0] \prod_s0$144  = 16'h0000;
-  reg [15:0] \prod_s0$146  = 16'h0000;
-  reg [15:0] \prod_s0$147  = 16'h0000;
-  reg [15:0] \prod_s0$149  = 16'h0000;
-  reg [15:0] \prod_s0$150  = 16'h0000;
-  reg [15:0] \prod_s0$152  = 16'h0000;
-  reg [15:0] \prod_s0$153  = 16'h0000;
-  reg [15:0] \prod_s0$155  = 16'h0000;
-  reg [15:0] \prod_s0$156  = 16'h0000;
-  reg [15:0] \prod_s0$158  = 16'h0000;
-  reg [15:0] \prod_s0$159  = 16'h0000;
-  reg [15:0] \prod_s0$16  = 16'h0000;
-  reg [15:0] \prod_s0$161  = 16'h0000;
-  reg [15:0] \prod_s0$162  = 16'h0000;
-  reg [15:0] \prod_s0$164  = 16'h0000;
-  reg [15:0] \prod_s0$165  = 16'h0000;
-  reg [15:0] \prod_s0$167  = 16'h0000;
-  reg [15:0] \prod_s0$168  = 16'h0000;
-  reg [15:0] \prod_s0$17  = 16'h0000;
-  reg [15:0] \prod_s0$170  = 16'h0000;
-  reg [15:0] \prod_s0$171  = 16'h0000;
-  reg [15:0] \prod_s0$173  = 16'h0000;
-  reg [15:0] \prod_s0$174  = 16'h0000;
-  reg [15:0] \prod_s0$176  = 16'h0000;
-  reg [15:0] \prod_s0$177  = 16'h0000;
-  reg [15:0] \prod_s0$179  = 16'h0000;
-  reg [15:0] \prod_s0$180  = 16'h0000;
-  reg [15:0] \prod_s0$182  = 16'h0000;
-  reg [15:0] \prod_s0$183  = 16'h0000;
-  reg [15:0] \prod_s0$185  = 16'h0000;
-  reg [15:0] \prod_s0$186  = 16'h0000;
-  reg [15:0] \prod_s0$19  = 16'h0000;
-  reg [15:0] \prod_s0$20  = 16'h0000;
-  reg [15:0] \prod_s0$205  = 16'h0000;
-  reg [15:0] \prod_s0$206  = 16'h0000;
-  reg [15:0] \prod_s0$208  = 16'h0000;
-  reg [15:0] \prod_s0$209  = 16'h0000;
-  reg [15:0] \prod_s0$211  = 16'h0000;
-  reg [15:0] \prod_s0$212  = 16'h0000;
-  reg [15:0] \prod_s0$214  = 16'h0000;
-  reg [15:0] \prod_s0$215  = 16'h0000;
-  reg [15:0] \prod_s0$217  = 16'h0000;
-  reg [15:0] \prod_s0$218  = 16'h0000;
-  reg [15:0] \prod_s0$22  = 16'h0000;
-  reg [15:0] \prod_s0$220  = 16'h0000;
-  reg [15:0] \prod_s0$221  = 16'h0000;
-  reg [15:0] \prod_s0$223  = 16'h0000;
-  reg [15:0] \prod_s0$224  = 16'h0000;
-  reg [15:0] \prod_s0$226  = 16'h0000;
-  reg [15:0] \prod_s0$227  = 16'h0000;
-  reg [15:0] \prod_s0$229  = 16'h0000;
-  reg [15:0] \prod_s0$23  = 16'h0000;
-  reg [15:0] \prod_s0$230  = 16'h0000;
-  reg [15:0] \prod_s0$232  = 16'h0000;
-  reg [15:0] \prod_s0$233  = 16'h0000;
-  reg [15:0] \prod_s0$235  = 16'h0000;
-  reg [15:0] \prod_s0$236  = 16'h0000;
-  reg [15:0] \prod_s0$238  = 16'h0000;
-  reg [15:0] \prod_s0$239  = 16'h0000;
-  reg [15:0] \prod_s0$241  = 16'h0000;
-  reg [15:0] \prod_s0$242  = 16'h0000;
-  reg [15:0] \prod_s0$244  = 16'h0000;
-  reg [15:0] \prod_s0$245  = 16'h0000;
-  reg [15:0] \prod_s0$247  = 16'h0000;
-  reg [15:0] \prod_s0$248  = 16'h0000;
-  reg [15:0] \prod_s0$25  = 16'h0000;
-  reg [15:0] \prod_s0$250  = 16'h0000;
-  reg [15:0] \prod_s0$251  = 16'h0000;
-  reg [15:0] \prod_s0$26  = 16'h0000;
-  reg \prod_s0$274  = 1'h0;
-  reg [15:0] \prod_s0$28  = 16'h0000;
-  reg [15:0] \prod_s0$29  = 16'h0000;
-  reg [15:0] \prod_s0$31  = 16'h0000;
-  reg [15:0] \prod_s0$32  = 16'h0000;
-  reg [15:0] \prod_s0$34  = 16'h0000;
-  reg [15:0] \prod_s0$35  = 16'h0000;
-  reg [15:0] \prod_s0$37  = 16'h0000;
-  reg [15:0] \prod_s0$38  = 16'h0000;
-  reg [15:0] \prod_s0$40  = 16'h0000;
-  reg [15:0] \prod_s0$41  = 16'h0000;
-  reg [15:0] \prod_s0$43  = 16'h0000;
-  reg [15:0] \prod_s0$44  = 16'h0000;
-  reg [15:0] \prod_s0$46  = 16'h0000;
-  reg [15:0] \prod_s0$47  = 16'h0000;
-  reg [15:0] \prod_s0$49  = 16'h0000;
-  reg [15:0] \prod_s0$50  = 16'h0000;
-  reg [15:0] \prod_s0$52  = 16'h0000;
-  reg [15:0] \prod_s0$53  = 16'h0000;
-  reg [15:0] \prod_s0$55  = 16'h0000;
-  reg [15:0] \prod_s0$56  = 16'h0000;
-  reg [15:0] \prod_s0$75  = 16'h0000;
-  reg [15:0] \prod_s0$76  = 16'h0000;
-  reg [15:0] \prod_s0$78  = 16'h0000;
-  reg [15:0] \prod_s0$79  = 16'h0000;
-  reg [15:0] \prod_s0$81  = 16'h0000;
-  reg [15:0] \prod_s0$82  = 16'h0000;
-  reg [15:0] \prod_s0$84  = 16'h0000;
-  reg [15:0] \prod_s0$85  = 16'h0000;
-  reg [15:0] \prod_s0$87  = 16'h0000;
-  reg [15:0] \prod_s0$88  = 16'h0000;
-  reg [15:0] \prod_s0$90  = 16'h0000;
-  reg [15:0] \prod_s0$91  = 16'h0000;
-  reg [15:0] \prod_s0$93  = 16'h0000;
-  reg [15:0] \prod_s0$94  = 16'h0000;
-  reg [15:0] \prod_s0$96  = 16'h0000;
-  reg [15:0] \prod_s0$97  = 16'h0000;
-  reg [15:0] \prod_s0$99  = 16'h0000;
-  reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$11 );
-  assign acc0_sum_p1 = $signed(\prod_s0$13 ) + $signed(\prod_s0$14 );
-  assign acc0_sum_p2 = $signed(\prod_s0$16 ) + $signed(\prod_s0$17 );
-  assign acc0_sum_p3 = $signed(\prod_s0$19 ) + $signed(\prod_s0$20 );
-  assign acc0_sum_p4 = $signed(\prod_s0$22 ) + $signed(\prod_s0$23 );
-  assign acc0_sum_p5 = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
-  assign acc0_sum_p6 = $signed(\prod_s0$28 ) + $signed(\prod_s0$29 );
-  assign acc0_sum_p7 = $signed(\prod_s0$31 ) + $signed(\prod_s0$32 );
-  assign acc0_sum_p8 = $signed(\prod_s0$34 ) + $signed(\prod_s0$35 );
-  assign acc0_sum_p9 = $signed(\prod_s0$37 ) + $signed(\prod_s0$38 );
-  assign acc0_sum_p10 = $signed(\prod_s0$40 ) + $signed(\prod_s0$41 );
-  assign acc0_sum_p11 = $signed(\prod_s0$43 ) + $signed(\prod_s0$44 );
-  assign acc0_sum_p12 = $signed(\prod_s0$46 ) + $signed(\prod_s0$47 );
-  assign acc0_sum_p13 = $signed(\prod_s0$49 ) + $signed(\prod_s0$50 );
-  assign acc0_sum_p14 = $signed(\prod_s0$52 ) + $signed(\prod_s0$53 );
-  assign acc0_sum_p15 = $signed(\prod_s0$55 ) + $signed(\prod_s0$56 );
-  assign acc0_sum_p16 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
-  assign acc0_sum_p17 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
-  assign acc0_sum_p18 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
-  assign acc0_sum_p19 = $signed(acc0_sum_p6) + $signed(acc0_sum_p7);
-  assign acc0_sum_p20 = $signed(acc0_sum_p8) + $signed(acc0_sum_p9);
-  assign acc0_sum_p21 = $signed(acc0_sum_p10) + $signed(acc0_sum_p11);
-  assign acc0_sum_p22 = $signed(acc0_sum_p12) + $signed(acc0_sum_p13);
-  assign acc0_sum_p23 = $signed(acc0_sum_p14) + $signed(acc0_sum_p15);
-  assign acc0_sum_p24 = $signed(acc0_sum_p16) + $signed(acc0_sum_p17);
-  assign acc0_sum_p25 = $signed(acc0_sum_p18) + $signed(acc0_sum_p19);
-  assign acc0_sum_p26 = $signed(acc0_sum_p20) + $signed(acc0_sum_p21);
-  assign acc0_sum_p27 = $signed(acc0_sum_p22) + $signed(acc0_sum_p23);
-  assign acc0_sum_p28 = $signed(acc0_sum_p24) + $signed(acc0_sum_p25);
-  assign acc0_sum_p29 = $signed(acc0_sum_p26) + $signed(acc0_sum_p27);
-  assign acc0_sum_p30 = $signed(acc0_sum_p28) + $signed(acc0_sum_p29);
-  assign \$2  = $signed(acc0) + $signed(acc0_sum_p30);
-  assign acc1_sum_p0 = $signed(\prod_s0$75 ) + $signed(\prod_s0$76 );
-  assign acc1_sum_p1 = $signed(\prod_s0$78 ) + $signed(\prod_s0$79 );
-  assign acc1_sum_p2 = $signed(\prod_s0$81 ) + $signed(\prod_s0$82 );
-  assign acc1_sum_p3 = $signed(\prod_s0$84 ) + $signed(\prod_s0$85 );
-  assign acc1_sum_p4 = $signed(\prod_s0$87 ) + $signed(\prod_s0$88 );
-  assign acc1_sum_p5 = $signed(\prod_s0$90 ) + $signed(\prod_s0$91 );
-  assign acc1_sum_p6 = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
-  assign acc1_sum_p7 = $signed(\prod_s0$96 ) + $signed(\prod_s0$97 );
-  assign acc1_sum_p8 = $signed(\prod_s0$99 ) + $signed(\prod_s0$100 );
-  assign acc1_sum_p9 = $signed(\prod_s0$102 ) + $signed(\prod_s0$103 );
-  assign acc1_sum_p10 = $signed(\prod_s0$105 ) + $signed(\prod_s0$106 );
-  assign acc1_sum_p11 = $signed(\prod_s0$108 ) + $signed(\prod_s0$109 );
-  assign acc1_sum_p12 = $signed(\prod_s0$111 ) + $signed(\prod_s0$112 );
-  assign acc1_sum_p13 = $signed(\prod_s0$114 ) + $signed(\prod_s0$115 );
-  assign acc1_sum_p14 = $signed(\prod_s0$117 ) + $signed(\prod_s0$118 );
-  assign acc1_sum_p15 = $signed(\prod_s0$120 ) + $signed(\prod_s0$121 );
-  assign acc1_sum_p16 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
-  assign acc1_sum_p17 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
-  assign acc1_sum_p18 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
-  assign acc1_sum_p19 = $signed(acc1_sum_p6) + $signed(acc1_sum_p7);
-  assign acc1_sum_p20 = $signed(acc1_sum_p8) + $signed(acc1_sum_p9);
-  assign acc1_sum_p21 = $signed(acc1_sum_p10) + $signed(acc1_sum_p11);
-  assign acc1_sum_p22 = $signed(acc1_sum_p12) + $signed(acc1_sum_p13);
-  assign acc1_sum_p23 = $signed(acc1_sum_p14) + $signed(acc1_sum_p15);
-  assign acc1_sum_p24 = $signed(acc1_sum_p16) + $signed(acc1_sum_p17);
-  assign acc1_sum_p25 = $signed(acc1_sum_p18) + $signed(acc1_sum_p19);
-  assign acc1_sum_p26 = $signed(acc1_sum_p20) + $signed(acc1_sum_p21);
-  assign acc1_sum_p27 = $signed(acc1_sum_p22) + $signed(acc1_sum_p23);
-  assign acc1_sum_p28 = $signed(acc1_sum_p24) + $signed(acc1_sum_p25);
-  assign acc1_sum_p29 = $signed(acc1_sum_p26) + $signed(acc1_sum_p27);
-  assign acc1_sum_p30 = $signed(acc1_sum_p28) + $signed(acc1_sum_p29);
-  assign \$3  = $signed(acc1) + $signed(acc1_sum_p30);
-  assign acc2_sum_p0 = $signed(\prod_s0$140 ) + $signed(\prod_s0$141 );
-  assign acc2_sum_p1 = $signed(\prod_s0$143 ) + $signed(\prod_s0$144 );
-  assign acc2_sum_p2 = $signed(\prod_s0$146 ) + $signed(\prod_s0$147 );
-  assign acc2_sum_p3 = $signed(\prod_s0$149 ) + $signed(\prod_s0$150 );
-  assign acc2_sum_p4 = $signed(\prod_s0$152 ) + $signed(\prod_s0$153 );
-  assign acc2_sum_p5 = $signed(\prod_s0$155 ) + $signed(\prod_s0$156 );
-  assign acc2_sum_p6 = $signed(\prod_s0$158 ) + $signed(\prod_s0$159 );
-  assign acc2_sum_p7 = $signed(\prod_s0$161 ) + $signed(\prod_s0$162 );
-  assign acc2_sum_p8 = $signed(\prod_s0$164 ) + $signed(\prod_s0$165 );
-  assign acc2_sum_p9 = $signed(\prod_s0$167 ) + $signed(\prod_s0$168 );
-  assign acc2_sum_p10 = $signed(\prod_s0$170 ) + $signed(\prod_s0$171 );
-  assign acc2_sum_p11 = $signed(\prod_s0$173 ) + $signed(\prod_s0$174 );
-  assign acc2_sum_p12 = $signed(\prod_s0$176 ) + $signed(\prod_s0$177 );
-  assign acc2_sum_p13 = $signed(\prod_s0$179 ) + $signed(\prod_s0$180 );
-  assign acc2_sum_p14 = $signed(\prod_s0$182 ) + $signed(\prod_s0$183 );
-  assign acc2_sum_p15 = $signed(\prod_s0$185 ) + $signed(\prod_s0$186 );
-  assign acc2_sum_p16 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
-  assign acc2_sum_p17 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
-  assign acc2_sum_p18 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
-  assign acc2_sum_p19 = $signed(acc2_sum_p6) + $signed(acc2_sum_p7);
-  assign acc2_sum_p20 = $signed(acc2_sum_p8) + $signed(acc2_sum_p9);
-  assign acc2_sum_p21 = $signed(acc2_sum_p10) + $signed(acc2_sum_p11);
-  assign acc2_sum_p22 = $signed(acc2_sum_p12) + $signed(acc2_sum_p13);
-  assign acc2_sum_p23 = $signed(acc2_sum_p14) + $signed(acc2_sum_p15);
-  assign acc2_sum_p24 = $signed(acc2_sum_p16) + $signed(acc2_sum_p17);
-  assign acc2_sum_p25 = $signed(acc2_sum_p18) + $signed(acc2_sum_p19);
-  assign acc2_sum_p26 = $signed(acc2_sum_p20) + $signed(acc2_sum_p21);
-  assign acc2_sum_p27 = $signed(acc2_sum_p22) + $signed(acc2_sum_p23);
-  assign acc2_sum_p28 = $signed(acc2_sum_p24) + $signed(acc2_sum_p25);
-  assign acc2_sum_p29 = $signed(acc2_sum_p26) + $signed(acc2_sum_p27);
-  assign acc2_sum_p30 = $signed(acc2_sum_p28) + $signed(acc2_sum_p29);
-  assign \$4  = $signed(acc2) + $signed(acc2_sum_p30);
-  assign acc3_sum_p0 = $signed(\prod_s0$205 ) + $signed(\prod_s0$206 );
-  assign acc3_sum_p1 = $signed(\prod_s0$208 ) + $signed(\prod_s0$209 );
-  assign acc3_sum_p2 = $signed(\prod_s0$211 ) + $signed(\prod_s0$212 );
-  assign acc3_sum_p3 = $signed(\prod_s0$214 ) + $signed(\prod_s0$215 );
-  assign acc3_sum_p4 = $signed(\prod_s0$217 ) + $signed(\prod_s0$218 );
-  assign acc3_sum_p5 = $signed(\prod_s0$220 ) + $signed(\prod_s0$221 );
-  assign acc3_sum_p6 = $signed(\prod_s0$223 ) + $signed(\prod_s0$224 );
-  assign acc3_sum_p7 = $signed(\prod_s0$226 ) + $signed(\prod_s0$227 );
-  assign acc3_sum_p8 = $signed(\prod_s0$229 ) + $signed(\prod_s0$230 );
-  assign acc3_sum_p9 = $signed(\prod_s0$232 ) + $signed(\prod_s0$233 );
-  assign acc3_sum_p10 = $signed(\prod_s0$235 ) + $signed(\prod_s0$236 );
-  assign acc3_sum_p11 = $signed(\prod_s0$238 ) + $signed(\prod_s0$239 );
-  assign acc3_sum_p12 = $signed(\prod_s0$241 ) + $signed(\prod_s0$242 );
-  assign acc3_sum_p13 = $signed(\prod_s0$244 ) + $signed(\prod_s0$245 );
-  assign acc3_sum_p14 = $signed(\prod_s0$247 ) + $signed(\prod_s0$248 );
-  assign acc3_sum_p15 = $signed(\prod_s0$250 ) + $signed(\prod_s0$251 );
-  assign acc3_sum_p16 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
-  assign acc3_sum_p17 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
-  assign acc3_sum_p18 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
-  assign acc3_sum_p19 = $signed(acc3_sum_p6) + $signed(acc3_sum_p7);
-  assign acc3_sum_p20 = $signed(acc3_sum_p8) + $signed(acc3_sum_p9);
-  assign acc3_sum_p21 = $signed(acc3_sum_p10) + $signed(acc3_sum_p11);
-  assign acc3_sum_p22 = $signed(acc3_sum_p12) + $signed(acc3_sum_p13);
-  assign acc3_sum_p23 = $signed(acc3_sum_p14) + $signed(acc3_sum_p15);
-  assign acc3_sum_p24 = $signed(acc3_sum_p16) + $signed(acc3_sum_p17);
-  assign acc3_sum_p25 = $signed(acc3_sum_p18) + $signed(acc3_sum_p19);
-  assign acc3_sum_p26 = $signed(acc3_sum_p20) + $signed(acc3_sum_p21);
-  assign acc3_sum_p27 = $signed(acc3_sum_p22) + $signed(acc3_sum_p23);
-  assign acc3_sum_p28 = $signed(acc3_sum_p24) + $signed(acc3_sum_p25);
-  assign acc3_sum_p29 = $signed(acc3_sum_p26) + $signed(acc3_sum_p27);
-  assign acc3_sum_p30 = $signed(acc3_sum_p28) + $signed(acc3_sum_p29);
-  assign \$5  = $signed(acc3) + $signed(acc3_sum_p30);
-  assign \$6  = $signed(i__payload[7:0]) * $signed(i__payload[263:256]);
-  assign \$7  = $signed(i__payload[15:8]) * $signed(i__payload[271:264]);
-  assign \$8  = $signed(i__payload[23:16]) * $signed(i__payload[279:272]);
-  assign \$9  = $signed(i__payload[31:24]) * $signed(i__payload[287:280]);
-  assign \$10  = $signed(i__payload[39:32]) * $signed(i__payload[295:288]);
-  assign \$11  = $signed(i__payload[47:40]) * $signed(i__payload[303:296]);
-  assign \$12  = $signed(i__payload[55:48]) * $signed(i__payload[311:304]);
-  assign \$13  = $signed(i__payload[63:56]) * $signed(i__payload[319:312]);
-  assign \$14  = $signed(i__payload[71:64]) * $signed(i__payload[327:320]);
-  assign \$15  = $signed(i__payload[79:72]) * $signed(i__payload[335:328]);
-  assign \$16  = $signed(i__payload[87:80]) * $signed(i__payload[343:336]);
-  assign \$17  = $signed(i__payload[95:88]) * $signed(i__payload[351:344]);
-  assign \$18  = $signed(i__payload[103:96]) * $signed(i__payload[359:352]);
-  assign \$19  = $signed(i__payload[111:104]) * $signed(i__payload[367:360]);
-  assign \$20  = $signed(i__payload[119:112]) * $signed(i__payload[375:368]);
-  assign \$21  = $signed(i__payload[127:120]) * $signed(i__payload[383:376]);
-  assign \$22  = $signed(i__payload[135:128]) * $signed(i__payload[391:384]);
-  assign \$23  = $signed(i__payload[143:136]) * $signed(i__payload[399:392]);
-  assign \$24  = $signed(i__payload[151:144]) * $signed(i__payload[407:400]);
-  assign \$25  = $signed(i__payload[159:152]) * $signed(i__payload[415:408]);
-  assign \$26  = $signed(i__payload[167:160]) * $signed(i__payload[423:416]);
-  assign \$27  = $signed(i__payload[175:168]) * $signed(i__payload[431:424]);
-  assign \$28  = $signed(i__payload[183:176]) * $signed(i__payload[439:432]);
-  assign \$29  = $signed(i__payload[191:184]) * $signed(i__payload[447:440]);
-  assign \$30  = $signed(i__payload[199:192]) * $signed(i__payload[455:448]);
-  assign \$31  = $signed(i__payload[207:200]) * $signed(i__payload[463:456]);
-  assign \$32  = $signed(i__payload[215:208]) * $signed(i__payload[471:464]);
-  assign \$33  = $signed(i__payload[223:216]) * $signed(i__payload[479:472]);
-  assign \$34  = $signed(i__payload[231:224]) * $signed(i__payload[487:480]);
-  assign \$35  = $signed(i__payload[239:232]) * $signed(i__payload[495:488]);
-  assign \$36  = $signed(i__payload[247:240]) * $signed(i__payload[503:496]);
-  assign \$37  = $signed(i__payload[255:248]) * $signed(i__payload[511:504]);
-  assign \$38  = $signed(i__payload[7:0]) * $signed(i__payload[519:512]);
-  assign \$39  = $signed(i__payload[15:8]) * $signed(i__payload[527:520]);
-  assign \$40  = $signed(i__payload[23:16]) * $signed(i__payload[535:528]);
-  assign \$41  = $signed(i__payload[31:24]) * $signed(i__payload[543:536]);
-  assign \$42  = $signed(i__payload[39:32]) * $signed(i__payload[551:544]);
-  assign \$43  = $signed(i__payload[47:40]) * $signed(i__payload[559:552]);
-  assign \$44  = $signed(i__payload[55:48]) * $signed(i__payload[567:560]);
-  assign \$45  = $signed(i__payload[63:56]) * $signed(i__payload[575:568]);
-  assign \$46  = $signed(i__payload[71:64]) * $signed(i__payload[583:576]);
-  assign \$47  = $signed(i__payload[79:72]) * $signed(i__payload[591:584]);
-  assign \$48  = $signed(i__payload[87:80]) * $signed(i__payload[599:592]);
-  assign \$49  = $signed(i__payload[95:88]) * $signed(i__payload[607:600]);
-  assign \$50  = $signed(i__payload[103:96]) * $signed(i__payload[615:608]);
-  assign \$51  = $signed(i__payload[111:104]) * $signed(i__payload[623:616]);
-  assign \$52  = $signed(i__payload[119:112]) * $signed(i__payload[631:624]);
-  assign \$53  = $signed(i__payload[127:120]) * $signed(i__payload[639:632]);
-  assign \$54  = $signed(i__payload[135:128]) * $signed(i__payload[647:640]);
-  assign \$55  = $signed(i__payload[143:136]) * $signed(i__payload[655:648]);
-  assign \$56  = $signed(i__payload[151:144]) * $signed(i__payload[663:656]);
-  assign \$57  = $signed(i__payload[159:152]) * $signed(i__payload[671:664]);
-  assign \$58  = $signed(i__payload[167:160]) * $signed(i__payload[679:672]);
-  assign \$59  = $signed(i__payload[175:168]) * $signed(i__payload[687:680]);
-  assign \$60  = $signed(i__payload[183:176]) * $signed(i__payload[695:688]);
-  assign \$61  = $signed(i__payload[191:184]) * $signed(i__payload[703:696]);
-  assign \$62  = $signed(i__payload[199:192]) * $signed(i__payload[711:704]);
-  assign \$63  = $signed(i__payload[207:200]) * $signed(i__payload[719:712]);
-  assign \$64  = $signed(i__payload[215:208]) * $signed(i__payload[727:720]);
-  assign \$65  = $signed(i__payload[223:216]) * $signed(i__payload[735:728]);
-  assign \$66  = $signed(i__payload[231:224]) * $signed(i__payload[743:736]);
-  assign \$67  = $signed(i__payload[239:232]) * $signed(i__payload[751:744]);
-  assign \$68  = $signed(i__payload[247:240]) * $signed(i__payload[759:752]);
-  assign \$69  = $signed(i__payload[255:248]) * $signed(i__payload[767:760]);
-  assign \$70  = $signed(i__payload[7:0]) * $signed(i__payload[775:768]);
-  assign \$71  = $signed(i__payload[15:8]) * $signed(i__payload[783:776]);
-  assign \$72  = $signed(i__payload[23:16]) * $signed(i__payload[791:784]);
-  assign \$73  = $signed(i__payload[31:24]) * $signed(i__payload[799:792]);
-  assign \$74  = $signed(i__payload[39:32]) * $signed(i__payload[807:800]);
-  assign \$75  = $signed(i__payload[47:40]) * $signed(i__payload[815:808]);
-  assign \$76  = $signed(i__payload[55:48]) * $signed(i__payload[823:816]);
-  assign \$77  = $signed(i__payload[63:56]) * $signed(i__payload[831:824]);
-  assign \$78  = $signed(i__payload[71:64]) * $signed(i__payload[839:832]);
-  assign \$79  = $signed(i__payload[79:72]) * $signed(i__payload[847:840]);
-  assign \$80  = $signed(i__payload[87:80]) * $signed(i__payload[855:848]);
-  assign \$81  = $signed(i__payload[95:88]) * $signed(i__payload[863:856]);
-  assign \$82  = $signed(i__payload[103:96]) * $signed(i__payload[871:864]);
-  assign \$83  = $signed(i__payload[111:104]) * $signed(i__payload[879:872]);
-  assign \$84  = $signed(i__payload[119:112]) * $signed(i__payload[887:880]);
-  assign \$85  = $signed(i__payload[127:120]) * $signed(i__payload[895:888]);
-  assign \$86  = $signed(i__payload[135:128]) * $signed(i__payload[903:896]);
-  assign \$87  = $signed(i__payload[143:136]) * $signed(i__payload[911:904]);
-  assign \$88  = $signed(i__payload[151:144]) * $signed(i__payload[919:912]);
-  assign \$89  = $signed(i__payload[159:152]) * $signed(i__payload[927:920]);
-  assign \$90  = $signed(i__payload[167:160]) * $signed(i__payload[935:928]);
-  assign \$91  = $signed(i__payload[175:168]) * $signed(i__payload[943:936]);
-  assign \$92  = $signed(i__payload[183:176]) * $signed(i__payload[951:944]);
-  assign \$93  = $signed(i__payload[191:184]) * $signed(i__payload[959:952]);
-  assign \$94  = $signed(i__payload[199:192]) * $signed(i__payload[967:960]);
-  assign \$95  = $signed(i__payload[207:200]) * $signed(i__payload[975:968]);
-  assign \$96  = $signed(i__payload[215:208]) * $signed(i__payload[983:976]);
-  assign \$97  = $signed(i__payload[223:216]) * $signed(i__payload[991:984]);
-  assign \$98  = $signed(i__payload[231:224]) * $signed(i__payload[999:992]);
-  assign \$99  = $signed(i__payload[239:232]) * $signed(i__payload[1007:1000]);
-  assign \$100  = $signed(i__payload[247:240]) * $signed(i__payload[1015:1008]);
-  assign \$101  = $signed(i__payload[255:248]) * $signed(i__payload[1023:1016]);
-  assign \$102  = $signed(i__payload[7:0]) * $signed(i__payload[1031:1024]);
-  assign \$103  = $signed(i__payload[15:8]) * $signed(i__payload[1039:1032]);
-  assign \$104  = $signed(i__payload[23:16]) * $signed(i__payload[1047:1040]);
-  assign \$105  = $signed(i__payload[31:24]) * $signed(i__payload[1055:1048]);
-  assign \$106  = $signed(i__payload[39:32]) * $signed(i__payload[1063:1056]);
-  assign \$107  = $signed(i__payload[47:40]) * $signed(i__payload[1071:1064]);
-  assign \$108  = $signed(i__payload[55:48]) * $signed(i__payload[1079:1072]);
-  assign \$109  = $signed(i__payload[63:56]) * $signed(i__payload[1087:1080]);
-  assign \$110  = $signed(i__payload[71:64]) * $signed(i__payload[1095:1088]);
-  assign \$111  = $signed(i__payload[79:72]) * $signed(i__payload[1103:1096]);
-  assign \$112  = $signed(i__payload[87:80]) * $signed(i__payload[1111:1104]);
-  assign \$113  = $signed(i__payload[95:88]) * $signed(i__payload[1119:1112]);
-  assign \$114  = $signed(i__payload[103:96]) * $signed(i__payload[1127:1120]);
-  assign \$115  = $signed(i__payload[111:104]) * $signed(i__payload[1135:1128]);
-  assign \$116  = $signed(i__payload[119:112]) * $signed(i__payload[1143:1136]);
-  assign \$117  = $signed(i__payload[127:120]) * $signed(i__payload[1151:1144]);
-  assign \$118  = $signed(i__payload[135:128]) * $signed(i__payload[1159:1152]);
-  assign \$119  = $signed(i__payload[143:136]) * $signed(i__payload[1167:1160]);
-  assign \$120  = $signed(i__payload[151:144]) * $signed(i__payload[1175:1168]);
-  assign \$121  = $signed(i__payload[159:152]) * $signed(i__payload[1183:1176]);
-  assign \$122  = $signed(i__payload[167:160]) * $signed(i__payload[1191:1184]);
-  assign \$123  = $signed(i__payload[175:168]) * $signed(i__payload[1199:1192]);
-  assign \$124  = $signed(i__payload[183:176]) * $signed(i__payload[1207:1200]);
-  assign \$125  = $signed(i__payload[191:184]) * $signed(i__payload[1215:1208]);
-  assign \$126  = $signed(i__payload[199:192]) * $signed(i__payload[1223:1216]);
-  assign \$127  = $signed(i__payload[207:200]) * $signed(i__payload[1231:1224]);
-  assign \$128  = $signed(i__payload[215:208]) * $signed(i__payload[1239:1232]);
-  assign \$129  = $signed(i__payload[223:216]) * $signed(i__payload[1247:1240]);
-  assign \$130  = $signed(i__payload[231:224]) * $signed(i__payload[1255:1248]);
-  assign \$131  = $signed(i__payload[239:232]) * $signed(i__payload[1263:1256]);
-  assign \$132  = $signed(i__payload[247:240]) * $signed(i__payload[1271:1264]);
-  assign \$133  = $signed(i__payload[255:248]) * $signed(i__payload[1279:1272]);
-  assign \$134  = prod_valid_s0 & \prod_s0$274 ;
-  assign \$135  = i__ready & prod_valid_s0;
-  assign \$136  = i__ready & prod_valid_s0;
-  assign \$137  = i__ready & prod_valid_s0;
-  assign \$138  = i__ready & prod_valid_s0;
-  always @(posedge clk)
-    prod_s0 <= \$139 ;
-  always @(posedge clk)
-    \prod_s0$11  <= \$140 ;
-  always @(posedge clk)
-    \prod_s0$13  <= \$141 ;
-  always @(posedge clk)
-    \prod_s0$14  <= \$142 ;
-  always @(posedge clk)
-    \prod_s0$16  <= \$143 ;
-  always @(posedge clk)
-    \prod_s0$17  <= \$144 ;
-  always @(posedge clk)
-    \prod_s0$19  <= \$145 ;
-  always @(posedge clk)
-    \prod_s0$20  <= \$146 ;
-  always @(posedge clk)
-    \prod_s0$22  <= \$147 ;
-  always @(posedge clk)
-    \prod_s0$23  <= \$148 ;
-  always @(posedge clk)
-    \prod_s0$25  <= \$149 ;
-  always @(posedge clk)
-    \prod_s0$26  <= \$150 ;
-  always @(posedge clk)
-    \prod_s0$28  <= \$151 ;
-  always @(posedge clk)
-    \prod_s0$29  <= \$152 ;
-  always @(posedge clk)
-    \prod_s0$31  <= \$153 ;
-  always @(posedge clk)
-    \prod_s0$32  <= \$154 ;
-  always @(posedge clk)
-    \prod_s0$34  <= \$155 ;
-  always @(posedge clk)
-    \prod_s0$35  <= \$156 ;
-  always @(posedge clk)
-    \prod_s0$37  <= \$157 ;
-  always @(posedge clk)
-    \prod_s0$38  <= \$158 ;
-  always @(posedge clk)
-    \prod_s0$40  <= \$159 ;
-  always @(posedge clk)
-    \prod_s0$41  <= \$160 ;
-  always @(posedge clk)
-    \prod_s0$43  <= \$161 ;
-  always @(posedge clk)
-    \prod_s0$44  <= \$162 ;
-  always @(posedge clk)
-    \prod_s0$46  <= \$163 ;
-  always @(posedge clk)
-    \prod_s0$47  <= \$164 ;
-  always @(posedge clk)
-    \prod_s0$49  <= \$165 ;
-  always @(posedge clk)
-    \prod_s0$50  <= \$166 ;
-  always @(posedge clk)
-    \prod_s0$52  <= \$167 ;
-  always @(posedge clk)
-    \prod_s0$53  <= \$168 ;
-  always @(posedge clk)
-    \prod_s0$55  <= \$169 ;
+  assign mac_prod0_0 = $signed(i__payload[7:0]) * $signed(i__payload[263:256]);
+  assign mac_prod0_1 = $signed(i__payload[15:8]) * $signed(i__payload[271:264]);
+  assign mac_prod0_2 = $signed(i__payload[23:16]) * $signed(i__payload[279:272]);
+  assign mac_prod0_3 = $signed(i__payload[31:24]) * $signed(i__payload[287:280]);
+  assign mac_prod0_4 = $signed(i__payload[39:32]) * $signed(i__payload[295:288]);
+  assign mac_prod0_5 = $signed(i__payload[47:40]) * $signed(i__payload[303:296]);
+  assign mac_prod0_6 = $signed(i__payload[55:48]) * $signed(i__payload[311:304]);
+  assign mac_prod0_7 = $signed(i__payload[63:56]) * $signed(i__payload[319:312]);
+  assign mac_prod0_8 = $signed(i__payload[71:64]) * $signed(i__payload[327:320]);
+  assign mac_prod0_9 = $signed(i__payload[79:72]) * $signed(i__payload[335:328]);
+  assign mac_prod0_10 = $signed(i__payload[87:80]) * $signed(i__payload[343:336]);
+  assign mac_prod0_11 = $signed(i__payload[95:88]) * $signed(i__payload[351:344]);
+  assign mac_prod0_12 = $signed(i__payload[103:96]) * $signed(i__payload[359:352]);
+  assign mac_prod0_13 = $signed(i__payload[111:104]) * $signed(i__payload[367:360]);
+  assign mac_prod0_14 = $signed(i__payload[119:112]) * $signed(i__payload[375:368]);
+  assign mac_prod0_15 = $signed(i__payload[127:120]) * $signed(i__payload[383:376]);
+  assign mac_prod0_16 = $signed(i__payload[135:128]) * $signed(i__payload[391:384]);
+  assign mac_prod0_17 = $signed(i__payload[143:136]) * $signed(i__payload[399:392]);
+  assign mac_prod0_18 = $signed(i__payload[151:144]) * $signed(i__payload[407:400]);
+  assign mac_prod0_19 = $signed(i__payload[159:152]) * $signed(i__payload[415:408]);
+  assign mac_prod0_20 = $signed(i__payload[167:160]) * $signed(i__payload[423:416]);
+  assign mac_prod0_21 = $signed(i__payload[175:168]) * $signed(i__payload[431:424]);
+  assign mac_prod0_22 = $signed(i__payload[183:176]) * $signed(i__payload[439:432]);
+  assign mac_prod0_23 = $signed(i__payload[191:184]) * $signed(i__payload[447:440]);
+  assign mac_prod0_24 = $signed(i__payload[199:192]) * $signed(i__payload[455:448]);
+  assign mac_prod0_25 = $signed(i__payload[207:200]) * $signed(i__payload[463:456]);
+  assign mac_prod0_26 = $signed(i__payload[215:208]) * $signed(i__payload[471:464]);
+  assign mac_prod0_27 = $signed(i__payload[223:216]) * $signed(i__payload[479:472]);
+  assign mac_prod0_28 = $signed(i__payload[231:224]) * $signed(i__payload[487:480]);
+  assign mac_prod0_29 = $signed(i__payload[239:232]) * $signed(i__payload[495:488]);
+  assign mac_prod0_30 = $signed(i__payload[247:240]) * $signed(i__payload[503:496]);
+  assign mac_prod0_31 = $signed(i__payload[255:248]) * $signed(i__payload[511:504]);
+  assign mac_prod1_0 = $signed(i__payload[7:0]) * $signed(i__payload[519:512]);
+  assign mac_prod1_1 = $signed(i__payload[15:8]) * $signed(i__payload[527:520]);
+  assign mac_prod1_2 = $signed(i__payload[23:16]) * $signed(i__payload[535:528]);
+  assign mac_prod1_3 = $signed(i__payload[31:24]) * $signed(i__payload[543:536]);
+  assign mac_prod1_4 = $signed(i__payload[39:32]) * $signed(i__payload[551:544]);
+  assign mac_prod1_5 = $signed(i__payload[47:40]) * $signed(i__payload[559:552]);
+  assign mac_prod1_6 = $signed(i__payload[55:48]) * $signed(i__payload[567:560]);
+  assign mac_prod1_7 = $signed(i__payload[63:56]) * $signed(i__payload[575:568]);
+  assign mac_prod1_8 = $signed(i__payload[71:64]) * $signed(i__payload[583:576]);
+  assign mac_prod1_9 = $signed(i__payload[79:72]) * $signed(i__payload[591:584]);
+  assign mac_prod1_10 = $signed(i__payload[87:80]) * $signed(i__payload[599:592]);
+  assign mac_prod1_11 = $signed(i__payload[95:88]) * $signed(i__payload[607:600]);
+  assign mac_prod1_12 = $signed(i__payload[103:96]) * $signed(i__payload[615:608]);
+  assign mac_prod1_13 = $signed(i__payload[111:104]) * $signed(i__payload[623:616]);
+  assign mac_prod1_14 = $signed(i__payload[119:112]) * $signed(i__payload[631:624]);
+  assign mac_prod1_15 = $signed(i__payload[127:120]) * $signed(i__payload[639:632]);
+  assign mac_prod1_16 = $signed(i__payload[135:128]) * $signed(i__payload[647:640]);
+  assign mac_prod1_17 = $signed(i__payload[143:136]) * $signed(i__payload[655:648]);
+  assign mac_prod1_18 = $signed(i__payload[151:144]) * $signed(i__payload[663:656]);
+  assign mac_prod1_19 = $signed(i__payload[159:152]) * $signed(i__payload[671:664]);
+  assign mac_prod1_20 = $signed(i__payload[167:160]) * $signed(i__payload[679:672]);
+  assign mac_prod1_21 = $signed(i__payload[175:168]) * $signed(i__payload[687:680]);
+  assign mac_prod1_22 = $signed(i__payload[183:176]) * $signed(i__payload[695:688]);
+  assign mac_prod1_23 = $signed(i__payload[191:184]) * $signed(i__payload[703:696]);
+  assign mac_prod1_24 = $signed(i__payload[199:192]) * $signed(i__payload[711:704]);
+  assign mac_prod1_25 = $signed(i__payload[207:200]) * $signed(i__payload[719:712]);
+  assign mac_prod1_26 = $signed(i__payload[215:208]) * $signed(i__payload[727:720]);
+  assign mac_prod1_27 = $signed(i__payload[223:216]) * $signed(i__payload[735:728]);
+  assign mac_prod1_28 = $signed(i__payload[231:224]) * $signed(i__payload[743:736]);
+  assign mac_prod1_29 = $signed(i__payload[239:232]) * $signed(i__payload[751:744]);
+  assign mac_prod1_30 = $signed(i__payload[247:240]) * $signed(i__payload[759:752]);
+  assign mac_prod1_31 = $signed(i__payload[255:248]) * $signed(i__payload[767:760]);
+  assign mac_prod2_0 = $signed(i__payload[7:0]) * $signed(i__payload[775:768]);
+  assign mac_prod2_1 = $signed(i__payload[15:8]) * $signed(i__payload[783:776]);
+  assign mac_prod2_2 = $signed(i__payload[23:16]) * $signed(i__payload[791:784]);
+  assign mac_prod2_3 = $signed(i__payload[31:24]) * $signed(i__payload[799:792]);
+  assign mac_prod2_4 = $signed(i__payload[39:32]) * $signed(i__payload[807:800]);
+  assign mac_prod2_5 = $signed(i__payload[47:40]) * $signed(i__payload[815:808]);
+  assign mac_prod2_6 = $signed(i__payload[55:48]) * $signed(i__payload[823:816]);
+  assign mac_prod2_7 = $signed(i__payload[63:56]) * $signed(i__payload[831:824]);
+  assign mac_prod2_8 = $signed(i__payload[71:64]) * $signed(i__payload[839:832]);
+  assign mac_prod2_9 = $signed(i__payload[79:72]) * $signed(i__payload[847:840]);
+  assign mac_prod2_10 = $signed(i__payload[87:80]) * $signed(i__payload[855:848]);
+  assign mac_prod2_11 = $signed(i__payload[95:88]) * $signed(i__payload[863:856]);
+  assign mac_prod2_12 = $signed(i__payload[103:96]) * $signed(i__payload[871:864]);
+  assign mac_prod2_13 = $signed(i__payload[111:104]) * $signed(i__payload[879:872]);
+  assign mac_prod2_14 = $signed(i__payload[119:112]) * $signed(i__payload[887:880]);
+  assign mac_prod2_15 = $signed(i__payload[127:120]) * $signed(i__payload[895:888]);
+  assign mac_prod2_16 = $signed(i__payload[135:128]) * $signed(i__payload[903:896]);
+  assign mac_prod2_17 = $signed(i__payload[143:136]) * $signed(i__payload[911:904]);
+  assign mac_prod2_18 = $signed(i__payload[151:144]) * $signed(i__payload[919:912]);
+  assign mac_prod2_19 = $signed(i__payload[159:152]) * $signed(i__payload[927:920]);
+  assign mac_prod2_20 = $signed(i__payload[167:160]) * $signed(i__payload[935:928]);
+  assign mac_prod2_21 = $signed(i__payload[175:168]) * $signed(i__payload[943:936]);
+  assign mac_prod2_22 = $signed(i__payload[183:176]) * $signed(i__payload[951:944]);
+  assign mac_prod2_23 = $signed(i__payload[191:184]) * $signed(i__payload[959:952]);
+  assign mac_prod2_24 = $signed(i__payload[199:192]) * $signed(i__payload[967:960]);
+  assign mac_prod2_25 = $signed(i__payload[207:200]) * $signed(i__payload[975:968]);
+  assign mac_prod2_26 = $signed(i__payload[215:208]) * $signed(i__payload[983:976]);
+  assign mac_prod2_27 = $signed(i__payload[223:216]) * $signed(i__payload[991:984]);
+  assign mac_prod2_28 = $signed(i__payload[231:224]) * $signed(i__payload[999:992]);
+  assign mac_prod2_29 = $signed(i__payload[239:232]) * $signed(i__payload[1007:1000]);
+  assign mac_prod2_30 = $signed(i__payload[247:240]) * $signed(i__payload[1015:1008]);
+  assign mac_prod2_31 = $signed(i__payload[255:248]) * $signed(i__payload[1023:1016]);
+  assign mac_prod3_0 = $signed(i__payload[7:0]) * $signed(i__payload[1031:1024]);
+  assign mac_prod3_1 = $signed(i__payload[15:8]) * $signed(i__payload[1039:1032]);
+  assign mac_prod3_2 = $signed(i__payload[23:16]) * $signed(i__payload[1047:1040]);
+  assign mac_prod3_3 = $signed(i__payload[31:24]) * $signed(i__payload[1055:1048]);
+  assign mac_prod3_4 = $signed(i__payload[39:32]) * $signed(i__payload[1063:1056]);
+  assign mac_prod3_5 = $signed(i__payload[47:40]) * $signed(i__payload[1071:1064]);
+  assign mac_prod3_6 = $signed(i__payload[55:48]) * $signed(i__payload[1079:1072]);
+  assign mac_prod3_7 = $signed(i__payload[63:56]) * $signed(i__payload[1087:1080]);
+  assign mac_prod3_8 = $signed(i__payload[71:64]) * $signed(i__payload[1095:1088]);
+  assign mac_prod3_9 = $signed(i__payload[79:72]) * $signed(i__payload[1103:1096]);
+  assign mac_prod3_10 = $signed(i__payload[87:80]) * $signed(i__payload[1111:1104]);
+  assign mac_prod3_11 = $signed(i__payload[95:88]) * $signed(i__payload[1119:1112]);
+  assign mac_prod3_12 = $signed(i__payload[103:96]) * $signed(i__payload[1127:1120]);
+  assign mac_prod3_13 = $signed(i__payload[111:104]) * $signed(i__payload[1135:1128]);
+  assign mac_prod3_14 = $signed(i__payload[119:112]) * $signed(i__payload[1143:1136]);
+  assign mac_prod3_15 = $signed(i__payload[127:120]) * $signed(i__payload[1151:1144]);
+  assign mac_prod3_16 = $signed(i__payload[135:128]) * $signed(i__payload[1159:1152]);
+  assign mac_prod3_17 = $signed(i__payload[143:136]) * $signed(i__payload[1167:1160]);
+  assign mac_prod3_18 = $signed(i__payload[151:144]) * $signed(i__payload[1175:1168]);
+  assign mac_prod3_19 = $signed(i__payload[159:152]) * $signed(i__payload[1183:1176]);
+  assign mac_prod3_20 = $signed(i__payload[167:160]) * $signed(i__payload[1191:1184]);
+  assign mac_prod3_21 = $signed(i__payload[175:168]) * $signed(i__payload[1199:1192]);
+  assign mac_prod3_22 = $signed(i__payload[183:176]) * $signed(i__payload[1207:1200]);
+  assign mac_prod3_23 = $signed(i__payload[191:184]) * $signed(i__payload[1215:1208]);
+  assign mac_prod3_24 = $signed(i__payload[199:192]) * $signed(i__payload[1223:1216]);
+  assign mac_prod3_25 = $signed(i__payload[207:200]) * $signed(i__payload[1231:1224]);
+  assign mac_prod3_26 = $signed(i__payload[215:208]) * $signed(i__payload[1239:1232]);
+  assign mac_prod3_27 = $signed(i__payload[223:216]) * $signed(i__payload[1247:1240]);
+  assign mac_prod3_28 = $signed(i__payload[231:224]) * $signed(i__payload[1255:1248]);
+  assign mac_prod3_29 = $signed(i__payload[239:232]) * $signed(i__payload[1263:1256]);
+  assign mac_prod3_30 = $signed(i__payload[247:240]) * $signed(i__payload[1271:1264]);
+  assign mac_prod3_31 = $signed(i__payload[255:248]) * $signed(i__payload[1279:1272]);
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$139 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$141 ) + $signed(\mac_mul_s0$142 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$144 ) + $signed(\mac_mul_s0$145 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$147 ) + $signed(\mac_mul_s0$148 );
+  assign mac0_sum0_p4 = $signed(\mac_mul_s0$150 ) + $signed(\mac_mul_s0$151 );
+  assign mac0_sum0_p5 = $signed(\mac_mul_s0$153 ) + $signed(\mac_mul_s0$154 );
+  assign mac0_sum0_p6 = $signed(\mac_mul_s0$156 ) + $signed(\mac_mul_s0$157 );
+  assign mac0_sum0_p7 = $signed(\mac_mul_s0$159 ) + $signed(\mac_mul_s0$160 );
+  assign mac0_sum0_p8 = $signed(\mac_mul_s0$162 ) + $signed(\mac_mul_s0$163 );
+  assign mac0_sum0_p9 = $signed(\mac_mul_s0$165 ) + $signed(\mac_mul_s0$166 );
+  assign mac0_sum0_p10 = $signed(\mac_mul_s0$168 ) + $signed(\mac_mul_s0$169 );
+  assign mac0_sum0_p11 = $signed(\mac_mul_s0$171 ) + $signed(\mac_mul_s0$172 );
+  assign mac0_sum0_p12 = $signed(\mac_mul_s0$174 ) + $signed(\mac_mul_s0$175 );
+  assign mac0_sum0_p13 = $signed(\mac_mul_s0$177 ) + $signed(\mac_mul_s0$178 );
+  assign mac0_sum0_p14 = $signed(\mac_mul_s0$180 ) + $signed(\mac_mul_s0$181 );
+  assign mac0_sum0_p15 = $signed(\mac_mul_s0$183 ) + $signed(\mac_mul_s0$184 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$186 ) + $signed(\mac_mul_s0$187 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$189 ) + $signed(\mac_mul_s0$190 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$192 ) + $signed(\mac_mul_s0$193 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$195 ) + $signed(\mac_mul_s0$196 );
+  assign mac1_sum0_p4 = $signed(\mac_mul_s0$198 ) + $signed(\mac_mul_s0$199 );
+  assign mac1_sum0_p5 = $signed(\mac_mul_s0$201 ) + $signed(\mac_mul_s0$202 );
+  assign mac1_sum0_p6 = $signed(\mac_mul_s0$204 ) + $signed(\mac_mul_s0$205 );
+  assign mac1_sum0_p7 = $signed(\mac_mul_s0$207 ) + $signed(\mac_mul_s0$208 );
+  assign mac1_sum0_p8 = $signed(\mac_mul_s0$210 ) + $signed(\mac_mul_s0$211 );
+  assign mac1_sum0_p9 = $signed(\mac_mul_s0$213 ) + $signed(\mac_mul_s0$214 );
+  assign mac1_sum0_p10 = $signed(\mac_mul_s0$216 ) + $signed(\mac_mul_s0$217 );
+  assign mac1_sum0_p11 = $signed(\mac_mul_s0$219 ) + $signed(\mac_mul_s0$220 );
+  assign mac1_sum0_p12 = $signed(\mac_mul_s0$222 ) + $signed(\mac_mul_s0$223 );
+  assign mac1_sum0_p13 = $signed(\mac_mul_s0$225 ) + $signed(\mac_mul_s0$226 );
+  assign mac1_sum0_p14 = $signed(\mac_mul_s0$228 ) + $signed(\mac_mul_s0$229 );
+  assign mac1_sum0_p15 = $signed(\mac_mul_s0$231 ) + $signed(\mac_mul_s0$232 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$234 ) + $signed(\mac_mul_s0$235 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$237 ) + $signed(\mac_mul_s0$238 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$240 ) + $signed(\mac_mul_s0$241 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$243 ) + $signed(\mac_mul_s0$244 );
+  assign mac2_sum0_p4 = $signed(\mac_mul_s0$246 ) + $signed(\mac_mul_s0$247 );
+  assign mac2_sum0_p5 = $signed(\mac_mul_s0$249 ) + $signed(\mac_mul_s0$250 );
+  assign mac2_sum0_p6 = $signed(\mac_mul_s0$252 ) + $signed(\mac_mul_s0$253 );
+  assign mac2_sum0_p7 = $signed(\mac_mul_s0$255 ) + $signed(\mac_mul_s0$256 );
+  assign mac2_sum0_p8 = $signed(\mac_mul_s0$258 ) + $signed(\mac_mul_s0$259 );
+  assign mac2_sum0_p9 = $signed(\mac_mul_s0$261 ) + $signed(\mac_mul_s0$262 );
+  assign mac2_sum0_p10 = $signed(\mac_mul_s0$264 ) + $signed(\mac_mul_s0$265 );
+  assign mac2_sum0_p11 = $signed(\mac_mul_s0$267 ) + $signed(\mac_mul_s0$268 );
+  assign mac2_sum0_p12 = $signed(\mac_mul_s0$270 ) + $signed(\mac_mul_s0$271 );
+  assign mac2_sum0_p13 = $signed(\mac_mul_s0$273 ) + $signed(\mac_mul_s0$274 );
+  assign mac2_sum0_p14 = $signed(\mac_mul_s0$276 ) + $signed(\mac_mul_s0$277 );
+  assign mac2_sum0_p15 = $signed(\mac_mul_s0$279 ) + $signed(\mac_mul_s0$280 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$282 ) + $signed(\mac_mul_s0$283 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$285 ) + $signed(\mac_mul_s0$286 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$288 ) + $signed(\mac_mul_s0$289 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$291 ) + $signed(\mac_mul_s0$292 );
+  assign mac3_sum0_p4 = $signed(\mac_mul_s0$294 ) + $signed(\mac_mul_s0$295 );
+  assign mac3_sum0_p5 = $signed(\mac_mul_s0$297 ) + $signed(\mac_mul_s0$298 );
+  assign mac3_sum0_p6 = $signed(\mac_mul_s0$300 ) + $signed(\mac_mul_s0$301 );
+  assign mac3_sum0_p7 = $signed(\mac_mul_s0$303 ) + $signed(\mac_mul_s0$304 );
+  assign mac3_sum0_p8 = $signed(\mac_mul_s0$306 ) + $signed(\mac_mul_s0$307 );
+  assign mac3_sum0_p9 = $signed(\mac_mul_s0$309 ) + $signed(\mac_mul_s0$310 );
+  assign mac3_sum0_p10 = $signed(\mac_mul_s0$312 ) + $signed(\mac_mul_s0$313 );
+  assign mac3_sum0_p11 = $signed(\mac_mul_s0$315 ) + $signed(\mac_mul_s0$316 );
+  assign mac3_sum0_p12 = $signed(\mac_mul_s0$318 ) + $signed(\mac_mul_s0$319 );
+  assign mac3_sum0_p13 = $signed(\mac_mul_s0$321 ) + $signed(\mac_mul_s0$322 );
+  assign mac3_sum0_p14 = $signed(\mac_mul_s0$324 ) + $signed(\mac_mul_s0$325 );
+  assign mac3_sum0_p15 = $signed(\mac_mul_s0$327 ) + $signed(\mac_mul_s0$328 );
+  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
+  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
+  assign mac0_sum1_p2 = $signed(mac0_sum0_p4) + $signed(mac0_sum0_p5);
+  assign mac0_sum1_p3 = $signed(mac0_sum0_p6) + $signed(mac0_sum0_p7);
+  assign mac0_sum1_p4 = $signed(mac0_sum0_p8) + $signed(mac0_sum0_p9);
+  assign mac0_sum1_p5 = $signed(mac0_sum0_p10) + $signed(mac0_sum0_p11);
+  assign mac0_sum1_p6 = $signed(mac0_sum0_p12) + $signed(mac0_sum0_p13);
+  assign mac0_sum1_p7 = $signed(mac0_sum0_p14) + $signed(mac0_sum0_p15);
+  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
+  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
+  assign mac1_sum1_p2 = $signed(mac1_sum0_p4) + $signed(mac1_sum0_p5);
+  assign mac1_sum1_p3 = $signed(mac1_sum0_p6) + $signed(mac1_sum0_p7);
+  assign mac1_sum1_p4 = $signed(mac1_sum0_p8) + $signed(mac1_sum0_p9);
+  assign mac1_sum1_p5 = $signed(mac1_sum0_p10) + $signed(mac1_sum0_p11);
+  assign mac1_sum1_p6 = $signed(mac1_sum0_p12) + $signed(mac1_sum0_p13);
+  assign mac1_sum1_p7 = $signed(mac1_sum0_p14) + $signed(mac1_sum0_p15);
+  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
+  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
+  assign mac2_sum1_p2 = $signed(mac2_sum0_p4) + $signed(mac2_sum0_p5);
+  assign mac2_sum1_p3 = $signed(mac2_sum0_p6) + $signed(mac2_sum0_p7);
+  assign mac2_sum1_p4 = $signed(mac2_sum0_p8) + $signed(mac2_sum0_p9);
+  assign mac2_sum1_p5 = $signed(mac2_sum0_p10) + $signed(mac2_sum0_p11);
+  assign mac2_sum1_p6 = $signed(mac2_sum0_p12) + $signed(mac2_sum0_p13);
+  assign mac2_sum1_p7 = $signed(mac2_sum0_p14) + $signed(mac2_sum0_p15);
+  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
+  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
+  assign mac3_sum1_p2 = $signed(mac3_sum0_p4) + $signed(mac3_sum0_p5);
+  assign mac3_sum1_p3 = $signed(mac3_sum0_p6) + $signed(mac3_sum0_p7);
+  assign mac3_sum1_p4 = $signed(mac3_sum0_p8) + $signed(mac3_sum0_p9);
+  assign mac3_sum1_p5 = $signed(mac3_sum0_p10) + $signed(mac3_sum0_p11);
+  assign mac3_sum1_p6 = $signed(mac3_sum0_p12) + $signed(mac3_sum0_p13);
+  assign mac3_sum1_p7 = $signed(mac3_sum0_p14) + $signed(mac3_sum0_p15);
+  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
+  assign mac0_sum2_p1 = $signed(mac0_sum1_p2) + $signed(mac0_sum1_p3);
+  assign mac0_sum2_p2 = $signed(mac0_sum1_p4) + $signed(mac0_sum1_p5);
+  assign mac0_sum2_p3 = $signed(mac0_sum1_p6) + $signed(mac0_sum1_p7);
+  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
+  assign mac1_sum2_p1 = $signed(mac1_sum1_p2) + $signed(mac1_sum1_p3);
+  assign mac1_sum2_p2 = $signed(mac1_sum1_p4) + $signed(mac1_sum1_p5);
+  assign mac1_sum2_p3 = $signed(mac1_sum1_p6) + $signed(mac1_sum1_p7);
+  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
+  assign mac2_sum2_p1 = $signed(mac2_sum1_p2) + $signed(mac2_sum1_p3);
+  assign mac2_sum2_p2 = $signed(mac2_sum1_p4) + $signed(mac2_sum1_p5);
+  assign mac2_sum2_p3 = $signed(mac2_sum1_p6) + $signed(mac2_sum1_p7);
+  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
+  assign mac3_sum2_p1 = $signed(mac3_sum1_p2) + $signed(mac3_sum1_p3);
+  assign mac3_sum2_p2 = $signed(mac3_sum1_p4) + $signed(mac3_sum1_p5);
+  assign mac3_sum2_p3 = $signed(mac3_sum1_p6) + $signed(mac3_sum1_p7);
+  assign mac0_sum3_p0 = $signed(mac_add2_s0) + $signed(\mac_add2_s0$379 );
+  assign mac0_sum3_p1 = $signed(\mac_add2_s0$381 ) + $signed(\mac_add2_s0$382 );
+  assign mac1_sum3_p0 = $signed(\mac_add2_s0$384 ) + $signed(\mac_add2_s0$385 );
+  assign mac1_sum3_p1 = $signed(\mac_add2_s0$387 ) + $signed(\mac_add2_s0$388 );
+  assign mac2_sum3_p0 = $signed(\mac_add2_s0$390 ) + $signed(\mac_add2_s0$391 );
+  assign mac2_sum3_p1 = $signed(\mac_add2_s0$393 ) + $signed(\mac_add2_s0$394 );
+  assign mac3_sum3_p0 = $signed(\mac_add2_s0$396 ) + $signed(\mac_add2_s0$397 );
+  assign mac3_sum3_p1 = $signed(\mac_add2_s0$399 ) + $signed(\mac_add2_s0$400 );
+  assign mac0_sum4_p0 = $signed(mac0_sum3_p0) + $signed(mac0_sum3_p1);
+  assign mac1_sum4_p0 = $signed(mac1_sum3_p0) + $signed(mac1_sum3_p1);
+  assign mac2_sum4_p0 = $signed(mac2_sum3_p0) + $signed(mac2_sum3_p1);
+  assign mac3_sum4_p0 = $signed(mac3_sum3_p0) + $signed(mac3_sum3_p1);
+  assign \$2  = $signed(mac_acc0) + $signed(mac_add4_s0);
+  assign \$3  = $signed(mac_acc1) + $signed(\mac_add4_s0$410 );
+  assign \$4  = $signed(mac_acc2) + $signed(\mac_add4_s0$413 );
+  assign \$5  = $signed(mac_acc3) + $signed(\mac_add4_s0$416 );
+  assign \$6  = mac_add4_valid_s0 & \mac_add4_s0$426 ;
+  assign \$7  = i__ready & mac_add4_valid_s0;
+  assign \$8  = i__ready & mac_add4_valid_s0;
+  assign \$9  = i__ready & mac_add4_valid_s0;
+  assign \$10  = i__ready & mac_add4_valid_s0;
+  always @(posedge clk)
+    mac_mul_s0 <= \$11 ;
+  always @(posedge clk)
+    \mac_mul_s0$139  <= \$12 ;
+  always @(posedge clk)
+    \mac_mul_s0$141  <= \$13 ;
+  always @(posedge clk)
+    \mac_mul_s0$142  <= \$14 ;
+  always @(posedge clk)
+    \mac_mul_s0$144  <= \$15 ;
+  always @(posedge clk)
+    \mac_mul_s0$145  <= \$16 ;
+  always @(posedge clk)
+    \mac_mul_s0$147  <= \$17 ;
+  always @(posedge clk)
+    \mac_mul_s0$148  <= \$18 ;
+  always @(posedge clk)
+    \mac_mul_s0$150  <= \$19 ;
+  always @(posedge clk)
+    \mac_mul_s0$151  <= \$20 ;
+  always @(posedge clk)
+    \mac_mul_s0$153  <= \$21 ;
+  always @(posedge clk)
+    \mac_mul_s0$154  <= \$22 ;
+  always @(posedge clk)
+    \mac_mul_s0$156  <= \$23 ;
+  always @(posedge clk)
+    \mac_mul_s0$157  <= \$24 ;
+  always @(posedge clk)
+    \mac_mul_s0$159  <= \$25 ;
+  always @(posedge clk)
+    \mac_mul_s0$160  <= \$26 ;
+  always @(posedge clk)
+    \mac_mul_s0$162  <= \$27 ;
+  always @(posedge clk)
+    \mac_mul_s0$163  <= \$28 ;
+  always @(posedge clk)
+    \mac_mul_s0$165  <= \$29 ;
+  always @(posedge clk)
+    \mac_mul_s0$166  <= \$30 ;
+  always @(posedge clk)
+    \mac_mul_s0$168  <= \$31 ;
+  always @(posedge clk)
+    \mac_mul_s0$169  <= \$32 ;
+  always @(posedge clk)
+    \mac_mul_s0$171  <= \$33 ;
+  always @(posedge clk)
+    \mac_mul_s0$172  <= \$34 ;
+  always @(posedge clk)
+    \mac_mul_s0$174  <= \$35 ;
+  always @(posedge clk)
+    \mac_mul_s0$175  <= \$36 ;
+  always @(posedge clk)
+    \mac_mul_s0$177  <= \$37 ;
+  always @(posedge clk)
+    \mac_mul_s0$178  <= \$38 ;
+  always @(posedge clk)
+    \mac_mul_s0$180  <= \$39 ;
+  always @(posedge clk)
+    \mac_mul_s0$181  <= \$40 ;
+  always @(posedge clk)
+    \mac_mul_s0$183  <= \$41 ;
   always @(posedge clk)
-    \prod_s0$56  <= \$170 ;
+    \mac_mul_s0$184  <= \$42 ;
   always @(posedge clk)
-    \prod_s0$75  <= \$171 ;
+    \mac_mul_s0$186  <= \$43 ;
   always @(posedge clk)
-    \prod_s0$76  <= \$172 ;
+    \mac_mul_s0$187  <= \$44 ;
   always @(posedge clk)
-    \prod_s0$78  <= \$173 ;
+    \mac_mul_s0$189  <= \$45 ;
   always @(posedge clk)
-    \prod_s0$79  <= \$174 ;
+    \mac_mul_s0$190  <= \$46 ;
   always @(posedge clk)
-    \prod_s0$81  <= \$175 ;
+    \mac_mul_s0$192  <= \$47 ;
   always @(posedge clk)
-    \prod_s0$82  <= \$176 ;
+    \mac_mul_s0$193  <= \$48 ;
   always @(posedge clk)
-    \prod_s0$84  <= \$177 ;
+    \mac_mul_s0$195  <= \$49 ;
   always @(posedge clk)
-    \prod_s0$85  <= \$178 ;
+    \mac_mul_s0$196  <= \$50 ;
   always @(posedge clk)
-    \prod_s0$87  <= \$179 ;
+    \mac_mul_s0$198  <= \$51 ;
   always @(posedge clk)
-    \prod_s0$88  <= \$180 ;
+    \mac_mul_s0$199  <= \$52 ;
   always @(posedge clk)
-    \prod_s0$90  <= \$181 ;
+    \mac_mul_s0$201  <= \$53 ;
   always @(posedge clk)
-    \prod_s0$91  <= \$182 ;
+    \mac_mul_s0$202  <= \$54 ;
   always @(posedge clk)
-    \prod_s0$93  <= \$183 ;
+    \mac_mul_s0$204  <= \$55 ;
   always @(posedge clk)
-    \prod_s0$94  <= \$184 ;
+    \mac_mul_s0$205  <= \$56 ;
   always @(posedge clk)
-    \prod_s0$96  <= \$185 ;
+    \mac_mul_s0$207  <= \$57 ;
   always @(posedge clk)
-    \prod_s0$97  <= \$186 ;
+    \mac_mul_s0$208  <= \$58 ;
   always @(posedge clk)
-    \prod_s0$99  <= \$187 ;
+    \mac_mul_s0$210  <= \$59 ;
   always @(posedge clk)
-    \prod_s0$100  <= \$188 ;
+    \mac_mul_s0$211  <= \$60 ;
   always @(posedge clk)
-    \prod_s0$102  <= \$189 ;
+    \mac_mul_s0$213  <= \$61 ;
   always @(posedge clk)
-    \prod_s0$103  <= \$190 ;
+    \mac_mul_s0$214  <= \$62 ;
   always @(posedge clk)
-    \prod_s0$105  <= \$191 ;
+    \mac_mul_s0$216  <= \$63 ;
   always @(posedge clk)
-    \prod_s0$106  <= \$192 ;
+    \mac_mul_s0$217  <= \$64 ;
   always @(posedge clk)
-    \prod_s0$108  <= \$193 ;
+    \mac_mul_s0$219  <= \$65 ;
   always @(posedge clk)
-    \prod_s0$109  <= \$194 ;
+    \mac_mul_s0$220  <= \$66 ;
   always @(posedge clk)
-    \prod_s0$111  <= \$195 ;
+    \mac_mul_s0$222  <= \$67 ;
   always @(posedge clk)
-    \prod_s0$112  <= \$196 ;
+    \mac_mul_s0$223  <= \$68 ;
   always @(posedge clk)
-    \prod_s0$114  <= \$197 ;
+    \mac_mul_s0$225  <= \$69 ;
   always @(posedge clk)
-    \prod_s0$115  <= \$198 ;
+    \mac_mul_s0$226  <= \$70 ;
   always @(posedge clk)
-    \prod_s0$117  <= \$199 ;
+    \mac_mul_s0$228  <= \$71 ;
   always @(posedge clk)
-    \prod_s0$118  <= \$200 ;
+    \mac_mul_s0$229  <= \$72 ;
   always @(posedge clk)
-    \prod_s0$120  <= \$201 ;
+    \mac_mul_s0$231  <= \$73 ;
   always @(posedge clk)
-    \prod_s0$121  <= \$202 ;
+    \mac_mul_s0$232  <= \$74 ;
   always @(posedge clk)
-    \prod_s0$140  <= \$203 ;
+    \mac_mul_s0$234  <= \$75 ;
   always @(posedge clk)
-    \prod_s0$141  <= \$204 ;
+    \mac_mul_s0$235  <= \$76 ;
   always @(posedge clk)
-    \prod_s0$143  <= \$205 ;
+    \mac_mul_s0$237  <= \$77 ;
   always @(posedge clk)
-    \prod_s0$144  <= \$206 ;
+    \mac_mul_s0$238  <= \$78 ;
   always @(posedge clk)
-    \prod_s0$146  <= \$207 ;
+    \mac_mul_s0$240  <= \$79 ;
   always @(posedge clk)
-    \prod_s0$147  <= \$208 ;
+    \mac_mul_s0$241  <= \$80 ;
   always @(posedge clk)
-    \prod_s0$149  <= \$209 ;
+    \mac_mul_s0$243  <= \$81 ;
   always @(posedge clk)
-    \prod_s0$150  <= \$210 ;
+    \mac_mul_s0$244  <= \$82 ;
   always @(posedge clk)
-    \prod_s0$152  <= \$211 ;
+    \mac_mul_s0$246  <= \$83 ;
   always @(posedge clk)
-    \prod_s0$153  <= \$212 ;
+    \mac_mul_s0$247  <= \$84 ;
   always @(posedge clk)
-    \prod_s0$155  <= \$213 ;
+    \mac_mul_s0$249  <= \$85 ;
   always @(posedge clk)
-    \prod_s0$156  <= \$214 ;
+    \mac_mul_s0$250  <= \$86 ;
   always @(posedge clk)
-    \prod_s0$158  <= \$215 ;
+    \mac_mul_s0$252  <= \$87 ;
   always @(posedge clk)
-    \prod_s0$159  <= \$216 ;
+    \mac_mul_s0$253  <= \$88 ;
   always @(posedge clk)
-    \prod_s0$161  <= \$217 ;
+    \mac_mul_s0$255  <= \$89 ;
   always @(posedge clk)
-    \prod_s0$162  <= \$218 ;
+    \mac_mul_s0$256  <= \$90 ;
   always @(posedge clk)
-    \prod_s0$164  <= \$219 ;
+    \mac_mul_s0$258  <= \$91 ;
   always @(posedge clk)
-    \prod_s0$165  <= \$220 ;
+    \mac_mul_s0$259  <= \$92 ;
   always @(posedge clk)
-    \prod_s0$167  <= \$221 ;
+    \mac_mul_s0$261  <= \$93 ;
   always @(posedge clk)
-    \prod_s0$168  <= \$222 ;
+    \mac_mul_s0$262  <= \$94 ;
   always @(posedge clk)
-    \prod_s0$170  <= \$223 ;
+    \mac_mul_s0$264  <= \$95 ;
   always @(posedge clk)
-    \prod_s0$171  <= \$224 ;
+    \mac_mul_s0$265  <= \$96 ;
   always @(posedge clk)
-    \prod_s0$173  <= \$225 ;
+    \mac_mul_s0$267  <= \$97 ;
   always @(posedge clk)
-    \prod_s0$174  <= \$226 ;
+    \mac_mul_s0$268  <= \$98 ;
   always @(posedge clk)
-    \prod_s0$176  <= \$227 ;
+    \mac_mul_s0$270  <= \$99 ;
   always @(posedge clk)
-    \prod_s0$177  <= \$228 ;
+    \mac_mul_s0$271  <= \$100 ;
   always @(posedge clk)
-    \prod_s0$179  <= \$229 ;
+    \mac_mul_s0$273  <= \$101 ;
   always @(posedge clk)
-    \prod_s0$180  <= \$230 ;
+    \mac_mul_s0$274  <= \$102 ;
   always @(posedge clk)
-    \prod_s0$182  <= \$231 ;
+    \mac_mul_s0$276  <= \$103 ;
   always @(posedge clk)
-    \prod_s0$183  <= \$232 ;
+    \mac_mul_s0$277  <= \$104 ;
   always @(posedge clk)
-    \prod_s0$185  <= \$233 ;
+    \mac_mul_s0$279  <= \$105 ;
   always @(posedge clk)
-    \prod_s0$186  <= \$234 ;
+    \mac_mul_s0$280  <= \$106 ;
   always @(posedge clk)
-    \prod_s0$205  <= \$235 ;
+    \mac_mul_s0$282  <= \$107 ;
   always @(posedge clk)
-    \prod_s0$206  <= \$236 ;
+    \mac_mul_s0$283  <= \$108 ;
   always @(posedge clk)
-    \prod_s0$208  <= \$237 ;
+    \mac_mul_s0$285  <= \$109 ;
   always @(posedge clk)
-    \prod_s0$209  <= \$238 ;
+    \mac_mul_s0$286  <= \$110 ;
   always @(posedge clk)
-    \prod_s0$211  <= \$239 ;
+    \mac_mul_s0$288  <= \$111 ;
   always @(posedge clk)
-    \prod_s0$212  <= \$240 ;
+    \mac_mul_s0$289  <= \$112 ;
   always @(posedge clk)
-    \prod_s0$214  <= \$241 ;
+    \mac_mul_s0$291  <= \$113 ;
   always @(posedge clk)
-    \prod_s0$215  <= \$242 ;
+    \mac_mul_s0$292  <= \$114 ;
   always @(posedge clk)
-    \prod_s0$217  <= \$243 ;
+    \mac_mul_s0$294  <= \$115 ;
   always @(posedge clk)
-    \prod_s0$218  <= \$244 ;
+    \mac_mul_s0$295  <= \$116 ;
   always @(posedge clk)
-    \prod_s0$220  <= \$245 ;
+    \mac_mul_s0$297  <= \$117 ;
   always @(posedge clk)
-    \prod_s0$221  <= \$246 ;
+    \mac_mul_s0$298  <= \$118 ;
   always @(posedge clk)
-    \prod_s0$223  <= \$247 ;
+    \mac_mul_s0$300  <= \$119 ;
   always @(posedge clk)
-    \prod_s0$224  <= \$248 ;
+    \mac_mul_s0$301  <= \$120 ;
   always @(posedge clk)
-    \prod_s0$226  <= \$249 ;
+    \mac_mul_s0$303  <= \$121 ;
   always @(posedge clk)
-    \prod_s0$227  <= \$250 ;
+    \mac_mul_s0$304  <= \$122 ;
   always @(posedge clk)
-    \prod_s0$229  <= \$251 ;
+    \mac_mul_s0$306  <= \$123 ;
   always @(posedge clk)
-    \prod_s0$230  <= \$252 ;
+    \mac_mul_s0$307  <= \$124 ;
   always @(posedge clk)
-    \prod_s0$232  <= \$253 ;
+    \mac_mul_s0$309  <= \$125 ;
   always @(posedge clk)
-    \prod_s0$233  <= \$254 ;
+    \mac_mul_s0$310  <= \$126 ;
   always @(posedge clk)
-    \prod_s0$235  <= \$255 ;
+    \mac_mul_s0$312  <= \$127 ;
   always @(posedge clk)
-    \prod_s0$236  <= \$256 ;
+    \mac_mul_s0$313  <= \$128 ;
   always @(posedge clk)
-    \prod_s0$238  <= \$257 ;
+    \mac_mul_s0$315  <= \$129 ;
   always @(posedge clk)
-    \prod_s0$239  <= \$258 ;
+    \mac_mul_s0$316  <= \$130 ;
   always @(posedge clk)
-    \prod_s0$241  <= \$259 ;
+    \mac_mul_s0$318  <= \$131 ;
   always @(posedge clk)
-    \prod_s0$242  <= \$260 ;
+    \mac_mul_s0$319  <= \$132 ;
   always @(posedge clk)
-    \prod_s0$244  <= \$261 ;
+    \mac_mul_s0$321  <= \$133 ;
   always @(posedge clk)
-    \prod_s0$245  <= \$262 ;
+    \mac_mul_s0$322  <= \$134 ;
   always @(posedge clk)
-    \prod_s0$247  <= \$263 ;
+    \mac_mul_s0$324  <= \$135 ;
   always @(posedge clk)
-    \prod_s0$248  <= \$264 ;
+    \mac_mul_s0$325  <= \$136 ;
   always @(posedge clk)
-    \prod_s0$250  <= \$265 ;
+    \mac_mul_s0$327  <= \$137 ;
   always @(posedge clk)
-    \prod_s0$251  <= \$266 ;
+    \mac_mul_s0$328  <= \$138 ;
   always @(posedge clk)
-    \prod_s0$274  <= \$267 ;
+    \mac_mul_s0$422  <= \$139 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$268 ;
+    mac_mul_valid_s0 <= \$140 ;
   always @(posedge clk)
-    o__valid <= \$269 ;
+    mac_add2_s0 <= \$141 ;
   always @(posedge clk)
-    acc0_out <= \$270 ;
+    \mac_add2_s0$379  <= \$142 ;
   always @(posedge clk)
-    acc0 <= \$271 ;
+    \mac_add2_s0$381  <= \$143 ;
   always @(posedge clk)
-    acc1_out <= \$272 ;
+    \mac_add2_s0$382  <= \$144 ;
   always @(posedge clk)
-    acc1 <= \$273 ;
+    \mac_add2_s0$384  <= \$145 ;
   always @(posedge clk)
-    acc2_out <= \$274 ;
+    \mac_add2_s0$385  <= \$146 ;
   always @(posedge clk)
-    acc2 <= \$275 ;
+    \mac_add2_s0$387  <= \$147 ;
   always @(posedge clk)
-    acc3_out <= \$276 ;
+    \mac_add2_s0$388  <= \$148 ;
   always @(posedge clk)
-    acc3 <= \$277 ;
+    \mac_add2_s0$390  <= \$149 ;
+  always @(posedge clk)
+    \mac_add2_s0$391  <= \$150 ;
+  always @(posedge clk)
+    \mac_add2_s0$393  <= \$151 ;
+  always @(posedge clk)
+    \mac_add2_s0$394  <= \$152 ;
+  always @(posedge clk)
+    \mac_add2_s0$396  <= \$153 ;
+  always @(posedge clk)
+    \mac_add2_s0$397  <= \$154 ;
+  always @(posedge clk)
+    \mac_add2_s0$399  <= \$155 ;
+  always @(posedge clk)
+    \mac_add2_s0$400  <= \$156 ;
+  always @(posedge clk)
+    \mac_add2_s0$424  <= \$157 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$158 ;
+  always @(posedge clk)
+    mac_add4_s0 <= \$159 ;
+  always @(posedge clk)
+    \mac_add4_s0$410  <= \$160 ;
+  always @(posedge clk)
+    \mac_add4_s0$413  <= \$161 ;
+  always @(posedge clk)
+    \mac_add4_s0$416  <= \$162 ;
+  always @(posedge clk)
+    \mac_add4_s0$426  <= \$163 ;
+  always @(posedge clk)
+    mac_add4_valid_s0 <= \$164 ;
+  always @(posedge clk)
+    o__valid <= \$165 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$166 ;
+  always @(posedge clk)
+    mac_acc0 <= \$167 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$168 ;
+  always @(posedge clk)
+    mac_acc1 <= \$169 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$170 ;
+  always @(posedge clk)
+    mac_acc2 <= \$171 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$172 ;
+  always @(posedge clk)
+    mac_acc3 <= \$173 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$139  = prod_s0;
+    \$11  = mac_mul_s0;
     if (i__ready) begin
-      \$139  = \$6 ;
+      \$11  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$140  = \prod_s0$11 ;
+    \$12  = \mac_mul_s0$139 ;
     if (i__ready) begin
-      \$140  = \$7 ;
+      \$12  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$141  = \prod_s0$13 ;
+    \$13  = \mac_mul_s0$141 ;
     if (i__ready) begin
-      \$141  = \$8 ;
+      \$13  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$142  = \prod_s0$14 ;
+    \$14  = \mac_mul_s0$142 ;
     if (i__ready) begin
-      \$142  = \$9 ;
+      \$14  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$143  = \prod_s0$16 ;
+    \$15  = \mac_mul_s0$144 ;
     if (i__ready) begin
-      \$143  = \$10 ;
+      \$15  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$144  = \prod_s0$17 ;
+    \$16  = \mac_mul_s0$145 ;
     if (i__ready) begin
-      \$144  = \$11 ;
+      \$16  = mac_prod0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$145  = \prod_s0$19 ;
+    \$17  = \mac_mul_s0$147 ;
     if (i__ready) begin
-      \$145  = \$12 ;
+      \$17  = mac_prod0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$146  = \prod_s0$20 ;
+    \$18  = \mac_mul_s0$148 ;
     if (i__ready) begin
-      \$146  = \$13 ;
+      \$18  = mac_prod0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$147  = \prod_s0$22 ;
+    \$19  = \mac_mul_s0$150 ;
     if (i__ready) begin
-      \$147  = \$14 ;
+      \$19  = mac_prod0_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$148  = \prod_s0$23 ;
+    \$20  = \mac_mul_s0$151 ;
     if (i__ready) begin
-      \$148  = \$15 ;
+      \$20  = mac_prod0_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$149  = \prod_s0$25 ;
+    \$21  = \mac_mul_s0$153 ;
     if (i__ready) begin
-      \$149  = \$16 ;
+      \$21  = mac_prod0_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$150  = \prod_s0$26 ;
+    \$22  = \mac_mul_s0$154 ;
     if (i__ready) begin
-      \$150  = \$17 ;
+      \$22  = mac_prod0_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$151  = \prod_s0$28 ;
+    \$23  = \mac_mul_s0$156 ;
     if (i__ready) begin
-      \$151  = \$18 ;
+      \$23  = mac_prod0_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$152  = \prod_s0$29 ;
+    \$24  = \mac_mul_s0$157 ;
     if (i__ready) begin
-      \$152  = \$19 ;
+      \$24  = mac_prod0_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$153  = \prod_s0$31 ;
+    \$25  = \mac_mul_s0$159 ;
     if (i__ready) begin
-      \$153  = \$20 ;
+      \$25  = mac_prod0_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$154  = \prod_s0$32 ;
+    \$26  = \mac_mul_s0$160 ;
     if (i__ready) begin
-      \$154  = \$21 ;
+      \$26  = mac_prod0_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$155  = \prod_s0$34 ;
+    \$27  = \mac_mul_s0$162 ;
     if (i__ready) begin
-      \$155  = \$22 ;
+      \$27  = mac_prod0_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$156  = \prod_s0$35 ;
+    \$28  = \mac_mul_s0$163 ;
     if (i__ready) begin
-      \$156  = \$23 ;
+      \$28  = mac_prod0_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$157  = \prod_s0$37 ;
+    \$29  = \mac_mul_s0$165 ;
     if (i__ready) begin
-      \$157  = \$24 ;
+      \$29  = mac_prod0_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$158  = \prod_s0$38 ;
+    \$30  = \mac_mul_s0$166 ;
     if (i__ready) begin
-      \$158  = \$25 ;
+      \$30  = mac_prod0_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$159  = \prod_s0$40 ;
+    \$31  = \mac_mul_s0$168 ;
     if (i__ready) begin
-      \$159  = \$26 ;
+      \$31  = mac_prod0_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$160  = \prod_s0$41 ;
+    \$32  = \mac_mul_s0$169 ;
     if (i__ready) begin
-      \$160  = \$27 ;
+      \$32  = mac_prod0_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$161  = \prod_s0$43 ;
+    \$33  = \mac_mul_s0$171 ;
     if (i__ready) begin
-      \$161  = \$28 ;
+      \$33  = mac_prod0_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$162  = \prod_s0$44 ;
+    \$34  = \mac_mul_s0$172 ;
     if (i__ready) begin
-      \$162  = \$29 ;
+      \$34  = mac_prod0_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$163  = \prod_s0$46 ;
+    \$35  = \mac_mul_s0$174 ;
     if (i__ready) begin
-      \$163  = \$30 ;
+      \$35  = mac_prod0_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = \prod_s0$47 ;
+    \$36  = \mac_mul_s0$175 ;
     if (i__ready) begin
-      \$164  = \$31 ;
+      \$36  = mac_prod0_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = \prod_s0$49 ;
+    \$37  = \mac_mul_s0$177 ;
     if (i__ready) begin
-      \$165  = \$32 ;
+      \$37  = mac_prod0_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = \prod_s0$50 ;
+    \$38  = \mac_mul_s0$178 ;
     if (i__ready) begin
-      \$166  = \$33 ;
+      \$38  = mac_prod0_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = \prod_s0$52 ;
+    \$39  = \mac_mul_s0$180 ;
     if (i__ready) begin
-      \$167  = \$34 ;
+      \$39  = mac_prod0_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = \prod_s0$53 ;
+    \$40  = \mac_mul_s0$181 ;
     if (i__ready) begin
-      \$168  = \$35 ;
+      \$40  = mac_prod0_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = \prod_s0$55 ;
+    \$41  = \mac_mul_s0$183 ;
     if (i__ready) begin
-      \$169  = \$36 ;
+      \$41  = mac_prod0_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = \prod_s0$56 ;
+    \$42  = \mac_mul_s0$184 ;
     if (i__ready) begin
-      \$170  = \$37 ;
+      \$42  = mac_prod0_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = \prod_s0$75 ;
+    \$43  = \mac_mul_s0$186 ;
     if (i__ready) begin
-      \$171  = \$38 ;
+      \$43  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = \prod_s0$76 ;
+    \$44  = \mac_mul_s0$187 ;
     if (i__ready) begin
-      \$172  = \$39 ;
+      \$44  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = \prod_s0$78 ;
+    \$45  = \mac_mul_s0$189 ;
     if (i__ready) begin
-      \$173  = \$40 ;
+      \$45  = mac_prod1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = \prod_s0$79 ;
+    \$46  = \mac_mul_s0$190 ;
     if (i__ready) begin
-      \$174  = \$41 ;
+      \$46  = mac_prod1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = \prod_s0$81 ;
+    \$47  = \mac_mul_s0$192 ;
     if (i__ready) begin
-      \$175  = \$42 ;
+      \$47  = mac_prod1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = \prod_s0$82 ;
+    \$48  = \mac_mul_s0$193 ;
     if (i__ready) begin
-      \$176  = \$43 ;
+      \$48  = mac_prod1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = \prod_s0$84 ;
+    \$49  = \mac_mul_s0$195 ;
     if (i__ready) begin
-      \$177  = \$44 ;
+      \$49  = mac_prod1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$178  = \prod_s0$85 ;
+    \$50  = \mac_mul_s0$196 ;
     if (i__ready) begin
-      \$178  = \$45 ;
+      \$50  = mac_prod1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$179  = \prod_s0$87 ;
+    \$51  = \mac_mul_s0$198 ;
     if (i__ready) begin
-      \$179  = \$46 ;
+      \$51  = mac_prod1_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$180  = \prod_s0$88 ;
+    \$52  = \mac_mul_s0$199 ;
     if (i__ready) begin
-      \$180  = \$47 ;
+      \$52  = mac_prod1_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$181  = \prod_s0$90 ;
+    \$53  = \mac_mul_s0$201 ;
     if (i__ready) begin
-      \$181  = \$48 ;
+      \$53  = mac_prod1_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$182  = \prod_s0$91 ;
+    \$54  = \mac_mul_s0$202 ;
     if (i__ready) begin
-      \$182  = \$49 ;
+      \$54  = mac_prod1_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$183  = \prod_s0$93 ;
+    \$55  = \mac_mul_s0$204 ;
     if (i__ready) begin
-      \$183  = \$50 ;
+      \$55  = mac_prod1_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$184  = \prod_s0$94 ;
+    \$56  = \mac_mul_s0$205 ;
     if (i__ready) begin
-      \$184  = \$51 ;
+      \$56  = mac_prod1_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$185  = \prod_s0$96 ;
+    \$57  = \mac_mul_s0$207 ;
     if (i__ready) begin
-      \$185  = \$52 ;
+      \$57  = mac_prod1_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$186  = \prod_s0$97 ;
+    \$58  = \mac_mul_s0$208 ;
     if (i__ready) begin
-      \$186  = \$53 ;
+      \$58  = mac_prod1_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$187  = \prod_s0$99 ;
+    \$59  = \mac_mul_s0$210 ;
     if (i__ready) begin
-      \$187  = \$54 ;
+      \$59  = mac_prod1_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$188  = \prod_s0$100 ;
+    \$60  = \mac_mul_s0$211 ;
     if (i__ready) begin
-      \$188  = \$55 ;
+      \$60  = mac_prod1_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$189  = \prod_s0$102 ;
+    \$61  = \mac_mul_s0$213 ;
     if (i__ready) begin
-      \$189  = \$56 ;
+      \$61  = mac_prod1_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$190  = \prod_s0$103 ;
+    \$62  = \mac_mul_s0$214 ;
     if (i__ready) begin
-      \$190  = \$57 ;
+      \$62  = mac_prod1_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$191  = \prod_s0$105 ;
+    \$63  = \mac_mul_s0$216 ;
     if (i__ready) begin
-      \$191  = \$58 ;
+      \$63  = mac_prod1_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$192  = \prod_s0$106 ;
+    \$64  = \mac_mul_s0$217 ;
     if (i__ready) begin
-      \$192  = \$59 ;
+      \$64  = mac_prod1_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$193  = \prod_s0$108 ;
+    \$65  = \mac_mul_s0$219 ;
     if (i__ready) begin
-      \$193  = \$60 ;
+      \$65  = mac_prod1_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$194  = \prod_s0$109 ;
+    \$66  = \mac_mul_s0$220 ;
     if (i__ready) begin
-      \$194  = \$61 ;
+      \$66  = mac_prod1_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$195  = \prod_s0$111 ;
+    \$67  = \mac_mul_s0$222 ;
     if (i__ready) begin
-      \$195  = \$62 ;
+      \$67  = mac_prod1_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$196  = \prod_s0$112 ;
+    \$68  = \mac_mul_s0$223 ;
     if (i__ready) begin
-      \$196  = \$63 ;
+      \$68  = mac_prod1_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$197  = \prod_s0$114 ;
+    \$69  = \mac_mul_s0$225 ;
     if (i__ready) begin
-      \$197  = \$64 ;
+      \$69  = mac_prod1_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$198  = \prod_s0$115 ;
+    \$70  = \mac_mul_s0$226 ;
     if (i__ready) begin
-      \$198  = \$65 ;
+      \$70  = mac_prod1_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$199  = \prod_s0$117 ;
+    \$71  = \mac_mul_s0$228 ;
     if (i__ready) begin
-      \$199  = \$66 ;
+      \$71  = mac_prod1_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$200  = \prod_s0$118 ;
+    \$72  = \mac_mul_s0$229 ;
     if (i__ready) begin
-      \$200  = \$67 ;
+      \$72  = mac_prod1_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$201  = \prod_s0$120 ;
+    \$73  = \mac_mul_s0$231 ;
     if (i__ready) begin
-      \$201  = \$68 ;
+      \$73  = mac_prod1_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$202  = \prod_s0$121 ;
+    \$74  = \mac_mul_s0$232 ;
     if (i__ready) begin
-      \$202  = \$69 ;
+      \$74  = mac_prod1_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$203  = \prod_s0$140 ;
+    \$75  = \mac_mul_s0$234 ;
     if (i__ready) begin
-      \$203  = \$70 ;
+      \$75  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$204  = \prod_s0$141 ;
+    \$76  = \mac_mul_s0$235 ;
     if (i__ready) begin
-      \$204  = \$71 ;
+      \$76  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$205  = \prod_s0$143 ;
+    \$77  = \mac_mul_s0$237 ;
     if (i__ready) begin
-      \$205  = \$72 ;
+      \$77  = mac_prod2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$206  = \prod_s0$144 ;
+    \$78  = \mac_mul_s0$238 ;
     if (i__ready) begin
-      \$206  = \$73 ;
+      \$78  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$207  = \prod_s0$146 ;
+    \$79  = \mac_mul_s0$240 ;
     if (i__ready) begin
-      \$207  = \$74 ;
+      \$79  = mac_prod2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$208  = \prod_s0$147 ;
+    \$80  = \mac_mul_s0$241 ;
     if (i__ready) begin
-      \$208  = \$75 ;
+      \$80  = mac_prod2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$209  = \prod_s0$149 ;
+    \$81  = \mac_mul_s0$243 ;
     if (i__ready) begin
-      \$209  = \$76 ;
+      \$81  = mac_prod2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$210  = \prod_s0$150 ;
+    \$82  = \mac_mul_s0$244 ;
     if (i__ready) begin
-      \$210  = \$77 ;
+      \$82  = mac_prod2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$211  = \prod_s0$152 ;
+    \$83  = \mac_mul_s0$246 ;
     if (i__ready) begin
-      \$211  = \$78 ;
+      \$83  = mac_prod2_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$212  = \prod_s0$153 ;
+    \$84  = \mac_mul_s0$247 ;
     if (i__ready) begin
-      \$212  = \$79 ;
+      \$84  = mac_prod2_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$213  = \prod_s0$155 ;
+    \$85  = \mac_mul_s0$249 ;
     if (i__ready) begin
-      \$213  = \$80 ;
+      \$85  = mac_prod2_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$214  = \prod_s0$156 ;
+    \$86  = \mac_mul_s0$250 ;
     if (i__ready) begin
-      \$214  = \$81 ;
+      \$86  = mac_prod2_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$215  = \prod_s0$158 ;
+    \$87  = \mac_mul_s0$252 ;
     if (i__ready) begin
-      \$215  = \$82 ;
+      \$87  = mac_prod2_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$216  = \prod_s0$159 ;
+    \$88  = \mac_mul_s0$253 ;
     if (i__ready) begin
-      \$216  = \$83 ;
+      \$88  = mac_prod2_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$217  = \prod_s0$161 ;
+    \$89  = \mac_mul_s0$255 ;
     if (i__ready) begin
-      \$217  = \$84 ;
+      \$89  = mac_prod2_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$218  = \prod_s0$162 ;
+    \$90  = \mac_mul_s0$256 ;
     if (i__ready) begin
-      \$218  = \$85 ;
+      \$90  = mac_prod2_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$219  = \prod_s0$164 ;
+    \$91  = \mac_mul_s0$258 ;
     if (i__ready) begin
-      \$219  = \$86 ;
+      \$91  = mac_prod2_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$220  = \prod_s0$165 ;
+    \$92  = \mac_mul_s0$259 ;
     if (i__ready) begin
-      \$220  = \$87 ;
+      \$92  = mac_prod2_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \prod_s0$167 ;
+    \$93  = \mac_mul_s0$261 ;
     if (i__ready) begin
-      \$221  = \$88 ;
+      \$93  = mac_prod2_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \prod_s0$168 ;
+    \$94  = \mac_mul_s0$262 ;
     if (i__ready) begin
-      \$222  = \$89 ;
+      \$94  = mac_prod2_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = \prod_s0$170 ;
+    \$95  = \mac_mul_s0$264 ;
     if (i__ready) begin
-      \$223  = \$90 ;
+      \$95  = mac_prod2_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \prod_s0$171 ;
+    \$96  = \mac_mul_s0$265 ;
     if (i__ready) begin
-      \$224  = \$91 ;
+      \$96  = mac_prod2_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \prod_s0$173 ;
+    \$97  = \mac_mul_s0$267 ;
     if (i__ready) begin
-      \$225  = \$92 ;
+      \$97  = mac_prod2_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \prod_s0$174 ;
+    \$98  = \mac_mul_s0$268 ;
     if (i__ready) begin
-      \$226  = \$93 ;
+      \$98  = mac_prod2_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \prod_s0$176 ;
+    \$99  = \mac_mul_s0$270 ;
     if (i__ready) begin
-      \$227  = \$94 ;
+      \$99  = mac_prod2_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \prod_s0$177 ;
+    \$100  = \mac_mul_s0$271 ;
     if (i__ready) begin
-      \$228  = \$95 ;
+      \$100  = mac_prod2_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \prod_s0$179 ;
+    \$101  = \mac_mul_s0$273 ;
     if (i__ready) begin
-      \$229  = \$96 ;
+      \$101  = mac_prod2_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \prod_s0$180 ;
+    \$102  = \mac_mul_s0$274 ;
     if (i__ready) begin
-      \$230  = \$97 ;
+      \$102  = mac_prod2_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = \prod_s0$182 ;
+    \$103  = \mac_mul_s0$276 ;
     if (i__ready) begin
-      \$231  = \$98 ;
+      \$103  = mac_prod2_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \prod_s0$183 ;
+    \$104  = \mac_mul_s0$277 ;
     if (i__ready) begin
-      \$232  = \$99 ;
+      \$104  = mac_prod2_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \prod_s0$185 ;
+    \$105  = \mac_mul_s0$279 ;
     if (i__ready) begin
-      \$233  = \$100 ;
+      \$105  = mac_prod2_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \prod_s0$186 ;
+    \$106  = \mac_mul_s0$280 ;
     if (i__ready) begin
-      \$234  = \$101 ;
+      \$106  = mac_prod2_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \prod_s0$205 ;
+    \$107  = \mac_mul_s0$282 ;
     if (i__ready) begin
-      \$235  = \$102 ;
+      \$107  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \prod_s0$206 ;
+    \$108  = \mac_mul_s0$283 ;
     if (i__ready) begin
-      \$236  = \$103 ;
+      \$108  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \prod_s0$208 ;
+    \$109  = \mac_mul_s0$285 ;
     if (i__ready) begin
-      \$237  = \$104 ;
+      \$109  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \prod_s0$209 ;
+    \$110  = \mac_mul_s0$286 ;
     if (i__ready) begin
-      \$238  = \$105 ;
+      \$110  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \prod_s0$211 ;
+    \$111  = \mac_mul_s0$288 ;
     if (i__ready) begin
-      \$239  = \$106 ;
+      \$111  = mac_prod3_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \prod_s0$212 ;
+    \$112  = \mac_mul_s0$289 ;
     if (i__ready) begin
-      \$240  = \$107 ;
+      \$112  = mac_prod3_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \prod_s0$214 ;
+    \$113  = \mac_mul_s0$291 ;
     if (i__ready) begin
-      \$241  = \$108 ;
+      \$113  = mac_prod3_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \prod_s0$215 ;
+    \$114  = \mac_mul_s0$292 ;
     if (i__ready) begin
-      \$242  = \$109 ;
+      \$114  = mac_prod3_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \prod_s0$217 ;
+    \$115  = \mac_mul_s0$294 ;
     if (i__ready) begin
-      \$243  = \$110 ;
+      \$115  = mac_prod3_8;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \prod_s0$218 ;
+    \$116  = \mac_mul_s0$295 ;
     if (i__ready) begin
-      \$244  = \$111 ;
+      \$116  = mac_prod3_9;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \prod_s0$220 ;
+    \$117  = \mac_mul_s0$297 ;
     if (i__ready) begin
-      \$245  = \$112 ;
+      \$117  = mac_prod3_10;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \prod_s0$221 ;
+    \$118  = \mac_mul_s0$298 ;
     if (i__ready) begin
-      \$246  = \$113 ;
+      \$118  = mac_prod3_11;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \prod_s0$223 ;
+    \$119  = \mac_mul_s0$300 ;
     if (i__ready) begin
-      \$247  = \$114 ;
+      \$119  = mac_prod3_12;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \prod_s0$224 ;
+    \$120  = \mac_mul_s0$301 ;
     if (i__ready) begin
-      \$248  = \$115 ;
+      \$120  = mac_prod3_13;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \prod_s0$226 ;
+    \$121  = \mac_mul_s0$303 ;
     if (i__ready) begin
-      \$249  = \$116 ;
+      \$121  = mac_prod3_14;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \prod_s0$227 ;
+    \$122  = \mac_mul_s0$304 ;
     if (i__ready) begin
-      \$250  = \$117 ;
+      \$122  = mac_prod3_15;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \prod_s0$229 ;
+    \$123  = \mac_mul_s0$306 ;
     if (i__ready) begin
-      \$251  = \$118 ;
+      \$123  = mac_prod3_16;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \prod_s0$230 ;
+    \$124  = \mac_mul_s0$307 ;
     if (i__ready) begin
-      \$252  = \$119 ;
+      \$124  = mac_prod3_17;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \prod_s0$232 ;
+    \$125  = \mac_mul_s0$309 ;
     if (i__ready) begin
-      \$253  = \$120 ;
+      \$125  = mac_prod3_18;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \prod_s0$233 ;
+    \$126  = \mac_mul_s0$310 ;
     if (i__ready) begin
-      \$254  = \$121 ;
+      \$126  = mac_prod3_19;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \prod_s0$235 ;
+    \$127  = \mac_mul_s0$312 ;
     if (i__ready) begin
-      \$255  = \$122 ;
+      \$127  = mac_prod3_20;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \prod_s0$236 ;
+    \$128  = \mac_mul_s0$313 ;
     if (i__ready) begin
-      \$256  = \$123 ;
+      \$128  = mac_prod3_21;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \prod_s0$238 ;
+    \$129  = \mac_mul_s0$315 ;
     if (i__ready) begin
-      \$257  = \$124 ;
+      \$129  = mac_prod3_22;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \prod_s0$239 ;
+    \$130  = \mac_mul_s0$316 ;
     if (i__ready) begin
-      \$258  = \$125 ;
+      \$130  = mac_prod3_23;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \prod_s0$241 ;
+    \$131  = \mac_mul_s0$318 ;
     if (i__ready) begin
-      \$259  = \$126 ;
+      \$131  = mac_prod3_24;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \prod_s0$242 ;
+    \$132  = \mac_mul_s0$319 ;
     if (i__ready) begin
-      \$260  = \$127 ;
+      \$132  = mac_prod3_25;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \prod_s0$244 ;
+    \$133  = \mac_mul_s0$321 ;
     if (i__ready) begin
-      \$261  = \$128 ;
+      \$133  = mac_prod3_26;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \prod_s0$245 ;
+    \$134  = \mac_mul_s0$322 ;
     if (i__ready) begin
-      \$262  = \$129 ;
+      \$134  = mac_prod3_27;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \prod_s0$247 ;
+    \$135  = \mac_mul_s0$324 ;
     if (i__ready) begin
-      \$263  = \$130 ;
+      \$135  = mac_prod3_28;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \prod_s0$248 ;
+    \$136  = \mac_mul_s0$325 ;
     if (i__ready) begin
-      \$264  = \$131 ;
+      \$136  = mac_prod3_29;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \prod_s0$250 ;
+    \$137  = \mac_mul_s0$327 ;
     if (i__ready) begin
-      \$265  = \$132 ;
+      \$137  = mac_prod3_30;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \prod_s0$251 ;
+    \$138  = \mac_mul_s0$328 ;
     if (i__ready) begin
-      \$266  = \$133 ;
+      \$138  = mac_prod3_31;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \prod_s0$274 ;
+    \$139  = \mac_mul_s0$422 ;
     if (i__ready) begin
-      \$267  = i__payload[1280];
+      \$139  = i__payload[1280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = prod_valid_s0;
+    \$140  = mac_mul_valid_s0;
     if (i__ready) begin
-      \$268  = i__valid;
+      \$140  = i__valid;
     end
     if (rst) begin
-      \$268  = 1'h0;
+      \$140  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = o__valid;
+    \$141  = mac_add2_s0;
     if (i__ready) begin
-      \$269  = \$134 ;
+      \$141  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$142  = \mac_add2_s0$379 ;
+    if (i__ready) begin
+      \$142  = mac0_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$143  = \mac_add2_s0$381 ;
+    if (i__ready) begin
+      \$143  = mac0_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$144  = \mac_add2_s0$382 ;
+    if (i__ready) begin
+      \$144  = mac0_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$145  = \mac_add2_s0$384 ;
+    if (i__ready) begin
+      \$145  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$146  = \mac_add2_s0$385 ;
+    if (i__ready) begin
+      \$146  = mac1_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$147  = \mac_add2_s0$387 ;
+    if (i__ready) begin
+      \$147  = mac1_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$148  = \mac_add2_s0$388 ;
+    if (i__ready) begin
+      \$148  = mac1_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$149  = \mac_add2_s0$390 ;
+    if (i__ready) begin
+      \$149  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$150  = \mac_add2_s0$391 ;
+    if (i__ready) begin
+      \$150  = mac2_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$151  = \mac_add2_s0$393 ;
+    if (i__ready) begin
+      \$151  = mac2_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$152  = \mac_add2_s0$394 ;
+    if (i__ready) begin
+      \$152  = mac2_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$153  = \mac_add2_s0$396 ;
+    if (i__ready) begin
+      \$153  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$154  = \mac_add2_s0$397 ;
+    if (i__ready) begin
+      \$154  = mac3_sum2_p1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$155  = \mac_add2_s0$399 ;
+    if (i__ready) begin
+      \$155  = mac3_sum2_p2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$156  = \mac_add2_s0$400 ;
+    if (i__ready) begin
+      \$156  = mac3_sum2_p3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$157  = \mac_add2_s0$424 ;
+    if (i__ready) begin
+      \$157  = \mac_mul_s0$422 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$158  = mac_add2_valid_s0;
+    if (i__ready) begin
+      \$158  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$269  = 1'h0;
+      \$158  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = acc0_out;
-    if (\$135 ) begin
-      if (\prod_s0$274 ) begin
-        \$270  = \$2 [31:0];
+    \$159  = mac_add4_s0;
+    if (i__ready) begin
+      \$159  = mac0_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$160  = \mac_add4_s0$410 ;
+    if (i__ready) begin
+      \$160  = mac1_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$161  = \mac_add4_s0$413 ;
+    if (i__ready) begin
+      \$161  = mac2_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$162  = \mac_add4_s0$416 ;
+    if (i__ready) begin
+      \$162  = mac3_sum4_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$163  = \mac_add4_s0$426 ;
+    if (i__ready) begin
+      \$163  = \mac_add2_s0$424 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = mac_add4_valid_s0;
+    if (i__ready) begin
+      \$164  = mac_add2_valid_s0;
+    end
+    if (rst) begin
+      \$164  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$165  = o__valid;
+    if (i__ready) begin
+      \$165  = \$6 ;
+    end
+    if (rst) begin
+      \$165  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$166  = mac_acc0_out;
+    if (\$7 ) begin
+      if (\mac_add4_s0$426 ) begin
+        \$166  = \$2 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = acc0;
-    if (\$135 ) begin
+    \$167  = mac_acc0;
+    if (\$7 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$274 ) begin
-        \$271  = 32'd0;
+      if (\mac_add4_s0$426 ) begin
+        \$167  = 32'd0;
       end else begin
-        \$271  = \$2 [31:0];
+        \$167  = \$2 [31:0];
       end
     end
     if (rst) begin
-      \$271  = 32'd0;
+      \$167  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = acc1_out;
-    if (\$136 ) begin
-      if (\prod_s0$274 ) begin
-        \$272  = \$3 [31:0];
+    \$168  = mac_acc1_out;
+    if (\$8 ) begin
+      if (\mac_add4_s0$426 ) begin
+        \$168  = \$3 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = acc1;
-    if (\$136 ) begin
+    \$169  = mac_acc1;
+    if (\$8 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$274 ) begin
-        \$273  = 32'd0;
+      if (\mac_add4_s0$426 ) begin
+        \$169  = 32'd0;
       end else begin
-        \$273  = \$3 [31:0];
+        \$169  = \$3 [31:0];
       end
     end
     if (rst) begin
-      \$273  = 32'd0;
+      \$169  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = acc2_out;
-    if (\$137 ) begin
-      if (\prod_s0$274 ) begin
-        \$274  = \$4 [31:0];
+    \$170  = mac_acc2_out;
+    if (\$9 ) begin
+      if (\mac_add4_s0$426 ) begin
+        \$170  = \$4 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = acc2;
-    if (\$137 ) begin
+    \$171  = mac_acc2;
+    if (\$9 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$274 ) begin
-        \$275  = 32'd0;
+      if (\mac_add4_s0$426 ) begin
+        \$171  = 32'd0;
       end else begin
-        \$275  = \$4 [31:0];
+        \$171  = \$4 [31:0];
       end
     end
     if (rst) begin
-      \$275  = 32'd0;
+      \$171  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = acc3_out;
-    if (\$138 ) begin
-      if (\prod_s0$274 ) begin
-        \$276  = \$5 [31:0];
+    \$172  = mac_acc3_out;
+    if (\$10 ) begin
+      if (\mac_add4_s0$426 ) begin
+        \$172  = \$5 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = acc3;
-    if (\$138 ) begin
+    \$173  = mac_acc3;
+    if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$274 ) begin
-        \$277  = 32'd0;
+      if (\mac_add4_s0$426 ) begin
+        \$173  = 32'd0;
       end else begin
-        \$277  = \$5 [31:0];
+        \$173  = \$5 [31:0];
       end
     end
     if (rst) begin
-      \$277  = 32'd0;
+      \$173  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign acc0_next = \$2 [31:0];
-  assign acc1_next = \$3 [31:0];
-  assign acc2_next = \$4 [31:0];
-  assign acc3_next = \$5 [31:0];
-  assign acc_out_valid = o__valid;
+  assign mac_acc0_next = \$2 [31:0];
+  assign mac_acc1_next = \$3 [31:0];
+  assign mac_acc2_next = \$4 [31:0];
+  assign mac_acc3_next = \$5 [31:0];
+  assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[255:0];
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -2594,8 +2864,8 @@ module dense_mac_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign o__payload[127:96] = acc3_out;
-  assign o__payload[95:64] = acc2_out;
-  assign o__payload[63:32] = acc1_out;
-  assign o__payload[31:0] = acc0_out;
+  assign o__payload[127:96] = mac_acc3_out;
+  assign o__payload[95:64] = mac_acc2_out;
+  assign o__payload[63:32] = mac_acc1_out;
+  assign o__payload[31:0] = mac_acc0_out;
 endmodule

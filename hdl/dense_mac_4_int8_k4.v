@@ -5,96 +5,42 @@
 module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [15:0] \$10 ;
-  wire [15:0] \$11 ;
-  wire [15:0] \$12 ;
-  wire [15:0] \$13 ;
-  wire [15:0] \$14 ;
-  wire [15:0] \$15 ;
-  wire [15:0] \$16 ;
-  wire [15:0] \$17 ;
-  wire [15:0] \$18 ;
-  wire [15:0] \$19 ;
+  wire \$10 ;
+  reg [15:0] \$11 ;
+  reg [15:0] \$12 ;
+  reg [15:0] \$13 ;
+  reg [15:0] \$14 ;
+  reg [15:0] \$15 ;
+  reg [15:0] \$16 ;
+  reg [15:0] \$17 ;
+  reg [15:0] \$18 ;
+  reg [15:0] \$19 ;
   wire [32:0] \$2 ;
-  wire [15:0] \$20 ;
-  wire [15:0] \$21 ;
-  wire \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  reg [15:0] \$27 ;
-  reg [15:0] \$28 ;
-  reg [15:0] \$29 ;
+  reg [15:0] \$20 ;
+  reg [15:0] \$21 ;
+  reg [15:0] \$22 ;
+  reg [15:0] \$23 ;
+  reg [15:0] \$24 ;
+  reg [15:0] \$25 ;
+  reg [15:0] \$26 ;
+  reg \$27 ;
+  reg \$28 ;
+  reg \$29 ;
   wire [32:0] \$3 ;
-  reg [15:0] \$30 ;
-  reg [15:0] \$31 ;
-  reg [15:0] \$32 ;
-  reg [15:0] \$33 ;
-  reg [15:0] \$34 ;
-  reg [15:0] \$35 ;
-  reg [15:0] \$36 ;
-  reg [15:0] \$37 ;
-  reg [15:0] \$38 ;
-  reg [15:0] \$39 ;
+  reg [31:0] \$30 ;
+  reg [31:0] \$31 ;
+  reg [31:0] \$32 ;
+  reg [31:0] \$33 ;
+  reg [31:0] \$34 ;
+  reg [31:0] \$35 ;
+  reg [31:0] \$36 ;
+  reg [31:0] \$37 ;
   wire [32:0] \$4 ;
-  reg [15:0] \$40 ;
-  reg [15:0] \$41 ;
-  reg [15:0] \$42 ;
-  reg \$43 ;
-  reg \$44 ;
-  reg \$45 ;
-  reg [31:0] \$46 ;
-  reg [31:0] \$47 ;
-  reg [31:0] \$48 ;
-  reg [31:0] \$49 ;
   wire [32:0] \$5 ;
-  reg [31:0] \$50 ;
-  reg [31:0] \$51 ;
-  reg [31:0] \$52 ;
-  reg [31:0] \$53 ;
-  wire [15:0] \$6 ;
-  wire [15:0] \$7 ;
-  wire [15:0] \$8 ;
-  wire [15:0] \$9 ;
-  reg [31:0] acc0 = 32'd0;
-  wire [31:0] acc0_next;
-  reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p2;
-  reg [31:0] acc1 = 32'd0;
-  wire [31:0] acc1_next;
-  reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p2;
-  reg [31:0] acc2 = 32'd0;
-  wire [31:0] acc2_next;
-  reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p2;
-  reg [31:0] acc3 = 32'd0;
-  wire [31:0] acc3_next;
-  reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p1;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p2;
-  (* init = 1'h0 *)
-  wire acc_out_valid;
+  wire \$6 ;
+  wire \$7 ;
+  wire \$8 ;
+  wire \$9 ;
   wire advance;
   input clk;
   wire clk;
@@ -128,6 +74,78 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire i__ready;
   input i__valid;
   wire i__valid;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p0;
+  reg [31:0] mac_acc0 = 32'd0;
+  wire [31:0] mac_acc0_next;
+  reg [31:0] mac_acc0_out = 32'd0;
+  reg [31:0] mac_acc1 = 32'd0;
+  wire [31:0] mac_acc1_next;
+  reg [31:0] mac_acc1_out = 32'd0;
+  reg [31:0] mac_acc2 = 32'd0;
+  wire [31:0] mac_acc2_next;
+  reg [31:0] mac_acc2_out = 32'd0;
+  reg [31:0] mac_acc3 = 32'd0;
+  wire [31:0] mac_acc3_next;
+  reg [31:0] mac_acc3_out = 32'd0;
+  reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$27  = 16'h0000;
+  reg [15:0] \mac_mul_s0$29  = 16'h0000;
+  reg [15:0] \mac_mul_s0$30  = 16'h0000;
+  reg [15:0] \mac_mul_s0$32  = 16'h0000;
+  reg [15:0] \mac_mul_s0$33  = 16'h0000;
+  reg [15:0] \mac_mul_s0$35  = 16'h0000;
+  reg [15:0] \mac_mul_s0$36  = 16'h0000;
+  reg [15:0] \mac_mul_s0$38  = 16'h0000;
+  reg [15:0] \mac_mul_s0$39  = 16'h0000;
+  reg [15:0] \mac_mul_s0$41  = 16'h0000;
+  reg [15:0] \mac_mul_s0$42  = 16'h0000;
+  reg [15:0] \mac_mul_s0$44  = 16'h0000;
+  reg [15:0] \mac_mul_s0$45  = 16'h0000;
+  reg [15:0] \mac_mul_s0$47  = 16'h0000;
+  reg [15:0] \mac_mul_s0$48  = 16'h0000;
+  reg \mac_mul_s0$66  = 1'h0;
+  reg mac_mul_valid_s0 = 1'h0;
+  (* init = 1'h0 *)
+  wire mac_out_valid;
+  wire [15:0] mac_prod0_0;
+  wire [15:0] mac_prod0_1;
+  wire [15:0] mac_prod0_2;
+  wire [15:0] mac_prod0_3;
+  wire [15:0] mac_prod1_0;
+  wire [15:0] mac_prod1_1;
+  wire [15:0] mac_prod1_2;
+  wire [15:0] mac_prod1_3;
+  wire [15:0] mac_prod2_0;
+  wire [15:0] mac_prod2_1;
+  wire [15:0] mac_prod2_2;
+  wire [15:0] mac_prod2_3;
+  wire [15:0] mac_prod3_0;
+  wire [15:0] mac_prod3_1;
+  wire [15:0] mac_prod3_2;
+  wire [15:0] mac_prod3_3;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -139,360 +157,342 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$11  = 16'h0000;
-  reg [15:0] \prod_s0$13  = 16'h0000;
-  reg [15:0] \prod_s0$14  = 16'h0000;
-  reg [15:0] \prod_s0$19  = 16'h0000;
-  reg [15:0] \prod_s0$20  = 16'h0000;
-  reg [15:0] \prod_s0$22  = 16'h0000;
-  reg [15:0] \prod_s0$23  = 16'h0000;
-  reg [15:0] \prod_s0$28  = 16'h0000;
-  reg [15:0] \prod_s0$29  = 16'h0000;
-  reg [15:0] \prod_s0$31  = 16'h0000;
-  reg [15:0] \prod_s0$32  = 16'h0000;
-  reg [15:0] \prod_s0$37  = 16'h0000;
-  reg [15:0] \prod_s0$38  = 16'h0000;
-  reg [15:0] \prod_s0$40  = 16'h0000;
-  reg [15:0] \prod_s0$41  = 16'h0000;
-  reg \prod_s0$50  = 1'h0;
-  reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
   always @(posedge clk)
-    \prod_s0$14  <= \$30 ;
+    \mac_mul_s0$42  <= \$22 ;
   always @(posedge clk)
-    \prod_s0$19  <= \$31 ;
+    \mac_mul_s0$44  <= \$23 ;
   always @(posedge clk)
-    \prod_s0$20  <= \$32 ;
+    \mac_mul_s0$45  <= \$24 ;
   always @(posedge clk)
-    \prod_s0$22  <= \$33 ;
+    \mac_mul_s0$47  <= \$25 ;
   always @(posedge clk)
-    \prod_s0$23  <= \$34 ;
+    \mac_mul_s0$48  <= \$26 ;
   always @(posedge clk)
-    \prod_s0$28  <= \$35 ;
+    \mac_mul_s0$66  <= \$27 ;
   always @(posedge clk)
-    \prod_s0$29  <= \$36 ;
+    mac_mul_valid_s0 <= \$28 ;
   always @(posedge clk)
-    \prod_s0$31  <= \$37 ;
+    o__valid <= \$29 ;
   always @(posedge clk)
-    \prod_s0$32  <= \$38 ;
+    mac_acc0_out <= \$30 ;
   always @(posedge clk)
-    \prod_s0$37  <= \$39 ;
+    mac_acc0 <= \$31 ;
   always @(posedge clk)
-    \prod_s0$38  <= \$40 ;
+    mac_acc1_out <= \$32 ;
   always @(posedge clk)
-    \prod_s0$40  <= \$41 ;
+    mac_acc1 <= \$33 ;
   always @(posedge clk)
-    \prod_s0$41  <= \$42 ;
+    mac_acc2_out <= \$34 ;
   always @(posedge clk)
-    \prod_s0$50  <= \$43 ;
+    mac_acc2 <= \$35 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$44 ;
+    mac_acc3_out <= \$36 ;
   always @(posedge clk)
-    o__valid <= \$45 ;
-  always @(posedge clk)
-    acc0_out <= \$46 ;
-  always @(posedge clk)
-    acc0 <= \$47 ;
-  always @(posedge clk)
-    acc1_out <= \$48 ;
-  always @(posedge clk)
-    acc1 <= \$49 ;
-  always @(posedge clk)
-    acc2_out <= \$50 ;
-  always @(posedge clk)
-    acc2 <= \$51 ;
-  always @(posedge clk)
-    acc3_out <= \$52 ;
-  always @(posedge clk)
-    acc3 <= \$53 ;
+    mac_acc3 <= \$37 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$11 );
-  assign acc0_sum_p1 = $signed(\prod_s0$13 ) + $signed(\prod_s0$14 );
-  assign acc0_sum_p2 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
-  assign \$2  = $signed(acc0) + $signed(acc0_sum_p2);
-  assign acc1_sum_p0 = $signed(\prod_s0$19 ) + $signed(\prod_s0$20 );
-  assign acc1_sum_p1 = $signed(\prod_s0$22 ) + $signed(\prod_s0$23 );
-  assign acc1_sum_p2 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
-  assign \$3  = $signed(acc1) + $signed(acc1_sum_p2);
-  assign acc2_sum_p0 = $signed(\prod_s0$28 ) + $signed(\prod_s0$29 );
-  assign acc2_sum_p1 = $signed(\prod_s0$31 ) + $signed(\prod_s0$32 );
-  assign acc2_sum_p2 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
-  assign \$4  = $signed(acc2) + $signed(acc2_sum_p2);
-  assign acc3_sum_p0 = $signed(\prod_s0$37 ) + $signed(\prod_s0$38 );
-  assign acc3_sum_p1 = $signed(\prod_s0$40 ) + $signed(\prod_s0$41 );
-  assign acc3_sum_p2 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
-  assign \$5  = $signed(acc3) + $signed(acc3_sum_p2);
-  assign \$6  = $signed(i__payload[7:0]) * $signed(i__payload[39:32]);
-  assign \$7  = $signed(i__payload[15:8]) * $signed(i__payload[47:40]);
-  assign \$8  = $signed(i__payload[23:16]) * $signed(i__payload[55:48]);
-  assign \$9  = $signed(i__payload[31:24]) * $signed(i__payload[63:56]);
-  assign \$10  = $signed(i__payload[7:0]) * $signed(i__payload[71:64]);
-  assign \$11  = $signed(i__payload[15:8]) * $signed(i__payload[79:72]);
-  assign \$12  = $signed(i__payload[23:16]) * $signed(i__payload[87:80]);
-  assign \$13  = $signed(i__payload[31:24]) * $signed(i__payload[95:88]);
-  assign \$14  = $signed(i__payload[7:0]) * $signed(i__payload[103:96]);
-  assign \$15  = $signed(i__payload[15:8]) * $signed(i__payload[111:104]);
-  assign \$16  = $signed(i__payload[23:16]) * $signed(i__payload[119:112]);
-  assign \$17  = $signed(i__payload[31:24]) * $signed(i__payload[127:120]);
-  assign \$18  = $signed(i__payload[7:0]) * $signed(i__payload[135:128]);
-  assign \$19  = $signed(i__payload[15:8]) * $signed(i__payload[143:136]);
-  assign \$20  = $signed(i__payload[23:16]) * $signed(i__payload[151:144]);
-  assign \$21  = $signed(i__payload[31:24]) * $signed(i__payload[159:152]);
-  assign \$22  = prod_valid_s0 & \prod_s0$50 ;
-  assign \$23  = i__ready & prod_valid_s0;
-  assign \$24  = i__ready & prod_valid_s0;
-  assign \$25  = i__ready & prod_valid_s0;
-  assign \$26  = i__ready & prod_valid_s0;
+  assign mac_prod0_0 = $signed(i__payload[7:0]) * $signed(i__payload[39:32]);
+  assign mac_prod0_1 = $signed(i__payload[15:8]) * $signed(i__payload[47:40]);
+  assign mac_prod0_2 = $signed(i__payload[23:16]) * $signed(i__payload[55:48]);
+  assign mac_prod0_3 = $signed(i__payload[31:24]) * $signed(i__payload[63:56]);
+  assign mac_prod1_0 = $signed(i__payload[7:0]) * $signed(i__payload[71:64]);
+  assign mac_prod1_1 = $signed(i__payload[15:8]) * $signed(i__payload[79:72]);
+  assign mac_prod1_2 = $signed(i__payload[23:16]) * $signed(i__payload[87:80]);
+  assign mac_prod1_3 = $signed(i__payload[31:24]) * $signed(i__payload[95:88]);
+  assign mac_prod2_0 = $signed(i__payload[7:0]) * $signed(i__payload[103:96]);
+  assign mac_prod2_1 = $signed(i__payload[15:8]) * $signed(i__payload[111:104]);
+  assign mac_prod2_2 = $signed(i__payload[23:16]) * $signed(i__payload[119:112]);
+  assign mac_prod2_3 = $signed(i__payload[31:24]) * $signed(i__payload[127:120]);
+  assign mac_prod3_0 = $signed(i__payload[7:0]) * $signed(i__payload[135:128]);
+  assign mac_prod3_1 = $signed(i__payload[15:8]) * $signed(i__payload[143:136]);
+  assign mac_prod3_2 = $signed(i__payload[23:16]) * $signed(i__payload[151:144]);
+  assign mac_prod3_3 = $signed(i__payload[31:24]) * $signed(i__payload[159:152]);
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$27 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$29 ) + $signed(\mac_mul_s0$30 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$32 ) + $signed(\mac_mul_s0$33 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$35 ) + $signed(\mac_mul_s0$36 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$38 ) + $signed(\mac_mul_s0$39 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$41 ) + $signed(\mac_mul_s0$42 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$44 ) + $signed(\mac_mul_s0$45 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$47 ) + $signed(\mac_mul_s0$48 );
+  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
+  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
+  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
+  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
+  assign \$2  = $signed(mac_acc0) + $signed(mac0_sum1_p0);
+  assign \$3  = $signed(mac_acc1) + $signed(mac1_sum1_p0);
+  assign \$4  = $signed(mac_acc2) + $signed(mac2_sum1_p0);
+  assign \$5  = $signed(mac_acc3) + $signed(mac3_sum1_p0);
+  assign \$6  = mac_mul_valid_s0 & \mac_mul_s0$66 ;
+  assign \$7  = i__ready & mac_mul_valid_s0;
+  assign \$8  = i__ready & mac_mul_valid_s0;
+  assign \$9  = i__ready & mac_mul_valid_s0;
+  assign \$10  = i__ready & mac_mul_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$27 ;
+    mac_mul_s0 <= \$11 ;
   always @(posedge clk)
-    \prod_s0$11  <= \$28 ;
+    \mac_mul_s0$27  <= \$12 ;
   always @(posedge clk)
-    \prod_s0$13  <= \$29 ;
+    \mac_mul_s0$29  <= \$13 ;
+  always @(posedge clk)
+    \mac_mul_s0$30  <= \$14 ;
+  always @(posedge clk)
+    \mac_mul_s0$32  <= \$15 ;
+  always @(posedge clk)
+    \mac_mul_s0$33  <= \$16 ;
+  always @(posedge clk)
+    \mac_mul_s0$35  <= \$17 ;
+  always @(posedge clk)
+    \mac_mul_s0$36  <= \$18 ;
+  always @(posedge clk)
+    \mac_mul_s0$38  <= \$19 ;
+  always @(posedge clk)
+    \mac_mul_s0$39  <= \$20 ;
+  always @(posedge clk)
+    \mac_mul_s0$41  <= \$21 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = \prod_s0$14 ;
+    \$22  = \mac_mul_s0$42 ;
     if (i__ready) begin
-      \$30  = \$9 ;
+      \$22  = mac_prod2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = \prod_s0$19 ;
+    \$23  = \mac_mul_s0$44 ;
     if (i__ready) begin
-      \$31  = \$10 ;
+      \$23  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = \prod_s0$20 ;
+    \$24  = \mac_mul_s0$45 ;
     if (i__ready) begin
-      \$32  = \$11 ;
+      \$24  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = \prod_s0$22 ;
+    \$25  = \mac_mul_s0$47 ;
     if (i__ready) begin
-      \$33  = \$12 ;
+      \$25  = mac_prod3_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = \prod_s0$23 ;
+    \$26  = \mac_mul_s0$48 ;
     if (i__ready) begin
-      \$34  = \$13 ;
+      \$26  = mac_prod3_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = \prod_s0$28 ;
+    \$27  = \mac_mul_s0$66 ;
     if (i__ready) begin
-      \$35  = \$14 ;
+      \$27  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \prod_s0$29 ;
+    \$28  = mac_mul_valid_s0;
     if (i__ready) begin
-      \$36  = \$15 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \prod_s0$31 ;
-    if (i__ready) begin
-      \$37  = \$16 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = \prod_s0$32 ;
-    if (i__ready) begin
-      \$38  = \$17 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = \prod_s0$37 ;
-    if (i__ready) begin
-      \$39  = \$18 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = \prod_s0$38 ;
-    if (i__ready) begin
-      \$40  = \$19 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = \prod_s0$40 ;
-    if (i__ready) begin
-      \$41  = \$20 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = \prod_s0$41 ;
-    if (i__ready) begin
-      \$42  = \$21 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = \prod_s0$50 ;
-    if (i__ready) begin
-      \$43  = i__payload[160];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = prod_valid_s0;
-    if (i__ready) begin
-      \$44  = i__valid;
+      \$28  = i__valid;
     end
     if (rst) begin
-      \$44  = 1'h0;
+      \$28  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = o__valid;
+    \$29  = o__valid;
     if (i__ready) begin
-      \$45  = \$22 ;
+      \$29  = \$6 ;
     end
     if (rst) begin
-      \$45  = 1'h0;
+      \$29  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = acc0_out;
-    if (\$23 ) begin
-      if (\prod_s0$50 ) begin
-        \$46  = \$2 [31:0];
+    \$30  = mac_acc0_out;
+    if (\$7 ) begin
+      if (\mac_mul_s0$66 ) begin
+        \$30  = \$2 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = acc0;
-    if (\$23 ) begin
+    \$31  = mac_acc0;
+    if (\$7 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$50 ) begin
-        \$47  = 32'd0;
+      if (\mac_mul_s0$66 ) begin
+        \$31  = 32'd0;
       end else begin
-        \$47  = \$2 [31:0];
+        \$31  = \$2 [31:0];
       end
     end
     if (rst) begin
-      \$47  = 32'd0;
+      \$31  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$48  = acc1_out;
-    if (\$24 ) begin
-      if (\prod_s0$50 ) begin
-        \$48  = \$3 [31:0];
+    \$32  = mac_acc1_out;
+    if (\$8 ) begin
+      if (\mac_mul_s0$66 ) begin
+        \$32  = \$3 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$49  = acc1;
-    if (\$24 ) begin
+    \$33  = mac_acc1;
+    if (\$8 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$50 ) begin
-        \$49  = 32'd0;
+      if (\mac_mul_s0$66 ) begin
+        \$33  = 32'd0;
       end else begin
-        \$49  = \$3 [31:0];
+        \$33  = \$3 [31:0];
       end
     end
     if (rst) begin
-      \$49  = 32'd0;
+      \$33  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$50  = acc2_out;
-    if (\$25 ) begin
-      if (\prod_s0$50 ) begin
-        \$50  = \$4 [31:0];
+    \$34  = mac_acc2_out;
+    if (\$9 ) begin
+      if (\mac_mul_s0$66 ) begin
+        \$34  = \$4 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$51  = acc2;
-    if (\$25 ) begin
+    \$35  = mac_acc2;
+    if (\$9 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$50 ) begin
-        \$51  = 32'd0;
+      if (\mac_mul_s0$66 ) begin
+        \$35  = 32'd0;
       end else begin
-        \$51  = \$4 [31:0];
+        \$35  = \$4 [31:0];
       end
     end
     if (rst) begin
-      \$51  = 32'd0;
+      \$35  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$52  = acc3_out;
-    if (\$26 ) begin
-      if (\prod_s0$50 ) begin
-        \$52  = \$5 [31:0];
+    \$36  = mac_acc3_out;
+    if (\$10 ) begin
+      if (\mac_mul_s0$66 ) begin
+        \$36  = \$5 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$53  = acc3;
-    if (\$26 ) begin
+    \$37  = mac_acc3;
+    if (\$10 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$50 ) begin
-        \$53  = 32'd0;
+      if (\mac_mul_s0$66 ) begin
+        \$37  = 32'd0;
       end else begin
-        \$53  = \$5 [31:0];
+        \$37  = \$5 [31:0];
       end
     end
     if (rst) begin
-      \$53  = 32'd0;
+      \$37  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$27  = prod_s0;
+    \$11  = mac_mul_s0;
     if (i__ready) begin
-      \$27  = \$6 ;
+      \$11  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$28  = \prod_s0$11 ;
+    \$12  = \mac_mul_s0$27 ;
     if (i__ready) begin
-      \$28  = \$7 ;
+      \$12  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = \prod_s0$13 ;
+    \$13  = \mac_mul_s0$29 ;
     if (i__ready) begin
-      \$29  = \$8 ;
+      \$13  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$14  = \mac_mul_s0$30 ;
+    if (i__ready) begin
+      \$14  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$15  = \mac_mul_s0$32 ;
+    if (i__ready) begin
+      \$15  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$16  = \mac_mul_s0$33 ;
+    if (i__ready) begin
+      \$16  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$17  = \mac_mul_s0$35 ;
+    if (i__ready) begin
+      \$17  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$18  = \mac_mul_s0$36 ;
+    if (i__ready) begin
+      \$18  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$19  = \mac_mul_s0$38 ;
+    if (i__ready) begin
+      \$19  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$20  = \mac_mul_s0$39 ;
+    if (i__ready) begin
+      \$20  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$21  = \mac_mul_s0$41 ;
+    if (i__ready) begin
+      \$21  = mac_prod2_2;
     end
   end
   assign advance = i__ready;
-  assign acc0_next = \$2 [31:0];
-  assign acc1_next = \$3 [31:0];
-  assign acc2_next = \$4 [31:0];
-  assign acc3_next = \$5 [31:0];
-  assign acc_out_valid = o__valid;
+  assign mac_acc0_next = \$2 [31:0];
+  assign mac_acc1_next = \$3 [31:0];
+  assign mac_acc2_next = \$4 [31:0];
+  assign mac_acc3_next = \$5 [31:0];
+  assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -522,8 +522,8 @@ module dense_mac_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign o__payload[127:96] = acc3_out;
-  assign o__payload[95:64] = acc2_out;
-  assign o__payload[63:32] = acc1_out;
-  assign o__payload[31:0] = acc0_out;
+  assign o__payload[127:96] = mac_acc3_out;
+  assign o__payload[95:64] = mac_acc2_out;
+  assign o__payload[63:32] = mac_acc1_out;
+  assign o__payload[31:0] = mac_acc0_out;
 endmodule

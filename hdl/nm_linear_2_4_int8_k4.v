@@ -6,33 +6,223 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
+  wire \$100 ;
+  wire \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
   wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [7:0] \$114 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
   wire [8:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire \$127 ;
+  wire \$128 ;
+  wire \$129 ;
   wire [8:0] \$13 ;
-  wire [1:0] \$14 ;
-  wire [1:0] \$15 ;
-  wire [1:0] \$16 ;
-  wire [1:0] \$17 ;
-  wire [1:0] \$18 ;
-  wire [1:0] \$19 ;
+  wire \$130 ;
+  wire [7:0] \$131 ;
+  wire [7:0] \$132 ;
+  wire \$133 ;
+  wire \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire \$144 ;
+  wire \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire [7:0] \$149 ;
+  wire \$15 ;
+  wire [7:0] \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire [7:0] \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire \$178 ;
+  wire \$179 ;
+  wire \$18 ;
+  wire \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire [7:0] \$184 ;
+  wire [7:0] \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire \$190 ;
+  wire \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire \$196 ;
+  wire \$197 ;
+  wire \$198 ;
+  wire \$199 ;
   wire \$2 ;
-  wire [1:0] \$20 ;
-  wire [1:0] \$21 ;
-  wire [2:0] \$22 ;
-  wire [2:0] \$23 ;
-  wire [7:0] \$24 ;
-  wire [7:0] \$25 ;
-  wire [7:0] \$26 ;
-  wire [7:0] \$27 ;
-  wire [7:0] \$28 ;
-  wire [7:0] \$29 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire [7:0] \$202 ;
+  wire [7:0] \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire [1:0] \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire [1:0] \$213 ;
+  wire [1:0] \$214 ;
+  wire \$215 ;
+  wire \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire [1:0] \$219 ;
+  wire \$22 ;
+  wire [1:0] \$220 ;
+  wire \$221 ;
+  wire \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire [1:0] \$225 ;
+  wire \$226 ;
+  wire \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire [1:0] \$230 ;
+  wire [1:0] \$231 ;
+  wire \$232 ;
+  wire \$233 ;
+  wire \$234 ;
+  wire \$235 ;
+  wire [1:0] \$236 ;
+  wire [1:0] \$237 ;
+  wire \$238 ;
+  wire \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  reg [5:0] \$243 ;
+  reg [7:0] \$244 ;
+  reg [7:0] \$245 ;
+  reg [7:0] \$246 ;
+  reg [7:0] \$247 ;
+  reg [127:0] \$248 ;
+  reg \$249 ;
+  wire \$25 ;
+  reg [3:0] \$250 ;
+  reg [7:0] \$251 ;
+  reg [7:0] \$252 ;
+  reg [1:0] \$253 ;
+  reg [1:0] \$254 ;
+  reg [127:0] \$255 ;
+  reg \$256 ;
+  reg \$257 ;
+  reg \$258 ;
+  reg [7:0] \$259 ;
+  wire \$26 ;
+  reg [7:0] \$260 ;
+  reg [7:0] \$261 ;
+  reg [7:0] \$262 ;
+  reg [7:0] \$263 ;
+  reg [7:0] \$264 ;
+  reg [7:0] \$265 ;
+  reg [7:0] \$266 ;
+  reg [7:0] \$267 ;
+  reg [7:0] \$268 ;
+  reg \$269 ;
+  wire \$27 ;
+  reg \$270 ;
+  reg [15:0] \$271 ;
+  reg [15:0] \$272 ;
+  reg [15:0] \$273 ;
+  reg [15:0] \$274 ;
+  reg [15:0] \$275 ;
+  reg [15:0] \$276 ;
+  reg [15:0] \$277 ;
+  reg [15:0] \$278 ;
+  reg \$279 ;
+  wire \$28 ;
+  reg \$280 ;
+  reg \$281 ;
+  reg [31:0] \$282 ;
+  reg [31:0] \$283 ;
+  reg [31:0] \$284 ;
+  reg [31:0] \$285 ;
+  reg [31:0] \$286 ;
+  reg [31:0] \$287 ;
+  reg [31:0] \$288 ;
+  reg [31:0] \$289 ;
+  wire \$29 ;
   wire [8:0] \$3 ;
-  wire [7:0] \$30 ;
-  wire [7:0] \$31 ;
-  wire [32:0] \$32 ;
-  wire [32:0] \$33 ;
-  wire [32:0] \$34 ;
-  wire [32:0] \$35 ;
+  wire \$30 ;
+  wire \$31 ;
+  wire \$32 ;
+  wire \$33 ;
+  wire \$34 ;
+  wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
@@ -42,77 +232,67 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
-  wire [8:0] \$44 ;
-  wire [8:0] \$45 ;
-  wire [8:0] \$46 ;
-  wire [8:0] \$47 ;
-  wire [15:0] \$48 ;
-  wire [15:0] \$49 ;
+  wire \$44 ;
+  wire \$45 ;
+  wire \$46 ;
+  wire \$47 ;
+  wire \$48 ;
+  wire \$49 ;
   wire \$5 ;
-  wire [15:0] \$50 ;
-  wire [15:0] \$51 ;
-  wire [15:0] \$52 ;
-  wire [15:0] \$53 ;
-  wire [15:0] \$54 ;
-  wire [15:0] \$55 ;
+  wire \$50 ;
+  wire \$51 ;
+  wire \$52 ;
+  wire \$53 ;
+  wire \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
   wire [8:0] \$6 ;
   wire \$60 ;
-  reg [3:0] \$61 ;
-  reg [7:0] \$62 ;
-  reg [7:0] \$63 ;
-  reg [1:0] \$64 ;
-  reg [1:0] \$65 ;
-  reg [127:0] \$66 ;
-  reg \$67 ;
-  reg \$68 ;
-  reg [15:0] \$69 ;
+  wire \$61 ;
+  wire \$62 ;
+  wire \$63 ;
+  wire \$64 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire \$67 ;
+  wire \$68 ;
+  wire \$69 ;
   wire [8:0] \$7 ;
-  reg [15:0] \$70 ;
-  reg [15:0] \$71 ;
-  reg [15:0] \$72 ;
-  reg [15:0] \$73 ;
-  reg [15:0] \$74 ;
-  reg [15:0] \$75 ;
-  reg [15:0] \$76 ;
-  reg \$77 ;
-  reg \$78 ;
-  reg \$79 ;
+  wire \$70 ;
+  wire \$71 ;
+  wire \$72 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
   wire \$8 ;
-  reg [31:0] \$80 ;
-  reg [31:0] \$81 ;
-  reg [31:0] \$82 ;
-  reg [31:0] \$83 ;
-  reg [31:0] \$84 ;
-  reg [31:0] \$85 ;
-  reg [31:0] \$86 ;
-  reg [31:0] \$87 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire \$83 ;
+  wire [2:0] \$84 ;
+  wire [2:0] \$85 ;
+  wire [7:0] \$86 ;
+  wire [7:0] \$87 ;
+  wire [7:0] \$88 ;
+  wire [7:0] \$89 ;
   wire [8:0] \$9 ;
-  reg [31:0] acc0 = 32'd0;
-  wire [31:0] acc0_next;
-  reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  reg [31:0] acc1 = 32'd0;
-  wire [31:0] acc1_next;
-  reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  reg [31:0] acc2 = 32'd0;
-  wire [31:0] acc2_next;
-  reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  reg [31:0] acc3 = 32'd0;
-  wire [31:0] acc3_next;
-  reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* init = 1'h0 *)
-  wire acc_out_valid;
+  wire [7:0] \$90 ;
+  wire [7:0] \$91 ;
+  wire [7:0] \$92 ;
+  wire [7:0] \$93 ;
+  wire [32:0] \$94 ;
+  wire [32:0] \$95 ;
+  wire [32:0] \$96 ;
+  wire [32:0] \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -146,16 +326,68 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [1:0] mul_off0;
-  wire [1:0] mul_off1;
-  wire [7:0] mul_w0_0;
-  wire [7:0] mul_w0_1;
-  wire [7:0] mul_w1_0;
-  wire [7:0] mul_w1_1;
-  wire [7:0] mul_w2_0;
-  wire [7:0] mul_w2_1;
-  wire [7:0] mul_w3_0;
-  wire [7:0] mul_w3_1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p0;
+  reg [31:0] mac_acc0 = 32'd0;
+  wire [31:0] mac_acc0_next;
+  reg [31:0] mac_acc0_out = 32'd0;
+  reg [31:0] mac_acc1 = 32'd0;
+  wire [31:0] mac_acc1_next;
+  reg [31:0] mac_acc1_out = 32'd0;
+  reg [31:0] mac_acc2 = 32'd0;
+  wire [31:0] mac_acc2_next;
+  reg [31:0] mac_acc2_out = 32'd0;
+  reg [31:0] mac_acc3 = 32'd0;
+  wire [31:0] mac_acc3_next;
+  reg [31:0] mac_acc3_out = 32'd0;
+  reg [15:0] mac_mul_s0 = 16'h0000;
+  reg \mac_mul_s0$114  = 1'h0;
+  reg [15:0] \mac_mul_s0$77  = 16'h0000;
+  reg [15:0] \mac_mul_s0$79  = 16'h0000;
+  reg [15:0] \mac_mul_s0$80  = 16'h0000;
+  reg [15:0] \mac_mul_s0$82  = 16'h0000;
+  reg [15:0] \mac_mul_s0$83  = 16'h0000;
+  reg [15:0] \mac_mul_s0$85  = 16'h0000;
+  reg [15:0] \mac_mul_s0$86  = 16'h0000;
+  reg mac_mul_valid_s0 = 1'h0;
+  (* init = 1'h0 *)
+  wire mac_out_valid;
+  reg [7:0] mac_pre_s0 = 8'h00;
+  reg \mac_pre_s0$112  = 1'h0;
+  reg [7:0] \mac_pre_s0$59  = 8'h00;
+  reg [7:0] \mac_pre_s0$61  = 8'h00;
+  reg [7:0] \mac_pre_s0$62  = 8'h00;
+  reg [7:0] \mac_pre_s0$64  = 8'h00;
+  reg [7:0] \mac_pre_s0$66  = 8'h00;
+  reg [7:0] \mac_pre_s0$68  = 8'h00;
+  reg [7:0] \mac_pre_s0$70  = 8'h00;
+  reg [7:0] \mac_pre_s0$72  = 8'h00;
+  reg [7:0] \mac_pre_s0$74  = 8'h00;
+  reg mac_pre_valid_s0 = 1'h0;
+  wire [15:0] mac_prod0_0;
+  wire [15:0] mac_prod0_1;
+  wire [15:0] mac_prod1_0;
+  wire [15:0] mac_prod1_1;
+  wire [15:0] mac_prod2_0;
+  wire [15:0] mac_prod2_1;
+  wire [15:0] mac_prod3_0;
+  wire [15:0] mac_prod3_1;
+  wire [1:0] mac_wmux_off0;
+  wire [1:0] mac_wmux_off1;
+  wire [7:0] mac_wmux_w0_0;
+  wire [7:0] mac_wmux_w0_1;
+  wire [7:0] mac_wmux_w1_0;
+  wire [7:0] mac_wmux_w1_1;
+  wire [7:0] mac_wmux_w2_0;
+  wire [7:0] mac_wmux_w2_1;
+  wire [7:0] mac_wmux_w3_0;
+  wire [7:0] mac_wmux_w3_1;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -167,167 +399,58 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$41  = 16'h0000;
-  reg [15:0] \prod_s0$45  = 16'h0000;
-  reg [15:0] \prod_s0$46  = 16'h0000;
-  reg [15:0] \prod_s0$50  = 16'h0000;
-  reg [15:0] \prod_s0$51  = 16'h0000;
-  reg [15:0] \prod_s0$55  = 16'h0000;
-  reg [15:0] \prod_s0$56  = 16'h0000;
-  reg \prod_s0$69  = 1'h0;
-  reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
-  wire sel_c0;
-  wire [10:0] sel_c0_max;
-  wire [10:0] sel_c0_min;
-  wire sel_c1;
-  wire [10:0] sel_c1_max;
-  wire [10:0] sel_c1_min;
-  wire sel_c2;
-  wire [10:0] sel_c2_max;
-  wire sel_c3;
-  wire [10:0] sel_c3_max;
+  wire [5:0] sel_beats;
+  wire [3:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
+  reg [5:0] sel_l2_s0 = 6'h00;
+  reg [7:0] \sel_l2_s0$100  = 8'h00;
+  reg [7:0] \sel_l2_s0$101  = 8'h00;
+  reg [7:0] \sel_l2_s0$102  = 8'h00;
+  reg [7:0] \sel_l2_s0$103  = 8'h00;
+  reg [127:0] \sel_l2_s0$104  = 128'h00000000000000000000000000000000;
+  reg \sel_l2_s0$105  = 1'h0;
   reg [1:0] sel_l5_s0 = 2'h0;
-  reg [1:0] \sel_l5_s0$29  = 2'h0;
-  reg [127:0] \sel_l5_s0$31  = 128'h00000000000000000000000000000000;
-  reg [3:0] \sel_l5_s0$64  = 4'h0;
-  reg [7:0] \sel_l5_s0$65  = 8'h00;
-  reg [7:0] \sel_l5_s0$66  = 8'h00;
-  reg \sel_l5_s0$67  = 1'h0;
-  wire sel_s0;
-  wire [10:0] sel_s0_hi;
-  wire [10:0] sel_s0_lo;
-  reg valid_s0 = 1'h0;
-  assign \$12  = - $signed(i__payload[31:24]);
-  assign \$13  = \$11  ? { i__payload[31], i__payload[31:24] } : \$12 ;
-  assign sel_c0 = { \$4 [7:0], \$14  } > { \$7 [7:0], \$15  };
-  assign sel_c0_max = sel_c0 ? { 2'h0, i__payload[7], \$4 [7:0] } : { 2'h1, i__payload[15], \$7 [7:0] };
-  assign sel_c0_min = sel_c0 ? { 2'h1, i__payload[15], \$7 [7:0] } : { 2'h0, i__payload[7], \$4 [7:0] };
-  assign sel_c1 = { \$10 [7:0], \$16  } > { \$13 [7:0], \$17  };
-  assign sel_c1_max = sel_c1 ? { 2'h2, i__payload[23], \$10 [7:0] } : { 2'h3, i__payload[31], \$13 [7:0] };
-  assign sel_c1_min = sel_c1 ? { 2'h3, i__payload[31], \$13 [7:0] } : { 2'h2, i__payload[23], \$10 [7:0] };
-  assign \$18  = ~ sel_c0_min[10:9];
-  assign \$19  = ~ sel_c1_max[10:9];
-  assign sel_c2 = { sel_c0_min[7:0], \$18  } > { sel_c1_max[7:0], \$19  };
-  assign sel_c2_max = sel_c2 ? sel_c0_min : sel_c1_max;
-  assign \$20  = ~ sel_c0_max[10:9];
-  assign \$21  = ~ sel_c1_min[10:9];
-  assign sel_c3 = { sel_c0_max[7:0], \$20  } > { sel_c1_min[7:0], \$21  };
-  assign sel_c3_max = sel_c3 ? sel_c0_max : sel_c1_min;
-  assign sel_s0 = sel_c3_max[10:9] > sel_c2_max[10:9];
-  assign sel_s0_lo = sel_s0 ? sel_c2_max : sel_c3_max;
-  assign sel_s0_hi = sel_s0 ? sel_c3_max : sel_c2_max;
-  assign \$22  = sel_l5_s0 - 1'h0;
-  assign \$23  = \sel_l5_s0$29  - 1'h1;
-  assign \$24  = \$22 [0] ? \sel_l5_s0$31 [15:8] : \sel_l5_s0$31 [7:0];
-  assign mul_w0_0 = \$22 [1] ? \sel_l5_s0$31 [23:16] : \$24 ;
-  assign \$25  = \$23 [0] ? \sel_l5_s0$31 [23:16] : \sel_l5_s0$31 [15:8];
-  assign mul_w0_1 = \$23 [1] ? \sel_l5_s0$31 [31:24] : \$25 ;
-  assign \$26  = \$22 [0] ? \sel_l5_s0$31 [47:40] : \sel_l5_s0$31 [39:32];
-  assign mul_w1_0 = \$22 [1] ? \sel_l5_s0$31 [55:48] : \$26 ;
-  assign \$27  = \$23 [0] ? \sel_l5_s0$31 [55:48] : \sel_l5_s0$31 [47:40];
-  assign mul_w1_1 = \$23 [1] ? \sel_l5_s0$31 [63:56] : \$27 ;
-  assign \$28  = \$22 [0] ? \sel_l5_s0$31 [79:72] : \sel_l5_s0$31 [71:64];
-  assign mul_w2_0 = \$22 [1] ? \sel_l5_s0$31 [87:80] : \$28 ;
-  assign \$29  = \$23 [0] ? \sel_l5_s0$31 [87:80] : \sel_l5_s0$31 [79:72];
-  assign mul_w2_1 = \$23 [1] ? \sel_l5_s0$31 [95:88] : \$29 ;
-  assign \$30  = \$22 [0] ? \sel_l5_s0$31 [111:104] : \sel_l5_s0$31 [103:96];
-  assign mul_w3_0 = \$22 [1] ? \sel_l5_s0$31 [119:112] : \$30 ;
-  assign \$31  = \$23 [0] ? \sel_l5_s0$31 [119:112] : \sel_l5_s0$31 [111:104];
-  assign mul_w3_1 = \$23 [1] ? \sel_l5_s0$31 [127:120] : \$31 ;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$41 );
-  assign \$32  = $signed(acc0) + $signed(acc0_sum_p0);
-  assign acc1_sum_p0 = $signed(\prod_s0$45 ) + $signed(\prod_s0$46 );
-  assign \$33  = $signed(acc1) + $signed(acc1_sum_p0);
-  assign acc2_sum_p0 = $signed(\prod_s0$50 ) + $signed(\prod_s0$51 );
-  assign \$34  = $signed(acc2) + $signed(acc2_sum_p0);
-  assign acc3_sum_p0 = $signed(\prod_s0$55 ) + $signed(\prod_s0$56 );
-  assign \$35  = $signed(acc3) + $signed(acc3_sum_p0);
-  assign \$36  = ! sel_s0_lo[10:9];
-  assign \$37  = sel_s0_lo[10:9] == 1'h1;
-  assign \$38  = sel_s0_hi[10:9] == 1'h1;
-  assign \$39  = \$37  | \$38 ;
-  assign \$40  = sel_s0_lo[10:9] == 2'h2;
-  assign \$41  = sel_s0_hi[10:9] == 2'h2;
-  assign \$42  = \$40  | \$41 ;
-  assign \$43  = sel_s0_hi[10:9] == 2'h3;
-  assign \$44  = - sel_s0_lo[7:0];
-  assign \$45  = sel_s0_lo[8] ? \$44  : { 1'h0, sel_s0_lo[7:0] };
-  assign \$46  = - sel_s0_hi[7:0];
-  assign \$47  = sel_s0_hi[8] ? \$46  : { 1'h0, sel_s0_hi[7:0] };
-  assign \$48  = $signed(\sel_l5_s0$65 ) * $signed(mul_w0_0);
-  assign \$49  = $signed(\sel_l5_s0$66 ) * $signed(mul_w0_1);
-  assign \$50  = $signed(\sel_l5_s0$65 ) * $signed(mul_w1_0);
-  assign \$51  = $signed(\sel_l5_s0$66 ) * $signed(mul_w1_1);
-  assign \$52  = $signed(\sel_l5_s0$65 ) * $signed(mul_w2_0);
-  assign \$53  = $signed(\sel_l5_s0$66 ) * $signed(mul_w2_1);
-  assign \$54  = $signed(\sel_l5_s0$65 ) * $signed(mul_w3_0);
-  assign \$55  = $signed(\sel_l5_s0$66 ) * $signed(mul_w3_1);
-  assign \$56  = prod_valid_s0 & \prod_s0$69 ;
-  assign \$57  = i__ready & prod_valid_s0;
-  assign \$58  = i__ready & prod_valid_s0;
-  assign \$59  = i__ready & prod_valid_s0;
-  assign \$60  = i__ready & prod_valid_s0;
-  always @(posedge clk)
-    \sel_l5_s0$64  <= \$61 ;
-  always @(posedge clk)
-    \sel_l5_s0$65  <= \$62 ;
-  always @(posedge clk)
-    \sel_l5_s0$66  <= \$63 ;
-  always @(posedge clk)
-    sel_l5_s0 <= \$64 ;
-  always @(posedge clk)
-    \sel_l5_s0$29  <= \$65 ;
-  always @(posedge clk)
-    \sel_l5_s0$31  <= \$66 ;
-  always @(posedge clk)
-    \sel_l5_s0$67  <= \$67 ;
-  always @(posedge clk)
-    valid_s0 <= \$68 ;
-  always @(posedge clk)
-    prod_s0 <= \$69 ;
-  always @(posedge clk)
-    \prod_s0$41  <= \$70 ;
-  always @(posedge clk)
-    \prod_s0$45  <= \$71 ;
-  always @(posedge clk)
-    \prod_s0$46  <= \$72 ;
-  always @(posedge clk)
-    \prod_s0$50  <= \$73 ;
-  always @(posedge clk)
-    \prod_s0$51  <= \$74 ;
-  always @(posedge clk)
-    \prod_s0$55  <= \$75 ;
-  always @(posedge clk)
-    \prod_s0$56  <= \$76 ;
-  always @(posedge clk)
-    \prod_s0$69  <= \$77 ;
-  always @(posedge clk)
-    prod_valid_s0 <= \$78 ;
-  always @(posedge clk)
-    o__valid <= \$79 ;
-  always @(posedge clk)
-    acc0_out <= \$80 ;
-  always @(posedge clk)
-    acc0 <= \$81 ;
-  always @(posedge clk)
-    acc1_out <= \$82 ;
-  always @(posedge clk)
-    acc1 <= \$83 ;
-  always @(posedge clk)
-    acc2_out <= \$84 ;
-  always @(posedge clk)
-    acc2 <= \$85 ;
-  always @(posedge clk)
-    acc3_out <= \$86 ;
-  always @(posedge clk)
-    acc3 <= \$87 ;
+  reg [3:0] \sel_l5_s0$106  = 4'h0;
+  reg [7:0] \sel_l5_s0$107  = 8'h00;
+  reg [7:0] \sel_l5_s0$108  = 8'h00;
+  reg \sel_l5_s0$109  = 1'h0;
+  reg [1:0] \sel_l5_s0$47  = 2'h0;
+  reg [127:0] \sel_l5_s0$49  = 128'h00000000000000000000000000000000;
+  wire sel_pop0_0_0_c;
+  wire sel_pop0_0_0_s;
+  wire sel_pop1_0_0_c;
+  wire sel_pop1_0_0_s;
+  wire sel_pop2_0_0_c;
+  wire sel_pop2_0_0_s;
+  wire sel_pop3_0_0_c;
+  wire sel_pop3_0_0_s;
+  wire [2:0] sel_pre0;
+  wire [2:0] sel_pre1;
+  wire [2:0] sel_pre2;
+  wire [2:0] sel_pre3;
+  wire sel_pre_1_1_0_c;
+  wire sel_pre_1_1_0_s;
+  wire sel_pre_1_3_0_c;
+  wire sel_pre_1_3_0_s;
+  wire sel_pre_2_2_0_c;
+  wire sel_pre_2_2_0_s;
+  wire sel_pre_2_2_1_c;
+  wire sel_pre_2_2_1_s;
+  wire sel_pre_2_2_2_c;
+  wire sel_pre_2_2_2_s;
+  wire sel_pre_2_3_0_c;
+  wire sel_pre_2_3_0_s;
+  wire sel_pre_2_3_1_c;
+  wire sel_pre_2_3_1_s;
+  wire sel_pre_2_3_2_c;
+  wire sel_pre_2_3_2_s;
+  reg sel_valid_s0 = 1'h0;
+  reg sel_valid_s1 = 1'h0;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -340,242 +463,693 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$9  = - $signed(i__payload[23:16]);
   assign \$10  = \$8  ? { i__payload[23], i__payload[23:16] } : \$9 ;
   assign \$11  = $signed(i__payload[31:24]) >= $signed(1'h0);
+  assign \$12  = - $signed(i__payload[31:24]);
+  assign \$13  = \$11  ? { i__payload[31], i__payload[31:24] } : \$12 ;
+  assign \$14  = \$4 [7:0] >= \$7 [7:0];
+  assign \$15  = \$4 [7:0] >= \$10 [7:0];
+  assign \$16  = \$4 [7:0] >= \$13 [7:0];
+  assign \$17  = \$7 [7:0] >= \$10 [7:0];
+  assign \$18  = \$7 [7:0] >= \$13 [7:0];
+  assign \$19  = \$10 [7:0] >= \$13 [7:0];
+  assign \$20  = ~ sel_l2_s0[0];
+  assign \$21  = ~ sel_l2_s0[1];
+  assign \$22  = \$20  ^ \$21 ;
+  assign \$23  = ~ sel_l2_s0[2];
+  assign sel_pop0_0_0_s = \$22  ^ \$23 ;
+  assign \$24  = ~ sel_l2_s0[0];
+  assign \$25  = ~ sel_l2_s0[1];
+  assign \$26  = \$24  & \$25 ;
+  assign \$27  = ~ sel_l2_s0[0];
+  assign \$28  = ~ sel_l2_s0[2];
+  assign \$29  = \$27  & \$28 ;
+  assign \$30  = \$26  | \$29 ;
+  assign \$31  = ~ sel_l2_s0[1];
+  assign \$32  = ~ sel_l2_s0[2];
+  assign \$33  = \$31  & \$32 ;
+  assign sel_pop0_0_0_c = \$30  | \$33 ;
+  assign \$34  = ~ sel_l2_s0[3];
+  assign \$35  = sel_l2_s0[0] ^ \$34 ;
+  assign \$36  = ~ sel_l2_s0[4];
+  assign sel_pop1_0_0_s = \$35  ^ \$36 ;
+  assign \$37  = ~ sel_l2_s0[3];
+  assign \$38  = sel_l2_s0[0] & \$37 ;
+  assign \$39  = ~ sel_l2_s0[4];
+  assign \$40  = sel_l2_s0[0] & \$39 ;
+  assign \$41  = \$38  | \$40 ;
+  assign \$42  = ~ sel_l2_s0[3];
+  assign \$43  = ~ sel_l2_s0[4];
+  assign \$44  = \$42  & \$43 ;
+  assign sel_pop1_0_0_c = \$41  | \$44 ;
+  assign \$45  = sel_l2_s0[1] ^ sel_l2_s0[3];
+  assign \$46  = ~ sel_l2_s0[5];
+  assign sel_pop2_0_0_s = \$45  ^ \$46 ;
+  assign \$47  = sel_l2_s0[1] & sel_l2_s0[3];
+  assign \$48  = ~ sel_l2_s0[5];
+  assign \$49  = sel_l2_s0[1] & \$48 ;
+  assign \$50  = \$47  | \$49 ;
+  assign \$51  = ~ sel_l2_s0[5];
+  assign \$52  = sel_l2_s0[3] & \$51 ;
+  assign sel_pop2_0_0_c = \$50  | \$52 ;
+  assign \$53  = sel_l2_s0[2] ^ sel_l2_s0[4];
+  assign sel_pop3_0_0_s = \$53  ^ sel_l2_s0[5];
+  assign \$54  = sel_l2_s0[2] & sel_l2_s0[4];
+  assign \$55  = sel_l2_s0[2] & sel_l2_s0[5];
+  assign \$56  = \$54  | \$55 ;
+  assign \$57  = sel_l2_s0[4] & sel_l2_s0[5];
+  assign sel_pop3_0_0_c = \$56  | \$57 ;
+  assign \$58  = ~ sel_pop0_0_0_c;
+  assign \$59  = ~ sel_pop0_0_0_s;
+  assign \$62  = ~ sel_pop1_0_0_c;
+  assign \$63  = ~ sel_pop1_0_0_s;
+  assign \$66  = ~ sel_pop2_0_0_c;
+  assign \$67  = ~ sel_pop2_0_0_s;
+  assign \$70  = ~ sel_pop3_0_0_c;
+  assign \$71  = ~ sel_pop3_0_0_s;
+  assign sel_pre_1_1_0_s = \$65  ^ \$61 ;
+  assign sel_pre_1_1_0_c = \$65  & \$61 ;
+  assign sel_pre_1_3_0_s = \$73  ^ \$69 ;
+  assign sel_pre_1_3_0_c = \$73  & \$69 ;
+  assign sel_pre_2_2_0_s = \$69  ^ sel_pre_1_1_0_s;
+  assign sel_pre_2_2_0_c = \$69  & sel_pre_1_1_0_s;
+  assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
+  assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
+  assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
+  assign sel_pre_2_3_0_c = sel_pre_1_3_0_s & sel_pre_1_1_0_s;
+  assign \$74  = sel_pre_1_3_0_c ^ sel_pre_1_1_0_c;
+  assign sel_pre_2_3_1_s = \$74  ^ sel_pre_2_3_0_c;
+  assign \$75  = sel_pre_1_3_0_c & sel_pre_1_1_0_c;
+  assign \$76  = sel_pre_1_3_0_c & sel_pre_2_3_0_c;
+  assign \$77  = \$75  | \$76 ;
+  assign \$78  = sel_pre_1_1_0_c & sel_pre_2_3_0_c;
+  assign sel_pre_2_3_1_c = \$77  | \$78 ;
+  assign \$84  = sel_l5_s0 - 1'h0;
+  assign \$85  = \sel_l5_s0$47  - 1'h1;
+  assign \$86  = \$84 [0] ? \sel_l5_s0$49 [15:8] : \sel_l5_s0$49 [7:0];
+  assign mac_wmux_w0_0 = \$84 [1] ? \sel_l5_s0$49 [23:16] : \$86 ;
+  assign \$87  = \$85 [0] ? \sel_l5_s0$49 [23:16] : \sel_l5_s0$49 [15:8];
+  assign mac_wmux_w0_1 = \$85 [1] ? \sel_l5_s0$49 [31:24] : \$87 ;
+  assign \$88  = \$84 [0] ? \sel_l5_s0$49 [47:40] : \sel_l5_s0$49 [39:32];
+  assign mac_wmux_w1_0 = \$84 [1] ? \sel_l5_s0$49 [55:48] : \$88 ;
+  assign \$89  = \$85 [0] ? \sel_l5_s0$49 [55:48] : \sel_l5_s0$49 [47:40];
+  assign mac_wmux_w1_1 = \$85 [1] ? \sel_l5_s0$49 [63:56] : \$89 ;
+  assign \$90  = \$84 [0] ? \sel_l5_s0$49 [79:72] : \sel_l5_s0$49 [71:64];
+  assign mac_wmux_w2_0 = \$84 [1] ? \sel_l5_s0$49 [87:80] : \$90 ;
+  assign \$91  = \$85 [0] ? \sel_l5_s0$49 [87:80] : \sel_l5_s0$49 [79:72];
+  assign mac_wmux_w2_1 = \$85 [1] ? \sel_l5_s0$49 [95:88] : \$91 ;
+  assign \$92  = \$84 [0] ? \sel_l5_s0$49 [111:104] : \sel_l5_s0$49 [103:96];
+  assign mac_wmux_w3_0 = \$84 [1] ? \sel_l5_s0$49 [119:112] : \$92 ;
+  assign \$93  = \$85 [0] ? \sel_l5_s0$49 [119:112] : \sel_l5_s0$49 [111:104];
+  assign mac_wmux_w3_1 = \$85 [1] ? \sel_l5_s0$49 [127:120] : \$93 ;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$59 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$61 ) * $signed(\mac_pre_s0$62 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$64 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$61 ) * $signed(\mac_pre_s0$66 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$68 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$61 ) * $signed(\mac_pre_s0$70 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$72 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$61 ) * $signed(\mac_pre_s0$74 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$77 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$79 ) + $signed(\mac_mul_s0$80 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$82 ) + $signed(\mac_mul_s0$83 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$85 ) + $signed(\mac_mul_s0$86 );
+  assign \$94  = $signed(mac_acc0) + $signed(mac0_sum0_p0);
+  assign \$95  = $signed(mac_acc1) + $signed(mac1_sum0_p0);
+  assign \$96  = $signed(mac_acc2) + $signed(mac2_sum0_p0);
+  assign \$97  = $signed(mac_acc3) + $signed(mac3_sum0_p0);
+  assign \$114  = \sel_l2_s0$100  & { \$113 , \$111 , \$109 , \$107 , \$105 , \$103 , \$101 , \$99  };
+  assign \$116  = \$65  & \$115 ;
+  assign \$118  = \$65  & \$117 ;
+  assign \$120  = \$65  & \$119 ;
+  assign \$122  = \$65  & \$121 ;
+  assign \$124  = \$65  & \$123 ;
+  assign \$126  = \$65  & \$125 ;
+  assign \$128  = \$65  & \$127 ;
+  assign \$130  = \$65  & \$129 ;
+  assign \$131  = \sel_l2_s0$101  & { \$130 , \$128 , \$126 , \$124 , \$122 , \$120 , \$118 , \$116  };
+  assign \$132  = \$114  | \$131 ;
+  assign \$133  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign \$134  = \$69  & \$133 ;
+  assign \$135  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign \$136  = \$69  & \$135 ;
+  assign \$137  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign \$138  = \$69  & \$137 ;
+  assign \$139  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign \$140  = \$69  & \$139 ;
+  assign \$141  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign \$142  = \$69  & \$141 ;
+  assign \$143  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign \$144  = \$69  & \$143 ;
+  assign \$145  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign \$146  = \$69  & \$145 ;
+  assign \$147  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign \$148  = \$69  & \$147 ;
+  assign \$149  = \sel_l2_s0$102  & { \$148 , \$146 , \$144 , \$142 , \$140 , \$138 , \$136 , \$134  };
+  assign \$150  = \$132  | \$149 ;
+  assign \$152  = \$65  & \$151 ;
+  assign \$154  = \$65  & \$153 ;
+  assign \$156  = \$65  & \$155 ;
+  assign \$158  = \$65  & \$157 ;
+  assign \$160  = \$65  & \$159 ;
+  assign \$162  = \$65  & \$161 ;
+  assign \$164  = \$65  & \$163 ;
+  assign \$166  = \$65  & \$165 ;
+  assign \$167  = \sel_l2_s0$101  & { \$166 , \$164 , \$162 , \$160 , \$158 , \$156 , \$154 , \$152  };
+  assign \$168  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
+  assign \$169  = \$69  & \$168 ;
+  assign \$170  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
+  assign \$171  = \$69  & \$170 ;
+  assign \$172  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
+  assign \$173  = \$69  & \$172 ;
+  assign \$174  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
+  assign \$175  = \$69  & \$174 ;
+  assign \$176  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
+  assign \$177  = \$69  & \$176 ;
+  assign \$178  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
+  assign \$179  = \$69  & \$178 ;
+  assign \$180  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
+  assign \$181  = \$69  & \$180 ;
+  assign \$182  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
+  assign \$183  = \$69  & \$182 ;
+  assign \$184  = \sel_l2_s0$102  & { \$183 , \$181 , \$179 , \$177 , \$175 , \$173 , \$171 , \$169  };
+  assign \$185  = \$167  | \$184 ;
+  assign \$186  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
+  assign \$187  = \$73  & \$186 ;
+  assign \$188  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
+  assign \$189  = \$73  & \$188 ;
+  assign \$190  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
+  assign \$191  = \$73  & \$190 ;
+  assign \$192  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
+  assign \$193  = \$73  & \$192 ;
+  assign \$194  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
+  assign \$195  = \$73  & \$194 ;
+  assign \$196  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
+  assign \$197  = \$73  & \$196 ;
+  assign \$198  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
+  assign \$199  = \$73  & \$198 ;
+  assign \$200  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
+  assign \$201  = \$73  & \$200 ;
+  assign \$202  = \sel_l2_s0$103  & { \$201 , \$199 , \$197 , \$195 , \$193 , \$191 , \$189 , \$187  };
+  assign \$203  = \$185  | \$202 ;
+  assign \$210  = \$65  & \$209 ;
+  assign \$212  = \$65  & \$211 ;
+  assign \$215  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign \$216  = \$69  & \$215 ;
+  assign \$217  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign \$218  = \$69  & \$217 ;
+  assign \$220  = \$214  | \$219 ;
+  assign \$222  = \$65  & \$221 ;
+  assign \$224  = \$65  & \$223 ;
+  assign \$226  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
+  assign \$227  = \$69  & \$226 ;
+  assign \$228  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
+  assign \$229  = \$69  & \$228 ;
+  assign \$231  = \$225  | \$230 ;
+  assign \$232  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
+  assign \$233  = \$73  & \$232 ;
+  assign \$234  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
+  assign \$235  = \$73  & \$234 ;
+  assign \$237  = \$231  | \$236 ;
+  assign \$238  = mac_mul_valid_s0 & \mac_mul_s0$114 ;
+  assign \$239  = i__ready & mac_mul_valid_s0;
+  assign \$240  = i__ready & mac_mul_valid_s0;
+  assign \$241  = i__ready & mac_mul_valid_s0;
+  assign \$242  = i__ready & mac_mul_valid_s0;
+  always @(posedge clk)
+    sel_l2_s0 <= \$243 ;
+  always @(posedge clk)
+    \sel_l2_s0$100  <= \$244 ;
+  always @(posedge clk)
+    \sel_l2_s0$101  <= \$245 ;
+  always @(posedge clk)
+    \sel_l2_s0$102  <= \$246 ;
+  always @(posedge clk)
+    \sel_l2_s0$103  <= \$247 ;
+  always @(posedge clk)
+    \sel_l2_s0$104  <= \$248 ;
+  always @(posedge clk)
+    \sel_l2_s0$105  <= \$249 ;
+  always @(posedge clk)
+    \sel_l5_s0$106  <= \$250 ;
+  always @(posedge clk)
+    \sel_l5_s0$107  <= \$251 ;
+  always @(posedge clk)
+    \sel_l5_s0$108  <= \$252 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$253 ;
+  always @(posedge clk)
+    \sel_l5_s0$47  <= \$254 ;
+  always @(posedge clk)
+    \sel_l5_s0$49  <= \$255 ;
+  always @(posedge clk)
+    \sel_l5_s0$109  <= \$256 ;
+  always @(posedge clk)
+    sel_valid_s0 <= \$257 ;
+  always @(posedge clk)
+    sel_valid_s1 <= \$258 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$259 ;
+  always @(posedge clk)
+    \mac_pre_s0$61  <= \$260 ;
+  always @(posedge clk)
+    \mac_pre_s0$59  <= \$261 ;
+  always @(posedge clk)
+    \mac_pre_s0$62  <= \$262 ;
+  always @(posedge clk)
+    \mac_pre_s0$64  <= \$263 ;
+  always @(posedge clk)
+    \mac_pre_s0$66  <= \$264 ;
+  always @(posedge clk)
+    \mac_pre_s0$68  <= \$265 ;
+  always @(posedge clk)
+    \mac_pre_s0$70  <= \$266 ;
+  always @(posedge clk)
+    \mac_pre_s0$72  <= \$267 ;
+  always @(posedge clk)
+    \mac_pre_s0$74  <= \$268 ;
+  always @(posedge clk)
+    \mac_pre_s0$112  <= \$269 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$270 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$271 ;
+  always @(posedge clk)
+    \mac_mul_s0$77  <= \$272 ;
+  always @(posedge clk)
+    \mac_mul_s0$79  <= \$273 ;
+  always @(posedge clk)
+    \mac_mul_s0$80  <= \$274 ;
+  always @(posedge clk)
+    \mac_mul_s0$82  <= \$275 ;
+  always @(posedge clk)
+    \mac_mul_s0$83  <= \$276 ;
+  always @(posedge clk)
+    \mac_mul_s0$85  <= \$277 ;
+  always @(posedge clk)
+    \mac_mul_s0$86  <= \$278 ;
+  always @(posedge clk)
+    \mac_mul_s0$114  <= \$279 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$280 ;
+  always @(posedge clk)
+    o__valid <= \$281 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$282 ;
+  always @(posedge clk)
+    mac_acc0 <= \$283 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$284 ;
+  always @(posedge clk)
+    mac_acc1 <= \$285 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$286 ;
+  always @(posedge clk)
+    mac_acc2 <= \$287 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$288 ;
+  always @(posedge clk)
+    mac_acc3 <= \$289 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$61  = \sel_l5_s0$64 ;
+    \$243  = sel_l2_s0;
     if (i__ready) begin
-      \$61  = { \$43 , \$42 , \$39 , \$36  };
+      \$243  = { \$19 , \$18 , \$17 , \$16 , \$15 , \$14  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$62  = \sel_l5_s0$65 ;
+    \$244  = \sel_l2_s0$100 ;
     if (i__ready) begin
-      \$62  = \$45 [7:0];
+      \$244  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$63  = \sel_l5_s0$66 ;
+    \$245  = \sel_l2_s0$101 ;
     if (i__ready) begin
-      \$63  = \$47 [7:0];
+      \$245  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = sel_l5_s0;
+    \$246  = \sel_l2_s0$102 ;
     if (i__ready) begin
-      \$64  = sel_s0_lo[10:9];
+      \$246  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \sel_l5_s0$29 ;
+    \$247  = \sel_l2_s0$103 ;
     if (i__ready) begin
-      \$65  = sel_s0_hi[10:9];
+      \$247  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = \sel_l5_s0$31 ;
+    \$248  = \sel_l2_s0$104 ;
     if (i__ready) begin
-      \$66  = i__payload[159:32];
+      \$248  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \sel_l5_s0$67 ;
+    \$249  = \sel_l2_s0$105 ;
     if (i__ready) begin
-      \$67  = i__payload[160];
+      \$249  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = valid_s0;
+    \$250  = \sel_l5_s0$106 ;
     if (i__ready) begin
-      \$68  = i__valid;
+      \$250  = { \$73 , \$69 , \$65 , \$61  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$251  = \sel_l5_s0$107 ;
+    if (i__ready) begin
+      \$251  = \$150 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$252  = \sel_l5_s0$108 ;
+    if (i__ready) begin
+      \$252  = \$203 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$253  = sel_l5_s0;
+    if (i__ready) begin
+      \$253  = \$220 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$254  = \sel_l5_s0$47 ;
+    if (i__ready) begin
+      \$254  = \$237 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$255  = \sel_l5_s0$49 ;
+    if (i__ready) begin
+      \$255  = \sel_l2_s0$104 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$256  = \sel_l5_s0$109 ;
+    if (i__ready) begin
+      \$256  = \sel_l2_s0$105 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$257  = sel_valid_s0;
+    if (i__ready) begin
+      \$257  = i__valid;
     end
     if (rst) begin
-      \$68  = 1'h0;
+      \$257  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = prod_s0;
+    \$258  = sel_valid_s1;
     if (i__ready) begin
-      \$69  = \$48 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \prod_s0$41 ;
-    if (i__ready) begin
-      \$70  = \$49 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \prod_s0$45 ;
-    if (i__ready) begin
-      \$71  = \$50 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \prod_s0$46 ;
-    if (i__ready) begin
-      \$72  = \$51 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \prod_s0$50 ;
-    if (i__ready) begin
-      \$73  = \$52 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \prod_s0$51 ;
-    if (i__ready) begin
-      \$74  = \$53 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \prod_s0$55 ;
-    if (i__ready) begin
-      \$75  = \$54 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = \prod_s0$56 ;
-    if (i__ready) begin
-      \$76  = \$55 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \prod_s0$69 ;
-    if (i__ready) begin
-      \$77  = \sel_l5_s0$67 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = prod_valid_s0;
-    if (i__ready) begin
-      \$78  = valid_s0;
+      \$258  = sel_valid_s0;
     end
     if (rst) begin
-      \$78  = 1'h0;
+      \$258  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = o__valid;
+    \$259  = mac_pre_s0;
     if (i__ready) begin
-      \$79  = \$56 ;
+      \$259  = \sel_l5_s0$107 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$260  = \mac_pre_s0$61 ;
+    if (i__ready) begin
+      \$260  = \sel_l5_s0$108 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$261  = \mac_pre_s0$59 ;
+    if (i__ready) begin
+      \$261  = mac_wmux_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$262  = \mac_pre_s0$62 ;
+    if (i__ready) begin
+      \$262  = mac_wmux_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$263  = \mac_pre_s0$64 ;
+    if (i__ready) begin
+      \$263  = mac_wmux_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$264  = \mac_pre_s0$66 ;
+    if (i__ready) begin
+      \$264  = mac_wmux_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$265  = \mac_pre_s0$68 ;
+    if (i__ready) begin
+      \$265  = mac_wmux_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$266  = \mac_pre_s0$70 ;
+    if (i__ready) begin
+      \$266  = mac_wmux_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$267  = \mac_pre_s0$72 ;
+    if (i__ready) begin
+      \$267  = mac_wmux_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$268  = \mac_pre_s0$74 ;
+    if (i__ready) begin
+      \$268  = mac_wmux_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$269  = \mac_pre_s0$112 ;
+    if (i__ready) begin
+      \$269  = \sel_l5_s0$109 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$270  = mac_pre_valid_s0;
+    if (i__ready) begin
+      \$270  = sel_valid_s1;
     end
     if (rst) begin
-      \$79  = 1'h0;
+      \$270  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = acc0_out;
-    if (\$57 ) begin
-      if (\prod_s0$69 ) begin
-        \$80  = \$32 [31:0];
+    \$271  = mac_mul_s0;
+    if (i__ready) begin
+      \$271  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$272  = \mac_mul_s0$77 ;
+    if (i__ready) begin
+      \$272  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$273  = \mac_mul_s0$79 ;
+    if (i__ready) begin
+      \$273  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$274  = \mac_mul_s0$80 ;
+    if (i__ready) begin
+      \$274  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$275  = \mac_mul_s0$82 ;
+    if (i__ready) begin
+      \$275  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$276  = \mac_mul_s0$83 ;
+    if (i__ready) begin
+      \$276  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$277  = \mac_mul_s0$85 ;
+    if (i__ready) begin
+      \$277  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$278  = \mac_mul_s0$86 ;
+    if (i__ready) begin
+      \$278  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$279  = \mac_mul_s0$114 ;
+    if (i__ready) begin
+      \$279  = \mac_pre_s0$112 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$280  = mac_mul_valid_s0;
+    if (i__ready) begin
+      \$280  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$280  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$281  = o__valid;
+    if (i__ready) begin
+      \$281  = \$238 ;
+    end
+    if (rst) begin
+      \$281  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$282  = mac_acc0_out;
+    if (\$239 ) begin
+      if (\mac_mul_s0$114 ) begin
+        \$282  = \$94 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = acc0;
-    if (\$57 ) begin
+    \$283  = mac_acc0;
+    if (\$239 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$69 ) begin
-        \$81  = 32'd0;
+      if (\mac_mul_s0$114 ) begin
+        \$283  = 32'd0;
       end else begin
-        \$81  = \$32 [31:0];
+        \$283  = \$94 [31:0];
       end
     end
     if (rst) begin
-      \$81  = 32'd0;
+      \$283  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = acc1_out;
-    if (\$58 ) begin
-      if (\prod_s0$69 ) begin
-        \$82  = \$33 [31:0];
+    \$284  = mac_acc1_out;
+    if (\$240 ) begin
+      if (\mac_mul_s0$114 ) begin
+        \$284  = \$95 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = acc1;
-    if (\$58 ) begin
+    \$285  = mac_acc1;
+    if (\$240 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$69 ) begin
-        \$83  = 32'd0;
+      if (\mac_mul_s0$114 ) begin
+        \$285  = 32'd0;
       end else begin
-        \$83  = \$33 [31:0];
+        \$285  = \$95 [31:0];
       end
     end
     if (rst) begin
-      \$83  = 32'd0;
+      \$285  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = acc2_out;
-    if (\$59 ) begin
-      if (\prod_s0$69 ) begin
-        \$84  = \$34 [31:0];
+    \$286  = mac_acc2_out;
+    if (\$241 ) begin
+      if (\mac_mul_s0$114 ) begin
+        \$286  = \$96 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$85  = acc2;
-    if (\$59 ) begin
+    \$287  = mac_acc2;
+    if (\$241 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$69 ) begin
-        \$85  = 32'd0;
+      if (\mac_mul_s0$114 ) begin
+        \$287  = 32'd0;
       end else begin
-        \$85  = \$34 [31:0];
+        \$287  = \$96 [31:0];
       end
     end
     if (rst) begin
-      \$85  = 32'd0;
+      \$287  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$86  = acc3_out;
-    if (\$60 ) begin
-      if (\prod_s0$69 ) begin
-        \$86  = \$35 [31:0];
+    \$288  = mac_acc3_out;
+    if (\$242 ) begin
+      if (\mac_mul_s0$114 ) begin
+        \$288  = \$97 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$87  = acc3;
-    if (\$60 ) begin
+    \$289  = mac_acc3;
+    if (\$242 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$69 ) begin
-        \$87  = 32'd0;
+      if (\mac_mul_s0$114 ) begin
+        \$289  = 32'd0;
       end else begin
-        \$87  = \$35 [31:0];
+        \$289  = \$97 [31:0];
       end
     end
     if (rst) begin
-      \$87  = 32'd0;
+      \$289  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -583,13 +1157,19 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_key1 = \$7 [7:0];
   assign sel_key2 = \$10 [7:0];
   assign sel_key3 = \$13 [7:0];
-  assign mul_off0 = \$22 [1:0];
-  assign mul_off1 = \$23 [1:0];
-  assign acc0_next = \$32 [31:0];
-  assign acc1_next = \$33 [31:0];
-  assign acc2_next = \$34 [31:0];
-  assign acc3_next = \$35 [31:0];
-  assign acc_out_valid = o__valid;
+  assign sel_beats = { \$19 , \$18 , \$17 , \$16 , \$15 , \$14  };
+  assign sel_keep = { \$73 , \$69 , \$65 , \$61  };
+  assign sel_pre0 = 3'h0;
+  assign sel_pre1 = { 2'h0, \$61  };
+  assign sel_pre2 = { 1'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign sel_pre3 = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
+  assign mac_wmux_off0 = \$84 [1:0];
+  assign mac_wmux_off1 = \$85 [1:0];
+  assign mac_acc0_next = \$94 [31:0];
+  assign mac_acc1_next = \$95 [31:0];
+  assign mac_acc2_next = \$96 [31:0];
+  assign mac_acc3_next = \$97 [31:0];
+  assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -619,12 +1199,76 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign o__payload[127:96] = acc3_out;
-  assign o__payload[95:64] = acc2_out;
-  assign o__payload[63:32] = acc1_out;
-  assign o__payload[31:0] = acc0_out;
-  assign \$14  = 2'h3;
-  assign \$15  = 2'h2;
-  assign \$16  = 2'h1;
-  assign \$17  = 2'h0;
+  assign o__payload[127:96] = mac_acc3_out;
+  assign o__payload[95:64] = mac_acc2_out;
+  assign o__payload[63:32] = mac_acc1_out;
+  assign o__payload[31:0] = mac_acc0_out;
+  assign \$60  = 1'h0;
+  assign \$61  = \$58 ;
+  assign \$64  = 1'h0;
+  assign \$65  = \$62 ;
+  assign \$68  = 1'h0;
+  assign \$69  = \$66 ;
+  assign \$72  = 1'h0;
+  assign \$73  = \$70 ;
+  assign sel_pre_2_2_2_s = sel_pre_2_2_1_c;
+  assign sel_pre_2_2_2_c = 1'h0;
+  assign \$79  = 1'h0;
+  assign sel_pre_2_3_2_s = sel_pre_2_3_1_c;
+  assign \$80  = 1'h0;
+  assign \$81  = 1'h0;
+  assign \$82  = 1'h0;
+  assign \$83  = 1'h0;
+  assign sel_pre_2_3_2_c = 1'h0;
+  assign \$98  = 1'h1;
+  assign \$99  = \$58 ;
+  assign \$100  = 1'h1;
+  assign \$101  = \$58 ;
+  assign \$102  = 1'h1;
+  assign \$103  = \$58 ;
+  assign \$104  = 1'h1;
+  assign \$105  = \$58 ;
+  assign \$106  = 1'h1;
+  assign \$107  = \$58 ;
+  assign \$108  = 1'h1;
+  assign \$109  = \$58 ;
+  assign \$110  = 1'h1;
+  assign \$111  = \$58 ;
+  assign \$112  = 1'h1;
+  assign \$113  = \$58 ;
+  assign \$151  = \$61 ;
+  assign \$153  = \$61 ;
+  assign \$155  = \$61 ;
+  assign \$157  = \$61 ;
+  assign \$159  = \$61 ;
+  assign \$161  = \$61 ;
+  assign \$163  = \$61 ;
+  assign \$165  = \$61 ;
+  assign \$204  = 1'h1;
+  assign \$205  = \$58 ;
+  assign \$206  = 1'h1;
+  assign \$207  = \$58 ;
+  assign \$208  = 2'h0;
+  assign \$213 [1] = 1'h0;
+  assign \$213 [0] = \$210 ;
+  assign \$214  = { 1'h0, \$210  };
+  assign \$219 [0] = 1'h0;
+  assign \$219 [1] = \$218 ;
+  assign \$221  = \$61 ;
+  assign \$223  = \$61 ;
+  assign \$225 [1] = 1'h0;
+  assign \$225 [0] = \$222 ;
+  assign \$230 [0] = 1'h0;
+  assign \$230 [1] = \$229 ;
+  assign \$236  = { \$235 , \$233  };
+  assign \$115  = sel_pop0_0_0_c;
+  assign \$117  = sel_pop0_0_0_c;
+  assign \$119  = sel_pop0_0_0_c;
+  assign \$121  = sel_pop0_0_0_c;
+  assign \$123  = sel_pop0_0_0_c;
+  assign \$125  = sel_pop0_0_0_c;
+  assign \$127  = sel_pop0_0_0_c;
+  assign \$129  = sel_pop0_0_0_c;
+  assign \$209  = sel_pop0_0_0_c;
+  assign \$211  = sel_pop0_0_0_c;
 endmodule

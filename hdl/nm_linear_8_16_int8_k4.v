@@ -6,421 +6,4162 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
-  wire [3:0] \$100 ;
-  wire [3:0] \$101 ;
-  wire [3:0] \$102 ;
-  wire [3:0] \$103 ;
-  wire [3:0] \$104 ;
-  wire [3:0] \$105 ;
-  wire [3:0] \$106 ;
-  wire [3:0] \$107 ;
-  wire [3:0] \$108 ;
-  wire [3:0] \$109 ;
+  wire \$100 ;
+  wire \$1000 ;
+  wire \$1001 ;
+  wire \$1002 ;
+  wire \$1003 ;
+  wire \$1004 ;
+  wire \$1005 ;
+  wire \$1006 ;
+  wire \$1007 ;
+  wire \$1008 ;
+  wire \$1009 ;
+  wire \$101 ;
+  wire \$1010 ;
+  wire \$1011 ;
+  wire \$1012 ;
+  wire \$1013 ;
+  wire \$1014 ;
+  wire \$1015 ;
+  wire \$1016 ;
+  wire \$1017 ;
+  wire \$1018 ;
+  wire \$1019 ;
+  wire \$102 ;
+  wire \$1020 ;
+  wire \$1021 ;
+  wire \$1022 ;
+  wire \$1023 ;
+  wire \$1024 ;
+  wire \$1025 ;
+  wire \$1026 ;
+  wire \$1027 ;
+  wire \$1028 ;
+  wire \$1029 ;
+  wire \$103 ;
+  wire \$1030 ;
+  wire \$1031 ;
+  wire \$1032 ;
+  wire \$1033 ;
+  wire \$1034 ;
+  wire \$1035 ;
+  wire \$1036 ;
+  wire \$1037 ;
+  wire \$1038 ;
+  wire \$1039 ;
+  wire \$104 ;
+  wire \$1040 ;
+  wire \$1041 ;
+  wire \$1042 ;
+  wire \$1043 ;
+  wire \$1044 ;
+  wire \$1045 ;
+  wire \$1046 ;
+  wire \$1047 ;
+  wire \$1048 ;
+  wire \$1049 ;
+  wire \$105 ;
+  wire \$1050 ;
+  wire \$1051 ;
+  wire \$1052 ;
+  wire \$1053 ;
+  wire \$1054 ;
+  wire \$1055 ;
+  wire \$1056 ;
+  wire \$1057 ;
+  wire \$1058 ;
+  wire \$1059 ;
+  wire \$106 ;
+  wire \$1060 ;
+  wire \$1061 ;
+  wire \$1062 ;
+  wire \$1063 ;
+  wire \$1064 ;
+  wire \$1065 ;
+  wire \$1066 ;
+  wire \$1067 ;
+  wire \$1068 ;
+  wire \$1069 ;
+  wire \$107 ;
+  wire \$1070 ;
+  wire \$1071 ;
+  wire \$1072 ;
+  wire \$1073 ;
+  wire \$1074 ;
+  wire \$1075 ;
+  wire \$1076 ;
+  wire \$1077 ;
+  wire \$1078 ;
+  wire \$1079 ;
+  wire \$108 ;
+  wire \$1080 ;
+  wire \$1081 ;
+  wire \$1082 ;
+  wire \$1083 ;
+  wire \$1084 ;
+  wire \$1085 ;
+  wire \$1086 ;
+  wire \$1087 ;
+  wire \$1088 ;
+  wire \$1089 ;
+  wire \$109 ;
+  wire \$1090 ;
+  wire \$1091 ;
+  wire \$1092 ;
+  wire \$1093 ;
+  wire \$1094 ;
+  wire \$1095 ;
+  wire \$1096 ;
+  wire \$1097 ;
+  wire \$1098 ;
+  wire \$1099 ;
   wire \$11 ;
-  wire [3:0] \$110 ;
-  wire [3:0] \$111 ;
-  wire [3:0] \$112 ;
-  wire [3:0] \$113 ;
-  wire [3:0] \$114 ;
-  wire [3:0] \$115 ;
-  wire [3:0] \$116 ;
-  wire [3:0] \$117 ;
-  wire [3:0] \$118 ;
-  wire [3:0] \$119 ;
+  wire \$110 ;
+  wire \$1100 ;
+  wire \$1101 ;
+  wire \$1102 ;
+  wire \$1103 ;
+  wire \$1104 ;
+  wire \$1105 ;
+  wire \$1106 ;
+  wire \$1107 ;
+  wire \$1108 ;
+  wire \$1109 ;
+  wire \$111 ;
+  wire \$1110 ;
+  wire \$1111 ;
+  wire \$1112 ;
+  wire \$1113 ;
+  wire \$1114 ;
+  wire \$1115 ;
+  wire \$1116 ;
+  wire \$1117 ;
+  wire \$1118 ;
+  wire \$1119 ;
+  wire \$112 ;
+  wire \$1120 ;
+  wire \$1121 ;
+  wire \$1122 ;
+  wire \$1123 ;
+  wire \$1124 ;
+  wire \$1125 ;
+  wire \$1126 ;
+  wire \$1127 ;
+  wire \$1128 ;
+  wire \$1129 ;
+  wire \$113 ;
+  wire \$1130 ;
+  wire \$1131 ;
+  wire \$1132 ;
+  wire \$1133 ;
+  wire \$1134 ;
+  wire \$1135 ;
+  wire \$1136 ;
+  wire \$1137 ;
+  wire \$1138 ;
+  wire \$1139 ;
+  wire \$114 ;
+  wire \$1140 ;
+  wire \$1141 ;
+  wire \$1142 ;
+  wire \$1143 ;
+  wire \$1144 ;
+  wire \$1145 ;
+  wire \$1146 ;
+  wire \$1147 ;
+  wire \$1148 ;
+  wire \$1149 ;
+  wire \$115 ;
+  wire \$1150 ;
+  wire \$1151 ;
+  wire \$1152 ;
+  wire \$1153 ;
+  wire \$1154 ;
+  wire \$1155 ;
+  wire \$1156 ;
+  wire \$1157 ;
+  wire \$1158 ;
+  wire \$1159 ;
+  wire \$116 ;
+  wire \$1160 ;
+  wire \$1161 ;
+  wire \$1162 ;
+  wire \$1163 ;
+  wire \$1164 ;
+  wire \$1165 ;
+  wire \$1166 ;
+  wire \$1167 ;
+  wire \$1168 ;
+  wire \$1169 ;
+  wire \$117 ;
+  wire \$1170 ;
+  wire \$1171 ;
+  wire \$1172 ;
+  wire \$1173 ;
+  wire \$1174 ;
+  wire \$1175 ;
+  wire \$1176 ;
+  wire \$1177 ;
+  wire \$1178 ;
+  wire \$1179 ;
+  wire \$118 ;
+  wire \$1180 ;
+  wire \$1181 ;
+  wire \$1182 ;
+  wire \$1183 ;
+  wire \$1184 ;
+  wire \$1185 ;
+  wire \$1186 ;
+  wire \$1187 ;
+  wire \$1188 ;
+  wire \$1189 ;
+  wire \$119 ;
+  wire \$1190 ;
+  wire \$1191 ;
+  wire \$1192 ;
+  wire \$1193 ;
+  wire \$1194 ;
+  wire \$1195 ;
+  wire \$1196 ;
+  wire \$1197 ;
+  wire \$1198 ;
+  wire \$1199 ;
   wire [8:0] \$12 ;
-  wire [3:0] \$120 ;
-  wire [3:0] \$121 ;
-  wire [3:0] \$122 ;
-  wire [3:0] \$123 ;
-  wire [3:0] \$124 ;
-  wire [3:0] \$125 ;
-  wire [3:0] \$126 ;
-  wire [3:0] \$127 ;
-  wire [3:0] \$128 ;
-  wire [3:0] \$129 ;
+  wire \$120 ;
+  wire \$1200 ;
+  wire \$1201 ;
+  wire \$1202 ;
+  wire \$1203 ;
+  wire \$1204 ;
+  wire \$1205 ;
+  wire \$1206 ;
+  wire \$1207 ;
+  wire \$1208 ;
+  wire \$1209 ;
+  wire \$121 ;
+  wire \$1210 ;
+  wire \$1211 ;
+  wire \$1212 ;
+  wire \$1213 ;
+  wire \$1214 ;
+  wire \$1215 ;
+  wire \$1216 ;
+  wire \$1217 ;
+  wire \$1218 ;
+  wire \$1219 ;
+  wire \$122 ;
+  wire \$1220 ;
+  wire \$1221 ;
+  wire \$1222 ;
+  wire \$1223 ;
+  wire \$1224 ;
+  wire \$1225 ;
+  wire \$1226 ;
+  wire \$1227 ;
+  wire \$1228 ;
+  wire \$1229 ;
+  wire \$123 ;
+  wire \$1230 ;
+  wire \$1231 ;
+  wire \$1232 ;
+  wire \$1233 ;
+  wire \$1234 ;
+  wire \$1235 ;
+  wire \$1236 ;
+  wire \$1237 ;
+  wire \$1238 ;
+  wire \$1239 ;
+  wire \$124 ;
+  wire \$1240 ;
+  wire \$1241 ;
+  wire \$1242 ;
+  wire \$1243 ;
+  wire \$1244 ;
+  wire \$1245 ;
+  wire \$1246 ;
+  wire \$1247 ;
+  wire \$1248 ;
+  wire \$1249 ;
+  wire \$125 ;
+  wire \$1250 ;
+  wire \$1251 ;
+  wire \$1252 ;
+  wire \$1253 ;
+  wire \$1254 ;
+  wire \$1255 ;
+  wire \$1256 ;
+  wire \$1257 ;
+  wire \$1258 ;
+  wire \$1259 ;
+  wire \$126 ;
+  wire \$1260 ;
+  wire \$1261 ;
+  wire \$1262 ;
+  wire \$1263 ;
+  wire \$1264 ;
+  wire \$1265 ;
+  wire \$1266 ;
+  wire \$1267 ;
+  wire \$1268 ;
+  wire \$1269 ;
+  wire \$127 ;
+  wire \$1270 ;
+  wire \$1271 ;
+  wire \$1272 ;
+  wire \$1273 ;
+  wire \$1274 ;
+  wire \$1275 ;
+  wire \$1276 ;
+  wire \$1277 ;
+  wire \$1278 ;
+  wire \$1279 ;
+  wire \$128 ;
+  wire \$1280 ;
+  wire \$1281 ;
+  wire \$1282 ;
+  wire \$1283 ;
+  wire \$1284 ;
+  wire \$1285 ;
+  wire \$1286 ;
+  wire \$1287 ;
+  wire \$1288 ;
+  wire \$1289 ;
+  wire \$129 ;
+  wire \$1290 ;
+  wire \$1291 ;
+  wire \$1292 ;
+  wire \$1293 ;
+  wire \$1294 ;
+  wire \$1295 ;
+  wire \$1296 ;
+  wire \$1297 ;
+  wire \$1298 ;
+  wire \$1299 ;
   wire [8:0] \$13 ;
-  wire [3:0] \$130 ;
-  wire [3:0] \$131 ;
-  wire [3:0] \$132 ;
-  wire [3:0] \$133 ;
-  wire [3:0] \$134 ;
-  wire [3:0] \$135 ;
-  wire [3:0] \$136 ;
-  wire [3:0] \$137 ;
-  wire [4:0] \$138 ;
-  wire [4:0] \$139 ;
+  wire \$130 ;
+  wire \$1300 ;
+  wire \$1301 ;
+  wire \$1302 ;
+  wire \$1303 ;
+  wire \$1304 ;
+  wire \$1305 ;
+  wire \$1306 ;
+  wire \$1307 ;
+  wire \$1308 ;
+  wire \$1309 ;
+  wire \$131 ;
+  wire \$1310 ;
+  wire \$1311 ;
+  wire \$1312 ;
+  wire \$1313 ;
+  wire \$1314 ;
+  wire \$1315 ;
+  wire \$1316 ;
+  wire \$1317 ;
+  wire \$1318 ;
+  wire \$1319 ;
+  wire \$132 ;
+  wire \$1320 ;
+  wire \$1321 ;
+  wire \$1322 ;
+  wire \$1323 ;
+  wire \$1324 ;
+  wire \$1325 ;
+  wire \$1326 ;
+  wire \$1327 ;
+  wire \$1328 ;
+  wire \$1329 ;
+  wire \$133 ;
+  wire \$1330 ;
+  wire \$1331 ;
+  wire \$1332 ;
+  wire \$1333 ;
+  wire \$1334 ;
+  wire \$1335 ;
+  wire \$1336 ;
+  wire \$1337 ;
+  wire \$1338 ;
+  wire \$1339 ;
+  wire \$134 ;
+  wire \$1340 ;
+  wire \$1341 ;
+  wire \$1342 ;
+  wire \$1343 ;
+  wire \$1344 ;
+  wire \$1345 ;
+  wire \$1346 ;
+  wire \$1347 ;
+  wire \$1348 ;
+  wire \$1349 ;
+  wire \$135 ;
+  wire \$1350 ;
+  wire \$1351 ;
+  wire \$1352 ;
+  wire \$1353 ;
+  wire \$1354 ;
+  wire \$1355 ;
+  wire \$1356 ;
+  wire \$1357 ;
+  wire \$1358 ;
+  wire \$1359 ;
+  wire \$136 ;
+  wire \$1360 ;
+  wire \$1361 ;
+  wire \$1362 ;
+  wire \$1363 ;
+  wire \$1364 ;
+  wire \$1365 ;
+  wire \$1366 ;
+  wire \$1367 ;
+  wire \$1368 ;
+  wire \$1369 ;
+  wire \$137 ;
+  wire \$1370 ;
+  wire \$1371 ;
+  wire \$1372 ;
+  wire \$1373 ;
+  wire \$1374 ;
+  wire \$1375 ;
+  wire \$1376 ;
+  wire \$1377 ;
+  wire \$1378 ;
+  wire \$1379 ;
+  wire \$138 ;
+  wire \$1380 ;
+  wire \$1381 ;
+  wire \$1382 ;
+  wire \$1383 ;
+  wire \$1384 ;
+  wire \$1385 ;
+  wire \$1386 ;
+  wire \$1387 ;
+  wire \$1388 ;
+  wire \$1389 ;
+  wire \$139 ;
+  wire \$1390 ;
+  wire \$1391 ;
+  wire \$1392 ;
+  wire \$1393 ;
+  wire \$1394 ;
+  wire \$1395 ;
+  wire \$1396 ;
+  wire \$1397 ;
+  wire \$1398 ;
+  wire \$1399 ;
   wire \$14 ;
-  wire [4:0] \$140 ;
-  wire [4:0] \$141 ;
-  wire [4:0] \$142 ;
-  wire [4:0] \$143 ;
-  wire [4:0] \$144 ;
-  wire [4:0] \$145 ;
-  wire [7:0] \$146 ;
-  wire [7:0] \$147 ;
-  wire [7:0] \$148 ;
-  wire [7:0] \$149 ;
+  wire \$140 ;
+  wire \$1400 ;
+  wire \$1401 ;
+  wire \$1402 ;
+  wire \$1403 ;
+  wire \$1404 ;
+  wire \$1405 ;
+  wire \$1406 ;
+  wire \$1407 ;
+  wire \$1408 ;
+  wire \$1409 ;
+  wire \$141 ;
+  wire \$1410 ;
+  wire \$1411 ;
+  wire \$1412 ;
+  wire \$1413 ;
+  wire \$1414 ;
+  wire \$1415 ;
+  wire \$1416 ;
+  wire \$1417 ;
+  wire \$1418 ;
+  wire \$1419 ;
+  wire \$142 ;
+  wire \$1420 ;
+  wire \$1421 ;
+  wire \$1422 ;
+  wire \$1423 ;
+  wire \$1424 ;
+  wire \$1425 ;
+  wire \$1426 ;
+  wire \$1427 ;
+  wire \$1428 ;
+  wire \$1429 ;
+  wire \$143 ;
+  wire \$1430 ;
+  wire \$1431 ;
+  wire \$1432 ;
+  wire \$1433 ;
+  wire \$1434 ;
+  wire \$1435 ;
+  wire \$1436 ;
+  wire \$1437 ;
+  wire \$1438 ;
+  wire \$1439 ;
+  wire \$144 ;
+  wire \$1440 ;
+  wire \$1441 ;
+  wire \$1442 ;
+  wire \$1443 ;
+  wire \$1444 ;
+  wire \$1445 ;
+  wire \$1446 ;
+  wire \$1447 ;
+  wire \$1448 ;
+  wire \$1449 ;
+  wire \$145 ;
+  wire \$1450 ;
+  wire \$1451 ;
+  wire \$1452 ;
+  wire \$1453 ;
+  wire \$1454 ;
+  wire \$1455 ;
+  wire \$1456 ;
+  wire \$1457 ;
+  wire \$1458 ;
+  wire \$1459 ;
+  wire \$146 ;
+  wire \$1460 ;
+  wire \$1461 ;
+  wire \$1462 ;
+  wire \$1463 ;
+  wire \$1464 ;
+  wire \$1465 ;
+  wire \$1466 ;
+  wire \$1467 ;
+  wire \$1468 ;
+  wire \$1469 ;
+  wire \$147 ;
+  wire \$1470 ;
+  wire \$1471 ;
+  wire \$1472 ;
+  wire \$1473 ;
+  wire \$1474 ;
+  wire \$1475 ;
+  wire \$1476 ;
+  wire \$1477 ;
+  wire \$1478 ;
+  wire \$1479 ;
+  wire \$148 ;
+  wire \$1480 ;
+  wire \$1481 ;
+  wire \$1482 ;
+  wire \$1483 ;
+  wire \$1484 ;
+  wire \$1485 ;
+  wire \$1486 ;
+  wire \$1487 ;
+  wire \$1488 ;
+  wire \$1489 ;
+  wire \$149 ;
+  wire \$1490 ;
+  wire \$1491 ;
+  wire \$1492 ;
+  wire \$1493 ;
+  wire \$1494 ;
+  wire \$1495 ;
+  wire \$1496 ;
+  wire \$1497 ;
+  wire \$1498 ;
+  wire \$1499 ;
   wire [8:0] \$15 ;
-  wire [7:0] \$150 ;
-  wire [7:0] \$151 ;
-  wire [7:0] \$152 ;
-  wire [7:0] \$153 ;
-  wire [7:0] \$154 ;
-  wire [7:0] \$155 ;
-  wire [7:0] \$156 ;
-  wire [7:0] \$157 ;
-  wire [7:0] \$158 ;
-  wire [7:0] \$159 ;
+  wire \$150 ;
+  wire \$1500 ;
+  wire \$1501 ;
+  wire \$1502 ;
+  wire \$1503 ;
+  wire \$1504 ;
+  wire \$1505 ;
+  wire \$1506 ;
+  wire \$1507 ;
+  wire \$1508 ;
+  wire \$1509 ;
+  wire \$151 ;
+  wire \$1510 ;
+  wire \$1511 ;
+  wire \$1512 ;
+  wire \$1513 ;
+  wire \$1514 ;
+  wire \$1515 ;
+  wire \$1516 ;
+  wire \$1517 ;
+  wire \$1518 ;
+  wire \$1519 ;
+  wire \$152 ;
+  wire \$1520 ;
+  wire \$1521 ;
+  wire \$1522 ;
+  wire \$1523 ;
+  wire \$1524 ;
+  wire \$1525 ;
+  wire \$1526 ;
+  wire \$1527 ;
+  wire \$1528 ;
+  wire \$1529 ;
+  wire \$153 ;
+  wire \$1530 ;
+  wire \$1531 ;
+  wire \$1532 ;
+  wire \$1533 ;
+  wire \$1534 ;
+  wire \$1535 ;
+  wire \$1536 ;
+  wire \$1537 ;
+  wire \$1538 ;
+  wire \$1539 ;
+  wire \$154 ;
+  wire \$1540 ;
+  wire \$1541 ;
+  wire \$1542 ;
+  wire \$1543 ;
+  wire \$1544 ;
+  wire \$1545 ;
+  wire \$1546 ;
+  wire \$1547 ;
+  wire \$1548 ;
+  wire \$1549 ;
+  wire \$155 ;
+  wire \$1550 ;
+  wire \$1551 ;
+  wire \$1552 ;
+  wire \$1553 ;
+  wire \$1554 ;
+  wire \$1555 ;
+  wire \$1556 ;
+  wire \$1557 ;
+  wire \$1558 ;
+  wire \$1559 ;
+  wire \$156 ;
+  wire \$1560 ;
+  wire \$1561 ;
+  wire \$1562 ;
+  wire \$1563 ;
+  wire \$1564 ;
+  wire \$1565 ;
+  wire \$1566 ;
+  wire \$1567 ;
+  wire \$1568 ;
+  wire \$1569 ;
+  wire \$157 ;
+  wire \$1570 ;
+  wire \$1571 ;
+  wire \$1572 ;
+  wire \$1573 ;
+  wire \$1574 ;
+  wire \$1575 ;
+  wire \$1576 ;
+  wire \$1577 ;
+  wire \$1578 ;
+  wire \$1579 ;
+  wire \$158 ;
+  wire \$1580 ;
+  wire \$1581 ;
+  wire \$1582 ;
+  wire \$1583 ;
+  wire \$1584 ;
+  wire \$1585 ;
+  wire \$1586 ;
+  wire \$1587 ;
+  wire \$1588 ;
+  wire \$1589 ;
+  wire \$159 ;
+  wire \$1590 ;
+  wire \$1591 ;
+  wire \$1592 ;
+  wire \$1593 ;
+  wire \$1594 ;
+  wire \$1595 ;
+  wire \$1596 ;
+  wire \$1597 ;
+  wire \$1598 ;
+  wire \$1599 ;
   wire [8:0] \$16 ;
-  wire [7:0] \$160 ;
-  wire [7:0] \$161 ;
-  wire [7:0] \$162 ;
-  wire [7:0] \$163 ;
-  wire [7:0] \$164 ;
-  wire [7:0] \$165 ;
-  wire [7:0] \$166 ;
-  wire [7:0] \$167 ;
-  wire [7:0] \$168 ;
-  wire [7:0] \$169 ;
+  wire \$160 ;
+  wire \$1600 ;
+  wire \$1601 ;
+  wire \$1602 ;
+  wire \$1603 ;
+  wire \$1604 ;
+  wire \$1605 ;
+  wire \$1606 ;
+  wire \$1607 ;
+  wire \$1608 ;
+  wire \$1609 ;
+  wire \$161 ;
+  wire \$1610 ;
+  wire \$1611 ;
+  wire \$1612 ;
+  wire \$1613 ;
+  wire \$1614 ;
+  wire \$1615 ;
+  wire \$1616 ;
+  wire \$1617 ;
+  wire \$1618 ;
+  wire \$1619 ;
+  wire \$162 ;
+  wire \$1620 ;
+  wire \$1621 ;
+  wire \$1622 ;
+  wire \$1623 ;
+  wire \$1624 ;
+  wire \$1625 ;
+  wire \$1626 ;
+  wire \$1627 ;
+  wire \$1628 ;
+  wire \$1629 ;
+  wire \$163 ;
+  wire \$1630 ;
+  wire \$1631 ;
+  wire \$1632 ;
+  wire \$1633 ;
+  wire \$1634 ;
+  wire \$1635 ;
+  wire \$1636 ;
+  wire \$1637 ;
+  wire \$1638 ;
+  wire \$1639 ;
+  wire \$164 ;
+  wire \$1640 ;
+  wire \$1641 ;
+  wire \$1642 ;
+  wire \$1643 ;
+  wire \$1644 ;
+  wire \$1645 ;
+  wire \$1646 ;
+  wire \$1647 ;
+  wire \$1648 ;
+  wire \$1649 ;
+  wire \$165 ;
+  wire \$1650 ;
+  wire \$1651 ;
+  wire \$1652 ;
+  wire \$1653 ;
+  wire \$1654 ;
+  wire \$1655 ;
+  wire \$1656 ;
+  wire \$1657 ;
+  wire \$1658 ;
+  wire \$1659 ;
+  wire \$166 ;
+  wire \$1660 ;
+  wire \$1661 ;
+  wire \$1662 ;
+  wire \$1663 ;
+  wire \$1664 ;
+  wire \$1665 ;
+  wire \$1666 ;
+  wire \$1667 ;
+  wire \$1668 ;
+  wire \$1669 ;
+  wire \$167 ;
+  wire \$1670 ;
+  wire \$1671 ;
+  wire \$1672 ;
+  wire \$1673 ;
+  wire \$1674 ;
+  wire \$1675 ;
+  wire \$1676 ;
+  wire \$1677 ;
+  wire \$1678 ;
+  wire \$1679 ;
+  wire \$168 ;
+  wire \$1680 ;
+  wire \$1681 ;
+  wire \$1682 ;
+  wire \$1683 ;
+  wire \$1684 ;
+  wire \$1685 ;
+  wire \$1686 ;
+  wire \$1687 ;
+  wire \$1688 ;
+  wire \$1689 ;
+  wire \$169 ;
+  wire \$1690 ;
+  wire \$1691 ;
+  wire \$1692 ;
+  wire \$1693 ;
+  wire \$1694 ;
+  wire \$1695 ;
+  wire \$1696 ;
+  wire \$1697 ;
+  wire \$1698 ;
+  wire \$1699 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  wire [7:0] \$171 ;
-  wire [7:0] \$172 ;
-  wire [7:0] \$173 ;
-  wire [7:0] \$174 ;
-  wire [7:0] \$175 ;
-  wire [7:0] \$176 ;
-  wire [7:0] \$177 ;
-  wire [7:0] \$178 ;
-  wire [7:0] \$179 ;
+  wire \$170 ;
+  wire \$1700 ;
+  wire \$1701 ;
+  wire \$1702 ;
+  wire \$1703 ;
+  wire \$1704 ;
+  wire \$1705 ;
+  wire \$1706 ;
+  wire \$1707 ;
+  wire \$1708 ;
+  wire \$1709 ;
+  wire \$171 ;
+  wire \$1710 ;
+  wire \$1711 ;
+  wire \$1712 ;
+  wire \$1713 ;
+  wire \$1714 ;
+  wire \$1715 ;
+  wire \$1716 ;
+  wire \$1717 ;
+  wire \$1718 ;
+  wire \$1719 ;
+  wire \$172 ;
+  wire \$1720 ;
+  wire \$1721 ;
+  wire \$1722 ;
+  wire \$1723 ;
+  wire \$1724 ;
+  wire \$1725 ;
+  wire \$1726 ;
+  wire \$1727 ;
+  wire \$1728 ;
+  wire \$1729 ;
+  wire \$173 ;
+  wire \$1730 ;
+  wire \$1731 ;
+  wire \$1732 ;
+  wire \$1733 ;
+  wire \$1734 ;
+  wire \$1735 ;
+  wire \$1736 ;
+  wire \$1737 ;
+  wire \$1738 ;
+  wire \$1739 ;
+  wire \$174 ;
+  wire \$1740 ;
+  wire \$1741 ;
+  wire \$1742 ;
+  wire \$1743 ;
+  wire \$1744 ;
+  wire \$1745 ;
+  wire \$1746 ;
+  wire \$1747 ;
+  wire \$1748 ;
+  wire \$1749 ;
+  wire \$175 ;
+  wire \$1750 ;
+  wire \$1751 ;
+  wire \$1752 ;
+  wire \$1753 ;
+  wire \$1754 ;
+  wire \$1755 ;
+  wire \$1756 ;
+  wire \$1757 ;
+  wire \$1758 ;
+  wire \$1759 ;
+  wire \$176 ;
+  wire \$1760 ;
+  wire \$1761 ;
+  wire \$1762 ;
+  wire \$1763 ;
+  wire \$1764 ;
+  wire \$1765 ;
+  wire \$1766 ;
+  wire \$1767 ;
+  wire \$1768 ;
+  wire \$1769 ;
+  wire \$177 ;
+  wire \$1770 ;
+  wire \$1771 ;
+  wire \$1772 ;
+  wire \$1773 ;
+  wire \$1774 ;
+  wire \$1775 ;
+  wire \$1776 ;
+  wire \$1777 ;
+  wire \$1778 ;
+  wire \$1779 ;
+  wire \$178 ;
+  wire \$1780 ;
+  wire \$1781 ;
+  wire \$1782 ;
+  wire \$1783 ;
+  wire \$1784 ;
+  wire \$1785 ;
+  wire \$1786 ;
+  wire \$1787 ;
+  wire \$1788 ;
+  wire \$1789 ;
+  wire \$179 ;
+  wire \$1790 ;
+  wire \$1791 ;
+  wire \$1792 ;
+  wire \$1793 ;
+  wire \$1794 ;
+  wire \$1795 ;
+  wire \$1796 ;
+  wire \$1797 ;
+  wire \$1798 ;
+  wire \$1799 ;
   wire [8:0] \$18 ;
-  wire [7:0] \$180 ;
-  wire [7:0] \$181 ;
-  wire [7:0] \$182 ;
-  wire [7:0] \$183 ;
-  wire [7:0] \$184 ;
-  wire [7:0] \$185 ;
-  wire [7:0] \$186 ;
-  wire [7:0] \$187 ;
-  wire [7:0] \$188 ;
-  wire [7:0] \$189 ;
+  wire \$180 ;
+  wire \$1800 ;
+  wire \$1801 ;
+  wire \$1802 ;
+  wire \$1803 ;
+  wire \$1804 ;
+  wire \$1805 ;
+  wire \$1806 ;
+  wire \$1807 ;
+  wire \$1808 ;
+  wire \$1809 ;
+  wire \$181 ;
+  wire \$1810 ;
+  wire \$1811 ;
+  wire \$1812 ;
+  wire \$1813 ;
+  wire \$1814 ;
+  wire \$1815 ;
+  wire \$1816 ;
+  wire \$1817 ;
+  wire \$1818 ;
+  wire \$1819 ;
+  wire \$182 ;
+  wire \$1820 ;
+  wire \$1821 ;
+  wire \$1822 ;
+  wire \$1823 ;
+  wire \$1824 ;
+  wire \$1825 ;
+  wire \$1826 ;
+  wire \$1827 ;
+  wire \$1828 ;
+  wire \$1829 ;
+  wire \$183 ;
+  wire \$1830 ;
+  wire \$1831 ;
+  wire \$1832 ;
+  wire \$1833 ;
+  wire \$1834 ;
+  wire \$1835 ;
+  wire \$1836 ;
+  wire \$1837 ;
+  wire \$1838 ;
+  wire \$1839 ;
+  wire \$184 ;
+  wire \$1840 ;
+  wire \$1841 ;
+  wire \$1842 ;
+  wire \$1843 ;
+  wire \$1844 ;
+  wire \$1845 ;
+  wire \$1846 ;
+  wire \$1847 ;
+  wire \$1848 ;
+  wire \$1849 ;
+  wire \$185 ;
+  wire \$1850 ;
+  wire \$1851 ;
+  wire \$1852 ;
+  wire \$1853 ;
+  wire \$1854 ;
+  wire \$1855 ;
+  wire \$1856 ;
+  wire \$1857 ;
+  wire \$1858 ;
+  wire \$1859 ;
+  wire \$186 ;
+  wire \$1860 ;
+  wire \$1861 ;
+  wire \$1862 ;
+  wire \$1863 ;
+  wire \$1864 ;
+  wire \$1865 ;
+  wire \$1866 ;
+  wire \$1867 ;
+  wire \$1868 ;
+  wire \$1869 ;
+  wire \$187 ;
+  wire \$1870 ;
+  wire \$1871 ;
+  wire \$1872 ;
+  wire \$1873 ;
+  wire \$1874 ;
+  wire \$1875 ;
+  wire \$1876 ;
+  wire \$1877 ;
+  wire \$1878 ;
+  wire \$1879 ;
+  wire \$188 ;
+  wire \$1880 ;
+  wire \$1881 ;
+  wire \$1882 ;
+  wire \$1883 ;
+  wire \$1884 ;
+  wire \$1885 ;
+  wire \$1886 ;
+  wire \$1887 ;
+  wire [3:0] \$1888 ;
+  wire \$1889 ;
+  wire \$189 ;
+  wire \$1890 ;
+  wire \$1891 ;
+  wire \$1892 ;
+  wire [3:0] \$1893 ;
+  wire \$1894 ;
+  wire \$1895 ;
+  wire \$1896 ;
+  wire \$1897 ;
+  wire \$1898 ;
+  wire \$1899 ;
   wire [8:0] \$19 ;
-  wire [7:0] \$190 ;
-  wire [7:0] \$191 ;
-  wire [7:0] \$192 ;
-  wire [7:0] \$193 ;
-  wire [7:0] \$194 ;
-  wire [7:0] \$195 ;
-  wire [7:0] \$196 ;
-  wire [7:0] \$197 ;
-  wire [7:0] \$198 ;
-  wire [7:0] \$199 ;
+  wire \$190 ;
+  wire \$1900 ;
+  wire \$1901 ;
+  wire [3:0] \$1902 ;
+  wire \$1903 ;
+  wire \$1904 ;
+  wire \$1905 ;
+  wire \$1906 ;
+  wire [3:0] \$1907 ;
+  wire [3:0] \$1908 ;
+  wire \$1909 ;
+  wire \$191 ;
+  wire \$1910 ;
+  wire \$1911 ;
+  wire \$1912 ;
+  wire [3:0] \$1913 ;
+  wire \$1914 ;
+  wire \$1915 ;
+  wire \$1916 ;
+  wire \$1917 ;
+  wire \$1918 ;
+  wire \$1919 ;
+  wire \$192 ;
+  wire \$1920 ;
+  wire \$1921 ;
+  wire \$1922 ;
+  wire \$1923 ;
+  wire [3:0] \$1924 ;
+  wire \$1925 ;
+  wire \$1926 ;
+  wire \$1927 ;
+  wire \$1928 ;
+  wire [3:0] \$1929 ;
+  wire \$193 ;
+  wire [3:0] \$1930 ;
+  wire \$1931 ;
+  wire \$1932 ;
+  wire \$1933 ;
+  wire \$1934 ;
+  wire [3:0] \$1935 ;
+  wire \$1936 ;
+  wire \$1937 ;
+  wire \$1938 ;
+  wire \$1939 ;
+  wire \$194 ;
+  wire [3:0] \$1940 ;
+  wire [3:0] \$1941 ;
+  wire \$1942 ;
+  wire \$1943 ;
+  wire \$1944 ;
+  wire \$1945 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
+  wire \$1949 ;
+  wire \$195 ;
+  wire \$1950 ;
+  wire \$1951 ;
+  wire \$1952 ;
+  wire \$1953 ;
+  wire [3:0] \$1954 ;
+  wire \$1955 ;
+  wire \$1956 ;
+  wire \$1957 ;
+  wire \$1958 ;
+  wire [3:0] \$1959 ;
+  wire \$196 ;
+  wire [3:0] \$1960 ;
+  wire \$1961 ;
+  wire \$1962 ;
+  wire \$1963 ;
+  wire \$1964 ;
+  wire [3:0] \$1965 ;
+  wire \$1966 ;
+  wire \$1967 ;
+  wire \$1968 ;
+  wire \$1969 ;
+  wire \$197 ;
+  wire [3:0] \$1970 ;
+  wire [3:0] \$1971 ;
+  wire [3:0] \$1972 ;
+  wire \$1973 ;
+  wire \$1974 ;
+  wire \$1975 ;
+  wire \$1976 ;
+  wire [3:0] \$1977 ;
+  wire \$1978 ;
+  wire \$1979 ;
+  wire \$198 ;
+  wire \$1980 ;
+  wire \$1981 ;
+  wire \$1982 ;
+  wire \$1983 ;
+  wire \$1984 ;
+  wire \$1985 ;
+  wire \$1986 ;
+  wire \$1987 ;
+  wire \$1988 ;
+  wire \$1989 ;
+  wire \$199 ;
+  wire \$1990 ;
+  wire \$1991 ;
+  wire [3:0] \$1992 ;
+  wire \$1993 ;
+  wire \$1994 ;
+  wire \$1995 ;
+  wire \$1996 ;
+  wire [3:0] \$1997 ;
+  wire [3:0] \$1998 ;
+  wire \$1999 ;
   wire \$2 ;
   wire \$20 ;
-  wire [7:0] \$200 ;
-  wire [7:0] \$201 ;
-  wire [7:0] \$202 ;
-  wire [7:0] \$203 ;
-  wire [7:0] \$204 ;
-  wire [7:0] \$205 ;
-  wire [7:0] \$206 ;
-  wire [7:0] \$207 ;
-  wire [7:0] \$208 ;
-  wire [7:0] \$209 ;
+  wire \$200 ;
+  wire \$2000 ;
+  wire \$2001 ;
+  wire \$2002 ;
+  wire [3:0] \$2003 ;
+  wire \$2004 ;
+  wire \$2005 ;
+  wire \$2006 ;
+  wire \$2007 ;
+  wire [3:0] \$2008 ;
+  wire [3:0] \$2009 ;
+  wire \$201 ;
+  wire [3:0] \$2010 ;
+  wire \$2011 ;
+  wire \$2012 ;
+  wire \$2013 ;
+  wire \$2014 ;
+  wire [3:0] \$2015 ;
+  wire \$2016 ;
+  wire \$2017 ;
+  wire \$2018 ;
+  wire \$2019 ;
+  wire \$202 ;
+  wire [3:0] \$2020 ;
+  wire [3:0] \$2021 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
+  wire \$2025 ;
+  wire \$2026 ;
+  wire \$2027 ;
+  wire \$2028 ;
+  wire \$2029 ;
+  wire \$203 ;
+  wire \$2030 ;
+  wire \$2031 ;
+  wire \$2032 ;
+  wire \$2033 ;
+  wire \$2034 ;
+  wire \$2035 ;
+  wire \$2036 ;
+  wire \$2037 ;
+  wire [3:0] \$2038 ;
+  wire \$2039 ;
+  wire \$204 ;
+  wire \$2040 ;
+  wire \$2041 ;
+  wire \$2042 ;
+  wire [3:0] \$2043 ;
+  wire [3:0] \$2044 ;
+  wire \$2045 ;
+  wire \$2046 ;
+  wire \$2047 ;
+  wire \$2048 ;
+  wire [3:0] \$2049 ;
+  wire \$205 ;
+  wire \$2050 ;
+  wire \$2051 ;
+  wire \$2052 ;
+  wire \$2053 ;
+  wire [3:0] \$2054 ;
+  wire [3:0] \$2055 ;
+  wire [3:0] \$2056 ;
+  wire \$2057 ;
+  wire \$2058 ;
+  wire \$2059 ;
+  wire \$206 ;
+  wire \$2060 ;
+  wire [3:0] \$2061 ;
+  wire \$2062 ;
+  wire \$2063 ;
+  wire \$2064 ;
+  wire \$2065 ;
+  wire [3:0] \$2066 ;
+  wire [3:0] \$2067 ;
+  wire \$2068 ;
+  wire \$2069 ;
+  wire \$207 ;
+  wire \$2070 ;
+  wire \$2071 ;
+  wire [3:0] \$2072 ;
+  wire [3:0] \$2073 ;
+  wire \$2074 ;
+  wire \$2075 ;
+  wire \$2076 ;
+  wire \$2077 ;
+  wire \$2078 ;
+  wire \$2079 ;
+  wire \$208 ;
+  wire \$2080 ;
+  wire \$2081 ;
+  wire \$2082 ;
+  wire \$2083 ;
+  wire \$2084 ;
+  wire \$2085 ;
+  wire \$2086 ;
+  wire \$2087 ;
+  wire \$2088 ;
+  wire \$2089 ;
+  wire \$209 ;
+  wire \$2090 ;
+  wire \$2091 ;
+  wire [3:0] \$2092 ;
+  wire \$2093 ;
+  wire \$2094 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire [3:0] \$2097 ;
+  wire [3:0] \$2098 ;
+  wire \$2099 ;
   wire [8:0] \$21 ;
-  wire [7:0] \$210 ;
-  wire [7:0] \$211 ;
-  wire [7:0] \$212 ;
-  wire [7:0] \$213 ;
-  wire [7:0] \$214 ;
-  wire [7:0] \$215 ;
-  wire [7:0] \$216 ;
-  wire [7:0] \$217 ;
-  wire [7:0] \$218 ;
-  wire [7:0] \$219 ;
+  wire \$210 ;
+  wire \$2100 ;
+  wire \$2101 ;
+  wire \$2102 ;
+  wire [3:0] \$2103 ;
+  wire \$2104 ;
+  wire \$2105 ;
+  wire \$2106 ;
+  wire \$2107 ;
+  wire [3:0] \$2108 ;
+  wire [3:0] \$2109 ;
+  wire \$211 ;
+  wire [3:0] \$2110 ;
+  wire \$2111 ;
+  wire \$2112 ;
+  wire \$2113 ;
+  wire \$2114 ;
+  wire [3:0] \$2115 ;
+  wire \$2116 ;
+  wire \$2117 ;
+  wire \$2118 ;
+  wire \$2119 ;
+  wire \$212 ;
+  wire [3:0] \$2120 ;
+  wire [3:0] \$2121 ;
+  wire \$2122 ;
+  wire \$2123 ;
+  wire \$2124 ;
+  wire \$2125 ;
+  wire [3:0] \$2126 ;
+  wire \$2127 ;
+  wire \$2128 ;
+  wire \$2129 ;
+  wire \$213 ;
+  wire \$2130 ;
+  wire [3:0] \$2131 ;
+  wire [3:0] \$2132 ;
+  wire [3:0] \$2133 ;
+  wire \$2134 ;
+  wire \$2135 ;
+  wire \$2136 ;
+  wire \$2137 ;
+  wire \$2138 ;
+  wire \$2139 ;
+  wire \$214 ;
+  wire \$2140 ;
+  wire \$2141 ;
+  wire \$2142 ;
+  wire \$2143 ;
+  wire \$2144 ;
+  wire \$2145 ;
+  wire \$2146 ;
+  wire \$2147 ;
+  wire \$2148 ;
+  wire \$2149 ;
+  wire \$215 ;
+  wire \$2150 ;
+  wire \$2151 ;
+  wire [3:0] \$2152 ;
+  wire \$2153 ;
+  wire \$2154 ;
+  wire \$2155 ;
+  wire \$2156 ;
+  wire [3:0] \$2157 ;
+  wire [3:0] \$2158 ;
+  wire \$2159 ;
+  wire \$216 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
+  wire [3:0] \$2163 ;
+  wire \$2164 ;
+  wire \$2165 ;
+  wire \$2166 ;
+  wire \$2167 ;
+  wire [3:0] \$2168 ;
+  wire [3:0] \$2169 ;
+  wire \$217 ;
+  wire [3:0] \$2170 ;
+  wire \$2171 ;
+  wire \$2172 ;
+  wire \$2173 ;
+  wire \$2174 ;
+  wire [3:0] \$2175 ;
+  wire \$2176 ;
+  wire \$2177 ;
+  wire \$2178 ;
+  wire \$2179 ;
+  wire \$218 ;
+  wire [3:0] \$2180 ;
+  wire [3:0] \$2181 ;
+  wire \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire \$2185 ;
+  wire [3:0] \$2186 ;
+  wire \$2187 ;
+  wire \$2188 ;
+  wire \$2189 ;
+  wire \$219 ;
+  wire \$2190 ;
+  wire [3:0] \$2191 ;
+  wire [3:0] \$2192 ;
+  wire [3:0] \$2193 ;
+  wire \$2194 ;
+  wire \$2195 ;
+  wire \$2196 ;
+  wire \$2197 ;
+  wire \$2198 ;
+  wire \$2199 ;
   wire [8:0] \$22 ;
-  wire [7:0] \$220 ;
-  wire [7:0] \$221 ;
-  wire [7:0] \$222 ;
-  wire [7:0] \$223 ;
-  wire [7:0] \$224 ;
-  wire [7:0] \$225 ;
-  wire [7:0] \$226 ;
-  wire [7:0] \$227 ;
-  wire [7:0] \$228 ;
-  wire [7:0] \$229 ;
+  wire \$220 ;
+  wire \$2200 ;
+  wire \$2201 ;
+  wire \$2202 ;
+  wire \$2203 ;
+  wire \$2204 ;
+  wire \$2205 ;
+  wire \$2206 ;
+  wire \$2207 ;
+  wire \$2208 ;
+  wire \$2209 ;
+  wire \$221 ;
+  wire [3:0] \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
+  wire \$2213 ;
+  wire \$2214 ;
+  wire [3:0] \$2215 ;
+  wire [3:0] \$2216 ;
+  wire \$2217 ;
+  wire \$2218 ;
+  wire \$2219 ;
+  wire \$222 ;
+  wire \$2220 ;
+  wire [3:0] \$2221 ;
+  wire \$2222 ;
+  wire \$2223 ;
+  wire \$2224 ;
+  wire \$2225 ;
+  wire [3:0] \$2226 ;
+  wire [3:0] \$2227 ;
+  wire [3:0] \$2228 ;
+  wire \$2229 ;
+  wire \$223 ;
+  wire \$2230 ;
+  wire \$2231 ;
+  wire \$2232 ;
+  wire [3:0] \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
+  wire \$2236 ;
+  wire \$2237 ;
+  wire [3:0] \$2238 ;
+  wire [3:0] \$2239 ;
+  wire \$224 ;
+  wire \$2240 ;
+  wire \$2241 ;
+  wire \$2242 ;
+  wire \$2243 ;
+  wire [3:0] \$2244 ;
+  wire [3:0] \$2245 ;
+  wire \$2246 ;
+  wire \$2247 ;
+  wire \$2248 ;
+  wire \$2249 ;
+  wire \$225 ;
+  wire \$2250 ;
+  wire \$2251 ;
+  wire \$2252 ;
+  wire \$2253 ;
+  wire \$2254 ;
+  wire \$2255 ;
+  wire \$2256 ;
+  wire \$2257 ;
+  wire \$2258 ;
+  wire \$2259 ;
+  wire \$226 ;
+  wire [3:0] \$2260 ;
+  wire \$2261 ;
+  wire \$2262 ;
+  wire \$2263 ;
+  wire \$2264 ;
+  wire [3:0] \$2265 ;
+  wire [3:0] \$2266 ;
+  wire \$2267 ;
+  wire \$2268 ;
+  wire \$2269 ;
+  wire \$227 ;
+  wire \$2270 ;
+  wire [3:0] \$2271 ;
+  wire \$2272 ;
+  wire \$2273 ;
+  wire \$2274 ;
+  wire \$2275 ;
+  wire [3:0] \$2276 ;
+  wire [3:0] \$2277 ;
+  wire [3:0] \$2278 ;
+  wire \$2279 ;
+  wire \$228 ;
+  wire \$2280 ;
+  wire \$2281 ;
+  wire \$2282 ;
+  wire [3:0] \$2283 ;
+  wire \$2284 ;
+  wire \$2285 ;
+  wire \$2286 ;
+  wire \$2287 ;
+  wire [3:0] \$2288 ;
+  wire [3:0] \$2289 ;
+  wire \$229 ;
+  wire \$2290 ;
+  wire \$2291 ;
+  wire \$2292 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire \$2296 ;
+  wire \$2297 ;
+  wire \$2298 ;
+  wire \$2299 ;
   wire \$23 ;
-  wire [7:0] \$230 ;
-  wire [7:0] \$231 ;
-  wire [7:0] \$232 ;
-  wire [7:0] \$233 ;
-  wire [7:0] \$234 ;
-  wire [7:0] \$235 ;
-  wire [7:0] \$236 ;
-  wire [7:0] \$237 ;
-  wire [7:0] \$238 ;
-  wire [7:0] \$239 ;
+  wire \$230 ;
+  wire \$2300 ;
+  wire \$2301 ;
+  wire [3:0] \$2302 ;
+  wire \$2303 ;
+  wire \$2304 ;
+  wire \$2305 ;
+  wire \$2306 ;
+  wire [3:0] \$2307 ;
+  wire [3:0] \$2308 ;
+  wire \$2309 ;
+  wire \$231 ;
+  wire \$2310 ;
+  wire \$2311 ;
+  wire \$2312 ;
+  wire [3:0] \$2313 ;
+  wire \$2314 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire \$2317 ;
+  wire [3:0] \$2318 ;
+  wire [3:0] \$2319 ;
+  wire \$232 ;
+  wire [3:0] \$2320 ;
+  wire \$2321 ;
+  wire \$2322 ;
+  wire \$2323 ;
+  wire \$2324 ;
+  wire [3:0] \$2325 ;
+  wire \$2326 ;
+  wire \$2327 ;
+  wire \$2328 ;
+  wire \$2329 ;
+  wire \$233 ;
+  wire \$2330 ;
+  wire \$2331 ;
+  wire \$2332 ;
+  wire \$2333 ;
+  wire \$2334 ;
+  wire \$2335 ;
+  wire [3:0] \$2336 ;
+  wire \$2337 ;
+  wire \$2338 ;
+  wire \$2339 ;
+  wire \$234 ;
+  wire \$2340 ;
+  wire [3:0] \$2341 ;
+  wire [3:0] \$2342 ;
+  wire \$2343 ;
+  wire \$2344 ;
+  wire \$2345 ;
+  wire \$2346 ;
+  wire [3:0] \$2347 ;
+  wire \$2348 ;
+  wire \$2349 ;
+  wire \$235 ;
+  wire \$2350 ;
+  wire \$2351 ;
+  wire [3:0] \$2352 ;
+  wire [3:0] \$2353 ;
+  wire \$2354 ;
+  wire \$2355 ;
+  wire \$2356 ;
+  wire \$2357 ;
+  wire \$2358 ;
+  wire \$2359 ;
+  wire \$236 ;
+  wire \$2360 ;
+  wire \$2361 ;
+  wire [3:0] \$2362 ;
+  wire \$2363 ;
+  wire \$2364 ;
+  wire \$2365 ;
+  wire \$2366 ;
+  wire [3:0] \$2367 ;
+  wire [3:0] \$2368 ;
+  wire \$2369 ;
+  wire \$237 ;
+  wire \$2370 ;
+  wire \$2371 ;
+  wire \$2372 ;
+  wire [3:0] \$2373 ;
+  wire \$2374 ;
+  wire \$2375 ;
+  wire \$2376 ;
+  wire \$2377 ;
+  wire \$2378 ;
+  wire \$2379 ;
+  wire \$238 ;
+  wire [3:0] \$2380 ;
+  wire \$2381 ;
+  wire \$2382 ;
+  wire \$2383 ;
+  wire \$2384 ;
+  wire [3:0] \$2385 ;
+  wire \$2386 ;
+  wire \$2387 ;
+  wire \$2388 ;
+  wire \$2389 ;
+  wire \$239 ;
+  wire \$2390 ;
+  wire \$2391 ;
+  wire \$2392 ;
+  wire \$2393 ;
+  wire \$2394 ;
+  wire \$2395 ;
+  wire \$2396 ;
+  wire \$2397 ;
+  wire \$2398 ;
+  wire \$2399 ;
   wire [8:0] \$24 ;
-  wire [7:0] \$240 ;
-  wire [7:0] \$241 ;
-  wire [7:0] \$242 ;
-  wire [7:0] \$243 ;
-  wire [7:0] \$244 ;
-  wire [7:0] \$245 ;
-  wire [7:0] \$246 ;
-  wire [7:0] \$247 ;
-  wire [7:0] \$248 ;
-  wire [7:0] \$249 ;
+  wire \$240 ;
+  wire \$2400 ;
+  wire \$2401 ;
+  wire \$2402 ;
+  wire \$2403 ;
+  wire \$2404 ;
+  wire \$2405 ;
+  wire \$2406 ;
+  wire \$2407 ;
+  wire \$2408 ;
+  wire \$2409 ;
+  wire \$241 ;
+  wire \$2410 ;
+  wire \$2411 ;
+  wire \$2412 ;
+  wire \$2413 ;
+  wire \$2414 ;
+  wire \$2415 ;
+  wire \$2416 ;
+  wire \$2417 ;
+  wire \$2418 ;
+  wire \$2419 ;
+  wire \$242 ;
+  wire \$2420 ;
+  wire \$2421 ;
+  wire \$2422 ;
+  wire \$2423 ;
+  wire \$2424 ;
+  wire \$2425 ;
+  wire \$2426 ;
+  wire \$2427 ;
+  wire \$2428 ;
+  wire \$2429 ;
+  wire \$243 ;
+  wire \$2430 ;
+  wire \$2431 ;
+  wire \$2432 ;
+  wire \$2433 ;
+  wire \$2434 ;
+  wire \$2435 ;
+  wire \$2436 ;
+  wire \$2437 ;
+  wire \$2438 ;
+  wire \$2439 ;
+  wire \$244 ;
+  wire \$2440 ;
+  wire \$2441 ;
+  wire \$2442 ;
+  wire \$2443 ;
+  wire \$2444 ;
+  wire \$2445 ;
+  wire \$2446 ;
+  wire \$2447 ;
+  wire \$2448 ;
+  wire \$2449 ;
+  wire \$245 ;
+  wire \$2450 ;
+  wire \$2451 ;
+  wire \$2452 ;
+  wire \$2453 ;
+  wire \$2454 ;
+  wire \$2455 ;
+  wire \$2456 ;
+  wire \$2457 ;
+  wire \$2458 ;
+  wire \$2459 ;
+  wire \$246 ;
+  wire \$2460 ;
+  wire \$2461 ;
+  wire \$2462 ;
+  wire \$2463 ;
+  wire \$2464 ;
+  wire \$2465 ;
+  wire \$2466 ;
+  wire \$2467 ;
+  wire \$2468 ;
+  wire \$2469 ;
+  wire \$247 ;
+  wire \$2470 ;
+  wire \$2471 ;
+  wire \$2472 ;
+  wire \$2473 ;
+  wire \$2474 ;
+  wire \$2475 ;
+  wire \$2476 ;
+  wire \$2477 ;
+  wire \$2478 ;
+  wire \$2479 ;
+  wire \$248 ;
+  wire \$2480 ;
+  wire \$2481 ;
+  wire \$2482 ;
+  wire \$2483 ;
+  wire \$2484 ;
+  wire \$2485 ;
+  wire \$2486 ;
+  wire \$2487 ;
+  wire \$2488 ;
+  wire \$2489 ;
+  wire \$249 ;
+  wire \$2490 ;
+  wire \$2491 ;
+  wire \$2492 ;
+  wire \$2493 ;
+  wire \$2494 ;
+  wire \$2495 ;
+  wire \$2496 ;
+  wire \$2497 ;
+  wire \$2498 ;
+  wire \$2499 ;
   wire [8:0] \$25 ;
-  wire [7:0] \$250 ;
-  wire [7:0] \$251 ;
-  wire [7:0] \$252 ;
-  wire [7:0] \$253 ;
-  wire [7:0] \$254 ;
-  wire [7:0] \$255 ;
-  wire [7:0] \$256 ;
-  wire [7:0] \$257 ;
-  wire [7:0] \$258 ;
-  wire [7:0] \$259 ;
+  wire \$250 ;
+  wire \$2500 ;
+  wire \$2501 ;
+  wire \$2502 ;
+  wire \$2503 ;
+  wire \$2504 ;
+  wire \$2505 ;
+  wire \$2506 ;
+  wire \$2507 ;
+  wire \$2508 ;
+  wire \$2509 ;
+  wire \$251 ;
+  wire [32:0] \$2510 ;
+  wire [32:0] \$2511 ;
+  wire [32:0] \$2512 ;
+  wire [32:0] \$2513 ;
+  wire \$2514 ;
+  wire \$2515 ;
+  wire \$2516 ;
+  wire \$2517 ;
+  wire \$2518 ;
+  wire \$2519 ;
+  wire \$252 ;
+  wire \$2520 ;
+  wire \$2521 ;
+  wire \$2522 ;
+  wire \$2523 ;
+  wire \$2524 ;
+  wire \$2525 ;
+  wire \$2526 ;
+  wire \$2527 ;
+  wire \$2528 ;
+  wire \$2529 ;
+  wire \$253 ;
+  wire [7:0] \$2530 ;
+  wire \$2531 ;
+  wire \$2532 ;
+  wire \$2533 ;
+  wire \$2534 ;
+  wire \$2535 ;
+  wire \$2536 ;
+  wire \$2537 ;
+  wire \$2538 ;
+  wire \$2539 ;
+  wire \$254 ;
+  wire \$2540 ;
+  wire \$2541 ;
+  wire \$2542 ;
+  wire \$2543 ;
+  wire \$2544 ;
+  wire \$2545 ;
+  wire \$2546 ;
+  wire [7:0] \$2547 ;
+  wire [7:0] \$2548 ;
+  wire \$2549 ;
+  wire \$255 ;
+  wire \$2550 ;
+  wire \$2551 ;
+  wire \$2552 ;
+  wire \$2553 ;
+  wire \$2554 ;
+  wire \$2555 ;
+  wire \$2556 ;
+  wire \$2557 ;
+  wire \$2558 ;
+  wire \$2559 ;
+  wire \$256 ;
+  wire \$2560 ;
+  wire \$2561 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire [7:0] \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire \$2569 ;
+  wire \$257 ;
+  wire \$2570 ;
+  wire \$2571 ;
+  wire \$2572 ;
+  wire \$2573 ;
+  wire \$2574 ;
+  wire \$2575 ;
+  wire \$2576 ;
+  wire \$2577 ;
+  wire \$2578 ;
+  wire \$2579 ;
+  wire \$258 ;
+  wire \$2580 ;
+  wire \$2581 ;
+  wire [7:0] \$2582 ;
+  wire [7:0] \$2583 ;
+  wire [7:0] \$2584 ;
+  wire \$2585 ;
+  wire \$2586 ;
+  wire \$2587 ;
+  wire \$2588 ;
+  wire \$2589 ;
+  wire \$259 ;
+  wire \$2590 ;
+  wire \$2591 ;
+  wire \$2592 ;
+  wire \$2593 ;
+  wire \$2594 ;
+  wire \$2595 ;
+  wire \$2596 ;
+  wire \$2597 ;
+  wire \$2598 ;
+  wire \$2599 ;
   wire \$26 ;
-  wire [7:0] \$260 ;
-  wire [7:0] \$261 ;
-  wire [7:0] \$262 ;
-  wire [7:0] \$263 ;
-  wire [7:0] \$264 ;
-  wire [7:0] \$265 ;
-  wire [7:0] \$266 ;
-  wire [7:0] \$267 ;
-  wire [7:0] \$268 ;
-  wire [7:0] \$269 ;
+  wire \$260 ;
+  wire \$2600 ;
+  wire [7:0] \$2601 ;
+  wire \$2602 ;
+  wire \$2603 ;
+  wire \$2604 ;
+  wire \$2605 ;
+  wire \$2606 ;
+  wire \$2607 ;
+  wire \$2608 ;
+  wire \$2609 ;
+  wire \$261 ;
+  wire \$2610 ;
+  wire \$2611 ;
+  wire \$2612 ;
+  wire \$2613 ;
+  wire \$2614 ;
+  wire \$2615 ;
+  wire \$2616 ;
+  wire \$2617 ;
+  wire [7:0] \$2618 ;
+  wire [7:0] \$2619 ;
+  wire \$262 ;
+  wire \$2620 ;
+  wire \$2621 ;
+  wire \$2622 ;
+  wire \$2623 ;
+  wire \$2624 ;
+  wire \$2625 ;
+  wire \$2626 ;
+  wire \$2627 ;
+  wire \$2628 ;
+  wire \$2629 ;
+  wire \$263 ;
+  wire \$2630 ;
+  wire \$2631 ;
+  wire \$2632 ;
+  wire \$2633 ;
+  wire \$2634 ;
+  wire \$2635 ;
+  wire [7:0] \$2636 ;
+  wire \$2637 ;
+  wire \$2638 ;
+  wire \$2639 ;
+  wire \$264 ;
+  wire \$2640 ;
+  wire \$2641 ;
+  wire \$2642 ;
+  wire \$2643 ;
+  wire \$2644 ;
+  wire \$2645 ;
+  wire \$2646 ;
+  wire \$2647 ;
+  wire \$2648 ;
+  wire \$2649 ;
+  wire \$265 ;
+  wire \$2650 ;
+  wire \$2651 ;
+  wire \$2652 ;
+  wire [7:0] \$2653 ;
+  wire [7:0] \$2654 ;
+  wire [7:0] \$2655 ;
+  wire [7:0] \$2656 ;
+  wire \$2657 ;
+  wire \$2658 ;
+  wire \$2659 ;
+  wire \$266 ;
+  wire \$2660 ;
+  wire \$2661 ;
+  wire \$2662 ;
+  wire \$2663 ;
+  wire \$2664 ;
+  wire \$2665 ;
+  wire \$2666 ;
+  wire \$2667 ;
+  wire \$2668 ;
+  wire \$2669 ;
+  wire \$267 ;
+  wire \$2670 ;
+  wire \$2671 ;
+  wire \$2672 ;
+  wire [7:0] \$2673 ;
+  wire [7:0] \$2674 ;
+  wire \$2675 ;
+  wire \$2676 ;
+  wire \$2677 ;
+  wire \$2678 ;
+  wire \$2679 ;
+  wire \$268 ;
+  wire \$2680 ;
+  wire \$2681 ;
+  wire \$2682 ;
+  wire \$2683 ;
+  wire \$2684 ;
+  wire \$2685 ;
+  wire \$2686 ;
+  wire \$2687 ;
+  wire \$2688 ;
+  wire \$2689 ;
+  wire \$269 ;
+  wire \$2690 ;
+  wire [7:0] \$2691 ;
+  wire \$2692 ;
+  wire \$2693 ;
+  wire \$2694 ;
+  wire \$2695 ;
+  wire \$2696 ;
+  wire \$2697 ;
+  wire \$2698 ;
+  wire \$2699 ;
   wire [8:0] \$27 ;
-  wire [7:0] \$270 ;
-  wire [7:0] \$271 ;
-  wire [7:0] \$272 ;
-  wire [7:0] \$273 ;
-  wire [7:0] \$274 ;
-  wire [7:0] \$275 ;
-  wire [7:0] \$276 ;
-  wire [7:0] \$277 ;
-  wire [7:0] \$278 ;
-  wire [7:0] \$279 ;
+  wire \$270 ;
+  wire \$2700 ;
+  wire \$2701 ;
+  wire \$2702 ;
+  wire \$2703 ;
+  wire \$2704 ;
+  wire \$2705 ;
+  wire \$2706 ;
+  wire \$2707 ;
+  wire [7:0] \$2708 ;
+  wire [7:0] \$2709 ;
+  wire \$271 ;
+  wire \$2710 ;
+  wire \$2711 ;
+  wire \$2712 ;
+  wire \$2713 ;
+  wire \$2714 ;
+  wire \$2715 ;
+  wire \$2716 ;
+  wire \$2717 ;
+  wire \$2718 ;
+  wire \$2719 ;
+  wire \$272 ;
+  wire \$2720 ;
+  wire \$2721 ;
+  wire \$2722 ;
+  wire \$2723 ;
+  wire \$2724 ;
+  wire \$2725 ;
+  wire [7:0] \$2726 ;
+  wire \$2727 ;
+  wire \$2728 ;
+  wire \$2729 ;
+  wire \$273 ;
+  wire \$2730 ;
+  wire \$2731 ;
+  wire \$2732 ;
+  wire \$2733 ;
+  wire \$2734 ;
+  wire \$2735 ;
+  wire \$2736 ;
+  wire \$2737 ;
+  wire \$2738 ;
+  wire \$2739 ;
+  wire \$274 ;
+  wire \$2740 ;
+  wire \$2741 ;
+  wire \$2742 ;
+  wire [7:0] \$2743 ;
+  wire [7:0] \$2744 ;
+  wire [7:0] \$2745 ;
+  wire \$2746 ;
+  wire \$2747 ;
+  wire \$2748 ;
+  wire \$2749 ;
+  wire \$275 ;
+  wire \$2750 ;
+  wire \$2751 ;
+  wire \$2752 ;
+  wire \$2753 ;
+  wire \$2754 ;
+  wire \$2755 ;
+  wire \$2756 ;
+  wire \$2757 ;
+  wire \$2758 ;
+  wire \$2759 ;
+  wire \$276 ;
+  wire \$2760 ;
+  wire \$2761 ;
+  wire [7:0] \$2762 ;
+  wire \$2763 ;
+  wire \$2764 ;
+  wire \$2765 ;
+  wire \$2766 ;
+  wire \$2767 ;
+  wire \$2768 ;
+  wire \$2769 ;
+  wire \$277 ;
+  wire \$2770 ;
+  wire \$2771 ;
+  wire \$2772 ;
+  wire \$2773 ;
+  wire \$2774 ;
+  wire \$2775 ;
+  wire \$2776 ;
+  wire \$2777 ;
+  wire \$2778 ;
+  wire [7:0] \$2779 ;
+  wire \$278 ;
+  wire [7:0] \$2780 ;
+  wire \$2781 ;
+  wire \$2782 ;
+  wire \$2783 ;
+  wire \$2784 ;
+  wire \$2785 ;
+  wire \$2786 ;
+  wire \$2787 ;
+  wire \$2788 ;
+  wire \$2789 ;
+  wire \$279 ;
+  wire \$2790 ;
+  wire \$2791 ;
+  wire \$2792 ;
+  wire \$2793 ;
+  wire \$2794 ;
+  wire \$2795 ;
+  wire \$2796 ;
+  wire [7:0] \$2797 ;
+  wire \$2798 ;
+  wire \$2799 ;
   wire [8:0] \$28 ;
-  wire [7:0] \$280 ;
-  wire [7:0] \$281 ;
-  wire [7:0] \$282 ;
-  wire [7:0] \$283 ;
-  wire [7:0] \$284 ;
-  wire [7:0] \$285 ;
-  wire [7:0] \$286 ;
-  wire [7:0] \$287 ;
-  wire [7:0] \$288 ;
-  wire [7:0] \$289 ;
+  wire \$280 ;
+  wire \$2800 ;
+  wire \$2801 ;
+  wire \$2802 ;
+  wire \$2803 ;
+  wire \$2804 ;
+  wire \$2805 ;
+  wire \$2806 ;
+  wire \$2807 ;
+  wire \$2808 ;
+  wire \$2809 ;
+  wire \$281 ;
+  wire \$2810 ;
+  wire \$2811 ;
+  wire \$2812 ;
+  wire \$2813 ;
+  wire [7:0] \$2814 ;
+  wire [7:0] \$2815 ;
+  wire [7:0] \$2816 ;
+  wire [7:0] \$2817 ;
+  wire \$2818 ;
+  wire \$2819 ;
+  wire \$282 ;
+  wire \$2820 ;
+  wire \$2821 ;
+  wire \$2822 ;
+  wire \$2823 ;
+  wire \$2824 ;
+  wire \$2825 ;
+  wire \$2826 ;
+  wire \$2827 ;
+  wire \$2828 ;
+  wire \$2829 ;
+  wire \$283 ;
+  wire \$2830 ;
+  wire \$2831 ;
+  wire \$2832 ;
+  wire \$2833 ;
+  wire [7:0] \$2834 ;
+  wire [7:0] \$2835 ;
+  wire \$2836 ;
+  wire \$2837 ;
+  wire \$2838 ;
+  wire \$2839 ;
+  wire \$284 ;
+  wire \$2840 ;
+  wire \$2841 ;
+  wire \$2842 ;
+  wire \$2843 ;
+  wire \$2844 ;
+  wire \$2845 ;
+  wire \$2846 ;
+  wire \$2847 ;
+  wire \$2848 ;
+  wire \$2849 ;
+  wire \$285 ;
+  wire \$2850 ;
+  wire \$2851 ;
+  wire [7:0] \$2852 ;
+  wire \$2853 ;
+  wire \$2854 ;
+  wire \$2855 ;
+  wire \$2856 ;
+  wire \$2857 ;
+  wire \$2858 ;
+  wire \$2859 ;
+  wire \$286 ;
+  wire \$2860 ;
+  wire \$2861 ;
+  wire \$2862 ;
+  wire \$2863 ;
+  wire \$2864 ;
+  wire \$2865 ;
+  wire \$2866 ;
+  wire \$2867 ;
+  wire \$2868 ;
+  wire [7:0] \$2869 ;
+  wire \$287 ;
+  wire [7:0] \$2870 ;
+  wire \$2871 ;
+  wire \$2872 ;
+  wire \$2873 ;
+  wire \$2874 ;
+  wire \$2875 ;
+  wire \$2876 ;
+  wire \$2877 ;
+  wire \$2878 ;
+  wire \$2879 ;
+  wire \$288 ;
+  wire \$2880 ;
+  wire \$2881 ;
+  wire \$2882 ;
+  wire \$2883 ;
+  wire \$2884 ;
+  wire \$2885 ;
+  wire \$2886 ;
+  wire [7:0] \$2887 ;
+  wire \$2888 ;
+  wire \$2889 ;
+  wire \$289 ;
+  wire \$2890 ;
+  wire \$2891 ;
+  wire \$2892 ;
+  wire \$2893 ;
+  wire \$2894 ;
+  wire \$2895 ;
+  wire \$2896 ;
+  wire \$2897 ;
+  wire \$2898 ;
+  wire \$2899 ;
   wire \$29 ;
-  wire [7:0] \$290 ;
-  wire [7:0] \$291 ;
-  wire [7:0] \$292 ;
-  wire [7:0] \$293 ;
-  wire [7:0] \$294 ;
-  wire [7:0] \$295 ;
-  wire [7:0] \$296 ;
-  wire [7:0] \$297 ;
-  wire [7:0] \$298 ;
-  wire [7:0] \$299 ;
+  wire \$290 ;
+  wire \$2900 ;
+  wire \$2901 ;
+  wire \$2902 ;
+  wire \$2903 ;
+  wire [7:0] \$2904 ;
+  wire [7:0] \$2905 ;
+  wire [7:0] \$2906 ;
+  wire \$2907 ;
+  wire \$2908 ;
+  wire \$2909 ;
+  wire \$291 ;
+  wire \$2910 ;
+  wire \$2911 ;
+  wire \$2912 ;
+  wire \$2913 ;
+  wire \$2914 ;
+  wire \$2915 ;
+  wire \$2916 ;
+  wire \$2917 ;
+  wire \$2918 ;
+  wire \$2919 ;
+  wire \$292 ;
+  wire \$2920 ;
+  wire \$2921 ;
+  wire \$2922 ;
+  wire [7:0] \$2923 ;
+  wire \$2924 ;
+  wire \$2925 ;
+  wire \$2926 ;
+  wire \$2927 ;
+  wire \$2928 ;
+  wire \$2929 ;
+  wire \$293 ;
+  wire \$2930 ;
+  wire \$2931 ;
+  wire \$2932 ;
+  wire \$2933 ;
+  wire \$2934 ;
+  wire \$2935 ;
+  wire \$2936 ;
+  wire \$2937 ;
+  wire \$2938 ;
+  wire \$2939 ;
+  wire \$294 ;
+  wire [7:0] \$2940 ;
+  wire [7:0] \$2941 ;
+  wire \$2942 ;
+  wire \$2943 ;
+  wire \$2944 ;
+  wire \$2945 ;
+  wire \$2946 ;
+  wire \$2947 ;
+  wire \$2948 ;
+  wire \$2949 ;
+  wire \$295 ;
+  wire \$2950 ;
+  wire \$2951 ;
+  wire \$2952 ;
+  wire \$2953 ;
+  wire \$2954 ;
+  wire \$2955 ;
+  wire \$2956 ;
+  wire \$2957 ;
+  wire [7:0] \$2958 ;
+  wire \$2959 ;
+  wire \$296 ;
+  wire \$2960 ;
+  wire \$2961 ;
+  wire \$2962 ;
+  wire \$2963 ;
+  wire \$2964 ;
+  wire \$2965 ;
+  wire \$2966 ;
+  wire \$2967 ;
+  wire \$2968 ;
+  wire \$2969 ;
+  wire \$297 ;
+  wire \$2970 ;
+  wire \$2971 ;
+  wire \$2972 ;
+  wire \$2973 ;
+  wire \$2974 ;
+  wire [7:0] \$2975 ;
+  wire [7:0] \$2976 ;
+  wire [7:0] \$2977 ;
+  wire [7:0] \$2978 ;
+  wire \$2979 ;
+  wire \$298 ;
+  wire \$2980 ;
+  wire \$2981 ;
+  wire \$2982 ;
+  wire \$2983 ;
+  wire \$2984 ;
+  wire \$2985 ;
+  wire \$2986 ;
+  wire \$2987 ;
+  wire \$2988 ;
+  wire \$2989 ;
+  wire \$299 ;
+  wire \$2990 ;
+  wire \$2991 ;
+  wire \$2992 ;
+  wire \$2993 ;
+  wire \$2994 ;
+  wire [7:0] \$2995 ;
+  wire [7:0] \$2996 ;
+  wire \$2997 ;
+  wire \$2998 ;
+  wire \$2999 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
-  wire [7:0] \$300 ;
-  wire [7:0] \$301 ;
-  wire [7:0] \$302 ;
-  wire [7:0] \$303 ;
-  wire [7:0] \$304 ;
-  wire [7:0] \$305 ;
-  wire [7:0] \$306 ;
-  wire [7:0] \$307 ;
-  wire [7:0] \$308 ;
-  wire [7:0] \$309 ;
+  wire \$300 ;
+  wire \$3000 ;
+  wire \$3001 ;
+  wire \$3002 ;
+  wire \$3003 ;
+  wire \$3004 ;
+  wire \$3005 ;
+  wire \$3006 ;
+  wire \$3007 ;
+  wire \$3008 ;
+  wire \$3009 ;
+  wire \$301 ;
+  wire \$3010 ;
+  wire \$3011 ;
+  wire \$3012 ;
+  wire [7:0] \$3013 ;
+  wire \$3014 ;
+  wire \$3015 ;
+  wire \$3016 ;
+  wire \$3017 ;
+  wire \$3018 ;
+  wire \$3019 ;
+  wire \$302 ;
+  wire \$3020 ;
+  wire \$3021 ;
+  wire \$3022 ;
+  wire \$3023 ;
+  wire \$3024 ;
+  wire \$3025 ;
+  wire \$3026 ;
+  wire \$3027 ;
+  wire \$3028 ;
+  wire \$3029 ;
+  wire \$303 ;
+  wire [7:0] \$3030 ;
+  wire [7:0] \$3031 ;
+  wire \$3032 ;
+  wire \$3033 ;
+  wire \$3034 ;
+  wire \$3035 ;
+  wire \$3036 ;
+  wire \$3037 ;
+  wire \$3038 ;
+  wire \$3039 ;
+  wire \$304 ;
+  wire \$3040 ;
+  wire \$3041 ;
+  wire \$3042 ;
+  wire \$3043 ;
+  wire \$3044 ;
+  wire \$3045 ;
+  wire \$3046 ;
+  wire \$3047 ;
+  wire [7:0] \$3048 ;
+  wire \$3049 ;
+  wire \$305 ;
+  wire \$3050 ;
+  wire \$3051 ;
+  wire \$3052 ;
+  wire \$3053 ;
+  wire \$3054 ;
+  wire \$3055 ;
+  wire \$3056 ;
+  wire \$3057 ;
+  wire \$3058 ;
+  wire \$3059 ;
+  wire \$306 ;
+  wire \$3060 ;
+  wire \$3061 ;
+  wire \$3062 ;
+  wire \$3063 ;
+  wire \$3064 ;
+  wire [7:0] \$3065 ;
+  wire [7:0] \$3066 ;
+  wire [7:0] \$3067 ;
+  wire \$3068 ;
+  wire \$3069 ;
+  wire \$307 ;
+  wire \$3070 ;
+  wire \$3071 ;
+  wire \$3072 ;
+  wire \$3073 ;
+  wire \$3074 ;
+  wire \$3075 ;
+  wire \$3076 ;
+  wire \$3077 ;
+  wire \$3078 ;
+  wire \$3079 ;
+  wire \$308 ;
+  wire \$3080 ;
+  wire \$3081 ;
+  wire \$3082 ;
+  wire \$3083 ;
+  wire [7:0] \$3084 ;
+  wire \$3085 ;
+  wire \$3086 ;
+  wire \$3087 ;
+  wire \$3088 ;
+  wire \$3089 ;
+  wire \$309 ;
+  wire \$3090 ;
+  wire \$3091 ;
+  wire \$3092 ;
+  wire \$3093 ;
+  wire \$3094 ;
+  wire \$3095 ;
+  wire \$3096 ;
+  wire \$3097 ;
+  wire \$3098 ;
+  wire \$3099 ;
   wire [8:0] \$31 ;
-  wire [7:0] \$310 ;
-  wire [7:0] \$311 ;
-  wire [7:0] \$312 ;
-  wire [7:0] \$313 ;
-  wire [7:0] \$314 ;
-  wire [7:0] \$315 ;
-  wire [7:0] \$316 ;
-  wire [7:0] \$317 ;
-  wire [7:0] \$318 ;
-  wire [7:0] \$319 ;
+  wire \$310 ;
+  wire \$3100 ;
+  wire [7:0] \$3101 ;
+  wire [7:0] \$3102 ;
+  wire \$3103 ;
+  wire \$3104 ;
+  wire \$3105 ;
+  wire \$3106 ;
+  wire \$3107 ;
+  wire \$3108 ;
+  wire \$3109 ;
+  wire \$311 ;
+  wire \$3110 ;
+  wire \$3111 ;
+  wire \$3112 ;
+  wire \$3113 ;
+  wire \$3114 ;
+  wire \$3115 ;
+  wire \$3116 ;
+  wire \$3117 ;
+  wire \$3118 ;
+  wire [7:0] \$3119 ;
+  wire \$312 ;
+  wire \$3120 ;
+  wire \$3121 ;
+  wire \$3122 ;
+  wire \$3123 ;
+  wire \$3124 ;
+  wire \$3125 ;
+  wire \$3126 ;
+  wire \$3127 ;
+  wire \$3128 ;
+  wire \$3129 ;
+  wire \$313 ;
+  wire \$3130 ;
+  wire \$3131 ;
+  wire \$3132 ;
+  wire \$3133 ;
+  wire \$3134 ;
+  wire \$3135 ;
+  wire [7:0] \$3136 ;
+  wire [7:0] \$3137 ;
+  wire [7:0] \$3138 ;
+  wire [7:0] \$3139 ;
+  wire \$314 ;
+  wire \$3140 ;
+  wire \$3141 ;
+  wire \$3142 ;
+  wire \$3143 ;
+  wire \$3144 ;
+  wire \$3145 ;
+  wire \$3146 ;
+  wire \$3147 ;
+  wire \$3148 ;
+  wire \$3149 ;
+  wire \$315 ;
+  wire \$3150 ;
+  wire \$3151 ;
+  wire \$3152 ;
+  wire \$3153 ;
+  wire \$3154 ;
+  wire \$3155 ;
+  wire [7:0] \$3156 ;
+  wire [7:0] \$3157 ;
+  wire \$3158 ;
+  wire \$3159 ;
+  wire \$316 ;
+  wire \$3160 ;
+  wire \$3161 ;
+  wire \$3162 ;
+  wire \$3163 ;
+  wire \$3164 ;
+  wire \$3165 ;
+  wire \$3166 ;
+  wire \$3167 ;
+  wire \$3168 ;
+  wire \$3169 ;
+  wire \$317 ;
+  wire \$3170 ;
+  wire \$3171 ;
+  wire \$3172 ;
+  wire \$3173 ;
+  wire [7:0] \$3174 ;
+  wire \$3175 ;
+  wire \$3176 ;
+  wire \$3177 ;
+  wire \$3178 ;
+  wire \$3179 ;
+  wire \$318 ;
+  wire \$3180 ;
+  wire \$3181 ;
+  wire \$3182 ;
+  wire \$3183 ;
+  wire \$3184 ;
+  wire \$3185 ;
+  wire \$3186 ;
+  wire \$3187 ;
+  wire \$3188 ;
+  wire \$3189 ;
+  wire \$319 ;
+  wire \$3190 ;
+  wire [7:0] \$3191 ;
+  wire [7:0] \$3192 ;
+  wire \$3193 ;
+  wire \$3194 ;
+  wire \$3195 ;
+  wire \$3196 ;
+  wire \$3197 ;
+  wire \$3198 ;
+  wire \$3199 ;
   wire \$32 ;
-  wire [7:0] \$320 ;
-  wire [7:0] \$321 ;
-  wire [7:0] \$322 ;
-  wire [7:0] \$323 ;
-  wire [7:0] \$324 ;
-  wire [7:0] \$325 ;
-  wire [7:0] \$326 ;
-  wire [7:0] \$327 ;
-  wire [7:0] \$328 ;
-  wire [7:0] \$329 ;
+  wire \$320 ;
+  wire \$3200 ;
+  wire \$3201 ;
+  wire \$3202 ;
+  wire \$3203 ;
+  wire \$3204 ;
+  wire \$3205 ;
+  wire \$3206 ;
+  wire \$3207 ;
+  wire \$3208 ;
+  wire [7:0] \$3209 ;
+  wire \$321 ;
+  wire \$3210 ;
+  wire \$3211 ;
+  wire \$3212 ;
+  wire \$3213 ;
+  wire \$3214 ;
+  wire \$3215 ;
+  wire \$3216 ;
+  wire \$3217 ;
+  wire \$3218 ;
+  wire \$3219 ;
+  wire \$322 ;
+  wire \$3220 ;
+  wire \$3221 ;
+  wire \$3222 ;
+  wire \$3223 ;
+  wire \$3224 ;
+  wire \$3225 ;
+  wire [7:0] \$3226 ;
+  wire [7:0] \$3227 ;
+  wire [7:0] \$3228 ;
+  wire \$3229 ;
+  wire \$323 ;
+  wire \$3230 ;
+  wire \$3231 ;
+  wire \$3232 ;
+  wire \$3233 ;
+  wire \$3234 ;
+  wire \$3235 ;
+  wire \$3236 ;
+  wire \$3237 ;
+  wire \$3238 ;
+  wire \$3239 ;
+  wire \$324 ;
+  wire \$3240 ;
+  wire \$3241 ;
+  wire \$3242 ;
+  wire \$3243 ;
+  wire \$3244 ;
+  wire [7:0] \$3245 ;
+  wire \$3246 ;
+  wire \$3247 ;
+  wire \$3248 ;
+  wire \$3249 ;
+  wire \$325 ;
+  wire \$3250 ;
+  wire \$3251 ;
+  wire \$3252 ;
+  wire \$3253 ;
+  wire \$3254 ;
+  wire \$3255 ;
+  wire \$3256 ;
+  wire \$3257 ;
+  wire \$3258 ;
+  wire \$3259 ;
+  wire \$326 ;
+  wire \$3260 ;
+  wire \$3261 ;
+  wire [7:0] \$3262 ;
+  wire [7:0] \$3263 ;
+  wire \$3264 ;
+  wire \$3265 ;
+  wire \$3266 ;
+  wire \$3267 ;
+  wire \$3268 ;
+  wire \$3269 ;
+  wire \$327 ;
+  wire \$3270 ;
+  wire \$3271 ;
+  wire \$3272 ;
+  wire \$3273 ;
+  wire \$3274 ;
+  wire \$3275 ;
+  wire \$3276 ;
+  wire \$3277 ;
+  wire \$3278 ;
+  wire \$3279 ;
+  wire \$328 ;
+  wire [7:0] \$3280 ;
+  wire \$3281 ;
+  wire \$3282 ;
+  wire \$3283 ;
+  wire \$3284 ;
+  wire \$3285 ;
+  wire \$3286 ;
+  wire \$3287 ;
+  wire \$3288 ;
+  wire \$3289 ;
+  wire \$329 ;
+  wire \$3290 ;
+  wire \$3291 ;
+  wire \$3292 ;
+  wire \$3293 ;
+  wire \$3294 ;
+  wire \$3295 ;
+  wire \$3296 ;
+  wire [7:0] \$3297 ;
+  wire [7:0] \$3298 ;
+  wire [7:0] \$3299 ;
   wire [8:0] \$33 ;
-  wire [7:0] \$330 ;
-  wire [7:0] \$331 ;
-  wire [7:0] \$332 ;
-  wire [7:0] \$333 ;
-  wire [7:0] \$334 ;
-  wire [7:0] \$335 ;
-  wire [7:0] \$336 ;
-  wire [7:0] \$337 ;
-  wire [7:0] \$338 ;
-  wire [7:0] \$339 ;
+  wire \$330 ;
+  wire [7:0] \$3300 ;
+  wire \$3301 ;
+  wire \$3302 ;
+  wire \$3303 ;
+  wire \$3304 ;
+  wire \$3305 ;
+  wire \$3306 ;
+  wire \$3307 ;
+  wire \$3308 ;
+  wire \$3309 ;
+  wire \$331 ;
+  wire \$3310 ;
+  wire \$3311 ;
+  wire \$3312 ;
+  wire \$3313 ;
+  wire \$3314 ;
+  wire \$3315 ;
+  wire \$3316 ;
+  wire [7:0] \$3317 ;
+  wire [7:0] \$3318 ;
+  wire \$3319 ;
+  wire \$332 ;
+  wire \$3320 ;
+  wire \$3321 ;
+  wire \$3322 ;
+  wire \$3323 ;
+  wire \$3324 ;
+  wire \$3325 ;
+  wire \$3326 ;
+  wire \$3327 ;
+  wire \$3328 ;
+  wire \$3329 ;
+  wire \$333 ;
+  wire \$3330 ;
+  wire \$3331 ;
+  wire \$3332 ;
+  wire \$3333 ;
+  wire \$3334 ;
+  wire [7:0] \$3335 ;
+  wire \$3336 ;
+  wire \$3337 ;
+  wire \$3338 ;
+  wire \$3339 ;
+  wire \$334 ;
+  wire \$3340 ;
+  wire \$3341 ;
+  wire \$3342 ;
+  wire \$3343 ;
+  wire \$3344 ;
+  wire \$3345 ;
+  wire \$3346 ;
+  wire \$3347 ;
+  wire \$3348 ;
+  wire \$3349 ;
+  wire \$335 ;
+  wire \$3350 ;
+  wire \$3351 ;
+  wire [7:0] \$3352 ;
+  wire [7:0] \$3353 ;
+  wire \$3354 ;
+  wire \$3355 ;
+  wire \$3356 ;
+  wire \$3357 ;
+  wire \$3358 ;
+  wire \$3359 ;
+  wire \$336 ;
+  wire \$3360 ;
+  wire \$3361 ;
+  wire \$3362 ;
+  wire \$3363 ;
+  wire \$3364 ;
+  wire \$3365 ;
+  wire \$3366 ;
+  wire \$3367 ;
+  wire \$3368 ;
+  wire \$3369 ;
+  wire \$337 ;
+  wire [7:0] \$3370 ;
+  wire \$3371 ;
+  wire \$3372 ;
+  wire \$3373 ;
+  wire \$3374 ;
+  wire \$3375 ;
+  wire \$3376 ;
+  wire \$3377 ;
+  wire \$3378 ;
+  wire \$3379 ;
+  wire \$338 ;
+  wire \$3380 ;
+  wire \$3381 ;
+  wire \$3382 ;
+  wire \$3383 ;
+  wire \$3384 ;
+  wire \$3385 ;
+  wire \$3386 ;
+  wire [7:0] \$3387 ;
+  wire [7:0] \$3388 ;
+  wire [7:0] \$3389 ;
+  wire \$339 ;
+  wire \$3390 ;
+  wire \$3391 ;
+  wire \$3392 ;
+  wire \$3393 ;
+  wire \$3394 ;
+  wire \$3395 ;
+  wire \$3396 ;
+  wire \$3397 ;
+  wire \$3398 ;
+  wire \$3399 ;
   wire [8:0] \$34 ;
-  wire [7:0] \$340 ;
-  wire [7:0] \$341 ;
-  wire [7:0] \$342 ;
-  wire [7:0] \$343 ;
-  wire [7:0] \$344 ;
-  wire [7:0] \$345 ;
-  wire [7:0] \$346 ;
-  wire [7:0] \$347 ;
-  wire [7:0] \$348 ;
-  wire [7:0] \$349 ;
+  wire \$340 ;
+  wire \$3400 ;
+  wire \$3401 ;
+  wire \$3402 ;
+  wire \$3403 ;
+  wire \$3404 ;
+  wire \$3405 ;
+  wire [7:0] \$3406 ;
+  wire \$3407 ;
+  wire \$3408 ;
+  wire \$3409 ;
+  wire \$341 ;
+  wire \$3410 ;
+  wire \$3411 ;
+  wire \$3412 ;
+  wire \$3413 ;
+  wire \$3414 ;
+  wire \$3415 ;
+  wire \$3416 ;
+  wire \$3417 ;
+  wire \$3418 ;
+  wire \$3419 ;
+  wire \$342 ;
+  wire \$3420 ;
+  wire \$3421 ;
+  wire \$3422 ;
+  wire [7:0] \$3423 ;
+  wire [7:0] \$3424 ;
+  wire \$3425 ;
+  wire \$3426 ;
+  wire \$3427 ;
+  wire \$3428 ;
+  wire \$3429 ;
+  wire \$343 ;
+  wire \$3430 ;
+  wire \$3431 ;
+  wire \$3432 ;
+  wire \$3433 ;
+  wire \$3434 ;
+  wire \$3435 ;
+  wire \$3436 ;
+  wire \$3437 ;
+  wire \$3438 ;
+  wire \$3439 ;
+  wire \$344 ;
+  wire \$3440 ;
+  wire [7:0] \$3441 ;
+  wire \$3442 ;
+  wire \$3443 ;
+  wire \$3444 ;
+  wire \$3445 ;
+  wire \$3446 ;
+  wire \$3447 ;
+  wire \$3448 ;
+  wire \$3449 ;
+  wire \$345 ;
+  wire \$3450 ;
+  wire \$3451 ;
+  wire \$3452 ;
+  wire \$3453 ;
+  wire \$3454 ;
+  wire \$3455 ;
+  wire \$3456 ;
+  wire \$3457 ;
+  wire [7:0] \$3458 ;
+  wire [7:0] \$3459 ;
+  wire \$346 ;
+  wire [7:0] \$3460 ;
+  wire [7:0] \$3461 ;
+  wire \$3462 ;
+  wire \$3463 ;
+  wire \$3464 ;
+  wire \$3465 ;
+  wire \$3466 ;
+  wire \$3467 ;
+  wire \$3468 ;
+  wire \$3469 ;
+  wire \$347 ;
+  wire \$3470 ;
+  wire \$3471 ;
+  wire \$3472 ;
+  wire \$3473 ;
+  wire \$3474 ;
+  wire \$3475 ;
+  wire \$3476 ;
+  wire \$3477 ;
+  wire [7:0] \$3478 ;
+  wire [7:0] \$3479 ;
+  wire \$348 ;
+  wire \$3480 ;
+  wire \$3481 ;
+  wire \$3482 ;
+  wire \$3483 ;
+  wire \$3484 ;
+  wire \$3485 ;
+  wire \$3486 ;
+  wire \$3487 ;
+  wire \$3488 ;
+  wire \$3489 ;
+  wire \$349 ;
+  wire \$3490 ;
+  wire \$3491 ;
+  wire \$3492 ;
+  wire \$3493 ;
+  wire \$3494 ;
+  wire \$3495 ;
+  wire [7:0] \$3496 ;
+  wire \$3497 ;
+  wire \$3498 ;
+  wire \$3499 ;
   wire \$35 ;
-  wire [7:0] \$350 ;
-  wire [7:0] \$351 ;
-  wire [7:0] \$352 ;
-  wire [7:0] \$353 ;
-  wire [7:0] \$354 ;
-  wire [7:0] \$355 ;
-  wire [7:0] \$356 ;
-  wire [7:0] \$357 ;
-  wire [7:0] \$358 ;
-  wire [7:0] \$359 ;
+  wire \$350 ;
+  wire \$3500 ;
+  wire \$3501 ;
+  wire \$3502 ;
+  wire \$3503 ;
+  wire \$3504 ;
+  wire \$3505 ;
+  wire \$3506 ;
+  wire \$3507 ;
+  wire \$3508 ;
+  wire \$3509 ;
+  wire \$351 ;
+  wire \$3510 ;
+  wire \$3511 ;
+  wire \$3512 ;
+  wire [7:0] \$3513 ;
+  wire [7:0] \$3514 ;
+  wire \$3515 ;
+  wire \$3516 ;
+  wire \$3517 ;
+  wire \$3518 ;
+  wire \$3519 ;
+  wire \$352 ;
+  wire \$3520 ;
+  wire \$3521 ;
+  wire \$3522 ;
+  wire \$3523 ;
+  wire \$3524 ;
+  wire \$3525 ;
+  wire \$3526 ;
+  wire \$3527 ;
+  wire \$3528 ;
+  wire \$3529 ;
+  wire \$353 ;
+  wire \$3530 ;
+  wire [7:0] \$3531 ;
+  wire \$3532 ;
+  wire \$3533 ;
+  wire \$3534 ;
+  wire \$3535 ;
+  wire \$3536 ;
+  wire \$3537 ;
+  wire \$3538 ;
+  wire \$3539 ;
+  wire \$354 ;
+  wire \$3540 ;
+  wire \$3541 ;
+  wire \$3542 ;
+  wire \$3543 ;
+  wire \$3544 ;
+  wire \$3545 ;
+  wire \$3546 ;
+  wire \$3547 ;
+  wire [7:0] \$3548 ;
+  wire [7:0] \$3549 ;
+  wire \$355 ;
+  wire [7:0] \$3550 ;
+  wire \$3551 ;
+  wire \$3552 ;
+  wire \$3553 ;
+  wire \$3554 ;
+  wire \$3555 ;
+  wire \$3556 ;
+  wire \$3557 ;
+  wire \$3558 ;
+  wire \$3559 ;
+  wire \$356 ;
+  wire \$3560 ;
+  wire \$3561 ;
+  wire \$3562 ;
+  wire \$3563 ;
+  wire \$3564 ;
+  wire \$3565 ;
+  wire \$3566 ;
+  wire [7:0] \$3567 ;
+  wire \$3568 ;
+  wire \$3569 ;
+  wire \$357 ;
+  wire \$3570 ;
+  wire \$3571 ;
+  wire \$3572 ;
+  wire \$3573 ;
+  wire \$3574 ;
+  wire \$3575 ;
+  wire \$3576 ;
+  wire \$3577 ;
+  wire \$3578 ;
+  wire \$3579 ;
+  wire \$358 ;
+  wire \$3580 ;
+  wire \$3581 ;
+  wire \$3582 ;
+  wire \$3583 ;
+  wire [7:0] \$3584 ;
+  wire [7:0] \$3585 ;
+  wire \$3586 ;
+  wire \$3587 ;
+  wire \$3588 ;
+  wire \$3589 ;
+  wire \$359 ;
+  wire \$3590 ;
+  wire \$3591 ;
+  wire \$3592 ;
+  wire \$3593 ;
+  wire \$3594 ;
+  wire \$3595 ;
+  wire \$3596 ;
+  wire \$3597 ;
+  wire \$3598 ;
+  wire \$3599 ;
   wire [8:0] \$36 ;
-  wire [7:0] \$360 ;
-  wire [7:0] \$361 ;
-  wire [7:0] \$362 ;
-  wire [7:0] \$363 ;
-  wire [7:0] \$364 ;
-  wire [7:0] \$365 ;
-  wire [7:0] \$366 ;
-  wire [7:0] \$367 ;
-  wire [7:0] \$368 ;
-  wire [7:0] \$369 ;
+  wire \$360 ;
+  wire \$3600 ;
+  wire \$3601 ;
+  wire [7:0] \$3602 ;
+  wire \$3603 ;
+  wire \$3604 ;
+  wire \$3605 ;
+  wire \$3606 ;
+  wire \$3607 ;
+  wire \$3608 ;
+  wire \$3609 ;
+  wire \$361 ;
+  wire \$3610 ;
+  wire \$3611 ;
+  wire \$3612 ;
+  wire \$3613 ;
+  wire \$3614 ;
+  wire \$3615 ;
+  wire \$3616 ;
+  wire \$3617 ;
+  wire \$3618 ;
+  wire [7:0] \$3619 ;
+  wire \$362 ;
+  wire [7:0] \$3620 ;
+  wire [7:0] \$3621 ;
+  wire [7:0] \$3622 ;
+  wire \$3623 ;
+  wire \$3624 ;
+  wire \$3625 ;
+  wire \$3626 ;
+  wire \$3627 ;
+  wire \$3628 ;
+  wire \$3629 ;
+  wire \$363 ;
+  wire \$3630 ;
+  wire \$3631 ;
+  wire \$3632 ;
+  wire \$3633 ;
+  wire \$3634 ;
+  wire \$3635 ;
+  wire \$3636 ;
+  wire \$3637 ;
+  wire \$3638 ;
+  wire [7:0] \$3639 ;
+  wire \$364 ;
+  wire [7:0] \$3640 ;
+  wire \$3641 ;
+  wire \$3642 ;
+  wire \$3643 ;
+  wire \$3644 ;
+  wire \$3645 ;
+  wire \$3646 ;
+  wire \$3647 ;
+  wire \$3648 ;
+  wire \$3649 ;
+  wire \$365 ;
+  wire \$3650 ;
+  wire \$3651 ;
+  wire \$3652 ;
+  wire \$3653 ;
+  wire \$3654 ;
+  wire \$3655 ;
+  wire \$3656 ;
+  wire [7:0] \$3657 ;
+  wire \$3658 ;
+  wire \$3659 ;
+  wire \$366 ;
+  wire \$3660 ;
+  wire \$3661 ;
+  wire \$3662 ;
+  wire \$3663 ;
+  wire \$3664 ;
+  wire \$3665 ;
+  wire \$3666 ;
+  wire \$3667 ;
+  wire \$3668 ;
+  wire \$3669 ;
+  wire \$367 ;
+  wire \$3670 ;
+  wire \$3671 ;
+  wire \$3672 ;
+  wire \$3673 ;
+  wire [7:0] \$3674 ;
+  wire [7:0] \$3675 ;
+  wire \$3676 ;
+  wire \$3677 ;
+  wire \$3678 ;
+  wire \$3679 ;
+  wire \$368 ;
+  wire \$3680 ;
+  wire \$3681 ;
+  wire \$3682 ;
+  wire \$3683 ;
+  wire \$3684 ;
+  wire \$3685 ;
+  wire \$3686 ;
+  wire \$3687 ;
+  wire \$3688 ;
+  wire \$3689 ;
+  wire \$369 ;
+  wire \$3690 ;
+  wire \$3691 ;
+  wire [7:0] \$3692 ;
+  wire \$3693 ;
+  wire \$3694 ;
+  wire \$3695 ;
+  wire \$3696 ;
+  wire \$3697 ;
+  wire \$3698 ;
+  wire \$3699 ;
   wire [8:0] \$37 ;
-  wire [32:0] \$370 ;
-  wire [32:0] \$371 ;
-  wire [32:0] \$372 ;
-  wire [32:0] \$373 ;
+  wire \$370 ;
+  wire \$3700 ;
+  wire \$3701 ;
+  wire \$3702 ;
+  wire \$3703 ;
+  wire \$3704 ;
+  wire \$3705 ;
+  wire \$3706 ;
+  wire \$3707 ;
+  wire \$3708 ;
+  wire [7:0] \$3709 ;
+  wire \$371 ;
+  wire [7:0] \$3710 ;
+  wire [7:0] \$3711 ;
+  wire \$3712 ;
+  wire \$3713 ;
+  wire \$3714 ;
+  wire \$3715 ;
+  wire \$3716 ;
+  wire \$3717 ;
+  wire \$3718 ;
+  wire \$3719 ;
+  wire \$372 ;
+  wire \$3720 ;
+  wire \$3721 ;
+  wire \$3722 ;
+  wire \$3723 ;
+  wire \$3724 ;
+  wire \$3725 ;
+  wire \$3726 ;
+  wire \$3727 ;
+  wire [7:0] \$3728 ;
+  wire \$3729 ;
+  wire \$373 ;
+  wire \$3730 ;
+  wire \$3731 ;
+  wire \$3732 ;
+  wire \$3733 ;
+  wire \$3734 ;
+  wire \$3735 ;
+  wire \$3736 ;
+  wire \$3737 ;
+  wire \$3738 ;
+  wire \$3739 ;
   wire \$374 ;
+  wire \$3740 ;
+  wire \$3741 ;
+  wire \$3742 ;
+  wire \$3743 ;
+  wire \$3744 ;
+  wire [7:0] \$3745 ;
+  wire [7:0] \$3746 ;
+  wire \$3747 ;
+  wire \$3748 ;
+  wire \$3749 ;
   wire \$375 ;
+  wire \$3750 ;
+  wire \$3751 ;
+  wire \$3752 ;
+  wire \$3753 ;
+  wire \$3754 ;
+  wire \$3755 ;
+  wire \$3756 ;
+  wire \$3757 ;
+  wire \$3758 ;
+  wire \$3759 ;
   wire \$376 ;
+  wire \$3760 ;
+  wire \$3761 ;
+  wire \$3762 ;
+  wire [7:0] \$3763 ;
+  wire \$3764 ;
+  wire \$3765 ;
+  wire \$3766 ;
+  wire \$3767 ;
+  wire \$3768 ;
+  wire \$3769 ;
   wire \$377 ;
+  wire \$3770 ;
+  wire \$3771 ;
+  wire \$3772 ;
+  wire \$3773 ;
+  wire \$3774 ;
+  wire \$3775 ;
+  wire \$3776 ;
+  wire \$3777 ;
+  wire \$3778 ;
+  wire \$3779 ;
   wire \$378 ;
+  wire [7:0] \$3780 ;
+  wire [7:0] \$3781 ;
+  wire [7:0] \$3782 ;
+  wire [7:0] \$3783 ;
+  wire \$3784 ;
+  wire \$3785 ;
+  wire \$3786 ;
+  wire \$3787 ;
+  wire \$3788 ;
+  wire \$3789 ;
   wire \$379 ;
+  wire \$3790 ;
+  wire \$3791 ;
+  wire \$3792 ;
+  wire \$3793 ;
+  wire \$3794 ;
+  wire \$3795 ;
+  wire \$3796 ;
+  wire \$3797 ;
+  wire \$3798 ;
+  wire \$3799 ;
   wire \$38 ;
   wire \$380 ;
+  wire [7:0] \$3800 ;
+  wire [7:0] \$3801 ;
+  wire \$3802 ;
+  wire \$3803 ;
+  wire \$3804 ;
+  wire \$3805 ;
+  wire \$3806 ;
+  wire \$3807 ;
+  wire \$3808 ;
+  wire \$3809 ;
   wire \$381 ;
+  wire [3:0] \$3810 ;
+  wire \$3811 ;
+  wire \$3812 ;
+  wire \$3813 ;
+  wire \$3814 ;
+  wire \$3815 ;
+  wire \$3816 ;
+  wire \$3817 ;
+  wire \$3818 ;
+  wire [3:0] \$3819 ;
   wire \$382 ;
+  wire [3:0] \$3820 ;
+  wire \$3821 ;
+  wire \$3822 ;
+  wire \$3823 ;
+  wire \$3824 ;
+  wire \$3825 ;
+  wire \$3826 ;
+  wire \$3827 ;
+  wire \$3828 ;
+  wire [3:0] \$3829 ;
   wire \$383 ;
+  wire \$3830 ;
+  wire \$3831 ;
+  wire \$3832 ;
+  wire \$3833 ;
+  wire \$3834 ;
+  wire \$3835 ;
+  wire \$3836 ;
+  wire \$3837 ;
+  wire [3:0] \$3838 ;
+  wire [3:0] \$3839 ;
   wire \$384 ;
+  wire [3:0] \$3840 ;
+  wire \$3841 ;
+  wire \$3842 ;
+  wire \$3843 ;
+  wire \$3844 ;
+  wire \$3845 ;
+  wire \$3846 ;
+  wire \$3847 ;
+  wire \$3848 ;
+  wire [3:0] \$3849 ;
   wire \$385 ;
+  wire \$3850 ;
+  wire \$3851 ;
+  wire \$3852 ;
+  wire \$3853 ;
+  wire \$3854 ;
+  wire \$3855 ;
+  wire \$3856 ;
+  wire \$3857 ;
+  wire [3:0] \$3858 ;
+  wire [3:0] \$3859 ;
   wire \$386 ;
+  wire \$3860 ;
+  wire \$3861 ;
+  wire \$3862 ;
+  wire \$3863 ;
+  wire \$3864 ;
+  wire \$3865 ;
+  wire \$3866 ;
+  wire \$3867 ;
+  wire [3:0] \$3868 ;
+  wire \$3869 ;
   wire \$387 ;
+  wire \$3870 ;
+  wire \$3871 ;
+  wire \$3872 ;
+  wire \$3873 ;
+  wire \$3874 ;
+  wire \$3875 ;
+  wire \$3876 ;
+  wire [3:0] \$3877 ;
+  wire [3:0] \$3878 ;
+  wire [3:0] \$3879 ;
   wire \$388 ;
+  wire [3:0] \$3880 ;
+  wire \$3881 ;
+  wire \$3882 ;
+  wire \$3883 ;
+  wire \$3884 ;
+  wire \$3885 ;
+  wire \$3886 ;
+  wire \$3887 ;
+  wire \$3888 ;
+  wire [3:0] \$3889 ;
   wire \$389 ;
+  wire [3:0] \$3890 ;
+  wire \$3891 ;
+  wire \$3892 ;
+  wire \$3893 ;
+  wire \$3894 ;
+  wire \$3895 ;
+  wire \$3896 ;
+  wire \$3897 ;
+  wire \$3898 ;
+  wire [3:0] \$3899 ;
   wire [8:0] \$39 ;
   wire \$390 ;
+  wire \$3900 ;
+  wire \$3901 ;
+  wire \$3902 ;
+  wire \$3903 ;
+  wire \$3904 ;
+  wire \$3905 ;
+  wire \$3906 ;
+  wire \$3907 ;
+  wire [3:0] \$3908 ;
+  wire [3:0] \$3909 ;
   wire \$391 ;
+  wire \$3910 ;
+  wire \$3911 ;
+  wire \$3912 ;
+  wire \$3913 ;
+  wire \$3914 ;
+  wire \$3915 ;
+  wire \$3916 ;
+  wire \$3917 ;
+  wire [3:0] \$3918 ;
+  wire \$3919 ;
   wire \$392 ;
+  wire \$3920 ;
+  wire \$3921 ;
+  wire \$3922 ;
+  wire \$3923 ;
+  wire \$3924 ;
+  wire \$3925 ;
+  wire \$3926 ;
+  wire [3:0] \$3927 ;
+  wire [3:0] \$3928 ;
+  wire [3:0] \$3929 ;
   wire \$393 ;
+  wire \$3930 ;
+  wire \$3931 ;
+  wire \$3932 ;
+  wire \$3933 ;
+  wire \$3934 ;
+  wire \$3935 ;
+  wire \$3936 ;
+  wire \$3937 ;
+  wire [3:0] \$3938 ;
+  wire \$3939 ;
   wire \$394 ;
+  wire \$3940 ;
+  wire \$3941 ;
+  wire \$3942 ;
+  wire \$3943 ;
+  wire \$3944 ;
+  wire \$3945 ;
+  wire \$3946 ;
+  wire [3:0] \$3947 ;
+  wire [3:0] \$3948 ;
+  wire \$3949 ;
   wire \$395 ;
+  wire \$3950 ;
+  wire \$3951 ;
+  wire \$3952 ;
+  wire \$3953 ;
+  wire \$3954 ;
+  wire \$3955 ;
+  wire \$3956 ;
+  wire [3:0] \$3957 ;
+  wire \$3958 ;
+  wire \$3959 ;
   wire \$396 ;
+  wire \$3960 ;
+  wire \$3961 ;
+  wire \$3962 ;
+  wire \$3963 ;
+  wire \$3964 ;
+  wire \$3965 ;
+  wire [3:0] \$3966 ;
+  wire [3:0] \$3967 ;
+  wire [3:0] \$3968 ;
+  wire [3:0] \$3969 ;
   wire \$397 ;
+  wire \$3970 ;
+  wire \$3971 ;
+  wire \$3972 ;
+  wire \$3973 ;
+  wire \$3974 ;
+  wire \$3975 ;
+  wire \$3976 ;
+  wire \$3977 ;
+  wire [3:0] \$3978 ;
+  wire [3:0] \$3979 ;
   wire \$398 ;
+  wire \$3980 ;
+  wire \$3981 ;
+  wire \$3982 ;
+  wire \$3983 ;
+  wire \$3984 ;
+  wire \$3985 ;
+  wire \$3986 ;
+  wire \$3987 ;
+  wire [3:0] \$3988 ;
+  wire \$3989 ;
   wire \$399 ;
+  wire \$3990 ;
+  wire \$3991 ;
+  wire \$3992 ;
+  wire \$3993 ;
+  wire \$3994 ;
+  wire \$3995 ;
+  wire \$3996 ;
+  wire [3:0] \$3997 ;
+  wire [3:0] \$3998 ;
+  wire \$3999 ;
   wire [8:0] \$4 ;
   wire [8:0] \$40 ;
   wire \$400 ;
+  wire \$4000 ;
+  wire \$4001 ;
+  wire \$4002 ;
+  wire \$4003 ;
+  wire \$4004 ;
+  wire \$4005 ;
+  wire \$4006 ;
+  wire [3:0] \$4007 ;
+  wire \$4008 ;
+  wire \$4009 ;
   wire \$401 ;
+  wire \$4010 ;
+  wire \$4011 ;
+  wire \$4012 ;
+  wire \$4013 ;
+  wire \$4014 ;
+  wire \$4015 ;
+  wire [3:0] \$4016 ;
+  wire [3:0] \$4017 ;
+  wire [3:0] \$4018 ;
+  wire \$4019 ;
   wire \$402 ;
+  wire \$4020 ;
+  wire \$4021 ;
+  wire \$4022 ;
+  wire \$4023 ;
+  wire \$4024 ;
+  wire \$4025 ;
+  wire \$4026 ;
+  wire [3:0] \$4027 ;
+  wire \$4028 ;
+  wire \$4029 ;
   wire \$403 ;
+  wire \$4030 ;
+  wire \$4031 ;
+  wire \$4032 ;
+  wire \$4033 ;
+  wire \$4034 ;
+  wire \$4035 ;
+  wire [3:0] \$4036 ;
+  wire [3:0] \$4037 ;
+  wire \$4038 ;
+  wire \$4039 ;
   wire \$404 ;
+  wire \$4040 ;
+  wire \$4041 ;
+  wire \$4042 ;
+  wire \$4043 ;
+  wire \$4044 ;
+  wire \$4045 ;
+  wire [3:0] \$4046 ;
+  wire \$4047 ;
+  wire \$4048 ;
+  wire \$4049 ;
   wire \$405 ;
+  wire \$4050 ;
+  wire \$4051 ;
+  wire \$4052 ;
+  wire \$4053 ;
+  wire \$4054 ;
+  wire [3:0] \$4055 ;
+  wire [3:0] \$4056 ;
+  wire [3:0] \$4057 ;
+  wire [3:0] \$4058 ;
+  wire \$4059 ;
   wire \$406 ;
+  wire \$4060 ;
+  wire \$4061 ;
+  wire \$4062 ;
+  wire \$4063 ;
+  wire \$4064 ;
+  wire \$4065 ;
+  wire \$4066 ;
+  wire [3:0] \$4067 ;
+  wire [3:0] \$4068 ;
+  wire \$4069 ;
   wire \$407 ;
+  wire \$4070 ;
+  wire \$4071 ;
+  wire \$4072 ;
+  wire \$4073 ;
+  wire \$4074 ;
+  wire \$4075 ;
+  wire \$4076 ;
+  wire [3:0] \$4077 ;
+  wire \$4078 ;
+  wire \$4079 ;
   wire \$408 ;
+  wire \$4080 ;
+  wire \$4081 ;
+  wire \$4082 ;
+  wire \$4083 ;
+  wire \$4084 ;
+  wire \$4085 ;
+  wire [3:0] \$4086 ;
+  wire [3:0] \$4087 ;
+  wire \$4088 ;
+  wire \$4089 ;
   wire \$409 ;
+  wire \$4090 ;
+  wire \$4091 ;
+  wire \$4092 ;
+  wire \$4093 ;
+  wire \$4094 ;
+  wire \$4095 ;
+  wire [3:0] \$4096 ;
+  wire \$4097 ;
+  wire \$4098 ;
+  wire \$4099 ;
   wire \$41 ;
   wire \$410 ;
+  wire \$4100 ;
+  wire \$4101 ;
+  wire \$4102 ;
+  wire \$4103 ;
+  wire \$4104 ;
+  wire [3:0] \$4105 ;
+  wire [3:0] \$4106 ;
+  wire [3:0] \$4107 ;
+  wire \$4108 ;
+  wire \$4109 ;
   wire \$411 ;
+  wire \$4110 ;
+  wire \$4111 ;
+  wire \$4112 ;
+  wire \$4113 ;
+  wire \$4114 ;
+  wire \$4115 ;
+  wire [3:0] \$4116 ;
+  wire \$4117 ;
+  wire \$4118 ;
+  wire \$4119 ;
   wire \$412 ;
+  wire \$4120 ;
+  wire \$4121 ;
+  wire \$4122 ;
+  wire \$4123 ;
+  wire \$4124 ;
+  wire [3:0] \$4125 ;
+  wire [3:0] \$4126 ;
+  wire \$4127 ;
+  wire \$4128 ;
+  wire \$4129 ;
   wire \$413 ;
+  wire \$4130 ;
+  wire \$4131 ;
+  wire \$4132 ;
+  wire \$4133 ;
+  wire \$4134 ;
+  wire [3:0] \$4135 ;
+  wire \$4136 ;
+  wire \$4137 ;
+  wire \$4138 ;
+  wire \$4139 ;
   wire \$414 ;
+  wire \$4140 ;
+  wire \$4141 ;
+  wire \$4142 ;
+  wire \$4143 ;
+  wire [3:0] \$4144 ;
+  wire [3:0] \$4145 ;
+  wire [3:0] \$4146 ;
+  wire [3:0] \$4147 ;
+  wire \$4148 ;
+  wire \$4149 ;
   wire \$415 ;
+  wire \$4150 ;
+  wire \$4151 ;
+  wire \$4152 ;
+  wire \$4153 ;
+  wire \$4154 ;
+  wire \$4155 ;
+  wire [3:0] \$4156 ;
+  wire [3:0] \$4157 ;
+  wire \$4158 ;
+  wire \$4159 ;
   wire \$416 ;
+  wire \$4160 ;
+  wire \$4161 ;
+  wire \$4162 ;
+  wire \$4163 ;
+  wire \$4164 ;
+  wire \$4165 ;
+  wire [3:0] \$4166 ;
+  wire \$4167 ;
+  wire \$4168 ;
+  wire \$4169 ;
   wire \$417 ;
+  wire \$4170 ;
+  wire \$4171 ;
+  wire \$4172 ;
+  wire \$4173 ;
+  wire \$4174 ;
+  wire [3:0] \$4175 ;
+  wire [3:0] \$4176 ;
+  wire \$4177 ;
+  wire \$4178 ;
+  wire \$4179 ;
   wire \$418 ;
+  wire \$4180 ;
+  wire \$4181 ;
+  wire \$4182 ;
+  wire \$4183 ;
+  wire \$4184 ;
+  wire [3:0] \$4185 ;
+  wire \$4186 ;
+  wire \$4187 ;
+  wire \$4188 ;
+  wire \$4189 ;
   wire \$419 ;
+  wire \$4190 ;
+  wire \$4191 ;
+  wire \$4192 ;
+  wire \$4193 ;
+  wire [3:0] \$4194 ;
+  wire [3:0] \$4195 ;
+  wire [3:0] \$4196 ;
+  wire \$4197 ;
+  wire \$4198 ;
+  wire \$4199 ;
   wire [8:0] \$42 ;
   wire \$420 ;
+  wire \$4200 ;
+  wire \$4201 ;
+  wire \$4202 ;
+  wire \$4203 ;
+  wire \$4204 ;
+  wire [3:0] \$4205 ;
+  wire \$4206 ;
+  wire \$4207 ;
+  wire \$4208 ;
+  wire \$4209 ;
   wire \$421 ;
+  wire \$4210 ;
+  wire \$4211 ;
+  wire \$4212 ;
+  wire \$4213 ;
+  wire [3:0] \$4214 ;
+  wire [3:0] \$4215 ;
+  wire \$4216 ;
+  wire \$4217 ;
+  wire \$4218 ;
+  wire \$4219 ;
   wire \$422 ;
+  wire \$4220 ;
+  wire \$4221 ;
+  wire \$4222 ;
+  wire \$4223 ;
+  wire [3:0] \$4224 ;
+  wire \$4225 ;
+  wire \$4226 ;
+  wire \$4227 ;
+  wire \$4228 ;
+  wire \$4229 ;
   wire \$423 ;
+  wire \$4230 ;
+  wire \$4231 ;
+  wire \$4232 ;
+  wire [3:0] \$4233 ;
+  wire [3:0] \$4234 ;
+  wire [3:0] \$4235 ;
+  wire [3:0] \$4236 ;
+  wire \$4237 ;
+  wire \$4238 ;
+  wire \$4239 ;
   wire \$424 ;
+  wire \$4240 ;
+  wire \$4241 ;
+  wire \$4242 ;
+  wire \$4243 ;
+  wire \$4244 ;
+  wire [3:0] \$4245 ;
+  wire [3:0] \$4246 ;
+  wire \$4247 ;
+  wire \$4248 ;
+  wire \$4249 ;
   wire \$425 ;
+  wire \$4250 ;
+  wire \$4251 ;
+  wire \$4252 ;
+  wire \$4253 ;
+  wire \$4254 ;
+  wire [3:0] \$4255 ;
+  wire \$4256 ;
+  wire \$4257 ;
+  wire \$4258 ;
+  wire \$4259 ;
   wire \$426 ;
+  wire \$4260 ;
+  wire \$4261 ;
+  wire \$4262 ;
+  wire \$4263 ;
+  wire [3:0] \$4264 ;
+  wire [3:0] \$4265 ;
+  wire \$4266 ;
+  wire \$4267 ;
+  wire \$4268 ;
+  wire \$4269 ;
   wire \$427 ;
+  wire \$4270 ;
+  wire \$4271 ;
+  wire \$4272 ;
+  wire \$4273 ;
+  wire [3:0] \$4274 ;
+  wire \$4275 ;
+  wire \$4276 ;
+  wire \$4277 ;
+  wire \$4278 ;
+  wire \$4279 ;
   wire \$428 ;
+  wire \$4280 ;
+  wire \$4281 ;
+  wire \$4282 ;
+  wire [3:0] \$4283 ;
+  wire [3:0] \$4284 ;
+  wire [3:0] \$4285 ;
+  wire \$4286 ;
+  wire \$4287 ;
+  wire \$4288 ;
+  wire \$4289 ;
   wire \$429 ;
+  wire \$4290 ;
+  wire \$4291 ;
+  wire \$4292 ;
+  wire \$4293 ;
+  wire [3:0] \$4294 ;
+  wire \$4295 ;
+  wire \$4296 ;
+  wire \$4297 ;
+  wire \$4298 ;
+  wire \$4299 ;
   wire [8:0] \$43 ;
   wire \$430 ;
+  wire \$4300 ;
+  wire \$4301 ;
+  wire \$4302 ;
+  wire [3:0] \$4303 ;
+  wire [3:0] \$4304 ;
+  wire \$4305 ;
+  wire \$4306 ;
+  wire \$4307 ;
+  wire \$4308 ;
+  wire \$4309 ;
   wire \$431 ;
+  wire \$4310 ;
+  wire \$4311 ;
+  wire \$4312 ;
+  wire [3:0] \$4313 ;
+  wire \$4314 ;
+  wire \$4315 ;
+  wire \$4316 ;
+  wire \$4317 ;
+  wire \$4318 ;
+  wire \$4319 ;
   wire \$432 ;
+  wire \$4320 ;
+  wire \$4321 ;
+  wire [3:0] \$4322 ;
+  wire [3:0] \$4323 ;
+  wire [3:0] \$4324 ;
+  wire [3:0] \$4325 ;
+  wire \$4326 ;
+  wire \$4327 ;
+  wire \$4328 ;
+  wire \$4329 ;
   wire \$433 ;
+  wire \$4330 ;
+  wire \$4331 ;
+  wire \$4332 ;
+  wire \$4333 ;
+  wire [3:0] \$4334 ;
+  wire [3:0] \$4335 ;
+  wire \$4336 ;
+  wire \$4337 ;
+  wire \$4338 ;
+  wire \$4339 ;
   wire \$434 ;
+  wire \$4340 ;
+  wire \$4341 ;
+  wire \$4342 ;
+  wire \$4343 ;
+  wire [3:0] \$4344 ;
+  wire \$4345 ;
+  wire \$4346 ;
+  wire \$4347 ;
+  wire \$4348 ;
+  wire \$4349 ;
   wire \$435 ;
+  wire \$4350 ;
+  wire \$4351 ;
+  wire \$4352 ;
+  wire [3:0] \$4353 ;
+  wire [3:0] \$4354 ;
+  wire \$4355 ;
+  wire \$4356 ;
+  wire \$4357 ;
+  wire \$4358 ;
+  wire \$4359 ;
   wire \$436 ;
+  wire \$4360 ;
+  wire \$4361 ;
+  wire \$4362 ;
+  wire [3:0] \$4363 ;
+  wire \$4364 ;
+  wire \$4365 ;
+  wire \$4366 ;
+  wire \$4367 ;
+  wire \$4368 ;
+  wire \$4369 ;
   wire \$437 ;
+  wire \$4370 ;
+  wire \$4371 ;
+  wire [3:0] \$4372 ;
+  wire [3:0] \$4373 ;
+  wire [3:0] \$4374 ;
+  wire \$4375 ;
+  wire \$4376 ;
+  wire \$4377 ;
+  wire \$4378 ;
+  wire \$4379 ;
   wire \$438 ;
+  wire \$4380 ;
+  wire \$4381 ;
+  wire \$4382 ;
+  wire [3:0] \$4383 ;
+  wire \$4384 ;
+  wire \$4385 ;
+  wire \$4386 ;
+  wire \$4387 ;
+  wire \$4388 ;
+  wire \$4389 ;
   wire \$439 ;
+  wire \$4390 ;
+  wire \$4391 ;
+  wire [3:0] \$4392 ;
+  wire [3:0] \$4393 ;
+  wire \$4394 ;
+  wire \$4395 ;
+  wire \$4396 ;
+  wire \$4397 ;
+  wire \$4398 ;
+  wire \$4399 ;
   wire \$44 ;
   wire \$440 ;
+  wire \$4400 ;
+  wire \$4401 ;
+  wire [3:0] \$4402 ;
+  wire \$4403 ;
+  wire \$4404 ;
+  wire \$4405 ;
+  wire \$4406 ;
+  wire \$4407 ;
+  wire \$4408 ;
+  wire \$4409 ;
   wire \$441 ;
+  wire \$4410 ;
+  wire [3:0] \$4411 ;
+  wire [3:0] \$4412 ;
+  wire [3:0] \$4413 ;
+  wire [3:0] \$4414 ;
+  wire \$4415 ;
+  wire \$4416 ;
+  wire \$4417 ;
+  wire \$4418 ;
+  wire \$4419 ;
   wire \$442 ;
+  wire \$4420 ;
+  wire \$4421 ;
+  wire \$4422 ;
+  wire [3:0] \$4423 ;
+  wire [3:0] \$4424 ;
+  wire \$4425 ;
+  wire \$4426 ;
+  wire \$4427 ;
+  wire \$4428 ;
+  wire \$4429 ;
   wire \$443 ;
+  wire \$4430 ;
+  wire \$4431 ;
+  wire \$4432 ;
+  wire [3:0] \$4433 ;
+  wire \$4434 ;
+  wire \$4435 ;
+  wire \$4436 ;
+  wire \$4437 ;
+  wire \$4438 ;
+  wire \$4439 ;
   wire \$444 ;
+  wire \$4440 ;
+  wire \$4441 ;
+  wire [3:0] \$4442 ;
+  wire [3:0] \$4443 ;
+  wire \$4444 ;
+  wire \$4445 ;
+  wire \$4446 ;
+  wire \$4447 ;
+  wire \$4448 ;
+  wire \$4449 ;
   wire \$445 ;
+  wire \$4450 ;
+  wire \$4451 ;
+  wire [3:0] \$4452 ;
+  wire \$4453 ;
+  wire \$4454 ;
+  wire \$4455 ;
+  wire \$4456 ;
+  wire \$4457 ;
+  wire \$4458 ;
+  wire \$4459 ;
   wire \$446 ;
+  wire \$4460 ;
+  wire [3:0] \$4461 ;
+  wire [3:0] \$4462 ;
+  wire [3:0] \$4463 ;
+  wire \$4464 ;
+  wire \$4465 ;
+  wire \$4466 ;
+  wire \$4467 ;
+  wire \$4468 ;
+  wire \$4469 ;
   wire \$447 ;
+  wire \$4470 ;
+  wire \$4471 ;
+  wire [3:0] \$4472 ;
+  wire \$4473 ;
+  wire \$4474 ;
+  wire \$4475 ;
+  wire \$4476 ;
+  wire \$4477 ;
+  wire \$4478 ;
+  wire \$4479 ;
   wire \$448 ;
+  wire \$4480 ;
+  wire [3:0] \$4481 ;
+  wire [3:0] \$4482 ;
+  wire \$4483 ;
+  wire \$4484 ;
+  wire \$4485 ;
+  wire \$4486 ;
+  wire \$4487 ;
+  wire \$4488 ;
+  wire \$4489 ;
   wire \$449 ;
+  wire \$4490 ;
+  wire [3:0] \$4491 ;
+  wire \$4492 ;
+  wire \$4493 ;
+  wire \$4494 ;
+  wire \$4495 ;
+  wire \$4496 ;
+  wire \$4497 ;
+  wire \$4498 ;
+  wire \$4499 ;
   wire [8:0] \$45 ;
   wire \$450 ;
+  wire [3:0] \$4500 ;
+  wire [3:0] \$4501 ;
+  wire [3:0] \$4502 ;
+  wire [3:0] \$4503 ;
+  wire \$4504 ;
+  wire \$4505 ;
+  wire \$4506 ;
+  wire \$4507 ;
+  wire \$4508 ;
+  wire \$4509 ;
   wire \$451 ;
+  wire \$4510 ;
+  wire \$4511 ;
+  wire [3:0] \$4512 ;
+  wire [3:0] \$4513 ;
+  wire \$4514 ;
+  wire \$4515 ;
+  wire \$4516 ;
+  wire \$4517 ;
+  wire \$4518 ;
+  reg [7:0] \$4519 ;
   wire \$452 ;
+  reg [7:0] \$4520 ;
+  reg [7:0] \$4521 ;
+  reg [7:0] \$4522 ;
+  reg [7:0] \$4523 ;
+  reg [7:0] \$4524 ;
+  reg [7:0] \$4525 ;
+  reg [7:0] \$4526 ;
+  reg [7:0] \$4527 ;
+  reg [7:0] \$4528 ;
+  reg [7:0] \$4529 ;
   wire \$453 ;
+  reg [7:0] \$4530 ;
+  reg [7:0] \$4531 ;
+  reg [7:0] \$4532 ;
+  reg [7:0] \$4533 ;
+  reg [7:0] \$4534 ;
+  reg [7:0] \$4535 ;
+  reg [7:0] \$4536 ;
+  reg [7:0] \$4537 ;
+  reg [7:0] \$4538 ;
+  reg [7:0] \$4539 ;
   wire \$454 ;
+  reg [7:0] \$4540 ;
+  reg [7:0] \$4541 ;
+  reg [7:0] \$4542 ;
+  reg [7:0] \$4543 ;
+  reg [7:0] \$4544 ;
+  reg [7:0] \$4545 ;
+  reg [7:0] \$4546 ;
+  reg [7:0] \$4547 ;
+  reg [7:0] \$4548 ;
+  reg [7:0] \$4549 ;
   wire \$455 ;
+  reg [7:0] \$4550 ;
+  reg [511:0] \$4551 ;
+  reg \$4552 ;
+  reg [119:0] \$4553 ;
+  reg [7:0] \$4554 ;
+  reg [7:0] \$4555 ;
+  reg [7:0] \$4556 ;
+  reg [7:0] \$4557 ;
+  reg [7:0] \$4558 ;
+  reg [7:0] \$4559 ;
   wire \$456 ;
+  reg [7:0] \$4560 ;
+  reg [7:0] \$4561 ;
+  reg [7:0] \$4562 ;
+  reg [7:0] \$4563 ;
+  reg [7:0] \$4564 ;
+  reg [7:0] \$4565 ;
+  reg [7:0] \$4566 ;
+  reg [7:0] \$4567 ;
+  reg [7:0] \$4568 ;
+  reg [7:0] \$4569 ;
   wire \$457 ;
+  reg [511:0] \$4570 ;
+  reg \$4571 ;
+  reg [15:0] \$4572 ;
+  reg [7:0] \$4573 ;
+  reg [7:0] \$4574 ;
+  reg [7:0] \$4575 ;
+  reg [7:0] \$4576 ;
+  reg [7:0] \$4577 ;
+  reg [7:0] \$4578 ;
+  reg [7:0] \$4579 ;
   wire \$458 ;
+  reg [7:0] \$4580 ;
+  reg [7:0] \$4581 ;
+  reg [7:0] \$4582 ;
+  reg [7:0] \$4583 ;
+  reg [7:0] \$4584 ;
+  reg [7:0] \$4585 ;
+  reg [7:0] \$4586 ;
+  reg [7:0] \$4587 ;
+  reg [7:0] \$4588 ;
+  reg [511:0] \$4589 ;
   wire \$459 ;
+  reg \$4590 ;
+  reg [15:0] \$4591 ;
+  reg [4:0] \$4592 ;
+  reg [4:0] \$4593 ;
+  reg [4:0] \$4594 ;
+  reg [4:0] \$4595 ;
+  reg [4:0] \$4596 ;
+  reg [4:0] \$4597 ;
+  reg [4:0] \$4598 ;
+  reg [4:0] \$4599 ;
   wire [8:0] \$46 ;
   wire \$460 ;
+  reg [4:0] \$4600 ;
+  reg [4:0] \$4601 ;
+  reg [4:0] \$4602 ;
+  reg [4:0] \$4603 ;
+  reg [4:0] \$4604 ;
+  reg [4:0] \$4605 ;
+  reg [4:0] \$4606 ;
+  reg [4:0] \$4607 ;
+  reg [7:0] \$4608 ;
+  reg [7:0] \$4609 ;
   wire \$461 ;
+  reg [7:0] \$4610 ;
+  reg [7:0] \$4611 ;
+  reg [7:0] \$4612 ;
+  reg [7:0] \$4613 ;
+  reg [7:0] \$4614 ;
+  reg [7:0] \$4615 ;
+  reg [7:0] \$4616 ;
+  reg [7:0] \$4617 ;
+  reg [7:0] \$4618 ;
+  reg [7:0] \$4619 ;
   wire \$462 ;
+  reg [7:0] \$4620 ;
+  reg [7:0] \$4621 ;
+  reg [7:0] \$4622 ;
+  reg [7:0] \$4623 ;
+  reg [511:0] \$4624 ;
+  reg \$4625 ;
+  reg [15:0] \$4626 ;
+  reg [7:0] \$4627 ;
+  reg [7:0] \$4628 ;
+  reg [7:0] \$4629 ;
   wire \$463 ;
+  reg [7:0] \$4630 ;
+  reg [7:0] \$4631 ;
+  reg [7:0] \$4632 ;
+  reg [7:0] \$4633 ;
+  reg [7:0] \$4634 ;
+  reg [3:0] \$4635 ;
+  reg [3:0] \$4636 ;
+  reg [3:0] \$4637 ;
+  reg [3:0] \$4638 ;
+  reg [3:0] \$4639 ;
   wire \$464 ;
+  reg [3:0] \$4640 ;
+  reg [3:0] \$4641 ;
+  reg [3:0] \$4642 ;
+  reg [511:0] \$4643 ;
+  reg \$4644 ;
+  reg \$4645 ;
+  reg \$4646 ;
+  reg \$4647 ;
+  reg \$4648 ;
+  reg \$4649 ;
   wire \$465 ;
+  reg [7:0] \$4650 ;
+  reg [7:0] \$4651 ;
+  reg [7:0] \$4652 ;
+  reg [7:0] \$4653 ;
+  reg [7:0] \$4654 ;
+  reg [7:0] \$4655 ;
+  reg [7:0] \$4656 ;
+  reg [7:0] \$4657 ;
+  reg [7:0] \$4658 ;
+  reg [7:0] \$4659 ;
   wire \$466 ;
+  reg [7:0] \$4660 ;
+  reg [7:0] \$4661 ;
+  reg [7:0] \$4662 ;
+  reg [7:0] \$4663 ;
+  reg [7:0] \$4664 ;
+  reg [7:0] \$4665 ;
+  reg [7:0] \$4666 ;
+  reg [7:0] \$4667 ;
+  reg [7:0] \$4668 ;
+  reg [7:0] \$4669 ;
   wire \$467 ;
+  reg [7:0] \$4670 ;
+  reg [7:0] \$4671 ;
+  reg [7:0] \$4672 ;
+  reg [7:0] \$4673 ;
+  reg [7:0] \$4674 ;
+  reg [7:0] \$4675 ;
+  reg [7:0] \$4676 ;
+  reg [7:0] \$4677 ;
+  reg [7:0] \$4678 ;
+  reg [7:0] \$4679 ;
   wire \$468 ;
+  reg [7:0] \$4680 ;
+  reg [7:0] \$4681 ;
+  reg [7:0] \$4682 ;
+  reg [7:0] \$4683 ;
+  reg [7:0] \$4684 ;
+  reg [7:0] \$4685 ;
+  reg [7:0] \$4686 ;
+  reg [7:0] \$4687 ;
+  reg [7:0] \$4688 ;
+  reg [7:0] \$4689 ;
   wire \$469 ;
+  reg \$4690 ;
+  reg \$4691 ;
+  reg [15:0] \$4692 ;
+  reg [15:0] \$4693 ;
+  reg [15:0] \$4694 ;
+  reg [15:0] \$4695 ;
+  reg [15:0] \$4696 ;
+  reg [15:0] \$4697 ;
+  reg [15:0] \$4698 ;
+  reg [15:0] \$4699 ;
   wire \$47 ;
   wire \$470 ;
+  reg [15:0] \$4700 ;
+  reg [15:0] \$4701 ;
+  reg [15:0] \$4702 ;
+  reg [15:0] \$4703 ;
+  reg [15:0] \$4704 ;
+  reg [15:0] \$4705 ;
+  reg [15:0] \$4706 ;
+  reg [15:0] \$4707 ;
+  reg [15:0] \$4708 ;
+  reg [15:0] \$4709 ;
   wire \$471 ;
+  reg [15:0] \$4710 ;
+  reg [15:0] \$4711 ;
+  reg [15:0] \$4712 ;
+  reg [15:0] \$4713 ;
+  reg [15:0] \$4714 ;
+  reg [15:0] \$4715 ;
+  reg [15:0] \$4716 ;
+  reg [15:0] \$4717 ;
+  reg [15:0] \$4718 ;
+  reg [15:0] \$4719 ;
   wire \$472 ;
+  reg [15:0] \$4720 ;
+  reg [15:0] \$4721 ;
+  reg [15:0] \$4722 ;
+  reg [15:0] \$4723 ;
+  reg \$4724 ;
+  reg \$4725 ;
+  reg [18:0] \$4726 ;
+  reg [18:0] \$4727 ;
+  reg [18:0] \$4728 ;
+  reg [18:0] \$4729 ;
   wire \$473 ;
+  reg \$4730 ;
+  reg \$4731 ;
+  reg \$4732 ;
+  reg [31:0] \$4733 ;
+  reg [31:0] \$4734 ;
+  reg [31:0] \$4735 ;
+  reg [31:0] \$4736 ;
+  reg [31:0] \$4737 ;
+  reg [31:0] \$4738 ;
+  reg [31:0] \$4739 ;
   wire \$474 ;
+  reg [31:0] \$4740 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
@@ -449,320 +4190,560 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$498 ;
   wire \$499 ;
   wire \$5 ;
-  wire [3:0] \$50 ;
+  wire \$50 ;
   wire \$500 ;
   wire \$501 ;
-  wire [8:0] \$502 ;
-  wire [8:0] \$503 ;
-  wire [8:0] \$504 ;
-  wire [8:0] \$505 ;
-  wire [8:0] \$506 ;
-  wire [8:0] \$507 ;
-  wire [8:0] \$508 ;
-  wire [8:0] \$509 ;
-  wire [3:0] \$51 ;
-  wire [8:0] \$510 ;
-  wire [8:0] \$511 ;
-  wire [8:0] \$512 ;
-  wire [8:0] \$513 ;
-  wire [8:0] \$514 ;
-  wire [8:0] \$515 ;
-  wire [8:0] \$516 ;
-  wire [8:0] \$517 ;
-  wire [15:0] \$518 ;
-  wire [15:0] \$519 ;
-  wire [3:0] \$52 ;
-  wire [15:0] \$520 ;
-  wire [15:0] \$521 ;
-  wire [15:0] \$522 ;
-  wire [15:0] \$523 ;
-  wire [15:0] \$524 ;
-  wire [15:0] \$525 ;
-  wire [15:0] \$526 ;
-  wire [15:0] \$527 ;
-  wire [15:0] \$528 ;
-  wire [15:0] \$529 ;
-  wire [3:0] \$53 ;
-  wire [15:0] \$530 ;
-  wire [15:0] \$531 ;
-  wire [15:0] \$532 ;
-  wire [15:0] \$533 ;
-  wire [15:0] \$534 ;
-  wire [15:0] \$535 ;
-  wire [15:0] \$536 ;
-  wire [15:0] \$537 ;
-  wire [15:0] \$538 ;
-  wire [15:0] \$539 ;
-  wire [3:0] \$54 ;
-  wire [15:0] \$540 ;
-  wire [15:0] \$541 ;
-  wire [15:0] \$542 ;
-  wire [15:0] \$543 ;
-  wire [15:0] \$544 ;
-  wire [15:0] \$545 ;
-  wire [15:0] \$546 ;
-  wire [15:0] \$547 ;
-  wire [15:0] \$548 ;
-  wire [15:0] \$549 ;
-  wire [3:0] \$55 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
   wire \$550 ;
   wire \$551 ;
   wire \$552 ;
   wire \$553 ;
   wire \$554 ;
-  reg [7:0] \$555 ;
-  reg \$556 ;
-  reg [3:0] \$557 ;
-  reg [7:0] \$558 ;
-  reg \$559 ;
-  wire [3:0] \$56 ;
-  reg [3:0] \$560 ;
-  reg [7:0] \$561 ;
-  reg \$562 ;
-  reg [3:0] \$563 ;
-  reg [7:0] \$564 ;
-  reg \$565 ;
-  reg [3:0] \$566 ;
-  reg [7:0] \$567 ;
-  reg \$568 ;
-  reg [3:0] \$569 ;
-  wire [3:0] \$57 ;
-  reg [7:0] \$570 ;
-  reg \$571 ;
-  reg [3:0] \$572 ;
-  reg [7:0] \$573 ;
-  reg \$574 ;
-  reg [3:0] \$575 ;
-  reg [7:0] \$576 ;
-  reg \$577 ;
-  reg [3:0] \$578 ;
-  reg [7:0] \$579 ;
-  wire [3:0] \$58 ;
-  reg \$580 ;
-  reg [3:0] \$581 ;
-  reg [7:0] \$582 ;
-  reg \$583 ;
-  reg [3:0] \$584 ;
-  reg [7:0] \$585 ;
-  reg \$586 ;
-  reg [3:0] \$587 ;
-  reg [7:0] \$588 ;
-  reg \$589 ;
-  wire [3:0] \$59 ;
-  reg [3:0] \$590 ;
-  reg [7:0] \$591 ;
-  reg \$592 ;
-  reg [3:0] \$593 ;
-  reg [7:0] \$594 ;
-  reg \$595 ;
-  reg [3:0] \$596 ;
-  reg [511:0] \$597 ;
-  reg \$598 ;
-  reg [7:0] \$599 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
   wire [8:0] \$6 ;
-  wire [3:0] \$60 ;
-  reg \$600 ;
-  reg [3:0] \$601 ;
-  reg [7:0] \$602 ;
-  reg \$603 ;
-  reg [3:0] \$604 ;
-  reg [7:0] \$605 ;
-  reg \$606 ;
-  reg [3:0] \$607 ;
-  reg [7:0] \$608 ;
-  reg \$609 ;
-  wire [3:0] \$61 ;
-  reg [3:0] \$610 ;
-  reg [7:0] \$611 ;
-  reg \$612 ;
-  reg [3:0] \$613 ;
-  reg [7:0] \$614 ;
-  reg \$615 ;
-  reg [3:0] \$616 ;
-  reg [7:0] \$617 ;
-  reg \$618 ;
-  reg [3:0] \$619 ;
-  wire [3:0] \$62 ;
-  reg [7:0] \$620 ;
-  reg \$621 ;
-  reg [3:0] \$622 ;
-  reg [511:0] \$623 ;
-  reg \$624 ;
-  reg [15:0] \$625 ;
-  reg [7:0] \$626 ;
-  reg [7:0] \$627 ;
-  reg [7:0] \$628 ;
-  reg [7:0] \$629 ;
-  wire [3:0] \$63 ;
-  reg [7:0] \$630 ;
-  reg [7:0] \$631 ;
-  reg [7:0] \$632 ;
-  reg [7:0] \$633 ;
-  reg [3:0] \$634 ;
-  reg [3:0] \$635 ;
-  reg [3:0] \$636 ;
-  reg [3:0] \$637 ;
-  reg [3:0] \$638 ;
-  reg [3:0] \$639 ;
-  wire [3:0] \$64 ;
-  reg [3:0] \$640 ;
-  reg [3:0] \$641 ;
-  reg [511:0] \$642 ;
-  reg \$643 ;
-  reg \$644 ;
-  reg \$645 ;
-  reg \$646 ;
-  reg [15:0] \$647 ;
-  reg [15:0] \$648 ;
-  reg [15:0] \$649 ;
-  wire [3:0] \$65 ;
-  reg [15:0] \$650 ;
-  reg [15:0] \$651 ;
-  reg [15:0] \$652 ;
-  reg [15:0] \$653 ;
-  reg [15:0] \$654 ;
-  reg [15:0] \$655 ;
-  reg [15:0] \$656 ;
-  reg [15:0] \$657 ;
-  reg [15:0] \$658 ;
-  reg [15:0] \$659 ;
-  wire [3:0] \$66 ;
-  reg [15:0] \$660 ;
-  reg [15:0] \$661 ;
-  reg [15:0] \$662 ;
-  reg [15:0] \$663 ;
-  reg [15:0] \$664 ;
-  reg [15:0] \$665 ;
-  reg [15:0] \$666 ;
-  reg [15:0] \$667 ;
-  reg [15:0] \$668 ;
-  reg [15:0] \$669 ;
-  wire [3:0] \$67 ;
-  reg [15:0] \$670 ;
-  reg [15:0] \$671 ;
-  reg [15:0] \$672 ;
-  reg [15:0] \$673 ;
-  reg [15:0] \$674 ;
-  reg [15:0] \$675 ;
-  reg [15:0] \$676 ;
-  reg [15:0] \$677 ;
-  reg [15:0] \$678 ;
-  reg \$679 ;
-  wire [3:0] \$68 ;
-  reg \$680 ;
-  reg \$681 ;
-  reg [31:0] \$682 ;
-  reg [31:0] \$683 ;
-  reg [31:0] \$684 ;
-  reg [31:0] \$685 ;
-  reg [31:0] \$686 ;
-  reg [31:0] \$687 ;
-  reg [31:0] \$688 ;
-  reg [31:0] \$689 ;
-  wire [3:0] \$69 ;
+  wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire \$634 ;
+  wire \$635 ;
+  wire \$636 ;
+  wire \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  wire \$643 ;
+  wire \$644 ;
+  wire \$645 ;
+  wire \$646 ;
+  wire \$647 ;
+  wire \$648 ;
+  wire \$649 ;
+  wire \$65 ;
+  wire \$650 ;
+  wire \$651 ;
+  wire \$652 ;
+  wire \$653 ;
+  wire \$654 ;
+  wire \$655 ;
+  wire \$656 ;
+  wire \$657 ;
+  wire \$658 ;
+  wire \$659 ;
+  wire \$66 ;
+  wire \$660 ;
+  wire \$661 ;
+  wire \$662 ;
+  wire \$663 ;
+  wire \$664 ;
+  wire \$665 ;
+  wire \$666 ;
+  wire \$667 ;
+  wire \$668 ;
+  wire \$669 ;
+  wire \$67 ;
+  wire \$670 ;
+  wire \$671 ;
+  wire \$672 ;
+  wire \$673 ;
+  wire \$674 ;
+  wire \$675 ;
+  wire \$676 ;
+  wire \$677 ;
+  wire \$678 ;
+  wire \$679 ;
+  wire \$68 ;
+  wire \$680 ;
+  wire \$681 ;
+  wire \$682 ;
+  wire \$683 ;
+  wire \$684 ;
+  wire \$685 ;
+  wire \$686 ;
+  wire \$687 ;
+  wire \$688 ;
+  wire \$689 ;
+  wire \$69 ;
+  wire \$690 ;
+  wire \$691 ;
+  wire \$692 ;
+  wire \$693 ;
+  wire \$694 ;
+  wire \$695 ;
+  wire \$696 ;
+  wire \$697 ;
+  wire \$698 ;
+  wire \$699 ;
   wire [8:0] \$7 ;
-  wire [3:0] \$70 ;
-  wire [3:0] \$71 ;
-  wire [3:0] \$72 ;
-  wire [3:0] \$73 ;
-  wire [3:0] \$74 ;
-  wire [3:0] \$75 ;
-  wire [3:0] \$76 ;
-  wire [3:0] \$77 ;
-  wire [3:0] \$78 ;
-  wire [3:0] \$79 ;
+  wire \$70 ;
+  wire \$700 ;
+  wire \$701 ;
+  wire \$702 ;
+  wire \$703 ;
+  wire \$704 ;
+  wire \$705 ;
+  wire \$706 ;
+  wire \$707 ;
+  wire \$708 ;
+  wire \$709 ;
+  wire \$71 ;
+  wire \$710 ;
+  wire \$711 ;
+  wire \$712 ;
+  wire \$713 ;
+  wire \$714 ;
+  wire \$715 ;
+  wire \$716 ;
+  wire \$717 ;
+  wire \$718 ;
+  wire \$719 ;
+  wire \$72 ;
+  wire \$720 ;
+  wire \$721 ;
+  wire \$722 ;
+  wire \$723 ;
+  wire \$724 ;
+  wire \$725 ;
+  wire \$726 ;
+  wire \$727 ;
+  wire \$728 ;
+  wire \$729 ;
+  wire \$73 ;
+  wire \$730 ;
+  wire \$731 ;
+  wire \$732 ;
+  wire \$733 ;
+  wire \$734 ;
+  wire \$735 ;
+  wire \$736 ;
+  wire \$737 ;
+  wire \$738 ;
+  wire \$739 ;
+  wire \$74 ;
+  wire \$740 ;
+  wire \$741 ;
+  wire \$742 ;
+  wire \$743 ;
+  wire \$744 ;
+  wire \$745 ;
+  wire \$746 ;
+  wire \$747 ;
+  wire \$748 ;
+  wire \$749 ;
+  wire \$75 ;
+  wire \$750 ;
+  wire \$751 ;
+  wire \$752 ;
+  wire \$753 ;
+  wire \$754 ;
+  wire \$755 ;
+  wire \$756 ;
+  wire \$757 ;
+  wire \$758 ;
+  wire \$759 ;
+  wire \$76 ;
+  wire \$760 ;
+  wire \$761 ;
+  wire \$762 ;
+  wire \$763 ;
+  wire \$764 ;
+  wire \$765 ;
+  wire \$766 ;
+  wire \$767 ;
+  wire \$768 ;
+  wire \$769 ;
+  wire \$77 ;
+  wire \$770 ;
+  wire \$771 ;
+  wire \$772 ;
+  wire \$773 ;
+  wire \$774 ;
+  wire \$775 ;
+  wire \$776 ;
+  wire \$777 ;
+  wire \$778 ;
+  wire \$779 ;
+  wire \$78 ;
+  wire \$780 ;
+  wire \$781 ;
+  wire \$782 ;
+  wire \$783 ;
+  wire \$784 ;
+  wire \$785 ;
+  wire \$786 ;
+  wire \$787 ;
+  wire \$788 ;
+  wire \$789 ;
+  wire \$79 ;
+  wire \$790 ;
+  wire \$791 ;
+  wire \$792 ;
+  wire \$793 ;
+  wire \$794 ;
+  wire \$795 ;
+  wire \$796 ;
+  wire \$797 ;
+  wire \$798 ;
+  wire \$799 ;
   wire \$8 ;
-  wire [3:0] \$80 ;
-  wire [3:0] \$81 ;
-  wire [3:0] \$82 ;
-  wire [3:0] \$83 ;
-  wire [3:0] \$84 ;
-  wire [3:0] \$85 ;
-  wire [3:0] \$86 ;
-  wire [3:0] \$87 ;
-  wire [3:0] \$88 ;
-  wire [3:0] \$89 ;
+  wire \$80 ;
+  wire \$800 ;
+  wire \$801 ;
+  wire \$802 ;
+  wire \$803 ;
+  wire \$804 ;
+  wire \$805 ;
+  wire \$806 ;
+  wire \$807 ;
+  wire \$808 ;
+  wire \$809 ;
+  wire \$81 ;
+  wire \$810 ;
+  wire \$811 ;
+  wire \$812 ;
+  wire \$813 ;
+  wire \$814 ;
+  wire \$815 ;
+  wire \$816 ;
+  wire \$817 ;
+  wire \$818 ;
+  wire \$819 ;
+  wire \$82 ;
+  wire \$820 ;
+  wire \$821 ;
+  wire \$822 ;
+  wire \$823 ;
+  wire \$824 ;
+  wire \$825 ;
+  wire \$826 ;
+  wire \$827 ;
+  wire \$828 ;
+  wire \$829 ;
+  wire \$83 ;
+  wire \$830 ;
+  wire \$831 ;
+  wire \$832 ;
+  wire \$833 ;
+  wire \$834 ;
+  wire \$835 ;
+  wire \$836 ;
+  wire \$837 ;
+  wire \$838 ;
+  wire \$839 ;
+  wire \$84 ;
+  wire \$840 ;
+  wire \$841 ;
+  wire \$842 ;
+  wire \$843 ;
+  wire \$844 ;
+  wire \$845 ;
+  wire \$846 ;
+  wire \$847 ;
+  wire \$848 ;
+  wire \$849 ;
+  wire \$85 ;
+  wire \$850 ;
+  wire \$851 ;
+  wire \$852 ;
+  wire \$853 ;
+  wire \$854 ;
+  wire \$855 ;
+  wire \$856 ;
+  wire \$857 ;
+  wire \$858 ;
+  wire \$859 ;
+  wire \$86 ;
+  wire \$860 ;
+  wire \$861 ;
+  wire \$862 ;
+  wire \$863 ;
+  wire \$864 ;
+  wire \$865 ;
+  wire \$866 ;
+  wire \$867 ;
+  wire \$868 ;
+  wire \$869 ;
+  wire \$87 ;
+  wire \$870 ;
+  wire \$871 ;
+  wire \$872 ;
+  wire \$873 ;
+  wire \$874 ;
+  wire \$875 ;
+  wire \$876 ;
+  wire \$877 ;
+  wire \$878 ;
+  wire \$879 ;
+  wire \$88 ;
+  wire \$880 ;
+  wire \$881 ;
+  wire \$882 ;
+  wire \$883 ;
+  wire \$884 ;
+  wire \$885 ;
+  wire \$886 ;
+  wire \$887 ;
+  wire \$888 ;
+  wire \$889 ;
+  wire \$89 ;
+  wire \$890 ;
+  wire \$891 ;
+  wire \$892 ;
+  wire \$893 ;
+  wire \$894 ;
+  wire \$895 ;
+  wire \$896 ;
+  wire \$897 ;
+  wire \$898 ;
+  wire \$899 ;
   wire [8:0] \$9 ;
-  wire [3:0] \$90 ;
-  wire [3:0] \$91 ;
-  wire [3:0] \$92 ;
-  wire [3:0] \$93 ;
-  wire [3:0] \$94 ;
-  wire [3:0] \$95 ;
-  wire [3:0] \$96 ;
-  wire [3:0] \$97 ;
-  wire [3:0] \$98 ;
-  wire [3:0] \$99 ;
-  reg [31:0] acc0 = 32'd0;
-  wire [31:0] acc0_next;
-  reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p6;
-  reg [31:0] acc1 = 32'd0;
-  wire [31:0] acc1_next;
-  reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p6;
-  reg [31:0] acc2 = 32'd0;
-  wire [31:0] acc2_next;
-  reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p6;
-  reg [31:0] acc3 = 32'd0;
-  wire [31:0] acc3_next;
-  reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p6;
-  (* init = 1'h0 *)
-  wire acc_out_valid;
+  wire \$90 ;
+  wire \$900 ;
+  wire \$901 ;
+  wire \$902 ;
+  wire \$903 ;
+  wire \$904 ;
+  wire \$905 ;
+  wire \$906 ;
+  wire \$907 ;
+  wire \$908 ;
+  wire \$909 ;
+  wire \$91 ;
+  wire \$910 ;
+  wire \$911 ;
+  wire \$912 ;
+  wire \$913 ;
+  wire \$914 ;
+  wire \$915 ;
+  wire \$916 ;
+  wire \$917 ;
+  wire \$918 ;
+  wire \$919 ;
+  wire \$92 ;
+  wire \$920 ;
+  wire \$921 ;
+  wire \$922 ;
+  wire \$923 ;
+  wire \$924 ;
+  wire \$925 ;
+  wire \$926 ;
+  wire \$927 ;
+  wire \$928 ;
+  wire \$929 ;
+  wire \$93 ;
+  wire \$930 ;
+  wire \$931 ;
+  wire \$932 ;
+  wire \$933 ;
+  wire \$934 ;
+  wire \$935 ;
+  wire \$936 ;
+  wire \$937 ;
+  wire \$938 ;
+  wire \$939 ;
+  wire \$94 ;
+  wire \$940 ;
+  wire \$941 ;
+  wire \$942 ;
+  wire \$943 ;
+  wire \$944 ;
+  wire \$945 ;
+  wire \$946 ;
+  wire \$947 ;
+  wire \$948 ;
+  wire \$949 ;
+  wire \$95 ;
+  wire \$950 ;
+  wire \$951 ;
+  wire \$952 ;
+  wire \$953 ;
+  wire \$954 ;
+  wire \$955 ;
+  wire \$956 ;
+  wire \$957 ;
+  wire \$958 ;
+  wire \$959 ;
+  wire \$96 ;
+  wire \$960 ;
+  wire \$961 ;
+  wire \$962 ;
+  wire \$963 ;
+  wire \$964 ;
+  wire \$965 ;
+  wire \$966 ;
+  wire \$967 ;
+  wire \$968 ;
+  wire \$969 ;
+  wire \$97 ;
+  wire \$970 ;
+  wire \$971 ;
+  wire \$972 ;
+  wire \$973 ;
+  wire \$974 ;
+  wire \$975 ;
+  wire \$976 ;
+  wire \$977 ;
+  wire \$978 ;
+  wire \$979 ;
+  wire \$98 ;
+  wire \$980 ;
+  wire \$981 ;
+  wire \$982 ;
+  wire \$983 ;
+  wire \$984 ;
+  wire \$985 ;
+  wire \$986 ;
+  wire \$987 ;
+  wire \$988 ;
+  wire \$989 ;
+  wire \$99 ;
+  wire \$990 ;
+  wire \$991 ;
+  wire \$992 ;
+  wire \$993 ;
+  wire \$994 ;
+  wire \$995 ;
+  wire \$996 ;
+  wire \$997 ;
+  wire \$998 ;
+  wire \$999 ;
   wire advance;
   input clk;
   wire clk;
@@ -856,46 +4837,565 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [3:0] mul_off0;
-  wire [3:0] mul_off1;
-  wire [3:0] mul_off2;
-  wire [3:0] mul_off3;
-  wire [3:0] mul_off4;
-  wire [3:0] mul_off5;
-  wire [3:0] mul_off6;
-  wire [3:0] mul_off7;
-  wire [7:0] mul_w0_0;
-  wire [7:0] mul_w0_1;
-  wire [7:0] mul_w0_2;
-  wire [7:0] mul_w0_3;
-  wire [7:0] mul_w0_4;
-  wire [7:0] mul_w0_5;
-  wire [7:0] mul_w0_6;
-  wire [7:0] mul_w0_7;
-  wire [7:0] mul_w1_0;
-  wire [7:0] mul_w1_1;
-  wire [7:0] mul_w1_2;
-  wire [7:0] mul_w1_3;
-  wire [7:0] mul_w1_4;
-  wire [7:0] mul_w1_5;
-  wire [7:0] mul_w1_6;
-  wire [7:0] mul_w1_7;
-  wire [7:0] mul_w2_0;
-  wire [7:0] mul_w2_1;
-  wire [7:0] mul_w2_2;
-  wire [7:0] mul_w2_3;
-  wire [7:0] mul_w2_4;
-  wire [7:0] mul_w2_5;
-  wire [7:0] mul_w2_6;
-  wire [7:0] mul_w2_7;
-  wire [7:0] mul_w3_0;
-  wire [7:0] mul_w3_1;
-  wire [7:0] mul_w3_2;
-  wire [7:0] mul_w3_3;
-  wire [7:0] mul_w3_4;
-  wire [7:0] mul_w3_5;
-  wire [7:0] mul_w3_6;
-  wire [7:0] mul_w3_7;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p0;
+  reg [31:0] mac_acc0 = 32'd0;
+  wire [31:0] mac_acc0_next;
+  reg [31:0] mac_acc0_out = 32'd0;
+  reg [31:0] mac_acc1 = 32'd0;
+  wire [31:0] mac_acc1_next;
+  reg [31:0] mac_acc1_out = 32'd0;
+  reg [31:0] mac_acc2 = 32'd0;
+  wire [31:0] mac_acc2_next;
+  reg [31:0] mac_acc2_out = 32'd0;
+  reg [31:0] mac_acc3 = 32'd0;
+  wire [31:0] mac_acc3_next;
+  reg [31:0] mac_acc3_out = 32'd0;
+  reg [18:0] mac_add2_s0 = 19'h00000;
+  reg [18:0] \mac_add2_s0$1190  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1193  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1196  = 19'h00000;
+  reg \mac_add2_s0$1310  = 1'h0;
+  reg mac_add2_valid_s0 = 1'h0;
+  reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$1127  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1129  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1130  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1132  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1133  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1135  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1136  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1138  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1139  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1141  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1142  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1144  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1145  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1147  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1148  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1150  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1151  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1153  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1154  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1156  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1157  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1159  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1160  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1162  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1163  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1165  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1166  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1168  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1169  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1171  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1172  = 16'h0000;
+  reg \mac_mul_s0$1308  = 1'h0;
+  reg mac_mul_valid_s0 = 1'h0;
+  (* init = 1'h0 *)
+  wire mac_out_valid;
+  reg [7:0] mac_pre_s0 = 8'h00;
+  reg [7:0] \mac_pre_s0$1055  = 8'h00;
+  reg [7:0] \mac_pre_s0$1057  = 8'h00;
+  reg [7:0] \mac_pre_s0$1058  = 8'h00;
+  reg [7:0] \mac_pre_s0$1060  = 8'h00;
+  reg [7:0] \mac_pre_s0$1061  = 8'h00;
+  reg [7:0] \mac_pre_s0$1063  = 8'h00;
+  reg [7:0] \mac_pre_s0$1064  = 8'h00;
+  reg [7:0] \mac_pre_s0$1066  = 8'h00;
+  reg [7:0] \mac_pre_s0$1067  = 8'h00;
+  reg [7:0] \mac_pre_s0$1069  = 8'h00;
+  reg [7:0] \mac_pre_s0$1070  = 8'h00;
+  reg [7:0] \mac_pre_s0$1072  = 8'h00;
+  reg [7:0] \mac_pre_s0$1073  = 8'h00;
+  reg [7:0] \mac_pre_s0$1075  = 8'h00;
+  reg [7:0] \mac_pre_s0$1076  = 8'h00;
+  reg [7:0] \mac_pre_s0$1078  = 8'h00;
+  reg [7:0] \mac_pre_s0$1080  = 8'h00;
+  reg [7:0] \mac_pre_s0$1082  = 8'h00;
+  reg [7:0] \mac_pre_s0$1084  = 8'h00;
+  reg [7:0] \mac_pre_s0$1086  = 8'h00;
+  reg [7:0] \mac_pre_s0$1088  = 8'h00;
+  reg [7:0] \mac_pre_s0$1090  = 8'h00;
+  reg [7:0] \mac_pre_s0$1092  = 8'h00;
+  reg [7:0] \mac_pre_s0$1094  = 8'h00;
+  reg [7:0] \mac_pre_s0$1096  = 8'h00;
+  reg [7:0] \mac_pre_s0$1098  = 8'h00;
+  reg [7:0] \mac_pre_s0$1100  = 8'h00;
+  reg [7:0] \mac_pre_s0$1102  = 8'h00;
+  reg [7:0] \mac_pre_s0$1104  = 8'h00;
+  reg [7:0] \mac_pre_s0$1106  = 8'h00;
+  reg [7:0] \mac_pre_s0$1108  = 8'h00;
+  reg [7:0] \mac_pre_s0$1110  = 8'h00;
+  reg [7:0] \mac_pre_s0$1112  = 8'h00;
+  reg [7:0] \mac_pre_s0$1114  = 8'h00;
+  reg [7:0] \mac_pre_s0$1116  = 8'h00;
+  reg [7:0] \mac_pre_s0$1118  = 8'h00;
+  reg [7:0] \mac_pre_s0$1120  = 8'h00;
+  reg [7:0] \mac_pre_s0$1122  = 8'h00;
+  reg [7:0] \mac_pre_s0$1124  = 8'h00;
+  reg \mac_pre_s0$1306  = 1'h0;
+  reg mac_pre_valid_s0 = 1'h0;
+  wire [15:0] mac_prod0_0;
+  wire [15:0] mac_prod0_1;
+  wire [15:0] mac_prod0_2;
+  wire [15:0] mac_prod0_3;
+  wire [15:0] mac_prod0_4;
+  wire [15:0] mac_prod0_5;
+  wire [15:0] mac_prod0_6;
+  wire [15:0] mac_prod0_7;
+  wire [15:0] mac_prod1_0;
+  wire [15:0] mac_prod1_1;
+  wire [15:0] mac_prod1_2;
+  wire [15:0] mac_prod1_3;
+  wire [15:0] mac_prod1_4;
+  wire [15:0] mac_prod1_5;
+  wire [15:0] mac_prod1_6;
+  wire [15:0] mac_prod1_7;
+  wire [15:0] mac_prod2_0;
+  wire [15:0] mac_prod2_1;
+  wire [15:0] mac_prod2_2;
+  wire [15:0] mac_prod2_3;
+  wire [15:0] mac_prod2_4;
+  wire [15:0] mac_prod2_5;
+  wire [15:0] mac_prod2_6;
+  wire [15:0] mac_prod2_7;
+  wire [15:0] mac_prod3_0;
+  wire [15:0] mac_prod3_1;
+  wire [15:0] mac_prod3_2;
+  wire [15:0] mac_prod3_3;
+  wire [15:0] mac_prod3_4;
+  wire [15:0] mac_prod3_5;
+  wire [15:0] mac_prod3_6;
+  wire [15:0] mac_prod3_7;
+  wire [3:0] mac_wmux_drop0;
+  wire [3:0] mac_wmux_drop1;
+  wire [3:0] mac_wmux_drop10;
+  wire [3:0] mac_wmux_drop11;
+  wire [3:0] mac_wmux_drop12;
+  wire [3:0] mac_wmux_drop13;
+  wire [3:0] mac_wmux_drop14;
+  wire [3:0] mac_wmux_drop15;
+  wire [3:0] mac_wmux_drop2;
+  wire [3:0] mac_wmux_drop3;
+  wire [3:0] mac_wmux_drop4;
+  wire [3:0] mac_wmux_drop5;
+  wire [3:0] mac_wmux_drop6;
+  wire [3:0] mac_wmux_drop7;
+  wire [3:0] mac_wmux_drop8;
+  wire [3:0] mac_wmux_drop9;
+  wire mac_wmux_keep0;
+  wire mac_wmux_keep1;
+  wire mac_wmux_keep10;
+  wire mac_wmux_keep11;
+  wire mac_wmux_keep12;
+  wire mac_wmux_keep13;
+  wire mac_wmux_keep14;
+  wire mac_wmux_keep15;
+  wire mac_wmux_keep2;
+  wire mac_wmux_keep3;
+  wire mac_wmux_keep4;
+  wire mac_wmux_keep5;
+  wire mac_wmux_keep6;
+  wire mac_wmux_keep7;
+  wire mac_wmux_keep8;
+  wire mac_wmux_keep9;
+  wire [3:0] mac_wmux_s0_d0;
+  wire [3:0] mac_wmux_s0_d1;
+  wire [3:0] mac_wmux_s0_d10;
+  wire [3:0] mac_wmux_s0_d11;
+  wire [3:0] mac_wmux_s0_d12;
+  wire [3:0] mac_wmux_s0_d13;
+  wire [3:0] mac_wmux_s0_d14;
+  wire [3:0] mac_wmux_s0_d2;
+  wire [3:0] mac_wmux_s0_d3;
+  wire [3:0] mac_wmux_s0_d4;
+  wire [3:0] mac_wmux_s0_d5;
+  wire [3:0] mac_wmux_s0_d6;
+  wire [3:0] mac_wmux_s0_d7;
+  wire [3:0] mac_wmux_s0_d8;
+  wire [3:0] mac_wmux_s0_d9;
+  wire mac_wmux_s0_mv0;
+  wire mac_wmux_s0_mv1;
+  wire mac_wmux_s0_mv10;
+  wire mac_wmux_s0_mv11;
+  wire mac_wmux_s0_mv12;
+  wire mac_wmux_s0_mv13;
+  wire mac_wmux_s0_mv14;
+  wire mac_wmux_s0_mv2;
+  wire mac_wmux_s0_mv3;
+  wire mac_wmux_s0_mv4;
+  wire mac_wmux_s0_mv5;
+  wire mac_wmux_s0_mv6;
+  wire mac_wmux_s0_mv7;
+  wire mac_wmux_s0_mv8;
+  wire mac_wmux_s0_mv9;
+  wire mac_wmux_s0_v0;
+  wire mac_wmux_s0_v1;
+  wire mac_wmux_s0_v10;
+  wire mac_wmux_s0_v11;
+  wire mac_wmux_s0_v12;
+  wire mac_wmux_s0_v13;
+  wire mac_wmux_s0_v14;
+  wire mac_wmux_s0_v2;
+  wire mac_wmux_s0_v3;
+  wire mac_wmux_s0_v4;
+  wire mac_wmux_s0_v5;
+  wire mac_wmux_s0_v6;
+  wire mac_wmux_s0_v7;
+  wire mac_wmux_s0_v8;
+  wire mac_wmux_s0_v9;
+  wire [7:0] mac_wmux_s0_w0_0;
+  wire [7:0] mac_wmux_s0_w0_1;
+  wire [7:0] mac_wmux_s0_w0_10;
+  wire [7:0] mac_wmux_s0_w0_11;
+  wire [7:0] mac_wmux_s0_w0_12;
+  wire [7:0] mac_wmux_s0_w0_13;
+  wire [7:0] mac_wmux_s0_w0_14;
+  wire [7:0] mac_wmux_s0_w0_2;
+  wire [7:0] mac_wmux_s0_w0_3;
+  wire [7:0] mac_wmux_s0_w0_4;
+  wire [7:0] mac_wmux_s0_w0_5;
+  wire [7:0] mac_wmux_s0_w0_6;
+  wire [7:0] mac_wmux_s0_w0_7;
+  wire [7:0] mac_wmux_s0_w0_8;
+  wire [7:0] mac_wmux_s0_w0_9;
+  wire [7:0] mac_wmux_s0_w1_0;
+  wire [7:0] mac_wmux_s0_w1_1;
+  wire [7:0] mac_wmux_s0_w1_10;
+  wire [7:0] mac_wmux_s0_w1_11;
+  wire [7:0] mac_wmux_s0_w1_12;
+  wire [7:0] mac_wmux_s0_w1_13;
+  wire [7:0] mac_wmux_s0_w1_14;
+  wire [7:0] mac_wmux_s0_w1_2;
+  wire [7:0] mac_wmux_s0_w1_3;
+  wire [7:0] mac_wmux_s0_w1_4;
+  wire [7:0] mac_wmux_s0_w1_5;
+  wire [7:0] mac_wmux_s0_w1_6;
+  wire [7:0] mac_wmux_s0_w1_7;
+  wire [7:0] mac_wmux_s0_w1_8;
+  wire [7:0] mac_wmux_s0_w1_9;
+  wire [7:0] mac_wmux_s0_w2_0;
+  wire [7:0] mac_wmux_s0_w2_1;
+  wire [7:0] mac_wmux_s0_w2_10;
+  wire [7:0] mac_wmux_s0_w2_11;
+  wire [7:0] mac_wmux_s0_w2_12;
+  wire [7:0] mac_wmux_s0_w2_13;
+  wire [7:0] mac_wmux_s0_w2_14;
+  wire [7:0] mac_wmux_s0_w2_2;
+  wire [7:0] mac_wmux_s0_w2_3;
+  wire [7:0] mac_wmux_s0_w2_4;
+  wire [7:0] mac_wmux_s0_w2_5;
+  wire [7:0] mac_wmux_s0_w2_6;
+  wire [7:0] mac_wmux_s0_w2_7;
+  wire [7:0] mac_wmux_s0_w2_8;
+  wire [7:0] mac_wmux_s0_w2_9;
+  wire [7:0] mac_wmux_s0_w3_0;
+  wire [7:0] mac_wmux_s0_w3_1;
+  wire [7:0] mac_wmux_s0_w3_10;
+  wire [7:0] mac_wmux_s0_w3_11;
+  wire [7:0] mac_wmux_s0_w3_12;
+  wire [7:0] mac_wmux_s0_w3_13;
+  wire [7:0] mac_wmux_s0_w3_14;
+  wire [7:0] mac_wmux_s0_w3_2;
+  wire [7:0] mac_wmux_s0_w3_3;
+  wire [7:0] mac_wmux_s0_w3_4;
+  wire [7:0] mac_wmux_s0_w3_5;
+  wire [7:0] mac_wmux_s0_w3_6;
+  wire [7:0] mac_wmux_s0_w3_7;
+  wire [7:0] mac_wmux_s0_w3_8;
+  wire [7:0] mac_wmux_s0_w3_9;
+  wire [3:0] mac_wmux_s1_d0;
+  wire [3:0] mac_wmux_s1_d1;
+  wire [3:0] mac_wmux_s1_d10;
+  wire [3:0] mac_wmux_s1_d11;
+  wire [3:0] mac_wmux_s1_d12;
+  wire [3:0] mac_wmux_s1_d13;
+  wire [3:0] mac_wmux_s1_d2;
+  wire [3:0] mac_wmux_s1_d3;
+  wire [3:0] mac_wmux_s1_d4;
+  wire [3:0] mac_wmux_s1_d5;
+  wire [3:0] mac_wmux_s1_d6;
+  wire [3:0] mac_wmux_s1_d7;
+  wire [3:0] mac_wmux_s1_d8;
+  wire [3:0] mac_wmux_s1_d9;
+  wire mac_wmux_s1_mv0;
+  wire mac_wmux_s1_mv1;
+  wire mac_wmux_s1_mv10;
+  wire mac_wmux_s1_mv11;
+  wire mac_wmux_s1_mv12;
+  wire mac_wmux_s1_mv13;
+  wire mac_wmux_s1_mv2;
+  wire mac_wmux_s1_mv3;
+  wire mac_wmux_s1_mv4;
+  wire mac_wmux_s1_mv5;
+  wire mac_wmux_s1_mv6;
+  wire mac_wmux_s1_mv7;
+  wire mac_wmux_s1_mv8;
+  wire mac_wmux_s1_mv9;
+  wire mac_wmux_s1_v0;
+  wire mac_wmux_s1_v1;
+  wire mac_wmux_s1_v10;
+  wire mac_wmux_s1_v11;
+  wire mac_wmux_s1_v12;
+  wire mac_wmux_s1_v13;
+  wire mac_wmux_s1_v2;
+  wire mac_wmux_s1_v3;
+  wire mac_wmux_s1_v4;
+  wire mac_wmux_s1_v5;
+  wire mac_wmux_s1_v6;
+  wire mac_wmux_s1_v7;
+  wire mac_wmux_s1_v8;
+  wire mac_wmux_s1_v9;
+  wire [7:0] mac_wmux_s1_w0_0;
+  wire [7:0] mac_wmux_s1_w0_1;
+  wire [7:0] mac_wmux_s1_w0_10;
+  wire [7:0] mac_wmux_s1_w0_11;
+  wire [7:0] mac_wmux_s1_w0_12;
+  wire [7:0] mac_wmux_s1_w0_13;
+  wire [7:0] mac_wmux_s1_w0_2;
+  wire [7:0] mac_wmux_s1_w0_3;
+  wire [7:0] mac_wmux_s1_w0_4;
+  wire [7:0] mac_wmux_s1_w0_5;
+  wire [7:0] mac_wmux_s1_w0_6;
+  wire [7:0] mac_wmux_s1_w0_7;
+  wire [7:0] mac_wmux_s1_w0_8;
+  wire [7:0] mac_wmux_s1_w0_9;
+  wire [7:0] mac_wmux_s1_w1_0;
+  wire [7:0] mac_wmux_s1_w1_1;
+  wire [7:0] mac_wmux_s1_w1_10;
+  wire [7:0] mac_wmux_s1_w1_11;
+  wire [7:0] mac_wmux_s1_w1_12;
+  wire [7:0] mac_wmux_s1_w1_13;
+  wire [7:0] mac_wmux_s1_w1_2;
+  wire [7:0] mac_wmux_s1_w1_3;
+  wire [7:0] mac_wmux_s1_w1_4;
+  wire [7:0] mac_wmux_s1_w1_5;
+  wire [7:0] mac_wmux_s1_w1_6;
+  wire [7:0] mac_wmux_s1_w1_7;
+  wire [7:0] mac_wmux_s1_w1_8;
+  wire [7:0] mac_wmux_s1_w1_9;
+  wire [7:0] mac_wmux_s1_w2_0;
+  wire [7:0] mac_wmux_s1_w2_1;
+  wire [7:0] mac_wmux_s1_w2_10;
+  wire [7:0] mac_wmux_s1_w2_11;
+  wire [7:0] mac_wmux_s1_w2_12;
+  wire [7:0] mac_wmux_s1_w2_13;
+  wire [7:0] mac_wmux_s1_w2_2;
+  wire [7:0] mac_wmux_s1_w2_3;
+  wire [7:0] mac_wmux_s1_w2_4;
+  wire [7:0] mac_wmux_s1_w2_5;
+  wire [7:0] mac_wmux_s1_w2_6;
+  wire [7:0] mac_wmux_s1_w2_7;
+  wire [7:0] mac_wmux_s1_w2_8;
+  wire [7:0] mac_wmux_s1_w2_9;
+  wire [7:0] mac_wmux_s1_w3_0;
+  wire [7:0] mac_wmux_s1_w3_1;
+  wire [7:0] mac_wmux_s1_w3_10;
+  wire [7:0] mac_wmux_s1_w3_11;
+  wire [7:0] mac_wmux_s1_w3_12;
+  wire [7:0] mac_wmux_s1_w3_13;
+  wire [7:0] mac_wmux_s1_w3_2;
+  wire [7:0] mac_wmux_s1_w3_3;
+  wire [7:0] mac_wmux_s1_w3_4;
+  wire [7:0] mac_wmux_s1_w3_5;
+  wire [7:0] mac_wmux_s1_w3_6;
+  wire [7:0] mac_wmux_s1_w3_7;
+  wire [7:0] mac_wmux_s1_w3_8;
+  wire [7:0] mac_wmux_s1_w3_9;
+  wire [3:0] mac_wmux_s2_d0;
+  wire [3:0] mac_wmux_s2_d1;
+  wire [3:0] mac_wmux_s2_d10;
+  wire [3:0] mac_wmux_s2_d11;
+  wire [3:0] mac_wmux_s2_d2;
+  wire [3:0] mac_wmux_s2_d3;
+  wire [3:0] mac_wmux_s2_d4;
+  wire [3:0] mac_wmux_s2_d5;
+  wire [3:0] mac_wmux_s2_d6;
+  wire [3:0] mac_wmux_s2_d7;
+  wire [3:0] mac_wmux_s2_d8;
+  wire [3:0] mac_wmux_s2_d9;
+  wire mac_wmux_s2_mv0;
+  wire mac_wmux_s2_mv1;
+  wire mac_wmux_s2_mv10;
+  wire mac_wmux_s2_mv11;
+  wire mac_wmux_s2_mv2;
+  wire mac_wmux_s2_mv3;
+  wire mac_wmux_s2_mv4;
+  wire mac_wmux_s2_mv5;
+  wire mac_wmux_s2_mv6;
+  wire mac_wmux_s2_mv7;
+  wire mac_wmux_s2_mv8;
+  wire mac_wmux_s2_mv9;
+  wire mac_wmux_s2_v0;
+  wire mac_wmux_s2_v1;
+  wire mac_wmux_s2_v10;
+  wire mac_wmux_s2_v11;
+  wire mac_wmux_s2_v2;
+  wire mac_wmux_s2_v3;
+  wire mac_wmux_s2_v4;
+  wire mac_wmux_s2_v5;
+  wire mac_wmux_s2_v6;
+  wire mac_wmux_s2_v7;
+  wire mac_wmux_s2_v8;
+  wire mac_wmux_s2_v9;
+  wire [7:0] mac_wmux_s2_w0_0;
+  wire [7:0] mac_wmux_s2_w0_1;
+  wire [7:0] mac_wmux_s2_w0_10;
+  wire [7:0] mac_wmux_s2_w0_11;
+  wire [7:0] mac_wmux_s2_w0_2;
+  wire [7:0] mac_wmux_s2_w0_3;
+  wire [7:0] mac_wmux_s2_w0_4;
+  wire [7:0] mac_wmux_s2_w0_5;
+  wire [7:0] mac_wmux_s2_w0_6;
+  wire [7:0] mac_wmux_s2_w0_7;
+  wire [7:0] mac_wmux_s2_w0_8;
+  wire [7:0] mac_wmux_s2_w0_9;
+  wire [7:0] mac_wmux_s2_w1_0;
+  wire [7:0] mac_wmux_s2_w1_1;
+  wire [7:0] mac_wmux_s2_w1_10;
+  wire [7:0] mac_wmux_s2_w1_11;
+  wire [7:0] mac_wmux_s2_w1_2;
+  wire [7:0] mac_wmux_s2_w1_3;
+  wire [7:0] mac_wmux_s2_w1_4;
+  wire [7:0] mac_wmux_s2_w1_5;
+  wire [7:0] mac_wmux_s2_w1_6;
+  wire [7:0] mac_wmux_s2_w1_7;
+  wire [7:0] mac_wmux_s2_w1_8;
+  wire [7:0] mac_wmux_s2_w1_9;
+  wire [7:0] mac_wmux_s2_w2_0;
+  wire [7:0] mac_wmux_s2_w2_1;
+  wire [7:0] mac_wmux_s2_w2_10;
+  wire [7:0] mac_wmux_s2_w2_11;
+  wire [7:0] mac_wmux_s2_w2_2;
+  wire [7:0] mac_wmux_s2_w2_3;
+  wire [7:0] mac_wmux_s2_w2_4;
+  wire [7:0] mac_wmux_s2_w2_5;
+  wire [7:0] mac_wmux_s2_w2_6;
+  wire [7:0] mac_wmux_s2_w2_7;
+  wire [7:0] mac_wmux_s2_w2_8;
+  wire [7:0] mac_wmux_s2_w2_9;
+  wire [7:0] mac_wmux_s2_w3_0;
+  wire [7:0] mac_wmux_s2_w3_1;
+  wire [7:0] mac_wmux_s2_w3_10;
+  wire [7:0] mac_wmux_s2_w3_11;
+  wire [7:0] mac_wmux_s2_w3_2;
+  wire [7:0] mac_wmux_s2_w3_3;
+  wire [7:0] mac_wmux_s2_w3_4;
+  wire [7:0] mac_wmux_s2_w3_5;
+  wire [7:0] mac_wmux_s2_w3_6;
+  wire [7:0] mac_wmux_s2_w3_7;
+  wire [7:0] mac_wmux_s2_w3_8;
+  wire [7:0] mac_wmux_s2_w3_9;
+  wire [3:0] mac_wmux_s3_d0;
+  wire [3:0] mac_wmux_s3_d1;
+  wire [3:0] mac_wmux_s3_d2;
+  wire [3:0] mac_wmux_s3_d3;
+  wire [3:0] mac_wmux_s3_d4;
+  wire [3:0] mac_wmux_s3_d5;
+  wire [3:0] mac_wmux_s3_d6;
+  wire [3:0] mac_wmux_s3_d7;
+  wire mac_wmux_s3_mv0;
+  wire mac_wmux_s3_mv1;
+  wire mac_wmux_s3_mv2;
+  wire mac_wmux_s3_mv3;
+  wire mac_wmux_s3_mv4;
+  wire mac_wmux_s3_mv5;
+  wire mac_wmux_s3_mv6;
+  wire mac_wmux_s3_mv7;
+  wire mac_wmux_s3_v0;
+  wire mac_wmux_s3_v1;
+  wire mac_wmux_s3_v2;
+  wire mac_wmux_s3_v3;
+  wire mac_wmux_s3_v4;
+  wire mac_wmux_s3_v5;
+  wire mac_wmux_s3_v6;
+  wire mac_wmux_s3_v7;
+  wire [7:0] mac_wmux_s3_w0_0;
+  wire [7:0] mac_wmux_s3_w0_1;
+  wire [7:0] mac_wmux_s3_w0_2;
+  wire [7:0] mac_wmux_s3_w0_3;
+  wire [7:0] mac_wmux_s3_w0_4;
+  wire [7:0] mac_wmux_s3_w0_5;
+  wire [7:0] mac_wmux_s3_w0_6;
+  wire [7:0] mac_wmux_s3_w0_7;
+  wire [7:0] mac_wmux_s3_w1_0;
+  wire [7:0] mac_wmux_s3_w1_1;
+  wire [7:0] mac_wmux_s3_w1_2;
+  wire [7:0] mac_wmux_s3_w1_3;
+  wire [7:0] mac_wmux_s3_w1_4;
+  wire [7:0] mac_wmux_s3_w1_5;
+  wire [7:0] mac_wmux_s3_w1_6;
+  wire [7:0] mac_wmux_s3_w1_7;
+  wire [7:0] mac_wmux_s3_w2_0;
+  wire [7:0] mac_wmux_s3_w2_1;
+  wire [7:0] mac_wmux_s3_w2_2;
+  wire [7:0] mac_wmux_s3_w2_3;
+  wire [7:0] mac_wmux_s3_w2_4;
+  wire [7:0] mac_wmux_s3_w2_5;
+  wire [7:0] mac_wmux_s3_w2_6;
+  wire [7:0] mac_wmux_s3_w2_7;
+  wire [7:0] mac_wmux_s3_w3_0;
+  wire [7:0] mac_wmux_s3_w3_1;
+  wire [7:0] mac_wmux_s3_w3_2;
+  wire [7:0] mac_wmux_s3_w3_3;
+  wire [7:0] mac_wmux_s3_w3_4;
+  wire [7:0] mac_wmux_s3_w3_5;
+  wire [7:0] mac_wmux_s3_w3_6;
+  wire [7:0] mac_wmux_s3_w3_7;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -907,166 +5407,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$317  = 16'h0000;
-  reg [15:0] \prod_s0$319  = 16'h0000;
-  reg [15:0] \prod_s0$320  = 16'h0000;
-  reg [15:0] \prod_s0$322  = 16'h0000;
-  reg [15:0] \prod_s0$323  = 16'h0000;
-  reg [15:0] \prod_s0$325  = 16'h0000;
-  reg [15:0] \prod_s0$326  = 16'h0000;
-  reg [15:0] \prod_s0$333  = 16'h0000;
-  reg [15:0] \prod_s0$334  = 16'h0000;
-  reg [15:0] \prod_s0$336  = 16'h0000;
-  reg [15:0] \prod_s0$337  = 16'h0000;
-  reg [15:0] \prod_s0$339  = 16'h0000;
-  reg [15:0] \prod_s0$340  = 16'h0000;
-  reg [15:0] \prod_s0$342  = 16'h0000;
-  reg [15:0] \prod_s0$343  = 16'h0000;
-  reg [15:0] \prod_s0$350  = 16'h0000;
-  reg [15:0] \prod_s0$351  = 16'h0000;
-  reg [15:0] \prod_s0$353  = 16'h0000;
-  reg [15:0] \prod_s0$354  = 16'h0000;
-  reg [15:0] \prod_s0$356  = 16'h0000;
-  reg [15:0] \prod_s0$357  = 16'h0000;
-  reg [15:0] \prod_s0$359  = 16'h0000;
-  reg [15:0] \prod_s0$360  = 16'h0000;
-  reg [15:0] \prod_s0$367  = 16'h0000;
-  reg [15:0] \prod_s0$368  = 16'h0000;
-  reg [15:0] \prod_s0$370  = 16'h0000;
-  reg [15:0] \prod_s0$371  = 16'h0000;
-  reg [15:0] \prod_s0$373  = 16'h0000;
-  reg [15:0] \prod_s0$374  = 16'h0000;
-  reg [15:0] \prod_s0$376  = 16'h0000;
-  reg [15:0] \prod_s0$377  = 16'h0000;
-  reg \prod_s0$411  = 1'h0;
-  reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
-  wire sel_c0;
-  wire [12:0] sel_c0_max;
-  wire [12:0] sel_c0_min;
-  wire sel_c1;
-  wire sel_c10;
-  wire [12:0] sel_c10_max;
-  wire [12:0] sel_c10_min;
-  wire sel_c11;
-  wire [12:0] sel_c11_max;
-  wire [12:0] sel_c11_min;
-  wire sel_c12;
-  wire [12:0] sel_c12_max;
-  wire [12:0] sel_c12_min;
-  wire sel_c13;
-  wire [12:0] sel_c13_max;
-  wire [12:0] sel_c13_min;
-  wire sel_c14;
-  wire [12:0] sel_c14_max;
-  wire [12:0] sel_c14_min;
-  wire sel_c15;
-  wire [12:0] sel_c15_max;
-  wire [12:0] sel_c15_min;
-  wire sel_c16;
-  wire [12:0] sel_c16_max;
-  wire [12:0] sel_c16_min;
-  wire sel_c17;
-  wire [12:0] sel_c17_max;
-  wire sel_c18;
-  wire [12:0] sel_c18_max;
-  wire [12:0] sel_c18_min;
-  wire sel_c19;
-  wire [12:0] sel_c19_max;
-  wire [12:0] sel_c1_max;
-  wire [12:0] sel_c1_min;
-  wire sel_c2;
-  wire sel_c20;
-  wire [12:0] sel_c20_max;
-  wire [12:0] sel_c20_min;
-  wire sel_c21;
-  wire [12:0] sel_c21_max;
-  wire [12:0] sel_c21_min;
-  wire sel_c22;
-  wire [12:0] sel_c22_max;
-  wire [12:0] sel_c22_min;
-  wire sel_c23;
-  wire [12:0] sel_c23_max;
-  wire [12:0] sel_c23_min;
-  wire sel_c24;
-  wire [12:0] sel_c24_max;
-  wire [12:0] sel_c24_min;
-  wire sel_c25;
-  wire [12:0] sel_c25_max;
-  wire [12:0] sel_c25_min;
-  wire sel_c26;
-  wire [12:0] sel_c26_max;
-  wire [12:0] sel_c26_min;
-  wire sel_c27;
-  wire [12:0] sel_c27_max;
-  wire [12:0] sel_c27_min;
-  wire sel_c28;
-  wire [12:0] sel_c28_max;
-  wire [12:0] sel_c28_min;
-  wire sel_c29;
-  wire [12:0] sel_c29_max;
-  wire [12:0] sel_c29_min;
-  wire [12:0] sel_c2_max;
-  wire [12:0] sel_c2_min;
-  wire sel_c3;
-  wire sel_c30;
-  wire [12:0] sel_c30_max;
-  wire sel_c31;
-  wire [12:0] sel_c31_max;
-  wire sel_c32;
-  wire [12:0] sel_c32_max;
-  wire [12:0] sel_c32_min;
-  wire sel_c33;
-  wire [12:0] sel_c33_max;
-  wire [12:0] sel_c33_min;
-  wire sel_c34;
-  wire [12:0] sel_c34_max;
-  wire [12:0] sel_c34_min;
-  wire sel_c35;
-  wire [12:0] sel_c35_max;
-  wire [12:0] sel_c35_min;
-  wire sel_c36;
-  wire [12:0] sel_c36_max;
-  wire sel_c37;
-  wire [12:0] sel_c37_max;
-  wire sel_c38;
-  wire [12:0] sel_c38_max;
-  wire [12:0] sel_c38_min;
-  wire sel_c39;
-  wire [12:0] sel_c39_max;
-  wire [12:0] sel_c39_min;
-  wire [12:0] sel_c3_max;
-  wire [12:0] sel_c3_min;
-  wire sel_c4;
-  wire sel_c40;
-  wire [12:0] sel_c40_max;
-  wire [12:0] sel_c40_min;
-  wire sel_c41;
-  wire [12:0] sel_c41_max;
-  wire sel_c42;
-  wire [12:0] sel_c42_max;
-  wire [12:0] sel_c42_min;
-  wire sel_c43;
-  wire [12:0] sel_c43_max;
-  wire [12:0] sel_c4_max;
-  wire [12:0] sel_c4_min;
-  wire sel_c5;
-  wire [12:0] sel_c5_max;
-  wire [12:0] sel_c5_min;
-  wire sel_c6;
-  wire [12:0] sel_c6_max;
-  wire [12:0] sel_c6_min;
-  wire sel_c7;
-  wire [12:0] sel_c7_max;
-  wire [12:0] sel_c7_min;
-  wire sel_c8;
-  wire [12:0] sel_c8_max;
-  wire [12:0] sel_c8_min;
-  wire sel_c9;
-  wire [12:0] sel_c9_max;
-  wire [12:0] sel_c9_min;
+  wire [119:0] sel_beats;
+  wire [15:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
   wire [7:0] sel_key10;
@@ -1083,911 +5427,1478 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg [3:0] sel_l12_s0 = 4'h0;
-  reg [3:0] \sel_l12_s0$187  = 4'h0;
-  reg [7:0] \sel_l12_s0$189  = 8'h00;
-  reg \sel_l12_s0$190  = 1'h0;
-  reg [7:0] \sel_l12_s0$191  = 8'h00;
-  reg \sel_l12_s0$192  = 1'h0;
-  reg [3:0] \sel_l12_s0$195  = 4'h0;
-  reg [3:0] \sel_l12_s0$196  = 4'h0;
-  reg [7:0] \sel_l12_s0$198  = 8'h00;
-  reg \sel_l12_s0$199  = 1'h0;
-  reg [7:0] \sel_l12_s0$200  = 8'h00;
-  reg \sel_l12_s0$201  = 1'h0;
-  reg [3:0] \sel_l12_s0$204  = 4'h0;
-  reg [3:0] \sel_l12_s0$205  = 4'h0;
-  reg [7:0] \sel_l12_s0$207  = 8'h00;
-  reg \sel_l12_s0$208  = 1'h0;
-  reg [7:0] \sel_l12_s0$209  = 8'h00;
-  reg \sel_l12_s0$210  = 1'h0;
-  reg [3:0] \sel_l12_s0$213  = 4'h0;
-  reg [3:0] \sel_l12_s0$214  = 4'h0;
-  reg [7:0] \sel_l12_s0$216  = 8'h00;
-  reg \sel_l12_s0$217  = 1'h0;
-  reg [7:0] \sel_l12_s0$218  = 8'h00;
-  reg \sel_l12_s0$219  = 1'h0;
-  reg [511:0] \sel_l12_s0$396  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l12_s0$397  = 1'h0;
-  reg [3:0] sel_l19_s0 = 4'h0;
-  reg [3:0] \sel_l19_s0$269  = 4'h0;
-  reg [3:0] \sel_l19_s0$271  = 4'h0;
-  reg [3:0] \sel_l19_s0$273  = 4'h0;
-  reg [3:0] \sel_l19_s0$275  = 4'h0;
-  reg [3:0] \sel_l19_s0$277  = 4'h0;
-  reg [3:0] \sel_l19_s0$279  = 4'h0;
-  reg [3:0] \sel_l19_s0$281  = 4'h0;
-  reg [511:0] \sel_l19_s0$283  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg [15:0] \sel_l19_s0$398  = 16'h0000;
-  reg [7:0] \sel_l19_s0$399  = 8'h00;
-  reg [7:0] \sel_l19_s0$400  = 8'h00;
-  reg [7:0] \sel_l19_s0$401  = 8'h00;
-  reg [7:0] \sel_l19_s0$402  = 8'h00;
-  reg [7:0] \sel_l19_s0$403  = 8'h00;
-  reg [7:0] \sel_l19_s0$404  = 8'h00;
-  reg [7:0] \sel_l19_s0$405  = 8'h00;
-  reg [7:0] \sel_l19_s0$406  = 8'h00;
-  reg \sel_l19_s0$407  = 1'h0;
-  reg [3:0] sel_l6_s0 = 4'h0;
-  reg [7:0] \sel_l6_s0$100  = 8'h00;
-  reg [3:0] \sel_l6_s0$101  = 4'h0;
-  reg [7:0] \sel_l6_s0$102  = 8'h00;
-  reg \sel_l6_s0$104  = 1'h0;
-  reg \sel_l6_s0$105  = 1'h0;
-  reg [3:0] \sel_l6_s0$108  = 4'h0;
-  reg [7:0] \sel_l6_s0$109  = 8'h00;
-  reg [3:0] \sel_l6_s0$110  = 4'h0;
-  reg [7:0] \sel_l6_s0$111  = 8'h00;
-  reg \sel_l6_s0$113  = 1'h0;
-  reg \sel_l6_s0$114  = 1'h0;
-  reg [3:0] \sel_l6_s0$117  = 4'h0;
-  reg [7:0] \sel_l6_s0$118  = 8'h00;
-  reg [3:0] \sel_l6_s0$119  = 4'h0;
-  reg [7:0] \sel_l6_s0$120  = 8'h00;
-  reg \sel_l6_s0$122  = 1'h0;
-  reg \sel_l6_s0$123  = 1'h0;
-  reg [3:0] \sel_l6_s0$126  = 4'h0;
-  reg [7:0] \sel_l6_s0$127  = 8'h00;
-  reg [3:0] \sel_l6_s0$128  = 4'h0;
-  reg [7:0] \sel_l6_s0$129  = 8'h00;
-  reg \sel_l6_s0$131  = 1'h0;
-  reg \sel_l6_s0$132  = 1'h0;
-  reg [3:0] \sel_l6_s0$135  = 4'h0;
-  reg [7:0] \sel_l6_s0$136  = 8'h00;
-  reg [3:0] \sel_l6_s0$137  = 4'h0;
-  reg [7:0] \sel_l6_s0$138  = 8'h00;
-  reg \sel_l6_s0$140  = 1'h0;
-  reg \sel_l6_s0$141  = 1'h0;
-  reg [3:0] \sel_l6_s0$144  = 4'h0;
-  reg [7:0] \sel_l6_s0$145  = 8'h00;
-  reg \sel_l6_s0$147  = 1'h0;
-  reg [3:0] \sel_l6_s0$160  = 4'h0;
-  reg [7:0] \sel_l6_s0$161  = 8'h00;
-  reg \sel_l6_s0$163  = 1'h0;
-  reg [7:0] \sel_l6_s0$388  = 8'h00;
-  reg \sel_l6_s0$389  = 1'h0;
-  reg [3:0] \sel_l6_s0$390  = 4'h0;
-  reg [7:0] \sel_l6_s0$391  = 8'h00;
-  reg \sel_l6_s0$392  = 1'h0;
-  reg [3:0] \sel_l6_s0$393  = 4'h0;
-  reg [511:0] \sel_l6_s0$394  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l6_s0$395  = 1'h0;
-  wire sel_s0;
-  wire [12:0] sel_s0_hi;
-  wire [12:0] sel_s0_lo;
-  wire sel_s1;
-  wire sel_s10;
-  wire [12:0] sel_s10_hi;
-  wire [12:0] sel_s10_lo;
-  wire sel_s11;
-  wire [12:0] sel_s11_hi;
-  wire [12:0] sel_s11_lo;
-  wire sel_s12;
-  wire [12:0] sel_s12_hi;
-  wire [12:0] sel_s12_lo;
-  wire sel_s13;
-  wire [12:0] sel_s13_hi;
-  wire [12:0] sel_s13_lo;
-  wire sel_s14;
-  wire [12:0] sel_s14_hi;
-  wire [12:0] sel_s14_lo;
-  wire sel_s15;
-  wire [12:0] sel_s15_hi;
-  wire [12:0] sel_s15_lo;
-  wire sel_s16;
-  wire [12:0] sel_s16_hi;
-  wire [12:0] sel_s16_lo;
-  wire sel_s17;
-  wire [12:0] sel_s17_hi;
-  wire [12:0] sel_s17_lo;
-  wire sel_s18;
-  wire [12:0] sel_s18_hi;
-  wire [12:0] sel_s18_lo;
-  wire [12:0] sel_s1_hi;
-  wire [12:0] sel_s1_lo;
-  wire sel_s2;
-  wire [12:0] sel_s2_hi;
-  wire [12:0] sel_s2_lo;
-  wire sel_s3;
-  wire [12:0] sel_s3_hi;
-  wire [12:0] sel_s3_lo;
-  wire sel_s4;
-  wire [12:0] sel_s4_hi;
-  wire [12:0] sel_s4_lo;
-  wire sel_s5;
-  wire [12:0] sel_s5_hi;
-  wire [12:0] sel_s5_lo;
-  wire sel_s6;
-  wire [12:0] sel_s6_hi;
-  wire [12:0] sel_s6_lo;
-  wire sel_s7;
-  wire [12:0] sel_s7_hi;
-  wire [12:0] sel_s7_lo;
-  wire sel_s8;
-  wire [12:0] sel_s8_hi;
-  wire [12:0] sel_s8_lo;
-  wire sel_s9;
-  wire [12:0] sel_s9_hi;
-  wire [12:0] sel_s9_lo;
-  reg valid_s0 = 1'h0;
-  reg valid_s1 = 1'h0;
-  reg valid_s2 = 1'h0;
-  assign sel_s16 = sel_s14_lo[12:9] > sel_s12_lo[12:9];
-  assign sel_s16_lo = sel_s16 ? sel_s12_lo : sel_s14_lo;
-  assign sel_s16_hi = sel_s16 ? sel_s14_lo : sel_s12_lo;
-  assign sel_s17 = sel_s15_lo[12:9] > sel_s14_hi[12:9];
-  assign sel_s17_lo = sel_s17 ? sel_s14_hi : sel_s15_lo;
-  assign sel_s17_hi = sel_s17 ? sel_s15_lo : sel_s14_hi;
-  assign sel_s18 = sel_s13_hi[12:9] > sel_s15_hi[12:9];
-  assign sel_s18_lo = sel_s18 ? sel_s15_hi : sel_s13_hi;
-  assign sel_s18_hi = sel_s18 ? sel_s13_hi : sel_s15_hi;
-  assign \$138  = sel_l19_s0 - 1'h0;
-  assign \$139  = \sel_l19_s0$269  - 1'h1;
-  assign \$140  = \sel_l19_s0$271  - 2'h2;
-  assign \$141  = \sel_l19_s0$273  - 2'h3;
-  assign \$142  = \sel_l19_s0$275  - 3'h4;
-  assign \$143  = \sel_l19_s0$277  - 3'h5;
-  assign \$144  = \sel_l19_s0$279  - 3'h6;
-  assign \$145  = \sel_l19_s0$281  - 3'h7;
-  assign \$146  = \$138 [0] ? \sel_l19_s0$283 [63:56] : \sel_l19_s0$283 [55:48];
-  assign \$147  = \$138 [0] ? \sel_l19_s0$283 [47:40] : \sel_l19_s0$283 [39:32];
-  assign \$148  = \$138 [1] ? \$146  : \$147 ;
-  assign \$149  = \$138 [0] ? \sel_l19_s0$283 [31:24] : \sel_l19_s0$283 [23:16];
-  assign \$150  = \$138 [0] ? \sel_l19_s0$283 [15:8] : \sel_l19_s0$283 [7:0];
-  assign \$151  = \$138 [1] ? \$149  : \$150 ;
-  assign \$152  = \$138 [2] ? \$148  : \$151 ;
-  assign mul_w0_0 = \$138 [3] ? \sel_l19_s0$283 [71:64] : \$152 ;
-  assign \$153  = \$139 [0] ? \sel_l19_s0$283 [71:64] : \sel_l19_s0$283 [63:56];
-  assign \$154  = \$139 [0] ? \sel_l19_s0$283 [55:48] : \sel_l19_s0$283 [47:40];
-  assign \$155  = \$139 [1] ? \$153  : \$154 ;
-  assign \$156  = \$139 [0] ? \sel_l19_s0$283 [39:32] : \sel_l19_s0$283 [31:24];
-  assign \$157  = \$139 [0] ? \sel_l19_s0$283 [23:16] : \sel_l19_s0$283 [15:8];
-  assign \$158  = \$139 [1] ? \$156  : \$157 ;
-  assign \$159  = \$139 [2] ? \$155  : \$158 ;
-  assign mul_w0_1 = \$139 [3] ? \sel_l19_s0$283 [79:72] : \$159 ;
-  assign \$160  = \$140 [0] ? \sel_l19_s0$283 [79:72] : \sel_l19_s0$283 [71:64];
-  assign \$161  = \$140 [0] ? \sel_l19_s0$283 [63:56] : \sel_l19_s0$283 [55:48];
-  assign \$162  = \$140 [1] ? \$160  : \$161 ;
-  assign \$163  = \$140 [0] ? \sel_l19_s0$283 [47:40] : \sel_l19_s0$283 [39:32];
-  assign \$164  = \$140 [0] ? \sel_l19_s0$283 [31:24] : \sel_l19_s0$283 [23:16];
-  assign \$165  = \$140 [1] ? \$163  : \$164 ;
-  assign \$166  = \$140 [2] ? \$162  : \$165 ;
-  assign mul_w0_2 = \$140 [3] ? \sel_l19_s0$283 [87:80] : \$166 ;
-  assign \$167  = \$141 [0] ? \sel_l19_s0$283 [87:80] : \sel_l19_s0$283 [79:72];
-  assign \$168  = \$141 [0] ? \sel_l19_s0$283 [71:64] : \sel_l19_s0$283 [63:56];
-  assign \$169  = \$141 [1] ? \$167  : \$168 ;
-  assign \$170  = \$141 [0] ? \sel_l19_s0$283 [55:48] : \sel_l19_s0$283 [47:40];
-  assign \$171  = \$141 [0] ? \sel_l19_s0$283 [39:32] : \sel_l19_s0$283 [31:24];
-  assign \$172  = \$141 [1] ? \$170  : \$171 ;
-  assign \$173  = \$141 [2] ? \$169  : \$172 ;
-  assign mul_w0_3 = \$141 [3] ? \sel_l19_s0$283 [95:88] : \$173 ;
-  assign \$174  = \$142 [0] ? \sel_l19_s0$283 [95:88] : \sel_l19_s0$283 [87:80];
-  assign \$175  = \$142 [0] ? \sel_l19_s0$283 [79:72] : \sel_l19_s0$283 [71:64];
-  assign \$176  = \$142 [1] ? \$174  : \$175 ;
-  assign \$177  = \$142 [0] ? \sel_l19_s0$283 [63:56] : \sel_l19_s0$283 [55:48];
-  assign \$178  = \$142 [0] ? \sel_l19_s0$283 [47:40] : \sel_l19_s0$283 [39:32];
-  assign \$179  = \$142 [1] ? \$177  : \$178 ;
-  assign \$180  = \$142 [2] ? \$176  : \$179 ;
-  assign mul_w0_4 = \$142 [3] ? \sel_l19_s0$283 [103:96] : \$180 ;
-  assign \$181  = \$143 [0] ? \sel_l19_s0$283 [103:96] : \sel_l19_s0$283 [95:88];
-  assign \$182  = \$143 [0] ? \sel_l19_s0$283 [87:80] : \sel_l19_s0$283 [79:72];
-  assign \$183  = \$143 [1] ? \$181  : \$182 ;
-  assign \$184  = \$143 [0] ? \sel_l19_s0$283 [71:64] : \sel_l19_s0$283 [63:56];
-  assign \$185  = \$143 [0] ? \sel_l19_s0$283 [55:48] : \sel_l19_s0$283 [47:40];
-  assign \$186  = \$143 [1] ? \$184  : \$185 ;
-  assign \$187  = \$143 [2] ? \$183  : \$186 ;
-  assign mul_w0_5 = \$143 [3] ? \sel_l19_s0$283 [111:104] : \$187 ;
-  assign \$188  = \$144 [0] ? \sel_l19_s0$283 [111:104] : \sel_l19_s0$283 [103:96];
-  assign \$189  = \$144 [0] ? \sel_l19_s0$283 [95:88] : \sel_l19_s0$283 [87:80];
-  assign \$190  = \$144 [1] ? \$188  : \$189 ;
-  assign \$191  = \$144 [0] ? \sel_l19_s0$283 [79:72] : \sel_l19_s0$283 [71:64];
-  assign \$192  = \$144 [0] ? \sel_l19_s0$283 [63:56] : \sel_l19_s0$283 [55:48];
-  assign \$193  = \$144 [1] ? \$191  : \$192 ;
-  assign \$194  = \$144 [2] ? \$190  : \$193 ;
-  assign mul_w0_6 = \$144 [3] ? \sel_l19_s0$283 [119:112] : \$194 ;
-  assign \$195  = \$145 [0] ? \sel_l19_s0$283 [119:112] : \sel_l19_s0$283 [111:104];
-  assign \$196  = \$145 [0] ? \sel_l19_s0$283 [103:96] : \sel_l19_s0$283 [95:88];
-  assign \$197  = \$145 [1] ? \$195  : \$196 ;
-  assign \$198  = \$145 [0] ? \sel_l19_s0$283 [87:80] : \sel_l19_s0$283 [79:72];
-  assign \$199  = \$145 [0] ? \sel_l19_s0$283 [71:64] : \sel_l19_s0$283 [63:56];
-  assign \$200  = \$145 [1] ? \$198  : \$199 ;
-  assign \$201  = \$145 [2] ? \$197  : \$200 ;
-  assign mul_w0_7 = \$145 [3] ? \sel_l19_s0$283 [127:120] : \$201 ;
-  assign \$202  = \$138 [0] ? \sel_l19_s0$283 [191:184] : \sel_l19_s0$283 [183:176];
-  assign \$203  = \$138 [0] ? \sel_l19_s0$283 [175:168] : \sel_l19_s0$283 [167:160];
-  assign \$204  = \$138 [1] ? \$202  : \$203 ;
-  assign \$205  = \$138 [0] ? \sel_l19_s0$283 [159:152] : \sel_l19_s0$283 [151:144];
-  assign \$206  = \$138 [0] ? \sel_l19_s0$283 [143:136] : \sel_l19_s0$283 [135:128];
-  assign \$207  = \$138 [1] ? \$205  : \$206 ;
-  assign \$208  = \$138 [2] ? \$204  : \$207 ;
-  assign mul_w1_0 = \$138 [3] ? \sel_l19_s0$283 [199:192] : \$208 ;
-  assign \$209  = \$139 [0] ? \sel_l19_s0$283 [199:192] : \sel_l19_s0$283 [191:184];
-  assign \$210  = \$139 [0] ? \sel_l19_s0$283 [183:176] : \sel_l19_s0$283 [175:168];
-  assign \$211  = \$139 [1] ? \$209  : \$210 ;
-  assign \$212  = \$139 [0] ? \sel_l19_s0$283 [167:160] : \sel_l19_s0$283 [159:152];
-  assign \$213  = \$139 [0] ? \sel_l19_s0$283 [151:144] : \sel_l19_s0$283 [143:136];
-  assign \$214  = \$139 [1] ? \$212  : \$213 ;
-  assign \$215  = \$139 [2] ? \$211  : \$214 ;
-  assign mul_w1_1 = \$139 [3] ? \sel_l19_s0$283 [207:200] : \$215 ;
-  assign \$216  = \$140 [0] ? \sel_l19_s0$283 [207:200] : \sel_l19_s0$283 [199:192];
-  assign \$217  = \$140 [0] ? \sel_l19_s0$283 [191:184] : \sel_l19_s0$283 [183:176];
-  assign \$218  = \$140 [1] ? \$216  : \$217 ;
-  assign \$219  = \$140 [0] ? \sel_l19_s0$283 [175:168] : \sel_l19_s0$283 [167:160];
-  assign \$220  = \$140 [0] ? \sel_l19_s0$283 [159:152] : \sel_l19_s0$283 [151:144];
-  assign \$221  = \$140 [1] ? \$219  : \$220 ;
-  assign \$222  = \$140 [2] ? \$218  : \$221 ;
-  assign mul_w1_2 = \$140 [3] ? \sel_l19_s0$283 [215:208] : \$222 ;
-  assign \$223  = \$141 [0] ? \sel_l19_s0$283 [215:208] : \sel_l19_s0$283 [207:200];
-  assign \$224  = \$141 [0] ? \sel_l19_s0$283 [199:192] : \sel_l19_s0$283 [191:184];
-  assign \$225  = \$141 [1] ? \$223  : \$224 ;
-  assign \$226  = \$141 [0] ? \sel_l19_s0$283 [183:176] : \sel_l19_s0$283 [175:168];
-  assign \$227  = \$141 [0] ? \sel_l19_s0$283 [167:160] : \sel_l19_s0$283 [159:152];
-  assign \$228  = \$141 [1] ? \$226  : \$227 ;
-  assign \$229  = \$141 [2] ? \$225  : \$228 ;
-  assign mul_w1_3 = \$141 [3] ? \sel_l19_s0$283 [223:216] : \$229 ;
-  assign \$230  = \$142 [0] ? \sel_l19_s0$283 [223:216] : \sel_l19_s0$283 [215:208];
-  assign \$231  = \$142 [0] ? \sel_l19_s0$283 [207:200] : \sel_l19_s0$283 [199:192];
-  assign \$232  = \$142 [1] ? \$230  : \$231 ;
-  assign \$233  = \$142 [0] ? \sel_l19_s0$283 [191:184] : \sel_l19_s0$283 [183:176];
-  assign \$234  = \$142 [0] ? \sel_l19_s0$283 [175:168] : \sel_l19_s0$283 [167:160];
-  assign \$235  = \$142 [1] ? \$233  : \$234 ;
-  assign \$236  = \$142 [2] ? \$232  : \$235 ;
-  assign mul_w1_4 = \$142 [3] ? \sel_l19_s0$283 [231:224] : \$236 ;
-  assign \$237  = \$143 [0] ? \sel_l19_s0$283 [231:224] : \sel_l19_s0$283 [223:216];
-  assign \$238  = \$143 [0] ? \sel_l19_s0$283 [215:208] : \sel_l19_s0$283 [207:200];
-  assign \$239  = \$143 [1] ? \$237  : \$238 ;
-  assign \$240  = \$143 [0] ? \sel_l19_s0$283 [199:192] : \sel_l19_s0$283 [191:184];
-  assign \$241  = \$143 [0] ? \sel_l19_s0$283 [183:176] : \sel_l19_s0$283 [175:168];
-  assign \$242  = \$143 [1] ? \$240  : \$241 ;
-  assign \$243  = \$143 [2] ? \$239  : \$242 ;
-  assign mul_w1_5 = \$143 [3] ? \sel_l19_s0$283 [239:232] : \$243 ;
-  assign \$244  = \$144 [0] ? \sel_l19_s0$283 [239:232] : \sel_l19_s0$283 [231:224];
-  assign \$245  = \$144 [0] ? \sel_l19_s0$283 [223:216] : \sel_l19_s0$283 [215:208];
-  assign \$246  = \$144 [1] ? \$244  : \$245 ;
-  assign \$247  = \$144 [0] ? \sel_l19_s0$283 [207:200] : \sel_l19_s0$283 [199:192];
-  assign \$248  = \$144 [0] ? \sel_l19_s0$283 [191:184] : \sel_l19_s0$283 [183:176];
-  assign \$249  = \$144 [1] ? \$247  : \$248 ;
-  assign \$250  = \$144 [2] ? \$246  : \$249 ;
-  assign mul_w1_6 = \$144 [3] ? \sel_l19_s0$283 [247:240] : \$250 ;
-  assign \$251  = \$145 [0] ? \sel_l19_s0$283 [247:240] : \sel_l19_s0$283 [239:232];
-  assign \$252  = \$145 [0] ? \sel_l19_s0$283 [231:224] : \sel_l19_s0$283 [223:216];
-  assign \$253  = \$145 [1] ? \$251  : \$252 ;
-  assign \$254  = \$145 [0] ? \sel_l19_s0$283 [215:208] : \sel_l19_s0$283 [207:200];
-  assign \$255  = \$145 [0] ? \sel_l19_s0$283 [199:192] : \sel_l19_s0$283 [191:184];
-  assign \$256  = \$145 [1] ? \$254  : \$255 ;
-  assign \$257  = \$145 [2] ? \$253  : \$256 ;
-  assign mul_w1_7 = \$145 [3] ? \sel_l19_s0$283 [255:248] : \$257 ;
-  assign \$258  = \$138 [0] ? \sel_l19_s0$283 [319:312] : \sel_l19_s0$283 [311:304];
-  assign \$259  = \$138 [0] ? \sel_l19_s0$283 [303:296] : \sel_l19_s0$283 [295:288];
-  assign \$260  = \$138 [1] ? \$258  : \$259 ;
-  assign \$261  = \$138 [0] ? \sel_l19_s0$283 [287:280] : \sel_l19_s0$283 [279:272];
-  assign \$262  = \$138 [0] ? \sel_l19_s0$283 [271:264] : \sel_l19_s0$283 [263:256];
-  assign \$263  = \$138 [1] ? \$261  : \$262 ;
-  assign \$264  = \$138 [2] ? \$260  : \$263 ;
-  assign mul_w2_0 = \$138 [3] ? \sel_l19_s0$283 [327:320] : \$264 ;
-  assign \$265  = \$139 [0] ? \sel_l19_s0$283 [327:320] : \sel_l19_s0$283 [319:312];
-  assign \$266  = \$139 [0] ? \sel_l19_s0$283 [311:304] : \sel_l19_s0$283 [303:296];
-  assign \$267  = \$139 [1] ? \$265  : \$266 ;
-  assign \$268  = \$139 [0] ? \sel_l19_s0$283 [295:288] : \sel_l19_s0$283 [287:280];
-  assign \$269  = \$139 [0] ? \sel_l19_s0$283 [279:272] : \sel_l19_s0$283 [271:264];
-  assign \$270  = \$139 [1] ? \$268  : \$269 ;
-  assign \$271  = \$139 [2] ? \$267  : \$270 ;
-  assign mul_w2_1 = \$139 [3] ? \sel_l19_s0$283 [335:328] : \$271 ;
-  assign \$272  = \$140 [0] ? \sel_l19_s0$283 [335:328] : \sel_l19_s0$283 [327:320];
-  assign \$273  = \$140 [0] ? \sel_l19_s0$283 [319:312] : \sel_l19_s0$283 [311:304];
-  assign \$274  = \$140 [1] ? \$272  : \$273 ;
-  assign \$275  = \$140 [0] ? \sel_l19_s0$283 [303:296] : \sel_l19_s0$283 [295:288];
-  assign \$276  = \$140 [0] ? \sel_l19_s0$283 [287:280] : \sel_l19_s0$283 [279:272];
-  assign \$277  = \$140 [1] ? \$275  : \$276 ;
-  assign \$278  = \$140 [2] ? \$274  : \$277 ;
-  assign mul_w2_2 = \$140 [3] ? \sel_l19_s0$283 [343:336] : \$278 ;
-  assign \$279  = \$141 [0] ? \sel_l19_s0$283 [343:336] : \sel_l19_s0$283 [335:328];
-  assign \$280  = \$141 [0] ? \sel_l19_s0$283 [327:320] : \sel_l19_s0$283 [319:312];
-  assign \$281  = \$141 [1] ? \$279  : \$280 ;
-  assign \$282  = \$141 [0] ? \sel_l19_s0$283 [311:304] : \sel_l19_s0$283 [303:296];
-  assign \$283  = \$141 [0] ? \sel_l19_s0$283 [295:288] : \sel_l19_s0$283 [287:280];
-  assign \$284  = \$141 [1] ? \$282  : \$283 ;
-  assign \$285  = \$141 [2] ? \$281  : \$284 ;
-  assign mul_w2_3 = \$141 [3] ? \sel_l19_s0$283 [351:344] : \$285 ;
-  assign \$286  = \$142 [0] ? \sel_l19_s0$283 [351:344] : \sel_l19_s0$283 [343:336];
-  assign \$287  = \$142 [0] ? \sel_l19_s0$283 [335:328] : \sel_l19_s0$283 [327:320];
-  assign \$288  = \$142 [1] ? \$286  : \$287 ;
-  assign \$289  = \$142 [0] ? \sel_l19_s0$283 [319:312] : \sel_l19_s0$283 [311:304];
-  assign \$290  = \$142 [0] ? \sel_l19_s0$283 [303:296] : \sel_l19_s0$283 [295:288];
-  assign \$291  = \$142 [1] ? \$289  : \$290 ;
-  assign \$292  = \$142 [2] ? \$288  : \$291 ;
-  assign mul_w2_4 = \$142 [3] ? \sel_l19_s0$283 [359:352] : \$292 ;
-  assign \$293  = \$143 [0] ? \sel_l19_s0$283 [359:352] : \sel_l19_s0$283 [351:344];
-  assign \$294  = \$143 [0] ? \sel_l19_s0$283 [343:336] : \sel_l19_s0$283 [335:328];
-  assign \$295  = \$143 [1] ? \$293  : \$294 ;
-  assign \$296  = \$143 [0] ? \sel_l19_s0$283 [327:320] : \sel_l19_s0$283 [319:312];
-  assign \$297  = \$143 [0] ? \sel_l19_s0$283 [311:304] : \sel_l19_s0$283 [303:296];
-  assign \$298  = \$143 [1] ? \$296  : \$297 ;
-  assign \$299  = \$143 [2] ? \$295  : \$298 ;
-  assign mul_w2_5 = \$143 [3] ? \sel_l19_s0$283 [367:360] : \$299 ;
-  assign \$300  = \$144 [0] ? \sel_l19_s0$283 [367:360] : \sel_l19_s0$283 [359:352];
-  assign \$301  = \$144 [0] ? \sel_l19_s0$283 [351:344] : \sel_l19_s0$283 [343:336];
-  assign \$302  = \$144 [1] ? \$300  : \$301 ;
-  assign \$303  = \$144 [0] ? \sel_l19_s0$283 [335:328] : \sel_l19_s0$283 [327:320];
-  assign \$304  = \$144 [0] ? \sel_l19_s0$283 [319:312] : \sel_l19_s0$283 [311:304];
-  assign \$305  = \$144 [1] ? \$303  : \$304 ;
-  assign \$306  = \$144 [2] ? \$302  : \$305 ;
-  assign mul_w2_6 = \$144 [3] ? \sel_l19_s0$283 [375:368] : \$306 ;
-  assign \$307  = \$145 [0] ? \sel_l19_s0$283 [375:368] : \sel_l19_s0$283 [367:360];
-  assign \$308  = \$145 [0] ? \sel_l19_s0$283 [359:352] : \sel_l19_s0$283 [351:344];
-  assign \$309  = \$145 [1] ? \$307  : \$308 ;
-  assign \$310  = \$145 [0] ? \sel_l19_s0$283 [343:336] : \sel_l19_s0$283 [335:328];
-  assign \$311  = \$145 [0] ? \sel_l19_s0$283 [327:320] : \sel_l19_s0$283 [319:312];
-  assign \$312  = \$145 [1] ? \$310  : \$311 ;
-  assign \$313  = \$145 [2] ? \$309  : \$312 ;
-  assign mul_w2_7 = \$145 [3] ? \sel_l19_s0$283 [383:376] : \$313 ;
-  assign \$314  = \$138 [0] ? \sel_l19_s0$283 [447:440] : \sel_l19_s0$283 [439:432];
-  assign \$315  = \$138 [0] ? \sel_l19_s0$283 [431:424] : \sel_l19_s0$283 [423:416];
-  assign \$316  = \$138 [1] ? \$314  : \$315 ;
-  assign \$317  = \$138 [0] ? \sel_l19_s0$283 [415:408] : \sel_l19_s0$283 [407:400];
-  assign \$318  = \$138 [0] ? \sel_l19_s0$283 [399:392] : \sel_l19_s0$283 [391:384];
-  assign \$319  = \$138 [1] ? \$317  : \$318 ;
-  assign \$320  = \$138 [2] ? \$316  : \$319 ;
-  assign mul_w3_0 = \$138 [3] ? \sel_l19_s0$283 [455:448] : \$320 ;
-  assign \$321  = \$139 [0] ? \sel_l19_s0$283 [455:448] : \sel_l19_s0$283 [447:440];
-  assign \$322  = \$139 [0] ? \sel_l19_s0$283 [439:432] : \sel_l19_s0$283 [431:424];
-  assign \$323  = \$139 [1] ? \$321  : \$322 ;
-  assign \$324  = \$139 [0] ? \sel_l19_s0$283 [423:416] : \sel_l19_s0$283 [415:408];
-  assign \$325  = \$139 [0] ? \sel_l19_s0$283 [407:400] : \sel_l19_s0$283 [399:392];
-  assign \$326  = \$139 [1] ? \$324  : \$325 ;
-  assign \$327  = \$139 [2] ? \$323  : \$326 ;
-  assign mul_w3_1 = \$139 [3] ? \sel_l19_s0$283 [463:456] : \$327 ;
-  assign \$328  = \$140 [0] ? \sel_l19_s0$283 [463:456] : \sel_l19_s0$283 [455:448];
-  assign \$329  = \$140 [0] ? \sel_l19_s0$283 [447:440] : \sel_l19_s0$283 [439:432];
-  assign \$330  = \$140 [1] ? \$328  : \$329 ;
-  assign \$331  = \$140 [0] ? \sel_l19_s0$283 [431:424] : \sel_l19_s0$283 [423:416];
-  assign \$332  = \$140 [0] ? \sel_l19_s0$283 [415:408] : \sel_l19_s0$283 [407:400];
-  assign \$333  = \$140 [1] ? \$331  : \$332 ;
-  assign \$334  = \$140 [2] ? \$330  : \$333 ;
-  assign mul_w3_2 = \$140 [3] ? \sel_l19_s0$283 [471:464] : \$334 ;
-  assign \$335  = \$141 [0] ? \sel_l19_s0$283 [471:464] : \sel_l19_s0$283 [463:456];
-  assign \$336  = \$141 [0] ? \sel_l19_s0$283 [455:448] : \sel_l19_s0$283 [447:440];
-  assign \$337  = \$141 [1] ? \$335  : \$336 ;
-  assign \$338  = \$141 [0] ? \sel_l19_s0$283 [439:432] : \sel_l19_s0$283 [431:424];
-  assign \$339  = \$141 [0] ? \sel_l19_s0$283 [423:416] : \sel_l19_s0$283 [415:408];
-  assign \$340  = \$141 [1] ? \$338  : \$339 ;
-  assign \$341  = \$141 [2] ? \$337  : \$340 ;
-  assign mul_w3_3 = \$141 [3] ? \sel_l19_s0$283 [479:472] : \$341 ;
-  assign \$342  = \$142 [0] ? \sel_l19_s0$283 [479:472] : \sel_l19_s0$283 [471:464];
-  assign \$343  = \$142 [0] ? \sel_l19_s0$283 [463:456] : \sel_l19_s0$283 [455:448];
-  assign \$344  = \$142 [1] ? \$342  : \$343 ;
-  assign \$345  = \$142 [0] ? \sel_l19_s0$283 [447:440] : \sel_l19_s0$283 [439:432];
-  assign \$346  = \$142 [0] ? \sel_l19_s0$283 [431:424] : \sel_l19_s0$283 [423:416];
-  assign \$347  = \$142 [1] ? \$345  : \$346 ;
-  assign \$348  = \$142 [2] ? \$344  : \$347 ;
-  assign mul_w3_4 = \$142 [3] ? \sel_l19_s0$283 [487:480] : \$348 ;
-  assign \$349  = \$143 [0] ? \sel_l19_s0$283 [487:480] : \sel_l19_s0$283 [479:472];
-  assign \$350  = \$143 [0] ? \sel_l19_s0$283 [471:464] : \sel_l19_s0$283 [463:456];
-  assign \$351  = \$143 [1] ? \$349  : \$350 ;
-  assign \$352  = \$143 [0] ? \sel_l19_s0$283 [455:448] : \sel_l19_s0$283 [447:440];
-  assign \$353  = \$143 [0] ? \sel_l19_s0$283 [439:432] : \sel_l19_s0$283 [431:424];
-  assign \$354  = \$143 [1] ? \$352  : \$353 ;
-  assign \$355  = \$143 [2] ? \$351  : \$354 ;
-  assign mul_w3_5 = \$143 [3] ? \sel_l19_s0$283 [495:488] : \$355 ;
-  assign \$356  = \$144 [0] ? \sel_l19_s0$283 [495:488] : \sel_l19_s0$283 [487:480];
-  assign \$357  = \$144 [0] ? \sel_l19_s0$283 [479:472] : \sel_l19_s0$283 [471:464];
-  assign \$358  = \$144 [1] ? \$356  : \$357 ;
-  assign \$359  = \$144 [0] ? \sel_l19_s0$283 [463:456] : \sel_l19_s0$283 [455:448];
-  assign \$360  = \$144 [0] ? \sel_l19_s0$283 [447:440] : \sel_l19_s0$283 [439:432];
-  assign \$361  = \$144 [1] ? \$359  : \$360 ;
-  assign \$362  = \$144 [2] ? \$358  : \$361 ;
-  assign mul_w3_6 = \$144 [3] ? \sel_l19_s0$283 [503:496] : \$362 ;
-  assign \$363  = \$145 [0] ? \sel_l19_s0$283 [503:496] : \sel_l19_s0$283 [495:488];
-  assign \$364  = \$145 [0] ? \sel_l19_s0$283 [487:480] : \sel_l19_s0$283 [479:472];
-  assign \$365  = \$145 [1] ? \$363  : \$364 ;
-  assign \$366  = \$145 [0] ? \sel_l19_s0$283 [471:464] : \sel_l19_s0$283 [463:456];
-  assign \$367  = \$145 [0] ? \sel_l19_s0$283 [455:448] : \sel_l19_s0$283 [447:440];
-  assign \$368  = \$145 [1] ? \$366  : \$367 ;
-  assign \$369  = \$145 [2] ? \$365  : \$368 ;
-  assign mul_w3_7 = \$145 [3] ? \sel_l19_s0$283 [511:504] : \$369 ;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$317 );
-  assign acc0_sum_p1 = $signed(\prod_s0$319 ) + $signed(\prod_s0$320 );
-  assign acc0_sum_p2 = $signed(\prod_s0$322 ) + $signed(\prod_s0$323 );
-  assign acc0_sum_p3 = $signed(\prod_s0$325 ) + $signed(\prod_s0$326 );
-  assign acc0_sum_p4 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
-  assign acc0_sum_p5 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
-  assign acc0_sum_p6 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
-  assign \$370  = $signed(acc0) + $signed(acc0_sum_p6);
-  assign acc1_sum_p0 = $signed(\prod_s0$333 ) + $signed(\prod_s0$334 );
-  assign acc1_sum_p1 = $signed(\prod_s0$336 ) + $signed(\prod_s0$337 );
-  assign acc1_sum_p2 = $signed(\prod_s0$339 ) + $signed(\prod_s0$340 );
-  assign acc1_sum_p3 = $signed(\prod_s0$342 ) + $signed(\prod_s0$343 );
-  assign acc1_sum_p4 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
-  assign acc1_sum_p5 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
-  assign acc1_sum_p6 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
-  assign \$371  = $signed(acc1) + $signed(acc1_sum_p6);
-  assign acc2_sum_p0 = $signed(\prod_s0$350 ) + $signed(\prod_s0$351 );
-  assign acc2_sum_p1 = $signed(\prod_s0$353 ) + $signed(\prod_s0$354 );
-  assign acc2_sum_p2 = $signed(\prod_s0$356 ) + $signed(\prod_s0$357 );
-  assign acc2_sum_p3 = $signed(\prod_s0$359 ) + $signed(\prod_s0$360 );
-  assign acc2_sum_p4 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
-  assign acc2_sum_p5 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
-  assign acc2_sum_p6 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
-  assign \$372  = $signed(acc2) + $signed(acc2_sum_p6);
-  assign acc3_sum_p0 = $signed(\prod_s0$367 ) + $signed(\prod_s0$368 );
-  assign acc3_sum_p1 = $signed(\prod_s0$370 ) + $signed(\prod_s0$371 );
-  assign acc3_sum_p2 = $signed(\prod_s0$373 ) + $signed(\prod_s0$374 );
-  assign acc3_sum_p3 = $signed(\prod_s0$376 ) + $signed(\prod_s0$377 );
-  assign acc3_sum_p4 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
-  assign acc3_sum_p5 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
-  assign acc3_sum_p6 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
-  assign \$373  = $signed(acc3) + $signed(acc3_sum_p6);
-  assign \$374  = ! sel_s8_lo[12:9];
-  assign \$375  = sel_s8_lo[12:9] == 1'h1;
-  assign \$376  = sel_s16_lo[12:9] == 1'h1;
-  assign \$377  = \$375  | \$376 ;
-  assign \$378  = sel_s8_lo[12:9] == 2'h2;
-  assign \$379  = sel_s16_lo[12:9] == 2'h2;
-  assign \$380  = \$378  | \$379 ;
-  assign \$381  = sel_s16_hi[12:9] == 2'h2;
-  assign \$382  = \$380  | \$381 ;
-  assign \$383  = sel_s8_lo[12:9] == 2'h3;
-  assign \$384  = sel_s16_lo[12:9] == 2'h3;
-  assign \$385  = \$383  | \$384 ;
-  assign \$386  = sel_s16_hi[12:9] == 2'h3;
-  assign \$387  = sel_s17_lo[12:9] == 2'h3;
-  assign \$388  = \$386  | \$387 ;
-  assign \$389  = \$385  | \$388 ;
-  assign \$390  = sel_s8_lo[12:9] == 3'h4;
-  assign \$391  = sel_s16_lo[12:9] == 3'h4;
-  assign \$392  = \$390  | \$391 ;
-  assign \$393  = sel_s16_hi[12:9] == 3'h4;
-  assign \$394  = sel_s17_lo[12:9] == 3'h4;
-  assign \$395  = \$393  | \$394 ;
-  assign \$396  = \$392  | \$395 ;
-  assign \$397  = sel_s17_hi[12:9] == 3'h4;
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = sel_s8_lo[12:9] == 3'h5;
-  assign \$400  = sel_s16_lo[12:9] == 3'h5;
-  assign \$401  = \$399  | \$400 ;
-  assign \$402  = sel_s16_hi[12:9] == 3'h5;
-  assign \$403  = sel_s17_lo[12:9] == 3'h5;
-  assign \$404  = \$402  | \$403 ;
-  assign \$405  = \$401  | \$404 ;
-  assign \$406  = sel_s17_hi[12:9] == 3'h5;
-  assign \$407  = sel_s18_lo[12:9] == 3'h5;
-  assign \$408  = \$406  | \$407 ;
-  assign \$409  = \$405  | \$408 ;
-  assign \$410  = sel_s8_lo[12:9] == 3'h6;
-  assign \$411  = sel_s16_lo[12:9] == 3'h6;
-  assign \$412  = \$410  | \$411 ;
-  assign \$413  = sel_s16_hi[12:9] == 3'h6;
-  assign \$414  = sel_s17_lo[12:9] == 3'h6;
-  assign \$415  = \$413  | \$414 ;
-  assign \$416  = \$412  | \$415 ;
-  assign \$417  = sel_s17_hi[12:9] == 3'h6;
-  assign \$418  = sel_s18_lo[12:9] == 3'h6;
-  assign \$419  = \$417  | \$418 ;
-  assign \$420  = sel_s18_hi[12:9] == 3'h6;
-  assign \$421  = \$419  | \$420 ;
-  assign \$422  = \$416  | \$421 ;
-  assign \$423  = sel_s8_lo[12:9] == 3'h7;
-  assign \$424  = sel_s16_lo[12:9] == 3'h7;
-  assign \$425  = \$423  | \$424 ;
-  assign \$426  = sel_s16_hi[12:9] == 3'h7;
-  assign \$427  = sel_s17_lo[12:9] == 3'h7;
-  assign \$428  = \$426  | \$427 ;
-  assign \$429  = \$425  | \$428 ;
-  assign \$430  = sel_s17_hi[12:9] == 3'h7;
-  assign \$431  = sel_s18_lo[12:9] == 3'h7;
-  assign \$432  = \$430  | \$431 ;
-  assign \$433  = sel_s18_hi[12:9] == 3'h7;
-  assign \$434  = sel_s11_hi[12:9] == 3'h7;
-  assign \$435  = \$433  | \$434 ;
-  assign \$436  = \$432  | \$435 ;
-  assign \$437  = \$429  | \$436 ;
-  assign \$438  = sel_s8_lo[12:9] == 4'h8;
-  assign \$439  = sel_s16_lo[12:9] == 4'h8;
-  assign \$440  = \$438  | \$439 ;
-  assign \$441  = sel_s16_hi[12:9] == 4'h8;
-  assign \$442  = sel_s17_lo[12:9] == 4'h8;
-  assign \$443  = \$441  | \$442 ;
-  assign \$444  = \$440  | \$443 ;
-  assign \$445  = sel_s17_hi[12:9] == 4'h8;
-  assign \$446  = sel_s18_lo[12:9] == 4'h8;
-  assign \$447  = \$445  | \$446 ;
-  assign \$448  = sel_s18_hi[12:9] == 4'h8;
-  assign \$449  = sel_s11_hi[12:9] == 4'h8;
-  assign \$450  = \$448  | \$449 ;
-  assign \$451  = \$447  | \$450 ;
-  assign \$452  = \$444  | \$451 ;
-  assign \$453  = sel_s16_lo[12:9] == 4'h9;
-  assign \$454  = sel_s16_hi[12:9] == 4'h9;
-  assign \$455  = \$453  | \$454 ;
-  assign \$456  = sel_s17_lo[12:9] == 4'h9;
-  assign \$457  = sel_s17_hi[12:9] == 4'h9;
-  assign \$458  = \$456  | \$457 ;
-  assign \$459  = \$455  | \$458 ;
-  assign \$460  = sel_s18_lo[12:9] == 4'h9;
-  assign \$461  = sel_s18_hi[12:9] == 4'h9;
-  assign \$462  = \$460  | \$461 ;
-  assign \$463  = sel_s11_hi[12:9] == 4'h9;
-  assign \$464  = \$462  | \$463 ;
-  assign \$465  = \$459  | \$464 ;
-  assign \$466  = sel_s16_hi[12:9] == 4'ha;
-  assign \$467  = sel_s17_lo[12:9] == 4'ha;
-  assign \$468  = \$466  | \$467 ;
-  assign \$469  = sel_s17_hi[12:9] == 4'ha;
-  assign \$470  = sel_s18_lo[12:9] == 4'ha;
-  assign \$471  = \$469  | \$470 ;
-  assign \$472  = \$468  | \$471 ;
-  assign \$473  = sel_s18_hi[12:9] == 4'ha;
-  assign \$474  = sel_s11_hi[12:9] == 4'ha;
-  assign \$475  = \$473  | \$474 ;
-  assign \$476  = \$472  | \$475 ;
-  assign \$477  = sel_s17_lo[12:9] == 4'hb;
-  assign \$478  = sel_s17_hi[12:9] == 4'hb;
-  assign \$479  = \$477  | \$478 ;
-  assign \$480  = sel_s18_lo[12:9] == 4'hb;
-  assign \$481  = sel_s18_hi[12:9] == 4'hb;
-  assign \$482  = \$480  | \$481 ;
-  assign \$483  = \$479  | \$482 ;
-  assign \$484  = sel_s11_hi[12:9] == 4'hb;
-  assign \$485  = \$483  | \$484 ;
-  assign \$486  = sel_s17_hi[12:9] == 4'hc;
-  assign \$487  = sel_s18_lo[12:9] == 4'hc;
-  assign \$488  = \$486  | \$487 ;
-  assign \$489  = sel_s18_hi[12:9] == 4'hc;
-  assign \$490  = sel_s11_hi[12:9] == 4'hc;
-  assign \$491  = \$489  | \$490 ;
-  assign \$492  = \$488  | \$491 ;
-  assign \$493  = sel_s18_lo[12:9] == 4'hd;
-  assign \$494  = sel_s18_hi[12:9] == 4'hd;
-  assign \$495  = \$493  | \$494 ;
-  assign \$496  = sel_s11_hi[12:9] == 4'hd;
-  assign \$497  = \$495  | \$496 ;
-  assign \$498  = sel_s18_hi[12:9] == 4'he;
-  assign \$499  = sel_s11_hi[12:9] == 4'he;
-  assign \$500  = \$498  | \$499 ;
-  assign \$501  = sel_s11_hi[12:9] == 4'hf;
-  assign \$502  = - sel_s8_lo[7:0];
-  assign \$503  = sel_s8_lo[8] ? \$502  : { 1'h0, sel_s8_lo[7:0] };
-  assign \$504  = - sel_s16_lo[7:0];
-  assign \$505  = sel_s16_lo[8] ? \$504  : { 1'h0, sel_s16_lo[7:0] };
-  assign \$506  = - sel_s16_hi[7:0];
-  assign \$507  = sel_s16_hi[8] ? \$506  : { 1'h0, sel_s16_hi[7:0] };
-  assign \$508  = - sel_s17_lo[7:0];
-  assign \$509  = sel_s17_lo[8] ? \$508  : { 1'h0, sel_s17_lo[7:0] };
-  assign \$510  = - sel_s17_hi[7:0];
-  assign \$511  = sel_s17_hi[8] ? \$510  : { 1'h0, sel_s17_hi[7:0] };
-  assign \$512  = - sel_s18_lo[7:0];
-  assign \$513  = sel_s18_lo[8] ? \$512  : { 1'h0, sel_s18_lo[7:0] };
-  assign \$514  = - sel_s18_hi[7:0];
-  assign \$515  = sel_s18_hi[8] ? \$514  : { 1'h0, sel_s18_hi[7:0] };
-  assign \$516  = - sel_s11_hi[7:0];
-  assign \$517  = sel_s11_hi[8] ? \$516  : { 1'h0, sel_s11_hi[7:0] };
-  assign \$518  = $signed(\sel_l19_s0$399 ) * $signed(mul_w0_0);
-  assign \$519  = $signed(\sel_l19_s0$400 ) * $signed(mul_w0_1);
-  assign \$520  = $signed(\sel_l19_s0$401 ) * $signed(mul_w0_2);
-  assign \$521  = $signed(\sel_l19_s0$402 ) * $signed(mul_w0_3);
-  assign \$522  = $signed(\sel_l19_s0$403 ) * $signed(mul_w0_4);
-  assign \$523  = $signed(\sel_l19_s0$404 ) * $signed(mul_w0_5);
-  assign \$524  = $signed(\sel_l19_s0$405 ) * $signed(mul_w0_6);
-  assign \$525  = $signed(\sel_l19_s0$406 ) * $signed(mul_w0_7);
-  assign \$526  = $signed(\sel_l19_s0$399 ) * $signed(mul_w1_0);
-  assign \$527  = $signed(\sel_l19_s0$400 ) * $signed(mul_w1_1);
-  assign \$528  = $signed(\sel_l19_s0$401 ) * $signed(mul_w1_2);
-  assign \$529  = $signed(\sel_l19_s0$402 ) * $signed(mul_w1_3);
-  assign \$530  = $signed(\sel_l19_s0$403 ) * $signed(mul_w1_4);
-  assign \$531  = $signed(\sel_l19_s0$404 ) * $signed(mul_w1_5);
-  assign \$532  = $signed(\sel_l19_s0$405 ) * $signed(mul_w1_6);
-  assign \$533  = $signed(\sel_l19_s0$406 ) * $signed(mul_w1_7);
-  assign \$534  = $signed(\sel_l19_s0$399 ) * $signed(mul_w2_0);
-  assign \$535  = $signed(\sel_l19_s0$400 ) * $signed(mul_w2_1);
-  assign \$536  = $signed(\sel_l19_s0$401 ) * $signed(mul_w2_2);
-  assign \$537  = $signed(\sel_l19_s0$402 ) * $signed(mul_w2_3);
-  assign \$538  = $signed(\sel_l19_s0$403 ) * $signed(mul_w2_4);
-  assign \$539  = $signed(\sel_l19_s0$404 ) * $signed(mul_w2_5);
-  assign \$540  = $signed(\sel_l19_s0$405 ) * $signed(mul_w2_6);
-  assign \$541  = $signed(\sel_l19_s0$406 ) * $signed(mul_w2_7);
-  assign \$542  = $signed(\sel_l19_s0$399 ) * $signed(mul_w3_0);
-  assign \$543  = $signed(\sel_l19_s0$400 ) * $signed(mul_w3_1);
-  assign \$544  = $signed(\sel_l19_s0$401 ) * $signed(mul_w3_2);
-  assign \$545  = $signed(\sel_l19_s0$402 ) * $signed(mul_w3_3);
-  assign \$546  = $signed(\sel_l19_s0$403 ) * $signed(mul_w3_4);
-  assign \$547  = $signed(\sel_l19_s0$404 ) * $signed(mul_w3_5);
-  assign \$548  = $signed(\sel_l19_s0$405 ) * $signed(mul_w3_6);
-  assign \$549  = $signed(\sel_l19_s0$406 ) * $signed(mul_w3_7);
-  assign \$550  = prod_valid_s0 & \prod_s0$411 ;
-  assign \$551  = i__ready & prod_valid_s0;
-  assign \$552  = i__ready & prod_valid_s0;
-  assign \$553  = i__ready & prod_valid_s0;
-  assign \$554  = i__ready & prod_valid_s0;
-  always @(posedge clk)
-    \sel_l6_s0$100  <= \$555 ;
-  always @(posedge clk)
-    \sel_l6_s0$105  <= \$556 ;
-  always @(posedge clk)
-    sel_l6_s0 <= \$557 ;
-  always @(posedge clk)
-    \sel_l6_s0$145  <= \$558 ;
-  always @(posedge clk)
-    \sel_l6_s0$147  <= \$559 ;
-  always @(posedge clk)
-    \sel_l6_s0$144  <= \$560 ;
-  always @(posedge clk)
-    \sel_l6_s0$109  <= \$561 ;
-  always @(posedge clk)
-    \sel_l6_s0$114  <= \$562 ;
-  always @(posedge clk)
-    \sel_l6_s0$108  <= \$563 ;
-  always @(posedge clk)
-    \sel_l6_s0$118  <= \$564 ;
-  always @(posedge clk)
-    \sel_l6_s0$123  <= \$565 ;
-  always @(posedge clk)
-    \sel_l6_s0$117  <= \$566 ;
-  always @(posedge clk)
-    \sel_l6_s0$120  <= \$567 ;
-  always @(posedge clk)
-    \sel_l6_s0$122  <= \$568 ;
-  always @(posedge clk)
-    \sel_l6_s0$119  <= \$569 ;
-  always @(posedge clk)
-    \sel_l6_s0$111  <= \$570 ;
-  always @(posedge clk)
-    \sel_l6_s0$113  <= \$571 ;
-  always @(posedge clk)
-    \sel_l6_s0$110  <= \$572 ;
-  always @(posedge clk)
-    \sel_l6_s0$127  <= \$573 ;
-  always @(posedge clk)
-    \sel_l6_s0$132  <= \$574 ;
-  always @(posedge clk)
-    \sel_l6_s0$126  <= \$575 ;
-  always @(posedge clk)
-    \sel_l6_s0$136  <= \$576 ;
-  always @(posedge clk)
-    \sel_l6_s0$141  <= \$577 ;
-  always @(posedge clk)
-    \sel_l6_s0$135  <= \$578 ;
-  always @(posedge clk)
-    \sel_l6_s0$138  <= \$579 ;
-  always @(posedge clk)
-    \sel_l6_s0$140  <= \$580 ;
-  always @(posedge clk)
-    \sel_l6_s0$137  <= \$581 ;
-  always @(posedge clk)
-    \sel_l6_s0$129  <= \$582 ;
-  always @(posedge clk)
-    \sel_l6_s0$131  <= \$583 ;
-  always @(posedge clk)
-    \sel_l6_s0$128  <= \$584 ;
-  always @(posedge clk)
-    \sel_l6_s0$102  <= \$585 ;
-  always @(posedge clk)
-    \sel_l6_s0$104  <= \$586 ;
-  always @(posedge clk)
-    \sel_l6_s0$101  <= \$587 ;
-  always @(posedge clk)
-    \sel_l6_s0$388  <= \$588 ;
-  always @(posedge clk)
-    \sel_l6_s0$389  <= \$589 ;
-  always @(posedge clk)
-    \sel_l6_s0$390  <= \$590 ;
-  always @(posedge clk)
-    \sel_l6_s0$161  <= \$591 ;
-  always @(posedge clk)
-    \sel_l6_s0$163  <= \$592 ;
-  always @(posedge clk)
-    \sel_l6_s0$160  <= \$593 ;
-  always @(posedge clk)
-    \sel_l6_s0$391  <= \$594 ;
-  always @(posedge clk)
-    \sel_l6_s0$392  <= \$595 ;
-  always @(posedge clk)
-    \sel_l6_s0$393  <= \$596 ;
-  always @(posedge clk)
-    \sel_l6_s0$394  <= \$597 ;
-  always @(posedge clk)
-    \sel_l6_s0$395  <= \$598 ;
-  always @(posedge clk)
-    \sel_l12_s0$189  <= \$599 ;
-  always @(posedge clk)
-    \sel_l12_s0$190  <= \$600 ;
-  always @(posedge clk)
-    sel_l12_s0 <= \$601 ;
-  always @(posedge clk)
-    \sel_l12_s0$198  <= \$602 ;
-  always @(posedge clk)
-    \sel_l12_s0$199  <= \$603 ;
-  always @(posedge clk)
-    \sel_l12_s0$195  <= \$604 ;
-  always @(posedge clk)
-    \sel_l12_s0$191  <= \$605 ;
-  always @(posedge clk)
-    \sel_l12_s0$192  <= \$606 ;
-  always @(posedge clk)
-    \sel_l12_s0$187  <= \$607 ;
-  always @(posedge clk)
-    \sel_l12_s0$200  <= \$608 ;
-  always @(posedge clk)
-    \sel_l12_s0$201  <= \$609 ;
-  always @(posedge clk)
-    \sel_l12_s0$196  <= \$610 ;
-  always @(posedge clk)
-    \sel_l12_s0$207  <= \$611 ;
-  always @(posedge clk)
-    \sel_l12_s0$208  <= \$612 ;
-  always @(posedge clk)
-    \sel_l12_s0$204  <= \$613 ;
-  always @(posedge clk)
-    \sel_l12_s0$216  <= \$614 ;
-  always @(posedge clk)
-    \sel_l12_s0$217  <= \$615 ;
-  always @(posedge clk)
-    \sel_l12_s0$213  <= \$616 ;
-  always @(posedge clk)
-    \sel_l12_s0$209  <= \$617 ;
-  always @(posedge clk)
-    \sel_l12_s0$210  <= \$618 ;
-  always @(posedge clk)
-    \sel_l12_s0$205  <= \$619 ;
-  always @(posedge clk)
-    \sel_l12_s0$218  <= \$620 ;
-  always @(posedge clk)
-    \sel_l12_s0$219  <= \$621 ;
-  always @(posedge clk)
-    \sel_l12_s0$214  <= \$622 ;
-  always @(posedge clk)
-    \sel_l12_s0$396  <= \$623 ;
-  always @(posedge clk)
-    \sel_l12_s0$397  <= \$624 ;
-  always @(posedge clk)
-    \sel_l19_s0$398  <= \$625 ;
-  always @(posedge clk)
-    \sel_l19_s0$399  <= \$626 ;
-  always @(posedge clk)
-    \sel_l19_s0$400  <= \$627 ;
-  always @(posedge clk)
-    \sel_l19_s0$401  <= \$628 ;
-  always @(posedge clk)
-    \sel_l19_s0$402  <= \$629 ;
-  always @(posedge clk)
-    \sel_l19_s0$403  <= \$630 ;
-  always @(posedge clk)
-    \sel_l19_s0$404  <= \$631 ;
-  always @(posedge clk)
-    \sel_l19_s0$405  <= \$632 ;
-  always @(posedge clk)
-    \sel_l19_s0$406  <= \$633 ;
-  always @(posedge clk)
-    sel_l19_s0 <= \$634 ;
-  always @(posedge clk)
-    \sel_l19_s0$269  <= \$635 ;
-  always @(posedge clk)
-    \sel_l19_s0$271  <= \$636 ;
-  always @(posedge clk)
-    \sel_l19_s0$273  <= \$637 ;
-  always @(posedge clk)
-    \sel_l19_s0$275  <= \$638 ;
-  always @(posedge clk)
-    \sel_l19_s0$277  <= \$639 ;
-  always @(posedge clk)
-    \sel_l19_s0$279  <= \$640 ;
-  always @(posedge clk)
-    \sel_l19_s0$281  <= \$641 ;
-  always @(posedge clk)
-    \sel_l19_s0$283  <= \$642 ;
-  always @(posedge clk)
-    \sel_l19_s0$407  <= \$643 ;
-  always @(posedge clk)
-    valid_s0 <= \$644 ;
-  always @(posedge clk)
-    valid_s1 <= \$645 ;
-  always @(posedge clk)
-    valid_s2 <= \$646 ;
-  always @(posedge clk)
-    prod_s0 <= \$647 ;
-  always @(posedge clk)
-    \prod_s0$317  <= \$648 ;
-  always @(posedge clk)
-    \prod_s0$319  <= \$649 ;
-  always @(posedge clk)
-    \prod_s0$320  <= \$650 ;
-  always @(posedge clk)
-    \prod_s0$322  <= \$651 ;
-  always @(posedge clk)
-    \prod_s0$323  <= \$652 ;
-  always @(posedge clk)
-    \prod_s0$325  <= \$653 ;
-  always @(posedge clk)
-    \prod_s0$326  <= \$654 ;
-  always @(posedge clk)
-    \prod_s0$333  <= \$655 ;
-  always @(posedge clk)
-    \prod_s0$334  <= \$656 ;
-  always @(posedge clk)
-    \prod_s0$336  <= \$657 ;
-  always @(posedge clk)
-    \prod_s0$337  <= \$658 ;
-  always @(posedge clk)
-    \prod_s0$339  <= \$659 ;
-  always @(posedge clk)
-    \prod_s0$340  <= \$660 ;
-  always @(posedge clk)
-    \prod_s0$342  <= \$661 ;
-  always @(posedge clk)
-    \prod_s0$343  <= \$662 ;
-  always @(posedge clk)
-    \prod_s0$350  <= \$663 ;
-  always @(posedge clk)
-    \prod_s0$351  <= \$664 ;
-  always @(posedge clk)
-    \prod_s0$353  <= \$665 ;
-  always @(posedge clk)
-    \prod_s0$354  <= \$666 ;
-  always @(posedge clk)
-    \prod_s0$356  <= \$667 ;
-  always @(posedge clk)
-    \prod_s0$357  <= \$668 ;
-  always @(posedge clk)
-    \prod_s0$359  <= \$669 ;
-  always @(posedge clk)
-    \prod_s0$360  <= \$670 ;
-  always @(posedge clk)
-    \prod_s0$367  <= \$671 ;
-  always @(posedge clk)
-    \prod_s0$368  <= \$672 ;
-  always @(posedge clk)
-    \prod_s0$370  <= \$673 ;
-  always @(posedge clk)
-    \prod_s0$371  <= \$674 ;
-  always @(posedge clk)
-    \prod_s0$373  <= \$675 ;
-  always @(posedge clk)
-    \prod_s0$374  <= \$676 ;
-  always @(posedge clk)
-    \prod_s0$376  <= \$677 ;
-  always @(posedge clk)
-    \prod_s0$377  <= \$678 ;
-  always @(posedge clk)
-    \prod_s0$411  <= \$679 ;
-  always @(posedge clk)
-    prod_valid_s0 <= \$680 ;
-  always @(posedge clk)
-    o__valid <= \$681 ;
-  always @(posedge clk)
-    acc0_out <= \$682 ;
-  always @(posedge clk)
-    acc0 <= \$683 ;
-  always @(posedge clk)
-    acc1_out <= \$684 ;
-  always @(posedge clk)
-    acc1 <= \$685 ;
-  always @(posedge clk)
-    acc2_out <= \$686 ;
-  always @(posedge clk)
-    acc2 <= \$687 ;
-  always @(posedge clk)
-    acc3_out <= \$688 ;
-  always @(posedge clk)
-    acc3 <= \$689 ;
+  reg [7:0] sel_l1_s0 = 8'h00;
+  reg [7:0] \sel_l1_s0$1202  = 8'h00;
+  reg [7:0] \sel_l1_s0$1203  = 8'h00;
+  reg [7:0] \sel_l1_s0$1204  = 8'h00;
+  reg [7:0] \sel_l1_s0$1205  = 8'h00;
+  reg [7:0] \sel_l1_s0$1206  = 8'h00;
+  reg [7:0] \sel_l1_s0$1207  = 8'h00;
+  reg [7:0] \sel_l1_s0$1208  = 8'h00;
+  reg [7:0] \sel_l1_s0$1209  = 8'h00;
+  reg [7:0] \sel_l1_s0$1210  = 8'h00;
+  reg [7:0] \sel_l1_s0$1211  = 8'h00;
+  reg [7:0] \sel_l1_s0$1212  = 8'h00;
+  reg [7:0] \sel_l1_s0$1213  = 8'h00;
+  reg [7:0] \sel_l1_s0$1214  = 8'h00;
+  reg [7:0] \sel_l1_s0$1215  = 8'h00;
+  reg [7:0] \sel_l1_s0$1216  = 8'h00;
+  reg [7:0] \sel_l1_s0$1217  = 8'h00;
+  reg [511:0] \sel_l1_s0$1218  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$1219  = 1'h0;
+  reg [7:0] \sel_l1_s0$27  = 8'h00;
+  reg [7:0] \sel_l1_s0$28  = 8'h00;
+  reg [7:0] \sel_l1_s0$29  = 8'h00;
+  reg [7:0] \sel_l1_s0$30  = 8'h00;
+  reg [7:0] \sel_l1_s0$31  = 8'h00;
+  reg [7:0] \sel_l1_s0$32  = 8'h00;
+  reg [7:0] \sel_l1_s0$33  = 8'h00;
+  reg [7:0] \sel_l1_s0$34  = 8'h00;
+  reg [7:0] \sel_l1_s0$35  = 8'h00;
+  reg [7:0] \sel_l1_s0$36  = 8'h00;
+  reg [7:0] \sel_l1_s0$37  = 8'h00;
+  reg [7:0] \sel_l1_s0$38  = 8'h00;
+  reg [7:0] \sel_l1_s0$39  = 8'h00;
+  reg [7:0] \sel_l1_s0$40  = 8'h00;
+  reg [7:0] \sel_l1_s0$41  = 8'h00;
+  reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
+  reg [7:0] \sel_l2_s0$1220  = 8'h00;
+  reg [7:0] \sel_l2_s0$1221  = 8'h00;
+  reg [7:0] \sel_l2_s0$1222  = 8'h00;
+  reg [7:0] \sel_l2_s0$1223  = 8'h00;
+  reg [7:0] \sel_l2_s0$1224  = 8'h00;
+  reg [7:0] \sel_l2_s0$1225  = 8'h00;
+  reg [7:0] \sel_l2_s0$1226  = 8'h00;
+  reg [7:0] \sel_l2_s0$1227  = 8'h00;
+  reg [7:0] \sel_l2_s0$1228  = 8'h00;
+  reg [7:0] \sel_l2_s0$1229  = 8'h00;
+  reg [7:0] \sel_l2_s0$1230  = 8'h00;
+  reg [7:0] \sel_l2_s0$1231  = 8'h00;
+  reg [7:0] \sel_l2_s0$1232  = 8'h00;
+  reg [7:0] \sel_l2_s0$1233  = 8'h00;
+  reg [7:0] \sel_l2_s0$1234  = 8'h00;
+  reg [7:0] \sel_l2_s0$1235  = 8'h00;
+  reg [511:0] \sel_l2_s0$1236  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l2_s0$1237  = 1'h0;
+  reg [15:0] sel_l3_s0 = 16'h0000;
+  reg [7:0] \sel_l3_s0$1238  = 8'h00;
+  reg [7:0] \sel_l3_s0$1239  = 8'h00;
+  reg [7:0] \sel_l3_s0$1240  = 8'h00;
+  reg [7:0] \sel_l3_s0$1241  = 8'h00;
+  reg [7:0] \sel_l3_s0$1242  = 8'h00;
+  reg [7:0] \sel_l3_s0$1243  = 8'h00;
+  reg [7:0] \sel_l3_s0$1244  = 8'h00;
+  reg [7:0] \sel_l3_s0$1245  = 8'h00;
+  reg [7:0] \sel_l3_s0$1246  = 8'h00;
+  reg [7:0] \sel_l3_s0$1247  = 8'h00;
+  reg [7:0] \sel_l3_s0$1248  = 8'h00;
+  reg [7:0] \sel_l3_s0$1249  = 8'h00;
+  reg [7:0] \sel_l3_s0$1250  = 8'h00;
+  reg [7:0] \sel_l3_s0$1251  = 8'h00;
+  reg [7:0] \sel_l3_s0$1252  = 8'h00;
+  reg [7:0] \sel_l3_s0$1253  = 8'h00;
+  reg [511:0] \sel_l3_s0$1254  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l3_s0$1255  = 1'h0;
+  reg [15:0] sel_l4_s0 = 16'h0000;
+  reg [4:0] \sel_l4_s0$1257  = 5'h00;
+  reg [4:0] \sel_l4_s0$1258  = 5'h00;
+  reg [4:0] \sel_l4_s0$1259  = 5'h00;
+  reg [4:0] \sel_l4_s0$1260  = 5'h00;
+  reg [4:0] \sel_l4_s0$1261  = 5'h00;
+  reg [4:0] \sel_l4_s0$1262  = 5'h00;
+  reg [4:0] \sel_l4_s0$1263  = 5'h00;
+  reg [4:0] \sel_l4_s0$1264  = 5'h00;
+  reg [4:0] \sel_l4_s0$1265  = 5'h00;
+  reg [4:0] \sel_l4_s0$1266  = 5'h00;
+  reg [4:0] \sel_l4_s0$1267  = 5'h00;
+  reg [4:0] \sel_l4_s0$1268  = 5'h00;
+  reg [4:0] \sel_l4_s0$1269  = 5'h00;
+  reg [4:0] \sel_l4_s0$1270  = 5'h00;
+  reg [4:0] \sel_l4_s0$1271  = 5'h00;
+  reg [4:0] \sel_l4_s0$1272  = 5'h00;
+  reg [7:0] \sel_l4_s0$1273  = 8'h00;
+  reg [7:0] \sel_l4_s0$1274  = 8'h00;
+  reg [7:0] \sel_l4_s0$1275  = 8'h00;
+  reg [7:0] \sel_l4_s0$1276  = 8'h00;
+  reg [7:0] \sel_l4_s0$1277  = 8'h00;
+  reg [7:0] \sel_l4_s0$1278  = 8'h00;
+  reg [7:0] \sel_l4_s0$1279  = 8'h00;
+  reg [7:0] \sel_l4_s0$1280  = 8'h00;
+  reg [7:0] \sel_l4_s0$1281  = 8'h00;
+  reg [7:0] \sel_l4_s0$1282  = 8'h00;
+  reg [7:0] \sel_l4_s0$1283  = 8'h00;
+  reg [7:0] \sel_l4_s0$1284  = 8'h00;
+  reg [7:0] \sel_l4_s0$1285  = 8'h00;
+  reg [7:0] \sel_l4_s0$1286  = 8'h00;
+  reg [7:0] \sel_l4_s0$1287  = 8'h00;
+  reg [7:0] \sel_l4_s0$1288  = 8'h00;
+  reg [511:0] \sel_l4_s0$1289  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l4_s0$1290  = 1'h0;
+  reg [3:0] sel_l5_s0 = 4'h0;
+  reg [15:0] \sel_l5_s0$1291  = 16'h0000;
+  reg [7:0] \sel_l5_s0$1292  = 8'h00;
+  reg [7:0] \sel_l5_s0$1293  = 8'h00;
+  reg [7:0] \sel_l5_s0$1294  = 8'h00;
+  reg [7:0] \sel_l5_s0$1295  = 8'h00;
+  reg [7:0] \sel_l5_s0$1296  = 8'h00;
+  reg [7:0] \sel_l5_s0$1297  = 8'h00;
+  reg [7:0] \sel_l5_s0$1298  = 8'h00;
+  reg [7:0] \sel_l5_s0$1299  = 8'h00;
+  reg \sel_l5_s0$1300  = 1'h0;
+  reg [3:0] \sel_l5_s0$673  = 4'h0;
+  reg [3:0] \sel_l5_s0$676  = 4'h0;
+  reg [3:0] \sel_l5_s0$679  = 4'h0;
+  reg [3:0] \sel_l5_s0$682  = 4'h0;
+  reg [3:0] \sel_l5_s0$685  = 4'h0;
+  reg [3:0] \sel_l5_s0$688  = 4'h0;
+  reg [3:0] \sel_l5_s0$691  = 4'h0;
+  reg [511:0] \sel_l5_s0$713  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  wire sel_pop0_0_0_c;
+  wire sel_pop0_0_0_s;
+  wire sel_pop0_0_10_c;
+  wire sel_pop0_0_10_s;
+  wire sel_pop0_0_12_c;
+  wire sel_pop0_0_12_s;
+  wire sel_pop0_0_2_c;
+  wire sel_pop0_0_2_s;
+  wire sel_pop0_0_4_c;
+  wire sel_pop0_0_4_s;
+  wire sel_pop0_0_6_c;
+  wire sel_pop0_0_6_s;
+  wire sel_pop0_0_8_c;
+  wire sel_pop0_0_8_s;
+  wire sel_pop0_1_0_c;
+  wire sel_pop0_1_0_s;
+  wire sel_pop0_1_2_c;
+  wire sel_pop0_1_2_s;
+  wire sel_pop0_1_4_c;
+  wire sel_pop0_1_4_s;
+  wire sel_pop0_2_0_c;
+  wire sel_pop0_2_0_s;
+  wire sel_pop10_0_0_c;
+  wire sel_pop10_0_0_s;
+  wire sel_pop10_0_10_c;
+  wire sel_pop10_0_10_s;
+  wire sel_pop10_0_12_c;
+  wire sel_pop10_0_12_s;
+  wire sel_pop10_0_2_c;
+  wire sel_pop10_0_2_s;
+  wire sel_pop10_0_4_c;
+  wire sel_pop10_0_4_s;
+  wire sel_pop10_0_6_c;
+  wire sel_pop10_0_6_s;
+  wire sel_pop10_0_8_c;
+  wire sel_pop10_0_8_s;
+  wire sel_pop10_1_0_c;
+  wire sel_pop10_1_0_s;
+  wire sel_pop10_1_2_c;
+  wire sel_pop10_1_2_s;
+  wire sel_pop10_1_4_c;
+  wire sel_pop10_1_4_s;
+  wire sel_pop10_2_0_c;
+  wire sel_pop10_2_0_s;
+  wire sel_pop11_0_0_c;
+  wire sel_pop11_0_0_s;
+  wire sel_pop11_0_10_c;
+  wire sel_pop11_0_10_s;
+  wire sel_pop11_0_12_c;
+  wire sel_pop11_0_12_s;
+  wire sel_pop11_0_2_c;
+  wire sel_pop11_0_2_s;
+  wire sel_pop11_0_4_c;
+  wire sel_pop11_0_4_s;
+  wire sel_pop11_0_6_c;
+  wire sel_pop11_0_6_s;
+  wire sel_pop11_0_8_c;
+  wire sel_pop11_0_8_s;
+  wire sel_pop11_1_0_c;
+  wire sel_pop11_1_0_s;
+  wire sel_pop11_1_2_c;
+  wire sel_pop11_1_2_s;
+  wire sel_pop11_1_4_c;
+  wire sel_pop11_1_4_s;
+  wire sel_pop11_2_0_c;
+  wire sel_pop11_2_0_s;
+  wire sel_pop12_0_0_c;
+  wire sel_pop12_0_0_s;
+  wire sel_pop12_0_10_c;
+  wire sel_pop12_0_10_s;
+  wire sel_pop12_0_12_c;
+  wire sel_pop12_0_12_s;
+  wire sel_pop12_0_2_c;
+  wire sel_pop12_0_2_s;
+  wire sel_pop12_0_4_c;
+  wire sel_pop12_0_4_s;
+  wire sel_pop12_0_6_c;
+  wire sel_pop12_0_6_s;
+  wire sel_pop12_0_8_c;
+  wire sel_pop12_0_8_s;
+  wire sel_pop12_1_0_c;
+  wire sel_pop12_1_0_s;
+  wire sel_pop12_1_2_c;
+  wire sel_pop12_1_2_s;
+  wire sel_pop12_1_4_c;
+  wire sel_pop12_1_4_s;
+  wire sel_pop12_2_0_c;
+  wire sel_pop12_2_0_s;
+  wire sel_pop13_0_0_c;
+  wire sel_pop13_0_0_s;
+  wire sel_pop13_0_10_c;
+  wire sel_pop13_0_10_s;
+  wire sel_pop13_0_12_c;
+  wire sel_pop13_0_12_s;
+  wire sel_pop13_0_2_c;
+  wire sel_pop13_0_2_s;
+  wire sel_pop13_0_4_c;
+  wire sel_pop13_0_4_s;
+  wire sel_pop13_0_6_c;
+  wire sel_pop13_0_6_s;
+  wire sel_pop13_0_8_c;
+  wire sel_pop13_0_8_s;
+  wire sel_pop13_1_0_c;
+  wire sel_pop13_1_0_s;
+  wire sel_pop13_1_2_c;
+  wire sel_pop13_1_2_s;
+  wire sel_pop13_1_4_c;
+  wire sel_pop13_1_4_s;
+  wire sel_pop13_2_0_c;
+  wire sel_pop13_2_0_s;
+  wire sel_pop14_0_0_c;
+  wire sel_pop14_0_0_s;
+  wire sel_pop14_0_10_c;
+  wire sel_pop14_0_10_s;
+  wire sel_pop14_0_12_c;
+  wire sel_pop14_0_12_s;
+  wire sel_pop14_0_2_c;
+  wire sel_pop14_0_2_s;
+  wire sel_pop14_0_4_c;
+  wire sel_pop14_0_4_s;
+  wire sel_pop14_0_6_c;
+  wire sel_pop14_0_6_s;
+  wire sel_pop14_0_8_c;
+  wire sel_pop14_0_8_s;
+  wire sel_pop14_1_0_c;
+  wire sel_pop14_1_0_s;
+  wire sel_pop14_1_2_c;
+  wire sel_pop14_1_2_s;
+  wire sel_pop14_1_4_c;
+  wire sel_pop14_1_4_s;
+  wire sel_pop14_2_0_c;
+  wire sel_pop14_2_0_s;
+  wire sel_pop15_0_0_c;
+  wire sel_pop15_0_0_s;
+  wire sel_pop15_0_10_c;
+  wire sel_pop15_0_10_s;
+  wire sel_pop15_0_12_c;
+  wire sel_pop15_0_12_s;
+  wire sel_pop15_0_2_c;
+  wire sel_pop15_0_2_s;
+  wire sel_pop15_0_4_c;
+  wire sel_pop15_0_4_s;
+  wire sel_pop15_0_6_c;
+  wire sel_pop15_0_6_s;
+  wire sel_pop15_0_8_c;
+  wire sel_pop15_0_8_s;
+  wire sel_pop15_1_0_c;
+  wire sel_pop15_1_0_s;
+  wire sel_pop15_1_2_c;
+  wire sel_pop15_1_2_s;
+  wire sel_pop15_1_4_c;
+  wire sel_pop15_1_4_s;
+  wire sel_pop15_2_0_c;
+  wire sel_pop15_2_0_s;
+  wire sel_pop1_0_0_c;
+  wire sel_pop1_0_0_s;
+  wire sel_pop1_0_10_c;
+  wire sel_pop1_0_10_s;
+  wire sel_pop1_0_12_c;
+  wire sel_pop1_0_12_s;
+  wire sel_pop1_0_2_c;
+  wire sel_pop1_0_2_s;
+  wire sel_pop1_0_4_c;
+  wire sel_pop1_0_4_s;
+  wire sel_pop1_0_6_c;
+  wire sel_pop1_0_6_s;
+  wire sel_pop1_0_8_c;
+  wire sel_pop1_0_8_s;
+  wire sel_pop1_1_0_c;
+  wire sel_pop1_1_0_s;
+  wire sel_pop1_1_2_c;
+  wire sel_pop1_1_2_s;
+  wire sel_pop1_1_4_c;
+  wire sel_pop1_1_4_s;
+  wire sel_pop1_2_0_c;
+  wire sel_pop1_2_0_s;
+  wire sel_pop2_0_0_c;
+  wire sel_pop2_0_0_s;
+  wire sel_pop2_0_10_c;
+  wire sel_pop2_0_10_s;
+  wire sel_pop2_0_12_c;
+  wire sel_pop2_0_12_s;
+  wire sel_pop2_0_2_c;
+  wire sel_pop2_0_2_s;
+  wire sel_pop2_0_4_c;
+  wire sel_pop2_0_4_s;
+  wire sel_pop2_0_6_c;
+  wire sel_pop2_0_6_s;
+  wire sel_pop2_0_8_c;
+  wire sel_pop2_0_8_s;
+  wire sel_pop2_1_0_c;
+  wire sel_pop2_1_0_s;
+  wire sel_pop2_1_2_c;
+  wire sel_pop2_1_2_s;
+  wire sel_pop2_1_4_c;
+  wire sel_pop2_1_4_s;
+  wire sel_pop2_2_0_c;
+  wire sel_pop2_2_0_s;
+  wire sel_pop3_0_0_c;
+  wire sel_pop3_0_0_s;
+  wire sel_pop3_0_10_c;
+  wire sel_pop3_0_10_s;
+  wire sel_pop3_0_12_c;
+  wire sel_pop3_0_12_s;
+  wire sel_pop3_0_2_c;
+  wire sel_pop3_0_2_s;
+  wire sel_pop3_0_4_c;
+  wire sel_pop3_0_4_s;
+  wire sel_pop3_0_6_c;
+  wire sel_pop3_0_6_s;
+  wire sel_pop3_0_8_c;
+  wire sel_pop3_0_8_s;
+  wire sel_pop3_1_0_c;
+  wire sel_pop3_1_0_s;
+  wire sel_pop3_1_2_c;
+  wire sel_pop3_1_2_s;
+  wire sel_pop3_1_4_c;
+  wire sel_pop3_1_4_s;
+  wire sel_pop3_2_0_c;
+  wire sel_pop3_2_0_s;
+  wire sel_pop4_0_0_c;
+  wire sel_pop4_0_0_s;
+  wire sel_pop4_0_10_c;
+  wire sel_pop4_0_10_s;
+  wire sel_pop4_0_12_c;
+  wire sel_pop4_0_12_s;
+  wire sel_pop4_0_2_c;
+  wire sel_pop4_0_2_s;
+  wire sel_pop4_0_4_c;
+  wire sel_pop4_0_4_s;
+  wire sel_pop4_0_6_c;
+  wire sel_pop4_0_6_s;
+  wire sel_pop4_0_8_c;
+  wire sel_pop4_0_8_s;
+  wire sel_pop4_1_0_c;
+  wire sel_pop4_1_0_s;
+  wire sel_pop4_1_2_c;
+  wire sel_pop4_1_2_s;
+  wire sel_pop4_1_4_c;
+  wire sel_pop4_1_4_s;
+  wire sel_pop4_2_0_c;
+  wire sel_pop4_2_0_s;
+  wire sel_pop5_0_0_c;
+  wire sel_pop5_0_0_s;
+  wire sel_pop5_0_10_c;
+  wire sel_pop5_0_10_s;
+  wire sel_pop5_0_12_c;
+  wire sel_pop5_0_12_s;
+  wire sel_pop5_0_2_c;
+  wire sel_pop5_0_2_s;
+  wire sel_pop5_0_4_c;
+  wire sel_pop5_0_4_s;
+  wire sel_pop5_0_6_c;
+  wire sel_pop5_0_6_s;
+  wire sel_pop5_0_8_c;
+  wire sel_pop5_0_8_s;
+  wire sel_pop5_1_0_c;
+  wire sel_pop5_1_0_s;
+  wire sel_pop5_1_2_c;
+  wire sel_pop5_1_2_s;
+  wire sel_pop5_1_4_c;
+  wire sel_pop5_1_4_s;
+  wire sel_pop5_2_0_c;
+  wire sel_pop5_2_0_s;
+  wire sel_pop6_0_0_c;
+  wire sel_pop6_0_0_s;
+  wire sel_pop6_0_10_c;
+  wire sel_pop6_0_10_s;
+  wire sel_pop6_0_12_c;
+  wire sel_pop6_0_12_s;
+  wire sel_pop6_0_2_c;
+  wire sel_pop6_0_2_s;
+  wire sel_pop6_0_4_c;
+  wire sel_pop6_0_4_s;
+  wire sel_pop6_0_6_c;
+  wire sel_pop6_0_6_s;
+  wire sel_pop6_0_8_c;
+  wire sel_pop6_0_8_s;
+  wire sel_pop6_1_0_c;
+  wire sel_pop6_1_0_s;
+  wire sel_pop6_1_2_c;
+  wire sel_pop6_1_2_s;
+  wire sel_pop6_1_4_c;
+  wire sel_pop6_1_4_s;
+  wire sel_pop6_2_0_c;
+  wire sel_pop6_2_0_s;
+  wire sel_pop7_0_0_c;
+  wire sel_pop7_0_0_s;
+  wire sel_pop7_0_10_c;
+  wire sel_pop7_0_10_s;
+  wire sel_pop7_0_12_c;
+  wire sel_pop7_0_12_s;
+  wire sel_pop7_0_2_c;
+  wire sel_pop7_0_2_s;
+  wire sel_pop7_0_4_c;
+  wire sel_pop7_0_4_s;
+  wire sel_pop7_0_6_c;
+  wire sel_pop7_0_6_s;
+  wire sel_pop7_0_8_c;
+  wire sel_pop7_0_8_s;
+  wire sel_pop7_1_0_c;
+  wire sel_pop7_1_0_s;
+  wire sel_pop7_1_2_c;
+  wire sel_pop7_1_2_s;
+  wire sel_pop7_1_4_c;
+  wire sel_pop7_1_4_s;
+  wire sel_pop7_2_0_c;
+  wire sel_pop7_2_0_s;
+  wire sel_pop8_0_0_c;
+  wire sel_pop8_0_0_s;
+  wire sel_pop8_0_10_c;
+  wire sel_pop8_0_10_s;
+  wire sel_pop8_0_12_c;
+  wire sel_pop8_0_12_s;
+  wire sel_pop8_0_2_c;
+  wire sel_pop8_0_2_s;
+  wire sel_pop8_0_4_c;
+  wire sel_pop8_0_4_s;
+  wire sel_pop8_0_6_c;
+  wire sel_pop8_0_6_s;
+  wire sel_pop8_0_8_c;
+  wire sel_pop8_0_8_s;
+  wire sel_pop8_1_0_c;
+  wire sel_pop8_1_0_s;
+  wire sel_pop8_1_2_c;
+  wire sel_pop8_1_2_s;
+  wire sel_pop8_1_4_c;
+  wire sel_pop8_1_4_s;
+  wire sel_pop8_2_0_c;
+  wire sel_pop8_2_0_s;
+  wire sel_pop9_0_0_c;
+  wire sel_pop9_0_0_s;
+  wire sel_pop9_0_10_c;
+  wire sel_pop9_0_10_s;
+  wire sel_pop9_0_12_c;
+  wire sel_pop9_0_12_s;
+  wire sel_pop9_0_2_c;
+  wire sel_pop9_0_2_s;
+  wire sel_pop9_0_4_c;
+  wire sel_pop9_0_4_s;
+  wire sel_pop9_0_6_c;
+  wire sel_pop9_0_6_s;
+  wire sel_pop9_0_8_c;
+  wire sel_pop9_0_8_s;
+  wire sel_pop9_1_0_c;
+  wire sel_pop9_1_0_s;
+  wire sel_pop9_1_2_c;
+  wire sel_pop9_1_2_s;
+  wire sel_pop9_1_4_c;
+  wire sel_pop9_1_4_s;
+  wire sel_pop9_2_0_c;
+  wire sel_pop9_2_0_s;
+  wire [4:0] sel_pre0;
+  wire [4:0] sel_pre1;
+  wire [4:0] sel_pre10;
+  wire [4:0] sel_pre11;
+  wire [4:0] sel_pre12;
+  wire [4:0] sel_pre13;
+  wire [4:0] sel_pre14;
+  wire [4:0] sel_pre15;
+  wire [4:0] sel_pre2;
+  wire [4:0] sel_pre3;
+  wire [4:0] sel_pre4;
+  wire [4:0] sel_pre5;
+  wire [4:0] sel_pre6;
+  wire [4:0] sel_pre7;
+  wire [4:0] sel_pre8;
+  wire [4:0] sel_pre9;
+  wire sel_pre_1_11_0_c;
+  wire sel_pre_1_11_0_s;
+  wire sel_pre_1_13_0_c;
+  wire sel_pre_1_13_0_s;
+  wire sel_pre_1_15_0_c;
+  wire sel_pre_1_15_0_s;
+  wire sel_pre_1_1_0_c;
+  wire sel_pre_1_1_0_s;
+  wire sel_pre_1_3_0_c;
+  wire sel_pre_1_3_0_s;
+  wire sel_pre_1_5_0_c;
+  wire sel_pre_1_5_0_s;
+  wire sel_pre_1_7_0_c;
+  wire sel_pre_1_7_0_s;
+  wire sel_pre_1_9_0_c;
+  wire sel_pre_1_9_0_s;
+  wire sel_pre_2_10_0_c;
+  wire sel_pre_2_10_0_s;
+  wire sel_pre_2_10_1_c;
+  wire sel_pre_2_10_1_s;
+  wire sel_pre_2_10_2_c;
+  wire sel_pre_2_10_2_s;
+  wire sel_pre_2_10_3_c;
+  wire sel_pre_2_10_3_s;
+  wire sel_pre_2_10_4_c;
+  wire sel_pre_2_10_4_s;
+  wire sel_pre_2_11_0_c;
+  wire sel_pre_2_11_0_s;
+  wire sel_pre_2_11_1_c;
+  wire sel_pre_2_11_1_s;
+  wire sel_pre_2_11_2_c;
+  wire sel_pre_2_11_2_s;
+  wire sel_pre_2_11_3_c;
+  wire sel_pre_2_11_3_s;
+  wire sel_pre_2_11_4_c;
+  wire sel_pre_2_11_4_s;
+  wire sel_pre_2_14_0_c;
+  wire sel_pre_2_14_0_s;
+  wire sel_pre_2_14_1_c;
+  wire sel_pre_2_14_1_s;
+  wire sel_pre_2_14_2_c;
+  wire sel_pre_2_14_2_s;
+  wire sel_pre_2_14_3_c;
+  wire sel_pre_2_14_3_s;
+  wire sel_pre_2_14_4_c;
+  wire sel_pre_2_14_4_s;
+  wire sel_pre_2_15_0_c;
+  wire sel_pre_2_15_0_s;
+  wire sel_pre_2_15_1_c;
+  wire sel_pre_2_15_1_s;
+  wire sel_pre_2_15_2_c;
+  wire sel_pre_2_15_2_s;
+  wire sel_pre_2_15_3_c;
+  wire sel_pre_2_15_3_s;
+  wire sel_pre_2_15_4_c;
+  wire sel_pre_2_15_4_s;
+  wire sel_pre_2_2_0_c;
+  wire sel_pre_2_2_0_s;
+  wire sel_pre_2_2_1_c;
+  wire sel_pre_2_2_1_s;
+  wire sel_pre_2_2_2_c;
+  wire sel_pre_2_2_2_s;
+  wire sel_pre_2_2_3_c;
+  wire sel_pre_2_2_3_s;
+  wire sel_pre_2_2_4_c;
+  wire sel_pre_2_2_4_s;
+  wire sel_pre_2_3_0_c;
+  wire sel_pre_2_3_0_s;
+  wire sel_pre_2_3_1_c;
+  wire sel_pre_2_3_1_s;
+  wire sel_pre_2_3_2_c;
+  wire sel_pre_2_3_2_s;
+  wire sel_pre_2_3_3_c;
+  wire sel_pre_2_3_3_s;
+  wire sel_pre_2_3_4_c;
+  wire sel_pre_2_3_4_s;
+  wire sel_pre_2_6_0_c;
+  wire sel_pre_2_6_0_s;
+  wire sel_pre_2_6_1_c;
+  wire sel_pre_2_6_1_s;
+  wire sel_pre_2_6_2_c;
+  wire sel_pre_2_6_2_s;
+  wire sel_pre_2_6_3_c;
+  wire sel_pre_2_6_3_s;
+  wire sel_pre_2_6_4_c;
+  wire sel_pre_2_6_4_s;
+  wire sel_pre_2_7_0_c;
+  wire sel_pre_2_7_0_s;
+  wire sel_pre_2_7_1_c;
+  wire sel_pre_2_7_1_s;
+  wire sel_pre_2_7_2_c;
+  wire sel_pre_2_7_2_s;
+  wire sel_pre_2_7_3_c;
+  wire sel_pre_2_7_3_s;
+  wire sel_pre_2_7_4_c;
+  wire sel_pre_2_7_4_s;
+  wire sel_pre_4_12_0_c;
+  wire sel_pre_4_12_0_s;
+  wire sel_pre_4_12_1_c;
+  wire sel_pre_4_12_1_s;
+  wire sel_pre_4_12_2_c;
+  wire sel_pre_4_12_2_s;
+  wire sel_pre_4_12_3_c;
+  wire sel_pre_4_12_3_s;
+  wire sel_pre_4_12_4_c;
+  wire sel_pre_4_12_4_s;
+  wire sel_pre_4_13_0_c;
+  wire sel_pre_4_13_0_s;
+  wire sel_pre_4_13_1_c;
+  wire sel_pre_4_13_1_s;
+  wire sel_pre_4_13_2_c;
+  wire sel_pre_4_13_2_s;
+  wire sel_pre_4_13_3_c;
+  wire sel_pre_4_13_3_s;
+  wire sel_pre_4_13_4_c;
+  wire sel_pre_4_13_4_s;
+  wire sel_pre_4_14_0_c;
+  wire sel_pre_4_14_0_s;
+  wire sel_pre_4_14_1_c;
+  wire sel_pre_4_14_1_s;
+  wire sel_pre_4_14_2_c;
+  wire sel_pre_4_14_2_s;
+  wire sel_pre_4_14_3_c;
+  wire sel_pre_4_14_3_s;
+  wire sel_pre_4_14_4_c;
+  wire sel_pre_4_14_4_s;
+  wire sel_pre_4_15_0_c;
+  wire sel_pre_4_15_0_s;
+  wire sel_pre_4_15_1_c;
+  wire sel_pre_4_15_1_s;
+  wire sel_pre_4_15_2_c;
+  wire sel_pre_4_15_2_s;
+  wire sel_pre_4_15_3_c;
+  wire sel_pre_4_15_3_s;
+  wire sel_pre_4_15_4_c;
+  wire sel_pre_4_15_4_s;
+  wire sel_pre_4_4_0_c;
+  wire sel_pre_4_4_0_s;
+  wire sel_pre_4_4_1_c;
+  wire sel_pre_4_4_1_s;
+  wire sel_pre_4_4_2_c;
+  wire sel_pre_4_4_2_s;
+  wire sel_pre_4_4_3_c;
+  wire sel_pre_4_4_3_s;
+  wire sel_pre_4_4_4_c;
+  wire sel_pre_4_4_4_s;
+  wire sel_pre_4_5_0_c;
+  wire sel_pre_4_5_0_s;
+  wire sel_pre_4_5_1_c;
+  wire sel_pre_4_5_1_s;
+  wire sel_pre_4_5_2_c;
+  wire sel_pre_4_5_2_s;
+  wire sel_pre_4_5_3_c;
+  wire sel_pre_4_5_3_s;
+  wire sel_pre_4_5_4_c;
+  wire sel_pre_4_5_4_s;
+  wire sel_pre_4_6_0_c;
+  wire sel_pre_4_6_0_s;
+  wire sel_pre_4_6_1_c;
+  wire sel_pre_4_6_1_s;
+  wire sel_pre_4_6_2_c;
+  wire sel_pre_4_6_2_s;
+  wire sel_pre_4_6_3_c;
+  wire sel_pre_4_6_3_s;
+  wire sel_pre_4_6_4_c;
+  wire sel_pre_4_6_4_s;
+  wire sel_pre_4_7_0_c;
+  wire sel_pre_4_7_0_s;
+  wire sel_pre_4_7_1_c;
+  wire sel_pre_4_7_1_s;
+  wire sel_pre_4_7_2_c;
+  wire sel_pre_4_7_2_s;
+  wire sel_pre_4_7_3_c;
+  wire sel_pre_4_7_3_s;
+  wire sel_pre_4_7_4_c;
+  wire sel_pre_4_7_4_s;
+  wire sel_pre_8_10_0_c;
+  wire sel_pre_8_10_0_s;
+  wire sel_pre_8_10_1_c;
+  wire sel_pre_8_10_1_s;
+  wire sel_pre_8_10_2_c;
+  wire sel_pre_8_10_2_s;
+  wire sel_pre_8_10_3_c;
+  wire sel_pre_8_10_3_s;
+  wire sel_pre_8_10_4_c;
+  wire sel_pre_8_10_4_s;
+  wire sel_pre_8_11_0_c;
+  wire sel_pre_8_11_0_s;
+  wire sel_pre_8_11_1_c;
+  wire sel_pre_8_11_1_s;
+  wire sel_pre_8_11_2_c;
+  wire sel_pre_8_11_2_s;
+  wire sel_pre_8_11_3_c;
+  wire sel_pre_8_11_3_s;
+  wire sel_pre_8_11_4_c;
+  wire sel_pre_8_11_4_s;
+  wire sel_pre_8_12_0_c;
+  wire sel_pre_8_12_0_s;
+  wire sel_pre_8_12_1_c;
+  wire sel_pre_8_12_1_s;
+  wire sel_pre_8_12_2_c;
+  wire sel_pre_8_12_2_s;
+  wire sel_pre_8_12_3_c;
+  wire sel_pre_8_12_3_s;
+  wire sel_pre_8_12_4_c;
+  wire sel_pre_8_12_4_s;
+  wire sel_pre_8_13_0_c;
+  wire sel_pre_8_13_0_s;
+  wire sel_pre_8_13_1_c;
+  wire sel_pre_8_13_1_s;
+  wire sel_pre_8_13_2_c;
+  wire sel_pre_8_13_2_s;
+  wire sel_pre_8_13_3_c;
+  wire sel_pre_8_13_3_s;
+  wire sel_pre_8_13_4_c;
+  wire sel_pre_8_13_4_s;
+  wire sel_pre_8_14_0_c;
+  wire sel_pre_8_14_0_s;
+  wire sel_pre_8_14_1_c;
+  wire sel_pre_8_14_1_s;
+  wire sel_pre_8_14_2_c;
+  wire sel_pre_8_14_2_s;
+  wire sel_pre_8_14_3_c;
+  wire sel_pre_8_14_3_s;
+  wire sel_pre_8_14_4_c;
+  wire sel_pre_8_14_4_s;
+  wire sel_pre_8_15_0_c;
+  wire sel_pre_8_15_0_s;
+  wire sel_pre_8_15_1_c;
+  wire sel_pre_8_15_1_s;
+  wire sel_pre_8_15_2_c;
+  wire sel_pre_8_15_2_s;
+  wire sel_pre_8_15_3_c;
+  wire sel_pre_8_15_3_s;
+  wire sel_pre_8_15_4_c;
+  wire sel_pre_8_15_4_s;
+  wire sel_pre_8_8_0_c;
+  wire sel_pre_8_8_0_s;
+  wire sel_pre_8_8_1_c;
+  wire sel_pre_8_8_1_s;
+  wire sel_pre_8_8_2_c;
+  wire sel_pre_8_8_2_s;
+  wire sel_pre_8_8_3_c;
+  wire sel_pre_8_8_3_s;
+  wire sel_pre_8_8_4_c;
+  wire sel_pre_8_8_4_s;
+  wire sel_pre_8_9_0_c;
+  wire sel_pre_8_9_0_s;
+  wire sel_pre_8_9_1_c;
+  wire sel_pre_8_9_1_s;
+  wire sel_pre_8_9_2_c;
+  wire sel_pre_8_9_2_s;
+  wire sel_pre_8_9_3_c;
+  wire sel_pre_8_9_3_s;
+  wire sel_pre_8_9_4_c;
+  wire sel_pre_8_9_4_s;
+  reg sel_valid_s0 = 1'h0;
+  reg sel_valid_s1 = 1'h0;
+  reg sel_valid_s2 = 1'h0;
+  reg sel_valid_s3 = 1'h0;
+  reg sel_valid_s4 = 1'h0;
+  assign \$4216  = \sel_l4_s0$1267  == 3'h4;
+  assign \$4217  = sel_l4_s0[10] & \$4216 ;
+  assign \$4218  = \sel_l4_s0$1267  == 3'h4;
+  assign \$4219  = sel_l4_s0[10] & \$4218 ;
+  assign \$4220  = \sel_l4_s0$1267  == 3'h4;
+  assign \$4221  = sel_l4_s0[10] & \$4220 ;
+  assign \$4222  = \sel_l4_s0$1267  == 3'h4;
+  assign \$4223  = sel_l4_s0[10] & \$4222 ;
+  assign \$4225  = \sel_l4_s0$1268  == 3'h4;
+  assign \$4226  = sel_l4_s0[11] & \$4225 ;
+  assign \$4227  = \sel_l4_s0$1268  == 3'h4;
+  assign \$4228  = sel_l4_s0[11] & \$4227 ;
+  assign \$4229  = \sel_l4_s0$1268  == 3'h4;
+  assign \$4230  = sel_l4_s0[11] & \$4229 ;
+  assign \$4231  = \sel_l4_s0$1268  == 3'h4;
+  assign \$4232  = sel_l4_s0[11] & \$4231 ;
+  assign \$4234  = \$4224  | \$4233 ;
+  assign \$4235  = \$4215  | \$4234 ;
+  assign \$4236  = \$4196  | \$4235 ;
+  assign \$4237  = \sel_l4_s0$1269  == 3'h4;
+  assign \$4238  = sel_l4_s0[12] & \$4237 ;
+  assign \$4239  = \sel_l4_s0$1269  == 3'h4;
+  assign \$4240  = sel_l4_s0[12] & \$4239 ;
+  assign \$4241  = \sel_l4_s0$1269  == 3'h4;
+  assign \$4242  = sel_l4_s0[12] & \$4241 ;
+  assign \$4243  = \sel_l4_s0$1269  == 3'h4;
+  assign \$4244  = sel_l4_s0[12] & \$4243 ;
+  assign \$4246  = \$4236  | \$4245 ;
+  assign \$4247  = \sel_l4_s0$1262  == 3'h5;
+  assign \$4248  = sel_l4_s0[5] & \$4247 ;
+  assign \$4249  = \sel_l4_s0$1262  == 3'h5;
+  assign \$4250  = sel_l4_s0[5] & \$4249 ;
+  assign \$4251  = \sel_l4_s0$1262  == 3'h5;
+  assign \$4252  = sel_l4_s0[5] & \$4251 ;
+  assign \$4253  = \sel_l4_s0$1262  == 3'h5;
+  assign \$4254  = sel_l4_s0[5] & \$4253 ;
+  assign \$4256  = \sel_l4_s0$1263  == 3'h5;
+  assign \$4257  = sel_l4_s0[6] & \$4256 ;
+  assign \$4258  = \sel_l4_s0$1263  == 3'h5;
+  assign \$4259  = sel_l4_s0[6] & \$4258 ;
+  assign \$4260  = \sel_l4_s0$1263  == 3'h5;
+  assign \$4261  = sel_l4_s0[6] & \$4260 ;
+  assign \$4262  = \sel_l4_s0$1263  == 3'h5;
+  assign \$4263  = sel_l4_s0[6] & \$4262 ;
+  assign \$4265  = \$4255  | \$4264 ;
+  assign \$4266  = \sel_l4_s0$1264  == 3'h5;
+  assign \$4267  = sel_l4_s0[7] & \$4266 ;
+  assign \$4268  = \sel_l4_s0$1264  == 3'h5;
+  assign \$4269  = sel_l4_s0[7] & \$4268 ;
+  assign \$4270  = \sel_l4_s0$1264  == 3'h5;
+  assign \$4271  = sel_l4_s0[7] & \$4270 ;
+  assign \$4272  = \sel_l4_s0$1264  == 3'h5;
+  assign \$4273  = sel_l4_s0[7] & \$4272 ;
+  assign \$4275  = \sel_l4_s0$1265  == 3'h5;
+  assign \$4276  = sel_l4_s0[8] & \$4275 ;
+  assign \$4277  = \sel_l4_s0$1265  == 3'h5;
+  assign \$4278  = sel_l4_s0[8] & \$4277 ;
+  assign \$4279  = \sel_l4_s0$1265  == 3'h5;
+  assign \$4280  = sel_l4_s0[8] & \$4279 ;
+  assign \$4281  = \sel_l4_s0$1265  == 3'h5;
+  assign \$4282  = sel_l4_s0[8] & \$4281 ;
+  assign \$4284  = \$4274  | \$4283 ;
+  assign \$4285  = \$4265  | \$4284 ;
+  assign \$4286  = \sel_l4_s0$1266  == 3'h5;
+  assign \$4287  = sel_l4_s0[9] & \$4286 ;
+  assign \$4288  = \sel_l4_s0$1266  == 3'h5;
+  assign \$4289  = sel_l4_s0[9] & \$4288 ;
+  assign \$4290  = \sel_l4_s0$1266  == 3'h5;
+  assign \$4291  = sel_l4_s0[9] & \$4290 ;
+  assign \$4292  = \sel_l4_s0$1266  == 3'h5;
+  assign \$4293  = sel_l4_s0[9] & \$4292 ;
+  assign \$4295  = \sel_l4_s0$1267  == 3'h5;
+  assign \$4296  = sel_l4_s0[10] & \$4295 ;
+  assign \$4297  = \sel_l4_s0$1267  == 3'h5;
+  assign \$4298  = sel_l4_s0[10] & \$4297 ;
+  assign \$4299  = \sel_l4_s0$1267  == 3'h5;
+  assign \$4300  = sel_l4_s0[10] & \$4299 ;
+  assign \$4301  = \sel_l4_s0$1267  == 3'h5;
+  assign \$4302  = sel_l4_s0[10] & \$4301 ;
+  assign \$4304  = \$4294  | \$4303 ;
+  assign \$4305  = \sel_l4_s0$1268  == 3'h5;
+  assign \$4306  = sel_l4_s0[11] & \$4305 ;
+  assign \$4307  = \sel_l4_s0$1268  == 3'h5;
+  assign \$4308  = sel_l4_s0[11] & \$4307 ;
+  assign \$4309  = \sel_l4_s0$1268  == 3'h5;
+  assign \$4310  = sel_l4_s0[11] & \$4309 ;
+  assign \$4311  = \sel_l4_s0$1268  == 3'h5;
+  assign \$4312  = sel_l4_s0[11] & \$4311 ;
+  assign \$4314  = \sel_l4_s0$1269  == 3'h5;
+  assign \$4315  = sel_l4_s0[12] & \$4314 ;
+  assign \$4316  = \sel_l4_s0$1269  == 3'h5;
+  assign \$4317  = sel_l4_s0[12] & \$4316 ;
+  assign \$4318  = \sel_l4_s0$1269  == 3'h5;
+  assign \$4319  = sel_l4_s0[12] & \$4318 ;
+  assign \$4320  = \sel_l4_s0$1269  == 3'h5;
+  assign \$4321  = sel_l4_s0[12] & \$4320 ;
+  assign \$4323  = \$4313  | \$4322 ;
+  assign \$4324  = \$4304  | \$4323 ;
+  assign \$4325  = \$4285  | \$4324 ;
+  assign \$4326  = \sel_l4_s0$1270  == 3'h5;
+  assign \$4327  = sel_l4_s0[13] & \$4326 ;
+  assign \$4328  = \sel_l4_s0$1270  == 3'h5;
+  assign \$4329  = sel_l4_s0[13] & \$4328 ;
+  assign \$4330  = \sel_l4_s0$1270  == 3'h5;
+  assign \$4331  = sel_l4_s0[13] & \$4330 ;
+  assign \$4332  = \sel_l4_s0$1270  == 3'h5;
+  assign \$4333  = sel_l4_s0[13] & \$4332 ;
+  assign \$4335  = \$4325  | \$4334 ;
+  assign \$4336  = \sel_l4_s0$1263  == 3'h6;
+  assign \$4337  = sel_l4_s0[6] & \$4336 ;
+  assign \$4338  = \sel_l4_s0$1263  == 3'h6;
+  assign \$4339  = sel_l4_s0[6] & \$4338 ;
+  assign \$4340  = \sel_l4_s0$1263  == 3'h6;
+  assign \$4341  = sel_l4_s0[6] & \$4340 ;
+  assign \$4342  = \sel_l4_s0$1263  == 3'h6;
+  assign \$4343  = sel_l4_s0[6] & \$4342 ;
+  assign \$4345  = \sel_l4_s0$1264  == 3'h6;
+  assign \$4346  = sel_l4_s0[7] & \$4345 ;
+  assign \$4347  = \sel_l4_s0$1264  == 3'h6;
+  assign \$4348  = sel_l4_s0[7] & \$4347 ;
+  assign \$4349  = \sel_l4_s0$1264  == 3'h6;
+  assign \$4350  = sel_l4_s0[7] & \$4349 ;
+  assign \$4351  = \sel_l4_s0$1264  == 3'h6;
+  assign \$4352  = sel_l4_s0[7] & \$4351 ;
+  assign \$4354  = \$4344  | \$4353 ;
+  assign \$4355  = \sel_l4_s0$1265  == 3'h6;
+  assign \$4356  = sel_l4_s0[8] & \$4355 ;
+  assign \$4357  = \sel_l4_s0$1265  == 3'h6;
+  assign \$4358  = sel_l4_s0[8] & \$4357 ;
+  assign \$4359  = \sel_l4_s0$1265  == 3'h6;
+  assign \$4360  = sel_l4_s0[8] & \$4359 ;
+  assign \$4361  = \sel_l4_s0$1265  == 3'h6;
+  assign \$4362  = sel_l4_s0[8] & \$4361 ;
+  assign \$4364  = \sel_l4_s0$1266  == 3'h6;
+  assign \$4365  = sel_l4_s0[9] & \$4364 ;
+  assign \$4366  = \sel_l4_s0$1266  == 3'h6;
+  assign \$4367  = sel_l4_s0[9] & \$4366 ;
+  assign \$4368  = \sel_l4_s0$1266  == 3'h6;
+  assign \$4369  = sel_l4_s0[9] & \$4368 ;
+  assign \$4370  = \sel_l4_s0$1266  == 3'h6;
+  assign \$4371  = sel_l4_s0[9] & \$4370 ;
+  assign \$4373  = \$4363  | \$4372 ;
+  assign \$4374  = \$4354  | \$4373 ;
+  assign \$4375  = \sel_l4_s0$1267  == 3'h6;
+  assign \$4376  = sel_l4_s0[10] & \$4375 ;
+  assign \$4377  = \sel_l4_s0$1267  == 3'h6;
+  assign \$4378  = sel_l4_s0[10] & \$4377 ;
+  assign \$4379  = \sel_l4_s0$1267  == 3'h6;
+  assign \$4380  = sel_l4_s0[10] & \$4379 ;
+  assign \$4381  = \sel_l4_s0$1267  == 3'h6;
+  assign \$4382  = sel_l4_s0[10] & \$4381 ;
+  assign \$4384  = \sel_l4_s0$1268  == 3'h6;
+  assign \$4385  = sel_l4_s0[11] & \$4384 ;
+  assign \$4386  = \sel_l4_s0$1268  == 3'h6;
+  assign \$4387  = sel_l4_s0[11] & \$4386 ;
+  assign \$4388  = \sel_l4_s0$1268  == 3'h6;
+  assign \$4389  = sel_l4_s0[11] & \$4388 ;
+  assign \$4390  = \sel_l4_s0$1268  == 3'h6;
+  assign \$4391  = sel_l4_s0[11] & \$4390 ;
+  assign \$4393  = \$4383  | \$4392 ;
+  assign \$4394  = \sel_l4_s0$1269  == 3'h6;
+  assign \$4395  = sel_l4_s0[12] & \$4394 ;
+  assign \$4396  = \sel_l4_s0$1269  == 3'h6;
+  assign \$4397  = sel_l4_s0[12] & \$4396 ;
+  assign \$4398  = \sel_l4_s0$1269  == 3'h6;
+  assign \$4399  = sel_l4_s0[12] & \$4398 ;
+  assign \$4400  = \sel_l4_s0$1269  == 3'h6;
+  assign \$4401  = sel_l4_s0[12] & \$4400 ;
+  assign \$4403  = \sel_l4_s0$1270  == 3'h6;
+  assign \$4404  = sel_l4_s0[13] & \$4403 ;
+  assign \$4405  = \sel_l4_s0$1270  == 3'h6;
+  assign \$4406  = sel_l4_s0[13] & \$4405 ;
+  assign \$4407  = \sel_l4_s0$1270  == 3'h6;
+  assign \$4408  = sel_l4_s0[13] & \$4407 ;
+  assign \$4409  = \sel_l4_s0$1270  == 3'h6;
+  assign \$4410  = sel_l4_s0[13] & \$4409 ;
+  assign \$4412  = \$4402  | \$4411 ;
+  assign \$4413  = \$4393  | \$4412 ;
+  assign \$4414  = \$4374  | \$4413 ;
+  assign \$4415  = \sel_l4_s0$1271  == 3'h6;
+  assign \$4416  = sel_l4_s0[14] & \$4415 ;
+  assign \$4417  = \sel_l4_s0$1271  == 3'h6;
+  assign \$4418  = sel_l4_s0[14] & \$4417 ;
+  assign \$4419  = \sel_l4_s0$1271  == 3'h6;
+  assign \$4420  = sel_l4_s0[14] & \$4419 ;
+  assign \$4421  = \sel_l4_s0$1271  == 3'h6;
+  assign \$4422  = sel_l4_s0[14] & \$4421 ;
+  assign \$4424  = \$4414  | \$4423 ;
+  assign \$4425  = \sel_l4_s0$1264  == 3'h7;
+  assign \$4426  = sel_l4_s0[7] & \$4425 ;
+  assign \$4427  = \sel_l4_s0$1264  == 3'h7;
+  assign \$4428  = sel_l4_s0[7] & \$4427 ;
+  assign \$4429  = \sel_l4_s0$1264  == 3'h7;
+  assign \$4430  = sel_l4_s0[7] & \$4429 ;
+  assign \$4431  = \sel_l4_s0$1264  == 3'h7;
+  assign \$4432  = sel_l4_s0[7] & \$4431 ;
+  assign \$4434  = \sel_l4_s0$1265  == 3'h7;
+  assign \$4435  = sel_l4_s0[8] & \$4434 ;
+  assign \$4436  = \sel_l4_s0$1265  == 3'h7;
+  assign \$4437  = sel_l4_s0[8] & \$4436 ;
+  assign \$4438  = \sel_l4_s0$1265  == 3'h7;
+  assign \$4439  = sel_l4_s0[8] & \$4438 ;
+  assign \$4440  = \sel_l4_s0$1265  == 3'h7;
+  assign \$4441  = sel_l4_s0[8] & \$4440 ;
+  assign \$4443  = \$4433  | \$4442 ;
+  assign \$4444  = \sel_l4_s0$1266  == 3'h7;
+  assign \$4445  = sel_l4_s0[9] & \$4444 ;
+  assign \$4446  = \sel_l4_s0$1266  == 3'h7;
+  assign \$4447  = sel_l4_s0[9] & \$4446 ;
+  assign \$4448  = \sel_l4_s0$1266  == 3'h7;
+  assign \$4449  = sel_l4_s0[9] & \$4448 ;
+  assign \$4450  = \sel_l4_s0$1266  == 3'h7;
+  assign \$4451  = sel_l4_s0[9] & \$4450 ;
+  assign \$4453  = \sel_l4_s0$1267  == 3'h7;
+  assign \$4454  = sel_l4_s0[10] & \$4453 ;
+  assign \$4455  = \sel_l4_s0$1267  == 3'h7;
+  assign \$4456  = sel_l4_s0[10] & \$4455 ;
+  assign \$4457  = \sel_l4_s0$1267  == 3'h7;
+  assign \$4458  = sel_l4_s0[10] & \$4457 ;
+  assign \$4459  = \sel_l4_s0$1267  == 3'h7;
+  assign \$4460  = sel_l4_s0[10] & \$4459 ;
+  assign \$4462  = \$4452  | \$4461 ;
+  assign \$4463  = \$4443  | \$4462 ;
+  assign \$4464  = \sel_l4_s0$1268  == 3'h7;
+  assign \$4465  = sel_l4_s0[11] & \$4464 ;
+  assign \$4466  = \sel_l4_s0$1268  == 3'h7;
+  assign \$4467  = sel_l4_s0[11] & \$4466 ;
+  assign \$4468  = \sel_l4_s0$1268  == 3'h7;
+  assign \$4469  = sel_l4_s0[11] & \$4468 ;
+  assign \$4470  = \sel_l4_s0$1268  == 3'h7;
+  assign \$4471  = sel_l4_s0[11] & \$4470 ;
+  assign \$4473  = \sel_l4_s0$1269  == 3'h7;
+  assign \$4474  = sel_l4_s0[12] & \$4473 ;
+  assign \$4475  = \sel_l4_s0$1269  == 3'h7;
+  assign \$4476  = sel_l4_s0[12] & \$4475 ;
+  assign \$4477  = \sel_l4_s0$1269  == 3'h7;
+  assign \$4478  = sel_l4_s0[12] & \$4477 ;
+  assign \$4479  = \sel_l4_s0$1269  == 3'h7;
+  assign \$4480  = sel_l4_s0[12] & \$4479 ;
+  assign \$4482  = \$4472  | \$4481 ;
+  assign \$4483  = \sel_l4_s0$1270  == 3'h7;
+  assign \$4484  = sel_l4_s0[13] & \$4483 ;
+  assign \$4485  = \sel_l4_s0$1270  == 3'h7;
+  assign \$4486  = sel_l4_s0[13] & \$4485 ;
+  assign \$4487  = \sel_l4_s0$1270  == 3'h7;
+  assign \$4488  = sel_l4_s0[13] & \$4487 ;
+  assign \$4489  = \sel_l4_s0$1270  == 3'h7;
+  assign \$4490  = sel_l4_s0[13] & \$4489 ;
+  assign \$4492  = \sel_l4_s0$1271  == 3'h7;
+  assign \$4493  = sel_l4_s0[14] & \$4492 ;
+  assign \$4494  = \sel_l4_s0$1271  == 3'h7;
+  assign \$4495  = sel_l4_s0[14] & \$4494 ;
+  assign \$4496  = \sel_l4_s0$1271  == 3'h7;
+  assign \$4497  = sel_l4_s0[14] & \$4496 ;
+  assign \$4498  = \sel_l4_s0$1271  == 3'h7;
+  assign \$4499  = sel_l4_s0[14] & \$4498 ;
+  assign \$4501  = \$4491  | \$4500 ;
+  assign \$4502  = \$4482  | \$4501 ;
+  assign \$4503  = \$4463  | \$4502 ;
+  assign \$4504  = \sel_l4_s0$1272  == 3'h7;
+  assign \$4505  = sel_l4_s0[15] & \$4504 ;
+  assign \$4506  = \sel_l4_s0$1272  == 3'h7;
+  assign \$4507  = sel_l4_s0[15] & \$4506 ;
+  assign \$4508  = \sel_l4_s0$1272  == 3'h7;
+  assign \$4509  = sel_l4_s0[15] & \$4508 ;
+  assign \$4510  = \sel_l4_s0$1272  == 3'h7;
+  assign \$4511  = sel_l4_s0[15] & \$4510 ;
+  assign \$4513  = \$4503  | \$4512 ;
+  assign \$4514  = mac_add2_valid_s0 & \mac_add2_s0$1310 ;
+  assign \$4515  = i__ready & mac_add2_valid_s0;
+  assign \$4516  = i__ready & mac_add2_valid_s0;
+  assign \$4517  = i__ready & mac_add2_valid_s0;
+  assign \$4518  = i__ready & mac_add2_valid_s0;
+  always @(posedge clk)
+    sel_l1_s0 <= \$4519 ;
+  always @(posedge clk)
+    \sel_l1_s0$27  <= \$4520 ;
+  always @(posedge clk)
+    \sel_l1_s0$28  <= \$4521 ;
+  always @(posedge clk)
+    \sel_l1_s0$29  <= \$4522 ;
+  always @(posedge clk)
+    \sel_l1_s0$30  <= \$4523 ;
+  always @(posedge clk)
+    \sel_l1_s0$31  <= \$4524 ;
+  always @(posedge clk)
+    \sel_l1_s0$32  <= \$4525 ;
+  always @(posedge clk)
+    \sel_l1_s0$33  <= \$4526 ;
+  always @(posedge clk)
+    \sel_l1_s0$34  <= \$4527 ;
+  always @(posedge clk)
+    \sel_l1_s0$35  <= \$4528 ;
+  always @(posedge clk)
+    \sel_l1_s0$36  <= \$4529 ;
+  always @(posedge clk)
+    \sel_l1_s0$37  <= \$4530 ;
+  always @(posedge clk)
+    \sel_l1_s0$38  <= \$4531 ;
+  always @(posedge clk)
+    \sel_l1_s0$39  <= \$4532 ;
+  always @(posedge clk)
+    \sel_l1_s0$40  <= \$4533 ;
+  always @(posedge clk)
+    \sel_l1_s0$41  <= \$4534 ;
+  always @(posedge clk)
+    \sel_l1_s0$1202  <= \$4535 ;
+  always @(posedge clk)
+    \sel_l1_s0$1203  <= \$4536 ;
+  always @(posedge clk)
+    \sel_l1_s0$1204  <= \$4537 ;
+  always @(posedge clk)
+    \sel_l1_s0$1205  <= \$4538 ;
+  always @(posedge clk)
+    \sel_l1_s0$1206  <= \$4539 ;
+  always @(posedge clk)
+    \sel_l1_s0$1207  <= \$4540 ;
+  always @(posedge clk)
+    \sel_l1_s0$1208  <= \$4541 ;
+  always @(posedge clk)
+    \sel_l1_s0$1209  <= \$4542 ;
+  always @(posedge clk)
+    \sel_l1_s0$1210  <= \$4543 ;
+  always @(posedge clk)
+    \sel_l1_s0$1211  <= \$4544 ;
+  always @(posedge clk)
+    \sel_l1_s0$1212  <= \$4545 ;
+  always @(posedge clk)
+    \sel_l1_s0$1213  <= \$4546 ;
+  always @(posedge clk)
+    \sel_l1_s0$1214  <= \$4547 ;
+  always @(posedge clk)
+    \sel_l1_s0$1215  <= \$4548 ;
+  always @(posedge clk)
+    \sel_l1_s0$1216  <= \$4549 ;
+  always @(posedge clk)
+    \sel_l1_s0$1217  <= \$4550 ;
+  always @(posedge clk)
+    \sel_l1_s0$1218  <= \$4551 ;
+  always @(posedge clk)
+    \sel_l1_s0$1219  <= \$4552 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$4553 ;
+  always @(posedge clk)
+    \sel_l2_s0$1220  <= \$4554 ;
+  always @(posedge clk)
+    \sel_l2_s0$1221  <= \$4555 ;
+  always @(posedge clk)
+    \sel_l2_s0$1222  <= \$4556 ;
+  always @(posedge clk)
+    \sel_l2_s0$1223  <= \$4557 ;
+  always @(posedge clk)
+    \sel_l2_s0$1224  <= \$4558 ;
+  always @(posedge clk)
+    \sel_l2_s0$1225  <= \$4559 ;
+  always @(posedge clk)
+    \sel_l2_s0$1226  <= \$4560 ;
+  always @(posedge clk)
+    \sel_l2_s0$1227  <= \$4561 ;
+  always @(posedge clk)
+    \sel_l2_s0$1228  <= \$4562 ;
+  always @(posedge clk)
+    \sel_l2_s0$1229  <= \$4563 ;
+  always @(posedge clk)
+    \sel_l2_s0$1230  <= \$4564 ;
+  always @(posedge clk)
+    \sel_l2_s0$1231  <= \$4565 ;
+  always @(posedge clk)
+    \sel_l2_s0$1232  <= \$4566 ;
+  always @(posedge clk)
+    \sel_l2_s0$1233  <= \$4567 ;
+  always @(posedge clk)
+    \sel_l2_s0$1234  <= \$4568 ;
+  always @(posedge clk)
+    \sel_l2_s0$1235  <= \$4569 ;
+  always @(posedge clk)
+    \sel_l2_s0$1236  <= \$4570 ;
+  always @(posedge clk)
+    \sel_l2_s0$1237  <= \$4571 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$4572 ;
+  always @(posedge clk)
+    \sel_l3_s0$1238  <= \$4573 ;
+  always @(posedge clk)
+    \sel_l3_s0$1239  <= \$4574 ;
+  always @(posedge clk)
+    \sel_l3_s0$1240  <= \$4575 ;
+  always @(posedge clk)
+    \sel_l3_s0$1241  <= \$4576 ;
+  always @(posedge clk)
+    \sel_l3_s0$1242  <= \$4577 ;
+  always @(posedge clk)
+    \sel_l3_s0$1243  <= \$4578 ;
+  always @(posedge clk)
+    \sel_l3_s0$1244  <= \$4579 ;
+  always @(posedge clk)
+    \sel_l3_s0$1245  <= \$4580 ;
+  always @(posedge clk)
+    \sel_l3_s0$1246  <= \$4581 ;
+  always @(posedge clk)
+    \sel_l3_s0$1247  <= \$4582 ;
+  always @(posedge clk)
+    \sel_l3_s0$1248  <= \$4583 ;
+  always @(posedge clk)
+    \sel_l3_s0$1249  <= \$4584 ;
+  always @(posedge clk)
+    \sel_l3_s0$1250  <= \$4585 ;
+  always @(posedge clk)
+    \sel_l3_s0$1251  <= \$4586 ;
+  always @(posedge clk)
+    \sel_l3_s0$1252  <= \$4587 ;
+  always @(posedge clk)
+    \sel_l3_s0$1253  <= \$4588 ;
+  always @(posedge clk)
+    \sel_l3_s0$1254  <= \$4589 ;
+  always @(posedge clk)
+    \sel_l3_s0$1255  <= \$4590 ;
+  always @(posedge clk)
+    sel_l4_s0 <= \$4591 ;
+  always @(posedge clk)
+    \sel_l4_s0$1257  <= \$4592 ;
+  always @(posedge clk)
+    \sel_l4_s0$1258  <= \$4593 ;
+  always @(posedge clk)
+    \sel_l4_s0$1259  <= \$4594 ;
+  always @(posedge clk)
+    \sel_l4_s0$1260  <= \$4595 ;
+  always @(posedge clk)
+    \sel_l4_s0$1261  <= \$4596 ;
+  always @(posedge clk)
+    \sel_l4_s0$1262  <= \$4597 ;
+  always @(posedge clk)
+    \sel_l4_s0$1263  <= \$4598 ;
+  always @(posedge clk)
+    \sel_l4_s0$1264  <= \$4599 ;
+  always @(posedge clk)
+    \sel_l4_s0$1265  <= \$4600 ;
+  always @(posedge clk)
+    \sel_l4_s0$1266  <= \$4601 ;
+  always @(posedge clk)
+    \sel_l4_s0$1267  <= \$4602 ;
+  always @(posedge clk)
+    \sel_l4_s0$1268  <= \$4603 ;
+  always @(posedge clk)
+    \sel_l4_s0$1269  <= \$4604 ;
+  always @(posedge clk)
+    \sel_l4_s0$1270  <= \$4605 ;
+  always @(posedge clk)
+    \sel_l4_s0$1271  <= \$4606 ;
+  always @(posedge clk)
+    \sel_l4_s0$1272  <= \$4607 ;
+  always @(posedge clk)
+    \sel_l4_s0$1273  <= \$4608 ;
+  always @(posedge clk)
+    \sel_l4_s0$1274  <= \$4609 ;
+  always @(posedge clk)
+    \sel_l4_s0$1275  <= \$4610 ;
+  always @(posedge clk)
+    \sel_l4_s0$1276  <= \$4611 ;
+  always @(posedge clk)
+    \sel_l4_s0$1277  <= \$4612 ;
+  always @(posedge clk)
+    \sel_l4_s0$1278  <= \$4613 ;
+  always @(posedge clk)
+    \sel_l4_s0$1279  <= \$4614 ;
+  always @(posedge clk)
+    \sel_l4_s0$1280  <= \$4615 ;
+  always @(posedge clk)
+    \sel_l4_s0$1281  <= \$4616 ;
+  always @(posedge clk)
+    \sel_l4_s0$1282  <= \$4617 ;
+  always @(posedge clk)
+    \sel_l4_s0$1283  <= \$4618 ;
+  always @(posedge clk)
+    \sel_l4_s0$1284  <= \$4619 ;
+  always @(posedge clk)
+    \sel_l4_s0$1285  <= \$4620 ;
+  always @(posedge clk)
+    \sel_l4_s0$1286  <= \$4621 ;
+  always @(posedge clk)
+    \sel_l4_s0$1287  <= \$4622 ;
+  always @(posedge clk)
+    \sel_l4_s0$1288  <= \$4623 ;
+  always @(posedge clk)
+    \sel_l4_s0$1289  <= \$4624 ;
+  always @(posedge clk)
+    \sel_l4_s0$1290  <= \$4625 ;
+  always @(posedge clk)
+    \sel_l5_s0$1291  <= \$4626 ;
+  always @(posedge clk)
+    \sel_l5_s0$1292  <= \$4627 ;
+  always @(posedge clk)
+    \sel_l5_s0$1293  <= \$4628 ;
+  always @(posedge clk)
+    \sel_l5_s0$1294  <= \$4629 ;
+  always @(posedge clk)
+    \sel_l5_s0$1295  <= \$4630 ;
+  always @(posedge clk)
+    \sel_l5_s0$1296  <= \$4631 ;
+  always @(posedge clk)
+    \sel_l5_s0$1297  <= \$4632 ;
+  always @(posedge clk)
+    \sel_l5_s0$1298  <= \$4633 ;
+  always @(posedge clk)
+    \sel_l5_s0$1299  <= \$4634 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$4635 ;
+  always @(posedge clk)
+    \sel_l5_s0$673  <= \$4636 ;
+  always @(posedge clk)
+    \sel_l5_s0$676  <= \$4637 ;
+  always @(posedge clk)
+    \sel_l5_s0$679  <= \$4638 ;
+  always @(posedge clk)
+    \sel_l5_s0$682  <= \$4639 ;
+  always @(posedge clk)
+    \sel_l5_s0$685  <= \$4640 ;
+  always @(posedge clk)
+    \sel_l5_s0$688  <= \$4641 ;
+  always @(posedge clk)
+    \sel_l5_s0$691  <= \$4642 ;
+  always @(posedge clk)
+    \sel_l5_s0$713  <= \$4643 ;
+  always @(posedge clk)
+    \sel_l5_s0$1300  <= \$4644 ;
+  always @(posedge clk)
+    sel_valid_s0 <= \$4645 ;
+  always @(posedge clk)
+    sel_valid_s1 <= \$4646 ;
+  always @(posedge clk)
+    sel_valid_s2 <= \$4647 ;
+  always @(posedge clk)
+    sel_valid_s3 <= \$4648 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$4649 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$4650 ;
+  always @(posedge clk)
+    \mac_pre_s0$1057  <= \$4651 ;
+  always @(posedge clk)
+    \mac_pre_s0$1060  <= \$4652 ;
+  always @(posedge clk)
+    \mac_pre_s0$1063  <= \$4653 ;
+  always @(posedge clk)
+    \mac_pre_s0$1066  <= \$4654 ;
+  always @(posedge clk)
+    \mac_pre_s0$1069  <= \$4655 ;
+  always @(posedge clk)
+    \mac_pre_s0$1072  <= \$4656 ;
+  always @(posedge clk)
+    \mac_pre_s0$1075  <= \$4657 ;
+  always @(posedge clk)
+    \mac_pre_s0$1055  <= \$4658 ;
+  always @(posedge clk)
+    \mac_pre_s0$1058  <= \$4659 ;
+  always @(posedge clk)
+    \mac_pre_s0$1061  <= \$4660 ;
+  always @(posedge clk)
+    \mac_pre_s0$1064  <= \$4661 ;
+  always @(posedge clk)
+    \mac_pre_s0$1067  <= \$4662 ;
+  always @(posedge clk)
+    \mac_pre_s0$1070  <= \$4663 ;
+  always @(posedge clk)
+    \mac_pre_s0$1073  <= \$4664 ;
+  always @(posedge clk)
+    \mac_pre_s0$1076  <= \$4665 ;
+  always @(posedge clk)
+    \mac_pre_s0$1078  <= \$4666 ;
+  always @(posedge clk)
+    \mac_pre_s0$1080  <= \$4667 ;
+  always @(posedge clk)
+    \mac_pre_s0$1082  <= \$4668 ;
+  always @(posedge clk)
+    \mac_pre_s0$1084  <= \$4669 ;
+  always @(posedge clk)
+    \mac_pre_s0$1086  <= \$4670 ;
+  always @(posedge clk)
+    \mac_pre_s0$1088  <= \$4671 ;
+  always @(posedge clk)
+    \mac_pre_s0$1090  <= \$4672 ;
+  always @(posedge clk)
+    \mac_pre_s0$1092  <= \$4673 ;
+  always @(posedge clk)
+    \mac_pre_s0$1094  <= \$4674 ;
+  always @(posedge clk)
+    \mac_pre_s0$1096  <= \$4675 ;
+  always @(posedge clk)
+    \mac_pre_s0$1098  <= \$4676 ;
+  always @(posedge clk)
+    \mac_pre_s0$1100  <= \$4677 ;
+  always @(posedge clk)
+    \mac_pre_s0$1102  <= \$4678 ;
+  always @(posedge clk)
+    \mac_pre_s0$1104  <= \$4679 ;
+  always @(posedge clk)
+    \mac_pre_s0$1106  <= \$4680 ;
+  always @(posedge clk)
+    \mac_pre_s0$1108  <= \$4681 ;
+  always @(posedge clk)
+    \mac_pre_s0$1110  <= \$4682 ;
+  always @(posedge clk)
+    \mac_pre_s0$1112  <= \$4683 ;
+  always @(posedge clk)
+    \mac_pre_s0$1114  <= \$4684 ;
+  always @(posedge clk)
+    \mac_pre_s0$1116  <= \$4685 ;
+  always @(posedge clk)
+    \mac_pre_s0$1118  <= \$4686 ;
+  always @(posedge clk)
+    \mac_pre_s0$1120  <= \$4687 ;
+  always @(posedge clk)
+    \mac_pre_s0$1122  <= \$4688 ;
+  always @(posedge clk)
+    \mac_pre_s0$1124  <= \$4689 ;
+  always @(posedge clk)
+    \mac_pre_s0$1306  <= \$4690 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$4691 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$4692 ;
+  always @(posedge clk)
+    \mac_mul_s0$1127  <= \$4693 ;
+  always @(posedge clk)
+    \mac_mul_s0$1129  <= \$4694 ;
+  always @(posedge clk)
+    \mac_mul_s0$1130  <= \$4695 ;
+  always @(posedge clk)
+    \mac_mul_s0$1132  <= \$4696 ;
+  always @(posedge clk)
+    \mac_mul_s0$1133  <= \$4697 ;
+  always @(posedge clk)
+    \mac_mul_s0$1135  <= \$4698 ;
+  always @(posedge clk)
+    \mac_mul_s0$1136  <= \$4699 ;
+  always @(posedge clk)
+    \mac_mul_s0$1138  <= \$4700 ;
+  always @(posedge clk)
+    \mac_mul_s0$1139  <= \$4701 ;
+  always @(posedge clk)
+    \mac_mul_s0$1141  <= \$4702 ;
+  always @(posedge clk)
+    \mac_mul_s0$1142  <= \$4703 ;
+  always @(posedge clk)
+    \mac_mul_s0$1144  <= \$4704 ;
+  always @(posedge clk)
+    \mac_mul_s0$1145  <= \$4705 ;
+  always @(posedge clk)
+    \mac_mul_s0$1147  <= \$4706 ;
+  always @(posedge clk)
+    \mac_mul_s0$1148  <= \$4707 ;
+  always @(posedge clk)
+    \mac_mul_s0$1150  <= \$4708 ;
+  always @(posedge clk)
+    \mac_mul_s0$1151  <= \$4709 ;
+  always @(posedge clk)
+    \mac_mul_s0$1153  <= \$4710 ;
+  always @(posedge clk)
+    \mac_mul_s0$1154  <= \$4711 ;
+  always @(posedge clk)
+    \mac_mul_s0$1156  <= \$4712 ;
+  always @(posedge clk)
+    \mac_mul_s0$1157  <= \$4713 ;
+  always @(posedge clk)
+    \mac_mul_s0$1159  <= \$4714 ;
+  always @(posedge clk)
+    \mac_mul_s0$1160  <= \$4715 ;
+  always @(posedge clk)
+    \mac_mul_s0$1162  <= \$4716 ;
+  always @(posedge clk)
+    \mac_mul_s0$1163  <= \$4717 ;
+  always @(posedge clk)
+    \mac_mul_s0$1165  <= \$4718 ;
+  always @(posedge clk)
+    \mac_mul_s0$1166  <= \$4719 ;
+  always @(posedge clk)
+    \mac_mul_s0$1168  <= \$4720 ;
+  always @(posedge clk)
+    \mac_mul_s0$1169  <= \$4721 ;
+  always @(posedge clk)
+    \mac_mul_s0$1171  <= \$4722 ;
+  always @(posedge clk)
+    \mac_mul_s0$1172  <= \$4723 ;
+  always @(posedge clk)
+    \mac_mul_s0$1308  <= \$4724 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$4725 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$4726 ;
+  always @(posedge clk)
+    \mac_add2_s0$1190  <= \$4727 ;
+  always @(posedge clk)
+    \mac_add2_s0$1193  <= \$4728 ;
+  always @(posedge clk)
+    \mac_add2_s0$1196  <= \$4729 ;
+  always @(posedge clk)
+    \mac_add2_s0$1310  <= \$4730 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$4731 ;
+  always @(posedge clk)
+    o__valid <= \$4732 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$4733 ;
+  always @(posedge clk)
+    mac_acc0 <= \$4734 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$4735 ;
+  always @(posedge clk)
+    mac_acc1 <= \$4736 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$4737 ;
+  always @(posedge clk)
+    mac_acc2 <= \$4738 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$4739 ;
+  always @(posedge clk)
+    mac_acc3 <= \$4740 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -2038,1248 +6949,6332 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$47  = $signed(i__payload[127:120]) >= $signed(1'h0);
   assign \$48  = - $signed(i__payload[127:120]);
   assign \$49  = \$47  ? { i__payload[127], i__payload[127:120] } : \$48 ;
-  assign sel_c0 = { \$4 [7:0], \$50  } > { \$7 [7:0], \$51  };
-  assign sel_c0_max = sel_c0 ? { 4'h0, i__payload[7], \$4 [7:0] } : { 4'h1, i__payload[15], \$7 [7:0] };
-  assign sel_c0_min = sel_c0 ? { 4'h1, i__payload[15], \$7 [7:0] } : { 4'h0, i__payload[7], \$4 [7:0] };
-  assign sel_c1 = { \$10 [7:0], \$52  } > { \$13 [7:0], \$53  };
-  assign sel_c1_max = sel_c1 ? { 4'h2, i__payload[23], \$10 [7:0] } : { 4'h3, i__payload[31], \$13 [7:0] };
-  assign sel_c1_min = sel_c1 ? { 4'h3, i__payload[31], \$13 [7:0] } : { 4'h2, i__payload[23], \$10 [7:0] };
-  assign sel_c2 = { \$16 [7:0], \$54  } > { \$19 [7:0], \$55  };
-  assign sel_c2_max = sel_c2 ? { 4'h4, i__payload[39], \$16 [7:0] } : { 4'h5, i__payload[47], \$19 [7:0] };
-  assign sel_c2_min = sel_c2 ? { 4'h5, i__payload[47], \$19 [7:0] } : { 4'h4, i__payload[39], \$16 [7:0] };
-  assign sel_c3 = { \$22 [7:0], \$56  } > { \$25 [7:0], \$57  };
-  assign sel_c3_max = sel_c3 ? { 4'h6, i__payload[55], \$22 [7:0] } : { 4'h7, i__payload[63], \$25 [7:0] };
-  assign sel_c3_min = sel_c3 ? { 4'h7, i__payload[63], \$25 [7:0] } : { 4'h6, i__payload[55], \$22 [7:0] };
-  assign sel_c4 = { \$28 [7:0], \$58  } > { \$31 [7:0], \$59  };
-  assign sel_c4_max = sel_c4 ? { 4'h8, i__payload[71], \$28 [7:0] } : { 4'h9, i__payload[79], \$31 [7:0] };
-  assign sel_c4_min = sel_c4 ? { 4'h9, i__payload[79], \$31 [7:0] } : { 4'h8, i__payload[71], \$28 [7:0] };
-  assign sel_c5 = { \$34 [7:0], \$60  } > { \$37 [7:0], \$61  };
-  assign sel_c5_max = sel_c5 ? { 4'ha, i__payload[87], \$34 [7:0] } : { 4'hb, i__payload[95], \$37 [7:0] };
-  assign sel_c5_min = sel_c5 ? { 4'hb, i__payload[95], \$37 [7:0] } : { 4'ha, i__payload[87], \$34 [7:0] };
-  assign sel_c6 = { \$40 [7:0], \$62  } > { \$43 [7:0], \$63  };
-  assign sel_c6_max = sel_c6 ? { 4'hc, i__payload[103], \$40 [7:0] } : { 4'hd, i__payload[111], \$43 [7:0] };
-  assign sel_c6_min = sel_c6 ? { 4'hd, i__payload[111], \$43 [7:0] } : { 4'hc, i__payload[103], \$40 [7:0] };
-  assign \$64  = ~ sel_c0_min[12:9];
-  assign \$65  = ~ sel_c3_min[12:9];
-  assign sel_c7 = { sel_c0_min[7:0], \$64  } > { sel_c3_min[7:0], \$65  };
-  assign sel_c7_max = sel_c7 ? sel_c0_min : sel_c3_min;
-  assign sel_c7_min = sel_c7 ? sel_c3_min : sel_c0_min;
-  assign \$66  = ~ sel_c1_min[12:9];
-  assign \$67  = ~ sel_c2_min[12:9];
-  assign sel_c8 = { sel_c1_min[7:0], \$66  } > { sel_c2_min[7:0], \$67  };
-  assign sel_c8_max = sel_c8 ? sel_c1_min : sel_c2_min;
-  assign sel_c8_min = sel_c8 ? sel_c2_min : sel_c1_min;
-  assign \$68  = ~ sel_c4_max[12:9];
-  assign sel_c9 = { sel_c4_max[7:0], \$68  } > { \$49 [7:0], \$69  };
-  assign sel_c9_max = sel_c9 ? sel_c4_max : { 4'hf, i__payload[127], \$49 [7:0] };
-  assign sel_c9_min = sel_c9 ? { 4'hf, i__payload[127], \$49 [7:0] } : sel_c4_max;
-  assign \$70  = ~ sel_c5_max[12:9];
-  assign \$71  = ~ sel_c6_max[12:9];
-  assign sel_c10 = { sel_c5_max[7:0], \$70  } > { sel_c6_max[7:0], \$71  };
-  assign sel_c10_max = sel_c10 ? sel_c5_max : sel_c6_max;
-  assign sel_c10_min = sel_c10 ? sel_c6_max : sel_c5_max;
-  assign \$72  = ~ sel_c8_max[12:9];
-  assign \$73  = ~ sel_c9_min[12:9];
-  assign sel_c11 = { sel_c8_max[7:0], \$72  } > { sel_c9_min[7:0], \$73  };
-  assign sel_c11_max = sel_c11 ? sel_c8_max : sel_c9_min;
-  assign sel_c11_min = sel_c11 ? sel_c9_min : sel_c8_max;
-  assign \$74  = ~ sel_c7_max[12:9];
-  assign \$75  = ~ sel_c10_min[12:9];
-  assign sel_c12 = { sel_c7_max[7:0], \$74  } > { sel_c10_min[7:0], \$75  };
-  assign sel_c12_max = sel_c12 ? sel_c7_max : sel_c10_min;
-  assign sel_c12_min = sel_c12 ? sel_c10_min : sel_c7_max;
-  assign \$76  = ~ sel_c0_max[12:9];
-  assign \$77  = ~ sel_c11_max[12:9];
-  assign sel_c13 = { sel_c0_max[7:0], \$76  } > { sel_c11_max[7:0], \$77  };
-  assign sel_c13_max = sel_c13 ? sel_c0_max : sel_c11_max;
-  assign sel_c13_min = sel_c13 ? sel_c11_max : sel_c0_max;
-  assign \$78  = ~ sel_c1_max[12:9];
-  assign \$79  = ~ sel_c12_max[12:9];
-  assign sel_c14 = { sel_c1_max[7:0], \$78  } > { sel_c12_max[7:0], \$79  };
-  assign sel_c14_max = sel_c14 ? sel_c1_max : sel_c12_max;
-  assign sel_c14_min = sel_c14 ? sel_c12_max : sel_c1_max;
-  assign \$80  = ~ sel_c11_min[12:9];
-  assign \$81  = ~ sel_c6_min[12:9];
-  assign sel_c15 = { sel_c11_min[7:0], \$80  } > { sel_c6_min[7:0], \$81  };
-  assign sel_c15_max = sel_c15 ? sel_c11_min : sel_c6_min;
-  assign sel_c15_min = sel_c15 ? sel_c6_min : sel_c11_min;
-  assign \$82  = ~ sel_c12_min[12:9];
-  assign sel_c16 = { sel_c12_min[7:0], \$82  } > { \$46 [7:0], \$83  };
-  assign sel_c16_max = sel_c16 ? sel_c12_min : { 4'he, i__payload[119], \$46 [7:0] };
-  assign sel_c16_min = sel_c16 ? { 4'he, i__payload[119], \$46 [7:0] } : sel_c12_min;
-  assign \$84  = ~ sel_c7_min[12:9];
-  assign \$85  = ~ sel_c15_min[12:9];
-  assign sel_c17 = { sel_c7_min[7:0], \$84  } > { sel_c15_min[7:0], \$85  };
-  assign sel_c17_max = sel_c17 ? sel_c7_min : sel_c15_min;
-  assign \$86  = ~ sel_c13_min[12:9];
-  assign \$87  = ~ sel_c5_min[12:9];
-  assign sel_c18 = { sel_c13_min[7:0], \$86  } > { sel_c5_min[7:0], \$87  };
-  assign sel_c18_max = sel_c18 ? sel_c13_min : sel_c5_min;
-  assign sel_c18_min = sel_c18 ? sel_c5_min : sel_c13_min;
-  assign \$88  = ~ sel_c8_min[12:9];
-  assign \$89  = ~ sel_c16_min[12:9];
-  assign sel_c19 = { sel_c8_min[7:0], \$88  } > { sel_c16_min[7:0], \$89  };
-  assign sel_c19_max = sel_c19 ? sel_c8_min : sel_c16_min;
-  assign \$90  = ~ sel_c14_min[12:9];
-  assign \$91  = ~ sel_c4_min[12:9];
-  assign sel_c20 = { sel_c14_min[7:0], \$90  } > { sel_c4_min[7:0], \$91  };
-  assign sel_c20_max = sel_c20 ? sel_c14_min : sel_c4_min;
-  assign sel_c20_min = sel_c20 ? sel_c4_min : sel_c14_min;
-  assign \$92  = ~ sel_c2_max[12:9];
-  assign \$93  = ~ sel_c16_max[12:9];
-  assign sel_c21 = { sel_c2_max[7:0], \$92  } > { sel_c16_max[7:0], \$93  };
-  assign sel_c21_max = sel_c21 ? sel_c2_max : sel_c16_max;
-  assign sel_c21_min = sel_c21 ? sel_c16_max : sel_c2_max;
-  assign \$94  = ~ sel_c3_max[12:9];
-  assign \$95  = ~ sel_c15_max[12:9];
-  assign sel_c22 = { sel_c3_max[7:0], \$94  } > { sel_c15_max[7:0], \$95  };
-  assign sel_c22_max = sel_c22 ? sel_c3_max : sel_c15_max;
-  assign sel_c22_min = sel_c22 ? sel_c15_max : sel_c3_max;
-  assign \$96  = ~ sel_c13_max[12:9];
-  assign \$97  = ~ sel_c10_max[12:9];
-  assign sel_c23 = { sel_c13_max[7:0], \$96  } > { sel_c10_max[7:0], \$97  };
-  assign sel_c23_max = sel_c23 ? sel_c13_max : sel_c10_max;
-  assign sel_c23_min = sel_c23 ? sel_c10_max : sel_c13_max;
-  assign \$98  = ~ sel_c14_max[12:9];
-  assign \$99  = ~ sel_c9_max[12:9];
-  assign sel_c24 = { sel_c14_max[7:0], \$98  } > { sel_c9_max[7:0], \$99  };
-  assign sel_c24_max = sel_c24 ? sel_c14_max : sel_c9_max;
-  assign sel_c24_min = sel_c24 ? sel_c9_max : sel_c14_max;
-  assign \$100  = ~ sel_l6_s0;
-  assign \$101  = ~ \sel_l6_s0$101 ;
-  assign sel_c25 = { \sel_l6_s0$100 , \$100  } > { \sel_l6_s0$102 , \$101  };
-  assign sel_c25_max = sel_c25 ? { sel_l6_s0, \sel_l6_s0$105 , \sel_l6_s0$100  } : { \sel_l6_s0$101 , \sel_l6_s0$104 , \sel_l6_s0$102  };
-  assign sel_c25_min = sel_c25 ? { \sel_l6_s0$101 , \sel_l6_s0$104 , \sel_l6_s0$102  } : { sel_l6_s0, \sel_l6_s0$105 , \sel_l6_s0$100  };
-  assign \$102  = ~ \sel_l6_s0$108 ;
-  assign \$103  = ~ \sel_l6_s0$110 ;
-  assign sel_c26 = { \sel_l6_s0$109 , \$102  } > { \sel_l6_s0$111 , \$103  };
-  assign sel_c26_max = sel_c26 ? { \sel_l6_s0$108 , \sel_l6_s0$114 , \sel_l6_s0$109  } : { \sel_l6_s0$110 , \sel_l6_s0$113 , \sel_l6_s0$111  };
-  assign sel_c26_min = sel_c26 ? { \sel_l6_s0$110 , \sel_l6_s0$113 , \sel_l6_s0$111  } : { \sel_l6_s0$108 , \sel_l6_s0$114 , \sel_l6_s0$109  };
-  assign \$104  = ~ \sel_l6_s0$117 ;
-  assign \$105  = ~ \sel_l6_s0$119 ;
-  assign sel_c27 = { \sel_l6_s0$118 , \$104  } > { \sel_l6_s0$120 , \$105  };
-  assign sel_c27_max = sel_c27 ? { \sel_l6_s0$117 , \sel_l6_s0$123 , \sel_l6_s0$118  } : { \sel_l6_s0$119 , \sel_l6_s0$122 , \sel_l6_s0$120  };
-  assign sel_c27_min = sel_c27 ? { \sel_l6_s0$119 , \sel_l6_s0$122 , \sel_l6_s0$120  } : { \sel_l6_s0$117 , \sel_l6_s0$123 , \sel_l6_s0$118  };
-  assign \$106  = ~ \sel_l6_s0$126 ;
-  assign \$107  = ~ \sel_l6_s0$128 ;
-  assign sel_c28 = { \sel_l6_s0$127 , \$106  } > { \sel_l6_s0$129 , \$107  };
-  assign sel_c28_max = sel_c28 ? { \sel_l6_s0$126 , \sel_l6_s0$132 , \sel_l6_s0$127  } : { \sel_l6_s0$128 , \sel_l6_s0$131 , \sel_l6_s0$129  };
-  assign sel_c28_min = sel_c28 ? { \sel_l6_s0$128 , \sel_l6_s0$131 , \sel_l6_s0$129  } : { \sel_l6_s0$126 , \sel_l6_s0$132 , \sel_l6_s0$127  };
-  assign \$108  = ~ \sel_l6_s0$135 ;
-  assign \$109  = ~ \sel_l6_s0$137 ;
-  assign sel_c29 = { \sel_l6_s0$136 , \$108  } > { \sel_l6_s0$138 , \$109  };
-  assign sel_c29_max = sel_c29 ? { \sel_l6_s0$135 , \sel_l6_s0$141 , \sel_l6_s0$136  } : { \sel_l6_s0$137 , \sel_l6_s0$140 , \sel_l6_s0$138  };
-  assign sel_c29_min = sel_c29 ? { \sel_l6_s0$137 , \sel_l6_s0$140 , \sel_l6_s0$138  } : { \sel_l6_s0$135 , \sel_l6_s0$141 , \sel_l6_s0$136  };
-  assign \$110  = ~ sel_c25_min[12:9];
-  assign \$111  = ~ \sel_l6_s0$144 ;
-  assign sel_c30 = { sel_c25_min[7:0], \$110  } > { \sel_l6_s0$145 , \$111  };
-  assign sel_c30_max = sel_c30 ? sel_c25_min : { \sel_l6_s0$144 , \sel_l6_s0$147 , \sel_l6_s0$145  };
-  assign \$112  = ~ sel_c26_min[12:9];
-  assign \$113  = ~ sel_c27_min[12:9];
-  assign sel_c31 = { sel_c26_min[7:0], \$112  } > { sel_c27_min[7:0], \$113  };
-  assign sel_c31_max = sel_c31 ? sel_c26_min : sel_c27_min;
-  assign \$114  = ~ sel_c27_max[12:9];
-  assign \$115  = ~ sel_c26_max[12:9];
-  assign sel_c32 = { sel_c27_max[7:0], \$114  } > { sel_c26_max[7:0], \$115  };
-  assign sel_c32_max = sel_c32 ? sel_c27_max : sel_c26_max;
-  assign sel_c32_min = sel_c32 ? sel_c26_max : sel_c27_max;
-  assign \$116  = ~ sel_c28_min[12:9];
-  assign \$117  = ~ sel_c29_min[12:9];
-  assign sel_c33 = { sel_c28_min[7:0], \$116  } > { sel_c29_min[7:0], \$117  };
-  assign sel_c33_max = sel_c33 ? sel_c28_min : sel_c29_min;
-  assign sel_c33_min = sel_c33 ? sel_c29_min : sel_c28_min;
-  assign \$118  = ~ sel_c29_max[12:9];
-  assign \$119  = ~ sel_c28_max[12:9];
-  assign sel_c34 = { sel_c29_max[7:0], \$118  } > { sel_c28_max[7:0], \$119  };
-  assign sel_c34_max = sel_c34 ? sel_c29_max : sel_c28_max;
-  assign sel_c34_min = sel_c34 ? sel_c28_max : sel_c29_max;
-  assign \$120  = ~ sel_c25_max[12:9];
-  assign \$121  = ~ \sel_l6_s0$160 ;
-  assign sel_c35 = { sel_c25_max[7:0], \$120  } > { \sel_l6_s0$161 , \$121  };
-  assign sel_c35_max = sel_c35 ? sel_c25_max : { \sel_l6_s0$160 , \sel_l6_s0$163 , \sel_l6_s0$161  };
-  assign sel_c35_min = sel_c35 ? { \sel_l6_s0$160 , \sel_l6_s0$163 , \sel_l6_s0$161  } : sel_c25_max;
-  assign \$122  = ~ sel_c30_max[12:9];
-  assign \$123  = ~ sel_c31_max[12:9];
-  assign sel_c36 = { sel_c30_max[7:0], \$122  } > { sel_c31_max[7:0], \$123  };
-  assign sel_c36_max = sel_c36 ? sel_c30_max : sel_c31_max;
-  assign \$124  = ~ sel_c32_min[12:9];
-  assign \$125  = ~ sel_c33_min[12:9];
-  assign sel_c37 = { sel_c32_min[7:0], \$124  } > { sel_c33_min[7:0], \$125  };
-  assign sel_c37_max = sel_c37 ? sel_c32_min : sel_c33_min;
-  assign \$126  = ~ sel_c32_max[12:9];
-  assign \$127  = ~ sel_c33_max[12:9];
-  assign sel_c38 = { sel_c32_max[7:0], \$126  } > { sel_c33_max[7:0], \$127  };
-  assign sel_c38_max = sel_c38 ? sel_c32_max : sel_c33_max;
-  assign sel_c38_min = sel_c38 ? sel_c33_max : sel_c32_max;
-  assign \$128  = ~ sel_c34_min[12:9];
-  assign \$129  = ~ sel_c35_min[12:9];
-  assign sel_c39 = { sel_c34_min[7:0], \$128  } > { sel_c35_min[7:0], \$129  };
-  assign sel_c39_max = sel_c39 ? sel_c34_min : sel_c35_min;
-  assign sel_c39_min = sel_c39 ? sel_c35_min : sel_c34_min;
-  assign \$130  = ~ sel_c36_max[12:9];
-  assign \$131  = ~ sel_c37_max[12:9];
-  assign sel_c40 = { sel_c36_max[7:0], \$130  } > { sel_c37_max[7:0], \$131  };
-  assign sel_c40_max = sel_c40 ? sel_c36_max : sel_c37_max;
-  assign sel_c40_min = sel_c40 ? sel_c37_max : sel_c36_max;
-  assign \$132  = ~ sel_c40_min[12:9];
-  assign \$133  = ~ sel_c38_min[12:9];
-  assign sel_c41 = { sel_c40_min[7:0], \$132  } > { sel_c38_min[7:0], \$133  };
-  assign sel_c41_max = sel_c41 ? sel_c40_min : sel_c38_min;
-  assign \$134  = ~ sel_c40_max[12:9];
-  assign \$135  = ~ sel_c39_min[12:9];
-  assign sel_c42 = { sel_c40_max[7:0], \$134  } > { sel_c39_min[7:0], \$135  };
-  assign sel_c42_max = sel_c42 ? sel_c40_max : sel_c39_min;
-  assign sel_c42_min = sel_c42 ? sel_c39_min : sel_c40_max;
-  assign \$136  = ~ sel_c41_max[12:9];
-  assign \$137  = ~ sel_c42_min[12:9];
-  assign sel_c43 = { sel_c41_max[7:0], \$136  } > { sel_c42_min[7:0], \$137  };
-  assign sel_c43_max = sel_c43 ? sel_c41_max : sel_c42_min;
-  assign sel_s0 = sel_l12_s0 > \sel_l12_s0$187 ;
-  assign sel_s0_lo = sel_s0 ? { \sel_l12_s0$187 , \sel_l12_s0$192 , \sel_l12_s0$191  } : { sel_l12_s0, \sel_l12_s0$190 , \sel_l12_s0$189  };
-  assign sel_s0_hi = sel_s0 ? { sel_l12_s0, \sel_l12_s0$190 , \sel_l12_s0$189  } : { \sel_l12_s0$187 , \sel_l12_s0$192 , \sel_l12_s0$191  };
-  assign sel_s1 = \sel_l12_s0$195  > \sel_l12_s0$196 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l12_s0$196 , \sel_l12_s0$201 , \sel_l12_s0$200  } : { \sel_l12_s0$195 , \sel_l12_s0$199 , \sel_l12_s0$198  };
-  assign sel_s1_hi = sel_s1 ? { \sel_l12_s0$195 , \sel_l12_s0$199 , \sel_l12_s0$198  } : { \sel_l12_s0$196 , \sel_l12_s0$201 , \sel_l12_s0$200  };
-  assign sel_s2 = \sel_l12_s0$204  > \sel_l12_s0$205 ;
-  assign sel_s2_lo = sel_s2 ? { \sel_l12_s0$205 , \sel_l12_s0$210 , \sel_l12_s0$209  } : { \sel_l12_s0$204 , \sel_l12_s0$208 , \sel_l12_s0$207  };
-  assign sel_s2_hi = sel_s2 ? { \sel_l12_s0$204 , \sel_l12_s0$208 , \sel_l12_s0$207  } : { \sel_l12_s0$205 , \sel_l12_s0$210 , \sel_l12_s0$209  };
-  assign sel_s3 = \sel_l12_s0$213  > \sel_l12_s0$214 ;
-  assign sel_s3_lo = sel_s3 ? { \sel_l12_s0$214 , \sel_l12_s0$219 , \sel_l12_s0$218  } : { \sel_l12_s0$213 , \sel_l12_s0$217 , \sel_l12_s0$216  };
-  assign sel_s3_hi = sel_s3 ? { \sel_l12_s0$213 , \sel_l12_s0$217 , \sel_l12_s0$216  } : { \sel_l12_s0$214 , \sel_l12_s0$219 , \sel_l12_s0$218  };
-  assign sel_s4 = sel_s0_lo[12:9] > sel_s2_lo[12:9];
-  assign sel_s4_lo = sel_s4 ? sel_s2_lo : sel_s0_lo;
-  assign sel_s4_hi = sel_s4 ? sel_s0_lo : sel_s2_lo;
-  assign sel_s5 = sel_s1_lo[12:9] > sel_s3_lo[12:9];
-  assign sel_s5_lo = sel_s5 ? sel_s3_lo : sel_s1_lo;
-  assign sel_s5_hi = sel_s5 ? sel_s1_lo : sel_s3_lo;
-  assign sel_s6 = sel_s0_hi[12:9] > sel_s2_hi[12:9];
-  assign sel_s6_lo = sel_s6 ? sel_s2_hi : sel_s0_hi;
-  assign sel_s6_hi = sel_s6 ? sel_s0_hi : sel_s2_hi;
-  assign sel_s7 = sel_s1_hi[12:9] > sel_s3_hi[12:9];
-  assign sel_s7_lo = sel_s7 ? sel_s3_hi : sel_s1_hi;
-  assign sel_s7_hi = sel_s7 ? sel_s1_hi : sel_s3_hi;
-  assign sel_s8 = sel_s4_lo[12:9] > sel_s5_lo[12:9];
-  assign sel_s8_lo = sel_s8 ? sel_s5_lo : sel_s4_lo;
-  assign sel_s8_hi = sel_s8 ? sel_s4_lo : sel_s5_lo;
-  assign sel_s9 = sel_s6_lo[12:9] > sel_s7_lo[12:9];
-  assign sel_s9_lo = sel_s9 ? sel_s7_lo : sel_s6_lo;
-  assign sel_s9_hi = sel_s9 ? sel_s6_lo : sel_s7_lo;
-  assign sel_s10 = sel_s4_hi[12:9] > sel_s5_hi[12:9];
-  assign sel_s10_lo = sel_s10 ? sel_s5_hi : sel_s4_hi;
-  assign sel_s10_hi = sel_s10 ? sel_s4_hi : sel_s5_hi;
-  assign sel_s11 = sel_s6_hi[12:9] > sel_s7_hi[12:9];
-  assign sel_s11_lo = sel_s11 ? sel_s7_hi : sel_s6_hi;
-  assign sel_s11_hi = sel_s11 ? sel_s6_hi : sel_s7_hi;
-  assign sel_s12 = sel_s9_lo[12:9] > sel_s10_lo[12:9];
-  assign sel_s12_lo = sel_s12 ? sel_s10_lo : sel_s9_lo;
-  assign sel_s12_hi = sel_s12 ? sel_s9_lo : sel_s10_lo;
-  assign sel_s13 = sel_s9_hi[12:9] > sel_s10_hi[12:9];
-  assign sel_s13_lo = sel_s13 ? sel_s10_hi : sel_s9_hi;
-  assign sel_s13_hi = sel_s13 ? sel_s9_hi : sel_s10_hi;
-  assign sel_s14 = sel_s8_hi[12:9] > sel_s12_hi[12:9];
-  assign sel_s14_lo = sel_s14 ? sel_s12_hi : sel_s8_hi;
-  assign sel_s14_hi = sel_s14 ? sel_s8_hi : sel_s12_hi;
-  assign sel_s15 = sel_s13_lo[12:9] > sel_s11_lo[12:9];
-  assign sel_s15_lo = sel_s15 ? sel_s11_lo : sel_s13_lo;
-  assign sel_s15_hi = sel_s15 ? sel_s13_lo : sel_s11_lo;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$555  = \sel_l6_s0$100 ;
-    if (i__ready) begin
-      \$555  = sel_c18_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$556  = \sel_l6_s0$105 ;
-    if (i__ready) begin
-      \$556  = sel_c18_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$557  = sel_l6_s0;
-    if (i__ready) begin
-      \$557  = sel_c18_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$558  = \sel_l6_s0$145 ;
-    if (i__ready) begin
-      \$558  = sel_c20_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$559  = \sel_l6_s0$147 ;
-    if (i__ready) begin
-      \$559  = sel_c20_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$560  = \sel_l6_s0$144 ;
-    if (i__ready) begin
-      \$560  = sel_c20_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$561  = \sel_l6_s0$109 ;
-    if (i__ready) begin
-      \$561  = sel_c17_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$562  = \sel_l6_s0$114 ;
-    if (i__ready) begin
-      \$562  = sel_c17_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$563  = \sel_l6_s0$108 ;
-    if (i__ready) begin
-      \$563  = sel_c17_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$564  = \sel_l6_s0$118 ;
-    if (i__ready) begin
-      \$564  = sel_c21_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$565  = \sel_l6_s0$123 ;
-    if (i__ready) begin
-      \$565  = sel_c21_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$566  = \sel_l6_s0$117 ;
-    if (i__ready) begin
-      \$566  = sel_c21_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$567  = \sel_l6_s0$120 ;
-    if (i__ready) begin
-      \$567  = sel_c19_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$568  = \sel_l6_s0$122 ;
-    if (i__ready) begin
-      \$568  = sel_c19_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$569  = \sel_l6_s0$119 ;
-    if (i__ready) begin
-      \$569  = sel_c19_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$570  = \sel_l6_s0$111 ;
-    if (i__ready) begin
-      \$570  = sel_c22_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$571  = \sel_l6_s0$113 ;
-    if (i__ready) begin
-      \$571  = sel_c22_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$572  = \sel_l6_s0$110 ;
-    if (i__ready) begin
-      \$572  = sel_c22_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$573  = \sel_l6_s0$127 ;
-    if (i__ready) begin
-      \$573  = sel_c20_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$574  = \sel_l6_s0$132 ;
-    if (i__ready) begin
-      \$574  = sel_c20_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$575  = \sel_l6_s0$126 ;
-    if (i__ready) begin
-      \$575  = sel_c20_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$576  = \sel_l6_s0$136 ;
-    if (i__ready) begin
-      \$576  = sel_c23_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$577  = \sel_l6_s0$141 ;
-    if (i__ready) begin
-      \$577  = sel_c23_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$578  = \sel_l6_s0$135 ;
-    if (i__ready) begin
-      \$578  = sel_c23_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$579  = \sel_l6_s0$138 ;
-    if (i__ready) begin
-      \$579  = sel_c18_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$580  = \sel_l6_s0$140 ;
-    if (i__ready) begin
-      \$580  = sel_c18_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$581  = \sel_l6_s0$137 ;
-    if (i__ready) begin
-      \$581  = sel_c18_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$582  = \sel_l6_s0$129 ;
-    if (i__ready) begin
-      \$582  = sel_c24_min[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$583  = \sel_l6_s0$131 ;
-    if (i__ready) begin
-      \$583  = sel_c24_min[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$584  = \sel_l6_s0$128 ;
-    if (i__ready) begin
-      \$584  = sel_c24_min[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$585  = \sel_l6_s0$102 ;
-    if (i__ready) begin
-      \$585  = sel_c22_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$586  = \sel_l6_s0$104 ;
-    if (i__ready) begin
-      \$586  = sel_c22_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$587  = \sel_l6_s0$101 ;
-    if (i__ready) begin
-      \$587  = sel_c22_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$588  = \sel_l6_s0$388 ;
-    if (i__ready) begin
-      \$588  = sel_c23_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$589  = \sel_l6_s0$389 ;
-    if (i__ready) begin
-      \$589  = sel_c23_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$590  = \sel_l6_s0$390 ;
-    if (i__ready) begin
-      \$590  = sel_c23_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$591  = \sel_l6_s0$161 ;
-    if (i__ready) begin
-      \$591  = sel_c21_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$592  = \sel_l6_s0$163 ;
-    if (i__ready) begin
-      \$592  = sel_c21_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$593  = \sel_l6_s0$160 ;
-    if (i__ready) begin
-      \$593  = sel_c21_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$594  = \sel_l6_s0$391 ;
-    if (i__ready) begin
-      \$594  = sel_c24_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$595  = \sel_l6_s0$392 ;
-    if (i__ready) begin
-      \$595  = sel_c24_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$596  = \sel_l6_s0$393 ;
-    if (i__ready) begin
-      \$596  = sel_c24_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$597  = \sel_l6_s0$394 ;
-    if (i__ready) begin
-      \$597  = i__payload[639:128];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$598  = \sel_l6_s0$395 ;
-    if (i__ready) begin
-      \$598  = i__payload[640];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$599  = \sel_l12_s0$189 ;
-    if (i__ready) begin
-      \$599  = sel_c43_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$600  = \sel_l12_s0$190 ;
-    if (i__ready) begin
-      \$600  = sel_c43_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$601  = sel_l12_s0;
-    if (i__ready) begin
-      \$601  = sel_c43_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$602  = \sel_l12_s0$198 ;
-    if (i__ready) begin
-      \$602  = sel_c38_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$603  = \sel_l12_s0$199 ;
-    if (i__ready) begin
-      \$603  = sel_c38_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$604  = \sel_l12_s0$195 ;
-    if (i__ready) begin
-      \$604  = sel_c38_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$605  = \sel_l12_s0$191 ;
-    if (i__ready) begin
-      \$605  = sel_c42_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$606  = \sel_l12_s0$192 ;
-    if (i__ready) begin
-      \$606  = sel_c42_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$607  = \sel_l12_s0$187 ;
-    if (i__ready) begin
-      \$607  = sel_c42_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$608  = \sel_l12_s0$200 ;
-    if (i__ready) begin
-      \$608  = sel_c34_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$609  = \sel_l12_s0$201 ;
-    if (i__ready) begin
-      \$609  = sel_c34_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$610  = \sel_l12_s0$196 ;
-    if (i__ready) begin
-      \$610  = sel_c34_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$611  = \sel_l12_s0$207 ;
-    if (i__ready) begin
-      \$611  = sel_c39_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$612  = \sel_l12_s0$208 ;
-    if (i__ready) begin
-      \$612  = sel_c39_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$613  = \sel_l12_s0$204 ;
-    if (i__ready) begin
-      \$613  = sel_c39_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$614  = \sel_l12_s0$216 ;
-    if (i__ready) begin
-      \$614  = \sel_l6_s0$388 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$615  = \sel_l12_s0$217 ;
-    if (i__ready) begin
-      \$615  = \sel_l6_s0$389 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$616  = \sel_l12_s0$213 ;
-    if (i__ready) begin
-      \$616  = \sel_l6_s0$390 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$617  = \sel_l12_s0$209 ;
-    if (i__ready) begin
-      \$617  = sel_c35_max[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$618  = \sel_l12_s0$210 ;
-    if (i__ready) begin
-      \$618  = sel_c35_max[8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$619  = \sel_l12_s0$205 ;
-    if (i__ready) begin
-      \$619  = sel_c35_max[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$620  = \sel_l12_s0$218 ;
-    if (i__ready) begin
-      \$620  = \sel_l6_s0$391 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$621  = \sel_l12_s0$219 ;
-    if (i__ready) begin
-      \$621  = \sel_l6_s0$392 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$622  = \sel_l12_s0$214 ;
-    if (i__ready) begin
-      \$622  = \sel_l6_s0$393 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$623  = \sel_l12_s0$396 ;
-    if (i__ready) begin
-      \$623  = \sel_l6_s0$394 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$624  = \sel_l12_s0$397 ;
-    if (i__ready) begin
-      \$624  = \sel_l6_s0$395 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$625  = \sel_l19_s0$398 ;
-    if (i__ready) begin
-      \$625  = { \$501 , \$500 , \$497 , \$492 , \$485 , \$476 , \$465 , \$452 , \$437 , \$422 , \$409 , \$398 , \$389 , \$382 , \$377 , \$374  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$626  = \sel_l19_s0$399 ;
-    if (i__ready) begin
-      \$626  = \$503 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$627  = \sel_l19_s0$400 ;
-    if (i__ready) begin
-      \$627  = \$505 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$628  = \sel_l19_s0$401 ;
-    if (i__ready) begin
-      \$628  = \$507 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$629  = \sel_l19_s0$402 ;
-    if (i__ready) begin
-      \$629  = \$509 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$630  = \sel_l19_s0$403 ;
-    if (i__ready) begin
-      \$630  = \$511 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$631  = \sel_l19_s0$404 ;
-    if (i__ready) begin
-      \$631  = \$513 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$632  = \sel_l19_s0$405 ;
-    if (i__ready) begin
-      \$632  = \$515 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$633  = \sel_l19_s0$406 ;
-    if (i__ready) begin
-      \$633  = \$517 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$634  = sel_l19_s0;
-    if (i__ready) begin
-      \$634  = sel_s8_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$635  = \sel_l19_s0$269 ;
-    if (i__ready) begin
-      \$635  = sel_s16_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$636  = \sel_l19_s0$271 ;
-    if (i__ready) begin
-      \$636  = sel_s16_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$637  = \sel_l19_s0$273 ;
-    if (i__ready) begin
-      \$637  = sel_s17_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$638  = \sel_l19_s0$275 ;
-    if (i__ready) begin
-      \$638  = sel_s17_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$639  = \sel_l19_s0$277 ;
-    if (i__ready) begin
-      \$639  = sel_s18_lo[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$640  = \sel_l19_s0$279 ;
-    if (i__ready) begin
-      \$640  = sel_s18_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$641  = \sel_l19_s0$281 ;
-    if (i__ready) begin
-      \$641  = sel_s11_hi[12:9];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$642  = \sel_l19_s0$283 ;
-    if (i__ready) begin
-      \$642  = \sel_l12_s0$396 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$643  = \sel_l19_s0$407 ;
-    if (i__ready) begin
-      \$643  = \sel_l12_s0$397 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$644  = valid_s0;
-    if (i__ready) begin
-      \$644  = i__valid;
+  assign \$50  = sel_l1_s0 >= \sel_l1_s0$27 ;
+  assign \$51  = sel_l1_s0 >= \sel_l1_s0$28 ;
+  assign \$52  = sel_l1_s0 >= \sel_l1_s0$29 ;
+  assign \$53  = sel_l1_s0 >= \sel_l1_s0$30 ;
+  assign \$54  = sel_l1_s0 >= \sel_l1_s0$31 ;
+  assign \$55  = sel_l1_s0 >= \sel_l1_s0$32 ;
+  assign \$56  = sel_l1_s0 >= \sel_l1_s0$33 ;
+  assign \$57  = sel_l1_s0 >= \sel_l1_s0$34 ;
+  assign \$58  = sel_l1_s0 >= \sel_l1_s0$35 ;
+  assign \$59  = sel_l1_s0 >= \sel_l1_s0$36 ;
+  assign \$60  = sel_l1_s0 >= \sel_l1_s0$37 ;
+  assign \$61  = sel_l1_s0 >= \sel_l1_s0$38 ;
+  assign \$62  = sel_l1_s0 >= \sel_l1_s0$39 ;
+  assign \$63  = sel_l1_s0 >= \sel_l1_s0$40 ;
+  assign \$64  = sel_l1_s0 >= \sel_l1_s0$41 ;
+  assign \$65  = \sel_l1_s0$27  >= \sel_l1_s0$28 ;
+  assign \$66  = \sel_l1_s0$27  >= \sel_l1_s0$29 ;
+  assign \$67  = \sel_l1_s0$27  >= \sel_l1_s0$30 ;
+  assign \$68  = \sel_l1_s0$27  >= \sel_l1_s0$31 ;
+  assign \$69  = \sel_l1_s0$27  >= \sel_l1_s0$32 ;
+  assign \$70  = \sel_l1_s0$27  >= \sel_l1_s0$33 ;
+  assign \$71  = \sel_l1_s0$27  >= \sel_l1_s0$34 ;
+  assign \$72  = \sel_l1_s0$27  >= \sel_l1_s0$35 ;
+  assign \$73  = \sel_l1_s0$27  >= \sel_l1_s0$36 ;
+  assign \$74  = \sel_l1_s0$27  >= \sel_l1_s0$37 ;
+  assign \$75  = \sel_l1_s0$27  >= \sel_l1_s0$38 ;
+  assign \$76  = \sel_l1_s0$27  >= \sel_l1_s0$39 ;
+  assign \$77  = \sel_l1_s0$27  >= \sel_l1_s0$40 ;
+  assign \$78  = \sel_l1_s0$27  >= \sel_l1_s0$41 ;
+  assign \$79  = \sel_l1_s0$28  >= \sel_l1_s0$29 ;
+  assign \$80  = \sel_l1_s0$28  >= \sel_l1_s0$30 ;
+  assign \$81  = \sel_l1_s0$28  >= \sel_l1_s0$31 ;
+  assign \$82  = \sel_l1_s0$28  >= \sel_l1_s0$32 ;
+  assign \$83  = \sel_l1_s0$28  >= \sel_l1_s0$33 ;
+  assign \$84  = \sel_l1_s0$28  >= \sel_l1_s0$34 ;
+  assign \$85  = \sel_l1_s0$28  >= \sel_l1_s0$35 ;
+  assign \$86  = \sel_l1_s0$28  >= \sel_l1_s0$36 ;
+  assign \$87  = \sel_l1_s0$28  >= \sel_l1_s0$37 ;
+  assign \$88  = \sel_l1_s0$28  >= \sel_l1_s0$38 ;
+  assign \$89  = \sel_l1_s0$28  >= \sel_l1_s0$39 ;
+  assign \$90  = \sel_l1_s0$28  >= \sel_l1_s0$40 ;
+  assign \$91  = \sel_l1_s0$28  >= \sel_l1_s0$41 ;
+  assign \$92  = \sel_l1_s0$29  >= \sel_l1_s0$30 ;
+  assign \$93  = \sel_l1_s0$29  >= \sel_l1_s0$31 ;
+  assign \$94  = \sel_l1_s0$29  >= \sel_l1_s0$32 ;
+  assign \$95  = \sel_l1_s0$29  >= \sel_l1_s0$33 ;
+  assign \$96  = \sel_l1_s0$29  >= \sel_l1_s0$34 ;
+  assign \$97  = \sel_l1_s0$29  >= \sel_l1_s0$35 ;
+  assign \$98  = \sel_l1_s0$29  >= \sel_l1_s0$36 ;
+  assign \$99  = \sel_l1_s0$29  >= \sel_l1_s0$37 ;
+  assign \$100  = \sel_l1_s0$29  >= \sel_l1_s0$38 ;
+  assign \$101  = \sel_l1_s0$29  >= \sel_l1_s0$39 ;
+  assign \$102  = \sel_l1_s0$29  >= \sel_l1_s0$40 ;
+  assign \$103  = \sel_l1_s0$29  >= \sel_l1_s0$41 ;
+  assign \$104  = \sel_l1_s0$30  >= \sel_l1_s0$31 ;
+  assign \$105  = \sel_l1_s0$30  >= \sel_l1_s0$32 ;
+  assign \$106  = \sel_l1_s0$30  >= \sel_l1_s0$33 ;
+  assign \$107  = \sel_l1_s0$30  >= \sel_l1_s0$34 ;
+  assign \$108  = \sel_l1_s0$30  >= \sel_l1_s0$35 ;
+  assign \$109  = \sel_l1_s0$30  >= \sel_l1_s0$36 ;
+  assign \$110  = \sel_l1_s0$30  >= \sel_l1_s0$37 ;
+  assign \$111  = \sel_l1_s0$30  >= \sel_l1_s0$38 ;
+  assign \$112  = \sel_l1_s0$30  >= \sel_l1_s0$39 ;
+  assign \$113  = \sel_l1_s0$30  >= \sel_l1_s0$40 ;
+  assign \$114  = \sel_l1_s0$30  >= \sel_l1_s0$41 ;
+  assign \$115  = \sel_l1_s0$31  >= \sel_l1_s0$32 ;
+  assign \$116  = \sel_l1_s0$31  >= \sel_l1_s0$33 ;
+  assign \$117  = \sel_l1_s0$31  >= \sel_l1_s0$34 ;
+  assign \$118  = \sel_l1_s0$31  >= \sel_l1_s0$35 ;
+  assign \$119  = \sel_l1_s0$31  >= \sel_l1_s0$36 ;
+  assign \$120  = \sel_l1_s0$31  >= \sel_l1_s0$37 ;
+  assign \$121  = \sel_l1_s0$31  >= \sel_l1_s0$38 ;
+  assign \$122  = \sel_l1_s0$31  >= \sel_l1_s0$39 ;
+  assign \$123  = \sel_l1_s0$31  >= \sel_l1_s0$40 ;
+  assign \$124  = \sel_l1_s0$31  >= \sel_l1_s0$41 ;
+  assign \$125  = \sel_l1_s0$32  >= \sel_l1_s0$33 ;
+  assign \$126  = \sel_l1_s0$32  >= \sel_l1_s0$34 ;
+  assign \$127  = \sel_l1_s0$32  >= \sel_l1_s0$35 ;
+  assign \$128  = \sel_l1_s0$32  >= \sel_l1_s0$36 ;
+  assign \$129  = \sel_l1_s0$32  >= \sel_l1_s0$37 ;
+  assign \$130  = \sel_l1_s0$32  >= \sel_l1_s0$38 ;
+  assign \$131  = \sel_l1_s0$32  >= \sel_l1_s0$39 ;
+  assign \$132  = \sel_l1_s0$32  >= \sel_l1_s0$40 ;
+  assign \$133  = \sel_l1_s0$32  >= \sel_l1_s0$41 ;
+  assign \$134  = \sel_l1_s0$33  >= \sel_l1_s0$34 ;
+  assign \$135  = \sel_l1_s0$33  >= \sel_l1_s0$35 ;
+  assign \$136  = \sel_l1_s0$33  >= \sel_l1_s0$36 ;
+  assign \$137  = \sel_l1_s0$33  >= \sel_l1_s0$37 ;
+  assign \$138  = \sel_l1_s0$33  >= \sel_l1_s0$38 ;
+  assign \$139  = \sel_l1_s0$33  >= \sel_l1_s0$39 ;
+  assign \$140  = \sel_l1_s0$33  >= \sel_l1_s0$40 ;
+  assign \$141  = \sel_l1_s0$33  >= \sel_l1_s0$41 ;
+  assign \$142  = \sel_l1_s0$34  >= \sel_l1_s0$35 ;
+  assign \$143  = \sel_l1_s0$34  >= \sel_l1_s0$36 ;
+  assign \$144  = \sel_l1_s0$34  >= \sel_l1_s0$37 ;
+  assign \$145  = \sel_l1_s0$34  >= \sel_l1_s0$38 ;
+  assign \$146  = \sel_l1_s0$34  >= \sel_l1_s0$39 ;
+  assign \$147  = \sel_l1_s0$34  >= \sel_l1_s0$40 ;
+  assign \$148  = \sel_l1_s0$34  >= \sel_l1_s0$41 ;
+  assign \$149  = \sel_l1_s0$35  >= \sel_l1_s0$36 ;
+  assign \$150  = \sel_l1_s0$35  >= \sel_l1_s0$37 ;
+  assign \$151  = \sel_l1_s0$35  >= \sel_l1_s0$38 ;
+  assign \$152  = \sel_l1_s0$35  >= \sel_l1_s0$39 ;
+  assign \$153  = \sel_l1_s0$35  >= \sel_l1_s0$40 ;
+  assign \$154  = \sel_l1_s0$35  >= \sel_l1_s0$41 ;
+  assign \$155  = \sel_l1_s0$36  >= \sel_l1_s0$37 ;
+  assign \$156  = \sel_l1_s0$36  >= \sel_l1_s0$38 ;
+  assign \$157  = \sel_l1_s0$36  >= \sel_l1_s0$39 ;
+  assign \$158  = \sel_l1_s0$36  >= \sel_l1_s0$40 ;
+  assign \$159  = \sel_l1_s0$36  >= \sel_l1_s0$41 ;
+  assign \$160  = \sel_l1_s0$37  >= \sel_l1_s0$38 ;
+  assign \$161  = \sel_l1_s0$37  >= \sel_l1_s0$39 ;
+  assign \$162  = \sel_l1_s0$37  >= \sel_l1_s0$40 ;
+  assign \$163  = \sel_l1_s0$37  >= \sel_l1_s0$41 ;
+  assign \$164  = \sel_l1_s0$38  >= \sel_l1_s0$39 ;
+  assign \$165  = \sel_l1_s0$38  >= \sel_l1_s0$40 ;
+  assign \$166  = \sel_l1_s0$38  >= \sel_l1_s0$41 ;
+  assign \$167  = \sel_l1_s0$39  >= \sel_l1_s0$40 ;
+  assign \$168  = \sel_l1_s0$39  >= \sel_l1_s0$41 ;
+  assign \$169  = \sel_l1_s0$40  >= \sel_l1_s0$41 ;
+  assign \$170  = ~ sel_l2_s0[0];
+  assign \$171  = ~ sel_l2_s0[1];
+  assign \$172  = \$170  ^ \$171 ;
+  assign \$173  = ~ sel_l2_s0[2];
+  assign sel_pop0_0_12_s = \$172  ^ \$173 ;
+  assign \$174  = ~ sel_l2_s0[0];
+  assign \$175  = ~ sel_l2_s0[1];
+  assign \$176  = \$174  & \$175 ;
+  assign \$177  = ~ sel_l2_s0[0];
+  assign \$178  = ~ sel_l2_s0[2];
+  assign \$179  = \$177  & \$178 ;
+  assign \$180  = \$176  | \$179 ;
+  assign \$181  = ~ sel_l2_s0[1];
+  assign \$182  = ~ sel_l2_s0[2];
+  assign \$183  = \$181  & \$182 ;
+  assign sel_pop0_0_12_c = \$180  | \$183 ;
+  assign \$184  = ~ sel_l2_s0[3];
+  assign \$185  = ~ sel_l2_s0[4];
+  assign \$186  = \$184  ^ \$185 ;
+  assign \$187  = ~ sel_l2_s0[5];
+  assign sel_pop0_0_10_s = \$186  ^ \$187 ;
+  assign \$188  = ~ sel_l2_s0[3];
+  assign \$189  = ~ sel_l2_s0[4];
+  assign \$190  = \$188  & \$189 ;
+  assign \$191  = ~ sel_l2_s0[3];
+  assign \$192  = ~ sel_l2_s0[5];
+  assign \$193  = \$191  & \$192 ;
+  assign \$194  = \$190  | \$193 ;
+  assign \$195  = ~ sel_l2_s0[4];
+  assign \$196  = ~ sel_l2_s0[5];
+  assign \$197  = \$195  & \$196 ;
+  assign sel_pop0_0_10_c = \$194  | \$197 ;
+  assign \$198  = ~ sel_l2_s0[6];
+  assign \$199  = ~ sel_l2_s0[7];
+  assign \$200  = \$198  ^ \$199 ;
+  assign \$201  = ~ sel_l2_s0[8];
+  assign sel_pop0_0_8_s = \$200  ^ \$201 ;
+  assign \$202  = ~ sel_l2_s0[6];
+  assign \$203  = ~ sel_l2_s0[7];
+  assign \$204  = \$202  & \$203 ;
+  assign \$205  = ~ sel_l2_s0[6];
+  assign \$206  = ~ sel_l2_s0[8];
+  assign \$207  = \$205  & \$206 ;
+  assign \$208  = \$204  | \$207 ;
+  assign \$209  = ~ sel_l2_s0[7];
+  assign \$210  = ~ sel_l2_s0[8];
+  assign \$211  = \$209  & \$210 ;
+  assign sel_pop0_0_8_c = \$208  | \$211 ;
+  assign \$212  = ~ sel_l2_s0[9];
+  assign \$213  = ~ sel_l2_s0[10];
+  assign \$214  = \$212  ^ \$213 ;
+  assign \$215  = ~ sel_l2_s0[11];
+  assign sel_pop0_0_6_s = \$214  ^ \$215 ;
+  assign \$216  = ~ sel_l2_s0[9];
+  assign \$217  = ~ sel_l2_s0[10];
+  assign \$218  = \$216  & \$217 ;
+  assign \$219  = ~ sel_l2_s0[9];
+  assign \$220  = ~ sel_l2_s0[11];
+  assign \$221  = \$219  & \$220 ;
+  assign \$222  = \$218  | \$221 ;
+  assign \$223  = ~ sel_l2_s0[10];
+  assign \$224  = ~ sel_l2_s0[11];
+  assign \$225  = \$223  & \$224 ;
+  assign sel_pop0_0_6_c = \$222  | \$225 ;
+  assign \$226  = ~ sel_l2_s0[12];
+  assign \$227  = ~ sel_l2_s0[13];
+  assign \$228  = \$226  ^ \$227 ;
+  assign \$229  = ~ sel_l2_s0[14];
+  assign sel_pop0_0_4_s = \$228  ^ \$229 ;
+  assign \$230  = ~ sel_l2_s0[12];
+  assign \$231  = ~ sel_l2_s0[13];
+  assign \$232  = \$230  & \$231 ;
+  assign \$233  = ~ sel_l2_s0[12];
+  assign \$234  = ~ sel_l2_s0[14];
+  assign \$235  = \$233  & \$234 ;
+  assign \$236  = \$232  | \$235 ;
+  assign \$237  = ~ sel_l2_s0[13];
+  assign \$238  = ~ sel_l2_s0[14];
+  assign \$239  = \$237  & \$238 ;
+  assign sel_pop0_0_4_c = \$236  | \$239 ;
+  assign \$240  = sel_pop0_0_12_s ^ sel_pop0_0_10_s;
+  assign sel_pop0_0_2_s = \$240  ^ sel_pop0_0_8_s;
+  assign \$241  = sel_pop0_0_12_s & sel_pop0_0_10_s;
+  assign \$242  = sel_pop0_0_12_s & sel_pop0_0_8_s;
+  assign \$243  = \$241  | \$242 ;
+  assign \$244  = sel_pop0_0_10_s & sel_pop0_0_8_s;
+  assign sel_pop0_0_2_c = \$243  | \$244 ;
+  assign \$245  = sel_pop0_0_6_s ^ sel_pop0_0_4_s;
+  assign sel_pop0_0_0_s = \$245  ^ sel_pop0_0_2_s;
+  assign \$246  = sel_pop0_0_6_s & sel_pop0_0_4_s;
+  assign \$247  = sel_pop0_0_6_s & sel_pop0_0_2_s;
+  assign \$248  = \$246  | \$247 ;
+  assign \$249  = sel_pop0_0_4_s & sel_pop0_0_2_s;
+  assign sel_pop0_0_0_c = \$248  | \$249 ;
+  assign \$250  = sel_pop0_0_12_c ^ sel_pop0_0_10_c;
+  assign sel_pop0_1_4_s = \$250  ^ sel_pop0_0_8_c;
+  assign \$251  = sel_pop0_0_12_c & sel_pop0_0_10_c;
+  assign \$252  = sel_pop0_0_12_c & sel_pop0_0_8_c;
+  assign \$253  = \$251  | \$252 ;
+  assign \$254  = sel_pop0_0_10_c & sel_pop0_0_8_c;
+  assign sel_pop0_1_4_c = \$253  | \$254 ;
+  assign \$255  = sel_pop0_0_6_c ^ sel_pop0_0_4_c;
+  assign sel_pop0_1_2_s = \$255  ^ sel_pop0_0_2_c;
+  assign \$256  = sel_pop0_0_6_c & sel_pop0_0_4_c;
+  assign \$257  = sel_pop0_0_6_c & sel_pop0_0_2_c;
+  assign \$258  = \$256  | \$257 ;
+  assign \$259  = sel_pop0_0_4_c & sel_pop0_0_2_c;
+  assign sel_pop0_1_2_c = \$258  | \$259 ;
+  assign \$260  = sel_pop0_0_0_c ^ sel_pop0_1_4_s;
+  assign sel_pop0_1_0_s = \$260  ^ sel_pop0_1_2_s;
+  assign \$261  = sel_pop0_0_0_c & sel_pop0_1_4_s;
+  assign \$262  = sel_pop0_0_0_c & sel_pop0_1_2_s;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = sel_pop0_1_4_s & sel_pop0_1_2_s;
+  assign sel_pop0_1_0_c = \$263  | \$264 ;
+  assign \$265  = sel_pop0_1_4_c ^ sel_pop0_1_2_c;
+  assign sel_pop0_2_0_s = \$265  ^ sel_pop0_1_0_c;
+  assign \$266  = sel_pop0_1_4_c & sel_pop0_1_2_c;
+  assign \$267  = sel_pop0_1_4_c & sel_pop0_1_0_c;
+  assign \$268  = \$266  | \$267 ;
+  assign \$269  = sel_pop0_1_2_c & sel_pop0_1_0_c;
+  assign sel_pop0_2_0_c = \$268  | \$269 ;
+  assign \$270  = ~ sel_l2_s0[15];
+  assign \$271  = sel_l2_s0[0] ^ \$270 ;
+  assign \$272  = ~ sel_l2_s0[16];
+  assign sel_pop1_0_12_s = \$271  ^ \$272 ;
+  assign \$273  = ~ sel_l2_s0[15];
+  assign \$274  = sel_l2_s0[0] & \$273 ;
+  assign \$275  = ~ sel_l2_s0[16];
+  assign \$276  = sel_l2_s0[0] & \$275 ;
+  assign \$277  = \$274  | \$276 ;
+  assign \$278  = ~ sel_l2_s0[15];
+  assign \$279  = ~ sel_l2_s0[16];
+  assign \$280  = \$278  & \$279 ;
+  assign sel_pop1_0_12_c = \$277  | \$280 ;
+  assign \$281  = ~ sel_l2_s0[17];
+  assign \$282  = ~ sel_l2_s0[18];
+  assign \$283  = \$281  ^ \$282 ;
+  assign \$284  = ~ sel_l2_s0[19];
+  assign sel_pop1_0_10_s = \$283  ^ \$284 ;
+  assign \$285  = ~ sel_l2_s0[17];
+  assign \$286  = ~ sel_l2_s0[18];
+  assign \$287  = \$285  & \$286 ;
+  assign \$288  = ~ sel_l2_s0[17];
+  assign \$289  = ~ sel_l2_s0[19];
+  assign \$290  = \$288  & \$289 ;
+  assign \$291  = \$287  | \$290 ;
+  assign \$292  = ~ sel_l2_s0[18];
+  assign \$293  = ~ sel_l2_s0[19];
+  assign \$294  = \$292  & \$293 ;
+  assign sel_pop1_0_10_c = \$291  | \$294 ;
+  assign \$295  = ~ sel_l2_s0[20];
+  assign \$296  = ~ sel_l2_s0[21];
+  assign \$297  = \$295  ^ \$296 ;
+  assign \$298  = ~ sel_l2_s0[22];
+  assign sel_pop1_0_8_s = \$297  ^ \$298 ;
+  assign \$299  = ~ sel_l2_s0[20];
+  assign \$300  = ~ sel_l2_s0[21];
+  assign \$301  = \$299  & \$300 ;
+  assign \$302  = ~ sel_l2_s0[20];
+  assign \$303  = ~ sel_l2_s0[22];
+  assign \$304  = \$302  & \$303 ;
+  assign \$305  = \$301  | \$304 ;
+  assign \$306  = ~ sel_l2_s0[21];
+  assign \$307  = ~ sel_l2_s0[22];
+  assign \$308  = \$306  & \$307 ;
+  assign sel_pop1_0_8_c = \$305  | \$308 ;
+  assign \$309  = ~ sel_l2_s0[23];
+  assign \$310  = ~ sel_l2_s0[24];
+  assign \$311  = \$309  ^ \$310 ;
+  assign \$312  = ~ sel_l2_s0[25];
+  assign sel_pop1_0_6_s = \$311  ^ \$312 ;
+  assign \$313  = ~ sel_l2_s0[23];
+  assign \$314  = ~ sel_l2_s0[24];
+  assign \$315  = \$313  & \$314 ;
+  assign \$316  = ~ sel_l2_s0[23];
+  assign \$317  = ~ sel_l2_s0[25];
+  assign \$318  = \$316  & \$317 ;
+  assign \$319  = \$315  | \$318 ;
+  assign \$320  = ~ sel_l2_s0[24];
+  assign \$321  = ~ sel_l2_s0[25];
+  assign \$322  = \$320  & \$321 ;
+  assign sel_pop1_0_6_c = \$319  | \$322 ;
+  assign \$323  = ~ sel_l2_s0[26];
+  assign \$324  = ~ sel_l2_s0[27];
+  assign \$325  = \$323  ^ \$324 ;
+  assign \$326  = ~ sel_l2_s0[28];
+  assign sel_pop1_0_4_s = \$325  ^ \$326 ;
+  assign \$327  = ~ sel_l2_s0[26];
+  assign \$328  = ~ sel_l2_s0[27];
+  assign \$329  = \$327  & \$328 ;
+  assign \$330  = ~ sel_l2_s0[26];
+  assign \$331  = ~ sel_l2_s0[28];
+  assign \$332  = \$330  & \$331 ;
+  assign \$333  = \$329  | \$332 ;
+  assign \$334  = ~ sel_l2_s0[27];
+  assign \$335  = ~ sel_l2_s0[28];
+  assign \$336  = \$334  & \$335 ;
+  assign sel_pop1_0_4_c = \$333  | \$336 ;
+  assign \$337  = sel_pop1_0_12_s ^ sel_pop1_0_10_s;
+  assign sel_pop1_0_2_s = \$337  ^ sel_pop1_0_8_s;
+  assign \$338  = sel_pop1_0_12_s & sel_pop1_0_10_s;
+  assign \$339  = sel_pop1_0_12_s & sel_pop1_0_8_s;
+  assign \$340  = \$338  | \$339 ;
+  assign \$341  = sel_pop1_0_10_s & sel_pop1_0_8_s;
+  assign sel_pop1_0_2_c = \$340  | \$341 ;
+  assign \$342  = sel_pop1_0_6_s ^ sel_pop1_0_4_s;
+  assign sel_pop1_0_0_s = \$342  ^ sel_pop1_0_2_s;
+  assign \$343  = sel_pop1_0_6_s & sel_pop1_0_4_s;
+  assign \$344  = sel_pop1_0_6_s & sel_pop1_0_2_s;
+  assign \$345  = \$343  | \$344 ;
+  assign \$346  = sel_pop1_0_4_s & sel_pop1_0_2_s;
+  assign sel_pop1_0_0_c = \$345  | \$346 ;
+  assign \$347  = sel_pop1_0_12_c ^ sel_pop1_0_10_c;
+  assign sel_pop1_1_4_s = \$347  ^ sel_pop1_0_8_c;
+  assign \$348  = sel_pop1_0_12_c & sel_pop1_0_10_c;
+  assign \$349  = sel_pop1_0_12_c & sel_pop1_0_8_c;
+  assign \$350  = \$348  | \$349 ;
+  assign \$351  = sel_pop1_0_10_c & sel_pop1_0_8_c;
+  assign sel_pop1_1_4_c = \$350  | \$351 ;
+  assign \$352  = sel_pop1_0_6_c ^ sel_pop1_0_4_c;
+  assign sel_pop1_1_2_s = \$352  ^ sel_pop1_0_2_c;
+  assign \$353  = sel_pop1_0_6_c & sel_pop1_0_4_c;
+  assign \$354  = sel_pop1_0_6_c & sel_pop1_0_2_c;
+  assign \$355  = \$353  | \$354 ;
+  assign \$356  = sel_pop1_0_4_c & sel_pop1_0_2_c;
+  assign sel_pop1_1_2_c = \$355  | \$356 ;
+  assign \$357  = sel_pop1_0_0_c ^ sel_pop1_1_4_s;
+  assign sel_pop1_1_0_s = \$357  ^ sel_pop1_1_2_s;
+  assign \$358  = sel_pop1_0_0_c & sel_pop1_1_4_s;
+  assign \$359  = sel_pop1_0_0_c & sel_pop1_1_2_s;
+  assign \$360  = \$358  | \$359 ;
+  assign \$361  = sel_pop1_1_4_s & sel_pop1_1_2_s;
+  assign sel_pop1_1_0_c = \$360  | \$361 ;
+  assign \$362  = sel_pop1_1_4_c ^ sel_pop1_1_2_c;
+  assign sel_pop1_2_0_s = \$362  ^ sel_pop1_1_0_c;
+  assign \$363  = sel_pop1_1_4_c & sel_pop1_1_2_c;
+  assign \$364  = sel_pop1_1_4_c & sel_pop1_1_0_c;
+  assign \$365  = \$363  | \$364 ;
+  assign \$366  = sel_pop1_1_2_c & sel_pop1_1_0_c;
+  assign sel_pop1_2_0_c = \$365  | \$366 ;
+  assign \$367  = sel_l2_s0[1] ^ sel_l2_s0[15];
+  assign \$368  = ~ sel_l2_s0[29];
+  assign sel_pop2_0_12_s = \$367  ^ \$368 ;
+  assign \$369  = sel_l2_s0[1] & sel_l2_s0[15];
+  assign \$370  = ~ sel_l2_s0[29];
+  assign \$371  = sel_l2_s0[1] & \$370 ;
+  assign \$372  = \$369  | \$371 ;
+  assign \$373  = ~ sel_l2_s0[29];
+  assign \$374  = sel_l2_s0[15] & \$373 ;
+  assign sel_pop2_0_12_c = \$372  | \$374 ;
+  assign \$375  = ~ sel_l2_s0[30];
+  assign \$376  = ~ sel_l2_s0[31];
+  assign \$377  = \$375  ^ \$376 ;
+  assign \$378  = ~ sel_l2_s0[32];
+  assign sel_pop2_0_10_s = \$377  ^ \$378 ;
+  assign \$379  = ~ sel_l2_s0[30];
+  assign \$380  = ~ sel_l2_s0[31];
+  assign \$381  = \$379  & \$380 ;
+  assign \$382  = ~ sel_l2_s0[30];
+  assign \$383  = ~ sel_l2_s0[32];
+  assign \$384  = \$382  & \$383 ;
+  assign \$385  = \$381  | \$384 ;
+  assign \$386  = ~ sel_l2_s0[31];
+  assign \$387  = ~ sel_l2_s0[32];
+  assign \$388  = \$386  & \$387 ;
+  assign sel_pop2_0_10_c = \$385  | \$388 ;
+  assign \$389  = ~ sel_l2_s0[33];
+  assign \$390  = ~ sel_l2_s0[34];
+  assign \$391  = \$389  ^ \$390 ;
+  assign \$392  = ~ sel_l2_s0[35];
+  assign sel_pop2_0_8_s = \$391  ^ \$392 ;
+  assign \$393  = ~ sel_l2_s0[33];
+  assign \$394  = ~ sel_l2_s0[34];
+  assign \$395  = \$393  & \$394 ;
+  assign \$396  = ~ sel_l2_s0[33];
+  assign \$397  = ~ sel_l2_s0[35];
+  assign \$398  = \$396  & \$397 ;
+  assign \$399  = \$395  | \$398 ;
+  assign \$400  = ~ sel_l2_s0[34];
+  assign \$401  = ~ sel_l2_s0[35];
+  assign \$402  = \$400  & \$401 ;
+  assign sel_pop2_0_8_c = \$399  | \$402 ;
+  assign \$403  = ~ sel_l2_s0[36];
+  assign \$404  = ~ sel_l2_s0[37];
+  assign \$405  = \$403  ^ \$404 ;
+  assign \$406  = ~ sel_l2_s0[38];
+  assign sel_pop2_0_6_s = \$405  ^ \$406 ;
+  assign \$407  = ~ sel_l2_s0[36];
+  assign \$408  = ~ sel_l2_s0[37];
+  assign \$409  = \$407  & \$408 ;
+  assign \$410  = ~ sel_l2_s0[36];
+  assign \$411  = ~ sel_l2_s0[38];
+  assign \$412  = \$410  & \$411 ;
+  assign \$413  = \$409  | \$412 ;
+  assign \$414  = ~ sel_l2_s0[37];
+  assign \$415  = ~ sel_l2_s0[38];
+  assign \$416  = \$414  & \$415 ;
+  assign sel_pop2_0_6_c = \$413  | \$416 ;
+  assign \$417  = ~ sel_l2_s0[39];
+  assign \$418  = ~ sel_l2_s0[40];
+  assign \$419  = \$417  ^ \$418 ;
+  assign \$420  = ~ sel_l2_s0[41];
+  assign sel_pop2_0_4_s = \$419  ^ \$420 ;
+  assign \$421  = ~ sel_l2_s0[39];
+  assign \$422  = ~ sel_l2_s0[40];
+  assign \$423  = \$421  & \$422 ;
+  assign \$424  = ~ sel_l2_s0[39];
+  assign \$425  = ~ sel_l2_s0[41];
+  assign \$426  = \$424  & \$425 ;
+  assign \$427  = \$423  | \$426 ;
+  assign \$428  = ~ sel_l2_s0[40];
+  assign \$429  = ~ sel_l2_s0[41];
+  assign \$430  = \$428  & \$429 ;
+  assign sel_pop2_0_4_c = \$427  | \$430 ;
+  assign \$431  = sel_pop2_0_12_s ^ sel_pop2_0_10_s;
+  assign sel_pop2_0_2_s = \$431  ^ sel_pop2_0_8_s;
+  assign \$432  = sel_pop2_0_12_s & sel_pop2_0_10_s;
+  assign \$433  = sel_pop2_0_12_s & sel_pop2_0_8_s;
+  assign \$434  = \$432  | \$433 ;
+  assign \$435  = sel_pop2_0_10_s & sel_pop2_0_8_s;
+  assign sel_pop2_0_2_c = \$434  | \$435 ;
+  assign \$436  = sel_pop2_0_6_s ^ sel_pop2_0_4_s;
+  assign sel_pop2_0_0_s = \$436  ^ sel_pop2_0_2_s;
+  assign \$437  = sel_pop2_0_6_s & sel_pop2_0_4_s;
+  assign \$438  = sel_pop2_0_6_s & sel_pop2_0_2_s;
+  assign \$439  = \$437  | \$438 ;
+  assign \$440  = sel_pop2_0_4_s & sel_pop2_0_2_s;
+  assign sel_pop2_0_0_c = \$439  | \$440 ;
+  assign \$441  = sel_pop2_0_12_c ^ sel_pop2_0_10_c;
+  assign sel_pop2_1_4_s = \$441  ^ sel_pop2_0_8_c;
+  assign \$442  = sel_pop2_0_12_c & sel_pop2_0_10_c;
+  assign \$443  = sel_pop2_0_12_c & sel_pop2_0_8_c;
+  assign \$444  = \$442  | \$443 ;
+  assign \$445  = sel_pop2_0_10_c & sel_pop2_0_8_c;
+  assign sel_pop2_1_4_c = \$444  | \$445 ;
+  assign \$446  = sel_pop2_0_6_c ^ sel_pop2_0_4_c;
+  assign sel_pop2_1_2_s = \$446  ^ sel_pop2_0_2_c;
+  assign \$447  = sel_pop2_0_6_c & sel_pop2_0_4_c;
+  assign \$448  = sel_pop2_0_6_c & sel_pop2_0_2_c;
+  assign \$449  = \$447  | \$448 ;
+  assign \$450  = sel_pop2_0_4_c & sel_pop2_0_2_c;
+  assign sel_pop2_1_2_c = \$449  | \$450 ;
+  assign \$451  = sel_pop2_0_0_c ^ sel_pop2_1_4_s;
+  assign sel_pop2_1_0_s = \$451  ^ sel_pop2_1_2_s;
+  assign \$452  = sel_pop2_0_0_c & sel_pop2_1_4_s;
+  assign \$453  = sel_pop2_0_0_c & sel_pop2_1_2_s;
+  assign \$454  = \$452  | \$453 ;
+  assign \$455  = sel_pop2_1_4_s & sel_pop2_1_2_s;
+  assign sel_pop2_1_0_c = \$454  | \$455 ;
+  assign \$456  = sel_pop2_1_4_c ^ sel_pop2_1_2_c;
+  assign sel_pop2_2_0_s = \$456  ^ sel_pop2_1_0_c;
+  assign \$457  = sel_pop2_1_4_c & sel_pop2_1_2_c;
+  assign \$458  = sel_pop2_1_4_c & sel_pop2_1_0_c;
+  assign \$459  = \$457  | \$458 ;
+  assign \$460  = sel_pop2_1_2_c & sel_pop2_1_0_c;
+  assign sel_pop2_2_0_c = \$459  | \$460 ;
+  assign \$461  = sel_l2_s0[2] ^ sel_l2_s0[16];
+  assign sel_pop3_0_12_s = \$461  ^ sel_l2_s0[29];
+  assign \$462  = sel_l2_s0[2] & sel_l2_s0[16];
+  assign \$463  = sel_l2_s0[2] & sel_l2_s0[29];
+  assign \$464  = \$462  | \$463 ;
+  assign \$465  = sel_l2_s0[16] & sel_l2_s0[29];
+  assign sel_pop3_0_12_c = \$464  | \$465 ;
+  assign \$466  = ~ sel_l2_s0[42];
+  assign \$467  = ~ sel_l2_s0[43];
+  assign \$468  = \$466  ^ \$467 ;
+  assign \$469  = ~ sel_l2_s0[44];
+  assign sel_pop3_0_10_s = \$468  ^ \$469 ;
+  assign \$470  = ~ sel_l2_s0[42];
+  assign \$471  = ~ sel_l2_s0[43];
+  assign \$472  = \$470  & \$471 ;
+  assign \$473  = ~ sel_l2_s0[42];
+  assign \$474  = ~ sel_l2_s0[44];
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = \$472  | \$475 ;
+  assign \$477  = ~ sel_l2_s0[43];
+  assign \$478  = ~ sel_l2_s0[44];
+  assign \$479  = \$477  & \$478 ;
+  assign sel_pop3_0_10_c = \$476  | \$479 ;
+  assign \$480  = ~ sel_l2_s0[45];
+  assign \$481  = ~ sel_l2_s0[46];
+  assign \$482  = \$480  ^ \$481 ;
+  assign \$483  = ~ sel_l2_s0[47];
+  assign sel_pop3_0_8_s = \$482  ^ \$483 ;
+  assign \$484  = ~ sel_l2_s0[45];
+  assign \$485  = ~ sel_l2_s0[46];
+  assign \$486  = \$484  & \$485 ;
+  assign \$487  = ~ sel_l2_s0[45];
+  assign \$488  = ~ sel_l2_s0[47];
+  assign \$489  = \$487  & \$488 ;
+  assign \$490  = \$486  | \$489 ;
+  assign \$491  = ~ sel_l2_s0[46];
+  assign \$492  = ~ sel_l2_s0[47];
+  assign \$493  = \$491  & \$492 ;
+  assign sel_pop3_0_8_c = \$490  | \$493 ;
+  assign \$494  = ~ sel_l2_s0[48];
+  assign \$495  = ~ sel_l2_s0[49];
+  assign \$496  = \$494  ^ \$495 ;
+  assign \$497  = ~ sel_l2_s0[50];
+  assign sel_pop3_0_6_s = \$496  ^ \$497 ;
+  assign \$498  = ~ sel_l2_s0[48];
+  assign \$499  = ~ sel_l2_s0[49];
+  assign \$500  = \$498  & \$499 ;
+  assign \$501  = ~ sel_l2_s0[48];
+  assign \$502  = ~ sel_l2_s0[50];
+  assign \$503  = \$501  & \$502 ;
+  assign \$504  = \$500  | \$503 ;
+  assign \$505  = ~ sel_l2_s0[49];
+  assign \$506  = ~ sel_l2_s0[50];
+  assign \$507  = \$505  & \$506 ;
+  assign sel_pop3_0_6_c = \$504  | \$507 ;
+  assign \$508  = ~ sel_l2_s0[51];
+  assign \$509  = ~ sel_l2_s0[52];
+  assign \$510  = \$508  ^ \$509 ;
+  assign \$511  = ~ sel_l2_s0[53];
+  assign sel_pop3_0_4_s = \$510  ^ \$511 ;
+  assign \$512  = ~ sel_l2_s0[51];
+  assign \$513  = ~ sel_l2_s0[52];
+  assign \$514  = \$512  & \$513 ;
+  assign \$515  = ~ sel_l2_s0[51];
+  assign \$516  = ~ sel_l2_s0[53];
+  assign \$517  = \$515  & \$516 ;
+  assign \$518  = \$514  | \$517 ;
+  assign \$519  = ~ sel_l2_s0[52];
+  assign \$520  = ~ sel_l2_s0[53];
+  assign \$521  = \$519  & \$520 ;
+  assign sel_pop3_0_4_c = \$518  | \$521 ;
+  assign \$522  = sel_pop3_0_12_s ^ sel_pop3_0_10_s;
+  assign sel_pop3_0_2_s = \$522  ^ sel_pop3_0_8_s;
+  assign \$523  = sel_pop3_0_12_s & sel_pop3_0_10_s;
+  assign \$524  = sel_pop3_0_12_s & sel_pop3_0_8_s;
+  assign \$525  = \$523  | \$524 ;
+  assign \$526  = sel_pop3_0_10_s & sel_pop3_0_8_s;
+  assign sel_pop3_0_2_c = \$525  | \$526 ;
+  assign \$527  = sel_pop3_0_6_s ^ sel_pop3_0_4_s;
+  assign sel_pop3_0_0_s = \$527  ^ sel_pop3_0_2_s;
+  assign \$528  = sel_pop3_0_6_s & sel_pop3_0_4_s;
+  assign \$529  = sel_pop3_0_6_s & sel_pop3_0_2_s;
+  assign \$530  = \$528  | \$529 ;
+  assign \$531  = sel_pop3_0_4_s & sel_pop3_0_2_s;
+  assign sel_pop3_0_0_c = \$530  | \$531 ;
+  assign \$532  = sel_pop3_0_12_c ^ sel_pop3_0_10_c;
+  assign sel_pop3_1_4_s = \$532  ^ sel_pop3_0_8_c;
+  assign \$533  = sel_pop3_0_12_c & sel_pop3_0_10_c;
+  assign \$534  = sel_pop3_0_12_c & sel_pop3_0_8_c;
+  assign \$535  = \$533  | \$534 ;
+  assign \$536  = sel_pop3_0_10_c & sel_pop3_0_8_c;
+  assign sel_pop3_1_4_c = \$535  | \$536 ;
+  assign \$537  = sel_pop3_0_6_c ^ sel_pop3_0_4_c;
+  assign sel_pop3_1_2_s = \$537  ^ sel_pop3_0_2_c;
+  assign \$538  = sel_pop3_0_6_c & sel_pop3_0_4_c;
+  assign \$539  = sel_pop3_0_6_c & sel_pop3_0_2_c;
+  assign \$540  = \$538  | \$539 ;
+  assign \$541  = sel_pop3_0_4_c & sel_pop3_0_2_c;
+  assign sel_pop3_1_2_c = \$540  | \$541 ;
+  assign \$542  = sel_pop3_0_0_c ^ sel_pop3_1_4_s;
+  assign sel_pop3_1_0_s = \$542  ^ sel_pop3_1_2_s;
+  assign \$543  = sel_pop3_0_0_c & sel_pop3_1_4_s;
+  assign \$544  = sel_pop3_0_0_c & sel_pop3_1_2_s;
+  assign \$545  = \$543  | \$544 ;
+  assign \$546  = sel_pop3_1_4_s & sel_pop3_1_2_s;
+  assign sel_pop3_1_0_c = \$545  | \$546 ;
+  assign \$547  = sel_pop3_1_4_c ^ sel_pop3_1_2_c;
+  assign sel_pop3_2_0_s = \$547  ^ sel_pop3_1_0_c;
+  assign \$548  = sel_pop3_1_4_c & sel_pop3_1_2_c;
+  assign \$549  = sel_pop3_1_4_c & sel_pop3_1_0_c;
+  assign \$550  = \$548  | \$549 ;
+  assign \$551  = sel_pop3_1_2_c & sel_pop3_1_0_c;
+  assign sel_pop3_2_0_c = \$550  | \$551 ;
+  assign \$552  = sel_l2_s0[3] ^ sel_l2_s0[17];
+  assign sel_pop4_0_12_s = \$552  ^ sel_l2_s0[30];
+  assign \$553  = sel_l2_s0[3] & sel_l2_s0[17];
+  assign \$554  = sel_l2_s0[3] & sel_l2_s0[30];
+  assign \$555  = \$553  | \$554 ;
+  assign \$556  = sel_l2_s0[17] & sel_l2_s0[30];
+  assign sel_pop4_0_12_c = \$555  | \$556 ;
+  assign \$557  = ~ sel_l2_s0[54];
+  assign \$558  = sel_l2_s0[42] ^ \$557 ;
+  assign \$559  = ~ sel_l2_s0[55];
+  assign sel_pop4_0_10_s = \$558  ^ \$559 ;
+  assign \$560  = ~ sel_l2_s0[54];
+  assign \$561  = sel_l2_s0[42] & \$560 ;
+  assign \$562  = ~ sel_l2_s0[55];
+  assign \$563  = sel_l2_s0[42] & \$562 ;
+  assign \$564  = \$561  | \$563 ;
+  assign \$565  = ~ sel_l2_s0[54];
+  assign \$566  = ~ sel_l2_s0[55];
+  assign \$567  = \$565  & \$566 ;
+  assign sel_pop4_0_10_c = \$564  | \$567 ;
+  assign \$568  = ~ sel_l2_s0[56];
+  assign \$569  = ~ sel_l2_s0[57];
+  assign \$570  = \$568  ^ \$569 ;
+  assign \$571  = ~ sel_l2_s0[58];
+  assign sel_pop4_0_8_s = \$570  ^ \$571 ;
+  assign \$572  = ~ sel_l2_s0[56];
+  assign \$573  = ~ sel_l2_s0[57];
+  assign \$574  = \$572  & \$573 ;
+  assign \$575  = ~ sel_l2_s0[56];
+  assign \$576  = ~ sel_l2_s0[58];
+  assign \$577  = \$575  & \$576 ;
+  assign \$578  = \$574  | \$577 ;
+  assign \$579  = ~ sel_l2_s0[57];
+  assign \$580  = ~ sel_l2_s0[58];
+  assign \$581  = \$579  & \$580 ;
+  assign sel_pop4_0_8_c = \$578  | \$581 ;
+  assign \$582  = ~ sel_l2_s0[59];
+  assign \$583  = ~ sel_l2_s0[60];
+  assign \$584  = \$582  ^ \$583 ;
+  assign \$585  = ~ sel_l2_s0[61];
+  assign sel_pop4_0_6_s = \$584  ^ \$585 ;
+  assign \$586  = ~ sel_l2_s0[59];
+  assign \$587  = ~ sel_l2_s0[60];
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = ~ sel_l2_s0[59];
+  assign \$590  = ~ sel_l2_s0[61];
+  assign \$591  = \$589  & \$590 ;
+  assign \$592  = \$588  | \$591 ;
+  assign \$593  = ~ sel_l2_s0[60];
+  assign \$594  = ~ sel_l2_s0[61];
+  assign \$595  = \$593  & \$594 ;
+  assign sel_pop4_0_6_c = \$592  | \$595 ;
+  assign \$596  = ~ sel_l2_s0[62];
+  assign \$597  = ~ sel_l2_s0[63];
+  assign \$598  = \$596  ^ \$597 ;
+  assign \$599  = ~ sel_l2_s0[64];
+  assign sel_pop4_0_4_s = \$598  ^ \$599 ;
+  assign \$600  = ~ sel_l2_s0[62];
+  assign \$601  = ~ sel_l2_s0[63];
+  assign \$602  = \$600  & \$601 ;
+  assign \$603  = ~ sel_l2_s0[62];
+  assign \$604  = ~ sel_l2_s0[64];
+  assign \$605  = \$603  & \$604 ;
+  assign \$606  = \$602  | \$605 ;
+  assign \$607  = ~ sel_l2_s0[63];
+  assign \$608  = ~ sel_l2_s0[64];
+  assign \$609  = \$607  & \$608 ;
+  assign sel_pop4_0_4_c = \$606  | \$609 ;
+  assign \$610  = sel_pop4_0_12_s ^ sel_pop4_0_10_s;
+  assign sel_pop4_0_2_s = \$610  ^ sel_pop4_0_8_s;
+  assign \$611  = sel_pop4_0_12_s & sel_pop4_0_10_s;
+  assign \$612  = sel_pop4_0_12_s & sel_pop4_0_8_s;
+  assign \$613  = \$611  | \$612 ;
+  assign \$614  = sel_pop4_0_10_s & sel_pop4_0_8_s;
+  assign sel_pop4_0_2_c = \$613  | \$614 ;
+  assign \$615  = sel_pop4_0_6_s ^ sel_pop4_0_4_s;
+  assign sel_pop4_0_0_s = \$615  ^ sel_pop4_0_2_s;
+  assign \$616  = sel_pop4_0_6_s & sel_pop4_0_4_s;
+  assign \$617  = sel_pop4_0_6_s & sel_pop4_0_2_s;
+  assign \$618  = \$616  | \$617 ;
+  assign \$619  = sel_pop4_0_4_s & sel_pop4_0_2_s;
+  assign sel_pop4_0_0_c = \$618  | \$619 ;
+  assign \$620  = sel_pop4_0_12_c ^ sel_pop4_0_10_c;
+  assign sel_pop4_1_4_s = \$620  ^ sel_pop4_0_8_c;
+  assign \$621  = sel_pop4_0_12_c & sel_pop4_0_10_c;
+  assign \$622  = sel_pop4_0_12_c & sel_pop4_0_8_c;
+  assign \$623  = \$621  | \$622 ;
+  assign \$624  = sel_pop4_0_10_c & sel_pop4_0_8_c;
+  assign sel_pop4_1_4_c = \$623  | \$624 ;
+  assign \$625  = sel_pop4_0_6_c ^ sel_pop4_0_4_c;
+  assign sel_pop4_1_2_s = \$625  ^ sel_pop4_0_2_c;
+  assign \$626  = sel_pop4_0_6_c & sel_pop4_0_4_c;
+  assign \$627  = sel_pop4_0_6_c & sel_pop4_0_2_c;
+  assign \$628  = \$626  | \$627 ;
+  assign \$629  = sel_pop4_0_4_c & sel_pop4_0_2_c;
+  assign sel_pop4_1_2_c = \$628  | \$629 ;
+  assign \$630  = sel_pop4_0_0_c ^ sel_pop4_1_4_s;
+  assign sel_pop4_1_0_s = \$630  ^ sel_pop4_1_2_s;
+  assign \$631  = sel_pop4_0_0_c & sel_pop4_1_4_s;
+  assign \$632  = sel_pop4_0_0_c & sel_pop4_1_2_s;
+  assign \$633  = \$631  | \$632 ;
+  assign \$634  = sel_pop4_1_4_s & sel_pop4_1_2_s;
+  assign sel_pop4_1_0_c = \$633  | \$634 ;
+  assign \$635  = sel_pop4_1_4_c ^ sel_pop4_1_2_c;
+  assign sel_pop4_2_0_s = \$635  ^ sel_pop4_1_0_c;
+  assign \$636  = sel_pop4_1_4_c & sel_pop4_1_2_c;
+  assign \$637  = sel_pop4_1_4_c & sel_pop4_1_0_c;
+  assign \$638  = \$636  | \$637 ;
+  assign \$639  = sel_pop4_1_2_c & sel_pop4_1_0_c;
+  assign sel_pop4_2_0_c = \$638  | \$639 ;
+  assign \$640  = sel_l2_s0[4] ^ sel_l2_s0[18];
+  assign sel_pop5_0_12_s = \$640  ^ sel_l2_s0[31];
+  assign \$641  = sel_l2_s0[4] & sel_l2_s0[18];
+  assign \$642  = sel_l2_s0[4] & sel_l2_s0[31];
+  assign \$643  = \$641  | \$642 ;
+  assign \$644  = sel_l2_s0[18] & sel_l2_s0[31];
+  assign sel_pop5_0_12_c = \$643  | \$644 ;
+  assign \$645  = sel_l2_s0[43] ^ sel_l2_s0[54];
+  assign \$646  = ~ sel_l2_s0[65];
+  assign sel_pop5_0_10_s = \$645  ^ \$646 ;
+  assign \$647  = sel_l2_s0[43] & sel_l2_s0[54];
+  assign \$648  = ~ sel_l2_s0[65];
+  assign \$649  = sel_l2_s0[43] & \$648 ;
+  assign \$650  = \$647  | \$649 ;
+  assign \$651  = ~ sel_l2_s0[65];
+  assign \$652  = sel_l2_s0[54] & \$651 ;
+  assign sel_pop5_0_10_c = \$650  | \$652 ;
+  assign \$653  = ~ sel_l2_s0[66];
+  assign \$654  = ~ sel_l2_s0[67];
+  assign \$655  = \$653  ^ \$654 ;
+  assign \$656  = ~ sel_l2_s0[68];
+  assign sel_pop5_0_8_s = \$655  ^ \$656 ;
+  assign \$657  = ~ sel_l2_s0[66];
+  assign \$658  = ~ sel_l2_s0[67];
+  assign \$659  = \$657  & \$658 ;
+  assign \$660  = ~ sel_l2_s0[66];
+  assign \$661  = ~ sel_l2_s0[68];
+  assign \$662  = \$660  & \$661 ;
+  assign \$663  = \$659  | \$662 ;
+  assign \$664  = ~ sel_l2_s0[67];
+  assign \$665  = ~ sel_l2_s0[68];
+  assign \$666  = \$664  & \$665 ;
+  assign sel_pop5_0_8_c = \$663  | \$666 ;
+  assign \$667  = ~ sel_l2_s0[69];
+  assign \$668  = ~ sel_l2_s0[70];
+  assign \$669  = \$667  ^ \$668 ;
+  assign \$670  = ~ sel_l2_s0[71];
+  assign sel_pop5_0_6_s = \$669  ^ \$670 ;
+  assign \$671  = ~ sel_l2_s0[69];
+  assign \$672  = ~ sel_l2_s0[70];
+  assign \$673  = \$671  & \$672 ;
+  assign \$674  = ~ sel_l2_s0[69];
+  assign \$675  = ~ sel_l2_s0[71];
+  assign \$676  = \$674  & \$675 ;
+  assign \$677  = \$673  | \$676 ;
+  assign \$678  = ~ sel_l2_s0[70];
+  assign \$679  = ~ sel_l2_s0[71];
+  assign \$680  = \$678  & \$679 ;
+  assign sel_pop5_0_6_c = \$677  | \$680 ;
+  assign \$681  = ~ sel_l2_s0[72];
+  assign \$682  = ~ sel_l2_s0[73];
+  assign \$683  = \$681  ^ \$682 ;
+  assign \$684  = ~ sel_l2_s0[74];
+  assign sel_pop5_0_4_s = \$683  ^ \$684 ;
+  assign \$685  = ~ sel_l2_s0[72];
+  assign \$686  = ~ sel_l2_s0[73];
+  assign \$687  = \$685  & \$686 ;
+  assign \$688  = ~ sel_l2_s0[72];
+  assign \$689  = ~ sel_l2_s0[74];
+  assign \$690  = \$688  & \$689 ;
+  assign \$691  = \$687  | \$690 ;
+  assign \$692  = ~ sel_l2_s0[73];
+  assign \$693  = ~ sel_l2_s0[74];
+  assign \$694  = \$692  & \$693 ;
+  assign sel_pop5_0_4_c = \$691  | \$694 ;
+  assign \$695  = sel_pop5_0_12_s ^ sel_pop5_0_10_s;
+  assign sel_pop5_0_2_s = \$695  ^ sel_pop5_0_8_s;
+  assign \$696  = sel_pop5_0_12_s & sel_pop5_0_10_s;
+  assign \$697  = sel_pop5_0_12_s & sel_pop5_0_8_s;
+  assign \$698  = \$696  | \$697 ;
+  assign \$699  = sel_pop5_0_10_s & sel_pop5_0_8_s;
+  assign sel_pop5_0_2_c = \$698  | \$699 ;
+  assign \$700  = sel_pop5_0_6_s ^ sel_pop5_0_4_s;
+  assign sel_pop5_0_0_s = \$700  ^ sel_pop5_0_2_s;
+  assign \$701  = sel_pop5_0_6_s & sel_pop5_0_4_s;
+  assign \$702  = sel_pop5_0_6_s & sel_pop5_0_2_s;
+  assign \$703  = \$701  | \$702 ;
+  assign \$704  = sel_pop5_0_4_s & sel_pop5_0_2_s;
+  assign sel_pop5_0_0_c = \$703  | \$704 ;
+  assign \$705  = sel_pop5_0_12_c ^ sel_pop5_0_10_c;
+  assign sel_pop5_1_4_s = \$705  ^ sel_pop5_0_8_c;
+  assign \$706  = sel_pop5_0_12_c & sel_pop5_0_10_c;
+  assign \$707  = sel_pop5_0_12_c & sel_pop5_0_8_c;
+  assign \$708  = \$706  | \$707 ;
+  assign \$709  = sel_pop5_0_10_c & sel_pop5_0_8_c;
+  assign sel_pop5_1_4_c = \$708  | \$709 ;
+  assign \$710  = sel_pop5_0_6_c ^ sel_pop5_0_4_c;
+  assign sel_pop5_1_2_s = \$710  ^ sel_pop5_0_2_c;
+  assign \$711  = sel_pop5_0_6_c & sel_pop5_0_4_c;
+  assign \$712  = sel_pop5_0_6_c & sel_pop5_0_2_c;
+  assign \$713  = \$711  | \$712 ;
+  assign \$714  = sel_pop5_0_4_c & sel_pop5_0_2_c;
+  assign sel_pop5_1_2_c = \$713  | \$714 ;
+  assign \$715  = sel_pop5_0_0_c ^ sel_pop5_1_4_s;
+  assign sel_pop5_1_0_s = \$715  ^ sel_pop5_1_2_s;
+  assign \$716  = sel_pop5_0_0_c & sel_pop5_1_4_s;
+  assign \$717  = sel_pop5_0_0_c & sel_pop5_1_2_s;
+  assign \$718  = \$716  | \$717 ;
+  assign \$719  = sel_pop5_1_4_s & sel_pop5_1_2_s;
+  assign sel_pop5_1_0_c = \$718  | \$719 ;
+  assign \$720  = sel_pop5_1_4_c ^ sel_pop5_1_2_c;
+  assign sel_pop5_2_0_s = \$720  ^ sel_pop5_1_0_c;
+  assign \$721  = sel_pop5_1_4_c & sel_pop5_1_2_c;
+  assign \$722  = sel_pop5_1_4_c & sel_pop5_1_0_c;
+  assign \$723  = \$721  | \$722 ;
+  assign \$724  = sel_pop5_1_2_c & sel_pop5_1_0_c;
+  assign sel_pop5_2_0_c = \$723  | \$724 ;
+  assign \$725  = sel_l2_s0[5] ^ sel_l2_s0[19];
+  assign sel_pop6_0_12_s = \$725  ^ sel_l2_s0[32];
+  assign \$726  = sel_l2_s0[5] & sel_l2_s0[19];
+  assign \$727  = sel_l2_s0[5] & sel_l2_s0[32];
+  assign \$728  = \$726  | \$727 ;
+  assign \$729  = sel_l2_s0[19] & sel_l2_s0[32];
+  assign sel_pop6_0_12_c = \$728  | \$729 ;
+  assign \$730  = sel_l2_s0[44] ^ sel_l2_s0[55];
+  assign sel_pop6_0_10_s = \$730  ^ sel_l2_s0[65];
+  assign \$731  = sel_l2_s0[44] & sel_l2_s0[55];
+  assign \$732  = sel_l2_s0[44] & sel_l2_s0[65];
+  assign \$733  = \$731  | \$732 ;
+  assign \$734  = sel_l2_s0[55] & sel_l2_s0[65];
+  assign sel_pop6_0_10_c = \$733  | \$734 ;
+  assign \$735  = ~ sel_l2_s0[75];
+  assign \$736  = ~ sel_l2_s0[76];
+  assign \$737  = \$735  ^ \$736 ;
+  assign \$738  = ~ sel_l2_s0[77];
+  assign sel_pop6_0_8_s = \$737  ^ \$738 ;
+  assign \$739  = ~ sel_l2_s0[75];
+  assign \$740  = ~ sel_l2_s0[76];
+  assign \$741  = \$739  & \$740 ;
+  assign \$742  = ~ sel_l2_s0[75];
+  assign \$743  = ~ sel_l2_s0[77];
+  assign \$744  = \$742  & \$743 ;
+  assign \$745  = \$741  | \$744 ;
+  assign \$746  = ~ sel_l2_s0[76];
+  assign \$747  = ~ sel_l2_s0[77];
+  assign \$748  = \$746  & \$747 ;
+  assign sel_pop6_0_8_c = \$745  | \$748 ;
+  assign \$749  = ~ sel_l2_s0[78];
+  assign \$750  = ~ sel_l2_s0[79];
+  assign \$751  = \$749  ^ \$750 ;
+  assign \$752  = ~ sel_l2_s0[80];
+  assign sel_pop6_0_6_s = \$751  ^ \$752 ;
+  assign \$753  = ~ sel_l2_s0[78];
+  assign \$754  = ~ sel_l2_s0[79];
+  assign \$755  = \$753  & \$754 ;
+  assign \$756  = ~ sel_l2_s0[78];
+  assign \$757  = ~ sel_l2_s0[80];
+  assign \$758  = \$756  & \$757 ;
+  assign \$759  = \$755  | \$758 ;
+  assign \$760  = ~ sel_l2_s0[79];
+  assign \$761  = ~ sel_l2_s0[80];
+  assign \$762  = \$760  & \$761 ;
+  assign sel_pop6_0_6_c = \$759  | \$762 ;
+  assign \$763  = ~ sel_l2_s0[81];
+  assign \$764  = ~ sel_l2_s0[82];
+  assign \$765  = \$763  ^ \$764 ;
+  assign \$766  = ~ sel_l2_s0[83];
+  assign sel_pop6_0_4_s = \$765  ^ \$766 ;
+  assign \$767  = ~ sel_l2_s0[81];
+  assign \$768  = ~ sel_l2_s0[82];
+  assign \$769  = \$767  & \$768 ;
+  assign \$770  = ~ sel_l2_s0[81];
+  assign \$771  = ~ sel_l2_s0[83];
+  assign \$772  = \$770  & \$771 ;
+  assign \$773  = \$769  | \$772 ;
+  assign \$774  = ~ sel_l2_s0[82];
+  assign \$775  = ~ sel_l2_s0[83];
+  assign \$776  = \$774  & \$775 ;
+  assign sel_pop6_0_4_c = \$773  | \$776 ;
+  assign \$777  = sel_pop6_0_12_s ^ sel_pop6_0_10_s;
+  assign sel_pop6_0_2_s = \$777  ^ sel_pop6_0_8_s;
+  assign \$778  = sel_pop6_0_12_s & sel_pop6_0_10_s;
+  assign \$779  = sel_pop6_0_12_s & sel_pop6_0_8_s;
+  assign \$780  = \$778  | \$779 ;
+  assign \$781  = sel_pop6_0_10_s & sel_pop6_0_8_s;
+  assign sel_pop6_0_2_c = \$780  | \$781 ;
+  assign \$782  = sel_pop6_0_6_s ^ sel_pop6_0_4_s;
+  assign sel_pop6_0_0_s = \$782  ^ sel_pop6_0_2_s;
+  assign \$783  = sel_pop6_0_6_s & sel_pop6_0_4_s;
+  assign \$784  = sel_pop6_0_6_s & sel_pop6_0_2_s;
+  assign \$785  = \$783  | \$784 ;
+  assign \$786  = sel_pop6_0_4_s & sel_pop6_0_2_s;
+  assign sel_pop6_0_0_c = \$785  | \$786 ;
+  assign \$787  = sel_pop6_0_12_c ^ sel_pop6_0_10_c;
+  assign sel_pop6_1_4_s = \$787  ^ sel_pop6_0_8_c;
+  assign \$788  = sel_pop6_0_12_c & sel_pop6_0_10_c;
+  assign \$789  = sel_pop6_0_12_c & sel_pop6_0_8_c;
+  assign \$790  = \$788  | \$789 ;
+  assign \$791  = sel_pop6_0_10_c & sel_pop6_0_8_c;
+  assign sel_pop6_1_4_c = \$790  | \$791 ;
+  assign \$792  = sel_pop6_0_6_c ^ sel_pop6_0_4_c;
+  assign sel_pop6_1_2_s = \$792  ^ sel_pop6_0_2_c;
+  assign \$793  = sel_pop6_0_6_c & sel_pop6_0_4_c;
+  assign \$794  = sel_pop6_0_6_c & sel_pop6_0_2_c;
+  assign \$795  = \$793  | \$794 ;
+  assign \$796  = sel_pop6_0_4_c & sel_pop6_0_2_c;
+  assign sel_pop6_1_2_c = \$795  | \$796 ;
+  assign \$797  = sel_pop6_0_0_c ^ sel_pop6_1_4_s;
+  assign sel_pop6_1_0_s = \$797  ^ sel_pop6_1_2_s;
+  assign \$798  = sel_pop6_0_0_c & sel_pop6_1_4_s;
+  assign \$799  = sel_pop6_0_0_c & sel_pop6_1_2_s;
+  assign \$800  = \$798  | \$799 ;
+  assign \$801  = sel_pop6_1_4_s & sel_pop6_1_2_s;
+  assign sel_pop6_1_0_c = \$800  | \$801 ;
+  assign \$802  = sel_pop6_1_4_c ^ sel_pop6_1_2_c;
+  assign sel_pop6_2_0_s = \$802  ^ sel_pop6_1_0_c;
+  assign \$803  = sel_pop6_1_4_c & sel_pop6_1_2_c;
+  assign \$804  = sel_pop6_1_4_c & sel_pop6_1_0_c;
+  assign \$805  = \$803  | \$804 ;
+  assign \$806  = sel_pop6_1_2_c & sel_pop6_1_0_c;
+  assign sel_pop6_2_0_c = \$805  | \$806 ;
+  assign \$807  = sel_l2_s0[6] ^ sel_l2_s0[20];
+  assign sel_pop7_0_12_s = \$807  ^ sel_l2_s0[33];
+  assign \$808  = sel_l2_s0[6] & sel_l2_s0[20];
+  assign \$809  = sel_l2_s0[6] & sel_l2_s0[33];
+  assign \$810  = \$808  | \$809 ;
+  assign \$811  = sel_l2_s0[20] & sel_l2_s0[33];
+  assign sel_pop7_0_12_c = \$810  | \$811 ;
+  assign \$812  = sel_l2_s0[45] ^ sel_l2_s0[56];
+  assign sel_pop7_0_10_s = \$812  ^ sel_l2_s0[66];
+  assign \$813  = sel_l2_s0[45] & sel_l2_s0[56];
+  assign \$814  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$815  = \$813  | \$814 ;
+  assign \$816  = sel_l2_s0[56] & sel_l2_s0[66];
+  assign sel_pop7_0_10_c = \$815  | \$816 ;
+  assign \$817  = ~ sel_l2_s0[84];
+  assign \$818  = sel_l2_s0[75] ^ \$817 ;
+  assign \$819  = ~ sel_l2_s0[85];
+  assign sel_pop7_0_8_s = \$818  ^ \$819 ;
+  assign \$820  = ~ sel_l2_s0[84];
+  assign \$821  = sel_l2_s0[75] & \$820 ;
+  assign \$822  = ~ sel_l2_s0[85];
+  assign \$823  = sel_l2_s0[75] & \$822 ;
+  assign \$824  = \$821  | \$823 ;
+  assign \$825  = ~ sel_l2_s0[84];
+  assign \$826  = ~ sel_l2_s0[85];
+  assign \$827  = \$825  & \$826 ;
+  assign sel_pop7_0_8_c = \$824  | \$827 ;
+  assign \$828  = ~ sel_l2_s0[86];
+  assign \$829  = ~ sel_l2_s0[87];
+  assign \$830  = \$828  ^ \$829 ;
+  assign \$831  = ~ sel_l2_s0[88];
+  assign sel_pop7_0_6_s = \$830  ^ \$831 ;
+  assign \$832  = ~ sel_l2_s0[86];
+  assign \$833  = ~ sel_l2_s0[87];
+  assign \$834  = \$832  & \$833 ;
+  assign \$835  = ~ sel_l2_s0[86];
+  assign \$836  = ~ sel_l2_s0[88];
+  assign \$837  = \$835  & \$836 ;
+  assign \$838  = \$834  | \$837 ;
+  assign \$839  = ~ sel_l2_s0[87];
+  assign \$840  = ~ sel_l2_s0[88];
+  assign \$841  = \$839  & \$840 ;
+  assign sel_pop7_0_6_c = \$838  | \$841 ;
+  assign \$842  = ~ sel_l2_s0[89];
+  assign \$843  = ~ sel_l2_s0[90];
+  assign \$844  = \$842  ^ \$843 ;
+  assign \$845  = ~ sel_l2_s0[91];
+  assign sel_pop7_0_4_s = \$844  ^ \$845 ;
+  assign \$846  = ~ sel_l2_s0[89];
+  assign \$847  = ~ sel_l2_s0[90];
+  assign \$848  = \$846  & \$847 ;
+  assign \$849  = ~ sel_l2_s0[89];
+  assign \$850  = ~ sel_l2_s0[91];
+  assign \$851  = \$849  & \$850 ;
+  assign \$852  = \$848  | \$851 ;
+  assign \$853  = ~ sel_l2_s0[90];
+  assign \$854  = ~ sel_l2_s0[91];
+  assign \$855  = \$853  & \$854 ;
+  assign sel_pop7_0_4_c = \$852  | \$855 ;
+  assign \$856  = sel_pop7_0_12_s ^ sel_pop7_0_10_s;
+  assign sel_pop7_0_2_s = \$856  ^ sel_pop7_0_8_s;
+  assign \$857  = sel_pop7_0_12_s & sel_pop7_0_10_s;
+  assign \$858  = sel_pop7_0_12_s & sel_pop7_0_8_s;
+  assign \$859  = \$857  | \$858 ;
+  assign \$860  = sel_pop7_0_10_s & sel_pop7_0_8_s;
+  assign sel_pop7_0_2_c = \$859  | \$860 ;
+  assign \$861  = sel_pop7_0_6_s ^ sel_pop7_0_4_s;
+  assign sel_pop7_0_0_s = \$861  ^ sel_pop7_0_2_s;
+  assign \$862  = sel_pop7_0_6_s & sel_pop7_0_4_s;
+  assign \$863  = sel_pop7_0_6_s & sel_pop7_0_2_s;
+  assign \$864  = \$862  | \$863 ;
+  assign \$865  = sel_pop7_0_4_s & sel_pop7_0_2_s;
+  assign sel_pop7_0_0_c = \$864  | \$865 ;
+  assign \$866  = sel_pop7_0_12_c ^ sel_pop7_0_10_c;
+  assign sel_pop7_1_4_s = \$866  ^ sel_pop7_0_8_c;
+  assign \$867  = sel_pop7_0_12_c & sel_pop7_0_10_c;
+  assign \$868  = sel_pop7_0_12_c & sel_pop7_0_8_c;
+  assign \$869  = \$867  | \$868 ;
+  assign \$870  = sel_pop7_0_10_c & sel_pop7_0_8_c;
+  assign sel_pop7_1_4_c = \$869  | \$870 ;
+  assign \$871  = sel_pop7_0_6_c ^ sel_pop7_0_4_c;
+  assign sel_pop7_1_2_s = \$871  ^ sel_pop7_0_2_c;
+  assign \$872  = sel_pop7_0_6_c & sel_pop7_0_4_c;
+  assign \$873  = sel_pop7_0_6_c & sel_pop7_0_2_c;
+  assign \$874  = \$872  | \$873 ;
+  assign \$875  = sel_pop7_0_4_c & sel_pop7_0_2_c;
+  assign sel_pop7_1_2_c = \$874  | \$875 ;
+  assign \$876  = sel_pop7_0_0_c ^ sel_pop7_1_4_s;
+  assign sel_pop7_1_0_s = \$876  ^ sel_pop7_1_2_s;
+  assign \$877  = sel_pop7_0_0_c & sel_pop7_1_4_s;
+  assign \$878  = sel_pop7_0_0_c & sel_pop7_1_2_s;
+  assign \$879  = \$877  | \$878 ;
+  assign \$880  = sel_pop7_1_4_s & sel_pop7_1_2_s;
+  assign sel_pop7_1_0_c = \$879  | \$880 ;
+  assign \$881  = sel_pop7_1_4_c ^ sel_pop7_1_2_c;
+  assign sel_pop7_2_0_s = \$881  ^ sel_pop7_1_0_c;
+  assign \$882  = sel_pop7_1_4_c & sel_pop7_1_2_c;
+  assign \$883  = sel_pop7_1_4_c & sel_pop7_1_0_c;
+  assign \$884  = \$882  | \$883 ;
+  assign \$885  = sel_pop7_1_2_c & sel_pop7_1_0_c;
+  assign sel_pop7_2_0_c = \$884  | \$885 ;
+  assign \$886  = sel_l2_s0[7] ^ sel_l2_s0[21];
+  assign sel_pop8_0_12_s = \$886  ^ sel_l2_s0[34];
+  assign \$887  = sel_l2_s0[7] & sel_l2_s0[21];
+  assign \$888  = sel_l2_s0[7] & sel_l2_s0[34];
+  assign \$889  = \$887  | \$888 ;
+  assign \$890  = sel_l2_s0[21] & sel_l2_s0[34];
+  assign sel_pop8_0_12_c = \$889  | \$890 ;
+  assign \$891  = sel_l2_s0[46] ^ sel_l2_s0[57];
+  assign sel_pop8_0_10_s = \$891  ^ sel_l2_s0[67];
+  assign \$892  = sel_l2_s0[46] & sel_l2_s0[57];
+  assign \$893  = sel_l2_s0[46] & sel_l2_s0[67];
+  assign \$894  = \$892  | \$893 ;
+  assign \$895  = sel_l2_s0[57] & sel_l2_s0[67];
+  assign sel_pop8_0_10_c = \$894  | \$895 ;
+  assign \$896  = sel_l2_s0[76] ^ sel_l2_s0[84];
+  assign \$897  = ~ sel_l2_s0[92];
+  assign sel_pop8_0_8_s = \$896  ^ \$897 ;
+  assign \$898  = sel_l2_s0[76] & sel_l2_s0[84];
+  assign \$899  = ~ sel_l2_s0[92];
+  assign \$900  = sel_l2_s0[76] & \$899 ;
+  assign \$901  = \$898  | \$900 ;
+  assign \$902  = ~ sel_l2_s0[92];
+  assign \$903  = sel_l2_s0[84] & \$902 ;
+  assign sel_pop8_0_8_c = \$901  | \$903 ;
+  assign \$904  = ~ sel_l2_s0[93];
+  assign \$905  = ~ sel_l2_s0[94];
+  assign \$906  = \$904  ^ \$905 ;
+  assign \$907  = ~ sel_l2_s0[95];
+  assign sel_pop8_0_6_s = \$906  ^ \$907 ;
+  assign \$908  = ~ sel_l2_s0[93];
+  assign \$909  = ~ sel_l2_s0[94];
+  assign \$910  = \$908  & \$909 ;
+  assign \$911  = ~ sel_l2_s0[93];
+  assign \$912  = ~ sel_l2_s0[95];
+  assign \$913  = \$911  & \$912 ;
+  assign \$914  = \$910  | \$913 ;
+  assign \$915  = ~ sel_l2_s0[94];
+  assign \$916  = ~ sel_l2_s0[95];
+  assign \$917  = \$915  & \$916 ;
+  assign sel_pop8_0_6_c = \$914  | \$917 ;
+  assign \$918  = ~ sel_l2_s0[96];
+  assign \$919  = ~ sel_l2_s0[97];
+  assign \$920  = \$918  ^ \$919 ;
+  assign \$921  = ~ sel_l2_s0[98];
+  assign sel_pop8_0_4_s = \$920  ^ \$921 ;
+  assign \$922  = ~ sel_l2_s0[96];
+  assign \$923  = ~ sel_l2_s0[97];
+  assign \$924  = \$922  & \$923 ;
+  assign \$925  = ~ sel_l2_s0[96];
+  assign \$926  = ~ sel_l2_s0[98];
+  assign \$927  = \$925  & \$926 ;
+  assign \$928  = \$924  | \$927 ;
+  assign \$929  = ~ sel_l2_s0[97];
+  assign \$930  = ~ sel_l2_s0[98];
+  assign \$931  = \$929  & \$930 ;
+  assign sel_pop8_0_4_c = \$928  | \$931 ;
+  assign \$932  = sel_pop8_0_12_s ^ sel_pop8_0_10_s;
+  assign sel_pop8_0_2_s = \$932  ^ sel_pop8_0_8_s;
+  assign \$933  = sel_pop8_0_12_s & sel_pop8_0_10_s;
+  assign \$934  = sel_pop8_0_12_s & sel_pop8_0_8_s;
+  assign \$935  = \$933  | \$934 ;
+  assign \$936  = sel_pop8_0_10_s & sel_pop8_0_8_s;
+  assign sel_pop8_0_2_c = \$935  | \$936 ;
+  assign \$937  = sel_pop8_0_6_s ^ sel_pop8_0_4_s;
+  assign sel_pop8_0_0_s = \$937  ^ sel_pop8_0_2_s;
+  assign \$938  = sel_pop8_0_6_s & sel_pop8_0_4_s;
+  assign \$939  = sel_pop8_0_6_s & sel_pop8_0_2_s;
+  assign \$940  = \$938  | \$939 ;
+  assign \$941  = sel_pop8_0_4_s & sel_pop8_0_2_s;
+  assign sel_pop8_0_0_c = \$940  | \$941 ;
+  assign \$942  = sel_pop8_0_12_c ^ sel_pop8_0_10_c;
+  assign sel_pop8_1_4_s = \$942  ^ sel_pop8_0_8_c;
+  assign \$943  = sel_pop8_0_12_c & sel_pop8_0_10_c;
+  assign \$944  = sel_pop8_0_12_c & sel_pop8_0_8_c;
+  assign \$945  = \$943  | \$944 ;
+  assign \$946  = sel_pop8_0_10_c & sel_pop8_0_8_c;
+  assign sel_pop8_1_4_c = \$945  | \$946 ;
+  assign \$947  = sel_pop8_0_6_c ^ sel_pop8_0_4_c;
+  assign sel_pop8_1_2_s = \$947  ^ sel_pop8_0_2_c;
+  assign \$948  = sel_pop8_0_6_c & sel_pop8_0_4_c;
+  assign \$949  = sel_pop8_0_6_c & sel_pop8_0_2_c;
+  assign \$950  = \$948  | \$949 ;
+  assign \$951  = sel_pop8_0_4_c & sel_pop8_0_2_c;
+  assign sel_pop8_1_2_c = \$950  | \$951 ;
+  assign \$952  = sel_pop8_0_0_c ^ sel_pop8_1_4_s;
+  assign sel_pop8_1_0_s = \$952  ^ sel_pop8_1_2_s;
+  assign \$953  = sel_pop8_0_0_c & sel_pop8_1_4_s;
+  assign \$954  = sel_pop8_0_0_c & sel_pop8_1_2_s;
+  assign \$955  = \$953  | \$954 ;
+  assign \$956  = sel_pop8_1_4_s & sel_pop8_1_2_s;
+  assign sel_pop8_1_0_c = \$955  | \$956 ;
+  assign \$957  = sel_pop8_1_4_c ^ sel_pop8_1_2_c;
+  assign sel_pop8_2_0_s = \$957  ^ sel_pop8_1_0_c;
+  assign \$958  = sel_pop8_1_4_c & sel_pop8_1_2_c;
+  assign \$959  = sel_pop8_1_4_c & sel_pop8_1_0_c;
+  assign \$960  = \$958  | \$959 ;
+  assign \$961  = sel_pop8_1_2_c & sel_pop8_1_0_c;
+  assign sel_pop8_2_0_c = \$960  | \$961 ;
+  assign \$962  = sel_l2_s0[8] ^ sel_l2_s0[22];
+  assign sel_pop9_0_12_s = \$962  ^ sel_l2_s0[35];
+  assign \$963  = sel_l2_s0[8] & sel_l2_s0[22];
+  assign \$964  = sel_l2_s0[8] & sel_l2_s0[35];
+  assign \$965  = \$963  | \$964 ;
+  assign \$966  = sel_l2_s0[22] & sel_l2_s0[35];
+  assign sel_pop9_0_12_c = \$965  | \$966 ;
+  assign \$967  = sel_l2_s0[47] ^ sel_l2_s0[58];
+  assign sel_pop9_0_10_s = \$967  ^ sel_l2_s0[68];
+  assign \$968  = sel_l2_s0[47] & sel_l2_s0[58];
+  assign \$969  = sel_l2_s0[47] & sel_l2_s0[68];
+  assign \$970  = \$968  | \$969 ;
+  assign \$971  = sel_l2_s0[58] & sel_l2_s0[68];
+  assign sel_pop9_0_10_c = \$970  | \$971 ;
+  assign \$972  = sel_l2_s0[77] ^ sel_l2_s0[85];
+  assign sel_pop9_0_8_s = \$972  ^ sel_l2_s0[92];
+  assign \$973  = sel_l2_s0[77] & sel_l2_s0[85];
+  assign \$974  = sel_l2_s0[77] & sel_l2_s0[92];
+  assign \$975  = \$973  | \$974 ;
+  assign \$976  = sel_l2_s0[85] & sel_l2_s0[92];
+  assign sel_pop9_0_8_c = \$975  | \$976 ;
+  assign \$977  = ~ sel_l2_s0[99];
+  assign \$978  = ~ sel_l2_s0[100];
+  assign \$979  = \$977  ^ \$978 ;
+  assign \$980  = ~ sel_l2_s0[101];
+  assign sel_pop9_0_6_s = \$979  ^ \$980 ;
+  assign \$981  = ~ sel_l2_s0[99];
+  assign \$982  = ~ sel_l2_s0[100];
+  assign \$983  = \$981  & \$982 ;
+  assign \$984  = ~ sel_l2_s0[99];
+  assign \$985  = ~ sel_l2_s0[101];
+  assign \$986  = \$984  & \$985 ;
+  assign \$987  = \$983  | \$986 ;
+  assign \$988  = ~ sel_l2_s0[100];
+  assign \$989  = ~ sel_l2_s0[101];
+  assign \$990  = \$988  & \$989 ;
+  assign sel_pop9_0_6_c = \$987  | \$990 ;
+  assign \$991  = ~ sel_l2_s0[102];
+  assign \$992  = ~ sel_l2_s0[103];
+  assign \$993  = \$991  ^ \$992 ;
+  assign \$994  = ~ sel_l2_s0[104];
+  assign sel_pop9_0_4_s = \$993  ^ \$994 ;
+  assign \$995  = ~ sel_l2_s0[102];
+  assign \$996  = ~ sel_l2_s0[103];
+  assign \$997  = \$995  & \$996 ;
+  assign \$998  = ~ sel_l2_s0[102];
+  assign \$999  = ~ sel_l2_s0[104];
+  assign \$1000  = \$998  & \$999 ;
+  assign \$1001  = \$997  | \$1000 ;
+  assign \$1002  = ~ sel_l2_s0[103];
+  assign \$1003  = ~ sel_l2_s0[104];
+  assign \$1004  = \$1002  & \$1003 ;
+  assign sel_pop9_0_4_c = \$1001  | \$1004 ;
+  assign \$1005  = sel_pop9_0_12_s ^ sel_pop9_0_10_s;
+  assign sel_pop9_0_2_s = \$1005  ^ sel_pop9_0_8_s;
+  assign \$1006  = sel_pop9_0_12_s & sel_pop9_0_10_s;
+  assign \$1007  = sel_pop9_0_12_s & sel_pop9_0_8_s;
+  assign \$1008  = \$1006  | \$1007 ;
+  assign \$1009  = sel_pop9_0_10_s & sel_pop9_0_8_s;
+  assign sel_pop9_0_2_c = \$1008  | \$1009 ;
+  assign \$1010  = sel_pop9_0_6_s ^ sel_pop9_0_4_s;
+  assign sel_pop9_0_0_s = \$1010  ^ sel_pop9_0_2_s;
+  assign \$1011  = sel_pop9_0_6_s & sel_pop9_0_4_s;
+  assign \$1012  = sel_pop9_0_6_s & sel_pop9_0_2_s;
+  assign \$1013  = \$1011  | \$1012 ;
+  assign \$1014  = sel_pop9_0_4_s & sel_pop9_0_2_s;
+  assign sel_pop9_0_0_c = \$1013  | \$1014 ;
+  assign \$1015  = sel_pop9_0_12_c ^ sel_pop9_0_10_c;
+  assign sel_pop9_1_4_s = \$1015  ^ sel_pop9_0_8_c;
+  assign \$1016  = sel_pop9_0_12_c & sel_pop9_0_10_c;
+  assign \$1017  = sel_pop9_0_12_c & sel_pop9_0_8_c;
+  assign \$1018  = \$1016  | \$1017 ;
+  assign \$1019  = sel_pop9_0_10_c & sel_pop9_0_8_c;
+  assign sel_pop9_1_4_c = \$1018  | \$1019 ;
+  assign \$1020  = sel_pop9_0_6_c ^ sel_pop9_0_4_c;
+  assign sel_pop9_1_2_s = \$1020  ^ sel_pop9_0_2_c;
+  assign \$1021  = sel_pop9_0_6_c & sel_pop9_0_4_c;
+  assign \$1022  = sel_pop9_0_6_c & sel_pop9_0_2_c;
+  assign \$1023  = \$1021  | \$1022 ;
+  assign \$1024  = sel_pop9_0_4_c & sel_pop9_0_2_c;
+  assign sel_pop9_1_2_c = \$1023  | \$1024 ;
+  assign \$1025  = sel_pop9_0_0_c ^ sel_pop9_1_4_s;
+  assign sel_pop9_1_0_s = \$1025  ^ sel_pop9_1_2_s;
+  assign \$1026  = sel_pop9_0_0_c & sel_pop9_1_4_s;
+  assign \$1027  = sel_pop9_0_0_c & sel_pop9_1_2_s;
+  assign \$1028  = \$1026  | \$1027 ;
+  assign \$1029  = sel_pop9_1_4_s & sel_pop9_1_2_s;
+  assign sel_pop9_1_0_c = \$1028  | \$1029 ;
+  assign \$1030  = sel_pop9_1_4_c ^ sel_pop9_1_2_c;
+  assign sel_pop9_2_0_s = \$1030  ^ sel_pop9_1_0_c;
+  assign \$1031  = sel_pop9_1_4_c & sel_pop9_1_2_c;
+  assign \$1032  = sel_pop9_1_4_c & sel_pop9_1_0_c;
+  assign \$1033  = \$1031  | \$1032 ;
+  assign \$1034  = sel_pop9_1_2_c & sel_pop9_1_0_c;
+  assign sel_pop9_2_0_c = \$1033  | \$1034 ;
+  assign \$1035  = sel_l2_s0[9] ^ sel_l2_s0[23];
+  assign sel_pop10_0_12_s = \$1035  ^ sel_l2_s0[36];
+  assign \$1036  = sel_l2_s0[9] & sel_l2_s0[23];
+  assign \$1037  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$1038  = \$1036  | \$1037 ;
+  assign \$1039  = sel_l2_s0[23] & sel_l2_s0[36];
+  assign sel_pop10_0_12_c = \$1038  | \$1039 ;
+  assign \$1040  = sel_l2_s0[48] ^ sel_l2_s0[59];
+  assign sel_pop10_0_10_s = \$1040  ^ sel_l2_s0[69];
+  assign \$1041  = sel_l2_s0[48] & sel_l2_s0[59];
+  assign \$1042  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$1043  = \$1041  | \$1042 ;
+  assign \$1044  = sel_l2_s0[59] & sel_l2_s0[69];
+  assign sel_pop10_0_10_c = \$1043  | \$1044 ;
+  assign \$1045  = sel_l2_s0[78] ^ sel_l2_s0[86];
+  assign sel_pop10_0_8_s = \$1045  ^ sel_l2_s0[93];
+  assign \$1046  = sel_l2_s0[78] & sel_l2_s0[86];
+  assign \$1047  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$1048  = \$1046  | \$1047 ;
+  assign \$1049  = sel_l2_s0[86] & sel_l2_s0[93];
+  assign sel_pop10_0_8_c = \$1048  | \$1049 ;
+  assign \$1050  = ~ sel_l2_s0[105];
+  assign \$1051  = sel_l2_s0[99] ^ \$1050 ;
+  assign \$1052  = ~ sel_l2_s0[106];
+  assign sel_pop10_0_6_s = \$1051  ^ \$1052 ;
+  assign \$1053  = ~ sel_l2_s0[105];
+  assign \$1054  = sel_l2_s0[99] & \$1053 ;
+  assign \$1055  = ~ sel_l2_s0[106];
+  assign \$1056  = sel_l2_s0[99] & \$1055 ;
+  assign \$1057  = \$1054  | \$1056 ;
+  assign \$1058  = ~ sel_l2_s0[105];
+  assign \$1059  = ~ sel_l2_s0[106];
+  assign \$1060  = \$1058  & \$1059 ;
+  assign sel_pop10_0_6_c = \$1057  | \$1060 ;
+  assign \$1061  = ~ sel_l2_s0[107];
+  assign \$1062  = ~ sel_l2_s0[108];
+  assign \$1063  = \$1061  ^ \$1062 ;
+  assign \$1064  = ~ sel_l2_s0[109];
+  assign sel_pop10_0_4_s = \$1063  ^ \$1064 ;
+  assign \$1065  = ~ sel_l2_s0[107];
+  assign \$1066  = ~ sel_l2_s0[108];
+  assign \$1067  = \$1065  & \$1066 ;
+  assign \$1068  = ~ sel_l2_s0[107];
+  assign \$1069  = ~ sel_l2_s0[109];
+  assign \$1070  = \$1068  & \$1069 ;
+  assign \$1071  = \$1067  | \$1070 ;
+  assign \$1072  = ~ sel_l2_s0[108];
+  assign \$1073  = ~ sel_l2_s0[109];
+  assign \$1074  = \$1072  & \$1073 ;
+  assign sel_pop10_0_4_c = \$1071  | \$1074 ;
+  assign \$1075  = sel_pop10_0_12_s ^ sel_pop10_0_10_s;
+  assign sel_pop10_0_2_s = \$1075  ^ sel_pop10_0_8_s;
+  assign \$1076  = sel_pop10_0_12_s & sel_pop10_0_10_s;
+  assign \$1077  = sel_pop10_0_12_s & sel_pop10_0_8_s;
+  assign \$1078  = \$1076  | \$1077 ;
+  assign \$1079  = sel_pop10_0_10_s & sel_pop10_0_8_s;
+  assign sel_pop10_0_2_c = \$1078  | \$1079 ;
+  assign \$1080  = sel_pop10_0_6_s ^ sel_pop10_0_4_s;
+  assign sel_pop10_0_0_s = \$1080  ^ sel_pop10_0_2_s;
+  assign \$1081  = sel_pop10_0_6_s & sel_pop10_0_4_s;
+  assign \$1082  = sel_pop10_0_6_s & sel_pop10_0_2_s;
+  assign \$1083  = \$1081  | \$1082 ;
+  assign \$1084  = sel_pop10_0_4_s & sel_pop10_0_2_s;
+  assign sel_pop10_0_0_c = \$1083  | \$1084 ;
+  assign \$1085  = sel_pop10_0_12_c ^ sel_pop10_0_10_c;
+  assign sel_pop10_1_4_s = \$1085  ^ sel_pop10_0_8_c;
+  assign \$1086  = sel_pop10_0_12_c & sel_pop10_0_10_c;
+  assign \$1087  = sel_pop10_0_12_c & sel_pop10_0_8_c;
+  assign \$1088  = \$1086  | \$1087 ;
+  assign \$1089  = sel_pop10_0_10_c & sel_pop10_0_8_c;
+  assign sel_pop10_1_4_c = \$1088  | \$1089 ;
+  assign \$1090  = sel_pop10_0_6_c ^ sel_pop10_0_4_c;
+  assign sel_pop10_1_2_s = \$1090  ^ sel_pop10_0_2_c;
+  assign \$1091  = sel_pop10_0_6_c & sel_pop10_0_4_c;
+  assign \$1092  = sel_pop10_0_6_c & sel_pop10_0_2_c;
+  assign \$1093  = \$1091  | \$1092 ;
+  assign \$1094  = sel_pop10_0_4_c & sel_pop10_0_2_c;
+  assign sel_pop10_1_2_c = \$1093  | \$1094 ;
+  assign \$1095  = sel_pop10_0_0_c ^ sel_pop10_1_4_s;
+  assign sel_pop10_1_0_s = \$1095  ^ sel_pop10_1_2_s;
+  assign \$1096  = sel_pop10_0_0_c & sel_pop10_1_4_s;
+  assign \$1097  = sel_pop10_0_0_c & sel_pop10_1_2_s;
+  assign \$1098  = \$1096  | \$1097 ;
+  assign \$1099  = sel_pop10_1_4_s & sel_pop10_1_2_s;
+  assign sel_pop10_1_0_c = \$1098  | \$1099 ;
+  assign \$1100  = sel_pop10_1_4_c ^ sel_pop10_1_2_c;
+  assign sel_pop10_2_0_s = \$1100  ^ sel_pop10_1_0_c;
+  assign \$1101  = sel_pop10_1_4_c & sel_pop10_1_2_c;
+  assign \$1102  = sel_pop10_1_4_c & sel_pop10_1_0_c;
+  assign \$1103  = \$1101  | \$1102 ;
+  assign \$1104  = sel_pop10_1_2_c & sel_pop10_1_0_c;
+  assign sel_pop10_2_0_c = \$1103  | \$1104 ;
+  assign \$1105  = sel_l2_s0[10] ^ sel_l2_s0[24];
+  assign sel_pop11_0_12_s = \$1105  ^ sel_l2_s0[37];
+  assign \$1106  = sel_l2_s0[10] & sel_l2_s0[24];
+  assign \$1107  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$1108  = \$1106  | \$1107 ;
+  assign \$1109  = sel_l2_s0[24] & sel_l2_s0[37];
+  assign sel_pop11_0_12_c = \$1108  | \$1109 ;
+  assign \$1110  = sel_l2_s0[49] ^ sel_l2_s0[60];
+  assign sel_pop11_0_10_s = \$1110  ^ sel_l2_s0[70];
+  assign \$1111  = sel_l2_s0[49] & sel_l2_s0[60];
+  assign \$1112  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$1113  = \$1111  | \$1112 ;
+  assign \$1114  = sel_l2_s0[60] & sel_l2_s0[70];
+  assign sel_pop11_0_10_c = \$1113  | \$1114 ;
+  assign \$1115  = sel_l2_s0[79] ^ sel_l2_s0[87];
+  assign sel_pop11_0_8_s = \$1115  ^ sel_l2_s0[94];
+  assign \$1116  = sel_l2_s0[79] & sel_l2_s0[87];
+  assign \$1117  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$1118  = \$1116  | \$1117 ;
+  assign \$1119  = sel_l2_s0[87] & sel_l2_s0[94];
+  assign sel_pop11_0_8_c = \$1118  | \$1119 ;
+  assign \$1120  = sel_l2_s0[100] ^ sel_l2_s0[105];
+  assign \$1121  = ~ sel_l2_s0[110];
+  assign sel_pop11_0_6_s = \$1120  ^ \$1121 ;
+  assign \$1122  = sel_l2_s0[100] & sel_l2_s0[105];
+  assign \$1123  = ~ sel_l2_s0[110];
+  assign \$1124  = sel_l2_s0[100] & \$1123 ;
+  assign \$1125  = \$1122  | \$1124 ;
+  assign \$1126  = ~ sel_l2_s0[110];
+  assign \$1127  = sel_l2_s0[105] & \$1126 ;
+  assign sel_pop11_0_6_c = \$1125  | \$1127 ;
+  assign \$1128  = ~ sel_l2_s0[111];
+  assign \$1129  = ~ sel_l2_s0[112];
+  assign \$1130  = \$1128  ^ \$1129 ;
+  assign \$1131  = ~ sel_l2_s0[113];
+  assign sel_pop11_0_4_s = \$1130  ^ \$1131 ;
+  assign \$1132  = ~ sel_l2_s0[111];
+  assign \$1133  = ~ sel_l2_s0[112];
+  assign \$1134  = \$1132  & \$1133 ;
+  assign \$1135  = ~ sel_l2_s0[111];
+  assign \$1136  = ~ sel_l2_s0[113];
+  assign \$1137  = \$1135  & \$1136 ;
+  assign \$1138  = \$1134  | \$1137 ;
+  assign \$1139  = ~ sel_l2_s0[112];
+  assign \$1140  = ~ sel_l2_s0[113];
+  assign \$1141  = \$1139  & \$1140 ;
+  assign sel_pop11_0_4_c = \$1138  | \$1141 ;
+  assign \$1142  = sel_pop11_0_12_s ^ sel_pop11_0_10_s;
+  assign sel_pop11_0_2_s = \$1142  ^ sel_pop11_0_8_s;
+  assign \$1143  = sel_pop11_0_12_s & sel_pop11_0_10_s;
+  assign \$1144  = sel_pop11_0_12_s & sel_pop11_0_8_s;
+  assign \$1145  = \$1143  | \$1144 ;
+  assign \$1146  = sel_pop11_0_10_s & sel_pop11_0_8_s;
+  assign sel_pop11_0_2_c = \$1145  | \$1146 ;
+  assign \$1147  = sel_pop11_0_6_s ^ sel_pop11_0_4_s;
+  assign sel_pop11_0_0_s = \$1147  ^ sel_pop11_0_2_s;
+  assign \$1148  = sel_pop11_0_6_s & sel_pop11_0_4_s;
+  assign \$1149  = sel_pop11_0_6_s & sel_pop11_0_2_s;
+  assign \$1150  = \$1148  | \$1149 ;
+  assign \$1151  = sel_pop11_0_4_s & sel_pop11_0_2_s;
+  assign sel_pop11_0_0_c = \$1150  | \$1151 ;
+  assign \$1152  = sel_pop11_0_12_c ^ sel_pop11_0_10_c;
+  assign sel_pop11_1_4_s = \$1152  ^ sel_pop11_0_8_c;
+  assign \$1153  = sel_pop11_0_12_c & sel_pop11_0_10_c;
+  assign \$1154  = sel_pop11_0_12_c & sel_pop11_0_8_c;
+  assign \$1155  = \$1153  | \$1154 ;
+  assign \$1156  = sel_pop11_0_10_c & sel_pop11_0_8_c;
+  assign sel_pop11_1_4_c = \$1155  | \$1156 ;
+  assign \$1157  = sel_pop11_0_6_c ^ sel_pop11_0_4_c;
+  assign sel_pop11_1_2_s = \$1157  ^ sel_pop11_0_2_c;
+  assign \$1158  = sel_pop11_0_6_c & sel_pop11_0_4_c;
+  assign \$1159  = sel_pop11_0_6_c & sel_pop11_0_2_c;
+  assign \$1160  = \$1158  | \$1159 ;
+  assign \$1161  = sel_pop11_0_4_c & sel_pop11_0_2_c;
+  assign sel_pop11_1_2_c = \$1160  | \$1161 ;
+  assign \$1162  = sel_pop11_0_0_c ^ sel_pop11_1_4_s;
+  assign sel_pop11_1_0_s = \$1162  ^ sel_pop11_1_2_s;
+  assign \$1163  = sel_pop11_0_0_c & sel_pop11_1_4_s;
+  assign \$1164  = sel_pop11_0_0_c & sel_pop11_1_2_s;
+  assign \$1165  = \$1163  | \$1164 ;
+  assign \$1166  = sel_pop11_1_4_s & sel_pop11_1_2_s;
+  assign sel_pop11_1_0_c = \$1165  | \$1166 ;
+  assign \$1167  = sel_pop11_1_4_c ^ sel_pop11_1_2_c;
+  assign sel_pop11_2_0_s = \$1167  ^ sel_pop11_1_0_c;
+  assign \$1168  = sel_pop11_1_4_c & sel_pop11_1_2_c;
+  assign \$1169  = sel_pop11_1_4_c & sel_pop11_1_0_c;
+  assign \$1170  = \$1168  | \$1169 ;
+  assign \$1171  = sel_pop11_1_2_c & sel_pop11_1_0_c;
+  assign sel_pop11_2_0_c = \$1170  | \$1171 ;
+  assign \$1172  = sel_l2_s0[11] ^ sel_l2_s0[25];
+  assign sel_pop12_0_12_s = \$1172  ^ sel_l2_s0[38];
+  assign \$1173  = sel_l2_s0[11] & sel_l2_s0[25];
+  assign \$1174  = sel_l2_s0[11] & sel_l2_s0[38];
+  assign \$1175  = \$1173  | \$1174 ;
+  assign \$1176  = sel_l2_s0[25] & sel_l2_s0[38];
+  assign sel_pop12_0_12_c = \$1175  | \$1176 ;
+  assign \$1177  = sel_l2_s0[50] ^ sel_l2_s0[61];
+  assign sel_pop12_0_10_s = \$1177  ^ sel_l2_s0[71];
+  assign \$1178  = sel_l2_s0[50] & sel_l2_s0[61];
+  assign \$1179  = sel_l2_s0[50] & sel_l2_s0[71];
+  assign \$1180  = \$1178  | \$1179 ;
+  assign \$1181  = sel_l2_s0[61] & sel_l2_s0[71];
+  assign sel_pop12_0_10_c = \$1180  | \$1181 ;
+  assign \$1182  = sel_l2_s0[80] ^ sel_l2_s0[88];
+  assign sel_pop12_0_8_s = \$1182  ^ sel_l2_s0[95];
+  assign \$1183  = sel_l2_s0[80] & sel_l2_s0[88];
+  assign \$1184  = sel_l2_s0[80] & sel_l2_s0[95];
+  assign \$1185  = \$1183  | \$1184 ;
+  assign \$1186  = sel_l2_s0[88] & sel_l2_s0[95];
+  assign sel_pop12_0_8_c = \$1185  | \$1186 ;
+  assign \$1187  = sel_l2_s0[101] ^ sel_l2_s0[106];
+  assign sel_pop12_0_6_s = \$1187  ^ sel_l2_s0[110];
+  assign \$1188  = sel_l2_s0[101] & sel_l2_s0[106];
+  assign \$1189  = sel_l2_s0[101] & sel_l2_s0[110];
+  assign \$1190  = \$1188  | \$1189 ;
+  assign \$1191  = sel_l2_s0[106] & sel_l2_s0[110];
+  assign sel_pop12_0_6_c = \$1190  | \$1191 ;
+  assign \$1192  = ~ sel_l2_s0[114];
+  assign \$1193  = ~ sel_l2_s0[115];
+  assign \$1194  = \$1192  ^ \$1193 ;
+  assign \$1195  = ~ sel_l2_s0[116];
+  assign sel_pop12_0_4_s = \$1194  ^ \$1195 ;
+  assign \$1196  = ~ sel_l2_s0[114];
+  assign \$1197  = ~ sel_l2_s0[115];
+  assign \$1198  = \$1196  & \$1197 ;
+  assign \$1199  = ~ sel_l2_s0[114];
+  assign \$1200  = ~ sel_l2_s0[116];
+  assign \$1201  = \$1199  & \$1200 ;
+  assign \$1202  = \$1198  | \$1201 ;
+  assign \$1203  = ~ sel_l2_s0[115];
+  assign \$1204  = ~ sel_l2_s0[116];
+  assign \$1205  = \$1203  & \$1204 ;
+  assign sel_pop12_0_4_c = \$1202  | \$1205 ;
+  assign \$1206  = sel_pop12_0_12_s ^ sel_pop12_0_10_s;
+  assign sel_pop12_0_2_s = \$1206  ^ sel_pop12_0_8_s;
+  assign \$1207  = sel_pop12_0_12_s & sel_pop12_0_10_s;
+  assign \$1208  = sel_pop12_0_12_s & sel_pop12_0_8_s;
+  assign \$1209  = \$1207  | \$1208 ;
+  assign \$1210  = sel_pop12_0_10_s & sel_pop12_0_8_s;
+  assign sel_pop12_0_2_c = \$1209  | \$1210 ;
+  assign \$1211  = sel_pop12_0_6_s ^ sel_pop12_0_4_s;
+  assign sel_pop12_0_0_s = \$1211  ^ sel_pop12_0_2_s;
+  assign \$1212  = sel_pop12_0_6_s & sel_pop12_0_4_s;
+  assign \$1213  = sel_pop12_0_6_s & sel_pop12_0_2_s;
+  assign \$1214  = \$1212  | \$1213 ;
+  assign \$1215  = sel_pop12_0_4_s & sel_pop12_0_2_s;
+  assign sel_pop12_0_0_c = \$1214  | \$1215 ;
+  assign \$1216  = sel_pop12_0_12_c ^ sel_pop12_0_10_c;
+  assign sel_pop12_1_4_s = \$1216  ^ sel_pop12_0_8_c;
+  assign \$1217  = sel_pop12_0_12_c & sel_pop12_0_10_c;
+  assign \$1218  = sel_pop12_0_12_c & sel_pop12_0_8_c;
+  assign \$1219  = \$1217  | \$1218 ;
+  assign \$1220  = sel_pop12_0_10_c & sel_pop12_0_8_c;
+  assign sel_pop12_1_4_c = \$1219  | \$1220 ;
+  assign \$1221  = sel_pop12_0_6_c ^ sel_pop12_0_4_c;
+  assign sel_pop12_1_2_s = \$1221  ^ sel_pop12_0_2_c;
+  assign \$1222  = sel_pop12_0_6_c & sel_pop12_0_4_c;
+  assign \$1223  = sel_pop12_0_6_c & sel_pop12_0_2_c;
+  assign \$1224  = \$1222  | \$1223 ;
+  assign \$1225  = sel_pop12_0_4_c & sel_pop12_0_2_c;
+  assign sel_pop12_1_2_c = \$1224  | \$1225 ;
+  assign \$1226  = sel_pop12_0_0_c ^ sel_pop12_1_4_s;
+  assign sel_pop12_1_0_s = \$1226  ^ sel_pop12_1_2_s;
+  assign \$1227  = sel_pop12_0_0_c & sel_pop12_1_4_s;
+  assign \$1228  = sel_pop12_0_0_c & sel_pop12_1_2_s;
+  assign \$1229  = \$1227  | \$1228 ;
+  assign \$1230  = sel_pop12_1_4_s & sel_pop12_1_2_s;
+  assign sel_pop12_1_0_c = \$1229  | \$1230 ;
+  assign \$1231  = sel_pop12_1_4_c ^ sel_pop12_1_2_c;
+  assign sel_pop12_2_0_s = \$1231  ^ sel_pop12_1_0_c;
+  assign \$1232  = sel_pop12_1_4_c & sel_pop12_1_2_c;
+  assign \$1233  = sel_pop12_1_4_c & sel_pop12_1_0_c;
+  assign \$1234  = \$1232  | \$1233 ;
+  assign \$1235  = sel_pop12_1_2_c & sel_pop12_1_0_c;
+  assign sel_pop12_2_0_c = \$1234  | \$1235 ;
+  assign \$1236  = sel_l2_s0[12] ^ sel_l2_s0[26];
+  assign sel_pop13_0_12_s = \$1236  ^ sel_l2_s0[39];
+  assign \$1237  = sel_l2_s0[12] & sel_l2_s0[26];
+  assign \$1238  = sel_l2_s0[12] & sel_l2_s0[39];
+  assign \$1239  = \$1237  | \$1238 ;
+  assign \$1240  = sel_l2_s0[26] & sel_l2_s0[39];
+  assign sel_pop13_0_12_c = \$1239  | \$1240 ;
+  assign \$1241  = sel_l2_s0[51] ^ sel_l2_s0[62];
+  assign sel_pop13_0_10_s = \$1241  ^ sel_l2_s0[72];
+  assign \$1242  = sel_l2_s0[51] & sel_l2_s0[62];
+  assign \$1243  = sel_l2_s0[51] & sel_l2_s0[72];
+  assign \$1244  = \$1242  | \$1243 ;
+  assign \$1245  = sel_l2_s0[62] & sel_l2_s0[72];
+  assign sel_pop13_0_10_c = \$1244  | \$1245 ;
+  assign \$1246  = sel_l2_s0[81] ^ sel_l2_s0[89];
+  assign sel_pop13_0_8_s = \$1246  ^ sel_l2_s0[96];
+  assign \$1247  = sel_l2_s0[81] & sel_l2_s0[89];
+  assign \$1248  = sel_l2_s0[81] & sel_l2_s0[96];
+  assign \$1249  = \$1247  | \$1248 ;
+  assign \$1250  = sel_l2_s0[89] & sel_l2_s0[96];
+  assign sel_pop13_0_8_c = \$1249  | \$1250 ;
+  assign \$1251  = sel_l2_s0[102] ^ sel_l2_s0[107];
+  assign sel_pop13_0_6_s = \$1251  ^ sel_l2_s0[111];
+  assign \$1252  = sel_l2_s0[102] & sel_l2_s0[107];
+  assign \$1253  = sel_l2_s0[102] & sel_l2_s0[111];
+  assign \$1254  = \$1252  | \$1253 ;
+  assign \$1255  = sel_l2_s0[107] & sel_l2_s0[111];
+  assign sel_pop13_0_6_c = \$1254  | \$1255 ;
+  assign \$1256  = ~ sel_l2_s0[117];
+  assign \$1257  = sel_l2_s0[114] ^ \$1256 ;
+  assign \$1258  = ~ sel_l2_s0[118];
+  assign sel_pop13_0_4_s = \$1257  ^ \$1258 ;
+  assign \$1259  = ~ sel_l2_s0[117];
+  assign \$1260  = sel_l2_s0[114] & \$1259 ;
+  assign \$1261  = ~ sel_l2_s0[118];
+  assign \$1262  = sel_l2_s0[114] & \$1261 ;
+  assign \$1263  = \$1260  | \$1262 ;
+  assign \$1264  = ~ sel_l2_s0[117];
+  assign \$1265  = ~ sel_l2_s0[118];
+  assign \$1266  = \$1264  & \$1265 ;
+  assign sel_pop13_0_4_c = \$1263  | \$1266 ;
+  assign \$1267  = sel_pop13_0_12_s ^ sel_pop13_0_10_s;
+  assign sel_pop13_0_2_s = \$1267  ^ sel_pop13_0_8_s;
+  assign \$1268  = sel_pop13_0_12_s & sel_pop13_0_10_s;
+  assign \$1269  = sel_pop13_0_12_s & sel_pop13_0_8_s;
+  assign \$1270  = \$1268  | \$1269 ;
+  assign \$1271  = sel_pop13_0_10_s & sel_pop13_0_8_s;
+  assign sel_pop13_0_2_c = \$1270  | \$1271 ;
+  assign \$1272  = sel_pop13_0_6_s ^ sel_pop13_0_4_s;
+  assign sel_pop13_0_0_s = \$1272  ^ sel_pop13_0_2_s;
+  assign \$1273  = sel_pop13_0_6_s & sel_pop13_0_4_s;
+  assign \$1274  = sel_pop13_0_6_s & sel_pop13_0_2_s;
+  assign \$1275  = \$1273  | \$1274 ;
+  assign \$1276  = sel_pop13_0_4_s & sel_pop13_0_2_s;
+  assign sel_pop13_0_0_c = \$1275  | \$1276 ;
+  assign \$1277  = sel_pop13_0_12_c ^ sel_pop13_0_10_c;
+  assign sel_pop13_1_4_s = \$1277  ^ sel_pop13_0_8_c;
+  assign \$1278  = sel_pop13_0_12_c & sel_pop13_0_10_c;
+  assign \$1279  = sel_pop13_0_12_c & sel_pop13_0_8_c;
+  assign \$1280  = \$1278  | \$1279 ;
+  assign \$1281  = sel_pop13_0_10_c & sel_pop13_0_8_c;
+  assign sel_pop13_1_4_c = \$1280  | \$1281 ;
+  assign \$1282  = sel_pop13_0_6_c ^ sel_pop13_0_4_c;
+  assign sel_pop13_1_2_s = \$1282  ^ sel_pop13_0_2_c;
+  assign \$1283  = sel_pop13_0_6_c & sel_pop13_0_4_c;
+  assign \$1284  = sel_pop13_0_6_c & sel_pop13_0_2_c;
+  assign \$1285  = \$1283  | \$1284 ;
+  assign \$1286  = sel_pop13_0_4_c & sel_pop13_0_2_c;
+  assign sel_pop13_1_2_c = \$1285  | \$1286 ;
+  assign \$1287  = sel_pop13_0_0_c ^ sel_pop13_1_4_s;
+  assign sel_pop13_1_0_s = \$1287  ^ sel_pop13_1_2_s;
+  assign \$1288  = sel_pop13_0_0_c & sel_pop13_1_4_s;
+  assign \$1289  = sel_pop13_0_0_c & sel_pop13_1_2_s;
+  assign \$1290  = \$1288  | \$1289 ;
+  assign \$1291  = sel_pop13_1_4_s & sel_pop13_1_2_s;
+  assign sel_pop13_1_0_c = \$1290  | \$1291 ;
+  assign \$1292  = sel_pop13_1_4_c ^ sel_pop13_1_2_c;
+  assign sel_pop13_2_0_s = \$1292  ^ sel_pop13_1_0_c;
+  assign \$1293  = sel_pop13_1_4_c & sel_pop13_1_2_c;
+  assign \$1294  = sel_pop13_1_4_c & sel_pop13_1_0_c;
+  assign \$1295  = \$1293  | \$1294 ;
+  assign \$1296  = sel_pop13_1_2_c & sel_pop13_1_0_c;
+  assign sel_pop13_2_0_c = \$1295  | \$1296 ;
+  assign \$1297  = sel_l2_s0[13] ^ sel_l2_s0[27];
+  assign sel_pop14_0_12_s = \$1297  ^ sel_l2_s0[40];
+  assign \$1298  = sel_l2_s0[13] & sel_l2_s0[27];
+  assign \$1299  = sel_l2_s0[13] & sel_l2_s0[40];
+  assign \$1300  = \$1298  | \$1299 ;
+  assign \$1301  = sel_l2_s0[27] & sel_l2_s0[40];
+  assign sel_pop14_0_12_c = \$1300  | \$1301 ;
+  assign \$1302  = sel_l2_s0[52] ^ sel_l2_s0[63];
+  assign sel_pop14_0_10_s = \$1302  ^ sel_l2_s0[73];
+  assign \$1303  = sel_l2_s0[52] & sel_l2_s0[63];
+  assign \$1304  = sel_l2_s0[52] & sel_l2_s0[73];
+  assign \$1305  = \$1303  | \$1304 ;
+  assign \$1306  = sel_l2_s0[63] & sel_l2_s0[73];
+  assign sel_pop14_0_10_c = \$1305  | \$1306 ;
+  assign \$1307  = sel_l2_s0[82] ^ sel_l2_s0[90];
+  assign sel_pop14_0_8_s = \$1307  ^ sel_l2_s0[97];
+  assign \$1308  = sel_l2_s0[82] & sel_l2_s0[90];
+  assign \$1309  = sel_l2_s0[82] & sel_l2_s0[97];
+  assign \$1310  = \$1308  | \$1309 ;
+  assign \$1311  = sel_l2_s0[90] & sel_l2_s0[97];
+  assign sel_pop14_0_8_c = \$1310  | \$1311 ;
+  assign \$1312  = sel_l2_s0[103] ^ sel_l2_s0[108];
+  assign sel_pop14_0_6_s = \$1312  ^ sel_l2_s0[112];
+  assign \$1313  = sel_l2_s0[103] & sel_l2_s0[108];
+  assign \$1314  = sel_l2_s0[103] & sel_l2_s0[112];
+  assign \$1315  = \$1313  | \$1314 ;
+  assign \$1316  = sel_l2_s0[108] & sel_l2_s0[112];
+  assign sel_pop14_0_6_c = \$1315  | \$1316 ;
+  assign \$1317  = sel_l2_s0[115] ^ sel_l2_s0[117];
+  assign \$1318  = ~ sel_l2_s0[119];
+  assign sel_pop14_0_4_s = \$1317  ^ \$1318 ;
+  assign \$1319  = sel_l2_s0[115] & sel_l2_s0[117];
+  assign \$1320  = ~ sel_l2_s0[119];
+  assign \$1321  = sel_l2_s0[115] & \$1320 ;
+  assign \$1322  = \$1319  | \$1321 ;
+  assign \$1323  = ~ sel_l2_s0[119];
+  assign \$1324  = sel_l2_s0[117] & \$1323 ;
+  assign sel_pop14_0_4_c = \$1322  | \$1324 ;
+  assign \$1325  = sel_pop14_0_12_s ^ sel_pop14_0_10_s;
+  assign sel_pop14_0_2_s = \$1325  ^ sel_pop14_0_8_s;
+  assign \$1326  = sel_pop14_0_12_s & sel_pop14_0_10_s;
+  assign \$1327  = sel_pop14_0_12_s & sel_pop14_0_8_s;
+  assign \$1328  = \$1326  | \$1327 ;
+  assign \$1329  = sel_pop14_0_10_s & sel_pop14_0_8_s;
+  assign sel_pop14_0_2_c = \$1328  | \$1329 ;
+  assign \$1330  = sel_pop14_0_6_s ^ sel_pop14_0_4_s;
+  assign sel_pop14_0_0_s = \$1330  ^ sel_pop14_0_2_s;
+  assign \$1331  = sel_pop14_0_6_s & sel_pop14_0_4_s;
+  assign \$1332  = sel_pop14_0_6_s & sel_pop14_0_2_s;
+  assign \$1333  = \$1331  | \$1332 ;
+  assign \$1334  = sel_pop14_0_4_s & sel_pop14_0_2_s;
+  assign sel_pop14_0_0_c = \$1333  | \$1334 ;
+  assign \$1335  = sel_pop14_0_12_c ^ sel_pop14_0_10_c;
+  assign sel_pop14_1_4_s = \$1335  ^ sel_pop14_0_8_c;
+  assign \$1336  = sel_pop14_0_12_c & sel_pop14_0_10_c;
+  assign \$1337  = sel_pop14_0_12_c & sel_pop14_0_8_c;
+  assign \$1338  = \$1336  | \$1337 ;
+  assign \$1339  = sel_pop14_0_10_c & sel_pop14_0_8_c;
+  assign sel_pop14_1_4_c = \$1338  | \$1339 ;
+  assign \$1340  = sel_pop14_0_6_c ^ sel_pop14_0_4_c;
+  assign sel_pop14_1_2_s = \$1340  ^ sel_pop14_0_2_c;
+  assign \$1341  = sel_pop14_0_6_c & sel_pop14_0_4_c;
+  assign \$1342  = sel_pop14_0_6_c & sel_pop14_0_2_c;
+  assign \$1343  = \$1341  | \$1342 ;
+  assign \$1344  = sel_pop14_0_4_c & sel_pop14_0_2_c;
+  assign sel_pop14_1_2_c = \$1343  | \$1344 ;
+  assign \$1345  = sel_pop14_0_0_c ^ sel_pop14_1_4_s;
+  assign sel_pop14_1_0_s = \$1345  ^ sel_pop14_1_2_s;
+  assign \$1346  = sel_pop14_0_0_c & sel_pop14_1_4_s;
+  assign \$1347  = sel_pop14_0_0_c & sel_pop14_1_2_s;
+  assign \$1348  = \$1346  | \$1347 ;
+  assign \$1349  = sel_pop14_1_4_s & sel_pop14_1_2_s;
+  assign sel_pop14_1_0_c = \$1348  | \$1349 ;
+  assign \$1350  = sel_pop14_1_4_c ^ sel_pop14_1_2_c;
+  assign sel_pop14_2_0_s = \$1350  ^ sel_pop14_1_0_c;
+  assign \$1351  = sel_pop14_1_4_c & sel_pop14_1_2_c;
+  assign \$1352  = sel_pop14_1_4_c & sel_pop14_1_0_c;
+  assign \$1353  = \$1351  | \$1352 ;
+  assign \$1354  = sel_pop14_1_2_c & sel_pop14_1_0_c;
+  assign sel_pop14_2_0_c = \$1353  | \$1354 ;
+  assign \$1355  = sel_l2_s0[14] ^ sel_l2_s0[28];
+  assign sel_pop15_0_12_s = \$1355  ^ sel_l2_s0[41];
+  assign \$1356  = sel_l2_s0[14] & sel_l2_s0[28];
+  assign \$1357  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$1358  = \$1356  | \$1357 ;
+  assign \$1359  = sel_l2_s0[28] & sel_l2_s0[41];
+  assign sel_pop15_0_12_c = \$1358  | \$1359 ;
+  assign \$1360  = sel_l2_s0[53] ^ sel_l2_s0[64];
+  assign sel_pop15_0_10_s = \$1360  ^ sel_l2_s0[74];
+  assign \$1361  = sel_l2_s0[53] & sel_l2_s0[64];
+  assign \$1362  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$1363  = \$1361  | \$1362 ;
+  assign \$1364  = sel_l2_s0[64] & sel_l2_s0[74];
+  assign sel_pop15_0_10_c = \$1363  | \$1364 ;
+  assign \$1365  = sel_l2_s0[83] ^ sel_l2_s0[91];
+  assign sel_pop15_0_8_s = \$1365  ^ sel_l2_s0[98];
+  assign \$1366  = sel_l2_s0[83] & sel_l2_s0[91];
+  assign \$1367  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$1368  = \$1366  | \$1367 ;
+  assign \$1369  = sel_l2_s0[91] & sel_l2_s0[98];
+  assign sel_pop15_0_8_c = \$1368  | \$1369 ;
+  assign \$1370  = sel_l2_s0[104] ^ sel_l2_s0[109];
+  assign sel_pop15_0_6_s = \$1370  ^ sel_l2_s0[113];
+  assign \$1371  = sel_l2_s0[104] & sel_l2_s0[109];
+  assign \$1372  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$1373  = \$1371  | \$1372 ;
+  assign \$1374  = sel_l2_s0[109] & sel_l2_s0[113];
+  assign sel_pop15_0_6_c = \$1373  | \$1374 ;
+  assign \$1375  = sel_l2_s0[116] ^ sel_l2_s0[118];
+  assign sel_pop15_0_4_s = \$1375  ^ sel_l2_s0[119];
+  assign \$1376  = sel_l2_s0[116] & sel_l2_s0[118];
+  assign \$1377  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$1378  = \$1376  | \$1377 ;
+  assign \$1379  = sel_l2_s0[118] & sel_l2_s0[119];
+  assign sel_pop15_0_4_c = \$1378  | \$1379 ;
+  assign \$1380  = sel_pop15_0_12_s ^ sel_pop15_0_10_s;
+  assign sel_pop15_0_2_s = \$1380  ^ sel_pop15_0_8_s;
+  assign \$1381  = sel_pop15_0_12_s & sel_pop15_0_10_s;
+  assign \$1382  = sel_pop15_0_12_s & sel_pop15_0_8_s;
+  assign \$1383  = \$1381  | \$1382 ;
+  assign \$1384  = sel_pop15_0_10_s & sel_pop15_0_8_s;
+  assign sel_pop15_0_2_c = \$1383  | \$1384 ;
+  assign \$1385  = sel_pop15_0_6_s ^ sel_pop15_0_4_s;
+  assign sel_pop15_0_0_s = \$1385  ^ sel_pop15_0_2_s;
+  assign \$1386  = sel_pop15_0_6_s & sel_pop15_0_4_s;
+  assign \$1387  = sel_pop15_0_6_s & sel_pop15_0_2_s;
+  assign \$1388  = \$1386  | \$1387 ;
+  assign \$1389  = sel_pop15_0_4_s & sel_pop15_0_2_s;
+  assign sel_pop15_0_0_c = \$1388  | \$1389 ;
+  assign \$1390  = sel_pop15_0_12_c ^ sel_pop15_0_10_c;
+  assign sel_pop15_1_4_s = \$1390  ^ sel_pop15_0_8_c;
+  assign \$1391  = sel_pop15_0_12_c & sel_pop15_0_10_c;
+  assign \$1392  = sel_pop15_0_12_c & sel_pop15_0_8_c;
+  assign \$1393  = \$1391  | \$1392 ;
+  assign \$1394  = sel_pop15_0_10_c & sel_pop15_0_8_c;
+  assign sel_pop15_1_4_c = \$1393  | \$1394 ;
+  assign \$1395  = sel_pop15_0_6_c ^ sel_pop15_0_4_c;
+  assign sel_pop15_1_2_s = \$1395  ^ sel_pop15_0_2_c;
+  assign \$1396  = sel_pop15_0_6_c & sel_pop15_0_4_c;
+  assign \$1397  = sel_pop15_0_6_c & sel_pop15_0_2_c;
+  assign \$1398  = \$1396  | \$1397 ;
+  assign \$1399  = sel_pop15_0_4_c & sel_pop15_0_2_c;
+  assign sel_pop15_1_2_c = \$1398  | \$1399 ;
+  assign \$1400  = sel_pop15_0_0_c ^ sel_pop15_1_4_s;
+  assign sel_pop15_1_0_s = \$1400  ^ sel_pop15_1_2_s;
+  assign \$1401  = sel_pop15_0_0_c & sel_pop15_1_4_s;
+  assign \$1402  = sel_pop15_0_0_c & sel_pop15_1_2_s;
+  assign \$1403  = \$1401  | \$1402 ;
+  assign \$1404  = sel_pop15_1_4_s & sel_pop15_1_2_s;
+  assign sel_pop15_1_0_c = \$1403  | \$1404 ;
+  assign \$1405  = sel_pop15_1_4_c ^ sel_pop15_1_2_c;
+  assign sel_pop15_2_0_s = \$1405  ^ sel_pop15_1_0_c;
+  assign \$1406  = sel_pop15_1_4_c & sel_pop15_1_2_c;
+  assign \$1407  = sel_pop15_1_4_c & sel_pop15_1_0_c;
+  assign \$1408  = \$1406  | \$1407 ;
+  assign \$1409  = sel_pop15_1_2_c & sel_pop15_1_0_c;
+  assign sel_pop15_2_0_c = \$1408  | \$1409 ;
+  assign \$1410  = ~ sel_pop0_2_0_c;
+  assign \$1411  = ~ sel_pop0_2_0_s;
+  assign \$1412  = ~ sel_pop0_1_0_s;
+  assign \$1413  = ~ sel_pop0_0_0_s;
+  assign \$1418  = ~ sel_pop1_2_0_c;
+  assign \$1419  = ~ sel_pop1_2_0_s;
+  assign \$1420  = ~ sel_pop1_1_0_s;
+  assign \$1421  = ~ sel_pop1_0_0_s;
+  assign \$1426  = ~ sel_pop2_2_0_c;
+  assign \$1427  = ~ sel_pop2_2_0_s;
+  assign \$1428  = ~ sel_pop2_1_0_s;
+  assign \$1429  = ~ sel_pop2_0_0_s;
+  assign \$1434  = ~ sel_pop3_2_0_c;
+  assign \$1435  = ~ sel_pop3_2_0_s;
+  assign \$1436  = ~ sel_pop3_1_0_s;
+  assign \$1437  = ~ sel_pop3_0_0_s;
+  assign \$1442  = ~ sel_pop4_2_0_c;
+  assign \$1443  = ~ sel_pop4_2_0_s;
+  assign \$1444  = ~ sel_pop4_1_0_s;
+  assign \$1445  = ~ sel_pop4_0_0_s;
+  assign \$1450  = ~ sel_pop5_2_0_c;
+  assign \$1451  = ~ sel_pop5_2_0_s;
+  assign \$1452  = ~ sel_pop5_1_0_s;
+  assign \$1453  = ~ sel_pop5_0_0_s;
+  assign \$1458  = ~ sel_pop6_2_0_c;
+  assign \$1459  = ~ sel_pop6_2_0_s;
+  assign \$1460  = ~ sel_pop6_1_0_s;
+  assign \$1461  = ~ sel_pop6_0_0_s;
+  assign \$1466  = ~ sel_pop7_2_0_c;
+  assign \$1467  = ~ sel_pop7_2_0_s;
+  assign \$1468  = ~ sel_pop7_1_0_s;
+  assign \$1469  = ~ sel_pop7_0_0_s;
+  assign \$1474  = ~ sel_pop8_2_0_c;
+  assign \$1475  = ~ sel_pop8_2_0_s;
+  assign \$1476  = ~ sel_pop8_1_0_s;
+  assign \$1477  = ~ sel_pop8_0_0_s;
+  assign \$1482  = ~ sel_pop9_2_0_c;
+  assign \$1483  = ~ sel_pop9_2_0_s;
+  assign \$1484  = ~ sel_pop9_1_0_s;
+  assign \$1485  = ~ sel_pop9_0_0_s;
+  assign \$1490  = ~ sel_pop10_2_0_c;
+  assign \$1491  = ~ sel_pop10_2_0_s;
+  assign \$1492  = ~ sel_pop10_1_0_s;
+  assign \$1493  = ~ sel_pop10_0_0_s;
+  assign \$1498  = ~ sel_pop11_2_0_c;
+  assign \$1499  = ~ sel_pop11_2_0_s;
+  assign \$1500  = ~ sel_pop11_1_0_s;
+  assign \$1501  = ~ sel_pop11_0_0_s;
+  assign \$1506  = ~ sel_pop12_2_0_c;
+  assign \$1507  = ~ sel_pop12_2_0_s;
+  assign \$1508  = ~ sel_pop12_1_0_s;
+  assign \$1509  = ~ sel_pop12_0_0_s;
+  assign \$1514  = ~ sel_pop13_2_0_c;
+  assign \$1515  = ~ sel_pop13_2_0_s;
+  assign \$1516  = ~ sel_pop13_1_0_s;
+  assign \$1517  = ~ sel_pop13_0_0_s;
+  assign \$1522  = ~ sel_pop14_2_0_c;
+  assign \$1523  = ~ sel_pop14_2_0_s;
+  assign \$1524  = ~ sel_pop14_1_0_s;
+  assign \$1525  = ~ sel_pop14_0_0_s;
+  assign \$1530  = ~ sel_pop15_2_0_c;
+  assign \$1531  = ~ sel_pop15_2_0_s;
+  assign \$1532  = ~ sel_pop15_1_0_s;
+  assign \$1533  = ~ sel_pop15_0_0_s;
+  assign sel_pre_1_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
+  assign sel_pre_1_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
+  assign sel_pre_1_3_0_s = sel_l3_s0[3] ^ sel_l3_s0[2];
+  assign sel_pre_1_3_0_c = sel_l3_s0[3] & sel_l3_s0[2];
+  assign sel_pre_1_5_0_s = sel_l3_s0[5] ^ sel_l3_s0[4];
+  assign sel_pre_1_5_0_c = sel_l3_s0[5] & sel_l3_s0[4];
+  assign sel_pre_1_7_0_s = sel_l3_s0[7] ^ sel_l3_s0[6];
+  assign sel_pre_1_7_0_c = sel_l3_s0[7] & sel_l3_s0[6];
+  assign sel_pre_1_9_0_s = sel_l3_s0[9] ^ sel_l3_s0[8];
+  assign sel_pre_1_9_0_c = sel_l3_s0[9] & sel_l3_s0[8];
+  assign sel_pre_1_11_0_s = sel_l3_s0[11] ^ sel_l3_s0[10];
+  assign sel_pre_1_11_0_c = sel_l3_s0[11] & sel_l3_s0[10];
+  assign sel_pre_1_13_0_s = sel_l3_s0[13] ^ sel_l3_s0[12];
+  assign sel_pre_1_13_0_c = sel_l3_s0[13] & sel_l3_s0[12];
+  assign sel_pre_1_15_0_s = sel_l3_s0[15] ^ sel_l3_s0[14];
+  assign sel_pre_1_15_0_c = sel_l3_s0[15] & sel_l3_s0[14];
+  assign sel_pre_2_2_0_s = sel_l3_s0[2] ^ sel_pre_1_1_0_s;
+  assign sel_pre_2_2_0_c = sel_l3_s0[2] & sel_pre_1_1_0_s;
+  assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
+  assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
+  assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
+  assign sel_pre_2_3_0_c = sel_pre_1_3_0_s & sel_pre_1_1_0_s;
+  assign \$1538  = sel_pre_1_3_0_c ^ sel_pre_1_1_0_c;
+  assign sel_pre_2_3_1_s = \$1538  ^ sel_pre_2_3_0_c;
+  assign \$1539  = sel_pre_1_3_0_c & sel_pre_1_1_0_c;
+  assign \$1540  = sel_pre_1_3_0_c & sel_pre_2_3_0_c;
+  assign \$1541  = \$1539  | \$1540 ;
+  assign \$1542  = sel_pre_1_1_0_c & sel_pre_2_3_0_c;
+  assign sel_pre_2_3_1_c = \$1541  | \$1542 ;
+  assign sel_pre_2_6_0_s = sel_l3_s0[6] ^ sel_pre_1_5_0_s;
+  assign sel_pre_2_6_0_c = sel_l3_s0[6] & sel_pre_1_5_0_s;
+  assign sel_pre_2_6_1_s = sel_pre_1_5_0_c ^ sel_pre_2_6_0_c;
+  assign sel_pre_2_6_1_c = sel_pre_1_5_0_c & sel_pre_2_6_0_c;
+  assign sel_pre_2_7_0_s = sel_pre_1_7_0_s ^ sel_pre_1_5_0_s;
+  assign sel_pre_2_7_0_c = sel_pre_1_7_0_s & sel_pre_1_5_0_s;
+  assign \$1558  = sel_pre_1_7_0_c ^ sel_pre_1_5_0_c;
+  assign sel_pre_2_7_1_s = \$1558  ^ sel_pre_2_7_0_c;
+  assign \$1559  = sel_pre_1_7_0_c & sel_pre_1_5_0_c;
+  assign \$1560  = sel_pre_1_7_0_c & sel_pre_2_7_0_c;
+  assign \$1561  = \$1559  | \$1560 ;
+  assign \$1562  = sel_pre_1_5_0_c & sel_pre_2_7_0_c;
+  assign sel_pre_2_7_1_c = \$1561  | \$1562 ;
+  assign sel_pre_2_10_0_s = sel_l3_s0[10] ^ sel_pre_1_9_0_s;
+  assign sel_pre_2_10_0_c = sel_l3_s0[10] & sel_pre_1_9_0_s;
+  assign sel_pre_2_10_1_s = sel_pre_1_9_0_c ^ sel_pre_2_10_0_c;
+  assign sel_pre_2_10_1_c = sel_pre_1_9_0_c & sel_pre_2_10_0_c;
+  assign sel_pre_2_11_0_s = sel_pre_1_11_0_s ^ sel_pre_1_9_0_s;
+  assign sel_pre_2_11_0_c = sel_pre_1_11_0_s & sel_pre_1_9_0_s;
+  assign \$1578  = sel_pre_1_11_0_c ^ sel_pre_1_9_0_c;
+  assign sel_pre_2_11_1_s = \$1578  ^ sel_pre_2_11_0_c;
+  assign \$1579  = sel_pre_1_11_0_c & sel_pre_1_9_0_c;
+  assign \$1580  = sel_pre_1_11_0_c & sel_pre_2_11_0_c;
+  assign \$1581  = \$1579  | \$1580 ;
+  assign \$1582  = sel_pre_1_9_0_c & sel_pre_2_11_0_c;
+  assign sel_pre_2_11_1_c = \$1581  | \$1582 ;
+  assign sel_pre_2_14_0_s = sel_l3_s0[14] ^ sel_pre_1_13_0_s;
+  assign sel_pre_2_14_0_c = sel_l3_s0[14] & sel_pre_1_13_0_s;
+  assign sel_pre_2_14_1_s = sel_pre_1_13_0_c ^ sel_pre_2_14_0_c;
+  assign sel_pre_2_14_1_c = sel_pre_1_13_0_c & sel_pre_2_14_0_c;
+  assign sel_pre_2_15_0_s = sel_pre_1_15_0_s ^ sel_pre_1_13_0_s;
+  assign sel_pre_2_15_0_c = sel_pre_1_15_0_s & sel_pre_1_13_0_s;
+  assign \$1598  = sel_pre_1_15_0_c ^ sel_pre_1_13_0_c;
+  assign sel_pre_2_15_1_s = \$1598  ^ sel_pre_2_15_0_c;
+  assign \$1599  = sel_pre_1_15_0_c & sel_pre_1_13_0_c;
+  assign \$1600  = sel_pre_1_15_0_c & sel_pre_2_15_0_c;
+  assign \$1601  = \$1599  | \$1600 ;
+  assign \$1602  = sel_pre_1_13_0_c & sel_pre_2_15_0_c;
+  assign sel_pre_2_15_1_c = \$1601  | \$1602 ;
+  assign sel_pre_4_4_0_s = sel_l3_s0[4] ^ sel_pre_2_3_0_s;
+  assign sel_pre_4_4_0_c = sel_l3_s0[4] & sel_pre_2_3_0_s;
+  assign sel_pre_4_4_1_s = sel_pre_2_3_1_s ^ sel_pre_4_4_0_c;
+  assign sel_pre_4_4_1_c = sel_pre_2_3_1_s & sel_pre_4_4_0_c;
+  assign sel_pre_4_4_2_s = sel_pre_2_3_2_s ^ sel_pre_4_4_1_c;
+  assign sel_pre_4_4_2_c = sel_pre_2_3_2_s & sel_pre_4_4_1_c;
+  assign sel_pre_4_5_0_s = sel_pre_1_5_0_s ^ sel_pre_2_3_0_s;
+  assign sel_pre_4_5_0_c = sel_pre_1_5_0_s & sel_pre_2_3_0_s;
+  assign \$1618  = sel_pre_1_5_0_c ^ sel_pre_2_3_1_s;
+  assign sel_pre_4_5_1_s = \$1618  ^ sel_pre_4_5_0_c;
+  assign \$1619  = sel_pre_1_5_0_c & sel_pre_2_3_1_s;
+  assign \$1620  = sel_pre_1_5_0_c & sel_pre_4_5_0_c;
+  assign \$1621  = \$1619  | \$1620 ;
+  assign \$1622  = sel_pre_2_3_1_s & sel_pre_4_5_0_c;
+  assign sel_pre_4_5_1_c = \$1621  | \$1622 ;
+  assign sel_pre_4_5_2_s = \$1623  ^ sel_pre_4_5_1_c;
+  assign \$1627  = sel_pre_2_3_2_s & sel_pre_4_5_1_c;
+  assign sel_pre_4_6_0_s = sel_pre_2_6_0_s ^ sel_pre_2_3_0_s;
+  assign sel_pre_4_6_0_c = sel_pre_2_6_0_s & sel_pre_2_3_0_s;
+  assign \$1638  = sel_pre_2_6_1_s ^ sel_pre_2_3_1_s;
+  assign sel_pre_4_6_1_s = \$1638  ^ sel_pre_4_6_0_c;
+  assign \$1639  = sel_pre_2_6_1_s & sel_pre_2_3_1_s;
+  assign \$1640  = sel_pre_2_6_1_s & sel_pre_4_6_0_c;
+  assign \$1641  = \$1639  | \$1640 ;
+  assign \$1642  = sel_pre_2_3_1_s & sel_pre_4_6_0_c;
+  assign sel_pre_4_6_1_c = \$1641  | \$1642 ;
+  assign \$1643  = sel_pre_2_6_2_s ^ sel_pre_2_3_2_s;
+  assign sel_pre_4_6_2_s = \$1643  ^ sel_pre_4_6_1_c;
+  assign \$1644  = sel_pre_2_6_2_s & sel_pre_2_3_2_s;
+  assign \$1645  = sel_pre_2_6_2_s & sel_pre_4_6_1_c;
+  assign \$1646  = \$1644  | \$1645 ;
+  assign \$1647  = sel_pre_2_3_2_s & sel_pre_4_6_1_c;
+  assign sel_pre_4_6_2_c = \$1646  | \$1647 ;
+  assign sel_pre_4_7_0_s = sel_pre_2_7_0_s ^ sel_pre_2_3_0_s;
+  assign sel_pre_4_7_0_c = sel_pre_2_7_0_s & sel_pre_2_3_0_s;
+  assign \$1658  = sel_pre_2_7_1_s ^ sel_pre_2_3_1_s;
+  assign sel_pre_4_7_1_s = \$1658  ^ sel_pre_4_7_0_c;
+  assign \$1659  = sel_pre_2_7_1_s & sel_pre_2_3_1_s;
+  assign \$1660  = sel_pre_2_7_1_s & sel_pre_4_7_0_c;
+  assign \$1661  = \$1659  | \$1660 ;
+  assign \$1662  = sel_pre_2_3_1_s & sel_pre_4_7_0_c;
+  assign sel_pre_4_7_1_c = \$1661  | \$1662 ;
+  assign \$1663  = sel_pre_2_7_2_s ^ sel_pre_2_3_2_s;
+  assign sel_pre_4_7_2_s = \$1663  ^ sel_pre_4_7_1_c;
+  assign \$1664  = sel_pre_2_7_2_s & sel_pre_2_3_2_s;
+  assign \$1665  = sel_pre_2_7_2_s & sel_pre_4_7_1_c;
+  assign \$1666  = \$1664  | \$1665 ;
+  assign \$1667  = sel_pre_2_3_2_s & sel_pre_4_7_1_c;
+  assign sel_pre_4_7_2_c = \$1666  | \$1667 ;
+  assign sel_pre_4_12_0_s = sel_l3_s0[12] ^ sel_pre_2_11_0_s;
+  assign sel_pre_4_12_0_c = sel_l3_s0[12] & sel_pre_2_11_0_s;
+  assign sel_pre_4_12_1_s = sel_pre_2_11_1_s ^ sel_pre_4_12_0_c;
+  assign sel_pre_4_12_1_c = sel_pre_2_11_1_s & sel_pre_4_12_0_c;
+  assign sel_pre_4_12_2_s = sel_pre_2_11_2_s ^ sel_pre_4_12_1_c;
+  assign sel_pre_4_12_2_c = sel_pre_2_11_2_s & sel_pre_4_12_1_c;
+  assign sel_pre_4_13_0_s = sel_pre_1_13_0_s ^ sel_pre_2_11_0_s;
+  assign sel_pre_4_13_0_c = sel_pre_1_13_0_s & sel_pre_2_11_0_s;
+  assign \$1678  = sel_pre_1_13_0_c ^ sel_pre_2_11_1_s;
+  assign sel_pre_4_13_1_s = \$1678  ^ sel_pre_4_13_0_c;
+  assign \$1679  = sel_pre_1_13_0_c & sel_pre_2_11_1_s;
+  assign \$1680  = sel_pre_1_13_0_c & sel_pre_4_13_0_c;
+  assign \$1681  = \$1679  | \$1680 ;
+  assign \$1682  = sel_pre_2_11_1_s & sel_pre_4_13_0_c;
+  assign sel_pre_4_13_1_c = \$1681  | \$1682 ;
+  assign sel_pre_4_13_2_s = \$1683  ^ sel_pre_4_13_1_c;
+  assign \$1687  = sel_pre_2_11_2_s & sel_pre_4_13_1_c;
+  assign sel_pre_4_14_0_s = sel_pre_2_14_0_s ^ sel_pre_2_11_0_s;
+  assign sel_pre_4_14_0_c = sel_pre_2_14_0_s & sel_pre_2_11_0_s;
+  assign \$1698  = sel_pre_2_14_1_s ^ sel_pre_2_11_1_s;
+  assign sel_pre_4_14_1_s = \$1698  ^ sel_pre_4_14_0_c;
+  assign \$1699  = sel_pre_2_14_1_s & sel_pre_2_11_1_s;
+  assign \$1700  = sel_pre_2_14_1_s & sel_pre_4_14_0_c;
+  assign \$1701  = \$1699  | \$1700 ;
+  assign \$1702  = sel_pre_2_11_1_s & sel_pre_4_14_0_c;
+  assign sel_pre_4_14_1_c = \$1701  | \$1702 ;
+  assign \$1703  = sel_pre_2_14_2_s ^ sel_pre_2_11_2_s;
+  assign sel_pre_4_14_2_s = \$1703  ^ sel_pre_4_14_1_c;
+  assign \$1704  = sel_pre_2_14_2_s & sel_pre_2_11_2_s;
+  assign \$1705  = sel_pre_2_14_2_s & sel_pre_4_14_1_c;
+  assign \$1706  = \$1704  | \$1705 ;
+  assign \$1707  = sel_pre_2_11_2_s & sel_pre_4_14_1_c;
+  assign sel_pre_4_14_2_c = \$1706  | \$1707 ;
+  assign sel_pre_4_15_0_s = sel_pre_2_15_0_s ^ sel_pre_2_11_0_s;
+  assign sel_pre_4_15_0_c = sel_pre_2_15_0_s & sel_pre_2_11_0_s;
+  assign \$1718  = sel_pre_2_15_1_s ^ sel_pre_2_11_1_s;
+  assign sel_pre_4_15_1_s = \$1718  ^ sel_pre_4_15_0_c;
+  assign \$1719  = sel_pre_2_15_1_s & sel_pre_2_11_1_s;
+  assign \$1720  = sel_pre_2_15_1_s & sel_pre_4_15_0_c;
+  assign \$1721  = \$1719  | \$1720 ;
+  assign \$1722  = sel_pre_2_11_1_s & sel_pre_4_15_0_c;
+  assign sel_pre_4_15_1_c = \$1721  | \$1722 ;
+  assign \$1723  = sel_pre_2_15_2_s ^ sel_pre_2_11_2_s;
+  assign sel_pre_4_15_2_s = \$1723  ^ sel_pre_4_15_1_c;
+  assign \$1724  = sel_pre_2_15_2_s & sel_pre_2_11_2_s;
+  assign \$1725  = sel_pre_2_15_2_s & sel_pre_4_15_1_c;
+  assign \$1726  = \$1724  | \$1725 ;
+  assign \$1727  = sel_pre_2_11_2_s & sel_pre_4_15_1_c;
+  assign sel_pre_4_15_2_c = \$1726  | \$1727 ;
+  assign sel_pre_8_8_0_s = sel_l3_s0[8] ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_8_0_c = sel_l3_s0[8] & sel_pre_4_7_0_s;
+  assign sel_pre_8_8_1_s = sel_pre_4_7_1_s ^ sel_pre_8_8_0_c;
+  assign sel_pre_8_8_1_c = sel_pre_4_7_1_s & sel_pre_8_8_0_c;
+  assign sel_pre_8_8_2_s = sel_pre_4_7_2_s ^ sel_pre_8_8_1_c;
+  assign sel_pre_8_8_2_c = sel_pre_4_7_2_s & sel_pre_8_8_1_c;
+  assign sel_pre_8_8_3_s = sel_pre_4_7_3_s ^ sel_pre_8_8_2_c;
+  assign sel_pre_8_8_3_c = sel_pre_4_7_3_s & sel_pre_8_8_2_c;
+  assign sel_pre_8_9_0_s = sel_pre_1_9_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_9_0_c = sel_pre_1_9_0_s & sel_pre_4_7_0_s;
+  assign \$1738  = sel_pre_1_9_0_c ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_9_1_s = \$1738  ^ sel_pre_8_9_0_c;
+  assign \$1739  = sel_pre_1_9_0_c & sel_pre_4_7_1_s;
+  assign \$1740  = sel_pre_1_9_0_c & sel_pre_8_9_0_c;
+  assign \$1741  = \$1739  | \$1740 ;
+  assign \$1742  = sel_pre_4_7_1_s & sel_pre_8_9_0_c;
+  assign sel_pre_8_9_1_c = \$1741  | \$1742 ;
+  assign sel_pre_8_9_2_s = \$1743  ^ sel_pre_8_9_1_c;
+  assign \$1747  = sel_pre_4_7_2_s & sel_pre_8_9_1_c;
+  assign sel_pre_8_9_3_s = \$1748  ^ sel_pre_8_9_2_c;
+  assign \$1752  = sel_pre_4_7_3_s & sel_pre_8_9_2_c;
+  assign sel_pre_8_10_0_s = sel_pre_2_10_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_10_0_c = sel_pre_2_10_0_s & sel_pre_4_7_0_s;
+  assign \$1758  = sel_pre_2_10_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_10_1_s = \$1758  ^ sel_pre_8_10_0_c;
+  assign \$1759  = sel_pre_2_10_1_s & sel_pre_4_7_1_s;
+  assign \$1760  = sel_pre_2_10_1_s & sel_pre_8_10_0_c;
+  assign \$1761  = \$1759  | \$1760 ;
+  assign \$1762  = sel_pre_4_7_1_s & sel_pre_8_10_0_c;
+  assign sel_pre_8_10_1_c = \$1761  | \$1762 ;
+  assign \$1763  = sel_pre_2_10_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_10_2_s = \$1763  ^ sel_pre_8_10_1_c;
+  assign \$1764  = sel_pre_2_10_2_s & sel_pre_4_7_2_s;
+  assign \$1765  = sel_pre_2_10_2_s & sel_pre_8_10_1_c;
+  assign \$1766  = \$1764  | \$1765 ;
+  assign \$1767  = sel_pre_4_7_2_s & sel_pre_8_10_1_c;
+  assign sel_pre_8_10_2_c = \$1766  | \$1767 ;
+  assign sel_pre_8_10_3_s = \$1768  ^ sel_pre_8_10_2_c;
+  assign \$1772  = sel_pre_4_7_3_s & sel_pre_8_10_2_c;
+  assign sel_pre_8_11_0_s = sel_pre_2_11_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_11_0_c = sel_pre_2_11_0_s & sel_pre_4_7_0_s;
+  assign \$1778  = sel_pre_2_11_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_11_1_s = \$1778  ^ sel_pre_8_11_0_c;
+  assign \$1779  = sel_pre_2_11_1_s & sel_pre_4_7_1_s;
+  assign \$1780  = sel_pre_2_11_1_s & sel_pre_8_11_0_c;
+  assign \$1781  = \$1779  | \$1780 ;
+  assign \$1782  = sel_pre_4_7_1_s & sel_pre_8_11_0_c;
+  assign sel_pre_8_11_1_c = \$1781  | \$1782 ;
+  assign \$1783  = sel_pre_2_11_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_11_2_s = \$1783  ^ sel_pre_8_11_1_c;
+  assign \$1784  = sel_pre_2_11_2_s & sel_pre_4_7_2_s;
+  assign \$1785  = sel_pre_2_11_2_s & sel_pre_8_11_1_c;
+  assign \$1786  = \$1784  | \$1785 ;
+  assign \$1787  = sel_pre_4_7_2_s & sel_pre_8_11_1_c;
+  assign sel_pre_8_11_2_c = \$1786  | \$1787 ;
+  assign sel_pre_8_11_3_s = \$1788  ^ sel_pre_8_11_2_c;
+  assign \$1792  = sel_pre_4_7_3_s & sel_pre_8_11_2_c;
+  assign sel_pre_8_12_0_s = sel_pre_4_12_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_12_0_c = sel_pre_4_12_0_s & sel_pre_4_7_0_s;
+  assign \$1798  = sel_pre_4_12_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_12_1_s = \$1798  ^ sel_pre_8_12_0_c;
+  assign \$1799  = sel_pre_4_12_1_s & sel_pre_4_7_1_s;
+  assign \$1800  = sel_pre_4_12_1_s & sel_pre_8_12_0_c;
+  assign \$1801  = \$1799  | \$1800 ;
+  assign \$1802  = sel_pre_4_7_1_s & sel_pre_8_12_0_c;
+  assign sel_pre_8_12_1_c = \$1801  | \$1802 ;
+  assign \$1803  = sel_pre_4_12_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_12_2_s = \$1803  ^ sel_pre_8_12_1_c;
+  assign \$1804  = sel_pre_4_12_2_s & sel_pre_4_7_2_s;
+  assign \$1805  = sel_pre_4_12_2_s & sel_pre_8_12_1_c;
+  assign \$1806  = \$1804  | \$1805 ;
+  assign \$1807  = sel_pre_4_7_2_s & sel_pre_8_12_1_c;
+  assign sel_pre_8_12_2_c = \$1806  | \$1807 ;
+  assign \$1808  = sel_pre_4_12_3_s ^ sel_pre_4_7_3_s;
+  assign sel_pre_8_12_3_s = \$1808  ^ sel_pre_8_12_2_c;
+  assign \$1809  = sel_pre_4_12_3_s & sel_pre_4_7_3_s;
+  assign \$1810  = sel_pre_4_12_3_s & sel_pre_8_12_2_c;
+  assign \$1811  = \$1809  | \$1810 ;
+  assign \$1812  = sel_pre_4_7_3_s & sel_pre_8_12_2_c;
+  assign sel_pre_8_12_3_c = \$1811  | \$1812 ;
+  assign sel_pre_8_13_0_s = sel_pre_4_13_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_13_0_c = sel_pre_4_13_0_s & sel_pre_4_7_0_s;
+  assign \$1818  = sel_pre_4_13_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_13_1_s = \$1818  ^ sel_pre_8_13_0_c;
+  assign \$1819  = sel_pre_4_13_1_s & sel_pre_4_7_1_s;
+  assign \$1820  = sel_pre_4_13_1_s & sel_pre_8_13_0_c;
+  assign \$1821  = \$1819  | \$1820 ;
+  assign \$1822  = sel_pre_4_7_1_s & sel_pre_8_13_0_c;
+  assign sel_pre_8_13_1_c = \$1821  | \$1822 ;
+  assign \$1823  = sel_pre_4_13_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_13_2_s = \$1823  ^ sel_pre_8_13_1_c;
+  assign \$1824  = sel_pre_4_13_2_s & sel_pre_4_7_2_s;
+  assign \$1825  = sel_pre_4_13_2_s & sel_pre_8_13_1_c;
+  assign \$1826  = \$1824  | \$1825 ;
+  assign \$1827  = sel_pre_4_7_2_s & sel_pre_8_13_1_c;
+  assign sel_pre_8_13_2_c = \$1826  | \$1827 ;
+  assign \$1828  = sel_pre_4_13_3_s ^ sel_pre_4_7_3_s;
+  assign sel_pre_8_13_3_s = \$1828  ^ sel_pre_8_13_2_c;
+  assign \$1829  = sel_pre_4_13_3_s & sel_pre_4_7_3_s;
+  assign \$1830  = sel_pre_4_13_3_s & sel_pre_8_13_2_c;
+  assign \$1831  = \$1829  | \$1830 ;
+  assign \$1832  = sel_pre_4_7_3_s & sel_pre_8_13_2_c;
+  assign sel_pre_8_13_3_c = \$1831  | \$1832 ;
+  assign sel_pre_8_14_0_s = sel_pre_4_14_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_14_0_c = sel_pre_4_14_0_s & sel_pre_4_7_0_s;
+  assign \$1838  = sel_pre_4_14_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_14_1_s = \$1838  ^ sel_pre_8_14_0_c;
+  assign \$1839  = sel_pre_4_14_1_s & sel_pre_4_7_1_s;
+  assign \$1840  = sel_pre_4_14_1_s & sel_pre_8_14_0_c;
+  assign \$1841  = \$1839  | \$1840 ;
+  assign \$1842  = sel_pre_4_7_1_s & sel_pre_8_14_0_c;
+  assign sel_pre_8_14_1_c = \$1841  | \$1842 ;
+  assign \$1843  = sel_pre_4_14_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_14_2_s = \$1843  ^ sel_pre_8_14_1_c;
+  assign \$1844  = sel_pre_4_14_2_s & sel_pre_4_7_2_s;
+  assign \$1845  = sel_pre_4_14_2_s & sel_pre_8_14_1_c;
+  assign \$1846  = \$1844  | \$1845 ;
+  assign \$1847  = sel_pre_4_7_2_s & sel_pre_8_14_1_c;
+  assign sel_pre_8_14_2_c = \$1846  | \$1847 ;
+  assign \$1848  = sel_pre_4_14_3_s ^ sel_pre_4_7_3_s;
+  assign sel_pre_8_14_3_s = \$1848  ^ sel_pre_8_14_2_c;
+  assign \$1849  = sel_pre_4_14_3_s & sel_pre_4_7_3_s;
+  assign \$1850  = sel_pre_4_14_3_s & sel_pre_8_14_2_c;
+  assign \$1851  = \$1849  | \$1850 ;
+  assign \$1852  = sel_pre_4_7_3_s & sel_pre_8_14_2_c;
+  assign sel_pre_8_14_3_c = \$1851  | \$1852 ;
+  assign sel_pre_8_15_0_s = sel_pre_4_15_0_s ^ sel_pre_4_7_0_s;
+  assign sel_pre_8_15_0_c = sel_pre_4_15_0_s & sel_pre_4_7_0_s;
+  assign \$1858  = sel_pre_4_15_1_s ^ sel_pre_4_7_1_s;
+  assign sel_pre_8_15_1_s = \$1858  ^ sel_pre_8_15_0_c;
+  assign \$1859  = sel_pre_4_15_1_s & sel_pre_4_7_1_s;
+  assign \$1860  = sel_pre_4_15_1_s & sel_pre_8_15_0_c;
+  assign \$1861  = \$1859  | \$1860 ;
+  assign \$1862  = sel_pre_4_7_1_s & sel_pre_8_15_0_c;
+  assign sel_pre_8_15_1_c = \$1861  | \$1862 ;
+  assign \$1863  = sel_pre_4_15_2_s ^ sel_pre_4_7_2_s;
+  assign sel_pre_8_15_2_s = \$1863  ^ sel_pre_8_15_1_c;
+  assign \$1864  = sel_pre_4_15_2_s & sel_pre_4_7_2_s;
+  assign \$1865  = sel_pre_4_15_2_s & sel_pre_8_15_1_c;
+  assign \$1866  = \$1864  | \$1865 ;
+  assign \$1867  = sel_pre_4_7_2_s & sel_pre_8_15_1_c;
+  assign sel_pre_8_15_2_c = \$1866  | \$1867 ;
+  assign \$1868  = sel_pre_4_15_3_s ^ sel_pre_4_7_3_s;
+  assign sel_pre_8_15_3_s = \$1868  ^ sel_pre_8_15_2_c;
+  assign \$1869  = sel_pre_4_15_3_s & sel_pre_4_7_3_s;
+  assign \$1870  = sel_pre_4_15_3_s & sel_pre_8_15_2_c;
+  assign \$1871  = \$1869  | \$1870 ;
+  assign \$1872  = sel_pre_4_7_3_s & sel_pre_8_15_2_c;
+  assign sel_pre_8_15_3_c = \$1871  | \$1872 ;
+  assign mac_wmux_keep0 = ! sel_l5_s0;
+  assign \$1878  = ! sel_l5_s0;
+  assign \$1879  = ! sel_l5_s0;
+  assign \$1880  = ! sel_l5_s0;
+  assign \$1881  = ! sel_l5_s0;
+  assign \$1882  = sel_l5_s0 == 1'h1;
+  assign \$1883  = \sel_l5_s0$673  == 1'h1;
+  assign mac_wmux_keep1 = \$1882  | \$1883 ;
+  assign \$1884  = sel_l5_s0 == 1'h1;
+  assign \$1885  = sel_l5_s0 == 1'h1;
+  assign \$1886  = sel_l5_s0 == 1'h1;
+  assign \$1887  = sel_l5_s0 == 1'h1;
+  assign \$1889  = \sel_l5_s0$673  == 1'h1;
+  assign \$1890  = \sel_l5_s0$673  == 1'h1;
+  assign \$1891  = \sel_l5_s0$673  == 1'h1;
+  assign \$1892  = \sel_l5_s0$673  == 1'h1;
+  assign \$1894  = sel_l5_s0 == 2'h2;
+  assign \$1895  = \sel_l5_s0$673  == 2'h2;
+  assign \$1896  = \$1894  | \$1895 ;
+  assign \$1897  = \sel_l5_s0$676  == 2'h2;
+  assign mac_wmux_keep2 = \$1896  | \$1897 ;
+  assign \$1898  = sel_l5_s0 == 2'h2;
+  assign \$1899  = sel_l5_s0 == 2'h2;
+  assign \$1900  = sel_l5_s0 == 2'h2;
+  assign \$1901  = sel_l5_s0 == 2'h2;
+  assign \$1903  = \sel_l5_s0$673  == 2'h2;
+  assign \$1904  = \sel_l5_s0$673  == 2'h2;
+  assign \$1905  = \sel_l5_s0$673  == 2'h2;
+  assign \$1906  = \sel_l5_s0$673  == 2'h2;
+  assign \$1908  = \$1902  | \$1907 ;
+  assign \$1909  = \sel_l5_s0$676  == 2'h2;
+  assign \$1910  = \sel_l5_s0$676  == 2'h2;
+  assign \$1911  = \sel_l5_s0$676  == 2'h2;
+  assign \$1912  = \sel_l5_s0$676  == 2'h2;
+  assign \$1914  = sel_l5_s0 == 2'h3;
+  assign \$1915  = \sel_l5_s0$673  == 2'h3;
+  assign \$1916  = \$1914  | \$1915 ;
+  assign \$1917  = \sel_l5_s0$676  == 2'h3;
+  assign \$1918  = \sel_l5_s0$679  == 2'h3;
+  assign \$1919  = \$1917  | \$1918 ;
+  assign mac_wmux_keep3 = \$1916  | \$1919 ;
+  assign \$1920  = sel_l5_s0 == 2'h3;
+  assign \$1921  = sel_l5_s0 == 2'h3;
+  assign \$1922  = sel_l5_s0 == 2'h3;
+  assign \$1923  = sel_l5_s0 == 2'h3;
+  assign \$1925  = \sel_l5_s0$673  == 2'h3;
+  assign \$1926  = \sel_l5_s0$673  == 2'h3;
+  assign \$1927  = \sel_l5_s0$673  == 2'h3;
+  assign \$1928  = \sel_l5_s0$673  == 2'h3;
+  assign \$1930  = \$1924  | \$1929 ;
+  assign \$1931  = \sel_l5_s0$676  == 2'h3;
+  assign \$1932  = \sel_l5_s0$676  == 2'h3;
+  assign \$1933  = \sel_l5_s0$676  == 2'h3;
+  assign \$1934  = \sel_l5_s0$676  == 2'h3;
+  assign \$1936  = \sel_l5_s0$679  == 2'h3;
+  assign \$1937  = \sel_l5_s0$679  == 2'h3;
+  assign \$1938  = \sel_l5_s0$679  == 2'h3;
+  assign \$1939  = \sel_l5_s0$679  == 2'h3;
+  assign mac_wmux_drop3 = \$1930  | \$1941 ;
+  assign \$1942  = sel_l5_s0 == 3'h4;
+  assign \$1943  = \sel_l5_s0$673  == 3'h4;
+  assign \$1944  = \$1942  | \$1943 ;
+  assign \$1945  = \sel_l5_s0$676  == 3'h4;
+  assign \$1946  = \sel_l5_s0$679  == 3'h4;
+  assign \$1947  = \$1945  | \$1946 ;
+  assign \$1948  = \$1944  | \$1947 ;
+  assign \$1949  = \sel_l5_s0$682  == 3'h4;
+  assign mac_wmux_keep4 = \$1948  | \$1949 ;
+  assign \$1950  = sel_l5_s0 == 3'h4;
+  assign \$1951  = sel_l5_s0 == 3'h4;
+  assign \$1952  = sel_l5_s0 == 3'h4;
+  assign \$1953  = sel_l5_s0 == 3'h4;
+  assign \$1955  = \sel_l5_s0$673  == 3'h4;
+  assign \$1956  = \sel_l5_s0$673  == 3'h4;
+  assign \$1957  = \sel_l5_s0$673  == 3'h4;
+  assign \$1958  = \sel_l5_s0$673  == 3'h4;
+  assign \$1960  = \$1954  | \$1959 ;
+  assign \$1961  = \sel_l5_s0$676  == 3'h4;
+  assign \$1962  = \sel_l5_s0$676  == 3'h4;
+  assign \$1963  = \sel_l5_s0$676  == 3'h4;
+  assign \$1964  = \sel_l5_s0$676  == 3'h4;
+  assign \$1966  = \sel_l5_s0$679  == 3'h4;
+  assign \$1967  = \sel_l5_s0$679  == 3'h4;
+  assign \$1968  = \sel_l5_s0$679  == 3'h4;
+  assign \$1969  = \sel_l5_s0$679  == 3'h4;
+  assign \$1971  = \$1965  | \$1970 ;
+  assign \$1972  = \$1960  | \$1971 ;
+  assign \$1973  = \sel_l5_s0$682  == 3'h4;
+  assign \$1974  = \sel_l5_s0$682  == 3'h4;
+  assign \$1975  = \sel_l5_s0$682  == 3'h4;
+  assign \$1976  = \sel_l5_s0$682  == 3'h4;
+  assign \$1978  = sel_l5_s0 == 3'h5;
+  assign \$1979  = \sel_l5_s0$673  == 3'h5;
+  assign \$1980  = \$1978  | \$1979 ;
+  assign \$1981  = \sel_l5_s0$676  == 3'h5;
+  assign \$1982  = \sel_l5_s0$679  == 3'h5;
+  assign \$1983  = \$1981  | \$1982 ;
+  assign \$1984  = \$1980  | \$1983 ;
+  assign \$1985  = \sel_l5_s0$682  == 3'h5;
+  assign \$1986  = \sel_l5_s0$685  == 3'h5;
+  assign \$1987  = \$1985  | \$1986 ;
+  assign mac_wmux_keep5 = \$1984  | \$1987 ;
+  assign \$1988  = sel_l5_s0 == 3'h5;
+  assign \$1989  = sel_l5_s0 == 3'h5;
+  assign \$1990  = sel_l5_s0 == 3'h5;
+  assign \$1991  = sel_l5_s0 == 3'h5;
+  assign \$1993  = \sel_l5_s0$673  == 3'h5;
+  assign \$1994  = \sel_l5_s0$673  == 3'h5;
+  assign \$1995  = \sel_l5_s0$673  == 3'h5;
+  assign \$1996  = \sel_l5_s0$673  == 3'h5;
+  assign \$1998  = \$1992  | \$1997 ;
+  assign \$1999  = \sel_l5_s0$676  == 3'h5;
+  assign \$2000  = \sel_l5_s0$676  == 3'h5;
+  assign \$2001  = \sel_l5_s0$676  == 3'h5;
+  assign \$2002  = \sel_l5_s0$676  == 3'h5;
+  assign \$2004  = \sel_l5_s0$679  == 3'h5;
+  assign \$2005  = \sel_l5_s0$679  == 3'h5;
+  assign \$2006  = \sel_l5_s0$679  == 3'h5;
+  assign \$2007  = \sel_l5_s0$679  == 3'h5;
+  assign \$2009  = \$2003  | \$2008 ;
+  assign \$2010  = \$1998  | \$2009 ;
+  assign \$2011  = \sel_l5_s0$682  == 3'h5;
+  assign \$2012  = \sel_l5_s0$682  == 3'h5;
+  assign \$2013  = \sel_l5_s0$682  == 3'h5;
+  assign \$2014  = \sel_l5_s0$682  == 3'h5;
+  assign \$2016  = \sel_l5_s0$685  == 3'h5;
+  assign \$2017  = \sel_l5_s0$685  == 3'h5;
+  assign \$2018  = \sel_l5_s0$685  == 3'h5;
+  assign \$2019  = \sel_l5_s0$685  == 3'h5;
+  assign mac_wmux_drop5 = \$2010  | \$2021 ;
+  assign \$2022  = sel_l5_s0 == 3'h6;
+  assign \$2023  = \sel_l5_s0$673  == 3'h6;
+  assign \$2024  = \$2022  | \$2023 ;
+  assign \$2025  = \sel_l5_s0$676  == 3'h6;
+  assign \$2026  = \sel_l5_s0$679  == 3'h6;
+  assign \$2027  = \$2025  | \$2026 ;
+  assign \$2028  = \$2024  | \$2027 ;
+  assign \$2029  = \sel_l5_s0$682  == 3'h6;
+  assign \$2030  = \sel_l5_s0$685  == 3'h6;
+  assign \$2031  = \$2029  | \$2030 ;
+  assign \$2032  = \sel_l5_s0$688  == 3'h6;
+  assign \$2033  = \$2031  | \$2032 ;
+  assign mac_wmux_keep6 = \$2028  | \$2033 ;
+  assign \$2034  = sel_l5_s0 == 3'h6;
+  assign \$2035  = sel_l5_s0 == 3'h6;
+  assign \$2036  = sel_l5_s0 == 3'h6;
+  assign \$2037  = sel_l5_s0 == 3'h6;
+  assign \$2039  = \sel_l5_s0$673  == 3'h6;
+  assign \$2040  = \sel_l5_s0$673  == 3'h6;
+  assign \$2041  = \sel_l5_s0$673  == 3'h6;
+  assign \$2042  = \sel_l5_s0$673  == 3'h6;
+  assign \$2044  = \$2038  | \$2043 ;
+  assign \$2045  = \sel_l5_s0$676  == 3'h6;
+  assign \$2046  = \sel_l5_s0$676  == 3'h6;
+  assign \$2047  = \sel_l5_s0$676  == 3'h6;
+  assign \$2048  = \sel_l5_s0$676  == 3'h6;
+  assign \$2050  = \sel_l5_s0$679  == 3'h6;
+  assign \$2051  = \sel_l5_s0$679  == 3'h6;
+  assign \$2052  = \sel_l5_s0$679  == 3'h6;
+  assign \$2053  = \sel_l5_s0$679  == 3'h6;
+  assign \$2055  = \$2049  | \$2054 ;
+  assign \$2056  = \$2044  | \$2055 ;
+  assign \$2057  = \sel_l5_s0$682  == 3'h6;
+  assign \$2058  = \sel_l5_s0$682  == 3'h6;
+  assign \$2059  = \sel_l5_s0$682  == 3'h6;
+  assign \$2060  = \sel_l5_s0$682  == 3'h6;
+  assign \$2062  = \sel_l5_s0$685  == 3'h6;
+  assign \$2063  = \sel_l5_s0$685  == 3'h6;
+  assign \$2064  = \sel_l5_s0$685  == 3'h6;
+  assign \$2065  = \sel_l5_s0$685  == 3'h6;
+  assign \$2067  = \$2061  | \$2066 ;
+  assign \$2068  = \sel_l5_s0$688  == 3'h6;
+  assign \$2069  = \sel_l5_s0$688  == 3'h6;
+  assign \$2070  = \sel_l5_s0$688  == 3'h6;
+  assign \$2071  = \sel_l5_s0$688  == 3'h6;
+  assign mac_wmux_drop6 = \$2056  | \$2073 ;
+  assign \$2074  = sel_l5_s0 == 3'h7;
+  assign \$2075  = \sel_l5_s0$673  == 3'h7;
+  assign \$2076  = \$2074  | \$2075 ;
+  assign \$2077  = \sel_l5_s0$676  == 3'h7;
+  assign \$2078  = \sel_l5_s0$679  == 3'h7;
+  assign \$2079  = \$2077  | \$2078 ;
+  assign \$2080  = \$2076  | \$2079 ;
+  assign \$2081  = \sel_l5_s0$682  == 3'h7;
+  assign \$2082  = \sel_l5_s0$685  == 3'h7;
+  assign \$2083  = \$2081  | \$2082 ;
+  assign \$2084  = \sel_l5_s0$688  == 3'h7;
+  assign \$2085  = \sel_l5_s0$691  == 3'h7;
+  assign \$2086  = \$2084  | \$2085 ;
+  assign \$2087  = \$2083  | \$2086 ;
+  assign mac_wmux_keep7 = \$2080  | \$2087 ;
+  assign \$2088  = sel_l5_s0 == 3'h7;
+  assign \$2089  = sel_l5_s0 == 3'h7;
+  assign \$2090  = sel_l5_s0 == 3'h7;
+  assign \$2091  = sel_l5_s0 == 3'h7;
+  assign \$2093  = \sel_l5_s0$673  == 3'h7;
+  assign \$2094  = \sel_l5_s0$673  == 3'h7;
+  assign \$2095  = \sel_l5_s0$673  == 3'h7;
+  assign \$2096  = \sel_l5_s0$673  == 3'h7;
+  assign \$2098  = \$2092  | \$2097 ;
+  assign \$2099  = \sel_l5_s0$676  == 3'h7;
+  assign \$2100  = \sel_l5_s0$676  == 3'h7;
+  assign \$2101  = \sel_l5_s0$676  == 3'h7;
+  assign \$2102  = \sel_l5_s0$676  == 3'h7;
+  assign \$2104  = \sel_l5_s0$679  == 3'h7;
+  assign \$2105  = \sel_l5_s0$679  == 3'h7;
+  assign \$2106  = \sel_l5_s0$679  == 3'h7;
+  assign \$2107  = \sel_l5_s0$679  == 3'h7;
+  assign \$2109  = \$2103  | \$2108 ;
+  assign \$2110  = \$2098  | \$2109 ;
+  assign \$2111  = \sel_l5_s0$682  == 3'h7;
+  assign \$2112  = \sel_l5_s0$682  == 3'h7;
+  assign \$2113  = \sel_l5_s0$682  == 3'h7;
+  assign \$2114  = \sel_l5_s0$682  == 3'h7;
+  assign \$2116  = \sel_l5_s0$685  == 3'h7;
+  assign \$2117  = \sel_l5_s0$685  == 3'h7;
+  assign \$2118  = \sel_l5_s0$685  == 3'h7;
+  assign \$2119  = \sel_l5_s0$685  == 3'h7;
+  assign \$2121  = \$2115  | \$2120 ;
+  assign \$2122  = \sel_l5_s0$688  == 3'h7;
+  assign \$2123  = \sel_l5_s0$688  == 3'h7;
+  assign \$2124  = \sel_l5_s0$688  == 3'h7;
+  assign \$2125  = \sel_l5_s0$688  == 3'h7;
+  assign \$2127  = \sel_l5_s0$691  == 3'h7;
+  assign \$2128  = \sel_l5_s0$691  == 3'h7;
+  assign \$2129  = \sel_l5_s0$691  == 3'h7;
+  assign \$2130  = \sel_l5_s0$691  == 3'h7;
+  assign \$2133  = \$2121  | \$2132 ;
+  assign mac_wmux_drop7 = \$2110  | \$2133 ;
+  assign \$2134  = sel_l5_s0 == 4'h8;
+  assign \$2135  = \sel_l5_s0$673  == 4'h8;
+  assign \$2136  = \$2134  | \$2135 ;
+  assign \$2137  = \sel_l5_s0$676  == 4'h8;
+  assign \$2138  = \sel_l5_s0$679  == 4'h8;
+  assign \$2139  = \$2137  | \$2138 ;
+  assign \$2140  = \$2136  | \$2139 ;
+  assign \$2141  = \sel_l5_s0$682  == 4'h8;
+  assign \$2142  = \sel_l5_s0$685  == 4'h8;
+  assign \$2143  = \$2141  | \$2142 ;
+  assign \$2144  = \sel_l5_s0$688  == 4'h8;
+  assign \$2145  = \sel_l5_s0$691  == 4'h8;
+  assign \$2146  = \$2144  | \$2145 ;
+  assign \$2147  = \$2143  | \$2146 ;
+  assign mac_wmux_keep8 = \$2140  | \$2147 ;
+  assign \$2148  = sel_l5_s0 == 4'h8;
+  assign \$2149  = sel_l5_s0 == 4'h8;
+  assign \$2150  = sel_l5_s0 == 4'h8;
+  assign \$2151  = sel_l5_s0 == 4'h8;
+  assign \$2153  = \sel_l5_s0$673  == 4'h8;
+  assign \$2154  = \sel_l5_s0$673  == 4'h8;
+  assign \$2155  = \sel_l5_s0$673  == 4'h8;
+  assign \$2156  = \sel_l5_s0$673  == 4'h8;
+  assign \$2158  = \$2152  | \$2157 ;
+  assign \$2159  = \sel_l5_s0$676  == 4'h8;
+  assign \$2160  = \sel_l5_s0$676  == 4'h8;
+  assign \$2161  = \sel_l5_s0$676  == 4'h8;
+  assign \$2162  = \sel_l5_s0$676  == 4'h8;
+  assign \$2164  = \sel_l5_s0$679  == 4'h8;
+  assign \$2165  = \sel_l5_s0$679  == 4'h8;
+  assign \$2166  = \sel_l5_s0$679  == 4'h8;
+  assign \$2167  = \sel_l5_s0$679  == 4'h8;
+  assign \$2169  = \$2163  | \$2168 ;
+  assign \$2170  = \$2158  | \$2169 ;
+  assign \$2171  = \sel_l5_s0$682  == 4'h8;
+  assign \$2172  = \sel_l5_s0$682  == 4'h8;
+  assign \$2173  = \sel_l5_s0$682  == 4'h8;
+  assign \$2174  = \sel_l5_s0$682  == 4'h8;
+  assign \$2176  = \sel_l5_s0$685  == 4'h8;
+  assign \$2177  = \sel_l5_s0$685  == 4'h8;
+  assign \$2178  = \sel_l5_s0$685  == 4'h8;
+  assign \$2179  = \sel_l5_s0$685  == 4'h8;
+  assign \$2181  = \$2175  | \$2180 ;
+  assign \$2182  = \sel_l5_s0$688  == 4'h8;
+  assign \$2183  = \sel_l5_s0$688  == 4'h8;
+  assign \$2184  = \sel_l5_s0$688  == 4'h8;
+  assign \$2185  = \sel_l5_s0$688  == 4'h8;
+  assign \$2187  = \sel_l5_s0$691  == 4'h8;
+  assign \$2188  = \sel_l5_s0$691  == 4'h8;
+  assign \$2189  = \sel_l5_s0$691  == 4'h8;
+  assign \$2190  = \sel_l5_s0$691  == 4'h8;
+  assign \$2192  = \$2186  | \$2191 ;
+  assign \$2193  = \$2181  | \$2192 ;
+  assign mac_wmux_drop8 = \$2170  | \$2193 ;
+  assign \$2194  = \sel_l5_s0$673  == 4'h9;
+  assign \$2195  = \sel_l5_s0$676  == 4'h9;
+  assign \$2196  = \$2194  | \$2195 ;
+  assign \$2197  = \sel_l5_s0$679  == 4'h9;
+  assign \$2198  = \sel_l5_s0$682  == 4'h9;
+  assign \$2199  = \$2197  | \$2198 ;
+  assign \$2200  = \$2196  | \$2199 ;
+  assign \$2201  = \sel_l5_s0$685  == 4'h9;
+  assign \$2202  = \sel_l5_s0$688  == 4'h9;
+  assign \$2203  = \$2201  | \$2202 ;
+  assign \$2204  = \sel_l5_s0$691  == 4'h9;
+  assign \$2205  = \$2203  | \$2204 ;
+  assign mac_wmux_keep9 = \$2200  | \$2205 ;
+  assign \$2206  = \sel_l5_s0$673  == 4'h9;
+  assign \$2207  = \sel_l5_s0$673  == 4'h9;
+  assign \$2208  = \sel_l5_s0$673  == 4'h9;
+  assign \$2209  = \sel_l5_s0$673  == 4'h9;
+  assign \$2211  = \sel_l5_s0$676  == 4'h9;
+  assign \$2212  = \sel_l5_s0$676  == 4'h9;
+  assign \$2213  = \sel_l5_s0$676  == 4'h9;
+  assign \$2214  = \sel_l5_s0$676  == 4'h9;
+  assign \$2216  = \$2210  | \$2215 ;
+  assign \$2217  = \sel_l5_s0$679  == 4'h9;
+  assign \$2218  = \sel_l5_s0$679  == 4'h9;
+  assign \$2219  = \sel_l5_s0$679  == 4'h9;
+  assign \$2220  = \sel_l5_s0$679  == 4'h9;
+  assign \$2222  = \sel_l5_s0$682  == 4'h9;
+  assign \$2223  = \sel_l5_s0$682  == 4'h9;
+  assign \$2224  = \sel_l5_s0$682  == 4'h9;
+  assign \$2225  = \sel_l5_s0$682  == 4'h9;
+  assign \$2227  = \$2221  | \$2226 ;
+  assign \$2228  = \$2216  | \$2227 ;
+  assign \$2229  = \sel_l5_s0$685  == 4'h9;
+  assign \$2230  = \sel_l5_s0$685  == 4'h9;
+  assign \$2231  = \sel_l5_s0$685  == 4'h9;
+  assign \$2232  = \sel_l5_s0$685  == 4'h9;
+  assign \$2234  = \sel_l5_s0$688  == 4'h9;
+  assign \$2235  = \sel_l5_s0$688  == 4'h9;
+  assign \$2236  = \sel_l5_s0$688  == 4'h9;
+  assign \$2237  = \sel_l5_s0$688  == 4'h9;
+  assign \$2239  = \$2233  | \$2238 ;
+  assign \$2240  = \sel_l5_s0$691  == 4'h9;
+  assign \$2241  = \sel_l5_s0$691  == 4'h9;
+  assign \$2242  = \sel_l5_s0$691  == 4'h9;
+  assign \$2243  = \sel_l5_s0$691  == 4'h9;
+  assign \$2245  = \$2239  | \$2244 ;
+  assign mac_wmux_drop9 = \$2228  | \$2245 ;
+  assign \$2246  = \sel_l5_s0$676  == 4'ha;
+  assign \$2247  = \sel_l5_s0$679  == 4'ha;
+  assign \$2248  = \$2246  | \$2247 ;
+  assign \$2249  = \sel_l5_s0$682  == 4'ha;
+  assign \$2250  = \sel_l5_s0$685  == 4'ha;
+  assign \$2251  = \$2249  | \$2250 ;
+  assign \$2252  = \$2248  | \$2251 ;
+  assign \$2253  = \sel_l5_s0$688  == 4'ha;
+  assign \$2254  = \sel_l5_s0$691  == 4'ha;
+  assign \$2255  = \$2253  | \$2254 ;
+  assign mac_wmux_keep10 = \$2252  | \$2255 ;
+  assign \$2256  = \sel_l5_s0$676  == 4'ha;
+  assign \$2257  = \sel_l5_s0$676  == 4'ha;
+  assign \$2258  = \sel_l5_s0$676  == 4'ha;
+  assign \$2259  = \sel_l5_s0$676  == 4'ha;
+  assign \$2261  = \sel_l5_s0$679  == 4'ha;
+  assign \$2262  = \sel_l5_s0$679  == 4'ha;
+  assign \$2263  = \sel_l5_s0$679  == 4'ha;
+  assign \$2264  = \sel_l5_s0$679  == 4'ha;
+  assign \$2266  = \$2260  | \$2265 ;
+  assign \$2267  = \sel_l5_s0$682  == 4'ha;
+  assign \$2268  = \sel_l5_s0$682  == 4'ha;
+  assign \$2269  = \sel_l5_s0$682  == 4'ha;
+  assign \$2270  = \sel_l5_s0$682  == 4'ha;
+  assign \$2272  = \sel_l5_s0$685  == 4'ha;
+  assign \$2273  = \sel_l5_s0$685  == 4'ha;
+  assign \$2274  = \sel_l5_s0$685  == 4'ha;
+  assign \$2275  = \sel_l5_s0$685  == 4'ha;
+  assign \$2277  = \$2271  | \$2276 ;
+  assign \$2278  = \$2266  | \$2277 ;
+  assign \$2279  = \sel_l5_s0$688  == 4'ha;
+  assign \$2280  = \sel_l5_s0$688  == 4'ha;
+  assign \$2281  = \sel_l5_s0$688  == 4'ha;
+  assign \$2282  = \sel_l5_s0$688  == 4'ha;
+  assign \$2284  = \sel_l5_s0$691  == 4'ha;
+  assign \$2285  = \sel_l5_s0$691  == 4'ha;
+  assign \$2286  = \sel_l5_s0$691  == 4'ha;
+  assign \$2287  = \sel_l5_s0$691  == 4'ha;
+  assign \$2289  = \$2283  | \$2288 ;
+  assign mac_wmux_drop10 = \$2278  | \$2289 ;
+  assign \$2290  = \sel_l5_s0$679  == 4'hb;
+  assign \$2291  = \sel_l5_s0$682  == 4'hb;
+  assign \$2292  = \$2290  | \$2291 ;
+  assign \$2293  = \sel_l5_s0$685  == 4'hb;
+  assign \$2294  = \sel_l5_s0$688  == 4'hb;
+  assign \$2295  = \$2293  | \$2294 ;
+  assign \$2296  = \$2292  | \$2295 ;
+  assign \$2297  = \sel_l5_s0$691  == 4'hb;
+  assign mac_wmux_keep11 = \$2296  | \$2297 ;
+  assign \$2298  = \sel_l5_s0$679  == 4'hb;
+  assign \$2299  = \sel_l5_s0$679  == 4'hb;
+  assign \$2300  = \sel_l5_s0$679  == 4'hb;
+  assign \$2301  = \sel_l5_s0$679  == 4'hb;
+  assign \$2303  = \sel_l5_s0$682  == 4'hb;
+  assign \$2304  = \sel_l5_s0$682  == 4'hb;
+  assign \$2305  = \sel_l5_s0$682  == 4'hb;
+  assign \$2306  = \sel_l5_s0$682  == 4'hb;
+  assign \$2308  = \$2302  | \$2307 ;
+  assign \$2309  = \sel_l5_s0$685  == 4'hb;
+  assign \$2310  = \sel_l5_s0$685  == 4'hb;
+  assign \$2311  = \sel_l5_s0$685  == 4'hb;
+  assign \$2312  = \sel_l5_s0$685  == 4'hb;
+  assign \$2314  = \sel_l5_s0$688  == 4'hb;
+  assign \$2315  = \sel_l5_s0$688  == 4'hb;
+  assign \$2316  = \sel_l5_s0$688  == 4'hb;
+  assign \$2317  = \sel_l5_s0$688  == 4'hb;
+  assign \$2319  = \$2313  | \$2318 ;
+  assign \$2320  = \$2308  | \$2319 ;
+  assign \$2321  = \sel_l5_s0$691  == 4'hb;
+  assign \$2322  = \sel_l5_s0$691  == 4'hb;
+  assign \$2323  = \sel_l5_s0$691  == 4'hb;
+  assign \$2324  = \sel_l5_s0$691  == 4'hb;
+  assign mac_wmux_drop11 = \$2320  | \$2325 ;
+  assign \$2326  = \sel_l5_s0$682  == 4'hc;
+  assign \$2327  = \sel_l5_s0$685  == 4'hc;
+  assign \$2328  = \$2326  | \$2327 ;
+  assign \$2329  = \sel_l5_s0$688  == 4'hc;
+  assign \$2330  = \sel_l5_s0$691  == 4'hc;
+  assign \$2331  = \$2329  | \$2330 ;
+  assign mac_wmux_keep12 = \$2328  | \$2331 ;
+  assign \$2332  = \sel_l5_s0$682  == 4'hc;
+  assign \$2333  = \sel_l5_s0$682  == 4'hc;
+  assign \$2334  = \sel_l5_s0$682  == 4'hc;
+  assign \$2335  = \sel_l5_s0$682  == 4'hc;
+  assign \$2337  = \sel_l5_s0$685  == 4'hc;
+  assign \$2338  = \sel_l5_s0$685  == 4'hc;
+  assign \$2339  = \sel_l5_s0$685  == 4'hc;
+  assign \$2340  = \sel_l5_s0$685  == 4'hc;
+  assign \$2342  = \$2336  | \$2341 ;
+  assign \$2343  = \sel_l5_s0$688  == 4'hc;
+  assign \$2344  = \sel_l5_s0$688  == 4'hc;
+  assign \$2345  = \sel_l5_s0$688  == 4'hc;
+  assign \$2346  = \sel_l5_s0$688  == 4'hc;
+  assign \$2348  = \sel_l5_s0$691  == 4'hc;
+  assign \$2349  = \sel_l5_s0$691  == 4'hc;
+  assign \$2350  = \sel_l5_s0$691  == 4'hc;
+  assign \$2351  = \sel_l5_s0$691  == 4'hc;
+  assign \$2353  = \$2347  | \$2352 ;
+  assign mac_wmux_drop12 = \$2342  | \$2353 ;
+  assign \$2354  = \sel_l5_s0$685  == 4'hd;
+  assign \$2355  = \sel_l5_s0$688  == 4'hd;
+  assign \$2356  = \$2354  | \$2355 ;
+  assign \$2357  = \sel_l5_s0$691  == 4'hd;
+  assign mac_wmux_keep13 = \$2356  | \$2357 ;
+  assign \$2358  = \sel_l5_s0$685  == 4'hd;
+  assign \$2359  = \sel_l5_s0$685  == 4'hd;
+  assign \$2360  = \sel_l5_s0$685  == 4'hd;
+  assign \$2361  = \sel_l5_s0$685  == 4'hd;
+  assign \$2363  = \sel_l5_s0$688  == 4'hd;
+  assign \$2364  = \sel_l5_s0$688  == 4'hd;
+  assign \$2365  = \sel_l5_s0$688  == 4'hd;
+  assign \$2366  = \sel_l5_s0$688  == 4'hd;
+  assign \$2368  = \$2362  | \$2367 ;
+  assign \$2369  = \sel_l5_s0$691  == 4'hd;
+  assign \$2370  = \sel_l5_s0$691  == 4'hd;
+  assign \$2371  = \sel_l5_s0$691  == 4'hd;
+  assign \$2372  = \sel_l5_s0$691  == 4'hd;
+  assign mac_wmux_drop13 = \$2368  | \$2373 ;
+  assign \$2374  = \sel_l5_s0$688  == 4'he;
+  assign \$2375  = \sel_l5_s0$691  == 4'he;
+  assign mac_wmux_keep14 = \$2374  | \$2375 ;
+  assign \$2376  = \sel_l5_s0$688  == 4'he;
+  assign \$2377  = \sel_l5_s0$688  == 4'he;
+  assign \$2378  = \sel_l5_s0$688  == 4'he;
+  assign \$2379  = \sel_l5_s0$688  == 4'he;
+  assign \$2381  = \sel_l5_s0$691  == 4'he;
+  assign \$2382  = \sel_l5_s0$691  == 4'he;
+  assign \$2383  = \sel_l5_s0$691  == 4'he;
+  assign \$2384  = \sel_l5_s0$691  == 4'he;
+  assign mac_wmux_drop14 = \$2380  | \$2385 ;
+  assign mac_wmux_keep15 = \sel_l5_s0$691  == 4'hf;
+  assign \$2386  = \sel_l5_s0$691  == 4'hf;
+  assign \$2387  = \sel_l5_s0$691  == 4'hf;
+  assign \$2388  = \sel_l5_s0$691  == 4'hf;
+  assign \$2389  = \sel_l5_s0$691  == 4'hf;
+  assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2391 ;
+  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 4'h0;
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [15:8] : \sel_l5_s0$713 [7:0];
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [143:136] : \sel_l5_s0$713 [135:128];
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [271:264] : \sel_l5_s0$713 [263:256];
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [399:392] : \sel_l5_s0$713 [391:384];
+  assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
+  assign \$2392  = ~ mac_wmux_drop1[0];
+  assign \$2393  = mac_wmux_keep1 & \$2392 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2393 ;
+  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [23:16] : \sel_l5_s0$713 [15:8];
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [151:144] : \sel_l5_s0$713 [143:136];
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [279:272] : \sel_l5_s0$713 [271:264];
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [407:400] : \sel_l5_s0$713 [399:392];
+  assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
+  assign \$2394  = ~ mac_wmux_drop2[0];
+  assign \$2395  = mac_wmux_keep2 & \$2394 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2395 ;
+  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [31:24] : \sel_l5_s0$713 [23:16];
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [159:152] : \sel_l5_s0$713 [151:144];
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [287:280] : \sel_l5_s0$713 [279:272];
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [415:408] : \sel_l5_s0$713 [407:400];
+  assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
+  assign \$2396  = ~ mac_wmux_drop3[0];
+  assign \$2397  = mac_wmux_keep3 & \$2396 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2397 ;
+  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [39:32] : \sel_l5_s0$713 [31:24];
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [167:160] : \sel_l5_s0$713 [159:152];
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [295:288] : \sel_l5_s0$713 [287:280];
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [423:416] : \sel_l5_s0$713 [415:408];
+  assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
+  assign \$2398  = ~ mac_wmux_drop4[0];
+  assign \$2399  = mac_wmux_keep4 & \$2398 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2399 ;
+  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [47:40] : \sel_l5_s0$713 [39:32];
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [175:168] : \sel_l5_s0$713 [167:160];
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [303:296] : \sel_l5_s0$713 [295:288];
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [431:424] : \sel_l5_s0$713 [423:416];
+  assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
+  assign \$2400  = ~ mac_wmux_drop5[0];
+  assign \$2401  = mac_wmux_keep5 & \$2400 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2401 ;
+  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [55:48] : \sel_l5_s0$713 [47:40];
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [183:176] : \sel_l5_s0$713 [175:168];
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [311:304] : \sel_l5_s0$713 [303:296];
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [439:432] : \sel_l5_s0$713 [431:424];
+  assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
+  assign \$2402  = ~ mac_wmux_drop6[0];
+  assign \$2403  = mac_wmux_keep6 & \$2402 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2403 ;
+  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [63:56] : \sel_l5_s0$713 [55:48];
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [191:184] : \sel_l5_s0$713 [183:176];
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [319:312] : \sel_l5_s0$713 [311:304];
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [447:440] : \sel_l5_s0$713 [439:432];
+  assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
+  assign \$2404  = ~ mac_wmux_drop7[0];
+  assign \$2405  = mac_wmux_keep7 & \$2404 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2405 ;
+  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [71:64] : \sel_l5_s0$713 [63:56];
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [199:192] : \sel_l5_s0$713 [191:184];
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [327:320] : \sel_l5_s0$713 [319:312];
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [455:448] : \sel_l5_s0$713 [447:440];
+  assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
+  assign \$2406  = ~ mac_wmux_drop8[0];
+  assign \$2407  = mac_wmux_keep8 & \$2406 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2407 ;
+  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [79:72] : \sel_l5_s0$713 [71:64];
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [207:200] : \sel_l5_s0$713 [199:192];
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [335:328] : \sel_l5_s0$713 [327:320];
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [463:456] : \sel_l5_s0$713 [455:448];
+  assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
+  assign \$2408  = ~ mac_wmux_drop9[0];
+  assign \$2409  = mac_wmux_keep9 & \$2408 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2409 ;
+  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [87:80] : \sel_l5_s0$713 [79:72];
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [215:208] : \sel_l5_s0$713 [207:200];
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [343:336] : \sel_l5_s0$713 [335:328];
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [471:464] : \sel_l5_s0$713 [463:456];
+  assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
+  assign \$2410  = ~ mac_wmux_drop10[0];
+  assign \$2411  = mac_wmux_keep10 & \$2410 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2411 ;
+  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [95:88] : \sel_l5_s0$713 [87:80];
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [223:216] : \sel_l5_s0$713 [215:208];
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [351:344] : \sel_l5_s0$713 [343:336];
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [479:472] : \sel_l5_s0$713 [471:464];
+  assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
+  assign \$2412  = ~ mac_wmux_drop11[0];
+  assign \$2413  = mac_wmux_keep11 & \$2412 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2413 ;
+  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [103:96] : \sel_l5_s0$713 [95:88];
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [231:224] : \sel_l5_s0$713 [223:216];
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [359:352] : \sel_l5_s0$713 [351:344];
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [487:480] : \sel_l5_s0$713 [479:472];
+  assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
+  assign \$2414  = ~ mac_wmux_drop12[0];
+  assign \$2415  = mac_wmux_keep12 & \$2414 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2415 ;
+  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [111:104] : \sel_l5_s0$713 [103:96];
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [239:232] : \sel_l5_s0$713 [231:224];
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [367:360] : \sel_l5_s0$713 [359:352];
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [495:488] : \sel_l5_s0$713 [487:480];
+  assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
+  assign \$2416  = ~ mac_wmux_drop13[0];
+  assign \$2417  = mac_wmux_keep13 & \$2416 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2417 ;
+  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [119:112] : \sel_l5_s0$713 [111:104];
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [247:240] : \sel_l5_s0$713 [239:232];
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [375:368] : \sel_l5_s0$713 [367:360];
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [503:496] : \sel_l5_s0$713 [495:488];
+  assign \$2418  = ~ mac_wmux_drop14[0];
+  assign \$2419  = mac_wmux_keep14 & \$2418 ;
+  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
+  assign \$2420  = ~ mac_wmux_s0_d0[1];
+  assign \$2421  = mac_wmux_s0_v0 & \$2420 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2421 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
+  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
+  assign \$2422  = ~ mac_wmux_s0_d1[1];
+  assign \$2423  = mac_wmux_s0_v1 & \$2422 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2423 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
+  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
+  assign \$2424  = ~ mac_wmux_s0_d2[1];
+  assign \$2425  = mac_wmux_s0_v2 & \$2424 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2425 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
+  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
+  assign \$2426  = ~ mac_wmux_s0_d3[1];
+  assign \$2427  = mac_wmux_s0_v3 & \$2426 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2427 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
+  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
+  assign \$2428  = ~ mac_wmux_s0_d4[1];
+  assign \$2429  = mac_wmux_s0_v4 & \$2428 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2429 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
+  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
+  assign \$2430  = ~ mac_wmux_s0_d5[1];
+  assign \$2431  = mac_wmux_s0_v5 & \$2430 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2431 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
+  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
+  assign \$2432  = ~ mac_wmux_s0_d6[1];
+  assign \$2433  = mac_wmux_s0_v6 & \$2432 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2433 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
+  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
+  assign \$2434  = ~ mac_wmux_s0_d7[1];
+  assign \$2435  = mac_wmux_s0_v7 & \$2434 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2435 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
+  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
+  assign \$2436  = ~ mac_wmux_s0_d8[1];
+  assign \$2437  = mac_wmux_s0_v8 & \$2436 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2437 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
+  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
+  assign \$2438  = ~ mac_wmux_s0_d9[1];
+  assign \$2439  = mac_wmux_s0_v9 & \$2438 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2439 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
+  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
+  assign \$2440  = ~ mac_wmux_s0_d10[1];
+  assign \$2441  = mac_wmux_s0_v10 & \$2440 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2441 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
+  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
+  assign \$2442  = ~ mac_wmux_s0_d11[1];
+  assign \$2443  = mac_wmux_s0_v11 & \$2442 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2443 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
+  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
+  assign \$2444  = ~ mac_wmux_s0_d12[1];
+  assign \$2445  = mac_wmux_s0_v12 & \$2444 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2445 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
+  assign \$2448  = ~ mac_wmux_s0_d13[1];
+  assign \$2449  = mac_wmux_s0_v13 & \$2448 ;
+  assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
+  assign \$2450  = ~ mac_wmux_s1_d0[2];
+  assign \$2451  = mac_wmux_s1_v0 & \$2450 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2451 ;
+  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
+  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
+  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
+  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
+  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
+  assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
+  assign \$2452  = ~ mac_wmux_s1_d1[2];
+  assign \$2453  = mac_wmux_s1_v1 & \$2452 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2453 ;
+  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
+  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
+  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
+  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
+  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
+  assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
+  assign \$2454  = ~ mac_wmux_s1_d2[2];
+  assign \$2455  = mac_wmux_s1_v2 & \$2454 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2455 ;
+  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
+  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
+  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
+  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
+  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
+  assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
+  assign \$2456  = ~ mac_wmux_s1_d3[2];
+  assign \$2457  = mac_wmux_s1_v3 & \$2456 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2457 ;
+  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
+  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
+  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
+  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
+  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
+  assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
+  assign \$2458  = ~ mac_wmux_s1_d4[2];
+  assign \$2459  = mac_wmux_s1_v4 & \$2458 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2459 ;
+  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
+  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
+  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
+  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
+  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
+  assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
+  assign \$2460  = ~ mac_wmux_s1_d5[2];
+  assign \$2461  = mac_wmux_s1_v5 & \$2460 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2461 ;
+  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
+  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
+  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
+  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
+  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
+  assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
+  assign \$2462  = ~ mac_wmux_s1_d6[2];
+  assign \$2463  = mac_wmux_s1_v6 & \$2462 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2463 ;
+  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
+  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
+  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
+  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
+  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
+  assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
+  assign \$2464  = ~ mac_wmux_s1_d7[2];
+  assign \$2465  = mac_wmux_s1_v7 & \$2464 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2465 ;
+  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
+  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
+  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
+  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
+  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
+  assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
+  assign \$2466  = ~ mac_wmux_s1_d8[2];
+  assign \$2467  = mac_wmux_s1_v8 & \$2466 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2467 ;
+  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
+  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
+  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
+  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
+  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
+  assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
+  assign \$2468  = ~ mac_wmux_s1_d9[2];
+  assign \$2469  = mac_wmux_s1_v9 & \$2468 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2469 ;
+  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
+  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
+  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
+  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
+  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
+  assign \$2470  = ~ mac_wmux_s0_d14[1];
+  assign \$2471  = mac_wmux_s0_v14 & \$2470 ;
+  assign mac_wmux_s2_mv10 = \$2471  & mac_wmux_s0_d14[2];
+  assign \$2472  = ~ mac_wmux_s1_d10[2];
+  assign \$2473  = mac_wmux_s1_v10 & \$2472 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2473 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s0_d14 : mac_wmux_s1_d10;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w0_14 : mac_wmux_s1_w0_10;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w1_14 : mac_wmux_s1_w1_10;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w2_14 : mac_wmux_s1_w2_10;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w3_14 : mac_wmux_s1_w3_10;
+  assign \$2478  = ~ mac_wmux_s1_d11[2];
+  assign \$2479  = mac_wmux_s1_v11 & \$2478 ;
+  assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
+  assign \$2480  = ~ mac_wmux_s2_d0[3];
+  assign \$2481  = mac_wmux_s2_v0 & \$2480 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2481 ;
+  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
+  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
+  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
+  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
+  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
+  assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
+  assign \$2482  = ~ mac_wmux_s2_d1[3];
+  assign \$2483  = mac_wmux_s2_v1 & \$2482 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2483 ;
+  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
+  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
+  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
+  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
+  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
+  assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
+  assign \$2484  = ~ mac_wmux_s2_d2[3];
+  assign \$2485  = mac_wmux_s2_v2 & \$2484 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2485 ;
+  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
+  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
+  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
+  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
+  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
+  assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
+  assign \$2486  = ~ mac_wmux_s2_d3[3];
+  assign \$2487  = mac_wmux_s2_v3 & \$2486 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2487 ;
+  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
+  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
+  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
+  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
+  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
+  assign \$2488  = ~ mac_wmux_s1_d12[2];
+  assign \$2489  = mac_wmux_s1_v12 & \$2488 ;
+  assign mac_wmux_s3_mv4 = \$2489  & mac_wmux_s1_d12[3];
+  assign \$2490  = ~ mac_wmux_s2_d4[3];
+  assign \$2491  = mac_wmux_s2_v4 & \$2490 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2491 ;
+  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
+  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
+  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
+  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
+  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
+  assign \$2492  = ~ mac_wmux_s1_d13[2];
+  assign \$2493  = mac_wmux_s1_v13 & \$2492 ;
+  assign mac_wmux_s3_mv5 = \$2493  & mac_wmux_s1_d13[3];
+  assign \$2494  = ~ mac_wmux_s2_d5[3];
+  assign \$2495  = mac_wmux_s2_v5 & \$2494 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2495 ;
+  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
+  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
+  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
+  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
+  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
+  assign \$2496  = ~ mac_wmux_s0_d14[1];
+  assign \$2497  = mac_wmux_s0_v14 & \$2496 ;
+  assign \$2498  = ~ mac_wmux_s0_d14[2];
+  assign \$2499  = \$2497  & \$2498 ;
+  assign mac_wmux_s3_mv6 = \$2499  & mac_wmux_s0_d14[3];
+  assign \$2500  = ~ mac_wmux_s2_d6[3];
+  assign \$2501  = mac_wmux_s2_v6 & \$2500 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2501 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s0_d14 : mac_wmux_s2_d6;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w0_14 : mac_wmux_s2_w0_6;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w1_14 : mac_wmux_s2_w1_6;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w2_14 : mac_wmux_s2_w2_6;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w3_14 : mac_wmux_s2_w3_6;
+  assign mac_wmux_s3_mv7 = \$2507  & mac_wmux_drop15[3];
+  assign \$2508  = ~ mac_wmux_s2_d7[3];
+  assign \$2509  = mac_wmux_s2_v7 & \$2508 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2509 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_drop15 : mac_wmux_s2_d7;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [127:120] : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [255:248] : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [383:376] : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [511:504] : mac_wmux_s2_w3_7;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1055 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1058 );
+  assign mac_prod0_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1061 );
+  assign mac_prod0_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1064 );
+  assign mac_prod0_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1067 );
+  assign mac_prod0_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1070 );
+  assign mac_prod0_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1073 );
+  assign mac_prod0_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1076 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1078 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1080 );
+  assign mac_prod1_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1082 );
+  assign mac_prod1_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1084 );
+  assign mac_prod1_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1086 );
+  assign mac_prod1_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1088 );
+  assign mac_prod1_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1090 );
+  assign mac_prod1_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1092 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1094 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1096 );
+  assign mac_prod2_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1098 );
+  assign mac_prod2_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1100 );
+  assign mac_prod2_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1102 );
+  assign mac_prod2_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1104 );
+  assign mac_prod2_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1106 );
+  assign mac_prod2_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1108 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1110 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1112 );
+  assign mac_prod3_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1114 );
+  assign mac_prod3_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1116 );
+  assign mac_prod3_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1118 );
+  assign mac_prod3_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1120 );
+  assign mac_prod3_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1122 );
+  assign mac_prod3_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1124 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1127 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1129 ) + $signed(\mac_mul_s0$1130 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1132 ) + $signed(\mac_mul_s0$1133 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1135 ) + $signed(\mac_mul_s0$1136 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1138 ) + $signed(\mac_mul_s0$1139 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1141 ) + $signed(\mac_mul_s0$1142 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1144 ) + $signed(\mac_mul_s0$1145 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1147 ) + $signed(\mac_mul_s0$1148 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1150 ) + $signed(\mac_mul_s0$1151 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1153 ) + $signed(\mac_mul_s0$1154 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1156 ) + $signed(\mac_mul_s0$1157 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1159 ) + $signed(\mac_mul_s0$1160 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1162 ) + $signed(\mac_mul_s0$1163 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1165 ) + $signed(\mac_mul_s0$1166 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1168 ) + $signed(\mac_mul_s0$1169 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1171 ) + $signed(\mac_mul_s0$1172 );
+  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
+  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
+  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
+  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
+  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
+  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
+  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
+  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
+  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
+  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
+  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
+  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
+  assign \$2510  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2511  = $signed(mac_acc1) + $signed(\mac_add2_s0$1190 );
+  assign \$2512  = $signed(mac_acc2) + $signed(\mac_add2_s0$1193 );
+  assign \$2513  = $signed(mac_acc3) + $signed(\mac_add2_s0$1196 );
+  assign \$2514  = ! \sel_l4_s0$1257 ;
+  assign \$2515  = sel_l4_s0[0] & \$2514 ;
+  assign \$2516  = ! \sel_l4_s0$1257 ;
+  assign \$2517  = sel_l4_s0[0] & \$2516 ;
+  assign \$2518  = ! \sel_l4_s0$1257 ;
+  assign \$2519  = sel_l4_s0[0] & \$2518 ;
+  assign \$2520  = ! \sel_l4_s0$1257 ;
+  assign \$2521  = sel_l4_s0[0] & \$2520 ;
+  assign \$2522  = ! \sel_l4_s0$1257 ;
+  assign \$2523  = sel_l4_s0[0] & \$2522 ;
+  assign \$2524  = ! \sel_l4_s0$1257 ;
+  assign \$2525  = sel_l4_s0[0] & \$2524 ;
+  assign \$2526  = ! \sel_l4_s0$1257 ;
+  assign \$2527  = sel_l4_s0[0] & \$2526 ;
+  assign \$2528  = ! \sel_l4_s0$1257 ;
+  assign \$2529  = sel_l4_s0[0] & \$2528 ;
+  assign \$2530  = \sel_l4_s0$1273  & { \$2529 , \$2527 , \$2525 , \$2523 , \$2521 , \$2519 , \$2517 , \$2515  };
+  assign \$2531  = ! \sel_l4_s0$1258 ;
+  assign \$2532  = sel_l4_s0[1] & \$2531 ;
+  assign \$2533  = ! \sel_l4_s0$1258 ;
+  assign \$2534  = sel_l4_s0[1] & \$2533 ;
+  assign \$2535  = ! \sel_l4_s0$1258 ;
+  assign \$2536  = sel_l4_s0[1] & \$2535 ;
+  assign \$2537  = ! \sel_l4_s0$1258 ;
+  assign \$2538  = sel_l4_s0[1] & \$2537 ;
+  assign \$2539  = ! \sel_l4_s0$1258 ;
+  assign \$2540  = sel_l4_s0[1] & \$2539 ;
+  assign \$2541  = ! \sel_l4_s0$1258 ;
+  assign \$2542  = sel_l4_s0[1] & \$2541 ;
+  assign \$2543  = ! \sel_l4_s0$1258 ;
+  assign \$2544  = sel_l4_s0[1] & \$2543 ;
+  assign \$2545  = ! \sel_l4_s0$1258 ;
+  assign \$2546  = sel_l4_s0[1] & \$2545 ;
+  assign \$2547  = \sel_l4_s0$1274  & { \$2546 , \$2544 , \$2542 , \$2540 , \$2538 , \$2536 , \$2534 , \$2532  };
+  assign \$2548  = \$2530  | \$2547 ;
+  assign \$2549  = ! \sel_l4_s0$1259 ;
+  assign \$2550  = sel_l4_s0[2] & \$2549 ;
+  assign \$2551  = ! \sel_l4_s0$1259 ;
+  assign \$2552  = sel_l4_s0[2] & \$2551 ;
+  assign \$2553  = ! \sel_l4_s0$1259 ;
+  assign \$2554  = sel_l4_s0[2] & \$2553 ;
+  assign \$2555  = ! \sel_l4_s0$1259 ;
+  assign \$2556  = sel_l4_s0[2] & \$2555 ;
+  assign \$2557  = ! \sel_l4_s0$1259 ;
+  assign \$2558  = sel_l4_s0[2] & \$2557 ;
+  assign \$2559  = ! \sel_l4_s0$1259 ;
+  assign \$2560  = sel_l4_s0[2] & \$2559 ;
+  assign \$2561  = ! \sel_l4_s0$1259 ;
+  assign \$2562  = sel_l4_s0[2] & \$2561 ;
+  assign \$2563  = ! \sel_l4_s0$1259 ;
+  assign \$2564  = sel_l4_s0[2] & \$2563 ;
+  assign \$2565  = \sel_l4_s0$1275  & { \$2564 , \$2562 , \$2560 , \$2558 , \$2556 , \$2554 , \$2552 , \$2550  };
+  assign \$2566  = ! \sel_l4_s0$1260 ;
+  assign \$2567  = sel_l4_s0[3] & \$2566 ;
+  assign \$2568  = ! \sel_l4_s0$1260 ;
+  assign \$2569  = sel_l4_s0[3] & \$2568 ;
+  assign \$2570  = ! \sel_l4_s0$1260 ;
+  assign \$2571  = sel_l4_s0[3] & \$2570 ;
+  assign \$2572  = ! \sel_l4_s0$1260 ;
+  assign \$2573  = sel_l4_s0[3] & \$2572 ;
+  assign \$2574  = ! \sel_l4_s0$1260 ;
+  assign \$2575  = sel_l4_s0[3] & \$2574 ;
+  assign \$2576  = ! \sel_l4_s0$1260 ;
+  assign \$2577  = sel_l4_s0[3] & \$2576 ;
+  assign \$2578  = ! \sel_l4_s0$1260 ;
+  assign \$2579  = sel_l4_s0[3] & \$2578 ;
+  assign \$2580  = ! \sel_l4_s0$1260 ;
+  assign \$2581  = sel_l4_s0[3] & \$2580 ;
+  assign \$2582  = \sel_l4_s0$1276  & { \$2581 , \$2579 , \$2577 , \$2575 , \$2573 , \$2571 , \$2569 , \$2567  };
+  assign \$2583  = \$2565  | \$2582 ;
+  assign \$2584  = \$2548  | \$2583 ;
+  assign \$2585  = ! \sel_l4_s0$1261 ;
+  assign \$2586  = sel_l4_s0[4] & \$2585 ;
+  assign \$2587  = ! \sel_l4_s0$1261 ;
+  assign \$2588  = sel_l4_s0[4] & \$2587 ;
+  assign \$2589  = ! \sel_l4_s0$1261 ;
+  assign \$2590  = sel_l4_s0[4] & \$2589 ;
+  assign \$2591  = ! \sel_l4_s0$1261 ;
+  assign \$2592  = sel_l4_s0[4] & \$2591 ;
+  assign \$2593  = ! \sel_l4_s0$1261 ;
+  assign \$2594  = sel_l4_s0[4] & \$2593 ;
+  assign \$2595  = ! \sel_l4_s0$1261 ;
+  assign \$2596  = sel_l4_s0[4] & \$2595 ;
+  assign \$2597  = ! \sel_l4_s0$1261 ;
+  assign \$2598  = sel_l4_s0[4] & \$2597 ;
+  assign \$2599  = ! \sel_l4_s0$1261 ;
+  assign \$2600  = sel_l4_s0[4] & \$2599 ;
+  assign \$2601  = \sel_l4_s0$1277  & { \$2600 , \$2598 , \$2596 , \$2594 , \$2592 , \$2590 , \$2588 , \$2586  };
+  assign \$2602  = ! \sel_l4_s0$1262 ;
+  assign \$2603  = sel_l4_s0[5] & \$2602 ;
+  assign \$2604  = ! \sel_l4_s0$1262 ;
+  assign \$2605  = sel_l4_s0[5] & \$2604 ;
+  assign \$2606  = ! \sel_l4_s0$1262 ;
+  assign \$2607  = sel_l4_s0[5] & \$2606 ;
+  assign \$2608  = ! \sel_l4_s0$1262 ;
+  assign \$2609  = sel_l4_s0[5] & \$2608 ;
+  assign \$2610  = ! \sel_l4_s0$1262 ;
+  assign \$2611  = sel_l4_s0[5] & \$2610 ;
+  assign \$2612  = ! \sel_l4_s0$1262 ;
+  assign \$2613  = sel_l4_s0[5] & \$2612 ;
+  assign \$2614  = ! \sel_l4_s0$1262 ;
+  assign \$2615  = sel_l4_s0[5] & \$2614 ;
+  assign \$2616  = ! \sel_l4_s0$1262 ;
+  assign \$2617  = sel_l4_s0[5] & \$2616 ;
+  assign \$2618  = \sel_l4_s0$1278  & { \$2617 , \$2615 , \$2613 , \$2611 , \$2609 , \$2607 , \$2605 , \$2603  };
+  assign \$2619  = \$2601  | \$2618 ;
+  assign \$2620  = ! \sel_l4_s0$1263 ;
+  assign \$2621  = sel_l4_s0[6] & \$2620 ;
+  assign \$2622  = ! \sel_l4_s0$1263 ;
+  assign \$2623  = sel_l4_s0[6] & \$2622 ;
+  assign \$2624  = ! \sel_l4_s0$1263 ;
+  assign \$2625  = sel_l4_s0[6] & \$2624 ;
+  assign \$2626  = ! \sel_l4_s0$1263 ;
+  assign \$2627  = sel_l4_s0[6] & \$2626 ;
+  assign \$2628  = ! \sel_l4_s0$1263 ;
+  assign \$2629  = sel_l4_s0[6] & \$2628 ;
+  assign \$2630  = ! \sel_l4_s0$1263 ;
+  assign \$2631  = sel_l4_s0[6] & \$2630 ;
+  assign \$2632  = ! \sel_l4_s0$1263 ;
+  assign \$2633  = sel_l4_s0[6] & \$2632 ;
+  assign \$2634  = ! \sel_l4_s0$1263 ;
+  assign \$2635  = sel_l4_s0[6] & \$2634 ;
+  assign \$2636  = \sel_l4_s0$1279  & { \$2635 , \$2633 , \$2631 , \$2629 , \$2627 , \$2625 , \$2623 , \$2621  };
+  assign \$2637  = ! \sel_l4_s0$1264 ;
+  assign \$2638  = sel_l4_s0[7] & \$2637 ;
+  assign \$2639  = ! \sel_l4_s0$1264 ;
+  assign \$2640  = sel_l4_s0[7] & \$2639 ;
+  assign \$2641  = ! \sel_l4_s0$1264 ;
+  assign \$2642  = sel_l4_s0[7] & \$2641 ;
+  assign \$2643  = ! \sel_l4_s0$1264 ;
+  assign \$2644  = sel_l4_s0[7] & \$2643 ;
+  assign \$2645  = ! \sel_l4_s0$1264 ;
+  assign \$2646  = sel_l4_s0[7] & \$2645 ;
+  assign \$2647  = ! \sel_l4_s0$1264 ;
+  assign \$2648  = sel_l4_s0[7] & \$2647 ;
+  assign \$2649  = ! \sel_l4_s0$1264 ;
+  assign \$2650  = sel_l4_s0[7] & \$2649 ;
+  assign \$2651  = ! \sel_l4_s0$1264 ;
+  assign \$2652  = sel_l4_s0[7] & \$2651 ;
+  assign \$2653  = \sel_l4_s0$1280  & { \$2652 , \$2650 , \$2648 , \$2646 , \$2644 , \$2642 , \$2640 , \$2638  };
+  assign \$2654  = \$2636  | \$2653 ;
+  assign \$2655  = \$2619  | \$2654 ;
+  assign \$2656  = \$2584  | \$2655 ;
+  assign \$2657  = ! \sel_l4_s0$1265 ;
+  assign \$2658  = sel_l4_s0[8] & \$2657 ;
+  assign \$2659  = ! \sel_l4_s0$1265 ;
+  assign \$2660  = sel_l4_s0[8] & \$2659 ;
+  assign \$2661  = ! \sel_l4_s0$1265 ;
+  assign \$2662  = sel_l4_s0[8] & \$2661 ;
+  assign \$2663  = ! \sel_l4_s0$1265 ;
+  assign \$2664  = sel_l4_s0[8] & \$2663 ;
+  assign \$2665  = ! \sel_l4_s0$1265 ;
+  assign \$2666  = sel_l4_s0[8] & \$2665 ;
+  assign \$2667  = ! \sel_l4_s0$1265 ;
+  assign \$2668  = sel_l4_s0[8] & \$2667 ;
+  assign \$2669  = ! \sel_l4_s0$1265 ;
+  assign \$2670  = sel_l4_s0[8] & \$2669 ;
+  assign \$2671  = ! \sel_l4_s0$1265 ;
+  assign \$2672  = sel_l4_s0[8] & \$2671 ;
+  assign \$2673  = \sel_l4_s0$1281  & { \$2672 , \$2670 , \$2668 , \$2666 , \$2664 , \$2662 , \$2660 , \$2658  };
+  assign \$2674  = \$2656  | \$2673 ;
+  assign \$2675  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2676  = sel_l4_s0[1] & \$2675 ;
+  assign \$2677  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2678  = sel_l4_s0[1] & \$2677 ;
+  assign \$2679  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2680  = sel_l4_s0[1] & \$2679 ;
+  assign \$2681  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2682  = sel_l4_s0[1] & \$2681 ;
+  assign \$2683  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2684  = sel_l4_s0[1] & \$2683 ;
+  assign \$2685  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2686  = sel_l4_s0[1] & \$2685 ;
+  assign \$2687  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2688  = sel_l4_s0[1] & \$2687 ;
+  assign \$2689  = \sel_l4_s0$1258  == 1'h1;
+  assign \$2690  = sel_l4_s0[1] & \$2689 ;
+  assign \$2691  = \sel_l4_s0$1274  & { \$2690 , \$2688 , \$2686 , \$2684 , \$2682 , \$2680 , \$2678 , \$2676  };
+  assign \$2692  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2693  = sel_l4_s0[2] & \$2692 ;
+  assign \$2694  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2695  = sel_l4_s0[2] & \$2694 ;
+  assign \$2696  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2697  = sel_l4_s0[2] & \$2696 ;
+  assign \$2698  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2699  = sel_l4_s0[2] & \$2698 ;
+  assign \$2700  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2701  = sel_l4_s0[2] & \$2700 ;
+  assign \$2702  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2703  = sel_l4_s0[2] & \$2702 ;
+  assign \$2704  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2705  = sel_l4_s0[2] & \$2704 ;
+  assign \$2706  = \sel_l4_s0$1259  == 1'h1;
+  assign \$2707  = sel_l4_s0[2] & \$2706 ;
+  assign \$2708  = \sel_l4_s0$1275  & { \$2707 , \$2705 , \$2703 , \$2701 , \$2699 , \$2697 , \$2695 , \$2693  };
+  assign \$2709  = \$2691  | \$2708 ;
+  assign \$2710  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2711  = sel_l4_s0[3] & \$2710 ;
+  assign \$2712  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2713  = sel_l4_s0[3] & \$2712 ;
+  assign \$2714  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2715  = sel_l4_s0[3] & \$2714 ;
+  assign \$2716  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2717  = sel_l4_s0[3] & \$2716 ;
+  assign \$2718  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2719  = sel_l4_s0[3] & \$2718 ;
+  assign \$2720  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2721  = sel_l4_s0[3] & \$2720 ;
+  assign \$2722  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2723  = sel_l4_s0[3] & \$2722 ;
+  assign \$2724  = \sel_l4_s0$1260  == 1'h1;
+  assign \$2725  = sel_l4_s0[3] & \$2724 ;
+  assign \$2726  = \sel_l4_s0$1276  & { \$2725 , \$2723 , \$2721 , \$2719 , \$2717 , \$2715 , \$2713 , \$2711  };
+  assign \$2727  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2728  = sel_l4_s0[4] & \$2727 ;
+  assign \$2729  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2730  = sel_l4_s0[4] & \$2729 ;
+  assign \$2731  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2732  = sel_l4_s0[4] & \$2731 ;
+  assign \$2733  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2734  = sel_l4_s0[4] & \$2733 ;
+  assign \$2735  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2736  = sel_l4_s0[4] & \$2735 ;
+  assign \$2737  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2738  = sel_l4_s0[4] & \$2737 ;
+  assign \$2739  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2740  = sel_l4_s0[4] & \$2739 ;
+  assign \$2741  = \sel_l4_s0$1261  == 1'h1;
+  assign \$2742  = sel_l4_s0[4] & \$2741 ;
+  assign \$2743  = \sel_l4_s0$1277  & { \$2742 , \$2740 , \$2738 , \$2736 , \$2734 , \$2732 , \$2730 , \$2728  };
+  assign \$2744  = \$2726  | \$2743 ;
+  assign \$2745  = \$2709  | \$2744 ;
+  assign \$2746  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2747  = sel_l4_s0[5] & \$2746 ;
+  assign \$2748  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2749  = sel_l4_s0[5] & \$2748 ;
+  assign \$2750  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2751  = sel_l4_s0[5] & \$2750 ;
+  assign \$2752  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2753  = sel_l4_s0[5] & \$2752 ;
+  assign \$2754  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2755  = sel_l4_s0[5] & \$2754 ;
+  assign \$2756  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2757  = sel_l4_s0[5] & \$2756 ;
+  assign \$2758  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2759  = sel_l4_s0[5] & \$2758 ;
+  assign \$2760  = \sel_l4_s0$1262  == 1'h1;
+  assign \$2761  = sel_l4_s0[5] & \$2760 ;
+  assign \$2762  = \sel_l4_s0$1278  & { \$2761 , \$2759 , \$2757 , \$2755 , \$2753 , \$2751 , \$2749 , \$2747  };
+  assign \$2763  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2764  = sel_l4_s0[6] & \$2763 ;
+  assign \$2765  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2766  = sel_l4_s0[6] & \$2765 ;
+  assign \$2767  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2768  = sel_l4_s0[6] & \$2767 ;
+  assign \$2769  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2770  = sel_l4_s0[6] & \$2769 ;
+  assign \$2771  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2772  = sel_l4_s0[6] & \$2771 ;
+  assign \$2773  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2774  = sel_l4_s0[6] & \$2773 ;
+  assign \$2775  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2776  = sel_l4_s0[6] & \$2775 ;
+  assign \$2777  = \sel_l4_s0$1263  == 1'h1;
+  assign \$2778  = sel_l4_s0[6] & \$2777 ;
+  assign \$2779  = \sel_l4_s0$1279  & { \$2778 , \$2776 , \$2774 , \$2772 , \$2770 , \$2768 , \$2766 , \$2764  };
+  assign \$2780  = \$2762  | \$2779 ;
+  assign \$2781  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2782  = sel_l4_s0[7] & \$2781 ;
+  assign \$2783  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2784  = sel_l4_s0[7] & \$2783 ;
+  assign \$2785  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2786  = sel_l4_s0[7] & \$2785 ;
+  assign \$2787  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2788  = sel_l4_s0[7] & \$2787 ;
+  assign \$2789  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2790  = sel_l4_s0[7] & \$2789 ;
+  assign \$2791  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2792  = sel_l4_s0[7] & \$2791 ;
+  assign \$2793  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2794  = sel_l4_s0[7] & \$2793 ;
+  assign \$2795  = \sel_l4_s0$1264  == 1'h1;
+  assign \$2796  = sel_l4_s0[7] & \$2795 ;
+  assign \$2797  = \sel_l4_s0$1280  & { \$2796 , \$2794 , \$2792 , \$2790 , \$2788 , \$2786 , \$2784 , \$2782  };
+  assign \$2798  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2799  = sel_l4_s0[8] & \$2798 ;
+  assign \$2800  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2801  = sel_l4_s0[8] & \$2800 ;
+  assign \$2802  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2803  = sel_l4_s0[8] & \$2802 ;
+  assign \$2804  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2805  = sel_l4_s0[8] & \$2804 ;
+  assign \$2806  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2807  = sel_l4_s0[8] & \$2806 ;
+  assign \$2808  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2809  = sel_l4_s0[8] & \$2808 ;
+  assign \$2810  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2811  = sel_l4_s0[8] & \$2810 ;
+  assign \$2812  = \sel_l4_s0$1265  == 1'h1;
+  assign \$2813  = sel_l4_s0[8] & \$2812 ;
+  assign \$2814  = \sel_l4_s0$1281  & { \$2813 , \$2811 , \$2809 , \$2807 , \$2805 , \$2803 , \$2801 , \$2799  };
+  assign \$2815  = \$2797  | \$2814 ;
+  assign \$2816  = \$2780  | \$2815 ;
+  assign \$2817  = \$2745  | \$2816 ;
+  assign \$2818  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2819  = sel_l4_s0[9] & \$2818 ;
+  assign \$2820  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2821  = sel_l4_s0[9] & \$2820 ;
+  assign \$2822  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2823  = sel_l4_s0[9] & \$2822 ;
+  assign \$2824  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2825  = sel_l4_s0[9] & \$2824 ;
+  assign \$2826  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2827  = sel_l4_s0[9] & \$2826 ;
+  assign \$2828  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2829  = sel_l4_s0[9] & \$2828 ;
+  assign \$2830  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2831  = sel_l4_s0[9] & \$2830 ;
+  assign \$2832  = \sel_l4_s0$1266  == 1'h1;
+  assign \$2833  = sel_l4_s0[9] & \$2832 ;
+  assign \$2834  = \sel_l4_s0$1282  & { \$2833 , \$2831 , \$2829 , \$2827 , \$2825 , \$2823 , \$2821 , \$2819  };
+  assign \$2835  = \$2817  | \$2834 ;
+  assign \$2836  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2837  = sel_l4_s0[2] & \$2836 ;
+  assign \$2838  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2839  = sel_l4_s0[2] & \$2838 ;
+  assign \$2840  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2841  = sel_l4_s0[2] & \$2840 ;
+  assign \$2842  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2843  = sel_l4_s0[2] & \$2842 ;
+  assign \$2844  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2845  = sel_l4_s0[2] & \$2844 ;
+  assign \$2846  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2847  = sel_l4_s0[2] & \$2846 ;
+  assign \$2848  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2849  = sel_l4_s0[2] & \$2848 ;
+  assign \$2850  = \sel_l4_s0$1259  == 2'h2;
+  assign \$2851  = sel_l4_s0[2] & \$2850 ;
+  assign \$2852  = \sel_l4_s0$1275  & { \$2851 , \$2849 , \$2847 , \$2845 , \$2843 , \$2841 , \$2839 , \$2837  };
+  assign \$2853  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2854  = sel_l4_s0[3] & \$2853 ;
+  assign \$2855  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2856  = sel_l4_s0[3] & \$2855 ;
+  assign \$2857  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2858  = sel_l4_s0[3] & \$2857 ;
+  assign \$2859  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2860  = sel_l4_s0[3] & \$2859 ;
+  assign \$2861  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2862  = sel_l4_s0[3] & \$2861 ;
+  assign \$2863  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2864  = sel_l4_s0[3] & \$2863 ;
+  assign \$2865  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2866  = sel_l4_s0[3] & \$2865 ;
+  assign \$2867  = \sel_l4_s0$1260  == 2'h2;
+  assign \$2868  = sel_l4_s0[3] & \$2867 ;
+  assign \$2869  = \sel_l4_s0$1276  & { \$2868 , \$2866 , \$2864 , \$2862 , \$2860 , \$2858 , \$2856 , \$2854  };
+  assign \$2870  = \$2852  | \$2869 ;
+  assign \$2871  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2872  = sel_l4_s0[4] & \$2871 ;
+  assign \$2873  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2874  = sel_l4_s0[4] & \$2873 ;
+  assign \$2875  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2876  = sel_l4_s0[4] & \$2875 ;
+  assign \$2877  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2878  = sel_l4_s0[4] & \$2877 ;
+  assign \$2879  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2880  = sel_l4_s0[4] & \$2879 ;
+  assign \$2881  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2882  = sel_l4_s0[4] & \$2881 ;
+  assign \$2883  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2884  = sel_l4_s0[4] & \$2883 ;
+  assign \$2885  = \sel_l4_s0$1261  == 2'h2;
+  assign \$2886  = sel_l4_s0[4] & \$2885 ;
+  assign \$2887  = \sel_l4_s0$1277  & { \$2886 , \$2884 , \$2882 , \$2880 , \$2878 , \$2876 , \$2874 , \$2872  };
+  assign \$2888  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2889  = sel_l4_s0[5] & \$2888 ;
+  assign \$2890  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2891  = sel_l4_s0[5] & \$2890 ;
+  assign \$2892  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2893  = sel_l4_s0[5] & \$2892 ;
+  assign \$2894  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2895  = sel_l4_s0[5] & \$2894 ;
+  assign \$2896  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2897  = sel_l4_s0[5] & \$2896 ;
+  assign \$2898  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2899  = sel_l4_s0[5] & \$2898 ;
+  assign \$2900  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2901  = sel_l4_s0[5] & \$2900 ;
+  assign \$2902  = \sel_l4_s0$1262  == 2'h2;
+  assign \$2903  = sel_l4_s0[5] & \$2902 ;
+  assign \$2904  = \sel_l4_s0$1278  & { \$2903 , \$2901 , \$2899 , \$2897 , \$2895 , \$2893 , \$2891 , \$2889  };
+  assign \$2905  = \$2887  | \$2904 ;
+  assign \$2906  = \$2870  | \$2905 ;
+  assign \$2907  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2908  = sel_l4_s0[6] & \$2907 ;
+  assign \$2909  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2910  = sel_l4_s0[6] & \$2909 ;
+  assign \$2911  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2912  = sel_l4_s0[6] & \$2911 ;
+  assign \$2913  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2914  = sel_l4_s0[6] & \$2913 ;
+  assign \$2915  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2916  = sel_l4_s0[6] & \$2915 ;
+  assign \$2917  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2918  = sel_l4_s0[6] & \$2917 ;
+  assign \$2919  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2920  = sel_l4_s0[6] & \$2919 ;
+  assign \$2921  = \sel_l4_s0$1263  == 2'h2;
+  assign \$2922  = sel_l4_s0[6] & \$2921 ;
+  assign \$2923  = \sel_l4_s0$1279  & { \$2922 , \$2920 , \$2918 , \$2916 , \$2914 , \$2912 , \$2910 , \$2908  };
+  assign \$2924  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2925  = sel_l4_s0[7] & \$2924 ;
+  assign \$2926  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2927  = sel_l4_s0[7] & \$2926 ;
+  assign \$2928  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2929  = sel_l4_s0[7] & \$2928 ;
+  assign \$2930  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2931  = sel_l4_s0[7] & \$2930 ;
+  assign \$2932  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2933  = sel_l4_s0[7] & \$2932 ;
+  assign \$2934  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2935  = sel_l4_s0[7] & \$2934 ;
+  assign \$2936  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2937  = sel_l4_s0[7] & \$2936 ;
+  assign \$2938  = \sel_l4_s0$1264  == 2'h2;
+  assign \$2939  = sel_l4_s0[7] & \$2938 ;
+  assign \$2940  = \sel_l4_s0$1280  & { \$2939 , \$2937 , \$2935 , \$2933 , \$2931 , \$2929 , \$2927 , \$2925  };
+  assign \$2941  = \$2923  | \$2940 ;
+  assign \$2942  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2943  = sel_l4_s0[8] & \$2942 ;
+  assign \$2944  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2945  = sel_l4_s0[8] & \$2944 ;
+  assign \$2946  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2947  = sel_l4_s0[8] & \$2946 ;
+  assign \$2948  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2949  = sel_l4_s0[8] & \$2948 ;
+  assign \$2950  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2951  = sel_l4_s0[8] & \$2950 ;
+  assign \$2952  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2953  = sel_l4_s0[8] & \$2952 ;
+  assign \$2954  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2955  = sel_l4_s0[8] & \$2954 ;
+  assign \$2956  = \sel_l4_s0$1265  == 2'h2;
+  assign \$2957  = sel_l4_s0[8] & \$2956 ;
+  assign \$2958  = \sel_l4_s0$1281  & { \$2957 , \$2955 , \$2953 , \$2951 , \$2949 , \$2947 , \$2945 , \$2943  };
+  assign \$2959  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2960  = sel_l4_s0[9] & \$2959 ;
+  assign \$2961  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2962  = sel_l4_s0[9] & \$2961 ;
+  assign \$2963  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2964  = sel_l4_s0[9] & \$2963 ;
+  assign \$2965  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2966  = sel_l4_s0[9] & \$2965 ;
+  assign \$2967  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2968  = sel_l4_s0[9] & \$2967 ;
+  assign \$2969  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2970  = sel_l4_s0[9] & \$2969 ;
+  assign \$2971  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2972  = sel_l4_s0[9] & \$2971 ;
+  assign \$2973  = \sel_l4_s0$1266  == 2'h2;
+  assign \$2974  = sel_l4_s0[9] & \$2973 ;
+  assign \$2975  = \sel_l4_s0$1282  & { \$2974 , \$2972 , \$2970 , \$2968 , \$2966 , \$2964 , \$2962 , \$2960  };
+  assign \$2976  = \$2958  | \$2975 ;
+  assign \$2977  = \$2941  | \$2976 ;
+  assign \$2978  = \$2906  | \$2977 ;
+  assign \$2979  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2980  = sel_l4_s0[10] & \$2979 ;
+  assign \$2981  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2982  = sel_l4_s0[10] & \$2981 ;
+  assign \$2983  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2984  = sel_l4_s0[10] & \$2983 ;
+  assign \$2985  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2986  = sel_l4_s0[10] & \$2985 ;
+  assign \$2987  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2988  = sel_l4_s0[10] & \$2987 ;
+  assign \$2989  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2990  = sel_l4_s0[10] & \$2989 ;
+  assign \$2991  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2992  = sel_l4_s0[10] & \$2991 ;
+  assign \$2993  = \sel_l4_s0$1267  == 2'h2;
+  assign \$2994  = sel_l4_s0[10] & \$2993 ;
+  assign \$2995  = \sel_l4_s0$1283  & { \$2994 , \$2992 , \$2990 , \$2988 , \$2986 , \$2984 , \$2982 , \$2980  };
+  assign \$2996  = \$2978  | \$2995 ;
+  assign \$2997  = \sel_l4_s0$1260  == 2'h3;
+  assign \$2998  = sel_l4_s0[3] & \$2997 ;
+  assign \$2999  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3000  = sel_l4_s0[3] & \$2999 ;
+  assign \$3001  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3002  = sel_l4_s0[3] & \$3001 ;
+  assign \$3003  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3004  = sel_l4_s0[3] & \$3003 ;
+  assign \$3005  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3006  = sel_l4_s0[3] & \$3005 ;
+  assign \$3007  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3008  = sel_l4_s0[3] & \$3007 ;
+  assign \$3009  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3010  = sel_l4_s0[3] & \$3009 ;
+  assign \$3011  = \sel_l4_s0$1260  == 2'h3;
+  assign \$3012  = sel_l4_s0[3] & \$3011 ;
+  assign \$3013  = \sel_l4_s0$1276  & { \$3012 , \$3010 , \$3008 , \$3006 , \$3004 , \$3002 , \$3000 , \$2998  };
+  assign \$3014  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3015  = sel_l4_s0[4] & \$3014 ;
+  assign \$3016  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3017  = sel_l4_s0[4] & \$3016 ;
+  assign \$3018  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3019  = sel_l4_s0[4] & \$3018 ;
+  assign \$3020  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3021  = sel_l4_s0[4] & \$3020 ;
+  assign \$3022  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3023  = sel_l4_s0[4] & \$3022 ;
+  assign \$3024  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3025  = sel_l4_s0[4] & \$3024 ;
+  assign \$3026  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3027  = sel_l4_s0[4] & \$3026 ;
+  assign \$3028  = \sel_l4_s0$1261  == 2'h3;
+  assign \$3029  = sel_l4_s0[4] & \$3028 ;
+  assign \$3030  = \sel_l4_s0$1277  & { \$3029 , \$3027 , \$3025 , \$3023 , \$3021 , \$3019 , \$3017 , \$3015  };
+  assign \$3031  = \$3013  | \$3030 ;
+  assign \$3032  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3033  = sel_l4_s0[5] & \$3032 ;
+  assign \$3034  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3035  = sel_l4_s0[5] & \$3034 ;
+  assign \$3036  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3037  = sel_l4_s0[5] & \$3036 ;
+  assign \$3038  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3039  = sel_l4_s0[5] & \$3038 ;
+  assign \$3040  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3041  = sel_l4_s0[5] & \$3040 ;
+  assign \$3042  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3043  = sel_l4_s0[5] & \$3042 ;
+  assign \$3044  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3045  = sel_l4_s0[5] & \$3044 ;
+  assign \$3046  = \sel_l4_s0$1262  == 2'h3;
+  assign \$3047  = sel_l4_s0[5] & \$3046 ;
+  assign \$3048  = \sel_l4_s0$1278  & { \$3047 , \$3045 , \$3043 , \$3041 , \$3039 , \$3037 , \$3035 , \$3033  };
+  assign \$3049  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3050  = sel_l4_s0[6] & \$3049 ;
+  assign \$3051  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3052  = sel_l4_s0[6] & \$3051 ;
+  assign \$3053  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3054  = sel_l4_s0[6] & \$3053 ;
+  assign \$3055  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3056  = sel_l4_s0[6] & \$3055 ;
+  assign \$3057  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3058  = sel_l4_s0[6] & \$3057 ;
+  assign \$3059  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3060  = sel_l4_s0[6] & \$3059 ;
+  assign \$3061  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3062  = sel_l4_s0[6] & \$3061 ;
+  assign \$3063  = \sel_l4_s0$1263  == 2'h3;
+  assign \$3064  = sel_l4_s0[6] & \$3063 ;
+  assign \$3065  = \sel_l4_s0$1279  & { \$3064 , \$3062 , \$3060 , \$3058 , \$3056 , \$3054 , \$3052 , \$3050  };
+  assign \$3066  = \$3048  | \$3065 ;
+  assign \$3067  = \$3031  | \$3066 ;
+  assign \$3068  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3069  = sel_l4_s0[7] & \$3068 ;
+  assign \$3070  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3071  = sel_l4_s0[7] & \$3070 ;
+  assign \$3072  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3073  = sel_l4_s0[7] & \$3072 ;
+  assign \$3074  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3075  = sel_l4_s0[7] & \$3074 ;
+  assign \$3076  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3077  = sel_l4_s0[7] & \$3076 ;
+  assign \$3078  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3079  = sel_l4_s0[7] & \$3078 ;
+  assign \$3080  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3081  = sel_l4_s0[7] & \$3080 ;
+  assign \$3082  = \sel_l4_s0$1264  == 2'h3;
+  assign \$3083  = sel_l4_s0[7] & \$3082 ;
+  assign \$3084  = \sel_l4_s0$1280  & { \$3083 , \$3081 , \$3079 , \$3077 , \$3075 , \$3073 , \$3071 , \$3069  };
+  assign \$3085  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3086  = sel_l4_s0[8] & \$3085 ;
+  assign \$3087  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3088  = sel_l4_s0[8] & \$3087 ;
+  assign \$3089  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3090  = sel_l4_s0[8] & \$3089 ;
+  assign \$3091  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3092  = sel_l4_s0[8] & \$3091 ;
+  assign \$3093  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3094  = sel_l4_s0[8] & \$3093 ;
+  assign \$3095  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3096  = sel_l4_s0[8] & \$3095 ;
+  assign \$3097  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3098  = sel_l4_s0[8] & \$3097 ;
+  assign \$3099  = \sel_l4_s0$1265  == 2'h3;
+  assign \$3100  = sel_l4_s0[8] & \$3099 ;
+  assign \$3101  = \sel_l4_s0$1281  & { \$3100 , \$3098 , \$3096 , \$3094 , \$3092 , \$3090 , \$3088 , \$3086  };
+  assign \$3102  = \$3084  | \$3101 ;
+  assign \$3103  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3104  = sel_l4_s0[9] & \$3103 ;
+  assign \$3105  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3106  = sel_l4_s0[9] & \$3105 ;
+  assign \$3107  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3108  = sel_l4_s0[9] & \$3107 ;
+  assign \$3109  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3110  = sel_l4_s0[9] & \$3109 ;
+  assign \$3111  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3112  = sel_l4_s0[9] & \$3111 ;
+  assign \$3113  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3114  = sel_l4_s0[9] & \$3113 ;
+  assign \$3115  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3116  = sel_l4_s0[9] & \$3115 ;
+  assign \$3117  = \sel_l4_s0$1266  == 2'h3;
+  assign \$3118  = sel_l4_s0[9] & \$3117 ;
+  assign \$3119  = \sel_l4_s0$1282  & { \$3118 , \$3116 , \$3114 , \$3112 , \$3110 , \$3108 , \$3106 , \$3104  };
+  assign \$3120  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3121  = sel_l4_s0[10] & \$3120 ;
+  assign \$3122  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3123  = sel_l4_s0[10] & \$3122 ;
+  assign \$3124  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3125  = sel_l4_s0[10] & \$3124 ;
+  assign \$3126  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3127  = sel_l4_s0[10] & \$3126 ;
+  assign \$3128  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3129  = sel_l4_s0[10] & \$3128 ;
+  assign \$3130  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3131  = sel_l4_s0[10] & \$3130 ;
+  assign \$3132  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3133  = sel_l4_s0[10] & \$3132 ;
+  assign \$3134  = \sel_l4_s0$1267  == 2'h3;
+  assign \$3135  = sel_l4_s0[10] & \$3134 ;
+  assign \$3136  = \sel_l4_s0$1283  & { \$3135 , \$3133 , \$3131 , \$3129 , \$3127 , \$3125 , \$3123 , \$3121  };
+  assign \$3137  = \$3119  | \$3136 ;
+  assign \$3138  = \$3102  | \$3137 ;
+  assign \$3139  = \$3067  | \$3138 ;
+  assign \$3140  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3141  = sel_l4_s0[11] & \$3140 ;
+  assign \$3142  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3143  = sel_l4_s0[11] & \$3142 ;
+  assign \$3144  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3145  = sel_l4_s0[11] & \$3144 ;
+  assign \$3146  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3147  = sel_l4_s0[11] & \$3146 ;
+  assign \$3148  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3149  = sel_l4_s0[11] & \$3148 ;
+  assign \$3150  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3151  = sel_l4_s0[11] & \$3150 ;
+  assign \$3152  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3153  = sel_l4_s0[11] & \$3152 ;
+  assign \$3154  = \sel_l4_s0$1268  == 2'h3;
+  assign \$3155  = sel_l4_s0[11] & \$3154 ;
+  assign \$3156  = \sel_l4_s0$1284  & { \$3155 , \$3153 , \$3151 , \$3149 , \$3147 , \$3145 , \$3143 , \$3141  };
+  assign \$3157  = \$3139  | \$3156 ;
+  assign \$3158  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3159  = sel_l4_s0[4] & \$3158 ;
+  assign \$3160  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3161  = sel_l4_s0[4] & \$3160 ;
+  assign \$3162  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3163  = sel_l4_s0[4] & \$3162 ;
+  assign \$3164  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3165  = sel_l4_s0[4] & \$3164 ;
+  assign \$3166  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3167  = sel_l4_s0[4] & \$3166 ;
+  assign \$3168  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3169  = sel_l4_s0[4] & \$3168 ;
+  assign \$3170  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3171  = sel_l4_s0[4] & \$3170 ;
+  assign \$3172  = \sel_l4_s0$1261  == 3'h4;
+  assign \$3173  = sel_l4_s0[4] & \$3172 ;
+  assign \$3174  = \sel_l4_s0$1277  & { \$3173 , \$3171 , \$3169 , \$3167 , \$3165 , \$3163 , \$3161 , \$3159  };
+  assign \$3175  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3176  = sel_l4_s0[5] & \$3175 ;
+  assign \$3177  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3178  = sel_l4_s0[5] & \$3177 ;
+  assign \$3179  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3180  = sel_l4_s0[5] & \$3179 ;
+  assign \$3181  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3182  = sel_l4_s0[5] & \$3181 ;
+  assign \$3183  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3184  = sel_l4_s0[5] & \$3183 ;
+  assign \$3185  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3186  = sel_l4_s0[5] & \$3185 ;
+  assign \$3187  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3188  = sel_l4_s0[5] & \$3187 ;
+  assign \$3189  = \sel_l4_s0$1262  == 3'h4;
+  assign \$3190  = sel_l4_s0[5] & \$3189 ;
+  assign \$3191  = \sel_l4_s0$1278  & { \$3190 , \$3188 , \$3186 , \$3184 , \$3182 , \$3180 , \$3178 , \$3176  };
+  assign \$3192  = \$3174  | \$3191 ;
+  assign \$3193  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3194  = sel_l4_s0[6] & \$3193 ;
+  assign \$3195  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3196  = sel_l4_s0[6] & \$3195 ;
+  assign \$3197  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3198  = sel_l4_s0[6] & \$3197 ;
+  assign \$3199  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3200  = sel_l4_s0[6] & \$3199 ;
+  assign \$3201  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3202  = sel_l4_s0[6] & \$3201 ;
+  assign \$3203  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3204  = sel_l4_s0[6] & \$3203 ;
+  assign \$3205  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3206  = sel_l4_s0[6] & \$3205 ;
+  assign \$3207  = \sel_l4_s0$1263  == 3'h4;
+  assign \$3208  = sel_l4_s0[6] & \$3207 ;
+  assign \$3209  = \sel_l4_s0$1279  & { \$3208 , \$3206 , \$3204 , \$3202 , \$3200 , \$3198 , \$3196 , \$3194  };
+  assign \$3210  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3211  = sel_l4_s0[7] & \$3210 ;
+  assign \$3212  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3213  = sel_l4_s0[7] & \$3212 ;
+  assign \$3214  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3215  = sel_l4_s0[7] & \$3214 ;
+  assign \$3216  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3217  = sel_l4_s0[7] & \$3216 ;
+  assign \$3218  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3219  = sel_l4_s0[7] & \$3218 ;
+  assign \$3220  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3221  = sel_l4_s0[7] & \$3220 ;
+  assign \$3222  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3223  = sel_l4_s0[7] & \$3222 ;
+  assign \$3224  = \sel_l4_s0$1264  == 3'h4;
+  assign \$3225  = sel_l4_s0[7] & \$3224 ;
+  assign \$3226  = \sel_l4_s0$1280  & { \$3225 , \$3223 , \$3221 , \$3219 , \$3217 , \$3215 , \$3213 , \$3211  };
+  assign \$3227  = \$3209  | \$3226 ;
+  assign \$3228  = \$3192  | \$3227 ;
+  assign \$3229  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3230  = sel_l4_s0[8] & \$3229 ;
+  assign \$3231  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3232  = sel_l4_s0[8] & \$3231 ;
+  assign \$3233  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3234  = sel_l4_s0[8] & \$3233 ;
+  assign \$3235  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3236  = sel_l4_s0[8] & \$3235 ;
+  assign \$3237  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3238  = sel_l4_s0[8] & \$3237 ;
+  assign \$3239  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3240  = sel_l4_s0[8] & \$3239 ;
+  assign \$3241  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3242  = sel_l4_s0[8] & \$3241 ;
+  assign \$3243  = \sel_l4_s0$1265  == 3'h4;
+  assign \$3244  = sel_l4_s0[8] & \$3243 ;
+  assign \$3245  = \sel_l4_s0$1281  & { \$3244 , \$3242 , \$3240 , \$3238 , \$3236 , \$3234 , \$3232 , \$3230  };
+  assign \$3246  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3247  = sel_l4_s0[9] & \$3246 ;
+  assign \$3248  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3249  = sel_l4_s0[9] & \$3248 ;
+  assign \$3250  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3251  = sel_l4_s0[9] & \$3250 ;
+  assign \$3252  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3253  = sel_l4_s0[9] & \$3252 ;
+  assign \$3254  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3255  = sel_l4_s0[9] & \$3254 ;
+  assign \$3256  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3257  = sel_l4_s0[9] & \$3256 ;
+  assign \$3258  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3259  = sel_l4_s0[9] & \$3258 ;
+  assign \$3260  = \sel_l4_s0$1266  == 3'h4;
+  assign \$3261  = sel_l4_s0[9] & \$3260 ;
+  assign \$3262  = \sel_l4_s0$1282  & { \$3261 , \$3259 , \$3257 , \$3255 , \$3253 , \$3251 , \$3249 , \$3247  };
+  assign \$3263  = \$3245  | \$3262 ;
+  assign \$3264  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3265  = sel_l4_s0[10] & \$3264 ;
+  assign \$3266  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3267  = sel_l4_s0[10] & \$3266 ;
+  assign \$3268  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3269  = sel_l4_s0[10] & \$3268 ;
+  assign \$3270  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3271  = sel_l4_s0[10] & \$3270 ;
+  assign \$3272  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3273  = sel_l4_s0[10] & \$3272 ;
+  assign \$3274  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3275  = sel_l4_s0[10] & \$3274 ;
+  assign \$3276  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3277  = sel_l4_s0[10] & \$3276 ;
+  assign \$3278  = \sel_l4_s0$1267  == 3'h4;
+  assign \$3279  = sel_l4_s0[10] & \$3278 ;
+  assign \$3280  = \sel_l4_s0$1283  & { \$3279 , \$3277 , \$3275 , \$3273 , \$3271 , \$3269 , \$3267 , \$3265  };
+  assign \$3281  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3282  = sel_l4_s0[11] & \$3281 ;
+  assign \$3283  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3284  = sel_l4_s0[11] & \$3283 ;
+  assign \$3285  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3286  = sel_l4_s0[11] & \$3285 ;
+  assign \$3287  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3288  = sel_l4_s0[11] & \$3287 ;
+  assign \$3289  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3290  = sel_l4_s0[11] & \$3289 ;
+  assign \$3291  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3292  = sel_l4_s0[11] & \$3291 ;
+  assign \$3293  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3294  = sel_l4_s0[11] & \$3293 ;
+  assign \$3295  = \sel_l4_s0$1268  == 3'h4;
+  assign \$3296  = sel_l4_s0[11] & \$3295 ;
+  assign \$3297  = \sel_l4_s0$1284  & { \$3296 , \$3294 , \$3292 , \$3290 , \$3288 , \$3286 , \$3284 , \$3282  };
+  assign \$3298  = \$3280  | \$3297 ;
+  assign \$3299  = \$3263  | \$3298 ;
+  assign \$3300  = \$3228  | \$3299 ;
+  assign \$3301  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3302  = sel_l4_s0[12] & \$3301 ;
+  assign \$3303  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3304  = sel_l4_s0[12] & \$3303 ;
+  assign \$3305  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3306  = sel_l4_s0[12] & \$3305 ;
+  assign \$3307  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3308  = sel_l4_s0[12] & \$3307 ;
+  assign \$3309  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3310  = sel_l4_s0[12] & \$3309 ;
+  assign \$3311  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3312  = sel_l4_s0[12] & \$3311 ;
+  assign \$3313  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3314  = sel_l4_s0[12] & \$3313 ;
+  assign \$3315  = \sel_l4_s0$1269  == 3'h4;
+  assign \$3316  = sel_l4_s0[12] & \$3315 ;
+  assign \$3317  = \sel_l4_s0$1285  & { \$3316 , \$3314 , \$3312 , \$3310 , \$3308 , \$3306 , \$3304 , \$3302  };
+  assign \$3318  = \$3300  | \$3317 ;
+  assign \$3319  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3320  = sel_l4_s0[5] & \$3319 ;
+  assign \$3321  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3322  = sel_l4_s0[5] & \$3321 ;
+  assign \$3323  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3324  = sel_l4_s0[5] & \$3323 ;
+  assign \$3325  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3326  = sel_l4_s0[5] & \$3325 ;
+  assign \$3327  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3328  = sel_l4_s0[5] & \$3327 ;
+  assign \$3329  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3330  = sel_l4_s0[5] & \$3329 ;
+  assign \$3331  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3332  = sel_l4_s0[5] & \$3331 ;
+  assign \$3333  = \sel_l4_s0$1262  == 3'h5;
+  assign \$3334  = sel_l4_s0[5] & \$3333 ;
+  assign \$3335  = \sel_l4_s0$1278  & { \$3334 , \$3332 , \$3330 , \$3328 , \$3326 , \$3324 , \$3322 , \$3320  };
+  assign \$3336  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3337  = sel_l4_s0[6] & \$3336 ;
+  assign \$3338  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3339  = sel_l4_s0[6] & \$3338 ;
+  assign \$3340  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3341  = sel_l4_s0[6] & \$3340 ;
+  assign \$3342  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3343  = sel_l4_s0[6] & \$3342 ;
+  assign \$3344  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3345  = sel_l4_s0[6] & \$3344 ;
+  assign \$3346  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3347  = sel_l4_s0[6] & \$3346 ;
+  assign \$3348  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3349  = sel_l4_s0[6] & \$3348 ;
+  assign \$3350  = \sel_l4_s0$1263  == 3'h5;
+  assign \$3351  = sel_l4_s0[6] & \$3350 ;
+  assign \$3352  = \sel_l4_s0$1279  & { \$3351 , \$3349 , \$3347 , \$3345 , \$3343 , \$3341 , \$3339 , \$3337  };
+  assign \$3353  = \$3335  | \$3352 ;
+  assign \$3354  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3355  = sel_l4_s0[7] & \$3354 ;
+  assign \$3356  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3357  = sel_l4_s0[7] & \$3356 ;
+  assign \$3358  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3359  = sel_l4_s0[7] & \$3358 ;
+  assign \$3360  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3361  = sel_l4_s0[7] & \$3360 ;
+  assign \$3362  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3363  = sel_l4_s0[7] & \$3362 ;
+  assign \$3364  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3365  = sel_l4_s0[7] & \$3364 ;
+  assign \$3366  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3367  = sel_l4_s0[7] & \$3366 ;
+  assign \$3368  = \sel_l4_s0$1264  == 3'h5;
+  assign \$3369  = sel_l4_s0[7] & \$3368 ;
+  assign \$3370  = \sel_l4_s0$1280  & { \$3369 , \$3367 , \$3365 , \$3363 , \$3361 , \$3359 , \$3357 , \$3355  };
+  assign \$3371  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3372  = sel_l4_s0[8] & \$3371 ;
+  assign \$3373  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3374  = sel_l4_s0[8] & \$3373 ;
+  assign \$3375  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3376  = sel_l4_s0[8] & \$3375 ;
+  assign \$3377  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3378  = sel_l4_s0[8] & \$3377 ;
+  assign \$3379  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3380  = sel_l4_s0[8] & \$3379 ;
+  assign \$3381  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3382  = sel_l4_s0[8] & \$3381 ;
+  assign \$3383  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3384  = sel_l4_s0[8] & \$3383 ;
+  assign \$3385  = \sel_l4_s0$1265  == 3'h5;
+  assign \$3386  = sel_l4_s0[8] & \$3385 ;
+  assign \$3387  = \sel_l4_s0$1281  & { \$3386 , \$3384 , \$3382 , \$3380 , \$3378 , \$3376 , \$3374 , \$3372  };
+  assign \$3388  = \$3370  | \$3387 ;
+  assign \$3389  = \$3353  | \$3388 ;
+  assign \$3390  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3391  = sel_l4_s0[9] & \$3390 ;
+  assign \$3392  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3393  = sel_l4_s0[9] & \$3392 ;
+  assign \$3394  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3395  = sel_l4_s0[9] & \$3394 ;
+  assign \$3396  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3397  = sel_l4_s0[9] & \$3396 ;
+  assign \$3398  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3399  = sel_l4_s0[9] & \$3398 ;
+  assign \$3400  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3401  = sel_l4_s0[9] & \$3400 ;
+  assign \$3402  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3403  = sel_l4_s0[9] & \$3402 ;
+  assign \$3404  = \sel_l4_s0$1266  == 3'h5;
+  assign \$3405  = sel_l4_s0[9] & \$3404 ;
+  assign \$3406  = \sel_l4_s0$1282  & { \$3405 , \$3403 , \$3401 , \$3399 , \$3397 , \$3395 , \$3393 , \$3391  };
+  assign \$3407  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3408  = sel_l4_s0[10] & \$3407 ;
+  assign \$3409  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3410  = sel_l4_s0[10] & \$3409 ;
+  assign \$3411  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3412  = sel_l4_s0[10] & \$3411 ;
+  assign \$3413  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3414  = sel_l4_s0[10] & \$3413 ;
+  assign \$3415  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3416  = sel_l4_s0[10] & \$3415 ;
+  assign \$3417  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3418  = sel_l4_s0[10] & \$3417 ;
+  assign \$3419  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3420  = sel_l4_s0[10] & \$3419 ;
+  assign \$3421  = \sel_l4_s0$1267  == 3'h5;
+  assign \$3422  = sel_l4_s0[10] & \$3421 ;
+  assign \$3423  = \sel_l4_s0$1283  & { \$3422 , \$3420 , \$3418 , \$3416 , \$3414 , \$3412 , \$3410 , \$3408  };
+  assign \$3424  = \$3406  | \$3423 ;
+  assign \$3425  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3426  = sel_l4_s0[11] & \$3425 ;
+  assign \$3427  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3428  = sel_l4_s0[11] & \$3427 ;
+  assign \$3429  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3430  = sel_l4_s0[11] & \$3429 ;
+  assign \$3431  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3432  = sel_l4_s0[11] & \$3431 ;
+  assign \$3433  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3434  = sel_l4_s0[11] & \$3433 ;
+  assign \$3435  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3436  = sel_l4_s0[11] & \$3435 ;
+  assign \$3437  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3438  = sel_l4_s0[11] & \$3437 ;
+  assign \$3439  = \sel_l4_s0$1268  == 3'h5;
+  assign \$3440  = sel_l4_s0[11] & \$3439 ;
+  assign \$3441  = \sel_l4_s0$1284  & { \$3440 , \$3438 , \$3436 , \$3434 , \$3432 , \$3430 , \$3428 , \$3426  };
+  assign \$3442  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3443  = sel_l4_s0[12] & \$3442 ;
+  assign \$3444  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3445  = sel_l4_s0[12] & \$3444 ;
+  assign \$3446  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3447  = sel_l4_s0[12] & \$3446 ;
+  assign \$3448  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3449  = sel_l4_s0[12] & \$3448 ;
+  assign \$3450  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3451  = sel_l4_s0[12] & \$3450 ;
+  assign \$3452  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3453  = sel_l4_s0[12] & \$3452 ;
+  assign \$3454  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3455  = sel_l4_s0[12] & \$3454 ;
+  assign \$3456  = \sel_l4_s0$1269  == 3'h5;
+  assign \$3457  = sel_l4_s0[12] & \$3456 ;
+  assign \$3458  = \sel_l4_s0$1285  & { \$3457 , \$3455 , \$3453 , \$3451 , \$3449 , \$3447 , \$3445 , \$3443  };
+  assign \$3459  = \$3441  | \$3458 ;
+  assign \$3460  = \$3424  | \$3459 ;
+  assign \$3461  = \$3389  | \$3460 ;
+  assign \$3462  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3463  = sel_l4_s0[13] & \$3462 ;
+  assign \$3464  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3465  = sel_l4_s0[13] & \$3464 ;
+  assign \$3466  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3467  = sel_l4_s0[13] & \$3466 ;
+  assign \$3468  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3469  = sel_l4_s0[13] & \$3468 ;
+  assign \$3470  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3471  = sel_l4_s0[13] & \$3470 ;
+  assign \$3472  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3473  = sel_l4_s0[13] & \$3472 ;
+  assign \$3474  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3475  = sel_l4_s0[13] & \$3474 ;
+  assign \$3476  = \sel_l4_s0$1270  == 3'h5;
+  assign \$3477  = sel_l4_s0[13] & \$3476 ;
+  assign \$3478  = \sel_l4_s0$1286  & { \$3477 , \$3475 , \$3473 , \$3471 , \$3469 , \$3467 , \$3465 , \$3463  };
+  assign \$3479  = \$3461  | \$3478 ;
+  assign \$3480  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3481  = sel_l4_s0[6] & \$3480 ;
+  assign \$3482  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3483  = sel_l4_s0[6] & \$3482 ;
+  assign \$3484  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3485  = sel_l4_s0[6] & \$3484 ;
+  assign \$3486  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3487  = sel_l4_s0[6] & \$3486 ;
+  assign \$3488  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3489  = sel_l4_s0[6] & \$3488 ;
+  assign \$3490  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3491  = sel_l4_s0[6] & \$3490 ;
+  assign \$3492  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3493  = sel_l4_s0[6] & \$3492 ;
+  assign \$3494  = \sel_l4_s0$1263  == 3'h6;
+  assign \$3495  = sel_l4_s0[6] & \$3494 ;
+  assign \$3496  = \sel_l4_s0$1279  & { \$3495 , \$3493 , \$3491 , \$3489 , \$3487 , \$3485 , \$3483 , \$3481  };
+  assign \$3497  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3498  = sel_l4_s0[7] & \$3497 ;
+  assign \$3499  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3500  = sel_l4_s0[7] & \$3499 ;
+  assign \$3501  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3502  = sel_l4_s0[7] & \$3501 ;
+  assign \$3503  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3504  = sel_l4_s0[7] & \$3503 ;
+  assign \$3505  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3506  = sel_l4_s0[7] & \$3505 ;
+  assign \$3507  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3508  = sel_l4_s0[7] & \$3507 ;
+  assign \$3509  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3510  = sel_l4_s0[7] & \$3509 ;
+  assign \$3511  = \sel_l4_s0$1264  == 3'h6;
+  assign \$3512  = sel_l4_s0[7] & \$3511 ;
+  assign \$3513  = \sel_l4_s0$1280  & { \$3512 , \$3510 , \$3508 , \$3506 , \$3504 , \$3502 , \$3500 , \$3498  };
+  assign \$3514  = \$3496  | \$3513 ;
+  assign \$3515  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3516  = sel_l4_s0[8] & \$3515 ;
+  assign \$3517  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3518  = sel_l4_s0[8] & \$3517 ;
+  assign \$3519  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3520  = sel_l4_s0[8] & \$3519 ;
+  assign \$3521  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3522  = sel_l4_s0[8] & \$3521 ;
+  assign \$3523  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3524  = sel_l4_s0[8] & \$3523 ;
+  assign \$3525  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3526  = sel_l4_s0[8] & \$3525 ;
+  assign \$3527  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3528  = sel_l4_s0[8] & \$3527 ;
+  assign \$3529  = \sel_l4_s0$1265  == 3'h6;
+  assign \$3530  = sel_l4_s0[8] & \$3529 ;
+  assign \$3531  = \sel_l4_s0$1281  & { \$3530 , \$3528 , \$3526 , \$3524 , \$3522 , \$3520 , \$3518 , \$3516  };
+  assign \$3532  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3533  = sel_l4_s0[9] & \$3532 ;
+  assign \$3534  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3535  = sel_l4_s0[9] & \$3534 ;
+  assign \$3536  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3537  = sel_l4_s0[9] & \$3536 ;
+  assign \$3538  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3539  = sel_l4_s0[9] & \$3538 ;
+  assign \$3540  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3541  = sel_l4_s0[9] & \$3540 ;
+  assign \$3542  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3543  = sel_l4_s0[9] & \$3542 ;
+  assign \$3544  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3545  = sel_l4_s0[9] & \$3544 ;
+  assign \$3546  = \sel_l4_s0$1266  == 3'h6;
+  assign \$3547  = sel_l4_s0[9] & \$3546 ;
+  assign \$3548  = \sel_l4_s0$1282  & { \$3547 , \$3545 , \$3543 , \$3541 , \$3539 , \$3537 , \$3535 , \$3533  };
+  assign \$3549  = \$3531  | \$3548 ;
+  assign \$3550  = \$3514  | \$3549 ;
+  assign \$3551  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3552  = sel_l4_s0[10] & \$3551 ;
+  assign \$3553  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3554  = sel_l4_s0[10] & \$3553 ;
+  assign \$3555  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3556  = sel_l4_s0[10] & \$3555 ;
+  assign \$3557  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3558  = sel_l4_s0[10] & \$3557 ;
+  assign \$3559  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3560  = sel_l4_s0[10] & \$3559 ;
+  assign \$3561  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3562  = sel_l4_s0[10] & \$3561 ;
+  assign \$3563  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3564  = sel_l4_s0[10] & \$3563 ;
+  assign \$3565  = \sel_l4_s0$1267  == 3'h6;
+  assign \$3566  = sel_l4_s0[10] & \$3565 ;
+  assign \$3567  = \sel_l4_s0$1283  & { \$3566 , \$3564 , \$3562 , \$3560 , \$3558 , \$3556 , \$3554 , \$3552  };
+  assign \$3568  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3569  = sel_l4_s0[11] & \$3568 ;
+  assign \$3570  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3571  = sel_l4_s0[11] & \$3570 ;
+  assign \$3572  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3573  = sel_l4_s0[11] & \$3572 ;
+  assign \$3574  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3575  = sel_l4_s0[11] & \$3574 ;
+  assign \$3576  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3577  = sel_l4_s0[11] & \$3576 ;
+  assign \$3578  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3579  = sel_l4_s0[11] & \$3578 ;
+  assign \$3580  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3581  = sel_l4_s0[11] & \$3580 ;
+  assign \$3582  = \sel_l4_s0$1268  == 3'h6;
+  assign \$3583  = sel_l4_s0[11] & \$3582 ;
+  assign \$3584  = \sel_l4_s0$1284  & { \$3583 , \$3581 , \$3579 , \$3577 , \$3575 , \$3573 , \$3571 , \$3569  };
+  assign \$3585  = \$3567  | \$3584 ;
+  assign \$3586  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3587  = sel_l4_s0[12] & \$3586 ;
+  assign \$3588  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3589  = sel_l4_s0[12] & \$3588 ;
+  assign \$3590  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3591  = sel_l4_s0[12] & \$3590 ;
+  assign \$3592  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3593  = sel_l4_s0[12] & \$3592 ;
+  assign \$3594  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3595  = sel_l4_s0[12] & \$3594 ;
+  assign \$3596  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3597  = sel_l4_s0[12] & \$3596 ;
+  assign \$3598  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3599  = sel_l4_s0[12] & \$3598 ;
+  assign \$3600  = \sel_l4_s0$1269  == 3'h6;
+  assign \$3601  = sel_l4_s0[12] & \$3600 ;
+  assign \$3602  = \sel_l4_s0$1285  & { \$3601 , \$3599 , \$3597 , \$3595 , \$3593 , \$3591 , \$3589 , \$3587  };
+  assign \$3603  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3604  = sel_l4_s0[13] & \$3603 ;
+  assign \$3605  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3606  = sel_l4_s0[13] & \$3605 ;
+  assign \$3607  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3608  = sel_l4_s0[13] & \$3607 ;
+  assign \$3609  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3610  = sel_l4_s0[13] & \$3609 ;
+  assign \$3611  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3612  = sel_l4_s0[13] & \$3611 ;
+  assign \$3613  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3614  = sel_l4_s0[13] & \$3613 ;
+  assign \$3615  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3616  = sel_l4_s0[13] & \$3615 ;
+  assign \$3617  = \sel_l4_s0$1270  == 3'h6;
+  assign \$3618  = sel_l4_s0[13] & \$3617 ;
+  assign \$3619  = \sel_l4_s0$1286  & { \$3618 , \$3616 , \$3614 , \$3612 , \$3610 , \$3608 , \$3606 , \$3604  };
+  assign \$3620  = \$3602  | \$3619 ;
+  assign \$3621  = \$3585  | \$3620 ;
+  assign \$3622  = \$3550  | \$3621 ;
+  assign \$3623  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3624  = sel_l4_s0[14] & \$3623 ;
+  assign \$3625  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3626  = sel_l4_s0[14] & \$3625 ;
+  assign \$3627  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3628  = sel_l4_s0[14] & \$3627 ;
+  assign \$3629  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3630  = sel_l4_s0[14] & \$3629 ;
+  assign \$3631  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3632  = sel_l4_s0[14] & \$3631 ;
+  assign \$3633  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3634  = sel_l4_s0[14] & \$3633 ;
+  assign \$3635  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3636  = sel_l4_s0[14] & \$3635 ;
+  assign \$3637  = \sel_l4_s0$1271  == 3'h6;
+  assign \$3638  = sel_l4_s0[14] & \$3637 ;
+  assign \$3639  = \sel_l4_s0$1287  & { \$3638 , \$3636 , \$3634 , \$3632 , \$3630 , \$3628 , \$3626 , \$3624  };
+  assign \$3640  = \$3622  | \$3639 ;
+  assign \$3641  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3642  = sel_l4_s0[7] & \$3641 ;
+  assign \$3643  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3644  = sel_l4_s0[7] & \$3643 ;
+  assign \$3645  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3646  = sel_l4_s0[7] & \$3645 ;
+  assign \$3647  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3648  = sel_l4_s0[7] & \$3647 ;
+  assign \$3649  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3650  = sel_l4_s0[7] & \$3649 ;
+  assign \$3651  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3652  = sel_l4_s0[7] & \$3651 ;
+  assign \$3653  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3654  = sel_l4_s0[7] & \$3653 ;
+  assign \$3655  = \sel_l4_s0$1264  == 3'h7;
+  assign \$3656  = sel_l4_s0[7] & \$3655 ;
+  assign \$3657  = \sel_l4_s0$1280  & { \$3656 , \$3654 , \$3652 , \$3650 , \$3648 , \$3646 , \$3644 , \$3642  };
+  assign \$3658  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3659  = sel_l4_s0[8] & \$3658 ;
+  assign \$3660  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3661  = sel_l4_s0[8] & \$3660 ;
+  assign \$3662  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3663  = sel_l4_s0[8] & \$3662 ;
+  assign \$3664  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3665  = sel_l4_s0[8] & \$3664 ;
+  assign \$3666  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3667  = sel_l4_s0[8] & \$3666 ;
+  assign \$3668  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3669  = sel_l4_s0[8] & \$3668 ;
+  assign \$3670  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3671  = sel_l4_s0[8] & \$3670 ;
+  assign \$3672  = \sel_l4_s0$1265  == 3'h7;
+  assign \$3673  = sel_l4_s0[8] & \$3672 ;
+  assign \$3674  = \sel_l4_s0$1281  & { \$3673 , \$3671 , \$3669 , \$3667 , \$3665 , \$3663 , \$3661 , \$3659  };
+  assign \$3675  = \$3657  | \$3674 ;
+  assign \$3676  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3677  = sel_l4_s0[9] & \$3676 ;
+  assign \$3678  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3679  = sel_l4_s0[9] & \$3678 ;
+  assign \$3680  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3681  = sel_l4_s0[9] & \$3680 ;
+  assign \$3682  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3683  = sel_l4_s0[9] & \$3682 ;
+  assign \$3684  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3685  = sel_l4_s0[9] & \$3684 ;
+  assign \$3686  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3687  = sel_l4_s0[9] & \$3686 ;
+  assign \$3688  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3689  = sel_l4_s0[9] & \$3688 ;
+  assign \$3690  = \sel_l4_s0$1266  == 3'h7;
+  assign \$3691  = sel_l4_s0[9] & \$3690 ;
+  assign \$3692  = \sel_l4_s0$1282  & { \$3691 , \$3689 , \$3687 , \$3685 , \$3683 , \$3681 , \$3679 , \$3677  };
+  assign \$3693  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3694  = sel_l4_s0[10] & \$3693 ;
+  assign \$3695  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3696  = sel_l4_s0[10] & \$3695 ;
+  assign \$3697  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3698  = sel_l4_s0[10] & \$3697 ;
+  assign \$3699  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3700  = sel_l4_s0[10] & \$3699 ;
+  assign \$3701  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3702  = sel_l4_s0[10] & \$3701 ;
+  assign \$3703  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3704  = sel_l4_s0[10] & \$3703 ;
+  assign \$3705  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3706  = sel_l4_s0[10] & \$3705 ;
+  assign \$3707  = \sel_l4_s0$1267  == 3'h7;
+  assign \$3708  = sel_l4_s0[10] & \$3707 ;
+  assign \$3709  = \sel_l4_s0$1283  & { \$3708 , \$3706 , \$3704 , \$3702 , \$3700 , \$3698 , \$3696 , \$3694  };
+  assign \$3710  = \$3692  | \$3709 ;
+  assign \$3711  = \$3675  | \$3710 ;
+  assign \$3712  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3713  = sel_l4_s0[11] & \$3712 ;
+  assign \$3714  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3715  = sel_l4_s0[11] & \$3714 ;
+  assign \$3716  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3717  = sel_l4_s0[11] & \$3716 ;
+  assign \$3718  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3719  = sel_l4_s0[11] & \$3718 ;
+  assign \$3720  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3721  = sel_l4_s0[11] & \$3720 ;
+  assign \$3722  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3723  = sel_l4_s0[11] & \$3722 ;
+  assign \$3724  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3725  = sel_l4_s0[11] & \$3724 ;
+  assign \$3726  = \sel_l4_s0$1268  == 3'h7;
+  assign \$3727  = sel_l4_s0[11] & \$3726 ;
+  assign \$3728  = \sel_l4_s0$1284  & { \$3727 , \$3725 , \$3723 , \$3721 , \$3719 , \$3717 , \$3715 , \$3713  };
+  assign \$3729  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3730  = sel_l4_s0[12] & \$3729 ;
+  assign \$3731  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3732  = sel_l4_s0[12] & \$3731 ;
+  assign \$3733  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3734  = sel_l4_s0[12] & \$3733 ;
+  assign \$3735  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3736  = sel_l4_s0[12] & \$3735 ;
+  assign \$3737  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3738  = sel_l4_s0[12] & \$3737 ;
+  assign \$3739  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3740  = sel_l4_s0[12] & \$3739 ;
+  assign \$3741  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3742  = sel_l4_s0[12] & \$3741 ;
+  assign \$3743  = \sel_l4_s0$1269  == 3'h7;
+  assign \$3744  = sel_l4_s0[12] & \$3743 ;
+  assign \$3745  = \sel_l4_s0$1285  & { \$3744 , \$3742 , \$3740 , \$3738 , \$3736 , \$3734 , \$3732 , \$3730  };
+  assign \$3746  = \$3728  | \$3745 ;
+  assign \$3747  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3748  = sel_l4_s0[13] & \$3747 ;
+  assign \$3749  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3750  = sel_l4_s0[13] & \$3749 ;
+  assign \$3751  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3752  = sel_l4_s0[13] & \$3751 ;
+  assign \$3753  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3754  = sel_l4_s0[13] & \$3753 ;
+  assign \$3755  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3756  = sel_l4_s0[13] & \$3755 ;
+  assign \$3757  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3758  = sel_l4_s0[13] & \$3757 ;
+  assign \$3759  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3760  = sel_l4_s0[13] & \$3759 ;
+  assign \$3761  = \sel_l4_s0$1270  == 3'h7;
+  assign \$3762  = sel_l4_s0[13] & \$3761 ;
+  assign \$3763  = \sel_l4_s0$1286  & { \$3762 , \$3760 , \$3758 , \$3756 , \$3754 , \$3752 , \$3750 , \$3748  };
+  assign \$3764  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3765  = sel_l4_s0[14] & \$3764 ;
+  assign \$3766  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3767  = sel_l4_s0[14] & \$3766 ;
+  assign \$3768  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3769  = sel_l4_s0[14] & \$3768 ;
+  assign \$3770  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3771  = sel_l4_s0[14] & \$3770 ;
+  assign \$3772  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3773  = sel_l4_s0[14] & \$3772 ;
+  assign \$3774  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3775  = sel_l4_s0[14] & \$3774 ;
+  assign \$3776  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3777  = sel_l4_s0[14] & \$3776 ;
+  assign \$3778  = \sel_l4_s0$1271  == 3'h7;
+  assign \$3779  = sel_l4_s0[14] & \$3778 ;
+  assign \$3780  = \sel_l4_s0$1287  & { \$3779 , \$3777 , \$3775 , \$3773 , \$3771 , \$3769 , \$3767 , \$3765  };
+  assign \$3781  = \$3763  | \$3780 ;
+  assign \$3782  = \$3746  | \$3781 ;
+  assign \$3783  = \$3711  | \$3782 ;
+  assign \$3784  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3785  = sel_l4_s0[15] & \$3784 ;
+  assign \$3786  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3787  = sel_l4_s0[15] & \$3786 ;
+  assign \$3788  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3789  = sel_l4_s0[15] & \$3788 ;
+  assign \$3790  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3791  = sel_l4_s0[15] & \$3790 ;
+  assign \$3792  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3793  = sel_l4_s0[15] & \$3792 ;
+  assign \$3794  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3795  = sel_l4_s0[15] & \$3794 ;
+  assign \$3796  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3797  = sel_l4_s0[15] & \$3796 ;
+  assign \$3798  = \sel_l4_s0$1272  == 3'h7;
+  assign \$3799  = sel_l4_s0[15] & \$3798 ;
+  assign \$3800  = \sel_l4_s0$1288  & { \$3799 , \$3797 , \$3795 , \$3793 , \$3791 , \$3789 , \$3787 , \$3785  };
+  assign \$3801  = \$3783  | \$3800 ;
+  assign \$3802  = ! \sel_l4_s0$1257 ;
+  assign \$3803  = sel_l4_s0[0] & \$3802 ;
+  assign \$3804  = ! \sel_l4_s0$1257 ;
+  assign \$3805  = sel_l4_s0[0] & \$3804 ;
+  assign \$3806  = ! \sel_l4_s0$1257 ;
+  assign \$3807  = sel_l4_s0[0] & \$3806 ;
+  assign \$3808  = ! \sel_l4_s0$1257 ;
+  assign \$3809  = sel_l4_s0[0] & \$3808 ;
+  assign \$3811  = ! \sel_l4_s0$1258 ;
+  assign \$3812  = sel_l4_s0[1] & \$3811 ;
+  assign \$3813  = ! \sel_l4_s0$1258 ;
+  assign \$3814  = sel_l4_s0[1] & \$3813 ;
+  assign \$3815  = ! \sel_l4_s0$1258 ;
+  assign \$3816  = sel_l4_s0[1] & \$3815 ;
+  assign \$3817  = ! \sel_l4_s0$1258 ;
+  assign \$3818  = sel_l4_s0[1] & \$3817 ;
+  assign \$3821  = ! \sel_l4_s0$1259 ;
+  assign \$3822  = sel_l4_s0[2] & \$3821 ;
+  assign \$3823  = ! \sel_l4_s0$1259 ;
+  assign \$3824  = sel_l4_s0[2] & \$3823 ;
+  assign \$3825  = ! \sel_l4_s0$1259 ;
+  assign \$3826  = sel_l4_s0[2] & \$3825 ;
+  assign \$3827  = ! \sel_l4_s0$1259 ;
+  assign \$3828  = sel_l4_s0[2] & \$3827 ;
+  assign \$3830  = ! \sel_l4_s0$1260 ;
+  assign \$3831  = sel_l4_s0[3] & \$3830 ;
+  assign \$3832  = ! \sel_l4_s0$1260 ;
+  assign \$3833  = sel_l4_s0[3] & \$3832 ;
+  assign \$3834  = ! \sel_l4_s0$1260 ;
+  assign \$3835  = sel_l4_s0[3] & \$3834 ;
+  assign \$3836  = ! \sel_l4_s0$1260 ;
+  assign \$3837  = sel_l4_s0[3] & \$3836 ;
+  assign \$3839  = \$3829  | \$3838 ;
+  assign \$3840  = \$3820  | \$3839 ;
+  assign \$3841  = ! \sel_l4_s0$1261 ;
+  assign \$3842  = sel_l4_s0[4] & \$3841 ;
+  assign \$3843  = ! \sel_l4_s0$1261 ;
+  assign \$3844  = sel_l4_s0[4] & \$3843 ;
+  assign \$3845  = ! \sel_l4_s0$1261 ;
+  assign \$3846  = sel_l4_s0[4] & \$3845 ;
+  assign \$3847  = ! \sel_l4_s0$1261 ;
+  assign \$3848  = sel_l4_s0[4] & \$3847 ;
+  assign \$3850  = ! \sel_l4_s0$1262 ;
+  assign \$3851  = sel_l4_s0[5] & \$3850 ;
+  assign \$3852  = ! \sel_l4_s0$1262 ;
+  assign \$3853  = sel_l4_s0[5] & \$3852 ;
+  assign \$3854  = ! \sel_l4_s0$1262 ;
+  assign \$3855  = sel_l4_s0[5] & \$3854 ;
+  assign \$3856  = ! \sel_l4_s0$1262 ;
+  assign \$3857  = sel_l4_s0[5] & \$3856 ;
+  assign \$3859  = \$3849  | \$3858 ;
+  assign \$3860  = ! \sel_l4_s0$1263 ;
+  assign \$3861  = sel_l4_s0[6] & \$3860 ;
+  assign \$3862  = ! \sel_l4_s0$1263 ;
+  assign \$3863  = sel_l4_s0[6] & \$3862 ;
+  assign \$3864  = ! \sel_l4_s0$1263 ;
+  assign \$3865  = sel_l4_s0[6] & \$3864 ;
+  assign \$3866  = ! \sel_l4_s0$1263 ;
+  assign \$3867  = sel_l4_s0[6] & \$3866 ;
+  assign \$3869  = ! \sel_l4_s0$1264 ;
+  assign \$3870  = sel_l4_s0[7] & \$3869 ;
+  assign \$3871  = ! \sel_l4_s0$1264 ;
+  assign \$3872  = sel_l4_s0[7] & \$3871 ;
+  assign \$3873  = ! \sel_l4_s0$1264 ;
+  assign \$3874  = sel_l4_s0[7] & \$3873 ;
+  assign \$3875  = ! \sel_l4_s0$1264 ;
+  assign \$3876  = sel_l4_s0[7] & \$3875 ;
+  assign \$3878  = \$3868  | \$3877 ;
+  assign \$3879  = \$3859  | \$3878 ;
+  assign \$3880  = \$3840  | \$3879 ;
+  assign \$3881  = ! \sel_l4_s0$1265 ;
+  assign \$3882  = sel_l4_s0[8] & \$3881 ;
+  assign \$3883  = ! \sel_l4_s0$1265 ;
+  assign \$3884  = sel_l4_s0[8] & \$3883 ;
+  assign \$3885  = ! \sel_l4_s0$1265 ;
+  assign \$3886  = sel_l4_s0[8] & \$3885 ;
+  assign \$3887  = ! \sel_l4_s0$1265 ;
+  assign \$3888  = sel_l4_s0[8] & \$3887 ;
+  assign \$3890  = \$3880  | \$3889 ;
+  assign \$3891  = \sel_l4_s0$1258  == 1'h1;
+  assign \$3892  = sel_l4_s0[1] & \$3891 ;
+  assign \$3893  = \sel_l4_s0$1258  == 1'h1;
+  assign \$3894  = sel_l4_s0[1] & \$3893 ;
+  assign \$3895  = \sel_l4_s0$1258  == 1'h1;
+  assign \$3896  = sel_l4_s0[1] & \$3895 ;
+  assign \$3897  = \sel_l4_s0$1258  == 1'h1;
+  assign \$3898  = sel_l4_s0[1] & \$3897 ;
+  assign \$3900  = \sel_l4_s0$1259  == 1'h1;
+  assign \$3901  = sel_l4_s0[2] & \$3900 ;
+  assign \$3902  = \sel_l4_s0$1259  == 1'h1;
+  assign \$3903  = sel_l4_s0[2] & \$3902 ;
+  assign \$3904  = \sel_l4_s0$1259  == 1'h1;
+  assign \$3905  = sel_l4_s0[2] & \$3904 ;
+  assign \$3906  = \sel_l4_s0$1259  == 1'h1;
+  assign \$3907  = sel_l4_s0[2] & \$3906 ;
+  assign \$3909  = \$3899  | \$3908 ;
+  assign \$3910  = \sel_l4_s0$1260  == 1'h1;
+  assign \$3911  = sel_l4_s0[3] & \$3910 ;
+  assign \$3912  = \sel_l4_s0$1260  == 1'h1;
+  assign \$3913  = sel_l4_s0[3] & \$3912 ;
+  assign \$3914  = \sel_l4_s0$1260  == 1'h1;
+  assign \$3915  = sel_l4_s0[3] & \$3914 ;
+  assign \$3916  = \sel_l4_s0$1260  == 1'h1;
+  assign \$3917  = sel_l4_s0[3] & \$3916 ;
+  assign \$3919  = \sel_l4_s0$1261  == 1'h1;
+  assign \$3920  = sel_l4_s0[4] & \$3919 ;
+  assign \$3921  = \sel_l4_s0$1261  == 1'h1;
+  assign \$3922  = sel_l4_s0[4] & \$3921 ;
+  assign \$3923  = \sel_l4_s0$1261  == 1'h1;
+  assign \$3924  = sel_l4_s0[4] & \$3923 ;
+  assign \$3925  = \sel_l4_s0$1261  == 1'h1;
+  assign \$3926  = sel_l4_s0[4] & \$3925 ;
+  assign \$3928  = \$3918  | \$3927 ;
+  assign \$3929  = \$3909  | \$3928 ;
+  assign \$3930  = \sel_l4_s0$1262  == 1'h1;
+  assign \$3931  = sel_l4_s0[5] & \$3930 ;
+  assign \$3932  = \sel_l4_s0$1262  == 1'h1;
+  assign \$3933  = sel_l4_s0[5] & \$3932 ;
+  assign \$3934  = \sel_l4_s0$1262  == 1'h1;
+  assign \$3935  = sel_l4_s0[5] & \$3934 ;
+  assign \$3936  = \sel_l4_s0$1262  == 1'h1;
+  assign \$3937  = sel_l4_s0[5] & \$3936 ;
+  assign \$3939  = \sel_l4_s0$1263  == 1'h1;
+  assign \$3940  = sel_l4_s0[6] & \$3939 ;
+  assign \$3941  = \sel_l4_s0$1263  == 1'h1;
+  assign \$3942  = sel_l4_s0[6] & \$3941 ;
+  assign \$3943  = \sel_l4_s0$1263  == 1'h1;
+  assign \$3944  = sel_l4_s0[6] & \$3943 ;
+  assign \$3945  = \sel_l4_s0$1263  == 1'h1;
+  assign \$3946  = sel_l4_s0[6] & \$3945 ;
+  assign \$3948  = \$3938  | \$3947 ;
+  assign \$3949  = \sel_l4_s0$1264  == 1'h1;
+  assign \$3950  = sel_l4_s0[7] & \$3949 ;
+  assign \$3951  = \sel_l4_s0$1264  == 1'h1;
+  assign \$3952  = sel_l4_s0[7] & \$3951 ;
+  assign \$3953  = \sel_l4_s0$1264  == 1'h1;
+  assign \$3954  = sel_l4_s0[7] & \$3953 ;
+  assign \$3955  = \sel_l4_s0$1264  == 1'h1;
+  assign \$3956  = sel_l4_s0[7] & \$3955 ;
+  assign \$3958  = \sel_l4_s0$1265  == 1'h1;
+  assign \$3959  = sel_l4_s0[8] & \$3958 ;
+  assign \$3960  = \sel_l4_s0$1265  == 1'h1;
+  assign \$3961  = sel_l4_s0[8] & \$3960 ;
+  assign \$3962  = \sel_l4_s0$1265  == 1'h1;
+  assign \$3963  = sel_l4_s0[8] & \$3962 ;
+  assign \$3964  = \sel_l4_s0$1265  == 1'h1;
+  assign \$3965  = sel_l4_s0[8] & \$3964 ;
+  assign \$3967  = \$3957  | \$3966 ;
+  assign \$3968  = \$3948  | \$3967 ;
+  assign \$3969  = \$3929  | \$3968 ;
+  assign \$3970  = \sel_l4_s0$1266  == 1'h1;
+  assign \$3971  = sel_l4_s0[9] & \$3970 ;
+  assign \$3972  = \sel_l4_s0$1266  == 1'h1;
+  assign \$3973  = sel_l4_s0[9] & \$3972 ;
+  assign \$3974  = \sel_l4_s0$1266  == 1'h1;
+  assign \$3975  = sel_l4_s0[9] & \$3974 ;
+  assign \$3976  = \sel_l4_s0$1266  == 1'h1;
+  assign \$3977  = sel_l4_s0[9] & \$3976 ;
+  assign \$3979  = \$3969  | \$3978 ;
+  assign \$3980  = \sel_l4_s0$1259  == 2'h2;
+  assign \$3981  = sel_l4_s0[2] & \$3980 ;
+  assign \$3982  = \sel_l4_s0$1259  == 2'h2;
+  assign \$3983  = sel_l4_s0[2] & \$3982 ;
+  assign \$3984  = \sel_l4_s0$1259  == 2'h2;
+  assign \$3985  = sel_l4_s0[2] & \$3984 ;
+  assign \$3986  = \sel_l4_s0$1259  == 2'h2;
+  assign \$3987  = sel_l4_s0[2] & \$3986 ;
+  assign \$3989  = \sel_l4_s0$1260  == 2'h2;
+  assign \$3990  = sel_l4_s0[3] & \$3989 ;
+  assign \$3991  = \sel_l4_s0$1260  == 2'h2;
+  assign \$3992  = sel_l4_s0[3] & \$3991 ;
+  assign \$3993  = \sel_l4_s0$1260  == 2'h2;
+  assign \$3994  = sel_l4_s0[3] & \$3993 ;
+  assign \$3995  = \sel_l4_s0$1260  == 2'h2;
+  assign \$3996  = sel_l4_s0[3] & \$3995 ;
+  assign \$3998  = \$3988  | \$3997 ;
+  assign \$3999  = \sel_l4_s0$1261  == 2'h2;
+  assign \$4000  = sel_l4_s0[4] & \$3999 ;
+  assign \$4001  = \sel_l4_s0$1261  == 2'h2;
+  assign \$4002  = sel_l4_s0[4] & \$4001 ;
+  assign \$4003  = \sel_l4_s0$1261  == 2'h2;
+  assign \$4004  = sel_l4_s0[4] & \$4003 ;
+  assign \$4005  = \sel_l4_s0$1261  == 2'h2;
+  assign \$4006  = sel_l4_s0[4] & \$4005 ;
+  assign \$4008  = \sel_l4_s0$1262  == 2'h2;
+  assign \$4009  = sel_l4_s0[5] & \$4008 ;
+  assign \$4010  = \sel_l4_s0$1262  == 2'h2;
+  assign \$4011  = sel_l4_s0[5] & \$4010 ;
+  assign \$4012  = \sel_l4_s0$1262  == 2'h2;
+  assign \$4013  = sel_l4_s0[5] & \$4012 ;
+  assign \$4014  = \sel_l4_s0$1262  == 2'h2;
+  assign \$4015  = sel_l4_s0[5] & \$4014 ;
+  assign \$4017  = \$4007  | \$4016 ;
+  assign \$4018  = \$3998  | \$4017 ;
+  assign \$4019  = \sel_l4_s0$1263  == 2'h2;
+  assign \$4020  = sel_l4_s0[6] & \$4019 ;
+  assign \$4021  = \sel_l4_s0$1263  == 2'h2;
+  assign \$4022  = sel_l4_s0[6] & \$4021 ;
+  assign \$4023  = \sel_l4_s0$1263  == 2'h2;
+  assign \$4024  = sel_l4_s0[6] & \$4023 ;
+  assign \$4025  = \sel_l4_s0$1263  == 2'h2;
+  assign \$4026  = sel_l4_s0[6] & \$4025 ;
+  assign \$4028  = \sel_l4_s0$1264  == 2'h2;
+  assign \$4029  = sel_l4_s0[7] & \$4028 ;
+  assign \$4030  = \sel_l4_s0$1264  == 2'h2;
+  assign \$4031  = sel_l4_s0[7] & \$4030 ;
+  assign \$4032  = \sel_l4_s0$1264  == 2'h2;
+  assign \$4033  = sel_l4_s0[7] & \$4032 ;
+  assign \$4034  = \sel_l4_s0$1264  == 2'h2;
+  assign \$4035  = sel_l4_s0[7] & \$4034 ;
+  assign \$4037  = \$4027  | \$4036 ;
+  assign \$4038  = \sel_l4_s0$1265  == 2'h2;
+  assign \$4039  = sel_l4_s0[8] & \$4038 ;
+  assign \$4040  = \sel_l4_s0$1265  == 2'h2;
+  assign \$4041  = sel_l4_s0[8] & \$4040 ;
+  assign \$4042  = \sel_l4_s0$1265  == 2'h2;
+  assign \$4043  = sel_l4_s0[8] & \$4042 ;
+  assign \$4044  = \sel_l4_s0$1265  == 2'h2;
+  assign \$4045  = sel_l4_s0[8] & \$4044 ;
+  assign \$4047  = \sel_l4_s0$1266  == 2'h2;
+  assign \$4048  = sel_l4_s0[9] & \$4047 ;
+  assign \$4049  = \sel_l4_s0$1266  == 2'h2;
+  assign \$4050  = sel_l4_s0[9] & \$4049 ;
+  assign \$4051  = \sel_l4_s0$1266  == 2'h2;
+  assign \$4052  = sel_l4_s0[9] & \$4051 ;
+  assign \$4053  = \sel_l4_s0$1266  == 2'h2;
+  assign \$4054  = sel_l4_s0[9] & \$4053 ;
+  assign \$4056  = \$4046  | \$4055 ;
+  assign \$4057  = \$4037  | \$4056 ;
+  assign \$4058  = \$4018  | \$4057 ;
+  assign \$4059  = \sel_l4_s0$1267  == 2'h2;
+  assign \$4060  = sel_l4_s0[10] & \$4059 ;
+  assign \$4061  = \sel_l4_s0$1267  == 2'h2;
+  assign \$4062  = sel_l4_s0[10] & \$4061 ;
+  assign \$4063  = \sel_l4_s0$1267  == 2'h2;
+  assign \$4064  = sel_l4_s0[10] & \$4063 ;
+  assign \$4065  = \sel_l4_s0$1267  == 2'h2;
+  assign \$4066  = sel_l4_s0[10] & \$4065 ;
+  assign \$4068  = \$4058  | \$4067 ;
+  assign \$4069  = \sel_l4_s0$1260  == 2'h3;
+  assign \$4070  = sel_l4_s0[3] & \$4069 ;
+  assign \$4071  = \sel_l4_s0$1260  == 2'h3;
+  assign \$4072  = sel_l4_s0[3] & \$4071 ;
+  assign \$4073  = \sel_l4_s0$1260  == 2'h3;
+  assign \$4074  = sel_l4_s0[3] & \$4073 ;
+  assign \$4075  = \sel_l4_s0$1260  == 2'h3;
+  assign \$4076  = sel_l4_s0[3] & \$4075 ;
+  assign \$4078  = \sel_l4_s0$1261  == 2'h3;
+  assign \$4079  = sel_l4_s0[4] & \$4078 ;
+  assign \$4080  = \sel_l4_s0$1261  == 2'h3;
+  assign \$4081  = sel_l4_s0[4] & \$4080 ;
+  assign \$4082  = \sel_l4_s0$1261  == 2'h3;
+  assign \$4083  = sel_l4_s0[4] & \$4082 ;
+  assign \$4084  = \sel_l4_s0$1261  == 2'h3;
+  assign \$4085  = sel_l4_s0[4] & \$4084 ;
+  assign \$4087  = \$4077  | \$4086 ;
+  assign \$4088  = \sel_l4_s0$1262  == 2'h3;
+  assign \$4089  = sel_l4_s0[5] & \$4088 ;
+  assign \$4090  = \sel_l4_s0$1262  == 2'h3;
+  assign \$4091  = sel_l4_s0[5] & \$4090 ;
+  assign \$4092  = \sel_l4_s0$1262  == 2'h3;
+  assign \$4093  = sel_l4_s0[5] & \$4092 ;
+  assign \$4094  = \sel_l4_s0$1262  == 2'h3;
+  assign \$4095  = sel_l4_s0[5] & \$4094 ;
+  assign \$4097  = \sel_l4_s0$1263  == 2'h3;
+  assign \$4098  = sel_l4_s0[6] & \$4097 ;
+  assign \$4099  = \sel_l4_s0$1263  == 2'h3;
+  assign \$4100  = sel_l4_s0[6] & \$4099 ;
+  assign \$4101  = \sel_l4_s0$1263  == 2'h3;
+  assign \$4102  = sel_l4_s0[6] & \$4101 ;
+  assign \$4103  = \sel_l4_s0$1263  == 2'h3;
+  assign \$4104  = sel_l4_s0[6] & \$4103 ;
+  assign \$4106  = \$4096  | \$4105 ;
+  assign \$4107  = \$4087  | \$4106 ;
+  assign \$4108  = \sel_l4_s0$1264  == 2'h3;
+  assign \$4109  = sel_l4_s0[7] & \$4108 ;
+  assign \$4110  = \sel_l4_s0$1264  == 2'h3;
+  assign \$4111  = sel_l4_s0[7] & \$4110 ;
+  assign \$4112  = \sel_l4_s0$1264  == 2'h3;
+  assign \$4113  = sel_l4_s0[7] & \$4112 ;
+  assign \$4114  = \sel_l4_s0$1264  == 2'h3;
+  assign \$4115  = sel_l4_s0[7] & \$4114 ;
+  assign \$4117  = \sel_l4_s0$1265  == 2'h3;
+  assign \$4118  = sel_l4_s0[8] & \$4117 ;
+  assign \$4119  = \sel_l4_s0$1265  == 2'h3;
+  assign \$4120  = sel_l4_s0[8] & \$4119 ;
+  assign \$4121  = \sel_l4_s0$1265  == 2'h3;
+  assign \$4122  = sel_l4_s0[8] & \$4121 ;
+  assign \$4123  = \sel_l4_s0$1265  == 2'h3;
+  assign \$4124  = sel_l4_s0[8] & \$4123 ;
+  assign \$4126  = \$4116  | \$4125 ;
+  assign \$4127  = \sel_l4_s0$1266  == 2'h3;
+  assign \$4128  = sel_l4_s0[9] & \$4127 ;
+  assign \$4129  = \sel_l4_s0$1266  == 2'h3;
+  assign \$4130  = sel_l4_s0[9] & \$4129 ;
+  assign \$4131  = \sel_l4_s0$1266  == 2'h3;
+  assign \$4132  = sel_l4_s0[9] & \$4131 ;
+  assign \$4133  = \sel_l4_s0$1266  == 2'h3;
+  assign \$4134  = sel_l4_s0[9] & \$4133 ;
+  assign \$4136  = \sel_l4_s0$1267  == 2'h3;
+  assign \$4137  = sel_l4_s0[10] & \$4136 ;
+  assign \$4138  = \sel_l4_s0$1267  == 2'h3;
+  assign \$4139  = sel_l4_s0[10] & \$4138 ;
+  assign \$4140  = \sel_l4_s0$1267  == 2'h3;
+  assign \$4141  = sel_l4_s0[10] & \$4140 ;
+  assign \$4142  = \sel_l4_s0$1267  == 2'h3;
+  assign \$4143  = sel_l4_s0[10] & \$4142 ;
+  assign \$4145  = \$4135  | \$4144 ;
+  assign \$4146  = \$4126  | \$4145 ;
+  assign \$4147  = \$4107  | \$4146 ;
+  assign \$4148  = \sel_l4_s0$1268  == 2'h3;
+  assign \$4149  = sel_l4_s0[11] & \$4148 ;
+  assign \$4150  = \sel_l4_s0$1268  == 2'h3;
+  assign \$4151  = sel_l4_s0[11] & \$4150 ;
+  assign \$4152  = \sel_l4_s0$1268  == 2'h3;
+  assign \$4153  = sel_l4_s0[11] & \$4152 ;
+  assign \$4154  = \sel_l4_s0$1268  == 2'h3;
+  assign \$4155  = sel_l4_s0[11] & \$4154 ;
+  assign \$4157  = \$4147  | \$4156 ;
+  assign \$4158  = \sel_l4_s0$1261  == 3'h4;
+  assign \$4159  = sel_l4_s0[4] & \$4158 ;
+  assign \$4160  = \sel_l4_s0$1261  == 3'h4;
+  assign \$4161  = sel_l4_s0[4] & \$4160 ;
+  assign \$4162  = \sel_l4_s0$1261  == 3'h4;
+  assign \$4163  = sel_l4_s0[4] & \$4162 ;
+  assign \$4164  = \sel_l4_s0$1261  == 3'h4;
+  assign \$4165  = sel_l4_s0[4] & \$4164 ;
+  assign \$4167  = \sel_l4_s0$1262  == 3'h4;
+  assign \$4168  = sel_l4_s0[5] & \$4167 ;
+  assign \$4169  = \sel_l4_s0$1262  == 3'h4;
+  assign \$4170  = sel_l4_s0[5] & \$4169 ;
+  assign \$4171  = \sel_l4_s0$1262  == 3'h4;
+  assign \$4172  = sel_l4_s0[5] & \$4171 ;
+  assign \$4173  = \sel_l4_s0$1262  == 3'h4;
+  assign \$4174  = sel_l4_s0[5] & \$4173 ;
+  assign \$4176  = \$4166  | \$4175 ;
+  assign \$4177  = \sel_l4_s0$1263  == 3'h4;
+  assign \$4178  = sel_l4_s0[6] & \$4177 ;
+  assign \$4179  = \sel_l4_s0$1263  == 3'h4;
+  assign \$4180  = sel_l4_s0[6] & \$4179 ;
+  assign \$4181  = \sel_l4_s0$1263  == 3'h4;
+  assign \$4182  = sel_l4_s0[6] & \$4181 ;
+  assign \$4183  = \sel_l4_s0$1263  == 3'h4;
+  assign \$4184  = sel_l4_s0[6] & \$4183 ;
+  assign \$4186  = \sel_l4_s0$1264  == 3'h4;
+  assign \$4187  = sel_l4_s0[7] & \$4186 ;
+  assign \$4188  = \sel_l4_s0$1264  == 3'h4;
+  assign \$4189  = sel_l4_s0[7] & \$4188 ;
+  assign \$4190  = \sel_l4_s0$1264  == 3'h4;
+  assign \$4191  = sel_l4_s0[7] & \$4190 ;
+  assign \$4192  = \sel_l4_s0$1264  == 3'h4;
+  assign \$4193  = sel_l4_s0[7] & \$4192 ;
+  assign \$4195  = \$4185  | \$4194 ;
+  assign \$4196  = \$4176  | \$4195 ;
+  assign \$4197  = \sel_l4_s0$1265  == 3'h4;
+  assign \$4198  = sel_l4_s0[8] & \$4197 ;
+  assign \$4199  = \sel_l4_s0$1265  == 3'h4;
+  assign \$4200  = sel_l4_s0[8] & \$4199 ;
+  assign \$4201  = \sel_l4_s0$1265  == 3'h4;
+  assign \$4202  = sel_l4_s0[8] & \$4201 ;
+  assign \$4203  = \sel_l4_s0$1265  == 3'h4;
+  assign \$4204  = sel_l4_s0[8] & \$4203 ;
+  assign \$4206  = \sel_l4_s0$1266  == 3'h4;
+  assign \$4207  = sel_l4_s0[9] & \$4206 ;
+  assign \$4208  = \sel_l4_s0$1266  == 3'h4;
+  assign \$4209  = sel_l4_s0[9] & \$4208 ;
+  assign \$4210  = \sel_l4_s0$1266  == 3'h4;
+  assign \$4211  = sel_l4_s0[9] & \$4210 ;
+  assign \$4212  = \sel_l4_s0$1266  == 3'h4;
+  assign \$4213  = sel_l4_s0[9] & \$4212 ;
+  assign \$4215  = \$4205  | \$4214 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4519  = sel_l1_s0;
+    if (i__ready) begin
+      \$4519  = \$4 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4520  = \sel_l1_s0$27 ;
+    if (i__ready) begin
+      \$4520  = \$7 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4521  = \sel_l1_s0$28 ;
+    if (i__ready) begin
+      \$4521  = \$10 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4522  = \sel_l1_s0$29 ;
+    if (i__ready) begin
+      \$4522  = \$13 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4523  = \sel_l1_s0$30 ;
+    if (i__ready) begin
+      \$4523  = \$16 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4524  = \sel_l1_s0$31 ;
+    if (i__ready) begin
+      \$4524  = \$19 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4525  = \sel_l1_s0$32 ;
+    if (i__ready) begin
+      \$4525  = \$22 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4526  = \sel_l1_s0$33 ;
+    if (i__ready) begin
+      \$4526  = \$25 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4527  = \sel_l1_s0$34 ;
+    if (i__ready) begin
+      \$4527  = \$28 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4528  = \sel_l1_s0$35 ;
+    if (i__ready) begin
+      \$4528  = \$31 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4529  = \sel_l1_s0$36 ;
+    if (i__ready) begin
+      \$4529  = \$34 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4530  = \sel_l1_s0$37 ;
+    if (i__ready) begin
+      \$4530  = \$37 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4531  = \sel_l1_s0$38 ;
+    if (i__ready) begin
+      \$4531  = \$40 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4532  = \sel_l1_s0$39 ;
+    if (i__ready) begin
+      \$4532  = \$43 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4533  = \sel_l1_s0$40 ;
+    if (i__ready) begin
+      \$4533  = \$46 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4534  = \sel_l1_s0$41 ;
+    if (i__ready) begin
+      \$4534  = \$49 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4535  = \sel_l1_s0$1202 ;
+    if (i__ready) begin
+      \$4535  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4536  = \sel_l1_s0$1203 ;
+    if (i__ready) begin
+      \$4536  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4537  = \sel_l1_s0$1204 ;
+    if (i__ready) begin
+      \$4537  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4538  = \sel_l1_s0$1205 ;
+    if (i__ready) begin
+      \$4538  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4539  = \sel_l1_s0$1206 ;
+    if (i__ready) begin
+      \$4539  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4540  = \sel_l1_s0$1207 ;
+    if (i__ready) begin
+      \$4540  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4541  = \sel_l1_s0$1208 ;
+    if (i__ready) begin
+      \$4541  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4542  = \sel_l1_s0$1209 ;
+    if (i__ready) begin
+      \$4542  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4543  = \sel_l1_s0$1210 ;
+    if (i__ready) begin
+      \$4543  = i__payload[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4544  = \sel_l1_s0$1211 ;
+    if (i__ready) begin
+      \$4544  = i__payload[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4545  = \sel_l1_s0$1212 ;
+    if (i__ready) begin
+      \$4545  = i__payload[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4546  = \sel_l1_s0$1213 ;
+    if (i__ready) begin
+      \$4546  = i__payload[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4547  = \sel_l1_s0$1214 ;
+    if (i__ready) begin
+      \$4547  = i__payload[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4548  = \sel_l1_s0$1215 ;
+    if (i__ready) begin
+      \$4548  = i__payload[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4549  = \sel_l1_s0$1216 ;
+    if (i__ready) begin
+      \$4549  = i__payload[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4550  = \sel_l1_s0$1217 ;
+    if (i__ready) begin
+      \$4550  = i__payload[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4551  = \sel_l1_s0$1218 ;
+    if (i__ready) begin
+      \$4551  = i__payload[639:128];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4552  = \sel_l1_s0$1219 ;
+    if (i__ready) begin
+      \$4552  = i__payload[640];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4553  = sel_l2_s0;
+    if (i__ready) begin
+      \$4553  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4554  = \sel_l2_s0$1220 ;
+    if (i__ready) begin
+      \$4554  = \sel_l1_s0$1202 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4555  = \sel_l2_s0$1221 ;
+    if (i__ready) begin
+      \$4555  = \sel_l1_s0$1203 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4556  = \sel_l2_s0$1222 ;
+    if (i__ready) begin
+      \$4556  = \sel_l1_s0$1204 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4557  = \sel_l2_s0$1223 ;
+    if (i__ready) begin
+      \$4557  = \sel_l1_s0$1205 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4558  = \sel_l2_s0$1224 ;
+    if (i__ready) begin
+      \$4558  = \sel_l1_s0$1206 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4559  = \sel_l2_s0$1225 ;
+    if (i__ready) begin
+      \$4559  = \sel_l1_s0$1207 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4560  = \sel_l2_s0$1226 ;
+    if (i__ready) begin
+      \$4560  = \sel_l1_s0$1208 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4561  = \sel_l2_s0$1227 ;
+    if (i__ready) begin
+      \$4561  = \sel_l1_s0$1209 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4562  = \sel_l2_s0$1228 ;
+    if (i__ready) begin
+      \$4562  = \sel_l1_s0$1210 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4563  = \sel_l2_s0$1229 ;
+    if (i__ready) begin
+      \$4563  = \sel_l1_s0$1211 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4564  = \sel_l2_s0$1230 ;
+    if (i__ready) begin
+      \$4564  = \sel_l1_s0$1212 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4565  = \sel_l2_s0$1231 ;
+    if (i__ready) begin
+      \$4565  = \sel_l1_s0$1213 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4566  = \sel_l2_s0$1232 ;
+    if (i__ready) begin
+      \$4566  = \sel_l1_s0$1214 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4567  = \sel_l2_s0$1233 ;
+    if (i__ready) begin
+      \$4567  = \sel_l1_s0$1215 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4568  = \sel_l2_s0$1234 ;
+    if (i__ready) begin
+      \$4568  = \sel_l1_s0$1216 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4569  = \sel_l2_s0$1235 ;
+    if (i__ready) begin
+      \$4569  = \sel_l1_s0$1217 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4570  = \sel_l2_s0$1236 ;
+    if (i__ready) begin
+      \$4570  = \sel_l1_s0$1218 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4571  = \sel_l2_s0$1237 ;
+    if (i__ready) begin
+      \$4571  = \sel_l1_s0$1219 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4572  = sel_l3_s0;
+    if (i__ready) begin
+      \$4572  = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4573  = \sel_l3_s0$1238 ;
+    if (i__ready) begin
+      \$4573  = \sel_l2_s0$1220 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4574  = \sel_l3_s0$1239 ;
+    if (i__ready) begin
+      \$4574  = \sel_l2_s0$1221 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4575  = \sel_l3_s0$1240 ;
+    if (i__ready) begin
+      \$4575  = \sel_l2_s0$1222 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4576  = \sel_l3_s0$1241 ;
+    if (i__ready) begin
+      \$4576  = \sel_l2_s0$1223 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4577  = \sel_l3_s0$1242 ;
+    if (i__ready) begin
+      \$4577  = \sel_l2_s0$1224 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4578  = \sel_l3_s0$1243 ;
+    if (i__ready) begin
+      \$4578  = \sel_l2_s0$1225 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4579  = \sel_l3_s0$1244 ;
+    if (i__ready) begin
+      \$4579  = \sel_l2_s0$1226 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4580  = \sel_l3_s0$1245 ;
+    if (i__ready) begin
+      \$4580  = \sel_l2_s0$1227 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4581  = \sel_l3_s0$1246 ;
+    if (i__ready) begin
+      \$4581  = \sel_l2_s0$1228 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4582  = \sel_l3_s0$1247 ;
+    if (i__ready) begin
+      \$4582  = \sel_l2_s0$1229 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4583  = \sel_l3_s0$1248 ;
+    if (i__ready) begin
+      \$4583  = \sel_l2_s0$1230 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4584  = \sel_l3_s0$1249 ;
+    if (i__ready) begin
+      \$4584  = \sel_l2_s0$1231 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4585  = \sel_l3_s0$1250 ;
+    if (i__ready) begin
+      \$4585  = \sel_l2_s0$1232 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4586  = \sel_l3_s0$1251 ;
+    if (i__ready) begin
+      \$4586  = \sel_l2_s0$1233 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4587  = \sel_l3_s0$1252 ;
+    if (i__ready) begin
+      \$4587  = \sel_l2_s0$1234 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4588  = \sel_l3_s0$1253 ;
+    if (i__ready) begin
+      \$4588  = \sel_l2_s0$1235 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4589  = \sel_l3_s0$1254 ;
+    if (i__ready) begin
+      \$4589  = \sel_l2_s0$1236 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4590  = \sel_l3_s0$1255 ;
+    if (i__ready) begin
+      \$4590  = \sel_l2_s0$1237 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4591  = sel_l4_s0;
+    if (i__ready) begin
+      \$4591  = sel_l3_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4592  = \sel_l4_s0$1257 ;
+    if (i__ready) begin
+      \$4592  = 5'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4593  = \sel_l4_s0$1258 ;
+    if (i__ready) begin
+      \$4593  = { 4'h0, sel_l3_s0[0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4594  = \sel_l4_s0$1259 ;
+    if (i__ready) begin
+      \$4594  = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4595  = \sel_l4_s0$1260 ;
+    if (i__ready) begin
+      \$4595  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4596  = \sel_l4_s0$1261 ;
+    if (i__ready) begin
+      \$4596  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4597  = \sel_l4_s0$1262 ;
+    if (i__ready) begin
+      \$4597  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4598  = \sel_l4_s0$1263 ;
+    if (i__ready) begin
+      \$4598  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4599  = \sel_l4_s0$1264 ;
+    if (i__ready) begin
+      \$4599  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4600  = \sel_l4_s0$1265 ;
+    if (i__ready) begin
+      \$4600  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4601  = \sel_l4_s0$1266 ;
+    if (i__ready) begin
+      \$4601  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4602  = \sel_l4_s0$1267 ;
+    if (i__ready) begin
+      \$4602  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4603  = \sel_l4_s0$1268 ;
+    if (i__ready) begin
+      \$4603  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4604  = \sel_l4_s0$1269 ;
+    if (i__ready) begin
+      \$4604  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4605  = \sel_l4_s0$1270 ;
+    if (i__ready) begin
+      \$4605  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4606  = \sel_l4_s0$1271 ;
+    if (i__ready) begin
+      \$4606  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4607  = \sel_l4_s0$1272 ;
+    if (i__ready) begin
+      \$4607  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4608  = \sel_l4_s0$1273 ;
+    if (i__ready) begin
+      \$4608  = \sel_l3_s0$1238 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4609  = \sel_l4_s0$1274 ;
+    if (i__ready) begin
+      \$4609  = \sel_l3_s0$1239 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4610  = \sel_l4_s0$1275 ;
+    if (i__ready) begin
+      \$4610  = \sel_l3_s0$1240 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4611  = \sel_l4_s0$1276 ;
+    if (i__ready) begin
+      \$4611  = \sel_l3_s0$1241 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4612  = \sel_l4_s0$1277 ;
+    if (i__ready) begin
+      \$4612  = \sel_l3_s0$1242 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4613  = \sel_l4_s0$1278 ;
+    if (i__ready) begin
+      \$4613  = \sel_l3_s0$1243 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4614  = \sel_l4_s0$1279 ;
+    if (i__ready) begin
+      \$4614  = \sel_l3_s0$1244 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4615  = \sel_l4_s0$1280 ;
+    if (i__ready) begin
+      \$4615  = \sel_l3_s0$1245 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4616  = \sel_l4_s0$1281 ;
+    if (i__ready) begin
+      \$4616  = \sel_l3_s0$1246 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4617  = \sel_l4_s0$1282 ;
+    if (i__ready) begin
+      \$4617  = \sel_l3_s0$1247 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4618  = \sel_l4_s0$1283 ;
+    if (i__ready) begin
+      \$4618  = \sel_l3_s0$1248 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4619  = \sel_l4_s0$1284 ;
+    if (i__ready) begin
+      \$4619  = \sel_l3_s0$1249 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4620  = \sel_l4_s0$1285 ;
+    if (i__ready) begin
+      \$4620  = \sel_l3_s0$1250 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4621  = \sel_l4_s0$1286 ;
+    if (i__ready) begin
+      \$4621  = \sel_l3_s0$1251 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4622  = \sel_l4_s0$1287 ;
+    if (i__ready) begin
+      \$4622  = \sel_l3_s0$1252 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4623  = \sel_l4_s0$1288 ;
+    if (i__ready) begin
+      \$4623  = \sel_l3_s0$1253 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4624  = \sel_l4_s0$1289 ;
+    if (i__ready) begin
+      \$4624  = \sel_l3_s0$1254 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4625  = \sel_l4_s0$1290 ;
+    if (i__ready) begin
+      \$4625  = \sel_l3_s0$1255 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4626  = \sel_l5_s0$1291 ;
+    if (i__ready) begin
+      \$4626  = sel_l4_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4627  = \sel_l5_s0$1292 ;
+    if (i__ready) begin
+      \$4627  = \$2674 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4628  = \sel_l5_s0$1293 ;
+    if (i__ready) begin
+      \$4628  = \$2835 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4629  = \sel_l5_s0$1294 ;
+    if (i__ready) begin
+      \$4629  = \$2996 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4630  = \sel_l5_s0$1295 ;
+    if (i__ready) begin
+      \$4630  = \$3157 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4631  = \sel_l5_s0$1296 ;
+    if (i__ready) begin
+      \$4631  = \$3318 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4632  = \sel_l5_s0$1297 ;
+    if (i__ready) begin
+      \$4632  = \$3479 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4633  = \sel_l5_s0$1298 ;
+    if (i__ready) begin
+      \$4633  = \$3640 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4634  = \sel_l5_s0$1299 ;
+    if (i__ready) begin
+      \$4634  = \$3801 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4635  = sel_l5_s0;
+    if (i__ready) begin
+      \$4635  = \$3890 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4636  = \sel_l5_s0$673 ;
+    if (i__ready) begin
+      \$4636  = \$3979 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4637  = \sel_l5_s0$676 ;
+    if (i__ready) begin
+      \$4637  = \$4068 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4638  = \sel_l5_s0$679 ;
+    if (i__ready) begin
+      \$4638  = \$4157 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4639  = \sel_l5_s0$682 ;
+    if (i__ready) begin
+      \$4639  = \$4246 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4640  = \sel_l5_s0$685 ;
+    if (i__ready) begin
+      \$4640  = \$4335 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4641  = \sel_l5_s0$688 ;
+    if (i__ready) begin
+      \$4641  = \$4424 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4642  = \sel_l5_s0$691 ;
+    if (i__ready) begin
+      \$4642  = \$4513 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4643  = \sel_l5_s0$713 ;
+    if (i__ready) begin
+      \$4643  = \sel_l4_s0$1289 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4644  = \sel_l5_s0$1300 ;
+    if (i__ready) begin
+      \$4644  = \sel_l4_s0$1290 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4645  = sel_valid_s0;
+    if (i__ready) begin
+      \$4645  = i__valid;
     end
     if (rst) begin
-      \$644  = 1'h0;
+      \$4645  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$645  = valid_s1;
+    \$4646  = sel_valid_s1;
     if (i__ready) begin
-      \$645  = valid_s0;
+      \$4646  = sel_valid_s0;
     end
     if (rst) begin
-      \$645  = 1'h0;
+      \$4646  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$646  = valid_s2;
+    \$4647  = sel_valid_s2;
     if (i__ready) begin
-      \$646  = valid_s1;
+      \$4647  = sel_valid_s1;
     end
     if (rst) begin
-      \$646  = 1'h0;
+      \$4647  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$647  = prod_s0;
+    \$4648  = sel_valid_s3;
     if (i__ready) begin
-      \$647  = \$518 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$648  = \prod_s0$317 ;
-    if (i__ready) begin
-      \$648  = \$519 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$649  = \prod_s0$319 ;
-    if (i__ready) begin
-      \$649  = \$520 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$650  = \prod_s0$320 ;
-    if (i__ready) begin
-      \$650  = \$521 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$651  = \prod_s0$322 ;
-    if (i__ready) begin
-      \$651  = \$522 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$652  = \prod_s0$323 ;
-    if (i__ready) begin
-      \$652  = \$523 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$653  = \prod_s0$325 ;
-    if (i__ready) begin
-      \$653  = \$524 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$654  = \prod_s0$326 ;
-    if (i__ready) begin
-      \$654  = \$525 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$655  = \prod_s0$333 ;
-    if (i__ready) begin
-      \$655  = \$526 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$656  = \prod_s0$334 ;
-    if (i__ready) begin
-      \$656  = \$527 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$657  = \prod_s0$336 ;
-    if (i__ready) begin
-      \$657  = \$528 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$658  = \prod_s0$337 ;
-    if (i__ready) begin
-      \$658  = \$529 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$659  = \prod_s0$339 ;
-    if (i__ready) begin
-      \$659  = \$530 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$660  = \prod_s0$340 ;
-    if (i__ready) begin
-      \$660  = \$531 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$661  = \prod_s0$342 ;
-    if (i__ready) begin
-      \$661  = \$532 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$662  = \prod_s0$343 ;
-    if (i__ready) begin
-      \$662  = \$533 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$663  = \prod_s0$350 ;
-    if (i__ready) begin
-      \$663  = \$534 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$664  = \prod_s0$351 ;
-    if (i__ready) begin
-      \$664  = \$535 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$665  = \prod_s0$353 ;
-    if (i__ready) begin
-      \$665  = \$536 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$666  = \prod_s0$354 ;
-    if (i__ready) begin
-      \$666  = \$537 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$667  = \prod_s0$356 ;
-    if (i__ready) begin
-      \$667  = \$538 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$668  = \prod_s0$357 ;
-    if (i__ready) begin
-      \$668  = \$539 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$669  = \prod_s0$359 ;
-    if (i__ready) begin
-      \$669  = \$540 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$670  = \prod_s0$360 ;
-    if (i__ready) begin
-      \$670  = \$541 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$671  = \prod_s0$367 ;
-    if (i__ready) begin
-      \$671  = \$542 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$672  = \prod_s0$368 ;
-    if (i__ready) begin
-      \$672  = \$543 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$673  = \prod_s0$370 ;
-    if (i__ready) begin
-      \$673  = \$544 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$674  = \prod_s0$371 ;
-    if (i__ready) begin
-      \$674  = \$545 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$675  = \prod_s0$373 ;
-    if (i__ready) begin
-      \$675  = \$546 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$676  = \prod_s0$374 ;
-    if (i__ready) begin
-      \$676  = \$547 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$677  = \prod_s0$376 ;
-    if (i__ready) begin
-      \$677  = \$548 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$678  = \prod_s0$377 ;
-    if (i__ready) begin
-      \$678  = \$549 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$679  = \prod_s0$411 ;
-    if (i__ready) begin
-      \$679  = \sel_l19_s0$407 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$680  = prod_valid_s0;
-    if (i__ready) begin
-      \$680  = valid_s2;
+      \$4648  = sel_valid_s2;
     end
     if (rst) begin
-      \$680  = 1'h0;
+      \$4648  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$681  = o__valid;
+    \$4649  = sel_valid_s4;
     if (i__ready) begin
-      \$681  = \$550 ;
+      \$4649  = sel_valid_s3;
     end
     if (rst) begin
-      \$681  = 1'h0;
+      \$4649  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$682  = acc0_out;
-    if (\$551 ) begin
-      if (\prod_s0$411 ) begin
-        \$682  = \$370 [31:0];
+    \$4650  = mac_pre_s0;
+    if (i__ready) begin
+      \$4650  = \sel_l5_s0$1292 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4651  = \mac_pre_s0$1057 ;
+    if (i__ready) begin
+      \$4651  = \sel_l5_s0$1293 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4652  = \mac_pre_s0$1060 ;
+    if (i__ready) begin
+      \$4652  = \sel_l5_s0$1294 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4653  = \mac_pre_s0$1063 ;
+    if (i__ready) begin
+      \$4653  = \sel_l5_s0$1295 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4654  = \mac_pre_s0$1066 ;
+    if (i__ready) begin
+      \$4654  = \sel_l5_s0$1296 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4655  = \mac_pre_s0$1069 ;
+    if (i__ready) begin
+      \$4655  = \sel_l5_s0$1297 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4656  = \mac_pre_s0$1072 ;
+    if (i__ready) begin
+      \$4656  = \sel_l5_s0$1298 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4657  = \mac_pre_s0$1075 ;
+    if (i__ready) begin
+      \$4657  = \sel_l5_s0$1299 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4658  = \mac_pre_s0$1055 ;
+    if (i__ready) begin
+      \$4658  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4659  = \mac_pre_s0$1058 ;
+    if (i__ready) begin
+      \$4659  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4660  = \mac_pre_s0$1061 ;
+    if (i__ready) begin
+      \$4660  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4661  = \mac_pre_s0$1064 ;
+    if (i__ready) begin
+      \$4661  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4662  = \mac_pre_s0$1067 ;
+    if (i__ready) begin
+      \$4662  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4663  = \mac_pre_s0$1070 ;
+    if (i__ready) begin
+      \$4663  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4664  = \mac_pre_s0$1073 ;
+    if (i__ready) begin
+      \$4664  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4665  = \mac_pre_s0$1076 ;
+    if (i__ready) begin
+      \$4665  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4666  = \mac_pre_s0$1078 ;
+    if (i__ready) begin
+      \$4666  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4667  = \mac_pre_s0$1080 ;
+    if (i__ready) begin
+      \$4667  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4668  = \mac_pre_s0$1082 ;
+    if (i__ready) begin
+      \$4668  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4669  = \mac_pre_s0$1084 ;
+    if (i__ready) begin
+      \$4669  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4670  = \mac_pre_s0$1086 ;
+    if (i__ready) begin
+      \$4670  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4671  = \mac_pre_s0$1088 ;
+    if (i__ready) begin
+      \$4671  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4672  = \mac_pre_s0$1090 ;
+    if (i__ready) begin
+      \$4672  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4673  = \mac_pre_s0$1092 ;
+    if (i__ready) begin
+      \$4673  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4674  = \mac_pre_s0$1094 ;
+    if (i__ready) begin
+      \$4674  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4675  = \mac_pre_s0$1096 ;
+    if (i__ready) begin
+      \$4675  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4676  = \mac_pre_s0$1098 ;
+    if (i__ready) begin
+      \$4676  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4677  = \mac_pre_s0$1100 ;
+    if (i__ready) begin
+      \$4677  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4678  = \mac_pre_s0$1102 ;
+    if (i__ready) begin
+      \$4678  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4679  = \mac_pre_s0$1104 ;
+    if (i__ready) begin
+      \$4679  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4680  = \mac_pre_s0$1106 ;
+    if (i__ready) begin
+      \$4680  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4681  = \mac_pre_s0$1108 ;
+    if (i__ready) begin
+      \$4681  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4682  = \mac_pre_s0$1110 ;
+    if (i__ready) begin
+      \$4682  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4683  = \mac_pre_s0$1112 ;
+    if (i__ready) begin
+      \$4683  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4684  = \mac_pre_s0$1114 ;
+    if (i__ready) begin
+      \$4684  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4685  = \mac_pre_s0$1116 ;
+    if (i__ready) begin
+      \$4685  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4686  = \mac_pre_s0$1118 ;
+    if (i__ready) begin
+      \$4686  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4687  = \mac_pre_s0$1120 ;
+    if (i__ready) begin
+      \$4687  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4688  = \mac_pre_s0$1122 ;
+    if (i__ready) begin
+      \$4688  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4689  = \mac_pre_s0$1124 ;
+    if (i__ready) begin
+      \$4689  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4690  = \mac_pre_s0$1306 ;
+    if (i__ready) begin
+      \$4690  = \sel_l5_s0$1300 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4691  = mac_pre_valid_s0;
+    if (i__ready) begin
+      \$4691  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$4691  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4692  = mac_mul_s0;
+    if (i__ready) begin
+      \$4692  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4693  = \mac_mul_s0$1127 ;
+    if (i__ready) begin
+      \$4693  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4694  = \mac_mul_s0$1129 ;
+    if (i__ready) begin
+      \$4694  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4695  = \mac_mul_s0$1130 ;
+    if (i__ready) begin
+      \$4695  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4696  = \mac_mul_s0$1132 ;
+    if (i__ready) begin
+      \$4696  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4697  = \mac_mul_s0$1133 ;
+    if (i__ready) begin
+      \$4697  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4698  = \mac_mul_s0$1135 ;
+    if (i__ready) begin
+      \$4698  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4699  = \mac_mul_s0$1136 ;
+    if (i__ready) begin
+      \$4699  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4700  = \mac_mul_s0$1138 ;
+    if (i__ready) begin
+      \$4700  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4701  = \mac_mul_s0$1139 ;
+    if (i__ready) begin
+      \$4701  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4702  = \mac_mul_s0$1141 ;
+    if (i__ready) begin
+      \$4702  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4703  = \mac_mul_s0$1142 ;
+    if (i__ready) begin
+      \$4703  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4704  = \mac_mul_s0$1144 ;
+    if (i__ready) begin
+      \$4704  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4705  = \mac_mul_s0$1145 ;
+    if (i__ready) begin
+      \$4705  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4706  = \mac_mul_s0$1147 ;
+    if (i__ready) begin
+      \$4706  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4707  = \mac_mul_s0$1148 ;
+    if (i__ready) begin
+      \$4707  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4708  = \mac_mul_s0$1150 ;
+    if (i__ready) begin
+      \$4708  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4709  = \mac_mul_s0$1151 ;
+    if (i__ready) begin
+      \$4709  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4710  = \mac_mul_s0$1153 ;
+    if (i__ready) begin
+      \$4710  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4711  = \mac_mul_s0$1154 ;
+    if (i__ready) begin
+      \$4711  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4712  = \mac_mul_s0$1156 ;
+    if (i__ready) begin
+      \$4712  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4713  = \mac_mul_s0$1157 ;
+    if (i__ready) begin
+      \$4713  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4714  = \mac_mul_s0$1159 ;
+    if (i__ready) begin
+      \$4714  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4715  = \mac_mul_s0$1160 ;
+    if (i__ready) begin
+      \$4715  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4716  = \mac_mul_s0$1162 ;
+    if (i__ready) begin
+      \$4716  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4717  = \mac_mul_s0$1163 ;
+    if (i__ready) begin
+      \$4717  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4718  = \mac_mul_s0$1165 ;
+    if (i__ready) begin
+      \$4718  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4719  = \mac_mul_s0$1166 ;
+    if (i__ready) begin
+      \$4719  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4720  = \mac_mul_s0$1168 ;
+    if (i__ready) begin
+      \$4720  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4721  = \mac_mul_s0$1169 ;
+    if (i__ready) begin
+      \$4721  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4722  = \mac_mul_s0$1171 ;
+    if (i__ready) begin
+      \$4722  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4723  = \mac_mul_s0$1172 ;
+    if (i__ready) begin
+      \$4723  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4724  = \mac_mul_s0$1308 ;
+    if (i__ready) begin
+      \$4724  = \mac_pre_s0$1306 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4725  = mac_mul_valid_s0;
+    if (i__ready) begin
+      \$4725  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$4725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4726  = mac_add2_s0;
+    if (i__ready) begin
+      \$4726  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4727  = \mac_add2_s0$1190 ;
+    if (i__ready) begin
+      \$4727  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4728  = \mac_add2_s0$1193 ;
+    if (i__ready) begin
+      \$4728  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4729  = \mac_add2_s0$1196 ;
+    if (i__ready) begin
+      \$4729  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4730  = \mac_add2_s0$1310 ;
+    if (i__ready) begin
+      \$4730  = \mac_mul_s0$1308 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4731  = mac_add2_valid_s0;
+    if (i__ready) begin
+      \$4731  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$4731  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4732  = o__valid;
+    if (i__ready) begin
+      \$4732  = \$4514 ;
+    end
+    if (rst) begin
+      \$4732  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$4733  = mac_acc0_out;
+    if (\$4515 ) begin
+      if (\mac_add2_s0$1310 ) begin
+        \$4733  = \$2510 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$683  = acc0;
-    if (\$551 ) begin
+    \$4734  = mac_acc0;
+    if (\$4515 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$411 ) begin
-        \$683  = 32'd0;
+      if (\mac_add2_s0$1310 ) begin
+        \$4734  = 32'd0;
       end else begin
-        \$683  = \$370 [31:0];
+        \$4734  = \$2510 [31:0];
       end
     end
     if (rst) begin
-      \$683  = 32'd0;
+      \$4734  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$684  = acc1_out;
-    if (\$552 ) begin
-      if (\prod_s0$411 ) begin
-        \$684  = \$371 [31:0];
+    \$4735  = mac_acc1_out;
+    if (\$4516 ) begin
+      if (\mac_add2_s0$1310 ) begin
+        \$4735  = \$2511 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$685  = acc1;
-    if (\$552 ) begin
+    \$4736  = mac_acc1;
+    if (\$4516 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$411 ) begin
-        \$685  = 32'd0;
+      if (\mac_add2_s0$1310 ) begin
+        \$4736  = 32'd0;
       end else begin
-        \$685  = \$371 [31:0];
+        \$4736  = \$2511 [31:0];
       end
     end
     if (rst) begin
-      \$685  = 32'd0;
+      \$4736  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$686  = acc2_out;
-    if (\$553 ) begin
-      if (\prod_s0$411 ) begin
-        \$686  = \$372 [31:0];
+    \$4737  = mac_acc2_out;
+    if (\$4517 ) begin
+      if (\mac_add2_s0$1310 ) begin
+        \$4737  = \$2512 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$687  = acc2;
-    if (\$553 ) begin
+    \$4738  = mac_acc2;
+    if (\$4517 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$411 ) begin
-        \$687  = 32'd0;
+      if (\mac_add2_s0$1310 ) begin
+        \$4738  = 32'd0;
       end else begin
-        \$687  = \$372 [31:0];
+        \$4738  = \$2512 [31:0];
       end
     end
     if (rst) begin
-      \$687  = 32'd0;
+      \$4738  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$688  = acc3_out;
-    if (\$554 ) begin
-      if (\prod_s0$411 ) begin
-        \$688  = \$373 [31:0];
+    \$4739  = mac_acc3_out;
+    if (\$4518 ) begin
+      if (\mac_add2_s0$1310 ) begin
+        \$4739  = \$2513 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$689  = acc3;
-    if (\$554 ) begin
+    \$4740  = mac_acc3;
+    if (\$4518 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$411 ) begin
-        \$689  = 32'd0;
+      if (\mac_add2_s0$1310 ) begin
+        \$4740  = 32'd0;
       end else begin
-        \$689  = \$373 [31:0];
+        \$4740  = \$2513 [31:0];
       end
     end
     if (rst) begin
-      \$689  = 32'd0;
+      \$4740  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -3299,19 +13294,29 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_key13 = \$43 [7:0];
   assign sel_key14 = \$46 [7:0];
   assign sel_key15 = \$49 [7:0];
-  assign mul_off0 = \$138 [3:0];
-  assign mul_off1 = \$139 [3:0];
-  assign mul_off2 = \$140 [3:0];
-  assign mul_off3 = \$141 [3:0];
-  assign mul_off4 = \$142 [3:0];
-  assign mul_off5 = \$143 [3:0];
-  assign mul_off6 = \$144 [3:0];
-  assign mul_off7 = \$145 [3:0];
-  assign acc0_next = \$370 [31:0];
-  assign acc1_next = \$371 [31:0];
-  assign acc2_next = \$372 [31:0];
-  assign acc3_next = \$373 [31:0];
-  assign acc_out_valid = o__valid;
+  assign sel_beats = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
+  assign sel_keep = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
+  assign sel_pre0 = 5'h00;
+  assign sel_pre1 = { 4'h0, sel_l3_s0[0] };
+  assign sel_pre2 = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
+  assign sel_pre3 = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
+  assign sel_pre4 = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
+  assign sel_pre5 = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
+  assign sel_pre6 = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
+  assign sel_pre7 = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
+  assign sel_pre8 = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
+  assign sel_pre9 = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
+  assign sel_pre10 = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
+  assign sel_pre11 = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
+  assign sel_pre12 = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
+  assign sel_pre13 = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
+  assign sel_pre14 = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
+  assign sel_pre15 = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
+  assign mac_acc0_next = \$2510 [31:0];
+  assign mac_acc1_next = \$2511 [31:0];
+  assign mac_acc2_next = \$2512 [31:0];
+  assign mac_acc3_next = \$2513 [31:0];
+  assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -3401,24 +13406,674 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign o__payload[127:96] = acc3_out;
-  assign o__payload[95:64] = acc2_out;
-  assign o__payload[63:32] = acc1_out;
-  assign o__payload[31:0] = acc0_out;
-  assign \$50  = 4'hf;
-  assign \$51  = 4'he;
-  assign \$52  = 4'hd;
-  assign \$53  = 4'hc;
-  assign \$54  = 4'hb;
-  assign \$55  = 4'ha;
-  assign \$56  = 4'h9;
-  assign \$57  = 4'h8;
-  assign \$58  = 4'h7;
-  assign \$59  = 4'h6;
-  assign \$60  = 4'h5;
-  assign \$61  = 4'h4;
-  assign \$62  = 4'h3;
-  assign \$63  = 4'h2;
-  assign \$69  = 4'h0;
-  assign \$83  = 4'h1;
+  assign o__payload[127:96] = mac_acc3_out;
+  assign o__payload[95:64] = mac_acc2_out;
+  assign o__payload[63:32] = mac_acc1_out;
+  assign o__payload[31:0] = mac_acc0_out;
+  assign \$1414  = 1'h0;
+  assign \$1415  = 1'h0;
+  assign \$1416  = 1'h0;
+  assign \$1417  = \$1410 ;
+  assign \$1422  = 1'h0;
+  assign \$1423  = 1'h0;
+  assign \$1424  = 1'h0;
+  assign \$1425  = \$1418 ;
+  assign \$1430  = 1'h0;
+  assign \$1431  = 1'h0;
+  assign \$1432  = 1'h0;
+  assign \$1433  = \$1426 ;
+  assign \$1438  = 1'h0;
+  assign \$1439  = 1'h0;
+  assign \$1440  = 1'h0;
+  assign \$1441  = \$1434 ;
+  assign \$1446  = 1'h0;
+  assign \$1447  = 1'h0;
+  assign \$1448  = 1'h0;
+  assign \$1449  = \$1442 ;
+  assign \$1454  = 1'h0;
+  assign \$1455  = 1'h0;
+  assign \$1456  = 1'h0;
+  assign \$1457  = \$1450 ;
+  assign \$1462  = 1'h0;
+  assign \$1463  = 1'h0;
+  assign \$1464  = 1'h0;
+  assign \$1465  = \$1458 ;
+  assign \$1470  = 1'h0;
+  assign \$1471  = 1'h0;
+  assign \$1472  = 1'h0;
+  assign \$1473  = \$1466 ;
+  assign \$1478  = 1'h0;
+  assign \$1479  = 1'h0;
+  assign \$1480  = 1'h0;
+  assign \$1481  = \$1474 ;
+  assign \$1486  = 1'h0;
+  assign \$1487  = 1'h0;
+  assign \$1488  = 1'h0;
+  assign \$1489  = \$1482 ;
+  assign \$1494  = 1'h0;
+  assign \$1495  = 1'h0;
+  assign \$1496  = 1'h0;
+  assign \$1497  = \$1490 ;
+  assign \$1502  = 1'h0;
+  assign \$1503  = 1'h0;
+  assign \$1504  = 1'h0;
+  assign \$1505  = \$1498 ;
+  assign \$1510  = 1'h0;
+  assign \$1511  = 1'h0;
+  assign \$1512  = 1'h0;
+  assign \$1513  = \$1506 ;
+  assign \$1518  = 1'h0;
+  assign \$1519  = 1'h0;
+  assign \$1520  = 1'h0;
+  assign \$1521  = \$1514 ;
+  assign \$1526  = 1'h0;
+  assign \$1527  = 1'h0;
+  assign \$1528  = 1'h0;
+  assign \$1529  = \$1522 ;
+  assign \$1534  = 1'h0;
+  assign \$1535  = 1'h0;
+  assign \$1536  = 1'h0;
+  assign \$1537  = \$1530 ;
+  assign sel_pre_2_2_2_s = sel_pre_2_2_1_c;
+  assign sel_pre_2_2_2_c = 1'h0;
+  assign sel_pre_2_2_3_s = 1'h0;
+  assign sel_pre_2_2_3_c = 1'h0;
+  assign sel_pre_2_2_4_s = 1'h0;
+  assign sel_pre_2_2_4_c = 1'h0;
+  assign \$1543  = 1'h0;
+  assign sel_pre_2_3_2_s = sel_pre_2_3_1_c;
+  assign \$1544  = 1'h0;
+  assign \$1545  = 1'h0;
+  assign \$1546  = 1'h0;
+  assign \$1547  = 1'h0;
+  assign sel_pre_2_3_2_c = 1'h0;
+  assign \$1548  = 1'h0;
+  assign sel_pre_2_3_3_s = 1'h0;
+  assign \$1549  = 1'h0;
+  assign \$1550  = 1'h0;
+  assign \$1551  = 1'h0;
+  assign \$1552  = 1'h0;
+  assign sel_pre_2_3_3_c = 1'h0;
+  assign \$1553  = 1'h0;
+  assign sel_pre_2_3_4_s = 1'h0;
+  assign \$1554  = 1'h0;
+  assign \$1555  = 1'h0;
+  assign \$1556  = 1'h0;
+  assign \$1557  = 1'h0;
+  assign sel_pre_2_3_4_c = 1'h0;
+  assign sel_pre_2_6_2_s = sel_pre_2_6_1_c;
+  assign sel_pre_2_6_2_c = 1'h0;
+  assign sel_pre_2_6_3_s = 1'h0;
+  assign sel_pre_2_6_3_c = 1'h0;
+  assign sel_pre_2_6_4_s = 1'h0;
+  assign sel_pre_2_6_4_c = 1'h0;
+  assign \$1563  = 1'h0;
+  assign sel_pre_2_7_2_s = sel_pre_2_7_1_c;
+  assign \$1564  = 1'h0;
+  assign \$1565  = 1'h0;
+  assign \$1566  = 1'h0;
+  assign \$1567  = 1'h0;
+  assign sel_pre_2_7_2_c = 1'h0;
+  assign \$1568  = 1'h0;
+  assign sel_pre_2_7_3_s = 1'h0;
+  assign \$1569  = 1'h0;
+  assign \$1570  = 1'h0;
+  assign \$1571  = 1'h0;
+  assign \$1572  = 1'h0;
+  assign sel_pre_2_7_3_c = 1'h0;
+  assign \$1573  = 1'h0;
+  assign sel_pre_2_7_4_s = 1'h0;
+  assign \$1574  = 1'h0;
+  assign \$1575  = 1'h0;
+  assign \$1576  = 1'h0;
+  assign \$1577  = 1'h0;
+  assign sel_pre_2_7_4_c = 1'h0;
+  assign sel_pre_2_10_2_s = sel_pre_2_10_1_c;
+  assign sel_pre_2_10_2_c = 1'h0;
+  assign sel_pre_2_10_3_s = 1'h0;
+  assign sel_pre_2_10_3_c = 1'h0;
+  assign sel_pre_2_10_4_s = 1'h0;
+  assign sel_pre_2_10_4_c = 1'h0;
+  assign \$1583  = 1'h0;
+  assign sel_pre_2_11_2_s = sel_pre_2_11_1_c;
+  assign \$1584  = 1'h0;
+  assign \$1585  = 1'h0;
+  assign \$1586  = 1'h0;
+  assign \$1587  = 1'h0;
+  assign sel_pre_2_11_2_c = 1'h0;
+  assign \$1588  = 1'h0;
+  assign sel_pre_2_11_3_s = 1'h0;
+  assign \$1589  = 1'h0;
+  assign \$1590  = 1'h0;
+  assign \$1591  = 1'h0;
+  assign \$1592  = 1'h0;
+  assign sel_pre_2_11_3_c = 1'h0;
+  assign \$1593  = 1'h0;
+  assign sel_pre_2_11_4_s = 1'h0;
+  assign \$1594  = 1'h0;
+  assign \$1595  = 1'h0;
+  assign \$1596  = 1'h0;
+  assign \$1597  = 1'h0;
+  assign sel_pre_2_11_4_c = 1'h0;
+  assign sel_pre_2_14_2_s = sel_pre_2_14_1_c;
+  assign sel_pre_2_14_2_c = 1'h0;
+  assign sel_pre_2_14_3_s = 1'h0;
+  assign sel_pre_2_14_3_c = 1'h0;
+  assign sel_pre_2_14_4_s = 1'h0;
+  assign sel_pre_2_14_4_c = 1'h0;
+  assign \$1603  = 1'h0;
+  assign sel_pre_2_15_2_s = sel_pre_2_15_1_c;
+  assign \$1604  = 1'h0;
+  assign \$1605  = 1'h0;
+  assign \$1606  = 1'h0;
+  assign \$1607  = 1'h0;
+  assign sel_pre_2_15_2_c = 1'h0;
+  assign \$1608  = 1'h0;
+  assign sel_pre_2_15_3_s = 1'h0;
+  assign \$1609  = 1'h0;
+  assign \$1610  = 1'h0;
+  assign \$1611  = 1'h0;
+  assign \$1612  = 1'h0;
+  assign sel_pre_2_15_3_c = 1'h0;
+  assign \$1613  = 1'h0;
+  assign sel_pre_2_15_4_s = 1'h0;
+  assign \$1614  = 1'h0;
+  assign \$1615  = 1'h0;
+  assign \$1616  = 1'h0;
+  assign \$1617  = 1'h0;
+  assign sel_pre_2_15_4_c = 1'h0;
+  assign sel_pre_4_4_3_s = sel_pre_4_4_2_c;
+  assign sel_pre_4_4_3_c = 1'h0;
+  assign sel_pre_4_4_4_s = 1'h0;
+  assign sel_pre_4_4_4_c = 1'h0;
+  assign \$1623  = sel_pre_2_3_1_c;
+  assign \$1624  = 1'h0;
+  assign \$1625  = 1'h0;
+  assign \$1626  = 1'h0;
+  assign sel_pre_4_5_2_c = \$1627 ;
+  assign \$1628  = 1'h0;
+  assign sel_pre_4_5_3_s = \$1627 ;
+  assign \$1629  = 1'h0;
+  assign \$1630  = 1'h0;
+  assign \$1631  = 1'h0;
+  assign \$1632  = 1'h0;
+  assign sel_pre_4_5_3_c = 1'h0;
+  assign \$1633  = 1'h0;
+  assign sel_pre_4_5_4_s = 1'h0;
+  assign \$1634  = 1'h0;
+  assign \$1635  = 1'h0;
+  assign \$1636  = 1'h0;
+  assign \$1637  = 1'h0;
+  assign sel_pre_4_5_4_c = 1'h0;
+  assign \$1648  = 1'h0;
+  assign sel_pre_4_6_3_s = sel_pre_4_6_2_c;
+  assign \$1649  = 1'h0;
+  assign \$1650  = 1'h0;
+  assign \$1651  = 1'h0;
+  assign \$1652  = 1'h0;
+  assign sel_pre_4_6_3_c = 1'h0;
+  assign \$1653  = 1'h0;
+  assign sel_pre_4_6_4_s = 1'h0;
+  assign \$1654  = 1'h0;
+  assign \$1655  = 1'h0;
+  assign \$1656  = 1'h0;
+  assign \$1657  = 1'h0;
+  assign sel_pre_4_6_4_c = 1'h0;
+  assign \$1668  = 1'h0;
+  assign sel_pre_4_7_3_s = sel_pre_4_7_2_c;
+  assign \$1669  = 1'h0;
+  assign \$1670  = 1'h0;
+  assign \$1671  = 1'h0;
+  assign \$1672  = 1'h0;
+  assign sel_pre_4_7_3_c = 1'h0;
+  assign \$1673  = 1'h0;
+  assign sel_pre_4_7_4_s = 1'h0;
+  assign \$1674  = 1'h0;
+  assign \$1675  = 1'h0;
+  assign \$1676  = 1'h0;
+  assign \$1677  = 1'h0;
+  assign sel_pre_4_7_4_c = 1'h0;
+  assign sel_pre_4_12_3_s = sel_pre_4_12_2_c;
+  assign sel_pre_4_12_3_c = 1'h0;
+  assign sel_pre_4_12_4_s = 1'h0;
+  assign sel_pre_4_12_4_c = 1'h0;
+  assign \$1683  = sel_pre_2_11_1_c;
+  assign \$1684  = 1'h0;
+  assign \$1685  = 1'h0;
+  assign \$1686  = 1'h0;
+  assign sel_pre_4_13_2_c = \$1687 ;
+  assign \$1688  = 1'h0;
+  assign sel_pre_4_13_3_s = \$1687 ;
+  assign \$1689  = 1'h0;
+  assign \$1690  = 1'h0;
+  assign \$1691  = 1'h0;
+  assign \$1692  = 1'h0;
+  assign sel_pre_4_13_3_c = 1'h0;
+  assign \$1693  = 1'h0;
+  assign sel_pre_4_13_4_s = 1'h0;
+  assign \$1694  = 1'h0;
+  assign \$1695  = 1'h0;
+  assign \$1696  = 1'h0;
+  assign \$1697  = 1'h0;
+  assign sel_pre_4_13_4_c = 1'h0;
+  assign \$1708  = 1'h0;
+  assign sel_pre_4_14_3_s = sel_pre_4_14_2_c;
+  assign \$1709  = 1'h0;
+  assign \$1710  = 1'h0;
+  assign \$1711  = 1'h0;
+  assign \$1712  = 1'h0;
+  assign sel_pre_4_14_3_c = 1'h0;
+  assign \$1713  = 1'h0;
+  assign sel_pre_4_14_4_s = 1'h0;
+  assign \$1714  = 1'h0;
+  assign \$1715  = 1'h0;
+  assign \$1716  = 1'h0;
+  assign \$1717  = 1'h0;
+  assign sel_pre_4_14_4_c = 1'h0;
+  assign \$1728  = 1'h0;
+  assign sel_pre_4_15_3_s = sel_pre_4_15_2_c;
+  assign \$1729  = 1'h0;
+  assign \$1730  = 1'h0;
+  assign \$1731  = 1'h0;
+  assign \$1732  = 1'h0;
+  assign sel_pre_4_15_3_c = 1'h0;
+  assign \$1733  = 1'h0;
+  assign sel_pre_4_15_4_s = 1'h0;
+  assign \$1734  = 1'h0;
+  assign \$1735  = 1'h0;
+  assign \$1736  = 1'h0;
+  assign \$1737  = 1'h0;
+  assign sel_pre_4_15_4_c = 1'h0;
+  assign sel_pre_8_8_4_s = sel_pre_8_8_3_c;
+  assign sel_pre_8_8_4_c = 1'h0;
+  assign \$1743  = sel_pre_4_7_2_s;
+  assign \$1744  = 1'h0;
+  assign \$1745  = 1'h0;
+  assign \$1746  = 1'h0;
+  assign sel_pre_8_9_2_c = \$1747 ;
+  assign \$1748  = sel_pre_4_7_2_c;
+  assign \$1749  = 1'h0;
+  assign \$1750  = 1'h0;
+  assign \$1751  = 1'h0;
+  assign sel_pre_8_9_3_c = \$1752 ;
+  assign \$1753  = 1'h0;
+  assign sel_pre_8_9_4_s = \$1752 ;
+  assign \$1754  = 1'h0;
+  assign \$1755  = 1'h0;
+  assign \$1756  = 1'h0;
+  assign \$1757  = 1'h0;
+  assign sel_pre_8_9_4_c = 1'h0;
+  assign \$1768  = sel_pre_4_7_2_c;
+  assign \$1769  = 1'h0;
+  assign \$1770  = 1'h0;
+  assign \$1771  = 1'h0;
+  assign sel_pre_8_10_3_c = \$1772 ;
+  assign \$1773  = 1'h0;
+  assign sel_pre_8_10_4_s = \$1772 ;
+  assign \$1774  = 1'h0;
+  assign \$1775  = 1'h0;
+  assign \$1776  = 1'h0;
+  assign \$1777  = 1'h0;
+  assign sel_pre_8_10_4_c = 1'h0;
+  assign \$1788  = sel_pre_4_7_2_c;
+  assign \$1789  = 1'h0;
+  assign \$1790  = 1'h0;
+  assign \$1791  = 1'h0;
+  assign sel_pre_8_11_3_c = \$1792 ;
+  assign \$1793  = 1'h0;
+  assign sel_pre_8_11_4_s = \$1792 ;
+  assign \$1794  = 1'h0;
+  assign \$1795  = 1'h0;
+  assign \$1796  = 1'h0;
+  assign \$1797  = 1'h0;
+  assign sel_pre_8_11_4_c = 1'h0;
+  assign \$1813  = 1'h0;
+  assign sel_pre_8_12_4_s = sel_pre_8_12_3_c;
+  assign \$1814  = 1'h0;
+  assign \$1815  = 1'h0;
+  assign \$1816  = 1'h0;
+  assign \$1817  = 1'h0;
+  assign sel_pre_8_12_4_c = 1'h0;
+  assign \$1833  = 1'h0;
+  assign sel_pre_8_13_4_s = sel_pre_8_13_3_c;
+  assign \$1834  = 1'h0;
+  assign \$1835  = 1'h0;
+  assign \$1836  = 1'h0;
+  assign \$1837  = 1'h0;
+  assign sel_pre_8_13_4_c = 1'h0;
+  assign \$1853  = 1'h0;
+  assign sel_pre_8_14_4_s = sel_pre_8_14_3_c;
+  assign \$1854  = 1'h0;
+  assign \$1855  = 1'h0;
+  assign \$1856  = 1'h0;
+  assign \$1857  = 1'h0;
+  assign sel_pre_8_14_4_c = 1'h0;
+  assign \$1873  = 1'h0;
+  assign sel_pre_8_15_4_s = sel_pre_8_15_3_c;
+  assign \$1874  = 1'h0;
+  assign \$1875  = 1'h0;
+  assign \$1876  = 1'h0;
+  assign \$1877  = 1'h0;
+  assign sel_pre_8_15_4_c = 1'h0;
+  assign mac_wmux_drop0 = 4'h0;
+  assign \$1888 [3:1] = 3'h0;
+  assign \$1888 [0] = \$1884 ;
+  assign \$1893  = 4'h0;
+  assign mac_wmux_drop1 = { 3'h0, \$1884  };
+  assign { \$1902 [3:2], \$1902 [0] } = 3'h0;
+  assign \$1902 [1] = \$1899 ;
+  assign \$1907 [3:1] = 3'h0;
+  assign \$1907 [0] = \$1903 ;
+  assign \$1913  = 4'h0;
+  assign mac_wmux_drop2 = \$1908 ;
+  assign \$1924 [3:2] = 2'h0;
+  assign \$1924 [1:0] = { \$1921 , \$1920  };
+  assign { \$1929 [3:2], \$1929 [0] } = 3'h0;
+  assign \$1929 [1] = \$1926 ;
+  assign \$1935 [3:1] = 3'h0;
+  assign \$1935 [0] = \$1931 ;
+  assign \$1940  = 4'h0;
+  assign \$1941  = { 3'h0, \$1931  };
+  assign { \$1954 [3], \$1954 [1:0] } = 3'h0;
+  assign \$1954 [2] = \$1952 ;
+  assign \$1959 [3:2] = 2'h0;
+  assign \$1959 [1:0] = { \$1956 , \$1955  };
+  assign { \$1965 [3:2], \$1965 [0] } = 3'h0;
+  assign \$1965 [1] = \$1962 ;
+  assign \$1970 [3:1] = 3'h0;
+  assign \$1970 [0] = \$1966 ;
+  assign \$1977  = 4'h0;
+  assign mac_wmux_drop4 = \$1972 ;
+  assign { \$1992 [3], \$1992 [1] } = 2'h0;
+  assign { \$1992 [2], \$1992 [0] } = { \$1990 , \$1988  };
+  assign { \$1997 [3], \$1997 [1:0] } = 3'h0;
+  assign \$1997 [2] = \$1995 ;
+  assign \$2003 [3:2] = 2'h0;
+  assign \$2003 [1:0] = { \$2000 , \$1999  };
+  assign { \$2008 [3:2], \$2008 [0] } = 3'h0;
+  assign \$2008 [1] = \$2005 ;
+  assign \$2015 [3:1] = 3'h0;
+  assign \$2015 [0] = \$2011 ;
+  assign \$2020  = 4'h0;
+  assign \$2021  = { 3'h0, \$2011  };
+  assign { \$2038 [3], \$2038 [0] } = 2'h0;
+  assign \$2038 [2:1] = { \$2036 , \$2035  };
+  assign { \$2043 [3], \$2043 [1] } = 2'h0;
+  assign { \$2043 [2], \$2043 [0] } = { \$2041 , \$2039  };
+  assign { \$2049 [3], \$2049 [1:0] } = 3'h0;
+  assign \$2049 [2] = \$2047 ;
+  assign \$2054 [3:2] = 2'h0;
+  assign \$2054 [1:0] = { \$2051 , \$2050  };
+  assign { \$2061 [3:2], \$2061 [0] } = 3'h0;
+  assign \$2061 [1] = \$2058 ;
+  assign \$2066 [3:1] = 3'h0;
+  assign \$2066 [0] = \$2062 ;
+  assign \$2072  = 4'h0;
+  assign \$2073  = \$2067 ;
+  assign \$2092 [3] = 1'h0;
+  assign \$2092 [2:0] = { \$2090 , \$2089 , \$2088  };
+  assign { \$2097 [3], \$2097 [0] } = 2'h0;
+  assign \$2097 [2:1] = { \$2095 , \$2094  };
+  assign { \$2103 [3], \$2103 [1] } = 2'h0;
+  assign { \$2103 [2], \$2103 [0] } = { \$2101 , \$2099  };
+  assign { \$2108 [3], \$2108 [1:0] } = 3'h0;
+  assign \$2108 [2] = \$2106 ;
+  assign \$2115 [3:2] = 2'h0;
+  assign \$2115 [1:0] = { \$2112 , \$2111  };
+  assign { \$2120 [3:2], \$2120 [0] } = 3'h0;
+  assign \$2120 [1] = \$2117 ;
+  assign \$2126 [3:1] = 3'h0;
+  assign \$2126 [0] = \$2122 ;
+  assign \$2131  = 4'h0;
+  assign \$2132  = { 3'h0, \$2122  };
+  assign \$2152 [2:0] = 3'h0;
+  assign \$2152 [3] = \$2151 ;
+  assign \$2157 [3] = 1'h0;
+  assign \$2157 [2:0] = { \$2155 , \$2154 , \$2153  };
+  assign { \$2163 [3], \$2163 [0] } = 2'h0;
+  assign \$2163 [2:1] = { \$2161 , \$2160  };
+  assign { \$2168 [3], \$2168 [1] } = 2'h0;
+  assign { \$2168 [2], \$2168 [0] } = { \$2166 , \$2164  };
+  assign { \$2175 [3], \$2175 [1:0] } = 3'h0;
+  assign \$2175 [2] = \$2173 ;
+  assign \$2180 [3:2] = 2'h0;
+  assign \$2180 [1:0] = { \$2177 , \$2176  };
+  assign { \$2186 [3:2], \$2186 [0] } = 3'h0;
+  assign \$2186 [1] = \$2183 ;
+  assign \$2191 [3:1] = 3'h0;
+  assign \$2191 [0] = \$2187 ;
+  assign \$2210 [2:0] = 3'h0;
+  assign \$2210 [3] = \$2209 ;
+  assign \$2215 [3] = 1'h0;
+  assign \$2215 [2:0] = { \$2213 , \$2212 , \$2211  };
+  assign { \$2221 [3], \$2221 [0] } = 2'h0;
+  assign \$2221 [2:1] = { \$2219 , \$2218  };
+  assign { \$2226 [3], \$2226 [1] } = 2'h0;
+  assign { \$2226 [2], \$2226 [0] } = { \$2224 , \$2222  };
+  assign { \$2233 [3], \$2233 [1:0] } = 3'h0;
+  assign \$2233 [2] = \$2231 ;
+  assign \$2238 [3:2] = 2'h0;
+  assign \$2238 [1:0] = { \$2235 , \$2234  };
+  assign { \$2244 [3:2], \$2244 [0] } = 3'h0;
+  assign \$2244 [1] = \$2241 ;
+  assign \$2260 [2:0] = 3'h0;
+  assign \$2260 [3] = \$2259 ;
+  assign \$2265 [3] = 1'h0;
+  assign \$2265 [2:0] = { \$2263 , \$2262 , \$2261  };
+  assign { \$2271 [3], \$2271 [0] } = 2'h0;
+  assign \$2271 [2:1] = { \$2269 , \$2268  };
+  assign { \$2276 [3], \$2276 [1] } = 2'h0;
+  assign { \$2276 [2], \$2276 [0] } = { \$2274 , \$2272  };
+  assign { \$2283 [3], \$2283 [1:0] } = 3'h0;
+  assign \$2283 [2] = \$2281 ;
+  assign \$2288 [3:2] = 2'h0;
+  assign \$2288 [1:0] = { \$2285 , \$2284  };
+  assign \$2302 [2:0] = 3'h0;
+  assign \$2302 [3] = \$2301 ;
+  assign \$2307 [3] = 1'h0;
+  assign \$2307 [2:0] = { \$2305 , \$2304 , \$2303  };
+  assign { \$2313 [3], \$2313 [0] } = 2'h0;
+  assign \$2313 [2:1] = { \$2311 , \$2310  };
+  assign { \$2318 [3], \$2318 [1] } = 2'h0;
+  assign { \$2318 [2], \$2318 [0] } = { \$2316 , \$2314  };
+  assign { \$2325 [3], \$2325 [1:0] } = 3'h0;
+  assign \$2325 [2] = \$2323 ;
+  assign \$2336 [2:0] = 3'h0;
+  assign \$2336 [3] = \$2335 ;
+  assign \$2341 [3] = 1'h0;
+  assign \$2341 [2:0] = { \$2339 , \$2338 , \$2337  };
+  assign { \$2347 [3], \$2347 [0] } = 2'h0;
+  assign \$2347 [2:1] = { \$2345 , \$2344  };
+  assign { \$2352 [3], \$2352 [1] } = 2'h0;
+  assign { \$2352 [2], \$2352 [0] } = { \$2350 , \$2348  };
+  assign \$2362 [2:0] = 3'h0;
+  assign \$2362 [3] = \$2361 ;
+  assign \$2367 [3] = 1'h0;
+  assign \$2367 [2:0] = { \$2365 , \$2364 , \$2363  };
+  assign { \$2373 [3], \$2373 [0] } = 2'h0;
+  assign \$2373 [2:1] = { \$2371 , \$2370  };
+  assign \$2380 [2:0] = 3'h0;
+  assign \$2380 [3] = \$2379 ;
+  assign \$2385 [3] = 1'h0;
+  assign \$2385 [2:0] = { \$2383 , \$2382 , \$2381  };
+  assign mac_wmux_drop15[2:0] = 3'h0;
+  assign mac_wmux_drop15[3] = \$2389 ;
+  assign \$2390  = 1'h1;
+  assign \$2391  = mac_wmux_keep0;
+  assign mac_wmux_s0_mv14 = 1'h0;
+  assign mac_wmux_s0_v14 = \$2419 ;
+  assign mac_wmux_s0_d14 = mac_wmux_drop14;
+  assign mac_wmux_s0_w0_14 = \sel_l5_s0$713 [119:112];
+  assign mac_wmux_s0_w1_14 = \sel_l5_s0$713 [247:240];
+  assign mac_wmux_s0_w2_14 = \sel_l5_s0$713 [375:368];
+  assign mac_wmux_s0_w3_14 = \sel_l5_s0$713 [503:496];
+  assign \$2446  = 1'h1;
+  assign \$2447  = mac_wmux_keep15;
+  assign mac_wmux_s1_mv13 = 1'h0;
+  assign mac_wmux_s1_v13 = \$2449 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s0_d13;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s0_w0_13;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s0_w1_13;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s0_w2_13;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s0_w3_13;
+  assign \$2474  = 1'h1;
+  assign \$2475  = mac_wmux_keep15;
+  assign \$2476  = 1'h1;
+  assign \$2477  = mac_wmux_keep15;
+  assign mac_wmux_s2_mv11 = 1'h0;
+  assign mac_wmux_s2_v11 = \$2479 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s1_d11;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s1_w0_11;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s1_w1_11;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s1_w2_11;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s1_w3_11;
+  assign \$2502  = 1'h1;
+  assign \$2503  = mac_wmux_keep15;
+  assign \$2504  = 1'h1;
+  assign \$2505  = mac_wmux_keep15;
+  assign \$2506  = 1'h1;
+  assign \$2507  = mac_wmux_keep15;
+  assign \$3810  = 4'h0;
+  assign \$3819 [3:1] = 3'h0;
+  assign \$3819 [0] = \$3812 ;
+  assign \$3820  = { 3'h0, \$3812  };
+  assign { \$3829 [3:2], \$3829 [0] } = 3'h0;
+  assign \$3829 [1] = \$3824 ;
+  assign \$3838 [3:2] = 2'h0;
+  assign \$3838 [1:0] = { \$3833 , \$3831  };
+  assign { \$3849 [3], \$3849 [1:0] } = 3'h0;
+  assign \$3849 [2] = \$3846 ;
+  assign { \$3858 [3], \$3858 [1] } = 2'h0;
+  assign { \$3858 [2], \$3858 [0] } = { \$3855 , \$3851  };
+  assign { \$3868 [3], \$3868 [0] } = 2'h0;
+  assign \$3868 [2:1] = { \$3865 , \$3863  };
+  assign \$3877 [3] = 1'h0;
+  assign \$3877 [2:0] = { \$3874 , \$3872 , \$3870  };
+  assign \$3889 [2:0] = 3'h0;
+  assign \$3889 [3] = \$3888 ;
+  assign \$3899 [3:1] = 3'h0;
+  assign \$3899 [0] = \$3892 ;
+  assign { \$3908 [3:2], \$3908 [0] } = 3'h0;
+  assign \$3908 [1] = \$3903 ;
+  assign \$3918 [3:2] = 2'h0;
+  assign \$3918 [1:0] = { \$3913 , \$3911  };
+  assign { \$3927 [3], \$3927 [1:0] } = 3'h0;
+  assign \$3927 [2] = \$3924 ;
+  assign { \$3938 [3], \$3938 [1] } = 2'h0;
+  assign { \$3938 [2], \$3938 [0] } = { \$3935 , \$3931  };
+  assign { \$3947 [3], \$3947 [0] } = 2'h0;
+  assign \$3947 [2:1] = { \$3944 , \$3942  };
+  assign \$3957 [3] = 1'h0;
+  assign \$3957 [2:0] = { \$3954 , \$3952 , \$3950  };
+  assign \$3966 [2:0] = 3'h0;
+  assign \$3966 [3] = \$3965 ;
+  assign \$3978 [2:1] = 2'h0;
+  assign { \$3978 [3], \$3978 [0] } = { \$3977 , \$3971  };
+  assign { \$3988 [3:2], \$3988 [0] } = 3'h0;
+  assign \$3988 [1] = \$3983 ;
+  assign \$3997 [3:2] = 2'h0;
+  assign \$3997 [1:0] = { \$3992 , \$3990  };
+  assign { \$4007 [3], \$4007 [1:0] } = 3'h0;
+  assign \$4007 [2] = \$4004 ;
+  assign { \$4016 [3], \$4016 [1] } = 2'h0;
+  assign { \$4016 [2], \$4016 [0] } = { \$4013 , \$4009  };
+  assign { \$4027 [3], \$4027 [0] } = 2'h0;
+  assign \$4027 [2:1] = { \$4024 , \$4022  };
+  assign \$4036 [3] = 1'h0;
+  assign \$4036 [2:0] = { \$4033 , \$4031 , \$4029  };
+  assign \$4046 [2:0] = 3'h0;
+  assign \$4046 [3] = \$4045 ;
+  assign \$4055 [2:1] = 2'h0;
+  assign { \$4055 [3], \$4055 [0] } = { \$4054 , \$4048  };
+  assign { \$4067 [2], \$4067 [0] } = 2'h0;
+  assign { \$4067 [3], \$4067 [1] } = { \$4066 , \$4062  };
+  assign \$4077 [3:2] = 2'h0;
+  assign \$4077 [1:0] = { \$4072 , \$4070  };
+  assign { \$4086 [3], \$4086 [1:0] } = 3'h0;
+  assign \$4086 [2] = \$4083 ;
+  assign { \$4096 [3], \$4096 [1] } = 2'h0;
+  assign { \$4096 [2], \$4096 [0] } = { \$4093 , \$4089  };
+  assign { \$4105 [3], \$4105 [0] } = 2'h0;
+  assign \$4105 [2:1] = { \$4102 , \$4100  };
+  assign \$4116 [3] = 1'h0;
+  assign \$4116 [2:0] = { \$4113 , \$4111 , \$4109  };
+  assign \$4125 [2:0] = 3'h0;
+  assign \$4125 [3] = \$4124 ;
+  assign \$4135 [2:1] = 2'h0;
+  assign { \$4135 [3], \$4135 [0] } = { \$4134 , \$4128  };
+  assign { \$4144 [2], \$4144 [0] } = 2'h0;
+  assign { \$4144 [3], \$4144 [1] } = { \$4143 , \$4139  };
+  assign \$4156 [2] = 1'h0;
+  assign { \$4156 [3], \$4156 [1:0] } = { \$4155 , \$4151 , \$4149  };
+  assign { \$4166 [3], \$4166 [1:0] } = 3'h0;
+  assign \$4166 [2] = \$4163 ;
+  assign { \$4175 [3], \$4175 [1] } = 2'h0;
+  assign { \$4175 [2], \$4175 [0] } = { \$4172 , \$4168  };
+  assign { \$4185 [3], \$4185 [0] } = 2'h0;
+  assign \$4185 [2:1] = { \$4182 , \$4180  };
+  assign \$4194 [3] = 1'h0;
+  assign \$4194 [2:0] = { \$4191 , \$4189 , \$4187  };
+  assign \$4205 [2:0] = 3'h0;
+  assign \$4205 [3] = \$4204 ;
+  assign \$4214 [2:1] = 2'h0;
+  assign { \$4214 [3], \$4214 [0] } = { \$4213 , \$4207  };
+  assign { \$4224 [2], \$4224 [0] } = 2'h0;
+  assign { \$4224 [3], \$4224 [1] } = { \$4223 , \$4219  };
+  assign \$4233 [2] = 1'h0;
+  assign { \$4233 [3], \$4233 [1:0] } = { \$4232 , \$4228 , \$4226  };
+  assign \$4245 [1:0] = 2'h0;
+  assign \$4245 [3:2] = { \$4244 , \$4242  };
+  assign { \$4255 [3], \$4255 [1] } = 2'h0;
+  assign { \$4255 [2], \$4255 [0] } = { \$4252 , \$4248  };
+  assign { \$4264 [3], \$4264 [0] } = 2'h0;
+  assign \$4264 [2:1] = { \$4261 , \$4259  };
+  assign \$4274 [3] = 1'h0;
+  assign \$4274 [2:0] = { \$4271 , \$4269 , \$4267  };
+  assign \$4283 [2:0] = 3'h0;
+  assign \$4283 [3] = \$4282 ;
+  assign \$4294 [2:1] = 2'h0;
+  assign { \$4294 [3], \$4294 [0] } = { \$4293 , \$4287  };
+  assign { \$4303 [2], \$4303 [0] } = 2'h0;
+  assign { \$4303 [3], \$4303 [1] } = { \$4302 , \$4298  };
+  assign \$4313 [2] = 1'h0;
+  assign { \$4313 [3], \$4313 [1:0] } = { \$4312 , \$4308 , \$4306  };
+  assign \$4322 [1:0] = 2'h0;
+  assign \$4322 [3:2] = { \$4321 , \$4319  };
+  assign \$4334 [1] = 1'h0;
+  assign { \$4334 [3:2], \$4334 [0] } = { \$4333 , \$4331 , \$4327  };
+  assign { \$4344 [3], \$4344 [0] } = 2'h0;
+  assign \$4344 [2:1] = { \$4341 , \$4339  };
+  assign \$4353 [3] = 1'h0;
+  assign \$4353 [2:0] = { \$4350 , \$4348 , \$4346  };
+  assign \$4363 [2:0] = 3'h0;
+  assign \$4363 [3] = \$4362 ;
+  assign \$4372 [2:1] = 2'h0;
+  assign { \$4372 [3], \$4372 [0] } = { \$4371 , \$4365  };
+  assign { \$4383 [2], \$4383 [0] } = 2'h0;
+  assign { \$4383 [3], \$4383 [1] } = { \$4382 , \$4378  };
+  assign \$4392 [2] = 1'h0;
+  assign { \$4392 [3], \$4392 [1:0] } = { \$4391 , \$4387 , \$4385  };
+  assign \$4402 [1:0] = 2'h0;
+  assign \$4402 [3:2] = { \$4401 , \$4399  };
+  assign \$4411 [1] = 1'h0;
+  assign { \$4411 [3:2], \$4411 [0] } = { \$4410 , \$4408 , \$4404  };
+  assign \$4423 [0] = 1'h0;
+  assign \$4423 [3:1] = { \$4422 , \$4420 , \$4418  };
+  assign \$4433 [3] = 1'h0;
+  assign \$4433 [2:0] = { \$4430 , \$4428 , \$4426  };
+  assign \$4442 [2:0] = 3'h0;
+  assign \$4442 [3] = \$4441 ;
+  assign \$4452 [2:1] = 2'h0;
+  assign { \$4452 [3], \$4452 [0] } = { \$4451 , \$4445  };
+  assign { \$4461 [2], \$4461 [0] } = 2'h0;
+  assign { \$4461 [3], \$4461 [1] } = { \$4460 , \$4456  };
+  assign \$4472 [2] = 1'h0;
+  assign { \$4472 [3], \$4472 [1:0] } = { \$4471 , \$4467 , \$4465  };
+  assign \$4481 [1:0] = 2'h0;
+  assign \$4481 [3:2] = { \$4480 , \$4478  };
+  assign \$4491 [1] = 1'h0;
+  assign { \$4491 [3:2], \$4491 [0] } = { \$4490 , \$4488 , \$4484  };
+  assign \$4500 [0] = 1'h0;
+  assign \$4500 [3:1] = { \$4499 , \$4497 , \$4495  };
+  assign \$4512  = { \$4511 , \$4509 , \$4507 , \$4505  };
 endmodule

@@ -11,68 +11,50 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire [32:0] \$13 ;
   wire [32:0] \$14 ;
   wire [32:0] \$15 ;
-  wire [15:0] \$16 ;
-  wire [15:0] \$17 ;
-  wire [15:0] \$18 ;
-  wire [15:0] \$19 ;
+  wire \$16 ;
+  wire \$17 ;
+  wire \$18 ;
+  wire \$19 ;
   wire [2:0] \$2 ;
-  wire [15:0] \$20 ;
-  wire [15:0] \$21 ;
-  wire [15:0] \$22 ;
-  wire [15:0] \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  reg [15:0] \$29 ;
+  wire \$20 ;
+  reg [7:0] \$21 ;
+  reg [7:0] \$22 ;
+  reg [7:0] \$23 ;
+  reg [7:0] \$24 ;
+  reg [7:0] \$25 ;
+  reg [7:0] \$26 ;
+  reg [7:0] \$27 ;
+  reg [7:0] \$28 ;
+  reg [7:0] \$29 ;
   wire [2:0] \$3 ;
-  reg [15:0] \$30 ;
-  reg [15:0] \$31 ;
-  reg [15:0] \$32 ;
+  reg [7:0] \$30 ;
+  reg \$31 ;
+  reg \$32 ;
   reg [15:0] \$33 ;
   reg [15:0] \$34 ;
   reg [15:0] \$35 ;
   reg [15:0] \$36 ;
-  reg \$37 ;
-  reg \$38 ;
-  reg \$39 ;
+  reg [15:0] \$37 ;
+  reg [15:0] \$38 ;
+  reg [15:0] \$39 ;
   wire [7:0] \$4 ;
-  reg [31:0] \$40 ;
-  reg [31:0] \$41 ;
-  reg [31:0] \$42 ;
-  reg [31:0] \$43 ;
+  reg [15:0] \$40 ;
+  reg \$41 ;
+  reg \$42 ;
+  reg \$43 ;
   reg [31:0] \$44 ;
   reg [31:0] \$45 ;
   reg [31:0] \$46 ;
   reg [31:0] \$47 ;
+  reg [31:0] \$48 ;
+  reg [31:0] \$49 ;
   wire [7:0] \$5 ;
+  reg [31:0] \$50 ;
+  reg [31:0] \$51 ;
   wire [7:0] \$6 ;
   wire [7:0] \$7 ;
   wire [7:0] \$8 ;
   wire [7:0] \$9 ;
-  reg [31:0] acc0 = 32'd0;
-  wire [31:0] acc0_next;
-  reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  reg [31:0] acc1 = 32'd0;
-  wire [31:0] acc1_next;
-  reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  reg [31:0] acc2 = 32'd0;
-  wire [31:0] acc2_next;
-  reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  reg [31:0] acc3 = 32'd0;
-  wire [31:0] acc3_next;
-  reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* init = 1'h0 *)
-  wire acc_out_valid;
   wire advance;
   input clk;
   wire clk;
@@ -107,16 +89,68 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [1:0] mul_off0;
-  wire [1:0] mul_off1;
-  wire [7:0] mul_w0_0;
-  wire [7:0] mul_w0_1;
-  wire [7:0] mul_w1_0;
-  wire [7:0] mul_w1_1;
-  wire [7:0] mul_w2_0;
-  wire [7:0] mul_w2_1;
-  wire [7:0] mul_w3_0;
-  wire [7:0] mul_w3_1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p0;
+  reg [31:0] mac_acc0 = 32'd0;
+  wire [31:0] mac_acc0_next;
+  reg [31:0] mac_acc0_out = 32'd0;
+  reg [31:0] mac_acc1 = 32'd0;
+  wire [31:0] mac_acc1_next;
+  reg [31:0] mac_acc1_out = 32'd0;
+  reg [31:0] mac_acc2 = 32'd0;
+  wire [31:0] mac_acc2_next;
+  reg [31:0] mac_acc2_out = 32'd0;
+  reg [31:0] mac_acc3 = 32'd0;
+  wire [31:0] mac_acc3_next;
+  reg [31:0] mac_acc3_out = 32'd0;
+  reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$39  = 16'h0000;
+  reg [15:0] \mac_mul_s0$41  = 16'h0000;
+  reg [15:0] \mac_mul_s0$42  = 16'h0000;
+  reg [15:0] \mac_mul_s0$44  = 16'h0000;
+  reg [15:0] \mac_mul_s0$45  = 16'h0000;
+  reg [15:0] \mac_mul_s0$47  = 16'h0000;
+  reg [15:0] \mac_mul_s0$48  = 16'h0000;
+  reg \mac_mul_s0$64  = 1'h0;
+  reg mac_mul_valid_s0 = 1'h0;
+  (* init = 1'h0 *)
+  wire mac_out_valid;
+  reg [7:0] mac_pre_s0 = 8'h00;
+  reg [7:0] \mac_pre_s0$21  = 8'h00;
+  reg [7:0] \mac_pre_s0$23  = 8'h00;
+  reg [7:0] \mac_pre_s0$24  = 8'h00;
+  reg [7:0] \mac_pre_s0$26  = 8'h00;
+  reg [7:0] \mac_pre_s0$28  = 8'h00;
+  reg [7:0] \mac_pre_s0$30  = 8'h00;
+  reg [7:0] \mac_pre_s0$32  = 8'h00;
+  reg [7:0] \mac_pre_s0$34  = 8'h00;
+  reg [7:0] \mac_pre_s0$36  = 8'h00;
+  reg \mac_pre_s0$62  = 1'h0;
+  reg mac_pre_valid_s0 = 1'h0;
+  wire [15:0] mac_prod0_0;
+  wire [15:0] mac_prod0_1;
+  wire [15:0] mac_prod1_0;
+  wire [15:0] mac_prod1_1;
+  wire [15:0] mac_prod2_0;
+  wire [15:0] mac_prod2_1;
+  wire [15:0] mac_prod3_0;
+  wire [15:0] mac_prod3_1;
+  wire [1:0] mac_wmux_off0;
+  wire [1:0] mac_wmux_off1;
+  wire [7:0] mac_wmux_w0_0;
+  wire [7:0] mac_wmux_w0_1;
+  wire [7:0] mac_wmux_w1_0;
+  wire [7:0] mac_wmux_w1_1;
+  wire [7:0] mac_wmux_w2_0;
+  wire [7:0] mac_wmux_w2_1;
+  wire [7:0] mac_wmux_w3_0;
+  wire [7:0] mac_wmux_w3_1;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -128,211 +162,278 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$21  = 16'h0000;
-  reg [15:0] \prod_s0$25  = 16'h0000;
-  reg [15:0] \prod_s0$26  = 16'h0000;
-  reg [15:0] \prod_s0$30  = 16'h0000;
-  reg [15:0] \prod_s0$31  = 16'h0000;
-  reg [15:0] \prod_s0$35  = 16'h0000;
-  reg [15:0] \prod_s0$36  = 16'h0000;
-  reg \prod_s0$44  = 1'h0;
-  reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
   always @(posedge clk)
-    \prod_s0$31  <= \$34 ;
+    \mac_pre_s0$24  <= \$24 ;
   always @(posedge clk)
-    \prod_s0$35  <= \$35 ;
+    \mac_pre_s0$26  <= \$25 ;
   always @(posedge clk)
-    \prod_s0$36  <= \$36 ;
+    \mac_pre_s0$28  <= \$26 ;
   always @(posedge clk)
-    \prod_s0$44  <= \$37 ;
+    \mac_pre_s0$30  <= \$27 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$38 ;
+    \mac_pre_s0$32  <= \$28 ;
   always @(posedge clk)
-    o__valid <= \$39 ;
+    \mac_pre_s0$34  <= \$29 ;
   always @(posedge clk)
-    acc0_out <= \$40 ;
+    \mac_pre_s0$36  <= \$30 ;
   always @(posedge clk)
-    acc0 <= \$41 ;
+    \mac_pre_s0$62  <= \$31 ;
   always @(posedge clk)
-    acc1_out <= \$42 ;
+    mac_pre_valid_s0 <= \$32 ;
   always @(posedge clk)
-    acc1 <= \$43 ;
+    mac_mul_s0 <= \$33 ;
   always @(posedge clk)
-    acc2_out <= \$44 ;
+    \mac_mul_s0$39  <= \$34 ;
   always @(posedge clk)
-    acc2 <= \$45 ;
+    \mac_mul_s0$41  <= \$35 ;
   always @(posedge clk)
-    acc3_out <= \$46 ;
+    \mac_mul_s0$42  <= \$36 ;
   always @(posedge clk)
-    acc3 <= \$47 ;
+    \mac_mul_s0$44  <= \$37 ;
+  always @(posedge clk)
+    \mac_mul_s0$45  <= \$38 ;
+  always @(posedge clk)
+    \mac_mul_s0$47  <= \$39 ;
+  always @(posedge clk)
+    \mac_mul_s0$48  <= \$40 ;
+  always @(posedge clk)
+    \mac_mul_s0$64  <= \$41 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$42 ;
+  always @(posedge clk)
+    o__valid <= \$43 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$44 ;
+  always @(posedge clk)
+    mac_acc0 <= \$45 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$46 ;
+  always @(posedge clk)
+    mac_acc1 <= \$47 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$48 ;
+  always @(posedge clk)
+    mac_acc2 <= \$49 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$50 ;
+  always @(posedge clk)
+    mac_acc3 <= \$51 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = i__payload[17:16] - 1'h0;
   assign \$3  = i__payload[19:18] - 1'h1;
   assign \$4  = \$2 [0] ? i__payload[35:28] : i__payload[27:20];
-  assign mul_w0_0 = \$2 [1] ? i__payload[43:36] : \$4 ;
+  assign mac_wmux_w0_0 = \$2 [1] ? i__payload[43:36] : \$4 ;
   assign \$5  = \$3 [0] ? i__payload[43:36] : i__payload[35:28];
-  assign mul_w0_1 = \$3 [1] ? i__payload[51:44] : \$5 ;
+  assign mac_wmux_w0_1 = \$3 [1] ? i__payload[51:44] : \$5 ;
   assign \$6  = \$2 [0] ? i__payload[67:60] : i__payload[59:52];
-  assign mul_w1_0 = \$2 [1] ? i__payload[75:68] : \$6 ;
+  assign mac_wmux_w1_0 = \$2 [1] ? i__payload[75:68] : \$6 ;
   assign \$7  = \$3 [0] ? i__payload[75:68] : i__payload[67:60];
-  assign mul_w1_1 = \$3 [1] ? i__payload[83:76] : \$7 ;
+  assign mac_wmux_w1_1 = \$3 [1] ? i__payload[83:76] : \$7 ;
   assign \$8  = \$2 [0] ? i__payload[99:92] : i__payload[91:84];
-  assign mul_w2_0 = \$2 [1] ? i__payload[107:100] : \$8 ;
+  assign mac_wmux_w2_0 = \$2 [1] ? i__payload[107:100] : \$8 ;
   assign \$9  = \$3 [0] ? i__payload[107:100] : i__payload[99:92];
-  assign mul_w2_1 = \$3 [1] ? i__payload[115:108] : \$9 ;
+  assign mac_wmux_w2_1 = \$3 [1] ? i__payload[115:108] : \$9 ;
   assign \$10  = \$2 [0] ? i__payload[131:124] : i__payload[123:116];
-  assign mul_w3_0 = \$2 [1] ? i__payload[139:132] : \$10 ;
+  assign mac_wmux_w3_0 = \$2 [1] ? i__payload[139:132] : \$10 ;
   assign \$11  = \$3 [0] ? i__payload[139:132] : i__payload[131:124];
-  assign mul_w3_1 = \$3 [1] ? i__payload[147:140] : \$11 ;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$21 );
-  assign \$12  = $signed(acc0) + $signed(acc0_sum_p0);
-  assign acc1_sum_p0 = $signed(\prod_s0$25 ) + $signed(\prod_s0$26 );
-  assign \$13  = $signed(acc1) + $signed(acc1_sum_p0);
-  assign acc2_sum_p0 = $signed(\prod_s0$30 ) + $signed(\prod_s0$31 );
-  assign \$14  = $signed(acc2) + $signed(acc2_sum_p0);
-  assign acc3_sum_p0 = $signed(\prod_s0$35 ) + $signed(\prod_s0$36 );
-  assign \$15  = $signed(acc3) + $signed(acc3_sum_p0);
-  assign \$16  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$17  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$18  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$19  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$20  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$21  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$22  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$23  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$24  = prod_valid_s0 & \prod_s0$44 ;
-  assign \$25  = i__ready & prod_valid_s0;
-  assign \$26  = i__ready & prod_valid_s0;
-  assign \$27  = i__ready & prod_valid_s0;
-  assign \$28  = i__ready & prod_valid_s0;
+  assign mac_wmux_w3_1 = \$3 [1] ? i__payload[147:140] : \$11 ;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$21 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$23 ) * $signed(\mac_pre_s0$24 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$26 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$23 ) * $signed(\mac_pre_s0$28 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$30 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$23 ) * $signed(\mac_pre_s0$32 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$34 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$23 ) * $signed(\mac_pre_s0$36 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$39 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$41 ) + $signed(\mac_mul_s0$42 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$44 ) + $signed(\mac_mul_s0$45 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$47 ) + $signed(\mac_mul_s0$48 );
+  assign \$12  = $signed(mac_acc0) + $signed(mac0_sum0_p0);
+  assign \$13  = $signed(mac_acc1) + $signed(mac1_sum0_p0);
+  assign \$14  = $signed(mac_acc2) + $signed(mac2_sum0_p0);
+  assign \$15  = $signed(mac_acc3) + $signed(mac3_sum0_p0);
+  assign \$16  = mac_mul_valid_s0 & \mac_mul_s0$64 ;
+  assign \$17  = i__ready & mac_mul_valid_s0;
+  assign \$18  = i__ready & mac_mul_valid_s0;
+  assign \$19  = i__ready & mac_mul_valid_s0;
+  assign \$20  = i__ready & mac_mul_valid_s0;
   always @(posedge clk)
-    prod_s0 <= \$29 ;
+    mac_pre_s0 <= \$21 ;
   always @(posedge clk)
-    \prod_s0$21  <= \$30 ;
+    \mac_pre_s0$23  <= \$22 ;
   always @(posedge clk)
-    \prod_s0$25  <= \$31 ;
-  always @(posedge clk)
-    \prod_s0$26  <= \$32 ;
-  always @(posedge clk)
-    \prod_s0$30  <= \$33 ;
+    \mac_pre_s0$21  <= \$23 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$34  = \prod_s0$31 ;
+    \$24  = \mac_pre_s0$24 ;
     if (i__ready) begin
-      \$34  = \$21 ;
+      \$24  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$35  = \prod_s0$35 ;
+    \$25  = \mac_pre_s0$26 ;
     if (i__ready) begin
-      \$35  = \$22 ;
+      \$25  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$36  = \prod_s0$36 ;
+    \$26  = \mac_pre_s0$28 ;
     if (i__ready) begin
-      \$36  = \$23 ;
+      \$26  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$37  = \prod_s0$44 ;
+    \$27  = \mac_pre_s0$30 ;
     if (i__ready) begin
-      \$37  = i__payload[148];
+      \$27  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$38  = prod_valid_s0;
+    \$28  = \mac_pre_s0$32 ;
     if (i__ready) begin
-      \$38  = i__valid;
+      \$28  = mac_wmux_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$29  = \mac_pre_s0$34 ;
+    if (i__ready) begin
+      \$29  = mac_wmux_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$30  = \mac_pre_s0$36 ;
+    if (i__ready) begin
+      \$30  = mac_wmux_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$31  = \mac_pre_s0$62 ;
+    if (i__ready) begin
+      \$31  = i__payload[148];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$32  = mac_pre_valid_s0;
+    if (i__ready) begin
+      \$32  = i__valid;
     end
     if (rst) begin
-      \$38  = 1'h0;
+      \$32  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$39  = o__valid;
+    \$33  = mac_mul_s0;
     if (i__ready) begin
-      \$39  = \$24 ;
+      \$33  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$34  = \mac_mul_s0$39 ;
+    if (i__ready) begin
+      \$34  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$35  = \mac_mul_s0$41 ;
+    if (i__ready) begin
+      \$35  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$36  = \mac_mul_s0$42 ;
+    if (i__ready) begin
+      \$36  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$37  = \mac_mul_s0$44 ;
+    if (i__ready) begin
+      \$37  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$38  = \mac_mul_s0$45 ;
+    if (i__ready) begin
+      \$38  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$39  = \mac_mul_s0$47 ;
+    if (i__ready) begin
+      \$39  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$40  = \mac_mul_s0$48 ;
+    if (i__ready) begin
+      \$40  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$41  = \mac_mul_s0$64 ;
+    if (i__ready) begin
+      \$41  = \mac_pre_s0$62 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$42  = mac_mul_valid_s0;
+    if (i__ready) begin
+      \$42  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$39  = 1'h0;
+      \$42  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$40  = acc0_out;
-    if (\$25 ) begin
-      if (\prod_s0$44 ) begin
-        \$40  = \$12 [31:0];
+    \$43  = o__valid;
+    if (i__ready) begin
+      \$43  = \$16 ;
+    end
+    if (rst) begin
+      \$43  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = mac_acc0_out;
+    if (\$17 ) begin
+      if (\mac_mul_s0$64 ) begin
+        \$44  = \$12 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$41  = acc0;
-    if (\$25 ) begin
+    \$45  = mac_acc0;
+    if (\$17 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$44 ) begin
-        \$41  = 32'd0;
-      end else begin
-        \$41  = \$12 [31:0];
-      end
-    end
-    if (rst) begin
-      \$41  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$42  = acc1_out;
-    if (\$26 ) begin
-      if (\prod_s0$44 ) begin
-        \$42  = \$13 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$43  = acc1;
-    if (\$26 ) begin
-      (* full_case = 32'd1 *)
-      if (\prod_s0$44 ) begin
-        \$43  = 32'd0;
-      end else begin
-        \$43  = \$13 [31:0];
-      end
-    end
-    if (rst) begin
-      \$43  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$44  = acc2_out;
-    if (\$27 ) begin
-      if (\prod_s0$44 ) begin
-        \$44  = \$14 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$45  = acc2;
-    if (\$27 ) begin
-      (* full_case = 32'd1 *)
-      if (\prod_s0$44 ) begin
+      if (\mac_mul_s0$64 ) begin
         \$45  = 32'd0;
       end else begin
-        \$45  = \$14 [31:0];
+        \$45  = \$12 [31:0];
       end
     end
     if (rst) begin
@@ -341,22 +442,22 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$46  = acc3_out;
-    if (\$28 ) begin
-      if (\prod_s0$44 ) begin
-        \$46  = \$15 [31:0];
+    \$46  = mac_acc1_out;
+    if (\$18 ) begin
+      if (\mac_mul_s0$64 ) begin
+        \$46  = \$13 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$47  = acc3;
-    if (\$28 ) begin
+    \$47  = mac_acc1;
+    if (\$18 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$44 ) begin
+      if (\mac_mul_s0$64 ) begin
         \$47  = 32'd0;
       end else begin
-        \$47  = \$15 [31:0];
+        \$47  = \$13 [31:0];
       end
     end
     if (rst) begin
@@ -365,47 +466,81 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$29  = prod_s0;
-    if (i__ready) begin
-      \$29  = \$16 ;
+    \$48  = mac_acc2_out;
+    if (\$19 ) begin
+      if (\mac_mul_s0$64 ) begin
+        \$48  = \$14 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$30  = \prod_s0$21 ;
-    if (i__ready) begin
-      \$30  = \$17 ;
+    \$49  = mac_acc2;
+    if (\$19 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_mul_s0$64 ) begin
+        \$49  = 32'd0;
+      end else begin
+        \$49  = \$14 [31:0];
+      end
+    end
+    if (rst) begin
+      \$49  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$31  = \prod_s0$25 ;
-    if (i__ready) begin
-      \$31  = \$18 ;
+    \$50  = mac_acc3_out;
+    if (\$20 ) begin
+      if (\mac_mul_s0$64 ) begin
+        \$50  = \$15 [31:0];
+      end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$32  = \prod_s0$26 ;
-    if (i__ready) begin
-      \$32  = \$19 ;
+    \$51  = mac_acc3;
+    if (\$20 ) begin
+      (* full_case = 32'd1 *)
+      if (\mac_mul_s0$64 ) begin
+        \$51  = 32'd0;
+      end else begin
+        \$51  = \$15 [31:0];
+      end
+    end
+    if (rst) begin
+      \$51  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$33  = \prod_s0$30 ;
+    \$21  = mac_pre_s0;
     if (i__ready) begin
-      \$33  = \$20 ;
+      \$21  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$22  = \mac_pre_s0$23 ;
+    if (i__ready) begin
+      \$22  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$23  = \mac_pre_s0$21 ;
+    if (i__ready) begin
+      \$23  = mac_wmux_w0_0;
     end
   end
   assign advance = i__ready;
-  assign mul_off0 = \$2 [1:0];
-  assign mul_off1 = \$3 [1:0];
-  assign acc0_next = \$12 [31:0];
-  assign acc1_next = \$13 [31:0];
-  assign acc2_next = \$14 [31:0];
-  assign acc3_next = \$15 [31:0];
-  assign acc_out_valid = o__valid;
+  assign mac_wmux_off0 = \$2 [1:0];
+  assign mac_wmux_off1 = \$3 [1:0];
+  assign mac_acc0_next = \$12 [31:0];
+  assign mac_acc1_next = \$13 [31:0];
+  assign mac_acc2_next = \$14 [31:0];
+  assign mac_acc3_next = \$15 [31:0];
+  assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[15:0];
   assign \i__payload.values[0]  = i__payload[7:0];
   assign \i__payload.values[1]  = i__payload[15:8];
@@ -436,8 +571,8 @@ module nm_spmac_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, 
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign o__payload[127:96] = acc3_out;
-  assign o__payload[95:64] = acc2_out;
-  assign o__payload[63:32] = acc1_out;
-  assign o__payload[31:0] = acc0_out;
+  assign o__payload[127:96] = mac_acc3_out;
+  assign o__payload[95:64] = mac_acc2_out;
+  assign o__payload[63:32] = mac_acc1_out;
+  assign o__payload[31:0] = mac_acc0_out;
 endmodule

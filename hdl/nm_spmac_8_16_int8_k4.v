@@ -5,392 +5,738 @@
 module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
-  wire [7:0] \$10 ;
-  wire [7:0] \$100 ;
-  wire [7:0] \$101 ;
-  wire [7:0] \$102 ;
-  wire [7:0] \$103 ;
-  wire [7:0] \$104 ;
-  wire [7:0] \$105 ;
-  wire [7:0] \$106 ;
-  wire [7:0] \$107 ;
-  wire [7:0] \$108 ;
-  wire [7:0] \$109 ;
-  wire [7:0] \$11 ;
-  wire [7:0] \$110 ;
-  wire [7:0] \$111 ;
-  wire [7:0] \$112 ;
-  wire [7:0] \$113 ;
-  wire [7:0] \$114 ;
-  wire [7:0] \$115 ;
-  wire [7:0] \$116 ;
-  wire [7:0] \$117 ;
-  wire [7:0] \$118 ;
-  wire [7:0] \$119 ;
-  wire [7:0] \$12 ;
-  wire [7:0] \$120 ;
-  wire [7:0] \$121 ;
-  wire [7:0] \$122 ;
-  wire [7:0] \$123 ;
-  wire [7:0] \$124 ;
-  wire [7:0] \$125 ;
-  wire [7:0] \$126 ;
-  wire [7:0] \$127 ;
-  wire [7:0] \$128 ;
-  wire [7:0] \$129 ;
-  wire [7:0] \$13 ;
-  wire [7:0] \$130 ;
-  wire [7:0] \$131 ;
-  wire [7:0] \$132 ;
-  wire [7:0] \$133 ;
-  wire [7:0] \$134 ;
-  wire [7:0] \$135 ;
-  wire [7:0] \$136 ;
-  wire [7:0] \$137 ;
-  wire [7:0] \$138 ;
-  wire [7:0] \$139 ;
-  wire [7:0] \$14 ;
-  wire [7:0] \$140 ;
-  wire [7:0] \$141 ;
-  wire [7:0] \$142 ;
-  wire [7:0] \$143 ;
-  wire [7:0] \$144 ;
-  wire [7:0] \$145 ;
-  wire [7:0] \$146 ;
-  wire [7:0] \$147 ;
-  wire [7:0] \$148 ;
-  wire [7:0] \$149 ;
-  wire [7:0] \$15 ;
-  wire [7:0] \$150 ;
-  wire [7:0] \$151 ;
-  wire [7:0] \$152 ;
-  wire [7:0] \$153 ;
-  wire [7:0] \$154 ;
-  wire [7:0] \$155 ;
-  wire [7:0] \$156 ;
-  wire [7:0] \$157 ;
-  wire [7:0] \$158 ;
-  wire [7:0] \$159 ;
-  wire [7:0] \$16 ;
-  wire [7:0] \$160 ;
-  wire [7:0] \$161 ;
-  wire [7:0] \$162 ;
-  wire [7:0] \$163 ;
-  wire [7:0] \$164 ;
-  wire [7:0] \$165 ;
-  wire [7:0] \$166 ;
-  wire [7:0] \$167 ;
-  wire [7:0] \$168 ;
-  wire [7:0] \$169 ;
-  wire [7:0] \$17 ;
-  wire [7:0] \$170 ;
-  wire [7:0] \$171 ;
-  wire [7:0] \$172 ;
-  wire [7:0] \$173 ;
-  wire [7:0] \$174 ;
-  wire [7:0] \$175 ;
-  wire [7:0] \$176 ;
-  wire [7:0] \$177 ;
-  wire [7:0] \$178 ;
-  wire [7:0] \$179 ;
-  wire [7:0] \$18 ;
-  wire [7:0] \$180 ;
-  wire [7:0] \$181 ;
-  wire [7:0] \$182 ;
-  wire [7:0] \$183 ;
-  wire [7:0] \$184 ;
-  wire [7:0] \$185 ;
-  wire [7:0] \$186 ;
-  wire [7:0] \$187 ;
-  wire [7:0] \$188 ;
-  wire [7:0] \$189 ;
-  wire [7:0] \$19 ;
-  wire [7:0] \$190 ;
-  wire [7:0] \$191 ;
-  wire [7:0] \$192 ;
-  wire [7:0] \$193 ;
-  wire [7:0] \$194 ;
-  wire [7:0] \$195 ;
-  wire [7:0] \$196 ;
-  wire [7:0] \$197 ;
-  wire [7:0] \$198 ;
-  wire [7:0] \$199 ;
-  wire [4:0] \$2 ;
-  wire [7:0] \$20 ;
-  wire [7:0] \$200 ;
-  wire [7:0] \$201 ;
-  wire [7:0] \$202 ;
-  wire [7:0] \$203 ;
-  wire [7:0] \$204 ;
-  wire [7:0] \$205 ;
-  wire [7:0] \$206 ;
-  wire [7:0] \$207 ;
-  wire [7:0] \$208 ;
-  wire [7:0] \$209 ;
-  wire [7:0] \$21 ;
-  wire [7:0] \$210 ;
-  wire [7:0] \$211 ;
-  wire [7:0] \$212 ;
-  wire [7:0] \$213 ;
-  wire [7:0] \$214 ;
-  wire [7:0] \$215 ;
-  wire [7:0] \$216 ;
-  wire [7:0] \$217 ;
-  wire [7:0] \$218 ;
-  wire [7:0] \$219 ;
-  wire [7:0] \$22 ;
-  wire [7:0] \$220 ;
-  wire [7:0] \$221 ;
-  wire [7:0] \$222 ;
-  wire [7:0] \$223 ;
-  wire [7:0] \$224 ;
-  wire [7:0] \$225 ;
-  wire [7:0] \$226 ;
-  wire [7:0] \$227 ;
-  wire [7:0] \$228 ;
-  wire [7:0] \$229 ;
-  wire [7:0] \$23 ;
-  wire [7:0] \$230 ;
-  wire [7:0] \$231 ;
-  wire [7:0] \$232 ;
-  wire [7:0] \$233 ;
-  wire [32:0] \$234 ;
-  wire [32:0] \$235 ;
-  wire [32:0] \$236 ;
-  wire [32:0] \$237 ;
-  wire [15:0] \$238 ;
-  wire [15:0] \$239 ;
-  wire [7:0] \$24 ;
-  wire [15:0] \$240 ;
-  wire [15:0] \$241 ;
-  wire [15:0] \$242 ;
-  wire [15:0] \$243 ;
-  wire [15:0] \$244 ;
-  wire [15:0] \$245 ;
-  wire [15:0] \$246 ;
-  wire [15:0] \$247 ;
-  wire [15:0] \$248 ;
-  wire [15:0] \$249 ;
-  wire [7:0] \$25 ;
-  wire [15:0] \$250 ;
-  wire [15:0] \$251 ;
-  wire [15:0] \$252 ;
-  wire [15:0] \$253 ;
-  wire [15:0] \$254 ;
-  wire [15:0] \$255 ;
-  wire [15:0] \$256 ;
-  wire [15:0] \$257 ;
-  wire [15:0] \$258 ;
-  wire [15:0] \$259 ;
-  wire [7:0] \$26 ;
-  wire [15:0] \$260 ;
-  wire [15:0] \$261 ;
-  wire [15:0] \$262 ;
-  wire [15:0] \$263 ;
-  wire [15:0] \$264 ;
-  wire [15:0] \$265 ;
-  wire [15:0] \$266 ;
-  wire [15:0] \$267 ;
-  wire [15:0] \$268 ;
-  wire [15:0] \$269 ;
-  wire [7:0] \$27 ;
+  wire \$10 ;
+  wire \$100 ;
+  wire [3:0] \$101 ;
+  wire \$102 ;
+  wire \$103 ;
+  wire \$104 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire \$107 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
+  wire [3:0] \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [3:0] \$12 ;
+  wire \$120 ;
+  wire [3:0] \$121 ;
+  wire [3:0] \$122 ;
+  wire \$123 ;
+  wire \$124 ;
+  wire \$125 ;
+  wire \$126 ;
+  wire [3:0] \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire \$13 ;
+  wire \$130 ;
+  wire \$131 ;
+  wire [3:0] \$132 ;
+  wire [3:0] \$133 ;
+  wire [3:0] \$134 ;
+  wire \$135 ;
+  wire \$136 ;
+  wire \$137 ;
+  wire \$138 ;
+  wire [3:0] \$139 ;
+  wire \$14 ;
+  wire \$140 ;
+  wire \$141 ;
+  wire \$142 ;
+  wire \$143 ;
+  wire [3:0] \$144 ;
+  wire [3:0] \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
+  wire \$149 ;
+  wire \$15 ;
+  wire \$150 ;
+  wire \$151 ;
+  wire \$152 ;
+  wire \$153 ;
+  wire \$154 ;
+  wire \$155 ;
+  wire \$156 ;
+  wire \$157 ;
+  wire \$158 ;
+  wire \$159 ;
+  wire \$16 ;
+  wire \$160 ;
+  wire \$161 ;
+  wire [3:0] \$162 ;
+  wire \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire [3:0] \$167 ;
+  wire [3:0] \$168 ;
+  wire \$169 ;
+  wire [3:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire [3:0] \$173 ;
+  wire \$174 ;
+  wire \$175 ;
+  wire \$176 ;
+  wire \$177 ;
+  wire [3:0] \$178 ;
+  wire [3:0] \$179 ;
+  wire \$18 ;
+  wire [3:0] \$180 ;
+  wire \$181 ;
+  wire \$182 ;
+  wire \$183 ;
+  wire \$184 ;
+  wire [3:0] \$185 ;
+  wire \$186 ;
+  wire \$187 ;
+  wire \$188 ;
+  wire \$189 ;
+  wire \$19 ;
+  wire [3:0] \$190 ;
+  wire [3:0] \$191 ;
+  wire \$192 ;
+  wire \$193 ;
+  wire \$194 ;
+  wire \$195 ;
+  wire [3:0] \$196 ;
+  wire [3:0] \$197 ;
+  wire \$198 ;
+  wire \$199 ;
+  wire \$2 ;
+  wire \$20 ;
+  wire \$200 ;
+  wire \$201 ;
+  wire \$202 ;
+  wire \$203 ;
+  wire \$204 ;
+  wire \$205 ;
+  wire \$206 ;
+  wire \$207 ;
+  wire \$208 ;
+  wire \$209 ;
+  wire \$21 ;
+  wire \$210 ;
+  wire \$211 ;
+  wire \$212 ;
+  wire \$213 ;
+  wire \$214 ;
+  wire \$215 ;
+  wire [3:0] \$216 ;
+  wire \$217 ;
+  wire \$218 ;
+  wire \$219 ;
+  wire \$22 ;
+  wire \$220 ;
+  wire [3:0] \$221 ;
+  wire [3:0] \$222 ;
+  wire \$223 ;
+  wire \$224 ;
+  wire \$225 ;
+  wire \$226 ;
+  wire [3:0] \$227 ;
+  wire \$228 ;
+  wire \$229 ;
+  wire \$23 ;
+  wire \$230 ;
+  wire \$231 ;
+  wire [3:0] \$232 ;
+  wire [3:0] \$233 ;
+  wire [3:0] \$234 ;
+  wire \$235 ;
+  wire \$236 ;
+  wire \$237 ;
+  wire \$238 ;
+  wire [3:0] \$239 ;
+  wire \$24 ;
+  wire \$240 ;
+  wire \$241 ;
+  wire \$242 ;
+  wire \$243 ;
+  wire [3:0] \$244 ;
+  wire [3:0] \$245 ;
+  wire \$246 ;
+  wire \$247 ;
+  wire \$248 ;
+  wire \$249 ;
+  wire \$25 ;
+  wire [3:0] \$250 ;
+  wire \$251 ;
+  wire \$252 ;
+  wire \$253 ;
+  wire \$254 ;
+  wire [3:0] \$255 ;
+  wire [3:0] \$256 ;
+  wire [3:0] \$257 ;
+  wire \$258 ;
+  wire \$259 ;
+  wire [3:0] \$26 ;
+  wire \$260 ;
+  wire \$261 ;
+  wire \$262 ;
+  wire \$263 ;
+  wire \$264 ;
+  wire \$265 ;
+  wire \$266 ;
+  wire \$267 ;
+  wire \$268 ;
+  wire \$269 ;
+  wire \$27 ;
   wire \$270 ;
   wire \$271 ;
   wire \$272 ;
   wire \$273 ;
   wire \$274 ;
-  reg [15:0] \$275 ;
-  reg [15:0] \$276 ;
-  reg [15:0] \$277 ;
-  reg [15:0] \$278 ;
-  reg [15:0] \$279 ;
-  wire [7:0] \$28 ;
-  reg [15:0] \$280 ;
-  reg [15:0] \$281 ;
-  reg [15:0] \$282 ;
-  reg [15:0] \$283 ;
-  reg [15:0] \$284 ;
-  reg [15:0] \$285 ;
-  reg [15:0] \$286 ;
-  reg [15:0] \$287 ;
-  reg [15:0] \$288 ;
-  reg [15:0] \$289 ;
-  wire [7:0] \$29 ;
-  reg [15:0] \$290 ;
-  reg [15:0] \$291 ;
-  reg [15:0] \$292 ;
-  reg [15:0] \$293 ;
-  reg [15:0] \$294 ;
-  reg [15:0] \$295 ;
-  reg [15:0] \$296 ;
-  reg [15:0] \$297 ;
-  reg [15:0] \$298 ;
-  reg [15:0] \$299 ;
-  wire [4:0] \$3 ;
-  wire [7:0] \$30 ;
-  reg [15:0] \$300 ;
-  reg [15:0] \$301 ;
-  reg [15:0] \$302 ;
-  reg [15:0] \$303 ;
-  reg [15:0] \$304 ;
-  reg [15:0] \$305 ;
-  reg [15:0] \$306 ;
-  reg \$307 ;
-  reg \$308 ;
-  reg \$309 ;
-  wire [7:0] \$31 ;
-  reg [31:0] \$310 ;
-  reg [31:0] \$311 ;
-  reg [31:0] \$312 ;
-  reg [31:0] \$313 ;
-  reg [31:0] \$314 ;
-  reg [31:0] \$315 ;
-  reg [31:0] \$316 ;
-  reg [31:0] \$317 ;
-  wire [7:0] \$32 ;
-  wire [7:0] \$33 ;
-  wire [7:0] \$34 ;
-  wire [7:0] \$35 ;
-  wire [7:0] \$36 ;
-  wire [7:0] \$37 ;
-  wire [7:0] \$38 ;
-  wire [7:0] \$39 ;
-  wire [4:0] \$4 ;
-  wire [7:0] \$40 ;
-  wire [7:0] \$41 ;
-  wire [7:0] \$42 ;
-  wire [7:0] \$43 ;
-  wire [7:0] \$44 ;
-  wire [7:0] \$45 ;
-  wire [7:0] \$46 ;
-  wire [7:0] \$47 ;
-  wire [7:0] \$48 ;
-  wire [7:0] \$49 ;
-  wire [4:0] \$5 ;
-  wire [7:0] \$50 ;
-  wire [7:0] \$51 ;
-  wire [7:0] \$52 ;
-  wire [7:0] \$53 ;
-  wire [7:0] \$54 ;
-  wire [7:0] \$55 ;
-  wire [7:0] \$56 ;
-  wire [7:0] \$57 ;
-  wire [7:0] \$58 ;
-  wire [7:0] \$59 ;
-  wire [4:0] \$6 ;
-  wire [7:0] \$60 ;
-  wire [7:0] \$61 ;
-  wire [7:0] \$62 ;
-  wire [7:0] \$63 ;
-  wire [7:0] \$64 ;
-  wire [7:0] \$65 ;
-  wire [7:0] \$66 ;
-  wire [7:0] \$67 ;
-  wire [7:0] \$68 ;
-  wire [7:0] \$69 ;
-  wire [4:0] \$7 ;
-  wire [7:0] \$70 ;
-  wire [7:0] \$71 ;
-  wire [7:0] \$72 ;
-  wire [7:0] \$73 ;
-  wire [7:0] \$74 ;
-  wire [7:0] \$75 ;
-  wire [7:0] \$76 ;
-  wire [7:0] \$77 ;
-  wire [7:0] \$78 ;
-  wire [7:0] \$79 ;
-  wire [4:0] \$8 ;
-  wire [7:0] \$80 ;
-  wire [7:0] \$81 ;
-  wire [7:0] \$82 ;
-  wire [7:0] \$83 ;
-  wire [7:0] \$84 ;
-  wire [7:0] \$85 ;
-  wire [7:0] \$86 ;
-  wire [7:0] \$87 ;
-  wire [7:0] \$88 ;
-  wire [7:0] \$89 ;
-  wire [4:0] \$9 ;
-  wire [7:0] \$90 ;
-  wire [7:0] \$91 ;
-  wire [7:0] \$92 ;
-  wire [7:0] \$93 ;
-  wire [7:0] \$94 ;
-  wire [7:0] \$95 ;
-  wire [7:0] \$96 ;
-  wire [7:0] \$97 ;
-  wire [7:0] \$98 ;
-  wire [7:0] \$99 ;
-  reg [31:0] acc0 = 32'd0;
-  wire [31:0] acc0_next;
-  reg [31:0] acc0_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc0_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc0_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc0_sum_p6;
-  reg [31:0] acc1 = 32'd0;
-  wire [31:0] acc1_next;
-  reg [31:0] acc1_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc1_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc1_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc1_sum_p6;
-  reg [31:0] acc2 = 32'd0;
-  wire [31:0] acc2_next;
-  reg [31:0] acc2_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc2_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc2_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc2_sum_p6;
-  reg [31:0] acc3 = 32'd0;
-  wire [31:0] acc3_next;
-  reg [31:0] acc3_out = 32'd0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p0;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p1;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p2;
-  (* keep = 32'd1 *)
-  wire [16:0] acc3_sum_p3;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p4;
-  (* keep = 32'd1 *)
-  wire [17:0] acc3_sum_p5;
-  (* keep = 32'd1 *)
-  wire [18:0] acc3_sum_p6;
-  (* init = 1'h0 *)
-  wire acc_out_valid;
+  wire \$275 ;
+  wire [3:0] \$276 ;
+  wire \$277 ;
+  wire \$278 ;
+  wire \$279 ;
+  wire \$28 ;
+  wire \$280 ;
+  wire [3:0] \$281 ;
+  wire [3:0] \$282 ;
+  wire \$283 ;
+  wire \$284 ;
+  wire \$285 ;
+  wire \$286 ;
+  wire [3:0] \$287 ;
+  wire \$288 ;
+  wire \$289 ;
+  wire \$29 ;
+  wire \$290 ;
+  wire \$291 ;
+  wire [3:0] \$292 ;
+  wire [3:0] \$293 ;
+  wire [3:0] \$294 ;
+  wire \$295 ;
+  wire \$296 ;
+  wire \$297 ;
+  wire \$298 ;
+  wire [3:0] \$299 ;
+  wire \$3 ;
+  wire \$30 ;
+  wire \$300 ;
+  wire \$301 ;
+  wire \$302 ;
+  wire \$303 ;
+  wire [3:0] \$304 ;
+  wire [3:0] \$305 ;
+  wire \$306 ;
+  wire \$307 ;
+  wire \$308 ;
+  wire \$309 ;
+  wire [3:0] \$31 ;
+  wire [3:0] \$310 ;
+  wire \$311 ;
+  wire \$312 ;
+  wire \$313 ;
+  wire \$314 ;
+  wire [3:0] \$315 ;
+  wire [3:0] \$316 ;
+  wire [3:0] \$317 ;
+  wire \$318 ;
+  wire \$319 ;
+  wire [3:0] \$32 ;
+  wire \$320 ;
+  wire \$321 ;
+  wire \$322 ;
+  wire \$323 ;
+  wire \$324 ;
+  wire \$325 ;
+  wire \$326 ;
+  wire \$327 ;
+  wire \$328 ;
+  wire \$329 ;
+  wire \$33 ;
+  wire \$330 ;
+  wire \$331 ;
+  wire \$332 ;
+  wire \$333 ;
+  wire [3:0] \$334 ;
+  wire \$335 ;
+  wire \$336 ;
+  wire \$337 ;
+  wire \$338 ;
+  wire [3:0] \$339 ;
+  wire \$34 ;
+  wire [3:0] \$340 ;
+  wire \$341 ;
+  wire \$342 ;
+  wire \$343 ;
+  wire \$344 ;
+  wire [3:0] \$345 ;
+  wire \$346 ;
+  wire \$347 ;
+  wire \$348 ;
+  wire \$349 ;
+  wire \$35 ;
+  wire [3:0] \$350 ;
+  wire [3:0] \$351 ;
+  wire [3:0] \$352 ;
+  wire \$353 ;
+  wire \$354 ;
+  wire \$355 ;
+  wire \$356 ;
+  wire [3:0] \$357 ;
+  wire \$358 ;
+  wire \$359 ;
+  wire \$36 ;
+  wire \$360 ;
+  wire \$361 ;
+  wire [3:0] \$362 ;
+  wire [3:0] \$363 ;
+  wire \$364 ;
+  wire \$365 ;
+  wire \$366 ;
+  wire \$367 ;
+  wire [3:0] \$368 ;
+  wire [3:0] \$369 ;
+  wire [3:0] \$37 ;
+  wire \$370 ;
+  wire \$371 ;
+  wire \$372 ;
+  wire \$373 ;
+  wire \$374 ;
+  wire \$375 ;
+  wire \$376 ;
+  wire \$377 ;
+  wire \$378 ;
+  wire \$379 ;
+  wire \$38 ;
+  wire \$380 ;
+  wire \$381 ;
+  wire \$382 ;
+  wire \$383 ;
+  wire [3:0] \$384 ;
+  wire \$385 ;
+  wire \$386 ;
+  wire \$387 ;
+  wire \$388 ;
+  wire [3:0] \$389 ;
+  wire \$39 ;
+  wire [3:0] \$390 ;
+  wire \$391 ;
+  wire \$392 ;
+  wire \$393 ;
+  wire \$394 ;
+  wire [3:0] \$395 ;
+  wire \$396 ;
+  wire \$397 ;
+  wire \$398 ;
+  wire \$399 ;
+  wire \$4 ;
+  wire \$40 ;
+  wire [3:0] \$400 ;
+  wire [3:0] \$401 ;
+  wire [3:0] \$402 ;
+  wire \$403 ;
+  wire \$404 ;
+  wire \$405 ;
+  wire \$406 ;
+  wire [3:0] \$407 ;
+  wire \$408 ;
+  wire \$409 ;
+  wire \$41 ;
+  wire \$410 ;
+  wire \$411 ;
+  wire [3:0] \$412 ;
+  wire [3:0] \$413 ;
+  wire \$414 ;
+  wire \$415 ;
+  wire \$416 ;
+  wire \$417 ;
+  wire \$418 ;
+  wire \$419 ;
+  wire \$42 ;
+  wire \$420 ;
+  wire \$421 ;
+  wire \$422 ;
+  wire \$423 ;
+  wire \$424 ;
+  wire \$425 ;
+  wire [3:0] \$426 ;
+  wire \$427 ;
+  wire \$428 ;
+  wire \$429 ;
+  wire \$43 ;
+  wire \$430 ;
+  wire [3:0] \$431 ;
+  wire [3:0] \$432 ;
+  wire \$433 ;
+  wire \$434 ;
+  wire \$435 ;
+  wire \$436 ;
+  wire [3:0] \$437 ;
+  wire \$438 ;
+  wire \$439 ;
+  wire \$44 ;
+  wire \$440 ;
+  wire \$441 ;
+  wire [3:0] \$442 ;
+  wire [3:0] \$443 ;
+  wire [3:0] \$444 ;
+  wire \$445 ;
+  wire \$446 ;
+  wire \$447 ;
+  wire \$448 ;
+  wire [3:0] \$449 ;
+  wire \$45 ;
+  wire \$450 ;
+  wire \$451 ;
+  wire \$452 ;
+  wire \$453 ;
+  wire \$454 ;
+  wire \$455 ;
+  wire \$456 ;
+  wire \$457 ;
+  wire \$458 ;
+  wire \$459 ;
+  wire \$46 ;
+  wire [3:0] \$460 ;
+  wire \$461 ;
+  wire \$462 ;
+  wire \$463 ;
+  wire \$464 ;
+  wire [3:0] \$465 ;
+  wire [3:0] \$466 ;
+  wire \$467 ;
+  wire \$468 ;
+  wire \$469 ;
+  wire \$47 ;
+  wire \$470 ;
+  wire [3:0] \$471 ;
+  wire \$472 ;
+  wire \$473 ;
+  wire \$474 ;
+  wire \$475 ;
+  wire [3:0] \$476 ;
+  wire [3:0] \$477 ;
+  wire \$478 ;
+  wire \$479 ;
+  wire [3:0] \$48 ;
+  wire \$480 ;
+  wire \$481 ;
+  wire \$482 ;
+  wire \$483 ;
+  wire \$484 ;
+  wire \$485 ;
+  wire [3:0] \$486 ;
+  wire \$487 ;
+  wire \$488 ;
+  wire \$489 ;
+  wire \$49 ;
+  wire \$490 ;
+  wire [3:0] \$491 ;
+  wire [3:0] \$492 ;
+  wire \$493 ;
+  wire \$494 ;
+  wire \$495 ;
+  wire \$496 ;
+  wire [3:0] \$497 ;
+  wire \$498 ;
+  wire \$499 ;
+  wire \$5 ;
+  wire \$50 ;
+  wire \$500 ;
+  wire \$501 ;
+  wire \$502 ;
+  wire \$503 ;
+  wire [3:0] \$504 ;
+  wire \$505 ;
+  wire \$506 ;
+  wire \$507 ;
+  wire \$508 ;
+  wire [3:0] \$509 ;
+  wire \$51 ;
+  wire \$510 ;
+  wire \$511 ;
+  wire \$512 ;
+  wire \$513 ;
+  wire \$514 ;
+  wire \$515 ;
+  wire \$516 ;
+  wire \$517 ;
+  wire \$518 ;
+  wire \$519 ;
+  wire \$52 ;
+  wire \$520 ;
+  wire \$521 ;
+  wire \$522 ;
+  wire \$523 ;
+  wire \$524 ;
+  wire \$525 ;
+  wire \$526 ;
+  wire \$527 ;
+  wire \$528 ;
+  wire \$529 ;
+  wire [3:0] \$53 ;
+  wire \$530 ;
+  wire \$531 ;
+  wire \$532 ;
+  wire \$533 ;
+  wire \$534 ;
+  wire \$535 ;
+  wire \$536 ;
+  wire \$537 ;
+  wire \$538 ;
+  wire \$539 ;
+  wire [3:0] \$54 ;
+  wire \$540 ;
+  wire \$541 ;
+  wire \$542 ;
+  wire \$543 ;
+  wire \$544 ;
+  wire \$545 ;
+  wire \$546 ;
+  wire \$547 ;
+  wire \$548 ;
+  wire \$549 ;
+  wire \$55 ;
+  wire \$550 ;
+  wire \$551 ;
+  wire \$552 ;
+  wire \$553 ;
+  wire \$554 ;
+  wire \$555 ;
+  wire \$556 ;
+  wire \$557 ;
+  wire \$558 ;
+  wire \$559 ;
+  wire \$56 ;
+  wire \$560 ;
+  wire \$561 ;
+  wire \$562 ;
+  wire \$563 ;
+  wire \$564 ;
+  wire \$565 ;
+  wire \$566 ;
+  wire \$567 ;
+  wire \$568 ;
+  wire \$569 ;
+  wire \$57 ;
+  wire \$570 ;
+  wire \$571 ;
+  wire \$572 ;
+  wire \$573 ;
+  wire \$574 ;
+  wire \$575 ;
+  wire \$576 ;
+  wire \$577 ;
+  wire \$578 ;
+  wire \$579 ;
+  wire \$58 ;
+  wire \$580 ;
+  wire \$581 ;
+  wire \$582 ;
+  wire \$583 ;
+  wire \$584 ;
+  wire \$585 ;
+  wire \$586 ;
+  wire \$587 ;
+  wire \$588 ;
+  wire \$589 ;
+  wire [3:0] \$59 ;
+  wire \$590 ;
+  wire \$591 ;
+  wire \$592 ;
+  wire \$593 ;
+  wire \$594 ;
+  wire \$595 ;
+  wire \$596 ;
+  wire \$597 ;
+  wire \$598 ;
+  wire \$599 ;
+  wire \$6 ;
+  wire \$60 ;
+  wire \$600 ;
+  wire \$601 ;
+  wire \$602 ;
+  wire \$603 ;
+  wire \$604 ;
+  wire \$605 ;
+  wire \$606 ;
+  wire \$607 ;
+  wire \$608 ;
+  wire \$609 ;
+  wire \$61 ;
+  wire \$610 ;
+  wire \$611 ;
+  wire \$612 ;
+  wire \$613 ;
+  wire \$614 ;
+  wire \$615 ;
+  wire \$616 ;
+  wire \$617 ;
+  wire \$618 ;
+  wire \$619 ;
+  wire \$62 ;
+  wire \$620 ;
+  wire \$621 ;
+  wire \$622 ;
+  wire \$623 ;
+  wire \$624 ;
+  wire \$625 ;
+  wire \$626 ;
+  wire \$627 ;
+  wire \$628 ;
+  wire \$629 ;
+  wire \$63 ;
+  wire \$630 ;
+  wire \$631 ;
+  wire \$632 ;
+  wire \$633 ;
+  wire [32:0] \$634 ;
+  wire [32:0] \$635 ;
+  wire [32:0] \$636 ;
+  wire [32:0] \$637 ;
+  wire \$638 ;
+  wire \$639 ;
+  wire [3:0] \$64 ;
+  wire \$640 ;
+  wire \$641 ;
+  wire \$642 ;
+  reg [7:0] \$643 ;
+  reg [7:0] \$644 ;
+  reg [7:0] \$645 ;
+  reg [7:0] \$646 ;
+  reg [7:0] \$647 ;
+  reg [7:0] \$648 ;
+  reg [7:0] \$649 ;
+  wire [3:0] \$65 ;
+  reg [7:0] \$650 ;
+  reg [7:0] \$651 ;
+  reg [7:0] \$652 ;
+  reg [7:0] \$653 ;
+  reg [7:0] \$654 ;
+  reg [7:0] \$655 ;
+  reg [7:0] \$656 ;
+  reg [7:0] \$657 ;
+  reg [7:0] \$658 ;
+  reg [7:0] \$659 ;
+  wire \$66 ;
+  reg [7:0] \$660 ;
+  reg [7:0] \$661 ;
+  reg [7:0] \$662 ;
+  reg [7:0] \$663 ;
+  reg [7:0] \$664 ;
+  reg [7:0] \$665 ;
+  reg [7:0] \$666 ;
+  reg [7:0] \$667 ;
+  reg [7:0] \$668 ;
+  reg [7:0] \$669 ;
+  wire \$67 ;
+  reg [7:0] \$670 ;
+  reg [7:0] \$671 ;
+  reg [7:0] \$672 ;
+  reg [7:0] \$673 ;
+  reg [7:0] \$674 ;
+  reg [7:0] \$675 ;
+  reg [7:0] \$676 ;
+  reg [7:0] \$677 ;
+  reg [7:0] \$678 ;
+  reg [7:0] \$679 ;
+  wire \$68 ;
+  reg [7:0] \$680 ;
+  reg [7:0] \$681 ;
+  reg [7:0] \$682 ;
+  reg \$683 ;
+  reg \$684 ;
+  reg [15:0] \$685 ;
+  reg [15:0] \$686 ;
+  reg [15:0] \$687 ;
+  reg [15:0] \$688 ;
+  reg [15:0] \$689 ;
+  wire \$69 ;
+  reg [15:0] \$690 ;
+  reg [15:0] \$691 ;
+  reg [15:0] \$692 ;
+  reg [15:0] \$693 ;
+  reg [15:0] \$694 ;
+  reg [15:0] \$695 ;
+  reg [15:0] \$696 ;
+  reg [15:0] \$697 ;
+  reg [15:0] \$698 ;
+  reg [15:0] \$699 ;
+  wire \$7 ;
+  wire \$70 ;
+  reg [15:0] \$700 ;
+  reg [15:0] \$701 ;
+  reg [15:0] \$702 ;
+  reg [15:0] \$703 ;
+  reg [15:0] \$704 ;
+  reg [15:0] \$705 ;
+  reg [15:0] \$706 ;
+  reg [15:0] \$707 ;
+  reg [15:0] \$708 ;
+  reg [15:0] \$709 ;
+  wire \$71 ;
+  reg [15:0] \$710 ;
+  reg [15:0] \$711 ;
+  reg [15:0] \$712 ;
+  reg [15:0] \$713 ;
+  reg [15:0] \$714 ;
+  reg [15:0] \$715 ;
+  reg [15:0] \$716 ;
+  reg \$717 ;
+  reg \$718 ;
+  reg [18:0] \$719 ;
+  wire \$72 ;
+  reg [18:0] \$720 ;
+  reg [18:0] \$721 ;
+  reg [18:0] \$722 ;
+  reg \$723 ;
+  reg \$724 ;
+  reg \$725 ;
+  reg [31:0] \$726 ;
+  reg [31:0] \$727 ;
+  reg [31:0] \$728 ;
+  reg [31:0] \$729 ;
+  wire \$73 ;
+  reg [31:0] \$730 ;
+  reg [31:0] \$731 ;
+  reg [31:0] \$732 ;
+  reg [31:0] \$733 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
+  wire \$77 ;
+  wire [3:0] \$78 ;
+  wire \$79 ;
+  wire \$8 ;
+  wire \$80 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire [3:0] \$83 ;
+  wire [3:0] \$84 ;
+  wire \$85 ;
+  wire \$86 ;
+  wire \$87 ;
+  wire \$88 ;
+  wire [3:0] \$89 ;
+  wire \$9 ;
+  wire \$90 ;
+  wire \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire [3:0] \$94 ;
+  wire [3:0] \$95 ;
+  wire [3:0] \$96 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -485,46 +831,565 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [3:0] mul_off0;
-  wire [3:0] mul_off1;
-  wire [3:0] mul_off2;
-  wire [3:0] mul_off3;
-  wire [3:0] mul_off4;
-  wire [3:0] mul_off5;
-  wire [3:0] mul_off6;
-  wire [3:0] mul_off7;
-  wire [7:0] mul_w0_0;
-  wire [7:0] mul_w0_1;
-  wire [7:0] mul_w0_2;
-  wire [7:0] mul_w0_3;
-  wire [7:0] mul_w0_4;
-  wire [7:0] mul_w0_5;
-  wire [7:0] mul_w0_6;
-  wire [7:0] mul_w0_7;
-  wire [7:0] mul_w1_0;
-  wire [7:0] mul_w1_1;
-  wire [7:0] mul_w1_2;
-  wire [7:0] mul_w1_3;
-  wire [7:0] mul_w1_4;
-  wire [7:0] mul_w1_5;
-  wire [7:0] mul_w1_6;
-  wire [7:0] mul_w1_7;
-  wire [7:0] mul_w2_0;
-  wire [7:0] mul_w2_1;
-  wire [7:0] mul_w2_2;
-  wire [7:0] mul_w2_3;
-  wire [7:0] mul_w2_4;
-  wire [7:0] mul_w2_5;
-  wire [7:0] mul_w2_6;
-  wire [7:0] mul_w2_7;
-  wire [7:0] mul_w3_0;
-  wire [7:0] mul_w3_1;
-  wire [7:0] mul_w3_2;
-  wire [7:0] mul_w3_3;
-  wire [7:0] mul_w3_4;
-  wire [7:0] mul_w3_5;
-  wire [7:0] mul_w3_6;
-  wire [7:0] mul_w3_7;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac0_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac0_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac0_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac1_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac1_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac1_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac2_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac2_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac2_sum2_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p0;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p1;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p2;
+  (* keep = 32'd1 *)
+  wire [16:0] mac3_sum0_p3;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p0;
+  (* keep = 32'd1 *)
+  wire [17:0] mac3_sum1_p1;
+  (* keep = 32'd1 *)
+  wire [18:0] mac3_sum2_p0;
+  reg [31:0] mac_acc0 = 32'd0;
+  wire [31:0] mac_acc0_next;
+  reg [31:0] mac_acc0_out = 32'd0;
+  reg [31:0] mac_acc1 = 32'd0;
+  wire [31:0] mac_acc1_next;
+  reg [31:0] mac_acc1_out = 32'd0;
+  reg [31:0] mac_acc2 = 32'd0;
+  wire [31:0] mac_acc2_next;
+  reg [31:0] mac_acc2_out = 32'd0;
+  reg [31:0] mac_acc3 = 32'd0;
+  wire [31:0] mac_acc3_next;
+  reg [31:0] mac_acc3_out = 32'd0;
+  reg [18:0] mac_add2_s0 = 19'h00000;
+  reg [18:0] \mac_add2_s0$521  = 19'h00000;
+  reg [18:0] \mac_add2_s0$524  = 19'h00000;
+  reg [18:0] \mac_add2_s0$527  = 19'h00000;
+  reg \mac_add2_s0$537  = 1'h0;
+  reg mac_add2_valid_s0 = 1'h0;
+  reg [15:0] mac_mul_s0 = 16'h0000;
+  reg [15:0] \mac_mul_s0$458  = 16'h0000;
+  reg [15:0] \mac_mul_s0$460  = 16'h0000;
+  reg [15:0] \mac_mul_s0$461  = 16'h0000;
+  reg [15:0] \mac_mul_s0$463  = 16'h0000;
+  reg [15:0] \mac_mul_s0$464  = 16'h0000;
+  reg [15:0] \mac_mul_s0$466  = 16'h0000;
+  reg [15:0] \mac_mul_s0$467  = 16'h0000;
+  reg [15:0] \mac_mul_s0$469  = 16'h0000;
+  reg [15:0] \mac_mul_s0$470  = 16'h0000;
+  reg [15:0] \mac_mul_s0$472  = 16'h0000;
+  reg [15:0] \mac_mul_s0$473  = 16'h0000;
+  reg [15:0] \mac_mul_s0$475  = 16'h0000;
+  reg [15:0] \mac_mul_s0$476  = 16'h0000;
+  reg [15:0] \mac_mul_s0$478  = 16'h0000;
+  reg [15:0] \mac_mul_s0$479  = 16'h0000;
+  reg [15:0] \mac_mul_s0$481  = 16'h0000;
+  reg [15:0] \mac_mul_s0$482  = 16'h0000;
+  reg [15:0] \mac_mul_s0$484  = 16'h0000;
+  reg [15:0] \mac_mul_s0$485  = 16'h0000;
+  reg [15:0] \mac_mul_s0$487  = 16'h0000;
+  reg [15:0] \mac_mul_s0$488  = 16'h0000;
+  reg [15:0] \mac_mul_s0$490  = 16'h0000;
+  reg [15:0] \mac_mul_s0$491  = 16'h0000;
+  reg [15:0] \mac_mul_s0$493  = 16'h0000;
+  reg [15:0] \mac_mul_s0$494  = 16'h0000;
+  reg [15:0] \mac_mul_s0$496  = 16'h0000;
+  reg [15:0] \mac_mul_s0$497  = 16'h0000;
+  reg [15:0] \mac_mul_s0$499  = 16'h0000;
+  reg [15:0] \mac_mul_s0$500  = 16'h0000;
+  reg [15:0] \mac_mul_s0$502  = 16'h0000;
+  reg [15:0] \mac_mul_s0$503  = 16'h0000;
+  reg \mac_mul_s0$535  = 1'h0;
+  reg mac_mul_valid_s0 = 1'h0;
+  (* init = 1'h0 *)
+  wire mac_out_valid;
+  reg [7:0] mac_pre_s0 = 8'h00;
+  reg [7:0] \mac_pre_s0$386  = 8'h00;
+  reg [7:0] \mac_pre_s0$388  = 8'h00;
+  reg [7:0] \mac_pre_s0$389  = 8'h00;
+  reg [7:0] \mac_pre_s0$391  = 8'h00;
+  reg [7:0] \mac_pre_s0$392  = 8'h00;
+  reg [7:0] \mac_pre_s0$394  = 8'h00;
+  reg [7:0] \mac_pre_s0$395  = 8'h00;
+  reg [7:0] \mac_pre_s0$397  = 8'h00;
+  reg [7:0] \mac_pre_s0$398  = 8'h00;
+  reg [7:0] \mac_pre_s0$400  = 8'h00;
+  reg [7:0] \mac_pre_s0$401  = 8'h00;
+  reg [7:0] \mac_pre_s0$403  = 8'h00;
+  reg [7:0] \mac_pre_s0$404  = 8'h00;
+  reg [7:0] \mac_pre_s0$406  = 8'h00;
+  reg [7:0] \mac_pre_s0$407  = 8'h00;
+  reg [7:0] \mac_pre_s0$409  = 8'h00;
+  reg [7:0] \mac_pre_s0$411  = 8'h00;
+  reg [7:0] \mac_pre_s0$413  = 8'h00;
+  reg [7:0] \mac_pre_s0$415  = 8'h00;
+  reg [7:0] \mac_pre_s0$417  = 8'h00;
+  reg [7:0] \mac_pre_s0$419  = 8'h00;
+  reg [7:0] \mac_pre_s0$421  = 8'h00;
+  reg [7:0] \mac_pre_s0$423  = 8'h00;
+  reg [7:0] \mac_pre_s0$425  = 8'h00;
+  reg [7:0] \mac_pre_s0$427  = 8'h00;
+  reg [7:0] \mac_pre_s0$429  = 8'h00;
+  reg [7:0] \mac_pre_s0$431  = 8'h00;
+  reg [7:0] \mac_pre_s0$433  = 8'h00;
+  reg [7:0] \mac_pre_s0$435  = 8'h00;
+  reg [7:0] \mac_pre_s0$437  = 8'h00;
+  reg [7:0] \mac_pre_s0$439  = 8'h00;
+  reg [7:0] \mac_pre_s0$441  = 8'h00;
+  reg [7:0] \mac_pre_s0$443  = 8'h00;
+  reg [7:0] \mac_pre_s0$445  = 8'h00;
+  reg [7:0] \mac_pre_s0$447  = 8'h00;
+  reg [7:0] \mac_pre_s0$449  = 8'h00;
+  reg [7:0] \mac_pre_s0$451  = 8'h00;
+  reg [7:0] \mac_pre_s0$453  = 8'h00;
+  reg [7:0] \mac_pre_s0$455  = 8'h00;
+  reg \mac_pre_s0$533  = 1'h0;
+  reg mac_pre_valid_s0 = 1'h0;
+  wire [15:0] mac_prod0_0;
+  wire [15:0] mac_prod0_1;
+  wire [15:0] mac_prod0_2;
+  wire [15:0] mac_prod0_3;
+  wire [15:0] mac_prod0_4;
+  wire [15:0] mac_prod0_5;
+  wire [15:0] mac_prod0_6;
+  wire [15:0] mac_prod0_7;
+  wire [15:0] mac_prod1_0;
+  wire [15:0] mac_prod1_1;
+  wire [15:0] mac_prod1_2;
+  wire [15:0] mac_prod1_3;
+  wire [15:0] mac_prod1_4;
+  wire [15:0] mac_prod1_5;
+  wire [15:0] mac_prod1_6;
+  wire [15:0] mac_prod1_7;
+  wire [15:0] mac_prod2_0;
+  wire [15:0] mac_prod2_1;
+  wire [15:0] mac_prod2_2;
+  wire [15:0] mac_prod2_3;
+  wire [15:0] mac_prod2_4;
+  wire [15:0] mac_prod2_5;
+  wire [15:0] mac_prod2_6;
+  wire [15:0] mac_prod2_7;
+  wire [15:0] mac_prod3_0;
+  wire [15:0] mac_prod3_1;
+  wire [15:0] mac_prod3_2;
+  wire [15:0] mac_prod3_3;
+  wire [15:0] mac_prod3_4;
+  wire [15:0] mac_prod3_5;
+  wire [15:0] mac_prod3_6;
+  wire [15:0] mac_prod3_7;
+  wire [3:0] mac_wmux_drop0;
+  wire [3:0] mac_wmux_drop1;
+  wire [3:0] mac_wmux_drop10;
+  wire [3:0] mac_wmux_drop11;
+  wire [3:0] mac_wmux_drop12;
+  wire [3:0] mac_wmux_drop13;
+  wire [3:0] mac_wmux_drop14;
+  wire [3:0] mac_wmux_drop15;
+  wire [3:0] mac_wmux_drop2;
+  wire [3:0] mac_wmux_drop3;
+  wire [3:0] mac_wmux_drop4;
+  wire [3:0] mac_wmux_drop5;
+  wire [3:0] mac_wmux_drop6;
+  wire [3:0] mac_wmux_drop7;
+  wire [3:0] mac_wmux_drop8;
+  wire [3:0] mac_wmux_drop9;
+  wire mac_wmux_keep0;
+  wire mac_wmux_keep1;
+  wire mac_wmux_keep10;
+  wire mac_wmux_keep11;
+  wire mac_wmux_keep12;
+  wire mac_wmux_keep13;
+  wire mac_wmux_keep14;
+  wire mac_wmux_keep15;
+  wire mac_wmux_keep2;
+  wire mac_wmux_keep3;
+  wire mac_wmux_keep4;
+  wire mac_wmux_keep5;
+  wire mac_wmux_keep6;
+  wire mac_wmux_keep7;
+  wire mac_wmux_keep8;
+  wire mac_wmux_keep9;
+  wire [3:0] mac_wmux_s0_d0;
+  wire [3:0] mac_wmux_s0_d1;
+  wire [3:0] mac_wmux_s0_d10;
+  wire [3:0] mac_wmux_s0_d11;
+  wire [3:0] mac_wmux_s0_d12;
+  wire [3:0] mac_wmux_s0_d13;
+  wire [3:0] mac_wmux_s0_d14;
+  wire [3:0] mac_wmux_s0_d2;
+  wire [3:0] mac_wmux_s0_d3;
+  wire [3:0] mac_wmux_s0_d4;
+  wire [3:0] mac_wmux_s0_d5;
+  wire [3:0] mac_wmux_s0_d6;
+  wire [3:0] mac_wmux_s0_d7;
+  wire [3:0] mac_wmux_s0_d8;
+  wire [3:0] mac_wmux_s0_d9;
+  wire mac_wmux_s0_mv0;
+  wire mac_wmux_s0_mv1;
+  wire mac_wmux_s0_mv10;
+  wire mac_wmux_s0_mv11;
+  wire mac_wmux_s0_mv12;
+  wire mac_wmux_s0_mv13;
+  wire mac_wmux_s0_mv14;
+  wire mac_wmux_s0_mv2;
+  wire mac_wmux_s0_mv3;
+  wire mac_wmux_s0_mv4;
+  wire mac_wmux_s0_mv5;
+  wire mac_wmux_s0_mv6;
+  wire mac_wmux_s0_mv7;
+  wire mac_wmux_s0_mv8;
+  wire mac_wmux_s0_mv9;
+  wire mac_wmux_s0_v0;
+  wire mac_wmux_s0_v1;
+  wire mac_wmux_s0_v10;
+  wire mac_wmux_s0_v11;
+  wire mac_wmux_s0_v12;
+  wire mac_wmux_s0_v13;
+  wire mac_wmux_s0_v14;
+  wire mac_wmux_s0_v2;
+  wire mac_wmux_s0_v3;
+  wire mac_wmux_s0_v4;
+  wire mac_wmux_s0_v5;
+  wire mac_wmux_s0_v6;
+  wire mac_wmux_s0_v7;
+  wire mac_wmux_s0_v8;
+  wire mac_wmux_s0_v9;
+  wire [7:0] mac_wmux_s0_w0_0;
+  wire [7:0] mac_wmux_s0_w0_1;
+  wire [7:0] mac_wmux_s0_w0_10;
+  wire [7:0] mac_wmux_s0_w0_11;
+  wire [7:0] mac_wmux_s0_w0_12;
+  wire [7:0] mac_wmux_s0_w0_13;
+  wire [7:0] mac_wmux_s0_w0_14;
+  wire [7:0] mac_wmux_s0_w0_2;
+  wire [7:0] mac_wmux_s0_w0_3;
+  wire [7:0] mac_wmux_s0_w0_4;
+  wire [7:0] mac_wmux_s0_w0_5;
+  wire [7:0] mac_wmux_s0_w0_6;
+  wire [7:0] mac_wmux_s0_w0_7;
+  wire [7:0] mac_wmux_s0_w0_8;
+  wire [7:0] mac_wmux_s0_w0_9;
+  wire [7:0] mac_wmux_s0_w1_0;
+  wire [7:0] mac_wmux_s0_w1_1;
+  wire [7:0] mac_wmux_s0_w1_10;
+  wire [7:0] mac_wmux_s0_w1_11;
+  wire [7:0] mac_wmux_s0_w1_12;
+  wire [7:0] mac_wmux_s0_w1_13;
+  wire [7:0] mac_wmux_s0_w1_14;
+  wire [7:0] mac_wmux_s0_w1_2;
+  wire [7:0] mac_wmux_s0_w1_3;
+  wire [7:0] mac_wmux_s0_w1_4;
+  wire [7:0] mac_wmux_s0_w1_5;
+  wire [7:0] mac_wmux_s0_w1_6;
+  wire [7:0] mac_wmux_s0_w1_7;
+  wire [7:0] mac_wmux_s0_w1_8;
+  wire [7:0] mac_wmux_s0_w1_9;
+  wire [7:0] mac_wmux_s0_w2_0;
+  wire [7:0] mac_wmux_s0_w2_1;
+  wire [7:0] mac_wmux_s0_w2_10;
+  wire [7:0] mac_wmux_s0_w2_11;
+  wire [7:0] mac_wmux_s0_w2_12;
+  wire [7:0] mac_wmux_s0_w2_13;
+  wire [7:0] mac_wmux_s0_w2_14;
+  wire [7:0] mac_wmux_s0_w2_2;
+  wire [7:0] mac_wmux_s0_w2_3;
+  wire [7:0] mac_wmux_s0_w2_4;
+  wire [7:0] mac_wmux_s0_w2_5;
+  wire [7:0] mac_wmux_s0_w2_6;
+  wire [7:0] mac_wmux_s0_w2_7;
+  wire [7:0] mac_wmux_s0_w2_8;
+  wire [7:0] mac_wmux_s0_w2_9;
+  wire [7:0] mac_wmux_s0_w3_0;
+  wire [7:0] mac_wmux_s0_w3_1;
+  wire [7:0] mac_wmux_s0_w3_10;
+  wire [7:0] mac_wmux_s0_w3_11;
+  wire [7:0] mac_wmux_s0_w3_12;
+  wire [7:0] mac_wmux_s0_w3_13;
+  wire [7:0] mac_wmux_s0_w3_14;
+  wire [7:0] mac_wmux_s0_w3_2;
+  wire [7:0] mac_wmux_s0_w3_3;
+  wire [7:0] mac_wmux_s0_w3_4;
+  wire [7:0] mac_wmux_s0_w3_5;
+  wire [7:0] mac_wmux_s0_w3_6;
+  wire [7:0] mac_wmux_s0_w3_7;
+  wire [7:0] mac_wmux_s0_w3_8;
+  wire [7:0] mac_wmux_s0_w3_9;
+  wire [3:0] mac_wmux_s1_d0;
+  wire [3:0] mac_wmux_s1_d1;
+  wire [3:0] mac_wmux_s1_d10;
+  wire [3:0] mac_wmux_s1_d11;
+  wire [3:0] mac_wmux_s1_d12;
+  wire [3:0] mac_wmux_s1_d13;
+  wire [3:0] mac_wmux_s1_d2;
+  wire [3:0] mac_wmux_s1_d3;
+  wire [3:0] mac_wmux_s1_d4;
+  wire [3:0] mac_wmux_s1_d5;
+  wire [3:0] mac_wmux_s1_d6;
+  wire [3:0] mac_wmux_s1_d7;
+  wire [3:0] mac_wmux_s1_d8;
+  wire [3:0] mac_wmux_s1_d9;
+  wire mac_wmux_s1_mv0;
+  wire mac_wmux_s1_mv1;
+  wire mac_wmux_s1_mv10;
+  wire mac_wmux_s1_mv11;
+  wire mac_wmux_s1_mv12;
+  wire mac_wmux_s1_mv13;
+  wire mac_wmux_s1_mv2;
+  wire mac_wmux_s1_mv3;
+  wire mac_wmux_s1_mv4;
+  wire mac_wmux_s1_mv5;
+  wire mac_wmux_s1_mv6;
+  wire mac_wmux_s1_mv7;
+  wire mac_wmux_s1_mv8;
+  wire mac_wmux_s1_mv9;
+  wire mac_wmux_s1_v0;
+  wire mac_wmux_s1_v1;
+  wire mac_wmux_s1_v10;
+  wire mac_wmux_s1_v11;
+  wire mac_wmux_s1_v12;
+  wire mac_wmux_s1_v13;
+  wire mac_wmux_s1_v2;
+  wire mac_wmux_s1_v3;
+  wire mac_wmux_s1_v4;
+  wire mac_wmux_s1_v5;
+  wire mac_wmux_s1_v6;
+  wire mac_wmux_s1_v7;
+  wire mac_wmux_s1_v8;
+  wire mac_wmux_s1_v9;
+  wire [7:0] mac_wmux_s1_w0_0;
+  wire [7:0] mac_wmux_s1_w0_1;
+  wire [7:0] mac_wmux_s1_w0_10;
+  wire [7:0] mac_wmux_s1_w0_11;
+  wire [7:0] mac_wmux_s1_w0_12;
+  wire [7:0] mac_wmux_s1_w0_13;
+  wire [7:0] mac_wmux_s1_w0_2;
+  wire [7:0] mac_wmux_s1_w0_3;
+  wire [7:0] mac_wmux_s1_w0_4;
+  wire [7:0] mac_wmux_s1_w0_5;
+  wire [7:0] mac_wmux_s1_w0_6;
+  wire [7:0] mac_wmux_s1_w0_7;
+  wire [7:0] mac_wmux_s1_w0_8;
+  wire [7:0] mac_wmux_s1_w0_9;
+  wire [7:0] mac_wmux_s1_w1_0;
+  wire [7:0] mac_wmux_s1_w1_1;
+  wire [7:0] mac_wmux_s1_w1_10;
+  wire [7:0] mac_wmux_s1_w1_11;
+  wire [7:0] mac_wmux_s1_w1_12;
+  wire [7:0] mac_wmux_s1_w1_13;
+  wire [7:0] mac_wmux_s1_w1_2;
+  wire [7:0] mac_wmux_s1_w1_3;
+  wire [7:0] mac_wmux_s1_w1_4;
+  wire [7:0] mac_wmux_s1_w1_5;
+  wire [7:0] mac_wmux_s1_w1_6;
+  wire [7:0] mac_wmux_s1_w1_7;
+  wire [7:0] mac_wmux_s1_w1_8;
+  wire [7:0] mac_wmux_s1_w1_9;
+  wire [7:0] mac_wmux_s1_w2_0;
+  wire [7:0] mac_wmux_s1_w2_1;
+  wire [7:0] mac_wmux_s1_w2_10;
+  wire [7:0] mac_wmux_s1_w2_11;
+  wire [7:0] mac_wmux_s1_w2_12;
+  wire [7:0] mac_wmux_s1_w2_13;
+  wire [7:0] mac_wmux_s1_w2_2;
+  wire [7:0] mac_wmux_s1_w2_3;
+  wire [7:0] mac_wmux_s1_w2_4;
+  wire [7:0] mac_wmux_s1_w2_5;
+  wire [7:0] mac_wmux_s1_w2_6;
+  wire [7:0] mac_wmux_s1_w2_7;
+  wire [7:0] mac_wmux_s1_w2_8;
+  wire [7:0] mac_wmux_s1_w2_9;
+  wire [7:0] mac_wmux_s1_w3_0;
+  wire [7:0] mac_wmux_s1_w3_1;
+  wire [7:0] mac_wmux_s1_w3_10;
+  wire [7:0] mac_wmux_s1_w3_11;
+  wire [7:0] mac_wmux_s1_w3_12;
+  wire [7:0] mac_wmux_s1_w3_13;
+  wire [7:0] mac_wmux_s1_w3_2;
+  wire [7:0] mac_wmux_s1_w3_3;
+  wire [7:0] mac_wmux_s1_w3_4;
+  wire [7:0] mac_wmux_s1_w3_5;
+  wire [7:0] mac_wmux_s1_w3_6;
+  wire [7:0] mac_wmux_s1_w3_7;
+  wire [7:0] mac_wmux_s1_w3_8;
+  wire [7:0] mac_wmux_s1_w3_9;
+  wire [3:0] mac_wmux_s2_d0;
+  wire [3:0] mac_wmux_s2_d1;
+  wire [3:0] mac_wmux_s2_d10;
+  wire [3:0] mac_wmux_s2_d11;
+  wire [3:0] mac_wmux_s2_d2;
+  wire [3:0] mac_wmux_s2_d3;
+  wire [3:0] mac_wmux_s2_d4;
+  wire [3:0] mac_wmux_s2_d5;
+  wire [3:0] mac_wmux_s2_d6;
+  wire [3:0] mac_wmux_s2_d7;
+  wire [3:0] mac_wmux_s2_d8;
+  wire [3:0] mac_wmux_s2_d9;
+  wire mac_wmux_s2_mv0;
+  wire mac_wmux_s2_mv1;
+  wire mac_wmux_s2_mv10;
+  wire mac_wmux_s2_mv11;
+  wire mac_wmux_s2_mv2;
+  wire mac_wmux_s2_mv3;
+  wire mac_wmux_s2_mv4;
+  wire mac_wmux_s2_mv5;
+  wire mac_wmux_s2_mv6;
+  wire mac_wmux_s2_mv7;
+  wire mac_wmux_s2_mv8;
+  wire mac_wmux_s2_mv9;
+  wire mac_wmux_s2_v0;
+  wire mac_wmux_s2_v1;
+  wire mac_wmux_s2_v10;
+  wire mac_wmux_s2_v11;
+  wire mac_wmux_s2_v2;
+  wire mac_wmux_s2_v3;
+  wire mac_wmux_s2_v4;
+  wire mac_wmux_s2_v5;
+  wire mac_wmux_s2_v6;
+  wire mac_wmux_s2_v7;
+  wire mac_wmux_s2_v8;
+  wire mac_wmux_s2_v9;
+  wire [7:0] mac_wmux_s2_w0_0;
+  wire [7:0] mac_wmux_s2_w0_1;
+  wire [7:0] mac_wmux_s2_w0_10;
+  wire [7:0] mac_wmux_s2_w0_11;
+  wire [7:0] mac_wmux_s2_w0_2;
+  wire [7:0] mac_wmux_s2_w0_3;
+  wire [7:0] mac_wmux_s2_w0_4;
+  wire [7:0] mac_wmux_s2_w0_5;
+  wire [7:0] mac_wmux_s2_w0_6;
+  wire [7:0] mac_wmux_s2_w0_7;
+  wire [7:0] mac_wmux_s2_w0_8;
+  wire [7:0] mac_wmux_s2_w0_9;
+  wire [7:0] mac_wmux_s2_w1_0;
+  wire [7:0] mac_wmux_s2_w1_1;
+  wire [7:0] mac_wmux_s2_w1_10;
+  wire [7:0] mac_wmux_s2_w1_11;
+  wire [7:0] mac_wmux_s2_w1_2;
+  wire [7:0] mac_wmux_s2_w1_3;
+  wire [7:0] mac_wmux_s2_w1_4;
+  wire [7:0] mac_wmux_s2_w1_5;
+  wire [7:0] mac_wmux_s2_w1_6;
+  wire [7:0] mac_wmux_s2_w1_7;
+  wire [7:0] mac_wmux_s2_w1_8;
+  wire [7:0] mac_wmux_s2_w1_9;
+  wire [7:0] mac_wmux_s2_w2_0;
+  wire [7:0] mac_wmux_s2_w2_1;
+  wire [7:0] mac_wmux_s2_w2_10;
+  wire [7:0] mac_wmux_s2_w2_11;
+  wire [7:0] mac_wmux_s2_w2_2;
+  wire [7:0] mac_wmux_s2_w2_3;
+  wire [7:0] mac_wmux_s2_w2_4;
+  wire [7:0] mac_wmux_s2_w2_5;
+  wire [7:0] mac_wmux_s2_w2_6;
+  wire [7:0] mac_wmux_s2_w2_7;
+  wire [7:0] mac_wmux_s2_w2_8;
+  wire [7:0] mac_wmux_s2_w2_9;
+  wire [7:0] mac_wmux_s2_w3_0;
+  wire [7:0] mac_wmux_s2_w3_1;
+  wire [7:0] mac_wmux_s2_w3_10;
+  wire [7:0] mac_wmux_s2_w3_11;
+  wire [7:0] mac_wmux_s2_w3_2;
+  wire [7:0] mac_wmux_s2_w3_3;
+  wire [7:0] mac_wmux_s2_w3_4;
+  wire [7:0] mac_wmux_s2_w3_5;
+  wire [7:0] mac_wmux_s2_w3_6;
+  wire [7:0] mac_wmux_s2_w3_7;
+  wire [7:0] mac_wmux_s2_w3_8;
+  wire [7:0] mac_wmux_s2_w3_9;
+  wire [3:0] mac_wmux_s3_d0;
+  wire [3:0] mac_wmux_s3_d1;
+  wire [3:0] mac_wmux_s3_d2;
+  wire [3:0] mac_wmux_s3_d3;
+  wire [3:0] mac_wmux_s3_d4;
+  wire [3:0] mac_wmux_s3_d5;
+  wire [3:0] mac_wmux_s3_d6;
+  wire [3:0] mac_wmux_s3_d7;
+  wire mac_wmux_s3_mv0;
+  wire mac_wmux_s3_mv1;
+  wire mac_wmux_s3_mv2;
+  wire mac_wmux_s3_mv3;
+  wire mac_wmux_s3_mv4;
+  wire mac_wmux_s3_mv5;
+  wire mac_wmux_s3_mv6;
+  wire mac_wmux_s3_mv7;
+  wire mac_wmux_s3_v0;
+  wire mac_wmux_s3_v1;
+  wire mac_wmux_s3_v2;
+  wire mac_wmux_s3_v3;
+  wire mac_wmux_s3_v4;
+  wire mac_wmux_s3_v5;
+  wire mac_wmux_s3_v6;
+  wire mac_wmux_s3_v7;
+  wire [7:0] mac_wmux_s3_w0_0;
+  wire [7:0] mac_wmux_s3_w0_1;
+  wire [7:0] mac_wmux_s3_w0_2;
+  wire [7:0] mac_wmux_s3_w0_3;
+  wire [7:0] mac_wmux_s3_w0_4;
+  wire [7:0] mac_wmux_s3_w0_5;
+  wire [7:0] mac_wmux_s3_w0_6;
+  wire [7:0] mac_wmux_s3_w0_7;
+  wire [7:0] mac_wmux_s3_w1_0;
+  wire [7:0] mac_wmux_s3_w1_1;
+  wire [7:0] mac_wmux_s3_w1_2;
+  wire [7:0] mac_wmux_s3_w1_3;
+  wire [7:0] mac_wmux_s3_w1_4;
+  wire [7:0] mac_wmux_s3_w1_5;
+  wire [7:0] mac_wmux_s3_w1_6;
+  wire [7:0] mac_wmux_s3_w1_7;
+  wire [7:0] mac_wmux_s3_w2_0;
+  wire [7:0] mac_wmux_s3_w2_1;
+  wire [7:0] mac_wmux_s3_w2_2;
+  wire [7:0] mac_wmux_s3_w2_3;
+  wire [7:0] mac_wmux_s3_w2_4;
+  wire [7:0] mac_wmux_s3_w2_5;
+  wire [7:0] mac_wmux_s3_w2_6;
+  wire [7:0] mac_wmux_s3_w2_7;
+  wire [7:0] mac_wmux_s3_w3_0;
+  wire [7:0] mac_wmux_s3_w3_1;
+  wire [7:0] mac_wmux_s3_w3_2;
+  wire [7:0] mac_wmux_s3_w3_3;
+  wire [7:0] mac_wmux_s3_w3_4;
+  wire [7:0] mac_wmux_s3_w3_5;
+  wire [7:0] mac_wmux_s3_w3_6;
+  wire [7:0] mac_wmux_s3_w3_7;
   output [127:0] o__payload;
   wire [127:0] o__payload;
   wire [127:0] \o__payload.acc ;
@@ -536,824 +1401,1849 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
-  reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$101  = 16'h0000;
-  reg [15:0] \prod_s0$102  = 16'h0000;
-  reg [15:0] \prod_s0$104  = 16'h0000;
-  reg [15:0] \prod_s0$105  = 16'h0000;
-  reg [15:0] \prod_s0$107  = 16'h0000;
-  reg [15:0] \prod_s0$108  = 16'h0000;
-  reg [15:0] \prod_s0$110  = 16'h0000;
-  reg [15:0] \prod_s0$111  = 16'h0000;
-  reg \prod_s0$122  = 1'h0;
-  reg [15:0] \prod_s0$51  = 16'h0000;
-  reg [15:0] \prod_s0$53  = 16'h0000;
-  reg [15:0] \prod_s0$54  = 16'h0000;
-  reg [15:0] \prod_s0$56  = 16'h0000;
-  reg [15:0] \prod_s0$57  = 16'h0000;
-  reg [15:0] \prod_s0$59  = 16'h0000;
-  reg [15:0] \prod_s0$60  = 16'h0000;
-  reg [15:0] \prod_s0$67  = 16'h0000;
-  reg [15:0] \prod_s0$68  = 16'h0000;
-  reg [15:0] \prod_s0$70  = 16'h0000;
-  reg [15:0] \prod_s0$71  = 16'h0000;
-  reg [15:0] \prod_s0$73  = 16'h0000;
-  reg [15:0] \prod_s0$74  = 16'h0000;
-  reg [15:0] \prod_s0$76  = 16'h0000;
-  reg [15:0] \prod_s0$77  = 16'h0000;
-  reg [15:0] \prod_s0$84  = 16'h0000;
-  reg [15:0] \prod_s0$85  = 16'h0000;
-  reg [15:0] \prod_s0$87  = 16'h0000;
-  reg [15:0] \prod_s0$88  = 16'h0000;
-  reg [15:0] \prod_s0$90  = 16'h0000;
-  reg [15:0] \prod_s0$91  = 16'h0000;
-  reg [15:0] \prod_s0$93  = 16'h0000;
-  reg [15:0] \prod_s0$94  = 16'h0000;
-  reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
+  assign \$251  = i__payload[95:92] == 3'h7;
+  assign \$252  = i__payload[95:92] == 3'h7;
+  assign \$253  = i__payload[95:92] == 3'h7;
+  assign \$254  = i__payload[95:92] == 3'h7;
+  assign \$257  = \$245  | \$256 ;
+  assign mac_wmux_drop7 = \$234  | \$257 ;
+  assign \$258  = i__payload[67:64] == 4'h8;
+  assign \$259  = i__payload[71:68] == 4'h8;
+  assign \$260  = \$258  | \$259 ;
+  assign \$261  = i__payload[75:72] == 4'h8;
+  assign \$262  = i__payload[79:76] == 4'h8;
+  assign \$263  = \$261  | \$262 ;
+  assign \$264  = \$260  | \$263 ;
+  assign \$265  = i__payload[83:80] == 4'h8;
+  assign \$266  = i__payload[87:84] == 4'h8;
+  assign \$267  = \$265  | \$266 ;
+  assign \$268  = i__payload[91:88] == 4'h8;
+  assign \$269  = i__payload[95:92] == 4'h8;
+  assign \$270  = \$268  | \$269 ;
+  assign \$271  = \$267  | \$270 ;
+  assign mac_wmux_keep8 = \$264  | \$271 ;
+  assign \$272  = i__payload[67:64] == 4'h8;
+  assign \$273  = i__payload[67:64] == 4'h8;
+  assign \$274  = i__payload[67:64] == 4'h8;
+  assign \$275  = i__payload[67:64] == 4'h8;
+  assign \$277  = i__payload[71:68] == 4'h8;
+  assign \$278  = i__payload[71:68] == 4'h8;
+  assign \$279  = i__payload[71:68] == 4'h8;
+  assign \$280  = i__payload[71:68] == 4'h8;
+  assign \$282  = \$276  | \$281 ;
+  assign \$283  = i__payload[75:72] == 4'h8;
+  assign \$284  = i__payload[75:72] == 4'h8;
+  assign \$285  = i__payload[75:72] == 4'h8;
+  assign \$286  = i__payload[75:72] == 4'h8;
+  assign \$288  = i__payload[79:76] == 4'h8;
+  assign \$289  = i__payload[79:76] == 4'h8;
+  assign \$290  = i__payload[79:76] == 4'h8;
+  assign \$291  = i__payload[79:76] == 4'h8;
+  assign \$293  = \$287  | \$292 ;
+  assign \$294  = \$282  | \$293 ;
+  assign \$295  = i__payload[83:80] == 4'h8;
+  assign \$296  = i__payload[83:80] == 4'h8;
+  assign \$297  = i__payload[83:80] == 4'h8;
+  assign \$298  = i__payload[83:80] == 4'h8;
+  assign \$300  = i__payload[87:84] == 4'h8;
+  assign \$301  = i__payload[87:84] == 4'h8;
+  assign \$302  = i__payload[87:84] == 4'h8;
+  assign \$303  = i__payload[87:84] == 4'h8;
+  assign \$305  = \$299  | \$304 ;
+  assign \$306  = i__payload[91:88] == 4'h8;
+  assign \$307  = i__payload[91:88] == 4'h8;
+  assign \$308  = i__payload[91:88] == 4'h8;
+  assign \$309  = i__payload[91:88] == 4'h8;
+  assign \$311  = i__payload[95:92] == 4'h8;
+  assign \$312  = i__payload[95:92] == 4'h8;
+  assign \$313  = i__payload[95:92] == 4'h8;
+  assign \$314  = i__payload[95:92] == 4'h8;
+  assign \$316  = \$310  | \$315 ;
+  assign \$317  = \$305  | \$316 ;
+  assign mac_wmux_drop8 = \$294  | \$317 ;
+  assign \$318  = i__payload[71:68] == 4'h9;
+  assign \$319  = i__payload[75:72] == 4'h9;
+  assign \$320  = \$318  | \$319 ;
+  assign \$321  = i__payload[79:76] == 4'h9;
+  assign \$322  = i__payload[83:80] == 4'h9;
+  assign \$323  = \$321  | \$322 ;
+  assign \$324  = \$320  | \$323 ;
+  assign \$325  = i__payload[87:84] == 4'h9;
+  assign \$326  = i__payload[91:88] == 4'h9;
+  assign \$327  = \$325  | \$326 ;
+  assign \$328  = i__payload[95:92] == 4'h9;
+  assign \$329  = \$327  | \$328 ;
+  assign mac_wmux_keep9 = \$324  | \$329 ;
+  assign \$330  = i__payload[71:68] == 4'h9;
+  assign \$331  = i__payload[71:68] == 4'h9;
+  assign \$332  = i__payload[71:68] == 4'h9;
+  assign \$333  = i__payload[71:68] == 4'h9;
+  assign \$335  = i__payload[75:72] == 4'h9;
+  assign \$336  = i__payload[75:72] == 4'h9;
+  assign \$337  = i__payload[75:72] == 4'h9;
+  assign \$338  = i__payload[75:72] == 4'h9;
+  assign \$340  = \$334  | \$339 ;
+  assign \$341  = i__payload[79:76] == 4'h9;
+  assign \$342  = i__payload[79:76] == 4'h9;
+  assign \$343  = i__payload[79:76] == 4'h9;
+  assign \$344  = i__payload[79:76] == 4'h9;
+  assign \$346  = i__payload[83:80] == 4'h9;
+  assign \$347  = i__payload[83:80] == 4'h9;
+  assign \$348  = i__payload[83:80] == 4'h9;
+  assign \$349  = i__payload[83:80] == 4'h9;
+  assign \$351  = \$345  | \$350 ;
+  assign \$352  = \$340  | \$351 ;
+  assign \$353  = i__payload[87:84] == 4'h9;
+  assign \$354  = i__payload[87:84] == 4'h9;
+  assign \$355  = i__payload[87:84] == 4'h9;
+  assign \$356  = i__payload[87:84] == 4'h9;
+  assign \$358  = i__payload[91:88] == 4'h9;
+  assign \$359  = i__payload[91:88] == 4'h9;
+  assign \$360  = i__payload[91:88] == 4'h9;
+  assign \$361  = i__payload[91:88] == 4'h9;
+  assign \$363  = \$357  | \$362 ;
+  assign \$364  = i__payload[95:92] == 4'h9;
+  assign \$365  = i__payload[95:92] == 4'h9;
+  assign \$366  = i__payload[95:92] == 4'h9;
+  assign \$367  = i__payload[95:92] == 4'h9;
+  assign \$369  = \$363  | \$368 ;
+  assign mac_wmux_drop9 = \$352  | \$369 ;
+  assign \$370  = i__payload[75:72] == 4'ha;
+  assign \$371  = i__payload[79:76] == 4'ha;
+  assign \$372  = \$370  | \$371 ;
+  assign \$373  = i__payload[83:80] == 4'ha;
+  assign \$374  = i__payload[87:84] == 4'ha;
+  assign \$375  = \$373  | \$374 ;
+  assign \$376  = \$372  | \$375 ;
+  assign \$377  = i__payload[91:88] == 4'ha;
+  assign \$378  = i__payload[95:92] == 4'ha;
+  assign \$379  = \$377  | \$378 ;
+  assign mac_wmux_keep10 = \$376  | \$379 ;
+  assign \$380  = i__payload[75:72] == 4'ha;
+  assign \$381  = i__payload[75:72] == 4'ha;
+  assign \$382  = i__payload[75:72] == 4'ha;
+  assign \$383  = i__payload[75:72] == 4'ha;
+  assign \$385  = i__payload[79:76] == 4'ha;
+  assign \$386  = i__payload[79:76] == 4'ha;
+  assign \$387  = i__payload[79:76] == 4'ha;
+  assign \$388  = i__payload[79:76] == 4'ha;
+  assign \$390  = \$384  | \$389 ;
+  assign \$391  = i__payload[83:80] == 4'ha;
+  assign \$392  = i__payload[83:80] == 4'ha;
+  assign \$393  = i__payload[83:80] == 4'ha;
+  assign \$394  = i__payload[83:80] == 4'ha;
+  assign \$396  = i__payload[87:84] == 4'ha;
+  assign \$397  = i__payload[87:84] == 4'ha;
+  assign \$398  = i__payload[87:84] == 4'ha;
+  assign \$399  = i__payload[87:84] == 4'ha;
+  assign \$401  = \$395  | \$400 ;
+  assign \$402  = \$390  | \$401 ;
+  assign \$403  = i__payload[91:88] == 4'ha;
+  assign \$404  = i__payload[91:88] == 4'ha;
+  assign \$405  = i__payload[91:88] == 4'ha;
+  assign \$406  = i__payload[91:88] == 4'ha;
+  assign \$408  = i__payload[95:92] == 4'ha;
+  assign \$409  = i__payload[95:92] == 4'ha;
+  assign \$410  = i__payload[95:92] == 4'ha;
+  assign \$411  = i__payload[95:92] == 4'ha;
+  assign \$413  = \$407  | \$412 ;
+  assign mac_wmux_drop10 = \$402  | \$413 ;
+  assign \$414  = i__payload[79:76] == 4'hb;
+  assign \$415  = i__payload[83:80] == 4'hb;
+  assign \$416  = \$414  | \$415 ;
+  assign \$417  = i__payload[87:84] == 4'hb;
+  assign \$418  = i__payload[91:88] == 4'hb;
+  assign \$419  = \$417  | \$418 ;
+  assign \$420  = \$416  | \$419 ;
+  assign \$421  = i__payload[95:92] == 4'hb;
+  assign mac_wmux_keep11 = \$420  | \$421 ;
+  assign \$422  = i__payload[79:76] == 4'hb;
+  assign \$423  = i__payload[79:76] == 4'hb;
+  assign \$424  = i__payload[79:76] == 4'hb;
+  assign \$425  = i__payload[79:76] == 4'hb;
+  assign \$427  = i__payload[83:80] == 4'hb;
+  assign \$428  = i__payload[83:80] == 4'hb;
+  assign \$429  = i__payload[83:80] == 4'hb;
+  assign \$430  = i__payload[83:80] == 4'hb;
+  assign \$432  = \$426  | \$431 ;
+  assign \$433  = i__payload[87:84] == 4'hb;
+  assign \$434  = i__payload[87:84] == 4'hb;
+  assign \$435  = i__payload[87:84] == 4'hb;
+  assign \$436  = i__payload[87:84] == 4'hb;
+  assign \$438  = i__payload[91:88] == 4'hb;
+  assign \$439  = i__payload[91:88] == 4'hb;
+  assign \$440  = i__payload[91:88] == 4'hb;
+  assign \$441  = i__payload[91:88] == 4'hb;
+  assign \$443  = \$437  | \$442 ;
+  assign \$444  = \$432  | \$443 ;
+  assign \$445  = i__payload[95:92] == 4'hb;
+  assign \$446  = i__payload[95:92] == 4'hb;
+  assign \$447  = i__payload[95:92] == 4'hb;
+  assign \$448  = i__payload[95:92] == 4'hb;
+  assign mac_wmux_drop11 = \$444  | \$449 ;
+  assign \$450  = i__payload[83:80] == 4'hc;
+  assign \$451  = i__payload[87:84] == 4'hc;
+  assign \$452  = \$450  | \$451 ;
+  assign \$453  = i__payload[91:88] == 4'hc;
+  assign \$454  = i__payload[95:92] == 4'hc;
+  assign \$455  = \$453  | \$454 ;
+  assign mac_wmux_keep12 = \$452  | \$455 ;
+  assign \$456  = i__payload[83:80] == 4'hc;
+  assign \$457  = i__payload[83:80] == 4'hc;
+  assign \$458  = i__payload[83:80] == 4'hc;
+  assign \$459  = i__payload[83:80] == 4'hc;
+  assign \$461  = i__payload[87:84] == 4'hc;
+  assign \$462  = i__payload[87:84] == 4'hc;
+  assign \$463  = i__payload[87:84] == 4'hc;
+  assign \$464  = i__payload[87:84] == 4'hc;
+  assign \$466  = \$460  | \$465 ;
+  assign \$467  = i__payload[91:88] == 4'hc;
+  assign \$468  = i__payload[91:88] == 4'hc;
+  assign \$469  = i__payload[91:88] == 4'hc;
+  assign \$470  = i__payload[91:88] == 4'hc;
+  assign \$472  = i__payload[95:92] == 4'hc;
+  assign \$473  = i__payload[95:92] == 4'hc;
+  assign \$474  = i__payload[95:92] == 4'hc;
+  assign \$475  = i__payload[95:92] == 4'hc;
+  assign \$477  = \$471  | \$476 ;
+  assign mac_wmux_drop12 = \$466  | \$477 ;
+  assign \$478  = i__payload[87:84] == 4'hd;
+  assign \$479  = i__payload[91:88] == 4'hd;
+  assign \$480  = \$478  | \$479 ;
+  assign \$481  = i__payload[95:92] == 4'hd;
+  assign mac_wmux_keep13 = \$480  | \$481 ;
+  assign \$482  = i__payload[87:84] == 4'hd;
+  assign \$483  = i__payload[87:84] == 4'hd;
+  assign \$484  = i__payload[87:84] == 4'hd;
+  assign \$485  = i__payload[87:84] == 4'hd;
+  assign \$487  = i__payload[91:88] == 4'hd;
+  assign \$488  = i__payload[91:88] == 4'hd;
+  assign \$489  = i__payload[91:88] == 4'hd;
+  assign \$490  = i__payload[91:88] == 4'hd;
+  assign \$492  = \$486  | \$491 ;
+  assign \$493  = i__payload[95:92] == 4'hd;
+  assign \$494  = i__payload[95:92] == 4'hd;
+  assign \$495  = i__payload[95:92] == 4'hd;
+  assign \$496  = i__payload[95:92] == 4'hd;
+  assign mac_wmux_drop13 = \$492  | \$497 ;
+  assign \$498  = i__payload[91:88] == 4'he;
+  assign \$499  = i__payload[95:92] == 4'he;
+  assign mac_wmux_keep14 = \$498  | \$499 ;
+  assign \$500  = i__payload[91:88] == 4'he;
+  assign \$501  = i__payload[91:88] == 4'he;
+  assign \$502  = i__payload[91:88] == 4'he;
+  assign \$503  = i__payload[91:88] == 4'he;
+  assign \$505  = i__payload[95:92] == 4'he;
+  assign \$506  = i__payload[95:92] == 4'he;
+  assign \$507  = i__payload[95:92] == 4'he;
+  assign \$508  = i__payload[95:92] == 4'he;
+  assign mac_wmux_drop14 = \$504  | \$509 ;
+  assign mac_wmux_keep15 = i__payload[95:92] == 4'hf;
+  assign \$510  = i__payload[95:92] == 4'hf;
+  assign \$511  = i__payload[95:92] == 4'hf;
+  assign \$512  = i__payload[95:92] == 4'hf;
+  assign \$513  = i__payload[95:92] == 4'hf;
+  assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$515 ;
+  assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 4'h0;
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? i__payload[111:104] : i__payload[103:96];
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? i__payload[239:232] : i__payload[231:224];
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? i__payload[367:360] : i__payload[359:352];
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? i__payload[495:488] : i__payload[487:480];
+  assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
+  assign \$516  = ~ mac_wmux_drop1[0];
+  assign \$517  = mac_wmux_keep1 & \$516 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$517 ;
+  assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? i__payload[119:112] : i__payload[111:104];
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? i__payload[247:240] : i__payload[239:232];
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? i__payload[375:368] : i__payload[367:360];
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? i__payload[503:496] : i__payload[495:488];
+  assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
+  assign \$518  = ~ mac_wmux_drop2[0];
+  assign \$519  = mac_wmux_keep2 & \$518 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$519 ;
+  assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? i__payload[127:120] : i__payload[119:112];
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? i__payload[255:248] : i__payload[247:240];
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? i__payload[383:376] : i__payload[375:368];
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? i__payload[511:504] : i__payload[503:496];
+  assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
+  assign \$520  = ~ mac_wmux_drop3[0];
+  assign \$521  = mac_wmux_keep3 & \$520 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$521 ;
+  assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? i__payload[135:128] : i__payload[127:120];
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? i__payload[263:256] : i__payload[255:248];
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? i__payload[391:384] : i__payload[383:376];
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? i__payload[519:512] : i__payload[511:504];
+  assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
+  assign \$522  = ~ mac_wmux_drop4[0];
+  assign \$523  = mac_wmux_keep4 & \$522 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$523 ;
+  assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? i__payload[143:136] : i__payload[135:128];
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? i__payload[271:264] : i__payload[263:256];
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? i__payload[399:392] : i__payload[391:384];
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? i__payload[527:520] : i__payload[519:512];
+  assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
+  assign \$524  = ~ mac_wmux_drop5[0];
+  assign \$525  = mac_wmux_keep5 & \$524 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$525 ;
+  assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? i__payload[151:144] : i__payload[143:136];
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? i__payload[279:272] : i__payload[271:264];
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? i__payload[407:400] : i__payload[399:392];
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? i__payload[535:528] : i__payload[527:520];
+  assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
+  assign \$526  = ~ mac_wmux_drop6[0];
+  assign \$527  = mac_wmux_keep6 & \$526 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$527 ;
+  assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? i__payload[159:152] : i__payload[151:144];
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? i__payload[287:280] : i__payload[279:272];
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? i__payload[415:408] : i__payload[407:400];
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? i__payload[543:536] : i__payload[535:528];
+  assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
+  assign \$528  = ~ mac_wmux_drop7[0];
+  assign \$529  = mac_wmux_keep7 & \$528 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$529 ;
+  assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? i__payload[167:160] : i__payload[159:152];
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? i__payload[295:288] : i__payload[287:280];
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? i__payload[423:416] : i__payload[415:408];
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? i__payload[551:544] : i__payload[543:536];
+  assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
+  assign \$530  = ~ mac_wmux_drop8[0];
+  assign \$531  = mac_wmux_keep8 & \$530 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$531 ;
+  assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? i__payload[175:168] : i__payload[167:160];
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? i__payload[303:296] : i__payload[295:288];
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? i__payload[431:424] : i__payload[423:416];
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? i__payload[559:552] : i__payload[551:544];
+  assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
+  assign \$532  = ~ mac_wmux_drop9[0];
+  assign \$533  = mac_wmux_keep9 & \$532 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$533 ;
+  assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? i__payload[183:176] : i__payload[175:168];
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? i__payload[311:304] : i__payload[303:296];
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? i__payload[439:432] : i__payload[431:424];
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? i__payload[567:560] : i__payload[559:552];
+  assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
+  assign \$534  = ~ mac_wmux_drop10[0];
+  assign \$535  = mac_wmux_keep10 & \$534 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$535 ;
+  assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? i__payload[191:184] : i__payload[183:176];
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? i__payload[319:312] : i__payload[311:304];
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? i__payload[447:440] : i__payload[439:432];
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? i__payload[575:568] : i__payload[567:560];
+  assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
+  assign \$536  = ~ mac_wmux_drop11[0];
+  assign \$537  = mac_wmux_keep11 & \$536 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$537 ;
+  assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? i__payload[199:192] : i__payload[191:184];
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? i__payload[327:320] : i__payload[319:312];
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? i__payload[455:448] : i__payload[447:440];
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? i__payload[583:576] : i__payload[575:568];
+  assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
+  assign \$538  = ~ mac_wmux_drop12[0];
+  assign \$539  = mac_wmux_keep12 & \$538 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$539 ;
+  assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? i__payload[207:200] : i__payload[199:192];
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? i__payload[335:328] : i__payload[327:320];
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? i__payload[463:456] : i__payload[455:448];
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? i__payload[591:584] : i__payload[583:576];
+  assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
+  assign \$540  = ~ mac_wmux_drop13[0];
+  assign \$541  = mac_wmux_keep13 & \$540 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$541 ;
+  assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? i__payload[215:208] : i__payload[207:200];
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? i__payload[343:336] : i__payload[335:328];
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? i__payload[471:464] : i__payload[463:456];
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? i__payload[599:592] : i__payload[591:584];
+  assign \$542  = ~ mac_wmux_drop14[0];
+  assign \$543  = mac_wmux_keep14 & \$542 ;
+  assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
+  assign \$544  = ~ mac_wmux_s0_d0[1];
+  assign \$545  = mac_wmux_s0_v0 & \$544 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$545 ;
+  assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
+  assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
+  assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
+  assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
+  assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
+  assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
+  assign \$546  = ~ mac_wmux_s0_d1[1];
+  assign \$547  = mac_wmux_s0_v1 & \$546 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$547 ;
+  assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
+  assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
+  assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
+  assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
+  assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
+  assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
+  assign \$548  = ~ mac_wmux_s0_d2[1];
+  assign \$549  = mac_wmux_s0_v2 & \$548 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$549 ;
+  assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
+  assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
+  assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
+  assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
+  assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
+  assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
+  assign \$550  = ~ mac_wmux_s0_d3[1];
+  assign \$551  = mac_wmux_s0_v3 & \$550 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$551 ;
+  assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
+  assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
+  assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
+  assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
+  assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
+  assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
+  assign \$552  = ~ mac_wmux_s0_d4[1];
+  assign \$553  = mac_wmux_s0_v4 & \$552 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$553 ;
+  assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
+  assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
+  assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
+  assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
+  assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
+  assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
+  assign \$554  = ~ mac_wmux_s0_d5[1];
+  assign \$555  = mac_wmux_s0_v5 & \$554 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$555 ;
+  assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
+  assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
+  assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
+  assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
+  assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
+  assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
+  assign \$556  = ~ mac_wmux_s0_d6[1];
+  assign \$557  = mac_wmux_s0_v6 & \$556 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$557 ;
+  assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
+  assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
+  assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
+  assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
+  assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
+  assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
+  assign \$558  = ~ mac_wmux_s0_d7[1];
+  assign \$559  = mac_wmux_s0_v7 & \$558 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$559 ;
+  assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
+  assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
+  assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
+  assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
+  assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
+  assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
+  assign \$560  = ~ mac_wmux_s0_d8[1];
+  assign \$561  = mac_wmux_s0_v8 & \$560 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$561 ;
+  assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
+  assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
+  assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
+  assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
+  assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
+  assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
+  assign \$562  = ~ mac_wmux_s0_d9[1];
+  assign \$563  = mac_wmux_s0_v9 & \$562 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$563 ;
+  assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
+  assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
+  assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
+  assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
+  assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
+  assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
+  assign \$564  = ~ mac_wmux_s0_d10[1];
+  assign \$565  = mac_wmux_s0_v10 & \$564 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$565 ;
+  assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
+  assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
+  assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
+  assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
+  assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
+  assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
+  assign \$566  = ~ mac_wmux_s0_d11[1];
+  assign \$567  = mac_wmux_s0_v11 & \$566 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$567 ;
+  assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
+  assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
+  assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
+  assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
+  assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
+  assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
+  assign \$568  = ~ mac_wmux_s0_d12[1];
+  assign \$569  = mac_wmux_s0_v12 & \$568 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$569 ;
+  assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
+  assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
+  assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
+  assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
+  assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
+  assign \$572  = ~ mac_wmux_s0_d13[1];
+  assign \$573  = mac_wmux_s0_v13 & \$572 ;
+  assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
+  assign \$574  = ~ mac_wmux_s1_d0[2];
+  assign \$575  = mac_wmux_s1_v0 & \$574 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$575 ;
+  assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
+  assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
+  assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
+  assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
+  assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
+  assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
+  assign \$576  = ~ mac_wmux_s1_d1[2];
+  assign \$577  = mac_wmux_s1_v1 & \$576 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$577 ;
+  assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
+  assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
+  assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
+  assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
+  assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
+  assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
+  assign \$578  = ~ mac_wmux_s1_d2[2];
+  assign \$579  = mac_wmux_s1_v2 & \$578 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$579 ;
+  assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
+  assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
+  assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
+  assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
+  assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
+  assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
+  assign \$580  = ~ mac_wmux_s1_d3[2];
+  assign \$581  = mac_wmux_s1_v3 & \$580 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$581 ;
+  assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
+  assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
+  assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
+  assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
+  assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
+  assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
+  assign \$582  = ~ mac_wmux_s1_d4[2];
+  assign \$583  = mac_wmux_s1_v4 & \$582 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$583 ;
+  assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
+  assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
+  assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
+  assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
+  assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
+  assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
+  assign \$584  = ~ mac_wmux_s1_d5[2];
+  assign \$585  = mac_wmux_s1_v5 & \$584 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$585 ;
+  assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
+  assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
+  assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
+  assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
+  assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
+  assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
+  assign \$586  = ~ mac_wmux_s1_d6[2];
+  assign \$587  = mac_wmux_s1_v6 & \$586 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$587 ;
+  assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
+  assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
+  assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
+  assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
+  assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
+  assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
+  assign \$588  = ~ mac_wmux_s1_d7[2];
+  assign \$589  = mac_wmux_s1_v7 & \$588 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$589 ;
+  assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
+  assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
+  assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
+  assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
+  assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
+  assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
+  assign \$590  = ~ mac_wmux_s1_d8[2];
+  assign \$591  = mac_wmux_s1_v8 & \$590 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$591 ;
+  assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
+  assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
+  assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
+  assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
+  assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
+  assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
+  assign \$592  = ~ mac_wmux_s1_d9[2];
+  assign \$593  = mac_wmux_s1_v9 & \$592 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$593 ;
+  assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
+  assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
+  assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
+  assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
+  assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
+  assign \$594  = ~ mac_wmux_s0_d14[1];
+  assign \$595  = mac_wmux_s0_v14 & \$594 ;
+  assign mac_wmux_s2_mv10 = \$595  & mac_wmux_s0_d14[2];
+  assign \$596  = ~ mac_wmux_s1_d10[2];
+  assign \$597  = mac_wmux_s1_v10 & \$596 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$597 ;
+  assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s0_d14 : mac_wmux_s1_d10;
+  assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w0_14 : mac_wmux_s1_w0_10;
+  assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w1_14 : mac_wmux_s1_w1_10;
+  assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w2_14 : mac_wmux_s1_w2_10;
+  assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w3_14 : mac_wmux_s1_w3_10;
+  assign \$602  = ~ mac_wmux_s1_d11[2];
+  assign \$603  = mac_wmux_s1_v11 & \$602 ;
+  assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
+  assign \$604  = ~ mac_wmux_s2_d0[3];
+  assign \$605  = mac_wmux_s2_v0 & \$604 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$605 ;
+  assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
+  assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
+  assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
+  assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
+  assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
+  assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
+  assign \$606  = ~ mac_wmux_s2_d1[3];
+  assign \$607  = mac_wmux_s2_v1 & \$606 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$607 ;
+  assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
+  assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
+  assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
+  assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
+  assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
+  assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
+  assign \$608  = ~ mac_wmux_s2_d2[3];
+  assign \$609  = mac_wmux_s2_v2 & \$608 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$609 ;
+  assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
+  assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
+  assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
+  assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
+  assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
+  assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
+  assign \$610  = ~ mac_wmux_s2_d3[3];
+  assign \$611  = mac_wmux_s2_v3 & \$610 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$611 ;
+  assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
+  assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
+  assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
+  assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
+  assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
+  assign \$612  = ~ mac_wmux_s1_d12[2];
+  assign \$613  = mac_wmux_s1_v12 & \$612 ;
+  assign mac_wmux_s3_mv4 = \$613  & mac_wmux_s1_d12[3];
+  assign \$614  = ~ mac_wmux_s2_d4[3];
+  assign \$615  = mac_wmux_s2_v4 & \$614 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$615 ;
+  assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
+  assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
+  assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
+  assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
+  assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
+  assign \$616  = ~ mac_wmux_s1_d13[2];
+  assign \$617  = mac_wmux_s1_v13 & \$616 ;
+  assign mac_wmux_s3_mv5 = \$617  & mac_wmux_s1_d13[3];
+  assign \$618  = ~ mac_wmux_s2_d5[3];
+  assign \$619  = mac_wmux_s2_v5 & \$618 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$619 ;
+  assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
+  assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
+  assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
+  assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
+  assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
+  assign \$620  = ~ mac_wmux_s0_d14[1];
+  assign \$621  = mac_wmux_s0_v14 & \$620 ;
+  assign \$622  = ~ mac_wmux_s0_d14[2];
+  assign \$623  = \$621  & \$622 ;
+  assign mac_wmux_s3_mv6 = \$623  & mac_wmux_s0_d14[3];
+  assign \$624  = ~ mac_wmux_s2_d6[3];
+  assign \$625  = mac_wmux_s2_v6 & \$624 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$625 ;
+  assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s0_d14 : mac_wmux_s2_d6;
+  assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w0_14 : mac_wmux_s2_w0_6;
+  assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w1_14 : mac_wmux_s2_w1_6;
+  assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w2_14 : mac_wmux_s2_w2_6;
+  assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w3_14 : mac_wmux_s2_w3_6;
+  assign mac_wmux_s3_mv7 = \$631  & mac_wmux_drop15[3];
+  assign \$632  = ~ mac_wmux_s2_d7[3];
+  assign \$633  = mac_wmux_s2_v7 & \$632 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$633 ;
+  assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_drop15 : mac_wmux_s2_d7;
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? i__payload[223:216] : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? i__payload[351:344] : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? i__payload[479:472] : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? i__payload[607:600] : mac_wmux_s2_w3_7;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$386 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$388 ) * $signed(\mac_pre_s0$389 );
+  assign mac_prod0_2 = $signed(\mac_pre_s0$391 ) * $signed(\mac_pre_s0$392 );
+  assign mac_prod0_3 = $signed(\mac_pre_s0$394 ) * $signed(\mac_pre_s0$395 );
+  assign mac_prod0_4 = $signed(\mac_pre_s0$397 ) * $signed(\mac_pre_s0$398 );
+  assign mac_prod0_5 = $signed(\mac_pre_s0$400 ) * $signed(\mac_pre_s0$401 );
+  assign mac_prod0_6 = $signed(\mac_pre_s0$403 ) * $signed(\mac_pre_s0$404 );
+  assign mac_prod0_7 = $signed(\mac_pre_s0$406 ) * $signed(\mac_pre_s0$407 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$409 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$388 ) * $signed(\mac_pre_s0$411 );
+  assign mac_prod1_2 = $signed(\mac_pre_s0$391 ) * $signed(\mac_pre_s0$413 );
+  assign mac_prod1_3 = $signed(\mac_pre_s0$394 ) * $signed(\mac_pre_s0$415 );
+  assign mac_prod1_4 = $signed(\mac_pre_s0$397 ) * $signed(\mac_pre_s0$417 );
+  assign mac_prod1_5 = $signed(\mac_pre_s0$400 ) * $signed(\mac_pre_s0$419 );
+  assign mac_prod1_6 = $signed(\mac_pre_s0$403 ) * $signed(\mac_pre_s0$421 );
+  assign mac_prod1_7 = $signed(\mac_pre_s0$406 ) * $signed(\mac_pre_s0$423 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$425 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$388 ) * $signed(\mac_pre_s0$427 );
+  assign mac_prod2_2 = $signed(\mac_pre_s0$391 ) * $signed(\mac_pre_s0$429 );
+  assign mac_prod2_3 = $signed(\mac_pre_s0$394 ) * $signed(\mac_pre_s0$431 );
+  assign mac_prod2_4 = $signed(\mac_pre_s0$397 ) * $signed(\mac_pre_s0$433 );
+  assign mac_prod2_5 = $signed(\mac_pre_s0$400 ) * $signed(\mac_pre_s0$435 );
+  assign mac_prod2_6 = $signed(\mac_pre_s0$403 ) * $signed(\mac_pre_s0$437 );
+  assign mac_prod2_7 = $signed(\mac_pre_s0$406 ) * $signed(\mac_pre_s0$439 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$441 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$388 ) * $signed(\mac_pre_s0$443 );
+  assign mac_prod3_2 = $signed(\mac_pre_s0$391 ) * $signed(\mac_pre_s0$445 );
+  assign mac_prod3_3 = $signed(\mac_pre_s0$394 ) * $signed(\mac_pre_s0$447 );
+  assign mac_prod3_4 = $signed(\mac_pre_s0$397 ) * $signed(\mac_pre_s0$449 );
+  assign mac_prod3_5 = $signed(\mac_pre_s0$400 ) * $signed(\mac_pre_s0$451 );
+  assign mac_prod3_6 = $signed(\mac_pre_s0$403 ) * $signed(\mac_pre_s0$453 );
+  assign mac_prod3_7 = $signed(\mac_pre_s0$406 ) * $signed(\mac_pre_s0$455 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$458 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$460 ) + $signed(\mac_mul_s0$461 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$463 ) + $signed(\mac_mul_s0$464 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$466 ) + $signed(\mac_mul_s0$467 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$469 ) + $signed(\mac_mul_s0$470 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$472 ) + $signed(\mac_mul_s0$473 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$475 ) + $signed(\mac_mul_s0$476 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$478 ) + $signed(\mac_mul_s0$479 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$481 ) + $signed(\mac_mul_s0$482 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$484 ) + $signed(\mac_mul_s0$485 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$487 ) + $signed(\mac_mul_s0$488 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$490 ) + $signed(\mac_mul_s0$491 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$493 ) + $signed(\mac_mul_s0$494 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$496 ) + $signed(\mac_mul_s0$497 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$499 ) + $signed(\mac_mul_s0$500 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$502 ) + $signed(\mac_mul_s0$503 );
+  assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
+  assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
+  assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
+  assign mac1_sum1_p1 = $signed(mac1_sum0_p2) + $signed(mac1_sum0_p3);
+  assign mac2_sum1_p0 = $signed(mac2_sum0_p0) + $signed(mac2_sum0_p1);
+  assign mac2_sum1_p1 = $signed(mac2_sum0_p2) + $signed(mac2_sum0_p3);
+  assign mac3_sum1_p0 = $signed(mac3_sum0_p0) + $signed(mac3_sum0_p1);
+  assign mac3_sum1_p1 = $signed(mac3_sum0_p2) + $signed(mac3_sum0_p3);
+  assign mac0_sum2_p0 = $signed(mac0_sum1_p0) + $signed(mac0_sum1_p1);
+  assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
+  assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
+  assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
+  assign \$634  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$635  = $signed(mac_acc1) + $signed(\mac_add2_s0$521 );
+  assign \$636  = $signed(mac_acc2) + $signed(\mac_add2_s0$524 );
+  assign \$637  = $signed(mac_acc3) + $signed(\mac_add2_s0$527 );
+  assign \$638  = mac_add2_valid_s0 & \mac_add2_s0$537 ;
+  assign \$639  = i__ready & mac_add2_valid_s0;
+  assign \$640  = i__ready & mac_add2_valid_s0;
+  assign \$641  = i__ready & mac_add2_valid_s0;
+  assign \$642  = i__ready & mac_add2_valid_s0;
+  always @(posedge clk)
+    mac_pre_s0 <= \$643 ;
+  always @(posedge clk)
+    \mac_pre_s0$388  <= \$644 ;
+  always @(posedge clk)
+    \mac_pre_s0$391  <= \$645 ;
+  always @(posedge clk)
+    \mac_pre_s0$394  <= \$646 ;
+  always @(posedge clk)
+    \mac_pre_s0$397  <= \$647 ;
+  always @(posedge clk)
+    \mac_pre_s0$400  <= \$648 ;
+  always @(posedge clk)
+    \mac_pre_s0$403  <= \$649 ;
+  always @(posedge clk)
+    \mac_pre_s0$406  <= \$650 ;
+  always @(posedge clk)
+    \mac_pre_s0$386  <= \$651 ;
+  always @(posedge clk)
+    \mac_pre_s0$389  <= \$652 ;
+  always @(posedge clk)
+    \mac_pre_s0$392  <= \$653 ;
+  always @(posedge clk)
+    \mac_pre_s0$395  <= \$654 ;
+  always @(posedge clk)
+    \mac_pre_s0$398  <= \$655 ;
+  always @(posedge clk)
+    \mac_pre_s0$401  <= \$656 ;
+  always @(posedge clk)
+    \mac_pre_s0$404  <= \$657 ;
+  always @(posedge clk)
+    \mac_pre_s0$407  <= \$658 ;
+  always @(posedge clk)
+    \mac_pre_s0$409  <= \$659 ;
+  always @(posedge clk)
+    \mac_pre_s0$411  <= \$660 ;
+  always @(posedge clk)
+    \mac_pre_s0$413  <= \$661 ;
+  always @(posedge clk)
+    \mac_pre_s0$415  <= \$662 ;
+  always @(posedge clk)
+    \mac_pre_s0$417  <= \$663 ;
+  always @(posedge clk)
+    \mac_pre_s0$419  <= \$664 ;
+  always @(posedge clk)
+    \mac_pre_s0$421  <= \$665 ;
+  always @(posedge clk)
+    \mac_pre_s0$423  <= \$666 ;
+  always @(posedge clk)
+    \mac_pre_s0$425  <= \$667 ;
+  always @(posedge clk)
+    \mac_pre_s0$427  <= \$668 ;
+  always @(posedge clk)
+    \mac_pre_s0$429  <= \$669 ;
+  always @(posedge clk)
+    \mac_pre_s0$431  <= \$670 ;
+  always @(posedge clk)
+    \mac_pre_s0$433  <= \$671 ;
+  always @(posedge clk)
+    \mac_pre_s0$435  <= \$672 ;
+  always @(posedge clk)
+    \mac_pre_s0$437  <= \$673 ;
+  always @(posedge clk)
+    \mac_pre_s0$439  <= \$674 ;
+  always @(posedge clk)
+    \mac_pre_s0$441  <= \$675 ;
+  always @(posedge clk)
+    \mac_pre_s0$443  <= \$676 ;
+  always @(posedge clk)
+    \mac_pre_s0$445  <= \$677 ;
+  always @(posedge clk)
+    \mac_pre_s0$447  <= \$678 ;
+  always @(posedge clk)
+    \mac_pre_s0$449  <= \$679 ;
+  always @(posedge clk)
+    \mac_pre_s0$451  <= \$680 ;
+  always @(posedge clk)
+    \mac_pre_s0$453  <= \$681 ;
+  always @(posedge clk)
+    \mac_pre_s0$455  <= \$682 ;
+  always @(posedge clk)
+    \mac_pre_s0$533  <= \$683 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$684 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$685 ;
+  always @(posedge clk)
+    \mac_mul_s0$458  <= \$686 ;
+  always @(posedge clk)
+    \mac_mul_s0$460  <= \$687 ;
+  always @(posedge clk)
+    \mac_mul_s0$461  <= \$688 ;
+  always @(posedge clk)
+    \mac_mul_s0$463  <= \$689 ;
+  always @(posedge clk)
+    \mac_mul_s0$464  <= \$690 ;
+  always @(posedge clk)
+    \mac_mul_s0$466  <= \$691 ;
+  always @(posedge clk)
+    \mac_mul_s0$467  <= \$692 ;
+  always @(posedge clk)
+    \mac_mul_s0$469  <= \$693 ;
+  always @(posedge clk)
+    \mac_mul_s0$470  <= \$694 ;
+  always @(posedge clk)
+    \mac_mul_s0$472  <= \$695 ;
+  always @(posedge clk)
+    \mac_mul_s0$473  <= \$696 ;
+  always @(posedge clk)
+    \mac_mul_s0$475  <= \$697 ;
+  always @(posedge clk)
+    \mac_mul_s0$476  <= \$698 ;
+  always @(posedge clk)
+    \mac_mul_s0$478  <= \$699 ;
+  always @(posedge clk)
+    \mac_mul_s0$479  <= \$700 ;
+  always @(posedge clk)
+    \mac_mul_s0$481  <= \$701 ;
+  always @(posedge clk)
+    \mac_mul_s0$482  <= \$702 ;
+  always @(posedge clk)
+    \mac_mul_s0$484  <= \$703 ;
+  always @(posedge clk)
+    \mac_mul_s0$485  <= \$704 ;
+  always @(posedge clk)
+    \mac_mul_s0$487  <= \$705 ;
+  always @(posedge clk)
+    \mac_mul_s0$488  <= \$706 ;
+  always @(posedge clk)
+    \mac_mul_s0$490  <= \$707 ;
+  always @(posedge clk)
+    \mac_mul_s0$491  <= \$708 ;
+  always @(posedge clk)
+    \mac_mul_s0$493  <= \$709 ;
+  always @(posedge clk)
+    \mac_mul_s0$494  <= \$710 ;
+  always @(posedge clk)
+    \mac_mul_s0$496  <= \$711 ;
+  always @(posedge clk)
+    \mac_mul_s0$497  <= \$712 ;
+  always @(posedge clk)
+    \mac_mul_s0$499  <= \$713 ;
+  always @(posedge clk)
+    \mac_mul_s0$500  <= \$714 ;
+  always @(posedge clk)
+    \mac_mul_s0$502  <= \$715 ;
+  always @(posedge clk)
+    \mac_mul_s0$503  <= \$716 ;
+  always @(posedge clk)
+    \mac_mul_s0$535  <= \$717 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$718 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$719 ;
+  always @(posedge clk)
+    \mac_add2_s0$521  <= \$720 ;
+  always @(posedge clk)
+    \mac_add2_s0$524  <= \$721 ;
+  always @(posedge clk)
+    \mac_add2_s0$527  <= \$722 ;
+  always @(posedge clk)
+    \mac_add2_s0$537  <= \$723 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$724 ;
+  always @(posedge clk)
+    o__valid <= \$725 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$726 ;
+  always @(posedge clk)
+    mac_acc0 <= \$727 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$728 ;
+  always @(posedge clk)
+    mac_acc1 <= \$729 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$730 ;
+  always @(posedge clk)
+    mac_acc2 <= \$731 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$732 ;
+  always @(posedge clk)
+    mac_acc3 <= \$733 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = i__payload[67:64] - 1'h0;
-  assign \$3  = i__payload[71:68] - 1'h1;
-  assign \$4  = i__payload[75:72] - 2'h2;
-  assign \$5  = i__payload[79:76] - 2'h3;
-  assign \$6  = i__payload[83:80] - 3'h4;
-  assign \$7  = i__payload[87:84] - 3'h5;
-  assign \$8  = i__payload[91:88] - 3'h6;
-  assign \$9  = i__payload[95:92] - 3'h7;
-  assign \$10  = \$2 [0] ? i__payload[159:152] : i__payload[151:144];
-  assign \$11  = \$2 [0] ? i__payload[143:136] : i__payload[135:128];
-  assign \$12  = \$2 [1] ? \$10  : \$11 ;
-  assign \$13  = \$2 [0] ? i__payload[127:120] : i__payload[119:112];
-  assign \$14  = \$2 [0] ? i__payload[111:104] : i__payload[103:96];
-  assign \$15  = \$2 [1] ? \$13  : \$14 ;
-  assign \$16  = \$2 [2] ? \$12  : \$15 ;
-  assign mul_w0_0 = \$2 [3] ? i__payload[167:160] : \$16 ;
-  assign \$17  = \$3 [0] ? i__payload[167:160] : i__payload[159:152];
-  assign \$18  = \$3 [0] ? i__payload[151:144] : i__payload[143:136];
-  assign \$19  = \$3 [1] ? \$17  : \$18 ;
-  assign \$20  = \$3 [0] ? i__payload[135:128] : i__payload[127:120];
-  assign \$21  = \$3 [0] ? i__payload[119:112] : i__payload[111:104];
-  assign \$22  = \$3 [1] ? \$20  : \$21 ;
-  assign \$23  = \$3 [2] ? \$19  : \$22 ;
-  assign mul_w0_1 = \$3 [3] ? i__payload[175:168] : \$23 ;
-  assign \$24  = \$4 [0] ? i__payload[175:168] : i__payload[167:160];
-  assign \$25  = \$4 [0] ? i__payload[159:152] : i__payload[151:144];
-  assign \$26  = \$4 [1] ? \$24  : \$25 ;
-  assign \$27  = \$4 [0] ? i__payload[143:136] : i__payload[135:128];
-  assign \$28  = \$4 [0] ? i__payload[127:120] : i__payload[119:112];
-  assign \$29  = \$4 [1] ? \$27  : \$28 ;
-  assign \$30  = \$4 [2] ? \$26  : \$29 ;
-  assign mul_w0_2 = \$4 [3] ? i__payload[183:176] : \$30 ;
-  assign \$31  = \$5 [0] ? i__payload[183:176] : i__payload[175:168];
-  assign \$32  = \$5 [0] ? i__payload[167:160] : i__payload[159:152];
-  assign \$33  = \$5 [1] ? \$31  : \$32 ;
-  assign \$34  = \$5 [0] ? i__payload[151:144] : i__payload[143:136];
-  assign \$35  = \$5 [0] ? i__payload[135:128] : i__payload[127:120];
-  assign \$36  = \$5 [1] ? \$34  : \$35 ;
-  assign \$37  = \$5 [2] ? \$33  : \$36 ;
-  assign mul_w0_3 = \$5 [3] ? i__payload[191:184] : \$37 ;
-  assign \$38  = \$6 [0] ? i__payload[191:184] : i__payload[183:176];
-  assign \$39  = \$6 [0] ? i__payload[175:168] : i__payload[167:160];
-  assign \$40  = \$6 [1] ? \$38  : \$39 ;
-  assign \$41  = \$6 [0] ? i__payload[159:152] : i__payload[151:144];
-  assign \$42  = \$6 [0] ? i__payload[143:136] : i__payload[135:128];
-  assign \$43  = \$6 [1] ? \$41  : \$42 ;
-  assign \$44  = \$6 [2] ? \$40  : \$43 ;
-  assign mul_w0_4 = \$6 [3] ? i__payload[199:192] : \$44 ;
-  assign \$45  = \$7 [0] ? i__payload[199:192] : i__payload[191:184];
-  assign \$46  = \$7 [0] ? i__payload[183:176] : i__payload[175:168];
-  assign \$47  = \$7 [1] ? \$45  : \$46 ;
-  assign \$48  = \$7 [0] ? i__payload[167:160] : i__payload[159:152];
-  assign \$49  = \$7 [0] ? i__payload[151:144] : i__payload[143:136];
-  assign \$50  = \$7 [1] ? \$48  : \$49 ;
-  assign \$51  = \$7 [2] ? \$47  : \$50 ;
-  assign mul_w0_5 = \$7 [3] ? i__payload[207:200] : \$51 ;
-  assign \$52  = \$8 [0] ? i__payload[207:200] : i__payload[199:192];
-  assign \$53  = \$8 [0] ? i__payload[191:184] : i__payload[183:176];
-  assign \$54  = \$8 [1] ? \$52  : \$53 ;
-  assign \$55  = \$8 [0] ? i__payload[175:168] : i__payload[167:160];
-  assign \$56  = \$8 [0] ? i__payload[159:152] : i__payload[151:144];
-  assign \$57  = \$8 [1] ? \$55  : \$56 ;
-  assign \$58  = \$8 [2] ? \$54  : \$57 ;
-  assign mul_w0_6 = \$8 [3] ? i__payload[215:208] : \$58 ;
-  assign \$59  = \$9 [0] ? i__payload[215:208] : i__payload[207:200];
-  assign \$60  = \$9 [0] ? i__payload[199:192] : i__payload[191:184];
-  assign \$61  = \$9 [1] ? \$59  : \$60 ;
-  assign \$62  = \$9 [0] ? i__payload[183:176] : i__payload[175:168];
-  assign \$63  = \$9 [0] ? i__payload[167:160] : i__payload[159:152];
-  assign \$64  = \$9 [1] ? \$62  : \$63 ;
-  assign \$65  = \$9 [2] ? \$61  : \$64 ;
-  assign mul_w0_7 = \$9 [3] ? i__payload[223:216] : \$65 ;
-  assign \$66  = \$2 [0] ? i__payload[287:280] : i__payload[279:272];
-  assign \$67  = \$2 [0] ? i__payload[271:264] : i__payload[263:256];
-  assign \$68  = \$2 [1] ? \$66  : \$67 ;
-  assign \$69  = \$2 [0] ? i__payload[255:248] : i__payload[247:240];
-  assign \$70  = \$2 [0] ? i__payload[239:232] : i__payload[231:224];
-  assign \$71  = \$2 [1] ? \$69  : \$70 ;
-  assign \$72  = \$2 [2] ? \$68  : \$71 ;
-  assign mul_w1_0 = \$2 [3] ? i__payload[295:288] : \$72 ;
-  assign \$73  = \$3 [0] ? i__payload[295:288] : i__payload[287:280];
-  assign \$74  = \$3 [0] ? i__payload[279:272] : i__payload[271:264];
-  assign \$75  = \$3 [1] ? \$73  : \$74 ;
-  assign \$76  = \$3 [0] ? i__payload[263:256] : i__payload[255:248];
-  assign \$77  = \$3 [0] ? i__payload[247:240] : i__payload[239:232];
-  assign \$78  = \$3 [1] ? \$76  : \$77 ;
-  assign \$79  = \$3 [2] ? \$75  : \$78 ;
-  assign mul_w1_1 = \$3 [3] ? i__payload[303:296] : \$79 ;
-  assign \$80  = \$4 [0] ? i__payload[303:296] : i__payload[295:288];
-  assign \$81  = \$4 [0] ? i__payload[287:280] : i__payload[279:272];
-  assign \$82  = \$4 [1] ? \$80  : \$81 ;
-  assign \$83  = \$4 [0] ? i__payload[271:264] : i__payload[263:256];
-  assign \$84  = \$4 [0] ? i__payload[255:248] : i__payload[247:240];
-  assign \$85  = \$4 [1] ? \$83  : \$84 ;
-  assign \$86  = \$4 [2] ? \$82  : \$85 ;
-  assign mul_w1_2 = \$4 [3] ? i__payload[311:304] : \$86 ;
-  assign \$87  = \$5 [0] ? i__payload[311:304] : i__payload[303:296];
-  assign \$88  = \$5 [0] ? i__payload[295:288] : i__payload[287:280];
-  assign \$89  = \$5 [1] ? \$87  : \$88 ;
-  assign \$90  = \$5 [0] ? i__payload[279:272] : i__payload[271:264];
-  assign \$91  = \$5 [0] ? i__payload[263:256] : i__payload[255:248];
-  assign \$92  = \$5 [1] ? \$90  : \$91 ;
-  assign \$93  = \$5 [2] ? \$89  : \$92 ;
-  assign mul_w1_3 = \$5 [3] ? i__payload[319:312] : \$93 ;
-  assign \$94  = \$6 [0] ? i__payload[319:312] : i__payload[311:304];
-  assign \$95  = \$6 [0] ? i__payload[303:296] : i__payload[295:288];
-  assign \$96  = \$6 [1] ? \$94  : \$95 ;
-  assign \$97  = \$6 [0] ? i__payload[287:280] : i__payload[279:272];
-  assign \$98  = \$6 [0] ? i__payload[271:264] : i__payload[263:256];
-  assign \$99  = \$6 [1] ? \$97  : \$98 ;
-  assign \$100  = \$6 [2] ? \$96  : \$99 ;
-  assign mul_w1_4 = \$6 [3] ? i__payload[327:320] : \$100 ;
-  assign \$101  = \$7 [0] ? i__payload[327:320] : i__payload[319:312];
-  assign \$102  = \$7 [0] ? i__payload[311:304] : i__payload[303:296];
-  assign \$103  = \$7 [1] ? \$101  : \$102 ;
-  assign \$104  = \$7 [0] ? i__payload[295:288] : i__payload[287:280];
-  assign \$105  = \$7 [0] ? i__payload[279:272] : i__payload[271:264];
-  assign \$106  = \$7 [1] ? \$104  : \$105 ;
-  assign \$107  = \$7 [2] ? \$103  : \$106 ;
-  assign mul_w1_5 = \$7 [3] ? i__payload[335:328] : \$107 ;
-  assign \$108  = \$8 [0] ? i__payload[335:328] : i__payload[327:320];
-  assign \$109  = \$8 [0] ? i__payload[319:312] : i__payload[311:304];
-  assign \$110  = \$8 [1] ? \$108  : \$109 ;
-  assign \$111  = \$8 [0] ? i__payload[303:296] : i__payload[295:288];
-  assign \$112  = \$8 [0] ? i__payload[287:280] : i__payload[279:272];
-  assign \$113  = \$8 [1] ? \$111  : \$112 ;
-  assign \$114  = \$8 [2] ? \$110  : \$113 ;
-  assign mul_w1_6 = \$8 [3] ? i__payload[343:336] : \$114 ;
-  assign \$115  = \$9 [0] ? i__payload[343:336] : i__payload[335:328];
-  assign \$116  = \$9 [0] ? i__payload[327:320] : i__payload[319:312];
-  assign \$117  = \$9 [1] ? \$115  : \$116 ;
-  assign \$118  = \$9 [0] ? i__payload[311:304] : i__payload[303:296];
-  assign \$119  = \$9 [0] ? i__payload[295:288] : i__payload[287:280];
-  assign \$120  = \$9 [1] ? \$118  : \$119 ;
-  assign \$121  = \$9 [2] ? \$117  : \$120 ;
-  assign mul_w1_7 = \$9 [3] ? i__payload[351:344] : \$121 ;
-  assign \$122  = \$2 [0] ? i__payload[415:408] : i__payload[407:400];
-  assign \$123  = \$2 [0] ? i__payload[399:392] : i__payload[391:384];
-  assign \$124  = \$2 [1] ? \$122  : \$123 ;
-  assign \$125  = \$2 [0] ? i__payload[383:376] : i__payload[375:368];
-  assign \$126  = \$2 [0] ? i__payload[367:360] : i__payload[359:352];
-  assign \$127  = \$2 [1] ? \$125  : \$126 ;
-  assign \$128  = \$2 [2] ? \$124  : \$127 ;
-  assign mul_w2_0 = \$2 [3] ? i__payload[423:416] : \$128 ;
-  assign \$129  = \$3 [0] ? i__payload[423:416] : i__payload[415:408];
-  assign \$130  = \$3 [0] ? i__payload[407:400] : i__payload[399:392];
-  assign \$131  = \$3 [1] ? \$129  : \$130 ;
-  assign \$132  = \$3 [0] ? i__payload[391:384] : i__payload[383:376];
-  assign \$133  = \$3 [0] ? i__payload[375:368] : i__payload[367:360];
-  assign \$134  = \$3 [1] ? \$132  : \$133 ;
-  assign \$135  = \$3 [2] ? \$131  : \$134 ;
-  assign mul_w2_1 = \$3 [3] ? i__payload[431:424] : \$135 ;
-  assign \$136  = \$4 [0] ? i__payload[431:424] : i__payload[423:416];
-  assign \$137  = \$4 [0] ? i__payload[415:408] : i__payload[407:400];
-  assign \$138  = \$4 [1] ? \$136  : \$137 ;
-  assign \$139  = \$4 [0] ? i__payload[399:392] : i__payload[391:384];
-  assign \$140  = \$4 [0] ? i__payload[383:376] : i__payload[375:368];
-  assign \$141  = \$4 [1] ? \$139  : \$140 ;
-  assign \$142  = \$4 [2] ? \$138  : \$141 ;
-  assign mul_w2_2 = \$4 [3] ? i__payload[439:432] : \$142 ;
-  assign \$143  = \$5 [0] ? i__payload[439:432] : i__payload[431:424];
-  assign \$144  = \$5 [0] ? i__payload[423:416] : i__payload[415:408];
-  assign \$145  = \$5 [1] ? \$143  : \$144 ;
-  assign \$146  = \$5 [0] ? i__payload[407:400] : i__payload[399:392];
-  assign \$147  = \$5 [0] ? i__payload[391:384] : i__payload[383:376];
-  assign \$148  = \$5 [1] ? \$146  : \$147 ;
-  assign \$149  = \$5 [2] ? \$145  : \$148 ;
-  assign mul_w2_3 = \$5 [3] ? i__payload[447:440] : \$149 ;
-  assign \$150  = \$6 [0] ? i__payload[447:440] : i__payload[439:432];
-  assign \$151  = \$6 [0] ? i__payload[431:424] : i__payload[423:416];
-  assign \$152  = \$6 [1] ? \$150  : \$151 ;
-  assign \$153  = \$6 [0] ? i__payload[415:408] : i__payload[407:400];
-  assign \$154  = \$6 [0] ? i__payload[399:392] : i__payload[391:384];
-  assign \$155  = \$6 [1] ? \$153  : \$154 ;
-  assign \$156  = \$6 [2] ? \$152  : \$155 ;
-  assign mul_w2_4 = \$6 [3] ? i__payload[455:448] : \$156 ;
-  assign \$157  = \$7 [0] ? i__payload[455:448] : i__payload[447:440];
-  assign \$158  = \$7 [0] ? i__payload[439:432] : i__payload[431:424];
-  assign \$159  = \$7 [1] ? \$157  : \$158 ;
-  assign \$160  = \$7 [0] ? i__payload[423:416] : i__payload[415:408];
-  assign \$161  = \$7 [0] ? i__payload[407:400] : i__payload[399:392];
-  assign \$162  = \$7 [1] ? \$160  : \$161 ;
-  assign \$163  = \$7 [2] ? \$159  : \$162 ;
-  assign mul_w2_5 = \$7 [3] ? i__payload[463:456] : \$163 ;
-  assign \$164  = \$8 [0] ? i__payload[463:456] : i__payload[455:448];
-  assign \$165  = \$8 [0] ? i__payload[447:440] : i__payload[439:432];
-  assign \$166  = \$8 [1] ? \$164  : \$165 ;
-  assign \$167  = \$8 [0] ? i__payload[431:424] : i__payload[423:416];
-  assign \$168  = \$8 [0] ? i__payload[415:408] : i__payload[407:400];
-  assign \$169  = \$8 [1] ? \$167  : \$168 ;
-  assign \$170  = \$8 [2] ? \$166  : \$169 ;
-  assign mul_w2_6 = \$8 [3] ? i__payload[471:464] : \$170 ;
-  assign \$171  = \$9 [0] ? i__payload[471:464] : i__payload[463:456];
-  assign \$172  = \$9 [0] ? i__payload[455:448] : i__payload[447:440];
-  assign \$173  = \$9 [1] ? \$171  : \$172 ;
-  assign \$174  = \$9 [0] ? i__payload[439:432] : i__payload[431:424];
-  assign \$175  = \$9 [0] ? i__payload[423:416] : i__payload[415:408];
-  assign \$176  = \$9 [1] ? \$174  : \$175 ;
-  assign \$177  = \$9 [2] ? \$173  : \$176 ;
-  assign mul_w2_7 = \$9 [3] ? i__payload[479:472] : \$177 ;
-  assign \$178  = \$2 [0] ? i__payload[543:536] : i__payload[535:528];
-  assign \$179  = \$2 [0] ? i__payload[527:520] : i__payload[519:512];
-  assign \$180  = \$2 [1] ? \$178  : \$179 ;
-  assign \$181  = \$2 [0] ? i__payload[511:504] : i__payload[503:496];
-  assign \$182  = \$2 [0] ? i__payload[495:488] : i__payload[487:480];
-  assign \$183  = \$2 [1] ? \$181  : \$182 ;
-  assign \$184  = \$2 [2] ? \$180  : \$183 ;
-  assign mul_w3_0 = \$2 [3] ? i__payload[551:544] : \$184 ;
-  assign \$185  = \$3 [0] ? i__payload[551:544] : i__payload[543:536];
-  assign \$186  = \$3 [0] ? i__payload[535:528] : i__payload[527:520];
-  assign \$187  = \$3 [1] ? \$185  : \$186 ;
-  assign \$188  = \$3 [0] ? i__payload[519:512] : i__payload[511:504];
-  assign \$189  = \$3 [0] ? i__payload[503:496] : i__payload[495:488];
-  assign \$190  = \$3 [1] ? \$188  : \$189 ;
-  assign \$191  = \$3 [2] ? \$187  : \$190 ;
-  assign mul_w3_1 = \$3 [3] ? i__payload[559:552] : \$191 ;
-  assign \$192  = \$4 [0] ? i__payload[559:552] : i__payload[551:544];
-  assign \$193  = \$4 [0] ? i__payload[543:536] : i__payload[535:528];
-  assign \$194  = \$4 [1] ? \$192  : \$193 ;
-  assign \$195  = \$4 [0] ? i__payload[527:520] : i__payload[519:512];
-  assign \$196  = \$4 [0] ? i__payload[511:504] : i__payload[503:496];
-  assign \$197  = \$4 [1] ? \$195  : \$196 ;
-  assign \$198  = \$4 [2] ? \$194  : \$197 ;
-  assign mul_w3_2 = \$4 [3] ? i__payload[567:560] : \$198 ;
-  assign \$199  = \$5 [0] ? i__payload[567:560] : i__payload[559:552];
-  assign \$200  = \$5 [0] ? i__payload[551:544] : i__payload[543:536];
-  assign \$201  = \$5 [1] ? \$199  : \$200 ;
-  assign \$202  = \$5 [0] ? i__payload[535:528] : i__payload[527:520];
-  assign \$203  = \$5 [0] ? i__payload[519:512] : i__payload[511:504];
-  assign \$204  = \$5 [1] ? \$202  : \$203 ;
-  assign \$205  = \$5 [2] ? \$201  : \$204 ;
-  assign mul_w3_3 = \$5 [3] ? i__payload[575:568] : \$205 ;
-  assign \$206  = \$6 [0] ? i__payload[575:568] : i__payload[567:560];
-  assign \$207  = \$6 [0] ? i__payload[559:552] : i__payload[551:544];
-  assign \$208  = \$6 [1] ? \$206  : \$207 ;
-  assign \$209  = \$6 [0] ? i__payload[543:536] : i__payload[535:528];
-  assign \$210  = \$6 [0] ? i__payload[527:520] : i__payload[519:512];
-  assign \$211  = \$6 [1] ? \$209  : \$210 ;
-  assign \$212  = \$6 [2] ? \$208  : \$211 ;
-  assign mul_w3_4 = \$6 [3] ? i__payload[583:576] : \$212 ;
-  assign \$213  = \$7 [0] ? i__payload[583:576] : i__payload[575:568];
-  assign \$214  = \$7 [0] ? i__payload[567:560] : i__payload[559:552];
-  assign \$215  = \$7 [1] ? \$213  : \$214 ;
-  assign \$216  = \$7 [0] ? i__payload[551:544] : i__payload[543:536];
-  assign \$217  = \$7 [0] ? i__payload[535:528] : i__payload[527:520];
-  assign \$218  = \$7 [1] ? \$216  : \$217 ;
-  assign \$219  = \$7 [2] ? \$215  : \$218 ;
-  assign mul_w3_5 = \$7 [3] ? i__payload[591:584] : \$219 ;
-  assign \$220  = \$8 [0] ? i__payload[591:584] : i__payload[583:576];
-  assign \$221  = \$8 [0] ? i__payload[575:568] : i__payload[567:560];
-  assign \$222  = \$8 [1] ? \$220  : \$221 ;
-  assign \$223  = \$8 [0] ? i__payload[559:552] : i__payload[551:544];
-  assign \$224  = \$8 [0] ? i__payload[543:536] : i__payload[535:528];
-  assign \$225  = \$8 [1] ? \$223  : \$224 ;
-  assign \$226  = \$8 [2] ? \$222  : \$225 ;
-  assign mul_w3_6 = \$8 [3] ? i__payload[599:592] : \$226 ;
-  assign \$227  = \$9 [0] ? i__payload[599:592] : i__payload[591:584];
-  assign \$228  = \$9 [0] ? i__payload[583:576] : i__payload[575:568];
-  assign \$229  = \$9 [1] ? \$227  : \$228 ;
-  assign \$230  = \$9 [0] ? i__payload[567:560] : i__payload[559:552];
-  assign \$231  = \$9 [0] ? i__payload[551:544] : i__payload[543:536];
-  assign \$232  = \$9 [1] ? \$230  : \$231 ;
-  assign \$233  = \$9 [2] ? \$229  : \$232 ;
-  assign mul_w3_7 = \$9 [3] ? i__payload[607:600] : \$233 ;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$51 );
-  assign acc0_sum_p1 = $signed(\prod_s0$53 ) + $signed(\prod_s0$54 );
-  assign acc0_sum_p2 = $signed(\prod_s0$56 ) + $signed(\prod_s0$57 );
-  assign acc0_sum_p3 = $signed(\prod_s0$59 ) + $signed(\prod_s0$60 );
-  assign acc0_sum_p4 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
-  assign acc0_sum_p5 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
-  assign acc0_sum_p6 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
-  assign \$234  = $signed(acc0) + $signed(acc0_sum_p6);
-  assign acc1_sum_p0 = $signed(\prod_s0$67 ) + $signed(\prod_s0$68 );
-  assign acc1_sum_p1 = $signed(\prod_s0$70 ) + $signed(\prod_s0$71 );
-  assign acc1_sum_p2 = $signed(\prod_s0$73 ) + $signed(\prod_s0$74 );
-  assign acc1_sum_p3 = $signed(\prod_s0$76 ) + $signed(\prod_s0$77 );
-  assign acc1_sum_p4 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
-  assign acc1_sum_p5 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
-  assign acc1_sum_p6 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
-  assign \$235  = $signed(acc1) + $signed(acc1_sum_p6);
-  assign acc2_sum_p0 = $signed(\prod_s0$84 ) + $signed(\prod_s0$85 );
-  assign acc2_sum_p1 = $signed(\prod_s0$87 ) + $signed(\prod_s0$88 );
-  assign acc2_sum_p2 = $signed(\prod_s0$90 ) + $signed(\prod_s0$91 );
-  assign acc2_sum_p3 = $signed(\prod_s0$93 ) + $signed(\prod_s0$94 );
-  assign acc2_sum_p4 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
-  assign acc2_sum_p5 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
-  assign acc2_sum_p6 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
-  assign \$236  = $signed(acc2) + $signed(acc2_sum_p6);
-  assign acc3_sum_p0 = $signed(\prod_s0$101 ) + $signed(\prod_s0$102 );
-  assign acc3_sum_p1 = $signed(\prod_s0$104 ) + $signed(\prod_s0$105 );
-  assign acc3_sum_p2 = $signed(\prod_s0$107 ) + $signed(\prod_s0$108 );
-  assign acc3_sum_p3 = $signed(\prod_s0$110 ) + $signed(\prod_s0$111 );
-  assign acc3_sum_p4 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
-  assign acc3_sum_p5 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
-  assign acc3_sum_p6 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
-  assign \$237  = $signed(acc3) + $signed(acc3_sum_p6);
-  assign \$238  = $signed(i__payload[7:0]) * $signed(mul_w0_0);
-  assign \$239  = $signed(i__payload[15:8]) * $signed(mul_w0_1);
-  assign \$240  = $signed(i__payload[23:16]) * $signed(mul_w0_2);
-  assign \$241  = $signed(i__payload[31:24]) * $signed(mul_w0_3);
-  assign \$242  = $signed(i__payload[39:32]) * $signed(mul_w0_4);
-  assign \$243  = $signed(i__payload[47:40]) * $signed(mul_w0_5);
-  assign \$244  = $signed(i__payload[55:48]) * $signed(mul_w0_6);
-  assign \$245  = $signed(i__payload[63:56]) * $signed(mul_w0_7);
-  assign \$246  = $signed(i__payload[7:0]) * $signed(mul_w1_0);
-  assign \$247  = $signed(i__payload[15:8]) * $signed(mul_w1_1);
-  assign \$248  = $signed(i__payload[23:16]) * $signed(mul_w1_2);
-  assign \$249  = $signed(i__payload[31:24]) * $signed(mul_w1_3);
-  assign \$250  = $signed(i__payload[39:32]) * $signed(mul_w1_4);
-  assign \$251  = $signed(i__payload[47:40]) * $signed(mul_w1_5);
-  assign \$252  = $signed(i__payload[55:48]) * $signed(mul_w1_6);
-  assign \$253  = $signed(i__payload[63:56]) * $signed(mul_w1_7);
-  assign \$254  = $signed(i__payload[7:0]) * $signed(mul_w2_0);
-  assign \$255  = $signed(i__payload[15:8]) * $signed(mul_w2_1);
-  assign \$256  = $signed(i__payload[23:16]) * $signed(mul_w2_2);
-  assign \$257  = $signed(i__payload[31:24]) * $signed(mul_w2_3);
-  assign \$258  = $signed(i__payload[39:32]) * $signed(mul_w2_4);
-  assign \$259  = $signed(i__payload[47:40]) * $signed(mul_w2_5);
-  assign \$260  = $signed(i__payload[55:48]) * $signed(mul_w2_6);
-  assign \$261  = $signed(i__payload[63:56]) * $signed(mul_w2_7);
-  assign \$262  = $signed(i__payload[7:0]) * $signed(mul_w3_0);
-  assign \$263  = $signed(i__payload[15:8]) * $signed(mul_w3_1);
-  assign \$264  = $signed(i__payload[23:16]) * $signed(mul_w3_2);
-  assign \$265  = $signed(i__payload[31:24]) * $signed(mul_w3_3);
-  assign \$266  = $signed(i__payload[39:32]) * $signed(mul_w3_4);
-  assign \$267  = $signed(i__payload[47:40]) * $signed(mul_w3_5);
-  assign \$268  = $signed(i__payload[55:48]) * $signed(mul_w3_6);
-  assign \$269  = $signed(i__payload[63:56]) * $signed(mul_w3_7);
-  assign \$270  = prod_valid_s0 & \prod_s0$122 ;
-  assign \$271  = i__ready & prod_valid_s0;
-  assign \$272  = i__ready & prod_valid_s0;
-  assign \$273  = i__ready & prod_valid_s0;
-  assign \$274  = i__ready & prod_valid_s0;
-  always @(posedge clk)
-    prod_s0 <= \$275 ;
-  always @(posedge clk)
-    \prod_s0$51  <= \$276 ;
-  always @(posedge clk)
-    \prod_s0$53  <= \$277 ;
-  always @(posedge clk)
-    \prod_s0$54  <= \$278 ;
-  always @(posedge clk)
-    \prod_s0$56  <= \$279 ;
-  always @(posedge clk)
-    \prod_s0$57  <= \$280 ;
-  always @(posedge clk)
-    \prod_s0$59  <= \$281 ;
-  always @(posedge clk)
-    \prod_s0$60  <= \$282 ;
-  always @(posedge clk)
-    \prod_s0$67  <= \$283 ;
-  always @(posedge clk)
-    \prod_s0$68  <= \$284 ;
-  always @(posedge clk)
-    \prod_s0$70  <= \$285 ;
-  always @(posedge clk)
-    \prod_s0$71  <= \$286 ;
-  always @(posedge clk)
-    \prod_s0$73  <= \$287 ;
-  always @(posedge clk)
-    \prod_s0$74  <= \$288 ;
-  always @(posedge clk)
-    \prod_s0$76  <= \$289 ;
-  always @(posedge clk)
-    \prod_s0$77  <= \$290 ;
-  always @(posedge clk)
-    \prod_s0$84  <= \$291 ;
-  always @(posedge clk)
-    \prod_s0$85  <= \$292 ;
-  always @(posedge clk)
-    \prod_s0$87  <= \$293 ;
-  always @(posedge clk)
-    \prod_s0$88  <= \$294 ;
-  always @(posedge clk)
-    \prod_s0$90  <= \$295 ;
-  always @(posedge clk)
-    \prod_s0$91  <= \$296 ;
-  always @(posedge clk)
-    \prod_s0$93  <= \$297 ;
-  always @(posedge clk)
-    \prod_s0$94  <= \$298 ;
-  always @(posedge clk)
-    \prod_s0$101  <= \$299 ;
-  always @(posedge clk)
-    \prod_s0$102  <= \$300 ;
-  always @(posedge clk)
-    \prod_s0$104  <= \$301 ;
-  always @(posedge clk)
-    \prod_s0$105  <= \$302 ;
-  always @(posedge clk)
-    \prod_s0$107  <= \$303 ;
-  always @(posedge clk)
-    \prod_s0$108  <= \$304 ;
-  always @(posedge clk)
-    \prod_s0$110  <= \$305 ;
-  always @(posedge clk)
-    \prod_s0$111  <= \$306 ;
-  always @(posedge clk)
-    \prod_s0$122  <= \$307 ;
-  always @(posedge clk)
-    prod_valid_s0 <= \$308 ;
-  always @(posedge clk)
-    o__valid <= \$309 ;
-  always @(posedge clk)
-    acc0_out <= \$310 ;
-  always @(posedge clk)
-    acc0 <= \$311 ;
-  always @(posedge clk)
-    acc1_out <= \$312 ;
-  always @(posedge clk)
-    acc1 <= \$313 ;
-  always @(posedge clk)
-    acc2_out <= \$314 ;
-  always @(posedge clk)
-    acc2 <= \$315 ;
-  always @(posedge clk)
-    acc3_out <= \$316 ;
-  always @(posedge clk)
-    acc3 <= \$317 ;
+  assign mac_wmux_keep0 = ! i__payload[67:64];
+  assign \$2  = ! i__payload[67:64];
+  assign \$3  = ! i__payload[67:64];
+  assign \$4  = ! i__payload[67:64];
+  assign \$5  = ! i__payload[67:64];
+  assign \$6  = i__payload[67:64] == 1'h1;
+  assign \$7  = i__payload[71:68] == 1'h1;
+  assign mac_wmux_keep1 = \$6  | \$7 ;
+  assign \$8  = i__payload[67:64] == 1'h1;
+  assign \$9  = i__payload[67:64] == 1'h1;
+  assign \$10  = i__payload[67:64] == 1'h1;
+  assign \$11  = i__payload[67:64] == 1'h1;
+  assign \$13  = i__payload[71:68] == 1'h1;
+  assign \$14  = i__payload[71:68] == 1'h1;
+  assign \$15  = i__payload[71:68] == 1'h1;
+  assign \$16  = i__payload[71:68] == 1'h1;
+  assign \$18  = i__payload[67:64] == 2'h2;
+  assign \$19  = i__payload[71:68] == 2'h2;
+  assign \$20  = \$18  | \$19 ;
+  assign \$21  = i__payload[75:72] == 2'h2;
+  assign mac_wmux_keep2 = \$20  | \$21 ;
+  assign \$22  = i__payload[67:64] == 2'h2;
+  assign \$23  = i__payload[67:64] == 2'h2;
+  assign \$24  = i__payload[67:64] == 2'h2;
+  assign \$25  = i__payload[67:64] == 2'h2;
+  assign \$27  = i__payload[71:68] == 2'h2;
+  assign \$28  = i__payload[71:68] == 2'h2;
+  assign \$29  = i__payload[71:68] == 2'h2;
+  assign \$30  = i__payload[71:68] == 2'h2;
+  assign \$32  = \$26  | \$31 ;
+  assign \$33  = i__payload[75:72] == 2'h2;
+  assign \$34  = i__payload[75:72] == 2'h2;
+  assign \$35  = i__payload[75:72] == 2'h2;
+  assign \$36  = i__payload[75:72] == 2'h2;
+  assign \$38  = i__payload[67:64] == 2'h3;
+  assign \$39  = i__payload[71:68] == 2'h3;
+  assign \$40  = \$38  | \$39 ;
+  assign \$41  = i__payload[75:72] == 2'h3;
+  assign \$42  = i__payload[79:76] == 2'h3;
+  assign \$43  = \$41  | \$42 ;
+  assign mac_wmux_keep3 = \$40  | \$43 ;
+  assign \$44  = i__payload[67:64] == 2'h3;
+  assign \$45  = i__payload[67:64] == 2'h3;
+  assign \$46  = i__payload[67:64] == 2'h3;
+  assign \$47  = i__payload[67:64] == 2'h3;
+  assign \$49  = i__payload[71:68] == 2'h3;
+  assign \$50  = i__payload[71:68] == 2'h3;
+  assign \$51  = i__payload[71:68] == 2'h3;
+  assign \$52  = i__payload[71:68] == 2'h3;
+  assign \$54  = \$48  | \$53 ;
+  assign \$55  = i__payload[75:72] == 2'h3;
+  assign \$56  = i__payload[75:72] == 2'h3;
+  assign \$57  = i__payload[75:72] == 2'h3;
+  assign \$58  = i__payload[75:72] == 2'h3;
+  assign \$60  = i__payload[79:76] == 2'h3;
+  assign \$61  = i__payload[79:76] == 2'h3;
+  assign \$62  = i__payload[79:76] == 2'h3;
+  assign \$63  = i__payload[79:76] == 2'h3;
+  assign mac_wmux_drop3 = \$54  | \$65 ;
+  assign \$66  = i__payload[67:64] == 3'h4;
+  assign \$67  = i__payload[71:68] == 3'h4;
+  assign \$68  = \$66  | \$67 ;
+  assign \$69  = i__payload[75:72] == 3'h4;
+  assign \$70  = i__payload[79:76] == 3'h4;
+  assign \$71  = \$69  | \$70 ;
+  assign \$72  = \$68  | \$71 ;
+  assign \$73  = i__payload[83:80] == 3'h4;
+  assign mac_wmux_keep4 = \$72  | \$73 ;
+  assign \$74  = i__payload[67:64] == 3'h4;
+  assign \$75  = i__payload[67:64] == 3'h4;
+  assign \$76  = i__payload[67:64] == 3'h4;
+  assign \$77  = i__payload[67:64] == 3'h4;
+  assign \$79  = i__payload[71:68] == 3'h4;
+  assign \$80  = i__payload[71:68] == 3'h4;
+  assign \$81  = i__payload[71:68] == 3'h4;
+  assign \$82  = i__payload[71:68] == 3'h4;
+  assign \$84  = \$78  | \$83 ;
+  assign \$85  = i__payload[75:72] == 3'h4;
+  assign \$86  = i__payload[75:72] == 3'h4;
+  assign \$87  = i__payload[75:72] == 3'h4;
+  assign \$88  = i__payload[75:72] == 3'h4;
+  assign \$90  = i__payload[79:76] == 3'h4;
+  assign \$91  = i__payload[79:76] == 3'h4;
+  assign \$92  = i__payload[79:76] == 3'h4;
+  assign \$93  = i__payload[79:76] == 3'h4;
+  assign \$95  = \$89  | \$94 ;
+  assign \$96  = \$84  | \$95 ;
+  assign \$97  = i__payload[83:80] == 3'h4;
+  assign \$98  = i__payload[83:80] == 3'h4;
+  assign \$99  = i__payload[83:80] == 3'h4;
+  assign \$100  = i__payload[83:80] == 3'h4;
+  assign \$102  = i__payload[67:64] == 3'h5;
+  assign \$103  = i__payload[71:68] == 3'h5;
+  assign \$104  = \$102  | \$103 ;
+  assign \$105  = i__payload[75:72] == 3'h5;
+  assign \$106  = i__payload[79:76] == 3'h5;
+  assign \$107  = \$105  | \$106 ;
+  assign \$108  = \$104  | \$107 ;
+  assign \$109  = i__payload[83:80] == 3'h5;
+  assign \$110  = i__payload[87:84] == 3'h5;
+  assign \$111  = \$109  | \$110 ;
+  assign mac_wmux_keep5 = \$108  | \$111 ;
+  assign \$112  = i__payload[67:64] == 3'h5;
+  assign \$113  = i__payload[67:64] == 3'h5;
+  assign \$114  = i__payload[67:64] == 3'h5;
+  assign \$115  = i__payload[67:64] == 3'h5;
+  assign \$117  = i__payload[71:68] == 3'h5;
+  assign \$118  = i__payload[71:68] == 3'h5;
+  assign \$119  = i__payload[71:68] == 3'h5;
+  assign \$120  = i__payload[71:68] == 3'h5;
+  assign \$122  = \$116  | \$121 ;
+  assign \$123  = i__payload[75:72] == 3'h5;
+  assign \$124  = i__payload[75:72] == 3'h5;
+  assign \$125  = i__payload[75:72] == 3'h5;
+  assign \$126  = i__payload[75:72] == 3'h5;
+  assign \$128  = i__payload[79:76] == 3'h5;
+  assign \$129  = i__payload[79:76] == 3'h5;
+  assign \$130  = i__payload[79:76] == 3'h5;
+  assign \$131  = i__payload[79:76] == 3'h5;
+  assign \$133  = \$127  | \$132 ;
+  assign \$134  = \$122  | \$133 ;
+  assign \$135  = i__payload[83:80] == 3'h5;
+  assign \$136  = i__payload[83:80] == 3'h5;
+  assign \$137  = i__payload[83:80] == 3'h5;
+  assign \$138  = i__payload[83:80] == 3'h5;
+  assign \$140  = i__payload[87:84] == 3'h5;
+  assign \$141  = i__payload[87:84] == 3'h5;
+  assign \$142  = i__payload[87:84] == 3'h5;
+  assign \$143  = i__payload[87:84] == 3'h5;
+  assign mac_wmux_drop5 = \$134  | \$145 ;
+  assign \$146  = i__payload[67:64] == 3'h6;
+  assign \$147  = i__payload[71:68] == 3'h6;
+  assign \$148  = \$146  | \$147 ;
+  assign \$149  = i__payload[75:72] == 3'h6;
+  assign \$150  = i__payload[79:76] == 3'h6;
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = \$148  | \$151 ;
+  assign \$153  = i__payload[83:80] == 3'h6;
+  assign \$154  = i__payload[87:84] == 3'h6;
+  assign \$155  = \$153  | \$154 ;
+  assign \$156  = i__payload[91:88] == 3'h6;
+  assign \$157  = \$155  | \$156 ;
+  assign mac_wmux_keep6 = \$152  | \$157 ;
+  assign \$158  = i__payload[67:64] == 3'h6;
+  assign \$159  = i__payload[67:64] == 3'h6;
+  assign \$160  = i__payload[67:64] == 3'h6;
+  assign \$161  = i__payload[67:64] == 3'h6;
+  assign \$163  = i__payload[71:68] == 3'h6;
+  assign \$164  = i__payload[71:68] == 3'h6;
+  assign \$165  = i__payload[71:68] == 3'h6;
+  assign \$166  = i__payload[71:68] == 3'h6;
+  assign \$168  = \$162  | \$167 ;
+  assign \$169  = i__payload[75:72] == 3'h6;
+  assign \$170  = i__payload[75:72] == 3'h6;
+  assign \$171  = i__payload[75:72] == 3'h6;
+  assign \$172  = i__payload[75:72] == 3'h6;
+  assign \$174  = i__payload[79:76] == 3'h6;
+  assign \$175  = i__payload[79:76] == 3'h6;
+  assign \$176  = i__payload[79:76] == 3'h6;
+  assign \$177  = i__payload[79:76] == 3'h6;
+  assign \$179  = \$173  | \$178 ;
+  assign \$180  = \$168  | \$179 ;
+  assign \$181  = i__payload[83:80] == 3'h6;
+  assign \$182  = i__payload[83:80] == 3'h6;
+  assign \$183  = i__payload[83:80] == 3'h6;
+  assign \$184  = i__payload[83:80] == 3'h6;
+  assign \$186  = i__payload[87:84] == 3'h6;
+  assign \$187  = i__payload[87:84] == 3'h6;
+  assign \$188  = i__payload[87:84] == 3'h6;
+  assign \$189  = i__payload[87:84] == 3'h6;
+  assign \$191  = \$185  | \$190 ;
+  assign \$192  = i__payload[91:88] == 3'h6;
+  assign \$193  = i__payload[91:88] == 3'h6;
+  assign \$194  = i__payload[91:88] == 3'h6;
+  assign \$195  = i__payload[91:88] == 3'h6;
+  assign mac_wmux_drop6 = \$180  | \$197 ;
+  assign \$198  = i__payload[67:64] == 3'h7;
+  assign \$199  = i__payload[71:68] == 3'h7;
+  assign \$200  = \$198  | \$199 ;
+  assign \$201  = i__payload[75:72] == 3'h7;
+  assign \$202  = i__payload[79:76] == 3'h7;
+  assign \$203  = \$201  | \$202 ;
+  assign \$204  = \$200  | \$203 ;
+  assign \$205  = i__payload[83:80] == 3'h7;
+  assign \$206  = i__payload[87:84] == 3'h7;
+  assign \$207  = \$205  | \$206 ;
+  assign \$208  = i__payload[91:88] == 3'h7;
+  assign \$209  = i__payload[95:92] == 3'h7;
+  assign \$210  = \$208  | \$209 ;
+  assign \$211  = \$207  | \$210 ;
+  assign mac_wmux_keep7 = \$204  | \$211 ;
+  assign \$212  = i__payload[67:64] == 3'h7;
+  assign \$213  = i__payload[67:64] == 3'h7;
+  assign \$214  = i__payload[67:64] == 3'h7;
+  assign \$215  = i__payload[67:64] == 3'h7;
+  assign \$217  = i__payload[71:68] == 3'h7;
+  assign \$218  = i__payload[71:68] == 3'h7;
+  assign \$219  = i__payload[71:68] == 3'h7;
+  assign \$220  = i__payload[71:68] == 3'h7;
+  assign \$222  = \$216  | \$221 ;
+  assign \$223  = i__payload[75:72] == 3'h7;
+  assign \$224  = i__payload[75:72] == 3'h7;
+  assign \$225  = i__payload[75:72] == 3'h7;
+  assign \$226  = i__payload[75:72] == 3'h7;
+  assign \$228  = i__payload[79:76] == 3'h7;
+  assign \$229  = i__payload[79:76] == 3'h7;
+  assign \$230  = i__payload[79:76] == 3'h7;
+  assign \$231  = i__payload[79:76] == 3'h7;
+  assign \$233  = \$227  | \$232 ;
+  assign \$234  = \$222  | \$233 ;
+  assign \$235  = i__payload[83:80] == 3'h7;
+  assign \$236  = i__payload[83:80] == 3'h7;
+  assign \$237  = i__payload[83:80] == 3'h7;
+  assign \$238  = i__payload[83:80] == 3'h7;
+  assign \$240  = i__payload[87:84] == 3'h7;
+  assign \$241  = i__payload[87:84] == 3'h7;
+  assign \$242  = i__payload[87:84] == 3'h7;
+  assign \$243  = i__payload[87:84] == 3'h7;
+  assign \$245  = \$239  | \$244 ;
+  assign \$246  = i__payload[91:88] == 3'h7;
+  assign \$247  = i__payload[91:88] == 3'h7;
+  assign \$248  = i__payload[91:88] == 3'h7;
+  assign \$249  = i__payload[91:88] == 3'h7;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = prod_s0;
+    \$643  = mac_pre_s0;
     if (i__ready) begin
-      \$275  = \$238 ;
+      \$643  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \prod_s0$51 ;
+    \$644  = \mac_pre_s0$388 ;
     if (i__ready) begin
-      \$276  = \$239 ;
+      \$644  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \prod_s0$53 ;
+    \$645  = \mac_pre_s0$391 ;
     if (i__ready) begin
-      \$277  = \$240 ;
+      \$645  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \prod_s0$54 ;
+    \$646  = \mac_pre_s0$394 ;
     if (i__ready) begin
-      \$278  = \$241 ;
+      \$646  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \prod_s0$56 ;
+    \$647  = \mac_pre_s0$397 ;
     if (i__ready) begin
-      \$279  = \$242 ;
+      \$647  = i__payload[39:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \prod_s0$57 ;
+    \$648  = \mac_pre_s0$400 ;
     if (i__ready) begin
-      \$280  = \$243 ;
+      \$648  = i__payload[47:40];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \prod_s0$59 ;
+    \$649  = \mac_pre_s0$403 ;
     if (i__ready) begin
-      \$281  = \$244 ;
+      \$649  = i__payload[55:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \prod_s0$60 ;
+    \$650  = \mac_pre_s0$406 ;
     if (i__ready) begin
-      \$282  = \$245 ;
+      \$650  = i__payload[63:56];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \prod_s0$67 ;
+    \$651  = \mac_pre_s0$386 ;
     if (i__ready) begin
-      \$283  = \$246 ;
+      \$651  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \prod_s0$68 ;
+    \$652  = \mac_pre_s0$389 ;
     if (i__ready) begin
-      \$284  = \$247 ;
+      \$652  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \prod_s0$70 ;
+    \$653  = \mac_pre_s0$392 ;
     if (i__ready) begin
-      \$285  = \$248 ;
+      \$653  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \prod_s0$71 ;
+    \$654  = \mac_pre_s0$395 ;
     if (i__ready) begin
-      \$286  = \$249 ;
+      \$654  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = \prod_s0$73 ;
+    \$655  = \mac_pre_s0$398 ;
     if (i__ready) begin
-      \$287  = \$250 ;
+      \$655  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \prod_s0$74 ;
+    \$656  = \mac_pre_s0$401 ;
     if (i__ready) begin
-      \$288  = \$251 ;
+      \$656  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \prod_s0$76 ;
+    \$657  = \mac_pre_s0$404 ;
     if (i__ready) begin
-      \$289  = \$252 ;
+      \$657  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \prod_s0$77 ;
+    \$658  = \mac_pre_s0$407 ;
     if (i__ready) begin
-      \$290  = \$253 ;
+      \$658  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \prod_s0$84 ;
+    \$659  = \mac_pre_s0$409 ;
     if (i__ready) begin
-      \$291  = \$254 ;
+      \$659  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \prod_s0$85 ;
+    \$660  = \mac_pre_s0$411 ;
     if (i__ready) begin
-      \$292  = \$255 ;
+      \$660  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \prod_s0$87 ;
+    \$661  = \mac_pre_s0$413 ;
     if (i__ready) begin
-      \$293  = \$256 ;
+      \$661  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \prod_s0$88 ;
+    \$662  = \mac_pre_s0$415 ;
     if (i__ready) begin
-      \$294  = \$257 ;
+      \$662  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \prod_s0$90 ;
+    \$663  = \mac_pre_s0$417 ;
     if (i__ready) begin
-      \$295  = \$258 ;
+      \$663  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \prod_s0$91 ;
+    \$664  = \mac_pre_s0$419 ;
     if (i__ready) begin
-      \$296  = \$259 ;
+      \$664  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \prod_s0$93 ;
+    \$665  = \mac_pre_s0$421 ;
     if (i__ready) begin
-      \$297  = \$260 ;
+      \$665  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \prod_s0$94 ;
+    \$666  = \mac_pre_s0$423 ;
     if (i__ready) begin
-      \$298  = \$261 ;
+      \$666  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \prod_s0$101 ;
+    \$667  = \mac_pre_s0$425 ;
     if (i__ready) begin
-      \$299  = \$262 ;
+      \$667  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \prod_s0$102 ;
+    \$668  = \mac_pre_s0$427 ;
     if (i__ready) begin
-      \$300  = \$263 ;
+      \$668  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \prod_s0$104 ;
+    \$669  = \mac_pre_s0$429 ;
     if (i__ready) begin
-      \$301  = \$264 ;
+      \$669  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \prod_s0$105 ;
+    \$670  = \mac_pre_s0$431 ;
     if (i__ready) begin
-      \$302  = \$265 ;
+      \$670  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \prod_s0$107 ;
+    \$671  = \mac_pre_s0$433 ;
     if (i__ready) begin
-      \$303  = \$266 ;
+      \$671  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \prod_s0$108 ;
+    \$672  = \mac_pre_s0$435 ;
     if (i__ready) begin
-      \$304  = \$267 ;
+      \$672  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \prod_s0$110 ;
+    \$673  = \mac_pre_s0$437 ;
     if (i__ready) begin
-      \$305  = \$268 ;
+      \$673  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \prod_s0$111 ;
+    \$674  = \mac_pre_s0$439 ;
     if (i__ready) begin
-      \$306  = \$269 ;
+      \$674  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \prod_s0$122 ;
+    \$675  = \mac_pre_s0$441 ;
     if (i__ready) begin
-      \$307  = i__payload[608];
+      \$675  = mac_wmux_s3_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = prod_valid_s0;
+    \$676  = \mac_pre_s0$443 ;
     if (i__ready) begin
-      \$308  = i__valid;
+      \$676  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$677  = \mac_pre_s0$445 ;
+    if (i__ready) begin
+      \$677  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$678  = \mac_pre_s0$447 ;
+    if (i__ready) begin
+      \$678  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$679  = \mac_pre_s0$449 ;
+    if (i__ready) begin
+      \$679  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$680  = \mac_pre_s0$451 ;
+    if (i__ready) begin
+      \$680  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$681  = \mac_pre_s0$453 ;
+    if (i__ready) begin
+      \$681  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$682  = \mac_pre_s0$455 ;
+    if (i__ready) begin
+      \$682  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$683  = \mac_pre_s0$533 ;
+    if (i__ready) begin
+      \$683  = i__payload[608];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$684  = mac_pre_valid_s0;
+    if (i__ready) begin
+      \$684  = i__valid;
     end
     if (rst) begin
-      \$308  = 1'h0;
+      \$684  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = o__valid;
+    \$685  = mac_mul_s0;
     if (i__ready) begin
-      \$309  = \$270 ;
+      \$685  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$686  = \mac_mul_s0$458 ;
+    if (i__ready) begin
+      \$686  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$687  = \mac_mul_s0$460 ;
+    if (i__ready) begin
+      \$687  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$688  = \mac_mul_s0$461 ;
+    if (i__ready) begin
+      \$688  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$689  = \mac_mul_s0$463 ;
+    if (i__ready) begin
+      \$689  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$690  = \mac_mul_s0$464 ;
+    if (i__ready) begin
+      \$690  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$691  = \mac_mul_s0$466 ;
+    if (i__ready) begin
+      \$691  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$692  = \mac_mul_s0$467 ;
+    if (i__ready) begin
+      \$692  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$693  = \mac_mul_s0$469 ;
+    if (i__ready) begin
+      \$693  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$694  = \mac_mul_s0$470 ;
+    if (i__ready) begin
+      \$694  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$695  = \mac_mul_s0$472 ;
+    if (i__ready) begin
+      \$695  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$696  = \mac_mul_s0$473 ;
+    if (i__ready) begin
+      \$696  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$697  = \mac_mul_s0$475 ;
+    if (i__ready) begin
+      \$697  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$698  = \mac_mul_s0$476 ;
+    if (i__ready) begin
+      \$698  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$699  = \mac_mul_s0$478 ;
+    if (i__ready) begin
+      \$699  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$700  = \mac_mul_s0$479 ;
+    if (i__ready) begin
+      \$700  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$701  = \mac_mul_s0$481 ;
+    if (i__ready) begin
+      \$701  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$702  = \mac_mul_s0$482 ;
+    if (i__ready) begin
+      \$702  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$703  = \mac_mul_s0$484 ;
+    if (i__ready) begin
+      \$703  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$704  = \mac_mul_s0$485 ;
+    if (i__ready) begin
+      \$704  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$705  = \mac_mul_s0$487 ;
+    if (i__ready) begin
+      \$705  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$706  = \mac_mul_s0$488 ;
+    if (i__ready) begin
+      \$706  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$707  = \mac_mul_s0$490 ;
+    if (i__ready) begin
+      \$707  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$708  = \mac_mul_s0$491 ;
+    if (i__ready) begin
+      \$708  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$709  = \mac_mul_s0$493 ;
+    if (i__ready) begin
+      \$709  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$710  = \mac_mul_s0$494 ;
+    if (i__ready) begin
+      \$710  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$711  = \mac_mul_s0$496 ;
+    if (i__ready) begin
+      \$711  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$712  = \mac_mul_s0$497 ;
+    if (i__ready) begin
+      \$712  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$713  = \mac_mul_s0$499 ;
+    if (i__ready) begin
+      \$713  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$714  = \mac_mul_s0$500 ;
+    if (i__ready) begin
+      \$714  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$715  = \mac_mul_s0$502 ;
+    if (i__ready) begin
+      \$715  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$716  = \mac_mul_s0$503 ;
+    if (i__ready) begin
+      \$716  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$717  = \mac_mul_s0$535 ;
+    if (i__ready) begin
+      \$717  = \mac_pre_s0$533 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$718  = mac_mul_valid_s0;
+    if (i__ready) begin
+      \$718  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$309  = 1'h0;
+      \$718  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = acc0_out;
-    if (\$271 ) begin
-      if (\prod_s0$122 ) begin
-        \$310  = \$234 [31:0];
+    \$719  = mac_add2_s0;
+    if (i__ready) begin
+      \$719  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$720  = \mac_add2_s0$521 ;
+    if (i__ready) begin
+      \$720  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$721  = \mac_add2_s0$524 ;
+    if (i__ready) begin
+      \$721  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$722  = \mac_add2_s0$527 ;
+    if (i__ready) begin
+      \$722  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$723  = \mac_add2_s0$537 ;
+    if (i__ready) begin
+      \$723  = \mac_mul_s0$535 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$724  = mac_add2_valid_s0;
+    if (i__ready) begin
+      \$724  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$724  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$725  = o__valid;
+    if (i__ready) begin
+      \$725  = \$638 ;
+    end
+    if (rst) begin
+      \$725  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$726  = mac_acc0_out;
+    if (\$639 ) begin
+      if (\mac_add2_s0$537 ) begin
+        \$726  = \$634 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = acc0;
-    if (\$271 ) begin
+    \$727  = mac_acc0;
+    if (\$639 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$122 ) begin
-        \$311  = 32'd0;
+      if (\mac_add2_s0$537 ) begin
+        \$727  = 32'd0;
       end else begin
-        \$311  = \$234 [31:0];
+        \$727  = \$634 [31:0];
       end
     end
     if (rst) begin
-      \$311  = 32'd0;
+      \$727  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = acc1_out;
-    if (\$272 ) begin
-      if (\prod_s0$122 ) begin
-        \$312  = \$235 [31:0];
+    \$728  = mac_acc1_out;
+    if (\$640 ) begin
+      if (\mac_add2_s0$537 ) begin
+        \$728  = \$635 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = acc1;
-    if (\$272 ) begin
+    \$729  = mac_acc1;
+    if (\$640 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$122 ) begin
-        \$313  = 32'd0;
+      if (\mac_add2_s0$537 ) begin
+        \$729  = 32'd0;
       end else begin
-        \$313  = \$235 [31:0];
+        \$729  = \$635 [31:0];
       end
     end
     if (rst) begin
-      \$313  = 32'd0;
+      \$729  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = acc2_out;
-    if (\$273 ) begin
-      if (\prod_s0$122 ) begin
-        \$314  = \$236 [31:0];
+    \$730  = mac_acc2_out;
+    if (\$641 ) begin
+      if (\mac_add2_s0$537 ) begin
+        \$730  = \$636 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = acc2;
-    if (\$273 ) begin
+    \$731  = mac_acc2;
+    if (\$641 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$122 ) begin
-        \$315  = 32'd0;
+      if (\mac_add2_s0$537 ) begin
+        \$731  = 32'd0;
       end else begin
-        \$315  = \$236 [31:0];
+        \$731  = \$636 [31:0];
       end
     end
     if (rst) begin
-      \$315  = 32'd0;
+      \$731  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = acc3_out;
-    if (\$274 ) begin
-      if (\prod_s0$122 ) begin
-        \$316  = \$237 [31:0];
+    \$732  = mac_acc3_out;
+    if (\$642 ) begin
+      if (\mac_add2_s0$537 ) begin
+        \$732  = \$637 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = acc3;
-    if (\$274 ) begin
+    \$733  = mac_acc3;
+    if (\$642 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$122 ) begin
-        \$317  = 32'd0;
+      if (\mac_add2_s0$537 ) begin
+        \$733  = 32'd0;
       end else begin
-        \$317  = \$237 [31:0];
+        \$733  = \$637 [31:0];
       end
     end
     if (rst) begin
-      \$317  = 32'd0;
+      \$733  = 32'd0;
     end
   end
   assign advance = i__ready;
-  assign mul_off0 = \$2 [3:0];
-  assign mul_off1 = \$3 [3:0];
-  assign mul_off2 = \$4 [3:0];
-  assign mul_off3 = \$5 [3:0];
-  assign mul_off4 = \$6 [3:0];
-  assign mul_off5 = \$7 [3:0];
-  assign mul_off6 = \$8 [3:0];
-  assign mul_off7 = \$9 [3:0];
-  assign acc0_next = \$234 [31:0];
-  assign acc1_next = \$235 [31:0];
-  assign acc2_next = \$236 [31:0];
-  assign acc3_next = \$237 [31:0];
-  assign acc_out_valid = o__valid;
+  assign mac_acc0_next = \$634 [31:0];
+  assign mac_acc1_next = \$635 [31:0];
+  assign mac_acc2_next = \$636 [31:0];
+  assign mac_acc3_next = \$637 [31:0];
+  assign mac_out_valid = o__valid;
   assign \i__payload.values  = i__payload[63:0];
   assign \i__payload.values[0]  = i__payload[7:0];
   assign \i__payload.values[1]  = i__payload[15:8];
@@ -1444,8 +3334,186 @@ module nm_spmac_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \o__payload.acc[1]  = o__payload[63:32];
   assign \o__payload.acc[2]  = o__payload[95:64];
   assign \o__payload.acc[3]  = o__payload[127:96];
-  assign o__payload[127:96] = acc3_out;
-  assign o__payload[95:64] = acc2_out;
-  assign o__payload[63:32] = acc1_out;
-  assign o__payload[31:0] = acc0_out;
+  assign o__payload[127:96] = mac_acc3_out;
+  assign o__payload[95:64] = mac_acc2_out;
+  assign o__payload[63:32] = mac_acc1_out;
+  assign o__payload[31:0] = mac_acc0_out;
+  assign mac_wmux_drop0 = 4'h0;
+  assign \$12 [3:1] = 3'h0;
+  assign \$12 [0] = \$8 ;
+  assign \$17  = 4'h0;
+  assign mac_wmux_drop1 = { 3'h0, \$8  };
+  assign { \$26 [3:2], \$26 [0] } = 3'h0;
+  assign \$26 [1] = \$23 ;
+  assign \$31 [3:1] = 3'h0;
+  assign \$31 [0] = \$27 ;
+  assign \$37  = 4'h0;
+  assign mac_wmux_drop2 = \$32 ;
+  assign \$48 [3:2] = 2'h0;
+  assign \$48 [1:0] = { \$45 , \$44  };
+  assign { \$53 [3:2], \$53 [0] } = 3'h0;
+  assign \$53 [1] = \$50 ;
+  assign \$59 [3:1] = 3'h0;
+  assign \$59 [0] = \$55 ;
+  assign \$64  = 4'h0;
+  assign \$65  = { 3'h0, \$55  };
+  assign { \$78 [3], \$78 [1:0] } = 3'h0;
+  assign \$78 [2] = \$76 ;
+  assign \$83 [3:2] = 2'h0;
+  assign \$83 [1:0] = { \$80 , \$79  };
+  assign { \$89 [3:2], \$89 [0] } = 3'h0;
+  assign \$89 [1] = \$86 ;
+  assign \$94 [3:1] = 3'h0;
+  assign \$94 [0] = \$90 ;
+  assign \$101  = 4'h0;
+  assign mac_wmux_drop4 = \$96 ;
+  assign { \$116 [3], \$116 [1] } = 2'h0;
+  assign { \$116 [2], \$116 [0] } = { \$114 , \$112  };
+  assign { \$121 [3], \$121 [1:0] } = 3'h0;
+  assign \$121 [2] = \$119 ;
+  assign \$127 [3:2] = 2'h0;
+  assign \$127 [1:0] = { \$124 , \$123  };
+  assign { \$132 [3:2], \$132 [0] } = 3'h0;
+  assign \$132 [1] = \$129 ;
+  assign \$139 [3:1] = 3'h0;
+  assign \$139 [0] = \$135 ;
+  assign \$144  = 4'h0;
+  assign \$145  = { 3'h0, \$135  };
+  assign { \$162 [3], \$162 [0] } = 2'h0;
+  assign \$162 [2:1] = { \$160 , \$159  };
+  assign { \$167 [3], \$167 [1] } = 2'h0;
+  assign { \$167 [2], \$167 [0] } = { \$165 , \$163  };
+  assign { \$173 [3], \$173 [1:0] } = 3'h0;
+  assign \$173 [2] = \$171 ;
+  assign \$178 [3:2] = 2'h0;
+  assign \$178 [1:0] = { \$175 , \$174  };
+  assign { \$185 [3:2], \$185 [0] } = 3'h0;
+  assign \$185 [1] = \$182 ;
+  assign \$190 [3:1] = 3'h0;
+  assign \$190 [0] = \$186 ;
+  assign \$196  = 4'h0;
+  assign \$197  = \$191 ;
+  assign \$216 [3] = 1'h0;
+  assign \$216 [2:0] = { \$214 , \$213 , \$212  };
+  assign { \$221 [3], \$221 [0] } = 2'h0;
+  assign \$221 [2:1] = { \$219 , \$218  };
+  assign { \$227 [3], \$227 [1] } = 2'h0;
+  assign { \$227 [2], \$227 [0] } = { \$225 , \$223  };
+  assign { \$232 [3], \$232 [1:0] } = 3'h0;
+  assign \$232 [2] = \$230 ;
+  assign \$239 [3:2] = 2'h0;
+  assign \$239 [1:0] = { \$236 , \$235  };
+  assign { \$244 [3:2], \$244 [0] } = 3'h0;
+  assign \$244 [1] = \$241 ;
+  assign \$250 [3:1] = 3'h0;
+  assign \$250 [0] = \$246 ;
+  assign \$255  = 4'h0;
+  assign \$256  = { 3'h0, \$246  };
+  assign \$276 [2:0] = 3'h0;
+  assign \$276 [3] = \$275 ;
+  assign \$281 [3] = 1'h0;
+  assign \$281 [2:0] = { \$279 , \$278 , \$277  };
+  assign { \$287 [3], \$287 [0] } = 2'h0;
+  assign \$287 [2:1] = { \$285 , \$284  };
+  assign { \$292 [3], \$292 [1] } = 2'h0;
+  assign { \$292 [2], \$292 [0] } = { \$290 , \$288  };
+  assign { \$299 [3], \$299 [1:0] } = 3'h0;
+  assign \$299 [2] = \$297 ;
+  assign \$304 [3:2] = 2'h0;
+  assign \$304 [1:0] = { \$301 , \$300  };
+  assign { \$310 [3:2], \$310 [0] } = 3'h0;
+  assign \$310 [1] = \$307 ;
+  assign \$315 [3:1] = 3'h0;
+  assign \$315 [0] = \$311 ;
+  assign \$334 [2:0] = 3'h0;
+  assign \$334 [3] = \$333 ;
+  assign \$339 [3] = 1'h0;
+  assign \$339 [2:0] = { \$337 , \$336 , \$335  };
+  assign { \$345 [3], \$345 [0] } = 2'h0;
+  assign \$345 [2:1] = { \$343 , \$342  };
+  assign { \$350 [3], \$350 [1] } = 2'h0;
+  assign { \$350 [2], \$350 [0] } = { \$348 , \$346  };
+  assign { \$357 [3], \$357 [1:0] } = 3'h0;
+  assign \$357 [2] = \$355 ;
+  assign \$362 [3:2] = 2'h0;
+  assign \$362 [1:0] = { \$359 , \$358  };
+  assign { \$368 [3:2], \$368 [0] } = 3'h0;
+  assign \$368 [1] = \$365 ;
+  assign \$384 [2:0] = 3'h0;
+  assign \$384 [3] = \$383 ;
+  assign \$389 [3] = 1'h0;
+  assign \$389 [2:0] = { \$387 , \$386 , \$385  };
+  assign { \$395 [3], \$395 [0] } = 2'h0;
+  assign \$395 [2:1] = { \$393 , \$392  };
+  assign { \$400 [3], \$400 [1] } = 2'h0;
+  assign { \$400 [2], \$400 [0] } = { \$398 , \$396  };
+  assign { \$407 [3], \$407 [1:0] } = 3'h0;
+  assign \$407 [2] = \$405 ;
+  assign \$412 [3:2] = 2'h0;
+  assign \$412 [1:0] = { \$409 , \$408  };
+  assign \$426 [2:0] = 3'h0;
+  assign \$426 [3] = \$425 ;
+  assign \$431 [3] = 1'h0;
+  assign \$431 [2:0] = { \$429 , \$428 , \$427  };
+  assign { \$437 [3], \$437 [0] } = 2'h0;
+  assign \$437 [2:1] = { \$435 , \$434  };
+  assign { \$442 [3], \$442 [1] } = 2'h0;
+  assign { \$442 [2], \$442 [0] } = { \$440 , \$438  };
+  assign { \$449 [3], \$449 [1:0] } = 3'h0;
+  assign \$449 [2] = \$447 ;
+  assign \$460 [2:0] = 3'h0;
+  assign \$460 [3] = \$459 ;
+  assign \$465 [3] = 1'h0;
+  assign \$465 [2:0] = { \$463 , \$462 , \$461  };
+  assign { \$471 [3], \$471 [0] } = 2'h0;
+  assign \$471 [2:1] = { \$469 , \$468  };
+  assign { \$476 [3], \$476 [1] } = 2'h0;
+  assign { \$476 [2], \$476 [0] } = { \$474 , \$472  };
+  assign \$486 [2:0] = 3'h0;
+  assign \$486 [3] = \$485 ;
+  assign \$491 [3] = 1'h0;
+  assign \$491 [2:0] = { \$489 , \$488 , \$487  };
+  assign { \$497 [3], \$497 [0] } = 2'h0;
+  assign \$497 [2:1] = { \$495 , \$494  };
+  assign \$504 [2:0] = 3'h0;
+  assign \$504 [3] = \$503 ;
+  assign \$509 [3] = 1'h0;
+  assign \$509 [2:0] = { \$507 , \$506 , \$505  };
+  assign mac_wmux_drop15[2:0] = 3'h0;
+  assign mac_wmux_drop15[3] = \$513 ;
+  assign \$514  = 1'h1;
+  assign \$515  = mac_wmux_keep0;
+  assign mac_wmux_s0_mv14 = 1'h0;
+  assign mac_wmux_s0_v14 = \$543 ;
+  assign mac_wmux_s0_d14 = mac_wmux_drop14;
+  assign mac_wmux_s0_w0_14 = i__payload[215:208];
+  assign mac_wmux_s0_w1_14 = i__payload[343:336];
+  assign mac_wmux_s0_w2_14 = i__payload[471:464];
+  assign mac_wmux_s0_w3_14 = i__payload[599:592];
+  assign \$570  = 1'h1;
+  assign \$571  = mac_wmux_keep15;
+  assign mac_wmux_s1_mv13 = 1'h0;
+  assign mac_wmux_s1_v13 = \$573 ;
+  assign mac_wmux_s1_d13 = mac_wmux_s0_d13;
+  assign mac_wmux_s1_w0_13 = mac_wmux_s0_w0_13;
+  assign mac_wmux_s1_w1_13 = mac_wmux_s0_w1_13;
+  assign mac_wmux_s1_w2_13 = mac_wmux_s0_w2_13;
+  assign mac_wmux_s1_w3_13 = mac_wmux_s0_w3_13;
+  assign \$598  = 1'h1;
+  assign \$599  = mac_wmux_keep15;
+  assign \$600  = 1'h1;
+  assign \$601  = mac_wmux_keep15;
+  assign mac_wmux_s2_mv11 = 1'h0;
+  assign mac_wmux_s2_v11 = \$603 ;
+  assign mac_wmux_s2_d11 = mac_wmux_s1_d11;
+  assign mac_wmux_s2_w0_11 = mac_wmux_s1_w0_11;
+  assign mac_wmux_s2_w1_11 = mac_wmux_s1_w1_11;
+  assign mac_wmux_s2_w2_11 = mac_wmux_s1_w2_11;
+  assign mac_wmux_s2_w3_11 = mac_wmux_s1_w3_11;
+  assign \$626  = 1'h1;
+  assign \$627  = mac_wmux_keep15;
+  assign \$628  = 1'h1;
+  assign \$629  = mac_wmux_keep15;
+  assign \$630  = 1'h1;
+  assign \$631  = mac_wmux_keep15;
 endmodule

@@ -6,7 +6,7 @@ import random
 
 import pytest
 import torch
-from amaranth.hdl import ClockDomain, Module, Value
+from amaranth.hdl import ClockDomain, Module, Value, signed
 from amaranth.sim import Simulator
 
 import golden
@@ -35,26 +35,27 @@ def make_rows(cfg, rng: random.Random, rows: int, max_groups: int, *, extreme_ev
 
 
 def encode(dut, rows) -> tuple[list[int], list[int], list[int]]:
-    """Input payloads, expected output payloads (golden), index of each row's last group."""
-    cfg = dut.config
+    """Input payloads, expected output payloads (golden), index of each row's last group
+    (``dut``: a unit or its configuration)."""
+    cfg = getattr(dut, "config", dut)
     m, k = cfg.m, cfg.outputs
     inputs, want, lasts = [], [], []
     for x, wt in rows:
         g = len(x)
         xt = torch.tensor(x, dtype=torch.int16).reshape(1, g * m)
         wmat = torch.tensor(wt, dtype=torch.int32).permute(1, 0, 2).reshape(k, g * m)
-        if isinstance(dut, DenseMAC):
+        if isinstance(cfg, DenseMACConfig):
             y = golden.wrap(xt.to(torch.int64) @ wmat.to(torch.int64).T, cfg.acc_width)
         else:
             y = golden.sparse_linear(xt, wmat, cfg.n, cfg.m, acc_width=cfg.acc_width,
                                      fmt=cfg.fmt, weight_fmt="int16")  # weights <= 16 bits
         want.append(pack(cfg.output_layout(), {"acc": y[0].tolist()}))
-        if isinstance(dut, NMSparseMAC):
+        if isinstance(cfg, SparseMACConfig):
             values, index = golden.nm_compress(xt, cfg.n, cfg.m, fmt=cfg.fmt)
         for gi in range(g):
             fields = {"weights": [wt[gi][kk][j] for kk in range(k) for j in range(m)],
                       "last": [int(gi == g - 1)]}
-            if isinstance(dut, NMSparseMAC):
+            if isinstance(cfg, SparseMACConfig):
                 fields["values"] = values[0, gi].tolist()
                 fields["index"] = index[0, gi].tolist()
             else:
@@ -188,6 +189,207 @@ def test_reset_drops_the_row_in_progress() -> None:
 def test_mac_invalid_parameters(cls, kwargs: dict, exc: type, needle: str) -> None:
     with pytest.raises(exc, match=needle):
         cls(**kwargs)
+
+
+SCHEDULES = [
+    ("spmac", dict(n=8, m=16, mac_pipeline="pre=1,mul=1,tree=2")),
+    ("spmac", dict(n=2, m=4, mac_pipeline="pre=0,mul=0,tree=0")),
+    ("spmac", dict(n=3, m=8, mac_pipeline="pre=2,mul=0,tree=3", outputs=2)),
+    ("spmac", dict(n=1, m=4, mac_pipeline="mul=1,tree=2", outputs=2)),
+    ("spmac", dict(n=16, m=32, outputs=2)),  # compaction network
+    ("spmac", dict(n=5, m=16, outputs=1, mac_pipeline="pre=1")),
+    ("dense", dict(m=16, mac_pipeline="mul=1,tree=4")),
+    ("dense", dict(m=4, mac_pipeline="mul=0,tree=1", outputs=3)),
+    ("linear", dict(n=8, m=16, arch="rank", pipeline=3, mac_pipeline="pre=1,mul=1,tree=1")),
+    ("linear", dict(n=2, m=4, pipeline=0, mac_pipeline="mul=0")),
+    ("linear", dict(n=4, m=8, arch="rank", pipeline=1, target_mhz=90)),
+]
+
+
+@pytest.mark.parametrize("case", SCHEDULES, ids=_ids)
+def test_mac_schedules_exact(case, nm_seed: int) -> None:
+    """Every register placement: golden values under random valid/ready, and the exact
+    sidecar latency at full rate."""
+    unit, kwargs = case
+    dut = _unit(unit, kwargs)
+    rng = random.Random(nm_seed + 7)
+    inputs, want, lasts = encode(dut, make_rows(dut.config, rng, 8, 4))
+    run = run_stream(dut, inputs, len(want), seed=nm_seed, p_valid=0.7, p_ready=0.6)
+    assert run.outputs == want
+    run = run_stream(dut, inputs, len(want), seed=nm_seed)
+    assert run.outputs == want
+    assert run.in_cycles == list(range(len(inputs))), "not one group per clock"
+    assert [o - run.in_cycles[last] for o, last in zip(run.out_cycles, lasts, strict=True)] \
+        == [dut.latency] * len(want)
+
+
+# ------------------------------------------------------------------ weights from memory
+def random_store(cfg, rng: random.Random) -> list[list[list[int]]]:
+    """Bank contents ``store[word][bank][k]``: every weight of the ``depth`` x M features."""
+    ww = cfg.weight_width
+    return [[[rng.randrange(-(1 << (ww - 1)), 1 << (ww - 1)) for _ in range(cfg.outputs)]
+             for _ in range(cfg.m)] for _ in range(cfg.depth)]
+
+
+def encode_program(dut, program) -> tuple[list[int], list[int], list[int]]:
+    """A memory-mode program: ``("load", store)`` writes every feature's weights,
+    ``("row", x)`` streams the groups ``x`` (weights from the banks, word = group mod depth).
+    Returns input payloads, expected outputs (golden) and the index of each row's last group."""
+    cfg = dut.config
+    m, k, d = cfg.m, cfg.outputs, cfg.depth
+    lay = cfg.input_layout()
+    inputs, want, lasts = [], [], []
+    store = None
+    for op, arg in program:
+        if op == "load":
+            store = arg
+            for g in range(d):
+                for j in range(m):
+                    inputs.append(pack(lay, {"data": [0] * m, "weights": store[g][j],
+                                             "last": [0], "load": [1],
+                                             "addr": [(g << cfg.index_width) | j]}))
+            continue
+        x = arg
+        g = len(x)
+        wt = [[[store[q % d][j][kk] for j in range(m)] for kk in range(k)] for q in range(g)]
+        (rin, rwant, _) = encode(_stream_twin(dut), [(x, wt)])
+        want += rwant
+        for q in range(g):
+            inputs.append(pack(lay, {"data": x[q], "weights": [0] * k, "last": [int(q == g - 1)],
+                                     "load": [0], "addr": [0]}))
+        lasts.append(len(inputs) - 1)
+    return inputs, want, lasts
+
+
+def _stream_twin(dut):
+    """The same design point with weights in the stream (to reuse :func:`encode`'s golden)."""
+    cfg = dut.config
+    kw = {f: getattr(cfg, f) for f in ("fmt", "weight_width", "acc_width", "outputs")}
+    if isinstance(cfg, DenseMACConfig):
+        return DenseMACConfig(m=cfg.m, **kw)
+    return LinearConfig(n=cfg.n, m=cfg.m, **kw)
+
+
+MEMORY = [
+    ("linear", dict(n=8, m=16, arch="rank", pipeline=2, weights="memory", depth=4)),
+    ("linear", dict(n=2, m=4, weights="memory", depth=3, outputs=2,
+                    mac_pipeline="pre=1,mul=1,tree=1")),
+    ("linear", dict(n=3, m=8, pipeline=0, weights="memory", depth=2, outputs=3)),
+    ("dense", dict(m=4, weights="memory", depth=4, mac_pipeline="mul=1,tree=1")),
+    ("dense", dict(m=16, weights="memory", depth=2, outputs=2)),
+]
+
+
+@pytest.mark.parametrize("case", MEMORY, ids=_ids)
+def test_weights_from_memory(case, nm_seed: int) -> None:
+    """Loads, rows longer than the banks (words wrap), a reload right behind a row that is
+    still in the selector (the load waits; each row sees its own weights), random
+    valid/ready; then exact latency and full rate with the loads first."""
+    unit, kwargs = case
+    dut = _unit(unit, kwargs)
+    cfg = dut.config
+    rng = random.Random(nm_seed + 11)
+    rows = [x for x, _ in make_rows(cfg, rng, 6, cfg.depth + 2)]
+    # the row right before the reload ends at word 0, the first word the reload writes
+    # and keeps element 0 (the largest magnitude), so it reads bank 0, written first
+    rows[2] = [list(g) for g in rows[2][: 1]]
+    rows[2][0][0] = -(1 << (cfg.width - 1))
+    s1, s2 = random_store(cfg, rng), random_store(cfg, rng)
+    program = ([("load", s1)] + [("row", x) for x in rows[:3]] + [("load", s2)]
+               + [("row", x) for x in rows[3:]])
+    inputs, want, _ = encode_program(dut, program)
+    for p_valid, p_ready in ((1.0, 1.0), (0.7, 0.5)):
+        run = run_stream(dut, inputs, len(want), seed=nm_seed, p_valid=p_valid,
+                         p_ready=p_ready)
+        assert run.outputs == want
+    inputs, want, lasts = encode_program(dut, [("load", s1)] + [("row", x) for x in rows])
+    run = run_stream(dut, inputs, len(want), seed=nm_seed)
+    assert run.outputs == want
+    assert run.in_cycles == list(range(len(inputs))), "not one transfer per clock"
+    assert [o - run.in_cycles[last] for o, last in zip(run.out_cycles, lasts, strict=True)] \
+        == [dut.latency] * len(want)
+
+
+def test_memory_reads_only_kept_banks() -> None:
+    """The sidecar states the weight bits per group: N of M columns from memory."""
+    lin = LinearConfig(n=8, m=16, outputs=16, weights="memory")
+    dense = DenseMACConfig(m=16, outputs=16, weights="memory")
+    assert lin.metrics()["weight_bits_per_group"] == 8 * 16 * 8
+    assert dense.metrics()["weight_bits_per_group"] == 16 * 16 * 8
+    assert lin.metrics()["weight_bits_stored"] == dense.metrics()["weight_bits_stored"] \
+        == 16 * 64 * 16 * 8
+    assert lin.name == "nm_linear_8_16_int8_k16_wmem"
+
+
+@pytest.mark.parametrize(("n", "m"), [(3, 6), (2, 5), (4, 8), (1, 4), (5, 7)])
+def test_compaction_network_every_index_set(n: int, m: int) -> None:
+    """The compaction network routes column index[s] to slot s for every ascending index
+    set (it is used where it needs fewer multiplexers, here forced for small patterns)."""
+    import itertools
+
+    from amaranth.hdl import Module, Signal
+
+    from gen.mac import _compact_weights
+
+    top = Module()
+    idx = [Signal(range(m), name=f"i{s}") for s in range(n)]
+    cols = [Signal(signed(8), name=f"c{j}") for j in range(m)]
+    out = _compact_weights(top, idx, lambda k, j: cols[j], m_=m, outputs=1, weight_width=8,
+                           name="t")[0]
+    sets = list(itertools.combinations(range(m), n))
+
+    async def bench(ctx):
+        for j, c in enumerate(cols):
+            ctx.set(c, 10 * j - 40)
+        for chosen in sets:
+            for s, i in enumerate(chosen):
+                ctx.set(idx[s], i)
+            assert [ctx.get(o) for o in out] == [10 * i - 40 for i in chosen], chosen
+
+    sim = Simulator(top)
+    sim.add_testbench(bench)
+    sim.run()
+
+
+def test_schedule_specs_and_errors() -> None:
+    from gen.macsched import MACSchedule, parse_schedule
+
+    assert parse_schedule("pre=1, tree=2") == MACSchedule(pre=1, mul=1, tree=2)
+    assert parse_schedule("auto") is None and parse_schedule(None) is None
+    assert SparseMACConfig(n=2, m=4, mac_pipeline="tree=1").mac_pipeline == "pre=0,mul=1,tree=1"
+    for spec, exc, needle in (("wmux=1", ValueError, "'wmux=1' is not <part>=<stages>"),
+                              ("mul=x", ValueError, "mul must be an integer, not 'x'"),
+                              ("mul=1,mul=2", ValueError, "gives mul twice"),
+                              ("tree=9", ValueError, "tree must be in \\[0, 8\\], not 9"),
+                              (3, TypeError, "spec string")):
+        with pytest.raises(exc, match=needle):
+            SparseMACConfig(n=2, m=4, mac_pipeline=spec)
+    with pytest.raises(ValueError, match="'auto' needs target_mhz"):
+        DenseMACConfig(m=4, mac_pipeline="auto")
+    with pytest.raises(ValueError, match="out of reach: the mul layer alone"):
+        DenseMACConfig(m=4, target_mhz=400)
+    with pytest.raises(TypeError, match="target_mhz must be a number"):
+        DenseMACConfig(m=4, target_mhz="fast")
+
+
+def test_auto_schedule_meets_the_model_with_fewest_bits() -> None:
+    """Faster clocks never need fewer register bits; every segment of the chosen schedule fits
+    the period in the model; at a slow clock nothing but the accumulator is registered."""
+    from gen.macsched import _meets, auto_schedule, layer_delays, register_bits
+
+    for cfg in (LinearConfig(n=8, m=16, outputs=16), DenseMACConfig(m=32, outputs=4)):
+        shape = cfg.mac_shape()
+        prev = -1
+        for mhz in (20, 50, 70, 90):
+            sched = auto_schedule(shape, mhz, 32)
+            assert register_bits(shape, sched) >= prev
+            prev = register_bits(shape, sched)
+            budget = 1000 / mhz - 0.8
+            assert _meets(shape, sched, layer_delays(shape, 32), budget)
+        assert auto_schedule(shape, 20, 32).stages == 1
+    # a register after the weight multiplexers (8 bits per product) beats one after the
+    # multipliers (16 bits) when either meets the clock
+    assert LinearConfig(n=2, m=4, outputs=8, target_mhz=90).mac_pipeline.startswith("pre=1")
 
 
 def test_latency_properties() -> None:

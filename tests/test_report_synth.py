@@ -64,3 +64,22 @@ def test_wrapper_registers_every_port_but_the_clock():
     assert "a_q <= a;" in text and "y <= y_d;" in text and ".clk(clk)" in text
     with pytest.raises(ValueError, match="no clock port 'clk'"):
         synth.timing_wrapper("m", {"a": ("in", 1)})
+
+
+def test_weight_banks_stay_macros_in_the_asic_proxy(tmp_path, small_hdl):
+    """A unit with weights from memory: the ASIC proxy keeps its banks as $mem_v2 macros (not
+    flip-flops), ECP5 maps them to RAM; the CPU time of the run is recorded."""
+    from gen.config import DenseMACConfig
+    from gen.emit import emit
+
+    emit(DenseMACConfig(m=4, outputs=2, weights="memory", depth=4), tmp_path)
+    sc = load_sidecar(tmp_path / "dense_mac_4_int8_k2_wmem.json")
+    plain = load_sidecar(small_hdl / "nm_topk_2_4_int8_rank.json")
+    assert synth.keeps_memories(sc) and not synth.keeps_memories(plain)
+    assert synth.flow_signature(memories=True) != synth.flow_signature()
+    r = synth.measure(sc.verilog, sc, tmp_path / "work", place=False)
+    assert "$mem_v2" in (tmp_path / "work" / "asic_stat.json").read_text()
+    assert "memory_map" not in (tmp_path / "work" / "flow.ys").read_text()
+    assert r["asic"]["transistors"] > 1000
+    assert r["post_synth"]["LUTRAM"] + r["post_synth"]["BRAM"] >= 1
+    assert 0 < r["cpu_s"]["yosys"] and r["cpu_s"]["nextpnr"] is None

@@ -56,3 +56,25 @@ def test_module(name: str):
 def test_module_slow(name: str):
     res = _run(name, slow=True)
     assert res.passed, res.failure_text()
+
+
+def _sweep_names() -> list[str]:
+    from gen.config import SWEEP
+
+    return [c.name for c in SWEEP]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", _sweep_names())
+def test_sweep_module(name: str, tmp_path_factory):
+    """Every point of the engine sweep (``hdl/engine_sweep``, K up to 32, weights in the stream and
+    from memory) through the same regression, emitted afresh from ``gen.config.SWEEP``."""
+    from gen.config import SWEEP
+    from gen.emit import emit
+
+    (cfg,) = [c for c in SWEEP if c.name == name]
+    d = tmp_path_factory.mktemp("sweep")
+    emit(cfg, d)
+    sc = sidecar.load_sidecar(d / f"{name}.json")
+    res = regression.run_module(sc, seed=seed(), tag="sweep")
+    assert res.passed, res.failure_text()

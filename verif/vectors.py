@@ -32,6 +32,10 @@ __all__ = [
     "load_activations",
     "activation_groups",
     "DEFAULT_ACTIVATIONS",
+    "is_memory",
+    "memory_store",
+    "store_weights",
+    "load_fields",
 ]
 
 DEFAULT_ACTIVATIONS = Path(__file__).resolve().parent / "data" / "smollm2_acts.pt"
@@ -130,7 +134,8 @@ def _mac_expected(sc: Sidecar, x: torch.Tensor, w: torch.Tensor, spans: list[tup
 
 
 def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
-              reset_after: bool = False, complete_last_row: bool = True) -> Phase:
+              reset_after: bool = False, complete_last_row: bool = True,
+              reload_every: int | None = None) -> Phase:
     """One phase of MAC rows: each row is ``(x: [g, M] int, w: [g, K, M] int)``.
 
     For ``spmac`` the input is the golden compressed form of ``x``; for ``linear`` and
@@ -138,6 +143,12 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
     :func:`golden.sparse_linear` (dense rows: the int64 dot product), wrapped to ``acc_width``.
     With ``complete_last_row=False`` the last row carries no ``last`` and expects no output
     (used before a reset).
+
+    Units with weights from memory (sidecar ``weights: memory``, DESIGN.md section 3.1): the
+    rows' weights become bank contents (:func:`memory_store`), loaded by ``load`` transfers
+    before the rows, and each row computes with the words its groups read (group q of a row
+    reads word q mod depth). ``reload_every=r`` loads a new store before every r rows (a load
+    right behind rows still in flight).
     """
     f = _fmt(sc)
     if not f.is_int:
@@ -149,28 +160,43 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
     acc_width = sc.acc_width
     K = sc.outputs
     m = sc.m
-    xs, ws, lasts, out_src, spans = [], [], [], [], []
-    t = 0
-    for r, (x, w) in enumerate(rows):
-        g = x.shape[0]
-        if w.shape != (g, K, m):
-            raise ValueError(f"row {r}: weights must be [{g}, {K}, {m}], got {tuple(w.shape)}")
-        xs.append(x)
-        ws.append(w)
-        last = torch.zeros(g, dtype=torch.int64)
-        if complete_last_row or r < len(rows) - 1:
-            last[-1] = 1
-            out_src.append(t + g - 1)
-            spans.append((t, t + g))
-        t += g
-        lasts.append(last)
+    memory = is_memory(sc)
+    chunks = [list(rows)]
+    if memory and reload_every:
+        chunks = [list(rows[i: i + reload_every]) for i in range(0, len(rows), reload_every)]
+    xs, ws, lasts, out_src, spans, loads = [], [], [], [], [], []
+    t = 0  # compute transfers so far
+    for c, chunk in enumerate(chunks):
+        if memory:
+            store = memory_store(sc, chunk)
+            chunk = [(x, store_weights(sc, store, x.shape[0])) for x, _ in chunk]
+            loads.append((t, store))
+        for r, (x, w) in enumerate(chunk):
+            g = x.shape[0]
+            if w.shape != (g, K, m):
+                raise ValueError(f"row {r}: weights must be [{g}, {K}, {m}], got "
+                                 f"{tuple(w.shape)}")
+            xs.append(x)
+            ws.append(w)
+            last = torch.zeros(g, dtype=torch.int64)
+            if complete_last_row or c < len(chunks) - 1 or r < len(chunk) - 1:
+                last[-1] = 1
+                out_src.append(t + g - 1)
+                spans.append((t, t + g))
+            t += g
+            lasts.append(last)
     expected = _mac_expected(sc, torch.cat(xs), torch.cat(ws), spans, wf, acc_width)
     X = torch.cat(xs).to(golden.dtype_of(f))
     W = torch.cat(ws)
     L = torch.cat(lasts).reshape(-1, 1)
     T = X.shape[0]
-    wbits = golden.to_bits(W.to(golden.dtype_of(wf)), wf).reshape(T, K * m)
-    fields: dict[str, torch.Tensor] = {"weights": wbits, "last": L}
+    fields: dict[str, torch.Tensor] = {"last": L}
+    if memory:
+        fields["weights"] = torch.zeros(T, K, dtype=torch.int64)
+        fields["load"] = torch.zeros(T, 1, dtype=torch.int64)
+        fields["addr"] = torch.zeros(T, 1, dtype=torch.int64)
+    else:
+        fields["weights"] = golden.to_bits(W.to(golden.dtype_of(wf)), wf).reshape(T, K * m)
     if sc.unit == "spmac":
         values, index = golden.nm_compress(X, int(sc.n), m, fmt=f.name)
         fields["values"] = golden.to_bits(values, f.name).reshape(T, -1)
@@ -178,9 +204,70 @@ def mac_phase(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]], *,
     else:
         fields["data"] = golden.to_bits(X, f.name).reshape(T, m)
     inputs = _pack_rows(sc.i, fields)
+    # the load transfers go in front of their chunk; output sources shift by them
+    shift = [0] * (T + 1)
+    for at, store in reversed(loads):
+        ld = _pack_rows(sc.i, load_fields(sc, store))
+        inputs[at:at] = ld
+        for i in range(at, T + 1):
+            shift[i] += len(ld)
+    out_src = [src + shift[src] for src in out_src]
     exp = _pack_rows(sc.o, {"acc": expected}) if spans else []
     return Phase(inputs=inputs, expected=exp, out_src=out_src, groups=T,
                  reset_after=reset_after)
+
+
+def is_memory(sc: Sidecar) -> bool:
+    """The unit holds its weights in banks (DESIGN.md section 3.1)."""
+    return sc.params.get("weights") == "memory"
+
+
+def memory_store(sc: Sidecar, rows: Sequence[tuple[torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    """Bank contents ``[depth, M, K]`` (word, bank, output) taken from the rows' weights: word q
+    holds the weights of the first group q (mod depth) among the rows, so directed weights
+    (extremes, the wrap-around rows) reach the multipliers; words no group sets hold those of
+    the first group."""
+    d, m, K = int(sc.params["depth"]), sc.m, sc.outputs
+    store = torch.zeros(d, m, K, dtype=torch.int64)
+    seen = torch.zeros(d, dtype=torch.bool)
+    first = None
+    for _, w in rows:
+        for q in range(w.shape[0]):
+            if first is None:
+                first = w[q].T
+            word = q % d
+            if not seen[word]:
+                store[word] = w[q].T
+                seen[word] = True
+        if bool(seen.all()):
+            break
+    if first is not None:
+        store[~seen] = first
+    return store
+
+
+def store_weights(sc: Sidecar, store: torch.Tensor, groups: int) -> torch.Tensor:
+    """Weights ``[groups, K, M]`` a row of ``groups`` groups reads from ``store``."""
+    d = store.shape[0]
+    words = torch.arange(groups) % d
+    return store[words].permute(0, 2, 1)
+
+
+def load_fields(sc: Sidecar, store: torch.Tensor) -> dict[str, torch.Tensor]:
+    """Payload fields of the load transfers writing ``store`` (one per input feature,
+    ``addr = (word << index_width) | bank``)."""
+    d, m, K = store.shape
+    iw = int(sc.params["index_width"])
+    wf = _weight_fmt(sc)
+    word = torch.arange(d).repeat_interleave(m)
+    bank = torch.arange(m).repeat(d)
+    T = d * m
+    fields = {"last": torch.zeros(T, 1, dtype=torch.int64),
+              "load": torch.ones(T, 1, dtype=torch.int64),
+              "addr": ((word << iw) | bank).reshape(T, 1),
+              "weights": golden.to_bits(store.reshape(T, K).to(golden.dtype_of(wf)), wf)}
+    fields["data"] = torch.zeros(T, m, dtype=torch.int64)
+    return fields
 
 
 # --------------------------------------------------------------------------------- stimulus
@@ -461,6 +548,18 @@ def regression_scenarios(sc: Sidecar, seed: int, *, groups: int = 240, act_group
                          [mac_phase(sc, a, reset_after=True, complete_last_row=False),
                           mac_phase(sc, b)],
                          idle="random:0.2", backpressure="random:0.3"))
+    if is_memory(sc):
+        # new weights right behind rows still in the pipeline: the load must wait for them
+        r = _mac_rows(sc, rows, seed + 301)
+        # the row before each reload is one group that keeps element 0 (the most negative
+        # value): it reads bank 0 at word 0, the first word the reload writes
+        r = [(x[:1], w[:1]) if i % 2 == 1 else (x, w) for i, (x, w) in enumerate(r)]
+        for x, _ in r[1::2]:
+            x[0, 0] = _fmt(sc).min
+        scen.append(Scenario("weight reload between rows", [mac_phase(sc, r, reload_every=2)],
+                             idle="random:0.2", backpressure="random:0.3"))
+        scen.append(Scenario("weight reload between rows, full rate",
+                             [mac_phase(sc, r, reload_every=3)]))
     wr = wrap_rows(sc, seed)
     if wr is not None:
         scen.append(Scenario(f"accumulator wrap-around at {sc.acc_width} bits",

@@ -50,7 +50,7 @@ from pathlib import Path
 
 from .formats import FORMATS, Format, get_format
 from .patterns import pattern_label
-from .units import UNITS, Unit
+from .units import MEMORY_PARAMS, UNITS, Unit, is_memory
 
 __all__ = [
     "SidecarError",
@@ -389,6 +389,10 @@ _SHAPES: dict[str, dict[str, tuple[str | int, str | int]]] = {
     "dense_mac": {"data": ("width", "m"), "weights": ("weight_width", "outputs*m"),
                   "last": (1, 1), "acc": ("acc_width", "outputs")},
 }
+# With weights from memory (params.weights == "memory", DESIGN.md section 3.1) these fields of
+# the input take other shapes: the weights of one input feature, the load flag, the address.
+_MEMORY_SHAPES: dict[str, tuple[str | int, str | int]] = {
+    "weights": ("weight_width", "outputs"), "load": (1, 1), "addr": ("addr_width", 1)}
 _SEMANTIC_CHECKS = (
     "n < m for a sparse unit",
     "2**index_width >= m",
@@ -462,27 +466,46 @@ def _schema() -> dict:
             "arch": {"type": "string", "minLength": 1,
                      "description": "architecture label of a selector (any name; "
                                     "`nmsparse crosscheck --arch` selects by it)"},
+            "weights": {"enum": ["stream", "memory"],
+                        "description": "MAC units: K x M weights with every group (stream), "
+                                       "or held in the unit's banks (memory, DESIGN.md 3.1)"},
+            "depth": _int(2, "words per weight bank with weights from memory"),
+            "mac_pipeline": {"type": "string", "minLength": 1,
+                             "description": "MAC units: register stages per part of the "
+                                            "datapath (informative)"},
         },
     }
     per_unit = []
+    memory = {"required": ["params"],
+              "properties": {"params": {"required": ["weights"],
+                                        "properties": {"weights": {"const": "memory"}}}}}
     for u in UNITS.values():
-        per_unit.append({
-            "if": {"required": ["unit"], "properties": {"unit": {"const": u.name}}},
-            "then": {"properties": {
-                "params": {"required": list(u.params),
-                           "description": f"a {u.name} unit's params: "
-                                          f"{', '.join(u.params)}"},
-                "ports": {"properties": {
-                    port: {"properties": {"fields": {
-                        "required": list(names),
-                        "properties": {f: True for f in names},
-                        "additionalProperties": False,
-                        "description": f"a {u.name} unit's {port} carries the field"
-                                       f"{'s' if len(names) > 1 else ''} "
-                                       f"{', '.join(names)}"}}}
-                    for port, names in (("i__payload", u.inputs), ("o__payload", u.outputs))}},
-            }},
-        })
+        variants = [(u.inputs, list(u.params), "")]
+        if u.memory_inputs:
+            variants.append((u.memory_inputs, list(u.params) + [
+                k for k in MEMORY_PARAMS if k not in u.params], " with weights from memory"))
+        for v, (inputs, required, label) in enumerate(variants):
+            cond: dict = {"required": ["unit"], "properties": {"unit": {"const": u.name}}}
+            if u.memory_inputs:
+                cond = {"allOf": [cond, memory if v else {"not": memory}]}
+            per_unit.append({
+                "if": cond,
+                "then": {"properties": {
+                    "params": {"required": required,
+                               "description": f"a {u.name} unit's params{label}: "
+                                              f"{', '.join(required)}"},
+                    "ports": {"properties": {
+                        port: {"properties": {"fields": {
+                            "required": list(names),
+                            "properties": {f: True for f in names},
+                            "additionalProperties": False,
+                            "description": f"a {u.name} unit's {port}{label} carries the "
+                                           f"field{'s' if len(names) > 1 else ''} "
+                                           f"{', '.join(names)}"}}}
+                        for port, names in (("i__payload", inputs),
+                                            ("o__payload", u.outputs))}},
+                }},
+            })
     per_fmt = [{
         "if": {"required": ["params"],
                "properties": {"params": {"required": ["fmt"],
@@ -667,15 +690,22 @@ def validate(doc: object, where: str = "sidecar") -> None:
 # ---------------------------------------------------------------------------------- reader
 
 def _shape_of(unit: str, fname: str, params: Mapping) -> tuple[int, int, str]:
-    ew, cnt = _SHAPES[unit][fname]
+    if is_memory(UNITS[unit], params) and fname in _MEMORY_SHAPES:
+        ew, cnt = _MEMORY_SHAPES[fname]
+    else:
+        ew, cnt = _SHAPES[unit][fname]
 
     def val(x: str | int) -> int:
         if isinstance(x, int):
             return x
         if x == "outputs*m":
             return int(params["outputs"]) * int(params["m"])
+        if x == "addr_width":  # (word << index_width) | bank
+            return int(params["index_width"]) + max(1, (int(params["depth"]) - 1).bit_length())
         return int(params[x])
 
+    if ew == "addr_width":
+        return val(ew), val(cnt), "1 element of params.index_width + ceil(log2 params.depth) bits"
     words = {"outputs*m": "outputs x m"}
     text = (f"{words.get(str(cnt), cnt)} elements of "
             f"{ew if isinstance(ew, int) else 'params.' + ew} bits")
@@ -701,7 +731,8 @@ def default_ports(unit: str, params: Mapping) -> dict[str, Port]:
         raise ValueError(f"the {unit} layout needs the params {', '.join(missing)}")
     lanes = int(params.get("lanes", 1) or 1) if unit == "topk" else 1
     ports = {n: Port(n, _DIRS[n], 1) for n in STREAM_PORTS if not n.endswith("__payload")}
-    for name, names in (("i__payload", spec.inputs), ("o__payload", spec.outputs)):
+    for name, names in (("i__payload", spec.input_fields(params)),
+                        ("o__payload", spec.outputs)):
         shapes = [(f, *_shape_of(unit, f, params)[:2]) for f in names]
         stride = sum(ew * cnt for _, ew, cnt in shapes)
         fields, off = {}, 0

@@ -12,12 +12,27 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-__all__ = ["Unit", "UNITS", "unit", "module_name"]
+__all__ = ["Unit", "UNITS", "unit", "module_name", "is_memory", "MEMORY_PARAMS"]
 
 
 def _lanes(p: Mapping) -> str:
     lanes = int(p.get("lanes", 1) or 1)
     return f"_x{lanes}" if lanes > 1 else ""
+
+
+def _wmem(p: Mapping) -> str:
+    """``_wmem``: the weights come from the unit's own banks (DESIGN.md section 3.1)."""
+    return "_wmem" if p.get("weights") == "memory" else ""
+
+
+#: Parameters a unit with weights from memory also gives (DESIGN.md section 3.1).
+MEMORY_PARAMS = ("weights", "depth", "index_width")
+_MEMORY_FIELDS = ("data", "weights", "last", "load", "addr")
+
+
+def is_memory(u: Unit, params: Mapping) -> bool:
+    """Whether a design point of ``u`` holds its weights in banks (``weights: memory``)."""
+    return bool(u.memory_inputs) and params.get("weights") == "memory"
 
 
 @dataclass(frozen=True)
@@ -36,6 +51,9 @@ class Unit:
         Whether the unit implements an N:M pattern (``n`` is then required).
     describe : str
         One line for documentation.
+    memory_inputs : tuple of str
+        Payload fields of ``i`` when the unit holds its weights (``params.weights ==
+        "memory"``, DESIGN.md section 3.1); empty if it has no such form.
     """
 
     name: str
@@ -45,6 +63,11 @@ class Unit:
     sparse: bool
     describe: str
     _name: Callable[[Mapping], str]
+    memory_inputs: tuple[str, ...] = ()
+
+    def input_fields(self, params: Mapping) -> tuple[str, ...]:
+        """The ``i`` payload fields of a design point with ``params``."""
+        return self.memory_inputs if is_memory(self, params) else self.inputs
 
     def module_name(self, **params: object) -> str:
         """The module name of a design point of this unit."""
@@ -68,11 +91,13 @@ UNITS: dict[str, Unit] = {
         Unit("linear", ("data", "weights", "last"), ("acc",),
              ("n", "m", "fmt", "width", "index_width", "weight_width", "acc_width", "outputs"),
              True, "sparse linear engine: the selector and the sparse MAC in one pipeline",
-             lambda p: f"nm_linear_{p['n']}_{p['m']}_{p['fmt']}_k{p['outputs']}"),
+             lambda p: f"nm_linear_{p['n']}_{p['m']}_{p['fmt']}_k{p['outputs']}{_wmem(p)}",
+             _MEMORY_FIELDS),
         Unit("dense_mac", ("data", "weights", "last"), ("acc",),
              ("m", "fmt", "width", "weight_width", "acc_width", "outputs"), False,
              "dense baseline: the same dot product without sparsity",
-             lambda p: f"dense_mac_{p['m']}_{p['fmt']}_k{p['outputs']}"),
+             lambda p: f"dense_mac_{p['m']}_{p['fmt']}_k{p['outputs']}{_wmem(p)}",
+             _MEMORY_FIELDS),
     )
 }
 

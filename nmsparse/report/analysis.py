@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 from nmsparse.contract.patterns import parse_sparsity, pattern_order
 
+from .synth import DEVICE_DSP
+
 __all__ = [
     "figure",
     "area",
@@ -29,6 +31,14 @@ __all__ = [
     "crosscheck_totals",
     "HardwareCost",
     "hardware_cost",
+    "DSP_CAPACITY",
+    "EnginePoint",
+    "engine_points",
+    "EnginePair",
+    "engine_pairs",
+    "fit_line",
+    "BreakEven",
+    "break_even",
 ]
 
 
@@ -58,13 +68,17 @@ def savings(records: Sequence[Mapping]) -> list[dict]:
     non-zero activation that the unit computes per clock. A dense unit spends M*K multipliers
     on M*K/2 useful products; an N:M unit (N/M = 1/2) spends N*K multipliers on N*K useful ones.
     """
-    dense = {(r["m"], r["outputs"], r["fmt"], r["lanes"]): r for r in records
-             if r["unit"] == "dense_mac"}
+    def key(r: Mapping) -> tuple:
+        # weights from memory pair with the dense baseline that also reads its own banks
+        return (r["m"], r["outputs"], r["fmt"], r["lanes"],
+                (r.get("params") or {}).get("weights", "stream"))
+
+    dense = {key(r): r for r in records if r["unit"] == "dense_mac"}
     out = []
     for r in records:
         if r["unit"] not in ("spmac", "linear"):
             continue
-        d = dense.get((r["m"], r["outputs"], r["fmt"], r["lanes"]))
+        d = dense.get(key(r))
         if d is None:
             continue
         a, b = area(r), area(d)
@@ -322,3 +336,188 @@ def hardware_cost(q: Mapping) -> HardwareCost:
     if mit is not None:
         return HardwareCost("unknown", "", None, f"no cost model for mitigation {mit!r}")
     return _CRITERION_COST.get(crit, HardwareCost("none"))
+# ----------------------------------------------------------------------------- engine sweep
+# The sparse linear engine against the dense baseline across K (issue: from what array size
+# on does N:M pay off?). A point is one measured engine; the dense baseline of a sparse engine
+# has the same M, K, format and weight source.
+
+DSP_CAPACITY = DEVICE_DSP
+"""MULT18X18D blocks of the LFE5U-85F: engines needing more multipliers are not placed."""
+
+
+@dataclass(frozen=True)
+class EnginePoint:
+    """One measured linear engine or dense baseline (figures None where not measured)."""
+
+    module: str
+    unit: str
+    pattern: str
+    n: int | None
+    m: int
+    k: int
+    fmt: str
+    weights: str
+    multipliers: int | None
+    lut: float | None
+    carry: float | None
+    ff: float | None
+    dsp: float | None
+    bram: float | None
+    lutram: float | None
+    fmax: float | None
+    transistors: float | None
+    runtime_s: float | None
+    cpu_s: float | None
+    weight_bits_per_group: int | None
+    weight_bits_stored: int | None
+
+    @property
+    def sparse(self) -> bool:
+        return self.unit == "linear"
+
+    @property
+    def fits(self) -> bool:
+        """Placeable on the LFE5U-85F: its multipliers fit the DSP blocks."""
+        return self.multipliers is None or self.multipliers <= DSP_CAPACITY
+
+    @property
+    def eff_macs_per_cycle(self) -> float:
+        """Useful products per clock at 50% activation sparsity: N*K for an N:M engine (N <= M/2),
+        M*K/2 for the dense baseline (half of its products multiply a zero)."""
+        if self.sparse and self.n is not None:
+            return min(self.n, self.m / 2) * self.k
+        return self.m * self.k / 2
+
+    @property
+    def eff_macs_per_s(self) -> float | None:
+        return self.eff_macs_per_cycle * self.fmax * 1e6 if self.fmax else None
+
+    def lut4_equivalents(self, lut4_per_dsp: float | None) -> float | None:
+        """LUT4 + 2 x CCU2C (a carry cell spans two LUT4s) + ``lut4_per_dsp`` x DSP."""
+        if None in (self.lut, self.carry, self.dsp) or lut4_per_dsp is None:
+            return None
+        return self.lut + 2 * self.carry + lut4_per_dsp * self.dsp  # type: ignore[operator]
+
+
+def engine_points(records: Sequence[Mapping]) -> list[EnginePoint]:
+    """Every linear engine and dense baseline with an integer format, in record order."""
+    out = []
+    for r in records:
+        if r.get("unit") not in ("linear", "dense_mac"):
+            continue
+        params = r.get("params") or {}
+        def total(key: str, r: Mapping = r) -> float | None:
+            vals = [v for v in (r.get(key) or {}).values() if isinstance(v, (int, float))]
+            return sum(vals) if vals and not r.get("error") else None
+
+        out.append(EnginePoint(
+            module=r["module"], unit=r["unit"], pattern=r["pattern"], n=r.get("n"),
+            m=r["m"], k=r.get("outputs") or 1, fmt=str(r.get("fmt")),
+            weights=str(params.get("weights", "stream")),
+            multipliers=r.get("multipliers"),
+            lut=figure(r, "post_synth", "LUT"), carry=figure(r, "post_synth", "CARRY"),
+            ff=figure(r, "post_synth", "FF"), dsp=figure(r, "post_synth", "DSP"),
+            bram=figure(r, "post_synth", "BRAM"), lutram=figure(r, "post_synth", "LUTRAM"),
+            fmax=figure(r, "post_place", "fmax_mhz"),
+            transistors=figure(r, "asic", "transistors"),
+            runtime_s=total("runtime_s"), cpu_s=total("cpu_s"),
+            weight_bits_per_group=r.get("weight_bits_per_group"),
+            weight_bits_stored=r.get("weight_bits_stored"),
+        ))
+    return out
+
+
+@dataclass(frozen=True)
+class EnginePair:
+    """A sparse engine and its dense baseline (same M, K, format and weight source)."""
+
+    sparse: EnginePoint
+    dense: EnginePoint
+
+    def ratio(self, attr: str) -> float | None:
+        return _ratio(getattr(self.sparse, attr), getattr(self.dense, attr))
+
+    @property
+    def eff_per_ktr(self) -> tuple[float | None, float | None]:
+        """Effective MACs/s per 1k transistors (sparse, dense); None without an Fmax."""
+        return tuple(  # type: ignore[return-value]
+            p.eff_macs_per_s / p.transistors * 1e3 if p.eff_macs_per_s and p.transistors
+            else None for p in (self.sparse, self.dense))
+
+    @property
+    def eff_per_cycle_ktr(self) -> tuple[float | None, float | None]:
+        """Effective MACs/cycle per 1k transistors (sparse, dense): the ASIC view, no Fmax."""
+        return tuple(  # type: ignore[return-value]
+            p.eff_macs_per_cycle / p.transistors * 1e3 if p.transistors else None
+            for p in (self.sparse, self.dense))
+
+
+def engine_pairs(records: Sequence[Mapping]) -> list[EnginePair]:
+    """Sparse engines with their dense baselines, by pattern, weight source and K."""
+    pts = engine_points(records)
+    dense = {(p.m, p.k, p.fmt, p.weights): p for p in pts if not p.sparse}
+    pairs = [EnginePair(p, dense[(p.m, p.k, p.fmt, p.weights)]) for p in pts
+             if p.sparse and (p.m, p.k, p.fmt, p.weights) in dense]
+    return sorted(pairs, key=lambda q: (pattern_order(q.sparse.pattern),
+                                        q.sparse.weights != "stream", q.sparse.k))
+
+
+def fit_line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
+    """Least-squares ``y = c0 + c1 x`` (two or more points with distinct x)."""
+    n = len(xs)
+    if n < 2 or len(set(xs)) < 2:
+        raise ValueError(f"a line needs two or more distinct x values, not {list(xs)}")
+    mx, my = sum(xs) / n, sum(ys) / n
+    sxx = sum((x - mx) ** 2 for x in xs)
+    c1 = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
+    return my - c1 * mx, c1
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """Where an N:M engine becomes smaller than the dense baseline, from measured points.
+
+    ``sparse``/``dense``: the fitted costs ``c0 + c1 K`` (``c0``: per-engine parts such as the
+    selector; ``c1``: per-output parts); ``k_star`` the K where the lines cross (None: the
+    sparse engine's per-output cost is not below the dense one's, so it never pays off);
+    ``ratios`` the measured sparse/dense ratio at each K; ``worst_residual`` the largest
+    relative deviation of a measured point from its line.
+    """
+
+    pattern: str
+    weights: str
+    metric: str
+    sparse: tuple[float, float]
+    dense: tuple[float, float]
+    k_star: float | None
+    ratios: dict[int, float]
+    worst_residual: float
+
+    @property
+    def first_measured(self) -> int | None:
+        """The smallest measured K at which the engine is already smaller."""
+        ks = [k for k, r in sorted(self.ratios.items()) if r < 1]
+        return ks[0] if ks else None
+
+
+def break_even(records: Sequence[Mapping], metric: str = "transistors") -> list[BreakEven]:
+    """Break-even K per (pattern, weight source) with two or more measured K."""
+    groups: dict[tuple[str, str], list[EnginePair]] = {}
+    for q in engine_pairs(records):
+        if getattr(q.sparse, metric) and getattr(q.dense, metric):
+            groups.setdefault((q.sparse.pattern, q.sparse.weights), []).append(q)
+    out = []
+    for (pat, weights), qs in groups.items():
+        ks = [q.sparse.k for q in qs]
+        if len(set(ks)) < 2:
+            continue
+        s = fit_line(ks, [getattr(q.sparse, metric) for q in qs])
+        d = fit_line(ks, [getattr(q.dense, metric) for q in qs])
+        k_star = (s[0] - d[0]) / (d[1] - s[1]) if d[1] > s[1] else None
+        worst = max(abs(c0 + c1 * q.sparse.k - y) / y
+                    for (c0, c1), attr in ((s, "sparse"), (d, "dense")) for q in qs
+                    for y in [getattr(getattr(q, attr), metric)])
+        out.append(BreakEven(pat, weights, metric, s, d,
+                             max(k_star, 0.0) if k_star is not None else None,
+                             {q.sparse.k: q.ratio(metric) for q in qs}, worst))
+    return out

@@ -115,9 +115,13 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     """
     say = _say if progress else (lambda _m: None)
     cache_root = out_dir / ".cache"
-    flow = synth.flow_signature()
+    flows = {mem: synth.flow_signature(memories=mem) for mem in (False, True)}
     sources = {p.module: p.verilog.read_bytes() for p in points}
-    keys = {p.module: cache.point_key(sources[p.module], p.sidecar, flow, place=place)
+    # a module whose multipliers exceed the device's DSP blocks is synthesized only
+    placing = {p.module: place and synth.fits_device(p.sidecar) for p in points}
+    keys = {p.module: cache.point_key(sources[p.module], p.sidecar,
+                                      flows[synth.keeps_memories(p.sidecar)],
+                                      place=placing[p.module])
             for p in points}
     results: dict[str, dict | None] = {}
     errors: dict[str, str] = {}
@@ -150,7 +154,8 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
         t0 = time.monotonic()
         work = cache.entry_dir(cache_root, p.module, keys[p.module]) / "work"
         try:
-            r = synth.measure(p.verilog, p.sidecar, work, place=place, timeout=timeout,
+            r = synth.measure(p.verilog, p.sidecar, work, place=placing[p.module],
+                              timeout=timeout,
                               source=sources[p.module],
                               on_step=lambda step: steps.__setitem__(p.module, step))
         except (synth.SynthesisError, ValueError, OSError) as exc:
@@ -227,12 +232,29 @@ def write_reports(recs: list[dict], out_dir: Path) -> tuple[Path, Path, Path]:
     cross = records.load_results(out_dir / "crosscheck.json")
     records.attach_proofs(recs, records.load_results(out_dir / "proofs.json"))
     quality = records.load_results(out_dir / "quality.json")
+    sweep, lut4_per_dsp = _sweep_results(out_dir)
     md = out_dir / "report.md"
-    md.write_text(render.markdown(recs, meta, cross, quality))
+    md.write_text(render.markdown(recs, meta, cross, quality, sweep, lut4_per_dsp))
     page = out_dir / "report.html"
+    eng = sweep or recs
     page.write_text(render.html_page(recs, meta, cross, quality,
-                                     render.plots(recs, quality)))
+                                     {**render.plots(recs, quality), **render.sweep_plots(eng)},
+                                     sweep, lut4_per_dsp))
     return res, md, page
+
+
+def _sweep_results(out_dir: Path) -> tuple[list[dict] | None, float | None]:
+    """Records of ``<out>/engine_sweep/resources.json`` (the engine sweep, ``make
+    engine-sweep``) and the LUT4 count of a DSP block (``<out>/engine_sweep/dsp_lut4.json``), where present; a sweep
+    directory's own report reads its own files."""
+    d = out_dir if (out_dir / "dsp_lut4.json").is_file() else out_dir / "engine_sweep"
+    lut4 = None
+    if (d / "dsp_lut4.json").is_file():
+        lut4 = json.loads((d / "dsp_lut4.json").read_text()).get("lut4_per_dsp")
+    sweep = None
+    if d != out_dir and (d / "resources.json").is_file():
+        sweep = json.loads((d / "resources.json").read_text()).get("modules")
+    return sweep, lut4
 
 
 def run(args: argparse.Namespace) -> int:

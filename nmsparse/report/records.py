@@ -113,13 +113,16 @@ def make_record(point: Point, measured: Mapping | None, *, error: str | None = N
         "network_depth": _opt_int(metrics.get("network_depth")),
         "multipliers": _opt_int(metrics.get("multipliers")),
         "index_bits_per_group": (n * iw if n is not None and iw is not None else 0),
+        # MAC units: weight bits that reach the multipliers per group, and those in banks
+        "weight_bits_per_group": _opt_int(metrics.get("weight_bits_per_group")),
+        "weight_bits_stored": _opt_int(metrics.get("weight_bits_stored")),
     }
     if measured is None:
-        rec.update(post_synth=None, post_place=None, asic=None, runtime_s=None, tools=None,
-                   error=error)
+        rec.update(post_synth=None, post_place=None, asic=None, runtime_s=None, cpu_s=None,
+                   tools=None, error=error)
     else:
         rec.update({k: measured.get(k) for k in
-                    ("post_synth", "post_place", "asic", "runtime_s", "tools")})
+                    ("post_synth", "post_place", "asic", "runtime_s", "cpu_s", "tools")})
         rec["error"] = None
     return rec
 

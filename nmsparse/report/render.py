@@ -17,7 +17,8 @@ from nmsparse.contract.patterns import pattern_order
 
 from . import analysis
 
-__all__ = ["Table", "tables", "summary", "markdown", "html_page", "plots", "NOT_RUN"]
+__all__ = ["Table", "tables", "summary", "markdown", "html_page", "plots", "NOT_RUN",
+           "sweep_tables", "sweep_summary", "sweep_plots"]
 
 NOT_RUN = "not run"
 FAILED = "failed"
@@ -139,8 +140,8 @@ def _proven(r: Mapping) -> str:
     return NOT_RUN if p is None else p
 
 
-def _runtime(r: Mapping) -> str:
-    rt = r.get("runtime_s") or {}
+def _runtime(r: Mapping, key: str = "runtime_s") -> str:
+    rt = r.get(key) or {}
     vals = [v for v in rt.values() if isinstance(v, (int, float))]
     return f"{sum(vals):.1f}" if vals else DASH
 
@@ -150,9 +151,10 @@ def _mac_table(recs: list[dict], cross) -> Table:
         "MAC units (sparse MAC, sparse linear engine, dense baseline)",
         ["module", "unit", "N:M", "fmt", "K", "LUT4", "CCU2C", "PFUMX", "L6MUX", "FF", "DSP",
          "COMB (placed)", "Fmax MHz", "transistors", "logic depth", "latency", "multipliers",
-         "comparators", "groups checked", "mismatches", "proven", "synth+P&R s"],
+         "comparators", "groups checked", "mismatches", "proven", "synth+P&R s", "CPU s"],
         note="DSP = MULT18X18D blocks. Latency counts from the group carrying `last` to the "
-             "row's output.",
+             "row's output. synth+P&R s: wall seconds; CPU s: user + system seconds of the "
+             "tool processes (what the run costs on one core).",
     )
     for r in recs:
         t.rows.append([
@@ -161,7 +163,7 @@ def _mac_table(recs: list[dict], cross) -> Table:
             _cell(r, "post_place", "COMB"), _cell(r, "post_place", "fmax_mhz", 1),
             _cell(r, "asic", "transistors"), _cell(r, "asic", "logic_depth"),
             _fmt(r["latency_cycles"]), _fmt(r["multipliers"]), _fmt(r["comparators"]),
-            *_crosscheck_cells(r, cross), _proven(r), _runtime(r),
+            *_crosscheck_cells(r, cross), _proven(r), _runtime(r), _runtime(r, "cpu_s"),
         ])
     return t
 
@@ -332,6 +334,181 @@ def tables(records: Sequence[dict], cross: list[dict] | None,
             _crosscheck_table(cross), _quality_table(quality)]
 
 
+# ----------------------------------------------------------------------------- engine sweep
+def _pair(a: object, b: object) -> str:
+    return f"{a} / {b}"
+
+
+def _fmax_cell(p: analysis.EnginePoint) -> str:
+    if p.fmax is not None:
+        return f"{p.fmax:.1f}"
+    if not p.fits:
+        return f"does not fit ({p.multipliers} DSP > {analysis.DSP_CAPACITY})"
+    return NOT_RUN if p.transistors is None else DASH
+
+
+def _eng(v: float | None, scale: float = 1.0, digits: int = 0) -> str:
+    return DASH if v is None else _fmt(v / scale, digits)
+
+
+def _sweep_table(pairs: Sequence[analysis.EnginePair], lut4_per_dsp: float | None) -> Table:
+    t = Table(
+        "Sparse linear engine vs dense baseline across K (int8)",
+        ["N:M", "weights", "K", "LUT4 sparse / dense", "CCU2C", "DSP", "FF", "Fmax MHz",
+         "transistors", "transistor ratio", "eff. GMAC/s per 1k transistors",
+         "eff. MACs/cycle per 1k transistors", "synth+P&R CPU s"],
+        note="Pairs: nm_linear_<N>_<M>_int8_k<K> (selector included) against "
+             "dense_mac_<M>_int8_k<K>, same MAC scheduler and target clock; weights from "
+             "memory: both read their own banks, transistors exclude the bank macros (same "
+             "bits in both; see the memory table). Effective MACs at 50% activation sparsity: "
+             "N x K per clock sparse, M x K / 2 dense. Points whose multipliers exceed the "
+             f"{analysis.DSP_CAPACITY} MULT18X18D of the LFE5U-85F are synthesized but not "
+             "placed (no Fmax); their ASIC figures stand. CPU s: user + system seconds of "
+             "the Yosys and nextpnr processes (one core each; the wall time on a shared "
+             "machine is longer).",
+    )
+    for q in pairs:
+        s, d = q.sparse, q.dense
+        e = q.eff_per_ktr
+        c = q.eff_per_cycle_ktr
+        t.rows.append([
+            s.pattern, s.weights, _fmt(s.k), _pair(_eng(s.lut), _eng(d.lut)),
+            _pair(_eng(s.carry), _eng(d.carry)), _pair(_eng(s.dsp), _eng(d.dsp)),
+            _pair(_eng(s.ff), _eng(d.ff)), _pair(_fmax_cell(s), _fmax_cell(d)),
+            _pair(_eng(s.transistors), _eng(d.transistors)), _fmt(q.ratio("transistors"), 2),
+            _pair(_eng(e[0], 1e9, 3), _eng(e[1], 1e9, 3)),
+            _pair(_eng(c[0], 1, 3), _eng(c[1], 1, 3)),
+            _pair(_eng(s.cpu_s, 1, 1), _eng(d.cpu_s, 1, 1)),
+        ])
+    return t
+
+
+def _headline_table(pairs: Sequence[analysis.EnginePair], lut4_per_dsp: float | None) -> Table:
+    how = (f"one MULT18X18D = {lut4_per_dsp:g} LUT4 (the same signed 8 x 8 product synthesized "
+           "with synth_ecp5 -nodsp, bench/bench_dsp_lut4.py)" if lut4_per_dsp
+           else "not run: no reports/engine_sweep/dsp_lut4.json (bench/bench_dsp_lut4.py)")
+    t = Table(
+        "Throughput per area: effective MACs/s at 50% sparsity",
+        ["N:M", "weights", "K", "Fmax MHz sparse / dense", "eff. GMAC/s sparse / dense",
+         "per 1k transistors", "gain", "per 1k LUT4-eq.", "gain"],
+        note="Effective MACs/s = N x K x Fmax (sparse; the dense baseline M x K x Fmax / 2 "
+             "useful), per 1k transistors (ASIC proxy) and per 1k LUT4 equivalents = LUT4 + "
+             f"2 x CCU2C + DSP blocks, {how}. Gain = sparse / dense. Only placed points "
+             "(an Fmax) have a figure.",
+    )
+    for q in pairs:
+        s, d = q.sparse, q.dense
+        if s.fmax is None and d.fmax is None:
+            continue
+        tr = q.eff_per_ktr
+        lut = [p.eff_macs_per_s / le * 1e3 if p.eff_macs_per_s and le else None
+               for p in (s, d) for le in [p.lut4_equivalents(lut4_per_dsp)]]
+        t.rows.append([
+            s.pattern, s.weights, _fmt(s.k), _pair(_fmax_cell(s), _fmax_cell(d)),
+            _pair(_eng(s.eff_macs_per_s, 1e9, 2), _eng(d.eff_macs_per_s, 1e9, 2)),
+            _pair(_eng(tr[0], 1e9, 3), _eng(tr[1], 1e9, 3)), _ratio(tr[0], tr[1]),
+            _pair(_eng(lut[0], 1e9, 3), _eng(lut[1], 1e9, 3)), _ratio(lut[0], lut[1]),
+        ])
+    return t
+
+
+def _break_even_table(records: Sequence[dict]) -> Table:
+    t = Table(
+        "Break-even K: where the engine (selector included) becomes smaller than dense",
+        ["N:M", "weights", "metric", "sparse: c0 + c1 K", "dense: c0 + c1 K", "break-even K",
+         "measured ratio by K", "smallest measured K below 1", "worst fit residual"],
+        note="Least-squares lines through the measured points of each engine: c0 = the parts "
+             "paid once (the selector, control), c1 = the parts paid per output (multipliers, "
+             "weight multiplexers, adders, accumulators, and in the stream form the weights "
+             "carried through the selector stages). Break-even K = (c0 sparse - c0 dense) / "
+             "(c1 dense - c1 sparse); 'never' when c1 sparse >= c1 dense.",
+    )
+    for metric in ("transistors", "lut"):
+        for b in analysis.break_even(records, metric):
+            name = "transistors" if metric == "transistors" else "LUT4"
+            t.rows.append([
+                b.pattern, b.weights, name, f"{b.sparse[0]:,.0f} + {b.sparse[1]:,.0f} K",
+                f"{b.dense[0]:,.0f} + {b.dense[1]:,.0f} K",
+                "never" if b.k_star is None else f"{b.k_star:.1f}",
+                ", ".join(f"K={k}: {r:.2f}" for k, r in sorted(b.ratios.items())),
+                _fmt(b.first_measured), f"{b.worst_residual * 100:.1f}%",
+            ])
+    return t
+
+
+def _memory_table(pairs: Sequence[analysis.EnginePair]) -> Table:
+    t = Table(
+        "Weights from memory: bits read per group and the bank layout",
+        ["N:M", "K", "weight bits read per group sparse / dense", "read ratio",
+         "banks x words x bits", "bits stored", "DP16KD sparse / dense",
+         "LUT RAM (DPR16X4) sparse / dense"],
+        note="M banks, one per group position: bank j, word g holds the K weights of input "
+             "feature g*M + j (DESIGN.md section 3.1). The kept mask enables the reads: N of "
+             "the M banks per group (the dense baseline reads all M). Same banks in both.",
+    )
+    for q in pairs:
+        s, d = q.sparse, q.dense
+        if s.weights != "memory":
+            continue
+        stored = s.weight_bits_stored
+        words = stored // (s.m * s.k * 8) if stored else None
+        t.rows.append([
+            s.pattern, _fmt(s.k), _pair(_eng(s.weight_bits_per_group),
+                                        _eng(d.weight_bits_per_group)),
+            _fmt(_ratio_num(s.weight_bits_per_group, d.weight_bits_per_group), 2),
+            f"{s.m} x {_fmt(words)} x {s.k * 8}", _eng(stored),
+            _pair(_eng(s.bram), _eng(d.bram)), _pair(_eng(s.lutram), _eng(d.lutram)),
+        ])
+    return t
+
+
+def _ratio_num(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def sweep_tables(records: Sequence[dict], lut4_per_dsp: float | None = None) -> list[Table]:
+    """The engine-vs-dense tables (headline, K sweep, break-even, memory) of ``records``."""
+    pairs = analysis.engine_pairs(records)
+    if not pairs:
+        return []
+    out = [_headline_table(pairs, lut4_per_dsp), _sweep_table(pairs, lut4_per_dsp),
+           _break_even_table(records)]
+    if any(q.sparse.weights == "memory" for q in pairs):
+        out.append(_memory_table(pairs))
+    return out
+
+
+def sweep_summary(records: Sequence[dict], goal_k: int = 16, goal_ratio: float = 0.68,
+                  goal_pattern: str = "8:16") -> list[str]:
+    """Sentences on the engine vs dense: the K = 16 goal and the break-even K per pattern."""
+    lines = []
+    pairs = analysis.engine_pairs(records)
+    for q in pairs:
+        s, d = q.sparse, q.dense
+        if s.pattern != goal_pattern or s.k != goal_k:
+            continue
+        r = q.ratio("transistors")
+        if r is None:
+            continue
+        fm = (f"Fmax {_fmax_cell(s)} vs {_fmax_cell(d)} MHz" if s.fmax or d.fmax
+              else "no Fmax")
+        ok_area = r <= goal_ratio
+        ok_fmax = s.fmax is not None and d.fmax is not None and s.fmax >= d.fmax
+        verdict = ("goal met" if ok_area and ok_fmax else
+                   "goal not met" + (f" (area {r:.2f} > {goal_ratio})" if not ok_area else "")
+                   + ("" if ok_fmax or d.fmax is None else " (Fmax below dense)")
+                   + (" (dense not placed: Fmax not compared)" if d.fmax is None else ""))
+        lines.append(f"{s.module} ({s.weights} weights) vs {d.module}: {r:.2f}x the "
+                     f"transistors, {fm}; goal <= {goal_ratio}x at no lower Fmax: {verdict}.")
+    for b in analysis.break_even(records):
+        k = "never (per-output cost not below dense)" if b.k_star is None else \
+            f"K = {b.k_star:.1f}"
+        lines.append(f"Break-even {b.pattern} ({b.weights} weights, transistors): {k}; measured "
+                     + ", ".join(f"{r:.2f}x at K={kk}" for kk, r in sorted(b.ratios.items()))
+                     + ".")
+    return lines
+
+
 # ----------------------------------------------------------------------------- summary
 def summary(records: Sequence[dict], cross: list[dict] | None,
             quality: list[dict] | None) -> list[str]:
@@ -469,6 +646,76 @@ def plots(records: Sequence[dict], quality: list[dict] | None) -> dict[str, byte
     return out
 
 
+def sweep_plots(records: Sequence[dict]) -> dict[str, bytes]:
+    """PNG plots against K per pattern, sparse vs dense: ``engine_area_vs_k`` (transistors,
+    LUT4 equivalents not needed) and ``engine_eff_vs_k`` (effective MACs per area)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pairs = analysis.engine_pairs(records)
+    pats = sorted({q.sparse.pattern for q in pairs}, key=pattern_order)
+    if not pats or len({q.sparse.k for q in pairs}) < 2:
+        return {}
+
+    def png(fig) -> bytes:
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+        plt.close(fig)
+        return buf.getvalue()
+
+    def curves(pat: str, value: Callable[[analysis.EnginePoint], float | None]):
+        out: dict[str, list[tuple[int, float]]] = {}
+        for q in pairs:
+            if q.sparse.pattern != pat:
+                continue
+            for kind, pt in (("sparse", q.sparse), ("dense", q.dense)):
+                v = value(pt)
+                if v is not None:
+                    out.setdefault(f"{kind}, {pt.weights} weights", []).append((pt.k, v))
+        return {k: sorted(v) for k, v in sorted(out.items())}
+
+    style = {"sparse": "-", "dense": "--"}
+
+    def draw(ax, data, ylabel: str, log: bool = True) -> None:
+        for name, pts in data.items():
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], style[name.split(",")[0]],
+                    marker="o", label=name)
+        ax.set_xscale("log", base=2)
+        ks = sorted({p[0] for pts in data.values() for p in pts})
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.set_xlabel("K (outputs)")
+        if log:
+            ax.set_yscale("log")
+        ax.set_ylabel(ylabel)
+        ax.grid(True, which="both", alpha=0.3)
+        if data:
+            ax.legend(fontsize=7)
+
+    out: dict[str, bytes] = {}
+    fig, axes = plt.subplots(1, len(pats), figsize=(4.2 * len(pats), 3.8), squeeze=False)
+    for ax, pat in zip(axes[0], pats, strict=True):
+        draw(ax, curves(pat, lambda p: p.transistors), "transistors (ASIC proxy)")
+        ax.set_title(f"{pat} engine vs dense {pat.split(':')[1]}")
+    fig.suptitle("Area against K")
+    out["engine_area_vs_k"] = png(fig)
+    fig, axes = plt.subplots(2, len(pats), figsize=(4.2 * len(pats), 7.2), squeeze=False)
+    for col, pat in enumerate(pats):
+        draw(axes[0][col], curves(pat, lambda p: p.eff_macs_per_cycle / p.transistors * 1e3
+                                  if p.transistors else None),
+             "eff. MACs/cycle per 1k transistors", log=False)
+        axes[0][col].set_title(f"{pat}: all points (ASIC proxy)")
+        draw(axes[1][col], curves(pat, lambda p: p.eff_macs_per_s / p.transistors * 1e3 / 1e9
+                                  if p.eff_macs_per_s and p.transistors else None),
+             "eff. GMAC/s per 1k transistors", log=False)
+        axes[1][col].set_title(f"{pat}: placed points (measured Fmax)")
+    fig.suptitle("Effective MACs at 50% sparsity per area, against K")
+    out["engine_eff_vs_k"] = png(fig)
+    return out
+
+
 # ----------------------------------------------------------------------------- documents
 def _header(meta: Mapping) -> list[str]:
     tools = meta.get("tools") or {}
@@ -483,15 +730,29 @@ def _header(meta: Mapping) -> list[str]:
     ]
 
 
-def markdown(records: Sequence[dict], meta: Mapping, cross, quality) -> str:
-    """The whole Markdown report."""
+def _engine_records(records: Sequence[dict], sweep: Sequence[dict] | None) -> Sequence[dict]:
+    """The records of the engine-vs-dense section: the sweep's when there is one."""
+    return sweep if sweep else records
+
+
+def markdown(records: Sequence[dict], meta: Mapping, cross, quality,
+             sweep: Sequence[dict] | None = None, lut4_per_dsp: float | None = None) -> str:
+    """The whole Markdown report (``sweep``: the records of ``reports/engine_sweep``, if any)."""
+    eng = _engine_records(records, sweep)
     out = ["# nmsparse: resources and results", ""]
     out += [" ".join(_header(meta)), "", "## Summary", ""]
-    out += [f"- {s}" for s in summary(records, cross, quality)]
+    out += [f"- {s}" for s in summary(records, cross, quality) + sweep_summary(eng)]
     out += ["", "## Tables", ""]
     for t in tables(records, cross, quality):
         out.append(t.to_markdown())
-    out += ["Plots: see report.html (area vs M, Fmax vs M, perplexity vs area).", ""]
+    extra = sweep_tables(eng, lut4_per_dsp)
+    if extra:
+        src = "reports/engine_sweep (`make engine-sweep`)" if sweep else "this run"
+        out += ["## Sparse linear engine vs dense baseline across K", "",
+                f"Measured points of {src}.", ""]
+        out += [t.to_markdown() for t in extra]
+    out += ["Plots: see report.html (area vs M, Fmax vs M, perplexity vs area"
+            + (", engine area and effective MACs per area vs K" if extra else "") + ").", ""]
     return "\n".join(out)
 
 
@@ -506,18 +767,24 @@ img { max-width: 100%; margin: 0.5em 0 1.5em 0; }
 
 
 def html_page(records: Sequence[dict], meta: Mapping, cross, quality,
-              pngs: Mapping[str, bytes] | None = None) -> str:
+              pngs: Mapping[str, bytes] | None = None, sweep: Sequence[dict] | None = None,
+              lut4_per_dsp: float | None = None) -> str:
     """The whole HTML report with the PNG plots embedded (base64)."""
+    eng = _engine_records(records, sweep)
     e = html.escape
     out = ["<!DOCTYPE html>", "<html><head><meta charset='utf-8'>",
            "<title>nmsparse: resources and results</title>", f"<style>{_CSS}</style>",
            "</head><body>", "<h1>nmsparse: resources and results</h1>"]
     out += [f"<p>{e(h)}</p>" for h in _header(meta)]
     out.append("<h2>Summary</h2><ul>")
-    out += [f"<li>{e(s)}</li>" for s in summary(records, cross, quality)]
+    out += [f"<li>{e(s)}</li>" for s in summary(records, cross, quality) + sweep_summary(eng)]
     out.append("</ul><h2>Plots</h2>")
     titles = {"area_vs_m": "Area vs M per architecture", "fmax_vs_m": "Fmax vs M",
               "ppl_vs_area": "Perplexity vs selection cost (Pareto view)"}
+    if analysis.engine_pairs(eng):
+        titles.update(engine_area_vs_k="Sparse engine vs dense: area against K",
+                      engine_eff_vs_k="Sparse engine vs dense: effective MACs per area "
+                                      "against K")
     pngs = pngs or {}
     for key, title in titles.items():
         if key in pngs:
@@ -529,5 +796,9 @@ def html_page(records: Sequence[dict], meta: Mapping, cross, quality,
     out.append("<h2>Tables</h2>")
     for t in tables(records, cross, quality):
         out.append(t.to_html())
+    extra = sweep_tables(eng, lut4_per_dsp)
+    if extra:
+        out.append("<h2>Sparse linear engine vs dense baseline across K</h2>")
+        out += [t.to_html() for t in extra]
     out.append("</body></html>")
     return "\n".join(out)

