@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import flex
 from .formats import FORMATS, Format, get_format
 from .patterns import pattern_label
 from .units import UNITS, Unit
@@ -220,6 +221,21 @@ class Sidecar:
         return int(self.params.get("lanes", 1) or 1)
 
     @property
+    def flexible(self) -> bool:
+        """The pattern travels with each transfer (DESIGN.md section 5)."""
+        return self.spec.flexible
+
+    @property
+    def w(self) -> int:
+        """Lanes per transfer of a flexible unit."""
+        return int(self.params["w"])
+
+    @property
+    def max_kept(self) -> int:
+        """Output slots of a flexible unit."""
+        return int(self.params["max_kept"])
+
+    @property
     def outputs(self) -> int:
         """K (MAC units)."""
         return int(self.params["outputs"])
@@ -234,6 +250,9 @@ class Sidecar:
 
     @property
     def pattern(self) -> str:
+        """``"8:16"``, ``"dense:16"``, or ``"flex:32"`` for a flexible unit of W = 32."""
+        if self.flexible:
+            return f"flex:{self.w}"
         return pattern_label(self.n, self.m)
 
     @property
@@ -330,8 +349,8 @@ def parse_sidecar(doc: object, where: str = "sidecar", path: Path | None = None)
     if fmt not in FORMATS:
         raise SidecarError(f"{where}: params 'fmt' must be one of {', '.join(FORMATS)}, "
                            f"not {fmt!r}")
-    for key in ("n", "m", "width", "index_width", "lanes", "weight_width", "acc_width",
-                "outputs", "pipeline"):
+    for key in ("n", "m", "w", "max_kept", "width", "index_width", "lanes", "weight_width",
+                "acc_width", "outputs", "pipeline"):
         if key in params:
             _int(params[key], f"{where}: params {key!r}", minimum=0 if key == "pipeline" else 1)
     if params["width"] != get_format(fmt).width:
@@ -340,6 +359,15 @@ def parse_sidecar(doc: object, where: str = "sidecar", path: Path | None = None)
     if spec.sparse and not 0 < params["n"] < params["m"]:
         raise SidecarError(f"{where}: params n = {params['n']}, m = {params['m']}: "
                            "need 0 < n < m")
+    if spec.flexible:
+        try:
+            flex.check_lanes(params["w"])
+        except ValueError as exc:
+            raise SidecarError(f"{where}: params {exc}") from None
+        if not 1 <= params["max_kept"] <= flex.max_slots(params["w"]):
+            raise SidecarError(f"{where}: params max_kept must be in [1, "
+                               f"{flex.max_slots(params['w'])}] for w = {params['w']}, not "
+                               f"{params['max_kept']}")
     latency = _int(_req(doc, "latency", where), f"{where}: 'latency'")
     raw_ports = _req(doc, "ports", where)
     if not isinstance(raw_ports, Mapping):

@@ -20,6 +20,17 @@ def _lanes(p: Mapping) -> str:
     return f"_x{lanes}" if lanes > 1 else ""
 
 
+def _slots(p: Mapping) -> str:
+    """``_s<S>`` when a flexible unit has other than the default W/2 output slots."""
+    w, s = int(p["w"]), int(p["max_kept"])
+    return "" if s == w // 2 else f"_s{s}"
+
+
+_FLEX_IN = ("data", "m_log2", "n")
+_FLEX_OUT = ("mask", "values", "index", "count", "m_log2", "n", "err")
+_FLEX_PARAMS = ("w", "fmt", "width", "index_width", "max_kept")
+
+
 @dataclass(frozen=True)
 class Unit:
     """One kind of module.
@@ -33,9 +44,12 @@ class Unit:
     params : tuple of str
         Parameters every sidecar of this unit must give.
     sparse : bool
-        Whether the unit implements an N:M pattern (``n`` is then required).
+        Whether the unit implements one fixed N:M pattern (``n`` is then required).
     describe : str
         One line for documentation.
+    flexible : bool
+        Whether the pattern travels with each transfer (DESIGN.md section 5; ``w`` and
+        ``max_kept`` are then required, :mod:`nmsparse.contract.flex`).
     """
 
     name: str
@@ -45,6 +59,7 @@ class Unit:
     sparse: bool
     describe: str
     _name: Callable[[Mapping], str]
+    flexible: bool = False
 
     def module_name(self, **params: object) -> str:
         """The module name of a design point of this unit."""
@@ -73,6 +88,18 @@ UNITS: dict[str, Unit] = {
              ("m", "fmt", "width", "weight_width", "acc_width", "outputs"), False,
              "dense baseline: the same dot product without sparsity",
              lambda p: f"dense_mac_{p['m']}_{p['fmt']}_k{p['outputs']}"),
+        Unit("topk_flex", _FLEX_IN, _FLEX_OUT, _FLEX_PARAMS, False,
+             "runtime-flexible N:M selector: W lanes and the pattern in; mask, kept values "
+             "and lane indices in max_kept slots, count, pattern and err out",
+             lambda p: f"nm_topk_flex_{p['w']}_{p['fmt']}_{p['arch']}{_slots(p)}", True),
+        Unit("spmac_flex", ("values", "index", "weights", "last"), ("acc",),
+             (*_FLEX_PARAMS, "weight_width", "acc_width", "outputs"), False,
+             "runtime-flexible sparse MAC: the flexible selector's slots times K x W weights",
+             lambda p: f"nm_spmac_flex_{p['w']}_{p['fmt']}_k{p['outputs']}{_slots(p)}", True),
+        Unit("linear_flex", (*_FLEX_IN, "weights", "last"), ("acc",),
+             (*_FLEX_PARAMS, "weight_width", "acc_width", "outputs"), False,
+             "runtime-flexible sparse linear engine: flexible selector and MAC in one pipeline",
+             lambda p: f"nm_linear_flex_{p['w']}_{p['fmt']}_k{p['outputs']}{_slots(p)}", True),
     )
 }
 
