@@ -5,6 +5,7 @@ Examples::
     nmsparse generate --pattern 8:16 --fmt int8 --unit topk --arch rank -o build/
     nmsparse generate --pattern 16:32 --unit linear --outputs 8 --pipeline 4 -o build/
     nmsparse generate --shipped -o hdl          # every shipped point + manifest.json
+    nmsparse generate --unit topk_flex --w 32 --fmt int8 -o build/   # pattern at run time
 """
 
 from __future__ import annotations
@@ -15,15 +16,20 @@ from nmsparse.contract.patterns import parse_pattern
 
 from .config import (
     ARCHS,
+    FLEX_ARCHS,
     SHIPPED,
     TOPK_FORMATS,
     DenseMACConfig,
+    FlexLinearConfig,
+    FlexSparseMACConfig,
+    FlexTopKConfig,
     LinearConfig,
     SparseMACConfig,
     TopKConfig,
 )
 
-UNITS = ("topk", "spmac", "linear", "dense_mac")
+UNITS = ("topk", "spmac", "linear", "dense_mac", "topk_flex", "spmac_flex", "linear_flex")
+FLEX_UNITS = ("topk_flex", "spmac_flex", "linear_flex")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,8 +38,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fmt", default="int8", choices=TOPK_FORMATS,
                         help="element format (MAC units: integers only; default int8)")
     parser.add_argument("--unit", default="topk", choices=UNITS, help="unit (default topk)")
-    parser.add_argument("--arch", default="network", choices=ARCHS,
-                        help="top-k architecture (topk, linear; default network)")
+    parser.add_argument("--arch", default=None, choices=sorted(set(ARCHS) | set(FLEX_ARCHS)),
+                        help="top-k architecture (topk, linear: default network; flexible "
+                             "units: default rank)")
+    parser.add_argument("--w", type=int, default=32,
+                        help="lanes per transfer of the flexible units (*_flex; default 32); "
+                             "the pattern then comes with each transfer, --pattern is unused")
+    parser.add_argument("--max-kept", type=int, default=None,
+                        help="output slots of the flexible units (default W/2)")
     parser.add_argument("--pipeline", type=int, default=None,
                         help="selector register stages (latency); default per design point")
     parser.add_argument("--lanes", type=int, default=1, help="groups per clock (topk only)")
@@ -55,13 +67,25 @@ def config_from_args(args: argparse.Namespace):
                outputs=args.outputs)
     if args.unit != "topk" and args.lanes != 1:
         raise ValueError(f"--lanes applies to --unit topk only, not {args.unit!r}")
+    if args.unit in FLEX_UNITS:
+        flex = dict(w=args.w, fmt=args.fmt, max_kept=args.max_kept)
+        if args.unit == "topk_flex":
+            return FlexTopKConfig(arch=args.arch or "rank", pipeline=args.pipeline, **flex)
+        mac.pop("fmt")
+        if args.unit == "spmac_flex":
+            return FlexSparseMACConfig(**flex, **mac)
+        return FlexLinearConfig(arch=args.arch or "rank", pipeline=args.pipeline, **flex, **mac)
+    if args.max_kept is not None:
+        raise ValueError(f"--max-kept applies to the flexible units ({', '.join(FLEX_UNITS)}), "
+                         f"not {args.unit!r}")
+    arch = args.arch or "network"
     if args.unit == "topk":
-        return TopKConfig(n=n, m=m, fmt=args.fmt, arch=args.arch, pipeline=args.pipeline,
+        return TopKConfig(n=n, m=m, fmt=args.fmt, arch=arch, pipeline=args.pipeline,
                           lanes=args.lanes)
     if args.unit == "spmac":
         return SparseMACConfig(n=n, m=m, **mac)
     if args.unit == "linear":
-        return LinearConfig(n=n, m=m, arch=args.arch, pipeline=args.pipeline, **mac)
+        return LinearConfig(n=n, m=m, arch=arch, pipeline=args.pipeline, **mac)
     return DenseMACConfig(m=m, **mac)
 
 
@@ -70,6 +94,8 @@ def _describe(config) -> str:
     if isinstance(config, TopKConfig | LinearConfig):
         sel = config if isinstance(config, TopKConfig) else config.selector
         extra = f", {sel.comparators} comparators, depth {sel.network_depth}"
+    elif isinstance(config, FlexTopKConfig | FlexLinearConfig | FlexSparseMACConfig):
+        extra = f", W = {config.w} lanes, {config.max_kept} slots, pattern per transfer"
     return f"{config.name}: latency {config.latency}{extra}"
 
 

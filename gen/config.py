@@ -460,6 +460,27 @@ class _FlexCommon:
     def _pattern_fields(self) -> dict[str, tuple[Shape, int]]:
         return {"m_log2": (unsigned(self.m_log2_width), 1), "n": (unsigned(self.n_width), 1)}
 
+    #: What each payload field holds, written into the sidecar (``field_doc``).
+    FIELD_DOC = {
+        "data": "W lanes (raw bit patterns); lanes g*M .. g*M+M-1 form group g",
+        "m_log2": "group size M = 2**m_log2 of this transfer (served: 2 .. log2 W)",
+        "n": "keep N of every M in this transfer (served: 0 < N < M, N*W/M <= max_kept)",
+        "mask": "bit j = lane j kept; 0 when err",
+        "values": "kept lanes' values in ascending lane order; unused slots 0",
+        "index": "lane index (0 .. W-1) of each slot; unused slots 0",
+        "count": "slots used = N*W/M; 0 when err",
+        "err": "1: the transfer's pattern is not served (mask, values, index, count all 0)",
+        "weights": "K*W signed weights; element k*W + j is output k's weight of lane j",
+        "last": "1: this transfer ends the row; its K results follow",
+        "acc": "K signed accumulators of the row, wrapping modulo 2**acc_width",
+    }
+
+    def field_doc(self) -> dict[str, str]:
+        """``FIELD_DOC`` of this unit's payload fields (input and output)."""
+        names = [n for lay in (self.input_layout(), self.output_layout())  # type: ignore
+                 for n, _ in lay]
+        return {n: self.FIELD_DOC[n] for n in dict.fromkeys(names)}
+
     def _flex_params(self) -> dict:
         return {"w": self.w, "fmt": self.fmt, "width": self.width,  # type: ignore[attr-defined]
                 "index_width": self.index_width, "max_kept": self.max_kept,
@@ -551,7 +572,7 @@ class FlexTopKConfig(_FlexCommon, _Config):
 
     def metrics(self) -> dict:
         return {"latency": self.latency, "lanes_per_cycle": self.w,
-                **self.architecture.metrics()}
+                **self.architecture.metrics(), "field_doc": self.field_doc()}
 
 
 class _FlexMAC(_FlexCommon, _MACConfig):
@@ -602,7 +623,7 @@ class FlexSparseMACConfig(_FlexMAC):
 
     def metrics(self) -> dict:
         return {"latency": self.latency, "lanes_per_cycle": self.w,
-                "multipliers": self.max_kept * self.outputs}
+                "multipliers": self.max_kept * self.outputs, "field_doc": self.field_doc()}
 
 
 @dataclass(frozen=True)
@@ -650,7 +671,8 @@ class FlexLinearConfig(_FlexMAC):
     def metrics(self) -> dict:
         sel = self.selector.architecture.metrics()
         return {"latency": self.latency, "lanes_per_cycle": self.w,
-                "comparators": sel["comparators"], "multipliers": self.max_kept * self.outputs}
+                "comparators": sel["comparators"], "multipliers": self.max_kept * self.outputs,
+                "field_doc": self.field_doc()}
 
 
 def _flex_shipped() -> list[_Config]:
