@@ -1,10 +1,12 @@
 """``nmsparse crosscheck``: stream your activations through the RTL and compare with golden masks.
 
 Every top-k selector of the requested pattern and format in the HDL directory (all
-architectures and lane counts unless ``--arch`` picks one) is built with Verilator and driven
-by the cocotb testbench; each group's ``mask``, ``values`` and ``index`` must equal the golden
-model's bit for bit. Prints groups checked, mismatches (0 is the only pass) and groups per
-second; ``--json FILE`` keeps one record per module. Exit code: 0 pass, 1 any mismatch or
+architectures and lane counts unless ``--arch`` picks one), and every runtime-flexible
+selector that serves the pattern (DESIGN.md section 5; driven with that pattern on every
+transfer of W lanes), is built with Verilator and driven by the cocotb testbench; each
+group's ``mask``, ``values`` and ``index`` must equal the golden model's bit for bit. Prints
+groups checked, mismatches (0 is the only pass) and groups per second; ``--json FILE`` keeps
+one record per module. Exit code: 0 pass, 1 any mismatch or
 protocol error, 2 bad input.
 
 Example::
@@ -48,13 +50,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--build-dir", help="where to build (default sim_build/)")
 
 
+def _serves(sc, n: int, m: int) -> bool:
+    """A flexible selector that serves ``n:m`` (M a power of two up to its W lanes)."""
+    from nmsparse.contract import flex
+
+    return m & (m - 1) == 0 and flex.serves(n, m.bit_length() - 1, sc.w, sc.max_kept)
+
+
 def select_modules(hdl_dir: Path, n: int, m: int, fmt: str, arch: str | None):
-    """Top-k selectors of ``hdl_dir`` for ``n:m`` and ``fmt`` (and ``arch`` if given)."""
+    """Top-k selectors of ``hdl_dir`` for ``n:m`` and ``fmt`` (and ``arch`` if given), and the
+    flexible selectors of ``fmt`` that serve ``n:m``."""
     from nmsparse.contract.sidecar import list_modules
 
     mods = list_modules(hdl_dir)
     chosen = [sc for sc in mods if sc.unit == "topk" and sc.n == n and sc.m == m
               and sc.fmt == fmt and (arch is None or sc.arch == arch)]
+    chosen += [sc for sc in mods if sc.unit == "topk_flex" and sc.fmt == fmt
+               and (arch is None or sc.arch == arch) and _serves(sc, n, m)]
     if not chosen:
         have = sorted({f"{sc.pattern} {sc.fmt} {sc.arch}" for sc in mods if sc.unit == "topk"})
         what = f"{n}:{m} {fmt}" + (f" arch {arch}" if arch else "")
@@ -104,14 +116,26 @@ def run(args: argparse.Namespace) -> int:
     acts = vectors.load_activations(args.activations)
     bits, labels = vectors.activation_groups(acts, m, fmt, limit=args.limit)
     mods = select_modules(hdl, n, m, fmt, args.arch)
+    flex_bits: dict[int, tuple] = {}
     source = "default" if args.activations == "default" else str(Path(args.activations))
     print(f"crosscheck: {bits.shape[0]} groups of {m} from {source} ({len(labels)} tensor(s)), "
           f"{len(mods)} module(s) in {hdl}, seed {seed}")
     records, failed = [], False
     for sc in mods:
         t0 = time.perf_counter()
-        phase = vectors.topk_phase(sc, bits)
-        scen = [Scenario("crosscheck", [phase], check_latency=True, segments=labels)]
+        if sc.flexible:  # the same pattern on every transfer of W lanes
+            from . import flexvec
+
+            if sc.w not in flex_bits:
+                limit = None if args.limit is None else -(-args.limit * m // sc.w)
+                flex_bits[sc.w] = vectors.activation_groups(acts, sc.w, fmt, limit=limit)
+            fb, flabels = flex_bits[sc.w]
+            t = fb.shape[0]
+            phase = flexvec.flex_topk_phase(sc, fb, [m.bit_length() - 1] * t, [n] * t)
+            scen = [Scenario("crosscheck", [phase], check_latency=True, segments=flabels)]
+        else:
+            phase = vectors.topk_phase(sc, bits)
+            scen = [Scenario("crosscheck", [phase], check_latency=True, segments=labels)]
         try:
             res = runner.run_vectors(sc, scen, seed=seed, build_root=args.build_dir,
                                      tag="crosscheck")
@@ -127,8 +151,9 @@ def run(args: argparse.Namespace) -> int:
         if bad:
             print(res.failure_text(), file=sys.stderr)
         records.append({
-            "module": sc.module, "pattern": sc.pattern, "fmt": fmt, "arch": sc.arch,
-            "lanes": sc.lanes, "groups": rec.groups, "mismatches": rec.mismatches,
+            "module": sc.module, "pattern": f"{n}:{m}", "fmt": fmt, "arch": sc.arch,
+            "lanes": sc.lanes, "flexible": sc.flexible, "groups": rec.groups,
+            "mismatches": rec.mismatches,
             "errors": rec.errors, "groups_per_second": round(rec.groups_per_second, 1),
             "seed": seed, "source": source, "hdl_dir": str(hdl),
         })
