@@ -139,7 +139,8 @@ def markdown(err, mac, costs, plans, ppl_records) -> str:
     kinds: dict[str, list[str]] = {}
     for n in err:
         kinds.setdefault(n.rpartition(".")[2], []).append(n)
-    lines += ["", "By projection (mean over the 30 blocks):", "", head,
+    lines += ["", "By projection (mean over the 30 blocks):", "",
+              head.replace("| block |", "| projection |"),
               "|---|" + "--:|" * len(PATTERNS)]
     for k, ns in kinds.items():
         vals = [sum(err[n][p] for n in ns) / len(ns) for p in PATTERNS]

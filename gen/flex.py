@@ -37,44 +37,74 @@ from nmsparse.contract import flex as contract
 
 from .arch.base import key_sign
 from .config import FlexTopKConfig
-from .pipeline import Stepper, popcount_bits, prefix_counts, stall_control
+from .pipeline import Stepper, add_bits, popcount_bits, stall_control
 from .unit import StreamUnit
 
 __all__ = ["FLEX_ARCHITECTURES", "FlexRankArch", "NMTopKFlex", "build_flex_selector",
            "balanced_cuts", "decode_pattern"]
 
 
-def balanced_cuts(delays: Sequence[float], stages: int) -> list[int]:
+def balanced_cuts(delays: Sequence[float], stages: int,
+                  widths: Sequence[float] | None = None) -> list[int]:
     """Register stages after each layer: ``stages`` in total, the last one after the final
-    layer (registered outputs), the others placed so that the largest sum of layer delays
-    between two registers is smallest (exact: linear partition by dynamic programming).
-
-    With more stages than layers the extra ones stack up after the last layer.
+    layer (registered outputs). First the largest sum of layer delays between two registers
+    is made as small as it can be (exact linear partition); then, among the placements that
+    reach it, the one registering the fewest bits (``widths[i]``: bits live after layer i) is
+    taken. Stages beyond what helps the delay go where the live bits are fewest.
     """
     n = len(delays)
     out = [0] * n
     if stages <= 0:
         return out
-    k = min(stages, n)
+    wid = list(widths) if widths is not None else [1.0] * n
     pre = [0.0]
     for d in delays:
         pre.append(pre[-1] + d)
     inf = float("inf")
-    # best[c][i]: the smallest worst segment covering layers [0, i) with c segments
-    best = [[inf] * (n + 1) for _ in range(k + 1)]
-    cut = [[0] * (n + 1) for _ in range(k + 1)]
-    best[0][0] = 0.0
-    for c in range(1, k + 1):
-        for i in range(1, n + 1):
-            for j in range(c - 1, i):
-                v = max(best[c - 1][j], pre[i] - pre[j])
-                if v < best[c][i] - 1e-12:
-                    best[c][i], cut[c][i] = v, j
-    i = n
-    for c in range(k, 0, -1):
-        out[i - 1] += 1
-        i = cut[c][i]
-    out[-1] += stages - k
+    k = min(stages, n)
+
+    def partition(limit: float | None) -> tuple[float, list[int]]:
+        """With ``limit`` None: the smallest worst segment over k segments; else the fewest
+        registered bits with every segment within ``limit``. Returns (value, cut ends)."""
+        best = [[inf] * (n + 1) for _ in range(k + 1)]
+        arg = [[0] * (n + 1) for _ in range(k + 1)]
+        best[0][0] = 0.0
+        for c in range(1, k + 1):
+            for i in range(1, n + 1):
+                for j in range(c - 1, i):
+                    seg = pre[i] - pre[j]
+                    if best[c - 1][j] == inf:
+                        continue
+                    if limit is None:
+                        v = max(best[c - 1][j], seg)
+                    elif seg > limit + 1e-9:
+                        continue
+                    else:
+                        v = best[c - 1][j] + wid[i - 1]
+                    if v < best[c][i] - 1e-9:
+                        best[c][i], arg[c][i] = v, j
+        ends, i = [], n
+        for c in range(k, 0, -1):
+            ends.append(i)
+            i = arg[c][i]
+        return best[k][n], ends
+
+    worst, _ = partition(None)
+    # fewer segments may reach the same worst delay: the spare stages are then free to go
+    # where they cost least, so try every segment count and keep the cheapest placement
+    best_cost, best_ends = inf, []
+    for kk in range(1, k + 1):
+        k_saved, k = k, kk
+        cost, ends = partition(worst)
+        k = k_saved
+        if cost < inf:
+            spare = stages - kk
+            cost += spare * min(wid)
+            if cost < best_cost - 1e-9:
+                best_cost, best_ends = cost, ends
+    for e in best_ends:
+        out[e - 1] += 1
+    out[min(range(n), key=lambda i: (wid[i], -i))] += stages - len(best_ends)
     return out
 
 
@@ -103,6 +133,39 @@ def decode_pattern(cfg: Any, m_log2: Value, n: Value) -> dict[str, Value]:
     return {"ok": ok, "en": en, "count": count[: cfg.count_width]}
 
 
+def compress_columns(m: Module, columns: list[list[Value]], name: str) -> list[Value]:
+    """Sum of bits by weight (``columns[k]``: bits of weight 2**k) as result bits, LSB first:
+    a full/half-adder compressor tree, ripple-free until each column holds one bit."""
+    cols = [list(c) for c in columns]
+    out: list[Value] = []
+    k = 0
+    while k < len(cols):
+        col = cols[k]
+        t = 0
+        while len(col) > 1:
+            if k + 1 == len(cols):
+                cols.append([])
+            if len(col) == 2:
+                a, b = col.pop(0), col.pop(0)
+                sm, cy = _gate(m, a ^ b, f"{name}_{k}_{t}s"), _gate(m, a & b, f"{name}_{k}_{t}c")
+            else:
+                a, b, c = col.pop(0), col.pop(0), col.pop(0)
+                sm = _gate(m, a ^ b ^ c, f"{name}_{k}_{t}s")
+                cy = _gate(m, (a & b) | (a & c) | (b & c), f"{name}_{k}_{t}c")
+            col.append(sm)
+            cols[k + 1].append(cy)
+            t += 1
+        out.append(col[0] if col else Const(0, 1))
+        k += 1
+    return out
+
+
+def _gate(m: Module, v: Value, name: str) -> Signal:
+    s = Signal(name=name)
+    m.d.comb += s.eq(v)
+    return s
+
+
 def _rest(d: Value | None) -> Value | None:
     """The shift bits after the one this stage uses (None when none are left)."""
     d = Value.cast(d)
@@ -120,13 +183,24 @@ class FlexRankArch:
 
     name = "rank"
 
-    #: Layer names and their estimated delay in LUT levels (for placing register stages).
-    def layers(self) -> list[tuple[str, float]]:
-        lw = self.config.lanes_log2
-        out = [("keys", 1.5), ("comparators", 2.0), ("rank", 5.0), ("keep", 1.5),
-               ("prefix", 1.0 + 0.8 * lw)]
-        out += [(f"shift{k}", 1.2) for k in range(lw)]
-        out.append(("output", 0.8))
+    def layers(self) -> list[tuple[str, float, int]]:
+        """Layer names, their estimated delay in LUT levels, and the bits live after each
+        (what a register stage there costs): for placing the register stages."""
+        cfg = self.config
+        w, lw, s_slots, width = cfg.w, cfg.lanes_log2, cfg.max_kept, cfg.width
+        side = w * width + cfg.m_log2_width + cfg.n_width + cfg.count_width + lw + 1
+        pos = [len(p) for p in self._needed()]
+        count_bits = sum(((1 << h) - (h == 1)).bit_length() for h in range(1, lw))
+        out = [("keys", 1.5, w * cfg.key_width + side),
+               ("comparators", 2.0, w * (w - 1) // 2 + side),
+               ("blockcount", 1.0 + 0.6 * lw, w * count_bits + side),
+               ("rank", 0.8 + 0.5 * lw, w * lw + side),
+               ("keep", 1.5, w + side),
+               ("prefix_lo", 0.5 + 0.8 * ((lw + 1) // 2), w + w * ((lw + 1) // 2 + 1) + side),
+               ("prefix_hi", 0.5 + 0.8 * (lw // 2), w + (w - 1) * lw + side)]
+        out += [(f"shift{k}", 1.2, w + pos[k] * (1 + width + min(lw, k + 1) + lw - 1 - k))
+                for k in range(lw)]
+        out.append(("output", 0.8, w + s_slots * (width + lw) + cfg.count_width + 8))
         return out
 
     def __init__(self, config: FlexTopKConfig) -> None:
@@ -199,18 +273,32 @@ class FlexRankArch:
         def beats(i: int, j: int) -> Value:
             return beats_bits[pos[(i, j)]] if i < j else ~beats_bits[pos[(j, i)]]
 
-        # rank inside the runtime group: comparison bits by block (highest differing index
-        # bit h), block h switched on by en[h]; bits of one block side by side, so that each
-        # first-level full adder sees one enable
+        # rank inside the runtime group. The comparison bits of lane j fall into blocks by
+        # the highest index bit h in which i and j differ (2**h lanes each); block h lies
+        # inside the group iff h < m_log2. Per block a popcount, then the enabled counts
+        # summed (blocks 0 and 1 are always inside: M >= 4)
+        counts = []
+        for j in range(w):
+            per = []
+            for h in range(1, lw):
+                blk = [i for i in range(w) if i != j and (i ^ j).bit_length() - 1 <= h
+                       and (h == 1 or (i ^ j).bit_length() - 1 == h)]
+                c = Signal(len(blk).bit_length(), name=f"{name}_c{j}_{h}")
+                m.d.comb += c.eq(Cat(*popcount_bits(m, [beats(i, j) for i in blk],
+                                                    f"{name}_pc{j}_{h}")))
+                per.append(c)
+            counts.append(per)
+        (counts, raw, pat), side = step(((counts, raw, pat), side))
+
         en = [pat["en"][h] for h in range(lw)]
         ranks = []
         for j in range(w):
-            bits = []
-            for h in range(lw):
-                blk = [i for i in range(w) if i != j and (i ^ j).bit_length() - 1 == h]
-                bits += [beats(i, j) & en[h] for i in blk]
+            cols: list[list[Value]] = [[] for _ in range(lw + 1)]
+            for h, c in zip(range(1, lw), counts[j], strict=True):
+                for b in range(len(c)):
+                    cols[b].append(c[b] & en[h] if h >= contract.MIN_M_LOG2 else c[b])
             r = Signal(lw, name=f"{name}_rank{j}")
-            m.d.comb += r.eq(Cat(*popcount_bits(m, bits, f"{name}_pop{j}")))
+            m.d.comb += r.eq(Cat(*compress_columns(m, cols, f"{name}_rs{j}"))[:lw])
             ranks.append(r)
         (ranks, raw, pat), side = step(((ranks, raw, pat), side))
 
@@ -218,12 +306,31 @@ class FlexRankArch:
         m.d.comb += keep.eq(Cat(*[(r < pat["n"]) & pat["ok"] for r in ranks]))
         (keep, raw, pat), side = step(((keep, raw, pat), side))
 
-        # d_j: lanes not kept before lane j = how far kept lane j moves left
-        pre = prefix_counts(m, [~keep[j] for j in range(w)], lw, f"{name}_pre")
-        dist = []
-        for j, p in enumerate(pre):
+        # d_j: lanes not kept before lane j = how far kept lane j moves left. Inclusive
+        # counts of the lanes not kept, Sklansky (log2 W levels); a layer boundary after
+        # half of the levels, where a register stage may go
+        inc: list[list[Value]] = [[~keep[j]] for j in range(w)]
+        levels = lw
+        for lv in range(levels):
+            d = 1 << lv
+            nxt = list(inc)
+            for i in range(w):
+                if i & d:
+                    src = (i & ~(d - 1)) - 1  # last lane of the block below
+                    nxt[i] = add_bits(m, inc[i], inc[src], lv + 2, f"{name}_pre{lv}_{i}")
+            inc = nxt
+            if lv == (levels - 1) // 2:
+                sigs = []
+                for i, bits in enumerate(inc):
+                    c = Signal(len(bits), name=f"{name}_cnt{i}")
+                    m.d.comb += c.eq(Cat(*bits))
+                    sigs.append(c)
+                (keep, sigs, raw, pat), side = step(((keep, sigs, raw, pat), side))
+                inc = [[sg[b] for b in range(len(sg))] for sg in sigs]
+        dist = [Const(0, lw)]
+        for j in range(1, w):
             d = Signal(lw, name=f"{name}_d{j}")
-            m.d.comb += d.eq(Cat(*p))
+            m.d.comb += d.eq(Cat(*inc[j - 1]))
             dist.append(d)
         (keep, dist, raw, pat), side = step(((keep, dist, raw, pat), side))
 
@@ -286,7 +393,7 @@ def build_flex_selector(cfg: FlexTopKConfig, m: Module, advance: Value, data: li
     arch = cfg.architecture
     layers = arch.layers()
     step = Stepper(m, advance, len(layers), cfg.pipeline, name)
-    step.cuts = balanced_cuts([d for _, d in layers], cfg.pipeline)
+    step.cuts = balanced_cuts([d for _, d, _ in layers], cfg.pipeline, [b for _, _, b in layers])
     out, side = arch.build(m, step, data, m_log2, n, side, name, carry)
     step.finish()
     return out, side

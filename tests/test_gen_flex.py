@@ -150,6 +150,14 @@ def test_balanced_cuts_is_optimal(delays, stages) -> None:
     assert worst(cuts) == best
 
 
+def test_balanced_cuts_registers_the_fewest_bits_among_the_fastest() -> None:
+    assert balanced_cuts([1, 1, 1], 2, [5, 1, 9]) == [0, 1, 1]
+    assert balanced_cuts([1, 1, 1], 2, [1, 5, 9]) == [1, 0, 1]
+    # a stage that cannot shorten the worst layer goes where the fewest bits are live
+    assert balanced_cuts([4, 1, 1], 3, [9, 2, 7]) == [1, 1, 1]
+    assert balanced_cuts([4, 1, 1], 4, [9, 2, 7]) == [1, 2, 1]
+
+
 @pytest.mark.parametrize(("w", "s"), [(4, 2), (8, 4), (8, 6), (16, 8), (16, 3), (32, 16),
                                       (64, 32)])
 def test_decode_matches_the_contract_for_every_encoding(w: int, s: int) -> None:
@@ -209,6 +217,22 @@ def test_flex_selector_streams(w: int, fmt: str, s: int | None, pipeline: int,
     for t, (g, e) in enumerate(zip(got, want, strict=True)):
         assert g == e, (f"transfer {t}, pattern n={nn[t]} m_log2={ml[t]}, data {data[t]}: "
                         f"got {unpack(lay, g)}, want {unpack(lay, e)} (seed {nm_seed})")
+
+
+def test_every_register_placement(nm_seed: int) -> None:
+    """W = 8: every number of register stages from 0 to one per layer and beyond, so that a
+    value taken from the wrong stage of any layer shows up."""
+    rng = random.Random(nm_seed)
+    layers = len(FlexTopKConfig(w=8, fmt="int4").architecture.layers())
+    for pipeline in range(layers + 2):
+        cfg = FlexTopKConfig(w=8, fmt="int4", max_kept=6, pipeline=pipeline)
+        data, ml, nn = _transfers(cfg, rng, 12)
+        inputs = [pack(cfg.input_layout(), {"data": d, "m_log2": [a], "n": [b]})
+                  for d, a, b in zip(data, ml, nn, strict=True)]
+        dut = NMTopKFlex(cfg)
+        got = (combinational_map(dut, inputs) if pipeline == 0 else
+               run_stream(dut, inputs, len(inputs), seed=nm_seed, p_ready=0.8).outputs)
+        assert got == _expected_payloads(cfg, data, ml, nn), f"pipeline={pipeline}"
 
 
 def test_flex_selector_every_pattern_at_w8_int4(nm_seed: int) -> None:
