@@ -177,3 +177,24 @@ def test_adversarial_sequences_change_the_pattern_on_every_transfer(w4) -> None:
     changes = sum(a != b for a, b in itertools.pairwise(seq))
     assert changes >= 0.8 * (len(seq) - 1)
     assert set(seq) >= set(flexvec.served(w4))
+
+
+def test_crosscheck_drives_a_flexible_selector(tmp_path: Path, capsys) -> None:
+    import json
+
+    from nmsparse import cli
+
+    cfg = FlexTopKConfig(w=8, fmt="int8")
+    hdl = tmp_path / "hdl"
+    emit(cfg, hdl)
+    out = tmp_path / "cc.json"
+    rc = cli.main(["crosscheck", "--pattern", "2:4", "--fmt", "int8", "--activations",
+                   "default", "--limit", "600", "--hdl-dir", str(hdl), "--json", str(out)])
+    assert rc == 0, capsys.readouterr().err
+    (rec,) = json.loads(out.read_text())
+    assert rec["module"] == cfg.name and rec["flexible"] and rec["pattern"] == "2:4"
+    assert rec["groups"] >= 600 and rec["mismatches"] == 0
+    # a pattern it does not serve selects nothing
+    assert cli.main(["crosscheck", "--pattern", "3:4", "--fmt", "int8", "--activations",
+                     "default", "--hdl-dir", str(hdl)]) == 2
+    assert "no top-k selector for 3:4 int8" in capsys.readouterr().err
