@@ -31,11 +31,10 @@ from amaranth.hdl import Cat, Module, Mux, Signal, Value, signed
 
 from .config import FlexLinearConfig, FlexSparseMACConfig
 from .flex import build_flex_selector
-from .mac import accumulate
-from .pipeline import register, valid_chain
+from .pipeline import register, tree_sum, valid_chain
 from .unit import StreamUnit
 
-__all__ = ["NMSparseMACFlex", "NMLinearFlex", "flex_products"]
+__all__ = ["NMSparseMACFlex", "NMLinearFlex", "flex_products", "accumulate_rows"]
 
 
 def _select(words: list[Value], sel: Value) -> Value:
@@ -75,6 +74,33 @@ def flex_products(m: Module, values: list[Value], index: list[Value], weights: A
     return out
 
 
+def accumulate_rows(m: Module, advance: Value, valid: Value, last: Value, products: list[list],
+                    acc_width: int, name: str = "acc") -> tuple[list[Value], Value]:
+    """Adder tree per output (kept two-operand adders), accumulation until ``last``, and the
+    output register; the accumulators wrap modulo ``2**acc_width``.
+
+    Returns the K output registers and their valid bit (both loaded on ``advance``). The
+    flexible units keep their own copy so that they do not depend on how :mod:`gen.mac`
+    schedules its stages.
+    """
+    outs = []
+    out_valid = Signal(name=f"{name}_out_valid")
+    with m.If(advance):
+        m.d.sync += out_valid.eq(valid & last)
+    for k, prods in enumerate(products):
+        acc = Signal(signed(acc_width), name=f"{name}{k}")
+        out = Signal(signed(acc_width), name=f"{name}{k}_out", reset_less=True)
+        total = Signal(signed(acc_width), name=f"{name}{k}_next")
+        m.d.comb += total.eq(acc + tree_sum(prods, m, f"{name}{k}_sum"))
+        with m.If(advance & valid):
+            with m.If(last):
+                m.d.sync += [out.eq(total), acc.eq(0)]
+            with m.Else():
+                m.d.sync += acc.eq(total)
+        outs.append(out)
+    return outs, out_valid
+
+
 def _shell(m: Module, unit: StreamUnit) -> Value:
     advance = Signal()
     m.d.comb += advance.eq(~unit.o.valid | unit.o.ready)
@@ -86,7 +112,7 @@ def _finish(m: Module, unit: StreamUnit, advance: Value, valid: Value, last: Val
             prods: list[list], acc_width: int) -> None:
     prods, last = register(m, advance, (prods, last), "prod")
     valid = valid_chain(m, advance, valid, 1, "prod_valid")
-    outs, out_valid = accumulate(m, advance, valid, last, prods, acc_width)
+    outs, out_valid = accumulate_rows(m, advance, valid, last, prods, acc_width)
     m.d.comb += unit.o.valid.eq(out_valid)
     for k, out in enumerate(outs):
         m.d.comb += unit.o.payload.acc[k].eq(out)
