@@ -108,6 +108,16 @@ def balanced_cuts(delays: Sequence[float], stages: int,
     return out
 
 
+def _worst(delays: Sequence[float], cuts: Sequence[int]) -> float:
+    """The largest sum of layer delays between two register stages."""
+    top = seg = 0.0
+    for d, k in zip(delays, cuts, strict=True):
+        seg += d
+        if k:
+            top, seg = max(top, seg), 0.0
+    return max(top, seg)
+
+
 def decode_pattern(cfg: Any, m_log2: Value, n: Value) -> dict[str, Value]:
     """Hardware form of :func:`nmsparse.contract.flex.serves`, one lookup per M.
 
@@ -131,39 +141,6 @@ def decode_pattern(cfg: Any, m_log2: Value, n: Value) -> dict[str, Value]:
         count = count | c
     en = [Const(1, 1) if h < contract.MIN_M_LOG2 else (m_log2 > h) for h in range(lw)]
     return {"ok": ok, "en": en, "count": count[: cfg.count_width]}
-
-
-def compress_columns(m: Module, columns: list[list[Value]], name: str) -> list[Value]:
-    """Sum of bits by weight (``columns[k]``: bits of weight 2**k) as result bits, LSB first:
-    a full/half-adder compressor tree, ripple-free until each column holds one bit."""
-    cols = [list(c) for c in columns]
-    out: list[Value] = []
-    k = 0
-    while k < len(cols):
-        col = cols[k]
-        t = 0
-        while len(col) > 1:
-            if k + 1 == len(cols):
-                cols.append([])
-            if len(col) == 2:
-                a, b = col.pop(0), col.pop(0)
-                sm, cy = _gate(m, a ^ b, f"{name}_{k}_{t}s"), _gate(m, a & b, f"{name}_{k}_{t}c")
-            else:
-                a, b, c = col.pop(0), col.pop(0), col.pop(0)
-                sm = _gate(m, a ^ b ^ c, f"{name}_{k}_{t}s")
-                cy = _gate(m, (a & b) | (a & c) | (b & c), f"{name}_{k}_{t}c")
-            col.append(sm)
-            cols[k + 1].append(cy)
-            t += 1
-        out.append(col[0] if col else Const(0, 1))
-        k += 1
-    return out
-
-
-def _gate(m: Module, v: Value, name: str) -> Signal:
-    s = Signal(name=name)
-    m.d.comb += s.eq(v)
-    return s
 
 
 def _rest(d: Value | None) -> Value | None:
@@ -190,11 +167,9 @@ class FlexRankArch:
         w, lw, s_slots, width = cfg.w, cfg.lanes_log2, cfg.max_kept, cfg.width
         side = w * width + cfg.m_log2_width + cfg.n_width + cfg.count_width + lw + 1
         pos = [len(p) for p in self._needed()]
-        count_bits = sum(((1 << h) - (h == 1)).bit_length() for h in range(1, lw))
-        out = [("keys", 1.5, w * cfg.key_width + side),
-               ("comparators", 2.0, w * (w - 1) // 2 + side),
-               ("blockcount", 1.0 + 0.6 * lw, w * count_bits + side),
-               ("rank", 0.8 + 0.5 * lw, w * lw + side),
+        out = [("keys", 2.0, w * cfg.key_width + side),
+               ("comparators", 1.5 + 0.06 * w, w * (w - 1) // 2 + side),  # key fanout W-1
+               ("rank", 1.5 + 0.6 * lw, w * lw + side),
                ("keep", 1.5, w + side),
                ("prefix_lo", 0.5 + 0.8 * ((lw + 1) // 2), w + w * ((lw + 1) // 2 + 1) + side),
                ("prefix_hi", 0.5 + 0.8 * (lw // 2), w + (w - 1) * lw + side)]
@@ -210,10 +185,16 @@ class FlexRankArch:
         w = self.config.w
         return w * (w - 1) // 2
 
+    #: Delay per register stage the default aims at (estimated LUT levels with routing).
+    STAGE_TARGET = 4.5
+
     def default_pipeline(self) -> int:
-        """Register stages by W: 2 up to W = 8, 4 at W = 16, 5 above."""
-        w = self.config.w
-        return 2 if w <= 8 else 4 if w <= 16 else 5
+        """The fewest register stages at which no stage spans more than
+        :attr:`STAGE_TARGET`, or than the slowest single layer if that is longer."""
+        delays = [d for _, d, _ in self.layers()]
+        limit = max(self.STAGE_TARGET, max(delays)) + 1e-9
+        return next(p for p in range(1, len(delays) + 1)
+                    if _worst(delays, balanced_cuts(delays, p)) <= limit)
 
     def metrics(self) -> dict[str, int]:
         lw = self.config.lanes_log2
@@ -275,30 +256,21 @@ class FlexRankArch:
 
         # rank inside the runtime group. The comparison bits of lane j fall into blocks by
         # the highest index bit h in which i and j differ (2**h lanes each); block h lies
-        # inside the group iff h < m_log2. Per block a popcount, then the enabled counts
-        # summed (blocks 0 and 1 are always inside: M >= 4)
-        counts = []
-        for j in range(w):
-            per = []
-            for h in range(1, lw):
-                blk = [i for i in range(w) if i != j and (i ^ j).bit_length() - 1 <= h
-                       and (h == 1 or (i ^ j).bit_length() - 1 == h)]
-                c = Signal(len(blk).bit_length(), name=f"{name}_c{j}_{h}")
-                m.d.comb += c.eq(Cat(*popcount_bits(m, [beats(i, j) for i in blk],
-                                                    f"{name}_pc{j}_{h}")))
-                per.append(c)
-            counts.append(per)
-        (counts, raw, pat), side = step(((counts, raw, pat), side))
-
+        # inside the group iff h < m_log2, so its bits are ANDed with one enable (blocks 0
+        # and 1 always count: M >= 4). One compressor tree per lane; the bits of a block sit
+        # side by side, so each first-level full adder sees a single enable (4 inputs: one
+        # LUT4). (Per-block popcounts with an enabled sum cost ~10% more LUT4 once a
+        # register stage separates the two.)
         en = [pat["en"][h] for h in range(lw)]
         ranks = []
         for j in range(w):
-            cols: list[list[Value]] = [[] for _ in range(lw + 1)]
-            for h, c in zip(range(1, lw), counts[j], strict=True):
-                for b in range(len(c)):
-                    cols[b].append(c[b] & en[h] if h >= contract.MIN_M_LOG2 else c[b])
+            bits = []
+            for h in range(lw):
+                blk = [i for i in range(w) if i != j and (i ^ j).bit_length() - 1 == h]
+                gate = en[h] if h >= contract.MIN_M_LOG2 else None
+                bits += [beats(i, j) if gate is None else beats(i, j) & gate for i in blk]
             r = Signal(lw, name=f"{name}_rank{j}")
-            m.d.comb += r.eq(Cat(*compress_columns(m, cols, f"{name}_rs{j}"))[:lw])
+            m.d.comb += r.eq(Cat(*popcount_bits(m, bits, f"{name}_pop{j}")))
             ranks.append(r)
         (ranks, raw, pat), side = step(((ranks, raw, pat), side))
 
