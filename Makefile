@@ -10,7 +10,8 @@ export AMARANTH_USE_YOSYS := builtin
 export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: all venv tools test test-all hdl check-hdl report crosscheck quality demo bench \
-        bench-sim bench-hooks lint data baselines clean
+        bench-sim bench-hooks lint data baselines prove prove-mutants clean sweep \
+        estimate-fit report-families
 
 all: report
 
@@ -85,15 +86,14 @@ $(JANEAUSTEN):
 	  (apt-get update -qq && apt-get download r-cran-janeaustenr))
 	dpkg-deb -x data/r-cran-janeaustenr_*.deb data/janeausten && rm -f data/r-cran-janeaustenr_*.deb
 
-# RTL against the golden model on the embedded SmolLM2 activations, every shipped selector.
-SELECTORS := 2:4 4:8 8:16 16:32
+# RTL against the golden model on the embedded SmolLM2 activations, every shipped selector
+# (one run over all patterns and formats, modules built and simulated in parallel).
+SELECTORS := 2:4,4:8,8:16,16:32
+NPROC := $(shell nproc 2>/dev/null || echo 2)
 crosscheck: $(STAMP)
 	@mkdir -p reports
-	@for p in $(SELECTORS); do for f in bf16 int8; do \
-	  echo "== crosscheck $$p $$f =="; \
-	  $(VENV)/bin/nmsparse crosscheck --pattern $$p --fmt $$f --activations default \
-	    --json reports/crosscheck.json || exit 1; \
-	done; done
+	$(VENV)/bin/nmsparse crosscheck --pattern $(SELECTORS) --fmt int8,bf16 \
+	  --activations default --jobs $(NPROC) --json reports/crosscheck.json
 
 # Model quality table (perplexity of SmolLM2, several minutes). Measured once: delete
 # reports/quality.json, or run `make quality QUALITY_FORCE=1`, to measure again.
@@ -118,9 +118,35 @@ report: $(STAMP) reports/quality.json
 	@echo "== 5/5 synthesis, place and route, report =="
 	$(VENV)/bin/nmsparse report --jobs $(JOBS) -o reports
 
+# Formal proofs of every shipped module (datapath = the rule, streams lose nothing) into
+# reports/proofs.json, which the report's "proven" column reads. One solver job at a time.
+prove: $(STAMP)
+	$(VENV)/bin/nmsparse prove --full --json reports/proofs.json
+
+# The mutation run: broken copies of the 2:4 selectors and a MAC that every proof must reject.
+prove-mutants: $(STAMP)
+	$(VENV)/bin/nmsparse prove --mutants --module 'nm_topk_2_4_int8_*' --module nm_spmac_2_4_int8_k4
+
 # Store the current figures as the resource baselines the slow test compares against.
 baselines: $(STAMP)
 	$(VENV)/bin/nmsparse report --jobs $(JOBS) -o reports --write-baselines reports/baselines/resources.json
+
+# Design-space sweep on a local Dask cluster (one worker per core): every point generated,
+# a sample cross-checked, synthesized and placed; cached in reports/.cache like the report.
+SWEEP ?= sweeps/dse40.toml
+sweep: $(STAMP)
+	$(VENV)/bin/nmsparse sweep $(SWEEP)
+
+# Refit the estimate models on every measured point (the report's and the sweeps') and print
+# the held-out error; the coefficients are committed (nmsparse/sweep/data/estimate.json).
+estimate-fit: $(STAMP)
+	$(VENV)/bin/nmsparse estimate --fit
+
+# The second FPGA families (Xilinx 7-series post-synthesis, Nexus place and route): opt-in,
+# they roughly double the tool time of the cold report. Once measured they stay in every
+# later report (read from the cache).
+report-families: $(STAMP)
+	$(VENV)/bin/nmsparse report --jobs $(JOBS) -o reports --families xilinx,nexus
 
 clean:
 	rm -rf sim_build .pytest_cache reports/.cache

@@ -5,6 +5,7 @@ Examples::
     nmsparse generate --pattern 8:16 --fmt int8 --unit topk --arch rank -o build/
     nmsparse generate --pattern 16:32 --unit linear --outputs 8 --pipeline 4 -o build/
     nmsparse generate --shipped -o hdl          # every shipped point + manifest.json
+    nmsparse generate --pattern 2:4 --unit spmac --axis -o build/axis   # AXI4-Stream wrapper
     nmsparse generate --unit topk_flex --w 32 --fmt int8 -o build/   # pattern at run time
 """
 
@@ -46,8 +47,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "the pattern then comes with each transfer, --pattern is unused")
     parser.add_argument("--max-kept", type=int, default=None,
                         help="output slots of the flexible units (default W/2)")
-    parser.add_argument("--pipeline", type=int, default=None,
-                        help="selector register stages (latency); default per design point")
+    parser.add_argument("--pipeline", type=_pipeline, default=None,
+                        help="selector register stages (latency), or 'auto' (as many as "
+                             "--target-mhz needs, where the live data is narrowest); default: "
+                             "the design point's")
+    parser.add_argument("--target-mhz", type=float, default=None,
+                        help="clock target of --pipeline auto (implies it; default 200)")
     parser.add_argument("--lanes", type=int, default=1, help="groups per clock (topk only)")
     parser.add_argument("--outputs", "-k", type=int, default=4,
                         help="K outputs of the MAC units (default 4)")
@@ -57,7 +62,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", default=None, help="module name (default from the point)")
     parser.add_argument("--shipped", action="store_true",
                         help="emit every shipped design point and manifest.json")
+    parser.add_argument("--axis", action="store_true",
+                        help="emit the unit inside an AXI4-Stream wrapper (axis_<module>.v and "
+                             "its own sidecar axis_<module>.json; keep it in its own directory)")
+    parser.add_argument("--sv-package", action="store_true",
+                        help="also write <module>_pkg.sv: the sidecar's widths, offsets and "
+                             "latency as SystemVerilog localparams")
     parser.add_argument("-o", "--output", default=".", help="output directory (default .)")
+
+
+def _pipeline(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--pipeline must be a number of stages or 'auto', "
+                                         f"not {text!r}") from None
 
 
 def config_from_args(args: argparse.Namespace):
@@ -69,19 +90,26 @@ def config_from_args(args: argparse.Namespace):
         raise ValueError(f"--lanes applies to --unit topk only, not {args.unit!r}")
     if args.unit in FLEX_UNITS:
         flex = dict(w=args.w, fmt=args.fmt, max_kept=args.max_kept)
+        sel = dict(arch=args.arch or "rank", pipeline=args.pipeline,
+                   target_mhz=args.target_mhz)
         if args.unit == "topk_flex":
-            return FlexTopKConfig(arch=args.arch or "rank", pipeline=args.pipeline, **flex)
+            return FlexTopKConfig(**sel, **flex)
         mac.pop("fmt")
         if args.unit == "spmac_flex":
+            if args.target_mhz is not None or args.pipeline is not None:
+                raise ValueError("--pipeline/--target-mhz do not apply to --unit spmac_flex "
+                                 "(two fixed stages)")
             return FlexSparseMACConfig(**flex, **mac)
-        return FlexLinearConfig(arch=args.arch or "rank", pipeline=args.pipeline, **flex, **mac)
+        return FlexLinearConfig(**sel, **flex, **mac)
     if args.max_kept is not None:
         raise ValueError(f"--max-kept applies to the flexible units ({', '.join(FLEX_UNITS)}), "
                          f"not {args.unit!r}")
     arch = args.arch or "network"
+    if args.unit != "topk" and args.target_mhz is not None:
+        raise ValueError(f"--target-mhz applies to --unit topk only, not {args.unit!r}")
     if args.unit == "topk":
         return TopKConfig(n=n, m=m, fmt=args.fmt, arch=arch, pipeline=args.pipeline,
-                          lanes=args.lanes)
+                          lanes=args.lanes, target_mhz=args.target_mhz)
     if args.unit == "spmac":
         return SparseMACConfig(n=n, m=m, **mac)
     if args.unit == "linear":
@@ -103,13 +131,26 @@ def run(args: argparse.Namespace) -> int:
     from .emit import emit, emit_shipped
 
     if args.shipped:
+        if getattr(args, "axis", False):
+            raise ValueError("--axis applies to one design point, not to --shipped")
         paths = emit_shipped(args.output)
         for config in SHIPPED:
             print(_describe(config))
         print(f"wrote {len(paths)} files to {args.output}")
         return 0
     config = config_from_args(args)
+    if args.axis:
+        from .axis import emit_axis
+
+        for path in emit_axis(config, args.output, name=args.name):
+            print(path)
+        print(_describe(config) + " (AXI4-Stream wrapper)")
+        return 0
     for path in emit(config, args.output, name=args.name):
         print(path)
+    if getattr(args, "sv_package", False):
+        from .svpkg import emit_sv_package
+
+        print(emit_sv_package(config, args.output, name=args.name))
     print(_describe(config))
     return 0

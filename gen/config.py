@@ -26,6 +26,7 @@ from nmsparse.contract.sidecar import Field, Port, Sidecar
 from nmsparse.contract.units import UNITS
 
 from .arch import ARCHITECTURES, Architecture
+from .schedule import predicted_fmax, schedule_for_clock, schedule_stages
 
 __all__ = [
     "TopKConfig",
@@ -47,6 +48,7 @@ TOPK_FORMATS = ("int4", "int8", "int16", "fp16", "bf16", "fp32")
 MAC_FORMATS = ("int4", "int8", "int16")
 ARCHS = tuple(ARCHITECTURES)
 MAX_PIPELINE = 64
+DEFAULT_TARGET_MHZ = 200.0
 MAX_LANES = 64
 MAX_OUTPUTS = 256
 
@@ -160,11 +162,17 @@ class TopKConfig(_Config):
         ``int4``, ``int8``, ``int16``, ``fp16``, ``bf16`` or ``fp32``.
     arch : str
         A name of :data:`gen.arch.ARCHITECTURES` (``"rank"``, ``"network"``, ...).
-    pipeline : int or None
-        Register stages (= latency in cycles); ``None`` picks the architecture's default;
-        0 makes the unit combinational.
+    pipeline : int, "auto" or None
+        Register stages (= latency in cycles), placed by the architecture's delay model so
+        that the slowest segment is as fast as it can be; 0 makes the unit combinational.
+        ``"auto"``: as many stages, wherever the live data is narrowest, as ``target_mhz``
+        needs (:func:`gen.schedule.schedule_for_clock`). ``None``: ``"auto"`` when
+        ``target_mhz`` is given, else the architecture's default number of stages. After
+        validation ``pipeline`` holds the resolved number of stages.
     lanes : int
         Independent groups per clock.
+    target_mhz : float or None
+        Clock target of ``pipeline="auto"`` (default :data:`DEFAULT_TARGET_MHZ`).
 
     Raises
     ------
@@ -176,8 +184,9 @@ class TopKConfig(_Config):
     m: int
     fmt: str = "int8"
     arch: str = "network"
-    pipeline: int | None = None
+    pipeline: int | str | None = None
     lanes: int = 1
+    target_mhz: float | None = None
     unit = "topk"
 
     def __post_init__(self) -> None:
@@ -187,11 +196,29 @@ class TopKConfig(_Config):
             raise ValueError(f"arch must be one of {', '.join(ARCHITECTURES)}, not {self.arch!r}")
         lanes = _int("lanes", self.lanes, lo=1, hi=MAX_LANES)
         _set(self, n=n, m=m, fmt=fmt, lanes=lanes)
-        if self.pipeline is None:
-            pipeline = self.architecture.default_pipeline()
+        auto = self.pipeline == "auto" or (self.pipeline is None and self.target_mhz is not None)
+        target = self.target_mhz
+        if target is not None or auto:
+            target = DEFAULT_TARGET_MHZ if target is None else target
+            if isinstance(target, bool) or not isinstance(target, int | float) \
+                    or not 1 <= target <= 2000:
+                raise ValueError(f"target_mhz must be a clock in MHz in [1, 2000], "
+                                 f"not {self.target_mhz!r}")
+            target = float(target)
+        if not auto and target is not None:
+            raise ValueError(f"target_mhz={target:g} needs pipeline='auto' (or None), not "
+                             f"pipeline={self.pipeline!r}")
+        delays = [layer.delay_ns for layer in self.architecture.layers()]
+        if auto:
+            cuts = schedule_for_clock(delays, self.architecture.live_bits(), target)
         else:
-            pipeline = _int("pipeline", self.pipeline, lo=0, hi=MAX_PIPELINE)
-        _set(self, pipeline=pipeline)
+            if self.pipeline is None:
+                stages = self.architecture.default_pipeline()
+            else:
+                stages = _int("pipeline", self.pipeline, lo=0, hi=MAX_PIPELINE)
+            cuts = schedule_stages(delays, stages)
+        _set(self, pipeline=sum(cuts), target_mhz=target)
+        object.__setattr__(self, "_cuts", tuple(cuts))
 
     @cached_property
     def architecture(self) -> Architecture:
@@ -209,6 +236,16 @@ class TopKConfig(_Config):
     @property
     def latency(self) -> int:
         return self.pipeline  # type: ignore[return-value]
+
+    @property
+    def cuts(self) -> tuple[int, ...]:
+        """Register stages after each layer of the architecture (``sum(cuts) = pipeline``)."""
+        return self._cuts  # type: ignore[attr-defined]
+
+    @property
+    def predicted_fmax_mhz(self) -> float:
+        """The delay model's Fmax of this schedule (MHz)."""
+        return predicted_fmax([la.delay_ns for la in self.architecture.layers()], self.cuts)
 
     @property
     def comparators(self) -> int:
@@ -229,9 +266,12 @@ class TopKConfig(_Config):
                         "index": (unsigned(self.index_width), self.n)}, self.lanes)
 
     def params(self) -> dict:
-        return {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
-                "index_width": self.index_width, "arch": self.arch,
-                "pipeline": self.pipeline, "lanes": self.lanes}
+        out = {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
+               "index_width": self.index_width, "arch": self.arch,
+               "pipeline": self.pipeline, "lanes": self.lanes}
+        if self.target_mhz is not None:
+            out["target_mhz"] = self.target_mhz
+        return out
 
     def metrics(self) -> dict:
         out = {"latency": self.latency, "groups_per_cycle": self.lanes,
@@ -489,6 +529,34 @@ class _FlexCommon:
                 "m_max": self.w, "lanes": 1}
 
 
+def _flex_schedule(obj: object, arch: object, pipeline: object, target_mhz: object) -> None:
+    """Resolve ``pipeline`` / ``target_mhz`` of a flexible selector into register stages per
+    layer, with the project's scheduler (:mod:`gen.schedule`), as :class:`TopKConfig` does:
+    ``"auto"`` (or a ``target_mhz``) places as few registered bits as the clock allows, an
+    integer P places P stages to minimize the slowest segment, None the default stages."""
+    auto = pipeline == "auto" or (pipeline is None and target_mhz is not None)
+    target = target_mhz
+    if target is not None or auto:
+        target = DEFAULT_TARGET_MHZ if target is None else target
+        if isinstance(target, bool) or not isinstance(target, int | float) \
+                or not 1 <= target <= 2000:
+            raise ValueError(f"target_mhz must be a clock in MHz in [1, 2000], "
+                             f"not {target_mhz!r}")
+        target = float(target)
+    if not auto and target is not None:
+        raise ValueError(f"target_mhz={target:g} needs pipeline='auto' (or None), not "
+                         f"pipeline={pipeline!r}")
+    delays = [layer.delay_ns for layer in arch.layers()]  # type: ignore[attr-defined]
+    if auto:
+        cuts = schedule_for_clock(delays, arch.live_bits(), target)  # type: ignore
+    else:
+        stages = (arch.default_pipeline() if pipeline is None  # type: ignore[attr-defined]
+                  else _int("pipeline", pipeline, lo=0, hi=MAX_PIPELINE))
+        cuts = schedule_stages(delays, stages)
+    _set(obj, pipeline=sum(cuts), target_mhz=target)
+    object.__setattr__(obj, "_cuts", tuple(cuts))
+
+
 def _flex_common(obj: object, w: object, max_kept: object) -> None:
     w = _flex.check_lanes(w)
     top = _flex.max_slots(w)
@@ -513,8 +581,13 @@ class FlexTopKConfig(_FlexCommon, _Config):
     max_kept : int or None
         Output slots S (default W/2, so every pattern of density up to 1/2 is served; at most
         3W/4, what 3:4 keeps).
-    pipeline : int or None
-        Register stages (= latency); ``None`` picks the architecture's default.
+    pipeline : int, "auto" or None
+        Register stages (= latency), placed by the delay model to minimize the slowest
+        segment; ``"auto"``: as many as ``target_mhz`` needs, where the live data is
+        narrowest; ``None``: ``"auto"`` with a ``target_mhz``, else the default stages.
+        After validation ``pipeline`` holds the resolved number of stages.
+    target_mhz : float or None
+        Clock target of ``pipeline="auto"`` (default :data:`DEFAULT_TARGET_MHZ`).
 
     Raises
     ------
@@ -526,7 +599,8 @@ class FlexTopKConfig(_FlexCommon, _Config):
     fmt: str = "int8"
     arch: str = "rank"
     max_kept: int | None = None
-    pipeline: int | None = None
+    pipeline: int | str | None = None
+    target_mhz: float | None = None
     unit = "topk_flex"
 
     def __post_init__(self) -> None:
@@ -535,11 +609,17 @@ class FlexTopKConfig(_FlexCommon, _Config):
         if not isinstance(self.arch, str) or self.arch not in FLEX_ARCHS:
             raise ValueError(f"arch must be one of {', '.join(FLEX_ARCHS)} for a flexible "
                              f"selector, not {self.arch!r}")
-        if self.pipeline is None:
-            pipeline = self.architecture.default_pipeline()
-        else:
-            pipeline = _int("pipeline", self.pipeline, lo=0, hi=MAX_PIPELINE)
-        _set(self, pipeline=pipeline)
+        _flex_schedule(self, self.architecture, self.pipeline, self.target_mhz)
+
+    @property
+    def cuts(self) -> tuple[int, ...]:
+        """Register stages after each layer of the architecture (``sum(cuts) = pipeline``)."""
+        return self._cuts  # type: ignore[attr-defined]
+
+    @property
+    def predicted_fmax_mhz(self) -> float:
+        """The delay model's Fmax of this schedule (MHz)."""
+        return predicted_fmax([la.delay_ns for la in self.architecture.layers()], self.cuts)
 
     @cached_property
     def architecture(self):
@@ -568,7 +648,10 @@ class FlexTopKConfig(_FlexCommon, _Config):
                         "err": (unsigned(1), 1)})
 
     def params(self) -> dict:
-        return {**self._flex_params(), "arch": self.arch, "pipeline": self.pipeline}
+        out = {**self._flex_params(), "arch": self.arch, "pipeline": self.pipeline}
+        if self.target_mhz is not None:
+            out["target_mhz"] = self.target_mhz
+        return out
 
     def metrics(self) -> dict:
         return {"latency": self.latency, "lanes_per_cycle": self.w,
@@ -639,22 +722,26 @@ class FlexLinearConfig(_FlexMAC):
     fmt: str = "int8"
     arch: str = "rank"
     max_kept: int | None = None
-    pipeline: int | None = None
+    pipeline: int | str | None = None
     weight_width: int = 8
     acc_width: int = 32
     outputs: int = 4
+    target_mhz: float | None = None
     unit = "linear_flex"
 
     def __post_init__(self) -> None:
         _flex_common(self, self.w, self.max_kept)
         _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
                     acc_width=self.acc_width, outputs=self.outputs, terms=self.max_kept)
-        _set(self, pipeline=self.selector.pipeline)
+        sel = FlexTopKConfig(w=self.w, fmt=self.fmt, arch=self.arch, max_kept=self.max_kept,
+                             pipeline=self.pipeline, target_mhz=self.target_mhz)
+        _set(self, pipeline=sel.pipeline, target_mhz=sel.target_mhz)
+        object.__setattr__(self, "_selector", sel)
 
     @property
     def selector(self) -> FlexTopKConfig:
-        return FlexTopKConfig(w=self.w, fmt=self.fmt, arch=self.arch, max_kept=self.max_kept,
-                              pipeline=self.pipeline)
+        """The selector part (its register stages are this engine's ``pipeline``)."""
+        return self._selector  # type: ignore[attr-defined]
 
     @property
     def latency(self) -> int:

@@ -28,94 +28,19 @@ flexibility adds over a fixed 16:32 rank selector is the runtime threshold and d
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
 from nmsparse.contract import flex as contract
 
-from .arch.base import key_sign
+from .arch.base import Layer, key_sign
 from .config import FlexTopKConfig
 from .pipeline import Stepper, add_bits, popcount_bits, stall_control
 from .unit import StreamUnit
 
 __all__ = ["FLEX_ARCHITECTURES", "FlexRankArch", "NMTopKFlex", "build_flex_selector",
-           "balanced_cuts", "decode_pattern"]
-
-
-def balanced_cuts(delays: Sequence[float], stages: int,
-                  widths: Sequence[float] | None = None) -> list[int]:
-    """Register stages after each layer: ``stages`` in total, the last one after the final
-    layer (registered outputs). First the largest sum of layer delays between two registers
-    is made as small as it can be (exact linear partition); then, among the placements that
-    reach it, the one registering the fewest bits (``widths[i]``: bits live after layer i) is
-    taken. Stages beyond what helps the delay go where the live bits are fewest.
-    """
-    n = len(delays)
-    out = [0] * n
-    if stages <= 0:
-        return out
-    wid = list(widths) if widths is not None else [1.0] * n
-    pre = [0.0]
-    for d in delays:
-        pre.append(pre[-1] + d)
-    inf = float("inf")
-    k = min(stages, n)
-
-    def partition(limit: float | None) -> tuple[float, list[int]]:
-        """With ``limit`` None: the smallest worst segment over k segments; else the fewest
-        registered bits with every segment within ``limit``. Returns (value, cut ends)."""
-        best = [[inf] * (n + 1) for _ in range(k + 1)]
-        arg = [[0] * (n + 1) for _ in range(k + 1)]
-        best[0][0] = 0.0
-        for c in range(1, k + 1):
-            for i in range(1, n + 1):
-                for j in range(c - 1, i):
-                    seg = pre[i] - pre[j]
-                    if best[c - 1][j] == inf:
-                        continue
-                    if limit is None:
-                        v = max(best[c - 1][j], seg)
-                    elif seg > limit + 1e-9:
-                        continue
-                    else:
-                        v = best[c - 1][j] + wid[i - 1]
-                    if v < best[c][i] - 1e-9:
-                        best[c][i], arg[c][i] = v, j
-        ends, i = [], n
-        for c in range(k, 0, -1):
-            ends.append(i)
-            i = arg[c][i]
-        return best[k][n], ends
-
-    worst, _ = partition(None)
-    # fewer segments may reach the same worst delay: the spare stages are then free to go
-    # where they cost least, so try every segment count and keep the cheapest placement
-    best_cost, best_ends = inf, []
-    for kk in range(1, k + 1):
-        k_saved, k = k, kk
-        cost, ends = partition(worst)
-        k = k_saved
-        if cost < inf:
-            spare = stages - kk
-            cost += spare * min(wid)
-            if cost < best_cost - 1e-9:
-                best_cost, best_ends = cost, ends
-    for e in best_ends:
-        out[e - 1] += 1
-    out[min(range(n), key=lambda i: (wid[i], -i))] += stages - len(best_ends)
-    return out
-
-
-def _worst(delays: Sequence[float], cuts: Sequence[int]) -> float:
-    """The largest sum of layer delays between two register stages."""
-    top = seg = 0.0
-    for d, k in zip(delays, cuts, strict=True):
-        seg += d
-        if k:
-            top, seg = max(top, seg), 0.0
-    return max(top, seg)
+           "decode_pattern"]
 
 
 def decode_pattern(cfg: Any, m_log2: Value, n: Value) -> dict[str, Value]:
@@ -160,41 +85,50 @@ class FlexRankArch:
 
     name = "rank"
 
-    def layers(self) -> list[tuple[str, float, int]]:
-        """Layer names, their estimated delay in LUT levels, and the bits live after each
-        (what a register stage there costs): for placing the register stages."""
-        cfg = self.config
-        w, lw, s_slots, width = cfg.w, cfg.lanes_log2, cfg.max_kept, cfg.width
-        side = w * width + cfg.m_log2_width + cfg.n_width + cfg.count_width + lw + 1
-        pos = [len(p) for p in self._needed()]
-        out = [("keys", 2.0, w * cfg.key_width + side),
-               ("comparators", 1.5 + 0.06 * w, w * (w - 1) // 2 + side),  # key fanout W-1
-               ("rank", 1.5 + 0.6 * lw, w * lw + side),
-               ("keep", 1.5, w + side),
-               ("prefix_lo", 0.5 + 0.8 * ((lw + 1) // 2), w + w * ((lw + 1) // 2 + 1) + side),
-               ("prefix_hi", 0.5 + 0.8 * (lw // 2), w + (w - 1) * lw + side)]
-        out += [(f"shift{k}", 1.2, w + pos[k] * (1 + width + min(lw, k + 1) + lw - 1 - k))
-                for k in range(lw)]
-        out.append(("output", 0.8, w + s_slots * (width + lw) + cfg.count_width + 8))
-        return out
-
     def __init__(self, config: FlexTopKConfig) -> None:
         self.config = config
+
+    def layers(self) -> list[Layer]:
+        """The layers :meth:`build` passes, with the delay model of each (ns on ECP5,
+        logic and routing; fitted on place-and-route runs of W = 32 int8, seed 1): the
+        comparators' delay grows with the key fanout (W - 1 comparators per key), the
+        rank's and the prefix's with log2 W."""
+        cfg = self.config
+        lw, kw = cfg.lanes_log2, cfg.key_width
+        out = [Layer("keys", 1.0 + 0.15 * kw),
+               Layer("comparators", 1.0 + 0.12 * cfg.w + 0.1 * kw),
+               Layer("rank", 1.0 + 1.2 * lw),
+               Layer("keep", 3.0),  # compare with the runtime n; the keep bits fan out
+               Layer("prefix_lo", 1.5 + 1.3 * ((lw + 1) // 2)),
+               Layer("prefix_hi", 1.5 + 1.3 * (lw // 2))]
+        out += [Layer(f"shift{k}", 1.6) for k in range(lw)]
+        out.append(Layer("output", 1.0))
+        return out
+
+    def live_bits(self) -> list[int]:
+        """Bits a register after each layer would hold (a dry-run build, as
+        :meth:`gen.arch.base.Architecture.live_bits`)."""
+        from amaranth.hdl import Fragment
+
+        cfg = self.config
+        probe: list[int] = []
+        m = Module()
+        data = [Signal(cfg.width, name=f"probe_x{j}") for j in range(cfg.w)]
+        ml, n = Signal(cfg.m_log2_width), Signal(cfg.n_width)
+        step = Stepper(m, Signal(), [0] * len(self.layers()), "probe", probe=probe)
+        self.build(m, step, data, ml, n, None, "probe")
+        step.finish()
+        Fragment.get(m, None)
+        return probe
 
     def comparators(self) -> int:
         w = self.config.w
         return w * (w - 1) // 2
 
-    #: Delay per register stage the default aims at (estimated LUT levels with routing).
-    STAGE_TARGET = 4.5
-
     def default_pipeline(self) -> int:
-        """The fewest register stages at which no stage spans more than
-        :attr:`STAGE_TARGET`, or than the slowest single layer if that is longer."""
-        delays = [d for _, d, _ in self.layers()]
-        limit = max(self.STAGE_TARGET, max(delays)) + 1e-9
-        return next(p for p in range(1, len(delays) + 1)
-                    if _worst(delays, balanced_cuts(delays, p)) <= limit)
+        """Register stages when the configuration gives neither stages nor a clock: one
+        per 11 ns of the delay model (about 90 MHz), at least one."""
+        return max(1, round(sum(la.delay_ns for la in self.layers()) / 11.0))
 
     def metrics(self) -> dict[str, int]:
         lw = self.config.lanes_log2
@@ -363,9 +297,7 @@ def build_flex_selector(cfg: FlexTopKConfig, m: Module, advance: Value, data: li
     ``cfg.pipeline`` cycles later.
     """
     arch = cfg.architecture
-    layers = arch.layers()
-    step = Stepper(m, advance, len(layers), cfg.pipeline, name)
-    step.cuts = balanced_cuts([d for _, d, _ in layers], cfg.pipeline, [b for _, _, b in layers])
+    step = Stepper(m, advance, cfg.cuts, name)
     out, side = arch.build(m, step, data, m_log2, n, side, name, carry)
     step.finish()
     return out, side

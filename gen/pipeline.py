@@ -18,17 +18,16 @@ for an unused slot); :func:`register` clocks a whole tree at once and passes con
 
 from __future__ import annotations
 
-import math
 import operator
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from amaranth.hdl import Const, Module, Signal, Value
+from amaranth.hdl import Cat, ClockSignal, Const, Module, ResetSignal, Signal, Value
 
 __all__ = [
     "Stepper",
+    "tree_bits",
     "stall_control",
-    "cuts",
     "register",
     "valid_chain",
     "tree_reduce",
@@ -41,35 +40,45 @@ __all__ = [
 ]
 
 
-def cuts(layers: int, stages: int) -> list[int]:
-    """Register stages to insert after each of ``layers`` layers, ``stages`` in total.
+def tree_bits(tree: Any) -> int:
+    """Bits a register stage would hold for ``tree`` (constants and ``None`` cost nothing)."""
+    total = 0
 
-    Stage k (1-based) goes after layer ``ceil(k * layers / stages)``: evenly spread, the last
-    one always after the final layer (registered outputs). With more stages than layers the
-    extra ones stack up as plain delays.
-    """
-    out = [0] * layers
-    for k in range(1, stages + 1):
-        out[max(1, math.ceil(k * layers / stages)) - 1] += 1
-    return out
+    def count(v: Value) -> None:
+        nonlocal total
+        v = Value.cast(v)
+        if not isinstance(v, Const):
+            total += len(v)
+
+    _map(count, tree)
+    return total
 
 
 class Stepper:
     """Walks the layers of a datapath and inserts the scheduled register stages.
 
-    ``step(tree)`` after each layer returns the tree registered (when the schedule puts
-    stages there) or unchanged; :meth:`finish` checks that every layer was passed.
+    ``step(tree)`` after layer ``k`` returns the tree through ``cuts[k]`` register stages
+    (loading on ``advance``), or unchanged; :meth:`finish` checks that every layer was
+    passed. With ``probe`` (a list), nothing is registered and the live bits after each
+    layer are appended to it instead (a dry run for the scheduler).
     """
 
-    def __init__(self, m: Module, advance: Value, layers: int, stages: int, name: str):
+    def __init__(self, m: Module, advance: Value, cuts: Sequence[int], name: str, *,
+                 probe: list[int] | None = None):
         self.m, self.advance, self.name = m, advance, name
-        self.cuts = cuts(layers, stages)
+        self.cuts = list(cuts)
+        self.probe = probe
         self.layer = 0
 
     def __call__(self, tree: Any) -> Any:
+        if self.layer >= len(self.cuts):
+            raise AssertionError(f"{self.name}: more layers built than the {len(self.cuts)} "
+                                 "scheduled")
         count = self.cuts[self.layer]
         self.layer += 1
-        if count:
+        if self.probe is not None:
+            self.probe.append(tree_bits(tree))
+        elif count:
             tree = register(self.m, self.advance, tree, f"{self.name}_l{self.layer}", count)
         return tree
 
@@ -89,6 +98,10 @@ def stall_control(m: Module, i: Any, o: Any, stages: int) -> Value:
     if stages == 0:
         m.d.comb += i.ready.eq(o.ready)
         m.d.comb += o.valid.eq(i.valid)
+        # no register uses the clock: reference it so that the module still has the
+        # clk and rst ports every unit has (DESIGN.md section 3)
+        ports = Signal(2, name="clk_rst_unused")
+        m.d.comb += ports.eq(Cat(ClockSignal(), ResetSignal()))
     else:
         m.d.comb += advance.eq(~o.valid | o.ready)
         m.d.comb += i.ready.eq(advance)

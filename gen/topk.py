@@ -42,7 +42,7 @@ def build_selector(cfg: TopKConfig, m: Module, advance: Value, data: list[Value]
         and the delayed sideband, all ``cfg.pipeline`` cycles after ``data``.
     """
     arch = cfg.architecture
-    step = Stepper(m, advance, len(arch.layers()), cfg.pipeline, name)
+    step = Stepper(m, advance, cfg.cuts, name)
     out = arch.build(m, step, data, side, name)
     step.finish()
     return out

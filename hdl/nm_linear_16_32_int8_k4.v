@@ -1233,11 +1233,11 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$2101 ;
   reg \$2102 ;
   reg [4:0] \$2103 ;
-  reg [1023:0] \$2104 ;
+  reg [7:0] \$2104 ;
   reg \$2105 ;
-  reg [7:0] \$2106 ;
-  reg \$2107 ;
-  reg [4:0] \$2108 ;
+  reg [4:0] \$2106 ;
+  reg [1023:0] \$2107 ;
+  reg \$2108 ;
   reg [7:0] \$2109 ;
   wire [4:0] \$211 ;
   reg \$2110 ;
@@ -1288,15 +1288,15 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$2151 ;
   reg \$2152 ;
   reg [4:0] \$2153 ;
-  reg [1023:0] \$2154 ;
+  reg [7:0] \$2154 ;
   reg \$2155 ;
-  reg [7:0] \$2156 ;
-  reg \$2157 ;
-  reg [4:0] \$2158 ;
-  reg [7:0] \$2159 ;
+  reg [4:0] \$2156 ;
+  reg [7:0] \$2157 ;
+  reg \$2158 ;
+  reg [4:0] \$2159 ;
   wire [4:0] \$216 ;
-  reg \$2160 ;
-  reg [4:0] \$2161 ;
+  reg [1023:0] \$2160 ;
+  reg \$2161 ;
   reg [7:0] \$2162 ;
   reg \$2163 ;
   reg [4:0] \$2164 ;
@@ -1344,16 +1344,16 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$2201 ;
   reg \$2202 ;
   reg [4:0] \$2203 ;
-  reg [1023:0] \$2204 ;
+  reg [7:0] \$2204 ;
   reg \$2205 ;
-  reg [31:0] \$2206 ;
+  reg [4:0] \$2206 ;
   reg [7:0] \$2207 ;
-  reg [7:0] \$2208 ;
-  reg [7:0] \$2209 ;
+  reg \$2208 ;
+  reg [4:0] \$2209 ;
   wire [4:0] \$221 ;
-  reg [7:0] \$2210 ;
-  reg [7:0] \$2211 ;
-  reg [7:0] \$2212 ;
+  reg [1023:0] \$2210 ;
+  reg \$2211 ;
+  reg [31:0] \$2212 ;
   reg [7:0] \$2213 ;
   reg [7:0] \$2214 ;
   reg [7:0] \$2215 ;
@@ -1365,12 +1365,12 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \$2220 ;
   reg [7:0] \$2221 ;
   reg [7:0] \$2222 ;
-  reg [4:0] \$2223 ;
-  reg [4:0] \$2224 ;
-  reg [4:0] \$2225 ;
-  reg [4:0] \$2226 ;
-  reg [4:0] \$2227 ;
-  reg [4:0] \$2228 ;
+  reg [7:0] \$2223 ;
+  reg [7:0] \$2224 ;
+  reg [7:0] \$2225 ;
+  reg [7:0] \$2226 ;
+  reg [7:0] \$2227 ;
+  reg [7:0] \$2228 ;
   reg [4:0] \$2229 ;
   wire [4:0] \$223 ;
   reg [4:0] \$2230 ;
@@ -1382,21 +1382,21 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [4:0] \$2236 ;
   reg [4:0] \$2237 ;
   reg [4:0] \$2238 ;
-  reg [1023:0] \$2239 ;
+  reg [4:0] \$2239 ;
   wire [4:0] \$224 ;
-  reg \$2240 ;
-  reg \$2241 ;
-  reg \$2242 ;
-  reg \$2243 ;
-  reg \$2244 ;
-  reg \$2245 ;
-  reg [15:0] \$2246 ;
-  reg [15:0] \$2247 ;
-  reg [15:0] \$2248 ;
-  reg [15:0] \$2249 ;
+  reg [4:0] \$2240 ;
+  reg [4:0] \$2241 ;
+  reg [4:0] \$2242 ;
+  reg [4:0] \$2243 ;
+  reg [4:0] \$2244 ;
+  reg [1023:0] \$2245 ;
+  reg \$2246 ;
+  reg \$2247 ;
+  reg \$2248 ;
+  reg \$2249 ;
   wire [4:0] \$225 ;
-  reg [15:0] \$2250 ;
-  reg [15:0] \$2251 ;
+  reg \$2250 ;
+  reg \$2251 ;
   reg [15:0] \$2252 ;
   reg [15:0] \$2253 ;
   reg [15:0] \$2254 ;
@@ -1462,18 +1462,24 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [15:0] \$2308 ;
   reg [15:0] \$2309 ;
   wire [4:0] \$231 ;
-  reg \$2310 ;
-  reg \$2311 ;
-  reg \$2312 ;
-  reg [31:0] \$2313 ;
-  reg [31:0] \$2314 ;
-  reg [31:0] \$2315 ;
-  reg [31:0] \$2316 ;
-  reg [31:0] \$2317 ;
-  reg [31:0] \$2318 ;
+  reg [15:0] \$2310 ;
+  reg [15:0] \$2311 ;
+  reg [15:0] \$2312 ;
+  reg [15:0] \$2313 ;
+  reg [15:0] \$2314 ;
+  reg [15:0] \$2315 ;
+  reg \$2316 ;
+  reg \$2317 ;
+  reg \$2318 ;
   reg [31:0] \$2319 ;
   wire [4:0] \$232 ;
   reg [31:0] \$2320 ;
+  reg [31:0] \$2321 ;
+  reg [31:0] \$2322 ;
+  reg [31:0] \$2323 ;
+  reg [31:0] \$2324 ;
+  reg [31:0] \$2325 ;
+  reg [31:0] \$2326 ;
   wire [4:0] \$233 ;
   wire [4:0] \$234 ;
   wire [4:0] \$235 ;
@@ -2723,70 +2729,70 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   output o__valid;
   reg o__valid = 1'h0;
   reg [15:0] prod_s0 = 16'h0000;
-  reg [15:0] \prod_s0$1000  = 16'h0000;
-  reg [15:0] \prod_s0$1002  = 16'h0000;
-  reg [15:0] \prod_s0$1003  = 16'h0000;
   reg [15:0] \prod_s0$1005  = 16'h0000;
   reg [15:0] \prod_s0$1006  = 16'h0000;
   reg [15:0] \prod_s0$1008  = 16'h0000;
   reg [15:0] \prod_s0$1009  = 16'h0000;
   reg [15:0] \prod_s0$1011  = 16'h0000;
   reg [15:0] \prod_s0$1012  = 16'h0000;
+  reg [15:0] \prod_s0$1014  = 16'h0000;
+  reg [15:0] \prod_s0$1015  = 16'h0000;
+  reg [15:0] \prod_s0$1017  = 16'h0000;
+  reg [15:0] \prod_s0$1018  = 16'h0000;
+  reg [15:0] \prod_s0$1020  = 16'h0000;
+  reg [15:0] \prod_s0$1021  = 16'h0000;
   reg [15:0] \prod_s0$1023  = 16'h0000;
   reg [15:0] \prod_s0$1024  = 16'h0000;
   reg [15:0] \prod_s0$1026  = 16'h0000;
   reg [15:0] \prod_s0$1027  = 16'h0000;
-  reg [15:0] \prod_s0$1029  = 16'h0000;
-  reg [15:0] \prod_s0$1030  = 16'h0000;
-  reg [15:0] \prod_s0$1032  = 16'h0000;
-  reg [15:0] \prod_s0$1033  = 16'h0000;
-  reg [15:0] \prod_s0$1035  = 16'h0000;
-  reg [15:0] \prod_s0$1036  = 16'h0000;
-  reg [15:0] \prod_s0$1038  = 16'h0000;
-  reg [15:0] \prod_s0$1039  = 16'h0000;
-  reg [15:0] \prod_s0$1041  = 16'h0000;
-  reg [15:0] \prod_s0$1042  = 16'h0000;
-  reg [15:0] \prod_s0$1044  = 16'h0000;
-  reg [15:0] \prod_s0$1045  = 16'h0000;
-  reg \prod_s0$1103  = 1'h0;
+  reg \prod_s0$1109  = 1'h0;
+  reg [15:0] \prod_s0$907  = 16'h0000;
+  reg [15:0] \prod_s0$909  = 16'h0000;
+  reg [15:0] \prod_s0$910  = 16'h0000;
+  reg [15:0] \prod_s0$912  = 16'h0000;
+  reg [15:0] \prod_s0$913  = 16'h0000;
+  reg [15:0] \prod_s0$915  = 16'h0000;
+  reg [15:0] \prod_s0$916  = 16'h0000;
+  reg [15:0] \prod_s0$918  = 16'h0000;
+  reg [15:0] \prod_s0$919  = 16'h0000;
+  reg [15:0] \prod_s0$921  = 16'h0000;
+  reg [15:0] \prod_s0$922  = 16'h0000;
+  reg [15:0] \prod_s0$924  = 16'h0000;
   reg [15:0] \prod_s0$925  = 16'h0000;
   reg [15:0] \prod_s0$927  = 16'h0000;
   reg [15:0] \prod_s0$928  = 16'h0000;
-  reg [15:0] \prod_s0$930  = 16'h0000;
-  reg [15:0] \prod_s0$931  = 16'h0000;
-  reg [15:0] \prod_s0$933  = 16'h0000;
-  reg [15:0] \prod_s0$934  = 16'h0000;
-  reg [15:0] \prod_s0$936  = 16'h0000;
-  reg [15:0] \prod_s0$937  = 16'h0000;
   reg [15:0] \prod_s0$939  = 16'h0000;
   reg [15:0] \prod_s0$940  = 16'h0000;
   reg [15:0] \prod_s0$942  = 16'h0000;
   reg [15:0] \prod_s0$943  = 16'h0000;
   reg [15:0] \prod_s0$945  = 16'h0000;
   reg [15:0] \prod_s0$946  = 16'h0000;
+  reg [15:0] \prod_s0$948  = 16'h0000;
+  reg [15:0] \prod_s0$949  = 16'h0000;
+  reg [15:0] \prod_s0$951  = 16'h0000;
+  reg [15:0] \prod_s0$952  = 16'h0000;
+  reg [15:0] \prod_s0$954  = 16'h0000;
+  reg [15:0] \prod_s0$955  = 16'h0000;
   reg [15:0] \prod_s0$957  = 16'h0000;
   reg [15:0] \prod_s0$958  = 16'h0000;
   reg [15:0] \prod_s0$960  = 16'h0000;
   reg [15:0] \prod_s0$961  = 16'h0000;
-  reg [15:0] \prod_s0$963  = 16'h0000;
-  reg [15:0] \prod_s0$964  = 16'h0000;
-  reg [15:0] \prod_s0$966  = 16'h0000;
-  reg [15:0] \prod_s0$967  = 16'h0000;
-  reg [15:0] \prod_s0$969  = 16'h0000;
-  reg [15:0] \prod_s0$970  = 16'h0000;
   reg [15:0] \prod_s0$972  = 16'h0000;
   reg [15:0] \prod_s0$973  = 16'h0000;
   reg [15:0] \prod_s0$975  = 16'h0000;
   reg [15:0] \prod_s0$976  = 16'h0000;
   reg [15:0] \prod_s0$978  = 16'h0000;
   reg [15:0] \prod_s0$979  = 16'h0000;
+  reg [15:0] \prod_s0$981  = 16'h0000;
+  reg [15:0] \prod_s0$982  = 16'h0000;
+  reg [15:0] \prod_s0$984  = 16'h0000;
+  reg [15:0] \prod_s0$985  = 16'h0000;
+  reg [15:0] \prod_s0$987  = 16'h0000;
+  reg [15:0] \prod_s0$988  = 16'h0000;
   reg [15:0] \prod_s0$990  = 16'h0000;
   reg [15:0] \prod_s0$991  = 16'h0000;
   reg [15:0] \prod_s0$993  = 16'h0000;
   reg [15:0] \prod_s0$994  = 16'h0000;
-  reg [15:0] \prod_s0$996  = 16'h0000;
-  reg [15:0] \prod_s0$997  = 16'h0000;
-  reg [15:0] \prod_s0$999  = 16'h0000;
   reg prod_valid_s0 = 1'h0;
   input rst;
   wire rst;
@@ -3184,179 +3190,179 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg [4:0] sel_l11_s0 = 5'h00;
-  reg [1023:0] \sel_l11_s0$1062  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l11_s0$1063  = 1'h0;
-  reg [7:0] \sel_l11_s0$470  = 8'h00;
-  reg [4:0] \sel_l11_s0$471  = 5'h00;
-  reg [7:0] \sel_l11_s0$472  = 8'h00;
-  reg \sel_l11_s0$474  = 1'h0;
-  reg \sel_l11_s0$475  = 1'h0;
-  reg [4:0] \sel_l11_s0$477  = 5'h00;
-  reg [7:0] \sel_l11_s0$478  = 8'h00;
-  reg [4:0] \sel_l11_s0$479  = 5'h00;
-  reg [7:0] \sel_l11_s0$480  = 8'h00;
-  reg \sel_l11_s0$482  = 1'h0;
-  reg \sel_l11_s0$483  = 1'h0;
-  reg [4:0] \sel_l11_s0$486  = 5'h00;
-  reg [7:0] \sel_l11_s0$487  = 8'h00;
-  reg [4:0] \sel_l11_s0$488  = 5'h00;
-  reg [7:0] \sel_l11_s0$489  = 8'h00;
-  reg \sel_l11_s0$491  = 1'h0;
-  reg \sel_l11_s0$492  = 1'h0;
-  reg [4:0] \sel_l11_s0$495  = 5'h00;
-  reg [7:0] \sel_l11_s0$496  = 8'h00;
-  reg [4:0] \sel_l11_s0$497  = 5'h00;
-  reg [7:0] \sel_l11_s0$498  = 8'h00;
-  reg \sel_l11_s0$500  = 1'h0;
-  reg \sel_l11_s0$501  = 1'h0;
-  reg [4:0] \sel_l11_s0$507  = 5'h00;
-  reg [7:0] \sel_l11_s0$508  = 8'h00;
-  reg \sel_l11_s0$510  = 1'h0;
-  reg [4:0] \sel_l11_s0$512  = 5'h00;
-  reg [7:0] \sel_l11_s0$513  = 8'h00;
-  reg \sel_l11_s0$515  = 1'h0;
-  reg [4:0] \sel_l11_s0$530  = 5'h00;
-  reg [7:0] \sel_l11_s0$532  = 8'h00;
-  reg \sel_l11_s0$533  = 1'h0;
-  reg [4:0] \sel_l11_s0$536  = 5'h00;
-  reg [7:0] \sel_l11_s0$538  = 8'h00;
-  reg \sel_l11_s0$539  = 1'h0;
-  reg [4:0] \sel_l11_s0$542  = 5'h00;
-  reg [7:0] \sel_l11_s0$544  = 8'h00;
-  reg \sel_l11_s0$545  = 1'h0;
-  reg [4:0] \sel_l11_s0$548  = 5'h00;
-  reg [4:0] \sel_l11_s0$549  = 5'h00;
-  reg [7:0] \sel_l11_s0$551  = 8'h00;
-  reg \sel_l11_s0$552  = 1'h0;
-  reg [7:0] \sel_l11_s0$553  = 8'h00;
-  reg \sel_l11_s0$554  = 1'h0;
-  reg [4:0] \sel_l11_s0$560  = 5'h00;
-  reg [4:0] \sel_l11_s0$561  = 5'h00;
-  reg [7:0] \sel_l11_s0$563  = 8'h00;
-  reg \sel_l11_s0$564  = 1'h0;
-  reg [7:0] \sel_l11_s0$565  = 8'h00;
-  reg \sel_l11_s0$566  = 1'h0;
-  reg [4:0] \sel_l11_s0$569  = 5'h00;
-  reg [4:0] \sel_l11_s0$570  = 5'h00;
-  reg [7:0] \sel_l11_s0$572  = 8'h00;
-  reg \sel_l11_s0$573  = 1'h0;
-  reg [7:0] \sel_l11_s0$574  = 8'h00;
-  reg \sel_l11_s0$575  = 1'h0;
-  reg [4:0] \sel_l11_s0$578  = 5'h00;
-  reg [4:0] \sel_l11_s0$579  = 5'h00;
-  reg [7:0] \sel_l11_s0$581  = 8'h00;
-  reg \sel_l11_s0$582  = 1'h0;
-  reg [7:0] \sel_l11_s0$583  = 8'h00;
-  reg \sel_l11_s0$584  = 1'h0;
-  reg [4:0] sel_l17_s0 = 5'h00;
-  reg [1023:0] \sel_l17_s0$1064  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l17_s0$1065  = 1'h0;
-  reg [4:0] \sel_l17_s0$588  = 5'h00;
-  reg [7:0] \sel_l17_s0$590  = 8'h00;
-  reg \sel_l17_s0$591  = 1'h0;
-  reg [7:0] \sel_l17_s0$592  = 8'h00;
-  reg \sel_l17_s0$593  = 1'h0;
-  reg [4:0] \sel_l17_s0$596  = 5'h00;
-  reg [4:0] \sel_l17_s0$597  = 5'h00;
-  reg [7:0] \sel_l17_s0$599  = 8'h00;
-  reg \sel_l17_s0$600  = 1'h0;
-  reg [7:0] \sel_l17_s0$601  = 8'h00;
-  reg \sel_l17_s0$602  = 1'h0;
-  reg [4:0] \sel_l17_s0$605  = 5'h00;
-  reg [4:0] \sel_l17_s0$606  = 5'h00;
-  reg [7:0] \sel_l17_s0$608  = 8'h00;
-  reg \sel_l17_s0$609  = 1'h0;
-  reg [7:0] \sel_l17_s0$610  = 8'h00;
-  reg \sel_l17_s0$611  = 1'h0;
-  reg [4:0] \sel_l17_s0$614  = 5'h00;
-  reg [4:0] \sel_l17_s0$615  = 5'h00;
-  reg [7:0] \sel_l17_s0$617  = 8'h00;
-  reg \sel_l17_s0$618  = 1'h0;
-  reg [7:0] \sel_l17_s0$619  = 8'h00;
-  reg \sel_l17_s0$620  = 1'h0;
-  reg [4:0] \sel_l17_s0$623  = 5'h00;
-  reg [4:0] \sel_l17_s0$624  = 5'h00;
-  reg [7:0] \sel_l17_s0$626  = 8'h00;
-  reg \sel_l17_s0$627  = 1'h0;
-  reg [7:0] \sel_l17_s0$628  = 8'h00;
-  reg \sel_l17_s0$629  = 1'h0;
-  reg [4:0] \sel_l17_s0$632  = 5'h00;
-  reg [4:0] \sel_l17_s0$633  = 5'h00;
-  reg [7:0] \sel_l17_s0$635  = 8'h00;
-  reg \sel_l17_s0$636  = 1'h0;
-  reg [7:0] \sel_l17_s0$637  = 8'h00;
-  reg \sel_l17_s0$638  = 1'h0;
-  reg [4:0] \sel_l17_s0$641  = 5'h00;
-  reg [4:0] \sel_l17_s0$642  = 5'h00;
-  reg [7:0] \sel_l17_s0$644  = 8'h00;
-  reg \sel_l17_s0$645  = 1'h0;
-  reg [7:0] \sel_l17_s0$646  = 8'h00;
-  reg \sel_l17_s0$647  = 1'h0;
-  reg [4:0] \sel_l17_s0$650  = 5'h00;
-  reg [4:0] \sel_l17_s0$651  = 5'h00;
-  reg [7:0] \sel_l17_s0$653  = 8'h00;
-  reg \sel_l17_s0$654  = 1'h0;
-  reg [7:0] \sel_l17_s0$655  = 8'h00;
-  reg \sel_l17_s0$656  = 1'h0;
-  reg [4:0] sel_l22_s0 = 5'h00;
-  reg [7:0] \sel_l22_s0$1066  = 8'h00;
-  reg \sel_l22_s0$1067  = 1'h0;
-  reg [4:0] \sel_l22_s0$1068  = 5'h00;
-  reg [7:0] \sel_l22_s0$1069  = 8'h00;
-  reg \sel_l22_s0$1070  = 1'h0;
-  reg [4:0] \sel_l22_s0$1071  = 5'h00;
-  reg [7:0] \sel_l22_s0$1072  = 8'h00;
-  reg \sel_l22_s0$1073  = 1'h0;
-  reg [4:0] \sel_l22_s0$1074  = 5'h00;
-  reg [7:0] \sel_l22_s0$1075  = 8'h00;
-  reg \sel_l22_s0$1076  = 1'h0;
-  reg [4:0] \sel_l22_s0$1077  = 5'h00;
-  reg [1023:0] \sel_l22_s0$1078  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l22_s0$1079  = 1'h0;
-  reg [4:0] \sel_l22_s0$747  = 5'h00;
-  reg [7:0] \sel_l22_s0$749  = 8'h00;
-  reg \sel_l22_s0$750  = 1'h0;
-  reg [7:0] \sel_l22_s0$751  = 8'h00;
-  reg \sel_l22_s0$752  = 1'h0;
-  reg [4:0] \sel_l22_s0$755  = 5'h00;
-  reg [4:0] \sel_l22_s0$756  = 5'h00;
-  reg [7:0] \sel_l22_s0$758  = 8'h00;
-  reg \sel_l22_s0$759  = 1'h0;
-  reg [7:0] \sel_l22_s0$760  = 8'h00;
-  reg \sel_l22_s0$761  = 1'h0;
-  reg [4:0] \sel_l22_s0$764  = 5'h00;
-  reg [4:0] \sel_l22_s0$765  = 5'h00;
-  reg [7:0] \sel_l22_s0$767  = 8'h00;
-  reg \sel_l22_s0$768  = 1'h0;
-  reg [7:0] \sel_l22_s0$769  = 8'h00;
-  reg \sel_l22_s0$770  = 1'h0;
-  reg [4:0] \sel_l22_s0$773  = 5'h00;
-  reg [4:0] \sel_l22_s0$774  = 5'h00;
-  reg [7:0] \sel_l22_s0$776  = 8'h00;
-  reg \sel_l22_s0$777  = 1'h0;
-  reg [7:0] \sel_l22_s0$778  = 8'h00;
-  reg \sel_l22_s0$779  = 1'h0;
-  reg [4:0] \sel_l22_s0$782  = 5'h00;
-  reg [7:0] \sel_l22_s0$784  = 8'h00;
-  reg \sel_l22_s0$785  = 1'h0;
-  reg [4:0] \sel_l22_s0$788  = 5'h00;
-  reg [7:0] \sel_l22_s0$790  = 8'h00;
-  reg \sel_l22_s0$791  = 1'h0;
-  reg [4:0] \sel_l22_s0$794  = 5'h00;
-  reg [7:0] \sel_l22_s0$796  = 8'h00;
-  reg \sel_l22_s0$797  = 1'h0;
-  reg [4:0] \sel_l22_s0$800  = 5'h00;
-  reg [7:0] \sel_l22_s0$802  = 8'h00;
-  reg \sel_l22_s0$803  = 1'h0;
+  reg [4:0] sel_l10_s0 = 5'h00;
+  reg [7:0] \sel_l10_s0$1044  = 8'h00;
+  reg \sel_l10_s0$1045  = 1'h0;
+  reg [4:0] \sel_l10_s0$1046  = 5'h00;
+  reg [7:0] \sel_l10_s0$1047  = 8'h00;
+  reg \sel_l10_s0$1048  = 1'h0;
+  reg [4:0] \sel_l10_s0$1049  = 5'h00;
+  reg [7:0] \sel_l10_s0$1050  = 8'h00;
+  reg \sel_l10_s0$1051  = 1'h0;
+  reg [4:0] \sel_l10_s0$1052  = 5'h00;
+  reg [7:0] \sel_l10_s0$1053  = 8'h00;
+  reg \sel_l10_s0$1054  = 1'h0;
+  reg [4:0] \sel_l10_s0$1055  = 5'h00;
+  reg [7:0] \sel_l10_s0$1056  = 8'h00;
+  reg \sel_l10_s0$1057  = 1'h0;
+  reg [4:0] \sel_l10_s0$1058  = 5'h00;
+  reg [7:0] \sel_l10_s0$1059  = 8'h00;
+  reg \sel_l10_s0$1060  = 1'h0;
+  reg [4:0] \sel_l10_s0$1061  = 5'h00;
+  reg [7:0] \sel_l10_s0$1062  = 8'h00;
+  reg \sel_l10_s0$1063  = 1'h0;
+  reg [4:0] \sel_l10_s0$1064  = 5'h00;
+  reg [7:0] \sel_l10_s0$1065  = 8'h00;
+  reg \sel_l10_s0$1066  = 1'h0;
+  reg [4:0] \sel_l10_s0$1067  = 5'h00;
+  reg [7:0] \sel_l10_s0$1068  = 8'h00;
+  reg \sel_l10_s0$1069  = 1'h0;
+  reg [4:0] \sel_l10_s0$1070  = 5'h00;
+  reg [7:0] \sel_l10_s0$1071  = 8'h00;
+  reg \sel_l10_s0$1072  = 1'h0;
+  reg [4:0] \sel_l10_s0$1073  = 5'h00;
+  reg [1023:0] \sel_l10_s0$1074  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l10_s0$1075  = 1'h0;
+  reg [7:0] \sel_l10_s0$456  = 8'h00;
+  reg [4:0] \sel_l10_s0$457  = 5'h00;
+  reg [7:0] \sel_l10_s0$458  = 8'h00;
+  reg \sel_l10_s0$460  = 1'h0;
+  reg \sel_l10_s0$461  = 1'h0;
+  reg [4:0] \sel_l10_s0$464  = 5'h00;
+  reg [7:0] \sel_l10_s0$465  = 8'h00;
+  reg [4:0] \sel_l10_s0$466  = 5'h00;
+  reg [7:0] \sel_l10_s0$467  = 8'h00;
+  reg \sel_l10_s0$469  = 1'h0;
+  reg \sel_l10_s0$470  = 1'h0;
+  reg [4:0] \sel_l10_s0$472  = 5'h00;
+  reg [7:0] \sel_l10_s0$473  = 8'h00;
+  reg [4:0] \sel_l10_s0$474  = 5'h00;
+  reg [7:0] \sel_l10_s0$475  = 8'h00;
+  reg \sel_l10_s0$477  = 1'h0;
+  reg \sel_l10_s0$478  = 1'h0;
+  reg [4:0] \sel_l10_s0$481  = 5'h00;
+  reg [7:0] \sel_l10_s0$482  = 8'h00;
+  reg [4:0] \sel_l10_s0$483  = 5'h00;
+  reg [7:0] \sel_l10_s0$484  = 8'h00;
+  reg \sel_l10_s0$486  = 1'h0;
+  reg \sel_l10_s0$487  = 1'h0;
+  reg [4:0] \sel_l10_s0$490  = 5'h00;
+  reg [7:0] \sel_l10_s0$491  = 8'h00;
+  reg [4:0] \sel_l10_s0$492  = 5'h00;
+  reg [7:0] \sel_l10_s0$493  = 8'h00;
+  reg \sel_l10_s0$495  = 1'h0;
+  reg \sel_l10_s0$496  = 1'h0;
+  reg [4:0] \sel_l10_s0$499  = 5'h00;
+  reg [7:0] \sel_l10_s0$500  = 8'h00;
+  reg \sel_l10_s0$502  = 1'h0;
+  reg [4:0] \sel_l10_s0$510  = 5'h00;
+  reg [7:0] \sel_l10_s0$511  = 8'h00;
+  reg \sel_l10_s0$513  = 1'h0;
+  reg [4:0] sel_l15_s0 = 5'h00;
+  reg [1023:0] \sel_l15_s0$1076  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l15_s0$1077  = 1'h0;
+  reg [7:0] \sel_l15_s0$535  = 8'h00;
+  reg [4:0] \sel_l15_s0$536  = 5'h00;
+  reg [7:0] \sel_l15_s0$537  = 8'h00;
+  reg \sel_l15_s0$539  = 1'h0;
+  reg \sel_l15_s0$540  = 1'h0;
+  reg [4:0] \sel_l15_s0$542  = 5'h00;
+  reg [7:0] \sel_l15_s0$544  = 8'h00;
+  reg \sel_l15_s0$545  = 1'h0;
+  reg [4:0] \sel_l15_s0$548  = 5'h00;
+  reg [4:0] \sel_l15_s0$549  = 5'h00;
+  reg [7:0] \sel_l15_s0$551  = 8'h00;
+  reg \sel_l15_s0$552  = 1'h0;
+  reg [7:0] \sel_l15_s0$553  = 8'h00;
+  reg \sel_l15_s0$554  = 1'h0;
+  reg [4:0] \sel_l15_s0$557  = 5'h00;
+  reg [4:0] \sel_l15_s0$558  = 5'h00;
+  reg [7:0] \sel_l15_s0$560  = 8'h00;
+  reg \sel_l15_s0$561  = 1'h0;
+  reg [7:0] \sel_l15_s0$562  = 8'h00;
+  reg \sel_l15_s0$563  = 1'h0;
+  reg [4:0] \sel_l15_s0$566  = 5'h00;
+  reg [4:0] \sel_l15_s0$567  = 5'h00;
+  reg [7:0] \sel_l15_s0$569  = 8'h00;
+  reg \sel_l15_s0$570  = 1'h0;
+  reg [7:0] \sel_l15_s0$571  = 8'h00;
+  reg \sel_l15_s0$572  = 1'h0;
+  reg [4:0] \sel_l15_s0$575  = 5'h00;
+  reg [4:0] \sel_l15_s0$576  = 5'h00;
+  reg [7:0] \sel_l15_s0$578  = 8'h00;
+  reg \sel_l15_s0$579  = 1'h0;
+  reg [7:0] \sel_l15_s0$580  = 8'h00;
+  reg \sel_l15_s0$581  = 1'h0;
+  reg [4:0] \sel_l15_s0$584  = 5'h00;
+  reg [4:0] \sel_l15_s0$585  = 5'h00;
+  reg [7:0] \sel_l15_s0$587  = 8'h00;
+  reg \sel_l15_s0$588  = 1'h0;
+  reg [7:0] \sel_l15_s0$589  = 8'h00;
+  reg \sel_l15_s0$590  = 1'h0;
+  reg [4:0] \sel_l15_s0$593  = 5'h00;
+  reg [4:0] \sel_l15_s0$594  = 5'h00;
+  reg [7:0] \sel_l15_s0$596  = 8'h00;
+  reg \sel_l15_s0$597  = 1'h0;
+  reg [7:0] \sel_l15_s0$598  = 8'h00;
+  reg \sel_l15_s0$599  = 1'h0;
+  reg [4:0] \sel_l15_s0$602  = 5'h00;
+  reg [4:0] \sel_l15_s0$603  = 5'h00;
+  reg [7:0] \sel_l15_s0$605  = 8'h00;
+  reg \sel_l15_s0$606  = 1'h0;
+  reg [7:0] \sel_l15_s0$607  = 8'h00;
+  reg \sel_l15_s0$608  = 1'h0;
+  reg [4:0] sel_l21_s0 = 5'h00;
+  reg [7:0] \sel_l21_s0$1078  = 8'h00;
+  reg \sel_l21_s0$1079  = 1'h0;
+  reg [4:0] \sel_l21_s0$1080  = 5'h00;
+  reg [7:0] \sel_l21_s0$1081  = 8'h00;
+  reg \sel_l21_s0$1082  = 1'h0;
+  reg [4:0] \sel_l21_s0$1083  = 5'h00;
+  reg [1023:0] \sel_l21_s0$1084  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l21_s0$1085  = 1'h0;
+  reg [4:0] \sel_l21_s0$705  = 5'h00;
+  reg [7:0] \sel_l21_s0$707  = 8'h00;
+  reg \sel_l21_s0$708  = 1'h0;
+  reg [7:0] \sel_l21_s0$709  = 8'h00;
+  reg \sel_l21_s0$710  = 1'h0;
+  reg [4:0] \sel_l21_s0$713  = 5'h00;
+  reg [4:0] \sel_l21_s0$714  = 5'h00;
+  reg [7:0] \sel_l21_s0$716  = 8'h00;
+  reg \sel_l21_s0$717  = 1'h0;
+  reg [7:0] \sel_l21_s0$718  = 8'h00;
+  reg \sel_l21_s0$719  = 1'h0;
+  reg [4:0] \sel_l21_s0$722  = 5'h00;
+  reg [4:0] \sel_l21_s0$723  = 5'h00;
+  reg [7:0] \sel_l21_s0$725  = 8'h00;
+  reg \sel_l21_s0$726  = 1'h0;
+  reg [7:0] \sel_l21_s0$727  = 8'h00;
+  reg \sel_l21_s0$728  = 1'h0;
+  reg [4:0] \sel_l21_s0$731  = 5'h00;
+  reg [4:0] \sel_l21_s0$732  = 5'h00;
+  reg [7:0] \sel_l21_s0$734  = 8'h00;
+  reg \sel_l21_s0$735  = 1'h0;
+  reg [7:0] \sel_l21_s0$736  = 8'h00;
+  reg \sel_l21_s0$737  = 1'h0;
+  reg [4:0] \sel_l21_s0$740  = 5'h00;
+  reg [4:0] \sel_l21_s0$741  = 5'h00;
+  reg [7:0] \sel_l21_s0$743  = 8'h00;
+  reg \sel_l21_s0$744  = 1'h0;
+  reg [7:0] \sel_l21_s0$745  = 8'h00;
+  reg \sel_l21_s0$746  = 1'h0;
+  reg [4:0] \sel_l21_s0$749  = 5'h00;
+  reg [4:0] \sel_l21_s0$750  = 5'h00;
+  reg [7:0] \sel_l21_s0$752  = 8'h00;
+  reg \sel_l21_s0$753  = 1'h0;
+  reg [7:0] \sel_l21_s0$754  = 8'h00;
+  reg \sel_l21_s0$755  = 1'h0;
+  reg [4:0] \sel_l21_s0$761  = 5'h00;
+  reg [7:0] \sel_l21_s0$763  = 8'h00;
+  reg \sel_l21_s0$764  = 1'h0;
+  reg [4:0] \sel_l21_s0$767  = 5'h00;
+  reg [7:0] \sel_l21_s0$769  = 8'h00;
+  reg \sel_l21_s0$770  = 1'h0;
   reg [4:0] sel_l27_s0 = 5'h00;
-  reg [31:0] \sel_l27_s0$1080  = 32'd0;
-  reg [7:0] \sel_l27_s0$1081  = 8'h00;
-  reg [7:0] \sel_l27_s0$1082  = 8'h00;
-  reg [7:0] \sel_l27_s0$1083  = 8'h00;
-  reg [7:0] \sel_l27_s0$1084  = 8'h00;
-  reg [7:0] \sel_l27_s0$1085  = 8'h00;
-  reg [7:0] \sel_l27_s0$1086  = 8'h00;
+  reg [31:0] \sel_l27_s0$1086  = 32'd0;
   reg [7:0] \sel_l27_s0$1087  = 8'h00;
   reg [7:0] \sel_l27_s0$1088  = 8'h00;
   reg [7:0] \sel_l27_s0$1089  = 8'h00;
@@ -3367,121 +3373,127 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   reg [7:0] \sel_l27_s0$1094  = 8'h00;
   reg [7:0] \sel_l27_s0$1095  = 8'h00;
   reg [7:0] \sel_l27_s0$1096  = 8'h00;
-  reg \sel_l27_s0$1097  = 1'h0;
+  reg [7:0] \sel_l27_s0$1097  = 8'h00;
+  reg [7:0] \sel_l27_s0$1098  = 8'h00;
+  reg [7:0] \sel_l27_s0$1099  = 8'h00;
+  reg [7:0] \sel_l27_s0$1100  = 8'h00;
+  reg [7:0] \sel_l27_s0$1101  = 8'h00;
+  reg [7:0] \sel_l27_s0$1102  = 8'h00;
+  reg \sel_l27_s0$1103  = 1'h0;
+  reg [4:0] \sel_l27_s0$811  = 5'h00;
+  reg [4:0] \sel_l27_s0$813  = 5'h00;
+  reg [4:0] \sel_l27_s0$815  = 5'h00;
+  reg [4:0] \sel_l27_s0$817  = 5'h00;
+  reg [4:0] \sel_l27_s0$819  = 5'h00;
+  reg [4:0] \sel_l27_s0$821  = 5'h00;
+  reg [4:0] \sel_l27_s0$823  = 5'h00;
+  reg [4:0] \sel_l27_s0$825  = 5'h00;
+  reg [4:0] \sel_l27_s0$827  = 5'h00;
   reg [4:0] \sel_l27_s0$829  = 5'h00;
   reg [4:0] \sel_l27_s0$831  = 5'h00;
   reg [4:0] \sel_l27_s0$833  = 5'h00;
   reg [4:0] \sel_l27_s0$835  = 5'h00;
   reg [4:0] \sel_l27_s0$837  = 5'h00;
   reg [4:0] \sel_l27_s0$839  = 5'h00;
-  reg [4:0] \sel_l27_s0$841  = 5'h00;
-  reg [4:0] \sel_l27_s0$843  = 5'h00;
-  reg [4:0] \sel_l27_s0$845  = 5'h00;
-  reg [4:0] \sel_l27_s0$847  = 5'h00;
-  reg [4:0] \sel_l27_s0$849  = 5'h00;
-  reg [4:0] \sel_l27_s0$851  = 5'h00;
-  reg [4:0] \sel_l27_s0$853  = 5'h00;
-  reg [4:0] \sel_l27_s0$855  = 5'h00;
-  reg [4:0] \sel_l27_s0$857  = 5'h00;
-  reg [1023:0] \sel_l27_s0$859  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg [4:0] sel_l6_s0 = 5'h00;
-  reg [1023:0] \sel_l6_s0$1060  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l6_s0$1061  = 1'h0;
-  reg [7:0] \sel_l6_s0$238  = 8'h00;
-  reg [4:0] \sel_l6_s0$239  = 5'h00;
-  reg [7:0] \sel_l6_s0$240  = 8'h00;
-  reg \sel_l6_s0$242  = 1'h0;
-  reg \sel_l6_s0$243  = 1'h0;
-  reg [4:0] \sel_l6_s0$245  = 5'h00;
-  reg [7:0] \sel_l6_s0$246  = 8'h00;
-  reg [4:0] \sel_l6_s0$247  = 5'h00;
-  reg [7:0] \sel_l6_s0$248  = 8'h00;
-  reg \sel_l6_s0$250  = 1'h0;
-  reg \sel_l6_s0$251  = 1'h0;
-  reg [4:0] \sel_l6_s0$253  = 5'h00;
-  reg [7:0] \sel_l6_s0$254  = 8'h00;
-  reg [4:0] \sel_l6_s0$255  = 5'h00;
-  reg [7:0] \sel_l6_s0$256  = 8'h00;
-  reg \sel_l6_s0$258  = 1'h0;
-  reg \sel_l6_s0$259  = 1'h0;
-  reg [4:0] \sel_l6_s0$261  = 5'h00;
-  reg [7:0] \sel_l6_s0$262  = 8'h00;
-  reg [4:0] \sel_l6_s0$263  = 5'h00;
-  reg [7:0] \sel_l6_s0$264  = 8'h00;
-  reg \sel_l6_s0$266  = 1'h0;
-  reg \sel_l6_s0$267  = 1'h0;
-  reg [4:0] \sel_l6_s0$270  = 5'h00;
-  reg [7:0] \sel_l6_s0$271  = 8'h00;
-  reg [4:0] \sel_l6_s0$272  = 5'h00;
-  reg [7:0] \sel_l6_s0$273  = 8'h00;
-  reg \sel_l6_s0$275  = 1'h0;
-  reg \sel_l6_s0$276  = 1'h0;
-  reg [4:0] \sel_l6_s0$278  = 5'h00;
-  reg [7:0] \sel_l6_s0$279  = 8'h00;
-  reg [4:0] \sel_l6_s0$280  = 5'h00;
-  reg [7:0] \sel_l6_s0$281  = 8'h00;
-  reg \sel_l6_s0$283  = 1'h0;
-  reg \sel_l6_s0$284  = 1'h0;
-  reg [4:0] \sel_l6_s0$286  = 5'h00;
-  reg [7:0] \sel_l6_s0$287  = 8'h00;
-  reg [4:0] \sel_l6_s0$288  = 5'h00;
-  reg [7:0] \sel_l6_s0$289  = 8'h00;
-  reg \sel_l6_s0$291  = 1'h0;
-  reg \sel_l6_s0$292  = 1'h0;
-  reg [4:0] \sel_l6_s0$295  = 5'h00;
-  reg [7:0] \sel_l6_s0$296  = 8'h00;
-  reg [4:0] \sel_l6_s0$297  = 5'h00;
-  reg [7:0] \sel_l6_s0$298  = 8'h00;
-  reg \sel_l6_s0$300  = 1'h0;
-  reg \sel_l6_s0$301  = 1'h0;
-  reg [4:0] \sel_l6_s0$304  = 5'h00;
-  reg [7:0] \sel_l6_s0$305  = 8'h00;
-  reg [4:0] \sel_l6_s0$306  = 5'h00;
-  reg [7:0] \sel_l6_s0$307  = 8'h00;
-  reg \sel_l6_s0$309  = 1'h0;
-  reg \sel_l6_s0$310  = 1'h0;
-  reg [4:0] \sel_l6_s0$313  = 5'h00;
-  reg [7:0] \sel_l6_s0$314  = 8'h00;
-  reg [4:0] \sel_l6_s0$315  = 5'h00;
-  reg [7:0] \sel_l6_s0$316  = 8'h00;
-  reg \sel_l6_s0$318  = 1'h0;
-  reg \sel_l6_s0$319  = 1'h0;
-  reg [4:0] \sel_l6_s0$322  = 5'h00;
-  reg [7:0] \sel_l6_s0$323  = 8'h00;
-  reg [4:0] \sel_l6_s0$324  = 5'h00;
-  reg [7:0] \sel_l6_s0$325  = 8'h00;
-  reg \sel_l6_s0$327  = 1'h0;
-  reg \sel_l6_s0$328  = 1'h0;
-  reg [4:0] \sel_l6_s0$331  = 5'h00;
-  reg [7:0] \sel_l6_s0$332  = 8'h00;
-  reg [4:0] \sel_l6_s0$333  = 5'h00;
-  reg [7:0] \sel_l6_s0$334  = 8'h00;
-  reg \sel_l6_s0$336  = 1'h0;
-  reg \sel_l6_s0$337  = 1'h0;
-  reg [4:0] \sel_l6_s0$340  = 5'h00;
-  reg [7:0] \sel_l6_s0$341  = 8'h00;
-  reg [4:0] \sel_l6_s0$342  = 5'h00;
-  reg [7:0] \sel_l6_s0$343  = 8'h00;
-  reg \sel_l6_s0$345  = 1'h0;
-  reg \sel_l6_s0$346  = 1'h0;
-  reg [4:0] \sel_l6_s0$349  = 5'h00;
-  reg [7:0] \sel_l6_s0$350  = 8'h00;
-  reg [4:0] \sel_l6_s0$351  = 5'h00;
-  reg [7:0] \sel_l6_s0$352  = 8'h00;
-  reg \sel_l6_s0$354  = 1'h0;
-  reg \sel_l6_s0$355  = 1'h0;
-  reg [4:0] \sel_l6_s0$358  = 5'h00;
-  reg [7:0] \sel_l6_s0$359  = 8'h00;
-  reg [4:0] \sel_l6_s0$360  = 5'h00;
-  reg [7:0] \sel_l6_s0$361  = 8'h00;
-  reg \sel_l6_s0$363  = 1'h0;
-  reg \sel_l6_s0$364  = 1'h0;
-  reg [4:0] \sel_l6_s0$367  = 5'h00;
-  reg [7:0] \sel_l6_s0$368  = 8'h00;
-  reg [4:0] \sel_l6_s0$369  = 5'h00;
-  reg [7:0] \sel_l6_s0$370  = 8'h00;
-  reg \sel_l6_s0$372  = 1'h0;
-  reg \sel_l6_s0$373  = 1'h0;
+  reg [1023:0] \sel_l27_s0$841  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [4:0] sel_l5_s0 = 5'h00;
+  reg [1023:0] \sel_l5_s0$1042  = 1024'h0000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l5_s0$1043  = 1'h0;
+  reg [7:0] \sel_l5_s0$208  = 8'h00;
+  reg [4:0] \sel_l5_s0$209  = 5'h00;
+  reg [7:0] \sel_l5_s0$210  = 8'h00;
+  reg \sel_l5_s0$212  = 1'h0;
+  reg \sel_l5_s0$213  = 1'h0;
+  reg [4:0] \sel_l5_s0$216  = 5'h00;
+  reg [7:0] \sel_l5_s0$217  = 8'h00;
+  reg [4:0] \sel_l5_s0$218  = 5'h00;
+  reg [7:0] \sel_l5_s0$219  = 8'h00;
+  reg \sel_l5_s0$221  = 1'h0;
+  reg \sel_l5_s0$222  = 1'h0;
+  reg [4:0] \sel_l5_s0$225  = 5'h00;
+  reg [7:0] \sel_l5_s0$226  = 8'h00;
+  reg [4:0] \sel_l5_s0$227  = 5'h00;
+  reg [7:0] \sel_l5_s0$228  = 8'h00;
+  reg \sel_l5_s0$230  = 1'h0;
+  reg \sel_l5_s0$231  = 1'h0;
+  reg [4:0] \sel_l5_s0$234  = 5'h00;
+  reg [7:0] \sel_l5_s0$235  = 8'h00;
+  reg [4:0] \sel_l5_s0$236  = 5'h00;
+  reg [7:0] \sel_l5_s0$237  = 8'h00;
+  reg \sel_l5_s0$239  = 1'h0;
+  reg \sel_l5_s0$240  = 1'h0;
+  reg [4:0] \sel_l5_s0$243  = 5'h00;
+  reg [7:0] \sel_l5_s0$244  = 8'h00;
+  reg [4:0] \sel_l5_s0$245  = 5'h00;
+  reg [7:0] \sel_l5_s0$246  = 8'h00;
+  reg \sel_l5_s0$248  = 1'h0;
+  reg \sel_l5_s0$249  = 1'h0;
+  reg [4:0] \sel_l5_s0$252  = 5'h00;
+  reg [7:0] \sel_l5_s0$253  = 8'h00;
+  reg [4:0] \sel_l5_s0$254  = 5'h00;
+  reg [7:0] \sel_l5_s0$255  = 8'h00;
+  reg \sel_l5_s0$257  = 1'h0;
+  reg \sel_l5_s0$258  = 1'h0;
+  reg [4:0] \sel_l5_s0$261  = 5'h00;
+  reg [7:0] \sel_l5_s0$262  = 8'h00;
+  reg [4:0] \sel_l5_s0$263  = 5'h00;
+  reg [7:0] \sel_l5_s0$264  = 8'h00;
+  reg \sel_l5_s0$266  = 1'h0;
+  reg \sel_l5_s0$267  = 1'h0;
+  reg [4:0] \sel_l5_s0$270  = 5'h00;
+  reg [7:0] \sel_l5_s0$271  = 8'h00;
+  reg [4:0] \sel_l5_s0$272  = 5'h00;
+  reg [7:0] \sel_l5_s0$273  = 8'h00;
+  reg \sel_l5_s0$275  = 1'h0;
+  reg \sel_l5_s0$276  = 1'h0;
+  reg [4:0] \sel_l5_s0$279  = 5'h00;
+  reg [7:0] \sel_l5_s0$280  = 8'h00;
+  reg [4:0] \sel_l5_s0$281  = 5'h00;
+  reg [7:0] \sel_l5_s0$282  = 8'h00;
+  reg \sel_l5_s0$284  = 1'h0;
+  reg \sel_l5_s0$285  = 1'h0;
+  reg [4:0] \sel_l5_s0$288  = 5'h00;
+  reg [7:0] \sel_l5_s0$289  = 8'h00;
+  reg [4:0] \sel_l5_s0$290  = 5'h00;
+  reg [7:0] \sel_l5_s0$291  = 8'h00;
+  reg \sel_l5_s0$293  = 1'h0;
+  reg \sel_l5_s0$294  = 1'h0;
+  reg [4:0] \sel_l5_s0$297  = 5'h00;
+  reg [7:0] \sel_l5_s0$298  = 8'h00;
+  reg \sel_l5_s0$300  = 1'h0;
+  reg [4:0] \sel_l5_s0$302  = 5'h00;
+  reg [7:0] \sel_l5_s0$303  = 8'h00;
+  reg \sel_l5_s0$305  = 1'h0;
+  reg [4:0] \sel_l5_s0$307  = 5'h00;
+  reg [7:0] \sel_l5_s0$308  = 8'h00;
+  reg \sel_l5_s0$310  = 1'h0;
+  reg [4:0] \sel_l5_s0$315  = 5'h00;
+  reg [7:0] \sel_l5_s0$316  = 8'h00;
+  reg \sel_l5_s0$318  = 1'h0;
+  reg [4:0] \sel_l5_s0$320  = 5'h00;
+  reg [7:0] \sel_l5_s0$321  = 8'h00;
+  reg \sel_l5_s0$323  = 1'h0;
+  reg [4:0] \sel_l5_s0$325  = 5'h00;
+  reg [7:0] \sel_l5_s0$326  = 8'h00;
+  reg \sel_l5_s0$328  = 1'h0;
+  reg [4:0] \sel_l5_s0$331  = 5'h00;
+  reg [7:0] \sel_l5_s0$332  = 8'h00;
+  reg \sel_l5_s0$334  = 1'h0;
+  reg [4:0] \sel_l5_s0$346  = 5'h00;
+  reg [7:0] \sel_l5_s0$347  = 8'h00;
+  reg \sel_l5_s0$349  = 1'h0;
+  reg [4:0] \sel_l5_s0$352  = 5'h00;
+  reg [7:0] \sel_l5_s0$353  = 8'h00;
+  reg \sel_l5_s0$355  = 1'h0;
+  reg [4:0] \sel_l5_s0$358  = 5'h00;
+  reg [7:0] \sel_l5_s0$359  = 8'h00;
+  reg \sel_l5_s0$361  = 1'h0;
+  reg [4:0] \sel_l5_s0$364  = 5'h00;
+  reg [7:0] \sel_l5_s0$365  = 8'h00;
+  reg \sel_l5_s0$367  = 1'h0;
+  reg [4:0] \sel_l5_s0$370  = 5'h00;
+  reg [7:0] \sel_l5_s0$371  = 8'h00;
+  reg \sel_l5_s0$373  = 1'h0;
   wire sel_s0;
   wire [13:0] sel_s0_hi;
   wire [13:0] sel_s0_lo;
@@ -4008,131 +4020,131 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign sel_c54 = { sel_c37_max[7:0], \$206  } > { sel_c46_min[7:0], \$207  };
   assign sel_c54_max = sel_c54 ? sel_c37_max : sel_c46_min;
   assign sel_c54_min = sel_c54 ? sel_c46_min : sel_c37_max;
-  assign \$208  = ~ sel_c48_min[13:9];
-  assign \$209  = ~ sel_c45_min[13:9];
-  assign sel_c55 = { sel_c48_min[7:0], \$208  } > { sel_c45_min[7:0], \$209  };
-  assign sel_c55_max = sel_c55 ? sel_c48_min : sel_c45_min;
-  assign sel_c55_min = sel_c55 ? sel_c45_min : sel_c48_min;
-  assign \$210  = ~ sel_c34_min[13:9];
-  assign \$211  = ~ sel_c54_min[13:9];
-  assign sel_c56 = { sel_c34_min[7:0], \$210  } > { sel_c54_min[7:0], \$211  };
-  assign sel_c56_max = sel_c56 ? sel_c34_min : sel_c54_min;
-  assign sel_c56_min = sel_c56 ? sel_c54_min : sel_c34_min;
-  assign \$212  = ~ sel_c35_min[13:9];
-  assign \$213  = ~ sel_c51_max[13:9];
-  assign sel_c57 = { sel_c35_min[7:0], \$212  } > { sel_c51_max[7:0], \$213  };
-  assign sel_c57_max = sel_c57 ? sel_c35_min : sel_c51_max;
-  assign sel_c57_min = sel_c57 ? sel_c51_max : sel_c35_min;
-  assign \$214  = ~ sel_c49_min[13:9];
-  assign \$215  = ~ sel_c44_max[13:9];
-  assign sel_c58 = { sel_c49_min[7:0], \$214  } > { sel_c44_max[7:0], \$215  };
-  assign sel_c58_max = sel_c58 ? sel_c49_min : sel_c44_max;
-  assign sel_c58_min = sel_c58 ? sel_c44_max : sel_c49_min;
-  assign \$216  = ~ sel_c50_min[13:9];
-  assign \$217  = ~ sel_c38_min[13:9];
-  assign sel_c59 = { sel_c50_min[7:0], \$216  } > { sel_c38_min[7:0], \$217  };
-  assign sel_c59_max = sel_c59 ? sel_c50_min : sel_c38_min;
-  assign sel_c59_min = sel_c59 ? sel_c38_min : sel_c50_min;
-  assign \$218  = ~ sel_c48_max[13:9];
-  assign \$219  = ~ sel_c46_max[13:9];
-  assign sel_c60 = { sel_c48_max[7:0], \$218  } > { sel_c46_max[7:0], \$219  };
-  assign sel_c60_max = sel_c60 ? sel_c48_max : sel_c46_max;
-  assign sel_c60_min = sel_c60 ? sel_c46_max : sel_c48_max;
-  assign \$220  = ~ sel_c51_min[13:9];
-  assign \$221  = ~ sel_c41_min[13:9];
-  assign sel_c61 = { sel_c51_min[7:0], \$220  } > { sel_c41_min[7:0], \$221  };
-  assign sel_c61_max = sel_c61 ? sel_c51_min : sel_c41_min;
-  assign sel_c61_min = sel_c61 ? sel_c41_min : sel_c51_min;
-  assign \$222  = ~ sel_c38_max[13:9];
-  assign \$223  = ~ sel_c49_max[13:9];
-  assign sel_c62 = { sel_c38_max[7:0], \$222  } > { sel_c49_max[7:0], \$223  };
-  assign sel_c62_max = sel_c62 ? sel_c38_max : sel_c49_max;
-  assign sel_c62_min = sel_c62 ? sel_c49_max : sel_c38_max;
-  assign \$224  = ~ sel_c50_max[13:9];
-  assign \$225  = ~ sel_c45_max[13:9];
-  assign sel_c63 = { sel_c50_max[7:0], \$224  } > { sel_c45_max[7:0], \$225  };
-  assign sel_c63_max = sel_c63 ? sel_c50_max : sel_c45_max;
-  assign sel_c63_min = sel_c63 ? sel_c45_max : sel_c50_max;
-  assign \$226  = ~ sel_c41_max[13:9];
-  assign \$227  = ~ sel_c54_max[13:9];
-  assign sel_c64 = { sel_c41_max[7:0], \$226  } > { sel_c54_max[7:0], \$227  };
-  assign sel_c64_max = sel_c64 ? sel_c41_max : sel_c54_max;
-  assign sel_c64_min = sel_c64 ? sel_c54_max : sel_c41_max;
-  assign \$228  = ~ sel_l6_s0;
-  assign \$229  = ~ \sel_l6_s0$239 ;
-  assign sel_c65 = { \sel_l6_s0$238 , \$228  } > { \sel_l6_s0$240 , \$229  };
-  assign sel_c65_max = sel_c65 ? { sel_l6_s0, \sel_l6_s0$243 , \sel_l6_s0$238  } : { \sel_l6_s0$239 , \sel_l6_s0$242 , \sel_l6_s0$240  };
-  assign \$230  = ~ \sel_l6_s0$245 ;
-  assign \$231  = ~ \sel_l6_s0$247 ;
-  assign sel_c66 = { \sel_l6_s0$246 , \$230  } > { \sel_l6_s0$248 , \$231  };
-  assign sel_c66_max = sel_c66 ? { \sel_l6_s0$245 , \sel_l6_s0$251 , \sel_l6_s0$246  } : { \sel_l6_s0$247 , \sel_l6_s0$250 , \sel_l6_s0$248  };
-  assign \$232  = ~ \sel_l6_s0$253 ;
-  assign \$233  = ~ \sel_l6_s0$255 ;
-  assign sel_c67 = { \sel_l6_s0$254 , \$232  } > { \sel_l6_s0$256 , \$233  };
-  assign sel_c67_max = sel_c67 ? { \sel_l6_s0$253 , \sel_l6_s0$259 , \sel_l6_s0$254  } : { \sel_l6_s0$255 , \sel_l6_s0$258 , \sel_l6_s0$256  };
-  assign \$234  = ~ \sel_l6_s0$261 ;
-  assign \$235  = ~ \sel_l6_s0$263 ;
-  assign sel_c68 = { \sel_l6_s0$262 , \$234  } > { \sel_l6_s0$264 , \$235  };
-  assign sel_c68_max = sel_c68 ? { \sel_l6_s0$261 , \sel_l6_s0$267 , \sel_l6_s0$262  } : { \sel_l6_s0$263 , \sel_l6_s0$266 , \sel_l6_s0$264  };
-  assign sel_c68_min = sel_c68 ? { \sel_l6_s0$263 , \sel_l6_s0$266 , \sel_l6_s0$264  } : { \sel_l6_s0$261 , \sel_l6_s0$267 , \sel_l6_s0$262  };
-  assign \$236  = ~ \sel_l6_s0$270 ;
-  assign \$237  = ~ \sel_l6_s0$272 ;
-  assign sel_c69 = { \sel_l6_s0$271 , \$236  } > { \sel_l6_s0$273 , \$237  };
-  assign sel_c69_max = sel_c69 ? { \sel_l6_s0$270 , \sel_l6_s0$276 , \sel_l6_s0$271  } : { \sel_l6_s0$272 , \sel_l6_s0$275 , \sel_l6_s0$273  };
-  assign \$238  = ~ \sel_l6_s0$278 ;
-  assign \$239  = ~ \sel_l6_s0$280 ;
-  assign sel_c70 = { \sel_l6_s0$279 , \$238  } > { \sel_l6_s0$281 , \$239  };
-  assign sel_c70_max = sel_c70 ? { \sel_l6_s0$278 , \sel_l6_s0$284 , \sel_l6_s0$279  } : { \sel_l6_s0$280 , \sel_l6_s0$283 , \sel_l6_s0$281  };
-  assign \$240  = ~ \sel_l6_s0$286 ;
-  assign \$241  = ~ \sel_l6_s0$288 ;
-  assign sel_c71 = { \sel_l6_s0$287 , \$240  } > { \sel_l6_s0$289 , \$241  };
-  assign sel_c71_max = sel_c71 ? { \sel_l6_s0$286 , \sel_l6_s0$292 , \sel_l6_s0$287  } : { \sel_l6_s0$288 , \sel_l6_s0$291 , \sel_l6_s0$289  };
-  assign sel_c71_min = sel_c71 ? { \sel_l6_s0$288 , \sel_l6_s0$291 , \sel_l6_s0$289  } : { \sel_l6_s0$286 , \sel_l6_s0$292 , \sel_l6_s0$287  };
-  assign \$242  = ~ \sel_l6_s0$295 ;
-  assign \$243  = ~ \sel_l6_s0$297 ;
-  assign sel_c72 = { \sel_l6_s0$296 , \$242  } > { \sel_l6_s0$298 , \$243  };
-  assign sel_c72_max = sel_c72 ? { \sel_l6_s0$295 , \sel_l6_s0$301 , \sel_l6_s0$296  } : { \sel_l6_s0$297 , \sel_l6_s0$300 , \sel_l6_s0$298  };
-  assign sel_c72_min = sel_c72 ? { \sel_l6_s0$297 , \sel_l6_s0$300 , \sel_l6_s0$298  } : { \sel_l6_s0$295 , \sel_l6_s0$301 , \sel_l6_s0$296  };
-  assign \$244  = ~ \sel_l6_s0$304 ;
-  assign \$245  = ~ \sel_l6_s0$306 ;
-  assign sel_c73 = { \sel_l6_s0$305 , \$244  } > { \sel_l6_s0$307 , \$245  };
-  assign sel_c73_max = sel_c73 ? { \sel_l6_s0$304 , \sel_l6_s0$310 , \sel_l6_s0$305  } : { \sel_l6_s0$306 , \sel_l6_s0$309 , \sel_l6_s0$307  };
-  assign sel_c73_min = sel_c73 ? { \sel_l6_s0$306 , \sel_l6_s0$309 , \sel_l6_s0$307  } : { \sel_l6_s0$304 , \sel_l6_s0$310 , \sel_l6_s0$305  };
-  assign \$246  = ~ \sel_l6_s0$313 ;
-  assign \$247  = ~ \sel_l6_s0$315 ;
-  assign sel_c74 = { \sel_l6_s0$314 , \$246  } > { \sel_l6_s0$316 , \$247  };
-  assign sel_c74_max = sel_c74 ? { \sel_l6_s0$313 , \sel_l6_s0$319 , \sel_l6_s0$314  } : { \sel_l6_s0$315 , \sel_l6_s0$318 , \sel_l6_s0$316  };
-  assign sel_c74_min = sel_c74 ? { \sel_l6_s0$315 , \sel_l6_s0$318 , \sel_l6_s0$316  } : { \sel_l6_s0$313 , \sel_l6_s0$319 , \sel_l6_s0$314  };
-  assign \$248  = ~ \sel_l6_s0$322 ;
-  assign \$249  = ~ \sel_l6_s0$324 ;
-  assign sel_c75 = { \sel_l6_s0$323 , \$248  } > { \sel_l6_s0$325 , \$249  };
-  assign sel_c75_max = sel_c75 ? { \sel_l6_s0$322 , \sel_l6_s0$328 , \sel_l6_s0$323  } : { \sel_l6_s0$324 , \sel_l6_s0$327 , \sel_l6_s0$325  };
-  assign sel_c75_min = sel_c75 ? { \sel_l6_s0$324 , \sel_l6_s0$327 , \sel_l6_s0$325  } : { \sel_l6_s0$322 , \sel_l6_s0$328 , \sel_l6_s0$323  };
-  assign \$250  = ~ \sel_l6_s0$331 ;
-  assign \$251  = ~ \sel_l6_s0$333 ;
-  assign sel_c76 = { \sel_l6_s0$332 , \$250  } > { \sel_l6_s0$334 , \$251  };
-  assign sel_c76_max = sel_c76 ? { \sel_l6_s0$331 , \sel_l6_s0$337 , \sel_l6_s0$332  } : { \sel_l6_s0$333 , \sel_l6_s0$336 , \sel_l6_s0$334  };
-  assign sel_c76_min = sel_c76 ? { \sel_l6_s0$333 , \sel_l6_s0$336 , \sel_l6_s0$334  } : { \sel_l6_s0$331 , \sel_l6_s0$337 , \sel_l6_s0$332  };
-  assign \$252  = ~ \sel_l6_s0$340 ;
-  assign \$253  = ~ \sel_l6_s0$342 ;
-  assign sel_c77 = { \sel_l6_s0$341 , \$252  } > { \sel_l6_s0$343 , \$253  };
-  assign sel_c77_max = sel_c77 ? { \sel_l6_s0$340 , \sel_l6_s0$346 , \sel_l6_s0$341  } : { \sel_l6_s0$342 , \sel_l6_s0$345 , \sel_l6_s0$343  };
-  assign sel_c77_min = sel_c77 ? { \sel_l6_s0$342 , \sel_l6_s0$345 , \sel_l6_s0$343  } : { \sel_l6_s0$340 , \sel_l6_s0$346 , \sel_l6_s0$341  };
-  assign \$254  = ~ \sel_l6_s0$349 ;
-  assign \$255  = ~ \sel_l6_s0$351 ;
-  assign sel_c78 = { \sel_l6_s0$350 , \$254  } > { \sel_l6_s0$352 , \$255  };
-  assign sel_c78_max = sel_c78 ? { \sel_l6_s0$349 , \sel_l6_s0$355 , \sel_l6_s0$350  } : { \sel_l6_s0$351 , \sel_l6_s0$354 , \sel_l6_s0$352  };
-  assign sel_c78_min = sel_c78 ? { \sel_l6_s0$351 , \sel_l6_s0$354 , \sel_l6_s0$352  } : { \sel_l6_s0$349 , \sel_l6_s0$355 , \sel_l6_s0$350  };
-  assign \$256  = ~ \sel_l6_s0$358 ;
-  assign \$257  = ~ \sel_l6_s0$360 ;
-  assign sel_c79 = { \sel_l6_s0$359 , \$256  } > { \sel_l6_s0$361 , \$257  };
-  assign sel_c79_max = sel_c79 ? { \sel_l6_s0$358 , \sel_l6_s0$364 , \sel_l6_s0$359  } : { \sel_l6_s0$360 , \sel_l6_s0$363 , \sel_l6_s0$361  };
-  assign sel_c79_min = sel_c79 ? { \sel_l6_s0$360 , \sel_l6_s0$363 , \sel_l6_s0$361  } : { \sel_l6_s0$358 , \sel_l6_s0$364 , \sel_l6_s0$359  };
-  assign \$258  = ~ \sel_l6_s0$367 ;
-  assign \$259  = ~ \sel_l6_s0$369 ;
-  assign sel_c80 = { \sel_l6_s0$368 , \$258  } > { \sel_l6_s0$370 , \$259  };
-  assign sel_c80_max = sel_c80 ? { \sel_l6_s0$367 , \sel_l6_s0$373 , \sel_l6_s0$368  } : { \sel_l6_s0$369 , \sel_l6_s0$372 , \sel_l6_s0$370  };
-  assign sel_c80_min = sel_c80 ? { \sel_l6_s0$369 , \sel_l6_s0$372 , \sel_l6_s0$370  } : { \sel_l6_s0$367 , \sel_l6_s0$373 , \sel_l6_s0$368  };
+  assign \$208  = ~ sel_l5_s0;
+  assign \$209  = ~ \sel_l5_s0$209 ;
+  assign sel_c55 = { \sel_l5_s0$208 , \$208  } > { \sel_l5_s0$210 , \$209  };
+  assign sel_c55_max = sel_c55 ? { sel_l5_s0, \sel_l5_s0$213 , \sel_l5_s0$208  } : { \sel_l5_s0$209 , \sel_l5_s0$212 , \sel_l5_s0$210  };
+  assign sel_c55_min = sel_c55 ? { \sel_l5_s0$209 , \sel_l5_s0$212 , \sel_l5_s0$210  } : { sel_l5_s0, \sel_l5_s0$213 , \sel_l5_s0$208  };
+  assign \$210  = ~ \sel_l5_s0$216 ;
+  assign \$211  = ~ \sel_l5_s0$218 ;
+  assign sel_c56 = { \sel_l5_s0$217 , \$210  } > { \sel_l5_s0$219 , \$211  };
+  assign sel_c56_max = sel_c56 ? { \sel_l5_s0$216 , \sel_l5_s0$222 , \sel_l5_s0$217  } : { \sel_l5_s0$218 , \sel_l5_s0$221 , \sel_l5_s0$219  };
+  assign sel_c56_min = sel_c56 ? { \sel_l5_s0$218 , \sel_l5_s0$221 , \sel_l5_s0$219  } : { \sel_l5_s0$216 , \sel_l5_s0$222 , \sel_l5_s0$217  };
+  assign \$212  = ~ \sel_l5_s0$225 ;
+  assign \$213  = ~ \sel_l5_s0$227 ;
+  assign sel_c57 = { \sel_l5_s0$226 , \$212  } > { \sel_l5_s0$228 , \$213  };
+  assign sel_c57_max = sel_c57 ? { \sel_l5_s0$225 , \sel_l5_s0$231 , \sel_l5_s0$226  } : { \sel_l5_s0$227 , \sel_l5_s0$230 , \sel_l5_s0$228  };
+  assign sel_c57_min = sel_c57 ? { \sel_l5_s0$227 , \sel_l5_s0$230 , \sel_l5_s0$228  } : { \sel_l5_s0$225 , \sel_l5_s0$231 , \sel_l5_s0$226  };
+  assign \$214  = ~ \sel_l5_s0$234 ;
+  assign \$215  = ~ \sel_l5_s0$236 ;
+  assign sel_c58 = { \sel_l5_s0$235 , \$214  } > { \sel_l5_s0$237 , \$215  };
+  assign sel_c58_max = sel_c58 ? { \sel_l5_s0$234 , \sel_l5_s0$240 , \sel_l5_s0$235  } : { \sel_l5_s0$236 , \sel_l5_s0$239 , \sel_l5_s0$237  };
+  assign sel_c58_min = sel_c58 ? { \sel_l5_s0$236 , \sel_l5_s0$239 , \sel_l5_s0$237  } : { \sel_l5_s0$234 , \sel_l5_s0$240 , \sel_l5_s0$235  };
+  assign \$216  = ~ \sel_l5_s0$243 ;
+  assign \$217  = ~ \sel_l5_s0$245 ;
+  assign sel_c59 = { \sel_l5_s0$244 , \$216  } > { \sel_l5_s0$246 , \$217  };
+  assign sel_c59_max = sel_c59 ? { \sel_l5_s0$243 , \sel_l5_s0$249 , \sel_l5_s0$244  } : { \sel_l5_s0$245 , \sel_l5_s0$248 , \sel_l5_s0$246  };
+  assign sel_c59_min = sel_c59 ? { \sel_l5_s0$245 , \sel_l5_s0$248 , \sel_l5_s0$246  } : { \sel_l5_s0$243 , \sel_l5_s0$249 , \sel_l5_s0$244  };
+  assign \$218  = ~ \sel_l5_s0$252 ;
+  assign \$219  = ~ \sel_l5_s0$254 ;
+  assign sel_c60 = { \sel_l5_s0$253 , \$218  } > { \sel_l5_s0$255 , \$219  };
+  assign sel_c60_max = sel_c60 ? { \sel_l5_s0$252 , \sel_l5_s0$258 , \sel_l5_s0$253  } : { \sel_l5_s0$254 , \sel_l5_s0$257 , \sel_l5_s0$255  };
+  assign sel_c60_min = sel_c60 ? { \sel_l5_s0$254 , \sel_l5_s0$257 , \sel_l5_s0$255  } : { \sel_l5_s0$252 , \sel_l5_s0$258 , \sel_l5_s0$253  };
+  assign \$220  = ~ \sel_l5_s0$261 ;
+  assign \$221  = ~ \sel_l5_s0$263 ;
+  assign sel_c61 = { \sel_l5_s0$262 , \$220  } > { \sel_l5_s0$264 , \$221  };
+  assign sel_c61_max = sel_c61 ? { \sel_l5_s0$261 , \sel_l5_s0$267 , \sel_l5_s0$262  } : { \sel_l5_s0$263 , \sel_l5_s0$266 , \sel_l5_s0$264  };
+  assign sel_c61_min = sel_c61 ? { \sel_l5_s0$263 , \sel_l5_s0$266 , \sel_l5_s0$264  } : { \sel_l5_s0$261 , \sel_l5_s0$267 , \sel_l5_s0$262  };
+  assign \$222  = ~ \sel_l5_s0$270 ;
+  assign \$223  = ~ \sel_l5_s0$272 ;
+  assign sel_c62 = { \sel_l5_s0$271 , \$222  } > { \sel_l5_s0$273 , \$223  };
+  assign sel_c62_max = sel_c62 ? { \sel_l5_s0$270 , \sel_l5_s0$276 , \sel_l5_s0$271  } : { \sel_l5_s0$272 , \sel_l5_s0$275 , \sel_l5_s0$273  };
+  assign sel_c62_min = sel_c62 ? { \sel_l5_s0$272 , \sel_l5_s0$275 , \sel_l5_s0$273  } : { \sel_l5_s0$270 , \sel_l5_s0$276 , \sel_l5_s0$271  };
+  assign \$224  = ~ \sel_l5_s0$279 ;
+  assign \$225  = ~ \sel_l5_s0$281 ;
+  assign sel_c63 = { \sel_l5_s0$280 , \$224  } > { \sel_l5_s0$282 , \$225  };
+  assign sel_c63_max = sel_c63 ? { \sel_l5_s0$279 , \sel_l5_s0$285 , \sel_l5_s0$280  } : { \sel_l5_s0$281 , \sel_l5_s0$284 , \sel_l5_s0$282  };
+  assign sel_c63_min = sel_c63 ? { \sel_l5_s0$281 , \sel_l5_s0$284 , \sel_l5_s0$282  } : { \sel_l5_s0$279 , \sel_l5_s0$285 , \sel_l5_s0$280  };
+  assign \$226  = ~ \sel_l5_s0$288 ;
+  assign \$227  = ~ \sel_l5_s0$290 ;
+  assign sel_c64 = { \sel_l5_s0$289 , \$226  } > { \sel_l5_s0$291 , \$227  };
+  assign sel_c64_max = sel_c64 ? { \sel_l5_s0$288 , \sel_l5_s0$294 , \sel_l5_s0$289  } : { \sel_l5_s0$290 , \sel_l5_s0$293 , \sel_l5_s0$291  };
+  assign sel_c64_min = sel_c64 ? { \sel_l5_s0$290 , \sel_l5_s0$293 , \sel_l5_s0$291  } : { \sel_l5_s0$288 , \sel_l5_s0$294 , \sel_l5_s0$289  };
+  assign \$228  = ~ \sel_l5_s0$297 ;
+  assign \$229  = ~ sel_c61_min[13:9];
+  assign sel_c65 = { \sel_l5_s0$298 , \$228  } > { sel_c61_min[7:0], \$229  };
+  assign sel_c65_max = sel_c65 ? { \sel_l5_s0$297 , \sel_l5_s0$300 , \sel_l5_s0$298  } : sel_c61_min;
+  assign \$230  = ~ sel_c55_min[13:9];
+  assign \$231  = ~ \sel_l5_s0$302 ;
+  assign sel_c66 = { sel_c55_min[7:0], \$230  } > { \sel_l5_s0$303 , \$231  };
+  assign sel_c66_max = sel_c66 ? sel_c55_min : { \sel_l5_s0$302 , \sel_l5_s0$305 , \sel_l5_s0$303  };
+  assign \$232  = ~ sel_c56_min[13:9];
+  assign \$233  = ~ \sel_l5_s0$307 ;
+  assign sel_c67 = { sel_c56_min[7:0], \$232  } > { \sel_l5_s0$308 , \$233  };
+  assign sel_c67_max = sel_c67 ? sel_c56_min : { \sel_l5_s0$307 , \sel_l5_s0$310 , \sel_l5_s0$308  };
+  assign \$234  = ~ sel_c57_min[13:9];
+  assign \$235  = ~ sel_c61_max[13:9];
+  assign sel_c68 = { sel_c57_min[7:0], \$234  } > { sel_c61_max[7:0], \$235  };
+  assign sel_c68_max = sel_c68 ? sel_c57_min : sel_c61_max;
+  assign sel_c68_min = sel_c68 ? sel_c61_max : sel_c57_min;
+  assign \$236  = ~ sel_c58_min[13:9];
+  assign \$237  = ~ \sel_l5_s0$315 ;
+  assign sel_c69 = { sel_c58_min[7:0], \$236  } > { \sel_l5_s0$316 , \$237  };
+  assign sel_c69_max = sel_c69 ? sel_c58_min : { \sel_l5_s0$315 , \sel_l5_s0$318 , \sel_l5_s0$316  };
+  assign \$238  = ~ sel_c59_min[13:9];
+  assign \$239  = ~ \sel_l5_s0$320 ;
+  assign sel_c70 = { sel_c59_min[7:0], \$238  } > { \sel_l5_s0$321 , \$239  };
+  assign sel_c70_max = sel_c70 ? sel_c59_min : { \sel_l5_s0$320 , \sel_l5_s0$323 , \sel_l5_s0$321  };
+  assign \$240  = ~ sel_c60_min[13:9];
+  assign \$241  = ~ \sel_l5_s0$325 ;
+  assign sel_c71 = { sel_c60_min[7:0], \$240  } > { \sel_l5_s0$326 , \$241  };
+  assign sel_c71_max = sel_c71 ? sel_c60_min : { \sel_l5_s0$325 , \sel_l5_s0$328 , \sel_l5_s0$326  };
+  assign sel_c71_min = sel_c71 ? { \sel_l5_s0$325 , \sel_l5_s0$328 , \sel_l5_s0$326  } : sel_c60_min;
+  assign \$242  = ~ \sel_l5_s0$331 ;
+  assign \$243  = ~ sel_c64_max[13:9];
+  assign sel_c72 = { \sel_l5_s0$332 , \$242  } > { sel_c64_max[7:0], \$243  };
+  assign sel_c72_max = sel_c72 ? { \sel_l5_s0$331 , \sel_l5_s0$334 , \sel_l5_s0$332  } : sel_c64_max;
+  assign sel_c72_min = sel_c72 ? sel_c64_max : { \sel_l5_s0$331 , \sel_l5_s0$334 , \sel_l5_s0$332  };
+  assign \$244  = ~ sel_c59_max[13:9];
+  assign \$245  = ~ sel_c63_min[13:9];
+  assign sel_c73 = { sel_c59_max[7:0], \$244  } > { sel_c63_min[7:0], \$245  };
+  assign sel_c73_max = sel_c73 ? sel_c59_max : sel_c63_min;
+  assign sel_c73_min = sel_c73 ? sel_c63_min : sel_c59_max;
+  assign \$246  = ~ sel_c56_max[13:9];
+  assign \$247  = ~ sel_c64_min[13:9];
+  assign sel_c74 = { sel_c56_max[7:0], \$246  } > { sel_c64_min[7:0], \$247  };
+  assign sel_c74_max = sel_c74 ? sel_c56_max : sel_c64_min;
+  assign sel_c74_min = sel_c74 ? sel_c64_min : sel_c56_max;
+  assign \$248  = ~ sel_c62_min[13:9];
+  assign \$249  = ~ sel_c58_max[13:9];
+  assign sel_c75 = { sel_c62_min[7:0], \$248  } > { sel_c58_max[7:0], \$249  };
+  assign sel_c75_max = sel_c75 ? sel_c62_min : sel_c58_max;
+  assign sel_c75_min = sel_c75 ? sel_c58_max : sel_c62_min;
+  assign \$250  = ~ \sel_l5_s0$346 ;
+  assign \$251  = ~ sel_c63_max[13:9];
+  assign sel_c76 = { \sel_l5_s0$347 , \$250  } > { sel_c63_max[7:0], \$251  };
+  assign sel_c76_max = sel_c76 ? { \sel_l5_s0$346 , \sel_l5_s0$349 , \sel_l5_s0$347  } : sel_c63_max;
+  assign sel_c76_min = sel_c76 ? sel_c63_max : { \sel_l5_s0$346 , \sel_l5_s0$349 , \sel_l5_s0$347  };
+  assign \$252  = ~ \sel_l5_s0$352 ;
+  assign \$253  = ~ sel_c60_max[13:9];
+  assign sel_c77 = { \sel_l5_s0$353 , \$252  } > { sel_c60_max[7:0], \$253  };
+  assign sel_c77_max = sel_c77 ? { \sel_l5_s0$352 , \sel_l5_s0$355 , \sel_l5_s0$353  } : sel_c60_max;
+  assign sel_c77_min = sel_c77 ? sel_c60_max : { \sel_l5_s0$352 , \sel_l5_s0$355 , \sel_l5_s0$353  };
+  assign \$254  = ~ \sel_l5_s0$358 ;
+  assign \$255  = ~ sel_c55_max[13:9];
+  assign sel_c78 = { \sel_l5_s0$359 , \$254  } > { sel_c55_max[7:0], \$255  };
+  assign sel_c78_max = sel_c78 ? { \sel_l5_s0$358 , \sel_l5_s0$361 , \sel_l5_s0$359  } : sel_c55_max;
+  assign sel_c78_min = sel_c78 ? sel_c55_max : { \sel_l5_s0$358 , \sel_l5_s0$361 , \sel_l5_s0$359  };
+  assign \$256  = ~ sel_c62_max[13:9];
+  assign \$257  = ~ \sel_l5_s0$364 ;
+  assign sel_c79 = { sel_c62_max[7:0], \$256  } > { \sel_l5_s0$365 , \$257  };
+  assign sel_c79_max = sel_c79 ? sel_c62_max : { \sel_l5_s0$364 , \sel_l5_s0$367 , \sel_l5_s0$365  };
+  assign sel_c79_min = sel_c79 ? { \sel_l5_s0$364 , \sel_l5_s0$367 , \sel_l5_s0$365  } : sel_c62_max;
+  assign \$258  = ~ \sel_l5_s0$370 ;
+  assign \$259  = ~ sel_c57_max[13:9];
+  assign sel_c80 = { \sel_l5_s0$371 , \$258  } > { sel_c57_max[7:0], \$259  };
+  assign sel_c80_max = sel_c80 ? { \sel_l5_s0$370 , \sel_l5_s0$373 , \sel_l5_s0$371  } : sel_c57_max;
+  assign sel_c80_min = sel_c80 ? sel_c57_max : { \sel_l5_s0$370 , \sel_l5_s0$373 , \sel_l5_s0$371  };
   assign \$260  = ~ sel_c68_min[13:9];
   assign \$261  = ~ sel_c75_min[13:9];
   assign sel_c81 = { sel_c68_min[7:0], \$260  } > { sel_c75_min[7:0], \$261  };
@@ -4268,63 +4280,63 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign sel_c108 = { sel_c97_max[7:0], \$314  } > { sel_c99_min[7:0], \$315  };
   assign sel_c108_max = sel_c108 ? sel_c97_max : sel_c99_min;
   assign sel_c108_min = sel_c108 ? sel_c99_min : sel_c97_max;
-  assign \$316  = ~ sel_c102_min[13:9];
-  assign \$317  = ~ sel_c98_max[13:9];
-  assign sel_c109 = { sel_c102_min[7:0], \$316  } > { sel_c98_max[7:0], \$317  };
-  assign sel_c109_max = sel_c109 ? sel_c102_min : sel_c98_max;
-  assign sel_c109_min = sel_c109 ? sel_c98_max : sel_c102_min;
-  assign \$318  = ~ sel_c104_max[13:9];
-  assign \$319  = ~ sel_c103_max[13:9];
-  assign sel_c110 = { sel_c104_max[7:0], \$318  } > { sel_c103_max[7:0], \$319  };
-  assign sel_c110_max = sel_c110 ? sel_c104_max : sel_c103_max;
-  assign \$320  = ~ sel_c105_min[13:9];
-  assign \$321  = ~ sel_c102_max[13:9];
-  assign sel_c111 = { sel_c105_min[7:0], \$320  } > { sel_c102_max[7:0], \$321  };
-  assign sel_c111_max = sel_c111 ? sel_c105_min : sel_c102_max;
-  assign sel_c111_min = sel_c111 ? sel_c102_max : sel_c105_min;
-  assign \$322  = ~ sel_c106_min[13:9];
-  assign \$323  = ~ sel_c101_max[13:9];
-  assign sel_c112 = { sel_c106_min[7:0], \$322  } > { sel_c101_max[7:0], \$323  };
-  assign sel_c112_max = sel_c112 ? sel_c106_min : sel_c101_max;
-  assign sel_c112_min = sel_c112 ? sel_c101_max : sel_c106_min;
-  assign \$324  = ~ sel_c107_min[13:9];
-  assign \$325  = ~ sel_c108_min[13:9];
-  assign sel_c113 = { sel_c107_min[7:0], \$324  } > { sel_c108_min[7:0], \$325  };
-  assign sel_c113_max = sel_c113 ? sel_c107_min : sel_c108_min;
-  assign sel_c113_min = sel_c113 ? sel_c108_min : sel_c107_min;
-  assign \$326  = ~ sel_l11_s0;
-  assign \$327  = ~ \sel_l11_s0$471 ;
-  assign sel_c114 = { \sel_l11_s0$470 , \$326  } > { \sel_l11_s0$472 , \$327  };
-  assign sel_c114_max = sel_c114 ? { sel_l11_s0, \sel_l11_s0$475 , \sel_l11_s0$470  } : { \sel_l11_s0$471 , \sel_l11_s0$474 , \sel_l11_s0$472  };
-  assign \$328  = ~ \sel_l11_s0$477 ;
-  assign \$329  = ~ \sel_l11_s0$479 ;
-  assign sel_c115 = { \sel_l11_s0$478 , \$328  } > { \sel_l11_s0$480 , \$329  };
-  assign sel_c115_max = sel_c115 ? { \sel_l11_s0$477 , \sel_l11_s0$483 , \sel_l11_s0$478  } : { \sel_l11_s0$479 , \sel_l11_s0$482 , \sel_l11_s0$480  };
-  assign sel_c115_min = sel_c115 ? { \sel_l11_s0$479 , \sel_l11_s0$482 , \sel_l11_s0$480  } : { \sel_l11_s0$477 , \sel_l11_s0$483 , \sel_l11_s0$478  };
-  assign \$330  = ~ \sel_l11_s0$486 ;
-  assign \$331  = ~ \sel_l11_s0$488 ;
-  assign sel_c116 = { \sel_l11_s0$487 , \$330  } > { \sel_l11_s0$489 , \$331  };
-  assign sel_c116_max = sel_c116 ? { \sel_l11_s0$486 , \sel_l11_s0$492 , \sel_l11_s0$487  } : { \sel_l11_s0$488 , \sel_l11_s0$491 , \sel_l11_s0$489  };
-  assign sel_c116_min = sel_c116 ? { \sel_l11_s0$488 , \sel_l11_s0$491 , \sel_l11_s0$489  } : { \sel_l11_s0$486 , \sel_l11_s0$492 , \sel_l11_s0$487  };
-  assign \$332  = ~ \sel_l11_s0$495 ;
-  assign \$333  = ~ \sel_l11_s0$497 ;
-  assign sel_c117 = { \sel_l11_s0$496 , \$332  } > { \sel_l11_s0$498 , \$333  };
-  assign sel_c117_max = sel_c117 ? { \sel_l11_s0$495 , \sel_l11_s0$501 , \sel_l11_s0$496  } : { \sel_l11_s0$497 , \sel_l11_s0$500 , \sel_l11_s0$498  };
-  assign sel_c117_min = sel_c117 ? { \sel_l11_s0$497 , \sel_l11_s0$500 , \sel_l11_s0$498  } : { \sel_l11_s0$495 , \sel_l11_s0$501 , \sel_l11_s0$496  };
+  assign \$316  = ~ sel_l10_s0;
+  assign \$317  = ~ \sel_l10_s0$457 ;
+  assign sel_c109 = { \sel_l10_s0$456 , \$316  } > { \sel_l10_s0$458 , \$317  };
+  assign sel_c109_max = sel_c109 ? { sel_l10_s0, \sel_l10_s0$461 , \sel_l10_s0$456  } : { \sel_l10_s0$457 , \sel_l10_s0$460 , \sel_l10_s0$458  };
+  assign sel_c109_min = sel_c109 ? { \sel_l10_s0$457 , \sel_l10_s0$460 , \sel_l10_s0$458  } : { sel_l10_s0, \sel_l10_s0$461 , \sel_l10_s0$456  };
+  assign \$318  = ~ \sel_l10_s0$464 ;
+  assign \$319  = ~ \sel_l10_s0$466 ;
+  assign sel_c110 = { \sel_l10_s0$465 , \$318  } > { \sel_l10_s0$467 , \$319  };
+  assign sel_c110_max = sel_c110 ? { \sel_l10_s0$464 , \sel_l10_s0$470 , \sel_l10_s0$465  } : { \sel_l10_s0$466 , \sel_l10_s0$469 , \sel_l10_s0$467  };
+  assign \$320  = ~ \sel_l10_s0$472 ;
+  assign \$321  = ~ \sel_l10_s0$474 ;
+  assign sel_c111 = { \sel_l10_s0$473 , \$320  } > { \sel_l10_s0$475 , \$321  };
+  assign sel_c111_max = sel_c111 ? { \sel_l10_s0$472 , \sel_l10_s0$478 , \sel_l10_s0$473  } : { \sel_l10_s0$474 , \sel_l10_s0$477 , \sel_l10_s0$475  };
+  assign sel_c111_min = sel_c111 ? { \sel_l10_s0$474 , \sel_l10_s0$477 , \sel_l10_s0$475  } : { \sel_l10_s0$472 , \sel_l10_s0$478 , \sel_l10_s0$473  };
+  assign \$322  = ~ \sel_l10_s0$481 ;
+  assign \$323  = ~ \sel_l10_s0$483 ;
+  assign sel_c112 = { \sel_l10_s0$482 , \$322  } > { \sel_l10_s0$484 , \$323  };
+  assign sel_c112_max = sel_c112 ? { \sel_l10_s0$481 , \sel_l10_s0$487 , \sel_l10_s0$482  } : { \sel_l10_s0$483 , \sel_l10_s0$486 , \sel_l10_s0$484  };
+  assign sel_c112_min = sel_c112 ? { \sel_l10_s0$483 , \sel_l10_s0$486 , \sel_l10_s0$484  } : { \sel_l10_s0$481 , \sel_l10_s0$487 , \sel_l10_s0$482  };
+  assign \$324  = ~ \sel_l10_s0$490 ;
+  assign \$325  = ~ \sel_l10_s0$492 ;
+  assign sel_c113 = { \sel_l10_s0$491 , \$324  } > { \sel_l10_s0$493 , \$325  };
+  assign sel_c113_max = sel_c113 ? { \sel_l10_s0$490 , \sel_l10_s0$496 , \sel_l10_s0$491  } : { \sel_l10_s0$492 , \sel_l10_s0$495 , \sel_l10_s0$493  };
+  assign sel_c113_min = sel_c113 ? { \sel_l10_s0$492 , \sel_l10_s0$495 , \sel_l10_s0$493  } : { \sel_l10_s0$490 , \sel_l10_s0$496 , \sel_l10_s0$491  };
+  assign \$326  = ~ sel_c109_min[13:9];
+  assign \$327  = ~ \sel_l10_s0$499 ;
+  assign sel_c114 = { sel_c109_min[7:0], \$326  } > { \sel_l10_s0$500 , \$327  };
+  assign sel_c114_max = sel_c114 ? sel_c109_min : { \sel_l10_s0$499 , \sel_l10_s0$502 , \sel_l10_s0$500  };
+  assign \$328  = ~ sel_c111_min[13:9];
+  assign \$329  = ~ sel_c113_min[13:9];
+  assign sel_c115 = { sel_c111_min[7:0], \$328  } > { sel_c113_min[7:0], \$329  };
+  assign sel_c115_max = sel_c115 ? sel_c111_min : sel_c113_min;
+  assign sel_c115_min = sel_c115 ? sel_c113_min : sel_c111_min;
+  assign \$330  = ~ sel_c110_max[13:9];
+  assign \$331  = ~ sel_c112_max[13:9];
+  assign sel_c116 = { sel_c110_max[7:0], \$330  } > { sel_c112_max[7:0], \$331  };
+  assign sel_c116_max = sel_c116 ? sel_c110_max : sel_c112_max;
+  assign sel_c116_min = sel_c116 ? sel_c112_max : sel_c110_max;
+  assign \$332  = ~ sel_c109_max[13:9];
+  assign \$333  = ~ \sel_l10_s0$510 ;
+  assign sel_c117 = { sel_c109_max[7:0], \$332  } > { \sel_l10_s0$511 , \$333  };
+  assign sel_c117_max = sel_c117 ? sel_c109_max : { \sel_l10_s0$510 , \sel_l10_s0$513 , \sel_l10_s0$511  };
+  assign sel_c117_min = sel_c117 ? { \sel_l10_s0$510 , \sel_l10_s0$513 , \sel_l10_s0$511  } : sel_c109_max;
   assign \$334  = ~ sel_c114_max[13:9];
   assign \$335  = ~ sel_c116_max[13:9];
   assign sel_c118 = { sel_c114_max[7:0], \$334  } > { sel_c116_max[7:0], \$335  };
   assign sel_c118_max = sel_c118 ? sel_c114_max : sel_c116_max;
   assign sel_c118_min = sel_c118 ? sel_c116_max : sel_c114_max;
-  assign \$336  = ~ \sel_l11_s0$507 ;
+  assign \$336  = ~ sel_c112_min[13:9];
   assign \$337  = ~ sel_c116_min[13:9];
-  assign sel_c119 = { \sel_l11_s0$508 , \$336  } > { sel_c116_min[7:0], \$337  };
-  assign sel_c119_max = sel_c119 ? { \sel_l11_s0$507 , \sel_l11_s0$510 , \sel_l11_s0$508  } : sel_c116_min;
+  assign sel_c119 = { sel_c112_min[7:0], \$336  } > { sel_c116_min[7:0], \$337  };
+  assign sel_c119_max = sel_c119 ? sel_c112_min : sel_c116_min;
   assign \$338  = ~ sel_c115_max[13:9];
-  assign \$339  = ~ \sel_l11_s0$512 ;
-  assign sel_c120 = { sel_c115_max[7:0], \$338  } > { \sel_l11_s0$513 , \$339  };
-  assign sel_c120_max = sel_c120 ? sel_c115_max : { \sel_l11_s0$512 , \sel_l11_s0$515 , \sel_l11_s0$513  };
-  assign sel_c120_min = sel_c120 ? { \sel_l11_s0$512 , \sel_l11_s0$515 , \sel_l11_s0$513  } : sel_c115_max;
+  assign \$339  = ~ sel_c111_max[13:9];
+  assign sel_c120 = { sel_c115_max[7:0], \$338  } > { sel_c111_max[7:0], \$339  };
+  assign sel_c120_max = sel_c120 ? sel_c115_max : sel_c111_max;
+  assign sel_c120_min = sel_c120 ? sel_c111_max : sel_c115_max;
   assign \$340  = ~ sel_c118_min[13:9];
   assign \$341  = ~ sel_c115_min[13:9];
   assign sel_c121 = { sel_c118_min[7:0], \$340  } > { sel_c115_min[7:0], \$341  };
@@ -4343,58 +4355,58 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign sel_c124 = { sel_c120_min[7:0], \$346  } > { sel_c122_min[7:0], \$347  };
   assign sel_c124_max = sel_c124 ? sel_c120_min : sel_c122_min;
   assign sel_c124_min = sel_c124 ? sel_c122_min : sel_c120_min;
-  assign \$348  = ~ sel_c124_min[13:9];
-  assign \$349  = ~ sel_c123_max[13:9];
-  assign sel_c125 = { sel_c124_min[7:0], \$348  } > { sel_c123_max[7:0], \$349  };
-  assign sel_c125_max = sel_c125 ? sel_c124_min : sel_c123_max;
-  assign sel_s0 = sel_c125_max[13:9] > \sel_l11_s0$530 ;
-  assign sel_s0_lo = sel_s0 ? { \sel_l11_s0$530 , \sel_l11_s0$533 , \sel_l11_s0$532  } : sel_c125_max;
-  assign sel_s0_hi = sel_s0 ? sel_c125_max : { \sel_l11_s0$530 , \sel_l11_s0$533 , \sel_l11_s0$532  };
-  assign sel_s1 = sel_c120_max[13:9] > \sel_l11_s0$536 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l11_s0$536 , \sel_l11_s0$539 , \sel_l11_s0$538  } : sel_c120_max;
-  assign sel_s1_hi = sel_s1 ? sel_c120_max : { \sel_l11_s0$536 , \sel_l11_s0$539 , \sel_l11_s0$538  };
-  assign sel_s2 = sel_c124_max[13:9] > \sel_l11_s0$542 ;
-  assign sel_s2_lo = sel_s2 ? { \sel_l11_s0$542 , \sel_l11_s0$545 , \sel_l11_s0$544  } : sel_c124_max;
-  assign sel_s2_hi = sel_s2 ? sel_c124_max : { \sel_l11_s0$542 , \sel_l11_s0$545 , \sel_l11_s0$544  };
-  assign sel_s3 = \sel_l11_s0$548  > \sel_l11_s0$549 ;
-  assign sel_s3_lo = sel_s3 ? { \sel_l11_s0$549 , \sel_l11_s0$554 , \sel_l11_s0$553  } : { \sel_l11_s0$548 , \sel_l11_s0$552 , \sel_l11_s0$551  };
-  assign sel_s3_hi = sel_s3 ? { \sel_l11_s0$548 , \sel_l11_s0$552 , \sel_l11_s0$551  } : { \sel_l11_s0$549 , \sel_l11_s0$554 , \sel_l11_s0$553  };
-  assign sel_s4 = sel_c122_max[13:9] > sel_c117_max[13:9];
-  assign sel_s4_lo = sel_s4 ? sel_c117_max : sel_c122_max;
-  assign sel_s4_hi = sel_s4 ? sel_c122_max : sel_c117_max;
-  assign sel_s5 = \sel_l11_s0$560  > \sel_l11_s0$561 ;
-  assign sel_s5_lo = sel_s5 ? { \sel_l11_s0$561 , \sel_l11_s0$566 , \sel_l11_s0$565  } : { \sel_l11_s0$560 , \sel_l11_s0$564 , \sel_l11_s0$563  };
-  assign sel_s5_hi = sel_s5 ? { \sel_l11_s0$560 , \sel_l11_s0$564 , \sel_l11_s0$563  } : { \sel_l11_s0$561 , \sel_l11_s0$566 , \sel_l11_s0$565  };
-  assign sel_s6 = \sel_l11_s0$569  > \sel_l11_s0$570 ;
-  assign sel_s6_lo = sel_s6 ? { \sel_l11_s0$570 , \sel_l11_s0$575 , \sel_l11_s0$574  } : { \sel_l11_s0$569 , \sel_l11_s0$573 , \sel_l11_s0$572  };
-  assign sel_s6_hi = sel_s6 ? { \sel_l11_s0$569 , \sel_l11_s0$573 , \sel_l11_s0$572  } : { \sel_l11_s0$570 , \sel_l11_s0$575 , \sel_l11_s0$574  };
-  assign sel_s7 = \sel_l11_s0$578  > \sel_l11_s0$579 ;
-  assign sel_s7_lo = sel_s7 ? { \sel_l11_s0$579 , \sel_l11_s0$584 , \sel_l11_s0$583  } : { \sel_l11_s0$578 , \sel_l11_s0$582 , \sel_l11_s0$581  };
-  assign sel_s7_hi = sel_s7 ? { \sel_l11_s0$578 , \sel_l11_s0$582 , \sel_l11_s0$581  } : { \sel_l11_s0$579 , \sel_l11_s0$584 , \sel_l11_s0$583  };
-  assign sel_s8 = sel_l17_s0 > \sel_l17_s0$588 ;
-  assign sel_s8_lo = sel_s8 ? { \sel_l17_s0$588 , \sel_l17_s0$593 , \sel_l17_s0$592  } : { sel_l17_s0, \sel_l17_s0$591 , \sel_l17_s0$590  };
-  assign sel_s8_hi = sel_s8 ? { sel_l17_s0, \sel_l17_s0$591 , \sel_l17_s0$590  } : { \sel_l17_s0$588 , \sel_l17_s0$593 , \sel_l17_s0$592  };
-  assign sel_s9 = \sel_l17_s0$596  > \sel_l17_s0$597 ;
-  assign sel_s9_lo = sel_s9 ? { \sel_l17_s0$597 , \sel_l17_s0$602 , \sel_l17_s0$601  } : { \sel_l17_s0$596 , \sel_l17_s0$600 , \sel_l17_s0$599  };
-  assign sel_s9_hi = sel_s9 ? { \sel_l17_s0$596 , \sel_l17_s0$600 , \sel_l17_s0$599  } : { \sel_l17_s0$597 , \sel_l17_s0$602 , \sel_l17_s0$601  };
-  assign sel_s10 = \sel_l17_s0$605  > \sel_l17_s0$606 ;
-  assign sel_s10_lo = sel_s10 ? { \sel_l17_s0$606 , \sel_l17_s0$611 , \sel_l17_s0$610  } : { \sel_l17_s0$605 , \sel_l17_s0$609 , \sel_l17_s0$608  };
-  assign sel_s10_hi = sel_s10 ? { \sel_l17_s0$605 , \sel_l17_s0$609 , \sel_l17_s0$608  } : { \sel_l17_s0$606 , \sel_l17_s0$611 , \sel_l17_s0$610  };
-  assign sel_s11 = \sel_l17_s0$614  > \sel_l17_s0$615 ;
-  assign sel_s11_lo = sel_s11 ? { \sel_l17_s0$615 , \sel_l17_s0$620 , \sel_l17_s0$619  } : { \sel_l17_s0$614 , \sel_l17_s0$618 , \sel_l17_s0$617  };
-  assign sel_s11_hi = sel_s11 ? { \sel_l17_s0$614 , \sel_l17_s0$618 , \sel_l17_s0$617  } : { \sel_l17_s0$615 , \sel_l17_s0$620 , \sel_l17_s0$619  };
-  assign sel_s12 = \sel_l17_s0$623  > \sel_l17_s0$624 ;
-  assign sel_s12_lo = sel_s12 ? { \sel_l17_s0$624 , \sel_l17_s0$629 , \sel_l17_s0$628  } : { \sel_l17_s0$623 , \sel_l17_s0$627 , \sel_l17_s0$626  };
-  assign sel_s12_hi = sel_s12 ? { \sel_l17_s0$623 , \sel_l17_s0$627 , \sel_l17_s0$626  } : { \sel_l17_s0$624 , \sel_l17_s0$629 , \sel_l17_s0$628  };
-  assign sel_s13 = \sel_l17_s0$632  > \sel_l17_s0$633 ;
-  assign sel_s13_lo = sel_s13 ? { \sel_l17_s0$633 , \sel_l17_s0$638 , \sel_l17_s0$637  } : { \sel_l17_s0$632 , \sel_l17_s0$636 , \sel_l17_s0$635  };
-  assign sel_s13_hi = sel_s13 ? { \sel_l17_s0$632 , \sel_l17_s0$636 , \sel_l17_s0$635  } : { \sel_l17_s0$633 , \sel_l17_s0$638 , \sel_l17_s0$637  };
-  assign sel_s14 = \sel_l17_s0$641  > \sel_l17_s0$642 ;
-  assign sel_s14_lo = sel_s14 ? { \sel_l17_s0$642 , \sel_l17_s0$647 , \sel_l17_s0$646  } : { \sel_l17_s0$641 , \sel_l17_s0$645 , \sel_l17_s0$644  };
-  assign sel_s14_hi = sel_s14 ? { \sel_l17_s0$641 , \sel_l17_s0$645 , \sel_l17_s0$644  } : { \sel_l17_s0$642 , \sel_l17_s0$647 , \sel_l17_s0$646  };
-  assign sel_s15 = \sel_l17_s0$650  > \sel_l17_s0$651 ;
-  assign sel_s15_lo = sel_s15 ? { \sel_l17_s0$651 , \sel_l17_s0$656 , \sel_l17_s0$655  } : { \sel_l17_s0$650 , \sel_l17_s0$654 , \sel_l17_s0$653  };
-  assign sel_s15_hi = sel_s15 ? { \sel_l17_s0$650 , \sel_l17_s0$654 , \sel_l17_s0$653  } : { \sel_l17_s0$651 , \sel_l17_s0$656 , \sel_l17_s0$655  };
+  assign \$348  = ~ sel_l15_s0;
+  assign \$349  = ~ \sel_l15_s0$536 ;
+  assign sel_c125 = { \sel_l15_s0$535 , \$348  } > { \sel_l15_s0$537 , \$349  };
+  assign sel_c125_max = sel_c125 ? { sel_l15_s0, \sel_l15_s0$540 , \sel_l15_s0$535  } : { \sel_l15_s0$536 , \sel_l15_s0$539 , \sel_l15_s0$537  };
+  assign sel_s0 = sel_c125_max[13:9] > \sel_l15_s0$542 ;
+  assign sel_s0_lo = sel_s0 ? { \sel_l15_s0$542 , \sel_l15_s0$545 , \sel_l15_s0$544  } : sel_c125_max;
+  assign sel_s0_hi = sel_s0 ? sel_c125_max : { \sel_l15_s0$542 , \sel_l15_s0$545 , \sel_l15_s0$544  };
+  assign sel_s1 = \sel_l15_s0$548  > \sel_l15_s0$549 ;
+  assign sel_s1_lo = sel_s1 ? { \sel_l15_s0$549 , \sel_l15_s0$554 , \sel_l15_s0$553  } : { \sel_l15_s0$548 , \sel_l15_s0$552 , \sel_l15_s0$551  };
+  assign sel_s1_hi = sel_s1 ? { \sel_l15_s0$548 , \sel_l15_s0$552 , \sel_l15_s0$551  } : { \sel_l15_s0$549 , \sel_l15_s0$554 , \sel_l15_s0$553  };
+  assign sel_s2 = \sel_l15_s0$557  > \sel_l15_s0$558 ;
+  assign sel_s2_lo = sel_s2 ? { \sel_l15_s0$558 , \sel_l15_s0$563 , \sel_l15_s0$562  } : { \sel_l15_s0$557 , \sel_l15_s0$561 , \sel_l15_s0$560  };
+  assign sel_s2_hi = sel_s2 ? { \sel_l15_s0$557 , \sel_l15_s0$561 , \sel_l15_s0$560  } : { \sel_l15_s0$558 , \sel_l15_s0$563 , \sel_l15_s0$562  };
+  assign sel_s3 = \sel_l15_s0$566  > \sel_l15_s0$567 ;
+  assign sel_s3_lo = sel_s3 ? { \sel_l15_s0$567 , \sel_l15_s0$572 , \sel_l15_s0$571  } : { \sel_l15_s0$566 , \sel_l15_s0$570 , \sel_l15_s0$569  };
+  assign sel_s3_hi = sel_s3 ? { \sel_l15_s0$566 , \sel_l15_s0$570 , \sel_l15_s0$569  } : { \sel_l15_s0$567 , \sel_l15_s0$572 , \sel_l15_s0$571  };
+  assign sel_s4 = \sel_l15_s0$575  > \sel_l15_s0$576 ;
+  assign sel_s4_lo = sel_s4 ? { \sel_l15_s0$576 , \sel_l15_s0$581 , \sel_l15_s0$580  } : { \sel_l15_s0$575 , \sel_l15_s0$579 , \sel_l15_s0$578  };
+  assign sel_s4_hi = sel_s4 ? { \sel_l15_s0$575 , \sel_l15_s0$579 , \sel_l15_s0$578  } : { \sel_l15_s0$576 , \sel_l15_s0$581 , \sel_l15_s0$580  };
+  assign sel_s5 = \sel_l15_s0$584  > \sel_l15_s0$585 ;
+  assign sel_s5_lo = sel_s5 ? { \sel_l15_s0$585 , \sel_l15_s0$590 , \sel_l15_s0$589  } : { \sel_l15_s0$584 , \sel_l15_s0$588 , \sel_l15_s0$587  };
+  assign sel_s5_hi = sel_s5 ? { \sel_l15_s0$584 , \sel_l15_s0$588 , \sel_l15_s0$587  } : { \sel_l15_s0$585 , \sel_l15_s0$590 , \sel_l15_s0$589  };
+  assign sel_s6 = \sel_l15_s0$593  > \sel_l15_s0$594 ;
+  assign sel_s6_lo = sel_s6 ? { \sel_l15_s0$594 , \sel_l15_s0$599 , \sel_l15_s0$598  } : { \sel_l15_s0$593 , \sel_l15_s0$597 , \sel_l15_s0$596  };
+  assign sel_s6_hi = sel_s6 ? { \sel_l15_s0$593 , \sel_l15_s0$597 , \sel_l15_s0$596  } : { \sel_l15_s0$594 , \sel_l15_s0$599 , \sel_l15_s0$598  };
+  assign sel_s7 = \sel_l15_s0$602  > \sel_l15_s0$603 ;
+  assign sel_s7_lo = sel_s7 ? { \sel_l15_s0$603 , \sel_l15_s0$608 , \sel_l15_s0$607  } : { \sel_l15_s0$602 , \sel_l15_s0$606 , \sel_l15_s0$605  };
+  assign sel_s7_hi = sel_s7 ? { \sel_l15_s0$602 , \sel_l15_s0$606 , \sel_l15_s0$605  } : { \sel_l15_s0$603 , \sel_l15_s0$608 , \sel_l15_s0$607  };
+  assign sel_s8 = sel_s0_lo[13:9] > sel_s5_lo[13:9];
+  assign sel_s8_lo = sel_s8 ? sel_s5_lo : sel_s0_lo;
+  assign sel_s8_hi = sel_s8 ? sel_s0_lo : sel_s5_lo;
+  assign sel_s9 = sel_s1_lo[13:9] > sel_s6_lo[13:9];
+  assign sel_s9_lo = sel_s9 ? sel_s6_lo : sel_s1_lo;
+  assign sel_s9_hi = sel_s9 ? sel_s1_lo : sel_s6_lo;
+  assign sel_s10 = sel_s2_lo[13:9] > sel_s7_lo[13:9];
+  assign sel_s10_lo = sel_s10 ? sel_s7_lo : sel_s2_lo;
+  assign sel_s10_hi = sel_s10 ? sel_s2_lo : sel_s7_lo;
+  assign sel_s11 = sel_s3_lo[13:9] > sel_s4_lo[13:9];
+  assign sel_s11_lo = sel_s11 ? sel_s4_lo : sel_s3_lo;
+  assign sel_s11_hi = sel_s11 ? sel_s3_lo : sel_s4_lo;
+  assign sel_s12 = sel_s5_hi[13:9] > sel_s0_hi[13:9];
+  assign sel_s12_lo = sel_s12 ? sel_s0_hi : sel_s5_hi;
+  assign sel_s12_hi = sel_s12 ? sel_s5_hi : sel_s0_hi;
+  assign sel_s13 = sel_s4_hi[13:9] > sel_s3_hi[13:9];
+  assign sel_s13_lo = sel_s13 ? sel_s3_hi : sel_s4_hi;
+  assign sel_s13_hi = sel_s13 ? sel_s4_hi : sel_s3_hi;
+  assign sel_s14 = sel_s7_hi[13:9] > sel_s2_hi[13:9];
+  assign sel_s14_lo = sel_s14 ? sel_s2_hi : sel_s7_hi;
+  assign sel_s14_hi = sel_s14 ? sel_s7_hi : sel_s2_hi;
+  assign sel_s15 = sel_s6_hi[13:9] > sel_s1_hi[13:9];
+  assign sel_s15_lo = sel_s15 ? sel_s1_hi : sel_s6_hi;
+  assign sel_s15_hi = sel_s15 ? sel_s6_hi : sel_s1_hi;
   assign sel_s16 = sel_s8_lo[13:9] > sel_s9_lo[13:9];
   assign sel_s16_lo = sel_s16 ? sel_s9_lo : sel_s8_lo;
   assign sel_s16_hi = sel_s16 ? sel_s8_lo : sel_s9_lo;
@@ -4464,48 +4476,48 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign sel_s38 = sel_s31_lo[13:9] > sel_s30_hi[13:9];
   assign sel_s38_lo = sel_s38 ? sel_s30_hi : sel_s31_lo;
   assign sel_s38_hi = sel_s38 ? sel_s31_lo : sel_s30_hi;
-  assign sel_s39 = sel_s32_lo[13:9] > sel_s34_lo[13:9];
-  assign sel_s39_lo = sel_s39 ? sel_s34_lo : sel_s32_lo;
-  assign sel_s39_hi = sel_s39 ? sel_s32_lo : sel_s34_lo;
-  assign sel_s40 = sel_s32_hi[13:9] > sel_s34_hi[13:9];
-  assign sel_s40_lo = sel_s40 ? sel_s34_hi : sel_s32_hi;
-  assign sel_s40_hi = sel_s40 ? sel_s32_hi : sel_s34_hi;
-  assign sel_s41 = sel_s35_lo[13:9] > sel_s36_lo[13:9];
-  assign sel_s41_lo = sel_s41 ? sel_s36_lo : sel_s35_lo;
-  assign sel_s41_hi = sel_s41 ? sel_s35_lo : sel_s36_lo;
-  assign sel_s42 = sel_s35_hi[13:9] > sel_s36_hi[13:9];
-  assign sel_s42_lo = sel_s42 ? sel_s36_hi : sel_s35_hi;
-  assign sel_s42_hi = sel_s42 ? sel_s35_hi : sel_s36_hi;
-  assign sel_s43 = sel_s37_lo[13:9] > sel_s38_lo[13:9];
-  assign sel_s43_lo = sel_s43 ? sel_s38_lo : sel_s37_lo;
-  assign sel_s43_hi = sel_s43 ? sel_s37_lo : sel_s38_lo;
-  assign sel_s44 = sel_s37_hi[13:9] > sel_s38_hi[13:9];
-  assign sel_s44_lo = sel_s44 ? sel_s38_hi : sel_s37_hi;
-  assign sel_s44_hi = sel_s44 ? sel_s37_hi : sel_s38_hi;
-  assign sel_s45 = sel_l22_s0 > \sel_l22_s0$747 ;
-  assign sel_s45_lo = sel_s45 ? { \sel_l22_s0$747 , \sel_l22_s0$752 , \sel_l22_s0$751  } : { sel_l22_s0, \sel_l22_s0$750 , \sel_l22_s0$749  };
-  assign sel_s45_hi = sel_s45 ? { sel_l22_s0, \sel_l22_s0$750 , \sel_l22_s0$749  } : { \sel_l22_s0$747 , \sel_l22_s0$752 , \sel_l22_s0$751  };
-  assign sel_s46 = \sel_l22_s0$755  > \sel_l22_s0$756 ;
-  assign sel_s46_lo = sel_s46 ? { \sel_l22_s0$756 , \sel_l22_s0$761 , \sel_l22_s0$760  } : { \sel_l22_s0$755 , \sel_l22_s0$759 , \sel_l22_s0$758  };
-  assign sel_s46_hi = sel_s46 ? { \sel_l22_s0$755 , \sel_l22_s0$759 , \sel_l22_s0$758  } : { \sel_l22_s0$756 , \sel_l22_s0$761 , \sel_l22_s0$760  };
-  assign sel_s47 = \sel_l22_s0$764  > \sel_l22_s0$765 ;
-  assign sel_s47_lo = sel_s47 ? { \sel_l22_s0$765 , \sel_l22_s0$770 , \sel_l22_s0$769  } : { \sel_l22_s0$764 , \sel_l22_s0$768 , \sel_l22_s0$767  };
-  assign sel_s47_hi = sel_s47 ? { \sel_l22_s0$764 , \sel_l22_s0$768 , \sel_l22_s0$767  } : { \sel_l22_s0$765 , \sel_l22_s0$770 , \sel_l22_s0$769  };
-  assign sel_s48 = \sel_l22_s0$773  > \sel_l22_s0$774 ;
-  assign sel_s48_lo = sel_s48 ? { \sel_l22_s0$774 , \sel_l22_s0$779 , \sel_l22_s0$778  } : { \sel_l22_s0$773 , \sel_l22_s0$777 , \sel_l22_s0$776  };
-  assign sel_s48_hi = sel_s48 ? { \sel_l22_s0$773 , \sel_l22_s0$777 , \sel_l22_s0$776  } : { \sel_l22_s0$774 , \sel_l22_s0$779 , \sel_l22_s0$778  };
-  assign sel_s49 = sel_s46_lo[13:9] > \sel_l22_s0$782 ;
-  assign sel_s49_lo = sel_s49 ? { \sel_l22_s0$782 , \sel_l22_s0$785 , \sel_l22_s0$784  } : sel_s46_lo;
-  assign sel_s49_hi = sel_s49 ? sel_s46_lo : { \sel_l22_s0$782 , \sel_l22_s0$785 , \sel_l22_s0$784  };
-  assign sel_s50 = sel_s46_hi[13:9] > \sel_l22_s0$788 ;
-  assign sel_s50_lo = sel_s50 ? { \sel_l22_s0$788 , \sel_l22_s0$791 , \sel_l22_s0$790  } : sel_s46_hi;
-  assign sel_s50_hi = sel_s50 ? sel_s46_hi : { \sel_l22_s0$788 , \sel_l22_s0$791 , \sel_l22_s0$790  };
-  assign sel_s51 = \sel_l22_s0$794  > sel_s47_lo[13:9];
-  assign sel_s51_lo = sel_s51 ? sel_s47_lo : { \sel_l22_s0$794 , \sel_l22_s0$797 , \sel_l22_s0$796  };
-  assign sel_s51_hi = sel_s51 ? { \sel_l22_s0$794 , \sel_l22_s0$797 , \sel_l22_s0$796  } : sel_s47_lo;
-  assign sel_s52 = \sel_l22_s0$800  > sel_s47_hi[13:9];
-  assign sel_s52_lo = sel_s52 ? sel_s47_hi : { \sel_l22_s0$800 , \sel_l22_s0$803 , \sel_l22_s0$802  };
-  assign sel_s52_hi = sel_s52 ? { \sel_l22_s0$800 , \sel_l22_s0$803 , \sel_l22_s0$802  } : sel_s47_hi;
+  assign sel_s39 = sel_l21_s0 > \sel_l21_s0$705 ;
+  assign sel_s39_lo = sel_s39 ? { \sel_l21_s0$705 , \sel_l21_s0$710 , \sel_l21_s0$709  } : { sel_l21_s0, \sel_l21_s0$708 , \sel_l21_s0$707  };
+  assign sel_s39_hi = sel_s39 ? { sel_l21_s0, \sel_l21_s0$708 , \sel_l21_s0$707  } : { \sel_l21_s0$705 , \sel_l21_s0$710 , \sel_l21_s0$709  };
+  assign sel_s40 = \sel_l21_s0$713  > \sel_l21_s0$714 ;
+  assign sel_s40_lo = sel_s40 ? { \sel_l21_s0$714 , \sel_l21_s0$719 , \sel_l21_s0$718  } : { \sel_l21_s0$713 , \sel_l21_s0$717 , \sel_l21_s0$716  };
+  assign sel_s40_hi = sel_s40 ? { \sel_l21_s0$713 , \sel_l21_s0$717 , \sel_l21_s0$716  } : { \sel_l21_s0$714 , \sel_l21_s0$719 , \sel_l21_s0$718  };
+  assign sel_s41 = \sel_l21_s0$722  > \sel_l21_s0$723 ;
+  assign sel_s41_lo = sel_s41 ? { \sel_l21_s0$723 , \sel_l21_s0$728 , \sel_l21_s0$727  } : { \sel_l21_s0$722 , \sel_l21_s0$726 , \sel_l21_s0$725  };
+  assign sel_s41_hi = sel_s41 ? { \sel_l21_s0$722 , \sel_l21_s0$726 , \sel_l21_s0$725  } : { \sel_l21_s0$723 , \sel_l21_s0$728 , \sel_l21_s0$727  };
+  assign sel_s42 = \sel_l21_s0$731  > \sel_l21_s0$732 ;
+  assign sel_s42_lo = sel_s42 ? { \sel_l21_s0$732 , \sel_l21_s0$737 , \sel_l21_s0$736  } : { \sel_l21_s0$731 , \sel_l21_s0$735 , \sel_l21_s0$734  };
+  assign sel_s42_hi = sel_s42 ? { \sel_l21_s0$731 , \sel_l21_s0$735 , \sel_l21_s0$734  } : { \sel_l21_s0$732 , \sel_l21_s0$737 , \sel_l21_s0$736  };
+  assign sel_s43 = \sel_l21_s0$740  > \sel_l21_s0$741 ;
+  assign sel_s43_lo = sel_s43 ? { \sel_l21_s0$741 , \sel_l21_s0$746 , \sel_l21_s0$745  } : { \sel_l21_s0$740 , \sel_l21_s0$744 , \sel_l21_s0$743  };
+  assign sel_s43_hi = sel_s43 ? { \sel_l21_s0$740 , \sel_l21_s0$744 , \sel_l21_s0$743  } : { \sel_l21_s0$741 , \sel_l21_s0$746 , \sel_l21_s0$745  };
+  assign sel_s44 = \sel_l21_s0$749  > \sel_l21_s0$750 ;
+  assign sel_s44_lo = sel_s44 ? { \sel_l21_s0$750 , \sel_l21_s0$755 , \sel_l21_s0$754  } : { \sel_l21_s0$749 , \sel_l21_s0$753 , \sel_l21_s0$752  };
+  assign sel_s44_hi = sel_s44 ? { \sel_l21_s0$749 , \sel_l21_s0$753 , \sel_l21_s0$752  } : { \sel_l21_s0$750 , \sel_l21_s0$755 , \sel_l21_s0$754  };
+  assign sel_s45 = sel_s40_lo[13:9] > sel_s39_hi[13:9];
+  assign sel_s45_lo = sel_s45 ? sel_s39_hi : sel_s40_lo;
+  assign sel_s45_hi = sel_s45 ? sel_s40_lo : sel_s39_hi;
+  assign sel_s46 = \sel_l21_s0$761  > sel_s40_hi[13:9];
+  assign sel_s46_lo = sel_s46 ? sel_s40_hi : { \sel_l21_s0$761 , \sel_l21_s0$764 , \sel_l21_s0$763  };
+  assign sel_s46_hi = sel_s46 ? { \sel_l21_s0$761 , \sel_l21_s0$764 , \sel_l21_s0$763  } : sel_s40_hi;
+  assign sel_s47 = sel_s43_lo[13:9] > \sel_l21_s0$767 ;
+  assign sel_s47_lo = sel_s47 ? { \sel_l21_s0$767 , \sel_l21_s0$770 , \sel_l21_s0$769  } : sel_s43_lo;
+  assign sel_s47_hi = sel_s47 ? sel_s43_lo : { \sel_l21_s0$767 , \sel_l21_s0$770 , \sel_l21_s0$769  };
+  assign sel_s48 = sel_s44_lo[13:9] > sel_s43_hi[13:9];
+  assign sel_s48_lo = sel_s48 ? sel_s43_hi : sel_s44_lo;
+  assign sel_s48_hi = sel_s48 ? sel_s44_lo : sel_s43_hi;
+  assign sel_s49 = sel_s46_lo[13:9] > sel_s41_lo[13:9];
+  assign sel_s49_lo = sel_s49 ? sel_s41_lo : sel_s46_lo;
+  assign sel_s49_hi = sel_s49 ? sel_s46_lo : sel_s41_lo;
+  assign sel_s50 = sel_s46_hi[13:9] > sel_s41_hi[13:9];
+  assign sel_s50_lo = sel_s50 ? sel_s41_hi : sel_s46_hi;
+  assign sel_s50_hi = sel_s50 ? sel_s46_hi : sel_s41_hi;
+  assign sel_s51 = sel_s42_lo[13:9] > sel_s47_lo[13:9];
+  assign sel_s51_lo = sel_s51 ? sel_s47_lo : sel_s42_lo;
+  assign sel_s51_hi = sel_s51 ? sel_s42_lo : sel_s47_lo;
+  assign sel_s52 = sel_s42_hi[13:9] > sel_s47_hi[13:9];
+  assign sel_s52_lo = sel_s52 ? sel_s47_hi : sel_s42_hi;
+  assign sel_s52_hi = sel_s52 ? sel_s42_hi : sel_s47_hi;
   assign sel_s53 = sel_s49_lo[13:9] > sel_s45_hi[13:9];
   assign sel_s53_lo = sel_s53 ? sel_s45_hi : sel_s49_lo;
   assign sel_s53_hi = sel_s53 ? sel_s49_lo : sel_s45_hi;
@@ -4528,1053 +4540,1053 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign sel_s59_lo = sel_s59 ? sel_s56_lo : sel_s55_hi;
   assign sel_s59_hi = sel_s59 ? sel_s55_hi : sel_s56_lo;
   assign \$350  = sel_l27_s0 - 1'h0;
-  assign \$351  = \sel_l27_s0$829  - 1'h1;
-  assign \$352  = \sel_l27_s0$831  - 2'h2;
-  assign \$353  = \sel_l27_s0$833  - 2'h3;
-  assign \$354  = \sel_l27_s0$835  - 3'h4;
-  assign \$355  = \sel_l27_s0$837  - 3'h5;
-  assign \$356  = \sel_l27_s0$839  - 3'h6;
-  assign \$357  = \sel_l27_s0$841  - 3'h7;
-  assign \$358  = \sel_l27_s0$843  - 4'h8;
-  assign \$359  = \sel_l27_s0$845  - 4'h9;
-  assign \$360  = \sel_l27_s0$847  - 4'ha;
-  assign \$361  = \sel_l27_s0$849  - 4'hb;
-  assign \$362  = \sel_l27_s0$851  - 4'hc;
-  assign \$363  = \sel_l27_s0$853  - 4'hd;
-  assign \$364  = \sel_l27_s0$855  - 4'he;
-  assign \$365  = \sel_l27_s0$857  - 4'hf;
-  assign \$366  = \$350 [0] ? \sel_l27_s0$859 [127:120] : \sel_l27_s0$859 [119:112];
-  assign \$367  = \$350 [0] ? \sel_l27_s0$859 [111:104] : \sel_l27_s0$859 [103:96];
+  assign \$351  = \sel_l27_s0$811  - 1'h1;
+  assign \$352  = \sel_l27_s0$813  - 2'h2;
+  assign \$353  = \sel_l27_s0$815  - 2'h3;
+  assign \$354  = \sel_l27_s0$817  - 3'h4;
+  assign \$355  = \sel_l27_s0$819  - 3'h5;
+  assign \$356  = \sel_l27_s0$821  - 3'h6;
+  assign \$357  = \sel_l27_s0$823  - 3'h7;
+  assign \$358  = \sel_l27_s0$825  - 4'h8;
+  assign \$359  = \sel_l27_s0$827  - 4'h9;
+  assign \$360  = \sel_l27_s0$829  - 4'ha;
+  assign \$361  = \sel_l27_s0$831  - 4'hb;
+  assign \$362  = \sel_l27_s0$833  - 4'hc;
+  assign \$363  = \sel_l27_s0$835  - 4'hd;
+  assign \$364  = \sel_l27_s0$837  - 4'he;
+  assign \$365  = \sel_l27_s0$839  - 4'hf;
+  assign \$366  = \$350 [0] ? \sel_l27_s0$841 [127:120] : \sel_l27_s0$841 [119:112];
+  assign \$367  = \$350 [0] ? \sel_l27_s0$841 [111:104] : \sel_l27_s0$841 [103:96];
   assign \$368  = \$350 [1] ? \$366  : \$367 ;
-  assign \$369  = \$350 [0] ? \sel_l27_s0$859 [95:88] : \sel_l27_s0$859 [87:80];
-  assign \$370  = \$350 [0] ? \sel_l27_s0$859 [79:72] : \sel_l27_s0$859 [71:64];
+  assign \$369  = \$350 [0] ? \sel_l27_s0$841 [95:88] : \sel_l27_s0$841 [87:80];
+  assign \$370  = \$350 [0] ? \sel_l27_s0$841 [79:72] : \sel_l27_s0$841 [71:64];
   assign \$371  = \$350 [1] ? \$369  : \$370 ;
   assign \$372  = \$350 [2] ? \$368  : \$371 ;
-  assign \$373  = \$350 [0] ? \sel_l27_s0$859 [63:56] : \sel_l27_s0$859 [55:48];
-  assign \$374  = \$350 [0] ? \sel_l27_s0$859 [47:40] : \sel_l27_s0$859 [39:32];
+  assign \$373  = \$350 [0] ? \sel_l27_s0$841 [63:56] : \sel_l27_s0$841 [55:48];
+  assign \$374  = \$350 [0] ? \sel_l27_s0$841 [47:40] : \sel_l27_s0$841 [39:32];
   assign \$375  = \$350 [1] ? \$373  : \$374 ;
-  assign \$376  = \$350 [0] ? \sel_l27_s0$859 [31:24] : \sel_l27_s0$859 [23:16];
-  assign \$377  = \$350 [0] ? \sel_l27_s0$859 [15:8] : \sel_l27_s0$859 [7:0];
+  assign \$376  = \$350 [0] ? \sel_l27_s0$841 [31:24] : \sel_l27_s0$841 [23:16];
+  assign \$377  = \$350 [0] ? \sel_l27_s0$841 [15:8] : \sel_l27_s0$841 [7:0];
   assign \$378  = \$350 [1] ? \$376  : \$377 ;
   assign \$379  = \$350 [2] ? \$375  : \$378 ;
   assign \$380  = \$350 [3] ? \$372  : \$379 ;
-  assign mul_w0_0 = \$350 [4] ? \sel_l27_s0$859 [135:128] : \$380 ;
-  assign \$381  = \$351 [0] ? \sel_l27_s0$859 [135:128] : \sel_l27_s0$859 [127:120];
-  assign \$382  = \$351 [0] ? \sel_l27_s0$859 [119:112] : \sel_l27_s0$859 [111:104];
+  assign mul_w0_0 = \$350 [4] ? \sel_l27_s0$841 [135:128] : \$380 ;
+  assign \$381  = \$351 [0] ? \sel_l27_s0$841 [135:128] : \sel_l27_s0$841 [127:120];
+  assign \$382  = \$351 [0] ? \sel_l27_s0$841 [119:112] : \sel_l27_s0$841 [111:104];
   assign \$383  = \$351 [1] ? \$381  : \$382 ;
-  assign \$384  = \$351 [0] ? \sel_l27_s0$859 [103:96] : \sel_l27_s0$859 [95:88];
-  assign \$385  = \$351 [0] ? \sel_l27_s0$859 [87:80] : \sel_l27_s0$859 [79:72];
+  assign \$384  = \$351 [0] ? \sel_l27_s0$841 [103:96] : \sel_l27_s0$841 [95:88];
+  assign \$385  = \$351 [0] ? \sel_l27_s0$841 [87:80] : \sel_l27_s0$841 [79:72];
   assign \$386  = \$351 [1] ? \$384  : \$385 ;
   assign \$387  = \$351 [2] ? \$383  : \$386 ;
-  assign \$388  = \$351 [0] ? \sel_l27_s0$859 [71:64] : \sel_l27_s0$859 [63:56];
-  assign \$389  = \$351 [0] ? \sel_l27_s0$859 [55:48] : \sel_l27_s0$859 [47:40];
+  assign \$388  = \$351 [0] ? \sel_l27_s0$841 [71:64] : \sel_l27_s0$841 [63:56];
+  assign \$389  = \$351 [0] ? \sel_l27_s0$841 [55:48] : \sel_l27_s0$841 [47:40];
   assign \$390  = \$351 [1] ? \$388  : \$389 ;
-  assign \$391  = \$351 [0] ? \sel_l27_s0$859 [39:32] : \sel_l27_s0$859 [31:24];
-  assign \$392  = \$351 [0] ? \sel_l27_s0$859 [23:16] : \sel_l27_s0$859 [15:8];
+  assign \$391  = \$351 [0] ? \sel_l27_s0$841 [39:32] : \sel_l27_s0$841 [31:24];
+  assign \$392  = \$351 [0] ? \sel_l27_s0$841 [23:16] : \sel_l27_s0$841 [15:8];
   assign \$393  = \$351 [1] ? \$391  : \$392 ;
   assign \$394  = \$351 [2] ? \$390  : \$393 ;
   assign \$395  = \$351 [3] ? \$387  : \$394 ;
-  assign mul_w0_1 = \$351 [4] ? \sel_l27_s0$859 [143:136] : \$395 ;
-  assign \$396  = \$352 [0] ? \sel_l27_s0$859 [143:136] : \sel_l27_s0$859 [135:128];
-  assign \$397  = \$352 [0] ? \sel_l27_s0$859 [127:120] : \sel_l27_s0$859 [119:112];
+  assign mul_w0_1 = \$351 [4] ? \sel_l27_s0$841 [143:136] : \$395 ;
+  assign \$396  = \$352 [0] ? \sel_l27_s0$841 [143:136] : \sel_l27_s0$841 [135:128];
+  assign \$397  = \$352 [0] ? \sel_l27_s0$841 [127:120] : \sel_l27_s0$841 [119:112];
   assign \$398  = \$352 [1] ? \$396  : \$397 ;
-  assign \$399  = \$352 [0] ? \sel_l27_s0$859 [111:104] : \sel_l27_s0$859 [103:96];
-  assign \$400  = \$352 [0] ? \sel_l27_s0$859 [95:88] : \sel_l27_s0$859 [87:80];
+  assign \$399  = \$352 [0] ? \sel_l27_s0$841 [111:104] : \sel_l27_s0$841 [103:96];
+  assign \$400  = \$352 [0] ? \sel_l27_s0$841 [95:88] : \sel_l27_s0$841 [87:80];
   assign \$401  = \$352 [1] ? \$399  : \$400 ;
   assign \$402  = \$352 [2] ? \$398  : \$401 ;
-  assign \$403  = \$352 [0] ? \sel_l27_s0$859 [79:72] : \sel_l27_s0$859 [71:64];
-  assign \$404  = \$352 [0] ? \sel_l27_s0$859 [63:56] : \sel_l27_s0$859 [55:48];
+  assign \$403  = \$352 [0] ? \sel_l27_s0$841 [79:72] : \sel_l27_s0$841 [71:64];
+  assign \$404  = \$352 [0] ? \sel_l27_s0$841 [63:56] : \sel_l27_s0$841 [55:48];
   assign \$405  = \$352 [1] ? \$403  : \$404 ;
-  assign \$406  = \$352 [0] ? \sel_l27_s0$859 [47:40] : \sel_l27_s0$859 [39:32];
-  assign \$407  = \$352 [0] ? \sel_l27_s0$859 [31:24] : \sel_l27_s0$859 [23:16];
+  assign \$406  = \$352 [0] ? \sel_l27_s0$841 [47:40] : \sel_l27_s0$841 [39:32];
+  assign \$407  = \$352 [0] ? \sel_l27_s0$841 [31:24] : \sel_l27_s0$841 [23:16];
   assign \$408  = \$352 [1] ? \$406  : \$407 ;
   assign \$409  = \$352 [2] ? \$405  : \$408 ;
   assign \$410  = \$352 [3] ? \$402  : \$409 ;
-  assign mul_w0_2 = \$352 [4] ? \sel_l27_s0$859 [151:144] : \$410 ;
-  assign \$411  = \$353 [0] ? \sel_l27_s0$859 [151:144] : \sel_l27_s0$859 [143:136];
-  assign \$412  = \$353 [0] ? \sel_l27_s0$859 [135:128] : \sel_l27_s0$859 [127:120];
+  assign mul_w0_2 = \$352 [4] ? \sel_l27_s0$841 [151:144] : \$410 ;
+  assign \$411  = \$353 [0] ? \sel_l27_s0$841 [151:144] : \sel_l27_s0$841 [143:136];
+  assign \$412  = \$353 [0] ? \sel_l27_s0$841 [135:128] : \sel_l27_s0$841 [127:120];
   assign \$413  = \$353 [1] ? \$411  : \$412 ;
-  assign \$414  = \$353 [0] ? \sel_l27_s0$859 [119:112] : \sel_l27_s0$859 [111:104];
-  assign \$415  = \$353 [0] ? \sel_l27_s0$859 [103:96] : \sel_l27_s0$859 [95:88];
+  assign \$414  = \$353 [0] ? \sel_l27_s0$841 [119:112] : \sel_l27_s0$841 [111:104];
+  assign \$415  = \$353 [0] ? \sel_l27_s0$841 [103:96] : \sel_l27_s0$841 [95:88];
   assign \$416  = \$353 [1] ? \$414  : \$415 ;
   assign \$417  = \$353 [2] ? \$413  : \$416 ;
-  assign \$418  = \$353 [0] ? \sel_l27_s0$859 [87:80] : \sel_l27_s0$859 [79:72];
-  assign \$419  = \$353 [0] ? \sel_l27_s0$859 [71:64] : \sel_l27_s0$859 [63:56];
+  assign \$418  = \$353 [0] ? \sel_l27_s0$841 [87:80] : \sel_l27_s0$841 [79:72];
+  assign \$419  = \$353 [0] ? \sel_l27_s0$841 [71:64] : \sel_l27_s0$841 [63:56];
   assign \$420  = \$353 [1] ? \$418  : \$419 ;
-  assign \$421  = \$353 [0] ? \sel_l27_s0$859 [55:48] : \sel_l27_s0$859 [47:40];
-  assign \$422  = \$353 [0] ? \sel_l27_s0$859 [39:32] : \sel_l27_s0$859 [31:24];
+  assign \$421  = \$353 [0] ? \sel_l27_s0$841 [55:48] : \sel_l27_s0$841 [47:40];
+  assign \$422  = \$353 [0] ? \sel_l27_s0$841 [39:32] : \sel_l27_s0$841 [31:24];
   assign \$423  = \$353 [1] ? \$421  : \$422 ;
   assign \$424  = \$353 [2] ? \$420  : \$423 ;
   assign \$425  = \$353 [3] ? \$417  : \$424 ;
-  assign mul_w0_3 = \$353 [4] ? \sel_l27_s0$859 [159:152] : \$425 ;
-  assign \$426  = \$354 [0] ? \sel_l27_s0$859 [159:152] : \sel_l27_s0$859 [151:144];
-  assign \$427  = \$354 [0] ? \sel_l27_s0$859 [143:136] : \sel_l27_s0$859 [135:128];
+  assign mul_w0_3 = \$353 [4] ? \sel_l27_s0$841 [159:152] : \$425 ;
+  assign \$426  = \$354 [0] ? \sel_l27_s0$841 [159:152] : \sel_l27_s0$841 [151:144];
+  assign \$427  = \$354 [0] ? \sel_l27_s0$841 [143:136] : \sel_l27_s0$841 [135:128];
   assign \$428  = \$354 [1] ? \$426  : \$427 ;
-  assign \$429  = \$354 [0] ? \sel_l27_s0$859 [127:120] : \sel_l27_s0$859 [119:112];
-  assign \$430  = \$354 [0] ? \sel_l27_s0$859 [111:104] : \sel_l27_s0$859 [103:96];
+  assign \$429  = \$354 [0] ? \sel_l27_s0$841 [127:120] : \sel_l27_s0$841 [119:112];
+  assign \$430  = \$354 [0] ? \sel_l27_s0$841 [111:104] : \sel_l27_s0$841 [103:96];
   assign \$431  = \$354 [1] ? \$429  : \$430 ;
   assign \$432  = \$354 [2] ? \$428  : \$431 ;
-  assign \$433  = \$354 [0] ? \sel_l27_s0$859 [95:88] : \sel_l27_s0$859 [87:80];
-  assign \$434  = \$354 [0] ? \sel_l27_s0$859 [79:72] : \sel_l27_s0$859 [71:64];
+  assign \$433  = \$354 [0] ? \sel_l27_s0$841 [95:88] : \sel_l27_s0$841 [87:80];
+  assign \$434  = \$354 [0] ? \sel_l27_s0$841 [79:72] : \sel_l27_s0$841 [71:64];
   assign \$435  = \$354 [1] ? \$433  : \$434 ;
-  assign \$436  = \$354 [0] ? \sel_l27_s0$859 [63:56] : \sel_l27_s0$859 [55:48];
-  assign \$437  = \$354 [0] ? \sel_l27_s0$859 [47:40] : \sel_l27_s0$859 [39:32];
+  assign \$436  = \$354 [0] ? \sel_l27_s0$841 [63:56] : \sel_l27_s0$841 [55:48];
+  assign \$437  = \$354 [0] ? \sel_l27_s0$841 [47:40] : \sel_l27_s0$841 [39:32];
   assign \$438  = \$354 [1] ? \$436  : \$437 ;
   assign \$439  = \$354 [2] ? \$435  : \$438 ;
   assign \$440  = \$354 [3] ? \$432  : \$439 ;
-  assign mul_w0_4 = \$354 [4] ? \sel_l27_s0$859 [167:160] : \$440 ;
-  assign \$441  = \$355 [0] ? \sel_l27_s0$859 [167:160] : \sel_l27_s0$859 [159:152];
-  assign \$442  = \$355 [0] ? \sel_l27_s0$859 [151:144] : \sel_l27_s0$859 [143:136];
+  assign mul_w0_4 = \$354 [4] ? \sel_l27_s0$841 [167:160] : \$440 ;
+  assign \$441  = \$355 [0] ? \sel_l27_s0$841 [167:160] : \sel_l27_s0$841 [159:152];
+  assign \$442  = \$355 [0] ? \sel_l27_s0$841 [151:144] : \sel_l27_s0$841 [143:136];
   assign \$443  = \$355 [1] ? \$441  : \$442 ;
-  assign \$444  = \$355 [0] ? \sel_l27_s0$859 [135:128] : \sel_l27_s0$859 [127:120];
-  assign \$445  = \$355 [0] ? \sel_l27_s0$859 [119:112] : \sel_l27_s0$859 [111:104];
+  assign \$444  = \$355 [0] ? \sel_l27_s0$841 [135:128] : \sel_l27_s0$841 [127:120];
+  assign \$445  = \$355 [0] ? \sel_l27_s0$841 [119:112] : \sel_l27_s0$841 [111:104];
   assign \$446  = \$355 [1] ? \$444  : \$445 ;
   assign \$447  = \$355 [2] ? \$443  : \$446 ;
-  assign \$448  = \$355 [0] ? \sel_l27_s0$859 [103:96] : \sel_l27_s0$859 [95:88];
-  assign \$449  = \$355 [0] ? \sel_l27_s0$859 [87:80] : \sel_l27_s0$859 [79:72];
+  assign \$448  = \$355 [0] ? \sel_l27_s0$841 [103:96] : \sel_l27_s0$841 [95:88];
+  assign \$449  = \$355 [0] ? \sel_l27_s0$841 [87:80] : \sel_l27_s0$841 [79:72];
   assign \$450  = \$355 [1] ? \$448  : \$449 ;
-  assign \$451  = \$355 [0] ? \sel_l27_s0$859 [71:64] : \sel_l27_s0$859 [63:56];
-  assign \$452  = \$355 [0] ? \sel_l27_s0$859 [55:48] : \sel_l27_s0$859 [47:40];
+  assign \$451  = \$355 [0] ? \sel_l27_s0$841 [71:64] : \sel_l27_s0$841 [63:56];
+  assign \$452  = \$355 [0] ? \sel_l27_s0$841 [55:48] : \sel_l27_s0$841 [47:40];
   assign \$453  = \$355 [1] ? \$451  : \$452 ;
   assign \$454  = \$355 [2] ? \$450  : \$453 ;
   assign \$455  = \$355 [3] ? \$447  : \$454 ;
-  assign mul_w0_5 = \$355 [4] ? \sel_l27_s0$859 [175:168] : \$455 ;
-  assign \$456  = \$356 [0] ? \sel_l27_s0$859 [175:168] : \sel_l27_s0$859 [167:160];
-  assign \$457  = \$356 [0] ? \sel_l27_s0$859 [159:152] : \sel_l27_s0$859 [151:144];
+  assign mul_w0_5 = \$355 [4] ? \sel_l27_s0$841 [175:168] : \$455 ;
+  assign \$456  = \$356 [0] ? \sel_l27_s0$841 [175:168] : \sel_l27_s0$841 [167:160];
+  assign \$457  = \$356 [0] ? \sel_l27_s0$841 [159:152] : \sel_l27_s0$841 [151:144];
   assign \$458  = \$356 [1] ? \$456  : \$457 ;
-  assign \$459  = \$356 [0] ? \sel_l27_s0$859 [143:136] : \sel_l27_s0$859 [135:128];
-  assign \$460  = \$356 [0] ? \sel_l27_s0$859 [127:120] : \sel_l27_s0$859 [119:112];
+  assign \$459  = \$356 [0] ? \sel_l27_s0$841 [143:136] : \sel_l27_s0$841 [135:128];
+  assign \$460  = \$356 [0] ? \sel_l27_s0$841 [127:120] : \sel_l27_s0$841 [119:112];
   assign \$461  = \$356 [1] ? \$459  : \$460 ;
   assign \$462  = \$356 [2] ? \$458  : \$461 ;
-  assign \$463  = \$356 [0] ? \sel_l27_s0$859 [111:104] : \sel_l27_s0$859 [103:96];
-  assign \$464  = \$356 [0] ? \sel_l27_s0$859 [95:88] : \sel_l27_s0$859 [87:80];
+  assign \$463  = \$356 [0] ? \sel_l27_s0$841 [111:104] : \sel_l27_s0$841 [103:96];
+  assign \$464  = \$356 [0] ? \sel_l27_s0$841 [95:88] : \sel_l27_s0$841 [87:80];
   assign \$465  = \$356 [1] ? \$463  : \$464 ;
-  assign \$466  = \$356 [0] ? \sel_l27_s0$859 [79:72] : \sel_l27_s0$859 [71:64];
-  assign \$467  = \$356 [0] ? \sel_l27_s0$859 [63:56] : \sel_l27_s0$859 [55:48];
+  assign \$466  = \$356 [0] ? \sel_l27_s0$841 [79:72] : \sel_l27_s0$841 [71:64];
+  assign \$467  = \$356 [0] ? \sel_l27_s0$841 [63:56] : \sel_l27_s0$841 [55:48];
   assign \$468  = \$356 [1] ? \$466  : \$467 ;
   assign \$469  = \$356 [2] ? \$465  : \$468 ;
   assign \$470  = \$356 [3] ? \$462  : \$469 ;
-  assign mul_w0_6 = \$356 [4] ? \sel_l27_s0$859 [183:176] : \$470 ;
-  assign \$471  = \$357 [0] ? \sel_l27_s0$859 [183:176] : \sel_l27_s0$859 [175:168];
-  assign \$472  = \$357 [0] ? \sel_l27_s0$859 [167:160] : \sel_l27_s0$859 [159:152];
+  assign mul_w0_6 = \$356 [4] ? \sel_l27_s0$841 [183:176] : \$470 ;
+  assign \$471  = \$357 [0] ? \sel_l27_s0$841 [183:176] : \sel_l27_s0$841 [175:168];
+  assign \$472  = \$357 [0] ? \sel_l27_s0$841 [167:160] : \sel_l27_s0$841 [159:152];
   assign \$473  = \$357 [1] ? \$471  : \$472 ;
-  assign \$474  = \$357 [0] ? \sel_l27_s0$859 [151:144] : \sel_l27_s0$859 [143:136];
-  assign \$475  = \$357 [0] ? \sel_l27_s0$859 [135:128] : \sel_l27_s0$859 [127:120];
+  assign \$474  = \$357 [0] ? \sel_l27_s0$841 [151:144] : \sel_l27_s0$841 [143:136];
+  assign \$475  = \$357 [0] ? \sel_l27_s0$841 [135:128] : \sel_l27_s0$841 [127:120];
   assign \$476  = \$357 [1] ? \$474  : \$475 ;
   assign \$477  = \$357 [2] ? \$473  : \$476 ;
-  assign \$478  = \$357 [0] ? \sel_l27_s0$859 [119:112] : \sel_l27_s0$859 [111:104];
-  assign \$479  = \$357 [0] ? \sel_l27_s0$859 [103:96] : \sel_l27_s0$859 [95:88];
+  assign \$478  = \$357 [0] ? \sel_l27_s0$841 [119:112] : \sel_l27_s0$841 [111:104];
+  assign \$479  = \$357 [0] ? \sel_l27_s0$841 [103:96] : \sel_l27_s0$841 [95:88];
   assign \$480  = \$357 [1] ? \$478  : \$479 ;
-  assign \$481  = \$357 [0] ? \sel_l27_s0$859 [87:80] : \sel_l27_s0$859 [79:72];
-  assign \$482  = \$357 [0] ? \sel_l27_s0$859 [71:64] : \sel_l27_s0$859 [63:56];
+  assign \$481  = \$357 [0] ? \sel_l27_s0$841 [87:80] : \sel_l27_s0$841 [79:72];
+  assign \$482  = \$357 [0] ? \sel_l27_s0$841 [71:64] : \sel_l27_s0$841 [63:56];
   assign \$483  = \$357 [1] ? \$481  : \$482 ;
   assign \$484  = \$357 [2] ? \$480  : \$483 ;
   assign \$485  = \$357 [3] ? \$477  : \$484 ;
-  assign mul_w0_7 = \$357 [4] ? \sel_l27_s0$859 [191:184] : \$485 ;
-  assign \$486  = \$358 [0] ? \sel_l27_s0$859 [191:184] : \sel_l27_s0$859 [183:176];
-  assign \$487  = \$358 [0] ? \sel_l27_s0$859 [175:168] : \sel_l27_s0$859 [167:160];
+  assign mul_w0_7 = \$357 [4] ? \sel_l27_s0$841 [191:184] : \$485 ;
+  assign \$486  = \$358 [0] ? \sel_l27_s0$841 [191:184] : \sel_l27_s0$841 [183:176];
+  assign \$487  = \$358 [0] ? \sel_l27_s0$841 [175:168] : \sel_l27_s0$841 [167:160];
   assign \$488  = \$358 [1] ? \$486  : \$487 ;
-  assign \$489  = \$358 [0] ? \sel_l27_s0$859 [159:152] : \sel_l27_s0$859 [151:144];
-  assign \$490  = \$358 [0] ? \sel_l27_s0$859 [143:136] : \sel_l27_s0$859 [135:128];
+  assign \$489  = \$358 [0] ? \sel_l27_s0$841 [159:152] : \sel_l27_s0$841 [151:144];
+  assign \$490  = \$358 [0] ? \sel_l27_s0$841 [143:136] : \sel_l27_s0$841 [135:128];
   assign \$491  = \$358 [1] ? \$489  : \$490 ;
   assign \$492  = \$358 [2] ? \$488  : \$491 ;
-  assign \$493  = \$358 [0] ? \sel_l27_s0$859 [127:120] : \sel_l27_s0$859 [119:112];
-  assign \$494  = \$358 [0] ? \sel_l27_s0$859 [111:104] : \sel_l27_s0$859 [103:96];
+  assign \$493  = \$358 [0] ? \sel_l27_s0$841 [127:120] : \sel_l27_s0$841 [119:112];
+  assign \$494  = \$358 [0] ? \sel_l27_s0$841 [111:104] : \sel_l27_s0$841 [103:96];
   assign \$495  = \$358 [1] ? \$493  : \$494 ;
-  assign \$496  = \$358 [0] ? \sel_l27_s0$859 [95:88] : \sel_l27_s0$859 [87:80];
-  assign \$497  = \$358 [0] ? \sel_l27_s0$859 [79:72] : \sel_l27_s0$859 [71:64];
+  assign \$496  = \$358 [0] ? \sel_l27_s0$841 [95:88] : \sel_l27_s0$841 [87:80];
+  assign \$497  = \$358 [0] ? \sel_l27_s0$841 [79:72] : \sel_l27_s0$841 [71:64];
   assign \$498  = \$358 [1] ? \$496  : \$497 ;
   assign \$499  = \$358 [2] ? \$495  : \$498 ;
   assign \$500  = \$358 [3] ? \$492  : \$499 ;
-  assign mul_w0_8 = \$358 [4] ? \sel_l27_s0$859 [199:192] : \$500 ;
-  assign \$501  = \$359 [0] ? \sel_l27_s0$859 [199:192] : \sel_l27_s0$859 [191:184];
-  assign \$502  = \$359 [0] ? \sel_l27_s0$859 [183:176] : \sel_l27_s0$859 [175:168];
+  assign mul_w0_8 = \$358 [4] ? \sel_l27_s0$841 [199:192] : \$500 ;
+  assign \$501  = \$359 [0] ? \sel_l27_s0$841 [199:192] : \sel_l27_s0$841 [191:184];
+  assign \$502  = \$359 [0] ? \sel_l27_s0$841 [183:176] : \sel_l27_s0$841 [175:168];
   assign \$503  = \$359 [1] ? \$501  : \$502 ;
-  assign \$504  = \$359 [0] ? \sel_l27_s0$859 [167:160] : \sel_l27_s0$859 [159:152];
-  assign \$505  = \$359 [0] ? \sel_l27_s0$859 [151:144] : \sel_l27_s0$859 [143:136];
+  assign \$504  = \$359 [0] ? \sel_l27_s0$841 [167:160] : \sel_l27_s0$841 [159:152];
+  assign \$505  = \$359 [0] ? \sel_l27_s0$841 [151:144] : \sel_l27_s0$841 [143:136];
   assign \$506  = \$359 [1] ? \$504  : \$505 ;
   assign \$507  = \$359 [2] ? \$503  : \$506 ;
-  assign \$508  = \$359 [0] ? \sel_l27_s0$859 [135:128] : \sel_l27_s0$859 [127:120];
-  assign \$509  = \$359 [0] ? \sel_l27_s0$859 [119:112] : \sel_l27_s0$859 [111:104];
+  assign \$508  = \$359 [0] ? \sel_l27_s0$841 [135:128] : \sel_l27_s0$841 [127:120];
+  assign \$509  = \$359 [0] ? \sel_l27_s0$841 [119:112] : \sel_l27_s0$841 [111:104];
   assign \$510  = \$359 [1] ? \$508  : \$509 ;
-  assign \$511  = \$359 [0] ? \sel_l27_s0$859 [103:96] : \sel_l27_s0$859 [95:88];
-  assign \$512  = \$359 [0] ? \sel_l27_s0$859 [87:80] : \sel_l27_s0$859 [79:72];
+  assign \$511  = \$359 [0] ? \sel_l27_s0$841 [103:96] : \sel_l27_s0$841 [95:88];
+  assign \$512  = \$359 [0] ? \sel_l27_s0$841 [87:80] : \sel_l27_s0$841 [79:72];
   assign \$513  = \$359 [1] ? \$511  : \$512 ;
   assign \$514  = \$359 [2] ? \$510  : \$513 ;
   assign \$515  = \$359 [3] ? \$507  : \$514 ;
-  assign mul_w0_9 = \$359 [4] ? \sel_l27_s0$859 [207:200] : \$515 ;
-  assign \$516  = \$360 [0] ? \sel_l27_s0$859 [207:200] : \sel_l27_s0$859 [199:192];
-  assign \$517  = \$360 [0] ? \sel_l27_s0$859 [191:184] : \sel_l27_s0$859 [183:176];
+  assign mul_w0_9 = \$359 [4] ? \sel_l27_s0$841 [207:200] : \$515 ;
+  assign \$516  = \$360 [0] ? \sel_l27_s0$841 [207:200] : \sel_l27_s0$841 [199:192];
+  assign \$517  = \$360 [0] ? \sel_l27_s0$841 [191:184] : \sel_l27_s0$841 [183:176];
   assign \$518  = \$360 [1] ? \$516  : \$517 ;
-  assign \$519  = \$360 [0] ? \sel_l27_s0$859 [175:168] : \sel_l27_s0$859 [167:160];
-  assign \$520  = \$360 [0] ? \sel_l27_s0$859 [159:152] : \sel_l27_s0$859 [151:144];
+  assign \$519  = \$360 [0] ? \sel_l27_s0$841 [175:168] : \sel_l27_s0$841 [167:160];
+  assign \$520  = \$360 [0] ? \sel_l27_s0$841 [159:152] : \sel_l27_s0$841 [151:144];
   assign \$521  = \$360 [1] ? \$519  : \$520 ;
   assign \$522  = \$360 [2] ? \$518  : \$521 ;
-  assign \$523  = \$360 [0] ? \sel_l27_s0$859 [143:136] : \sel_l27_s0$859 [135:128];
-  assign \$524  = \$360 [0] ? \sel_l27_s0$859 [127:120] : \sel_l27_s0$859 [119:112];
+  assign \$523  = \$360 [0] ? \sel_l27_s0$841 [143:136] : \sel_l27_s0$841 [135:128];
+  assign \$524  = \$360 [0] ? \sel_l27_s0$841 [127:120] : \sel_l27_s0$841 [119:112];
   assign \$525  = \$360 [1] ? \$523  : \$524 ;
-  assign \$526  = \$360 [0] ? \sel_l27_s0$859 [111:104] : \sel_l27_s0$859 [103:96];
-  assign \$527  = \$360 [0] ? \sel_l27_s0$859 [95:88] : \sel_l27_s0$859 [87:80];
+  assign \$526  = \$360 [0] ? \sel_l27_s0$841 [111:104] : \sel_l27_s0$841 [103:96];
+  assign \$527  = \$360 [0] ? \sel_l27_s0$841 [95:88] : \sel_l27_s0$841 [87:80];
   assign \$528  = \$360 [1] ? \$526  : \$527 ;
   assign \$529  = \$360 [2] ? \$525  : \$528 ;
   assign \$530  = \$360 [3] ? \$522  : \$529 ;
-  assign mul_w0_10 = \$360 [4] ? \sel_l27_s0$859 [215:208] : \$530 ;
-  assign \$531  = \$361 [0] ? \sel_l27_s0$859 [215:208] : \sel_l27_s0$859 [207:200];
-  assign \$532  = \$361 [0] ? \sel_l27_s0$859 [199:192] : \sel_l27_s0$859 [191:184];
+  assign mul_w0_10 = \$360 [4] ? \sel_l27_s0$841 [215:208] : \$530 ;
+  assign \$531  = \$361 [0] ? \sel_l27_s0$841 [215:208] : \sel_l27_s0$841 [207:200];
+  assign \$532  = \$361 [0] ? \sel_l27_s0$841 [199:192] : \sel_l27_s0$841 [191:184];
   assign \$533  = \$361 [1] ? \$531  : \$532 ;
-  assign \$534  = \$361 [0] ? \sel_l27_s0$859 [183:176] : \sel_l27_s0$859 [175:168];
-  assign \$535  = \$361 [0] ? \sel_l27_s0$859 [167:160] : \sel_l27_s0$859 [159:152];
+  assign \$534  = \$361 [0] ? \sel_l27_s0$841 [183:176] : \sel_l27_s0$841 [175:168];
+  assign \$535  = \$361 [0] ? \sel_l27_s0$841 [167:160] : \sel_l27_s0$841 [159:152];
   assign \$536  = \$361 [1] ? \$534  : \$535 ;
   assign \$537  = \$361 [2] ? \$533  : \$536 ;
-  assign \$538  = \$361 [0] ? \sel_l27_s0$859 [151:144] : \sel_l27_s0$859 [143:136];
-  assign \$539  = \$361 [0] ? \sel_l27_s0$859 [135:128] : \sel_l27_s0$859 [127:120];
+  assign \$538  = \$361 [0] ? \sel_l27_s0$841 [151:144] : \sel_l27_s0$841 [143:136];
+  assign \$539  = \$361 [0] ? \sel_l27_s0$841 [135:128] : \sel_l27_s0$841 [127:120];
   assign \$540  = \$361 [1] ? \$538  : \$539 ;
-  assign \$541  = \$361 [0] ? \sel_l27_s0$859 [119:112] : \sel_l27_s0$859 [111:104];
-  assign \$542  = \$361 [0] ? \sel_l27_s0$859 [103:96] : \sel_l27_s0$859 [95:88];
+  assign \$541  = \$361 [0] ? \sel_l27_s0$841 [119:112] : \sel_l27_s0$841 [111:104];
+  assign \$542  = \$361 [0] ? \sel_l27_s0$841 [103:96] : \sel_l27_s0$841 [95:88];
   assign \$543  = \$361 [1] ? \$541  : \$542 ;
   assign \$544  = \$361 [2] ? \$540  : \$543 ;
   assign \$545  = \$361 [3] ? \$537  : \$544 ;
-  assign mul_w0_11 = \$361 [4] ? \sel_l27_s0$859 [223:216] : \$545 ;
-  assign \$546  = \$362 [0] ? \sel_l27_s0$859 [223:216] : \sel_l27_s0$859 [215:208];
-  assign \$547  = \$362 [0] ? \sel_l27_s0$859 [207:200] : \sel_l27_s0$859 [199:192];
+  assign mul_w0_11 = \$361 [4] ? \sel_l27_s0$841 [223:216] : \$545 ;
+  assign \$546  = \$362 [0] ? \sel_l27_s0$841 [223:216] : \sel_l27_s0$841 [215:208];
+  assign \$547  = \$362 [0] ? \sel_l27_s0$841 [207:200] : \sel_l27_s0$841 [199:192];
   assign \$548  = \$362 [1] ? \$546  : \$547 ;
-  assign \$549  = \$362 [0] ? \sel_l27_s0$859 [191:184] : \sel_l27_s0$859 [183:176];
-  assign \$550  = \$362 [0] ? \sel_l27_s0$859 [175:168] : \sel_l27_s0$859 [167:160];
+  assign \$549  = \$362 [0] ? \sel_l27_s0$841 [191:184] : \sel_l27_s0$841 [183:176];
+  assign \$550  = \$362 [0] ? \sel_l27_s0$841 [175:168] : \sel_l27_s0$841 [167:160];
   assign \$551  = \$362 [1] ? \$549  : \$550 ;
   assign \$552  = \$362 [2] ? \$548  : \$551 ;
-  assign \$553  = \$362 [0] ? \sel_l27_s0$859 [159:152] : \sel_l27_s0$859 [151:144];
-  assign \$554  = \$362 [0] ? \sel_l27_s0$859 [143:136] : \sel_l27_s0$859 [135:128];
+  assign \$553  = \$362 [0] ? \sel_l27_s0$841 [159:152] : \sel_l27_s0$841 [151:144];
+  assign \$554  = \$362 [0] ? \sel_l27_s0$841 [143:136] : \sel_l27_s0$841 [135:128];
   assign \$555  = \$362 [1] ? \$553  : \$554 ;
-  assign \$556  = \$362 [0] ? \sel_l27_s0$859 [127:120] : \sel_l27_s0$859 [119:112];
-  assign \$557  = \$362 [0] ? \sel_l27_s0$859 [111:104] : \sel_l27_s0$859 [103:96];
+  assign \$556  = \$362 [0] ? \sel_l27_s0$841 [127:120] : \sel_l27_s0$841 [119:112];
+  assign \$557  = \$362 [0] ? \sel_l27_s0$841 [111:104] : \sel_l27_s0$841 [103:96];
   assign \$558  = \$362 [1] ? \$556  : \$557 ;
   assign \$559  = \$362 [2] ? \$555  : \$558 ;
   assign \$560  = \$362 [3] ? \$552  : \$559 ;
-  assign mul_w0_12 = \$362 [4] ? \sel_l27_s0$859 [231:224] : \$560 ;
-  assign \$561  = \$363 [0] ? \sel_l27_s0$859 [231:224] : \sel_l27_s0$859 [223:216];
-  assign \$562  = \$363 [0] ? \sel_l27_s0$859 [215:208] : \sel_l27_s0$859 [207:200];
+  assign mul_w0_12 = \$362 [4] ? \sel_l27_s0$841 [231:224] : \$560 ;
+  assign \$561  = \$363 [0] ? \sel_l27_s0$841 [231:224] : \sel_l27_s0$841 [223:216];
+  assign \$562  = \$363 [0] ? \sel_l27_s0$841 [215:208] : \sel_l27_s0$841 [207:200];
   assign \$563  = \$363 [1] ? \$561  : \$562 ;
-  assign \$564  = \$363 [0] ? \sel_l27_s0$859 [199:192] : \sel_l27_s0$859 [191:184];
-  assign \$565  = \$363 [0] ? \sel_l27_s0$859 [183:176] : \sel_l27_s0$859 [175:168];
+  assign \$564  = \$363 [0] ? \sel_l27_s0$841 [199:192] : \sel_l27_s0$841 [191:184];
+  assign \$565  = \$363 [0] ? \sel_l27_s0$841 [183:176] : \sel_l27_s0$841 [175:168];
   assign \$566  = \$363 [1] ? \$564  : \$565 ;
   assign \$567  = \$363 [2] ? \$563  : \$566 ;
-  assign \$568  = \$363 [0] ? \sel_l27_s0$859 [167:160] : \sel_l27_s0$859 [159:152];
-  assign \$569  = \$363 [0] ? \sel_l27_s0$859 [151:144] : \sel_l27_s0$859 [143:136];
+  assign \$568  = \$363 [0] ? \sel_l27_s0$841 [167:160] : \sel_l27_s0$841 [159:152];
+  assign \$569  = \$363 [0] ? \sel_l27_s0$841 [151:144] : \sel_l27_s0$841 [143:136];
   assign \$570  = \$363 [1] ? \$568  : \$569 ;
-  assign \$571  = \$363 [0] ? \sel_l27_s0$859 [135:128] : \sel_l27_s0$859 [127:120];
-  assign \$572  = \$363 [0] ? \sel_l27_s0$859 [119:112] : \sel_l27_s0$859 [111:104];
+  assign \$571  = \$363 [0] ? \sel_l27_s0$841 [135:128] : \sel_l27_s0$841 [127:120];
+  assign \$572  = \$363 [0] ? \sel_l27_s0$841 [119:112] : \sel_l27_s0$841 [111:104];
   assign \$573  = \$363 [1] ? \$571  : \$572 ;
   assign \$574  = \$363 [2] ? \$570  : \$573 ;
   assign \$575  = \$363 [3] ? \$567  : \$574 ;
-  assign mul_w0_13 = \$363 [4] ? \sel_l27_s0$859 [239:232] : \$575 ;
-  assign \$576  = \$364 [0] ? \sel_l27_s0$859 [239:232] : \sel_l27_s0$859 [231:224];
-  assign \$577  = \$364 [0] ? \sel_l27_s0$859 [223:216] : \sel_l27_s0$859 [215:208];
+  assign mul_w0_13 = \$363 [4] ? \sel_l27_s0$841 [239:232] : \$575 ;
+  assign \$576  = \$364 [0] ? \sel_l27_s0$841 [239:232] : \sel_l27_s0$841 [231:224];
+  assign \$577  = \$364 [0] ? \sel_l27_s0$841 [223:216] : \sel_l27_s0$841 [215:208];
   assign \$578  = \$364 [1] ? \$576  : \$577 ;
-  assign \$579  = \$364 [0] ? \sel_l27_s0$859 [207:200] : \sel_l27_s0$859 [199:192];
-  assign \$580  = \$364 [0] ? \sel_l27_s0$859 [191:184] : \sel_l27_s0$859 [183:176];
+  assign \$579  = \$364 [0] ? \sel_l27_s0$841 [207:200] : \sel_l27_s0$841 [199:192];
+  assign \$580  = \$364 [0] ? \sel_l27_s0$841 [191:184] : \sel_l27_s0$841 [183:176];
   assign \$581  = \$364 [1] ? \$579  : \$580 ;
   assign \$582  = \$364 [2] ? \$578  : \$581 ;
-  assign \$583  = \$364 [0] ? \sel_l27_s0$859 [175:168] : \sel_l27_s0$859 [167:160];
-  assign \$584  = \$364 [0] ? \sel_l27_s0$859 [159:152] : \sel_l27_s0$859 [151:144];
+  assign \$583  = \$364 [0] ? \sel_l27_s0$841 [175:168] : \sel_l27_s0$841 [167:160];
+  assign \$584  = \$364 [0] ? \sel_l27_s0$841 [159:152] : \sel_l27_s0$841 [151:144];
   assign \$585  = \$364 [1] ? \$583  : \$584 ;
-  assign \$586  = \$364 [0] ? \sel_l27_s0$859 [143:136] : \sel_l27_s0$859 [135:128];
-  assign \$587  = \$364 [0] ? \sel_l27_s0$859 [127:120] : \sel_l27_s0$859 [119:112];
+  assign \$586  = \$364 [0] ? \sel_l27_s0$841 [143:136] : \sel_l27_s0$841 [135:128];
+  assign \$587  = \$364 [0] ? \sel_l27_s0$841 [127:120] : \sel_l27_s0$841 [119:112];
   assign \$588  = \$364 [1] ? \$586  : \$587 ;
   assign \$589  = \$364 [2] ? \$585  : \$588 ;
   assign \$590  = \$364 [3] ? \$582  : \$589 ;
-  assign mul_w0_14 = \$364 [4] ? \sel_l27_s0$859 [247:240] : \$590 ;
-  assign \$591  = \$365 [0] ? \sel_l27_s0$859 [247:240] : \sel_l27_s0$859 [239:232];
-  assign \$592  = \$365 [0] ? \sel_l27_s0$859 [231:224] : \sel_l27_s0$859 [223:216];
+  assign mul_w0_14 = \$364 [4] ? \sel_l27_s0$841 [247:240] : \$590 ;
+  assign \$591  = \$365 [0] ? \sel_l27_s0$841 [247:240] : \sel_l27_s0$841 [239:232];
+  assign \$592  = \$365 [0] ? \sel_l27_s0$841 [231:224] : \sel_l27_s0$841 [223:216];
   assign \$593  = \$365 [1] ? \$591  : \$592 ;
-  assign \$594  = \$365 [0] ? \sel_l27_s0$859 [215:208] : \sel_l27_s0$859 [207:200];
-  assign \$595  = \$365 [0] ? \sel_l27_s0$859 [199:192] : \sel_l27_s0$859 [191:184];
+  assign \$594  = \$365 [0] ? \sel_l27_s0$841 [215:208] : \sel_l27_s0$841 [207:200];
+  assign \$595  = \$365 [0] ? \sel_l27_s0$841 [199:192] : \sel_l27_s0$841 [191:184];
   assign \$596  = \$365 [1] ? \$594  : \$595 ;
   assign \$597  = \$365 [2] ? \$593  : \$596 ;
-  assign \$598  = \$365 [0] ? \sel_l27_s0$859 [183:176] : \sel_l27_s0$859 [175:168];
-  assign \$599  = \$365 [0] ? \sel_l27_s0$859 [167:160] : \sel_l27_s0$859 [159:152];
+  assign \$598  = \$365 [0] ? \sel_l27_s0$841 [183:176] : \sel_l27_s0$841 [175:168];
+  assign \$599  = \$365 [0] ? \sel_l27_s0$841 [167:160] : \sel_l27_s0$841 [159:152];
   assign \$600  = \$365 [1] ? \$598  : \$599 ;
-  assign \$601  = \$365 [0] ? \sel_l27_s0$859 [151:144] : \sel_l27_s0$859 [143:136];
-  assign \$602  = \$365 [0] ? \sel_l27_s0$859 [135:128] : \sel_l27_s0$859 [127:120];
+  assign \$601  = \$365 [0] ? \sel_l27_s0$841 [151:144] : \sel_l27_s0$841 [143:136];
+  assign \$602  = \$365 [0] ? \sel_l27_s0$841 [135:128] : \sel_l27_s0$841 [127:120];
   assign \$603  = \$365 [1] ? \$601  : \$602 ;
   assign \$604  = \$365 [2] ? \$600  : \$603 ;
   assign \$605  = \$365 [3] ? \$597  : \$604 ;
-  assign mul_w0_15 = \$365 [4] ? \sel_l27_s0$859 [255:248] : \$605 ;
-  assign \$606  = \$350 [0] ? \sel_l27_s0$859 [383:376] : \sel_l27_s0$859 [375:368];
-  assign \$607  = \$350 [0] ? \sel_l27_s0$859 [367:360] : \sel_l27_s0$859 [359:352];
+  assign mul_w0_15 = \$365 [4] ? \sel_l27_s0$841 [255:248] : \$605 ;
+  assign \$606  = \$350 [0] ? \sel_l27_s0$841 [383:376] : \sel_l27_s0$841 [375:368];
+  assign \$607  = \$350 [0] ? \sel_l27_s0$841 [367:360] : \sel_l27_s0$841 [359:352];
   assign \$608  = \$350 [1] ? \$606  : \$607 ;
-  assign \$609  = \$350 [0] ? \sel_l27_s0$859 [351:344] : \sel_l27_s0$859 [343:336];
-  assign \$610  = \$350 [0] ? \sel_l27_s0$859 [335:328] : \sel_l27_s0$859 [327:320];
+  assign \$609  = \$350 [0] ? \sel_l27_s0$841 [351:344] : \sel_l27_s0$841 [343:336];
+  assign \$610  = \$350 [0] ? \sel_l27_s0$841 [335:328] : \sel_l27_s0$841 [327:320];
   assign \$611  = \$350 [1] ? \$609  : \$610 ;
   assign \$612  = \$350 [2] ? \$608  : \$611 ;
-  assign \$613  = \$350 [0] ? \sel_l27_s0$859 [319:312] : \sel_l27_s0$859 [311:304];
-  assign \$614  = \$350 [0] ? \sel_l27_s0$859 [303:296] : \sel_l27_s0$859 [295:288];
+  assign \$613  = \$350 [0] ? \sel_l27_s0$841 [319:312] : \sel_l27_s0$841 [311:304];
+  assign \$614  = \$350 [0] ? \sel_l27_s0$841 [303:296] : \sel_l27_s0$841 [295:288];
   assign \$615  = \$350 [1] ? \$613  : \$614 ;
-  assign \$616  = \$350 [0] ? \sel_l27_s0$859 [287:280] : \sel_l27_s0$859 [279:272];
-  assign \$617  = \$350 [0] ? \sel_l27_s0$859 [271:264] : \sel_l27_s0$859 [263:256];
+  assign \$616  = \$350 [0] ? \sel_l27_s0$841 [287:280] : \sel_l27_s0$841 [279:272];
+  assign \$617  = \$350 [0] ? \sel_l27_s0$841 [271:264] : \sel_l27_s0$841 [263:256];
   assign \$618  = \$350 [1] ? \$616  : \$617 ;
   assign \$619  = \$350 [2] ? \$615  : \$618 ;
   assign \$620  = \$350 [3] ? \$612  : \$619 ;
-  assign mul_w1_0 = \$350 [4] ? \sel_l27_s0$859 [391:384] : \$620 ;
-  assign \$621  = \$351 [0] ? \sel_l27_s0$859 [391:384] : \sel_l27_s0$859 [383:376];
-  assign \$622  = \$351 [0] ? \sel_l27_s0$859 [375:368] : \sel_l27_s0$859 [367:360];
+  assign mul_w1_0 = \$350 [4] ? \sel_l27_s0$841 [391:384] : \$620 ;
+  assign \$621  = \$351 [0] ? \sel_l27_s0$841 [391:384] : \sel_l27_s0$841 [383:376];
+  assign \$622  = \$351 [0] ? \sel_l27_s0$841 [375:368] : \sel_l27_s0$841 [367:360];
   assign \$623  = \$351 [1] ? \$621  : \$622 ;
-  assign \$624  = \$351 [0] ? \sel_l27_s0$859 [359:352] : \sel_l27_s0$859 [351:344];
-  assign \$625  = \$351 [0] ? \sel_l27_s0$859 [343:336] : \sel_l27_s0$859 [335:328];
+  assign \$624  = \$351 [0] ? \sel_l27_s0$841 [359:352] : \sel_l27_s0$841 [351:344];
+  assign \$625  = \$351 [0] ? \sel_l27_s0$841 [343:336] : \sel_l27_s0$841 [335:328];
   assign \$626  = \$351 [1] ? \$624  : \$625 ;
   assign \$627  = \$351 [2] ? \$623  : \$626 ;
-  assign \$628  = \$351 [0] ? \sel_l27_s0$859 [327:320] : \sel_l27_s0$859 [319:312];
-  assign \$629  = \$351 [0] ? \sel_l27_s0$859 [311:304] : \sel_l27_s0$859 [303:296];
+  assign \$628  = \$351 [0] ? \sel_l27_s0$841 [327:320] : \sel_l27_s0$841 [319:312];
+  assign \$629  = \$351 [0] ? \sel_l27_s0$841 [311:304] : \sel_l27_s0$841 [303:296];
   assign \$630  = \$351 [1] ? \$628  : \$629 ;
-  assign \$631  = \$351 [0] ? \sel_l27_s0$859 [295:288] : \sel_l27_s0$859 [287:280];
-  assign \$632  = \$351 [0] ? \sel_l27_s0$859 [279:272] : \sel_l27_s0$859 [271:264];
+  assign \$631  = \$351 [0] ? \sel_l27_s0$841 [295:288] : \sel_l27_s0$841 [287:280];
+  assign \$632  = \$351 [0] ? \sel_l27_s0$841 [279:272] : \sel_l27_s0$841 [271:264];
   assign \$633  = \$351 [1] ? \$631  : \$632 ;
   assign \$634  = \$351 [2] ? \$630  : \$633 ;
   assign \$635  = \$351 [3] ? \$627  : \$634 ;
-  assign mul_w1_1 = \$351 [4] ? \sel_l27_s0$859 [399:392] : \$635 ;
-  assign \$636  = \$352 [0] ? \sel_l27_s0$859 [399:392] : \sel_l27_s0$859 [391:384];
-  assign \$637  = \$352 [0] ? \sel_l27_s0$859 [383:376] : \sel_l27_s0$859 [375:368];
+  assign mul_w1_1 = \$351 [4] ? \sel_l27_s0$841 [399:392] : \$635 ;
+  assign \$636  = \$352 [0] ? \sel_l27_s0$841 [399:392] : \sel_l27_s0$841 [391:384];
+  assign \$637  = \$352 [0] ? \sel_l27_s0$841 [383:376] : \sel_l27_s0$841 [375:368];
   assign \$638  = \$352 [1] ? \$636  : \$637 ;
-  assign \$639  = \$352 [0] ? \sel_l27_s0$859 [367:360] : \sel_l27_s0$859 [359:352];
-  assign \$640  = \$352 [0] ? \sel_l27_s0$859 [351:344] : \sel_l27_s0$859 [343:336];
+  assign \$639  = \$352 [0] ? \sel_l27_s0$841 [367:360] : \sel_l27_s0$841 [359:352];
+  assign \$640  = \$352 [0] ? \sel_l27_s0$841 [351:344] : \sel_l27_s0$841 [343:336];
   assign \$641  = \$352 [1] ? \$639  : \$640 ;
   assign \$642  = \$352 [2] ? \$638  : \$641 ;
-  assign \$643  = \$352 [0] ? \sel_l27_s0$859 [335:328] : \sel_l27_s0$859 [327:320];
-  assign \$644  = \$352 [0] ? \sel_l27_s0$859 [319:312] : \sel_l27_s0$859 [311:304];
+  assign \$643  = \$352 [0] ? \sel_l27_s0$841 [335:328] : \sel_l27_s0$841 [327:320];
+  assign \$644  = \$352 [0] ? \sel_l27_s0$841 [319:312] : \sel_l27_s0$841 [311:304];
   assign \$645  = \$352 [1] ? \$643  : \$644 ;
-  assign \$646  = \$352 [0] ? \sel_l27_s0$859 [303:296] : \sel_l27_s0$859 [295:288];
-  assign \$647  = \$352 [0] ? \sel_l27_s0$859 [287:280] : \sel_l27_s0$859 [279:272];
+  assign \$646  = \$352 [0] ? \sel_l27_s0$841 [303:296] : \sel_l27_s0$841 [295:288];
+  assign \$647  = \$352 [0] ? \sel_l27_s0$841 [287:280] : \sel_l27_s0$841 [279:272];
   assign \$648  = \$352 [1] ? \$646  : \$647 ;
   assign \$649  = \$352 [2] ? \$645  : \$648 ;
   assign \$650  = \$352 [3] ? \$642  : \$649 ;
-  assign mul_w1_2 = \$352 [4] ? \sel_l27_s0$859 [407:400] : \$650 ;
-  assign \$651  = \$353 [0] ? \sel_l27_s0$859 [407:400] : \sel_l27_s0$859 [399:392];
-  assign \$652  = \$353 [0] ? \sel_l27_s0$859 [391:384] : \sel_l27_s0$859 [383:376];
+  assign mul_w1_2 = \$352 [4] ? \sel_l27_s0$841 [407:400] : \$650 ;
+  assign \$651  = \$353 [0] ? \sel_l27_s0$841 [407:400] : \sel_l27_s0$841 [399:392];
+  assign \$652  = \$353 [0] ? \sel_l27_s0$841 [391:384] : \sel_l27_s0$841 [383:376];
   assign \$653  = \$353 [1] ? \$651  : \$652 ;
-  assign \$654  = \$353 [0] ? \sel_l27_s0$859 [375:368] : \sel_l27_s0$859 [367:360];
-  assign \$655  = \$353 [0] ? \sel_l27_s0$859 [359:352] : \sel_l27_s0$859 [351:344];
+  assign \$654  = \$353 [0] ? \sel_l27_s0$841 [375:368] : \sel_l27_s0$841 [367:360];
+  assign \$655  = \$353 [0] ? \sel_l27_s0$841 [359:352] : \sel_l27_s0$841 [351:344];
   assign \$656  = \$353 [1] ? \$654  : \$655 ;
   assign \$657  = \$353 [2] ? \$653  : \$656 ;
-  assign \$658  = \$353 [0] ? \sel_l27_s0$859 [343:336] : \sel_l27_s0$859 [335:328];
-  assign \$659  = \$353 [0] ? \sel_l27_s0$859 [327:320] : \sel_l27_s0$859 [319:312];
+  assign \$658  = \$353 [0] ? \sel_l27_s0$841 [343:336] : \sel_l27_s0$841 [335:328];
+  assign \$659  = \$353 [0] ? \sel_l27_s0$841 [327:320] : \sel_l27_s0$841 [319:312];
   assign \$660  = \$353 [1] ? \$658  : \$659 ;
-  assign \$661  = \$353 [0] ? \sel_l27_s0$859 [311:304] : \sel_l27_s0$859 [303:296];
-  assign \$662  = \$353 [0] ? \sel_l27_s0$859 [295:288] : \sel_l27_s0$859 [287:280];
+  assign \$661  = \$353 [0] ? \sel_l27_s0$841 [311:304] : \sel_l27_s0$841 [303:296];
+  assign \$662  = \$353 [0] ? \sel_l27_s0$841 [295:288] : \sel_l27_s0$841 [287:280];
   assign \$663  = \$353 [1] ? \$661  : \$662 ;
   assign \$664  = \$353 [2] ? \$660  : \$663 ;
   assign \$665  = \$353 [3] ? \$657  : \$664 ;
-  assign mul_w1_3 = \$353 [4] ? \sel_l27_s0$859 [415:408] : \$665 ;
-  assign \$666  = \$354 [0] ? \sel_l27_s0$859 [415:408] : \sel_l27_s0$859 [407:400];
-  assign \$667  = \$354 [0] ? \sel_l27_s0$859 [399:392] : \sel_l27_s0$859 [391:384];
+  assign mul_w1_3 = \$353 [4] ? \sel_l27_s0$841 [415:408] : \$665 ;
+  assign \$666  = \$354 [0] ? \sel_l27_s0$841 [415:408] : \sel_l27_s0$841 [407:400];
+  assign \$667  = \$354 [0] ? \sel_l27_s0$841 [399:392] : \sel_l27_s0$841 [391:384];
   assign \$668  = \$354 [1] ? \$666  : \$667 ;
-  assign \$669  = \$354 [0] ? \sel_l27_s0$859 [383:376] : \sel_l27_s0$859 [375:368];
-  assign \$670  = \$354 [0] ? \sel_l27_s0$859 [367:360] : \sel_l27_s0$859 [359:352];
+  assign \$669  = \$354 [0] ? \sel_l27_s0$841 [383:376] : \sel_l27_s0$841 [375:368];
+  assign \$670  = \$354 [0] ? \sel_l27_s0$841 [367:360] : \sel_l27_s0$841 [359:352];
   assign \$671  = \$354 [1] ? \$669  : \$670 ;
   assign \$672  = \$354 [2] ? \$668  : \$671 ;
-  assign \$673  = \$354 [0] ? \sel_l27_s0$859 [351:344] : \sel_l27_s0$859 [343:336];
-  assign \$674  = \$354 [0] ? \sel_l27_s0$859 [335:328] : \sel_l27_s0$859 [327:320];
+  assign \$673  = \$354 [0] ? \sel_l27_s0$841 [351:344] : \sel_l27_s0$841 [343:336];
+  assign \$674  = \$354 [0] ? \sel_l27_s0$841 [335:328] : \sel_l27_s0$841 [327:320];
   assign \$675  = \$354 [1] ? \$673  : \$674 ;
-  assign \$676  = \$354 [0] ? \sel_l27_s0$859 [319:312] : \sel_l27_s0$859 [311:304];
-  assign \$677  = \$354 [0] ? \sel_l27_s0$859 [303:296] : \sel_l27_s0$859 [295:288];
+  assign \$676  = \$354 [0] ? \sel_l27_s0$841 [319:312] : \sel_l27_s0$841 [311:304];
+  assign \$677  = \$354 [0] ? \sel_l27_s0$841 [303:296] : \sel_l27_s0$841 [295:288];
   assign \$678  = \$354 [1] ? \$676  : \$677 ;
   assign \$679  = \$354 [2] ? \$675  : \$678 ;
   assign \$680  = \$354 [3] ? \$672  : \$679 ;
-  assign mul_w1_4 = \$354 [4] ? \sel_l27_s0$859 [423:416] : \$680 ;
-  assign \$681  = \$355 [0] ? \sel_l27_s0$859 [423:416] : \sel_l27_s0$859 [415:408];
-  assign \$682  = \$355 [0] ? \sel_l27_s0$859 [407:400] : \sel_l27_s0$859 [399:392];
+  assign mul_w1_4 = \$354 [4] ? \sel_l27_s0$841 [423:416] : \$680 ;
+  assign \$681  = \$355 [0] ? \sel_l27_s0$841 [423:416] : \sel_l27_s0$841 [415:408];
+  assign \$682  = \$355 [0] ? \sel_l27_s0$841 [407:400] : \sel_l27_s0$841 [399:392];
   assign \$683  = \$355 [1] ? \$681  : \$682 ;
-  assign \$684  = \$355 [0] ? \sel_l27_s0$859 [391:384] : \sel_l27_s0$859 [383:376];
-  assign \$685  = \$355 [0] ? \sel_l27_s0$859 [375:368] : \sel_l27_s0$859 [367:360];
+  assign \$684  = \$355 [0] ? \sel_l27_s0$841 [391:384] : \sel_l27_s0$841 [383:376];
+  assign \$685  = \$355 [0] ? \sel_l27_s0$841 [375:368] : \sel_l27_s0$841 [367:360];
   assign \$686  = \$355 [1] ? \$684  : \$685 ;
   assign \$687  = \$355 [2] ? \$683  : \$686 ;
-  assign \$688  = \$355 [0] ? \sel_l27_s0$859 [359:352] : \sel_l27_s0$859 [351:344];
-  assign \$689  = \$355 [0] ? \sel_l27_s0$859 [343:336] : \sel_l27_s0$859 [335:328];
+  assign \$688  = \$355 [0] ? \sel_l27_s0$841 [359:352] : \sel_l27_s0$841 [351:344];
+  assign \$689  = \$355 [0] ? \sel_l27_s0$841 [343:336] : \sel_l27_s0$841 [335:328];
   assign \$690  = \$355 [1] ? \$688  : \$689 ;
-  assign \$691  = \$355 [0] ? \sel_l27_s0$859 [327:320] : \sel_l27_s0$859 [319:312];
-  assign \$692  = \$355 [0] ? \sel_l27_s0$859 [311:304] : \sel_l27_s0$859 [303:296];
+  assign \$691  = \$355 [0] ? \sel_l27_s0$841 [327:320] : \sel_l27_s0$841 [319:312];
+  assign \$692  = \$355 [0] ? \sel_l27_s0$841 [311:304] : \sel_l27_s0$841 [303:296];
   assign \$693  = \$355 [1] ? \$691  : \$692 ;
   assign \$694  = \$355 [2] ? \$690  : \$693 ;
   assign \$695  = \$355 [3] ? \$687  : \$694 ;
-  assign mul_w1_5 = \$355 [4] ? \sel_l27_s0$859 [431:424] : \$695 ;
-  assign \$696  = \$356 [0] ? \sel_l27_s0$859 [431:424] : \sel_l27_s0$859 [423:416];
-  assign \$697  = \$356 [0] ? \sel_l27_s0$859 [415:408] : \sel_l27_s0$859 [407:400];
+  assign mul_w1_5 = \$355 [4] ? \sel_l27_s0$841 [431:424] : \$695 ;
+  assign \$696  = \$356 [0] ? \sel_l27_s0$841 [431:424] : \sel_l27_s0$841 [423:416];
+  assign \$697  = \$356 [0] ? \sel_l27_s0$841 [415:408] : \sel_l27_s0$841 [407:400];
   assign \$698  = \$356 [1] ? \$696  : \$697 ;
-  assign \$699  = \$356 [0] ? \sel_l27_s0$859 [399:392] : \sel_l27_s0$859 [391:384];
-  assign \$700  = \$356 [0] ? \sel_l27_s0$859 [383:376] : \sel_l27_s0$859 [375:368];
+  assign \$699  = \$356 [0] ? \sel_l27_s0$841 [399:392] : \sel_l27_s0$841 [391:384];
+  assign \$700  = \$356 [0] ? \sel_l27_s0$841 [383:376] : \sel_l27_s0$841 [375:368];
   assign \$701  = \$356 [1] ? \$699  : \$700 ;
   assign \$702  = \$356 [2] ? \$698  : \$701 ;
-  assign \$703  = \$356 [0] ? \sel_l27_s0$859 [367:360] : \sel_l27_s0$859 [359:352];
-  assign \$704  = \$356 [0] ? \sel_l27_s0$859 [351:344] : \sel_l27_s0$859 [343:336];
+  assign \$703  = \$356 [0] ? \sel_l27_s0$841 [367:360] : \sel_l27_s0$841 [359:352];
+  assign \$704  = \$356 [0] ? \sel_l27_s0$841 [351:344] : \sel_l27_s0$841 [343:336];
   assign \$705  = \$356 [1] ? \$703  : \$704 ;
-  assign \$706  = \$356 [0] ? \sel_l27_s0$859 [335:328] : \sel_l27_s0$859 [327:320];
-  assign \$707  = \$356 [0] ? \sel_l27_s0$859 [319:312] : \sel_l27_s0$859 [311:304];
+  assign \$706  = \$356 [0] ? \sel_l27_s0$841 [335:328] : \sel_l27_s0$841 [327:320];
+  assign \$707  = \$356 [0] ? \sel_l27_s0$841 [319:312] : \sel_l27_s0$841 [311:304];
   assign \$708  = \$356 [1] ? \$706  : \$707 ;
   assign \$709  = \$356 [2] ? \$705  : \$708 ;
   assign \$710  = \$356 [3] ? \$702  : \$709 ;
-  assign mul_w1_6 = \$356 [4] ? \sel_l27_s0$859 [439:432] : \$710 ;
-  assign \$711  = \$357 [0] ? \sel_l27_s0$859 [439:432] : \sel_l27_s0$859 [431:424];
-  assign \$712  = \$357 [0] ? \sel_l27_s0$859 [423:416] : \sel_l27_s0$859 [415:408];
+  assign mul_w1_6 = \$356 [4] ? \sel_l27_s0$841 [439:432] : \$710 ;
+  assign \$711  = \$357 [0] ? \sel_l27_s0$841 [439:432] : \sel_l27_s0$841 [431:424];
+  assign \$712  = \$357 [0] ? \sel_l27_s0$841 [423:416] : \sel_l27_s0$841 [415:408];
   assign \$713  = \$357 [1] ? \$711  : \$712 ;
-  assign \$714  = \$357 [0] ? \sel_l27_s0$859 [407:400] : \sel_l27_s0$859 [399:392];
-  assign \$715  = \$357 [0] ? \sel_l27_s0$859 [391:384] : \sel_l27_s0$859 [383:376];
+  assign \$714  = \$357 [0] ? \sel_l27_s0$841 [407:400] : \sel_l27_s0$841 [399:392];
+  assign \$715  = \$357 [0] ? \sel_l27_s0$841 [391:384] : \sel_l27_s0$841 [383:376];
   assign \$716  = \$357 [1] ? \$714  : \$715 ;
   assign \$717  = \$357 [2] ? \$713  : \$716 ;
-  assign \$718  = \$357 [0] ? \sel_l27_s0$859 [375:368] : \sel_l27_s0$859 [367:360];
-  assign \$719  = \$357 [0] ? \sel_l27_s0$859 [359:352] : \sel_l27_s0$859 [351:344];
+  assign \$718  = \$357 [0] ? \sel_l27_s0$841 [375:368] : \sel_l27_s0$841 [367:360];
+  assign \$719  = \$357 [0] ? \sel_l27_s0$841 [359:352] : \sel_l27_s0$841 [351:344];
   assign \$720  = \$357 [1] ? \$718  : \$719 ;
-  assign \$721  = \$357 [0] ? \sel_l27_s0$859 [343:336] : \sel_l27_s0$859 [335:328];
-  assign \$722  = \$357 [0] ? \sel_l27_s0$859 [327:320] : \sel_l27_s0$859 [319:312];
+  assign \$721  = \$357 [0] ? \sel_l27_s0$841 [343:336] : \sel_l27_s0$841 [335:328];
+  assign \$722  = \$357 [0] ? \sel_l27_s0$841 [327:320] : \sel_l27_s0$841 [319:312];
   assign \$723  = \$357 [1] ? \$721  : \$722 ;
   assign \$724  = \$357 [2] ? \$720  : \$723 ;
   assign \$725  = \$357 [3] ? \$717  : \$724 ;
-  assign mul_w1_7 = \$357 [4] ? \sel_l27_s0$859 [447:440] : \$725 ;
-  assign \$726  = \$358 [0] ? \sel_l27_s0$859 [447:440] : \sel_l27_s0$859 [439:432];
-  assign \$727  = \$358 [0] ? \sel_l27_s0$859 [431:424] : \sel_l27_s0$859 [423:416];
+  assign mul_w1_7 = \$357 [4] ? \sel_l27_s0$841 [447:440] : \$725 ;
+  assign \$726  = \$358 [0] ? \sel_l27_s0$841 [447:440] : \sel_l27_s0$841 [439:432];
+  assign \$727  = \$358 [0] ? \sel_l27_s0$841 [431:424] : \sel_l27_s0$841 [423:416];
   assign \$728  = \$358 [1] ? \$726  : \$727 ;
-  assign \$729  = \$358 [0] ? \sel_l27_s0$859 [415:408] : \sel_l27_s0$859 [407:400];
-  assign \$730  = \$358 [0] ? \sel_l27_s0$859 [399:392] : \sel_l27_s0$859 [391:384];
+  assign \$729  = \$358 [0] ? \sel_l27_s0$841 [415:408] : \sel_l27_s0$841 [407:400];
+  assign \$730  = \$358 [0] ? \sel_l27_s0$841 [399:392] : \sel_l27_s0$841 [391:384];
   assign \$731  = \$358 [1] ? \$729  : \$730 ;
   assign \$732  = \$358 [2] ? \$728  : \$731 ;
-  assign \$733  = \$358 [0] ? \sel_l27_s0$859 [383:376] : \sel_l27_s0$859 [375:368];
-  assign \$734  = \$358 [0] ? \sel_l27_s0$859 [367:360] : \sel_l27_s0$859 [359:352];
+  assign \$733  = \$358 [0] ? \sel_l27_s0$841 [383:376] : \sel_l27_s0$841 [375:368];
+  assign \$734  = \$358 [0] ? \sel_l27_s0$841 [367:360] : \sel_l27_s0$841 [359:352];
   assign \$735  = \$358 [1] ? \$733  : \$734 ;
-  assign \$736  = \$358 [0] ? \sel_l27_s0$859 [351:344] : \sel_l27_s0$859 [343:336];
-  assign \$737  = \$358 [0] ? \sel_l27_s0$859 [335:328] : \sel_l27_s0$859 [327:320];
+  assign \$736  = \$358 [0] ? \sel_l27_s0$841 [351:344] : \sel_l27_s0$841 [343:336];
+  assign \$737  = \$358 [0] ? \sel_l27_s0$841 [335:328] : \sel_l27_s0$841 [327:320];
   assign \$738  = \$358 [1] ? \$736  : \$737 ;
   assign \$739  = \$358 [2] ? \$735  : \$738 ;
   assign \$740  = \$358 [3] ? \$732  : \$739 ;
-  assign mul_w1_8 = \$358 [4] ? \sel_l27_s0$859 [455:448] : \$740 ;
-  assign \$741  = \$359 [0] ? \sel_l27_s0$859 [455:448] : \sel_l27_s0$859 [447:440];
-  assign \$742  = \$359 [0] ? \sel_l27_s0$859 [439:432] : \sel_l27_s0$859 [431:424];
+  assign mul_w1_8 = \$358 [4] ? \sel_l27_s0$841 [455:448] : \$740 ;
+  assign \$741  = \$359 [0] ? \sel_l27_s0$841 [455:448] : \sel_l27_s0$841 [447:440];
+  assign \$742  = \$359 [0] ? \sel_l27_s0$841 [439:432] : \sel_l27_s0$841 [431:424];
   assign \$743  = \$359 [1] ? \$741  : \$742 ;
-  assign \$744  = \$359 [0] ? \sel_l27_s0$859 [423:416] : \sel_l27_s0$859 [415:408];
-  assign \$745  = \$359 [0] ? \sel_l27_s0$859 [407:400] : \sel_l27_s0$859 [399:392];
+  assign \$744  = \$359 [0] ? \sel_l27_s0$841 [423:416] : \sel_l27_s0$841 [415:408];
+  assign \$745  = \$359 [0] ? \sel_l27_s0$841 [407:400] : \sel_l27_s0$841 [399:392];
   assign \$746  = \$359 [1] ? \$744  : \$745 ;
   assign \$747  = \$359 [2] ? \$743  : \$746 ;
-  assign \$748  = \$359 [0] ? \sel_l27_s0$859 [391:384] : \sel_l27_s0$859 [383:376];
-  assign \$749  = \$359 [0] ? \sel_l27_s0$859 [375:368] : \sel_l27_s0$859 [367:360];
+  assign \$748  = \$359 [0] ? \sel_l27_s0$841 [391:384] : \sel_l27_s0$841 [383:376];
+  assign \$749  = \$359 [0] ? \sel_l27_s0$841 [375:368] : \sel_l27_s0$841 [367:360];
   assign \$750  = \$359 [1] ? \$748  : \$749 ;
-  assign \$751  = \$359 [0] ? \sel_l27_s0$859 [359:352] : \sel_l27_s0$859 [351:344];
-  assign \$752  = \$359 [0] ? \sel_l27_s0$859 [343:336] : \sel_l27_s0$859 [335:328];
+  assign \$751  = \$359 [0] ? \sel_l27_s0$841 [359:352] : \sel_l27_s0$841 [351:344];
+  assign \$752  = \$359 [0] ? \sel_l27_s0$841 [343:336] : \sel_l27_s0$841 [335:328];
   assign \$753  = \$359 [1] ? \$751  : \$752 ;
   assign \$754  = \$359 [2] ? \$750  : \$753 ;
   assign \$755  = \$359 [3] ? \$747  : \$754 ;
-  assign mul_w1_9 = \$359 [4] ? \sel_l27_s0$859 [463:456] : \$755 ;
-  assign \$756  = \$360 [0] ? \sel_l27_s0$859 [463:456] : \sel_l27_s0$859 [455:448];
-  assign \$757  = \$360 [0] ? \sel_l27_s0$859 [447:440] : \sel_l27_s0$859 [439:432];
+  assign mul_w1_9 = \$359 [4] ? \sel_l27_s0$841 [463:456] : \$755 ;
+  assign \$756  = \$360 [0] ? \sel_l27_s0$841 [463:456] : \sel_l27_s0$841 [455:448];
+  assign \$757  = \$360 [0] ? \sel_l27_s0$841 [447:440] : \sel_l27_s0$841 [439:432];
   assign \$758  = \$360 [1] ? \$756  : \$757 ;
-  assign \$759  = \$360 [0] ? \sel_l27_s0$859 [431:424] : \sel_l27_s0$859 [423:416];
-  assign \$760  = \$360 [0] ? \sel_l27_s0$859 [415:408] : \sel_l27_s0$859 [407:400];
+  assign \$759  = \$360 [0] ? \sel_l27_s0$841 [431:424] : \sel_l27_s0$841 [423:416];
+  assign \$760  = \$360 [0] ? \sel_l27_s0$841 [415:408] : \sel_l27_s0$841 [407:400];
   assign \$761  = \$360 [1] ? \$759  : \$760 ;
   assign \$762  = \$360 [2] ? \$758  : \$761 ;
-  assign \$763  = \$360 [0] ? \sel_l27_s0$859 [399:392] : \sel_l27_s0$859 [391:384];
-  assign \$764  = \$360 [0] ? \sel_l27_s0$859 [383:376] : \sel_l27_s0$859 [375:368];
+  assign \$763  = \$360 [0] ? \sel_l27_s0$841 [399:392] : \sel_l27_s0$841 [391:384];
+  assign \$764  = \$360 [0] ? \sel_l27_s0$841 [383:376] : \sel_l27_s0$841 [375:368];
   assign \$765  = \$360 [1] ? \$763  : \$764 ;
-  assign \$766  = \$360 [0] ? \sel_l27_s0$859 [367:360] : \sel_l27_s0$859 [359:352];
-  assign \$767  = \$360 [0] ? \sel_l27_s0$859 [351:344] : \sel_l27_s0$859 [343:336];
+  assign \$766  = \$360 [0] ? \sel_l27_s0$841 [367:360] : \sel_l27_s0$841 [359:352];
+  assign \$767  = \$360 [0] ? \sel_l27_s0$841 [351:344] : \sel_l27_s0$841 [343:336];
   assign \$768  = \$360 [1] ? \$766  : \$767 ;
   assign \$769  = \$360 [2] ? \$765  : \$768 ;
   assign \$770  = \$360 [3] ? \$762  : \$769 ;
-  assign mul_w1_10 = \$360 [4] ? \sel_l27_s0$859 [471:464] : \$770 ;
-  assign \$771  = \$361 [0] ? \sel_l27_s0$859 [471:464] : \sel_l27_s0$859 [463:456];
-  assign \$772  = \$361 [0] ? \sel_l27_s0$859 [455:448] : \sel_l27_s0$859 [447:440];
+  assign mul_w1_10 = \$360 [4] ? \sel_l27_s0$841 [471:464] : \$770 ;
+  assign \$771  = \$361 [0] ? \sel_l27_s0$841 [471:464] : \sel_l27_s0$841 [463:456];
+  assign \$772  = \$361 [0] ? \sel_l27_s0$841 [455:448] : \sel_l27_s0$841 [447:440];
   assign \$773  = \$361 [1] ? \$771  : \$772 ;
-  assign \$774  = \$361 [0] ? \sel_l27_s0$859 [439:432] : \sel_l27_s0$859 [431:424];
-  assign \$775  = \$361 [0] ? \sel_l27_s0$859 [423:416] : \sel_l27_s0$859 [415:408];
+  assign \$774  = \$361 [0] ? \sel_l27_s0$841 [439:432] : \sel_l27_s0$841 [431:424];
+  assign \$775  = \$361 [0] ? \sel_l27_s0$841 [423:416] : \sel_l27_s0$841 [415:408];
   assign \$776  = \$361 [1] ? \$774  : \$775 ;
   assign \$777  = \$361 [2] ? \$773  : \$776 ;
-  assign \$778  = \$361 [0] ? \sel_l27_s0$859 [407:400] : \sel_l27_s0$859 [399:392];
-  assign \$779  = \$361 [0] ? \sel_l27_s0$859 [391:384] : \sel_l27_s0$859 [383:376];
+  assign \$778  = \$361 [0] ? \sel_l27_s0$841 [407:400] : \sel_l27_s0$841 [399:392];
+  assign \$779  = \$361 [0] ? \sel_l27_s0$841 [391:384] : \sel_l27_s0$841 [383:376];
   assign \$780  = \$361 [1] ? \$778  : \$779 ;
-  assign \$781  = \$361 [0] ? \sel_l27_s0$859 [375:368] : \sel_l27_s0$859 [367:360];
-  assign \$782  = \$361 [0] ? \sel_l27_s0$859 [359:352] : \sel_l27_s0$859 [351:344];
+  assign \$781  = \$361 [0] ? \sel_l27_s0$841 [375:368] : \sel_l27_s0$841 [367:360];
+  assign \$782  = \$361 [0] ? \sel_l27_s0$841 [359:352] : \sel_l27_s0$841 [351:344];
   assign \$783  = \$361 [1] ? \$781  : \$782 ;
   assign \$784  = \$361 [2] ? \$780  : \$783 ;
   assign \$785  = \$361 [3] ? \$777  : \$784 ;
-  assign mul_w1_11 = \$361 [4] ? \sel_l27_s0$859 [479:472] : \$785 ;
-  assign \$786  = \$362 [0] ? \sel_l27_s0$859 [479:472] : \sel_l27_s0$859 [471:464];
-  assign \$787  = \$362 [0] ? \sel_l27_s0$859 [463:456] : \sel_l27_s0$859 [455:448];
+  assign mul_w1_11 = \$361 [4] ? \sel_l27_s0$841 [479:472] : \$785 ;
+  assign \$786  = \$362 [0] ? \sel_l27_s0$841 [479:472] : \sel_l27_s0$841 [471:464];
+  assign \$787  = \$362 [0] ? \sel_l27_s0$841 [463:456] : \sel_l27_s0$841 [455:448];
   assign \$788  = \$362 [1] ? \$786  : \$787 ;
-  assign \$789  = \$362 [0] ? \sel_l27_s0$859 [447:440] : \sel_l27_s0$859 [439:432];
-  assign \$790  = \$362 [0] ? \sel_l27_s0$859 [431:424] : \sel_l27_s0$859 [423:416];
+  assign \$789  = \$362 [0] ? \sel_l27_s0$841 [447:440] : \sel_l27_s0$841 [439:432];
+  assign \$790  = \$362 [0] ? \sel_l27_s0$841 [431:424] : \sel_l27_s0$841 [423:416];
   assign \$791  = \$362 [1] ? \$789  : \$790 ;
   assign \$792  = \$362 [2] ? \$788  : \$791 ;
-  assign \$793  = \$362 [0] ? \sel_l27_s0$859 [415:408] : \sel_l27_s0$859 [407:400];
-  assign \$794  = \$362 [0] ? \sel_l27_s0$859 [399:392] : \sel_l27_s0$859 [391:384];
+  assign \$793  = \$362 [0] ? \sel_l27_s0$841 [415:408] : \sel_l27_s0$841 [407:400];
+  assign \$794  = \$362 [0] ? \sel_l27_s0$841 [399:392] : \sel_l27_s0$841 [391:384];
   assign \$795  = \$362 [1] ? \$793  : \$794 ;
-  assign \$796  = \$362 [0] ? \sel_l27_s0$859 [383:376] : \sel_l27_s0$859 [375:368];
-  assign \$797  = \$362 [0] ? \sel_l27_s0$859 [367:360] : \sel_l27_s0$859 [359:352];
+  assign \$796  = \$362 [0] ? \sel_l27_s0$841 [383:376] : \sel_l27_s0$841 [375:368];
+  assign \$797  = \$362 [0] ? \sel_l27_s0$841 [367:360] : \sel_l27_s0$841 [359:352];
   assign \$798  = \$362 [1] ? \$796  : \$797 ;
   assign \$799  = \$362 [2] ? \$795  : \$798 ;
   assign \$800  = \$362 [3] ? \$792  : \$799 ;
-  assign mul_w1_12 = \$362 [4] ? \sel_l27_s0$859 [487:480] : \$800 ;
-  assign \$801  = \$363 [0] ? \sel_l27_s0$859 [487:480] : \sel_l27_s0$859 [479:472];
-  assign \$802  = \$363 [0] ? \sel_l27_s0$859 [471:464] : \sel_l27_s0$859 [463:456];
+  assign mul_w1_12 = \$362 [4] ? \sel_l27_s0$841 [487:480] : \$800 ;
+  assign \$801  = \$363 [0] ? \sel_l27_s0$841 [487:480] : \sel_l27_s0$841 [479:472];
+  assign \$802  = \$363 [0] ? \sel_l27_s0$841 [471:464] : \sel_l27_s0$841 [463:456];
   assign \$803  = \$363 [1] ? \$801  : \$802 ;
-  assign \$804  = \$363 [0] ? \sel_l27_s0$859 [455:448] : \sel_l27_s0$859 [447:440];
-  assign \$805  = \$363 [0] ? \sel_l27_s0$859 [439:432] : \sel_l27_s0$859 [431:424];
+  assign \$804  = \$363 [0] ? \sel_l27_s0$841 [455:448] : \sel_l27_s0$841 [447:440];
+  assign \$805  = \$363 [0] ? \sel_l27_s0$841 [439:432] : \sel_l27_s0$841 [431:424];
   assign \$806  = \$363 [1] ? \$804  : \$805 ;
   assign \$807  = \$363 [2] ? \$803  : \$806 ;
-  assign \$808  = \$363 [0] ? \sel_l27_s0$859 [423:416] : \sel_l27_s0$859 [415:408];
-  assign \$809  = \$363 [0] ? \sel_l27_s0$859 [407:400] : \sel_l27_s0$859 [399:392];
+  assign \$808  = \$363 [0] ? \sel_l27_s0$841 [423:416] : \sel_l27_s0$841 [415:408];
+  assign \$809  = \$363 [0] ? \sel_l27_s0$841 [407:400] : \sel_l27_s0$841 [399:392];
   assign \$810  = \$363 [1] ? \$808  : \$809 ;
-  assign \$811  = \$363 [0] ? \sel_l27_s0$859 [391:384] : \sel_l27_s0$859 [383:376];
-  assign \$812  = \$363 [0] ? \sel_l27_s0$859 [375:368] : \sel_l27_s0$859 [367:360];
+  assign \$811  = \$363 [0] ? \sel_l27_s0$841 [391:384] : \sel_l27_s0$841 [383:376];
+  assign \$812  = \$363 [0] ? \sel_l27_s0$841 [375:368] : \sel_l27_s0$841 [367:360];
   assign \$813  = \$363 [1] ? \$811  : \$812 ;
   assign \$814  = \$363 [2] ? \$810  : \$813 ;
   assign \$815  = \$363 [3] ? \$807  : \$814 ;
-  assign mul_w1_13 = \$363 [4] ? \sel_l27_s0$859 [495:488] : \$815 ;
-  assign \$816  = \$364 [0] ? \sel_l27_s0$859 [495:488] : \sel_l27_s0$859 [487:480];
-  assign \$817  = \$364 [0] ? \sel_l27_s0$859 [479:472] : \sel_l27_s0$859 [471:464];
+  assign mul_w1_13 = \$363 [4] ? \sel_l27_s0$841 [495:488] : \$815 ;
+  assign \$816  = \$364 [0] ? \sel_l27_s0$841 [495:488] : \sel_l27_s0$841 [487:480];
+  assign \$817  = \$364 [0] ? \sel_l27_s0$841 [479:472] : \sel_l27_s0$841 [471:464];
   assign \$818  = \$364 [1] ? \$816  : \$817 ;
-  assign \$819  = \$364 [0] ? \sel_l27_s0$859 [463:456] : \sel_l27_s0$859 [455:448];
-  assign \$820  = \$364 [0] ? \sel_l27_s0$859 [447:440] : \sel_l27_s0$859 [439:432];
+  assign \$819  = \$364 [0] ? \sel_l27_s0$841 [463:456] : \sel_l27_s0$841 [455:448];
+  assign \$820  = \$364 [0] ? \sel_l27_s0$841 [447:440] : \sel_l27_s0$841 [439:432];
   assign \$821  = \$364 [1] ? \$819  : \$820 ;
   assign \$822  = \$364 [2] ? \$818  : \$821 ;
-  assign \$823  = \$364 [0] ? \sel_l27_s0$859 [431:424] : \sel_l27_s0$859 [423:416];
-  assign \$824  = \$364 [0] ? \sel_l27_s0$859 [415:408] : \sel_l27_s0$859 [407:400];
+  assign \$823  = \$364 [0] ? \sel_l27_s0$841 [431:424] : \sel_l27_s0$841 [423:416];
+  assign \$824  = \$364 [0] ? \sel_l27_s0$841 [415:408] : \sel_l27_s0$841 [407:400];
   assign \$825  = \$364 [1] ? \$823  : \$824 ;
-  assign \$826  = \$364 [0] ? \sel_l27_s0$859 [399:392] : \sel_l27_s0$859 [391:384];
-  assign \$827  = \$364 [0] ? \sel_l27_s0$859 [383:376] : \sel_l27_s0$859 [375:368];
+  assign \$826  = \$364 [0] ? \sel_l27_s0$841 [399:392] : \sel_l27_s0$841 [391:384];
+  assign \$827  = \$364 [0] ? \sel_l27_s0$841 [383:376] : \sel_l27_s0$841 [375:368];
   assign \$828  = \$364 [1] ? \$826  : \$827 ;
   assign \$829  = \$364 [2] ? \$825  : \$828 ;
   assign \$830  = \$364 [3] ? \$822  : \$829 ;
-  assign mul_w1_14 = \$364 [4] ? \sel_l27_s0$859 [503:496] : \$830 ;
-  assign \$831  = \$365 [0] ? \sel_l27_s0$859 [503:496] : \sel_l27_s0$859 [495:488];
-  assign \$832  = \$365 [0] ? \sel_l27_s0$859 [487:480] : \sel_l27_s0$859 [479:472];
+  assign mul_w1_14 = \$364 [4] ? \sel_l27_s0$841 [503:496] : \$830 ;
+  assign \$831  = \$365 [0] ? \sel_l27_s0$841 [503:496] : \sel_l27_s0$841 [495:488];
+  assign \$832  = \$365 [0] ? \sel_l27_s0$841 [487:480] : \sel_l27_s0$841 [479:472];
   assign \$833  = \$365 [1] ? \$831  : \$832 ;
-  assign \$834  = \$365 [0] ? \sel_l27_s0$859 [471:464] : \sel_l27_s0$859 [463:456];
-  assign \$835  = \$365 [0] ? \sel_l27_s0$859 [455:448] : \sel_l27_s0$859 [447:440];
+  assign \$834  = \$365 [0] ? \sel_l27_s0$841 [471:464] : \sel_l27_s0$841 [463:456];
+  assign \$835  = \$365 [0] ? \sel_l27_s0$841 [455:448] : \sel_l27_s0$841 [447:440];
   assign \$836  = \$365 [1] ? \$834  : \$835 ;
   assign \$837  = \$365 [2] ? \$833  : \$836 ;
-  assign \$838  = \$365 [0] ? \sel_l27_s0$859 [439:432] : \sel_l27_s0$859 [431:424];
-  assign \$839  = \$365 [0] ? \sel_l27_s0$859 [423:416] : \sel_l27_s0$859 [415:408];
+  assign \$838  = \$365 [0] ? \sel_l27_s0$841 [439:432] : \sel_l27_s0$841 [431:424];
+  assign \$839  = \$365 [0] ? \sel_l27_s0$841 [423:416] : \sel_l27_s0$841 [415:408];
   assign \$840  = \$365 [1] ? \$838  : \$839 ;
-  assign \$841  = \$365 [0] ? \sel_l27_s0$859 [407:400] : \sel_l27_s0$859 [399:392];
-  assign \$842  = \$365 [0] ? \sel_l27_s0$859 [391:384] : \sel_l27_s0$859 [383:376];
+  assign \$841  = \$365 [0] ? \sel_l27_s0$841 [407:400] : \sel_l27_s0$841 [399:392];
+  assign \$842  = \$365 [0] ? \sel_l27_s0$841 [391:384] : \sel_l27_s0$841 [383:376];
   assign \$843  = \$365 [1] ? \$841  : \$842 ;
   assign \$844  = \$365 [2] ? \$840  : \$843 ;
   assign \$845  = \$365 [3] ? \$837  : \$844 ;
-  assign mul_w1_15 = \$365 [4] ? \sel_l27_s0$859 [511:504] : \$845 ;
-  assign \$846  = \$350 [0] ? \sel_l27_s0$859 [639:632] : \sel_l27_s0$859 [631:624];
-  assign \$847  = \$350 [0] ? \sel_l27_s0$859 [623:616] : \sel_l27_s0$859 [615:608];
+  assign mul_w1_15 = \$365 [4] ? \sel_l27_s0$841 [511:504] : \$845 ;
+  assign \$846  = \$350 [0] ? \sel_l27_s0$841 [639:632] : \sel_l27_s0$841 [631:624];
+  assign \$847  = \$350 [0] ? \sel_l27_s0$841 [623:616] : \sel_l27_s0$841 [615:608];
   assign \$848  = \$350 [1] ? \$846  : \$847 ;
-  assign \$849  = \$350 [0] ? \sel_l27_s0$859 [607:600] : \sel_l27_s0$859 [599:592];
-  assign \$850  = \$350 [0] ? \sel_l27_s0$859 [591:584] : \sel_l27_s0$859 [583:576];
+  assign \$849  = \$350 [0] ? \sel_l27_s0$841 [607:600] : \sel_l27_s0$841 [599:592];
+  assign \$850  = \$350 [0] ? \sel_l27_s0$841 [591:584] : \sel_l27_s0$841 [583:576];
   assign \$851  = \$350 [1] ? \$849  : \$850 ;
   assign \$852  = \$350 [2] ? \$848  : \$851 ;
-  assign \$853  = \$350 [0] ? \sel_l27_s0$859 [575:568] : \sel_l27_s0$859 [567:560];
-  assign \$854  = \$350 [0] ? \sel_l27_s0$859 [559:552] : \sel_l27_s0$859 [551:544];
+  assign \$853  = \$350 [0] ? \sel_l27_s0$841 [575:568] : \sel_l27_s0$841 [567:560];
+  assign \$854  = \$350 [0] ? \sel_l27_s0$841 [559:552] : \sel_l27_s0$841 [551:544];
   assign \$855  = \$350 [1] ? \$853  : \$854 ;
-  assign \$856  = \$350 [0] ? \sel_l27_s0$859 [543:536] : \sel_l27_s0$859 [535:528];
-  assign \$857  = \$350 [0] ? \sel_l27_s0$859 [527:520] : \sel_l27_s0$859 [519:512];
+  assign \$856  = \$350 [0] ? \sel_l27_s0$841 [543:536] : \sel_l27_s0$841 [535:528];
+  assign \$857  = \$350 [0] ? \sel_l27_s0$841 [527:520] : \sel_l27_s0$841 [519:512];
   assign \$858  = \$350 [1] ? \$856  : \$857 ;
   assign \$859  = \$350 [2] ? \$855  : \$858 ;
   assign \$860  = \$350 [3] ? \$852  : \$859 ;
-  assign mul_w2_0 = \$350 [4] ? \sel_l27_s0$859 [647:640] : \$860 ;
-  assign \$861  = \$351 [0] ? \sel_l27_s0$859 [647:640] : \sel_l27_s0$859 [639:632];
-  assign \$862  = \$351 [0] ? \sel_l27_s0$859 [631:624] : \sel_l27_s0$859 [623:616];
+  assign mul_w2_0 = \$350 [4] ? \sel_l27_s0$841 [647:640] : \$860 ;
+  assign \$861  = \$351 [0] ? \sel_l27_s0$841 [647:640] : \sel_l27_s0$841 [639:632];
+  assign \$862  = \$351 [0] ? \sel_l27_s0$841 [631:624] : \sel_l27_s0$841 [623:616];
   assign \$863  = \$351 [1] ? \$861  : \$862 ;
-  assign \$864  = \$351 [0] ? \sel_l27_s0$859 [615:608] : \sel_l27_s0$859 [607:600];
-  assign \$865  = \$351 [0] ? \sel_l27_s0$859 [599:592] : \sel_l27_s0$859 [591:584];
+  assign \$864  = \$351 [0] ? \sel_l27_s0$841 [615:608] : \sel_l27_s0$841 [607:600];
+  assign \$865  = \$351 [0] ? \sel_l27_s0$841 [599:592] : \sel_l27_s0$841 [591:584];
   assign \$866  = \$351 [1] ? \$864  : \$865 ;
   assign \$867  = \$351 [2] ? \$863  : \$866 ;
-  assign \$868  = \$351 [0] ? \sel_l27_s0$859 [583:576] : \sel_l27_s0$859 [575:568];
-  assign \$869  = \$351 [0] ? \sel_l27_s0$859 [567:560] : \sel_l27_s0$859 [559:552];
+  assign \$868  = \$351 [0] ? \sel_l27_s0$841 [583:576] : \sel_l27_s0$841 [575:568];
+  assign \$869  = \$351 [0] ? \sel_l27_s0$841 [567:560] : \sel_l27_s0$841 [559:552];
   assign \$870  = \$351 [1] ? \$868  : \$869 ;
-  assign \$871  = \$351 [0] ? \sel_l27_s0$859 [551:544] : \sel_l27_s0$859 [543:536];
-  assign \$872  = \$351 [0] ? \sel_l27_s0$859 [535:528] : \sel_l27_s0$859 [527:520];
+  assign \$871  = \$351 [0] ? \sel_l27_s0$841 [551:544] : \sel_l27_s0$841 [543:536];
+  assign \$872  = \$351 [0] ? \sel_l27_s0$841 [535:528] : \sel_l27_s0$841 [527:520];
   assign \$873  = \$351 [1] ? \$871  : \$872 ;
   assign \$874  = \$351 [2] ? \$870  : \$873 ;
   assign \$875  = \$351 [3] ? \$867  : \$874 ;
-  assign mul_w2_1 = \$351 [4] ? \sel_l27_s0$859 [655:648] : \$875 ;
-  assign \$876  = \$352 [0] ? \sel_l27_s0$859 [655:648] : \sel_l27_s0$859 [647:640];
-  assign \$877  = \$352 [0] ? \sel_l27_s0$859 [639:632] : \sel_l27_s0$859 [631:624];
+  assign mul_w2_1 = \$351 [4] ? \sel_l27_s0$841 [655:648] : \$875 ;
+  assign \$876  = \$352 [0] ? \sel_l27_s0$841 [655:648] : \sel_l27_s0$841 [647:640];
+  assign \$877  = \$352 [0] ? \sel_l27_s0$841 [639:632] : \sel_l27_s0$841 [631:624];
   assign \$878  = \$352 [1] ? \$876  : \$877 ;
-  assign \$879  = \$352 [0] ? \sel_l27_s0$859 [623:616] : \sel_l27_s0$859 [615:608];
-  assign \$880  = \$352 [0] ? \sel_l27_s0$859 [607:600] : \sel_l27_s0$859 [599:592];
+  assign \$879  = \$352 [0] ? \sel_l27_s0$841 [623:616] : \sel_l27_s0$841 [615:608];
+  assign \$880  = \$352 [0] ? \sel_l27_s0$841 [607:600] : \sel_l27_s0$841 [599:592];
   assign \$881  = \$352 [1] ? \$879  : \$880 ;
   assign \$882  = \$352 [2] ? \$878  : \$881 ;
-  assign \$883  = \$352 [0] ? \sel_l27_s0$859 [591:584] : \sel_l27_s0$859 [583:576];
-  assign \$884  = \$352 [0] ? \sel_l27_s0$859 [575:568] : \sel_l27_s0$859 [567:560];
+  assign \$883  = \$352 [0] ? \sel_l27_s0$841 [591:584] : \sel_l27_s0$841 [583:576];
+  assign \$884  = \$352 [0] ? \sel_l27_s0$841 [575:568] : \sel_l27_s0$841 [567:560];
   assign \$885  = \$352 [1] ? \$883  : \$884 ;
-  assign \$886  = \$352 [0] ? \sel_l27_s0$859 [559:552] : \sel_l27_s0$859 [551:544];
-  assign \$887  = \$352 [0] ? \sel_l27_s0$859 [543:536] : \sel_l27_s0$859 [535:528];
+  assign \$886  = \$352 [0] ? \sel_l27_s0$841 [559:552] : \sel_l27_s0$841 [551:544];
+  assign \$887  = \$352 [0] ? \sel_l27_s0$841 [543:536] : \sel_l27_s0$841 [535:528];
   assign \$888  = \$352 [1] ? \$886  : \$887 ;
   assign \$889  = \$352 [2] ? \$885  : \$888 ;
   assign \$890  = \$352 [3] ? \$882  : \$889 ;
-  assign mul_w2_2 = \$352 [4] ? \sel_l27_s0$859 [663:656] : \$890 ;
-  assign \$891  = \$353 [0] ? \sel_l27_s0$859 [663:656] : \sel_l27_s0$859 [655:648];
-  assign \$892  = \$353 [0] ? \sel_l27_s0$859 [647:640] : \sel_l27_s0$859 [639:632];
+  assign mul_w2_2 = \$352 [4] ? \sel_l27_s0$841 [663:656] : \$890 ;
+  assign \$891  = \$353 [0] ? \sel_l27_s0$841 [663:656] : \sel_l27_s0$841 [655:648];
+  assign \$892  = \$353 [0] ? \sel_l27_s0$841 [647:640] : \sel_l27_s0$841 [639:632];
   assign \$893  = \$353 [1] ? \$891  : \$892 ;
-  assign \$894  = \$353 [0] ? \sel_l27_s0$859 [631:624] : \sel_l27_s0$859 [623:616];
-  assign \$895  = \$353 [0] ? \sel_l27_s0$859 [615:608] : \sel_l27_s0$859 [607:600];
+  assign \$894  = \$353 [0] ? \sel_l27_s0$841 [631:624] : \sel_l27_s0$841 [623:616];
+  assign \$895  = \$353 [0] ? \sel_l27_s0$841 [615:608] : \sel_l27_s0$841 [607:600];
   assign \$896  = \$353 [1] ? \$894  : \$895 ;
   assign \$897  = \$353 [2] ? \$893  : \$896 ;
-  assign \$898  = \$353 [0] ? \sel_l27_s0$859 [599:592] : \sel_l27_s0$859 [591:584];
-  assign \$899  = \$353 [0] ? \sel_l27_s0$859 [583:576] : \sel_l27_s0$859 [575:568];
+  assign \$898  = \$353 [0] ? \sel_l27_s0$841 [599:592] : \sel_l27_s0$841 [591:584];
+  assign \$899  = \$353 [0] ? \sel_l27_s0$841 [583:576] : \sel_l27_s0$841 [575:568];
   assign \$900  = \$353 [1] ? \$898  : \$899 ;
-  assign \$901  = \$353 [0] ? \sel_l27_s0$859 [567:560] : \sel_l27_s0$859 [559:552];
-  assign \$902  = \$353 [0] ? \sel_l27_s0$859 [551:544] : \sel_l27_s0$859 [543:536];
+  assign \$901  = \$353 [0] ? \sel_l27_s0$841 [567:560] : \sel_l27_s0$841 [559:552];
+  assign \$902  = \$353 [0] ? \sel_l27_s0$841 [551:544] : \sel_l27_s0$841 [543:536];
   assign \$903  = \$353 [1] ? \$901  : \$902 ;
   assign \$904  = \$353 [2] ? \$900  : \$903 ;
   assign \$905  = \$353 [3] ? \$897  : \$904 ;
-  assign mul_w2_3 = \$353 [4] ? \sel_l27_s0$859 [671:664] : \$905 ;
-  assign \$906  = \$354 [0] ? \sel_l27_s0$859 [671:664] : \sel_l27_s0$859 [663:656];
-  assign \$907  = \$354 [0] ? \sel_l27_s0$859 [655:648] : \sel_l27_s0$859 [647:640];
+  assign mul_w2_3 = \$353 [4] ? \sel_l27_s0$841 [671:664] : \$905 ;
+  assign \$906  = \$354 [0] ? \sel_l27_s0$841 [671:664] : \sel_l27_s0$841 [663:656];
+  assign \$907  = \$354 [0] ? \sel_l27_s0$841 [655:648] : \sel_l27_s0$841 [647:640];
   assign \$908  = \$354 [1] ? \$906  : \$907 ;
-  assign \$909  = \$354 [0] ? \sel_l27_s0$859 [639:632] : \sel_l27_s0$859 [631:624];
-  assign \$910  = \$354 [0] ? \sel_l27_s0$859 [623:616] : \sel_l27_s0$859 [615:608];
+  assign \$909  = \$354 [0] ? \sel_l27_s0$841 [639:632] : \sel_l27_s0$841 [631:624];
+  assign \$910  = \$354 [0] ? \sel_l27_s0$841 [623:616] : \sel_l27_s0$841 [615:608];
   assign \$911  = \$354 [1] ? \$909  : \$910 ;
   assign \$912  = \$354 [2] ? \$908  : \$911 ;
-  assign \$913  = \$354 [0] ? \sel_l27_s0$859 [607:600] : \sel_l27_s0$859 [599:592];
-  assign \$914  = \$354 [0] ? \sel_l27_s0$859 [591:584] : \sel_l27_s0$859 [583:576];
+  assign \$913  = \$354 [0] ? \sel_l27_s0$841 [607:600] : \sel_l27_s0$841 [599:592];
+  assign \$914  = \$354 [0] ? \sel_l27_s0$841 [591:584] : \sel_l27_s0$841 [583:576];
   assign \$915  = \$354 [1] ? \$913  : \$914 ;
-  assign \$916  = \$354 [0] ? \sel_l27_s0$859 [575:568] : \sel_l27_s0$859 [567:560];
-  assign \$917  = \$354 [0] ? \sel_l27_s0$859 [559:552] : \sel_l27_s0$859 [551:544];
+  assign \$916  = \$354 [0] ? \sel_l27_s0$841 [575:568] : \sel_l27_s0$841 [567:560];
+  assign \$917  = \$354 [0] ? \sel_l27_s0$841 [559:552] : \sel_l27_s0$841 [551:544];
   assign \$918  = \$354 [1] ? \$916  : \$917 ;
   assign \$919  = \$354 [2] ? \$915  : \$918 ;
   assign \$920  = \$354 [3] ? \$912  : \$919 ;
-  assign mul_w2_4 = \$354 [4] ? \sel_l27_s0$859 [679:672] : \$920 ;
-  assign \$921  = \$355 [0] ? \sel_l27_s0$859 [679:672] : \sel_l27_s0$859 [671:664];
-  assign \$922  = \$355 [0] ? \sel_l27_s0$859 [663:656] : \sel_l27_s0$859 [655:648];
+  assign mul_w2_4 = \$354 [4] ? \sel_l27_s0$841 [679:672] : \$920 ;
+  assign \$921  = \$355 [0] ? \sel_l27_s0$841 [679:672] : \sel_l27_s0$841 [671:664];
+  assign \$922  = \$355 [0] ? \sel_l27_s0$841 [663:656] : \sel_l27_s0$841 [655:648];
   assign \$923  = \$355 [1] ? \$921  : \$922 ;
-  assign \$924  = \$355 [0] ? \sel_l27_s0$859 [647:640] : \sel_l27_s0$859 [639:632];
-  assign \$925  = \$355 [0] ? \sel_l27_s0$859 [631:624] : \sel_l27_s0$859 [623:616];
+  assign \$924  = \$355 [0] ? \sel_l27_s0$841 [647:640] : \sel_l27_s0$841 [639:632];
+  assign \$925  = \$355 [0] ? \sel_l27_s0$841 [631:624] : \sel_l27_s0$841 [623:616];
   assign \$926  = \$355 [1] ? \$924  : \$925 ;
   assign \$927  = \$355 [2] ? \$923  : \$926 ;
-  assign \$928  = \$355 [0] ? \sel_l27_s0$859 [615:608] : \sel_l27_s0$859 [607:600];
-  assign \$929  = \$355 [0] ? \sel_l27_s0$859 [599:592] : \sel_l27_s0$859 [591:584];
+  assign \$928  = \$355 [0] ? \sel_l27_s0$841 [615:608] : \sel_l27_s0$841 [607:600];
+  assign \$929  = \$355 [0] ? \sel_l27_s0$841 [599:592] : \sel_l27_s0$841 [591:584];
   assign \$930  = \$355 [1] ? \$928  : \$929 ;
-  assign \$931  = \$355 [0] ? \sel_l27_s0$859 [583:576] : \sel_l27_s0$859 [575:568];
-  assign \$932  = \$355 [0] ? \sel_l27_s0$859 [567:560] : \sel_l27_s0$859 [559:552];
+  assign \$931  = \$355 [0] ? \sel_l27_s0$841 [583:576] : \sel_l27_s0$841 [575:568];
+  assign \$932  = \$355 [0] ? \sel_l27_s0$841 [567:560] : \sel_l27_s0$841 [559:552];
   assign \$933  = \$355 [1] ? \$931  : \$932 ;
   assign \$934  = \$355 [2] ? \$930  : \$933 ;
   assign \$935  = \$355 [3] ? \$927  : \$934 ;
-  assign mul_w2_5 = \$355 [4] ? \sel_l27_s0$859 [687:680] : \$935 ;
-  assign \$936  = \$356 [0] ? \sel_l27_s0$859 [687:680] : \sel_l27_s0$859 [679:672];
-  assign \$937  = \$356 [0] ? \sel_l27_s0$859 [671:664] : \sel_l27_s0$859 [663:656];
+  assign mul_w2_5 = \$355 [4] ? \sel_l27_s0$841 [687:680] : \$935 ;
+  assign \$936  = \$356 [0] ? \sel_l27_s0$841 [687:680] : \sel_l27_s0$841 [679:672];
+  assign \$937  = \$356 [0] ? \sel_l27_s0$841 [671:664] : \sel_l27_s0$841 [663:656];
   assign \$938  = \$356 [1] ? \$936  : \$937 ;
-  assign \$939  = \$356 [0] ? \sel_l27_s0$859 [655:648] : \sel_l27_s0$859 [647:640];
-  assign \$940  = \$356 [0] ? \sel_l27_s0$859 [639:632] : \sel_l27_s0$859 [631:624];
+  assign \$939  = \$356 [0] ? \sel_l27_s0$841 [655:648] : \sel_l27_s0$841 [647:640];
+  assign \$940  = \$356 [0] ? \sel_l27_s0$841 [639:632] : \sel_l27_s0$841 [631:624];
   assign \$941  = \$356 [1] ? \$939  : \$940 ;
   assign \$942  = \$356 [2] ? \$938  : \$941 ;
-  assign \$943  = \$356 [0] ? \sel_l27_s0$859 [623:616] : \sel_l27_s0$859 [615:608];
-  assign \$944  = \$356 [0] ? \sel_l27_s0$859 [607:600] : \sel_l27_s0$859 [599:592];
+  assign \$943  = \$356 [0] ? \sel_l27_s0$841 [623:616] : \sel_l27_s0$841 [615:608];
+  assign \$944  = \$356 [0] ? \sel_l27_s0$841 [607:600] : \sel_l27_s0$841 [599:592];
   assign \$945  = \$356 [1] ? \$943  : \$944 ;
-  assign \$946  = \$356 [0] ? \sel_l27_s0$859 [591:584] : \sel_l27_s0$859 [583:576];
-  assign \$947  = \$356 [0] ? \sel_l27_s0$859 [575:568] : \sel_l27_s0$859 [567:560];
+  assign \$946  = \$356 [0] ? \sel_l27_s0$841 [591:584] : \sel_l27_s0$841 [583:576];
+  assign \$947  = \$356 [0] ? \sel_l27_s0$841 [575:568] : \sel_l27_s0$841 [567:560];
   assign \$948  = \$356 [1] ? \$946  : \$947 ;
   assign \$949  = \$356 [2] ? \$945  : \$948 ;
   assign \$950  = \$356 [3] ? \$942  : \$949 ;
-  assign mul_w2_6 = \$356 [4] ? \sel_l27_s0$859 [695:688] : \$950 ;
-  assign \$951  = \$357 [0] ? \sel_l27_s0$859 [695:688] : \sel_l27_s0$859 [687:680];
-  assign \$952  = \$357 [0] ? \sel_l27_s0$859 [679:672] : \sel_l27_s0$859 [671:664];
+  assign mul_w2_6 = \$356 [4] ? \sel_l27_s0$841 [695:688] : \$950 ;
+  assign \$951  = \$357 [0] ? \sel_l27_s0$841 [695:688] : \sel_l27_s0$841 [687:680];
+  assign \$952  = \$357 [0] ? \sel_l27_s0$841 [679:672] : \sel_l27_s0$841 [671:664];
   assign \$953  = \$357 [1] ? \$951  : \$952 ;
-  assign \$954  = \$357 [0] ? \sel_l27_s0$859 [663:656] : \sel_l27_s0$859 [655:648];
-  assign \$955  = \$357 [0] ? \sel_l27_s0$859 [647:640] : \sel_l27_s0$859 [639:632];
+  assign \$954  = \$357 [0] ? \sel_l27_s0$841 [663:656] : \sel_l27_s0$841 [655:648];
+  assign \$955  = \$357 [0] ? \sel_l27_s0$841 [647:640] : \sel_l27_s0$841 [639:632];
   assign \$956  = \$357 [1] ? \$954  : \$955 ;
   assign \$957  = \$357 [2] ? \$953  : \$956 ;
-  assign \$958  = \$357 [0] ? \sel_l27_s0$859 [631:624] : \sel_l27_s0$859 [623:616];
-  assign \$959  = \$357 [0] ? \sel_l27_s0$859 [615:608] : \sel_l27_s0$859 [607:600];
+  assign \$958  = \$357 [0] ? \sel_l27_s0$841 [631:624] : \sel_l27_s0$841 [623:616];
+  assign \$959  = \$357 [0] ? \sel_l27_s0$841 [615:608] : \sel_l27_s0$841 [607:600];
   assign \$960  = \$357 [1] ? \$958  : \$959 ;
-  assign \$961  = \$357 [0] ? \sel_l27_s0$859 [599:592] : \sel_l27_s0$859 [591:584];
-  assign \$962  = \$357 [0] ? \sel_l27_s0$859 [583:576] : \sel_l27_s0$859 [575:568];
+  assign \$961  = \$357 [0] ? \sel_l27_s0$841 [599:592] : \sel_l27_s0$841 [591:584];
+  assign \$962  = \$357 [0] ? \sel_l27_s0$841 [583:576] : \sel_l27_s0$841 [575:568];
   assign \$963  = \$357 [1] ? \$961  : \$962 ;
   assign \$964  = \$357 [2] ? \$960  : \$963 ;
   assign \$965  = \$357 [3] ? \$957  : \$964 ;
-  assign mul_w2_7 = \$357 [4] ? \sel_l27_s0$859 [703:696] : \$965 ;
-  assign \$966  = \$358 [0] ? \sel_l27_s0$859 [703:696] : \sel_l27_s0$859 [695:688];
-  assign \$967  = \$358 [0] ? \sel_l27_s0$859 [687:680] : \sel_l27_s0$859 [679:672];
+  assign mul_w2_7 = \$357 [4] ? \sel_l27_s0$841 [703:696] : \$965 ;
+  assign \$966  = \$358 [0] ? \sel_l27_s0$841 [703:696] : \sel_l27_s0$841 [695:688];
+  assign \$967  = \$358 [0] ? \sel_l27_s0$841 [687:680] : \sel_l27_s0$841 [679:672];
   assign \$968  = \$358 [1] ? \$966  : \$967 ;
-  assign \$969  = \$358 [0] ? \sel_l27_s0$859 [671:664] : \sel_l27_s0$859 [663:656];
-  assign \$970  = \$358 [0] ? \sel_l27_s0$859 [655:648] : \sel_l27_s0$859 [647:640];
+  assign \$969  = \$358 [0] ? \sel_l27_s0$841 [671:664] : \sel_l27_s0$841 [663:656];
+  assign \$970  = \$358 [0] ? \sel_l27_s0$841 [655:648] : \sel_l27_s0$841 [647:640];
   assign \$971  = \$358 [1] ? \$969  : \$970 ;
   assign \$972  = \$358 [2] ? \$968  : \$971 ;
-  assign \$973  = \$358 [0] ? \sel_l27_s0$859 [639:632] : \sel_l27_s0$859 [631:624];
-  assign \$974  = \$358 [0] ? \sel_l27_s0$859 [623:616] : \sel_l27_s0$859 [615:608];
+  assign \$973  = \$358 [0] ? \sel_l27_s0$841 [639:632] : \sel_l27_s0$841 [631:624];
+  assign \$974  = \$358 [0] ? \sel_l27_s0$841 [623:616] : \sel_l27_s0$841 [615:608];
   assign \$975  = \$358 [1] ? \$973  : \$974 ;
-  assign \$976  = \$358 [0] ? \sel_l27_s0$859 [607:600] : \sel_l27_s0$859 [599:592];
-  assign \$977  = \$358 [0] ? \sel_l27_s0$859 [591:584] : \sel_l27_s0$859 [583:576];
+  assign \$976  = \$358 [0] ? \sel_l27_s0$841 [607:600] : \sel_l27_s0$841 [599:592];
+  assign \$977  = \$358 [0] ? \sel_l27_s0$841 [591:584] : \sel_l27_s0$841 [583:576];
   assign \$978  = \$358 [1] ? \$976  : \$977 ;
   assign \$979  = \$358 [2] ? \$975  : \$978 ;
   assign \$980  = \$358 [3] ? \$972  : \$979 ;
-  assign mul_w2_8 = \$358 [4] ? \sel_l27_s0$859 [711:704] : \$980 ;
-  assign \$981  = \$359 [0] ? \sel_l27_s0$859 [711:704] : \sel_l27_s0$859 [703:696];
-  assign \$982  = \$359 [0] ? \sel_l27_s0$859 [695:688] : \sel_l27_s0$859 [687:680];
+  assign mul_w2_8 = \$358 [4] ? \sel_l27_s0$841 [711:704] : \$980 ;
+  assign \$981  = \$359 [0] ? \sel_l27_s0$841 [711:704] : \sel_l27_s0$841 [703:696];
+  assign \$982  = \$359 [0] ? \sel_l27_s0$841 [695:688] : \sel_l27_s0$841 [687:680];
   assign \$983  = \$359 [1] ? \$981  : \$982 ;
-  assign \$984  = \$359 [0] ? \sel_l27_s0$859 [679:672] : \sel_l27_s0$859 [671:664];
-  assign \$985  = \$359 [0] ? \sel_l27_s0$859 [663:656] : \sel_l27_s0$859 [655:648];
+  assign \$984  = \$359 [0] ? \sel_l27_s0$841 [679:672] : \sel_l27_s0$841 [671:664];
+  assign \$985  = \$359 [0] ? \sel_l27_s0$841 [663:656] : \sel_l27_s0$841 [655:648];
   assign \$986  = \$359 [1] ? \$984  : \$985 ;
   assign \$987  = \$359 [2] ? \$983  : \$986 ;
-  assign \$988  = \$359 [0] ? \sel_l27_s0$859 [647:640] : \sel_l27_s0$859 [639:632];
-  assign \$989  = \$359 [0] ? \sel_l27_s0$859 [631:624] : \sel_l27_s0$859 [623:616];
+  assign \$988  = \$359 [0] ? \sel_l27_s0$841 [647:640] : \sel_l27_s0$841 [639:632];
+  assign \$989  = \$359 [0] ? \sel_l27_s0$841 [631:624] : \sel_l27_s0$841 [623:616];
   assign \$990  = \$359 [1] ? \$988  : \$989 ;
-  assign \$991  = \$359 [0] ? \sel_l27_s0$859 [615:608] : \sel_l27_s0$859 [607:600];
-  assign \$992  = \$359 [0] ? \sel_l27_s0$859 [599:592] : \sel_l27_s0$859 [591:584];
+  assign \$991  = \$359 [0] ? \sel_l27_s0$841 [615:608] : \sel_l27_s0$841 [607:600];
+  assign \$992  = \$359 [0] ? \sel_l27_s0$841 [599:592] : \sel_l27_s0$841 [591:584];
   assign \$993  = \$359 [1] ? \$991  : \$992 ;
   assign \$994  = \$359 [2] ? \$990  : \$993 ;
   assign \$995  = \$359 [3] ? \$987  : \$994 ;
-  assign mul_w2_9 = \$359 [4] ? \sel_l27_s0$859 [719:712] : \$995 ;
-  assign \$996  = \$360 [0] ? \sel_l27_s0$859 [719:712] : \sel_l27_s0$859 [711:704];
-  assign \$997  = \$360 [0] ? \sel_l27_s0$859 [703:696] : \sel_l27_s0$859 [695:688];
+  assign mul_w2_9 = \$359 [4] ? \sel_l27_s0$841 [719:712] : \$995 ;
+  assign \$996  = \$360 [0] ? \sel_l27_s0$841 [719:712] : \sel_l27_s0$841 [711:704];
+  assign \$997  = \$360 [0] ? \sel_l27_s0$841 [703:696] : \sel_l27_s0$841 [695:688];
   assign \$998  = \$360 [1] ? \$996  : \$997 ;
-  assign \$999  = \$360 [0] ? \sel_l27_s0$859 [687:680] : \sel_l27_s0$859 [679:672];
-  assign \$1000  = \$360 [0] ? \sel_l27_s0$859 [671:664] : \sel_l27_s0$859 [663:656];
+  assign \$999  = \$360 [0] ? \sel_l27_s0$841 [687:680] : \sel_l27_s0$841 [679:672];
+  assign \$1000  = \$360 [0] ? \sel_l27_s0$841 [671:664] : \sel_l27_s0$841 [663:656];
   assign \$1001  = \$360 [1] ? \$999  : \$1000 ;
   assign \$1002  = \$360 [2] ? \$998  : \$1001 ;
-  assign \$1003  = \$360 [0] ? \sel_l27_s0$859 [655:648] : \sel_l27_s0$859 [647:640];
-  assign \$1004  = \$360 [0] ? \sel_l27_s0$859 [639:632] : \sel_l27_s0$859 [631:624];
+  assign \$1003  = \$360 [0] ? \sel_l27_s0$841 [655:648] : \sel_l27_s0$841 [647:640];
+  assign \$1004  = \$360 [0] ? \sel_l27_s0$841 [639:632] : \sel_l27_s0$841 [631:624];
   assign \$1005  = \$360 [1] ? \$1003  : \$1004 ;
-  assign \$1006  = \$360 [0] ? \sel_l27_s0$859 [623:616] : \sel_l27_s0$859 [615:608];
-  assign \$1007  = \$360 [0] ? \sel_l27_s0$859 [607:600] : \sel_l27_s0$859 [599:592];
+  assign \$1006  = \$360 [0] ? \sel_l27_s0$841 [623:616] : \sel_l27_s0$841 [615:608];
+  assign \$1007  = \$360 [0] ? \sel_l27_s0$841 [607:600] : \sel_l27_s0$841 [599:592];
   assign \$1008  = \$360 [1] ? \$1006  : \$1007 ;
   assign \$1009  = \$360 [2] ? \$1005  : \$1008 ;
   assign \$1010  = \$360 [3] ? \$1002  : \$1009 ;
-  assign mul_w2_10 = \$360 [4] ? \sel_l27_s0$859 [727:720] : \$1010 ;
-  assign \$1011  = \$361 [0] ? \sel_l27_s0$859 [727:720] : \sel_l27_s0$859 [719:712];
-  assign \$1012  = \$361 [0] ? \sel_l27_s0$859 [711:704] : \sel_l27_s0$859 [703:696];
+  assign mul_w2_10 = \$360 [4] ? \sel_l27_s0$841 [727:720] : \$1010 ;
+  assign \$1011  = \$361 [0] ? \sel_l27_s0$841 [727:720] : \sel_l27_s0$841 [719:712];
+  assign \$1012  = \$361 [0] ? \sel_l27_s0$841 [711:704] : \sel_l27_s0$841 [703:696];
   assign \$1013  = \$361 [1] ? \$1011  : \$1012 ;
-  assign \$1014  = \$361 [0] ? \sel_l27_s0$859 [695:688] : \sel_l27_s0$859 [687:680];
-  assign \$1015  = \$361 [0] ? \sel_l27_s0$859 [679:672] : \sel_l27_s0$859 [671:664];
+  assign \$1014  = \$361 [0] ? \sel_l27_s0$841 [695:688] : \sel_l27_s0$841 [687:680];
+  assign \$1015  = \$361 [0] ? \sel_l27_s0$841 [679:672] : \sel_l27_s0$841 [671:664];
   assign \$1016  = \$361 [1] ? \$1014  : \$1015 ;
   assign \$1017  = \$361 [2] ? \$1013  : \$1016 ;
-  assign \$1018  = \$361 [0] ? \sel_l27_s0$859 [663:656] : \sel_l27_s0$859 [655:648];
-  assign \$1019  = \$361 [0] ? \sel_l27_s0$859 [647:640] : \sel_l27_s0$859 [639:632];
+  assign \$1018  = \$361 [0] ? \sel_l27_s0$841 [663:656] : \sel_l27_s0$841 [655:648];
+  assign \$1019  = \$361 [0] ? \sel_l27_s0$841 [647:640] : \sel_l27_s0$841 [639:632];
   assign \$1020  = \$361 [1] ? \$1018  : \$1019 ;
-  assign \$1021  = \$361 [0] ? \sel_l27_s0$859 [631:624] : \sel_l27_s0$859 [623:616];
-  assign \$1022  = \$361 [0] ? \sel_l27_s0$859 [615:608] : \sel_l27_s0$859 [607:600];
+  assign \$1021  = \$361 [0] ? \sel_l27_s0$841 [631:624] : \sel_l27_s0$841 [623:616];
+  assign \$1022  = \$361 [0] ? \sel_l27_s0$841 [615:608] : \sel_l27_s0$841 [607:600];
   assign \$1023  = \$361 [1] ? \$1021  : \$1022 ;
   assign \$1024  = \$361 [2] ? \$1020  : \$1023 ;
   assign \$1025  = \$361 [3] ? \$1017  : \$1024 ;
-  assign mul_w2_11 = \$361 [4] ? \sel_l27_s0$859 [735:728] : \$1025 ;
-  assign \$1026  = \$362 [0] ? \sel_l27_s0$859 [735:728] : \sel_l27_s0$859 [727:720];
-  assign \$1027  = \$362 [0] ? \sel_l27_s0$859 [719:712] : \sel_l27_s0$859 [711:704];
+  assign mul_w2_11 = \$361 [4] ? \sel_l27_s0$841 [735:728] : \$1025 ;
+  assign \$1026  = \$362 [0] ? \sel_l27_s0$841 [735:728] : \sel_l27_s0$841 [727:720];
+  assign \$1027  = \$362 [0] ? \sel_l27_s0$841 [719:712] : \sel_l27_s0$841 [711:704];
   assign \$1028  = \$362 [1] ? \$1026  : \$1027 ;
-  assign \$1029  = \$362 [0] ? \sel_l27_s0$859 [703:696] : \sel_l27_s0$859 [695:688];
-  assign \$1030  = \$362 [0] ? \sel_l27_s0$859 [687:680] : \sel_l27_s0$859 [679:672];
+  assign \$1029  = \$362 [0] ? \sel_l27_s0$841 [703:696] : \sel_l27_s0$841 [695:688];
+  assign \$1030  = \$362 [0] ? \sel_l27_s0$841 [687:680] : \sel_l27_s0$841 [679:672];
   assign \$1031  = \$362 [1] ? \$1029  : \$1030 ;
   assign \$1032  = \$362 [2] ? \$1028  : \$1031 ;
-  assign \$1033  = \$362 [0] ? \sel_l27_s0$859 [671:664] : \sel_l27_s0$859 [663:656];
-  assign \$1034  = \$362 [0] ? \sel_l27_s0$859 [655:648] : \sel_l27_s0$859 [647:640];
+  assign \$1033  = \$362 [0] ? \sel_l27_s0$841 [671:664] : \sel_l27_s0$841 [663:656];
+  assign \$1034  = \$362 [0] ? \sel_l27_s0$841 [655:648] : \sel_l27_s0$841 [647:640];
   assign \$1035  = \$362 [1] ? \$1033  : \$1034 ;
-  assign \$1036  = \$362 [0] ? \sel_l27_s0$859 [639:632] : \sel_l27_s0$859 [631:624];
-  assign \$1037  = \$362 [0] ? \sel_l27_s0$859 [623:616] : \sel_l27_s0$859 [615:608];
+  assign \$1036  = \$362 [0] ? \sel_l27_s0$841 [639:632] : \sel_l27_s0$841 [631:624];
+  assign \$1037  = \$362 [0] ? \sel_l27_s0$841 [623:616] : \sel_l27_s0$841 [615:608];
   assign \$1038  = \$362 [1] ? \$1036  : \$1037 ;
   assign \$1039  = \$362 [2] ? \$1035  : \$1038 ;
   assign \$1040  = \$362 [3] ? \$1032  : \$1039 ;
-  assign mul_w2_12 = \$362 [4] ? \sel_l27_s0$859 [743:736] : \$1040 ;
-  assign \$1041  = \$363 [0] ? \sel_l27_s0$859 [743:736] : \sel_l27_s0$859 [735:728];
-  assign \$1042  = \$363 [0] ? \sel_l27_s0$859 [727:720] : \sel_l27_s0$859 [719:712];
+  assign mul_w2_12 = \$362 [4] ? \sel_l27_s0$841 [743:736] : \$1040 ;
+  assign \$1041  = \$363 [0] ? \sel_l27_s0$841 [743:736] : \sel_l27_s0$841 [735:728];
+  assign \$1042  = \$363 [0] ? \sel_l27_s0$841 [727:720] : \sel_l27_s0$841 [719:712];
   assign \$1043  = \$363 [1] ? \$1041  : \$1042 ;
-  assign \$1044  = \$363 [0] ? \sel_l27_s0$859 [711:704] : \sel_l27_s0$859 [703:696];
-  assign \$1045  = \$363 [0] ? \sel_l27_s0$859 [695:688] : \sel_l27_s0$859 [687:680];
+  assign \$1044  = \$363 [0] ? \sel_l27_s0$841 [711:704] : \sel_l27_s0$841 [703:696];
+  assign \$1045  = \$363 [0] ? \sel_l27_s0$841 [695:688] : \sel_l27_s0$841 [687:680];
   assign \$1046  = \$363 [1] ? \$1044  : \$1045 ;
   assign \$1047  = \$363 [2] ? \$1043  : \$1046 ;
-  assign \$1048  = \$363 [0] ? \sel_l27_s0$859 [679:672] : \sel_l27_s0$859 [671:664];
-  assign \$1049  = \$363 [0] ? \sel_l27_s0$859 [663:656] : \sel_l27_s0$859 [655:648];
+  assign \$1048  = \$363 [0] ? \sel_l27_s0$841 [679:672] : \sel_l27_s0$841 [671:664];
+  assign \$1049  = \$363 [0] ? \sel_l27_s0$841 [663:656] : \sel_l27_s0$841 [655:648];
   assign \$1050  = \$363 [1] ? \$1048  : \$1049 ;
-  assign \$1051  = \$363 [0] ? \sel_l27_s0$859 [647:640] : \sel_l27_s0$859 [639:632];
-  assign \$1052  = \$363 [0] ? \sel_l27_s0$859 [631:624] : \sel_l27_s0$859 [623:616];
+  assign \$1051  = \$363 [0] ? \sel_l27_s0$841 [647:640] : \sel_l27_s0$841 [639:632];
+  assign \$1052  = \$363 [0] ? \sel_l27_s0$841 [631:624] : \sel_l27_s0$841 [623:616];
   assign \$1053  = \$363 [1] ? \$1051  : \$1052 ;
   assign \$1054  = \$363 [2] ? \$1050  : \$1053 ;
   assign \$1055  = \$363 [3] ? \$1047  : \$1054 ;
-  assign mul_w2_13 = \$363 [4] ? \sel_l27_s0$859 [751:744] : \$1055 ;
-  assign \$1056  = \$364 [0] ? \sel_l27_s0$859 [751:744] : \sel_l27_s0$859 [743:736];
-  assign \$1057  = \$364 [0] ? \sel_l27_s0$859 [735:728] : \sel_l27_s0$859 [727:720];
+  assign mul_w2_13 = \$363 [4] ? \sel_l27_s0$841 [751:744] : \$1055 ;
+  assign \$1056  = \$364 [0] ? \sel_l27_s0$841 [751:744] : \sel_l27_s0$841 [743:736];
+  assign \$1057  = \$364 [0] ? \sel_l27_s0$841 [735:728] : \sel_l27_s0$841 [727:720];
   assign \$1058  = \$364 [1] ? \$1056  : \$1057 ;
-  assign \$1059  = \$364 [0] ? \sel_l27_s0$859 [719:712] : \sel_l27_s0$859 [711:704];
-  assign \$1060  = \$364 [0] ? \sel_l27_s0$859 [703:696] : \sel_l27_s0$859 [695:688];
+  assign \$1059  = \$364 [0] ? \sel_l27_s0$841 [719:712] : \sel_l27_s0$841 [711:704];
+  assign \$1060  = \$364 [0] ? \sel_l27_s0$841 [703:696] : \sel_l27_s0$841 [695:688];
   assign \$1061  = \$364 [1] ? \$1059  : \$1060 ;
   assign \$1062  = \$364 [2] ? \$1058  : \$1061 ;
-  assign \$1063  = \$364 [0] ? \sel_l27_s0$859 [687:680] : \sel_l27_s0$859 [679:672];
-  assign \$1064  = \$364 [0] ? \sel_l27_s0$859 [671:664] : \sel_l27_s0$859 [663:656];
+  assign \$1063  = \$364 [0] ? \sel_l27_s0$841 [687:680] : \sel_l27_s0$841 [679:672];
+  assign \$1064  = \$364 [0] ? \sel_l27_s0$841 [671:664] : \sel_l27_s0$841 [663:656];
   assign \$1065  = \$364 [1] ? \$1063  : \$1064 ;
-  assign \$1066  = \$364 [0] ? \sel_l27_s0$859 [655:648] : \sel_l27_s0$859 [647:640];
-  assign \$1067  = \$364 [0] ? \sel_l27_s0$859 [639:632] : \sel_l27_s0$859 [631:624];
+  assign \$1066  = \$364 [0] ? \sel_l27_s0$841 [655:648] : \sel_l27_s0$841 [647:640];
+  assign \$1067  = \$364 [0] ? \sel_l27_s0$841 [639:632] : \sel_l27_s0$841 [631:624];
   assign \$1068  = \$364 [1] ? \$1066  : \$1067 ;
   assign \$1069  = \$364 [2] ? \$1065  : \$1068 ;
   assign \$1070  = \$364 [3] ? \$1062  : \$1069 ;
-  assign mul_w2_14 = \$364 [4] ? \sel_l27_s0$859 [759:752] : \$1070 ;
-  assign \$1071  = \$365 [0] ? \sel_l27_s0$859 [759:752] : \sel_l27_s0$859 [751:744];
-  assign \$1072  = \$365 [0] ? \sel_l27_s0$859 [743:736] : \sel_l27_s0$859 [735:728];
+  assign mul_w2_14 = \$364 [4] ? \sel_l27_s0$841 [759:752] : \$1070 ;
+  assign \$1071  = \$365 [0] ? \sel_l27_s0$841 [759:752] : \sel_l27_s0$841 [751:744];
+  assign \$1072  = \$365 [0] ? \sel_l27_s0$841 [743:736] : \sel_l27_s0$841 [735:728];
   assign \$1073  = \$365 [1] ? \$1071  : \$1072 ;
-  assign \$1074  = \$365 [0] ? \sel_l27_s0$859 [727:720] : \sel_l27_s0$859 [719:712];
-  assign \$1075  = \$365 [0] ? \sel_l27_s0$859 [711:704] : \sel_l27_s0$859 [703:696];
+  assign \$1074  = \$365 [0] ? \sel_l27_s0$841 [727:720] : \sel_l27_s0$841 [719:712];
+  assign \$1075  = \$365 [0] ? \sel_l27_s0$841 [711:704] : \sel_l27_s0$841 [703:696];
   assign \$1076  = \$365 [1] ? \$1074  : \$1075 ;
   assign \$1077  = \$365 [2] ? \$1073  : \$1076 ;
-  assign \$1078  = \$365 [0] ? \sel_l27_s0$859 [695:688] : \sel_l27_s0$859 [687:680];
-  assign \$1079  = \$365 [0] ? \sel_l27_s0$859 [679:672] : \sel_l27_s0$859 [671:664];
+  assign \$1078  = \$365 [0] ? \sel_l27_s0$841 [695:688] : \sel_l27_s0$841 [687:680];
+  assign \$1079  = \$365 [0] ? \sel_l27_s0$841 [679:672] : \sel_l27_s0$841 [671:664];
   assign \$1080  = \$365 [1] ? \$1078  : \$1079 ;
-  assign \$1081  = \$365 [0] ? \sel_l27_s0$859 [663:656] : \sel_l27_s0$859 [655:648];
-  assign \$1082  = \$365 [0] ? \sel_l27_s0$859 [647:640] : \sel_l27_s0$859 [639:632];
+  assign \$1081  = \$365 [0] ? \sel_l27_s0$841 [663:656] : \sel_l27_s0$841 [655:648];
+  assign \$1082  = \$365 [0] ? \sel_l27_s0$841 [647:640] : \sel_l27_s0$841 [639:632];
   assign \$1083  = \$365 [1] ? \$1081  : \$1082 ;
   assign \$1084  = \$365 [2] ? \$1080  : \$1083 ;
   assign \$1085  = \$365 [3] ? \$1077  : \$1084 ;
-  assign mul_w2_15 = \$365 [4] ? \sel_l27_s0$859 [767:760] : \$1085 ;
-  assign \$1086  = \$350 [0] ? \sel_l27_s0$859 [895:888] : \sel_l27_s0$859 [887:880];
-  assign \$1087  = \$350 [0] ? \sel_l27_s0$859 [879:872] : \sel_l27_s0$859 [871:864];
+  assign mul_w2_15 = \$365 [4] ? \sel_l27_s0$841 [767:760] : \$1085 ;
+  assign \$1086  = \$350 [0] ? \sel_l27_s0$841 [895:888] : \sel_l27_s0$841 [887:880];
+  assign \$1087  = \$350 [0] ? \sel_l27_s0$841 [879:872] : \sel_l27_s0$841 [871:864];
   assign \$1088  = \$350 [1] ? \$1086  : \$1087 ;
-  assign \$1089  = \$350 [0] ? \sel_l27_s0$859 [863:856] : \sel_l27_s0$859 [855:848];
-  assign \$1090  = \$350 [0] ? \sel_l27_s0$859 [847:840] : \sel_l27_s0$859 [839:832];
+  assign \$1089  = \$350 [0] ? \sel_l27_s0$841 [863:856] : \sel_l27_s0$841 [855:848];
+  assign \$1090  = \$350 [0] ? \sel_l27_s0$841 [847:840] : \sel_l27_s0$841 [839:832];
   assign \$1091  = \$350 [1] ? \$1089  : \$1090 ;
   assign \$1092  = \$350 [2] ? \$1088  : \$1091 ;
-  assign \$1093  = \$350 [0] ? \sel_l27_s0$859 [831:824] : \sel_l27_s0$859 [823:816];
-  assign \$1094  = \$350 [0] ? \sel_l27_s0$859 [815:808] : \sel_l27_s0$859 [807:800];
+  assign \$1093  = \$350 [0] ? \sel_l27_s0$841 [831:824] : \sel_l27_s0$841 [823:816];
+  assign \$1094  = \$350 [0] ? \sel_l27_s0$841 [815:808] : \sel_l27_s0$841 [807:800];
   assign \$1095  = \$350 [1] ? \$1093  : \$1094 ;
-  assign \$1096  = \$350 [0] ? \sel_l27_s0$859 [799:792] : \sel_l27_s0$859 [791:784];
-  assign \$1097  = \$350 [0] ? \sel_l27_s0$859 [783:776] : \sel_l27_s0$859 [775:768];
+  assign \$1096  = \$350 [0] ? \sel_l27_s0$841 [799:792] : \sel_l27_s0$841 [791:784];
+  assign \$1097  = \$350 [0] ? \sel_l27_s0$841 [783:776] : \sel_l27_s0$841 [775:768];
   assign \$1098  = \$350 [1] ? \$1096  : \$1097 ;
   assign \$1099  = \$350 [2] ? \$1095  : \$1098 ;
   assign \$1100  = \$350 [3] ? \$1092  : \$1099 ;
-  assign mul_w3_0 = \$350 [4] ? \sel_l27_s0$859 [903:896] : \$1100 ;
-  assign \$1101  = \$351 [0] ? \sel_l27_s0$859 [903:896] : \sel_l27_s0$859 [895:888];
-  assign \$1102  = \$351 [0] ? \sel_l27_s0$859 [887:880] : \sel_l27_s0$859 [879:872];
+  assign mul_w3_0 = \$350 [4] ? \sel_l27_s0$841 [903:896] : \$1100 ;
+  assign \$1101  = \$351 [0] ? \sel_l27_s0$841 [903:896] : \sel_l27_s0$841 [895:888];
+  assign \$1102  = \$351 [0] ? \sel_l27_s0$841 [887:880] : \sel_l27_s0$841 [879:872];
   assign \$1103  = \$351 [1] ? \$1101  : \$1102 ;
-  assign \$1104  = \$351 [0] ? \sel_l27_s0$859 [871:864] : \sel_l27_s0$859 [863:856];
-  assign \$1105  = \$351 [0] ? \sel_l27_s0$859 [855:848] : \sel_l27_s0$859 [847:840];
+  assign \$1104  = \$351 [0] ? \sel_l27_s0$841 [871:864] : \sel_l27_s0$841 [863:856];
+  assign \$1105  = \$351 [0] ? \sel_l27_s0$841 [855:848] : \sel_l27_s0$841 [847:840];
   assign \$1106  = \$351 [1] ? \$1104  : \$1105 ;
   assign \$1107  = \$351 [2] ? \$1103  : \$1106 ;
-  assign \$1108  = \$351 [0] ? \sel_l27_s0$859 [839:832] : \sel_l27_s0$859 [831:824];
-  assign \$1109  = \$351 [0] ? \sel_l27_s0$859 [823:816] : \sel_l27_s0$859 [815:808];
+  assign \$1108  = \$351 [0] ? \sel_l27_s0$841 [839:832] : \sel_l27_s0$841 [831:824];
+  assign \$1109  = \$351 [0] ? \sel_l27_s0$841 [823:816] : \sel_l27_s0$841 [815:808];
   assign \$1110  = \$351 [1] ? \$1108  : \$1109 ;
-  assign \$1111  = \$351 [0] ? \sel_l27_s0$859 [807:800] : \sel_l27_s0$859 [799:792];
-  assign \$1112  = \$351 [0] ? \sel_l27_s0$859 [791:784] : \sel_l27_s0$859 [783:776];
+  assign \$1111  = \$351 [0] ? \sel_l27_s0$841 [807:800] : \sel_l27_s0$841 [799:792];
+  assign \$1112  = \$351 [0] ? \sel_l27_s0$841 [791:784] : \sel_l27_s0$841 [783:776];
   assign \$1113  = \$351 [1] ? \$1111  : \$1112 ;
   assign \$1114  = \$351 [2] ? \$1110  : \$1113 ;
   assign \$1115  = \$351 [3] ? \$1107  : \$1114 ;
-  assign mul_w3_1 = \$351 [4] ? \sel_l27_s0$859 [911:904] : \$1115 ;
-  assign \$1116  = \$352 [0] ? \sel_l27_s0$859 [911:904] : \sel_l27_s0$859 [903:896];
-  assign \$1117  = \$352 [0] ? \sel_l27_s0$859 [895:888] : \sel_l27_s0$859 [887:880];
+  assign mul_w3_1 = \$351 [4] ? \sel_l27_s0$841 [911:904] : \$1115 ;
+  assign \$1116  = \$352 [0] ? \sel_l27_s0$841 [911:904] : \sel_l27_s0$841 [903:896];
+  assign \$1117  = \$352 [0] ? \sel_l27_s0$841 [895:888] : \sel_l27_s0$841 [887:880];
   assign \$1118  = \$352 [1] ? \$1116  : \$1117 ;
-  assign \$1119  = \$352 [0] ? \sel_l27_s0$859 [879:872] : \sel_l27_s0$859 [871:864];
-  assign \$1120  = \$352 [0] ? \sel_l27_s0$859 [863:856] : \sel_l27_s0$859 [855:848];
+  assign \$1119  = \$352 [0] ? \sel_l27_s0$841 [879:872] : \sel_l27_s0$841 [871:864];
+  assign \$1120  = \$352 [0] ? \sel_l27_s0$841 [863:856] : \sel_l27_s0$841 [855:848];
   assign \$1121  = \$352 [1] ? \$1119  : \$1120 ;
   assign \$1122  = \$352 [2] ? \$1118  : \$1121 ;
-  assign \$1123  = \$352 [0] ? \sel_l27_s0$859 [847:840] : \sel_l27_s0$859 [839:832];
-  assign \$1124  = \$352 [0] ? \sel_l27_s0$859 [831:824] : \sel_l27_s0$859 [823:816];
+  assign \$1123  = \$352 [0] ? \sel_l27_s0$841 [847:840] : \sel_l27_s0$841 [839:832];
+  assign \$1124  = \$352 [0] ? \sel_l27_s0$841 [831:824] : \sel_l27_s0$841 [823:816];
   assign \$1125  = \$352 [1] ? \$1123  : \$1124 ;
-  assign \$1126  = \$352 [0] ? \sel_l27_s0$859 [815:808] : \sel_l27_s0$859 [807:800];
-  assign \$1127  = \$352 [0] ? \sel_l27_s0$859 [799:792] : \sel_l27_s0$859 [791:784];
+  assign \$1126  = \$352 [0] ? \sel_l27_s0$841 [815:808] : \sel_l27_s0$841 [807:800];
+  assign \$1127  = \$352 [0] ? \sel_l27_s0$841 [799:792] : \sel_l27_s0$841 [791:784];
   assign \$1128  = \$352 [1] ? \$1126  : \$1127 ;
   assign \$1129  = \$352 [2] ? \$1125  : \$1128 ;
   assign \$1130  = \$352 [3] ? \$1122  : \$1129 ;
-  assign mul_w3_2 = \$352 [4] ? \sel_l27_s0$859 [919:912] : \$1130 ;
-  assign \$1131  = \$353 [0] ? \sel_l27_s0$859 [919:912] : \sel_l27_s0$859 [911:904];
-  assign \$1132  = \$353 [0] ? \sel_l27_s0$859 [903:896] : \sel_l27_s0$859 [895:888];
+  assign mul_w3_2 = \$352 [4] ? \sel_l27_s0$841 [919:912] : \$1130 ;
+  assign \$1131  = \$353 [0] ? \sel_l27_s0$841 [919:912] : \sel_l27_s0$841 [911:904];
+  assign \$1132  = \$353 [0] ? \sel_l27_s0$841 [903:896] : \sel_l27_s0$841 [895:888];
   assign \$1133  = \$353 [1] ? \$1131  : \$1132 ;
-  assign \$1134  = \$353 [0] ? \sel_l27_s0$859 [887:880] : \sel_l27_s0$859 [879:872];
-  assign \$1135  = \$353 [0] ? \sel_l27_s0$859 [871:864] : \sel_l27_s0$859 [863:856];
+  assign \$1134  = \$353 [0] ? \sel_l27_s0$841 [887:880] : \sel_l27_s0$841 [879:872];
+  assign \$1135  = \$353 [0] ? \sel_l27_s0$841 [871:864] : \sel_l27_s0$841 [863:856];
   assign \$1136  = \$353 [1] ? \$1134  : \$1135 ;
   assign \$1137  = \$353 [2] ? \$1133  : \$1136 ;
-  assign \$1138  = \$353 [0] ? \sel_l27_s0$859 [855:848] : \sel_l27_s0$859 [847:840];
-  assign \$1139  = \$353 [0] ? \sel_l27_s0$859 [839:832] : \sel_l27_s0$859 [831:824];
+  assign \$1138  = \$353 [0] ? \sel_l27_s0$841 [855:848] : \sel_l27_s0$841 [847:840];
+  assign \$1139  = \$353 [0] ? \sel_l27_s0$841 [839:832] : \sel_l27_s0$841 [831:824];
   assign \$1140  = \$353 [1] ? \$1138  : \$1139 ;
-  assign \$1141  = \$353 [0] ? \sel_l27_s0$859 [823:816] : \sel_l27_s0$859 [815:808];
-  assign \$1142  = \$353 [0] ? \sel_l27_s0$859 [807:800] : \sel_l27_s0$859 [799:792];
+  assign \$1141  = \$353 [0] ? \sel_l27_s0$841 [823:816] : \sel_l27_s0$841 [815:808];
+  assign \$1142  = \$353 [0] ? \sel_l27_s0$841 [807:800] : \sel_l27_s0$841 [799:792];
   assign \$1143  = \$353 [1] ? \$1141  : \$1142 ;
   assign \$1144  = \$353 [2] ? \$1140  : \$1143 ;
   assign \$1145  = \$353 [3] ? \$1137  : \$1144 ;
-  assign mul_w3_3 = \$353 [4] ? \sel_l27_s0$859 [927:920] : \$1145 ;
-  assign \$1146  = \$354 [0] ? \sel_l27_s0$859 [927:920] : \sel_l27_s0$859 [919:912];
-  assign \$1147  = \$354 [0] ? \sel_l27_s0$859 [911:904] : \sel_l27_s0$859 [903:896];
+  assign mul_w3_3 = \$353 [4] ? \sel_l27_s0$841 [927:920] : \$1145 ;
+  assign \$1146  = \$354 [0] ? \sel_l27_s0$841 [927:920] : \sel_l27_s0$841 [919:912];
+  assign \$1147  = \$354 [0] ? \sel_l27_s0$841 [911:904] : \sel_l27_s0$841 [903:896];
   assign \$1148  = \$354 [1] ? \$1146  : \$1147 ;
-  assign \$1149  = \$354 [0] ? \sel_l27_s0$859 [895:888] : \sel_l27_s0$859 [887:880];
-  assign \$1150  = \$354 [0] ? \sel_l27_s0$859 [879:872] : \sel_l27_s0$859 [871:864];
+  assign \$1149  = \$354 [0] ? \sel_l27_s0$841 [895:888] : \sel_l27_s0$841 [887:880];
+  assign \$1150  = \$354 [0] ? \sel_l27_s0$841 [879:872] : \sel_l27_s0$841 [871:864];
   assign \$1151  = \$354 [1] ? \$1149  : \$1150 ;
   assign \$1152  = \$354 [2] ? \$1148  : \$1151 ;
-  assign \$1153  = \$354 [0] ? \sel_l27_s0$859 [863:856] : \sel_l27_s0$859 [855:848];
-  assign \$1154  = \$354 [0] ? \sel_l27_s0$859 [847:840] : \sel_l27_s0$859 [839:832];
+  assign \$1153  = \$354 [0] ? \sel_l27_s0$841 [863:856] : \sel_l27_s0$841 [855:848];
+  assign \$1154  = \$354 [0] ? \sel_l27_s0$841 [847:840] : \sel_l27_s0$841 [839:832];
   assign \$1155  = \$354 [1] ? \$1153  : \$1154 ;
-  assign \$1156  = \$354 [0] ? \sel_l27_s0$859 [831:824] : \sel_l27_s0$859 [823:816];
-  assign \$1157  = \$354 [0] ? \sel_l27_s0$859 [815:808] : \sel_l27_s0$859 [807:800];
+  assign \$1156  = \$354 [0] ? \sel_l27_s0$841 [831:824] : \sel_l27_s0$841 [823:816];
+  assign \$1157  = \$354 [0] ? \sel_l27_s0$841 [815:808] : \sel_l27_s0$841 [807:800];
   assign \$1158  = \$354 [1] ? \$1156  : \$1157 ;
   assign \$1159  = \$354 [2] ? \$1155  : \$1158 ;
   assign \$1160  = \$354 [3] ? \$1152  : \$1159 ;
-  assign mul_w3_4 = \$354 [4] ? \sel_l27_s0$859 [935:928] : \$1160 ;
-  assign \$1161  = \$355 [0] ? \sel_l27_s0$859 [935:928] : \sel_l27_s0$859 [927:920];
-  assign \$1162  = \$355 [0] ? \sel_l27_s0$859 [919:912] : \sel_l27_s0$859 [911:904];
+  assign mul_w3_4 = \$354 [4] ? \sel_l27_s0$841 [935:928] : \$1160 ;
+  assign \$1161  = \$355 [0] ? \sel_l27_s0$841 [935:928] : \sel_l27_s0$841 [927:920];
+  assign \$1162  = \$355 [0] ? \sel_l27_s0$841 [919:912] : \sel_l27_s0$841 [911:904];
   assign \$1163  = \$355 [1] ? \$1161  : \$1162 ;
-  assign \$1164  = \$355 [0] ? \sel_l27_s0$859 [903:896] : \sel_l27_s0$859 [895:888];
-  assign \$1165  = \$355 [0] ? \sel_l27_s0$859 [887:880] : \sel_l27_s0$859 [879:872];
+  assign \$1164  = \$355 [0] ? \sel_l27_s0$841 [903:896] : \sel_l27_s0$841 [895:888];
+  assign \$1165  = \$355 [0] ? \sel_l27_s0$841 [887:880] : \sel_l27_s0$841 [879:872];
   assign \$1166  = \$355 [1] ? \$1164  : \$1165 ;
   assign \$1167  = \$355 [2] ? \$1163  : \$1166 ;
-  assign \$1168  = \$355 [0] ? \sel_l27_s0$859 [871:864] : \sel_l27_s0$859 [863:856];
-  assign \$1169  = \$355 [0] ? \sel_l27_s0$859 [855:848] : \sel_l27_s0$859 [847:840];
+  assign \$1168  = \$355 [0] ? \sel_l27_s0$841 [871:864] : \sel_l27_s0$841 [863:856];
+  assign \$1169  = \$355 [0] ? \sel_l27_s0$841 [855:848] : \sel_l27_s0$841 [847:840];
   assign \$1170  = \$355 [1] ? \$1168  : \$1169 ;
-  assign \$1171  = \$355 [0] ? \sel_l27_s0$859 [839:832] : \sel_l27_s0$859 [831:824];
-  assign \$1172  = \$355 [0] ? \sel_l27_s0$859 [823:816] : \sel_l27_s0$859 [815:808];
+  assign \$1171  = \$355 [0] ? \sel_l27_s0$841 [839:832] : \sel_l27_s0$841 [831:824];
+  assign \$1172  = \$355 [0] ? \sel_l27_s0$841 [823:816] : \sel_l27_s0$841 [815:808];
   assign \$1173  = \$355 [1] ? \$1171  : \$1172 ;
   assign \$1174  = \$355 [2] ? \$1170  : \$1173 ;
   assign \$1175  = \$355 [3] ? \$1167  : \$1174 ;
-  assign mul_w3_5 = \$355 [4] ? \sel_l27_s0$859 [943:936] : \$1175 ;
-  assign \$1176  = \$356 [0] ? \sel_l27_s0$859 [943:936] : \sel_l27_s0$859 [935:928];
-  assign \$1177  = \$356 [0] ? \sel_l27_s0$859 [927:920] : \sel_l27_s0$859 [919:912];
+  assign mul_w3_5 = \$355 [4] ? \sel_l27_s0$841 [943:936] : \$1175 ;
+  assign \$1176  = \$356 [0] ? \sel_l27_s0$841 [943:936] : \sel_l27_s0$841 [935:928];
+  assign \$1177  = \$356 [0] ? \sel_l27_s0$841 [927:920] : \sel_l27_s0$841 [919:912];
   assign \$1178  = \$356 [1] ? \$1176  : \$1177 ;
-  assign \$1179  = \$356 [0] ? \sel_l27_s0$859 [911:904] : \sel_l27_s0$859 [903:896];
-  assign \$1180  = \$356 [0] ? \sel_l27_s0$859 [895:888] : \sel_l27_s0$859 [887:880];
+  assign \$1179  = \$356 [0] ? \sel_l27_s0$841 [911:904] : \sel_l27_s0$841 [903:896];
+  assign \$1180  = \$356 [0] ? \sel_l27_s0$841 [895:888] : \sel_l27_s0$841 [887:880];
   assign \$1181  = \$356 [1] ? \$1179  : \$1180 ;
   assign \$1182  = \$356 [2] ? \$1178  : \$1181 ;
-  assign \$1183  = \$356 [0] ? \sel_l27_s0$859 [879:872] : \sel_l27_s0$859 [871:864];
-  assign \$1184  = \$356 [0] ? \sel_l27_s0$859 [863:856] : \sel_l27_s0$859 [855:848];
+  assign \$1183  = \$356 [0] ? \sel_l27_s0$841 [879:872] : \sel_l27_s0$841 [871:864];
+  assign \$1184  = \$356 [0] ? \sel_l27_s0$841 [863:856] : \sel_l27_s0$841 [855:848];
   assign \$1185  = \$356 [1] ? \$1183  : \$1184 ;
-  assign \$1186  = \$356 [0] ? \sel_l27_s0$859 [847:840] : \sel_l27_s0$859 [839:832];
-  assign \$1187  = \$356 [0] ? \sel_l27_s0$859 [831:824] : \sel_l27_s0$859 [823:816];
+  assign \$1186  = \$356 [0] ? \sel_l27_s0$841 [847:840] : \sel_l27_s0$841 [839:832];
+  assign \$1187  = \$356 [0] ? \sel_l27_s0$841 [831:824] : \sel_l27_s0$841 [823:816];
   assign \$1188  = \$356 [1] ? \$1186  : \$1187 ;
   assign \$1189  = \$356 [2] ? \$1185  : \$1188 ;
   assign \$1190  = \$356 [3] ? \$1182  : \$1189 ;
-  assign mul_w3_6 = \$356 [4] ? \sel_l27_s0$859 [951:944] : \$1190 ;
-  assign \$1191  = \$357 [0] ? \sel_l27_s0$859 [951:944] : \sel_l27_s0$859 [943:936];
-  assign \$1192  = \$357 [0] ? \sel_l27_s0$859 [935:928] : \sel_l27_s0$859 [927:920];
+  assign mul_w3_6 = \$356 [4] ? \sel_l27_s0$841 [951:944] : \$1190 ;
+  assign \$1191  = \$357 [0] ? \sel_l27_s0$841 [951:944] : \sel_l27_s0$841 [943:936];
+  assign \$1192  = \$357 [0] ? \sel_l27_s0$841 [935:928] : \sel_l27_s0$841 [927:920];
   assign \$1193  = \$357 [1] ? \$1191  : \$1192 ;
-  assign \$1194  = \$357 [0] ? \sel_l27_s0$859 [919:912] : \sel_l27_s0$859 [911:904];
-  assign \$1195  = \$357 [0] ? \sel_l27_s0$859 [903:896] : \sel_l27_s0$859 [895:888];
+  assign \$1194  = \$357 [0] ? \sel_l27_s0$841 [919:912] : \sel_l27_s0$841 [911:904];
+  assign \$1195  = \$357 [0] ? \sel_l27_s0$841 [903:896] : \sel_l27_s0$841 [895:888];
   assign \$1196  = \$357 [1] ? \$1194  : \$1195 ;
   assign \$1197  = \$357 [2] ? \$1193  : \$1196 ;
-  assign \$1198  = \$357 [0] ? \sel_l27_s0$859 [887:880] : \sel_l27_s0$859 [879:872];
-  assign \$1199  = \$357 [0] ? \sel_l27_s0$859 [871:864] : \sel_l27_s0$859 [863:856];
+  assign \$1198  = \$357 [0] ? \sel_l27_s0$841 [887:880] : \sel_l27_s0$841 [879:872];
+  assign \$1199  = \$357 [0] ? \sel_l27_s0$841 [871:864] : \sel_l27_s0$841 [863:856];
   assign \$1200  = \$357 [1] ? \$1198  : \$1199 ;
-  assign \$1201  = \$357 [0] ? \sel_l27_s0$859 [855:848] : \sel_l27_s0$859 [847:840];
-  assign \$1202  = \$357 [0] ? \sel_l27_s0$859 [839:832] : \sel_l27_s0$859 [831:824];
+  assign \$1201  = \$357 [0] ? \sel_l27_s0$841 [855:848] : \sel_l27_s0$841 [847:840];
+  assign \$1202  = \$357 [0] ? \sel_l27_s0$841 [839:832] : \sel_l27_s0$841 [831:824];
   assign \$1203  = \$357 [1] ? \$1201  : \$1202 ;
   assign \$1204  = \$357 [2] ? \$1200  : \$1203 ;
   assign \$1205  = \$357 [3] ? \$1197  : \$1204 ;
-  assign mul_w3_7 = \$357 [4] ? \sel_l27_s0$859 [959:952] : \$1205 ;
-  assign \$1206  = \$358 [0] ? \sel_l27_s0$859 [959:952] : \sel_l27_s0$859 [951:944];
-  assign \$1207  = \$358 [0] ? \sel_l27_s0$859 [943:936] : \sel_l27_s0$859 [935:928];
+  assign mul_w3_7 = \$357 [4] ? \sel_l27_s0$841 [959:952] : \$1205 ;
+  assign \$1206  = \$358 [0] ? \sel_l27_s0$841 [959:952] : \sel_l27_s0$841 [951:944];
+  assign \$1207  = \$358 [0] ? \sel_l27_s0$841 [943:936] : \sel_l27_s0$841 [935:928];
   assign \$1208  = \$358 [1] ? \$1206  : \$1207 ;
-  assign \$1209  = \$358 [0] ? \sel_l27_s0$859 [927:920] : \sel_l27_s0$859 [919:912];
-  assign \$1210  = \$358 [0] ? \sel_l27_s0$859 [911:904] : \sel_l27_s0$859 [903:896];
+  assign \$1209  = \$358 [0] ? \sel_l27_s0$841 [927:920] : \sel_l27_s0$841 [919:912];
+  assign \$1210  = \$358 [0] ? \sel_l27_s0$841 [911:904] : \sel_l27_s0$841 [903:896];
   assign \$1211  = \$358 [1] ? \$1209  : \$1210 ;
   assign \$1212  = \$358 [2] ? \$1208  : \$1211 ;
-  assign \$1213  = \$358 [0] ? \sel_l27_s0$859 [895:888] : \sel_l27_s0$859 [887:880];
-  assign \$1214  = \$358 [0] ? \sel_l27_s0$859 [879:872] : \sel_l27_s0$859 [871:864];
+  assign \$1213  = \$358 [0] ? \sel_l27_s0$841 [895:888] : \sel_l27_s0$841 [887:880];
+  assign \$1214  = \$358 [0] ? \sel_l27_s0$841 [879:872] : \sel_l27_s0$841 [871:864];
   assign \$1215  = \$358 [1] ? \$1213  : \$1214 ;
-  assign \$1216  = \$358 [0] ? \sel_l27_s0$859 [863:856] : \sel_l27_s0$859 [855:848];
-  assign \$1217  = \$358 [0] ? \sel_l27_s0$859 [847:840] : \sel_l27_s0$859 [839:832];
+  assign \$1216  = \$358 [0] ? \sel_l27_s0$841 [863:856] : \sel_l27_s0$841 [855:848];
+  assign \$1217  = \$358 [0] ? \sel_l27_s0$841 [847:840] : \sel_l27_s0$841 [839:832];
   assign \$1218  = \$358 [1] ? \$1216  : \$1217 ;
   assign \$1219  = \$358 [2] ? \$1215  : \$1218 ;
   assign \$1220  = \$358 [3] ? \$1212  : \$1219 ;
-  assign mul_w3_8 = \$358 [4] ? \sel_l27_s0$859 [967:960] : \$1220 ;
-  assign \$1221  = \$359 [0] ? \sel_l27_s0$859 [967:960] : \sel_l27_s0$859 [959:952];
-  assign \$1222  = \$359 [0] ? \sel_l27_s0$859 [951:944] : \sel_l27_s0$859 [943:936];
+  assign mul_w3_8 = \$358 [4] ? \sel_l27_s0$841 [967:960] : \$1220 ;
+  assign \$1221  = \$359 [0] ? \sel_l27_s0$841 [967:960] : \sel_l27_s0$841 [959:952];
+  assign \$1222  = \$359 [0] ? \sel_l27_s0$841 [951:944] : \sel_l27_s0$841 [943:936];
   assign \$1223  = \$359 [1] ? \$1221  : \$1222 ;
-  assign \$1224  = \$359 [0] ? \sel_l27_s0$859 [935:928] : \sel_l27_s0$859 [927:920];
-  assign \$1225  = \$359 [0] ? \sel_l27_s0$859 [919:912] : \sel_l27_s0$859 [911:904];
+  assign \$1224  = \$359 [0] ? \sel_l27_s0$841 [935:928] : \sel_l27_s0$841 [927:920];
+  assign \$1225  = \$359 [0] ? \sel_l27_s0$841 [919:912] : \sel_l27_s0$841 [911:904];
   assign \$1226  = \$359 [1] ? \$1224  : \$1225 ;
   assign \$1227  = \$359 [2] ? \$1223  : \$1226 ;
-  assign \$1228  = \$359 [0] ? \sel_l27_s0$859 [903:896] : \sel_l27_s0$859 [895:888];
-  assign \$1229  = \$359 [0] ? \sel_l27_s0$859 [887:880] : \sel_l27_s0$859 [879:872];
+  assign \$1228  = \$359 [0] ? \sel_l27_s0$841 [903:896] : \sel_l27_s0$841 [895:888];
+  assign \$1229  = \$359 [0] ? \sel_l27_s0$841 [887:880] : \sel_l27_s0$841 [879:872];
   assign \$1230  = \$359 [1] ? \$1228  : \$1229 ;
-  assign \$1231  = \$359 [0] ? \sel_l27_s0$859 [871:864] : \sel_l27_s0$859 [863:856];
-  assign \$1232  = \$359 [0] ? \sel_l27_s0$859 [855:848] : \sel_l27_s0$859 [847:840];
+  assign \$1231  = \$359 [0] ? \sel_l27_s0$841 [871:864] : \sel_l27_s0$841 [863:856];
+  assign \$1232  = \$359 [0] ? \sel_l27_s0$841 [855:848] : \sel_l27_s0$841 [847:840];
   assign \$1233  = \$359 [1] ? \$1231  : \$1232 ;
   assign \$1234  = \$359 [2] ? \$1230  : \$1233 ;
   assign \$1235  = \$359 [3] ? \$1227  : \$1234 ;
-  assign mul_w3_9 = \$359 [4] ? \sel_l27_s0$859 [975:968] : \$1235 ;
-  assign \$1236  = \$360 [0] ? \sel_l27_s0$859 [975:968] : \sel_l27_s0$859 [967:960];
-  assign \$1237  = \$360 [0] ? \sel_l27_s0$859 [959:952] : \sel_l27_s0$859 [951:944];
+  assign mul_w3_9 = \$359 [4] ? \sel_l27_s0$841 [975:968] : \$1235 ;
+  assign \$1236  = \$360 [0] ? \sel_l27_s0$841 [975:968] : \sel_l27_s0$841 [967:960];
+  assign \$1237  = \$360 [0] ? \sel_l27_s0$841 [959:952] : \sel_l27_s0$841 [951:944];
   assign \$1238  = \$360 [1] ? \$1236  : \$1237 ;
-  assign \$1239  = \$360 [0] ? \sel_l27_s0$859 [943:936] : \sel_l27_s0$859 [935:928];
-  assign \$1240  = \$360 [0] ? \sel_l27_s0$859 [927:920] : \sel_l27_s0$859 [919:912];
+  assign \$1239  = \$360 [0] ? \sel_l27_s0$841 [943:936] : \sel_l27_s0$841 [935:928];
+  assign \$1240  = \$360 [0] ? \sel_l27_s0$841 [927:920] : \sel_l27_s0$841 [919:912];
   assign \$1241  = \$360 [1] ? \$1239  : \$1240 ;
   assign \$1242  = \$360 [2] ? \$1238  : \$1241 ;
-  assign \$1243  = \$360 [0] ? \sel_l27_s0$859 [911:904] : \sel_l27_s0$859 [903:896];
-  assign \$1244  = \$360 [0] ? \sel_l27_s0$859 [895:888] : \sel_l27_s0$859 [887:880];
+  assign \$1243  = \$360 [0] ? \sel_l27_s0$841 [911:904] : \sel_l27_s0$841 [903:896];
+  assign \$1244  = \$360 [0] ? \sel_l27_s0$841 [895:888] : \sel_l27_s0$841 [887:880];
   assign \$1245  = \$360 [1] ? \$1243  : \$1244 ;
-  assign \$1246  = \$360 [0] ? \sel_l27_s0$859 [879:872] : \sel_l27_s0$859 [871:864];
-  assign \$1247  = \$360 [0] ? \sel_l27_s0$859 [863:856] : \sel_l27_s0$859 [855:848];
+  assign \$1246  = \$360 [0] ? \sel_l27_s0$841 [879:872] : \sel_l27_s0$841 [871:864];
+  assign \$1247  = \$360 [0] ? \sel_l27_s0$841 [863:856] : \sel_l27_s0$841 [855:848];
   assign \$1248  = \$360 [1] ? \$1246  : \$1247 ;
   assign \$1249  = \$360 [2] ? \$1245  : \$1248 ;
   assign \$1250  = \$360 [3] ? \$1242  : \$1249 ;
-  assign mul_w3_10 = \$360 [4] ? \sel_l27_s0$859 [983:976] : \$1250 ;
-  assign \$1251  = \$361 [0] ? \sel_l27_s0$859 [983:976] : \sel_l27_s0$859 [975:968];
-  assign \$1252  = \$361 [0] ? \sel_l27_s0$859 [967:960] : \sel_l27_s0$859 [959:952];
+  assign mul_w3_10 = \$360 [4] ? \sel_l27_s0$841 [983:976] : \$1250 ;
+  assign \$1251  = \$361 [0] ? \sel_l27_s0$841 [983:976] : \sel_l27_s0$841 [975:968];
+  assign \$1252  = \$361 [0] ? \sel_l27_s0$841 [967:960] : \sel_l27_s0$841 [959:952];
   assign \$1253  = \$361 [1] ? \$1251  : \$1252 ;
-  assign \$1254  = \$361 [0] ? \sel_l27_s0$859 [951:944] : \sel_l27_s0$859 [943:936];
-  assign \$1255  = \$361 [0] ? \sel_l27_s0$859 [935:928] : \sel_l27_s0$859 [927:920];
+  assign \$1254  = \$361 [0] ? \sel_l27_s0$841 [951:944] : \sel_l27_s0$841 [943:936];
+  assign \$1255  = \$361 [0] ? \sel_l27_s0$841 [935:928] : \sel_l27_s0$841 [927:920];
   assign \$1256  = \$361 [1] ? \$1254  : \$1255 ;
   assign \$1257  = \$361 [2] ? \$1253  : \$1256 ;
-  assign \$1258  = \$361 [0] ? \sel_l27_s0$859 [919:912] : \sel_l27_s0$859 [911:904];
-  assign \$1259  = \$361 [0] ? \sel_l27_s0$859 [903:896] : \sel_l27_s0$859 [895:888];
+  assign \$1258  = \$361 [0] ? \sel_l27_s0$841 [919:912] : \sel_l27_s0$841 [911:904];
+  assign \$1259  = \$361 [0] ? \sel_l27_s0$841 [903:896] : \sel_l27_s0$841 [895:888];
   assign \$1260  = \$361 [1] ? \$1258  : \$1259 ;
-  assign \$1261  = \$361 [0] ? \sel_l27_s0$859 [887:880] : \sel_l27_s0$859 [879:872];
-  assign \$1262  = \$361 [0] ? \sel_l27_s0$859 [871:864] : \sel_l27_s0$859 [863:856];
+  assign \$1261  = \$361 [0] ? \sel_l27_s0$841 [887:880] : \sel_l27_s0$841 [879:872];
+  assign \$1262  = \$361 [0] ? \sel_l27_s0$841 [871:864] : \sel_l27_s0$841 [863:856];
   assign \$1263  = \$361 [1] ? \$1261  : \$1262 ;
   assign \$1264  = \$361 [2] ? \$1260  : \$1263 ;
   assign \$1265  = \$361 [3] ? \$1257  : \$1264 ;
-  assign mul_w3_11 = \$361 [4] ? \sel_l27_s0$859 [991:984] : \$1265 ;
-  assign \$1266  = \$362 [0] ? \sel_l27_s0$859 [991:984] : \sel_l27_s0$859 [983:976];
-  assign \$1267  = \$362 [0] ? \sel_l27_s0$859 [975:968] : \sel_l27_s0$859 [967:960];
+  assign mul_w3_11 = \$361 [4] ? \sel_l27_s0$841 [991:984] : \$1265 ;
+  assign \$1266  = \$362 [0] ? \sel_l27_s0$841 [991:984] : \sel_l27_s0$841 [983:976];
+  assign \$1267  = \$362 [0] ? \sel_l27_s0$841 [975:968] : \sel_l27_s0$841 [967:960];
   assign \$1268  = \$362 [1] ? \$1266  : \$1267 ;
-  assign \$1269  = \$362 [0] ? \sel_l27_s0$859 [959:952] : \sel_l27_s0$859 [951:944];
-  assign \$1270  = \$362 [0] ? \sel_l27_s0$859 [943:936] : \sel_l27_s0$859 [935:928];
+  assign \$1269  = \$362 [0] ? \sel_l27_s0$841 [959:952] : \sel_l27_s0$841 [951:944];
+  assign \$1270  = \$362 [0] ? \sel_l27_s0$841 [943:936] : \sel_l27_s0$841 [935:928];
   assign \$1271  = \$362 [1] ? \$1269  : \$1270 ;
   assign \$1272  = \$362 [2] ? \$1268  : \$1271 ;
-  assign \$1273  = \$362 [0] ? \sel_l27_s0$859 [927:920] : \sel_l27_s0$859 [919:912];
-  assign \$1274  = \$362 [0] ? \sel_l27_s0$859 [911:904] : \sel_l27_s0$859 [903:896];
+  assign \$1273  = \$362 [0] ? \sel_l27_s0$841 [927:920] : \sel_l27_s0$841 [919:912];
+  assign \$1274  = \$362 [0] ? \sel_l27_s0$841 [911:904] : \sel_l27_s0$841 [903:896];
   assign \$1275  = \$362 [1] ? \$1273  : \$1274 ;
-  assign \$1276  = \$362 [0] ? \sel_l27_s0$859 [895:888] : \sel_l27_s0$859 [887:880];
-  assign \$1277  = \$362 [0] ? \sel_l27_s0$859 [879:872] : \sel_l27_s0$859 [871:864];
+  assign \$1276  = \$362 [0] ? \sel_l27_s0$841 [895:888] : \sel_l27_s0$841 [887:880];
+  assign \$1277  = \$362 [0] ? \sel_l27_s0$841 [879:872] : \sel_l27_s0$841 [871:864];
   assign \$1278  = \$362 [1] ? \$1276  : \$1277 ;
   assign \$1279  = \$362 [2] ? \$1275  : \$1278 ;
   assign \$1280  = \$362 [3] ? \$1272  : \$1279 ;
-  assign mul_w3_12 = \$362 [4] ? \sel_l27_s0$859 [999:992] : \$1280 ;
-  assign \$1281  = \$363 [0] ? \sel_l27_s0$859 [999:992] : \sel_l27_s0$859 [991:984];
-  assign \$1282  = \$363 [0] ? \sel_l27_s0$859 [983:976] : \sel_l27_s0$859 [975:968];
+  assign mul_w3_12 = \$362 [4] ? \sel_l27_s0$841 [999:992] : \$1280 ;
+  assign \$1281  = \$363 [0] ? \sel_l27_s0$841 [999:992] : \sel_l27_s0$841 [991:984];
+  assign \$1282  = \$363 [0] ? \sel_l27_s0$841 [983:976] : \sel_l27_s0$841 [975:968];
   assign \$1283  = \$363 [1] ? \$1281  : \$1282 ;
-  assign \$1284  = \$363 [0] ? \sel_l27_s0$859 [967:960] : \sel_l27_s0$859 [959:952];
-  assign \$1285  = \$363 [0] ? \sel_l27_s0$859 [951:944] : \sel_l27_s0$859 [943:936];
+  assign \$1284  = \$363 [0] ? \sel_l27_s0$841 [967:960] : \sel_l27_s0$841 [959:952];
+  assign \$1285  = \$363 [0] ? \sel_l27_s0$841 [951:944] : \sel_l27_s0$841 [943:936];
   assign \$1286  = \$363 [1] ? \$1284  : \$1285 ;
   assign \$1287  = \$363 [2] ? \$1283  : \$1286 ;
-  assign \$1288  = \$363 [0] ? \sel_l27_s0$859 [935:928] : \sel_l27_s0$859 [927:920];
-  assign \$1289  = \$363 [0] ? \sel_l27_s0$859 [919:912] : \sel_l27_s0$859 [911:904];
+  assign \$1288  = \$363 [0] ? \sel_l27_s0$841 [935:928] : \sel_l27_s0$841 [927:920];
+  assign \$1289  = \$363 [0] ? \sel_l27_s0$841 [919:912] : \sel_l27_s0$841 [911:904];
   assign \$1290  = \$363 [1] ? \$1288  : \$1289 ;
-  assign \$1291  = \$363 [0] ? \sel_l27_s0$859 [903:896] : \sel_l27_s0$859 [895:888];
-  assign \$1292  = \$363 [0] ? \sel_l27_s0$859 [887:880] : \sel_l27_s0$859 [879:872];
+  assign \$1291  = \$363 [0] ? \sel_l27_s0$841 [903:896] : \sel_l27_s0$841 [895:888];
+  assign \$1292  = \$363 [0] ? \sel_l27_s0$841 [887:880] : \sel_l27_s0$841 [879:872];
   assign \$1293  = \$363 [1] ? \$1291  : \$1292 ;
   assign \$1294  = \$363 [2] ? \$1290  : \$1293 ;
   assign \$1295  = \$363 [3] ? \$1287  : \$1294 ;
-  assign mul_w3_13 = \$363 [4] ? \sel_l27_s0$859 [1007:1000] : \$1295 ;
-  assign \$1296  = \$364 [0] ? \sel_l27_s0$859 [1007:1000] : \sel_l27_s0$859 [999:992];
-  assign \$1297  = \$364 [0] ? \sel_l27_s0$859 [991:984] : \sel_l27_s0$859 [983:976];
+  assign mul_w3_13 = \$363 [4] ? \sel_l27_s0$841 [1007:1000] : \$1295 ;
+  assign \$1296  = \$364 [0] ? \sel_l27_s0$841 [1007:1000] : \sel_l27_s0$841 [999:992];
+  assign \$1297  = \$364 [0] ? \sel_l27_s0$841 [991:984] : \sel_l27_s0$841 [983:976];
   assign \$1298  = \$364 [1] ? \$1296  : \$1297 ;
-  assign \$1299  = \$364 [0] ? \sel_l27_s0$859 [975:968] : \sel_l27_s0$859 [967:960];
-  assign \$1300  = \$364 [0] ? \sel_l27_s0$859 [959:952] : \sel_l27_s0$859 [951:944];
+  assign \$1299  = \$364 [0] ? \sel_l27_s0$841 [975:968] : \sel_l27_s0$841 [967:960];
+  assign \$1300  = \$364 [0] ? \sel_l27_s0$841 [959:952] : \sel_l27_s0$841 [951:944];
   assign \$1301  = \$364 [1] ? \$1299  : \$1300 ;
   assign \$1302  = \$364 [2] ? \$1298  : \$1301 ;
-  assign \$1303  = \$364 [0] ? \sel_l27_s0$859 [943:936] : \sel_l27_s0$859 [935:928];
-  assign \$1304  = \$364 [0] ? \sel_l27_s0$859 [927:920] : \sel_l27_s0$859 [919:912];
+  assign \$1303  = \$364 [0] ? \sel_l27_s0$841 [943:936] : \sel_l27_s0$841 [935:928];
+  assign \$1304  = \$364 [0] ? \sel_l27_s0$841 [927:920] : \sel_l27_s0$841 [919:912];
   assign \$1305  = \$364 [1] ? \$1303  : \$1304 ;
-  assign \$1306  = \$364 [0] ? \sel_l27_s0$859 [911:904] : \sel_l27_s0$859 [903:896];
-  assign \$1307  = \$364 [0] ? \sel_l27_s0$859 [895:888] : \sel_l27_s0$859 [887:880];
+  assign \$1306  = \$364 [0] ? \sel_l27_s0$841 [911:904] : \sel_l27_s0$841 [903:896];
+  assign \$1307  = \$364 [0] ? \sel_l27_s0$841 [895:888] : \sel_l27_s0$841 [887:880];
   assign \$1308  = \$364 [1] ? \$1306  : \$1307 ;
   assign \$1309  = \$364 [2] ? \$1305  : \$1308 ;
   assign \$1310  = \$364 [3] ? \$1302  : \$1309 ;
-  assign mul_w3_14 = \$364 [4] ? \sel_l27_s0$859 [1015:1008] : \$1310 ;
-  assign \$1311  = \$365 [0] ? \sel_l27_s0$859 [1015:1008] : \sel_l27_s0$859 [1007:1000];
-  assign \$1312  = \$365 [0] ? \sel_l27_s0$859 [999:992] : \sel_l27_s0$859 [991:984];
+  assign mul_w3_14 = \$364 [4] ? \sel_l27_s0$841 [1015:1008] : \$1310 ;
+  assign \$1311  = \$365 [0] ? \sel_l27_s0$841 [1015:1008] : \sel_l27_s0$841 [1007:1000];
+  assign \$1312  = \$365 [0] ? \sel_l27_s0$841 [999:992] : \sel_l27_s0$841 [991:984];
   assign \$1313  = \$365 [1] ? \$1311  : \$1312 ;
-  assign \$1314  = \$365 [0] ? \sel_l27_s0$859 [983:976] : \sel_l27_s0$859 [975:968];
-  assign \$1315  = \$365 [0] ? \sel_l27_s0$859 [967:960] : \sel_l27_s0$859 [959:952];
+  assign \$1314  = \$365 [0] ? \sel_l27_s0$841 [983:976] : \sel_l27_s0$841 [975:968];
+  assign \$1315  = \$365 [0] ? \sel_l27_s0$841 [967:960] : \sel_l27_s0$841 [959:952];
   assign \$1316  = \$365 [1] ? \$1314  : \$1315 ;
   assign \$1317  = \$365 [2] ? \$1313  : \$1316 ;
-  assign \$1318  = \$365 [0] ? \sel_l27_s0$859 [951:944] : \sel_l27_s0$859 [943:936];
-  assign \$1319  = \$365 [0] ? \sel_l27_s0$859 [935:928] : \sel_l27_s0$859 [927:920];
+  assign \$1318  = \$365 [0] ? \sel_l27_s0$841 [951:944] : \sel_l27_s0$841 [943:936];
+  assign \$1319  = \$365 [0] ? \sel_l27_s0$841 [935:928] : \sel_l27_s0$841 [927:920];
   assign \$1320  = \$365 [1] ? \$1318  : \$1319 ;
-  assign \$1321  = \$365 [0] ? \sel_l27_s0$859 [919:912] : \sel_l27_s0$859 [911:904];
-  assign \$1322  = \$365 [0] ? \sel_l27_s0$859 [903:896] : \sel_l27_s0$859 [895:888];
+  assign \$1321  = \$365 [0] ? \sel_l27_s0$841 [919:912] : \sel_l27_s0$841 [911:904];
+  assign \$1322  = \$365 [0] ? \sel_l27_s0$841 [903:896] : \sel_l27_s0$841 [895:888];
   assign \$1323  = \$365 [1] ? \$1321  : \$1322 ;
   assign \$1324  = \$365 [2] ? \$1320  : \$1323 ;
   assign \$1325  = \$365 [3] ? \$1317  : \$1324 ;
-  assign mul_w3_15 = \$365 [4] ? \sel_l27_s0$859 [1023:1016] : \$1325 ;
-  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$925 );
-  assign acc0_sum_p1 = $signed(\prod_s0$927 ) + $signed(\prod_s0$928 );
-  assign acc0_sum_p2 = $signed(\prod_s0$930 ) + $signed(\prod_s0$931 );
-  assign acc0_sum_p3 = $signed(\prod_s0$933 ) + $signed(\prod_s0$934 );
-  assign acc0_sum_p4 = $signed(\prod_s0$936 ) + $signed(\prod_s0$937 );
-  assign acc0_sum_p5 = $signed(\prod_s0$939 ) + $signed(\prod_s0$940 );
-  assign acc0_sum_p6 = $signed(\prod_s0$942 ) + $signed(\prod_s0$943 );
-  assign acc0_sum_p7 = $signed(\prod_s0$945 ) + $signed(\prod_s0$946 );
+  assign mul_w3_15 = \$365 [4] ? \sel_l27_s0$841 [1023:1016] : \$1325 ;
+  assign acc0_sum_p0 = $signed(prod_s0) + $signed(\prod_s0$907 );
+  assign acc0_sum_p1 = $signed(\prod_s0$909 ) + $signed(\prod_s0$910 );
+  assign acc0_sum_p2 = $signed(\prod_s0$912 ) + $signed(\prod_s0$913 );
+  assign acc0_sum_p3 = $signed(\prod_s0$915 ) + $signed(\prod_s0$916 );
+  assign acc0_sum_p4 = $signed(\prod_s0$918 ) + $signed(\prod_s0$919 );
+  assign acc0_sum_p5 = $signed(\prod_s0$921 ) + $signed(\prod_s0$922 );
+  assign acc0_sum_p6 = $signed(\prod_s0$924 ) + $signed(\prod_s0$925 );
+  assign acc0_sum_p7 = $signed(\prod_s0$927 ) + $signed(\prod_s0$928 );
   assign acc0_sum_p8 = $signed(acc0_sum_p0) + $signed(acc0_sum_p1);
   assign acc0_sum_p9 = $signed(acc0_sum_p2) + $signed(acc0_sum_p3);
   assign acc0_sum_p10 = $signed(acc0_sum_p4) + $signed(acc0_sum_p5);
@@ -5583,14 +5595,14 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign acc0_sum_p13 = $signed(acc0_sum_p10) + $signed(acc0_sum_p11);
   assign acc0_sum_p14 = $signed(acc0_sum_p12) + $signed(acc0_sum_p13);
   assign \$1326  = $signed(acc0) + $signed(acc0_sum_p14);
-  assign acc1_sum_p0 = $signed(\prod_s0$957 ) + $signed(\prod_s0$958 );
-  assign acc1_sum_p1 = $signed(\prod_s0$960 ) + $signed(\prod_s0$961 );
-  assign acc1_sum_p2 = $signed(\prod_s0$963 ) + $signed(\prod_s0$964 );
-  assign acc1_sum_p3 = $signed(\prod_s0$966 ) + $signed(\prod_s0$967 );
-  assign acc1_sum_p4 = $signed(\prod_s0$969 ) + $signed(\prod_s0$970 );
-  assign acc1_sum_p5 = $signed(\prod_s0$972 ) + $signed(\prod_s0$973 );
-  assign acc1_sum_p6 = $signed(\prod_s0$975 ) + $signed(\prod_s0$976 );
-  assign acc1_sum_p7 = $signed(\prod_s0$978 ) + $signed(\prod_s0$979 );
+  assign acc1_sum_p0 = $signed(\prod_s0$939 ) + $signed(\prod_s0$940 );
+  assign acc1_sum_p1 = $signed(\prod_s0$942 ) + $signed(\prod_s0$943 );
+  assign acc1_sum_p2 = $signed(\prod_s0$945 ) + $signed(\prod_s0$946 );
+  assign acc1_sum_p3 = $signed(\prod_s0$948 ) + $signed(\prod_s0$949 );
+  assign acc1_sum_p4 = $signed(\prod_s0$951 ) + $signed(\prod_s0$952 );
+  assign acc1_sum_p5 = $signed(\prod_s0$954 ) + $signed(\prod_s0$955 );
+  assign acc1_sum_p6 = $signed(\prod_s0$957 ) + $signed(\prod_s0$958 );
+  assign acc1_sum_p7 = $signed(\prod_s0$960 ) + $signed(\prod_s0$961 );
   assign acc1_sum_p8 = $signed(acc1_sum_p0) + $signed(acc1_sum_p1);
   assign acc1_sum_p9 = $signed(acc1_sum_p2) + $signed(acc1_sum_p3);
   assign acc1_sum_p10 = $signed(acc1_sum_p4) + $signed(acc1_sum_p5);
@@ -5599,14 +5611,14 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign acc1_sum_p13 = $signed(acc1_sum_p10) + $signed(acc1_sum_p11);
   assign acc1_sum_p14 = $signed(acc1_sum_p12) + $signed(acc1_sum_p13);
   assign \$1327  = $signed(acc1) + $signed(acc1_sum_p14);
-  assign acc2_sum_p0 = $signed(\prod_s0$990 ) + $signed(\prod_s0$991 );
-  assign acc2_sum_p1 = $signed(\prod_s0$993 ) + $signed(\prod_s0$994 );
-  assign acc2_sum_p2 = $signed(\prod_s0$996 ) + $signed(\prod_s0$997 );
-  assign acc2_sum_p3 = $signed(\prod_s0$999 ) + $signed(\prod_s0$1000 );
-  assign acc2_sum_p4 = $signed(\prod_s0$1002 ) + $signed(\prod_s0$1003 );
-  assign acc2_sum_p5 = $signed(\prod_s0$1005 ) + $signed(\prod_s0$1006 );
-  assign acc2_sum_p6 = $signed(\prod_s0$1008 ) + $signed(\prod_s0$1009 );
-  assign acc2_sum_p7 = $signed(\prod_s0$1011 ) + $signed(\prod_s0$1012 );
+  assign acc2_sum_p0 = $signed(\prod_s0$972 ) + $signed(\prod_s0$973 );
+  assign acc2_sum_p1 = $signed(\prod_s0$975 ) + $signed(\prod_s0$976 );
+  assign acc2_sum_p2 = $signed(\prod_s0$978 ) + $signed(\prod_s0$979 );
+  assign acc2_sum_p3 = $signed(\prod_s0$981 ) + $signed(\prod_s0$982 );
+  assign acc2_sum_p4 = $signed(\prod_s0$984 ) + $signed(\prod_s0$985 );
+  assign acc2_sum_p5 = $signed(\prod_s0$987 ) + $signed(\prod_s0$988 );
+  assign acc2_sum_p6 = $signed(\prod_s0$990 ) + $signed(\prod_s0$991 );
+  assign acc2_sum_p7 = $signed(\prod_s0$993 ) + $signed(\prod_s0$994 );
   assign acc2_sum_p8 = $signed(acc2_sum_p0) + $signed(acc2_sum_p1);
   assign acc2_sum_p9 = $signed(acc2_sum_p2) + $signed(acc2_sum_p3);
   assign acc2_sum_p10 = $signed(acc2_sum_p4) + $signed(acc2_sum_p5);
@@ -5615,14 +5627,14 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign acc2_sum_p13 = $signed(acc2_sum_p10) + $signed(acc2_sum_p11);
   assign acc2_sum_p14 = $signed(acc2_sum_p12) + $signed(acc2_sum_p13);
   assign \$1328  = $signed(acc2) + $signed(acc2_sum_p14);
-  assign acc3_sum_p0 = $signed(\prod_s0$1023 ) + $signed(\prod_s0$1024 );
-  assign acc3_sum_p1 = $signed(\prod_s0$1026 ) + $signed(\prod_s0$1027 );
-  assign acc3_sum_p2 = $signed(\prod_s0$1029 ) + $signed(\prod_s0$1030 );
-  assign acc3_sum_p3 = $signed(\prod_s0$1032 ) + $signed(\prod_s0$1033 );
-  assign acc3_sum_p4 = $signed(\prod_s0$1035 ) + $signed(\prod_s0$1036 );
-  assign acc3_sum_p5 = $signed(\prod_s0$1038 ) + $signed(\prod_s0$1039 );
-  assign acc3_sum_p6 = $signed(\prod_s0$1041 ) + $signed(\prod_s0$1042 );
-  assign acc3_sum_p7 = $signed(\prod_s0$1044 ) + $signed(\prod_s0$1045 );
+  assign acc3_sum_p0 = $signed(\prod_s0$1005 ) + $signed(\prod_s0$1006 );
+  assign acc3_sum_p1 = $signed(\prod_s0$1008 ) + $signed(\prod_s0$1009 );
+  assign acc3_sum_p2 = $signed(\prod_s0$1011 ) + $signed(\prod_s0$1012 );
+  assign acc3_sum_p3 = $signed(\prod_s0$1014 ) + $signed(\prod_s0$1015 );
+  assign acc3_sum_p4 = $signed(\prod_s0$1017 ) + $signed(\prod_s0$1018 );
+  assign acc3_sum_p5 = $signed(\prod_s0$1020 ) + $signed(\prod_s0$1021 );
+  assign acc3_sum_p6 = $signed(\prod_s0$1023 ) + $signed(\prod_s0$1024 );
+  assign acc3_sum_p7 = $signed(\prod_s0$1026 ) + $signed(\prod_s0$1027 );
   assign acc3_sum_p8 = $signed(acc3_sum_p0) + $signed(acc3_sum_p1);
   assign acc3_sum_p9 = $signed(acc3_sum_p2) + $signed(acc3_sum_p3);
   assign acc3_sum_p10 = $signed(acc3_sum_p4) + $signed(acc3_sum_p5);
@@ -5631,24 +5643,24 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign acc3_sum_p13 = $signed(acc3_sum_p10) + $signed(acc3_sum_p11);
   assign acc3_sum_p14 = $signed(acc3_sum_p12) + $signed(acc3_sum_p13);
   assign \$1329  = $signed(acc3) + $signed(acc3_sum_p14);
-  assign \$1330  = ! \sel_l22_s0$1068 ;
-  assign \$1331  = \sel_l22_s0$1068  == 1'h1;
-  assign \$1332  = \sel_l22_s0$1071  == 1'h1;
+  assign \$1330  = ! \sel_l21_s0$1080 ;
+  assign \$1331  = \sel_l21_s0$1080  == 1'h1;
+  assign \$1332  = sel_s39_lo[13:9] == 1'h1;
   assign \$1333  = \$1331  | \$1332 ;
-  assign \$1334  = \sel_l22_s0$1068  == 2'h2;
-  assign \$1335  = \sel_l22_s0$1071  == 2'h2;
+  assign \$1334  = \sel_l21_s0$1080  == 2'h2;
+  assign \$1335  = sel_s39_lo[13:9] == 2'h2;
   assign \$1336  = \$1334  | \$1335 ;
   assign \$1337  = sel_s45_lo[13:9] == 2'h2;
   assign \$1338  = \$1336  | \$1337 ;
-  assign \$1339  = \sel_l22_s0$1068  == 2'h3;
-  assign \$1340  = \sel_l22_s0$1071  == 2'h3;
+  assign \$1339  = \sel_l21_s0$1080  == 2'h3;
+  assign \$1340  = sel_s39_lo[13:9] == 2'h3;
   assign \$1341  = \$1339  | \$1340 ;
   assign \$1342  = sel_s45_lo[13:9] == 2'h3;
   assign \$1343  = sel_s53_lo[13:9] == 2'h3;
   assign \$1344  = \$1342  | \$1343 ;
   assign \$1345  = \$1341  | \$1344 ;
-  assign \$1346  = \sel_l22_s0$1068  == 3'h4;
-  assign \$1347  = \sel_l22_s0$1071  == 3'h4;
+  assign \$1346  = \sel_l21_s0$1080  == 3'h4;
+  assign \$1347  = sel_s39_lo[13:9] == 3'h4;
   assign \$1348  = \$1346  | \$1347 ;
   assign \$1349  = sel_s45_lo[13:9] == 3'h4;
   assign \$1350  = sel_s53_lo[13:9] == 3'h4;
@@ -5656,8 +5668,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1352  = \$1348  | \$1351 ;
   assign \$1353  = sel_s53_hi[13:9] == 3'h4;
   assign \$1354  = \$1352  | \$1353 ;
-  assign \$1355  = \sel_l22_s0$1068  == 3'h5;
-  assign \$1356  = \sel_l22_s0$1071  == 3'h5;
+  assign \$1355  = \sel_l21_s0$1080  == 3'h5;
+  assign \$1356  = sel_s39_lo[13:9] == 3'h5;
   assign \$1357  = \$1355  | \$1356 ;
   assign \$1358  = sel_s45_lo[13:9] == 3'h5;
   assign \$1359  = sel_s53_lo[13:9] == 3'h5;
@@ -5667,8 +5679,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1363  = sel_s54_lo[13:9] == 3'h5;
   assign \$1364  = \$1362  | \$1363 ;
   assign \$1365  = \$1361  | \$1364 ;
-  assign \$1366  = \sel_l22_s0$1068  == 3'h6;
-  assign \$1367  = \sel_l22_s0$1071  == 3'h6;
+  assign \$1366  = \sel_l21_s0$1080  == 3'h6;
+  assign \$1367  = sel_s39_lo[13:9] == 3'h6;
   assign \$1368  = \$1366  | \$1367 ;
   assign \$1369  = sel_s45_lo[13:9] == 3'h6;
   assign \$1370  = sel_s53_lo[13:9] == 3'h6;
@@ -5680,8 +5692,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1376  = sel_s58_lo[13:9] == 3'h6;
   assign \$1377  = \$1375  | \$1376 ;
   assign \$1378  = \$1372  | \$1377 ;
-  assign \$1379  = \sel_l22_s0$1068  == 3'h7;
-  assign \$1380  = \sel_l22_s0$1071  == 3'h7;
+  assign \$1379  = \sel_l21_s0$1080  == 3'h7;
+  assign \$1380  = sel_s39_lo[13:9] == 3'h7;
   assign \$1381  = \$1379  | \$1380 ;
   assign \$1382  = sel_s45_lo[13:9] == 3'h7;
   assign \$1383  = sel_s53_lo[13:9] == 3'h7;
@@ -5695,8 +5707,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1391  = \$1389  | \$1390 ;
   assign \$1392  = \$1388  | \$1391 ;
   assign \$1393  = \$1385  | \$1392 ;
-  assign \$1394  = \sel_l22_s0$1068  == 4'h8;
-  assign \$1395  = \sel_l22_s0$1071  == 4'h8;
+  assign \$1394  = \sel_l21_s0$1080  == 4'h8;
+  assign \$1395  = sel_s39_lo[13:9] == 4'h8;
   assign \$1396  = \$1394  | \$1395 ;
   assign \$1397  = sel_s45_lo[13:9] == 4'h8;
   assign \$1398  = sel_s53_lo[13:9] == 4'h8;
@@ -5712,8 +5724,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1408  = \$1400  | \$1407 ;
   assign \$1409  = sel_s59_lo[13:9] == 4'h8;
   assign \$1410  = \$1408  | \$1409 ;
-  assign \$1411  = \sel_l22_s0$1068  == 4'h9;
-  assign \$1412  = \sel_l22_s0$1071  == 4'h9;
+  assign \$1411  = \sel_l21_s0$1080  == 4'h9;
+  assign \$1412  = sel_s39_lo[13:9] == 4'h9;
   assign \$1413  = \$1411  | \$1412 ;
   assign \$1414  = sel_s45_lo[13:9] == 4'h9;
   assign \$1415  = sel_s53_lo[13:9] == 4'h9;
@@ -5731,8 +5743,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1427  = sel_s59_hi[13:9] == 4'h9;
   assign \$1428  = \$1426  | \$1427 ;
   assign \$1429  = \$1425  | \$1428 ;
-  assign \$1430  = \sel_l22_s0$1068  == 4'ha;
-  assign \$1431  = \sel_l22_s0$1071  == 4'ha;
+  assign \$1430  = \sel_l21_s0$1080  == 4'ha;
+  assign \$1431  = sel_s39_lo[13:9] == 4'ha;
   assign \$1432  = \$1430  | \$1431 ;
   assign \$1433  = sel_s45_lo[13:9] == 4'ha;
   assign \$1434  = sel_s53_lo[13:9] == 4'ha;
@@ -5752,8 +5764,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1448  = sel_s56_hi[13:9] == 4'ha;
   assign \$1449  = \$1447  | \$1448 ;
   assign \$1450  = \$1444  | \$1449 ;
-  assign \$1451  = \sel_l22_s0$1068  == 4'hb;
-  assign \$1452  = \sel_l22_s0$1071  == 4'hb;
+  assign \$1451  = \sel_l21_s0$1080  == 4'hb;
+  assign \$1452  = sel_s39_lo[13:9] == 4'hb;
   assign \$1453  = \$1451  | \$1452 ;
   assign \$1454  = sel_s45_lo[13:9] == 4'hb;
   assign \$1455  = sel_s53_lo[13:9] == 4'hb;
@@ -5775,8 +5787,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1471  = \$1469  | \$1470 ;
   assign \$1472  = \$1468  | \$1471 ;
   assign \$1473  = \$1465  | \$1472 ;
-  assign \$1474  = \sel_l22_s0$1068  == 4'hc;
-  assign \$1475  = \sel_l22_s0$1071  == 4'hc;
+  assign \$1474  = \sel_l21_s0$1080  == 4'hc;
+  assign \$1475  = sel_s39_lo[13:9] == 4'hc;
   assign \$1476  = \$1474  | \$1475 ;
   assign \$1477  = sel_s45_lo[13:9] == 4'hc;
   assign \$1478  = sel_s53_lo[13:9] == 4'hc;
@@ -5800,8 +5812,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1496  = sel_s57_hi[13:9] == 4'hc;
   assign \$1497  = \$1495  | \$1496 ;
   assign \$1498  = \$1488  | \$1497 ;
-  assign \$1499  = \sel_l22_s0$1068  == 4'hd;
-  assign \$1500  = \sel_l22_s0$1071  == 4'hd;
+  assign \$1499  = \sel_l21_s0$1080  == 4'hd;
+  assign \$1500  = sel_s39_lo[13:9] == 4'hd;
   assign \$1501  = \$1499  | \$1500 ;
   assign \$1502  = sel_s45_lo[13:9] == 4'hd;
   assign \$1503  = sel_s53_lo[13:9] == 4'hd;
@@ -5827,8 +5839,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1523  = \$1521  | \$1522 ;
   assign \$1524  = \$1520  | \$1523 ;
   assign \$1525  = \$1513  | \$1524 ;
-  assign \$1526  = \sel_l22_s0$1068  == 4'he;
-  assign \$1527  = \sel_l22_s0$1071  == 4'he;
+  assign \$1526  = \sel_l21_s0$1080  == 4'he;
+  assign \$1527  = sel_s39_lo[13:9] == 4'he;
   assign \$1528  = \$1526  | \$1527 ;
   assign \$1529  = sel_s45_lo[13:9] == 4'he;
   assign \$1530  = sel_s53_lo[13:9] == 4'he;
@@ -5852,12 +5864,12 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1548  = sel_s57_hi[13:9] == 4'he;
   assign \$1549  = sel_s48_hi[13:9] == 4'he;
   assign \$1550  = \$1548  | \$1549 ;
-  assign \$1551  = \sel_l22_s0$1074  == 4'he;
+  assign \$1551  = sel_s44_hi[13:9] == 4'he;
   assign \$1552  = \$1550  | \$1551 ;
   assign \$1553  = \$1547  | \$1552 ;
   assign \$1554  = \$1540  | \$1553 ;
-  assign \$1555  = \sel_l22_s0$1068  == 4'hf;
-  assign \$1556  = \sel_l22_s0$1071  == 4'hf;
+  assign \$1555  = \sel_l21_s0$1080  == 4'hf;
+  assign \$1556  = sel_s39_lo[13:9] == 4'hf;
   assign \$1557  = \$1555  | \$1556 ;
   assign \$1558  = sel_s45_lo[13:9] == 4'hf;
   assign \$1559  = sel_s53_lo[13:9] == 4'hf;
@@ -5881,14 +5893,14 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1577  = sel_s57_hi[13:9] == 4'hf;
   assign \$1578  = sel_s48_hi[13:9] == 4'hf;
   assign \$1579  = \$1577  | \$1578 ;
-  assign \$1580  = \sel_l22_s0$1074  == 4'hf;
-  assign \$1581  = \sel_l22_s0$1077  == 4'hf;
+  assign \$1580  = sel_s44_hi[13:9] == 4'hf;
+  assign \$1581  = \sel_l21_s0$1083  == 4'hf;
   assign \$1582  = \$1580  | \$1581 ;
   assign \$1583  = \$1579  | \$1582 ;
   assign \$1584  = \$1576  | \$1583 ;
   assign \$1585  = \$1569  | \$1584 ;
-  assign \$1586  = \sel_l22_s0$1068  == 5'h10;
-  assign \$1587  = \sel_l22_s0$1071  == 5'h10;
+  assign \$1586  = \sel_l21_s0$1080  == 5'h10;
+  assign \$1587  = sel_s39_lo[13:9] == 5'h10;
   assign \$1588  = \$1586  | \$1587 ;
   assign \$1589  = sel_s45_lo[13:9] == 5'h10;
   assign \$1590  = sel_s53_lo[13:9] == 5'h10;
@@ -5912,13 +5924,13 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1608  = sel_s57_hi[13:9] == 5'h10;
   assign \$1609  = sel_s48_hi[13:9] == 5'h10;
   assign \$1610  = \$1608  | \$1609 ;
-  assign \$1611  = \sel_l22_s0$1074  == 5'h10;
-  assign \$1612  = \sel_l22_s0$1077  == 5'h10;
+  assign \$1611  = sel_s44_hi[13:9] == 5'h10;
+  assign \$1612  = \sel_l21_s0$1083  == 5'h10;
   assign \$1613  = \$1611  | \$1612 ;
   assign \$1614  = \$1610  | \$1613 ;
   assign \$1615  = \$1607  | \$1614 ;
   assign \$1616  = \$1600  | \$1615 ;
-  assign \$1617  = \sel_l22_s0$1071  == 5'h11;
+  assign \$1617  = sel_s39_lo[13:9] == 5'h11;
   assign \$1618  = sel_s45_lo[13:9] == 5'h11;
   assign \$1619  = \$1617  | \$1618 ;
   assign \$1620  = sel_s53_lo[13:9] == 5'h11;
@@ -5941,9 +5953,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1637  = \$1635  | \$1636 ;
   assign \$1638  = \$1634  | \$1637 ;
   assign \$1639  = sel_s48_hi[13:9] == 5'h11;
-  assign \$1640  = \sel_l22_s0$1074  == 5'h11;
+  assign \$1640  = sel_s44_hi[13:9] == 5'h11;
   assign \$1641  = \$1639  | \$1640 ;
-  assign \$1642  = \sel_l22_s0$1077  == 5'h11;
+  assign \$1642  = \sel_l21_s0$1083  == 5'h11;
   assign \$1643  = \$1641  | \$1642 ;
   assign \$1644  = \$1638  | \$1643 ;
   assign \$1645  = \$1631  | \$1644 ;
@@ -5969,8 +5981,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1665  = sel_s48_hi[13:9] == 5'h12;
   assign \$1666  = \$1664  | \$1665 ;
   assign \$1667  = \$1663  | \$1666 ;
-  assign \$1668  = \sel_l22_s0$1074  == 5'h12;
-  assign \$1669  = \sel_l22_s0$1077  == 5'h12;
+  assign \$1668  = sel_s44_hi[13:9] == 5'h12;
+  assign \$1669  = \sel_l21_s0$1083  == 5'h12;
   assign \$1670  = \$1668  | \$1669 ;
   assign \$1671  = \$1667  | \$1670 ;
   assign \$1672  = \$1660  | \$1671 ;
@@ -5993,10 +6005,10 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1689  = sel_s57_hi[13:9] == 5'h13;
   assign \$1690  = \$1688  | \$1689 ;
   assign \$1691  = sel_s48_hi[13:9] == 5'h13;
-  assign \$1692  = \sel_l22_s0$1074  == 5'h13;
+  assign \$1692  = sel_s44_hi[13:9] == 5'h13;
   assign \$1693  = \$1691  | \$1692 ;
   assign \$1694  = \$1690  | \$1693 ;
-  assign \$1695  = \sel_l22_s0$1077  == 5'h13;
+  assign \$1695  = \sel_l21_s0$1083  == 5'h13;
   assign \$1696  = \$1694  | \$1695 ;
   assign \$1697  = \$1687  | \$1696 ;
   assign \$1698  = sel_s53_hi[13:9] == 5'h14;
@@ -6017,8 +6029,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1713  = sel_s57_hi[13:9] == 5'h14;
   assign \$1714  = sel_s48_hi[13:9] == 5'h14;
   assign \$1715  = \$1713  | \$1714 ;
-  assign \$1716  = \sel_l22_s0$1074  == 5'h14;
-  assign \$1717  = \sel_l22_s0$1077  == 5'h14;
+  assign \$1716  = sel_s44_hi[13:9] == 5'h14;
+  assign \$1717  = \sel_l21_s0$1083  == 5'h14;
   assign \$1718  = \$1716  | \$1717 ;
   assign \$1719  = \$1715  | \$1718 ;
   assign \$1720  = \$1712  | \$1719 ;
@@ -6038,9 +6050,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1734  = \$1730  | \$1733 ;
   assign \$1735  = \$1727  | \$1734 ;
   assign \$1736  = sel_s48_hi[13:9] == 5'h15;
-  assign \$1737  = \sel_l22_s0$1074  == 5'h15;
+  assign \$1737  = sel_s44_hi[13:9] == 5'h15;
   assign \$1738  = \$1736  | \$1737 ;
-  assign \$1739  = \sel_l22_s0$1077  == 5'h15;
+  assign \$1739  = \sel_l21_s0$1083  == 5'h15;
   assign \$1740  = \$1738  | \$1739 ;
   assign \$1741  = \$1735  | \$1740 ;
   assign \$1742  = sel_s58_lo[13:9] == 5'h16;
@@ -6058,8 +6070,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1754  = \$1752  | \$1753 ;
   assign \$1755  = \$1751  | \$1754 ;
   assign \$1756  = \$1748  | \$1755 ;
-  assign \$1757  = \sel_l22_s0$1074  == 5'h16;
-  assign \$1758  = \sel_l22_s0$1077  == 5'h16;
+  assign \$1757  = sel_s44_hi[13:9] == 5'h16;
+  assign \$1758  = \sel_l21_s0$1083  == 5'h16;
   assign \$1759  = \$1757  | \$1758 ;
   assign \$1760  = \$1756  | \$1759 ;
   assign \$1761  = sel_s58_hi[13:9] == 5'h17;
@@ -6073,11 +6085,11 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1769  = sel_s57_hi[13:9] == 5'h17;
   assign \$1770  = \$1768  | \$1769 ;
   assign \$1771  = sel_s48_hi[13:9] == 5'h17;
-  assign \$1772  = \sel_l22_s0$1074  == 5'h17;
+  assign \$1772  = sel_s44_hi[13:9] == 5'h17;
   assign \$1773  = \$1771  | \$1772 ;
   assign \$1774  = \$1770  | \$1773 ;
   assign \$1775  = \$1767  | \$1774 ;
-  assign \$1776  = \sel_l22_s0$1077  == 5'h17;
+  assign \$1776  = \sel_l21_s0$1083  == 5'h17;
   assign \$1777  = \$1775  | \$1776 ;
   assign \$1778  = sel_s59_lo[13:9] == 5'h18;
   assign \$1779  = sel_s59_hi[13:9] == 5'h18;
@@ -6089,8 +6101,8 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1785  = sel_s57_hi[13:9] == 5'h18;
   assign \$1786  = sel_s48_hi[13:9] == 5'h18;
   assign \$1787  = \$1785  | \$1786 ;
-  assign \$1788  = \sel_l22_s0$1074  == 5'h18;
-  assign \$1789  = \sel_l22_s0$1077  == 5'h18;
+  assign \$1788  = sel_s44_hi[13:9] == 5'h18;
+  assign \$1789  = \sel_l21_s0$1083  == 5'h18;
   assign \$1790  = \$1788  | \$1789 ;
   assign \$1791  = \$1787  | \$1790 ;
   assign \$1792  = \$1784  | \$1791 ;
@@ -6102,9 +6114,9 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1798  = \$1796  | \$1797 ;
   assign \$1799  = \$1795  | \$1798 ;
   assign \$1800  = sel_s48_hi[13:9] == 5'h19;
-  assign \$1801  = \sel_l22_s0$1074  == 5'h19;
+  assign \$1801  = sel_s44_hi[13:9] == 5'h19;
   assign \$1802  = \$1800  | \$1801 ;
-  assign \$1803  = \sel_l22_s0$1077  == 5'h19;
+  assign \$1803  = \sel_l21_s0$1083  == 5'h19;
   assign \$1804  = \$1802  | \$1803 ;
   assign \$1805  = \$1799  | \$1804 ;
   assign \$1806  = sel_s56_hi[13:9] == 5'h1a;
@@ -6114,39 +6126,39 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1810  = sel_s48_hi[13:9] == 5'h1a;
   assign \$1811  = \$1809  | \$1810 ;
   assign \$1812  = \$1808  | \$1811 ;
-  assign \$1813  = \sel_l22_s0$1074  == 5'h1a;
-  assign \$1814  = \sel_l22_s0$1077  == 5'h1a;
+  assign \$1813  = sel_s44_hi[13:9] == 5'h1a;
+  assign \$1814  = \sel_l21_s0$1083  == 5'h1a;
   assign \$1815  = \$1813  | \$1814 ;
   assign \$1816  = \$1812  | \$1815 ;
   assign \$1817  = sel_s57_lo[13:9] == 5'h1b;
   assign \$1818  = sel_s57_hi[13:9] == 5'h1b;
   assign \$1819  = \$1817  | \$1818 ;
   assign \$1820  = sel_s48_hi[13:9] == 5'h1b;
-  assign \$1821  = \sel_l22_s0$1074  == 5'h1b;
+  assign \$1821  = sel_s44_hi[13:9] == 5'h1b;
   assign \$1822  = \$1820  | \$1821 ;
   assign \$1823  = \$1819  | \$1822 ;
-  assign \$1824  = \sel_l22_s0$1077  == 5'h1b;
+  assign \$1824  = \sel_l21_s0$1083  == 5'h1b;
   assign \$1825  = \$1823  | \$1824 ;
   assign \$1826  = sel_s57_hi[13:9] == 5'h1c;
   assign \$1827  = sel_s48_hi[13:9] == 5'h1c;
   assign \$1828  = \$1826  | \$1827 ;
-  assign \$1829  = \sel_l22_s0$1074  == 5'h1c;
-  assign \$1830  = \sel_l22_s0$1077  == 5'h1c;
+  assign \$1829  = sel_s44_hi[13:9] == 5'h1c;
+  assign \$1830  = \sel_l21_s0$1083  == 5'h1c;
   assign \$1831  = \$1829  | \$1830 ;
   assign \$1832  = \$1828  | \$1831 ;
   assign \$1833  = sel_s48_hi[13:9] == 5'h1d;
-  assign \$1834  = \sel_l22_s0$1074  == 5'h1d;
+  assign \$1834  = sel_s44_hi[13:9] == 5'h1d;
   assign \$1835  = \$1833  | \$1834 ;
-  assign \$1836  = \sel_l22_s0$1077  == 5'h1d;
+  assign \$1836  = \sel_l21_s0$1083  == 5'h1d;
   assign \$1837  = \$1835  | \$1836 ;
-  assign \$1838  = \sel_l22_s0$1074  == 5'h1e;
-  assign \$1839  = \sel_l22_s0$1077  == 5'h1e;
+  assign \$1838  = sel_s44_hi[13:9] == 5'h1e;
+  assign \$1839  = \sel_l21_s0$1083  == 5'h1e;
   assign \$1840  = \$1838  | \$1839 ;
-  assign \$1841  = \sel_l22_s0$1077  == 5'h1f;
-  assign \$1842  = - \sel_l22_s0$1066 ;
-  assign \$1843  = \sel_l22_s0$1067  ? \$1842  : { 1'h0, \sel_l22_s0$1066  };
-  assign \$1844  = - \sel_l22_s0$1069 ;
-  assign \$1845  = \sel_l22_s0$1070  ? \$1844  : { 1'h0, \sel_l22_s0$1069  };
+  assign \$1841  = \sel_l21_s0$1083  == 5'h1f;
+  assign \$1842  = - \sel_l21_s0$1078 ;
+  assign \$1843  = \sel_l21_s0$1079  ? \$1842  : { 1'h0, \sel_l21_s0$1078  };
+  assign \$1844  = - sel_s39_lo[7:0];
+  assign \$1845  = sel_s39_lo[8] ? \$1844  : { 1'h0, sel_s39_lo[7:0] };
   assign \$1846  = - sel_s45_lo[7:0];
   assign \$1847  = sel_s45_lo[8] ? \$1846  : { 1'h0, sel_s45_lo[7:0] };
   assign \$1848  = - sel_s53_lo[7:0];
@@ -6171,617 +6183,617 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   assign \$1867  = sel_s57_hi[8] ? \$1866  : { 1'h0, sel_s57_hi[7:0] };
   assign \$1868  = - sel_s48_hi[7:0];
   assign \$1869  = sel_s48_hi[8] ? \$1868  : { 1'h0, sel_s48_hi[7:0] };
-  assign \$1870  = - \sel_l22_s0$1072 ;
-  assign \$1871  = \sel_l22_s0$1073  ? \$1870  : { 1'h0, \sel_l22_s0$1072  };
-  assign \$1872  = - \sel_l22_s0$1075 ;
-  assign \$1873  = \sel_l22_s0$1076  ? \$1872  : { 1'h0, \sel_l22_s0$1075  };
-  assign \$1874  = $signed(\sel_l27_s0$1081 ) * $signed(mul_w0_0);
-  assign \$1875  = $signed(\sel_l27_s0$1082 ) * $signed(mul_w0_1);
-  assign \$1876  = $signed(\sel_l27_s0$1083 ) * $signed(mul_w0_2);
-  assign \$1877  = $signed(\sel_l27_s0$1084 ) * $signed(mul_w0_3);
-  assign \$1878  = $signed(\sel_l27_s0$1085 ) * $signed(mul_w0_4);
-  assign \$1879  = $signed(\sel_l27_s0$1086 ) * $signed(mul_w0_5);
-  assign \$1880  = $signed(\sel_l27_s0$1087 ) * $signed(mul_w0_6);
-  assign \$1881  = $signed(\sel_l27_s0$1088 ) * $signed(mul_w0_7);
-  assign \$1882  = $signed(\sel_l27_s0$1089 ) * $signed(mul_w0_8);
-  assign \$1883  = $signed(\sel_l27_s0$1090 ) * $signed(mul_w0_9);
-  assign \$1884  = $signed(\sel_l27_s0$1091 ) * $signed(mul_w0_10);
-  assign \$1885  = $signed(\sel_l27_s0$1092 ) * $signed(mul_w0_11);
-  assign \$1886  = $signed(\sel_l27_s0$1093 ) * $signed(mul_w0_12);
-  assign \$1887  = $signed(\sel_l27_s0$1094 ) * $signed(mul_w0_13);
-  assign \$1888  = $signed(\sel_l27_s0$1095 ) * $signed(mul_w0_14);
-  assign \$1889  = $signed(\sel_l27_s0$1096 ) * $signed(mul_w0_15);
-  assign \$1890  = $signed(\sel_l27_s0$1081 ) * $signed(mul_w1_0);
-  assign \$1891  = $signed(\sel_l27_s0$1082 ) * $signed(mul_w1_1);
-  assign \$1892  = $signed(\sel_l27_s0$1083 ) * $signed(mul_w1_2);
-  assign \$1893  = $signed(\sel_l27_s0$1084 ) * $signed(mul_w1_3);
-  assign \$1894  = $signed(\sel_l27_s0$1085 ) * $signed(mul_w1_4);
-  assign \$1895  = $signed(\sel_l27_s0$1086 ) * $signed(mul_w1_5);
-  assign \$1896  = $signed(\sel_l27_s0$1087 ) * $signed(mul_w1_6);
-  assign \$1897  = $signed(\sel_l27_s0$1088 ) * $signed(mul_w1_7);
-  assign \$1898  = $signed(\sel_l27_s0$1089 ) * $signed(mul_w1_8);
-  assign \$1899  = $signed(\sel_l27_s0$1090 ) * $signed(mul_w1_9);
-  assign \$1900  = $signed(\sel_l27_s0$1091 ) * $signed(mul_w1_10);
-  assign \$1901  = $signed(\sel_l27_s0$1092 ) * $signed(mul_w1_11);
-  assign \$1902  = $signed(\sel_l27_s0$1093 ) * $signed(mul_w1_12);
-  assign \$1903  = $signed(\sel_l27_s0$1094 ) * $signed(mul_w1_13);
-  assign \$1904  = $signed(\sel_l27_s0$1095 ) * $signed(mul_w1_14);
-  assign \$1905  = $signed(\sel_l27_s0$1096 ) * $signed(mul_w1_15);
-  assign \$1906  = $signed(\sel_l27_s0$1081 ) * $signed(mul_w2_0);
-  assign \$1907  = $signed(\sel_l27_s0$1082 ) * $signed(mul_w2_1);
-  assign \$1908  = $signed(\sel_l27_s0$1083 ) * $signed(mul_w2_2);
-  assign \$1909  = $signed(\sel_l27_s0$1084 ) * $signed(mul_w2_3);
-  assign \$1910  = $signed(\sel_l27_s0$1085 ) * $signed(mul_w2_4);
-  assign \$1911  = $signed(\sel_l27_s0$1086 ) * $signed(mul_w2_5);
-  assign \$1912  = $signed(\sel_l27_s0$1087 ) * $signed(mul_w2_6);
-  assign \$1913  = $signed(\sel_l27_s0$1088 ) * $signed(mul_w2_7);
-  assign \$1914  = $signed(\sel_l27_s0$1089 ) * $signed(mul_w2_8);
-  assign \$1915  = $signed(\sel_l27_s0$1090 ) * $signed(mul_w2_9);
-  assign \$1916  = $signed(\sel_l27_s0$1091 ) * $signed(mul_w2_10);
-  assign \$1917  = $signed(\sel_l27_s0$1092 ) * $signed(mul_w2_11);
-  assign \$1918  = $signed(\sel_l27_s0$1093 ) * $signed(mul_w2_12);
-  assign \$1919  = $signed(\sel_l27_s0$1094 ) * $signed(mul_w2_13);
-  assign \$1920  = $signed(\sel_l27_s0$1095 ) * $signed(mul_w2_14);
-  assign \$1921  = $signed(\sel_l27_s0$1096 ) * $signed(mul_w2_15);
-  assign \$1922  = $signed(\sel_l27_s0$1081 ) * $signed(mul_w3_0);
-  assign \$1923  = $signed(\sel_l27_s0$1082 ) * $signed(mul_w3_1);
-  assign \$1924  = $signed(\sel_l27_s0$1083 ) * $signed(mul_w3_2);
-  assign \$1925  = $signed(\sel_l27_s0$1084 ) * $signed(mul_w3_3);
-  assign \$1926  = $signed(\sel_l27_s0$1085 ) * $signed(mul_w3_4);
-  assign \$1927  = $signed(\sel_l27_s0$1086 ) * $signed(mul_w3_5);
-  assign \$1928  = $signed(\sel_l27_s0$1087 ) * $signed(mul_w3_6);
-  assign \$1929  = $signed(\sel_l27_s0$1088 ) * $signed(mul_w3_7);
-  assign \$1930  = $signed(\sel_l27_s0$1089 ) * $signed(mul_w3_8);
-  assign \$1931  = $signed(\sel_l27_s0$1090 ) * $signed(mul_w3_9);
-  assign \$1932  = $signed(\sel_l27_s0$1091 ) * $signed(mul_w3_10);
-  assign \$1933  = $signed(\sel_l27_s0$1092 ) * $signed(mul_w3_11);
-  assign \$1934  = $signed(\sel_l27_s0$1093 ) * $signed(mul_w3_12);
-  assign \$1935  = $signed(\sel_l27_s0$1094 ) * $signed(mul_w3_13);
-  assign \$1936  = $signed(\sel_l27_s0$1095 ) * $signed(mul_w3_14);
-  assign \$1937  = $signed(\sel_l27_s0$1096 ) * $signed(mul_w3_15);
-  assign \$1938  = prod_valid_s0 & \prod_s0$1103 ;
+  assign \$1870  = - sel_s44_hi[7:0];
+  assign \$1871  = sel_s44_hi[8] ? \$1870  : { 1'h0, sel_s44_hi[7:0] };
+  assign \$1872  = - \sel_l21_s0$1081 ;
+  assign \$1873  = \sel_l21_s0$1082  ? \$1872  : { 1'h0, \sel_l21_s0$1081  };
+  assign \$1874  = $signed(\sel_l27_s0$1087 ) * $signed(mul_w0_0);
+  assign \$1875  = $signed(\sel_l27_s0$1088 ) * $signed(mul_w0_1);
+  assign \$1876  = $signed(\sel_l27_s0$1089 ) * $signed(mul_w0_2);
+  assign \$1877  = $signed(\sel_l27_s0$1090 ) * $signed(mul_w0_3);
+  assign \$1878  = $signed(\sel_l27_s0$1091 ) * $signed(mul_w0_4);
+  assign \$1879  = $signed(\sel_l27_s0$1092 ) * $signed(mul_w0_5);
+  assign \$1880  = $signed(\sel_l27_s0$1093 ) * $signed(mul_w0_6);
+  assign \$1881  = $signed(\sel_l27_s0$1094 ) * $signed(mul_w0_7);
+  assign \$1882  = $signed(\sel_l27_s0$1095 ) * $signed(mul_w0_8);
+  assign \$1883  = $signed(\sel_l27_s0$1096 ) * $signed(mul_w0_9);
+  assign \$1884  = $signed(\sel_l27_s0$1097 ) * $signed(mul_w0_10);
+  assign \$1885  = $signed(\sel_l27_s0$1098 ) * $signed(mul_w0_11);
+  assign \$1886  = $signed(\sel_l27_s0$1099 ) * $signed(mul_w0_12);
+  assign \$1887  = $signed(\sel_l27_s0$1100 ) * $signed(mul_w0_13);
+  assign \$1888  = $signed(\sel_l27_s0$1101 ) * $signed(mul_w0_14);
+  assign \$1889  = $signed(\sel_l27_s0$1102 ) * $signed(mul_w0_15);
+  assign \$1890  = $signed(\sel_l27_s0$1087 ) * $signed(mul_w1_0);
+  assign \$1891  = $signed(\sel_l27_s0$1088 ) * $signed(mul_w1_1);
+  assign \$1892  = $signed(\sel_l27_s0$1089 ) * $signed(mul_w1_2);
+  assign \$1893  = $signed(\sel_l27_s0$1090 ) * $signed(mul_w1_3);
+  assign \$1894  = $signed(\sel_l27_s0$1091 ) * $signed(mul_w1_4);
+  assign \$1895  = $signed(\sel_l27_s0$1092 ) * $signed(mul_w1_5);
+  assign \$1896  = $signed(\sel_l27_s0$1093 ) * $signed(mul_w1_6);
+  assign \$1897  = $signed(\sel_l27_s0$1094 ) * $signed(mul_w1_7);
+  assign \$1898  = $signed(\sel_l27_s0$1095 ) * $signed(mul_w1_8);
+  assign \$1899  = $signed(\sel_l27_s0$1096 ) * $signed(mul_w1_9);
+  assign \$1900  = $signed(\sel_l27_s0$1097 ) * $signed(mul_w1_10);
+  assign \$1901  = $signed(\sel_l27_s0$1098 ) * $signed(mul_w1_11);
+  assign \$1902  = $signed(\sel_l27_s0$1099 ) * $signed(mul_w1_12);
+  assign \$1903  = $signed(\sel_l27_s0$1100 ) * $signed(mul_w1_13);
+  assign \$1904  = $signed(\sel_l27_s0$1101 ) * $signed(mul_w1_14);
+  assign \$1905  = $signed(\sel_l27_s0$1102 ) * $signed(mul_w1_15);
+  assign \$1906  = $signed(\sel_l27_s0$1087 ) * $signed(mul_w2_0);
+  assign \$1907  = $signed(\sel_l27_s0$1088 ) * $signed(mul_w2_1);
+  assign \$1908  = $signed(\sel_l27_s0$1089 ) * $signed(mul_w2_2);
+  assign \$1909  = $signed(\sel_l27_s0$1090 ) * $signed(mul_w2_3);
+  assign \$1910  = $signed(\sel_l27_s0$1091 ) * $signed(mul_w2_4);
+  assign \$1911  = $signed(\sel_l27_s0$1092 ) * $signed(mul_w2_5);
+  assign \$1912  = $signed(\sel_l27_s0$1093 ) * $signed(mul_w2_6);
+  assign \$1913  = $signed(\sel_l27_s0$1094 ) * $signed(mul_w2_7);
+  assign \$1914  = $signed(\sel_l27_s0$1095 ) * $signed(mul_w2_8);
+  assign \$1915  = $signed(\sel_l27_s0$1096 ) * $signed(mul_w2_9);
+  assign \$1916  = $signed(\sel_l27_s0$1097 ) * $signed(mul_w2_10);
+  assign \$1917  = $signed(\sel_l27_s0$1098 ) * $signed(mul_w2_11);
+  assign \$1918  = $signed(\sel_l27_s0$1099 ) * $signed(mul_w2_12);
+  assign \$1919  = $signed(\sel_l27_s0$1100 ) * $signed(mul_w2_13);
+  assign \$1920  = $signed(\sel_l27_s0$1101 ) * $signed(mul_w2_14);
+  assign \$1921  = $signed(\sel_l27_s0$1102 ) * $signed(mul_w2_15);
+  assign \$1922  = $signed(\sel_l27_s0$1087 ) * $signed(mul_w3_0);
+  assign \$1923  = $signed(\sel_l27_s0$1088 ) * $signed(mul_w3_1);
+  assign \$1924  = $signed(\sel_l27_s0$1089 ) * $signed(mul_w3_2);
+  assign \$1925  = $signed(\sel_l27_s0$1090 ) * $signed(mul_w3_3);
+  assign \$1926  = $signed(\sel_l27_s0$1091 ) * $signed(mul_w3_4);
+  assign \$1927  = $signed(\sel_l27_s0$1092 ) * $signed(mul_w3_5);
+  assign \$1928  = $signed(\sel_l27_s0$1093 ) * $signed(mul_w3_6);
+  assign \$1929  = $signed(\sel_l27_s0$1094 ) * $signed(mul_w3_7);
+  assign \$1930  = $signed(\sel_l27_s0$1095 ) * $signed(mul_w3_8);
+  assign \$1931  = $signed(\sel_l27_s0$1096 ) * $signed(mul_w3_9);
+  assign \$1932  = $signed(\sel_l27_s0$1097 ) * $signed(mul_w3_10);
+  assign \$1933  = $signed(\sel_l27_s0$1098 ) * $signed(mul_w3_11);
+  assign \$1934  = $signed(\sel_l27_s0$1099 ) * $signed(mul_w3_12);
+  assign \$1935  = $signed(\sel_l27_s0$1100 ) * $signed(mul_w3_13);
+  assign \$1936  = $signed(\sel_l27_s0$1101 ) * $signed(mul_w3_14);
+  assign \$1937  = $signed(\sel_l27_s0$1102 ) * $signed(mul_w3_15);
+  assign \$1938  = prod_valid_s0 & \prod_s0$1109 ;
   assign \$1939  = i__ready & prod_valid_s0;
   assign \$1940  = i__ready & prod_valid_s0;
   assign \$1941  = i__ready & prod_valid_s0;
   assign \$1942  = i__ready & prod_valid_s0;
   always @(posedge clk)
-    \sel_l6_s0$238  <= \$1943 ;
+    \sel_l5_s0$298  <= \$1943 ;
   always @(posedge clk)
-    \sel_l6_s0$243  <= \$1944 ;
+    \sel_l5_s0$300  <= \$1944 ;
   always @(posedge clk)
-    sel_l6_s0 <= \$1945 ;
+    \sel_l5_s0$297  <= \$1945 ;
   always @(posedge clk)
-    \sel_l6_s0$246  <= \$1946 ;
+    \sel_l5_s0$208  <= \$1946 ;
   always @(posedge clk)
-    \sel_l6_s0$251  <= \$1947 ;
+    \sel_l5_s0$213  <= \$1947 ;
   always @(posedge clk)
-    \sel_l6_s0$245  <= \$1948 ;
+    sel_l5_s0 <= \$1948 ;
   always @(posedge clk)
-    \sel_l6_s0$254  <= \$1949 ;
+    \sel_l5_s0$217  <= \$1949 ;
   always @(posedge clk)
-    \sel_l6_s0$259  <= \$1950 ;
+    \sel_l5_s0$222  <= \$1950 ;
   always @(posedge clk)
-    \sel_l6_s0$253  <= \$1951 ;
+    \sel_l5_s0$216  <= \$1951 ;
   always @(posedge clk)
-    \sel_l6_s0$262  <= \$1952 ;
+    \sel_l5_s0$226  <= \$1952 ;
   always @(posedge clk)
-    \sel_l6_s0$267  <= \$1953 ;
+    \sel_l5_s0$231  <= \$1953 ;
   always @(posedge clk)
-    \sel_l6_s0$261  <= \$1954 ;
+    \sel_l5_s0$225  <= \$1954 ;
   always @(posedge clk)
-    \sel_l6_s0$271  <= \$1955 ;
+    \sel_l5_s0$235  <= \$1955 ;
   always @(posedge clk)
-    \sel_l6_s0$276  <= \$1956 ;
+    \sel_l5_s0$240  <= \$1956 ;
   always @(posedge clk)
-    \sel_l6_s0$270  <= \$1957 ;
+    \sel_l5_s0$234  <= \$1957 ;
   always @(posedge clk)
-    \sel_l6_s0$279  <= \$1958 ;
+    \sel_l5_s0$244  <= \$1958 ;
   always @(posedge clk)
-    \sel_l6_s0$284  <= \$1959 ;
+    \sel_l5_s0$249  <= \$1959 ;
   always @(posedge clk)
-    \sel_l6_s0$278  <= \$1960 ;
+    \sel_l5_s0$243  <= \$1960 ;
   always @(posedge clk)
-    \sel_l6_s0$287  <= \$1961 ;
+    \sel_l5_s0$253  <= \$1961 ;
   always @(posedge clk)
-    \sel_l6_s0$292  <= \$1962 ;
+    \sel_l5_s0$258  <= \$1962 ;
   always @(posedge clk)
-    \sel_l6_s0$286  <= \$1963 ;
+    \sel_l5_s0$252  <= \$1963 ;
   always @(posedge clk)
-    \sel_l6_s0$296  <= \$1964 ;
+    \sel_l5_s0$332  <= \$1964 ;
   always @(posedge clk)
-    \sel_l6_s0$301  <= \$1965 ;
+    \sel_l5_s0$334  <= \$1965 ;
   always @(posedge clk)
-    \sel_l6_s0$295  <= \$1966 ;
+    \sel_l5_s0$331  <= \$1966 ;
   always @(posedge clk)
-    \sel_l6_s0$273  <= \$1967 ;
+    \sel_l5_s0$316  <= \$1967 ;
   always @(posedge clk)
-    \sel_l6_s0$275  <= \$1968 ;
+    \sel_l5_s0$318  <= \$1968 ;
   always @(posedge clk)
-    \sel_l6_s0$272  <= \$1969 ;
+    \sel_l5_s0$315  <= \$1969 ;
   always @(posedge clk)
-    \sel_l6_s0$240  <= \$1970 ;
+    \sel_l5_s0$262  <= \$1970 ;
   always @(posedge clk)
-    \sel_l6_s0$242  <= \$1971 ;
+    \sel_l5_s0$267  <= \$1971 ;
   always @(posedge clk)
-    \sel_l6_s0$239  <= \$1972 ;
+    \sel_l5_s0$261  <= \$1972 ;
   always @(posedge clk)
-    \sel_l6_s0$305  <= \$1973 ;
+    \sel_l5_s0$246  <= \$1973 ;
   always @(posedge clk)
-    \sel_l6_s0$310  <= \$1974 ;
+    \sel_l5_s0$248  <= \$1974 ;
   always @(posedge clk)
-    \sel_l6_s0$304  <= \$1975 ;
+    \sel_l5_s0$245  <= \$1975 ;
   always @(posedge clk)
-    \sel_l6_s0$289  <= \$1976 ;
+    \sel_l5_s0$326  <= \$1976 ;
   always @(posedge clk)
-    \sel_l6_s0$291  <= \$1977 ;
+    \sel_l5_s0$328  <= \$1977 ;
   always @(posedge clk)
-    \sel_l6_s0$288  <= \$1978 ;
+    \sel_l5_s0$325  <= \$1978 ;
   always @(posedge clk)
-    \sel_l6_s0$248  <= \$1979 ;
+    \sel_l5_s0$303  <= \$1979 ;
   always @(posedge clk)
-    \sel_l6_s0$250  <= \$1980 ;
+    \sel_l5_s0$305  <= \$1980 ;
   always @(posedge clk)
-    \sel_l6_s0$247  <= \$1981 ;
+    \sel_l5_s0$302  <= \$1981 ;
   always @(posedge clk)
-    \sel_l6_s0$314  <= \$1982 ;
+    \sel_l5_s0$219  <= \$1982 ;
   always @(posedge clk)
-    \sel_l6_s0$319  <= \$1983 ;
+    \sel_l5_s0$221  <= \$1983 ;
   always @(posedge clk)
-    \sel_l6_s0$313  <= \$1984 ;
+    \sel_l5_s0$218  <= \$1984 ;
   always @(posedge clk)
-    \sel_l6_s0$323  <= \$1985 ;
+    \sel_l5_s0$271  <= \$1985 ;
   always @(posedge clk)
-    \sel_l6_s0$328  <= \$1986 ;
+    \sel_l5_s0$276  <= \$1986 ;
   always @(posedge clk)
-    \sel_l6_s0$322  <= \$1987 ;
+    \sel_l5_s0$270  <= \$1987 ;
   always @(posedge clk)
-    \sel_l6_s0$332  <= \$1988 ;
+    \sel_l5_s0$347  <= \$1988 ;
   always @(posedge clk)
-    \sel_l6_s0$337  <= \$1989 ;
+    \sel_l5_s0$349  <= \$1989 ;
   always @(posedge clk)
-    \sel_l6_s0$331  <= \$1990 ;
+    \sel_l5_s0$346  <= \$1990 ;
   always @(posedge clk)
-    \sel_l6_s0$256  <= \$1991 ;
+    \sel_l5_s0$308  <= \$1991 ;
   always @(posedge clk)
-    \sel_l6_s0$258  <= \$1992 ;
+    \sel_l5_s0$310  <= \$1992 ;
   always @(posedge clk)
-    \sel_l6_s0$255  <= \$1993 ;
+    \sel_l5_s0$307  <= \$1993 ;
   always @(posedge clk)
-    \sel_l6_s0$264  <= \$1994 ;
+    \sel_l5_s0$264  <= \$1994 ;
   always @(posedge clk)
-    \sel_l6_s0$266  <= \$1995 ;
+    \sel_l5_s0$266  <= \$1995 ;
   always @(posedge clk)
-    \sel_l6_s0$263  <= \$1996 ;
+    \sel_l5_s0$263  <= \$1996 ;
   always @(posedge clk)
-    \sel_l6_s0$307  <= \$1997 ;
+    \sel_l5_s0$280  <= \$1997 ;
   always @(posedge clk)
-    \sel_l6_s0$309  <= \$1998 ;
+    \sel_l5_s0$285  <= \$1998 ;
   always @(posedge clk)
-    \sel_l6_s0$306  <= \$1999 ;
+    \sel_l5_s0$279  <= \$1999 ;
   always @(posedge clk)
-    \sel_l6_s0$341  <= \$2000 ;
+    \sel_l5_s0$353  <= \$2000 ;
   always @(posedge clk)
-    \sel_l6_s0$346  <= \$2001 ;
+    \sel_l5_s0$355  <= \$2001 ;
   always @(posedge clk)
-    \sel_l6_s0$340  <= \$2002 ;
+    \sel_l5_s0$352  <= \$2002 ;
   always @(posedge clk)
-    \sel_l6_s0$350  <= \$2003 ;
+    \sel_l5_s0$359  <= \$2003 ;
   always @(posedge clk)
-    \sel_l6_s0$355  <= \$2004 ;
+    \sel_l5_s0$361  <= \$2004 ;
   always @(posedge clk)
-    \sel_l6_s0$349  <= \$2005 ;
+    \sel_l5_s0$358  <= \$2005 ;
   always @(posedge clk)
-    \sel_l6_s0$316  <= \$2006 ;
+    \sel_l5_s0$289  <= \$2006 ;
   always @(posedge clk)
-    \sel_l6_s0$318  <= \$2007 ;
+    \sel_l5_s0$294  <= \$2007 ;
   always @(posedge clk)
-    \sel_l6_s0$315  <= \$2008 ;
+    \sel_l5_s0$288  <= \$2008 ;
   always @(posedge clk)
-    \sel_l6_s0$359  <= \$2009 ;
+    \sel_l5_s0$273  <= \$2009 ;
   always @(posedge clk)
-    \sel_l6_s0$364  <= \$2010 ;
+    \sel_l5_s0$275  <= \$2010 ;
   always @(posedge clk)
-    \sel_l6_s0$358  <= \$2011 ;
+    \sel_l5_s0$272  <= \$2011 ;
   always @(posedge clk)
-    \sel_l6_s0$368  <= \$2012 ;
+    \sel_l5_s0$371  <= \$2012 ;
   always @(posedge clk)
-    \sel_l6_s0$373  <= \$2013 ;
+    \sel_l5_s0$373  <= \$2013 ;
   always @(posedge clk)
-    \sel_l6_s0$367  <= \$2014 ;
+    \sel_l5_s0$370  <= \$2014 ;
   always @(posedge clk)
-    \sel_l6_s0$281  <= \$2015 ;
+    \sel_l5_s0$321  <= \$2015 ;
   always @(posedge clk)
-    \sel_l6_s0$283  <= \$2016 ;
+    \sel_l5_s0$323  <= \$2016 ;
   always @(posedge clk)
-    \sel_l6_s0$280  <= \$2017 ;
+    \sel_l5_s0$320  <= \$2017 ;
   always @(posedge clk)
-    \sel_l6_s0$352  <= \$2018 ;
+    \sel_l5_s0$210  <= \$2018 ;
   always @(posedge clk)
-    \sel_l6_s0$354  <= \$2019 ;
+    \sel_l5_s0$212  <= \$2019 ;
   always @(posedge clk)
-    \sel_l6_s0$351  <= \$2020 ;
+    \sel_l5_s0$209  <= \$2020 ;
   always @(posedge clk)
-    \sel_l6_s0$298  <= \$2021 ;
+    \sel_l5_s0$291  <= \$2021 ;
   always @(posedge clk)
-    \sel_l6_s0$300  <= \$2022 ;
+    \sel_l5_s0$293  <= \$2022 ;
   always @(posedge clk)
-    \sel_l6_s0$297  <= \$2023 ;
+    \sel_l5_s0$290  <= \$2023 ;
   always @(posedge clk)
-    \sel_l6_s0$370  <= \$2024 ;
+    \sel_l5_s0$228  <= \$2024 ;
   always @(posedge clk)
-    \sel_l6_s0$372  <= \$2025 ;
+    \sel_l5_s0$230  <= \$2025 ;
   always @(posedge clk)
-    \sel_l6_s0$369  <= \$2026 ;
+    \sel_l5_s0$227  <= \$2026 ;
   always @(posedge clk)
-    \sel_l6_s0$325  <= \$2027 ;
+    \sel_l5_s0$237  <= \$2027 ;
   always @(posedge clk)
-    \sel_l6_s0$327  <= \$2028 ;
+    \sel_l5_s0$239  <= \$2028 ;
   always @(posedge clk)
-    \sel_l6_s0$324  <= \$2029 ;
+    \sel_l5_s0$236  <= \$2029 ;
   always @(posedge clk)
-    \sel_l6_s0$334  <= \$2030 ;
+    \sel_l5_s0$282  <= \$2030 ;
   always @(posedge clk)
-    \sel_l6_s0$336  <= \$2031 ;
+    \sel_l5_s0$284  <= \$2031 ;
   always @(posedge clk)
-    \sel_l6_s0$333  <= \$2032 ;
+    \sel_l5_s0$281  <= \$2032 ;
   always @(posedge clk)
-    \sel_l6_s0$343  <= \$2033 ;
+    \sel_l5_s0$255  <= \$2033 ;
   always @(posedge clk)
-    \sel_l6_s0$345  <= \$2034 ;
+    \sel_l5_s0$257  <= \$2034 ;
   always @(posedge clk)
-    \sel_l6_s0$342  <= \$2035 ;
+    \sel_l5_s0$254  <= \$2035 ;
   always @(posedge clk)
-    \sel_l6_s0$361  <= \$2036 ;
+    \sel_l5_s0$365  <= \$2036 ;
   always @(posedge clk)
-    \sel_l6_s0$363  <= \$2037 ;
+    \sel_l5_s0$367  <= \$2037 ;
   always @(posedge clk)
-    \sel_l6_s0$360  <= \$2038 ;
+    \sel_l5_s0$364  <= \$2038 ;
   always @(posedge clk)
-    \sel_l6_s0$1060  <= \$2039 ;
+    \sel_l5_s0$1042  <= \$2039 ;
   always @(posedge clk)
-    \sel_l6_s0$1061  <= \$2040 ;
+    \sel_l5_s0$1043  <= \$2040 ;
   always @(posedge clk)
-    \sel_l11_s0$470  <= \$2041 ;
+    \sel_l10_s0$456  <= \$2041 ;
   always @(posedge clk)
-    \sel_l11_s0$475  <= \$2042 ;
+    \sel_l10_s0$461  <= \$2042 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$2043 ;
+    sel_l10_s0 <= \$2043 ;
   always @(posedge clk)
-    \sel_l11_s0$472  <= \$2044 ;
+    \sel_l10_s0$500  <= \$2044 ;
   always @(posedge clk)
-    \sel_l11_s0$474  <= \$2045 ;
+    \sel_l10_s0$502  <= \$2045 ;
   always @(posedge clk)
-    \sel_l11_s0$471  <= \$2046 ;
+    \sel_l10_s0$499  <= \$2046 ;
   always @(posedge clk)
-    \sel_l11_s0$478  <= \$2047 ;
+    \sel_l10_s0$465  <= \$2047 ;
   always @(posedge clk)
-    \sel_l11_s0$483  <= \$2048 ;
+    \sel_l10_s0$470  <= \$2048 ;
   always @(posedge clk)
-    \sel_l11_s0$477  <= \$2049 ;
+    \sel_l10_s0$464  <= \$2049 ;
   always @(posedge clk)
-    \sel_l11_s0$508  <= \$2050 ;
+    \sel_l10_s0$473  <= \$2050 ;
   always @(posedge clk)
-    \sel_l11_s0$510  <= \$2051 ;
+    \sel_l10_s0$478  <= \$2051 ;
   always @(posedge clk)
-    \sel_l11_s0$507  <= \$2052 ;
+    \sel_l10_s0$472  <= \$2052 ;
   always @(posedge clk)
-    \sel_l11_s0$480  <= \$2053 ;
+    \sel_l10_s0$482  <= \$2053 ;
   always @(posedge clk)
-    \sel_l11_s0$482  <= \$2054 ;
+    \sel_l10_s0$487  <= \$2054 ;
   always @(posedge clk)
-    \sel_l11_s0$479  <= \$2055 ;
+    \sel_l10_s0$481  <= \$2055 ;
   always @(posedge clk)
-    \sel_l11_s0$487  <= \$2056 ;
+    \sel_l10_s0$491  <= \$2056 ;
   always @(posedge clk)
-    \sel_l11_s0$492  <= \$2057 ;
+    \sel_l10_s0$496  <= \$2057 ;
   always @(posedge clk)
-    \sel_l11_s0$486  <= \$2058 ;
+    \sel_l10_s0$490  <= \$2058 ;
   always @(posedge clk)
-    \sel_l11_s0$513  <= \$2059 ;
+    \sel_l10_s0$467  <= \$2059 ;
   always @(posedge clk)
-    \sel_l11_s0$515  <= \$2060 ;
+    \sel_l10_s0$469  <= \$2060 ;
   always @(posedge clk)
-    \sel_l11_s0$512  <= \$2061 ;
+    \sel_l10_s0$466  <= \$2061 ;
   always @(posedge clk)
-    \sel_l11_s0$489  <= \$2062 ;
+    \sel_l10_s0$475  <= \$2062 ;
   always @(posedge clk)
-    \sel_l11_s0$491  <= \$2063 ;
+    \sel_l10_s0$477  <= \$2063 ;
   always @(posedge clk)
-    \sel_l11_s0$488  <= \$2064 ;
+    \sel_l10_s0$474  <= \$2064 ;
   always @(posedge clk)
-    \sel_l11_s0$551  <= \$2065 ;
+    \sel_l10_s0$484  <= \$2065 ;
   always @(posedge clk)
-    \sel_l11_s0$552  <= \$2066 ;
+    \sel_l10_s0$486  <= \$2066 ;
   always @(posedge clk)
-    \sel_l11_s0$548  <= \$2067 ;
+    \sel_l10_s0$483  <= \$2067 ;
   always @(posedge clk)
-    \sel_l11_s0$496  <= \$2068 ;
+    \sel_l10_s0$493  <= \$2068 ;
   always @(posedge clk)
-    \sel_l11_s0$501  <= \$2069 ;
+    \sel_l10_s0$495  <= \$2069 ;
   always @(posedge clk)
-    \sel_l11_s0$495  <= \$2070 ;
+    \sel_l10_s0$492  <= \$2070 ;
   always @(posedge clk)
-    \sel_l11_s0$563  <= \$2071 ;
+    \sel_l10_s0$458  <= \$2071 ;
   always @(posedge clk)
-    \sel_l11_s0$564  <= \$2072 ;
+    \sel_l10_s0$460  <= \$2072 ;
   always @(posedge clk)
-    \sel_l11_s0$560  <= \$2073 ;
+    \sel_l10_s0$457  <= \$2073 ;
   always @(posedge clk)
-    \sel_l11_s0$565  <= \$2074 ;
+    \sel_l10_s0$1044  <= \$2074 ;
   always @(posedge clk)
-    \sel_l11_s0$566  <= \$2075 ;
+    \sel_l10_s0$1045  <= \$2075 ;
   always @(posedge clk)
-    \sel_l11_s0$561  <= \$2076 ;
+    \sel_l10_s0$1046  <= \$2076 ;
   always @(posedge clk)
-    \sel_l11_s0$572  <= \$2077 ;
+    \sel_l10_s0$1047  <= \$2077 ;
   always @(posedge clk)
-    \sel_l11_s0$573  <= \$2078 ;
+    \sel_l10_s0$1048  <= \$2078 ;
   always @(posedge clk)
-    \sel_l11_s0$569  <= \$2079 ;
+    \sel_l10_s0$1049  <= \$2079 ;
   always @(posedge clk)
-    \sel_l11_s0$498  <= \$2080 ;
+    \sel_l10_s0$1050  <= \$2080 ;
   always @(posedge clk)
-    \sel_l11_s0$500  <= \$2081 ;
+    \sel_l10_s0$1051  <= \$2081 ;
   always @(posedge clk)
-    \sel_l11_s0$497  <= \$2082 ;
+    \sel_l10_s0$1052  <= \$2082 ;
   always @(posedge clk)
-    \sel_l11_s0$581  <= \$2083 ;
+    \sel_l10_s0$511  <= \$2083 ;
   always @(posedge clk)
-    \sel_l11_s0$582  <= \$2084 ;
+    \sel_l10_s0$513  <= \$2084 ;
   always @(posedge clk)
-    \sel_l11_s0$578  <= \$2085 ;
+    \sel_l10_s0$510  <= \$2085 ;
   always @(posedge clk)
-    \sel_l11_s0$583  <= \$2086 ;
+    \sel_l10_s0$1053  <= \$2086 ;
   always @(posedge clk)
-    \sel_l11_s0$584  <= \$2087 ;
+    \sel_l10_s0$1054  <= \$2087 ;
   always @(posedge clk)
-    \sel_l11_s0$579  <= \$2088 ;
+    \sel_l10_s0$1055  <= \$2088 ;
   always @(posedge clk)
-    \sel_l11_s0$574  <= \$2089 ;
+    \sel_l10_s0$1056  <= \$2089 ;
   always @(posedge clk)
-    \sel_l11_s0$575  <= \$2090 ;
+    \sel_l10_s0$1057  <= \$2090 ;
   always @(posedge clk)
-    \sel_l11_s0$570  <= \$2091 ;
+    \sel_l10_s0$1058  <= \$2091 ;
   always @(posedge clk)
-    \sel_l11_s0$538  <= \$2092 ;
+    \sel_l10_s0$1059  <= \$2092 ;
   always @(posedge clk)
-    \sel_l11_s0$539  <= \$2093 ;
+    \sel_l10_s0$1060  <= \$2093 ;
   always @(posedge clk)
-    \sel_l11_s0$536  <= \$2094 ;
+    \sel_l10_s0$1061  <= \$2094 ;
   always @(posedge clk)
-    \sel_l11_s0$532  <= \$2095 ;
+    \sel_l10_s0$1062  <= \$2095 ;
   always @(posedge clk)
-    \sel_l11_s0$533  <= \$2096 ;
+    \sel_l10_s0$1063  <= \$2096 ;
   always @(posedge clk)
-    \sel_l11_s0$530  <= \$2097 ;
+    \sel_l10_s0$1064  <= \$2097 ;
   always @(posedge clk)
-    \sel_l11_s0$553  <= \$2098 ;
+    \sel_l10_s0$1065  <= \$2098 ;
   always @(posedge clk)
-    \sel_l11_s0$554  <= \$2099 ;
+    \sel_l10_s0$1066  <= \$2099 ;
   always @(posedge clk)
-    \sel_l11_s0$549  <= \$2100 ;
+    \sel_l10_s0$1067  <= \$2100 ;
   always @(posedge clk)
-    \sel_l11_s0$544  <= \$2101 ;
+    \sel_l10_s0$1068  <= \$2101 ;
   always @(posedge clk)
-    \sel_l11_s0$545  <= \$2102 ;
+    \sel_l10_s0$1069  <= \$2102 ;
   always @(posedge clk)
-    \sel_l11_s0$542  <= \$2103 ;
+    \sel_l10_s0$1070  <= \$2103 ;
   always @(posedge clk)
-    \sel_l11_s0$1062  <= \$2104 ;
+    \sel_l10_s0$1071  <= \$2104 ;
   always @(posedge clk)
-    \sel_l11_s0$1063  <= \$2105 ;
+    \sel_l10_s0$1072  <= \$2105 ;
   always @(posedge clk)
-    \sel_l17_s0$590  <= \$2106 ;
+    \sel_l10_s0$1073  <= \$2106 ;
   always @(posedge clk)
-    \sel_l17_s0$591  <= \$2107 ;
+    \sel_l10_s0$1074  <= \$2107 ;
   always @(posedge clk)
-    sel_l17_s0 <= \$2108 ;
+    \sel_l10_s0$1075  <= \$2108 ;
   always @(posedge clk)
-    \sel_l17_s0$599  <= \$2109 ;
+    \sel_l15_s0$535  <= \$2109 ;
   always @(posedge clk)
-    \sel_l17_s0$600  <= \$2110 ;
+    \sel_l15_s0$540  <= \$2110 ;
   always @(posedge clk)
-    \sel_l17_s0$596  <= \$2111 ;
+    sel_l15_s0 <= \$2111 ;
   always @(posedge clk)
-    \sel_l17_s0$608  <= \$2112 ;
+    \sel_l15_s0$537  <= \$2112 ;
   always @(posedge clk)
-    \sel_l17_s0$609  <= \$2113 ;
+    \sel_l15_s0$539  <= \$2113 ;
   always @(posedge clk)
-    \sel_l17_s0$605  <= \$2114 ;
+    \sel_l15_s0$536  <= \$2114 ;
   always @(posedge clk)
-    \sel_l17_s0$617  <= \$2115 ;
+    \sel_l15_s0$551  <= \$2115 ;
   always @(posedge clk)
-    \sel_l17_s0$618  <= \$2116 ;
+    \sel_l15_s0$552  <= \$2116 ;
   always @(posedge clk)
-    \sel_l17_s0$614  <= \$2117 ;
+    \sel_l15_s0$548  <= \$2117 ;
   always @(posedge clk)
-    \sel_l17_s0$619  <= \$2118 ;
+    \sel_l15_s0$560  <= \$2118 ;
   always @(posedge clk)
-    \sel_l17_s0$620  <= \$2119 ;
+    \sel_l15_s0$561  <= \$2119 ;
   always @(posedge clk)
-    \sel_l17_s0$615  <= \$2120 ;
+    \sel_l15_s0$557  <= \$2120 ;
   always @(posedge clk)
-    \sel_l17_s0$592  <= \$2121 ;
+    \sel_l15_s0$569  <= \$2121 ;
   always @(posedge clk)
-    \sel_l17_s0$593  <= \$2122 ;
+    \sel_l15_s0$570  <= \$2122 ;
   always @(posedge clk)
-    \sel_l17_s0$588  <= \$2123 ;
+    \sel_l15_s0$566  <= \$2123 ;
   always @(posedge clk)
-    \sel_l17_s0$626  <= \$2124 ;
+    \sel_l15_s0$578  <= \$2124 ;
   always @(posedge clk)
-    \sel_l17_s0$627  <= \$2125 ;
+    \sel_l15_s0$579  <= \$2125 ;
   always @(posedge clk)
-    \sel_l17_s0$623  <= \$2126 ;
+    \sel_l15_s0$575  <= \$2126 ;
   always @(posedge clk)
-    \sel_l17_s0$601  <= \$2127 ;
+    \sel_l15_s0$587  <= \$2127 ;
   always @(posedge clk)
-    \sel_l17_s0$602  <= \$2128 ;
+    \sel_l15_s0$588  <= \$2128 ;
   always @(posedge clk)
-    \sel_l17_s0$597  <= \$2129 ;
+    \sel_l15_s0$584  <= \$2129 ;
   always @(posedge clk)
-    \sel_l17_s0$635  <= \$2130 ;
+    \sel_l15_s0$589  <= \$2130 ;
   always @(posedge clk)
-    \sel_l17_s0$636  <= \$2131 ;
+    \sel_l15_s0$590  <= \$2131 ;
   always @(posedge clk)
-    \sel_l17_s0$632  <= \$2132 ;
+    \sel_l15_s0$585  <= \$2132 ;
   always @(posedge clk)
-    \sel_l17_s0$610  <= \$2133 ;
+    \sel_l15_s0$596  <= \$2133 ;
   always @(posedge clk)
-    \sel_l17_s0$611  <= \$2134 ;
+    \sel_l15_s0$597  <= \$2134 ;
   always @(posedge clk)
-    \sel_l17_s0$606  <= \$2135 ;
+    \sel_l15_s0$593  <= \$2135 ;
   always @(posedge clk)
-    \sel_l17_s0$644  <= \$2136 ;
+    \sel_l15_s0$580  <= \$2136 ;
   always @(posedge clk)
-    \sel_l17_s0$645  <= \$2137 ;
+    \sel_l15_s0$581  <= \$2137 ;
   always @(posedge clk)
-    \sel_l17_s0$641  <= \$2138 ;
+    \sel_l15_s0$576  <= \$2138 ;
   always @(posedge clk)
-    \sel_l17_s0$653  <= \$2139 ;
+    \sel_l15_s0$605  <= \$2139 ;
   always @(posedge clk)
-    \sel_l17_s0$654  <= \$2140 ;
+    \sel_l15_s0$606  <= \$2140 ;
   always @(posedge clk)
-    \sel_l17_s0$650  <= \$2141 ;
+    \sel_l15_s0$602  <= \$2141 ;
   always @(posedge clk)
-    \sel_l17_s0$655  <= \$2142 ;
+    \sel_l15_s0$607  <= \$2142 ;
   always @(posedge clk)
-    \sel_l17_s0$656  <= \$2143 ;
+    \sel_l15_s0$608  <= \$2143 ;
   always @(posedge clk)
-    \sel_l17_s0$651  <= \$2144 ;
+    \sel_l15_s0$603  <= \$2144 ;
   always @(posedge clk)
-    \sel_l17_s0$628  <= \$2145 ;
+    \sel_l15_s0$598  <= \$2145 ;
   always @(posedge clk)
-    \sel_l17_s0$629  <= \$2146 ;
+    \sel_l15_s0$599  <= \$2146 ;
   always @(posedge clk)
-    \sel_l17_s0$624  <= \$2147 ;
+    \sel_l15_s0$594  <= \$2147 ;
   always @(posedge clk)
-    \sel_l17_s0$637  <= \$2148 ;
+    \sel_l15_s0$553  <= \$2148 ;
   always @(posedge clk)
-    \sel_l17_s0$638  <= \$2149 ;
+    \sel_l15_s0$554  <= \$2149 ;
   always @(posedge clk)
-    \sel_l17_s0$633  <= \$2150 ;
+    \sel_l15_s0$549  <= \$2150 ;
   always @(posedge clk)
-    \sel_l17_s0$646  <= \$2151 ;
+    \sel_l15_s0$544  <= \$2151 ;
   always @(posedge clk)
-    \sel_l17_s0$647  <= \$2152 ;
+    \sel_l15_s0$545  <= \$2152 ;
   always @(posedge clk)
-    \sel_l17_s0$642  <= \$2153 ;
+    \sel_l15_s0$542  <= \$2153 ;
   always @(posedge clk)
-    \sel_l17_s0$1064  <= \$2154 ;
+    \sel_l15_s0$571  <= \$2154 ;
   always @(posedge clk)
-    \sel_l17_s0$1065  <= \$2155 ;
+    \sel_l15_s0$572  <= \$2155 ;
   always @(posedge clk)
-    \sel_l22_s0$1066  <= \$2156 ;
+    \sel_l15_s0$567  <= \$2156 ;
   always @(posedge clk)
-    \sel_l22_s0$1067  <= \$2157 ;
+    \sel_l15_s0$562  <= \$2157 ;
   always @(posedge clk)
-    \sel_l22_s0$1068  <= \$2158 ;
+    \sel_l15_s0$563  <= \$2158 ;
   always @(posedge clk)
-    \sel_l22_s0$1069  <= \$2159 ;
+    \sel_l15_s0$558  <= \$2159 ;
   always @(posedge clk)
-    \sel_l22_s0$1070  <= \$2160 ;
+    \sel_l15_s0$1076  <= \$2160 ;
   always @(posedge clk)
-    \sel_l22_s0$1071  <= \$2161 ;
+    \sel_l15_s0$1077  <= \$2161 ;
   always @(posedge clk)
-    \sel_l22_s0$749  <= \$2162 ;
+    \sel_l21_s0$1078  <= \$2162 ;
   always @(posedge clk)
-    \sel_l22_s0$750  <= \$2163 ;
+    \sel_l21_s0$1079  <= \$2163 ;
   always @(posedge clk)
-    sel_l22_s0 <= \$2164 ;
+    \sel_l21_s0$1080  <= \$2164 ;
   always @(posedge clk)
-    \sel_l22_s0$758  <= \$2165 ;
+    \sel_l21_s0$707  <= \$2165 ;
   always @(posedge clk)
-    \sel_l22_s0$759  <= \$2166 ;
+    \sel_l21_s0$708  <= \$2166 ;
   always @(posedge clk)
-    \sel_l22_s0$755  <= \$2167 ;
+    sel_l21_s0 <= \$2167 ;
   always @(posedge clk)
-    \sel_l22_s0$751  <= \$2168 ;
+    \sel_l21_s0$716  <= \$2168 ;
   always @(posedge clk)
-    \sel_l22_s0$752  <= \$2169 ;
+    \sel_l21_s0$717  <= \$2169 ;
   always @(posedge clk)
-    \sel_l22_s0$747  <= \$2170 ;
+    \sel_l21_s0$713  <= \$2170 ;
   always @(posedge clk)
-    \sel_l22_s0$784  <= \$2171 ;
+    \sel_l21_s0$763  <= \$2171 ;
   always @(posedge clk)
-    \sel_l22_s0$785  <= \$2172 ;
+    \sel_l21_s0$764  <= \$2172 ;
   always @(posedge clk)
-    \sel_l22_s0$782  <= \$2173 ;
+    \sel_l21_s0$761  <= \$2173 ;
   always @(posedge clk)
-    \sel_l22_s0$760  <= \$2174 ;
+    \sel_l21_s0$709  <= \$2174 ;
   always @(posedge clk)
-    \sel_l22_s0$761  <= \$2175 ;
+    \sel_l21_s0$710  <= \$2175 ;
   always @(posedge clk)
-    \sel_l22_s0$756  <= \$2176 ;
+    \sel_l21_s0$705  <= \$2176 ;
   always @(posedge clk)
-    \sel_l22_s0$796  <= \$2177 ;
+    \sel_l21_s0$725  <= \$2177 ;
   always @(posedge clk)
-    \sel_l22_s0$797  <= \$2178 ;
+    \sel_l21_s0$726  <= \$2178 ;
   always @(posedge clk)
-    \sel_l22_s0$794  <= \$2179 ;
+    \sel_l21_s0$722  <= \$2179 ;
   always @(posedge clk)
-    \sel_l22_s0$790  <= \$2180 ;
+    \sel_l21_s0$718  <= \$2180 ;
   always @(posedge clk)
-    \sel_l22_s0$791  <= \$2181 ;
+    \sel_l21_s0$719  <= \$2181 ;
   always @(posedge clk)
-    \sel_l22_s0$788  <= \$2182 ;
+    \sel_l21_s0$714  <= \$2182 ;
   always @(posedge clk)
-    \sel_l22_s0$767  <= \$2183 ;
+    \sel_l21_s0$734  <= \$2183 ;
   always @(posedge clk)
-    \sel_l22_s0$768  <= \$2184 ;
+    \sel_l21_s0$735  <= \$2184 ;
   always @(posedge clk)
-    \sel_l22_s0$764  <= \$2185 ;
+    \sel_l21_s0$731  <= \$2185 ;
   always @(posedge clk)
-    \sel_l22_s0$802  <= \$2186 ;
+    \sel_l21_s0$727  <= \$2186 ;
   always @(posedge clk)
-    \sel_l22_s0$803  <= \$2187 ;
+    \sel_l21_s0$728  <= \$2187 ;
   always @(posedge clk)
-    \sel_l22_s0$800  <= \$2188 ;
+    \sel_l21_s0$723  <= \$2188 ;
   always @(posedge clk)
-    \sel_l22_s0$776  <= \$2189 ;
+    \sel_l21_s0$743  <= \$2189 ;
   always @(posedge clk)
-    \sel_l22_s0$777  <= \$2190 ;
+    \sel_l21_s0$744  <= \$2190 ;
   always @(posedge clk)
-    \sel_l22_s0$773  <= \$2191 ;
+    \sel_l21_s0$740  <= \$2191 ;
   always @(posedge clk)
-    \sel_l22_s0$769  <= \$2192 ;
+    \sel_l21_s0$736  <= \$2192 ;
   always @(posedge clk)
-    \sel_l22_s0$770  <= \$2193 ;
+    \sel_l21_s0$737  <= \$2193 ;
   always @(posedge clk)
-    \sel_l22_s0$765  <= \$2194 ;
+    \sel_l21_s0$732  <= \$2194 ;
   always @(posedge clk)
-    \sel_l22_s0$778  <= \$2195 ;
+    \sel_l21_s0$752  <= \$2195 ;
   always @(posedge clk)
-    \sel_l22_s0$779  <= \$2196 ;
+    \sel_l21_s0$753  <= \$2196 ;
   always @(posedge clk)
-    \sel_l22_s0$774  <= \$2197 ;
+    \sel_l21_s0$749  <= \$2197 ;
   always @(posedge clk)
-    \sel_l22_s0$1072  <= \$2198 ;
+    \sel_l21_s0$769  <= \$2198 ;
   always @(posedge clk)
-    \sel_l22_s0$1073  <= \$2199 ;
+    \sel_l21_s0$770  <= \$2199 ;
   always @(posedge clk)
-    \sel_l22_s0$1074  <= \$2200 ;
+    \sel_l21_s0$767  <= \$2200 ;
   always @(posedge clk)
-    \sel_l22_s0$1075  <= \$2201 ;
+    \sel_l21_s0$745  <= \$2201 ;
   always @(posedge clk)
-    \sel_l22_s0$1076  <= \$2202 ;
+    \sel_l21_s0$746  <= \$2202 ;
   always @(posedge clk)
-    \sel_l22_s0$1077  <= \$2203 ;
+    \sel_l21_s0$741  <= \$2203 ;
   always @(posedge clk)
-    \sel_l22_s0$1078  <= \$2204 ;
+    \sel_l21_s0$754  <= \$2204 ;
   always @(posedge clk)
-    \sel_l22_s0$1079  <= \$2205 ;
+    \sel_l21_s0$755  <= \$2205 ;
   always @(posedge clk)
-    \sel_l27_s0$1080  <= \$2206 ;
+    \sel_l21_s0$750  <= \$2206 ;
   always @(posedge clk)
-    \sel_l27_s0$1081  <= \$2207 ;
+    \sel_l21_s0$1081  <= \$2207 ;
   always @(posedge clk)
-    \sel_l27_s0$1082  <= \$2208 ;
+    \sel_l21_s0$1082  <= \$2208 ;
   always @(posedge clk)
-    \sel_l27_s0$1083  <= \$2209 ;
+    \sel_l21_s0$1083  <= \$2209 ;
   always @(posedge clk)
-    \sel_l27_s0$1084  <= \$2210 ;
+    \sel_l21_s0$1084  <= \$2210 ;
   always @(posedge clk)
-    \sel_l27_s0$1085  <= \$2211 ;
+    \sel_l21_s0$1085  <= \$2211 ;
   always @(posedge clk)
     \sel_l27_s0$1086  <= \$2212 ;
   always @(posedge clk)
@@ -6805,2906 +6817,2960 @@ module nm_linear_16_32_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payloa
   always @(posedge clk)
     \sel_l27_s0$1096  <= \$2222 ;
   always @(posedge clk)
-    sel_l27_s0 <= \$2223 ;
+    \sel_l27_s0$1097  <= \$2223 ;
   always @(posedge clk)
-    \sel_l27_s0$829  <= \$2224 ;
+    \sel_l27_s0$1098  <= \$2224 ;
   always @(posedge clk)
-    \sel_l27_s0$831  <= \$2225 ;
+    \sel_l27_s0$1099  <= \$2225 ;
   always @(posedge clk)
-    \sel_l27_s0$833  <= \$2226 ;
+    \sel_l27_s0$1100  <= \$2226 ;
   always @(posedge clk)
-    \sel_l27_s0$835  <= \$2227 ;
+    \sel_l27_s0$1101  <= \$2227 ;
   always @(posedge clk)
-    \sel_l27_s0$837  <= \$2228 ;
+    \sel_l27_s0$1102  <= \$2228 ;
   always @(posedge clk)
-    \sel_l27_s0$839  <= \$2229 ;
+    sel_l27_s0 <= \$2229 ;
   always @(posedge clk)
-    \sel_l27_s0$841  <= \$2230 ;
+    \sel_l27_s0$811  <= \$2230 ;
   always @(posedge clk)
-    \sel_l27_s0$843  <= \$2231 ;
+    \sel_l27_s0$813  <= \$2231 ;
   always @(posedge clk)
-    \sel_l27_s0$845  <= \$2232 ;
+    \sel_l27_s0$815  <= \$2232 ;
   always @(posedge clk)
-    \sel_l27_s0$847  <= \$2233 ;
+    \sel_l27_s0$817  <= \$2233 ;
   always @(posedge clk)
-    \sel_l27_s0$849  <= \$2234 ;
+    \sel_l27_s0$819  <= \$2234 ;
   always @(posedge clk)
-    \sel_l27_s0$851  <= \$2235 ;
+    \sel_l27_s0$821  <= \$2235 ;
   always @(posedge clk)
-    \sel_l27_s0$853  <= \$2236 ;
+    \sel_l27_s0$823  <= \$2236 ;
   always @(posedge clk)
-    \sel_l27_s0$855  <= \$2237 ;
+    \sel_l27_s0$825  <= \$2237 ;
   always @(posedge clk)
-    \sel_l27_s0$857  <= \$2238 ;
+    \sel_l27_s0$827  <= \$2238 ;
   always @(posedge clk)
-    \sel_l27_s0$859  <= \$2239 ;
+    \sel_l27_s0$829  <= \$2239 ;
   always @(posedge clk)
-    \sel_l27_s0$1097  <= \$2240 ;
+    \sel_l27_s0$831  <= \$2240 ;
   always @(posedge clk)
-    valid_s0 <= \$2241 ;
+    \sel_l27_s0$833  <= \$2241 ;
   always @(posedge clk)
-    valid_s1 <= \$2242 ;
+    \sel_l27_s0$835  <= \$2242 ;
   always @(posedge clk)
-    valid_s2 <= \$2243 ;
+    \sel_l27_s0$837  <= \$2243 ;
   always @(posedge clk)
-    valid_s3 <= \$2244 ;
+    \sel_l27_s0$839  <= \$2244 ;
   always @(posedge clk)
-    valid_s4 <= \$2245 ;
+    \sel_l27_s0$841  <= \$2245 ;
   always @(posedge clk)
-    prod_s0 <= \$2246 ;
+    \sel_l27_s0$1103  <= \$2246 ;
   always @(posedge clk)
-    \prod_s0$925  <= \$2247 ;
+    valid_s0 <= \$2247 ;
   always @(posedge clk)
-    \prod_s0$927  <= \$2248 ;
+    valid_s1 <= \$2248 ;
   always @(posedge clk)
-    \prod_s0$928  <= \$2249 ;
+    valid_s2 <= \$2249 ;
   always @(posedge clk)
-    \prod_s0$930  <= \$2250 ;
+    valid_s3 <= \$2250 ;
   always @(posedge clk)
-    \prod_s0$931  <= \$2251 ;
+    valid_s4 <= \$2251 ;
   always @(posedge clk)
-    \prod_s0$933  <= \$2252 ;
+    prod_s0 <= \$2252 ;
   always @(posedge clk)
-    \prod_s0$934  <= \$2253 ;
+    \prod_s0$907  <= \$2253 ;
   always @(posedge clk)
-    \prod_s0$936  <= \$2254 ;
+    \prod_s0$909  <= \$2254 ;
   always @(posedge clk)
-    \prod_s0$937  <= \$2255 ;
+    \prod_s0$910  <= \$2255 ;
   always @(posedge clk)
-    \prod_s0$939  <= \$2256 ;
+    \prod_s0$912  <= \$2256 ;
   always @(posedge clk)
-    \prod_s0$940  <= \$2257 ;
+    \prod_s0$913  <= \$2257 ;
   always @(posedge clk)
-    \prod_s0$942  <= \$2258 ;
+    \prod_s0$915  <= \$2258 ;
   always @(posedge clk)
-    \prod_s0$943  <= \$2259 ;
+    \prod_s0$916  <= \$2259 ;
   always @(posedge clk)
-    \prod_s0$945  <= \$2260 ;
+    \prod_s0$918  <= \$2260 ;
   always @(posedge clk)
-    \prod_s0$946  <= \$2261 ;
+    \prod_s0$919  <= \$2261 ;
   always @(posedge clk)
-    \prod_s0$957  <= \$2262 ;
+    \prod_s0$921  <= \$2262 ;
   always @(posedge clk)
-    \prod_s0$958  <= \$2263 ;
+    \prod_s0$922  <= \$2263 ;
   always @(posedge clk)
-    \prod_s0$960  <= \$2264 ;
+    \prod_s0$924  <= \$2264 ;
   always @(posedge clk)
-    \prod_s0$961  <= \$2265 ;
+    \prod_s0$925  <= \$2265 ;
   always @(posedge clk)
-    \prod_s0$963  <= \$2266 ;
+    \prod_s0$927  <= \$2266 ;
   always @(posedge clk)
-    \prod_s0$964  <= \$2267 ;
+    \prod_s0$928  <= \$2267 ;
   always @(posedge clk)
-    \prod_s0$966  <= \$2268 ;
+    \prod_s0$939  <= \$2268 ;
   always @(posedge clk)
-    \prod_s0$967  <= \$2269 ;
+    \prod_s0$940  <= \$2269 ;
   always @(posedge clk)
-    \prod_s0$969  <= \$2270 ;
+    \prod_s0$942  <= \$2270 ;
   always @(posedge clk)
-    \prod_s0$970  <= \$2271 ;
+    \prod_s0$943  <= \$2271 ;
   always @(posedge clk)
-    \prod_s0$972  <= \$2272 ;
+    \prod_s0$945  <= \$2272 ;
   always @(posedge clk)
-    \prod_s0$973  <= \$2273 ;
+    \prod_s0$946  <= \$2273 ;
   always @(posedge clk)
-    \prod_s0$975  <= \$2274 ;
+    \prod_s0$948  <= \$2274 ;
   always @(posedge clk)
-    \prod_s0$976  <= \$2275 ;
+    \prod_s0$949  <= \$2275 ;
   always @(posedge clk)
-    \prod_s0$978  <= \$2276 ;
+    \prod_s0$951  <= \$2276 ;
   always @(posedge clk)
-    \prod_s0$979  <= \$2277 ;
+    \prod_s0$952  <= \$2277 ;
   always @(posedge clk)
-    \prod_s0$990  <= \$2278 ;
+    \prod_s0$954  <= \$2278 ;
   always @(posedge clk)
-    \prod_s0$991  <= \$2279 ;
+    \prod_s0$955  <= \$2279 ;
   always @(posedge clk)
-    \prod_s0$993  <= \$2280 ;
+    \prod_s0$957  <= \$2280 ;
   always @(posedge clk)
-    \prod_s0$994  <= \$2281 ;
+    \prod_s0$958  <= \$2281 ;
   always @(posedge clk)
-    \prod_s0$996  <= \$2282 ;
+    \prod_s0$960  <= \$2282 ;
   always @(posedge clk)
-    \prod_s0$997  <= \$2283 ;
+    \prod_s0$961  <= \$2283 ;
   always @(posedge clk)
-    \prod_s0$999  <= \$2284 ;
+    \prod_s0$972  <= \$2284 ;
   always @(posedge clk)
-    \prod_s0$1000  <= \$2285 ;
+    \prod_s0$973  <= \$2285 ;
   always @(posedge clk)
-    \prod_s0$1002  <= \$2286 ;
+    \prod_s0$975  <= \$2286 ;
   always @(posedge clk)
-    \prod_s0$1003  <= \$2287 ;
+    \prod_s0$976  <= \$2287 ;
   always @(posedge clk)
-    \prod_s0$1005  <= \$2288 ;
+    \prod_s0$978  <= \$2288 ;
   always @(posedge clk)
-    \prod_s0$1006  <= \$2289 ;
+    \prod_s0$979  <= \$2289 ;
   always @(posedge clk)
-    \prod_s0$1008  <= \$2290 ;
+    \prod_s0$981  <= \$2290 ;
   always @(posedge clk)
-    \prod_s0$1009  <= \$2291 ;
+    \prod_s0$982  <= \$2291 ;
   always @(posedge clk)
-    \prod_s0$1011  <= \$2292 ;
+    \prod_s0$984  <= \$2292 ;
   always @(posedge clk)
-    \prod_s0$1012  <= \$2293 ;
+    \prod_s0$985  <= \$2293 ;
   always @(posedge clk)
-    \prod_s0$1023  <= \$2294 ;
+    \prod_s0$987  <= \$2294 ;
   always @(posedge clk)
-    \prod_s0$1024  <= \$2295 ;
+    \prod_s0$988  <= \$2295 ;
   always @(posedge clk)
-    \prod_s0$1026  <= \$2296 ;
+    \prod_s0$990  <= \$2296 ;
   always @(posedge clk)
-    \prod_s0$1027  <= \$2297 ;
+    \prod_s0$991  <= \$2297 ;
   always @(posedge clk)
-    \prod_s0$1029  <= \$2298 ;
+    \prod_s0$993  <= \$2298 ;
   always @(posedge clk)
-    \prod_s0$1030  <= \$2299 ;
+    \prod_s0$994  <= \$2299 ;
   always @(posedge clk)
-    \prod_s0$1032  <= \$2300 ;
+    \prod_s0$1005  <= \$2300 ;
   always @(posedge clk)
-    \prod_s0$1033  <= \$2301 ;
+    \prod_s0$1006  <= \$2301 ;
   always @(posedge clk)
-    \prod_s0$1035  <= \$2302 ;
+    \prod_s0$1008  <= \$2302 ;
   always @(posedge clk)
-    \prod_s0$1036  <= \$2303 ;
+    \prod_s0$1009  <= \$2303 ;
   always @(posedge clk)
-    \prod_s0$1038  <= \$2304 ;
+    \prod_s0$1011  <= \$2304 ;
   always @(posedge clk)
-    \prod_s0$1039  <= \$2305 ;
+    \prod_s0$1012  <= \$2305 ;
   always @(posedge clk)
-    \prod_s0$1041  <= \$2306 ;
+    \prod_s0$1014  <= \$2306 ;
   always @(posedge clk)
-    \prod_s0$1042  <= \$2307 ;
+    \prod_s0$1015  <= \$2307 ;
   always @(posedge clk)
-    \prod_s0$1044  <= \$2308 ;
+    \prod_s0$1017  <= \$2308 ;
   always @(posedge clk)
-    \prod_s0$1045  <= \$2309 ;
+    \prod_s0$1018  <= \$2309 ;
   always @(posedge clk)
-    \prod_s0$1103  <= \$2310 ;
+    \prod_s0$1020  <= \$2310 ;
   always @(posedge clk)
-    prod_valid_s0 <= \$2311 ;
+    \prod_s0$1021  <= \$2311 ;
   always @(posedge clk)
-    o__valid <= \$2312 ;
+    \prod_s0$1023  <= \$2312 ;
   always @(posedge clk)
-    acc0_out <= \$2313 ;
+    \prod_s0$1024  <= \$2313 ;
   always @(posedge clk)
-    acc0 <= \$2314 ;
+    \prod_s0$1026  <= \$2314 ;
   always @(posedge clk)
-    acc1_out <= \$2315 ;
+    \prod_s0$1027  <= \$2315 ;
   always @(posedge clk)
-    acc1 <= \$2316 ;
+    \prod_s0$1109  <= \$2316 ;
   always @(posedge clk)
-    acc2_out <= \$2317 ;
+    prod_valid_s0 <= \$2317 ;
   always @(posedge clk)
-    acc2 <= \$2318 ;
+    o__valid <= \$2318 ;
   always @(posedge clk)
-    acc3_out <= \$2319 ;
+    acc0_out <= \$2319 ;
   always @(posedge clk)
-    acc3 <= \$2320 ;
+    acc0 <= \$2320 ;
+  always @(posedge clk)
+    acc1_out <= \$2321 ;
+  always @(posedge clk)
+    acc1 <= \$2322 ;
+  always @(posedge clk)
+    acc2_out <= \$2323 ;
+  always @(posedge clk)
+    acc2 <= \$2324 ;
+  always @(posedge clk)
+    acc3_out <= \$2325 ;
+  always @(posedge clk)
+    acc3 <= \$2326 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1943  = \sel_l6_s0$238 ;
+    \$1943  = \sel_l5_s0$298 ;
     if (i__ready) begin
       \$1943  = sel_c32_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1944  = \sel_l6_s0$243 ;
+    \$1944  = \sel_l5_s0$300 ;
     if (i__ready) begin
       \$1944  = sel_c32_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1945  = sel_l6_s0;
+    \$1945  = \sel_l5_s0$297 ;
     if (i__ready) begin
       \$1945  = sel_c32_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1946  = \sel_l6_s0$246 ;
+    \$1946  = \sel_l5_s0$208 ;
     if (i__ready) begin
-      \$1946  = sel_c55_min[7:0];
+      \$1946  = sel_c48_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1947  = \sel_l6_s0$251 ;
+    \$1947  = \sel_l5_s0$213 ;
     if (i__ready) begin
-      \$1947  = sel_c55_min[8];
+      \$1947  = sel_c48_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1948  = \sel_l6_s0$245 ;
+    \$1948  = sel_l5_s0;
     if (i__ready) begin
-      \$1948  = sel_c55_min[13:9];
+      \$1948  = sel_c48_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1949  = \sel_l6_s0$254 ;
+    \$1949  = \sel_l5_s0$217 ;
     if (i__ready) begin
-      \$1949  = sel_c56_min[7:0];
+      \$1949  = sel_c34_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1950  = \sel_l6_s0$259 ;
+    \$1950  = \sel_l5_s0$222 ;
     if (i__ready) begin
-      \$1950  = sel_c56_min[8];
+      \$1950  = sel_c34_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1951  = \sel_l6_s0$253 ;
+    \$1951  = \sel_l5_s0$216 ;
     if (i__ready) begin
-      \$1951  = sel_c56_min[13:9];
+      \$1951  = sel_c34_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1952  = \sel_l6_s0$262 ;
+    \$1952  = \sel_l5_s0$226 ;
     if (i__ready) begin
-      \$1952  = sel_c57_min[7:0];
+      \$1952  = sel_c35_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1953  = \sel_l6_s0$267 ;
+    \$1953  = \sel_l5_s0$231 ;
     if (i__ready) begin
-      \$1953  = sel_c57_min[8];
+      \$1953  = sel_c35_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1954  = \sel_l6_s0$261 ;
+    \$1954  = \sel_l5_s0$225 ;
     if (i__ready) begin
-      \$1954  = sel_c57_min[13:9];
+      \$1954  = sel_c35_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1955  = \sel_l6_s0$271 ;
+    \$1955  = \sel_l5_s0$235 ;
     if (i__ready) begin
-      \$1955  = sel_c58_min[7:0];
+      \$1955  = sel_c49_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1956  = \sel_l6_s0$276 ;
+    \$1956  = \sel_l5_s0$240 ;
     if (i__ready) begin
-      \$1956  = sel_c58_min[8];
+      \$1956  = sel_c49_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1957  = \sel_l6_s0$270 ;
+    \$1957  = \sel_l5_s0$234 ;
     if (i__ready) begin
-      \$1957  = sel_c58_min[13:9];
+      \$1957  = sel_c49_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1958  = \sel_l6_s0$279 ;
+    \$1958  = \sel_l5_s0$244 ;
     if (i__ready) begin
-      \$1958  = sel_c59_min[7:0];
+      \$1958  = sel_c50_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1959  = \sel_l6_s0$284 ;
+    \$1959  = \sel_l5_s0$249 ;
     if (i__ready) begin
-      \$1959  = sel_c59_min[8];
+      \$1959  = sel_c50_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1960  = \sel_l6_s0$278 ;
+    \$1960  = \sel_l5_s0$243 ;
     if (i__ready) begin
-      \$1960  = sel_c59_min[13:9];
+      \$1960  = sel_c50_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1961  = \sel_l6_s0$287 ;
+    \$1961  = \sel_l5_s0$253 ;
     if (i__ready) begin
-      \$1961  = sel_c60_min[7:0];
+      \$1961  = sel_c48_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1962  = \sel_l6_s0$292 ;
+    \$1962  = \sel_l5_s0$258 ;
     if (i__ready) begin
-      \$1962  = sel_c60_min[8];
+      \$1962  = sel_c48_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1963  = \sel_l6_s0$286 ;
+    \$1963  = \sel_l5_s0$252 ;
     if (i__ready) begin
-      \$1963  = sel_c60_min[13:9];
+      \$1963  = sel_c48_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1964  = \sel_l6_s0$296 ;
+    \$1964  = \sel_l5_s0$332 ;
     if (i__ready) begin
       \$1964  = sel_c35_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1965  = \sel_l6_s0$301 ;
+    \$1965  = \sel_l5_s0$334 ;
     if (i__ready) begin
       \$1965  = sel_c35_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1966  = \sel_l6_s0$295 ;
+    \$1966  = \sel_l5_s0$331 ;
     if (i__ready) begin
       \$1966  = sel_c35_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1967  = \sel_l6_s0$273 ;
+    \$1967  = \sel_l5_s0$316 ;
     if (i__ready) begin
       \$1967  = sel_c36_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1968  = \sel_l6_s0$275 ;
+    \$1968  = \sel_l5_s0$318 ;
     if (i__ready) begin
       \$1968  = sel_c36_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1969  = \sel_l6_s0$272 ;
+    \$1969  = \sel_l5_s0$315 ;
     if (i__ready) begin
       \$1969  = sel_c36_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1970  = \sel_l6_s0$240 ;
+    \$1970  = \sel_l5_s0$262 ;
     if (i__ready) begin
-      \$1970  = sel_c61_min[7:0];
+      \$1970  = sel_c51_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1971  = \sel_l6_s0$242 ;
+    \$1971  = \sel_l5_s0$267 ;
     if (i__ready) begin
-      \$1971  = sel_c61_min[8];
+      \$1971  = sel_c51_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1972  = \sel_l6_s0$239 ;
+    \$1972  = \sel_l5_s0$261 ;
     if (i__ready) begin
-      \$1972  = sel_c61_min[13:9];
+      \$1972  = sel_c51_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1973  = \sel_l6_s0$305 ;
+    \$1973  = \sel_l5_s0$246 ;
     if (i__ready) begin
-      \$1973  = sel_c59_max[7:0];
+      \$1973  = sel_c38_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1974  = \sel_l6_s0$310 ;
+    \$1974  = \sel_l5_s0$248 ;
     if (i__ready) begin
-      \$1974  = sel_c59_max[8];
+      \$1974  = sel_c38_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1975  = \sel_l6_s0$304 ;
+    \$1975  = \sel_l5_s0$245 ;
     if (i__ready) begin
-      \$1975  = sel_c59_max[13:9];
+      \$1975  = sel_c38_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1976  = \sel_l6_s0$289 ;
+    \$1976  = \sel_l5_s0$326 ;
     if (i__ready) begin
       \$1976  = sel_c52_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1977  = \sel_l6_s0$291 ;
+    \$1977  = \sel_l5_s0$328 ;
     if (i__ready) begin
       \$1977  = sel_c52_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1978  = \sel_l6_s0$288 ;
+    \$1978  = \sel_l5_s0$325 ;
     if (i__ready) begin
       \$1978  = sel_c52_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1979  = \sel_l6_s0$248 ;
+    \$1979  = \sel_l5_s0$303 ;
     if (i__ready) begin
       \$1979  = sel_c53_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1980  = \sel_l6_s0$250 ;
+    \$1980  = \sel_l5_s0$305 ;
     if (i__ready) begin
       \$1980  = sel_c53_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1981  = \sel_l6_s0$247 ;
+    \$1981  = \sel_l5_s0$302 ;
     if (i__ready) begin
       \$1981  = sel_c53_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1982  = \sel_l6_s0$314 ;
+    \$1982  = \sel_l5_s0$219 ;
     if (i__ready) begin
-      \$1982  = sel_c56_max[7:0];
+      \$1982  = sel_c54_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1983  = \sel_l6_s0$319 ;
+    \$1983  = \sel_l5_s0$221 ;
     if (i__ready) begin
-      \$1983  = sel_c56_max[8];
+      \$1983  = sel_c54_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1984  = \sel_l6_s0$313 ;
+    \$1984  = \sel_l5_s0$218 ;
     if (i__ready) begin
-      \$1984  = sel_c56_max[13:9];
+      \$1984  = sel_c54_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1985  = \sel_l6_s0$323 ;
+    \$1985  = \sel_l5_s0$271 ;
     if (i__ready) begin
-      \$1985  = sel_c62_min[7:0];
+      \$1985  = sel_c38_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1986  = \sel_l6_s0$328 ;
+    \$1986  = \sel_l5_s0$276 ;
     if (i__ready) begin
-      \$1986  = sel_c62_min[8];
+      \$1986  = sel_c38_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1987  = \sel_l6_s0$322 ;
+    \$1987  = \sel_l5_s0$270 ;
     if (i__ready) begin
-      \$1987  = sel_c62_min[13:9];
+      \$1987  = sel_c38_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1988  = \sel_l6_s0$332 ;
+    \$1988  = \sel_l5_s0$347 ;
     if (i__ready) begin
       \$1988  = sel_c39_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1989  = \sel_l6_s0$337 ;
+    \$1989  = \sel_l5_s0$349 ;
     if (i__ready) begin
       \$1989  = sel_c39_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1990  = \sel_l6_s0$331 ;
+    \$1990  = \sel_l5_s0$346 ;
     if (i__ready) begin
       \$1990  = sel_c39_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1991  = \sel_l6_s0$256 ;
+    \$1991  = \sel_l5_s0$308 ;
     if (i__ready) begin
       \$1991  = sel_c40_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1992  = \sel_l6_s0$258 ;
+    \$1992  = \sel_l5_s0$310 ;
     if (i__ready) begin
       \$1992  = sel_c40_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1993  = \sel_l6_s0$255 ;
+    \$1993  = \sel_l5_s0$307 ;
     if (i__ready) begin
       \$1993  = sel_c40_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1994  = \sel_l6_s0$264 ;
+    \$1994  = \sel_l5_s0$264 ;
     if (i__ready) begin
-      \$1994  = sel_c61_max[7:0];
+      \$1994  = sel_c41_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1995  = \sel_l6_s0$266 ;
+    \$1995  = \sel_l5_s0$266 ;
     if (i__ready) begin
-      \$1995  = sel_c61_max[8];
+      \$1995  = sel_c41_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1996  = \sel_l6_s0$263 ;
+    \$1996  = \sel_l5_s0$263 ;
     if (i__ready) begin
-      \$1996  = sel_c61_max[13:9];
+      \$1996  = sel_c41_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1997  = \sel_l6_s0$307 ;
+    \$1997  = \sel_l5_s0$280 ;
     if (i__ready) begin
-      \$1997  = sel_c63_min[7:0];
+      \$1997  = sel_c50_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1998  = \sel_l6_s0$309 ;
+    \$1998  = \sel_l5_s0$285 ;
     if (i__ready) begin
-      \$1998  = sel_c63_min[8];
+      \$1998  = sel_c50_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1999  = \sel_l6_s0$306 ;
+    \$1999  = \sel_l5_s0$279 ;
     if (i__ready) begin
-      \$1999  = sel_c63_min[13:9];
+      \$1999  = sel_c50_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2000  = \sel_l6_s0$341 ;
+    \$2000  = \sel_l5_s0$353 ;
     if (i__ready) begin
       \$2000  = sel_c52_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2001  = \sel_l6_s0$346 ;
+    \$2001  = \sel_l5_s0$355 ;
     if (i__ready) begin
       \$2001  = sel_c52_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2002  = \sel_l6_s0$340 ;
+    \$2002  = \sel_l5_s0$352 ;
     if (i__ready) begin
       \$2002  = sel_c52_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2003  = \sel_l6_s0$350 ;
+    \$2003  = \sel_l5_s0$359 ;
     if (i__ready) begin
       \$2003  = sel_c53_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2004  = \sel_l6_s0$355 ;
+    \$2004  = \sel_l5_s0$361 ;
     if (i__ready) begin
       \$2004  = sel_c53_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2005  = \sel_l6_s0$349 ;
+    \$2005  = \sel_l5_s0$358 ;
     if (i__ready) begin
       \$2005  = sel_c53_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2006  = \sel_l6_s0$316 ;
+    \$2006  = \sel_l5_s0$289 ;
     if (i__ready) begin
-      \$2006  = sel_c64_min[7:0];
+      \$2006  = sel_c41_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2007  = \sel_l6_s0$318 ;
+    \$2007  = \sel_l5_s0$294 ;
     if (i__ready) begin
-      \$2007  = sel_c64_min[8];
+      \$2007  = sel_c41_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2008  = \sel_l6_s0$315 ;
+    \$2008  = \sel_l5_s0$288 ;
     if (i__ready) begin
-      \$2008  = sel_c64_min[13:9];
+      \$2008  = sel_c41_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2009  = \sel_l6_s0$359 ;
+    \$2009  = \sel_l5_s0$273 ;
     if (i__ready) begin
-      \$2009  = sel_c62_max[7:0];
+      \$2009  = sel_c49_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2010  = \sel_l6_s0$364 ;
+    \$2010  = \sel_l5_s0$275 ;
     if (i__ready) begin
-      \$2010  = sel_c62_max[8];
+      \$2010  = sel_c49_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2011  = \sel_l6_s0$358 ;
+    \$2011  = \sel_l5_s0$272 ;
     if (i__ready) begin
-      \$2011  = sel_c62_max[13:9];
+      \$2011  = sel_c49_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2012  = \sel_l6_s0$368 ;
+    \$2012  = \sel_l5_s0$371 ;
     if (i__ready) begin
       \$2012  = sel_c43_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2013  = \sel_l6_s0$373 ;
+    \$2013  = \sel_l5_s0$373 ;
     if (i__ready) begin
       \$2013  = sel_c43_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2014  = \sel_l6_s0$367 ;
+    \$2014  = \sel_l5_s0$370 ;
     if (i__ready) begin
       \$2014  = sel_c43_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2015  = \sel_l6_s0$281 ;
+    \$2015  = \sel_l5_s0$321 ;
     if (i__ready) begin
       \$2015  = sel_c44_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2016  = \sel_l6_s0$283 ;
+    \$2016  = \sel_l5_s0$323 ;
     if (i__ready) begin
       \$2016  = sel_c44_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2017  = \sel_l6_s0$280 ;
+    \$2017  = \sel_l5_s0$320 ;
     if (i__ready) begin
       \$2017  = sel_c44_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2018  = \sel_l6_s0$352 ;
+    \$2018  = \sel_l5_s0$210 ;
     if (i__ready) begin
-      \$2018  = sel_c55_max[7:0];
+      \$2018  = sel_c45_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2019  = \sel_l6_s0$354 ;
+    \$2019  = \sel_l5_s0$212 ;
     if (i__ready) begin
-      \$2019  = sel_c55_max[8];
+      \$2019  = sel_c45_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2020  = \sel_l6_s0$351 ;
+    \$2020  = \sel_l5_s0$209 ;
     if (i__ready) begin
-      \$2020  = sel_c55_max[13:9];
+      \$2020  = sel_c45_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2021  = \sel_l6_s0$298 ;
+    \$2021  = \sel_l5_s0$291 ;
     if (i__ready) begin
-      \$2021  = sel_c64_max[7:0];
+      \$2021  = sel_c54_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2022  = \sel_l6_s0$300 ;
+    \$2022  = \sel_l5_s0$293 ;
     if (i__ready) begin
-      \$2022  = sel_c64_max[8];
+      \$2022  = sel_c54_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2023  = \sel_l6_s0$297 ;
+    \$2023  = \sel_l5_s0$290 ;
     if (i__ready) begin
-      \$2023  = sel_c64_max[13:9];
+      \$2023  = sel_c54_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2024  = \sel_l6_s0$370 ;
+    \$2024  = \sel_l5_s0$228 ;
     if (i__ready) begin
-      \$2024  = sel_c57_max[7:0];
+      \$2024  = sel_c51_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2025  = \sel_l6_s0$372 ;
+    \$2025  = \sel_l5_s0$230 ;
     if (i__ready) begin
-      \$2025  = sel_c57_max[8];
+      \$2025  = sel_c51_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2026  = \sel_l6_s0$369 ;
+    \$2026  = \sel_l5_s0$227 ;
     if (i__ready) begin
-      \$2026  = sel_c57_max[13:9];
+      \$2026  = sel_c51_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2027  = \sel_l6_s0$325 ;
+    \$2027  = \sel_l5_s0$237 ;
     if (i__ready) begin
-      \$2027  = sel_c58_max[7:0];
+      \$2027  = sel_c44_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2028  = \sel_l6_s0$327 ;
+    \$2028  = \sel_l5_s0$239 ;
     if (i__ready) begin
-      \$2028  = sel_c58_max[8];
+      \$2028  = sel_c44_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2029  = \sel_l6_s0$324 ;
+    \$2029  = \sel_l5_s0$236 ;
     if (i__ready) begin
-      \$2029  = sel_c58_max[13:9];
+      \$2029  = sel_c44_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2030  = \sel_l6_s0$334 ;
+    \$2030  = \sel_l5_s0$282 ;
     if (i__ready) begin
-      \$2030  = sel_c63_max[7:0];
+      \$2030  = sel_c45_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2031  = \sel_l6_s0$336 ;
+    \$2031  = \sel_l5_s0$284 ;
     if (i__ready) begin
-      \$2031  = sel_c63_max[8];
+      \$2031  = sel_c45_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2032  = \sel_l6_s0$333 ;
+    \$2032  = \sel_l5_s0$281 ;
     if (i__ready) begin
-      \$2032  = sel_c63_max[13:9];
+      \$2032  = sel_c45_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2033  = \sel_l6_s0$343 ;
+    \$2033  = \sel_l5_s0$255 ;
     if (i__ready) begin
-      \$2033  = sel_c60_max[7:0];
+      \$2033  = sel_c46_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2034  = \sel_l6_s0$345 ;
+    \$2034  = \sel_l5_s0$257 ;
     if (i__ready) begin
-      \$2034  = sel_c60_max[8];
+      \$2034  = sel_c46_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2035  = \sel_l6_s0$342 ;
+    \$2035  = \sel_l5_s0$254 ;
     if (i__ready) begin
-      \$2035  = sel_c60_max[13:9];
+      \$2035  = sel_c46_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2036  = \sel_l6_s0$361 ;
+    \$2036  = \sel_l5_s0$365 ;
     if (i__ready) begin
       \$2036  = sel_c47_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2037  = \sel_l6_s0$363 ;
+    \$2037  = \sel_l5_s0$367 ;
     if (i__ready) begin
       \$2037  = sel_c47_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2038  = \sel_l6_s0$360 ;
+    \$2038  = \sel_l5_s0$364 ;
     if (i__ready) begin
       \$2038  = sel_c47_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2039  = \sel_l6_s0$1060 ;
+    \$2039  = \sel_l5_s0$1042 ;
     if (i__ready) begin
       \$2039  = i__payload[1279:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2040  = \sel_l6_s0$1061 ;
+    \$2040  = \sel_l5_s0$1043 ;
     if (i__ready) begin
       \$2040  = i__payload[1280];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2041  = \sel_l11_s0$470 ;
+    \$2041  = \sel_l10_s0$456 ;
     if (i__ready) begin
-      \$2041  = sel_c109_min[7:0];
+      \$2041  = sel_c102_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2042  = \sel_l11_s0$475 ;
+    \$2042  = \sel_l10_s0$461 ;
     if (i__ready) begin
-      \$2042  = sel_c109_min[8];
+      \$2042  = sel_c102_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2043  = sel_l11_s0;
+    \$2043  = sel_l10_s0;
     if (i__ready) begin
-      \$2043  = sel_c109_min[13:9];
+      \$2043  = sel_c102_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2044  = \sel_l11_s0$472 ;
+    \$2044  = \sel_l10_s0$500 ;
     if (i__ready) begin
       \$2044  = sel_c94_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2045  = \sel_l11_s0$474 ;
+    \$2045  = \sel_l10_s0$502 ;
     if (i__ready) begin
       \$2045  = sel_c94_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2046  = \sel_l11_s0$471 ;
+    \$2046  = \sel_l10_s0$499 ;
     if (i__ready) begin
       \$2046  = sel_c94_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2047  = \sel_l11_s0$478 ;
+    \$2047  = \sel_l10_s0$465 ;
     if (i__ready) begin
-      \$2047  = sel_c111_min[7:0];
+      \$2047  = sel_c104_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2048  = \sel_l11_s0$483 ;
+    \$2048  = \sel_l10_s0$470 ;
     if (i__ready) begin
-      \$2048  = sel_c111_min[8];
+      \$2048  = sel_c104_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2049  = \sel_l11_s0$477 ;
+    \$2049  = \sel_l10_s0$464 ;
     if (i__ready) begin
-      \$2049  = sel_c111_min[13:9];
+      \$2049  = sel_c104_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2050  = \sel_l11_s0$508 ;
+    \$2050  = \sel_l10_s0$473 ;
     if (i__ready) begin
-      \$2050  = sel_c112_min[7:0];
+      \$2050  = sel_c105_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2051  = \sel_l11_s0$510 ;
+    \$2051  = \sel_l10_s0$478 ;
     if (i__ready) begin
-      \$2051  = sel_c112_min[8];
+      \$2051  = sel_c105_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2052  = \sel_l11_s0$507 ;
+    \$2052  = \sel_l10_s0$472 ;
     if (i__ready) begin
-      \$2052  = sel_c112_min[13:9];
+      \$2052  = sel_c105_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2053  = \sel_l11_s0$480 ;
+    \$2053  = \sel_l10_s0$482 ;
     if (i__ready) begin
-      \$2053  = sel_c113_min[7:0];
+      \$2053  = sel_c106_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2054  = \sel_l11_s0$482 ;
+    \$2054  = \sel_l10_s0$487 ;
     if (i__ready) begin
-      \$2054  = sel_c113_min[8];
+      \$2054  = sel_c106_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2055  = \sel_l11_s0$479 ;
+    \$2055  = \sel_l10_s0$481 ;
     if (i__ready) begin
-      \$2055  = sel_c113_min[13:9];
+      \$2055  = sel_c106_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2056  = \sel_l11_s0$487 ;
+    \$2056  = \sel_l10_s0$491 ;
     if (i__ready) begin
-      \$2056  = sel_c110_max[7:0];
+      \$2056  = sel_c107_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2057  = \sel_l11_s0$492 ;
+    \$2057  = \sel_l10_s0$496 ;
     if (i__ready) begin
-      \$2057  = sel_c110_max[8];
+      \$2057  = sel_c107_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2058  = \sel_l11_s0$486 ;
+    \$2058  = \sel_l10_s0$490 ;
     if (i__ready) begin
-      \$2058  = sel_c110_max[13:9];
+      \$2058  = sel_c107_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2059  = \sel_l11_s0$513 ;
+    \$2059  = \sel_l10_s0$467 ;
     if (i__ready) begin
-      \$2059  = sel_c111_max[7:0];
+      \$2059  = sel_c103_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2060  = \sel_l11_s0$515 ;
+    \$2060  = \sel_l10_s0$469 ;
     if (i__ready) begin
-      \$2060  = sel_c111_max[8];
+      \$2060  = sel_c103_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2061  = \sel_l11_s0$512 ;
+    \$2061  = \sel_l10_s0$466 ;
     if (i__ready) begin
-      \$2061  = sel_c111_max[13:9];
+      \$2061  = sel_c103_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2062  = \sel_l11_s0$489 ;
+    \$2062  = \sel_l10_s0$475 ;
     if (i__ready) begin
-      \$2062  = sel_c112_max[7:0];
+      \$2062  = sel_c102_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2063  = \sel_l11_s0$491 ;
+    \$2063  = \sel_l10_s0$477 ;
     if (i__ready) begin
-      \$2063  = sel_c112_max[8];
+      \$2063  = sel_c102_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2064  = \sel_l11_s0$488 ;
+    \$2064  = \sel_l10_s0$474 ;
     if (i__ready) begin
-      \$2064  = sel_c112_max[13:9];
+      \$2064  = sel_c102_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2065  = \sel_l11_s0$551 ;
+    \$2065  = \sel_l10_s0$484 ;
     if (i__ready) begin
-      \$2065  = sel_c113_max[7:0];
+      \$2065  = sel_c101_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2066  = \sel_l11_s0$552 ;
+    \$2066  = \sel_l10_s0$486 ;
     if (i__ready) begin
-      \$2066  = sel_c113_max[8];
+      \$2066  = sel_c101_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2067  = \sel_l11_s0$548 ;
+    \$2067  = \sel_l10_s0$483 ;
     if (i__ready) begin
-      \$2067  = sel_c113_max[13:9];
+      \$2067  = sel_c101_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2068  = \sel_l11_s0$496 ;
+    \$2068  = \sel_l10_s0$493 ;
     if (i__ready) begin
-      \$2068  = sel_c109_max[7:0];
+      \$2068  = sel_c108_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2069  = \sel_l11_s0$501 ;
+    \$2069  = \sel_l10_s0$495 ;
     if (i__ready) begin
-      \$2069  = sel_c109_max[8];
+      \$2069  = sel_c108_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2070  = \sel_l11_s0$495 ;
+    \$2070  = \sel_l10_s0$492 ;
     if (i__ready) begin
-      \$2070  = sel_c109_max[13:9];
+      \$2070  = sel_c108_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2071  = \sel_l11_s0$563 ;
+    \$2071  = \sel_l10_s0$458 ;
     if (i__ready) begin
-      \$2071  = sel_c108_max[7:0];
+      \$2071  = sel_c98_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2072  = \sel_l11_s0$564 ;
+    \$2072  = \sel_l10_s0$460 ;
     if (i__ready) begin
-      \$2072  = sel_c108_max[8];
+      \$2072  = sel_c98_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2073  = \sel_l11_s0$560 ;
+    \$2073  = \sel_l10_s0$457 ;
     if (i__ready) begin
-      \$2073  = sel_c108_max[13:9];
+      \$2073  = sel_c98_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2074  = \sel_l11_s0$565 ;
+    \$2074  = \sel_l10_s0$1044 ;
     if (i__ready) begin
-      \$2074  = sel_c107_max[7:0];
+      \$2074  = sel_c108_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2075  = \sel_l11_s0$566 ;
+    \$2075  = \sel_l10_s0$1045 ;
     if (i__ready) begin
-      \$2075  = sel_c107_max[8];
+      \$2075  = sel_c108_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2076  = \sel_l11_s0$561 ;
+    \$2076  = \sel_l10_s0$1046 ;
     if (i__ready) begin
-      \$2076  = sel_c107_max[13:9];
+      \$2076  = sel_c108_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2077  = \sel_l11_s0$572 ;
+    \$2077  = \sel_l10_s0$1047 ;
     if (i__ready) begin
-      \$2077  = sel_c99_max[7:0];
+      \$2077  = sel_c107_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2078  = \sel_l11_s0$573 ;
+    \$2078  = \sel_l10_s0$1048 ;
     if (i__ready) begin
-      \$2078  = sel_c99_max[8];
+      \$2078  = sel_c107_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2079  = \sel_l11_s0$569 ;
+    \$2079  = \sel_l10_s0$1049 ;
     if (i__ready) begin
-      \$2079  = sel_c99_max[13:9];
+      \$2079  = sel_c107_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2080  = \sel_l11_s0$498 ;
+    \$2080  = \sel_l10_s0$1050 ;
     if (i__ready) begin
-      \$2080  = sel_c106_max[7:0];
+      \$2080  = sel_c99_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2081  = \sel_l11_s0$500 ;
+    \$2081  = \sel_l10_s0$1051 ;
     if (i__ready) begin
-      \$2081  = sel_c106_max[8];
+      \$2081  = sel_c99_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2082  = \sel_l11_s0$497 ;
+    \$2082  = \sel_l10_s0$1052 ;
     if (i__ready) begin
-      \$2082  = sel_c106_max[13:9];
+      \$2082  = sel_c99_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2083  = \sel_l11_s0$581 ;
+    \$2083  = \sel_l10_s0$511 ;
     if (i__ready) begin
-      \$2083  = sel_c100_max[7:0];
+      \$2083  = sel_c106_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2084  = \sel_l11_s0$582 ;
+    \$2084  = \sel_l10_s0$513 ;
     if (i__ready) begin
-      \$2084  = sel_c100_max[8];
+      \$2084  = sel_c106_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2085  = \sel_l11_s0$578 ;
+    \$2085  = \sel_l10_s0$510 ;
     if (i__ready) begin
-      \$2085  = sel_c100_max[13:9];
+      \$2085  = sel_c106_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2086  = \sel_l11_s0$583 ;
+    \$2086  = \sel_l10_s0$1053 ;
     if (i__ready) begin
-      \$2086  = sel_c72_max[7:0];
+      \$2086  = sel_c100_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2087  = \sel_l11_s0$584 ;
+    \$2087  = \sel_l10_s0$1054 ;
     if (i__ready) begin
-      \$2087  = sel_c72_max[8];
+      \$2087  = sel_c100_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2088  = \sel_l11_s0$579 ;
+    \$2088  = \sel_l10_s0$1055 ;
     if (i__ready) begin
-      \$2088  = sel_c72_max[13:9];
+      \$2088  = sel_c100_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2089  = \sel_l11_s0$574 ;
+    \$2089  = \sel_l10_s0$1056 ;
     if (i__ready) begin
-      \$2089  = sel_c80_max[7:0];
+      \$2089  = sel_c72_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2090  = \sel_l11_s0$575 ;
+    \$2090  = \sel_l10_s0$1057 ;
     if (i__ready) begin
-      \$2090  = sel_c80_max[8];
+      \$2090  = sel_c72_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2091  = \sel_l11_s0$570 ;
+    \$2091  = \sel_l10_s0$1058 ;
     if (i__ready) begin
-      \$2091  = sel_c80_max[13:9];
+      \$2091  = sel_c72_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2092  = \sel_l11_s0$538 ;
+    \$2092  = \sel_l10_s0$1059 ;
     if (i__ready) begin
-      \$2092  = sel_c105_max[7:0];
+      \$2092  = sel_c80_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2093  = \sel_l11_s0$539 ;
+    \$2093  = \sel_l10_s0$1060 ;
     if (i__ready) begin
-      \$2093  = sel_c105_max[8];
+      \$2093  = sel_c80_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2094  = \sel_l11_s0$536 ;
+    \$2094  = \sel_l10_s0$1061 ;
     if (i__ready) begin
-      \$2094  = sel_c105_max[13:9];
+      \$2094  = sel_c80_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2095  = \sel_l11_s0$532 ;
+    \$2095  = \sel_l10_s0$1062 ;
     if (i__ready) begin
-      \$2095  = sel_c76_max[7:0];
+      \$2095  = sel_c105_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2096  = \sel_l11_s0$533 ;
+    \$2096  = \sel_l10_s0$1063 ;
     if (i__ready) begin
-      \$2096  = sel_c76_max[8];
+      \$2096  = sel_c105_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2097  = \sel_l11_s0$530 ;
+    \$2097  = \sel_l10_s0$1064 ;
     if (i__ready) begin
-      \$2097  = sel_c76_max[13:9];
+      \$2097  = sel_c105_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2098  = \sel_l11_s0$553 ;
+    \$2098  = \sel_l10_s0$1065 ;
     if (i__ready) begin
-      \$2098  = sel_c77_max[7:0];
+      \$2098  = sel_c76_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2099  = \sel_l11_s0$554 ;
+    \$2099  = \sel_l10_s0$1066 ;
     if (i__ready) begin
-      \$2099  = sel_c77_max[8];
+      \$2099  = sel_c76_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2100  = \sel_l11_s0$549 ;
+    \$2100  = \sel_l10_s0$1067 ;
     if (i__ready) begin
-      \$2100  = sel_c77_max[13:9];
+      \$2100  = sel_c76_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2101  = \sel_l11_s0$544 ;
+    \$2101  = \sel_l10_s0$1068 ;
     if (i__ready) begin
-      \$2101  = sel_c79_max[7:0];
+      \$2101  = sel_c77_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2102  = \sel_l11_s0$545 ;
+    \$2102  = \sel_l10_s0$1069 ;
     if (i__ready) begin
-      \$2102  = sel_c79_max[8];
+      \$2102  = sel_c77_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2103  = \sel_l11_s0$542 ;
+    \$2103  = \sel_l10_s0$1070 ;
     if (i__ready) begin
-      \$2103  = sel_c79_max[13:9];
+      \$2103  = sel_c77_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2104  = \sel_l11_s0$1062 ;
+    \$2104  = \sel_l10_s0$1071 ;
     if (i__ready) begin
-      \$2104  = \sel_l6_s0$1060 ;
+      \$2104  = sel_c79_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2105  = \sel_l11_s0$1063 ;
+    \$2105  = \sel_l10_s0$1072 ;
     if (i__ready) begin
-      \$2105  = \sel_l6_s0$1061 ;
+      \$2105  = sel_c79_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2106  = \sel_l17_s0$590 ;
+    \$2106  = \sel_l10_s0$1073 ;
     if (i__ready) begin
-      \$2106  = sel_s0_lo[7:0];
+      \$2106  = sel_c79_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2107  = \sel_l17_s0$591 ;
+    \$2107  = \sel_l10_s0$1074 ;
     if (i__ready) begin
-      \$2107  = sel_s0_lo[8];
+      \$2107  = \sel_l5_s0$1042 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2108  = sel_l17_s0;
+    \$2108  = \sel_l10_s0$1075 ;
     if (i__ready) begin
-      \$2108  = sel_s0_lo[13:9];
+      \$2108  = \sel_l5_s0$1043 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2109  = \sel_l17_s0$599 ;
+    \$2109  = \sel_l15_s0$535 ;
     if (i__ready) begin
-      \$2109  = sel_s1_lo[7:0];
+      \$2109  = sel_c124_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2110  = \sel_l17_s0$600 ;
+    \$2110  = \sel_l15_s0$540 ;
     if (i__ready) begin
-      \$2110  = sel_s1_lo[8];
+      \$2110  = sel_c124_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2111  = \sel_l17_s0$596 ;
+    \$2111  = sel_l15_s0;
     if (i__ready) begin
-      \$2111  = sel_s1_lo[13:9];
+      \$2111  = sel_c124_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2112  = \sel_l17_s0$608 ;
+    \$2112  = \sel_l15_s0$537 ;
     if (i__ready) begin
-      \$2112  = sel_s2_lo[7:0];
+      \$2112  = sel_c123_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2113  = \sel_l17_s0$609 ;
+    \$2113  = \sel_l15_s0$539 ;
     if (i__ready) begin
-      \$2113  = sel_s2_lo[8];
+      \$2113  = sel_c123_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2114  = \sel_l17_s0$605 ;
+    \$2114  = \sel_l15_s0$536 ;
     if (i__ready) begin
-      \$2114  = sel_s2_lo[13:9];
+      \$2114  = sel_c123_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2115  = \sel_l17_s0$617 ;
+    \$2115  = \sel_l15_s0$551 ;
     if (i__ready) begin
-      \$2115  = sel_s3_lo[7:0];
+      \$2115  = sel_c120_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2116  = \sel_l17_s0$618 ;
+    \$2116  = \sel_l15_s0$552 ;
     if (i__ready) begin
-      \$2116  = sel_s3_lo[8];
+      \$2116  = sel_c120_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2117  = \sel_l17_s0$614 ;
+    \$2117  = \sel_l15_s0$548 ;
     if (i__ready) begin
-      \$2117  = sel_s3_lo[13:9];
+      \$2117  = sel_c120_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2118  = \sel_l17_s0$619 ;
+    \$2118  = \sel_l15_s0$560 ;
     if (i__ready) begin
-      \$2118  = sel_s4_lo[7:0];
+      \$2118  = sel_c124_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2119  = \sel_l17_s0$620 ;
+    \$2119  = \sel_l15_s0$561 ;
     if (i__ready) begin
-      \$2119  = sel_s4_lo[8];
+      \$2119  = sel_c124_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2120  = \sel_l17_s0$615 ;
+    \$2120  = \sel_l15_s0$557 ;
     if (i__ready) begin
-      \$2120  = sel_s4_lo[13:9];
+      \$2120  = sel_c124_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2121  = \sel_l17_s0$592 ;
+    \$2121  = \sel_l15_s0$569 ;
     if (i__ready) begin
-      \$2121  = sel_s5_lo[7:0];
+      \$2121  = sel_c113_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2122  = \sel_l17_s0$593 ;
+    \$2122  = \sel_l15_s0$570 ;
     if (i__ready) begin
-      \$2122  = sel_s5_lo[8];
+      \$2122  = sel_c113_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2123  = \sel_l17_s0$588 ;
+    \$2123  = \sel_l15_s0$566 ;
     if (i__ready) begin
-      \$2123  = sel_s5_lo[13:9];
+      \$2123  = sel_c113_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2124  = \sel_l17_s0$626 ;
+    \$2124  = \sel_l15_s0$578 ;
     if (i__ready) begin
-      \$2124  = sel_s5_hi[7:0];
+      \$2124  = sel_c122_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2125  = \sel_l17_s0$627 ;
+    \$2125  = \sel_l15_s0$579 ;
     if (i__ready) begin
-      \$2125  = sel_s5_hi[8];
+      \$2125  = sel_c122_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2126  = \sel_l17_s0$623 ;
+    \$2126  = \sel_l15_s0$575 ;
     if (i__ready) begin
-      \$2126  = sel_s5_hi[13:9];
+      \$2126  = sel_c122_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2127  = \sel_l17_s0$601 ;
+    \$2127  = \sel_l15_s0$587 ;
     if (i__ready) begin
-      \$2127  = sel_s6_lo[7:0];
+      \$2127  = \sel_l10_s0$1044 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2128  = \sel_l17_s0$602 ;
+    \$2128  = \sel_l15_s0$588 ;
     if (i__ready) begin
-      \$2128  = sel_s6_lo[8];
+      \$2128  = \sel_l10_s0$1045 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2129  = \sel_l17_s0$597 ;
+    \$2129  = \sel_l15_s0$584 ;
     if (i__ready) begin
-      \$2129  = sel_s6_lo[13:9];
+      \$2129  = \sel_l10_s0$1046 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2130  = \sel_l17_s0$635 ;
+    \$2130  = \sel_l15_s0$589 ;
     if (i__ready) begin
-      \$2130  = sel_s4_hi[7:0];
+      \$2130  = \sel_l10_s0$1047 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2131  = \sel_l17_s0$636 ;
+    \$2131  = \sel_l15_s0$590 ;
     if (i__ready) begin
-      \$2131  = sel_s4_hi[8];
+      \$2131  = \sel_l10_s0$1048 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2132  = \sel_l17_s0$632 ;
+    \$2132  = \sel_l15_s0$585 ;
     if (i__ready) begin
-      \$2132  = sel_s4_hi[13:9];
+      \$2132  = \sel_l10_s0$1049 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2133  = \sel_l17_s0$610 ;
+    \$2133  = \sel_l15_s0$596 ;
     if (i__ready) begin
-      \$2133  = sel_s7_lo[7:0];
+      \$2133  = \sel_l10_s0$1050 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2134  = \sel_l17_s0$611 ;
+    \$2134  = \sel_l15_s0$597 ;
     if (i__ready) begin
-      \$2134  = sel_s7_lo[8];
+      \$2134  = \sel_l10_s0$1051 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2135  = \sel_l17_s0$606 ;
+    \$2135  = \sel_l15_s0$593 ;
     if (i__ready) begin
-      \$2135  = sel_s7_lo[13:9];
+      \$2135  = \sel_l10_s0$1052 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2136  = \sel_l17_s0$644 ;
+    \$2136  = \sel_l15_s0$580 ;
     if (i__ready) begin
-      \$2136  = sel_s7_hi[7:0];
+      \$2136  = sel_c117_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2137  = \sel_l17_s0$645 ;
+    \$2137  = \sel_l15_s0$581 ;
     if (i__ready) begin
-      \$2137  = sel_s7_hi[8];
+      \$2137  = sel_c117_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2138  = \sel_l17_s0$641 ;
+    \$2138  = \sel_l15_s0$576 ;
     if (i__ready) begin
-      \$2138  = sel_s7_hi[13:9];
+      \$2138  = sel_c117_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2139  = \sel_l17_s0$653 ;
+    \$2139  = \sel_l15_s0$605 ;
     if (i__ready) begin
-      \$2139  = sel_s6_hi[7:0];
+      \$2139  = \sel_l10_s0$1053 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2140  = \sel_l17_s0$654 ;
+    \$2140  = \sel_l15_s0$606 ;
     if (i__ready) begin
-      \$2140  = sel_s6_hi[8];
+      \$2140  = \sel_l10_s0$1054 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2141  = \sel_l17_s0$650 ;
+    \$2141  = \sel_l15_s0$602 ;
     if (i__ready) begin
-      \$2141  = sel_s6_hi[13:9];
+      \$2141  = \sel_l10_s0$1055 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2142  = \sel_l17_s0$655 ;
+    \$2142  = \sel_l15_s0$607 ;
     if (i__ready) begin
-      \$2142  = sel_s1_hi[7:0];
+      \$2142  = \sel_l10_s0$1056 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2143  = \sel_l17_s0$656 ;
+    \$2143  = \sel_l15_s0$608 ;
     if (i__ready) begin
-      \$2143  = sel_s1_hi[8];
+      \$2143  = \sel_l10_s0$1057 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2144  = \sel_l17_s0$651 ;
+    \$2144  = \sel_l15_s0$603 ;
     if (i__ready) begin
-      \$2144  = sel_s1_hi[13:9];
+      \$2144  = \sel_l10_s0$1058 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2145  = \sel_l17_s0$628 ;
+    \$2145  = \sel_l15_s0$598 ;
     if (i__ready) begin
-      \$2145  = sel_s0_hi[7:0];
+      \$2145  = \sel_l10_s0$1059 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2146  = \sel_l17_s0$629 ;
+    \$2146  = \sel_l15_s0$599 ;
     if (i__ready) begin
-      \$2146  = sel_s0_hi[8];
+      \$2146  = \sel_l10_s0$1060 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2147  = \sel_l17_s0$624 ;
+    \$2147  = \sel_l15_s0$594 ;
     if (i__ready) begin
-      \$2147  = sel_s0_hi[13:9];
+      \$2147  = \sel_l10_s0$1061 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2148  = \sel_l17_s0$637 ;
+    \$2148  = \sel_l15_s0$553 ;
     if (i__ready) begin
-      \$2148  = sel_s3_hi[7:0];
+      \$2148  = \sel_l10_s0$1062 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2149  = \sel_l17_s0$638 ;
+    \$2149  = \sel_l15_s0$554 ;
     if (i__ready) begin
-      \$2149  = sel_s3_hi[8];
+      \$2149  = \sel_l10_s0$1063 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2150  = \sel_l17_s0$633 ;
+    \$2150  = \sel_l15_s0$549 ;
     if (i__ready) begin
-      \$2150  = sel_s3_hi[13:9];
+      \$2150  = \sel_l10_s0$1064 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2151  = \sel_l17_s0$646 ;
+    \$2151  = \sel_l15_s0$544 ;
     if (i__ready) begin
-      \$2151  = sel_s2_hi[7:0];
+      \$2151  = \sel_l10_s0$1065 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2152  = \sel_l17_s0$647 ;
+    \$2152  = \sel_l15_s0$545 ;
     if (i__ready) begin
-      \$2152  = sel_s2_hi[8];
+      \$2152  = \sel_l10_s0$1066 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2153  = \sel_l17_s0$642 ;
+    \$2153  = \sel_l15_s0$542 ;
     if (i__ready) begin
-      \$2153  = sel_s2_hi[13:9];
+      \$2153  = \sel_l10_s0$1067 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2154  = \sel_l17_s0$1064 ;
+    \$2154  = \sel_l15_s0$571 ;
     if (i__ready) begin
-      \$2154  = \sel_l11_s0$1062 ;
+      \$2154  = \sel_l10_s0$1068 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2155  = \sel_l17_s0$1065 ;
+    \$2155  = \sel_l15_s0$572 ;
     if (i__ready) begin
-      \$2155  = \sel_l11_s0$1063 ;
+      \$2155  = \sel_l10_s0$1069 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2156  = \sel_l22_s0$1066 ;
+    \$2156  = \sel_l15_s0$567 ;
     if (i__ready) begin
-      \$2156  = sel_s24_lo[7:0];
+      \$2156  = \sel_l10_s0$1070 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2157  = \sel_l22_s0$1067 ;
+    \$2157  = \sel_l15_s0$562 ;
     if (i__ready) begin
-      \$2157  = sel_s24_lo[8];
+      \$2157  = \sel_l10_s0$1071 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2158  = \sel_l22_s0$1068 ;
+    \$2158  = \sel_l15_s0$563 ;
     if (i__ready) begin
-      \$2158  = sel_s24_lo[13:9];
+      \$2158  = \sel_l10_s0$1072 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2159  = \sel_l22_s0$1069 ;
+    \$2159  = \sel_l15_s0$558 ;
     if (i__ready) begin
-      \$2159  = sel_s39_lo[7:0];
+      \$2159  = \sel_l10_s0$1073 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2160  = \sel_l22_s0$1070 ;
+    \$2160  = \sel_l15_s0$1076 ;
     if (i__ready) begin
-      \$2160  = sel_s39_lo[8];
+      \$2160  = \sel_l10_s0$1074 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2161  = \sel_l22_s0$1071 ;
+    \$2161  = \sel_l15_s0$1077 ;
     if (i__ready) begin
-      \$2161  = sel_s39_lo[13:9];
+      \$2161  = \sel_l10_s0$1075 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2162  = \sel_l22_s0$749 ;
+    \$2162  = \sel_l21_s0$1078 ;
     if (i__ready) begin
-      \$2162  = sel_s40_lo[7:0];
+      \$2162  = sel_s24_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2163  = \sel_l22_s0$750 ;
+    \$2163  = \sel_l21_s0$1079 ;
     if (i__ready) begin
-      \$2163  = sel_s40_lo[8];
+      \$2163  = sel_s24_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2164  = sel_l22_s0;
+    \$2164  = \sel_l21_s0$1080 ;
     if (i__ready) begin
-      \$2164  = sel_s40_lo[13:9];
+      \$2164  = sel_s24_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2165  = \sel_l22_s0$758 ;
+    \$2165  = \sel_l21_s0$707 ;
     if (i__ready) begin
-      \$2165  = sel_s33_lo[7:0];
+      \$2165  = sel_s32_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2166  = \sel_l22_s0$759 ;
+    \$2166  = \sel_l21_s0$708 ;
     if (i__ready) begin
-      \$2166  = sel_s33_lo[8];
+      \$2166  = sel_s32_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2167  = \sel_l22_s0$755 ;
+    \$2167  = sel_l21_s0;
     if (i__ready) begin
-      \$2167  = sel_s33_lo[13:9];
+      \$2167  = sel_s32_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2168  = \sel_l22_s0$751 ;
+    \$2168  = \sel_l21_s0$716 ;
     if (i__ready) begin
-      \$2168  = sel_s39_hi[7:0];
+      \$2168  = sel_s32_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2169  = \sel_l22_s0$752 ;
+    \$2169  = \sel_l21_s0$717 ;
     if (i__ready) begin
-      \$2169  = sel_s39_hi[8];
+      \$2169  = sel_s32_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2170  = \sel_l22_s0$747 ;
+    \$2170  = \sel_l21_s0$713 ;
     if (i__ready) begin
-      \$2170  = sel_s39_hi[13:9];
+      \$2170  = sel_s32_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2171  = \sel_l22_s0$784 ;
+    \$2171  = \sel_l21_s0$763 ;
     if (i__ready) begin
-      \$2171  = sel_s41_lo[7:0];
+      \$2171  = sel_s33_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2172  = \sel_l22_s0$785 ;
+    \$2172  = \sel_l21_s0$764 ;
     if (i__ready) begin
-      \$2172  = sel_s41_lo[8];
+      \$2172  = sel_s33_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2173  = \sel_l22_s0$782 ;
+    \$2173  = \sel_l21_s0$761 ;
     if (i__ready) begin
-      \$2173  = sel_s41_lo[13:9];
+      \$2173  = sel_s33_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2174  = \sel_l22_s0$760 ;
+    \$2174  = \sel_l21_s0$709 ;
     if (i__ready) begin
-      \$2174  = sel_s40_hi[7:0];
+      \$2174  = sel_s34_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2175  = \sel_l22_s0$761 ;
+    \$2175  = \sel_l21_s0$710 ;
     if (i__ready) begin
-      \$2175  = sel_s40_hi[8];
+      \$2175  = sel_s34_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2176  = \sel_l22_s0$756 ;
+    \$2176  = \sel_l21_s0$705 ;
     if (i__ready) begin
-      \$2176  = sel_s40_hi[13:9];
+      \$2176  = sel_s34_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2177  = \sel_l22_s0$796 ;
+    \$2177  = \sel_l21_s0$725 ;
     if (i__ready) begin
-      \$2177  = sel_s42_lo[7:0];
+      \$2177  = sel_s35_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2178  = \sel_l22_s0$797 ;
+    \$2178  = \sel_l21_s0$726 ;
     if (i__ready) begin
-      \$2178  = sel_s42_lo[8];
+      \$2178  = sel_s35_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2179  = \sel_l22_s0$794 ;
+    \$2179  = \sel_l21_s0$722 ;
     if (i__ready) begin
-      \$2179  = sel_s42_lo[13:9];
+      \$2179  = sel_s35_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2180  = \sel_l22_s0$790 ;
+    \$2180  = \sel_l21_s0$718 ;
     if (i__ready) begin
-      \$2180  = sel_s41_hi[7:0];
+      \$2180  = sel_s34_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2181  = \sel_l22_s0$791 ;
+    \$2181  = \sel_l21_s0$719 ;
     if (i__ready) begin
-      \$2181  = sel_s41_hi[8];
+      \$2181  = sel_s34_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2182  = \sel_l22_s0$788 ;
+    \$2182  = \sel_l21_s0$714 ;
     if (i__ready) begin
-      \$2182  = sel_s41_hi[13:9];
+      \$2182  = sel_s34_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2183  = \sel_l22_s0$767 ;
+    \$2183  = \sel_l21_s0$734 ;
     if (i__ready) begin
-      \$2183  = sel_s43_lo[7:0];
+      \$2183  = sel_s35_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2184  = \sel_l22_s0$768 ;
+    \$2184  = \sel_l21_s0$735 ;
     if (i__ready) begin
-      \$2184  = sel_s43_lo[8];
+      \$2184  = sel_s35_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2185  = \sel_l22_s0$764 ;
+    \$2185  = \sel_l21_s0$731 ;
     if (i__ready) begin
-      \$2185  = sel_s43_lo[13:9];
+      \$2185  = sel_s35_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2186  = \sel_l22_s0$802 ;
+    \$2186  = \sel_l21_s0$727 ;
     if (i__ready) begin
-      \$2186  = sel_s42_hi[7:0];
+      \$2186  = sel_s36_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2187  = \sel_l22_s0$803 ;
+    \$2187  = \sel_l21_s0$728 ;
     if (i__ready) begin
-      \$2187  = sel_s42_hi[8];
+      \$2187  = sel_s36_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2188  = \sel_l22_s0$800 ;
+    \$2188  = \sel_l21_s0$723 ;
     if (i__ready) begin
-      \$2188  = sel_s42_hi[13:9];
+      \$2188  = sel_s36_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2189  = \sel_l22_s0$776 ;
+    \$2189  = \sel_l21_s0$743 ;
     if (i__ready) begin
-      \$2189  = sel_s44_lo[7:0];
+      \$2189  = sel_s37_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2190  = \sel_l22_s0$777 ;
+    \$2190  = \sel_l21_s0$744 ;
     if (i__ready) begin
-      \$2190  = sel_s44_lo[8];
+      \$2190  = sel_s37_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2191  = \sel_l22_s0$773 ;
+    \$2191  = \sel_l21_s0$740 ;
     if (i__ready) begin
-      \$2191  = sel_s44_lo[13:9];
+      \$2191  = sel_s37_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2192  = \sel_l22_s0$769 ;
+    \$2192  = \sel_l21_s0$736 ;
     if (i__ready) begin
-      \$2192  = sel_s33_hi[7:0];
+      \$2192  = sel_s36_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2193  = \sel_l22_s0$770 ;
+    \$2193  = \sel_l21_s0$737 ;
     if (i__ready) begin
-      \$2193  = sel_s33_hi[8];
+      \$2193  = sel_s36_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2194  = \sel_l22_s0$765 ;
+    \$2194  = \sel_l21_s0$732 ;
     if (i__ready) begin
-      \$2194  = sel_s33_hi[13:9];
+      \$2194  = sel_s36_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2195  = \sel_l22_s0$778 ;
+    \$2195  = \sel_l21_s0$752 ;
     if (i__ready) begin
-      \$2195  = sel_s43_hi[7:0];
+      \$2195  = sel_s37_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2196  = \sel_l22_s0$779 ;
+    \$2196  = \sel_l21_s0$753 ;
     if (i__ready) begin
-      \$2196  = sel_s43_hi[8];
+      \$2196  = sel_s37_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2197  = \sel_l22_s0$774 ;
+    \$2197  = \sel_l21_s0$749 ;
     if (i__ready) begin
-      \$2197  = sel_s43_hi[13:9];
+      \$2197  = sel_s37_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2198  = \sel_l22_s0$1072 ;
+    \$2198  = \sel_l21_s0$769 ;
     if (i__ready) begin
-      \$2198  = sel_s44_hi[7:0];
+      \$2198  = sel_s33_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2199  = \sel_l22_s0$1073 ;
+    \$2199  = \sel_l21_s0$770 ;
     if (i__ready) begin
-      \$2199  = sel_s44_hi[8];
+      \$2199  = sel_s33_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2200  = \sel_l22_s0$1074 ;
+    \$2200  = \sel_l21_s0$767 ;
     if (i__ready) begin
-      \$2200  = sel_s44_hi[13:9];
+      \$2200  = sel_s33_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2201  = \sel_l22_s0$1075 ;
+    \$2201  = \sel_l21_s0$745 ;
     if (i__ready) begin
-      \$2201  = sel_s31_hi[7:0];
+      \$2201  = sel_s38_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2202  = \sel_l22_s0$1076 ;
+    \$2202  = \sel_l21_s0$746 ;
     if (i__ready) begin
-      \$2202  = sel_s31_hi[8];
+      \$2202  = sel_s38_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2203  = \sel_l22_s0$1077 ;
+    \$2203  = \sel_l21_s0$741 ;
     if (i__ready) begin
-      \$2203  = sel_s31_hi[13:9];
+      \$2203  = sel_s38_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2204  = \sel_l22_s0$1078 ;
+    \$2204  = \sel_l21_s0$754 ;
     if (i__ready) begin
-      \$2204  = \sel_l17_s0$1064 ;
+      \$2204  = sel_s38_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2205  = \sel_l22_s0$1079 ;
+    \$2205  = \sel_l21_s0$755 ;
     if (i__ready) begin
-      \$2205  = \sel_l17_s0$1065 ;
+      \$2205  = sel_s38_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2206  = \sel_l27_s0$1080 ;
+    \$2206  = \sel_l21_s0$750 ;
     if (i__ready) begin
-      \$2206  = { \$1841 , \$1840 , \$1837 , \$1832 , \$1825 , \$1816 , \$1805 , \$1792 , \$1777 , \$1760 , \$1741 , \$1720 , \$1697 , \$1672 , \$1645 , \$1616 , \$1585 , \$1554 , \$1525 , \$1498 , \$1473 , \$1450 , \$1429 , \$1410 , \$1393 , \$1378 , \$1365 , \$1354 , \$1345 , \$1338 , \$1333 , \$1330  };
+      \$2206  = sel_s38_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2207  = \sel_l27_s0$1081 ;
+    \$2207  = \sel_l21_s0$1081 ;
     if (i__ready) begin
-      \$2207  = \$1843 [7:0];
+      \$2207  = sel_s31_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2208  = \sel_l27_s0$1082 ;
+    \$2208  = \sel_l21_s0$1082 ;
     if (i__ready) begin
-      \$2208  = \$1845 [7:0];
+      \$2208  = sel_s31_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2209  = \sel_l27_s0$1083 ;
+    \$2209  = \sel_l21_s0$1083 ;
     if (i__ready) begin
-      \$2209  = \$1847 [7:0];
+      \$2209  = sel_s31_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2210  = \sel_l27_s0$1084 ;
+    \$2210  = \sel_l21_s0$1084 ;
     if (i__ready) begin
-      \$2210  = \$1849 [7:0];
+      \$2210  = \sel_l15_s0$1076 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2211  = \sel_l27_s0$1085 ;
+    \$2211  = \sel_l21_s0$1085 ;
     if (i__ready) begin
-      \$2211  = \$1851 [7:0];
+      \$2211  = \sel_l15_s0$1077 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2212  = \sel_l27_s0$1086 ;
     if (i__ready) begin
-      \$2212  = \$1853 [7:0];
+      \$2212  = { \$1841 , \$1840 , \$1837 , \$1832 , \$1825 , \$1816 , \$1805 , \$1792 , \$1777 , \$1760 , \$1741 , \$1720 , \$1697 , \$1672 , \$1645 , \$1616 , \$1585 , \$1554 , \$1525 , \$1498 , \$1473 , \$1450 , \$1429 , \$1410 , \$1393 , \$1378 , \$1365 , \$1354 , \$1345 , \$1338 , \$1333 , \$1330  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2213  = \sel_l27_s0$1087 ;
     if (i__ready) begin
-      \$2213  = \$1855 [7:0];
+      \$2213  = \$1843 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2214  = \sel_l27_s0$1088 ;
     if (i__ready) begin
-      \$2214  = \$1857 [7:0];
+      \$2214  = \$1845 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2215  = \sel_l27_s0$1089 ;
     if (i__ready) begin
-      \$2215  = \$1859 [7:0];
+      \$2215  = \$1847 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2216  = \sel_l27_s0$1090 ;
     if (i__ready) begin
-      \$2216  = \$1861 [7:0];
+      \$2216  = \$1849 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2217  = \sel_l27_s0$1091 ;
     if (i__ready) begin
-      \$2217  = \$1863 [7:0];
+      \$2217  = \$1851 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2218  = \sel_l27_s0$1092 ;
     if (i__ready) begin
-      \$2218  = \$1865 [7:0];
+      \$2218  = \$1853 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2219  = \sel_l27_s0$1093 ;
     if (i__ready) begin
-      \$2219  = \$1867 [7:0];
+      \$2219  = \$1855 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2220  = \sel_l27_s0$1094 ;
     if (i__ready) begin
-      \$2220  = \$1869 [7:0];
+      \$2220  = \$1857 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2221  = \sel_l27_s0$1095 ;
     if (i__ready) begin
-      \$2221  = \$1871 [7:0];
+      \$2221  = \$1859 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2222  = \sel_l27_s0$1096 ;
     if (i__ready) begin
-      \$2222  = \$1873 [7:0];
+      \$2222  = \$1861 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2223  = sel_l27_s0;
+    \$2223  = \sel_l27_s0$1097 ;
     if (i__ready) begin
-      \$2223  = \sel_l22_s0$1068 ;
+      \$2223  = \$1863 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2224  = \sel_l27_s0$829 ;
+    \$2224  = \sel_l27_s0$1098 ;
     if (i__ready) begin
-      \$2224  = \sel_l22_s0$1071 ;
+      \$2224  = \$1865 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2225  = \sel_l27_s0$831 ;
+    \$2225  = \sel_l27_s0$1099 ;
     if (i__ready) begin
-      \$2225  = sel_s45_lo[13:9];
+      \$2225  = \$1867 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2226  = \sel_l27_s0$833 ;
+    \$2226  = \sel_l27_s0$1100 ;
     if (i__ready) begin
-      \$2226  = sel_s53_lo[13:9];
+      \$2226  = \$1869 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2227  = \sel_l27_s0$835 ;
+    \$2227  = \sel_l27_s0$1101 ;
     if (i__ready) begin
-      \$2227  = sel_s53_hi[13:9];
+      \$2227  = \$1871 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2228  = \sel_l27_s0$837 ;
+    \$2228  = \sel_l27_s0$1102 ;
     if (i__ready) begin
-      \$2228  = sel_s54_lo[13:9];
+      \$2228  = \$1873 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2229  = \sel_l27_s0$839 ;
+    \$2229  = sel_l27_s0;
     if (i__ready) begin
-      \$2229  = sel_s58_lo[13:9];
+      \$2229  = \sel_l21_s0$1080 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2230  = \sel_l27_s0$841 ;
+    \$2230  = \sel_l27_s0$811 ;
     if (i__ready) begin
-      \$2230  = sel_s58_hi[13:9];
+      \$2230  = sel_s39_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2231  = \sel_l27_s0$843 ;
+    \$2231  = \sel_l27_s0$813 ;
     if (i__ready) begin
-      \$2231  = sel_s59_lo[13:9];
+      \$2231  = sel_s45_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2232  = \sel_l27_s0$845 ;
+    \$2232  = \sel_l27_s0$815 ;
     if (i__ready) begin
-      \$2232  = sel_s59_hi[13:9];
+      \$2232  = sel_s53_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2233  = \sel_l27_s0$847 ;
+    \$2233  = \sel_l27_s0$817 ;
     if (i__ready) begin
-      \$2233  = sel_s56_hi[13:9];
+      \$2233  = sel_s53_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2234  = \sel_l27_s0$849 ;
+    \$2234  = \sel_l27_s0$819 ;
     if (i__ready) begin
-      \$2234  = sel_s57_lo[13:9];
+      \$2234  = sel_s54_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2235  = \sel_l27_s0$851 ;
+    \$2235  = \sel_l27_s0$821 ;
     if (i__ready) begin
-      \$2235  = sel_s57_hi[13:9];
+      \$2235  = sel_s58_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2236  = \sel_l27_s0$853 ;
+    \$2236  = \sel_l27_s0$823 ;
     if (i__ready) begin
-      \$2236  = sel_s48_hi[13:9];
+      \$2236  = sel_s58_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2237  = \sel_l27_s0$855 ;
+    \$2237  = \sel_l27_s0$825 ;
     if (i__ready) begin
-      \$2237  = \sel_l22_s0$1074 ;
+      \$2237  = sel_s59_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2238  = \sel_l27_s0$857 ;
+    \$2238  = \sel_l27_s0$827 ;
     if (i__ready) begin
-      \$2238  = \sel_l22_s0$1077 ;
+      \$2238  = sel_s59_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2239  = \sel_l27_s0$859 ;
+    \$2239  = \sel_l27_s0$829 ;
     if (i__ready) begin
-      \$2239  = \sel_l22_s0$1078 ;
+      \$2239  = sel_s56_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2240  = \sel_l27_s0$1097 ;
+    \$2240  = \sel_l27_s0$831 ;
     if (i__ready) begin
-      \$2240  = \sel_l22_s0$1079 ;
+      \$2240  = sel_s57_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2241  = valid_s0;
+    \$2241  = \sel_l27_s0$833 ;
     if (i__ready) begin
-      \$2241  = i__valid;
+      \$2241  = sel_s57_hi[13:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2242  = \sel_l27_s0$835 ;
+    if (i__ready) begin
+      \$2242  = sel_s48_hi[13:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2243  = \sel_l27_s0$837 ;
+    if (i__ready) begin
+      \$2243  = sel_s44_hi[13:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2244  = \sel_l27_s0$839 ;
+    if (i__ready) begin
+      \$2244  = \sel_l21_s0$1083 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2245  = \sel_l27_s0$841 ;
+    if (i__ready) begin
+      \$2245  = \sel_l21_s0$1084 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2246  = \sel_l27_s0$1103 ;
+    if (i__ready) begin
+      \$2246  = \sel_l21_s0$1085 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2247  = valid_s0;
+    if (i__ready) begin
+      \$2247  = i__valid;
     end
     if (rst) begin
-      \$2241  = 1'h0;
+      \$2247  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2242  = valid_s1;
+    \$2248  = valid_s1;
     if (i__ready) begin
-      \$2242  = valid_s0;
-    end
-    if (rst) begin
-      \$2242  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2243  = valid_s2;
-    if (i__ready) begin
-      \$2243  = valid_s1;
+      \$2248  = valid_s0;
     end
     if (rst) begin
-      \$2243  = 1'h0;
+      \$2248  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2244  = valid_s3;
+    \$2249  = valid_s2;
     if (i__ready) begin
-      \$2244  = valid_s2;
-    end
-    if (rst) begin
-      \$2244  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2245  = valid_s4;
-    if (i__ready) begin
-      \$2245  = valid_s3;
+      \$2249  = valid_s1;
     end
     if (rst) begin
-      \$2245  = 1'h0;
+      \$2249  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2246  = prod_s0;
+    \$2250  = valid_s3;
     if (i__ready) begin
-      \$2246  = \$1874 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2247  = \prod_s0$925 ;
-    if (i__ready) begin
-      \$2247  = \$1875 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2248  = \prod_s0$927 ;
-    if (i__ready) begin
-      \$2248  = \$1876 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2249  = \prod_s0$928 ;
-    if (i__ready) begin
-      \$2249  = \$1877 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2250  = \prod_s0$930 ;
-    if (i__ready) begin
-      \$2250  = \$1878 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2251  = \prod_s0$931 ;
-    if (i__ready) begin
-      \$2251  = \$1879 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2252  = \prod_s0$933 ;
-    if (i__ready) begin
-      \$2252  = \$1880 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2253  = \prod_s0$934 ;
-    if (i__ready) begin
-      \$2253  = \$1881 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2254  = \prod_s0$936 ;
-    if (i__ready) begin
-      \$2254  = \$1882 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2255  = \prod_s0$937 ;
-    if (i__ready) begin
-      \$2255  = \$1883 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2256  = \prod_s0$939 ;
-    if (i__ready) begin
-      \$2256  = \$1884 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2257  = \prod_s0$940 ;
-    if (i__ready) begin
-      \$2257  = \$1885 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2258  = \prod_s0$942 ;
-    if (i__ready) begin
-      \$2258  = \$1886 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2259  = \prod_s0$943 ;
-    if (i__ready) begin
-      \$2259  = \$1887 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2260  = \prod_s0$945 ;
-    if (i__ready) begin
-      \$2260  = \$1888 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2261  = \prod_s0$946 ;
-    if (i__ready) begin
-      \$2261  = \$1889 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2262  = \prod_s0$957 ;
-    if (i__ready) begin
-      \$2262  = \$1890 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2263  = \prod_s0$958 ;
-    if (i__ready) begin
-      \$2263  = \$1891 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2264  = \prod_s0$960 ;
-    if (i__ready) begin
-      \$2264  = \$1892 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2265  = \prod_s0$961 ;
-    if (i__ready) begin
-      \$2265  = \$1893 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2266  = \prod_s0$963 ;
-    if (i__ready) begin
-      \$2266  = \$1894 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2267  = \prod_s0$964 ;
-    if (i__ready) begin
-      \$2267  = \$1895 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2268  = \prod_s0$966 ;
-    if (i__ready) begin
-      \$2268  = \$1896 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2269  = \prod_s0$967 ;
-    if (i__ready) begin
-      \$2269  = \$1897 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2270  = \prod_s0$969 ;
-    if (i__ready) begin
-      \$2270  = \$1898 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2271  = \prod_s0$970 ;
-    if (i__ready) begin
-      \$2271  = \$1899 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2272  = \prod_s0$972 ;
-    if (i__ready) begin
-      \$2272  = \$1900 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2273  = \prod_s0$973 ;
-    if (i__ready) begin
-      \$2273  = \$1901 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2274  = \prod_s0$975 ;
-    if (i__ready) begin
-      \$2274  = \$1902 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2275  = \prod_s0$976 ;
-    if (i__ready) begin
-      \$2275  = \$1903 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2276  = \prod_s0$978 ;
-    if (i__ready) begin
-      \$2276  = \$1904 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2277  = \prod_s0$979 ;
-    if (i__ready) begin
-      \$2277  = \$1905 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2278  = \prod_s0$990 ;
-    if (i__ready) begin
-      \$2278  = \$1906 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2279  = \prod_s0$991 ;
-    if (i__ready) begin
-      \$2279  = \$1907 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2280  = \prod_s0$993 ;
-    if (i__ready) begin
-      \$2280  = \$1908 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2281  = \prod_s0$994 ;
-    if (i__ready) begin
-      \$2281  = \$1909 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2282  = \prod_s0$996 ;
-    if (i__ready) begin
-      \$2282  = \$1910 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2283  = \prod_s0$997 ;
-    if (i__ready) begin
-      \$2283  = \$1911 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2284  = \prod_s0$999 ;
-    if (i__ready) begin
-      \$2284  = \$1912 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2285  = \prod_s0$1000 ;
-    if (i__ready) begin
-      \$2285  = \$1913 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2286  = \prod_s0$1002 ;
-    if (i__ready) begin
-      \$2286  = \$1914 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2287  = \prod_s0$1003 ;
-    if (i__ready) begin
-      \$2287  = \$1915 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2288  = \prod_s0$1005 ;
-    if (i__ready) begin
-      \$2288  = \$1916 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2289  = \prod_s0$1006 ;
-    if (i__ready) begin
-      \$2289  = \$1917 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2290  = \prod_s0$1008 ;
-    if (i__ready) begin
-      \$2290  = \$1918 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2291  = \prod_s0$1009 ;
-    if (i__ready) begin
-      \$2291  = \$1919 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2292  = \prod_s0$1011 ;
-    if (i__ready) begin
-      \$2292  = \$1920 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2293  = \prod_s0$1012 ;
-    if (i__ready) begin
-      \$2293  = \$1921 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2294  = \prod_s0$1023 ;
-    if (i__ready) begin
-      \$2294  = \$1922 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2295  = \prod_s0$1024 ;
-    if (i__ready) begin
-      \$2295  = \$1923 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2296  = \prod_s0$1026 ;
-    if (i__ready) begin
-      \$2296  = \$1924 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2297  = \prod_s0$1027 ;
-    if (i__ready) begin
-      \$2297  = \$1925 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2298  = \prod_s0$1029 ;
-    if (i__ready) begin
-      \$2298  = \$1926 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2299  = \prod_s0$1030 ;
-    if (i__ready) begin
-      \$2299  = \$1927 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2300  = \prod_s0$1032 ;
-    if (i__ready) begin
-      \$2300  = \$1928 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2301  = \prod_s0$1033 ;
-    if (i__ready) begin
-      \$2301  = \$1929 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2302  = \prod_s0$1035 ;
-    if (i__ready) begin
-      \$2302  = \$1930 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2303  = \prod_s0$1036 ;
-    if (i__ready) begin
-      \$2303  = \$1931 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2304  = \prod_s0$1038 ;
-    if (i__ready) begin
-      \$2304  = \$1932 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2305  = \prod_s0$1039 ;
-    if (i__ready) begin
-      \$2305  = \$1933 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2306  = \prod_s0$1041 ;
-    if (i__ready) begin
-      \$2306  = \$1934 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2307  = \prod_s0$1042 ;
-    if (i__ready) begin
-      \$2307  = \$1935 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2308  = \prod_s0$1044 ;
-    if (i__ready) begin
-      \$2308  = \$1936 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2309  = \prod_s0$1045 ;
-    if (i__ready) begin
-      \$2309  = \$1937 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2310  = \prod_s0$1103 ;
-    if (i__ready) begin
-      \$2310  = \sel_l27_s0$1097 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2311  = prod_valid_s0;
-    if (i__ready) begin
-      \$2311  = valid_s4;
+      \$2250  = valid_s2;
     end
     if (rst) begin
-      \$2311  = 1'h0;
+      \$2250  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2312  = o__valid;
+    \$2251  = valid_s4;
     if (i__ready) begin
-      \$2312  = \$1938 ;
+      \$2251  = valid_s3;
     end
     if (rst) begin
-      \$2312  = 1'h0;
+      \$2251  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2313  = acc0_out;
+    \$2252  = prod_s0;
+    if (i__ready) begin
+      \$2252  = \$1874 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2253  = \prod_s0$907 ;
+    if (i__ready) begin
+      \$2253  = \$1875 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2254  = \prod_s0$909 ;
+    if (i__ready) begin
+      \$2254  = \$1876 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2255  = \prod_s0$910 ;
+    if (i__ready) begin
+      \$2255  = \$1877 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2256  = \prod_s0$912 ;
+    if (i__ready) begin
+      \$2256  = \$1878 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2257  = \prod_s0$913 ;
+    if (i__ready) begin
+      \$2257  = \$1879 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2258  = \prod_s0$915 ;
+    if (i__ready) begin
+      \$2258  = \$1880 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2259  = \prod_s0$916 ;
+    if (i__ready) begin
+      \$2259  = \$1881 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2260  = \prod_s0$918 ;
+    if (i__ready) begin
+      \$2260  = \$1882 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2261  = \prod_s0$919 ;
+    if (i__ready) begin
+      \$2261  = \$1883 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2262  = \prod_s0$921 ;
+    if (i__ready) begin
+      \$2262  = \$1884 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2263  = \prod_s0$922 ;
+    if (i__ready) begin
+      \$2263  = \$1885 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2264  = \prod_s0$924 ;
+    if (i__ready) begin
+      \$2264  = \$1886 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2265  = \prod_s0$925 ;
+    if (i__ready) begin
+      \$2265  = \$1887 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2266  = \prod_s0$927 ;
+    if (i__ready) begin
+      \$2266  = \$1888 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2267  = \prod_s0$928 ;
+    if (i__ready) begin
+      \$2267  = \$1889 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2268  = \prod_s0$939 ;
+    if (i__ready) begin
+      \$2268  = \$1890 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2269  = \prod_s0$940 ;
+    if (i__ready) begin
+      \$2269  = \$1891 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2270  = \prod_s0$942 ;
+    if (i__ready) begin
+      \$2270  = \$1892 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2271  = \prod_s0$943 ;
+    if (i__ready) begin
+      \$2271  = \$1893 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2272  = \prod_s0$945 ;
+    if (i__ready) begin
+      \$2272  = \$1894 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2273  = \prod_s0$946 ;
+    if (i__ready) begin
+      \$2273  = \$1895 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2274  = \prod_s0$948 ;
+    if (i__ready) begin
+      \$2274  = \$1896 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2275  = \prod_s0$949 ;
+    if (i__ready) begin
+      \$2275  = \$1897 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2276  = \prod_s0$951 ;
+    if (i__ready) begin
+      \$2276  = \$1898 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2277  = \prod_s0$952 ;
+    if (i__ready) begin
+      \$2277  = \$1899 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2278  = \prod_s0$954 ;
+    if (i__ready) begin
+      \$2278  = \$1900 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2279  = \prod_s0$955 ;
+    if (i__ready) begin
+      \$2279  = \$1901 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2280  = \prod_s0$957 ;
+    if (i__ready) begin
+      \$2280  = \$1902 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2281  = \prod_s0$958 ;
+    if (i__ready) begin
+      \$2281  = \$1903 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2282  = \prod_s0$960 ;
+    if (i__ready) begin
+      \$2282  = \$1904 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2283  = \prod_s0$961 ;
+    if (i__ready) begin
+      \$2283  = \$1905 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2284  = \prod_s0$972 ;
+    if (i__ready) begin
+      \$2284  = \$1906 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2285  = \prod_s0$973 ;
+    if (i__ready) begin
+      \$2285  = \$1907 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2286  = \prod_s0$975 ;
+    if (i__ready) begin
+      \$2286  = \$1908 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2287  = \prod_s0$976 ;
+    if (i__ready) begin
+      \$2287  = \$1909 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2288  = \prod_s0$978 ;
+    if (i__ready) begin
+      \$2288  = \$1910 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2289  = \prod_s0$979 ;
+    if (i__ready) begin
+      \$2289  = \$1911 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2290  = \prod_s0$981 ;
+    if (i__ready) begin
+      \$2290  = \$1912 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2291  = \prod_s0$982 ;
+    if (i__ready) begin
+      \$2291  = \$1913 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2292  = \prod_s0$984 ;
+    if (i__ready) begin
+      \$2292  = \$1914 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2293  = \prod_s0$985 ;
+    if (i__ready) begin
+      \$2293  = \$1915 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2294  = \prod_s0$987 ;
+    if (i__ready) begin
+      \$2294  = \$1916 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2295  = \prod_s0$988 ;
+    if (i__ready) begin
+      \$2295  = \$1917 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2296  = \prod_s0$990 ;
+    if (i__ready) begin
+      \$2296  = \$1918 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2297  = \prod_s0$991 ;
+    if (i__ready) begin
+      \$2297  = \$1919 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2298  = \prod_s0$993 ;
+    if (i__ready) begin
+      \$2298  = \$1920 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2299  = \prod_s0$994 ;
+    if (i__ready) begin
+      \$2299  = \$1921 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2300  = \prod_s0$1005 ;
+    if (i__ready) begin
+      \$2300  = \$1922 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2301  = \prod_s0$1006 ;
+    if (i__ready) begin
+      \$2301  = \$1923 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2302  = \prod_s0$1008 ;
+    if (i__ready) begin
+      \$2302  = \$1924 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2303  = \prod_s0$1009 ;
+    if (i__ready) begin
+      \$2303  = \$1925 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2304  = \prod_s0$1011 ;
+    if (i__ready) begin
+      \$2304  = \$1926 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2305  = \prod_s0$1012 ;
+    if (i__ready) begin
+      \$2305  = \$1927 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2306  = \prod_s0$1014 ;
+    if (i__ready) begin
+      \$2306  = \$1928 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2307  = \prod_s0$1015 ;
+    if (i__ready) begin
+      \$2307  = \$1929 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2308  = \prod_s0$1017 ;
+    if (i__ready) begin
+      \$2308  = \$1930 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2309  = \prod_s0$1018 ;
+    if (i__ready) begin
+      \$2309  = \$1931 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2310  = \prod_s0$1020 ;
+    if (i__ready) begin
+      \$2310  = \$1932 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2311  = \prod_s0$1021 ;
+    if (i__ready) begin
+      \$2311  = \$1933 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2312  = \prod_s0$1023 ;
+    if (i__ready) begin
+      \$2312  = \$1934 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2313  = \prod_s0$1024 ;
+    if (i__ready) begin
+      \$2313  = \$1935 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2314  = \prod_s0$1026 ;
+    if (i__ready) begin
+      \$2314  = \$1936 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2315  = \prod_s0$1027 ;
+    if (i__ready) begin
+      \$2315  = \$1937 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2316  = \prod_s0$1109 ;
+    if (i__ready) begin
+      \$2316  = \sel_l27_s0$1103 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2317  = prod_valid_s0;
+    if (i__ready) begin
+      \$2317  = valid_s4;
+    end
+    if (rst) begin
+      \$2317  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2318  = o__valid;
+    if (i__ready) begin
+      \$2318  = \$1938 ;
+    end
+    if (rst) begin
+      \$2318  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2319  = acc0_out;
     if (\$1939 ) begin
-      if (\prod_s0$1103 ) begin
-        \$2313  = \$1326 [31:0];
+      if (\prod_s0$1109 ) begin
+        \$2319  = \$1326 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2314  = acc0;
+    \$2320  = acc0;
     if (\$1939 ) begin
       (* full_case = 32'd1 *)
-      if (\prod_s0$1103 ) begin
-        \$2314  = 32'd0;
-      end else begin
-        \$2314  = \$1326 [31:0];
-      end
-    end
-    if (rst) begin
-      \$2314  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2315  = acc1_out;
-    if (\$1940 ) begin
-      if (\prod_s0$1103 ) begin
-        \$2315  = \$1327 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2316  = acc1;
-    if (\$1940 ) begin
-      (* full_case = 32'd1 *)
-      if (\prod_s0$1103 ) begin
-        \$2316  = 32'd0;
-      end else begin
-        \$2316  = \$1327 [31:0];
-      end
-    end
-    if (rst) begin
-      \$2316  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2317  = acc2_out;
-    if (\$1941 ) begin
-      if (\prod_s0$1103 ) begin
-        \$2317  = \$1328 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2318  = acc2;
-    if (\$1941 ) begin
-      (* full_case = 32'd1 *)
-      if (\prod_s0$1103 ) begin
-        \$2318  = 32'd0;
-      end else begin
-        \$2318  = \$1328 [31:0];
-      end
-    end
-    if (rst) begin
-      \$2318  = 32'd0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2319  = acc3_out;
-    if (\$1942 ) begin
-      if (\prod_s0$1103 ) begin
-        \$2319  = \$1329 [31:0];
-      end
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2320  = acc3;
-    if (\$1942 ) begin
-      (* full_case = 32'd1 *)
-      if (\prod_s0$1103 ) begin
+      if (\prod_s0$1109 ) begin
         \$2320  = 32'd0;
       end else begin
-        \$2320  = \$1329 [31:0];
+        \$2320  = \$1326 [31:0];
       end
     end
     if (rst) begin
       \$2320  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2321  = acc1_out;
+    if (\$1940 ) begin
+      if (\prod_s0$1109 ) begin
+        \$2321  = \$1327 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2322  = acc1;
+    if (\$1940 ) begin
+      (* full_case = 32'd1 *)
+      if (\prod_s0$1109 ) begin
+        \$2322  = 32'd0;
+      end else begin
+        \$2322  = \$1327 [31:0];
+      end
+    end
+    if (rst) begin
+      \$2322  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2323  = acc2_out;
+    if (\$1941 ) begin
+      if (\prod_s0$1109 ) begin
+        \$2323  = \$1328 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2324  = acc2;
+    if (\$1941 ) begin
+      (* full_case = 32'd1 *)
+      if (\prod_s0$1109 ) begin
+        \$2324  = 32'd0;
+      end else begin
+        \$2324  = \$1328 [31:0];
+      end
+    end
+    if (rst) begin
+      \$2324  = 32'd0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2325  = acc3_out;
+    if (\$1942 ) begin
+      if (\prod_s0$1109 ) begin
+        \$2325  = \$1329 [31:0];
+      end
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2326  = acc3;
+    if (\$1942 ) begin
+      (* full_case = 32'd1 *)
+      if (\prod_s0$1109 ) begin
+        \$2326  = 32'd0;
+      end else begin
+        \$2326  = \$1329 [31:0];
+      end
+    end
+    if (rst) begin
+      \$2326  = 32'd0;
     end
   end
   assign advance = i__ready;

@@ -35,14 +35,14 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   reg [14:0] \$1023 ;
   reg \$1024 ;
   reg [4:0] \$1025 ;
-  reg [31:0] \$1026 ;
-  reg [15:0] \$1027 ;
-  reg [15:0] \$1028 ;
-  reg [15:0] \$1029 ;
+  reg [14:0] \$1026 ;
+  reg \$1027 ;
+  reg [4:0] \$1028 ;
+  reg [14:0] \$1029 ;
   wire [4:0] \$103 ;
-  reg [15:0] \$1030 ;
-  reg [15:0] \$1031 ;
-  reg [15:0] \$1032 ;
+  reg \$1030 ;
+  reg [4:0] \$1031 ;
+  reg [31:0] \$1032 ;
   reg [15:0] \$1033 ;
   reg [15:0] \$1034 ;
   reg [15:0] \$1035 ;
@@ -54,12 +54,12 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   reg [15:0] \$1040 ;
   reg [15:0] \$1041 ;
   reg [15:0] \$1042 ;
-  reg [4:0] \$1043 ;
-  reg [4:0] \$1044 ;
-  reg [4:0] \$1045 ;
-  reg [4:0] \$1046 ;
-  reg [4:0] \$1047 ;
-  reg [4:0] \$1048 ;
+  reg [15:0] \$1043 ;
+  reg [15:0] \$1044 ;
+  reg [15:0] \$1045 ;
+  reg [15:0] \$1046 ;
+  reg [15:0] \$1047 ;
+  reg [15:0] \$1048 ;
   reg [4:0] \$1049 ;
   wire [4:0] \$105 ;
   reg [4:0] \$1050 ;
@@ -71,7 +71,13 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   reg [4:0] \$1056 ;
   reg [4:0] \$1057 ;
   reg [4:0] \$1058 ;
+  reg [4:0] \$1059 ;
   wire [4:0] \$106 ;
+  reg [4:0] \$1060 ;
+  reg [4:0] \$1061 ;
+  reg [4:0] \$1062 ;
+  reg [4:0] \$1063 ;
+  reg [4:0] \$1064 ;
   wire [4:0] \$107 ;
   wire [4:0] \$108 ;
   wire [4:0] \$109 ;
@@ -1573,166 +1579,190 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   wire [14:0] sel_key7;
   wire [14:0] sel_key8;
   wire [14:0] sel_key9;
-  reg [4:0] sel_l11_s0 = 5'h00;
-  reg [14:0] \sel_l11_s0$471  = 15'h0000;
-  reg [4:0] \sel_l11_s0$472  = 5'h00;
-  reg [14:0] \sel_l11_s0$473  = 15'h0000;
-  reg \sel_l11_s0$475  = 1'h0;
-  reg \sel_l11_s0$476  = 1'h0;
-  reg [4:0] \sel_l11_s0$478  = 5'h00;
-  reg [14:0] \sel_l11_s0$479  = 15'h0000;
-  reg [4:0] \sel_l11_s0$480  = 5'h00;
-  reg [14:0] \sel_l11_s0$481  = 15'h0000;
-  reg \sel_l11_s0$483  = 1'h0;
-  reg \sel_l11_s0$484  = 1'h0;
-  reg [4:0] \sel_l11_s0$487  = 5'h00;
-  reg [14:0] \sel_l11_s0$488  = 15'h0000;
-  reg [4:0] \sel_l11_s0$489  = 5'h00;
-  reg [14:0] \sel_l11_s0$490  = 15'h0000;
-  reg \sel_l11_s0$492  = 1'h0;
-  reg \sel_l11_s0$493  = 1'h0;
-  reg [4:0] \sel_l11_s0$496  = 5'h00;
-  reg [14:0] \sel_l11_s0$497  = 15'h0000;
-  reg [4:0] \sel_l11_s0$498  = 5'h00;
-  reg [14:0] \sel_l11_s0$499  = 15'h0000;
-  reg \sel_l11_s0$501  = 1'h0;
-  reg \sel_l11_s0$502  = 1'h0;
-  reg [4:0] \sel_l11_s0$508  = 5'h00;
-  reg [14:0] \sel_l11_s0$509  = 15'h0000;
-  reg \sel_l11_s0$511  = 1'h0;
-  reg [4:0] \sel_l11_s0$513  = 5'h00;
-  reg [14:0] \sel_l11_s0$514  = 15'h0000;
-  reg \sel_l11_s0$516  = 1'h0;
-  reg [4:0] \sel_l11_s0$531  = 5'h00;
-  reg [14:0] \sel_l11_s0$533  = 15'h0000;
-  reg \sel_l11_s0$534  = 1'h0;
-  reg [4:0] \sel_l11_s0$537  = 5'h00;
-  reg [14:0] \sel_l11_s0$539  = 15'h0000;
-  reg \sel_l11_s0$540  = 1'h0;
-  reg [4:0] \sel_l11_s0$543  = 5'h00;
-  reg [14:0] \sel_l11_s0$545  = 15'h0000;
-  reg \sel_l11_s0$546  = 1'h0;
-  reg [4:0] \sel_l11_s0$549  = 5'h00;
-  reg [4:0] \sel_l11_s0$550  = 5'h00;
-  reg [14:0] \sel_l11_s0$552  = 15'h0000;
-  reg \sel_l11_s0$553  = 1'h0;
-  reg [14:0] \sel_l11_s0$554  = 15'h0000;
-  reg \sel_l11_s0$555  = 1'h0;
-  reg [4:0] \sel_l11_s0$561  = 5'h00;
-  reg [4:0] \sel_l11_s0$562  = 5'h00;
-  reg [14:0] \sel_l11_s0$564  = 15'h0000;
-  reg \sel_l11_s0$565  = 1'h0;
-  reg [14:0] \sel_l11_s0$566  = 15'h0000;
-  reg \sel_l11_s0$567  = 1'h0;
-  reg [4:0] \sel_l11_s0$570  = 5'h00;
-  reg [4:0] \sel_l11_s0$571  = 5'h00;
-  reg [14:0] \sel_l11_s0$573  = 15'h0000;
-  reg \sel_l11_s0$574  = 1'h0;
-  reg [14:0] \sel_l11_s0$575  = 15'h0000;
-  reg \sel_l11_s0$576  = 1'h0;
-  reg [4:0] \sel_l11_s0$579  = 5'h00;
-  reg [4:0] \sel_l11_s0$580  = 5'h00;
-  reg [14:0] \sel_l11_s0$582  = 15'h0000;
-  reg \sel_l11_s0$583  = 1'h0;
-  reg [14:0] \sel_l11_s0$584  = 15'h0000;
-  reg \sel_l11_s0$585  = 1'h0;
-  reg [4:0] sel_l17_s0 = 5'h00;
-  reg [4:0] \sel_l17_s0$589  = 5'h00;
-  reg [14:0] \sel_l17_s0$591  = 15'h0000;
-  reg \sel_l17_s0$592  = 1'h0;
-  reg [14:0] \sel_l17_s0$593  = 15'h0000;
-  reg \sel_l17_s0$594  = 1'h0;
-  reg [4:0] \sel_l17_s0$597  = 5'h00;
-  reg [4:0] \sel_l17_s0$598  = 5'h00;
-  reg [14:0] \sel_l17_s0$600  = 15'h0000;
-  reg \sel_l17_s0$601  = 1'h0;
-  reg [14:0] \sel_l17_s0$602  = 15'h0000;
-  reg \sel_l17_s0$603  = 1'h0;
-  reg [4:0] \sel_l17_s0$606  = 5'h00;
-  reg [4:0] \sel_l17_s0$607  = 5'h00;
-  reg [14:0] \sel_l17_s0$609  = 15'h0000;
-  reg \sel_l17_s0$610  = 1'h0;
-  reg [14:0] \sel_l17_s0$611  = 15'h0000;
-  reg \sel_l17_s0$612  = 1'h0;
-  reg [4:0] \sel_l17_s0$615  = 5'h00;
-  reg [4:0] \sel_l17_s0$616  = 5'h00;
-  reg [14:0] \sel_l17_s0$618  = 15'h0000;
-  reg \sel_l17_s0$619  = 1'h0;
-  reg [14:0] \sel_l17_s0$620  = 15'h0000;
-  reg \sel_l17_s0$621  = 1'h0;
-  reg [4:0] \sel_l17_s0$624  = 5'h00;
-  reg [4:0] \sel_l17_s0$625  = 5'h00;
-  reg [14:0] \sel_l17_s0$627  = 15'h0000;
-  reg \sel_l17_s0$628  = 1'h0;
-  reg [14:0] \sel_l17_s0$629  = 15'h0000;
-  reg \sel_l17_s0$630  = 1'h0;
-  reg [4:0] \sel_l17_s0$633  = 5'h00;
-  reg [4:0] \sel_l17_s0$634  = 5'h00;
-  reg [14:0] \sel_l17_s0$636  = 15'h0000;
-  reg \sel_l17_s0$637  = 1'h0;
-  reg [14:0] \sel_l17_s0$638  = 15'h0000;
-  reg \sel_l17_s0$639  = 1'h0;
-  reg [4:0] \sel_l17_s0$642  = 5'h00;
-  reg [4:0] \sel_l17_s0$643  = 5'h00;
-  reg [14:0] \sel_l17_s0$645  = 15'h0000;
-  reg \sel_l17_s0$646  = 1'h0;
-  reg [14:0] \sel_l17_s0$647  = 15'h0000;
-  reg \sel_l17_s0$648  = 1'h0;
-  reg [4:0] \sel_l17_s0$651  = 5'h00;
-  reg [4:0] \sel_l17_s0$652  = 5'h00;
-  reg [14:0] \sel_l17_s0$654  = 15'h0000;
-  reg \sel_l17_s0$655  = 1'h0;
-  reg [14:0] \sel_l17_s0$656  = 15'h0000;
-  reg \sel_l17_s0$657  = 1'h0;
-  reg [4:0] sel_l22_s0 = 5'h00;
-  reg [4:0] \sel_l22_s0$748  = 5'h00;
-  reg [14:0] \sel_l22_s0$750  = 15'h0000;
-  reg \sel_l22_s0$751  = 1'h0;
-  reg [14:0] \sel_l22_s0$752  = 15'h0000;
-  reg \sel_l22_s0$753  = 1'h0;
-  reg [4:0] \sel_l22_s0$756  = 5'h00;
-  reg [4:0] \sel_l22_s0$757  = 5'h00;
-  reg [14:0] \sel_l22_s0$759  = 15'h0000;
-  reg \sel_l22_s0$760  = 1'h0;
-  reg [14:0] \sel_l22_s0$761  = 15'h0000;
-  reg \sel_l22_s0$762  = 1'h0;
-  reg [4:0] \sel_l22_s0$765  = 5'h00;
-  reg [4:0] \sel_l22_s0$766  = 5'h00;
-  reg [14:0] \sel_l22_s0$768  = 15'h0000;
-  reg \sel_l22_s0$769  = 1'h0;
-  reg [14:0] \sel_l22_s0$770  = 15'h0000;
-  reg \sel_l22_s0$771  = 1'h0;
-  reg [4:0] \sel_l22_s0$774  = 5'h00;
-  reg [4:0] \sel_l22_s0$775  = 5'h00;
-  reg [14:0] \sel_l22_s0$777  = 15'h0000;
-  reg \sel_l22_s0$778  = 1'h0;
-  reg [14:0] \sel_l22_s0$779  = 15'h0000;
-  reg \sel_l22_s0$780  = 1'h0;
-  reg [4:0] \sel_l22_s0$783  = 5'h00;
-  reg [14:0] \sel_l22_s0$785  = 15'h0000;
-  reg \sel_l22_s0$786  = 1'h0;
-  reg [4:0] \sel_l22_s0$789  = 5'h00;
-  reg [14:0] \sel_l22_s0$791  = 15'h0000;
-  reg \sel_l22_s0$792  = 1'h0;
-  reg [4:0] \sel_l22_s0$795  = 5'h00;
-  reg [14:0] \sel_l22_s0$797  = 15'h0000;
-  reg \sel_l22_s0$798  = 1'h0;
-  reg [4:0] \sel_l22_s0$801  = 5'h00;
-  reg [14:0] \sel_l22_s0$803  = 15'h0000;
-  reg \sel_l22_s0$804  = 1'h0;
-  reg [14:0] \sel_l22_s0$864  = 15'h0000;
-  reg \sel_l22_s0$865  = 1'h0;
-  reg [4:0] \sel_l22_s0$866  = 5'h00;
-  reg [14:0] \sel_l22_s0$867  = 15'h0000;
-  reg \sel_l22_s0$868  = 1'h0;
-  reg [4:0] \sel_l22_s0$869  = 5'h00;
-  reg [14:0] \sel_l22_s0$870  = 15'h0000;
-  reg \sel_l22_s0$871  = 1'h0;
-  reg [4:0] \sel_l22_s0$872  = 5'h00;
-  reg [14:0] \sel_l22_s0$873  = 15'h0000;
-  reg \sel_l22_s0$874  = 1'h0;
-  reg [4:0] \sel_l22_s0$875  = 5'h00;
+  reg [4:0] sel_l10_s0 = 5'h00;
+  reg [14:0] \sel_l10_s0$457  = 15'h0000;
+  reg [4:0] \sel_l10_s0$458  = 5'h00;
+  reg [14:0] \sel_l10_s0$459  = 15'h0000;
+  reg \sel_l10_s0$461  = 1'h0;
+  reg \sel_l10_s0$462  = 1'h0;
+  reg [4:0] \sel_l10_s0$465  = 5'h00;
+  reg [14:0] \sel_l10_s0$466  = 15'h0000;
+  reg [4:0] \sel_l10_s0$467  = 5'h00;
+  reg [14:0] \sel_l10_s0$468  = 15'h0000;
+  reg \sel_l10_s0$470  = 1'h0;
+  reg \sel_l10_s0$471  = 1'h0;
+  reg [4:0] \sel_l10_s0$473  = 5'h00;
+  reg [14:0] \sel_l10_s0$474  = 15'h0000;
+  reg [4:0] \sel_l10_s0$475  = 5'h00;
+  reg [14:0] \sel_l10_s0$476  = 15'h0000;
+  reg \sel_l10_s0$478  = 1'h0;
+  reg \sel_l10_s0$479  = 1'h0;
+  reg [4:0] \sel_l10_s0$482  = 5'h00;
+  reg [14:0] \sel_l10_s0$483  = 15'h0000;
+  reg [4:0] \sel_l10_s0$484  = 5'h00;
+  reg [14:0] \sel_l10_s0$485  = 15'h0000;
+  reg \sel_l10_s0$487  = 1'h0;
+  reg \sel_l10_s0$488  = 1'h0;
+  reg [4:0] \sel_l10_s0$491  = 5'h00;
+  reg [14:0] \sel_l10_s0$492  = 15'h0000;
+  reg [4:0] \sel_l10_s0$493  = 5'h00;
+  reg [14:0] \sel_l10_s0$494  = 15'h0000;
+  reg \sel_l10_s0$496  = 1'h0;
+  reg \sel_l10_s0$497  = 1'h0;
+  reg [4:0] \sel_l10_s0$500  = 5'h00;
+  reg [14:0] \sel_l10_s0$501  = 15'h0000;
+  reg \sel_l10_s0$503  = 1'h0;
+  reg [4:0] \sel_l10_s0$511  = 5'h00;
+  reg [14:0] \sel_l10_s0$512  = 15'h0000;
+  reg \sel_l10_s0$514  = 1'h0;
+  reg [14:0] \sel_l10_s0$846  = 15'h0000;
+  reg \sel_l10_s0$847  = 1'h0;
+  reg [4:0] \sel_l10_s0$848  = 5'h00;
+  reg [14:0] \sel_l10_s0$849  = 15'h0000;
+  reg \sel_l10_s0$850  = 1'h0;
+  reg [4:0] \sel_l10_s0$851  = 5'h00;
+  reg [14:0] \sel_l10_s0$852  = 15'h0000;
+  reg \sel_l10_s0$853  = 1'h0;
+  reg [4:0] \sel_l10_s0$854  = 5'h00;
+  reg [14:0] \sel_l10_s0$855  = 15'h0000;
+  reg \sel_l10_s0$856  = 1'h0;
+  reg [4:0] \sel_l10_s0$857  = 5'h00;
+  reg [14:0] \sel_l10_s0$858  = 15'h0000;
+  reg \sel_l10_s0$859  = 1'h0;
+  reg [4:0] \sel_l10_s0$860  = 5'h00;
+  reg [14:0] \sel_l10_s0$861  = 15'h0000;
+  reg \sel_l10_s0$862  = 1'h0;
+  reg [4:0] \sel_l10_s0$863  = 5'h00;
+  reg [14:0] \sel_l10_s0$864  = 15'h0000;
+  reg \sel_l10_s0$865  = 1'h0;
+  reg [4:0] \sel_l10_s0$866  = 5'h00;
+  reg [14:0] \sel_l10_s0$867  = 15'h0000;
+  reg \sel_l10_s0$868  = 1'h0;
+  reg [4:0] \sel_l10_s0$869  = 5'h00;
+  reg [14:0] \sel_l10_s0$870  = 15'h0000;
+  reg \sel_l10_s0$871  = 1'h0;
+  reg [4:0] \sel_l10_s0$872  = 5'h00;
+  reg [14:0] \sel_l10_s0$873  = 15'h0000;
+  reg \sel_l10_s0$874  = 1'h0;
+  reg [4:0] \sel_l10_s0$875  = 5'h00;
+  reg [4:0] sel_l15_s0 = 5'h00;
+  reg [14:0] \sel_l15_s0$536  = 15'h0000;
+  reg [4:0] \sel_l15_s0$537  = 5'h00;
+  reg [14:0] \sel_l15_s0$538  = 15'h0000;
+  reg \sel_l15_s0$540  = 1'h0;
+  reg \sel_l15_s0$541  = 1'h0;
+  reg [4:0] \sel_l15_s0$543  = 5'h00;
+  reg [14:0] \sel_l15_s0$545  = 15'h0000;
+  reg \sel_l15_s0$546  = 1'h0;
+  reg [4:0] \sel_l15_s0$549  = 5'h00;
+  reg [4:0] \sel_l15_s0$550  = 5'h00;
+  reg [14:0] \sel_l15_s0$552  = 15'h0000;
+  reg \sel_l15_s0$553  = 1'h0;
+  reg [14:0] \sel_l15_s0$554  = 15'h0000;
+  reg \sel_l15_s0$555  = 1'h0;
+  reg [4:0] \sel_l15_s0$558  = 5'h00;
+  reg [4:0] \sel_l15_s0$559  = 5'h00;
+  reg [14:0] \sel_l15_s0$561  = 15'h0000;
+  reg \sel_l15_s0$562  = 1'h0;
+  reg [14:0] \sel_l15_s0$563  = 15'h0000;
+  reg \sel_l15_s0$564  = 1'h0;
+  reg [4:0] \sel_l15_s0$567  = 5'h00;
+  reg [4:0] \sel_l15_s0$568  = 5'h00;
+  reg [14:0] \sel_l15_s0$570  = 15'h0000;
+  reg \sel_l15_s0$571  = 1'h0;
+  reg [14:0] \sel_l15_s0$572  = 15'h0000;
+  reg \sel_l15_s0$573  = 1'h0;
+  reg [4:0] \sel_l15_s0$576  = 5'h00;
+  reg [4:0] \sel_l15_s0$577  = 5'h00;
+  reg [14:0] \sel_l15_s0$579  = 15'h0000;
+  reg \sel_l15_s0$580  = 1'h0;
+  reg [14:0] \sel_l15_s0$581  = 15'h0000;
+  reg \sel_l15_s0$582  = 1'h0;
+  reg [4:0] \sel_l15_s0$585  = 5'h00;
+  reg [4:0] \sel_l15_s0$586  = 5'h00;
+  reg [14:0] \sel_l15_s0$588  = 15'h0000;
+  reg \sel_l15_s0$589  = 1'h0;
+  reg [14:0] \sel_l15_s0$590  = 15'h0000;
+  reg \sel_l15_s0$591  = 1'h0;
+  reg [4:0] \sel_l15_s0$594  = 5'h00;
+  reg [4:0] \sel_l15_s0$595  = 5'h00;
+  reg [14:0] \sel_l15_s0$597  = 15'h0000;
+  reg \sel_l15_s0$598  = 1'h0;
+  reg [14:0] \sel_l15_s0$599  = 15'h0000;
+  reg \sel_l15_s0$600  = 1'h0;
+  reg [4:0] \sel_l15_s0$603  = 5'h00;
+  reg [4:0] \sel_l15_s0$604  = 5'h00;
+  reg [14:0] \sel_l15_s0$606  = 15'h0000;
+  reg \sel_l15_s0$607  = 1'h0;
+  reg [14:0] \sel_l15_s0$608  = 15'h0000;
+  reg \sel_l15_s0$609  = 1'h0;
+  reg [4:0] sel_l21_s0 = 5'h00;
+  reg [4:0] \sel_l21_s0$706  = 5'h00;
+  reg [14:0] \sel_l21_s0$708  = 15'h0000;
+  reg \sel_l21_s0$709  = 1'h0;
+  reg [14:0] \sel_l21_s0$710  = 15'h0000;
+  reg \sel_l21_s0$711  = 1'h0;
+  reg [4:0] \sel_l21_s0$714  = 5'h00;
+  reg [4:0] \sel_l21_s0$715  = 5'h00;
+  reg [14:0] \sel_l21_s0$717  = 15'h0000;
+  reg \sel_l21_s0$718  = 1'h0;
+  reg [14:0] \sel_l21_s0$719  = 15'h0000;
+  reg \sel_l21_s0$720  = 1'h0;
+  reg [4:0] \sel_l21_s0$723  = 5'h00;
+  reg [4:0] \sel_l21_s0$724  = 5'h00;
+  reg [14:0] \sel_l21_s0$726  = 15'h0000;
+  reg \sel_l21_s0$727  = 1'h0;
+  reg [14:0] \sel_l21_s0$728  = 15'h0000;
+  reg \sel_l21_s0$729  = 1'h0;
+  reg [4:0] \sel_l21_s0$732  = 5'h00;
+  reg [4:0] \sel_l21_s0$733  = 5'h00;
+  reg [14:0] \sel_l21_s0$735  = 15'h0000;
+  reg \sel_l21_s0$736  = 1'h0;
+  reg [14:0] \sel_l21_s0$737  = 15'h0000;
+  reg \sel_l21_s0$738  = 1'h0;
+  reg [4:0] \sel_l21_s0$741  = 5'h00;
+  reg [4:0] \sel_l21_s0$742  = 5'h00;
+  reg [14:0] \sel_l21_s0$744  = 15'h0000;
+  reg \sel_l21_s0$745  = 1'h0;
+  reg [14:0] \sel_l21_s0$746  = 15'h0000;
+  reg \sel_l21_s0$747  = 1'h0;
+  reg [4:0] \sel_l21_s0$750  = 5'h00;
+  reg [4:0] \sel_l21_s0$751  = 5'h00;
+  reg [14:0] \sel_l21_s0$753  = 15'h0000;
+  reg \sel_l21_s0$754  = 1'h0;
+  reg [14:0] \sel_l21_s0$755  = 15'h0000;
+  reg \sel_l21_s0$756  = 1'h0;
+  reg [4:0] \sel_l21_s0$762  = 5'h00;
+  reg [14:0] \sel_l21_s0$764  = 15'h0000;
+  reg \sel_l21_s0$765  = 1'h0;
+  reg [4:0] \sel_l21_s0$768  = 5'h00;
+  reg [14:0] \sel_l21_s0$770  = 15'h0000;
+  reg \sel_l21_s0$771  = 1'h0;
+  reg [14:0] \sel_l21_s0$876  = 15'h0000;
+  reg \sel_l21_s0$877  = 1'h0;
+  reg [4:0] \sel_l21_s0$878  = 5'h00;
+  reg [14:0] \sel_l21_s0$879  = 15'h0000;
+  reg \sel_l21_s0$880  = 1'h0;
+  reg [4:0] \sel_l21_s0$881  = 5'h00;
   reg [31:0] sel_l27_s0 = 32'd0;
+  reg [15:0] \sel_l27_s0$810  = 16'h0000;
+  reg [4:0] \sel_l27_s0$811  = 5'h00;
+  reg [15:0] \sel_l27_s0$812  = 16'h0000;
+  reg [4:0] \sel_l27_s0$813  = 5'h00;
+  reg [15:0] \sel_l27_s0$814  = 16'h0000;
+  reg [4:0] \sel_l27_s0$815  = 5'h00;
+  reg [15:0] \sel_l27_s0$816  = 16'h0000;
+  reg [4:0] \sel_l27_s0$817  = 5'h00;
+  reg [15:0] \sel_l27_s0$818  = 16'h0000;
+  reg [4:0] \sel_l27_s0$819  = 5'h00;
+  reg [15:0] \sel_l27_s0$820  = 16'h0000;
+  reg [4:0] \sel_l27_s0$821  = 5'h00;
+  reg [15:0] \sel_l27_s0$822  = 16'h0000;
+  reg [4:0] \sel_l27_s0$823  = 5'h00;
+  reg [15:0] \sel_l27_s0$824  = 16'h0000;
+  reg [4:0] \sel_l27_s0$825  = 5'h00;
+  reg [15:0] \sel_l27_s0$826  = 16'h0000;
+  reg [4:0] \sel_l27_s0$827  = 5'h00;
   reg [15:0] \sel_l27_s0$828  = 16'h0000;
   reg [4:0] \sel_l27_s0$829  = 5'h00;
   reg [15:0] \sel_l27_s0$830  = 16'h0000;
@@ -1747,120 +1777,102 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   reg [4:0] \sel_l27_s0$839  = 5'h00;
   reg [15:0] \sel_l27_s0$840  = 16'h0000;
   reg [4:0] \sel_l27_s0$841  = 5'h00;
-  reg [15:0] \sel_l27_s0$842  = 16'h0000;
-  reg [4:0] \sel_l27_s0$843  = 5'h00;
-  reg [15:0] \sel_l27_s0$844  = 16'h0000;
-  reg [4:0] \sel_l27_s0$845  = 5'h00;
-  reg [15:0] \sel_l27_s0$846  = 16'h0000;
-  reg [4:0] \sel_l27_s0$847  = 5'h00;
-  reg [15:0] \sel_l27_s0$848  = 16'h0000;
-  reg [4:0] \sel_l27_s0$849  = 5'h00;
-  reg [15:0] \sel_l27_s0$850  = 16'h0000;
-  reg [4:0] \sel_l27_s0$851  = 5'h00;
-  reg [15:0] \sel_l27_s0$852  = 16'h0000;
-  reg [4:0] \sel_l27_s0$853  = 5'h00;
-  reg [15:0] \sel_l27_s0$854  = 16'h0000;
-  reg [4:0] \sel_l27_s0$855  = 5'h00;
-  reg [15:0] \sel_l27_s0$856  = 16'h0000;
-  reg [4:0] \sel_l27_s0$857  = 5'h00;
-  reg [15:0] \sel_l27_s0$858  = 16'h0000;
-  reg [4:0] \sel_l27_s0$859  = 5'h00;
-  reg [4:0] sel_l6_s0 = 5'h00;
-  reg [14:0] \sel_l6_s0$239  = 15'h0000;
-  reg [4:0] \sel_l6_s0$240  = 5'h00;
-  reg [14:0] \sel_l6_s0$241  = 15'h0000;
-  reg \sel_l6_s0$243  = 1'h0;
-  reg \sel_l6_s0$244  = 1'h0;
-  reg [4:0] \sel_l6_s0$246  = 5'h00;
-  reg [14:0] \sel_l6_s0$247  = 15'h0000;
-  reg [4:0] \sel_l6_s0$248  = 5'h00;
-  reg [14:0] \sel_l6_s0$249  = 15'h0000;
-  reg \sel_l6_s0$251  = 1'h0;
-  reg \sel_l6_s0$252  = 1'h0;
-  reg [4:0] \sel_l6_s0$254  = 5'h00;
-  reg [14:0] \sel_l6_s0$255  = 15'h0000;
-  reg [4:0] \sel_l6_s0$256  = 5'h00;
-  reg [14:0] \sel_l6_s0$257  = 15'h0000;
-  reg \sel_l6_s0$259  = 1'h0;
-  reg \sel_l6_s0$260  = 1'h0;
-  reg [4:0] \sel_l6_s0$262  = 5'h00;
-  reg [14:0] \sel_l6_s0$263  = 15'h0000;
-  reg [4:0] \sel_l6_s0$264  = 5'h00;
-  reg [14:0] \sel_l6_s0$265  = 15'h0000;
-  reg \sel_l6_s0$267  = 1'h0;
-  reg \sel_l6_s0$268  = 1'h0;
-  reg [4:0] \sel_l6_s0$271  = 5'h00;
-  reg [14:0] \sel_l6_s0$272  = 15'h0000;
-  reg [4:0] \sel_l6_s0$273  = 5'h00;
-  reg [14:0] \sel_l6_s0$274  = 15'h0000;
-  reg \sel_l6_s0$276  = 1'h0;
-  reg \sel_l6_s0$277  = 1'h0;
-  reg [4:0] \sel_l6_s0$279  = 5'h00;
-  reg [14:0] \sel_l6_s0$280  = 15'h0000;
-  reg [4:0] \sel_l6_s0$281  = 5'h00;
-  reg [14:0] \sel_l6_s0$282  = 15'h0000;
-  reg \sel_l6_s0$284  = 1'h0;
-  reg \sel_l6_s0$285  = 1'h0;
-  reg [4:0] \sel_l6_s0$287  = 5'h00;
-  reg [14:0] \sel_l6_s0$288  = 15'h0000;
-  reg [4:0] \sel_l6_s0$289  = 5'h00;
-  reg [14:0] \sel_l6_s0$290  = 15'h0000;
-  reg \sel_l6_s0$292  = 1'h0;
-  reg \sel_l6_s0$293  = 1'h0;
-  reg [4:0] \sel_l6_s0$296  = 5'h00;
-  reg [14:0] \sel_l6_s0$297  = 15'h0000;
-  reg [4:0] \sel_l6_s0$298  = 5'h00;
-  reg [14:0] \sel_l6_s0$299  = 15'h0000;
-  reg \sel_l6_s0$301  = 1'h0;
-  reg \sel_l6_s0$302  = 1'h0;
-  reg [4:0] \sel_l6_s0$305  = 5'h00;
-  reg [14:0] \sel_l6_s0$306  = 15'h0000;
-  reg [4:0] \sel_l6_s0$307  = 5'h00;
-  reg [14:0] \sel_l6_s0$308  = 15'h0000;
-  reg \sel_l6_s0$310  = 1'h0;
-  reg \sel_l6_s0$311  = 1'h0;
-  reg [4:0] \sel_l6_s0$314  = 5'h00;
-  reg [14:0] \sel_l6_s0$315  = 15'h0000;
-  reg [4:0] \sel_l6_s0$316  = 5'h00;
-  reg [14:0] \sel_l6_s0$317  = 15'h0000;
-  reg \sel_l6_s0$319  = 1'h0;
-  reg \sel_l6_s0$320  = 1'h0;
-  reg [4:0] \sel_l6_s0$323  = 5'h00;
-  reg [14:0] \sel_l6_s0$324  = 15'h0000;
-  reg [4:0] \sel_l6_s0$325  = 5'h00;
-  reg [14:0] \sel_l6_s0$326  = 15'h0000;
-  reg \sel_l6_s0$328  = 1'h0;
-  reg \sel_l6_s0$329  = 1'h0;
-  reg [4:0] \sel_l6_s0$332  = 5'h00;
-  reg [14:0] \sel_l6_s0$333  = 15'h0000;
-  reg [4:0] \sel_l6_s0$334  = 5'h00;
-  reg [14:0] \sel_l6_s0$335  = 15'h0000;
-  reg \sel_l6_s0$337  = 1'h0;
-  reg \sel_l6_s0$338  = 1'h0;
-  reg [4:0] \sel_l6_s0$341  = 5'h00;
-  reg [14:0] \sel_l6_s0$342  = 15'h0000;
-  reg [4:0] \sel_l6_s0$343  = 5'h00;
-  reg [14:0] \sel_l6_s0$344  = 15'h0000;
-  reg \sel_l6_s0$346  = 1'h0;
-  reg \sel_l6_s0$347  = 1'h0;
-  reg [4:0] \sel_l6_s0$350  = 5'h00;
-  reg [14:0] \sel_l6_s0$351  = 15'h0000;
-  reg [4:0] \sel_l6_s0$352  = 5'h00;
-  reg [14:0] \sel_l6_s0$353  = 15'h0000;
-  reg \sel_l6_s0$355  = 1'h0;
-  reg \sel_l6_s0$356  = 1'h0;
-  reg [4:0] \sel_l6_s0$359  = 5'h00;
-  reg [14:0] \sel_l6_s0$360  = 15'h0000;
-  reg [4:0] \sel_l6_s0$361  = 5'h00;
-  reg [14:0] \sel_l6_s0$362  = 15'h0000;
-  reg \sel_l6_s0$364  = 1'h0;
-  reg \sel_l6_s0$365  = 1'h0;
-  reg [4:0] \sel_l6_s0$368  = 5'h00;
-  reg [14:0] \sel_l6_s0$369  = 15'h0000;
-  reg [4:0] \sel_l6_s0$370  = 5'h00;
-  reg [14:0] \sel_l6_s0$371  = 15'h0000;
-  reg \sel_l6_s0$373  = 1'h0;
-  reg \sel_l6_s0$374  = 1'h0;
+  reg [4:0] sel_l5_s0 = 5'h00;
+  reg [14:0] \sel_l5_s0$209  = 15'h0000;
+  reg [4:0] \sel_l5_s0$210  = 5'h00;
+  reg [14:0] \sel_l5_s0$211  = 15'h0000;
+  reg \sel_l5_s0$213  = 1'h0;
+  reg \sel_l5_s0$214  = 1'h0;
+  reg [4:0] \sel_l5_s0$217  = 5'h00;
+  reg [14:0] \sel_l5_s0$218  = 15'h0000;
+  reg [4:0] \sel_l5_s0$219  = 5'h00;
+  reg [14:0] \sel_l5_s0$220  = 15'h0000;
+  reg \sel_l5_s0$222  = 1'h0;
+  reg \sel_l5_s0$223  = 1'h0;
+  reg [4:0] \sel_l5_s0$226  = 5'h00;
+  reg [14:0] \sel_l5_s0$227  = 15'h0000;
+  reg [4:0] \sel_l5_s0$228  = 5'h00;
+  reg [14:0] \sel_l5_s0$229  = 15'h0000;
+  reg \sel_l5_s0$231  = 1'h0;
+  reg \sel_l5_s0$232  = 1'h0;
+  reg [4:0] \sel_l5_s0$235  = 5'h00;
+  reg [14:0] \sel_l5_s0$236  = 15'h0000;
+  reg [4:0] \sel_l5_s0$237  = 5'h00;
+  reg [14:0] \sel_l5_s0$238  = 15'h0000;
+  reg \sel_l5_s0$240  = 1'h0;
+  reg \sel_l5_s0$241  = 1'h0;
+  reg [4:0] \sel_l5_s0$244  = 5'h00;
+  reg [14:0] \sel_l5_s0$245  = 15'h0000;
+  reg [4:0] \sel_l5_s0$246  = 5'h00;
+  reg [14:0] \sel_l5_s0$247  = 15'h0000;
+  reg \sel_l5_s0$249  = 1'h0;
+  reg \sel_l5_s0$250  = 1'h0;
+  reg [4:0] \sel_l5_s0$253  = 5'h00;
+  reg [14:0] \sel_l5_s0$254  = 15'h0000;
+  reg [4:0] \sel_l5_s0$255  = 5'h00;
+  reg [14:0] \sel_l5_s0$256  = 15'h0000;
+  reg \sel_l5_s0$258  = 1'h0;
+  reg \sel_l5_s0$259  = 1'h0;
+  reg [4:0] \sel_l5_s0$262  = 5'h00;
+  reg [14:0] \sel_l5_s0$263  = 15'h0000;
+  reg [4:0] \sel_l5_s0$264  = 5'h00;
+  reg [14:0] \sel_l5_s0$265  = 15'h0000;
+  reg \sel_l5_s0$267  = 1'h0;
+  reg \sel_l5_s0$268  = 1'h0;
+  reg [4:0] \sel_l5_s0$271  = 5'h00;
+  reg [14:0] \sel_l5_s0$272  = 15'h0000;
+  reg [4:0] \sel_l5_s0$273  = 5'h00;
+  reg [14:0] \sel_l5_s0$274  = 15'h0000;
+  reg \sel_l5_s0$276  = 1'h0;
+  reg \sel_l5_s0$277  = 1'h0;
+  reg [4:0] \sel_l5_s0$280  = 5'h00;
+  reg [14:0] \sel_l5_s0$281  = 15'h0000;
+  reg [4:0] \sel_l5_s0$282  = 5'h00;
+  reg [14:0] \sel_l5_s0$283  = 15'h0000;
+  reg \sel_l5_s0$285  = 1'h0;
+  reg \sel_l5_s0$286  = 1'h0;
+  reg [4:0] \sel_l5_s0$289  = 5'h00;
+  reg [14:0] \sel_l5_s0$290  = 15'h0000;
+  reg [4:0] \sel_l5_s0$291  = 5'h00;
+  reg [14:0] \sel_l5_s0$292  = 15'h0000;
+  reg \sel_l5_s0$294  = 1'h0;
+  reg \sel_l5_s0$295  = 1'h0;
+  reg [4:0] \sel_l5_s0$298  = 5'h00;
+  reg [14:0] \sel_l5_s0$299  = 15'h0000;
+  reg \sel_l5_s0$301  = 1'h0;
+  reg [4:0] \sel_l5_s0$303  = 5'h00;
+  reg [14:0] \sel_l5_s0$304  = 15'h0000;
+  reg \sel_l5_s0$306  = 1'h0;
+  reg [4:0] \sel_l5_s0$308  = 5'h00;
+  reg [14:0] \sel_l5_s0$309  = 15'h0000;
+  reg \sel_l5_s0$311  = 1'h0;
+  reg [4:0] \sel_l5_s0$316  = 5'h00;
+  reg [14:0] \sel_l5_s0$317  = 15'h0000;
+  reg \sel_l5_s0$319  = 1'h0;
+  reg [4:0] \sel_l5_s0$321  = 5'h00;
+  reg [14:0] \sel_l5_s0$322  = 15'h0000;
+  reg \sel_l5_s0$324  = 1'h0;
+  reg [4:0] \sel_l5_s0$326  = 5'h00;
+  reg [14:0] \sel_l5_s0$327  = 15'h0000;
+  reg \sel_l5_s0$329  = 1'h0;
+  reg [4:0] \sel_l5_s0$332  = 5'h00;
+  reg [14:0] \sel_l5_s0$333  = 15'h0000;
+  reg \sel_l5_s0$335  = 1'h0;
+  reg [4:0] \sel_l5_s0$347  = 5'h00;
+  reg [14:0] \sel_l5_s0$348  = 15'h0000;
+  reg \sel_l5_s0$350  = 1'h0;
+  reg [4:0] \sel_l5_s0$353  = 5'h00;
+  reg [14:0] \sel_l5_s0$354  = 15'h0000;
+  reg \sel_l5_s0$356  = 1'h0;
+  reg [4:0] \sel_l5_s0$359  = 5'h00;
+  reg [14:0] \sel_l5_s0$360  = 15'h0000;
+  reg \sel_l5_s0$362  = 1'h0;
+  reg [4:0] \sel_l5_s0$365  = 5'h00;
+  reg [14:0] \sel_l5_s0$366  = 15'h0000;
+  reg \sel_l5_s0$368  = 1'h0;
+  reg [4:0] \sel_l5_s0$371  = 5'h00;
+  reg [14:0] \sel_l5_s0$372  = 15'h0000;
+  reg \sel_l5_s0$374  = 1'h0;
   wire sel_s0;
   wire [20:0] sel_s0_hi;
   wire [20:0] sel_s0_lo;
@@ -2292,131 +2304,131 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_c54 = { sel_c37_max[14:0], \$110  } > { sel_c46_min[14:0], \$111  };
   assign sel_c54_max = sel_c54 ? sel_c37_max : sel_c46_min;
   assign sel_c54_min = sel_c54 ? sel_c46_min : sel_c37_max;
-  assign \$112  = ~ sel_c48_min[20:16];
-  assign \$113  = ~ sel_c45_min[20:16];
-  assign sel_c55 = { sel_c48_min[14:0], \$112  } > { sel_c45_min[14:0], \$113  };
-  assign sel_c55_max = sel_c55 ? sel_c48_min : sel_c45_min;
-  assign sel_c55_min = sel_c55 ? sel_c45_min : sel_c48_min;
-  assign \$114  = ~ sel_c34_min[20:16];
-  assign \$115  = ~ sel_c54_min[20:16];
-  assign sel_c56 = { sel_c34_min[14:0], \$114  } > { sel_c54_min[14:0], \$115  };
-  assign sel_c56_max = sel_c56 ? sel_c34_min : sel_c54_min;
-  assign sel_c56_min = sel_c56 ? sel_c54_min : sel_c34_min;
-  assign \$116  = ~ sel_c35_min[20:16];
-  assign \$117  = ~ sel_c51_max[20:16];
-  assign sel_c57 = { sel_c35_min[14:0], \$116  } > { sel_c51_max[14:0], \$117  };
-  assign sel_c57_max = sel_c57 ? sel_c35_min : sel_c51_max;
-  assign sel_c57_min = sel_c57 ? sel_c51_max : sel_c35_min;
-  assign \$118  = ~ sel_c49_min[20:16];
-  assign \$119  = ~ sel_c44_max[20:16];
-  assign sel_c58 = { sel_c49_min[14:0], \$118  } > { sel_c44_max[14:0], \$119  };
-  assign sel_c58_max = sel_c58 ? sel_c49_min : sel_c44_max;
-  assign sel_c58_min = sel_c58 ? sel_c44_max : sel_c49_min;
-  assign \$120  = ~ sel_c50_min[20:16];
-  assign \$121  = ~ sel_c38_min[20:16];
-  assign sel_c59 = { sel_c50_min[14:0], \$120  } > { sel_c38_min[14:0], \$121  };
-  assign sel_c59_max = sel_c59 ? sel_c50_min : sel_c38_min;
-  assign sel_c59_min = sel_c59 ? sel_c38_min : sel_c50_min;
-  assign \$122  = ~ sel_c48_max[20:16];
-  assign \$123  = ~ sel_c46_max[20:16];
-  assign sel_c60 = { sel_c48_max[14:0], \$122  } > { sel_c46_max[14:0], \$123  };
-  assign sel_c60_max = sel_c60 ? sel_c48_max : sel_c46_max;
-  assign sel_c60_min = sel_c60 ? sel_c46_max : sel_c48_max;
-  assign \$124  = ~ sel_c51_min[20:16];
-  assign \$125  = ~ sel_c41_min[20:16];
-  assign sel_c61 = { sel_c51_min[14:0], \$124  } > { sel_c41_min[14:0], \$125  };
-  assign sel_c61_max = sel_c61 ? sel_c51_min : sel_c41_min;
-  assign sel_c61_min = sel_c61 ? sel_c41_min : sel_c51_min;
-  assign \$126  = ~ sel_c38_max[20:16];
-  assign \$127  = ~ sel_c49_max[20:16];
-  assign sel_c62 = { sel_c38_max[14:0], \$126  } > { sel_c49_max[14:0], \$127  };
-  assign sel_c62_max = sel_c62 ? sel_c38_max : sel_c49_max;
-  assign sel_c62_min = sel_c62 ? sel_c49_max : sel_c38_max;
-  assign \$128  = ~ sel_c50_max[20:16];
-  assign \$129  = ~ sel_c45_max[20:16];
-  assign sel_c63 = { sel_c50_max[14:0], \$128  } > { sel_c45_max[14:0], \$129  };
-  assign sel_c63_max = sel_c63 ? sel_c50_max : sel_c45_max;
-  assign sel_c63_min = sel_c63 ? sel_c45_max : sel_c50_max;
-  assign \$130  = ~ sel_c41_max[20:16];
-  assign \$131  = ~ sel_c54_max[20:16];
-  assign sel_c64 = { sel_c41_max[14:0], \$130  } > { sel_c54_max[14:0], \$131  };
-  assign sel_c64_max = sel_c64 ? sel_c41_max : sel_c54_max;
-  assign sel_c64_min = sel_c64 ? sel_c54_max : sel_c41_max;
-  assign \$132  = ~ sel_l6_s0;
-  assign \$133  = ~ \sel_l6_s0$240 ;
-  assign sel_c65 = { \sel_l6_s0$239 , \$132  } > { \sel_l6_s0$241 , \$133  };
-  assign sel_c65_max = sel_c65 ? { sel_l6_s0, \sel_l6_s0$244 , \sel_l6_s0$239  } : { \sel_l6_s0$240 , \sel_l6_s0$243 , \sel_l6_s0$241  };
-  assign \$134  = ~ \sel_l6_s0$246 ;
-  assign \$135  = ~ \sel_l6_s0$248 ;
-  assign sel_c66 = { \sel_l6_s0$247 , \$134  } > { \sel_l6_s0$249 , \$135  };
-  assign sel_c66_max = sel_c66 ? { \sel_l6_s0$246 , \sel_l6_s0$252 , \sel_l6_s0$247  } : { \sel_l6_s0$248 , \sel_l6_s0$251 , \sel_l6_s0$249  };
-  assign \$136  = ~ \sel_l6_s0$254 ;
-  assign \$137  = ~ \sel_l6_s0$256 ;
-  assign sel_c67 = { \sel_l6_s0$255 , \$136  } > { \sel_l6_s0$257 , \$137  };
-  assign sel_c67_max = sel_c67 ? { \sel_l6_s0$254 , \sel_l6_s0$260 , \sel_l6_s0$255  } : { \sel_l6_s0$256 , \sel_l6_s0$259 , \sel_l6_s0$257  };
-  assign \$138  = ~ \sel_l6_s0$262 ;
-  assign \$139  = ~ \sel_l6_s0$264 ;
-  assign sel_c68 = { \sel_l6_s0$263 , \$138  } > { \sel_l6_s0$265 , \$139  };
-  assign sel_c68_max = sel_c68 ? { \sel_l6_s0$262 , \sel_l6_s0$268 , \sel_l6_s0$263  } : { \sel_l6_s0$264 , \sel_l6_s0$267 , \sel_l6_s0$265  };
-  assign sel_c68_min = sel_c68 ? { \sel_l6_s0$264 , \sel_l6_s0$267 , \sel_l6_s0$265  } : { \sel_l6_s0$262 , \sel_l6_s0$268 , \sel_l6_s0$263  };
-  assign \$140  = ~ \sel_l6_s0$271 ;
-  assign \$141  = ~ \sel_l6_s0$273 ;
-  assign sel_c69 = { \sel_l6_s0$272 , \$140  } > { \sel_l6_s0$274 , \$141  };
-  assign sel_c69_max = sel_c69 ? { \sel_l6_s0$271 , \sel_l6_s0$277 , \sel_l6_s0$272  } : { \sel_l6_s0$273 , \sel_l6_s0$276 , \sel_l6_s0$274  };
-  assign \$142  = ~ \sel_l6_s0$279 ;
-  assign \$143  = ~ \sel_l6_s0$281 ;
-  assign sel_c70 = { \sel_l6_s0$280 , \$142  } > { \sel_l6_s0$282 , \$143  };
-  assign sel_c70_max = sel_c70 ? { \sel_l6_s0$279 , \sel_l6_s0$285 , \sel_l6_s0$280  } : { \sel_l6_s0$281 , \sel_l6_s0$284 , \sel_l6_s0$282  };
-  assign \$144  = ~ \sel_l6_s0$287 ;
-  assign \$145  = ~ \sel_l6_s0$289 ;
-  assign sel_c71 = { \sel_l6_s0$288 , \$144  } > { \sel_l6_s0$290 , \$145  };
-  assign sel_c71_max = sel_c71 ? { \sel_l6_s0$287 , \sel_l6_s0$293 , \sel_l6_s0$288  } : { \sel_l6_s0$289 , \sel_l6_s0$292 , \sel_l6_s0$290  };
-  assign sel_c71_min = sel_c71 ? { \sel_l6_s0$289 , \sel_l6_s0$292 , \sel_l6_s0$290  } : { \sel_l6_s0$287 , \sel_l6_s0$293 , \sel_l6_s0$288  };
-  assign \$146  = ~ \sel_l6_s0$296 ;
-  assign \$147  = ~ \sel_l6_s0$298 ;
-  assign sel_c72 = { \sel_l6_s0$297 , \$146  } > { \sel_l6_s0$299 , \$147  };
-  assign sel_c72_max = sel_c72 ? { \sel_l6_s0$296 , \sel_l6_s0$302 , \sel_l6_s0$297  } : { \sel_l6_s0$298 , \sel_l6_s0$301 , \sel_l6_s0$299  };
-  assign sel_c72_min = sel_c72 ? { \sel_l6_s0$298 , \sel_l6_s0$301 , \sel_l6_s0$299  } : { \sel_l6_s0$296 , \sel_l6_s0$302 , \sel_l6_s0$297  };
-  assign \$148  = ~ \sel_l6_s0$305 ;
-  assign \$149  = ~ \sel_l6_s0$307 ;
-  assign sel_c73 = { \sel_l6_s0$306 , \$148  } > { \sel_l6_s0$308 , \$149  };
-  assign sel_c73_max = sel_c73 ? { \sel_l6_s0$305 , \sel_l6_s0$311 , \sel_l6_s0$306  } : { \sel_l6_s0$307 , \sel_l6_s0$310 , \sel_l6_s0$308  };
-  assign sel_c73_min = sel_c73 ? { \sel_l6_s0$307 , \sel_l6_s0$310 , \sel_l6_s0$308  } : { \sel_l6_s0$305 , \sel_l6_s0$311 , \sel_l6_s0$306  };
-  assign \$150  = ~ \sel_l6_s0$314 ;
-  assign \$151  = ~ \sel_l6_s0$316 ;
-  assign sel_c74 = { \sel_l6_s0$315 , \$150  } > { \sel_l6_s0$317 , \$151  };
-  assign sel_c74_max = sel_c74 ? { \sel_l6_s0$314 , \sel_l6_s0$320 , \sel_l6_s0$315  } : { \sel_l6_s0$316 , \sel_l6_s0$319 , \sel_l6_s0$317  };
-  assign sel_c74_min = sel_c74 ? { \sel_l6_s0$316 , \sel_l6_s0$319 , \sel_l6_s0$317  } : { \sel_l6_s0$314 , \sel_l6_s0$320 , \sel_l6_s0$315  };
-  assign \$152  = ~ \sel_l6_s0$323 ;
-  assign \$153  = ~ \sel_l6_s0$325 ;
-  assign sel_c75 = { \sel_l6_s0$324 , \$152  } > { \sel_l6_s0$326 , \$153  };
-  assign sel_c75_max = sel_c75 ? { \sel_l6_s0$323 , \sel_l6_s0$329 , \sel_l6_s0$324  } : { \sel_l6_s0$325 , \sel_l6_s0$328 , \sel_l6_s0$326  };
-  assign sel_c75_min = sel_c75 ? { \sel_l6_s0$325 , \sel_l6_s0$328 , \sel_l6_s0$326  } : { \sel_l6_s0$323 , \sel_l6_s0$329 , \sel_l6_s0$324  };
-  assign \$154  = ~ \sel_l6_s0$332 ;
-  assign \$155  = ~ \sel_l6_s0$334 ;
-  assign sel_c76 = { \sel_l6_s0$333 , \$154  } > { \sel_l6_s0$335 , \$155  };
-  assign sel_c76_max = sel_c76 ? { \sel_l6_s0$332 , \sel_l6_s0$338 , \sel_l6_s0$333  } : { \sel_l6_s0$334 , \sel_l6_s0$337 , \sel_l6_s0$335  };
-  assign sel_c76_min = sel_c76 ? { \sel_l6_s0$334 , \sel_l6_s0$337 , \sel_l6_s0$335  } : { \sel_l6_s0$332 , \sel_l6_s0$338 , \sel_l6_s0$333  };
-  assign \$156  = ~ \sel_l6_s0$341 ;
-  assign \$157  = ~ \sel_l6_s0$343 ;
-  assign sel_c77 = { \sel_l6_s0$342 , \$156  } > { \sel_l6_s0$344 , \$157  };
-  assign sel_c77_max = sel_c77 ? { \sel_l6_s0$341 , \sel_l6_s0$347 , \sel_l6_s0$342  } : { \sel_l6_s0$343 , \sel_l6_s0$346 , \sel_l6_s0$344  };
-  assign sel_c77_min = sel_c77 ? { \sel_l6_s0$343 , \sel_l6_s0$346 , \sel_l6_s0$344  } : { \sel_l6_s0$341 , \sel_l6_s0$347 , \sel_l6_s0$342  };
-  assign \$158  = ~ \sel_l6_s0$350 ;
-  assign \$159  = ~ \sel_l6_s0$352 ;
-  assign sel_c78 = { \sel_l6_s0$351 , \$158  } > { \sel_l6_s0$353 , \$159  };
-  assign sel_c78_max = sel_c78 ? { \sel_l6_s0$350 , \sel_l6_s0$356 , \sel_l6_s0$351  } : { \sel_l6_s0$352 , \sel_l6_s0$355 , \sel_l6_s0$353  };
-  assign sel_c78_min = sel_c78 ? { \sel_l6_s0$352 , \sel_l6_s0$355 , \sel_l6_s0$353  } : { \sel_l6_s0$350 , \sel_l6_s0$356 , \sel_l6_s0$351  };
-  assign \$160  = ~ \sel_l6_s0$359 ;
-  assign \$161  = ~ \sel_l6_s0$361 ;
-  assign sel_c79 = { \sel_l6_s0$360 , \$160  } > { \sel_l6_s0$362 , \$161  };
-  assign sel_c79_max = sel_c79 ? { \sel_l6_s0$359 , \sel_l6_s0$365 , \sel_l6_s0$360  } : { \sel_l6_s0$361 , \sel_l6_s0$364 , \sel_l6_s0$362  };
-  assign sel_c79_min = sel_c79 ? { \sel_l6_s0$361 , \sel_l6_s0$364 , \sel_l6_s0$362  } : { \sel_l6_s0$359 , \sel_l6_s0$365 , \sel_l6_s0$360  };
-  assign \$162  = ~ \sel_l6_s0$368 ;
-  assign \$163  = ~ \sel_l6_s0$370 ;
-  assign sel_c80 = { \sel_l6_s0$369 , \$162  } > { \sel_l6_s0$371 , \$163  };
-  assign sel_c80_max = sel_c80 ? { \sel_l6_s0$368 , \sel_l6_s0$374 , \sel_l6_s0$369  } : { \sel_l6_s0$370 , \sel_l6_s0$373 , \sel_l6_s0$371  };
-  assign sel_c80_min = sel_c80 ? { \sel_l6_s0$370 , \sel_l6_s0$373 , \sel_l6_s0$371  } : { \sel_l6_s0$368 , \sel_l6_s0$374 , \sel_l6_s0$369  };
+  assign \$112  = ~ sel_l5_s0;
+  assign \$113  = ~ \sel_l5_s0$210 ;
+  assign sel_c55 = { \sel_l5_s0$209 , \$112  } > { \sel_l5_s0$211 , \$113  };
+  assign sel_c55_max = sel_c55 ? { sel_l5_s0, \sel_l5_s0$214 , \sel_l5_s0$209  } : { \sel_l5_s0$210 , \sel_l5_s0$213 , \sel_l5_s0$211  };
+  assign sel_c55_min = sel_c55 ? { \sel_l5_s0$210 , \sel_l5_s0$213 , \sel_l5_s0$211  } : { sel_l5_s0, \sel_l5_s0$214 , \sel_l5_s0$209  };
+  assign \$114  = ~ \sel_l5_s0$217 ;
+  assign \$115  = ~ \sel_l5_s0$219 ;
+  assign sel_c56 = { \sel_l5_s0$218 , \$114  } > { \sel_l5_s0$220 , \$115  };
+  assign sel_c56_max = sel_c56 ? { \sel_l5_s0$217 , \sel_l5_s0$223 , \sel_l5_s0$218  } : { \sel_l5_s0$219 , \sel_l5_s0$222 , \sel_l5_s0$220  };
+  assign sel_c56_min = sel_c56 ? { \sel_l5_s0$219 , \sel_l5_s0$222 , \sel_l5_s0$220  } : { \sel_l5_s0$217 , \sel_l5_s0$223 , \sel_l5_s0$218  };
+  assign \$116  = ~ \sel_l5_s0$226 ;
+  assign \$117  = ~ \sel_l5_s0$228 ;
+  assign sel_c57 = { \sel_l5_s0$227 , \$116  } > { \sel_l5_s0$229 , \$117  };
+  assign sel_c57_max = sel_c57 ? { \sel_l5_s0$226 , \sel_l5_s0$232 , \sel_l5_s0$227  } : { \sel_l5_s0$228 , \sel_l5_s0$231 , \sel_l5_s0$229  };
+  assign sel_c57_min = sel_c57 ? { \sel_l5_s0$228 , \sel_l5_s0$231 , \sel_l5_s0$229  } : { \sel_l5_s0$226 , \sel_l5_s0$232 , \sel_l5_s0$227  };
+  assign \$118  = ~ \sel_l5_s0$235 ;
+  assign \$119  = ~ \sel_l5_s0$237 ;
+  assign sel_c58 = { \sel_l5_s0$236 , \$118  } > { \sel_l5_s0$238 , \$119  };
+  assign sel_c58_max = sel_c58 ? { \sel_l5_s0$235 , \sel_l5_s0$241 , \sel_l5_s0$236  } : { \sel_l5_s0$237 , \sel_l5_s0$240 , \sel_l5_s0$238  };
+  assign sel_c58_min = sel_c58 ? { \sel_l5_s0$237 , \sel_l5_s0$240 , \sel_l5_s0$238  } : { \sel_l5_s0$235 , \sel_l5_s0$241 , \sel_l5_s0$236  };
+  assign \$120  = ~ \sel_l5_s0$244 ;
+  assign \$121  = ~ \sel_l5_s0$246 ;
+  assign sel_c59 = { \sel_l5_s0$245 , \$120  } > { \sel_l5_s0$247 , \$121  };
+  assign sel_c59_max = sel_c59 ? { \sel_l5_s0$244 , \sel_l5_s0$250 , \sel_l5_s0$245  } : { \sel_l5_s0$246 , \sel_l5_s0$249 , \sel_l5_s0$247  };
+  assign sel_c59_min = sel_c59 ? { \sel_l5_s0$246 , \sel_l5_s0$249 , \sel_l5_s0$247  } : { \sel_l5_s0$244 , \sel_l5_s0$250 , \sel_l5_s0$245  };
+  assign \$122  = ~ \sel_l5_s0$253 ;
+  assign \$123  = ~ \sel_l5_s0$255 ;
+  assign sel_c60 = { \sel_l5_s0$254 , \$122  } > { \sel_l5_s0$256 , \$123  };
+  assign sel_c60_max = sel_c60 ? { \sel_l5_s0$253 , \sel_l5_s0$259 , \sel_l5_s0$254  } : { \sel_l5_s0$255 , \sel_l5_s0$258 , \sel_l5_s0$256  };
+  assign sel_c60_min = sel_c60 ? { \sel_l5_s0$255 , \sel_l5_s0$258 , \sel_l5_s0$256  } : { \sel_l5_s0$253 , \sel_l5_s0$259 , \sel_l5_s0$254  };
+  assign \$124  = ~ \sel_l5_s0$262 ;
+  assign \$125  = ~ \sel_l5_s0$264 ;
+  assign sel_c61 = { \sel_l5_s0$263 , \$124  } > { \sel_l5_s0$265 , \$125  };
+  assign sel_c61_max = sel_c61 ? { \sel_l5_s0$262 , \sel_l5_s0$268 , \sel_l5_s0$263  } : { \sel_l5_s0$264 , \sel_l5_s0$267 , \sel_l5_s0$265  };
+  assign sel_c61_min = sel_c61 ? { \sel_l5_s0$264 , \sel_l5_s0$267 , \sel_l5_s0$265  } : { \sel_l5_s0$262 , \sel_l5_s0$268 , \sel_l5_s0$263  };
+  assign \$126  = ~ \sel_l5_s0$271 ;
+  assign \$127  = ~ \sel_l5_s0$273 ;
+  assign sel_c62 = { \sel_l5_s0$272 , \$126  } > { \sel_l5_s0$274 , \$127  };
+  assign sel_c62_max = sel_c62 ? { \sel_l5_s0$271 , \sel_l5_s0$277 , \sel_l5_s0$272  } : { \sel_l5_s0$273 , \sel_l5_s0$276 , \sel_l5_s0$274  };
+  assign sel_c62_min = sel_c62 ? { \sel_l5_s0$273 , \sel_l5_s0$276 , \sel_l5_s0$274  } : { \sel_l5_s0$271 , \sel_l5_s0$277 , \sel_l5_s0$272  };
+  assign \$128  = ~ \sel_l5_s0$280 ;
+  assign \$129  = ~ \sel_l5_s0$282 ;
+  assign sel_c63 = { \sel_l5_s0$281 , \$128  } > { \sel_l5_s0$283 , \$129  };
+  assign sel_c63_max = sel_c63 ? { \sel_l5_s0$280 , \sel_l5_s0$286 , \sel_l5_s0$281  } : { \sel_l5_s0$282 , \sel_l5_s0$285 , \sel_l5_s0$283  };
+  assign sel_c63_min = sel_c63 ? { \sel_l5_s0$282 , \sel_l5_s0$285 , \sel_l5_s0$283  } : { \sel_l5_s0$280 , \sel_l5_s0$286 , \sel_l5_s0$281  };
+  assign \$130  = ~ \sel_l5_s0$289 ;
+  assign \$131  = ~ \sel_l5_s0$291 ;
+  assign sel_c64 = { \sel_l5_s0$290 , \$130  } > { \sel_l5_s0$292 , \$131  };
+  assign sel_c64_max = sel_c64 ? { \sel_l5_s0$289 , \sel_l5_s0$295 , \sel_l5_s0$290  } : { \sel_l5_s0$291 , \sel_l5_s0$294 , \sel_l5_s0$292  };
+  assign sel_c64_min = sel_c64 ? { \sel_l5_s0$291 , \sel_l5_s0$294 , \sel_l5_s0$292  } : { \sel_l5_s0$289 , \sel_l5_s0$295 , \sel_l5_s0$290  };
+  assign \$132  = ~ \sel_l5_s0$298 ;
+  assign \$133  = ~ sel_c61_min[20:16];
+  assign sel_c65 = { \sel_l5_s0$299 , \$132  } > { sel_c61_min[14:0], \$133  };
+  assign sel_c65_max = sel_c65 ? { \sel_l5_s0$298 , \sel_l5_s0$301 , \sel_l5_s0$299  } : sel_c61_min;
+  assign \$134  = ~ sel_c55_min[20:16];
+  assign \$135  = ~ \sel_l5_s0$303 ;
+  assign sel_c66 = { sel_c55_min[14:0], \$134  } > { \sel_l5_s0$304 , \$135  };
+  assign sel_c66_max = sel_c66 ? sel_c55_min : { \sel_l5_s0$303 , \sel_l5_s0$306 , \sel_l5_s0$304  };
+  assign \$136  = ~ sel_c56_min[20:16];
+  assign \$137  = ~ \sel_l5_s0$308 ;
+  assign sel_c67 = { sel_c56_min[14:0], \$136  } > { \sel_l5_s0$309 , \$137  };
+  assign sel_c67_max = sel_c67 ? sel_c56_min : { \sel_l5_s0$308 , \sel_l5_s0$311 , \sel_l5_s0$309  };
+  assign \$138  = ~ sel_c57_min[20:16];
+  assign \$139  = ~ sel_c61_max[20:16];
+  assign sel_c68 = { sel_c57_min[14:0], \$138  } > { sel_c61_max[14:0], \$139  };
+  assign sel_c68_max = sel_c68 ? sel_c57_min : sel_c61_max;
+  assign sel_c68_min = sel_c68 ? sel_c61_max : sel_c57_min;
+  assign \$140  = ~ sel_c58_min[20:16];
+  assign \$141  = ~ \sel_l5_s0$316 ;
+  assign sel_c69 = { sel_c58_min[14:0], \$140  } > { \sel_l5_s0$317 , \$141  };
+  assign sel_c69_max = sel_c69 ? sel_c58_min : { \sel_l5_s0$316 , \sel_l5_s0$319 , \sel_l5_s0$317  };
+  assign \$142  = ~ sel_c59_min[20:16];
+  assign \$143  = ~ \sel_l5_s0$321 ;
+  assign sel_c70 = { sel_c59_min[14:0], \$142  } > { \sel_l5_s0$322 , \$143  };
+  assign sel_c70_max = sel_c70 ? sel_c59_min : { \sel_l5_s0$321 , \sel_l5_s0$324 , \sel_l5_s0$322  };
+  assign \$144  = ~ sel_c60_min[20:16];
+  assign \$145  = ~ \sel_l5_s0$326 ;
+  assign sel_c71 = { sel_c60_min[14:0], \$144  } > { \sel_l5_s0$327 , \$145  };
+  assign sel_c71_max = sel_c71 ? sel_c60_min : { \sel_l5_s0$326 , \sel_l5_s0$329 , \sel_l5_s0$327  };
+  assign sel_c71_min = sel_c71 ? { \sel_l5_s0$326 , \sel_l5_s0$329 , \sel_l5_s0$327  } : sel_c60_min;
+  assign \$146  = ~ \sel_l5_s0$332 ;
+  assign \$147  = ~ sel_c64_max[20:16];
+  assign sel_c72 = { \sel_l5_s0$333 , \$146  } > { sel_c64_max[14:0], \$147  };
+  assign sel_c72_max = sel_c72 ? { \sel_l5_s0$332 , \sel_l5_s0$335 , \sel_l5_s0$333  } : sel_c64_max;
+  assign sel_c72_min = sel_c72 ? sel_c64_max : { \sel_l5_s0$332 , \sel_l5_s0$335 , \sel_l5_s0$333  };
+  assign \$148  = ~ sel_c59_max[20:16];
+  assign \$149  = ~ sel_c63_min[20:16];
+  assign sel_c73 = { sel_c59_max[14:0], \$148  } > { sel_c63_min[14:0], \$149  };
+  assign sel_c73_max = sel_c73 ? sel_c59_max : sel_c63_min;
+  assign sel_c73_min = sel_c73 ? sel_c63_min : sel_c59_max;
+  assign \$150  = ~ sel_c56_max[20:16];
+  assign \$151  = ~ sel_c64_min[20:16];
+  assign sel_c74 = { sel_c56_max[14:0], \$150  } > { sel_c64_min[14:0], \$151  };
+  assign sel_c74_max = sel_c74 ? sel_c56_max : sel_c64_min;
+  assign sel_c74_min = sel_c74 ? sel_c64_min : sel_c56_max;
+  assign \$152  = ~ sel_c62_min[20:16];
+  assign \$153  = ~ sel_c58_max[20:16];
+  assign sel_c75 = { sel_c62_min[14:0], \$152  } > { sel_c58_max[14:0], \$153  };
+  assign sel_c75_max = sel_c75 ? sel_c62_min : sel_c58_max;
+  assign sel_c75_min = sel_c75 ? sel_c58_max : sel_c62_min;
+  assign \$154  = ~ \sel_l5_s0$347 ;
+  assign \$155  = ~ sel_c63_max[20:16];
+  assign sel_c76 = { \sel_l5_s0$348 , \$154  } > { sel_c63_max[14:0], \$155  };
+  assign sel_c76_max = sel_c76 ? { \sel_l5_s0$347 , \sel_l5_s0$350 , \sel_l5_s0$348  } : sel_c63_max;
+  assign sel_c76_min = sel_c76 ? sel_c63_max : { \sel_l5_s0$347 , \sel_l5_s0$350 , \sel_l5_s0$348  };
+  assign \$156  = ~ \sel_l5_s0$353 ;
+  assign \$157  = ~ sel_c60_max[20:16];
+  assign sel_c77 = { \sel_l5_s0$354 , \$156  } > { sel_c60_max[14:0], \$157  };
+  assign sel_c77_max = sel_c77 ? { \sel_l5_s0$353 , \sel_l5_s0$356 , \sel_l5_s0$354  } : sel_c60_max;
+  assign sel_c77_min = sel_c77 ? sel_c60_max : { \sel_l5_s0$353 , \sel_l5_s0$356 , \sel_l5_s0$354  };
+  assign \$158  = ~ \sel_l5_s0$359 ;
+  assign \$159  = ~ sel_c55_max[20:16];
+  assign sel_c78 = { \sel_l5_s0$360 , \$158  } > { sel_c55_max[14:0], \$159  };
+  assign sel_c78_max = sel_c78 ? { \sel_l5_s0$359 , \sel_l5_s0$362 , \sel_l5_s0$360  } : sel_c55_max;
+  assign sel_c78_min = sel_c78 ? sel_c55_max : { \sel_l5_s0$359 , \sel_l5_s0$362 , \sel_l5_s0$360  };
+  assign \$160  = ~ sel_c62_max[20:16];
+  assign \$161  = ~ \sel_l5_s0$365 ;
+  assign sel_c79 = { sel_c62_max[14:0], \$160  } > { \sel_l5_s0$366 , \$161  };
+  assign sel_c79_max = sel_c79 ? sel_c62_max : { \sel_l5_s0$365 , \sel_l5_s0$368 , \sel_l5_s0$366  };
+  assign sel_c79_min = sel_c79 ? { \sel_l5_s0$365 , \sel_l5_s0$368 , \sel_l5_s0$366  } : sel_c62_max;
+  assign \$162  = ~ \sel_l5_s0$371 ;
+  assign \$163  = ~ sel_c57_max[20:16];
+  assign sel_c80 = { \sel_l5_s0$372 , \$162  } > { sel_c57_max[14:0], \$163  };
+  assign sel_c80_max = sel_c80 ? { \sel_l5_s0$371 , \sel_l5_s0$374 , \sel_l5_s0$372  } : sel_c57_max;
+  assign sel_c80_min = sel_c80 ? sel_c57_max : { \sel_l5_s0$371 , \sel_l5_s0$374 , \sel_l5_s0$372  };
   assign \$164  = ~ sel_c68_min[20:16];
   assign \$165  = ~ sel_c75_min[20:16];
   assign sel_c81 = { sel_c68_min[14:0], \$164  } > { sel_c75_min[14:0], \$165  };
@@ -2552,63 +2564,63 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_c108 = { sel_c97_max[14:0], \$218  } > { sel_c99_min[14:0], \$219  };
   assign sel_c108_max = sel_c108 ? sel_c97_max : sel_c99_min;
   assign sel_c108_min = sel_c108 ? sel_c99_min : sel_c97_max;
-  assign \$220  = ~ sel_c102_min[20:16];
-  assign \$221  = ~ sel_c98_max[20:16];
-  assign sel_c109 = { sel_c102_min[14:0], \$220  } > { sel_c98_max[14:0], \$221  };
-  assign sel_c109_max = sel_c109 ? sel_c102_min : sel_c98_max;
-  assign sel_c109_min = sel_c109 ? sel_c98_max : sel_c102_min;
-  assign \$222  = ~ sel_c104_max[20:16];
-  assign \$223  = ~ sel_c103_max[20:16];
-  assign sel_c110 = { sel_c104_max[14:0], \$222  } > { sel_c103_max[14:0], \$223  };
-  assign sel_c110_max = sel_c110 ? sel_c104_max : sel_c103_max;
-  assign \$224  = ~ sel_c105_min[20:16];
-  assign \$225  = ~ sel_c102_max[20:16];
-  assign sel_c111 = { sel_c105_min[14:0], \$224  } > { sel_c102_max[14:0], \$225  };
-  assign sel_c111_max = sel_c111 ? sel_c105_min : sel_c102_max;
-  assign sel_c111_min = sel_c111 ? sel_c102_max : sel_c105_min;
-  assign \$226  = ~ sel_c106_min[20:16];
-  assign \$227  = ~ sel_c101_max[20:16];
-  assign sel_c112 = { sel_c106_min[14:0], \$226  } > { sel_c101_max[14:0], \$227  };
-  assign sel_c112_max = sel_c112 ? sel_c106_min : sel_c101_max;
-  assign sel_c112_min = sel_c112 ? sel_c101_max : sel_c106_min;
-  assign \$228  = ~ sel_c107_min[20:16];
-  assign \$229  = ~ sel_c108_min[20:16];
-  assign sel_c113 = { sel_c107_min[14:0], \$228  } > { sel_c108_min[14:0], \$229  };
-  assign sel_c113_max = sel_c113 ? sel_c107_min : sel_c108_min;
-  assign sel_c113_min = sel_c113 ? sel_c108_min : sel_c107_min;
-  assign \$230  = ~ sel_l11_s0;
-  assign \$231  = ~ \sel_l11_s0$472 ;
-  assign sel_c114 = { \sel_l11_s0$471 , \$230  } > { \sel_l11_s0$473 , \$231  };
-  assign sel_c114_max = sel_c114 ? { sel_l11_s0, \sel_l11_s0$476 , \sel_l11_s0$471  } : { \sel_l11_s0$472 , \sel_l11_s0$475 , \sel_l11_s0$473  };
-  assign \$232  = ~ \sel_l11_s0$478 ;
-  assign \$233  = ~ \sel_l11_s0$480 ;
-  assign sel_c115 = { \sel_l11_s0$479 , \$232  } > { \sel_l11_s0$481 , \$233  };
-  assign sel_c115_max = sel_c115 ? { \sel_l11_s0$478 , \sel_l11_s0$484 , \sel_l11_s0$479  } : { \sel_l11_s0$480 , \sel_l11_s0$483 , \sel_l11_s0$481  };
-  assign sel_c115_min = sel_c115 ? { \sel_l11_s0$480 , \sel_l11_s0$483 , \sel_l11_s0$481  } : { \sel_l11_s0$478 , \sel_l11_s0$484 , \sel_l11_s0$479  };
-  assign \$234  = ~ \sel_l11_s0$487 ;
-  assign \$235  = ~ \sel_l11_s0$489 ;
-  assign sel_c116 = { \sel_l11_s0$488 , \$234  } > { \sel_l11_s0$490 , \$235  };
-  assign sel_c116_max = sel_c116 ? { \sel_l11_s0$487 , \sel_l11_s0$493 , \sel_l11_s0$488  } : { \sel_l11_s0$489 , \sel_l11_s0$492 , \sel_l11_s0$490  };
-  assign sel_c116_min = sel_c116 ? { \sel_l11_s0$489 , \sel_l11_s0$492 , \sel_l11_s0$490  } : { \sel_l11_s0$487 , \sel_l11_s0$493 , \sel_l11_s0$488  };
-  assign \$236  = ~ \sel_l11_s0$496 ;
-  assign \$237  = ~ \sel_l11_s0$498 ;
-  assign sel_c117 = { \sel_l11_s0$497 , \$236  } > { \sel_l11_s0$499 , \$237  };
-  assign sel_c117_max = sel_c117 ? { \sel_l11_s0$496 , \sel_l11_s0$502 , \sel_l11_s0$497  } : { \sel_l11_s0$498 , \sel_l11_s0$501 , \sel_l11_s0$499  };
-  assign sel_c117_min = sel_c117 ? { \sel_l11_s0$498 , \sel_l11_s0$501 , \sel_l11_s0$499  } : { \sel_l11_s0$496 , \sel_l11_s0$502 , \sel_l11_s0$497  };
+  assign \$220  = ~ sel_l10_s0;
+  assign \$221  = ~ \sel_l10_s0$458 ;
+  assign sel_c109 = { \sel_l10_s0$457 , \$220  } > { \sel_l10_s0$459 , \$221  };
+  assign sel_c109_max = sel_c109 ? { sel_l10_s0, \sel_l10_s0$462 , \sel_l10_s0$457  } : { \sel_l10_s0$458 , \sel_l10_s0$461 , \sel_l10_s0$459  };
+  assign sel_c109_min = sel_c109 ? { \sel_l10_s0$458 , \sel_l10_s0$461 , \sel_l10_s0$459  } : { sel_l10_s0, \sel_l10_s0$462 , \sel_l10_s0$457  };
+  assign \$222  = ~ \sel_l10_s0$465 ;
+  assign \$223  = ~ \sel_l10_s0$467 ;
+  assign sel_c110 = { \sel_l10_s0$466 , \$222  } > { \sel_l10_s0$468 , \$223  };
+  assign sel_c110_max = sel_c110 ? { \sel_l10_s0$465 , \sel_l10_s0$471 , \sel_l10_s0$466  } : { \sel_l10_s0$467 , \sel_l10_s0$470 , \sel_l10_s0$468  };
+  assign \$224  = ~ \sel_l10_s0$473 ;
+  assign \$225  = ~ \sel_l10_s0$475 ;
+  assign sel_c111 = { \sel_l10_s0$474 , \$224  } > { \sel_l10_s0$476 , \$225  };
+  assign sel_c111_max = sel_c111 ? { \sel_l10_s0$473 , \sel_l10_s0$479 , \sel_l10_s0$474  } : { \sel_l10_s0$475 , \sel_l10_s0$478 , \sel_l10_s0$476  };
+  assign sel_c111_min = sel_c111 ? { \sel_l10_s0$475 , \sel_l10_s0$478 , \sel_l10_s0$476  } : { \sel_l10_s0$473 , \sel_l10_s0$479 , \sel_l10_s0$474  };
+  assign \$226  = ~ \sel_l10_s0$482 ;
+  assign \$227  = ~ \sel_l10_s0$484 ;
+  assign sel_c112 = { \sel_l10_s0$483 , \$226  } > { \sel_l10_s0$485 , \$227  };
+  assign sel_c112_max = sel_c112 ? { \sel_l10_s0$482 , \sel_l10_s0$488 , \sel_l10_s0$483  } : { \sel_l10_s0$484 , \sel_l10_s0$487 , \sel_l10_s0$485  };
+  assign sel_c112_min = sel_c112 ? { \sel_l10_s0$484 , \sel_l10_s0$487 , \sel_l10_s0$485  } : { \sel_l10_s0$482 , \sel_l10_s0$488 , \sel_l10_s0$483  };
+  assign \$228  = ~ \sel_l10_s0$491 ;
+  assign \$229  = ~ \sel_l10_s0$493 ;
+  assign sel_c113 = { \sel_l10_s0$492 , \$228  } > { \sel_l10_s0$494 , \$229  };
+  assign sel_c113_max = sel_c113 ? { \sel_l10_s0$491 , \sel_l10_s0$497 , \sel_l10_s0$492  } : { \sel_l10_s0$493 , \sel_l10_s0$496 , \sel_l10_s0$494  };
+  assign sel_c113_min = sel_c113 ? { \sel_l10_s0$493 , \sel_l10_s0$496 , \sel_l10_s0$494  } : { \sel_l10_s0$491 , \sel_l10_s0$497 , \sel_l10_s0$492  };
+  assign \$230  = ~ sel_c109_min[20:16];
+  assign \$231  = ~ \sel_l10_s0$500 ;
+  assign sel_c114 = { sel_c109_min[14:0], \$230  } > { \sel_l10_s0$501 , \$231  };
+  assign sel_c114_max = sel_c114 ? sel_c109_min : { \sel_l10_s0$500 , \sel_l10_s0$503 , \sel_l10_s0$501  };
+  assign \$232  = ~ sel_c111_min[20:16];
+  assign \$233  = ~ sel_c113_min[20:16];
+  assign sel_c115 = { sel_c111_min[14:0], \$232  } > { sel_c113_min[14:0], \$233  };
+  assign sel_c115_max = sel_c115 ? sel_c111_min : sel_c113_min;
+  assign sel_c115_min = sel_c115 ? sel_c113_min : sel_c111_min;
+  assign \$234  = ~ sel_c110_max[20:16];
+  assign \$235  = ~ sel_c112_max[20:16];
+  assign sel_c116 = { sel_c110_max[14:0], \$234  } > { sel_c112_max[14:0], \$235  };
+  assign sel_c116_max = sel_c116 ? sel_c110_max : sel_c112_max;
+  assign sel_c116_min = sel_c116 ? sel_c112_max : sel_c110_max;
+  assign \$236  = ~ sel_c109_max[20:16];
+  assign \$237  = ~ \sel_l10_s0$511 ;
+  assign sel_c117 = { sel_c109_max[14:0], \$236  } > { \sel_l10_s0$512 , \$237  };
+  assign sel_c117_max = sel_c117 ? sel_c109_max : { \sel_l10_s0$511 , \sel_l10_s0$514 , \sel_l10_s0$512  };
+  assign sel_c117_min = sel_c117 ? { \sel_l10_s0$511 , \sel_l10_s0$514 , \sel_l10_s0$512  } : sel_c109_max;
   assign \$238  = ~ sel_c114_max[20:16];
   assign \$239  = ~ sel_c116_max[20:16];
   assign sel_c118 = { sel_c114_max[14:0], \$238  } > { sel_c116_max[14:0], \$239  };
   assign sel_c118_max = sel_c118 ? sel_c114_max : sel_c116_max;
   assign sel_c118_min = sel_c118 ? sel_c116_max : sel_c114_max;
-  assign \$240  = ~ \sel_l11_s0$508 ;
+  assign \$240  = ~ sel_c112_min[20:16];
   assign \$241  = ~ sel_c116_min[20:16];
-  assign sel_c119 = { \sel_l11_s0$509 , \$240  } > { sel_c116_min[14:0], \$241  };
-  assign sel_c119_max = sel_c119 ? { \sel_l11_s0$508 , \sel_l11_s0$511 , \sel_l11_s0$509  } : sel_c116_min;
+  assign sel_c119 = { sel_c112_min[14:0], \$240  } > { sel_c116_min[14:0], \$241  };
+  assign sel_c119_max = sel_c119 ? sel_c112_min : sel_c116_min;
   assign \$242  = ~ sel_c115_max[20:16];
-  assign \$243  = ~ \sel_l11_s0$513 ;
-  assign sel_c120 = { sel_c115_max[14:0], \$242  } > { \sel_l11_s0$514 , \$243  };
-  assign sel_c120_max = sel_c120 ? sel_c115_max : { \sel_l11_s0$513 , \sel_l11_s0$516 , \sel_l11_s0$514  };
-  assign sel_c120_min = sel_c120 ? { \sel_l11_s0$513 , \sel_l11_s0$516 , \sel_l11_s0$514  } : sel_c115_max;
+  assign \$243  = ~ sel_c111_max[20:16];
+  assign sel_c120 = { sel_c115_max[14:0], \$242  } > { sel_c111_max[14:0], \$243  };
+  assign sel_c120_max = sel_c120 ? sel_c115_max : sel_c111_max;
+  assign sel_c120_min = sel_c120 ? sel_c111_max : sel_c115_max;
   assign \$244  = ~ sel_c118_min[20:16];
   assign \$245  = ~ sel_c115_min[20:16];
   assign sel_c121 = { sel_c118_min[14:0], \$244  } > { sel_c115_min[14:0], \$245  };
@@ -2627,58 +2639,58 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_c124 = { sel_c120_min[14:0], \$250  } > { sel_c122_min[14:0], \$251  };
   assign sel_c124_max = sel_c124 ? sel_c120_min : sel_c122_min;
   assign sel_c124_min = sel_c124 ? sel_c122_min : sel_c120_min;
-  assign \$252  = ~ sel_c124_min[20:16];
-  assign \$253  = ~ sel_c123_max[20:16];
-  assign sel_c125 = { sel_c124_min[14:0], \$252  } > { sel_c123_max[14:0], \$253  };
-  assign sel_c125_max = sel_c125 ? sel_c124_min : sel_c123_max;
-  assign sel_s0 = sel_c125_max[20:16] > \sel_l11_s0$531 ;
-  assign sel_s0_lo = sel_s0 ? { \sel_l11_s0$531 , \sel_l11_s0$534 , \sel_l11_s0$533  } : sel_c125_max;
-  assign sel_s0_hi = sel_s0 ? sel_c125_max : { \sel_l11_s0$531 , \sel_l11_s0$534 , \sel_l11_s0$533  };
-  assign sel_s1 = sel_c120_max[20:16] > \sel_l11_s0$537 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l11_s0$537 , \sel_l11_s0$540 , \sel_l11_s0$539  } : sel_c120_max;
-  assign sel_s1_hi = sel_s1 ? sel_c120_max : { \sel_l11_s0$537 , \sel_l11_s0$540 , \sel_l11_s0$539  };
-  assign sel_s2 = sel_c124_max[20:16] > \sel_l11_s0$543 ;
-  assign sel_s2_lo = sel_s2 ? { \sel_l11_s0$543 , \sel_l11_s0$546 , \sel_l11_s0$545  } : sel_c124_max;
-  assign sel_s2_hi = sel_s2 ? sel_c124_max : { \sel_l11_s0$543 , \sel_l11_s0$546 , \sel_l11_s0$545  };
-  assign sel_s3 = \sel_l11_s0$549  > \sel_l11_s0$550 ;
-  assign sel_s3_lo = sel_s3 ? { \sel_l11_s0$550 , \sel_l11_s0$555 , \sel_l11_s0$554  } : { \sel_l11_s0$549 , \sel_l11_s0$553 , \sel_l11_s0$552  };
-  assign sel_s3_hi = sel_s3 ? { \sel_l11_s0$549 , \sel_l11_s0$553 , \sel_l11_s0$552  } : { \sel_l11_s0$550 , \sel_l11_s0$555 , \sel_l11_s0$554  };
-  assign sel_s4 = sel_c122_max[20:16] > sel_c117_max[20:16];
-  assign sel_s4_lo = sel_s4 ? sel_c117_max : sel_c122_max;
-  assign sel_s4_hi = sel_s4 ? sel_c122_max : sel_c117_max;
-  assign sel_s5 = \sel_l11_s0$561  > \sel_l11_s0$562 ;
-  assign sel_s5_lo = sel_s5 ? { \sel_l11_s0$562 , \sel_l11_s0$567 , \sel_l11_s0$566  } : { \sel_l11_s0$561 , \sel_l11_s0$565 , \sel_l11_s0$564  };
-  assign sel_s5_hi = sel_s5 ? { \sel_l11_s0$561 , \sel_l11_s0$565 , \sel_l11_s0$564  } : { \sel_l11_s0$562 , \sel_l11_s0$567 , \sel_l11_s0$566  };
-  assign sel_s6 = \sel_l11_s0$570  > \sel_l11_s0$571 ;
-  assign sel_s6_lo = sel_s6 ? { \sel_l11_s0$571 , \sel_l11_s0$576 , \sel_l11_s0$575  } : { \sel_l11_s0$570 , \sel_l11_s0$574 , \sel_l11_s0$573  };
-  assign sel_s6_hi = sel_s6 ? { \sel_l11_s0$570 , \sel_l11_s0$574 , \sel_l11_s0$573  } : { \sel_l11_s0$571 , \sel_l11_s0$576 , \sel_l11_s0$575  };
-  assign sel_s7 = \sel_l11_s0$579  > \sel_l11_s0$580 ;
-  assign sel_s7_lo = sel_s7 ? { \sel_l11_s0$580 , \sel_l11_s0$585 , \sel_l11_s0$584  } : { \sel_l11_s0$579 , \sel_l11_s0$583 , \sel_l11_s0$582  };
-  assign sel_s7_hi = sel_s7 ? { \sel_l11_s0$579 , \sel_l11_s0$583 , \sel_l11_s0$582  } : { \sel_l11_s0$580 , \sel_l11_s0$585 , \sel_l11_s0$584  };
-  assign sel_s8 = sel_l17_s0 > \sel_l17_s0$589 ;
-  assign sel_s8_lo = sel_s8 ? { \sel_l17_s0$589 , \sel_l17_s0$594 , \sel_l17_s0$593  } : { sel_l17_s0, \sel_l17_s0$592 , \sel_l17_s0$591  };
-  assign sel_s8_hi = sel_s8 ? { sel_l17_s0, \sel_l17_s0$592 , \sel_l17_s0$591  } : { \sel_l17_s0$589 , \sel_l17_s0$594 , \sel_l17_s0$593  };
-  assign sel_s9 = \sel_l17_s0$597  > \sel_l17_s0$598 ;
-  assign sel_s9_lo = sel_s9 ? { \sel_l17_s0$598 , \sel_l17_s0$603 , \sel_l17_s0$602  } : { \sel_l17_s0$597 , \sel_l17_s0$601 , \sel_l17_s0$600  };
-  assign sel_s9_hi = sel_s9 ? { \sel_l17_s0$597 , \sel_l17_s0$601 , \sel_l17_s0$600  } : { \sel_l17_s0$598 , \sel_l17_s0$603 , \sel_l17_s0$602  };
-  assign sel_s10 = \sel_l17_s0$606  > \sel_l17_s0$607 ;
-  assign sel_s10_lo = sel_s10 ? { \sel_l17_s0$607 , \sel_l17_s0$612 , \sel_l17_s0$611  } : { \sel_l17_s0$606 , \sel_l17_s0$610 , \sel_l17_s0$609  };
-  assign sel_s10_hi = sel_s10 ? { \sel_l17_s0$606 , \sel_l17_s0$610 , \sel_l17_s0$609  } : { \sel_l17_s0$607 , \sel_l17_s0$612 , \sel_l17_s0$611  };
-  assign sel_s11 = \sel_l17_s0$615  > \sel_l17_s0$616 ;
-  assign sel_s11_lo = sel_s11 ? { \sel_l17_s0$616 , \sel_l17_s0$621 , \sel_l17_s0$620  } : { \sel_l17_s0$615 , \sel_l17_s0$619 , \sel_l17_s0$618  };
-  assign sel_s11_hi = sel_s11 ? { \sel_l17_s0$615 , \sel_l17_s0$619 , \sel_l17_s0$618  } : { \sel_l17_s0$616 , \sel_l17_s0$621 , \sel_l17_s0$620  };
-  assign sel_s12 = \sel_l17_s0$624  > \sel_l17_s0$625 ;
-  assign sel_s12_lo = sel_s12 ? { \sel_l17_s0$625 , \sel_l17_s0$630 , \sel_l17_s0$629  } : { \sel_l17_s0$624 , \sel_l17_s0$628 , \sel_l17_s0$627  };
-  assign sel_s12_hi = sel_s12 ? { \sel_l17_s0$624 , \sel_l17_s0$628 , \sel_l17_s0$627  } : { \sel_l17_s0$625 , \sel_l17_s0$630 , \sel_l17_s0$629  };
-  assign sel_s13 = \sel_l17_s0$633  > \sel_l17_s0$634 ;
-  assign sel_s13_lo = sel_s13 ? { \sel_l17_s0$634 , \sel_l17_s0$639 , \sel_l17_s0$638  } : { \sel_l17_s0$633 , \sel_l17_s0$637 , \sel_l17_s0$636  };
-  assign sel_s13_hi = sel_s13 ? { \sel_l17_s0$633 , \sel_l17_s0$637 , \sel_l17_s0$636  } : { \sel_l17_s0$634 , \sel_l17_s0$639 , \sel_l17_s0$638  };
-  assign sel_s14 = \sel_l17_s0$642  > \sel_l17_s0$643 ;
-  assign sel_s14_lo = sel_s14 ? { \sel_l17_s0$643 , \sel_l17_s0$648 , \sel_l17_s0$647  } : { \sel_l17_s0$642 , \sel_l17_s0$646 , \sel_l17_s0$645  };
-  assign sel_s14_hi = sel_s14 ? { \sel_l17_s0$642 , \sel_l17_s0$646 , \sel_l17_s0$645  } : { \sel_l17_s0$643 , \sel_l17_s0$648 , \sel_l17_s0$647  };
-  assign sel_s15 = \sel_l17_s0$651  > \sel_l17_s0$652 ;
-  assign sel_s15_lo = sel_s15 ? { \sel_l17_s0$652 , \sel_l17_s0$657 , \sel_l17_s0$656  } : { \sel_l17_s0$651 , \sel_l17_s0$655 , \sel_l17_s0$654  };
-  assign sel_s15_hi = sel_s15 ? { \sel_l17_s0$651 , \sel_l17_s0$655 , \sel_l17_s0$654  } : { \sel_l17_s0$652 , \sel_l17_s0$657 , \sel_l17_s0$656  };
+  assign \$252  = ~ sel_l15_s0;
+  assign \$253  = ~ \sel_l15_s0$537 ;
+  assign sel_c125 = { \sel_l15_s0$536 , \$252  } > { \sel_l15_s0$538 , \$253  };
+  assign sel_c125_max = sel_c125 ? { sel_l15_s0, \sel_l15_s0$541 , \sel_l15_s0$536  } : { \sel_l15_s0$537 , \sel_l15_s0$540 , \sel_l15_s0$538  };
+  assign sel_s0 = sel_c125_max[20:16] > \sel_l15_s0$543 ;
+  assign sel_s0_lo = sel_s0 ? { \sel_l15_s0$543 , \sel_l15_s0$546 , \sel_l15_s0$545  } : sel_c125_max;
+  assign sel_s0_hi = sel_s0 ? sel_c125_max : { \sel_l15_s0$543 , \sel_l15_s0$546 , \sel_l15_s0$545  };
+  assign sel_s1 = \sel_l15_s0$549  > \sel_l15_s0$550 ;
+  assign sel_s1_lo = sel_s1 ? { \sel_l15_s0$550 , \sel_l15_s0$555 , \sel_l15_s0$554  } : { \sel_l15_s0$549 , \sel_l15_s0$553 , \sel_l15_s0$552  };
+  assign sel_s1_hi = sel_s1 ? { \sel_l15_s0$549 , \sel_l15_s0$553 , \sel_l15_s0$552  } : { \sel_l15_s0$550 , \sel_l15_s0$555 , \sel_l15_s0$554  };
+  assign sel_s2 = \sel_l15_s0$558  > \sel_l15_s0$559 ;
+  assign sel_s2_lo = sel_s2 ? { \sel_l15_s0$559 , \sel_l15_s0$564 , \sel_l15_s0$563  } : { \sel_l15_s0$558 , \sel_l15_s0$562 , \sel_l15_s0$561  };
+  assign sel_s2_hi = sel_s2 ? { \sel_l15_s0$558 , \sel_l15_s0$562 , \sel_l15_s0$561  } : { \sel_l15_s0$559 , \sel_l15_s0$564 , \sel_l15_s0$563  };
+  assign sel_s3 = \sel_l15_s0$567  > \sel_l15_s0$568 ;
+  assign sel_s3_lo = sel_s3 ? { \sel_l15_s0$568 , \sel_l15_s0$573 , \sel_l15_s0$572  } : { \sel_l15_s0$567 , \sel_l15_s0$571 , \sel_l15_s0$570  };
+  assign sel_s3_hi = sel_s3 ? { \sel_l15_s0$567 , \sel_l15_s0$571 , \sel_l15_s0$570  } : { \sel_l15_s0$568 , \sel_l15_s0$573 , \sel_l15_s0$572  };
+  assign sel_s4 = \sel_l15_s0$576  > \sel_l15_s0$577 ;
+  assign sel_s4_lo = sel_s4 ? { \sel_l15_s0$577 , \sel_l15_s0$582 , \sel_l15_s0$581  } : { \sel_l15_s0$576 , \sel_l15_s0$580 , \sel_l15_s0$579  };
+  assign sel_s4_hi = sel_s4 ? { \sel_l15_s0$576 , \sel_l15_s0$580 , \sel_l15_s0$579  } : { \sel_l15_s0$577 , \sel_l15_s0$582 , \sel_l15_s0$581  };
+  assign sel_s5 = \sel_l15_s0$585  > \sel_l15_s0$586 ;
+  assign sel_s5_lo = sel_s5 ? { \sel_l15_s0$586 , \sel_l15_s0$591 , \sel_l15_s0$590  } : { \sel_l15_s0$585 , \sel_l15_s0$589 , \sel_l15_s0$588  };
+  assign sel_s5_hi = sel_s5 ? { \sel_l15_s0$585 , \sel_l15_s0$589 , \sel_l15_s0$588  } : { \sel_l15_s0$586 , \sel_l15_s0$591 , \sel_l15_s0$590  };
+  assign sel_s6 = \sel_l15_s0$594  > \sel_l15_s0$595 ;
+  assign sel_s6_lo = sel_s6 ? { \sel_l15_s0$595 , \sel_l15_s0$600 , \sel_l15_s0$599  } : { \sel_l15_s0$594 , \sel_l15_s0$598 , \sel_l15_s0$597  };
+  assign sel_s6_hi = sel_s6 ? { \sel_l15_s0$594 , \sel_l15_s0$598 , \sel_l15_s0$597  } : { \sel_l15_s0$595 , \sel_l15_s0$600 , \sel_l15_s0$599  };
+  assign sel_s7 = \sel_l15_s0$603  > \sel_l15_s0$604 ;
+  assign sel_s7_lo = sel_s7 ? { \sel_l15_s0$604 , \sel_l15_s0$609 , \sel_l15_s0$608  } : { \sel_l15_s0$603 , \sel_l15_s0$607 , \sel_l15_s0$606  };
+  assign sel_s7_hi = sel_s7 ? { \sel_l15_s0$603 , \sel_l15_s0$607 , \sel_l15_s0$606  } : { \sel_l15_s0$604 , \sel_l15_s0$609 , \sel_l15_s0$608  };
+  assign sel_s8 = sel_s0_lo[20:16] > sel_s5_lo[20:16];
+  assign sel_s8_lo = sel_s8 ? sel_s5_lo : sel_s0_lo;
+  assign sel_s8_hi = sel_s8 ? sel_s0_lo : sel_s5_lo;
+  assign sel_s9 = sel_s1_lo[20:16] > sel_s6_lo[20:16];
+  assign sel_s9_lo = sel_s9 ? sel_s6_lo : sel_s1_lo;
+  assign sel_s9_hi = sel_s9 ? sel_s1_lo : sel_s6_lo;
+  assign sel_s10 = sel_s2_lo[20:16] > sel_s7_lo[20:16];
+  assign sel_s10_lo = sel_s10 ? sel_s7_lo : sel_s2_lo;
+  assign sel_s10_hi = sel_s10 ? sel_s2_lo : sel_s7_lo;
+  assign sel_s11 = sel_s3_lo[20:16] > sel_s4_lo[20:16];
+  assign sel_s11_lo = sel_s11 ? sel_s4_lo : sel_s3_lo;
+  assign sel_s11_hi = sel_s11 ? sel_s3_lo : sel_s4_lo;
+  assign sel_s12 = sel_s5_hi[20:16] > sel_s0_hi[20:16];
+  assign sel_s12_lo = sel_s12 ? sel_s0_hi : sel_s5_hi;
+  assign sel_s12_hi = sel_s12 ? sel_s5_hi : sel_s0_hi;
+  assign sel_s13 = sel_s4_hi[20:16] > sel_s3_hi[20:16];
+  assign sel_s13_lo = sel_s13 ? sel_s3_hi : sel_s4_hi;
+  assign sel_s13_hi = sel_s13 ? sel_s4_hi : sel_s3_hi;
+  assign sel_s14 = sel_s7_hi[20:16] > sel_s2_hi[20:16];
+  assign sel_s14_lo = sel_s14 ? sel_s2_hi : sel_s7_hi;
+  assign sel_s14_hi = sel_s14 ? sel_s7_hi : sel_s2_hi;
+  assign sel_s15 = sel_s6_hi[20:16] > sel_s1_hi[20:16];
+  assign sel_s15_lo = sel_s15 ? sel_s1_hi : sel_s6_hi;
+  assign sel_s15_hi = sel_s15 ? sel_s6_hi : sel_s1_hi;
   assign sel_s16 = sel_s8_lo[20:16] > sel_s9_lo[20:16];
   assign sel_s16_lo = sel_s16 ? sel_s9_lo : sel_s8_lo;
   assign sel_s16_hi = sel_s16 ? sel_s8_lo : sel_s9_lo;
@@ -2748,48 +2760,48 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_s38 = sel_s31_lo[20:16] > sel_s30_hi[20:16];
   assign sel_s38_lo = sel_s38 ? sel_s30_hi : sel_s31_lo;
   assign sel_s38_hi = sel_s38 ? sel_s31_lo : sel_s30_hi;
-  assign sel_s39 = sel_s32_lo[20:16] > sel_s34_lo[20:16];
-  assign sel_s39_lo = sel_s39 ? sel_s34_lo : sel_s32_lo;
-  assign sel_s39_hi = sel_s39 ? sel_s32_lo : sel_s34_lo;
-  assign sel_s40 = sel_s32_hi[20:16] > sel_s34_hi[20:16];
-  assign sel_s40_lo = sel_s40 ? sel_s34_hi : sel_s32_hi;
-  assign sel_s40_hi = sel_s40 ? sel_s32_hi : sel_s34_hi;
-  assign sel_s41 = sel_s35_lo[20:16] > sel_s36_lo[20:16];
-  assign sel_s41_lo = sel_s41 ? sel_s36_lo : sel_s35_lo;
-  assign sel_s41_hi = sel_s41 ? sel_s35_lo : sel_s36_lo;
-  assign sel_s42 = sel_s35_hi[20:16] > sel_s36_hi[20:16];
-  assign sel_s42_lo = sel_s42 ? sel_s36_hi : sel_s35_hi;
-  assign sel_s42_hi = sel_s42 ? sel_s35_hi : sel_s36_hi;
-  assign sel_s43 = sel_s37_lo[20:16] > sel_s38_lo[20:16];
-  assign sel_s43_lo = sel_s43 ? sel_s38_lo : sel_s37_lo;
-  assign sel_s43_hi = sel_s43 ? sel_s37_lo : sel_s38_lo;
-  assign sel_s44 = sel_s37_hi[20:16] > sel_s38_hi[20:16];
-  assign sel_s44_lo = sel_s44 ? sel_s38_hi : sel_s37_hi;
-  assign sel_s44_hi = sel_s44 ? sel_s37_hi : sel_s38_hi;
-  assign sel_s45 = sel_l22_s0 > \sel_l22_s0$748 ;
-  assign sel_s45_lo = sel_s45 ? { \sel_l22_s0$748 , \sel_l22_s0$753 , \sel_l22_s0$752  } : { sel_l22_s0, \sel_l22_s0$751 , \sel_l22_s0$750  };
-  assign sel_s45_hi = sel_s45 ? { sel_l22_s0, \sel_l22_s0$751 , \sel_l22_s0$750  } : { \sel_l22_s0$748 , \sel_l22_s0$753 , \sel_l22_s0$752  };
-  assign sel_s46 = \sel_l22_s0$756  > \sel_l22_s0$757 ;
-  assign sel_s46_lo = sel_s46 ? { \sel_l22_s0$757 , \sel_l22_s0$762 , \sel_l22_s0$761  } : { \sel_l22_s0$756 , \sel_l22_s0$760 , \sel_l22_s0$759  };
-  assign sel_s46_hi = sel_s46 ? { \sel_l22_s0$756 , \sel_l22_s0$760 , \sel_l22_s0$759  } : { \sel_l22_s0$757 , \sel_l22_s0$762 , \sel_l22_s0$761  };
-  assign sel_s47 = \sel_l22_s0$765  > \sel_l22_s0$766 ;
-  assign sel_s47_lo = sel_s47 ? { \sel_l22_s0$766 , \sel_l22_s0$771 , \sel_l22_s0$770  } : { \sel_l22_s0$765 , \sel_l22_s0$769 , \sel_l22_s0$768  };
-  assign sel_s47_hi = sel_s47 ? { \sel_l22_s0$765 , \sel_l22_s0$769 , \sel_l22_s0$768  } : { \sel_l22_s0$766 , \sel_l22_s0$771 , \sel_l22_s0$770  };
-  assign sel_s48 = \sel_l22_s0$774  > \sel_l22_s0$775 ;
-  assign sel_s48_lo = sel_s48 ? { \sel_l22_s0$775 , \sel_l22_s0$780 , \sel_l22_s0$779  } : { \sel_l22_s0$774 , \sel_l22_s0$778 , \sel_l22_s0$777  };
-  assign sel_s48_hi = sel_s48 ? { \sel_l22_s0$774 , \sel_l22_s0$778 , \sel_l22_s0$777  } : { \sel_l22_s0$775 , \sel_l22_s0$780 , \sel_l22_s0$779  };
-  assign sel_s49 = sel_s46_lo[20:16] > \sel_l22_s0$783 ;
-  assign sel_s49_lo = sel_s49 ? { \sel_l22_s0$783 , \sel_l22_s0$786 , \sel_l22_s0$785  } : sel_s46_lo;
-  assign sel_s49_hi = sel_s49 ? sel_s46_lo : { \sel_l22_s0$783 , \sel_l22_s0$786 , \sel_l22_s0$785  };
-  assign sel_s50 = sel_s46_hi[20:16] > \sel_l22_s0$789 ;
-  assign sel_s50_lo = sel_s50 ? { \sel_l22_s0$789 , \sel_l22_s0$792 , \sel_l22_s0$791  } : sel_s46_hi;
-  assign sel_s50_hi = sel_s50 ? sel_s46_hi : { \sel_l22_s0$789 , \sel_l22_s0$792 , \sel_l22_s0$791  };
-  assign sel_s51 = \sel_l22_s0$795  > sel_s47_lo[20:16];
-  assign sel_s51_lo = sel_s51 ? sel_s47_lo : { \sel_l22_s0$795 , \sel_l22_s0$798 , \sel_l22_s0$797  };
-  assign sel_s51_hi = sel_s51 ? { \sel_l22_s0$795 , \sel_l22_s0$798 , \sel_l22_s0$797  } : sel_s47_lo;
-  assign sel_s52 = \sel_l22_s0$801  > sel_s47_hi[20:16];
-  assign sel_s52_lo = sel_s52 ? sel_s47_hi : { \sel_l22_s0$801 , \sel_l22_s0$804 , \sel_l22_s0$803  };
-  assign sel_s52_hi = sel_s52 ? { \sel_l22_s0$801 , \sel_l22_s0$804 , \sel_l22_s0$803  } : sel_s47_hi;
+  assign sel_s39 = sel_l21_s0 > \sel_l21_s0$706 ;
+  assign sel_s39_lo = sel_s39 ? { \sel_l21_s0$706 , \sel_l21_s0$711 , \sel_l21_s0$710  } : { sel_l21_s0, \sel_l21_s0$709 , \sel_l21_s0$708  };
+  assign sel_s39_hi = sel_s39 ? { sel_l21_s0, \sel_l21_s0$709 , \sel_l21_s0$708  } : { \sel_l21_s0$706 , \sel_l21_s0$711 , \sel_l21_s0$710  };
+  assign sel_s40 = \sel_l21_s0$714  > \sel_l21_s0$715 ;
+  assign sel_s40_lo = sel_s40 ? { \sel_l21_s0$715 , \sel_l21_s0$720 , \sel_l21_s0$719  } : { \sel_l21_s0$714 , \sel_l21_s0$718 , \sel_l21_s0$717  };
+  assign sel_s40_hi = sel_s40 ? { \sel_l21_s0$714 , \sel_l21_s0$718 , \sel_l21_s0$717  } : { \sel_l21_s0$715 , \sel_l21_s0$720 , \sel_l21_s0$719  };
+  assign sel_s41 = \sel_l21_s0$723  > \sel_l21_s0$724 ;
+  assign sel_s41_lo = sel_s41 ? { \sel_l21_s0$724 , \sel_l21_s0$729 , \sel_l21_s0$728  } : { \sel_l21_s0$723 , \sel_l21_s0$727 , \sel_l21_s0$726  };
+  assign sel_s41_hi = sel_s41 ? { \sel_l21_s0$723 , \sel_l21_s0$727 , \sel_l21_s0$726  } : { \sel_l21_s0$724 , \sel_l21_s0$729 , \sel_l21_s0$728  };
+  assign sel_s42 = \sel_l21_s0$732  > \sel_l21_s0$733 ;
+  assign sel_s42_lo = sel_s42 ? { \sel_l21_s0$733 , \sel_l21_s0$738 , \sel_l21_s0$737  } : { \sel_l21_s0$732 , \sel_l21_s0$736 , \sel_l21_s0$735  };
+  assign sel_s42_hi = sel_s42 ? { \sel_l21_s0$732 , \sel_l21_s0$736 , \sel_l21_s0$735  } : { \sel_l21_s0$733 , \sel_l21_s0$738 , \sel_l21_s0$737  };
+  assign sel_s43 = \sel_l21_s0$741  > \sel_l21_s0$742 ;
+  assign sel_s43_lo = sel_s43 ? { \sel_l21_s0$742 , \sel_l21_s0$747 , \sel_l21_s0$746  } : { \sel_l21_s0$741 , \sel_l21_s0$745 , \sel_l21_s0$744  };
+  assign sel_s43_hi = sel_s43 ? { \sel_l21_s0$741 , \sel_l21_s0$745 , \sel_l21_s0$744  } : { \sel_l21_s0$742 , \sel_l21_s0$747 , \sel_l21_s0$746  };
+  assign sel_s44 = \sel_l21_s0$750  > \sel_l21_s0$751 ;
+  assign sel_s44_lo = sel_s44 ? { \sel_l21_s0$751 , \sel_l21_s0$756 , \sel_l21_s0$755  } : { \sel_l21_s0$750 , \sel_l21_s0$754 , \sel_l21_s0$753  };
+  assign sel_s44_hi = sel_s44 ? { \sel_l21_s0$750 , \sel_l21_s0$754 , \sel_l21_s0$753  } : { \sel_l21_s0$751 , \sel_l21_s0$756 , \sel_l21_s0$755  };
+  assign sel_s45 = sel_s40_lo[20:16] > sel_s39_hi[20:16];
+  assign sel_s45_lo = sel_s45 ? sel_s39_hi : sel_s40_lo;
+  assign sel_s45_hi = sel_s45 ? sel_s40_lo : sel_s39_hi;
+  assign sel_s46 = \sel_l21_s0$762  > sel_s40_hi[20:16];
+  assign sel_s46_lo = sel_s46 ? sel_s40_hi : { \sel_l21_s0$762 , \sel_l21_s0$765 , \sel_l21_s0$764  };
+  assign sel_s46_hi = sel_s46 ? { \sel_l21_s0$762 , \sel_l21_s0$765 , \sel_l21_s0$764  } : sel_s40_hi;
+  assign sel_s47 = sel_s43_lo[20:16] > \sel_l21_s0$768 ;
+  assign sel_s47_lo = sel_s47 ? { \sel_l21_s0$768 , \sel_l21_s0$771 , \sel_l21_s0$770  } : sel_s43_lo;
+  assign sel_s47_hi = sel_s47 ? sel_s43_lo : { \sel_l21_s0$768 , \sel_l21_s0$771 , \sel_l21_s0$770  };
+  assign sel_s48 = sel_s44_lo[20:16] > sel_s43_hi[20:16];
+  assign sel_s48_lo = sel_s48 ? sel_s43_hi : sel_s44_lo;
+  assign sel_s48_hi = sel_s48 ? sel_s44_lo : sel_s43_hi;
+  assign sel_s49 = sel_s46_lo[20:16] > sel_s41_lo[20:16];
+  assign sel_s49_lo = sel_s49 ? sel_s41_lo : sel_s46_lo;
+  assign sel_s49_hi = sel_s49 ? sel_s46_lo : sel_s41_lo;
+  assign sel_s50 = sel_s46_hi[20:16] > sel_s41_hi[20:16];
+  assign sel_s50_lo = sel_s50 ? sel_s41_hi : sel_s46_hi;
+  assign sel_s50_hi = sel_s50 ? sel_s46_hi : sel_s41_hi;
+  assign sel_s51 = sel_s42_lo[20:16] > sel_s47_lo[20:16];
+  assign sel_s51_lo = sel_s51 ? sel_s47_lo : sel_s42_lo;
+  assign sel_s51_hi = sel_s51 ? sel_s42_lo : sel_s47_lo;
+  assign sel_s52 = sel_s42_hi[20:16] > sel_s47_hi[20:16];
+  assign sel_s52_lo = sel_s52 ? sel_s47_hi : sel_s42_hi;
+  assign sel_s52_hi = sel_s52 ? sel_s42_hi : sel_s47_hi;
   assign sel_s53 = sel_s49_lo[20:16] > sel_s45_hi[20:16];
   assign sel_s53_lo = sel_s53 ? sel_s45_hi : sel_s49_lo;
   assign sel_s53_hi = sel_s53 ? sel_s49_lo : sel_s45_hi;
@@ -2811,24 +2823,24 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_s59 = sel_s55_hi[20:16] > sel_s56_lo[20:16];
   assign sel_s59_lo = sel_s59 ? sel_s56_lo : sel_s55_hi;
   assign sel_s59_hi = sel_s59 ? sel_s55_hi : sel_s56_lo;
-  assign \$254  = ! \sel_l22_s0$866 ;
-  assign \$255  = \sel_l22_s0$866  == 1'h1;
-  assign \$256  = \sel_l22_s0$869  == 1'h1;
+  assign \$254  = ! \sel_l21_s0$878 ;
+  assign \$255  = \sel_l21_s0$878  == 1'h1;
+  assign \$256  = sel_s39_lo[20:16] == 1'h1;
   assign \$257  = \$255  | \$256 ;
-  assign \$258  = \sel_l22_s0$866  == 2'h2;
-  assign \$259  = \sel_l22_s0$869  == 2'h2;
+  assign \$258  = \sel_l21_s0$878  == 2'h2;
+  assign \$259  = sel_s39_lo[20:16] == 2'h2;
   assign \$260  = \$258  | \$259 ;
   assign \$261  = sel_s45_lo[20:16] == 2'h2;
   assign \$262  = \$260  | \$261 ;
-  assign \$263  = \sel_l22_s0$866  == 2'h3;
-  assign \$264  = \sel_l22_s0$869  == 2'h3;
+  assign \$263  = \sel_l21_s0$878  == 2'h3;
+  assign \$264  = sel_s39_lo[20:16] == 2'h3;
   assign \$265  = \$263  | \$264 ;
   assign \$266  = sel_s45_lo[20:16] == 2'h3;
   assign \$267  = sel_s53_lo[20:16] == 2'h3;
   assign \$268  = \$266  | \$267 ;
   assign \$269  = \$265  | \$268 ;
-  assign \$270  = \sel_l22_s0$866  == 3'h4;
-  assign \$271  = \sel_l22_s0$869  == 3'h4;
+  assign \$270  = \sel_l21_s0$878  == 3'h4;
+  assign \$271  = sel_s39_lo[20:16] == 3'h4;
   assign \$272  = \$270  | \$271 ;
   assign \$273  = sel_s45_lo[20:16] == 3'h4;
   assign \$274  = sel_s53_lo[20:16] == 3'h4;
@@ -2836,8 +2848,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$276  = \$272  | \$275 ;
   assign \$277  = sel_s53_hi[20:16] == 3'h4;
   assign \$278  = \$276  | \$277 ;
-  assign \$279  = \sel_l22_s0$866  == 3'h5;
-  assign \$280  = \sel_l22_s0$869  == 3'h5;
+  assign \$279  = \sel_l21_s0$878  == 3'h5;
+  assign \$280  = sel_s39_lo[20:16] == 3'h5;
   assign \$281  = \$279  | \$280 ;
   assign \$282  = sel_s45_lo[20:16] == 3'h5;
   assign \$283  = sel_s53_lo[20:16] == 3'h5;
@@ -2847,8 +2859,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$287  = sel_s54_lo[20:16] == 3'h5;
   assign \$288  = \$286  | \$287 ;
   assign \$289  = \$285  | \$288 ;
-  assign \$290  = \sel_l22_s0$866  == 3'h6;
-  assign \$291  = \sel_l22_s0$869  == 3'h6;
+  assign \$290  = \sel_l21_s0$878  == 3'h6;
+  assign \$291  = sel_s39_lo[20:16] == 3'h6;
   assign \$292  = \$290  | \$291 ;
   assign \$293  = sel_s45_lo[20:16] == 3'h6;
   assign \$294  = sel_s53_lo[20:16] == 3'h6;
@@ -2860,8 +2872,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$300  = sel_s58_lo[20:16] == 3'h6;
   assign \$301  = \$299  | \$300 ;
   assign \$302  = \$296  | \$301 ;
-  assign \$303  = \sel_l22_s0$866  == 3'h7;
-  assign \$304  = \sel_l22_s0$869  == 3'h7;
+  assign \$303  = \sel_l21_s0$878  == 3'h7;
+  assign \$304  = sel_s39_lo[20:16] == 3'h7;
   assign \$305  = \$303  | \$304 ;
   assign \$306  = sel_s45_lo[20:16] == 3'h7;
   assign \$307  = sel_s53_lo[20:16] == 3'h7;
@@ -2875,8 +2887,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$315  = \$313  | \$314 ;
   assign \$316  = \$312  | \$315 ;
   assign \$317  = \$309  | \$316 ;
-  assign \$318  = \sel_l22_s0$866  == 4'h8;
-  assign \$319  = \sel_l22_s0$869  == 4'h8;
+  assign \$318  = \sel_l21_s0$878  == 4'h8;
+  assign \$319  = sel_s39_lo[20:16] == 4'h8;
   assign \$320  = \$318  | \$319 ;
   assign \$321  = sel_s45_lo[20:16] == 4'h8;
   assign \$322  = sel_s53_lo[20:16] == 4'h8;
@@ -2892,8 +2904,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$332  = \$324  | \$331 ;
   assign \$333  = sel_s59_lo[20:16] == 4'h8;
   assign \$334  = \$332  | \$333 ;
-  assign \$335  = \sel_l22_s0$866  == 4'h9;
-  assign \$336  = \sel_l22_s0$869  == 4'h9;
+  assign \$335  = \sel_l21_s0$878  == 4'h9;
+  assign \$336  = sel_s39_lo[20:16] == 4'h9;
   assign \$337  = \$335  | \$336 ;
   assign \$338  = sel_s45_lo[20:16] == 4'h9;
   assign \$339  = sel_s53_lo[20:16] == 4'h9;
@@ -2911,8 +2923,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$351  = sel_s59_hi[20:16] == 4'h9;
   assign \$352  = \$350  | \$351 ;
   assign \$353  = \$349  | \$352 ;
-  assign \$354  = \sel_l22_s0$866  == 4'ha;
-  assign \$355  = \sel_l22_s0$869  == 4'ha;
+  assign \$354  = \sel_l21_s0$878  == 4'ha;
+  assign \$355  = sel_s39_lo[20:16] == 4'ha;
   assign \$356  = \$354  | \$355 ;
   assign \$357  = sel_s45_lo[20:16] == 4'ha;
   assign \$358  = sel_s53_lo[20:16] == 4'ha;
@@ -2932,8 +2944,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$372  = sel_s56_hi[20:16] == 4'ha;
   assign \$373  = \$371  | \$372 ;
   assign \$374  = \$368  | \$373 ;
-  assign \$375  = \sel_l22_s0$866  == 4'hb;
-  assign \$376  = \sel_l22_s0$869  == 4'hb;
+  assign \$375  = \sel_l21_s0$878  == 4'hb;
+  assign \$376  = sel_s39_lo[20:16] == 4'hb;
   assign \$377  = \$375  | \$376 ;
   assign \$378  = sel_s45_lo[20:16] == 4'hb;
   assign \$379  = sel_s53_lo[20:16] == 4'hb;
@@ -2955,8 +2967,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$395  = \$393  | \$394 ;
   assign \$396  = \$392  | \$395 ;
   assign \$397  = \$389  | \$396 ;
-  assign \$398  = \sel_l22_s0$866  == 4'hc;
-  assign \$399  = \sel_l22_s0$869  == 4'hc;
+  assign \$398  = \sel_l21_s0$878  == 4'hc;
+  assign \$399  = sel_s39_lo[20:16] == 4'hc;
   assign \$400  = \$398  | \$399 ;
   assign \$401  = sel_s45_lo[20:16] == 4'hc;
   assign \$402  = sel_s53_lo[20:16] == 4'hc;
@@ -2980,8 +2992,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$420  = sel_s57_hi[20:16] == 4'hc;
   assign \$421  = \$419  | \$420 ;
   assign \$422  = \$412  | \$421 ;
-  assign \$423  = \sel_l22_s0$866  == 4'hd;
-  assign \$424  = \sel_l22_s0$869  == 4'hd;
+  assign \$423  = \sel_l21_s0$878  == 4'hd;
+  assign \$424  = sel_s39_lo[20:16] == 4'hd;
   assign \$425  = \$423  | \$424 ;
   assign \$426  = sel_s45_lo[20:16] == 4'hd;
   assign \$427  = sel_s53_lo[20:16] == 4'hd;
@@ -3007,8 +3019,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$447  = \$445  | \$446 ;
   assign \$448  = \$444  | \$447 ;
   assign \$449  = \$437  | \$448 ;
-  assign \$450  = \sel_l22_s0$866  == 4'he;
-  assign \$451  = \sel_l22_s0$869  == 4'he;
+  assign \$450  = \sel_l21_s0$878  == 4'he;
+  assign \$451  = sel_s39_lo[20:16] == 4'he;
   assign \$452  = \$450  | \$451 ;
   assign \$453  = sel_s45_lo[20:16] == 4'he;
   assign \$454  = sel_s53_lo[20:16] == 4'he;
@@ -3032,12 +3044,12 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$472  = sel_s57_hi[20:16] == 4'he;
   assign \$473  = sel_s48_hi[20:16] == 4'he;
   assign \$474  = \$472  | \$473 ;
-  assign \$475  = \sel_l22_s0$872  == 4'he;
+  assign \$475  = sel_s44_hi[20:16] == 4'he;
   assign \$476  = \$474  | \$475 ;
   assign \$477  = \$471  | \$476 ;
   assign \$478  = \$464  | \$477 ;
-  assign \$479  = \sel_l22_s0$866  == 4'hf;
-  assign \$480  = \sel_l22_s0$869  == 4'hf;
+  assign \$479  = \sel_l21_s0$878  == 4'hf;
+  assign \$480  = sel_s39_lo[20:16] == 4'hf;
   assign \$481  = \$479  | \$480 ;
   assign \$482  = sel_s45_lo[20:16] == 4'hf;
   assign \$483  = sel_s53_lo[20:16] == 4'hf;
@@ -3061,14 +3073,14 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$501  = sel_s57_hi[20:16] == 4'hf;
   assign \$502  = sel_s48_hi[20:16] == 4'hf;
   assign \$503  = \$501  | \$502 ;
-  assign \$504  = \sel_l22_s0$872  == 4'hf;
-  assign \$505  = \sel_l22_s0$875  == 4'hf;
+  assign \$504  = sel_s44_hi[20:16] == 4'hf;
+  assign \$505  = \sel_l21_s0$881  == 4'hf;
   assign \$506  = \$504  | \$505 ;
   assign \$507  = \$503  | \$506 ;
   assign \$508  = \$500  | \$507 ;
   assign \$509  = \$493  | \$508 ;
-  assign \$510  = \sel_l22_s0$866  == 5'h10;
-  assign \$511  = \sel_l22_s0$869  == 5'h10;
+  assign \$510  = \sel_l21_s0$878  == 5'h10;
+  assign \$511  = sel_s39_lo[20:16] == 5'h10;
   assign \$512  = \$510  | \$511 ;
   assign \$513  = sel_s45_lo[20:16] == 5'h10;
   assign \$514  = sel_s53_lo[20:16] == 5'h10;
@@ -3092,13 +3104,13 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$532  = sel_s57_hi[20:16] == 5'h10;
   assign \$533  = sel_s48_hi[20:16] == 5'h10;
   assign \$534  = \$532  | \$533 ;
-  assign \$535  = \sel_l22_s0$872  == 5'h10;
-  assign \$536  = \sel_l22_s0$875  == 5'h10;
+  assign \$535  = sel_s44_hi[20:16] == 5'h10;
+  assign \$536  = \sel_l21_s0$881  == 5'h10;
   assign \$537  = \$535  | \$536 ;
   assign \$538  = \$534  | \$537 ;
   assign \$539  = \$531  | \$538 ;
   assign \$540  = \$524  | \$539 ;
-  assign \$541  = \sel_l22_s0$869  == 5'h11;
+  assign \$541  = sel_s39_lo[20:16] == 5'h11;
   assign \$542  = sel_s45_lo[20:16] == 5'h11;
   assign \$543  = \$541  | \$542 ;
   assign \$544  = sel_s53_lo[20:16] == 5'h11;
@@ -3121,9 +3133,9 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$561  = \$559  | \$560 ;
   assign \$562  = \$558  | \$561 ;
   assign \$563  = sel_s48_hi[20:16] == 5'h11;
-  assign \$564  = \sel_l22_s0$872  == 5'h11;
+  assign \$564  = sel_s44_hi[20:16] == 5'h11;
   assign \$565  = \$563  | \$564 ;
-  assign \$566  = \sel_l22_s0$875  == 5'h11;
+  assign \$566  = \sel_l21_s0$881  == 5'h11;
   assign \$567  = \$565  | \$566 ;
   assign \$568  = \$562  | \$567 ;
   assign \$569  = \$555  | \$568 ;
@@ -3149,8 +3161,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$589  = sel_s48_hi[20:16] == 5'h12;
   assign \$590  = \$588  | \$589 ;
   assign \$591  = \$587  | \$590 ;
-  assign \$592  = \sel_l22_s0$872  == 5'h12;
-  assign \$593  = \sel_l22_s0$875  == 5'h12;
+  assign \$592  = sel_s44_hi[20:16] == 5'h12;
+  assign \$593  = \sel_l21_s0$881  == 5'h12;
   assign \$594  = \$592  | \$593 ;
   assign \$595  = \$591  | \$594 ;
   assign \$596  = \$584  | \$595 ;
@@ -3173,10 +3185,10 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$613  = sel_s57_hi[20:16] == 5'h13;
   assign \$614  = \$612  | \$613 ;
   assign \$615  = sel_s48_hi[20:16] == 5'h13;
-  assign \$616  = \sel_l22_s0$872  == 5'h13;
+  assign \$616  = sel_s44_hi[20:16] == 5'h13;
   assign \$617  = \$615  | \$616 ;
   assign \$618  = \$614  | \$617 ;
-  assign \$619  = \sel_l22_s0$875  == 5'h13;
+  assign \$619  = \sel_l21_s0$881  == 5'h13;
   assign \$620  = \$618  | \$619 ;
   assign \$621  = \$611  | \$620 ;
   assign \$622  = sel_s53_hi[20:16] == 5'h14;
@@ -3197,8 +3209,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$637  = sel_s57_hi[20:16] == 5'h14;
   assign \$638  = sel_s48_hi[20:16] == 5'h14;
   assign \$639  = \$637  | \$638 ;
-  assign \$640  = \sel_l22_s0$872  == 5'h14;
-  assign \$641  = \sel_l22_s0$875  == 5'h14;
+  assign \$640  = sel_s44_hi[20:16] == 5'h14;
+  assign \$641  = \sel_l21_s0$881  == 5'h14;
   assign \$642  = \$640  | \$641 ;
   assign \$643  = \$639  | \$642 ;
   assign \$644  = \$636  | \$643 ;
@@ -3218,9 +3230,9 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$658  = \$654  | \$657 ;
   assign \$659  = \$651  | \$658 ;
   assign \$660  = sel_s48_hi[20:16] == 5'h15;
-  assign \$661  = \sel_l22_s0$872  == 5'h15;
+  assign \$661  = sel_s44_hi[20:16] == 5'h15;
   assign \$662  = \$660  | \$661 ;
-  assign \$663  = \sel_l22_s0$875  == 5'h15;
+  assign \$663  = \sel_l21_s0$881  == 5'h15;
   assign \$664  = \$662  | \$663 ;
   assign \$665  = \$659  | \$664 ;
   assign \$666  = sel_s58_lo[20:16] == 5'h16;
@@ -3238,8 +3250,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$678  = \$676  | \$677 ;
   assign \$679  = \$675  | \$678 ;
   assign \$680  = \$672  | \$679 ;
-  assign \$681  = \sel_l22_s0$872  == 5'h16;
-  assign \$682  = \sel_l22_s0$875  == 5'h16;
+  assign \$681  = sel_s44_hi[20:16] == 5'h16;
+  assign \$682  = \sel_l21_s0$881  == 5'h16;
   assign \$683  = \$681  | \$682 ;
   assign \$684  = \$680  | \$683 ;
   assign \$685  = sel_s58_hi[20:16] == 5'h17;
@@ -3253,11 +3265,11 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$693  = sel_s57_hi[20:16] == 5'h17;
   assign \$694  = \$692  | \$693 ;
   assign \$695  = sel_s48_hi[20:16] == 5'h17;
-  assign \$696  = \sel_l22_s0$872  == 5'h17;
+  assign \$696  = sel_s44_hi[20:16] == 5'h17;
   assign \$697  = \$695  | \$696 ;
   assign \$698  = \$694  | \$697 ;
   assign \$699  = \$691  | \$698 ;
-  assign \$700  = \sel_l22_s0$875  == 5'h17;
+  assign \$700  = \sel_l21_s0$881  == 5'h17;
   assign \$701  = \$699  | \$700 ;
   assign \$702  = sel_s59_lo[20:16] == 5'h18;
   assign \$703  = sel_s59_hi[20:16] == 5'h18;
@@ -3269,8 +3281,8 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$709  = sel_s57_hi[20:16] == 5'h18;
   assign \$710  = sel_s48_hi[20:16] == 5'h18;
   assign \$711  = \$709  | \$710 ;
-  assign \$712  = \sel_l22_s0$872  == 5'h18;
-  assign \$713  = \sel_l22_s0$875  == 5'h18;
+  assign \$712  = sel_s44_hi[20:16] == 5'h18;
+  assign \$713  = \sel_l21_s0$881  == 5'h18;
   assign \$714  = \$712  | \$713 ;
   assign \$715  = \$711  | \$714 ;
   assign \$716  = \$708  | \$715 ;
@@ -3282,9 +3294,9 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$722  = \$720  | \$721 ;
   assign \$723  = \$719  | \$722 ;
   assign \$724  = sel_s48_hi[20:16] == 5'h19;
-  assign \$725  = \sel_l22_s0$872  == 5'h19;
+  assign \$725  = sel_s44_hi[20:16] == 5'h19;
   assign \$726  = \$724  | \$725 ;
-  assign \$727  = \sel_l22_s0$875  == 5'h19;
+  assign \$727  = \sel_l21_s0$881  == 5'h19;
   assign \$728  = \$726  | \$727 ;
   assign \$729  = \$723  | \$728 ;
   assign \$730  = sel_s56_hi[20:16] == 5'h1a;
@@ -3294,35 +3306,35 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$734  = sel_s48_hi[20:16] == 5'h1a;
   assign \$735  = \$733  | \$734 ;
   assign \$736  = \$732  | \$735 ;
-  assign \$737  = \sel_l22_s0$872  == 5'h1a;
-  assign \$738  = \sel_l22_s0$875  == 5'h1a;
+  assign \$737  = sel_s44_hi[20:16] == 5'h1a;
+  assign \$738  = \sel_l21_s0$881  == 5'h1a;
   assign \$739  = \$737  | \$738 ;
   assign \$740  = \$736  | \$739 ;
   assign \$741  = sel_s57_lo[20:16] == 5'h1b;
   assign \$742  = sel_s57_hi[20:16] == 5'h1b;
   assign \$743  = \$741  | \$742 ;
   assign \$744  = sel_s48_hi[20:16] == 5'h1b;
-  assign \$745  = \sel_l22_s0$872  == 5'h1b;
+  assign \$745  = sel_s44_hi[20:16] == 5'h1b;
   assign \$746  = \$744  | \$745 ;
   assign \$747  = \$743  | \$746 ;
-  assign \$748  = \sel_l22_s0$875  == 5'h1b;
+  assign \$748  = \sel_l21_s0$881  == 5'h1b;
   assign \$749  = \$747  | \$748 ;
   assign \$750  = sel_s57_hi[20:16] == 5'h1c;
   assign \$751  = sel_s48_hi[20:16] == 5'h1c;
   assign \$752  = \$750  | \$751 ;
-  assign \$753  = \sel_l22_s0$872  == 5'h1c;
-  assign \$754  = \sel_l22_s0$875  == 5'h1c;
+  assign \$753  = sel_s44_hi[20:16] == 5'h1c;
+  assign \$754  = \sel_l21_s0$881  == 5'h1c;
   assign \$755  = \$753  | \$754 ;
   assign \$756  = \$752  | \$755 ;
   assign \$757  = sel_s48_hi[20:16] == 5'h1d;
-  assign \$758  = \sel_l22_s0$872  == 5'h1d;
+  assign \$758  = sel_s44_hi[20:16] == 5'h1d;
   assign \$759  = \$757  | \$758 ;
-  assign \$760  = \sel_l22_s0$875  == 5'h1d;
+  assign \$760  = \sel_l21_s0$881  == 5'h1d;
   assign \$761  = \$759  | \$760 ;
-  assign \$762  = \sel_l22_s0$872  == 5'h1e;
-  assign \$763  = \sel_l22_s0$875  == 5'h1e;
+  assign \$762  = sel_s44_hi[20:16] == 5'h1e;
+  assign \$763  = \sel_l21_s0$881  == 5'h1e;
   assign \$764  = \$762  | \$763 ;
-  assign \$765  = \sel_l22_s0$875  == 5'h1f;
+  assign \$765  = \sel_l21_s0$881  == 5'h1f;
   always @(posedge clk)
     valid_s0 <= \$766 ;
   always @(posedge clk)
@@ -3334,581 +3346,593 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   always @(posedge clk)
     o__valid <= \$770 ;
   always @(posedge clk)
-    \sel_l6_s0$239  <= \$771 ;
+    \sel_l5_s0$299  <= \$771 ;
   always @(posedge clk)
-    \sel_l6_s0$244  <= \$772 ;
+    \sel_l5_s0$301  <= \$772 ;
   always @(posedge clk)
-    sel_l6_s0 <= \$773 ;
+    \sel_l5_s0$298  <= \$773 ;
   always @(posedge clk)
-    \sel_l6_s0$247  <= \$774 ;
+    \sel_l5_s0$209  <= \$774 ;
   always @(posedge clk)
-    \sel_l6_s0$252  <= \$775 ;
+    \sel_l5_s0$214  <= \$775 ;
   always @(posedge clk)
-    \sel_l6_s0$246  <= \$776 ;
+    sel_l5_s0 <= \$776 ;
   always @(posedge clk)
-    \sel_l6_s0$255  <= \$777 ;
+    \sel_l5_s0$218  <= \$777 ;
   always @(posedge clk)
-    \sel_l6_s0$260  <= \$778 ;
+    \sel_l5_s0$223  <= \$778 ;
   always @(posedge clk)
-    \sel_l6_s0$254  <= \$779 ;
+    \sel_l5_s0$217  <= \$779 ;
   always @(posedge clk)
-    \sel_l6_s0$263  <= \$780 ;
+    \sel_l5_s0$227  <= \$780 ;
   always @(posedge clk)
-    \sel_l6_s0$268  <= \$781 ;
+    \sel_l5_s0$232  <= \$781 ;
   always @(posedge clk)
-    \sel_l6_s0$262  <= \$782 ;
+    \sel_l5_s0$226  <= \$782 ;
   always @(posedge clk)
-    \sel_l6_s0$272  <= \$783 ;
+    \sel_l5_s0$236  <= \$783 ;
   always @(posedge clk)
-    \sel_l6_s0$277  <= \$784 ;
+    \sel_l5_s0$241  <= \$784 ;
   always @(posedge clk)
-    \sel_l6_s0$271  <= \$785 ;
+    \sel_l5_s0$235  <= \$785 ;
   always @(posedge clk)
-    \sel_l6_s0$280  <= \$786 ;
+    \sel_l5_s0$245  <= \$786 ;
   always @(posedge clk)
-    \sel_l6_s0$285  <= \$787 ;
+    \sel_l5_s0$250  <= \$787 ;
   always @(posedge clk)
-    \sel_l6_s0$279  <= \$788 ;
+    \sel_l5_s0$244  <= \$788 ;
   always @(posedge clk)
-    \sel_l6_s0$288  <= \$789 ;
+    \sel_l5_s0$254  <= \$789 ;
   always @(posedge clk)
-    \sel_l6_s0$293  <= \$790 ;
+    \sel_l5_s0$259  <= \$790 ;
   always @(posedge clk)
-    \sel_l6_s0$287  <= \$791 ;
+    \sel_l5_s0$253  <= \$791 ;
   always @(posedge clk)
-    \sel_l6_s0$297  <= \$792 ;
+    \sel_l5_s0$333  <= \$792 ;
   always @(posedge clk)
-    \sel_l6_s0$302  <= \$793 ;
+    \sel_l5_s0$335  <= \$793 ;
   always @(posedge clk)
-    \sel_l6_s0$296  <= \$794 ;
+    \sel_l5_s0$332  <= \$794 ;
   always @(posedge clk)
-    \sel_l6_s0$274  <= \$795 ;
+    \sel_l5_s0$317  <= \$795 ;
   always @(posedge clk)
-    \sel_l6_s0$276  <= \$796 ;
+    \sel_l5_s0$319  <= \$796 ;
   always @(posedge clk)
-    \sel_l6_s0$273  <= \$797 ;
+    \sel_l5_s0$316  <= \$797 ;
   always @(posedge clk)
-    \sel_l6_s0$241  <= \$798 ;
+    \sel_l5_s0$263  <= \$798 ;
   always @(posedge clk)
-    \sel_l6_s0$243  <= \$799 ;
+    \sel_l5_s0$268  <= \$799 ;
   always @(posedge clk)
-    \sel_l6_s0$240  <= \$800 ;
+    \sel_l5_s0$262  <= \$800 ;
   always @(posedge clk)
-    \sel_l6_s0$306  <= \$801 ;
+    \sel_l5_s0$247  <= \$801 ;
   always @(posedge clk)
-    \sel_l6_s0$311  <= \$802 ;
+    \sel_l5_s0$249  <= \$802 ;
   always @(posedge clk)
-    \sel_l6_s0$305  <= \$803 ;
+    \sel_l5_s0$246  <= \$803 ;
   always @(posedge clk)
-    \sel_l6_s0$290  <= \$804 ;
+    \sel_l5_s0$327  <= \$804 ;
   always @(posedge clk)
-    \sel_l6_s0$292  <= \$805 ;
+    \sel_l5_s0$329  <= \$805 ;
   always @(posedge clk)
-    \sel_l6_s0$289  <= \$806 ;
+    \sel_l5_s0$326  <= \$806 ;
   always @(posedge clk)
-    \sel_l6_s0$249  <= \$807 ;
+    \sel_l5_s0$304  <= \$807 ;
   always @(posedge clk)
-    \sel_l6_s0$251  <= \$808 ;
+    \sel_l5_s0$306  <= \$808 ;
   always @(posedge clk)
-    \sel_l6_s0$248  <= \$809 ;
+    \sel_l5_s0$303  <= \$809 ;
   always @(posedge clk)
-    \sel_l6_s0$315  <= \$810 ;
+    \sel_l5_s0$220  <= \$810 ;
   always @(posedge clk)
-    \sel_l6_s0$320  <= \$811 ;
+    \sel_l5_s0$222  <= \$811 ;
   always @(posedge clk)
-    \sel_l6_s0$314  <= \$812 ;
+    \sel_l5_s0$219  <= \$812 ;
   always @(posedge clk)
-    \sel_l6_s0$324  <= \$813 ;
+    \sel_l5_s0$272  <= \$813 ;
   always @(posedge clk)
-    \sel_l6_s0$329  <= \$814 ;
+    \sel_l5_s0$277  <= \$814 ;
   always @(posedge clk)
-    \sel_l6_s0$323  <= \$815 ;
+    \sel_l5_s0$271  <= \$815 ;
   always @(posedge clk)
-    \sel_l6_s0$333  <= \$816 ;
+    \sel_l5_s0$348  <= \$816 ;
   always @(posedge clk)
-    \sel_l6_s0$338  <= \$817 ;
+    \sel_l5_s0$350  <= \$817 ;
   always @(posedge clk)
-    \sel_l6_s0$332  <= \$818 ;
+    \sel_l5_s0$347  <= \$818 ;
   always @(posedge clk)
-    \sel_l6_s0$257  <= \$819 ;
+    \sel_l5_s0$309  <= \$819 ;
   always @(posedge clk)
-    \sel_l6_s0$259  <= \$820 ;
+    \sel_l5_s0$311  <= \$820 ;
   always @(posedge clk)
-    \sel_l6_s0$256  <= \$821 ;
+    \sel_l5_s0$308  <= \$821 ;
   always @(posedge clk)
-    \sel_l6_s0$265  <= \$822 ;
+    \sel_l5_s0$265  <= \$822 ;
   always @(posedge clk)
-    \sel_l6_s0$267  <= \$823 ;
+    \sel_l5_s0$267  <= \$823 ;
   always @(posedge clk)
-    \sel_l6_s0$264  <= \$824 ;
+    \sel_l5_s0$264  <= \$824 ;
   always @(posedge clk)
-    \sel_l6_s0$308  <= \$825 ;
+    \sel_l5_s0$281  <= \$825 ;
   always @(posedge clk)
-    \sel_l6_s0$310  <= \$826 ;
+    \sel_l5_s0$286  <= \$826 ;
   always @(posedge clk)
-    \sel_l6_s0$307  <= \$827 ;
+    \sel_l5_s0$280  <= \$827 ;
   always @(posedge clk)
-    \sel_l6_s0$342  <= \$828 ;
+    \sel_l5_s0$354  <= \$828 ;
   always @(posedge clk)
-    \sel_l6_s0$347  <= \$829 ;
+    \sel_l5_s0$356  <= \$829 ;
   always @(posedge clk)
-    \sel_l6_s0$341  <= \$830 ;
+    \sel_l5_s0$353  <= \$830 ;
   always @(posedge clk)
-    \sel_l6_s0$351  <= \$831 ;
+    \sel_l5_s0$360  <= \$831 ;
   always @(posedge clk)
-    \sel_l6_s0$356  <= \$832 ;
+    \sel_l5_s0$362  <= \$832 ;
   always @(posedge clk)
-    \sel_l6_s0$350  <= \$833 ;
+    \sel_l5_s0$359  <= \$833 ;
   always @(posedge clk)
-    \sel_l6_s0$317  <= \$834 ;
+    \sel_l5_s0$290  <= \$834 ;
   always @(posedge clk)
-    \sel_l6_s0$319  <= \$835 ;
+    \sel_l5_s0$295  <= \$835 ;
   always @(posedge clk)
-    \sel_l6_s0$316  <= \$836 ;
+    \sel_l5_s0$289  <= \$836 ;
   always @(posedge clk)
-    \sel_l6_s0$360  <= \$837 ;
+    \sel_l5_s0$274  <= \$837 ;
   always @(posedge clk)
-    \sel_l6_s0$365  <= \$838 ;
+    \sel_l5_s0$276  <= \$838 ;
   always @(posedge clk)
-    \sel_l6_s0$359  <= \$839 ;
+    \sel_l5_s0$273  <= \$839 ;
   always @(posedge clk)
-    \sel_l6_s0$369  <= \$840 ;
+    \sel_l5_s0$372  <= \$840 ;
   always @(posedge clk)
-    \sel_l6_s0$374  <= \$841 ;
+    \sel_l5_s0$374  <= \$841 ;
   always @(posedge clk)
-    \sel_l6_s0$368  <= \$842 ;
+    \sel_l5_s0$371  <= \$842 ;
   always @(posedge clk)
-    \sel_l6_s0$282  <= \$843 ;
+    \sel_l5_s0$322  <= \$843 ;
   always @(posedge clk)
-    \sel_l6_s0$284  <= \$844 ;
+    \sel_l5_s0$324  <= \$844 ;
   always @(posedge clk)
-    \sel_l6_s0$281  <= \$845 ;
+    \sel_l5_s0$321  <= \$845 ;
   always @(posedge clk)
-    \sel_l6_s0$353  <= \$846 ;
+    \sel_l5_s0$211  <= \$846 ;
   always @(posedge clk)
-    \sel_l6_s0$355  <= \$847 ;
+    \sel_l5_s0$213  <= \$847 ;
   always @(posedge clk)
-    \sel_l6_s0$352  <= \$848 ;
+    \sel_l5_s0$210  <= \$848 ;
   always @(posedge clk)
-    \sel_l6_s0$299  <= \$849 ;
+    \sel_l5_s0$292  <= \$849 ;
   always @(posedge clk)
-    \sel_l6_s0$301  <= \$850 ;
+    \sel_l5_s0$294  <= \$850 ;
   always @(posedge clk)
-    \sel_l6_s0$298  <= \$851 ;
+    \sel_l5_s0$291  <= \$851 ;
   always @(posedge clk)
-    \sel_l6_s0$371  <= \$852 ;
+    \sel_l5_s0$229  <= \$852 ;
   always @(posedge clk)
-    \sel_l6_s0$373  <= \$853 ;
+    \sel_l5_s0$231  <= \$853 ;
   always @(posedge clk)
-    \sel_l6_s0$370  <= \$854 ;
+    \sel_l5_s0$228  <= \$854 ;
   always @(posedge clk)
-    \sel_l6_s0$326  <= \$855 ;
+    \sel_l5_s0$238  <= \$855 ;
   always @(posedge clk)
-    \sel_l6_s0$328  <= \$856 ;
+    \sel_l5_s0$240  <= \$856 ;
   always @(posedge clk)
-    \sel_l6_s0$325  <= \$857 ;
+    \sel_l5_s0$237  <= \$857 ;
   always @(posedge clk)
-    \sel_l6_s0$335  <= \$858 ;
+    \sel_l5_s0$283  <= \$858 ;
   always @(posedge clk)
-    \sel_l6_s0$337  <= \$859 ;
+    \sel_l5_s0$285  <= \$859 ;
   always @(posedge clk)
-    \sel_l6_s0$334  <= \$860 ;
+    \sel_l5_s0$282  <= \$860 ;
   always @(posedge clk)
-    \sel_l6_s0$344  <= \$861 ;
+    \sel_l5_s0$256  <= \$861 ;
   always @(posedge clk)
-    \sel_l6_s0$346  <= \$862 ;
+    \sel_l5_s0$258  <= \$862 ;
   always @(posedge clk)
-    \sel_l6_s0$343  <= \$863 ;
+    \sel_l5_s0$255  <= \$863 ;
   always @(posedge clk)
-    \sel_l6_s0$362  <= \$864 ;
+    \sel_l5_s0$366  <= \$864 ;
   always @(posedge clk)
-    \sel_l6_s0$364  <= \$865 ;
+    \sel_l5_s0$368  <= \$865 ;
   always @(posedge clk)
-    \sel_l6_s0$361  <= \$866 ;
+    \sel_l5_s0$365  <= \$866 ;
   always @(posedge clk)
-    \sel_l11_s0$471  <= \$867 ;
+    \sel_l10_s0$457  <= \$867 ;
   always @(posedge clk)
-    \sel_l11_s0$476  <= \$868 ;
+    \sel_l10_s0$462  <= \$868 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$869 ;
+    sel_l10_s0 <= \$869 ;
   always @(posedge clk)
-    \sel_l11_s0$473  <= \$870 ;
+    \sel_l10_s0$501  <= \$870 ;
   always @(posedge clk)
-    \sel_l11_s0$475  <= \$871 ;
+    \sel_l10_s0$503  <= \$871 ;
   always @(posedge clk)
-    \sel_l11_s0$472  <= \$872 ;
+    \sel_l10_s0$500  <= \$872 ;
   always @(posedge clk)
-    \sel_l11_s0$479  <= \$873 ;
+    \sel_l10_s0$466  <= \$873 ;
   always @(posedge clk)
-    \sel_l11_s0$484  <= \$874 ;
+    \sel_l10_s0$471  <= \$874 ;
   always @(posedge clk)
-    \sel_l11_s0$478  <= \$875 ;
+    \sel_l10_s0$465  <= \$875 ;
   always @(posedge clk)
-    \sel_l11_s0$509  <= \$876 ;
+    \sel_l10_s0$474  <= \$876 ;
   always @(posedge clk)
-    \sel_l11_s0$511  <= \$877 ;
+    \sel_l10_s0$479  <= \$877 ;
   always @(posedge clk)
-    \sel_l11_s0$508  <= \$878 ;
+    \sel_l10_s0$473  <= \$878 ;
   always @(posedge clk)
-    \sel_l11_s0$481  <= \$879 ;
+    \sel_l10_s0$483  <= \$879 ;
   always @(posedge clk)
-    \sel_l11_s0$483  <= \$880 ;
+    \sel_l10_s0$488  <= \$880 ;
   always @(posedge clk)
-    \sel_l11_s0$480  <= \$881 ;
+    \sel_l10_s0$482  <= \$881 ;
   always @(posedge clk)
-    \sel_l11_s0$488  <= \$882 ;
+    \sel_l10_s0$492  <= \$882 ;
   always @(posedge clk)
-    \sel_l11_s0$493  <= \$883 ;
+    \sel_l10_s0$497  <= \$883 ;
   always @(posedge clk)
-    \sel_l11_s0$487  <= \$884 ;
+    \sel_l10_s0$491  <= \$884 ;
   always @(posedge clk)
-    \sel_l11_s0$514  <= \$885 ;
+    \sel_l10_s0$468  <= \$885 ;
   always @(posedge clk)
-    \sel_l11_s0$516  <= \$886 ;
+    \sel_l10_s0$470  <= \$886 ;
   always @(posedge clk)
-    \sel_l11_s0$513  <= \$887 ;
+    \sel_l10_s0$467  <= \$887 ;
   always @(posedge clk)
-    \sel_l11_s0$490  <= \$888 ;
+    \sel_l10_s0$476  <= \$888 ;
   always @(posedge clk)
-    \sel_l11_s0$492  <= \$889 ;
+    \sel_l10_s0$478  <= \$889 ;
   always @(posedge clk)
-    \sel_l11_s0$489  <= \$890 ;
+    \sel_l10_s0$475  <= \$890 ;
   always @(posedge clk)
-    \sel_l11_s0$552  <= \$891 ;
+    \sel_l10_s0$485  <= \$891 ;
   always @(posedge clk)
-    \sel_l11_s0$553  <= \$892 ;
+    \sel_l10_s0$487  <= \$892 ;
   always @(posedge clk)
-    \sel_l11_s0$549  <= \$893 ;
+    \sel_l10_s0$484  <= \$893 ;
   always @(posedge clk)
-    \sel_l11_s0$497  <= \$894 ;
+    \sel_l10_s0$494  <= \$894 ;
   always @(posedge clk)
-    \sel_l11_s0$502  <= \$895 ;
+    \sel_l10_s0$496  <= \$895 ;
   always @(posedge clk)
-    \sel_l11_s0$496  <= \$896 ;
+    \sel_l10_s0$493  <= \$896 ;
   always @(posedge clk)
-    \sel_l11_s0$564  <= \$897 ;
+    \sel_l10_s0$459  <= \$897 ;
   always @(posedge clk)
-    \sel_l11_s0$565  <= \$898 ;
+    \sel_l10_s0$461  <= \$898 ;
   always @(posedge clk)
-    \sel_l11_s0$561  <= \$899 ;
+    \sel_l10_s0$458  <= \$899 ;
   always @(posedge clk)
-    \sel_l11_s0$566  <= \$900 ;
+    \sel_l10_s0$846  <= \$900 ;
   always @(posedge clk)
-    \sel_l11_s0$567  <= \$901 ;
+    \sel_l10_s0$847  <= \$901 ;
   always @(posedge clk)
-    \sel_l11_s0$562  <= \$902 ;
+    \sel_l10_s0$848  <= \$902 ;
   always @(posedge clk)
-    \sel_l11_s0$573  <= \$903 ;
+    \sel_l10_s0$849  <= \$903 ;
   always @(posedge clk)
-    \sel_l11_s0$574  <= \$904 ;
+    \sel_l10_s0$850  <= \$904 ;
   always @(posedge clk)
-    \sel_l11_s0$570  <= \$905 ;
+    \sel_l10_s0$851  <= \$905 ;
   always @(posedge clk)
-    \sel_l11_s0$499  <= \$906 ;
+    \sel_l10_s0$852  <= \$906 ;
   always @(posedge clk)
-    \sel_l11_s0$501  <= \$907 ;
+    \sel_l10_s0$853  <= \$907 ;
   always @(posedge clk)
-    \sel_l11_s0$498  <= \$908 ;
+    \sel_l10_s0$854  <= \$908 ;
   always @(posedge clk)
-    \sel_l11_s0$582  <= \$909 ;
+    \sel_l10_s0$512  <= \$909 ;
   always @(posedge clk)
-    \sel_l11_s0$583  <= \$910 ;
+    \sel_l10_s0$514  <= \$910 ;
   always @(posedge clk)
-    \sel_l11_s0$579  <= \$911 ;
+    \sel_l10_s0$511  <= \$911 ;
   always @(posedge clk)
-    \sel_l11_s0$584  <= \$912 ;
+    \sel_l10_s0$855  <= \$912 ;
   always @(posedge clk)
-    \sel_l11_s0$585  <= \$913 ;
+    \sel_l10_s0$856  <= \$913 ;
   always @(posedge clk)
-    \sel_l11_s0$580  <= \$914 ;
+    \sel_l10_s0$857  <= \$914 ;
   always @(posedge clk)
-    \sel_l11_s0$575  <= \$915 ;
+    \sel_l10_s0$858  <= \$915 ;
   always @(posedge clk)
-    \sel_l11_s0$576  <= \$916 ;
+    \sel_l10_s0$859  <= \$916 ;
   always @(posedge clk)
-    \sel_l11_s0$571  <= \$917 ;
+    \sel_l10_s0$860  <= \$917 ;
   always @(posedge clk)
-    \sel_l11_s0$539  <= \$918 ;
+    \sel_l10_s0$861  <= \$918 ;
   always @(posedge clk)
-    \sel_l11_s0$540  <= \$919 ;
+    \sel_l10_s0$862  <= \$919 ;
   always @(posedge clk)
-    \sel_l11_s0$537  <= \$920 ;
+    \sel_l10_s0$863  <= \$920 ;
   always @(posedge clk)
-    \sel_l11_s0$533  <= \$921 ;
+    \sel_l10_s0$864  <= \$921 ;
   always @(posedge clk)
-    \sel_l11_s0$534  <= \$922 ;
+    \sel_l10_s0$865  <= \$922 ;
   always @(posedge clk)
-    \sel_l11_s0$531  <= \$923 ;
+    \sel_l10_s0$866  <= \$923 ;
   always @(posedge clk)
-    \sel_l11_s0$554  <= \$924 ;
+    \sel_l10_s0$867  <= \$924 ;
   always @(posedge clk)
-    \sel_l11_s0$555  <= \$925 ;
+    \sel_l10_s0$868  <= \$925 ;
   always @(posedge clk)
-    \sel_l11_s0$550  <= \$926 ;
+    \sel_l10_s0$869  <= \$926 ;
   always @(posedge clk)
-    \sel_l11_s0$545  <= \$927 ;
+    \sel_l10_s0$870  <= \$927 ;
   always @(posedge clk)
-    \sel_l11_s0$546  <= \$928 ;
+    \sel_l10_s0$871  <= \$928 ;
   always @(posedge clk)
-    \sel_l11_s0$543  <= \$929 ;
+    \sel_l10_s0$872  <= \$929 ;
   always @(posedge clk)
-    \sel_l17_s0$591  <= \$930 ;
+    \sel_l10_s0$873  <= \$930 ;
   always @(posedge clk)
-    \sel_l17_s0$592  <= \$931 ;
+    \sel_l10_s0$874  <= \$931 ;
   always @(posedge clk)
-    sel_l17_s0 <= \$932 ;
+    \sel_l10_s0$875  <= \$932 ;
   always @(posedge clk)
-    \sel_l17_s0$600  <= \$933 ;
+    \sel_l15_s0$536  <= \$933 ;
   always @(posedge clk)
-    \sel_l17_s0$601  <= \$934 ;
+    \sel_l15_s0$541  <= \$934 ;
   always @(posedge clk)
-    \sel_l17_s0$597  <= \$935 ;
+    sel_l15_s0 <= \$935 ;
   always @(posedge clk)
-    \sel_l17_s0$609  <= \$936 ;
+    \sel_l15_s0$538  <= \$936 ;
   always @(posedge clk)
-    \sel_l17_s0$610  <= \$937 ;
+    \sel_l15_s0$540  <= \$937 ;
   always @(posedge clk)
-    \sel_l17_s0$606  <= \$938 ;
+    \sel_l15_s0$537  <= \$938 ;
   always @(posedge clk)
-    \sel_l17_s0$618  <= \$939 ;
+    \sel_l15_s0$552  <= \$939 ;
   always @(posedge clk)
-    \sel_l17_s0$619  <= \$940 ;
+    \sel_l15_s0$553  <= \$940 ;
   always @(posedge clk)
-    \sel_l17_s0$615  <= \$941 ;
+    \sel_l15_s0$549  <= \$941 ;
   always @(posedge clk)
-    \sel_l17_s0$620  <= \$942 ;
+    \sel_l15_s0$561  <= \$942 ;
   always @(posedge clk)
-    \sel_l17_s0$621  <= \$943 ;
+    \sel_l15_s0$562  <= \$943 ;
   always @(posedge clk)
-    \sel_l17_s0$616  <= \$944 ;
+    \sel_l15_s0$558  <= \$944 ;
   always @(posedge clk)
-    \sel_l17_s0$593  <= \$945 ;
+    \sel_l15_s0$570  <= \$945 ;
   always @(posedge clk)
-    \sel_l17_s0$594  <= \$946 ;
+    \sel_l15_s0$571  <= \$946 ;
   always @(posedge clk)
-    \sel_l17_s0$589  <= \$947 ;
+    \sel_l15_s0$567  <= \$947 ;
   always @(posedge clk)
-    \sel_l17_s0$627  <= \$948 ;
+    \sel_l15_s0$579  <= \$948 ;
   always @(posedge clk)
-    \sel_l17_s0$628  <= \$949 ;
+    \sel_l15_s0$580  <= \$949 ;
   always @(posedge clk)
-    \sel_l17_s0$624  <= \$950 ;
+    \sel_l15_s0$576  <= \$950 ;
   always @(posedge clk)
-    \sel_l17_s0$602  <= \$951 ;
+    \sel_l15_s0$588  <= \$951 ;
   always @(posedge clk)
-    \sel_l17_s0$603  <= \$952 ;
+    \sel_l15_s0$589  <= \$952 ;
   always @(posedge clk)
-    \sel_l17_s0$598  <= \$953 ;
+    \sel_l15_s0$585  <= \$953 ;
   always @(posedge clk)
-    \sel_l17_s0$636  <= \$954 ;
+    \sel_l15_s0$590  <= \$954 ;
   always @(posedge clk)
-    \sel_l17_s0$637  <= \$955 ;
+    \sel_l15_s0$591  <= \$955 ;
   always @(posedge clk)
-    \sel_l17_s0$633  <= \$956 ;
+    \sel_l15_s0$586  <= \$956 ;
   always @(posedge clk)
-    \sel_l17_s0$611  <= \$957 ;
+    \sel_l15_s0$597  <= \$957 ;
   always @(posedge clk)
-    \sel_l17_s0$612  <= \$958 ;
+    \sel_l15_s0$598  <= \$958 ;
   always @(posedge clk)
-    \sel_l17_s0$607  <= \$959 ;
+    \sel_l15_s0$594  <= \$959 ;
   always @(posedge clk)
-    \sel_l17_s0$645  <= \$960 ;
+    \sel_l15_s0$581  <= \$960 ;
   always @(posedge clk)
-    \sel_l17_s0$646  <= \$961 ;
+    \sel_l15_s0$582  <= \$961 ;
   always @(posedge clk)
-    \sel_l17_s0$642  <= \$962 ;
+    \sel_l15_s0$577  <= \$962 ;
   always @(posedge clk)
-    \sel_l17_s0$654  <= \$963 ;
+    \sel_l15_s0$606  <= \$963 ;
   always @(posedge clk)
-    \sel_l17_s0$655  <= \$964 ;
+    \sel_l15_s0$607  <= \$964 ;
   always @(posedge clk)
-    \sel_l17_s0$651  <= \$965 ;
+    \sel_l15_s0$603  <= \$965 ;
   always @(posedge clk)
-    \sel_l17_s0$656  <= \$966 ;
+    \sel_l15_s0$608  <= \$966 ;
   always @(posedge clk)
-    \sel_l17_s0$657  <= \$967 ;
+    \sel_l15_s0$609  <= \$967 ;
   always @(posedge clk)
-    \sel_l17_s0$652  <= \$968 ;
+    \sel_l15_s0$604  <= \$968 ;
   always @(posedge clk)
-    \sel_l17_s0$629  <= \$969 ;
+    \sel_l15_s0$599  <= \$969 ;
   always @(posedge clk)
-    \sel_l17_s0$630  <= \$970 ;
+    \sel_l15_s0$600  <= \$970 ;
   always @(posedge clk)
-    \sel_l17_s0$625  <= \$971 ;
+    \sel_l15_s0$595  <= \$971 ;
   always @(posedge clk)
-    \sel_l17_s0$638  <= \$972 ;
+    \sel_l15_s0$554  <= \$972 ;
   always @(posedge clk)
-    \sel_l17_s0$639  <= \$973 ;
+    \sel_l15_s0$555  <= \$973 ;
   always @(posedge clk)
-    \sel_l17_s0$634  <= \$974 ;
+    \sel_l15_s0$550  <= \$974 ;
   always @(posedge clk)
-    \sel_l17_s0$647  <= \$975 ;
+    \sel_l15_s0$545  <= \$975 ;
   always @(posedge clk)
-    \sel_l17_s0$648  <= \$976 ;
+    \sel_l15_s0$546  <= \$976 ;
   always @(posedge clk)
-    \sel_l17_s0$643  <= \$977 ;
+    \sel_l15_s0$543  <= \$977 ;
   always @(posedge clk)
-    \sel_l22_s0$864  <= \$978 ;
+    \sel_l15_s0$572  <= \$978 ;
   always @(posedge clk)
-    \sel_l22_s0$865  <= \$979 ;
+    \sel_l15_s0$573  <= \$979 ;
   always @(posedge clk)
-    \sel_l22_s0$866  <= \$980 ;
+    \sel_l15_s0$568  <= \$980 ;
   always @(posedge clk)
-    \sel_l22_s0$867  <= \$981 ;
+    \sel_l15_s0$563  <= \$981 ;
   always @(posedge clk)
-    \sel_l22_s0$868  <= \$982 ;
+    \sel_l15_s0$564  <= \$982 ;
   always @(posedge clk)
-    \sel_l22_s0$869  <= \$983 ;
+    \sel_l15_s0$559  <= \$983 ;
   always @(posedge clk)
-    \sel_l22_s0$750  <= \$984 ;
+    \sel_l21_s0$876  <= \$984 ;
   always @(posedge clk)
-    \sel_l22_s0$751  <= \$985 ;
+    \sel_l21_s0$877  <= \$985 ;
   always @(posedge clk)
-    sel_l22_s0 <= \$986 ;
+    \sel_l21_s0$878  <= \$986 ;
   always @(posedge clk)
-    \sel_l22_s0$759  <= \$987 ;
+    \sel_l21_s0$708  <= \$987 ;
   always @(posedge clk)
-    \sel_l22_s0$760  <= \$988 ;
+    \sel_l21_s0$709  <= \$988 ;
   always @(posedge clk)
-    \sel_l22_s0$756  <= \$989 ;
+    sel_l21_s0 <= \$989 ;
   always @(posedge clk)
-    \sel_l22_s0$752  <= \$990 ;
+    \sel_l21_s0$717  <= \$990 ;
   always @(posedge clk)
-    \sel_l22_s0$753  <= \$991 ;
+    \sel_l21_s0$718  <= \$991 ;
   always @(posedge clk)
-    \sel_l22_s0$748  <= \$992 ;
+    \sel_l21_s0$714  <= \$992 ;
   always @(posedge clk)
-    \sel_l22_s0$785  <= \$993 ;
+    \sel_l21_s0$764  <= \$993 ;
   always @(posedge clk)
-    \sel_l22_s0$786  <= \$994 ;
+    \sel_l21_s0$765  <= \$994 ;
   always @(posedge clk)
-    \sel_l22_s0$783  <= \$995 ;
+    \sel_l21_s0$762  <= \$995 ;
   always @(posedge clk)
-    \sel_l22_s0$761  <= \$996 ;
+    \sel_l21_s0$710  <= \$996 ;
   always @(posedge clk)
-    \sel_l22_s0$762  <= \$997 ;
+    \sel_l21_s0$711  <= \$997 ;
   always @(posedge clk)
-    \sel_l22_s0$757  <= \$998 ;
+    \sel_l21_s0$706  <= \$998 ;
   always @(posedge clk)
-    \sel_l22_s0$797  <= \$999 ;
+    \sel_l21_s0$726  <= \$999 ;
   always @(posedge clk)
-    \sel_l22_s0$798  <= \$1000 ;
+    \sel_l21_s0$727  <= \$1000 ;
   always @(posedge clk)
-    \sel_l22_s0$795  <= \$1001 ;
+    \sel_l21_s0$723  <= \$1001 ;
   always @(posedge clk)
-    \sel_l22_s0$791  <= \$1002 ;
+    \sel_l21_s0$719  <= \$1002 ;
   always @(posedge clk)
-    \sel_l22_s0$792  <= \$1003 ;
+    \sel_l21_s0$720  <= \$1003 ;
   always @(posedge clk)
-    \sel_l22_s0$789  <= \$1004 ;
+    \sel_l21_s0$715  <= \$1004 ;
   always @(posedge clk)
-    \sel_l22_s0$768  <= \$1005 ;
+    \sel_l21_s0$735  <= \$1005 ;
   always @(posedge clk)
-    \sel_l22_s0$769  <= \$1006 ;
+    \sel_l21_s0$736  <= \$1006 ;
   always @(posedge clk)
-    \sel_l22_s0$765  <= \$1007 ;
+    \sel_l21_s0$732  <= \$1007 ;
   always @(posedge clk)
-    \sel_l22_s0$803  <= \$1008 ;
+    \sel_l21_s0$728  <= \$1008 ;
   always @(posedge clk)
-    \sel_l22_s0$804  <= \$1009 ;
+    \sel_l21_s0$729  <= \$1009 ;
   always @(posedge clk)
-    \sel_l22_s0$801  <= \$1010 ;
+    \sel_l21_s0$724  <= \$1010 ;
   always @(posedge clk)
-    \sel_l22_s0$777  <= \$1011 ;
+    \sel_l21_s0$744  <= \$1011 ;
   always @(posedge clk)
-    \sel_l22_s0$778  <= \$1012 ;
+    \sel_l21_s0$745  <= \$1012 ;
   always @(posedge clk)
-    \sel_l22_s0$774  <= \$1013 ;
+    \sel_l21_s0$741  <= \$1013 ;
   always @(posedge clk)
-    \sel_l22_s0$770  <= \$1014 ;
+    \sel_l21_s0$737  <= \$1014 ;
   always @(posedge clk)
-    \sel_l22_s0$771  <= \$1015 ;
+    \sel_l21_s0$738  <= \$1015 ;
   always @(posedge clk)
-    \sel_l22_s0$766  <= \$1016 ;
+    \sel_l21_s0$733  <= \$1016 ;
   always @(posedge clk)
-    \sel_l22_s0$779  <= \$1017 ;
+    \sel_l21_s0$753  <= \$1017 ;
   always @(posedge clk)
-    \sel_l22_s0$780  <= \$1018 ;
+    \sel_l21_s0$754  <= \$1018 ;
   always @(posedge clk)
-    \sel_l22_s0$775  <= \$1019 ;
+    \sel_l21_s0$750  <= \$1019 ;
   always @(posedge clk)
-    \sel_l22_s0$870  <= \$1020 ;
+    \sel_l21_s0$770  <= \$1020 ;
   always @(posedge clk)
-    \sel_l22_s0$871  <= \$1021 ;
+    \sel_l21_s0$771  <= \$1021 ;
   always @(posedge clk)
-    \sel_l22_s0$872  <= \$1022 ;
+    \sel_l21_s0$768  <= \$1022 ;
   always @(posedge clk)
-    \sel_l22_s0$873  <= \$1023 ;
+    \sel_l21_s0$746  <= \$1023 ;
   always @(posedge clk)
-    \sel_l22_s0$874  <= \$1024 ;
+    \sel_l21_s0$747  <= \$1024 ;
   always @(posedge clk)
-    \sel_l22_s0$875  <= \$1025 ;
+    \sel_l21_s0$742  <= \$1025 ;
   always @(posedge clk)
-    sel_l27_s0 <= \$1026 ;
+    \sel_l21_s0$755  <= \$1026 ;
   always @(posedge clk)
-    \sel_l27_s0$828  <= \$1027 ;
+    \sel_l21_s0$756  <= \$1027 ;
   always @(posedge clk)
-    \sel_l27_s0$830  <= \$1028 ;
+    \sel_l21_s0$751  <= \$1028 ;
   always @(posedge clk)
-    \sel_l27_s0$832  <= \$1029 ;
+    \sel_l21_s0$879  <= \$1029 ;
   always @(posedge clk)
-    \sel_l27_s0$834  <= \$1030 ;
+    \sel_l21_s0$880  <= \$1030 ;
   always @(posedge clk)
-    \sel_l27_s0$836  <= \$1031 ;
+    \sel_l21_s0$881  <= \$1031 ;
   always @(posedge clk)
-    \sel_l27_s0$838  <= \$1032 ;
+    sel_l27_s0 <= \$1032 ;
   always @(posedge clk)
-    \sel_l27_s0$840  <= \$1033 ;
+    \sel_l27_s0$810  <= \$1033 ;
   always @(posedge clk)
-    \sel_l27_s0$842  <= \$1034 ;
+    \sel_l27_s0$812  <= \$1034 ;
   always @(posedge clk)
-    \sel_l27_s0$844  <= \$1035 ;
+    \sel_l27_s0$814  <= \$1035 ;
   always @(posedge clk)
-    \sel_l27_s0$846  <= \$1036 ;
+    \sel_l27_s0$816  <= \$1036 ;
   always @(posedge clk)
-    \sel_l27_s0$848  <= \$1037 ;
+    \sel_l27_s0$818  <= \$1037 ;
   always @(posedge clk)
-    \sel_l27_s0$850  <= \$1038 ;
+    \sel_l27_s0$820  <= \$1038 ;
   always @(posedge clk)
-    \sel_l27_s0$852  <= \$1039 ;
+    \sel_l27_s0$822  <= \$1039 ;
   always @(posedge clk)
-    \sel_l27_s0$854  <= \$1040 ;
+    \sel_l27_s0$824  <= \$1040 ;
   always @(posedge clk)
-    \sel_l27_s0$856  <= \$1041 ;
+    \sel_l27_s0$826  <= \$1041 ;
   always @(posedge clk)
-    \sel_l27_s0$858  <= \$1042 ;
+    \sel_l27_s0$828  <= \$1042 ;
   always @(posedge clk)
-    \sel_l27_s0$829  <= \$1043 ;
+    \sel_l27_s0$830  <= \$1043 ;
   always @(posedge clk)
-    \sel_l27_s0$831  <= \$1044 ;
+    \sel_l27_s0$832  <= \$1044 ;
   always @(posedge clk)
-    \sel_l27_s0$833  <= \$1045 ;
+    \sel_l27_s0$834  <= \$1045 ;
   always @(posedge clk)
-    \sel_l27_s0$835  <= \$1046 ;
+    \sel_l27_s0$836  <= \$1046 ;
   always @(posedge clk)
-    \sel_l27_s0$837  <= \$1047 ;
+    \sel_l27_s0$838  <= \$1047 ;
   always @(posedge clk)
-    \sel_l27_s0$839  <= \$1048 ;
+    \sel_l27_s0$840  <= \$1048 ;
   always @(posedge clk)
-    \sel_l27_s0$841  <= \$1049 ;
+    \sel_l27_s0$811  <= \$1049 ;
   always @(posedge clk)
-    \sel_l27_s0$843  <= \$1050 ;
+    \sel_l27_s0$813  <= \$1050 ;
   always @(posedge clk)
-    \sel_l27_s0$845  <= \$1051 ;
+    \sel_l27_s0$815  <= \$1051 ;
   always @(posedge clk)
-    \sel_l27_s0$847  <= \$1052 ;
+    \sel_l27_s0$817  <= \$1052 ;
   always @(posedge clk)
-    \sel_l27_s0$849  <= \$1053 ;
+    \sel_l27_s0$819  <= \$1053 ;
   always @(posedge clk)
-    \sel_l27_s0$851  <= \$1054 ;
+    \sel_l27_s0$821  <= \$1054 ;
   always @(posedge clk)
-    \sel_l27_s0$853  <= \$1055 ;
+    \sel_l27_s0$823  <= \$1055 ;
   always @(posedge clk)
-    \sel_l27_s0$855  <= \$1056 ;
+    \sel_l27_s0$825  <= \$1056 ;
   always @(posedge clk)
-    \sel_l27_s0$857  <= \$1057 ;
+    \sel_l27_s0$827  <= \$1057 ;
   always @(posedge clk)
-    \sel_l27_s0$859  <= \$1058 ;
+    \sel_l27_s0$829  <= \$1058 ;
+  always @(posedge clk)
+    \sel_l27_s0$831  <= \$1059 ;
+  always @(posedge clk)
+    \sel_l27_s0$833  <= \$1060 ;
+  always @(posedge clk)
+    \sel_l27_s0$835  <= \$1061 ;
+  always @(posedge clk)
+    \sel_l27_s0$837  <= \$1062 ;
+  always @(posedge clk)
+    \sel_l27_s0$839  <= \$1063 ;
+  always @(posedge clk)
+    \sel_l27_s0$841  <= \$1064 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$766  = valid_s0;
@@ -3961,2018 +3985,2060 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$771  = \sel_l6_s0$239 ;
+    \$771  = \sel_l5_s0$299 ;
     if (i__ready) begin
       \$771  = sel_c32_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$772  = \sel_l6_s0$244 ;
+    \$772  = \sel_l5_s0$301 ;
     if (i__ready) begin
       \$772  = sel_c32_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$773  = sel_l6_s0;
+    \$773  = \sel_l5_s0$298 ;
     if (i__ready) begin
       \$773  = sel_c32_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$774  = \sel_l6_s0$247 ;
+    \$774  = \sel_l5_s0$209 ;
     if (i__ready) begin
-      \$774  = sel_c55_min[14:0];
+      \$774  = sel_c48_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$775  = \sel_l6_s0$252 ;
+    \$775  = \sel_l5_s0$214 ;
     if (i__ready) begin
-      \$775  = sel_c55_min[15];
+      \$775  = sel_c48_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$776  = \sel_l6_s0$246 ;
+    \$776  = sel_l5_s0;
     if (i__ready) begin
-      \$776  = sel_c55_min[20:16];
+      \$776  = sel_c48_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$777  = \sel_l6_s0$255 ;
+    \$777  = \sel_l5_s0$218 ;
     if (i__ready) begin
-      \$777  = sel_c56_min[14:0];
+      \$777  = sel_c34_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$778  = \sel_l6_s0$260 ;
+    \$778  = \sel_l5_s0$223 ;
     if (i__ready) begin
-      \$778  = sel_c56_min[15];
+      \$778  = sel_c34_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$779  = \sel_l6_s0$254 ;
+    \$779  = \sel_l5_s0$217 ;
     if (i__ready) begin
-      \$779  = sel_c56_min[20:16];
+      \$779  = sel_c34_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$780  = \sel_l6_s0$263 ;
+    \$780  = \sel_l5_s0$227 ;
     if (i__ready) begin
-      \$780  = sel_c57_min[14:0];
+      \$780  = sel_c35_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$781  = \sel_l6_s0$268 ;
+    \$781  = \sel_l5_s0$232 ;
     if (i__ready) begin
-      \$781  = sel_c57_min[15];
+      \$781  = sel_c35_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$782  = \sel_l6_s0$262 ;
+    \$782  = \sel_l5_s0$226 ;
     if (i__ready) begin
-      \$782  = sel_c57_min[20:16];
+      \$782  = sel_c35_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$783  = \sel_l6_s0$272 ;
+    \$783  = \sel_l5_s0$236 ;
     if (i__ready) begin
-      \$783  = sel_c58_min[14:0];
+      \$783  = sel_c49_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$784  = \sel_l6_s0$277 ;
+    \$784  = \sel_l5_s0$241 ;
     if (i__ready) begin
-      \$784  = sel_c58_min[15];
+      \$784  = sel_c49_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$785  = \sel_l6_s0$271 ;
+    \$785  = \sel_l5_s0$235 ;
     if (i__ready) begin
-      \$785  = sel_c58_min[20:16];
+      \$785  = sel_c49_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$786  = \sel_l6_s0$280 ;
+    \$786  = \sel_l5_s0$245 ;
     if (i__ready) begin
-      \$786  = sel_c59_min[14:0];
+      \$786  = sel_c50_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$787  = \sel_l6_s0$285 ;
+    \$787  = \sel_l5_s0$250 ;
     if (i__ready) begin
-      \$787  = sel_c59_min[15];
+      \$787  = sel_c50_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$788  = \sel_l6_s0$279 ;
+    \$788  = \sel_l5_s0$244 ;
     if (i__ready) begin
-      \$788  = sel_c59_min[20:16];
+      \$788  = sel_c50_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$789  = \sel_l6_s0$288 ;
+    \$789  = \sel_l5_s0$254 ;
     if (i__ready) begin
-      \$789  = sel_c60_min[14:0];
+      \$789  = sel_c48_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$790  = \sel_l6_s0$293 ;
+    \$790  = \sel_l5_s0$259 ;
     if (i__ready) begin
-      \$790  = sel_c60_min[15];
+      \$790  = sel_c48_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$791  = \sel_l6_s0$287 ;
+    \$791  = \sel_l5_s0$253 ;
     if (i__ready) begin
-      \$791  = sel_c60_min[20:16];
+      \$791  = sel_c48_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$792  = \sel_l6_s0$297 ;
+    \$792  = \sel_l5_s0$333 ;
     if (i__ready) begin
       \$792  = sel_c35_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$793  = \sel_l6_s0$302 ;
+    \$793  = \sel_l5_s0$335 ;
     if (i__ready) begin
       \$793  = sel_c35_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$794  = \sel_l6_s0$296 ;
+    \$794  = \sel_l5_s0$332 ;
     if (i__ready) begin
       \$794  = sel_c35_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$795  = \sel_l6_s0$274 ;
+    \$795  = \sel_l5_s0$317 ;
     if (i__ready) begin
       \$795  = sel_c36_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$796  = \sel_l6_s0$276 ;
+    \$796  = \sel_l5_s0$319 ;
     if (i__ready) begin
       \$796  = sel_c36_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$797  = \sel_l6_s0$273 ;
+    \$797  = \sel_l5_s0$316 ;
     if (i__ready) begin
       \$797  = sel_c36_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$798  = \sel_l6_s0$241 ;
+    \$798  = \sel_l5_s0$263 ;
     if (i__ready) begin
-      \$798  = sel_c61_min[14:0];
+      \$798  = sel_c51_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$799  = \sel_l6_s0$243 ;
+    \$799  = \sel_l5_s0$268 ;
     if (i__ready) begin
-      \$799  = sel_c61_min[15];
+      \$799  = sel_c51_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$800  = \sel_l6_s0$240 ;
+    \$800  = \sel_l5_s0$262 ;
     if (i__ready) begin
-      \$800  = sel_c61_min[20:16];
+      \$800  = sel_c51_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$801  = \sel_l6_s0$306 ;
+    \$801  = \sel_l5_s0$247 ;
     if (i__ready) begin
-      \$801  = sel_c59_max[14:0];
+      \$801  = sel_c38_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$802  = \sel_l6_s0$311 ;
+    \$802  = \sel_l5_s0$249 ;
     if (i__ready) begin
-      \$802  = sel_c59_max[15];
+      \$802  = sel_c38_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$803  = \sel_l6_s0$305 ;
+    \$803  = \sel_l5_s0$246 ;
     if (i__ready) begin
-      \$803  = sel_c59_max[20:16];
+      \$803  = sel_c38_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$804  = \sel_l6_s0$290 ;
+    \$804  = \sel_l5_s0$327 ;
     if (i__ready) begin
       \$804  = sel_c52_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$805  = \sel_l6_s0$292 ;
+    \$805  = \sel_l5_s0$329 ;
     if (i__ready) begin
       \$805  = sel_c52_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$806  = \sel_l6_s0$289 ;
+    \$806  = \sel_l5_s0$326 ;
     if (i__ready) begin
       \$806  = sel_c52_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$807  = \sel_l6_s0$249 ;
+    \$807  = \sel_l5_s0$304 ;
     if (i__ready) begin
       \$807  = sel_c53_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$808  = \sel_l6_s0$251 ;
+    \$808  = \sel_l5_s0$306 ;
     if (i__ready) begin
       \$808  = sel_c53_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$809  = \sel_l6_s0$248 ;
+    \$809  = \sel_l5_s0$303 ;
     if (i__ready) begin
       \$809  = sel_c53_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$810  = \sel_l6_s0$315 ;
+    \$810  = \sel_l5_s0$220 ;
     if (i__ready) begin
-      \$810  = sel_c56_max[14:0];
+      \$810  = sel_c54_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$811  = \sel_l6_s0$320 ;
+    \$811  = \sel_l5_s0$222 ;
     if (i__ready) begin
-      \$811  = sel_c56_max[15];
+      \$811  = sel_c54_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$812  = \sel_l6_s0$314 ;
+    \$812  = \sel_l5_s0$219 ;
     if (i__ready) begin
-      \$812  = sel_c56_max[20:16];
+      \$812  = sel_c54_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$813  = \sel_l6_s0$324 ;
+    \$813  = \sel_l5_s0$272 ;
     if (i__ready) begin
-      \$813  = sel_c62_min[14:0];
+      \$813  = sel_c38_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$814  = \sel_l6_s0$329 ;
+    \$814  = \sel_l5_s0$277 ;
     if (i__ready) begin
-      \$814  = sel_c62_min[15];
+      \$814  = sel_c38_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$815  = \sel_l6_s0$323 ;
+    \$815  = \sel_l5_s0$271 ;
     if (i__ready) begin
-      \$815  = sel_c62_min[20:16];
+      \$815  = sel_c38_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$816  = \sel_l6_s0$333 ;
+    \$816  = \sel_l5_s0$348 ;
     if (i__ready) begin
       \$816  = sel_c39_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$817  = \sel_l6_s0$338 ;
+    \$817  = \sel_l5_s0$350 ;
     if (i__ready) begin
       \$817  = sel_c39_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$818  = \sel_l6_s0$332 ;
+    \$818  = \sel_l5_s0$347 ;
     if (i__ready) begin
       \$818  = sel_c39_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$819  = \sel_l6_s0$257 ;
+    \$819  = \sel_l5_s0$309 ;
     if (i__ready) begin
       \$819  = sel_c40_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$820  = \sel_l6_s0$259 ;
+    \$820  = \sel_l5_s0$311 ;
     if (i__ready) begin
       \$820  = sel_c40_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$821  = \sel_l6_s0$256 ;
+    \$821  = \sel_l5_s0$308 ;
     if (i__ready) begin
       \$821  = sel_c40_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$822  = \sel_l6_s0$265 ;
+    \$822  = \sel_l5_s0$265 ;
     if (i__ready) begin
-      \$822  = sel_c61_max[14:0];
+      \$822  = sel_c41_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$823  = \sel_l6_s0$267 ;
+    \$823  = \sel_l5_s0$267 ;
     if (i__ready) begin
-      \$823  = sel_c61_max[15];
+      \$823  = sel_c41_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$824  = \sel_l6_s0$264 ;
+    \$824  = \sel_l5_s0$264 ;
     if (i__ready) begin
-      \$824  = sel_c61_max[20:16];
+      \$824  = sel_c41_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$825  = \sel_l6_s0$308 ;
+    \$825  = \sel_l5_s0$281 ;
     if (i__ready) begin
-      \$825  = sel_c63_min[14:0];
+      \$825  = sel_c50_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$826  = \sel_l6_s0$310 ;
+    \$826  = \sel_l5_s0$286 ;
     if (i__ready) begin
-      \$826  = sel_c63_min[15];
+      \$826  = sel_c50_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$827  = \sel_l6_s0$307 ;
+    \$827  = \sel_l5_s0$280 ;
     if (i__ready) begin
-      \$827  = sel_c63_min[20:16];
+      \$827  = sel_c50_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$828  = \sel_l6_s0$342 ;
+    \$828  = \sel_l5_s0$354 ;
     if (i__ready) begin
       \$828  = sel_c52_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$829  = \sel_l6_s0$347 ;
+    \$829  = \sel_l5_s0$356 ;
     if (i__ready) begin
       \$829  = sel_c52_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$830  = \sel_l6_s0$341 ;
+    \$830  = \sel_l5_s0$353 ;
     if (i__ready) begin
       \$830  = sel_c52_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$831  = \sel_l6_s0$351 ;
+    \$831  = \sel_l5_s0$360 ;
     if (i__ready) begin
       \$831  = sel_c53_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$832  = \sel_l6_s0$356 ;
+    \$832  = \sel_l5_s0$362 ;
     if (i__ready) begin
       \$832  = sel_c53_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$833  = \sel_l6_s0$350 ;
+    \$833  = \sel_l5_s0$359 ;
     if (i__ready) begin
       \$833  = sel_c53_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$834  = \sel_l6_s0$317 ;
+    \$834  = \sel_l5_s0$290 ;
     if (i__ready) begin
-      \$834  = sel_c64_min[14:0];
+      \$834  = sel_c41_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$835  = \sel_l6_s0$319 ;
+    \$835  = \sel_l5_s0$295 ;
     if (i__ready) begin
-      \$835  = sel_c64_min[15];
+      \$835  = sel_c41_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$836  = \sel_l6_s0$316 ;
+    \$836  = \sel_l5_s0$289 ;
     if (i__ready) begin
-      \$836  = sel_c64_min[20:16];
+      \$836  = sel_c41_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$837  = \sel_l6_s0$360 ;
+    \$837  = \sel_l5_s0$274 ;
     if (i__ready) begin
-      \$837  = sel_c62_max[14:0];
+      \$837  = sel_c49_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$838  = \sel_l6_s0$365 ;
+    \$838  = \sel_l5_s0$276 ;
     if (i__ready) begin
-      \$838  = sel_c62_max[15];
+      \$838  = sel_c49_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$839  = \sel_l6_s0$359 ;
+    \$839  = \sel_l5_s0$273 ;
     if (i__ready) begin
-      \$839  = sel_c62_max[20:16];
+      \$839  = sel_c49_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$840  = \sel_l6_s0$369 ;
+    \$840  = \sel_l5_s0$372 ;
     if (i__ready) begin
       \$840  = sel_c43_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$841  = \sel_l6_s0$374 ;
+    \$841  = \sel_l5_s0$374 ;
     if (i__ready) begin
       \$841  = sel_c43_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$842  = \sel_l6_s0$368 ;
+    \$842  = \sel_l5_s0$371 ;
     if (i__ready) begin
       \$842  = sel_c43_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$843  = \sel_l6_s0$282 ;
+    \$843  = \sel_l5_s0$322 ;
     if (i__ready) begin
       \$843  = sel_c44_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$844  = \sel_l6_s0$284 ;
+    \$844  = \sel_l5_s0$324 ;
     if (i__ready) begin
       \$844  = sel_c44_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$845  = \sel_l6_s0$281 ;
+    \$845  = \sel_l5_s0$321 ;
     if (i__ready) begin
       \$845  = sel_c44_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$846  = \sel_l6_s0$353 ;
+    \$846  = \sel_l5_s0$211 ;
     if (i__ready) begin
-      \$846  = sel_c55_max[14:0];
+      \$846  = sel_c45_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$847  = \sel_l6_s0$355 ;
+    \$847  = \sel_l5_s0$213 ;
     if (i__ready) begin
-      \$847  = sel_c55_max[15];
+      \$847  = sel_c45_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$848  = \sel_l6_s0$352 ;
+    \$848  = \sel_l5_s0$210 ;
     if (i__ready) begin
-      \$848  = sel_c55_max[20:16];
+      \$848  = sel_c45_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$849  = \sel_l6_s0$299 ;
+    \$849  = \sel_l5_s0$292 ;
     if (i__ready) begin
-      \$849  = sel_c64_max[14:0];
+      \$849  = sel_c54_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$850  = \sel_l6_s0$301 ;
+    \$850  = \sel_l5_s0$294 ;
     if (i__ready) begin
-      \$850  = sel_c64_max[15];
+      \$850  = sel_c54_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$851  = \sel_l6_s0$298 ;
+    \$851  = \sel_l5_s0$291 ;
     if (i__ready) begin
-      \$851  = sel_c64_max[20:16];
+      \$851  = sel_c54_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$852  = \sel_l6_s0$371 ;
+    \$852  = \sel_l5_s0$229 ;
     if (i__ready) begin
-      \$852  = sel_c57_max[14:0];
+      \$852  = sel_c51_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$853  = \sel_l6_s0$373 ;
+    \$853  = \sel_l5_s0$231 ;
     if (i__ready) begin
-      \$853  = sel_c57_max[15];
+      \$853  = sel_c51_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$854  = \sel_l6_s0$370 ;
+    \$854  = \sel_l5_s0$228 ;
     if (i__ready) begin
-      \$854  = sel_c57_max[20:16];
+      \$854  = sel_c51_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$855  = \sel_l6_s0$326 ;
+    \$855  = \sel_l5_s0$238 ;
     if (i__ready) begin
-      \$855  = sel_c58_max[14:0];
+      \$855  = sel_c44_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$856  = \sel_l6_s0$328 ;
+    \$856  = \sel_l5_s0$240 ;
     if (i__ready) begin
-      \$856  = sel_c58_max[15];
+      \$856  = sel_c44_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$857  = \sel_l6_s0$325 ;
+    \$857  = \sel_l5_s0$237 ;
     if (i__ready) begin
-      \$857  = sel_c58_max[20:16];
+      \$857  = sel_c44_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$858  = \sel_l6_s0$335 ;
+    \$858  = \sel_l5_s0$283 ;
     if (i__ready) begin
-      \$858  = sel_c63_max[14:0];
+      \$858  = sel_c45_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$859  = \sel_l6_s0$337 ;
+    \$859  = \sel_l5_s0$285 ;
     if (i__ready) begin
-      \$859  = sel_c63_max[15];
+      \$859  = sel_c45_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$860  = \sel_l6_s0$334 ;
+    \$860  = \sel_l5_s0$282 ;
     if (i__ready) begin
-      \$860  = sel_c63_max[20:16];
+      \$860  = sel_c45_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$861  = \sel_l6_s0$344 ;
+    \$861  = \sel_l5_s0$256 ;
     if (i__ready) begin
-      \$861  = sel_c60_max[14:0];
+      \$861  = sel_c46_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$862  = \sel_l6_s0$346 ;
+    \$862  = \sel_l5_s0$258 ;
     if (i__ready) begin
-      \$862  = sel_c60_max[15];
+      \$862  = sel_c46_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$863  = \sel_l6_s0$343 ;
+    \$863  = \sel_l5_s0$255 ;
     if (i__ready) begin
-      \$863  = sel_c60_max[20:16];
+      \$863  = sel_c46_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$864  = \sel_l6_s0$362 ;
+    \$864  = \sel_l5_s0$366 ;
     if (i__ready) begin
       \$864  = sel_c47_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$865  = \sel_l6_s0$364 ;
+    \$865  = \sel_l5_s0$368 ;
     if (i__ready) begin
       \$865  = sel_c47_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$866  = \sel_l6_s0$361 ;
+    \$866  = \sel_l5_s0$365 ;
     if (i__ready) begin
       \$866  = sel_c47_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$867  = \sel_l11_s0$471 ;
+    \$867  = \sel_l10_s0$457 ;
     if (i__ready) begin
-      \$867  = sel_c109_min[14:0];
+      \$867  = sel_c102_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$868  = \sel_l11_s0$476 ;
+    \$868  = \sel_l10_s0$462 ;
     if (i__ready) begin
-      \$868  = sel_c109_min[15];
+      \$868  = sel_c102_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$869  = sel_l11_s0;
+    \$869  = sel_l10_s0;
     if (i__ready) begin
-      \$869  = sel_c109_min[20:16];
+      \$869  = sel_c102_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$870  = \sel_l11_s0$473 ;
+    \$870  = \sel_l10_s0$501 ;
     if (i__ready) begin
       \$870  = sel_c94_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$871  = \sel_l11_s0$475 ;
+    \$871  = \sel_l10_s0$503 ;
     if (i__ready) begin
       \$871  = sel_c94_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$872  = \sel_l11_s0$472 ;
+    \$872  = \sel_l10_s0$500 ;
     if (i__ready) begin
       \$872  = sel_c94_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$873  = \sel_l11_s0$479 ;
+    \$873  = \sel_l10_s0$466 ;
     if (i__ready) begin
-      \$873  = sel_c111_min[14:0];
+      \$873  = sel_c104_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$874  = \sel_l11_s0$484 ;
+    \$874  = \sel_l10_s0$471 ;
     if (i__ready) begin
-      \$874  = sel_c111_min[15];
+      \$874  = sel_c104_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$875  = \sel_l11_s0$478 ;
+    \$875  = \sel_l10_s0$465 ;
     if (i__ready) begin
-      \$875  = sel_c111_min[20:16];
+      \$875  = sel_c104_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$876  = \sel_l11_s0$509 ;
+    \$876  = \sel_l10_s0$474 ;
     if (i__ready) begin
-      \$876  = sel_c112_min[14:0];
+      \$876  = sel_c105_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$877  = \sel_l11_s0$511 ;
+    \$877  = \sel_l10_s0$479 ;
     if (i__ready) begin
-      \$877  = sel_c112_min[15];
+      \$877  = sel_c105_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$878  = \sel_l11_s0$508 ;
+    \$878  = \sel_l10_s0$473 ;
     if (i__ready) begin
-      \$878  = sel_c112_min[20:16];
+      \$878  = sel_c105_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$879  = \sel_l11_s0$481 ;
+    \$879  = \sel_l10_s0$483 ;
     if (i__ready) begin
-      \$879  = sel_c113_min[14:0];
+      \$879  = sel_c106_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$880  = \sel_l11_s0$483 ;
+    \$880  = \sel_l10_s0$488 ;
     if (i__ready) begin
-      \$880  = sel_c113_min[15];
+      \$880  = sel_c106_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$881  = \sel_l11_s0$480 ;
+    \$881  = \sel_l10_s0$482 ;
     if (i__ready) begin
-      \$881  = sel_c113_min[20:16];
+      \$881  = sel_c106_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$882  = \sel_l11_s0$488 ;
+    \$882  = \sel_l10_s0$492 ;
     if (i__ready) begin
-      \$882  = sel_c110_max[14:0];
+      \$882  = sel_c107_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$883  = \sel_l11_s0$493 ;
+    \$883  = \sel_l10_s0$497 ;
     if (i__ready) begin
-      \$883  = sel_c110_max[15];
+      \$883  = sel_c107_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$884  = \sel_l11_s0$487 ;
+    \$884  = \sel_l10_s0$491 ;
     if (i__ready) begin
-      \$884  = sel_c110_max[20:16];
+      \$884  = sel_c107_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$885  = \sel_l11_s0$514 ;
+    \$885  = \sel_l10_s0$468 ;
     if (i__ready) begin
-      \$885  = sel_c111_max[14:0];
+      \$885  = sel_c103_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$886  = \sel_l11_s0$516 ;
+    \$886  = \sel_l10_s0$470 ;
     if (i__ready) begin
-      \$886  = sel_c111_max[15];
+      \$886  = sel_c103_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$887  = \sel_l11_s0$513 ;
+    \$887  = \sel_l10_s0$467 ;
     if (i__ready) begin
-      \$887  = sel_c111_max[20:16];
+      \$887  = sel_c103_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$888  = \sel_l11_s0$490 ;
+    \$888  = \sel_l10_s0$476 ;
     if (i__ready) begin
-      \$888  = sel_c112_max[14:0];
+      \$888  = sel_c102_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$889  = \sel_l11_s0$492 ;
+    \$889  = \sel_l10_s0$478 ;
     if (i__ready) begin
-      \$889  = sel_c112_max[15];
+      \$889  = sel_c102_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$890  = \sel_l11_s0$489 ;
+    \$890  = \sel_l10_s0$475 ;
     if (i__ready) begin
-      \$890  = sel_c112_max[20:16];
+      \$890  = sel_c102_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$891  = \sel_l11_s0$552 ;
+    \$891  = \sel_l10_s0$485 ;
     if (i__ready) begin
-      \$891  = sel_c113_max[14:0];
+      \$891  = sel_c101_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$892  = \sel_l11_s0$553 ;
+    \$892  = \sel_l10_s0$487 ;
     if (i__ready) begin
-      \$892  = sel_c113_max[15];
+      \$892  = sel_c101_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$893  = \sel_l11_s0$549 ;
+    \$893  = \sel_l10_s0$484 ;
     if (i__ready) begin
-      \$893  = sel_c113_max[20:16];
+      \$893  = sel_c101_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$894  = \sel_l11_s0$497 ;
+    \$894  = \sel_l10_s0$494 ;
     if (i__ready) begin
-      \$894  = sel_c109_max[14:0];
+      \$894  = sel_c108_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$895  = \sel_l11_s0$502 ;
+    \$895  = \sel_l10_s0$496 ;
     if (i__ready) begin
-      \$895  = sel_c109_max[15];
+      \$895  = sel_c108_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$896  = \sel_l11_s0$496 ;
+    \$896  = \sel_l10_s0$493 ;
     if (i__ready) begin
-      \$896  = sel_c109_max[20:16];
+      \$896  = sel_c108_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$897  = \sel_l11_s0$564 ;
+    \$897  = \sel_l10_s0$459 ;
     if (i__ready) begin
-      \$897  = sel_c108_max[14:0];
+      \$897  = sel_c98_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$898  = \sel_l11_s0$565 ;
+    \$898  = \sel_l10_s0$461 ;
     if (i__ready) begin
-      \$898  = sel_c108_max[15];
+      \$898  = sel_c98_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \sel_l11_s0$561 ;
+    \$899  = \sel_l10_s0$458 ;
     if (i__ready) begin
-      \$899  = sel_c108_max[20:16];
+      \$899  = sel_c98_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \sel_l11_s0$566 ;
+    \$900  = \sel_l10_s0$846 ;
     if (i__ready) begin
-      \$900  = sel_c107_max[14:0];
+      \$900  = sel_c108_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = \sel_l11_s0$567 ;
+    \$901  = \sel_l10_s0$847 ;
     if (i__ready) begin
-      \$901  = sel_c107_max[15];
+      \$901  = sel_c108_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \sel_l11_s0$562 ;
+    \$902  = \sel_l10_s0$848 ;
     if (i__ready) begin
-      \$902  = sel_c107_max[20:16];
+      \$902  = sel_c108_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = \sel_l11_s0$573 ;
+    \$903  = \sel_l10_s0$849 ;
     if (i__ready) begin
-      \$903  = sel_c99_max[14:0];
+      \$903  = sel_c107_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = \sel_l11_s0$574 ;
+    \$904  = \sel_l10_s0$850 ;
     if (i__ready) begin
-      \$904  = sel_c99_max[15];
+      \$904  = sel_c107_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \sel_l11_s0$570 ;
+    \$905  = \sel_l10_s0$851 ;
     if (i__ready) begin
-      \$905  = sel_c99_max[20:16];
+      \$905  = sel_c107_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = \sel_l11_s0$499 ;
+    \$906  = \sel_l10_s0$852 ;
     if (i__ready) begin
-      \$906  = sel_c106_max[14:0];
+      \$906  = sel_c99_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = \sel_l11_s0$501 ;
+    \$907  = \sel_l10_s0$853 ;
     if (i__ready) begin
-      \$907  = sel_c106_max[15];
+      \$907  = sel_c99_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = \sel_l11_s0$498 ;
+    \$908  = \sel_l10_s0$854 ;
     if (i__ready) begin
-      \$908  = sel_c106_max[20:16];
+      \$908  = sel_c99_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = \sel_l11_s0$582 ;
+    \$909  = \sel_l10_s0$512 ;
     if (i__ready) begin
-      \$909  = sel_c100_max[14:0];
+      \$909  = sel_c106_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = \sel_l11_s0$583 ;
+    \$910  = \sel_l10_s0$514 ;
     if (i__ready) begin
-      \$910  = sel_c100_max[15];
+      \$910  = sel_c106_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = \sel_l11_s0$579 ;
+    \$911  = \sel_l10_s0$511 ;
     if (i__ready) begin
-      \$911  = sel_c100_max[20:16];
+      \$911  = sel_c106_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = \sel_l11_s0$584 ;
+    \$912  = \sel_l10_s0$855 ;
     if (i__ready) begin
-      \$912  = sel_c72_max[14:0];
+      \$912  = sel_c100_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = \sel_l11_s0$585 ;
+    \$913  = \sel_l10_s0$856 ;
     if (i__ready) begin
-      \$913  = sel_c72_max[15];
+      \$913  = sel_c100_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = \sel_l11_s0$580 ;
+    \$914  = \sel_l10_s0$857 ;
     if (i__ready) begin
-      \$914  = sel_c72_max[20:16];
+      \$914  = sel_c100_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = \sel_l11_s0$575 ;
+    \$915  = \sel_l10_s0$858 ;
     if (i__ready) begin
-      \$915  = sel_c80_max[14:0];
+      \$915  = sel_c72_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = \sel_l11_s0$576 ;
+    \$916  = \sel_l10_s0$859 ;
     if (i__ready) begin
-      \$916  = sel_c80_max[15];
+      \$916  = sel_c72_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = \sel_l11_s0$571 ;
+    \$917  = \sel_l10_s0$860 ;
     if (i__ready) begin
-      \$917  = sel_c80_max[20:16];
+      \$917  = sel_c72_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \sel_l11_s0$539 ;
+    \$918  = \sel_l10_s0$861 ;
     if (i__ready) begin
-      \$918  = sel_c105_max[14:0];
+      \$918  = sel_c80_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = \sel_l11_s0$540 ;
+    \$919  = \sel_l10_s0$862 ;
     if (i__ready) begin
-      \$919  = sel_c105_max[15];
+      \$919  = sel_c80_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \sel_l11_s0$537 ;
+    \$920  = \sel_l10_s0$863 ;
     if (i__ready) begin
-      \$920  = sel_c105_max[20:16];
+      \$920  = sel_c80_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \sel_l11_s0$533 ;
+    \$921  = \sel_l10_s0$864 ;
     if (i__ready) begin
-      \$921  = sel_c76_max[14:0];
+      \$921  = sel_c105_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = \sel_l11_s0$534 ;
+    \$922  = \sel_l10_s0$865 ;
     if (i__ready) begin
-      \$922  = sel_c76_max[15];
+      \$922  = sel_c105_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \sel_l11_s0$531 ;
+    \$923  = \sel_l10_s0$866 ;
     if (i__ready) begin
-      \$923  = sel_c76_max[20:16];
+      \$923  = sel_c105_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \sel_l11_s0$554 ;
+    \$924  = \sel_l10_s0$867 ;
     if (i__ready) begin
-      \$924  = sel_c77_max[14:0];
+      \$924  = sel_c76_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = \sel_l11_s0$555 ;
+    \$925  = \sel_l10_s0$868 ;
     if (i__ready) begin
-      \$925  = sel_c77_max[15];
+      \$925  = sel_c76_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = \sel_l11_s0$550 ;
+    \$926  = \sel_l10_s0$869 ;
     if (i__ready) begin
-      \$926  = sel_c77_max[20:16];
+      \$926  = sel_c76_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = \sel_l11_s0$545 ;
+    \$927  = \sel_l10_s0$870 ;
     if (i__ready) begin
-      \$927  = sel_c79_max[14:0];
+      \$927  = sel_c77_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = \sel_l11_s0$546 ;
+    \$928  = \sel_l10_s0$871 ;
     if (i__ready) begin
-      \$928  = sel_c79_max[15];
+      \$928  = sel_c77_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = \sel_l11_s0$543 ;
+    \$929  = \sel_l10_s0$872 ;
     if (i__ready) begin
-      \$929  = sel_c79_max[20:16];
+      \$929  = sel_c77_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = \sel_l17_s0$591 ;
+    \$930  = \sel_l10_s0$873 ;
     if (i__ready) begin
-      \$930  = sel_s0_lo[14:0];
+      \$930  = sel_c79_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = \sel_l17_s0$592 ;
+    \$931  = \sel_l10_s0$874 ;
     if (i__ready) begin
-      \$931  = sel_s0_lo[15];
+      \$931  = sel_c79_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = sel_l17_s0;
+    \$932  = \sel_l10_s0$875 ;
     if (i__ready) begin
-      \$932  = sel_s0_lo[20:16];
+      \$932  = sel_c79_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \sel_l17_s0$600 ;
+    \$933  = \sel_l15_s0$536 ;
     if (i__ready) begin
-      \$933  = sel_s1_lo[14:0];
+      \$933  = sel_c124_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \sel_l17_s0$601 ;
+    \$934  = \sel_l15_s0$541 ;
     if (i__ready) begin
-      \$934  = sel_s1_lo[15];
+      \$934  = sel_c124_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = \sel_l17_s0$597 ;
+    \$935  = sel_l15_s0;
     if (i__ready) begin
-      \$935  = sel_s1_lo[20:16];
+      \$935  = sel_c124_min[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \sel_l17_s0$609 ;
+    \$936  = \sel_l15_s0$538 ;
     if (i__ready) begin
-      \$936  = sel_s2_lo[14:0];
+      \$936  = sel_c123_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \sel_l17_s0$610 ;
+    \$937  = \sel_l15_s0$540 ;
     if (i__ready) begin
-      \$937  = sel_s2_lo[15];
+      \$937  = sel_c123_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \sel_l17_s0$606 ;
+    \$938  = \sel_l15_s0$537 ;
     if (i__ready) begin
-      \$938  = sel_s2_lo[20:16];
+      \$938  = sel_c123_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = \sel_l17_s0$618 ;
+    \$939  = \sel_l15_s0$552 ;
     if (i__ready) begin
-      \$939  = sel_s3_lo[14:0];
+      \$939  = sel_c120_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \sel_l17_s0$619 ;
+    \$940  = \sel_l15_s0$553 ;
     if (i__ready) begin
-      \$940  = sel_s3_lo[15];
+      \$940  = sel_c120_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \sel_l17_s0$615 ;
+    \$941  = \sel_l15_s0$549 ;
     if (i__ready) begin
-      \$941  = sel_s3_lo[20:16];
+      \$941  = sel_c120_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \sel_l17_s0$620 ;
+    \$942  = \sel_l15_s0$561 ;
     if (i__ready) begin
-      \$942  = sel_s4_lo[14:0];
+      \$942  = sel_c124_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \sel_l17_s0$621 ;
+    \$943  = \sel_l15_s0$562 ;
     if (i__ready) begin
-      \$943  = sel_s4_lo[15];
+      \$943  = sel_c124_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \sel_l17_s0$616 ;
+    \$944  = \sel_l15_s0$558 ;
     if (i__ready) begin
-      \$944  = sel_s4_lo[20:16];
+      \$944  = sel_c124_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \sel_l17_s0$593 ;
+    \$945  = \sel_l15_s0$570 ;
     if (i__ready) begin
-      \$945  = sel_s5_lo[14:0];
+      \$945  = sel_c113_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = \sel_l17_s0$594 ;
+    \$946  = \sel_l15_s0$571 ;
     if (i__ready) begin
-      \$946  = sel_s5_lo[15];
+      \$946  = sel_c113_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \sel_l17_s0$589 ;
+    \$947  = \sel_l15_s0$567 ;
     if (i__ready) begin
-      \$947  = sel_s5_lo[20:16];
+      \$947  = sel_c113_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = \sel_l17_s0$627 ;
+    \$948  = \sel_l15_s0$579 ;
     if (i__ready) begin
-      \$948  = sel_s5_hi[14:0];
+      \$948  = sel_c122_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = \sel_l17_s0$628 ;
+    \$949  = \sel_l15_s0$580 ;
     if (i__ready) begin
-      \$949  = sel_s5_hi[15];
+      \$949  = sel_c122_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \sel_l17_s0$624 ;
+    \$950  = \sel_l15_s0$576 ;
     if (i__ready) begin
-      \$950  = sel_s5_hi[20:16];
+      \$950  = sel_c122_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \sel_l17_s0$602 ;
+    \$951  = \sel_l15_s0$588 ;
     if (i__ready) begin
-      \$951  = sel_s6_lo[14:0];
+      \$951  = \sel_l10_s0$846 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \sel_l17_s0$603 ;
+    \$952  = \sel_l15_s0$589 ;
     if (i__ready) begin
-      \$952  = sel_s6_lo[15];
+      \$952  = \sel_l10_s0$847 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = \sel_l17_s0$598 ;
+    \$953  = \sel_l15_s0$585 ;
     if (i__ready) begin
-      \$953  = sel_s6_lo[20:16];
+      \$953  = \sel_l10_s0$848 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = \sel_l17_s0$636 ;
+    \$954  = \sel_l15_s0$590 ;
     if (i__ready) begin
-      \$954  = sel_s4_hi[14:0];
+      \$954  = \sel_l10_s0$849 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = \sel_l17_s0$637 ;
+    \$955  = \sel_l15_s0$591 ;
     if (i__ready) begin
-      \$955  = sel_s4_hi[15];
+      \$955  = \sel_l10_s0$850 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = \sel_l17_s0$633 ;
+    \$956  = \sel_l15_s0$586 ;
     if (i__ready) begin
-      \$956  = sel_s4_hi[20:16];
+      \$956  = \sel_l10_s0$851 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = \sel_l17_s0$611 ;
+    \$957  = \sel_l15_s0$597 ;
     if (i__ready) begin
-      \$957  = sel_s7_lo[14:0];
+      \$957  = \sel_l10_s0$852 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = \sel_l17_s0$612 ;
+    \$958  = \sel_l15_s0$598 ;
     if (i__ready) begin
-      \$958  = sel_s7_lo[15];
+      \$958  = \sel_l10_s0$853 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \sel_l17_s0$607 ;
+    \$959  = \sel_l15_s0$594 ;
     if (i__ready) begin
-      \$959  = sel_s7_lo[20:16];
+      \$959  = \sel_l10_s0$854 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = \sel_l17_s0$645 ;
+    \$960  = \sel_l15_s0$581 ;
     if (i__ready) begin
-      \$960  = sel_s7_hi[14:0];
+      \$960  = sel_c117_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = \sel_l17_s0$646 ;
+    \$961  = \sel_l15_s0$582 ;
     if (i__ready) begin
-      \$961  = sel_s7_hi[15];
+      \$961  = sel_c117_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = \sel_l17_s0$642 ;
+    \$962  = \sel_l15_s0$577 ;
     if (i__ready) begin
-      \$962  = sel_s7_hi[20:16];
+      \$962  = sel_c117_max[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = \sel_l17_s0$654 ;
+    \$963  = \sel_l15_s0$606 ;
     if (i__ready) begin
-      \$963  = sel_s6_hi[14:0];
+      \$963  = \sel_l10_s0$855 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = \sel_l17_s0$655 ;
+    \$964  = \sel_l15_s0$607 ;
     if (i__ready) begin
-      \$964  = sel_s6_hi[15];
+      \$964  = \sel_l10_s0$856 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = \sel_l17_s0$651 ;
+    \$965  = \sel_l15_s0$603 ;
     if (i__ready) begin
-      \$965  = sel_s6_hi[20:16];
+      \$965  = \sel_l10_s0$857 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = \sel_l17_s0$656 ;
+    \$966  = \sel_l15_s0$608 ;
     if (i__ready) begin
-      \$966  = sel_s1_hi[14:0];
+      \$966  = \sel_l10_s0$858 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = \sel_l17_s0$657 ;
+    \$967  = \sel_l15_s0$609 ;
     if (i__ready) begin
-      \$967  = sel_s1_hi[15];
+      \$967  = \sel_l10_s0$859 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \sel_l17_s0$652 ;
+    \$968  = \sel_l15_s0$604 ;
     if (i__ready) begin
-      \$968  = sel_s1_hi[20:16];
+      \$968  = \sel_l10_s0$860 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = \sel_l17_s0$629 ;
+    \$969  = \sel_l15_s0$599 ;
     if (i__ready) begin
-      \$969  = sel_s0_hi[14:0];
+      \$969  = \sel_l10_s0$861 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = \sel_l17_s0$630 ;
+    \$970  = \sel_l15_s0$600 ;
     if (i__ready) begin
-      \$970  = sel_s0_hi[15];
+      \$970  = \sel_l10_s0$862 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \sel_l17_s0$625 ;
+    \$971  = \sel_l15_s0$595 ;
     if (i__ready) begin
-      \$971  = sel_s0_hi[20:16];
+      \$971  = \sel_l10_s0$863 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \sel_l17_s0$638 ;
+    \$972  = \sel_l15_s0$554 ;
     if (i__ready) begin
-      \$972  = sel_s3_hi[14:0];
+      \$972  = \sel_l10_s0$864 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \sel_l17_s0$639 ;
+    \$973  = \sel_l15_s0$555 ;
     if (i__ready) begin
-      \$973  = sel_s3_hi[15];
+      \$973  = \sel_l10_s0$865 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \sel_l17_s0$634 ;
+    \$974  = \sel_l15_s0$550 ;
     if (i__ready) begin
-      \$974  = sel_s3_hi[20:16];
+      \$974  = \sel_l10_s0$866 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \sel_l17_s0$647 ;
+    \$975  = \sel_l15_s0$545 ;
     if (i__ready) begin
-      \$975  = sel_s2_hi[14:0];
+      \$975  = \sel_l10_s0$867 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \sel_l17_s0$648 ;
+    \$976  = \sel_l15_s0$546 ;
     if (i__ready) begin
-      \$976  = sel_s2_hi[15];
+      \$976  = \sel_l10_s0$868 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \sel_l17_s0$643 ;
+    \$977  = \sel_l15_s0$543 ;
     if (i__ready) begin
-      \$977  = sel_s2_hi[20:16];
+      \$977  = \sel_l10_s0$869 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = \sel_l22_s0$864 ;
+    \$978  = \sel_l15_s0$572 ;
     if (i__ready) begin
-      \$978  = sel_s24_lo[14:0];
+      \$978  = \sel_l10_s0$870 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = \sel_l22_s0$865 ;
+    \$979  = \sel_l15_s0$573 ;
     if (i__ready) begin
-      \$979  = sel_s24_lo[15];
+      \$979  = \sel_l10_s0$871 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \sel_l22_s0$866 ;
+    \$980  = \sel_l15_s0$568 ;
     if (i__ready) begin
-      \$980  = sel_s24_lo[20:16];
+      \$980  = \sel_l10_s0$872 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \sel_l22_s0$867 ;
+    \$981  = \sel_l15_s0$563 ;
     if (i__ready) begin
-      \$981  = sel_s39_lo[14:0];
+      \$981  = \sel_l10_s0$873 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = \sel_l22_s0$868 ;
+    \$982  = \sel_l15_s0$564 ;
     if (i__ready) begin
-      \$982  = sel_s39_lo[15];
+      \$982  = \sel_l10_s0$874 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \sel_l22_s0$869 ;
+    \$983  = \sel_l15_s0$559 ;
     if (i__ready) begin
-      \$983  = sel_s39_lo[20:16];
+      \$983  = \sel_l10_s0$875 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = \sel_l22_s0$750 ;
+    \$984  = \sel_l21_s0$876 ;
     if (i__ready) begin
-      \$984  = sel_s40_lo[14:0];
+      \$984  = sel_s24_lo[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \sel_l22_s0$751 ;
+    \$985  = \sel_l21_s0$877 ;
     if (i__ready) begin
-      \$985  = sel_s40_lo[15];
+      \$985  = sel_s24_lo[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = sel_l22_s0;
+    \$986  = \sel_l21_s0$878 ;
     if (i__ready) begin
-      \$986  = sel_s40_lo[20:16];
+      \$986  = sel_s24_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = \sel_l22_s0$759 ;
+    \$987  = \sel_l21_s0$708 ;
     if (i__ready) begin
-      \$987  = sel_s33_lo[14:0];
+      \$987  = sel_s32_lo[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = \sel_l22_s0$760 ;
+    \$988  = \sel_l21_s0$709 ;
     if (i__ready) begin
-      \$988  = sel_s33_lo[15];
+      \$988  = sel_s32_lo[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = \sel_l22_s0$756 ;
+    \$989  = sel_l21_s0;
     if (i__ready) begin
-      \$989  = sel_s33_lo[20:16];
+      \$989  = sel_s32_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = \sel_l22_s0$752 ;
+    \$990  = \sel_l21_s0$717 ;
     if (i__ready) begin
-      \$990  = sel_s39_hi[14:0];
+      \$990  = sel_s32_hi[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \sel_l22_s0$753 ;
+    \$991  = \sel_l21_s0$718 ;
     if (i__ready) begin
-      \$991  = sel_s39_hi[15];
+      \$991  = sel_s32_hi[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \sel_l22_s0$748 ;
+    \$992  = \sel_l21_s0$714 ;
     if (i__ready) begin
-      \$992  = sel_s39_hi[20:16];
+      \$992  = sel_s32_hi[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = \sel_l22_s0$785 ;
+    \$993  = \sel_l21_s0$764 ;
     if (i__ready) begin
-      \$993  = sel_s41_lo[14:0];
+      \$993  = sel_s33_lo[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = \sel_l22_s0$786 ;
+    \$994  = \sel_l21_s0$765 ;
     if (i__ready) begin
-      \$994  = sel_s41_lo[15];
+      \$994  = sel_s33_lo[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = \sel_l22_s0$783 ;
+    \$995  = \sel_l21_s0$762 ;
     if (i__ready) begin
-      \$995  = sel_s41_lo[20:16];
+      \$995  = sel_s33_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = \sel_l22_s0$761 ;
+    \$996  = \sel_l21_s0$710 ;
     if (i__ready) begin
-      \$996  = sel_s40_hi[14:0];
+      \$996  = sel_s34_lo[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = \sel_l22_s0$762 ;
+    \$997  = \sel_l21_s0$711 ;
     if (i__ready) begin
-      \$997  = sel_s40_hi[15];
+      \$997  = sel_s34_lo[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = \sel_l22_s0$757 ;
+    \$998  = \sel_l21_s0$706 ;
     if (i__ready) begin
-      \$998  = sel_s40_hi[20:16];
+      \$998  = sel_s34_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = \sel_l22_s0$797 ;
+    \$999  = \sel_l21_s0$726 ;
     if (i__ready) begin
-      \$999  = sel_s42_lo[14:0];
+      \$999  = sel_s35_lo[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = \sel_l22_s0$798 ;
+    \$1000  = \sel_l21_s0$727 ;
     if (i__ready) begin
-      \$1000  = sel_s42_lo[15];
+      \$1000  = sel_s35_lo[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = \sel_l22_s0$795 ;
+    \$1001  = \sel_l21_s0$723 ;
     if (i__ready) begin
-      \$1001  = sel_s42_lo[20:16];
+      \$1001  = sel_s35_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = \sel_l22_s0$791 ;
+    \$1002  = \sel_l21_s0$719 ;
     if (i__ready) begin
-      \$1002  = sel_s41_hi[14:0];
+      \$1002  = sel_s34_hi[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = \sel_l22_s0$792 ;
+    \$1003  = \sel_l21_s0$720 ;
     if (i__ready) begin
-      \$1003  = sel_s41_hi[15];
+      \$1003  = sel_s34_hi[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = \sel_l22_s0$789 ;
+    \$1004  = \sel_l21_s0$715 ;
     if (i__ready) begin
-      \$1004  = sel_s41_hi[20:16];
+      \$1004  = sel_s34_hi[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = \sel_l22_s0$768 ;
+    \$1005  = \sel_l21_s0$735 ;
     if (i__ready) begin
-      \$1005  = sel_s43_lo[14:0];
+      \$1005  = sel_s35_hi[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = \sel_l22_s0$769 ;
+    \$1006  = \sel_l21_s0$736 ;
     if (i__ready) begin
-      \$1006  = sel_s43_lo[15];
+      \$1006  = sel_s35_hi[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \sel_l22_s0$765 ;
+    \$1007  = \sel_l21_s0$732 ;
     if (i__ready) begin
-      \$1007  = sel_s43_lo[20:16];
+      \$1007  = sel_s35_hi[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = \sel_l22_s0$803 ;
+    \$1008  = \sel_l21_s0$728 ;
     if (i__ready) begin
-      \$1008  = sel_s42_hi[14:0];
+      \$1008  = sel_s36_lo[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = \sel_l22_s0$804 ;
+    \$1009  = \sel_l21_s0$729 ;
     if (i__ready) begin
-      \$1009  = sel_s42_hi[15];
+      \$1009  = sel_s36_lo[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = \sel_l22_s0$801 ;
+    \$1010  = \sel_l21_s0$724 ;
     if (i__ready) begin
-      \$1010  = sel_s42_hi[20:16];
+      \$1010  = sel_s36_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = \sel_l22_s0$777 ;
+    \$1011  = \sel_l21_s0$744 ;
     if (i__ready) begin
-      \$1011  = sel_s44_lo[14:0];
+      \$1011  = sel_s37_lo[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = \sel_l22_s0$778 ;
+    \$1012  = \sel_l21_s0$745 ;
     if (i__ready) begin
-      \$1012  = sel_s44_lo[15];
+      \$1012  = sel_s37_lo[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = \sel_l22_s0$774 ;
+    \$1013  = \sel_l21_s0$741 ;
     if (i__ready) begin
-      \$1013  = sel_s44_lo[20:16];
+      \$1013  = sel_s37_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = \sel_l22_s0$770 ;
+    \$1014  = \sel_l21_s0$737 ;
     if (i__ready) begin
-      \$1014  = sel_s33_hi[14:0];
+      \$1014  = sel_s36_hi[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = \sel_l22_s0$771 ;
+    \$1015  = \sel_l21_s0$738 ;
     if (i__ready) begin
-      \$1015  = sel_s33_hi[15];
+      \$1015  = sel_s36_hi[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \sel_l22_s0$766 ;
+    \$1016  = \sel_l21_s0$733 ;
     if (i__ready) begin
-      \$1016  = sel_s33_hi[20:16];
+      \$1016  = sel_s36_hi[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = \sel_l22_s0$779 ;
+    \$1017  = \sel_l21_s0$753 ;
     if (i__ready) begin
-      \$1017  = sel_s43_hi[14:0];
+      \$1017  = sel_s37_hi[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \sel_l22_s0$780 ;
+    \$1018  = \sel_l21_s0$754 ;
     if (i__ready) begin
-      \$1018  = sel_s43_hi[15];
+      \$1018  = sel_s37_hi[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \sel_l22_s0$775 ;
+    \$1019  = \sel_l21_s0$750 ;
     if (i__ready) begin
-      \$1019  = sel_s43_hi[20:16];
+      \$1019  = sel_s37_hi[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = \sel_l22_s0$870 ;
+    \$1020  = \sel_l21_s0$770 ;
     if (i__ready) begin
-      \$1020  = sel_s44_hi[14:0];
+      \$1020  = sel_s33_hi[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = \sel_l22_s0$871 ;
+    \$1021  = \sel_l21_s0$771 ;
     if (i__ready) begin
-      \$1021  = sel_s44_hi[15];
+      \$1021  = sel_s33_hi[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = \sel_l22_s0$872 ;
+    \$1022  = \sel_l21_s0$768 ;
     if (i__ready) begin
-      \$1022  = sel_s44_hi[20:16];
+      \$1022  = sel_s33_hi[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \sel_l22_s0$873 ;
+    \$1023  = \sel_l21_s0$746 ;
     if (i__ready) begin
-      \$1023  = sel_s31_hi[14:0];
+      \$1023  = sel_s38_lo[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = \sel_l22_s0$874 ;
+    \$1024  = \sel_l21_s0$747 ;
     if (i__ready) begin
-      \$1024  = sel_s31_hi[15];
+      \$1024  = sel_s38_lo[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \sel_l22_s0$875 ;
+    \$1025  = \sel_l21_s0$742 ;
     if (i__ready) begin
-      \$1025  = sel_s31_hi[20:16];
+      \$1025  = sel_s38_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = sel_l27_s0;
+    \$1026  = \sel_l21_s0$755 ;
     if (i__ready) begin
-      \$1026  = { \$765 , \$764 , \$761 , \$756 , \$749 , \$740 , \$729 , \$716 , \$701 , \$684 , \$665 , \$644 , \$621 , \$596 , \$569 , \$540 , \$509 , \$478 , \$449 , \$422 , \$397 , \$374 , \$353 , \$334 , \$317 , \$302 , \$289 , \$278 , \$269 , \$262 , \$257 , \$254  };
+      \$1026  = sel_s38_hi[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = \sel_l27_s0$828 ;
+    \$1027  = \sel_l21_s0$756 ;
     if (i__ready) begin
-      \$1027  = { \sel_l22_s0$865 , \sel_l22_s0$864  };
+      \$1027  = sel_s38_hi[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \sel_l27_s0$830 ;
+    \$1028  = \sel_l21_s0$751 ;
     if (i__ready) begin
-      \$1028  = { \sel_l22_s0$868 , \sel_l22_s0$867  };
+      \$1028  = sel_s38_hi[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \sel_l27_s0$832 ;
+    \$1029  = \sel_l21_s0$879 ;
     if (i__ready) begin
-      \$1029  = sel_s45_lo[15:0];
+      \$1029  = sel_s31_hi[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = \sel_l27_s0$834 ;
+    \$1030  = \sel_l21_s0$880 ;
     if (i__ready) begin
-      \$1030  = sel_s53_lo[15:0];
+      \$1030  = sel_s31_hi[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = \sel_l27_s0$836 ;
+    \$1031  = \sel_l21_s0$881 ;
     if (i__ready) begin
-      \$1031  = sel_s53_hi[15:0];
+      \$1031  = sel_s31_hi[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \sel_l27_s0$838 ;
+    \$1032  = sel_l27_s0;
     if (i__ready) begin
-      \$1032  = sel_s54_lo[15:0];
+      \$1032  = { \$765 , \$764 , \$761 , \$756 , \$749 , \$740 , \$729 , \$716 , \$701 , \$684 , \$665 , \$644 , \$621 , \$596 , \$569 , \$540 , \$509 , \$478 , \$449 , \$422 , \$397 , \$374 , \$353 , \$334 , \$317 , \$302 , \$289 , \$278 , \$269 , \$262 , \$257 , \$254  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = \sel_l27_s0$840 ;
+    \$1033  = \sel_l27_s0$810 ;
     if (i__ready) begin
-      \$1033  = sel_s58_lo[15:0];
+      \$1033  = { \sel_l21_s0$877 , \sel_l21_s0$876  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \sel_l27_s0$842 ;
+    \$1034  = \sel_l27_s0$812 ;
     if (i__ready) begin
-      \$1034  = sel_s58_hi[15:0];
+      \$1034  = sel_s39_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = \sel_l27_s0$844 ;
+    \$1035  = \sel_l27_s0$814 ;
     if (i__ready) begin
-      \$1035  = sel_s59_lo[15:0];
+      \$1035  = sel_s45_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = \sel_l27_s0$846 ;
+    \$1036  = \sel_l27_s0$816 ;
     if (i__ready) begin
-      \$1036  = sel_s59_hi[15:0];
+      \$1036  = sel_s53_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \sel_l27_s0$848 ;
+    \$1037  = \sel_l27_s0$818 ;
     if (i__ready) begin
-      \$1037  = sel_s56_hi[15:0];
+      \$1037  = sel_s53_hi[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \sel_l27_s0$850 ;
+    \$1038  = \sel_l27_s0$820 ;
     if (i__ready) begin
-      \$1038  = sel_s57_lo[15:0];
+      \$1038  = sel_s54_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = \sel_l27_s0$852 ;
+    \$1039  = \sel_l27_s0$822 ;
     if (i__ready) begin
-      \$1039  = sel_s57_hi[15:0];
+      \$1039  = sel_s58_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \sel_l27_s0$854 ;
+    \$1040  = \sel_l27_s0$824 ;
     if (i__ready) begin
-      \$1040  = sel_s48_hi[15:0];
+      \$1040  = sel_s58_hi[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = \sel_l27_s0$856 ;
+    \$1041  = \sel_l27_s0$826 ;
     if (i__ready) begin
-      \$1041  = { \sel_l22_s0$871 , \sel_l22_s0$870  };
+      \$1041  = sel_s59_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = \sel_l27_s0$858 ;
+    \$1042  = \sel_l27_s0$828 ;
     if (i__ready) begin
-      \$1042  = { \sel_l22_s0$874 , \sel_l22_s0$873  };
+      \$1042  = sel_s59_hi[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = \sel_l27_s0$829 ;
+    \$1043  = \sel_l27_s0$830 ;
     if (i__ready) begin
-      \$1043  = \sel_l22_s0$866 ;
+      \$1043  = sel_s56_hi[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = \sel_l27_s0$831 ;
+    \$1044  = \sel_l27_s0$832 ;
     if (i__ready) begin
-      \$1044  = \sel_l22_s0$869 ;
+      \$1044  = sel_s57_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = \sel_l27_s0$833 ;
+    \$1045  = \sel_l27_s0$834 ;
     if (i__ready) begin
-      \$1045  = sel_s45_lo[20:16];
+      \$1045  = sel_s57_hi[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = \sel_l27_s0$835 ;
+    \$1046  = \sel_l27_s0$836 ;
     if (i__ready) begin
-      \$1046  = sel_s53_lo[20:16];
+      \$1046  = sel_s48_hi[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = \sel_l27_s0$837 ;
+    \$1047  = \sel_l27_s0$838 ;
     if (i__ready) begin
-      \$1047  = sel_s53_hi[20:16];
+      \$1047  = sel_s44_hi[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = \sel_l27_s0$839 ;
+    \$1048  = \sel_l27_s0$840 ;
     if (i__ready) begin
-      \$1048  = sel_s54_lo[20:16];
+      \$1048  = { \sel_l21_s0$880 , \sel_l21_s0$879  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = \sel_l27_s0$841 ;
+    \$1049  = \sel_l27_s0$811 ;
     if (i__ready) begin
-      \$1049  = sel_s58_lo[20:16];
+      \$1049  = \sel_l21_s0$878 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = \sel_l27_s0$843 ;
+    \$1050  = \sel_l27_s0$813 ;
     if (i__ready) begin
-      \$1050  = sel_s58_hi[20:16];
+      \$1050  = sel_s39_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = \sel_l27_s0$845 ;
+    \$1051  = \sel_l27_s0$815 ;
     if (i__ready) begin
-      \$1051  = sel_s59_lo[20:16];
+      \$1051  = sel_s45_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = \sel_l27_s0$847 ;
+    \$1052  = \sel_l27_s0$817 ;
     if (i__ready) begin
-      \$1052  = sel_s59_hi[20:16];
+      \$1052  = sel_s53_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = \sel_l27_s0$849 ;
+    \$1053  = \sel_l27_s0$819 ;
     if (i__ready) begin
-      \$1053  = sel_s56_hi[20:16];
+      \$1053  = sel_s53_hi[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = \sel_l27_s0$851 ;
+    \$1054  = \sel_l27_s0$821 ;
     if (i__ready) begin
-      \$1054  = sel_s57_lo[20:16];
+      \$1054  = sel_s54_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = \sel_l27_s0$853 ;
+    \$1055  = \sel_l27_s0$823 ;
     if (i__ready) begin
-      \$1055  = sel_s57_hi[20:16];
+      \$1055  = sel_s58_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = \sel_l27_s0$855 ;
+    \$1056  = \sel_l27_s0$825 ;
     if (i__ready) begin
-      \$1056  = sel_s48_hi[20:16];
+      \$1056  = sel_s58_hi[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = \sel_l27_s0$857 ;
+    \$1057  = \sel_l27_s0$827 ;
     if (i__ready) begin
-      \$1057  = \sel_l22_s0$872 ;
+      \$1057  = sel_s59_lo[20:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = \sel_l27_s0$859 ;
+    \$1058  = \sel_l27_s0$829 ;
     if (i__ready) begin
-      \$1058  = \sel_l22_s0$875 ;
+      \$1058  = sel_s59_hi[20:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1059  = \sel_l27_s0$831 ;
+    if (i__ready) begin
+      \$1059  = sel_s56_hi[20:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1060  = \sel_l27_s0$833 ;
+    if (i__ready) begin
+      \$1060  = sel_s57_lo[20:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1061  = \sel_l27_s0$835 ;
+    if (i__ready) begin
+      \$1061  = sel_s57_hi[20:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1062  = \sel_l27_s0$837 ;
+    if (i__ready) begin
+      \$1062  = sel_s48_hi[20:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1063  = \sel_l27_s0$839 ;
+    if (i__ready) begin
+      \$1063  = sel_s44_hi[20:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1064  = \sel_l27_s0$841 ;
+    if (i__ready) begin
+      \$1064  = \sel_l21_s0$881 ;
     end
   end
   assign advance = i__ready;
@@ -6109,38 +6175,38 @@ module nm_topk_16_32_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \o__payload.index[13]  = o__payload[357:353];
   assign \o__payload.index[14]  = o__payload[362:358];
   assign \o__payload.index[15]  = o__payload[367:363];
-  assign o__payload[367:363] = \sel_l27_s0$859 ;
-  assign o__payload[287:272] = \sel_l27_s0$858 ;
-  assign o__payload[362:358] = \sel_l27_s0$857 ;
-  assign o__payload[271:256] = \sel_l27_s0$856 ;
-  assign o__payload[357:353] = \sel_l27_s0$855 ;
-  assign o__payload[255:240] = \sel_l27_s0$854 ;
-  assign o__payload[352:348] = \sel_l27_s0$853 ;
-  assign o__payload[239:224] = \sel_l27_s0$852 ;
-  assign o__payload[347:343] = \sel_l27_s0$851 ;
-  assign o__payload[223:208] = \sel_l27_s0$850 ;
-  assign o__payload[342:338] = \sel_l27_s0$849 ;
-  assign o__payload[207:192] = \sel_l27_s0$848 ;
-  assign o__payload[337:333] = \sel_l27_s0$847 ;
-  assign o__payload[191:176] = \sel_l27_s0$846 ;
-  assign o__payload[332:328] = \sel_l27_s0$845 ;
-  assign o__payload[175:160] = \sel_l27_s0$844 ;
-  assign o__payload[327:323] = \sel_l27_s0$843 ;
-  assign o__payload[159:144] = \sel_l27_s0$842 ;
-  assign o__payload[322:318] = \sel_l27_s0$841 ;
-  assign o__payload[143:128] = \sel_l27_s0$840 ;
-  assign o__payload[317:313] = \sel_l27_s0$839 ;
-  assign o__payload[127:112] = \sel_l27_s0$838 ;
-  assign o__payload[312:308] = \sel_l27_s0$837 ;
-  assign o__payload[111:96] = \sel_l27_s0$836 ;
-  assign o__payload[307:303] = \sel_l27_s0$835 ;
-  assign o__payload[95:80] = \sel_l27_s0$834 ;
-  assign o__payload[302:298] = \sel_l27_s0$833 ;
-  assign o__payload[79:64] = \sel_l27_s0$832 ;
-  assign o__payload[297:293] = \sel_l27_s0$831 ;
-  assign o__payload[63:48] = \sel_l27_s0$830 ;
-  assign o__payload[292:288] = \sel_l27_s0$829 ;
-  assign o__payload[47:32] = \sel_l27_s0$828 ;
+  assign o__payload[367:363] = \sel_l27_s0$841 ;
+  assign o__payload[287:272] = \sel_l27_s0$840 ;
+  assign o__payload[362:358] = \sel_l27_s0$839 ;
+  assign o__payload[271:256] = \sel_l27_s0$838 ;
+  assign o__payload[357:353] = \sel_l27_s0$837 ;
+  assign o__payload[255:240] = \sel_l27_s0$836 ;
+  assign o__payload[352:348] = \sel_l27_s0$835 ;
+  assign o__payload[239:224] = \sel_l27_s0$834 ;
+  assign o__payload[347:343] = \sel_l27_s0$833 ;
+  assign o__payload[223:208] = \sel_l27_s0$832 ;
+  assign o__payload[342:338] = \sel_l27_s0$831 ;
+  assign o__payload[207:192] = \sel_l27_s0$830 ;
+  assign o__payload[337:333] = \sel_l27_s0$829 ;
+  assign o__payload[191:176] = \sel_l27_s0$828 ;
+  assign o__payload[332:328] = \sel_l27_s0$827 ;
+  assign o__payload[175:160] = \sel_l27_s0$826 ;
+  assign o__payload[327:323] = \sel_l27_s0$825 ;
+  assign o__payload[159:144] = \sel_l27_s0$824 ;
+  assign o__payload[322:318] = \sel_l27_s0$823 ;
+  assign o__payload[143:128] = \sel_l27_s0$822 ;
+  assign o__payload[317:313] = \sel_l27_s0$821 ;
+  assign o__payload[127:112] = \sel_l27_s0$820 ;
+  assign o__payload[312:308] = \sel_l27_s0$819 ;
+  assign o__payload[111:96] = \sel_l27_s0$818 ;
+  assign o__payload[307:303] = \sel_l27_s0$817 ;
+  assign o__payload[95:80] = \sel_l27_s0$816 ;
+  assign o__payload[302:298] = \sel_l27_s0$815 ;
+  assign o__payload[79:64] = \sel_l27_s0$814 ;
+  assign o__payload[297:293] = \sel_l27_s0$813 ;
+  assign o__payload[63:48] = \sel_l27_s0$812 ;
+  assign o__payload[292:288] = \sel_l27_s0$811 ;
+  assign o__payload[47:32] = \sel_l27_s0$810 ;
   assign o__payload[31:0] = sel_l27_s0;
   assign \$2  = 5'h1f;
   assign \$3  = 5'h1e;

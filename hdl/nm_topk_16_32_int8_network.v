@@ -177,14 +177,14 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   reg [7:0] \$1151 ;
   reg \$1152 ;
   reg [4:0] \$1153 ;
-  reg [31:0] \$1154 ;
-  reg [7:0] \$1155 ;
-  reg [7:0] \$1156 ;
+  reg [7:0] \$1154 ;
+  reg \$1155 ;
+  reg [4:0] \$1156 ;
   reg [7:0] \$1157 ;
-  reg [7:0] \$1158 ;
-  reg [7:0] \$1159 ;
+  reg \$1158 ;
+  reg [4:0] \$1159 ;
   wire [4:0] \$116 ;
-  reg [7:0] \$1160 ;
+  reg [31:0] \$1160 ;
   reg [7:0] \$1161 ;
   reg [7:0] \$1162 ;
   reg [7:0] \$1163 ;
@@ -196,12 +196,12 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   reg [7:0] \$1169 ;
   wire [4:0] \$117 ;
   reg [7:0] \$1170 ;
-  reg [4:0] \$1171 ;
-  reg [4:0] \$1172 ;
-  reg [4:0] \$1173 ;
-  reg [4:0] \$1174 ;
-  reg [4:0] \$1175 ;
-  reg [4:0] \$1176 ;
+  reg [7:0] \$1171 ;
+  reg [7:0] \$1172 ;
+  reg [7:0] \$1173 ;
+  reg [7:0] \$1174 ;
+  reg [7:0] \$1175 ;
+  reg [7:0] \$1176 ;
   reg [4:0] \$1177 ;
   reg [4:0] \$1178 ;
   reg [4:0] \$1179 ;
@@ -213,7 +213,13 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   reg [4:0] \$1184 ;
   reg [4:0] \$1185 ;
   reg [4:0] \$1186 ;
+  reg [4:0] \$1187 ;
+  reg [4:0] \$1188 ;
+  reg [4:0] \$1189 ;
   wire [4:0] \$119 ;
+  reg [4:0] \$1190 ;
+  reg [4:0] \$1191 ;
+  reg [4:0] \$1192 ;
   wire [8:0] \$12 ;
   wire [4:0] \$120 ;
   wire [4:0] \$121 ;
@@ -1701,166 +1707,190 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg [4:0] sel_l11_s0 = 5'h00;
-  reg [7:0] \sel_l11_s0$471  = 8'h00;
-  reg [4:0] \sel_l11_s0$472  = 5'h00;
-  reg [7:0] \sel_l11_s0$473  = 8'h00;
-  reg \sel_l11_s0$475  = 1'h0;
-  reg \sel_l11_s0$476  = 1'h0;
-  reg [4:0] \sel_l11_s0$478  = 5'h00;
-  reg [7:0] \sel_l11_s0$479  = 8'h00;
-  reg [4:0] \sel_l11_s0$480  = 5'h00;
-  reg [7:0] \sel_l11_s0$481  = 8'h00;
-  reg \sel_l11_s0$483  = 1'h0;
-  reg \sel_l11_s0$484  = 1'h0;
-  reg [4:0] \sel_l11_s0$487  = 5'h00;
-  reg [7:0] \sel_l11_s0$488  = 8'h00;
-  reg [4:0] \sel_l11_s0$489  = 5'h00;
-  reg [7:0] \sel_l11_s0$490  = 8'h00;
-  reg \sel_l11_s0$492  = 1'h0;
-  reg \sel_l11_s0$493  = 1'h0;
-  reg [4:0] \sel_l11_s0$496  = 5'h00;
-  reg [7:0] \sel_l11_s0$497  = 8'h00;
-  reg [4:0] \sel_l11_s0$498  = 5'h00;
-  reg [7:0] \sel_l11_s0$499  = 8'h00;
-  reg \sel_l11_s0$501  = 1'h0;
-  reg \sel_l11_s0$502  = 1'h0;
-  reg [4:0] \sel_l11_s0$508  = 5'h00;
-  reg [7:0] \sel_l11_s0$509  = 8'h00;
-  reg \sel_l11_s0$511  = 1'h0;
-  reg [4:0] \sel_l11_s0$513  = 5'h00;
-  reg [7:0] \sel_l11_s0$514  = 8'h00;
-  reg \sel_l11_s0$516  = 1'h0;
-  reg [4:0] \sel_l11_s0$531  = 5'h00;
-  reg [7:0] \sel_l11_s0$533  = 8'h00;
-  reg \sel_l11_s0$534  = 1'h0;
-  reg [4:0] \sel_l11_s0$537  = 5'h00;
-  reg [7:0] \sel_l11_s0$539  = 8'h00;
-  reg \sel_l11_s0$540  = 1'h0;
-  reg [4:0] \sel_l11_s0$543  = 5'h00;
-  reg [7:0] \sel_l11_s0$545  = 8'h00;
-  reg \sel_l11_s0$546  = 1'h0;
-  reg [4:0] \sel_l11_s0$549  = 5'h00;
-  reg [4:0] \sel_l11_s0$550  = 5'h00;
-  reg [7:0] \sel_l11_s0$552  = 8'h00;
-  reg \sel_l11_s0$553  = 1'h0;
-  reg [7:0] \sel_l11_s0$554  = 8'h00;
-  reg \sel_l11_s0$555  = 1'h0;
-  reg [4:0] \sel_l11_s0$561  = 5'h00;
-  reg [4:0] \sel_l11_s0$562  = 5'h00;
-  reg [7:0] \sel_l11_s0$564  = 8'h00;
-  reg \sel_l11_s0$565  = 1'h0;
-  reg [7:0] \sel_l11_s0$566  = 8'h00;
-  reg \sel_l11_s0$567  = 1'h0;
-  reg [4:0] \sel_l11_s0$570  = 5'h00;
-  reg [4:0] \sel_l11_s0$571  = 5'h00;
-  reg [7:0] \sel_l11_s0$573  = 8'h00;
-  reg \sel_l11_s0$574  = 1'h0;
-  reg [7:0] \sel_l11_s0$575  = 8'h00;
-  reg \sel_l11_s0$576  = 1'h0;
-  reg [4:0] \sel_l11_s0$579  = 5'h00;
-  reg [4:0] \sel_l11_s0$580  = 5'h00;
-  reg [7:0] \sel_l11_s0$582  = 8'h00;
-  reg \sel_l11_s0$583  = 1'h0;
-  reg [7:0] \sel_l11_s0$584  = 8'h00;
-  reg \sel_l11_s0$585  = 1'h0;
-  reg [4:0] sel_l17_s0 = 5'h00;
-  reg [4:0] \sel_l17_s0$589  = 5'h00;
-  reg [7:0] \sel_l17_s0$591  = 8'h00;
-  reg \sel_l17_s0$592  = 1'h0;
-  reg [7:0] \sel_l17_s0$593  = 8'h00;
-  reg \sel_l17_s0$594  = 1'h0;
-  reg [4:0] \sel_l17_s0$597  = 5'h00;
-  reg [4:0] \sel_l17_s0$598  = 5'h00;
-  reg [7:0] \sel_l17_s0$600  = 8'h00;
-  reg \sel_l17_s0$601  = 1'h0;
-  reg [7:0] \sel_l17_s0$602  = 8'h00;
-  reg \sel_l17_s0$603  = 1'h0;
-  reg [4:0] \sel_l17_s0$606  = 5'h00;
-  reg [4:0] \sel_l17_s0$607  = 5'h00;
-  reg [7:0] \sel_l17_s0$609  = 8'h00;
-  reg \sel_l17_s0$610  = 1'h0;
-  reg [7:0] \sel_l17_s0$611  = 8'h00;
-  reg \sel_l17_s0$612  = 1'h0;
-  reg [4:0] \sel_l17_s0$615  = 5'h00;
-  reg [4:0] \sel_l17_s0$616  = 5'h00;
-  reg [7:0] \sel_l17_s0$618  = 8'h00;
-  reg \sel_l17_s0$619  = 1'h0;
-  reg [7:0] \sel_l17_s0$620  = 8'h00;
-  reg \sel_l17_s0$621  = 1'h0;
-  reg [4:0] \sel_l17_s0$624  = 5'h00;
-  reg [4:0] \sel_l17_s0$625  = 5'h00;
-  reg [7:0] \sel_l17_s0$627  = 8'h00;
-  reg \sel_l17_s0$628  = 1'h0;
-  reg [7:0] \sel_l17_s0$629  = 8'h00;
-  reg \sel_l17_s0$630  = 1'h0;
-  reg [4:0] \sel_l17_s0$633  = 5'h00;
-  reg [4:0] \sel_l17_s0$634  = 5'h00;
-  reg [7:0] \sel_l17_s0$636  = 8'h00;
-  reg \sel_l17_s0$637  = 1'h0;
-  reg [7:0] \sel_l17_s0$638  = 8'h00;
-  reg \sel_l17_s0$639  = 1'h0;
-  reg [4:0] \sel_l17_s0$642  = 5'h00;
-  reg [4:0] \sel_l17_s0$643  = 5'h00;
-  reg [7:0] \sel_l17_s0$645  = 8'h00;
-  reg \sel_l17_s0$646  = 1'h0;
-  reg [7:0] \sel_l17_s0$647  = 8'h00;
-  reg \sel_l17_s0$648  = 1'h0;
-  reg [4:0] \sel_l17_s0$651  = 5'h00;
-  reg [4:0] \sel_l17_s0$652  = 5'h00;
-  reg [7:0] \sel_l17_s0$654  = 8'h00;
-  reg \sel_l17_s0$655  = 1'h0;
-  reg [7:0] \sel_l17_s0$656  = 8'h00;
-  reg \sel_l17_s0$657  = 1'h0;
-  reg [4:0] sel_l22_s0 = 5'h00;
-  reg [4:0] \sel_l22_s0$748  = 5'h00;
-  reg [7:0] \sel_l22_s0$750  = 8'h00;
-  reg \sel_l22_s0$751  = 1'h0;
-  reg [7:0] \sel_l22_s0$752  = 8'h00;
-  reg \sel_l22_s0$753  = 1'h0;
-  reg [4:0] \sel_l22_s0$756  = 5'h00;
-  reg [4:0] \sel_l22_s0$757  = 5'h00;
-  reg [7:0] \sel_l22_s0$759  = 8'h00;
-  reg \sel_l22_s0$760  = 1'h0;
-  reg [7:0] \sel_l22_s0$761  = 8'h00;
-  reg \sel_l22_s0$762  = 1'h0;
-  reg [4:0] \sel_l22_s0$765  = 5'h00;
-  reg [4:0] \sel_l22_s0$766  = 5'h00;
-  reg [7:0] \sel_l22_s0$768  = 8'h00;
-  reg \sel_l22_s0$769  = 1'h0;
-  reg [7:0] \sel_l22_s0$770  = 8'h00;
-  reg \sel_l22_s0$771  = 1'h0;
-  reg [4:0] \sel_l22_s0$774  = 5'h00;
-  reg [4:0] \sel_l22_s0$775  = 5'h00;
-  reg [7:0] \sel_l22_s0$777  = 8'h00;
-  reg \sel_l22_s0$778  = 1'h0;
-  reg [7:0] \sel_l22_s0$779  = 8'h00;
-  reg \sel_l22_s0$780  = 1'h0;
-  reg [4:0] \sel_l22_s0$783  = 5'h00;
-  reg [7:0] \sel_l22_s0$785  = 8'h00;
-  reg \sel_l22_s0$786  = 1'h0;
-  reg [4:0] \sel_l22_s0$789  = 5'h00;
-  reg [7:0] \sel_l22_s0$791  = 8'h00;
-  reg \sel_l22_s0$792  = 1'h0;
-  reg [4:0] \sel_l22_s0$795  = 5'h00;
-  reg [7:0] \sel_l22_s0$797  = 8'h00;
-  reg \sel_l22_s0$798  = 1'h0;
-  reg [4:0] \sel_l22_s0$801  = 5'h00;
-  reg [7:0] \sel_l22_s0$803  = 8'h00;
-  reg \sel_l22_s0$804  = 1'h0;
-  reg [7:0] \sel_l22_s0$864  = 8'h00;
-  reg \sel_l22_s0$865  = 1'h0;
-  reg [4:0] \sel_l22_s0$866  = 5'h00;
-  reg [7:0] \sel_l22_s0$867  = 8'h00;
-  reg \sel_l22_s0$868  = 1'h0;
-  reg [4:0] \sel_l22_s0$869  = 5'h00;
-  reg [7:0] \sel_l22_s0$870  = 8'h00;
-  reg \sel_l22_s0$871  = 1'h0;
-  reg [4:0] \sel_l22_s0$872  = 5'h00;
-  reg [7:0] \sel_l22_s0$873  = 8'h00;
-  reg \sel_l22_s0$874  = 1'h0;
-  reg [4:0] \sel_l22_s0$875  = 5'h00;
+  reg [4:0] sel_l10_s0 = 5'h00;
+  reg [7:0] \sel_l10_s0$457  = 8'h00;
+  reg [4:0] \sel_l10_s0$458  = 5'h00;
+  reg [7:0] \sel_l10_s0$459  = 8'h00;
+  reg \sel_l10_s0$461  = 1'h0;
+  reg \sel_l10_s0$462  = 1'h0;
+  reg [4:0] \sel_l10_s0$465  = 5'h00;
+  reg [7:0] \sel_l10_s0$466  = 8'h00;
+  reg [4:0] \sel_l10_s0$467  = 5'h00;
+  reg [7:0] \sel_l10_s0$468  = 8'h00;
+  reg \sel_l10_s0$470  = 1'h0;
+  reg \sel_l10_s0$471  = 1'h0;
+  reg [4:0] \sel_l10_s0$473  = 5'h00;
+  reg [7:0] \sel_l10_s0$474  = 8'h00;
+  reg [4:0] \sel_l10_s0$475  = 5'h00;
+  reg [7:0] \sel_l10_s0$476  = 8'h00;
+  reg \sel_l10_s0$478  = 1'h0;
+  reg \sel_l10_s0$479  = 1'h0;
+  reg [4:0] \sel_l10_s0$482  = 5'h00;
+  reg [7:0] \sel_l10_s0$483  = 8'h00;
+  reg [4:0] \sel_l10_s0$484  = 5'h00;
+  reg [7:0] \sel_l10_s0$485  = 8'h00;
+  reg \sel_l10_s0$487  = 1'h0;
+  reg \sel_l10_s0$488  = 1'h0;
+  reg [4:0] \sel_l10_s0$491  = 5'h00;
+  reg [7:0] \sel_l10_s0$492  = 8'h00;
+  reg [4:0] \sel_l10_s0$493  = 5'h00;
+  reg [7:0] \sel_l10_s0$494  = 8'h00;
+  reg \sel_l10_s0$496  = 1'h0;
+  reg \sel_l10_s0$497  = 1'h0;
+  reg [4:0] \sel_l10_s0$500  = 5'h00;
+  reg [7:0] \sel_l10_s0$501  = 8'h00;
+  reg \sel_l10_s0$503  = 1'h0;
+  reg [4:0] \sel_l10_s0$511  = 5'h00;
+  reg [7:0] \sel_l10_s0$512  = 8'h00;
+  reg \sel_l10_s0$514  = 1'h0;
+  reg [7:0] \sel_l10_s0$846  = 8'h00;
+  reg \sel_l10_s0$847  = 1'h0;
+  reg [4:0] \sel_l10_s0$848  = 5'h00;
+  reg [7:0] \sel_l10_s0$849  = 8'h00;
+  reg \sel_l10_s0$850  = 1'h0;
+  reg [4:0] \sel_l10_s0$851  = 5'h00;
+  reg [7:0] \sel_l10_s0$852  = 8'h00;
+  reg \sel_l10_s0$853  = 1'h0;
+  reg [4:0] \sel_l10_s0$854  = 5'h00;
+  reg [7:0] \sel_l10_s0$855  = 8'h00;
+  reg \sel_l10_s0$856  = 1'h0;
+  reg [4:0] \sel_l10_s0$857  = 5'h00;
+  reg [7:0] \sel_l10_s0$858  = 8'h00;
+  reg \sel_l10_s0$859  = 1'h0;
+  reg [4:0] \sel_l10_s0$860  = 5'h00;
+  reg [7:0] \sel_l10_s0$861  = 8'h00;
+  reg \sel_l10_s0$862  = 1'h0;
+  reg [4:0] \sel_l10_s0$863  = 5'h00;
+  reg [7:0] \sel_l10_s0$864  = 8'h00;
+  reg \sel_l10_s0$865  = 1'h0;
+  reg [4:0] \sel_l10_s0$866  = 5'h00;
+  reg [7:0] \sel_l10_s0$867  = 8'h00;
+  reg \sel_l10_s0$868  = 1'h0;
+  reg [4:0] \sel_l10_s0$869  = 5'h00;
+  reg [7:0] \sel_l10_s0$870  = 8'h00;
+  reg \sel_l10_s0$871  = 1'h0;
+  reg [4:0] \sel_l10_s0$872  = 5'h00;
+  reg [7:0] \sel_l10_s0$873  = 8'h00;
+  reg \sel_l10_s0$874  = 1'h0;
+  reg [4:0] \sel_l10_s0$875  = 5'h00;
+  reg [4:0] sel_l15_s0 = 5'h00;
+  reg [7:0] \sel_l15_s0$536  = 8'h00;
+  reg [4:0] \sel_l15_s0$537  = 5'h00;
+  reg [7:0] \sel_l15_s0$538  = 8'h00;
+  reg \sel_l15_s0$540  = 1'h0;
+  reg \sel_l15_s0$541  = 1'h0;
+  reg [4:0] \sel_l15_s0$543  = 5'h00;
+  reg [7:0] \sel_l15_s0$545  = 8'h00;
+  reg \sel_l15_s0$546  = 1'h0;
+  reg [4:0] \sel_l15_s0$549  = 5'h00;
+  reg [4:0] \sel_l15_s0$550  = 5'h00;
+  reg [7:0] \sel_l15_s0$552  = 8'h00;
+  reg \sel_l15_s0$553  = 1'h0;
+  reg [7:0] \sel_l15_s0$554  = 8'h00;
+  reg \sel_l15_s0$555  = 1'h0;
+  reg [4:0] \sel_l15_s0$558  = 5'h00;
+  reg [4:0] \sel_l15_s0$559  = 5'h00;
+  reg [7:0] \sel_l15_s0$561  = 8'h00;
+  reg \sel_l15_s0$562  = 1'h0;
+  reg [7:0] \sel_l15_s0$563  = 8'h00;
+  reg \sel_l15_s0$564  = 1'h0;
+  reg [4:0] \sel_l15_s0$567  = 5'h00;
+  reg [4:0] \sel_l15_s0$568  = 5'h00;
+  reg [7:0] \sel_l15_s0$570  = 8'h00;
+  reg \sel_l15_s0$571  = 1'h0;
+  reg [7:0] \sel_l15_s0$572  = 8'h00;
+  reg \sel_l15_s0$573  = 1'h0;
+  reg [4:0] \sel_l15_s0$576  = 5'h00;
+  reg [4:0] \sel_l15_s0$577  = 5'h00;
+  reg [7:0] \sel_l15_s0$579  = 8'h00;
+  reg \sel_l15_s0$580  = 1'h0;
+  reg [7:0] \sel_l15_s0$581  = 8'h00;
+  reg \sel_l15_s0$582  = 1'h0;
+  reg [4:0] \sel_l15_s0$585  = 5'h00;
+  reg [4:0] \sel_l15_s0$586  = 5'h00;
+  reg [7:0] \sel_l15_s0$588  = 8'h00;
+  reg \sel_l15_s0$589  = 1'h0;
+  reg [7:0] \sel_l15_s0$590  = 8'h00;
+  reg \sel_l15_s0$591  = 1'h0;
+  reg [4:0] \sel_l15_s0$594  = 5'h00;
+  reg [4:0] \sel_l15_s0$595  = 5'h00;
+  reg [7:0] \sel_l15_s0$597  = 8'h00;
+  reg \sel_l15_s0$598  = 1'h0;
+  reg [7:0] \sel_l15_s0$599  = 8'h00;
+  reg \sel_l15_s0$600  = 1'h0;
+  reg [4:0] \sel_l15_s0$603  = 5'h00;
+  reg [4:0] \sel_l15_s0$604  = 5'h00;
+  reg [7:0] \sel_l15_s0$606  = 8'h00;
+  reg \sel_l15_s0$607  = 1'h0;
+  reg [7:0] \sel_l15_s0$608  = 8'h00;
+  reg \sel_l15_s0$609  = 1'h0;
+  reg [4:0] sel_l21_s0 = 5'h00;
+  reg [4:0] \sel_l21_s0$706  = 5'h00;
+  reg [7:0] \sel_l21_s0$708  = 8'h00;
+  reg \sel_l21_s0$709  = 1'h0;
+  reg [7:0] \sel_l21_s0$710  = 8'h00;
+  reg \sel_l21_s0$711  = 1'h0;
+  reg [4:0] \sel_l21_s0$714  = 5'h00;
+  reg [4:0] \sel_l21_s0$715  = 5'h00;
+  reg [7:0] \sel_l21_s0$717  = 8'h00;
+  reg \sel_l21_s0$718  = 1'h0;
+  reg [7:0] \sel_l21_s0$719  = 8'h00;
+  reg \sel_l21_s0$720  = 1'h0;
+  reg [4:0] \sel_l21_s0$723  = 5'h00;
+  reg [4:0] \sel_l21_s0$724  = 5'h00;
+  reg [7:0] \sel_l21_s0$726  = 8'h00;
+  reg \sel_l21_s0$727  = 1'h0;
+  reg [7:0] \sel_l21_s0$728  = 8'h00;
+  reg \sel_l21_s0$729  = 1'h0;
+  reg [4:0] \sel_l21_s0$732  = 5'h00;
+  reg [4:0] \sel_l21_s0$733  = 5'h00;
+  reg [7:0] \sel_l21_s0$735  = 8'h00;
+  reg \sel_l21_s0$736  = 1'h0;
+  reg [7:0] \sel_l21_s0$737  = 8'h00;
+  reg \sel_l21_s0$738  = 1'h0;
+  reg [4:0] \sel_l21_s0$741  = 5'h00;
+  reg [4:0] \sel_l21_s0$742  = 5'h00;
+  reg [7:0] \sel_l21_s0$744  = 8'h00;
+  reg \sel_l21_s0$745  = 1'h0;
+  reg [7:0] \sel_l21_s0$746  = 8'h00;
+  reg \sel_l21_s0$747  = 1'h0;
+  reg [4:0] \sel_l21_s0$750  = 5'h00;
+  reg [4:0] \sel_l21_s0$751  = 5'h00;
+  reg [7:0] \sel_l21_s0$753  = 8'h00;
+  reg \sel_l21_s0$754  = 1'h0;
+  reg [7:0] \sel_l21_s0$755  = 8'h00;
+  reg \sel_l21_s0$756  = 1'h0;
+  reg [4:0] \sel_l21_s0$762  = 5'h00;
+  reg [7:0] \sel_l21_s0$764  = 8'h00;
+  reg \sel_l21_s0$765  = 1'h0;
+  reg [4:0] \sel_l21_s0$768  = 5'h00;
+  reg [7:0] \sel_l21_s0$770  = 8'h00;
+  reg \sel_l21_s0$771  = 1'h0;
+  reg [7:0] \sel_l21_s0$876  = 8'h00;
+  reg \sel_l21_s0$877  = 1'h0;
+  reg [4:0] \sel_l21_s0$878  = 5'h00;
+  reg [7:0] \sel_l21_s0$879  = 8'h00;
+  reg \sel_l21_s0$880  = 1'h0;
+  reg [4:0] \sel_l21_s0$881  = 5'h00;
   reg [31:0] sel_l27_s0 = 32'd0;
+  reg [7:0] \sel_l27_s0$810  = 8'h00;
+  reg [4:0] \sel_l27_s0$811  = 5'h00;
+  reg [7:0] \sel_l27_s0$812  = 8'h00;
+  reg [4:0] \sel_l27_s0$813  = 5'h00;
+  reg [7:0] \sel_l27_s0$814  = 8'h00;
+  reg [4:0] \sel_l27_s0$815  = 5'h00;
+  reg [7:0] \sel_l27_s0$816  = 8'h00;
+  reg [4:0] \sel_l27_s0$817  = 5'h00;
+  reg [7:0] \sel_l27_s0$818  = 8'h00;
+  reg [4:0] \sel_l27_s0$819  = 5'h00;
+  reg [7:0] \sel_l27_s0$820  = 8'h00;
+  reg [4:0] \sel_l27_s0$821  = 5'h00;
+  reg [7:0] \sel_l27_s0$822  = 8'h00;
+  reg [4:0] \sel_l27_s0$823  = 5'h00;
+  reg [7:0] \sel_l27_s0$824  = 8'h00;
+  reg [4:0] \sel_l27_s0$825  = 5'h00;
+  reg [7:0] \sel_l27_s0$826  = 8'h00;
+  reg [4:0] \sel_l27_s0$827  = 5'h00;
   reg [7:0] \sel_l27_s0$828  = 8'h00;
   reg [4:0] \sel_l27_s0$829  = 5'h00;
   reg [7:0] \sel_l27_s0$830  = 8'h00;
@@ -1875,120 +1905,102 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   reg [4:0] \sel_l27_s0$839  = 5'h00;
   reg [7:0] \sel_l27_s0$840  = 8'h00;
   reg [4:0] \sel_l27_s0$841  = 5'h00;
-  reg [7:0] \sel_l27_s0$842  = 8'h00;
-  reg [4:0] \sel_l27_s0$843  = 5'h00;
-  reg [7:0] \sel_l27_s0$844  = 8'h00;
-  reg [4:0] \sel_l27_s0$845  = 5'h00;
-  reg [7:0] \sel_l27_s0$846  = 8'h00;
-  reg [4:0] \sel_l27_s0$847  = 5'h00;
-  reg [7:0] \sel_l27_s0$848  = 8'h00;
-  reg [4:0] \sel_l27_s0$849  = 5'h00;
-  reg [7:0] \sel_l27_s0$850  = 8'h00;
-  reg [4:0] \sel_l27_s0$851  = 5'h00;
-  reg [7:0] \sel_l27_s0$852  = 8'h00;
-  reg [4:0] \sel_l27_s0$853  = 5'h00;
-  reg [7:0] \sel_l27_s0$854  = 8'h00;
-  reg [4:0] \sel_l27_s0$855  = 5'h00;
-  reg [7:0] \sel_l27_s0$856  = 8'h00;
-  reg [4:0] \sel_l27_s0$857  = 5'h00;
-  reg [7:0] \sel_l27_s0$858  = 8'h00;
-  reg [4:0] \sel_l27_s0$859  = 5'h00;
-  reg [4:0] sel_l6_s0 = 5'h00;
-  reg [7:0] \sel_l6_s0$239  = 8'h00;
-  reg [4:0] \sel_l6_s0$240  = 5'h00;
-  reg [7:0] \sel_l6_s0$241  = 8'h00;
-  reg \sel_l6_s0$243  = 1'h0;
-  reg \sel_l6_s0$244  = 1'h0;
-  reg [4:0] \sel_l6_s0$246  = 5'h00;
-  reg [7:0] \sel_l6_s0$247  = 8'h00;
-  reg [4:0] \sel_l6_s0$248  = 5'h00;
-  reg [7:0] \sel_l6_s0$249  = 8'h00;
-  reg \sel_l6_s0$251  = 1'h0;
-  reg \sel_l6_s0$252  = 1'h0;
-  reg [4:0] \sel_l6_s0$254  = 5'h00;
-  reg [7:0] \sel_l6_s0$255  = 8'h00;
-  reg [4:0] \sel_l6_s0$256  = 5'h00;
-  reg [7:0] \sel_l6_s0$257  = 8'h00;
-  reg \sel_l6_s0$259  = 1'h0;
-  reg \sel_l6_s0$260  = 1'h0;
-  reg [4:0] \sel_l6_s0$262  = 5'h00;
-  reg [7:0] \sel_l6_s0$263  = 8'h00;
-  reg [4:0] \sel_l6_s0$264  = 5'h00;
-  reg [7:0] \sel_l6_s0$265  = 8'h00;
-  reg \sel_l6_s0$267  = 1'h0;
-  reg \sel_l6_s0$268  = 1'h0;
-  reg [4:0] \sel_l6_s0$271  = 5'h00;
-  reg [7:0] \sel_l6_s0$272  = 8'h00;
-  reg [4:0] \sel_l6_s0$273  = 5'h00;
-  reg [7:0] \sel_l6_s0$274  = 8'h00;
-  reg \sel_l6_s0$276  = 1'h0;
-  reg \sel_l6_s0$277  = 1'h0;
-  reg [4:0] \sel_l6_s0$279  = 5'h00;
-  reg [7:0] \sel_l6_s0$280  = 8'h00;
-  reg [4:0] \sel_l6_s0$281  = 5'h00;
-  reg [7:0] \sel_l6_s0$282  = 8'h00;
-  reg \sel_l6_s0$284  = 1'h0;
-  reg \sel_l6_s0$285  = 1'h0;
-  reg [4:0] \sel_l6_s0$287  = 5'h00;
-  reg [7:0] \sel_l6_s0$288  = 8'h00;
-  reg [4:0] \sel_l6_s0$289  = 5'h00;
-  reg [7:0] \sel_l6_s0$290  = 8'h00;
-  reg \sel_l6_s0$292  = 1'h0;
-  reg \sel_l6_s0$293  = 1'h0;
-  reg [4:0] \sel_l6_s0$296  = 5'h00;
-  reg [7:0] \sel_l6_s0$297  = 8'h00;
-  reg [4:0] \sel_l6_s0$298  = 5'h00;
-  reg [7:0] \sel_l6_s0$299  = 8'h00;
-  reg \sel_l6_s0$301  = 1'h0;
-  reg \sel_l6_s0$302  = 1'h0;
-  reg [4:0] \sel_l6_s0$305  = 5'h00;
-  reg [7:0] \sel_l6_s0$306  = 8'h00;
-  reg [4:0] \sel_l6_s0$307  = 5'h00;
-  reg [7:0] \sel_l6_s0$308  = 8'h00;
-  reg \sel_l6_s0$310  = 1'h0;
-  reg \sel_l6_s0$311  = 1'h0;
-  reg [4:0] \sel_l6_s0$314  = 5'h00;
-  reg [7:0] \sel_l6_s0$315  = 8'h00;
-  reg [4:0] \sel_l6_s0$316  = 5'h00;
-  reg [7:0] \sel_l6_s0$317  = 8'h00;
-  reg \sel_l6_s0$319  = 1'h0;
-  reg \sel_l6_s0$320  = 1'h0;
-  reg [4:0] \sel_l6_s0$323  = 5'h00;
-  reg [7:0] \sel_l6_s0$324  = 8'h00;
-  reg [4:0] \sel_l6_s0$325  = 5'h00;
-  reg [7:0] \sel_l6_s0$326  = 8'h00;
-  reg \sel_l6_s0$328  = 1'h0;
-  reg \sel_l6_s0$329  = 1'h0;
-  reg [4:0] \sel_l6_s0$332  = 5'h00;
-  reg [7:0] \sel_l6_s0$333  = 8'h00;
-  reg [4:0] \sel_l6_s0$334  = 5'h00;
-  reg [7:0] \sel_l6_s0$335  = 8'h00;
-  reg \sel_l6_s0$337  = 1'h0;
-  reg \sel_l6_s0$338  = 1'h0;
-  reg [4:0] \sel_l6_s0$341  = 5'h00;
-  reg [7:0] \sel_l6_s0$342  = 8'h00;
-  reg [4:0] \sel_l6_s0$343  = 5'h00;
-  reg [7:0] \sel_l6_s0$344  = 8'h00;
-  reg \sel_l6_s0$346  = 1'h0;
-  reg \sel_l6_s0$347  = 1'h0;
-  reg [4:0] \sel_l6_s0$350  = 5'h00;
-  reg [7:0] \sel_l6_s0$351  = 8'h00;
-  reg [4:0] \sel_l6_s0$352  = 5'h00;
-  reg [7:0] \sel_l6_s0$353  = 8'h00;
-  reg \sel_l6_s0$355  = 1'h0;
-  reg \sel_l6_s0$356  = 1'h0;
-  reg [4:0] \sel_l6_s0$359  = 5'h00;
-  reg [7:0] \sel_l6_s0$360  = 8'h00;
-  reg [4:0] \sel_l6_s0$361  = 5'h00;
-  reg [7:0] \sel_l6_s0$362  = 8'h00;
-  reg \sel_l6_s0$364  = 1'h0;
-  reg \sel_l6_s0$365  = 1'h0;
-  reg [4:0] \sel_l6_s0$368  = 5'h00;
-  reg [7:0] \sel_l6_s0$369  = 8'h00;
-  reg [4:0] \sel_l6_s0$370  = 5'h00;
-  reg [7:0] \sel_l6_s0$371  = 8'h00;
-  reg \sel_l6_s0$373  = 1'h0;
-  reg \sel_l6_s0$374  = 1'h0;
+  reg [4:0] sel_l5_s0 = 5'h00;
+  reg [7:0] \sel_l5_s0$209  = 8'h00;
+  reg [4:0] \sel_l5_s0$210  = 5'h00;
+  reg [7:0] \sel_l5_s0$211  = 8'h00;
+  reg \sel_l5_s0$213  = 1'h0;
+  reg \sel_l5_s0$214  = 1'h0;
+  reg [4:0] \sel_l5_s0$217  = 5'h00;
+  reg [7:0] \sel_l5_s0$218  = 8'h00;
+  reg [4:0] \sel_l5_s0$219  = 5'h00;
+  reg [7:0] \sel_l5_s0$220  = 8'h00;
+  reg \sel_l5_s0$222  = 1'h0;
+  reg \sel_l5_s0$223  = 1'h0;
+  reg [4:0] \sel_l5_s0$226  = 5'h00;
+  reg [7:0] \sel_l5_s0$227  = 8'h00;
+  reg [4:0] \sel_l5_s0$228  = 5'h00;
+  reg [7:0] \sel_l5_s0$229  = 8'h00;
+  reg \sel_l5_s0$231  = 1'h0;
+  reg \sel_l5_s0$232  = 1'h0;
+  reg [4:0] \sel_l5_s0$235  = 5'h00;
+  reg [7:0] \sel_l5_s0$236  = 8'h00;
+  reg [4:0] \sel_l5_s0$237  = 5'h00;
+  reg [7:0] \sel_l5_s0$238  = 8'h00;
+  reg \sel_l5_s0$240  = 1'h0;
+  reg \sel_l5_s0$241  = 1'h0;
+  reg [4:0] \sel_l5_s0$244  = 5'h00;
+  reg [7:0] \sel_l5_s0$245  = 8'h00;
+  reg [4:0] \sel_l5_s0$246  = 5'h00;
+  reg [7:0] \sel_l5_s0$247  = 8'h00;
+  reg \sel_l5_s0$249  = 1'h0;
+  reg \sel_l5_s0$250  = 1'h0;
+  reg [4:0] \sel_l5_s0$253  = 5'h00;
+  reg [7:0] \sel_l5_s0$254  = 8'h00;
+  reg [4:0] \sel_l5_s0$255  = 5'h00;
+  reg [7:0] \sel_l5_s0$256  = 8'h00;
+  reg \sel_l5_s0$258  = 1'h0;
+  reg \sel_l5_s0$259  = 1'h0;
+  reg [4:0] \sel_l5_s0$262  = 5'h00;
+  reg [7:0] \sel_l5_s0$263  = 8'h00;
+  reg [4:0] \sel_l5_s0$264  = 5'h00;
+  reg [7:0] \sel_l5_s0$265  = 8'h00;
+  reg \sel_l5_s0$267  = 1'h0;
+  reg \sel_l5_s0$268  = 1'h0;
+  reg [4:0] \sel_l5_s0$271  = 5'h00;
+  reg [7:0] \sel_l5_s0$272  = 8'h00;
+  reg [4:0] \sel_l5_s0$273  = 5'h00;
+  reg [7:0] \sel_l5_s0$274  = 8'h00;
+  reg \sel_l5_s0$276  = 1'h0;
+  reg \sel_l5_s0$277  = 1'h0;
+  reg [4:0] \sel_l5_s0$280  = 5'h00;
+  reg [7:0] \sel_l5_s0$281  = 8'h00;
+  reg [4:0] \sel_l5_s0$282  = 5'h00;
+  reg [7:0] \sel_l5_s0$283  = 8'h00;
+  reg \sel_l5_s0$285  = 1'h0;
+  reg \sel_l5_s0$286  = 1'h0;
+  reg [4:0] \sel_l5_s0$289  = 5'h00;
+  reg [7:0] \sel_l5_s0$290  = 8'h00;
+  reg [4:0] \sel_l5_s0$291  = 5'h00;
+  reg [7:0] \sel_l5_s0$292  = 8'h00;
+  reg \sel_l5_s0$294  = 1'h0;
+  reg \sel_l5_s0$295  = 1'h0;
+  reg [4:0] \sel_l5_s0$298  = 5'h00;
+  reg [7:0] \sel_l5_s0$299  = 8'h00;
+  reg \sel_l5_s0$301  = 1'h0;
+  reg [4:0] \sel_l5_s0$303  = 5'h00;
+  reg [7:0] \sel_l5_s0$304  = 8'h00;
+  reg \sel_l5_s0$306  = 1'h0;
+  reg [4:0] \sel_l5_s0$308  = 5'h00;
+  reg [7:0] \sel_l5_s0$309  = 8'h00;
+  reg \sel_l5_s0$311  = 1'h0;
+  reg [4:0] \sel_l5_s0$316  = 5'h00;
+  reg [7:0] \sel_l5_s0$317  = 8'h00;
+  reg \sel_l5_s0$319  = 1'h0;
+  reg [4:0] \sel_l5_s0$321  = 5'h00;
+  reg [7:0] \sel_l5_s0$322  = 8'h00;
+  reg \sel_l5_s0$324  = 1'h0;
+  reg [4:0] \sel_l5_s0$326  = 5'h00;
+  reg [7:0] \sel_l5_s0$327  = 8'h00;
+  reg \sel_l5_s0$329  = 1'h0;
+  reg [4:0] \sel_l5_s0$332  = 5'h00;
+  reg [7:0] \sel_l5_s0$333  = 8'h00;
+  reg \sel_l5_s0$335  = 1'h0;
+  reg [4:0] \sel_l5_s0$347  = 5'h00;
+  reg [7:0] \sel_l5_s0$348  = 8'h00;
+  reg \sel_l5_s0$350  = 1'h0;
+  reg [4:0] \sel_l5_s0$353  = 5'h00;
+  reg [7:0] \sel_l5_s0$354  = 8'h00;
+  reg \sel_l5_s0$356  = 1'h0;
+  reg [4:0] \sel_l5_s0$359  = 5'h00;
+  reg [7:0] \sel_l5_s0$360  = 8'h00;
+  reg \sel_l5_s0$362  = 1'h0;
+  reg [4:0] \sel_l5_s0$365  = 5'h00;
+  reg [7:0] \sel_l5_s0$366  = 8'h00;
+  reg \sel_l5_s0$368  = 1'h0;
+  reg [4:0] \sel_l5_s0$371  = 5'h00;
+  reg [7:0] \sel_l5_s0$372  = 8'h00;
+  reg \sel_l5_s0$374  = 1'h0;
   wire sel_s0;
   wire [13:0] sel_s0_hi;
   wire [13:0] sel_s0_lo;
@@ -2516,131 +2528,131 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_c54 = { sel_c37_max[7:0], \$206  } > { sel_c46_min[7:0], \$207  };
   assign sel_c54_max = sel_c54 ? sel_c37_max : sel_c46_min;
   assign sel_c54_min = sel_c54 ? sel_c46_min : sel_c37_max;
-  assign \$208  = ~ sel_c48_min[13:9];
-  assign \$209  = ~ sel_c45_min[13:9];
-  assign sel_c55 = { sel_c48_min[7:0], \$208  } > { sel_c45_min[7:0], \$209  };
-  assign sel_c55_max = sel_c55 ? sel_c48_min : sel_c45_min;
-  assign sel_c55_min = sel_c55 ? sel_c45_min : sel_c48_min;
-  assign \$210  = ~ sel_c34_min[13:9];
-  assign \$211  = ~ sel_c54_min[13:9];
-  assign sel_c56 = { sel_c34_min[7:0], \$210  } > { sel_c54_min[7:0], \$211  };
-  assign sel_c56_max = sel_c56 ? sel_c34_min : sel_c54_min;
-  assign sel_c56_min = sel_c56 ? sel_c54_min : sel_c34_min;
-  assign \$212  = ~ sel_c35_min[13:9];
-  assign \$213  = ~ sel_c51_max[13:9];
-  assign sel_c57 = { sel_c35_min[7:0], \$212  } > { sel_c51_max[7:0], \$213  };
-  assign sel_c57_max = sel_c57 ? sel_c35_min : sel_c51_max;
-  assign sel_c57_min = sel_c57 ? sel_c51_max : sel_c35_min;
-  assign \$214  = ~ sel_c49_min[13:9];
-  assign \$215  = ~ sel_c44_max[13:9];
-  assign sel_c58 = { sel_c49_min[7:0], \$214  } > { sel_c44_max[7:0], \$215  };
-  assign sel_c58_max = sel_c58 ? sel_c49_min : sel_c44_max;
-  assign sel_c58_min = sel_c58 ? sel_c44_max : sel_c49_min;
-  assign \$216  = ~ sel_c50_min[13:9];
-  assign \$217  = ~ sel_c38_min[13:9];
-  assign sel_c59 = { sel_c50_min[7:0], \$216  } > { sel_c38_min[7:0], \$217  };
-  assign sel_c59_max = sel_c59 ? sel_c50_min : sel_c38_min;
-  assign sel_c59_min = sel_c59 ? sel_c38_min : sel_c50_min;
-  assign \$218  = ~ sel_c48_max[13:9];
-  assign \$219  = ~ sel_c46_max[13:9];
-  assign sel_c60 = { sel_c48_max[7:0], \$218  } > { sel_c46_max[7:0], \$219  };
-  assign sel_c60_max = sel_c60 ? sel_c48_max : sel_c46_max;
-  assign sel_c60_min = sel_c60 ? sel_c46_max : sel_c48_max;
-  assign \$220  = ~ sel_c51_min[13:9];
-  assign \$221  = ~ sel_c41_min[13:9];
-  assign sel_c61 = { sel_c51_min[7:0], \$220  } > { sel_c41_min[7:0], \$221  };
-  assign sel_c61_max = sel_c61 ? sel_c51_min : sel_c41_min;
-  assign sel_c61_min = sel_c61 ? sel_c41_min : sel_c51_min;
-  assign \$222  = ~ sel_c38_max[13:9];
-  assign \$223  = ~ sel_c49_max[13:9];
-  assign sel_c62 = { sel_c38_max[7:0], \$222  } > { sel_c49_max[7:0], \$223  };
-  assign sel_c62_max = sel_c62 ? sel_c38_max : sel_c49_max;
-  assign sel_c62_min = sel_c62 ? sel_c49_max : sel_c38_max;
-  assign \$224  = ~ sel_c50_max[13:9];
-  assign \$225  = ~ sel_c45_max[13:9];
-  assign sel_c63 = { sel_c50_max[7:0], \$224  } > { sel_c45_max[7:0], \$225  };
-  assign sel_c63_max = sel_c63 ? sel_c50_max : sel_c45_max;
-  assign sel_c63_min = sel_c63 ? sel_c45_max : sel_c50_max;
-  assign \$226  = ~ sel_c41_max[13:9];
-  assign \$227  = ~ sel_c54_max[13:9];
-  assign sel_c64 = { sel_c41_max[7:0], \$226  } > { sel_c54_max[7:0], \$227  };
-  assign sel_c64_max = sel_c64 ? sel_c41_max : sel_c54_max;
-  assign sel_c64_min = sel_c64 ? sel_c54_max : sel_c41_max;
-  assign \$228  = ~ sel_l6_s0;
-  assign \$229  = ~ \sel_l6_s0$240 ;
-  assign sel_c65 = { \sel_l6_s0$239 , \$228  } > { \sel_l6_s0$241 , \$229  };
-  assign sel_c65_max = sel_c65 ? { sel_l6_s0, \sel_l6_s0$244 , \sel_l6_s0$239  } : { \sel_l6_s0$240 , \sel_l6_s0$243 , \sel_l6_s0$241  };
-  assign \$230  = ~ \sel_l6_s0$246 ;
-  assign \$231  = ~ \sel_l6_s0$248 ;
-  assign sel_c66 = { \sel_l6_s0$247 , \$230  } > { \sel_l6_s0$249 , \$231  };
-  assign sel_c66_max = sel_c66 ? { \sel_l6_s0$246 , \sel_l6_s0$252 , \sel_l6_s0$247  } : { \sel_l6_s0$248 , \sel_l6_s0$251 , \sel_l6_s0$249  };
-  assign \$232  = ~ \sel_l6_s0$254 ;
-  assign \$233  = ~ \sel_l6_s0$256 ;
-  assign sel_c67 = { \sel_l6_s0$255 , \$232  } > { \sel_l6_s0$257 , \$233  };
-  assign sel_c67_max = sel_c67 ? { \sel_l6_s0$254 , \sel_l6_s0$260 , \sel_l6_s0$255  } : { \sel_l6_s0$256 , \sel_l6_s0$259 , \sel_l6_s0$257  };
-  assign \$234  = ~ \sel_l6_s0$262 ;
-  assign \$235  = ~ \sel_l6_s0$264 ;
-  assign sel_c68 = { \sel_l6_s0$263 , \$234  } > { \sel_l6_s0$265 , \$235  };
-  assign sel_c68_max = sel_c68 ? { \sel_l6_s0$262 , \sel_l6_s0$268 , \sel_l6_s0$263  } : { \sel_l6_s0$264 , \sel_l6_s0$267 , \sel_l6_s0$265  };
-  assign sel_c68_min = sel_c68 ? { \sel_l6_s0$264 , \sel_l6_s0$267 , \sel_l6_s0$265  } : { \sel_l6_s0$262 , \sel_l6_s0$268 , \sel_l6_s0$263  };
-  assign \$236  = ~ \sel_l6_s0$271 ;
-  assign \$237  = ~ \sel_l6_s0$273 ;
-  assign sel_c69 = { \sel_l6_s0$272 , \$236  } > { \sel_l6_s0$274 , \$237  };
-  assign sel_c69_max = sel_c69 ? { \sel_l6_s0$271 , \sel_l6_s0$277 , \sel_l6_s0$272  } : { \sel_l6_s0$273 , \sel_l6_s0$276 , \sel_l6_s0$274  };
-  assign \$238  = ~ \sel_l6_s0$279 ;
-  assign \$239  = ~ \sel_l6_s0$281 ;
-  assign sel_c70 = { \sel_l6_s0$280 , \$238  } > { \sel_l6_s0$282 , \$239  };
-  assign sel_c70_max = sel_c70 ? { \sel_l6_s0$279 , \sel_l6_s0$285 , \sel_l6_s0$280  } : { \sel_l6_s0$281 , \sel_l6_s0$284 , \sel_l6_s0$282  };
-  assign \$240  = ~ \sel_l6_s0$287 ;
-  assign \$241  = ~ \sel_l6_s0$289 ;
-  assign sel_c71 = { \sel_l6_s0$288 , \$240  } > { \sel_l6_s0$290 , \$241  };
-  assign sel_c71_max = sel_c71 ? { \sel_l6_s0$287 , \sel_l6_s0$293 , \sel_l6_s0$288  } : { \sel_l6_s0$289 , \sel_l6_s0$292 , \sel_l6_s0$290  };
-  assign sel_c71_min = sel_c71 ? { \sel_l6_s0$289 , \sel_l6_s0$292 , \sel_l6_s0$290  } : { \sel_l6_s0$287 , \sel_l6_s0$293 , \sel_l6_s0$288  };
-  assign \$242  = ~ \sel_l6_s0$296 ;
-  assign \$243  = ~ \sel_l6_s0$298 ;
-  assign sel_c72 = { \sel_l6_s0$297 , \$242  } > { \sel_l6_s0$299 , \$243  };
-  assign sel_c72_max = sel_c72 ? { \sel_l6_s0$296 , \sel_l6_s0$302 , \sel_l6_s0$297  } : { \sel_l6_s0$298 , \sel_l6_s0$301 , \sel_l6_s0$299  };
-  assign sel_c72_min = sel_c72 ? { \sel_l6_s0$298 , \sel_l6_s0$301 , \sel_l6_s0$299  } : { \sel_l6_s0$296 , \sel_l6_s0$302 , \sel_l6_s0$297  };
-  assign \$244  = ~ \sel_l6_s0$305 ;
-  assign \$245  = ~ \sel_l6_s0$307 ;
-  assign sel_c73 = { \sel_l6_s0$306 , \$244  } > { \sel_l6_s0$308 , \$245  };
-  assign sel_c73_max = sel_c73 ? { \sel_l6_s0$305 , \sel_l6_s0$311 , \sel_l6_s0$306  } : { \sel_l6_s0$307 , \sel_l6_s0$310 , \sel_l6_s0$308  };
-  assign sel_c73_min = sel_c73 ? { \sel_l6_s0$307 , \sel_l6_s0$310 , \sel_l6_s0$308  } : { \sel_l6_s0$305 , \sel_l6_s0$311 , \sel_l6_s0$306  };
-  assign \$246  = ~ \sel_l6_s0$314 ;
-  assign \$247  = ~ \sel_l6_s0$316 ;
-  assign sel_c74 = { \sel_l6_s0$315 , \$246  } > { \sel_l6_s0$317 , \$247  };
-  assign sel_c74_max = sel_c74 ? { \sel_l6_s0$314 , \sel_l6_s0$320 , \sel_l6_s0$315  } : { \sel_l6_s0$316 , \sel_l6_s0$319 , \sel_l6_s0$317  };
-  assign sel_c74_min = sel_c74 ? { \sel_l6_s0$316 , \sel_l6_s0$319 , \sel_l6_s0$317  } : { \sel_l6_s0$314 , \sel_l6_s0$320 , \sel_l6_s0$315  };
-  assign \$248  = ~ \sel_l6_s0$323 ;
-  assign \$249  = ~ \sel_l6_s0$325 ;
-  assign sel_c75 = { \sel_l6_s0$324 , \$248  } > { \sel_l6_s0$326 , \$249  };
-  assign sel_c75_max = sel_c75 ? { \sel_l6_s0$323 , \sel_l6_s0$329 , \sel_l6_s0$324  } : { \sel_l6_s0$325 , \sel_l6_s0$328 , \sel_l6_s0$326  };
-  assign sel_c75_min = sel_c75 ? { \sel_l6_s0$325 , \sel_l6_s0$328 , \sel_l6_s0$326  } : { \sel_l6_s0$323 , \sel_l6_s0$329 , \sel_l6_s0$324  };
-  assign \$250  = ~ \sel_l6_s0$332 ;
-  assign \$251  = ~ \sel_l6_s0$334 ;
-  assign sel_c76 = { \sel_l6_s0$333 , \$250  } > { \sel_l6_s0$335 , \$251  };
-  assign sel_c76_max = sel_c76 ? { \sel_l6_s0$332 , \sel_l6_s0$338 , \sel_l6_s0$333  } : { \sel_l6_s0$334 , \sel_l6_s0$337 , \sel_l6_s0$335  };
-  assign sel_c76_min = sel_c76 ? { \sel_l6_s0$334 , \sel_l6_s0$337 , \sel_l6_s0$335  } : { \sel_l6_s0$332 , \sel_l6_s0$338 , \sel_l6_s0$333  };
-  assign \$252  = ~ \sel_l6_s0$341 ;
-  assign \$253  = ~ \sel_l6_s0$343 ;
-  assign sel_c77 = { \sel_l6_s0$342 , \$252  } > { \sel_l6_s0$344 , \$253  };
-  assign sel_c77_max = sel_c77 ? { \sel_l6_s0$341 , \sel_l6_s0$347 , \sel_l6_s0$342  } : { \sel_l6_s0$343 , \sel_l6_s0$346 , \sel_l6_s0$344  };
-  assign sel_c77_min = sel_c77 ? { \sel_l6_s0$343 , \sel_l6_s0$346 , \sel_l6_s0$344  } : { \sel_l6_s0$341 , \sel_l6_s0$347 , \sel_l6_s0$342  };
-  assign \$254  = ~ \sel_l6_s0$350 ;
-  assign \$255  = ~ \sel_l6_s0$352 ;
-  assign sel_c78 = { \sel_l6_s0$351 , \$254  } > { \sel_l6_s0$353 , \$255  };
-  assign sel_c78_max = sel_c78 ? { \sel_l6_s0$350 , \sel_l6_s0$356 , \sel_l6_s0$351  } : { \sel_l6_s0$352 , \sel_l6_s0$355 , \sel_l6_s0$353  };
-  assign sel_c78_min = sel_c78 ? { \sel_l6_s0$352 , \sel_l6_s0$355 , \sel_l6_s0$353  } : { \sel_l6_s0$350 , \sel_l6_s0$356 , \sel_l6_s0$351  };
-  assign \$256  = ~ \sel_l6_s0$359 ;
-  assign \$257  = ~ \sel_l6_s0$361 ;
-  assign sel_c79 = { \sel_l6_s0$360 , \$256  } > { \sel_l6_s0$362 , \$257  };
-  assign sel_c79_max = sel_c79 ? { \sel_l6_s0$359 , \sel_l6_s0$365 , \sel_l6_s0$360  } : { \sel_l6_s0$361 , \sel_l6_s0$364 , \sel_l6_s0$362  };
-  assign sel_c79_min = sel_c79 ? { \sel_l6_s0$361 , \sel_l6_s0$364 , \sel_l6_s0$362  } : { \sel_l6_s0$359 , \sel_l6_s0$365 , \sel_l6_s0$360  };
-  assign \$258  = ~ \sel_l6_s0$368 ;
-  assign \$259  = ~ \sel_l6_s0$370 ;
-  assign sel_c80 = { \sel_l6_s0$369 , \$258  } > { \sel_l6_s0$371 , \$259  };
-  assign sel_c80_max = sel_c80 ? { \sel_l6_s0$368 , \sel_l6_s0$374 , \sel_l6_s0$369  } : { \sel_l6_s0$370 , \sel_l6_s0$373 , \sel_l6_s0$371  };
-  assign sel_c80_min = sel_c80 ? { \sel_l6_s0$370 , \sel_l6_s0$373 , \sel_l6_s0$371  } : { \sel_l6_s0$368 , \sel_l6_s0$374 , \sel_l6_s0$369  };
+  assign \$208  = ~ sel_l5_s0;
+  assign \$209  = ~ \sel_l5_s0$210 ;
+  assign sel_c55 = { \sel_l5_s0$209 , \$208  } > { \sel_l5_s0$211 , \$209  };
+  assign sel_c55_max = sel_c55 ? { sel_l5_s0, \sel_l5_s0$214 , \sel_l5_s0$209  } : { \sel_l5_s0$210 , \sel_l5_s0$213 , \sel_l5_s0$211  };
+  assign sel_c55_min = sel_c55 ? { \sel_l5_s0$210 , \sel_l5_s0$213 , \sel_l5_s0$211  } : { sel_l5_s0, \sel_l5_s0$214 , \sel_l5_s0$209  };
+  assign \$210  = ~ \sel_l5_s0$217 ;
+  assign \$211  = ~ \sel_l5_s0$219 ;
+  assign sel_c56 = { \sel_l5_s0$218 , \$210  } > { \sel_l5_s0$220 , \$211  };
+  assign sel_c56_max = sel_c56 ? { \sel_l5_s0$217 , \sel_l5_s0$223 , \sel_l5_s0$218  } : { \sel_l5_s0$219 , \sel_l5_s0$222 , \sel_l5_s0$220  };
+  assign sel_c56_min = sel_c56 ? { \sel_l5_s0$219 , \sel_l5_s0$222 , \sel_l5_s0$220  } : { \sel_l5_s0$217 , \sel_l5_s0$223 , \sel_l5_s0$218  };
+  assign \$212  = ~ \sel_l5_s0$226 ;
+  assign \$213  = ~ \sel_l5_s0$228 ;
+  assign sel_c57 = { \sel_l5_s0$227 , \$212  } > { \sel_l5_s0$229 , \$213  };
+  assign sel_c57_max = sel_c57 ? { \sel_l5_s0$226 , \sel_l5_s0$232 , \sel_l5_s0$227  } : { \sel_l5_s0$228 , \sel_l5_s0$231 , \sel_l5_s0$229  };
+  assign sel_c57_min = sel_c57 ? { \sel_l5_s0$228 , \sel_l5_s0$231 , \sel_l5_s0$229  } : { \sel_l5_s0$226 , \sel_l5_s0$232 , \sel_l5_s0$227  };
+  assign \$214  = ~ \sel_l5_s0$235 ;
+  assign \$215  = ~ \sel_l5_s0$237 ;
+  assign sel_c58 = { \sel_l5_s0$236 , \$214  } > { \sel_l5_s0$238 , \$215  };
+  assign sel_c58_max = sel_c58 ? { \sel_l5_s0$235 , \sel_l5_s0$241 , \sel_l5_s0$236  } : { \sel_l5_s0$237 , \sel_l5_s0$240 , \sel_l5_s0$238  };
+  assign sel_c58_min = sel_c58 ? { \sel_l5_s0$237 , \sel_l5_s0$240 , \sel_l5_s0$238  } : { \sel_l5_s0$235 , \sel_l5_s0$241 , \sel_l5_s0$236  };
+  assign \$216  = ~ \sel_l5_s0$244 ;
+  assign \$217  = ~ \sel_l5_s0$246 ;
+  assign sel_c59 = { \sel_l5_s0$245 , \$216  } > { \sel_l5_s0$247 , \$217  };
+  assign sel_c59_max = sel_c59 ? { \sel_l5_s0$244 , \sel_l5_s0$250 , \sel_l5_s0$245  } : { \sel_l5_s0$246 , \sel_l5_s0$249 , \sel_l5_s0$247  };
+  assign sel_c59_min = sel_c59 ? { \sel_l5_s0$246 , \sel_l5_s0$249 , \sel_l5_s0$247  } : { \sel_l5_s0$244 , \sel_l5_s0$250 , \sel_l5_s0$245  };
+  assign \$218  = ~ \sel_l5_s0$253 ;
+  assign \$219  = ~ \sel_l5_s0$255 ;
+  assign sel_c60 = { \sel_l5_s0$254 , \$218  } > { \sel_l5_s0$256 , \$219  };
+  assign sel_c60_max = sel_c60 ? { \sel_l5_s0$253 , \sel_l5_s0$259 , \sel_l5_s0$254  } : { \sel_l5_s0$255 , \sel_l5_s0$258 , \sel_l5_s0$256  };
+  assign sel_c60_min = sel_c60 ? { \sel_l5_s0$255 , \sel_l5_s0$258 , \sel_l5_s0$256  } : { \sel_l5_s0$253 , \sel_l5_s0$259 , \sel_l5_s0$254  };
+  assign \$220  = ~ \sel_l5_s0$262 ;
+  assign \$221  = ~ \sel_l5_s0$264 ;
+  assign sel_c61 = { \sel_l5_s0$263 , \$220  } > { \sel_l5_s0$265 , \$221  };
+  assign sel_c61_max = sel_c61 ? { \sel_l5_s0$262 , \sel_l5_s0$268 , \sel_l5_s0$263  } : { \sel_l5_s0$264 , \sel_l5_s0$267 , \sel_l5_s0$265  };
+  assign sel_c61_min = sel_c61 ? { \sel_l5_s0$264 , \sel_l5_s0$267 , \sel_l5_s0$265  } : { \sel_l5_s0$262 , \sel_l5_s0$268 , \sel_l5_s0$263  };
+  assign \$222  = ~ \sel_l5_s0$271 ;
+  assign \$223  = ~ \sel_l5_s0$273 ;
+  assign sel_c62 = { \sel_l5_s0$272 , \$222  } > { \sel_l5_s0$274 , \$223  };
+  assign sel_c62_max = sel_c62 ? { \sel_l5_s0$271 , \sel_l5_s0$277 , \sel_l5_s0$272  } : { \sel_l5_s0$273 , \sel_l5_s0$276 , \sel_l5_s0$274  };
+  assign sel_c62_min = sel_c62 ? { \sel_l5_s0$273 , \sel_l5_s0$276 , \sel_l5_s0$274  } : { \sel_l5_s0$271 , \sel_l5_s0$277 , \sel_l5_s0$272  };
+  assign \$224  = ~ \sel_l5_s0$280 ;
+  assign \$225  = ~ \sel_l5_s0$282 ;
+  assign sel_c63 = { \sel_l5_s0$281 , \$224  } > { \sel_l5_s0$283 , \$225  };
+  assign sel_c63_max = sel_c63 ? { \sel_l5_s0$280 , \sel_l5_s0$286 , \sel_l5_s0$281  } : { \sel_l5_s0$282 , \sel_l5_s0$285 , \sel_l5_s0$283  };
+  assign sel_c63_min = sel_c63 ? { \sel_l5_s0$282 , \sel_l5_s0$285 , \sel_l5_s0$283  } : { \sel_l5_s0$280 , \sel_l5_s0$286 , \sel_l5_s0$281  };
+  assign \$226  = ~ \sel_l5_s0$289 ;
+  assign \$227  = ~ \sel_l5_s0$291 ;
+  assign sel_c64 = { \sel_l5_s0$290 , \$226  } > { \sel_l5_s0$292 , \$227  };
+  assign sel_c64_max = sel_c64 ? { \sel_l5_s0$289 , \sel_l5_s0$295 , \sel_l5_s0$290  } : { \sel_l5_s0$291 , \sel_l5_s0$294 , \sel_l5_s0$292  };
+  assign sel_c64_min = sel_c64 ? { \sel_l5_s0$291 , \sel_l5_s0$294 , \sel_l5_s0$292  } : { \sel_l5_s0$289 , \sel_l5_s0$295 , \sel_l5_s0$290  };
+  assign \$228  = ~ \sel_l5_s0$298 ;
+  assign \$229  = ~ sel_c61_min[13:9];
+  assign sel_c65 = { \sel_l5_s0$299 , \$228  } > { sel_c61_min[7:0], \$229  };
+  assign sel_c65_max = sel_c65 ? { \sel_l5_s0$298 , \sel_l5_s0$301 , \sel_l5_s0$299  } : sel_c61_min;
+  assign \$230  = ~ sel_c55_min[13:9];
+  assign \$231  = ~ \sel_l5_s0$303 ;
+  assign sel_c66 = { sel_c55_min[7:0], \$230  } > { \sel_l5_s0$304 , \$231  };
+  assign sel_c66_max = sel_c66 ? sel_c55_min : { \sel_l5_s0$303 , \sel_l5_s0$306 , \sel_l5_s0$304  };
+  assign \$232  = ~ sel_c56_min[13:9];
+  assign \$233  = ~ \sel_l5_s0$308 ;
+  assign sel_c67 = { sel_c56_min[7:0], \$232  } > { \sel_l5_s0$309 , \$233  };
+  assign sel_c67_max = sel_c67 ? sel_c56_min : { \sel_l5_s0$308 , \sel_l5_s0$311 , \sel_l5_s0$309  };
+  assign \$234  = ~ sel_c57_min[13:9];
+  assign \$235  = ~ sel_c61_max[13:9];
+  assign sel_c68 = { sel_c57_min[7:0], \$234  } > { sel_c61_max[7:0], \$235  };
+  assign sel_c68_max = sel_c68 ? sel_c57_min : sel_c61_max;
+  assign sel_c68_min = sel_c68 ? sel_c61_max : sel_c57_min;
+  assign \$236  = ~ sel_c58_min[13:9];
+  assign \$237  = ~ \sel_l5_s0$316 ;
+  assign sel_c69 = { sel_c58_min[7:0], \$236  } > { \sel_l5_s0$317 , \$237  };
+  assign sel_c69_max = sel_c69 ? sel_c58_min : { \sel_l5_s0$316 , \sel_l5_s0$319 , \sel_l5_s0$317  };
+  assign \$238  = ~ sel_c59_min[13:9];
+  assign \$239  = ~ \sel_l5_s0$321 ;
+  assign sel_c70 = { sel_c59_min[7:0], \$238  } > { \sel_l5_s0$322 , \$239  };
+  assign sel_c70_max = sel_c70 ? sel_c59_min : { \sel_l5_s0$321 , \sel_l5_s0$324 , \sel_l5_s0$322  };
+  assign \$240  = ~ sel_c60_min[13:9];
+  assign \$241  = ~ \sel_l5_s0$326 ;
+  assign sel_c71 = { sel_c60_min[7:0], \$240  } > { \sel_l5_s0$327 , \$241  };
+  assign sel_c71_max = sel_c71 ? sel_c60_min : { \sel_l5_s0$326 , \sel_l5_s0$329 , \sel_l5_s0$327  };
+  assign sel_c71_min = sel_c71 ? { \sel_l5_s0$326 , \sel_l5_s0$329 , \sel_l5_s0$327  } : sel_c60_min;
+  assign \$242  = ~ \sel_l5_s0$332 ;
+  assign \$243  = ~ sel_c64_max[13:9];
+  assign sel_c72 = { \sel_l5_s0$333 , \$242  } > { sel_c64_max[7:0], \$243  };
+  assign sel_c72_max = sel_c72 ? { \sel_l5_s0$332 , \sel_l5_s0$335 , \sel_l5_s0$333  } : sel_c64_max;
+  assign sel_c72_min = sel_c72 ? sel_c64_max : { \sel_l5_s0$332 , \sel_l5_s0$335 , \sel_l5_s0$333  };
+  assign \$244  = ~ sel_c59_max[13:9];
+  assign \$245  = ~ sel_c63_min[13:9];
+  assign sel_c73 = { sel_c59_max[7:0], \$244  } > { sel_c63_min[7:0], \$245  };
+  assign sel_c73_max = sel_c73 ? sel_c59_max : sel_c63_min;
+  assign sel_c73_min = sel_c73 ? sel_c63_min : sel_c59_max;
+  assign \$246  = ~ sel_c56_max[13:9];
+  assign \$247  = ~ sel_c64_min[13:9];
+  assign sel_c74 = { sel_c56_max[7:0], \$246  } > { sel_c64_min[7:0], \$247  };
+  assign sel_c74_max = sel_c74 ? sel_c56_max : sel_c64_min;
+  assign sel_c74_min = sel_c74 ? sel_c64_min : sel_c56_max;
+  assign \$248  = ~ sel_c62_min[13:9];
+  assign \$249  = ~ sel_c58_max[13:9];
+  assign sel_c75 = { sel_c62_min[7:0], \$248  } > { sel_c58_max[7:0], \$249  };
+  assign sel_c75_max = sel_c75 ? sel_c62_min : sel_c58_max;
+  assign sel_c75_min = sel_c75 ? sel_c58_max : sel_c62_min;
+  assign \$250  = ~ \sel_l5_s0$347 ;
+  assign \$251  = ~ sel_c63_max[13:9];
+  assign sel_c76 = { \sel_l5_s0$348 , \$250  } > { sel_c63_max[7:0], \$251  };
+  assign sel_c76_max = sel_c76 ? { \sel_l5_s0$347 , \sel_l5_s0$350 , \sel_l5_s0$348  } : sel_c63_max;
+  assign sel_c76_min = sel_c76 ? sel_c63_max : { \sel_l5_s0$347 , \sel_l5_s0$350 , \sel_l5_s0$348  };
+  assign \$252  = ~ \sel_l5_s0$353 ;
+  assign \$253  = ~ sel_c60_max[13:9];
+  assign sel_c77 = { \sel_l5_s0$354 , \$252  } > { sel_c60_max[7:0], \$253  };
+  assign sel_c77_max = sel_c77 ? { \sel_l5_s0$353 , \sel_l5_s0$356 , \sel_l5_s0$354  } : sel_c60_max;
+  assign sel_c77_min = sel_c77 ? sel_c60_max : { \sel_l5_s0$353 , \sel_l5_s0$356 , \sel_l5_s0$354  };
+  assign \$254  = ~ \sel_l5_s0$359 ;
+  assign \$255  = ~ sel_c55_max[13:9];
+  assign sel_c78 = { \sel_l5_s0$360 , \$254  } > { sel_c55_max[7:0], \$255  };
+  assign sel_c78_max = sel_c78 ? { \sel_l5_s0$359 , \sel_l5_s0$362 , \sel_l5_s0$360  } : sel_c55_max;
+  assign sel_c78_min = sel_c78 ? sel_c55_max : { \sel_l5_s0$359 , \sel_l5_s0$362 , \sel_l5_s0$360  };
+  assign \$256  = ~ sel_c62_max[13:9];
+  assign \$257  = ~ \sel_l5_s0$365 ;
+  assign sel_c79 = { sel_c62_max[7:0], \$256  } > { \sel_l5_s0$366 , \$257  };
+  assign sel_c79_max = sel_c79 ? sel_c62_max : { \sel_l5_s0$365 , \sel_l5_s0$368 , \sel_l5_s0$366  };
+  assign sel_c79_min = sel_c79 ? { \sel_l5_s0$365 , \sel_l5_s0$368 , \sel_l5_s0$366  } : sel_c62_max;
+  assign \$258  = ~ \sel_l5_s0$371 ;
+  assign \$259  = ~ sel_c57_max[13:9];
+  assign sel_c80 = { \sel_l5_s0$372 , \$258  } > { sel_c57_max[7:0], \$259  };
+  assign sel_c80_max = sel_c80 ? { \sel_l5_s0$371 , \sel_l5_s0$374 , \sel_l5_s0$372  } : sel_c57_max;
+  assign sel_c80_min = sel_c80 ? sel_c57_max : { \sel_l5_s0$371 , \sel_l5_s0$374 , \sel_l5_s0$372  };
   assign \$260  = ~ sel_c68_min[13:9];
   assign \$261  = ~ sel_c75_min[13:9];
   assign sel_c81 = { sel_c68_min[7:0], \$260  } > { sel_c75_min[7:0], \$261  };
@@ -2776,63 +2788,63 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_c108 = { sel_c97_max[7:0], \$314  } > { sel_c99_min[7:0], \$315  };
   assign sel_c108_max = sel_c108 ? sel_c97_max : sel_c99_min;
   assign sel_c108_min = sel_c108 ? sel_c99_min : sel_c97_max;
-  assign \$316  = ~ sel_c102_min[13:9];
-  assign \$317  = ~ sel_c98_max[13:9];
-  assign sel_c109 = { sel_c102_min[7:0], \$316  } > { sel_c98_max[7:0], \$317  };
-  assign sel_c109_max = sel_c109 ? sel_c102_min : sel_c98_max;
-  assign sel_c109_min = sel_c109 ? sel_c98_max : sel_c102_min;
-  assign \$318  = ~ sel_c104_max[13:9];
-  assign \$319  = ~ sel_c103_max[13:9];
-  assign sel_c110 = { sel_c104_max[7:0], \$318  } > { sel_c103_max[7:0], \$319  };
-  assign sel_c110_max = sel_c110 ? sel_c104_max : sel_c103_max;
-  assign \$320  = ~ sel_c105_min[13:9];
-  assign \$321  = ~ sel_c102_max[13:9];
-  assign sel_c111 = { sel_c105_min[7:0], \$320  } > { sel_c102_max[7:0], \$321  };
-  assign sel_c111_max = sel_c111 ? sel_c105_min : sel_c102_max;
-  assign sel_c111_min = sel_c111 ? sel_c102_max : sel_c105_min;
-  assign \$322  = ~ sel_c106_min[13:9];
-  assign \$323  = ~ sel_c101_max[13:9];
-  assign sel_c112 = { sel_c106_min[7:0], \$322  } > { sel_c101_max[7:0], \$323  };
-  assign sel_c112_max = sel_c112 ? sel_c106_min : sel_c101_max;
-  assign sel_c112_min = sel_c112 ? sel_c101_max : sel_c106_min;
-  assign \$324  = ~ sel_c107_min[13:9];
-  assign \$325  = ~ sel_c108_min[13:9];
-  assign sel_c113 = { sel_c107_min[7:0], \$324  } > { sel_c108_min[7:0], \$325  };
-  assign sel_c113_max = sel_c113 ? sel_c107_min : sel_c108_min;
-  assign sel_c113_min = sel_c113 ? sel_c108_min : sel_c107_min;
-  assign \$326  = ~ sel_l11_s0;
-  assign \$327  = ~ \sel_l11_s0$472 ;
-  assign sel_c114 = { \sel_l11_s0$471 , \$326  } > { \sel_l11_s0$473 , \$327  };
-  assign sel_c114_max = sel_c114 ? { sel_l11_s0, \sel_l11_s0$476 , \sel_l11_s0$471  } : { \sel_l11_s0$472 , \sel_l11_s0$475 , \sel_l11_s0$473  };
-  assign \$328  = ~ \sel_l11_s0$478 ;
-  assign \$329  = ~ \sel_l11_s0$480 ;
-  assign sel_c115 = { \sel_l11_s0$479 , \$328  } > { \sel_l11_s0$481 , \$329  };
-  assign sel_c115_max = sel_c115 ? { \sel_l11_s0$478 , \sel_l11_s0$484 , \sel_l11_s0$479  } : { \sel_l11_s0$480 , \sel_l11_s0$483 , \sel_l11_s0$481  };
-  assign sel_c115_min = sel_c115 ? { \sel_l11_s0$480 , \sel_l11_s0$483 , \sel_l11_s0$481  } : { \sel_l11_s0$478 , \sel_l11_s0$484 , \sel_l11_s0$479  };
-  assign \$330  = ~ \sel_l11_s0$487 ;
-  assign \$331  = ~ \sel_l11_s0$489 ;
-  assign sel_c116 = { \sel_l11_s0$488 , \$330  } > { \sel_l11_s0$490 , \$331  };
-  assign sel_c116_max = sel_c116 ? { \sel_l11_s0$487 , \sel_l11_s0$493 , \sel_l11_s0$488  } : { \sel_l11_s0$489 , \sel_l11_s0$492 , \sel_l11_s0$490  };
-  assign sel_c116_min = sel_c116 ? { \sel_l11_s0$489 , \sel_l11_s0$492 , \sel_l11_s0$490  } : { \sel_l11_s0$487 , \sel_l11_s0$493 , \sel_l11_s0$488  };
-  assign \$332  = ~ \sel_l11_s0$496 ;
-  assign \$333  = ~ \sel_l11_s0$498 ;
-  assign sel_c117 = { \sel_l11_s0$497 , \$332  } > { \sel_l11_s0$499 , \$333  };
-  assign sel_c117_max = sel_c117 ? { \sel_l11_s0$496 , \sel_l11_s0$502 , \sel_l11_s0$497  } : { \sel_l11_s0$498 , \sel_l11_s0$501 , \sel_l11_s0$499  };
-  assign sel_c117_min = sel_c117 ? { \sel_l11_s0$498 , \sel_l11_s0$501 , \sel_l11_s0$499  } : { \sel_l11_s0$496 , \sel_l11_s0$502 , \sel_l11_s0$497  };
+  assign \$316  = ~ sel_l10_s0;
+  assign \$317  = ~ \sel_l10_s0$458 ;
+  assign sel_c109 = { \sel_l10_s0$457 , \$316  } > { \sel_l10_s0$459 , \$317  };
+  assign sel_c109_max = sel_c109 ? { sel_l10_s0, \sel_l10_s0$462 , \sel_l10_s0$457  } : { \sel_l10_s0$458 , \sel_l10_s0$461 , \sel_l10_s0$459  };
+  assign sel_c109_min = sel_c109 ? { \sel_l10_s0$458 , \sel_l10_s0$461 , \sel_l10_s0$459  } : { sel_l10_s0, \sel_l10_s0$462 , \sel_l10_s0$457  };
+  assign \$318  = ~ \sel_l10_s0$465 ;
+  assign \$319  = ~ \sel_l10_s0$467 ;
+  assign sel_c110 = { \sel_l10_s0$466 , \$318  } > { \sel_l10_s0$468 , \$319  };
+  assign sel_c110_max = sel_c110 ? { \sel_l10_s0$465 , \sel_l10_s0$471 , \sel_l10_s0$466  } : { \sel_l10_s0$467 , \sel_l10_s0$470 , \sel_l10_s0$468  };
+  assign \$320  = ~ \sel_l10_s0$473 ;
+  assign \$321  = ~ \sel_l10_s0$475 ;
+  assign sel_c111 = { \sel_l10_s0$474 , \$320  } > { \sel_l10_s0$476 , \$321  };
+  assign sel_c111_max = sel_c111 ? { \sel_l10_s0$473 , \sel_l10_s0$479 , \sel_l10_s0$474  } : { \sel_l10_s0$475 , \sel_l10_s0$478 , \sel_l10_s0$476  };
+  assign sel_c111_min = sel_c111 ? { \sel_l10_s0$475 , \sel_l10_s0$478 , \sel_l10_s0$476  } : { \sel_l10_s0$473 , \sel_l10_s0$479 , \sel_l10_s0$474  };
+  assign \$322  = ~ \sel_l10_s0$482 ;
+  assign \$323  = ~ \sel_l10_s0$484 ;
+  assign sel_c112 = { \sel_l10_s0$483 , \$322  } > { \sel_l10_s0$485 , \$323  };
+  assign sel_c112_max = sel_c112 ? { \sel_l10_s0$482 , \sel_l10_s0$488 , \sel_l10_s0$483  } : { \sel_l10_s0$484 , \sel_l10_s0$487 , \sel_l10_s0$485  };
+  assign sel_c112_min = sel_c112 ? { \sel_l10_s0$484 , \sel_l10_s0$487 , \sel_l10_s0$485  } : { \sel_l10_s0$482 , \sel_l10_s0$488 , \sel_l10_s0$483  };
+  assign \$324  = ~ \sel_l10_s0$491 ;
+  assign \$325  = ~ \sel_l10_s0$493 ;
+  assign sel_c113 = { \sel_l10_s0$492 , \$324  } > { \sel_l10_s0$494 , \$325  };
+  assign sel_c113_max = sel_c113 ? { \sel_l10_s0$491 , \sel_l10_s0$497 , \sel_l10_s0$492  } : { \sel_l10_s0$493 , \sel_l10_s0$496 , \sel_l10_s0$494  };
+  assign sel_c113_min = sel_c113 ? { \sel_l10_s0$493 , \sel_l10_s0$496 , \sel_l10_s0$494  } : { \sel_l10_s0$491 , \sel_l10_s0$497 , \sel_l10_s0$492  };
+  assign \$326  = ~ sel_c109_min[13:9];
+  assign \$327  = ~ \sel_l10_s0$500 ;
+  assign sel_c114 = { sel_c109_min[7:0], \$326  } > { \sel_l10_s0$501 , \$327  };
+  assign sel_c114_max = sel_c114 ? sel_c109_min : { \sel_l10_s0$500 , \sel_l10_s0$503 , \sel_l10_s0$501  };
+  assign \$328  = ~ sel_c111_min[13:9];
+  assign \$329  = ~ sel_c113_min[13:9];
+  assign sel_c115 = { sel_c111_min[7:0], \$328  } > { sel_c113_min[7:0], \$329  };
+  assign sel_c115_max = sel_c115 ? sel_c111_min : sel_c113_min;
+  assign sel_c115_min = sel_c115 ? sel_c113_min : sel_c111_min;
+  assign \$330  = ~ sel_c110_max[13:9];
+  assign \$331  = ~ sel_c112_max[13:9];
+  assign sel_c116 = { sel_c110_max[7:0], \$330  } > { sel_c112_max[7:0], \$331  };
+  assign sel_c116_max = sel_c116 ? sel_c110_max : sel_c112_max;
+  assign sel_c116_min = sel_c116 ? sel_c112_max : sel_c110_max;
+  assign \$332  = ~ sel_c109_max[13:9];
+  assign \$333  = ~ \sel_l10_s0$511 ;
+  assign sel_c117 = { sel_c109_max[7:0], \$332  } > { \sel_l10_s0$512 , \$333  };
+  assign sel_c117_max = sel_c117 ? sel_c109_max : { \sel_l10_s0$511 , \sel_l10_s0$514 , \sel_l10_s0$512  };
+  assign sel_c117_min = sel_c117 ? { \sel_l10_s0$511 , \sel_l10_s0$514 , \sel_l10_s0$512  } : sel_c109_max;
   assign \$334  = ~ sel_c114_max[13:9];
   assign \$335  = ~ sel_c116_max[13:9];
   assign sel_c118 = { sel_c114_max[7:0], \$334  } > { sel_c116_max[7:0], \$335  };
   assign sel_c118_max = sel_c118 ? sel_c114_max : sel_c116_max;
   assign sel_c118_min = sel_c118 ? sel_c116_max : sel_c114_max;
-  assign \$336  = ~ \sel_l11_s0$508 ;
+  assign \$336  = ~ sel_c112_min[13:9];
   assign \$337  = ~ sel_c116_min[13:9];
-  assign sel_c119 = { \sel_l11_s0$509 , \$336  } > { sel_c116_min[7:0], \$337  };
-  assign sel_c119_max = sel_c119 ? { \sel_l11_s0$508 , \sel_l11_s0$511 , \sel_l11_s0$509  } : sel_c116_min;
+  assign sel_c119 = { sel_c112_min[7:0], \$336  } > { sel_c116_min[7:0], \$337  };
+  assign sel_c119_max = sel_c119 ? sel_c112_min : sel_c116_min;
   assign \$338  = ~ sel_c115_max[13:9];
-  assign \$339  = ~ \sel_l11_s0$513 ;
-  assign sel_c120 = { sel_c115_max[7:0], \$338  } > { \sel_l11_s0$514 , \$339  };
-  assign sel_c120_max = sel_c120 ? sel_c115_max : { \sel_l11_s0$513 , \sel_l11_s0$516 , \sel_l11_s0$514  };
-  assign sel_c120_min = sel_c120 ? { \sel_l11_s0$513 , \sel_l11_s0$516 , \sel_l11_s0$514  } : sel_c115_max;
+  assign \$339  = ~ sel_c111_max[13:9];
+  assign sel_c120 = { sel_c115_max[7:0], \$338  } > { sel_c111_max[7:0], \$339  };
+  assign sel_c120_max = sel_c120 ? sel_c115_max : sel_c111_max;
+  assign sel_c120_min = sel_c120 ? sel_c111_max : sel_c115_max;
   assign \$340  = ~ sel_c118_min[13:9];
   assign \$341  = ~ sel_c115_min[13:9];
   assign sel_c121 = { sel_c118_min[7:0], \$340  } > { sel_c115_min[7:0], \$341  };
@@ -2851,58 +2863,58 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_c124 = { sel_c120_min[7:0], \$346  } > { sel_c122_min[7:0], \$347  };
   assign sel_c124_max = sel_c124 ? sel_c120_min : sel_c122_min;
   assign sel_c124_min = sel_c124 ? sel_c122_min : sel_c120_min;
-  assign \$348  = ~ sel_c124_min[13:9];
-  assign \$349  = ~ sel_c123_max[13:9];
-  assign sel_c125 = { sel_c124_min[7:0], \$348  } > { sel_c123_max[7:0], \$349  };
-  assign sel_c125_max = sel_c125 ? sel_c124_min : sel_c123_max;
-  assign sel_s0 = sel_c125_max[13:9] > \sel_l11_s0$531 ;
-  assign sel_s0_lo = sel_s0 ? { \sel_l11_s0$531 , \sel_l11_s0$534 , \sel_l11_s0$533  } : sel_c125_max;
-  assign sel_s0_hi = sel_s0 ? sel_c125_max : { \sel_l11_s0$531 , \sel_l11_s0$534 , \sel_l11_s0$533  };
-  assign sel_s1 = sel_c120_max[13:9] > \sel_l11_s0$537 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l11_s0$537 , \sel_l11_s0$540 , \sel_l11_s0$539  } : sel_c120_max;
-  assign sel_s1_hi = sel_s1 ? sel_c120_max : { \sel_l11_s0$537 , \sel_l11_s0$540 , \sel_l11_s0$539  };
-  assign sel_s2 = sel_c124_max[13:9] > \sel_l11_s0$543 ;
-  assign sel_s2_lo = sel_s2 ? { \sel_l11_s0$543 , \sel_l11_s0$546 , \sel_l11_s0$545  } : sel_c124_max;
-  assign sel_s2_hi = sel_s2 ? sel_c124_max : { \sel_l11_s0$543 , \sel_l11_s0$546 , \sel_l11_s0$545  };
-  assign sel_s3 = \sel_l11_s0$549  > \sel_l11_s0$550 ;
-  assign sel_s3_lo = sel_s3 ? { \sel_l11_s0$550 , \sel_l11_s0$555 , \sel_l11_s0$554  } : { \sel_l11_s0$549 , \sel_l11_s0$553 , \sel_l11_s0$552  };
-  assign sel_s3_hi = sel_s3 ? { \sel_l11_s0$549 , \sel_l11_s0$553 , \sel_l11_s0$552  } : { \sel_l11_s0$550 , \sel_l11_s0$555 , \sel_l11_s0$554  };
-  assign sel_s4 = sel_c122_max[13:9] > sel_c117_max[13:9];
-  assign sel_s4_lo = sel_s4 ? sel_c117_max : sel_c122_max;
-  assign sel_s4_hi = sel_s4 ? sel_c122_max : sel_c117_max;
-  assign sel_s5 = \sel_l11_s0$561  > \sel_l11_s0$562 ;
-  assign sel_s5_lo = sel_s5 ? { \sel_l11_s0$562 , \sel_l11_s0$567 , \sel_l11_s0$566  } : { \sel_l11_s0$561 , \sel_l11_s0$565 , \sel_l11_s0$564  };
-  assign sel_s5_hi = sel_s5 ? { \sel_l11_s0$561 , \sel_l11_s0$565 , \sel_l11_s0$564  } : { \sel_l11_s0$562 , \sel_l11_s0$567 , \sel_l11_s0$566  };
-  assign sel_s6 = \sel_l11_s0$570  > \sel_l11_s0$571 ;
-  assign sel_s6_lo = sel_s6 ? { \sel_l11_s0$571 , \sel_l11_s0$576 , \sel_l11_s0$575  } : { \sel_l11_s0$570 , \sel_l11_s0$574 , \sel_l11_s0$573  };
-  assign sel_s6_hi = sel_s6 ? { \sel_l11_s0$570 , \sel_l11_s0$574 , \sel_l11_s0$573  } : { \sel_l11_s0$571 , \sel_l11_s0$576 , \sel_l11_s0$575  };
-  assign sel_s7 = \sel_l11_s0$579  > \sel_l11_s0$580 ;
-  assign sel_s7_lo = sel_s7 ? { \sel_l11_s0$580 , \sel_l11_s0$585 , \sel_l11_s0$584  } : { \sel_l11_s0$579 , \sel_l11_s0$583 , \sel_l11_s0$582  };
-  assign sel_s7_hi = sel_s7 ? { \sel_l11_s0$579 , \sel_l11_s0$583 , \sel_l11_s0$582  } : { \sel_l11_s0$580 , \sel_l11_s0$585 , \sel_l11_s0$584  };
-  assign sel_s8 = sel_l17_s0 > \sel_l17_s0$589 ;
-  assign sel_s8_lo = sel_s8 ? { \sel_l17_s0$589 , \sel_l17_s0$594 , \sel_l17_s0$593  } : { sel_l17_s0, \sel_l17_s0$592 , \sel_l17_s0$591  };
-  assign sel_s8_hi = sel_s8 ? { sel_l17_s0, \sel_l17_s0$592 , \sel_l17_s0$591  } : { \sel_l17_s0$589 , \sel_l17_s0$594 , \sel_l17_s0$593  };
-  assign sel_s9 = \sel_l17_s0$597  > \sel_l17_s0$598 ;
-  assign sel_s9_lo = sel_s9 ? { \sel_l17_s0$598 , \sel_l17_s0$603 , \sel_l17_s0$602  } : { \sel_l17_s0$597 , \sel_l17_s0$601 , \sel_l17_s0$600  };
-  assign sel_s9_hi = sel_s9 ? { \sel_l17_s0$597 , \sel_l17_s0$601 , \sel_l17_s0$600  } : { \sel_l17_s0$598 , \sel_l17_s0$603 , \sel_l17_s0$602  };
-  assign sel_s10 = \sel_l17_s0$606  > \sel_l17_s0$607 ;
-  assign sel_s10_lo = sel_s10 ? { \sel_l17_s0$607 , \sel_l17_s0$612 , \sel_l17_s0$611  } : { \sel_l17_s0$606 , \sel_l17_s0$610 , \sel_l17_s0$609  };
-  assign sel_s10_hi = sel_s10 ? { \sel_l17_s0$606 , \sel_l17_s0$610 , \sel_l17_s0$609  } : { \sel_l17_s0$607 , \sel_l17_s0$612 , \sel_l17_s0$611  };
-  assign sel_s11 = \sel_l17_s0$615  > \sel_l17_s0$616 ;
-  assign sel_s11_lo = sel_s11 ? { \sel_l17_s0$616 , \sel_l17_s0$621 , \sel_l17_s0$620  } : { \sel_l17_s0$615 , \sel_l17_s0$619 , \sel_l17_s0$618  };
-  assign sel_s11_hi = sel_s11 ? { \sel_l17_s0$615 , \sel_l17_s0$619 , \sel_l17_s0$618  } : { \sel_l17_s0$616 , \sel_l17_s0$621 , \sel_l17_s0$620  };
-  assign sel_s12 = \sel_l17_s0$624  > \sel_l17_s0$625 ;
-  assign sel_s12_lo = sel_s12 ? { \sel_l17_s0$625 , \sel_l17_s0$630 , \sel_l17_s0$629  } : { \sel_l17_s0$624 , \sel_l17_s0$628 , \sel_l17_s0$627  };
-  assign sel_s12_hi = sel_s12 ? { \sel_l17_s0$624 , \sel_l17_s0$628 , \sel_l17_s0$627  } : { \sel_l17_s0$625 , \sel_l17_s0$630 , \sel_l17_s0$629  };
-  assign sel_s13 = \sel_l17_s0$633  > \sel_l17_s0$634 ;
-  assign sel_s13_lo = sel_s13 ? { \sel_l17_s0$634 , \sel_l17_s0$639 , \sel_l17_s0$638  } : { \sel_l17_s0$633 , \sel_l17_s0$637 , \sel_l17_s0$636  };
-  assign sel_s13_hi = sel_s13 ? { \sel_l17_s0$633 , \sel_l17_s0$637 , \sel_l17_s0$636  } : { \sel_l17_s0$634 , \sel_l17_s0$639 , \sel_l17_s0$638  };
-  assign sel_s14 = \sel_l17_s0$642  > \sel_l17_s0$643 ;
-  assign sel_s14_lo = sel_s14 ? { \sel_l17_s0$643 , \sel_l17_s0$648 , \sel_l17_s0$647  } : { \sel_l17_s0$642 , \sel_l17_s0$646 , \sel_l17_s0$645  };
-  assign sel_s14_hi = sel_s14 ? { \sel_l17_s0$642 , \sel_l17_s0$646 , \sel_l17_s0$645  } : { \sel_l17_s0$643 , \sel_l17_s0$648 , \sel_l17_s0$647  };
-  assign sel_s15 = \sel_l17_s0$651  > \sel_l17_s0$652 ;
-  assign sel_s15_lo = sel_s15 ? { \sel_l17_s0$652 , \sel_l17_s0$657 , \sel_l17_s0$656  } : { \sel_l17_s0$651 , \sel_l17_s0$655 , \sel_l17_s0$654  };
-  assign sel_s15_hi = sel_s15 ? { \sel_l17_s0$651 , \sel_l17_s0$655 , \sel_l17_s0$654  } : { \sel_l17_s0$652 , \sel_l17_s0$657 , \sel_l17_s0$656  };
+  assign \$348  = ~ sel_l15_s0;
+  assign \$349  = ~ \sel_l15_s0$537 ;
+  assign sel_c125 = { \sel_l15_s0$536 , \$348  } > { \sel_l15_s0$538 , \$349  };
+  assign sel_c125_max = sel_c125 ? { sel_l15_s0, \sel_l15_s0$541 , \sel_l15_s0$536  } : { \sel_l15_s0$537 , \sel_l15_s0$540 , \sel_l15_s0$538  };
+  assign sel_s0 = sel_c125_max[13:9] > \sel_l15_s0$543 ;
+  assign sel_s0_lo = sel_s0 ? { \sel_l15_s0$543 , \sel_l15_s0$546 , \sel_l15_s0$545  } : sel_c125_max;
+  assign sel_s0_hi = sel_s0 ? sel_c125_max : { \sel_l15_s0$543 , \sel_l15_s0$546 , \sel_l15_s0$545  };
+  assign sel_s1 = \sel_l15_s0$549  > \sel_l15_s0$550 ;
+  assign sel_s1_lo = sel_s1 ? { \sel_l15_s0$550 , \sel_l15_s0$555 , \sel_l15_s0$554  } : { \sel_l15_s0$549 , \sel_l15_s0$553 , \sel_l15_s0$552  };
+  assign sel_s1_hi = sel_s1 ? { \sel_l15_s0$549 , \sel_l15_s0$553 , \sel_l15_s0$552  } : { \sel_l15_s0$550 , \sel_l15_s0$555 , \sel_l15_s0$554  };
+  assign sel_s2 = \sel_l15_s0$558  > \sel_l15_s0$559 ;
+  assign sel_s2_lo = sel_s2 ? { \sel_l15_s0$559 , \sel_l15_s0$564 , \sel_l15_s0$563  } : { \sel_l15_s0$558 , \sel_l15_s0$562 , \sel_l15_s0$561  };
+  assign sel_s2_hi = sel_s2 ? { \sel_l15_s0$558 , \sel_l15_s0$562 , \sel_l15_s0$561  } : { \sel_l15_s0$559 , \sel_l15_s0$564 , \sel_l15_s0$563  };
+  assign sel_s3 = \sel_l15_s0$567  > \sel_l15_s0$568 ;
+  assign sel_s3_lo = sel_s3 ? { \sel_l15_s0$568 , \sel_l15_s0$573 , \sel_l15_s0$572  } : { \sel_l15_s0$567 , \sel_l15_s0$571 , \sel_l15_s0$570  };
+  assign sel_s3_hi = sel_s3 ? { \sel_l15_s0$567 , \sel_l15_s0$571 , \sel_l15_s0$570  } : { \sel_l15_s0$568 , \sel_l15_s0$573 , \sel_l15_s0$572  };
+  assign sel_s4 = \sel_l15_s0$576  > \sel_l15_s0$577 ;
+  assign sel_s4_lo = sel_s4 ? { \sel_l15_s0$577 , \sel_l15_s0$582 , \sel_l15_s0$581  } : { \sel_l15_s0$576 , \sel_l15_s0$580 , \sel_l15_s0$579  };
+  assign sel_s4_hi = sel_s4 ? { \sel_l15_s0$576 , \sel_l15_s0$580 , \sel_l15_s0$579  } : { \sel_l15_s0$577 , \sel_l15_s0$582 , \sel_l15_s0$581  };
+  assign sel_s5 = \sel_l15_s0$585  > \sel_l15_s0$586 ;
+  assign sel_s5_lo = sel_s5 ? { \sel_l15_s0$586 , \sel_l15_s0$591 , \sel_l15_s0$590  } : { \sel_l15_s0$585 , \sel_l15_s0$589 , \sel_l15_s0$588  };
+  assign sel_s5_hi = sel_s5 ? { \sel_l15_s0$585 , \sel_l15_s0$589 , \sel_l15_s0$588  } : { \sel_l15_s0$586 , \sel_l15_s0$591 , \sel_l15_s0$590  };
+  assign sel_s6 = \sel_l15_s0$594  > \sel_l15_s0$595 ;
+  assign sel_s6_lo = sel_s6 ? { \sel_l15_s0$595 , \sel_l15_s0$600 , \sel_l15_s0$599  } : { \sel_l15_s0$594 , \sel_l15_s0$598 , \sel_l15_s0$597  };
+  assign sel_s6_hi = sel_s6 ? { \sel_l15_s0$594 , \sel_l15_s0$598 , \sel_l15_s0$597  } : { \sel_l15_s0$595 , \sel_l15_s0$600 , \sel_l15_s0$599  };
+  assign sel_s7 = \sel_l15_s0$603  > \sel_l15_s0$604 ;
+  assign sel_s7_lo = sel_s7 ? { \sel_l15_s0$604 , \sel_l15_s0$609 , \sel_l15_s0$608  } : { \sel_l15_s0$603 , \sel_l15_s0$607 , \sel_l15_s0$606  };
+  assign sel_s7_hi = sel_s7 ? { \sel_l15_s0$603 , \sel_l15_s0$607 , \sel_l15_s0$606  } : { \sel_l15_s0$604 , \sel_l15_s0$609 , \sel_l15_s0$608  };
+  assign sel_s8 = sel_s0_lo[13:9] > sel_s5_lo[13:9];
+  assign sel_s8_lo = sel_s8 ? sel_s5_lo : sel_s0_lo;
+  assign sel_s8_hi = sel_s8 ? sel_s0_lo : sel_s5_lo;
+  assign sel_s9 = sel_s1_lo[13:9] > sel_s6_lo[13:9];
+  assign sel_s9_lo = sel_s9 ? sel_s6_lo : sel_s1_lo;
+  assign sel_s9_hi = sel_s9 ? sel_s1_lo : sel_s6_lo;
+  assign sel_s10 = sel_s2_lo[13:9] > sel_s7_lo[13:9];
+  assign sel_s10_lo = sel_s10 ? sel_s7_lo : sel_s2_lo;
+  assign sel_s10_hi = sel_s10 ? sel_s2_lo : sel_s7_lo;
+  assign sel_s11 = sel_s3_lo[13:9] > sel_s4_lo[13:9];
+  assign sel_s11_lo = sel_s11 ? sel_s4_lo : sel_s3_lo;
+  assign sel_s11_hi = sel_s11 ? sel_s3_lo : sel_s4_lo;
+  assign sel_s12 = sel_s5_hi[13:9] > sel_s0_hi[13:9];
+  assign sel_s12_lo = sel_s12 ? sel_s0_hi : sel_s5_hi;
+  assign sel_s12_hi = sel_s12 ? sel_s5_hi : sel_s0_hi;
+  assign sel_s13 = sel_s4_hi[13:9] > sel_s3_hi[13:9];
+  assign sel_s13_lo = sel_s13 ? sel_s3_hi : sel_s4_hi;
+  assign sel_s13_hi = sel_s13 ? sel_s4_hi : sel_s3_hi;
+  assign sel_s14 = sel_s7_hi[13:9] > sel_s2_hi[13:9];
+  assign sel_s14_lo = sel_s14 ? sel_s2_hi : sel_s7_hi;
+  assign sel_s14_hi = sel_s14 ? sel_s7_hi : sel_s2_hi;
+  assign sel_s15 = sel_s6_hi[13:9] > sel_s1_hi[13:9];
+  assign sel_s15_lo = sel_s15 ? sel_s1_hi : sel_s6_hi;
+  assign sel_s15_hi = sel_s15 ? sel_s6_hi : sel_s1_hi;
   assign sel_s16 = sel_s8_lo[13:9] > sel_s9_lo[13:9];
   assign sel_s16_lo = sel_s16 ? sel_s9_lo : sel_s8_lo;
   assign sel_s16_hi = sel_s16 ? sel_s8_lo : sel_s9_lo;
@@ -2972,48 +2984,48 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_s38 = sel_s31_lo[13:9] > sel_s30_hi[13:9];
   assign sel_s38_lo = sel_s38 ? sel_s30_hi : sel_s31_lo;
   assign sel_s38_hi = sel_s38 ? sel_s31_lo : sel_s30_hi;
-  assign sel_s39 = sel_s32_lo[13:9] > sel_s34_lo[13:9];
-  assign sel_s39_lo = sel_s39 ? sel_s34_lo : sel_s32_lo;
-  assign sel_s39_hi = sel_s39 ? sel_s32_lo : sel_s34_lo;
-  assign sel_s40 = sel_s32_hi[13:9] > sel_s34_hi[13:9];
-  assign sel_s40_lo = sel_s40 ? sel_s34_hi : sel_s32_hi;
-  assign sel_s40_hi = sel_s40 ? sel_s32_hi : sel_s34_hi;
-  assign sel_s41 = sel_s35_lo[13:9] > sel_s36_lo[13:9];
-  assign sel_s41_lo = sel_s41 ? sel_s36_lo : sel_s35_lo;
-  assign sel_s41_hi = sel_s41 ? sel_s35_lo : sel_s36_lo;
-  assign sel_s42 = sel_s35_hi[13:9] > sel_s36_hi[13:9];
-  assign sel_s42_lo = sel_s42 ? sel_s36_hi : sel_s35_hi;
-  assign sel_s42_hi = sel_s42 ? sel_s35_hi : sel_s36_hi;
-  assign sel_s43 = sel_s37_lo[13:9] > sel_s38_lo[13:9];
-  assign sel_s43_lo = sel_s43 ? sel_s38_lo : sel_s37_lo;
-  assign sel_s43_hi = sel_s43 ? sel_s37_lo : sel_s38_lo;
-  assign sel_s44 = sel_s37_hi[13:9] > sel_s38_hi[13:9];
-  assign sel_s44_lo = sel_s44 ? sel_s38_hi : sel_s37_hi;
-  assign sel_s44_hi = sel_s44 ? sel_s37_hi : sel_s38_hi;
-  assign sel_s45 = sel_l22_s0 > \sel_l22_s0$748 ;
-  assign sel_s45_lo = sel_s45 ? { \sel_l22_s0$748 , \sel_l22_s0$753 , \sel_l22_s0$752  } : { sel_l22_s0, \sel_l22_s0$751 , \sel_l22_s0$750  };
-  assign sel_s45_hi = sel_s45 ? { sel_l22_s0, \sel_l22_s0$751 , \sel_l22_s0$750  } : { \sel_l22_s0$748 , \sel_l22_s0$753 , \sel_l22_s0$752  };
-  assign sel_s46 = \sel_l22_s0$756  > \sel_l22_s0$757 ;
-  assign sel_s46_lo = sel_s46 ? { \sel_l22_s0$757 , \sel_l22_s0$762 , \sel_l22_s0$761  } : { \sel_l22_s0$756 , \sel_l22_s0$760 , \sel_l22_s0$759  };
-  assign sel_s46_hi = sel_s46 ? { \sel_l22_s0$756 , \sel_l22_s0$760 , \sel_l22_s0$759  } : { \sel_l22_s0$757 , \sel_l22_s0$762 , \sel_l22_s0$761  };
-  assign sel_s47 = \sel_l22_s0$765  > \sel_l22_s0$766 ;
-  assign sel_s47_lo = sel_s47 ? { \sel_l22_s0$766 , \sel_l22_s0$771 , \sel_l22_s0$770  } : { \sel_l22_s0$765 , \sel_l22_s0$769 , \sel_l22_s0$768  };
-  assign sel_s47_hi = sel_s47 ? { \sel_l22_s0$765 , \sel_l22_s0$769 , \sel_l22_s0$768  } : { \sel_l22_s0$766 , \sel_l22_s0$771 , \sel_l22_s0$770  };
-  assign sel_s48 = \sel_l22_s0$774  > \sel_l22_s0$775 ;
-  assign sel_s48_lo = sel_s48 ? { \sel_l22_s0$775 , \sel_l22_s0$780 , \sel_l22_s0$779  } : { \sel_l22_s0$774 , \sel_l22_s0$778 , \sel_l22_s0$777  };
-  assign sel_s48_hi = sel_s48 ? { \sel_l22_s0$774 , \sel_l22_s0$778 , \sel_l22_s0$777  } : { \sel_l22_s0$775 , \sel_l22_s0$780 , \sel_l22_s0$779  };
-  assign sel_s49 = sel_s46_lo[13:9] > \sel_l22_s0$783 ;
-  assign sel_s49_lo = sel_s49 ? { \sel_l22_s0$783 , \sel_l22_s0$786 , \sel_l22_s0$785  } : sel_s46_lo;
-  assign sel_s49_hi = sel_s49 ? sel_s46_lo : { \sel_l22_s0$783 , \sel_l22_s0$786 , \sel_l22_s0$785  };
-  assign sel_s50 = sel_s46_hi[13:9] > \sel_l22_s0$789 ;
-  assign sel_s50_lo = sel_s50 ? { \sel_l22_s0$789 , \sel_l22_s0$792 , \sel_l22_s0$791  } : sel_s46_hi;
-  assign sel_s50_hi = sel_s50 ? sel_s46_hi : { \sel_l22_s0$789 , \sel_l22_s0$792 , \sel_l22_s0$791  };
-  assign sel_s51 = \sel_l22_s0$795  > sel_s47_lo[13:9];
-  assign sel_s51_lo = sel_s51 ? sel_s47_lo : { \sel_l22_s0$795 , \sel_l22_s0$798 , \sel_l22_s0$797  };
-  assign sel_s51_hi = sel_s51 ? { \sel_l22_s0$795 , \sel_l22_s0$798 , \sel_l22_s0$797  } : sel_s47_lo;
-  assign sel_s52 = \sel_l22_s0$801  > sel_s47_hi[13:9];
-  assign sel_s52_lo = sel_s52 ? sel_s47_hi : { \sel_l22_s0$801 , \sel_l22_s0$804 , \sel_l22_s0$803  };
-  assign sel_s52_hi = sel_s52 ? { \sel_l22_s0$801 , \sel_l22_s0$804 , \sel_l22_s0$803  } : sel_s47_hi;
+  assign sel_s39 = sel_l21_s0 > \sel_l21_s0$706 ;
+  assign sel_s39_lo = sel_s39 ? { \sel_l21_s0$706 , \sel_l21_s0$711 , \sel_l21_s0$710  } : { sel_l21_s0, \sel_l21_s0$709 , \sel_l21_s0$708  };
+  assign sel_s39_hi = sel_s39 ? { sel_l21_s0, \sel_l21_s0$709 , \sel_l21_s0$708  } : { \sel_l21_s0$706 , \sel_l21_s0$711 , \sel_l21_s0$710  };
+  assign sel_s40 = \sel_l21_s0$714  > \sel_l21_s0$715 ;
+  assign sel_s40_lo = sel_s40 ? { \sel_l21_s0$715 , \sel_l21_s0$720 , \sel_l21_s0$719  } : { \sel_l21_s0$714 , \sel_l21_s0$718 , \sel_l21_s0$717  };
+  assign sel_s40_hi = sel_s40 ? { \sel_l21_s0$714 , \sel_l21_s0$718 , \sel_l21_s0$717  } : { \sel_l21_s0$715 , \sel_l21_s0$720 , \sel_l21_s0$719  };
+  assign sel_s41 = \sel_l21_s0$723  > \sel_l21_s0$724 ;
+  assign sel_s41_lo = sel_s41 ? { \sel_l21_s0$724 , \sel_l21_s0$729 , \sel_l21_s0$728  } : { \sel_l21_s0$723 , \sel_l21_s0$727 , \sel_l21_s0$726  };
+  assign sel_s41_hi = sel_s41 ? { \sel_l21_s0$723 , \sel_l21_s0$727 , \sel_l21_s0$726  } : { \sel_l21_s0$724 , \sel_l21_s0$729 , \sel_l21_s0$728  };
+  assign sel_s42 = \sel_l21_s0$732  > \sel_l21_s0$733 ;
+  assign sel_s42_lo = sel_s42 ? { \sel_l21_s0$733 , \sel_l21_s0$738 , \sel_l21_s0$737  } : { \sel_l21_s0$732 , \sel_l21_s0$736 , \sel_l21_s0$735  };
+  assign sel_s42_hi = sel_s42 ? { \sel_l21_s0$732 , \sel_l21_s0$736 , \sel_l21_s0$735  } : { \sel_l21_s0$733 , \sel_l21_s0$738 , \sel_l21_s0$737  };
+  assign sel_s43 = \sel_l21_s0$741  > \sel_l21_s0$742 ;
+  assign sel_s43_lo = sel_s43 ? { \sel_l21_s0$742 , \sel_l21_s0$747 , \sel_l21_s0$746  } : { \sel_l21_s0$741 , \sel_l21_s0$745 , \sel_l21_s0$744  };
+  assign sel_s43_hi = sel_s43 ? { \sel_l21_s0$741 , \sel_l21_s0$745 , \sel_l21_s0$744  } : { \sel_l21_s0$742 , \sel_l21_s0$747 , \sel_l21_s0$746  };
+  assign sel_s44 = \sel_l21_s0$750  > \sel_l21_s0$751 ;
+  assign sel_s44_lo = sel_s44 ? { \sel_l21_s0$751 , \sel_l21_s0$756 , \sel_l21_s0$755  } : { \sel_l21_s0$750 , \sel_l21_s0$754 , \sel_l21_s0$753  };
+  assign sel_s44_hi = sel_s44 ? { \sel_l21_s0$750 , \sel_l21_s0$754 , \sel_l21_s0$753  } : { \sel_l21_s0$751 , \sel_l21_s0$756 , \sel_l21_s0$755  };
+  assign sel_s45 = sel_s40_lo[13:9] > sel_s39_hi[13:9];
+  assign sel_s45_lo = sel_s45 ? sel_s39_hi : sel_s40_lo;
+  assign sel_s45_hi = sel_s45 ? sel_s40_lo : sel_s39_hi;
+  assign sel_s46 = \sel_l21_s0$762  > sel_s40_hi[13:9];
+  assign sel_s46_lo = sel_s46 ? sel_s40_hi : { \sel_l21_s0$762 , \sel_l21_s0$765 , \sel_l21_s0$764  };
+  assign sel_s46_hi = sel_s46 ? { \sel_l21_s0$762 , \sel_l21_s0$765 , \sel_l21_s0$764  } : sel_s40_hi;
+  assign sel_s47 = sel_s43_lo[13:9] > \sel_l21_s0$768 ;
+  assign sel_s47_lo = sel_s47 ? { \sel_l21_s0$768 , \sel_l21_s0$771 , \sel_l21_s0$770  } : sel_s43_lo;
+  assign sel_s47_hi = sel_s47 ? sel_s43_lo : { \sel_l21_s0$768 , \sel_l21_s0$771 , \sel_l21_s0$770  };
+  assign sel_s48 = sel_s44_lo[13:9] > sel_s43_hi[13:9];
+  assign sel_s48_lo = sel_s48 ? sel_s43_hi : sel_s44_lo;
+  assign sel_s48_hi = sel_s48 ? sel_s44_lo : sel_s43_hi;
+  assign sel_s49 = sel_s46_lo[13:9] > sel_s41_lo[13:9];
+  assign sel_s49_lo = sel_s49 ? sel_s41_lo : sel_s46_lo;
+  assign sel_s49_hi = sel_s49 ? sel_s46_lo : sel_s41_lo;
+  assign sel_s50 = sel_s46_hi[13:9] > sel_s41_hi[13:9];
+  assign sel_s50_lo = sel_s50 ? sel_s41_hi : sel_s46_hi;
+  assign sel_s50_hi = sel_s50 ? sel_s46_hi : sel_s41_hi;
+  assign sel_s51 = sel_s42_lo[13:9] > sel_s47_lo[13:9];
+  assign sel_s51_lo = sel_s51 ? sel_s47_lo : sel_s42_lo;
+  assign sel_s51_hi = sel_s51 ? sel_s42_lo : sel_s47_lo;
+  assign sel_s52 = sel_s42_hi[13:9] > sel_s47_hi[13:9];
+  assign sel_s52_lo = sel_s52 ? sel_s47_hi : sel_s42_hi;
+  assign sel_s52_hi = sel_s52 ? sel_s42_hi : sel_s47_hi;
   assign sel_s53 = sel_s49_lo[13:9] > sel_s45_hi[13:9];
   assign sel_s53_lo = sel_s53 ? sel_s45_hi : sel_s49_lo;
   assign sel_s53_hi = sel_s53 ? sel_s49_lo : sel_s45_hi;
@@ -3035,24 +3047,24 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign sel_s59 = sel_s55_hi[13:9] > sel_s56_lo[13:9];
   assign sel_s59_lo = sel_s59 ? sel_s56_lo : sel_s55_hi;
   assign sel_s59_hi = sel_s59 ? sel_s55_hi : sel_s56_lo;
-  assign \$350  = ! \sel_l22_s0$866 ;
-  assign \$351  = \sel_l22_s0$866  == 1'h1;
-  assign \$352  = \sel_l22_s0$869  == 1'h1;
+  assign \$350  = ! \sel_l21_s0$878 ;
+  assign \$351  = \sel_l21_s0$878  == 1'h1;
+  assign \$352  = sel_s39_lo[13:9] == 1'h1;
   assign \$353  = \$351  | \$352 ;
-  assign \$354  = \sel_l22_s0$866  == 2'h2;
-  assign \$355  = \sel_l22_s0$869  == 2'h2;
+  assign \$354  = \sel_l21_s0$878  == 2'h2;
+  assign \$355  = sel_s39_lo[13:9] == 2'h2;
   assign \$356  = \$354  | \$355 ;
   assign \$357  = sel_s45_lo[13:9] == 2'h2;
   assign \$358  = \$356  | \$357 ;
-  assign \$359  = \sel_l22_s0$866  == 2'h3;
-  assign \$360  = \sel_l22_s0$869  == 2'h3;
+  assign \$359  = \sel_l21_s0$878  == 2'h3;
+  assign \$360  = sel_s39_lo[13:9] == 2'h3;
   assign \$361  = \$359  | \$360 ;
   assign \$362  = sel_s45_lo[13:9] == 2'h3;
   assign \$363  = sel_s53_lo[13:9] == 2'h3;
   assign \$364  = \$362  | \$363 ;
   assign \$365  = \$361  | \$364 ;
-  assign \$366  = \sel_l22_s0$866  == 3'h4;
-  assign \$367  = \sel_l22_s0$869  == 3'h4;
+  assign \$366  = \sel_l21_s0$878  == 3'h4;
+  assign \$367  = sel_s39_lo[13:9] == 3'h4;
   assign \$368  = \$366  | \$367 ;
   assign \$369  = sel_s45_lo[13:9] == 3'h4;
   assign \$370  = sel_s53_lo[13:9] == 3'h4;
@@ -3060,8 +3072,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$372  = \$368  | \$371 ;
   assign \$373  = sel_s53_hi[13:9] == 3'h4;
   assign \$374  = \$372  | \$373 ;
-  assign \$375  = \sel_l22_s0$866  == 3'h5;
-  assign \$376  = \sel_l22_s0$869  == 3'h5;
+  assign \$375  = \sel_l21_s0$878  == 3'h5;
+  assign \$376  = sel_s39_lo[13:9] == 3'h5;
   assign \$377  = \$375  | \$376 ;
   assign \$378  = sel_s45_lo[13:9] == 3'h5;
   assign \$379  = sel_s53_lo[13:9] == 3'h5;
@@ -3071,8 +3083,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$383  = sel_s54_lo[13:9] == 3'h5;
   assign \$384  = \$382  | \$383 ;
   assign \$385  = \$381  | \$384 ;
-  assign \$386  = \sel_l22_s0$866  == 3'h6;
-  assign \$387  = \sel_l22_s0$869  == 3'h6;
+  assign \$386  = \sel_l21_s0$878  == 3'h6;
+  assign \$387  = sel_s39_lo[13:9] == 3'h6;
   assign \$388  = \$386  | \$387 ;
   assign \$389  = sel_s45_lo[13:9] == 3'h6;
   assign \$390  = sel_s53_lo[13:9] == 3'h6;
@@ -3084,8 +3096,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$396  = sel_s58_lo[13:9] == 3'h6;
   assign \$397  = \$395  | \$396 ;
   assign \$398  = \$392  | \$397 ;
-  assign \$399  = \sel_l22_s0$866  == 3'h7;
-  assign \$400  = \sel_l22_s0$869  == 3'h7;
+  assign \$399  = \sel_l21_s0$878  == 3'h7;
+  assign \$400  = sel_s39_lo[13:9] == 3'h7;
   assign \$401  = \$399  | \$400 ;
   assign \$402  = sel_s45_lo[13:9] == 3'h7;
   assign \$403  = sel_s53_lo[13:9] == 3'h7;
@@ -3099,8 +3111,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$411  = \$409  | \$410 ;
   assign \$412  = \$408  | \$411 ;
   assign \$413  = \$405  | \$412 ;
-  assign \$414  = \sel_l22_s0$866  == 4'h8;
-  assign \$415  = \sel_l22_s0$869  == 4'h8;
+  assign \$414  = \sel_l21_s0$878  == 4'h8;
+  assign \$415  = sel_s39_lo[13:9] == 4'h8;
   assign \$416  = \$414  | \$415 ;
   assign \$417  = sel_s45_lo[13:9] == 4'h8;
   assign \$418  = sel_s53_lo[13:9] == 4'h8;
@@ -3116,8 +3128,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$428  = \$420  | \$427 ;
   assign \$429  = sel_s59_lo[13:9] == 4'h8;
   assign \$430  = \$428  | \$429 ;
-  assign \$431  = \sel_l22_s0$866  == 4'h9;
-  assign \$432  = \sel_l22_s0$869  == 4'h9;
+  assign \$431  = \sel_l21_s0$878  == 4'h9;
+  assign \$432  = sel_s39_lo[13:9] == 4'h9;
   assign \$433  = \$431  | \$432 ;
   assign \$434  = sel_s45_lo[13:9] == 4'h9;
   assign \$435  = sel_s53_lo[13:9] == 4'h9;
@@ -3135,8 +3147,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$447  = sel_s59_hi[13:9] == 4'h9;
   assign \$448  = \$446  | \$447 ;
   assign \$449  = \$445  | \$448 ;
-  assign \$450  = \sel_l22_s0$866  == 4'ha;
-  assign \$451  = \sel_l22_s0$869  == 4'ha;
+  assign \$450  = \sel_l21_s0$878  == 4'ha;
+  assign \$451  = sel_s39_lo[13:9] == 4'ha;
   assign \$452  = \$450  | \$451 ;
   assign \$453  = sel_s45_lo[13:9] == 4'ha;
   assign \$454  = sel_s53_lo[13:9] == 4'ha;
@@ -3156,8 +3168,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$468  = sel_s56_hi[13:9] == 4'ha;
   assign \$469  = \$467  | \$468 ;
   assign \$470  = \$464  | \$469 ;
-  assign \$471  = \sel_l22_s0$866  == 4'hb;
-  assign \$472  = \sel_l22_s0$869  == 4'hb;
+  assign \$471  = \sel_l21_s0$878  == 4'hb;
+  assign \$472  = sel_s39_lo[13:9] == 4'hb;
   assign \$473  = \$471  | \$472 ;
   assign \$474  = sel_s45_lo[13:9] == 4'hb;
   assign \$475  = sel_s53_lo[13:9] == 4'hb;
@@ -3179,8 +3191,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$491  = \$489  | \$490 ;
   assign \$492  = \$488  | \$491 ;
   assign \$493  = \$485  | \$492 ;
-  assign \$494  = \sel_l22_s0$866  == 4'hc;
-  assign \$495  = \sel_l22_s0$869  == 4'hc;
+  assign \$494  = \sel_l21_s0$878  == 4'hc;
+  assign \$495  = sel_s39_lo[13:9] == 4'hc;
   assign \$496  = \$494  | \$495 ;
   assign \$497  = sel_s45_lo[13:9] == 4'hc;
   assign \$498  = sel_s53_lo[13:9] == 4'hc;
@@ -3204,8 +3216,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$516  = sel_s57_hi[13:9] == 4'hc;
   assign \$517  = \$515  | \$516 ;
   assign \$518  = \$508  | \$517 ;
-  assign \$519  = \sel_l22_s0$866  == 4'hd;
-  assign \$520  = \sel_l22_s0$869  == 4'hd;
+  assign \$519  = \sel_l21_s0$878  == 4'hd;
+  assign \$520  = sel_s39_lo[13:9] == 4'hd;
   assign \$521  = \$519  | \$520 ;
   assign \$522  = sel_s45_lo[13:9] == 4'hd;
   assign \$523  = sel_s53_lo[13:9] == 4'hd;
@@ -3231,8 +3243,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$543  = \$541  | \$542 ;
   assign \$544  = \$540  | \$543 ;
   assign \$545  = \$533  | \$544 ;
-  assign \$546  = \sel_l22_s0$866  == 4'he;
-  assign \$547  = \sel_l22_s0$869  == 4'he;
+  assign \$546  = \sel_l21_s0$878  == 4'he;
+  assign \$547  = sel_s39_lo[13:9] == 4'he;
   assign \$548  = \$546  | \$547 ;
   assign \$549  = sel_s45_lo[13:9] == 4'he;
   assign \$550  = sel_s53_lo[13:9] == 4'he;
@@ -3256,12 +3268,12 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$568  = sel_s57_hi[13:9] == 4'he;
   assign \$569  = sel_s48_hi[13:9] == 4'he;
   assign \$570  = \$568  | \$569 ;
-  assign \$571  = \sel_l22_s0$872  == 4'he;
+  assign \$571  = sel_s44_hi[13:9] == 4'he;
   assign \$572  = \$570  | \$571 ;
   assign \$573  = \$567  | \$572 ;
   assign \$574  = \$560  | \$573 ;
-  assign \$575  = \sel_l22_s0$866  == 4'hf;
-  assign \$576  = \sel_l22_s0$869  == 4'hf;
+  assign \$575  = \sel_l21_s0$878  == 4'hf;
+  assign \$576  = sel_s39_lo[13:9] == 4'hf;
   assign \$577  = \$575  | \$576 ;
   assign \$578  = sel_s45_lo[13:9] == 4'hf;
   assign \$579  = sel_s53_lo[13:9] == 4'hf;
@@ -3285,14 +3297,14 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$597  = sel_s57_hi[13:9] == 4'hf;
   assign \$598  = sel_s48_hi[13:9] == 4'hf;
   assign \$599  = \$597  | \$598 ;
-  assign \$600  = \sel_l22_s0$872  == 4'hf;
-  assign \$601  = \sel_l22_s0$875  == 4'hf;
+  assign \$600  = sel_s44_hi[13:9] == 4'hf;
+  assign \$601  = \sel_l21_s0$881  == 4'hf;
   assign \$602  = \$600  | \$601 ;
   assign \$603  = \$599  | \$602 ;
   assign \$604  = \$596  | \$603 ;
   assign \$605  = \$589  | \$604 ;
-  assign \$606  = \sel_l22_s0$866  == 5'h10;
-  assign \$607  = \sel_l22_s0$869  == 5'h10;
+  assign \$606  = \sel_l21_s0$878  == 5'h10;
+  assign \$607  = sel_s39_lo[13:9] == 5'h10;
   assign \$608  = \$606  | \$607 ;
   assign \$609  = sel_s45_lo[13:9] == 5'h10;
   assign \$610  = sel_s53_lo[13:9] == 5'h10;
@@ -3316,13 +3328,13 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$628  = sel_s57_hi[13:9] == 5'h10;
   assign \$629  = sel_s48_hi[13:9] == 5'h10;
   assign \$630  = \$628  | \$629 ;
-  assign \$631  = \sel_l22_s0$872  == 5'h10;
-  assign \$632  = \sel_l22_s0$875  == 5'h10;
+  assign \$631  = sel_s44_hi[13:9] == 5'h10;
+  assign \$632  = \sel_l21_s0$881  == 5'h10;
   assign \$633  = \$631  | \$632 ;
   assign \$634  = \$630  | \$633 ;
   assign \$635  = \$627  | \$634 ;
   assign \$636  = \$620  | \$635 ;
-  assign \$637  = \sel_l22_s0$869  == 5'h11;
+  assign \$637  = sel_s39_lo[13:9] == 5'h11;
   assign \$638  = sel_s45_lo[13:9] == 5'h11;
   assign \$639  = \$637  | \$638 ;
   assign \$640  = sel_s53_lo[13:9] == 5'h11;
@@ -3345,9 +3357,9 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$657  = \$655  | \$656 ;
   assign \$658  = \$654  | \$657 ;
   assign \$659  = sel_s48_hi[13:9] == 5'h11;
-  assign \$660  = \sel_l22_s0$872  == 5'h11;
+  assign \$660  = sel_s44_hi[13:9] == 5'h11;
   assign \$661  = \$659  | \$660 ;
-  assign \$662  = \sel_l22_s0$875  == 5'h11;
+  assign \$662  = \sel_l21_s0$881  == 5'h11;
   assign \$663  = \$661  | \$662 ;
   assign \$664  = \$658  | \$663 ;
   assign \$665  = \$651  | \$664 ;
@@ -3373,8 +3385,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$685  = sel_s48_hi[13:9] == 5'h12;
   assign \$686  = \$684  | \$685 ;
   assign \$687  = \$683  | \$686 ;
-  assign \$688  = \sel_l22_s0$872  == 5'h12;
-  assign \$689  = \sel_l22_s0$875  == 5'h12;
+  assign \$688  = sel_s44_hi[13:9] == 5'h12;
+  assign \$689  = \sel_l21_s0$881  == 5'h12;
   assign \$690  = \$688  | \$689 ;
   assign \$691  = \$687  | \$690 ;
   assign \$692  = \$680  | \$691 ;
@@ -3397,10 +3409,10 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$709  = sel_s57_hi[13:9] == 5'h13;
   assign \$710  = \$708  | \$709 ;
   assign \$711  = sel_s48_hi[13:9] == 5'h13;
-  assign \$712  = \sel_l22_s0$872  == 5'h13;
+  assign \$712  = sel_s44_hi[13:9] == 5'h13;
   assign \$713  = \$711  | \$712 ;
   assign \$714  = \$710  | \$713 ;
-  assign \$715  = \sel_l22_s0$875  == 5'h13;
+  assign \$715  = \sel_l21_s0$881  == 5'h13;
   assign \$716  = \$714  | \$715 ;
   assign \$717  = \$707  | \$716 ;
   assign \$718  = sel_s53_hi[13:9] == 5'h14;
@@ -3421,8 +3433,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$733  = sel_s57_hi[13:9] == 5'h14;
   assign \$734  = sel_s48_hi[13:9] == 5'h14;
   assign \$735  = \$733  | \$734 ;
-  assign \$736  = \sel_l22_s0$872  == 5'h14;
-  assign \$737  = \sel_l22_s0$875  == 5'h14;
+  assign \$736  = sel_s44_hi[13:9] == 5'h14;
+  assign \$737  = \sel_l21_s0$881  == 5'h14;
   assign \$738  = \$736  | \$737 ;
   assign \$739  = \$735  | \$738 ;
   assign \$740  = \$732  | \$739 ;
@@ -3442,9 +3454,9 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$754  = \$750  | \$753 ;
   assign \$755  = \$747  | \$754 ;
   assign \$756  = sel_s48_hi[13:9] == 5'h15;
-  assign \$757  = \sel_l22_s0$872  == 5'h15;
+  assign \$757  = sel_s44_hi[13:9] == 5'h15;
   assign \$758  = \$756  | \$757 ;
-  assign \$759  = \sel_l22_s0$875  == 5'h15;
+  assign \$759  = \sel_l21_s0$881  == 5'h15;
   assign \$760  = \$758  | \$759 ;
   assign \$761  = \$755  | \$760 ;
   assign \$762  = sel_s58_lo[13:9] == 5'h16;
@@ -3462,8 +3474,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$774  = \$772  | \$773 ;
   assign \$775  = \$771  | \$774 ;
   assign \$776  = \$768  | \$775 ;
-  assign \$777  = \sel_l22_s0$872  == 5'h16;
-  assign \$778  = \sel_l22_s0$875  == 5'h16;
+  assign \$777  = sel_s44_hi[13:9] == 5'h16;
+  assign \$778  = \sel_l21_s0$881  == 5'h16;
   assign \$779  = \$777  | \$778 ;
   assign \$780  = \$776  | \$779 ;
   assign \$781  = sel_s58_hi[13:9] == 5'h17;
@@ -3477,11 +3489,11 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$789  = sel_s57_hi[13:9] == 5'h17;
   assign \$790  = \$788  | \$789 ;
   assign \$791  = sel_s48_hi[13:9] == 5'h17;
-  assign \$792  = \sel_l22_s0$872  == 5'h17;
+  assign \$792  = sel_s44_hi[13:9] == 5'h17;
   assign \$793  = \$791  | \$792 ;
   assign \$794  = \$790  | \$793 ;
   assign \$795  = \$787  | \$794 ;
-  assign \$796  = \sel_l22_s0$875  == 5'h17;
+  assign \$796  = \sel_l21_s0$881  == 5'h17;
   assign \$797  = \$795  | \$796 ;
   assign \$798  = sel_s59_lo[13:9] == 5'h18;
   assign \$799  = sel_s59_hi[13:9] == 5'h18;
@@ -3493,8 +3505,8 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$805  = sel_s57_hi[13:9] == 5'h18;
   assign \$806  = sel_s48_hi[13:9] == 5'h18;
   assign \$807  = \$805  | \$806 ;
-  assign \$808  = \sel_l22_s0$872  == 5'h18;
-  assign \$809  = \sel_l22_s0$875  == 5'h18;
+  assign \$808  = sel_s44_hi[13:9] == 5'h18;
+  assign \$809  = \sel_l21_s0$881  == 5'h18;
   assign \$810  = \$808  | \$809 ;
   assign \$811  = \$807  | \$810 ;
   assign \$812  = \$804  | \$811 ;
@@ -3506,9 +3518,9 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$818  = \$816  | \$817 ;
   assign \$819  = \$815  | \$818 ;
   assign \$820  = sel_s48_hi[13:9] == 5'h19;
-  assign \$821  = \sel_l22_s0$872  == 5'h19;
+  assign \$821  = sel_s44_hi[13:9] == 5'h19;
   assign \$822  = \$820  | \$821 ;
-  assign \$823  = \sel_l22_s0$875  == 5'h19;
+  assign \$823  = \sel_l21_s0$881  == 5'h19;
   assign \$824  = \$822  | \$823 ;
   assign \$825  = \$819  | \$824 ;
   assign \$826  = sel_s56_hi[13:9] == 5'h1a;
@@ -3518,39 +3530,39 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$830  = sel_s48_hi[13:9] == 5'h1a;
   assign \$831  = \$829  | \$830 ;
   assign \$832  = \$828  | \$831 ;
-  assign \$833  = \sel_l22_s0$872  == 5'h1a;
-  assign \$834  = \sel_l22_s0$875  == 5'h1a;
+  assign \$833  = sel_s44_hi[13:9] == 5'h1a;
+  assign \$834  = \sel_l21_s0$881  == 5'h1a;
   assign \$835  = \$833  | \$834 ;
   assign \$836  = \$832  | \$835 ;
   assign \$837  = sel_s57_lo[13:9] == 5'h1b;
   assign \$838  = sel_s57_hi[13:9] == 5'h1b;
   assign \$839  = \$837  | \$838 ;
   assign \$840  = sel_s48_hi[13:9] == 5'h1b;
-  assign \$841  = \sel_l22_s0$872  == 5'h1b;
+  assign \$841  = sel_s44_hi[13:9] == 5'h1b;
   assign \$842  = \$840  | \$841 ;
   assign \$843  = \$839  | \$842 ;
-  assign \$844  = \sel_l22_s0$875  == 5'h1b;
+  assign \$844  = \sel_l21_s0$881  == 5'h1b;
   assign \$845  = \$843  | \$844 ;
   assign \$846  = sel_s57_hi[13:9] == 5'h1c;
   assign \$847  = sel_s48_hi[13:9] == 5'h1c;
   assign \$848  = \$846  | \$847 ;
-  assign \$849  = \sel_l22_s0$872  == 5'h1c;
-  assign \$850  = \sel_l22_s0$875  == 5'h1c;
+  assign \$849  = sel_s44_hi[13:9] == 5'h1c;
+  assign \$850  = \sel_l21_s0$881  == 5'h1c;
   assign \$851  = \$849  | \$850 ;
   assign \$852  = \$848  | \$851 ;
   assign \$853  = sel_s48_hi[13:9] == 5'h1d;
-  assign \$854  = \sel_l22_s0$872  == 5'h1d;
+  assign \$854  = sel_s44_hi[13:9] == 5'h1d;
   assign \$855  = \$853  | \$854 ;
-  assign \$856  = \sel_l22_s0$875  == 5'h1d;
+  assign \$856  = \sel_l21_s0$881  == 5'h1d;
   assign \$857  = \$855  | \$856 ;
-  assign \$858  = \sel_l22_s0$872  == 5'h1e;
-  assign \$859  = \sel_l22_s0$875  == 5'h1e;
+  assign \$858  = sel_s44_hi[13:9] == 5'h1e;
+  assign \$859  = \sel_l21_s0$881  == 5'h1e;
   assign \$860  = \$858  | \$859 ;
-  assign \$861  = \sel_l22_s0$875  == 5'h1f;
-  assign \$862  = - \sel_l22_s0$864 ;
-  assign \$863  = \sel_l22_s0$865  ? \$862  : { 1'h0, \sel_l22_s0$864  };
-  assign \$864  = - \sel_l22_s0$867 ;
-  assign \$865  = \sel_l22_s0$868  ? \$864  : { 1'h0, \sel_l22_s0$867  };
+  assign \$861  = \sel_l21_s0$881  == 5'h1f;
+  assign \$862  = - \sel_l21_s0$876 ;
+  assign \$863  = \sel_l21_s0$877  ? \$862  : { 1'h0, \sel_l21_s0$876  };
+  assign \$864  = - sel_s39_lo[7:0];
+  assign \$865  = sel_s39_lo[8] ? \$864  : { 1'h0, sel_s39_lo[7:0] };
   assign \$866  = - sel_s45_lo[7:0];
   assign \$867  = sel_s45_lo[8] ? \$866  : { 1'h0, sel_s45_lo[7:0] };
   assign \$868  = - sel_s53_lo[7:0];
@@ -3575,10 +3587,10 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \$887  = sel_s57_hi[8] ? \$886  : { 1'h0, sel_s57_hi[7:0] };
   assign \$888  = - sel_s48_hi[7:0];
   assign \$889  = sel_s48_hi[8] ? \$888  : { 1'h0, sel_s48_hi[7:0] };
-  assign \$890  = - \sel_l22_s0$870 ;
-  assign \$891  = \sel_l22_s0$871  ? \$890  : { 1'h0, \sel_l22_s0$870  };
-  assign \$892  = - \sel_l22_s0$873 ;
-  assign \$893  = \sel_l22_s0$874  ? \$892  : { 1'h0, \sel_l22_s0$873  };
+  assign \$890  = - sel_s44_hi[7:0];
+  assign \$891  = sel_s44_hi[8] ? \$890  : { 1'h0, sel_s44_hi[7:0] };
+  assign \$892  = - \sel_l21_s0$879 ;
+  assign \$893  = \sel_l21_s0$880  ? \$892  : { 1'h0, \sel_l21_s0$879  };
   always @(posedge clk)
     valid_s0 <= \$894 ;
   always @(posedge clk)
@@ -3590,581 +3602,593 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   always @(posedge clk)
     o__valid <= \$898 ;
   always @(posedge clk)
-    \sel_l6_s0$239  <= \$899 ;
+    \sel_l5_s0$299  <= \$899 ;
   always @(posedge clk)
-    \sel_l6_s0$244  <= \$900 ;
+    \sel_l5_s0$301  <= \$900 ;
   always @(posedge clk)
-    sel_l6_s0 <= \$901 ;
+    \sel_l5_s0$298  <= \$901 ;
   always @(posedge clk)
-    \sel_l6_s0$247  <= \$902 ;
+    \sel_l5_s0$209  <= \$902 ;
   always @(posedge clk)
-    \sel_l6_s0$252  <= \$903 ;
+    \sel_l5_s0$214  <= \$903 ;
   always @(posedge clk)
-    \sel_l6_s0$246  <= \$904 ;
+    sel_l5_s0 <= \$904 ;
   always @(posedge clk)
-    \sel_l6_s0$255  <= \$905 ;
+    \sel_l5_s0$218  <= \$905 ;
   always @(posedge clk)
-    \sel_l6_s0$260  <= \$906 ;
+    \sel_l5_s0$223  <= \$906 ;
   always @(posedge clk)
-    \sel_l6_s0$254  <= \$907 ;
+    \sel_l5_s0$217  <= \$907 ;
   always @(posedge clk)
-    \sel_l6_s0$263  <= \$908 ;
+    \sel_l5_s0$227  <= \$908 ;
   always @(posedge clk)
-    \sel_l6_s0$268  <= \$909 ;
+    \sel_l5_s0$232  <= \$909 ;
   always @(posedge clk)
-    \sel_l6_s0$262  <= \$910 ;
+    \sel_l5_s0$226  <= \$910 ;
   always @(posedge clk)
-    \sel_l6_s0$272  <= \$911 ;
+    \sel_l5_s0$236  <= \$911 ;
   always @(posedge clk)
-    \sel_l6_s0$277  <= \$912 ;
+    \sel_l5_s0$241  <= \$912 ;
   always @(posedge clk)
-    \sel_l6_s0$271  <= \$913 ;
+    \sel_l5_s0$235  <= \$913 ;
   always @(posedge clk)
-    \sel_l6_s0$280  <= \$914 ;
+    \sel_l5_s0$245  <= \$914 ;
   always @(posedge clk)
-    \sel_l6_s0$285  <= \$915 ;
+    \sel_l5_s0$250  <= \$915 ;
   always @(posedge clk)
-    \sel_l6_s0$279  <= \$916 ;
+    \sel_l5_s0$244  <= \$916 ;
   always @(posedge clk)
-    \sel_l6_s0$288  <= \$917 ;
+    \sel_l5_s0$254  <= \$917 ;
   always @(posedge clk)
-    \sel_l6_s0$293  <= \$918 ;
+    \sel_l5_s0$259  <= \$918 ;
   always @(posedge clk)
-    \sel_l6_s0$287  <= \$919 ;
+    \sel_l5_s0$253  <= \$919 ;
   always @(posedge clk)
-    \sel_l6_s0$297  <= \$920 ;
+    \sel_l5_s0$333  <= \$920 ;
   always @(posedge clk)
-    \sel_l6_s0$302  <= \$921 ;
+    \sel_l5_s0$335  <= \$921 ;
   always @(posedge clk)
-    \sel_l6_s0$296  <= \$922 ;
+    \sel_l5_s0$332  <= \$922 ;
   always @(posedge clk)
-    \sel_l6_s0$274  <= \$923 ;
+    \sel_l5_s0$317  <= \$923 ;
   always @(posedge clk)
-    \sel_l6_s0$276  <= \$924 ;
+    \sel_l5_s0$319  <= \$924 ;
   always @(posedge clk)
-    \sel_l6_s0$273  <= \$925 ;
+    \sel_l5_s0$316  <= \$925 ;
   always @(posedge clk)
-    \sel_l6_s0$241  <= \$926 ;
+    \sel_l5_s0$263  <= \$926 ;
   always @(posedge clk)
-    \sel_l6_s0$243  <= \$927 ;
+    \sel_l5_s0$268  <= \$927 ;
   always @(posedge clk)
-    \sel_l6_s0$240  <= \$928 ;
+    \sel_l5_s0$262  <= \$928 ;
   always @(posedge clk)
-    \sel_l6_s0$306  <= \$929 ;
+    \sel_l5_s0$247  <= \$929 ;
   always @(posedge clk)
-    \sel_l6_s0$311  <= \$930 ;
+    \sel_l5_s0$249  <= \$930 ;
   always @(posedge clk)
-    \sel_l6_s0$305  <= \$931 ;
+    \sel_l5_s0$246  <= \$931 ;
   always @(posedge clk)
-    \sel_l6_s0$290  <= \$932 ;
+    \sel_l5_s0$327  <= \$932 ;
   always @(posedge clk)
-    \sel_l6_s0$292  <= \$933 ;
+    \sel_l5_s0$329  <= \$933 ;
   always @(posedge clk)
-    \sel_l6_s0$289  <= \$934 ;
+    \sel_l5_s0$326  <= \$934 ;
   always @(posedge clk)
-    \sel_l6_s0$249  <= \$935 ;
+    \sel_l5_s0$304  <= \$935 ;
   always @(posedge clk)
-    \sel_l6_s0$251  <= \$936 ;
+    \sel_l5_s0$306  <= \$936 ;
   always @(posedge clk)
-    \sel_l6_s0$248  <= \$937 ;
+    \sel_l5_s0$303  <= \$937 ;
   always @(posedge clk)
-    \sel_l6_s0$315  <= \$938 ;
+    \sel_l5_s0$220  <= \$938 ;
   always @(posedge clk)
-    \sel_l6_s0$320  <= \$939 ;
+    \sel_l5_s0$222  <= \$939 ;
   always @(posedge clk)
-    \sel_l6_s0$314  <= \$940 ;
+    \sel_l5_s0$219  <= \$940 ;
   always @(posedge clk)
-    \sel_l6_s0$324  <= \$941 ;
+    \sel_l5_s0$272  <= \$941 ;
   always @(posedge clk)
-    \sel_l6_s0$329  <= \$942 ;
+    \sel_l5_s0$277  <= \$942 ;
   always @(posedge clk)
-    \sel_l6_s0$323  <= \$943 ;
+    \sel_l5_s0$271  <= \$943 ;
   always @(posedge clk)
-    \sel_l6_s0$333  <= \$944 ;
+    \sel_l5_s0$348  <= \$944 ;
   always @(posedge clk)
-    \sel_l6_s0$338  <= \$945 ;
+    \sel_l5_s0$350  <= \$945 ;
   always @(posedge clk)
-    \sel_l6_s0$332  <= \$946 ;
+    \sel_l5_s0$347  <= \$946 ;
   always @(posedge clk)
-    \sel_l6_s0$257  <= \$947 ;
+    \sel_l5_s0$309  <= \$947 ;
   always @(posedge clk)
-    \sel_l6_s0$259  <= \$948 ;
+    \sel_l5_s0$311  <= \$948 ;
   always @(posedge clk)
-    \sel_l6_s0$256  <= \$949 ;
+    \sel_l5_s0$308  <= \$949 ;
   always @(posedge clk)
-    \sel_l6_s0$265  <= \$950 ;
+    \sel_l5_s0$265  <= \$950 ;
   always @(posedge clk)
-    \sel_l6_s0$267  <= \$951 ;
+    \sel_l5_s0$267  <= \$951 ;
   always @(posedge clk)
-    \sel_l6_s0$264  <= \$952 ;
+    \sel_l5_s0$264  <= \$952 ;
   always @(posedge clk)
-    \sel_l6_s0$308  <= \$953 ;
+    \sel_l5_s0$281  <= \$953 ;
   always @(posedge clk)
-    \sel_l6_s0$310  <= \$954 ;
+    \sel_l5_s0$286  <= \$954 ;
   always @(posedge clk)
-    \sel_l6_s0$307  <= \$955 ;
+    \sel_l5_s0$280  <= \$955 ;
   always @(posedge clk)
-    \sel_l6_s0$342  <= \$956 ;
+    \sel_l5_s0$354  <= \$956 ;
   always @(posedge clk)
-    \sel_l6_s0$347  <= \$957 ;
+    \sel_l5_s0$356  <= \$957 ;
   always @(posedge clk)
-    \sel_l6_s0$341  <= \$958 ;
+    \sel_l5_s0$353  <= \$958 ;
   always @(posedge clk)
-    \sel_l6_s0$351  <= \$959 ;
+    \sel_l5_s0$360  <= \$959 ;
   always @(posedge clk)
-    \sel_l6_s0$356  <= \$960 ;
+    \sel_l5_s0$362  <= \$960 ;
   always @(posedge clk)
-    \sel_l6_s0$350  <= \$961 ;
+    \sel_l5_s0$359  <= \$961 ;
   always @(posedge clk)
-    \sel_l6_s0$317  <= \$962 ;
+    \sel_l5_s0$290  <= \$962 ;
   always @(posedge clk)
-    \sel_l6_s0$319  <= \$963 ;
+    \sel_l5_s0$295  <= \$963 ;
   always @(posedge clk)
-    \sel_l6_s0$316  <= \$964 ;
+    \sel_l5_s0$289  <= \$964 ;
   always @(posedge clk)
-    \sel_l6_s0$360  <= \$965 ;
+    \sel_l5_s0$274  <= \$965 ;
   always @(posedge clk)
-    \sel_l6_s0$365  <= \$966 ;
+    \sel_l5_s0$276  <= \$966 ;
   always @(posedge clk)
-    \sel_l6_s0$359  <= \$967 ;
+    \sel_l5_s0$273  <= \$967 ;
   always @(posedge clk)
-    \sel_l6_s0$369  <= \$968 ;
+    \sel_l5_s0$372  <= \$968 ;
   always @(posedge clk)
-    \sel_l6_s0$374  <= \$969 ;
+    \sel_l5_s0$374  <= \$969 ;
   always @(posedge clk)
-    \sel_l6_s0$368  <= \$970 ;
+    \sel_l5_s0$371  <= \$970 ;
   always @(posedge clk)
-    \sel_l6_s0$282  <= \$971 ;
+    \sel_l5_s0$322  <= \$971 ;
   always @(posedge clk)
-    \sel_l6_s0$284  <= \$972 ;
+    \sel_l5_s0$324  <= \$972 ;
   always @(posedge clk)
-    \sel_l6_s0$281  <= \$973 ;
+    \sel_l5_s0$321  <= \$973 ;
   always @(posedge clk)
-    \sel_l6_s0$353  <= \$974 ;
+    \sel_l5_s0$211  <= \$974 ;
   always @(posedge clk)
-    \sel_l6_s0$355  <= \$975 ;
+    \sel_l5_s0$213  <= \$975 ;
   always @(posedge clk)
-    \sel_l6_s0$352  <= \$976 ;
+    \sel_l5_s0$210  <= \$976 ;
   always @(posedge clk)
-    \sel_l6_s0$299  <= \$977 ;
+    \sel_l5_s0$292  <= \$977 ;
   always @(posedge clk)
-    \sel_l6_s0$301  <= \$978 ;
+    \sel_l5_s0$294  <= \$978 ;
   always @(posedge clk)
-    \sel_l6_s0$298  <= \$979 ;
+    \sel_l5_s0$291  <= \$979 ;
   always @(posedge clk)
-    \sel_l6_s0$371  <= \$980 ;
+    \sel_l5_s0$229  <= \$980 ;
   always @(posedge clk)
-    \sel_l6_s0$373  <= \$981 ;
+    \sel_l5_s0$231  <= \$981 ;
   always @(posedge clk)
-    \sel_l6_s0$370  <= \$982 ;
+    \sel_l5_s0$228  <= \$982 ;
   always @(posedge clk)
-    \sel_l6_s0$326  <= \$983 ;
+    \sel_l5_s0$238  <= \$983 ;
   always @(posedge clk)
-    \sel_l6_s0$328  <= \$984 ;
+    \sel_l5_s0$240  <= \$984 ;
   always @(posedge clk)
-    \sel_l6_s0$325  <= \$985 ;
+    \sel_l5_s0$237  <= \$985 ;
   always @(posedge clk)
-    \sel_l6_s0$335  <= \$986 ;
+    \sel_l5_s0$283  <= \$986 ;
   always @(posedge clk)
-    \sel_l6_s0$337  <= \$987 ;
+    \sel_l5_s0$285  <= \$987 ;
   always @(posedge clk)
-    \sel_l6_s0$334  <= \$988 ;
+    \sel_l5_s0$282  <= \$988 ;
   always @(posedge clk)
-    \sel_l6_s0$344  <= \$989 ;
+    \sel_l5_s0$256  <= \$989 ;
   always @(posedge clk)
-    \sel_l6_s0$346  <= \$990 ;
+    \sel_l5_s0$258  <= \$990 ;
   always @(posedge clk)
-    \sel_l6_s0$343  <= \$991 ;
+    \sel_l5_s0$255  <= \$991 ;
   always @(posedge clk)
-    \sel_l6_s0$362  <= \$992 ;
+    \sel_l5_s0$366  <= \$992 ;
   always @(posedge clk)
-    \sel_l6_s0$364  <= \$993 ;
+    \sel_l5_s0$368  <= \$993 ;
   always @(posedge clk)
-    \sel_l6_s0$361  <= \$994 ;
+    \sel_l5_s0$365  <= \$994 ;
   always @(posedge clk)
-    \sel_l11_s0$471  <= \$995 ;
+    \sel_l10_s0$457  <= \$995 ;
   always @(posedge clk)
-    \sel_l11_s0$476  <= \$996 ;
+    \sel_l10_s0$462  <= \$996 ;
   always @(posedge clk)
-    sel_l11_s0 <= \$997 ;
+    sel_l10_s0 <= \$997 ;
   always @(posedge clk)
-    \sel_l11_s0$473  <= \$998 ;
+    \sel_l10_s0$501  <= \$998 ;
   always @(posedge clk)
-    \sel_l11_s0$475  <= \$999 ;
+    \sel_l10_s0$503  <= \$999 ;
   always @(posedge clk)
-    \sel_l11_s0$472  <= \$1000 ;
+    \sel_l10_s0$500  <= \$1000 ;
   always @(posedge clk)
-    \sel_l11_s0$479  <= \$1001 ;
+    \sel_l10_s0$466  <= \$1001 ;
   always @(posedge clk)
-    \sel_l11_s0$484  <= \$1002 ;
+    \sel_l10_s0$471  <= \$1002 ;
   always @(posedge clk)
-    \sel_l11_s0$478  <= \$1003 ;
+    \sel_l10_s0$465  <= \$1003 ;
   always @(posedge clk)
-    \sel_l11_s0$509  <= \$1004 ;
+    \sel_l10_s0$474  <= \$1004 ;
   always @(posedge clk)
-    \sel_l11_s0$511  <= \$1005 ;
+    \sel_l10_s0$479  <= \$1005 ;
   always @(posedge clk)
-    \sel_l11_s0$508  <= \$1006 ;
+    \sel_l10_s0$473  <= \$1006 ;
   always @(posedge clk)
-    \sel_l11_s0$481  <= \$1007 ;
+    \sel_l10_s0$483  <= \$1007 ;
   always @(posedge clk)
-    \sel_l11_s0$483  <= \$1008 ;
+    \sel_l10_s0$488  <= \$1008 ;
   always @(posedge clk)
-    \sel_l11_s0$480  <= \$1009 ;
+    \sel_l10_s0$482  <= \$1009 ;
   always @(posedge clk)
-    \sel_l11_s0$488  <= \$1010 ;
+    \sel_l10_s0$492  <= \$1010 ;
   always @(posedge clk)
-    \sel_l11_s0$493  <= \$1011 ;
+    \sel_l10_s0$497  <= \$1011 ;
   always @(posedge clk)
-    \sel_l11_s0$487  <= \$1012 ;
+    \sel_l10_s0$491  <= \$1012 ;
   always @(posedge clk)
-    \sel_l11_s0$514  <= \$1013 ;
+    \sel_l10_s0$468  <= \$1013 ;
   always @(posedge clk)
-    \sel_l11_s0$516  <= \$1014 ;
+    \sel_l10_s0$470  <= \$1014 ;
   always @(posedge clk)
-    \sel_l11_s0$513  <= \$1015 ;
+    \sel_l10_s0$467  <= \$1015 ;
   always @(posedge clk)
-    \sel_l11_s0$490  <= \$1016 ;
+    \sel_l10_s0$476  <= \$1016 ;
   always @(posedge clk)
-    \sel_l11_s0$492  <= \$1017 ;
+    \sel_l10_s0$478  <= \$1017 ;
   always @(posedge clk)
-    \sel_l11_s0$489  <= \$1018 ;
+    \sel_l10_s0$475  <= \$1018 ;
   always @(posedge clk)
-    \sel_l11_s0$552  <= \$1019 ;
+    \sel_l10_s0$485  <= \$1019 ;
   always @(posedge clk)
-    \sel_l11_s0$553  <= \$1020 ;
+    \sel_l10_s0$487  <= \$1020 ;
   always @(posedge clk)
-    \sel_l11_s0$549  <= \$1021 ;
+    \sel_l10_s0$484  <= \$1021 ;
   always @(posedge clk)
-    \sel_l11_s0$497  <= \$1022 ;
+    \sel_l10_s0$494  <= \$1022 ;
   always @(posedge clk)
-    \sel_l11_s0$502  <= \$1023 ;
+    \sel_l10_s0$496  <= \$1023 ;
   always @(posedge clk)
-    \sel_l11_s0$496  <= \$1024 ;
+    \sel_l10_s0$493  <= \$1024 ;
   always @(posedge clk)
-    \sel_l11_s0$564  <= \$1025 ;
+    \sel_l10_s0$459  <= \$1025 ;
   always @(posedge clk)
-    \sel_l11_s0$565  <= \$1026 ;
+    \sel_l10_s0$461  <= \$1026 ;
   always @(posedge clk)
-    \sel_l11_s0$561  <= \$1027 ;
+    \sel_l10_s0$458  <= \$1027 ;
   always @(posedge clk)
-    \sel_l11_s0$566  <= \$1028 ;
+    \sel_l10_s0$846  <= \$1028 ;
   always @(posedge clk)
-    \sel_l11_s0$567  <= \$1029 ;
+    \sel_l10_s0$847  <= \$1029 ;
   always @(posedge clk)
-    \sel_l11_s0$562  <= \$1030 ;
+    \sel_l10_s0$848  <= \$1030 ;
   always @(posedge clk)
-    \sel_l11_s0$573  <= \$1031 ;
+    \sel_l10_s0$849  <= \$1031 ;
   always @(posedge clk)
-    \sel_l11_s0$574  <= \$1032 ;
+    \sel_l10_s0$850  <= \$1032 ;
   always @(posedge clk)
-    \sel_l11_s0$570  <= \$1033 ;
+    \sel_l10_s0$851  <= \$1033 ;
   always @(posedge clk)
-    \sel_l11_s0$499  <= \$1034 ;
+    \sel_l10_s0$852  <= \$1034 ;
   always @(posedge clk)
-    \sel_l11_s0$501  <= \$1035 ;
+    \sel_l10_s0$853  <= \$1035 ;
   always @(posedge clk)
-    \sel_l11_s0$498  <= \$1036 ;
+    \sel_l10_s0$854  <= \$1036 ;
   always @(posedge clk)
-    \sel_l11_s0$582  <= \$1037 ;
+    \sel_l10_s0$512  <= \$1037 ;
   always @(posedge clk)
-    \sel_l11_s0$583  <= \$1038 ;
+    \sel_l10_s0$514  <= \$1038 ;
   always @(posedge clk)
-    \sel_l11_s0$579  <= \$1039 ;
+    \sel_l10_s0$511  <= \$1039 ;
   always @(posedge clk)
-    \sel_l11_s0$584  <= \$1040 ;
+    \sel_l10_s0$855  <= \$1040 ;
   always @(posedge clk)
-    \sel_l11_s0$585  <= \$1041 ;
+    \sel_l10_s0$856  <= \$1041 ;
   always @(posedge clk)
-    \sel_l11_s0$580  <= \$1042 ;
+    \sel_l10_s0$857  <= \$1042 ;
   always @(posedge clk)
-    \sel_l11_s0$575  <= \$1043 ;
+    \sel_l10_s0$858  <= \$1043 ;
   always @(posedge clk)
-    \sel_l11_s0$576  <= \$1044 ;
+    \sel_l10_s0$859  <= \$1044 ;
   always @(posedge clk)
-    \sel_l11_s0$571  <= \$1045 ;
+    \sel_l10_s0$860  <= \$1045 ;
   always @(posedge clk)
-    \sel_l11_s0$539  <= \$1046 ;
+    \sel_l10_s0$861  <= \$1046 ;
   always @(posedge clk)
-    \sel_l11_s0$540  <= \$1047 ;
+    \sel_l10_s0$862  <= \$1047 ;
   always @(posedge clk)
-    \sel_l11_s0$537  <= \$1048 ;
+    \sel_l10_s0$863  <= \$1048 ;
   always @(posedge clk)
-    \sel_l11_s0$533  <= \$1049 ;
+    \sel_l10_s0$864  <= \$1049 ;
   always @(posedge clk)
-    \sel_l11_s0$534  <= \$1050 ;
+    \sel_l10_s0$865  <= \$1050 ;
   always @(posedge clk)
-    \sel_l11_s0$531  <= \$1051 ;
+    \sel_l10_s0$866  <= \$1051 ;
   always @(posedge clk)
-    \sel_l11_s0$554  <= \$1052 ;
+    \sel_l10_s0$867  <= \$1052 ;
   always @(posedge clk)
-    \sel_l11_s0$555  <= \$1053 ;
+    \sel_l10_s0$868  <= \$1053 ;
   always @(posedge clk)
-    \sel_l11_s0$550  <= \$1054 ;
+    \sel_l10_s0$869  <= \$1054 ;
   always @(posedge clk)
-    \sel_l11_s0$545  <= \$1055 ;
+    \sel_l10_s0$870  <= \$1055 ;
   always @(posedge clk)
-    \sel_l11_s0$546  <= \$1056 ;
+    \sel_l10_s0$871  <= \$1056 ;
   always @(posedge clk)
-    \sel_l11_s0$543  <= \$1057 ;
+    \sel_l10_s0$872  <= \$1057 ;
   always @(posedge clk)
-    \sel_l17_s0$591  <= \$1058 ;
+    \sel_l10_s0$873  <= \$1058 ;
   always @(posedge clk)
-    \sel_l17_s0$592  <= \$1059 ;
+    \sel_l10_s0$874  <= \$1059 ;
   always @(posedge clk)
-    sel_l17_s0 <= \$1060 ;
+    \sel_l10_s0$875  <= \$1060 ;
   always @(posedge clk)
-    \sel_l17_s0$600  <= \$1061 ;
+    \sel_l15_s0$536  <= \$1061 ;
   always @(posedge clk)
-    \sel_l17_s0$601  <= \$1062 ;
+    \sel_l15_s0$541  <= \$1062 ;
   always @(posedge clk)
-    \sel_l17_s0$597  <= \$1063 ;
+    sel_l15_s0 <= \$1063 ;
   always @(posedge clk)
-    \sel_l17_s0$609  <= \$1064 ;
+    \sel_l15_s0$538  <= \$1064 ;
   always @(posedge clk)
-    \sel_l17_s0$610  <= \$1065 ;
+    \sel_l15_s0$540  <= \$1065 ;
   always @(posedge clk)
-    \sel_l17_s0$606  <= \$1066 ;
+    \sel_l15_s0$537  <= \$1066 ;
   always @(posedge clk)
-    \sel_l17_s0$618  <= \$1067 ;
+    \sel_l15_s0$552  <= \$1067 ;
   always @(posedge clk)
-    \sel_l17_s0$619  <= \$1068 ;
+    \sel_l15_s0$553  <= \$1068 ;
   always @(posedge clk)
-    \sel_l17_s0$615  <= \$1069 ;
+    \sel_l15_s0$549  <= \$1069 ;
   always @(posedge clk)
-    \sel_l17_s0$620  <= \$1070 ;
+    \sel_l15_s0$561  <= \$1070 ;
   always @(posedge clk)
-    \sel_l17_s0$621  <= \$1071 ;
+    \sel_l15_s0$562  <= \$1071 ;
   always @(posedge clk)
-    \sel_l17_s0$616  <= \$1072 ;
+    \sel_l15_s0$558  <= \$1072 ;
   always @(posedge clk)
-    \sel_l17_s0$593  <= \$1073 ;
+    \sel_l15_s0$570  <= \$1073 ;
   always @(posedge clk)
-    \sel_l17_s0$594  <= \$1074 ;
+    \sel_l15_s0$571  <= \$1074 ;
   always @(posedge clk)
-    \sel_l17_s0$589  <= \$1075 ;
+    \sel_l15_s0$567  <= \$1075 ;
   always @(posedge clk)
-    \sel_l17_s0$627  <= \$1076 ;
+    \sel_l15_s0$579  <= \$1076 ;
   always @(posedge clk)
-    \sel_l17_s0$628  <= \$1077 ;
+    \sel_l15_s0$580  <= \$1077 ;
   always @(posedge clk)
-    \sel_l17_s0$624  <= \$1078 ;
+    \sel_l15_s0$576  <= \$1078 ;
   always @(posedge clk)
-    \sel_l17_s0$602  <= \$1079 ;
+    \sel_l15_s0$588  <= \$1079 ;
   always @(posedge clk)
-    \sel_l17_s0$603  <= \$1080 ;
+    \sel_l15_s0$589  <= \$1080 ;
   always @(posedge clk)
-    \sel_l17_s0$598  <= \$1081 ;
+    \sel_l15_s0$585  <= \$1081 ;
   always @(posedge clk)
-    \sel_l17_s0$636  <= \$1082 ;
+    \sel_l15_s0$590  <= \$1082 ;
   always @(posedge clk)
-    \sel_l17_s0$637  <= \$1083 ;
+    \sel_l15_s0$591  <= \$1083 ;
   always @(posedge clk)
-    \sel_l17_s0$633  <= \$1084 ;
+    \sel_l15_s0$586  <= \$1084 ;
   always @(posedge clk)
-    \sel_l17_s0$611  <= \$1085 ;
+    \sel_l15_s0$597  <= \$1085 ;
   always @(posedge clk)
-    \sel_l17_s0$612  <= \$1086 ;
+    \sel_l15_s0$598  <= \$1086 ;
   always @(posedge clk)
-    \sel_l17_s0$607  <= \$1087 ;
+    \sel_l15_s0$594  <= \$1087 ;
   always @(posedge clk)
-    \sel_l17_s0$645  <= \$1088 ;
+    \sel_l15_s0$581  <= \$1088 ;
   always @(posedge clk)
-    \sel_l17_s0$646  <= \$1089 ;
+    \sel_l15_s0$582  <= \$1089 ;
   always @(posedge clk)
-    \sel_l17_s0$642  <= \$1090 ;
+    \sel_l15_s0$577  <= \$1090 ;
   always @(posedge clk)
-    \sel_l17_s0$654  <= \$1091 ;
+    \sel_l15_s0$606  <= \$1091 ;
   always @(posedge clk)
-    \sel_l17_s0$655  <= \$1092 ;
+    \sel_l15_s0$607  <= \$1092 ;
   always @(posedge clk)
-    \sel_l17_s0$651  <= \$1093 ;
+    \sel_l15_s0$603  <= \$1093 ;
   always @(posedge clk)
-    \sel_l17_s0$656  <= \$1094 ;
+    \sel_l15_s0$608  <= \$1094 ;
   always @(posedge clk)
-    \sel_l17_s0$657  <= \$1095 ;
+    \sel_l15_s0$609  <= \$1095 ;
   always @(posedge clk)
-    \sel_l17_s0$652  <= \$1096 ;
+    \sel_l15_s0$604  <= \$1096 ;
   always @(posedge clk)
-    \sel_l17_s0$629  <= \$1097 ;
+    \sel_l15_s0$599  <= \$1097 ;
   always @(posedge clk)
-    \sel_l17_s0$630  <= \$1098 ;
+    \sel_l15_s0$600  <= \$1098 ;
   always @(posedge clk)
-    \sel_l17_s0$625  <= \$1099 ;
+    \sel_l15_s0$595  <= \$1099 ;
   always @(posedge clk)
-    \sel_l17_s0$638  <= \$1100 ;
+    \sel_l15_s0$554  <= \$1100 ;
   always @(posedge clk)
-    \sel_l17_s0$639  <= \$1101 ;
+    \sel_l15_s0$555  <= \$1101 ;
   always @(posedge clk)
-    \sel_l17_s0$634  <= \$1102 ;
+    \sel_l15_s0$550  <= \$1102 ;
   always @(posedge clk)
-    \sel_l17_s0$647  <= \$1103 ;
+    \sel_l15_s0$545  <= \$1103 ;
   always @(posedge clk)
-    \sel_l17_s0$648  <= \$1104 ;
+    \sel_l15_s0$546  <= \$1104 ;
   always @(posedge clk)
-    \sel_l17_s0$643  <= \$1105 ;
+    \sel_l15_s0$543  <= \$1105 ;
   always @(posedge clk)
-    \sel_l22_s0$864  <= \$1106 ;
+    \sel_l15_s0$572  <= \$1106 ;
   always @(posedge clk)
-    \sel_l22_s0$865  <= \$1107 ;
+    \sel_l15_s0$573  <= \$1107 ;
   always @(posedge clk)
-    \sel_l22_s0$866  <= \$1108 ;
+    \sel_l15_s0$568  <= \$1108 ;
   always @(posedge clk)
-    \sel_l22_s0$867  <= \$1109 ;
+    \sel_l15_s0$563  <= \$1109 ;
   always @(posedge clk)
-    \sel_l22_s0$868  <= \$1110 ;
+    \sel_l15_s0$564  <= \$1110 ;
   always @(posedge clk)
-    \sel_l22_s0$869  <= \$1111 ;
+    \sel_l15_s0$559  <= \$1111 ;
   always @(posedge clk)
-    \sel_l22_s0$750  <= \$1112 ;
+    \sel_l21_s0$876  <= \$1112 ;
   always @(posedge clk)
-    \sel_l22_s0$751  <= \$1113 ;
+    \sel_l21_s0$877  <= \$1113 ;
   always @(posedge clk)
-    sel_l22_s0 <= \$1114 ;
+    \sel_l21_s0$878  <= \$1114 ;
   always @(posedge clk)
-    \sel_l22_s0$759  <= \$1115 ;
+    \sel_l21_s0$708  <= \$1115 ;
   always @(posedge clk)
-    \sel_l22_s0$760  <= \$1116 ;
+    \sel_l21_s0$709  <= \$1116 ;
   always @(posedge clk)
-    \sel_l22_s0$756  <= \$1117 ;
+    sel_l21_s0 <= \$1117 ;
   always @(posedge clk)
-    \sel_l22_s0$752  <= \$1118 ;
+    \sel_l21_s0$717  <= \$1118 ;
   always @(posedge clk)
-    \sel_l22_s0$753  <= \$1119 ;
+    \sel_l21_s0$718  <= \$1119 ;
   always @(posedge clk)
-    \sel_l22_s0$748  <= \$1120 ;
+    \sel_l21_s0$714  <= \$1120 ;
   always @(posedge clk)
-    \sel_l22_s0$785  <= \$1121 ;
+    \sel_l21_s0$764  <= \$1121 ;
   always @(posedge clk)
-    \sel_l22_s0$786  <= \$1122 ;
+    \sel_l21_s0$765  <= \$1122 ;
   always @(posedge clk)
-    \sel_l22_s0$783  <= \$1123 ;
+    \sel_l21_s0$762  <= \$1123 ;
   always @(posedge clk)
-    \sel_l22_s0$761  <= \$1124 ;
+    \sel_l21_s0$710  <= \$1124 ;
   always @(posedge clk)
-    \sel_l22_s0$762  <= \$1125 ;
+    \sel_l21_s0$711  <= \$1125 ;
   always @(posedge clk)
-    \sel_l22_s0$757  <= \$1126 ;
+    \sel_l21_s0$706  <= \$1126 ;
   always @(posedge clk)
-    \sel_l22_s0$797  <= \$1127 ;
+    \sel_l21_s0$726  <= \$1127 ;
   always @(posedge clk)
-    \sel_l22_s0$798  <= \$1128 ;
+    \sel_l21_s0$727  <= \$1128 ;
   always @(posedge clk)
-    \sel_l22_s0$795  <= \$1129 ;
+    \sel_l21_s0$723  <= \$1129 ;
   always @(posedge clk)
-    \sel_l22_s0$791  <= \$1130 ;
+    \sel_l21_s0$719  <= \$1130 ;
   always @(posedge clk)
-    \sel_l22_s0$792  <= \$1131 ;
+    \sel_l21_s0$720  <= \$1131 ;
   always @(posedge clk)
-    \sel_l22_s0$789  <= \$1132 ;
+    \sel_l21_s0$715  <= \$1132 ;
   always @(posedge clk)
-    \sel_l22_s0$768  <= \$1133 ;
+    \sel_l21_s0$735  <= \$1133 ;
   always @(posedge clk)
-    \sel_l22_s0$769  <= \$1134 ;
+    \sel_l21_s0$736  <= \$1134 ;
   always @(posedge clk)
-    \sel_l22_s0$765  <= \$1135 ;
+    \sel_l21_s0$732  <= \$1135 ;
   always @(posedge clk)
-    \sel_l22_s0$803  <= \$1136 ;
+    \sel_l21_s0$728  <= \$1136 ;
   always @(posedge clk)
-    \sel_l22_s0$804  <= \$1137 ;
+    \sel_l21_s0$729  <= \$1137 ;
   always @(posedge clk)
-    \sel_l22_s0$801  <= \$1138 ;
+    \sel_l21_s0$724  <= \$1138 ;
   always @(posedge clk)
-    \sel_l22_s0$777  <= \$1139 ;
+    \sel_l21_s0$744  <= \$1139 ;
   always @(posedge clk)
-    \sel_l22_s0$778  <= \$1140 ;
+    \sel_l21_s0$745  <= \$1140 ;
   always @(posedge clk)
-    \sel_l22_s0$774  <= \$1141 ;
+    \sel_l21_s0$741  <= \$1141 ;
   always @(posedge clk)
-    \sel_l22_s0$770  <= \$1142 ;
+    \sel_l21_s0$737  <= \$1142 ;
   always @(posedge clk)
-    \sel_l22_s0$771  <= \$1143 ;
+    \sel_l21_s0$738  <= \$1143 ;
   always @(posedge clk)
-    \sel_l22_s0$766  <= \$1144 ;
+    \sel_l21_s0$733  <= \$1144 ;
   always @(posedge clk)
-    \sel_l22_s0$779  <= \$1145 ;
+    \sel_l21_s0$753  <= \$1145 ;
   always @(posedge clk)
-    \sel_l22_s0$780  <= \$1146 ;
+    \sel_l21_s0$754  <= \$1146 ;
   always @(posedge clk)
-    \sel_l22_s0$775  <= \$1147 ;
+    \sel_l21_s0$750  <= \$1147 ;
   always @(posedge clk)
-    \sel_l22_s0$870  <= \$1148 ;
+    \sel_l21_s0$770  <= \$1148 ;
   always @(posedge clk)
-    \sel_l22_s0$871  <= \$1149 ;
+    \sel_l21_s0$771  <= \$1149 ;
   always @(posedge clk)
-    \sel_l22_s0$872  <= \$1150 ;
+    \sel_l21_s0$768  <= \$1150 ;
   always @(posedge clk)
-    \sel_l22_s0$873  <= \$1151 ;
+    \sel_l21_s0$746  <= \$1151 ;
   always @(posedge clk)
-    \sel_l22_s0$874  <= \$1152 ;
+    \sel_l21_s0$747  <= \$1152 ;
   always @(posedge clk)
-    \sel_l22_s0$875  <= \$1153 ;
+    \sel_l21_s0$742  <= \$1153 ;
   always @(posedge clk)
-    sel_l27_s0 <= \$1154 ;
+    \sel_l21_s0$755  <= \$1154 ;
   always @(posedge clk)
-    \sel_l27_s0$828  <= \$1155 ;
+    \sel_l21_s0$756  <= \$1155 ;
   always @(posedge clk)
-    \sel_l27_s0$830  <= \$1156 ;
+    \sel_l21_s0$751  <= \$1156 ;
   always @(posedge clk)
-    \sel_l27_s0$832  <= \$1157 ;
+    \sel_l21_s0$879  <= \$1157 ;
   always @(posedge clk)
-    \sel_l27_s0$834  <= \$1158 ;
+    \sel_l21_s0$880  <= \$1158 ;
   always @(posedge clk)
-    \sel_l27_s0$836  <= \$1159 ;
+    \sel_l21_s0$881  <= \$1159 ;
   always @(posedge clk)
-    \sel_l27_s0$838  <= \$1160 ;
+    sel_l27_s0 <= \$1160 ;
   always @(posedge clk)
-    \sel_l27_s0$840  <= \$1161 ;
+    \sel_l27_s0$810  <= \$1161 ;
   always @(posedge clk)
-    \sel_l27_s0$842  <= \$1162 ;
+    \sel_l27_s0$812  <= \$1162 ;
   always @(posedge clk)
-    \sel_l27_s0$844  <= \$1163 ;
+    \sel_l27_s0$814  <= \$1163 ;
   always @(posedge clk)
-    \sel_l27_s0$846  <= \$1164 ;
+    \sel_l27_s0$816  <= \$1164 ;
   always @(posedge clk)
-    \sel_l27_s0$848  <= \$1165 ;
+    \sel_l27_s0$818  <= \$1165 ;
   always @(posedge clk)
-    \sel_l27_s0$850  <= \$1166 ;
+    \sel_l27_s0$820  <= \$1166 ;
   always @(posedge clk)
-    \sel_l27_s0$852  <= \$1167 ;
+    \sel_l27_s0$822  <= \$1167 ;
   always @(posedge clk)
-    \sel_l27_s0$854  <= \$1168 ;
+    \sel_l27_s0$824  <= \$1168 ;
   always @(posedge clk)
-    \sel_l27_s0$856  <= \$1169 ;
+    \sel_l27_s0$826  <= \$1169 ;
   always @(posedge clk)
-    \sel_l27_s0$858  <= \$1170 ;
+    \sel_l27_s0$828  <= \$1170 ;
   always @(posedge clk)
-    \sel_l27_s0$829  <= \$1171 ;
+    \sel_l27_s0$830  <= \$1171 ;
   always @(posedge clk)
-    \sel_l27_s0$831  <= \$1172 ;
+    \sel_l27_s0$832  <= \$1172 ;
   always @(posedge clk)
-    \sel_l27_s0$833  <= \$1173 ;
+    \sel_l27_s0$834  <= \$1173 ;
   always @(posedge clk)
-    \sel_l27_s0$835  <= \$1174 ;
+    \sel_l27_s0$836  <= \$1174 ;
   always @(posedge clk)
-    \sel_l27_s0$837  <= \$1175 ;
+    \sel_l27_s0$838  <= \$1175 ;
   always @(posedge clk)
-    \sel_l27_s0$839  <= \$1176 ;
+    \sel_l27_s0$840  <= \$1176 ;
   always @(posedge clk)
-    \sel_l27_s0$841  <= \$1177 ;
+    \sel_l27_s0$811  <= \$1177 ;
   always @(posedge clk)
-    \sel_l27_s0$843  <= \$1178 ;
+    \sel_l27_s0$813  <= \$1178 ;
   always @(posedge clk)
-    \sel_l27_s0$845  <= \$1179 ;
+    \sel_l27_s0$815  <= \$1179 ;
   always @(posedge clk)
-    \sel_l27_s0$847  <= \$1180 ;
+    \sel_l27_s0$817  <= \$1180 ;
   always @(posedge clk)
-    \sel_l27_s0$849  <= \$1181 ;
+    \sel_l27_s0$819  <= \$1181 ;
   always @(posedge clk)
-    \sel_l27_s0$851  <= \$1182 ;
+    \sel_l27_s0$821  <= \$1182 ;
   always @(posedge clk)
-    \sel_l27_s0$853  <= \$1183 ;
+    \sel_l27_s0$823  <= \$1183 ;
   always @(posedge clk)
-    \sel_l27_s0$855  <= \$1184 ;
+    \sel_l27_s0$825  <= \$1184 ;
   always @(posedge clk)
-    \sel_l27_s0$857  <= \$1185 ;
+    \sel_l27_s0$827  <= \$1185 ;
   always @(posedge clk)
-    \sel_l27_s0$859  <= \$1186 ;
+    \sel_l27_s0$829  <= \$1186 ;
+  always @(posedge clk)
+    \sel_l27_s0$831  <= \$1187 ;
+  always @(posedge clk)
+    \sel_l27_s0$833  <= \$1188 ;
+  always @(posedge clk)
+    \sel_l27_s0$835  <= \$1189 ;
+  always @(posedge clk)
+    \sel_l27_s0$837  <= \$1190 ;
+  always @(posedge clk)
+    \sel_l27_s0$839  <= \$1191 ;
+  always @(posedge clk)
+    \sel_l27_s0$841  <= \$1192 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$894  = valid_s0;
@@ -4217,2018 +4241,2060 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$899  = \sel_l6_s0$239 ;
+    \$899  = \sel_l5_s0$299 ;
     if (i__ready) begin
       \$899  = sel_c32_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$900  = \sel_l6_s0$244 ;
+    \$900  = \sel_l5_s0$301 ;
     if (i__ready) begin
       \$900  = sel_c32_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$901  = sel_l6_s0;
+    \$901  = \sel_l5_s0$298 ;
     if (i__ready) begin
       \$901  = sel_c32_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$902  = \sel_l6_s0$247 ;
+    \$902  = \sel_l5_s0$209 ;
     if (i__ready) begin
-      \$902  = sel_c55_min[7:0];
+      \$902  = sel_c48_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$903  = \sel_l6_s0$252 ;
+    \$903  = \sel_l5_s0$214 ;
     if (i__ready) begin
-      \$903  = sel_c55_min[8];
+      \$903  = sel_c48_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$904  = \sel_l6_s0$246 ;
+    \$904  = sel_l5_s0;
     if (i__ready) begin
-      \$904  = sel_c55_min[13:9];
+      \$904  = sel_c48_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$905  = \sel_l6_s0$255 ;
+    \$905  = \sel_l5_s0$218 ;
     if (i__ready) begin
-      \$905  = sel_c56_min[7:0];
+      \$905  = sel_c34_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$906  = \sel_l6_s0$260 ;
+    \$906  = \sel_l5_s0$223 ;
     if (i__ready) begin
-      \$906  = sel_c56_min[8];
+      \$906  = sel_c34_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$907  = \sel_l6_s0$254 ;
+    \$907  = \sel_l5_s0$217 ;
     if (i__ready) begin
-      \$907  = sel_c56_min[13:9];
+      \$907  = sel_c34_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$908  = \sel_l6_s0$263 ;
+    \$908  = \sel_l5_s0$227 ;
     if (i__ready) begin
-      \$908  = sel_c57_min[7:0];
+      \$908  = sel_c35_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$909  = \sel_l6_s0$268 ;
+    \$909  = \sel_l5_s0$232 ;
     if (i__ready) begin
-      \$909  = sel_c57_min[8];
+      \$909  = sel_c35_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$910  = \sel_l6_s0$262 ;
+    \$910  = \sel_l5_s0$226 ;
     if (i__ready) begin
-      \$910  = sel_c57_min[13:9];
+      \$910  = sel_c35_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$911  = \sel_l6_s0$272 ;
+    \$911  = \sel_l5_s0$236 ;
     if (i__ready) begin
-      \$911  = sel_c58_min[7:0];
+      \$911  = sel_c49_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$912  = \sel_l6_s0$277 ;
+    \$912  = \sel_l5_s0$241 ;
     if (i__ready) begin
-      \$912  = sel_c58_min[8];
+      \$912  = sel_c49_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$913  = \sel_l6_s0$271 ;
+    \$913  = \sel_l5_s0$235 ;
     if (i__ready) begin
-      \$913  = sel_c58_min[13:9];
+      \$913  = sel_c49_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$914  = \sel_l6_s0$280 ;
+    \$914  = \sel_l5_s0$245 ;
     if (i__ready) begin
-      \$914  = sel_c59_min[7:0];
+      \$914  = sel_c50_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$915  = \sel_l6_s0$285 ;
+    \$915  = \sel_l5_s0$250 ;
     if (i__ready) begin
-      \$915  = sel_c59_min[8];
+      \$915  = sel_c50_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$916  = \sel_l6_s0$279 ;
+    \$916  = \sel_l5_s0$244 ;
     if (i__ready) begin
-      \$916  = sel_c59_min[13:9];
+      \$916  = sel_c50_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$917  = \sel_l6_s0$288 ;
+    \$917  = \sel_l5_s0$254 ;
     if (i__ready) begin
-      \$917  = sel_c60_min[7:0];
+      \$917  = sel_c48_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$918  = \sel_l6_s0$293 ;
+    \$918  = \sel_l5_s0$259 ;
     if (i__ready) begin
-      \$918  = sel_c60_min[8];
+      \$918  = sel_c48_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$919  = \sel_l6_s0$287 ;
+    \$919  = \sel_l5_s0$253 ;
     if (i__ready) begin
-      \$919  = sel_c60_min[13:9];
+      \$919  = sel_c48_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$920  = \sel_l6_s0$297 ;
+    \$920  = \sel_l5_s0$333 ;
     if (i__ready) begin
       \$920  = sel_c35_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$921  = \sel_l6_s0$302 ;
+    \$921  = \sel_l5_s0$335 ;
     if (i__ready) begin
       \$921  = sel_c35_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$922  = \sel_l6_s0$296 ;
+    \$922  = \sel_l5_s0$332 ;
     if (i__ready) begin
       \$922  = sel_c35_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$923  = \sel_l6_s0$274 ;
+    \$923  = \sel_l5_s0$317 ;
     if (i__ready) begin
       \$923  = sel_c36_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$924  = \sel_l6_s0$276 ;
+    \$924  = \sel_l5_s0$319 ;
     if (i__ready) begin
       \$924  = sel_c36_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$925  = \sel_l6_s0$273 ;
+    \$925  = \sel_l5_s0$316 ;
     if (i__ready) begin
       \$925  = sel_c36_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$926  = \sel_l6_s0$241 ;
+    \$926  = \sel_l5_s0$263 ;
     if (i__ready) begin
-      \$926  = sel_c61_min[7:0];
+      \$926  = sel_c51_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$927  = \sel_l6_s0$243 ;
+    \$927  = \sel_l5_s0$268 ;
     if (i__ready) begin
-      \$927  = sel_c61_min[8];
+      \$927  = sel_c51_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$928  = \sel_l6_s0$240 ;
+    \$928  = \sel_l5_s0$262 ;
     if (i__ready) begin
-      \$928  = sel_c61_min[13:9];
+      \$928  = sel_c51_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$929  = \sel_l6_s0$306 ;
+    \$929  = \sel_l5_s0$247 ;
     if (i__ready) begin
-      \$929  = sel_c59_max[7:0];
+      \$929  = sel_c38_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$930  = \sel_l6_s0$311 ;
+    \$930  = \sel_l5_s0$249 ;
     if (i__ready) begin
-      \$930  = sel_c59_max[8];
+      \$930  = sel_c38_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$931  = \sel_l6_s0$305 ;
+    \$931  = \sel_l5_s0$246 ;
     if (i__ready) begin
-      \$931  = sel_c59_max[13:9];
+      \$931  = sel_c38_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$932  = \sel_l6_s0$290 ;
+    \$932  = \sel_l5_s0$327 ;
     if (i__ready) begin
       \$932  = sel_c52_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = \sel_l6_s0$292 ;
+    \$933  = \sel_l5_s0$329 ;
     if (i__ready) begin
       \$933  = sel_c52_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = \sel_l6_s0$289 ;
+    \$934  = \sel_l5_s0$326 ;
     if (i__ready) begin
       \$934  = sel_c52_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = \sel_l6_s0$249 ;
+    \$935  = \sel_l5_s0$304 ;
     if (i__ready) begin
       \$935  = sel_c53_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \sel_l6_s0$251 ;
+    \$936  = \sel_l5_s0$306 ;
     if (i__ready) begin
       \$936  = sel_c53_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \sel_l6_s0$248 ;
+    \$937  = \sel_l5_s0$303 ;
     if (i__ready) begin
       \$937  = sel_c53_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \sel_l6_s0$315 ;
+    \$938  = \sel_l5_s0$220 ;
     if (i__ready) begin
-      \$938  = sel_c56_max[7:0];
+      \$938  = sel_c54_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = \sel_l6_s0$320 ;
+    \$939  = \sel_l5_s0$222 ;
     if (i__ready) begin
-      \$939  = sel_c56_max[8];
+      \$939  = sel_c54_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \sel_l6_s0$314 ;
+    \$940  = \sel_l5_s0$219 ;
     if (i__ready) begin
-      \$940  = sel_c56_max[13:9];
+      \$940  = sel_c54_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \sel_l6_s0$324 ;
+    \$941  = \sel_l5_s0$272 ;
     if (i__ready) begin
-      \$941  = sel_c62_min[7:0];
+      \$941  = sel_c38_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \sel_l6_s0$329 ;
+    \$942  = \sel_l5_s0$277 ;
     if (i__ready) begin
-      \$942  = sel_c62_min[8];
+      \$942  = sel_c38_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \sel_l6_s0$323 ;
+    \$943  = \sel_l5_s0$271 ;
     if (i__ready) begin
-      \$943  = sel_c62_min[13:9];
+      \$943  = sel_c38_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = \sel_l6_s0$333 ;
+    \$944  = \sel_l5_s0$348 ;
     if (i__ready) begin
       \$944  = sel_c39_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \sel_l6_s0$338 ;
+    \$945  = \sel_l5_s0$350 ;
     if (i__ready) begin
       \$945  = sel_c39_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = \sel_l6_s0$332 ;
+    \$946  = \sel_l5_s0$347 ;
     if (i__ready) begin
       \$946  = sel_c39_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \sel_l6_s0$257 ;
+    \$947  = \sel_l5_s0$309 ;
     if (i__ready) begin
       \$947  = sel_c40_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = \sel_l6_s0$259 ;
+    \$948  = \sel_l5_s0$311 ;
     if (i__ready) begin
       \$948  = sel_c40_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = \sel_l6_s0$256 ;
+    \$949  = \sel_l5_s0$308 ;
     if (i__ready) begin
       \$949  = sel_c40_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \sel_l6_s0$265 ;
+    \$950  = \sel_l5_s0$265 ;
     if (i__ready) begin
-      \$950  = sel_c61_max[7:0];
+      \$950  = sel_c41_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \sel_l6_s0$267 ;
+    \$951  = \sel_l5_s0$267 ;
     if (i__ready) begin
-      \$951  = sel_c61_max[8];
+      \$951  = sel_c41_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \sel_l6_s0$264 ;
+    \$952  = \sel_l5_s0$264 ;
     if (i__ready) begin
-      \$952  = sel_c61_max[13:9];
+      \$952  = sel_c41_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$953  = \sel_l6_s0$308 ;
+    \$953  = \sel_l5_s0$281 ;
     if (i__ready) begin
-      \$953  = sel_c63_min[7:0];
+      \$953  = sel_c50_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$954  = \sel_l6_s0$310 ;
+    \$954  = \sel_l5_s0$286 ;
     if (i__ready) begin
-      \$954  = sel_c63_min[8];
+      \$954  = sel_c50_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$955  = \sel_l6_s0$307 ;
+    \$955  = \sel_l5_s0$280 ;
     if (i__ready) begin
-      \$955  = sel_c63_min[13:9];
+      \$955  = sel_c50_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$956  = \sel_l6_s0$342 ;
+    \$956  = \sel_l5_s0$354 ;
     if (i__ready) begin
       \$956  = sel_c52_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$957  = \sel_l6_s0$347 ;
+    \$957  = \sel_l5_s0$356 ;
     if (i__ready) begin
       \$957  = sel_c52_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$958  = \sel_l6_s0$341 ;
+    \$958  = \sel_l5_s0$353 ;
     if (i__ready) begin
       \$958  = sel_c52_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$959  = \sel_l6_s0$351 ;
+    \$959  = \sel_l5_s0$360 ;
     if (i__ready) begin
       \$959  = sel_c53_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$960  = \sel_l6_s0$356 ;
+    \$960  = \sel_l5_s0$362 ;
     if (i__ready) begin
       \$960  = sel_c53_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$961  = \sel_l6_s0$350 ;
+    \$961  = \sel_l5_s0$359 ;
     if (i__ready) begin
       \$961  = sel_c53_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$962  = \sel_l6_s0$317 ;
+    \$962  = \sel_l5_s0$290 ;
     if (i__ready) begin
-      \$962  = sel_c64_min[7:0];
+      \$962  = sel_c41_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$963  = \sel_l6_s0$319 ;
+    \$963  = \sel_l5_s0$295 ;
     if (i__ready) begin
-      \$963  = sel_c64_min[8];
+      \$963  = sel_c41_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$964  = \sel_l6_s0$316 ;
+    \$964  = \sel_l5_s0$289 ;
     if (i__ready) begin
-      \$964  = sel_c64_min[13:9];
+      \$964  = sel_c41_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$965  = \sel_l6_s0$360 ;
+    \$965  = \sel_l5_s0$274 ;
     if (i__ready) begin
-      \$965  = sel_c62_max[7:0];
+      \$965  = sel_c49_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$966  = \sel_l6_s0$365 ;
+    \$966  = \sel_l5_s0$276 ;
     if (i__ready) begin
-      \$966  = sel_c62_max[8];
+      \$966  = sel_c49_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$967  = \sel_l6_s0$359 ;
+    \$967  = \sel_l5_s0$273 ;
     if (i__ready) begin
-      \$967  = sel_c62_max[13:9];
+      \$967  = sel_c49_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$968  = \sel_l6_s0$369 ;
+    \$968  = \sel_l5_s0$372 ;
     if (i__ready) begin
       \$968  = sel_c43_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$969  = \sel_l6_s0$374 ;
+    \$969  = \sel_l5_s0$374 ;
     if (i__ready) begin
       \$969  = sel_c43_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$970  = \sel_l6_s0$368 ;
+    \$970  = \sel_l5_s0$371 ;
     if (i__ready) begin
       \$970  = sel_c43_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$971  = \sel_l6_s0$282 ;
+    \$971  = \sel_l5_s0$322 ;
     if (i__ready) begin
       \$971  = sel_c44_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$972  = \sel_l6_s0$284 ;
+    \$972  = \sel_l5_s0$324 ;
     if (i__ready) begin
       \$972  = sel_c44_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$973  = \sel_l6_s0$281 ;
+    \$973  = \sel_l5_s0$321 ;
     if (i__ready) begin
       \$973  = sel_c44_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$974  = \sel_l6_s0$353 ;
+    \$974  = \sel_l5_s0$211 ;
     if (i__ready) begin
-      \$974  = sel_c55_max[7:0];
+      \$974  = sel_c45_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$975  = \sel_l6_s0$355 ;
+    \$975  = \sel_l5_s0$213 ;
     if (i__ready) begin
-      \$975  = sel_c55_max[8];
+      \$975  = sel_c45_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$976  = \sel_l6_s0$352 ;
+    \$976  = \sel_l5_s0$210 ;
     if (i__ready) begin
-      \$976  = sel_c55_max[13:9];
+      \$976  = sel_c45_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$977  = \sel_l6_s0$299 ;
+    \$977  = \sel_l5_s0$292 ;
     if (i__ready) begin
-      \$977  = sel_c64_max[7:0];
+      \$977  = sel_c54_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$978  = \sel_l6_s0$301 ;
+    \$978  = \sel_l5_s0$294 ;
     if (i__ready) begin
-      \$978  = sel_c64_max[8];
+      \$978  = sel_c54_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$979  = \sel_l6_s0$298 ;
+    \$979  = \sel_l5_s0$291 ;
     if (i__ready) begin
-      \$979  = sel_c64_max[13:9];
+      \$979  = sel_c54_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$980  = \sel_l6_s0$371 ;
+    \$980  = \sel_l5_s0$229 ;
     if (i__ready) begin
-      \$980  = sel_c57_max[7:0];
+      \$980  = sel_c51_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$981  = \sel_l6_s0$373 ;
+    \$981  = \sel_l5_s0$231 ;
     if (i__ready) begin
-      \$981  = sel_c57_max[8];
+      \$981  = sel_c51_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$982  = \sel_l6_s0$370 ;
+    \$982  = \sel_l5_s0$228 ;
     if (i__ready) begin
-      \$982  = sel_c57_max[13:9];
+      \$982  = sel_c51_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$983  = \sel_l6_s0$326 ;
+    \$983  = \sel_l5_s0$238 ;
     if (i__ready) begin
-      \$983  = sel_c58_max[7:0];
+      \$983  = sel_c44_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$984  = \sel_l6_s0$328 ;
+    \$984  = \sel_l5_s0$240 ;
     if (i__ready) begin
-      \$984  = sel_c58_max[8];
+      \$984  = sel_c44_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$985  = \sel_l6_s0$325 ;
+    \$985  = \sel_l5_s0$237 ;
     if (i__ready) begin
-      \$985  = sel_c58_max[13:9];
+      \$985  = sel_c44_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$986  = \sel_l6_s0$335 ;
+    \$986  = \sel_l5_s0$283 ;
     if (i__ready) begin
-      \$986  = sel_c63_max[7:0];
+      \$986  = sel_c45_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$987  = \sel_l6_s0$337 ;
+    \$987  = \sel_l5_s0$285 ;
     if (i__ready) begin
-      \$987  = sel_c63_max[8];
+      \$987  = sel_c45_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$988  = \sel_l6_s0$334 ;
+    \$988  = \sel_l5_s0$282 ;
     if (i__ready) begin
-      \$988  = sel_c63_max[13:9];
+      \$988  = sel_c45_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$989  = \sel_l6_s0$344 ;
+    \$989  = \sel_l5_s0$256 ;
     if (i__ready) begin
-      \$989  = sel_c60_max[7:0];
+      \$989  = sel_c46_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$990  = \sel_l6_s0$346 ;
+    \$990  = \sel_l5_s0$258 ;
     if (i__ready) begin
-      \$990  = sel_c60_max[8];
+      \$990  = sel_c46_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$991  = \sel_l6_s0$343 ;
+    \$991  = \sel_l5_s0$255 ;
     if (i__ready) begin
-      \$991  = sel_c60_max[13:9];
+      \$991  = sel_c46_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$992  = \sel_l6_s0$362 ;
+    \$992  = \sel_l5_s0$366 ;
     if (i__ready) begin
       \$992  = sel_c47_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$993  = \sel_l6_s0$364 ;
+    \$993  = \sel_l5_s0$368 ;
     if (i__ready) begin
       \$993  = sel_c47_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$994  = \sel_l6_s0$361 ;
+    \$994  = \sel_l5_s0$365 ;
     if (i__ready) begin
       \$994  = sel_c47_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$995  = \sel_l11_s0$471 ;
+    \$995  = \sel_l10_s0$457 ;
     if (i__ready) begin
-      \$995  = sel_c109_min[7:0];
+      \$995  = sel_c102_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$996  = \sel_l11_s0$476 ;
+    \$996  = \sel_l10_s0$462 ;
     if (i__ready) begin
-      \$996  = sel_c109_min[8];
+      \$996  = sel_c102_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$997  = sel_l11_s0;
+    \$997  = sel_l10_s0;
     if (i__ready) begin
-      \$997  = sel_c109_min[13:9];
+      \$997  = sel_c102_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$998  = \sel_l11_s0$473 ;
+    \$998  = \sel_l10_s0$501 ;
     if (i__ready) begin
       \$998  = sel_c94_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$999  = \sel_l11_s0$475 ;
+    \$999  = \sel_l10_s0$503 ;
     if (i__ready) begin
       \$999  = sel_c94_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1000  = \sel_l11_s0$472 ;
+    \$1000  = \sel_l10_s0$500 ;
     if (i__ready) begin
       \$1000  = sel_c94_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1001  = \sel_l11_s0$479 ;
+    \$1001  = \sel_l10_s0$466 ;
     if (i__ready) begin
-      \$1001  = sel_c111_min[7:0];
+      \$1001  = sel_c104_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1002  = \sel_l11_s0$484 ;
+    \$1002  = \sel_l10_s0$471 ;
     if (i__ready) begin
-      \$1002  = sel_c111_min[8];
+      \$1002  = sel_c104_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1003  = \sel_l11_s0$478 ;
+    \$1003  = \sel_l10_s0$465 ;
     if (i__ready) begin
-      \$1003  = sel_c111_min[13:9];
+      \$1003  = sel_c104_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1004  = \sel_l11_s0$509 ;
+    \$1004  = \sel_l10_s0$474 ;
     if (i__ready) begin
-      \$1004  = sel_c112_min[7:0];
+      \$1004  = sel_c105_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1005  = \sel_l11_s0$511 ;
+    \$1005  = \sel_l10_s0$479 ;
     if (i__ready) begin
-      \$1005  = sel_c112_min[8];
+      \$1005  = sel_c105_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1006  = \sel_l11_s0$508 ;
+    \$1006  = \sel_l10_s0$473 ;
     if (i__ready) begin
-      \$1006  = sel_c112_min[13:9];
+      \$1006  = sel_c105_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1007  = \sel_l11_s0$481 ;
+    \$1007  = \sel_l10_s0$483 ;
     if (i__ready) begin
-      \$1007  = sel_c113_min[7:0];
+      \$1007  = sel_c106_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1008  = \sel_l11_s0$483 ;
+    \$1008  = \sel_l10_s0$488 ;
     if (i__ready) begin
-      \$1008  = sel_c113_min[8];
+      \$1008  = sel_c106_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1009  = \sel_l11_s0$480 ;
+    \$1009  = \sel_l10_s0$482 ;
     if (i__ready) begin
-      \$1009  = sel_c113_min[13:9];
+      \$1009  = sel_c106_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1010  = \sel_l11_s0$488 ;
+    \$1010  = \sel_l10_s0$492 ;
     if (i__ready) begin
-      \$1010  = sel_c110_max[7:0];
+      \$1010  = sel_c107_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1011  = \sel_l11_s0$493 ;
+    \$1011  = \sel_l10_s0$497 ;
     if (i__ready) begin
-      \$1011  = sel_c110_max[8];
+      \$1011  = sel_c107_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1012  = \sel_l11_s0$487 ;
+    \$1012  = \sel_l10_s0$491 ;
     if (i__ready) begin
-      \$1012  = sel_c110_max[13:9];
+      \$1012  = sel_c107_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1013  = \sel_l11_s0$514 ;
+    \$1013  = \sel_l10_s0$468 ;
     if (i__ready) begin
-      \$1013  = sel_c111_max[7:0];
+      \$1013  = sel_c103_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1014  = \sel_l11_s0$516 ;
+    \$1014  = \sel_l10_s0$470 ;
     if (i__ready) begin
-      \$1014  = sel_c111_max[8];
+      \$1014  = sel_c103_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1015  = \sel_l11_s0$513 ;
+    \$1015  = \sel_l10_s0$467 ;
     if (i__ready) begin
-      \$1015  = sel_c111_max[13:9];
+      \$1015  = sel_c103_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1016  = \sel_l11_s0$490 ;
+    \$1016  = \sel_l10_s0$476 ;
     if (i__ready) begin
-      \$1016  = sel_c112_max[7:0];
+      \$1016  = sel_c102_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1017  = \sel_l11_s0$492 ;
+    \$1017  = \sel_l10_s0$478 ;
     if (i__ready) begin
-      \$1017  = sel_c112_max[8];
+      \$1017  = sel_c102_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1018  = \sel_l11_s0$489 ;
+    \$1018  = \sel_l10_s0$475 ;
     if (i__ready) begin
-      \$1018  = sel_c112_max[13:9];
+      \$1018  = sel_c102_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1019  = \sel_l11_s0$552 ;
+    \$1019  = \sel_l10_s0$485 ;
     if (i__ready) begin
-      \$1019  = sel_c113_max[7:0];
+      \$1019  = sel_c101_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1020  = \sel_l11_s0$553 ;
+    \$1020  = \sel_l10_s0$487 ;
     if (i__ready) begin
-      \$1020  = sel_c113_max[8];
+      \$1020  = sel_c101_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1021  = \sel_l11_s0$549 ;
+    \$1021  = \sel_l10_s0$484 ;
     if (i__ready) begin
-      \$1021  = sel_c113_max[13:9];
+      \$1021  = sel_c101_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1022  = \sel_l11_s0$497 ;
+    \$1022  = \sel_l10_s0$494 ;
     if (i__ready) begin
-      \$1022  = sel_c109_max[7:0];
+      \$1022  = sel_c108_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1023  = \sel_l11_s0$502 ;
+    \$1023  = \sel_l10_s0$496 ;
     if (i__ready) begin
-      \$1023  = sel_c109_max[8];
+      \$1023  = sel_c108_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1024  = \sel_l11_s0$496 ;
+    \$1024  = \sel_l10_s0$493 ;
     if (i__ready) begin
-      \$1024  = sel_c109_max[13:9];
+      \$1024  = sel_c108_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1025  = \sel_l11_s0$564 ;
+    \$1025  = \sel_l10_s0$459 ;
     if (i__ready) begin
-      \$1025  = sel_c108_max[7:0];
+      \$1025  = sel_c98_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1026  = \sel_l11_s0$565 ;
+    \$1026  = \sel_l10_s0$461 ;
     if (i__ready) begin
-      \$1026  = sel_c108_max[8];
+      \$1026  = sel_c98_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1027  = \sel_l11_s0$561 ;
+    \$1027  = \sel_l10_s0$458 ;
     if (i__ready) begin
-      \$1027  = sel_c108_max[13:9];
+      \$1027  = sel_c98_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1028  = \sel_l11_s0$566 ;
+    \$1028  = \sel_l10_s0$846 ;
     if (i__ready) begin
-      \$1028  = sel_c107_max[7:0];
+      \$1028  = sel_c108_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1029  = \sel_l11_s0$567 ;
+    \$1029  = \sel_l10_s0$847 ;
     if (i__ready) begin
-      \$1029  = sel_c107_max[8];
+      \$1029  = sel_c108_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1030  = \sel_l11_s0$562 ;
+    \$1030  = \sel_l10_s0$848 ;
     if (i__ready) begin
-      \$1030  = sel_c107_max[13:9];
+      \$1030  = sel_c108_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1031  = \sel_l11_s0$573 ;
+    \$1031  = \sel_l10_s0$849 ;
     if (i__ready) begin
-      \$1031  = sel_c99_max[7:0];
+      \$1031  = sel_c107_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1032  = \sel_l11_s0$574 ;
+    \$1032  = \sel_l10_s0$850 ;
     if (i__ready) begin
-      \$1032  = sel_c99_max[8];
+      \$1032  = sel_c107_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1033  = \sel_l11_s0$570 ;
+    \$1033  = \sel_l10_s0$851 ;
     if (i__ready) begin
-      \$1033  = sel_c99_max[13:9];
+      \$1033  = sel_c107_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1034  = \sel_l11_s0$499 ;
+    \$1034  = \sel_l10_s0$852 ;
     if (i__ready) begin
-      \$1034  = sel_c106_max[7:0];
+      \$1034  = sel_c99_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1035  = \sel_l11_s0$501 ;
+    \$1035  = \sel_l10_s0$853 ;
     if (i__ready) begin
-      \$1035  = sel_c106_max[8];
+      \$1035  = sel_c99_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1036  = \sel_l11_s0$498 ;
+    \$1036  = \sel_l10_s0$854 ;
     if (i__ready) begin
-      \$1036  = sel_c106_max[13:9];
+      \$1036  = sel_c99_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1037  = \sel_l11_s0$582 ;
+    \$1037  = \sel_l10_s0$512 ;
     if (i__ready) begin
-      \$1037  = sel_c100_max[7:0];
+      \$1037  = sel_c106_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1038  = \sel_l11_s0$583 ;
+    \$1038  = \sel_l10_s0$514 ;
     if (i__ready) begin
-      \$1038  = sel_c100_max[8];
+      \$1038  = sel_c106_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1039  = \sel_l11_s0$579 ;
+    \$1039  = \sel_l10_s0$511 ;
     if (i__ready) begin
-      \$1039  = sel_c100_max[13:9];
+      \$1039  = sel_c106_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1040  = \sel_l11_s0$584 ;
+    \$1040  = \sel_l10_s0$855 ;
     if (i__ready) begin
-      \$1040  = sel_c72_max[7:0];
+      \$1040  = sel_c100_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1041  = \sel_l11_s0$585 ;
+    \$1041  = \sel_l10_s0$856 ;
     if (i__ready) begin
-      \$1041  = sel_c72_max[8];
+      \$1041  = sel_c100_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1042  = \sel_l11_s0$580 ;
+    \$1042  = \sel_l10_s0$857 ;
     if (i__ready) begin
-      \$1042  = sel_c72_max[13:9];
+      \$1042  = sel_c100_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1043  = \sel_l11_s0$575 ;
+    \$1043  = \sel_l10_s0$858 ;
     if (i__ready) begin
-      \$1043  = sel_c80_max[7:0];
+      \$1043  = sel_c72_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1044  = \sel_l11_s0$576 ;
+    \$1044  = \sel_l10_s0$859 ;
     if (i__ready) begin
-      \$1044  = sel_c80_max[8];
+      \$1044  = sel_c72_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1045  = \sel_l11_s0$571 ;
+    \$1045  = \sel_l10_s0$860 ;
     if (i__ready) begin
-      \$1045  = sel_c80_max[13:9];
+      \$1045  = sel_c72_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1046  = \sel_l11_s0$539 ;
+    \$1046  = \sel_l10_s0$861 ;
     if (i__ready) begin
-      \$1046  = sel_c105_max[7:0];
+      \$1046  = sel_c80_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1047  = \sel_l11_s0$540 ;
+    \$1047  = \sel_l10_s0$862 ;
     if (i__ready) begin
-      \$1047  = sel_c105_max[8];
+      \$1047  = sel_c80_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1048  = \sel_l11_s0$537 ;
+    \$1048  = \sel_l10_s0$863 ;
     if (i__ready) begin
-      \$1048  = sel_c105_max[13:9];
+      \$1048  = sel_c80_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1049  = \sel_l11_s0$533 ;
+    \$1049  = \sel_l10_s0$864 ;
     if (i__ready) begin
-      \$1049  = sel_c76_max[7:0];
+      \$1049  = sel_c105_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1050  = \sel_l11_s0$534 ;
+    \$1050  = \sel_l10_s0$865 ;
     if (i__ready) begin
-      \$1050  = sel_c76_max[8];
+      \$1050  = sel_c105_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1051  = \sel_l11_s0$531 ;
+    \$1051  = \sel_l10_s0$866 ;
     if (i__ready) begin
-      \$1051  = sel_c76_max[13:9];
+      \$1051  = sel_c105_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1052  = \sel_l11_s0$554 ;
+    \$1052  = \sel_l10_s0$867 ;
     if (i__ready) begin
-      \$1052  = sel_c77_max[7:0];
+      \$1052  = sel_c76_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1053  = \sel_l11_s0$555 ;
+    \$1053  = \sel_l10_s0$868 ;
     if (i__ready) begin
-      \$1053  = sel_c77_max[8];
+      \$1053  = sel_c76_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1054  = \sel_l11_s0$550 ;
+    \$1054  = \sel_l10_s0$869 ;
     if (i__ready) begin
-      \$1054  = sel_c77_max[13:9];
+      \$1054  = sel_c76_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1055  = \sel_l11_s0$545 ;
+    \$1055  = \sel_l10_s0$870 ;
     if (i__ready) begin
-      \$1055  = sel_c79_max[7:0];
+      \$1055  = sel_c77_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1056  = \sel_l11_s0$546 ;
+    \$1056  = \sel_l10_s0$871 ;
     if (i__ready) begin
-      \$1056  = sel_c79_max[8];
+      \$1056  = sel_c77_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1057  = \sel_l11_s0$543 ;
+    \$1057  = \sel_l10_s0$872 ;
     if (i__ready) begin
-      \$1057  = sel_c79_max[13:9];
+      \$1057  = sel_c77_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1058  = \sel_l17_s0$591 ;
+    \$1058  = \sel_l10_s0$873 ;
     if (i__ready) begin
-      \$1058  = sel_s0_lo[7:0];
+      \$1058  = sel_c79_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1059  = \sel_l17_s0$592 ;
+    \$1059  = \sel_l10_s0$874 ;
     if (i__ready) begin
-      \$1059  = sel_s0_lo[8];
+      \$1059  = sel_c79_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1060  = sel_l17_s0;
+    \$1060  = \sel_l10_s0$875 ;
     if (i__ready) begin
-      \$1060  = sel_s0_lo[13:9];
+      \$1060  = sel_c79_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1061  = \sel_l17_s0$600 ;
+    \$1061  = \sel_l15_s0$536 ;
     if (i__ready) begin
-      \$1061  = sel_s1_lo[7:0];
+      \$1061  = sel_c124_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1062  = \sel_l17_s0$601 ;
+    \$1062  = \sel_l15_s0$541 ;
     if (i__ready) begin
-      \$1062  = sel_s1_lo[8];
+      \$1062  = sel_c124_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1063  = \sel_l17_s0$597 ;
+    \$1063  = sel_l15_s0;
     if (i__ready) begin
-      \$1063  = sel_s1_lo[13:9];
+      \$1063  = sel_c124_min[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1064  = \sel_l17_s0$609 ;
+    \$1064  = \sel_l15_s0$538 ;
     if (i__ready) begin
-      \$1064  = sel_s2_lo[7:0];
+      \$1064  = sel_c123_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1065  = \sel_l17_s0$610 ;
+    \$1065  = \sel_l15_s0$540 ;
     if (i__ready) begin
-      \$1065  = sel_s2_lo[8];
+      \$1065  = sel_c123_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1066  = \sel_l17_s0$606 ;
+    \$1066  = \sel_l15_s0$537 ;
     if (i__ready) begin
-      \$1066  = sel_s2_lo[13:9];
+      \$1066  = sel_c123_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1067  = \sel_l17_s0$618 ;
+    \$1067  = \sel_l15_s0$552 ;
     if (i__ready) begin
-      \$1067  = sel_s3_lo[7:0];
+      \$1067  = sel_c120_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1068  = \sel_l17_s0$619 ;
+    \$1068  = \sel_l15_s0$553 ;
     if (i__ready) begin
-      \$1068  = sel_s3_lo[8];
+      \$1068  = sel_c120_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1069  = \sel_l17_s0$615 ;
+    \$1069  = \sel_l15_s0$549 ;
     if (i__ready) begin
-      \$1069  = sel_s3_lo[13:9];
+      \$1069  = sel_c120_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1070  = \sel_l17_s0$620 ;
+    \$1070  = \sel_l15_s0$561 ;
     if (i__ready) begin
-      \$1070  = sel_s4_lo[7:0];
+      \$1070  = sel_c124_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1071  = \sel_l17_s0$621 ;
+    \$1071  = \sel_l15_s0$562 ;
     if (i__ready) begin
-      \$1071  = sel_s4_lo[8];
+      \$1071  = sel_c124_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1072  = \sel_l17_s0$616 ;
+    \$1072  = \sel_l15_s0$558 ;
     if (i__ready) begin
-      \$1072  = sel_s4_lo[13:9];
+      \$1072  = sel_c124_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1073  = \sel_l17_s0$593 ;
+    \$1073  = \sel_l15_s0$570 ;
     if (i__ready) begin
-      \$1073  = sel_s5_lo[7:0];
+      \$1073  = sel_c113_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1074  = \sel_l17_s0$594 ;
+    \$1074  = \sel_l15_s0$571 ;
     if (i__ready) begin
-      \$1074  = sel_s5_lo[8];
+      \$1074  = sel_c113_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1075  = \sel_l17_s0$589 ;
+    \$1075  = \sel_l15_s0$567 ;
     if (i__ready) begin
-      \$1075  = sel_s5_lo[13:9];
+      \$1075  = sel_c113_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1076  = \sel_l17_s0$627 ;
+    \$1076  = \sel_l15_s0$579 ;
     if (i__ready) begin
-      \$1076  = sel_s5_hi[7:0];
+      \$1076  = sel_c122_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1077  = \sel_l17_s0$628 ;
+    \$1077  = \sel_l15_s0$580 ;
     if (i__ready) begin
-      \$1077  = sel_s5_hi[8];
+      \$1077  = sel_c122_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1078  = \sel_l17_s0$624 ;
+    \$1078  = \sel_l15_s0$576 ;
     if (i__ready) begin
-      \$1078  = sel_s5_hi[13:9];
+      \$1078  = sel_c122_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1079  = \sel_l17_s0$602 ;
+    \$1079  = \sel_l15_s0$588 ;
     if (i__ready) begin
-      \$1079  = sel_s6_lo[7:0];
+      \$1079  = \sel_l10_s0$846 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1080  = \sel_l17_s0$603 ;
+    \$1080  = \sel_l15_s0$589 ;
     if (i__ready) begin
-      \$1080  = sel_s6_lo[8];
+      \$1080  = \sel_l10_s0$847 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1081  = \sel_l17_s0$598 ;
+    \$1081  = \sel_l15_s0$585 ;
     if (i__ready) begin
-      \$1081  = sel_s6_lo[13:9];
+      \$1081  = \sel_l10_s0$848 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1082  = \sel_l17_s0$636 ;
+    \$1082  = \sel_l15_s0$590 ;
     if (i__ready) begin
-      \$1082  = sel_s4_hi[7:0];
+      \$1082  = \sel_l10_s0$849 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1083  = \sel_l17_s0$637 ;
+    \$1083  = \sel_l15_s0$591 ;
     if (i__ready) begin
-      \$1083  = sel_s4_hi[8];
+      \$1083  = \sel_l10_s0$850 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1084  = \sel_l17_s0$633 ;
+    \$1084  = \sel_l15_s0$586 ;
     if (i__ready) begin
-      \$1084  = sel_s4_hi[13:9];
+      \$1084  = \sel_l10_s0$851 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1085  = \sel_l17_s0$611 ;
+    \$1085  = \sel_l15_s0$597 ;
     if (i__ready) begin
-      \$1085  = sel_s7_lo[7:0];
+      \$1085  = \sel_l10_s0$852 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1086  = \sel_l17_s0$612 ;
+    \$1086  = \sel_l15_s0$598 ;
     if (i__ready) begin
-      \$1086  = sel_s7_lo[8];
+      \$1086  = \sel_l10_s0$853 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1087  = \sel_l17_s0$607 ;
+    \$1087  = \sel_l15_s0$594 ;
     if (i__ready) begin
-      \$1087  = sel_s7_lo[13:9];
+      \$1087  = \sel_l10_s0$854 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1088  = \sel_l17_s0$645 ;
+    \$1088  = \sel_l15_s0$581 ;
     if (i__ready) begin
-      \$1088  = sel_s7_hi[7:0];
+      \$1088  = sel_c117_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1089  = \sel_l17_s0$646 ;
+    \$1089  = \sel_l15_s0$582 ;
     if (i__ready) begin
-      \$1089  = sel_s7_hi[8];
+      \$1089  = sel_c117_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1090  = \sel_l17_s0$642 ;
+    \$1090  = \sel_l15_s0$577 ;
     if (i__ready) begin
-      \$1090  = sel_s7_hi[13:9];
+      \$1090  = sel_c117_max[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1091  = \sel_l17_s0$654 ;
+    \$1091  = \sel_l15_s0$606 ;
     if (i__ready) begin
-      \$1091  = sel_s6_hi[7:0];
+      \$1091  = \sel_l10_s0$855 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1092  = \sel_l17_s0$655 ;
+    \$1092  = \sel_l15_s0$607 ;
     if (i__ready) begin
-      \$1092  = sel_s6_hi[8];
+      \$1092  = \sel_l10_s0$856 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1093  = \sel_l17_s0$651 ;
+    \$1093  = \sel_l15_s0$603 ;
     if (i__ready) begin
-      \$1093  = sel_s6_hi[13:9];
+      \$1093  = \sel_l10_s0$857 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1094  = \sel_l17_s0$656 ;
+    \$1094  = \sel_l15_s0$608 ;
     if (i__ready) begin
-      \$1094  = sel_s1_hi[7:0];
+      \$1094  = \sel_l10_s0$858 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1095  = \sel_l17_s0$657 ;
+    \$1095  = \sel_l15_s0$609 ;
     if (i__ready) begin
-      \$1095  = sel_s1_hi[8];
+      \$1095  = \sel_l10_s0$859 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1096  = \sel_l17_s0$652 ;
+    \$1096  = \sel_l15_s0$604 ;
     if (i__ready) begin
-      \$1096  = sel_s1_hi[13:9];
+      \$1096  = \sel_l10_s0$860 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1097  = \sel_l17_s0$629 ;
+    \$1097  = \sel_l15_s0$599 ;
     if (i__ready) begin
-      \$1097  = sel_s0_hi[7:0];
+      \$1097  = \sel_l10_s0$861 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1098  = \sel_l17_s0$630 ;
+    \$1098  = \sel_l15_s0$600 ;
     if (i__ready) begin
-      \$1098  = sel_s0_hi[8];
+      \$1098  = \sel_l10_s0$862 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1099  = \sel_l17_s0$625 ;
+    \$1099  = \sel_l15_s0$595 ;
     if (i__ready) begin
-      \$1099  = sel_s0_hi[13:9];
+      \$1099  = \sel_l10_s0$863 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1100  = \sel_l17_s0$638 ;
+    \$1100  = \sel_l15_s0$554 ;
     if (i__ready) begin
-      \$1100  = sel_s3_hi[7:0];
+      \$1100  = \sel_l10_s0$864 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1101  = \sel_l17_s0$639 ;
+    \$1101  = \sel_l15_s0$555 ;
     if (i__ready) begin
-      \$1101  = sel_s3_hi[8];
+      \$1101  = \sel_l10_s0$865 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1102  = \sel_l17_s0$634 ;
+    \$1102  = \sel_l15_s0$550 ;
     if (i__ready) begin
-      \$1102  = sel_s3_hi[13:9];
+      \$1102  = \sel_l10_s0$866 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1103  = \sel_l17_s0$647 ;
+    \$1103  = \sel_l15_s0$545 ;
     if (i__ready) begin
-      \$1103  = sel_s2_hi[7:0];
+      \$1103  = \sel_l10_s0$867 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1104  = \sel_l17_s0$648 ;
+    \$1104  = \sel_l15_s0$546 ;
     if (i__ready) begin
-      \$1104  = sel_s2_hi[8];
+      \$1104  = \sel_l10_s0$868 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1105  = \sel_l17_s0$643 ;
+    \$1105  = \sel_l15_s0$543 ;
     if (i__ready) begin
-      \$1105  = sel_s2_hi[13:9];
+      \$1105  = \sel_l10_s0$869 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1106  = \sel_l22_s0$864 ;
+    \$1106  = \sel_l15_s0$572 ;
     if (i__ready) begin
-      \$1106  = sel_s24_lo[7:0];
+      \$1106  = \sel_l10_s0$870 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1107  = \sel_l22_s0$865 ;
+    \$1107  = \sel_l15_s0$573 ;
     if (i__ready) begin
-      \$1107  = sel_s24_lo[8];
+      \$1107  = \sel_l10_s0$871 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1108  = \sel_l22_s0$866 ;
+    \$1108  = \sel_l15_s0$568 ;
     if (i__ready) begin
-      \$1108  = sel_s24_lo[13:9];
+      \$1108  = \sel_l10_s0$872 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1109  = \sel_l22_s0$867 ;
+    \$1109  = \sel_l15_s0$563 ;
     if (i__ready) begin
-      \$1109  = sel_s39_lo[7:0];
+      \$1109  = \sel_l10_s0$873 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1110  = \sel_l22_s0$868 ;
+    \$1110  = \sel_l15_s0$564 ;
     if (i__ready) begin
-      \$1110  = sel_s39_lo[8];
+      \$1110  = \sel_l10_s0$874 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1111  = \sel_l22_s0$869 ;
+    \$1111  = \sel_l15_s0$559 ;
     if (i__ready) begin
-      \$1111  = sel_s39_lo[13:9];
+      \$1111  = \sel_l10_s0$875 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1112  = \sel_l22_s0$750 ;
+    \$1112  = \sel_l21_s0$876 ;
     if (i__ready) begin
-      \$1112  = sel_s40_lo[7:0];
+      \$1112  = sel_s24_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1113  = \sel_l22_s0$751 ;
+    \$1113  = \sel_l21_s0$877 ;
     if (i__ready) begin
-      \$1113  = sel_s40_lo[8];
+      \$1113  = sel_s24_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1114  = sel_l22_s0;
+    \$1114  = \sel_l21_s0$878 ;
     if (i__ready) begin
-      \$1114  = sel_s40_lo[13:9];
+      \$1114  = sel_s24_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1115  = \sel_l22_s0$759 ;
+    \$1115  = \sel_l21_s0$708 ;
     if (i__ready) begin
-      \$1115  = sel_s33_lo[7:0];
+      \$1115  = sel_s32_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1116  = \sel_l22_s0$760 ;
+    \$1116  = \sel_l21_s0$709 ;
     if (i__ready) begin
-      \$1116  = sel_s33_lo[8];
+      \$1116  = sel_s32_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1117  = \sel_l22_s0$756 ;
+    \$1117  = sel_l21_s0;
     if (i__ready) begin
-      \$1117  = sel_s33_lo[13:9];
+      \$1117  = sel_s32_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1118  = \sel_l22_s0$752 ;
+    \$1118  = \sel_l21_s0$717 ;
     if (i__ready) begin
-      \$1118  = sel_s39_hi[7:0];
+      \$1118  = sel_s32_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1119  = \sel_l22_s0$753 ;
+    \$1119  = \sel_l21_s0$718 ;
     if (i__ready) begin
-      \$1119  = sel_s39_hi[8];
+      \$1119  = sel_s32_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1120  = \sel_l22_s0$748 ;
+    \$1120  = \sel_l21_s0$714 ;
     if (i__ready) begin
-      \$1120  = sel_s39_hi[13:9];
+      \$1120  = sel_s32_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1121  = \sel_l22_s0$785 ;
+    \$1121  = \sel_l21_s0$764 ;
     if (i__ready) begin
-      \$1121  = sel_s41_lo[7:0];
+      \$1121  = sel_s33_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1122  = \sel_l22_s0$786 ;
+    \$1122  = \sel_l21_s0$765 ;
     if (i__ready) begin
-      \$1122  = sel_s41_lo[8];
+      \$1122  = sel_s33_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1123  = \sel_l22_s0$783 ;
+    \$1123  = \sel_l21_s0$762 ;
     if (i__ready) begin
-      \$1123  = sel_s41_lo[13:9];
+      \$1123  = sel_s33_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1124  = \sel_l22_s0$761 ;
+    \$1124  = \sel_l21_s0$710 ;
     if (i__ready) begin
-      \$1124  = sel_s40_hi[7:0];
+      \$1124  = sel_s34_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1125  = \sel_l22_s0$762 ;
+    \$1125  = \sel_l21_s0$711 ;
     if (i__ready) begin
-      \$1125  = sel_s40_hi[8];
+      \$1125  = sel_s34_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1126  = \sel_l22_s0$757 ;
+    \$1126  = \sel_l21_s0$706 ;
     if (i__ready) begin
-      \$1126  = sel_s40_hi[13:9];
+      \$1126  = sel_s34_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1127  = \sel_l22_s0$797 ;
+    \$1127  = \sel_l21_s0$726 ;
     if (i__ready) begin
-      \$1127  = sel_s42_lo[7:0];
+      \$1127  = sel_s35_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1128  = \sel_l22_s0$798 ;
+    \$1128  = \sel_l21_s0$727 ;
     if (i__ready) begin
-      \$1128  = sel_s42_lo[8];
+      \$1128  = sel_s35_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1129  = \sel_l22_s0$795 ;
+    \$1129  = \sel_l21_s0$723 ;
     if (i__ready) begin
-      \$1129  = sel_s42_lo[13:9];
+      \$1129  = sel_s35_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1130  = \sel_l22_s0$791 ;
+    \$1130  = \sel_l21_s0$719 ;
     if (i__ready) begin
-      \$1130  = sel_s41_hi[7:0];
+      \$1130  = sel_s34_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1131  = \sel_l22_s0$792 ;
+    \$1131  = \sel_l21_s0$720 ;
     if (i__ready) begin
-      \$1131  = sel_s41_hi[8];
+      \$1131  = sel_s34_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1132  = \sel_l22_s0$789 ;
+    \$1132  = \sel_l21_s0$715 ;
     if (i__ready) begin
-      \$1132  = sel_s41_hi[13:9];
+      \$1132  = sel_s34_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1133  = \sel_l22_s0$768 ;
+    \$1133  = \sel_l21_s0$735 ;
     if (i__ready) begin
-      \$1133  = sel_s43_lo[7:0];
+      \$1133  = sel_s35_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1134  = \sel_l22_s0$769 ;
+    \$1134  = \sel_l21_s0$736 ;
     if (i__ready) begin
-      \$1134  = sel_s43_lo[8];
+      \$1134  = sel_s35_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1135  = \sel_l22_s0$765 ;
+    \$1135  = \sel_l21_s0$732 ;
     if (i__ready) begin
-      \$1135  = sel_s43_lo[13:9];
+      \$1135  = sel_s35_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1136  = \sel_l22_s0$803 ;
+    \$1136  = \sel_l21_s0$728 ;
     if (i__ready) begin
-      \$1136  = sel_s42_hi[7:0];
+      \$1136  = sel_s36_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1137  = \sel_l22_s0$804 ;
+    \$1137  = \sel_l21_s0$729 ;
     if (i__ready) begin
-      \$1137  = sel_s42_hi[8];
+      \$1137  = sel_s36_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1138  = \sel_l22_s0$801 ;
+    \$1138  = \sel_l21_s0$724 ;
     if (i__ready) begin
-      \$1138  = sel_s42_hi[13:9];
+      \$1138  = sel_s36_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1139  = \sel_l22_s0$777 ;
+    \$1139  = \sel_l21_s0$744 ;
     if (i__ready) begin
-      \$1139  = sel_s44_lo[7:0];
+      \$1139  = sel_s37_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1140  = \sel_l22_s0$778 ;
+    \$1140  = \sel_l21_s0$745 ;
     if (i__ready) begin
-      \$1140  = sel_s44_lo[8];
+      \$1140  = sel_s37_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1141  = \sel_l22_s0$774 ;
+    \$1141  = \sel_l21_s0$741 ;
     if (i__ready) begin
-      \$1141  = sel_s44_lo[13:9];
+      \$1141  = sel_s37_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1142  = \sel_l22_s0$770 ;
+    \$1142  = \sel_l21_s0$737 ;
     if (i__ready) begin
-      \$1142  = sel_s33_hi[7:0];
+      \$1142  = sel_s36_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1143  = \sel_l22_s0$771 ;
+    \$1143  = \sel_l21_s0$738 ;
     if (i__ready) begin
-      \$1143  = sel_s33_hi[8];
+      \$1143  = sel_s36_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1144  = \sel_l22_s0$766 ;
+    \$1144  = \sel_l21_s0$733 ;
     if (i__ready) begin
-      \$1144  = sel_s33_hi[13:9];
+      \$1144  = sel_s36_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1145  = \sel_l22_s0$779 ;
+    \$1145  = \sel_l21_s0$753 ;
     if (i__ready) begin
-      \$1145  = sel_s43_hi[7:0];
+      \$1145  = sel_s37_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1146  = \sel_l22_s0$780 ;
+    \$1146  = \sel_l21_s0$754 ;
     if (i__ready) begin
-      \$1146  = sel_s43_hi[8];
+      \$1146  = sel_s37_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1147  = \sel_l22_s0$775 ;
+    \$1147  = \sel_l21_s0$750 ;
     if (i__ready) begin
-      \$1147  = sel_s43_hi[13:9];
+      \$1147  = sel_s37_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1148  = \sel_l22_s0$870 ;
+    \$1148  = \sel_l21_s0$770 ;
     if (i__ready) begin
-      \$1148  = sel_s44_hi[7:0];
+      \$1148  = sel_s33_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1149  = \sel_l22_s0$871 ;
+    \$1149  = \sel_l21_s0$771 ;
     if (i__ready) begin
-      \$1149  = sel_s44_hi[8];
+      \$1149  = sel_s33_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1150  = \sel_l22_s0$872 ;
+    \$1150  = \sel_l21_s0$768 ;
     if (i__ready) begin
-      \$1150  = sel_s44_hi[13:9];
+      \$1150  = sel_s33_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1151  = \sel_l22_s0$873 ;
+    \$1151  = \sel_l21_s0$746 ;
     if (i__ready) begin
-      \$1151  = sel_s31_hi[7:0];
+      \$1151  = sel_s38_lo[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1152  = \sel_l22_s0$874 ;
+    \$1152  = \sel_l21_s0$747 ;
     if (i__ready) begin
-      \$1152  = sel_s31_hi[8];
+      \$1152  = sel_s38_lo[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1153  = \sel_l22_s0$875 ;
+    \$1153  = \sel_l21_s0$742 ;
     if (i__ready) begin
-      \$1153  = sel_s31_hi[13:9];
+      \$1153  = sel_s38_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1154  = sel_l27_s0;
+    \$1154  = \sel_l21_s0$755 ;
     if (i__ready) begin
-      \$1154  = { \$861 , \$860 , \$857 , \$852 , \$845 , \$836 , \$825 , \$812 , \$797 , \$780 , \$761 , \$740 , \$717 , \$692 , \$665 , \$636 , \$605 , \$574 , \$545 , \$518 , \$493 , \$470 , \$449 , \$430 , \$413 , \$398 , \$385 , \$374 , \$365 , \$358 , \$353 , \$350  };
+      \$1154  = sel_s38_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1155  = \sel_l27_s0$828 ;
+    \$1155  = \sel_l21_s0$756 ;
     if (i__ready) begin
-      \$1155  = \$863 [7:0];
+      \$1155  = sel_s38_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1156  = \sel_l27_s0$830 ;
+    \$1156  = \sel_l21_s0$751 ;
     if (i__ready) begin
-      \$1156  = \$865 [7:0];
+      \$1156  = sel_s38_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1157  = \sel_l27_s0$832 ;
+    \$1157  = \sel_l21_s0$879 ;
     if (i__ready) begin
-      \$1157  = \$867 [7:0];
+      \$1157  = sel_s31_hi[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1158  = \sel_l27_s0$834 ;
+    \$1158  = \sel_l21_s0$880 ;
     if (i__ready) begin
-      \$1158  = \$869 [7:0];
+      \$1158  = sel_s31_hi[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1159  = \sel_l27_s0$836 ;
+    \$1159  = \sel_l21_s0$881 ;
     if (i__ready) begin
-      \$1159  = \$871 [7:0];
+      \$1159  = sel_s31_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1160  = \sel_l27_s0$838 ;
+    \$1160  = sel_l27_s0;
     if (i__ready) begin
-      \$1160  = \$873 [7:0];
+      \$1160  = { \$861 , \$860 , \$857 , \$852 , \$845 , \$836 , \$825 , \$812 , \$797 , \$780 , \$761 , \$740 , \$717 , \$692 , \$665 , \$636 , \$605 , \$574 , \$545 , \$518 , \$493 , \$470 , \$449 , \$430 , \$413 , \$398 , \$385 , \$374 , \$365 , \$358 , \$353 , \$350  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1161  = \sel_l27_s0$840 ;
+    \$1161  = \sel_l27_s0$810 ;
     if (i__ready) begin
-      \$1161  = \$875 [7:0];
+      \$1161  = \$863 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1162  = \sel_l27_s0$842 ;
+    \$1162  = \sel_l27_s0$812 ;
     if (i__ready) begin
-      \$1162  = \$877 [7:0];
+      \$1162  = \$865 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1163  = \sel_l27_s0$844 ;
+    \$1163  = \sel_l27_s0$814 ;
     if (i__ready) begin
-      \$1163  = \$879 [7:0];
+      \$1163  = \$867 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1164  = \sel_l27_s0$846 ;
+    \$1164  = \sel_l27_s0$816 ;
     if (i__ready) begin
-      \$1164  = \$881 [7:0];
+      \$1164  = \$869 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1165  = \sel_l27_s0$848 ;
+    \$1165  = \sel_l27_s0$818 ;
     if (i__ready) begin
-      \$1165  = \$883 [7:0];
+      \$1165  = \$871 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1166  = \sel_l27_s0$850 ;
+    \$1166  = \sel_l27_s0$820 ;
     if (i__ready) begin
-      \$1166  = \$885 [7:0];
+      \$1166  = \$873 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1167  = \sel_l27_s0$852 ;
+    \$1167  = \sel_l27_s0$822 ;
     if (i__ready) begin
-      \$1167  = \$887 [7:0];
+      \$1167  = \$875 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1168  = \sel_l27_s0$854 ;
+    \$1168  = \sel_l27_s0$824 ;
     if (i__ready) begin
-      \$1168  = \$889 [7:0];
+      \$1168  = \$877 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1169  = \sel_l27_s0$856 ;
+    \$1169  = \sel_l27_s0$826 ;
     if (i__ready) begin
-      \$1169  = \$891 [7:0];
+      \$1169  = \$879 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1170  = \sel_l27_s0$858 ;
+    \$1170  = \sel_l27_s0$828 ;
     if (i__ready) begin
-      \$1170  = \$893 [7:0];
+      \$1170  = \$881 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1171  = \sel_l27_s0$829 ;
+    \$1171  = \sel_l27_s0$830 ;
     if (i__ready) begin
-      \$1171  = \sel_l22_s0$866 ;
+      \$1171  = \$883 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1172  = \sel_l27_s0$831 ;
+    \$1172  = \sel_l27_s0$832 ;
     if (i__ready) begin
-      \$1172  = \sel_l22_s0$869 ;
+      \$1172  = \$885 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1173  = \sel_l27_s0$833 ;
+    \$1173  = \sel_l27_s0$834 ;
     if (i__ready) begin
-      \$1173  = sel_s45_lo[13:9];
+      \$1173  = \$887 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1174  = \sel_l27_s0$835 ;
+    \$1174  = \sel_l27_s0$836 ;
     if (i__ready) begin
-      \$1174  = sel_s53_lo[13:9];
+      \$1174  = \$889 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1175  = \sel_l27_s0$837 ;
+    \$1175  = \sel_l27_s0$838 ;
     if (i__ready) begin
-      \$1175  = sel_s53_hi[13:9];
+      \$1175  = \$891 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1176  = \sel_l27_s0$839 ;
+    \$1176  = \sel_l27_s0$840 ;
     if (i__ready) begin
-      \$1176  = sel_s54_lo[13:9];
+      \$1176  = \$893 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1177  = \sel_l27_s0$841 ;
+    \$1177  = \sel_l27_s0$811 ;
     if (i__ready) begin
-      \$1177  = sel_s58_lo[13:9];
+      \$1177  = \sel_l21_s0$878 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1178  = \sel_l27_s0$843 ;
+    \$1178  = \sel_l27_s0$813 ;
     if (i__ready) begin
-      \$1178  = sel_s58_hi[13:9];
+      \$1178  = sel_s39_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1179  = \sel_l27_s0$845 ;
+    \$1179  = \sel_l27_s0$815 ;
     if (i__ready) begin
-      \$1179  = sel_s59_lo[13:9];
+      \$1179  = sel_s45_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1180  = \sel_l27_s0$847 ;
+    \$1180  = \sel_l27_s0$817 ;
     if (i__ready) begin
-      \$1180  = sel_s59_hi[13:9];
+      \$1180  = sel_s53_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1181  = \sel_l27_s0$849 ;
+    \$1181  = \sel_l27_s0$819 ;
     if (i__ready) begin
-      \$1181  = sel_s56_hi[13:9];
+      \$1181  = sel_s53_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1182  = \sel_l27_s0$851 ;
+    \$1182  = \sel_l27_s0$821 ;
     if (i__ready) begin
-      \$1182  = sel_s57_lo[13:9];
+      \$1182  = sel_s54_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1183  = \sel_l27_s0$853 ;
+    \$1183  = \sel_l27_s0$823 ;
     if (i__ready) begin
-      \$1183  = sel_s57_hi[13:9];
+      \$1183  = sel_s58_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1184  = \sel_l27_s0$855 ;
+    \$1184  = \sel_l27_s0$825 ;
     if (i__ready) begin
-      \$1184  = sel_s48_hi[13:9];
+      \$1184  = sel_s58_hi[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1185  = \sel_l27_s0$857 ;
+    \$1185  = \sel_l27_s0$827 ;
     if (i__ready) begin
-      \$1185  = \sel_l22_s0$872 ;
+      \$1185  = sel_s59_lo[13:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$1186  = \sel_l27_s0$859 ;
+    \$1186  = \sel_l27_s0$829 ;
     if (i__ready) begin
-      \$1186  = \sel_l22_s0$875 ;
+      \$1186  = sel_s59_hi[13:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1187  = \sel_l27_s0$831 ;
+    if (i__ready) begin
+      \$1187  = sel_s56_hi[13:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1188  = \sel_l27_s0$833 ;
+    if (i__ready) begin
+      \$1188  = sel_s57_lo[13:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1189  = \sel_l27_s0$835 ;
+    if (i__ready) begin
+      \$1189  = sel_s57_hi[13:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1190  = \sel_l27_s0$837 ;
+    if (i__ready) begin
+      \$1190  = sel_s48_hi[13:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1191  = \sel_l27_s0$839 ;
+    if (i__ready) begin
+      \$1191  = sel_s44_hi[13:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$1192  = \sel_l27_s0$841 ;
+    if (i__ready) begin
+      \$1192  = \sel_l21_s0$881 ;
     end
   end
   assign advance = i__ready;
@@ -6365,38 +6431,38 @@ module nm_topk_16_32_int8_network(i__valid, o__ready, clk, rst, i__ready, o__pay
   assign \o__payload.index[13]  = o__payload[229:225];
   assign \o__payload.index[14]  = o__payload[234:230];
   assign \o__payload.index[15]  = o__payload[239:235];
-  assign o__payload[239:235] = \sel_l27_s0$859 ;
-  assign o__payload[159:152] = \sel_l27_s0$858 ;
-  assign o__payload[234:230] = \sel_l27_s0$857 ;
-  assign o__payload[151:144] = \sel_l27_s0$856 ;
-  assign o__payload[229:225] = \sel_l27_s0$855 ;
-  assign o__payload[143:136] = \sel_l27_s0$854 ;
-  assign o__payload[224:220] = \sel_l27_s0$853 ;
-  assign o__payload[135:128] = \sel_l27_s0$852 ;
-  assign o__payload[219:215] = \sel_l27_s0$851 ;
-  assign o__payload[127:120] = \sel_l27_s0$850 ;
-  assign o__payload[214:210] = \sel_l27_s0$849 ;
-  assign o__payload[119:112] = \sel_l27_s0$848 ;
-  assign o__payload[209:205] = \sel_l27_s0$847 ;
-  assign o__payload[111:104] = \sel_l27_s0$846 ;
-  assign o__payload[204:200] = \sel_l27_s0$845 ;
-  assign o__payload[103:96] = \sel_l27_s0$844 ;
-  assign o__payload[199:195] = \sel_l27_s0$843 ;
-  assign o__payload[95:88] = \sel_l27_s0$842 ;
-  assign o__payload[194:190] = \sel_l27_s0$841 ;
-  assign o__payload[87:80] = \sel_l27_s0$840 ;
-  assign o__payload[189:185] = \sel_l27_s0$839 ;
-  assign o__payload[79:72] = \sel_l27_s0$838 ;
-  assign o__payload[184:180] = \sel_l27_s0$837 ;
-  assign o__payload[71:64] = \sel_l27_s0$836 ;
-  assign o__payload[179:175] = \sel_l27_s0$835 ;
-  assign o__payload[63:56] = \sel_l27_s0$834 ;
-  assign o__payload[174:170] = \sel_l27_s0$833 ;
-  assign o__payload[55:48] = \sel_l27_s0$832 ;
-  assign o__payload[169:165] = \sel_l27_s0$831 ;
-  assign o__payload[47:40] = \sel_l27_s0$830 ;
-  assign o__payload[164:160] = \sel_l27_s0$829 ;
-  assign o__payload[39:32] = \sel_l27_s0$828 ;
+  assign o__payload[239:235] = \sel_l27_s0$841 ;
+  assign o__payload[159:152] = \sel_l27_s0$840 ;
+  assign o__payload[234:230] = \sel_l27_s0$839 ;
+  assign o__payload[151:144] = \sel_l27_s0$838 ;
+  assign o__payload[229:225] = \sel_l27_s0$837 ;
+  assign o__payload[143:136] = \sel_l27_s0$836 ;
+  assign o__payload[224:220] = \sel_l27_s0$835 ;
+  assign o__payload[135:128] = \sel_l27_s0$834 ;
+  assign o__payload[219:215] = \sel_l27_s0$833 ;
+  assign o__payload[127:120] = \sel_l27_s0$832 ;
+  assign o__payload[214:210] = \sel_l27_s0$831 ;
+  assign o__payload[119:112] = \sel_l27_s0$830 ;
+  assign o__payload[209:205] = \sel_l27_s0$829 ;
+  assign o__payload[111:104] = \sel_l27_s0$828 ;
+  assign o__payload[204:200] = \sel_l27_s0$827 ;
+  assign o__payload[103:96] = \sel_l27_s0$826 ;
+  assign o__payload[199:195] = \sel_l27_s0$825 ;
+  assign o__payload[95:88] = \sel_l27_s0$824 ;
+  assign o__payload[194:190] = \sel_l27_s0$823 ;
+  assign o__payload[87:80] = \sel_l27_s0$822 ;
+  assign o__payload[189:185] = \sel_l27_s0$821 ;
+  assign o__payload[79:72] = \sel_l27_s0$820 ;
+  assign o__payload[184:180] = \sel_l27_s0$819 ;
+  assign o__payload[71:64] = \sel_l27_s0$818 ;
+  assign o__payload[179:175] = \sel_l27_s0$817 ;
+  assign o__payload[63:56] = \sel_l27_s0$816 ;
+  assign o__payload[174:170] = \sel_l27_s0$815 ;
+  assign o__payload[55:48] = \sel_l27_s0$814 ;
+  assign o__payload[169:165] = \sel_l27_s0$813 ;
+  assign o__payload[47:40] = \sel_l27_s0$812 ;
+  assign o__payload[164:160] = \sel_l27_s0$811 ;
+  assign o__payload[39:32] = \sel_l27_s0$810 ;
   assign o__payload[31:0] = sel_l27_s0;
   assign \$98  = 5'h1f;
   assign \$99  = 5'h1e;

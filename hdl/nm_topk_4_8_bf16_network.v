@@ -77,17 +77,23 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   reg [14:0] \$73 ;
   reg \$74 ;
   reg [2:0] \$75 ;
-  reg [7:0] \$76 ;
-  reg [15:0] \$77 ;
-  reg [15:0] \$78 ;
-  reg [15:0] \$79 ;
+  reg [14:0] \$76 ;
+  reg \$77 ;
+  reg [2:0] \$78 ;
+  reg [14:0] \$79 ;
   wire [2:0] \$8 ;
-  reg [15:0] \$80 ;
+  reg \$80 ;
   reg [2:0] \$81 ;
-  reg [2:0] \$82 ;
-  reg [2:0] \$83 ;
-  reg [2:0] \$84 ;
+  reg [7:0] \$82 ;
+  reg [15:0] \$83 ;
+  reg [15:0] \$84 ;
+  reg [15:0] \$85 ;
+  reg [15:0] \$86 ;
+  reg [2:0] \$87 ;
+  reg [2:0] \$88 ;
+  reg [2:0] \$89 ;
   wire [2:0] \$9 ;
+  reg [2:0] \$90 ;
   wire advance;
   input clk;
   wire clk;
@@ -179,27 +185,33 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire [14:0] sel_key5;
   wire [14:0] sel_key6;
   wire [14:0] sel_key7;
-  reg [2:0] sel_l5_s0 = 3'h0;
-  reg [2:0] \sel_l5_s0$58  = 3'h0;
-  reg [14:0] \sel_l5_s0$60  = 15'h0000;
-  reg \sel_l5_s0$61  = 1'h0;
-  reg [14:0] \sel_l5_s0$62  = 15'h0000;
-  reg \sel_l5_s0$63  = 1'h0;
-  reg [2:0] \sel_l5_s0$66  = 3'h0;
-  reg [2:0] \sel_l5_s0$67  = 3'h0;
-  reg [14:0] \sel_l5_s0$69  = 15'h0000;
-  reg \sel_l5_s0$70  = 1'h0;
-  reg [14:0] \sel_l5_s0$71  = 15'h0000;
-  reg \sel_l5_s0$72  = 1'h0;
+  reg [2:0] sel_l4_s0 = 3'h0;
+  reg [14:0] \sel_l4_s0$54  = 15'h0000;
+  reg [2:0] \sel_l4_s0$55  = 3'h0;
+  reg [14:0] \sel_l4_s0$56  = 15'h0000;
+  reg \sel_l4_s0$58  = 1'h0;
+  reg \sel_l4_s0$59  = 1'h0;
+  reg [2:0] \sel_l4_s0$61  = 3'h0;
+  reg [14:0] \sel_l4_s0$62  = 15'h0000;
+  reg [2:0] \sel_l4_s0$63  = 3'h0;
+  reg [14:0] \sel_l4_s0$64  = 15'h0000;
+  reg \sel_l4_s0$66  = 1'h0;
+  reg \sel_l4_s0$67  = 1'h0;
+  reg [2:0] \sel_l4_s0$69  = 3'h0;
+  reg [14:0] \sel_l4_s0$71  = 15'h0000;
+  reg \sel_l4_s0$72  = 1'h0;
+  reg [2:0] \sel_l4_s0$75  = 3'h0;
+  reg [14:0] \sel_l4_s0$77  = 15'h0000;
+  reg \sel_l4_s0$78  = 1'h0;
   reg [7:0] sel_l9_s0 = 8'h00;
-  reg [15:0] \sel_l9_s0$84  = 16'h0000;
-  reg [2:0] \sel_l9_s0$85  = 3'h0;
-  reg [15:0] \sel_l9_s0$86  = 16'h0000;
-  reg [2:0] \sel_l9_s0$87  = 3'h0;
-  reg [15:0] \sel_l9_s0$88  = 16'h0000;
-  reg [2:0] \sel_l9_s0$89  = 3'h0;
   reg [15:0] \sel_l9_s0$90  = 16'h0000;
   reg [2:0] \sel_l9_s0$91  = 3'h0;
+  reg [15:0] \sel_l9_s0$92  = 16'h0000;
+  reg [2:0] \sel_l9_s0$93  = 3'h0;
+  reg [15:0] \sel_l9_s0$94  = 16'h0000;
+  reg [2:0] \sel_l9_s0$95  = 3'h0;
+  reg [15:0] \sel_l9_s0$96  = 16'h0000;
+  reg [2:0] \sel_l9_s0$97  = 3'h0;
   wire sel_s0;
   wire [18:0] sel_s0_hi;
   wire [18:0] sel_s0_lo;
@@ -218,6 +230,10 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   reg valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire valid_s1;
+  assign sel_c1 = { i__payload[30:16], \$4  } > { i__payload[62:48], \$5  };
+  assign sel_c1_max = sel_c1 ? { 3'h1, i__payload[31:16] } : { 3'h3, i__payload[63:48] };
+  assign sel_c1_min = sel_c1 ? { 3'h3, i__payload[63:48] } : { 3'h1, i__payload[31:16] };
+  assign sel_c5 = { i__payload[78:64], \$6  } > { i__payload[110:96], \$7  };
   assign sel_c5_max = sel_c5 ? { 3'h4, i__payload[79:64] } : { 3'h6, i__payload[111:96] };
   assign sel_c5_min = sel_c5 ? { 3'h6, i__payload[111:96] } : { 3'h4, i__payload[79:64] };
   assign sel_c6 = { i__payload[94:80], \$8  } > { i__payload[126:112], \$9  };
@@ -261,20 +277,20 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \$25  = ~ sel_c7_min[18:16];
   assign sel_c13 = { sel_c3_max[14:0], \$24  } > { sel_c7_min[14:0], \$25  };
   assign sel_c13_max = sel_c13 ? sel_c3_max : sel_c7_min;
-  assign \$26  = ~ sel_c4_min[18:16];
-  assign \$27  = ~ sel_c9_max[18:16];
-  assign sel_c11 = { sel_c4_min[14:0], \$26  } > { sel_c9_max[14:0], \$27  };
-  assign sel_c11_max = sel_c11 ? sel_c4_min : sel_c9_max;
-  assign \$28  = ~ sel_c4_max[18:16];
-  assign \$29  = ~ sel_c9_min[18:16];
-  assign sel_c12 = { sel_c4_max[14:0], \$28  } > { sel_c9_min[14:0], \$29  };
-  assign sel_c12_max = sel_c12 ? sel_c4_max : sel_c9_min;
-  assign sel_s0 = sel_l5_s0 > \sel_l5_s0$58 ;
-  assign sel_s0_lo = sel_s0 ? { \sel_l5_s0$58 , \sel_l5_s0$63 , \sel_l5_s0$62  } : { sel_l5_s0, \sel_l5_s0$61 , \sel_l5_s0$60  };
-  assign sel_s0_hi = sel_s0 ? { sel_l5_s0, \sel_l5_s0$61 , \sel_l5_s0$60  } : { \sel_l5_s0$58 , \sel_l5_s0$63 , \sel_l5_s0$62  };
-  assign sel_s1 = \sel_l5_s0$66  > \sel_l5_s0$67 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l5_s0$67 , \sel_l5_s0$72 , \sel_l5_s0$71  } : { \sel_l5_s0$66 , \sel_l5_s0$70 , \sel_l5_s0$69  };
-  assign sel_s1_hi = sel_s1 ? { \sel_l5_s0$66 , \sel_l5_s0$70 , \sel_l5_s0$69  } : { \sel_l5_s0$67 , \sel_l5_s0$72 , \sel_l5_s0$71  };
+  assign \$26  = ~ sel_l4_s0;
+  assign \$27  = ~ \sel_l4_s0$55 ;
+  assign sel_c11 = { \sel_l4_s0$54 , \$26  } > { \sel_l4_s0$56 , \$27  };
+  assign sel_c11_max = sel_c11 ? { sel_l4_s0, \sel_l4_s0$59 , \sel_l4_s0$54  } : { \sel_l4_s0$55 , \sel_l4_s0$58 , \sel_l4_s0$56  };
+  assign \$28  = ~ \sel_l4_s0$61 ;
+  assign \$29  = ~ \sel_l4_s0$63 ;
+  assign sel_c12 = { \sel_l4_s0$62 , \$28  } > { \sel_l4_s0$64 , \$29  };
+  assign sel_c12_max = sel_c12 ? { \sel_l4_s0$61 , \sel_l4_s0$67 , \sel_l4_s0$62  } : { \sel_l4_s0$63 , \sel_l4_s0$66 , \sel_l4_s0$64  };
+  assign sel_s0 = \sel_l4_s0$69  > sel_c11_max[18:16];
+  assign sel_s0_lo = sel_s0 ? sel_c11_max : { \sel_l4_s0$69 , \sel_l4_s0$72 , \sel_l4_s0$71  };
+  assign sel_s0_hi = sel_s0 ? { \sel_l4_s0$69 , \sel_l4_s0$72 , \sel_l4_s0$71  } : sel_c11_max;
+  assign sel_s1 = sel_c12_max[18:16] > \sel_l4_s0$75 ;
+  assign sel_s1_lo = sel_s1 ? { \sel_l4_s0$75 , \sel_l4_s0$78 , \sel_l4_s0$77  } : sel_c12_max;
+  assign sel_s1_hi = sel_s1 ? sel_c12_max : { \sel_l4_s0$75 , \sel_l4_s0$78 , \sel_l4_s0$77  };
   assign sel_s2 = sel_s0_lo[18:16] > sel_s1_lo[18:16];
   assign sel_s2_lo = sel_s2 ? sel_s1_lo : sel_s0_lo;
   assign sel_s2_hi = sel_s2 ? sel_s0_lo : sel_s1_lo;
@@ -321,56 +337,64 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   always @(posedge clk)
     o__valid <= \$63 ;
   always @(posedge clk)
-    \sel_l5_s0$60  <= \$64 ;
+    \sel_l4_s0$54  <= \$64 ;
   always @(posedge clk)
-    \sel_l5_s0$61  <= \$65 ;
+    \sel_l4_s0$59  <= \$65 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$66 ;
+    sel_l4_s0 <= \$66 ;
   always @(posedge clk)
-    \sel_l5_s0$69  <= \$67 ;
+    \sel_l4_s0$62  <= \$67 ;
   always @(posedge clk)
-    \sel_l5_s0$70  <= \$68 ;
+    \sel_l4_s0$67  <= \$68 ;
   always @(posedge clk)
-    \sel_l5_s0$66  <= \$69 ;
+    \sel_l4_s0$61  <= \$69 ;
   always @(posedge clk)
-    \sel_l5_s0$62  <= \$70 ;
+    \sel_l4_s0$71  <= \$70 ;
   always @(posedge clk)
-    \sel_l5_s0$63  <= \$71 ;
+    \sel_l4_s0$72  <= \$71 ;
   always @(posedge clk)
-    \sel_l5_s0$58  <= \$72 ;
+    \sel_l4_s0$69  <= \$72 ;
   always @(posedge clk)
-    \sel_l5_s0$71  <= \$73 ;
+    \sel_l4_s0$64  <= \$73 ;
   always @(posedge clk)
-    \sel_l5_s0$72  <= \$74 ;
+    \sel_l4_s0$66  <= \$74 ;
   always @(posedge clk)
-    \sel_l5_s0$67  <= \$75 ;
+    \sel_l4_s0$63  <= \$75 ;
   always @(posedge clk)
-    sel_l9_s0 <= \$76 ;
+    \sel_l4_s0$56  <= \$76 ;
   always @(posedge clk)
-    \sel_l9_s0$84  <= \$77 ;
+    \sel_l4_s0$58  <= \$77 ;
   always @(posedge clk)
-    \sel_l9_s0$86  <= \$78 ;
+    \sel_l4_s0$55  <= \$78 ;
   always @(posedge clk)
-    \sel_l9_s0$88  <= \$79 ;
+    \sel_l4_s0$77  <= \$79 ;
   always @(posedge clk)
-    \sel_l9_s0$90  <= \$80 ;
+    \sel_l4_s0$78  <= \$80 ;
   always @(posedge clk)
-    \sel_l9_s0$85  <= \$81 ;
+    \sel_l4_s0$75  <= \$81 ;
   always @(posedge clk)
-    \sel_l9_s0$87  <= \$82 ;
+    sel_l9_s0 <= \$82 ;
   always @(posedge clk)
-    \sel_l9_s0$89  <= \$83 ;
+    \sel_l9_s0$90  <= \$83 ;
   always @(posedge clk)
-    \sel_l9_s0$91  <= \$84 ;
+    \sel_l9_s0$92  <= \$84 ;
+  always @(posedge clk)
+    \sel_l9_s0$94  <= \$85 ;
+  always @(posedge clk)
+    \sel_l9_s0$96  <= \$86 ;
+  always @(posedge clk)
+    \sel_l9_s0$91  <= \$87 ;
+  always @(posedge clk)
+    \sel_l9_s0$93  <= \$88 ;
+  always @(posedge clk)
+    \sel_l9_s0$95  <= \$89 ;
+  always @(posedge clk)
+    \sel_l9_s0$97  <= \$90 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign sel_c0 = { i__payload[14:0], \$2  } > { i__payload[46:32], \$3  };
   assign sel_c0_max = sel_c0 ? { 3'h0, i__payload[15:0] } : { 3'h2, i__payload[47:32] };
   assign sel_c0_min = sel_c0 ? { 3'h2, i__payload[47:32] } : { 3'h0, i__payload[15:0] };
-  assign sel_c1 = { i__payload[30:16], \$4  } > { i__payload[62:48], \$5  };
-  assign sel_c1_max = sel_c1 ? { 3'h1, i__payload[31:16] } : { 3'h3, i__payload[63:48] };
-  assign sel_c1_min = sel_c1 ? { 3'h3, i__payload[63:48] } : { 3'h1, i__payload[31:16] };
-  assign sel_c5 = { i__payload[78:64], \$6  } > { i__payload[110:96], \$7  };
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$62  = valid_s0;
@@ -393,149 +417,191 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$64  = \sel_l5_s0$60 ;
+    \$64  = \sel_l4_s0$54 ;
     if (i__ready) begin
-      \$64  = sel_c13_max[14:0];
+      \$64  = sel_c4_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$65  = \sel_l5_s0$61 ;
+    \$65  = \sel_l4_s0$59 ;
     if (i__ready) begin
-      \$65  = sel_c13_max[15];
+      \$65  = sel_c4_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$66  = sel_l5_s0;
+    \$66  = sel_l4_s0;
     if (i__ready) begin
-      \$66  = sel_c13_max[18:16];
+      \$66  = sel_c4_min[18:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$67  = \sel_l5_s0$69 ;
+    \$67  = \sel_l4_s0$62 ;
     if (i__ready) begin
-      \$67  = sel_c12_max[14:0];
+      \$67  = sel_c4_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$68  = \sel_l5_s0$70 ;
+    \$68  = \sel_l4_s0$67 ;
     if (i__ready) begin
-      \$68  = sel_c12_max[15];
+      \$68  = sel_c4_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$69  = \sel_l5_s0$66 ;
+    \$69  = \sel_l4_s0$61 ;
     if (i__ready) begin
-      \$69  = sel_c12_max[18:16];
+      \$69  = sel_c4_max[18:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$70  = \sel_l5_s0$62 ;
+    \$70  = \sel_l4_s0$71 ;
     if (i__ready) begin
-      \$70  = sel_c11_max[14:0];
+      \$70  = sel_c13_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$71  = \sel_l5_s0$63 ;
+    \$71  = \sel_l4_s0$72 ;
     if (i__ready) begin
-      \$71  = sel_c11_max[15];
+      \$71  = sel_c13_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$72  = \sel_l5_s0$58 ;
+    \$72  = \sel_l4_s0$69 ;
     if (i__ready) begin
-      \$72  = sel_c11_max[18:16];
+      \$72  = sel_c13_max[18:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$73  = \sel_l5_s0$71 ;
+    \$73  = \sel_l4_s0$64 ;
     if (i__ready) begin
-      \$73  = sel_c10_max[14:0];
+      \$73  = sel_c9_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$74  = \sel_l5_s0$72 ;
+    \$74  = \sel_l4_s0$66 ;
     if (i__ready) begin
-      \$74  = sel_c10_max[15];
+      \$74  = sel_c9_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$75  = \sel_l5_s0$67 ;
+    \$75  = \sel_l4_s0$63 ;
     if (i__ready) begin
-      \$75  = sel_c10_max[18:16];
+      \$75  = sel_c9_min[18:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$76  = sel_l9_s0;
+    \$76  = \sel_l4_s0$56 ;
     if (i__ready) begin
-      \$76  = { \$61 , \$60 , \$57 , \$52 , \$45 , \$38 , \$33 , \$30  };
+      \$76  = sel_c9_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$77  = \sel_l9_s0$84 ;
+    \$77  = \sel_l4_s0$58 ;
     if (i__ready) begin
-      \$77  = sel_s2_lo[15:0];
+      \$77  = sel_c9_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$78  = \sel_l9_s0$86 ;
+    \$78  = \sel_l4_s0$55 ;
     if (i__ready) begin
-      \$78  = sel_s4_lo[15:0];
+      \$78  = sel_c9_max[18:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$79  = \sel_l9_s0$88 ;
+    \$79  = \sel_l4_s0$77 ;
     if (i__ready) begin
-      \$79  = sel_s4_hi[15:0];
+      \$79  = sel_c10_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$80  = \sel_l9_s0$90 ;
+    \$80  = \sel_l4_s0$78 ;
     if (i__ready) begin
-      \$80  = sel_s3_hi[15:0];
+      \$80  = sel_c10_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$81  = \sel_l9_s0$85 ;
+    \$81  = \sel_l4_s0$75 ;
     if (i__ready) begin
-      \$81  = sel_s2_lo[18:16];
+      \$81  = sel_c10_max[18:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$82  = \sel_l9_s0$87 ;
+    \$82  = sel_l9_s0;
     if (i__ready) begin
-      \$82  = sel_s4_lo[18:16];
+      \$82  = { \$61 , \$60 , \$57 , \$52 , \$45 , \$38 , \$33 , \$30  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$83  = \sel_l9_s0$89 ;
+    \$83  = \sel_l9_s0$90 ;
     if (i__ready) begin
-      \$83  = sel_s4_hi[18:16];
+      \$83  = sel_s2_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$84  = \sel_l9_s0$91 ;
+    \$84  = \sel_l9_s0$92 ;
     if (i__ready) begin
-      \$84  = sel_s3_hi[18:16];
+      \$84  = sel_s4_lo[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$85  = \sel_l9_s0$94 ;
+    if (i__ready) begin
+      \$85  = sel_s4_hi[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$86  = \sel_l9_s0$96 ;
+    if (i__ready) begin
+      \$86  = sel_s3_hi[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$87  = \sel_l9_s0$91 ;
+    if (i__ready) begin
+      \$87  = sel_s2_lo[18:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$88  = \sel_l9_s0$93 ;
+    if (i__ready) begin
+      \$88  = sel_s4_lo[18:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$89  = \sel_l9_s0$95 ;
+    if (i__ready) begin
+      \$89  = sel_s4_hi[18:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$90  = \sel_l9_s0$97 ;
+    if (i__ready) begin
+      \$90  = sel_s3_hi[18:16];
     end
   end
   assign advance = i__ready;
@@ -576,14 +642,14 @@ module nm_topk_4_8_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \o__payload.index[1]  = o__payload[77:75];
   assign \o__payload.index[2]  = o__payload[80:78];
   assign \o__payload.index[3]  = o__payload[83:81];
-  assign o__payload[83:81] = \sel_l9_s0$91 ;
-  assign o__payload[71:56] = \sel_l9_s0$90 ;
-  assign o__payload[80:78] = \sel_l9_s0$89 ;
-  assign o__payload[55:40] = \sel_l9_s0$88 ;
-  assign o__payload[77:75] = \sel_l9_s0$87 ;
-  assign o__payload[39:24] = \sel_l9_s0$86 ;
-  assign o__payload[74:72] = \sel_l9_s0$85 ;
-  assign o__payload[23:8] = \sel_l9_s0$84 ;
+  assign o__payload[83:81] = \sel_l9_s0$97 ;
+  assign o__payload[71:56] = \sel_l9_s0$96 ;
+  assign o__payload[80:78] = \sel_l9_s0$95 ;
+  assign o__payload[55:40] = \sel_l9_s0$94 ;
+  assign o__payload[77:75] = \sel_l9_s0$93 ;
+  assign o__payload[39:24] = \sel_l9_s0$92 ;
+  assign o__payload[74:72] = \sel_l9_s0$91 ;
+  assign o__payload[23:8] = \sel_l9_s0$90 ;
   assign o__payload[7:0] = sel_l9_s0;
   assign \$2  = 3'h7;
   assign \$3  = 3'h5;

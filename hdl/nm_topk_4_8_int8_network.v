@@ -15,16 +15,22 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   reg \$106 ;
   reg [2:0] \$107 ;
   reg [7:0] \$108 ;
-  reg [7:0] \$109 ;
+  reg \$109 ;
   wire \$11 ;
-  reg [7:0] \$110 ;
+  reg [2:0] \$110 ;
   reg [7:0] \$111 ;
-  reg [7:0] \$112 ;
+  reg \$112 ;
   reg [2:0] \$113 ;
-  reg [2:0] \$114 ;
-  reg [2:0] \$115 ;
-  reg [2:0] \$116 ;
+  reg [7:0] \$114 ;
+  reg [7:0] \$115 ;
+  reg [7:0] \$116 ;
+  reg [7:0] \$117 ;
+  reg [7:0] \$118 ;
+  reg [2:0] \$119 ;
   wire [8:0] \$12 ;
+  reg [2:0] \$120 ;
+  reg [2:0] \$121 ;
+  reg [2:0] \$122 ;
   wire [8:0] \$13 ;
   wire \$14 ;
   wire [8:0] \$15 ;
@@ -211,27 +217,33 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   wire [7:0] sel_key5;
   wire [7:0] sel_key6;
   wire [7:0] sel_key7;
-  reg [2:0] sel_l5_s0 = 3'h0;
-  reg [2:0] \sel_l5_s0$58  = 3'h0;
-  reg [7:0] \sel_l5_s0$60  = 8'h00;
-  reg \sel_l5_s0$61  = 1'h0;
-  reg [7:0] \sel_l5_s0$62  = 8'h00;
-  reg \sel_l5_s0$63  = 1'h0;
-  reg [2:0] \sel_l5_s0$66  = 3'h0;
-  reg [2:0] \sel_l5_s0$67  = 3'h0;
-  reg [7:0] \sel_l5_s0$69  = 8'h00;
-  reg \sel_l5_s0$70  = 1'h0;
-  reg [7:0] \sel_l5_s0$71  = 8'h00;
-  reg \sel_l5_s0$72  = 1'h0;
+  reg [2:0] sel_l4_s0 = 3'h0;
+  reg [7:0] \sel_l4_s0$54  = 8'h00;
+  reg [2:0] \sel_l4_s0$55  = 3'h0;
+  reg [7:0] \sel_l4_s0$56  = 8'h00;
+  reg \sel_l4_s0$58  = 1'h0;
+  reg \sel_l4_s0$59  = 1'h0;
+  reg [2:0] \sel_l4_s0$61  = 3'h0;
+  reg [7:0] \sel_l4_s0$62  = 8'h00;
+  reg [2:0] \sel_l4_s0$63  = 3'h0;
+  reg [7:0] \sel_l4_s0$64  = 8'h00;
+  reg \sel_l4_s0$66  = 1'h0;
+  reg \sel_l4_s0$67  = 1'h0;
+  reg [2:0] \sel_l4_s0$69  = 3'h0;
+  reg [7:0] \sel_l4_s0$71  = 8'h00;
+  reg \sel_l4_s0$72  = 1'h0;
+  reg [2:0] \sel_l4_s0$75  = 3'h0;
+  reg [7:0] \sel_l4_s0$77  = 8'h00;
+  reg \sel_l4_s0$78  = 1'h0;
   reg [7:0] sel_l9_s0 = 8'h00;
-  reg [7:0] \sel_l9_s0$84  = 8'h00;
-  reg [2:0] \sel_l9_s0$85  = 3'h0;
-  reg [7:0] \sel_l9_s0$86  = 8'h00;
-  reg [2:0] \sel_l9_s0$87  = 3'h0;
-  reg [7:0] \sel_l9_s0$88  = 8'h00;
-  reg [2:0] \sel_l9_s0$89  = 3'h0;
   reg [7:0] \sel_l9_s0$90  = 8'h00;
   reg [2:0] \sel_l9_s0$91  = 3'h0;
+  reg [7:0] \sel_l9_s0$92  = 8'h00;
+  reg [2:0] \sel_l9_s0$93  = 3'h0;
+  reg [7:0] \sel_l9_s0$94  = 8'h00;
+  reg [2:0] \sel_l9_s0$95  = 3'h0;
+  reg [7:0] \sel_l9_s0$96  = 8'h00;
+  reg [2:0] \sel_l9_s0$97  = 3'h0;
   wire sel_s0;
   wire [11:0] sel_s0_hi;
   wire [11:0] sel_s0_lo;
@@ -326,20 +338,20 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \$49  = ~ sel_c7_min[11:9];
   assign sel_c13 = { sel_c3_max[7:0], \$48  } > { sel_c7_min[7:0], \$49  };
   assign sel_c13_max = sel_c13 ? sel_c3_max : sel_c7_min;
-  assign \$50  = ~ sel_c4_min[11:9];
-  assign \$51  = ~ sel_c9_max[11:9];
-  assign sel_c11 = { sel_c4_min[7:0], \$50  } > { sel_c9_max[7:0], \$51  };
-  assign sel_c11_max = sel_c11 ? sel_c4_min : sel_c9_max;
-  assign \$52  = ~ sel_c4_max[11:9];
-  assign \$53  = ~ sel_c9_min[11:9];
-  assign sel_c12 = { sel_c4_max[7:0], \$52  } > { sel_c9_min[7:0], \$53  };
-  assign sel_c12_max = sel_c12 ? sel_c4_max : sel_c9_min;
-  assign sel_s0 = sel_l5_s0 > \sel_l5_s0$58 ;
-  assign sel_s0_lo = sel_s0 ? { \sel_l5_s0$58 , \sel_l5_s0$63 , \sel_l5_s0$62  } : { sel_l5_s0, \sel_l5_s0$61 , \sel_l5_s0$60  };
-  assign sel_s0_hi = sel_s0 ? { sel_l5_s0, \sel_l5_s0$61 , \sel_l5_s0$60  } : { \sel_l5_s0$58 , \sel_l5_s0$63 , \sel_l5_s0$62  };
-  assign sel_s1 = \sel_l5_s0$66  > \sel_l5_s0$67 ;
-  assign sel_s1_lo = sel_s1 ? { \sel_l5_s0$67 , \sel_l5_s0$72 , \sel_l5_s0$71  } : { \sel_l5_s0$66 , \sel_l5_s0$70 , \sel_l5_s0$69  };
-  assign sel_s1_hi = sel_s1 ? { \sel_l5_s0$66 , \sel_l5_s0$70 , \sel_l5_s0$69  } : { \sel_l5_s0$67 , \sel_l5_s0$72 , \sel_l5_s0$71  };
+  assign \$50  = ~ sel_l4_s0;
+  assign \$51  = ~ \sel_l4_s0$55 ;
+  assign sel_c11 = { \sel_l4_s0$54 , \$50  } > { \sel_l4_s0$56 , \$51  };
+  assign sel_c11_max = sel_c11 ? { sel_l4_s0, \sel_l4_s0$59 , \sel_l4_s0$54  } : { \sel_l4_s0$55 , \sel_l4_s0$58 , \sel_l4_s0$56  };
+  assign \$52  = ~ \sel_l4_s0$61 ;
+  assign \$53  = ~ \sel_l4_s0$63 ;
+  assign sel_c12 = { \sel_l4_s0$62 , \$52  } > { \sel_l4_s0$64 , \$53  };
+  assign sel_c12_max = sel_c12 ? { \sel_l4_s0$61 , \sel_l4_s0$67 , \sel_l4_s0$62  } : { \sel_l4_s0$63 , \sel_l4_s0$66 , \sel_l4_s0$64  };
+  assign sel_s0 = \sel_l4_s0$69  > sel_c11_max[11:9];
+  assign sel_s0_lo = sel_s0 ? sel_c11_max : { \sel_l4_s0$69 , \sel_l4_s0$72 , \sel_l4_s0$71  };
+  assign sel_s0_hi = sel_s0 ? { \sel_l4_s0$69 , \sel_l4_s0$72 , \sel_l4_s0$71  } : sel_c11_max;
+  assign sel_s1 = sel_c12_max[11:9] > \sel_l4_s0$75 ;
+  assign sel_s1_lo = sel_s1 ? { \sel_l4_s0$75 , \sel_l4_s0$78 , \sel_l4_s0$77  } : sel_c12_max;
+  assign sel_s1_hi = sel_s1 ? sel_c12_max : { \sel_l4_s0$75 , \sel_l4_s0$78 , \sel_l4_s0$77  };
   assign sel_s2 = sel_s0_lo[11:9] > sel_s1_lo[11:9];
   assign sel_s2_lo = sel_s2 ? sel_s1_lo : sel_s0_lo;
   assign sel_s2_hi = sel_s2 ? sel_s0_lo : sel_s1_lo;
@@ -394,47 +406,59 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   always @(posedge clk)
     o__valid <= \$95 ;
   always @(posedge clk)
-    \sel_l5_s0$60  <= \$96 ;
+    \sel_l4_s0$54  <= \$96 ;
   always @(posedge clk)
-    \sel_l5_s0$61  <= \$97 ;
+    \sel_l4_s0$59  <= \$97 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$98 ;
+    sel_l4_s0 <= \$98 ;
   always @(posedge clk)
-    \sel_l5_s0$69  <= \$99 ;
+    \sel_l4_s0$62  <= \$99 ;
   always @(posedge clk)
-    \sel_l5_s0$70  <= \$100 ;
+    \sel_l4_s0$67  <= \$100 ;
   always @(posedge clk)
-    \sel_l5_s0$66  <= \$101 ;
+    \sel_l4_s0$61  <= \$101 ;
   always @(posedge clk)
-    \sel_l5_s0$62  <= \$102 ;
+    \sel_l4_s0$71  <= \$102 ;
   always @(posedge clk)
-    \sel_l5_s0$63  <= \$103 ;
+    \sel_l4_s0$72  <= \$103 ;
   always @(posedge clk)
-    \sel_l5_s0$58  <= \$104 ;
+    \sel_l4_s0$69  <= \$104 ;
   always @(posedge clk)
-    \sel_l5_s0$71  <= \$105 ;
+    \sel_l4_s0$64  <= \$105 ;
   always @(posedge clk)
-    \sel_l5_s0$72  <= \$106 ;
+    \sel_l4_s0$66  <= \$106 ;
   always @(posedge clk)
-    \sel_l5_s0$67  <= \$107 ;
+    \sel_l4_s0$63  <= \$107 ;
   always @(posedge clk)
-    sel_l9_s0 <= \$108 ;
+    \sel_l4_s0$56  <= \$108 ;
   always @(posedge clk)
-    \sel_l9_s0$84  <= \$109 ;
+    \sel_l4_s0$58  <= \$109 ;
   always @(posedge clk)
-    \sel_l9_s0$86  <= \$110 ;
+    \sel_l4_s0$55  <= \$110 ;
   always @(posedge clk)
-    \sel_l9_s0$88  <= \$111 ;
+    \sel_l4_s0$77  <= \$111 ;
   always @(posedge clk)
-    \sel_l9_s0$90  <= \$112 ;
+    \sel_l4_s0$78  <= \$112 ;
   always @(posedge clk)
-    \sel_l9_s0$85  <= \$113 ;
+    \sel_l4_s0$75  <= \$113 ;
   always @(posedge clk)
-    \sel_l9_s0$87  <= \$114 ;
+    sel_l9_s0 <= \$114 ;
   always @(posedge clk)
-    \sel_l9_s0$89  <= \$115 ;
+    \sel_l9_s0$90  <= \$115 ;
   always @(posedge clk)
-    \sel_l9_s0$91  <= \$116 ;
+    \sel_l9_s0$92  <= \$116 ;
+  always @(posedge clk)
+    \sel_l9_s0$94  <= \$117 ;
+  always @(posedge clk)
+    \sel_l9_s0$96  <= \$118 ;
+  always @(posedge clk)
+    \sel_l9_s0$91  <= \$119 ;
+  always @(posedge clk)
+    \sel_l9_s0$93  <= \$120 ;
+  always @(posedge clk)
+    \sel_l9_s0$95  <= \$121 ;
+  always @(posedge clk)
+    \sel_l9_s0$97  <= \$122 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$94  = valid_s0;
@@ -457,149 +481,191 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$96  = \sel_l5_s0$60 ;
+    \$96  = \sel_l4_s0$54 ;
     if (i__ready) begin
-      \$96  = sel_c13_max[7:0];
+      \$96  = sel_c4_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$97  = \sel_l5_s0$61 ;
+    \$97  = \sel_l4_s0$59 ;
     if (i__ready) begin
-      \$97  = sel_c13_max[8];
+      \$97  = sel_c4_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$98  = sel_l5_s0;
+    \$98  = sel_l4_s0;
     if (i__ready) begin
-      \$98  = sel_c13_max[11:9];
+      \$98  = sel_c4_min[11:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$99  = \sel_l5_s0$69 ;
+    \$99  = \sel_l4_s0$62 ;
     if (i__ready) begin
-      \$99  = sel_c12_max[7:0];
+      \$99  = sel_c4_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$100  = \sel_l5_s0$70 ;
+    \$100  = \sel_l4_s0$67 ;
     if (i__ready) begin
-      \$100  = sel_c12_max[8];
+      \$100  = sel_c4_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$101  = \sel_l5_s0$66 ;
+    \$101  = \sel_l4_s0$61 ;
     if (i__ready) begin
-      \$101  = sel_c12_max[11:9];
+      \$101  = sel_c4_max[11:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$102  = \sel_l5_s0$62 ;
+    \$102  = \sel_l4_s0$71 ;
     if (i__ready) begin
-      \$102  = sel_c11_max[7:0];
+      \$102  = sel_c13_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$103  = \sel_l5_s0$63 ;
+    \$103  = \sel_l4_s0$72 ;
     if (i__ready) begin
-      \$103  = sel_c11_max[8];
+      \$103  = sel_c13_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$104  = \sel_l5_s0$58 ;
+    \$104  = \sel_l4_s0$69 ;
     if (i__ready) begin
-      \$104  = sel_c11_max[11:9];
+      \$104  = sel_c13_max[11:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = \sel_l5_s0$71 ;
+    \$105  = \sel_l4_s0$64 ;
     if (i__ready) begin
-      \$105  = sel_c10_max[7:0];
+      \$105  = sel_c9_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = \sel_l5_s0$72 ;
+    \$106  = \sel_l4_s0$66 ;
     if (i__ready) begin
-      \$106  = sel_c10_max[8];
+      \$106  = sel_c9_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = \sel_l5_s0$67 ;
+    \$107  = \sel_l4_s0$63 ;
     if (i__ready) begin
-      \$107  = sel_c10_max[11:9];
+      \$107  = sel_c9_min[11:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = sel_l9_s0;
+    \$108  = \sel_l4_s0$56 ;
     if (i__ready) begin
-      \$108  = { \$85 , \$84 , \$81 , \$76 , \$69 , \$62 , \$57 , \$54  };
+      \$108  = sel_c9_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = \sel_l9_s0$84 ;
+    \$109  = \sel_l4_s0$58 ;
     if (i__ready) begin
-      \$109  = \$87 [7:0];
+      \$109  = sel_c9_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = \sel_l9_s0$86 ;
+    \$110  = \sel_l4_s0$55 ;
     if (i__ready) begin
-      \$110  = \$89 [7:0];
+      \$110  = sel_c9_max[11:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = \sel_l9_s0$88 ;
+    \$111  = \sel_l4_s0$77 ;
     if (i__ready) begin
-      \$111  = \$91 [7:0];
+      \$111  = sel_c10_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = \sel_l9_s0$90 ;
+    \$112  = \sel_l4_s0$78 ;
     if (i__ready) begin
-      \$112  = \$93 [7:0];
+      \$112  = sel_c10_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = \sel_l9_s0$85 ;
+    \$113  = \sel_l4_s0$75 ;
     if (i__ready) begin
-      \$113  = sel_s2_lo[11:9];
+      \$113  = sel_c10_max[11:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = \sel_l9_s0$87 ;
+    \$114  = sel_l9_s0;
     if (i__ready) begin
-      \$114  = sel_s4_lo[11:9];
+      \$114  = { \$85 , \$84 , \$81 , \$76 , \$69 , \$62 , \$57 , \$54  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = \sel_l9_s0$89 ;
+    \$115  = \sel_l9_s0$90 ;
     if (i__ready) begin
-      \$115  = sel_s4_hi[11:9];
+      \$115  = \$87 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = \sel_l9_s0$91 ;
+    \$116  = \sel_l9_s0$92 ;
     if (i__ready) begin
-      \$116  = sel_s3_hi[11:9];
+      \$116  = \$89 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$117  = \sel_l9_s0$94 ;
+    if (i__ready) begin
+      \$117  = \$91 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$118  = \sel_l9_s0$96 ;
+    if (i__ready) begin
+      \$118  = \$93 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$119  = \sel_l9_s0$91 ;
+    if (i__ready) begin
+      \$119  = sel_s2_lo[11:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$120  = \sel_l9_s0$93 ;
+    if (i__ready) begin
+      \$120  = sel_s4_lo[11:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$121  = \sel_l9_s0$95 ;
+    if (i__ready) begin
+      \$121  = sel_s4_hi[11:9];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$122  = \sel_l9_s0$97 ;
+    if (i__ready) begin
+      \$122  = sel_s3_hi[11:9];
     end
   end
   assign advance = i__ready;
@@ -640,14 +706,14 @@ module nm_topk_4_8_int8_network(i__valid, o__ready, clk, rst, i__ready, o__paylo
   assign \o__payload.index[1]  = o__payload[45:43];
   assign \o__payload.index[2]  = o__payload[48:46];
   assign \o__payload.index[3]  = o__payload[51:49];
-  assign o__payload[51:49] = \sel_l9_s0$91 ;
-  assign o__payload[39:32] = \sel_l9_s0$90 ;
-  assign o__payload[48:46] = \sel_l9_s0$89 ;
-  assign o__payload[31:24] = \sel_l9_s0$88 ;
-  assign o__payload[45:43] = \sel_l9_s0$87 ;
-  assign o__payload[23:16] = \sel_l9_s0$86 ;
-  assign o__payload[42:40] = \sel_l9_s0$85 ;
-  assign o__payload[15:8] = \sel_l9_s0$84 ;
+  assign o__payload[51:49] = \sel_l9_s0$97 ;
+  assign o__payload[39:32] = \sel_l9_s0$96 ;
+  assign o__payload[48:46] = \sel_l9_s0$95 ;
+  assign o__payload[31:24] = \sel_l9_s0$94 ;
+  assign o__payload[45:43] = \sel_l9_s0$93 ;
+  assign o__payload[23:16] = \sel_l9_s0$92 ;
+  assign o__payload[42:40] = \sel_l9_s0$91 ;
+  assign o__payload[15:8] = \sel_l9_s0$90 ;
   assign o__payload[7:0] = sel_l9_s0;
   assign \$26  = 3'h7;
   assign \$27  = 3'h5;

@@ -516,31 +516,37 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [14:0] sel_key7;
   wire [14:0] sel_key8;
   wire [14:0] sel_key9;
-  reg [3:0] sel_l13_s0 = 4'h0;
-  reg [3:0] \sel_l13_s0$206  = 4'h0;
-  reg [14:0] \sel_l13_s0$208  = 15'h0000;
-  reg \sel_l13_s0$209  = 1'h0;
-  reg [14:0] \sel_l13_s0$210  = 15'h0000;
-  reg \sel_l13_s0$211  = 1'h0;
-  reg [3:0] \sel_l13_s0$214  = 4'h0;
-  reg [3:0] \sel_l13_s0$215  = 4'h0;
-  reg [14:0] \sel_l13_s0$217  = 15'h0000;
-  reg \sel_l13_s0$218  = 1'h0;
-  reg [14:0] \sel_l13_s0$219  = 15'h0000;
-  reg \sel_l13_s0$220  = 1'h0;
-  reg [3:0] \sel_l13_s0$223  = 4'h0;
-  reg [3:0] \sel_l13_s0$224  = 4'h0;
-  reg [14:0] \sel_l13_s0$226  = 15'h0000;
-  reg \sel_l13_s0$227  = 1'h0;
-  reg [14:0] \sel_l13_s0$228  = 15'h0000;
-  reg \sel_l13_s0$229  = 1'h0;
-  reg [3:0] \sel_l13_s0$232  = 4'h0;
-  reg [3:0] \sel_l13_s0$233  = 4'h0;
-  reg [14:0] \sel_l13_s0$235  = 15'h0000;
-  reg \sel_l13_s0$236  = 1'h0;
-  reg [14:0] \sel_l13_s0$237  = 15'h0000;
-  reg \sel_l13_s0$238  = 1'h0;
+  reg [3:0] sel_l12_s0 = 4'h0;
+  reg [3:0] \sel_l12_s0$188  = 4'h0;
+  reg [14:0] \sel_l12_s0$190  = 15'h0000;
+  reg \sel_l12_s0$191  = 1'h0;
+  reg [14:0] \sel_l12_s0$192  = 15'h0000;
+  reg \sel_l12_s0$193  = 1'h0;
+  reg [3:0] \sel_l12_s0$196  = 4'h0;
+  reg [3:0] \sel_l12_s0$197  = 4'h0;
+  reg [14:0] \sel_l12_s0$199  = 15'h0000;
+  reg \sel_l12_s0$200  = 1'h0;
+  reg [14:0] \sel_l12_s0$201  = 15'h0000;
+  reg \sel_l12_s0$202  = 1'h0;
+  reg [3:0] \sel_l12_s0$205  = 4'h0;
+  reg [3:0] \sel_l12_s0$206  = 4'h0;
+  reg [14:0] \sel_l12_s0$208  = 15'h0000;
+  reg \sel_l12_s0$209  = 1'h0;
+  reg [14:0] \sel_l12_s0$210  = 15'h0000;
+  reg \sel_l12_s0$211  = 1'h0;
+  reg [3:0] \sel_l12_s0$214  = 4'h0;
+  reg [3:0] \sel_l12_s0$215  = 4'h0;
+  reg [14:0] \sel_l12_s0$217  = 15'h0000;
+  reg \sel_l12_s0$218  = 1'h0;
+  reg [14:0] \sel_l12_s0$219  = 15'h0000;
+  reg \sel_l12_s0$220  = 1'h0;
   reg [15:0] sel_l19_s0 = 16'h0000;
+  reg [15:0] \sel_l19_s0$268  = 16'h0000;
+  reg [3:0] \sel_l19_s0$269  = 4'h0;
+  reg [15:0] \sel_l19_s0$270  = 16'h0000;
+  reg [3:0] \sel_l19_s0$271  = 4'h0;
+  reg [15:0] \sel_l19_s0$272  = 16'h0000;
+  reg [3:0] \sel_l19_s0$273  = 4'h0;
   reg [15:0] \sel_l19_s0$274  = 16'h0000;
   reg [3:0] \sel_l19_s0$275  = 4'h0;
   reg [15:0] \sel_l19_s0$276  = 16'h0000;
@@ -551,54 +557,48 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [3:0] \sel_l19_s0$281  = 4'h0;
   reg [15:0] \sel_l19_s0$282  = 16'h0000;
   reg [3:0] \sel_l19_s0$283  = 4'h0;
-  reg [15:0] \sel_l19_s0$284  = 16'h0000;
-  reg [3:0] \sel_l19_s0$285  = 4'h0;
-  reg [15:0] \sel_l19_s0$286  = 16'h0000;
-  reg [3:0] \sel_l19_s0$287  = 4'h0;
-  reg [15:0] \sel_l19_s0$288  = 16'h0000;
-  reg [3:0] \sel_l19_s0$289  = 4'h0;
-  reg [3:0] sel_l7_s0 = 4'h0;
-  reg [14:0] \sel_l7_s0$116  = 15'h0000;
-  reg [3:0] \sel_l7_s0$117  = 4'h0;
-  reg [14:0] \sel_l7_s0$118  = 15'h0000;
-  reg \sel_l7_s0$120  = 1'h0;
-  reg \sel_l7_s0$121  = 1'h0;
-  reg [3:0] \sel_l7_s0$123  = 4'h0;
-  reg [14:0] \sel_l7_s0$124  = 15'h0000;
-  reg [3:0] \sel_l7_s0$125  = 4'h0;
-  reg [14:0] \sel_l7_s0$126  = 15'h0000;
-  reg \sel_l7_s0$128  = 1'h0;
-  reg \sel_l7_s0$129  = 1'h0;
-  reg [3:0] \sel_l7_s0$131  = 4'h0;
-  reg [14:0] \sel_l7_s0$132  = 15'h0000;
-  reg [3:0] \sel_l7_s0$133  = 4'h0;
-  reg [14:0] \sel_l7_s0$134  = 15'h0000;
-  reg \sel_l7_s0$136  = 1'h0;
-  reg \sel_l7_s0$137  = 1'h0;
-  reg [3:0] \sel_l7_s0$140  = 4'h0;
-  reg [14:0] \sel_l7_s0$141  = 15'h0000;
-  reg [3:0] \sel_l7_s0$142  = 4'h0;
-  reg [14:0] \sel_l7_s0$143  = 15'h0000;
-  reg \sel_l7_s0$145  = 1'h0;
-  reg \sel_l7_s0$146  = 1'h0;
-  reg [3:0] \sel_l7_s0$149  = 4'h0;
-  reg [14:0] \sel_l7_s0$150  = 15'h0000;
-  reg [3:0] \sel_l7_s0$151  = 4'h0;
-  reg [14:0] \sel_l7_s0$152  = 15'h0000;
-  reg \sel_l7_s0$154  = 1'h0;
-  reg \sel_l7_s0$155  = 1'h0;
-  reg [3:0] \sel_l7_s0$158  = 4'h0;
-  reg [14:0] \sel_l7_s0$159  = 15'h0000;
-  reg [3:0] \sel_l7_s0$160  = 4'h0;
-  reg [14:0] \sel_l7_s0$161  = 15'h0000;
-  reg \sel_l7_s0$163  = 1'h0;
-  reg \sel_l7_s0$164  = 1'h0;
-  reg [3:0] \sel_l7_s0$196  = 4'h0;
-  reg [3:0] \sel_l7_s0$197  = 4'h0;
-  reg [14:0] \sel_l7_s0$199  = 15'h0000;
-  reg \sel_l7_s0$200  = 1'h0;
-  reg [14:0] \sel_l7_s0$201  = 15'h0000;
-  reg \sel_l7_s0$202  = 1'h0;
+  reg [3:0] sel_l6_s0 = 4'h0;
+  reg [14:0] \sel_l6_s0$101  = 15'h0000;
+  reg [3:0] \sel_l6_s0$102  = 4'h0;
+  reg [14:0] \sel_l6_s0$103  = 15'h0000;
+  reg \sel_l6_s0$105  = 1'h0;
+  reg \sel_l6_s0$106  = 1'h0;
+  reg [3:0] \sel_l6_s0$109  = 4'h0;
+  reg [14:0] \sel_l6_s0$110  = 15'h0000;
+  reg [3:0] \sel_l6_s0$111  = 4'h0;
+  reg [14:0] \sel_l6_s0$112  = 15'h0000;
+  reg \sel_l6_s0$114  = 1'h0;
+  reg \sel_l6_s0$115  = 1'h0;
+  reg [3:0] \sel_l6_s0$118  = 4'h0;
+  reg [14:0] \sel_l6_s0$119  = 15'h0000;
+  reg [3:0] \sel_l6_s0$120  = 4'h0;
+  reg [14:0] \sel_l6_s0$121  = 15'h0000;
+  reg \sel_l6_s0$123  = 1'h0;
+  reg \sel_l6_s0$124  = 1'h0;
+  reg [3:0] \sel_l6_s0$127  = 4'h0;
+  reg [14:0] \sel_l6_s0$128  = 15'h0000;
+  reg [3:0] \sel_l6_s0$129  = 4'h0;
+  reg [14:0] \sel_l6_s0$130  = 15'h0000;
+  reg \sel_l6_s0$132  = 1'h0;
+  reg \sel_l6_s0$133  = 1'h0;
+  reg [3:0] \sel_l6_s0$136  = 4'h0;
+  reg [14:0] \sel_l6_s0$137  = 15'h0000;
+  reg [3:0] \sel_l6_s0$138  = 4'h0;
+  reg [14:0] \sel_l6_s0$139  = 15'h0000;
+  reg \sel_l6_s0$141  = 1'h0;
+  reg \sel_l6_s0$142  = 1'h0;
+  reg [3:0] \sel_l6_s0$145  = 4'h0;
+  reg [14:0] \sel_l6_s0$146  = 15'h0000;
+  reg \sel_l6_s0$148  = 1'h0;
+  reg [3:0] \sel_l6_s0$161  = 4'h0;
+  reg [14:0] \sel_l6_s0$162  = 15'h0000;
+  reg \sel_l6_s0$164  = 1'h0;
+  reg [14:0] \sel_l6_s0$286  = 15'h0000;
+  reg \sel_l6_s0$287  = 1'h0;
+  reg [3:0] \sel_l6_s0$288  = 4'h0;
+  reg [14:0] \sel_l6_s0$289  = 15'h0000;
+  reg \sel_l6_s0$290  = 1'h0;
+  reg [3:0] \sel_l6_s0$291  = 4'h0;
   wire sel_s0;
   wire [19:0] sel_s0_hi;
   wire [19:0] sel_s0_lo;
@@ -769,59 +769,59 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign sel_c24 = { sel_c14_max[14:0], \$50  } > { sel_c9_max[14:0], \$51  };
   assign sel_c24_max = sel_c24 ? sel_c14_max : sel_c9_max;
   assign sel_c24_min = sel_c24 ? sel_c9_max : sel_c14_max;
-  assign \$52  = ~ sel_c18_min[19:16];
-  assign \$53  = ~ sel_c22_max[19:16];
-  assign sel_c25 = { sel_c18_min[14:0], \$52  } > { sel_c22_max[14:0], \$53  };
-  assign sel_c25_max = sel_c25 ? sel_c18_min : sel_c22_max;
-  assign sel_c25_min = sel_c25 ? sel_c22_max : sel_c18_min;
-  assign \$54  = ~ sel_c17_max[19:16];
-  assign \$55  = ~ sel_c22_min[19:16];
-  assign sel_c26 = { sel_c17_max[14:0], \$54  } > { sel_c22_min[14:0], \$55  };
-  assign sel_c26_max = sel_c26 ? sel_c17_max : sel_c22_min;
-  assign sel_c26_min = sel_c26 ? sel_c22_min : sel_c17_max;
-  assign \$56  = ~ sel_c21_min[19:16];
-  assign \$57  = ~ sel_c19_max[19:16];
-  assign sel_c27 = { sel_c21_min[14:0], \$56  } > { sel_c19_max[14:0], \$57  };
-  assign sel_c27_max = sel_c27 ? sel_c21_min : sel_c19_max;
-  assign sel_c27_min = sel_c27 ? sel_c19_max : sel_c21_min;
-  assign \$58  = ~ sel_c20_max[19:16];
-  assign \$59  = ~ sel_c24_min[19:16];
-  assign sel_c28 = { sel_c20_max[14:0], \$58  } > { sel_c24_min[14:0], \$59  };
-  assign sel_c28_max = sel_c28 ? sel_c20_max : sel_c24_min;
-  assign sel_c28_min = sel_c28 ? sel_c24_min : sel_c20_max;
-  assign \$60  = ~ sel_c23_min[19:16];
-  assign \$61  = ~ sel_c18_max[19:16];
-  assign sel_c29 = { sel_c23_min[14:0], \$60  } > { sel_c18_max[14:0], \$61  };
-  assign sel_c29_max = sel_c29 ? sel_c23_min : sel_c18_max;
-  assign sel_c29_min = sel_c29 ? sel_c18_max : sel_c23_min;
-  assign \$62  = ~ sel_l7_s0;
-  assign \$63  = ~ \sel_l7_s0$117 ;
-  assign sel_c30 = { \sel_l7_s0$116 , \$62  } > { \sel_l7_s0$118 , \$63  };
-  assign sel_c30_max = sel_c30 ? { sel_l7_s0, \sel_l7_s0$121 , \sel_l7_s0$116  } : { \sel_l7_s0$117 , \sel_l7_s0$120 , \sel_l7_s0$118  };
-  assign \$64  = ~ \sel_l7_s0$123 ;
-  assign \$65  = ~ \sel_l7_s0$125 ;
-  assign sel_c31 = { \sel_l7_s0$124 , \$64  } > { \sel_l7_s0$126 , \$65  };
-  assign sel_c31_max = sel_c31 ? { \sel_l7_s0$123 , \sel_l7_s0$129 , \sel_l7_s0$124  } : { \sel_l7_s0$125 , \sel_l7_s0$128 , \sel_l7_s0$126  };
-  assign \$66  = ~ \sel_l7_s0$131 ;
-  assign \$67  = ~ \sel_l7_s0$133 ;
-  assign sel_c32 = { \sel_l7_s0$132 , \$66  } > { \sel_l7_s0$134 , \$67  };
-  assign sel_c32_max = sel_c32 ? { \sel_l7_s0$131 , \sel_l7_s0$137 , \sel_l7_s0$132  } : { \sel_l7_s0$133 , \sel_l7_s0$136 , \sel_l7_s0$134  };
-  assign sel_c32_min = sel_c32 ? { \sel_l7_s0$133 , \sel_l7_s0$136 , \sel_l7_s0$134  } : { \sel_l7_s0$131 , \sel_l7_s0$137 , \sel_l7_s0$132  };
-  assign \$68  = ~ \sel_l7_s0$140 ;
-  assign \$69  = ~ \sel_l7_s0$142 ;
-  assign sel_c33 = { \sel_l7_s0$141 , \$68  } > { \sel_l7_s0$143 , \$69  };
-  assign sel_c33_max = sel_c33 ? { \sel_l7_s0$140 , \sel_l7_s0$146 , \sel_l7_s0$141  } : { \sel_l7_s0$142 , \sel_l7_s0$145 , \sel_l7_s0$143  };
-  assign sel_c33_min = sel_c33 ? { \sel_l7_s0$142 , \sel_l7_s0$145 , \sel_l7_s0$143  } : { \sel_l7_s0$140 , \sel_l7_s0$146 , \sel_l7_s0$141  };
-  assign \$70  = ~ \sel_l7_s0$149 ;
-  assign \$71  = ~ \sel_l7_s0$151 ;
-  assign sel_c34 = { \sel_l7_s0$150 , \$70  } > { \sel_l7_s0$152 , \$71  };
-  assign sel_c34_max = sel_c34 ? { \sel_l7_s0$149 , \sel_l7_s0$155 , \sel_l7_s0$150  } : { \sel_l7_s0$151 , \sel_l7_s0$154 , \sel_l7_s0$152  };
-  assign sel_c34_min = sel_c34 ? { \sel_l7_s0$151 , \sel_l7_s0$154 , \sel_l7_s0$152  } : { \sel_l7_s0$149 , \sel_l7_s0$155 , \sel_l7_s0$150  };
-  assign \$72  = ~ \sel_l7_s0$158 ;
-  assign \$73  = ~ \sel_l7_s0$160 ;
-  assign sel_c35 = { \sel_l7_s0$159 , \$72  } > { \sel_l7_s0$161 , \$73  };
-  assign sel_c35_max = sel_c35 ? { \sel_l7_s0$158 , \sel_l7_s0$164 , \sel_l7_s0$159  } : { \sel_l7_s0$160 , \sel_l7_s0$163 , \sel_l7_s0$161  };
-  assign sel_c35_min = sel_c35 ? { \sel_l7_s0$160 , \sel_l7_s0$163 , \sel_l7_s0$161  } : { \sel_l7_s0$158 , \sel_l7_s0$164 , \sel_l7_s0$159  };
+  assign \$52  = ~ sel_l6_s0;
+  assign \$53  = ~ \sel_l6_s0$102 ;
+  assign sel_c25 = { \sel_l6_s0$101 , \$52  } > { \sel_l6_s0$103 , \$53  };
+  assign sel_c25_max = sel_c25 ? { sel_l6_s0, \sel_l6_s0$106 , \sel_l6_s0$101  } : { \sel_l6_s0$102 , \sel_l6_s0$105 , \sel_l6_s0$103  };
+  assign sel_c25_min = sel_c25 ? { \sel_l6_s0$102 , \sel_l6_s0$105 , \sel_l6_s0$103  } : { sel_l6_s0, \sel_l6_s0$106 , \sel_l6_s0$101  };
+  assign \$54  = ~ \sel_l6_s0$109 ;
+  assign \$55  = ~ \sel_l6_s0$111 ;
+  assign sel_c26 = { \sel_l6_s0$110 , \$54  } > { \sel_l6_s0$112 , \$55  };
+  assign sel_c26_max = sel_c26 ? { \sel_l6_s0$109 , \sel_l6_s0$115 , \sel_l6_s0$110  } : { \sel_l6_s0$111 , \sel_l6_s0$114 , \sel_l6_s0$112  };
+  assign sel_c26_min = sel_c26 ? { \sel_l6_s0$111 , \sel_l6_s0$114 , \sel_l6_s0$112  } : { \sel_l6_s0$109 , \sel_l6_s0$115 , \sel_l6_s0$110  };
+  assign \$56  = ~ \sel_l6_s0$118 ;
+  assign \$57  = ~ \sel_l6_s0$120 ;
+  assign sel_c27 = { \sel_l6_s0$119 , \$56  } > { \sel_l6_s0$121 , \$57  };
+  assign sel_c27_max = sel_c27 ? { \sel_l6_s0$118 , \sel_l6_s0$124 , \sel_l6_s0$119  } : { \sel_l6_s0$120 , \sel_l6_s0$123 , \sel_l6_s0$121  };
+  assign sel_c27_min = sel_c27 ? { \sel_l6_s0$120 , \sel_l6_s0$123 , \sel_l6_s0$121  } : { \sel_l6_s0$118 , \sel_l6_s0$124 , \sel_l6_s0$119  };
+  assign \$58  = ~ \sel_l6_s0$127 ;
+  assign \$59  = ~ \sel_l6_s0$129 ;
+  assign sel_c28 = { \sel_l6_s0$128 , \$58  } > { \sel_l6_s0$130 , \$59  };
+  assign sel_c28_max = sel_c28 ? { \sel_l6_s0$127 , \sel_l6_s0$133 , \sel_l6_s0$128  } : { \sel_l6_s0$129 , \sel_l6_s0$132 , \sel_l6_s0$130  };
+  assign sel_c28_min = sel_c28 ? { \sel_l6_s0$129 , \sel_l6_s0$132 , \sel_l6_s0$130  } : { \sel_l6_s0$127 , \sel_l6_s0$133 , \sel_l6_s0$128  };
+  assign \$60  = ~ \sel_l6_s0$136 ;
+  assign \$61  = ~ \sel_l6_s0$138 ;
+  assign sel_c29 = { \sel_l6_s0$137 , \$60  } > { \sel_l6_s0$139 , \$61  };
+  assign sel_c29_max = sel_c29 ? { \sel_l6_s0$136 , \sel_l6_s0$142 , \sel_l6_s0$137  } : { \sel_l6_s0$138 , \sel_l6_s0$141 , \sel_l6_s0$139  };
+  assign sel_c29_min = sel_c29 ? { \sel_l6_s0$138 , \sel_l6_s0$141 , \sel_l6_s0$139  } : { \sel_l6_s0$136 , \sel_l6_s0$142 , \sel_l6_s0$137  };
+  assign \$62  = ~ sel_c25_min[19:16];
+  assign \$63  = ~ \sel_l6_s0$145 ;
+  assign sel_c30 = { sel_c25_min[14:0], \$62  } > { \sel_l6_s0$146 , \$63  };
+  assign sel_c30_max = sel_c30 ? sel_c25_min : { \sel_l6_s0$145 , \sel_l6_s0$148 , \sel_l6_s0$146  };
+  assign \$64  = ~ sel_c26_min[19:16];
+  assign \$65  = ~ sel_c27_min[19:16];
+  assign sel_c31 = { sel_c26_min[14:0], \$64  } > { sel_c27_min[14:0], \$65  };
+  assign sel_c31_max = sel_c31 ? sel_c26_min : sel_c27_min;
+  assign \$66  = ~ sel_c27_max[19:16];
+  assign \$67  = ~ sel_c26_max[19:16];
+  assign sel_c32 = { sel_c27_max[14:0], \$66  } > { sel_c26_max[14:0], \$67  };
+  assign sel_c32_max = sel_c32 ? sel_c27_max : sel_c26_max;
+  assign sel_c32_min = sel_c32 ? sel_c26_max : sel_c27_max;
+  assign \$68  = ~ sel_c28_min[19:16];
+  assign \$69  = ~ sel_c29_min[19:16];
+  assign sel_c33 = { sel_c28_min[14:0], \$68  } > { sel_c29_min[14:0], \$69  };
+  assign sel_c33_max = sel_c33 ? sel_c28_min : sel_c29_min;
+  assign sel_c33_min = sel_c33 ? sel_c29_min : sel_c28_min;
+  assign \$70  = ~ sel_c29_max[19:16];
+  assign \$71  = ~ sel_c28_max[19:16];
+  assign sel_c34 = { sel_c29_max[14:0], \$70  } > { sel_c28_max[14:0], \$71  };
+  assign sel_c34_max = sel_c34 ? sel_c29_max : sel_c28_max;
+  assign sel_c34_min = sel_c34 ? sel_c28_max : sel_c29_max;
+  assign \$72  = ~ sel_c25_max[19:16];
+  assign \$73  = ~ \sel_l6_s0$161 ;
+  assign sel_c35 = { sel_c25_max[14:0], \$72  } > { \sel_l6_s0$162 , \$73  };
+  assign sel_c35_max = sel_c35 ? sel_c25_max : { \sel_l6_s0$161 , \sel_l6_s0$164 , \sel_l6_s0$162  };
+  assign sel_c35_min = sel_c35 ? { \sel_l6_s0$161 , \sel_l6_s0$164 , \sel_l6_s0$162  } : sel_c25_max;
   assign \$74  = ~ sel_c30_max[19:16];
   assign \$75  = ~ sel_c31_max[19:16];
   assign sel_c36 = { sel_c30_max[14:0], \$74  } > { sel_c31_max[14:0], \$75  };
@@ -858,30 +858,30 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$89  = ~ sel_c42_min[19:16];
   assign sel_c43 = { sel_c41_max[14:0], \$88  } > { sel_c42_min[14:0], \$89  };
   assign sel_c43_max = sel_c43 ? sel_c41_max : sel_c42_min;
-  assign sel_s0 = sel_c43_max[19:16] > sel_c42_max[19:16];
-  assign sel_s0_lo = sel_s0 ? sel_c42_max : sel_c43_max;
-  assign sel_s0_hi = sel_s0 ? sel_c43_max : sel_c42_max;
-  assign sel_s1 = sel_c38_max[19:16] > sel_c34_max[19:16];
-  assign sel_s1_lo = sel_s1 ? sel_c34_max : sel_c38_max;
-  assign sel_s1_hi = sel_s1 ? sel_c38_max : sel_c34_max;
-  assign sel_s2 = sel_c39_max[19:16] > sel_c35_max[19:16];
-  assign sel_s2_lo = sel_s2 ? sel_c35_max : sel_c39_max;
-  assign sel_s2_hi = sel_s2 ? sel_c39_max : sel_c35_max;
-  assign sel_s3 = \sel_l7_s0$196  > \sel_l7_s0$197 ;
-  assign sel_s3_lo = sel_s3 ? { \sel_l7_s0$197 , \sel_l7_s0$202 , \sel_l7_s0$201  } : { \sel_l7_s0$196 , \sel_l7_s0$200 , \sel_l7_s0$199  };
-  assign sel_s3_hi = sel_s3 ? { \sel_l7_s0$196 , \sel_l7_s0$200 , \sel_l7_s0$199  } : { \sel_l7_s0$197 , \sel_l7_s0$202 , \sel_l7_s0$201  };
-  assign sel_s4 = sel_l13_s0 > \sel_l13_s0$206 ;
-  assign sel_s4_lo = sel_s4 ? { \sel_l13_s0$206 , \sel_l13_s0$211 , \sel_l13_s0$210  } : { sel_l13_s0, \sel_l13_s0$209 , \sel_l13_s0$208  };
-  assign sel_s4_hi = sel_s4 ? { sel_l13_s0, \sel_l13_s0$209 , \sel_l13_s0$208  } : { \sel_l13_s0$206 , \sel_l13_s0$211 , \sel_l13_s0$210  };
-  assign sel_s5 = \sel_l13_s0$214  > \sel_l13_s0$215 ;
-  assign sel_s5_lo = sel_s5 ? { \sel_l13_s0$215 , \sel_l13_s0$220 , \sel_l13_s0$219  } : { \sel_l13_s0$214 , \sel_l13_s0$218 , \sel_l13_s0$217  };
-  assign sel_s5_hi = sel_s5 ? { \sel_l13_s0$214 , \sel_l13_s0$218 , \sel_l13_s0$217  } : { \sel_l13_s0$215 , \sel_l13_s0$220 , \sel_l13_s0$219  };
-  assign sel_s6 = \sel_l13_s0$223  > \sel_l13_s0$224 ;
-  assign sel_s6_lo = sel_s6 ? { \sel_l13_s0$224 , \sel_l13_s0$229 , \sel_l13_s0$228  } : { \sel_l13_s0$223 , \sel_l13_s0$227 , \sel_l13_s0$226  };
-  assign sel_s6_hi = sel_s6 ? { \sel_l13_s0$223 , \sel_l13_s0$227 , \sel_l13_s0$226  } : { \sel_l13_s0$224 , \sel_l13_s0$229 , \sel_l13_s0$228  };
-  assign sel_s7 = \sel_l13_s0$232  > \sel_l13_s0$233 ;
-  assign sel_s7_lo = sel_s7 ? { \sel_l13_s0$233 , \sel_l13_s0$238 , \sel_l13_s0$237  } : { \sel_l13_s0$232 , \sel_l13_s0$236 , \sel_l13_s0$235  };
-  assign sel_s7_hi = sel_s7 ? { \sel_l13_s0$232 , \sel_l13_s0$236 , \sel_l13_s0$235  } : { \sel_l13_s0$233 , \sel_l13_s0$238 , \sel_l13_s0$237  };
+  assign sel_s0 = sel_l12_s0 > \sel_l12_s0$188 ;
+  assign sel_s0_lo = sel_s0 ? { \sel_l12_s0$188 , \sel_l12_s0$193 , \sel_l12_s0$192  } : { sel_l12_s0, \sel_l12_s0$191 , \sel_l12_s0$190  };
+  assign sel_s0_hi = sel_s0 ? { sel_l12_s0, \sel_l12_s0$191 , \sel_l12_s0$190  } : { \sel_l12_s0$188 , \sel_l12_s0$193 , \sel_l12_s0$192  };
+  assign sel_s1 = \sel_l12_s0$196  > \sel_l12_s0$197 ;
+  assign sel_s1_lo = sel_s1 ? { \sel_l12_s0$197 , \sel_l12_s0$202 , \sel_l12_s0$201  } : { \sel_l12_s0$196 , \sel_l12_s0$200 , \sel_l12_s0$199  };
+  assign sel_s1_hi = sel_s1 ? { \sel_l12_s0$196 , \sel_l12_s0$200 , \sel_l12_s0$199  } : { \sel_l12_s0$197 , \sel_l12_s0$202 , \sel_l12_s0$201  };
+  assign sel_s2 = \sel_l12_s0$205  > \sel_l12_s0$206 ;
+  assign sel_s2_lo = sel_s2 ? { \sel_l12_s0$206 , \sel_l12_s0$211 , \sel_l12_s0$210  } : { \sel_l12_s0$205 , \sel_l12_s0$209 , \sel_l12_s0$208  };
+  assign sel_s2_hi = sel_s2 ? { \sel_l12_s0$205 , \sel_l12_s0$209 , \sel_l12_s0$208  } : { \sel_l12_s0$206 , \sel_l12_s0$211 , \sel_l12_s0$210  };
+  assign sel_s3 = \sel_l12_s0$214  > \sel_l12_s0$215 ;
+  assign sel_s3_lo = sel_s3 ? { \sel_l12_s0$215 , \sel_l12_s0$220 , \sel_l12_s0$219  } : { \sel_l12_s0$214 , \sel_l12_s0$218 , \sel_l12_s0$217  };
+  assign sel_s3_hi = sel_s3 ? { \sel_l12_s0$214 , \sel_l12_s0$218 , \sel_l12_s0$217  } : { \sel_l12_s0$215 , \sel_l12_s0$220 , \sel_l12_s0$219  };
+  assign sel_s4 = sel_s0_lo[19:16] > sel_s2_lo[19:16];
+  assign sel_s4_lo = sel_s4 ? sel_s2_lo : sel_s0_lo;
+  assign sel_s4_hi = sel_s4 ? sel_s0_lo : sel_s2_lo;
+  assign sel_s5 = sel_s1_lo[19:16] > sel_s3_lo[19:16];
+  assign sel_s5_lo = sel_s5 ? sel_s3_lo : sel_s1_lo;
+  assign sel_s5_hi = sel_s5 ? sel_s1_lo : sel_s3_lo;
+  assign sel_s6 = sel_s0_hi[19:16] > sel_s2_hi[19:16];
+  assign sel_s6_lo = sel_s6 ? sel_s2_hi : sel_s0_hi;
+  assign sel_s6_hi = sel_s6 ? sel_s0_hi : sel_s2_hi;
+  assign sel_s7 = sel_s1_hi[19:16] > sel_s3_hi[19:16];
+  assign sel_s7_lo = sel_s7 ? sel_s3_hi : sel_s1_hi;
+  assign sel_s7_hi = sel_s7 ? sel_s1_hi : sel_s3_hi;
   assign sel_s8 = sel_s4_lo[19:16] > sel_s5_lo[19:16];
   assign sel_s8_lo = sel_s8 ? sel_s5_lo : sel_s4_lo;
   assign sel_s8_hi = sel_s8 ? sel_s4_lo : sel_s5_lo;
@@ -1050,171 +1050,171 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     o__valid <= \$220 ;
   always @(posedge clk)
-    \sel_l7_s0$116  <= \$221 ;
+    \sel_l6_s0$101  <= \$221 ;
   always @(posedge clk)
-    \sel_l7_s0$121  <= \$222 ;
+    \sel_l6_s0$106  <= \$222 ;
   always @(posedge clk)
-    sel_l7_s0 <= \$223 ;
+    sel_l6_s0 <= \$223 ;
   always @(posedge clk)
-    \sel_l7_s0$118  <= \$224 ;
+    \sel_l6_s0$146  <= \$224 ;
   always @(posedge clk)
-    \sel_l7_s0$120  <= \$225 ;
+    \sel_l6_s0$148  <= \$225 ;
   always @(posedge clk)
-    \sel_l7_s0$117  <= \$226 ;
+    \sel_l6_s0$145  <= \$226 ;
   always @(posedge clk)
-    \sel_l7_s0$124  <= \$227 ;
+    \sel_l6_s0$110  <= \$227 ;
   always @(posedge clk)
-    \sel_l7_s0$129  <= \$228 ;
+    \sel_l6_s0$115  <= \$228 ;
   always @(posedge clk)
-    \sel_l7_s0$123  <= \$229 ;
+    \sel_l6_s0$109  <= \$229 ;
   always @(posedge clk)
-    \sel_l7_s0$126  <= \$230 ;
+    \sel_l6_s0$119  <= \$230 ;
   always @(posedge clk)
-    \sel_l7_s0$128  <= \$231 ;
+    \sel_l6_s0$124  <= \$231 ;
   always @(posedge clk)
-    \sel_l7_s0$125  <= \$232 ;
+    \sel_l6_s0$118  <= \$232 ;
   always @(posedge clk)
-    \sel_l7_s0$132  <= \$233 ;
+    \sel_l6_s0$121  <= \$233 ;
   always @(posedge clk)
-    \sel_l7_s0$137  <= \$234 ;
+    \sel_l6_s0$123  <= \$234 ;
   always @(posedge clk)
-    \sel_l7_s0$131  <= \$235 ;
+    \sel_l6_s0$120  <= \$235 ;
   always @(posedge clk)
-    \sel_l7_s0$134  <= \$236 ;
+    \sel_l6_s0$112  <= \$236 ;
   always @(posedge clk)
-    \sel_l7_s0$136  <= \$237 ;
+    \sel_l6_s0$114  <= \$237 ;
   always @(posedge clk)
-    \sel_l7_s0$133  <= \$238 ;
+    \sel_l6_s0$111  <= \$238 ;
   always @(posedge clk)
-    \sel_l7_s0$141  <= \$239 ;
+    \sel_l6_s0$128  <= \$239 ;
   always @(posedge clk)
-    \sel_l7_s0$146  <= \$240 ;
+    \sel_l6_s0$133  <= \$240 ;
   always @(posedge clk)
-    \sel_l7_s0$140  <= \$241 ;
+    \sel_l6_s0$127  <= \$241 ;
   always @(posedge clk)
-    \sel_l7_s0$143  <= \$242 ;
+    \sel_l6_s0$137  <= \$242 ;
   always @(posedge clk)
-    \sel_l7_s0$145  <= \$243 ;
+    \sel_l6_s0$142  <= \$243 ;
   always @(posedge clk)
-    \sel_l7_s0$142  <= \$244 ;
+    \sel_l6_s0$136  <= \$244 ;
   always @(posedge clk)
-    \sel_l7_s0$150  <= \$245 ;
+    \sel_l6_s0$139  <= \$245 ;
   always @(posedge clk)
-    \sel_l7_s0$155  <= \$246 ;
+    \sel_l6_s0$141  <= \$246 ;
   always @(posedge clk)
-    \sel_l7_s0$149  <= \$247 ;
+    \sel_l6_s0$138  <= \$247 ;
   always @(posedge clk)
-    \sel_l7_s0$152  <= \$248 ;
+    \sel_l6_s0$130  <= \$248 ;
   always @(posedge clk)
-    \sel_l7_s0$154  <= \$249 ;
+    \sel_l6_s0$132  <= \$249 ;
   always @(posedge clk)
-    \sel_l7_s0$151  <= \$250 ;
+    \sel_l6_s0$129  <= \$250 ;
   always @(posedge clk)
-    \sel_l7_s0$159  <= \$251 ;
+    \sel_l6_s0$103  <= \$251 ;
   always @(posedge clk)
-    \sel_l7_s0$164  <= \$252 ;
+    \sel_l6_s0$105  <= \$252 ;
   always @(posedge clk)
-    \sel_l7_s0$158  <= \$253 ;
+    \sel_l6_s0$102  <= \$253 ;
   always @(posedge clk)
-    \sel_l7_s0$199  <= \$254 ;
+    \sel_l6_s0$286  <= \$254 ;
   always @(posedge clk)
-    \sel_l7_s0$200  <= \$255 ;
+    \sel_l6_s0$287  <= \$255 ;
   always @(posedge clk)
-    \sel_l7_s0$196  <= \$256 ;
+    \sel_l6_s0$288  <= \$256 ;
   always @(posedge clk)
-    \sel_l7_s0$161  <= \$257 ;
+    \sel_l6_s0$162  <= \$257 ;
   always @(posedge clk)
-    \sel_l7_s0$163  <= \$258 ;
+    \sel_l6_s0$164  <= \$258 ;
   always @(posedge clk)
-    \sel_l7_s0$160  <= \$259 ;
+    \sel_l6_s0$161  <= \$259 ;
   always @(posedge clk)
-    \sel_l7_s0$201  <= \$260 ;
+    \sel_l6_s0$289  <= \$260 ;
   always @(posedge clk)
-    \sel_l7_s0$202  <= \$261 ;
+    \sel_l6_s0$290  <= \$261 ;
   always @(posedge clk)
-    \sel_l7_s0$197  <= \$262 ;
+    \sel_l6_s0$291  <= \$262 ;
   always @(posedge clk)
-    \sel_l13_s0$208  <= \$263 ;
+    \sel_l12_s0$190  <= \$263 ;
   always @(posedge clk)
-    \sel_l13_s0$209  <= \$264 ;
+    \sel_l12_s0$191  <= \$264 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$265 ;
+    sel_l12_s0 <= \$265 ;
   always @(posedge clk)
-    \sel_l13_s0$217  <= \$266 ;
+    \sel_l12_s0$199  <= \$266 ;
   always @(posedge clk)
-    \sel_l13_s0$218  <= \$267 ;
+    \sel_l12_s0$200  <= \$267 ;
   always @(posedge clk)
-    \sel_l13_s0$214  <= \$268 ;
+    \sel_l12_s0$196  <= \$268 ;
   always @(posedge clk)
-    \sel_l13_s0$226  <= \$269 ;
+    \sel_l12_s0$192  <= \$269 ;
   always @(posedge clk)
-    \sel_l13_s0$227  <= \$270 ;
+    \sel_l12_s0$193  <= \$270 ;
   always @(posedge clk)
-    \sel_l13_s0$223  <= \$271 ;
+    \sel_l12_s0$188  <= \$271 ;
   always @(posedge clk)
-    \sel_l13_s0$235  <= \$272 ;
+    \sel_l12_s0$201  <= \$272 ;
   always @(posedge clk)
-    \sel_l13_s0$236  <= \$273 ;
+    \sel_l12_s0$202  <= \$273 ;
   always @(posedge clk)
-    \sel_l13_s0$232  <= \$274 ;
+    \sel_l12_s0$197  <= \$274 ;
   always @(posedge clk)
-    \sel_l13_s0$210  <= \$275 ;
+    \sel_l12_s0$208  <= \$275 ;
   always @(posedge clk)
-    \sel_l13_s0$211  <= \$276 ;
+    \sel_l12_s0$209  <= \$276 ;
   always @(posedge clk)
-    \sel_l13_s0$206  <= \$277 ;
+    \sel_l12_s0$205  <= \$277 ;
   always @(posedge clk)
-    \sel_l13_s0$219  <= \$278 ;
+    \sel_l12_s0$217  <= \$278 ;
   always @(posedge clk)
-    \sel_l13_s0$220  <= \$279 ;
+    \sel_l12_s0$218  <= \$279 ;
   always @(posedge clk)
-    \sel_l13_s0$215  <= \$280 ;
+    \sel_l12_s0$214  <= \$280 ;
   always @(posedge clk)
-    \sel_l13_s0$228  <= \$281 ;
+    \sel_l12_s0$210  <= \$281 ;
   always @(posedge clk)
-    \sel_l13_s0$229  <= \$282 ;
+    \sel_l12_s0$211  <= \$282 ;
   always @(posedge clk)
-    \sel_l13_s0$224  <= \$283 ;
+    \sel_l12_s0$206  <= \$283 ;
   always @(posedge clk)
-    \sel_l13_s0$237  <= \$284 ;
+    \sel_l12_s0$219  <= \$284 ;
   always @(posedge clk)
-    \sel_l13_s0$238  <= \$285 ;
+    \sel_l12_s0$220  <= \$285 ;
   always @(posedge clk)
-    \sel_l13_s0$233  <= \$286 ;
+    \sel_l12_s0$215  <= \$286 ;
   always @(posedge clk)
     sel_l19_s0 <= \$287 ;
   always @(posedge clk)
-    \sel_l19_s0$274  <= \$288 ;
+    \sel_l19_s0$268  <= \$288 ;
   always @(posedge clk)
-    \sel_l19_s0$276  <= \$289 ;
+    \sel_l19_s0$270  <= \$289 ;
   always @(posedge clk)
-    \sel_l19_s0$278  <= \$290 ;
+    \sel_l19_s0$272  <= \$290 ;
   always @(posedge clk)
-    \sel_l19_s0$280  <= \$291 ;
+    \sel_l19_s0$274  <= \$291 ;
   always @(posedge clk)
-    \sel_l19_s0$282  <= \$292 ;
+    \sel_l19_s0$276  <= \$292 ;
   always @(posedge clk)
-    \sel_l19_s0$284  <= \$293 ;
+    \sel_l19_s0$278  <= \$293 ;
   always @(posedge clk)
-    \sel_l19_s0$286  <= \$294 ;
+    \sel_l19_s0$280  <= \$294 ;
   always @(posedge clk)
-    \sel_l19_s0$288  <= \$295 ;
+    \sel_l19_s0$282  <= \$295 ;
   always @(posedge clk)
-    \sel_l19_s0$275  <= \$296 ;
+    \sel_l19_s0$269  <= \$296 ;
   always @(posedge clk)
-    \sel_l19_s0$277  <= \$297 ;
+    \sel_l19_s0$271  <= \$297 ;
   always @(posedge clk)
-    \sel_l19_s0$279  <= \$298 ;
+    \sel_l19_s0$273  <= \$298 ;
   always @(posedge clk)
-    \sel_l19_s0$281  <= \$299 ;
+    \sel_l19_s0$275  <= \$299 ;
   always @(posedge clk)
-    \sel_l19_s0$283  <= \$300 ;
+    \sel_l19_s0$277  <= \$300 ;
   always @(posedge clk)
-    \sel_l19_s0$285  <= \$301 ;
+    \sel_l19_s0$279  <= \$301 ;
   always @(posedge clk)
-    \sel_l19_s0$287  <= \$302 ;
+    \sel_l19_s0$281  <= \$302 ;
   always @(posedge clk)
-    \sel_l19_s0$289  <= \$303 ;
+    \sel_l19_s0$283  <= \$303 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$218  = valid_s0;
@@ -1247,464 +1247,464 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$221  = \sel_l7_s0$116 ;
+    \$221  = \sel_l6_s0$101 ;
     if (i__ready) begin
-      \$221  = sel_c25_min[14:0];
+      \$221  = sel_c18_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$222  = \sel_l7_s0$121 ;
+    \$222  = \sel_l6_s0$106 ;
     if (i__ready) begin
-      \$222  = sel_c25_min[15];
+      \$222  = sel_c18_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$223  = sel_l7_s0;
+    \$223  = sel_l6_s0;
     if (i__ready) begin
-      \$223  = sel_c25_min[19:16];
+      \$223  = sel_c18_min[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = \sel_l7_s0$118 ;
+    \$224  = \sel_l6_s0$146 ;
     if (i__ready) begin
       \$224  = sel_c20_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = \sel_l7_s0$120 ;
+    \$225  = \sel_l6_s0$148 ;
     if (i__ready) begin
       \$225  = sel_c20_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \sel_l7_s0$117 ;
+    \$226  = \sel_l6_s0$145 ;
     if (i__ready) begin
       \$226  = sel_c20_min[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \sel_l7_s0$124 ;
+    \$227  = \sel_l6_s0$110 ;
     if (i__ready) begin
-      \$227  = sel_c26_min[14:0];
+      \$227  = sel_c17_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \sel_l7_s0$129 ;
+    \$228  = \sel_l6_s0$115 ;
     if (i__ready) begin
-      \$228  = sel_c26_min[15];
+      \$228  = sel_c17_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \sel_l7_s0$123 ;
+    \$229  = \sel_l6_s0$109 ;
     if (i__ready) begin
-      \$229  = sel_c26_min[19:16];
+      \$229  = sel_c17_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$230  = \sel_l7_s0$126 ;
+    \$230  = \sel_l6_s0$119 ;
     if (i__ready) begin
-      \$230  = sel_c27_min[14:0];
+      \$230  = sel_c21_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$231  = \sel_l7_s0$128 ;
+    \$231  = \sel_l6_s0$124 ;
     if (i__ready) begin
-      \$231  = sel_c27_min[15];
+      \$231  = sel_c21_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$232  = \sel_l7_s0$125 ;
+    \$232  = \sel_l6_s0$118 ;
     if (i__ready) begin
-      \$232  = sel_c27_min[19:16];
+      \$232  = sel_c21_min[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$233  = \sel_l7_s0$132 ;
+    \$233  = \sel_l6_s0$121 ;
     if (i__ready) begin
-      \$233  = sel_c27_max[14:0];
+      \$233  = sel_c19_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$234  = \sel_l7_s0$137 ;
+    \$234  = \sel_l6_s0$123 ;
     if (i__ready) begin
-      \$234  = sel_c27_max[15];
+      \$234  = sel_c19_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$235  = \sel_l7_s0$131 ;
+    \$235  = \sel_l6_s0$120 ;
     if (i__ready) begin
-      \$235  = sel_c27_max[19:16];
+      \$235  = sel_c19_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$236  = \sel_l7_s0$134 ;
+    \$236  = \sel_l6_s0$112 ;
     if (i__ready) begin
-      \$236  = sel_c26_max[14:0];
+      \$236  = sel_c22_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$237  = \sel_l7_s0$136 ;
+    \$237  = \sel_l6_s0$114 ;
     if (i__ready) begin
-      \$237  = sel_c26_max[15];
+      \$237  = sel_c22_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$238  = \sel_l7_s0$133 ;
+    \$238  = \sel_l6_s0$111 ;
     if (i__ready) begin
-      \$238  = sel_c26_max[19:16];
+      \$238  = sel_c22_min[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$239  = \sel_l7_s0$141 ;
+    \$239  = \sel_l6_s0$128 ;
     if (i__ready) begin
-      \$239  = sel_c28_min[14:0];
+      \$239  = sel_c20_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$240  = \sel_l7_s0$146 ;
+    \$240  = \sel_l6_s0$133 ;
     if (i__ready) begin
-      \$240  = sel_c28_min[15];
+      \$240  = sel_c20_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$241  = \sel_l7_s0$140 ;
+    \$241  = \sel_l6_s0$127 ;
     if (i__ready) begin
-      \$241  = sel_c28_min[19:16];
+      \$241  = sel_c20_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$242  = \sel_l7_s0$143 ;
+    \$242  = \sel_l6_s0$137 ;
     if (i__ready) begin
-      \$242  = sel_c29_min[14:0];
+      \$242  = sel_c23_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = \sel_l7_s0$145 ;
+    \$243  = \sel_l6_s0$142 ;
     if (i__ready) begin
-      \$243  = sel_c29_min[15];
+      \$243  = sel_c23_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \sel_l7_s0$142 ;
+    \$244  = \sel_l6_s0$136 ;
     if (i__ready) begin
-      \$244  = sel_c29_min[19:16];
+      \$244  = sel_c23_min[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \sel_l7_s0$150 ;
+    \$245  = \sel_l6_s0$139 ;
     if (i__ready) begin
-      \$245  = sel_c29_max[14:0];
+      \$245  = sel_c18_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \sel_l7_s0$155 ;
+    \$246  = \sel_l6_s0$141 ;
     if (i__ready) begin
-      \$246  = sel_c29_max[15];
+      \$246  = sel_c18_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \sel_l7_s0$149 ;
+    \$247  = \sel_l6_s0$138 ;
     if (i__ready) begin
-      \$247  = sel_c29_max[19:16];
+      \$247  = sel_c18_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \sel_l7_s0$152 ;
+    \$248  = \sel_l6_s0$130 ;
     if (i__ready) begin
-      \$248  = sel_c28_max[14:0];
+      \$248  = sel_c24_min[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \sel_l7_s0$154 ;
+    \$249  = \sel_l6_s0$132 ;
     if (i__ready) begin
-      \$249  = sel_c28_max[15];
+      \$249  = sel_c24_min[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \sel_l7_s0$151 ;
+    \$250  = \sel_l6_s0$129 ;
     if (i__ready) begin
-      \$250  = sel_c28_max[19:16];
+      \$250  = sel_c24_min[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \sel_l7_s0$159 ;
+    \$251  = \sel_l6_s0$103 ;
     if (i__ready) begin
-      \$251  = sel_c25_max[14:0];
+      \$251  = sel_c22_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \sel_l7_s0$164 ;
+    \$252  = \sel_l6_s0$105 ;
     if (i__ready) begin
-      \$252  = sel_c25_max[15];
+      \$252  = sel_c22_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = \sel_l7_s0$158 ;
+    \$253  = \sel_l6_s0$102 ;
     if (i__ready) begin
-      \$253  = sel_c25_max[19:16];
+      \$253  = sel_c22_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \sel_l7_s0$199 ;
+    \$254  = \sel_l6_s0$286 ;
     if (i__ready) begin
       \$254  = sel_c23_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \sel_l7_s0$200 ;
+    \$255  = \sel_l6_s0$287 ;
     if (i__ready) begin
       \$255  = sel_c23_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \sel_l7_s0$196 ;
+    \$256  = \sel_l6_s0$288 ;
     if (i__ready) begin
       \$256  = sel_c23_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = \sel_l7_s0$161 ;
+    \$257  = \sel_l6_s0$162 ;
     if (i__ready) begin
       \$257  = sel_c21_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = \sel_l7_s0$163 ;
+    \$258  = \sel_l6_s0$164 ;
     if (i__ready) begin
       \$258  = sel_c21_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = \sel_l7_s0$160 ;
+    \$259  = \sel_l6_s0$161 ;
     if (i__ready) begin
       \$259  = sel_c21_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \sel_l7_s0$201 ;
+    \$260  = \sel_l6_s0$289 ;
     if (i__ready) begin
       \$260  = sel_c24_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \sel_l7_s0$202 ;
+    \$261  = \sel_l6_s0$290 ;
     if (i__ready) begin
       \$261  = sel_c24_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \sel_l7_s0$197 ;
+    \$262  = \sel_l6_s0$291 ;
     if (i__ready) begin
       \$262  = sel_c24_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \sel_l13_s0$208 ;
+    \$263  = \sel_l12_s0$190 ;
     if (i__ready) begin
-      \$263  = sel_s0_lo[14:0];
+      \$263  = sel_c43_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \sel_l13_s0$209 ;
+    \$264  = \sel_l12_s0$191 ;
     if (i__ready) begin
-      \$264  = sel_s0_lo[15];
+      \$264  = sel_c43_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = sel_l13_s0;
+    \$265  = sel_l12_s0;
     if (i__ready) begin
-      \$265  = sel_s0_lo[19:16];
+      \$265  = sel_c43_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \sel_l13_s0$217 ;
+    \$266  = \sel_l12_s0$199 ;
     if (i__ready) begin
-      \$266  = sel_s1_lo[14:0];
+      \$266  = sel_c38_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \sel_l13_s0$218 ;
+    \$267  = \sel_l12_s0$200 ;
     if (i__ready) begin
-      \$267  = sel_s1_lo[15];
+      \$267  = sel_c38_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \sel_l13_s0$214 ;
+    \$268  = \sel_l12_s0$196 ;
     if (i__ready) begin
-      \$268  = sel_s1_lo[19:16];
+      \$268  = sel_c38_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \sel_l13_s0$226 ;
+    \$269  = \sel_l12_s0$192 ;
     if (i__ready) begin
-      \$269  = sel_s0_hi[14:0];
+      \$269  = sel_c42_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = \sel_l13_s0$227 ;
+    \$270  = \sel_l12_s0$193 ;
     if (i__ready) begin
-      \$270  = sel_s0_hi[15];
+      \$270  = sel_c42_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = \sel_l13_s0$223 ;
+    \$271  = \sel_l12_s0$188 ;
     if (i__ready) begin
-      \$271  = sel_s0_hi[19:16];
+      \$271  = sel_c42_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \sel_l13_s0$235 ;
+    \$272  = \sel_l12_s0$201 ;
     if (i__ready) begin
-      \$272  = sel_s1_hi[14:0];
+      \$272  = sel_c34_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \sel_l13_s0$236 ;
+    \$273  = \sel_l12_s0$202 ;
     if (i__ready) begin
-      \$273  = sel_s1_hi[15];
+      \$273  = sel_c34_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \sel_l13_s0$232 ;
+    \$274  = \sel_l12_s0$197 ;
     if (i__ready) begin
-      \$274  = sel_s1_hi[19:16];
+      \$274  = sel_c34_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \sel_l13_s0$210 ;
+    \$275  = \sel_l12_s0$208 ;
     if (i__ready) begin
-      \$275  = sel_s2_lo[14:0];
+      \$275  = sel_c39_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \sel_l13_s0$211 ;
+    \$276  = \sel_l12_s0$209 ;
     if (i__ready) begin
-      \$276  = sel_s2_lo[15];
+      \$276  = sel_c39_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \sel_l13_s0$206 ;
+    \$277  = \sel_l12_s0$205 ;
     if (i__ready) begin
-      \$277  = sel_s2_lo[19:16];
+      \$277  = sel_c39_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \sel_l13_s0$219 ;
+    \$278  = \sel_l12_s0$217 ;
     if (i__ready) begin
-      \$278  = sel_s3_lo[14:0];
+      \$278  = \sel_l6_s0$286 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \sel_l13_s0$220 ;
+    \$279  = \sel_l12_s0$218 ;
     if (i__ready) begin
-      \$279  = sel_s3_lo[15];
+      \$279  = \sel_l6_s0$287 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = \sel_l13_s0$215 ;
+    \$280  = \sel_l12_s0$214 ;
     if (i__ready) begin
-      \$280  = sel_s3_lo[19:16];
+      \$280  = \sel_l6_s0$288 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = \sel_l13_s0$228 ;
+    \$281  = \sel_l12_s0$210 ;
     if (i__ready) begin
-      \$281  = sel_s2_hi[14:0];
+      \$281  = sel_c35_max[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = \sel_l13_s0$229 ;
+    \$282  = \sel_l12_s0$211 ;
     if (i__ready) begin
-      \$282  = sel_s2_hi[15];
+      \$282  = sel_c35_max[15];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = \sel_l13_s0$224 ;
+    \$283  = \sel_l12_s0$206 ;
     if (i__ready) begin
-      \$283  = sel_s2_hi[19:16];
+      \$283  = sel_c35_max[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = \sel_l13_s0$237 ;
+    \$284  = \sel_l12_s0$219 ;
     if (i__ready) begin
-      \$284  = sel_s3_hi[14:0];
+      \$284  = \sel_l6_s0$289 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \sel_l13_s0$238 ;
+    \$285  = \sel_l12_s0$220 ;
     if (i__ready) begin
-      \$285  = sel_s3_hi[15];
+      \$285  = \sel_l6_s0$290 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \sel_l13_s0$233 ;
+    \$286  = \sel_l12_s0$215 ;
     if (i__ready) begin
-      \$286  = sel_s3_hi[19:16];
+      \$286  = \sel_l6_s0$291 ;
     end
   end
   always @* begin
@@ -1716,112 +1716,112 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \sel_l19_s0$274 ;
+    \$288  = \sel_l19_s0$268 ;
     if (i__ready) begin
       \$288  = sel_s8_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \sel_l19_s0$276 ;
+    \$289  = \sel_l19_s0$270 ;
     if (i__ready) begin
       \$289  = sel_s16_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \sel_l19_s0$278 ;
+    \$290  = \sel_l19_s0$272 ;
     if (i__ready) begin
       \$290  = sel_s16_hi[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \sel_l19_s0$280 ;
+    \$291  = \sel_l19_s0$274 ;
     if (i__ready) begin
       \$291  = sel_s17_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \sel_l19_s0$282 ;
+    \$292  = \sel_l19_s0$276 ;
     if (i__ready) begin
       \$292  = sel_s17_hi[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \sel_l19_s0$284 ;
+    \$293  = \sel_l19_s0$278 ;
     if (i__ready) begin
       \$293  = sel_s18_lo[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \sel_l19_s0$286 ;
+    \$294  = \sel_l19_s0$280 ;
     if (i__ready) begin
       \$294  = sel_s18_hi[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \sel_l19_s0$288 ;
+    \$295  = \sel_l19_s0$282 ;
     if (i__ready) begin
       \$295  = sel_s11_hi[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \sel_l19_s0$275 ;
+    \$296  = \sel_l19_s0$269 ;
     if (i__ready) begin
       \$296  = sel_s8_lo[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \sel_l19_s0$277 ;
+    \$297  = \sel_l19_s0$271 ;
     if (i__ready) begin
       \$297  = sel_s16_lo[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \sel_l19_s0$279 ;
+    \$298  = \sel_l19_s0$273 ;
     if (i__ready) begin
       \$298  = sel_s16_hi[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \sel_l19_s0$281 ;
+    \$299  = \sel_l19_s0$275 ;
     if (i__ready) begin
       \$299  = sel_s17_lo[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \sel_l19_s0$283 ;
+    \$300  = \sel_l19_s0$277 ;
     if (i__ready) begin
       \$300  = sel_s17_hi[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \sel_l19_s0$285 ;
+    \$301  = \sel_l19_s0$279 ;
     if (i__ready) begin
       \$301  = sel_s18_lo[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \sel_l19_s0$287 ;
+    \$302  = \sel_l19_s0$281 ;
     if (i__ready) begin
       \$302  = sel_s18_hi[19:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \sel_l19_s0$289 ;
+    \$303  = \sel_l19_s0$283 ;
     if (i__ready) begin
       \$303  = sel_s11_hi[19:16];
     end
@@ -1896,22 +1896,22 @@ module nm_topk_8_16_bf16_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \o__payload.index[5]  = o__payload[167:164];
   assign \o__payload.index[6]  = o__payload[171:168];
   assign \o__payload.index[7]  = o__payload[175:172];
-  assign o__payload[175:172] = \sel_l19_s0$289 ;
-  assign o__payload[143:128] = \sel_l19_s0$288 ;
-  assign o__payload[171:168] = \sel_l19_s0$287 ;
-  assign o__payload[127:112] = \sel_l19_s0$286 ;
-  assign o__payload[167:164] = \sel_l19_s0$285 ;
-  assign o__payload[111:96] = \sel_l19_s0$284 ;
-  assign o__payload[163:160] = \sel_l19_s0$283 ;
-  assign o__payload[95:80] = \sel_l19_s0$282 ;
-  assign o__payload[159:156] = \sel_l19_s0$281 ;
-  assign o__payload[79:64] = \sel_l19_s0$280 ;
-  assign o__payload[155:152] = \sel_l19_s0$279 ;
-  assign o__payload[63:48] = \sel_l19_s0$278 ;
-  assign o__payload[151:148] = \sel_l19_s0$277 ;
-  assign o__payload[47:32] = \sel_l19_s0$276 ;
-  assign o__payload[147:144] = \sel_l19_s0$275 ;
-  assign o__payload[31:16] = \sel_l19_s0$274 ;
+  assign o__payload[175:172] = \sel_l19_s0$283 ;
+  assign o__payload[143:128] = \sel_l19_s0$282 ;
+  assign o__payload[171:168] = \sel_l19_s0$281 ;
+  assign o__payload[127:112] = \sel_l19_s0$280 ;
+  assign o__payload[167:164] = \sel_l19_s0$279 ;
+  assign o__payload[111:96] = \sel_l19_s0$278 ;
+  assign o__payload[163:160] = \sel_l19_s0$277 ;
+  assign o__payload[95:80] = \sel_l19_s0$276 ;
+  assign o__payload[159:156] = \sel_l19_s0$275 ;
+  assign o__payload[79:64] = \sel_l19_s0$274 ;
+  assign o__payload[155:152] = \sel_l19_s0$273 ;
+  assign o__payload[63:48] = \sel_l19_s0$272 ;
+  assign o__payload[151:148] = \sel_l19_s0$271 ;
+  assign o__payload[47:32] = \sel_l19_s0$270 ;
+  assign o__payload[147:144] = \sel_l19_s0$269 ;
+  assign o__payload[31:16] = \sel_l19_s0$268 ;
   assign o__payload[15:0] = sel_l19_s0;
   assign \$2  = 4'hf;
   assign \$3  = 4'he;

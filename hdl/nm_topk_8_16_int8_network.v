@@ -580,31 +580,37 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
-  reg [3:0] sel_l13_s0 = 4'h0;
-  reg [3:0] \sel_l13_s0$206  = 4'h0;
-  reg [7:0] \sel_l13_s0$208  = 8'h00;
-  reg \sel_l13_s0$209  = 1'h0;
-  reg [7:0] \sel_l13_s0$210  = 8'h00;
-  reg \sel_l13_s0$211  = 1'h0;
-  reg [3:0] \sel_l13_s0$214  = 4'h0;
-  reg [3:0] \sel_l13_s0$215  = 4'h0;
-  reg [7:0] \sel_l13_s0$217  = 8'h00;
-  reg \sel_l13_s0$218  = 1'h0;
-  reg [7:0] \sel_l13_s0$219  = 8'h00;
-  reg \sel_l13_s0$220  = 1'h0;
-  reg [3:0] \sel_l13_s0$223  = 4'h0;
-  reg [3:0] \sel_l13_s0$224  = 4'h0;
-  reg [7:0] \sel_l13_s0$226  = 8'h00;
-  reg \sel_l13_s0$227  = 1'h0;
-  reg [7:0] \sel_l13_s0$228  = 8'h00;
-  reg \sel_l13_s0$229  = 1'h0;
-  reg [3:0] \sel_l13_s0$232  = 4'h0;
-  reg [3:0] \sel_l13_s0$233  = 4'h0;
-  reg [7:0] \sel_l13_s0$235  = 8'h00;
-  reg \sel_l13_s0$236  = 1'h0;
-  reg [7:0] \sel_l13_s0$237  = 8'h00;
-  reg \sel_l13_s0$238  = 1'h0;
+  reg [3:0] sel_l12_s0 = 4'h0;
+  reg [3:0] \sel_l12_s0$188  = 4'h0;
+  reg [7:0] \sel_l12_s0$190  = 8'h00;
+  reg \sel_l12_s0$191  = 1'h0;
+  reg [7:0] \sel_l12_s0$192  = 8'h00;
+  reg \sel_l12_s0$193  = 1'h0;
+  reg [3:0] \sel_l12_s0$196  = 4'h0;
+  reg [3:0] \sel_l12_s0$197  = 4'h0;
+  reg [7:0] \sel_l12_s0$199  = 8'h00;
+  reg \sel_l12_s0$200  = 1'h0;
+  reg [7:0] \sel_l12_s0$201  = 8'h00;
+  reg \sel_l12_s0$202  = 1'h0;
+  reg [3:0] \sel_l12_s0$205  = 4'h0;
+  reg [3:0] \sel_l12_s0$206  = 4'h0;
+  reg [7:0] \sel_l12_s0$208  = 8'h00;
+  reg \sel_l12_s0$209  = 1'h0;
+  reg [7:0] \sel_l12_s0$210  = 8'h00;
+  reg \sel_l12_s0$211  = 1'h0;
+  reg [3:0] \sel_l12_s0$214  = 4'h0;
+  reg [3:0] \sel_l12_s0$215  = 4'h0;
+  reg [7:0] \sel_l12_s0$217  = 8'h00;
+  reg \sel_l12_s0$218  = 1'h0;
+  reg [7:0] \sel_l12_s0$219  = 8'h00;
+  reg \sel_l12_s0$220  = 1'h0;
   reg [15:0] sel_l19_s0 = 16'h0000;
+  reg [7:0] \sel_l19_s0$268  = 8'h00;
+  reg [3:0] \sel_l19_s0$269  = 4'h0;
+  reg [7:0] \sel_l19_s0$270  = 8'h00;
+  reg [3:0] \sel_l19_s0$271  = 4'h0;
+  reg [7:0] \sel_l19_s0$272  = 8'h00;
+  reg [3:0] \sel_l19_s0$273  = 4'h0;
   reg [7:0] \sel_l19_s0$274  = 8'h00;
   reg [3:0] \sel_l19_s0$275  = 4'h0;
   reg [7:0] \sel_l19_s0$276  = 8'h00;
@@ -615,54 +621,48 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [3:0] \sel_l19_s0$281  = 4'h0;
   reg [7:0] \sel_l19_s0$282  = 8'h00;
   reg [3:0] \sel_l19_s0$283  = 4'h0;
-  reg [7:0] \sel_l19_s0$284  = 8'h00;
-  reg [3:0] \sel_l19_s0$285  = 4'h0;
-  reg [7:0] \sel_l19_s0$286  = 8'h00;
-  reg [3:0] \sel_l19_s0$287  = 4'h0;
-  reg [7:0] \sel_l19_s0$288  = 8'h00;
-  reg [3:0] \sel_l19_s0$289  = 4'h0;
-  reg [3:0] sel_l7_s0 = 4'h0;
-  reg [7:0] \sel_l7_s0$116  = 8'h00;
-  reg [3:0] \sel_l7_s0$117  = 4'h0;
-  reg [7:0] \sel_l7_s0$118  = 8'h00;
-  reg \sel_l7_s0$120  = 1'h0;
-  reg \sel_l7_s0$121  = 1'h0;
-  reg [3:0] \sel_l7_s0$123  = 4'h0;
-  reg [7:0] \sel_l7_s0$124  = 8'h00;
-  reg [3:0] \sel_l7_s0$125  = 4'h0;
-  reg [7:0] \sel_l7_s0$126  = 8'h00;
-  reg \sel_l7_s0$128  = 1'h0;
-  reg \sel_l7_s0$129  = 1'h0;
-  reg [3:0] \sel_l7_s0$131  = 4'h0;
-  reg [7:0] \sel_l7_s0$132  = 8'h00;
-  reg [3:0] \sel_l7_s0$133  = 4'h0;
-  reg [7:0] \sel_l7_s0$134  = 8'h00;
-  reg \sel_l7_s0$136  = 1'h0;
-  reg \sel_l7_s0$137  = 1'h0;
-  reg [3:0] \sel_l7_s0$140  = 4'h0;
-  reg [7:0] \sel_l7_s0$141  = 8'h00;
-  reg [3:0] \sel_l7_s0$142  = 4'h0;
-  reg [7:0] \sel_l7_s0$143  = 8'h00;
-  reg \sel_l7_s0$145  = 1'h0;
-  reg \sel_l7_s0$146  = 1'h0;
-  reg [3:0] \sel_l7_s0$149  = 4'h0;
-  reg [7:0] \sel_l7_s0$150  = 8'h00;
-  reg [3:0] \sel_l7_s0$151  = 4'h0;
-  reg [7:0] \sel_l7_s0$152  = 8'h00;
-  reg \sel_l7_s0$154  = 1'h0;
-  reg \sel_l7_s0$155  = 1'h0;
-  reg [3:0] \sel_l7_s0$158  = 4'h0;
-  reg [7:0] \sel_l7_s0$159  = 8'h00;
-  reg [3:0] \sel_l7_s0$160  = 4'h0;
-  reg [7:0] \sel_l7_s0$161  = 8'h00;
-  reg \sel_l7_s0$163  = 1'h0;
-  reg \sel_l7_s0$164  = 1'h0;
-  reg [3:0] \sel_l7_s0$196  = 4'h0;
-  reg [3:0] \sel_l7_s0$197  = 4'h0;
-  reg [7:0] \sel_l7_s0$199  = 8'h00;
-  reg \sel_l7_s0$200  = 1'h0;
-  reg [7:0] \sel_l7_s0$201  = 8'h00;
-  reg \sel_l7_s0$202  = 1'h0;
+  reg [3:0] sel_l6_s0 = 4'h0;
+  reg [7:0] \sel_l6_s0$101  = 8'h00;
+  reg [3:0] \sel_l6_s0$102  = 4'h0;
+  reg [7:0] \sel_l6_s0$103  = 8'h00;
+  reg \sel_l6_s0$105  = 1'h0;
+  reg \sel_l6_s0$106  = 1'h0;
+  reg [3:0] \sel_l6_s0$109  = 4'h0;
+  reg [7:0] \sel_l6_s0$110  = 8'h00;
+  reg [3:0] \sel_l6_s0$111  = 4'h0;
+  reg [7:0] \sel_l6_s0$112  = 8'h00;
+  reg \sel_l6_s0$114  = 1'h0;
+  reg \sel_l6_s0$115  = 1'h0;
+  reg [3:0] \sel_l6_s0$118  = 4'h0;
+  reg [7:0] \sel_l6_s0$119  = 8'h00;
+  reg [3:0] \sel_l6_s0$120  = 4'h0;
+  reg [7:0] \sel_l6_s0$121  = 8'h00;
+  reg \sel_l6_s0$123  = 1'h0;
+  reg \sel_l6_s0$124  = 1'h0;
+  reg [3:0] \sel_l6_s0$127  = 4'h0;
+  reg [7:0] \sel_l6_s0$128  = 8'h00;
+  reg [3:0] \sel_l6_s0$129  = 4'h0;
+  reg [7:0] \sel_l6_s0$130  = 8'h00;
+  reg \sel_l6_s0$132  = 1'h0;
+  reg \sel_l6_s0$133  = 1'h0;
+  reg [3:0] \sel_l6_s0$136  = 4'h0;
+  reg [7:0] \sel_l6_s0$137  = 8'h00;
+  reg [3:0] \sel_l6_s0$138  = 4'h0;
+  reg [7:0] \sel_l6_s0$139  = 8'h00;
+  reg \sel_l6_s0$141  = 1'h0;
+  reg \sel_l6_s0$142  = 1'h0;
+  reg [3:0] \sel_l6_s0$145  = 4'h0;
+  reg [7:0] \sel_l6_s0$146  = 8'h00;
+  reg \sel_l6_s0$148  = 1'h0;
+  reg [3:0] \sel_l6_s0$161  = 4'h0;
+  reg [7:0] \sel_l6_s0$162  = 8'h00;
+  reg \sel_l6_s0$164  = 1'h0;
+  reg [7:0] \sel_l6_s0$286  = 8'h00;
+  reg \sel_l6_s0$287  = 1'h0;
+  reg [3:0] \sel_l6_s0$288  = 4'h0;
+  reg [7:0] \sel_l6_s0$289  = 8'h00;
+  reg \sel_l6_s0$290  = 1'h0;
+  reg [3:0] \sel_l6_s0$291  = 4'h0;
   wire sel_s0;
   wire [12:0] sel_s0_hi;
   wire [12:0] sel_s0_lo;
@@ -725,9 +725,9 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   (* init = 1'h0 *)
   wire valid_s2;
   always @(posedge clk)
-    \sel_l19_s0$287  <= \$366 ;
+    \sel_l19_s0$281  <= \$366 ;
   always @(posedge clk)
-    \sel_l19_s0$289  <= \$367 ;
+    \sel_l19_s0$283  <= \$367 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -885,59 +885,59 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign sel_c24 = { sel_c14_max[7:0], \$98  } > { sel_c9_max[7:0], \$99  };
   assign sel_c24_max = sel_c24 ? sel_c14_max : sel_c9_max;
   assign sel_c24_min = sel_c24 ? sel_c9_max : sel_c14_max;
-  assign \$100  = ~ sel_c18_min[12:9];
-  assign \$101  = ~ sel_c22_max[12:9];
-  assign sel_c25 = { sel_c18_min[7:0], \$100  } > { sel_c22_max[7:0], \$101  };
-  assign sel_c25_max = sel_c25 ? sel_c18_min : sel_c22_max;
-  assign sel_c25_min = sel_c25 ? sel_c22_max : sel_c18_min;
-  assign \$102  = ~ sel_c17_max[12:9];
-  assign \$103  = ~ sel_c22_min[12:9];
-  assign sel_c26 = { sel_c17_max[7:0], \$102  } > { sel_c22_min[7:0], \$103  };
-  assign sel_c26_max = sel_c26 ? sel_c17_max : sel_c22_min;
-  assign sel_c26_min = sel_c26 ? sel_c22_min : sel_c17_max;
-  assign \$104  = ~ sel_c21_min[12:9];
-  assign \$105  = ~ sel_c19_max[12:9];
-  assign sel_c27 = { sel_c21_min[7:0], \$104  } > { sel_c19_max[7:0], \$105  };
-  assign sel_c27_max = sel_c27 ? sel_c21_min : sel_c19_max;
-  assign sel_c27_min = sel_c27 ? sel_c19_max : sel_c21_min;
-  assign \$106  = ~ sel_c20_max[12:9];
-  assign \$107  = ~ sel_c24_min[12:9];
-  assign sel_c28 = { sel_c20_max[7:0], \$106  } > { sel_c24_min[7:0], \$107  };
-  assign sel_c28_max = sel_c28 ? sel_c20_max : sel_c24_min;
-  assign sel_c28_min = sel_c28 ? sel_c24_min : sel_c20_max;
-  assign \$108  = ~ sel_c23_min[12:9];
-  assign \$109  = ~ sel_c18_max[12:9];
-  assign sel_c29 = { sel_c23_min[7:0], \$108  } > { sel_c18_max[7:0], \$109  };
-  assign sel_c29_max = sel_c29 ? sel_c23_min : sel_c18_max;
-  assign sel_c29_min = sel_c29 ? sel_c18_max : sel_c23_min;
-  assign \$110  = ~ sel_l7_s0;
-  assign \$111  = ~ \sel_l7_s0$117 ;
-  assign sel_c30 = { \sel_l7_s0$116 , \$110  } > { \sel_l7_s0$118 , \$111  };
-  assign sel_c30_max = sel_c30 ? { sel_l7_s0, \sel_l7_s0$121 , \sel_l7_s0$116  } : { \sel_l7_s0$117 , \sel_l7_s0$120 , \sel_l7_s0$118  };
-  assign \$112  = ~ \sel_l7_s0$123 ;
-  assign \$113  = ~ \sel_l7_s0$125 ;
-  assign sel_c31 = { \sel_l7_s0$124 , \$112  } > { \sel_l7_s0$126 , \$113  };
-  assign sel_c31_max = sel_c31 ? { \sel_l7_s0$123 , \sel_l7_s0$129 , \sel_l7_s0$124  } : { \sel_l7_s0$125 , \sel_l7_s0$128 , \sel_l7_s0$126  };
-  assign \$114  = ~ \sel_l7_s0$131 ;
-  assign \$115  = ~ \sel_l7_s0$133 ;
-  assign sel_c32 = { \sel_l7_s0$132 , \$114  } > { \sel_l7_s0$134 , \$115  };
-  assign sel_c32_max = sel_c32 ? { \sel_l7_s0$131 , \sel_l7_s0$137 , \sel_l7_s0$132  } : { \sel_l7_s0$133 , \sel_l7_s0$136 , \sel_l7_s0$134  };
-  assign sel_c32_min = sel_c32 ? { \sel_l7_s0$133 , \sel_l7_s0$136 , \sel_l7_s0$134  } : { \sel_l7_s0$131 , \sel_l7_s0$137 , \sel_l7_s0$132  };
-  assign \$116  = ~ \sel_l7_s0$140 ;
-  assign \$117  = ~ \sel_l7_s0$142 ;
-  assign sel_c33 = { \sel_l7_s0$141 , \$116  } > { \sel_l7_s0$143 , \$117  };
-  assign sel_c33_max = sel_c33 ? { \sel_l7_s0$140 , \sel_l7_s0$146 , \sel_l7_s0$141  } : { \sel_l7_s0$142 , \sel_l7_s0$145 , \sel_l7_s0$143  };
-  assign sel_c33_min = sel_c33 ? { \sel_l7_s0$142 , \sel_l7_s0$145 , \sel_l7_s0$143  } : { \sel_l7_s0$140 , \sel_l7_s0$146 , \sel_l7_s0$141  };
-  assign \$118  = ~ \sel_l7_s0$149 ;
-  assign \$119  = ~ \sel_l7_s0$151 ;
-  assign sel_c34 = { \sel_l7_s0$150 , \$118  } > { \sel_l7_s0$152 , \$119  };
-  assign sel_c34_max = sel_c34 ? { \sel_l7_s0$149 , \sel_l7_s0$155 , \sel_l7_s0$150  } : { \sel_l7_s0$151 , \sel_l7_s0$154 , \sel_l7_s0$152  };
-  assign sel_c34_min = sel_c34 ? { \sel_l7_s0$151 , \sel_l7_s0$154 , \sel_l7_s0$152  } : { \sel_l7_s0$149 , \sel_l7_s0$155 , \sel_l7_s0$150  };
-  assign \$120  = ~ \sel_l7_s0$158 ;
-  assign \$121  = ~ \sel_l7_s0$160 ;
-  assign sel_c35 = { \sel_l7_s0$159 , \$120  } > { \sel_l7_s0$161 , \$121  };
-  assign sel_c35_max = sel_c35 ? { \sel_l7_s0$158 , \sel_l7_s0$164 , \sel_l7_s0$159  } : { \sel_l7_s0$160 , \sel_l7_s0$163 , \sel_l7_s0$161  };
-  assign sel_c35_min = sel_c35 ? { \sel_l7_s0$160 , \sel_l7_s0$163 , \sel_l7_s0$161  } : { \sel_l7_s0$158 , \sel_l7_s0$164 , \sel_l7_s0$159  };
+  assign \$100  = ~ sel_l6_s0;
+  assign \$101  = ~ \sel_l6_s0$102 ;
+  assign sel_c25 = { \sel_l6_s0$101 , \$100  } > { \sel_l6_s0$103 , \$101  };
+  assign sel_c25_max = sel_c25 ? { sel_l6_s0, \sel_l6_s0$106 , \sel_l6_s0$101  } : { \sel_l6_s0$102 , \sel_l6_s0$105 , \sel_l6_s0$103  };
+  assign sel_c25_min = sel_c25 ? { \sel_l6_s0$102 , \sel_l6_s0$105 , \sel_l6_s0$103  } : { sel_l6_s0, \sel_l6_s0$106 , \sel_l6_s0$101  };
+  assign \$102  = ~ \sel_l6_s0$109 ;
+  assign \$103  = ~ \sel_l6_s0$111 ;
+  assign sel_c26 = { \sel_l6_s0$110 , \$102  } > { \sel_l6_s0$112 , \$103  };
+  assign sel_c26_max = sel_c26 ? { \sel_l6_s0$109 , \sel_l6_s0$115 , \sel_l6_s0$110  } : { \sel_l6_s0$111 , \sel_l6_s0$114 , \sel_l6_s0$112  };
+  assign sel_c26_min = sel_c26 ? { \sel_l6_s0$111 , \sel_l6_s0$114 , \sel_l6_s0$112  } : { \sel_l6_s0$109 , \sel_l6_s0$115 , \sel_l6_s0$110  };
+  assign \$104  = ~ \sel_l6_s0$118 ;
+  assign \$105  = ~ \sel_l6_s0$120 ;
+  assign sel_c27 = { \sel_l6_s0$119 , \$104  } > { \sel_l6_s0$121 , \$105  };
+  assign sel_c27_max = sel_c27 ? { \sel_l6_s0$118 , \sel_l6_s0$124 , \sel_l6_s0$119  } : { \sel_l6_s0$120 , \sel_l6_s0$123 , \sel_l6_s0$121  };
+  assign sel_c27_min = sel_c27 ? { \sel_l6_s0$120 , \sel_l6_s0$123 , \sel_l6_s0$121  } : { \sel_l6_s0$118 , \sel_l6_s0$124 , \sel_l6_s0$119  };
+  assign \$106  = ~ \sel_l6_s0$127 ;
+  assign \$107  = ~ \sel_l6_s0$129 ;
+  assign sel_c28 = { \sel_l6_s0$128 , \$106  } > { \sel_l6_s0$130 , \$107  };
+  assign sel_c28_max = sel_c28 ? { \sel_l6_s0$127 , \sel_l6_s0$133 , \sel_l6_s0$128  } : { \sel_l6_s0$129 , \sel_l6_s0$132 , \sel_l6_s0$130  };
+  assign sel_c28_min = sel_c28 ? { \sel_l6_s0$129 , \sel_l6_s0$132 , \sel_l6_s0$130  } : { \sel_l6_s0$127 , \sel_l6_s0$133 , \sel_l6_s0$128  };
+  assign \$108  = ~ \sel_l6_s0$136 ;
+  assign \$109  = ~ \sel_l6_s0$138 ;
+  assign sel_c29 = { \sel_l6_s0$137 , \$108  } > { \sel_l6_s0$139 , \$109  };
+  assign sel_c29_max = sel_c29 ? { \sel_l6_s0$136 , \sel_l6_s0$142 , \sel_l6_s0$137  } : { \sel_l6_s0$138 , \sel_l6_s0$141 , \sel_l6_s0$139  };
+  assign sel_c29_min = sel_c29 ? { \sel_l6_s0$138 , \sel_l6_s0$141 , \sel_l6_s0$139  } : { \sel_l6_s0$136 , \sel_l6_s0$142 , \sel_l6_s0$137  };
+  assign \$110  = ~ sel_c25_min[12:9];
+  assign \$111  = ~ \sel_l6_s0$145 ;
+  assign sel_c30 = { sel_c25_min[7:0], \$110  } > { \sel_l6_s0$146 , \$111  };
+  assign sel_c30_max = sel_c30 ? sel_c25_min : { \sel_l6_s0$145 , \sel_l6_s0$148 , \sel_l6_s0$146  };
+  assign \$112  = ~ sel_c26_min[12:9];
+  assign \$113  = ~ sel_c27_min[12:9];
+  assign sel_c31 = { sel_c26_min[7:0], \$112  } > { sel_c27_min[7:0], \$113  };
+  assign sel_c31_max = sel_c31 ? sel_c26_min : sel_c27_min;
+  assign \$114  = ~ sel_c27_max[12:9];
+  assign \$115  = ~ sel_c26_max[12:9];
+  assign sel_c32 = { sel_c27_max[7:0], \$114  } > { sel_c26_max[7:0], \$115  };
+  assign sel_c32_max = sel_c32 ? sel_c27_max : sel_c26_max;
+  assign sel_c32_min = sel_c32 ? sel_c26_max : sel_c27_max;
+  assign \$116  = ~ sel_c28_min[12:9];
+  assign \$117  = ~ sel_c29_min[12:9];
+  assign sel_c33 = { sel_c28_min[7:0], \$116  } > { sel_c29_min[7:0], \$117  };
+  assign sel_c33_max = sel_c33 ? sel_c28_min : sel_c29_min;
+  assign sel_c33_min = sel_c33 ? sel_c29_min : sel_c28_min;
+  assign \$118  = ~ sel_c29_max[12:9];
+  assign \$119  = ~ sel_c28_max[12:9];
+  assign sel_c34 = { sel_c29_max[7:0], \$118  } > { sel_c28_max[7:0], \$119  };
+  assign sel_c34_max = sel_c34 ? sel_c29_max : sel_c28_max;
+  assign sel_c34_min = sel_c34 ? sel_c28_max : sel_c29_max;
+  assign \$120  = ~ sel_c25_max[12:9];
+  assign \$121  = ~ \sel_l6_s0$161 ;
+  assign sel_c35 = { sel_c25_max[7:0], \$120  } > { \sel_l6_s0$162 , \$121  };
+  assign sel_c35_max = sel_c35 ? sel_c25_max : { \sel_l6_s0$161 , \sel_l6_s0$164 , \sel_l6_s0$162  };
+  assign sel_c35_min = sel_c35 ? { \sel_l6_s0$161 , \sel_l6_s0$164 , \sel_l6_s0$162  } : sel_c25_max;
   assign \$122  = ~ sel_c30_max[12:9];
   assign \$123  = ~ sel_c31_max[12:9];
   assign sel_c36 = { sel_c30_max[7:0], \$122  } > { sel_c31_max[7:0], \$123  };
@@ -974,30 +974,30 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$137  = ~ sel_c42_min[12:9];
   assign sel_c43 = { sel_c41_max[7:0], \$136  } > { sel_c42_min[7:0], \$137  };
   assign sel_c43_max = sel_c43 ? sel_c41_max : sel_c42_min;
-  assign sel_s0 = sel_c43_max[12:9] > sel_c42_max[12:9];
-  assign sel_s0_lo = sel_s0 ? sel_c42_max : sel_c43_max;
-  assign sel_s0_hi = sel_s0 ? sel_c43_max : sel_c42_max;
-  assign sel_s1 = sel_c38_max[12:9] > sel_c34_max[12:9];
-  assign sel_s1_lo = sel_s1 ? sel_c34_max : sel_c38_max;
-  assign sel_s1_hi = sel_s1 ? sel_c38_max : sel_c34_max;
-  assign sel_s2 = sel_c39_max[12:9] > sel_c35_max[12:9];
-  assign sel_s2_lo = sel_s2 ? sel_c35_max : sel_c39_max;
-  assign sel_s2_hi = sel_s2 ? sel_c39_max : sel_c35_max;
-  assign sel_s3 = \sel_l7_s0$196  > \sel_l7_s0$197 ;
-  assign sel_s3_lo = sel_s3 ? { \sel_l7_s0$197 , \sel_l7_s0$202 , \sel_l7_s0$201  } : { \sel_l7_s0$196 , \sel_l7_s0$200 , \sel_l7_s0$199  };
-  assign sel_s3_hi = sel_s3 ? { \sel_l7_s0$196 , \sel_l7_s0$200 , \sel_l7_s0$199  } : { \sel_l7_s0$197 , \sel_l7_s0$202 , \sel_l7_s0$201  };
-  assign sel_s4 = sel_l13_s0 > \sel_l13_s0$206 ;
-  assign sel_s4_lo = sel_s4 ? { \sel_l13_s0$206 , \sel_l13_s0$211 , \sel_l13_s0$210  } : { sel_l13_s0, \sel_l13_s0$209 , \sel_l13_s0$208  };
-  assign sel_s4_hi = sel_s4 ? { sel_l13_s0, \sel_l13_s0$209 , \sel_l13_s0$208  } : { \sel_l13_s0$206 , \sel_l13_s0$211 , \sel_l13_s0$210  };
-  assign sel_s5 = \sel_l13_s0$214  > \sel_l13_s0$215 ;
-  assign sel_s5_lo = sel_s5 ? { \sel_l13_s0$215 , \sel_l13_s0$220 , \sel_l13_s0$219  } : { \sel_l13_s0$214 , \sel_l13_s0$218 , \sel_l13_s0$217  };
-  assign sel_s5_hi = sel_s5 ? { \sel_l13_s0$214 , \sel_l13_s0$218 , \sel_l13_s0$217  } : { \sel_l13_s0$215 , \sel_l13_s0$220 , \sel_l13_s0$219  };
-  assign sel_s6 = \sel_l13_s0$223  > \sel_l13_s0$224 ;
-  assign sel_s6_lo = sel_s6 ? { \sel_l13_s0$224 , \sel_l13_s0$229 , \sel_l13_s0$228  } : { \sel_l13_s0$223 , \sel_l13_s0$227 , \sel_l13_s0$226  };
-  assign sel_s6_hi = sel_s6 ? { \sel_l13_s0$223 , \sel_l13_s0$227 , \sel_l13_s0$226  } : { \sel_l13_s0$224 , \sel_l13_s0$229 , \sel_l13_s0$228  };
-  assign sel_s7 = \sel_l13_s0$232  > \sel_l13_s0$233 ;
-  assign sel_s7_lo = sel_s7 ? { \sel_l13_s0$233 , \sel_l13_s0$238 , \sel_l13_s0$237  } : { \sel_l13_s0$232 , \sel_l13_s0$236 , \sel_l13_s0$235  };
-  assign sel_s7_hi = sel_s7 ? { \sel_l13_s0$232 , \sel_l13_s0$236 , \sel_l13_s0$235  } : { \sel_l13_s0$233 , \sel_l13_s0$238 , \sel_l13_s0$237  };
+  assign sel_s0 = sel_l12_s0 > \sel_l12_s0$188 ;
+  assign sel_s0_lo = sel_s0 ? { \sel_l12_s0$188 , \sel_l12_s0$193 , \sel_l12_s0$192  } : { sel_l12_s0, \sel_l12_s0$191 , \sel_l12_s0$190  };
+  assign sel_s0_hi = sel_s0 ? { sel_l12_s0, \sel_l12_s0$191 , \sel_l12_s0$190  } : { \sel_l12_s0$188 , \sel_l12_s0$193 , \sel_l12_s0$192  };
+  assign sel_s1 = \sel_l12_s0$196  > \sel_l12_s0$197 ;
+  assign sel_s1_lo = sel_s1 ? { \sel_l12_s0$197 , \sel_l12_s0$202 , \sel_l12_s0$201  } : { \sel_l12_s0$196 , \sel_l12_s0$200 , \sel_l12_s0$199  };
+  assign sel_s1_hi = sel_s1 ? { \sel_l12_s0$196 , \sel_l12_s0$200 , \sel_l12_s0$199  } : { \sel_l12_s0$197 , \sel_l12_s0$202 , \sel_l12_s0$201  };
+  assign sel_s2 = \sel_l12_s0$205  > \sel_l12_s0$206 ;
+  assign sel_s2_lo = sel_s2 ? { \sel_l12_s0$206 , \sel_l12_s0$211 , \sel_l12_s0$210  } : { \sel_l12_s0$205 , \sel_l12_s0$209 , \sel_l12_s0$208  };
+  assign sel_s2_hi = sel_s2 ? { \sel_l12_s0$205 , \sel_l12_s0$209 , \sel_l12_s0$208  } : { \sel_l12_s0$206 , \sel_l12_s0$211 , \sel_l12_s0$210  };
+  assign sel_s3 = \sel_l12_s0$214  > \sel_l12_s0$215 ;
+  assign sel_s3_lo = sel_s3 ? { \sel_l12_s0$215 , \sel_l12_s0$220 , \sel_l12_s0$219  } : { \sel_l12_s0$214 , \sel_l12_s0$218 , \sel_l12_s0$217  };
+  assign sel_s3_hi = sel_s3 ? { \sel_l12_s0$214 , \sel_l12_s0$218 , \sel_l12_s0$217  } : { \sel_l12_s0$215 , \sel_l12_s0$220 , \sel_l12_s0$219  };
+  assign sel_s4 = sel_s0_lo[12:9] > sel_s2_lo[12:9];
+  assign sel_s4_lo = sel_s4 ? sel_s2_lo : sel_s0_lo;
+  assign sel_s4_hi = sel_s4 ? sel_s0_lo : sel_s2_lo;
+  assign sel_s5 = sel_s1_lo[12:9] > sel_s3_lo[12:9];
+  assign sel_s5_lo = sel_s5 ? sel_s3_lo : sel_s1_lo;
+  assign sel_s5_hi = sel_s5 ? sel_s1_lo : sel_s3_lo;
+  assign sel_s6 = sel_s0_hi[12:9] > sel_s2_hi[12:9];
+  assign sel_s6_lo = sel_s6 ? sel_s2_hi : sel_s0_hi;
+  assign sel_s6_hi = sel_s6 ? sel_s0_hi : sel_s2_hi;
+  assign sel_s7 = sel_s1_hi[12:9] > sel_s3_hi[12:9];
+  assign sel_s7_lo = sel_s7 ? sel_s3_hi : sel_s1_hi;
+  assign sel_s7_hi = sel_s7 ? sel_s1_hi : sel_s3_hi;
   assign sel_s8 = sel_s4_lo[12:9] > sel_s5_lo[12:9];
   assign sel_s8_lo = sel_s8 ? sel_s5_lo : sel_s4_lo;
   assign sel_s8_hi = sel_s8 ? sel_s4_lo : sel_s5_lo;
@@ -1182,177 +1182,177 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   always @(posedge clk)
     o__valid <= \$284 ;
   always @(posedge clk)
-    \sel_l7_s0$116  <= \$285 ;
+    \sel_l6_s0$101  <= \$285 ;
   always @(posedge clk)
-    \sel_l7_s0$121  <= \$286 ;
+    \sel_l6_s0$106  <= \$286 ;
   always @(posedge clk)
-    sel_l7_s0 <= \$287 ;
+    sel_l6_s0 <= \$287 ;
   always @(posedge clk)
-    \sel_l7_s0$118  <= \$288 ;
+    \sel_l6_s0$146  <= \$288 ;
   always @(posedge clk)
-    \sel_l7_s0$120  <= \$289 ;
+    \sel_l6_s0$148  <= \$289 ;
   always @(posedge clk)
-    \sel_l7_s0$117  <= \$290 ;
+    \sel_l6_s0$145  <= \$290 ;
   always @(posedge clk)
-    \sel_l7_s0$124  <= \$291 ;
+    \sel_l6_s0$110  <= \$291 ;
   always @(posedge clk)
-    \sel_l7_s0$129  <= \$292 ;
+    \sel_l6_s0$115  <= \$292 ;
   always @(posedge clk)
-    \sel_l7_s0$123  <= \$293 ;
+    \sel_l6_s0$109  <= \$293 ;
   always @(posedge clk)
-    \sel_l7_s0$126  <= \$294 ;
+    \sel_l6_s0$119  <= \$294 ;
   always @(posedge clk)
-    \sel_l7_s0$128  <= \$295 ;
+    \sel_l6_s0$124  <= \$295 ;
   always @(posedge clk)
-    \sel_l7_s0$125  <= \$296 ;
+    \sel_l6_s0$118  <= \$296 ;
   always @(posedge clk)
-    \sel_l7_s0$132  <= \$297 ;
+    \sel_l6_s0$121  <= \$297 ;
   always @(posedge clk)
-    \sel_l7_s0$137  <= \$298 ;
+    \sel_l6_s0$123  <= \$298 ;
   always @(posedge clk)
-    \sel_l7_s0$131  <= \$299 ;
+    \sel_l6_s0$120  <= \$299 ;
   always @(posedge clk)
-    \sel_l7_s0$134  <= \$300 ;
+    \sel_l6_s0$112  <= \$300 ;
   always @(posedge clk)
-    \sel_l7_s0$136  <= \$301 ;
+    \sel_l6_s0$114  <= \$301 ;
   always @(posedge clk)
-    \sel_l7_s0$133  <= \$302 ;
+    \sel_l6_s0$111  <= \$302 ;
   always @(posedge clk)
-    \sel_l7_s0$141  <= \$303 ;
+    \sel_l6_s0$128  <= \$303 ;
   always @(posedge clk)
-    \sel_l7_s0$146  <= \$304 ;
+    \sel_l6_s0$133  <= \$304 ;
   always @(posedge clk)
-    \sel_l7_s0$140  <= \$305 ;
+    \sel_l6_s0$127  <= \$305 ;
   always @(posedge clk)
-    \sel_l7_s0$143  <= \$306 ;
+    \sel_l6_s0$137  <= \$306 ;
   always @(posedge clk)
-    \sel_l7_s0$145  <= \$307 ;
+    \sel_l6_s0$142  <= \$307 ;
   always @(posedge clk)
-    \sel_l7_s0$142  <= \$308 ;
+    \sel_l6_s0$136  <= \$308 ;
   always @(posedge clk)
-    \sel_l7_s0$150  <= \$309 ;
+    \sel_l6_s0$139  <= \$309 ;
   always @(posedge clk)
-    \sel_l7_s0$155  <= \$310 ;
+    \sel_l6_s0$141  <= \$310 ;
   always @(posedge clk)
-    \sel_l7_s0$149  <= \$311 ;
+    \sel_l6_s0$138  <= \$311 ;
   always @(posedge clk)
-    \sel_l7_s0$152  <= \$312 ;
+    \sel_l6_s0$130  <= \$312 ;
   always @(posedge clk)
-    \sel_l7_s0$154  <= \$313 ;
+    \sel_l6_s0$132  <= \$313 ;
   always @(posedge clk)
-    \sel_l7_s0$151  <= \$314 ;
+    \sel_l6_s0$129  <= \$314 ;
   always @(posedge clk)
-    \sel_l7_s0$159  <= \$315 ;
+    \sel_l6_s0$103  <= \$315 ;
   always @(posedge clk)
-    \sel_l7_s0$164  <= \$316 ;
+    \sel_l6_s0$105  <= \$316 ;
   always @(posedge clk)
-    \sel_l7_s0$158  <= \$317 ;
+    \sel_l6_s0$102  <= \$317 ;
   always @(posedge clk)
-    \sel_l7_s0$199  <= \$318 ;
+    \sel_l6_s0$286  <= \$318 ;
   always @(posedge clk)
-    \sel_l7_s0$200  <= \$319 ;
+    \sel_l6_s0$287  <= \$319 ;
   always @(posedge clk)
-    \sel_l7_s0$196  <= \$320 ;
+    \sel_l6_s0$288  <= \$320 ;
   always @(posedge clk)
-    \sel_l7_s0$161  <= \$321 ;
+    \sel_l6_s0$162  <= \$321 ;
   always @(posedge clk)
-    \sel_l7_s0$163  <= \$322 ;
+    \sel_l6_s0$164  <= \$322 ;
   always @(posedge clk)
-    \sel_l7_s0$160  <= \$323 ;
+    \sel_l6_s0$161  <= \$323 ;
   always @(posedge clk)
-    \sel_l7_s0$201  <= \$324 ;
+    \sel_l6_s0$289  <= \$324 ;
   always @(posedge clk)
-    \sel_l7_s0$202  <= \$325 ;
+    \sel_l6_s0$290  <= \$325 ;
   always @(posedge clk)
-    \sel_l7_s0$197  <= \$326 ;
+    \sel_l6_s0$291  <= \$326 ;
   always @(posedge clk)
-    \sel_l13_s0$208  <= \$327 ;
+    \sel_l12_s0$190  <= \$327 ;
   always @(posedge clk)
-    \sel_l13_s0$209  <= \$328 ;
+    \sel_l12_s0$191  <= \$328 ;
   always @(posedge clk)
-    sel_l13_s0 <= \$329 ;
+    sel_l12_s0 <= \$329 ;
   always @(posedge clk)
-    \sel_l13_s0$217  <= \$330 ;
+    \sel_l12_s0$199  <= \$330 ;
   always @(posedge clk)
-    \sel_l13_s0$218  <= \$331 ;
+    \sel_l12_s0$200  <= \$331 ;
   always @(posedge clk)
-    \sel_l13_s0$214  <= \$332 ;
+    \sel_l12_s0$196  <= \$332 ;
   always @(posedge clk)
-    \sel_l13_s0$226  <= \$333 ;
+    \sel_l12_s0$192  <= \$333 ;
   always @(posedge clk)
-    \sel_l13_s0$227  <= \$334 ;
+    \sel_l12_s0$193  <= \$334 ;
   always @(posedge clk)
-    \sel_l13_s0$223  <= \$335 ;
+    \sel_l12_s0$188  <= \$335 ;
   always @(posedge clk)
-    \sel_l13_s0$235  <= \$336 ;
+    \sel_l12_s0$201  <= \$336 ;
   always @(posedge clk)
-    \sel_l13_s0$236  <= \$337 ;
+    \sel_l12_s0$202  <= \$337 ;
   always @(posedge clk)
-    \sel_l13_s0$232  <= \$338 ;
+    \sel_l12_s0$197  <= \$338 ;
   always @(posedge clk)
-    \sel_l13_s0$210  <= \$339 ;
+    \sel_l12_s0$208  <= \$339 ;
   always @(posedge clk)
-    \sel_l13_s0$211  <= \$340 ;
+    \sel_l12_s0$209  <= \$340 ;
   always @(posedge clk)
-    \sel_l13_s0$206  <= \$341 ;
+    \sel_l12_s0$205  <= \$341 ;
   always @(posedge clk)
-    \sel_l13_s0$219  <= \$342 ;
+    \sel_l12_s0$217  <= \$342 ;
   always @(posedge clk)
-    \sel_l13_s0$220  <= \$343 ;
+    \sel_l12_s0$218  <= \$343 ;
   always @(posedge clk)
-    \sel_l13_s0$215  <= \$344 ;
+    \sel_l12_s0$214  <= \$344 ;
   always @(posedge clk)
-    \sel_l13_s0$228  <= \$345 ;
+    \sel_l12_s0$210  <= \$345 ;
   always @(posedge clk)
-    \sel_l13_s0$229  <= \$346 ;
+    \sel_l12_s0$211  <= \$346 ;
   always @(posedge clk)
-    \sel_l13_s0$224  <= \$347 ;
+    \sel_l12_s0$206  <= \$347 ;
   always @(posedge clk)
-    \sel_l13_s0$237  <= \$348 ;
+    \sel_l12_s0$219  <= \$348 ;
   always @(posedge clk)
-    \sel_l13_s0$238  <= \$349 ;
+    \sel_l12_s0$220  <= \$349 ;
   always @(posedge clk)
-    \sel_l13_s0$233  <= \$350 ;
+    \sel_l12_s0$215  <= \$350 ;
   always @(posedge clk)
     sel_l19_s0 <= \$351 ;
   always @(posedge clk)
-    \sel_l19_s0$274  <= \$352 ;
+    \sel_l19_s0$268  <= \$352 ;
   always @(posedge clk)
-    \sel_l19_s0$276  <= \$353 ;
+    \sel_l19_s0$270  <= \$353 ;
   always @(posedge clk)
-    \sel_l19_s0$278  <= \$354 ;
+    \sel_l19_s0$272  <= \$354 ;
   always @(posedge clk)
-    \sel_l19_s0$280  <= \$355 ;
+    \sel_l19_s0$274  <= \$355 ;
   always @(posedge clk)
-    \sel_l19_s0$282  <= \$356 ;
+    \sel_l19_s0$276  <= \$356 ;
   always @(posedge clk)
-    \sel_l19_s0$284  <= \$357 ;
+    \sel_l19_s0$278  <= \$357 ;
   always @(posedge clk)
-    \sel_l19_s0$286  <= \$358 ;
+    \sel_l19_s0$280  <= \$358 ;
   always @(posedge clk)
-    \sel_l19_s0$288  <= \$359 ;
+    \sel_l19_s0$282  <= \$359 ;
   always @(posedge clk)
-    \sel_l19_s0$275  <= \$360 ;
+    \sel_l19_s0$269  <= \$360 ;
   always @(posedge clk)
-    \sel_l19_s0$277  <= \$361 ;
+    \sel_l19_s0$271  <= \$361 ;
   always @(posedge clk)
-    \sel_l19_s0$279  <= \$362 ;
+    \sel_l19_s0$273  <= \$362 ;
   always @(posedge clk)
-    \sel_l19_s0$281  <= \$363 ;
+    \sel_l19_s0$275  <= \$363 ;
   always @(posedge clk)
-    \sel_l19_s0$283  <= \$364 ;
+    \sel_l19_s0$277  <= \$364 ;
   always @(posedge clk)
-    \sel_l19_s0$285  <= \$365 ;
+    \sel_l19_s0$279  <= \$365 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$366  = \sel_l19_s0$287 ;
+    \$366  = \sel_l19_s0$281 ;
     if (i__ready) begin
       \$366  = sel_s18_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$367  = \sel_l19_s0$289 ;
+    \$367  = \sel_l19_s0$283 ;
     if (i__ready) begin
       \$367  = sel_s11_hi[12:9];
     end
@@ -1389,464 +1389,464 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = \sel_l7_s0$116 ;
+    \$285  = \sel_l6_s0$101 ;
     if (i__ready) begin
-      \$285  = sel_c25_min[7:0];
+      \$285  = sel_c18_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = \sel_l7_s0$121 ;
+    \$286  = \sel_l6_s0$106 ;
     if (i__ready) begin
-      \$286  = sel_c25_min[8];
+      \$286  = sel_c18_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = sel_l7_s0;
+    \$287  = sel_l6_s0;
     if (i__ready) begin
-      \$287  = sel_c25_min[12:9];
+      \$287  = sel_c18_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = \sel_l7_s0$118 ;
+    \$288  = \sel_l6_s0$146 ;
     if (i__ready) begin
       \$288  = sel_c20_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = \sel_l7_s0$120 ;
+    \$289  = \sel_l6_s0$148 ;
     if (i__ready) begin
       \$289  = sel_c20_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$290  = \sel_l7_s0$117 ;
+    \$290  = \sel_l6_s0$145 ;
     if (i__ready) begin
       \$290  = sel_c20_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$291  = \sel_l7_s0$124 ;
+    \$291  = \sel_l6_s0$110 ;
     if (i__ready) begin
-      \$291  = sel_c26_min[7:0];
+      \$291  = sel_c17_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$292  = \sel_l7_s0$129 ;
+    \$292  = \sel_l6_s0$115 ;
     if (i__ready) begin
-      \$292  = sel_c26_min[8];
+      \$292  = sel_c17_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$293  = \sel_l7_s0$123 ;
+    \$293  = \sel_l6_s0$109 ;
     if (i__ready) begin
-      \$293  = sel_c26_min[12:9];
+      \$293  = sel_c17_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$294  = \sel_l7_s0$126 ;
+    \$294  = \sel_l6_s0$119 ;
     if (i__ready) begin
-      \$294  = sel_c27_min[7:0];
+      \$294  = sel_c21_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$295  = \sel_l7_s0$128 ;
+    \$295  = \sel_l6_s0$124 ;
     if (i__ready) begin
-      \$295  = sel_c27_min[8];
+      \$295  = sel_c21_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$296  = \sel_l7_s0$125 ;
+    \$296  = \sel_l6_s0$118 ;
     if (i__ready) begin
-      \$296  = sel_c27_min[12:9];
+      \$296  = sel_c21_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$297  = \sel_l7_s0$132 ;
+    \$297  = \sel_l6_s0$121 ;
     if (i__ready) begin
-      \$297  = sel_c27_max[7:0];
+      \$297  = sel_c19_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$298  = \sel_l7_s0$137 ;
+    \$298  = \sel_l6_s0$123 ;
     if (i__ready) begin
-      \$298  = sel_c27_max[8];
+      \$298  = sel_c19_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$299  = \sel_l7_s0$131 ;
+    \$299  = \sel_l6_s0$120 ;
     if (i__ready) begin
-      \$299  = sel_c27_max[12:9];
+      \$299  = sel_c19_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$300  = \sel_l7_s0$134 ;
+    \$300  = \sel_l6_s0$112 ;
     if (i__ready) begin
-      \$300  = sel_c26_max[7:0];
+      \$300  = sel_c22_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$301  = \sel_l7_s0$136 ;
+    \$301  = \sel_l6_s0$114 ;
     if (i__ready) begin
-      \$301  = sel_c26_max[8];
+      \$301  = sel_c22_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$302  = \sel_l7_s0$133 ;
+    \$302  = \sel_l6_s0$111 ;
     if (i__ready) begin
-      \$302  = sel_c26_max[12:9];
+      \$302  = sel_c22_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$303  = \sel_l7_s0$141 ;
+    \$303  = \sel_l6_s0$128 ;
     if (i__ready) begin
-      \$303  = sel_c28_min[7:0];
+      \$303  = sel_c20_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$304  = \sel_l7_s0$146 ;
+    \$304  = \sel_l6_s0$133 ;
     if (i__ready) begin
-      \$304  = sel_c28_min[8];
+      \$304  = sel_c20_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$305  = \sel_l7_s0$140 ;
+    \$305  = \sel_l6_s0$127 ;
     if (i__ready) begin
-      \$305  = sel_c28_min[12:9];
+      \$305  = sel_c20_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$306  = \sel_l7_s0$143 ;
+    \$306  = \sel_l6_s0$137 ;
     if (i__ready) begin
-      \$306  = sel_c29_min[7:0];
+      \$306  = sel_c23_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$307  = \sel_l7_s0$145 ;
+    \$307  = \sel_l6_s0$142 ;
     if (i__ready) begin
-      \$307  = sel_c29_min[8];
+      \$307  = sel_c23_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = \sel_l7_s0$142 ;
+    \$308  = \sel_l6_s0$136 ;
     if (i__ready) begin
-      \$308  = sel_c29_min[12:9];
+      \$308  = sel_c23_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = \sel_l7_s0$150 ;
+    \$309  = \sel_l6_s0$139 ;
     if (i__ready) begin
-      \$309  = sel_c29_max[7:0];
+      \$309  = sel_c18_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \sel_l7_s0$155 ;
+    \$310  = \sel_l6_s0$141 ;
     if (i__ready) begin
-      \$310  = sel_c29_max[8];
+      \$310  = sel_c18_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \sel_l7_s0$149 ;
+    \$311  = \sel_l6_s0$138 ;
     if (i__ready) begin
-      \$311  = sel_c29_max[12:9];
+      \$311  = sel_c18_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \sel_l7_s0$152 ;
+    \$312  = \sel_l6_s0$130 ;
     if (i__ready) begin
-      \$312  = sel_c28_max[7:0];
+      \$312  = sel_c24_min[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \sel_l7_s0$154 ;
+    \$313  = \sel_l6_s0$132 ;
     if (i__ready) begin
-      \$313  = sel_c28_max[8];
+      \$313  = sel_c24_min[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$314  = \sel_l7_s0$151 ;
+    \$314  = \sel_l6_s0$129 ;
     if (i__ready) begin
-      \$314  = sel_c28_max[12:9];
+      \$314  = sel_c24_min[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$315  = \sel_l7_s0$159 ;
+    \$315  = \sel_l6_s0$103 ;
     if (i__ready) begin
-      \$315  = sel_c25_max[7:0];
+      \$315  = sel_c22_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$316  = \sel_l7_s0$164 ;
+    \$316  = \sel_l6_s0$105 ;
     if (i__ready) begin
-      \$316  = sel_c25_max[8];
+      \$316  = sel_c22_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$317  = \sel_l7_s0$158 ;
+    \$317  = \sel_l6_s0$102 ;
     if (i__ready) begin
-      \$317  = sel_c25_max[12:9];
+      \$317  = sel_c22_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$318  = \sel_l7_s0$199 ;
+    \$318  = \sel_l6_s0$286 ;
     if (i__ready) begin
       \$318  = sel_c23_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$319  = \sel_l7_s0$200 ;
+    \$319  = \sel_l6_s0$287 ;
     if (i__ready) begin
       \$319  = sel_c23_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$320  = \sel_l7_s0$196 ;
+    \$320  = \sel_l6_s0$288 ;
     if (i__ready) begin
       \$320  = sel_c23_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$321  = \sel_l7_s0$161 ;
+    \$321  = \sel_l6_s0$162 ;
     if (i__ready) begin
       \$321  = sel_c21_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$322  = \sel_l7_s0$163 ;
+    \$322  = \sel_l6_s0$164 ;
     if (i__ready) begin
       \$322  = sel_c21_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$323  = \sel_l7_s0$160 ;
+    \$323  = \sel_l6_s0$161 ;
     if (i__ready) begin
       \$323  = sel_c21_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$324  = \sel_l7_s0$201 ;
+    \$324  = \sel_l6_s0$289 ;
     if (i__ready) begin
       \$324  = sel_c24_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$325  = \sel_l7_s0$202 ;
+    \$325  = \sel_l6_s0$290 ;
     if (i__ready) begin
       \$325  = sel_c24_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$326  = \sel_l7_s0$197 ;
+    \$326  = \sel_l6_s0$291 ;
     if (i__ready) begin
       \$326  = sel_c24_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$327  = \sel_l13_s0$208 ;
+    \$327  = \sel_l12_s0$190 ;
     if (i__ready) begin
-      \$327  = sel_s0_lo[7:0];
+      \$327  = sel_c43_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$328  = \sel_l13_s0$209 ;
+    \$328  = \sel_l12_s0$191 ;
     if (i__ready) begin
-      \$328  = sel_s0_lo[8];
+      \$328  = sel_c43_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$329  = sel_l13_s0;
+    \$329  = sel_l12_s0;
     if (i__ready) begin
-      \$329  = sel_s0_lo[12:9];
+      \$329  = sel_c43_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$330  = \sel_l13_s0$217 ;
+    \$330  = \sel_l12_s0$199 ;
     if (i__ready) begin
-      \$330  = sel_s1_lo[7:0];
+      \$330  = sel_c38_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$331  = \sel_l13_s0$218 ;
+    \$331  = \sel_l12_s0$200 ;
     if (i__ready) begin
-      \$331  = sel_s1_lo[8];
+      \$331  = sel_c38_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$332  = \sel_l13_s0$214 ;
+    \$332  = \sel_l12_s0$196 ;
     if (i__ready) begin
-      \$332  = sel_s1_lo[12:9];
+      \$332  = sel_c38_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$333  = \sel_l13_s0$226 ;
+    \$333  = \sel_l12_s0$192 ;
     if (i__ready) begin
-      \$333  = sel_s0_hi[7:0];
+      \$333  = sel_c42_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$334  = \sel_l13_s0$227 ;
+    \$334  = \sel_l12_s0$193 ;
     if (i__ready) begin
-      \$334  = sel_s0_hi[8];
+      \$334  = sel_c42_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$335  = \sel_l13_s0$223 ;
+    \$335  = \sel_l12_s0$188 ;
     if (i__ready) begin
-      \$335  = sel_s0_hi[12:9];
+      \$335  = sel_c42_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$336  = \sel_l13_s0$235 ;
+    \$336  = \sel_l12_s0$201 ;
     if (i__ready) begin
-      \$336  = sel_s1_hi[7:0];
+      \$336  = sel_c34_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$337  = \sel_l13_s0$236 ;
+    \$337  = \sel_l12_s0$202 ;
     if (i__ready) begin
-      \$337  = sel_s1_hi[8];
+      \$337  = sel_c34_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$338  = \sel_l13_s0$232 ;
+    \$338  = \sel_l12_s0$197 ;
     if (i__ready) begin
-      \$338  = sel_s1_hi[12:9];
+      \$338  = sel_c34_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$339  = \sel_l13_s0$210 ;
+    \$339  = \sel_l12_s0$208 ;
     if (i__ready) begin
-      \$339  = sel_s2_lo[7:0];
+      \$339  = sel_c39_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$340  = \sel_l13_s0$211 ;
+    \$340  = \sel_l12_s0$209 ;
     if (i__ready) begin
-      \$340  = sel_s2_lo[8];
+      \$340  = sel_c39_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$341  = \sel_l13_s0$206 ;
+    \$341  = \sel_l12_s0$205 ;
     if (i__ready) begin
-      \$341  = sel_s2_lo[12:9];
+      \$341  = sel_c39_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$342  = \sel_l13_s0$219 ;
+    \$342  = \sel_l12_s0$217 ;
     if (i__ready) begin
-      \$342  = sel_s3_lo[7:0];
+      \$342  = \sel_l6_s0$286 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$343  = \sel_l13_s0$220 ;
+    \$343  = \sel_l12_s0$218 ;
     if (i__ready) begin
-      \$343  = sel_s3_lo[8];
+      \$343  = \sel_l6_s0$287 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$344  = \sel_l13_s0$215 ;
+    \$344  = \sel_l12_s0$214 ;
     if (i__ready) begin
-      \$344  = sel_s3_lo[12:9];
+      \$344  = \sel_l6_s0$288 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$345  = \sel_l13_s0$228 ;
+    \$345  = \sel_l12_s0$210 ;
     if (i__ready) begin
-      \$345  = sel_s2_hi[7:0];
+      \$345  = sel_c35_max[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$346  = \sel_l13_s0$229 ;
+    \$346  = \sel_l12_s0$211 ;
     if (i__ready) begin
-      \$346  = sel_s2_hi[8];
+      \$346  = sel_c35_max[8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$347  = \sel_l13_s0$224 ;
+    \$347  = \sel_l12_s0$206 ;
     if (i__ready) begin
-      \$347  = sel_s2_hi[12:9];
+      \$347  = sel_c35_max[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$348  = \sel_l13_s0$237 ;
+    \$348  = \sel_l12_s0$219 ;
     if (i__ready) begin
-      \$348  = sel_s3_hi[7:0];
+      \$348  = \sel_l6_s0$289 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$349  = \sel_l13_s0$238 ;
+    \$349  = \sel_l12_s0$220 ;
     if (i__ready) begin
-      \$349  = sel_s3_hi[8];
+      \$349  = \sel_l6_s0$290 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$350  = \sel_l13_s0$233 ;
+    \$350  = \sel_l12_s0$215 ;
     if (i__ready) begin
-      \$350  = sel_s3_hi[12:9];
+      \$350  = \sel_l6_s0$291 ;
     end
   end
   always @* begin
@@ -1858,98 +1858,98 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$352  = \sel_l19_s0$274 ;
+    \$352  = \sel_l19_s0$268 ;
     if (i__ready) begin
       \$352  = \$267 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$353  = \sel_l19_s0$276 ;
+    \$353  = \sel_l19_s0$270 ;
     if (i__ready) begin
       \$353  = \$269 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$354  = \sel_l19_s0$278 ;
+    \$354  = \sel_l19_s0$272 ;
     if (i__ready) begin
       \$354  = \$271 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$355  = \sel_l19_s0$280 ;
+    \$355  = \sel_l19_s0$274 ;
     if (i__ready) begin
       \$355  = \$273 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$356  = \sel_l19_s0$282 ;
+    \$356  = \sel_l19_s0$276 ;
     if (i__ready) begin
       \$356  = \$275 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$357  = \sel_l19_s0$284 ;
+    \$357  = \sel_l19_s0$278 ;
     if (i__ready) begin
       \$357  = \$277 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$358  = \sel_l19_s0$286 ;
+    \$358  = \sel_l19_s0$280 ;
     if (i__ready) begin
       \$358  = \$279 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$359  = \sel_l19_s0$288 ;
+    \$359  = \sel_l19_s0$282 ;
     if (i__ready) begin
       \$359  = \$281 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$360  = \sel_l19_s0$275 ;
+    \$360  = \sel_l19_s0$269 ;
     if (i__ready) begin
       \$360  = sel_s8_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$361  = \sel_l19_s0$277 ;
+    \$361  = \sel_l19_s0$271 ;
     if (i__ready) begin
       \$361  = sel_s16_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$362  = \sel_l19_s0$279 ;
+    \$362  = \sel_l19_s0$273 ;
     if (i__ready) begin
       \$362  = sel_s16_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$363  = \sel_l19_s0$281 ;
+    \$363  = \sel_l19_s0$275 ;
     if (i__ready) begin
       \$363  = sel_s17_lo[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$364  = \sel_l19_s0$283 ;
+    \$364  = \sel_l19_s0$277 ;
     if (i__ready) begin
       \$364  = sel_s17_hi[12:9];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$365  = \sel_l19_s0$285 ;
+    \$365  = \sel_l19_s0$279 ;
     if (i__ready) begin
       \$365  = sel_s18_lo[12:9];
     end
@@ -2024,22 +2024,22 @@ module nm_topk_8_16_int8_network(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \o__payload.index[5]  = o__payload[103:100];
   assign \o__payload.index[6]  = o__payload[107:104];
   assign \o__payload.index[7]  = o__payload[111:108];
-  assign o__payload[111:108] = \sel_l19_s0$289 ;
-  assign o__payload[79:72] = \sel_l19_s0$288 ;
-  assign o__payload[107:104] = \sel_l19_s0$287 ;
-  assign o__payload[71:64] = \sel_l19_s0$286 ;
-  assign o__payload[103:100] = \sel_l19_s0$285 ;
-  assign o__payload[63:56] = \sel_l19_s0$284 ;
-  assign o__payload[99:96] = \sel_l19_s0$283 ;
-  assign o__payload[55:48] = \sel_l19_s0$282 ;
-  assign o__payload[95:92] = \sel_l19_s0$281 ;
-  assign o__payload[47:40] = \sel_l19_s0$280 ;
-  assign o__payload[91:88] = \sel_l19_s0$279 ;
-  assign o__payload[39:32] = \sel_l19_s0$278 ;
-  assign o__payload[87:84] = \sel_l19_s0$277 ;
-  assign o__payload[31:24] = \sel_l19_s0$276 ;
-  assign o__payload[83:80] = \sel_l19_s0$275 ;
-  assign o__payload[23:16] = \sel_l19_s0$274 ;
+  assign o__payload[111:108] = \sel_l19_s0$283 ;
+  assign o__payload[79:72] = \sel_l19_s0$282 ;
+  assign o__payload[107:104] = \sel_l19_s0$281 ;
+  assign o__payload[71:64] = \sel_l19_s0$280 ;
+  assign o__payload[103:100] = \sel_l19_s0$279 ;
+  assign o__payload[63:56] = \sel_l19_s0$278 ;
+  assign o__payload[99:96] = \sel_l19_s0$277 ;
+  assign o__payload[55:48] = \sel_l19_s0$276 ;
+  assign o__payload[95:92] = \sel_l19_s0$275 ;
+  assign o__payload[47:40] = \sel_l19_s0$274 ;
+  assign o__payload[91:88] = \sel_l19_s0$273 ;
+  assign o__payload[39:32] = \sel_l19_s0$272 ;
+  assign o__payload[87:84] = \sel_l19_s0$271 ;
+  assign o__payload[31:24] = \sel_l19_s0$270 ;
+  assign o__payload[83:80] = \sel_l19_s0$269 ;
+  assign o__payload[23:16] = \sel_l19_s0$268 ;
   assign o__payload[15:0] = sel_l19_s0;
   assign \$50  = 4'hf;
   assign \$51  = 4'he;

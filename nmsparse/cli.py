@@ -17,8 +17,16 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "mask": ("golden.cli", "print N:M masks of the golden model for a tensor or a small example"),
     "generate": ("gen.cli", "emit Verilog, sidecar JSON and a FuseSoC core for a design point"),
     "crosscheck": ("verif.cli", "stream activations through the RTL and compare with golden masks"),
+    "verify": ("verif.verify_cli", "run the full regression on your own RTL (a directory, a "
+               "sidecar or a FuseSoC core)"),
+    "sidecar": ("verif.sidecar_cli", "draft (init), check or print the schema of sidecar JSON"),
+    "prove": ("verif.formal.cli", "formal proofs: datapath equals the rule, streams lose nothing"),
     "report": ("nmsparse.report.cli", "synthesize, place and route, and write the reports"),
     "quality": ("golden.llm.cli", "perplexity of a real LLM under N:M activation sparsity"),
+    "sweep": ("nmsparse.sweep.cli", "design-space sweep on Dask: generate, verify, synthesize, "
+              "place; table and interactive Pareto page"),
+    "estimate": ("nmsparse.sweep.estimate_cli", "LUT4/FF/Fmax/transistor estimates in "
+                 "milliseconds from models fitted on measured points"),
 }
 
 

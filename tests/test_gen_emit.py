@@ -184,3 +184,12 @@ def test_config_from_args_defaults() -> None:
     gen_cli.add_arguments(parser)
     cfg = gen_cli.config_from_args(parser.parse_args([]))
     assert cfg == TopKConfig(n=8, m=16, fmt="int8", arch="network")
+
+
+def test_combinational_unit_keeps_clock_and_reset_ports(tmp_path: Path) -> None:
+    """pipeline=0 uses no register, but the module still has every port its sidecar lists."""
+    cfg = TopKConfig(n=2, m=4, fmt="int8", arch="rank", pipeline=0)
+    emit(cfg, tmp_path)
+    text = (tmp_path / f"{cfg.name}.v").read_text()
+    ports = {p for _d, _w, p in _PORT.findall(text)}
+    assert ports == set(load_sidecar(tmp_path / f"{cfg.name}.json").ports)

@@ -18,7 +18,7 @@ from amaranth.sim import Simulator
 
 import golden
 from gen.config import FlexLinearConfig, FlexSparseMACConfig, FlexTopKConfig
-from gen.flex import NMTopKFlex, balanced_cuts, decode_pattern
+from gen.flex import NMTopKFlex, decode_pattern
 from gen.flexmac import NMLinearFlex, NMSparseMACFlex
 from gen.sim import combinational_map, pack, run_stream, unpack
 from nmsparse import cli
@@ -115,7 +115,7 @@ def test_sidecar_describes_every_field() -> None:
     with pytest.raises(SidecarError, match="power of two"):
         parse_sidecar(doc)
     doc["params"]["w"], doc["params"]["max_kept"] = 16, 13
-    with pytest.raises(SidecarError, match="max_kept must be in"):
+    with pytest.raises(SidecarError, match="max_kept.*not 13"):
         parse_sidecar(doc)
 
 
@@ -129,34 +129,6 @@ def test_cli_generate_flex(tmp_path, capsys) -> None:
 
 
 # --------------------------------------------------------------------------------- pieces
-
-@pytest.mark.parametrize(("delays", "stages"), [
-    ([1, 1, 1, 1], 2), ([5, 1, 1, 1, 1, 5], 3), ([1.5, 2, 5, 1.5, 5, 1.2, 1.2], 4),
-    ([1, 2, 3], 5), ([2, 2], 0)])
-def test_balanced_cuts_is_optimal(delays, stages) -> None:
-    cuts = balanced_cuts(delays, stages)
-    assert sum(cuts) == stages and (stages == 0 or cuts[-1] >= 1)
-
-    def worst(c):
-        seg, top = 0.0, 0.0
-        for d, k in zip(delays, c, strict=True):
-            seg += d
-            if k:
-                top, seg = max(top, seg), 0.0
-        return top
-
-    best = min(worst(list(c)) for c in itertools.product(range(stages + 1), repeat=len(delays))
-               if sum(c) == stages and (stages == 0 or c[-1] >= 1))
-    assert worst(cuts) == best
-
-
-def test_balanced_cuts_registers_the_fewest_bits_among_the_fastest() -> None:
-    assert balanced_cuts([1, 1, 1], 2, [5, 1, 9]) == [0, 1, 1]
-    assert balanced_cuts([1, 1, 1], 2, [1, 5, 9]) == [1, 0, 1]
-    # a stage that cannot shorten the worst layer goes where the fewest bits are live
-    assert balanced_cuts([4, 1, 1], 3, [9, 2, 7]) == [1, 1, 1]
-    assert balanced_cuts([4, 1, 1], 4, [9, 2, 7]) == [1, 2, 1]
-
 
 @pytest.mark.parametrize(("w", "s"), [(4, 2), (8, 4), (8, 6), (16, 8), (16, 3), (32, 16),
                                       (64, 32)])

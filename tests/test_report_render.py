@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nmsparse.report import analysis, baselines, cli, parse, records, render
+from nmsparse.report import analysis, baselines, cli, parse, records
 
 FIX = Path(__file__).parent / "fixtures" / "report"
 TOPK = FIX / "topk_2_4_int8_rank"

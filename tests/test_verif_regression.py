@@ -1,22 +1,21 @@
 """The cocotb regression through Verilator: every module of ``hdl/`` (or ``$NMSPARSE_HDL_DIR``).
 
-One pytest test per module builds it once (``sim_build/<module>-<hash>``, shared safely by
-``pytest -n`` workers) and replays the whole regression of :func:`verif.vectors.
-regression_scenarios` in one simulator run: directed edge cases, random groups under every
-idle x back-pressure pattern, reset mid-stream, exact latency and full throughput, MAC rows
-with ``last`` and accumulator wrap-around, and real SmolLM2 activations. The ``slow`` variant
-runs eight times as many groups.
+One pytest test per module builds it once (``~/.cache/nmsparse/sim_build/<module>-<hash>``,
+shared safely by ``pytest -n`` workers) and replays the whole regression of
+:func:`verif.regression.run_module` in one simulator run: directed edge cases, random groups
+under every idle x back-pressure pattern, reset mid-stream, exact latency and full
+throughput, MAC rows with ``last`` and accumulator wrap-around, and real SmolLM2 activations.
+``nmsparse verify`` runs the same function. The ``slow`` variant runs eight times as many
+groups.
 """
 
 from __future__ import annotations
-
-import functools
 
 import pytest
 from conftest import seed
 
 from nmsparse.contract import sidecar
-from verif import runner, vectors
+from verif import regression, runner
 
 
 def _modules() -> list[str]:
@@ -30,19 +29,12 @@ def _modules() -> list[str]:
 MODULES = _modules()
 
 
-@functools.cache
-def _acts():
-    return vectors.load_activations("default") if vectors.DEFAULT_ACTIVATIONS.is_file() else None
-
-
 def _run(name: str, *, slow: bool) -> runner.SimResult:
     sc = sidecar.find_module(runner.hdl_dir(), name)
     s = seed()
-    scen = vectors.regression_scenarios(sc, s, activations=_acts(), slow=slow)
-    res = runner.run_vectors(sc, scen, seed=s, tag="slow" if slow else "regr")
-    for rec in res.scenarios:
-        print(f"{name}: {rec.name}: {rec.groups} groups, {rec.mismatches} mismatches, "
-              f"latency {rec.latencies}, {rec.groups_per_second:.0f} groups/s")
+    res = regression.run_module(sc, seed=s, slow=slow)
+    for line in regression.scenario_lines(res):
+        print(f"{name}: {line}")
     print(f"{name}: seed {s}, build {res.build_seconds:.1f} s, simulation {res.sim_seconds:.1f} s")
     return res
 

@@ -110,7 +110,7 @@ def test_sidecar_errors_are_clear(tmp_path):
     raw = json.loads((EXAMPLE / "nm_topk_2_4_int8_example.json").read_text())
     del raw["ports"]["o__payload"]["fields"]["index"]
     bad.write_text(json.dumps(raw))
-    with pytest.raises(ValueError, match="no field 'index'"):
+    with pytest.raises(ValueError, match="missing key 'ports.o__payload.fields.index'"):
         sidecar.load_sidecar(bad)
 
 

@@ -25,10 +25,11 @@ from __future__ import annotations
 import itertools
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from nmsparse.contract.formats import get_format, signed
+from nmsparse.contract.sidecar import STREAM_PORTS as _STREAM
 from nmsparse.contract.sidecar import Port, Sidecar
 from nmsparse.contract.vectors import Segment
 
@@ -216,6 +217,9 @@ def decode(port: Port, payload: int, lane: int, fmt: str) -> dict[str, str]:
 
 @dataclass
 class PhaseResult:
+    """What one phase observed. ``timed_out``: nothing moved for ``timeout`` cycles (the
+    phase was abandoned); ``valid_seen``: ``o__valid`` was high on some edge."""
+
     outputs: list[int] = field(default_factory=list)
     out_cycles: list[int] = field(default_factory=list)
     in_cycles: list[int] = field(default_factory=list)
@@ -223,6 +227,26 @@ class PhaseResult:
     cycles: int = 0
     seconds: float = 0.0
     input_done: bool = True
+    timed_out: bool = False
+    valid_seen: bool = False
+    end_cycle: int = 0
+
+    def stall_text(self, n_inputs: int, n_expected: int, timeout: int) -> str:
+        """One line saying where a phase that timed out stopped."""
+        text = f"timeout: no transfer for {timeout} cycles (stopped at cycle {self.end_cycle}); "
+        if not self.valid_seen:
+            text += f"o__valid never went high (0 of {n_expected} output transfers)"
+        elif self.out_cycles:
+            text += (f"{len(self.outputs)} of {n_expected} output transfers, the last "
+                     f"(#{len(self.outputs) - 1}) at cycle {self.out_cycles[-1]}")
+        else:
+            text += "o__valid went high but no output transfer completed (o__ready low?)"
+        text += f"; {len(self.in_cycles)} of {n_inputs} input transfers accepted"
+        if self.in_cycles:
+            text += f", the last (#{len(self.in_cycles) - 1}) at cycle {self.in_cycles[-1]}"
+        if not self.input_done:
+            text += " (i__ready stuck low?)"
+        return text
 
 
 class Scoreboard:
@@ -297,22 +321,39 @@ class Scoreboard:
 
 
 class Testbench:
-    """Drives one module from its sidecar: clock, reset, driver, back-pressure, monitor."""
+    """Drives one module from its sidecar: clock, reset, driver, back-pressure, monitor.
+
+    Raises
+    ------
+    ValueError
+        A port of the sidecar is missing in the simulated design or has another width (one
+        line; the regression reports it as an interface error, not a crash).
+    """
 
     def __init__(self, dut, sc: Sidecar) -> None:
         self.dut, self.sc = dut, sc
+        sigs = {}
+        for name, port in sc.ports.items():
+            try:
+                handle = getattr(dut, name)
+            except AttributeError:
+                raise ValueError(f"{sc.module}: the Verilog has no port {name}, which the "
+                                 f"sidecar lists") from None
+            sigs[name] = _Sig(handle)
+            if sigs[name].width != port.width:
+                raise ValueError(f"{sc.module}: {name} is {sigs[name].width} bits in the "
+                                 f"Verilog but {port.width} in the sidecar")
         self.clk = dut.clk
-        self.rst = _Sig(dut.rst)
-        self.i_payload = _Sig(dut.i__payload)
-        self.i_valid = _Sig(dut.i__valid)
-        self.i_ready = _Sig(dut.i__ready)
-        self.o_payload = _Sig(dut.o__payload)
-        self.o_valid = _Sig(dut.o__valid)
-        self.o_ready = _Sig(dut.o__ready)
-        for sig, port in ((self.i_payload, sc.i), (self.o_payload, sc.o)):
-            if sig.width != port.width:
-                raise ValueError(f"{port.name} is {sig.width} bits in the Verilog but "
-                                 f"{port.width} in the sidecar")
+        self.rst = sigs["rst"]
+        self.i_payload = sigs["i__payload"]
+        self.i_valid = sigs["i__valid"]
+        self.i_ready = sigs["i__ready"]
+        self.o_payload = sigs["o__payload"]
+        self.o_valid = sigs["o__valid"]
+        self.o_ready = sigs["o__ready"]
+        # inputs beyond the stream ports are held at 0 (the sidecar lists them)
+        self._extra_inputs = [sigs[n] for n, p in sc.ports.items()
+                              if p.dir == "in" and n not in _STREAM]
         self.cycle = 0
         self._edge = None
 
@@ -322,6 +363,8 @@ class Testbench:
 
         Clock(self.clk, 10, unit="ns").start()
         self._edge = RisingEdge(self.clk)
+        for sig in self._extra_inputs:
+            sig.write_int(0)
         self.i_valid.write_bin("0")
         self.o_ready.write_bin("0")
         self.i_payload.write_int(0)
@@ -342,9 +385,15 @@ class Testbench:
 
     async def run_phase(self, items: Sequence[str], n_expected: int, *, idle: Iterator[int],
                         bp: Iterator[int], reset_after: bool = False, timeout: int = 1000,
-                        drain: int = 8) -> PhaseResult:
+                        drain: int = 8,
+                        progress: Callable[[int, list[int], list[int]], None] | None = None,
+                        every: int = 4096) -> PhaseResult:
         """Stream ``items``; collect outputs until ``n_expected`` arrived (plus ``drain`` cycles
-        to catch extra ones), or reset right after the last input is accepted."""
+        to catch extra ones), or reset right after the last input is accepted.
+
+        A phase in which nothing moves for ``timeout`` cycles is abandoned (``timed_out``)
+        and the design is reset. ``progress(cycle, input cycles, output cycles)`` is called
+        every ``every`` cycles (the runner reports it if the simulator hangs)."""
         drv = StreamDriver(self.i_payload, self.i_valid, self.i_ready, idle)
         bpg = Backpressure(self.o_ready, bp)
         mon = StreamMonitor(self.o_payload, self.o_valid, bpg)
@@ -356,6 +405,8 @@ class Testbench:
         quiet = 0
         last_progress = c0
         extra = drain + self.sc.latency
+        timed_out = valid_seen = False
+        o_valid = self.o_valid
         bpg.drive()
         drv.drive()
         while True:
@@ -367,6 +418,8 @@ class Testbench:
             mon.sample(cyc)
             if len(mon.payloads) != n_out:
                 last_progress = cyc
+            elif not valid_seen and o_valid.high():
+                valid_seen = True
             if drv.done:
                 if reset_after:
                     break
@@ -375,7 +428,10 @@ class Testbench:
                     if quiet > extra:
                         break
             if cyc - last_progress > timeout:
-                break  # neither input accepted nor output produced for `timeout` cycles
+                timed_out = True  # neither input accepted nor output produced for `timeout`
+                break
+            if progress is not None and cyc % every == 0:
+                progress(cyc, drv.accepted_cycles, mon.cycles)
             bpg.drive()
             drv.drive()
         drv.idle_now()
@@ -383,9 +439,10 @@ class Testbench:
             outputs=[int(s, 2) if set(s) <= {"0", "1"} else -1 for s in mon.payloads],
             out_cycles=mon.cycles, in_cycles=drv.accepted_cycles,
             stall_cycles=drv.stall_cycles, cycles=self.cycle - c0,
-            seconds=time.perf_counter() - t0,
+            seconds=time.perf_counter() - t0, timed_out=timed_out,
+            valid_seen=valid_seen or bool(mon.cycles), end_cycle=self.cycle,
         )
         res.input_done = drv.done
-        if reset_after:
+        if reset_after or timed_out:
             await self.reset()
         return res

@@ -33,9 +33,14 @@ Step = Callable[[Any], Any]
 
 @dataclass(frozen=True)
 class Layer:
-    """One combinational layer of a lane: a name, for schedules and reports."""
+    """One combinational layer of a lane.
+
+    ``delay_ns`` is the architecture's delay model for it (logic and routing on ECP5 in the
+    project's flow), which the scheduler (:mod:`gen.schedule`) sums per register segment.
+    """
 
     name: str
+    delay_ns: float = 1.0
 
 
 class Architecture:
@@ -68,8 +73,25 @@ class Architecture:
         return 1
 
     def default_pipeline(self) -> int:  # pragma: no cover - abstract
-        """Register stages used when the configuration gives none."""
+        """Register stages used when the configuration gives neither stages nor a clock."""
         raise NotImplementedError
+
+    def live_bits(self) -> list[int]:
+        """Bits a register after each layer would hold: a dry-run build that records the
+        width of the live values at every ``step``."""
+        from amaranth.hdl import Fragment, Module, Signal
+
+        from ..pipeline import Stepper
+
+        cfg = self.config
+        probe: list[int] = []
+        m = Module()
+        data = [Signal(cfg.width, name=f"probe_x{j}") for j in range(cfg.m)]
+        step = Stepper(m, Signal(), [0] * len(self.layers()), "probe", probe=probe)
+        self.build(m, step, data, None, "probe")
+        step.finish()
+        Fragment.get(m, None)  # the dry run is an elaboration like any other
+        return probe
 
     def metrics(self) -> dict[str, int]:
         """Extra sidecar figures of the architecture (names ending in ``comparators`` are

@@ -28,7 +28,8 @@ def _slots(p: Mapping) -> str:
 
 _FLEX_IN = ("data", "m_log2", "n")
 _FLEX_OUT = ("mask", "values", "index", "count", "m_log2", "n", "err")
-_FLEX_PARAMS = ("w", "fmt", "width", "index_width", "max_kept")
+_FLEX_PARAMS = ("w", "fmt", "width", "index_width", "max_kept", "m_log2_width", "n_width",
+                "count_width")
 
 
 @dataclass(frozen=True)

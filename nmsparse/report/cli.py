@@ -20,7 +20,7 @@ from pathlib import Path
 from nmsparse.contract import toolchain
 from nmsparse.contract.progress import Progress
 
-from . import baselines, cache, records, render, synth
+from . import baselines, cache, families, records, render, synth
 
 __all__ = ["add_arguments", "run", "build", "write_reports"]
 
@@ -84,6 +84,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "reports/baselines/resources.json)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="time allowed per tool run (default: none)")
+    parser.add_argument("--families", default="", metavar="LIST",
+                        help="also measure these FPGA families: xilinx (7-series, post-synthesis "
+                             "estimates), nexus (CrossLink-NX place and route); without it, "
+                             "their cached results are reported and nothing more is run")
 
 
 def _say(msg: str) -> None:
@@ -206,7 +210,8 @@ def write_reports(recs: list[dict], out_dir: Path) -> tuple[Path, Path, Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     tools = next((r["tools"] for r in recs if r.get("tools")), None)
     meta = {"device": synth.DEVICE, "target_mhz": synth.TARGET_MHZ, "seed": synth.SEED,
-            "tools": tools}
+            "tools": tools, "nexus_device": families.NEXUS_DEVICE,
+            "xilinx_family": families.XILINX_FAMILY}
     doc = {"schema": records.SCHEMA, **meta,
            "sections": {
                "post_synth": "Yosys synth_ecp5 of the module kept as one level of hierarchy "
@@ -214,11 +219,13 @@ def write_reports(recs: list[dict], out_dir: Path) -> tuple[Path, Path, Path]:
                "post_place": "nextpnr-ecp5 --out-of-context, the module in a timing wrapper "
                              "that registers every port (wrapper_ff registers included)",
                "asic": "Yosys synth -flatten; dffunmap; abc -g cmos2; stat -tech cmos; ltp -noff",
+               **families.DESCRIPTIONS,
            },
            "modules": recs}
     res = out_dir / "resources.json"
     res.write_text(json.dumps(doc, indent=1) + "\n")
     cross = records.load_results(out_dir / "crosscheck.json")
+    records.attach_proofs(recs, records.load_results(out_dir / "proofs.json"))
     quality = records.load_results(out_dir / "quality.json")
     md = out_dir / "report.md"
     md.write_text(render.markdown(recs, meta, cross, quality))
@@ -239,9 +246,15 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     points = records.find_points(args.hdl, args.points, args.only)
+    measure_fams = families.parse_families(args.families)
     recs = build(points, args.output, jobs=args.jobs, place=not args.no_place,
                  use_cache=not args.no_cache, timeout=args.timeout,
                  cached_only=args.cached_only)
+    fam = families.build(points, args.output, () if args.cached_only else measure_fams,
+                         jobs=args.jobs, place=not args.no_place,
+                         use_cache=not args.no_cache, timeout=args.timeout)
+    for rec in recs:
+        records.attach_families(rec, fam.get(rec["module"]))
     res, md, page = write_reports(recs, args.output)
     failed = [r["module"] for r in recs if r.get("error")]
     if args.write_baselines is not None:

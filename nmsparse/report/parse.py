@@ -1,4 +1,4 @@
-"""Parsers for the outputs of Yosys and nextpnr-ecp5.
+"""Parsers for the outputs of Yosys and nextpnr (ECP5; Xilinx 7-series and Nexus at the end).
 
 Every parser takes the text a tool wrote and returns plain numbers under one normalized key
 set, so the rest of the report never looks at tool-specific names:
@@ -33,6 +33,9 @@ __all__ = [
     "cmos_transistors",
     "ltp_depth",
     "yosys_version",
+    "xilinx_synth_resources",
+    "nexus_synth_resources",
+    "nextpnr_nexus_resources",
 ]
 
 # synth_ecp5 cell type -> normalized key
@@ -210,3 +213,96 @@ def yosys_version(text: str) -> str | None:
     if m is None:
         return None
     return f"{m.group(1)} ({m.group(2)})" if m.group(2) else m.group(1)
+
+
+# ----------------------------------------------------------------------------- second families
+# Xilinx 7-series (``synth_xilinx -family xc7``, post-synthesis only) and Lattice Nexus
+# (``synth_nexus``, nextpnr-nexus): the same normalized keys where the meaning is the same
+# (``LUT``, ``FF``, ``DSP``, ``CARRY``, ``COMB``, ``fmax_mhz``), plus the family's own cells.
+
+#: synth_xilinx cell type -> normalized key (every LUT size counts as one ``LUT``)
+XILINX_SYNTH_CELLS: dict[str, str] = {
+    **{f"LUT{k}": "LUT" for k in range(1, 7)},
+    **{ff: "FF" for ff in ("FDRE", "FDSE", "FDCE", "FDPE")},
+    "CARRY4": "CARRY4",
+    "MUXF7": "MUXF7",
+    "MUXF8": "MUXF8",
+    "DSP48E1": "DSP",
+    "SRL16E": "SRL",
+    "SRLC32E": "SRL",
+    "RAMB18E1": "BRAM",
+    "RAMB36E1": "BRAM",
+    "INV": "INV",
+}
+#: synth_nexus cell type -> normalized key
+NEXUS_SYNTH_CELLS: dict[str, str] = {
+    "LUT4": "LUT",
+    "CCU2": "CARRY",
+    "WIDEFN9": "WIDEFN9",
+    **{ff: "FF" for ff in ("FD1P3IX", "FD1P3JX", "FD1P3BX", "FD1P3DX")},
+    **{dsp: "DSP" for dsp in ("MULT9X9", "MULT18X18", "MULT18X36", "MULT36X36",
+                             "MULTPREADD9X9", "MULTPREADD18X18", "MULTADDSUB18X18")},
+    "EBR_CORE": "BRAM",
+    "DPR16X4": "LUTRAM",
+}
+#: nextpnr-nexus utilization bel type -> normalized key
+NEXUS_PLACE_CELLS: dict[str, str] = {
+    "OXIDE_COMB": "COMB",
+    "OXIDE_FF": "FF",
+    "MULT9_CORE": "MULT9",
+    "MULT18_CORE": "MULT18",
+    "OXIDE_EBR": "BRAM",
+    "SEIO33_CORE": "IO",
+}
+_IGNORED_CELLS = ("VHI", "VLO", "GND", "VCC")
+
+
+def _normalized(counts: Mapping[str, int], table: Mapping[str, str]) -> dict[str, int]:
+    out = {key: 0 for key in table.values()}
+    for cell, n in counts.items():
+        if cell in _IGNORED_CELLS:
+            continue
+        key = table.get(cell, cell)
+        out[key] = out.get(key, 0) + n
+    out["cells"] = sum(n for c, n in counts.items() if c not in _IGNORED_CELLS)
+    return out
+
+
+def xilinx_synth_resources(stat_json: str, module: str | None = None) -> dict[str, int]:
+    """Post-synthesis Xilinx 7-series resources of ``module`` from ``stat -json``.
+
+    ``LUT`` (LUT1..LUT6, i.e. 6-input LUT sites before packing), ``FF`` (FDRE/FDSE/FDCE/FDPE),
+    ``CARRY4``, ``MUXF7``, ``MUXF8``, ``DSP`` (DSP48E1), ``SRL``, ``BRAM``, ``INV`` (inverters
+    Vivado folds into LUTs), ``cells``. Post-synthesis estimates: there is no open Xilinx
+    place and route here, so no Fmax.
+    """
+    return _normalized(yosys_cell_counts(stat_json, module), XILINX_SYNTH_CELLS)
+
+
+def nexus_synth_resources(stat_json: str, module: str | None = None) -> dict[str, int]:
+    """Post-synthesis Lattice Nexus resources of ``module`` from ``stat -json``: ``LUT``
+    (LUT4), ``CARRY`` (CCU2, 2 bits of carry chain), ``WIDEFN9`` (LUT5 muxes), ``FF``,
+    ``DSP`` (multiplier primitives), ``BRAM``, ``LUTRAM``, ``cells``."""
+    return _normalized(yosys_cell_counts(stat_json, module), NEXUS_SYNTH_CELLS)
+
+
+def nextpnr_nexus_resources(report_json: str) -> dict[str, float | int | None]:
+    """Post-place Nexus resources and timing from nextpnr-nexus ``--report`` JSON: ``COMB``
+    (OXIDE_COMB: LUT4 or carry half), ``FF``, ``MULT9``, ``MULT18``, ``BRAM``, ``IO``,
+    ``fmax_mhz`` (slowest clock; None without register paths) and ``target_mhz``."""
+    data = _load_json(report_json, "nextpnr-nexus report")
+    util = data.get("utilization")
+    if not isinstance(util, Mapping):
+        raise ParseError("nextpnr-nexus report has no 'utilization'")
+    out: dict[str, float | int | None] = {key: 0 for key in NEXUS_PLACE_CELLS.values()}
+    for bel, key in NEXUS_PLACE_CELLS.items():
+        if bel in util:
+            out[key] = int(util[bel]["used"])
+    fmax = data.get("fmax") or {}
+    if fmax:
+        slowest = min(fmax.values(), key=lambda v: float(v["achieved"]))
+        out["fmax_mhz"] = round(float(slowest["achieved"]), 2)
+        out["target_mhz"] = round(float(slowest["constraint"]), 2)
+    else:
+        out["fmax_mhz"] = out["target_mhz"] = None
+    return out

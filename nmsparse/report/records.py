@@ -15,7 +15,7 @@ from pathlib import Path
 from nmsparse.contract.patterns import pattern_label
 from nmsparse.contract.sidecar import Sidecar, list_modules
 
-__all__ = ["Point", "find_points", "make_record", "load_results", "SCHEMA"]
+__all__ = ["Point", "find_points", "make_record", "attach_families", "load_results", "SCHEMA"]
 
 SCHEMA = 1
 _UNIT_ORDER = {"topk": 0, "spmac": 1, "linear": 2, "dense_mac": 3, "topk_flex": 4,
@@ -127,6 +127,17 @@ def make_record(point: Point, measured: Mapping | None, *, error: str | None = N
     return rec
 
 
+def attach_families(rec: dict, sections: Mapping | None) -> dict:
+    """Add the second families' sections (``xilinx``: post-synthesis estimates; ``nexus``:
+    post-synthesis and post-place) to a record; None where not measured, and
+    ``family_errors`` naming the family and why it failed."""
+    sections = sections or {}
+    for fam in ("xilinx", "nexus"):
+        rec[fam] = sections.get(fam)
+    rec["family_errors"] = dict(sections.get("errors") or {})
+    return rec
+
+
 def load_results(path: str | Path) -> list[dict] | None:
     """Records of ``reports/crosscheck.json`` or ``reports/quality.json``; None if absent.
 
@@ -147,3 +158,12 @@ def load_results(path: str | Path) -> list[dict] | None:
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise ValueError(f"{f} must hold a JSON list of records")
     return data
+
+
+def attach_proofs(recs: Sequence[dict], proofs: list[dict] | None) -> None:
+    """Set each record's ``proven`` from ``reports/proofs.json`` (``nmsparse prove``):
+    its one-line summary, or None when the module was not proven."""
+    by_module = {p.get("module"): p for p in proofs or []}
+    for r in recs:
+        p = by_module.get(r.get("module"))
+        r["proven"] = None if p is None else str(p.get("proven") or "")

@@ -114,7 +114,8 @@ def _topk_table(recs: list[dict], cross) -> Table:
         "Top-k selectors",
         ["module", "N:M", "fmt", "arch", "LUT4", "CCU2C", "PFUMX", "L6MUX", "FF",
          "COMB (placed)", "Fmax MHz", "transistors", "logic depth", "latency", "comparators",
-         "net depth", "index bits/group", "groups checked", "mismatches", "synth+P&R s"],
+         "net depth", "index bits/group", "groups checked", "mismatches", "proven",
+         "synth+P&R s"],
         note="Post-synthesis ECP5 cells of the module alone (LUT4 ... FF); post-place figures "
              "(COMB, Fmax) of the module in a wrapper that registers every port; ASIC proxy "
              "(transistors, gates on the deepest combinational stage) from Yosys abc -g cmos2.",
@@ -126,9 +127,16 @@ def _topk_table(recs: list[dict], cross) -> Table:
             _cell(r, "post_place", "COMB"), _cell(r, "post_place", "fmax_mhz", 1),
             _cell(r, "asic", "transistors"), _cell(r, "asic", "logic_depth"),
             _fmt(r["latency_cycles"]), _fmt(r["comparators"]), _fmt(r["network_depth"]),
-            _fmt(r["index_bits_per_group"]), *_crosscheck_cells(r, cross), _runtime(r),
+            _fmt(r["index_bits_per_group"]), *_crosscheck_cells(r, cross), _proven(r),
+            _runtime(r),
         ])
     return t
+
+
+def _proven(r: Mapping) -> str:
+    """What ``nmsparse prove`` proved for the module (reports/proofs.json)."""
+    p = r.get("proven")
+    return NOT_RUN if p is None else p
 
 
 def _runtime(r: Mapping) -> str:
@@ -142,7 +150,7 @@ def _mac_table(recs: list[dict], cross) -> Table:
         "MAC units (sparse MAC, sparse linear engine, dense baseline)",
         ["module", "unit", "N:M", "fmt", "K", "LUT4", "CCU2C", "PFUMX", "L6MUX", "FF", "DSP",
          "COMB (placed)", "Fmax MHz", "transistors", "logic depth", "latency", "multipliers",
-         "comparators", "groups checked", "mismatches", "synth+P&R s"],
+         "comparators", "groups checked", "mismatches", "proven", "synth+P&R s"],
         note="DSP = MULT18X18D blocks. Latency counts from the group carrying `last` to the "
              "row's output.",
     )
@@ -153,7 +161,7 @@ def _mac_table(recs: list[dict], cross) -> Table:
             _cell(r, "post_place", "COMB"), _cell(r, "post_place", "fmax_mhz", 1),
             _cell(r, "asic", "transistors"), _cell(r, "asic", "logic_depth"),
             _fmt(r["latency_cycles"]), _fmt(r["multipliers"]), _fmt(r["comparators"]),
-            *_crosscheck_cells(r, cross), _runtime(r),
+            *_crosscheck_cells(r, cross), _proven(r), _runtime(r),
         ])
     return t
 
@@ -255,6 +263,42 @@ def _savings_table(records) -> Table:
     return t
 
 
+def _family_cell(rec: Mapping, fam: str, section: str, key: str, digits: int = 0) -> str:
+    if fam in (rec.get("family_errors") or {}):
+        return FAILED
+    sec = (rec.get(fam) or {}).get(section)
+    if not sec:
+        return NOT_RUN
+    return _fmt(sec.get(key), digits)
+
+
+def _families_table(recs: Sequence[dict]) -> Table:
+    """Xilinx 7-series (post-synthesis estimates) and Lattice Nexus (placed) per module."""
+    t = Table(
+        "Second FPGA families: Xilinx 7-series (post-synthesis estimates) and Lattice Nexus",
+        ["module", "Xilinx LUT6 (est.)", "Xilinx FF (est.)", "CARRY4 (est.)", "DSP48 (est.)",
+         "MUXF7 (est.)", "Nexus LUT4", "Nexus CCU2", "Nexus FF", "Nexus DSP",
+         "Nexus COMB (placed)", "Nexus Fmax MHz"],
+        note="Xilinx: Yosys synth_xilinx -family xc7 of the module alone; there is no open "
+             "Xilinx place and route here, so these are post-synthesis ESTIMATES (LUT6 = "
+             "LUT1..LUT6 before Vivado's packing) and there is no Xilinx Fmax. Nexus: Yosys "
+             "synth_nexus of the module alone, then nextpnr-nexus on LIFCL-40-9BG400C (seed "
+             "1) with the module in a scan wrapper that drives every input from a register "
+             "and captures every output (placed COMB includes the wrapper). Measured with "
+             "`nmsparse report --families xilinx,nexus`; 'not run' = not measured yet.",
+    )
+    for r in recs:
+        t.rows.append([
+            r["module"],
+            *[_family_cell(r, "xilinx", "post_synth", k)
+              for k in ("LUT", "FF", "CARRY4", "DSP", "MUXF7")],
+            *[_family_cell(r, "nexus", "post_synth", k) for k in ("LUT", "CARRY", "FF", "DSP")],
+            _family_cell(r, "nexus", "post_place", "COMB"),
+            _family_cell(r, "nexus", "post_place", "fmax_mhz", 1),
+        ])
+    return t
+
+
 def _crosscheck_table(cross: list[dict] | None) -> Table:
     t = Table("RTL vs golden model (cross-check)",
               ["module", "N:M", "fmt", "arch", "groups", "mismatches", "groups/s", "seed",
@@ -350,7 +394,8 @@ def tables(records: Sequence[dict], cross: list[dict] | None,
     out += [_topk_table(topk, cross), _mac_table(mac, cross)]
     if flex:
         out.append(_flex_table(flex, cross))
-    return out + [_savings_table(records), _crosscheck_table(cross), _quality_table(quality)]
+    return out + [_savings_table(records), _families_table(records),
+                  _crosscheck_table(cross), _quality_table(quality)]
 
 
 # ----------------------------------------------------------------------------- summary

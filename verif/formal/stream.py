@@ -1,0 +1,459 @@
+"""Stream-protocol proofs (DESIGN.md section 3) of any module, from its Verilog and sidecar.
+
+::
+
+    shipped .v ─► netlist cut (datapath removed) ─┐
+    sidecar ─► nmprove_stream.sv (wrapper) ───────┴─► SymbiYosys, smtbmc z3: bmc + k-induction
+                 free rst / i__valid / i__payload / o__ready / cut values
+                 contract model: L-stage shift register that moves when the output is not
+                 stalled; counters of transfers in and out; one tagged token
+
+The wrapper instantiates the DUT (the shipped Verilog, read by Yosys; only its datapath cells
+are cut away, see :mod:`verif.formal.netlist`) and asserts, in every reachable state:
+
+- ``latency``: ``o__valid`` is high exactly when a producing transfer (topk: every transfer;
+  MAC units: the ``last`` group of a row) was accepted ``latency`` moving cycles ago and has
+  not left yet (a cycle moves unless ``o__valid & !o__ready``);
+- ``count``: transfers out never exceed transfers in; in flight = the model's count;
+- ``order``: the tagged transfer (any one, chosen by the solver) leaves as output number
+  ``k`` when it entered as producing input number ``k``;
+- ``hold``: while ``o__valid & !o__ready``, ``o__valid`` and ``o__payload`` stay;
+- ``ready``: ``o__ready`` implies ``i__ready`` (full rate), and ``i__ready`` is low while
+  the output is stalled (the pipeline has no room);
+- ``reset``: after a cycle with ``rst``, ``o__valid`` is low and no earlier transfer ever
+  comes out;
+- ``freeze``: during a stall every register of the module keeps its value (the control
+  registers' values are compared, every other register's enable is low); for top-k
+  selectors, every register loads in every moving cycle (so the data moves with the valid).
+
+With ``freeze`` and the stall-free datapath equivalence, an output's payload is the function
+of its own input group under any valid/ready pattern. Induction needs the relation between
+the module's control registers and the model: it is mined from a random simulation of the
+cut netlist and then proven along with the rest (a wrong guess fails, it is never assumed).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nmsparse.contract.sidecar import Sidecar
+
+from . import aig as aigmod
+from . import tools
+from .netlist import FF_TYPES, Netlist, load_netlist
+from .results import Step
+
+__all__ = ["prove_stream", "cut_design", "CutDesign", "PROPERTIES"]
+
+PROPERTIES = ("latency", "count", "order", "hold", "ready", "reset", "freeze", "invariant")
+
+
+@dataclass
+class CutDesign:
+    """The DUT with its datapath cut away, and what the wrapper needs to know of it."""
+
+    path: Path
+    cut_width: int
+    ctrl_names: list[str]  # one per bit of ctrl_q
+    en_count: int
+    free_running: list[str] = field(default_factory=list)  # data registers without enable
+
+
+def cut_design(sc: Sidecar, work: Path) -> CutDesign:
+    """Flatten the module, cut its datapath, expose the control registers and the enables."""
+    dut = tools.stage(work, sc.verilog)
+    tools.yosys(work, f"read_verilog {dut}\nhierarchy -top {sc.module}\nproc\nflatten\n"
+                      "opt\nopt_clean\nwrite_json net.json\n", log="net.log")
+    net = load_netlist(work / "net.json", sc.module)
+    ctrl = net.cone(net.port_bits("o__valid") + net.port_bits("i__ready"))
+    keep = set(ctrl) | net.cone(net.port_bits("o__payload"), through_ff_data=False)
+    ffs = net.ffs()
+    en_bits: list[int] = []
+    free: list[str] = []
+    for name, c in ffs.items():
+        if name in ctrl:
+            continue
+        en = c["connections"].get("EN")
+        if en is None:
+            free.append(name)
+            continue
+        for b in en:
+            if b not in en_bits:
+                en_bits.append(b)
+    keep |= net.cone([b for b in en_bits if isinstance(b, int)])
+    ctrl_bits: list[int] = []
+    names: list[str] = []
+    for name in sorted(ctrl):
+        c = net.cells[name]
+        if c["type"] in FF_TYPES:
+            for k, b in enumerate(c["connections"]["Q"]):
+                ctrl_bits.append(b)
+                names.append(f"{_ff_name(net, b, name)}[{k}]")
+    cut_bits = net.cut(keep)
+    net.add_output("ctrl_q", ctrl_bits)
+    net.add_output("ff_en", [b if isinstance(b, int) else b for b in en_bits] or ["1"])
+    path = work / "cut.json"
+    net.write(path)
+    return CutDesign(path, len(cut_bits), names, max(1, len(en_bits)), free)
+
+
+def _ff_name(net: Netlist, bit: int, cell: str) -> str:
+    for n, info in net.module["netnames"].items():
+        if bit in info["bits"] and not n.startswith("$"):
+            return n
+    return cell
+
+
+# ----------------------------------------------------------------------------- the model
+
+
+def _producing(sc: Sidecar) -> str:
+    """Verilog condition on ``i_payload`` of a transfer that makes an output."""
+    if sc.unit == "topk":
+        return "1'b1"
+    last = sc.i.fields["last"]
+    return f"i_payload[{last.offset}]"
+
+
+def _last_bit(sc: Sidecar) -> str:
+    if "last" in sc.i.fields:
+        return f"i_payload[{sc.i.fields['last'].offset}]"
+    return "1'b1"
+
+
+class _Model:
+    """Python twin of the wrapper's contract model (for mining), bit-parallel over runs."""
+
+    def __init__(self, latency: int, full: int) -> None:
+        self.L, self.full = latency, full
+        self.sv = [0] * latency
+        self.sp = [0] * latency
+        self.sl = [0] * latency
+
+    def step(self, rst: int, i_x: int, prod: int, last: int, move: int) -> None:
+        L, full = self.L, self.full
+        keep = ~move & full
+        for arr, new in ((self.sv, i_x), (self.sp, prod), (self.sl, last)):
+            shifted = [new] + arr[: L - 1]
+            for k in range(L):
+                arr[k] = ((shifted[k] & move) | (arr[k] & keep)) & ~rst & full
+
+    def signals(self) -> dict[str, int]:
+        out = {}
+        for k in range(self.L):
+            out[f"sv[{k}]"], out[f"sp[{k}]"], out[f"sl[{k}]"] = self.sv[k], self.sp[k], self.sl[k]
+        return out
+
+
+def mine_invariants(sc: Sidecar, cd: CutDesign, work: Path, runs: int = 64,
+                    cycles: int = 48, seed: int = 1) -> list[str]:
+    """Verilog conditions relating each control register to the model, true on a random
+    simulation of the cut netlist (candidates only: the proof checks them)."""
+    script = (f"read_json {cd.path.name}\nhierarchy -top {sc.module}\nproc\nopt_clean\n"
+              "techmap\nopt -fast\ndffunmap\naigmap\nopt_clean\n"
+              "write_aiger -ascii -map mine.map mine.aag\n")
+    tools.yosys(work, script, log="mine.log")
+    g = aigmod.read_aiger(work / "mine.aag", work / "mine.map")
+    rng = random.Random(seed)
+    full = (1 << runs) - 1
+    L = sc.latency
+
+    def rand(p: float) -> int:
+        return sum(1 << r for r in range(runs) if rng.random() < p)
+
+    state = {v: rng.getrandbits(runs) for v in g.latches}
+    model = _Model(L, full)
+    ctrl = g.outputs.get("ctrl_q", [])
+    nq = len(ctrl)
+    last_off = sc.i.fields["last"].offset if "last" in sc.i.fields else None
+    # candidates: (kind, q, a, b): q == a; q == ~a; (a -> q == b)
+    sigs = list(model.signals())
+    alive_eq = {(q, s, inv) for q in range(nq) for s in sigs for inv in (0, 1)}
+    alive_imp = {(q, gsig, s) for q in range(nq) for gsig in sigs if gsig.startswith("sv")
+                 for s in sigs}
+    for cyc in range(cycles):
+        rst = full if cyc == 0 else rand(0.04)
+        vals = {}
+        for lits in g.inputs.values():
+            for lit in lits:
+                vals[lit >> 1] = rng.getrandbits(runs)
+        for lit in g.inputs.get("rst", []):
+            vals[lit >> 1] = rst
+        for lit in g.inputs.get("i__valid", []):
+            vals[lit >> 1] = rand(0.7)
+        for lit in g.inputs.get("o__ready", []):
+            vals[lit >> 1] = rand(0.6)
+        if last_off is not None:
+            vals[g.inputs["i__payload"][last_off] >> 1] = rand(0.4)
+        vals.update(state)
+        roots = (g.outputs["o__valid"] + g.outputs["i__ready"] + ctrl
+                 + [g.latches[v] for v in state])
+        res = g.evaluate(vals, roots)
+        o_valid, i_ready = res[0] & full, res[1] & full
+        qv = [x & full for x in res[2: 2 + nq]]
+        nxt = res[2 + nq:]
+        if cyc > 0:
+            sv = model.signals()
+            for q, s, inv in list(alive_eq):
+                want = (~sv[s] & full) if inv else sv[s]
+                if qv[q] != want:
+                    alive_eq.discard((q, s, inv))
+            for q, gs, s in list(alive_imp):
+                if (qv[q] ^ sv[s]) & sv[gs]:
+                    alive_imp.discard((q, gs, s))
+        i_valid = vals[g.inputs["i__valid"][0] >> 1] & full
+        o_ready = vals[g.inputs["o__ready"][0] >> 1] & full
+        stalled = o_valid & ~o_ready & full
+        i_x = i_valid & i_ready & ~rst & full
+        last = vals[g.inputs["i__payload"][last_off] >> 1] & full if last_off is not None \
+            else full
+        prod = i_x & last if last_off is not None else i_x
+        model.step(rst, i_x, prod, last, ~stalled & full)
+        state = {v: x & full for v, x in zip(state, nxt, strict=True)}
+    out = []
+    for q in range(nq):
+        eqs = sorted((s, inv) for qq, s, inv in alive_eq if qq == q)
+        if eqs:
+            s, inv = eqs[0]
+            out.append(f"ctrl_q[{q}] == {'!' if inv else ''}{s}")
+            continue
+        imps = sorted((gs, s) for qq, gs, s in alive_imp if qq == q)
+        if imps:
+            gs, s = imps[0]
+            out.append(f"!{gs} || ctrl_q[{q}] == {s}")
+    return out
+
+
+def wrapper(sc: Sidecar, cd: CutDesign, invariants: list[str]) -> tuple[str, dict[int, str]]:
+    """The formal wrapper (SystemVerilog for ``read_verilog -formal``) and line -> property."""
+    L = sc.latency
+    iw, ow = sc.i.width, sc.o.width
+    cw = 6
+    nq = max(1, len(cd.ctrl_names))
+    topk = sc.unit == "topk"
+    lines: list[str] = []
+    props: dict[int, str] = {}
+
+    def add(text: str, prop: str | None = None) -> None:
+        for t in text.split("\n"):
+            lines.append(t)
+            if prop:
+                props[len(lines)] = prop
+
+    add(f"""module nmprove_stream(input clk);
+  (* anyseq *) reg rst, i_valid, o_ready, tag_pick;
+  (* anyseq *) reg [{iw - 1}:0] i_payload;
+  wire i_ready, o_valid;
+  wire [{ow - 1}:0] o_payload;
+  wire [{nq - 1}:0] ctrl_q;
+  wire [{cd.en_count - 1}:0] ff_en;""")
+    if cd.cut_width:
+        add(f"  (* anyseq *) reg [{cd.cut_width - 1}:0] cut_in;")
+    cut = ", .cut_in(cut_in)" if cd.cut_width else ""
+    ctrlp = ", .ctrl_q(ctrl_q)" if cd.ctrl_names else ""
+    add(f"""  {sc.module} dut(.clk(clk), .rst(rst), .i__payload(i_payload), .i__valid(i_valid),
+    .i__ready(i_ready), .o__payload(o_payload), .o__valid(o_valid), .o__ready(o_ready),
+    .ff_en(ff_en){ctrlp}{cut});
+  reg init = 1'b1;
+  always @(posedge clk) init <= 1'b0;
+  always @* if (init) assume(rst);
+  wire i_x = i_valid && i_ready && !rst;
+  wire prod = i_x && {_producing(sc)};
+  wire o_x = o_valid && o_ready && !rst;
+  wire stalled = o_valid && !o_ready;
+  wire move = !stalled;
+  reg [{L - 1}:0] sv = 0, sp = 0, sl = 0, st = 0;
+  reg [{cw - 1}:0] n_in = 0, n_out = 0, tag_ord = 0;
+  reg tagged = 1'b0;
+  wire tag_now = prod && tag_pick && !tagged;
+  always @(posedge clk) begin
+    if (rst) begin
+      sv <= 0; sp <= 0; sl <= 0; st <= 0; n_in <= 0; n_out <= 0; tagged <= 1'b0;
+    end else begin
+      if (move) begin
+        sv <= {{sv, i_x}}; sp <= {{sp, prod}}; sl <= {{sl, {_last_bit(sc)}}};
+        st <= {{st, tag_now}};
+      end
+      if (prod) n_in <= n_in + 1'b1;
+      if (o_x) n_out <= n_out + 1'b1;
+      if (tag_now) begin tagged <= 1'b1; tag_ord <= n_in; end
+      else if (o_x && st[{L - 1}]) tagged <= 1'b0;
+    end
+  end
+  function [{cw - 1}:0] pop(input [{L - 1}:0] x);
+    integer k;
+    begin pop = 0; for (k = 0; k < {L}; k = k + 1) pop = pop + x[k]; end
+  endfunction
+  reg [{ow - 1}:0] past_payload;
+  reg past_stalled = 1'b0, past_rst = 1'b1;
+  reg [{nq - 1}:0] past_ctrl;
+  always @(posedge clk) begin
+    past_payload <= o_payload; past_stalled <= stalled; past_rst <= rst; past_ctrl <= ctrl_q;
+  end
+  always @* if (!init) begin""")
+    add(f"    assert(o_valid == sp[{L - 1}]);", "latency")
+    add("    assert(n_in - n_out == pop(sp));", "count")
+    # the model's own invariant (a producing token is a valid one with the producing flag)
+    add("    assert(sp == sv);" if topk else "    assert(sp == (sv & sl));", "count")
+    add(f"    if (o_x && st[{L - 1}]) assert(n_out == tag_ord);", "order")
+    add("    assert(tagged == |st);", "order")
+    add("    assert((st & (st - 1'b1)) == 0 && (st & ~sp) == 0);", "order")
+    for k in range(L - 1):
+        add(f"    if (st[{k}]) assert(tag_ord - n_out == pop(sp >> {k + 1}));", "order")
+    add(f"    if (st[{L - 1}]) assert(tag_ord == n_out);", "order")
+    add("    if (past_stalled && !past_rst) assert(o_valid && o_payload == past_payload);",
+        "hold")
+    add("    if (o_ready) assert(i_ready);", "ready")
+    add("    if (stalled) assert(!i_ready);", "ready")
+    add("    if (past_rst) assert(!o_valid);", "reset")
+    if cd.ctrl_names:
+        add("    if (past_stalled && !past_rst) assert(ctrl_q == past_ctrl);", "freeze")
+    add("    if (stalled && !rst) assert(ff_en == 0);", "freeze")
+    if topk:
+        add(f"    if (!stalled) assert(ff_en == {{{cd.en_count}{{1'b1}}}});", "freeze")
+    for inv in invariants:
+        add(f"    assert({inv});", "invariant")
+    add("  end\nendmodule")
+    return "\n".join(lines) + "\n", props
+
+
+_SBY = """[options]
+mode {mode}
+depth {depth}
+multiclock off
+
+[engines]
+smtbmc z3
+
+[script]
+read_json cut.json
+read_verilog -formal nmprove_stream.sv
+prep -top nmprove_stream
+
+[files]
+cut.json
+nmprove_stream.sv
+"""
+
+_FAIL = re.compile(r"(?:Assert failed|failed assertion).*?nmprove_stream\.sv:(\d+)\.")
+
+
+def prove_stream(sc: Sidecar, work: Path, *, full: bool = False) -> list[Step]:
+    """Cut, mine, and prove the stream properties: bmc (full runs) and k-induction."""
+    work.mkdir(parents=True, exist_ok=True)
+    if sc.latency < 1:
+        return [Step("stream.protocol", "stream contract", "SymbiYosys", False, 0.0,
+                     "latency 0 (combinational) modules are not covered by this wrapper")]
+    t0 = time.perf_counter()
+    cd = cut_design(sc, work)
+    steps = []
+    if cd.free_running:
+        steps.append(Step("stream.structure", "every data register has a load enable",
+                          "netlist", False, 0.0,
+                          f"registers without enable (they cannot hold under a stall): "
+                          f"{', '.join(cd.free_running[:5])}"))
+    invariants = mine_invariants(sc, cd, work)
+    text, props = wrapper(sc, cd, invariants)
+    (work / "nmprove_stream.sv").write_text(text)
+    t_prep = time.perf_counter() - t0
+    runs = [("bmc", 2 * sc.latency + 8)] if full else []
+    runs.append(("prove", sc.latency + 3))
+    claim = (f"valid/ready contract: latency {sc.latency} in moving cycles, nothing lost, "
+             "duplicated or "
+             "reordered (counters + tagged token), payload and valid held under stall, "
+             "i__ready = full rate and low under stall, reset clears, registers frozen under "
+             "stall")
+    for mode, depth in runs:
+        (work / f"{mode}.sby").write_text(_SBY.format(mode=mode, depth=depth))
+        ok, log, secs = tools.sby(work, f"{mode}.sby")
+        detail = (f"cut: {cd.cut_width} datapath bits free, {len(cd.ctrl_names)} control "
+                  f"registers, {len(invariants)} mined invariants")
+        if not ok:
+            detail = _failure(sc, work, mode, log, props) + "\n" + detail
+        what = "bounded model check" if mode == "bmc" else "k-induction (unbounded)"
+        steps.append(Step(f"stream.{mode}", claim if mode == "prove" else
+                          f"{claim} (for the first {depth} cycles)",
+                          f"SymbiYosys smtbmc z3, {what}, depth {depth}", ok,
+                          secs + (t_prep if mode == runs[0][0] else 0.0), detail))
+    return steps
+
+
+def _failure(sc: Sidecar, work: Path, mode: str, log: str, props: dict[int, str]) -> str:
+    """Which property failed, and the trace around it decoded with the sidecar's fields."""
+    failed = sorted({props.get(int(m.group(1)), f"line {m.group(1)}")
+                     for m in _FAIL.finditer(log)})
+    step = "induction step" if "DONE (UNKNOWN" in log else "base case: a real trace"
+    text = [f"{mode}: property {', '.join(failed) or '?'} failed ({step})"]
+    vcds = sorted((work / mode).rglob("*.vcd"), key=lambda p: p.stat().st_mtime)
+    if vcds:
+        text.append(trace_text(sc, vcds[-1]))
+    return "\n".join(text)
+
+
+def read_vcd(path: Path) -> dict[str, list[int | None]]:
+    """Top-level signals of a smtbmc VCD trace: name -> value per time step."""
+    ids: dict[str, str] = {}
+    scope: list[str] = []
+    values: dict[str, list] = {}
+    cur: dict[str, int | None] = {}
+    times: list[int] = []
+    body = False
+    for raw in path.read_text().split("\n"):
+        t = raw.strip()
+        if not t:
+            continue
+        if not body:
+            if t.startswith("$scope"):
+                scope.append(t.split()[2])
+            elif t.startswith("$upscope"):
+                scope.pop()
+            elif t.startswith("$var"):
+                p = t.split()
+                if len(scope) == 1:
+                    ids[p[3]] = p[4]
+            elif t.startswith("$enddefinitions"):
+                body = True
+            continue
+        if t[0] == "#":
+            if times:
+                for n in ids.values():
+                    values.setdefault(n, []).append(cur.get(n))
+            times.append(int(t[1:]))
+        elif t[0] in "01xz" and len(t) > 1 and t[1:] in ids:
+            cur[ids[t[1:]]] = int(t[0]) if t[0] in "01" else None
+        elif t[0] == "b":
+            v, ident = t[1:].split()
+            if ident in ids:
+                cur[ids[ident]] = int(v, 2) if set(v) <= {"0", "1"} else None
+    for n in ids.values():
+        values.setdefault(n, []).append(cur.get(n))
+    return values
+
+
+def trace_text(sc: Sidecar, vcd: Path, max_steps: int = 12) -> str:
+    """The counterexample trace, cycle by cycle, payloads decoded field by field."""
+    from .equiv import decode_payload
+
+    v = read_vcd(vcd)
+    steps = len(v.get("clk", v.get("rst", [])))
+    # the samples alternate clock phases; keep one per cycle (clk low)
+    clk = v.get("clk") or [0] * steps
+    rows = [k for k in range(steps) if clk[k] in (0, None)] or list(range(steps))
+    lines = [f"  trace ({len(rows)} cycles), cycle: rst i_valid i_ready o_valid o_ready"]
+    for c, k in enumerate(rows[-max_steps:]):
+        def g(name: str, k: int = k) -> str:
+            x = v.get(name, [None] * steps)[k]
+            return "?" if x is None else str(x)
+        lines.append(f"  {c:3d}: {g('rst')} {g('i_valid')} {g('i_ready')} {g('o_valid')} "
+                     f"{g('o_ready')}")
+        if v.get("i_valid", [0] * steps)[k] and v.get("i_ready", [0] * steps)[k] \
+                and v.get("i_payload", [None] * steps)[k] is not None:
+            lines += [f"       in  {t}" for t in decode_payload(sc, "i", v["i_payload"][k])]
+        if v.get("o_valid", [0] * steps)[k] and v.get("o_payload", [None] * steps)[k] \
+                is not None:
+            lines += [f"       out {t}" for t in decode_payload(sc, "o", v["o_payload"][k])]
+    return "\n".join(lines)
