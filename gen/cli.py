@@ -9,6 +9,7 @@ Examples::
     nmsparse generate --pattern 8:16 --unit linear -k 16 --weights memory -o build/
     nmsparse generate --shipped -o hdl          # every shipped point + manifest.json
     nmsparse generate --pattern 2:4 --unit spmac --axis -o build/axis   # AXI4-Stream wrapper
+    nmsparse generate --unit topk_flex --w 32 --fmt int8 -o build/   # pattern at run time
 """
 
 from __future__ import annotations
@@ -19,16 +20,21 @@ from nmsparse.contract.patterns import parse_pattern
 
 from .config import (
     ARCHS,
+    FLEX_ARCHS,
     SHIPPED,
     SWEEP,
     TOPK_FORMATS,
     DenseMACConfig,
+    FlexLinearConfig,
+    FlexSparseMACConfig,
+    FlexTopKConfig,
     LinearConfig,
     SparseMACConfig,
     TopKConfig,
 )
 
-UNITS = ("topk", "spmac", "linear", "dense_mac")
+UNITS = ("topk", "spmac", "linear", "dense_mac", "topk_flex", "spmac_flex", "linear_flex")
+FLEX_UNITS = ("topk_flex", "spmac_flex", "linear_flex")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,8 +43,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--fmt", default="int8", choices=TOPK_FORMATS,
                         help="element format (MAC units: integers only; default int8)")
     parser.add_argument("--unit", default="topk", choices=UNITS, help="unit (default topk)")
-    parser.add_argument("--arch", default="network", choices=ARCHS,
-                        help="top-k architecture (topk, linear; default network)")
+    parser.add_argument("--arch", default=None, choices=sorted(set(ARCHS) | set(FLEX_ARCHS)),
+                        help="top-k architecture (topk, linear: default network; flexible "
+                             "units: default rank)")
+    parser.add_argument("--w", type=int, default=32,
+                        help="lanes per transfer of the flexible units (*_flex; default 32); "
+                             "the pattern then comes with each transfer, --pattern is unused")
+    parser.add_argument("--max-kept", type=int, default=None,
+                        help="output slots of the flexible units (default W/2)")
     parser.add_argument("--pipeline", type=_pipeline, default=None,
                         help="selector register stages (latency), or 'auto' (as many as "
                              "--target-mhz needs, where the live data is narrowest); default: "
@@ -95,6 +107,27 @@ def config_from_args(args: argparse.Namespace):
                outputs=args.outputs, mac_pipeline=args.mac_pipeline, target_mhz=args.target_mhz)
     if args.unit != "topk" and args.lanes != 1:
         raise ValueError(f"--lanes applies to --unit topk only, not {args.unit!r}")
+    if args.unit in FLEX_UNITS:
+        flex = dict(w=args.w, fmt=args.fmt, max_kept=args.max_kept)
+        sel = dict(arch=args.arch or "rank", pipeline=args.pipeline,
+                   target_mhz=args.target_mhz)
+        if args.weights != "stream" or args.depth is not None or args.mac_pipeline is not None:
+            raise ValueError(f"--weights, --depth and --mac-pipeline do not apply to the "
+                             f"flexible units, not to {args.unit!r}")
+        if args.unit == "topk_flex":
+            return FlexTopKConfig(**sel, **flex)
+        fmac = dict(weight_width=args.weight_width, acc_width=args.acc_width,
+                    outputs=args.outputs)
+        if args.unit == "spmac_flex":
+            if args.target_mhz is not None or args.pipeline is not None:
+                raise ValueError("--pipeline/--target-mhz do not apply to --unit spmac_flex "
+                                 "(two fixed stages)")
+            return FlexSparseMACConfig(**flex, **fmac)
+        return FlexLinearConfig(**sel, **flex, **fmac)
+    if args.max_kept is not None:
+        raise ValueError(f"--max-kept applies to the flexible units ({', '.join(FLEX_UNITS)}), "
+                         f"not {args.unit!r}")
+    arch = args.arch or "network"
     if args.unit in ("topk", "spmac") and (args.weights != "stream" or args.depth is not None):
         raise ValueError(f"--weights memory and --depth apply to --unit linear and dense_mac, "
                          f"not {args.unit!r}")
@@ -102,13 +135,13 @@ def config_from_args(args: argparse.Namespace):
         if args.mac_pipeline is not None:
             raise ValueError("--mac-pipeline applies to the MAC units (spmac, linear, "
                              "dense_mac), not 'topk'")
-        return TopKConfig(n=n, m=m, fmt=args.fmt, arch=args.arch, pipeline=args.pipeline,
+        return TopKConfig(n=n, m=m, fmt=args.fmt, arch=arch, pipeline=args.pipeline,
                           lanes=args.lanes, target_mhz=args.target_mhz)
     if args.unit == "spmac":
         return SparseMACConfig(n=n, m=m, **mac)
     mem = dict(weights=args.weights, depth=args.depth)
     if args.unit == "linear":
-        return LinearConfig(n=n, m=m, arch=args.arch, pipeline=args.pipeline, **mac, **mem)
+        return LinearConfig(n=n, m=m, arch=arch, pipeline=args.pipeline, **mac, **mem)
     return DenseMACConfig(m=m, **mac, **mem)
 
 
@@ -117,7 +150,9 @@ def _describe(config) -> str:
     if isinstance(config, TopKConfig | LinearConfig):
         sel = config if isinstance(config, TopKConfig) else config.selector
         extra = f", {sel.comparators} comparators, depth {sel.network_depth}"
-    if not isinstance(config, TopKConfig):
+    if isinstance(config, FlexTopKConfig | FlexLinearConfig | FlexSparseMACConfig):
+        extra = f", W = {config.w} lanes, {config.max_kept} slots, pattern per transfer"
+    elif not isinstance(config, TopKConfig):
         extra += f", MAC stages {config.mac_pipeline}"
     return f"{config.name}: latency {config.latency}{extra}"
 

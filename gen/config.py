@@ -19,6 +19,7 @@ from amaranth.hdl import Shape, signed, unsigned
 from amaranth.lib import data
 
 from nmsparse.contract import VERSION
+from nmsparse.contract import flex as _flex
 from nmsparse.contract.formats import get_format
 from nmsparse.contract.patterns import SHIPPED_PATTERNS, check_nm
 from nmsparse.contract.sidecar import Field, Port, Sidecar
@@ -33,6 +34,10 @@ __all__ = [
     "SparseMACConfig",
     "LinearConfig",
     "DenseMACConfig",
+    "FlexTopKConfig",
+    "FlexSparseMACConfig",
+    "FlexLinearConfig",
+    "FLEX_ARCHS",
     "SHIPPED",
     "SWEEP",
     "TOPK_FORMATS",
@@ -392,9 +397,10 @@ class _MACConfig(_Config):
     def _mac_params(self) -> dict:
         out = {"weight_width": self.weight_width, "acc_width": self.acc_width,  # type: ignore
                "outputs": self.outputs, "lanes": 1,  # type: ignore
-               "mac_pipeline": self.mac_pipeline,  # type: ignore[attr-defined]
                "weights": getattr(self, "weights", "stream")}
-        if self.target_mhz is not None:  # type: ignore[attr-defined]
+        if hasattr(self, "mac_pipeline"):  # the flexible MACs have fixed stages
+            out["mac_pipeline"] = self.mac_pipeline  # type: ignore[attr-defined]
+        if getattr(self, "target_mhz", None) is not None:
             out["target_mhz"] = self.target_mhz  # type: ignore[attr-defined]
         if out["weights"] == "memory":
             out.update(depth=self.depth, index_width=self.index_width)  # type: ignore
@@ -598,6 +604,316 @@ class DenseMACConfig(_MACConfig):
         return self._mac_metrics(self.latency)
 
 
+# ---------------------------------------------------------------- runtime-flexible units
+# DESIGN.md section 5: W lanes per transfer, the pattern (m_log2, n) travels in the payload.
+
+#: Architectures of the flexible selector (:mod:`gen.flex`).
+FLEX_ARCHS = ("rank",)
+
+
+class _FlexCommon:
+    """Field widths shared by the flexible configurations (all from
+    :mod:`nmsparse.contract.flex`)."""
+
+    w: int
+    max_kept: int
+
+    @property
+    def lanes_log2(self) -> int:
+        return _flex.lanes_log2(self.w)
+
+    @property
+    def index_width(self) -> int:
+        """Bits of one lane index: log2 W."""
+        return self.lanes_log2
+
+    @property
+    def m_log2_width(self) -> int:
+        return _flex.m_log2_width(self.w)
+
+    @property
+    def n_width(self) -> int:
+        return _flex.n_width(self.w)
+
+    @property
+    def count_width(self) -> int:
+        return _flex.count_width(self.max_kept)
+
+    def _pattern_fields(self) -> dict[str, tuple[Shape, int]]:
+        return {"m_log2": (unsigned(self.m_log2_width), 1), "n": (unsigned(self.n_width), 1)}
+
+    #: What each payload field holds, written into the sidecar (``field_doc``).
+    FIELD_DOC = {
+        "data": "W lanes (raw bit patterns); lanes g*M .. g*M+M-1 form group g",
+        "m_log2": "group size M = 2**m_log2 of this transfer (served: 2 .. log2 W)",
+        "n": "keep N of every M in this transfer (served: 0 < N < M, N*W/M <= max_kept)",
+        "mask": "bit j = lane j kept; 0 when err",
+        "values": "kept lanes' values in ascending lane order; unused slots 0",
+        "index": "lane index (0 .. W-1) of each slot; unused slots 0",
+        "count": "slots used = N*W/M; 0 when err",
+        "err": "1: the transfer's pattern is not served (mask, values, index, count all 0)",
+        "weights": "K*W signed weights; element k*W + j is output k's weight of lane j",
+        "last": "1: this transfer ends the row; its K results follow",
+        "acc": "K signed accumulators of the row, wrapping modulo 2**acc_width",
+    }
+
+    def field_doc(self) -> dict[str, str]:
+        """``FIELD_DOC`` of this unit's payload fields (input and output)."""
+        names = [n for lay in (self.input_layout(), self.output_layout())  # type: ignore
+                 for n, _ in lay]
+        return {n: self.FIELD_DOC[n] for n in dict.fromkeys(names)}
+
+    def _flex_params(self) -> dict:
+        return {"w": self.w, "fmt": self.fmt, "width": self.width,  # type: ignore[attr-defined]
+                "index_width": self.index_width, "max_kept": self.max_kept,
+                "m_log2_width": self.m_log2_width, "n_width": self.n_width,
+                "count_width": self.count_width, "m_min": 1 << _flex.MIN_M_LOG2,
+                "m_max": self.w, "lanes": 1}
+
+
+def _flex_schedule(obj: object, arch: object, pipeline: object, target_mhz: object) -> None:
+    """Resolve ``pipeline`` / ``target_mhz`` of a flexible selector into register stages per
+    layer, with the project's scheduler (:mod:`gen.schedule`), as :class:`TopKConfig` does:
+    ``"auto"`` (or a ``target_mhz``) places as few registered bits as the clock allows, an
+    integer P places P stages to minimize the slowest segment, None the default stages."""
+    auto = pipeline == "auto" or (pipeline is None and target_mhz is not None)
+    target = target_mhz
+    if target is not None or auto:
+        target = DEFAULT_TARGET_MHZ if target is None else target
+        if isinstance(target, bool) or not isinstance(target, int | float) \
+                or not 1 <= target <= 2000:
+            raise ValueError(f"target_mhz must be a clock in MHz in [1, 2000], "
+                             f"not {target_mhz!r}")
+        target = float(target)
+    if not auto and target is not None:
+        raise ValueError(f"target_mhz={target:g} needs pipeline='auto' (or None), not "
+                         f"pipeline={pipeline!r}")
+    delays = [layer.delay_ns for layer in arch.layers()]  # type: ignore[attr-defined]
+    if auto:
+        cuts = schedule_for_clock(delays, arch.live_bits(), target)  # type: ignore
+    else:
+        stages = (arch.default_pipeline() if pipeline is None  # type: ignore[attr-defined]
+                  else _int("pipeline", pipeline, lo=0, hi=MAX_PIPELINE))
+        cuts = schedule_stages(delays, stages)
+    _set(obj, pipeline=sum(cuts), target_mhz=target)
+    object.__setattr__(obj, "_cuts", tuple(cuts))
+
+
+def _flex_common(obj: object, w: object, max_kept: object) -> None:
+    w = _flex.check_lanes(w)
+    top = _flex.max_slots(w)
+    s = _flex.default_max_kept(w) if max_kept is None else _int(
+        "max_kept", max_kept, lo=1, hi=top)
+    _set(obj, w=w, max_kept=s)
+
+
+@dataclass(frozen=True)
+class FlexTopKConfig(_FlexCommon, _Config):
+    """Runtime-flexible N:M selector ``nm_topk_flex_<W>_<fmt>_<arch>[_s<S>]`` (DESIGN.md
+    section 5): W lanes per transfer, the pattern (``m_log2``, ``n``) in the payload.
+
+    Parameters
+    ----------
+    w : int
+        Lanes per transfer, a power of two from 4 to 64; groups of M = 4, 8, ..., W.
+    fmt : str
+        ``int4``, ``int8``, ``int16``, ``fp16``, ``bf16`` or ``fp32``.
+    arch : str
+        One of :data:`FLEX_ARCHS` (:mod:`gen.flex`).
+    max_kept : int or None
+        Output slots S (default W/2, so every pattern of density up to 1/2 is served; at most
+        3W/4, what 3:4 keeps).
+    pipeline : int, "auto" or None
+        Register stages (= latency), placed by the delay model to minimize the slowest
+        segment; ``"auto"``: as many as ``target_mhz`` needs, where the live data is
+        narrowest; ``None``: ``"auto"`` with a ``target_mhz``, else the default stages.
+        After validation ``pipeline`` holds the resolved number of stages.
+    target_mhz : float or None
+        Clock target of ``pipeline="auto"`` (default :data:`DEFAULT_TARGET_MHZ`).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For invalid parameters; the message names the value.
+    """
+
+    w: int = 32
+    fmt: str = "int8"
+    arch: str = "rank"
+    max_kept: int | None = None
+    pipeline: int | str | None = None
+    target_mhz: float | None = None
+    unit = "topk_flex"
+
+    def __post_init__(self) -> None:
+        _flex_common(self, self.w, self.max_kept)
+        _set(self, fmt=_fmt(self.fmt, TOPK_FORMATS, "the flexible selector"))
+        if not isinstance(self.arch, str) or self.arch not in FLEX_ARCHS:
+            raise ValueError(f"arch must be one of {', '.join(FLEX_ARCHS)} for a flexible "
+                             f"selector, not {self.arch!r}")
+        _flex_schedule(self, self.architecture, self.pipeline, self.target_mhz)
+
+    @property
+    def cuts(self) -> tuple[int, ...]:
+        """Register stages after each layer of the architecture (``sum(cuts) = pipeline``)."""
+        return self._cuts  # type: ignore[attr-defined]
+
+    @property
+    def predicted_fmax_mhz(self) -> float:
+        """The delay model's Fmax of this schedule (MHz)."""
+        return predicted_fmax([la.delay_ns for la in self.architecture.layers()], self.cuts)
+
+    @cached_property
+    def architecture(self):
+        """The object that builds the datapath (:mod:`gen.flex`)."""
+        from .flex import FLEX_ARCHITECTURES
+
+        return FLEX_ARCHITECTURES[self.arch](self)
+
+    @property
+    def key_width(self) -> int:
+        return get_format(self.fmt).key_width
+
+    @property
+    def latency(self) -> int:
+        return self.pipeline  # type: ignore[return-value]
+
+    def input_layout(self) -> data.Layout:
+        return _struct({"data": (unsigned(self.width), self.w), **self._pattern_fields()})
+
+    def output_layout(self) -> data.Layout:
+        return _struct({"mask": (unsigned(1), self.w),
+                        "values": (unsigned(self.width), self.max_kept),
+                        "index": (unsigned(self.index_width), self.max_kept),
+                        "count": (unsigned(self.count_width), 1),
+                        **self._pattern_fields(),
+                        "err": (unsigned(1), 1)})
+
+    def params(self) -> dict:
+        out = {**self._flex_params(), "arch": self.arch, "pipeline": self.pipeline}
+        if self.target_mhz is not None:
+            out["target_mhz"] = self.target_mhz
+        return out
+
+    def metrics(self) -> dict:
+        return {"latency": self.latency, "lanes_per_cycle": self.w,
+                **self.architecture.metrics(), "field_doc": self.field_doc()}
+
+
+class _FlexMAC(_FlexCommon, _MACConfig):
+    """Weights of a flexible MAC: K x W per transfer, element ``k*W + j`` for output k and
+    lane j (the fixed engine's layout with the group replaced by the transfer)."""
+
+    def weights_layout(self) -> data.ArrayLayout:
+        return data.ArrayLayout(signed(self.weight_width), self.outputs * self.w)  # type: ignore
+
+    def _weights_last(self) -> dict[str, tuple[Shape, int]]:
+        return {"weights": (signed(self.weight_width), self.outputs * self.w),  # type: ignore
+                "last": (unsigned(1), 1)}
+
+
+@dataclass(frozen=True)
+class FlexSparseMACConfig(_FlexMAC):
+    """Runtime-flexible sparse MAC ``nm_spmac_flex_<W>_<fmt>_k<K>[_s<S>]``: the flexible
+    selector's ``values`` and ``index`` slots times K x W weights, accumulated per row.
+
+    ``max_kept`` (S) multipliers per output: every pattern that fills the S slots (density
+    S/W) keeps all of them busy. Unused slots carry value 0 (DESIGN.md section 5) and add 0.
+    """
+
+    w: int = 32
+    fmt: str = "int8"
+    max_kept: int | None = None
+    weight_width: int = 8
+    acc_width: int = 32
+    outputs: int = 4
+    unit = "spmac_flex"
+
+    def __post_init__(self) -> None:
+        _flex_common(self, self.w, self.max_kept)
+        _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
+                    acc_width=self.acc_width, outputs=self.outputs, terms=self.max_kept)
+
+    @property
+    def latency(self) -> int:
+        return 2
+
+    def input_layout(self) -> data.Layout:
+        return _struct({"values": (signed(self.width), self.max_kept),
+                        "index": (unsigned(self.index_width), self.max_kept),
+                        **self._weights_last()})
+
+    def params(self) -> dict:
+        return {**self._flex_params(), "pipeline": self.latency, **self._mac_params()}
+
+    def metrics(self) -> dict:
+        return {"latency": self.latency, "lanes_per_cycle": self.w,
+                "multipliers": self.max_kept * self.outputs, "field_doc": self.field_doc()}
+
+
+@dataclass(frozen=True)
+class FlexLinearConfig(_FlexMAC):
+    """Runtime-flexible sparse linear engine ``nm_linear_flex_<W>_<fmt>_k<K>[_s<S>]``: the
+    flexible selector and S multipliers per output in one pipeline; ``latency = pipeline + 2``.
+
+    The weights of each lane ride through the selector's compaction network with the lane's
+    value, so each slot meets its own weights without an index multiplexer.
+    """
+
+    w: int = 32
+    fmt: str = "int8"
+    arch: str = "rank"
+    max_kept: int | None = None
+    pipeline: int | str | None = None
+    weight_width: int = 8
+    acc_width: int = 32
+    outputs: int = 4
+    target_mhz: float | None = None
+    unit = "linear_flex"
+
+    def __post_init__(self) -> None:
+        _flex_common(self, self.w, self.max_kept)
+        _mac_common(self, fmt=self.fmt, weight_width=self.weight_width,
+                    acc_width=self.acc_width, outputs=self.outputs, terms=self.max_kept)
+        sel = FlexTopKConfig(w=self.w, fmt=self.fmt, arch=self.arch, max_kept=self.max_kept,
+                             pipeline=self.pipeline, target_mhz=self.target_mhz)
+        _set(self, pipeline=sel.pipeline, target_mhz=sel.target_mhz)
+        object.__setattr__(self, "_selector", sel)
+
+    @property
+    def selector(self) -> FlexTopKConfig:
+        """The selector part (its register stages are this engine's ``pipeline``)."""
+        return self._selector  # type: ignore[attr-defined]
+
+    @property
+    def latency(self) -> int:
+        return self.pipeline + 2  # type: ignore[operator]
+
+    def input_layout(self) -> data.Layout:
+        return _struct({"data": (unsigned(self.width), self.w), **self._pattern_fields(),
+                        **self._weights_last()})
+
+    def params(self) -> dict:
+        return {**self._flex_params(), "arch": self.arch, "pipeline": self.pipeline,
+                **self._mac_params()}
+
+    def metrics(self) -> dict:
+        sel = self.selector.architecture.metrics()
+        return {"latency": self.latency, "lanes_per_cycle": self.w,
+                "comparators": sel["comparators"], "multipliers": self.max_kept * self.outputs,
+                "field_doc": self.field_doc()}
+
+
+def _flex_shipped() -> list[_Config]:
+    out: list[_Config] = []
+    for w in (16, 32):
+        for fmt in ("int8", "bf16"):
+            out.append(FlexTopKConfig(w=w, fmt=fmt))
+    out.append(FlexSparseMACConfig(w=32, fmt="int8", outputs=4))
+    out.append(FlexLinearConfig(w=32, fmt="int8", outputs=4))
+    return out
+
+
 def _shipped() -> list[_Config]:
     out: list[_Config] = []
     for n, m in SHIPPED_PATTERNS:
@@ -612,11 +928,12 @@ def _shipped() -> list[_Config]:
     # weights from memory (DESIGN.md section 3.1), in the default regression
     out.append(_sweep_linear(8, 16, 4, "memory"))
     out.append(_sweep_dense(16, 4, "memory"))
+    out += _flex_shipped()
     return out
 
 
-#: The engine sweep (``hdl/engine_sweep``, ``make engine-sweep``): the linear engine against the dense
-#: baseline at K = 4, 16, 32 for 2:4, 8:16 and 16:32 (int8), weights in the stream and from
+#: The engine sweep (``hdl/engine_sweep``, ``make engine-sweep``): the linear engine against
+#: the dense baseline at K = 4, 16, 32 for 2:4, 8:16 and 16:32 (int8), weights in the stream and from
 #: memory, every point with the same MAC scheduler and target clock. Its K = 4 points are
 #: the shipped ones.
 SWEEP_PATTERNS = ((2, 4), (8, 16), (16, 32))

@@ -20,6 +20,9 @@ from nmsparse.contract.sidecar import manifest_text
 from .config import (
     SHIPPED,
     DenseMACConfig,
+    FlexLinearConfig,
+    FlexSparseMACConfig,
+    FlexTopKConfig,
     LinearConfig,
     SparseMACConfig,
     TopKConfig,
@@ -51,12 +54,15 @@ VERILATOR_LINT_FLAGS = (
 
 def build(config):
     """The Amaranth component of a design point."""
+    from .flex import NMTopKFlex
+    from .flexmac import NMLinearFlex, NMSparseMACFlex
     from .linear import NMLinear
     from .mac import DenseMAC, NMSparseMAC
     from .topk import NMTopK
 
     units = {TopKConfig: NMTopK, SparseMACConfig: NMSparseMAC, LinearConfig: NMLinear,
-             DenseMACConfig: DenseMAC}
+             DenseMACConfig: DenseMAC, FlexTopKConfig: NMTopKFlex,
+             FlexSparseMACConfig: NMSparseMACFlex, FlexLinearConfig: NMLinearFlex}
     if type(config) not in units:
         raise TypeError(f"not a design point: {config!r}")
     return units[type(config)](config)
@@ -140,7 +146,8 @@ def readme_text(configs) -> str:
     ]
     for c in configs:
         p = c.params()
-        pattern = pattern_label(p.get("n"), p["m"])
+        pattern = (f"runtime, M <= {p['w']}" if "w" in p
+                   else pattern_label(p.get("n"), p["m"]))
         lines.append(f"| `{c.name}` | {c.unit} | {pattern} | {p['fmt']} | "
                      f"{p.get('arch', '-')} | {p['pipeline']} | {c.latency} |")
     return "\n".join(lines) + "\n"

@@ -27,7 +27,8 @@ def example(m: int, fmt: str) -> torch.Tensor:
     if f.is_int:
         rnd = torch.randint(f.min, f.max + 1, (m,), generator=g)
         tie = torch.tensor([(j % 3) - 1 for j in range(m)]) * 5
-        ext = torch.tensor([f.min if j % 4 == 1 else (f.max if j % 4 == 2 else j % 3) for j in range(m)])
+        ext = torch.tensor([f.min if j % 4 == 1 else (f.max if j % 4 == 2 else j % 3)
+                            for j in range(m)])
         rows = [rnd, tie, torch.zeros(m, dtype=torch.int64), ext]
         return torch.stack(rows).to(dtype_of(f))
     rnd = torch.randn(m, generator=g)
@@ -55,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     values, index = nm_compress(x, n, m, fmt=args.fmt)
     xg = x.reshape(-1, m)
     mg, vg, ig = mask.reshape(-1, m), values.reshape(-1, n), index.reshape(-1, n)
-    print(f"N:M = {n}:{m}, format {f.name}; keep the {n} largest |x| of every {m}, ties to the lower index")
+    print(f"N:M = {n}:{m}, format {f.name}; keep the {n} largest |x| of every {m}, "
+          "ties to the lower index")
     for g in range(min(args.groups, xg.shape[0])):
         if f.is_int:
             vals = " ".join(f"{int(v):>6d}" for v in xg[g])

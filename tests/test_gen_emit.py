@@ -34,7 +34,7 @@ COMPARATORS = {
 def test_manifest_lists_every_shipped_point() -> None:
     manifest = json.loads((HDL / "manifest.json").read_text())
     assert manifest == {"modules": MODULES}
-    assert len(MODULES) == 16 + 11
+    assert len(MODULES) == 16 + 11 + 6  # fixed selectors, MAC units, flexible units
     for name in MODULES:
         for ext in (".v", ".json", ".core"):
             assert (HDL / f"{name}{ext}").is_file(), f"{name}{ext} missing: run `make hdl`"
@@ -79,6 +79,8 @@ def test_sidecar_matches_verilog(name: str) -> None:
         outs = sc.o.fields
         assert (outs["mask"].count, outs["values"].count, outs["index"].elem_width) \
             == (sc.m, sc.n, (sc.m - 1).bit_length())
+    elif sc.flexible:
+        assert sc.latency == sc.params["pipeline"] + (2 if sc.unit == "linear_flex" else 0)
     else:
         assert sc.metrics["multipliers"] == sc.outputs * (
             sc.m if sc.unit == "dense_mac" else sc.n)

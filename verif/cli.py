@@ -1,9 +1,10 @@
 """``nmsparse crosscheck``: stream your activations through the RTL and compare with golden masks.
 
 Every top-k selector of the requested pattern and format in the HDL directory (all
-architectures and lane counts unless ``--arch`` picks one) is built with Verilator and driven
-by the cocotb testbench; each group's ``mask``, ``values`` and ``index`` must equal the golden
-model's bit for bit. Prints groups checked, mismatches (0 is the only pass) and groups per
+architectures and lane counts unless ``--arch`` picks one), and every runtime-flexible
+selector that serves the pattern (DESIGN.md section 5; driven with that pattern on every
+transfer of W lanes), is built with Verilator and driven by the cocotb testbench; each
+group's ``mask``, ``values`` and ``index`` must equal the golden model's bit for bit. Prints groups checked, mismatches (0 is the only pass) and groups per
 second; ``--json FILE`` keeps one record per module. Exit code: 0 pass, 1 any mismatch,
 protocol error, timeout or hang, 2 bad input (a sidecar that does not validate, a design
 that does not build, ports that disagree with the sidecar). ``--source``, ``-I`` and ``-D``
@@ -62,6 +63,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_source_arguments(parser.add_argument_group("extra sources (added to every module)"))
 
 
+def _serves(sc, n: int, m: int) -> bool:
+    """A flexible selector that serves ``n:m`` (M a power of two up to its W lanes)."""
+    from nmsparse.contract import flex
+
+    return m & (m - 1) == 0 and flex.serves(n, m.bit_length() - 1, sc.w, sc.max_kept)
+
+
 def select_modules(hdl_dir: Path, n: int, m: int, fmt: str, arch: str | None):
     """Top-k selectors of ``hdl_dir`` for ``n:m`` and ``fmt`` (and ``arch`` if given)."""
     from nmsparse.contract.sidecar import list_modules
@@ -70,6 +78,8 @@ def select_modules(hdl_dir: Path, n: int, m: int, fmt: str, arch: str | None):
     point = [sc for sc in mods if sc.unit == "topk" and sc.n == n and sc.m == m
              and sc.fmt == fmt]
     chosen = [sc for sc in point if arch is None or sc.arch == arch]
+    chosen += [sc for sc in mods if sc.unit == "topk_flex" and sc.fmt == fmt
+               and (arch is None or sc.arch == arch) and _serves(sc, n, m)]
     if not chosen:
         have = sorted({f"{sc.pattern} {sc.fmt}" + (f" {sc.arch}" if sc.arch else "")
                        for sc in mods if sc.unit == "topk"})
@@ -98,9 +108,9 @@ def write_records(path: str | Path, records: list[dict]) -> None:
             old = []
         if not isinstance(old, list):
             old = []
-    keys = {(r["module"], r.get("source")) for r in records}
-    merged = [r for r in old if not (isinstance(r, dict)
-                                     and (r.get("module"), r.get("source")) in keys)]
+    keys = {(r["module"], r.get("source"), r.get("pattern")) for r in records}
+    merged = [r for r in old if not (isinstance(r, dict) and (
+        r.get("module"), r.get("source"), r.get("pattern")) in keys)]
     merged += records
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_suffix(p.suffix + ".tmp")
@@ -120,11 +130,19 @@ def _check_one(job: tuple) -> tuple[dict, str, str, int]:
     from . import runner, vectors
     from .errors import SimError, exit_code
 
-    sc, src, activations, limit, seed, build_root, timeout, hdl = job
+    sc, src, activations, limit, seed, build_root, timeout, hdl, (n, m) = job
     t0 = time.perf_counter()
     acts = vectors.load_activations(activations)
-    bits, labels = vectors.activation_groups(acts, sc.m, sc.fmt, limit=limit)
-    phase = vectors.topk_phase(sc, bits)
+    if sc.flexible:  # the same pattern on every transfer of W lanes
+        from .flexvec import flex_topk_phase
+
+        lim = None if limit is None else -(-limit * m // sc.w)  # the same number of groups
+        bits, labels = vectors.activation_groups(acts, sc.w, sc.fmt, limit=lim)
+        t = bits.shape[0]
+        phase = flex_topk_phase(sc, bits, [m.bit_length() - 1] * t, [n] * t)
+    else:
+        bits, labels = vectors.activation_groups(acts, sc.m, sc.fmt, limit=limit)
+        phase = vectors.topk_phase(sc, bits)
     scen = [Scenario("crosscheck", [phase], check_latency=True, segments=labels)]
     try:
         res = runner.run_vectors(sc, scen, seed=seed, build_root=build_root, tag="crosscheck",
@@ -141,8 +159,9 @@ def _check_one(job: tuple) -> tuple[dict, str, str, int]:
             + (f"FAIL: {res.cause()}" if bad else "PASS"))
     source = "default" if activations == "default" else str(Path(activations))
     record = {
-        "module": sc.module, "pattern": sc.pattern, "fmt": sc.fmt, "arch": sc.arch,
-        "lanes": sc.lanes, "groups": rec.groups, "mismatches": rec.mismatches,
+        "module": sc.module, "pattern": f"{n}:{m}", "fmt": sc.fmt, "arch": sc.arch,
+        "lanes": sc.lanes, "flexible": sc.flexible, "groups": rec.groups,
+        "mismatches": rec.mismatches,
         "errors": rec.errors, "groups_per_second": round(rec.groups_per_second, 1),
         "seed": seed, "source": source, "hdl_dir": str(hdl),
     }
@@ -182,19 +201,21 @@ def run(args: argparse.Namespace) -> int:
     for _n, m in pats:  # bad activations fail here, once, before any build
         for fmt in fmts:
             vectors.activation_groups(acts, m, fmt, limit=args.limit)
-    mods = [sc for n, m in pats for fmt in fmts
+    mods = [(sc, (n, m)) for n, m in pats for fmt in fmts
             for sc in select_modules(hdl, n, m, fmt, args.arch)]
+    for w, fmt in {(sc.w, sc.fmt) for sc, _ in mods if sc.flexible}:  # W-lane transfers
+        vectors.activation_groups(acts, w, fmt, limit=args.limit)
     timeout = runner.sim_timeout(args.sim_timeout)
     build_root = (Path(args.build_dir).expanduser().resolve() if args.build_dir
                   else runner.default_build_root())
     activations = args.activations if args.activations == "default" else \
         str(Path(args.activations).resolve())
     jobs = []
-    for sc in mods:
+    for sc, pat in mods:
         src = sources_for(sc, files=[Path(p) for p in args.source],
                           include_dirs=[Path(p) for p in args.include], defines=args.define)
         src.check()
-        jobs.append((sc, src, activations, args.limit, seed, build_root, timeout, hdl))
+        jobs.append((sc, src, activations, args.limit, seed, build_root, timeout, hdl, pat))
     source = "default" if args.activations == "default" else str(Path(args.activations))
     print(f"crosscheck: {', '.join(f'{n}:{m}' for n, m in pats)} x {', '.join(fmts)} from "
           f"{source}, {len(mods)} module(s) in {hdl}, seed {seed}, {args.jobs} in parallel",

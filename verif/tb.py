@@ -306,8 +306,9 @@ class Scoreboard:
         src = out_src[k] if out_src is not None and k < len(out_src) else k
         lines = [f"{name}: MISMATCH at output {k}, " + (
             self.describe_group(src, lane, segments) if sc.unit == "topk"
+            else f"input transfer {src}" if sc.unit == "topk_flex"
             else f"row ending at input transfer {src}")]
-        if sc.unit == "topk" and src < len(inputs):
+        if sc.unit in ("topk", "topk_flex") and src < len(inputs):
             d = decode(sc.i, inputs[src], lane, sc.fmt)
             lines += [f"  input  {k_}: {v}" for k_, v in d.items()]
         ed = decode(sc.o, e, lane, sc.fmt)

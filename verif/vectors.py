@@ -507,6 +507,11 @@ def regression_scenarios(sc: Sidecar, seed: int, *, groups: int = 240, act_group
     - real activations (selector: int8 per-token quantized or bf16; linear engine: int8);
     - MAC units: rows of several groups with ``last``, extreme values, accumulator wrap-around.
     """
+    if sc.flexible:  # runtime patterns: DESIGN.md section 5
+        from .flexvec import flex_scenarios
+
+        return flex_scenarios(sc, seed, transfers=groups, act_groups=act_groups,
+                              activations=activations, slow=slow)
     scen: list[Scenario] = []
     scale = 8 if slow else 1
     if sc.unit == "topk":

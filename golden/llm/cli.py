@@ -5,6 +5,7 @@ Examples::
     nmsparse quality --suite --json reports/quality.json      # the full standard table
     nmsparse quality --patterns 2:4,8:16 --criterion magnitude,clact --tokens 2048
     nmsparse quality --model ~/llama-3.2-1b --text my.txt --calib-text other.txt --suite
+    nmsparse quality --plan 'layers.0.*=16:32,*=8:16' --plan '*=8:16'   # per-layer plans
 """
 
 from __future__ import annotations
@@ -102,6 +103,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-cache", action="store_true",
         help="recompute every calibration and training (default: reuse $NMSPARSE_CACHE/quality)",
     )
+    parser.add_argument(
+        "--plan",
+        action="append",
+        default=None,
+        metavar="LAYER=PATTERN,...",
+        help="a per-layer plan (golden.llm.plan): comma-separated layer=pattern rules, shell "
+        "patterns on the Linear layer names, first match wins, unmatched layers dense; e.g. "
+        "'layers.0.*=16:32,*.down_proj=16:32,*=8:16'. Repeat to compare plans; evaluates "
+        "dense and each plan (replaces --patterns/--suite)",
+    )
     parser.add_argument("--json", metavar="FILE", default=None, help="write the records as JSON")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -146,7 +157,12 @@ def format_table(records: list[dict[str, Any]]) -> str:
 def run(args: argparse.Namespace) -> int:
     from . import models
 
-    settings = settings_from_args(args)
+    settings = [] if args.plan else settings_from_args(args)
+    if args.plan:  # a bad plan fails before the model loads
+        from .plan import parse_plan
+
+        for p in args.plan:
+            parse_plan(p)
     try:
         text, text_label = corpus.load_text(args.text)
         calib, calib_label = None, None
@@ -163,7 +179,8 @@ def run(args: argparse.Namespace) -> int:
     model, tok, name = models.load_model(args.model, verbose=True)
     print(
         f"nmsparse quality: {name}, text {text_label}, {args.tokens} tokens in windows of "
-        f"{args.window}, {len(settings)} settings"
+        f"{args.window}, " + (f"{len(args.plan)} plan(s) and dense" if args.plan
+                             else f"{len(settings)} settings")
         + (f", calibration on {calib_label}" if calib_label else ""),
         file=sys.stderr,
     )
@@ -183,6 +200,20 @@ def run(args: argparse.Namespace) -> int:
         done.append(rec)
         save(done)  # partial results survive an interrupted run
 
+    if args.plan:  # per-layer plans (golden.llm.plan)
+        from .plan import evaluate_plans, format_plans
+
+        crits = _csv(args.criterion) or ["magnitude"]
+        if len(crits) != 1:
+            raise ValueError(f"--plan takes one --criterion, not {args.criterion!r}")
+        records = evaluate_plans(model, tok, args.plan, text, tokens=args.tokens,
+                                 window=args.window, criterion=crits[0],
+                                 batch_size=args.batch, on_record=on_record,
+                                 meta={"model": name, "text": text_label})
+        print(format_plans(records))
+        if out_path is not None:
+            print(f"wrote {out_path}", file=sys.stderr)
+        return 0
     records = evaluate(
         model,
         tok,

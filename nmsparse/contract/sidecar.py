@@ -48,6 +48,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import flex
 from .formats import FORMATS, Format, get_format
 from .patterns import pattern_label
 from .units import MEMORY_PARAMS, UNITS, Unit, is_memory
@@ -279,6 +280,21 @@ class Sidecar:
         return int(self.params.get("lanes", 1) or 1)
 
     @property
+    def flexible(self) -> bool:
+        """The pattern travels with each transfer (DESIGN.md section 5)."""
+        return self.spec.flexible
+
+    @property
+    def w(self) -> int:
+        """Lanes per transfer of a flexible unit."""
+        return int(self.params["w"])
+
+    @property
+    def max_kept(self) -> int:
+        """Output slots of a flexible unit."""
+        return int(self.params["max_kept"])
+
+    @property
     def outputs(self) -> int:
         """K (MAC units)."""
         return int(self.params["outputs"])
@@ -293,6 +309,9 @@ class Sidecar:
 
     @property
     def pattern(self) -> str:
+        """``"8:16"``, ``"dense:16"``, or ``"flex:32"`` for a flexible unit of W = 32."""
+        if self.flexible:
+            return f"flex:{self.w}"
         return pattern_label(self.n, self.m)
 
     # ------------------------------------------------------------------ sources
@@ -388,6 +407,17 @@ _SHAPES: dict[str, dict[str, tuple[str | int, str | int]]] = {
                "last": (1, 1), "acc": ("acc_width", "outputs")},
     "dense_mac": {"data": ("width", "m"), "weights": ("weight_width", "outputs*m"),
                   "last": (1, 1), "acc": ("acc_width", "outputs")},
+    # runtime-flexible units (DESIGN.md section 5): W lanes, max_kept slots
+    "topk_flex": {"data": ("width", "w"), "m_log2": ("m_log2_width", 1), "n": ("n_width", 1),
+                  "mask": (1, "w"), "values": ("width", "max_kept"),
+                  "index": ("index_width", "max_kept"), "count": ("count_width", 1),
+                  "err": (1, 1)},
+    "spmac_flex": {"values": ("width", "max_kept"), "index": ("index_width", "max_kept"),
+                   "weights": ("weight_width", "outputs*w"), "last": (1, 1),
+                   "acc": ("acc_width", "outputs")},
+    "linear_flex": {"data": ("width", "w"), "m_log2": ("m_log2_width", 1),
+                    "n": ("n_width", 1), "weights": ("weight_width", "outputs*w"),
+                    "last": (1, 1), "acc": ("acc_width", "outputs")},
 }
 # With weights from memory (params.weights == "memory", DESIGN.md section 3.1) these fields of
 # the input take other shapes: the weights of one input feature, the load flag, the address.
@@ -395,7 +425,8 @@ _MEMORY_SHAPES: dict[str, tuple[str | int, str | int]] = {
     "weights": ("weight_width", "outputs"), "load": (1, 1), "addr": ("addr_width", 1)}
 _SEMANTIC_CHECKS = (
     "n < m for a sparse unit",
-    "2**index_width >= m",
+    "2**index_width >= m (flexible units: 2**index_width >= w)",
+    "a flexible unit's w is a power of two from 4 to 64 and 1 <= max_kept <= 3w/4",
     "each payload field has the shape its unit gives it (e.g. a topk unit's values: n "
     "elements of params.width bits; lanes = params.lanes)",
     "a field's width, if given, is elem_width x count",
@@ -456,6 +487,13 @@ def _schema() -> dict:
         "acc_width": _int(1, "bits of one accumulator (MAC units)"),
         "outputs": _int(1, "K: accumulators per row (MAC units)"),
         "pipeline": _int(0, "register stages (informative)"),
+        "w": _int(4, "W: lanes per transfer (flexible units)"),
+        "max_kept": _int(1, "output slots (flexible units)"),
+        "m_log2_width": _int(1, "bits of the m_log2 field (flexible units)"),
+        "n_width": _int(1, "bits of the n field (flexible units)"),
+        "count_width": _int(1, "bits of the count field (flexible units)"),
+        "m_min": _int(4, "smallest group a flexible unit serves"),
+        "m_max": _int(4, "largest group a flexible unit serves (= w)"),
     }
     params_schema = {
         "type": "object",
@@ -698,15 +736,15 @@ def _shape_of(unit: str, fname: str, params: Mapping) -> tuple[int, int, str]:
     def val(x: str | int) -> int:
         if isinstance(x, int):
             return x
-        if x == "outputs*m":
-            return int(params["outputs"]) * int(params["m"])
+        if x in ("outputs*m", "outputs*w"):
+            return int(params["outputs"]) * int(params[x[-1]])
         if x == "addr_width":  # (word << index_width) | bank
             return int(params["index_width"]) + max(1, (int(params["depth"]) - 1).bit_length())
         return int(params[x])
 
     if ew == "addr_width":
         return val(ew), val(cnt), "1 element of params.index_width + ceil(log2 params.depth) bits"
-    words = {"outputs*m": "outputs x m"}
+    words = {"outputs*m": "outputs x m", "outputs*w": "outputs x w"}
     text = (f"{words.get(str(cnt), cnt)} elements of "
             f"{ew if isinstance(ew, int) else 'params.' + ew} bits")
     return val(ew), val(cnt), text
@@ -805,9 +843,20 @@ def parse_sidecar(doc: object, where: str = "sidecar", path: Path | None = None)
     if UNITS[unit].sparse and not params["n"] < params["m"]:
         raise SidecarError(f"{where}: key 'params.n': expected 0 < n < m = {params['m']}, "
                            f"not {params['n']}")
-    if "index_width" in params and (1 << params["index_width"]) < params["m"]:
+    if UNITS[unit].flexible:
+        try:
+            flex.check_lanes(params["w"])
+        except ValueError as exc:
+            raise SidecarError(f"{where}: key 'params.w': {exc}") from None
+        top = flex.max_slots(params["w"])
+        if not 1 <= params["max_kept"] <= top:
+            raise SidecarError(f"{where}: key 'params.max_kept': expected 1 .. {top} for "
+                               f"w = {params['w']}, not {params['max_kept']}")
+    group = params.get("m", params.get("w"))
+    if "index_width" in params and group is not None and (1 << params["index_width"]) < group:
+        what = "m" if "m" in params else "w"
         raise SidecarError(f"{where}: key 'params.index_width': expected at least "
-                           f"{(params['m'] - 1).bit_length()} bits for m = {params['m']}, "
+                           f"{(group - 1).bit_length()} bits for {what} = {group}, "
                            f"not {params['index_width']}")
     ports = {n: _port(n, d, where) for n, d in doc["ports"].items()}
     for name in ("i__payload", "o__payload"):

@@ -33,6 +33,16 @@ _MEMORY_FIELDS = ("data", "weights", "last", "load", "addr")
 def is_memory(u: Unit, params: Mapping) -> bool:
     """Whether a design point of ``u`` holds its weights in banks (``weights: memory``)."""
     return bool(u.memory_inputs) and params.get("weights") == "memory"
+def _slots(p: Mapping) -> str:
+    """``_s<S>`` when a flexible unit has other than the default W/2 output slots."""
+    w, s = int(p["w"]), int(p["max_kept"])
+    return "" if s == w // 2 else f"_s{s}"
+
+
+_FLEX_IN = ("data", "m_log2", "n")
+_FLEX_OUT = ("mask", "values", "index", "count", "m_log2", "n", "err")
+_FLEX_PARAMS = ("w", "fmt", "width", "index_width", "max_kept", "m_log2_width", "n_width",
+                "count_width")
 
 
 @dataclass(frozen=True)
@@ -48,12 +58,15 @@ class Unit:
     params : tuple of str
         Parameters every sidecar of this unit must give.
     sparse : bool
-        Whether the unit implements an N:M pattern (``n`` is then required).
+        Whether the unit implements one fixed N:M pattern (``n`` is then required).
     describe : str
         One line for documentation.
     memory_inputs : tuple of str
         Payload fields of ``i`` when the unit holds its weights (``params.weights ==
         "memory"``, DESIGN.md section 3.1); empty if it has no such form.
+    flexible : bool
+        Whether the pattern travels with each transfer (DESIGN.md section 5; ``w`` and
+        ``max_kept`` are then required, :mod:`nmsparse.contract.flex`).
     """
 
     name: str
@@ -64,6 +77,7 @@ class Unit:
     describe: str
     _name: Callable[[Mapping], str]
     memory_inputs: tuple[str, ...] = ()
+    flexible: bool = False
 
     def input_fields(self, params: Mapping) -> tuple[str, ...]:
         """The ``i`` payload fields of a design point with ``params``."""
@@ -98,6 +112,21 @@ UNITS: dict[str, Unit] = {
              "dense baseline: the same dot product without sparsity",
              lambda p: f"dense_mac_{p['m']}_{p['fmt']}_k{p['outputs']}{_wmem(p)}",
              _MEMORY_FIELDS),
+        Unit("topk_flex", _FLEX_IN, _FLEX_OUT, _FLEX_PARAMS, False,
+             "runtime-flexible N:M selector: W lanes and the pattern in; mask, kept values "
+             "and lane indices in max_kept slots, count, pattern and err out",
+             lambda p: f"nm_topk_flex_{p['w']}_{p['fmt']}_{p['arch']}{_slots(p)}",
+             flexible=True),
+        Unit("spmac_flex", ("values", "index", "weights", "last"), ("acc",),
+             (*_FLEX_PARAMS, "weight_width", "acc_width", "outputs"), False,
+             "runtime-flexible sparse MAC: the flexible selector's slots times K x W weights",
+             lambda p: f"nm_spmac_flex_{p['w']}_{p['fmt']}_k{p['outputs']}{_slots(p)}",
+             flexible=True),
+        Unit("linear_flex", (*_FLEX_IN, "weights", "last"), ("acc",),
+             (*_FLEX_PARAMS, "weight_width", "acc_width", "outputs"), False,
+             "runtime-flexible sparse linear engine: flexible selector and MAC in one pipeline",
+             lambda p: f"nm_linear_flex_{p['w']}_{p['fmt']}_k{p['outputs']}{_slots(p)}",
+             flexible=True),
     )
 }
 

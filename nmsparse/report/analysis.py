@@ -39,6 +39,9 @@ __all__ = [
     "fit_line",
     "BreakEven",
     "break_even",
+    "FlexCost",
+    "best_fixed",
+    "flexibility_cost",
 ]
 
 
@@ -124,6 +127,8 @@ def best_quality(quality: Sequence[Mapping] | None) -> dict[str, float]:
     best: dict[str, float] = {}
     for q in quality or ():
         if is_dense_quality(q) or not isinstance(q.get("ppl"), (int, float)):
+            continue
+        if q.get("plan"):  # a per-layer plan (golden.llm.plan), not one pattern
             continue
         if q.get("weight_pattern") not in (None, "", "dense", "none"):
             continue
@@ -336,6 +341,8 @@ def hardware_cost(q: Mapping) -> HardwareCost:
     if mit is not None:
         return HardwareCost("unknown", "", None, f"no cost model for mitigation {mit!r}")
     return _CRITERION_COST.get(crit, HardwareCost("none"))
+
+
 # ----------------------------------------------------------------------------- engine sweep
 # The sparse linear engine against the dense baseline across K (issue: from what array size
 # on does N:M pay off?). A point is one measured engine; the dense baseline of a sparse engine
@@ -520,4 +527,91 @@ def break_even(records: Sequence[Mapping], metric: str = "transistors") -> list[
         out.append(BreakEven(pat, weights, metric, s, d,
                              max(k_star, 0.0) if k_star is not None else None,
                              {q.sparse.k: q.ratio(metric) for q in qs}, worst))
+    return out
+
+
+# ------------------------------------------------------------------ cost of flexibility
+
+def best_fixed(records: Sequence[Mapping], pattern: str, fmt: str) -> Mapping | None:
+    """The fixed top-k selector of ``pattern`` and ``fmt`` (one lane) with the fewest LUT4,
+    ties broken by the higher Fmax; None when none is measured."""
+    cands = [r for r in records if r["unit"] == "topk" and r["pattern"] == pattern
+             and r["fmt"] == fmt and (r.get("lanes") or 1) == 1
+             and figure(r, "post_synth", "LUT") is not None]
+    if not cands:
+        return None
+    return min(cands, key=lambda r: (figure(r, "post_synth", "LUT"),
+                                     -(figure(r, "post_place", "fmax_mhz") or 0.0)))
+
+
+@dataclass(frozen=True)
+class FlexCost:
+    """A flexible selector against ``instances`` copies of the best fixed selector of one
+    pattern that together take the same lanes per clock (W / M copies).
+
+    Ratios are flexible / (instances x fixed) for LUT4, FF and transistors, flexible /
+    fixed for Fmax; None where a figure is missing.
+    """
+
+    fmt: str
+    flex: str
+    w: int
+    pattern: str
+    fixed: str
+    instances: int
+    lut: tuple[float | None, float | None]
+    ff: tuple[float | None, float | None]
+    fmax: tuple[float | None, float | None]
+    transistors: tuple[float | None, float | None]
+
+    @staticmethod
+    def _r(pair: tuple[float | None, float | None]) -> float | None:
+        return _ratio(pair[0], pair[1])
+
+    @property
+    def lut_ratio(self) -> float | None:
+        return self._r(self.lut)
+
+    @property
+    def ff_ratio(self) -> float | None:
+        return self._r(self.ff)
+
+    @property
+    def fmax_ratio(self) -> float | None:
+        return self._r(self.fmax)
+
+    @property
+    def transistor_ratio(self) -> float | None:
+        return self._r(self.transistors)
+
+
+def flexibility_cost(records: Sequence[Mapping],
+                     patterns: Sequence[str] = ("16:32", "8:16")) -> list[FlexCost]:
+    """Every measured flexible selector against the best fixed selector (:func:`best_fixed`)
+    of each of ``patterns`` that fits its W lanes, same format; by format, W (widest
+    first), then pattern order as given."""
+    out = []
+    flex = [r for r in records if r["unit"] == "topk_flex" and figure(r, "post_synth", "LUT")]
+    for r in sorted(flex, key=lambda r: (str(r["fmt"]) != "int8", str(r["fmt"]), -r["w"])):
+        for pat in patterns:
+            sp = parse_sparsity(pat)
+            if sp is None or sp.kind != "nm" or sp.m > r["w"] or sp.n * r["w"] // sp.m > (
+                    r.get("max_kept") or r["w"] // 2):
+                continue
+            b = best_fixed(records, pat, r["fmt"])
+            if b is None:
+                continue
+            k = r["w"] // sp.m
+
+            def scaled(sec: str, key: str, k: int = k, b: Mapping = b) -> float | None:
+                v = figure(b, sec, key)
+                return None if v is None else k * v
+
+            out.append(FlexCost(
+                fmt=str(r["fmt"]), flex=r["module"], w=r["w"], pattern=pat, fixed=b["module"],
+                instances=k,
+                lut=(figure(r, "post_synth", "LUT"), scaled("post_synth", "LUT")),
+                ff=(figure(r, "post_synth", "FF"), scaled("post_synth", "FF")),
+                fmax=(figure(r, "post_place", "fmax_mhz"), figure(b, "post_place", "fmax_mhz")),
+                transistors=(figure(r, "asic", "transistors"), scaled("asic", "transistors"))))
     return out

@@ -245,8 +245,8 @@ def write_reports(recs: list[dict], out_dir: Path) -> tuple[Path, Path, Path]:
 
 def _sweep_results(out_dir: Path) -> tuple[list[dict] | None, float | None]:
     """Records of ``<out>/engine_sweep/resources.json`` (the engine sweep, ``make
-    engine-sweep``) and the LUT4 count of a DSP block (``<out>/engine_sweep/dsp_lut4.json``), where present; a sweep
-    directory's own report reads its own files."""
+    engine-sweep``) and the LUT4 count of a DSP block (``<out>/engine_sweep/dsp_lut4.json``),
+    where present; a sweep directory's own report reads its own files."""
     d = out_dir if (out_dir / "dsp_lut4.json").is_file() else out_dir / "engine_sweep"
     lut4 = None
     if (d / "dsp_lut4.json").is_file():

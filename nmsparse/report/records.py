@@ -18,7 +18,8 @@ from nmsparse.contract.sidecar import Sidecar, list_modules
 __all__ = ["Point", "find_points", "make_record", "attach_families", "load_results", "SCHEMA"]
 
 SCHEMA = 1
-_UNIT_ORDER = {"topk": 0, "spmac": 1, "linear": 2, "dense_mac": 3}
+_UNIT_ORDER = {"topk": 0, "spmac": 1, "linear": 2, "dense_mac": 3, "topk_flex": 4,
+               "spmac_flex": 5, "linear_flex": 6}
 
 
 @dataclass(frozen=True)
@@ -39,8 +40,8 @@ class Point:
 
     def sort_key(self) -> tuple:
         p = self.params
-        return (_UNIT_ORDER.get(self.unit, 9), str(p.get("fmt", "")), int(p.get("m", 0) or 0),
-                str(p.get("arch", "")), self.module)
+        return (_UNIT_ORDER.get(self.unit, 9), str(p.get("fmt", "")),
+                int(p.get("m", 0) or p.get("w", 0) or 0), str(p.get("arch", "")), self.module)
 
 
 def find_points(hdl_dir: str | Path, which: str = "shipped",
@@ -93,7 +94,7 @@ def make_record(point: Point, measured: Mapping | None, *, error: str | None = N
     sc, p = point.sidecar, point.params
     n, m = _opt_int(p.get("n")), _opt_int(p.get("m"))
     iw = _opt_int(p.get("index_width"))
-    pattern = pattern_label(n, m)
+    pattern = sc.pattern if sc.flexible else pattern_label(n, m)
     metrics = sc.metrics
     rec = {
         "module": point.module,
@@ -117,6 +118,8 @@ def make_record(point: Point, measured: Mapping | None, *, error: str | None = N
         "weight_bits_per_group": _opt_int(metrics.get("weight_bits_per_group")),
         "weight_bits_stored": _opt_int(metrics.get("weight_bits_stored")),
     }
+    if sc.flexible:  # DESIGN.md section 5: the pattern travels with each transfer
+        rec.update(w=sc.w, max_kept=sc.max_kept, flexible=True)
     if measured is None:
         rec.update(post_synth=None, post_place=None, asic=None, runtime_s=None, cpu_s=None,
                    tools=None, error=error)

@@ -168,6 +168,79 @@ def _mac_table(recs: list[dict], cross) -> Table:
     return t
 
 
+def _flex_table(recs: list[dict], cross) -> Table:
+    t = Table(
+        "Runtime-flexible units (pattern per transfer, DESIGN.md section 5)",
+        ["module", "unit", "W lanes", "slots", "fmt", "LUT4", "CCU2C", "PFUMX", "L6MUX", "FF",
+         "DSP", "COMB (placed)", "Fmax MHz", "transistors", "logic depth", "latency",
+         "comparators", "multipliers", "groups checked", "mismatches", "synth+P&R s"],
+        note="One unit serves every N:M with M = 4 .. W and N x W/M <= slots, the pattern "
+             "changing on any clock; same flow as the tables above.",
+    )
+    for r in recs:
+        t.rows.append([
+            r["module"], r["unit"], _fmt(r.get("w")), _fmt(r.get("max_kept")), _fmt(r["fmt"]),
+            *[_cell(r, s, k) for _, s, k in _SYNTH], _cell(r, "post_synth", "DSP"),
+            _cell(r, "post_place", "COMB"), _cell(r, "post_place", "fmax_mhz", 1),
+            _cell(r, "asic", "transistors"), _cell(r, "asic", "logic_depth"),
+            _fmt(r["latency_cycles"]), _fmt(r["comparators"]), _fmt(r["multipliers"]),
+            *_crosscheck_cells(r, cross), _runtime(r),
+        ])
+    return t
+
+
+def _flex_cost_table(records) -> Table:
+    t = Table(
+        "Cost of flexibility: flexible selector vs the best fixed selectors",
+        ["format", "flexible", "fixed (best LUT4)", "fixed copies for W lanes/clock",
+         "LUT4 flex / fixed", "FF flex / fixed", "Fmax MHz flex / fixed",
+         "transistors flex / fixed"],
+        note="Fixed = the fixed top-k selector of that pattern and format with the fewest "
+             "LUT4. Copies: W/M fixed selectors take the flexible unit's W lanes per clock; "
+             "LUT4, FF and transistors of the fixed side are multiplied by that number, Fmax "
+             "is not. Ratios in parentheses: flexible / fixed.",
+    )
+    for c in analysis.flexibility_cost(records):
+        def pair(v, r, digits=0):
+            return f"{_fmt(v[0], digits)} / {_fmt(v[1], digits)} ({_fmt(r, 2)})"
+
+        t.rows.append([c.fmt, c.flex, f"{c.fixed} ({c.pattern})", _fmt(c.instances),
+                       pair(c.lut, c.lut_ratio), pair(c.ff, c.ff_ratio),
+                       pair(c.fmax, c.fmax_ratio, 1), pair(c.transistors, c.transistor_ratio)])
+    return t
+
+
+def _flex_lines(records) -> list[str]:
+    """One sentence per format: the widest flexible selector against the best fixed 16:32
+    and 8:16 selectors, and the issue's goal for int8."""
+    lines = []
+    costs = analysis.flexibility_cost(records)
+    for fmt in dict.fromkeys(c.fmt for c in costs):
+        mine = [c for c in costs if c.fmt == fmt]
+        w = max(c.w for c in mine)
+        parts = []
+        for c in (c for c in mine if c.w == w):
+            copies = "" if c.instances == 1 else f"{c.instances} x "
+            parts.append(
+                f"{_fmt(c.lut_ratio, 2)}x the LUT4, {_fmt(c.ff_ratio, 2)}x the FF, "
+                f"{_fmt(c.fmax_ratio, 2)}x the Fmax and {_fmt(c.transistor_ratio, 2)}x the "
+                f"transistors of {copies}{c.fixed}")
+        if not parts:
+            continue
+        name = next(c.flex for c in mine if c.w == w)
+        line = (f"Cost of flexibility ({fmt}): {name}, one unit for every N:M with M <= {w}, "
+                f"takes " + "; ".join(parts) + ".")
+        goal = next((c for c in mine if c.w == 32 and c.pattern == "16:32"), None)
+        if fmt == "int8" and goal and goal.lut_ratio is not None:
+            lut_ok = goal.lut_ratio <= 1.3
+            fm_ok = goal.fmax_ratio is not None and goal.fmax_ratio >= 0.9
+            line += (f" Goal (<= 1.3x LUT4, >= 0.9x Fmax of the best fixed 16:32): LUT4 "
+                     f"{'met' if lut_ok else 'NOT met'} ({goal.lut_ratio:.2f}x), Fmax "
+                     f"{'met' if fm_ok else 'NOT met'} ({_fmt(goal.fmax_ratio, 2)}x).")
+        lines.append(line)
+    return lines
+
+
 def _savings_table(records) -> Table:
     t = Table(
         "Sparse vs dense (same M, K and format)",
@@ -328,10 +401,16 @@ def tables(records: Sequence[dict], cross: list[dict] | None,
            quality: list[dict] | None) -> list[Table]:
     """All tables of the report, in order."""
     topk = [r for r in records if r["unit"] == "topk"]
-    mac = [r for r in records if r["unit"] != "topk"]
-    return [_overview_table(records, cross, quality), _topk_table(topk, cross),
-            _mac_table(mac, cross), _savings_table(records), _families_table(records),
-            _crosscheck_table(cross), _quality_table(quality)]
+    flex = [r for r in records if r.get("flexible")]
+    mac = [r for r in records if r["unit"] != "topk" and not r.get("flexible")]
+    out = [_overview_table(records, cross, quality)]
+    if flex:
+        out.append(_flex_cost_table(records))
+    out += [_topk_table(topk, cross), _mac_table(mac, cross)]
+    if flex:
+        out.append(_flex_table(flex, cross))
+    return out + [_savings_table(records), _families_table(records),
+                  _crosscheck_table(cross), _quality_table(quality)]
 
 
 # ----------------------------------------------------------------------------- engine sweep
@@ -520,6 +599,7 @@ def summary(records: Sequence[dict], cross: list[dict] | None,
     lines.append(f"{len(ok)} of {len(records)} modules measured"
                  + (f"; failed: {', '.join(failed)}" if failed else "")
                  + (f"; not run: {', '.join(missing)}" if missing else "") + ".")
+    lines += _flex_lines(ok)
     for c in analysis.arch_comparisons(ok):
         fm = (f"; Fmax {c.a} {c.fmax[0]:.0f} MHz vs {c.b} {c.fmax[1]:.0f} MHz"
               if c.fmax[0] and c.fmax[1] else "")
