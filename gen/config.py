@@ -933,8 +933,8 @@ def _shipped() -> list[_Config]:
 
 
 #: The engine sweep (``hdl/engine_sweep``, ``make engine-sweep``): the linear engine against
-#: the dense baseline at K = 4, 16, 32 for 2:4, 8:16 and 16:32 (int8), weights in the stream and from
-#: memory, every point with the same MAC scheduler and target clock. Its K = 4 points are
+#: the dense baseline at K = 4, 16, 32 for 2:4, 8:16 and 16:32 (int8), weights in the stream
+#: and from memory, every point with the same MAC scheduler and target clock. Its K = 4 points are
 #: the shipped ones.
 SWEEP_PATTERNS = ((2, 4), (8, 16), (16, 32))
 SWEEP_K = (4, 16, 32)

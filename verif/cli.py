@@ -4,8 +4,9 @@ Every top-k selector of the requested pattern and format in the HDL directory (a
 architectures and lane counts unless ``--arch`` picks one), and every runtime-flexible
 selector that serves the pattern (DESIGN.md section 5; driven with that pattern on every
 transfer of W lanes), is built with Verilator and driven by the cocotb testbench; each
-group's ``mask``, ``values`` and ``index`` must equal the golden model's bit for bit. Prints groups checked, mismatches (0 is the only pass) and groups per
-second; ``--json FILE`` keeps one record per module. Exit code: 0 pass, 1 any mismatch,
+group's ``mask``, ``values`` and ``index`` must equal the golden model's bit for bit.
+Prints groups checked, mismatches (0 is the only pass) and groups per second; ``--json FILE``
+keeps one record per module. Exit code: 0 pass, 1 any mismatch,
 protocol error, timeout or hang, 2 bad input (a sidecar that does not validate, a design
 that does not build, ports that disagree with the sidecar). ``--source``, ``-I`` and ``-D``
 add files, include directories and defines to every module's own (sidecar ``sources``);
