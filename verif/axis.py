@@ -31,7 +31,7 @@ from nmsparse.contract import toolchain
 from nmsparse.contract.sidecar import Sidecar, parse_sidecar
 
 from . import vectors
-from .runner import BUILD_ARGS, SimError, _environ, _tail, default_build_root
+from .runner import BUILD_ARGS, SimError, _environ, _tail, default_build_root, runtime_key
 
 __all__ = ["AXIS_SCENARIOS", "load_axis_sidecar", "axis_vectors", "run_axis"]
 
@@ -114,6 +114,7 @@ def _build(doc: dict, verilog: Path, build_root: Path) -> Path:
     toolchain.setup(verilator=True)
     h = hashlib.sha256(verilog.read_bytes())
     h.update(" ".join(BUILD_ARGS).encode())
+    h.update(runtime_key().encode())
     bdir = build_root / f"{doc['module']}-{h.hexdigest()[:12]}"
     bdir.parent.mkdir(parents=True, exist_ok=True)
     stamp = bdir / "nmsparse-build.ok"

@@ -128,9 +128,21 @@ def _control_file(sc: Sidecar, bdir: Path) -> Path:
     return p
 
 
+def runtime_key() -> str:
+    """What a built simulator binary links at run time: cocotb's library directory (the
+    binary's RUNPATH points into the environment that built it) and cocotb's version. Part
+    of every build directory's name, so a cache shared by several checkouts never hands one
+    environment a binary that links another (perhaps deleted) one."""
+    import cocotb
+    import cocotb_tools.config
+
+    return f"{cocotb_tools.config.libs_dir}|{cocotb.__version__}"
+
+
 def _digest(sc: Sidecar, src: BuildSources) -> str:
     """Hash of the declared inputs (paths, not contents: contents live in the stamp)."""
     h = hashlib.sha256()
+    h.update(runtime_key().encode())
     h.update(src.key().encode())
     h.update(" ".join(sorted(sc.ports)).encode())
     h.update(" ".join(BUILD_ARGS).encode())
