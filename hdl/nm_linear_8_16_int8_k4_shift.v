@@ -889,20 +889,20 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1793 ;
   wire \$1794 ;
   wire \$1795 ;
-  wire \$1796 ;
-  wire \$1797 ;
-  wire \$1798 ;
-  wire \$1799 ;
+  wire [7:0] \$1796 ;
+  wire [7:0] \$1797 ;
+  wire [7:0] \$1798 ;
+  wire [7:0] \$1799 ;
   wire [7:0] \$18 ;
   wire \$180 ;
-  wire \$1800 ;
-  wire \$1801 ;
-  wire \$1802 ;
-  wire \$1803 ;
-  wire \$1804 ;
-  wire \$1805 ;
-  wire \$1806 ;
-  wire \$1807 ;
+  wire [7:0] \$1800 ;
+  wire [7:0] \$1801 ;
+  wire [7:0] \$1802 ;
+  wire [7:0] \$1803 ;
+  wire [7:0] \$1804 ;
+  wire [7:0] \$1805 ;
+  wire [7:0] \$1806 ;
+  wire [7:0] \$1807 ;
   wire \$1808 ;
   wire \$1809 ;
   wire \$181 ;
@@ -913,19 +913,19 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1814 ;
   wire \$1815 ;
   wire \$1816 ;
-  wire \$1817 ;
-  wire \$1818 ;
-  wire \$1819 ;
+  wire [7:0] \$1817 ;
+  wire [7:0] \$1818 ;
+  wire [7:0] \$1819 ;
   wire \$182 ;
-  wire \$1820 ;
-  wire \$1821 ;
-  wire \$1822 ;
-  wire \$1823 ;
-  wire \$1824 ;
-  wire \$1825 ;
-  wire \$1826 ;
-  wire \$1827 ;
-  wire \$1828 ;
+  wire [7:0] \$1820 ;
+  wire [7:0] \$1821 ;
+  wire [7:0] \$1822 ;
+  wire [7:0] \$1823 ;
+  wire [7:0] \$1824 ;
+  wire [7:0] \$1825 ;
+  wire [7:0] \$1826 ;
+  wire [7:0] \$1827 ;
+  wire [7:0] \$1828 ;
   wire \$1829 ;
   wire \$183 ;
   wire \$1830 ;
@@ -939,19 +939,19 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1838 ;
   wire \$1839 ;
   wire \$184 ;
-  wire \$1840 ;
-  wire \$1841 ;
-  wire \$1842 ;
-  wire \$1843 ;
-  wire \$1844 ;
-  wire \$1845 ;
-  wire \$1846 ;
-  wire \$1847 ;
-  wire \$1848 ;
-  wire \$1849 ;
+  wire [7:0] \$1840 ;
+  wire [7:0] \$1841 ;
+  wire [7:0] \$1842 ;
+  wire [7:0] \$1843 ;
+  wire [7:0] \$1844 ;
+  wire [7:0] \$1845 ;
+  wire [7:0] \$1846 ;
+  wire [7:0] \$1847 ;
+  wire [7:0] \$1848 ;
+  wire [7:0] \$1849 ;
   wire \$185 ;
-  wire \$1850 ;
-  wire \$1851 ;
+  wire [7:0] \$1850 ;
+  wire [7:0] \$1851 ;
   wire \$1852 ;
   wire \$1853 ;
   wire \$1854 ;
@@ -965,19 +965,19 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1861 ;
   wire \$1862 ;
   wire \$1863 ;
-  wire \$1864 ;
-  wire \$1865 ;
-  wire \$1866 ;
-  wire \$1867 ;
-  wire \$1868 ;
-  wire \$1869 ;
+  wire [7:0] \$1864 ;
+  wire [7:0] \$1865 ;
+  wire [7:0] \$1866 ;
+  wire [7:0] \$1867 ;
+  wire [7:0] \$1868 ;
+  wire [7:0] \$1869 ;
   wire \$187 ;
-  wire \$1870 ;
-  wire \$1871 ;
-  wire \$1872 ;
-  wire \$1873 ;
-  wire \$1874 ;
-  wire \$1875 ;
+  wire [7:0] \$1870 ;
+  wire [7:0] \$1871 ;
+  wire [7:0] \$1872 ;
+  wire [7:0] \$1873 ;
+  wire [7:0] \$1874 ;
+  wire [7:0] \$1875 ;
   wire \$1876 ;
   wire \$1877 ;
   wire \$1878 ;
@@ -994,20 +994,20 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1888 ;
   wire \$1889 ;
   wire \$189 ;
-  wire \$1890 ;
-  wire \$1891 ;
-  wire \$1892 ;
-  wire \$1893 ;
-  wire \$1894 ;
-  wire \$1895 ;
-  wire \$1896 ;
-  wire \$1897 ;
-  wire \$1898 ;
-  wire \$1899 ;
+  wire [7:0] \$1890 ;
+  wire [7:0] \$1891 ;
+  wire [7:0] \$1892 ;
+  wire [7:0] \$1893 ;
+  wire [7:0] \$1894 ;
+  wire [7:0] \$1895 ;
+  wire [7:0] \$1896 ;
+  wire [7:0] \$1897 ;
+  wire [7:0] \$1898 ;
+  wire [7:0] \$1899 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire \$1900 ;
-  wire \$1901 ;
+  wire [7:0] \$1900 ;
+  wire [7:0] \$1901 ;
   wire \$1902 ;
   wire \$1903 ;
   wire \$1904 ;
@@ -1023,21 +1023,21 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1913 ;
   wire \$1914 ;
   wire \$1915 ;
-  wire \$1916 ;
-  wire \$1917 ;
-  wire \$1918 ;
-  wire \$1919 ;
+  wire [7:0] \$1916 ;
+  wire [7:0] \$1917 ;
+  wire [7:0] \$1918 ;
+  wire [7:0] \$1919 ;
   wire \$192 ;
-  wire \$1920 ;
-  wire \$1921 ;
-  wire \$1922 ;
-  wire \$1923 ;
-  wire \$1924 ;
-  wire \$1925 ;
-  wire [14:0] \$1926 ;
-  wire [14:0] \$1927 ;
-  wire [14:0] \$1928 ;
-  wire [14:0] \$1929 ;
+  wire [7:0] \$1920 ;
+  wire [7:0] \$1921 ;
+  wire [7:0] \$1922 ;
+  wire [7:0] \$1923 ;
+  wire [7:0] \$1924 ;
+  wire [7:0] \$1925 ;
+  wire [7:0] \$1926 ;
+  wire [7:0] \$1927 ;
+  wire \$1928 ;
+  wire \$1929 ;
   wire \$193 ;
   wire \$1930 ;
   wire \$1931 ;
@@ -1050,34 +1050,34 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1938 ;
   wire \$1939 ;
   wire \$194 ;
-  wire [3:0] \$1940 ;
+  wire \$1940 ;
   wire \$1941 ;
   wire \$1942 ;
   wire \$1943 ;
-  wire \$1944 ;
-  wire [3:0] \$1945 ;
-  wire \$1946 ;
-  wire \$1947 ;
-  wire \$1948 ;
-  wire \$1949 ;
+  wire [7:0] \$1944 ;
+  wire [7:0] \$1945 ;
+  wire [7:0] \$1946 ;
+  wire [7:0] \$1947 ;
+  wire [7:0] \$1948 ;
+  wire [7:0] \$1949 ;
   wire \$195 ;
-  wire \$1950 ;
-  wire \$1951 ;
-  wire \$1952 ;
-  wire \$1953 ;
-  wire [3:0] \$1954 ;
-  wire \$1955 ;
+  wire [7:0] \$1950 ;
+  wire [7:0] \$1951 ;
+  wire [7:0] \$1952 ;
+  wire [7:0] \$1953 ;
+  wire [7:0] \$1954 ;
+  wire [7:0] \$1955 ;
   wire \$1956 ;
   wire \$1957 ;
   wire \$1958 ;
-  wire [3:0] \$1959 ;
+  wire \$1959 ;
   wire \$196 ;
-  wire [3:0] \$1960 ;
+  wire \$1960 ;
   wire \$1961 ;
   wire \$1962 ;
   wire \$1963 ;
   wire \$1964 ;
-  wire [3:0] \$1965 ;
+  wire \$1965 ;
   wire \$1966 ;
   wire \$1967 ;
   wire \$1968 ;
@@ -1086,29 +1086,29 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$1970 ;
   wire \$1971 ;
   wire \$1972 ;
-  wire \$1973 ;
-  wire \$1974 ;
-  wire \$1975 ;
-  wire [3:0] \$1976 ;
-  wire \$1977 ;
-  wire \$1978 ;
-  wire \$1979 ;
+  wire [7:0] \$1973 ;
+  wire [7:0] \$1974 ;
+  wire [7:0] \$1975 ;
+  wire [7:0] \$1976 ;
+  wire [7:0] \$1977 ;
+  wire [7:0] \$1978 ;
+  wire [7:0] \$1979 ;
   wire \$198 ;
-  wire \$1980 ;
-  wire [3:0] \$1981 ;
-  wire [3:0] \$1982 ;
-  wire \$1983 ;
-  wire \$1984 ;
+  wire [7:0] \$1980 ;
+  wire [7:0] \$1981 ;
+  wire [7:0] \$1982 ;
+  wire [7:0] \$1983 ;
+  wire [7:0] \$1984 ;
   wire \$1985 ;
   wire \$1986 ;
-  wire [3:0] \$1987 ;
+  wire \$1987 ;
   wire \$1988 ;
   wire \$1989 ;
   wire \$199 ;
   wire \$1990 ;
   wire \$1991 ;
-  wire [3:0] \$1992 ;
-  wire [3:0] \$1993 ;
+  wire \$1992 ;
+  wire \$1993 ;
   wire \$1994 ;
   wire \$1995 ;
   wire \$1996 ;
@@ -1122,37 +1122,37 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2001 ;
   wire \$2002 ;
   wire \$2003 ;
-  wire \$2004 ;
-  wire \$2005 ;
-  wire [3:0] \$2006 ;
-  wire \$2007 ;
-  wire \$2008 ;
-  wire \$2009 ;
+  wire [7:0] \$2004 ;
+  wire [7:0] \$2005 ;
+  wire [7:0] \$2006 ;
+  wire [7:0] \$2007 ;
+  wire [7:0] \$2008 ;
+  wire [7:0] \$2009 ;
   wire \$201 ;
-  wire \$2010 ;
-  wire [3:0] \$2011 ;
-  wire [3:0] \$2012 ;
-  wire \$2013 ;
-  wire \$2014 ;
-  wire \$2015 ;
+  wire [7:0] \$2010 ;
+  wire [7:0] \$2011 ;
+  wire [14:0] \$2012 ;
+  wire [14:0] \$2013 ;
+  wire [14:0] \$2014 ;
+  wire [14:0] \$2015 ;
   wire \$2016 ;
-  wire [3:0] \$2017 ;
+  wire \$2017 ;
   wire \$2018 ;
   wire \$2019 ;
   wire \$202 ;
   wire \$2020 ;
   wire \$2021 ;
-  wire [3:0] \$2022 ;
-  wire [3:0] \$2023 ;
-  wire [3:0] \$2024 ;
+  wire \$2022 ;
+  wire \$2023 ;
+  wire \$2024 ;
   wire \$2025 ;
-  wire \$2026 ;
+  wire [3:0] \$2026 ;
   wire \$2027 ;
   wire \$2028 ;
-  wire [3:0] \$2029 ;
+  wire \$2029 ;
   wire \$203 ;
   wire \$2030 ;
-  wire \$2031 ;
+  wire [3:0] \$2031 ;
   wire \$2032 ;
   wire \$2033 ;
   wire \$2034 ;
@@ -1162,49 +1162,49 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2038 ;
   wire \$2039 ;
   wire \$204 ;
-  wire \$2040 ;
+  wire [3:0] \$2040 ;
   wire \$2041 ;
   wire \$2042 ;
   wire \$2043 ;
-  wire [3:0] \$2044 ;
-  wire \$2045 ;
-  wire \$2046 ;
+  wire \$2044 ;
+  wire [3:0] \$2045 ;
+  wire [3:0] \$2046 ;
   wire \$2047 ;
   wire \$2048 ;
-  wire [3:0] \$2049 ;
+  wire \$2049 ;
   wire \$205 ;
-  wire [3:0] \$2050 ;
-  wire \$2051 ;
+  wire \$2050 ;
+  wire [3:0] \$2051 ;
   wire \$2052 ;
   wire \$2053 ;
   wire \$2054 ;
-  wire [3:0] \$2055 ;
+  wire \$2055 ;
   wire \$2056 ;
   wire \$2057 ;
   wire \$2058 ;
   wire \$2059 ;
   wire \$206 ;
-  wire [3:0] \$2060 ;
-  wire [3:0] \$2061 ;
+  wire \$2060 ;
+  wire \$2061 ;
   wire [3:0] \$2062 ;
   wire \$2063 ;
   wire \$2064 ;
   wire \$2065 ;
   wire \$2066 ;
   wire [3:0] \$2067 ;
-  wire \$2068 ;
+  wire [3:0] \$2068 ;
   wire \$2069 ;
   wire \$207 ;
   wire \$2070 ;
   wire \$2071 ;
-  wire [3:0] \$2072 ;
+  wire \$2072 ;
   wire [3:0] \$2073 ;
   wire \$2074 ;
   wire \$2075 ;
   wire \$2076 ;
   wire \$2077 ;
-  wire \$2078 ;
-  wire \$2079 ;
+  wire [3:0] \$2078 ;
+  wire [3:0] \$2079 ;
   wire \$208 ;
   wire \$2080 ;
   wire \$2081 ;
@@ -1217,127 +1217,127 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2088 ;
   wire \$2089 ;
   wire \$209 ;
-  wire [3:0] \$2090 ;
+  wire \$2090 ;
   wire \$2091 ;
-  wire \$2092 ;
+  wire [3:0] \$2092 ;
   wire \$2093 ;
   wire \$2094 ;
-  wire [3:0] \$2095 ;
-  wire [3:0] \$2096 ;
-  wire \$2097 ;
-  wire \$2098 ;
+  wire \$2095 ;
+  wire \$2096 ;
+  wire [3:0] \$2097 ;
+  wire [3:0] \$2098 ;
   wire \$2099 ;
   wire [7:0] \$21 ;
   wire \$210 ;
   wire \$2100 ;
-  wire [3:0] \$2101 ;
+  wire \$2101 ;
   wire \$2102 ;
-  wire \$2103 ;
+  wire [3:0] \$2103 ;
   wire \$2104 ;
   wire \$2105 ;
-  wire [3:0] \$2106 ;
-  wire [3:0] \$2107 ;
+  wire \$2106 ;
+  wire \$2107 ;
   wire [3:0] \$2108 ;
-  wire \$2109 ;
+  wire [3:0] \$2109 ;
   wire \$211 ;
-  wire \$2110 ;
+  wire [3:0] \$2110 ;
   wire \$2111 ;
   wire \$2112 ;
-  wire [3:0] \$2113 ;
+  wire \$2113 ;
   wire \$2114 ;
-  wire \$2115 ;
+  wire [3:0] \$2115 ;
   wire \$2116 ;
   wire \$2117 ;
-  wire [3:0] \$2118 ;
-  wire [3:0] \$2119 ;
+  wire \$2118 ;
+  wire \$2119 ;
   wire \$212 ;
   wire \$2120 ;
   wire \$2121 ;
   wire \$2122 ;
   wire \$2123 ;
-  wire [3:0] \$2124 ;
-  wire [3:0] \$2125 ;
+  wire \$2124 ;
+  wire \$2125 ;
   wire \$2126 ;
   wire \$2127 ;
   wire \$2128 ;
   wire \$2129 ;
   wire \$213 ;
-  wire \$2130 ;
+  wire [3:0] \$2130 ;
   wire \$2131 ;
   wire \$2132 ;
   wire \$2133 ;
   wire \$2134 ;
-  wire \$2135 ;
-  wire \$2136 ;
+  wire [3:0] \$2135 ;
+  wire [3:0] \$2136 ;
   wire \$2137 ;
   wire \$2138 ;
   wire \$2139 ;
   wire \$214 ;
   wire \$2140 ;
-  wire \$2141 ;
+  wire [3:0] \$2141 ;
   wire \$2142 ;
   wire \$2143 ;
-  wire [3:0] \$2144 ;
+  wire \$2144 ;
   wire \$2145 ;
-  wire \$2146 ;
-  wire \$2147 ;
-  wire \$2148 ;
-  wire [3:0] \$2149 ;
+  wire [3:0] \$2146 ;
+  wire [3:0] \$2147 ;
+  wire [3:0] \$2148 ;
+  wire \$2149 ;
   wire \$215 ;
-  wire [3:0] \$2150 ;
+  wire \$2150 ;
   wire \$2151 ;
   wire \$2152 ;
-  wire \$2153 ;
+  wire [3:0] \$2153 ;
   wire \$2154 ;
-  wire [3:0] \$2155 ;
+  wire \$2155 ;
   wire \$2156 ;
   wire \$2157 ;
-  wire \$2158 ;
-  wire \$2159 ;
+  wire [3:0] \$2158 ;
+  wire [3:0] \$2159 ;
   wire \$216 ;
-  wire [3:0] \$2160 ;
-  wire [3:0] \$2161 ;
-  wire [3:0] \$2162 ;
+  wire \$2160 ;
+  wire \$2161 ;
+  wire \$2162 ;
   wire \$2163 ;
   wire \$2164 ;
   wire \$2165 ;
   wire \$2166 ;
-  wire [3:0] \$2167 ;
+  wire \$2167 ;
   wire \$2168 ;
   wire \$2169 ;
   wire \$217 ;
   wire \$2170 ;
   wire \$2171 ;
-  wire [3:0] \$2172 ;
-  wire [3:0] \$2173 ;
+  wire \$2172 ;
+  wire \$2173 ;
   wire \$2174 ;
   wire \$2175 ;
-  wire \$2176 ;
+  wire [3:0] \$2176 ;
   wire \$2177 ;
-  wire [3:0] \$2178 ;
+  wire \$2178 ;
   wire \$2179 ;
   wire \$218 ;
   wire \$2180 ;
-  wire \$2181 ;
-  wire \$2182 ;
-  wire [3:0] \$2183 ;
-  wire [3:0] \$2184 ;
-  wire [3:0] \$2185 ;
+  wire [3:0] \$2181 ;
+  wire [3:0] \$2182 ;
+  wire \$2183 ;
+  wire \$2184 ;
+  wire \$2185 ;
   wire \$2186 ;
-  wire \$2187 ;
+  wire [3:0] \$2187 ;
   wire \$2188 ;
   wire \$2189 ;
   wire \$219 ;
   wire \$2190 ;
   wire \$2191 ;
-  wire \$2192 ;
-  wire \$2193 ;
-  wire \$2194 ;
+  wire [3:0] \$2192 ;
+  wire [3:0] \$2193 ;
+  wire [3:0] \$2194 ;
   wire \$2195 ;
   wire \$2196 ;
   wire \$2197 ;
   wire \$2198 ;
-  wire \$2199 ;
+  wire [3:0] \$2199 ;
   wire [8:0] \$22 ;
   wire \$220 ;
   wire \$2200 ;
@@ -1345,171 +1345,171 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2202 ;
   wire \$2203 ;
   wire [3:0] \$2204 ;
-  wire \$2205 ;
+  wire [3:0] \$2205 ;
   wire \$2206 ;
   wire \$2207 ;
   wire \$2208 ;
-  wire [3:0] \$2209 ;
+  wire \$2209 ;
   wire \$221 ;
   wire [3:0] \$2210 ;
-  wire \$2211 ;
+  wire [3:0] \$2211 ;
   wire \$2212 ;
   wire \$2213 ;
   wire \$2214 ;
-  wire [3:0] \$2215 ;
+  wire \$2215 ;
   wire \$2216 ;
   wire \$2217 ;
   wire \$2218 ;
   wire \$2219 ;
   wire \$222 ;
-  wire [3:0] \$2220 ;
-  wire [3:0] \$2221 ;
-  wire [3:0] \$2222 ;
+  wire \$2220 ;
+  wire \$2221 ;
+  wire \$2222 ;
   wire \$2223 ;
   wire \$2224 ;
   wire \$2225 ;
   wire \$2226 ;
-  wire [3:0] \$2227 ;
+  wire \$2227 ;
   wire \$2228 ;
   wire \$2229 ;
   wire \$223 ;
-  wire \$2230 ;
+  wire [3:0] \$2230 ;
   wire \$2231 ;
-  wire [3:0] \$2232 ;
-  wire [3:0] \$2233 ;
+  wire \$2232 ;
+  wire \$2233 ;
   wire \$2234 ;
-  wire \$2235 ;
-  wire \$2236 ;
+  wire [3:0] \$2235 ;
+  wire [3:0] \$2236 ;
   wire \$2237 ;
-  wire [3:0] \$2238 ;
+  wire \$2238 ;
   wire \$2239 ;
   wire \$224 ;
   wire \$2240 ;
-  wire \$2241 ;
+  wire [3:0] \$2241 ;
   wire \$2242 ;
-  wire [3:0] \$2243 ;
-  wire [3:0] \$2244 ;
-  wire [3:0] \$2245 ;
-  wire \$2246 ;
-  wire \$2247 ;
-  wire \$2248 ;
+  wire \$2243 ;
+  wire \$2244 ;
+  wire \$2245 ;
+  wire [3:0] \$2246 ;
+  wire [3:0] \$2247 ;
+  wire [3:0] \$2248 ;
   wire \$2249 ;
   wire \$225 ;
   wire \$2250 ;
   wire \$2251 ;
   wire \$2252 ;
-  wire \$2253 ;
+  wire [3:0] \$2253 ;
   wire \$2254 ;
   wire \$2255 ;
   wire \$2256 ;
   wire \$2257 ;
-  wire \$2258 ;
-  wire \$2259 ;
+  wire [3:0] \$2258 ;
+  wire [3:0] \$2259 ;
   wire \$226 ;
   wire \$2260 ;
   wire \$2261 ;
-  wire [3:0] \$2262 ;
+  wire \$2262 ;
   wire \$2263 ;
-  wire \$2264 ;
+  wire [3:0] \$2264 ;
   wire \$2265 ;
   wire \$2266 ;
-  wire [3:0] \$2267 ;
-  wire [3:0] \$2268 ;
-  wire \$2269 ;
+  wire \$2267 ;
+  wire \$2268 ;
+  wire [3:0] \$2269 ;
   wire \$227 ;
-  wire \$2270 ;
-  wire \$2271 ;
+  wire [3:0] \$2270 ;
+  wire [3:0] \$2271 ;
   wire \$2272 ;
-  wire [3:0] \$2273 ;
+  wire \$2273 ;
   wire \$2274 ;
   wire \$2275 ;
   wire \$2276 ;
   wire \$2277 ;
-  wire [3:0] \$2278 ;
-  wire [3:0] \$2279 ;
+  wire \$2278 ;
+  wire \$2279 ;
   wire \$228 ;
-  wire [3:0] \$2280 ;
+  wire \$2280 ;
   wire \$2281 ;
   wire \$2282 ;
   wire \$2283 ;
   wire \$2284 ;
-  wire [3:0] \$2285 ;
+  wire \$2285 ;
   wire \$2286 ;
   wire \$2287 ;
   wire \$2288 ;
   wire \$2289 ;
   wire \$229 ;
   wire [3:0] \$2290 ;
-  wire [3:0] \$2291 ;
+  wire \$2291 ;
   wire \$2292 ;
   wire \$2293 ;
   wire \$2294 ;
-  wire \$2295 ;
+  wire [3:0] \$2295 ;
   wire [3:0] \$2296 ;
-  wire [3:0] \$2297 ;
+  wire \$2297 ;
   wire \$2298 ;
   wire \$2299 ;
   wire \$23 ;
   wire \$230 ;
   wire \$2300 ;
-  wire \$2301 ;
+  wire [3:0] \$2301 ;
   wire \$2302 ;
   wire \$2303 ;
   wire \$2304 ;
   wire \$2305 ;
-  wire \$2306 ;
-  wire \$2307 ;
-  wire \$2308 ;
+  wire [3:0] \$2306 ;
+  wire [3:0] \$2307 ;
+  wire [3:0] \$2308 ;
   wire \$2309 ;
   wire \$231 ;
   wire \$2310 ;
   wire \$2311 ;
-  wire [3:0] \$2312 ;
-  wire \$2313 ;
+  wire \$2312 ;
+  wire [3:0] \$2313 ;
   wire \$2314 ;
   wire \$2315 ;
   wire \$2316 ;
-  wire [3:0] \$2317 ;
+  wire \$2317 ;
   wire [3:0] \$2318 ;
-  wire \$2319 ;
+  wire [3:0] \$2319 ;
   wire \$232 ;
   wire \$2320 ;
   wire \$2321 ;
   wire \$2322 ;
-  wire [3:0] \$2323 ;
-  wire \$2324 ;
+  wire \$2323 ;
+  wire [3:0] \$2324 ;
   wire \$2325 ;
   wire \$2326 ;
   wire \$2327 ;
-  wire [3:0] \$2328 ;
+  wire \$2328 ;
   wire [3:0] \$2329 ;
   wire \$233 ;
   wire [3:0] \$2330 ;
-  wire \$2331 ;
+  wire [3:0] \$2331 ;
   wire \$2332 ;
   wire \$2333 ;
   wire \$2334 ;
-  wire [3:0] \$2335 ;
+  wire \$2335 ;
   wire \$2336 ;
   wire \$2337 ;
   wire \$2338 ;
   wire \$2339 ;
   wire \$234 ;
-  wire [3:0] \$2340 ;
-  wire [3:0] \$2341 ;
+  wire \$2340 ;
+  wire \$2341 ;
   wire \$2342 ;
   wire \$2343 ;
   wire \$2344 ;
   wire \$2345 ;
   wire \$2346 ;
   wire \$2347 ;
-  wire \$2348 ;
+  wire [3:0] \$2348 ;
   wire \$2349 ;
   wire \$235 ;
   wire \$2350 ;
   wire \$2351 ;
   wire \$2352 ;
-  wire \$2353 ;
+  wire [3:0] \$2353 ;
   wire [3:0] \$2354 ;
   wire \$2355 ;
   wire \$2356 ;
@@ -1517,121 +1517,121 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2358 ;
   wire [3:0] \$2359 ;
   wire \$236 ;
-  wire [3:0] \$2360 ;
+  wire \$2360 ;
   wire \$2361 ;
   wire \$2362 ;
   wire \$2363 ;
-  wire \$2364 ;
+  wire [3:0] \$2364 ;
   wire [3:0] \$2365 ;
-  wire \$2366 ;
+  wire [3:0] \$2366 ;
   wire \$2367 ;
   wire \$2368 ;
   wire \$2369 ;
   wire \$237 ;
-  wire [3:0] \$2370 ;
+  wire \$2370 ;
   wire [3:0] \$2371 ;
-  wire [3:0] \$2372 ;
+  wire \$2372 ;
   wire \$2373 ;
   wire \$2374 ;
   wire \$2375 ;
-  wire \$2376 ;
+  wire [3:0] \$2376 ;
   wire [3:0] \$2377 ;
   wire \$2378 ;
   wire \$2379 ;
   wire \$238 ;
   wire \$2380 ;
   wire \$2381 ;
-  wire \$2382 ;
-  wire \$2383 ;
+  wire [3:0] \$2382 ;
+  wire [3:0] \$2383 ;
   wire \$2384 ;
   wire \$2385 ;
   wire \$2386 ;
   wire \$2387 ;
-  wire [3:0] \$2388 ;
+  wire \$2388 ;
   wire \$2389 ;
   wire \$239 ;
   wire \$2390 ;
   wire \$2391 ;
   wire \$2392 ;
-  wire [3:0] \$2393 ;
-  wire [3:0] \$2394 ;
+  wire \$2393 ;
+  wire \$2394 ;
   wire \$2395 ;
   wire \$2396 ;
   wire \$2397 ;
-  wire \$2398 ;
-  wire [3:0] \$2399 ;
+  wire [3:0] \$2398 ;
+  wire \$2399 ;
   wire [7:0] \$24 ;
   wire \$240 ;
   wire \$2400 ;
   wire \$2401 ;
   wire \$2402 ;
-  wire \$2403 ;
+  wire [3:0] \$2403 ;
   wire [3:0] \$2404 ;
-  wire [3:0] \$2405 ;
+  wire \$2405 ;
   wire \$2406 ;
   wire \$2407 ;
   wire \$2408 ;
-  wire \$2409 ;
+  wire [3:0] \$2409 ;
   wire \$241 ;
   wire \$2410 ;
   wire \$2411 ;
   wire \$2412 ;
   wire \$2413 ;
   wire [3:0] \$2414 ;
-  wire \$2415 ;
-  wire \$2416 ;
+  wire [3:0] \$2415 ;
+  wire [3:0] \$2416 ;
   wire \$2417 ;
   wire \$2418 ;
-  wire [3:0] \$2419 ;
+  wire \$2419 ;
   wire \$242 ;
-  wire [3:0] \$2420 ;
-  wire \$2421 ;
+  wire \$2420 ;
+  wire [3:0] \$2421 ;
   wire \$2422 ;
   wire \$2423 ;
   wire \$2424 ;
-  wire [3:0] \$2425 ;
-  wire \$2426 ;
-  wire \$2427 ;
+  wire \$2425 ;
+  wire [3:0] \$2426 ;
+  wire [3:0] \$2427 ;
   wire \$2428 ;
   wire \$2429 ;
   wire \$243 ;
   wire \$2430 ;
   wire \$2431 ;
-  wire [3:0] \$2432 ;
+  wire \$2432 ;
   wire \$2433 ;
   wire \$2434 ;
   wire \$2435 ;
   wire \$2436 ;
-  wire [3:0] \$2437 ;
+  wire \$2437 ;
   wire \$2438 ;
   wire \$2439 ;
   wire \$244 ;
-  wire \$2440 ;
+  wire [3:0] \$2440 ;
   wire \$2441 ;
   wire \$2442 ;
   wire \$2443 ;
   wire \$2444 ;
-  wire \$2445 ;
-  wire \$2446 ;
+  wire [3:0] \$2445 ;
+  wire [3:0] \$2446 ;
   wire \$2447 ;
   wire \$2448 ;
   wire \$2449 ;
   wire \$245 ;
   wire \$2450 ;
-  wire \$2451 ;
+  wire [3:0] \$2451 ;
   wire \$2452 ;
   wire \$2453 ;
   wire \$2454 ;
   wire \$2455 ;
-  wire \$2456 ;
-  wire \$2457 ;
-  wire \$2458 ;
+  wire [3:0] \$2456 ;
+  wire [3:0] \$2457 ;
+  wire [3:0] \$2458 ;
   wire \$2459 ;
   wire \$246 ;
   wire \$2460 ;
   wire \$2461 ;
   wire \$2462 ;
-  wire \$2463 ;
+  wire [3:0] \$2463 ;
   wire \$2464 ;
   wire \$2465 ;
   wire \$2466 ;
@@ -1643,26 +1643,26 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2471 ;
   wire \$2472 ;
   wire \$2473 ;
-  wire \$2474 ;
+  wire [3:0] \$2474 ;
   wire \$2475 ;
   wire \$2476 ;
   wire \$2477 ;
   wire \$2478 ;
-  wire \$2479 ;
+  wire [3:0] \$2479 ;
   wire \$248 ;
-  wire \$2480 ;
+  wire [3:0] \$2480 ;
   wire \$2481 ;
   wire \$2482 ;
   wire \$2483 ;
   wire \$2484 ;
-  wire \$2485 ;
+  wire [3:0] \$2485 ;
   wire \$2486 ;
   wire \$2487 ;
   wire \$2488 ;
   wire \$2489 ;
   wire \$249 ;
-  wire \$2490 ;
-  wire \$2491 ;
+  wire [3:0] \$2490 ;
+  wire [3:0] \$2491 ;
   wire \$2492 ;
   wire \$2493 ;
   wire \$2494 ;
@@ -1673,32 +1673,32 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2499 ;
   wire [8:0] \$25 ;
   wire \$250 ;
-  wire \$2500 ;
+  wire [3:0] \$2500 ;
   wire \$2501 ;
   wire \$2502 ;
   wire \$2503 ;
   wire \$2504 ;
-  wire \$2505 ;
-  wire \$2506 ;
+  wire [3:0] \$2505 ;
+  wire [3:0] \$2506 ;
   wire \$2507 ;
   wire \$2508 ;
   wire \$2509 ;
   wire \$251 ;
   wire \$2510 ;
-  wire \$2511 ;
+  wire [3:0] \$2511 ;
   wire \$2512 ;
   wire \$2513 ;
   wire \$2514 ;
   wire \$2515 ;
   wire \$2516 ;
   wire \$2517 ;
-  wire \$2518 ;
+  wire [3:0] \$2518 ;
   wire \$2519 ;
   wire \$252 ;
   wire \$2520 ;
   wire \$2521 ;
   wire \$2522 ;
-  wire \$2523 ;
+  wire [3:0] \$2523 ;
   wire \$2524 ;
   wire \$2525 ;
   wire \$2526 ;
@@ -1741,14 +1741,14 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$256 ;
   wire \$2560 ;
   wire \$2561 ;
-  wire [19:0] \$2562 ;
-  wire [19:0] \$2563 ;
-  wire [19:0] \$2564 ;
-  wire [19:0] \$2565 ;
-  wire [32:0] \$2566 ;
-  wire [32:0] \$2567 ;
-  wire [32:0] \$2568 ;
-  wire [32:0] \$2569 ;
+  wire \$2562 ;
+  wire \$2563 ;
+  wire \$2564 ;
+  wire \$2565 ;
+  wire \$2566 ;
+  wire \$2567 ;
+  wire \$2568 ;
+  wire \$2569 ;
   wire \$257 ;
   wire \$2570 ;
   wire \$2571 ;
@@ -1767,7 +1767,7 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2583 ;
   wire \$2584 ;
   wire \$2585 ;
-  wire [7:0] \$2586 ;
+  wire \$2586 ;
   wire \$2587 ;
   wire \$2588 ;
   wire \$2589 ;
@@ -1787,8 +1787,8 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2600 ;
   wire \$2601 ;
   wire \$2602 ;
-  wire [7:0] \$2603 ;
-  wire [7:0] \$2604 ;
+  wire \$2603 ;
+  wire \$2604 ;
   wire \$2605 ;
   wire \$2606 ;
   wire \$2607 ;
@@ -1807,7 +1807,7 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2619 ;
   wire \$262 ;
   wire \$2620 ;
-  wire [7:0] \$2621 ;
+  wire \$2621 ;
   wire \$2622 ;
   wire \$2623 ;
   wire \$2624 ;
@@ -1825,10 +1825,10 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2635 ;
   wire \$2636 ;
   wire \$2637 ;
-  wire [7:0] \$2638 ;
-  wire [7:0] \$2639 ;
+  wire \$2638 ;
+  wire \$2639 ;
   wire \$264 ;
-  wire [7:0] \$2640 ;
+  wire \$2640 ;
   wire \$2641 ;
   wire \$2642 ;
   wire \$2643 ;
@@ -1836,2407 +1836,654 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire \$2645 ;
   wire \$2646 ;
   wire \$2647 ;
-  wire \$2648 ;
-  wire \$2649 ;
+  wire [19:0] \$2648 ;
+  wire [19:0] \$2649 ;
   wire \$265 ;
-  wire \$2650 ;
-  wire \$2651 ;
-  wire \$2652 ;
-  wire \$2653 ;
-  wire \$2654 ;
-  wire \$2655 ;
-  wire \$2656 ;
-  wire [7:0] \$2657 ;
+  wire [19:0] \$2650 ;
+  wire [19:0] \$2651 ;
+  wire [32:0] \$2652 ;
+  wire [32:0] \$2653 ;
+  wire [32:0] \$2654 ;
+  wire [32:0] \$2655 ;
+  wire [4:0] \$2656 ;
+  wire [4:0] \$2657 ;
   wire \$2658 ;
   wire \$2659 ;
   wire \$266 ;
   wire \$2660 ;
   wire \$2661 ;
   wire \$2662 ;
-  wire \$2663 ;
-  wire \$2664 ;
-  wire \$2665 ;
-  wire \$2666 ;
-  wire \$2667 ;
-  wire \$2668 ;
-  wire \$2669 ;
+  reg [7:0] \$2663 ;
+  reg [7:0] \$2664 ;
+  reg [7:0] \$2665 ;
+  reg [7:0] \$2666 ;
+  reg [7:0] \$2667 ;
+  reg [7:0] \$2668 ;
+  reg [7:0] \$2669 ;
   wire \$267 ;
-  wire \$2670 ;
-  wire \$2671 ;
-  wire \$2672 ;
-  wire \$2673 ;
-  wire [7:0] \$2674 ;
-  wire [7:0] \$2675 ;
-  wire \$2676 ;
-  wire \$2677 ;
-  wire \$2678 ;
-  wire \$2679 ;
+  reg [7:0] \$2670 ;
+  reg [7:0] \$2671 ;
+  reg [7:0] \$2672 ;
+  reg [7:0] \$2673 ;
+  reg [7:0] \$2674 ;
+  reg [7:0] \$2675 ;
+  reg [7:0] \$2676 ;
+  reg [7:0] \$2677 ;
+  reg [7:0] \$2678 ;
+  reg [511:0] \$2679 ;
   wire \$268 ;
-  wire \$2680 ;
-  wire \$2681 ;
-  wire \$2682 ;
-  wire \$2683 ;
-  wire \$2684 ;
-  wire \$2685 ;
-  wire \$2686 ;
-  wire \$2687 ;
-  wire \$2688 ;
-  wire \$2689 ;
+  reg \$2680 ;
+  reg \$2681 ;
+  reg \$2682 ;
+  reg \$2683 ;
+  reg \$2684 ;
+  reg \$2685 ;
+  reg \$2686 ;
+  reg \$2687 ;
+  reg \$2688 ;
+  reg \$2689 ;
   wire \$269 ;
-  wire \$2690 ;
-  wire \$2691 ;
-  wire [7:0] \$2692 ;
-  wire \$2693 ;
-  wire \$2694 ;
-  wire \$2695 ;
-  wire \$2696 ;
-  wire \$2697 ;
-  wire \$2698 ;
-  wire \$2699 ;
+  reg \$2690 ;
+  reg \$2691 ;
+  reg \$2692 ;
+  reg \$2693 ;
+  reg \$2694 ;
+  reg \$2695 ;
+  reg \$2696 ;
+  reg \$2697 ;
+  reg \$2698 ;
+  reg \$2699 ;
   wire [7:0] \$27 ;
   wire \$270 ;
-  wire \$2700 ;
-  wire \$2701 ;
-  wire \$2702 ;
-  wire \$2703 ;
-  wire \$2704 ;
-  wire \$2705 ;
-  wire \$2706 ;
-  wire \$2707 ;
-  wire \$2708 ;
-  wire [7:0] \$2709 ;
+  reg \$2700 ;
+  reg \$2701 ;
+  reg \$2702 ;
+  reg \$2703 ;
+  reg \$2704 ;
+  reg \$2705 ;
+  reg \$2706 ;
+  reg \$2707 ;
+  reg \$2708 ;
+  reg \$2709 ;
   wire \$271 ;
-  wire [7:0] \$2710 ;
-  wire [7:0] \$2711 ;
-  wire [7:0] \$2712 ;
-  wire \$2713 ;
-  wire \$2714 ;
-  wire \$2715 ;
-  wire \$2716 ;
-  wire \$2717 ;
-  wire \$2718 ;
-  wire \$2719 ;
+  reg \$2710 ;
+  reg \$2711 ;
+  reg \$2712 ;
+  reg \$2713 ;
+  reg \$2714 ;
+  reg \$2715 ;
+  reg \$2716 ;
+  reg \$2717 ;
+  reg \$2718 ;
+  reg \$2719 ;
   wire \$272 ;
-  wire \$2720 ;
-  wire \$2721 ;
-  wire \$2722 ;
-  wire \$2723 ;
-  wire \$2724 ;
-  wire \$2725 ;
-  wire \$2726 ;
-  wire \$2727 ;
-  wire \$2728 ;
-  wire [7:0] \$2729 ;
+  reg \$2720 ;
+  reg \$2721 ;
+  reg \$2722 ;
+  reg \$2723 ;
+  reg \$2724 ;
+  reg \$2725 ;
+  reg \$2726 ;
+  reg \$2727 ;
+  reg \$2728 ;
+  reg \$2729 ;
   wire \$273 ;
-  wire [7:0] \$2730 ;
-  wire \$2731 ;
-  wire \$2732 ;
-  wire \$2733 ;
-  wire \$2734 ;
-  wire \$2735 ;
-  wire \$2736 ;
-  wire \$2737 ;
-  wire \$2738 ;
-  wire \$2739 ;
+  reg \$2730 ;
+  reg \$2731 ;
+  reg \$2732 ;
+  reg \$2733 ;
+  reg \$2734 ;
+  reg \$2735 ;
+  reg \$2736 ;
+  reg \$2737 ;
+  reg \$2738 ;
+  reg \$2739 ;
   wire \$274 ;
-  wire \$2740 ;
-  wire \$2741 ;
-  wire \$2742 ;
-  wire \$2743 ;
-  wire \$2744 ;
-  wire \$2745 ;
-  wire \$2746 ;
-  wire [7:0] \$2747 ;
-  wire \$2748 ;
-  wire \$2749 ;
+  reg \$2740 ;
+  reg \$2741 ;
+  reg \$2742 ;
+  reg \$2743 ;
+  reg \$2744 ;
+  reg \$2745 ;
+  reg \$2746 ;
+  reg \$2747 ;
+  reg \$2748 ;
+  reg \$2749 ;
   wire \$275 ;
-  wire \$2750 ;
-  wire \$2751 ;
-  wire \$2752 ;
-  wire \$2753 ;
-  wire \$2754 ;
-  wire \$2755 ;
-  wire \$2756 ;
-  wire \$2757 ;
-  wire \$2758 ;
-  wire \$2759 ;
+  reg \$2750 ;
+  reg \$2751 ;
+  reg \$2752 ;
+  reg \$2753 ;
+  reg \$2754 ;
+  reg \$2755 ;
+  reg \$2756 ;
+  reg \$2757 ;
+  reg \$2758 ;
+  reg \$2759 ;
   wire \$276 ;
-  wire \$2760 ;
-  wire \$2761 ;
-  wire \$2762 ;
-  wire \$2763 ;
-  wire [7:0] \$2764 ;
-  wire [7:0] \$2765 ;
-  wire \$2766 ;
-  wire \$2767 ;
-  wire \$2768 ;
-  wire \$2769 ;
+  reg \$2760 ;
+  reg \$2761 ;
+  reg \$2762 ;
+  reg \$2763 ;
+  reg \$2764 ;
+  reg \$2765 ;
+  reg \$2766 ;
+  reg \$2767 ;
+  reg \$2768 ;
+  reg \$2769 ;
   wire \$277 ;
-  wire \$2770 ;
-  wire \$2771 ;
-  wire \$2772 ;
-  wire \$2773 ;
-  wire \$2774 ;
-  wire \$2775 ;
-  wire \$2776 ;
-  wire \$2777 ;
-  wire \$2778 ;
-  wire \$2779 ;
+  reg \$2770 ;
+  reg \$2771 ;
+  reg \$2772 ;
+  reg \$2773 ;
+  reg \$2774 ;
+  reg \$2775 ;
+  reg \$2776 ;
+  reg \$2777 ;
+  reg \$2778 ;
+  reg \$2779 ;
   wire \$278 ;
-  wire \$2780 ;
-  wire \$2781 ;
-  wire [7:0] \$2782 ;
-  wire \$2783 ;
-  wire \$2784 ;
-  wire \$2785 ;
-  wire \$2786 ;
-  wire \$2787 ;
-  wire \$2788 ;
-  wire \$2789 ;
+  reg \$2780 ;
+  reg \$2781 ;
+  reg \$2782 ;
+  reg \$2783 ;
+  reg \$2784 ;
+  reg \$2785 ;
+  reg \$2786 ;
+  reg \$2787 ;
+  reg \$2788 ;
+  reg \$2789 ;
   wire \$279 ;
-  wire \$2790 ;
-  wire \$2791 ;
-  wire \$2792 ;
-  wire \$2793 ;
-  wire \$2794 ;
-  wire \$2795 ;
-  wire \$2796 ;
-  wire \$2797 ;
-  wire \$2798 ;
-  wire [7:0] \$2799 ;
+  reg \$2790 ;
+  reg \$2791 ;
+  reg \$2792 ;
+  reg \$2793 ;
+  reg \$2794 ;
+  reg \$2795 ;
+  reg \$2796 ;
+  reg \$2797 ;
+  reg \$2798 ;
+  reg \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  wire [7:0] \$2800 ;
-  wire [7:0] \$2801 ;
-  wire \$2802 ;
-  wire \$2803 ;
-  wire \$2804 ;
-  wire \$2805 ;
-  wire \$2806 ;
-  wire \$2807 ;
-  wire \$2808 ;
-  wire \$2809 ;
+  reg \$2800 ;
+  reg \$2801 ;
+  reg \$2802 ;
+  reg \$2803 ;
+  reg \$2804 ;
+  reg \$2805 ;
+  reg \$2806 ;
+  reg \$2807 ;
+  reg \$2808 ;
+  reg \$2809 ;
   wire \$281 ;
-  wire \$2810 ;
-  wire \$2811 ;
-  wire \$2812 ;
-  wire \$2813 ;
-  wire \$2814 ;
-  wire \$2815 ;
-  wire \$2816 ;
-  wire \$2817 ;
-  wire [7:0] \$2818 ;
-  wire \$2819 ;
+  reg \$2810 ;
+  reg \$2811 ;
+  reg \$2812 ;
+  reg \$2813 ;
+  reg \$2814 ;
+  reg \$2815 ;
+  reg \$2816 ;
+  reg \$2817 ;
+  reg \$2818 ;
+  reg \$2819 ;
   wire \$282 ;
-  wire \$2820 ;
-  wire \$2821 ;
-  wire \$2822 ;
-  wire \$2823 ;
-  wire \$2824 ;
-  wire \$2825 ;
-  wire \$2826 ;
-  wire \$2827 ;
-  wire \$2828 ;
-  wire \$2829 ;
+  reg \$2820 ;
+  reg \$2821 ;
+  reg \$2822 ;
+  reg \$2823 ;
+  reg \$2824 ;
+  reg \$2825 ;
+  reg \$2826 ;
+  reg \$2827 ;
+  reg \$2828 ;
+  reg \$2829 ;
   wire \$283 ;
-  wire \$2830 ;
-  wire \$2831 ;
-  wire \$2832 ;
-  wire \$2833 ;
-  wire \$2834 ;
-  wire [7:0] \$2835 ;
-  wire [7:0] \$2836 ;
-  wire \$2837 ;
-  wire \$2838 ;
-  wire \$2839 ;
+  reg \$2830 ;
+  reg \$2831 ;
+  reg \$2832 ;
+  reg \$2833 ;
+  reg \$2834 ;
+  reg \$2835 ;
+  reg \$2836 ;
+  reg \$2837 ;
+  reg \$2838 ;
+  reg \$2839 ;
   wire \$284 ;
-  wire \$2840 ;
-  wire \$2841 ;
-  wire \$2842 ;
-  wire \$2843 ;
-  wire \$2844 ;
-  wire \$2845 ;
-  wire \$2846 ;
-  wire \$2847 ;
-  wire \$2848 ;
-  wire \$2849 ;
+  reg \$2840 ;
+  reg [511:0] \$2841 ;
+  reg \$2842 ;
+  reg \$2843 ;
+  reg \$2844 ;
+  reg \$2845 ;
+  reg \$2846 ;
+  reg \$2847 ;
+  reg \$2848 ;
+  reg \$2849 ;
   wire \$285 ;
-  wire \$2850 ;
-  wire \$2851 ;
-  wire \$2852 ;
-  wire [7:0] \$2853 ;
-  wire \$2854 ;
-  wire \$2855 ;
-  wire \$2856 ;
-  wire \$2857 ;
-  wire \$2858 ;
-  wire \$2859 ;
+  reg \$2850 ;
+  reg \$2851 ;
+  reg \$2852 ;
+  reg \$2853 ;
+  reg \$2854 ;
+  reg \$2855 ;
+  reg \$2856 ;
+  reg \$2857 ;
+  reg \$2858 ;
+  reg \$2859 ;
   wire \$286 ;
-  wire \$2860 ;
-  wire \$2861 ;
-  wire \$2862 ;
-  wire \$2863 ;
-  wire \$2864 ;
-  wire \$2865 ;
-  wire \$2866 ;
-  wire \$2867 ;
-  wire \$2868 ;
-  wire \$2869 ;
+  reg \$2860 ;
+  reg \$2861 ;
+  reg \$2862 ;
+  reg \$2863 ;
+  reg \$2864 ;
+  reg \$2865 ;
+  reg \$2866 ;
+  reg \$2867 ;
+  reg \$2868 ;
+  reg \$2869 ;
   wire \$287 ;
-  wire [7:0] \$2870 ;
-  wire [7:0] \$2871 ;
-  wire [7:0] \$2872 ;
-  wire [7:0] \$2873 ;
-  wire \$2874 ;
-  wire \$2875 ;
-  wire \$2876 ;
-  wire \$2877 ;
-  wire \$2878 ;
-  wire \$2879 ;
+  reg \$2870 ;
+  reg \$2871 ;
+  reg \$2872 ;
+  reg \$2873 ;
+  reg \$2874 ;
+  reg \$2875 ;
+  reg \$2876 ;
+  reg \$2877 ;
+  reg \$2878 ;
+  reg \$2879 ;
   wire \$288 ;
-  wire \$2880 ;
-  wire \$2881 ;
-  wire \$2882 ;
-  wire \$2883 ;
-  wire \$2884 ;
-  wire \$2885 ;
-  wire \$2886 ;
-  wire \$2887 ;
-  wire \$2888 ;
-  wire \$2889 ;
+  reg \$2880 ;
+  reg \$2881 ;
+  reg \$2882 ;
+  reg \$2883 ;
+  reg \$2884 ;
+  reg \$2885 ;
+  reg \$2886 ;
+  reg \$2887 ;
+  reg \$2888 ;
+  reg \$2889 ;
   wire \$289 ;
-  wire [7:0] \$2890 ;
-  wire [7:0] \$2891 ;
-  wire \$2892 ;
-  wire \$2893 ;
-  wire \$2894 ;
-  wire \$2895 ;
-  wire \$2896 ;
-  wire \$2897 ;
-  wire \$2898 ;
-  wire \$2899 ;
+  reg \$2890 ;
+  reg \$2891 ;
+  reg \$2892 ;
+  reg \$2893 ;
+  reg \$2894 ;
+  reg \$2895 ;
+  reg \$2896 ;
+  reg \$2897 ;
+  reg \$2898 ;
+  reg \$2899 ;
   wire \$29 ;
   wire \$290 ;
-  wire \$2900 ;
-  wire \$2901 ;
-  wire \$2902 ;
-  wire \$2903 ;
-  wire \$2904 ;
-  wire \$2905 ;
-  wire \$2906 ;
-  wire \$2907 ;
-  wire [7:0] \$2908 ;
-  wire \$2909 ;
+  reg \$2900 ;
+  reg \$2901 ;
+  reg \$2902 ;
+  reg \$2903 ;
+  reg \$2904 ;
+  reg \$2905 ;
+  reg \$2906 ;
+  reg [511:0] \$2907 ;
+  reg \$2908 ;
+  reg [15:0] \$2909 ;
   wire \$291 ;
-  wire \$2910 ;
-  wire \$2911 ;
-  wire \$2912 ;
-  wire \$2913 ;
-  wire \$2914 ;
-  wire \$2915 ;
-  wire \$2916 ;
-  wire \$2917 ;
-  wire \$2918 ;
-  wire \$2919 ;
+  reg \$2910 ;
+  reg [1:0] \$2911 ;
+  reg [1:0] \$2912 ;
+  reg [2:0] \$2913 ;
+  reg [2:0] \$2914 ;
+  reg [2:0] \$2915 ;
+  reg [2:0] \$2916 ;
+  reg [3:0] \$2917 ;
+  reg [3:0] \$2918 ;
+  reg [3:0] \$2919 ;
   wire \$292 ;
-  wire \$2920 ;
-  wire \$2921 ;
-  wire \$2922 ;
-  wire \$2923 ;
-  wire \$2924 ;
-  wire [7:0] \$2925 ;
-  wire [7:0] \$2926 ;
-  wire \$2927 ;
-  wire \$2928 ;
-  wire \$2929 ;
+  reg [3:0] \$2920 ;
+  reg [3:0] \$2921 ;
+  reg [3:0] \$2922 ;
+  reg [3:0] \$2923 ;
+  reg [3:0] \$2924 ;
+  reg [511:0] \$2925 ;
+  reg \$2926 ;
+  reg [3:0] \$2927 ;
+  reg [3:0] \$2928 ;
+  reg [15:0] \$2929 ;
   wire \$293 ;
-  wire \$2930 ;
-  wire \$2931 ;
-  wire \$2932 ;
-  wire \$2933 ;
-  wire \$2934 ;
-  wire \$2935 ;
-  wire \$2936 ;
-  wire \$2937 ;
-  wire \$2938 ;
-  wire \$2939 ;
+  reg [7:0] \$2930 ;
+  reg [7:0] \$2931 ;
+  reg [7:0] \$2932 ;
+  reg [7:0] \$2933 ;
+  reg [7:0] \$2934 ;
+  reg [7:0] \$2935 ;
+  reg [7:0] \$2936 ;
+  reg [7:0] \$2937 ;
+  reg [3:0] \$2938 ;
+  reg [3:0] \$2939 ;
   wire \$294 ;
-  wire \$2940 ;
-  wire \$2941 ;
-  wire \$2942 ;
-  wire [7:0] \$2943 ;
-  wire \$2944 ;
-  wire \$2945 ;
-  wire \$2946 ;
-  wire \$2947 ;
-  wire \$2948 ;
-  wire \$2949 ;
+  reg [3:0] \$2940 ;
+  reg [3:0] \$2941 ;
+  reg [3:0] \$2942 ;
+  reg [3:0] \$2943 ;
+  reg [3:0] \$2944 ;
+  reg [3:0] \$2945 ;
+  reg [511:0] \$2946 ;
+  reg \$2947 ;
+  reg \$2948 ;
+  reg \$2949 ;
   wire \$295 ;
-  wire \$2950 ;
-  wire \$2951 ;
-  wire \$2952 ;
-  wire \$2953 ;
-  wire \$2954 ;
-  wire \$2955 ;
-  wire \$2956 ;
-  wire \$2957 ;
-  wire \$2958 ;
-  wire \$2959 ;
+  reg \$2950 ;
+  reg \$2951 ;
+  reg \$2952 ;
+  reg [7:0] \$2953 ;
+  reg [7:0] \$2954 ;
+  reg [7:0] \$2955 ;
+  reg [7:0] \$2956 ;
+  reg [7:0] \$2957 ;
+  reg [7:0] \$2958 ;
+  reg [7:0] \$2959 ;
   wire \$296 ;
-  wire [7:0] \$2960 ;
-  wire [7:0] \$2961 ;
-  wire [7:0] \$2962 ;
-  wire \$2963 ;
-  wire \$2964 ;
-  wire \$2965 ;
-  wire \$2966 ;
-  wire \$2967 ;
-  wire \$2968 ;
-  wire \$2969 ;
+  reg [7:0] \$2960 ;
+  reg [7:0] \$2961 ;
+  reg [7:0] \$2962 ;
+  reg [7:0] \$2963 ;
+  reg [7:0] \$2964 ;
+  reg [7:0] \$2965 ;
+  reg [7:0] \$2966 ;
+  reg [7:0] \$2967 ;
+  reg [7:0] \$2968 ;
+  reg [7:0] \$2969 ;
   wire \$297 ;
-  wire \$2970 ;
-  wire \$2971 ;
-  wire \$2972 ;
-  wire \$2973 ;
-  wire \$2974 ;
-  wire \$2975 ;
-  wire \$2976 ;
-  wire \$2977 ;
-  wire \$2978 ;
-  wire [7:0] \$2979 ;
+  reg [7:0] \$2970 ;
+  reg [7:0] \$2971 ;
+  reg [7:0] \$2972 ;
+  reg [7:0] \$2973 ;
+  reg [7:0] \$2974 ;
+  reg [7:0] \$2975 ;
+  reg [7:0] \$2976 ;
+  reg [7:0] \$2977 ;
+  reg [7:0] \$2978 ;
+  reg [7:0] \$2979 ;
   wire \$298 ;
-  wire \$2980 ;
-  wire \$2981 ;
-  wire \$2982 ;
-  wire \$2983 ;
-  wire \$2984 ;
-  wire \$2985 ;
-  wire \$2986 ;
-  wire \$2987 ;
-  wire \$2988 ;
-  wire \$2989 ;
+  reg [7:0] \$2980 ;
+  reg [7:0] \$2981 ;
+  reg [7:0] \$2982 ;
+  reg [7:0] \$2983 ;
+  reg [7:0] \$2984 ;
+  reg [7:0] \$2985 ;
+  reg [7:0] \$2986 ;
+  reg [7:0] \$2987 ;
+  reg [7:0] \$2988 ;
+  reg [7:0] \$2989 ;
   wire \$299 ;
-  wire \$2990 ;
-  wire \$2991 ;
-  wire \$2992 ;
-  wire \$2993 ;
-  wire \$2994 ;
-  wire \$2995 ;
-  wire [7:0] \$2996 ;
-  wire [7:0] \$2997 ;
-  wire \$2998 ;
-  wire \$2999 ;
+  reg [7:0] \$2990 ;
+  reg [7:0] \$2991 ;
+  reg [7:0] \$2992 ;
+  reg [15:0] \$2993 ;
+  reg [15:0] \$2994 ;
+  reg [15:0] \$2995 ;
+  reg [15:0] \$2996 ;
+  reg \$2997 ;
+  reg \$2998 ;
+  reg [15:0] \$2999 ;
   wire [7:0] \$3 ;
   wire [7:0] \$30 ;
   wire \$300 ;
-  wire \$3000 ;
-  wire \$3001 ;
-  wire \$3002 ;
-  wire \$3003 ;
-  wire \$3004 ;
-  wire \$3005 ;
-  wire \$3006 ;
-  wire \$3007 ;
-  wire \$3008 ;
-  wire \$3009 ;
+  reg [15:0] \$3000 ;
+  reg [15:0] \$3001 ;
+  reg [15:0] \$3002 ;
+  reg [15:0] \$3003 ;
+  reg [15:0] \$3004 ;
+  reg [15:0] \$3005 ;
+  reg [15:0] \$3006 ;
+  reg [15:0] \$3007 ;
+  reg [15:0] \$3008 ;
+  reg [15:0] \$3009 ;
   wire \$301 ;
-  wire \$3010 ;
-  wire \$3011 ;
-  wire \$3012 ;
-  wire \$3013 ;
-  wire [7:0] \$3014 ;
-  wire \$3015 ;
-  wire \$3016 ;
-  wire \$3017 ;
-  wire \$3018 ;
-  wire \$3019 ;
+  reg [15:0] \$3010 ;
+  reg [15:0] \$3011 ;
+  reg [15:0] \$3012 ;
+  reg [15:0] \$3013 ;
+  reg [15:0] \$3014 ;
+  reg [15:0] \$3015 ;
+  reg [15:0] \$3016 ;
+  reg [15:0] \$3017 ;
+  reg [15:0] \$3018 ;
+  reg [15:0] \$3019 ;
   wire \$302 ;
-  wire \$3020 ;
-  wire \$3021 ;
-  wire \$3022 ;
-  wire \$3023 ;
-  wire \$3024 ;
-  wire \$3025 ;
-  wire \$3026 ;
-  wire \$3027 ;
-  wire \$3028 ;
-  wire \$3029 ;
+  reg [15:0] \$3020 ;
+  reg [15:0] \$3021 ;
+  reg [15:0] \$3022 ;
+  reg [15:0] \$3023 ;
+  reg [15:0] \$3024 ;
+  reg [15:0] \$3025 ;
+  reg [15:0] \$3026 ;
+  reg [15:0] \$3027 ;
+  reg [15:0] \$3028 ;
+  reg [15:0] \$3029 ;
   wire \$303 ;
-  wire \$3030 ;
-  wire [7:0] \$3031 ;
-  wire [7:0] \$3032 ;
-  wire [7:0] \$3033 ;
-  wire [7:0] \$3034 ;
-  wire \$3035 ;
-  wire \$3036 ;
-  wire \$3037 ;
-  wire \$3038 ;
-  wire \$3039 ;
+  reg [15:0] \$3030 ;
+  reg [15:0] \$3031 ;
+  reg [15:0] \$3032 ;
+  reg [15:0] \$3033 ;
+  reg [15:0] \$3034 ;
+  reg \$3035 ;
+  reg \$3036 ;
+  reg [18:0] \$3037 ;
+  reg [18:0] \$3038 ;
+  reg [18:0] \$3039 ;
   wire \$304 ;
-  wire \$3040 ;
-  wire \$3041 ;
-  wire \$3042 ;
-  wire \$3043 ;
-  wire \$3044 ;
-  wire \$3045 ;
-  wire \$3046 ;
-  wire \$3047 ;
-  wire \$3048 ;
-  wire \$3049 ;
+  reg [18:0] \$3040 ;
+  reg [15:0] \$3041 ;
+  reg [15:0] \$3042 ;
+  reg [15:0] \$3043 ;
+  reg [15:0] \$3044 ;
+  reg \$3045 ;
+  reg \$3046 ;
+  reg \$3047 ;
+  reg [31:0] \$3048 ;
+  reg [31:0] \$3049 ;
   wire \$305 ;
-  wire \$3050 ;
-  wire [7:0] \$3051 ;
-  wire [7:0] \$3052 ;
-  wire \$3053 ;
-  wire \$3054 ;
-  wire \$3055 ;
-  wire \$3056 ;
-  wire \$3057 ;
-  wire \$3058 ;
-  wire \$3059 ;
+  reg [31:0] \$3050 ;
+  reg [31:0] \$3051 ;
+  reg [31:0] \$3052 ;
+  reg [31:0] \$3053 ;
+  reg [31:0] \$3054 ;
+  reg [31:0] \$3055 ;
   wire \$306 ;
-  wire \$3060 ;
-  wire \$3061 ;
-  wire \$3062 ;
-  wire \$3063 ;
-  wire \$3064 ;
-  wire \$3065 ;
-  wire \$3066 ;
-  wire \$3067 ;
-  wire \$3068 ;
-  wire [7:0] \$3069 ;
   wire \$307 ;
-  wire \$3070 ;
-  wire \$3071 ;
-  wire \$3072 ;
-  wire \$3073 ;
-  wire \$3074 ;
-  wire \$3075 ;
-  wire \$3076 ;
-  wire \$3077 ;
-  wire \$3078 ;
-  wire \$3079 ;
   wire \$308 ;
-  wire \$3080 ;
-  wire \$3081 ;
-  wire \$3082 ;
-  wire \$3083 ;
-  wire \$3084 ;
-  wire \$3085 ;
-  wire [7:0] \$3086 ;
-  wire [7:0] \$3087 ;
-  wire \$3088 ;
-  wire \$3089 ;
   wire \$309 ;
-  wire \$3090 ;
-  wire \$3091 ;
-  wire \$3092 ;
-  wire \$3093 ;
-  wire \$3094 ;
-  wire \$3095 ;
-  wire \$3096 ;
-  wire \$3097 ;
-  wire \$3098 ;
-  wire \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
-  wire \$3100 ;
-  wire \$3101 ;
-  wire \$3102 ;
-  wire \$3103 ;
-  wire [7:0] \$3104 ;
-  wire \$3105 ;
-  wire \$3106 ;
-  wire \$3107 ;
-  wire \$3108 ;
-  wire \$3109 ;
   wire \$311 ;
-  wire \$3110 ;
-  wire \$3111 ;
-  wire \$3112 ;
-  wire \$3113 ;
-  wire \$3114 ;
-  wire \$3115 ;
-  wire \$3116 ;
-  wire \$3117 ;
-  wire \$3118 ;
-  wire \$3119 ;
   wire \$312 ;
-  wire \$3120 ;
-  wire [7:0] \$3121 ;
-  wire [7:0] \$3122 ;
-  wire [7:0] \$3123 ;
-  wire \$3124 ;
-  wire \$3125 ;
-  wire \$3126 ;
-  wire \$3127 ;
-  wire \$3128 ;
-  wire \$3129 ;
   wire \$313 ;
-  wire \$3130 ;
-  wire \$3131 ;
-  wire \$3132 ;
-  wire \$3133 ;
-  wire \$3134 ;
-  wire \$3135 ;
-  wire \$3136 ;
-  wire \$3137 ;
-  wire \$3138 ;
-  wire \$3139 ;
   wire \$314 ;
-  wire [7:0] \$3140 ;
-  wire \$3141 ;
-  wire \$3142 ;
-  wire \$3143 ;
-  wire \$3144 ;
-  wire \$3145 ;
-  wire \$3146 ;
-  wire \$3147 ;
-  wire \$3148 ;
-  wire \$3149 ;
   wire \$315 ;
-  wire \$3150 ;
-  wire \$3151 ;
-  wire \$3152 ;
-  wire \$3153 ;
-  wire \$3154 ;
-  wire \$3155 ;
-  wire \$3156 ;
-  wire [7:0] \$3157 ;
-  wire [7:0] \$3158 ;
-  wire \$3159 ;
   wire \$316 ;
-  wire \$3160 ;
-  wire \$3161 ;
-  wire \$3162 ;
-  wire \$3163 ;
-  wire \$3164 ;
-  wire \$3165 ;
-  wire \$3166 ;
-  wire \$3167 ;
-  wire \$3168 ;
-  wire \$3169 ;
   wire \$317 ;
-  wire \$3170 ;
-  wire \$3171 ;
-  wire \$3172 ;
-  wire \$3173 ;
-  wire \$3174 ;
-  wire [7:0] \$3175 ;
-  wire \$3176 ;
-  wire \$3177 ;
-  wire \$3178 ;
-  wire \$3179 ;
   wire \$318 ;
-  wire \$3180 ;
-  wire \$3181 ;
-  wire \$3182 ;
-  wire \$3183 ;
-  wire \$3184 ;
-  wire \$3185 ;
-  wire \$3186 ;
-  wire \$3187 ;
-  wire \$3188 ;
-  wire \$3189 ;
   wire \$319 ;
-  wire \$3190 ;
-  wire \$3191 ;
-  wire [7:0] \$3192 ;
-  wire [7:0] \$3193 ;
-  wire [7:0] \$3194 ;
-  wire [7:0] \$3195 ;
-  wire \$3196 ;
-  wire \$3197 ;
-  wire \$3198 ;
-  wire \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$3200 ;
-  wire \$3201 ;
-  wire \$3202 ;
-  wire \$3203 ;
-  wire \$3204 ;
-  wire \$3205 ;
-  wire \$3206 ;
-  wire \$3207 ;
-  wire \$3208 ;
-  wire \$3209 ;
   wire \$321 ;
-  wire \$3210 ;
-  wire \$3211 ;
-  wire [7:0] \$3212 ;
-  wire [7:0] \$3213 ;
-  wire \$3214 ;
-  wire \$3215 ;
-  wire \$3216 ;
-  wire \$3217 ;
-  wire \$3218 ;
-  wire \$3219 ;
   wire \$322 ;
-  wire \$3220 ;
-  wire \$3221 ;
-  wire \$3222 ;
-  wire \$3223 ;
-  wire \$3224 ;
-  wire \$3225 ;
-  wire \$3226 ;
-  wire \$3227 ;
-  wire \$3228 ;
-  wire \$3229 ;
   wire \$323 ;
-  wire [7:0] \$3230 ;
-  wire \$3231 ;
-  wire \$3232 ;
-  wire \$3233 ;
-  wire \$3234 ;
-  wire \$3235 ;
-  wire \$3236 ;
-  wire \$3237 ;
-  wire \$3238 ;
-  wire \$3239 ;
   wire \$324 ;
-  wire \$3240 ;
-  wire \$3241 ;
-  wire \$3242 ;
-  wire \$3243 ;
-  wire \$3244 ;
-  wire \$3245 ;
-  wire \$3246 ;
-  wire [7:0] \$3247 ;
-  wire [7:0] \$3248 ;
-  wire \$3249 ;
   wire \$325 ;
-  wire \$3250 ;
-  wire \$3251 ;
-  wire \$3252 ;
-  wire \$3253 ;
-  wire \$3254 ;
-  wire \$3255 ;
-  wire \$3256 ;
-  wire \$3257 ;
-  wire \$3258 ;
-  wire \$3259 ;
   wire \$326 ;
-  wire \$3260 ;
-  wire \$3261 ;
-  wire \$3262 ;
-  wire \$3263 ;
-  wire \$3264 ;
-  wire [7:0] \$3265 ;
-  wire \$3266 ;
-  wire \$3267 ;
-  wire \$3268 ;
-  wire \$3269 ;
   wire \$327 ;
-  wire \$3270 ;
-  wire \$3271 ;
-  wire \$3272 ;
-  wire \$3273 ;
-  wire \$3274 ;
-  wire \$3275 ;
-  wire \$3276 ;
-  wire \$3277 ;
-  wire \$3278 ;
-  wire \$3279 ;
   wire \$328 ;
-  wire \$3280 ;
-  wire \$3281 ;
-  wire [7:0] \$3282 ;
-  wire [7:0] \$3283 ;
-  wire [7:0] \$3284 ;
-  wire \$3285 ;
-  wire \$3286 ;
-  wire \$3287 ;
-  wire \$3288 ;
-  wire \$3289 ;
   wire \$329 ;
-  wire \$3290 ;
-  wire \$3291 ;
-  wire \$3292 ;
-  wire \$3293 ;
-  wire \$3294 ;
-  wire \$3295 ;
-  wire \$3296 ;
-  wire \$3297 ;
-  wire \$3298 ;
-  wire \$3299 ;
   wire [7:0] \$33 ;
   wire \$330 ;
-  wire \$3300 ;
-  wire [7:0] \$3301 ;
-  wire \$3302 ;
-  wire \$3303 ;
-  wire \$3304 ;
-  wire \$3305 ;
-  wire \$3306 ;
-  wire \$3307 ;
-  wire \$3308 ;
-  wire \$3309 ;
   wire \$331 ;
-  wire \$3310 ;
-  wire \$3311 ;
-  wire \$3312 ;
-  wire \$3313 ;
-  wire \$3314 ;
-  wire \$3315 ;
-  wire \$3316 ;
-  wire \$3317 ;
-  wire [7:0] \$3318 ;
-  wire [7:0] \$3319 ;
   wire \$332 ;
-  wire \$3320 ;
-  wire \$3321 ;
-  wire \$3322 ;
-  wire \$3323 ;
-  wire \$3324 ;
-  wire \$3325 ;
-  wire \$3326 ;
-  wire \$3327 ;
-  wire \$3328 ;
-  wire \$3329 ;
   wire \$333 ;
-  wire \$3330 ;
-  wire \$3331 ;
-  wire \$3332 ;
-  wire \$3333 ;
-  wire \$3334 ;
-  wire \$3335 ;
-  wire [7:0] \$3336 ;
-  wire \$3337 ;
-  wire \$3338 ;
-  wire \$3339 ;
   wire \$334 ;
-  wire \$3340 ;
-  wire \$3341 ;
-  wire \$3342 ;
-  wire \$3343 ;
-  wire \$3344 ;
-  wire \$3345 ;
-  wire \$3346 ;
-  wire \$3347 ;
-  wire \$3348 ;
-  wire \$3349 ;
   wire \$335 ;
-  wire \$3350 ;
-  wire \$3351 ;
-  wire \$3352 ;
-  wire [7:0] \$3353 ;
-  wire [7:0] \$3354 ;
-  wire [7:0] \$3355 ;
-  wire [7:0] \$3356 ;
-  wire \$3357 ;
-  wire \$3358 ;
-  wire \$3359 ;
   wire \$336 ;
-  wire \$3360 ;
-  wire \$3361 ;
-  wire \$3362 ;
-  wire \$3363 ;
-  wire \$3364 ;
-  wire \$3365 ;
-  wire \$3366 ;
-  wire \$3367 ;
-  wire \$3368 ;
-  wire \$3369 ;
   wire \$337 ;
-  wire \$3370 ;
-  wire \$3371 ;
-  wire \$3372 ;
-  wire [7:0] \$3373 ;
-  wire [7:0] \$3374 ;
-  wire \$3375 ;
-  wire \$3376 ;
-  wire \$3377 ;
-  wire \$3378 ;
-  wire \$3379 ;
   wire \$338 ;
-  wire \$3380 ;
-  wire \$3381 ;
-  wire \$3382 ;
-  wire \$3383 ;
-  wire \$3384 ;
-  wire \$3385 ;
-  wire \$3386 ;
-  wire \$3387 ;
-  wire \$3388 ;
-  wire \$3389 ;
   wire \$339 ;
-  wire \$3390 ;
-  wire [7:0] \$3391 ;
-  wire \$3392 ;
-  wire \$3393 ;
-  wire \$3394 ;
-  wire \$3395 ;
-  wire \$3396 ;
-  wire \$3397 ;
-  wire \$3398 ;
-  wire \$3399 ;
   wire [8:0] \$34 ;
   wire \$340 ;
-  wire \$3400 ;
-  wire \$3401 ;
-  wire \$3402 ;
-  wire \$3403 ;
-  wire \$3404 ;
-  wire \$3405 ;
-  wire \$3406 ;
-  wire \$3407 ;
-  wire [7:0] \$3408 ;
-  wire [7:0] \$3409 ;
   wire \$341 ;
-  wire \$3410 ;
-  wire \$3411 ;
-  wire \$3412 ;
-  wire \$3413 ;
-  wire \$3414 ;
-  wire \$3415 ;
-  wire \$3416 ;
-  wire \$3417 ;
-  wire \$3418 ;
-  wire \$3419 ;
   wire \$342 ;
-  wire \$3420 ;
-  wire \$3421 ;
-  wire \$3422 ;
-  wire \$3423 ;
-  wire \$3424 ;
-  wire \$3425 ;
-  wire [7:0] \$3426 ;
-  wire \$3427 ;
-  wire \$3428 ;
-  wire \$3429 ;
   wire \$343 ;
-  wire \$3430 ;
-  wire \$3431 ;
-  wire \$3432 ;
-  wire \$3433 ;
-  wire \$3434 ;
-  wire \$3435 ;
-  wire \$3436 ;
-  wire \$3437 ;
-  wire \$3438 ;
-  wire \$3439 ;
   wire \$344 ;
-  wire \$3440 ;
-  wire \$3441 ;
-  wire \$3442 ;
-  wire [7:0] \$3443 ;
-  wire [7:0] \$3444 ;
-  wire [7:0] \$3445 ;
-  wire \$3446 ;
-  wire \$3447 ;
-  wire \$3448 ;
-  wire \$3449 ;
   wire \$345 ;
-  wire \$3450 ;
-  wire \$3451 ;
-  wire \$3452 ;
-  wire \$3453 ;
-  wire \$3454 ;
-  wire \$3455 ;
-  wire \$3456 ;
-  wire \$3457 ;
-  wire \$3458 ;
-  wire \$3459 ;
   wire \$346 ;
-  wire \$3460 ;
-  wire \$3461 ;
-  wire [7:0] \$3462 ;
-  wire \$3463 ;
-  wire \$3464 ;
-  wire \$3465 ;
-  wire \$3466 ;
-  wire \$3467 ;
-  wire \$3468 ;
-  wire \$3469 ;
   wire \$347 ;
-  wire \$3470 ;
-  wire \$3471 ;
-  wire \$3472 ;
-  wire \$3473 ;
-  wire \$3474 ;
-  wire \$3475 ;
-  wire \$3476 ;
-  wire \$3477 ;
-  wire \$3478 ;
-  wire [7:0] \$3479 ;
   wire \$348 ;
-  wire [7:0] \$3480 ;
-  wire \$3481 ;
-  wire \$3482 ;
-  wire \$3483 ;
-  wire \$3484 ;
-  wire \$3485 ;
-  wire \$3486 ;
-  wire \$3487 ;
-  wire \$3488 ;
-  wire \$3489 ;
   wire \$349 ;
-  wire \$3490 ;
-  wire \$3491 ;
-  wire \$3492 ;
-  wire \$3493 ;
-  wire \$3494 ;
-  wire \$3495 ;
-  wire \$3496 ;
-  wire [7:0] \$3497 ;
-  wire \$3498 ;
-  wire \$3499 ;
   wire \$35 ;
   wire \$350 ;
-  wire \$3500 ;
-  wire \$3501 ;
-  wire \$3502 ;
-  wire \$3503 ;
-  wire \$3504 ;
-  wire \$3505 ;
-  wire \$3506 ;
-  wire \$3507 ;
-  wire \$3508 ;
-  wire \$3509 ;
   wire \$351 ;
-  wire \$3510 ;
-  wire \$3511 ;
-  wire \$3512 ;
-  wire \$3513 ;
-  wire [7:0] \$3514 ;
-  wire [7:0] \$3515 ;
-  wire [7:0] \$3516 ;
-  wire [7:0] \$3517 ;
-  wire \$3518 ;
-  wire \$3519 ;
   wire \$352 ;
-  wire \$3520 ;
-  wire \$3521 ;
-  wire \$3522 ;
-  wire \$3523 ;
-  wire \$3524 ;
-  wire \$3525 ;
-  wire \$3526 ;
-  wire \$3527 ;
-  wire \$3528 ;
-  wire \$3529 ;
   wire \$353 ;
-  wire \$3530 ;
-  wire \$3531 ;
-  wire \$3532 ;
-  wire \$3533 ;
-  wire [7:0] \$3534 ;
-  wire [7:0] \$3535 ;
-  wire \$3536 ;
-  wire \$3537 ;
-  wire \$3538 ;
-  wire \$3539 ;
   wire \$354 ;
-  wire \$3540 ;
-  wire \$3541 ;
-  wire \$3542 ;
-  wire \$3543 ;
-  wire \$3544 ;
-  wire \$3545 ;
-  wire \$3546 ;
-  wire \$3547 ;
-  wire \$3548 ;
-  wire \$3549 ;
   wire \$355 ;
-  wire \$3550 ;
-  wire \$3551 ;
-  wire [7:0] \$3552 ;
-  wire \$3553 ;
-  wire \$3554 ;
-  wire \$3555 ;
-  wire \$3556 ;
-  wire \$3557 ;
-  wire \$3558 ;
-  wire \$3559 ;
   wire \$356 ;
-  wire \$3560 ;
-  wire \$3561 ;
-  wire \$3562 ;
-  wire \$3563 ;
-  wire \$3564 ;
-  wire \$3565 ;
-  wire \$3566 ;
-  wire \$3567 ;
-  wire \$3568 ;
-  wire [7:0] \$3569 ;
   wire \$357 ;
-  wire [7:0] \$3570 ;
-  wire \$3571 ;
-  wire \$3572 ;
-  wire \$3573 ;
-  wire \$3574 ;
-  wire \$3575 ;
-  wire \$3576 ;
-  wire \$3577 ;
-  wire \$3578 ;
-  wire \$3579 ;
   wire \$358 ;
-  wire \$3580 ;
-  wire \$3581 ;
-  wire \$3582 ;
-  wire \$3583 ;
-  wire \$3584 ;
-  wire \$3585 ;
-  wire \$3586 ;
-  wire [7:0] \$3587 ;
-  wire \$3588 ;
-  wire \$3589 ;
   wire \$359 ;
-  wire \$3590 ;
-  wire \$3591 ;
-  wire \$3592 ;
-  wire \$3593 ;
-  wire \$3594 ;
-  wire \$3595 ;
-  wire \$3596 ;
-  wire \$3597 ;
-  wire \$3598 ;
-  wire \$3599 ;
   wire [7:0] \$36 ;
   wire \$360 ;
-  wire \$3600 ;
-  wire \$3601 ;
-  wire \$3602 ;
-  wire \$3603 ;
-  wire [7:0] \$3604 ;
-  wire [7:0] \$3605 ;
-  wire [7:0] \$3606 ;
-  wire \$3607 ;
-  wire \$3608 ;
-  wire \$3609 ;
   wire \$361 ;
-  wire \$3610 ;
-  wire \$3611 ;
-  wire \$3612 ;
-  wire \$3613 ;
-  wire \$3614 ;
-  wire \$3615 ;
-  wire \$3616 ;
-  wire \$3617 ;
-  wire \$3618 ;
-  wire \$3619 ;
   wire \$362 ;
-  wire \$3620 ;
-  wire \$3621 ;
-  wire \$3622 ;
-  wire [7:0] \$3623 ;
-  wire \$3624 ;
-  wire \$3625 ;
-  wire \$3626 ;
-  wire \$3627 ;
-  wire \$3628 ;
-  wire \$3629 ;
   wire \$363 ;
-  wire \$3630 ;
-  wire \$3631 ;
-  wire \$3632 ;
-  wire \$3633 ;
-  wire \$3634 ;
-  wire \$3635 ;
-  wire \$3636 ;
-  wire \$3637 ;
-  wire \$3638 ;
-  wire \$3639 ;
   wire \$364 ;
-  wire [7:0] \$3640 ;
-  wire [7:0] \$3641 ;
-  wire \$3642 ;
-  wire \$3643 ;
-  wire \$3644 ;
-  wire \$3645 ;
-  wire \$3646 ;
-  wire \$3647 ;
-  wire \$3648 ;
-  wire \$3649 ;
   wire \$365 ;
-  wire \$3650 ;
-  wire \$3651 ;
-  wire \$3652 ;
-  wire \$3653 ;
-  wire \$3654 ;
-  wire \$3655 ;
-  wire \$3656 ;
-  wire \$3657 ;
-  wire [7:0] \$3658 ;
-  wire \$3659 ;
   wire \$366 ;
-  wire \$3660 ;
-  wire \$3661 ;
-  wire \$3662 ;
-  wire \$3663 ;
-  wire \$3664 ;
-  wire \$3665 ;
-  wire \$3666 ;
-  wire \$3667 ;
-  wire \$3668 ;
-  wire \$3669 ;
   wire \$367 ;
-  wire \$3670 ;
-  wire \$3671 ;
-  wire \$3672 ;
-  wire \$3673 ;
-  wire \$3674 ;
-  wire [7:0] \$3675 ;
-  wire [7:0] \$3676 ;
-  wire [7:0] \$3677 ;
-  wire [7:0] \$3678 ;
-  wire \$3679 ;
   wire \$368 ;
-  wire \$3680 ;
-  wire \$3681 ;
-  wire \$3682 ;
-  wire \$3683 ;
-  wire \$3684 ;
-  wire \$3685 ;
-  wire \$3686 ;
-  wire \$3687 ;
-  wire \$3688 ;
-  wire \$3689 ;
   wire \$369 ;
-  wire \$3690 ;
-  wire \$3691 ;
-  wire \$3692 ;
-  wire \$3693 ;
-  wire \$3694 ;
-  wire [7:0] \$3695 ;
-  wire [7:0] \$3696 ;
-  wire \$3697 ;
-  wire \$3698 ;
-  wire \$3699 ;
   wire [8:0] \$37 ;
   wire \$370 ;
-  wire \$3700 ;
-  wire \$3701 ;
-  wire \$3702 ;
-  wire \$3703 ;
-  wire \$3704 ;
-  wire \$3705 ;
-  wire \$3706 ;
-  wire \$3707 ;
-  wire \$3708 ;
-  wire \$3709 ;
   wire \$371 ;
-  wire \$3710 ;
-  wire \$3711 ;
-  wire \$3712 ;
-  wire [7:0] \$3713 ;
-  wire \$3714 ;
-  wire \$3715 ;
-  wire \$3716 ;
-  wire \$3717 ;
-  wire \$3718 ;
-  wire \$3719 ;
   wire \$372 ;
-  wire \$3720 ;
-  wire \$3721 ;
-  wire \$3722 ;
-  wire \$3723 ;
-  wire \$3724 ;
-  wire \$3725 ;
-  wire \$3726 ;
-  wire \$3727 ;
-  wire \$3728 ;
-  wire \$3729 ;
   wire \$373 ;
-  wire [7:0] \$3730 ;
-  wire [7:0] \$3731 ;
-  wire \$3732 ;
-  wire \$3733 ;
-  wire \$3734 ;
-  wire \$3735 ;
-  wire \$3736 ;
-  wire \$3737 ;
-  wire \$3738 ;
-  wire \$3739 ;
   wire \$374 ;
-  wire \$3740 ;
-  wire \$3741 ;
-  wire \$3742 ;
-  wire \$3743 ;
-  wire \$3744 ;
-  wire \$3745 ;
-  wire \$3746 ;
-  wire \$3747 ;
-  wire [7:0] \$3748 ;
-  wire \$3749 ;
   wire \$375 ;
-  wire \$3750 ;
-  wire \$3751 ;
-  wire \$3752 ;
-  wire \$3753 ;
-  wire \$3754 ;
-  wire \$3755 ;
-  wire \$3756 ;
-  wire \$3757 ;
-  wire \$3758 ;
-  wire \$3759 ;
   wire \$376 ;
-  wire \$3760 ;
-  wire \$3761 ;
-  wire \$3762 ;
-  wire \$3763 ;
-  wire \$3764 ;
-  wire [7:0] \$3765 ;
-  wire [7:0] \$3766 ;
-  wire [7:0] \$3767 ;
-  wire \$3768 ;
-  wire \$3769 ;
   wire \$377 ;
-  wire \$3770 ;
-  wire \$3771 ;
-  wire \$3772 ;
-  wire \$3773 ;
-  wire \$3774 ;
-  wire \$3775 ;
-  wire \$3776 ;
-  wire \$3777 ;
-  wire \$3778 ;
-  wire \$3779 ;
   wire \$378 ;
-  wire \$3780 ;
-  wire \$3781 ;
-  wire \$3782 ;
-  wire \$3783 ;
-  wire [7:0] \$3784 ;
-  wire \$3785 ;
-  wire \$3786 ;
-  wire \$3787 ;
-  wire \$3788 ;
-  wire \$3789 ;
   wire \$379 ;
-  wire \$3790 ;
-  wire \$3791 ;
-  wire \$3792 ;
-  wire \$3793 ;
-  wire \$3794 ;
-  wire \$3795 ;
-  wire \$3796 ;
-  wire \$3797 ;
-  wire \$3798 ;
-  wire \$3799 ;
   wire \$38 ;
   wire \$380 ;
-  wire \$3800 ;
-  wire [7:0] \$3801 ;
-  wire [7:0] \$3802 ;
-  wire \$3803 ;
-  wire \$3804 ;
-  wire \$3805 ;
-  wire \$3806 ;
-  wire \$3807 ;
-  wire \$3808 ;
-  wire \$3809 ;
   wire \$381 ;
-  wire \$3810 ;
-  wire \$3811 ;
-  wire \$3812 ;
-  wire \$3813 ;
-  wire \$3814 ;
-  wire \$3815 ;
-  wire \$3816 ;
-  wire \$3817 ;
-  wire \$3818 ;
-  wire [7:0] \$3819 ;
   wire \$382 ;
-  wire \$3820 ;
-  wire \$3821 ;
-  wire \$3822 ;
-  wire \$3823 ;
-  wire \$3824 ;
-  wire \$3825 ;
-  wire \$3826 ;
-  wire \$3827 ;
-  wire \$3828 ;
-  wire \$3829 ;
   wire \$383 ;
-  wire \$3830 ;
-  wire \$3831 ;
-  wire \$3832 ;
-  wire \$3833 ;
-  wire \$3834 ;
-  wire \$3835 ;
-  wire [7:0] \$3836 ;
-  wire [7:0] \$3837 ;
-  wire [7:0] \$3838 ;
-  wire [7:0] \$3839 ;
   wire \$384 ;
-  wire \$3840 ;
-  wire \$3841 ;
-  wire \$3842 ;
-  wire \$3843 ;
-  wire \$3844 ;
-  wire \$3845 ;
-  wire \$3846 ;
-  wire \$3847 ;
-  wire \$3848 ;
-  wire \$3849 ;
   wire \$385 ;
-  wire \$3850 ;
-  wire \$3851 ;
-  wire \$3852 ;
-  wire \$3853 ;
-  wire \$3854 ;
-  wire \$3855 ;
-  wire [7:0] \$3856 ;
-  wire [7:0] \$3857 ;
-  wire \$3858 ;
-  wire \$3859 ;
   wire \$386 ;
-  wire \$3860 ;
-  wire \$3861 ;
-  wire \$3862 ;
-  wire \$3863 ;
-  wire \$3864 ;
-  wire \$3865 ;
-  wire [3:0] \$3866 ;
-  wire \$3867 ;
-  wire \$3868 ;
-  wire \$3869 ;
   wire \$387 ;
-  wire \$3870 ;
-  wire \$3871 ;
-  wire \$3872 ;
-  wire \$3873 ;
-  wire \$3874 ;
-  wire [3:0] \$3875 ;
-  wire [3:0] \$3876 ;
-  wire \$3877 ;
-  wire \$3878 ;
-  wire \$3879 ;
   wire \$388 ;
-  wire \$3880 ;
-  wire \$3881 ;
-  wire \$3882 ;
-  wire \$3883 ;
-  wire \$3884 ;
-  wire [3:0] \$3885 ;
-  wire \$3886 ;
-  wire \$3887 ;
-  wire \$3888 ;
-  wire \$3889 ;
   wire \$389 ;
-  wire \$3890 ;
-  wire \$3891 ;
-  wire \$3892 ;
-  wire \$3893 ;
-  wire [3:0] \$3894 ;
-  wire [3:0] \$3895 ;
-  wire [3:0] \$3896 ;
-  wire \$3897 ;
-  wire \$3898 ;
-  wire \$3899 ;
   wire [7:0] \$39 ;
   wire \$390 ;
-  wire \$3900 ;
-  wire \$3901 ;
-  wire \$3902 ;
-  wire \$3903 ;
-  wire \$3904 ;
-  wire [3:0] \$3905 ;
-  wire \$3906 ;
-  wire \$3907 ;
-  wire \$3908 ;
-  wire \$3909 ;
   wire \$391 ;
-  wire \$3910 ;
-  wire \$3911 ;
-  wire \$3912 ;
-  wire \$3913 ;
-  wire [3:0] \$3914 ;
-  wire [3:0] \$3915 ;
-  wire \$3916 ;
-  wire \$3917 ;
-  wire \$3918 ;
-  wire \$3919 ;
   wire \$392 ;
-  wire \$3920 ;
-  wire \$3921 ;
-  wire \$3922 ;
-  wire \$3923 ;
-  wire [3:0] \$3924 ;
-  wire \$3925 ;
-  wire \$3926 ;
-  wire \$3927 ;
-  wire \$3928 ;
-  wire \$3929 ;
   wire \$393 ;
-  wire \$3930 ;
-  wire \$3931 ;
-  wire \$3932 ;
-  wire [3:0] \$3933 ;
-  wire [3:0] \$3934 ;
-  wire [3:0] \$3935 ;
-  wire [3:0] \$3936 ;
-  wire \$3937 ;
-  wire \$3938 ;
-  wire \$3939 ;
   wire \$394 ;
-  wire \$3940 ;
-  wire \$3941 ;
-  wire \$3942 ;
-  wire \$3943 ;
-  wire \$3944 ;
-  wire [3:0] \$3945 ;
-  wire [3:0] \$3946 ;
-  wire \$3947 ;
-  wire \$3948 ;
-  wire \$3949 ;
   wire \$395 ;
-  wire \$3950 ;
-  wire \$3951 ;
-  wire \$3952 ;
-  wire \$3953 ;
-  wire \$3954 ;
-  wire [3:0] \$3955 ;
-  wire \$3956 ;
-  wire \$3957 ;
-  wire \$3958 ;
-  wire \$3959 ;
   wire \$396 ;
-  wire \$3960 ;
-  wire \$3961 ;
-  wire \$3962 ;
-  wire \$3963 ;
-  wire [3:0] \$3964 ;
-  wire [3:0] \$3965 ;
-  wire \$3966 ;
-  wire \$3967 ;
-  wire \$3968 ;
-  wire \$3969 ;
   wire \$397 ;
-  wire \$3970 ;
-  wire \$3971 ;
-  wire \$3972 ;
-  wire \$3973 ;
-  wire [3:0] \$3974 ;
-  wire \$3975 ;
-  wire \$3976 ;
-  wire \$3977 ;
-  wire \$3978 ;
-  wire \$3979 ;
   wire \$398 ;
-  wire \$3980 ;
-  wire \$3981 ;
-  wire \$3982 ;
-  wire [3:0] \$3983 ;
-  wire [3:0] \$3984 ;
-  wire [3:0] \$3985 ;
-  wire \$3986 ;
-  wire \$3987 ;
-  wire \$3988 ;
-  wire \$3989 ;
   wire \$399 ;
-  wire \$3990 ;
-  wire \$3991 ;
-  wire \$3992 ;
-  wire \$3993 ;
-  wire [3:0] \$3994 ;
-  wire \$3995 ;
-  wire \$3996 ;
-  wire \$3997 ;
-  wire \$3998 ;
-  wire \$3999 ;
   wire [8:0] \$4 ;
   wire [8:0] \$40 ;
   wire \$400 ;
-  wire \$4000 ;
-  wire \$4001 ;
-  wire \$4002 ;
-  wire [3:0] \$4003 ;
-  wire [3:0] \$4004 ;
-  wire \$4005 ;
-  wire \$4006 ;
-  wire \$4007 ;
-  wire \$4008 ;
-  wire \$4009 ;
   wire \$401 ;
-  wire \$4010 ;
-  wire \$4011 ;
-  wire \$4012 ;
-  wire [3:0] \$4013 ;
-  wire \$4014 ;
-  wire \$4015 ;
-  wire \$4016 ;
-  wire \$4017 ;
-  wire \$4018 ;
-  wire \$4019 ;
   wire \$402 ;
-  wire \$4020 ;
-  wire \$4021 ;
-  wire [3:0] \$4022 ;
-  wire [3:0] \$4023 ;
-  wire [3:0] \$4024 ;
-  wire [3:0] \$4025 ;
-  wire \$4026 ;
-  wire \$4027 ;
-  wire \$4028 ;
-  wire \$4029 ;
   wire \$403 ;
-  wire \$4030 ;
-  wire \$4031 ;
-  wire \$4032 ;
-  wire \$4033 ;
-  wire [3:0] \$4034 ;
-  wire [3:0] \$4035 ;
-  wire \$4036 ;
-  wire \$4037 ;
-  wire \$4038 ;
-  wire \$4039 ;
   wire \$404 ;
-  wire \$4040 ;
-  wire \$4041 ;
-  wire \$4042 ;
-  wire \$4043 ;
-  wire [3:0] \$4044 ;
-  wire \$4045 ;
-  wire \$4046 ;
-  wire \$4047 ;
-  wire \$4048 ;
-  wire \$4049 ;
   wire \$405 ;
-  wire \$4050 ;
-  wire \$4051 ;
-  wire \$4052 ;
-  wire [3:0] \$4053 ;
-  wire [3:0] \$4054 ;
-  wire \$4055 ;
-  wire \$4056 ;
-  wire \$4057 ;
-  wire \$4058 ;
-  wire \$4059 ;
   wire \$406 ;
-  wire \$4060 ;
-  wire \$4061 ;
-  wire \$4062 ;
-  wire [3:0] \$4063 ;
-  wire \$4064 ;
-  wire \$4065 ;
-  wire \$4066 ;
-  wire \$4067 ;
-  wire \$4068 ;
-  wire \$4069 ;
   wire \$407 ;
-  wire \$4070 ;
-  wire \$4071 ;
-  wire [3:0] \$4072 ;
-  wire [3:0] \$4073 ;
-  wire [3:0] \$4074 ;
-  wire \$4075 ;
-  wire \$4076 ;
-  wire \$4077 ;
-  wire \$4078 ;
-  wire \$4079 ;
   wire \$408 ;
-  wire \$4080 ;
-  wire \$4081 ;
-  wire \$4082 ;
-  wire [3:0] \$4083 ;
-  wire \$4084 ;
-  wire \$4085 ;
-  wire \$4086 ;
-  wire \$4087 ;
-  wire \$4088 ;
-  wire \$4089 ;
   wire \$409 ;
-  wire \$4090 ;
-  wire \$4091 ;
-  wire [3:0] \$4092 ;
-  wire [3:0] \$4093 ;
-  wire \$4094 ;
-  wire \$4095 ;
-  wire \$4096 ;
-  wire \$4097 ;
-  wire \$4098 ;
-  wire \$4099 ;
   wire \$41 ;
   wire \$410 ;
-  wire \$4100 ;
-  wire \$4101 ;
-  wire [3:0] \$4102 ;
-  wire \$4103 ;
-  wire \$4104 ;
-  wire \$4105 ;
-  wire \$4106 ;
-  wire \$4107 ;
-  wire \$4108 ;
-  wire \$4109 ;
   wire \$411 ;
-  wire \$4110 ;
-  wire [3:0] \$4111 ;
-  wire [3:0] \$4112 ;
-  wire [3:0] \$4113 ;
-  wire [3:0] \$4114 ;
-  wire \$4115 ;
-  wire \$4116 ;
-  wire \$4117 ;
-  wire \$4118 ;
-  wire \$4119 ;
   wire \$412 ;
-  wire \$4120 ;
-  wire \$4121 ;
-  wire \$4122 ;
-  wire [3:0] \$4123 ;
-  wire [3:0] \$4124 ;
-  wire \$4125 ;
-  wire \$4126 ;
-  wire \$4127 ;
-  wire \$4128 ;
-  wire \$4129 ;
   wire \$413 ;
-  wire \$4130 ;
-  wire \$4131 ;
-  wire \$4132 ;
-  wire [3:0] \$4133 ;
-  wire \$4134 ;
-  wire \$4135 ;
-  wire \$4136 ;
-  wire \$4137 ;
-  wire \$4138 ;
-  wire \$4139 ;
   wire \$414 ;
-  wire \$4140 ;
-  wire \$4141 ;
-  wire [3:0] \$4142 ;
-  wire [3:0] \$4143 ;
-  wire \$4144 ;
-  wire \$4145 ;
-  wire \$4146 ;
-  wire \$4147 ;
-  wire \$4148 ;
-  wire \$4149 ;
   wire \$415 ;
-  wire \$4150 ;
-  wire \$4151 ;
-  wire [3:0] \$4152 ;
-  wire \$4153 ;
-  wire \$4154 ;
-  wire \$4155 ;
-  wire \$4156 ;
-  wire \$4157 ;
-  wire \$4158 ;
-  wire \$4159 ;
   wire \$416 ;
-  wire \$4160 ;
-  wire [3:0] \$4161 ;
-  wire [3:0] \$4162 ;
-  wire [3:0] \$4163 ;
-  wire \$4164 ;
-  wire \$4165 ;
-  wire \$4166 ;
-  wire \$4167 ;
-  wire \$4168 ;
-  wire \$4169 ;
   wire \$417 ;
-  wire \$4170 ;
-  wire \$4171 ;
-  wire [3:0] \$4172 ;
-  wire \$4173 ;
-  wire \$4174 ;
-  wire \$4175 ;
-  wire \$4176 ;
-  wire \$4177 ;
-  wire \$4178 ;
-  wire \$4179 ;
   wire \$418 ;
-  wire \$4180 ;
-  wire [3:0] \$4181 ;
-  wire [3:0] \$4182 ;
-  wire \$4183 ;
-  wire \$4184 ;
-  wire \$4185 ;
-  wire \$4186 ;
-  wire \$4187 ;
-  wire \$4188 ;
-  wire \$4189 ;
   wire \$419 ;
-  wire \$4190 ;
-  wire [3:0] \$4191 ;
-  wire \$4192 ;
-  wire \$4193 ;
-  wire \$4194 ;
-  wire \$4195 ;
-  wire \$4196 ;
-  wire \$4197 ;
-  wire \$4198 ;
-  wire \$4199 ;
   wire [7:0] \$42 ;
   wire \$420 ;
-  wire [3:0] \$4200 ;
-  wire [3:0] \$4201 ;
-  wire [3:0] \$4202 ;
-  wire [3:0] \$4203 ;
-  wire \$4204 ;
-  wire \$4205 ;
-  wire \$4206 ;
-  wire \$4207 ;
-  wire \$4208 ;
-  wire \$4209 ;
   wire \$421 ;
-  wire \$4210 ;
-  wire \$4211 ;
-  wire [3:0] \$4212 ;
-  wire [3:0] \$4213 ;
-  wire \$4214 ;
-  wire \$4215 ;
-  wire \$4216 ;
-  wire \$4217 ;
-  wire \$4218 ;
-  wire \$4219 ;
   wire \$422 ;
-  wire \$4220 ;
-  wire \$4221 ;
-  wire [3:0] \$4222 ;
-  wire \$4223 ;
-  wire \$4224 ;
-  wire \$4225 ;
-  wire \$4226 ;
-  wire \$4227 ;
-  wire \$4228 ;
-  wire \$4229 ;
   wire \$423 ;
-  wire \$4230 ;
-  wire [3:0] \$4231 ;
-  wire [3:0] \$4232 ;
-  wire \$4233 ;
-  wire \$4234 ;
-  wire \$4235 ;
-  wire \$4236 ;
-  wire \$4237 ;
-  wire \$4238 ;
-  wire \$4239 ;
   wire \$424 ;
-  wire \$4240 ;
-  wire [3:0] \$4241 ;
-  wire \$4242 ;
-  wire \$4243 ;
-  wire \$4244 ;
-  wire \$4245 ;
-  wire \$4246 ;
-  wire \$4247 ;
-  wire \$4248 ;
-  wire \$4249 ;
   wire \$425 ;
-  wire [3:0] \$4250 ;
-  wire [3:0] \$4251 ;
-  wire [3:0] \$4252 ;
-  wire \$4253 ;
-  wire \$4254 ;
-  wire \$4255 ;
-  wire \$4256 ;
-  wire \$4257 ;
-  wire \$4258 ;
-  wire \$4259 ;
   wire \$426 ;
-  wire \$4260 ;
-  wire [3:0] \$4261 ;
-  wire \$4262 ;
-  wire \$4263 ;
-  wire \$4264 ;
-  wire \$4265 ;
-  wire \$4266 ;
-  wire \$4267 ;
-  wire \$4268 ;
-  wire \$4269 ;
   wire \$427 ;
-  wire [3:0] \$4270 ;
-  wire [3:0] \$4271 ;
-  wire \$4272 ;
-  wire \$4273 ;
-  wire \$4274 ;
-  wire \$4275 ;
-  wire \$4276 ;
-  wire \$4277 ;
-  wire \$4278 ;
-  wire \$4279 ;
   wire \$428 ;
-  wire [3:0] \$4280 ;
-  wire \$4281 ;
-  wire \$4282 ;
-  wire \$4283 ;
-  wire \$4284 ;
-  wire \$4285 ;
-  wire \$4286 ;
-  wire \$4287 ;
-  wire \$4288 ;
-  wire [3:0] \$4289 ;
   wire \$429 ;
-  wire [3:0] \$4290 ;
-  wire [3:0] \$4291 ;
-  wire [3:0] \$4292 ;
-  wire \$4293 ;
-  wire \$4294 ;
-  wire \$4295 ;
-  wire \$4296 ;
-  wire \$4297 ;
-  wire \$4298 ;
-  wire \$4299 ;
   wire [8:0] \$43 ;
   wire \$430 ;
-  wire \$4300 ;
-  wire [3:0] \$4301 ;
-  wire [3:0] \$4302 ;
-  wire \$4303 ;
-  wire \$4304 ;
-  wire \$4305 ;
-  wire \$4306 ;
-  wire \$4307 ;
-  wire \$4308 ;
-  wire \$4309 ;
   wire \$431 ;
-  wire \$4310 ;
-  wire [3:0] \$4311 ;
-  wire \$4312 ;
-  wire \$4313 ;
-  wire \$4314 ;
-  wire \$4315 ;
-  wire \$4316 ;
-  wire \$4317 ;
-  wire \$4318 ;
-  wire \$4319 ;
   wire \$432 ;
-  wire [3:0] \$4320 ;
-  wire [3:0] \$4321 ;
-  wire \$4322 ;
-  wire \$4323 ;
-  wire \$4324 ;
-  wire \$4325 ;
-  wire \$4326 ;
-  wire \$4327 ;
-  wire \$4328 ;
-  wire \$4329 ;
   wire \$433 ;
-  wire [3:0] \$4330 ;
-  wire \$4331 ;
-  wire \$4332 ;
-  wire \$4333 ;
-  wire \$4334 ;
-  wire \$4335 ;
-  wire \$4336 ;
-  wire \$4337 ;
-  wire \$4338 ;
-  wire [3:0] \$4339 ;
   wire \$434 ;
-  wire [3:0] \$4340 ;
-  wire [3:0] \$4341 ;
-  wire \$4342 ;
-  wire \$4343 ;
-  wire \$4344 ;
-  wire \$4345 ;
-  wire \$4346 ;
-  wire \$4347 ;
-  wire \$4348 ;
-  wire \$4349 ;
   wire \$435 ;
-  wire [3:0] \$4350 ;
-  wire \$4351 ;
-  wire \$4352 ;
-  wire \$4353 ;
-  wire \$4354 ;
-  wire \$4355 ;
-  wire \$4356 ;
-  wire \$4357 ;
-  wire \$4358 ;
-  wire [3:0] \$4359 ;
   wire \$436 ;
-  wire [3:0] \$4360 ;
-  wire \$4361 ;
-  wire \$4362 ;
-  wire \$4363 ;
-  wire \$4364 ;
-  wire \$4365 ;
-  wire \$4366 ;
-  wire \$4367 ;
-  wire \$4368 ;
-  wire [3:0] \$4369 ;
   wire \$437 ;
-  wire \$4370 ;
-  wire \$4371 ;
-  wire \$4372 ;
-  wire \$4373 ;
-  wire \$4374 ;
-  wire \$4375 ;
-  wire \$4376 ;
-  wire \$4377 ;
-  wire [3:0] \$4378 ;
-  wire [3:0] \$4379 ;
   wire \$438 ;
-  wire [3:0] \$4380 ;
-  wire [3:0] \$4381 ;
-  wire \$4382 ;
-  wire \$4383 ;
-  wire \$4384 ;
-  wire \$4385 ;
-  wire \$4386 ;
-  wire \$4387 ;
-  wire \$4388 ;
-  wire \$4389 ;
   wire \$439 ;
-  wire [3:0] \$4390 ;
-  wire [3:0] \$4391 ;
-  wire \$4392 ;
-  wire \$4393 ;
-  wire \$4394 ;
-  wire \$4395 ;
-  wire \$4396 ;
-  wire \$4397 ;
-  wire \$4398 ;
-  wire \$4399 ;
   wire \$44 ;
   wire \$440 ;
-  wire [3:0] \$4400 ;
-  wire \$4401 ;
-  wire \$4402 ;
-  wire \$4403 ;
-  wire \$4404 ;
-  wire \$4405 ;
-  wire \$4406 ;
-  wire \$4407 ;
-  wire \$4408 ;
-  wire [3:0] \$4409 ;
   wire \$441 ;
-  wire [3:0] \$4410 ;
-  wire \$4411 ;
-  wire \$4412 ;
-  wire \$4413 ;
-  wire \$4414 ;
-  wire \$4415 ;
-  wire \$4416 ;
-  wire \$4417 ;
-  wire \$4418 ;
-  wire [3:0] \$4419 ;
   wire \$442 ;
-  wire \$4420 ;
-  wire \$4421 ;
-  wire \$4422 ;
-  wire \$4423 ;
-  wire \$4424 ;
-  wire \$4425 ;
-  wire \$4426 ;
-  wire \$4427 ;
-  wire [3:0] \$4428 ;
-  wire [3:0] \$4429 ;
   wire \$443 ;
-  wire [3:0] \$4430 ;
-  wire \$4431 ;
-  wire \$4432 ;
-  wire \$4433 ;
-  wire \$4434 ;
-  wire \$4435 ;
-  wire \$4436 ;
-  wire \$4437 ;
-  wire \$4438 ;
-  wire [3:0] \$4439 ;
   wire \$444 ;
-  wire \$4440 ;
-  wire \$4441 ;
-  wire \$4442 ;
-  wire \$4443 ;
-  wire \$4444 ;
-  wire \$4445 ;
-  wire \$4446 ;
-  wire \$4447 ;
-  wire [3:0] \$4448 ;
-  wire [3:0] \$4449 ;
   wire \$445 ;
-  wire \$4450 ;
-  wire \$4451 ;
-  wire \$4452 ;
-  wire \$4453 ;
-  wire \$4454 ;
-  wire \$4455 ;
-  wire \$4456 ;
-  wire \$4457 ;
-  wire [3:0] \$4458 ;
-  wire \$4459 ;
   wire \$446 ;
-  wire \$4460 ;
-  wire \$4461 ;
-  wire \$4462 ;
-  wire \$4463 ;
-  wire \$4464 ;
-  wire \$4465 ;
-  wire \$4466 ;
-  wire [3:0] \$4467 ;
-  wire [3:0] \$4468 ;
-  wire [3:0] \$4469 ;
   wire \$447 ;
-  wire [3:0] \$4470 ;
-  wire \$4471 ;
-  wire \$4472 ;
-  wire \$4473 ;
-  wire \$4474 ;
-  wire \$4475 ;
-  wire \$4476 ;
-  wire \$4477 ;
-  wire \$4478 ;
-  wire [3:0] \$4479 ;
   wire \$448 ;
-  wire [3:0] \$4480 ;
-  wire \$4481 ;
-  wire \$4482 ;
-  wire \$4483 ;
-  wire \$4484 ;
-  wire \$4485 ;
-  wire \$4486 ;
-  wire \$4487 ;
-  wire \$4488 ;
-  wire [3:0] \$4489 ;
   wire \$449 ;
-  wire \$4490 ;
-  wire \$4491 ;
-  wire \$4492 ;
-  wire \$4493 ;
-  wire \$4494 ;
-  wire \$4495 ;
-  wire \$4496 ;
-  wire \$4497 ;
-  wire [3:0] \$4498 ;
-  wire [3:0] \$4499 ;
   wire [7:0] \$45 ;
   wire \$450 ;
-  wire \$4500 ;
-  wire \$4501 ;
-  wire \$4502 ;
-  wire \$4503 ;
-  wire \$4504 ;
-  wire \$4505 ;
-  wire \$4506 ;
-  wire \$4507 ;
-  wire [3:0] \$4508 ;
-  wire \$4509 ;
   wire \$451 ;
-  wire \$4510 ;
-  wire \$4511 ;
-  wire \$4512 ;
-  wire \$4513 ;
-  wire \$4514 ;
-  wire \$4515 ;
-  wire \$4516 ;
-  wire [3:0] \$4517 ;
-  wire [3:0] \$4518 ;
-  wire [3:0] \$4519 ;
   wire \$452 ;
-  wire \$4520 ;
-  wire \$4521 ;
-  wire \$4522 ;
-  wire \$4523 ;
-  wire \$4524 ;
-  wire \$4525 ;
-  wire \$4526 ;
-  wire \$4527 ;
-  wire [3:0] \$4528 ;
-  wire \$4529 ;
   wire \$453 ;
-  wire \$4530 ;
-  wire \$4531 ;
-  wire \$4532 ;
-  wire \$4533 ;
-  wire \$4534 ;
-  wire \$4535 ;
-  wire \$4536 ;
-  wire [3:0] \$4537 ;
-  wire [3:0] \$4538 ;
-  wire \$4539 ;
   wire \$454 ;
-  wire \$4540 ;
-  wire \$4541 ;
-  wire \$4542 ;
-  wire \$4543 ;
-  wire \$4544 ;
-  wire \$4545 ;
-  wire \$4546 ;
-  wire [3:0] \$4547 ;
-  wire \$4548 ;
-  wire \$4549 ;
   wire \$455 ;
-  wire \$4550 ;
-  wire \$4551 ;
-  wire \$4552 ;
-  wire \$4553 ;
-  wire \$4554 ;
-  wire \$4555 ;
-  wire [3:0] \$4556 ;
-  wire [3:0] \$4557 ;
-  wire [3:0] \$4558 ;
-  wire [3:0] \$4559 ;
   wire \$456 ;
-  wire \$4560 ;
-  wire \$4561 ;
-  wire \$4562 ;
-  wire \$4563 ;
-  wire \$4564 ;
-  wire \$4565 ;
-  wire \$4566 ;
-  wire \$4567 ;
-  wire [3:0] \$4568 ;
-  wire [3:0] \$4569 ;
   wire \$457 ;
-  wire \$4570 ;
-  wire \$4571 ;
-  wire \$4572 ;
-  wire \$4573 ;
-  wire \$4574 ;
-  reg [7:0] \$4575 ;
-  reg [7:0] \$4576 ;
-  reg [7:0] \$4577 ;
-  reg [7:0] \$4578 ;
-  reg [7:0] \$4579 ;
   wire \$458 ;
-  reg [7:0] \$4580 ;
-  reg [7:0] \$4581 ;
-  reg [7:0] \$4582 ;
-  reg [7:0] \$4583 ;
-  reg [7:0] \$4584 ;
-  reg [7:0] \$4585 ;
-  reg [7:0] \$4586 ;
-  reg [7:0] \$4587 ;
-  reg [7:0] \$4588 ;
-  reg [7:0] \$4589 ;
   wire \$459 ;
-  reg [7:0] \$4590 ;
-  reg [7:0] \$4591 ;
-  reg [7:0] \$4592 ;
-  reg [7:0] \$4593 ;
-  reg [7:0] \$4594 ;
-  reg [7:0] \$4595 ;
-  reg [7:0] \$4596 ;
-  reg [7:0] \$4597 ;
-  reg [7:0] \$4598 ;
-  reg [7:0] \$4599 ;
   wire [8:0] \$46 ;
   wire \$460 ;
-  reg [7:0] \$4600 ;
-  reg [7:0] \$4601 ;
-  reg [7:0] \$4602 ;
-  reg [7:0] \$4603 ;
-  reg [7:0] \$4604 ;
-  reg [7:0] \$4605 ;
-  reg [7:0] \$4606 ;
-  reg [511:0] \$4607 ;
-  reg \$4608 ;
-  reg [119:0] \$4609 ;
   wire \$461 ;
-  reg [7:0] \$4610 ;
-  reg [7:0] \$4611 ;
-  reg [7:0] \$4612 ;
-  reg [7:0] \$4613 ;
-  reg [7:0] \$4614 ;
-  reg [7:0] \$4615 ;
-  reg [7:0] \$4616 ;
-  reg [7:0] \$4617 ;
-  reg [7:0] \$4618 ;
-  reg [7:0] \$4619 ;
   wire \$462 ;
-  reg [7:0] \$4620 ;
-  reg [7:0] \$4621 ;
-  reg [7:0] \$4622 ;
-  reg [7:0] \$4623 ;
-  reg [7:0] \$4624 ;
-  reg [7:0] \$4625 ;
-  reg [511:0] \$4626 ;
-  reg \$4627 ;
-  reg [15:0] \$4628 ;
-  reg [7:0] \$4629 ;
   wire \$463 ;
-  reg [7:0] \$4630 ;
-  reg [7:0] \$4631 ;
-  reg [7:0] \$4632 ;
-  reg [7:0] \$4633 ;
-  reg [7:0] \$4634 ;
-  reg [7:0] \$4635 ;
-  reg [7:0] \$4636 ;
-  reg [7:0] \$4637 ;
-  reg [7:0] \$4638 ;
-  reg [7:0] \$4639 ;
   wire \$464 ;
-  reg [7:0] \$4640 ;
-  reg [7:0] \$4641 ;
-  reg [7:0] \$4642 ;
-  reg [7:0] \$4643 ;
-  reg [7:0] \$4644 ;
-  reg [511:0] \$4645 ;
-  reg \$4646 ;
-  reg [15:0] \$4647 ;
-  reg [4:0] \$4648 ;
-  reg [4:0] \$4649 ;
   wire \$465 ;
-  reg [4:0] \$4650 ;
-  reg [4:0] \$4651 ;
-  reg [4:0] \$4652 ;
-  reg [4:0] \$4653 ;
-  reg [4:0] \$4654 ;
-  reg [4:0] \$4655 ;
-  reg [4:0] \$4656 ;
-  reg [4:0] \$4657 ;
-  reg [4:0] \$4658 ;
-  reg [4:0] \$4659 ;
   wire \$466 ;
-  reg [4:0] \$4660 ;
-  reg [4:0] \$4661 ;
-  reg [4:0] \$4662 ;
-  reg [4:0] \$4663 ;
-  reg [7:0] \$4664 ;
-  reg [7:0] \$4665 ;
-  reg [7:0] \$4666 ;
-  reg [7:0] \$4667 ;
-  reg [7:0] \$4668 ;
-  reg [7:0] \$4669 ;
   wire \$467 ;
-  reg [7:0] \$4670 ;
-  reg [7:0] \$4671 ;
-  reg [7:0] \$4672 ;
-  reg [7:0] \$4673 ;
-  reg [7:0] \$4674 ;
-  reg [7:0] \$4675 ;
-  reg [7:0] \$4676 ;
-  reg [7:0] \$4677 ;
-  reg [7:0] \$4678 ;
-  reg [7:0] \$4679 ;
   wire \$468 ;
-  reg [511:0] \$4680 ;
-  reg \$4681 ;
-  reg [15:0] \$4682 ;
-  reg [7:0] \$4683 ;
-  reg [7:0] \$4684 ;
-  reg [7:0] \$4685 ;
-  reg [7:0] \$4686 ;
-  reg [7:0] \$4687 ;
-  reg [7:0] \$4688 ;
-  reg [7:0] \$4689 ;
   wire \$469 ;
-  reg [7:0] \$4690 ;
-  reg [3:0] \$4691 ;
-  reg [3:0] \$4692 ;
-  reg [3:0] \$4693 ;
-  reg [3:0] \$4694 ;
-  reg [3:0] \$4695 ;
-  reg [3:0] \$4696 ;
-  reg [3:0] \$4697 ;
-  reg [3:0] \$4698 ;
-  reg [511:0] \$4699 ;
   wire \$47 ;
   wire \$470 ;
-  reg \$4700 ;
-  reg \$4701 ;
-  reg \$4702 ;
-  reg \$4703 ;
-  reg \$4704 ;
-  reg \$4705 ;
-  reg [7:0] \$4706 ;
-  reg [7:0] \$4707 ;
-  reg [7:0] \$4708 ;
-  reg [7:0] \$4709 ;
   wire \$471 ;
-  reg [7:0] \$4710 ;
-  reg [7:0] \$4711 ;
-  reg [7:0] \$4712 ;
-  reg [7:0] \$4713 ;
-  reg [7:0] \$4714 ;
-  reg [7:0] \$4715 ;
-  reg [7:0] \$4716 ;
-  reg [7:0] \$4717 ;
-  reg [7:0] \$4718 ;
-  reg [7:0] \$4719 ;
   wire \$472 ;
-  reg [7:0] \$4720 ;
-  reg [7:0] \$4721 ;
-  reg [7:0] \$4722 ;
-  reg [7:0] \$4723 ;
-  reg [7:0] \$4724 ;
-  reg [7:0] \$4725 ;
-  reg [7:0] \$4726 ;
-  reg [7:0] \$4727 ;
-  reg [7:0] \$4728 ;
-  reg [7:0] \$4729 ;
   wire \$473 ;
-  reg [7:0] \$4730 ;
-  reg [7:0] \$4731 ;
-  reg [7:0] \$4732 ;
-  reg [7:0] \$4733 ;
-  reg [7:0] \$4734 ;
-  reg [7:0] \$4735 ;
-  reg [7:0] \$4736 ;
-  reg [7:0] \$4737 ;
-  reg [7:0] \$4738 ;
-  reg [7:0] \$4739 ;
   wire \$474 ;
-  reg [7:0] \$4740 ;
-  reg [7:0] \$4741 ;
-  reg [7:0] \$4742 ;
-  reg [7:0] \$4743 ;
-  reg [7:0] \$4744 ;
-  reg [7:0] \$4745 ;
-  reg [15:0] \$4746 ;
-  reg [15:0] \$4747 ;
-  reg [15:0] \$4748 ;
-  reg [15:0] \$4749 ;
   wire \$475 ;
-  reg \$4750 ;
-  reg \$4751 ;
-  reg [15:0] \$4752 ;
-  reg [15:0] \$4753 ;
-  reg [15:0] \$4754 ;
-  reg [15:0] \$4755 ;
-  reg [15:0] \$4756 ;
-  reg [15:0] \$4757 ;
-  reg [15:0] \$4758 ;
-  reg [15:0] \$4759 ;
   wire \$476 ;
-  reg [15:0] \$4760 ;
-  reg [15:0] \$4761 ;
-  reg [15:0] \$4762 ;
-  reg [15:0] \$4763 ;
-  reg [15:0] \$4764 ;
-  reg [15:0] \$4765 ;
-  reg [15:0] \$4766 ;
-  reg [15:0] \$4767 ;
-  reg [15:0] \$4768 ;
-  reg [15:0] \$4769 ;
   wire \$477 ;
-  reg [15:0] \$4770 ;
-  reg [15:0] \$4771 ;
-  reg [15:0] \$4772 ;
-  reg [15:0] \$4773 ;
-  reg [15:0] \$4774 ;
-  reg [15:0] \$4775 ;
-  reg [15:0] \$4776 ;
-  reg [15:0] \$4777 ;
-  reg [15:0] \$4778 ;
-  reg [15:0] \$4779 ;
   wire \$478 ;
-  reg [15:0] \$4780 ;
-  reg [15:0] \$4781 ;
-  reg [15:0] \$4782 ;
-  reg [15:0] \$4783 ;
-  reg [15:0] \$4784 ;
-  reg [15:0] \$4785 ;
-  reg [15:0] \$4786 ;
-  reg [15:0] \$4787 ;
-  reg \$4788 ;
-  reg \$4789 ;
   wire \$479 ;
-  reg [18:0] \$4790 ;
-  reg [18:0] \$4791 ;
-  reg [18:0] \$4792 ;
-  reg [18:0] \$4793 ;
-  reg [15:0] \$4794 ;
-  reg [15:0] \$4795 ;
-  reg [15:0] \$4796 ;
-  reg [15:0] \$4797 ;
-  reg \$4798 ;
-  reg \$4799 ;
   wire [7:0] \$48 ;
   wire \$480 ;
-  reg \$4800 ;
-  reg [31:0] \$4801 ;
-  reg [31:0] \$4802 ;
-  reg [31:0] \$4803 ;
-  reg [31:0] \$4804 ;
-  reg [31:0] \$4805 ;
-  reg [31:0] \$4806 ;
-  reg [31:0] \$4807 ;
-  reg [31:0] \$4808 ;
   wire \$481 ;
   wire \$482 ;
   wire \$483 ;
@@ -4974,14 +3221,14 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [15:0] \mac_add2_s0$1283  = 16'h0000;
-  reg [18:0] \mac_add2_s0$1285  = 19'h00000;
-  reg [15:0] \mac_add2_s0$1286  = 16'h0000;
-  reg [18:0] \mac_add2_s0$1288  = 19'h00000;
-  reg [15:0] \mac_add2_s0$1289  = 16'h0000;
-  reg [18:0] \mac_add2_s0$1291  = 19'h00000;
-  reg [15:0] \mac_add2_s0$1292  = 16'h0000;
-  reg \mac_add2_s0$1422  = 1'h0;
+  reg [15:0] \mac_add2_s0$1501  = 16'h0000;
+  reg [18:0] \mac_add2_s0$1503  = 19'h00000;
+  reg [15:0] \mac_add2_s0$1504  = 16'h0000;
+  reg [18:0] \mac_add2_s0$1506  = 19'h00000;
+  reg [15:0] \mac_add2_s0$1507  = 16'h0000;
+  reg [18:0] \mac_add2_s0$1509  = 19'h00000;
+  reg [15:0] \mac_add2_s0$1510  = 16'h0000;
+  reg \mac_add2_s0$1559  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   (* keep = 32'd1 *)
   wire [31:0] mac_biased0;
@@ -4992,90 +3239,90 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   (* keep = 32'd1 *)
   wire [31:0] mac_biased3;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$1223  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1225  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1226  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1228  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1229  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1231  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1232  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1234  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1235  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1237  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1238  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1240  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1241  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1243  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1244  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1246  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1247  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1249  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1250  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1252  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1253  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1255  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1256  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1258  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1259  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1261  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1262  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1264  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1265  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1267  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1268  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1416  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1417  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1418  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1419  = 16'h0000;
-  reg \mac_mul_s0$1420  = 1'h0;
+  reg [15:0] \mac_mul_s0$1441  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1443  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1444  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1446  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1447  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1449  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1450  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1452  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1453  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1455  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1456  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1458  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1459  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1461  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1462  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1464  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1465  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1467  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1468  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1470  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1471  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1473  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1474  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1476  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1477  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1479  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1480  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1482  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1483  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1485  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1486  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1553  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1554  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1555  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1556  = 16'h0000;
+  reg \mac_mul_s0$1557  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1151  = 8'h00;
-  reg [7:0] \mac_pre_s0$1153  = 8'h00;
-  reg [7:0] \mac_pre_s0$1154  = 8'h00;
-  reg [7:0] \mac_pre_s0$1156  = 8'h00;
-  reg [7:0] \mac_pre_s0$1157  = 8'h00;
-  reg [7:0] \mac_pre_s0$1159  = 8'h00;
-  reg [7:0] \mac_pre_s0$1160  = 8'h00;
-  reg [7:0] \mac_pre_s0$1162  = 8'h00;
-  reg [7:0] \mac_pre_s0$1163  = 8'h00;
-  reg [7:0] \mac_pre_s0$1165  = 8'h00;
-  reg [7:0] \mac_pre_s0$1166  = 8'h00;
-  reg [7:0] \mac_pre_s0$1168  = 8'h00;
-  reg [7:0] \mac_pre_s0$1169  = 8'h00;
-  reg [7:0] \mac_pre_s0$1171  = 8'h00;
-  reg [7:0] \mac_pre_s0$1172  = 8'h00;
-  reg [7:0] \mac_pre_s0$1174  = 8'h00;
-  reg [7:0] \mac_pre_s0$1176  = 8'h00;
-  reg [7:0] \mac_pre_s0$1178  = 8'h00;
-  reg [7:0] \mac_pre_s0$1180  = 8'h00;
-  reg [7:0] \mac_pre_s0$1182  = 8'h00;
-  reg [7:0] \mac_pre_s0$1184  = 8'h00;
-  reg [7:0] \mac_pre_s0$1186  = 8'h00;
-  reg [7:0] \mac_pre_s0$1188  = 8'h00;
-  reg [7:0] \mac_pre_s0$1190  = 8'h00;
-  reg [7:0] \mac_pre_s0$1192  = 8'h00;
-  reg [7:0] \mac_pre_s0$1194  = 8'h00;
-  reg [7:0] \mac_pre_s0$1196  = 8'h00;
-  reg [7:0] \mac_pre_s0$1198  = 8'h00;
-  reg [7:0] \mac_pre_s0$1200  = 8'h00;
-  reg [7:0] \mac_pre_s0$1202  = 8'h00;
-  reg [7:0] \mac_pre_s0$1204  = 8'h00;
-  reg [7:0] \mac_pre_s0$1206  = 8'h00;
-  reg [7:0] \mac_pre_s0$1208  = 8'h00;
-  reg [7:0] \mac_pre_s0$1210  = 8'h00;
-  reg [7:0] \mac_pre_s0$1212  = 8'h00;
-  reg [7:0] \mac_pre_s0$1214  = 8'h00;
-  reg [7:0] \mac_pre_s0$1216  = 8'h00;
-  reg [7:0] \mac_pre_s0$1218  = 8'h00;
-  reg [7:0] \mac_pre_s0$1220  = 8'h00;
-  reg [15:0] \mac_pre_s0$1410  = 16'h0000;
-  reg [15:0] \mac_pre_s0$1411  = 16'h0000;
-  reg [15:0] \mac_pre_s0$1412  = 16'h0000;
-  reg [15:0] \mac_pre_s0$1413  = 16'h0000;
-  reg \mac_pre_s0$1414  = 1'h0;
+  reg [7:0] \mac_pre_s0$1369  = 8'h00;
+  reg [7:0] \mac_pre_s0$1371  = 8'h00;
+  reg [7:0] \mac_pre_s0$1372  = 8'h00;
+  reg [7:0] \mac_pre_s0$1374  = 8'h00;
+  reg [7:0] \mac_pre_s0$1375  = 8'h00;
+  reg [7:0] \mac_pre_s0$1377  = 8'h00;
+  reg [7:0] \mac_pre_s0$1378  = 8'h00;
+  reg [7:0] \mac_pre_s0$1380  = 8'h00;
+  reg [7:0] \mac_pre_s0$1381  = 8'h00;
+  reg [7:0] \mac_pre_s0$1383  = 8'h00;
+  reg [7:0] \mac_pre_s0$1384  = 8'h00;
+  reg [7:0] \mac_pre_s0$1386  = 8'h00;
+  reg [7:0] \mac_pre_s0$1387  = 8'h00;
+  reg [7:0] \mac_pre_s0$1389  = 8'h00;
+  reg [7:0] \mac_pre_s0$1390  = 8'h00;
+  reg [7:0] \mac_pre_s0$1392  = 8'h00;
+  reg [7:0] \mac_pre_s0$1394  = 8'h00;
+  reg [7:0] \mac_pre_s0$1396  = 8'h00;
+  reg [7:0] \mac_pre_s0$1398  = 8'h00;
+  reg [7:0] \mac_pre_s0$1400  = 8'h00;
+  reg [7:0] \mac_pre_s0$1402  = 8'h00;
+  reg [7:0] \mac_pre_s0$1404  = 8'h00;
+  reg [7:0] \mac_pre_s0$1406  = 8'h00;
+  reg [7:0] \mac_pre_s0$1408  = 8'h00;
+  reg [7:0] \mac_pre_s0$1410  = 8'h00;
+  reg [7:0] \mac_pre_s0$1412  = 8'h00;
+  reg [7:0] \mac_pre_s0$1414  = 8'h00;
+  reg [7:0] \mac_pre_s0$1416  = 8'h00;
+  reg [7:0] \mac_pre_s0$1418  = 8'h00;
+  reg [7:0] \mac_pre_s0$1420  = 8'h00;
+  reg [7:0] \mac_pre_s0$1422  = 8'h00;
+  reg [7:0] \mac_pre_s0$1424  = 8'h00;
+  reg [7:0] \mac_pre_s0$1426  = 8'h00;
+  reg [7:0] \mac_pre_s0$1428  = 8'h00;
+  reg [7:0] \mac_pre_s0$1430  = 8'h00;
+  reg [7:0] \mac_pre_s0$1432  = 8'h00;
+  reg [7:0] \mac_pre_s0$1434  = 8'h00;
+  reg [7:0] \mac_pre_s0$1436  = 8'h00;
+  reg [7:0] \mac_pre_s0$1438  = 8'h00;
+  reg [15:0] \mac_pre_s0$1547  = 16'h0000;
+  reg [15:0] \mac_pre_s0$1548  = 16'h0000;
+  reg [15:0] \mac_pre_s0$1549  = 16'h0000;
+  reg [15:0] \mac_pre_s0$1550  = 16'h0000;
+  reg \mac_pre_s0$1551  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -5495,9 +3742,376 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  reg [3:0] rd__addr = 4'hc;
+  wire [127:0] rd__data;
   input rst;
   wire rst;
   wire [119:0] sel_beats;
+  wire sel_cs0_0_0_0c;
+  wire sel_cs0_0_0_0s;
+  wire sel_cs0_0_0_1c;
+  wire sel_cs0_0_0_1s;
+  wire sel_cs0_0_0_2c;
+  wire sel_cs0_0_0_2s;
+  wire sel_cs0_0_0_3c;
+  wire sel_cs0_0_0_3s;
+  wire sel_cs0_0_0_4c;
+  wire sel_cs0_0_0_4s;
+  wire sel_cs0_10_0_0c;
+  wire sel_cs0_10_0_0s;
+  wire sel_cs0_10_0_1c;
+  wire sel_cs0_10_0_1s;
+  wire sel_cs0_10_0_2c;
+  wire sel_cs0_10_0_2s;
+  wire sel_cs0_10_0_3c;
+  wire sel_cs0_10_0_3s;
+  wire sel_cs0_10_0_4c;
+  wire sel_cs0_10_0_4s;
+  wire sel_cs0_11_0_0c;
+  wire sel_cs0_11_0_0s;
+  wire sel_cs0_11_0_1c;
+  wire sel_cs0_11_0_1s;
+  wire sel_cs0_11_0_2c;
+  wire sel_cs0_11_0_2s;
+  wire sel_cs0_11_0_3c;
+  wire sel_cs0_11_0_3s;
+  wire sel_cs0_11_0_4c;
+  wire sel_cs0_11_0_4s;
+  wire sel_cs0_12_0_0c;
+  wire sel_cs0_12_0_0s;
+  wire sel_cs0_12_0_1c;
+  wire sel_cs0_12_0_1s;
+  wire sel_cs0_12_0_2c;
+  wire sel_cs0_12_0_2s;
+  wire sel_cs0_12_0_3c;
+  wire sel_cs0_12_0_3s;
+  wire sel_cs0_12_0_4c;
+  wire sel_cs0_12_0_4s;
+  wire sel_cs0_13_0_0c;
+  wire sel_cs0_13_0_0s;
+  wire sel_cs0_13_0_1c;
+  wire sel_cs0_13_0_1s;
+  wire sel_cs0_13_0_2c;
+  wire sel_cs0_13_0_2s;
+  wire sel_cs0_13_0_3c;
+  wire sel_cs0_13_0_3s;
+  wire sel_cs0_13_0_4c;
+  wire sel_cs0_13_0_4s;
+  wire sel_cs0_14_0_0c;
+  wire sel_cs0_14_0_0s;
+  wire sel_cs0_14_0_1c;
+  wire sel_cs0_14_0_1s;
+  wire sel_cs0_14_0_2c;
+  wire sel_cs0_14_0_2s;
+  wire sel_cs0_14_0_3c;
+  wire sel_cs0_14_0_3s;
+  wire sel_cs0_14_0_4c;
+  wire sel_cs0_14_0_4s;
+  wire sel_cs0_15_0_0c;
+  wire sel_cs0_15_0_0s;
+  wire sel_cs0_15_0_1c;
+  wire sel_cs0_15_0_1s;
+  wire sel_cs0_15_0_2c;
+  wire sel_cs0_15_0_2s;
+  wire sel_cs0_15_0_3c;
+  wire sel_cs0_15_0_3s;
+  wire sel_cs0_15_0_4c;
+  wire sel_cs0_15_0_4s;
+  wire sel_cs0_1_0_0c;
+  wire sel_cs0_1_0_0s;
+  wire sel_cs0_1_0_1c;
+  wire sel_cs0_1_0_1s;
+  wire sel_cs0_1_0_2c;
+  wire sel_cs0_1_0_2s;
+  wire sel_cs0_1_0_3c;
+  wire sel_cs0_1_0_3s;
+  wire sel_cs0_1_0_4c;
+  wire sel_cs0_1_0_4s;
+  wire sel_cs0_2_0_0c;
+  wire sel_cs0_2_0_0s;
+  wire sel_cs0_2_0_1c;
+  wire sel_cs0_2_0_1s;
+  wire sel_cs0_2_0_2c;
+  wire sel_cs0_2_0_2s;
+  wire sel_cs0_2_0_3c;
+  wire sel_cs0_2_0_3s;
+  wire sel_cs0_2_0_4c;
+  wire sel_cs0_2_0_4s;
+  wire sel_cs0_3_0_0c;
+  wire sel_cs0_3_0_0s;
+  wire sel_cs0_3_0_1c;
+  wire sel_cs0_3_0_1s;
+  wire sel_cs0_3_0_2c;
+  wire sel_cs0_3_0_2s;
+  wire sel_cs0_3_0_3c;
+  wire sel_cs0_3_0_3s;
+  wire sel_cs0_3_0_4c;
+  wire sel_cs0_3_0_4s;
+  wire sel_cs0_4_0_0c;
+  wire sel_cs0_4_0_0s;
+  wire sel_cs0_4_0_1c;
+  wire sel_cs0_4_0_1s;
+  wire sel_cs0_4_0_2c;
+  wire sel_cs0_4_0_2s;
+  wire sel_cs0_4_0_3c;
+  wire sel_cs0_4_0_3s;
+  wire sel_cs0_4_0_4c;
+  wire sel_cs0_4_0_4s;
+  wire sel_cs0_5_0_0c;
+  wire sel_cs0_5_0_0s;
+  wire sel_cs0_5_0_1c;
+  wire sel_cs0_5_0_1s;
+  wire sel_cs0_5_0_2c;
+  wire sel_cs0_5_0_2s;
+  wire sel_cs0_5_0_3c;
+  wire sel_cs0_5_0_3s;
+  wire sel_cs0_5_0_4c;
+  wire sel_cs0_5_0_4s;
+  wire sel_cs0_6_0_0c;
+  wire sel_cs0_6_0_0s;
+  wire sel_cs0_6_0_1c;
+  wire sel_cs0_6_0_1s;
+  wire sel_cs0_6_0_2c;
+  wire sel_cs0_6_0_2s;
+  wire sel_cs0_6_0_3c;
+  wire sel_cs0_6_0_3s;
+  wire sel_cs0_6_0_4c;
+  wire sel_cs0_6_0_4s;
+  wire sel_cs0_7_0_0c;
+  wire sel_cs0_7_0_0s;
+  wire sel_cs0_7_0_1c;
+  wire sel_cs0_7_0_1s;
+  wire sel_cs0_7_0_2c;
+  wire sel_cs0_7_0_2s;
+  wire sel_cs0_7_0_3c;
+  wire sel_cs0_7_0_3s;
+  wire sel_cs0_7_0_4c;
+  wire sel_cs0_7_0_4s;
+  wire sel_cs0_8_0_0c;
+  wire sel_cs0_8_0_0s;
+  wire sel_cs0_8_0_1c;
+  wire sel_cs0_8_0_1s;
+  wire sel_cs0_8_0_2c;
+  wire sel_cs0_8_0_2s;
+  wire sel_cs0_8_0_3c;
+  wire sel_cs0_8_0_3s;
+  wire sel_cs0_8_0_4c;
+  wire sel_cs0_8_0_4s;
+  wire sel_cs0_9_0_0c;
+  wire sel_cs0_9_0_0s;
+  wire sel_cs0_9_0_1c;
+  wire sel_cs0_9_0_1s;
+  wire sel_cs0_9_0_2c;
+  wire sel_cs0_9_0_2s;
+  wire sel_cs0_9_0_3c;
+  wire sel_cs0_9_0_3s;
+  wire sel_cs0_9_0_4c;
+  wire sel_cs0_9_0_4s;
+  wire sel_cs1_0_0_0c;
+  wire sel_cs1_0_0_0s;
+  wire sel_cs1_0_1_0c;
+  wire sel_cs1_0_1_0s;
+  wire sel_cs1_10_0_0c;
+  wire sel_cs1_10_0_0s;
+  wire sel_cs1_10_1_0c;
+  wire sel_cs1_10_1_0s;
+  wire sel_cs1_11_0_0c;
+  wire sel_cs1_11_0_0s;
+  wire sel_cs1_11_1_0c;
+  wire sel_cs1_11_1_0s;
+  wire sel_cs1_12_0_0c;
+  wire sel_cs1_12_0_0s;
+  wire sel_cs1_12_1_0c;
+  wire sel_cs1_12_1_0s;
+  wire sel_cs1_13_0_0c;
+  wire sel_cs1_13_0_0s;
+  wire sel_cs1_13_1_0c;
+  wire sel_cs1_13_1_0s;
+  wire sel_cs1_14_0_0c;
+  wire sel_cs1_14_0_0s;
+  wire sel_cs1_14_1_0c;
+  wire sel_cs1_14_1_0s;
+  wire sel_cs1_15_0_0c;
+  wire sel_cs1_15_0_0s;
+  wire sel_cs1_15_1_0c;
+  wire sel_cs1_15_1_0s;
+  wire sel_cs1_1_0_0c;
+  wire sel_cs1_1_0_0s;
+  wire sel_cs1_1_1_0c;
+  wire sel_cs1_1_1_0s;
+  wire sel_cs1_2_0_0c;
+  wire sel_cs1_2_0_0s;
+  wire sel_cs1_2_1_0c;
+  wire sel_cs1_2_1_0s;
+  wire sel_cs1_3_0_0c;
+  wire sel_cs1_3_0_0s;
+  wire sel_cs1_3_1_0c;
+  wire sel_cs1_3_1_0s;
+  wire sel_cs1_4_0_0c;
+  wire sel_cs1_4_0_0s;
+  wire sel_cs1_4_1_0c;
+  wire sel_cs1_4_1_0s;
+  wire sel_cs1_5_0_0c;
+  wire sel_cs1_5_0_0s;
+  wire sel_cs1_5_1_0c;
+  wire sel_cs1_5_1_0s;
+  wire sel_cs1_6_0_0c;
+  wire sel_cs1_6_0_0s;
+  wire sel_cs1_6_1_0c;
+  wire sel_cs1_6_1_0s;
+  wire sel_cs1_7_0_0c;
+  wire sel_cs1_7_0_0s;
+  wire sel_cs1_7_1_0c;
+  wire sel_cs1_7_1_0s;
+  wire sel_cs1_8_0_0c;
+  wire sel_cs1_8_0_0s;
+  wire sel_cs1_8_1_0c;
+  wire sel_cs1_8_1_0s;
+  wire sel_cs1_9_0_0c;
+  wire sel_cs1_9_0_0s;
+  wire sel_cs1_9_1_0c;
+  wire sel_cs1_9_1_0s;
+  wire sel_cs2_0_0_0c;
+  wire sel_cs2_0_0_0s;
+  wire sel_cs2_0_1_0c;
+  wire sel_cs2_0_1_0s;
+  wire sel_cs2_10_0_0c;
+  wire sel_cs2_10_0_0s;
+  wire sel_cs2_10_1_0c;
+  wire sel_cs2_10_1_0s;
+  wire sel_cs2_11_0_0c;
+  wire sel_cs2_11_0_0s;
+  wire sel_cs2_11_1_0c;
+  wire sel_cs2_11_1_0s;
+  wire sel_cs2_12_0_0c;
+  wire sel_cs2_12_0_0s;
+  wire sel_cs2_12_1_0c;
+  wire sel_cs2_12_1_0s;
+  wire sel_cs2_13_0_0c;
+  wire sel_cs2_13_0_0s;
+  wire sel_cs2_13_1_0c;
+  wire sel_cs2_13_1_0s;
+  wire sel_cs2_14_0_0c;
+  wire sel_cs2_14_0_0s;
+  wire sel_cs2_14_1_0c;
+  wire sel_cs2_14_1_0s;
+  wire sel_cs2_15_0_0c;
+  wire sel_cs2_15_0_0s;
+  wire sel_cs2_15_1_0c;
+  wire sel_cs2_15_1_0s;
+  wire sel_cs2_1_0_0c;
+  wire sel_cs2_1_0_0s;
+  wire sel_cs2_1_1_0c;
+  wire sel_cs2_1_1_0s;
+  wire sel_cs2_2_0_0c;
+  wire sel_cs2_2_0_0s;
+  wire sel_cs2_2_1_0c;
+  wire sel_cs2_2_1_0s;
+  wire sel_cs2_3_0_0c;
+  wire sel_cs2_3_0_0s;
+  wire sel_cs2_3_1_0c;
+  wire sel_cs2_3_1_0s;
+  wire sel_cs2_4_0_0c;
+  wire sel_cs2_4_0_0s;
+  wire sel_cs2_4_1_0c;
+  wire sel_cs2_4_1_0s;
+  wire sel_cs2_5_0_0c;
+  wire sel_cs2_5_0_0s;
+  wire sel_cs2_5_1_0c;
+  wire sel_cs2_5_1_0s;
+  wire sel_cs2_6_0_0c;
+  wire sel_cs2_6_0_0s;
+  wire sel_cs2_6_1_0c;
+  wire sel_cs2_6_1_0s;
+  wire sel_cs2_7_0_0c;
+  wire sel_cs2_7_0_0s;
+  wire sel_cs2_7_1_0c;
+  wire sel_cs2_7_1_0s;
+  wire sel_cs2_8_0_0c;
+  wire sel_cs2_8_0_0s;
+  wire sel_cs2_8_1_0c;
+  wire sel_cs2_8_1_0s;
+  wire sel_cs2_9_0_0c;
+  wire sel_cs2_9_0_0s;
+  wire sel_cs2_9_1_0c;
+  wire sel_cs2_9_1_0s;
+  wire sel_cs3_0_1_0c;
+  wire sel_cs3_0_1_0s;
+  wire sel_cs3_10_1_0c;
+  wire sel_cs3_10_1_0s;
+  wire sel_cs3_11_1_0c;
+  wire sel_cs3_11_1_0s;
+  wire sel_cs3_12_1_0c;
+  wire sel_cs3_12_1_0s;
+  wire sel_cs3_13_1_0c;
+  wire sel_cs3_13_1_0s;
+  wire sel_cs3_14_1_0c;
+  wire sel_cs3_14_1_0s;
+  wire sel_cs3_15_1_0c;
+  wire sel_cs3_15_1_0s;
+  wire sel_cs3_1_1_0c;
+  wire sel_cs3_1_1_0s;
+  wire sel_cs3_2_1_0c;
+  wire sel_cs3_2_1_0s;
+  wire sel_cs3_3_1_0c;
+  wire sel_cs3_3_1_0s;
+  wire sel_cs3_4_1_0c;
+  wire sel_cs3_4_1_0s;
+  wire sel_cs3_5_1_0c;
+  wire sel_cs3_5_1_0s;
+  wire sel_cs3_6_1_0c;
+  wire sel_cs3_6_1_0s;
+  wire sel_cs3_7_1_0c;
+  wire sel_cs3_7_1_0s;
+  wire sel_cs3_8_1_0c;
+  wire sel_cs3_8_1_0s;
+  wire sel_cs3_9_1_0c;
+  wire sel_cs3_9_1_0s;
+  wire sel_cs4_0_2_0c;
+  wire sel_cs4_0_2_0s;
+  wire sel_cs4_10_2_0c;
+  wire sel_cs4_10_2_0s;
+  wire sel_cs4_11_2_0c;
+  wire sel_cs4_11_2_0s;
+  wire sel_cs4_12_2_0c;
+  wire sel_cs4_12_2_0s;
+  wire sel_cs4_13_2_0c;
+  wire sel_cs4_13_2_0s;
+  wire sel_cs4_14_2_0c;
+  wire sel_cs4_14_2_0s;
+  wire sel_cs4_15_2_0c;
+  wire sel_cs4_15_2_0s;
+  wire sel_cs4_1_2_0c;
+  wire sel_cs4_1_2_0s;
+  wire sel_cs4_2_2_0c;
+  wire sel_cs4_2_2_0s;
+  wire sel_cs4_3_2_0c;
+  wire sel_cs4_3_2_0s;
+  wire sel_cs4_4_2_0c;
+  wire sel_cs4_4_2_0s;
+  wire sel_cs4_5_2_0c;
+  wire sel_cs4_5_2_0s;
+  wire sel_cs4_6_2_0c;
+  wire sel_cs4_6_2_0s;
+  wire sel_cs4_7_2_0c;
+  wire sel_cs4_7_2_0s;
+  wire sel_cs4_8_2_0c;
+  wire sel_cs4_8_2_0s;
+  wire sel_cs4_9_2_0c;
+  wire sel_cs4_9_2_0s;
+  wire [127:0] sel_dl1_r0_q;
+  (* init = 4'hc *)
+  wire [3:0] sel_dl1_r0_rp;
+  (* init = 4'h0 *)
+  wire [3:0] sel_dl1_r0_wp;
+  wire [3:0] sel_idx0;
+  wire [3:0] sel_idx1;
+  wire [3:0] sel_idx2;
+  wire [3:0] sel_idx3;
+  wire [3:0] sel_idx4;
+  wire [3:0] sel_idx5;
+  wire [3:0] sel_idx6;
+  wire [3:0] sel_idx7;
   wire [15:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
@@ -5515,25 +4129,46 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
+  reg [15:0] sel_l12_s0 = 16'h0000;
+  reg [511:0] \sel_l12_s0$1530  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l12_s0$1531  = 1'h0;
+  reg \sel_l12_s0$857  = 1'h0;
+  reg [1:0] \sel_l12_s0$858  = 2'h0;
+  reg [1:0] \sel_l12_s0$859  = 2'h0;
+  reg [2:0] \sel_l12_s0$860  = 3'h0;
+  reg [2:0] \sel_l12_s0$861  = 3'h0;
+  reg [2:0] \sel_l12_s0$862  = 3'h0;
+  reg [2:0] \sel_l12_s0$863  = 3'h0;
+  reg [3:0] \sel_l12_s0$864  = 4'h0;
+  reg [3:0] \sel_l12_s0$866  = 4'h0;
+  reg [3:0] \sel_l12_s0$868  = 4'h0;
+  reg [3:0] \sel_l12_s0$870  = 4'h0;
+  reg [3:0] \sel_l12_s0$872  = 4'h0;
+  reg [3:0] \sel_l12_s0$874  = 4'h0;
+  reg [3:0] \sel_l12_s0$876  = 4'h0;
+  reg [3:0] \sel_l12_s0$878  = 4'h0;
+  reg [511:0] sel_l15_s0 = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg [3:0] \sel_l15_s0$1000  = 4'h0;
+  reg [3:0] \sel_l15_s0$1003  = 4'h0;
+  reg [3:0] \sel_l15_s0$1006  = 4'h0;
+  reg [15:0] \sel_l15_s0$1532  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1533  = 8'h00;
+  reg [7:0] \sel_l15_s0$1534  = 8'h00;
+  reg [7:0] \sel_l15_s0$1535  = 8'h00;
+  reg [7:0] \sel_l15_s0$1536  = 8'h00;
+  reg [7:0] \sel_l15_s0$1537  = 8'h00;
+  reg [7:0] \sel_l15_s0$1538  = 8'h00;
+  reg [7:0] \sel_l15_s0$1539  = 8'h00;
+  reg [7:0] \sel_l15_s0$1540  = 8'h00;
+  reg \sel_l15_s0$1541  = 1'h0;
+  reg [3:0] \sel_l15_s0$985  = 4'h0;
+  reg [3:0] \sel_l15_s0$988  = 4'h0;
+  reg [3:0] \sel_l15_s0$991  = 4'h0;
+  reg [3:0] \sel_l15_s0$994  = 4'h0;
+  reg [3:0] \sel_l15_s0$997  = 4'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [7:0] \sel_l1_s0$1306  = 8'h00;
-  reg [7:0] \sel_l1_s0$1307  = 8'h00;
-  reg [7:0] \sel_l1_s0$1308  = 8'h00;
-  reg [7:0] \sel_l1_s0$1309  = 8'h00;
-  reg [7:0] \sel_l1_s0$1310  = 8'h00;
-  reg [7:0] \sel_l1_s0$1311  = 8'h00;
-  reg [7:0] \sel_l1_s0$1312  = 8'h00;
-  reg [7:0] \sel_l1_s0$1313  = 8'h00;
-  reg [7:0] \sel_l1_s0$1314  = 8'h00;
-  reg [7:0] \sel_l1_s0$1315  = 8'h00;
-  reg [7:0] \sel_l1_s0$1316  = 8'h00;
-  reg [7:0] \sel_l1_s0$1317  = 8'h00;
-  reg [7:0] \sel_l1_s0$1318  = 8'h00;
-  reg [7:0] \sel_l1_s0$1319  = 8'h00;
-  reg [7:0] \sel_l1_s0$1320  = 8'h00;
-  reg [7:0] \sel_l1_s0$1321  = 8'h00;
-  reg [511:0] \sel_l1_s0$1322  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$1323  = 1'h0;
+  reg [511:0] \sel_l1_s0$1524  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$1525  = 1'h0;
   reg [7:0] \sel_l1_s0$59  = 8'h00;
   reg [7:0] \sel_l1_s0$60  = 8'h00;
   reg [7:0] \sel_l1_s0$61  = 8'h00;
@@ -5549,722 +4184,470 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   reg [7:0] \sel_l1_s0$71  = 8'h00;
   reg [7:0] \sel_l1_s0$72  = 8'h00;
   reg [7:0] \sel_l1_s0$73  = 8'h00;
-  reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [7:0] \sel_l2_s0$1324  = 8'h00;
-  reg [7:0] \sel_l2_s0$1325  = 8'h00;
-  reg [7:0] \sel_l2_s0$1326  = 8'h00;
-  reg [7:0] \sel_l2_s0$1327  = 8'h00;
-  reg [7:0] \sel_l2_s0$1328  = 8'h00;
-  reg [7:0] \sel_l2_s0$1329  = 8'h00;
-  reg [7:0] \sel_l2_s0$1330  = 8'h00;
-  reg [7:0] \sel_l2_s0$1331  = 8'h00;
-  reg [7:0] \sel_l2_s0$1332  = 8'h00;
-  reg [7:0] \sel_l2_s0$1333  = 8'h00;
-  reg [7:0] \sel_l2_s0$1334  = 8'h00;
-  reg [7:0] \sel_l2_s0$1335  = 8'h00;
-  reg [7:0] \sel_l2_s0$1336  = 8'h00;
-  reg [7:0] \sel_l2_s0$1337  = 8'h00;
-  reg [7:0] \sel_l2_s0$1338  = 8'h00;
-  reg [7:0] \sel_l2_s0$1339  = 8'h00;
-  reg [511:0] \sel_l2_s0$1340  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l2_s0$1341  = 1'h0;
-  reg [15:0] sel_l3_s0 = 16'h0000;
-  reg [7:0] \sel_l3_s0$1342  = 8'h00;
-  reg [7:0] \sel_l3_s0$1343  = 8'h00;
-  reg [7:0] \sel_l3_s0$1344  = 8'h00;
-  reg [7:0] \sel_l3_s0$1345  = 8'h00;
-  reg [7:0] \sel_l3_s0$1346  = 8'h00;
-  reg [7:0] \sel_l3_s0$1347  = 8'h00;
-  reg [7:0] \sel_l3_s0$1348  = 8'h00;
-  reg [7:0] \sel_l3_s0$1349  = 8'h00;
-  reg [7:0] \sel_l3_s0$1350  = 8'h00;
-  reg [7:0] \sel_l3_s0$1351  = 8'h00;
-  reg [7:0] \sel_l3_s0$1352  = 8'h00;
-  reg [7:0] \sel_l3_s0$1353  = 8'h00;
-  reg [7:0] \sel_l3_s0$1354  = 8'h00;
-  reg [7:0] \sel_l3_s0$1355  = 8'h00;
-  reg [7:0] \sel_l3_s0$1356  = 8'h00;
-  reg [7:0] \sel_l3_s0$1357  = 8'h00;
-  reg [511:0] \sel_l3_s0$1358  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l3_s0$1359  = 1'h0;
-  reg [15:0] sel_l4_s0 = 16'h0000;
-  reg [4:0] \sel_l4_s0$1361  = 5'h00;
-  reg [4:0] \sel_l4_s0$1362  = 5'h00;
-  reg [4:0] \sel_l4_s0$1363  = 5'h00;
-  reg [4:0] \sel_l4_s0$1364  = 5'h00;
-  reg [4:0] \sel_l4_s0$1365  = 5'h00;
-  reg [4:0] \sel_l4_s0$1366  = 5'h00;
-  reg [4:0] \sel_l4_s0$1367  = 5'h00;
-  reg [4:0] \sel_l4_s0$1368  = 5'h00;
-  reg [4:0] \sel_l4_s0$1369  = 5'h00;
-  reg [4:0] \sel_l4_s0$1370  = 5'h00;
-  reg [4:0] \sel_l4_s0$1371  = 5'h00;
-  reg [4:0] \sel_l4_s0$1372  = 5'h00;
-  reg [4:0] \sel_l4_s0$1373  = 5'h00;
-  reg [4:0] \sel_l4_s0$1374  = 5'h00;
-  reg [4:0] \sel_l4_s0$1375  = 5'h00;
-  reg [4:0] \sel_l4_s0$1376  = 5'h00;
-  reg [7:0] \sel_l4_s0$1377  = 8'h00;
-  reg [7:0] \sel_l4_s0$1378  = 8'h00;
-  reg [7:0] \sel_l4_s0$1379  = 8'h00;
-  reg [7:0] \sel_l4_s0$1380  = 8'h00;
-  reg [7:0] \sel_l4_s0$1381  = 8'h00;
-  reg [7:0] \sel_l4_s0$1382  = 8'h00;
-  reg [7:0] \sel_l4_s0$1383  = 8'h00;
-  reg [7:0] \sel_l4_s0$1384  = 8'h00;
-  reg [7:0] \sel_l4_s0$1385  = 8'h00;
-  reg [7:0] \sel_l4_s0$1386  = 8'h00;
-  reg [7:0] \sel_l4_s0$1387  = 8'h00;
-  reg [7:0] \sel_l4_s0$1388  = 8'h00;
-  reg [7:0] \sel_l4_s0$1389  = 8'h00;
-  reg [7:0] \sel_l4_s0$1390  = 8'h00;
-  reg [7:0] \sel_l4_s0$1391  = 8'h00;
-  reg [7:0] \sel_l4_s0$1392  = 8'h00;
-  reg [511:0] \sel_l4_s0$1393  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l4_s0$1394  = 1'h0;
-  reg [511:0] sel_l5_s0 = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg [15:0] \sel_l5_s0$1395  = 16'h0000;
-  reg [7:0] \sel_l5_s0$1396  = 8'h00;
-  reg [7:0] \sel_l5_s0$1397  = 8'h00;
-  reg [7:0] \sel_l5_s0$1398  = 8'h00;
-  reg [7:0] \sel_l5_s0$1399  = 8'h00;
-  reg [7:0] \sel_l5_s0$1400  = 8'h00;
-  reg [7:0] \sel_l5_s0$1401  = 8'h00;
-  reg [7:0] \sel_l5_s0$1402  = 8'h00;
-  reg [7:0] \sel_l5_s0$1403  = 8'h00;
-  reg \sel_l5_s0$1404  = 1'h0;
-  reg [3:0] \sel_l5_s0$767  = 4'h0;
-  reg [3:0] \sel_l5_s0$770  = 4'h0;
-  reg [3:0] \sel_l5_s0$773  = 4'h0;
-  reg [3:0] \sel_l5_s0$776  = 4'h0;
-  reg [3:0] \sel_l5_s0$779  = 4'h0;
-  reg [3:0] \sel_l5_s0$782  = 4'h0;
-  reg [3:0] \sel_l5_s0$785  = 4'h0;
-  reg [3:0] \sel_l5_s0$788  = 4'h0;
-  wire sel_pop0_0_0_c;
-  wire sel_pop0_0_0_s;
-  wire sel_pop0_0_10_c;
-  wire sel_pop0_0_10_s;
-  wire sel_pop0_0_12_c;
-  wire sel_pop0_0_12_s;
-  wire sel_pop0_0_2_c;
-  wire sel_pop0_0_2_s;
-  wire sel_pop0_0_4_c;
-  wire sel_pop0_0_4_s;
-  wire sel_pop0_0_6_c;
-  wire sel_pop0_0_6_s;
-  wire sel_pop0_0_8_c;
-  wire sel_pop0_0_8_s;
-  wire sel_pop0_1_0_c;
-  wire sel_pop0_1_0_s;
-  wire sel_pop0_1_2_c;
-  wire sel_pop0_1_2_s;
-  wire sel_pop0_1_4_c;
-  wire sel_pop0_1_4_s;
-  wire sel_pop0_2_0_c;
-  wire sel_pop0_2_0_s;
-  wire sel_pop10_0_0_c;
-  wire sel_pop10_0_0_s;
-  wire sel_pop10_0_10_c;
-  wire sel_pop10_0_10_s;
-  wire sel_pop10_0_12_c;
-  wire sel_pop10_0_12_s;
-  wire sel_pop10_0_2_c;
-  wire sel_pop10_0_2_s;
-  wire sel_pop10_0_4_c;
-  wire sel_pop10_0_4_s;
-  wire sel_pop10_0_6_c;
-  wire sel_pop10_0_6_s;
-  wire sel_pop10_0_8_c;
-  wire sel_pop10_0_8_s;
-  wire sel_pop10_1_0_c;
-  wire sel_pop10_1_0_s;
-  wire sel_pop10_1_2_c;
-  wire sel_pop10_1_2_s;
-  wire sel_pop10_1_4_c;
-  wire sel_pop10_1_4_s;
-  wire sel_pop10_2_0_c;
-  wire sel_pop10_2_0_s;
-  wire sel_pop11_0_0_c;
-  wire sel_pop11_0_0_s;
-  wire sel_pop11_0_10_c;
-  wire sel_pop11_0_10_s;
-  wire sel_pop11_0_12_c;
-  wire sel_pop11_0_12_s;
-  wire sel_pop11_0_2_c;
-  wire sel_pop11_0_2_s;
-  wire sel_pop11_0_4_c;
-  wire sel_pop11_0_4_s;
-  wire sel_pop11_0_6_c;
-  wire sel_pop11_0_6_s;
-  wire sel_pop11_0_8_c;
-  wire sel_pop11_0_8_s;
-  wire sel_pop11_1_0_c;
-  wire sel_pop11_1_0_s;
-  wire sel_pop11_1_2_c;
-  wire sel_pop11_1_2_s;
-  wire sel_pop11_1_4_c;
-  wire sel_pop11_1_4_s;
-  wire sel_pop11_2_0_c;
-  wire sel_pop11_2_0_s;
-  wire sel_pop12_0_0_c;
-  wire sel_pop12_0_0_s;
-  wire sel_pop12_0_10_c;
-  wire sel_pop12_0_10_s;
-  wire sel_pop12_0_12_c;
-  wire sel_pop12_0_12_s;
-  wire sel_pop12_0_2_c;
-  wire sel_pop12_0_2_s;
-  wire sel_pop12_0_4_c;
-  wire sel_pop12_0_4_s;
-  wire sel_pop12_0_6_c;
-  wire sel_pop12_0_6_s;
-  wire sel_pop12_0_8_c;
-  wire sel_pop12_0_8_s;
-  wire sel_pop12_1_0_c;
-  wire sel_pop12_1_0_s;
-  wire sel_pop12_1_2_c;
-  wire sel_pop12_1_2_s;
-  wire sel_pop12_1_4_c;
-  wire sel_pop12_1_4_s;
-  wire sel_pop12_2_0_c;
-  wire sel_pop12_2_0_s;
-  wire sel_pop13_0_0_c;
-  wire sel_pop13_0_0_s;
-  wire sel_pop13_0_10_c;
-  wire sel_pop13_0_10_s;
-  wire sel_pop13_0_12_c;
-  wire sel_pop13_0_12_s;
-  wire sel_pop13_0_2_c;
-  wire sel_pop13_0_2_s;
-  wire sel_pop13_0_4_c;
-  wire sel_pop13_0_4_s;
-  wire sel_pop13_0_6_c;
-  wire sel_pop13_0_6_s;
-  wire sel_pop13_0_8_c;
-  wire sel_pop13_0_8_s;
-  wire sel_pop13_1_0_c;
-  wire sel_pop13_1_0_s;
-  wire sel_pop13_1_2_c;
-  wire sel_pop13_1_2_s;
-  wire sel_pop13_1_4_c;
-  wire sel_pop13_1_4_s;
-  wire sel_pop13_2_0_c;
-  wire sel_pop13_2_0_s;
-  wire sel_pop14_0_0_c;
-  wire sel_pop14_0_0_s;
-  wire sel_pop14_0_10_c;
-  wire sel_pop14_0_10_s;
-  wire sel_pop14_0_12_c;
-  wire sel_pop14_0_12_s;
-  wire sel_pop14_0_2_c;
-  wire sel_pop14_0_2_s;
-  wire sel_pop14_0_4_c;
-  wire sel_pop14_0_4_s;
-  wire sel_pop14_0_6_c;
-  wire sel_pop14_0_6_s;
-  wire sel_pop14_0_8_c;
-  wire sel_pop14_0_8_s;
-  wire sel_pop14_1_0_c;
-  wire sel_pop14_1_0_s;
-  wire sel_pop14_1_2_c;
-  wire sel_pop14_1_2_s;
-  wire sel_pop14_1_4_c;
-  wire sel_pop14_1_4_s;
-  wire sel_pop14_2_0_c;
-  wire sel_pop14_2_0_s;
-  wire sel_pop15_0_0_c;
-  wire sel_pop15_0_0_s;
-  wire sel_pop15_0_10_c;
-  wire sel_pop15_0_10_s;
-  wire sel_pop15_0_12_c;
-  wire sel_pop15_0_12_s;
-  wire sel_pop15_0_2_c;
-  wire sel_pop15_0_2_s;
-  wire sel_pop15_0_4_c;
-  wire sel_pop15_0_4_s;
-  wire sel_pop15_0_6_c;
-  wire sel_pop15_0_6_s;
-  wire sel_pop15_0_8_c;
-  wire sel_pop15_0_8_s;
-  wire sel_pop15_1_0_c;
-  wire sel_pop15_1_0_s;
-  wire sel_pop15_1_2_c;
-  wire sel_pop15_1_2_s;
-  wire sel_pop15_1_4_c;
-  wire sel_pop15_1_4_s;
-  wire sel_pop15_2_0_c;
-  wire sel_pop15_2_0_s;
-  wire sel_pop1_0_0_c;
-  wire sel_pop1_0_0_s;
-  wire sel_pop1_0_10_c;
-  wire sel_pop1_0_10_s;
-  wire sel_pop1_0_12_c;
-  wire sel_pop1_0_12_s;
-  wire sel_pop1_0_2_c;
-  wire sel_pop1_0_2_s;
-  wire sel_pop1_0_4_c;
-  wire sel_pop1_0_4_s;
-  wire sel_pop1_0_6_c;
-  wire sel_pop1_0_6_s;
-  wire sel_pop1_0_8_c;
-  wire sel_pop1_0_8_s;
-  wire sel_pop1_1_0_c;
-  wire sel_pop1_1_0_s;
-  wire sel_pop1_1_2_c;
-  wire sel_pop1_1_2_s;
-  wire sel_pop1_1_4_c;
-  wire sel_pop1_1_4_s;
-  wire sel_pop1_2_0_c;
-  wire sel_pop1_2_0_s;
-  wire sel_pop2_0_0_c;
-  wire sel_pop2_0_0_s;
-  wire sel_pop2_0_10_c;
-  wire sel_pop2_0_10_s;
-  wire sel_pop2_0_12_c;
-  wire sel_pop2_0_12_s;
-  wire sel_pop2_0_2_c;
-  wire sel_pop2_0_2_s;
-  wire sel_pop2_0_4_c;
-  wire sel_pop2_0_4_s;
-  wire sel_pop2_0_6_c;
-  wire sel_pop2_0_6_s;
-  wire sel_pop2_0_8_c;
-  wire sel_pop2_0_8_s;
-  wire sel_pop2_1_0_c;
-  wire sel_pop2_1_0_s;
-  wire sel_pop2_1_2_c;
-  wire sel_pop2_1_2_s;
-  wire sel_pop2_1_4_c;
-  wire sel_pop2_1_4_s;
-  wire sel_pop2_2_0_c;
-  wire sel_pop2_2_0_s;
-  wire sel_pop3_0_0_c;
-  wire sel_pop3_0_0_s;
-  wire sel_pop3_0_10_c;
-  wire sel_pop3_0_10_s;
-  wire sel_pop3_0_12_c;
-  wire sel_pop3_0_12_s;
-  wire sel_pop3_0_2_c;
-  wire sel_pop3_0_2_s;
-  wire sel_pop3_0_4_c;
-  wire sel_pop3_0_4_s;
-  wire sel_pop3_0_6_c;
-  wire sel_pop3_0_6_s;
-  wire sel_pop3_0_8_c;
-  wire sel_pop3_0_8_s;
-  wire sel_pop3_1_0_c;
-  wire sel_pop3_1_0_s;
-  wire sel_pop3_1_2_c;
-  wire sel_pop3_1_2_s;
-  wire sel_pop3_1_4_c;
-  wire sel_pop3_1_4_s;
-  wire sel_pop3_2_0_c;
-  wire sel_pop3_2_0_s;
-  wire sel_pop4_0_0_c;
-  wire sel_pop4_0_0_s;
-  wire sel_pop4_0_10_c;
-  wire sel_pop4_0_10_s;
-  wire sel_pop4_0_12_c;
-  wire sel_pop4_0_12_s;
-  wire sel_pop4_0_2_c;
-  wire sel_pop4_0_2_s;
-  wire sel_pop4_0_4_c;
-  wire sel_pop4_0_4_s;
-  wire sel_pop4_0_6_c;
-  wire sel_pop4_0_6_s;
-  wire sel_pop4_0_8_c;
-  wire sel_pop4_0_8_s;
-  wire sel_pop4_1_0_c;
-  wire sel_pop4_1_0_s;
-  wire sel_pop4_1_2_c;
-  wire sel_pop4_1_2_s;
-  wire sel_pop4_1_4_c;
-  wire sel_pop4_1_4_s;
-  wire sel_pop4_2_0_c;
-  wire sel_pop4_2_0_s;
-  wire sel_pop5_0_0_c;
-  wire sel_pop5_0_0_s;
-  wire sel_pop5_0_10_c;
-  wire sel_pop5_0_10_s;
-  wire sel_pop5_0_12_c;
-  wire sel_pop5_0_12_s;
-  wire sel_pop5_0_2_c;
-  wire sel_pop5_0_2_s;
-  wire sel_pop5_0_4_c;
-  wire sel_pop5_0_4_s;
-  wire sel_pop5_0_6_c;
-  wire sel_pop5_0_6_s;
-  wire sel_pop5_0_8_c;
-  wire sel_pop5_0_8_s;
-  wire sel_pop5_1_0_c;
-  wire sel_pop5_1_0_s;
-  wire sel_pop5_1_2_c;
-  wire sel_pop5_1_2_s;
-  wire sel_pop5_1_4_c;
-  wire sel_pop5_1_4_s;
-  wire sel_pop5_2_0_c;
-  wire sel_pop5_2_0_s;
-  wire sel_pop6_0_0_c;
-  wire sel_pop6_0_0_s;
-  wire sel_pop6_0_10_c;
-  wire sel_pop6_0_10_s;
-  wire sel_pop6_0_12_c;
-  wire sel_pop6_0_12_s;
-  wire sel_pop6_0_2_c;
-  wire sel_pop6_0_2_s;
-  wire sel_pop6_0_4_c;
-  wire sel_pop6_0_4_s;
-  wire sel_pop6_0_6_c;
-  wire sel_pop6_0_6_s;
-  wire sel_pop6_0_8_c;
-  wire sel_pop6_0_8_s;
-  wire sel_pop6_1_0_c;
-  wire sel_pop6_1_0_s;
-  wire sel_pop6_1_2_c;
-  wire sel_pop6_1_2_s;
-  wire sel_pop6_1_4_c;
-  wire sel_pop6_1_4_s;
-  wire sel_pop6_2_0_c;
-  wire sel_pop6_2_0_s;
-  wire sel_pop7_0_0_c;
-  wire sel_pop7_0_0_s;
-  wire sel_pop7_0_10_c;
-  wire sel_pop7_0_10_s;
-  wire sel_pop7_0_12_c;
-  wire sel_pop7_0_12_s;
-  wire sel_pop7_0_2_c;
-  wire sel_pop7_0_2_s;
-  wire sel_pop7_0_4_c;
-  wire sel_pop7_0_4_s;
-  wire sel_pop7_0_6_c;
-  wire sel_pop7_0_6_s;
-  wire sel_pop7_0_8_c;
-  wire sel_pop7_0_8_s;
-  wire sel_pop7_1_0_c;
-  wire sel_pop7_1_0_s;
-  wire sel_pop7_1_2_c;
-  wire sel_pop7_1_2_s;
-  wire sel_pop7_1_4_c;
-  wire sel_pop7_1_4_s;
-  wire sel_pop7_2_0_c;
-  wire sel_pop7_2_0_s;
-  wire sel_pop8_0_0_c;
-  wire sel_pop8_0_0_s;
-  wire sel_pop8_0_10_c;
-  wire sel_pop8_0_10_s;
-  wire sel_pop8_0_12_c;
-  wire sel_pop8_0_12_s;
-  wire sel_pop8_0_2_c;
-  wire sel_pop8_0_2_s;
-  wire sel_pop8_0_4_c;
-  wire sel_pop8_0_4_s;
-  wire sel_pop8_0_6_c;
-  wire sel_pop8_0_6_s;
-  wire sel_pop8_0_8_c;
-  wire sel_pop8_0_8_s;
-  wire sel_pop8_1_0_c;
-  wire sel_pop8_1_0_s;
-  wire sel_pop8_1_2_c;
-  wire sel_pop8_1_2_s;
-  wire sel_pop8_1_4_c;
-  wire sel_pop8_1_4_s;
-  wire sel_pop8_2_0_c;
-  wire sel_pop8_2_0_s;
-  wire sel_pop9_0_0_c;
-  wire sel_pop9_0_0_s;
-  wire sel_pop9_0_10_c;
-  wire sel_pop9_0_10_s;
-  wire sel_pop9_0_12_c;
-  wire sel_pop9_0_12_s;
-  wire sel_pop9_0_2_c;
-  wire sel_pop9_0_2_s;
-  wire sel_pop9_0_4_c;
-  wire sel_pop9_0_4_s;
-  wire sel_pop9_0_6_c;
-  wire sel_pop9_0_6_s;
-  wire sel_pop9_0_8_c;
-  wire sel_pop9_0_8_s;
-  wire sel_pop9_1_0_c;
-  wire sel_pop9_1_0_s;
-  wire sel_pop9_1_2_c;
-  wire sel_pop9_1_2_s;
-  wire sel_pop9_1_4_c;
-  wire sel_pop9_1_4_s;
-  wire sel_pop9_2_0_c;
-  wire sel_pop9_2_0_s;
-  wire [4:0] sel_pre0;
-  wire [4:0] sel_pre1;
-  wire [4:0] sel_pre10;
-  wire [4:0] sel_pre11;
-  wire [4:0] sel_pre12;
-  wire [4:0] sel_pre13;
-  wire [4:0] sel_pre14;
-  wire [4:0] sel_pre15;
-  wire [4:0] sel_pre2;
-  wire [4:0] sel_pre3;
-  wire [4:0] sel_pre4;
-  wire [4:0] sel_pre5;
-  wire [4:0] sel_pre6;
-  wire [4:0] sel_pre7;
-  wire [4:0] sel_pre8;
-  wire [4:0] sel_pre9;
-  wire sel_pre_1_11_0_c;
-  wire sel_pre_1_11_0_s;
-  wire sel_pre_1_13_0_c;
-  wire sel_pre_1_13_0_s;
-  wire sel_pre_1_15_0_c;
-  wire sel_pre_1_15_0_s;
-  wire sel_pre_1_1_0_c;
-  wire sel_pre_1_1_0_s;
-  wire sel_pre_1_3_0_c;
-  wire sel_pre_1_3_0_s;
-  wire sel_pre_1_5_0_c;
-  wire sel_pre_1_5_0_s;
-  wire sel_pre_1_7_0_c;
-  wire sel_pre_1_7_0_s;
-  wire sel_pre_1_9_0_c;
-  wire sel_pre_1_9_0_s;
-  wire sel_pre_2_10_0_c;
-  wire sel_pre_2_10_0_s;
-  wire sel_pre_2_10_1_c;
-  wire sel_pre_2_10_1_s;
-  wire sel_pre_2_10_2_c;
-  wire sel_pre_2_10_2_s;
-  wire sel_pre_2_10_3_c;
-  wire sel_pre_2_10_3_s;
-  wire sel_pre_2_10_4_c;
-  wire sel_pre_2_10_4_s;
-  wire sel_pre_2_11_0_c;
-  wire sel_pre_2_11_0_s;
-  wire sel_pre_2_11_1_c;
-  wire sel_pre_2_11_1_s;
-  wire sel_pre_2_11_2_c;
-  wire sel_pre_2_11_2_s;
-  wire sel_pre_2_11_3_c;
-  wire sel_pre_2_11_3_s;
-  wire sel_pre_2_11_4_c;
-  wire sel_pre_2_11_4_s;
-  wire sel_pre_2_14_0_c;
-  wire sel_pre_2_14_0_s;
-  wire sel_pre_2_14_1_c;
-  wire sel_pre_2_14_1_s;
-  wire sel_pre_2_14_2_c;
-  wire sel_pre_2_14_2_s;
-  wire sel_pre_2_14_3_c;
-  wire sel_pre_2_14_3_s;
-  wire sel_pre_2_14_4_c;
-  wire sel_pre_2_14_4_s;
-  wire sel_pre_2_15_0_c;
-  wire sel_pre_2_15_0_s;
-  wire sel_pre_2_15_1_c;
-  wire sel_pre_2_15_1_s;
-  wire sel_pre_2_15_2_c;
-  wire sel_pre_2_15_2_s;
-  wire sel_pre_2_15_3_c;
-  wire sel_pre_2_15_3_s;
-  wire sel_pre_2_15_4_c;
-  wire sel_pre_2_15_4_s;
-  wire sel_pre_2_2_0_c;
-  wire sel_pre_2_2_0_s;
-  wire sel_pre_2_2_1_c;
-  wire sel_pre_2_2_1_s;
-  wire sel_pre_2_2_2_c;
-  wire sel_pre_2_2_2_s;
-  wire sel_pre_2_2_3_c;
-  wire sel_pre_2_2_3_s;
-  wire sel_pre_2_2_4_c;
-  wire sel_pre_2_2_4_s;
-  wire sel_pre_2_3_0_c;
-  wire sel_pre_2_3_0_s;
-  wire sel_pre_2_3_1_c;
-  wire sel_pre_2_3_1_s;
-  wire sel_pre_2_3_2_c;
-  wire sel_pre_2_3_2_s;
-  wire sel_pre_2_3_3_c;
-  wire sel_pre_2_3_3_s;
-  wire sel_pre_2_3_4_c;
-  wire sel_pre_2_3_4_s;
-  wire sel_pre_2_6_0_c;
-  wire sel_pre_2_6_0_s;
-  wire sel_pre_2_6_1_c;
-  wire sel_pre_2_6_1_s;
-  wire sel_pre_2_6_2_c;
-  wire sel_pre_2_6_2_s;
-  wire sel_pre_2_6_3_c;
-  wire sel_pre_2_6_3_s;
-  wire sel_pre_2_6_4_c;
-  wire sel_pre_2_6_4_s;
-  wire sel_pre_2_7_0_c;
-  wire sel_pre_2_7_0_s;
-  wire sel_pre_2_7_1_c;
-  wire sel_pre_2_7_1_s;
-  wire sel_pre_2_7_2_c;
-  wire sel_pre_2_7_2_s;
-  wire sel_pre_2_7_3_c;
-  wire sel_pre_2_7_3_s;
-  wire sel_pre_2_7_4_c;
-  wire sel_pre_2_7_4_s;
-  wire sel_pre_4_12_0_c;
-  wire sel_pre_4_12_0_s;
-  wire sel_pre_4_12_1_c;
-  wire sel_pre_4_12_1_s;
-  wire sel_pre_4_12_2_c;
-  wire sel_pre_4_12_2_s;
-  wire sel_pre_4_12_3_c;
-  wire sel_pre_4_12_3_s;
-  wire sel_pre_4_12_4_c;
-  wire sel_pre_4_12_4_s;
-  wire sel_pre_4_13_0_c;
-  wire sel_pre_4_13_0_s;
-  wire sel_pre_4_13_1_c;
-  wire sel_pre_4_13_1_s;
-  wire sel_pre_4_13_2_c;
-  wire sel_pre_4_13_2_s;
-  wire sel_pre_4_13_3_c;
-  wire sel_pre_4_13_3_s;
-  wire sel_pre_4_13_4_c;
-  wire sel_pre_4_13_4_s;
-  wire sel_pre_4_14_0_c;
-  wire sel_pre_4_14_0_s;
-  wire sel_pre_4_14_1_c;
-  wire sel_pre_4_14_1_s;
-  wire sel_pre_4_14_2_c;
-  wire sel_pre_4_14_2_s;
-  wire sel_pre_4_14_3_c;
-  wire sel_pre_4_14_3_s;
-  wire sel_pre_4_14_4_c;
-  wire sel_pre_4_14_4_s;
-  wire sel_pre_4_15_0_c;
-  wire sel_pre_4_15_0_s;
-  wire sel_pre_4_15_1_c;
-  wire sel_pre_4_15_1_s;
-  wire sel_pre_4_15_2_c;
-  wire sel_pre_4_15_2_s;
-  wire sel_pre_4_15_3_c;
-  wire sel_pre_4_15_3_s;
-  wire sel_pre_4_15_4_c;
-  wire sel_pre_4_15_4_s;
-  wire sel_pre_4_4_0_c;
-  wire sel_pre_4_4_0_s;
-  wire sel_pre_4_4_1_c;
-  wire sel_pre_4_4_1_s;
-  wire sel_pre_4_4_2_c;
-  wire sel_pre_4_4_2_s;
-  wire sel_pre_4_4_3_c;
-  wire sel_pre_4_4_3_s;
-  wire sel_pre_4_4_4_c;
-  wire sel_pre_4_4_4_s;
-  wire sel_pre_4_5_0_c;
-  wire sel_pre_4_5_0_s;
-  wire sel_pre_4_5_1_c;
-  wire sel_pre_4_5_1_s;
-  wire sel_pre_4_5_2_c;
-  wire sel_pre_4_5_2_s;
-  wire sel_pre_4_5_3_c;
-  wire sel_pre_4_5_3_s;
-  wire sel_pre_4_5_4_c;
-  wire sel_pre_4_5_4_s;
-  wire sel_pre_4_6_0_c;
-  wire sel_pre_4_6_0_s;
-  wire sel_pre_4_6_1_c;
-  wire sel_pre_4_6_1_s;
-  wire sel_pre_4_6_2_c;
-  wire sel_pre_4_6_2_s;
-  wire sel_pre_4_6_3_c;
-  wire sel_pre_4_6_3_s;
-  wire sel_pre_4_6_4_c;
-  wire sel_pre_4_6_4_s;
-  wire sel_pre_4_7_0_c;
-  wire sel_pre_4_7_0_s;
-  wire sel_pre_4_7_1_c;
-  wire sel_pre_4_7_1_s;
-  wire sel_pre_4_7_2_c;
-  wire sel_pre_4_7_2_s;
-  wire sel_pre_4_7_3_c;
-  wire sel_pre_4_7_3_s;
-  wire sel_pre_4_7_4_c;
-  wire sel_pre_4_7_4_s;
-  wire sel_pre_8_10_0_c;
-  wire sel_pre_8_10_0_s;
-  wire sel_pre_8_10_1_c;
-  wire sel_pre_8_10_1_s;
-  wire sel_pre_8_10_2_c;
-  wire sel_pre_8_10_2_s;
-  wire sel_pre_8_10_3_c;
-  wire sel_pre_8_10_3_s;
-  wire sel_pre_8_10_4_c;
-  wire sel_pre_8_10_4_s;
-  wire sel_pre_8_11_0_c;
-  wire sel_pre_8_11_0_s;
-  wire sel_pre_8_11_1_c;
-  wire sel_pre_8_11_1_s;
-  wire sel_pre_8_11_2_c;
-  wire sel_pre_8_11_2_s;
-  wire sel_pre_8_11_3_c;
-  wire sel_pre_8_11_3_s;
-  wire sel_pre_8_11_4_c;
-  wire sel_pre_8_11_4_s;
-  wire sel_pre_8_12_0_c;
-  wire sel_pre_8_12_0_s;
-  wire sel_pre_8_12_1_c;
-  wire sel_pre_8_12_1_s;
-  wire sel_pre_8_12_2_c;
-  wire sel_pre_8_12_2_s;
-  wire sel_pre_8_12_3_c;
-  wire sel_pre_8_12_3_s;
-  wire sel_pre_8_12_4_c;
-  wire sel_pre_8_12_4_s;
-  wire sel_pre_8_13_0_c;
-  wire sel_pre_8_13_0_s;
-  wire sel_pre_8_13_1_c;
-  wire sel_pre_8_13_1_s;
-  wire sel_pre_8_13_2_c;
-  wire sel_pre_8_13_2_s;
-  wire sel_pre_8_13_3_c;
-  wire sel_pre_8_13_3_s;
-  wire sel_pre_8_13_4_c;
-  wire sel_pre_8_13_4_s;
-  wire sel_pre_8_14_0_c;
-  wire sel_pre_8_14_0_s;
-  wire sel_pre_8_14_1_c;
-  wire sel_pre_8_14_1_s;
-  wire sel_pre_8_14_2_c;
-  wire sel_pre_8_14_2_s;
-  wire sel_pre_8_14_3_c;
-  wire sel_pre_8_14_3_s;
-  wire sel_pre_8_14_4_c;
-  wire sel_pre_8_14_4_s;
-  wire sel_pre_8_15_0_c;
-  wire sel_pre_8_15_0_s;
-  wire sel_pre_8_15_1_c;
-  wire sel_pre_8_15_1_s;
-  wire sel_pre_8_15_2_c;
-  wire sel_pre_8_15_2_s;
-  wire sel_pre_8_15_3_c;
-  wire sel_pre_8_15_3_s;
-  wire sel_pre_8_15_4_c;
-  wire sel_pre_8_15_4_s;
-  wire sel_pre_8_8_0_c;
-  wire sel_pre_8_8_0_s;
-  wire sel_pre_8_8_1_c;
-  wire sel_pre_8_8_1_s;
-  wire sel_pre_8_8_2_c;
-  wire sel_pre_8_8_2_s;
-  wire sel_pre_8_8_3_c;
-  wire sel_pre_8_8_3_s;
-  wire sel_pre_8_8_4_c;
-  wire sel_pre_8_8_4_s;
-  wire sel_pre_8_9_0_c;
-  wire sel_pre_8_9_0_s;
-  wire sel_pre_8_9_1_c;
-  wire sel_pre_8_9_1_s;
-  wire sel_pre_8_9_2_c;
-  wire sel_pre_8_9_2_s;
-  wire sel_pre_8_9_3_c;
-  wire sel_pre_8_9_3_s;
-  wire sel_pre_8_9_4_c;
-  wire sel_pre_8_9_4_s;
+  reg sel_l3_s0 = 1'h0;
+  reg [511:0] \sel_l3_s0$1526  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l3_s0$1527  = 1'h0;
+  reg \sel_l3_s0$236  = 1'h0;
+  reg \sel_l3_s0$237  = 1'h0;
+  reg \sel_l3_s0$240  = 1'h0;
+  reg \sel_l3_s0$241  = 1'h0;
+  reg \sel_l3_s0$242  = 1'h0;
+  reg \sel_l3_s0$245  = 1'h0;
+  reg \sel_l3_s0$246  = 1'h0;
+  reg \sel_l3_s0$247  = 1'h0;
+  reg \sel_l3_s0$250  = 1'h0;
+  reg \sel_l3_s0$251  = 1'h0;
+  reg \sel_l3_s0$252  = 1'h0;
+  reg \sel_l3_s0$255  = 1'h0;
+  reg \sel_l3_s0$256  = 1'h0;
+  reg \sel_l3_s0$257  = 1'h0;
+  reg \sel_l3_s0$260  = 1'h0;
+  reg \sel_l3_s0$261  = 1'h0;
+  reg \sel_l3_s0$262  = 1'h0;
+  reg \sel_l3_s0$265  = 1'h0;
+  reg \sel_l3_s0$266  = 1'h0;
+  reg \sel_l3_s0$267  = 1'h0;
+  reg \sel_l3_s0$270  = 1'h0;
+  reg \sel_l3_s0$271  = 1'h0;
+  reg \sel_l3_s0$272  = 1'h0;
+  reg \sel_l3_s0$275  = 1'h0;
+  reg \sel_l3_s0$276  = 1'h0;
+  reg \sel_l3_s0$277  = 1'h0;
+  reg \sel_l3_s0$280  = 1'h0;
+  reg \sel_l3_s0$281  = 1'h0;
+  reg \sel_l3_s0$282  = 1'h0;
+  reg \sel_l3_s0$285  = 1'h0;
+  reg \sel_l3_s0$286  = 1'h0;
+  reg \sel_l3_s0$287  = 1'h0;
+  reg \sel_l3_s0$290  = 1'h0;
+  reg \sel_l3_s0$291  = 1'h0;
+  reg \sel_l3_s0$292  = 1'h0;
+  reg \sel_l3_s0$295  = 1'h0;
+  reg \sel_l3_s0$296  = 1'h0;
+  reg \sel_l3_s0$297  = 1'h0;
+  reg \sel_l3_s0$300  = 1'h0;
+  reg \sel_l3_s0$301  = 1'h0;
+  reg \sel_l3_s0$302  = 1'h0;
+  reg \sel_l3_s0$305  = 1'h0;
+  reg \sel_l3_s0$306  = 1'h0;
+  reg \sel_l3_s0$307  = 1'h0;
+  reg \sel_l3_s0$310  = 1'h0;
+  reg \sel_l3_s0$311  = 1'h0;
+  reg \sel_l3_s0$312  = 1'h0;
+  reg \sel_l3_s0$315  = 1'h0;
+  reg \sel_l3_s0$316  = 1'h0;
+  reg \sel_l3_s0$317  = 1'h0;
+  reg \sel_l3_s0$320  = 1'h0;
+  reg \sel_l3_s0$321  = 1'h0;
+  reg \sel_l3_s0$322  = 1'h0;
+  reg \sel_l3_s0$325  = 1'h0;
+  reg \sel_l3_s0$326  = 1'h0;
+  reg \sel_l3_s0$327  = 1'h0;
+  reg \sel_l3_s0$330  = 1'h0;
+  reg \sel_l3_s0$331  = 1'h0;
+  reg \sel_l3_s0$332  = 1'h0;
+  reg \sel_l3_s0$335  = 1'h0;
+  reg \sel_l3_s0$336  = 1'h0;
+  reg \sel_l3_s0$337  = 1'h0;
+  reg \sel_l3_s0$340  = 1'h0;
+  reg \sel_l3_s0$341  = 1'h0;
+  reg \sel_l3_s0$342  = 1'h0;
+  reg \sel_l3_s0$345  = 1'h0;
+  reg \sel_l3_s0$346  = 1'h0;
+  reg \sel_l3_s0$347  = 1'h0;
+  reg \sel_l3_s0$350  = 1'h0;
+  reg \sel_l3_s0$351  = 1'h0;
+  reg \sel_l3_s0$352  = 1'h0;
+  reg \sel_l3_s0$355  = 1'h0;
+  reg \sel_l3_s0$356  = 1'h0;
+  reg \sel_l3_s0$357  = 1'h0;
+  reg \sel_l3_s0$360  = 1'h0;
+  reg \sel_l3_s0$361  = 1'h0;
+  reg \sel_l3_s0$362  = 1'h0;
+  reg \sel_l3_s0$365  = 1'h0;
+  reg \sel_l3_s0$366  = 1'h0;
+  reg \sel_l3_s0$367  = 1'h0;
+  reg \sel_l3_s0$370  = 1'h0;
+  reg \sel_l3_s0$371  = 1'h0;
+  reg \sel_l3_s0$372  = 1'h0;
+  reg \sel_l3_s0$375  = 1'h0;
+  reg \sel_l3_s0$376  = 1'h0;
+  reg \sel_l3_s0$377  = 1'h0;
+  reg \sel_l3_s0$380  = 1'h0;
+  reg \sel_l3_s0$381  = 1'h0;
+  reg \sel_l3_s0$382  = 1'h0;
+  reg \sel_l3_s0$385  = 1'h0;
+  reg \sel_l3_s0$386  = 1'h0;
+  reg \sel_l3_s0$387  = 1'h0;
+  reg \sel_l3_s0$390  = 1'h0;
+  reg \sel_l3_s0$391  = 1'h0;
+  reg \sel_l3_s0$392  = 1'h0;
+  reg \sel_l3_s0$395  = 1'h0;
+  reg \sel_l3_s0$396  = 1'h0;
+  reg \sel_l3_s0$399  = 1'h0;
+  reg \sel_l3_s0$402  = 1'h0;
+  reg \sel_l3_s0$403  = 1'h0;
+  reg \sel_l3_s0$406  = 1'h0;
+  reg \sel_l3_s0$409  = 1'h0;
+  reg \sel_l3_s0$410  = 1'h0;
+  reg \sel_l3_s0$413  = 1'h0;
+  reg \sel_l3_s0$416  = 1'h0;
+  reg \sel_l3_s0$417  = 1'h0;
+  reg \sel_l3_s0$420  = 1'h0;
+  reg \sel_l3_s0$423  = 1'h0;
+  reg \sel_l3_s0$424  = 1'h0;
+  reg \sel_l3_s0$427  = 1'h0;
+  reg \sel_l3_s0$430  = 1'h0;
+  reg \sel_l3_s0$431  = 1'h0;
+  reg \sel_l3_s0$434  = 1'h0;
+  reg \sel_l3_s0$437  = 1'h0;
+  reg \sel_l3_s0$438  = 1'h0;
+  reg \sel_l3_s0$441  = 1'h0;
+  reg \sel_l3_s0$444  = 1'h0;
+  reg \sel_l3_s0$445  = 1'h0;
+  reg \sel_l3_s0$448  = 1'h0;
+  reg \sel_l3_s0$451  = 1'h0;
+  reg \sel_l3_s0$452  = 1'h0;
+  reg \sel_l3_s0$455  = 1'h0;
+  reg \sel_l3_s0$458  = 1'h0;
+  reg \sel_l3_s0$459  = 1'h0;
+  reg \sel_l3_s0$462  = 1'h0;
+  reg \sel_l3_s0$465  = 1'h0;
+  reg \sel_l3_s0$466  = 1'h0;
+  reg \sel_l3_s0$469  = 1'h0;
+  reg \sel_l3_s0$472  = 1'h0;
+  reg \sel_l3_s0$473  = 1'h0;
+  reg \sel_l3_s0$476  = 1'h0;
+  reg \sel_l3_s0$479  = 1'h0;
+  reg \sel_l3_s0$480  = 1'h0;
+  reg \sel_l3_s0$483  = 1'h0;
+  reg \sel_l3_s0$486  = 1'h0;
+  reg \sel_l3_s0$487  = 1'h0;
+  reg \sel_l3_s0$490  = 1'h0;
+  reg \sel_l3_s0$493  = 1'h0;
+  reg \sel_l3_s0$494  = 1'h0;
+  reg \sel_l3_s0$497  = 1'h0;
+  reg \sel_l3_s0$500  = 1'h0;
+  reg \sel_l3_s0$501  = 1'h0;
+  reg \sel_l3_s0$504  = 1'h0;
+  reg \sel_l3_s0$507  = 1'h0;
+  reg \sel_l3_s0$510  = 1'h0;
+  reg \sel_l3_s0$513  = 1'h0;
+  reg \sel_l3_s0$516  = 1'h0;
+  reg \sel_l3_s0$519  = 1'h0;
+  reg \sel_l3_s0$522  = 1'h0;
+  reg \sel_l3_s0$525  = 1'h0;
+  reg \sel_l3_s0$528  = 1'h0;
+  reg \sel_l3_s0$531  = 1'h0;
+  reg \sel_l3_s0$534  = 1'h0;
+  reg \sel_l3_s0$537  = 1'h0;
+  reg \sel_l3_s0$540  = 1'h0;
+  reg \sel_l3_s0$543  = 1'h0;
+  reg \sel_l3_s0$546  = 1'h0;
+  reg \sel_l3_s0$549  = 1'h0;
+  reg \sel_l3_s0$552  = 1'h0;
+  reg sel_l7_s0 = 1'h0;
+  reg [511:0] \sel_l7_s0$1528  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l7_s0$1529  = 1'h0;
+  reg \sel_l7_s0$588  = 1'h0;
+  reg \sel_l7_s0$589  = 1'h0;
+  reg \sel_l7_s0$590  = 1'h0;
+  reg \sel_l7_s0$591  = 1'h0;
+  reg \sel_l7_s0$592  = 1'h0;
+  reg \sel_l7_s0$593  = 1'h0;
+  reg \sel_l7_s0$594  = 1'h0;
+  reg \sel_l7_s0$595  = 1'h0;
+  reg \sel_l7_s0$596  = 1'h0;
+  reg \sel_l7_s0$597  = 1'h0;
+  reg \sel_l7_s0$598  = 1'h0;
+  reg \sel_l7_s0$599  = 1'h0;
+  reg \sel_l7_s0$600  = 1'h0;
+  reg \sel_l7_s0$601  = 1'h0;
+  reg \sel_l7_s0$602  = 1'h0;
+  reg \sel_l7_s0$603  = 1'h0;
+  reg \sel_l7_s0$604  = 1'h0;
+  reg \sel_l7_s0$605  = 1'h0;
+  reg \sel_l7_s0$606  = 1'h0;
+  reg \sel_l7_s0$607  = 1'h0;
+  reg \sel_l7_s0$608  = 1'h0;
+  reg \sel_l7_s0$609  = 1'h0;
+  reg \sel_l7_s0$610  = 1'h0;
+  reg \sel_l7_s0$611  = 1'h0;
+  reg \sel_l7_s0$612  = 1'h0;
+  reg \sel_l7_s0$613  = 1'h0;
+  reg \sel_l7_s0$614  = 1'h0;
+  reg \sel_l7_s0$615  = 1'h0;
+  reg \sel_l7_s0$616  = 1'h0;
+  reg \sel_l7_s0$617  = 1'h0;
+  reg \sel_l7_s0$618  = 1'h0;
+  reg \sel_l7_s0$619  = 1'h0;
+  reg \sel_l7_s0$620  = 1'h0;
+  reg \sel_l7_s0$621  = 1'h0;
+  reg \sel_l7_s0$622  = 1'h0;
+  reg \sel_l7_s0$623  = 1'h0;
+  reg \sel_l7_s0$624  = 1'h0;
+  reg \sel_l7_s0$625  = 1'h0;
+  reg \sel_l7_s0$626  = 1'h0;
+  reg \sel_l7_s0$627  = 1'h0;
+  reg \sel_l7_s0$628  = 1'h0;
+  reg \sel_l7_s0$629  = 1'h0;
+  reg \sel_l7_s0$630  = 1'h0;
+  reg \sel_l7_s0$631  = 1'h0;
+  reg \sel_l7_s0$632  = 1'h0;
+  reg \sel_l7_s0$633  = 1'h0;
+  reg \sel_l7_s0$634  = 1'h0;
+  reg \sel_l7_s0$635  = 1'h0;
+  reg \sel_l7_s0$636  = 1'h0;
+  reg \sel_l7_s0$637  = 1'h0;
+  reg \sel_l7_s0$638  = 1'h0;
+  reg \sel_l7_s0$639  = 1'h0;
+  reg \sel_l7_s0$640  = 1'h0;
+  reg \sel_l7_s0$641  = 1'h0;
+  reg \sel_l7_s0$642  = 1'h0;
+  reg \sel_l7_s0$643  = 1'h0;
+  reg \sel_l7_s0$644  = 1'h0;
+  reg \sel_l7_s0$645  = 1'h0;
+  reg \sel_l7_s0$646  = 1'h0;
+  reg \sel_l7_s0$647  = 1'h0;
+  reg \sel_l7_s0$648  = 1'h0;
+  reg \sel_l7_s0$649  = 1'h0;
+  reg \sel_l7_s0$650  = 1'h0;
+  wire [7:0] sel_or0_0;
+  wire [7:0] sel_or0_3;
+  wire [7:0] sel_or0_6;
+  wire [7:0] sel_or1_0;
+  wire [7:0] sel_or1_3;
+  wire [7:0] sel_or1_6;
+  wire [7:0] sel_or2_0;
+  wire [7:0] sel_or2_3;
+  wire [7:0] sel_or2_6;
+  wire [7:0] sel_or3_0;
+  wire [7:0] sel_or3_3;
+  wire [7:0] sel_or3_6;
+  wire [7:0] sel_or4_0;
+  wire [7:0] sel_or4_3;
+  wire [7:0] sel_or4_6;
+  wire [7:0] sel_or5_0;
+  wire [7:0] sel_or5_3;
+  wire [7:0] sel_or5_6;
+  wire [7:0] sel_or6_0;
+  wire [7:0] sel_or6_3;
+  wire [7:0] sel_or6_6;
+  wire [7:0] sel_or7_0;
+  wire [7:0] sel_or7_3;
+  wire [7:0] sel_or7_6;
+  wire sel_p0_11_0_c;
+  wire sel_p0_11_0_s;
+  wire sel_p0_13_0_c;
+  wire sel_p0_13_0_s;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p0_3_0_c;
+  wire sel_p0_3_0_s;
+  wire sel_p0_5_0_c;
+  wire sel_p0_5_0_s;
+  wire sel_p0_7_0_c;
+  wire sel_p0_7_0_s;
+  wire sel_p0_9_0_c;
+  wire sel_p0_9_0_s;
+  wire sel_p1_10_0_c;
+  wire sel_p1_10_0_s;
+  wire sel_p1_10_1_c;
+  wire sel_p1_10_1_s;
+  wire sel_p1_10_2_c;
+  wire sel_p1_10_2_s;
+  wire sel_p1_10_3_c;
+  wire sel_p1_10_3_s;
+  wire sel_p1_11_0_c;
+  wire sel_p1_11_0_s;
+  wire sel_p1_11_1_c;
+  wire sel_p1_11_1_s;
+  wire sel_p1_11_2_c;
+  wire sel_p1_11_2_s;
+  wire sel_p1_11_3_c;
+  wire sel_p1_11_3_s;
+  wire sel_p1_14_0_c;
+  wire sel_p1_14_0_s;
+  wire sel_p1_14_1_c;
+  wire sel_p1_14_1_s;
+  wire sel_p1_14_2_c;
+  wire sel_p1_14_2_s;
+  wire sel_p1_14_3_c;
+  wire sel_p1_14_3_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire sel_p1_3_0_c;
+  wire sel_p1_3_0_s;
+  wire sel_p1_3_1_c;
+  wire sel_p1_3_1_s;
+  wire sel_p1_3_2_c;
+  wire sel_p1_3_2_s;
+  wire sel_p1_6_0_c;
+  wire sel_p1_6_0_s;
+  wire sel_p1_6_1_c;
+  wire sel_p1_6_1_s;
+  wire sel_p1_6_2_c;
+  wire sel_p1_6_2_s;
+  wire sel_p1_7_0_c;
+  wire sel_p1_7_0_s;
+  wire sel_p1_7_1_c;
+  wire sel_p1_7_1_s;
+  wire sel_p1_7_2_c;
+  wire sel_p1_7_2_s;
+  wire sel_p1_7_3_c;
+  wire sel_p1_7_3_s;
+  wire sel_p2_12_0_c;
+  wire sel_p2_12_0_s;
+  wire sel_p2_12_1_c;
+  wire sel_p2_12_1_s;
+  wire sel_p2_12_2_c;
+  wire sel_p2_12_2_s;
+  wire sel_p2_12_3_c;
+  wire sel_p2_12_3_s;
+  wire sel_p2_13_0_c;
+  wire sel_p2_13_0_s;
+  wire sel_p2_13_1_c;
+  wire sel_p2_13_1_s;
+  wire sel_p2_13_2_c;
+  wire sel_p2_13_2_s;
+  wire sel_p2_13_3_c;
+  wire sel_p2_13_3_s;
+  wire sel_p2_14_0_c;
+  wire sel_p2_14_0_s;
+  wire sel_p2_14_1_c;
+  wire sel_p2_14_1_s;
+  wire sel_p2_14_2_c;
+  wire sel_p2_14_2_s;
+  wire sel_p2_14_3_c;
+  wire sel_p2_14_3_s;
+  wire sel_p2_4_0_c;
+  wire sel_p2_4_0_s;
+  wire sel_p2_4_1_c;
+  wire sel_p2_4_1_s;
+  wire sel_p2_4_2_c;
+  wire sel_p2_4_2_s;
+  wire sel_p2_5_0_c;
+  wire sel_p2_5_0_s;
+  wire sel_p2_5_1_c;
+  wire sel_p2_5_1_s;
+  wire sel_p2_5_2_c;
+  wire sel_p2_5_2_s;
+  wire sel_p2_6_0_c;
+  wire sel_p2_6_0_s;
+  wire sel_p2_6_1_c;
+  wire sel_p2_6_1_s;
+  wire sel_p2_6_2_c;
+  wire sel_p2_6_2_s;
+  wire sel_p2_7_0_c;
+  wire sel_p2_7_0_s;
+  wire sel_p2_7_1_c;
+  wire sel_p2_7_1_s;
+  wire sel_p2_7_2_c;
+  wire sel_p2_7_2_s;
+  wire sel_p2_7_3_c;
+  wire sel_p2_7_3_s;
+  wire sel_p3_10_0_c;
+  wire sel_p3_10_0_s;
+  wire sel_p3_10_1_c;
+  wire sel_p3_10_1_s;
+  wire sel_p3_10_2_c;
+  wire sel_p3_10_2_s;
+  wire sel_p3_10_3_c;
+  wire sel_p3_10_3_s;
+  wire sel_p3_11_0_c;
+  wire sel_p3_11_0_s;
+  wire sel_p3_11_1_c;
+  wire sel_p3_11_1_s;
+  wire sel_p3_11_2_c;
+  wire sel_p3_11_2_s;
+  wire sel_p3_11_3_c;
+  wire sel_p3_11_3_s;
+  wire sel_p3_12_0_c;
+  wire sel_p3_12_0_s;
+  wire sel_p3_12_1_c;
+  wire sel_p3_12_1_s;
+  wire sel_p3_12_2_c;
+  wire sel_p3_12_2_s;
+  wire sel_p3_12_3_c;
+  wire sel_p3_12_3_s;
+  wire sel_p3_13_0_c;
+  wire sel_p3_13_0_s;
+  wire sel_p3_13_1_c;
+  wire sel_p3_13_1_s;
+  wire sel_p3_13_2_c;
+  wire sel_p3_13_2_s;
+  wire sel_p3_13_3_c;
+  wire sel_p3_13_3_s;
+  wire sel_p3_14_0_c;
+  wire sel_p3_14_0_s;
+  wire sel_p3_14_1_c;
+  wire sel_p3_14_1_s;
+  wire sel_p3_14_2_c;
+  wire sel_p3_14_2_s;
+  wire sel_p3_14_3_c;
+  wire sel_p3_14_3_s;
+  wire sel_p3_8_0_c;
+  wire sel_p3_8_0_s;
+  wire sel_p3_8_1_c;
+  wire sel_p3_8_1_s;
+  wire sel_p3_8_2_c;
+  wire sel_p3_8_2_s;
+  wire sel_p3_8_3_c;
+  wire sel_p3_8_3_s;
+  wire sel_p3_9_0_c;
+  wire sel_p3_9_0_s;
+  wire sel_p3_9_1_c;
+  wire sel_p3_9_1_s;
+  wire sel_p3_9_2_c;
+  wire sel_p3_9_2_s;
+  wire sel_p3_9_3_c;
+  wire sel_p3_9_3_s;
+  wire [1:0] sel_pre0_1;
+  wire [3:0] sel_pre0_11;
+  wire [3:0] sel_pre0_13;
+  wire [2:0] sel_pre0_3;
+  wire [2:0] sel_pre0_5;
+  wire [3:0] sel_pre0_7;
+  wire [3:0] sel_pre0_9;
+  wire [3:0] sel_pre1_10;
+  wire [3:0] sel_pre1_11;
+  wire [3:0] sel_pre1_14;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_pre1_3;
+  wire [2:0] sel_pre1_6;
+  wire [3:0] sel_pre1_7;
+  wire [3:0] sel_pre2_12;
+  wire [3:0] sel_pre2_13;
+  wire [3:0] sel_pre2_14;
+  wire [2:0] sel_pre2_4;
+  wire [2:0] sel_pre2_5;
+  wire [2:0] sel_pre2_6;
+  wire [3:0] sel_pre2_7;
+  wire [3:0] sel_pre3_10;
+  wire [3:0] sel_pre3_11;
+  wire [3:0] sel_pre3_12;
+  wire [3:0] sel_pre3_13;
+  wire [3:0] sel_pre3_14;
+  wire [3:0] sel_pre3_8;
+  wire [3:0] sel_pre3_9;
+  wire [8:0] sel_sel0;
+  wire [8:0] sel_sel1;
+  wire [8:0] sel_sel2;
+  wire [8:0] sel_sel3;
+  wire [8:0] sel_sel4;
+  wire [8:0] sel_sel5;
+  wire [8:0] sel_sel6;
+  wire [8:0] sel_sel7;
+  wire [7:0] sel_val0;
+  wire [7:0] sel_val1;
+  wire [7:0] sel_val2;
+  wire [7:0] sel_val3;
+  wire [7:0] sel_val4;
+  wire [7:0] sel_val5;
+  wire [7:0] sel_val6;
+  wire [7:0] sel_val7;
   reg sel_valid_s0 = 1'h0;
   reg sel_valid_s1 = 1'h0;
   reg sel_valid_s2 = 1'h0;
@@ -6426,926 +4809,33 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   wire [10:0] shift_w3_e0_2_p1;
   (* keep = 32'd1 *)
   wire [11:0] shift_w3_e0_3_p0;
-  assign \$4073  = \$4063  | \$4072 ;
-  assign \$4074  = \$4054  | \$4073 ;
-  assign \$4075  = \sel_l4_s0$1367  == 2'h2;
-  assign \$4076  = sel_l4_s0[6] & \$4075 ;
-  assign \$4077  = \sel_l4_s0$1367  == 2'h2;
-  assign \$4078  = sel_l4_s0[6] & \$4077 ;
-  assign \$4079  = \sel_l4_s0$1367  == 2'h2;
-  assign \$4080  = sel_l4_s0[6] & \$4079 ;
-  assign \$4081  = \sel_l4_s0$1367  == 2'h2;
-  assign \$4082  = sel_l4_s0[6] & \$4081 ;
-  assign \$4084  = \sel_l4_s0$1368  == 2'h2;
-  assign \$4085  = sel_l4_s0[7] & \$4084 ;
-  assign \$4086  = \sel_l4_s0$1368  == 2'h2;
-  assign \$4087  = sel_l4_s0[7] & \$4086 ;
-  assign \$4088  = \sel_l4_s0$1368  == 2'h2;
-  assign \$4089  = sel_l4_s0[7] & \$4088 ;
-  assign \$4090  = \sel_l4_s0$1368  == 2'h2;
-  assign \$4091  = sel_l4_s0[7] & \$4090 ;
-  assign \$4093  = \$4083  | \$4092 ;
-  assign \$4094  = \sel_l4_s0$1369  == 2'h2;
-  assign \$4095  = sel_l4_s0[8] & \$4094 ;
-  assign \$4096  = \sel_l4_s0$1369  == 2'h2;
-  assign \$4097  = sel_l4_s0[8] & \$4096 ;
-  assign \$4098  = \sel_l4_s0$1369  == 2'h2;
-  assign \$4099  = sel_l4_s0[8] & \$4098 ;
-  assign \$4100  = \sel_l4_s0$1369  == 2'h2;
-  assign \$4101  = sel_l4_s0[8] & \$4100 ;
-  assign \$4103  = \sel_l4_s0$1370  == 2'h2;
-  assign \$4104  = sel_l4_s0[9] & \$4103 ;
-  assign \$4105  = \sel_l4_s0$1370  == 2'h2;
-  assign \$4106  = sel_l4_s0[9] & \$4105 ;
-  assign \$4107  = \sel_l4_s0$1370  == 2'h2;
-  assign \$4108  = sel_l4_s0[9] & \$4107 ;
-  assign \$4109  = \sel_l4_s0$1370  == 2'h2;
-  assign \$4110  = sel_l4_s0[9] & \$4109 ;
-  assign \$4112  = \$4102  | \$4111 ;
-  assign \$4113  = \$4093  | \$4112 ;
-  assign \$4114  = \$4074  | \$4113 ;
-  assign \$4115  = \sel_l4_s0$1371  == 2'h2;
-  assign \$4116  = sel_l4_s0[10] & \$4115 ;
-  assign \$4117  = \sel_l4_s0$1371  == 2'h2;
-  assign \$4118  = sel_l4_s0[10] & \$4117 ;
-  assign \$4119  = \sel_l4_s0$1371  == 2'h2;
-  assign \$4120  = sel_l4_s0[10] & \$4119 ;
-  assign \$4121  = \sel_l4_s0$1371  == 2'h2;
-  assign \$4122  = sel_l4_s0[10] & \$4121 ;
-  assign \$4124  = \$4114  | \$4123 ;
-  assign \$4125  = \sel_l4_s0$1364  == 2'h3;
-  assign \$4126  = sel_l4_s0[3] & \$4125 ;
-  assign \$4127  = \sel_l4_s0$1364  == 2'h3;
-  assign \$4128  = sel_l4_s0[3] & \$4127 ;
-  assign \$4129  = \sel_l4_s0$1364  == 2'h3;
-  assign \$4130  = sel_l4_s0[3] & \$4129 ;
-  assign \$4131  = \sel_l4_s0$1364  == 2'h3;
-  assign \$4132  = sel_l4_s0[3] & \$4131 ;
-  assign \$4134  = \sel_l4_s0$1365  == 2'h3;
-  assign \$4135  = sel_l4_s0[4] & \$4134 ;
-  assign \$4136  = \sel_l4_s0$1365  == 2'h3;
-  assign \$4137  = sel_l4_s0[4] & \$4136 ;
-  assign \$4138  = \sel_l4_s0$1365  == 2'h3;
-  assign \$4139  = sel_l4_s0[4] & \$4138 ;
-  assign \$4140  = \sel_l4_s0$1365  == 2'h3;
-  assign \$4141  = sel_l4_s0[4] & \$4140 ;
-  assign \$4143  = \$4133  | \$4142 ;
-  assign \$4144  = \sel_l4_s0$1366  == 2'h3;
-  assign \$4145  = sel_l4_s0[5] & \$4144 ;
-  assign \$4146  = \sel_l4_s0$1366  == 2'h3;
-  assign \$4147  = sel_l4_s0[5] & \$4146 ;
-  assign \$4148  = \sel_l4_s0$1366  == 2'h3;
-  assign \$4149  = sel_l4_s0[5] & \$4148 ;
-  assign \$4150  = \sel_l4_s0$1366  == 2'h3;
-  assign \$4151  = sel_l4_s0[5] & \$4150 ;
-  assign \$4153  = \sel_l4_s0$1367  == 2'h3;
-  assign \$4154  = sel_l4_s0[6] & \$4153 ;
-  assign \$4155  = \sel_l4_s0$1367  == 2'h3;
-  assign \$4156  = sel_l4_s0[6] & \$4155 ;
-  assign \$4157  = \sel_l4_s0$1367  == 2'h3;
-  assign \$4158  = sel_l4_s0[6] & \$4157 ;
-  assign \$4159  = \sel_l4_s0$1367  == 2'h3;
-  assign \$4160  = sel_l4_s0[6] & \$4159 ;
-  assign \$4162  = \$4152  | \$4161 ;
-  assign \$4163  = \$4143  | \$4162 ;
-  assign \$4164  = \sel_l4_s0$1368  == 2'h3;
-  assign \$4165  = sel_l4_s0[7] & \$4164 ;
-  assign \$4166  = \sel_l4_s0$1368  == 2'h3;
-  assign \$4167  = sel_l4_s0[7] & \$4166 ;
-  assign \$4168  = \sel_l4_s0$1368  == 2'h3;
-  assign \$4169  = sel_l4_s0[7] & \$4168 ;
-  assign \$4170  = \sel_l4_s0$1368  == 2'h3;
-  assign \$4171  = sel_l4_s0[7] & \$4170 ;
-  assign \$4173  = \sel_l4_s0$1369  == 2'h3;
-  assign \$4174  = sel_l4_s0[8] & \$4173 ;
-  assign \$4175  = \sel_l4_s0$1369  == 2'h3;
-  assign \$4176  = sel_l4_s0[8] & \$4175 ;
-  assign \$4177  = \sel_l4_s0$1369  == 2'h3;
-  assign \$4178  = sel_l4_s0[8] & \$4177 ;
-  assign \$4179  = \sel_l4_s0$1369  == 2'h3;
-  assign \$4180  = sel_l4_s0[8] & \$4179 ;
-  assign \$4182  = \$4172  | \$4181 ;
-  assign \$4183  = \sel_l4_s0$1370  == 2'h3;
-  assign \$4184  = sel_l4_s0[9] & \$4183 ;
-  assign \$4185  = \sel_l4_s0$1370  == 2'h3;
-  assign \$4186  = sel_l4_s0[9] & \$4185 ;
-  assign \$4187  = \sel_l4_s0$1370  == 2'h3;
-  assign \$4188  = sel_l4_s0[9] & \$4187 ;
-  assign \$4189  = \sel_l4_s0$1370  == 2'h3;
-  assign \$4190  = sel_l4_s0[9] & \$4189 ;
-  assign \$4192  = \sel_l4_s0$1371  == 2'h3;
-  assign \$4193  = sel_l4_s0[10] & \$4192 ;
-  assign \$4194  = \sel_l4_s0$1371  == 2'h3;
-  assign \$4195  = sel_l4_s0[10] & \$4194 ;
-  assign \$4196  = \sel_l4_s0$1371  == 2'h3;
-  assign \$4197  = sel_l4_s0[10] & \$4196 ;
-  assign \$4198  = \sel_l4_s0$1371  == 2'h3;
-  assign \$4199  = sel_l4_s0[10] & \$4198 ;
-  assign \$4201  = \$4191  | \$4200 ;
-  assign \$4202  = \$4182  | \$4201 ;
-  assign \$4203  = \$4163  | \$4202 ;
-  assign \$4204  = \sel_l4_s0$1372  == 2'h3;
-  assign \$4205  = sel_l4_s0[11] & \$4204 ;
-  assign \$4206  = \sel_l4_s0$1372  == 2'h3;
-  assign \$4207  = sel_l4_s0[11] & \$4206 ;
-  assign \$4208  = \sel_l4_s0$1372  == 2'h3;
-  assign \$4209  = sel_l4_s0[11] & \$4208 ;
-  assign \$4210  = \sel_l4_s0$1372  == 2'h3;
-  assign \$4211  = sel_l4_s0[11] & \$4210 ;
-  assign \$4213  = \$4203  | \$4212 ;
-  assign \$4214  = \sel_l4_s0$1365  == 3'h4;
-  assign \$4215  = sel_l4_s0[4] & \$4214 ;
-  assign \$4216  = \sel_l4_s0$1365  == 3'h4;
-  assign \$4217  = sel_l4_s0[4] & \$4216 ;
-  assign \$4218  = \sel_l4_s0$1365  == 3'h4;
-  assign \$4219  = sel_l4_s0[4] & \$4218 ;
-  assign \$4220  = \sel_l4_s0$1365  == 3'h4;
-  assign \$4221  = sel_l4_s0[4] & \$4220 ;
-  assign \$4223  = \sel_l4_s0$1366  == 3'h4;
-  assign \$4224  = sel_l4_s0[5] & \$4223 ;
-  assign \$4225  = \sel_l4_s0$1366  == 3'h4;
-  assign \$4226  = sel_l4_s0[5] & \$4225 ;
-  assign \$4227  = \sel_l4_s0$1366  == 3'h4;
-  assign \$4228  = sel_l4_s0[5] & \$4227 ;
-  assign \$4229  = \sel_l4_s0$1366  == 3'h4;
-  assign \$4230  = sel_l4_s0[5] & \$4229 ;
-  assign \$4232  = \$4222  | \$4231 ;
-  assign \$4233  = \sel_l4_s0$1367  == 3'h4;
-  assign \$4234  = sel_l4_s0[6] & \$4233 ;
-  assign \$4235  = \sel_l4_s0$1367  == 3'h4;
-  assign \$4236  = sel_l4_s0[6] & \$4235 ;
-  assign \$4237  = \sel_l4_s0$1367  == 3'h4;
-  assign \$4238  = sel_l4_s0[6] & \$4237 ;
-  assign \$4239  = \sel_l4_s0$1367  == 3'h4;
-  assign \$4240  = sel_l4_s0[6] & \$4239 ;
-  assign \$4242  = \sel_l4_s0$1368  == 3'h4;
-  assign \$4243  = sel_l4_s0[7] & \$4242 ;
-  assign \$4244  = \sel_l4_s0$1368  == 3'h4;
-  assign \$4245  = sel_l4_s0[7] & \$4244 ;
-  assign \$4246  = \sel_l4_s0$1368  == 3'h4;
-  assign \$4247  = sel_l4_s0[7] & \$4246 ;
-  assign \$4248  = \sel_l4_s0$1368  == 3'h4;
-  assign \$4249  = sel_l4_s0[7] & \$4248 ;
-  assign \$4251  = \$4241  | \$4250 ;
-  assign \$4252  = \$4232  | \$4251 ;
-  assign \$4253  = \sel_l4_s0$1369  == 3'h4;
-  assign \$4254  = sel_l4_s0[8] & \$4253 ;
-  assign \$4255  = \sel_l4_s0$1369  == 3'h4;
-  assign \$4256  = sel_l4_s0[8] & \$4255 ;
-  assign \$4257  = \sel_l4_s0$1369  == 3'h4;
-  assign \$4258  = sel_l4_s0[8] & \$4257 ;
-  assign \$4259  = \sel_l4_s0$1369  == 3'h4;
-  assign \$4260  = sel_l4_s0[8] & \$4259 ;
-  assign \$4262  = \sel_l4_s0$1370  == 3'h4;
-  assign \$4263  = sel_l4_s0[9] & \$4262 ;
-  assign \$4264  = \sel_l4_s0$1370  == 3'h4;
-  assign \$4265  = sel_l4_s0[9] & \$4264 ;
-  assign \$4266  = \sel_l4_s0$1370  == 3'h4;
-  assign \$4267  = sel_l4_s0[9] & \$4266 ;
-  assign \$4268  = \sel_l4_s0$1370  == 3'h4;
-  assign \$4269  = sel_l4_s0[9] & \$4268 ;
-  assign \$4271  = \$4261  | \$4270 ;
-  assign \$4272  = \sel_l4_s0$1371  == 3'h4;
-  assign \$4273  = sel_l4_s0[10] & \$4272 ;
-  assign \$4274  = \sel_l4_s0$1371  == 3'h4;
-  assign \$4275  = sel_l4_s0[10] & \$4274 ;
-  assign \$4276  = \sel_l4_s0$1371  == 3'h4;
-  assign \$4277  = sel_l4_s0[10] & \$4276 ;
-  assign \$4278  = \sel_l4_s0$1371  == 3'h4;
-  assign \$4279  = sel_l4_s0[10] & \$4278 ;
-  assign \$4281  = \sel_l4_s0$1372  == 3'h4;
-  assign \$4282  = sel_l4_s0[11] & \$4281 ;
-  assign \$4283  = \sel_l4_s0$1372  == 3'h4;
-  assign \$4284  = sel_l4_s0[11] & \$4283 ;
-  assign \$4285  = \sel_l4_s0$1372  == 3'h4;
-  assign \$4286  = sel_l4_s0[11] & \$4285 ;
-  assign \$4287  = \sel_l4_s0$1372  == 3'h4;
-  assign \$4288  = sel_l4_s0[11] & \$4287 ;
-  assign \$4290  = \$4280  | \$4289 ;
-  assign \$4291  = \$4271  | \$4290 ;
-  assign \$4292  = \$4252  | \$4291 ;
-  assign \$4293  = \sel_l4_s0$1373  == 3'h4;
-  assign \$4294  = sel_l4_s0[12] & \$4293 ;
-  assign \$4295  = \sel_l4_s0$1373  == 3'h4;
-  assign \$4296  = sel_l4_s0[12] & \$4295 ;
-  assign \$4297  = \sel_l4_s0$1373  == 3'h4;
-  assign \$4298  = sel_l4_s0[12] & \$4297 ;
-  assign \$4299  = \sel_l4_s0$1373  == 3'h4;
-  assign \$4300  = sel_l4_s0[12] & \$4299 ;
-  assign \$4302  = \$4292  | \$4301 ;
-  assign \$4303  = \sel_l4_s0$1366  == 3'h5;
-  assign \$4304  = sel_l4_s0[5] & \$4303 ;
-  assign \$4305  = \sel_l4_s0$1366  == 3'h5;
-  assign \$4306  = sel_l4_s0[5] & \$4305 ;
-  assign \$4307  = \sel_l4_s0$1366  == 3'h5;
-  assign \$4308  = sel_l4_s0[5] & \$4307 ;
-  assign \$4309  = \sel_l4_s0$1366  == 3'h5;
-  assign \$4310  = sel_l4_s0[5] & \$4309 ;
-  assign \$4312  = \sel_l4_s0$1367  == 3'h5;
-  assign \$4313  = sel_l4_s0[6] & \$4312 ;
-  assign \$4314  = \sel_l4_s0$1367  == 3'h5;
-  assign \$4315  = sel_l4_s0[6] & \$4314 ;
-  assign \$4316  = \sel_l4_s0$1367  == 3'h5;
-  assign \$4317  = sel_l4_s0[6] & \$4316 ;
-  assign \$4318  = \sel_l4_s0$1367  == 3'h5;
-  assign \$4319  = sel_l4_s0[6] & \$4318 ;
-  assign \$4321  = \$4311  | \$4320 ;
-  assign \$4322  = \sel_l4_s0$1368  == 3'h5;
-  assign \$4323  = sel_l4_s0[7] & \$4322 ;
-  assign \$4324  = \sel_l4_s0$1368  == 3'h5;
-  assign \$4325  = sel_l4_s0[7] & \$4324 ;
-  assign \$4326  = \sel_l4_s0$1368  == 3'h5;
-  assign \$4327  = sel_l4_s0[7] & \$4326 ;
-  assign \$4328  = \sel_l4_s0$1368  == 3'h5;
-  assign \$4329  = sel_l4_s0[7] & \$4328 ;
-  assign \$4331  = \sel_l4_s0$1369  == 3'h5;
-  assign \$4332  = sel_l4_s0[8] & \$4331 ;
-  assign \$4333  = \sel_l4_s0$1369  == 3'h5;
-  assign \$4334  = sel_l4_s0[8] & \$4333 ;
-  assign \$4335  = \sel_l4_s0$1369  == 3'h5;
-  assign \$4336  = sel_l4_s0[8] & \$4335 ;
-  assign \$4337  = \sel_l4_s0$1369  == 3'h5;
-  assign \$4338  = sel_l4_s0[8] & \$4337 ;
-  assign \$4340  = \$4330  | \$4339 ;
-  assign \$4341  = \$4321  | \$4340 ;
-  assign \$4342  = \sel_l4_s0$1370  == 3'h5;
-  assign \$4343  = sel_l4_s0[9] & \$4342 ;
-  assign \$4344  = \sel_l4_s0$1370  == 3'h5;
-  assign \$4345  = sel_l4_s0[9] & \$4344 ;
-  assign \$4346  = \sel_l4_s0$1370  == 3'h5;
-  assign \$4347  = sel_l4_s0[9] & \$4346 ;
-  assign \$4348  = \sel_l4_s0$1370  == 3'h5;
-  assign \$4349  = sel_l4_s0[9] & \$4348 ;
-  assign \$4351  = \sel_l4_s0$1371  == 3'h5;
-  assign \$4352  = sel_l4_s0[10] & \$4351 ;
-  assign \$4353  = \sel_l4_s0$1371  == 3'h5;
-  assign \$4354  = sel_l4_s0[10] & \$4353 ;
-  assign \$4355  = \sel_l4_s0$1371  == 3'h5;
-  assign \$4356  = sel_l4_s0[10] & \$4355 ;
-  assign \$4357  = \sel_l4_s0$1371  == 3'h5;
-  assign \$4358  = sel_l4_s0[10] & \$4357 ;
-  assign \$4360  = \$4350  | \$4359 ;
-  assign \$4361  = \sel_l4_s0$1372  == 3'h5;
-  assign \$4362  = sel_l4_s0[11] & \$4361 ;
-  assign \$4363  = \sel_l4_s0$1372  == 3'h5;
-  assign \$4364  = sel_l4_s0[11] & \$4363 ;
-  assign \$4365  = \sel_l4_s0$1372  == 3'h5;
-  assign \$4366  = sel_l4_s0[11] & \$4365 ;
-  assign \$4367  = \sel_l4_s0$1372  == 3'h5;
-  assign \$4368  = sel_l4_s0[11] & \$4367 ;
-  assign \$4370  = \sel_l4_s0$1373  == 3'h5;
-  assign \$4371  = sel_l4_s0[12] & \$4370 ;
-  assign \$4372  = \sel_l4_s0$1373  == 3'h5;
-  assign \$4373  = sel_l4_s0[12] & \$4372 ;
-  assign \$4374  = \sel_l4_s0$1373  == 3'h5;
-  assign \$4375  = sel_l4_s0[12] & \$4374 ;
-  assign \$4376  = \sel_l4_s0$1373  == 3'h5;
-  assign \$4377  = sel_l4_s0[12] & \$4376 ;
-  assign \$4379  = \$4369  | \$4378 ;
-  assign \$4380  = \$4360  | \$4379 ;
-  assign \$4381  = \$4341  | \$4380 ;
-  assign \$4382  = \sel_l4_s0$1374  == 3'h5;
-  assign \$4383  = sel_l4_s0[13] & \$4382 ;
-  assign \$4384  = \sel_l4_s0$1374  == 3'h5;
-  assign \$4385  = sel_l4_s0[13] & \$4384 ;
-  assign \$4386  = \sel_l4_s0$1374  == 3'h5;
-  assign \$4387  = sel_l4_s0[13] & \$4386 ;
-  assign \$4388  = \sel_l4_s0$1374  == 3'h5;
-  assign \$4389  = sel_l4_s0[13] & \$4388 ;
-  assign \$4391  = \$4381  | \$4390 ;
-  assign \$4392  = \sel_l4_s0$1367  == 3'h6;
-  assign \$4393  = sel_l4_s0[6] & \$4392 ;
-  assign \$4394  = \sel_l4_s0$1367  == 3'h6;
-  assign \$4395  = sel_l4_s0[6] & \$4394 ;
-  assign \$4396  = \sel_l4_s0$1367  == 3'h6;
-  assign \$4397  = sel_l4_s0[6] & \$4396 ;
-  assign \$4398  = \sel_l4_s0$1367  == 3'h6;
-  assign \$4399  = sel_l4_s0[6] & \$4398 ;
-  assign \$4401  = \sel_l4_s0$1368  == 3'h6;
-  assign \$4402  = sel_l4_s0[7] & \$4401 ;
-  assign \$4403  = \sel_l4_s0$1368  == 3'h6;
-  assign \$4404  = sel_l4_s0[7] & \$4403 ;
-  assign \$4405  = \sel_l4_s0$1368  == 3'h6;
-  assign \$4406  = sel_l4_s0[7] & \$4405 ;
-  assign \$4407  = \sel_l4_s0$1368  == 3'h6;
-  assign \$4408  = sel_l4_s0[7] & \$4407 ;
-  assign \$4410  = \$4400  | \$4409 ;
-  assign \$4411  = \sel_l4_s0$1369  == 3'h6;
-  assign \$4412  = sel_l4_s0[8] & \$4411 ;
-  assign \$4413  = \sel_l4_s0$1369  == 3'h6;
-  assign \$4414  = sel_l4_s0[8] & \$4413 ;
-  assign \$4415  = \sel_l4_s0$1369  == 3'h6;
-  assign \$4416  = sel_l4_s0[8] & \$4415 ;
-  assign \$4417  = \sel_l4_s0$1369  == 3'h6;
-  assign \$4418  = sel_l4_s0[8] & \$4417 ;
-  assign \$4420  = \sel_l4_s0$1370  == 3'h6;
-  assign \$4421  = sel_l4_s0[9] & \$4420 ;
-  assign \$4422  = \sel_l4_s0$1370  == 3'h6;
-  assign \$4423  = sel_l4_s0[9] & \$4422 ;
-  assign \$4424  = \sel_l4_s0$1370  == 3'h6;
-  assign \$4425  = sel_l4_s0[9] & \$4424 ;
-  assign \$4426  = \sel_l4_s0$1370  == 3'h6;
-  assign \$4427  = sel_l4_s0[9] & \$4426 ;
-  assign \$4429  = \$4419  | \$4428 ;
-  assign \$4430  = \$4410  | \$4429 ;
-  assign \$4431  = \sel_l4_s0$1371  == 3'h6;
-  assign \$4432  = sel_l4_s0[10] & \$4431 ;
-  assign \$4433  = \sel_l4_s0$1371  == 3'h6;
-  assign \$4434  = sel_l4_s0[10] & \$4433 ;
-  assign \$4435  = \sel_l4_s0$1371  == 3'h6;
-  assign \$4436  = sel_l4_s0[10] & \$4435 ;
-  assign \$4437  = \sel_l4_s0$1371  == 3'h6;
-  assign \$4438  = sel_l4_s0[10] & \$4437 ;
-  assign \$4440  = \sel_l4_s0$1372  == 3'h6;
-  assign \$4441  = sel_l4_s0[11] & \$4440 ;
-  assign \$4442  = \sel_l4_s0$1372  == 3'h6;
-  assign \$4443  = sel_l4_s0[11] & \$4442 ;
-  assign \$4444  = \sel_l4_s0$1372  == 3'h6;
-  assign \$4445  = sel_l4_s0[11] & \$4444 ;
-  assign \$4446  = \sel_l4_s0$1372  == 3'h6;
-  assign \$4447  = sel_l4_s0[11] & \$4446 ;
-  assign \$4449  = \$4439  | \$4448 ;
-  assign \$4450  = \sel_l4_s0$1373  == 3'h6;
-  assign \$4451  = sel_l4_s0[12] & \$4450 ;
-  assign \$4452  = \sel_l4_s0$1373  == 3'h6;
-  assign \$4453  = sel_l4_s0[12] & \$4452 ;
-  assign \$4454  = \sel_l4_s0$1373  == 3'h6;
-  assign \$4455  = sel_l4_s0[12] & \$4454 ;
-  assign \$4456  = \sel_l4_s0$1373  == 3'h6;
-  assign \$4457  = sel_l4_s0[12] & \$4456 ;
-  assign \$4459  = \sel_l4_s0$1374  == 3'h6;
-  assign \$4460  = sel_l4_s0[13] & \$4459 ;
-  assign \$4461  = \sel_l4_s0$1374  == 3'h6;
-  assign \$4462  = sel_l4_s0[13] & \$4461 ;
-  assign \$4463  = \sel_l4_s0$1374  == 3'h6;
-  assign \$4464  = sel_l4_s0[13] & \$4463 ;
-  assign \$4465  = \sel_l4_s0$1374  == 3'h6;
-  assign \$4466  = sel_l4_s0[13] & \$4465 ;
-  assign \$4468  = \$4458  | \$4467 ;
-  assign \$4469  = \$4449  | \$4468 ;
-  assign \$4470  = \$4430  | \$4469 ;
-  assign \$4471  = \sel_l4_s0$1375  == 3'h6;
-  assign \$4472  = sel_l4_s0[14] & \$4471 ;
-  assign \$4473  = \sel_l4_s0$1375  == 3'h6;
-  assign \$4474  = sel_l4_s0[14] & \$4473 ;
-  assign \$4475  = \sel_l4_s0$1375  == 3'h6;
-  assign \$4476  = sel_l4_s0[14] & \$4475 ;
-  assign \$4477  = \sel_l4_s0$1375  == 3'h6;
-  assign \$4478  = sel_l4_s0[14] & \$4477 ;
-  assign \$4480  = \$4470  | \$4479 ;
-  assign \$4481  = \sel_l4_s0$1368  == 3'h7;
-  assign \$4482  = sel_l4_s0[7] & \$4481 ;
-  assign \$4483  = \sel_l4_s0$1368  == 3'h7;
-  assign \$4484  = sel_l4_s0[7] & \$4483 ;
-  assign \$4485  = \sel_l4_s0$1368  == 3'h7;
-  assign \$4486  = sel_l4_s0[7] & \$4485 ;
-  assign \$4487  = \sel_l4_s0$1368  == 3'h7;
-  assign \$4488  = sel_l4_s0[7] & \$4487 ;
-  assign \$4490  = \sel_l4_s0$1369  == 3'h7;
-  assign \$4491  = sel_l4_s0[8] & \$4490 ;
-  assign \$4492  = \sel_l4_s0$1369  == 3'h7;
-  assign \$4493  = sel_l4_s0[8] & \$4492 ;
-  assign \$4494  = \sel_l4_s0$1369  == 3'h7;
-  assign \$4495  = sel_l4_s0[8] & \$4494 ;
-  assign \$4496  = \sel_l4_s0$1369  == 3'h7;
-  assign \$4497  = sel_l4_s0[8] & \$4496 ;
-  assign \$4499  = \$4489  | \$4498 ;
-  assign \$4500  = \sel_l4_s0$1370  == 3'h7;
-  assign \$4501  = sel_l4_s0[9] & \$4500 ;
-  assign \$4502  = \sel_l4_s0$1370  == 3'h7;
-  assign \$4503  = sel_l4_s0[9] & \$4502 ;
-  assign \$4504  = \sel_l4_s0$1370  == 3'h7;
-  assign \$4505  = sel_l4_s0[9] & \$4504 ;
-  assign \$4506  = \sel_l4_s0$1370  == 3'h7;
-  assign \$4507  = sel_l4_s0[9] & \$4506 ;
-  assign \$4509  = \sel_l4_s0$1371  == 3'h7;
-  assign \$4510  = sel_l4_s0[10] & \$4509 ;
-  assign \$4511  = \sel_l4_s0$1371  == 3'h7;
-  assign \$4512  = sel_l4_s0[10] & \$4511 ;
-  assign \$4513  = \sel_l4_s0$1371  == 3'h7;
-  assign \$4514  = sel_l4_s0[10] & \$4513 ;
-  assign \$4515  = \sel_l4_s0$1371  == 3'h7;
-  assign \$4516  = sel_l4_s0[10] & \$4515 ;
-  assign \$4518  = \$4508  | \$4517 ;
-  assign \$4519  = \$4499  | \$4518 ;
-  assign \$4520  = \sel_l4_s0$1372  == 3'h7;
-  assign \$4521  = sel_l4_s0[11] & \$4520 ;
-  assign \$4522  = \sel_l4_s0$1372  == 3'h7;
-  assign \$4523  = sel_l4_s0[11] & \$4522 ;
-  assign \$4524  = \sel_l4_s0$1372  == 3'h7;
-  assign \$4525  = sel_l4_s0[11] & \$4524 ;
-  assign \$4526  = \sel_l4_s0$1372  == 3'h7;
-  assign \$4527  = sel_l4_s0[11] & \$4526 ;
-  assign \$4529  = \sel_l4_s0$1373  == 3'h7;
-  assign \$4530  = sel_l4_s0[12] & \$4529 ;
-  assign \$4531  = \sel_l4_s0$1373  == 3'h7;
-  assign \$4532  = sel_l4_s0[12] & \$4531 ;
-  assign \$4533  = \sel_l4_s0$1373  == 3'h7;
-  assign \$4534  = sel_l4_s0[12] & \$4533 ;
-  assign \$4535  = \sel_l4_s0$1373  == 3'h7;
-  assign \$4536  = sel_l4_s0[12] & \$4535 ;
-  assign \$4538  = \$4528  | \$4537 ;
-  assign \$4539  = \sel_l4_s0$1374  == 3'h7;
-  assign \$4540  = sel_l4_s0[13] & \$4539 ;
-  assign \$4541  = \sel_l4_s0$1374  == 3'h7;
-  assign \$4542  = sel_l4_s0[13] & \$4541 ;
-  assign \$4543  = \sel_l4_s0$1374  == 3'h7;
-  assign \$4544  = sel_l4_s0[13] & \$4543 ;
-  assign \$4545  = \sel_l4_s0$1374  == 3'h7;
-  assign \$4546  = sel_l4_s0[13] & \$4545 ;
-  assign \$4548  = \sel_l4_s0$1375  == 3'h7;
-  assign \$4549  = sel_l4_s0[14] & \$4548 ;
-  assign \$4550  = \sel_l4_s0$1375  == 3'h7;
-  assign \$4551  = sel_l4_s0[14] & \$4550 ;
-  assign \$4552  = \sel_l4_s0$1375  == 3'h7;
-  assign \$4553  = sel_l4_s0[14] & \$4552 ;
-  assign \$4554  = \sel_l4_s0$1375  == 3'h7;
-  assign \$4555  = sel_l4_s0[14] & \$4554 ;
-  assign \$4557  = \$4547  | \$4556 ;
-  assign \$4558  = \$4538  | \$4557 ;
-  assign \$4559  = \$4519  | \$4558 ;
-  assign \$4560  = \sel_l4_s0$1376  == 3'h7;
-  assign \$4561  = sel_l4_s0[15] & \$4560 ;
-  assign \$4562  = \sel_l4_s0$1376  == 3'h7;
-  assign \$4563  = sel_l4_s0[15] & \$4562 ;
-  assign \$4564  = \sel_l4_s0$1376  == 3'h7;
-  assign \$4565  = sel_l4_s0[15] & \$4564 ;
-  assign \$4566  = \sel_l4_s0$1376  == 3'h7;
-  assign \$4567  = sel_l4_s0[15] & \$4566 ;
-  assign \$4569  = \$4559  | \$4568 ;
-  assign \$4570  = mac_add2_valid_s0 & \mac_add2_s0$1422 ;
-  assign \$4571  = i__ready & mac_add2_valid_s0;
-  assign \$4572  = i__ready & mac_add2_valid_s0;
-  assign \$4573  = i__ready & mac_add2_valid_s0;
-  assign \$4574  = i__ready & mac_add2_valid_s0;
-  always @(posedge clk)
-    sel_l1_s0 <= \$4575 ;
-  always @(posedge clk)
-    \sel_l1_s0$59  <= \$4576 ;
-  always @(posedge clk)
-    \sel_l1_s0$60  <= \$4577 ;
-  always @(posedge clk)
-    \sel_l1_s0$61  <= \$4578 ;
-  always @(posedge clk)
-    \sel_l1_s0$62  <= \$4579 ;
-  always @(posedge clk)
-    \sel_l1_s0$63  <= \$4580 ;
-  always @(posedge clk)
-    \sel_l1_s0$64  <= \$4581 ;
-  always @(posedge clk)
-    \sel_l1_s0$65  <= \$4582 ;
-  always @(posedge clk)
-    \sel_l1_s0$66  <= \$4583 ;
-  always @(posedge clk)
-    \sel_l1_s0$67  <= \$4584 ;
-  always @(posedge clk)
-    \sel_l1_s0$68  <= \$4585 ;
-  always @(posedge clk)
-    \sel_l1_s0$69  <= \$4586 ;
-  always @(posedge clk)
-    \sel_l1_s0$70  <= \$4587 ;
-  always @(posedge clk)
-    \sel_l1_s0$71  <= \$4588 ;
-  always @(posedge clk)
-    \sel_l1_s0$72  <= \$4589 ;
-  always @(posedge clk)
-    \sel_l1_s0$73  <= \$4590 ;
-  always @(posedge clk)
-    \sel_l1_s0$1306  <= \$4591 ;
-  always @(posedge clk)
-    \sel_l1_s0$1307  <= \$4592 ;
-  always @(posedge clk)
-    \sel_l1_s0$1308  <= \$4593 ;
-  always @(posedge clk)
-    \sel_l1_s0$1309  <= \$4594 ;
-  always @(posedge clk)
-    \sel_l1_s0$1310  <= \$4595 ;
-  always @(posedge clk)
-    \sel_l1_s0$1311  <= \$4596 ;
-  always @(posedge clk)
-    \sel_l1_s0$1312  <= \$4597 ;
-  always @(posedge clk)
-    \sel_l1_s0$1313  <= \$4598 ;
-  always @(posedge clk)
-    \sel_l1_s0$1314  <= \$4599 ;
-  always @(posedge clk)
-    \sel_l1_s0$1315  <= \$4600 ;
-  always @(posedge clk)
-    \sel_l1_s0$1316  <= \$4601 ;
-  always @(posedge clk)
-    \sel_l1_s0$1317  <= \$4602 ;
-  always @(posedge clk)
-    \sel_l1_s0$1318  <= \$4603 ;
-  always @(posedge clk)
-    \sel_l1_s0$1319  <= \$4604 ;
-  always @(posedge clk)
-    \sel_l1_s0$1320  <= \$4605 ;
-  always @(posedge clk)
-    \sel_l1_s0$1321  <= \$4606 ;
-  always @(posedge clk)
-    \sel_l1_s0$1322  <= \$4607 ;
-  always @(posedge clk)
-    \sel_l1_s0$1323  <= \$4608 ;
-  always @(posedge clk)
-    sel_l2_s0 <= \$4609 ;
-  always @(posedge clk)
-    \sel_l2_s0$1324  <= \$4610 ;
-  always @(posedge clk)
-    \sel_l2_s0$1325  <= \$4611 ;
-  always @(posedge clk)
-    \sel_l2_s0$1326  <= \$4612 ;
-  always @(posedge clk)
-    \sel_l2_s0$1327  <= \$4613 ;
-  always @(posedge clk)
-    \sel_l2_s0$1328  <= \$4614 ;
-  always @(posedge clk)
-    \sel_l2_s0$1329  <= \$4615 ;
-  always @(posedge clk)
-    \sel_l2_s0$1330  <= \$4616 ;
-  always @(posedge clk)
-    \sel_l2_s0$1331  <= \$4617 ;
-  always @(posedge clk)
-    \sel_l2_s0$1332  <= \$4618 ;
-  always @(posedge clk)
-    \sel_l2_s0$1333  <= \$4619 ;
-  always @(posedge clk)
-    \sel_l2_s0$1334  <= \$4620 ;
-  always @(posedge clk)
-    \sel_l2_s0$1335  <= \$4621 ;
-  always @(posedge clk)
-    \sel_l2_s0$1336  <= \$4622 ;
-  always @(posedge clk)
-    \sel_l2_s0$1337  <= \$4623 ;
-  always @(posedge clk)
-    \sel_l2_s0$1338  <= \$4624 ;
-  always @(posedge clk)
-    \sel_l2_s0$1339  <= \$4625 ;
-  always @(posedge clk)
-    \sel_l2_s0$1340  <= \$4626 ;
-  always @(posedge clk)
-    \sel_l2_s0$1341  <= \$4627 ;
-  always @(posedge clk)
-    sel_l3_s0 <= \$4628 ;
-  always @(posedge clk)
-    \sel_l3_s0$1342  <= \$4629 ;
-  always @(posedge clk)
-    \sel_l3_s0$1343  <= \$4630 ;
-  always @(posedge clk)
-    \sel_l3_s0$1344  <= \$4631 ;
-  always @(posedge clk)
-    \sel_l3_s0$1345  <= \$4632 ;
-  always @(posedge clk)
-    \sel_l3_s0$1346  <= \$4633 ;
-  always @(posedge clk)
-    \sel_l3_s0$1347  <= \$4634 ;
-  always @(posedge clk)
-    \sel_l3_s0$1348  <= \$4635 ;
-  always @(posedge clk)
-    \sel_l3_s0$1349  <= \$4636 ;
-  always @(posedge clk)
-    \sel_l3_s0$1350  <= \$4637 ;
-  always @(posedge clk)
-    \sel_l3_s0$1351  <= \$4638 ;
-  always @(posedge clk)
-    \sel_l3_s0$1352  <= \$4639 ;
-  always @(posedge clk)
-    \sel_l3_s0$1353  <= \$4640 ;
-  always @(posedge clk)
-    \sel_l3_s0$1354  <= \$4641 ;
-  always @(posedge clk)
-    \sel_l3_s0$1355  <= \$4642 ;
-  always @(posedge clk)
-    \sel_l3_s0$1356  <= \$4643 ;
-  always @(posedge clk)
-    \sel_l3_s0$1357  <= \$4644 ;
-  always @(posedge clk)
-    \sel_l3_s0$1358  <= \$4645 ;
-  always @(posedge clk)
-    \sel_l3_s0$1359  <= \$4646 ;
-  always @(posedge clk)
-    sel_l4_s0 <= \$4647 ;
-  always @(posedge clk)
-    \sel_l4_s0$1361  <= \$4648 ;
-  always @(posedge clk)
-    \sel_l4_s0$1362  <= \$4649 ;
-  always @(posedge clk)
-    \sel_l4_s0$1363  <= \$4650 ;
-  always @(posedge clk)
-    \sel_l4_s0$1364  <= \$4651 ;
-  always @(posedge clk)
-    \sel_l4_s0$1365  <= \$4652 ;
-  always @(posedge clk)
-    \sel_l4_s0$1366  <= \$4653 ;
-  always @(posedge clk)
-    \sel_l4_s0$1367  <= \$4654 ;
-  always @(posedge clk)
-    \sel_l4_s0$1368  <= \$4655 ;
-  always @(posedge clk)
-    \sel_l4_s0$1369  <= \$4656 ;
-  always @(posedge clk)
-    \sel_l4_s0$1370  <= \$4657 ;
-  always @(posedge clk)
-    \sel_l4_s0$1371  <= \$4658 ;
-  always @(posedge clk)
-    \sel_l4_s0$1372  <= \$4659 ;
-  always @(posedge clk)
-    \sel_l4_s0$1373  <= \$4660 ;
-  always @(posedge clk)
-    \sel_l4_s0$1374  <= \$4661 ;
-  always @(posedge clk)
-    \sel_l4_s0$1375  <= \$4662 ;
-  always @(posedge clk)
-    \sel_l4_s0$1376  <= \$4663 ;
-  always @(posedge clk)
-    \sel_l4_s0$1377  <= \$4664 ;
-  always @(posedge clk)
-    \sel_l4_s0$1378  <= \$4665 ;
-  always @(posedge clk)
-    \sel_l4_s0$1379  <= \$4666 ;
-  always @(posedge clk)
-    \sel_l4_s0$1380  <= \$4667 ;
-  always @(posedge clk)
-    \sel_l4_s0$1381  <= \$4668 ;
-  always @(posedge clk)
-    \sel_l4_s0$1382  <= \$4669 ;
-  always @(posedge clk)
-    \sel_l4_s0$1383  <= \$4670 ;
-  always @(posedge clk)
-    \sel_l4_s0$1384  <= \$4671 ;
-  always @(posedge clk)
-    \sel_l4_s0$1385  <= \$4672 ;
-  always @(posedge clk)
-    \sel_l4_s0$1386  <= \$4673 ;
-  always @(posedge clk)
-    \sel_l4_s0$1387  <= \$4674 ;
-  always @(posedge clk)
-    \sel_l4_s0$1388  <= \$4675 ;
-  always @(posedge clk)
-    \sel_l4_s0$1389  <= \$4676 ;
-  always @(posedge clk)
-    \sel_l4_s0$1390  <= \$4677 ;
-  always @(posedge clk)
-    \sel_l4_s0$1391  <= \$4678 ;
-  always @(posedge clk)
-    \sel_l4_s0$1392  <= \$4679 ;
-  always @(posedge clk)
-    \sel_l4_s0$1393  <= \$4680 ;
-  always @(posedge clk)
-    \sel_l4_s0$1394  <= \$4681 ;
-  always @(posedge clk)
-    \sel_l5_s0$1395  <= \$4682 ;
-  always @(posedge clk)
-    \sel_l5_s0$1396  <= \$4683 ;
-  always @(posedge clk)
-    \sel_l5_s0$1397  <= \$4684 ;
-  always @(posedge clk)
-    \sel_l5_s0$1398  <= \$4685 ;
-  always @(posedge clk)
-    \sel_l5_s0$1399  <= \$4686 ;
-  always @(posedge clk)
-    \sel_l5_s0$1400  <= \$4687 ;
-  always @(posedge clk)
-    \sel_l5_s0$1401  <= \$4688 ;
-  always @(posedge clk)
-    \sel_l5_s0$1402  <= \$4689 ;
-  always @(posedge clk)
-    \sel_l5_s0$1403  <= \$4690 ;
-  always @(posedge clk)
-    \sel_l5_s0$767  <= \$4691 ;
-  always @(posedge clk)
-    \sel_l5_s0$770  <= \$4692 ;
-  always @(posedge clk)
-    \sel_l5_s0$773  <= \$4693 ;
-  always @(posedge clk)
-    \sel_l5_s0$776  <= \$4694 ;
-  always @(posedge clk)
-    \sel_l5_s0$779  <= \$4695 ;
-  always @(posedge clk)
-    \sel_l5_s0$782  <= \$4696 ;
-  always @(posedge clk)
-    \sel_l5_s0$785  <= \$4697 ;
-  always @(posedge clk)
-    \sel_l5_s0$788  <= \$4698 ;
-  always @(posedge clk)
-    sel_l5_s0 <= \$4699 ;
-  always @(posedge clk)
-    \sel_l5_s0$1404  <= \$4700 ;
-  always @(posedge clk)
-    sel_valid_s0 <= \$4701 ;
-  always @(posedge clk)
-    sel_valid_s1 <= \$4702 ;
-  always @(posedge clk)
-    sel_valid_s2 <= \$4703 ;
-  always @(posedge clk)
-    sel_valid_s3 <= \$4704 ;
-  always @(posedge clk)
-    sel_valid_s4 <= \$4705 ;
-  always @(posedge clk)
-    mac_pre_s0 <= \$4706 ;
-  always @(posedge clk)
-    \mac_pre_s0$1153  <= \$4707 ;
-  always @(posedge clk)
-    \mac_pre_s0$1156  <= \$4708 ;
-  always @(posedge clk)
-    \mac_pre_s0$1159  <= \$4709 ;
-  always @(posedge clk)
-    \mac_pre_s0$1162  <= \$4710 ;
-  always @(posedge clk)
-    \mac_pre_s0$1165  <= \$4711 ;
-  always @(posedge clk)
-    \mac_pre_s0$1168  <= \$4712 ;
-  always @(posedge clk)
-    \mac_pre_s0$1171  <= \$4713 ;
-  always @(posedge clk)
-    \mac_pre_s0$1151  <= \$4714 ;
-  always @(posedge clk)
-    \mac_pre_s0$1154  <= \$4715 ;
-  always @(posedge clk)
-    \mac_pre_s0$1157  <= \$4716 ;
-  always @(posedge clk)
-    \mac_pre_s0$1160  <= \$4717 ;
-  always @(posedge clk)
-    \mac_pre_s0$1163  <= \$4718 ;
-  always @(posedge clk)
-    \mac_pre_s0$1166  <= \$4719 ;
-  always @(posedge clk)
-    \mac_pre_s0$1169  <= \$4720 ;
-  always @(posedge clk)
-    \mac_pre_s0$1172  <= \$4721 ;
-  always @(posedge clk)
-    \mac_pre_s0$1174  <= \$4722 ;
-  always @(posedge clk)
-    \mac_pre_s0$1176  <= \$4723 ;
-  always @(posedge clk)
-    \mac_pre_s0$1178  <= \$4724 ;
-  always @(posedge clk)
-    \mac_pre_s0$1180  <= \$4725 ;
-  always @(posedge clk)
-    \mac_pre_s0$1182  <= \$4726 ;
-  always @(posedge clk)
-    \mac_pre_s0$1184  <= \$4727 ;
-  always @(posedge clk)
-    \mac_pre_s0$1186  <= \$4728 ;
-  always @(posedge clk)
-    \mac_pre_s0$1188  <= \$4729 ;
-  always @(posedge clk)
-    \mac_pre_s0$1190  <= \$4730 ;
-  always @(posedge clk)
-    \mac_pre_s0$1192  <= \$4731 ;
-  always @(posedge clk)
-    \mac_pre_s0$1194  <= \$4732 ;
-  always @(posedge clk)
-    \mac_pre_s0$1196  <= \$4733 ;
-  always @(posedge clk)
-    \mac_pre_s0$1198  <= \$4734 ;
-  always @(posedge clk)
-    \mac_pre_s0$1200  <= \$4735 ;
-  always @(posedge clk)
-    \mac_pre_s0$1202  <= \$4736 ;
-  always @(posedge clk)
-    \mac_pre_s0$1204  <= \$4737 ;
-  always @(posedge clk)
-    \mac_pre_s0$1206  <= \$4738 ;
-  always @(posedge clk)
-    \mac_pre_s0$1208  <= \$4739 ;
-  always @(posedge clk)
-    \mac_pre_s0$1210  <= \$4740 ;
-  always @(posedge clk)
-    \mac_pre_s0$1212  <= \$4741 ;
-  always @(posedge clk)
-    \mac_pre_s0$1214  <= \$4742 ;
-  always @(posedge clk)
-    \mac_pre_s0$1216  <= \$4743 ;
-  always @(posedge clk)
-    \mac_pre_s0$1218  <= \$4744 ;
-  always @(posedge clk)
-    \mac_pre_s0$1220  <= \$4745 ;
-  always @(posedge clk)
-    \mac_pre_s0$1410  <= \$4746 ;
-  always @(posedge clk)
-    \mac_pre_s0$1411  <= \$4747 ;
-  always @(posedge clk)
-    \mac_pre_s0$1412  <= \$4748 ;
-  always @(posedge clk)
-    \mac_pre_s0$1413  <= \$4749 ;
-  always @(posedge clk)
-    \mac_pre_s0$1414  <= \$4750 ;
-  always @(posedge clk)
-    mac_pre_valid_s0 <= \$4751 ;
-  always @(posedge clk)
-    mac_mul_s0 <= \$4752 ;
-  always @(posedge clk)
-    \mac_mul_s0$1223  <= \$4753 ;
-  always @(posedge clk)
-    \mac_mul_s0$1225  <= \$4754 ;
-  always @(posedge clk)
-    \mac_mul_s0$1226  <= \$4755 ;
-  always @(posedge clk)
-    \mac_mul_s0$1228  <= \$4756 ;
-  always @(posedge clk)
-    \mac_mul_s0$1229  <= \$4757 ;
-  always @(posedge clk)
-    \mac_mul_s0$1231  <= \$4758 ;
-  always @(posedge clk)
-    \mac_mul_s0$1232  <= \$4759 ;
-  always @(posedge clk)
-    \mac_mul_s0$1234  <= \$4760 ;
-  always @(posedge clk)
-    \mac_mul_s0$1235  <= \$4761 ;
-  always @(posedge clk)
-    \mac_mul_s0$1237  <= \$4762 ;
-  always @(posedge clk)
-    \mac_mul_s0$1238  <= \$4763 ;
-  always @(posedge clk)
-    \mac_mul_s0$1240  <= \$4764 ;
-  always @(posedge clk)
-    \mac_mul_s0$1241  <= \$4765 ;
-  always @(posedge clk)
-    \mac_mul_s0$1243  <= \$4766 ;
-  always @(posedge clk)
-    \mac_mul_s0$1244  <= \$4767 ;
-  always @(posedge clk)
-    \mac_mul_s0$1246  <= \$4768 ;
-  always @(posedge clk)
-    \mac_mul_s0$1247  <= \$4769 ;
-  always @(posedge clk)
-    \mac_mul_s0$1249  <= \$4770 ;
-  always @(posedge clk)
-    \mac_mul_s0$1250  <= \$4771 ;
-  always @(posedge clk)
-    \mac_mul_s0$1252  <= \$4772 ;
-  always @(posedge clk)
-    \mac_mul_s0$1253  <= \$4773 ;
-  always @(posedge clk)
-    \mac_mul_s0$1255  <= \$4774 ;
-  always @(posedge clk)
-    \mac_mul_s0$1256  <= \$4775 ;
-  always @(posedge clk)
-    \mac_mul_s0$1258  <= \$4776 ;
-  always @(posedge clk)
-    \mac_mul_s0$1259  <= \$4777 ;
-  always @(posedge clk)
-    \mac_mul_s0$1261  <= \$4778 ;
-  always @(posedge clk)
-    \mac_mul_s0$1262  <= \$4779 ;
-  always @(posedge clk)
-    \mac_mul_s0$1264  <= \$4780 ;
-  always @(posedge clk)
-    \mac_mul_s0$1265  <= \$4781 ;
-  always @(posedge clk)
-    \mac_mul_s0$1267  <= \$4782 ;
-  always @(posedge clk)
-    \mac_mul_s0$1268  <= \$4783 ;
-  always @(posedge clk)
-    \mac_mul_s0$1416  <= \$4784 ;
-  always @(posedge clk)
-    \mac_mul_s0$1417  <= \$4785 ;
-  always @(posedge clk)
-    \mac_mul_s0$1418  <= \$4786 ;
-  always @(posedge clk)
-    \mac_mul_s0$1419  <= \$4787 ;
-  always @(posedge clk)
-    \mac_mul_s0$1420  <= \$4788 ;
-  always @(posedge clk)
-    mac_mul_valid_s0 <= \$4789 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$4790 ;
-  always @(posedge clk)
-    \mac_add2_s0$1285  <= \$4791 ;
-  always @(posedge clk)
-    \mac_add2_s0$1288  <= \$4792 ;
-  always @(posedge clk)
-    \mac_add2_s0$1291  <= \$4793 ;
-  always @(posedge clk)
-    \mac_add2_s0$1283  <= \$4794 ;
-  always @(posedge clk)
-    \mac_add2_s0$1286  <= \$4795 ;
-  always @(posedge clk)
-    \mac_add2_s0$1289  <= \$4796 ;
-  always @(posedge clk)
-    \mac_add2_s0$1292  <= \$4797 ;
-  always @(posedge clk)
-    \mac_add2_s0$1422  <= \$4798 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$4799 ;
-  always @(posedge clk)
-    o__valid <= \$4800 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$4801 ;
-  always @(posedge clk)
-    mac_acc0 <= \$4802 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$4803 ;
-  always @(posedge clk)
-    mac_acc1 <= \$4804 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$4805 ;
-  always @(posedge clk)
-    mac_acc2 <= \$4806 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$4807 ;
-  always @(posedge clk)
-    mac_acc3 <= \$4808 ;
+  reg [3:0] wr__addr = 4'h0;
+  wire [127:0] wr__data;
+  wire wr__en;
+  reg [127:0] sel_dl1_r0 [15:0];
+  initial begin
+    sel_dl1_r0[0] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[1] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[2] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[3] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[4] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[5] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[6] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[7] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[8] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[9] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[10] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[11] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[12] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[13] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[14] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (i__ready)
+      sel_dl1_r0[wr__addr] <= { \$49 [7:0], \$46 [7:0], \$43 [7:0], \$40 [7:0], \$37 [7:0], \$34 [7:0], \$31 [7:0], \$28 [7:0], \$25 [7:0], \$22 [7:0], \$19 [7:0], \$16 [7:0], \$13 [7:0], \$10 [7:0], \$7 [7:0], \$4 [7:0] };
+  end
+  assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign shift_diff0 = $signed(i__payload[7:0]) - $signed(3'h5);
@@ -7580,1985 +5070,2276 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign \$215  = \sel_l1_s0$71  >= \sel_l1_s0$72 ;
   assign \$216  = \sel_l1_s0$71  >= \sel_l1_s0$73 ;
   assign \$217  = \sel_l1_s0$72  >= \sel_l1_s0$73 ;
-  assign \$218  = ~ sel_l2_s0[0];
-  assign \$219  = ~ sel_l2_s0[1];
+  assign \$218  = ~ \$98 ;
+  assign \$219  = ~ \$99 ;
   assign \$220  = \$218  ^ \$219 ;
-  assign \$221  = ~ sel_l2_s0[2];
-  assign sel_pop0_0_12_s = \$220  ^ \$221 ;
-  assign \$222  = ~ sel_l2_s0[0];
-  assign \$223  = ~ sel_l2_s0[1];
+  assign \$221  = ~ \$100 ;
+  assign sel_cs0_0_0_0s = \$220  ^ \$221 ;
+  assign \$222  = ~ \$98 ;
+  assign \$223  = ~ \$99 ;
   assign \$224  = \$222  & \$223 ;
-  assign \$225  = ~ sel_l2_s0[0];
-  assign \$226  = ~ sel_l2_s0[2];
+  assign \$225  = ~ \$98 ;
+  assign \$226  = ~ \$100 ;
   assign \$227  = \$225  & \$226 ;
   assign \$228  = \$224  | \$227 ;
-  assign \$229  = ~ sel_l2_s0[1];
-  assign \$230  = ~ sel_l2_s0[2];
+  assign \$229  = ~ \$99 ;
+  assign \$230  = ~ \$100 ;
   assign \$231  = \$229  & \$230 ;
-  assign sel_pop0_0_12_c = \$228  | \$231 ;
-  assign \$232  = ~ sel_l2_s0[3];
-  assign \$233  = ~ sel_l2_s0[4];
+  assign sel_cs0_0_0_0c = \$228  | \$231 ;
+  assign \$232  = ~ \$101 ;
+  assign \$233  = ~ \$102 ;
   assign \$234  = \$232  ^ \$233 ;
-  assign \$235  = ~ sel_l2_s0[5];
-  assign sel_pop0_0_10_s = \$234  ^ \$235 ;
-  assign \$236  = ~ sel_l2_s0[3];
-  assign \$237  = ~ sel_l2_s0[4];
+  assign \$235  = ~ \$103 ;
+  assign sel_cs0_0_0_1s = \$234  ^ \$235 ;
+  assign \$236  = ~ \$101 ;
+  assign \$237  = ~ \$102 ;
   assign \$238  = \$236  & \$237 ;
-  assign \$239  = ~ sel_l2_s0[3];
-  assign \$240  = ~ sel_l2_s0[5];
+  assign \$239  = ~ \$101 ;
+  assign \$240  = ~ \$103 ;
   assign \$241  = \$239  & \$240 ;
   assign \$242  = \$238  | \$241 ;
-  assign \$243  = ~ sel_l2_s0[4];
-  assign \$244  = ~ sel_l2_s0[5];
+  assign \$243  = ~ \$102 ;
+  assign \$244  = ~ \$103 ;
   assign \$245  = \$243  & \$244 ;
-  assign sel_pop0_0_10_c = \$242  | \$245 ;
-  assign \$246  = ~ sel_l2_s0[6];
-  assign \$247  = ~ sel_l2_s0[7];
+  assign sel_cs0_0_0_1c = \$242  | \$245 ;
+  assign \$246  = ~ \$104 ;
+  assign \$247  = ~ \$105 ;
   assign \$248  = \$246  ^ \$247 ;
-  assign \$249  = ~ sel_l2_s0[8];
-  assign sel_pop0_0_8_s = \$248  ^ \$249 ;
-  assign \$250  = ~ sel_l2_s0[6];
-  assign \$251  = ~ sel_l2_s0[7];
+  assign \$249  = ~ \$106 ;
+  assign sel_cs0_0_0_2s = \$248  ^ \$249 ;
+  assign \$250  = ~ \$104 ;
+  assign \$251  = ~ \$105 ;
   assign \$252  = \$250  & \$251 ;
-  assign \$253  = ~ sel_l2_s0[6];
-  assign \$254  = ~ sel_l2_s0[8];
+  assign \$253  = ~ \$104 ;
+  assign \$254  = ~ \$106 ;
   assign \$255  = \$253  & \$254 ;
   assign \$256  = \$252  | \$255 ;
-  assign \$257  = ~ sel_l2_s0[7];
-  assign \$258  = ~ sel_l2_s0[8];
+  assign \$257  = ~ \$105 ;
+  assign \$258  = ~ \$106 ;
   assign \$259  = \$257  & \$258 ;
-  assign sel_pop0_0_8_c = \$256  | \$259 ;
-  assign \$260  = ~ sel_l2_s0[9];
-  assign \$261  = ~ sel_l2_s0[10];
+  assign sel_cs0_0_0_2c = \$256  | \$259 ;
+  assign \$260  = ~ \$107 ;
+  assign \$261  = ~ \$108 ;
   assign \$262  = \$260  ^ \$261 ;
-  assign \$263  = ~ sel_l2_s0[11];
-  assign sel_pop0_0_6_s = \$262  ^ \$263 ;
-  assign \$264  = ~ sel_l2_s0[9];
-  assign \$265  = ~ sel_l2_s0[10];
+  assign \$263  = ~ \$109 ;
+  assign sel_cs0_0_0_3s = \$262  ^ \$263 ;
+  assign \$264  = ~ \$107 ;
+  assign \$265  = ~ \$108 ;
   assign \$266  = \$264  & \$265 ;
-  assign \$267  = ~ sel_l2_s0[9];
-  assign \$268  = ~ sel_l2_s0[11];
+  assign \$267  = ~ \$107 ;
+  assign \$268  = ~ \$109 ;
   assign \$269  = \$267  & \$268 ;
   assign \$270  = \$266  | \$269 ;
-  assign \$271  = ~ sel_l2_s0[10];
-  assign \$272  = ~ sel_l2_s0[11];
+  assign \$271  = ~ \$108 ;
+  assign \$272  = ~ \$109 ;
   assign \$273  = \$271  & \$272 ;
-  assign sel_pop0_0_6_c = \$270  | \$273 ;
-  assign \$274  = ~ sel_l2_s0[12];
-  assign \$275  = ~ sel_l2_s0[13];
+  assign sel_cs0_0_0_3c = \$270  | \$273 ;
+  assign \$274  = ~ \$110 ;
+  assign \$275  = ~ \$111 ;
   assign \$276  = \$274  ^ \$275 ;
-  assign \$277  = ~ sel_l2_s0[14];
-  assign sel_pop0_0_4_s = \$276  ^ \$277 ;
-  assign \$278  = ~ sel_l2_s0[12];
-  assign \$279  = ~ sel_l2_s0[13];
+  assign \$277  = ~ \$112 ;
+  assign sel_cs0_0_0_4s = \$276  ^ \$277 ;
+  assign \$278  = ~ \$110 ;
+  assign \$279  = ~ \$111 ;
   assign \$280  = \$278  & \$279 ;
-  assign \$281  = ~ sel_l2_s0[12];
-  assign \$282  = ~ sel_l2_s0[14];
+  assign \$281  = ~ \$110 ;
+  assign \$282  = ~ \$112 ;
   assign \$283  = \$281  & \$282 ;
   assign \$284  = \$280  | \$283 ;
-  assign \$285  = ~ sel_l2_s0[13];
-  assign \$286  = ~ sel_l2_s0[14];
+  assign \$285  = ~ \$111 ;
+  assign \$286  = ~ \$112 ;
   assign \$287  = \$285  & \$286 ;
-  assign sel_pop0_0_4_c = \$284  | \$287 ;
-  assign \$288  = sel_pop0_0_12_s ^ sel_pop0_0_10_s;
-  assign sel_pop0_0_2_s = \$288  ^ sel_pop0_0_8_s;
-  assign \$289  = sel_pop0_0_12_s & sel_pop0_0_10_s;
-  assign \$290  = sel_pop0_0_12_s & sel_pop0_0_8_s;
-  assign \$291  = \$289  | \$290 ;
-  assign \$292  = sel_pop0_0_10_s & sel_pop0_0_8_s;
-  assign sel_pop0_0_2_c = \$291  | \$292 ;
-  assign \$293  = sel_pop0_0_6_s ^ sel_pop0_0_4_s;
-  assign sel_pop0_0_0_s = \$293  ^ sel_pop0_0_2_s;
-  assign \$294  = sel_pop0_0_6_s & sel_pop0_0_4_s;
-  assign \$295  = sel_pop0_0_6_s & sel_pop0_0_2_s;
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = sel_pop0_0_4_s & sel_pop0_0_2_s;
-  assign sel_pop0_0_0_c = \$296  | \$297 ;
-  assign \$298  = sel_pop0_0_12_c ^ sel_pop0_0_10_c;
-  assign sel_pop0_1_4_s = \$298  ^ sel_pop0_0_8_c;
-  assign \$299  = sel_pop0_0_12_c & sel_pop0_0_10_c;
-  assign \$300  = sel_pop0_0_12_c & sel_pop0_0_8_c;
-  assign \$301  = \$299  | \$300 ;
-  assign \$302  = sel_pop0_0_10_c & sel_pop0_0_8_c;
-  assign sel_pop0_1_4_c = \$301  | \$302 ;
-  assign \$303  = sel_pop0_0_6_c ^ sel_pop0_0_4_c;
-  assign sel_pop0_1_2_s = \$303  ^ sel_pop0_0_2_c;
-  assign \$304  = sel_pop0_0_6_c & sel_pop0_0_4_c;
-  assign \$305  = sel_pop0_0_6_c & sel_pop0_0_2_c;
-  assign \$306  = \$304  | \$305 ;
-  assign \$307  = sel_pop0_0_4_c & sel_pop0_0_2_c;
-  assign sel_pop0_1_2_c = \$306  | \$307 ;
-  assign \$308  = sel_pop0_0_0_c ^ sel_pop0_1_4_s;
-  assign sel_pop0_1_0_s = \$308  ^ sel_pop0_1_2_s;
-  assign \$309  = sel_pop0_0_0_c & sel_pop0_1_4_s;
-  assign \$310  = sel_pop0_0_0_c & sel_pop0_1_2_s;
-  assign \$311  = \$309  | \$310 ;
-  assign \$312  = sel_pop0_1_4_s & sel_pop0_1_2_s;
-  assign sel_pop0_1_0_c = \$311  | \$312 ;
-  assign \$313  = sel_pop0_1_4_c ^ sel_pop0_1_2_c;
-  assign sel_pop0_2_0_s = \$313  ^ sel_pop0_1_0_c;
-  assign \$314  = sel_pop0_1_4_c & sel_pop0_1_2_c;
-  assign \$315  = sel_pop0_1_4_c & sel_pop0_1_0_c;
-  assign \$316  = \$314  | \$315 ;
-  assign \$317  = sel_pop0_1_2_c & sel_pop0_1_0_c;
-  assign sel_pop0_2_0_c = \$316  | \$317 ;
-  assign \$318  = ~ sel_l2_s0[15];
-  assign \$319  = sel_l2_s0[0] ^ \$318 ;
-  assign \$320  = ~ sel_l2_s0[16];
-  assign sel_pop1_0_12_s = \$319  ^ \$320 ;
-  assign \$321  = ~ sel_l2_s0[15];
-  assign \$322  = sel_l2_s0[0] & \$321 ;
-  assign \$323  = ~ sel_l2_s0[16];
-  assign \$324  = sel_l2_s0[0] & \$323 ;
-  assign \$325  = \$322  | \$324 ;
-  assign \$326  = ~ sel_l2_s0[15];
-  assign \$327  = ~ sel_l2_s0[16];
-  assign \$328  = \$326  & \$327 ;
-  assign sel_pop1_0_12_c = \$325  | \$328 ;
-  assign \$329  = ~ sel_l2_s0[17];
-  assign \$330  = ~ sel_l2_s0[18];
-  assign \$331  = \$329  ^ \$330 ;
-  assign \$332  = ~ sel_l2_s0[19];
-  assign sel_pop1_0_10_s = \$331  ^ \$332 ;
-  assign \$333  = ~ sel_l2_s0[17];
-  assign \$334  = ~ sel_l2_s0[18];
-  assign \$335  = \$333  & \$334 ;
-  assign \$336  = ~ sel_l2_s0[17];
-  assign \$337  = ~ sel_l2_s0[19];
-  assign \$338  = \$336  & \$337 ;
-  assign \$339  = \$335  | \$338 ;
-  assign \$340  = ~ sel_l2_s0[18];
-  assign \$341  = ~ sel_l2_s0[19];
-  assign \$342  = \$340  & \$341 ;
-  assign sel_pop1_0_10_c = \$339  | \$342 ;
-  assign \$343  = ~ sel_l2_s0[20];
-  assign \$344  = ~ sel_l2_s0[21];
-  assign \$345  = \$343  ^ \$344 ;
-  assign \$346  = ~ sel_l2_s0[22];
-  assign sel_pop1_0_8_s = \$345  ^ \$346 ;
-  assign \$347  = ~ sel_l2_s0[20];
-  assign \$348  = ~ sel_l2_s0[21];
-  assign \$349  = \$347  & \$348 ;
-  assign \$350  = ~ sel_l2_s0[20];
-  assign \$351  = ~ sel_l2_s0[22];
-  assign \$352  = \$350  & \$351 ;
-  assign \$353  = \$349  | \$352 ;
-  assign \$354  = ~ sel_l2_s0[21];
-  assign \$355  = ~ sel_l2_s0[22];
-  assign \$356  = \$354  & \$355 ;
-  assign sel_pop1_0_8_c = \$353  | \$356 ;
-  assign \$357  = ~ sel_l2_s0[23];
-  assign \$358  = ~ sel_l2_s0[24];
-  assign \$359  = \$357  ^ \$358 ;
-  assign \$360  = ~ sel_l2_s0[25];
-  assign sel_pop1_0_6_s = \$359  ^ \$360 ;
-  assign \$361  = ~ sel_l2_s0[23];
-  assign \$362  = ~ sel_l2_s0[24];
-  assign \$363  = \$361  & \$362 ;
-  assign \$364  = ~ sel_l2_s0[23];
-  assign \$365  = ~ sel_l2_s0[25];
-  assign \$366  = \$364  & \$365 ;
-  assign \$367  = \$363  | \$366 ;
-  assign \$368  = ~ sel_l2_s0[24];
-  assign \$369  = ~ sel_l2_s0[25];
-  assign \$370  = \$368  & \$369 ;
-  assign sel_pop1_0_6_c = \$367  | \$370 ;
-  assign \$371  = ~ sel_l2_s0[26];
-  assign \$372  = ~ sel_l2_s0[27];
-  assign \$373  = \$371  ^ \$372 ;
-  assign \$374  = ~ sel_l2_s0[28];
-  assign sel_pop1_0_4_s = \$373  ^ \$374 ;
-  assign \$375  = ~ sel_l2_s0[26];
-  assign \$376  = ~ sel_l2_s0[27];
-  assign \$377  = \$375  & \$376 ;
-  assign \$378  = ~ sel_l2_s0[26];
-  assign \$379  = ~ sel_l2_s0[28];
-  assign \$380  = \$378  & \$379 ;
-  assign \$381  = \$377  | \$380 ;
-  assign \$382  = ~ sel_l2_s0[27];
-  assign \$383  = ~ sel_l2_s0[28];
-  assign \$384  = \$382  & \$383 ;
-  assign sel_pop1_0_4_c = \$381  | \$384 ;
-  assign \$385  = sel_pop1_0_12_s ^ sel_pop1_0_10_s;
-  assign sel_pop1_0_2_s = \$385  ^ sel_pop1_0_8_s;
-  assign \$386  = sel_pop1_0_12_s & sel_pop1_0_10_s;
-  assign \$387  = sel_pop1_0_12_s & sel_pop1_0_8_s;
-  assign \$388  = \$386  | \$387 ;
-  assign \$389  = sel_pop1_0_10_s & sel_pop1_0_8_s;
-  assign sel_pop1_0_2_c = \$388  | \$389 ;
-  assign \$390  = sel_pop1_0_6_s ^ sel_pop1_0_4_s;
-  assign sel_pop1_0_0_s = \$390  ^ sel_pop1_0_2_s;
-  assign \$391  = sel_pop1_0_6_s & sel_pop1_0_4_s;
-  assign \$392  = sel_pop1_0_6_s & sel_pop1_0_2_s;
-  assign \$393  = \$391  | \$392 ;
-  assign \$394  = sel_pop1_0_4_s & sel_pop1_0_2_s;
-  assign sel_pop1_0_0_c = \$393  | \$394 ;
-  assign \$395  = sel_pop1_0_12_c ^ sel_pop1_0_10_c;
-  assign sel_pop1_1_4_s = \$395  ^ sel_pop1_0_8_c;
-  assign \$396  = sel_pop1_0_12_c & sel_pop1_0_10_c;
-  assign \$397  = sel_pop1_0_12_c & sel_pop1_0_8_c;
-  assign \$398  = \$396  | \$397 ;
-  assign \$399  = sel_pop1_0_10_c & sel_pop1_0_8_c;
-  assign sel_pop1_1_4_c = \$398  | \$399 ;
-  assign \$400  = sel_pop1_0_6_c ^ sel_pop1_0_4_c;
-  assign sel_pop1_1_2_s = \$400  ^ sel_pop1_0_2_c;
-  assign \$401  = sel_pop1_0_6_c & sel_pop1_0_4_c;
-  assign \$402  = sel_pop1_0_6_c & sel_pop1_0_2_c;
-  assign \$403  = \$401  | \$402 ;
-  assign \$404  = sel_pop1_0_4_c & sel_pop1_0_2_c;
-  assign sel_pop1_1_2_c = \$403  | \$404 ;
-  assign \$405  = sel_pop1_0_0_c ^ sel_pop1_1_4_s;
-  assign sel_pop1_1_0_s = \$405  ^ sel_pop1_1_2_s;
-  assign \$406  = sel_pop1_0_0_c & sel_pop1_1_4_s;
-  assign \$407  = sel_pop1_0_0_c & sel_pop1_1_2_s;
-  assign \$408  = \$406  | \$407 ;
-  assign \$409  = sel_pop1_1_4_s & sel_pop1_1_2_s;
-  assign sel_pop1_1_0_c = \$408  | \$409 ;
-  assign \$410  = sel_pop1_1_4_c ^ sel_pop1_1_2_c;
-  assign sel_pop1_2_0_s = \$410  ^ sel_pop1_1_0_c;
-  assign \$411  = sel_pop1_1_4_c & sel_pop1_1_2_c;
-  assign \$412  = sel_pop1_1_4_c & sel_pop1_1_0_c;
-  assign \$413  = \$411  | \$412 ;
-  assign \$414  = sel_pop1_1_2_c & sel_pop1_1_0_c;
-  assign sel_pop1_2_0_c = \$413  | \$414 ;
-  assign \$415  = sel_l2_s0[1] ^ sel_l2_s0[15];
-  assign \$416  = ~ sel_l2_s0[29];
-  assign sel_pop2_0_12_s = \$415  ^ \$416 ;
-  assign \$417  = sel_l2_s0[1] & sel_l2_s0[15];
-  assign \$418  = ~ sel_l2_s0[29];
-  assign \$419  = sel_l2_s0[1] & \$418 ;
-  assign \$420  = \$417  | \$419 ;
-  assign \$421  = ~ sel_l2_s0[29];
-  assign \$422  = sel_l2_s0[15] & \$421 ;
-  assign sel_pop2_0_12_c = \$420  | \$422 ;
-  assign \$423  = ~ sel_l2_s0[30];
-  assign \$424  = ~ sel_l2_s0[31];
-  assign \$425  = \$423  ^ \$424 ;
-  assign \$426  = ~ sel_l2_s0[32];
-  assign sel_pop2_0_10_s = \$425  ^ \$426 ;
-  assign \$427  = ~ sel_l2_s0[30];
-  assign \$428  = ~ sel_l2_s0[31];
-  assign \$429  = \$427  & \$428 ;
-  assign \$430  = ~ sel_l2_s0[30];
-  assign \$431  = ~ sel_l2_s0[32];
-  assign \$432  = \$430  & \$431 ;
-  assign \$433  = \$429  | \$432 ;
-  assign \$434  = ~ sel_l2_s0[31];
-  assign \$435  = ~ sel_l2_s0[32];
-  assign \$436  = \$434  & \$435 ;
-  assign sel_pop2_0_10_c = \$433  | \$436 ;
-  assign \$437  = ~ sel_l2_s0[33];
-  assign \$438  = ~ sel_l2_s0[34];
-  assign \$439  = \$437  ^ \$438 ;
-  assign \$440  = ~ sel_l2_s0[35];
-  assign sel_pop2_0_8_s = \$439  ^ \$440 ;
-  assign \$441  = ~ sel_l2_s0[33];
-  assign \$442  = ~ sel_l2_s0[34];
-  assign \$443  = \$441  & \$442 ;
-  assign \$444  = ~ sel_l2_s0[33];
-  assign \$445  = ~ sel_l2_s0[35];
-  assign \$446  = \$444  & \$445 ;
-  assign \$447  = \$443  | \$446 ;
-  assign \$448  = ~ sel_l2_s0[34];
-  assign \$449  = ~ sel_l2_s0[35];
-  assign \$450  = \$448  & \$449 ;
-  assign sel_pop2_0_8_c = \$447  | \$450 ;
-  assign \$451  = ~ sel_l2_s0[36];
-  assign \$452  = ~ sel_l2_s0[37];
-  assign \$453  = \$451  ^ \$452 ;
-  assign \$454  = ~ sel_l2_s0[38];
-  assign sel_pop2_0_6_s = \$453  ^ \$454 ;
-  assign \$455  = ~ sel_l2_s0[36];
-  assign \$456  = ~ sel_l2_s0[37];
-  assign \$457  = \$455  & \$456 ;
-  assign \$458  = ~ sel_l2_s0[36];
-  assign \$459  = ~ sel_l2_s0[38];
-  assign \$460  = \$458  & \$459 ;
-  assign \$461  = \$457  | \$460 ;
-  assign \$462  = ~ sel_l2_s0[37];
-  assign \$463  = ~ sel_l2_s0[38];
-  assign \$464  = \$462  & \$463 ;
-  assign sel_pop2_0_6_c = \$461  | \$464 ;
-  assign \$465  = ~ sel_l2_s0[39];
-  assign \$466  = ~ sel_l2_s0[40];
-  assign \$467  = \$465  ^ \$466 ;
-  assign \$468  = ~ sel_l2_s0[41];
-  assign sel_pop2_0_4_s = \$467  ^ \$468 ;
-  assign \$469  = ~ sel_l2_s0[39];
-  assign \$470  = ~ sel_l2_s0[40];
-  assign \$471  = \$469  & \$470 ;
-  assign \$472  = ~ sel_l2_s0[39];
-  assign \$473  = ~ sel_l2_s0[41];
-  assign \$474  = \$472  & \$473 ;
-  assign \$475  = \$471  | \$474 ;
-  assign \$476  = ~ sel_l2_s0[40];
-  assign \$477  = ~ sel_l2_s0[41];
-  assign \$478  = \$476  & \$477 ;
-  assign sel_pop2_0_4_c = \$475  | \$478 ;
-  assign \$479  = sel_pop2_0_12_s ^ sel_pop2_0_10_s;
-  assign sel_pop2_0_2_s = \$479  ^ sel_pop2_0_8_s;
-  assign \$480  = sel_pop2_0_12_s & sel_pop2_0_10_s;
-  assign \$481  = sel_pop2_0_12_s & sel_pop2_0_8_s;
-  assign \$482  = \$480  | \$481 ;
-  assign \$483  = sel_pop2_0_10_s & sel_pop2_0_8_s;
-  assign sel_pop2_0_2_c = \$482  | \$483 ;
-  assign \$484  = sel_pop2_0_6_s ^ sel_pop2_0_4_s;
-  assign sel_pop2_0_0_s = \$484  ^ sel_pop2_0_2_s;
-  assign \$485  = sel_pop2_0_6_s & sel_pop2_0_4_s;
-  assign \$486  = sel_pop2_0_6_s & sel_pop2_0_2_s;
-  assign \$487  = \$485  | \$486 ;
-  assign \$488  = sel_pop2_0_4_s & sel_pop2_0_2_s;
-  assign sel_pop2_0_0_c = \$487  | \$488 ;
-  assign \$489  = sel_pop2_0_12_c ^ sel_pop2_0_10_c;
-  assign sel_pop2_1_4_s = \$489  ^ sel_pop2_0_8_c;
-  assign \$490  = sel_pop2_0_12_c & sel_pop2_0_10_c;
-  assign \$491  = sel_pop2_0_12_c & sel_pop2_0_8_c;
-  assign \$492  = \$490  | \$491 ;
-  assign \$493  = sel_pop2_0_10_c & sel_pop2_0_8_c;
-  assign sel_pop2_1_4_c = \$492  | \$493 ;
-  assign \$494  = sel_pop2_0_6_c ^ sel_pop2_0_4_c;
-  assign sel_pop2_1_2_s = \$494  ^ sel_pop2_0_2_c;
-  assign \$495  = sel_pop2_0_6_c & sel_pop2_0_4_c;
-  assign \$496  = sel_pop2_0_6_c & sel_pop2_0_2_c;
-  assign \$497  = \$495  | \$496 ;
-  assign \$498  = sel_pop2_0_4_c & sel_pop2_0_2_c;
-  assign sel_pop2_1_2_c = \$497  | \$498 ;
-  assign \$499  = sel_pop2_0_0_c ^ sel_pop2_1_4_s;
-  assign sel_pop2_1_0_s = \$499  ^ sel_pop2_1_2_s;
-  assign \$500  = sel_pop2_0_0_c & sel_pop2_1_4_s;
-  assign \$501  = sel_pop2_0_0_c & sel_pop2_1_2_s;
-  assign \$502  = \$500  | \$501 ;
-  assign \$503  = sel_pop2_1_4_s & sel_pop2_1_2_s;
-  assign sel_pop2_1_0_c = \$502  | \$503 ;
-  assign \$504  = sel_pop2_1_4_c ^ sel_pop2_1_2_c;
-  assign sel_pop2_2_0_s = \$504  ^ sel_pop2_1_0_c;
-  assign \$505  = sel_pop2_1_4_c & sel_pop2_1_2_c;
-  assign \$506  = sel_pop2_1_4_c & sel_pop2_1_0_c;
-  assign \$507  = \$505  | \$506 ;
-  assign \$508  = sel_pop2_1_2_c & sel_pop2_1_0_c;
-  assign sel_pop2_2_0_c = \$507  | \$508 ;
-  assign \$509  = sel_l2_s0[2] ^ sel_l2_s0[16];
-  assign sel_pop3_0_12_s = \$509  ^ sel_l2_s0[29];
-  assign \$510  = sel_l2_s0[2] & sel_l2_s0[16];
-  assign \$511  = sel_l2_s0[2] & sel_l2_s0[29];
-  assign \$512  = \$510  | \$511 ;
-  assign \$513  = sel_l2_s0[16] & sel_l2_s0[29];
-  assign sel_pop3_0_12_c = \$512  | \$513 ;
-  assign \$514  = ~ sel_l2_s0[42];
-  assign \$515  = ~ sel_l2_s0[43];
-  assign \$516  = \$514  ^ \$515 ;
-  assign \$517  = ~ sel_l2_s0[44];
-  assign sel_pop3_0_10_s = \$516  ^ \$517 ;
-  assign \$518  = ~ sel_l2_s0[42];
-  assign \$519  = ~ sel_l2_s0[43];
-  assign \$520  = \$518  & \$519 ;
-  assign \$521  = ~ sel_l2_s0[42];
-  assign \$522  = ~ sel_l2_s0[44];
+  assign sel_cs0_0_0_4c = \$284  | \$287 ;
+  assign \$288  = ~ \$113 ;
+  assign \$289  = \$98  ^ \$288 ;
+  assign \$290  = ~ \$114 ;
+  assign sel_cs0_1_0_0s = \$289  ^ \$290 ;
+  assign \$291  = ~ \$113 ;
+  assign \$292  = \$98  & \$291 ;
+  assign \$293  = ~ \$114 ;
+  assign \$294  = \$98  & \$293 ;
+  assign \$295  = \$292  | \$294 ;
+  assign \$296  = ~ \$113 ;
+  assign \$297  = ~ \$114 ;
+  assign \$298  = \$296  & \$297 ;
+  assign sel_cs0_1_0_0c = \$295  | \$298 ;
+  assign \$299  = ~ \$115 ;
+  assign \$300  = ~ \$116 ;
+  assign \$301  = \$299  ^ \$300 ;
+  assign \$302  = ~ \$117 ;
+  assign sel_cs0_1_0_1s = \$301  ^ \$302 ;
+  assign \$303  = ~ \$115 ;
+  assign \$304  = ~ \$116 ;
+  assign \$305  = \$303  & \$304 ;
+  assign \$306  = ~ \$115 ;
+  assign \$307  = ~ \$117 ;
+  assign \$308  = \$306  & \$307 ;
+  assign \$309  = \$305  | \$308 ;
+  assign \$310  = ~ \$116 ;
+  assign \$311  = ~ \$117 ;
+  assign \$312  = \$310  & \$311 ;
+  assign sel_cs0_1_0_1c = \$309  | \$312 ;
+  assign \$313  = ~ \$118 ;
+  assign \$314  = ~ \$119 ;
+  assign \$315  = \$313  ^ \$314 ;
+  assign \$316  = ~ \$120 ;
+  assign sel_cs0_1_0_2s = \$315  ^ \$316 ;
+  assign \$317  = ~ \$118 ;
+  assign \$318  = ~ \$119 ;
+  assign \$319  = \$317  & \$318 ;
+  assign \$320  = ~ \$118 ;
+  assign \$321  = ~ \$120 ;
+  assign \$322  = \$320  & \$321 ;
+  assign \$323  = \$319  | \$322 ;
+  assign \$324  = ~ \$119 ;
+  assign \$325  = ~ \$120 ;
+  assign \$326  = \$324  & \$325 ;
+  assign sel_cs0_1_0_2c = \$323  | \$326 ;
+  assign \$327  = ~ \$121 ;
+  assign \$328  = ~ \$122 ;
+  assign \$329  = \$327  ^ \$328 ;
+  assign \$330  = ~ \$123 ;
+  assign sel_cs0_1_0_3s = \$329  ^ \$330 ;
+  assign \$331  = ~ \$121 ;
+  assign \$332  = ~ \$122 ;
+  assign \$333  = \$331  & \$332 ;
+  assign \$334  = ~ \$121 ;
+  assign \$335  = ~ \$123 ;
+  assign \$336  = \$334  & \$335 ;
+  assign \$337  = \$333  | \$336 ;
+  assign \$338  = ~ \$122 ;
+  assign \$339  = ~ \$123 ;
+  assign \$340  = \$338  & \$339 ;
+  assign sel_cs0_1_0_3c = \$337  | \$340 ;
+  assign \$341  = ~ \$124 ;
+  assign \$342  = ~ \$125 ;
+  assign \$343  = \$341  ^ \$342 ;
+  assign \$344  = ~ \$126 ;
+  assign sel_cs0_1_0_4s = \$343  ^ \$344 ;
+  assign \$345  = ~ \$124 ;
+  assign \$346  = ~ \$125 ;
+  assign \$347  = \$345  & \$346 ;
+  assign \$348  = ~ \$124 ;
+  assign \$349  = ~ \$126 ;
+  assign \$350  = \$348  & \$349 ;
+  assign \$351  = \$347  | \$350 ;
+  assign \$352  = ~ \$125 ;
+  assign \$353  = ~ \$126 ;
+  assign \$354  = \$352  & \$353 ;
+  assign sel_cs0_1_0_4c = \$351  | \$354 ;
+  assign \$355  = \$99  ^ \$113 ;
+  assign \$356  = ~ \$127 ;
+  assign sel_cs0_2_0_0s = \$355  ^ \$356 ;
+  assign \$357  = \$99  & \$113 ;
+  assign \$358  = ~ \$127 ;
+  assign \$359  = \$99  & \$358 ;
+  assign \$360  = \$357  | \$359 ;
+  assign \$361  = ~ \$127 ;
+  assign \$362  = \$113  & \$361 ;
+  assign sel_cs0_2_0_0c = \$360  | \$362 ;
+  assign \$363  = ~ \$128 ;
+  assign \$364  = ~ \$129 ;
+  assign \$365  = \$363  ^ \$364 ;
+  assign \$366  = ~ \$130 ;
+  assign sel_cs0_2_0_1s = \$365  ^ \$366 ;
+  assign \$367  = ~ \$128 ;
+  assign \$368  = ~ \$129 ;
+  assign \$369  = \$367  & \$368 ;
+  assign \$370  = ~ \$128 ;
+  assign \$371  = ~ \$130 ;
+  assign \$372  = \$370  & \$371 ;
+  assign \$373  = \$369  | \$372 ;
+  assign \$374  = ~ \$129 ;
+  assign \$375  = ~ \$130 ;
+  assign \$376  = \$374  & \$375 ;
+  assign sel_cs0_2_0_1c = \$373  | \$376 ;
+  assign \$377  = ~ \$131 ;
+  assign \$378  = ~ \$132 ;
+  assign \$379  = \$377  ^ \$378 ;
+  assign \$380  = ~ \$133 ;
+  assign sel_cs0_2_0_2s = \$379  ^ \$380 ;
+  assign \$381  = ~ \$131 ;
+  assign \$382  = ~ \$132 ;
+  assign \$383  = \$381  & \$382 ;
+  assign \$384  = ~ \$131 ;
+  assign \$385  = ~ \$133 ;
+  assign \$386  = \$384  & \$385 ;
+  assign \$387  = \$383  | \$386 ;
+  assign \$388  = ~ \$132 ;
+  assign \$389  = ~ \$133 ;
+  assign \$390  = \$388  & \$389 ;
+  assign sel_cs0_2_0_2c = \$387  | \$390 ;
+  assign \$391  = ~ \$134 ;
+  assign \$392  = ~ \$135 ;
+  assign \$393  = \$391  ^ \$392 ;
+  assign \$394  = ~ \$136 ;
+  assign sel_cs0_2_0_3s = \$393  ^ \$394 ;
+  assign \$395  = ~ \$134 ;
+  assign \$396  = ~ \$135 ;
+  assign \$397  = \$395  & \$396 ;
+  assign \$398  = ~ \$134 ;
+  assign \$399  = ~ \$136 ;
+  assign \$400  = \$398  & \$399 ;
+  assign \$401  = \$397  | \$400 ;
+  assign \$402  = ~ \$135 ;
+  assign \$403  = ~ \$136 ;
+  assign \$404  = \$402  & \$403 ;
+  assign sel_cs0_2_0_3c = \$401  | \$404 ;
+  assign \$405  = ~ \$137 ;
+  assign \$406  = ~ \$138 ;
+  assign \$407  = \$405  ^ \$406 ;
+  assign \$408  = ~ \$139 ;
+  assign sel_cs0_2_0_4s = \$407  ^ \$408 ;
+  assign \$409  = ~ \$137 ;
+  assign \$410  = ~ \$138 ;
+  assign \$411  = \$409  & \$410 ;
+  assign \$412  = ~ \$137 ;
+  assign \$413  = ~ \$139 ;
+  assign \$414  = \$412  & \$413 ;
+  assign \$415  = \$411  | \$414 ;
+  assign \$416  = ~ \$138 ;
+  assign \$417  = ~ \$139 ;
+  assign \$418  = \$416  & \$417 ;
+  assign sel_cs0_2_0_4c = \$415  | \$418 ;
+  assign \$419  = \$100  ^ \$114 ;
+  assign sel_cs0_3_0_0s = \$419  ^ \$127 ;
+  assign \$420  = \$100  & \$114 ;
+  assign \$421  = \$100  & \$127 ;
+  assign \$422  = \$420  | \$421 ;
+  assign \$423  = \$114  & \$127 ;
+  assign sel_cs0_3_0_0c = \$422  | \$423 ;
+  assign \$424  = ~ \$140 ;
+  assign \$425  = ~ \$141 ;
+  assign \$426  = \$424  ^ \$425 ;
+  assign \$427  = ~ \$142 ;
+  assign sel_cs0_3_0_1s = \$426  ^ \$427 ;
+  assign \$428  = ~ \$140 ;
+  assign \$429  = ~ \$141 ;
+  assign \$430  = \$428  & \$429 ;
+  assign \$431  = ~ \$140 ;
+  assign \$432  = ~ \$142 ;
+  assign \$433  = \$431  & \$432 ;
+  assign \$434  = \$430  | \$433 ;
+  assign \$435  = ~ \$141 ;
+  assign \$436  = ~ \$142 ;
+  assign \$437  = \$435  & \$436 ;
+  assign sel_cs0_3_0_1c = \$434  | \$437 ;
+  assign \$438  = ~ \$143 ;
+  assign \$439  = ~ \$144 ;
+  assign \$440  = \$438  ^ \$439 ;
+  assign \$441  = ~ \$145 ;
+  assign sel_cs0_3_0_2s = \$440  ^ \$441 ;
+  assign \$442  = ~ \$143 ;
+  assign \$443  = ~ \$144 ;
+  assign \$444  = \$442  & \$443 ;
+  assign \$445  = ~ \$143 ;
+  assign \$446  = ~ \$145 ;
+  assign \$447  = \$445  & \$446 ;
+  assign \$448  = \$444  | \$447 ;
+  assign \$449  = ~ \$144 ;
+  assign \$450  = ~ \$145 ;
+  assign \$451  = \$449  & \$450 ;
+  assign sel_cs0_3_0_2c = \$448  | \$451 ;
+  assign \$452  = ~ \$146 ;
+  assign \$453  = ~ \$147 ;
+  assign \$454  = \$452  ^ \$453 ;
+  assign \$455  = ~ \$148 ;
+  assign sel_cs0_3_0_3s = \$454  ^ \$455 ;
+  assign \$456  = ~ \$146 ;
+  assign \$457  = ~ \$147 ;
+  assign \$458  = \$456  & \$457 ;
+  assign \$459  = ~ \$146 ;
+  assign \$460  = ~ \$148 ;
+  assign \$461  = \$459  & \$460 ;
+  assign \$462  = \$458  | \$461 ;
+  assign \$463  = ~ \$147 ;
+  assign \$464  = ~ \$148 ;
+  assign \$465  = \$463  & \$464 ;
+  assign sel_cs0_3_0_3c = \$462  | \$465 ;
+  assign \$466  = ~ \$149 ;
+  assign \$467  = ~ \$150 ;
+  assign \$468  = \$466  ^ \$467 ;
+  assign \$469  = ~ \$151 ;
+  assign sel_cs0_3_0_4s = \$468  ^ \$469 ;
+  assign \$470  = ~ \$149 ;
+  assign \$471  = ~ \$150 ;
+  assign \$472  = \$470  & \$471 ;
+  assign \$473  = ~ \$149 ;
+  assign \$474  = ~ \$151 ;
+  assign \$475  = \$473  & \$474 ;
+  assign \$476  = \$472  | \$475 ;
+  assign \$477  = ~ \$150 ;
+  assign \$478  = ~ \$151 ;
+  assign \$479  = \$477  & \$478 ;
+  assign sel_cs0_3_0_4c = \$476  | \$479 ;
+  assign \$480  = \$101  ^ \$115 ;
+  assign sel_cs0_4_0_0s = \$480  ^ \$128 ;
+  assign \$481  = \$101  & \$115 ;
+  assign \$482  = \$101  & \$128 ;
+  assign \$483  = \$481  | \$482 ;
+  assign \$484  = \$115  & \$128 ;
+  assign sel_cs0_4_0_0c = \$483  | \$484 ;
+  assign \$485  = ~ \$152 ;
+  assign \$486  = \$140  ^ \$485 ;
+  assign \$487  = ~ \$153 ;
+  assign sel_cs0_4_0_1s = \$486  ^ \$487 ;
+  assign \$488  = ~ \$152 ;
+  assign \$489  = \$140  & \$488 ;
+  assign \$490  = ~ \$153 ;
+  assign \$491  = \$140  & \$490 ;
+  assign \$492  = \$489  | \$491 ;
+  assign \$493  = ~ \$152 ;
+  assign \$494  = ~ \$153 ;
+  assign \$495  = \$493  & \$494 ;
+  assign sel_cs0_4_0_1c = \$492  | \$495 ;
+  assign \$496  = ~ \$154 ;
+  assign \$497  = ~ \$155 ;
+  assign \$498  = \$496  ^ \$497 ;
+  assign \$499  = ~ \$156 ;
+  assign sel_cs0_4_0_2s = \$498  ^ \$499 ;
+  assign \$500  = ~ \$154 ;
+  assign \$501  = ~ \$155 ;
+  assign \$502  = \$500  & \$501 ;
+  assign \$503  = ~ \$154 ;
+  assign \$504  = ~ \$156 ;
+  assign \$505  = \$503  & \$504 ;
+  assign \$506  = \$502  | \$505 ;
+  assign \$507  = ~ \$155 ;
+  assign \$508  = ~ \$156 ;
+  assign \$509  = \$507  & \$508 ;
+  assign sel_cs0_4_0_2c = \$506  | \$509 ;
+  assign \$510  = ~ \$157 ;
+  assign \$511  = ~ \$158 ;
+  assign \$512  = \$510  ^ \$511 ;
+  assign \$513  = ~ \$159 ;
+  assign sel_cs0_4_0_3s = \$512  ^ \$513 ;
+  assign \$514  = ~ \$157 ;
+  assign \$515  = ~ \$158 ;
+  assign \$516  = \$514  & \$515 ;
+  assign \$517  = ~ \$157 ;
+  assign \$518  = ~ \$159 ;
+  assign \$519  = \$517  & \$518 ;
+  assign \$520  = \$516  | \$519 ;
+  assign \$521  = ~ \$158 ;
+  assign \$522  = ~ \$159 ;
   assign \$523  = \$521  & \$522 ;
-  assign \$524  = \$520  | \$523 ;
-  assign \$525  = ~ sel_l2_s0[43];
-  assign \$526  = ~ sel_l2_s0[44];
-  assign \$527  = \$525  & \$526 ;
-  assign sel_pop3_0_10_c = \$524  | \$527 ;
-  assign \$528  = ~ sel_l2_s0[45];
-  assign \$529  = ~ sel_l2_s0[46];
-  assign \$530  = \$528  ^ \$529 ;
-  assign \$531  = ~ sel_l2_s0[47];
-  assign sel_pop3_0_8_s = \$530  ^ \$531 ;
-  assign \$532  = ~ sel_l2_s0[45];
-  assign \$533  = ~ sel_l2_s0[46];
-  assign \$534  = \$532  & \$533 ;
-  assign \$535  = ~ sel_l2_s0[45];
-  assign \$536  = ~ sel_l2_s0[47];
+  assign sel_cs0_4_0_3c = \$520  | \$523 ;
+  assign \$524  = ~ \$160 ;
+  assign \$525  = ~ \$161 ;
+  assign \$526  = \$524  ^ \$525 ;
+  assign \$527  = ~ \$162 ;
+  assign sel_cs0_4_0_4s = \$526  ^ \$527 ;
+  assign \$528  = ~ \$160 ;
+  assign \$529  = ~ \$161 ;
+  assign \$530  = \$528  & \$529 ;
+  assign \$531  = ~ \$160 ;
+  assign \$532  = ~ \$162 ;
+  assign \$533  = \$531  & \$532 ;
+  assign \$534  = \$530  | \$533 ;
+  assign \$535  = ~ \$161 ;
+  assign \$536  = ~ \$162 ;
   assign \$537  = \$535  & \$536 ;
-  assign \$538  = \$534  | \$537 ;
-  assign \$539  = ~ sel_l2_s0[46];
-  assign \$540  = ~ sel_l2_s0[47];
-  assign \$541  = \$539  & \$540 ;
-  assign sel_pop3_0_8_c = \$538  | \$541 ;
-  assign \$542  = ~ sel_l2_s0[48];
-  assign \$543  = ~ sel_l2_s0[49];
-  assign \$544  = \$542  ^ \$543 ;
-  assign \$545  = ~ sel_l2_s0[50];
-  assign sel_pop3_0_6_s = \$544  ^ \$545 ;
-  assign \$546  = ~ sel_l2_s0[48];
-  assign \$547  = ~ sel_l2_s0[49];
-  assign \$548  = \$546  & \$547 ;
-  assign \$549  = ~ sel_l2_s0[48];
-  assign \$550  = ~ sel_l2_s0[50];
-  assign \$551  = \$549  & \$550 ;
-  assign \$552  = \$548  | \$551 ;
-  assign \$553  = ~ sel_l2_s0[49];
-  assign \$554  = ~ sel_l2_s0[50];
-  assign \$555  = \$553  & \$554 ;
-  assign sel_pop3_0_6_c = \$552  | \$555 ;
-  assign \$556  = ~ sel_l2_s0[51];
-  assign \$557  = ~ sel_l2_s0[52];
-  assign \$558  = \$556  ^ \$557 ;
-  assign \$559  = ~ sel_l2_s0[53];
-  assign sel_pop3_0_4_s = \$558  ^ \$559 ;
-  assign \$560  = ~ sel_l2_s0[51];
-  assign \$561  = ~ sel_l2_s0[52];
-  assign \$562  = \$560  & \$561 ;
-  assign \$563  = ~ sel_l2_s0[51];
-  assign \$564  = ~ sel_l2_s0[53];
-  assign \$565  = \$563  & \$564 ;
-  assign \$566  = \$562  | \$565 ;
-  assign \$567  = ~ sel_l2_s0[52];
-  assign \$568  = ~ sel_l2_s0[53];
-  assign \$569  = \$567  & \$568 ;
-  assign sel_pop3_0_4_c = \$566  | \$569 ;
-  assign \$570  = sel_pop3_0_12_s ^ sel_pop3_0_10_s;
-  assign sel_pop3_0_2_s = \$570  ^ sel_pop3_0_8_s;
-  assign \$571  = sel_pop3_0_12_s & sel_pop3_0_10_s;
-  assign \$572  = sel_pop3_0_12_s & sel_pop3_0_8_s;
-  assign \$573  = \$571  | \$572 ;
-  assign \$574  = sel_pop3_0_10_s & sel_pop3_0_8_s;
-  assign sel_pop3_0_2_c = \$573  | \$574 ;
-  assign \$575  = sel_pop3_0_6_s ^ sel_pop3_0_4_s;
-  assign sel_pop3_0_0_s = \$575  ^ sel_pop3_0_2_s;
-  assign \$576  = sel_pop3_0_6_s & sel_pop3_0_4_s;
-  assign \$577  = sel_pop3_0_6_s & sel_pop3_0_2_s;
-  assign \$578  = \$576  | \$577 ;
-  assign \$579  = sel_pop3_0_4_s & sel_pop3_0_2_s;
-  assign sel_pop3_0_0_c = \$578  | \$579 ;
-  assign \$580  = sel_pop3_0_12_c ^ sel_pop3_0_10_c;
-  assign sel_pop3_1_4_s = \$580  ^ sel_pop3_0_8_c;
-  assign \$581  = sel_pop3_0_12_c & sel_pop3_0_10_c;
-  assign \$582  = sel_pop3_0_12_c & sel_pop3_0_8_c;
-  assign \$583  = \$581  | \$582 ;
-  assign \$584  = sel_pop3_0_10_c & sel_pop3_0_8_c;
-  assign sel_pop3_1_4_c = \$583  | \$584 ;
-  assign \$585  = sel_pop3_0_6_c ^ sel_pop3_0_4_c;
-  assign sel_pop3_1_2_s = \$585  ^ sel_pop3_0_2_c;
-  assign \$586  = sel_pop3_0_6_c & sel_pop3_0_4_c;
-  assign \$587  = sel_pop3_0_6_c & sel_pop3_0_2_c;
-  assign \$588  = \$586  | \$587 ;
-  assign \$589  = sel_pop3_0_4_c & sel_pop3_0_2_c;
-  assign sel_pop3_1_2_c = \$588  | \$589 ;
-  assign \$590  = sel_pop3_0_0_c ^ sel_pop3_1_4_s;
-  assign sel_pop3_1_0_s = \$590  ^ sel_pop3_1_2_s;
-  assign \$591  = sel_pop3_0_0_c & sel_pop3_1_4_s;
-  assign \$592  = sel_pop3_0_0_c & sel_pop3_1_2_s;
-  assign \$593  = \$591  | \$592 ;
-  assign \$594  = sel_pop3_1_4_s & sel_pop3_1_2_s;
-  assign sel_pop3_1_0_c = \$593  | \$594 ;
-  assign \$595  = sel_pop3_1_4_c ^ sel_pop3_1_2_c;
-  assign sel_pop3_2_0_s = \$595  ^ sel_pop3_1_0_c;
-  assign \$596  = sel_pop3_1_4_c & sel_pop3_1_2_c;
-  assign \$597  = sel_pop3_1_4_c & sel_pop3_1_0_c;
-  assign \$598  = \$596  | \$597 ;
-  assign \$599  = sel_pop3_1_2_c & sel_pop3_1_0_c;
-  assign sel_pop3_2_0_c = \$598  | \$599 ;
-  assign \$600  = sel_l2_s0[3] ^ sel_l2_s0[17];
-  assign sel_pop4_0_12_s = \$600  ^ sel_l2_s0[30];
-  assign \$601  = sel_l2_s0[3] & sel_l2_s0[17];
-  assign \$602  = sel_l2_s0[3] & sel_l2_s0[30];
-  assign \$603  = \$601  | \$602 ;
-  assign \$604  = sel_l2_s0[17] & sel_l2_s0[30];
-  assign sel_pop4_0_12_c = \$603  | \$604 ;
-  assign \$605  = ~ sel_l2_s0[54];
-  assign \$606  = sel_l2_s0[42] ^ \$605 ;
-  assign \$607  = ~ sel_l2_s0[55];
-  assign sel_pop4_0_10_s = \$606  ^ \$607 ;
-  assign \$608  = ~ sel_l2_s0[54];
-  assign \$609  = sel_l2_s0[42] & \$608 ;
-  assign \$610  = ~ sel_l2_s0[55];
-  assign \$611  = sel_l2_s0[42] & \$610 ;
-  assign \$612  = \$609  | \$611 ;
-  assign \$613  = ~ sel_l2_s0[54];
-  assign \$614  = ~ sel_l2_s0[55];
-  assign \$615  = \$613  & \$614 ;
-  assign sel_pop4_0_10_c = \$612  | \$615 ;
-  assign \$616  = ~ sel_l2_s0[56];
-  assign \$617  = ~ sel_l2_s0[57];
-  assign \$618  = \$616  ^ \$617 ;
-  assign \$619  = ~ sel_l2_s0[58];
-  assign sel_pop4_0_8_s = \$618  ^ \$619 ;
-  assign \$620  = ~ sel_l2_s0[56];
-  assign \$621  = ~ sel_l2_s0[57];
-  assign \$622  = \$620  & \$621 ;
-  assign \$623  = ~ sel_l2_s0[56];
-  assign \$624  = ~ sel_l2_s0[58];
-  assign \$625  = \$623  & \$624 ;
-  assign \$626  = \$622  | \$625 ;
-  assign \$627  = ~ sel_l2_s0[57];
-  assign \$628  = ~ sel_l2_s0[58];
-  assign \$629  = \$627  & \$628 ;
-  assign sel_pop4_0_8_c = \$626  | \$629 ;
-  assign \$630  = ~ sel_l2_s0[59];
-  assign \$631  = ~ sel_l2_s0[60];
-  assign \$632  = \$630  ^ \$631 ;
-  assign \$633  = ~ sel_l2_s0[61];
-  assign sel_pop4_0_6_s = \$632  ^ \$633 ;
-  assign \$634  = ~ sel_l2_s0[59];
-  assign \$635  = ~ sel_l2_s0[60];
-  assign \$636  = \$634  & \$635 ;
-  assign \$637  = ~ sel_l2_s0[59];
-  assign \$638  = ~ sel_l2_s0[61];
-  assign \$639  = \$637  & \$638 ;
-  assign \$640  = \$636  | \$639 ;
-  assign \$641  = ~ sel_l2_s0[60];
-  assign \$642  = ~ sel_l2_s0[61];
-  assign \$643  = \$641  & \$642 ;
-  assign sel_pop4_0_6_c = \$640  | \$643 ;
-  assign \$644  = ~ sel_l2_s0[62];
-  assign \$645  = ~ sel_l2_s0[63];
-  assign \$646  = \$644  ^ \$645 ;
-  assign \$647  = ~ sel_l2_s0[64];
-  assign sel_pop4_0_4_s = \$646  ^ \$647 ;
-  assign \$648  = ~ sel_l2_s0[62];
-  assign \$649  = ~ sel_l2_s0[63];
-  assign \$650  = \$648  & \$649 ;
-  assign \$651  = ~ sel_l2_s0[62];
-  assign \$652  = ~ sel_l2_s0[64];
-  assign \$653  = \$651  & \$652 ;
-  assign \$654  = \$650  | \$653 ;
-  assign \$655  = ~ sel_l2_s0[63];
-  assign \$656  = ~ sel_l2_s0[64];
-  assign \$657  = \$655  & \$656 ;
-  assign sel_pop4_0_4_c = \$654  | \$657 ;
-  assign \$658  = sel_pop4_0_12_s ^ sel_pop4_0_10_s;
-  assign sel_pop4_0_2_s = \$658  ^ sel_pop4_0_8_s;
-  assign \$659  = sel_pop4_0_12_s & sel_pop4_0_10_s;
-  assign \$660  = sel_pop4_0_12_s & sel_pop4_0_8_s;
-  assign \$661  = \$659  | \$660 ;
-  assign \$662  = sel_pop4_0_10_s & sel_pop4_0_8_s;
-  assign sel_pop4_0_2_c = \$661  | \$662 ;
-  assign \$663  = sel_pop4_0_6_s ^ sel_pop4_0_4_s;
-  assign sel_pop4_0_0_s = \$663  ^ sel_pop4_0_2_s;
-  assign \$664  = sel_pop4_0_6_s & sel_pop4_0_4_s;
-  assign \$665  = sel_pop4_0_6_s & sel_pop4_0_2_s;
-  assign \$666  = \$664  | \$665 ;
-  assign \$667  = sel_pop4_0_4_s & sel_pop4_0_2_s;
-  assign sel_pop4_0_0_c = \$666  | \$667 ;
-  assign \$668  = sel_pop4_0_12_c ^ sel_pop4_0_10_c;
-  assign sel_pop4_1_4_s = \$668  ^ sel_pop4_0_8_c;
-  assign \$669  = sel_pop4_0_12_c & sel_pop4_0_10_c;
-  assign \$670  = sel_pop4_0_12_c & sel_pop4_0_8_c;
-  assign \$671  = \$669  | \$670 ;
-  assign \$672  = sel_pop4_0_10_c & sel_pop4_0_8_c;
-  assign sel_pop4_1_4_c = \$671  | \$672 ;
-  assign \$673  = sel_pop4_0_6_c ^ sel_pop4_0_4_c;
-  assign sel_pop4_1_2_s = \$673  ^ sel_pop4_0_2_c;
-  assign \$674  = sel_pop4_0_6_c & sel_pop4_0_4_c;
-  assign \$675  = sel_pop4_0_6_c & sel_pop4_0_2_c;
-  assign \$676  = \$674  | \$675 ;
-  assign \$677  = sel_pop4_0_4_c & sel_pop4_0_2_c;
-  assign sel_pop4_1_2_c = \$676  | \$677 ;
-  assign \$678  = sel_pop4_0_0_c ^ sel_pop4_1_4_s;
-  assign sel_pop4_1_0_s = \$678  ^ sel_pop4_1_2_s;
-  assign \$679  = sel_pop4_0_0_c & sel_pop4_1_4_s;
-  assign \$680  = sel_pop4_0_0_c & sel_pop4_1_2_s;
-  assign \$681  = \$679  | \$680 ;
-  assign \$682  = sel_pop4_1_4_s & sel_pop4_1_2_s;
-  assign sel_pop4_1_0_c = \$681  | \$682 ;
-  assign \$683  = sel_pop4_1_4_c ^ sel_pop4_1_2_c;
-  assign sel_pop4_2_0_s = \$683  ^ sel_pop4_1_0_c;
-  assign \$684  = sel_pop4_1_4_c & sel_pop4_1_2_c;
-  assign \$685  = sel_pop4_1_4_c & sel_pop4_1_0_c;
-  assign \$686  = \$684  | \$685 ;
-  assign \$687  = sel_pop4_1_2_c & sel_pop4_1_0_c;
-  assign sel_pop4_2_0_c = \$686  | \$687 ;
-  assign \$688  = sel_l2_s0[4] ^ sel_l2_s0[18];
-  assign sel_pop5_0_12_s = \$688  ^ sel_l2_s0[31];
-  assign \$689  = sel_l2_s0[4] & sel_l2_s0[18];
-  assign \$690  = sel_l2_s0[4] & sel_l2_s0[31];
-  assign \$691  = \$689  | \$690 ;
-  assign \$692  = sel_l2_s0[18] & sel_l2_s0[31];
-  assign sel_pop5_0_12_c = \$691  | \$692 ;
-  assign \$693  = sel_l2_s0[43] ^ sel_l2_s0[54];
-  assign \$694  = ~ sel_l2_s0[65];
-  assign sel_pop5_0_10_s = \$693  ^ \$694 ;
-  assign \$695  = sel_l2_s0[43] & sel_l2_s0[54];
-  assign \$696  = ~ sel_l2_s0[65];
-  assign \$697  = sel_l2_s0[43] & \$696 ;
-  assign \$698  = \$695  | \$697 ;
-  assign \$699  = ~ sel_l2_s0[65];
-  assign \$700  = sel_l2_s0[54] & \$699 ;
-  assign sel_pop5_0_10_c = \$698  | \$700 ;
-  assign \$701  = ~ sel_l2_s0[66];
-  assign \$702  = ~ sel_l2_s0[67];
-  assign \$703  = \$701  ^ \$702 ;
-  assign \$704  = ~ sel_l2_s0[68];
-  assign sel_pop5_0_8_s = \$703  ^ \$704 ;
-  assign \$705  = ~ sel_l2_s0[66];
-  assign \$706  = ~ sel_l2_s0[67];
-  assign \$707  = \$705  & \$706 ;
-  assign \$708  = ~ sel_l2_s0[66];
-  assign \$709  = ~ sel_l2_s0[68];
-  assign \$710  = \$708  & \$709 ;
-  assign \$711  = \$707  | \$710 ;
-  assign \$712  = ~ sel_l2_s0[67];
-  assign \$713  = ~ sel_l2_s0[68];
-  assign \$714  = \$712  & \$713 ;
-  assign sel_pop5_0_8_c = \$711  | \$714 ;
-  assign \$715  = ~ sel_l2_s0[69];
-  assign \$716  = ~ sel_l2_s0[70];
-  assign \$717  = \$715  ^ \$716 ;
-  assign \$718  = ~ sel_l2_s0[71];
-  assign sel_pop5_0_6_s = \$717  ^ \$718 ;
-  assign \$719  = ~ sel_l2_s0[69];
-  assign \$720  = ~ sel_l2_s0[70];
+  assign sel_cs0_4_0_4c = \$534  | \$537 ;
+  assign \$538  = \$102  ^ \$116 ;
+  assign sel_cs0_5_0_0s = \$538  ^ \$129 ;
+  assign \$539  = \$102  & \$116 ;
+  assign \$540  = \$102  & \$129 ;
+  assign \$541  = \$539  | \$540 ;
+  assign \$542  = \$116  & \$129 ;
+  assign sel_cs0_5_0_0c = \$541  | \$542 ;
+  assign \$543  = \$141  ^ \$152 ;
+  assign \$544  = ~ \$163 ;
+  assign sel_cs0_5_0_1s = \$543  ^ \$544 ;
+  assign \$545  = \$141  & \$152 ;
+  assign \$546  = ~ \$163 ;
+  assign \$547  = \$141  & \$546 ;
+  assign \$548  = \$545  | \$547 ;
+  assign \$549  = ~ \$163 ;
+  assign \$550  = \$152  & \$549 ;
+  assign sel_cs0_5_0_1c = \$548  | \$550 ;
+  assign \$551  = ~ \$164 ;
+  assign \$552  = ~ \$165 ;
+  assign \$553  = \$551  ^ \$552 ;
+  assign \$554  = ~ \$166 ;
+  assign sel_cs0_5_0_2s = \$553  ^ \$554 ;
+  assign \$555  = ~ \$164 ;
+  assign \$556  = ~ \$165 ;
+  assign \$557  = \$555  & \$556 ;
+  assign \$558  = ~ \$164 ;
+  assign \$559  = ~ \$166 ;
+  assign \$560  = \$558  & \$559 ;
+  assign \$561  = \$557  | \$560 ;
+  assign \$562  = ~ \$165 ;
+  assign \$563  = ~ \$166 ;
+  assign \$564  = \$562  & \$563 ;
+  assign sel_cs0_5_0_2c = \$561  | \$564 ;
+  assign \$565  = ~ \$167 ;
+  assign \$566  = ~ \$168 ;
+  assign \$567  = \$565  ^ \$566 ;
+  assign \$568  = ~ \$169 ;
+  assign sel_cs0_5_0_3s = \$567  ^ \$568 ;
+  assign \$569  = ~ \$167 ;
+  assign \$570  = ~ \$168 ;
+  assign \$571  = \$569  & \$570 ;
+  assign \$572  = ~ \$167 ;
+  assign \$573  = ~ \$169 ;
+  assign \$574  = \$572  & \$573 ;
+  assign \$575  = \$571  | \$574 ;
+  assign \$576  = ~ \$168 ;
+  assign \$577  = ~ \$169 ;
+  assign \$578  = \$576  & \$577 ;
+  assign sel_cs0_5_0_3c = \$575  | \$578 ;
+  assign \$579  = ~ \$170 ;
+  assign \$580  = ~ \$171 ;
+  assign \$581  = \$579  ^ \$580 ;
+  assign \$582  = ~ \$172 ;
+  assign sel_cs0_5_0_4s = \$581  ^ \$582 ;
+  assign \$583  = ~ \$170 ;
+  assign \$584  = ~ \$171 ;
+  assign \$585  = \$583  & \$584 ;
+  assign \$586  = ~ \$170 ;
+  assign \$587  = ~ \$172 ;
+  assign \$588  = \$586  & \$587 ;
+  assign \$589  = \$585  | \$588 ;
+  assign \$590  = ~ \$171 ;
+  assign \$591  = ~ \$172 ;
+  assign \$592  = \$590  & \$591 ;
+  assign sel_cs0_5_0_4c = \$589  | \$592 ;
+  assign \$593  = \$103  ^ \$117 ;
+  assign sel_cs0_6_0_0s = \$593  ^ \$130 ;
+  assign \$594  = \$103  & \$117 ;
+  assign \$595  = \$103  & \$130 ;
+  assign \$596  = \$594  | \$595 ;
+  assign \$597  = \$117  & \$130 ;
+  assign sel_cs0_6_0_0c = \$596  | \$597 ;
+  assign \$598  = \$142  ^ \$153 ;
+  assign sel_cs0_6_0_1s = \$598  ^ \$163 ;
+  assign \$599  = \$142  & \$153 ;
+  assign \$600  = \$142  & \$163 ;
+  assign \$601  = \$599  | \$600 ;
+  assign \$602  = \$153  & \$163 ;
+  assign sel_cs0_6_0_1c = \$601  | \$602 ;
+  assign \$603  = ~ \$173 ;
+  assign \$604  = ~ \$174 ;
+  assign \$605  = \$603  ^ \$604 ;
+  assign \$606  = ~ \$175 ;
+  assign sel_cs0_6_0_2s = \$605  ^ \$606 ;
+  assign \$607  = ~ \$173 ;
+  assign \$608  = ~ \$174 ;
+  assign \$609  = \$607  & \$608 ;
+  assign \$610  = ~ \$173 ;
+  assign \$611  = ~ \$175 ;
+  assign \$612  = \$610  & \$611 ;
+  assign \$613  = \$609  | \$612 ;
+  assign \$614  = ~ \$174 ;
+  assign \$615  = ~ \$175 ;
+  assign \$616  = \$614  & \$615 ;
+  assign sel_cs0_6_0_2c = \$613  | \$616 ;
+  assign \$617  = ~ \$176 ;
+  assign \$618  = ~ \$177 ;
+  assign \$619  = \$617  ^ \$618 ;
+  assign \$620  = ~ \$178 ;
+  assign sel_cs0_6_0_3s = \$619  ^ \$620 ;
+  assign \$621  = ~ \$176 ;
+  assign \$622  = ~ \$177 ;
+  assign \$623  = \$621  & \$622 ;
+  assign \$624  = ~ \$176 ;
+  assign \$625  = ~ \$178 ;
+  assign \$626  = \$624  & \$625 ;
+  assign \$627  = \$623  | \$626 ;
+  assign \$628  = ~ \$177 ;
+  assign \$629  = ~ \$178 ;
+  assign \$630  = \$628  & \$629 ;
+  assign sel_cs0_6_0_3c = \$627  | \$630 ;
+  assign \$631  = ~ \$179 ;
+  assign \$632  = ~ \$180 ;
+  assign \$633  = \$631  ^ \$632 ;
+  assign \$634  = ~ \$181 ;
+  assign sel_cs0_6_0_4s = \$633  ^ \$634 ;
+  assign \$635  = ~ \$179 ;
+  assign \$636  = ~ \$180 ;
+  assign \$637  = \$635  & \$636 ;
+  assign \$638  = ~ \$179 ;
+  assign \$639  = ~ \$181 ;
+  assign \$640  = \$638  & \$639 ;
+  assign \$641  = \$637  | \$640 ;
+  assign \$642  = ~ \$180 ;
+  assign \$643  = ~ \$181 ;
+  assign \$644  = \$642  & \$643 ;
+  assign sel_cs0_6_0_4c = \$641  | \$644 ;
+  assign \$645  = \$104  ^ \$118 ;
+  assign sel_cs0_7_0_0s = \$645  ^ \$131 ;
+  assign \$646  = \$104  & \$118 ;
+  assign \$647  = \$104  & \$131 ;
+  assign \$648  = \$646  | \$647 ;
+  assign \$649  = \$118  & \$131 ;
+  assign sel_cs0_7_0_0c = \$648  | \$649 ;
+  assign \$650  = \$143  ^ \$154 ;
+  assign sel_cs0_7_0_1s = \$650  ^ \$164 ;
+  assign \$651  = \$143  & \$154 ;
+  assign \$652  = \$143  & \$164 ;
+  assign \$653  = \$651  | \$652 ;
+  assign \$654  = \$154  & \$164 ;
+  assign sel_cs0_7_0_1c = \$653  | \$654 ;
+  assign \$655  = ~ \$182 ;
+  assign \$656  = \$173  ^ \$655 ;
+  assign \$657  = ~ \$183 ;
+  assign sel_cs0_7_0_2s = \$656  ^ \$657 ;
+  assign \$658  = ~ \$182 ;
+  assign \$659  = \$173  & \$658 ;
+  assign \$660  = ~ \$183 ;
+  assign \$661  = \$173  & \$660 ;
+  assign \$662  = \$659  | \$661 ;
+  assign \$663  = ~ \$182 ;
+  assign \$664  = ~ \$183 ;
+  assign \$665  = \$663  & \$664 ;
+  assign sel_cs0_7_0_2c = \$662  | \$665 ;
+  assign \$666  = ~ \$184 ;
+  assign \$667  = ~ \$185 ;
+  assign \$668  = \$666  ^ \$667 ;
+  assign \$669  = ~ \$186 ;
+  assign sel_cs0_7_0_3s = \$668  ^ \$669 ;
+  assign \$670  = ~ \$184 ;
+  assign \$671  = ~ \$185 ;
+  assign \$672  = \$670  & \$671 ;
+  assign \$673  = ~ \$184 ;
+  assign \$674  = ~ \$186 ;
+  assign \$675  = \$673  & \$674 ;
+  assign \$676  = \$672  | \$675 ;
+  assign \$677  = ~ \$185 ;
+  assign \$678  = ~ \$186 ;
+  assign \$679  = \$677  & \$678 ;
+  assign sel_cs0_7_0_3c = \$676  | \$679 ;
+  assign \$680  = ~ \$187 ;
+  assign \$681  = ~ \$188 ;
+  assign \$682  = \$680  ^ \$681 ;
+  assign \$683  = ~ \$189 ;
+  assign sel_cs0_7_0_4s = \$682  ^ \$683 ;
+  assign \$684  = ~ \$187 ;
+  assign \$685  = ~ \$188 ;
+  assign \$686  = \$684  & \$685 ;
+  assign \$687  = ~ \$187 ;
+  assign \$688  = ~ \$189 ;
+  assign \$689  = \$687  & \$688 ;
+  assign \$690  = \$686  | \$689 ;
+  assign \$691  = ~ \$188 ;
+  assign \$692  = ~ \$189 ;
+  assign \$693  = \$691  & \$692 ;
+  assign sel_cs0_7_0_4c = \$690  | \$693 ;
+  assign \$694  = \$105  ^ \$119 ;
+  assign sel_cs0_8_0_0s = \$694  ^ \$132 ;
+  assign \$695  = \$105  & \$119 ;
+  assign \$696  = \$105  & \$132 ;
+  assign \$697  = \$695  | \$696 ;
+  assign \$698  = \$119  & \$132 ;
+  assign sel_cs0_8_0_0c = \$697  | \$698 ;
+  assign \$699  = \$144  ^ \$155 ;
+  assign sel_cs0_8_0_1s = \$699  ^ \$165 ;
+  assign \$700  = \$144  & \$155 ;
+  assign \$701  = \$144  & \$165 ;
+  assign \$702  = \$700  | \$701 ;
+  assign \$703  = \$155  & \$165 ;
+  assign sel_cs0_8_0_1c = \$702  | \$703 ;
+  assign \$704  = \$174  ^ \$182 ;
+  assign \$705  = ~ \$190 ;
+  assign sel_cs0_8_0_2s = \$704  ^ \$705 ;
+  assign \$706  = \$174  & \$182 ;
+  assign \$707  = ~ \$190 ;
+  assign \$708  = \$174  & \$707 ;
+  assign \$709  = \$706  | \$708 ;
+  assign \$710  = ~ \$190 ;
+  assign \$711  = \$182  & \$710 ;
+  assign sel_cs0_8_0_2c = \$709  | \$711 ;
+  assign \$712  = ~ \$191 ;
+  assign \$713  = ~ \$192 ;
+  assign \$714  = \$712  ^ \$713 ;
+  assign \$715  = ~ \$193 ;
+  assign sel_cs0_8_0_3s = \$714  ^ \$715 ;
+  assign \$716  = ~ \$191 ;
+  assign \$717  = ~ \$192 ;
+  assign \$718  = \$716  & \$717 ;
+  assign \$719  = ~ \$191 ;
+  assign \$720  = ~ \$193 ;
   assign \$721  = \$719  & \$720 ;
-  assign \$722  = ~ sel_l2_s0[69];
-  assign \$723  = ~ sel_l2_s0[71];
-  assign \$724  = \$722  & \$723 ;
-  assign \$725  = \$721  | \$724 ;
-  assign \$726  = ~ sel_l2_s0[70];
-  assign \$727  = ~ sel_l2_s0[71];
-  assign \$728  = \$726  & \$727 ;
-  assign sel_pop5_0_6_c = \$725  | \$728 ;
-  assign \$729  = ~ sel_l2_s0[72];
-  assign \$730  = ~ sel_l2_s0[73];
-  assign \$731  = \$729  ^ \$730 ;
-  assign \$732  = ~ sel_l2_s0[74];
-  assign sel_pop5_0_4_s = \$731  ^ \$732 ;
-  assign \$733  = ~ sel_l2_s0[72];
-  assign \$734  = ~ sel_l2_s0[73];
+  assign \$722  = \$718  | \$721 ;
+  assign \$723  = ~ \$192 ;
+  assign \$724  = ~ \$193 ;
+  assign \$725  = \$723  & \$724 ;
+  assign sel_cs0_8_0_3c = \$722  | \$725 ;
+  assign \$726  = ~ \$194 ;
+  assign \$727  = ~ \$195 ;
+  assign \$728  = \$726  ^ \$727 ;
+  assign \$729  = ~ \$196 ;
+  assign sel_cs0_8_0_4s = \$728  ^ \$729 ;
+  assign \$730  = ~ \$194 ;
+  assign \$731  = ~ \$195 ;
+  assign \$732  = \$730  & \$731 ;
+  assign \$733  = ~ \$194 ;
+  assign \$734  = ~ \$196 ;
   assign \$735  = \$733  & \$734 ;
-  assign \$736  = ~ sel_l2_s0[72];
-  assign \$737  = ~ sel_l2_s0[74];
-  assign \$738  = \$736  & \$737 ;
-  assign \$739  = \$735  | \$738 ;
-  assign \$740  = ~ sel_l2_s0[73];
-  assign \$741  = ~ sel_l2_s0[74];
-  assign \$742  = \$740  & \$741 ;
-  assign sel_pop5_0_4_c = \$739  | \$742 ;
-  assign \$743  = sel_pop5_0_12_s ^ sel_pop5_0_10_s;
-  assign sel_pop5_0_2_s = \$743  ^ sel_pop5_0_8_s;
-  assign \$744  = sel_pop5_0_12_s & sel_pop5_0_10_s;
-  assign \$745  = sel_pop5_0_12_s & sel_pop5_0_8_s;
-  assign \$746  = \$744  | \$745 ;
-  assign \$747  = sel_pop5_0_10_s & sel_pop5_0_8_s;
-  assign sel_pop5_0_2_c = \$746  | \$747 ;
-  assign \$748  = sel_pop5_0_6_s ^ sel_pop5_0_4_s;
-  assign sel_pop5_0_0_s = \$748  ^ sel_pop5_0_2_s;
-  assign \$749  = sel_pop5_0_6_s & sel_pop5_0_4_s;
-  assign \$750  = sel_pop5_0_6_s & sel_pop5_0_2_s;
-  assign \$751  = \$749  | \$750 ;
-  assign \$752  = sel_pop5_0_4_s & sel_pop5_0_2_s;
-  assign sel_pop5_0_0_c = \$751  | \$752 ;
-  assign \$753  = sel_pop5_0_12_c ^ sel_pop5_0_10_c;
-  assign sel_pop5_1_4_s = \$753  ^ sel_pop5_0_8_c;
-  assign \$754  = sel_pop5_0_12_c & sel_pop5_0_10_c;
-  assign \$755  = sel_pop5_0_12_c & sel_pop5_0_8_c;
-  assign \$756  = \$754  | \$755 ;
-  assign \$757  = sel_pop5_0_10_c & sel_pop5_0_8_c;
-  assign sel_pop5_1_4_c = \$756  | \$757 ;
-  assign \$758  = sel_pop5_0_6_c ^ sel_pop5_0_4_c;
-  assign sel_pop5_1_2_s = \$758  ^ sel_pop5_0_2_c;
-  assign \$759  = sel_pop5_0_6_c & sel_pop5_0_4_c;
-  assign \$760  = sel_pop5_0_6_c & sel_pop5_0_2_c;
-  assign \$761  = \$759  | \$760 ;
-  assign \$762  = sel_pop5_0_4_c & sel_pop5_0_2_c;
-  assign sel_pop5_1_2_c = \$761  | \$762 ;
-  assign \$763  = sel_pop5_0_0_c ^ sel_pop5_1_4_s;
-  assign sel_pop5_1_0_s = \$763  ^ sel_pop5_1_2_s;
-  assign \$764  = sel_pop5_0_0_c & sel_pop5_1_4_s;
-  assign \$765  = sel_pop5_0_0_c & sel_pop5_1_2_s;
-  assign \$766  = \$764  | \$765 ;
-  assign \$767  = sel_pop5_1_4_s & sel_pop5_1_2_s;
-  assign sel_pop5_1_0_c = \$766  | \$767 ;
-  assign \$768  = sel_pop5_1_4_c ^ sel_pop5_1_2_c;
-  assign sel_pop5_2_0_s = \$768  ^ sel_pop5_1_0_c;
-  assign \$769  = sel_pop5_1_4_c & sel_pop5_1_2_c;
-  assign \$770  = sel_pop5_1_4_c & sel_pop5_1_0_c;
-  assign \$771  = \$769  | \$770 ;
-  assign \$772  = sel_pop5_1_2_c & sel_pop5_1_0_c;
-  assign sel_pop5_2_0_c = \$771  | \$772 ;
-  assign \$773  = sel_l2_s0[5] ^ sel_l2_s0[19];
-  assign sel_pop6_0_12_s = \$773  ^ sel_l2_s0[32];
-  assign \$774  = sel_l2_s0[5] & sel_l2_s0[19];
-  assign \$775  = sel_l2_s0[5] & sel_l2_s0[32];
-  assign \$776  = \$774  | \$775 ;
-  assign \$777  = sel_l2_s0[19] & sel_l2_s0[32];
-  assign sel_pop6_0_12_c = \$776  | \$777 ;
-  assign \$778  = sel_l2_s0[44] ^ sel_l2_s0[55];
-  assign sel_pop6_0_10_s = \$778  ^ sel_l2_s0[65];
-  assign \$779  = sel_l2_s0[44] & sel_l2_s0[55];
-  assign \$780  = sel_l2_s0[44] & sel_l2_s0[65];
-  assign \$781  = \$779  | \$780 ;
-  assign \$782  = sel_l2_s0[55] & sel_l2_s0[65];
-  assign sel_pop6_0_10_c = \$781  | \$782 ;
-  assign \$783  = ~ sel_l2_s0[75];
-  assign \$784  = ~ sel_l2_s0[76];
-  assign \$785  = \$783  ^ \$784 ;
-  assign \$786  = ~ sel_l2_s0[77];
-  assign sel_pop6_0_8_s = \$785  ^ \$786 ;
-  assign \$787  = ~ sel_l2_s0[75];
-  assign \$788  = ~ sel_l2_s0[76];
-  assign \$789  = \$787  & \$788 ;
-  assign \$790  = ~ sel_l2_s0[75];
-  assign \$791  = ~ sel_l2_s0[77];
-  assign \$792  = \$790  & \$791 ;
-  assign \$793  = \$789  | \$792 ;
-  assign \$794  = ~ sel_l2_s0[76];
-  assign \$795  = ~ sel_l2_s0[77];
-  assign \$796  = \$794  & \$795 ;
-  assign sel_pop6_0_8_c = \$793  | \$796 ;
-  assign \$797  = ~ sel_l2_s0[78];
-  assign \$798  = ~ sel_l2_s0[79];
-  assign \$799  = \$797  ^ \$798 ;
-  assign \$800  = ~ sel_l2_s0[80];
-  assign sel_pop6_0_6_s = \$799  ^ \$800 ;
-  assign \$801  = ~ sel_l2_s0[78];
-  assign \$802  = ~ sel_l2_s0[79];
-  assign \$803  = \$801  & \$802 ;
-  assign \$804  = ~ sel_l2_s0[78];
-  assign \$805  = ~ sel_l2_s0[80];
-  assign \$806  = \$804  & \$805 ;
-  assign \$807  = \$803  | \$806 ;
-  assign \$808  = ~ sel_l2_s0[79];
-  assign \$809  = ~ sel_l2_s0[80];
-  assign \$810  = \$808  & \$809 ;
-  assign sel_pop6_0_6_c = \$807  | \$810 ;
-  assign \$811  = ~ sel_l2_s0[81];
-  assign \$812  = ~ sel_l2_s0[82];
-  assign \$813  = \$811  ^ \$812 ;
-  assign \$814  = ~ sel_l2_s0[83];
-  assign sel_pop6_0_4_s = \$813  ^ \$814 ;
-  assign \$815  = ~ sel_l2_s0[81];
-  assign \$816  = ~ sel_l2_s0[82];
-  assign \$817  = \$815  & \$816 ;
-  assign \$818  = ~ sel_l2_s0[81];
-  assign \$819  = ~ sel_l2_s0[83];
-  assign \$820  = \$818  & \$819 ;
-  assign \$821  = \$817  | \$820 ;
-  assign \$822  = ~ sel_l2_s0[82];
-  assign \$823  = ~ sel_l2_s0[83];
-  assign \$824  = \$822  & \$823 ;
-  assign sel_pop6_0_4_c = \$821  | \$824 ;
-  assign \$825  = sel_pop6_0_12_s ^ sel_pop6_0_10_s;
-  assign sel_pop6_0_2_s = \$825  ^ sel_pop6_0_8_s;
-  assign \$826  = sel_pop6_0_12_s & sel_pop6_0_10_s;
-  assign \$827  = sel_pop6_0_12_s & sel_pop6_0_8_s;
-  assign \$828  = \$826  | \$827 ;
-  assign \$829  = sel_pop6_0_10_s & sel_pop6_0_8_s;
-  assign sel_pop6_0_2_c = \$828  | \$829 ;
-  assign \$830  = sel_pop6_0_6_s ^ sel_pop6_0_4_s;
-  assign sel_pop6_0_0_s = \$830  ^ sel_pop6_0_2_s;
-  assign \$831  = sel_pop6_0_6_s & sel_pop6_0_4_s;
-  assign \$832  = sel_pop6_0_6_s & sel_pop6_0_2_s;
-  assign \$833  = \$831  | \$832 ;
-  assign \$834  = sel_pop6_0_4_s & sel_pop6_0_2_s;
-  assign sel_pop6_0_0_c = \$833  | \$834 ;
-  assign \$835  = sel_pop6_0_12_c ^ sel_pop6_0_10_c;
-  assign sel_pop6_1_4_s = \$835  ^ sel_pop6_0_8_c;
-  assign \$836  = sel_pop6_0_12_c & sel_pop6_0_10_c;
-  assign \$837  = sel_pop6_0_12_c & sel_pop6_0_8_c;
-  assign \$838  = \$836  | \$837 ;
-  assign \$839  = sel_pop6_0_10_c & sel_pop6_0_8_c;
-  assign sel_pop6_1_4_c = \$838  | \$839 ;
-  assign \$840  = sel_pop6_0_6_c ^ sel_pop6_0_4_c;
-  assign sel_pop6_1_2_s = \$840  ^ sel_pop6_0_2_c;
-  assign \$841  = sel_pop6_0_6_c & sel_pop6_0_4_c;
-  assign \$842  = sel_pop6_0_6_c & sel_pop6_0_2_c;
-  assign \$843  = \$841  | \$842 ;
-  assign \$844  = sel_pop6_0_4_c & sel_pop6_0_2_c;
-  assign sel_pop6_1_2_c = \$843  | \$844 ;
-  assign \$845  = sel_pop6_0_0_c ^ sel_pop6_1_4_s;
-  assign sel_pop6_1_0_s = \$845  ^ sel_pop6_1_2_s;
-  assign \$846  = sel_pop6_0_0_c & sel_pop6_1_4_s;
-  assign \$847  = sel_pop6_0_0_c & sel_pop6_1_2_s;
-  assign \$848  = \$846  | \$847 ;
-  assign \$849  = sel_pop6_1_4_s & sel_pop6_1_2_s;
-  assign sel_pop6_1_0_c = \$848  | \$849 ;
-  assign \$850  = sel_pop6_1_4_c ^ sel_pop6_1_2_c;
-  assign sel_pop6_2_0_s = \$850  ^ sel_pop6_1_0_c;
-  assign \$851  = sel_pop6_1_4_c & sel_pop6_1_2_c;
-  assign \$852  = sel_pop6_1_4_c & sel_pop6_1_0_c;
-  assign \$853  = \$851  | \$852 ;
-  assign \$854  = sel_pop6_1_2_c & sel_pop6_1_0_c;
-  assign sel_pop6_2_0_c = \$853  | \$854 ;
-  assign \$855  = sel_l2_s0[6] ^ sel_l2_s0[20];
-  assign sel_pop7_0_12_s = \$855  ^ sel_l2_s0[33];
-  assign \$856  = sel_l2_s0[6] & sel_l2_s0[20];
-  assign \$857  = sel_l2_s0[6] & sel_l2_s0[33];
-  assign \$858  = \$856  | \$857 ;
-  assign \$859  = sel_l2_s0[20] & sel_l2_s0[33];
-  assign sel_pop7_0_12_c = \$858  | \$859 ;
-  assign \$860  = sel_l2_s0[45] ^ sel_l2_s0[56];
-  assign sel_pop7_0_10_s = \$860  ^ sel_l2_s0[66];
-  assign \$861  = sel_l2_s0[45] & sel_l2_s0[56];
-  assign \$862  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$736  = \$732  | \$735 ;
+  assign \$737  = ~ \$195 ;
+  assign \$738  = ~ \$196 ;
+  assign \$739  = \$737  & \$738 ;
+  assign sel_cs0_8_0_4c = \$736  | \$739 ;
+  assign \$740  = \$106  ^ \$120 ;
+  assign sel_cs0_9_0_0s = \$740  ^ \$133 ;
+  assign \$741  = \$106  & \$120 ;
+  assign \$742  = \$106  & \$133 ;
+  assign \$743  = \$741  | \$742 ;
+  assign \$744  = \$120  & \$133 ;
+  assign sel_cs0_9_0_0c = \$743  | \$744 ;
+  assign \$745  = \$145  ^ \$156 ;
+  assign sel_cs0_9_0_1s = \$745  ^ \$166 ;
+  assign \$746  = \$145  & \$156 ;
+  assign \$747  = \$145  & \$166 ;
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = \$156  & \$166 ;
+  assign sel_cs0_9_0_1c = \$748  | \$749 ;
+  assign \$750  = \$175  ^ \$183 ;
+  assign sel_cs0_9_0_2s = \$750  ^ \$190 ;
+  assign \$751  = \$175  & \$183 ;
+  assign \$752  = \$175  & \$190 ;
+  assign \$753  = \$751  | \$752 ;
+  assign \$754  = \$183  & \$190 ;
+  assign sel_cs0_9_0_2c = \$753  | \$754 ;
+  assign \$755  = ~ \$197 ;
+  assign \$756  = ~ \$198 ;
+  assign \$757  = \$755  ^ \$756 ;
+  assign \$758  = ~ \$199 ;
+  assign sel_cs0_9_0_3s = \$757  ^ \$758 ;
+  assign \$759  = ~ \$197 ;
+  assign \$760  = ~ \$198 ;
+  assign \$761  = \$759  & \$760 ;
+  assign \$762  = ~ \$197 ;
+  assign \$763  = ~ \$199 ;
+  assign \$764  = \$762  & \$763 ;
+  assign \$765  = \$761  | \$764 ;
+  assign \$766  = ~ \$198 ;
+  assign \$767  = ~ \$199 ;
+  assign \$768  = \$766  & \$767 ;
+  assign sel_cs0_9_0_3c = \$765  | \$768 ;
+  assign \$769  = ~ \$200 ;
+  assign \$770  = ~ \$201 ;
+  assign \$771  = \$769  ^ \$770 ;
+  assign \$772  = ~ \$202 ;
+  assign sel_cs0_9_0_4s = \$771  ^ \$772 ;
+  assign \$773  = ~ \$200 ;
+  assign \$774  = ~ \$201 ;
+  assign \$775  = \$773  & \$774 ;
+  assign \$776  = ~ \$200 ;
+  assign \$777  = ~ \$202 ;
+  assign \$778  = \$776  & \$777 ;
+  assign \$779  = \$775  | \$778 ;
+  assign \$780  = ~ \$201 ;
+  assign \$781  = ~ \$202 ;
+  assign \$782  = \$780  & \$781 ;
+  assign sel_cs0_9_0_4c = \$779  | \$782 ;
+  assign \$783  = \$107  ^ \$121 ;
+  assign sel_cs0_10_0_0s = \$783  ^ \$134 ;
+  assign \$784  = \$107  & \$121 ;
+  assign \$785  = \$107  & \$134 ;
+  assign \$786  = \$784  | \$785 ;
+  assign \$787  = \$121  & \$134 ;
+  assign sel_cs0_10_0_0c = \$786  | \$787 ;
+  assign \$788  = \$146  ^ \$157 ;
+  assign sel_cs0_10_0_1s = \$788  ^ \$167 ;
+  assign \$789  = \$146  & \$157 ;
+  assign \$790  = \$146  & \$167 ;
+  assign \$791  = \$789  | \$790 ;
+  assign \$792  = \$157  & \$167 ;
+  assign sel_cs0_10_0_1c = \$791  | \$792 ;
+  assign \$793  = \$176  ^ \$184 ;
+  assign sel_cs0_10_0_2s = \$793  ^ \$191 ;
+  assign \$794  = \$176  & \$184 ;
+  assign \$795  = \$176  & \$191 ;
+  assign \$796  = \$794  | \$795 ;
+  assign \$797  = \$184  & \$191 ;
+  assign sel_cs0_10_0_2c = \$796  | \$797 ;
+  assign \$798  = ~ \$203 ;
+  assign \$799  = \$197  ^ \$798 ;
+  assign \$800  = ~ \$204 ;
+  assign sel_cs0_10_0_3s = \$799  ^ \$800 ;
+  assign \$801  = ~ \$203 ;
+  assign \$802  = \$197  & \$801 ;
+  assign \$803  = ~ \$204 ;
+  assign \$804  = \$197  & \$803 ;
+  assign \$805  = \$802  | \$804 ;
+  assign \$806  = ~ \$203 ;
+  assign \$807  = ~ \$204 ;
+  assign \$808  = \$806  & \$807 ;
+  assign sel_cs0_10_0_3c = \$805  | \$808 ;
+  assign \$809  = ~ \$205 ;
+  assign \$810  = ~ \$206 ;
+  assign \$811  = \$809  ^ \$810 ;
+  assign \$812  = ~ \$207 ;
+  assign sel_cs0_10_0_4s = \$811  ^ \$812 ;
+  assign \$813  = ~ \$205 ;
+  assign \$814  = ~ \$206 ;
+  assign \$815  = \$813  & \$814 ;
+  assign \$816  = ~ \$205 ;
+  assign \$817  = ~ \$207 ;
+  assign \$818  = \$816  & \$817 ;
+  assign \$819  = \$815  | \$818 ;
+  assign \$820  = ~ \$206 ;
+  assign \$821  = ~ \$207 ;
+  assign \$822  = \$820  & \$821 ;
+  assign sel_cs0_10_0_4c = \$819  | \$822 ;
+  assign \$823  = \$108  ^ \$122 ;
+  assign sel_cs0_11_0_0s = \$823  ^ \$135 ;
+  assign \$824  = \$108  & \$122 ;
+  assign \$825  = \$108  & \$135 ;
+  assign \$826  = \$824  | \$825 ;
+  assign \$827  = \$122  & \$135 ;
+  assign sel_cs0_11_0_0c = \$826  | \$827 ;
+  assign \$828  = \$147  ^ \$158 ;
+  assign sel_cs0_11_0_1s = \$828  ^ \$168 ;
+  assign \$829  = \$147  & \$158 ;
+  assign \$830  = \$147  & \$168 ;
+  assign \$831  = \$829  | \$830 ;
+  assign \$832  = \$158  & \$168 ;
+  assign sel_cs0_11_0_1c = \$831  | \$832 ;
+  assign \$833  = \$177  ^ \$185 ;
+  assign sel_cs0_11_0_2s = \$833  ^ \$192 ;
+  assign \$834  = \$177  & \$185 ;
+  assign \$835  = \$177  & \$192 ;
+  assign \$836  = \$834  | \$835 ;
+  assign \$837  = \$185  & \$192 ;
+  assign sel_cs0_11_0_2c = \$836  | \$837 ;
+  assign \$838  = \$198  ^ \$203 ;
+  assign \$839  = ~ \$208 ;
+  assign sel_cs0_11_0_3s = \$838  ^ \$839 ;
+  assign \$840  = \$198  & \$203 ;
+  assign \$841  = ~ \$208 ;
+  assign \$842  = \$198  & \$841 ;
+  assign \$843  = \$840  | \$842 ;
+  assign \$844  = ~ \$208 ;
+  assign \$845  = \$203  & \$844 ;
+  assign sel_cs0_11_0_3c = \$843  | \$845 ;
+  assign \$846  = ~ \$209 ;
+  assign \$847  = ~ \$210 ;
+  assign \$848  = \$846  ^ \$847 ;
+  assign \$849  = ~ \$211 ;
+  assign sel_cs0_11_0_4s = \$848  ^ \$849 ;
+  assign \$850  = ~ \$209 ;
+  assign \$851  = ~ \$210 ;
+  assign \$852  = \$850  & \$851 ;
+  assign \$853  = ~ \$209 ;
+  assign \$854  = ~ \$211 ;
+  assign \$855  = \$853  & \$854 ;
+  assign \$856  = \$852  | \$855 ;
+  assign \$857  = ~ \$210 ;
+  assign \$858  = ~ \$211 ;
+  assign \$859  = \$857  & \$858 ;
+  assign sel_cs0_11_0_4c = \$856  | \$859 ;
+  assign \$860  = \$109  ^ \$123 ;
+  assign sel_cs0_12_0_0s = \$860  ^ \$136 ;
+  assign \$861  = \$109  & \$123 ;
+  assign \$862  = \$109  & \$136 ;
   assign \$863  = \$861  | \$862 ;
-  assign \$864  = sel_l2_s0[56] & sel_l2_s0[66];
-  assign sel_pop7_0_10_c = \$863  | \$864 ;
-  assign \$865  = ~ sel_l2_s0[84];
-  assign \$866  = sel_l2_s0[75] ^ \$865 ;
-  assign \$867  = ~ sel_l2_s0[85];
-  assign sel_pop7_0_8_s = \$866  ^ \$867 ;
-  assign \$868  = ~ sel_l2_s0[84];
-  assign \$869  = sel_l2_s0[75] & \$868 ;
-  assign \$870  = ~ sel_l2_s0[85];
-  assign \$871  = sel_l2_s0[75] & \$870 ;
-  assign \$872  = \$869  | \$871 ;
-  assign \$873  = ~ sel_l2_s0[84];
-  assign \$874  = ~ sel_l2_s0[85];
-  assign \$875  = \$873  & \$874 ;
-  assign sel_pop7_0_8_c = \$872  | \$875 ;
-  assign \$876  = ~ sel_l2_s0[86];
-  assign \$877  = ~ sel_l2_s0[87];
-  assign \$878  = \$876  ^ \$877 ;
-  assign \$879  = ~ sel_l2_s0[88];
-  assign sel_pop7_0_6_s = \$878  ^ \$879 ;
-  assign \$880  = ~ sel_l2_s0[86];
-  assign \$881  = ~ sel_l2_s0[87];
-  assign \$882  = \$880  & \$881 ;
-  assign \$883  = ~ sel_l2_s0[86];
-  assign \$884  = ~ sel_l2_s0[88];
-  assign \$885  = \$883  & \$884 ;
-  assign \$886  = \$882  | \$885 ;
-  assign \$887  = ~ sel_l2_s0[87];
-  assign \$888  = ~ sel_l2_s0[88];
+  assign \$864  = \$123  & \$136 ;
+  assign sel_cs0_12_0_0c = \$863  | \$864 ;
+  assign \$865  = \$148  ^ \$159 ;
+  assign sel_cs0_12_0_1s = \$865  ^ \$169 ;
+  assign \$866  = \$148  & \$159 ;
+  assign \$867  = \$148  & \$169 ;
+  assign \$868  = \$866  | \$867 ;
+  assign \$869  = \$159  & \$169 ;
+  assign sel_cs0_12_0_1c = \$868  | \$869 ;
+  assign \$870  = \$178  ^ \$186 ;
+  assign sel_cs0_12_0_2s = \$870  ^ \$193 ;
+  assign \$871  = \$178  & \$186 ;
+  assign \$872  = \$178  & \$193 ;
+  assign \$873  = \$871  | \$872 ;
+  assign \$874  = \$186  & \$193 ;
+  assign sel_cs0_12_0_2c = \$873  | \$874 ;
+  assign \$875  = \$199  ^ \$204 ;
+  assign sel_cs0_12_0_3s = \$875  ^ \$208 ;
+  assign \$876  = \$199  & \$204 ;
+  assign \$877  = \$199  & \$208 ;
+  assign \$878  = \$876  | \$877 ;
+  assign \$879  = \$204  & \$208 ;
+  assign sel_cs0_12_0_3c = \$878  | \$879 ;
+  assign \$880  = ~ \$212 ;
+  assign \$881  = ~ \$213 ;
+  assign \$882  = \$880  ^ \$881 ;
+  assign \$883  = ~ \$214 ;
+  assign sel_cs0_12_0_4s = \$882  ^ \$883 ;
+  assign \$884  = ~ \$212 ;
+  assign \$885  = ~ \$213 ;
+  assign \$886  = \$884  & \$885 ;
+  assign \$887  = ~ \$212 ;
+  assign \$888  = ~ \$214 ;
   assign \$889  = \$887  & \$888 ;
-  assign sel_pop7_0_6_c = \$886  | \$889 ;
-  assign \$890  = ~ sel_l2_s0[89];
-  assign \$891  = ~ sel_l2_s0[90];
-  assign \$892  = \$890  ^ \$891 ;
-  assign \$893  = ~ sel_l2_s0[91];
-  assign sel_pop7_0_4_s = \$892  ^ \$893 ;
-  assign \$894  = ~ sel_l2_s0[89];
-  assign \$895  = ~ sel_l2_s0[90];
-  assign \$896  = \$894  & \$895 ;
-  assign \$897  = ~ sel_l2_s0[89];
-  assign \$898  = ~ sel_l2_s0[91];
-  assign \$899  = \$897  & \$898 ;
-  assign \$900  = \$896  | \$899 ;
-  assign \$901  = ~ sel_l2_s0[90];
-  assign \$902  = ~ sel_l2_s0[91];
-  assign \$903  = \$901  & \$902 ;
-  assign sel_pop7_0_4_c = \$900  | \$903 ;
-  assign \$904  = sel_pop7_0_12_s ^ sel_pop7_0_10_s;
-  assign sel_pop7_0_2_s = \$904  ^ sel_pop7_0_8_s;
-  assign \$905  = sel_pop7_0_12_s & sel_pop7_0_10_s;
-  assign \$906  = sel_pop7_0_12_s & sel_pop7_0_8_s;
+  assign \$890  = \$886  | \$889 ;
+  assign \$891  = ~ \$213 ;
+  assign \$892  = ~ \$214 ;
+  assign \$893  = \$891  & \$892 ;
+  assign sel_cs0_12_0_4c = \$890  | \$893 ;
+  assign \$894  = \$110  ^ \$124 ;
+  assign sel_cs0_13_0_0s = \$894  ^ \$137 ;
+  assign \$895  = \$110  & \$124 ;
+  assign \$896  = \$110  & \$137 ;
+  assign \$897  = \$895  | \$896 ;
+  assign \$898  = \$124  & \$137 ;
+  assign sel_cs0_13_0_0c = \$897  | \$898 ;
+  assign \$899  = \$149  ^ \$160 ;
+  assign sel_cs0_13_0_1s = \$899  ^ \$170 ;
+  assign \$900  = \$149  & \$160 ;
+  assign \$901  = \$149  & \$170 ;
+  assign \$902  = \$900  | \$901 ;
+  assign \$903  = \$160  & \$170 ;
+  assign sel_cs0_13_0_1c = \$902  | \$903 ;
+  assign \$904  = \$179  ^ \$187 ;
+  assign sel_cs0_13_0_2s = \$904  ^ \$194 ;
+  assign \$905  = \$179  & \$187 ;
+  assign \$906  = \$179  & \$194 ;
   assign \$907  = \$905  | \$906 ;
-  assign \$908  = sel_pop7_0_10_s & sel_pop7_0_8_s;
-  assign sel_pop7_0_2_c = \$907  | \$908 ;
-  assign \$909  = sel_pop7_0_6_s ^ sel_pop7_0_4_s;
-  assign sel_pop7_0_0_s = \$909  ^ sel_pop7_0_2_s;
-  assign \$910  = sel_pop7_0_6_s & sel_pop7_0_4_s;
-  assign \$911  = sel_pop7_0_6_s & sel_pop7_0_2_s;
+  assign \$908  = \$187  & \$194 ;
+  assign sel_cs0_13_0_2c = \$907  | \$908 ;
+  assign \$909  = \$200  ^ \$205 ;
+  assign sel_cs0_13_0_3s = \$909  ^ \$209 ;
+  assign \$910  = \$200  & \$205 ;
+  assign \$911  = \$200  & \$209 ;
   assign \$912  = \$910  | \$911 ;
-  assign \$913  = sel_pop7_0_4_s & sel_pop7_0_2_s;
-  assign sel_pop7_0_0_c = \$912  | \$913 ;
-  assign \$914  = sel_pop7_0_12_c ^ sel_pop7_0_10_c;
-  assign sel_pop7_1_4_s = \$914  ^ sel_pop7_0_8_c;
-  assign \$915  = sel_pop7_0_12_c & sel_pop7_0_10_c;
-  assign \$916  = sel_pop7_0_12_c & sel_pop7_0_8_c;
-  assign \$917  = \$915  | \$916 ;
-  assign \$918  = sel_pop7_0_10_c & sel_pop7_0_8_c;
-  assign sel_pop7_1_4_c = \$917  | \$918 ;
-  assign \$919  = sel_pop7_0_6_c ^ sel_pop7_0_4_c;
-  assign sel_pop7_1_2_s = \$919  ^ sel_pop7_0_2_c;
-  assign \$920  = sel_pop7_0_6_c & sel_pop7_0_4_c;
-  assign \$921  = sel_pop7_0_6_c & sel_pop7_0_2_c;
-  assign \$922  = \$920  | \$921 ;
-  assign \$923  = sel_pop7_0_4_c & sel_pop7_0_2_c;
-  assign sel_pop7_1_2_c = \$922  | \$923 ;
-  assign \$924  = sel_pop7_0_0_c ^ sel_pop7_1_4_s;
-  assign sel_pop7_1_0_s = \$924  ^ sel_pop7_1_2_s;
-  assign \$925  = sel_pop7_0_0_c & sel_pop7_1_4_s;
-  assign \$926  = sel_pop7_0_0_c & sel_pop7_1_2_s;
-  assign \$927  = \$925  | \$926 ;
-  assign \$928  = sel_pop7_1_4_s & sel_pop7_1_2_s;
-  assign sel_pop7_1_0_c = \$927  | \$928 ;
-  assign \$929  = sel_pop7_1_4_c ^ sel_pop7_1_2_c;
-  assign sel_pop7_2_0_s = \$929  ^ sel_pop7_1_0_c;
-  assign \$930  = sel_pop7_1_4_c & sel_pop7_1_2_c;
-  assign \$931  = sel_pop7_1_4_c & sel_pop7_1_0_c;
-  assign \$932  = \$930  | \$931 ;
-  assign \$933  = sel_pop7_1_2_c & sel_pop7_1_0_c;
-  assign sel_pop7_2_0_c = \$932  | \$933 ;
-  assign \$934  = sel_l2_s0[7] ^ sel_l2_s0[21];
-  assign sel_pop8_0_12_s = \$934  ^ sel_l2_s0[34];
-  assign \$935  = sel_l2_s0[7] & sel_l2_s0[21];
-  assign \$936  = sel_l2_s0[7] & sel_l2_s0[34];
-  assign \$937  = \$935  | \$936 ;
-  assign \$938  = sel_l2_s0[21] & sel_l2_s0[34];
-  assign sel_pop8_0_12_c = \$937  | \$938 ;
-  assign \$939  = sel_l2_s0[46] ^ sel_l2_s0[57];
-  assign sel_pop8_0_10_s = \$939  ^ sel_l2_s0[67];
-  assign \$940  = sel_l2_s0[46] & sel_l2_s0[57];
-  assign \$941  = sel_l2_s0[46] & sel_l2_s0[67];
-  assign \$942  = \$940  | \$941 ;
-  assign \$943  = sel_l2_s0[57] & sel_l2_s0[67];
-  assign sel_pop8_0_10_c = \$942  | \$943 ;
-  assign \$944  = sel_l2_s0[76] ^ sel_l2_s0[84];
-  assign \$945  = ~ sel_l2_s0[92];
-  assign sel_pop8_0_8_s = \$944  ^ \$945 ;
-  assign \$946  = sel_l2_s0[76] & sel_l2_s0[84];
-  assign \$947  = ~ sel_l2_s0[92];
-  assign \$948  = sel_l2_s0[76] & \$947 ;
-  assign \$949  = \$946  | \$948 ;
-  assign \$950  = ~ sel_l2_s0[92];
-  assign \$951  = sel_l2_s0[84] & \$950 ;
-  assign sel_pop8_0_8_c = \$949  | \$951 ;
-  assign \$952  = ~ sel_l2_s0[93];
-  assign \$953  = ~ sel_l2_s0[94];
-  assign \$954  = \$952  ^ \$953 ;
-  assign \$955  = ~ sel_l2_s0[95];
-  assign sel_pop8_0_6_s = \$954  ^ \$955 ;
-  assign \$956  = ~ sel_l2_s0[93];
-  assign \$957  = ~ sel_l2_s0[94];
-  assign \$958  = \$956  & \$957 ;
-  assign \$959  = ~ sel_l2_s0[93];
-  assign \$960  = ~ sel_l2_s0[95];
-  assign \$961  = \$959  & \$960 ;
-  assign \$962  = \$958  | \$961 ;
-  assign \$963  = ~ sel_l2_s0[94];
-  assign \$964  = ~ sel_l2_s0[95];
-  assign \$965  = \$963  & \$964 ;
-  assign sel_pop8_0_6_c = \$962  | \$965 ;
-  assign \$966  = ~ sel_l2_s0[96];
-  assign \$967  = ~ sel_l2_s0[97];
-  assign \$968  = \$966  ^ \$967 ;
-  assign \$969  = ~ sel_l2_s0[98];
-  assign sel_pop8_0_4_s = \$968  ^ \$969 ;
-  assign \$970  = ~ sel_l2_s0[96];
-  assign \$971  = ~ sel_l2_s0[97];
-  assign \$972  = \$970  & \$971 ;
-  assign \$973  = ~ sel_l2_s0[96];
-  assign \$974  = ~ sel_l2_s0[98];
-  assign \$975  = \$973  & \$974 ;
-  assign \$976  = \$972  | \$975 ;
-  assign \$977  = ~ sel_l2_s0[97];
-  assign \$978  = ~ sel_l2_s0[98];
-  assign \$979  = \$977  & \$978 ;
-  assign sel_pop8_0_4_c = \$976  | \$979 ;
-  assign \$980  = sel_pop8_0_12_s ^ sel_pop8_0_10_s;
-  assign sel_pop8_0_2_s = \$980  ^ sel_pop8_0_8_s;
-  assign \$981  = sel_pop8_0_12_s & sel_pop8_0_10_s;
-  assign \$982  = sel_pop8_0_12_s & sel_pop8_0_8_s;
-  assign \$983  = \$981  | \$982 ;
-  assign \$984  = sel_pop8_0_10_s & sel_pop8_0_8_s;
-  assign sel_pop8_0_2_c = \$983  | \$984 ;
-  assign \$985  = sel_pop8_0_6_s ^ sel_pop8_0_4_s;
-  assign sel_pop8_0_0_s = \$985  ^ sel_pop8_0_2_s;
-  assign \$986  = sel_pop8_0_6_s & sel_pop8_0_4_s;
-  assign \$987  = sel_pop8_0_6_s & sel_pop8_0_2_s;
-  assign \$988  = \$986  | \$987 ;
-  assign \$989  = sel_pop8_0_4_s & sel_pop8_0_2_s;
-  assign sel_pop8_0_0_c = \$988  | \$989 ;
-  assign \$990  = sel_pop8_0_12_c ^ sel_pop8_0_10_c;
-  assign sel_pop8_1_4_s = \$990  ^ sel_pop8_0_8_c;
-  assign \$991  = sel_pop8_0_12_c & sel_pop8_0_10_c;
-  assign \$992  = sel_pop8_0_12_c & sel_pop8_0_8_c;
-  assign \$993  = \$991  | \$992 ;
-  assign \$994  = sel_pop8_0_10_c & sel_pop8_0_8_c;
-  assign sel_pop8_1_4_c = \$993  | \$994 ;
-  assign \$995  = sel_pop8_0_6_c ^ sel_pop8_0_4_c;
-  assign sel_pop8_1_2_s = \$995  ^ sel_pop8_0_2_c;
-  assign \$996  = sel_pop8_0_6_c & sel_pop8_0_4_c;
-  assign \$997  = sel_pop8_0_6_c & sel_pop8_0_2_c;
-  assign \$998  = \$996  | \$997 ;
-  assign \$999  = sel_pop8_0_4_c & sel_pop8_0_2_c;
-  assign sel_pop8_1_2_c = \$998  | \$999 ;
-  assign \$1000  = sel_pop8_0_0_c ^ sel_pop8_1_4_s;
-  assign sel_pop8_1_0_s = \$1000  ^ sel_pop8_1_2_s;
-  assign \$1001  = sel_pop8_0_0_c & sel_pop8_1_4_s;
-  assign \$1002  = sel_pop8_0_0_c & sel_pop8_1_2_s;
-  assign \$1003  = \$1001  | \$1002 ;
-  assign \$1004  = sel_pop8_1_4_s & sel_pop8_1_2_s;
-  assign sel_pop8_1_0_c = \$1003  | \$1004 ;
-  assign \$1005  = sel_pop8_1_4_c ^ sel_pop8_1_2_c;
-  assign sel_pop8_2_0_s = \$1005  ^ sel_pop8_1_0_c;
-  assign \$1006  = sel_pop8_1_4_c & sel_pop8_1_2_c;
-  assign \$1007  = sel_pop8_1_4_c & sel_pop8_1_0_c;
-  assign \$1008  = \$1006  | \$1007 ;
-  assign \$1009  = sel_pop8_1_2_c & sel_pop8_1_0_c;
-  assign sel_pop8_2_0_c = \$1008  | \$1009 ;
-  assign \$1010  = sel_l2_s0[8] ^ sel_l2_s0[22];
-  assign sel_pop9_0_12_s = \$1010  ^ sel_l2_s0[35];
-  assign \$1011  = sel_l2_s0[8] & sel_l2_s0[22];
-  assign \$1012  = sel_l2_s0[8] & sel_l2_s0[35];
-  assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = sel_l2_s0[22] & sel_l2_s0[35];
-  assign sel_pop9_0_12_c = \$1013  | \$1014 ;
-  assign \$1015  = sel_l2_s0[47] ^ sel_l2_s0[58];
-  assign sel_pop9_0_10_s = \$1015  ^ sel_l2_s0[68];
-  assign \$1016  = sel_l2_s0[47] & sel_l2_s0[58];
-  assign \$1017  = sel_l2_s0[47] & sel_l2_s0[68];
-  assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = sel_l2_s0[58] & sel_l2_s0[68];
-  assign sel_pop9_0_10_c = \$1018  | \$1019 ;
-  assign \$1020  = sel_l2_s0[77] ^ sel_l2_s0[85];
-  assign sel_pop9_0_8_s = \$1020  ^ sel_l2_s0[92];
-  assign \$1021  = sel_l2_s0[77] & sel_l2_s0[85];
-  assign \$1022  = sel_l2_s0[77] & sel_l2_s0[92];
-  assign \$1023  = \$1021  | \$1022 ;
-  assign \$1024  = sel_l2_s0[85] & sel_l2_s0[92];
-  assign sel_pop9_0_8_c = \$1023  | \$1024 ;
-  assign \$1025  = ~ sel_l2_s0[99];
-  assign \$1026  = ~ sel_l2_s0[100];
-  assign \$1027  = \$1025  ^ \$1026 ;
-  assign \$1028  = ~ sel_l2_s0[101];
-  assign sel_pop9_0_6_s = \$1027  ^ \$1028 ;
-  assign \$1029  = ~ sel_l2_s0[99];
-  assign \$1030  = ~ sel_l2_s0[100];
-  assign \$1031  = \$1029  & \$1030 ;
-  assign \$1032  = ~ sel_l2_s0[99];
-  assign \$1033  = ~ sel_l2_s0[101];
-  assign \$1034  = \$1032  & \$1033 ;
-  assign \$1035  = \$1031  | \$1034 ;
-  assign \$1036  = ~ sel_l2_s0[100];
-  assign \$1037  = ~ sel_l2_s0[101];
-  assign \$1038  = \$1036  & \$1037 ;
-  assign sel_pop9_0_6_c = \$1035  | \$1038 ;
-  assign \$1039  = ~ sel_l2_s0[102];
-  assign \$1040  = ~ sel_l2_s0[103];
-  assign \$1041  = \$1039  ^ \$1040 ;
-  assign \$1042  = ~ sel_l2_s0[104];
-  assign sel_pop9_0_4_s = \$1041  ^ \$1042 ;
-  assign \$1043  = ~ sel_l2_s0[102];
-  assign \$1044  = ~ sel_l2_s0[103];
-  assign \$1045  = \$1043  & \$1044 ;
-  assign \$1046  = ~ sel_l2_s0[102];
-  assign \$1047  = ~ sel_l2_s0[104];
-  assign \$1048  = \$1046  & \$1047 ;
-  assign \$1049  = \$1045  | \$1048 ;
-  assign \$1050  = ~ sel_l2_s0[103];
-  assign \$1051  = ~ sel_l2_s0[104];
-  assign \$1052  = \$1050  & \$1051 ;
-  assign sel_pop9_0_4_c = \$1049  | \$1052 ;
-  assign \$1053  = sel_pop9_0_12_s ^ sel_pop9_0_10_s;
-  assign sel_pop9_0_2_s = \$1053  ^ sel_pop9_0_8_s;
-  assign \$1054  = sel_pop9_0_12_s & sel_pop9_0_10_s;
-  assign \$1055  = sel_pop9_0_12_s & sel_pop9_0_8_s;
+  assign \$913  = \$205  & \$209 ;
+  assign sel_cs0_13_0_3c = \$912  | \$913 ;
+  assign \$914  = ~ \$215 ;
+  assign \$915  = \$212  ^ \$914 ;
+  assign \$916  = ~ \$216 ;
+  assign sel_cs0_13_0_4s = \$915  ^ \$916 ;
+  assign \$917  = ~ \$215 ;
+  assign \$918  = \$212  & \$917 ;
+  assign \$919  = ~ \$216 ;
+  assign \$920  = \$212  & \$919 ;
+  assign \$921  = \$918  | \$920 ;
+  assign \$922  = ~ \$215 ;
+  assign \$923  = ~ \$216 ;
+  assign \$924  = \$922  & \$923 ;
+  assign sel_cs0_13_0_4c = \$921  | \$924 ;
+  assign \$925  = \$111  ^ \$125 ;
+  assign sel_cs0_14_0_0s = \$925  ^ \$138 ;
+  assign \$926  = \$111  & \$125 ;
+  assign \$927  = \$111  & \$138 ;
+  assign \$928  = \$926  | \$927 ;
+  assign \$929  = \$125  & \$138 ;
+  assign sel_cs0_14_0_0c = \$928  | \$929 ;
+  assign \$930  = \$150  ^ \$161 ;
+  assign sel_cs0_14_0_1s = \$930  ^ \$171 ;
+  assign \$931  = \$150  & \$161 ;
+  assign \$932  = \$150  & \$171 ;
+  assign \$933  = \$931  | \$932 ;
+  assign \$934  = \$161  & \$171 ;
+  assign sel_cs0_14_0_1c = \$933  | \$934 ;
+  assign \$935  = \$180  ^ \$188 ;
+  assign sel_cs0_14_0_2s = \$935  ^ \$195 ;
+  assign \$936  = \$180  & \$188 ;
+  assign \$937  = \$180  & \$195 ;
+  assign \$938  = \$936  | \$937 ;
+  assign \$939  = \$188  & \$195 ;
+  assign sel_cs0_14_0_2c = \$938  | \$939 ;
+  assign \$940  = \$201  ^ \$206 ;
+  assign sel_cs0_14_0_3s = \$940  ^ \$210 ;
+  assign \$941  = \$201  & \$206 ;
+  assign \$942  = \$201  & \$210 ;
+  assign \$943  = \$941  | \$942 ;
+  assign \$944  = \$206  & \$210 ;
+  assign sel_cs0_14_0_3c = \$943  | \$944 ;
+  assign \$945  = \$213  ^ \$215 ;
+  assign \$946  = ~ \$217 ;
+  assign sel_cs0_14_0_4s = \$945  ^ \$946 ;
+  assign \$947  = \$213  & \$215 ;
+  assign \$948  = ~ \$217 ;
+  assign \$949  = \$213  & \$948 ;
+  assign \$950  = \$947  | \$949 ;
+  assign \$951  = ~ \$217 ;
+  assign \$952  = \$215  & \$951 ;
+  assign sel_cs0_14_0_4c = \$950  | \$952 ;
+  assign \$953  = \$112  ^ \$126 ;
+  assign sel_cs0_15_0_0s = \$953  ^ \$139 ;
+  assign \$954  = \$112  & \$126 ;
+  assign \$955  = \$112  & \$139 ;
+  assign \$956  = \$954  | \$955 ;
+  assign \$957  = \$126  & \$139 ;
+  assign sel_cs0_15_0_0c = \$956  | \$957 ;
+  assign \$958  = \$151  ^ \$162 ;
+  assign sel_cs0_15_0_1s = \$958  ^ \$172 ;
+  assign \$959  = \$151  & \$162 ;
+  assign \$960  = \$151  & \$172 ;
+  assign \$961  = \$959  | \$960 ;
+  assign \$962  = \$162  & \$172 ;
+  assign sel_cs0_15_0_1c = \$961  | \$962 ;
+  assign \$963  = \$181  ^ \$189 ;
+  assign sel_cs0_15_0_2s = \$963  ^ \$196 ;
+  assign \$964  = \$181  & \$189 ;
+  assign \$965  = \$181  & \$196 ;
+  assign \$966  = \$964  | \$965 ;
+  assign \$967  = \$189  & \$196 ;
+  assign sel_cs0_15_0_2c = \$966  | \$967 ;
+  assign \$968  = \$202  ^ \$207 ;
+  assign sel_cs0_15_0_3s = \$968  ^ \$211 ;
+  assign \$969  = \$202  & \$207 ;
+  assign \$970  = \$202  & \$211 ;
+  assign \$971  = \$969  | \$970 ;
+  assign \$972  = \$207  & \$211 ;
+  assign sel_cs0_15_0_3c = \$971  | \$972 ;
+  assign \$973  = \$214  ^ \$216 ;
+  assign sel_cs0_15_0_4s = \$973  ^ \$217 ;
+  assign \$974  = \$214  & \$216 ;
+  assign \$975  = \$214  & \$217 ;
+  assign \$976  = \$974  | \$975 ;
+  assign \$977  = \$216  & \$217 ;
+  assign sel_cs0_15_0_4c = \$976  | \$977 ;
+  assign \$978  = sel_l3_s0 ^ \sel_l3_s0$236 ;
+  assign sel_cs1_0_0_0s = \$978  ^ \sel_l3_s0$237 ;
+  assign \$979  = sel_l3_s0 & \sel_l3_s0$236 ;
+  assign \$980  = sel_l3_s0 & \sel_l3_s0$237 ;
+  assign \$981  = \$979  | \$980 ;
+  assign \$982  = \sel_l3_s0$236  & \sel_l3_s0$237 ;
+  assign sel_cs1_0_0_0c = \$981  | \$982 ;
+  assign \$983  = \sel_l3_s0$240  ^ \sel_l3_s0$241 ;
+  assign sel_cs1_0_1_0s = \$983  ^ \sel_l3_s0$242 ;
+  assign \$984  = \sel_l3_s0$240  & \sel_l3_s0$241 ;
+  assign \$985  = \sel_l3_s0$240  & \sel_l3_s0$242 ;
+  assign \$986  = \$984  | \$985 ;
+  assign \$987  = \sel_l3_s0$241  & \sel_l3_s0$242 ;
+  assign sel_cs1_0_1_0c = \$986  | \$987 ;
+  assign \$988  = \sel_l3_s0$245  ^ \sel_l3_s0$246 ;
+  assign sel_cs1_1_0_0s = \$988  ^ \sel_l3_s0$247 ;
+  assign \$989  = \sel_l3_s0$245  & \sel_l3_s0$246 ;
+  assign \$990  = \sel_l3_s0$245  & \sel_l3_s0$247 ;
+  assign \$991  = \$989  | \$990 ;
+  assign \$992  = \sel_l3_s0$246  & \sel_l3_s0$247 ;
+  assign sel_cs1_1_0_0c = \$991  | \$992 ;
+  assign \$993  = \sel_l3_s0$250  ^ \sel_l3_s0$251 ;
+  assign sel_cs1_1_1_0s = \$993  ^ \sel_l3_s0$252 ;
+  assign \$994  = \sel_l3_s0$250  & \sel_l3_s0$251 ;
+  assign \$995  = \sel_l3_s0$250  & \sel_l3_s0$252 ;
+  assign \$996  = \$994  | \$995 ;
+  assign \$997  = \sel_l3_s0$251  & \sel_l3_s0$252 ;
+  assign sel_cs1_1_1_0c = \$996  | \$997 ;
+  assign \$998  = \sel_l3_s0$255  ^ \sel_l3_s0$256 ;
+  assign sel_cs1_2_0_0s = \$998  ^ \sel_l3_s0$257 ;
+  assign \$999  = \sel_l3_s0$255  & \sel_l3_s0$256 ;
+  assign \$1000  = \sel_l3_s0$255  & \sel_l3_s0$257 ;
+  assign \$1001  = \$999  | \$1000 ;
+  assign \$1002  = \sel_l3_s0$256  & \sel_l3_s0$257 ;
+  assign sel_cs1_2_0_0c = \$1001  | \$1002 ;
+  assign \$1003  = \sel_l3_s0$260  ^ \sel_l3_s0$261 ;
+  assign sel_cs1_2_1_0s = \$1003  ^ \sel_l3_s0$262 ;
+  assign \$1004  = \sel_l3_s0$260  & \sel_l3_s0$261 ;
+  assign \$1005  = \sel_l3_s0$260  & \sel_l3_s0$262 ;
+  assign \$1006  = \$1004  | \$1005 ;
+  assign \$1007  = \sel_l3_s0$261  & \sel_l3_s0$262 ;
+  assign sel_cs1_2_1_0c = \$1006  | \$1007 ;
+  assign \$1008  = \sel_l3_s0$265  ^ \sel_l3_s0$266 ;
+  assign sel_cs1_3_0_0s = \$1008  ^ \sel_l3_s0$267 ;
+  assign \$1009  = \sel_l3_s0$265  & \sel_l3_s0$266 ;
+  assign \$1010  = \sel_l3_s0$265  & \sel_l3_s0$267 ;
+  assign \$1011  = \$1009  | \$1010 ;
+  assign \$1012  = \sel_l3_s0$266  & \sel_l3_s0$267 ;
+  assign sel_cs1_3_0_0c = \$1011  | \$1012 ;
+  assign \$1013  = \sel_l3_s0$270  ^ \sel_l3_s0$271 ;
+  assign sel_cs1_3_1_0s = \$1013  ^ \sel_l3_s0$272 ;
+  assign \$1014  = \sel_l3_s0$270  & \sel_l3_s0$271 ;
+  assign \$1015  = \sel_l3_s0$270  & \sel_l3_s0$272 ;
+  assign \$1016  = \$1014  | \$1015 ;
+  assign \$1017  = \sel_l3_s0$271  & \sel_l3_s0$272 ;
+  assign sel_cs1_3_1_0c = \$1016  | \$1017 ;
+  assign \$1018  = \sel_l3_s0$275  ^ \sel_l3_s0$276 ;
+  assign sel_cs1_4_0_0s = \$1018  ^ \sel_l3_s0$277 ;
+  assign \$1019  = \sel_l3_s0$275  & \sel_l3_s0$276 ;
+  assign \$1020  = \sel_l3_s0$275  & \sel_l3_s0$277 ;
+  assign \$1021  = \$1019  | \$1020 ;
+  assign \$1022  = \sel_l3_s0$276  & \sel_l3_s0$277 ;
+  assign sel_cs1_4_0_0c = \$1021  | \$1022 ;
+  assign \$1023  = \sel_l3_s0$280  ^ \sel_l3_s0$281 ;
+  assign sel_cs1_4_1_0s = \$1023  ^ \sel_l3_s0$282 ;
+  assign \$1024  = \sel_l3_s0$280  & \sel_l3_s0$281 ;
+  assign \$1025  = \sel_l3_s0$280  & \sel_l3_s0$282 ;
+  assign \$1026  = \$1024  | \$1025 ;
+  assign \$1027  = \sel_l3_s0$281  & \sel_l3_s0$282 ;
+  assign sel_cs1_4_1_0c = \$1026  | \$1027 ;
+  assign \$1028  = \sel_l3_s0$285  ^ \sel_l3_s0$286 ;
+  assign sel_cs1_5_0_0s = \$1028  ^ \sel_l3_s0$287 ;
+  assign \$1029  = \sel_l3_s0$285  & \sel_l3_s0$286 ;
+  assign \$1030  = \sel_l3_s0$285  & \sel_l3_s0$287 ;
+  assign \$1031  = \$1029  | \$1030 ;
+  assign \$1032  = \sel_l3_s0$286  & \sel_l3_s0$287 ;
+  assign sel_cs1_5_0_0c = \$1031  | \$1032 ;
+  assign \$1033  = \sel_l3_s0$290  ^ \sel_l3_s0$291 ;
+  assign sel_cs1_5_1_0s = \$1033  ^ \sel_l3_s0$292 ;
+  assign \$1034  = \sel_l3_s0$290  & \sel_l3_s0$291 ;
+  assign \$1035  = \sel_l3_s0$290  & \sel_l3_s0$292 ;
+  assign \$1036  = \$1034  | \$1035 ;
+  assign \$1037  = \sel_l3_s0$291  & \sel_l3_s0$292 ;
+  assign sel_cs1_5_1_0c = \$1036  | \$1037 ;
+  assign \$1038  = \sel_l3_s0$295  ^ \sel_l3_s0$296 ;
+  assign sel_cs1_6_0_0s = \$1038  ^ \sel_l3_s0$297 ;
+  assign \$1039  = \sel_l3_s0$295  & \sel_l3_s0$296 ;
+  assign \$1040  = \sel_l3_s0$295  & \sel_l3_s0$297 ;
+  assign \$1041  = \$1039  | \$1040 ;
+  assign \$1042  = \sel_l3_s0$296  & \sel_l3_s0$297 ;
+  assign sel_cs1_6_0_0c = \$1041  | \$1042 ;
+  assign \$1043  = \sel_l3_s0$300  ^ \sel_l3_s0$301 ;
+  assign sel_cs1_6_1_0s = \$1043  ^ \sel_l3_s0$302 ;
+  assign \$1044  = \sel_l3_s0$300  & \sel_l3_s0$301 ;
+  assign \$1045  = \sel_l3_s0$300  & \sel_l3_s0$302 ;
+  assign \$1046  = \$1044  | \$1045 ;
+  assign \$1047  = \sel_l3_s0$301  & \sel_l3_s0$302 ;
+  assign sel_cs1_6_1_0c = \$1046  | \$1047 ;
+  assign \$1048  = \sel_l3_s0$305  ^ \sel_l3_s0$306 ;
+  assign sel_cs1_7_0_0s = \$1048  ^ \sel_l3_s0$307 ;
+  assign \$1049  = \sel_l3_s0$305  & \sel_l3_s0$306 ;
+  assign \$1050  = \sel_l3_s0$305  & \sel_l3_s0$307 ;
+  assign \$1051  = \$1049  | \$1050 ;
+  assign \$1052  = \sel_l3_s0$306  & \sel_l3_s0$307 ;
+  assign sel_cs1_7_0_0c = \$1051  | \$1052 ;
+  assign \$1053  = \sel_l3_s0$310  ^ \sel_l3_s0$311 ;
+  assign sel_cs1_7_1_0s = \$1053  ^ \sel_l3_s0$312 ;
+  assign \$1054  = \sel_l3_s0$310  & \sel_l3_s0$311 ;
+  assign \$1055  = \sel_l3_s0$310  & \sel_l3_s0$312 ;
   assign \$1056  = \$1054  | \$1055 ;
-  assign \$1057  = sel_pop9_0_10_s & sel_pop9_0_8_s;
-  assign sel_pop9_0_2_c = \$1056  | \$1057 ;
-  assign \$1058  = sel_pop9_0_6_s ^ sel_pop9_0_4_s;
-  assign sel_pop9_0_0_s = \$1058  ^ sel_pop9_0_2_s;
-  assign \$1059  = sel_pop9_0_6_s & sel_pop9_0_4_s;
-  assign \$1060  = sel_pop9_0_6_s & sel_pop9_0_2_s;
+  assign \$1057  = \sel_l3_s0$311  & \sel_l3_s0$312 ;
+  assign sel_cs1_7_1_0c = \$1056  | \$1057 ;
+  assign \$1058  = \sel_l3_s0$315  ^ \sel_l3_s0$316 ;
+  assign sel_cs1_8_0_0s = \$1058  ^ \sel_l3_s0$317 ;
+  assign \$1059  = \sel_l3_s0$315  & \sel_l3_s0$316 ;
+  assign \$1060  = \sel_l3_s0$315  & \sel_l3_s0$317 ;
   assign \$1061  = \$1059  | \$1060 ;
-  assign \$1062  = sel_pop9_0_4_s & sel_pop9_0_2_s;
-  assign sel_pop9_0_0_c = \$1061  | \$1062 ;
-  assign \$1063  = sel_pop9_0_12_c ^ sel_pop9_0_10_c;
-  assign sel_pop9_1_4_s = \$1063  ^ sel_pop9_0_8_c;
-  assign \$1064  = sel_pop9_0_12_c & sel_pop9_0_10_c;
-  assign \$1065  = sel_pop9_0_12_c & sel_pop9_0_8_c;
+  assign \$1062  = \sel_l3_s0$316  & \sel_l3_s0$317 ;
+  assign sel_cs1_8_0_0c = \$1061  | \$1062 ;
+  assign \$1063  = \sel_l3_s0$320  ^ \sel_l3_s0$321 ;
+  assign sel_cs1_8_1_0s = \$1063  ^ \sel_l3_s0$322 ;
+  assign \$1064  = \sel_l3_s0$320  & \sel_l3_s0$321 ;
+  assign \$1065  = \sel_l3_s0$320  & \sel_l3_s0$322 ;
   assign \$1066  = \$1064  | \$1065 ;
-  assign \$1067  = sel_pop9_0_10_c & sel_pop9_0_8_c;
-  assign sel_pop9_1_4_c = \$1066  | \$1067 ;
-  assign \$1068  = sel_pop9_0_6_c ^ sel_pop9_0_4_c;
-  assign sel_pop9_1_2_s = \$1068  ^ sel_pop9_0_2_c;
-  assign \$1069  = sel_pop9_0_6_c & sel_pop9_0_4_c;
-  assign \$1070  = sel_pop9_0_6_c & sel_pop9_0_2_c;
+  assign \$1067  = \sel_l3_s0$321  & \sel_l3_s0$322 ;
+  assign sel_cs1_8_1_0c = \$1066  | \$1067 ;
+  assign \$1068  = \sel_l3_s0$325  ^ \sel_l3_s0$326 ;
+  assign sel_cs1_9_0_0s = \$1068  ^ \sel_l3_s0$327 ;
+  assign \$1069  = \sel_l3_s0$325  & \sel_l3_s0$326 ;
+  assign \$1070  = \sel_l3_s0$325  & \sel_l3_s0$327 ;
   assign \$1071  = \$1069  | \$1070 ;
-  assign \$1072  = sel_pop9_0_4_c & sel_pop9_0_2_c;
-  assign sel_pop9_1_2_c = \$1071  | \$1072 ;
-  assign \$1073  = sel_pop9_0_0_c ^ sel_pop9_1_4_s;
-  assign sel_pop9_1_0_s = \$1073  ^ sel_pop9_1_2_s;
-  assign \$1074  = sel_pop9_0_0_c & sel_pop9_1_4_s;
-  assign \$1075  = sel_pop9_0_0_c & sel_pop9_1_2_s;
+  assign \$1072  = \sel_l3_s0$326  & \sel_l3_s0$327 ;
+  assign sel_cs1_9_0_0c = \$1071  | \$1072 ;
+  assign \$1073  = \sel_l3_s0$330  ^ \sel_l3_s0$331 ;
+  assign sel_cs1_9_1_0s = \$1073  ^ \sel_l3_s0$332 ;
+  assign \$1074  = \sel_l3_s0$330  & \sel_l3_s0$331 ;
+  assign \$1075  = \sel_l3_s0$330  & \sel_l3_s0$332 ;
   assign \$1076  = \$1074  | \$1075 ;
-  assign \$1077  = sel_pop9_1_4_s & sel_pop9_1_2_s;
-  assign sel_pop9_1_0_c = \$1076  | \$1077 ;
-  assign \$1078  = sel_pop9_1_4_c ^ sel_pop9_1_2_c;
-  assign sel_pop9_2_0_s = \$1078  ^ sel_pop9_1_0_c;
-  assign \$1079  = sel_pop9_1_4_c & sel_pop9_1_2_c;
-  assign \$1080  = sel_pop9_1_4_c & sel_pop9_1_0_c;
+  assign \$1077  = \sel_l3_s0$331  & \sel_l3_s0$332 ;
+  assign sel_cs1_9_1_0c = \$1076  | \$1077 ;
+  assign \$1078  = \sel_l3_s0$335  ^ \sel_l3_s0$336 ;
+  assign sel_cs1_10_0_0s = \$1078  ^ \sel_l3_s0$337 ;
+  assign \$1079  = \sel_l3_s0$335  & \sel_l3_s0$336 ;
+  assign \$1080  = \sel_l3_s0$335  & \sel_l3_s0$337 ;
   assign \$1081  = \$1079  | \$1080 ;
-  assign \$1082  = sel_pop9_1_2_c & sel_pop9_1_0_c;
-  assign sel_pop9_2_0_c = \$1081  | \$1082 ;
-  assign \$1083  = sel_l2_s0[9] ^ sel_l2_s0[23];
-  assign sel_pop10_0_12_s = \$1083  ^ sel_l2_s0[36];
-  assign \$1084  = sel_l2_s0[9] & sel_l2_s0[23];
-  assign \$1085  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$1082  = \sel_l3_s0$336  & \sel_l3_s0$337 ;
+  assign sel_cs1_10_0_0c = \$1081  | \$1082 ;
+  assign \$1083  = \sel_l3_s0$340  ^ \sel_l3_s0$341 ;
+  assign sel_cs1_10_1_0s = \$1083  ^ \sel_l3_s0$342 ;
+  assign \$1084  = \sel_l3_s0$340  & \sel_l3_s0$341 ;
+  assign \$1085  = \sel_l3_s0$340  & \sel_l3_s0$342 ;
   assign \$1086  = \$1084  | \$1085 ;
-  assign \$1087  = sel_l2_s0[23] & sel_l2_s0[36];
-  assign sel_pop10_0_12_c = \$1086  | \$1087 ;
-  assign \$1088  = sel_l2_s0[48] ^ sel_l2_s0[59];
-  assign sel_pop10_0_10_s = \$1088  ^ sel_l2_s0[69];
-  assign \$1089  = sel_l2_s0[48] & sel_l2_s0[59];
-  assign \$1090  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$1087  = \sel_l3_s0$341  & \sel_l3_s0$342 ;
+  assign sel_cs1_10_1_0c = \$1086  | \$1087 ;
+  assign \$1088  = \sel_l3_s0$345  ^ \sel_l3_s0$346 ;
+  assign sel_cs1_11_0_0s = \$1088  ^ \sel_l3_s0$347 ;
+  assign \$1089  = \sel_l3_s0$345  & \sel_l3_s0$346 ;
+  assign \$1090  = \sel_l3_s0$345  & \sel_l3_s0$347 ;
   assign \$1091  = \$1089  | \$1090 ;
-  assign \$1092  = sel_l2_s0[59] & sel_l2_s0[69];
-  assign sel_pop10_0_10_c = \$1091  | \$1092 ;
-  assign \$1093  = sel_l2_s0[78] ^ sel_l2_s0[86];
-  assign sel_pop10_0_8_s = \$1093  ^ sel_l2_s0[93];
-  assign \$1094  = sel_l2_s0[78] & sel_l2_s0[86];
-  assign \$1095  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$1092  = \sel_l3_s0$346  & \sel_l3_s0$347 ;
+  assign sel_cs1_11_0_0c = \$1091  | \$1092 ;
+  assign \$1093  = \sel_l3_s0$350  ^ \sel_l3_s0$351 ;
+  assign sel_cs1_11_1_0s = \$1093  ^ \sel_l3_s0$352 ;
+  assign \$1094  = \sel_l3_s0$350  & \sel_l3_s0$351 ;
+  assign \$1095  = \sel_l3_s0$350  & \sel_l3_s0$352 ;
   assign \$1096  = \$1094  | \$1095 ;
-  assign \$1097  = sel_l2_s0[86] & sel_l2_s0[93];
-  assign sel_pop10_0_8_c = \$1096  | \$1097 ;
-  assign \$1098  = ~ sel_l2_s0[105];
-  assign \$1099  = sel_l2_s0[99] ^ \$1098 ;
-  assign \$1100  = ~ sel_l2_s0[106];
-  assign sel_pop10_0_6_s = \$1099  ^ \$1100 ;
-  assign \$1101  = ~ sel_l2_s0[105];
-  assign \$1102  = sel_l2_s0[99] & \$1101 ;
-  assign \$1103  = ~ sel_l2_s0[106];
-  assign \$1104  = sel_l2_s0[99] & \$1103 ;
-  assign \$1105  = \$1102  | \$1104 ;
-  assign \$1106  = ~ sel_l2_s0[105];
-  assign \$1107  = ~ sel_l2_s0[106];
-  assign \$1108  = \$1106  & \$1107 ;
-  assign sel_pop10_0_6_c = \$1105  | \$1108 ;
-  assign \$1109  = ~ sel_l2_s0[107];
-  assign \$1110  = ~ sel_l2_s0[108];
-  assign \$1111  = \$1109  ^ \$1110 ;
-  assign \$1112  = ~ sel_l2_s0[109];
-  assign sel_pop10_0_4_s = \$1111  ^ \$1112 ;
-  assign \$1113  = ~ sel_l2_s0[107];
-  assign \$1114  = ~ sel_l2_s0[108];
-  assign \$1115  = \$1113  & \$1114 ;
-  assign \$1116  = ~ sel_l2_s0[107];
-  assign \$1117  = ~ sel_l2_s0[109];
-  assign \$1118  = \$1116  & \$1117 ;
-  assign \$1119  = \$1115  | \$1118 ;
-  assign \$1120  = ~ sel_l2_s0[108];
-  assign \$1121  = ~ sel_l2_s0[109];
-  assign \$1122  = \$1120  & \$1121 ;
-  assign sel_pop10_0_4_c = \$1119  | \$1122 ;
-  assign \$1123  = sel_pop10_0_12_s ^ sel_pop10_0_10_s;
-  assign sel_pop10_0_2_s = \$1123  ^ sel_pop10_0_8_s;
-  assign \$1124  = sel_pop10_0_12_s & sel_pop10_0_10_s;
-  assign \$1125  = sel_pop10_0_12_s & sel_pop10_0_8_s;
+  assign \$1097  = \sel_l3_s0$351  & \sel_l3_s0$352 ;
+  assign sel_cs1_11_1_0c = \$1096  | \$1097 ;
+  assign \$1098  = \sel_l3_s0$355  ^ \sel_l3_s0$356 ;
+  assign sel_cs1_12_0_0s = \$1098  ^ \sel_l3_s0$357 ;
+  assign \$1099  = \sel_l3_s0$355  & \sel_l3_s0$356 ;
+  assign \$1100  = \sel_l3_s0$355  & \sel_l3_s0$357 ;
+  assign \$1101  = \$1099  | \$1100 ;
+  assign \$1102  = \sel_l3_s0$356  & \sel_l3_s0$357 ;
+  assign sel_cs1_12_0_0c = \$1101  | \$1102 ;
+  assign \$1103  = \sel_l3_s0$360  ^ \sel_l3_s0$361 ;
+  assign sel_cs1_12_1_0s = \$1103  ^ \sel_l3_s0$362 ;
+  assign \$1104  = \sel_l3_s0$360  & \sel_l3_s0$361 ;
+  assign \$1105  = \sel_l3_s0$360  & \sel_l3_s0$362 ;
+  assign \$1106  = \$1104  | \$1105 ;
+  assign \$1107  = \sel_l3_s0$361  & \sel_l3_s0$362 ;
+  assign sel_cs1_12_1_0c = \$1106  | \$1107 ;
+  assign \$1108  = \sel_l3_s0$365  ^ \sel_l3_s0$366 ;
+  assign sel_cs1_13_0_0s = \$1108  ^ \sel_l3_s0$367 ;
+  assign \$1109  = \sel_l3_s0$365  & \sel_l3_s0$366 ;
+  assign \$1110  = \sel_l3_s0$365  & \sel_l3_s0$367 ;
+  assign \$1111  = \$1109  | \$1110 ;
+  assign \$1112  = \sel_l3_s0$366  & \sel_l3_s0$367 ;
+  assign sel_cs1_13_0_0c = \$1111  | \$1112 ;
+  assign \$1113  = \sel_l3_s0$370  ^ \sel_l3_s0$371 ;
+  assign sel_cs1_13_1_0s = \$1113  ^ \sel_l3_s0$372 ;
+  assign \$1114  = \sel_l3_s0$370  & \sel_l3_s0$371 ;
+  assign \$1115  = \sel_l3_s0$370  & \sel_l3_s0$372 ;
+  assign \$1116  = \$1114  | \$1115 ;
+  assign \$1117  = \sel_l3_s0$371  & \sel_l3_s0$372 ;
+  assign sel_cs1_13_1_0c = \$1116  | \$1117 ;
+  assign \$1118  = \sel_l3_s0$375  ^ \sel_l3_s0$376 ;
+  assign sel_cs1_14_0_0s = \$1118  ^ \sel_l3_s0$377 ;
+  assign \$1119  = \sel_l3_s0$375  & \sel_l3_s0$376 ;
+  assign \$1120  = \sel_l3_s0$375  & \sel_l3_s0$377 ;
+  assign \$1121  = \$1119  | \$1120 ;
+  assign \$1122  = \sel_l3_s0$376  & \sel_l3_s0$377 ;
+  assign sel_cs1_14_0_0c = \$1121  | \$1122 ;
+  assign \$1123  = \sel_l3_s0$380  ^ \sel_l3_s0$381 ;
+  assign sel_cs1_14_1_0s = \$1123  ^ \sel_l3_s0$382 ;
+  assign \$1124  = \sel_l3_s0$380  & \sel_l3_s0$381 ;
+  assign \$1125  = \sel_l3_s0$380  & \sel_l3_s0$382 ;
   assign \$1126  = \$1124  | \$1125 ;
-  assign \$1127  = sel_pop10_0_10_s & sel_pop10_0_8_s;
-  assign sel_pop10_0_2_c = \$1126  | \$1127 ;
-  assign \$1128  = sel_pop10_0_6_s ^ sel_pop10_0_4_s;
-  assign sel_pop10_0_0_s = \$1128  ^ sel_pop10_0_2_s;
-  assign \$1129  = sel_pop10_0_6_s & sel_pop10_0_4_s;
-  assign \$1130  = sel_pop10_0_6_s & sel_pop10_0_2_s;
+  assign \$1127  = \sel_l3_s0$381  & \sel_l3_s0$382 ;
+  assign sel_cs1_14_1_0c = \$1126  | \$1127 ;
+  assign \$1128  = \sel_l3_s0$385  ^ \sel_l3_s0$386 ;
+  assign sel_cs1_15_0_0s = \$1128  ^ \sel_l3_s0$387 ;
+  assign \$1129  = \sel_l3_s0$385  & \sel_l3_s0$386 ;
+  assign \$1130  = \sel_l3_s0$385  & \sel_l3_s0$387 ;
   assign \$1131  = \$1129  | \$1130 ;
-  assign \$1132  = sel_pop10_0_4_s & sel_pop10_0_2_s;
-  assign sel_pop10_0_0_c = \$1131  | \$1132 ;
-  assign \$1133  = sel_pop10_0_12_c ^ sel_pop10_0_10_c;
-  assign sel_pop10_1_4_s = \$1133  ^ sel_pop10_0_8_c;
-  assign \$1134  = sel_pop10_0_12_c & sel_pop10_0_10_c;
-  assign \$1135  = sel_pop10_0_12_c & sel_pop10_0_8_c;
+  assign \$1132  = \sel_l3_s0$386  & \sel_l3_s0$387 ;
+  assign sel_cs1_15_0_0c = \$1131  | \$1132 ;
+  assign \$1133  = \sel_l3_s0$390  ^ \sel_l3_s0$391 ;
+  assign sel_cs1_15_1_0s = \$1133  ^ \sel_l3_s0$392 ;
+  assign \$1134  = \sel_l3_s0$390  & \sel_l3_s0$391 ;
+  assign \$1135  = \sel_l3_s0$390  & \sel_l3_s0$392 ;
   assign \$1136  = \$1134  | \$1135 ;
-  assign \$1137  = sel_pop10_0_10_c & sel_pop10_0_8_c;
-  assign sel_pop10_1_4_c = \$1136  | \$1137 ;
-  assign \$1138  = sel_pop10_0_6_c ^ sel_pop10_0_4_c;
-  assign sel_pop10_1_2_s = \$1138  ^ sel_pop10_0_2_c;
-  assign \$1139  = sel_pop10_0_6_c & sel_pop10_0_4_c;
-  assign \$1140  = sel_pop10_0_6_c & sel_pop10_0_2_c;
+  assign \$1137  = \sel_l3_s0$391  & \sel_l3_s0$392 ;
+  assign sel_cs1_15_1_0c = \$1136  | \$1137 ;
+  assign \$1138  = sel_cs1_0_0_0s ^ \sel_l3_s0$395 ;
+  assign sel_cs2_0_0_0s = \$1138  ^ \sel_l3_s0$396 ;
+  assign \$1139  = sel_cs1_0_0_0s & \sel_l3_s0$395 ;
+  assign \$1140  = sel_cs1_0_0_0s & \sel_l3_s0$396 ;
   assign \$1141  = \$1139  | \$1140 ;
-  assign \$1142  = sel_pop10_0_4_c & sel_pop10_0_2_c;
-  assign sel_pop10_1_2_c = \$1141  | \$1142 ;
-  assign \$1143  = sel_pop10_0_0_c ^ sel_pop10_1_4_s;
-  assign sel_pop10_1_0_s = \$1143  ^ sel_pop10_1_2_s;
-  assign \$1144  = sel_pop10_0_0_c & sel_pop10_1_4_s;
-  assign \$1145  = sel_pop10_0_0_c & sel_pop10_1_2_s;
+  assign \$1142  = \sel_l3_s0$395  & \sel_l3_s0$396 ;
+  assign sel_cs2_0_0_0c = \$1141  | \$1142 ;
+  assign \$1143  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
+  assign sel_cs2_0_1_0s = \$1143  ^ \sel_l3_s0$399 ;
+  assign \$1144  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
+  assign \$1145  = sel_cs1_0_0_0c & \sel_l3_s0$399 ;
   assign \$1146  = \$1144  | \$1145 ;
-  assign \$1147  = sel_pop10_1_4_s & sel_pop10_1_2_s;
-  assign sel_pop10_1_0_c = \$1146  | \$1147 ;
-  assign \$1148  = sel_pop10_1_4_c ^ sel_pop10_1_2_c;
-  assign sel_pop10_2_0_s = \$1148  ^ sel_pop10_1_0_c;
-  assign \$1149  = sel_pop10_1_4_c & sel_pop10_1_2_c;
-  assign \$1150  = sel_pop10_1_4_c & sel_pop10_1_0_c;
+  assign \$1147  = sel_cs1_0_1_0s & \sel_l3_s0$399 ;
+  assign sel_cs2_0_1_0c = \$1146  | \$1147 ;
+  assign \$1148  = sel_cs1_1_0_0s ^ \sel_l3_s0$402 ;
+  assign sel_cs2_1_0_0s = \$1148  ^ \sel_l3_s0$403 ;
+  assign \$1149  = sel_cs1_1_0_0s & \sel_l3_s0$402 ;
+  assign \$1150  = sel_cs1_1_0_0s & \sel_l3_s0$403 ;
   assign \$1151  = \$1149  | \$1150 ;
-  assign \$1152  = sel_pop10_1_2_c & sel_pop10_1_0_c;
-  assign sel_pop10_2_0_c = \$1151  | \$1152 ;
-  assign \$1153  = sel_l2_s0[10] ^ sel_l2_s0[24];
-  assign sel_pop11_0_12_s = \$1153  ^ sel_l2_s0[37];
-  assign \$1154  = sel_l2_s0[10] & sel_l2_s0[24];
-  assign \$1155  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$1152  = \sel_l3_s0$402  & \sel_l3_s0$403 ;
+  assign sel_cs2_1_0_0c = \$1151  | \$1152 ;
+  assign \$1153  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
+  assign sel_cs2_1_1_0s = \$1153  ^ \sel_l3_s0$406 ;
+  assign \$1154  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
+  assign \$1155  = sel_cs1_1_0_0c & \sel_l3_s0$406 ;
   assign \$1156  = \$1154  | \$1155 ;
-  assign \$1157  = sel_l2_s0[24] & sel_l2_s0[37];
-  assign sel_pop11_0_12_c = \$1156  | \$1157 ;
-  assign \$1158  = sel_l2_s0[49] ^ sel_l2_s0[60];
-  assign sel_pop11_0_10_s = \$1158  ^ sel_l2_s0[70];
-  assign \$1159  = sel_l2_s0[49] & sel_l2_s0[60];
-  assign \$1160  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$1157  = sel_cs1_1_1_0s & \sel_l3_s0$406 ;
+  assign sel_cs2_1_1_0c = \$1156  | \$1157 ;
+  assign \$1158  = sel_cs1_2_0_0s ^ \sel_l3_s0$409 ;
+  assign sel_cs2_2_0_0s = \$1158  ^ \sel_l3_s0$410 ;
+  assign \$1159  = sel_cs1_2_0_0s & \sel_l3_s0$409 ;
+  assign \$1160  = sel_cs1_2_0_0s & \sel_l3_s0$410 ;
   assign \$1161  = \$1159  | \$1160 ;
-  assign \$1162  = sel_l2_s0[60] & sel_l2_s0[70];
-  assign sel_pop11_0_10_c = \$1161  | \$1162 ;
-  assign \$1163  = sel_l2_s0[79] ^ sel_l2_s0[87];
-  assign sel_pop11_0_8_s = \$1163  ^ sel_l2_s0[94];
-  assign \$1164  = sel_l2_s0[79] & sel_l2_s0[87];
-  assign \$1165  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$1162  = \sel_l3_s0$409  & \sel_l3_s0$410 ;
+  assign sel_cs2_2_0_0c = \$1161  | \$1162 ;
+  assign \$1163  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
+  assign sel_cs2_2_1_0s = \$1163  ^ \sel_l3_s0$413 ;
+  assign \$1164  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
+  assign \$1165  = sel_cs1_2_0_0c & \sel_l3_s0$413 ;
   assign \$1166  = \$1164  | \$1165 ;
-  assign \$1167  = sel_l2_s0[87] & sel_l2_s0[94];
-  assign sel_pop11_0_8_c = \$1166  | \$1167 ;
-  assign \$1168  = sel_l2_s0[100] ^ sel_l2_s0[105];
-  assign \$1169  = ~ sel_l2_s0[110];
-  assign sel_pop11_0_6_s = \$1168  ^ \$1169 ;
-  assign \$1170  = sel_l2_s0[100] & sel_l2_s0[105];
-  assign \$1171  = ~ sel_l2_s0[110];
-  assign \$1172  = sel_l2_s0[100] & \$1171 ;
-  assign \$1173  = \$1170  | \$1172 ;
-  assign \$1174  = ~ sel_l2_s0[110];
-  assign \$1175  = sel_l2_s0[105] & \$1174 ;
-  assign sel_pop11_0_6_c = \$1173  | \$1175 ;
-  assign \$1176  = ~ sel_l2_s0[111];
-  assign \$1177  = ~ sel_l2_s0[112];
-  assign \$1178  = \$1176  ^ \$1177 ;
-  assign \$1179  = ~ sel_l2_s0[113];
-  assign sel_pop11_0_4_s = \$1178  ^ \$1179 ;
-  assign \$1180  = ~ sel_l2_s0[111];
-  assign \$1181  = ~ sel_l2_s0[112];
-  assign \$1182  = \$1180  & \$1181 ;
-  assign \$1183  = ~ sel_l2_s0[111];
-  assign \$1184  = ~ sel_l2_s0[113];
-  assign \$1185  = \$1183  & \$1184 ;
-  assign \$1186  = \$1182  | \$1185 ;
-  assign \$1187  = ~ sel_l2_s0[112];
-  assign \$1188  = ~ sel_l2_s0[113];
-  assign \$1189  = \$1187  & \$1188 ;
-  assign sel_pop11_0_4_c = \$1186  | \$1189 ;
-  assign \$1190  = sel_pop11_0_12_s ^ sel_pop11_0_10_s;
-  assign sel_pop11_0_2_s = \$1190  ^ sel_pop11_0_8_s;
-  assign \$1191  = sel_pop11_0_12_s & sel_pop11_0_10_s;
-  assign \$1192  = sel_pop11_0_12_s & sel_pop11_0_8_s;
-  assign \$1193  = \$1191  | \$1192 ;
-  assign \$1194  = sel_pop11_0_10_s & sel_pop11_0_8_s;
-  assign sel_pop11_0_2_c = \$1193  | \$1194 ;
-  assign \$1195  = sel_pop11_0_6_s ^ sel_pop11_0_4_s;
-  assign sel_pop11_0_0_s = \$1195  ^ sel_pop11_0_2_s;
-  assign \$1196  = sel_pop11_0_6_s & sel_pop11_0_4_s;
-  assign \$1197  = sel_pop11_0_6_s & sel_pop11_0_2_s;
-  assign \$1198  = \$1196  | \$1197 ;
-  assign \$1199  = sel_pop11_0_4_s & sel_pop11_0_2_s;
-  assign sel_pop11_0_0_c = \$1198  | \$1199 ;
-  assign \$1200  = sel_pop11_0_12_c ^ sel_pop11_0_10_c;
-  assign sel_pop11_1_4_s = \$1200  ^ sel_pop11_0_8_c;
-  assign \$1201  = sel_pop11_0_12_c & sel_pop11_0_10_c;
-  assign \$1202  = sel_pop11_0_12_c & sel_pop11_0_8_c;
-  assign \$1203  = \$1201  | \$1202 ;
-  assign \$1204  = sel_pop11_0_10_c & sel_pop11_0_8_c;
-  assign sel_pop11_1_4_c = \$1203  | \$1204 ;
-  assign \$1205  = sel_pop11_0_6_c ^ sel_pop11_0_4_c;
-  assign sel_pop11_1_2_s = \$1205  ^ sel_pop11_0_2_c;
-  assign \$1206  = sel_pop11_0_6_c & sel_pop11_0_4_c;
-  assign \$1207  = sel_pop11_0_6_c & sel_pop11_0_2_c;
-  assign \$1208  = \$1206  | \$1207 ;
-  assign \$1209  = sel_pop11_0_4_c & sel_pop11_0_2_c;
-  assign sel_pop11_1_2_c = \$1208  | \$1209 ;
-  assign \$1210  = sel_pop11_0_0_c ^ sel_pop11_1_4_s;
-  assign sel_pop11_1_0_s = \$1210  ^ sel_pop11_1_2_s;
-  assign \$1211  = sel_pop11_0_0_c & sel_pop11_1_4_s;
-  assign \$1212  = sel_pop11_0_0_c & sel_pop11_1_2_s;
-  assign \$1213  = \$1211  | \$1212 ;
-  assign \$1214  = sel_pop11_1_4_s & sel_pop11_1_2_s;
-  assign sel_pop11_1_0_c = \$1213  | \$1214 ;
-  assign \$1215  = sel_pop11_1_4_c ^ sel_pop11_1_2_c;
-  assign sel_pop11_2_0_s = \$1215  ^ sel_pop11_1_0_c;
-  assign \$1216  = sel_pop11_1_4_c & sel_pop11_1_2_c;
-  assign \$1217  = sel_pop11_1_4_c & sel_pop11_1_0_c;
-  assign \$1218  = \$1216  | \$1217 ;
-  assign \$1219  = sel_pop11_1_2_c & sel_pop11_1_0_c;
-  assign sel_pop11_2_0_c = \$1218  | \$1219 ;
-  assign \$1220  = sel_l2_s0[11] ^ sel_l2_s0[25];
-  assign sel_pop12_0_12_s = \$1220  ^ sel_l2_s0[38];
-  assign \$1221  = sel_l2_s0[11] & sel_l2_s0[25];
-  assign \$1222  = sel_l2_s0[11] & sel_l2_s0[38];
-  assign \$1223  = \$1221  | \$1222 ;
-  assign \$1224  = sel_l2_s0[25] & sel_l2_s0[38];
-  assign sel_pop12_0_12_c = \$1223  | \$1224 ;
-  assign \$1225  = sel_l2_s0[50] ^ sel_l2_s0[61];
-  assign sel_pop12_0_10_s = \$1225  ^ sel_l2_s0[71];
-  assign \$1226  = sel_l2_s0[50] & sel_l2_s0[61];
-  assign \$1227  = sel_l2_s0[50] & sel_l2_s0[71];
-  assign \$1228  = \$1226  | \$1227 ;
-  assign \$1229  = sel_l2_s0[61] & sel_l2_s0[71];
-  assign sel_pop12_0_10_c = \$1228  | \$1229 ;
-  assign \$1230  = sel_l2_s0[80] ^ sel_l2_s0[88];
-  assign sel_pop12_0_8_s = \$1230  ^ sel_l2_s0[95];
-  assign \$1231  = sel_l2_s0[80] & sel_l2_s0[88];
-  assign \$1232  = sel_l2_s0[80] & sel_l2_s0[95];
-  assign \$1233  = \$1231  | \$1232 ;
-  assign \$1234  = sel_l2_s0[88] & sel_l2_s0[95];
-  assign sel_pop12_0_8_c = \$1233  | \$1234 ;
-  assign \$1235  = sel_l2_s0[101] ^ sel_l2_s0[106];
-  assign sel_pop12_0_6_s = \$1235  ^ sel_l2_s0[110];
-  assign \$1236  = sel_l2_s0[101] & sel_l2_s0[106];
-  assign \$1237  = sel_l2_s0[101] & sel_l2_s0[110];
-  assign \$1238  = \$1236  | \$1237 ;
-  assign \$1239  = sel_l2_s0[106] & sel_l2_s0[110];
-  assign sel_pop12_0_6_c = \$1238  | \$1239 ;
-  assign \$1240  = ~ sel_l2_s0[114];
-  assign \$1241  = ~ sel_l2_s0[115];
-  assign \$1242  = \$1240  ^ \$1241 ;
-  assign \$1243  = ~ sel_l2_s0[116];
-  assign sel_pop12_0_4_s = \$1242  ^ \$1243 ;
-  assign \$1244  = ~ sel_l2_s0[114];
-  assign \$1245  = ~ sel_l2_s0[115];
-  assign \$1246  = \$1244  & \$1245 ;
-  assign \$1247  = ~ sel_l2_s0[114];
-  assign \$1248  = ~ sel_l2_s0[116];
-  assign \$1249  = \$1247  & \$1248 ;
-  assign \$1250  = \$1246  | \$1249 ;
-  assign \$1251  = ~ sel_l2_s0[115];
-  assign \$1252  = ~ sel_l2_s0[116];
-  assign \$1253  = \$1251  & \$1252 ;
-  assign sel_pop12_0_4_c = \$1250  | \$1253 ;
-  assign \$1254  = sel_pop12_0_12_s ^ sel_pop12_0_10_s;
-  assign sel_pop12_0_2_s = \$1254  ^ sel_pop12_0_8_s;
-  assign \$1255  = sel_pop12_0_12_s & sel_pop12_0_10_s;
-  assign \$1256  = sel_pop12_0_12_s & sel_pop12_0_8_s;
-  assign \$1257  = \$1255  | \$1256 ;
-  assign \$1258  = sel_pop12_0_10_s & sel_pop12_0_8_s;
-  assign sel_pop12_0_2_c = \$1257  | \$1258 ;
-  assign \$1259  = sel_pop12_0_6_s ^ sel_pop12_0_4_s;
-  assign sel_pop12_0_0_s = \$1259  ^ sel_pop12_0_2_s;
-  assign \$1260  = sel_pop12_0_6_s & sel_pop12_0_4_s;
-  assign \$1261  = sel_pop12_0_6_s & sel_pop12_0_2_s;
-  assign \$1262  = \$1260  | \$1261 ;
-  assign \$1263  = sel_pop12_0_4_s & sel_pop12_0_2_s;
-  assign sel_pop12_0_0_c = \$1262  | \$1263 ;
-  assign \$1264  = sel_pop12_0_12_c ^ sel_pop12_0_10_c;
-  assign sel_pop12_1_4_s = \$1264  ^ sel_pop12_0_8_c;
-  assign \$1265  = sel_pop12_0_12_c & sel_pop12_0_10_c;
-  assign \$1266  = sel_pop12_0_12_c & sel_pop12_0_8_c;
-  assign \$1267  = \$1265  | \$1266 ;
-  assign \$1268  = sel_pop12_0_10_c & sel_pop12_0_8_c;
-  assign sel_pop12_1_4_c = \$1267  | \$1268 ;
-  assign \$1269  = sel_pop12_0_6_c ^ sel_pop12_0_4_c;
-  assign sel_pop12_1_2_s = \$1269  ^ sel_pop12_0_2_c;
-  assign \$1270  = sel_pop12_0_6_c & sel_pop12_0_4_c;
-  assign \$1271  = sel_pop12_0_6_c & sel_pop12_0_2_c;
-  assign \$1272  = \$1270  | \$1271 ;
-  assign \$1273  = sel_pop12_0_4_c & sel_pop12_0_2_c;
-  assign sel_pop12_1_2_c = \$1272  | \$1273 ;
-  assign \$1274  = sel_pop12_0_0_c ^ sel_pop12_1_4_s;
-  assign sel_pop12_1_0_s = \$1274  ^ sel_pop12_1_2_s;
-  assign \$1275  = sel_pop12_0_0_c & sel_pop12_1_4_s;
-  assign \$1276  = sel_pop12_0_0_c & sel_pop12_1_2_s;
-  assign \$1277  = \$1275  | \$1276 ;
-  assign \$1278  = sel_pop12_1_4_s & sel_pop12_1_2_s;
-  assign sel_pop12_1_0_c = \$1277  | \$1278 ;
-  assign \$1279  = sel_pop12_1_4_c ^ sel_pop12_1_2_c;
-  assign sel_pop12_2_0_s = \$1279  ^ sel_pop12_1_0_c;
-  assign \$1280  = sel_pop12_1_4_c & sel_pop12_1_2_c;
-  assign \$1281  = sel_pop12_1_4_c & sel_pop12_1_0_c;
-  assign \$1282  = \$1280  | \$1281 ;
-  assign \$1283  = sel_pop12_1_2_c & sel_pop12_1_0_c;
-  assign sel_pop12_2_0_c = \$1282  | \$1283 ;
-  assign \$1284  = sel_l2_s0[12] ^ sel_l2_s0[26];
-  assign sel_pop13_0_12_s = \$1284  ^ sel_l2_s0[39];
-  assign \$1285  = sel_l2_s0[12] & sel_l2_s0[26];
-  assign \$1286  = sel_l2_s0[12] & sel_l2_s0[39];
-  assign \$1287  = \$1285  | \$1286 ;
-  assign \$1288  = sel_l2_s0[26] & sel_l2_s0[39];
-  assign sel_pop13_0_12_c = \$1287  | \$1288 ;
-  assign \$1289  = sel_l2_s0[51] ^ sel_l2_s0[62];
-  assign sel_pop13_0_10_s = \$1289  ^ sel_l2_s0[72];
-  assign \$1290  = sel_l2_s0[51] & sel_l2_s0[62];
-  assign \$1291  = sel_l2_s0[51] & sel_l2_s0[72];
-  assign \$1292  = \$1290  | \$1291 ;
-  assign \$1293  = sel_l2_s0[62] & sel_l2_s0[72];
-  assign sel_pop13_0_10_c = \$1292  | \$1293 ;
-  assign \$1294  = sel_l2_s0[81] ^ sel_l2_s0[89];
-  assign sel_pop13_0_8_s = \$1294  ^ sel_l2_s0[96];
-  assign \$1295  = sel_l2_s0[81] & sel_l2_s0[89];
-  assign \$1296  = sel_l2_s0[81] & sel_l2_s0[96];
-  assign \$1297  = \$1295  | \$1296 ;
-  assign \$1298  = sel_l2_s0[89] & sel_l2_s0[96];
-  assign sel_pop13_0_8_c = \$1297  | \$1298 ;
-  assign \$1299  = sel_l2_s0[102] ^ sel_l2_s0[107];
-  assign sel_pop13_0_6_s = \$1299  ^ sel_l2_s0[111];
-  assign \$1300  = sel_l2_s0[102] & sel_l2_s0[107];
-  assign \$1301  = sel_l2_s0[102] & sel_l2_s0[111];
-  assign \$1302  = \$1300  | \$1301 ;
-  assign \$1303  = sel_l2_s0[107] & sel_l2_s0[111];
-  assign sel_pop13_0_6_c = \$1302  | \$1303 ;
-  assign \$1304  = ~ sel_l2_s0[117];
-  assign \$1305  = sel_l2_s0[114] ^ \$1304 ;
-  assign \$1306  = ~ sel_l2_s0[118];
-  assign sel_pop13_0_4_s = \$1305  ^ \$1306 ;
-  assign \$1307  = ~ sel_l2_s0[117];
-  assign \$1308  = sel_l2_s0[114] & \$1307 ;
-  assign \$1309  = ~ sel_l2_s0[118];
-  assign \$1310  = sel_l2_s0[114] & \$1309 ;
-  assign \$1311  = \$1308  | \$1310 ;
-  assign \$1312  = ~ sel_l2_s0[117];
-  assign \$1313  = ~ sel_l2_s0[118];
-  assign \$1314  = \$1312  & \$1313 ;
-  assign sel_pop13_0_4_c = \$1311  | \$1314 ;
-  assign \$1315  = sel_pop13_0_12_s ^ sel_pop13_0_10_s;
-  assign sel_pop13_0_2_s = \$1315  ^ sel_pop13_0_8_s;
-  assign \$1316  = sel_pop13_0_12_s & sel_pop13_0_10_s;
-  assign \$1317  = sel_pop13_0_12_s & sel_pop13_0_8_s;
-  assign \$1318  = \$1316  | \$1317 ;
-  assign \$1319  = sel_pop13_0_10_s & sel_pop13_0_8_s;
-  assign sel_pop13_0_2_c = \$1318  | \$1319 ;
-  assign \$1320  = sel_pop13_0_6_s ^ sel_pop13_0_4_s;
-  assign sel_pop13_0_0_s = \$1320  ^ sel_pop13_0_2_s;
-  assign \$1321  = sel_pop13_0_6_s & sel_pop13_0_4_s;
-  assign \$1322  = sel_pop13_0_6_s & sel_pop13_0_2_s;
-  assign \$1323  = \$1321  | \$1322 ;
-  assign \$1324  = sel_pop13_0_4_s & sel_pop13_0_2_s;
-  assign sel_pop13_0_0_c = \$1323  | \$1324 ;
-  assign \$1325  = sel_pop13_0_12_c ^ sel_pop13_0_10_c;
-  assign sel_pop13_1_4_s = \$1325  ^ sel_pop13_0_8_c;
-  assign \$1326  = sel_pop13_0_12_c & sel_pop13_0_10_c;
-  assign \$1327  = sel_pop13_0_12_c & sel_pop13_0_8_c;
-  assign \$1328  = \$1326  | \$1327 ;
-  assign \$1329  = sel_pop13_0_10_c & sel_pop13_0_8_c;
-  assign sel_pop13_1_4_c = \$1328  | \$1329 ;
-  assign \$1330  = sel_pop13_0_6_c ^ sel_pop13_0_4_c;
-  assign sel_pop13_1_2_s = \$1330  ^ sel_pop13_0_2_c;
-  assign \$1331  = sel_pop13_0_6_c & sel_pop13_0_4_c;
-  assign \$1332  = sel_pop13_0_6_c & sel_pop13_0_2_c;
-  assign \$1333  = \$1331  | \$1332 ;
-  assign \$1334  = sel_pop13_0_4_c & sel_pop13_0_2_c;
-  assign sel_pop13_1_2_c = \$1333  | \$1334 ;
-  assign \$1335  = sel_pop13_0_0_c ^ sel_pop13_1_4_s;
-  assign sel_pop13_1_0_s = \$1335  ^ sel_pop13_1_2_s;
-  assign \$1336  = sel_pop13_0_0_c & sel_pop13_1_4_s;
-  assign \$1337  = sel_pop13_0_0_c & sel_pop13_1_2_s;
-  assign \$1338  = \$1336  | \$1337 ;
-  assign \$1339  = sel_pop13_1_4_s & sel_pop13_1_2_s;
-  assign sel_pop13_1_0_c = \$1338  | \$1339 ;
-  assign \$1340  = sel_pop13_1_4_c ^ sel_pop13_1_2_c;
-  assign sel_pop13_2_0_s = \$1340  ^ sel_pop13_1_0_c;
-  assign \$1341  = sel_pop13_1_4_c & sel_pop13_1_2_c;
-  assign \$1342  = sel_pop13_1_4_c & sel_pop13_1_0_c;
-  assign \$1343  = \$1341  | \$1342 ;
-  assign \$1344  = sel_pop13_1_2_c & sel_pop13_1_0_c;
-  assign sel_pop13_2_0_c = \$1343  | \$1344 ;
-  assign \$1345  = sel_l2_s0[13] ^ sel_l2_s0[27];
-  assign sel_pop14_0_12_s = \$1345  ^ sel_l2_s0[40];
-  assign \$1346  = sel_l2_s0[13] & sel_l2_s0[27];
-  assign \$1347  = sel_l2_s0[13] & sel_l2_s0[40];
-  assign \$1348  = \$1346  | \$1347 ;
-  assign \$1349  = sel_l2_s0[27] & sel_l2_s0[40];
-  assign sel_pop14_0_12_c = \$1348  | \$1349 ;
-  assign \$1350  = sel_l2_s0[52] ^ sel_l2_s0[63];
-  assign sel_pop14_0_10_s = \$1350  ^ sel_l2_s0[73];
-  assign \$1351  = sel_l2_s0[52] & sel_l2_s0[63];
-  assign \$1352  = sel_l2_s0[52] & sel_l2_s0[73];
-  assign \$1353  = \$1351  | \$1352 ;
-  assign \$1354  = sel_l2_s0[63] & sel_l2_s0[73];
-  assign sel_pop14_0_10_c = \$1353  | \$1354 ;
-  assign \$1355  = sel_l2_s0[82] ^ sel_l2_s0[90];
-  assign sel_pop14_0_8_s = \$1355  ^ sel_l2_s0[97];
-  assign \$1356  = sel_l2_s0[82] & sel_l2_s0[90];
-  assign \$1357  = sel_l2_s0[82] & sel_l2_s0[97];
-  assign \$1358  = \$1356  | \$1357 ;
-  assign \$1359  = sel_l2_s0[90] & sel_l2_s0[97];
-  assign sel_pop14_0_8_c = \$1358  | \$1359 ;
-  assign \$1360  = sel_l2_s0[103] ^ sel_l2_s0[108];
-  assign sel_pop14_0_6_s = \$1360  ^ sel_l2_s0[112];
-  assign \$1361  = sel_l2_s0[103] & sel_l2_s0[108];
-  assign \$1362  = sel_l2_s0[103] & sel_l2_s0[112];
-  assign \$1363  = \$1361  | \$1362 ;
-  assign \$1364  = sel_l2_s0[108] & sel_l2_s0[112];
-  assign sel_pop14_0_6_c = \$1363  | \$1364 ;
-  assign \$1365  = sel_l2_s0[115] ^ sel_l2_s0[117];
-  assign \$1366  = ~ sel_l2_s0[119];
-  assign sel_pop14_0_4_s = \$1365  ^ \$1366 ;
-  assign \$1367  = sel_l2_s0[115] & sel_l2_s0[117];
-  assign \$1368  = ~ sel_l2_s0[119];
-  assign \$1369  = sel_l2_s0[115] & \$1368 ;
-  assign \$1370  = \$1367  | \$1369 ;
-  assign \$1371  = ~ sel_l2_s0[119];
-  assign \$1372  = sel_l2_s0[117] & \$1371 ;
-  assign sel_pop14_0_4_c = \$1370  | \$1372 ;
-  assign \$1373  = sel_pop14_0_12_s ^ sel_pop14_0_10_s;
-  assign sel_pop14_0_2_s = \$1373  ^ sel_pop14_0_8_s;
-  assign \$1374  = sel_pop14_0_12_s & sel_pop14_0_10_s;
-  assign \$1375  = sel_pop14_0_12_s & sel_pop14_0_8_s;
+  assign \$1167  = sel_cs1_2_1_0s & \sel_l3_s0$413 ;
+  assign sel_cs2_2_1_0c = \$1166  | \$1167 ;
+  assign \$1168  = sel_cs1_3_0_0s ^ \sel_l3_s0$416 ;
+  assign sel_cs2_3_0_0s = \$1168  ^ \sel_l3_s0$417 ;
+  assign \$1169  = sel_cs1_3_0_0s & \sel_l3_s0$416 ;
+  assign \$1170  = sel_cs1_3_0_0s & \sel_l3_s0$417 ;
+  assign \$1171  = \$1169  | \$1170 ;
+  assign \$1172  = \sel_l3_s0$416  & \sel_l3_s0$417 ;
+  assign sel_cs2_3_0_0c = \$1171  | \$1172 ;
+  assign \$1173  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
+  assign sel_cs2_3_1_0s = \$1173  ^ \sel_l3_s0$420 ;
+  assign \$1174  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
+  assign \$1175  = sel_cs1_3_0_0c & \sel_l3_s0$420 ;
+  assign \$1176  = \$1174  | \$1175 ;
+  assign \$1177  = sel_cs1_3_1_0s & \sel_l3_s0$420 ;
+  assign sel_cs2_3_1_0c = \$1176  | \$1177 ;
+  assign \$1178  = sel_cs1_4_0_0s ^ \sel_l3_s0$423 ;
+  assign sel_cs2_4_0_0s = \$1178  ^ \sel_l3_s0$424 ;
+  assign \$1179  = sel_cs1_4_0_0s & \sel_l3_s0$423 ;
+  assign \$1180  = sel_cs1_4_0_0s & \sel_l3_s0$424 ;
+  assign \$1181  = \$1179  | \$1180 ;
+  assign \$1182  = \sel_l3_s0$423  & \sel_l3_s0$424 ;
+  assign sel_cs2_4_0_0c = \$1181  | \$1182 ;
+  assign \$1183  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
+  assign sel_cs2_4_1_0s = \$1183  ^ \sel_l3_s0$427 ;
+  assign \$1184  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
+  assign \$1185  = sel_cs1_4_0_0c & \sel_l3_s0$427 ;
+  assign \$1186  = \$1184  | \$1185 ;
+  assign \$1187  = sel_cs1_4_1_0s & \sel_l3_s0$427 ;
+  assign sel_cs2_4_1_0c = \$1186  | \$1187 ;
+  assign \$1188  = sel_cs1_5_0_0s ^ \sel_l3_s0$430 ;
+  assign sel_cs2_5_0_0s = \$1188  ^ \sel_l3_s0$431 ;
+  assign \$1189  = sel_cs1_5_0_0s & \sel_l3_s0$430 ;
+  assign \$1190  = sel_cs1_5_0_0s & \sel_l3_s0$431 ;
+  assign \$1191  = \$1189  | \$1190 ;
+  assign \$1192  = \sel_l3_s0$430  & \sel_l3_s0$431 ;
+  assign sel_cs2_5_0_0c = \$1191  | \$1192 ;
+  assign \$1193  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
+  assign sel_cs2_5_1_0s = \$1193  ^ \sel_l3_s0$434 ;
+  assign \$1194  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
+  assign \$1195  = sel_cs1_5_0_0c & \sel_l3_s0$434 ;
+  assign \$1196  = \$1194  | \$1195 ;
+  assign \$1197  = sel_cs1_5_1_0s & \sel_l3_s0$434 ;
+  assign sel_cs2_5_1_0c = \$1196  | \$1197 ;
+  assign \$1198  = sel_cs1_6_0_0s ^ \sel_l3_s0$437 ;
+  assign sel_cs2_6_0_0s = \$1198  ^ \sel_l3_s0$438 ;
+  assign \$1199  = sel_cs1_6_0_0s & \sel_l3_s0$437 ;
+  assign \$1200  = sel_cs1_6_0_0s & \sel_l3_s0$438 ;
+  assign \$1201  = \$1199  | \$1200 ;
+  assign \$1202  = \sel_l3_s0$437  & \sel_l3_s0$438 ;
+  assign sel_cs2_6_0_0c = \$1201  | \$1202 ;
+  assign \$1203  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
+  assign sel_cs2_6_1_0s = \$1203  ^ \sel_l3_s0$441 ;
+  assign \$1204  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
+  assign \$1205  = sel_cs1_6_0_0c & \sel_l3_s0$441 ;
+  assign \$1206  = \$1204  | \$1205 ;
+  assign \$1207  = sel_cs1_6_1_0s & \sel_l3_s0$441 ;
+  assign sel_cs2_6_1_0c = \$1206  | \$1207 ;
+  assign \$1208  = sel_cs1_7_0_0s ^ \sel_l3_s0$444 ;
+  assign sel_cs2_7_0_0s = \$1208  ^ \sel_l3_s0$445 ;
+  assign \$1209  = sel_cs1_7_0_0s & \sel_l3_s0$444 ;
+  assign \$1210  = sel_cs1_7_0_0s & \sel_l3_s0$445 ;
+  assign \$1211  = \$1209  | \$1210 ;
+  assign \$1212  = \sel_l3_s0$444  & \sel_l3_s0$445 ;
+  assign sel_cs2_7_0_0c = \$1211  | \$1212 ;
+  assign \$1213  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
+  assign sel_cs2_7_1_0s = \$1213  ^ \sel_l3_s0$448 ;
+  assign \$1214  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
+  assign \$1215  = sel_cs1_7_0_0c & \sel_l3_s0$448 ;
+  assign \$1216  = \$1214  | \$1215 ;
+  assign \$1217  = sel_cs1_7_1_0s & \sel_l3_s0$448 ;
+  assign sel_cs2_7_1_0c = \$1216  | \$1217 ;
+  assign \$1218  = sel_cs1_8_0_0s ^ \sel_l3_s0$451 ;
+  assign sel_cs2_8_0_0s = \$1218  ^ \sel_l3_s0$452 ;
+  assign \$1219  = sel_cs1_8_0_0s & \sel_l3_s0$451 ;
+  assign \$1220  = sel_cs1_8_0_0s & \sel_l3_s0$452 ;
+  assign \$1221  = \$1219  | \$1220 ;
+  assign \$1222  = \sel_l3_s0$451  & \sel_l3_s0$452 ;
+  assign sel_cs2_8_0_0c = \$1221  | \$1222 ;
+  assign \$1223  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
+  assign sel_cs2_8_1_0s = \$1223  ^ \sel_l3_s0$455 ;
+  assign \$1224  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
+  assign \$1225  = sel_cs1_8_0_0c & \sel_l3_s0$455 ;
+  assign \$1226  = \$1224  | \$1225 ;
+  assign \$1227  = sel_cs1_8_1_0s & \sel_l3_s0$455 ;
+  assign sel_cs2_8_1_0c = \$1226  | \$1227 ;
+  assign \$1228  = sel_cs1_9_0_0s ^ \sel_l3_s0$458 ;
+  assign sel_cs2_9_0_0s = \$1228  ^ \sel_l3_s0$459 ;
+  assign \$1229  = sel_cs1_9_0_0s & \sel_l3_s0$458 ;
+  assign \$1230  = sel_cs1_9_0_0s & \sel_l3_s0$459 ;
+  assign \$1231  = \$1229  | \$1230 ;
+  assign \$1232  = \sel_l3_s0$458  & \sel_l3_s0$459 ;
+  assign sel_cs2_9_0_0c = \$1231  | \$1232 ;
+  assign \$1233  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
+  assign sel_cs2_9_1_0s = \$1233  ^ \sel_l3_s0$462 ;
+  assign \$1234  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
+  assign \$1235  = sel_cs1_9_0_0c & \sel_l3_s0$462 ;
+  assign \$1236  = \$1234  | \$1235 ;
+  assign \$1237  = sel_cs1_9_1_0s & \sel_l3_s0$462 ;
+  assign sel_cs2_9_1_0c = \$1236  | \$1237 ;
+  assign \$1238  = sel_cs1_10_0_0s ^ \sel_l3_s0$465 ;
+  assign sel_cs2_10_0_0s = \$1238  ^ \sel_l3_s0$466 ;
+  assign \$1239  = sel_cs1_10_0_0s & \sel_l3_s0$465 ;
+  assign \$1240  = sel_cs1_10_0_0s & \sel_l3_s0$466 ;
+  assign \$1241  = \$1239  | \$1240 ;
+  assign \$1242  = \sel_l3_s0$465  & \sel_l3_s0$466 ;
+  assign sel_cs2_10_0_0c = \$1241  | \$1242 ;
+  assign \$1243  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
+  assign sel_cs2_10_1_0s = \$1243  ^ \sel_l3_s0$469 ;
+  assign \$1244  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
+  assign \$1245  = sel_cs1_10_0_0c & \sel_l3_s0$469 ;
+  assign \$1246  = \$1244  | \$1245 ;
+  assign \$1247  = sel_cs1_10_1_0s & \sel_l3_s0$469 ;
+  assign sel_cs2_10_1_0c = \$1246  | \$1247 ;
+  assign \$1248  = sel_cs1_11_0_0s ^ \sel_l3_s0$472 ;
+  assign sel_cs2_11_0_0s = \$1248  ^ \sel_l3_s0$473 ;
+  assign \$1249  = sel_cs1_11_0_0s & \sel_l3_s0$472 ;
+  assign \$1250  = sel_cs1_11_0_0s & \sel_l3_s0$473 ;
+  assign \$1251  = \$1249  | \$1250 ;
+  assign \$1252  = \sel_l3_s0$472  & \sel_l3_s0$473 ;
+  assign sel_cs2_11_0_0c = \$1251  | \$1252 ;
+  assign \$1253  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
+  assign sel_cs2_11_1_0s = \$1253  ^ \sel_l3_s0$476 ;
+  assign \$1254  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
+  assign \$1255  = sel_cs1_11_0_0c & \sel_l3_s0$476 ;
+  assign \$1256  = \$1254  | \$1255 ;
+  assign \$1257  = sel_cs1_11_1_0s & \sel_l3_s0$476 ;
+  assign sel_cs2_11_1_0c = \$1256  | \$1257 ;
+  assign \$1258  = sel_cs1_12_0_0s ^ \sel_l3_s0$479 ;
+  assign sel_cs2_12_0_0s = \$1258  ^ \sel_l3_s0$480 ;
+  assign \$1259  = sel_cs1_12_0_0s & \sel_l3_s0$479 ;
+  assign \$1260  = sel_cs1_12_0_0s & \sel_l3_s0$480 ;
+  assign \$1261  = \$1259  | \$1260 ;
+  assign \$1262  = \sel_l3_s0$479  & \sel_l3_s0$480 ;
+  assign sel_cs2_12_0_0c = \$1261  | \$1262 ;
+  assign \$1263  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
+  assign sel_cs2_12_1_0s = \$1263  ^ \sel_l3_s0$483 ;
+  assign \$1264  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
+  assign \$1265  = sel_cs1_12_0_0c & \sel_l3_s0$483 ;
+  assign \$1266  = \$1264  | \$1265 ;
+  assign \$1267  = sel_cs1_12_1_0s & \sel_l3_s0$483 ;
+  assign sel_cs2_12_1_0c = \$1266  | \$1267 ;
+  assign \$1268  = sel_cs1_13_0_0s ^ \sel_l3_s0$486 ;
+  assign sel_cs2_13_0_0s = \$1268  ^ \sel_l3_s0$487 ;
+  assign \$1269  = sel_cs1_13_0_0s & \sel_l3_s0$486 ;
+  assign \$1270  = sel_cs1_13_0_0s & \sel_l3_s0$487 ;
+  assign \$1271  = \$1269  | \$1270 ;
+  assign \$1272  = \sel_l3_s0$486  & \sel_l3_s0$487 ;
+  assign sel_cs2_13_0_0c = \$1271  | \$1272 ;
+  assign \$1273  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
+  assign sel_cs2_13_1_0s = \$1273  ^ \sel_l3_s0$490 ;
+  assign \$1274  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
+  assign \$1275  = sel_cs1_13_0_0c & \sel_l3_s0$490 ;
+  assign \$1276  = \$1274  | \$1275 ;
+  assign \$1277  = sel_cs1_13_1_0s & \sel_l3_s0$490 ;
+  assign sel_cs2_13_1_0c = \$1276  | \$1277 ;
+  assign \$1278  = sel_cs1_14_0_0s ^ \sel_l3_s0$493 ;
+  assign sel_cs2_14_0_0s = \$1278  ^ \sel_l3_s0$494 ;
+  assign \$1279  = sel_cs1_14_0_0s & \sel_l3_s0$493 ;
+  assign \$1280  = sel_cs1_14_0_0s & \sel_l3_s0$494 ;
+  assign \$1281  = \$1279  | \$1280 ;
+  assign \$1282  = \sel_l3_s0$493  & \sel_l3_s0$494 ;
+  assign sel_cs2_14_0_0c = \$1281  | \$1282 ;
+  assign \$1283  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
+  assign sel_cs2_14_1_0s = \$1283  ^ \sel_l3_s0$497 ;
+  assign \$1284  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
+  assign \$1285  = sel_cs1_14_0_0c & \sel_l3_s0$497 ;
+  assign \$1286  = \$1284  | \$1285 ;
+  assign \$1287  = sel_cs1_14_1_0s & \sel_l3_s0$497 ;
+  assign sel_cs2_14_1_0c = \$1286  | \$1287 ;
+  assign \$1288  = sel_cs1_15_0_0s ^ \sel_l3_s0$500 ;
+  assign sel_cs2_15_0_0s = \$1288  ^ \sel_l3_s0$501 ;
+  assign \$1289  = sel_cs1_15_0_0s & \sel_l3_s0$500 ;
+  assign \$1290  = sel_cs1_15_0_0s & \sel_l3_s0$501 ;
+  assign \$1291  = \$1289  | \$1290 ;
+  assign \$1292  = \sel_l3_s0$500  & \sel_l3_s0$501 ;
+  assign sel_cs2_15_0_0c = \$1291  | \$1292 ;
+  assign \$1293  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
+  assign sel_cs2_15_1_0s = \$1293  ^ \sel_l3_s0$504 ;
+  assign \$1294  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
+  assign \$1295  = sel_cs1_15_0_0c & \sel_l3_s0$504 ;
+  assign \$1296  = \$1294  | \$1295 ;
+  assign \$1297  = sel_cs1_15_1_0s & \sel_l3_s0$504 ;
+  assign sel_cs2_15_1_0c = \$1296  | \$1297 ;
+  assign \$1298  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
+  assign sel_cs3_0_1_0s = \$1298  ^ \sel_l3_s0$507 ;
+  assign \$1299  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
+  assign \$1300  = sel_cs2_0_0_0c & \sel_l3_s0$507 ;
+  assign \$1301  = \$1299  | \$1300 ;
+  assign \$1302  = sel_cs2_0_1_0s & \sel_l3_s0$507 ;
+  assign sel_cs3_0_1_0c = \$1301  | \$1302 ;
+  assign \$1303  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
+  assign sel_cs3_1_1_0s = \$1303  ^ \sel_l3_s0$510 ;
+  assign \$1304  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
+  assign \$1305  = sel_cs2_1_0_0c & \sel_l3_s0$510 ;
+  assign \$1306  = \$1304  | \$1305 ;
+  assign \$1307  = sel_cs2_1_1_0s & \sel_l3_s0$510 ;
+  assign sel_cs3_1_1_0c = \$1306  | \$1307 ;
+  assign \$1308  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
+  assign sel_cs3_2_1_0s = \$1308  ^ \sel_l3_s0$513 ;
+  assign \$1309  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
+  assign \$1310  = sel_cs2_2_0_0c & \sel_l3_s0$513 ;
+  assign \$1311  = \$1309  | \$1310 ;
+  assign \$1312  = sel_cs2_2_1_0s & \sel_l3_s0$513 ;
+  assign sel_cs3_2_1_0c = \$1311  | \$1312 ;
+  assign \$1313  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
+  assign sel_cs3_3_1_0s = \$1313  ^ \sel_l3_s0$516 ;
+  assign \$1314  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
+  assign \$1315  = sel_cs2_3_0_0c & \sel_l3_s0$516 ;
+  assign \$1316  = \$1314  | \$1315 ;
+  assign \$1317  = sel_cs2_3_1_0s & \sel_l3_s0$516 ;
+  assign sel_cs3_3_1_0c = \$1316  | \$1317 ;
+  assign \$1318  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
+  assign sel_cs3_4_1_0s = \$1318  ^ \sel_l3_s0$519 ;
+  assign \$1319  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
+  assign \$1320  = sel_cs2_4_0_0c & \sel_l3_s0$519 ;
+  assign \$1321  = \$1319  | \$1320 ;
+  assign \$1322  = sel_cs2_4_1_0s & \sel_l3_s0$519 ;
+  assign sel_cs3_4_1_0c = \$1321  | \$1322 ;
+  assign \$1323  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
+  assign sel_cs3_5_1_0s = \$1323  ^ \sel_l3_s0$522 ;
+  assign \$1324  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
+  assign \$1325  = sel_cs2_5_0_0c & \sel_l3_s0$522 ;
+  assign \$1326  = \$1324  | \$1325 ;
+  assign \$1327  = sel_cs2_5_1_0s & \sel_l3_s0$522 ;
+  assign sel_cs3_5_1_0c = \$1326  | \$1327 ;
+  assign \$1328  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
+  assign sel_cs3_6_1_0s = \$1328  ^ \sel_l3_s0$525 ;
+  assign \$1329  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
+  assign \$1330  = sel_cs2_6_0_0c & \sel_l3_s0$525 ;
+  assign \$1331  = \$1329  | \$1330 ;
+  assign \$1332  = sel_cs2_6_1_0s & \sel_l3_s0$525 ;
+  assign sel_cs3_6_1_0c = \$1331  | \$1332 ;
+  assign \$1333  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
+  assign sel_cs3_7_1_0s = \$1333  ^ \sel_l3_s0$528 ;
+  assign \$1334  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
+  assign \$1335  = sel_cs2_7_0_0c & \sel_l3_s0$528 ;
+  assign \$1336  = \$1334  | \$1335 ;
+  assign \$1337  = sel_cs2_7_1_0s & \sel_l3_s0$528 ;
+  assign sel_cs3_7_1_0c = \$1336  | \$1337 ;
+  assign \$1338  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
+  assign sel_cs3_8_1_0s = \$1338  ^ \sel_l3_s0$531 ;
+  assign \$1339  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
+  assign \$1340  = sel_cs2_8_0_0c & \sel_l3_s0$531 ;
+  assign \$1341  = \$1339  | \$1340 ;
+  assign \$1342  = sel_cs2_8_1_0s & \sel_l3_s0$531 ;
+  assign sel_cs3_8_1_0c = \$1341  | \$1342 ;
+  assign \$1343  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
+  assign sel_cs3_9_1_0s = \$1343  ^ \sel_l3_s0$534 ;
+  assign \$1344  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
+  assign \$1345  = sel_cs2_9_0_0c & \sel_l3_s0$534 ;
+  assign \$1346  = \$1344  | \$1345 ;
+  assign \$1347  = sel_cs2_9_1_0s & \sel_l3_s0$534 ;
+  assign sel_cs3_9_1_0c = \$1346  | \$1347 ;
+  assign \$1348  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
+  assign sel_cs3_10_1_0s = \$1348  ^ \sel_l3_s0$537 ;
+  assign \$1349  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
+  assign \$1350  = sel_cs2_10_0_0c & \sel_l3_s0$537 ;
+  assign \$1351  = \$1349  | \$1350 ;
+  assign \$1352  = sel_cs2_10_1_0s & \sel_l3_s0$537 ;
+  assign sel_cs3_10_1_0c = \$1351  | \$1352 ;
+  assign \$1353  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
+  assign sel_cs3_11_1_0s = \$1353  ^ \sel_l3_s0$540 ;
+  assign \$1354  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
+  assign \$1355  = sel_cs2_11_0_0c & \sel_l3_s0$540 ;
+  assign \$1356  = \$1354  | \$1355 ;
+  assign \$1357  = sel_cs2_11_1_0s & \sel_l3_s0$540 ;
+  assign sel_cs3_11_1_0c = \$1356  | \$1357 ;
+  assign \$1358  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
+  assign sel_cs3_12_1_0s = \$1358  ^ \sel_l3_s0$543 ;
+  assign \$1359  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
+  assign \$1360  = sel_cs2_12_0_0c & \sel_l3_s0$543 ;
+  assign \$1361  = \$1359  | \$1360 ;
+  assign \$1362  = sel_cs2_12_1_0s & \sel_l3_s0$543 ;
+  assign sel_cs3_12_1_0c = \$1361  | \$1362 ;
+  assign \$1363  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
+  assign sel_cs3_13_1_0s = \$1363  ^ \sel_l3_s0$546 ;
+  assign \$1364  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
+  assign \$1365  = sel_cs2_13_0_0c & \sel_l3_s0$546 ;
+  assign \$1366  = \$1364  | \$1365 ;
+  assign \$1367  = sel_cs2_13_1_0s & \sel_l3_s0$546 ;
+  assign sel_cs3_13_1_0c = \$1366  | \$1367 ;
+  assign \$1368  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
+  assign sel_cs3_14_1_0s = \$1368  ^ \sel_l3_s0$549 ;
+  assign \$1369  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
+  assign \$1370  = sel_cs2_14_0_0c & \sel_l3_s0$549 ;
+  assign \$1371  = \$1369  | \$1370 ;
+  assign \$1372  = sel_cs2_14_1_0s & \sel_l3_s0$549 ;
+  assign sel_cs3_14_1_0c = \$1371  | \$1372 ;
+  assign \$1373  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
+  assign sel_cs3_15_1_0s = \$1373  ^ \sel_l3_s0$552 ;
+  assign \$1374  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
+  assign \$1375  = sel_cs2_15_0_0c & \sel_l3_s0$552 ;
   assign \$1376  = \$1374  | \$1375 ;
-  assign \$1377  = sel_pop14_0_10_s & sel_pop14_0_8_s;
-  assign sel_pop14_0_2_c = \$1376  | \$1377 ;
-  assign \$1378  = sel_pop14_0_6_s ^ sel_pop14_0_4_s;
-  assign sel_pop14_0_0_s = \$1378  ^ sel_pop14_0_2_s;
-  assign \$1379  = sel_pop14_0_6_s & sel_pop14_0_4_s;
-  assign \$1380  = sel_pop14_0_6_s & sel_pop14_0_2_s;
+  assign \$1377  = sel_cs2_15_1_0s & \sel_l3_s0$552 ;
+  assign sel_cs3_15_1_0c = \$1376  | \$1377 ;
+  assign \$1378  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
+  assign sel_cs4_0_2_0s = \$1378  ^ sel_cs1_0_1_0c;
+  assign \$1379  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
+  assign \$1380  = sel_cs3_0_1_0c & sel_cs1_0_1_0c;
   assign \$1381  = \$1379  | \$1380 ;
-  assign \$1382  = sel_pop14_0_4_s & sel_pop14_0_2_s;
-  assign sel_pop14_0_0_c = \$1381  | \$1382 ;
-  assign \$1383  = sel_pop14_0_12_c ^ sel_pop14_0_10_c;
-  assign sel_pop14_1_4_s = \$1383  ^ sel_pop14_0_8_c;
-  assign \$1384  = sel_pop14_0_12_c & sel_pop14_0_10_c;
-  assign \$1385  = sel_pop14_0_12_c & sel_pop14_0_8_c;
+  assign \$1382  = sel_cs2_0_1_0c & sel_cs1_0_1_0c;
+  assign sel_cs4_0_2_0c = \$1381  | \$1382 ;
+  assign \$1383  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
+  assign sel_cs4_1_2_0s = \$1383  ^ sel_cs1_1_1_0c;
+  assign \$1384  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
+  assign \$1385  = sel_cs3_1_1_0c & sel_cs1_1_1_0c;
   assign \$1386  = \$1384  | \$1385 ;
-  assign \$1387  = sel_pop14_0_10_c & sel_pop14_0_8_c;
-  assign sel_pop14_1_4_c = \$1386  | \$1387 ;
-  assign \$1388  = sel_pop14_0_6_c ^ sel_pop14_0_4_c;
-  assign sel_pop14_1_2_s = \$1388  ^ sel_pop14_0_2_c;
-  assign \$1389  = sel_pop14_0_6_c & sel_pop14_0_4_c;
-  assign \$1390  = sel_pop14_0_6_c & sel_pop14_0_2_c;
+  assign \$1387  = sel_cs2_1_1_0c & sel_cs1_1_1_0c;
+  assign sel_cs4_1_2_0c = \$1386  | \$1387 ;
+  assign \$1388  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
+  assign sel_cs4_2_2_0s = \$1388  ^ sel_cs1_2_1_0c;
+  assign \$1389  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
+  assign \$1390  = sel_cs3_2_1_0c & sel_cs1_2_1_0c;
   assign \$1391  = \$1389  | \$1390 ;
-  assign \$1392  = sel_pop14_0_4_c & sel_pop14_0_2_c;
-  assign sel_pop14_1_2_c = \$1391  | \$1392 ;
-  assign \$1393  = sel_pop14_0_0_c ^ sel_pop14_1_4_s;
-  assign sel_pop14_1_0_s = \$1393  ^ sel_pop14_1_2_s;
-  assign \$1394  = sel_pop14_0_0_c & sel_pop14_1_4_s;
-  assign \$1395  = sel_pop14_0_0_c & sel_pop14_1_2_s;
+  assign \$1392  = sel_cs2_2_1_0c & sel_cs1_2_1_0c;
+  assign sel_cs4_2_2_0c = \$1391  | \$1392 ;
+  assign \$1393  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
+  assign sel_cs4_3_2_0s = \$1393  ^ sel_cs1_3_1_0c;
+  assign \$1394  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
+  assign \$1395  = sel_cs3_3_1_0c & sel_cs1_3_1_0c;
   assign \$1396  = \$1394  | \$1395 ;
-  assign \$1397  = sel_pop14_1_4_s & sel_pop14_1_2_s;
-  assign sel_pop14_1_0_c = \$1396  | \$1397 ;
-  assign \$1398  = sel_pop14_1_4_c ^ sel_pop14_1_2_c;
-  assign sel_pop14_2_0_s = \$1398  ^ sel_pop14_1_0_c;
-  assign \$1399  = sel_pop14_1_4_c & sel_pop14_1_2_c;
-  assign \$1400  = sel_pop14_1_4_c & sel_pop14_1_0_c;
+  assign \$1397  = sel_cs2_3_1_0c & sel_cs1_3_1_0c;
+  assign sel_cs4_3_2_0c = \$1396  | \$1397 ;
+  assign \$1398  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
+  assign sel_cs4_4_2_0s = \$1398  ^ sel_cs1_4_1_0c;
+  assign \$1399  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
+  assign \$1400  = sel_cs3_4_1_0c & sel_cs1_4_1_0c;
   assign \$1401  = \$1399  | \$1400 ;
-  assign \$1402  = sel_pop14_1_2_c & sel_pop14_1_0_c;
-  assign sel_pop14_2_0_c = \$1401  | \$1402 ;
-  assign \$1403  = sel_l2_s0[14] ^ sel_l2_s0[28];
-  assign sel_pop15_0_12_s = \$1403  ^ sel_l2_s0[41];
-  assign \$1404  = sel_l2_s0[14] & sel_l2_s0[28];
-  assign \$1405  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$1402  = sel_cs2_4_1_0c & sel_cs1_4_1_0c;
+  assign sel_cs4_4_2_0c = \$1401  | \$1402 ;
+  assign \$1403  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
+  assign sel_cs4_5_2_0s = \$1403  ^ sel_cs1_5_1_0c;
+  assign \$1404  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
+  assign \$1405  = sel_cs3_5_1_0c & sel_cs1_5_1_0c;
   assign \$1406  = \$1404  | \$1405 ;
-  assign \$1407  = sel_l2_s0[28] & sel_l2_s0[41];
-  assign sel_pop15_0_12_c = \$1406  | \$1407 ;
-  assign \$1408  = sel_l2_s0[53] ^ sel_l2_s0[64];
-  assign sel_pop15_0_10_s = \$1408  ^ sel_l2_s0[74];
-  assign \$1409  = sel_l2_s0[53] & sel_l2_s0[64];
-  assign \$1410  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$1407  = sel_cs2_5_1_0c & sel_cs1_5_1_0c;
+  assign sel_cs4_5_2_0c = \$1406  | \$1407 ;
+  assign \$1408  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
+  assign sel_cs4_6_2_0s = \$1408  ^ sel_cs1_6_1_0c;
+  assign \$1409  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
+  assign \$1410  = sel_cs3_6_1_0c & sel_cs1_6_1_0c;
   assign \$1411  = \$1409  | \$1410 ;
-  assign \$1412  = sel_l2_s0[64] & sel_l2_s0[74];
-  assign sel_pop15_0_10_c = \$1411  | \$1412 ;
-  assign \$1413  = sel_l2_s0[83] ^ sel_l2_s0[91];
-  assign sel_pop15_0_8_s = \$1413  ^ sel_l2_s0[98];
-  assign \$1414  = sel_l2_s0[83] & sel_l2_s0[91];
-  assign \$1415  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$1412  = sel_cs2_6_1_0c & sel_cs1_6_1_0c;
+  assign sel_cs4_6_2_0c = \$1411  | \$1412 ;
+  assign \$1413  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
+  assign sel_cs4_7_2_0s = \$1413  ^ sel_cs1_7_1_0c;
+  assign \$1414  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
+  assign \$1415  = sel_cs3_7_1_0c & sel_cs1_7_1_0c;
   assign \$1416  = \$1414  | \$1415 ;
-  assign \$1417  = sel_l2_s0[91] & sel_l2_s0[98];
-  assign sel_pop15_0_8_c = \$1416  | \$1417 ;
-  assign \$1418  = sel_l2_s0[104] ^ sel_l2_s0[109];
-  assign sel_pop15_0_6_s = \$1418  ^ sel_l2_s0[113];
-  assign \$1419  = sel_l2_s0[104] & sel_l2_s0[109];
-  assign \$1420  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$1417  = sel_cs2_7_1_0c & sel_cs1_7_1_0c;
+  assign sel_cs4_7_2_0c = \$1416  | \$1417 ;
+  assign \$1418  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
+  assign sel_cs4_8_2_0s = \$1418  ^ sel_cs1_8_1_0c;
+  assign \$1419  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
+  assign \$1420  = sel_cs3_8_1_0c & sel_cs1_8_1_0c;
   assign \$1421  = \$1419  | \$1420 ;
-  assign \$1422  = sel_l2_s0[109] & sel_l2_s0[113];
-  assign sel_pop15_0_6_c = \$1421  | \$1422 ;
-  assign \$1423  = sel_l2_s0[116] ^ sel_l2_s0[118];
-  assign sel_pop15_0_4_s = \$1423  ^ sel_l2_s0[119];
-  assign \$1424  = sel_l2_s0[116] & sel_l2_s0[118];
-  assign \$1425  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$1422  = sel_cs2_8_1_0c & sel_cs1_8_1_0c;
+  assign sel_cs4_8_2_0c = \$1421  | \$1422 ;
+  assign \$1423  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
+  assign sel_cs4_9_2_0s = \$1423  ^ sel_cs1_9_1_0c;
+  assign \$1424  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
+  assign \$1425  = sel_cs3_9_1_0c & sel_cs1_9_1_0c;
   assign \$1426  = \$1424  | \$1425 ;
-  assign \$1427  = sel_l2_s0[118] & sel_l2_s0[119];
-  assign sel_pop15_0_4_c = \$1426  | \$1427 ;
-  assign \$1428  = sel_pop15_0_12_s ^ sel_pop15_0_10_s;
-  assign sel_pop15_0_2_s = \$1428  ^ sel_pop15_0_8_s;
-  assign \$1429  = sel_pop15_0_12_s & sel_pop15_0_10_s;
-  assign \$1430  = sel_pop15_0_12_s & sel_pop15_0_8_s;
+  assign \$1427  = sel_cs2_9_1_0c & sel_cs1_9_1_0c;
+  assign sel_cs4_9_2_0c = \$1426  | \$1427 ;
+  assign \$1428  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
+  assign sel_cs4_10_2_0s = \$1428  ^ sel_cs1_10_1_0c;
+  assign \$1429  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
+  assign \$1430  = sel_cs3_10_1_0c & sel_cs1_10_1_0c;
   assign \$1431  = \$1429  | \$1430 ;
-  assign \$1432  = sel_pop15_0_10_s & sel_pop15_0_8_s;
-  assign sel_pop15_0_2_c = \$1431  | \$1432 ;
-  assign \$1433  = sel_pop15_0_6_s ^ sel_pop15_0_4_s;
-  assign sel_pop15_0_0_s = \$1433  ^ sel_pop15_0_2_s;
-  assign \$1434  = sel_pop15_0_6_s & sel_pop15_0_4_s;
-  assign \$1435  = sel_pop15_0_6_s & sel_pop15_0_2_s;
+  assign \$1432  = sel_cs2_10_1_0c & sel_cs1_10_1_0c;
+  assign sel_cs4_10_2_0c = \$1431  | \$1432 ;
+  assign \$1433  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
+  assign sel_cs4_11_2_0s = \$1433  ^ sel_cs1_11_1_0c;
+  assign \$1434  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
+  assign \$1435  = sel_cs3_11_1_0c & sel_cs1_11_1_0c;
   assign \$1436  = \$1434  | \$1435 ;
-  assign \$1437  = sel_pop15_0_4_s & sel_pop15_0_2_s;
-  assign sel_pop15_0_0_c = \$1436  | \$1437 ;
-  assign \$1438  = sel_pop15_0_12_c ^ sel_pop15_0_10_c;
-  assign sel_pop15_1_4_s = \$1438  ^ sel_pop15_0_8_c;
-  assign \$1439  = sel_pop15_0_12_c & sel_pop15_0_10_c;
-  assign \$1440  = sel_pop15_0_12_c & sel_pop15_0_8_c;
+  assign \$1437  = sel_cs2_11_1_0c & sel_cs1_11_1_0c;
+  assign sel_cs4_11_2_0c = \$1436  | \$1437 ;
+  assign \$1438  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
+  assign sel_cs4_12_2_0s = \$1438  ^ sel_cs1_12_1_0c;
+  assign \$1439  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
+  assign \$1440  = sel_cs3_12_1_0c & sel_cs1_12_1_0c;
   assign \$1441  = \$1439  | \$1440 ;
-  assign \$1442  = sel_pop15_0_10_c & sel_pop15_0_8_c;
-  assign sel_pop15_1_4_c = \$1441  | \$1442 ;
-  assign \$1443  = sel_pop15_0_6_c ^ sel_pop15_0_4_c;
-  assign sel_pop15_1_2_s = \$1443  ^ sel_pop15_0_2_c;
-  assign \$1444  = sel_pop15_0_6_c & sel_pop15_0_4_c;
-  assign \$1445  = sel_pop15_0_6_c & sel_pop15_0_2_c;
+  assign \$1442  = sel_cs2_12_1_0c & sel_cs1_12_1_0c;
+  assign sel_cs4_12_2_0c = \$1441  | \$1442 ;
+  assign \$1443  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
+  assign sel_cs4_13_2_0s = \$1443  ^ sel_cs1_13_1_0c;
+  assign \$1444  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
+  assign \$1445  = sel_cs3_13_1_0c & sel_cs1_13_1_0c;
   assign \$1446  = \$1444  | \$1445 ;
-  assign \$1447  = sel_pop15_0_4_c & sel_pop15_0_2_c;
-  assign sel_pop15_1_2_c = \$1446  | \$1447 ;
-  assign \$1448  = sel_pop15_0_0_c ^ sel_pop15_1_4_s;
-  assign sel_pop15_1_0_s = \$1448  ^ sel_pop15_1_2_s;
-  assign \$1449  = sel_pop15_0_0_c & sel_pop15_1_4_s;
-  assign \$1450  = sel_pop15_0_0_c & sel_pop15_1_2_s;
+  assign \$1447  = sel_cs2_13_1_0c & sel_cs1_13_1_0c;
+  assign sel_cs4_13_2_0c = \$1446  | \$1447 ;
+  assign \$1448  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
+  assign sel_cs4_14_2_0s = \$1448  ^ sel_cs1_14_1_0c;
+  assign \$1449  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
+  assign \$1450  = sel_cs3_14_1_0c & sel_cs1_14_1_0c;
   assign \$1451  = \$1449  | \$1450 ;
-  assign \$1452  = sel_pop15_1_4_s & sel_pop15_1_2_s;
-  assign sel_pop15_1_0_c = \$1451  | \$1452 ;
-  assign \$1453  = sel_pop15_1_4_c ^ sel_pop15_1_2_c;
-  assign sel_pop15_2_0_s = \$1453  ^ sel_pop15_1_0_c;
-  assign \$1454  = sel_pop15_1_4_c & sel_pop15_1_2_c;
-  assign \$1455  = sel_pop15_1_4_c & sel_pop15_1_0_c;
+  assign \$1452  = sel_cs2_14_1_0c & sel_cs1_14_1_0c;
+  assign sel_cs4_14_2_0c = \$1451  | \$1452 ;
+  assign \$1453  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
+  assign sel_cs4_15_2_0s = \$1453  ^ sel_cs1_15_1_0c;
+  assign \$1454  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
+  assign \$1455  = sel_cs3_15_1_0c & sel_cs1_15_1_0c;
   assign \$1456  = \$1454  | \$1455 ;
-  assign \$1457  = sel_pop15_1_2_c & sel_pop15_1_0_c;
-  assign sel_pop15_2_0_c = \$1456  | \$1457 ;
-  assign \$1458  = ~ sel_pop0_2_0_c;
-  assign \$1459  = ~ sel_pop0_2_0_s;
-  assign \$1460  = ~ sel_pop0_1_0_s;
-  assign \$1461  = ~ sel_pop0_0_0_s;
-  assign \$1466  = ~ sel_pop1_2_0_c;
-  assign \$1467  = ~ sel_pop1_2_0_s;
-  assign \$1468  = ~ sel_pop1_1_0_s;
-  assign \$1469  = ~ sel_pop1_0_0_s;
-  assign \$1474  = ~ sel_pop2_2_0_c;
-  assign \$1475  = ~ sel_pop2_2_0_s;
-  assign \$1476  = ~ sel_pop2_1_0_s;
-  assign \$1477  = ~ sel_pop2_0_0_s;
-  assign \$1482  = ~ sel_pop3_2_0_c;
-  assign \$1483  = ~ sel_pop3_2_0_s;
-  assign \$1484  = ~ sel_pop3_1_0_s;
-  assign \$1485  = ~ sel_pop3_0_0_s;
-  assign \$1490  = ~ sel_pop4_2_0_c;
-  assign \$1491  = ~ sel_pop4_2_0_s;
-  assign \$1492  = ~ sel_pop4_1_0_s;
-  assign \$1493  = ~ sel_pop4_0_0_s;
-  assign \$1498  = ~ sel_pop5_2_0_c;
-  assign \$1499  = ~ sel_pop5_2_0_s;
-  assign \$1500  = ~ sel_pop5_1_0_s;
-  assign \$1501  = ~ sel_pop5_0_0_s;
-  assign \$1506  = ~ sel_pop6_2_0_c;
-  assign \$1507  = ~ sel_pop6_2_0_s;
-  assign \$1508  = ~ sel_pop6_1_0_s;
-  assign \$1509  = ~ sel_pop6_0_0_s;
-  assign \$1514  = ~ sel_pop7_2_0_c;
-  assign \$1515  = ~ sel_pop7_2_0_s;
-  assign \$1516  = ~ sel_pop7_1_0_s;
-  assign \$1517  = ~ sel_pop7_0_0_s;
-  assign \$1522  = ~ sel_pop8_2_0_c;
-  assign \$1523  = ~ sel_pop8_2_0_s;
-  assign \$1524  = ~ sel_pop8_1_0_s;
-  assign \$1525  = ~ sel_pop8_0_0_s;
-  assign \$1530  = ~ sel_pop9_2_0_c;
-  assign \$1531  = ~ sel_pop9_2_0_s;
-  assign \$1532  = ~ sel_pop9_1_0_s;
-  assign \$1533  = ~ sel_pop9_0_0_s;
-  assign \$1538  = ~ sel_pop10_2_0_c;
-  assign \$1539  = ~ sel_pop10_2_0_s;
-  assign \$1540  = ~ sel_pop10_1_0_s;
-  assign \$1541  = ~ sel_pop10_0_0_s;
-  assign \$1546  = ~ sel_pop11_2_0_c;
-  assign \$1547  = ~ sel_pop11_2_0_s;
-  assign \$1548  = ~ sel_pop11_1_0_s;
-  assign \$1549  = ~ sel_pop11_0_0_s;
-  assign \$1554  = ~ sel_pop12_2_0_c;
-  assign \$1555  = ~ sel_pop12_2_0_s;
-  assign \$1556  = ~ sel_pop12_1_0_s;
-  assign \$1557  = ~ sel_pop12_0_0_s;
-  assign \$1562  = ~ sel_pop13_2_0_c;
-  assign \$1563  = ~ sel_pop13_2_0_s;
-  assign \$1564  = ~ sel_pop13_1_0_s;
-  assign \$1565  = ~ sel_pop13_0_0_s;
-  assign \$1570  = ~ sel_pop14_2_0_c;
-  assign \$1571  = ~ sel_pop14_2_0_s;
-  assign \$1572  = ~ sel_pop14_1_0_s;
-  assign \$1573  = ~ sel_pop14_0_0_s;
-  assign \$1578  = ~ sel_pop15_2_0_c;
-  assign \$1579  = ~ sel_pop15_2_0_s;
-  assign \$1580  = ~ sel_pop15_1_0_s;
-  assign \$1581  = ~ sel_pop15_0_0_s;
-  assign sel_pre_1_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
-  assign sel_pre_1_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
-  assign sel_pre_1_3_0_s = sel_l3_s0[3] ^ sel_l3_s0[2];
-  assign sel_pre_1_3_0_c = sel_l3_s0[3] & sel_l3_s0[2];
-  assign sel_pre_1_5_0_s = sel_l3_s0[5] ^ sel_l3_s0[4];
-  assign sel_pre_1_5_0_c = sel_l3_s0[5] & sel_l3_s0[4];
-  assign sel_pre_1_7_0_s = sel_l3_s0[7] ^ sel_l3_s0[6];
-  assign sel_pre_1_7_0_c = sel_l3_s0[7] & sel_l3_s0[6];
-  assign sel_pre_1_9_0_s = sel_l3_s0[9] ^ sel_l3_s0[8];
-  assign sel_pre_1_9_0_c = sel_l3_s0[9] & sel_l3_s0[8];
-  assign sel_pre_1_11_0_s = sel_l3_s0[11] ^ sel_l3_s0[10];
-  assign sel_pre_1_11_0_c = sel_l3_s0[11] & sel_l3_s0[10];
-  assign sel_pre_1_13_0_s = sel_l3_s0[13] ^ sel_l3_s0[12];
-  assign sel_pre_1_13_0_c = sel_l3_s0[13] & sel_l3_s0[12];
-  assign sel_pre_1_15_0_s = sel_l3_s0[15] ^ sel_l3_s0[14];
-  assign sel_pre_1_15_0_c = sel_l3_s0[15] & sel_l3_s0[14];
-  assign sel_pre_2_2_0_s = sel_l3_s0[2] ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_2_0_c = sel_l3_s0[2] & sel_pre_1_1_0_s;
-  assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
-  assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
-  assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_3_0_c = sel_pre_1_3_0_s & sel_pre_1_1_0_s;
-  assign \$1586  = sel_pre_1_3_0_c ^ sel_pre_1_1_0_c;
-  assign sel_pre_2_3_1_s = \$1586  ^ sel_pre_2_3_0_c;
-  assign \$1587  = sel_pre_1_3_0_c & sel_pre_1_1_0_c;
-  assign \$1588  = sel_pre_1_3_0_c & sel_pre_2_3_0_c;
-  assign \$1589  = \$1587  | \$1588 ;
-  assign \$1590  = sel_pre_1_1_0_c & sel_pre_2_3_0_c;
-  assign sel_pre_2_3_1_c = \$1589  | \$1590 ;
-  assign sel_pre_2_6_0_s = sel_l3_s0[6] ^ sel_pre_1_5_0_s;
-  assign sel_pre_2_6_0_c = sel_l3_s0[6] & sel_pre_1_5_0_s;
-  assign sel_pre_2_6_1_s = sel_pre_1_5_0_c ^ sel_pre_2_6_0_c;
-  assign sel_pre_2_6_1_c = sel_pre_1_5_0_c & sel_pre_2_6_0_c;
-  assign sel_pre_2_7_0_s = sel_pre_1_7_0_s ^ sel_pre_1_5_0_s;
-  assign sel_pre_2_7_0_c = sel_pre_1_7_0_s & sel_pre_1_5_0_s;
-  assign \$1606  = sel_pre_1_7_0_c ^ sel_pre_1_5_0_c;
-  assign sel_pre_2_7_1_s = \$1606  ^ sel_pre_2_7_0_c;
-  assign \$1607  = sel_pre_1_7_0_c & sel_pre_1_5_0_c;
-  assign \$1608  = sel_pre_1_7_0_c & sel_pre_2_7_0_c;
-  assign \$1609  = \$1607  | \$1608 ;
-  assign \$1610  = sel_pre_1_5_0_c & sel_pre_2_7_0_c;
-  assign sel_pre_2_7_1_c = \$1609  | \$1610 ;
-  assign sel_pre_2_10_0_s = sel_l3_s0[10] ^ sel_pre_1_9_0_s;
-  assign sel_pre_2_10_0_c = sel_l3_s0[10] & sel_pre_1_9_0_s;
-  assign sel_pre_2_10_1_s = sel_pre_1_9_0_c ^ sel_pre_2_10_0_c;
-  assign sel_pre_2_10_1_c = sel_pre_1_9_0_c & sel_pre_2_10_0_c;
-  assign sel_pre_2_11_0_s = sel_pre_1_11_0_s ^ sel_pre_1_9_0_s;
-  assign sel_pre_2_11_0_c = sel_pre_1_11_0_s & sel_pre_1_9_0_s;
-  assign \$1626  = sel_pre_1_11_0_c ^ sel_pre_1_9_0_c;
-  assign sel_pre_2_11_1_s = \$1626  ^ sel_pre_2_11_0_c;
-  assign \$1627  = sel_pre_1_11_0_c & sel_pre_1_9_0_c;
-  assign \$1628  = sel_pre_1_11_0_c & sel_pre_2_11_0_c;
-  assign \$1629  = \$1627  | \$1628 ;
-  assign \$1630  = sel_pre_1_9_0_c & sel_pre_2_11_0_c;
-  assign sel_pre_2_11_1_c = \$1629  | \$1630 ;
-  assign sel_pre_2_14_0_s = sel_l3_s0[14] ^ sel_pre_1_13_0_s;
-  assign sel_pre_2_14_0_c = sel_l3_s0[14] & sel_pre_1_13_0_s;
-  assign sel_pre_2_14_1_s = sel_pre_1_13_0_c ^ sel_pre_2_14_0_c;
-  assign sel_pre_2_14_1_c = sel_pre_1_13_0_c & sel_pre_2_14_0_c;
-  assign sel_pre_2_15_0_s = sel_pre_1_15_0_s ^ sel_pre_1_13_0_s;
-  assign sel_pre_2_15_0_c = sel_pre_1_15_0_s & sel_pre_1_13_0_s;
-  assign \$1646  = sel_pre_1_15_0_c ^ sel_pre_1_13_0_c;
-  assign sel_pre_2_15_1_s = \$1646  ^ sel_pre_2_15_0_c;
-  assign \$1647  = sel_pre_1_15_0_c & sel_pre_1_13_0_c;
-  assign \$1648  = sel_pre_1_15_0_c & sel_pre_2_15_0_c;
-  assign \$1649  = \$1647  | \$1648 ;
-  assign \$1650  = sel_pre_1_13_0_c & sel_pre_2_15_0_c;
-  assign sel_pre_2_15_1_c = \$1649  | \$1650 ;
-  assign sel_pre_4_4_0_s = sel_l3_s0[4] ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_4_0_c = sel_l3_s0[4] & sel_pre_2_3_0_s;
-  assign sel_pre_4_4_1_s = sel_pre_2_3_1_s ^ sel_pre_4_4_0_c;
-  assign sel_pre_4_4_1_c = sel_pre_2_3_1_s & sel_pre_4_4_0_c;
-  assign sel_pre_4_4_2_s = sel_pre_2_3_2_s ^ sel_pre_4_4_1_c;
-  assign sel_pre_4_4_2_c = sel_pre_2_3_2_s & sel_pre_4_4_1_c;
-  assign sel_pre_4_5_0_s = sel_pre_1_5_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_5_0_c = sel_pre_1_5_0_s & sel_pre_2_3_0_s;
-  assign \$1666  = sel_pre_1_5_0_c ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_5_1_s = \$1666  ^ sel_pre_4_5_0_c;
-  assign \$1667  = sel_pre_1_5_0_c & sel_pre_2_3_1_s;
-  assign \$1668  = sel_pre_1_5_0_c & sel_pre_4_5_0_c;
-  assign \$1669  = \$1667  | \$1668 ;
-  assign \$1670  = sel_pre_2_3_1_s & sel_pre_4_5_0_c;
-  assign sel_pre_4_5_1_c = \$1669  | \$1670 ;
-  assign sel_pre_4_5_2_s = \$1671  ^ sel_pre_4_5_1_c;
-  assign \$1675  = sel_pre_2_3_2_s & sel_pre_4_5_1_c;
-  assign sel_pre_4_6_0_s = sel_pre_2_6_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_6_0_c = sel_pre_2_6_0_s & sel_pre_2_3_0_s;
-  assign \$1686  = sel_pre_2_6_1_s ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_6_1_s = \$1686  ^ sel_pre_4_6_0_c;
-  assign \$1687  = sel_pre_2_6_1_s & sel_pre_2_3_1_s;
-  assign \$1688  = sel_pre_2_6_1_s & sel_pre_4_6_0_c;
-  assign \$1689  = \$1687  | \$1688 ;
-  assign \$1690  = sel_pre_2_3_1_s & sel_pre_4_6_0_c;
-  assign sel_pre_4_6_1_c = \$1689  | \$1690 ;
-  assign \$1691  = sel_pre_2_6_2_s ^ sel_pre_2_3_2_s;
-  assign sel_pre_4_6_2_s = \$1691  ^ sel_pre_4_6_1_c;
-  assign \$1692  = sel_pre_2_6_2_s & sel_pre_2_3_2_s;
-  assign \$1693  = sel_pre_2_6_2_s & sel_pre_4_6_1_c;
-  assign \$1694  = \$1692  | \$1693 ;
-  assign \$1695  = sel_pre_2_3_2_s & sel_pre_4_6_1_c;
-  assign sel_pre_4_6_2_c = \$1694  | \$1695 ;
-  assign sel_pre_4_7_0_s = sel_pre_2_7_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_7_0_c = sel_pre_2_7_0_s & sel_pre_2_3_0_s;
-  assign \$1706  = sel_pre_2_7_1_s ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_7_1_s = \$1706  ^ sel_pre_4_7_0_c;
-  assign \$1707  = sel_pre_2_7_1_s & sel_pre_2_3_1_s;
-  assign \$1708  = sel_pre_2_7_1_s & sel_pre_4_7_0_c;
-  assign \$1709  = \$1707  | \$1708 ;
-  assign \$1710  = sel_pre_2_3_1_s & sel_pre_4_7_0_c;
-  assign sel_pre_4_7_1_c = \$1709  | \$1710 ;
-  assign \$1711  = sel_pre_2_7_2_s ^ sel_pre_2_3_2_s;
-  assign sel_pre_4_7_2_s = \$1711  ^ sel_pre_4_7_1_c;
-  assign \$1712  = sel_pre_2_7_2_s & sel_pre_2_3_2_s;
-  assign \$1713  = sel_pre_2_7_2_s & sel_pre_4_7_1_c;
-  assign \$1714  = \$1712  | \$1713 ;
-  assign \$1715  = sel_pre_2_3_2_s & sel_pre_4_7_1_c;
-  assign sel_pre_4_7_2_c = \$1714  | \$1715 ;
-  assign sel_pre_4_12_0_s = sel_l3_s0[12] ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_12_0_c = sel_l3_s0[12] & sel_pre_2_11_0_s;
-  assign sel_pre_4_12_1_s = sel_pre_2_11_1_s ^ sel_pre_4_12_0_c;
-  assign sel_pre_4_12_1_c = sel_pre_2_11_1_s & sel_pre_4_12_0_c;
-  assign sel_pre_4_12_2_s = sel_pre_2_11_2_s ^ sel_pre_4_12_1_c;
-  assign sel_pre_4_12_2_c = sel_pre_2_11_2_s & sel_pre_4_12_1_c;
-  assign sel_pre_4_13_0_s = sel_pre_1_13_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_13_0_c = sel_pre_1_13_0_s & sel_pre_2_11_0_s;
-  assign \$1726  = sel_pre_1_13_0_c ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_13_1_s = \$1726  ^ sel_pre_4_13_0_c;
-  assign \$1727  = sel_pre_1_13_0_c & sel_pre_2_11_1_s;
-  assign \$1728  = sel_pre_1_13_0_c & sel_pre_4_13_0_c;
-  assign \$1729  = \$1727  | \$1728 ;
-  assign \$1730  = sel_pre_2_11_1_s & sel_pre_4_13_0_c;
-  assign sel_pre_4_13_1_c = \$1729  | \$1730 ;
-  assign sel_pre_4_13_2_s = \$1731  ^ sel_pre_4_13_1_c;
-  assign \$1735  = sel_pre_2_11_2_s & sel_pre_4_13_1_c;
-  assign sel_pre_4_14_0_s = sel_pre_2_14_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_14_0_c = sel_pre_2_14_0_s & sel_pre_2_11_0_s;
-  assign \$1746  = sel_pre_2_14_1_s ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_14_1_s = \$1746  ^ sel_pre_4_14_0_c;
-  assign \$1747  = sel_pre_2_14_1_s & sel_pre_2_11_1_s;
-  assign \$1748  = sel_pre_2_14_1_s & sel_pre_4_14_0_c;
-  assign \$1749  = \$1747  | \$1748 ;
-  assign \$1750  = sel_pre_2_11_1_s & sel_pre_4_14_0_c;
-  assign sel_pre_4_14_1_c = \$1749  | \$1750 ;
-  assign \$1751  = sel_pre_2_14_2_s ^ sel_pre_2_11_2_s;
-  assign sel_pre_4_14_2_s = \$1751  ^ sel_pre_4_14_1_c;
-  assign \$1752  = sel_pre_2_14_2_s & sel_pre_2_11_2_s;
-  assign \$1753  = sel_pre_2_14_2_s & sel_pre_4_14_1_c;
-  assign \$1754  = \$1752  | \$1753 ;
-  assign \$1755  = sel_pre_2_11_2_s & sel_pre_4_14_1_c;
-  assign sel_pre_4_14_2_c = \$1754  | \$1755 ;
-  assign sel_pre_4_15_0_s = sel_pre_2_15_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_15_0_c = sel_pre_2_15_0_s & sel_pre_2_11_0_s;
-  assign \$1766  = sel_pre_2_15_1_s ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_15_1_s = \$1766  ^ sel_pre_4_15_0_c;
-  assign \$1767  = sel_pre_2_15_1_s & sel_pre_2_11_1_s;
-  assign \$1768  = sel_pre_2_15_1_s & sel_pre_4_15_0_c;
-  assign \$1769  = \$1767  | \$1768 ;
-  assign \$1770  = sel_pre_2_11_1_s & sel_pre_4_15_0_c;
-  assign sel_pre_4_15_1_c = \$1769  | \$1770 ;
-  assign \$1771  = sel_pre_2_15_2_s ^ sel_pre_2_11_2_s;
-  assign sel_pre_4_15_2_s = \$1771  ^ sel_pre_4_15_1_c;
-  assign \$1772  = sel_pre_2_15_2_s & sel_pre_2_11_2_s;
-  assign \$1773  = sel_pre_2_15_2_s & sel_pre_4_15_1_c;
-  assign \$1774  = \$1772  | \$1773 ;
-  assign \$1775  = sel_pre_2_11_2_s & sel_pre_4_15_1_c;
-  assign sel_pre_4_15_2_c = \$1774  | \$1775 ;
-  assign sel_pre_8_8_0_s = sel_l3_s0[8] ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_8_0_c = sel_l3_s0[8] & sel_pre_4_7_0_s;
-  assign sel_pre_8_8_1_s = sel_pre_4_7_1_s ^ sel_pre_8_8_0_c;
-  assign sel_pre_8_8_1_c = sel_pre_4_7_1_s & sel_pre_8_8_0_c;
-  assign sel_pre_8_8_2_s = sel_pre_4_7_2_s ^ sel_pre_8_8_1_c;
-  assign sel_pre_8_8_2_c = sel_pre_4_7_2_s & sel_pre_8_8_1_c;
-  assign sel_pre_8_8_3_s = sel_pre_4_7_3_s ^ sel_pre_8_8_2_c;
-  assign sel_pre_8_8_3_c = sel_pre_4_7_3_s & sel_pre_8_8_2_c;
-  assign sel_pre_8_9_0_s = sel_pre_1_9_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_9_0_c = sel_pre_1_9_0_s & sel_pre_4_7_0_s;
-  assign \$1786  = sel_pre_1_9_0_c ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_9_1_s = \$1786  ^ sel_pre_8_9_0_c;
-  assign \$1787  = sel_pre_1_9_0_c & sel_pre_4_7_1_s;
-  assign \$1788  = sel_pre_1_9_0_c & sel_pre_8_9_0_c;
-  assign \$1789  = \$1787  | \$1788 ;
-  assign \$1790  = sel_pre_4_7_1_s & sel_pre_8_9_0_c;
-  assign sel_pre_8_9_1_c = \$1789  | \$1790 ;
-  assign sel_pre_8_9_2_s = \$1791  ^ sel_pre_8_9_1_c;
-  assign \$1795  = sel_pre_4_7_2_s & sel_pre_8_9_1_c;
-  assign sel_pre_8_9_3_s = \$1796  ^ sel_pre_8_9_2_c;
-  assign \$1800  = sel_pre_4_7_3_s & sel_pre_8_9_2_c;
-  assign sel_pre_8_10_0_s = sel_pre_2_10_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_10_0_c = sel_pre_2_10_0_s & sel_pre_4_7_0_s;
-  assign \$1806  = sel_pre_2_10_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_10_1_s = \$1806  ^ sel_pre_8_10_0_c;
-  assign \$1807  = sel_pre_2_10_1_s & sel_pre_4_7_1_s;
-  assign \$1808  = sel_pre_2_10_1_s & sel_pre_8_10_0_c;
-  assign \$1809  = \$1807  | \$1808 ;
-  assign \$1810  = sel_pre_4_7_1_s & sel_pre_8_10_0_c;
-  assign sel_pre_8_10_1_c = \$1809  | \$1810 ;
-  assign \$1811  = sel_pre_2_10_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_10_2_s = \$1811  ^ sel_pre_8_10_1_c;
-  assign \$1812  = sel_pre_2_10_2_s & sel_pre_4_7_2_s;
-  assign \$1813  = sel_pre_2_10_2_s & sel_pre_8_10_1_c;
-  assign \$1814  = \$1812  | \$1813 ;
-  assign \$1815  = sel_pre_4_7_2_s & sel_pre_8_10_1_c;
-  assign sel_pre_8_10_2_c = \$1814  | \$1815 ;
-  assign sel_pre_8_10_3_s = \$1816  ^ sel_pre_8_10_2_c;
-  assign \$1820  = sel_pre_4_7_3_s & sel_pre_8_10_2_c;
-  assign sel_pre_8_11_0_s = sel_pre_2_11_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_11_0_c = sel_pre_2_11_0_s & sel_pre_4_7_0_s;
-  assign \$1826  = sel_pre_2_11_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_11_1_s = \$1826  ^ sel_pre_8_11_0_c;
-  assign \$1827  = sel_pre_2_11_1_s & sel_pre_4_7_1_s;
-  assign \$1828  = sel_pre_2_11_1_s & sel_pre_8_11_0_c;
-  assign \$1829  = \$1827  | \$1828 ;
-  assign \$1830  = sel_pre_4_7_1_s & sel_pre_8_11_0_c;
-  assign sel_pre_8_11_1_c = \$1829  | \$1830 ;
-  assign \$1831  = sel_pre_2_11_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_11_2_s = \$1831  ^ sel_pre_8_11_1_c;
-  assign \$1832  = sel_pre_2_11_2_s & sel_pre_4_7_2_s;
-  assign \$1833  = sel_pre_2_11_2_s & sel_pre_8_11_1_c;
-  assign \$1834  = \$1832  | \$1833 ;
-  assign \$1835  = sel_pre_4_7_2_s & sel_pre_8_11_1_c;
-  assign sel_pre_8_11_2_c = \$1834  | \$1835 ;
-  assign sel_pre_8_11_3_s = \$1836  ^ sel_pre_8_11_2_c;
-  assign \$1840  = sel_pre_4_7_3_s & sel_pre_8_11_2_c;
-  assign sel_pre_8_12_0_s = sel_pre_4_12_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_12_0_c = sel_pre_4_12_0_s & sel_pre_4_7_0_s;
-  assign \$1846  = sel_pre_4_12_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_12_1_s = \$1846  ^ sel_pre_8_12_0_c;
-  assign \$1847  = sel_pre_4_12_1_s & sel_pre_4_7_1_s;
-  assign \$1848  = sel_pre_4_12_1_s & sel_pre_8_12_0_c;
-  assign \$1849  = \$1847  | \$1848 ;
-  assign \$1850  = sel_pre_4_7_1_s & sel_pre_8_12_0_c;
-  assign sel_pre_8_12_1_c = \$1849  | \$1850 ;
-  assign \$1851  = sel_pre_4_12_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_12_2_s = \$1851  ^ sel_pre_8_12_1_c;
-  assign \$1852  = sel_pre_4_12_2_s & sel_pre_4_7_2_s;
-  assign \$1853  = sel_pre_4_12_2_s & sel_pre_8_12_1_c;
+  assign \$1457  = sel_cs2_15_1_0c & sel_cs1_15_1_0c;
+  assign sel_cs4_15_2_0c = \$1456  | \$1457 ;
+  assign \$1458  = 8'hff >> { \sel_l7_s0$590 , \sel_l7_s0$589 , \sel_l7_s0$588 , sel_l7_s0 };
+  assign \$1459  = 8'hff >> { \sel_l7_s0$594 , \sel_l7_s0$593 , \sel_l7_s0$592 , \sel_l7_s0$591  };
+  assign \$1460  = 8'hff >> { \sel_l7_s0$598 , \sel_l7_s0$597 , \sel_l7_s0$596 , \sel_l7_s0$595  };
+  assign \$1461  = 8'hff >> { \sel_l7_s0$602 , \sel_l7_s0$601 , \sel_l7_s0$600 , \sel_l7_s0$599  };
+  assign \$1462  = 8'hff >> { \sel_l7_s0$606 , \sel_l7_s0$605 , \sel_l7_s0$604 , \sel_l7_s0$603  };
+  assign \$1463  = 8'hff >> { \sel_l7_s0$610 , \sel_l7_s0$609 , \sel_l7_s0$608 , \sel_l7_s0$607  };
+  assign \$1464  = 8'hff >> { \sel_l7_s0$614 , \sel_l7_s0$613 , \sel_l7_s0$612 , \sel_l7_s0$611  };
+  assign \$1465  = 8'hff >> { \sel_l7_s0$618 , \sel_l7_s0$617 , \sel_l7_s0$616 , \sel_l7_s0$615  };
+  assign \$1466  = 8'hff >> { \sel_l7_s0$622 , \sel_l7_s0$621 , \sel_l7_s0$620 , \sel_l7_s0$619  };
+  assign \$1467  = 8'hff >> { \sel_l7_s0$626 , \sel_l7_s0$625 , \sel_l7_s0$624 , \sel_l7_s0$623  };
+  assign \$1468  = 8'hff >> { \sel_l7_s0$630 , \sel_l7_s0$629 , \sel_l7_s0$628 , \sel_l7_s0$627  };
+  assign \$1469  = 8'hff >> { \sel_l7_s0$634 , \sel_l7_s0$633 , \sel_l7_s0$632 , \sel_l7_s0$631  };
+  assign \$1470  = 8'hff >> { \sel_l7_s0$638 , \sel_l7_s0$637 , \sel_l7_s0$636 , \sel_l7_s0$635  };
+  assign \$1471  = 8'hff >> { \sel_l7_s0$642 , \sel_l7_s0$641 , \sel_l7_s0$640 , \sel_l7_s0$639  };
+  assign \$1472  = 8'hff >> { \sel_l7_s0$646 , \sel_l7_s0$645 , \sel_l7_s0$644 , \sel_l7_s0$643  };
+  assign \$1473  = 8'hff >> { \sel_l7_s0$650 , \sel_l7_s0$649 , \sel_l7_s0$648 , \sel_l7_s0$647  };
+  assign sel_p0_1_0_s = \$1459  ^ \$1458 ;
+  assign sel_p0_1_0_c = \$1459  & \$1458 ;
+  assign sel_p0_3_0_s = \$1461  ^ \$1460 ;
+  assign sel_p0_3_0_c = \$1461  & \$1460 ;
+  assign sel_p0_5_0_s = \$1463  ^ \$1462 ;
+  assign sel_p0_5_0_c = \$1463  & \$1462 ;
+  assign sel_p0_7_0_s = \$1465  ^ \$1464 ;
+  assign sel_p0_7_0_c = \$1465  & \$1464 ;
+  assign sel_p0_9_0_s = \$1467  ^ \$1466 ;
+  assign sel_p0_9_0_c = \$1467  & \$1466 ;
+  assign sel_p0_11_0_s = \$1469  ^ \$1468 ;
+  assign sel_p0_11_0_c = \$1469  & \$1468 ;
+  assign sel_p0_13_0_s = \$1471  ^ \$1470 ;
+  assign sel_p0_13_0_c = \$1471  & \$1470 ;
+  assign sel_p1_2_0_s = \$1460  ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = \$1460  & sel_p0_1_0_s;
+  assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
+  assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
+  assign \$1474  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$1474  ^ sel_p1_3_0_c;
+  assign \$1475  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$1476  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$1477  = \$1475  | \$1476 ;
+  assign \$1478  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1477  | \$1478 ;
+  assign sel_p1_6_0_s = \$1464  ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = \$1464  & sel_p0_5_0_s;
+  assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
+  assign sel_p1_7_0_s = sel_p0_7_0_s ^ sel_p0_5_0_s;
+  assign sel_p1_7_0_c = sel_p0_7_0_s & sel_p0_5_0_s;
+  assign \$1479  = sel_p0_7_0_c ^ sel_p0_5_0_c;
+  assign sel_p1_7_1_s = \$1479  ^ sel_p1_7_0_c;
+  assign \$1480  = sel_p0_7_0_c & sel_p0_5_0_c;
+  assign \$1481  = sel_p0_7_0_c & sel_p1_7_0_c;
+  assign \$1482  = \$1480  | \$1481 ;
+  assign \$1483  = sel_p0_5_0_c & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1482  | \$1483 ;
+  assign sel_p1_10_0_s = \$1468  ^ sel_p0_9_0_s;
+  assign sel_p1_10_0_c = \$1468  & sel_p0_9_0_s;
+  assign sel_p1_10_1_s = sel_p0_9_0_c ^ sel_p1_10_0_c;
+  assign sel_p1_10_1_c = sel_p0_9_0_c & sel_p1_10_0_c;
+  assign sel_p1_11_0_s = sel_p0_11_0_s ^ sel_p0_9_0_s;
+  assign sel_p1_11_0_c = sel_p0_11_0_s & sel_p0_9_0_s;
+  assign \$1489  = sel_p0_11_0_c ^ sel_p0_9_0_c;
+  assign sel_p1_11_1_s = \$1489  ^ sel_p1_11_0_c;
+  assign \$1490  = sel_p0_11_0_c & sel_p0_9_0_c;
+  assign \$1491  = sel_p0_11_0_c & sel_p1_11_0_c;
+  assign \$1492  = \$1490  | \$1491 ;
+  assign \$1493  = sel_p0_9_0_c & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1492  | \$1493 ;
+  assign sel_p1_14_0_s = \$1472  ^ sel_p0_13_0_s;
+  assign sel_p1_14_0_c = \$1472  & sel_p0_13_0_s;
+  assign sel_p1_14_1_s = sel_p0_13_0_c ^ sel_p1_14_0_c;
+  assign sel_p1_14_1_c = sel_p0_13_0_c & sel_p1_14_0_c;
+  assign sel_p2_4_0_s = \$1462  ^ sel_p1_3_0_s;
+  assign sel_p2_4_0_c = \$1462  & sel_p1_3_0_s;
+  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
+  assign \$1504  = sel_p0_5_0_c ^ sel_p1_3_1_s;
+  assign sel_p2_5_1_s = \$1504  ^ sel_p2_5_0_c;
+  assign \$1505  = sel_p0_5_0_c & sel_p1_3_1_s;
+  assign \$1506  = sel_p0_5_0_c & sel_p2_5_0_c;
+  assign \$1507  = \$1505  | \$1506 ;
+  assign \$1508  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1507  | \$1508 ;
+  assign sel_p2_5_2_s = \$1509  ^ sel_p2_5_1_c;
+  assign \$1513  = sel_p1_3_2_s & sel_p2_5_1_c;
+  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
+  assign \$1514  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_6_1_s = \$1514  ^ sel_p2_6_0_c;
+  assign \$1515  = sel_p1_6_1_s & sel_p1_3_1_s;
+  assign \$1516  = sel_p1_6_1_s & sel_p2_6_0_c;
+  assign \$1517  = \$1515  | \$1516 ;
+  assign \$1518  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1517  | \$1518 ;
+  assign \$1519  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_6_2_s = \$1519  ^ sel_p2_6_1_c;
+  assign \$1520  = sel_p1_6_2_s & sel_p1_3_2_s;
+  assign \$1521  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$1522  = \$1520  | \$1521 ;
+  assign \$1523  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1522  | \$1523 ;
+  assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
+  assign \$1524  = sel_p1_7_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_7_1_s = \$1524  ^ sel_p2_7_0_c;
+  assign \$1525  = sel_p1_7_1_s & sel_p1_3_1_s;
+  assign \$1526  = sel_p1_7_1_s & sel_p2_7_0_c;
+  assign \$1527  = \$1525  | \$1526 ;
+  assign \$1528  = sel_p1_3_1_s & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1527  | \$1528 ;
+  assign \$1529  = sel_p1_7_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_7_2_s = \$1529  ^ sel_p2_7_1_c;
+  assign \$1530  = sel_p1_7_2_s & sel_p1_3_2_s;
+  assign \$1531  = sel_p1_7_2_s & sel_p2_7_1_c;
+  assign \$1532  = \$1530  | \$1531 ;
+  assign \$1533  = sel_p1_3_2_s & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1532  | \$1533 ;
+  assign sel_p2_12_0_s = \$1470  ^ sel_p1_11_0_s;
+  assign sel_p2_12_0_c = \$1470  & sel_p1_11_0_s;
+  assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
+  assign sel_p2_13_0_s = sel_p0_13_0_s ^ sel_p1_11_0_s;
+  assign sel_p2_13_0_c = sel_p0_13_0_s & sel_p1_11_0_s;
+  assign \$1534  = sel_p0_13_0_c ^ sel_p1_11_1_s;
+  assign sel_p2_13_1_s = \$1534  ^ sel_p2_13_0_c;
+  assign \$1535  = sel_p0_13_0_c & sel_p1_11_1_s;
+  assign \$1536  = sel_p0_13_0_c & sel_p2_13_0_c;
+  assign \$1537  = \$1535  | \$1536 ;
+  assign \$1538  = sel_p1_11_1_s & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1537  | \$1538 ;
+  assign sel_p2_13_2_s = \$1539  ^ sel_p2_13_1_c;
+  assign \$1543  = sel_p1_11_2_s & sel_p2_13_1_c;
+  assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
+  assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
+  assign \$1549  = sel_p1_14_1_s ^ sel_p1_11_1_s;
+  assign sel_p2_14_1_s = \$1549  ^ sel_p2_14_0_c;
+  assign \$1550  = sel_p1_14_1_s & sel_p1_11_1_s;
+  assign \$1551  = sel_p1_14_1_s & sel_p2_14_0_c;
+  assign \$1552  = \$1550  | \$1551 ;
+  assign \$1553  = sel_p1_11_1_s & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1552  | \$1553 ;
+  assign \$1554  = sel_p1_14_2_s ^ sel_p1_11_2_s;
+  assign sel_p2_14_2_s = \$1554  ^ sel_p2_14_1_c;
+  assign \$1555  = sel_p1_14_2_s & sel_p1_11_2_s;
+  assign \$1556  = sel_p1_14_2_s & sel_p2_14_1_c;
+  assign \$1557  = \$1555  | \$1556 ;
+  assign \$1558  = sel_p1_11_2_s & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1557  | \$1558 ;
+  assign sel_p3_8_0_s = \$1466  ^ sel_p2_7_0_s;
+  assign sel_p3_8_0_c = \$1466  & sel_p2_7_0_s;
+  assign sel_p3_8_1_s = sel_p2_7_1_s ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = sel_p2_7_1_s & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = sel_p2_7_2_s ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = sel_p2_7_2_s & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = sel_p2_7_3_s ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = sel_p2_7_3_s & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = sel_p0_9_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_9_0_c = sel_p0_9_0_s & sel_p2_7_0_s;
+  assign \$1564  = sel_p0_9_0_c ^ sel_p2_7_1_s;
+  assign sel_p3_9_1_s = \$1564  ^ sel_p3_9_0_c;
+  assign \$1565  = sel_p0_9_0_c & sel_p2_7_1_s;
+  assign \$1566  = sel_p0_9_0_c & sel_p3_9_0_c;
+  assign \$1567  = \$1565  | \$1566 ;
+  assign \$1568  = sel_p2_7_1_s & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1567  | \$1568 ;
+  assign sel_p3_9_2_s = \$1569  ^ sel_p3_9_1_c;
+  assign \$1573  = sel_p2_7_2_s & sel_p3_9_1_c;
+  assign sel_p3_9_3_s = \$1574  ^ sel_p3_9_2_c;
+  assign \$1578  = sel_p2_7_3_s & sel_p3_9_2_c;
+  assign sel_p3_10_0_s = sel_p1_10_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_10_0_c = sel_p1_10_0_s & sel_p2_7_0_s;
+  assign \$1579  = sel_p1_10_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_10_1_s = \$1579  ^ sel_p3_10_0_c;
+  assign \$1580  = sel_p1_10_1_s & sel_p2_7_1_s;
+  assign \$1581  = sel_p1_10_1_s & sel_p3_10_0_c;
+  assign \$1582  = \$1580  | \$1581 ;
+  assign \$1583  = sel_p2_7_1_s & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1582  | \$1583 ;
+  assign \$1584  = sel_p1_10_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_10_2_s = \$1584  ^ sel_p3_10_1_c;
+  assign \$1585  = sel_p1_10_2_s & sel_p2_7_2_s;
+  assign \$1586  = sel_p1_10_2_s & sel_p3_10_1_c;
+  assign \$1587  = \$1585  | \$1586 ;
+  assign \$1588  = sel_p2_7_2_s & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1587  | \$1588 ;
+  assign sel_p3_10_3_s = \$1589  ^ sel_p3_10_2_c;
+  assign \$1593  = sel_p2_7_3_s & sel_p3_10_2_c;
+  assign sel_p3_11_0_s = sel_p1_11_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_11_0_c = sel_p1_11_0_s & sel_p2_7_0_s;
+  assign \$1594  = sel_p1_11_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_11_1_s = \$1594  ^ sel_p3_11_0_c;
+  assign \$1595  = sel_p1_11_1_s & sel_p2_7_1_s;
+  assign \$1596  = sel_p1_11_1_s & sel_p3_11_0_c;
+  assign \$1597  = \$1595  | \$1596 ;
+  assign \$1598  = sel_p2_7_1_s & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1597  | \$1598 ;
+  assign \$1599  = sel_p1_11_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_11_2_s = \$1599  ^ sel_p3_11_1_c;
+  assign \$1600  = sel_p1_11_2_s & sel_p2_7_2_s;
+  assign \$1601  = sel_p1_11_2_s & sel_p3_11_1_c;
+  assign \$1602  = \$1600  | \$1601 ;
+  assign \$1603  = sel_p2_7_2_s & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1602  | \$1603 ;
+  assign sel_p3_11_3_s = \$1604  ^ sel_p3_11_2_c;
+  assign \$1608  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_12_0_s = sel_p2_12_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_12_0_c = sel_p2_12_0_s & sel_p2_7_0_s;
+  assign \$1609  = sel_p2_12_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_12_1_s = \$1609  ^ sel_p3_12_0_c;
+  assign \$1610  = sel_p2_12_1_s & sel_p2_7_1_s;
+  assign \$1611  = sel_p2_12_1_s & sel_p3_12_0_c;
+  assign \$1612  = \$1610  | \$1611 ;
+  assign \$1613  = sel_p2_7_1_s & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1612  | \$1613 ;
+  assign \$1614  = sel_p2_12_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_12_2_s = \$1614  ^ sel_p3_12_1_c;
+  assign \$1615  = sel_p2_12_2_s & sel_p2_7_2_s;
+  assign \$1616  = sel_p2_12_2_s & sel_p3_12_1_c;
+  assign \$1617  = \$1615  | \$1616 ;
+  assign \$1618  = sel_p2_7_2_s & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1617  | \$1618 ;
+  assign \$1619  = sel_p2_12_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_12_3_s = \$1619  ^ sel_p3_12_2_c;
+  assign \$1620  = sel_p2_12_3_s & sel_p2_7_3_s;
+  assign \$1621  = sel_p2_12_3_s & sel_p3_12_2_c;
+  assign \$1622  = \$1620  | \$1621 ;
+  assign \$1623  = sel_p2_7_3_s & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1622  | \$1623 ;
+  assign sel_p3_13_0_s = sel_p2_13_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_13_0_c = sel_p2_13_0_s & sel_p2_7_0_s;
+  assign \$1624  = sel_p2_13_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_13_1_s = \$1624  ^ sel_p3_13_0_c;
+  assign \$1625  = sel_p2_13_1_s & sel_p2_7_1_s;
+  assign \$1626  = sel_p2_13_1_s & sel_p3_13_0_c;
+  assign \$1627  = \$1625  | \$1626 ;
+  assign \$1628  = sel_p2_7_1_s & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1627  | \$1628 ;
+  assign \$1629  = sel_p2_13_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_13_2_s = \$1629  ^ sel_p3_13_1_c;
+  assign \$1630  = sel_p2_13_2_s & sel_p2_7_2_s;
+  assign \$1631  = sel_p2_13_2_s & sel_p3_13_1_c;
+  assign \$1632  = \$1630  | \$1631 ;
+  assign \$1633  = sel_p2_7_2_s & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1632  | \$1633 ;
+  assign \$1634  = sel_p2_13_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_13_3_s = \$1634  ^ sel_p3_13_2_c;
+  assign \$1635  = sel_p2_13_3_s & sel_p2_7_3_s;
+  assign \$1636  = sel_p2_13_3_s & sel_p3_13_2_c;
+  assign \$1637  = \$1635  | \$1636 ;
+  assign \$1638  = sel_p2_7_3_s & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1637  | \$1638 ;
+  assign sel_p3_14_0_s = sel_p2_14_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_14_0_c = sel_p2_14_0_s & sel_p2_7_0_s;
+  assign \$1639  = sel_p2_14_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_14_1_s = \$1639  ^ sel_p3_14_0_c;
+  assign \$1640  = sel_p2_14_1_s & sel_p2_7_1_s;
+  assign \$1641  = sel_p2_14_1_s & sel_p3_14_0_c;
+  assign \$1642  = \$1640  | \$1641 ;
+  assign \$1643  = sel_p2_7_1_s & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1642  | \$1643 ;
+  assign \$1644  = sel_p2_14_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_14_2_s = \$1644  ^ sel_p3_14_1_c;
+  assign \$1645  = sel_p2_14_2_s & sel_p2_7_2_s;
+  assign \$1646  = sel_p2_14_2_s & sel_p3_14_1_c;
+  assign \$1647  = \$1645  | \$1646 ;
+  assign \$1648  = sel_p2_7_2_s & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1647  | \$1648 ;
+  assign \$1649  = sel_p2_14_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_14_3_s = \$1649  ^ sel_p3_14_2_c;
+  assign \$1650  = sel_p2_14_3_s & sel_p2_7_3_s;
+  assign \$1651  = sel_p2_14_3_s & sel_p3_14_2_c;
+  assign \$1652  = \$1650  | \$1651 ;
+  assign \$1653  = sel_p2_7_3_s & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1652  | \$1653 ;
+  assign \$1654  = ! \sel_l12_s0$857 ;
+  assign \$1655  = sel_l12_s0[1] & \$1654 ;
+  assign \$1656  = ! \sel_l12_s0$858 ;
+  assign \$1657  = sel_l12_s0[2] & \$1656 ;
+  assign \$1658  = ! \sel_l12_s0$859 ;
+  assign \$1659  = sel_l12_s0[3] & \$1658 ;
+  assign \$1660  = ! \sel_l12_s0$860 ;
+  assign \$1661  = sel_l12_s0[4] & \$1660 ;
+  assign \$1662  = ! \sel_l12_s0$861 ;
+  assign \$1663  = sel_l12_s0[5] & \$1662 ;
+  assign \$1664  = ! \sel_l12_s0$862 ;
+  assign \$1665  = sel_l12_s0[6] & \$1664 ;
+  assign \$1666  = ! \sel_l12_s0$863 ;
+  assign \$1667  = sel_l12_s0[7] & \$1666 ;
+  assign \$1668  = ! \sel_l12_s0$864 ;
+  assign \$1669  = sel_l12_s0[8] & \$1668 ;
+  assign \$1671  = sel_l12_s0[1] & \$1670 ;
+  assign \$1672  = \sel_l12_s0$858  == 1'h1;
+  assign \$1673  = sel_l12_s0[2] & \$1672 ;
+  assign \$1674  = \sel_l12_s0$859  == 1'h1;
+  assign \$1675  = sel_l12_s0[3] & \$1674 ;
+  assign \$1676  = \sel_l12_s0$860  == 1'h1;
+  assign \$1677  = sel_l12_s0[4] & \$1676 ;
+  assign \$1678  = \sel_l12_s0$861  == 1'h1;
+  assign \$1679  = sel_l12_s0[5] & \$1678 ;
+  assign \$1680  = \sel_l12_s0$862  == 1'h1;
+  assign \$1681  = sel_l12_s0[6] & \$1680 ;
+  assign \$1682  = \sel_l12_s0$863  == 1'h1;
+  assign \$1683  = sel_l12_s0[7] & \$1682 ;
+  assign \$1684  = \sel_l12_s0$864  == 1'h1;
+  assign \$1685  = sel_l12_s0[8] & \$1684 ;
+  assign \$1686  = \sel_l12_s0$866  == 1'h1;
+  assign \$1687  = sel_l12_s0[9] & \$1686 ;
+  assign \$1688  = \sel_l12_s0$858  == 2'h2;
+  assign \$1689  = sel_l12_s0[2] & \$1688 ;
+  assign \$1690  = \sel_l12_s0$859  == 2'h2;
+  assign \$1691  = sel_l12_s0[3] & \$1690 ;
+  assign \$1692  = \sel_l12_s0$860  == 2'h2;
+  assign \$1693  = sel_l12_s0[4] & \$1692 ;
+  assign \$1694  = \sel_l12_s0$861  == 2'h2;
+  assign \$1695  = sel_l12_s0[5] & \$1694 ;
+  assign \$1696  = \sel_l12_s0$862  == 2'h2;
+  assign \$1697  = sel_l12_s0[6] & \$1696 ;
+  assign \$1698  = \sel_l12_s0$863  == 2'h2;
+  assign \$1699  = sel_l12_s0[7] & \$1698 ;
+  assign \$1700  = \sel_l12_s0$864  == 2'h2;
+  assign \$1701  = sel_l12_s0[8] & \$1700 ;
+  assign \$1702  = \sel_l12_s0$866  == 2'h2;
+  assign \$1703  = sel_l12_s0[9] & \$1702 ;
+  assign \$1704  = \sel_l12_s0$868  == 2'h2;
+  assign \$1705  = sel_l12_s0[10] & \$1704 ;
+  assign \$1706  = \sel_l12_s0$859  == 2'h3;
+  assign \$1707  = sel_l12_s0[3] & \$1706 ;
+  assign \$1708  = \sel_l12_s0$860  == 2'h3;
+  assign \$1709  = sel_l12_s0[4] & \$1708 ;
+  assign \$1710  = \sel_l12_s0$861  == 2'h3;
+  assign \$1711  = sel_l12_s0[5] & \$1710 ;
+  assign \$1712  = \sel_l12_s0$862  == 2'h3;
+  assign \$1713  = sel_l12_s0[6] & \$1712 ;
+  assign \$1714  = \sel_l12_s0$863  == 2'h3;
+  assign \$1715  = sel_l12_s0[7] & \$1714 ;
+  assign \$1716  = \sel_l12_s0$864  == 2'h3;
+  assign \$1717  = sel_l12_s0[8] & \$1716 ;
+  assign \$1718  = \sel_l12_s0$866  == 2'h3;
+  assign \$1719  = sel_l12_s0[9] & \$1718 ;
+  assign \$1720  = \sel_l12_s0$868  == 2'h3;
+  assign \$1721  = sel_l12_s0[10] & \$1720 ;
+  assign \$1722  = \sel_l12_s0$870  == 2'h3;
+  assign \$1723  = sel_l12_s0[11] & \$1722 ;
+  assign \$1724  = \sel_l12_s0$860  == 3'h4;
+  assign \$1725  = sel_l12_s0[4] & \$1724 ;
+  assign \$1726  = \sel_l12_s0$861  == 3'h4;
+  assign \$1727  = sel_l12_s0[5] & \$1726 ;
+  assign \$1728  = \sel_l12_s0$862  == 3'h4;
+  assign \$1729  = sel_l12_s0[6] & \$1728 ;
+  assign \$1730  = \sel_l12_s0$863  == 3'h4;
+  assign \$1731  = sel_l12_s0[7] & \$1730 ;
+  assign \$1732  = \sel_l12_s0$864  == 3'h4;
+  assign \$1733  = sel_l12_s0[8] & \$1732 ;
+  assign \$1734  = \sel_l12_s0$866  == 3'h4;
+  assign \$1735  = sel_l12_s0[9] & \$1734 ;
+  assign \$1736  = \sel_l12_s0$868  == 3'h4;
+  assign \$1737  = sel_l12_s0[10] & \$1736 ;
+  assign \$1738  = \sel_l12_s0$870  == 3'h4;
+  assign \$1739  = sel_l12_s0[11] & \$1738 ;
+  assign \$1740  = \sel_l12_s0$872  == 3'h4;
+  assign \$1741  = sel_l12_s0[12] & \$1740 ;
+  assign \$1742  = \sel_l12_s0$861  == 3'h5;
+  assign \$1743  = sel_l12_s0[5] & \$1742 ;
+  assign \$1744  = \sel_l12_s0$862  == 3'h5;
+  assign \$1745  = sel_l12_s0[6] & \$1744 ;
+  assign \$1746  = \sel_l12_s0$863  == 3'h5;
+  assign \$1747  = sel_l12_s0[7] & \$1746 ;
+  assign \$1748  = \sel_l12_s0$864  == 3'h5;
+  assign \$1749  = sel_l12_s0[8] & \$1748 ;
+  assign \$1750  = \sel_l12_s0$866  == 3'h5;
+  assign \$1751  = sel_l12_s0[9] & \$1750 ;
+  assign \$1752  = \sel_l12_s0$868  == 3'h5;
+  assign \$1753  = sel_l12_s0[10] & \$1752 ;
+  assign \$1754  = \sel_l12_s0$870  == 3'h5;
+  assign \$1755  = sel_l12_s0[11] & \$1754 ;
+  assign \$1756  = \sel_l12_s0$872  == 3'h5;
+  assign \$1757  = sel_l12_s0[12] & \$1756 ;
+  assign \$1758  = \sel_l12_s0$874  == 3'h5;
+  assign \$1759  = sel_l12_s0[13] & \$1758 ;
+  assign \$1760  = \sel_l12_s0$862  == 3'h6;
+  assign \$1761  = sel_l12_s0[6] & \$1760 ;
+  assign \$1762  = \sel_l12_s0$863  == 3'h6;
+  assign \$1763  = sel_l12_s0[7] & \$1762 ;
+  assign \$1764  = \sel_l12_s0$864  == 3'h6;
+  assign \$1765  = sel_l12_s0[8] & \$1764 ;
+  assign \$1766  = \sel_l12_s0$866  == 3'h6;
+  assign \$1767  = sel_l12_s0[9] & \$1766 ;
+  assign \$1768  = \sel_l12_s0$868  == 3'h6;
+  assign \$1769  = sel_l12_s0[10] & \$1768 ;
+  assign \$1770  = \sel_l12_s0$870  == 3'h6;
+  assign \$1771  = sel_l12_s0[11] & \$1770 ;
+  assign \$1772  = \sel_l12_s0$872  == 3'h6;
+  assign \$1773  = sel_l12_s0[12] & \$1772 ;
+  assign \$1774  = \sel_l12_s0$874  == 3'h6;
+  assign \$1775  = sel_l12_s0[13] & \$1774 ;
+  assign \$1776  = \sel_l12_s0$876  == 3'h6;
+  assign \$1777  = sel_l12_s0[14] & \$1776 ;
+  assign \$1778  = \sel_l12_s0$863  == 3'h7;
+  assign \$1779  = sel_l12_s0[7] & \$1778 ;
+  assign \$1780  = \sel_l12_s0$864  == 3'h7;
+  assign \$1781  = sel_l12_s0[8] & \$1780 ;
+  assign \$1782  = \sel_l12_s0$866  == 3'h7;
+  assign \$1783  = sel_l12_s0[9] & \$1782 ;
+  assign \$1784  = \sel_l12_s0$868  == 3'h7;
+  assign \$1785  = sel_l12_s0[10] & \$1784 ;
+  assign \$1786  = \sel_l12_s0$870  == 3'h7;
+  assign \$1787  = sel_l12_s0[11] & \$1786 ;
+  assign \$1788  = \sel_l12_s0$872  == 3'h7;
+  assign \$1789  = sel_l12_s0[12] & \$1788 ;
+  assign \$1790  = \sel_l12_s0$874  == 3'h7;
+  assign \$1791  = sel_l12_s0[13] & \$1790 ;
+  assign \$1792  = \sel_l12_s0$876  == 3'h7;
+  assign \$1793  = sel_l12_s0[14] & \$1792 ;
+  assign \$1794  = \sel_l12_s0$878  == 3'h7;
+  assign \$1795  = sel_l12_s0[15] & \$1794 ;
+  assign \$1796  = sel_dl1_r0_q[7:0] & { sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0] };
+  assign \$1797  = sel_dl1_r0_q[15:8] & { \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655  };
+  assign \$1798  = \$1796  | \$1797 ;
+  assign \$1799  = sel_dl1_r0_q[23:16] & { \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657  };
+  assign sel_or0_0 = \$1798  | \$1799 ;
+  assign \$1800  = sel_dl1_r0_q[31:24] & { \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659  };
+  assign \$1801  = sel_dl1_r0_q[39:32] & { \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661  };
+  assign \$1802  = \$1800  | \$1801 ;
+  assign \$1803  = sel_dl1_r0_q[47:40] & { \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663  };
+  assign sel_or0_3 = \$1802  | \$1803 ;
+  assign \$1804  = sel_dl1_r0_q[55:48] & { \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665  };
+  assign \$1805  = sel_dl1_r0_q[63:56] & { \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667  };
+  assign \$1806  = \$1804  | \$1805 ;
+  assign \$1807  = sel_dl1_r0_q[71:64] & { \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669  };
+  assign sel_or0_6 = \$1806  | \$1807 ;
+  assign \$1808  = \$1655  | \$1659 ;
+  assign \$1809  = \$1663  | \$1667 ;
+  assign \$1810  = \$1808  | \$1809 ;
+  assign \$1811  = \$1657  | \$1659 ;
+  assign \$1812  = \$1665  | \$1667 ;
+  assign \$1813  = \$1811  | \$1812 ;
+  assign \$1814  = \$1661  | \$1663 ;
+  assign \$1815  = \$1665  | \$1667 ;
+  assign \$1816  = \$1814  | \$1815 ;
+  assign \$1817  = sel_dl1_r0_q[15:8] & { \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671  };
+  assign \$1818  = sel_dl1_r0_q[23:16] & { \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673  };
+  assign \$1819  = \$1817  | \$1818 ;
+  assign \$1820  = sel_dl1_r0_q[31:24] & { \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675  };
+  assign sel_or1_0 = \$1819  | \$1820 ;
+  assign \$1821  = sel_dl1_r0_q[39:32] & { \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677  };
+  assign \$1822  = sel_dl1_r0_q[47:40] & { \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679  };
+  assign \$1823  = \$1821  | \$1822 ;
+  assign \$1824  = sel_dl1_r0_q[55:48] & { \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681  };
+  assign sel_or1_3 = \$1823  | \$1824 ;
+  assign \$1825  = sel_dl1_r0_q[63:56] & { \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683  };
+  assign \$1826  = sel_dl1_r0_q[71:64] & { \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685  };
+  assign \$1827  = \$1825  | \$1826 ;
+  assign \$1828  = sel_dl1_r0_q[79:72] & { \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687  };
+  assign sel_or1_6 = \$1827  | \$1828 ;
+  assign \$1829  = \$1671  | \$1675 ;
+  assign \$1830  = \$1679  | \$1683 ;
+  assign \$1831  = \$1829  | \$1830 ;
+  assign \$1832  = \$1831  | \$1687 ;
+  assign \$1833  = \$1673  | \$1675 ;
+  assign \$1834  = \$1681  | \$1683 ;
+  assign \$1835  = \$1833  | \$1834 ;
+  assign \$1836  = \$1677  | \$1679 ;
+  assign \$1837  = \$1681  | \$1683 ;
+  assign \$1838  = \$1836  | \$1837 ;
+  assign \$1839  = \$1685  | \$1687 ;
+  assign \$1840  = sel_dl1_r0_q[23:16] & { \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689  };
+  assign \$1841  = sel_dl1_r0_q[31:24] & { \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691  };
+  assign \$1842  = \$1840  | \$1841 ;
+  assign \$1843  = sel_dl1_r0_q[39:32] & { \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693  };
+  assign sel_or2_0 = \$1842  | \$1843 ;
+  assign \$1844  = sel_dl1_r0_q[47:40] & { \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695  };
+  assign \$1845  = sel_dl1_r0_q[55:48] & { \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697  };
+  assign \$1846  = \$1844  | \$1845 ;
+  assign \$1847  = sel_dl1_r0_q[63:56] & { \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699  };
+  assign sel_or2_3 = \$1846  | \$1847 ;
+  assign \$1848  = sel_dl1_r0_q[71:64] & { \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701  };
+  assign \$1849  = sel_dl1_r0_q[79:72] & { \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703  };
+  assign \$1850  = \$1848  | \$1849 ;
+  assign \$1851  = sel_dl1_r0_q[87:80] & { \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705  };
+  assign sel_or2_6 = \$1850  | \$1851 ;
+  assign \$1852  = \$1691  | \$1695 ;
+  assign \$1853  = \$1699  | \$1703 ;
   assign \$1854  = \$1852  | \$1853 ;
-  assign \$1855  = sel_pre_4_7_2_s & sel_pre_8_12_1_c;
-  assign sel_pre_8_12_2_c = \$1854  | \$1855 ;
-  assign \$1856  = sel_pre_4_12_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_12_3_s = \$1856  ^ sel_pre_8_12_2_c;
-  assign \$1857  = sel_pre_4_12_3_s & sel_pre_4_7_3_s;
-  assign \$1858  = sel_pre_4_12_3_s & sel_pre_8_12_2_c;
-  assign \$1859  = \$1857  | \$1858 ;
-  assign \$1860  = sel_pre_4_7_3_s & sel_pre_8_12_2_c;
-  assign sel_pre_8_12_3_c = \$1859  | \$1860 ;
-  assign sel_pre_8_13_0_s = sel_pre_4_13_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_13_0_c = sel_pre_4_13_0_s & sel_pre_4_7_0_s;
-  assign \$1866  = sel_pre_4_13_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_13_1_s = \$1866  ^ sel_pre_8_13_0_c;
-  assign \$1867  = sel_pre_4_13_1_s & sel_pre_4_7_1_s;
-  assign \$1868  = sel_pre_4_13_1_s & sel_pre_8_13_0_c;
-  assign \$1869  = \$1867  | \$1868 ;
-  assign \$1870  = sel_pre_4_7_1_s & sel_pre_8_13_0_c;
-  assign sel_pre_8_13_1_c = \$1869  | \$1870 ;
-  assign \$1871  = sel_pre_4_13_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_13_2_s = \$1871  ^ sel_pre_8_13_1_c;
-  assign \$1872  = sel_pre_4_13_2_s & sel_pre_4_7_2_s;
-  assign \$1873  = sel_pre_4_13_2_s & sel_pre_8_13_1_c;
+  assign \$1855  = \$1689  | \$1691 ;
+  assign \$1856  = \$1697  | \$1699 ;
+  assign \$1857  = \$1855  | \$1856 ;
+  assign \$1858  = \$1857  | \$1705 ;
+  assign \$1859  = \$1693  | \$1695 ;
+  assign \$1860  = \$1697  | \$1699 ;
+  assign \$1861  = \$1859  | \$1860 ;
+  assign \$1862  = \$1701  | \$1703 ;
+  assign \$1863  = \$1862  | \$1705 ;
+  assign \$1864  = sel_dl1_r0_q[31:24] & { \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707  };
+  assign \$1865  = sel_dl1_r0_q[39:32] & { \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709  };
+  assign \$1866  = \$1864  | \$1865 ;
+  assign \$1867  = sel_dl1_r0_q[47:40] & { \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711  };
+  assign sel_or3_0 = \$1866  | \$1867 ;
+  assign \$1868  = sel_dl1_r0_q[55:48] & { \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713  };
+  assign \$1869  = sel_dl1_r0_q[63:56] & { \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715  };
+  assign \$1870  = \$1868  | \$1869 ;
+  assign \$1871  = sel_dl1_r0_q[71:64] & { \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717  };
+  assign sel_or3_3 = \$1870  | \$1871 ;
+  assign \$1872  = sel_dl1_r0_q[79:72] & { \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719  };
+  assign \$1873  = sel_dl1_r0_q[87:80] & { \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721  };
   assign \$1874  = \$1872  | \$1873 ;
-  assign \$1875  = sel_pre_4_7_2_s & sel_pre_8_13_1_c;
-  assign sel_pre_8_13_2_c = \$1874  | \$1875 ;
-  assign \$1876  = sel_pre_4_13_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_13_3_s = \$1876  ^ sel_pre_8_13_2_c;
-  assign \$1877  = sel_pre_4_13_3_s & sel_pre_4_7_3_s;
-  assign \$1878  = sel_pre_4_13_3_s & sel_pre_8_13_2_c;
-  assign \$1879  = \$1877  | \$1878 ;
-  assign \$1880  = sel_pre_4_7_3_s & sel_pre_8_13_2_c;
-  assign sel_pre_8_13_3_c = \$1879  | \$1880 ;
-  assign sel_pre_8_14_0_s = sel_pre_4_14_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_14_0_c = sel_pre_4_14_0_s & sel_pre_4_7_0_s;
-  assign \$1886  = sel_pre_4_14_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_14_1_s = \$1886  ^ sel_pre_8_14_0_c;
-  assign \$1887  = sel_pre_4_14_1_s & sel_pre_4_7_1_s;
-  assign \$1888  = sel_pre_4_14_1_s & sel_pre_8_14_0_c;
+  assign \$1875  = sel_dl1_r0_q[95:88] & { \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723  };
+  assign sel_or3_6 = \$1874  | \$1875 ;
+  assign \$1876  = \$1707  | \$1711 ;
+  assign \$1877  = \$1715  | \$1719 ;
+  assign \$1878  = \$1876  | \$1877 ;
+  assign \$1879  = \$1878  | \$1723 ;
+  assign \$1880  = \$1707  | \$1713 ;
+  assign \$1881  = \$1715  | \$1721 ;
+  assign \$1882  = \$1880  | \$1881 ;
+  assign \$1883  = \$1882  | \$1723 ;
+  assign \$1884  = \$1709  | \$1711 ;
+  assign \$1885  = \$1713  | \$1715 ;
+  assign \$1886  = \$1884  | \$1885 ;
+  assign \$1887  = \$1717  | \$1719 ;
+  assign \$1888  = \$1721  | \$1723 ;
   assign \$1889  = \$1887  | \$1888 ;
-  assign \$1890  = sel_pre_4_7_1_s & sel_pre_8_14_0_c;
-  assign sel_pre_8_14_1_c = \$1889  | \$1890 ;
-  assign \$1891  = sel_pre_4_14_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_14_2_s = \$1891  ^ sel_pre_8_14_1_c;
-  assign \$1892  = sel_pre_4_14_2_s & sel_pre_4_7_2_s;
-  assign \$1893  = sel_pre_4_14_2_s & sel_pre_8_14_1_c;
-  assign \$1894  = \$1892  | \$1893 ;
-  assign \$1895  = sel_pre_4_7_2_s & sel_pre_8_14_1_c;
-  assign sel_pre_8_14_2_c = \$1894  | \$1895 ;
-  assign \$1896  = sel_pre_4_14_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_14_3_s = \$1896  ^ sel_pre_8_14_2_c;
-  assign \$1897  = sel_pre_4_14_3_s & sel_pre_4_7_3_s;
-  assign \$1898  = sel_pre_4_14_3_s & sel_pre_8_14_2_c;
-  assign \$1899  = \$1897  | \$1898 ;
-  assign \$1900  = sel_pre_4_7_3_s & sel_pre_8_14_2_c;
-  assign sel_pre_8_14_3_c = \$1899  | \$1900 ;
-  assign sel_pre_8_15_0_s = sel_pre_4_15_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_15_0_c = sel_pre_4_15_0_s & sel_pre_4_7_0_s;
-  assign \$1906  = sel_pre_4_15_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_15_1_s = \$1906  ^ sel_pre_8_15_0_c;
-  assign \$1907  = sel_pre_4_15_1_s & sel_pre_4_7_1_s;
-  assign \$1908  = sel_pre_4_15_1_s & sel_pre_8_15_0_c;
-  assign \$1909  = \$1907  | \$1908 ;
-  assign \$1910  = sel_pre_4_7_1_s & sel_pre_8_15_0_c;
-  assign sel_pre_8_15_1_c = \$1909  | \$1910 ;
-  assign \$1911  = sel_pre_4_15_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_15_2_s = \$1911  ^ sel_pre_8_15_1_c;
-  assign \$1912  = sel_pre_4_15_2_s & sel_pre_4_7_2_s;
-  assign \$1913  = sel_pre_4_15_2_s & sel_pre_8_15_1_c;
+  assign \$1890  = sel_dl1_r0_q[39:32] & { \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725  };
+  assign \$1891  = sel_dl1_r0_q[47:40] & { \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727  };
+  assign \$1892  = \$1890  | \$1891 ;
+  assign \$1893  = sel_dl1_r0_q[55:48] & { \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729  };
+  assign sel_or4_0 = \$1892  | \$1893 ;
+  assign \$1894  = sel_dl1_r0_q[63:56] & { \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731  };
+  assign \$1895  = sel_dl1_r0_q[71:64] & { \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733  };
+  assign \$1896  = \$1894  | \$1895 ;
+  assign \$1897  = sel_dl1_r0_q[79:72] & { \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735  };
+  assign sel_or4_3 = \$1896  | \$1897 ;
+  assign \$1898  = sel_dl1_r0_q[87:80] & { \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737  };
+  assign \$1899  = sel_dl1_r0_q[95:88] & { \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739  };
+  assign \$1900  = \$1898  | \$1899 ;
+  assign \$1901  = sel_dl1_r0_q[103:96] & { \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741  };
+  assign sel_or4_6 = \$1900  | \$1901 ;
+  assign \$1902  = \$1727  | \$1731 ;
+  assign \$1903  = \$1735  | \$1739 ;
+  assign \$1904  = \$1902  | \$1903 ;
+  assign \$1905  = \$1729  | \$1731 ;
+  assign \$1906  = \$1737  | \$1739 ;
+  assign \$1907  = \$1905  | \$1906 ;
+  assign \$1908  = \$1725  | \$1727 ;
+  assign \$1909  = \$1729  | \$1731 ;
+  assign \$1910  = \$1908  | \$1909 ;
+  assign \$1911  = \$1910  | \$1741 ;
+  assign \$1912  = \$1733  | \$1735 ;
+  assign \$1913  = \$1737  | \$1739 ;
   assign \$1914  = \$1912  | \$1913 ;
-  assign \$1915  = sel_pre_4_7_2_s & sel_pre_8_15_1_c;
-  assign sel_pre_8_15_2_c = \$1914  | \$1915 ;
-  assign \$1916  = sel_pre_4_15_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_15_3_s = \$1916  ^ sel_pre_8_15_2_c;
-  assign \$1917  = sel_pre_4_15_3_s & sel_pre_4_7_3_s;
-  assign \$1918  = sel_pre_4_15_3_s & sel_pre_8_15_2_c;
-  assign \$1919  = \$1917  | \$1918 ;
-  assign \$1920  = sel_pre_4_7_3_s & sel_pre_8_15_2_c;
-  assign sel_pre_8_15_3_c = \$1919  | \$1920 ;
-  assign shift_w0_e0_0_p0 = $signed(sel_l5_s0[7:0]) + $signed(sel_l5_s0[15:8]);
-  assign shift_w0_e0_0_p1 = $signed(sel_l5_s0[23:16]) + $signed(sel_l5_s0[31:24]);
-  assign shift_w0_e0_0_p2 = $signed(sel_l5_s0[39:32]) + $signed(sel_l5_s0[47:40]);
-  assign shift_w0_e0_0_p3 = $signed(sel_l5_s0[55:48]) + $signed(sel_l5_s0[63:56]);
-  assign shift_w0_e0_0_p4 = $signed(sel_l5_s0[71:64]) + $signed(sel_l5_s0[79:72]);
-  assign shift_w0_e0_0_p5 = $signed(sel_l5_s0[87:80]) + $signed(sel_l5_s0[95:88]);
-  assign shift_w0_e0_0_p6 = $signed(sel_l5_s0[103:96]) + $signed(sel_l5_s0[111:104]);
-  assign shift_w0_e0_0_p7 = $signed(sel_l5_s0[119:112]) + $signed(sel_l5_s0[127:120]);
+  assign \$1915  = \$1914  | \$1741 ;
+  assign \$1916  = sel_dl1_r0_q[47:40] & { \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743  };
+  assign \$1917  = sel_dl1_r0_q[55:48] & { \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745  };
+  assign \$1918  = \$1916  | \$1917 ;
+  assign \$1919  = sel_dl1_r0_q[63:56] & { \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747  };
+  assign sel_or5_0 = \$1918  | \$1919 ;
+  assign \$1920  = sel_dl1_r0_q[71:64] & { \$1749 , \$1749 , \$1749 , \$1749 , \$1749 , \$1749 , \$1749 , \$1749  };
+  assign \$1921  = sel_dl1_r0_q[79:72] & { \$1751 , \$1751 , \$1751 , \$1751 , \$1751 , \$1751 , \$1751 , \$1751  };
+  assign \$1922  = \$1920  | \$1921 ;
+  assign \$1923  = sel_dl1_r0_q[87:80] & { \$1753 , \$1753 , \$1753 , \$1753 , \$1753 , \$1753 , \$1753 , \$1753  };
+  assign sel_or5_3 = \$1922  | \$1923 ;
+  assign \$1924  = sel_dl1_r0_q[95:88] & { \$1755 , \$1755 , \$1755 , \$1755 , \$1755 , \$1755 , \$1755 , \$1755  };
+  assign \$1925  = sel_dl1_r0_q[103:96] & { \$1757 , \$1757 , \$1757 , \$1757 , \$1757 , \$1757 , \$1757 , \$1757  };
+  assign \$1926  = \$1924  | \$1925 ;
+  assign \$1927  = sel_dl1_r0_q[111:104] & { \$1759 , \$1759 , \$1759 , \$1759 , \$1759 , \$1759 , \$1759 , \$1759  };
+  assign sel_or5_6 = \$1926  | \$1927 ;
+  assign \$1928  = \$1743  | \$1747 ;
+  assign \$1929  = \$1751  | \$1755 ;
+  assign \$1930  = \$1928  | \$1929 ;
+  assign \$1931  = \$1930  | \$1759 ;
+  assign \$1932  = \$1745  | \$1747 ;
+  assign \$1933  = \$1753  | \$1755 ;
+  assign \$1934  = \$1932  | \$1933 ;
+  assign \$1935  = \$1743  | \$1745 ;
+  assign \$1936  = \$1747  | \$1757 ;
+  assign \$1937  = \$1935  | \$1936 ;
+  assign \$1938  = \$1937  | \$1759 ;
+  assign \$1939  = \$1749  | \$1751 ;
+  assign \$1940  = \$1753  | \$1755 ;
+  assign \$1941  = \$1939  | \$1940 ;
+  assign \$1942  = \$1757  | \$1759 ;
+  assign \$1943  = \$1941  | \$1942 ;
+  assign \$1944  = sel_dl1_r0_q[55:48] & { \$1761 , \$1761 , \$1761 , \$1761 , \$1761 , \$1761 , \$1761 , \$1761  };
+  assign \$1945  = sel_dl1_r0_q[63:56] & { \$1763 , \$1763 , \$1763 , \$1763 , \$1763 , \$1763 , \$1763 , \$1763  };
+  assign \$1946  = \$1944  | \$1945 ;
+  assign \$1947  = sel_dl1_r0_q[71:64] & { \$1765 , \$1765 , \$1765 , \$1765 , \$1765 , \$1765 , \$1765 , \$1765  };
+  assign sel_or6_0 = \$1946  | \$1947 ;
+  assign \$1948  = sel_dl1_r0_q[79:72] & { \$1767 , \$1767 , \$1767 , \$1767 , \$1767 , \$1767 , \$1767 , \$1767  };
+  assign \$1949  = sel_dl1_r0_q[87:80] & { \$1769 , \$1769 , \$1769 , \$1769 , \$1769 , \$1769 , \$1769 , \$1769  };
+  assign \$1950  = \$1948  | \$1949 ;
+  assign \$1951  = sel_dl1_r0_q[95:88] & { \$1771 , \$1771 , \$1771 , \$1771 , \$1771 , \$1771 , \$1771 , \$1771  };
+  assign sel_or6_3 = \$1950  | \$1951 ;
+  assign \$1952  = sel_dl1_r0_q[103:96] & { \$1773 , \$1773 , \$1773 , \$1773 , \$1773 , \$1773 , \$1773 , \$1773  };
+  assign \$1953  = sel_dl1_r0_q[111:104] & { \$1775 , \$1775 , \$1775 , \$1775 , \$1775 , \$1775 , \$1775 , \$1775  };
+  assign \$1954  = \$1952  | \$1953 ;
+  assign \$1955  = sel_dl1_r0_q[119:112] & { \$1777 , \$1777 , \$1777 , \$1777 , \$1777 , \$1777 , \$1777 , \$1777  };
+  assign sel_or6_6 = \$1954  | \$1955 ;
+  assign \$1956  = \$1763  | \$1767 ;
+  assign \$1957  = \$1771  | \$1775 ;
+  assign \$1958  = \$1956  | \$1957 ;
+  assign \$1959  = \$1761  | \$1763 ;
+  assign \$1960  = \$1769  | \$1771 ;
+  assign \$1961  = \$1959  | \$1960 ;
+  assign \$1962  = \$1961  | \$1777 ;
+  assign \$1963  = \$1761  | \$1763 ;
+  assign \$1964  = \$1773  | \$1775 ;
+  assign \$1965  = \$1963  | \$1964 ;
+  assign \$1966  = \$1965  | \$1777 ;
+  assign \$1967  = \$1765  | \$1767 ;
+  assign \$1968  = \$1769  | \$1771 ;
+  assign \$1969  = \$1967  | \$1968 ;
+  assign \$1970  = \$1773  | \$1775 ;
+  assign \$1971  = \$1970  | \$1777 ;
+  assign \$1972  = \$1969  | \$1971 ;
+  assign \$1973  = sel_dl1_r0_q[63:56] & { \$1779 , \$1779 , \$1779 , \$1779 , \$1779 , \$1779 , \$1779 , \$1779  };
+  assign \$1974  = sel_dl1_r0_q[71:64] & { \$1781 , \$1781 , \$1781 , \$1781 , \$1781 , \$1781 , \$1781 , \$1781  };
+  assign \$1975  = \$1973  | \$1974 ;
+  assign \$1976  = sel_dl1_r0_q[79:72] & { \$1783 , \$1783 , \$1783 , \$1783 , \$1783 , \$1783 , \$1783 , \$1783  };
+  assign sel_or7_0 = \$1975  | \$1976 ;
+  assign \$1977  = sel_dl1_r0_q[87:80] & { \$1785 , \$1785 , \$1785 , \$1785 , \$1785 , \$1785 , \$1785 , \$1785  };
+  assign \$1978  = sel_dl1_r0_q[95:88] & { \$1787 , \$1787 , \$1787 , \$1787 , \$1787 , \$1787 , \$1787 , \$1787  };
+  assign \$1979  = \$1977  | \$1978 ;
+  assign \$1980  = sel_dl1_r0_q[103:96] & { \$1789 , \$1789 , \$1789 , \$1789 , \$1789 , \$1789 , \$1789 , \$1789  };
+  assign sel_or7_3 = \$1979  | \$1980 ;
+  assign \$1981  = sel_dl1_r0_q[111:104] & { \$1791 , \$1791 , \$1791 , \$1791 , \$1791 , \$1791 , \$1791 , \$1791  };
+  assign \$1982  = sel_dl1_r0_q[119:112] & { \$1793 , \$1793 , \$1793 , \$1793 , \$1793 , \$1793 , \$1793 , \$1793  };
+  assign \$1983  = \$1981  | \$1982 ;
+  assign \$1984  = sel_dl1_r0_q[127:120] & { \$1795 , \$1795 , \$1795 , \$1795 , \$1795 , \$1795 , \$1795 , \$1795  };
+  assign sel_or7_6 = \$1983  | \$1984 ;
+  assign \$1985  = \$1779  | \$1783 ;
+  assign \$1986  = \$1787  | \$1791 ;
+  assign \$1987  = \$1985  | \$1986 ;
+  assign \$1988  = \$1987  | \$1795 ;
+  assign \$1989  = \$1779  | \$1785 ;
+  assign \$1990  = \$1787  | \$1793 ;
+  assign \$1991  = \$1989  | \$1990 ;
+  assign \$1992  = \$1991  | \$1795 ;
+  assign \$1993  = \$1779  | \$1789 ;
+  assign \$1994  = \$1791  | \$1793 ;
+  assign \$1995  = \$1993  | \$1994 ;
+  assign \$1996  = \$1995  | \$1795 ;
+  assign \$1997  = \$1781  | \$1783 ;
+  assign \$1998  = \$1785  | \$1787 ;
+  assign \$1999  = \$1997  | \$1998 ;
+  assign \$2000  = \$1789  | \$1791 ;
+  assign \$2001  = \$1793  | \$1795 ;
+  assign \$2002  = \$2000  | \$2001 ;
+  assign \$2003  = \$1999  | \$2002 ;
+  assign \$2004  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$2004  | sel_or0_6;
+  assign \$2005  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$2005  | sel_or1_6;
+  assign \$2006  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$2006  | sel_or2_6;
+  assign \$2007  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$2007  | sel_or3_6;
+  assign \$2008  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$2008  | sel_or4_6;
+  assign \$2009  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$2009  | sel_or5_6;
+  assign \$2010  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$2010  | sel_or6_6;
+  assign \$2011  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$2011  | sel_or7_6;
+  assign shift_w0_e0_0_p0 = $signed(sel_l15_s0[7:0]) + $signed(sel_l15_s0[15:8]);
+  assign shift_w0_e0_0_p1 = $signed(sel_l15_s0[23:16]) + $signed(sel_l15_s0[31:24]);
+  assign shift_w0_e0_0_p2 = $signed(sel_l15_s0[39:32]) + $signed(sel_l15_s0[47:40]);
+  assign shift_w0_e0_0_p3 = $signed(sel_l15_s0[55:48]) + $signed(sel_l15_s0[63:56]);
+  assign shift_w0_e0_0_p4 = $signed(sel_l15_s0[71:64]) + $signed(sel_l15_s0[79:72]);
+  assign shift_w0_e0_0_p5 = $signed(sel_l15_s0[87:80]) + $signed(sel_l15_s0[95:88]);
+  assign shift_w0_e0_0_p6 = $signed(sel_l15_s0[103:96]) + $signed(sel_l15_s0[111:104]);
+  assign shift_w0_e0_0_p7 = $signed(sel_l15_s0[119:112]) + $signed(sel_l15_s0[127:120]);
   assign shift_w0_e0_1_p0 = $signed(shift_w0_e0_0_p0) + $signed(shift_w0_e0_0_p1);
   assign shift_w0_e0_1_p1 = $signed(shift_w0_e0_0_p2) + $signed(shift_w0_e0_0_p3);
   assign shift_w0_e0_1_p2 = $signed(shift_w0_e0_0_p4) + $signed(shift_w0_e0_0_p5);
@@ -9566,15 +7347,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign shift_w0_e0_2_p0 = $signed(shift_w0_e0_1_p0) + $signed(shift_w0_e0_1_p1);
   assign shift_w0_e0_2_p1 = $signed(shift_w0_e0_1_p2) + $signed(shift_w0_e0_1_p3);
   assign shift_w0_e0_3_p0 = $signed(shift_w0_e0_2_p0) + $signed(shift_w0_e0_2_p1);
-  assign \$1926  = $signed(shift_w0_e0_3_p0) * $signed(3'h5);
-  assign shift_w1_e0_0_p0 = $signed(sel_l5_s0[135:128]) + $signed(sel_l5_s0[143:136]);
-  assign shift_w1_e0_0_p1 = $signed(sel_l5_s0[151:144]) + $signed(sel_l5_s0[159:152]);
-  assign shift_w1_e0_0_p2 = $signed(sel_l5_s0[167:160]) + $signed(sel_l5_s0[175:168]);
-  assign shift_w1_e0_0_p3 = $signed(sel_l5_s0[183:176]) + $signed(sel_l5_s0[191:184]);
-  assign shift_w1_e0_0_p4 = $signed(sel_l5_s0[199:192]) + $signed(sel_l5_s0[207:200]);
-  assign shift_w1_e0_0_p5 = $signed(sel_l5_s0[215:208]) + $signed(sel_l5_s0[223:216]);
-  assign shift_w1_e0_0_p6 = $signed(sel_l5_s0[231:224]) + $signed(sel_l5_s0[239:232]);
-  assign shift_w1_e0_0_p7 = $signed(sel_l5_s0[247:240]) + $signed(sel_l5_s0[255:248]);
+  assign \$2012  = $signed(shift_w0_e0_3_p0) * $signed(3'h5);
+  assign shift_w1_e0_0_p0 = $signed(sel_l15_s0[135:128]) + $signed(sel_l15_s0[143:136]);
+  assign shift_w1_e0_0_p1 = $signed(sel_l15_s0[151:144]) + $signed(sel_l15_s0[159:152]);
+  assign shift_w1_e0_0_p2 = $signed(sel_l15_s0[167:160]) + $signed(sel_l15_s0[175:168]);
+  assign shift_w1_e0_0_p3 = $signed(sel_l15_s0[183:176]) + $signed(sel_l15_s0[191:184]);
+  assign shift_w1_e0_0_p4 = $signed(sel_l15_s0[199:192]) + $signed(sel_l15_s0[207:200]);
+  assign shift_w1_e0_0_p5 = $signed(sel_l15_s0[215:208]) + $signed(sel_l15_s0[223:216]);
+  assign shift_w1_e0_0_p6 = $signed(sel_l15_s0[231:224]) + $signed(sel_l15_s0[239:232]);
+  assign shift_w1_e0_0_p7 = $signed(sel_l15_s0[247:240]) + $signed(sel_l15_s0[255:248]);
   assign shift_w1_e0_1_p0 = $signed(shift_w1_e0_0_p0) + $signed(shift_w1_e0_0_p1);
   assign shift_w1_e0_1_p1 = $signed(shift_w1_e0_0_p2) + $signed(shift_w1_e0_0_p3);
   assign shift_w1_e0_1_p2 = $signed(shift_w1_e0_0_p4) + $signed(shift_w1_e0_0_p5);
@@ -9582,15 +7363,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign shift_w1_e0_2_p0 = $signed(shift_w1_e0_1_p0) + $signed(shift_w1_e0_1_p1);
   assign shift_w1_e0_2_p1 = $signed(shift_w1_e0_1_p2) + $signed(shift_w1_e0_1_p3);
   assign shift_w1_e0_3_p0 = $signed(shift_w1_e0_2_p0) + $signed(shift_w1_e0_2_p1);
-  assign \$1927  = $signed(shift_w1_e0_3_p0) * $signed(3'h5);
-  assign shift_w2_e0_0_p0 = $signed(sel_l5_s0[263:256]) + $signed(sel_l5_s0[271:264]);
-  assign shift_w2_e0_0_p1 = $signed(sel_l5_s0[279:272]) + $signed(sel_l5_s0[287:280]);
-  assign shift_w2_e0_0_p2 = $signed(sel_l5_s0[295:288]) + $signed(sel_l5_s0[303:296]);
-  assign shift_w2_e0_0_p3 = $signed(sel_l5_s0[311:304]) + $signed(sel_l5_s0[319:312]);
-  assign shift_w2_e0_0_p4 = $signed(sel_l5_s0[327:320]) + $signed(sel_l5_s0[335:328]);
-  assign shift_w2_e0_0_p5 = $signed(sel_l5_s0[343:336]) + $signed(sel_l5_s0[351:344]);
-  assign shift_w2_e0_0_p6 = $signed(sel_l5_s0[359:352]) + $signed(sel_l5_s0[367:360]);
-  assign shift_w2_e0_0_p7 = $signed(sel_l5_s0[375:368]) + $signed(sel_l5_s0[383:376]);
+  assign \$2013  = $signed(shift_w1_e0_3_p0) * $signed(3'h5);
+  assign shift_w2_e0_0_p0 = $signed(sel_l15_s0[263:256]) + $signed(sel_l15_s0[271:264]);
+  assign shift_w2_e0_0_p1 = $signed(sel_l15_s0[279:272]) + $signed(sel_l15_s0[287:280]);
+  assign shift_w2_e0_0_p2 = $signed(sel_l15_s0[295:288]) + $signed(sel_l15_s0[303:296]);
+  assign shift_w2_e0_0_p3 = $signed(sel_l15_s0[311:304]) + $signed(sel_l15_s0[319:312]);
+  assign shift_w2_e0_0_p4 = $signed(sel_l15_s0[327:320]) + $signed(sel_l15_s0[335:328]);
+  assign shift_w2_e0_0_p5 = $signed(sel_l15_s0[343:336]) + $signed(sel_l15_s0[351:344]);
+  assign shift_w2_e0_0_p6 = $signed(sel_l15_s0[359:352]) + $signed(sel_l15_s0[367:360]);
+  assign shift_w2_e0_0_p7 = $signed(sel_l15_s0[375:368]) + $signed(sel_l15_s0[383:376]);
   assign shift_w2_e0_1_p0 = $signed(shift_w2_e0_0_p0) + $signed(shift_w2_e0_0_p1);
   assign shift_w2_e0_1_p1 = $signed(shift_w2_e0_0_p2) + $signed(shift_w2_e0_0_p3);
   assign shift_w2_e0_1_p2 = $signed(shift_w2_e0_0_p4) + $signed(shift_w2_e0_0_p5);
@@ -9598,15 +7379,15 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign shift_w2_e0_2_p0 = $signed(shift_w2_e0_1_p0) + $signed(shift_w2_e0_1_p1);
   assign shift_w2_e0_2_p1 = $signed(shift_w2_e0_1_p2) + $signed(shift_w2_e0_1_p3);
   assign shift_w2_e0_3_p0 = $signed(shift_w2_e0_2_p0) + $signed(shift_w2_e0_2_p1);
-  assign \$1928  = $signed(shift_w2_e0_3_p0) * $signed(3'h5);
-  assign shift_w3_e0_0_p0 = $signed(sel_l5_s0[391:384]) + $signed(sel_l5_s0[399:392]);
-  assign shift_w3_e0_0_p1 = $signed(sel_l5_s0[407:400]) + $signed(sel_l5_s0[415:408]);
-  assign shift_w3_e0_0_p2 = $signed(sel_l5_s0[423:416]) + $signed(sel_l5_s0[431:424]);
-  assign shift_w3_e0_0_p3 = $signed(sel_l5_s0[439:432]) + $signed(sel_l5_s0[447:440]);
-  assign shift_w3_e0_0_p4 = $signed(sel_l5_s0[455:448]) + $signed(sel_l5_s0[463:456]);
-  assign shift_w3_e0_0_p5 = $signed(sel_l5_s0[471:464]) + $signed(sel_l5_s0[479:472]);
-  assign shift_w3_e0_0_p6 = $signed(sel_l5_s0[487:480]) + $signed(sel_l5_s0[495:488]);
-  assign shift_w3_e0_0_p7 = $signed(sel_l5_s0[503:496]) + $signed(sel_l5_s0[511:504]);
+  assign \$2014  = $signed(shift_w2_e0_3_p0) * $signed(3'h5);
+  assign shift_w3_e0_0_p0 = $signed(sel_l15_s0[391:384]) + $signed(sel_l15_s0[399:392]);
+  assign shift_w3_e0_0_p1 = $signed(sel_l15_s0[407:400]) + $signed(sel_l15_s0[415:408]);
+  assign shift_w3_e0_0_p2 = $signed(sel_l15_s0[423:416]) + $signed(sel_l15_s0[431:424]);
+  assign shift_w3_e0_0_p3 = $signed(sel_l15_s0[439:432]) + $signed(sel_l15_s0[447:440]);
+  assign shift_w3_e0_0_p4 = $signed(sel_l15_s0[455:448]) + $signed(sel_l15_s0[463:456]);
+  assign shift_w3_e0_0_p5 = $signed(sel_l15_s0[471:464]) + $signed(sel_l15_s0[479:472]);
+  assign shift_w3_e0_0_p6 = $signed(sel_l15_s0[487:480]) + $signed(sel_l15_s0[495:488]);
+  assign shift_w3_e0_0_p7 = $signed(sel_l15_s0[503:496]) + $signed(sel_l15_s0[511:504]);
   assign shift_w3_e0_1_p0 = $signed(shift_w3_e0_0_p0) + $signed(shift_w3_e0_0_p1);
   assign shift_w3_e0_1_p1 = $signed(shift_w3_e0_0_p2) + $signed(shift_w3_e0_0_p3);
   assign shift_w3_e0_1_p2 = $signed(shift_w3_e0_0_p4) + $signed(shift_w3_e0_0_p5);
@@ -9614,948 +7395,948 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign shift_w3_e0_2_p0 = $signed(shift_w3_e0_1_p0) + $signed(shift_w3_e0_1_p1);
   assign shift_w3_e0_2_p1 = $signed(shift_w3_e0_1_p2) + $signed(shift_w3_e0_1_p3);
   assign shift_w3_e0_3_p0 = $signed(shift_w3_e0_2_p0) + $signed(shift_w3_e0_2_p1);
-  assign \$1929  = $signed(shift_w3_e0_3_p0) * $signed(3'h5);
-  assign mac_wmux_keep0 = ! \sel_l5_s0$767 ;
-  assign \$1930  = ! \sel_l5_s0$767 ;
-  assign \$1931  = ! \sel_l5_s0$767 ;
-  assign \$1932  = ! \sel_l5_s0$767 ;
-  assign \$1933  = ! \sel_l5_s0$767 ;
-  assign \$1934  = \sel_l5_s0$767  == 1'h1;
-  assign \$1935  = \sel_l5_s0$770  == 1'h1;
-  assign mac_wmux_keep1 = \$1934  | \$1935 ;
-  assign \$1936  = \sel_l5_s0$767  == 1'h1;
-  assign \$1937  = \sel_l5_s0$767  == 1'h1;
-  assign \$1938  = \sel_l5_s0$767  == 1'h1;
-  assign \$1939  = \sel_l5_s0$767  == 1'h1;
-  assign \$1941  = \sel_l5_s0$770  == 1'h1;
-  assign \$1942  = \sel_l5_s0$770  == 1'h1;
-  assign \$1943  = \sel_l5_s0$770  == 1'h1;
-  assign \$1944  = \sel_l5_s0$770  == 1'h1;
-  assign \$1946  = \sel_l5_s0$767  == 2'h2;
-  assign \$1947  = \sel_l5_s0$770  == 2'h2;
-  assign \$1948  = \$1946  | \$1947 ;
-  assign \$1949  = \sel_l5_s0$773  == 2'h2;
-  assign mac_wmux_keep2 = \$1948  | \$1949 ;
-  assign \$1950  = \sel_l5_s0$767  == 2'h2;
-  assign \$1951  = \sel_l5_s0$767  == 2'h2;
-  assign \$1952  = \sel_l5_s0$767  == 2'h2;
-  assign \$1953  = \sel_l5_s0$767  == 2'h2;
-  assign \$1955  = \sel_l5_s0$770  == 2'h2;
-  assign \$1956  = \sel_l5_s0$770  == 2'h2;
-  assign \$1957  = \sel_l5_s0$770  == 2'h2;
-  assign \$1958  = \sel_l5_s0$770  == 2'h2;
-  assign \$1960  = \$1954  | \$1959 ;
-  assign \$1961  = \sel_l5_s0$773  == 2'h2;
-  assign \$1962  = \sel_l5_s0$773  == 2'h2;
-  assign \$1963  = \sel_l5_s0$773  == 2'h2;
-  assign \$1964  = \sel_l5_s0$773  == 2'h2;
-  assign \$1966  = \sel_l5_s0$767  == 2'h3;
-  assign \$1967  = \sel_l5_s0$770  == 2'h3;
-  assign \$1968  = \$1966  | \$1967 ;
-  assign \$1969  = \sel_l5_s0$773  == 2'h3;
-  assign \$1970  = \sel_l5_s0$776  == 2'h3;
-  assign \$1971  = \$1969  | \$1970 ;
-  assign mac_wmux_keep3 = \$1968  | \$1971 ;
-  assign \$1972  = \sel_l5_s0$767  == 2'h3;
-  assign \$1973  = \sel_l5_s0$767  == 2'h3;
-  assign \$1974  = \sel_l5_s0$767  == 2'h3;
-  assign \$1975  = \sel_l5_s0$767  == 2'h3;
-  assign \$1977  = \sel_l5_s0$770  == 2'h3;
-  assign \$1978  = \sel_l5_s0$770  == 2'h3;
-  assign \$1979  = \sel_l5_s0$770  == 2'h3;
-  assign \$1980  = \sel_l5_s0$770  == 2'h3;
-  assign \$1982  = \$1976  | \$1981 ;
-  assign \$1983  = \sel_l5_s0$773  == 2'h3;
-  assign \$1984  = \sel_l5_s0$773  == 2'h3;
-  assign \$1985  = \sel_l5_s0$773  == 2'h3;
-  assign \$1986  = \sel_l5_s0$773  == 2'h3;
-  assign \$1988  = \sel_l5_s0$776  == 2'h3;
-  assign \$1989  = \sel_l5_s0$776  == 2'h3;
-  assign \$1990  = \sel_l5_s0$776  == 2'h3;
-  assign \$1991  = \sel_l5_s0$776  == 2'h3;
-  assign mac_wmux_drop3 = \$1982  | \$1993 ;
-  assign \$1994  = \sel_l5_s0$767  == 3'h4;
-  assign \$1995  = \sel_l5_s0$770  == 3'h4;
-  assign \$1996  = \$1994  | \$1995 ;
-  assign \$1997  = \sel_l5_s0$773  == 3'h4;
-  assign \$1998  = \sel_l5_s0$776  == 3'h4;
-  assign \$1999  = \$1997  | \$1998 ;
-  assign \$2000  = \$1996  | \$1999 ;
-  assign \$2001  = \sel_l5_s0$779  == 3'h4;
-  assign mac_wmux_keep4 = \$2000  | \$2001 ;
-  assign \$2002  = \sel_l5_s0$767  == 3'h4;
-  assign \$2003  = \sel_l5_s0$767  == 3'h4;
-  assign \$2004  = \sel_l5_s0$767  == 3'h4;
-  assign \$2005  = \sel_l5_s0$767  == 3'h4;
-  assign \$2007  = \sel_l5_s0$770  == 3'h4;
-  assign \$2008  = \sel_l5_s0$770  == 3'h4;
-  assign \$2009  = \sel_l5_s0$770  == 3'h4;
-  assign \$2010  = \sel_l5_s0$770  == 3'h4;
-  assign \$2012  = \$2006  | \$2011 ;
-  assign \$2013  = \sel_l5_s0$773  == 3'h4;
-  assign \$2014  = \sel_l5_s0$773  == 3'h4;
-  assign \$2015  = \sel_l5_s0$773  == 3'h4;
-  assign \$2016  = \sel_l5_s0$773  == 3'h4;
-  assign \$2018  = \sel_l5_s0$776  == 3'h4;
-  assign \$2019  = \sel_l5_s0$776  == 3'h4;
-  assign \$2020  = \sel_l5_s0$776  == 3'h4;
-  assign \$2021  = \sel_l5_s0$776  == 3'h4;
-  assign \$2023  = \$2017  | \$2022 ;
-  assign \$2024  = \$2012  | \$2023 ;
-  assign \$2025  = \sel_l5_s0$779  == 3'h4;
-  assign \$2026  = \sel_l5_s0$779  == 3'h4;
-  assign \$2027  = \sel_l5_s0$779  == 3'h4;
-  assign \$2028  = \sel_l5_s0$779  == 3'h4;
-  assign \$2030  = \sel_l5_s0$767  == 3'h5;
-  assign \$2031  = \sel_l5_s0$770  == 3'h5;
-  assign \$2032  = \$2030  | \$2031 ;
-  assign \$2033  = \sel_l5_s0$773  == 3'h5;
-  assign \$2034  = \sel_l5_s0$776  == 3'h5;
-  assign \$2035  = \$2033  | \$2034 ;
-  assign \$2036  = \$2032  | \$2035 ;
-  assign \$2037  = \sel_l5_s0$779  == 3'h5;
-  assign \$2038  = \sel_l5_s0$782  == 3'h5;
-  assign \$2039  = \$2037  | \$2038 ;
-  assign mac_wmux_keep5 = \$2036  | \$2039 ;
-  assign \$2040  = \sel_l5_s0$767  == 3'h5;
-  assign \$2041  = \sel_l5_s0$767  == 3'h5;
-  assign \$2042  = \sel_l5_s0$767  == 3'h5;
-  assign \$2043  = \sel_l5_s0$767  == 3'h5;
-  assign \$2045  = \sel_l5_s0$770  == 3'h5;
-  assign \$2046  = \sel_l5_s0$770  == 3'h5;
-  assign \$2047  = \sel_l5_s0$770  == 3'h5;
-  assign \$2048  = \sel_l5_s0$770  == 3'h5;
-  assign \$2050  = \$2044  | \$2049 ;
-  assign \$2051  = \sel_l5_s0$773  == 3'h5;
-  assign \$2052  = \sel_l5_s0$773  == 3'h5;
-  assign \$2053  = \sel_l5_s0$773  == 3'h5;
-  assign \$2054  = \sel_l5_s0$773  == 3'h5;
-  assign \$2056  = \sel_l5_s0$776  == 3'h5;
-  assign \$2057  = \sel_l5_s0$776  == 3'h5;
-  assign \$2058  = \sel_l5_s0$776  == 3'h5;
-  assign \$2059  = \sel_l5_s0$776  == 3'h5;
-  assign \$2061  = \$2055  | \$2060 ;
-  assign \$2062  = \$2050  | \$2061 ;
-  assign \$2063  = \sel_l5_s0$779  == 3'h5;
-  assign \$2064  = \sel_l5_s0$779  == 3'h5;
-  assign \$2065  = \sel_l5_s0$779  == 3'h5;
-  assign \$2066  = \sel_l5_s0$779  == 3'h5;
-  assign \$2068  = \sel_l5_s0$782  == 3'h5;
-  assign \$2069  = \sel_l5_s0$782  == 3'h5;
-  assign \$2070  = \sel_l5_s0$782  == 3'h5;
-  assign \$2071  = \sel_l5_s0$782  == 3'h5;
-  assign mac_wmux_drop5 = \$2062  | \$2073 ;
-  assign \$2074  = \sel_l5_s0$767  == 3'h6;
-  assign \$2075  = \sel_l5_s0$770  == 3'h6;
-  assign \$2076  = \$2074  | \$2075 ;
-  assign \$2077  = \sel_l5_s0$773  == 3'h6;
-  assign \$2078  = \sel_l5_s0$776  == 3'h6;
-  assign \$2079  = \$2077  | \$2078 ;
-  assign \$2080  = \$2076  | \$2079 ;
-  assign \$2081  = \sel_l5_s0$779  == 3'h6;
-  assign \$2082  = \sel_l5_s0$782  == 3'h6;
-  assign \$2083  = \$2081  | \$2082 ;
-  assign \$2084  = \sel_l5_s0$785  == 3'h6;
+  assign \$2015  = $signed(shift_w3_e0_3_p0) * $signed(3'h5);
+  assign mac_wmux_keep0 = ! \sel_l15_s0$985 ;
+  assign \$2016  = ! \sel_l15_s0$985 ;
+  assign \$2017  = ! \sel_l15_s0$985 ;
+  assign \$2018  = ! \sel_l15_s0$985 ;
+  assign \$2019  = ! \sel_l15_s0$985 ;
+  assign \$2020  = \sel_l15_s0$985  == 1'h1;
+  assign \$2021  = \sel_l15_s0$988  == 1'h1;
+  assign mac_wmux_keep1 = \$2020  | \$2021 ;
+  assign \$2022  = \sel_l15_s0$985  == 1'h1;
+  assign \$2023  = \sel_l15_s0$985  == 1'h1;
+  assign \$2024  = \sel_l15_s0$985  == 1'h1;
+  assign \$2025  = \sel_l15_s0$985  == 1'h1;
+  assign \$2027  = \sel_l15_s0$988  == 1'h1;
+  assign \$2028  = \sel_l15_s0$988  == 1'h1;
+  assign \$2029  = \sel_l15_s0$988  == 1'h1;
+  assign \$2030  = \sel_l15_s0$988  == 1'h1;
+  assign \$2032  = \sel_l15_s0$985  == 2'h2;
+  assign \$2033  = \sel_l15_s0$988  == 2'h2;
+  assign \$2034  = \$2032  | \$2033 ;
+  assign \$2035  = \sel_l15_s0$991  == 2'h2;
+  assign mac_wmux_keep2 = \$2034  | \$2035 ;
+  assign \$2036  = \sel_l15_s0$985  == 2'h2;
+  assign \$2037  = \sel_l15_s0$985  == 2'h2;
+  assign \$2038  = \sel_l15_s0$985  == 2'h2;
+  assign \$2039  = \sel_l15_s0$985  == 2'h2;
+  assign \$2041  = \sel_l15_s0$988  == 2'h2;
+  assign \$2042  = \sel_l15_s0$988  == 2'h2;
+  assign \$2043  = \sel_l15_s0$988  == 2'h2;
+  assign \$2044  = \sel_l15_s0$988  == 2'h2;
+  assign \$2046  = \$2040  | \$2045 ;
+  assign \$2047  = \sel_l15_s0$991  == 2'h2;
+  assign \$2048  = \sel_l15_s0$991  == 2'h2;
+  assign \$2049  = \sel_l15_s0$991  == 2'h2;
+  assign \$2050  = \sel_l15_s0$991  == 2'h2;
+  assign \$2052  = \sel_l15_s0$985  == 2'h3;
+  assign \$2053  = \sel_l15_s0$988  == 2'h3;
+  assign \$2054  = \$2052  | \$2053 ;
+  assign \$2055  = \sel_l15_s0$991  == 2'h3;
+  assign \$2056  = \sel_l15_s0$994  == 2'h3;
+  assign \$2057  = \$2055  | \$2056 ;
+  assign mac_wmux_keep3 = \$2054  | \$2057 ;
+  assign \$2058  = \sel_l15_s0$985  == 2'h3;
+  assign \$2059  = \sel_l15_s0$985  == 2'h3;
+  assign \$2060  = \sel_l15_s0$985  == 2'h3;
+  assign \$2061  = \sel_l15_s0$985  == 2'h3;
+  assign \$2063  = \sel_l15_s0$988  == 2'h3;
+  assign \$2064  = \sel_l15_s0$988  == 2'h3;
+  assign \$2065  = \sel_l15_s0$988  == 2'h3;
+  assign \$2066  = \sel_l15_s0$988  == 2'h3;
+  assign \$2068  = \$2062  | \$2067 ;
+  assign \$2069  = \sel_l15_s0$991  == 2'h3;
+  assign \$2070  = \sel_l15_s0$991  == 2'h3;
+  assign \$2071  = \sel_l15_s0$991  == 2'h3;
+  assign \$2072  = \sel_l15_s0$991  == 2'h3;
+  assign \$2074  = \sel_l15_s0$994  == 2'h3;
+  assign \$2075  = \sel_l15_s0$994  == 2'h3;
+  assign \$2076  = \sel_l15_s0$994  == 2'h3;
+  assign \$2077  = \sel_l15_s0$994  == 2'h3;
+  assign mac_wmux_drop3 = \$2068  | \$2079 ;
+  assign \$2080  = \sel_l15_s0$985  == 3'h4;
+  assign \$2081  = \sel_l15_s0$988  == 3'h4;
+  assign \$2082  = \$2080  | \$2081 ;
+  assign \$2083  = \sel_l15_s0$991  == 3'h4;
+  assign \$2084  = \sel_l15_s0$994  == 3'h4;
   assign \$2085  = \$2083  | \$2084 ;
-  assign mac_wmux_keep6 = \$2080  | \$2085 ;
-  assign \$2086  = \sel_l5_s0$767  == 3'h6;
-  assign \$2087  = \sel_l5_s0$767  == 3'h6;
-  assign \$2088  = \sel_l5_s0$767  == 3'h6;
-  assign \$2089  = \sel_l5_s0$767  == 3'h6;
-  assign \$2091  = \sel_l5_s0$770  == 3'h6;
-  assign \$2092  = \sel_l5_s0$770  == 3'h6;
-  assign \$2093  = \sel_l5_s0$770  == 3'h6;
-  assign \$2094  = \sel_l5_s0$770  == 3'h6;
-  assign \$2096  = \$2090  | \$2095 ;
-  assign \$2097  = \sel_l5_s0$773  == 3'h6;
-  assign \$2098  = \sel_l5_s0$773  == 3'h6;
-  assign \$2099  = \sel_l5_s0$773  == 3'h6;
-  assign \$2100  = \sel_l5_s0$773  == 3'h6;
-  assign \$2102  = \sel_l5_s0$776  == 3'h6;
-  assign \$2103  = \sel_l5_s0$776  == 3'h6;
-  assign \$2104  = \sel_l5_s0$776  == 3'h6;
-  assign \$2105  = \sel_l5_s0$776  == 3'h6;
-  assign \$2107  = \$2101  | \$2106 ;
-  assign \$2108  = \$2096  | \$2107 ;
-  assign \$2109  = \sel_l5_s0$779  == 3'h6;
-  assign \$2110  = \sel_l5_s0$779  == 3'h6;
-  assign \$2111  = \sel_l5_s0$779  == 3'h6;
-  assign \$2112  = \sel_l5_s0$779  == 3'h6;
-  assign \$2114  = \sel_l5_s0$782  == 3'h6;
-  assign \$2115  = \sel_l5_s0$782  == 3'h6;
-  assign \$2116  = \sel_l5_s0$782  == 3'h6;
-  assign \$2117  = \sel_l5_s0$782  == 3'h6;
-  assign \$2119  = \$2113  | \$2118 ;
-  assign \$2120  = \sel_l5_s0$785  == 3'h6;
-  assign \$2121  = \sel_l5_s0$785  == 3'h6;
-  assign \$2122  = \sel_l5_s0$785  == 3'h6;
-  assign \$2123  = \sel_l5_s0$785  == 3'h6;
-  assign mac_wmux_drop6 = \$2108  | \$2125 ;
-  assign \$2126  = \sel_l5_s0$767  == 3'h7;
-  assign \$2127  = \sel_l5_s0$770  == 3'h7;
-  assign \$2128  = \$2126  | \$2127 ;
-  assign \$2129  = \sel_l5_s0$773  == 3'h7;
-  assign \$2130  = \sel_l5_s0$776  == 3'h7;
-  assign \$2131  = \$2129  | \$2130 ;
-  assign \$2132  = \$2128  | \$2131 ;
-  assign \$2133  = \sel_l5_s0$779  == 3'h7;
-  assign \$2134  = \sel_l5_s0$782  == 3'h7;
-  assign \$2135  = \$2133  | \$2134 ;
-  assign \$2136  = \sel_l5_s0$785  == 3'h7;
-  assign \$2137  = \sel_l5_s0$788  == 3'h7;
-  assign \$2138  = \$2136  | \$2137 ;
-  assign \$2139  = \$2135  | \$2138 ;
-  assign mac_wmux_keep7 = \$2132  | \$2139 ;
-  assign \$2140  = \sel_l5_s0$767  == 3'h7;
-  assign \$2141  = \sel_l5_s0$767  == 3'h7;
-  assign \$2142  = \sel_l5_s0$767  == 3'h7;
-  assign \$2143  = \sel_l5_s0$767  == 3'h7;
-  assign \$2145  = \sel_l5_s0$770  == 3'h7;
-  assign \$2146  = \sel_l5_s0$770  == 3'h7;
-  assign \$2147  = \sel_l5_s0$770  == 3'h7;
-  assign \$2148  = \sel_l5_s0$770  == 3'h7;
-  assign \$2150  = \$2144  | \$2149 ;
-  assign \$2151  = \sel_l5_s0$773  == 3'h7;
-  assign \$2152  = \sel_l5_s0$773  == 3'h7;
-  assign \$2153  = \sel_l5_s0$773  == 3'h7;
-  assign \$2154  = \sel_l5_s0$773  == 3'h7;
-  assign \$2156  = \sel_l5_s0$776  == 3'h7;
-  assign \$2157  = \sel_l5_s0$776  == 3'h7;
-  assign \$2158  = \sel_l5_s0$776  == 3'h7;
-  assign \$2159  = \sel_l5_s0$776  == 3'h7;
-  assign \$2161  = \$2155  | \$2160 ;
-  assign \$2162  = \$2150  | \$2161 ;
-  assign \$2163  = \sel_l5_s0$779  == 3'h7;
-  assign \$2164  = \sel_l5_s0$779  == 3'h7;
-  assign \$2165  = \sel_l5_s0$779  == 3'h7;
-  assign \$2166  = \sel_l5_s0$779  == 3'h7;
-  assign \$2168  = \sel_l5_s0$782  == 3'h7;
-  assign \$2169  = \sel_l5_s0$782  == 3'h7;
-  assign \$2170  = \sel_l5_s0$782  == 3'h7;
-  assign \$2171  = \sel_l5_s0$782  == 3'h7;
-  assign \$2173  = \$2167  | \$2172 ;
-  assign \$2174  = \sel_l5_s0$785  == 3'h7;
-  assign \$2175  = \sel_l5_s0$785  == 3'h7;
-  assign \$2176  = \sel_l5_s0$785  == 3'h7;
-  assign \$2177  = \sel_l5_s0$785  == 3'h7;
-  assign \$2179  = \sel_l5_s0$788  == 3'h7;
-  assign \$2180  = \sel_l5_s0$788  == 3'h7;
-  assign \$2181  = \sel_l5_s0$788  == 3'h7;
-  assign \$2182  = \sel_l5_s0$788  == 3'h7;
-  assign \$2185  = \$2173  | \$2184 ;
-  assign mac_wmux_drop7 = \$2162  | \$2185 ;
-  assign \$2186  = \sel_l5_s0$767  == 4'h8;
-  assign \$2187  = \sel_l5_s0$770  == 4'h8;
-  assign \$2188  = \$2186  | \$2187 ;
-  assign \$2189  = \sel_l5_s0$773  == 4'h8;
-  assign \$2190  = \sel_l5_s0$776  == 4'h8;
-  assign \$2191  = \$2189  | \$2190 ;
-  assign \$2192  = \$2188  | \$2191 ;
-  assign \$2193  = \sel_l5_s0$779  == 4'h8;
-  assign \$2194  = \sel_l5_s0$782  == 4'h8;
-  assign \$2195  = \$2193  | \$2194 ;
-  assign \$2196  = \sel_l5_s0$785  == 4'h8;
-  assign \$2197  = \sel_l5_s0$788  == 4'h8;
-  assign \$2198  = \$2196  | \$2197 ;
-  assign \$2199  = \$2195  | \$2198 ;
-  assign mac_wmux_keep8 = \$2192  | \$2199 ;
-  assign \$2200  = \sel_l5_s0$767  == 4'h8;
-  assign \$2201  = \sel_l5_s0$767  == 4'h8;
-  assign \$2202  = \sel_l5_s0$767  == 4'h8;
-  assign \$2203  = \sel_l5_s0$767  == 4'h8;
-  assign \$2205  = \sel_l5_s0$770  == 4'h8;
-  assign \$2206  = \sel_l5_s0$770  == 4'h8;
-  assign \$2207  = \sel_l5_s0$770  == 4'h8;
-  assign \$2208  = \sel_l5_s0$770  == 4'h8;
-  assign \$2210  = \$2204  | \$2209 ;
-  assign \$2211  = \sel_l5_s0$773  == 4'h8;
-  assign \$2212  = \sel_l5_s0$773  == 4'h8;
-  assign \$2213  = \sel_l5_s0$773  == 4'h8;
-  assign \$2214  = \sel_l5_s0$773  == 4'h8;
-  assign \$2216  = \sel_l5_s0$776  == 4'h8;
-  assign \$2217  = \sel_l5_s0$776  == 4'h8;
-  assign \$2218  = \sel_l5_s0$776  == 4'h8;
-  assign \$2219  = \sel_l5_s0$776  == 4'h8;
-  assign \$2221  = \$2215  | \$2220 ;
-  assign \$2222  = \$2210  | \$2221 ;
-  assign \$2223  = \sel_l5_s0$779  == 4'h8;
-  assign \$2224  = \sel_l5_s0$779  == 4'h8;
-  assign \$2225  = \sel_l5_s0$779  == 4'h8;
-  assign \$2226  = \sel_l5_s0$779  == 4'h8;
-  assign \$2228  = \sel_l5_s0$782  == 4'h8;
-  assign \$2229  = \sel_l5_s0$782  == 4'h8;
-  assign \$2230  = \sel_l5_s0$782  == 4'h8;
-  assign \$2231  = \sel_l5_s0$782  == 4'h8;
-  assign \$2233  = \$2227  | \$2232 ;
-  assign \$2234  = \sel_l5_s0$785  == 4'h8;
-  assign \$2235  = \sel_l5_s0$785  == 4'h8;
-  assign \$2236  = \sel_l5_s0$785  == 4'h8;
-  assign \$2237  = \sel_l5_s0$785  == 4'h8;
-  assign \$2239  = \sel_l5_s0$788  == 4'h8;
-  assign \$2240  = \sel_l5_s0$788  == 4'h8;
-  assign \$2241  = \sel_l5_s0$788  == 4'h8;
-  assign \$2242  = \sel_l5_s0$788  == 4'h8;
-  assign \$2244  = \$2238  | \$2243 ;
-  assign \$2245  = \$2233  | \$2244 ;
-  assign mac_wmux_drop8 = \$2222  | \$2245 ;
-  assign \$2246  = \sel_l5_s0$770  == 4'h9;
-  assign \$2247  = \sel_l5_s0$773  == 4'h9;
-  assign \$2248  = \$2246  | \$2247 ;
-  assign \$2249  = \sel_l5_s0$776  == 4'h9;
-  assign \$2250  = \sel_l5_s0$779  == 4'h9;
-  assign \$2251  = \$2249  | \$2250 ;
-  assign \$2252  = \$2248  | \$2251 ;
-  assign \$2253  = \sel_l5_s0$782  == 4'h9;
-  assign \$2254  = \sel_l5_s0$785  == 4'h9;
-  assign \$2255  = \$2253  | \$2254 ;
-  assign \$2256  = \sel_l5_s0$788  == 4'h9;
-  assign \$2257  = \$2255  | \$2256 ;
-  assign mac_wmux_keep9 = \$2252  | \$2257 ;
-  assign \$2258  = \sel_l5_s0$770  == 4'h9;
-  assign \$2259  = \sel_l5_s0$770  == 4'h9;
-  assign \$2260  = \sel_l5_s0$770  == 4'h9;
-  assign \$2261  = \sel_l5_s0$770  == 4'h9;
-  assign \$2263  = \sel_l5_s0$773  == 4'h9;
-  assign \$2264  = \sel_l5_s0$773  == 4'h9;
-  assign \$2265  = \sel_l5_s0$773  == 4'h9;
-  assign \$2266  = \sel_l5_s0$773  == 4'h9;
-  assign \$2268  = \$2262  | \$2267 ;
-  assign \$2269  = \sel_l5_s0$776  == 4'h9;
-  assign \$2270  = \sel_l5_s0$776  == 4'h9;
-  assign \$2271  = \sel_l5_s0$776  == 4'h9;
-  assign \$2272  = \sel_l5_s0$776  == 4'h9;
-  assign \$2274  = \sel_l5_s0$779  == 4'h9;
-  assign \$2275  = \sel_l5_s0$779  == 4'h9;
-  assign \$2276  = \sel_l5_s0$779  == 4'h9;
-  assign \$2277  = \sel_l5_s0$779  == 4'h9;
-  assign \$2279  = \$2273  | \$2278 ;
-  assign \$2280  = \$2268  | \$2279 ;
-  assign \$2281  = \sel_l5_s0$782  == 4'h9;
-  assign \$2282  = \sel_l5_s0$782  == 4'h9;
-  assign \$2283  = \sel_l5_s0$782  == 4'h9;
-  assign \$2284  = \sel_l5_s0$782  == 4'h9;
-  assign \$2286  = \sel_l5_s0$785  == 4'h9;
-  assign \$2287  = \sel_l5_s0$785  == 4'h9;
-  assign \$2288  = \sel_l5_s0$785  == 4'h9;
-  assign \$2289  = \sel_l5_s0$785  == 4'h9;
-  assign \$2291  = \$2285  | \$2290 ;
-  assign \$2292  = \sel_l5_s0$788  == 4'h9;
-  assign \$2293  = \sel_l5_s0$788  == 4'h9;
-  assign \$2294  = \sel_l5_s0$788  == 4'h9;
-  assign \$2295  = \sel_l5_s0$788  == 4'h9;
-  assign \$2297  = \$2291  | \$2296 ;
-  assign mac_wmux_drop9 = \$2280  | \$2297 ;
-  assign \$2298  = \sel_l5_s0$773  == 4'ha;
-  assign \$2299  = \sel_l5_s0$776  == 4'ha;
-  assign \$2300  = \$2298  | \$2299 ;
-  assign \$2301  = \sel_l5_s0$779  == 4'ha;
-  assign \$2302  = \sel_l5_s0$782  == 4'ha;
-  assign \$2303  = \$2301  | \$2302 ;
-  assign \$2304  = \$2300  | \$2303 ;
-  assign \$2305  = \sel_l5_s0$785  == 4'ha;
-  assign \$2306  = \sel_l5_s0$788  == 4'ha;
-  assign \$2307  = \$2305  | \$2306 ;
-  assign mac_wmux_keep10 = \$2304  | \$2307 ;
-  assign \$2308  = \sel_l5_s0$773  == 4'ha;
-  assign \$2309  = \sel_l5_s0$773  == 4'ha;
-  assign \$2310  = \sel_l5_s0$773  == 4'ha;
-  assign \$2311  = \sel_l5_s0$773  == 4'ha;
-  assign \$2313  = \sel_l5_s0$776  == 4'ha;
-  assign \$2314  = \sel_l5_s0$776  == 4'ha;
-  assign \$2315  = \sel_l5_s0$776  == 4'ha;
-  assign \$2316  = \sel_l5_s0$776  == 4'ha;
-  assign \$2318  = \$2312  | \$2317 ;
-  assign \$2319  = \sel_l5_s0$779  == 4'ha;
-  assign \$2320  = \sel_l5_s0$779  == 4'ha;
-  assign \$2321  = \sel_l5_s0$779  == 4'ha;
-  assign \$2322  = \sel_l5_s0$779  == 4'ha;
-  assign \$2324  = \sel_l5_s0$782  == 4'ha;
-  assign \$2325  = \sel_l5_s0$782  == 4'ha;
-  assign \$2326  = \sel_l5_s0$782  == 4'ha;
-  assign \$2327  = \sel_l5_s0$782  == 4'ha;
-  assign \$2329  = \$2323  | \$2328 ;
-  assign \$2330  = \$2318  | \$2329 ;
-  assign \$2331  = \sel_l5_s0$785  == 4'ha;
-  assign \$2332  = \sel_l5_s0$785  == 4'ha;
-  assign \$2333  = \sel_l5_s0$785  == 4'ha;
-  assign \$2334  = \sel_l5_s0$785  == 4'ha;
-  assign \$2336  = \sel_l5_s0$788  == 4'ha;
-  assign \$2337  = \sel_l5_s0$788  == 4'ha;
-  assign \$2338  = \sel_l5_s0$788  == 4'ha;
-  assign \$2339  = \sel_l5_s0$788  == 4'ha;
-  assign \$2341  = \$2335  | \$2340 ;
-  assign mac_wmux_drop10 = \$2330  | \$2341 ;
-  assign \$2342  = \sel_l5_s0$776  == 4'hb;
-  assign \$2343  = \sel_l5_s0$779  == 4'hb;
-  assign \$2344  = \$2342  | \$2343 ;
-  assign \$2345  = \sel_l5_s0$782  == 4'hb;
-  assign \$2346  = \sel_l5_s0$785  == 4'hb;
-  assign \$2347  = \$2345  | \$2346 ;
-  assign \$2348  = \$2344  | \$2347 ;
-  assign \$2349  = \sel_l5_s0$788  == 4'hb;
-  assign mac_wmux_keep11 = \$2348  | \$2349 ;
-  assign \$2350  = \sel_l5_s0$776  == 4'hb;
-  assign \$2351  = \sel_l5_s0$776  == 4'hb;
-  assign \$2352  = \sel_l5_s0$776  == 4'hb;
-  assign \$2353  = \sel_l5_s0$776  == 4'hb;
-  assign \$2355  = \sel_l5_s0$779  == 4'hb;
-  assign \$2356  = \sel_l5_s0$779  == 4'hb;
-  assign \$2357  = \sel_l5_s0$779  == 4'hb;
-  assign \$2358  = \sel_l5_s0$779  == 4'hb;
-  assign \$2360  = \$2354  | \$2359 ;
-  assign \$2361  = \sel_l5_s0$782  == 4'hb;
-  assign \$2362  = \sel_l5_s0$782  == 4'hb;
-  assign \$2363  = \sel_l5_s0$782  == 4'hb;
-  assign \$2364  = \sel_l5_s0$782  == 4'hb;
-  assign \$2366  = \sel_l5_s0$785  == 4'hb;
-  assign \$2367  = \sel_l5_s0$785  == 4'hb;
-  assign \$2368  = \sel_l5_s0$785  == 4'hb;
-  assign \$2369  = \sel_l5_s0$785  == 4'hb;
-  assign \$2371  = \$2365  | \$2370 ;
-  assign \$2372  = \$2360  | \$2371 ;
-  assign \$2373  = \sel_l5_s0$788  == 4'hb;
-  assign \$2374  = \sel_l5_s0$788  == 4'hb;
-  assign \$2375  = \sel_l5_s0$788  == 4'hb;
-  assign \$2376  = \sel_l5_s0$788  == 4'hb;
-  assign mac_wmux_drop11 = \$2372  | \$2377 ;
-  assign \$2378  = \sel_l5_s0$779  == 4'hc;
-  assign \$2379  = \sel_l5_s0$782  == 4'hc;
-  assign \$2380  = \$2378  | \$2379 ;
-  assign \$2381  = \sel_l5_s0$785  == 4'hc;
-  assign \$2382  = \sel_l5_s0$788  == 4'hc;
-  assign \$2383  = \$2381  | \$2382 ;
-  assign mac_wmux_keep12 = \$2380  | \$2383 ;
-  assign \$2384  = \sel_l5_s0$779  == 4'hc;
-  assign \$2385  = \sel_l5_s0$779  == 4'hc;
-  assign \$2386  = \sel_l5_s0$779  == 4'hc;
-  assign \$2387  = \sel_l5_s0$779  == 4'hc;
-  assign \$2389  = \sel_l5_s0$782  == 4'hc;
-  assign \$2390  = \sel_l5_s0$782  == 4'hc;
-  assign \$2391  = \sel_l5_s0$782  == 4'hc;
-  assign \$2392  = \sel_l5_s0$782  == 4'hc;
-  assign \$2394  = \$2388  | \$2393 ;
-  assign \$2395  = \sel_l5_s0$785  == 4'hc;
-  assign \$2396  = \sel_l5_s0$785  == 4'hc;
-  assign \$2397  = \sel_l5_s0$785  == 4'hc;
-  assign \$2398  = \sel_l5_s0$785  == 4'hc;
-  assign \$2400  = \sel_l5_s0$788  == 4'hc;
-  assign \$2401  = \sel_l5_s0$788  == 4'hc;
-  assign \$2402  = \sel_l5_s0$788  == 4'hc;
-  assign \$2403  = \sel_l5_s0$788  == 4'hc;
-  assign \$2405  = \$2399  | \$2404 ;
-  assign mac_wmux_drop12 = \$2394  | \$2405 ;
-  assign \$2406  = \sel_l5_s0$782  == 4'hd;
-  assign \$2407  = \sel_l5_s0$785  == 4'hd;
-  assign \$2408  = \$2406  | \$2407 ;
-  assign \$2409  = \sel_l5_s0$788  == 4'hd;
-  assign mac_wmux_keep13 = \$2408  | \$2409 ;
-  assign \$2410  = \sel_l5_s0$782  == 4'hd;
-  assign \$2411  = \sel_l5_s0$782  == 4'hd;
-  assign \$2412  = \sel_l5_s0$782  == 4'hd;
-  assign \$2413  = \sel_l5_s0$782  == 4'hd;
-  assign \$2415  = \sel_l5_s0$785  == 4'hd;
-  assign \$2416  = \sel_l5_s0$785  == 4'hd;
-  assign \$2417  = \sel_l5_s0$785  == 4'hd;
-  assign \$2418  = \sel_l5_s0$785  == 4'hd;
-  assign \$2420  = \$2414  | \$2419 ;
-  assign \$2421  = \sel_l5_s0$788  == 4'hd;
-  assign \$2422  = \sel_l5_s0$788  == 4'hd;
-  assign \$2423  = \sel_l5_s0$788  == 4'hd;
-  assign \$2424  = \sel_l5_s0$788  == 4'hd;
-  assign mac_wmux_drop13 = \$2420  | \$2425 ;
-  assign \$2426  = \sel_l5_s0$785  == 4'he;
-  assign \$2427  = \sel_l5_s0$788  == 4'he;
-  assign mac_wmux_keep14 = \$2426  | \$2427 ;
-  assign \$2428  = \sel_l5_s0$785  == 4'he;
-  assign \$2429  = \sel_l5_s0$785  == 4'he;
-  assign \$2430  = \sel_l5_s0$785  == 4'he;
-  assign \$2431  = \sel_l5_s0$785  == 4'he;
-  assign \$2433  = \sel_l5_s0$788  == 4'he;
-  assign \$2434  = \sel_l5_s0$788  == 4'he;
-  assign \$2435  = \sel_l5_s0$788  == 4'he;
-  assign \$2436  = \sel_l5_s0$788  == 4'he;
-  assign mac_wmux_drop14 = \$2432  | \$2437 ;
-  assign mac_wmux_keep15 = \sel_l5_s0$788  == 4'hf;
-  assign \$2438  = \sel_l5_s0$788  == 4'hf;
-  assign \$2439  = \sel_l5_s0$788  == 4'hf;
-  assign \$2440  = \sel_l5_s0$788  == 4'hf;
-  assign \$2441  = \sel_l5_s0$788  == 4'hf;
+  assign \$2086  = \$2082  | \$2085 ;
+  assign \$2087  = \sel_l15_s0$997  == 3'h4;
+  assign mac_wmux_keep4 = \$2086  | \$2087 ;
+  assign \$2088  = \sel_l15_s0$985  == 3'h4;
+  assign \$2089  = \sel_l15_s0$985  == 3'h4;
+  assign \$2090  = \sel_l15_s0$985  == 3'h4;
+  assign \$2091  = \sel_l15_s0$985  == 3'h4;
+  assign \$2093  = \sel_l15_s0$988  == 3'h4;
+  assign \$2094  = \sel_l15_s0$988  == 3'h4;
+  assign \$2095  = \sel_l15_s0$988  == 3'h4;
+  assign \$2096  = \sel_l15_s0$988  == 3'h4;
+  assign \$2098  = \$2092  | \$2097 ;
+  assign \$2099  = \sel_l15_s0$991  == 3'h4;
+  assign \$2100  = \sel_l15_s0$991  == 3'h4;
+  assign \$2101  = \sel_l15_s0$991  == 3'h4;
+  assign \$2102  = \sel_l15_s0$991  == 3'h4;
+  assign \$2104  = \sel_l15_s0$994  == 3'h4;
+  assign \$2105  = \sel_l15_s0$994  == 3'h4;
+  assign \$2106  = \sel_l15_s0$994  == 3'h4;
+  assign \$2107  = \sel_l15_s0$994  == 3'h4;
+  assign \$2109  = \$2103  | \$2108 ;
+  assign \$2110  = \$2098  | \$2109 ;
+  assign \$2111  = \sel_l15_s0$997  == 3'h4;
+  assign \$2112  = \sel_l15_s0$997  == 3'h4;
+  assign \$2113  = \sel_l15_s0$997  == 3'h4;
+  assign \$2114  = \sel_l15_s0$997  == 3'h4;
+  assign \$2116  = \sel_l15_s0$985  == 3'h5;
+  assign \$2117  = \sel_l15_s0$988  == 3'h5;
+  assign \$2118  = \$2116  | \$2117 ;
+  assign \$2119  = \sel_l15_s0$991  == 3'h5;
+  assign \$2120  = \sel_l15_s0$994  == 3'h5;
+  assign \$2121  = \$2119  | \$2120 ;
+  assign \$2122  = \$2118  | \$2121 ;
+  assign \$2123  = \sel_l15_s0$997  == 3'h5;
+  assign \$2124  = \sel_l15_s0$1000  == 3'h5;
+  assign \$2125  = \$2123  | \$2124 ;
+  assign mac_wmux_keep5 = \$2122  | \$2125 ;
+  assign \$2126  = \sel_l15_s0$985  == 3'h5;
+  assign \$2127  = \sel_l15_s0$985  == 3'h5;
+  assign \$2128  = \sel_l15_s0$985  == 3'h5;
+  assign \$2129  = \sel_l15_s0$985  == 3'h5;
+  assign \$2131  = \sel_l15_s0$988  == 3'h5;
+  assign \$2132  = \sel_l15_s0$988  == 3'h5;
+  assign \$2133  = \sel_l15_s0$988  == 3'h5;
+  assign \$2134  = \sel_l15_s0$988  == 3'h5;
+  assign \$2136  = \$2130  | \$2135 ;
+  assign \$2137  = \sel_l15_s0$991  == 3'h5;
+  assign \$2138  = \sel_l15_s0$991  == 3'h5;
+  assign \$2139  = \sel_l15_s0$991  == 3'h5;
+  assign \$2140  = \sel_l15_s0$991  == 3'h5;
+  assign \$2142  = \sel_l15_s0$994  == 3'h5;
+  assign \$2143  = \sel_l15_s0$994  == 3'h5;
+  assign \$2144  = \sel_l15_s0$994  == 3'h5;
+  assign \$2145  = \sel_l15_s0$994  == 3'h5;
+  assign \$2147  = \$2141  | \$2146 ;
+  assign \$2148  = \$2136  | \$2147 ;
+  assign \$2149  = \sel_l15_s0$997  == 3'h5;
+  assign \$2150  = \sel_l15_s0$997  == 3'h5;
+  assign \$2151  = \sel_l15_s0$997  == 3'h5;
+  assign \$2152  = \sel_l15_s0$997  == 3'h5;
+  assign \$2154  = \sel_l15_s0$1000  == 3'h5;
+  assign \$2155  = \sel_l15_s0$1000  == 3'h5;
+  assign \$2156  = \sel_l15_s0$1000  == 3'h5;
+  assign \$2157  = \sel_l15_s0$1000  == 3'h5;
+  assign mac_wmux_drop5 = \$2148  | \$2159 ;
+  assign \$2160  = \sel_l15_s0$985  == 3'h6;
+  assign \$2161  = \sel_l15_s0$988  == 3'h6;
+  assign \$2162  = \$2160  | \$2161 ;
+  assign \$2163  = \sel_l15_s0$991  == 3'h6;
+  assign \$2164  = \sel_l15_s0$994  == 3'h6;
+  assign \$2165  = \$2163  | \$2164 ;
+  assign \$2166  = \$2162  | \$2165 ;
+  assign \$2167  = \sel_l15_s0$997  == 3'h6;
+  assign \$2168  = \sel_l15_s0$1000  == 3'h6;
+  assign \$2169  = \$2167  | \$2168 ;
+  assign \$2170  = \sel_l15_s0$1003  == 3'h6;
+  assign \$2171  = \$2169  | \$2170 ;
+  assign mac_wmux_keep6 = \$2166  | \$2171 ;
+  assign \$2172  = \sel_l15_s0$985  == 3'h6;
+  assign \$2173  = \sel_l15_s0$985  == 3'h6;
+  assign \$2174  = \sel_l15_s0$985  == 3'h6;
+  assign \$2175  = \sel_l15_s0$985  == 3'h6;
+  assign \$2177  = \sel_l15_s0$988  == 3'h6;
+  assign \$2178  = \sel_l15_s0$988  == 3'h6;
+  assign \$2179  = \sel_l15_s0$988  == 3'h6;
+  assign \$2180  = \sel_l15_s0$988  == 3'h6;
+  assign \$2182  = \$2176  | \$2181 ;
+  assign \$2183  = \sel_l15_s0$991  == 3'h6;
+  assign \$2184  = \sel_l15_s0$991  == 3'h6;
+  assign \$2185  = \sel_l15_s0$991  == 3'h6;
+  assign \$2186  = \sel_l15_s0$991  == 3'h6;
+  assign \$2188  = \sel_l15_s0$994  == 3'h6;
+  assign \$2189  = \sel_l15_s0$994  == 3'h6;
+  assign \$2190  = \sel_l15_s0$994  == 3'h6;
+  assign \$2191  = \sel_l15_s0$994  == 3'h6;
+  assign \$2193  = \$2187  | \$2192 ;
+  assign \$2194  = \$2182  | \$2193 ;
+  assign \$2195  = \sel_l15_s0$997  == 3'h6;
+  assign \$2196  = \sel_l15_s0$997  == 3'h6;
+  assign \$2197  = \sel_l15_s0$997  == 3'h6;
+  assign \$2198  = \sel_l15_s0$997  == 3'h6;
+  assign \$2200  = \sel_l15_s0$1000  == 3'h6;
+  assign \$2201  = \sel_l15_s0$1000  == 3'h6;
+  assign \$2202  = \sel_l15_s0$1000  == 3'h6;
+  assign \$2203  = \sel_l15_s0$1000  == 3'h6;
+  assign \$2205  = \$2199  | \$2204 ;
+  assign \$2206  = \sel_l15_s0$1003  == 3'h6;
+  assign \$2207  = \sel_l15_s0$1003  == 3'h6;
+  assign \$2208  = \sel_l15_s0$1003  == 3'h6;
+  assign \$2209  = \sel_l15_s0$1003  == 3'h6;
+  assign mac_wmux_drop6 = \$2194  | \$2211 ;
+  assign \$2212  = \sel_l15_s0$985  == 3'h7;
+  assign \$2213  = \sel_l15_s0$988  == 3'h7;
+  assign \$2214  = \$2212  | \$2213 ;
+  assign \$2215  = \sel_l15_s0$991  == 3'h7;
+  assign \$2216  = \sel_l15_s0$994  == 3'h7;
+  assign \$2217  = \$2215  | \$2216 ;
+  assign \$2218  = \$2214  | \$2217 ;
+  assign \$2219  = \sel_l15_s0$997  == 3'h7;
+  assign \$2220  = \sel_l15_s0$1000  == 3'h7;
+  assign \$2221  = \$2219  | \$2220 ;
+  assign \$2222  = \sel_l15_s0$1003  == 3'h7;
+  assign \$2223  = \sel_l15_s0$1006  == 3'h7;
+  assign \$2224  = \$2222  | \$2223 ;
+  assign \$2225  = \$2221  | \$2224 ;
+  assign mac_wmux_keep7 = \$2218  | \$2225 ;
+  assign \$2226  = \sel_l15_s0$985  == 3'h7;
+  assign \$2227  = \sel_l15_s0$985  == 3'h7;
+  assign \$2228  = \sel_l15_s0$985  == 3'h7;
+  assign \$2229  = \sel_l15_s0$985  == 3'h7;
+  assign \$2231  = \sel_l15_s0$988  == 3'h7;
+  assign \$2232  = \sel_l15_s0$988  == 3'h7;
+  assign \$2233  = \sel_l15_s0$988  == 3'h7;
+  assign \$2234  = \sel_l15_s0$988  == 3'h7;
+  assign \$2236  = \$2230  | \$2235 ;
+  assign \$2237  = \sel_l15_s0$991  == 3'h7;
+  assign \$2238  = \sel_l15_s0$991  == 3'h7;
+  assign \$2239  = \sel_l15_s0$991  == 3'h7;
+  assign \$2240  = \sel_l15_s0$991  == 3'h7;
+  assign \$2242  = \sel_l15_s0$994  == 3'h7;
+  assign \$2243  = \sel_l15_s0$994  == 3'h7;
+  assign \$2244  = \sel_l15_s0$994  == 3'h7;
+  assign \$2245  = \sel_l15_s0$994  == 3'h7;
+  assign \$2247  = \$2241  | \$2246 ;
+  assign \$2248  = \$2236  | \$2247 ;
+  assign \$2249  = \sel_l15_s0$997  == 3'h7;
+  assign \$2250  = \sel_l15_s0$997  == 3'h7;
+  assign \$2251  = \sel_l15_s0$997  == 3'h7;
+  assign \$2252  = \sel_l15_s0$997  == 3'h7;
+  assign \$2254  = \sel_l15_s0$1000  == 3'h7;
+  assign \$2255  = \sel_l15_s0$1000  == 3'h7;
+  assign \$2256  = \sel_l15_s0$1000  == 3'h7;
+  assign \$2257  = \sel_l15_s0$1000  == 3'h7;
+  assign \$2259  = \$2253  | \$2258 ;
+  assign \$2260  = \sel_l15_s0$1003  == 3'h7;
+  assign \$2261  = \sel_l15_s0$1003  == 3'h7;
+  assign \$2262  = \sel_l15_s0$1003  == 3'h7;
+  assign \$2263  = \sel_l15_s0$1003  == 3'h7;
+  assign \$2265  = \sel_l15_s0$1006  == 3'h7;
+  assign \$2266  = \sel_l15_s0$1006  == 3'h7;
+  assign \$2267  = \sel_l15_s0$1006  == 3'h7;
+  assign \$2268  = \sel_l15_s0$1006  == 3'h7;
+  assign \$2271  = \$2259  | \$2270 ;
+  assign mac_wmux_drop7 = \$2248  | \$2271 ;
+  assign \$2272  = \sel_l15_s0$985  == 4'h8;
+  assign \$2273  = \sel_l15_s0$988  == 4'h8;
+  assign \$2274  = \$2272  | \$2273 ;
+  assign \$2275  = \sel_l15_s0$991  == 4'h8;
+  assign \$2276  = \sel_l15_s0$994  == 4'h8;
+  assign \$2277  = \$2275  | \$2276 ;
+  assign \$2278  = \$2274  | \$2277 ;
+  assign \$2279  = \sel_l15_s0$997  == 4'h8;
+  assign \$2280  = \sel_l15_s0$1000  == 4'h8;
+  assign \$2281  = \$2279  | \$2280 ;
+  assign \$2282  = \sel_l15_s0$1003  == 4'h8;
+  assign \$2283  = \sel_l15_s0$1006  == 4'h8;
+  assign \$2284  = \$2282  | \$2283 ;
+  assign \$2285  = \$2281  | \$2284 ;
+  assign mac_wmux_keep8 = \$2278  | \$2285 ;
+  assign \$2286  = \sel_l15_s0$985  == 4'h8;
+  assign \$2287  = \sel_l15_s0$985  == 4'h8;
+  assign \$2288  = \sel_l15_s0$985  == 4'h8;
+  assign \$2289  = \sel_l15_s0$985  == 4'h8;
+  assign \$2291  = \sel_l15_s0$988  == 4'h8;
+  assign \$2292  = \sel_l15_s0$988  == 4'h8;
+  assign \$2293  = \sel_l15_s0$988  == 4'h8;
+  assign \$2294  = \sel_l15_s0$988  == 4'h8;
+  assign \$2296  = \$2290  | \$2295 ;
+  assign \$2297  = \sel_l15_s0$991  == 4'h8;
+  assign \$2298  = \sel_l15_s0$991  == 4'h8;
+  assign \$2299  = \sel_l15_s0$991  == 4'h8;
+  assign \$2300  = \sel_l15_s0$991  == 4'h8;
+  assign \$2302  = \sel_l15_s0$994  == 4'h8;
+  assign \$2303  = \sel_l15_s0$994  == 4'h8;
+  assign \$2304  = \sel_l15_s0$994  == 4'h8;
+  assign \$2305  = \sel_l15_s0$994  == 4'h8;
+  assign \$2307  = \$2301  | \$2306 ;
+  assign \$2308  = \$2296  | \$2307 ;
+  assign \$2309  = \sel_l15_s0$997  == 4'h8;
+  assign \$2310  = \sel_l15_s0$997  == 4'h8;
+  assign \$2311  = \sel_l15_s0$997  == 4'h8;
+  assign \$2312  = \sel_l15_s0$997  == 4'h8;
+  assign \$2314  = \sel_l15_s0$1000  == 4'h8;
+  assign \$2315  = \sel_l15_s0$1000  == 4'h8;
+  assign \$2316  = \sel_l15_s0$1000  == 4'h8;
+  assign \$2317  = \sel_l15_s0$1000  == 4'h8;
+  assign \$2319  = \$2313  | \$2318 ;
+  assign \$2320  = \sel_l15_s0$1003  == 4'h8;
+  assign \$2321  = \sel_l15_s0$1003  == 4'h8;
+  assign \$2322  = \sel_l15_s0$1003  == 4'h8;
+  assign \$2323  = \sel_l15_s0$1003  == 4'h8;
+  assign \$2325  = \sel_l15_s0$1006  == 4'h8;
+  assign \$2326  = \sel_l15_s0$1006  == 4'h8;
+  assign \$2327  = \sel_l15_s0$1006  == 4'h8;
+  assign \$2328  = \sel_l15_s0$1006  == 4'h8;
+  assign \$2330  = \$2324  | \$2329 ;
+  assign \$2331  = \$2319  | \$2330 ;
+  assign mac_wmux_drop8 = \$2308  | \$2331 ;
+  assign \$2332  = \sel_l15_s0$988  == 4'h9;
+  assign \$2333  = \sel_l15_s0$991  == 4'h9;
+  assign \$2334  = \$2332  | \$2333 ;
+  assign \$2335  = \sel_l15_s0$994  == 4'h9;
+  assign \$2336  = \sel_l15_s0$997  == 4'h9;
+  assign \$2337  = \$2335  | \$2336 ;
+  assign \$2338  = \$2334  | \$2337 ;
+  assign \$2339  = \sel_l15_s0$1000  == 4'h9;
+  assign \$2340  = \sel_l15_s0$1003  == 4'h9;
+  assign \$2341  = \$2339  | \$2340 ;
+  assign \$2342  = \sel_l15_s0$1006  == 4'h9;
+  assign \$2343  = \$2341  | \$2342 ;
+  assign mac_wmux_keep9 = \$2338  | \$2343 ;
+  assign \$2344  = \sel_l15_s0$988  == 4'h9;
+  assign \$2345  = \sel_l15_s0$988  == 4'h9;
+  assign \$2346  = \sel_l15_s0$988  == 4'h9;
+  assign \$2347  = \sel_l15_s0$988  == 4'h9;
+  assign \$2349  = \sel_l15_s0$991  == 4'h9;
+  assign \$2350  = \sel_l15_s0$991  == 4'h9;
+  assign \$2351  = \sel_l15_s0$991  == 4'h9;
+  assign \$2352  = \sel_l15_s0$991  == 4'h9;
+  assign \$2354  = \$2348  | \$2353 ;
+  assign \$2355  = \sel_l15_s0$994  == 4'h9;
+  assign \$2356  = \sel_l15_s0$994  == 4'h9;
+  assign \$2357  = \sel_l15_s0$994  == 4'h9;
+  assign \$2358  = \sel_l15_s0$994  == 4'h9;
+  assign \$2360  = \sel_l15_s0$997  == 4'h9;
+  assign \$2361  = \sel_l15_s0$997  == 4'h9;
+  assign \$2362  = \sel_l15_s0$997  == 4'h9;
+  assign \$2363  = \sel_l15_s0$997  == 4'h9;
+  assign \$2365  = \$2359  | \$2364 ;
+  assign \$2366  = \$2354  | \$2365 ;
+  assign \$2367  = \sel_l15_s0$1000  == 4'h9;
+  assign \$2368  = \sel_l15_s0$1000  == 4'h9;
+  assign \$2369  = \sel_l15_s0$1000  == 4'h9;
+  assign \$2370  = \sel_l15_s0$1000  == 4'h9;
+  assign \$2372  = \sel_l15_s0$1003  == 4'h9;
+  assign \$2373  = \sel_l15_s0$1003  == 4'h9;
+  assign \$2374  = \sel_l15_s0$1003  == 4'h9;
+  assign \$2375  = \sel_l15_s0$1003  == 4'h9;
+  assign \$2377  = \$2371  | \$2376 ;
+  assign \$2378  = \sel_l15_s0$1006  == 4'h9;
+  assign \$2379  = \sel_l15_s0$1006  == 4'h9;
+  assign \$2380  = \sel_l15_s0$1006  == 4'h9;
+  assign \$2381  = \sel_l15_s0$1006  == 4'h9;
+  assign \$2383  = \$2377  | \$2382 ;
+  assign mac_wmux_drop9 = \$2366  | \$2383 ;
+  assign \$2384  = \sel_l15_s0$991  == 4'ha;
+  assign \$2385  = \sel_l15_s0$994  == 4'ha;
+  assign \$2386  = \$2384  | \$2385 ;
+  assign \$2387  = \sel_l15_s0$997  == 4'ha;
+  assign \$2388  = \sel_l15_s0$1000  == 4'ha;
+  assign \$2389  = \$2387  | \$2388 ;
+  assign \$2390  = \$2386  | \$2389 ;
+  assign \$2391  = \sel_l15_s0$1003  == 4'ha;
+  assign \$2392  = \sel_l15_s0$1006  == 4'ha;
+  assign \$2393  = \$2391  | \$2392 ;
+  assign mac_wmux_keep10 = \$2390  | \$2393 ;
+  assign \$2394  = \sel_l15_s0$991  == 4'ha;
+  assign \$2395  = \sel_l15_s0$991  == 4'ha;
+  assign \$2396  = \sel_l15_s0$991  == 4'ha;
+  assign \$2397  = \sel_l15_s0$991  == 4'ha;
+  assign \$2399  = \sel_l15_s0$994  == 4'ha;
+  assign \$2400  = \sel_l15_s0$994  == 4'ha;
+  assign \$2401  = \sel_l15_s0$994  == 4'ha;
+  assign \$2402  = \sel_l15_s0$994  == 4'ha;
+  assign \$2404  = \$2398  | \$2403 ;
+  assign \$2405  = \sel_l15_s0$997  == 4'ha;
+  assign \$2406  = \sel_l15_s0$997  == 4'ha;
+  assign \$2407  = \sel_l15_s0$997  == 4'ha;
+  assign \$2408  = \sel_l15_s0$997  == 4'ha;
+  assign \$2410  = \sel_l15_s0$1000  == 4'ha;
+  assign \$2411  = \sel_l15_s0$1000  == 4'ha;
+  assign \$2412  = \sel_l15_s0$1000  == 4'ha;
+  assign \$2413  = \sel_l15_s0$1000  == 4'ha;
+  assign \$2415  = \$2409  | \$2414 ;
+  assign \$2416  = \$2404  | \$2415 ;
+  assign \$2417  = \sel_l15_s0$1003  == 4'ha;
+  assign \$2418  = \sel_l15_s0$1003  == 4'ha;
+  assign \$2419  = \sel_l15_s0$1003  == 4'ha;
+  assign \$2420  = \sel_l15_s0$1003  == 4'ha;
+  assign \$2422  = \sel_l15_s0$1006  == 4'ha;
+  assign \$2423  = \sel_l15_s0$1006  == 4'ha;
+  assign \$2424  = \sel_l15_s0$1006  == 4'ha;
+  assign \$2425  = \sel_l15_s0$1006  == 4'ha;
+  assign \$2427  = \$2421  | \$2426 ;
+  assign mac_wmux_drop10 = \$2416  | \$2427 ;
+  assign \$2428  = \sel_l15_s0$994  == 4'hb;
+  assign \$2429  = \sel_l15_s0$997  == 4'hb;
+  assign \$2430  = \$2428  | \$2429 ;
+  assign \$2431  = \sel_l15_s0$1000  == 4'hb;
+  assign \$2432  = \sel_l15_s0$1003  == 4'hb;
+  assign \$2433  = \$2431  | \$2432 ;
+  assign \$2434  = \$2430  | \$2433 ;
+  assign \$2435  = \sel_l15_s0$1006  == 4'hb;
+  assign mac_wmux_keep11 = \$2434  | \$2435 ;
+  assign \$2436  = \sel_l15_s0$994  == 4'hb;
+  assign \$2437  = \sel_l15_s0$994  == 4'hb;
+  assign \$2438  = \sel_l15_s0$994  == 4'hb;
+  assign \$2439  = \sel_l15_s0$994  == 4'hb;
+  assign \$2441  = \sel_l15_s0$997  == 4'hb;
+  assign \$2442  = \sel_l15_s0$997  == 4'hb;
+  assign \$2443  = \sel_l15_s0$997  == 4'hb;
+  assign \$2444  = \sel_l15_s0$997  == 4'hb;
+  assign \$2446  = \$2440  | \$2445 ;
+  assign \$2447  = \sel_l15_s0$1000  == 4'hb;
+  assign \$2448  = \sel_l15_s0$1000  == 4'hb;
+  assign \$2449  = \sel_l15_s0$1000  == 4'hb;
+  assign \$2450  = \sel_l15_s0$1000  == 4'hb;
+  assign \$2452  = \sel_l15_s0$1003  == 4'hb;
+  assign \$2453  = \sel_l15_s0$1003  == 4'hb;
+  assign \$2454  = \sel_l15_s0$1003  == 4'hb;
+  assign \$2455  = \sel_l15_s0$1003  == 4'hb;
+  assign \$2457  = \$2451  | \$2456 ;
+  assign \$2458  = \$2446  | \$2457 ;
+  assign \$2459  = \sel_l15_s0$1006  == 4'hb;
+  assign \$2460  = \sel_l15_s0$1006  == 4'hb;
+  assign \$2461  = \sel_l15_s0$1006  == 4'hb;
+  assign \$2462  = \sel_l15_s0$1006  == 4'hb;
+  assign mac_wmux_drop11 = \$2458  | \$2463 ;
+  assign \$2464  = \sel_l15_s0$997  == 4'hc;
+  assign \$2465  = \sel_l15_s0$1000  == 4'hc;
+  assign \$2466  = \$2464  | \$2465 ;
+  assign \$2467  = \sel_l15_s0$1003  == 4'hc;
+  assign \$2468  = \sel_l15_s0$1006  == 4'hc;
+  assign \$2469  = \$2467  | \$2468 ;
+  assign mac_wmux_keep12 = \$2466  | \$2469 ;
+  assign \$2470  = \sel_l15_s0$997  == 4'hc;
+  assign \$2471  = \sel_l15_s0$997  == 4'hc;
+  assign \$2472  = \sel_l15_s0$997  == 4'hc;
+  assign \$2473  = \sel_l15_s0$997  == 4'hc;
+  assign \$2475  = \sel_l15_s0$1000  == 4'hc;
+  assign \$2476  = \sel_l15_s0$1000  == 4'hc;
+  assign \$2477  = \sel_l15_s0$1000  == 4'hc;
+  assign \$2478  = \sel_l15_s0$1000  == 4'hc;
+  assign \$2480  = \$2474  | \$2479 ;
+  assign \$2481  = \sel_l15_s0$1003  == 4'hc;
+  assign \$2482  = \sel_l15_s0$1003  == 4'hc;
+  assign \$2483  = \sel_l15_s0$1003  == 4'hc;
+  assign \$2484  = \sel_l15_s0$1003  == 4'hc;
+  assign \$2486  = \sel_l15_s0$1006  == 4'hc;
+  assign \$2487  = \sel_l15_s0$1006  == 4'hc;
+  assign \$2488  = \sel_l15_s0$1006  == 4'hc;
+  assign \$2489  = \sel_l15_s0$1006  == 4'hc;
+  assign \$2491  = \$2485  | \$2490 ;
+  assign mac_wmux_drop12 = \$2480  | \$2491 ;
+  assign \$2492  = \sel_l15_s0$1000  == 4'hd;
+  assign \$2493  = \sel_l15_s0$1003  == 4'hd;
+  assign \$2494  = \$2492  | \$2493 ;
+  assign \$2495  = \sel_l15_s0$1006  == 4'hd;
+  assign mac_wmux_keep13 = \$2494  | \$2495 ;
+  assign \$2496  = \sel_l15_s0$1000  == 4'hd;
+  assign \$2497  = \sel_l15_s0$1000  == 4'hd;
+  assign \$2498  = \sel_l15_s0$1000  == 4'hd;
+  assign \$2499  = \sel_l15_s0$1000  == 4'hd;
+  assign \$2501  = \sel_l15_s0$1003  == 4'hd;
+  assign \$2502  = \sel_l15_s0$1003  == 4'hd;
+  assign \$2503  = \sel_l15_s0$1003  == 4'hd;
+  assign \$2504  = \sel_l15_s0$1003  == 4'hd;
+  assign \$2506  = \$2500  | \$2505 ;
+  assign \$2507  = \sel_l15_s0$1006  == 4'hd;
+  assign \$2508  = \sel_l15_s0$1006  == 4'hd;
+  assign \$2509  = \sel_l15_s0$1006  == 4'hd;
+  assign \$2510  = \sel_l15_s0$1006  == 4'hd;
+  assign mac_wmux_drop13 = \$2506  | \$2511 ;
+  assign \$2512  = \sel_l15_s0$1003  == 4'he;
+  assign \$2513  = \sel_l15_s0$1006  == 4'he;
+  assign mac_wmux_keep14 = \$2512  | \$2513 ;
+  assign \$2514  = \sel_l15_s0$1003  == 4'he;
+  assign \$2515  = \sel_l15_s0$1003  == 4'he;
+  assign \$2516  = \sel_l15_s0$1003  == 4'he;
+  assign \$2517  = \sel_l15_s0$1003  == 4'he;
+  assign \$2519  = \sel_l15_s0$1006  == 4'he;
+  assign \$2520  = \sel_l15_s0$1006  == 4'he;
+  assign \$2521  = \sel_l15_s0$1006  == 4'he;
+  assign \$2522  = \sel_l15_s0$1006  == 4'he;
+  assign mac_wmux_drop14 = \$2518  | \$2523 ;
+  assign mac_wmux_keep15 = \sel_l15_s0$1006  == 4'hf;
+  assign \$2524  = \sel_l15_s0$1006  == 4'hf;
+  assign \$2525  = \sel_l15_s0$1006  == 4'hf;
+  assign \$2526  = \sel_l15_s0$1006  == 4'hf;
+  assign \$2527  = \sel_l15_s0$1006  == 4'hf;
   assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
-  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2443 ;
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2529 ;
   assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 4'h0;
-  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? sel_l5_s0[15:8] : sel_l5_s0[7:0];
-  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? sel_l5_s0[143:136] : sel_l5_s0[135:128];
-  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? sel_l5_s0[271:264] : sel_l5_s0[263:256];
-  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? sel_l5_s0[399:392] : sel_l5_s0[391:384];
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? sel_l15_s0[15:8] : sel_l15_s0[7:0];
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? sel_l15_s0[143:136] : sel_l15_s0[135:128];
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? sel_l15_s0[271:264] : sel_l15_s0[263:256];
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? sel_l15_s0[399:392] : sel_l15_s0[391:384];
   assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
-  assign \$2444  = ~ mac_wmux_drop1[0];
-  assign \$2445  = mac_wmux_keep1 & \$2444 ;
-  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2445 ;
+  assign \$2530  = ~ mac_wmux_drop1[0];
+  assign \$2531  = mac_wmux_keep1 & \$2530 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2531 ;
   assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
-  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? sel_l5_s0[23:16] : sel_l5_s0[15:8];
-  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? sel_l5_s0[151:144] : sel_l5_s0[143:136];
-  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? sel_l5_s0[279:272] : sel_l5_s0[271:264];
-  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? sel_l5_s0[407:400] : sel_l5_s0[399:392];
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? sel_l15_s0[23:16] : sel_l15_s0[15:8];
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? sel_l15_s0[151:144] : sel_l15_s0[143:136];
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? sel_l15_s0[279:272] : sel_l15_s0[271:264];
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? sel_l15_s0[407:400] : sel_l15_s0[399:392];
   assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
-  assign \$2446  = ~ mac_wmux_drop2[0];
-  assign \$2447  = mac_wmux_keep2 & \$2446 ;
-  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2447 ;
+  assign \$2532  = ~ mac_wmux_drop2[0];
+  assign \$2533  = mac_wmux_keep2 & \$2532 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2533 ;
   assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
-  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? sel_l5_s0[31:24] : sel_l5_s0[23:16];
-  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? sel_l5_s0[159:152] : sel_l5_s0[151:144];
-  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? sel_l5_s0[287:280] : sel_l5_s0[279:272];
-  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? sel_l5_s0[415:408] : sel_l5_s0[407:400];
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? sel_l15_s0[31:24] : sel_l15_s0[23:16];
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? sel_l15_s0[159:152] : sel_l15_s0[151:144];
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? sel_l15_s0[287:280] : sel_l15_s0[279:272];
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? sel_l15_s0[415:408] : sel_l15_s0[407:400];
   assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
-  assign \$2448  = ~ mac_wmux_drop3[0];
-  assign \$2449  = mac_wmux_keep3 & \$2448 ;
-  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2449 ;
+  assign \$2534  = ~ mac_wmux_drop3[0];
+  assign \$2535  = mac_wmux_keep3 & \$2534 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2535 ;
   assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
-  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? sel_l5_s0[39:32] : sel_l5_s0[31:24];
-  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? sel_l5_s0[167:160] : sel_l5_s0[159:152];
-  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? sel_l5_s0[295:288] : sel_l5_s0[287:280];
-  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? sel_l5_s0[423:416] : sel_l5_s0[415:408];
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? sel_l15_s0[39:32] : sel_l15_s0[31:24];
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? sel_l15_s0[167:160] : sel_l15_s0[159:152];
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? sel_l15_s0[295:288] : sel_l15_s0[287:280];
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? sel_l15_s0[423:416] : sel_l15_s0[415:408];
   assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
-  assign \$2450  = ~ mac_wmux_drop4[0];
-  assign \$2451  = mac_wmux_keep4 & \$2450 ;
-  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2451 ;
+  assign \$2536  = ~ mac_wmux_drop4[0];
+  assign \$2537  = mac_wmux_keep4 & \$2536 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2537 ;
   assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
-  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? sel_l5_s0[47:40] : sel_l5_s0[39:32];
-  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? sel_l5_s0[175:168] : sel_l5_s0[167:160];
-  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? sel_l5_s0[303:296] : sel_l5_s0[295:288];
-  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? sel_l5_s0[431:424] : sel_l5_s0[423:416];
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? sel_l15_s0[47:40] : sel_l15_s0[39:32];
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? sel_l15_s0[175:168] : sel_l15_s0[167:160];
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? sel_l15_s0[303:296] : sel_l15_s0[295:288];
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? sel_l15_s0[431:424] : sel_l15_s0[423:416];
   assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
-  assign \$2452  = ~ mac_wmux_drop5[0];
-  assign \$2453  = mac_wmux_keep5 & \$2452 ;
-  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2453 ;
+  assign \$2538  = ~ mac_wmux_drop5[0];
+  assign \$2539  = mac_wmux_keep5 & \$2538 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2539 ;
   assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
-  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? sel_l5_s0[55:48] : sel_l5_s0[47:40];
-  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? sel_l5_s0[183:176] : sel_l5_s0[175:168];
-  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? sel_l5_s0[311:304] : sel_l5_s0[303:296];
-  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? sel_l5_s0[439:432] : sel_l5_s0[431:424];
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? sel_l15_s0[55:48] : sel_l15_s0[47:40];
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? sel_l15_s0[183:176] : sel_l15_s0[175:168];
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? sel_l15_s0[311:304] : sel_l15_s0[303:296];
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? sel_l15_s0[439:432] : sel_l15_s0[431:424];
   assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
-  assign \$2454  = ~ mac_wmux_drop6[0];
-  assign \$2455  = mac_wmux_keep6 & \$2454 ;
-  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2455 ;
+  assign \$2540  = ~ mac_wmux_drop6[0];
+  assign \$2541  = mac_wmux_keep6 & \$2540 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2541 ;
   assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
-  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? sel_l5_s0[63:56] : sel_l5_s0[55:48];
-  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? sel_l5_s0[191:184] : sel_l5_s0[183:176];
-  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? sel_l5_s0[319:312] : sel_l5_s0[311:304];
-  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? sel_l5_s0[447:440] : sel_l5_s0[439:432];
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? sel_l15_s0[63:56] : sel_l15_s0[55:48];
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? sel_l15_s0[191:184] : sel_l15_s0[183:176];
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? sel_l15_s0[319:312] : sel_l15_s0[311:304];
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? sel_l15_s0[447:440] : sel_l15_s0[439:432];
   assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
-  assign \$2456  = ~ mac_wmux_drop7[0];
-  assign \$2457  = mac_wmux_keep7 & \$2456 ;
-  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2457 ;
+  assign \$2542  = ~ mac_wmux_drop7[0];
+  assign \$2543  = mac_wmux_keep7 & \$2542 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2543 ;
   assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
-  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? sel_l5_s0[71:64] : sel_l5_s0[63:56];
-  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? sel_l5_s0[199:192] : sel_l5_s0[191:184];
-  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? sel_l5_s0[327:320] : sel_l5_s0[319:312];
-  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? sel_l5_s0[455:448] : sel_l5_s0[447:440];
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? sel_l15_s0[71:64] : sel_l15_s0[63:56];
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? sel_l15_s0[199:192] : sel_l15_s0[191:184];
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? sel_l15_s0[327:320] : sel_l15_s0[319:312];
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? sel_l15_s0[455:448] : sel_l15_s0[447:440];
   assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
-  assign \$2458  = ~ mac_wmux_drop8[0];
-  assign \$2459  = mac_wmux_keep8 & \$2458 ;
-  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2459 ;
+  assign \$2544  = ~ mac_wmux_drop8[0];
+  assign \$2545  = mac_wmux_keep8 & \$2544 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2545 ;
   assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
-  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? sel_l5_s0[79:72] : sel_l5_s0[71:64];
-  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? sel_l5_s0[207:200] : sel_l5_s0[199:192];
-  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? sel_l5_s0[335:328] : sel_l5_s0[327:320];
-  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? sel_l5_s0[463:456] : sel_l5_s0[455:448];
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? sel_l15_s0[79:72] : sel_l15_s0[71:64];
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? sel_l15_s0[207:200] : sel_l15_s0[199:192];
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? sel_l15_s0[335:328] : sel_l15_s0[327:320];
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? sel_l15_s0[463:456] : sel_l15_s0[455:448];
   assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
-  assign \$2460  = ~ mac_wmux_drop9[0];
-  assign \$2461  = mac_wmux_keep9 & \$2460 ;
-  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2461 ;
+  assign \$2546  = ~ mac_wmux_drop9[0];
+  assign \$2547  = mac_wmux_keep9 & \$2546 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2547 ;
   assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
-  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? sel_l5_s0[87:80] : sel_l5_s0[79:72];
-  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? sel_l5_s0[215:208] : sel_l5_s0[207:200];
-  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? sel_l5_s0[343:336] : sel_l5_s0[335:328];
-  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? sel_l5_s0[471:464] : sel_l5_s0[463:456];
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? sel_l15_s0[87:80] : sel_l15_s0[79:72];
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? sel_l15_s0[215:208] : sel_l15_s0[207:200];
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? sel_l15_s0[343:336] : sel_l15_s0[335:328];
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? sel_l15_s0[471:464] : sel_l15_s0[463:456];
   assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
-  assign \$2462  = ~ mac_wmux_drop10[0];
-  assign \$2463  = mac_wmux_keep10 & \$2462 ;
-  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2463 ;
+  assign \$2548  = ~ mac_wmux_drop10[0];
+  assign \$2549  = mac_wmux_keep10 & \$2548 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2549 ;
   assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
-  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? sel_l5_s0[95:88] : sel_l5_s0[87:80];
-  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? sel_l5_s0[223:216] : sel_l5_s0[215:208];
-  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? sel_l5_s0[351:344] : sel_l5_s0[343:336];
-  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? sel_l5_s0[479:472] : sel_l5_s0[471:464];
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? sel_l15_s0[95:88] : sel_l15_s0[87:80];
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? sel_l15_s0[223:216] : sel_l15_s0[215:208];
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? sel_l15_s0[351:344] : sel_l15_s0[343:336];
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? sel_l15_s0[479:472] : sel_l15_s0[471:464];
   assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
-  assign \$2464  = ~ mac_wmux_drop11[0];
-  assign \$2465  = mac_wmux_keep11 & \$2464 ;
-  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2465 ;
+  assign \$2550  = ~ mac_wmux_drop11[0];
+  assign \$2551  = mac_wmux_keep11 & \$2550 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2551 ;
   assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
-  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? sel_l5_s0[103:96] : sel_l5_s0[95:88];
-  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? sel_l5_s0[231:224] : sel_l5_s0[223:216];
-  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? sel_l5_s0[359:352] : sel_l5_s0[351:344];
-  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? sel_l5_s0[487:480] : sel_l5_s0[479:472];
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? sel_l15_s0[103:96] : sel_l15_s0[95:88];
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? sel_l15_s0[231:224] : sel_l15_s0[223:216];
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? sel_l15_s0[359:352] : sel_l15_s0[351:344];
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? sel_l15_s0[487:480] : sel_l15_s0[479:472];
   assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
-  assign \$2466  = ~ mac_wmux_drop12[0];
-  assign \$2467  = mac_wmux_keep12 & \$2466 ;
-  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2467 ;
+  assign \$2552  = ~ mac_wmux_drop12[0];
+  assign \$2553  = mac_wmux_keep12 & \$2552 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2553 ;
   assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
-  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? sel_l5_s0[111:104] : sel_l5_s0[103:96];
-  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? sel_l5_s0[239:232] : sel_l5_s0[231:224];
-  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? sel_l5_s0[367:360] : sel_l5_s0[359:352];
-  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? sel_l5_s0[495:488] : sel_l5_s0[487:480];
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? sel_l15_s0[111:104] : sel_l15_s0[103:96];
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? sel_l15_s0[239:232] : sel_l15_s0[231:224];
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? sel_l15_s0[367:360] : sel_l15_s0[359:352];
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? sel_l15_s0[495:488] : sel_l15_s0[487:480];
   assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
-  assign \$2468  = ~ mac_wmux_drop13[0];
-  assign \$2469  = mac_wmux_keep13 & \$2468 ;
-  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2469 ;
+  assign \$2554  = ~ mac_wmux_drop13[0];
+  assign \$2555  = mac_wmux_keep13 & \$2554 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2555 ;
   assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
-  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? sel_l5_s0[119:112] : sel_l5_s0[111:104];
-  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? sel_l5_s0[247:240] : sel_l5_s0[239:232];
-  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? sel_l5_s0[375:368] : sel_l5_s0[367:360];
-  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? sel_l5_s0[503:496] : sel_l5_s0[495:488];
-  assign \$2470  = ~ mac_wmux_drop14[0];
-  assign \$2471  = mac_wmux_keep14 & \$2470 ;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? sel_l15_s0[119:112] : sel_l15_s0[111:104];
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? sel_l15_s0[247:240] : sel_l15_s0[239:232];
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? sel_l15_s0[375:368] : sel_l15_s0[367:360];
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? sel_l15_s0[503:496] : sel_l15_s0[495:488];
+  assign \$2556  = ~ mac_wmux_drop14[0];
+  assign \$2557  = mac_wmux_keep14 & \$2556 ;
   assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
-  assign \$2472  = ~ mac_wmux_s0_d0[1];
-  assign \$2473  = mac_wmux_s0_v0 & \$2472 ;
-  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2473 ;
+  assign \$2558  = ~ mac_wmux_s0_d0[1];
+  assign \$2559  = mac_wmux_s0_v0 & \$2558 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2559 ;
   assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
   assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
   assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
   assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
   assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
   assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
-  assign \$2474  = ~ mac_wmux_s0_d1[1];
-  assign \$2475  = mac_wmux_s0_v1 & \$2474 ;
-  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2475 ;
+  assign \$2560  = ~ mac_wmux_s0_d1[1];
+  assign \$2561  = mac_wmux_s0_v1 & \$2560 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2561 ;
   assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
   assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
   assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
   assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
   assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
   assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
-  assign \$2476  = ~ mac_wmux_s0_d2[1];
-  assign \$2477  = mac_wmux_s0_v2 & \$2476 ;
-  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2477 ;
+  assign \$2562  = ~ mac_wmux_s0_d2[1];
+  assign \$2563  = mac_wmux_s0_v2 & \$2562 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2563 ;
   assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
   assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
   assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
   assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
   assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
   assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
-  assign \$2478  = ~ mac_wmux_s0_d3[1];
-  assign \$2479  = mac_wmux_s0_v3 & \$2478 ;
-  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2479 ;
+  assign \$2564  = ~ mac_wmux_s0_d3[1];
+  assign \$2565  = mac_wmux_s0_v3 & \$2564 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2565 ;
   assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
   assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
   assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
   assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
   assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
   assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
-  assign \$2480  = ~ mac_wmux_s0_d4[1];
-  assign \$2481  = mac_wmux_s0_v4 & \$2480 ;
-  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2481 ;
+  assign \$2566  = ~ mac_wmux_s0_d4[1];
+  assign \$2567  = mac_wmux_s0_v4 & \$2566 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2567 ;
   assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
   assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
   assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
   assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
   assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
   assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
-  assign \$2482  = ~ mac_wmux_s0_d5[1];
-  assign \$2483  = mac_wmux_s0_v5 & \$2482 ;
-  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2483 ;
+  assign \$2568  = ~ mac_wmux_s0_d5[1];
+  assign \$2569  = mac_wmux_s0_v5 & \$2568 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2569 ;
   assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
   assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
   assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
   assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
   assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
   assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
-  assign \$2484  = ~ mac_wmux_s0_d6[1];
-  assign \$2485  = mac_wmux_s0_v6 & \$2484 ;
-  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2485 ;
+  assign \$2570  = ~ mac_wmux_s0_d6[1];
+  assign \$2571  = mac_wmux_s0_v6 & \$2570 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2571 ;
   assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
   assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
   assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
   assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
   assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
   assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
-  assign \$2486  = ~ mac_wmux_s0_d7[1];
-  assign \$2487  = mac_wmux_s0_v7 & \$2486 ;
-  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2487 ;
+  assign \$2572  = ~ mac_wmux_s0_d7[1];
+  assign \$2573  = mac_wmux_s0_v7 & \$2572 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2573 ;
   assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
   assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
   assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
   assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
   assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
   assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
-  assign \$2488  = ~ mac_wmux_s0_d8[1];
-  assign \$2489  = mac_wmux_s0_v8 & \$2488 ;
-  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2489 ;
+  assign \$2574  = ~ mac_wmux_s0_d8[1];
+  assign \$2575  = mac_wmux_s0_v8 & \$2574 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2575 ;
   assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
   assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
   assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
   assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
   assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
   assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
-  assign \$2490  = ~ mac_wmux_s0_d9[1];
-  assign \$2491  = mac_wmux_s0_v9 & \$2490 ;
-  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2491 ;
+  assign \$2576  = ~ mac_wmux_s0_d9[1];
+  assign \$2577  = mac_wmux_s0_v9 & \$2576 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2577 ;
   assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
   assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
   assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
   assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
   assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
   assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
-  assign \$2492  = ~ mac_wmux_s0_d10[1];
-  assign \$2493  = mac_wmux_s0_v10 & \$2492 ;
-  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2493 ;
+  assign \$2578  = ~ mac_wmux_s0_d10[1];
+  assign \$2579  = mac_wmux_s0_v10 & \$2578 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2579 ;
   assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
   assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
   assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
   assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
   assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
   assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
-  assign \$2494  = ~ mac_wmux_s0_d11[1];
-  assign \$2495  = mac_wmux_s0_v11 & \$2494 ;
-  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2495 ;
+  assign \$2580  = ~ mac_wmux_s0_d11[1];
+  assign \$2581  = mac_wmux_s0_v11 & \$2580 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2581 ;
   assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
   assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
   assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
   assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
   assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
   assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
-  assign \$2496  = ~ mac_wmux_s0_d12[1];
-  assign \$2497  = mac_wmux_s0_v12 & \$2496 ;
-  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2497 ;
+  assign \$2582  = ~ mac_wmux_s0_d12[1];
+  assign \$2583  = mac_wmux_s0_v12 & \$2582 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2583 ;
   assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
   assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
   assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
   assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
   assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
-  assign \$2500  = ~ mac_wmux_s0_d13[1];
-  assign \$2501  = mac_wmux_s0_v13 & \$2500 ;
+  assign \$2586  = ~ mac_wmux_s0_d13[1];
+  assign \$2587  = mac_wmux_s0_v13 & \$2586 ;
   assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
-  assign \$2502  = ~ mac_wmux_s1_d0[2];
-  assign \$2503  = mac_wmux_s1_v0 & \$2502 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2503 ;
+  assign \$2588  = ~ mac_wmux_s1_d0[2];
+  assign \$2589  = mac_wmux_s1_v0 & \$2588 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2589 ;
   assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
   assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
   assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
   assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
   assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
   assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
-  assign \$2504  = ~ mac_wmux_s1_d1[2];
-  assign \$2505  = mac_wmux_s1_v1 & \$2504 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2505 ;
+  assign \$2590  = ~ mac_wmux_s1_d1[2];
+  assign \$2591  = mac_wmux_s1_v1 & \$2590 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2591 ;
   assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
   assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
   assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
   assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
   assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
   assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
-  assign \$2506  = ~ mac_wmux_s1_d2[2];
-  assign \$2507  = mac_wmux_s1_v2 & \$2506 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2507 ;
+  assign \$2592  = ~ mac_wmux_s1_d2[2];
+  assign \$2593  = mac_wmux_s1_v2 & \$2592 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2593 ;
   assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
   assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
   assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
   assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
   assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
   assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
-  assign \$2508  = ~ mac_wmux_s1_d3[2];
-  assign \$2509  = mac_wmux_s1_v3 & \$2508 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2509 ;
+  assign \$2594  = ~ mac_wmux_s1_d3[2];
+  assign \$2595  = mac_wmux_s1_v3 & \$2594 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2595 ;
   assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
   assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
   assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
   assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
   assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
   assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
-  assign \$2510  = ~ mac_wmux_s1_d4[2];
-  assign \$2511  = mac_wmux_s1_v4 & \$2510 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2511 ;
+  assign \$2596  = ~ mac_wmux_s1_d4[2];
+  assign \$2597  = mac_wmux_s1_v4 & \$2596 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2597 ;
   assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
   assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
   assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
   assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
   assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
   assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
-  assign \$2512  = ~ mac_wmux_s1_d5[2];
-  assign \$2513  = mac_wmux_s1_v5 & \$2512 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2513 ;
+  assign \$2598  = ~ mac_wmux_s1_d5[2];
+  assign \$2599  = mac_wmux_s1_v5 & \$2598 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2599 ;
   assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
   assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
   assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
   assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
   assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
   assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
-  assign \$2514  = ~ mac_wmux_s1_d6[2];
-  assign \$2515  = mac_wmux_s1_v6 & \$2514 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2515 ;
+  assign \$2600  = ~ mac_wmux_s1_d6[2];
+  assign \$2601  = mac_wmux_s1_v6 & \$2600 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2601 ;
   assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
   assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
   assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
   assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
   assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
   assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
-  assign \$2516  = ~ mac_wmux_s1_d7[2];
-  assign \$2517  = mac_wmux_s1_v7 & \$2516 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2517 ;
+  assign \$2602  = ~ mac_wmux_s1_d7[2];
+  assign \$2603  = mac_wmux_s1_v7 & \$2602 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2603 ;
   assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
   assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
   assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
   assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
   assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
   assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
-  assign \$2518  = ~ mac_wmux_s1_d8[2];
-  assign \$2519  = mac_wmux_s1_v8 & \$2518 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2519 ;
+  assign \$2604  = ~ mac_wmux_s1_d8[2];
+  assign \$2605  = mac_wmux_s1_v8 & \$2604 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2605 ;
   assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
   assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
   assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
   assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
   assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
   assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
-  assign \$2520  = ~ mac_wmux_s1_d9[2];
-  assign \$2521  = mac_wmux_s1_v9 & \$2520 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2521 ;
+  assign \$2606  = ~ mac_wmux_s1_d9[2];
+  assign \$2607  = mac_wmux_s1_v9 & \$2606 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2607 ;
   assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
   assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
   assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
   assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
   assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
-  assign \$2522  = ~ mac_wmux_s0_d14[1];
-  assign \$2523  = mac_wmux_s0_v14 & \$2522 ;
-  assign mac_wmux_s2_mv10 = \$2523  & mac_wmux_s0_d14[2];
-  assign \$2524  = ~ mac_wmux_s1_d10[2];
-  assign \$2525  = mac_wmux_s1_v10 & \$2524 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2525 ;
+  assign \$2608  = ~ mac_wmux_s0_d14[1];
+  assign \$2609  = mac_wmux_s0_v14 & \$2608 ;
+  assign mac_wmux_s2_mv10 = \$2609  & mac_wmux_s0_d14[2];
+  assign \$2610  = ~ mac_wmux_s1_d10[2];
+  assign \$2611  = mac_wmux_s1_v10 & \$2610 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2611 ;
   assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s0_d14 : mac_wmux_s1_d10;
   assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w0_14 : mac_wmux_s1_w0_10;
   assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w1_14 : mac_wmux_s1_w1_10;
   assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w2_14 : mac_wmux_s1_w2_10;
   assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w3_14 : mac_wmux_s1_w3_10;
-  assign \$2530  = ~ mac_wmux_s1_d11[2];
-  assign \$2531  = mac_wmux_s1_v11 & \$2530 ;
+  assign \$2616  = ~ mac_wmux_s1_d11[2];
+  assign \$2617  = mac_wmux_s1_v11 & \$2616 ;
   assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
-  assign \$2532  = ~ mac_wmux_s2_d0[3];
-  assign \$2533  = mac_wmux_s2_v0 & \$2532 ;
-  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2533 ;
+  assign \$2618  = ~ mac_wmux_s2_d0[3];
+  assign \$2619  = mac_wmux_s2_v0 & \$2618 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2619 ;
   assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
   assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
   assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
   assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
   assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
   assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
-  assign \$2534  = ~ mac_wmux_s2_d1[3];
-  assign \$2535  = mac_wmux_s2_v1 & \$2534 ;
-  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2535 ;
+  assign \$2620  = ~ mac_wmux_s2_d1[3];
+  assign \$2621  = mac_wmux_s2_v1 & \$2620 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2621 ;
   assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
   assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
   assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
   assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
   assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
   assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
-  assign \$2536  = ~ mac_wmux_s2_d2[3];
-  assign \$2537  = mac_wmux_s2_v2 & \$2536 ;
-  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2537 ;
+  assign \$2622  = ~ mac_wmux_s2_d2[3];
+  assign \$2623  = mac_wmux_s2_v2 & \$2622 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2623 ;
   assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
   assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
   assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
   assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
   assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
   assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
-  assign \$2538  = ~ mac_wmux_s2_d3[3];
-  assign \$2539  = mac_wmux_s2_v3 & \$2538 ;
-  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2539 ;
+  assign \$2624  = ~ mac_wmux_s2_d3[3];
+  assign \$2625  = mac_wmux_s2_v3 & \$2624 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2625 ;
   assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
   assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
   assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
   assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
   assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
-  assign \$2540  = ~ mac_wmux_s1_d12[2];
-  assign \$2541  = mac_wmux_s1_v12 & \$2540 ;
-  assign mac_wmux_s3_mv4 = \$2541  & mac_wmux_s1_d12[3];
-  assign \$2542  = ~ mac_wmux_s2_d4[3];
-  assign \$2543  = mac_wmux_s2_v4 & \$2542 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2543 ;
+  assign \$2626  = ~ mac_wmux_s1_d12[2];
+  assign \$2627  = mac_wmux_s1_v12 & \$2626 ;
+  assign mac_wmux_s3_mv4 = \$2627  & mac_wmux_s1_d12[3];
+  assign \$2628  = ~ mac_wmux_s2_d4[3];
+  assign \$2629  = mac_wmux_s2_v4 & \$2628 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2629 ;
   assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
   assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
   assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
   assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
   assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
-  assign \$2544  = ~ mac_wmux_s1_d13[2];
-  assign \$2545  = mac_wmux_s1_v13 & \$2544 ;
-  assign mac_wmux_s3_mv5 = \$2545  & mac_wmux_s1_d13[3];
-  assign \$2546  = ~ mac_wmux_s2_d5[3];
-  assign \$2547  = mac_wmux_s2_v5 & \$2546 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2547 ;
+  assign \$2630  = ~ mac_wmux_s1_d13[2];
+  assign \$2631  = mac_wmux_s1_v13 & \$2630 ;
+  assign mac_wmux_s3_mv5 = \$2631  & mac_wmux_s1_d13[3];
+  assign \$2632  = ~ mac_wmux_s2_d5[3];
+  assign \$2633  = mac_wmux_s2_v5 & \$2632 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2633 ;
   assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
   assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
   assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
   assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
   assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
-  assign \$2548  = ~ mac_wmux_s0_d14[1];
-  assign \$2549  = mac_wmux_s0_v14 & \$2548 ;
-  assign \$2550  = ~ mac_wmux_s0_d14[2];
-  assign \$2551  = \$2549  & \$2550 ;
-  assign mac_wmux_s3_mv6 = \$2551  & mac_wmux_s0_d14[3];
-  assign \$2552  = ~ mac_wmux_s2_d6[3];
-  assign \$2553  = mac_wmux_s2_v6 & \$2552 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2553 ;
+  assign \$2634  = ~ mac_wmux_s0_d14[1];
+  assign \$2635  = mac_wmux_s0_v14 & \$2634 ;
+  assign \$2636  = ~ mac_wmux_s0_d14[2];
+  assign \$2637  = \$2635  & \$2636 ;
+  assign mac_wmux_s3_mv6 = \$2637  & mac_wmux_s0_d14[3];
+  assign \$2638  = ~ mac_wmux_s2_d6[3];
+  assign \$2639  = mac_wmux_s2_v6 & \$2638 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2639 ;
   assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s0_d14 : mac_wmux_s2_d6;
   assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w0_14 : mac_wmux_s2_w0_6;
   assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w1_14 : mac_wmux_s2_w1_6;
   assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w2_14 : mac_wmux_s2_w2_6;
   assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w3_14 : mac_wmux_s2_w3_6;
-  assign mac_wmux_s3_mv7 = \$2559  & mac_wmux_drop15[3];
-  assign \$2560  = ~ mac_wmux_s2_d7[3];
-  assign \$2561  = mac_wmux_s2_v7 & \$2560 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2561 ;
+  assign mac_wmux_s3_mv7 = \$2645  & mac_wmux_drop15[3];
+  assign \$2646  = ~ mac_wmux_s2_d7[3];
+  assign \$2647  = mac_wmux_s2_v7 & \$2646 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2647 ;
   assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_drop15 : mac_wmux_s2_d7;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? sel_l5_s0[127:120] : mac_wmux_s2_w0_7;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? sel_l5_s0[255:248] : mac_wmux_s2_w1_7;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? sel_l5_s0[383:376] : mac_wmux_s2_w2_7;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? sel_l5_s0[511:504] : mac_wmux_s2_w3_7;
-  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1151 );
-  assign mac_prod0_1 = $signed(\mac_pre_s0$1153 ) * $signed(\mac_pre_s0$1154 );
-  assign mac_prod0_2 = $signed(\mac_pre_s0$1156 ) * $signed(\mac_pre_s0$1157 );
-  assign mac_prod0_3 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1160 );
-  assign mac_prod0_4 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1163 );
-  assign mac_prod0_5 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1166 );
-  assign mac_prod0_6 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1169 );
-  assign mac_prod0_7 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1172 );
-  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1174 );
-  assign mac_prod1_1 = $signed(\mac_pre_s0$1153 ) * $signed(\mac_pre_s0$1176 );
-  assign mac_prod1_2 = $signed(\mac_pre_s0$1156 ) * $signed(\mac_pre_s0$1178 );
-  assign mac_prod1_3 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1180 );
-  assign mac_prod1_4 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1182 );
-  assign mac_prod1_5 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1184 );
-  assign mac_prod1_6 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1186 );
-  assign mac_prod1_7 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1188 );
-  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1190 );
-  assign mac_prod2_1 = $signed(\mac_pre_s0$1153 ) * $signed(\mac_pre_s0$1192 );
-  assign mac_prod2_2 = $signed(\mac_pre_s0$1156 ) * $signed(\mac_pre_s0$1194 );
-  assign mac_prod2_3 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1196 );
-  assign mac_prod2_4 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1198 );
-  assign mac_prod2_5 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1200 );
-  assign mac_prod2_6 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1202 );
-  assign mac_prod2_7 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1204 );
-  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1206 );
-  assign mac_prod3_1 = $signed(\mac_pre_s0$1153 ) * $signed(\mac_pre_s0$1208 );
-  assign mac_prod3_2 = $signed(\mac_pre_s0$1156 ) * $signed(\mac_pre_s0$1210 );
-  assign mac_prod3_3 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1212 );
-  assign mac_prod3_4 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1214 );
-  assign mac_prod3_5 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1216 );
-  assign mac_prod3_6 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1218 );
-  assign mac_prod3_7 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1220 );
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1223 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1225 ) + $signed(\mac_mul_s0$1226 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1228 ) + $signed(\mac_mul_s0$1229 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1231 ) + $signed(\mac_mul_s0$1232 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1234 ) + $signed(\mac_mul_s0$1235 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1237 ) + $signed(\mac_mul_s0$1238 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1240 ) + $signed(\mac_mul_s0$1241 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1243 ) + $signed(\mac_mul_s0$1244 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1246 ) + $signed(\mac_mul_s0$1247 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1249 ) + $signed(\mac_mul_s0$1250 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1252 ) + $signed(\mac_mul_s0$1253 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1255 ) + $signed(\mac_mul_s0$1256 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1258 ) + $signed(\mac_mul_s0$1259 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1261 ) + $signed(\mac_mul_s0$1262 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1264 ) + $signed(\mac_mul_s0$1265 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1267 ) + $signed(\mac_mul_s0$1268 );
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? sel_l15_s0[127:120] : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? sel_l15_s0[255:248] : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? sel_l15_s0[383:376] : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? sel_l15_s0[511:504] : mac_wmux_s2_w3_7;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1369 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$1371 ) * $signed(\mac_pre_s0$1372 );
+  assign mac_prod0_2 = $signed(\mac_pre_s0$1374 ) * $signed(\mac_pre_s0$1375 );
+  assign mac_prod0_3 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1378 );
+  assign mac_prod0_4 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1381 );
+  assign mac_prod0_5 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1384 );
+  assign mac_prod0_6 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1387 );
+  assign mac_prod0_7 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1390 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1392 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$1371 ) * $signed(\mac_pre_s0$1394 );
+  assign mac_prod1_2 = $signed(\mac_pre_s0$1374 ) * $signed(\mac_pre_s0$1396 );
+  assign mac_prod1_3 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1398 );
+  assign mac_prod1_4 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1400 );
+  assign mac_prod1_5 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1402 );
+  assign mac_prod1_6 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1404 );
+  assign mac_prod1_7 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1406 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1408 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$1371 ) * $signed(\mac_pre_s0$1410 );
+  assign mac_prod2_2 = $signed(\mac_pre_s0$1374 ) * $signed(\mac_pre_s0$1412 );
+  assign mac_prod2_3 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1414 );
+  assign mac_prod2_4 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1416 );
+  assign mac_prod2_5 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1418 );
+  assign mac_prod2_6 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1420 );
+  assign mac_prod2_7 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1422 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1424 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$1371 ) * $signed(\mac_pre_s0$1426 );
+  assign mac_prod3_2 = $signed(\mac_pre_s0$1374 ) * $signed(\mac_pre_s0$1428 );
+  assign mac_prod3_3 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1430 );
+  assign mac_prod3_4 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1432 );
+  assign mac_prod3_5 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1434 );
+  assign mac_prod3_6 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1436 );
+  assign mac_prod3_7 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1438 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1441 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1443 ) + $signed(\mac_mul_s0$1444 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1446 ) + $signed(\mac_mul_s0$1447 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1449 ) + $signed(\mac_mul_s0$1450 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1452 ) + $signed(\mac_mul_s0$1453 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1455 ) + $signed(\mac_mul_s0$1456 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1458 ) + $signed(\mac_mul_s0$1459 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1461 ) + $signed(\mac_mul_s0$1462 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1464 ) + $signed(\mac_mul_s0$1465 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1467 ) + $signed(\mac_mul_s0$1468 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1470 ) + $signed(\mac_mul_s0$1471 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1473 ) + $signed(\mac_mul_s0$1474 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1476 ) + $signed(\mac_mul_s0$1477 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1479 ) + $signed(\mac_mul_s0$1480 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1482 ) + $signed(\mac_mul_s0$1483 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1485 ) + $signed(\mac_mul_s0$1486 );
   assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
   assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
   assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
@@ -10568,3197 +8349,3629 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
   assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
   assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
-  assign \$2562  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1283 );
-  assign \$2563  = $signed(\mac_add2_s0$1285 ) + $signed(\mac_add2_s0$1286 );
-  assign \$2564  = $signed(\mac_add2_s0$1288 ) + $signed(\mac_add2_s0$1289 );
-  assign \$2565  = $signed(\mac_add2_s0$1291 ) + $signed(\mac_add2_s0$1292 );
-  assign \$2566  = $signed(mac_acc0) + $signed(\$2562 );
-  assign \$2567  = $signed(mac_acc1) + $signed(\$2563 );
-  assign \$2568  = $signed(mac_acc2) + $signed(\$2564 );
-  assign \$2569  = $signed(mac_acc3) + $signed(\$2565 );
-  assign \$2570  = ! \sel_l4_s0$1361 ;
-  assign \$2571  = sel_l4_s0[0] & \$2570 ;
-  assign \$2572  = ! \sel_l4_s0$1361 ;
-  assign \$2573  = sel_l4_s0[0] & \$2572 ;
-  assign \$2574  = ! \sel_l4_s0$1361 ;
-  assign \$2575  = sel_l4_s0[0] & \$2574 ;
-  assign \$2576  = ! \sel_l4_s0$1361 ;
-  assign \$2577  = sel_l4_s0[0] & \$2576 ;
-  assign \$2578  = ! \sel_l4_s0$1361 ;
-  assign \$2579  = sel_l4_s0[0] & \$2578 ;
-  assign \$2580  = ! \sel_l4_s0$1361 ;
-  assign \$2581  = sel_l4_s0[0] & \$2580 ;
-  assign \$2582  = ! \sel_l4_s0$1361 ;
-  assign \$2583  = sel_l4_s0[0] & \$2582 ;
-  assign \$2584  = ! \sel_l4_s0$1361 ;
-  assign \$2585  = sel_l4_s0[0] & \$2584 ;
-  assign \$2586  = \sel_l4_s0$1377  & { \$2585 , \$2583 , \$2581 , \$2579 , \$2577 , \$2575 , \$2573 , \$2571  };
-  assign \$2587  = ! \sel_l4_s0$1362 ;
-  assign \$2588  = sel_l4_s0[1] & \$2587 ;
-  assign \$2589  = ! \sel_l4_s0$1362 ;
-  assign \$2590  = sel_l4_s0[1] & \$2589 ;
-  assign \$2591  = ! \sel_l4_s0$1362 ;
-  assign \$2592  = sel_l4_s0[1] & \$2591 ;
-  assign \$2593  = ! \sel_l4_s0$1362 ;
-  assign \$2594  = sel_l4_s0[1] & \$2593 ;
-  assign \$2595  = ! \sel_l4_s0$1362 ;
-  assign \$2596  = sel_l4_s0[1] & \$2595 ;
-  assign \$2597  = ! \sel_l4_s0$1362 ;
-  assign \$2598  = sel_l4_s0[1] & \$2597 ;
-  assign \$2599  = ! \sel_l4_s0$1362 ;
-  assign \$2600  = sel_l4_s0[1] & \$2599 ;
-  assign \$2601  = ! \sel_l4_s0$1362 ;
-  assign \$2602  = sel_l4_s0[1] & \$2601 ;
-  assign \$2603  = \sel_l4_s0$1378  & { \$2602 , \$2600 , \$2598 , \$2596 , \$2594 , \$2592 , \$2590 , \$2588  };
-  assign \$2604  = \$2586  | \$2603 ;
-  assign \$2605  = ! \sel_l4_s0$1363 ;
-  assign \$2606  = sel_l4_s0[2] & \$2605 ;
-  assign \$2607  = ! \sel_l4_s0$1363 ;
-  assign \$2608  = sel_l4_s0[2] & \$2607 ;
-  assign \$2609  = ! \sel_l4_s0$1363 ;
-  assign \$2610  = sel_l4_s0[2] & \$2609 ;
-  assign \$2611  = ! \sel_l4_s0$1363 ;
-  assign \$2612  = sel_l4_s0[2] & \$2611 ;
-  assign \$2613  = ! \sel_l4_s0$1363 ;
-  assign \$2614  = sel_l4_s0[2] & \$2613 ;
-  assign \$2615  = ! \sel_l4_s0$1363 ;
-  assign \$2616  = sel_l4_s0[2] & \$2615 ;
-  assign \$2617  = ! \sel_l4_s0$1363 ;
-  assign \$2618  = sel_l4_s0[2] & \$2617 ;
-  assign \$2619  = ! \sel_l4_s0$1363 ;
-  assign \$2620  = sel_l4_s0[2] & \$2619 ;
-  assign \$2621  = \sel_l4_s0$1379  & { \$2620 , \$2618 , \$2616 , \$2614 , \$2612 , \$2610 , \$2608 , \$2606  };
-  assign \$2622  = ! \sel_l4_s0$1364 ;
-  assign \$2623  = sel_l4_s0[3] & \$2622 ;
-  assign \$2624  = ! \sel_l4_s0$1364 ;
-  assign \$2625  = sel_l4_s0[3] & \$2624 ;
-  assign \$2626  = ! \sel_l4_s0$1364 ;
-  assign \$2627  = sel_l4_s0[3] & \$2626 ;
-  assign \$2628  = ! \sel_l4_s0$1364 ;
-  assign \$2629  = sel_l4_s0[3] & \$2628 ;
-  assign \$2630  = ! \sel_l4_s0$1364 ;
-  assign \$2631  = sel_l4_s0[3] & \$2630 ;
-  assign \$2632  = ! \sel_l4_s0$1364 ;
-  assign \$2633  = sel_l4_s0[3] & \$2632 ;
-  assign \$2634  = ! \sel_l4_s0$1364 ;
-  assign \$2635  = sel_l4_s0[3] & \$2634 ;
-  assign \$2636  = ! \sel_l4_s0$1364 ;
-  assign \$2637  = sel_l4_s0[3] & \$2636 ;
-  assign \$2638  = \sel_l4_s0$1380  & { \$2637 , \$2635 , \$2633 , \$2631 , \$2629 , \$2627 , \$2625 , \$2623  };
-  assign \$2639  = \$2621  | \$2638 ;
-  assign \$2640  = \$2604  | \$2639 ;
-  assign \$2641  = ! \sel_l4_s0$1365 ;
-  assign \$2642  = sel_l4_s0[4] & \$2641 ;
-  assign \$2643  = ! \sel_l4_s0$1365 ;
-  assign \$2644  = sel_l4_s0[4] & \$2643 ;
-  assign \$2645  = ! \sel_l4_s0$1365 ;
-  assign \$2646  = sel_l4_s0[4] & \$2645 ;
-  assign \$2647  = ! \sel_l4_s0$1365 ;
-  assign \$2648  = sel_l4_s0[4] & \$2647 ;
-  assign \$2649  = ! \sel_l4_s0$1365 ;
-  assign \$2650  = sel_l4_s0[4] & \$2649 ;
-  assign \$2651  = ! \sel_l4_s0$1365 ;
-  assign \$2652  = sel_l4_s0[4] & \$2651 ;
-  assign \$2653  = ! \sel_l4_s0$1365 ;
-  assign \$2654  = sel_l4_s0[4] & \$2653 ;
-  assign \$2655  = ! \sel_l4_s0$1365 ;
-  assign \$2656  = sel_l4_s0[4] & \$2655 ;
-  assign \$2657  = \sel_l4_s0$1381  & { \$2656 , \$2654 , \$2652 , \$2650 , \$2648 , \$2646 , \$2644 , \$2642  };
-  assign \$2658  = ! \sel_l4_s0$1366 ;
-  assign \$2659  = sel_l4_s0[5] & \$2658 ;
-  assign \$2660  = ! \sel_l4_s0$1366 ;
-  assign \$2661  = sel_l4_s0[5] & \$2660 ;
-  assign \$2662  = ! \sel_l4_s0$1366 ;
-  assign \$2663  = sel_l4_s0[5] & \$2662 ;
-  assign \$2664  = ! \sel_l4_s0$1366 ;
-  assign \$2665  = sel_l4_s0[5] & \$2664 ;
-  assign \$2666  = ! \sel_l4_s0$1366 ;
-  assign \$2667  = sel_l4_s0[5] & \$2666 ;
-  assign \$2668  = ! \sel_l4_s0$1366 ;
-  assign \$2669  = sel_l4_s0[5] & \$2668 ;
-  assign \$2670  = ! \sel_l4_s0$1366 ;
-  assign \$2671  = sel_l4_s0[5] & \$2670 ;
-  assign \$2672  = ! \sel_l4_s0$1366 ;
-  assign \$2673  = sel_l4_s0[5] & \$2672 ;
-  assign \$2674  = \sel_l4_s0$1382  & { \$2673 , \$2671 , \$2669 , \$2667 , \$2665 , \$2663 , \$2661 , \$2659  };
-  assign \$2675  = \$2657  | \$2674 ;
-  assign \$2676  = ! \sel_l4_s0$1367 ;
-  assign \$2677  = sel_l4_s0[6] & \$2676 ;
-  assign \$2678  = ! \sel_l4_s0$1367 ;
-  assign \$2679  = sel_l4_s0[6] & \$2678 ;
-  assign \$2680  = ! \sel_l4_s0$1367 ;
-  assign \$2681  = sel_l4_s0[6] & \$2680 ;
-  assign \$2682  = ! \sel_l4_s0$1367 ;
-  assign \$2683  = sel_l4_s0[6] & \$2682 ;
-  assign \$2684  = ! \sel_l4_s0$1367 ;
-  assign \$2685  = sel_l4_s0[6] & \$2684 ;
-  assign \$2686  = ! \sel_l4_s0$1367 ;
-  assign \$2687  = sel_l4_s0[6] & \$2686 ;
-  assign \$2688  = ! \sel_l4_s0$1367 ;
-  assign \$2689  = sel_l4_s0[6] & \$2688 ;
-  assign \$2690  = ! \sel_l4_s0$1367 ;
-  assign \$2691  = sel_l4_s0[6] & \$2690 ;
-  assign \$2692  = \sel_l4_s0$1383  & { \$2691 , \$2689 , \$2687 , \$2685 , \$2683 , \$2681 , \$2679 , \$2677  };
-  assign \$2693  = ! \sel_l4_s0$1368 ;
-  assign \$2694  = sel_l4_s0[7] & \$2693 ;
-  assign \$2695  = ! \sel_l4_s0$1368 ;
-  assign \$2696  = sel_l4_s0[7] & \$2695 ;
-  assign \$2697  = ! \sel_l4_s0$1368 ;
-  assign \$2698  = sel_l4_s0[7] & \$2697 ;
-  assign \$2699  = ! \sel_l4_s0$1368 ;
-  assign \$2700  = sel_l4_s0[7] & \$2699 ;
-  assign \$2701  = ! \sel_l4_s0$1368 ;
-  assign \$2702  = sel_l4_s0[7] & \$2701 ;
-  assign \$2703  = ! \sel_l4_s0$1368 ;
-  assign \$2704  = sel_l4_s0[7] & \$2703 ;
-  assign \$2705  = ! \sel_l4_s0$1368 ;
-  assign \$2706  = sel_l4_s0[7] & \$2705 ;
-  assign \$2707  = ! \sel_l4_s0$1368 ;
-  assign \$2708  = sel_l4_s0[7] & \$2707 ;
-  assign \$2709  = \sel_l4_s0$1384  & { \$2708 , \$2706 , \$2704 , \$2702 , \$2700 , \$2698 , \$2696 , \$2694  };
-  assign \$2710  = \$2692  | \$2709 ;
-  assign \$2711  = \$2675  | \$2710 ;
-  assign \$2712  = \$2640  | \$2711 ;
-  assign \$2713  = ! \sel_l4_s0$1369 ;
-  assign \$2714  = sel_l4_s0[8] & \$2713 ;
-  assign \$2715  = ! \sel_l4_s0$1369 ;
-  assign \$2716  = sel_l4_s0[8] & \$2715 ;
-  assign \$2717  = ! \sel_l4_s0$1369 ;
-  assign \$2718  = sel_l4_s0[8] & \$2717 ;
-  assign \$2719  = ! \sel_l4_s0$1369 ;
-  assign \$2720  = sel_l4_s0[8] & \$2719 ;
-  assign \$2721  = ! \sel_l4_s0$1369 ;
-  assign \$2722  = sel_l4_s0[8] & \$2721 ;
-  assign \$2723  = ! \sel_l4_s0$1369 ;
-  assign \$2724  = sel_l4_s0[8] & \$2723 ;
-  assign \$2725  = ! \sel_l4_s0$1369 ;
-  assign \$2726  = sel_l4_s0[8] & \$2725 ;
-  assign \$2727  = ! \sel_l4_s0$1369 ;
-  assign \$2728  = sel_l4_s0[8] & \$2727 ;
-  assign \$2729  = \sel_l4_s0$1385  & { \$2728 , \$2726 , \$2724 , \$2722 , \$2720 , \$2718 , \$2716 , \$2714  };
-  assign \$2730  = \$2712  | \$2729 ;
-  assign \$2731  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2732  = sel_l4_s0[1] & \$2731 ;
-  assign \$2733  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2734  = sel_l4_s0[1] & \$2733 ;
-  assign \$2735  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2736  = sel_l4_s0[1] & \$2735 ;
-  assign \$2737  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2738  = sel_l4_s0[1] & \$2737 ;
-  assign \$2739  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2740  = sel_l4_s0[1] & \$2739 ;
-  assign \$2741  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2742  = sel_l4_s0[1] & \$2741 ;
-  assign \$2743  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2744  = sel_l4_s0[1] & \$2743 ;
-  assign \$2745  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2746  = sel_l4_s0[1] & \$2745 ;
-  assign \$2747  = \sel_l4_s0$1378  & { \$2746 , \$2744 , \$2742 , \$2740 , \$2738 , \$2736 , \$2734 , \$2732  };
-  assign \$2748  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2749  = sel_l4_s0[2] & \$2748 ;
-  assign \$2750  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2751  = sel_l4_s0[2] & \$2750 ;
-  assign \$2752  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2753  = sel_l4_s0[2] & \$2752 ;
-  assign \$2754  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2755  = sel_l4_s0[2] & \$2754 ;
-  assign \$2756  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2757  = sel_l4_s0[2] & \$2756 ;
-  assign \$2758  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2759  = sel_l4_s0[2] & \$2758 ;
-  assign \$2760  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2761  = sel_l4_s0[2] & \$2760 ;
-  assign \$2762  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2763  = sel_l4_s0[2] & \$2762 ;
-  assign \$2764  = \sel_l4_s0$1379  & { \$2763 , \$2761 , \$2759 , \$2757 , \$2755 , \$2753 , \$2751 , \$2749  };
-  assign \$2765  = \$2747  | \$2764 ;
-  assign \$2766  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2767  = sel_l4_s0[3] & \$2766 ;
-  assign \$2768  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2769  = sel_l4_s0[3] & \$2768 ;
-  assign \$2770  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2771  = sel_l4_s0[3] & \$2770 ;
-  assign \$2772  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2773  = sel_l4_s0[3] & \$2772 ;
-  assign \$2774  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2775  = sel_l4_s0[3] & \$2774 ;
-  assign \$2776  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2777  = sel_l4_s0[3] & \$2776 ;
-  assign \$2778  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2779  = sel_l4_s0[3] & \$2778 ;
-  assign \$2780  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2781  = sel_l4_s0[3] & \$2780 ;
-  assign \$2782  = \sel_l4_s0$1380  & { \$2781 , \$2779 , \$2777 , \$2775 , \$2773 , \$2771 , \$2769 , \$2767  };
-  assign \$2783  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2784  = sel_l4_s0[4] & \$2783 ;
-  assign \$2785  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2786  = sel_l4_s0[4] & \$2785 ;
-  assign \$2787  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2788  = sel_l4_s0[4] & \$2787 ;
-  assign \$2789  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2790  = sel_l4_s0[4] & \$2789 ;
-  assign \$2791  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2792  = sel_l4_s0[4] & \$2791 ;
-  assign \$2793  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2794  = sel_l4_s0[4] & \$2793 ;
-  assign \$2795  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2796  = sel_l4_s0[4] & \$2795 ;
-  assign \$2797  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2798  = sel_l4_s0[4] & \$2797 ;
-  assign \$2799  = \sel_l4_s0$1381  & { \$2798 , \$2796 , \$2794 , \$2792 , \$2790 , \$2788 , \$2786 , \$2784  };
-  assign \$2800  = \$2782  | \$2799 ;
-  assign \$2801  = \$2765  | \$2800 ;
-  assign \$2802  = \sel_l4_s0$1366  == 1'h1;
-  assign \$2803  = sel_l4_s0[5] & \$2802 ;
-  assign \$2804  = \sel_l4_s0$1366  == 1'h1;
-  assign \$2805  = sel_l4_s0[5] & \$2804 ;
-  assign \$2806  = \sel_l4_s0$1366  == 1'h1;
-  assign \$2807  = sel_l4_s0[5] & \$2806 ;
-  assign \$2808  = \sel_l4_s0$1366  == 1'h1;
-  assign \$2809  = sel_l4_s0[5] & \$2808 ;
-  assign \$2810  = \sel_l4_s0$1366  == 1'h1;
-  assign \$2811  = sel_l4_s0[5] & \$2810 ;
-  assign \$2812  = \sel_l4_s0$1366  == 1'h1;
-  assign \$2813  = sel_l4_s0[5] & \$2812 ;
-  assign \$2814  = \sel_l4_s0$1366  == 1'h1;
-  assign \$2815  = sel_l4_s0[5] & \$2814 ;
-  assign \$2816  = \sel_l4_s0$1366  == 1'h1;
-  assign \$2817  = sel_l4_s0[5] & \$2816 ;
-  assign \$2818  = \sel_l4_s0$1382  & { \$2817 , \$2815 , \$2813 , \$2811 , \$2809 , \$2807 , \$2805 , \$2803  };
-  assign \$2819  = \sel_l4_s0$1367  == 1'h1;
-  assign \$2820  = sel_l4_s0[6] & \$2819 ;
-  assign \$2821  = \sel_l4_s0$1367  == 1'h1;
-  assign \$2822  = sel_l4_s0[6] & \$2821 ;
-  assign \$2823  = \sel_l4_s0$1367  == 1'h1;
-  assign \$2824  = sel_l4_s0[6] & \$2823 ;
-  assign \$2825  = \sel_l4_s0$1367  == 1'h1;
-  assign \$2826  = sel_l4_s0[6] & \$2825 ;
-  assign \$2827  = \sel_l4_s0$1367  == 1'h1;
-  assign \$2828  = sel_l4_s0[6] & \$2827 ;
-  assign \$2829  = \sel_l4_s0$1367  == 1'h1;
-  assign \$2830  = sel_l4_s0[6] & \$2829 ;
-  assign \$2831  = \sel_l4_s0$1367  == 1'h1;
-  assign \$2832  = sel_l4_s0[6] & \$2831 ;
-  assign \$2833  = \sel_l4_s0$1367  == 1'h1;
-  assign \$2834  = sel_l4_s0[6] & \$2833 ;
-  assign \$2835  = \sel_l4_s0$1383  & { \$2834 , \$2832 , \$2830 , \$2828 , \$2826 , \$2824 , \$2822 , \$2820  };
-  assign \$2836  = \$2818  | \$2835 ;
-  assign \$2837  = \sel_l4_s0$1368  == 1'h1;
-  assign \$2838  = sel_l4_s0[7] & \$2837 ;
-  assign \$2839  = \sel_l4_s0$1368  == 1'h1;
-  assign \$2840  = sel_l4_s0[7] & \$2839 ;
-  assign \$2841  = \sel_l4_s0$1368  == 1'h1;
-  assign \$2842  = sel_l4_s0[7] & \$2841 ;
-  assign \$2843  = \sel_l4_s0$1368  == 1'h1;
-  assign \$2844  = sel_l4_s0[7] & \$2843 ;
-  assign \$2845  = \sel_l4_s0$1368  == 1'h1;
-  assign \$2846  = sel_l4_s0[7] & \$2845 ;
-  assign \$2847  = \sel_l4_s0$1368  == 1'h1;
-  assign \$2848  = sel_l4_s0[7] & \$2847 ;
-  assign \$2849  = \sel_l4_s0$1368  == 1'h1;
-  assign \$2850  = sel_l4_s0[7] & \$2849 ;
-  assign \$2851  = \sel_l4_s0$1368  == 1'h1;
-  assign \$2852  = sel_l4_s0[7] & \$2851 ;
-  assign \$2853  = \sel_l4_s0$1384  & { \$2852 , \$2850 , \$2848 , \$2846 , \$2844 , \$2842 , \$2840 , \$2838  };
-  assign \$2854  = \sel_l4_s0$1369  == 1'h1;
-  assign \$2855  = sel_l4_s0[8] & \$2854 ;
-  assign \$2856  = \sel_l4_s0$1369  == 1'h1;
-  assign \$2857  = sel_l4_s0[8] & \$2856 ;
-  assign \$2858  = \sel_l4_s0$1369  == 1'h1;
-  assign \$2859  = sel_l4_s0[8] & \$2858 ;
-  assign \$2860  = \sel_l4_s0$1369  == 1'h1;
-  assign \$2861  = sel_l4_s0[8] & \$2860 ;
-  assign \$2862  = \sel_l4_s0$1369  == 1'h1;
-  assign \$2863  = sel_l4_s0[8] & \$2862 ;
-  assign \$2864  = \sel_l4_s0$1369  == 1'h1;
-  assign \$2865  = sel_l4_s0[8] & \$2864 ;
-  assign \$2866  = \sel_l4_s0$1369  == 1'h1;
-  assign \$2867  = sel_l4_s0[8] & \$2866 ;
-  assign \$2868  = \sel_l4_s0$1369  == 1'h1;
-  assign \$2869  = sel_l4_s0[8] & \$2868 ;
-  assign \$2870  = \sel_l4_s0$1385  & { \$2869 , \$2867 , \$2865 , \$2863 , \$2861 , \$2859 , \$2857 , \$2855  };
-  assign \$2871  = \$2853  | \$2870 ;
-  assign \$2872  = \$2836  | \$2871 ;
-  assign \$2873  = \$2801  | \$2872 ;
-  assign \$2874  = \sel_l4_s0$1370  == 1'h1;
-  assign \$2875  = sel_l4_s0[9] & \$2874 ;
-  assign \$2876  = \sel_l4_s0$1370  == 1'h1;
-  assign \$2877  = sel_l4_s0[9] & \$2876 ;
-  assign \$2878  = \sel_l4_s0$1370  == 1'h1;
-  assign \$2879  = sel_l4_s0[9] & \$2878 ;
-  assign \$2880  = \sel_l4_s0$1370  == 1'h1;
-  assign \$2881  = sel_l4_s0[9] & \$2880 ;
-  assign \$2882  = \sel_l4_s0$1370  == 1'h1;
-  assign \$2883  = sel_l4_s0[9] & \$2882 ;
-  assign \$2884  = \sel_l4_s0$1370  == 1'h1;
-  assign \$2885  = sel_l4_s0[9] & \$2884 ;
-  assign \$2886  = \sel_l4_s0$1370  == 1'h1;
-  assign \$2887  = sel_l4_s0[9] & \$2886 ;
-  assign \$2888  = \sel_l4_s0$1370  == 1'h1;
-  assign \$2889  = sel_l4_s0[9] & \$2888 ;
-  assign \$2890  = \sel_l4_s0$1386  & { \$2889 , \$2887 , \$2885 , \$2883 , \$2881 , \$2879 , \$2877 , \$2875  };
-  assign \$2891  = \$2873  | \$2890 ;
-  assign \$2892  = \sel_l4_s0$1363  == 2'h2;
-  assign \$2893  = sel_l4_s0[2] & \$2892 ;
-  assign \$2894  = \sel_l4_s0$1363  == 2'h2;
-  assign \$2895  = sel_l4_s0[2] & \$2894 ;
-  assign \$2896  = \sel_l4_s0$1363  == 2'h2;
-  assign \$2897  = sel_l4_s0[2] & \$2896 ;
-  assign \$2898  = \sel_l4_s0$1363  == 2'h2;
-  assign \$2899  = sel_l4_s0[2] & \$2898 ;
-  assign \$2900  = \sel_l4_s0$1363  == 2'h2;
-  assign \$2901  = sel_l4_s0[2] & \$2900 ;
-  assign \$2902  = \sel_l4_s0$1363  == 2'h2;
-  assign \$2903  = sel_l4_s0[2] & \$2902 ;
-  assign \$2904  = \sel_l4_s0$1363  == 2'h2;
-  assign \$2905  = sel_l4_s0[2] & \$2904 ;
-  assign \$2906  = \sel_l4_s0$1363  == 2'h2;
-  assign \$2907  = sel_l4_s0[2] & \$2906 ;
-  assign \$2908  = \sel_l4_s0$1379  & { \$2907 , \$2905 , \$2903 , \$2901 , \$2899 , \$2897 , \$2895 , \$2893  };
-  assign \$2909  = \sel_l4_s0$1364  == 2'h2;
-  assign \$2910  = sel_l4_s0[3] & \$2909 ;
-  assign \$2911  = \sel_l4_s0$1364  == 2'h2;
-  assign \$2912  = sel_l4_s0[3] & \$2911 ;
-  assign \$2913  = \sel_l4_s0$1364  == 2'h2;
-  assign \$2914  = sel_l4_s0[3] & \$2913 ;
-  assign \$2915  = \sel_l4_s0$1364  == 2'h2;
-  assign \$2916  = sel_l4_s0[3] & \$2915 ;
-  assign \$2917  = \sel_l4_s0$1364  == 2'h2;
-  assign \$2918  = sel_l4_s0[3] & \$2917 ;
-  assign \$2919  = \sel_l4_s0$1364  == 2'h2;
-  assign \$2920  = sel_l4_s0[3] & \$2919 ;
-  assign \$2921  = \sel_l4_s0$1364  == 2'h2;
-  assign \$2922  = sel_l4_s0[3] & \$2921 ;
-  assign \$2923  = \sel_l4_s0$1364  == 2'h2;
-  assign \$2924  = sel_l4_s0[3] & \$2923 ;
-  assign \$2925  = \sel_l4_s0$1380  & { \$2924 , \$2922 , \$2920 , \$2918 , \$2916 , \$2914 , \$2912 , \$2910  };
-  assign \$2926  = \$2908  | \$2925 ;
-  assign \$2927  = \sel_l4_s0$1365  == 2'h2;
-  assign \$2928  = sel_l4_s0[4] & \$2927 ;
-  assign \$2929  = \sel_l4_s0$1365  == 2'h2;
-  assign \$2930  = sel_l4_s0[4] & \$2929 ;
-  assign \$2931  = \sel_l4_s0$1365  == 2'h2;
-  assign \$2932  = sel_l4_s0[4] & \$2931 ;
-  assign \$2933  = \sel_l4_s0$1365  == 2'h2;
-  assign \$2934  = sel_l4_s0[4] & \$2933 ;
-  assign \$2935  = \sel_l4_s0$1365  == 2'h2;
-  assign \$2936  = sel_l4_s0[4] & \$2935 ;
-  assign \$2937  = \sel_l4_s0$1365  == 2'h2;
-  assign \$2938  = sel_l4_s0[4] & \$2937 ;
-  assign \$2939  = \sel_l4_s0$1365  == 2'h2;
-  assign \$2940  = sel_l4_s0[4] & \$2939 ;
-  assign \$2941  = \sel_l4_s0$1365  == 2'h2;
-  assign \$2942  = sel_l4_s0[4] & \$2941 ;
-  assign \$2943  = \sel_l4_s0$1381  & { \$2942 , \$2940 , \$2938 , \$2936 , \$2934 , \$2932 , \$2930 , \$2928  };
-  assign \$2944  = \sel_l4_s0$1366  == 2'h2;
-  assign \$2945  = sel_l4_s0[5] & \$2944 ;
-  assign \$2946  = \sel_l4_s0$1366  == 2'h2;
-  assign \$2947  = sel_l4_s0[5] & \$2946 ;
-  assign \$2948  = \sel_l4_s0$1366  == 2'h2;
-  assign \$2949  = sel_l4_s0[5] & \$2948 ;
-  assign \$2950  = \sel_l4_s0$1366  == 2'h2;
-  assign \$2951  = sel_l4_s0[5] & \$2950 ;
-  assign \$2952  = \sel_l4_s0$1366  == 2'h2;
-  assign \$2953  = sel_l4_s0[5] & \$2952 ;
-  assign \$2954  = \sel_l4_s0$1366  == 2'h2;
-  assign \$2955  = sel_l4_s0[5] & \$2954 ;
-  assign \$2956  = \sel_l4_s0$1366  == 2'h2;
-  assign \$2957  = sel_l4_s0[5] & \$2956 ;
-  assign \$2958  = \sel_l4_s0$1366  == 2'h2;
-  assign \$2959  = sel_l4_s0[5] & \$2958 ;
-  assign \$2960  = \sel_l4_s0$1382  & { \$2959 , \$2957 , \$2955 , \$2953 , \$2951 , \$2949 , \$2947 , \$2945  };
-  assign \$2961  = \$2943  | \$2960 ;
-  assign \$2962  = \$2926  | \$2961 ;
-  assign \$2963  = \sel_l4_s0$1367  == 2'h2;
-  assign \$2964  = sel_l4_s0[6] & \$2963 ;
-  assign \$2965  = \sel_l4_s0$1367  == 2'h2;
-  assign \$2966  = sel_l4_s0[6] & \$2965 ;
-  assign \$2967  = \sel_l4_s0$1367  == 2'h2;
-  assign \$2968  = sel_l4_s0[6] & \$2967 ;
-  assign \$2969  = \sel_l4_s0$1367  == 2'h2;
-  assign \$2970  = sel_l4_s0[6] & \$2969 ;
-  assign \$2971  = \sel_l4_s0$1367  == 2'h2;
-  assign \$2972  = sel_l4_s0[6] & \$2971 ;
-  assign \$2973  = \sel_l4_s0$1367  == 2'h2;
-  assign \$2974  = sel_l4_s0[6] & \$2973 ;
-  assign \$2975  = \sel_l4_s0$1367  == 2'h2;
-  assign \$2976  = sel_l4_s0[6] & \$2975 ;
-  assign \$2977  = \sel_l4_s0$1367  == 2'h2;
-  assign \$2978  = sel_l4_s0[6] & \$2977 ;
-  assign \$2979  = \sel_l4_s0$1383  & { \$2978 , \$2976 , \$2974 , \$2972 , \$2970 , \$2968 , \$2966 , \$2964  };
-  assign \$2980  = \sel_l4_s0$1368  == 2'h2;
-  assign \$2981  = sel_l4_s0[7] & \$2980 ;
-  assign \$2982  = \sel_l4_s0$1368  == 2'h2;
-  assign \$2983  = sel_l4_s0[7] & \$2982 ;
-  assign \$2984  = \sel_l4_s0$1368  == 2'h2;
-  assign \$2985  = sel_l4_s0[7] & \$2984 ;
-  assign \$2986  = \sel_l4_s0$1368  == 2'h2;
-  assign \$2987  = sel_l4_s0[7] & \$2986 ;
-  assign \$2988  = \sel_l4_s0$1368  == 2'h2;
-  assign \$2989  = sel_l4_s0[7] & \$2988 ;
-  assign \$2990  = \sel_l4_s0$1368  == 2'h2;
-  assign \$2991  = sel_l4_s0[7] & \$2990 ;
-  assign \$2992  = \sel_l4_s0$1368  == 2'h2;
-  assign \$2993  = sel_l4_s0[7] & \$2992 ;
-  assign \$2994  = \sel_l4_s0$1368  == 2'h2;
-  assign \$2995  = sel_l4_s0[7] & \$2994 ;
-  assign \$2996  = \sel_l4_s0$1384  & { \$2995 , \$2993 , \$2991 , \$2989 , \$2987 , \$2985 , \$2983 , \$2981  };
-  assign \$2997  = \$2979  | \$2996 ;
-  assign \$2998  = \sel_l4_s0$1369  == 2'h2;
-  assign \$2999  = sel_l4_s0[8] & \$2998 ;
-  assign \$3000  = \sel_l4_s0$1369  == 2'h2;
-  assign \$3001  = sel_l4_s0[8] & \$3000 ;
-  assign \$3002  = \sel_l4_s0$1369  == 2'h2;
-  assign \$3003  = sel_l4_s0[8] & \$3002 ;
-  assign \$3004  = \sel_l4_s0$1369  == 2'h2;
-  assign \$3005  = sel_l4_s0[8] & \$3004 ;
-  assign \$3006  = \sel_l4_s0$1369  == 2'h2;
-  assign \$3007  = sel_l4_s0[8] & \$3006 ;
-  assign \$3008  = \sel_l4_s0$1369  == 2'h2;
-  assign \$3009  = sel_l4_s0[8] & \$3008 ;
-  assign \$3010  = \sel_l4_s0$1369  == 2'h2;
-  assign \$3011  = sel_l4_s0[8] & \$3010 ;
-  assign \$3012  = \sel_l4_s0$1369  == 2'h2;
-  assign \$3013  = sel_l4_s0[8] & \$3012 ;
-  assign \$3014  = \sel_l4_s0$1385  & { \$3013 , \$3011 , \$3009 , \$3007 , \$3005 , \$3003 , \$3001 , \$2999  };
-  assign \$3015  = \sel_l4_s0$1370  == 2'h2;
-  assign \$3016  = sel_l4_s0[9] & \$3015 ;
-  assign \$3017  = \sel_l4_s0$1370  == 2'h2;
-  assign \$3018  = sel_l4_s0[9] & \$3017 ;
-  assign \$3019  = \sel_l4_s0$1370  == 2'h2;
-  assign \$3020  = sel_l4_s0[9] & \$3019 ;
-  assign \$3021  = \sel_l4_s0$1370  == 2'h2;
-  assign \$3022  = sel_l4_s0[9] & \$3021 ;
-  assign \$3023  = \sel_l4_s0$1370  == 2'h2;
-  assign \$3024  = sel_l4_s0[9] & \$3023 ;
-  assign \$3025  = \sel_l4_s0$1370  == 2'h2;
-  assign \$3026  = sel_l4_s0[9] & \$3025 ;
-  assign \$3027  = \sel_l4_s0$1370  == 2'h2;
-  assign \$3028  = sel_l4_s0[9] & \$3027 ;
-  assign \$3029  = \sel_l4_s0$1370  == 2'h2;
-  assign \$3030  = sel_l4_s0[9] & \$3029 ;
-  assign \$3031  = \sel_l4_s0$1386  & { \$3030 , \$3028 , \$3026 , \$3024 , \$3022 , \$3020 , \$3018 , \$3016  };
-  assign \$3032  = \$3014  | \$3031 ;
-  assign \$3033  = \$2997  | \$3032 ;
-  assign \$3034  = \$2962  | \$3033 ;
-  assign \$3035  = \sel_l4_s0$1371  == 2'h2;
-  assign \$3036  = sel_l4_s0[10] & \$3035 ;
-  assign \$3037  = \sel_l4_s0$1371  == 2'h2;
-  assign \$3038  = sel_l4_s0[10] & \$3037 ;
-  assign \$3039  = \sel_l4_s0$1371  == 2'h2;
-  assign \$3040  = sel_l4_s0[10] & \$3039 ;
-  assign \$3041  = \sel_l4_s0$1371  == 2'h2;
-  assign \$3042  = sel_l4_s0[10] & \$3041 ;
-  assign \$3043  = \sel_l4_s0$1371  == 2'h2;
-  assign \$3044  = sel_l4_s0[10] & \$3043 ;
-  assign \$3045  = \sel_l4_s0$1371  == 2'h2;
-  assign \$3046  = sel_l4_s0[10] & \$3045 ;
-  assign \$3047  = \sel_l4_s0$1371  == 2'h2;
-  assign \$3048  = sel_l4_s0[10] & \$3047 ;
-  assign \$3049  = \sel_l4_s0$1371  == 2'h2;
-  assign \$3050  = sel_l4_s0[10] & \$3049 ;
-  assign \$3051  = \sel_l4_s0$1387  & { \$3050 , \$3048 , \$3046 , \$3044 , \$3042 , \$3040 , \$3038 , \$3036  };
-  assign \$3052  = \$3034  | \$3051 ;
-  assign \$3053  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3054  = sel_l4_s0[3] & \$3053 ;
-  assign \$3055  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3056  = sel_l4_s0[3] & \$3055 ;
-  assign \$3057  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3058  = sel_l4_s0[3] & \$3057 ;
-  assign \$3059  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3060  = sel_l4_s0[3] & \$3059 ;
-  assign \$3061  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3062  = sel_l4_s0[3] & \$3061 ;
-  assign \$3063  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3064  = sel_l4_s0[3] & \$3063 ;
-  assign \$3065  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3066  = sel_l4_s0[3] & \$3065 ;
-  assign \$3067  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3068  = sel_l4_s0[3] & \$3067 ;
-  assign \$3069  = \sel_l4_s0$1380  & { \$3068 , \$3066 , \$3064 , \$3062 , \$3060 , \$3058 , \$3056 , \$3054  };
-  assign \$3070  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3071  = sel_l4_s0[4] & \$3070 ;
-  assign \$3072  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3073  = sel_l4_s0[4] & \$3072 ;
-  assign \$3074  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3075  = sel_l4_s0[4] & \$3074 ;
-  assign \$3076  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3077  = sel_l4_s0[4] & \$3076 ;
-  assign \$3078  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3079  = sel_l4_s0[4] & \$3078 ;
-  assign \$3080  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3081  = sel_l4_s0[4] & \$3080 ;
-  assign \$3082  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3083  = sel_l4_s0[4] & \$3082 ;
-  assign \$3084  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3085  = sel_l4_s0[4] & \$3084 ;
-  assign \$3086  = \sel_l4_s0$1381  & { \$3085 , \$3083 , \$3081 , \$3079 , \$3077 , \$3075 , \$3073 , \$3071  };
-  assign \$3087  = \$3069  | \$3086 ;
-  assign \$3088  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3089  = sel_l4_s0[5] & \$3088 ;
-  assign \$3090  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3091  = sel_l4_s0[5] & \$3090 ;
-  assign \$3092  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3093  = sel_l4_s0[5] & \$3092 ;
-  assign \$3094  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3095  = sel_l4_s0[5] & \$3094 ;
-  assign \$3096  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3097  = sel_l4_s0[5] & \$3096 ;
-  assign \$3098  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3099  = sel_l4_s0[5] & \$3098 ;
-  assign \$3100  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3101  = sel_l4_s0[5] & \$3100 ;
-  assign \$3102  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3103  = sel_l4_s0[5] & \$3102 ;
-  assign \$3104  = \sel_l4_s0$1382  & { \$3103 , \$3101 , \$3099 , \$3097 , \$3095 , \$3093 , \$3091 , \$3089  };
-  assign \$3105  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3106  = sel_l4_s0[6] & \$3105 ;
-  assign \$3107  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3108  = sel_l4_s0[6] & \$3107 ;
-  assign \$3109  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3110  = sel_l4_s0[6] & \$3109 ;
-  assign \$3111  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3112  = sel_l4_s0[6] & \$3111 ;
-  assign \$3113  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3114  = sel_l4_s0[6] & \$3113 ;
-  assign \$3115  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3116  = sel_l4_s0[6] & \$3115 ;
-  assign \$3117  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3118  = sel_l4_s0[6] & \$3117 ;
-  assign \$3119  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3120  = sel_l4_s0[6] & \$3119 ;
-  assign \$3121  = \sel_l4_s0$1383  & { \$3120 , \$3118 , \$3116 , \$3114 , \$3112 , \$3110 , \$3108 , \$3106  };
-  assign \$3122  = \$3104  | \$3121 ;
-  assign \$3123  = \$3087  | \$3122 ;
-  assign \$3124  = \sel_l4_s0$1368  == 2'h3;
-  assign \$3125  = sel_l4_s0[7] & \$3124 ;
-  assign \$3126  = \sel_l4_s0$1368  == 2'h3;
-  assign \$3127  = sel_l4_s0[7] & \$3126 ;
-  assign \$3128  = \sel_l4_s0$1368  == 2'h3;
-  assign \$3129  = sel_l4_s0[7] & \$3128 ;
-  assign \$3130  = \sel_l4_s0$1368  == 2'h3;
-  assign \$3131  = sel_l4_s0[7] & \$3130 ;
-  assign \$3132  = \sel_l4_s0$1368  == 2'h3;
-  assign \$3133  = sel_l4_s0[7] & \$3132 ;
-  assign \$3134  = \sel_l4_s0$1368  == 2'h3;
-  assign \$3135  = sel_l4_s0[7] & \$3134 ;
-  assign \$3136  = \sel_l4_s0$1368  == 2'h3;
-  assign \$3137  = sel_l4_s0[7] & \$3136 ;
-  assign \$3138  = \sel_l4_s0$1368  == 2'h3;
-  assign \$3139  = sel_l4_s0[7] & \$3138 ;
-  assign \$3140  = \sel_l4_s0$1384  & { \$3139 , \$3137 , \$3135 , \$3133 , \$3131 , \$3129 , \$3127 , \$3125  };
-  assign \$3141  = \sel_l4_s0$1369  == 2'h3;
-  assign \$3142  = sel_l4_s0[8] & \$3141 ;
-  assign \$3143  = \sel_l4_s0$1369  == 2'h3;
-  assign \$3144  = sel_l4_s0[8] & \$3143 ;
-  assign \$3145  = \sel_l4_s0$1369  == 2'h3;
-  assign \$3146  = sel_l4_s0[8] & \$3145 ;
-  assign \$3147  = \sel_l4_s0$1369  == 2'h3;
-  assign \$3148  = sel_l4_s0[8] & \$3147 ;
-  assign \$3149  = \sel_l4_s0$1369  == 2'h3;
-  assign \$3150  = sel_l4_s0[8] & \$3149 ;
-  assign \$3151  = \sel_l4_s0$1369  == 2'h3;
-  assign \$3152  = sel_l4_s0[8] & \$3151 ;
-  assign \$3153  = \sel_l4_s0$1369  == 2'h3;
-  assign \$3154  = sel_l4_s0[8] & \$3153 ;
-  assign \$3155  = \sel_l4_s0$1369  == 2'h3;
-  assign \$3156  = sel_l4_s0[8] & \$3155 ;
-  assign \$3157  = \sel_l4_s0$1385  & { \$3156 , \$3154 , \$3152 , \$3150 , \$3148 , \$3146 , \$3144 , \$3142  };
-  assign \$3158  = \$3140  | \$3157 ;
-  assign \$3159  = \sel_l4_s0$1370  == 2'h3;
-  assign \$3160  = sel_l4_s0[9] & \$3159 ;
-  assign \$3161  = \sel_l4_s0$1370  == 2'h3;
-  assign \$3162  = sel_l4_s0[9] & \$3161 ;
-  assign \$3163  = \sel_l4_s0$1370  == 2'h3;
-  assign \$3164  = sel_l4_s0[9] & \$3163 ;
-  assign \$3165  = \sel_l4_s0$1370  == 2'h3;
-  assign \$3166  = sel_l4_s0[9] & \$3165 ;
-  assign \$3167  = \sel_l4_s0$1370  == 2'h3;
-  assign \$3168  = sel_l4_s0[9] & \$3167 ;
-  assign \$3169  = \sel_l4_s0$1370  == 2'h3;
-  assign \$3170  = sel_l4_s0[9] & \$3169 ;
-  assign \$3171  = \sel_l4_s0$1370  == 2'h3;
-  assign \$3172  = sel_l4_s0[9] & \$3171 ;
-  assign \$3173  = \sel_l4_s0$1370  == 2'h3;
-  assign \$3174  = sel_l4_s0[9] & \$3173 ;
-  assign \$3175  = \sel_l4_s0$1386  & { \$3174 , \$3172 , \$3170 , \$3168 , \$3166 , \$3164 , \$3162 , \$3160  };
-  assign \$3176  = \sel_l4_s0$1371  == 2'h3;
-  assign \$3177  = sel_l4_s0[10] & \$3176 ;
-  assign \$3178  = \sel_l4_s0$1371  == 2'h3;
-  assign \$3179  = sel_l4_s0[10] & \$3178 ;
-  assign \$3180  = \sel_l4_s0$1371  == 2'h3;
-  assign \$3181  = sel_l4_s0[10] & \$3180 ;
-  assign \$3182  = \sel_l4_s0$1371  == 2'h3;
-  assign \$3183  = sel_l4_s0[10] & \$3182 ;
-  assign \$3184  = \sel_l4_s0$1371  == 2'h3;
-  assign \$3185  = sel_l4_s0[10] & \$3184 ;
-  assign \$3186  = \sel_l4_s0$1371  == 2'h3;
-  assign \$3187  = sel_l4_s0[10] & \$3186 ;
-  assign \$3188  = \sel_l4_s0$1371  == 2'h3;
-  assign \$3189  = sel_l4_s0[10] & \$3188 ;
-  assign \$3190  = \sel_l4_s0$1371  == 2'h3;
-  assign \$3191  = sel_l4_s0[10] & \$3190 ;
-  assign \$3192  = \sel_l4_s0$1387  & { \$3191 , \$3189 , \$3187 , \$3185 , \$3183 , \$3181 , \$3179 , \$3177  };
-  assign \$3193  = \$3175  | \$3192 ;
-  assign \$3194  = \$3158  | \$3193 ;
-  assign \$3195  = \$3123  | \$3194 ;
-  assign \$3196  = \sel_l4_s0$1372  == 2'h3;
-  assign \$3197  = sel_l4_s0[11] & \$3196 ;
-  assign \$3198  = \sel_l4_s0$1372  == 2'h3;
-  assign \$3199  = sel_l4_s0[11] & \$3198 ;
-  assign \$3200  = \sel_l4_s0$1372  == 2'h3;
-  assign \$3201  = sel_l4_s0[11] & \$3200 ;
-  assign \$3202  = \sel_l4_s0$1372  == 2'h3;
-  assign \$3203  = sel_l4_s0[11] & \$3202 ;
-  assign \$3204  = \sel_l4_s0$1372  == 2'h3;
-  assign \$3205  = sel_l4_s0[11] & \$3204 ;
-  assign \$3206  = \sel_l4_s0$1372  == 2'h3;
-  assign \$3207  = sel_l4_s0[11] & \$3206 ;
-  assign \$3208  = \sel_l4_s0$1372  == 2'h3;
-  assign \$3209  = sel_l4_s0[11] & \$3208 ;
-  assign \$3210  = \sel_l4_s0$1372  == 2'h3;
-  assign \$3211  = sel_l4_s0[11] & \$3210 ;
-  assign \$3212  = \sel_l4_s0$1388  & { \$3211 , \$3209 , \$3207 , \$3205 , \$3203 , \$3201 , \$3199 , \$3197  };
-  assign \$3213  = \$3195  | \$3212 ;
-  assign \$3214  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3215  = sel_l4_s0[4] & \$3214 ;
-  assign \$3216  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3217  = sel_l4_s0[4] & \$3216 ;
-  assign \$3218  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3219  = sel_l4_s0[4] & \$3218 ;
-  assign \$3220  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3221  = sel_l4_s0[4] & \$3220 ;
-  assign \$3222  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3223  = sel_l4_s0[4] & \$3222 ;
-  assign \$3224  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3225  = sel_l4_s0[4] & \$3224 ;
-  assign \$3226  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3227  = sel_l4_s0[4] & \$3226 ;
-  assign \$3228  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3229  = sel_l4_s0[4] & \$3228 ;
-  assign \$3230  = \sel_l4_s0$1381  & { \$3229 , \$3227 , \$3225 , \$3223 , \$3221 , \$3219 , \$3217 , \$3215  };
-  assign \$3231  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3232  = sel_l4_s0[5] & \$3231 ;
-  assign \$3233  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3234  = sel_l4_s0[5] & \$3233 ;
-  assign \$3235  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3236  = sel_l4_s0[5] & \$3235 ;
-  assign \$3237  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3238  = sel_l4_s0[5] & \$3237 ;
-  assign \$3239  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3240  = sel_l4_s0[5] & \$3239 ;
-  assign \$3241  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3242  = sel_l4_s0[5] & \$3241 ;
-  assign \$3243  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3244  = sel_l4_s0[5] & \$3243 ;
-  assign \$3245  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3246  = sel_l4_s0[5] & \$3245 ;
-  assign \$3247  = \sel_l4_s0$1382  & { \$3246 , \$3244 , \$3242 , \$3240 , \$3238 , \$3236 , \$3234 , \$3232  };
-  assign \$3248  = \$3230  | \$3247 ;
-  assign \$3249  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3250  = sel_l4_s0[6] & \$3249 ;
-  assign \$3251  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3252  = sel_l4_s0[6] & \$3251 ;
-  assign \$3253  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3254  = sel_l4_s0[6] & \$3253 ;
-  assign \$3255  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3256  = sel_l4_s0[6] & \$3255 ;
-  assign \$3257  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3258  = sel_l4_s0[6] & \$3257 ;
-  assign \$3259  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3260  = sel_l4_s0[6] & \$3259 ;
-  assign \$3261  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3262  = sel_l4_s0[6] & \$3261 ;
-  assign \$3263  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3264  = sel_l4_s0[6] & \$3263 ;
-  assign \$3265  = \sel_l4_s0$1383  & { \$3264 , \$3262 , \$3260 , \$3258 , \$3256 , \$3254 , \$3252 , \$3250  };
-  assign \$3266  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3267  = sel_l4_s0[7] & \$3266 ;
-  assign \$3268  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3269  = sel_l4_s0[7] & \$3268 ;
-  assign \$3270  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3271  = sel_l4_s0[7] & \$3270 ;
-  assign \$3272  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3273  = sel_l4_s0[7] & \$3272 ;
-  assign \$3274  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3275  = sel_l4_s0[7] & \$3274 ;
-  assign \$3276  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3277  = sel_l4_s0[7] & \$3276 ;
-  assign \$3278  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3279  = sel_l4_s0[7] & \$3278 ;
-  assign \$3280  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3281  = sel_l4_s0[7] & \$3280 ;
-  assign \$3282  = \sel_l4_s0$1384  & { \$3281 , \$3279 , \$3277 , \$3275 , \$3273 , \$3271 , \$3269 , \$3267  };
-  assign \$3283  = \$3265  | \$3282 ;
-  assign \$3284  = \$3248  | \$3283 ;
-  assign \$3285  = \sel_l4_s0$1369  == 3'h4;
-  assign \$3286  = sel_l4_s0[8] & \$3285 ;
-  assign \$3287  = \sel_l4_s0$1369  == 3'h4;
-  assign \$3288  = sel_l4_s0[8] & \$3287 ;
-  assign \$3289  = \sel_l4_s0$1369  == 3'h4;
-  assign \$3290  = sel_l4_s0[8] & \$3289 ;
-  assign \$3291  = \sel_l4_s0$1369  == 3'h4;
-  assign \$3292  = sel_l4_s0[8] & \$3291 ;
-  assign \$3293  = \sel_l4_s0$1369  == 3'h4;
-  assign \$3294  = sel_l4_s0[8] & \$3293 ;
-  assign \$3295  = \sel_l4_s0$1369  == 3'h4;
-  assign \$3296  = sel_l4_s0[8] & \$3295 ;
-  assign \$3297  = \sel_l4_s0$1369  == 3'h4;
-  assign \$3298  = sel_l4_s0[8] & \$3297 ;
-  assign \$3299  = \sel_l4_s0$1369  == 3'h4;
-  assign \$3300  = sel_l4_s0[8] & \$3299 ;
-  assign \$3301  = \sel_l4_s0$1385  & { \$3300 , \$3298 , \$3296 , \$3294 , \$3292 , \$3290 , \$3288 , \$3286  };
-  assign \$3302  = \sel_l4_s0$1370  == 3'h4;
-  assign \$3303  = sel_l4_s0[9] & \$3302 ;
-  assign \$3304  = \sel_l4_s0$1370  == 3'h4;
-  assign \$3305  = sel_l4_s0[9] & \$3304 ;
-  assign \$3306  = \sel_l4_s0$1370  == 3'h4;
-  assign \$3307  = sel_l4_s0[9] & \$3306 ;
-  assign \$3308  = \sel_l4_s0$1370  == 3'h4;
-  assign \$3309  = sel_l4_s0[9] & \$3308 ;
-  assign \$3310  = \sel_l4_s0$1370  == 3'h4;
-  assign \$3311  = sel_l4_s0[9] & \$3310 ;
-  assign \$3312  = \sel_l4_s0$1370  == 3'h4;
-  assign \$3313  = sel_l4_s0[9] & \$3312 ;
-  assign \$3314  = \sel_l4_s0$1370  == 3'h4;
-  assign \$3315  = sel_l4_s0[9] & \$3314 ;
-  assign \$3316  = \sel_l4_s0$1370  == 3'h4;
-  assign \$3317  = sel_l4_s0[9] & \$3316 ;
-  assign \$3318  = \sel_l4_s0$1386  & { \$3317 , \$3315 , \$3313 , \$3311 , \$3309 , \$3307 , \$3305 , \$3303  };
-  assign \$3319  = \$3301  | \$3318 ;
-  assign \$3320  = \sel_l4_s0$1371  == 3'h4;
-  assign \$3321  = sel_l4_s0[10] & \$3320 ;
-  assign \$3322  = \sel_l4_s0$1371  == 3'h4;
-  assign \$3323  = sel_l4_s0[10] & \$3322 ;
-  assign \$3324  = \sel_l4_s0$1371  == 3'h4;
-  assign \$3325  = sel_l4_s0[10] & \$3324 ;
-  assign \$3326  = \sel_l4_s0$1371  == 3'h4;
-  assign \$3327  = sel_l4_s0[10] & \$3326 ;
-  assign \$3328  = \sel_l4_s0$1371  == 3'h4;
-  assign \$3329  = sel_l4_s0[10] & \$3328 ;
-  assign \$3330  = \sel_l4_s0$1371  == 3'h4;
-  assign \$3331  = sel_l4_s0[10] & \$3330 ;
-  assign \$3332  = \sel_l4_s0$1371  == 3'h4;
-  assign \$3333  = sel_l4_s0[10] & \$3332 ;
-  assign \$3334  = \sel_l4_s0$1371  == 3'h4;
-  assign \$3335  = sel_l4_s0[10] & \$3334 ;
-  assign \$3336  = \sel_l4_s0$1387  & { \$3335 , \$3333 , \$3331 , \$3329 , \$3327 , \$3325 , \$3323 , \$3321  };
-  assign \$3337  = \sel_l4_s0$1372  == 3'h4;
-  assign \$3338  = sel_l4_s0[11] & \$3337 ;
-  assign \$3339  = \sel_l4_s0$1372  == 3'h4;
-  assign \$3340  = sel_l4_s0[11] & \$3339 ;
-  assign \$3341  = \sel_l4_s0$1372  == 3'h4;
-  assign \$3342  = sel_l4_s0[11] & \$3341 ;
-  assign \$3343  = \sel_l4_s0$1372  == 3'h4;
-  assign \$3344  = sel_l4_s0[11] & \$3343 ;
-  assign \$3345  = \sel_l4_s0$1372  == 3'h4;
-  assign \$3346  = sel_l4_s0[11] & \$3345 ;
-  assign \$3347  = \sel_l4_s0$1372  == 3'h4;
-  assign \$3348  = sel_l4_s0[11] & \$3347 ;
-  assign \$3349  = \sel_l4_s0$1372  == 3'h4;
-  assign \$3350  = sel_l4_s0[11] & \$3349 ;
-  assign \$3351  = \sel_l4_s0$1372  == 3'h4;
-  assign \$3352  = sel_l4_s0[11] & \$3351 ;
-  assign \$3353  = \sel_l4_s0$1388  & { \$3352 , \$3350 , \$3348 , \$3346 , \$3344 , \$3342 , \$3340 , \$3338  };
-  assign \$3354  = \$3336  | \$3353 ;
-  assign \$3355  = \$3319  | \$3354 ;
-  assign \$3356  = \$3284  | \$3355 ;
-  assign \$3357  = \sel_l4_s0$1373  == 3'h4;
-  assign \$3358  = sel_l4_s0[12] & \$3357 ;
-  assign \$3359  = \sel_l4_s0$1373  == 3'h4;
-  assign \$3360  = sel_l4_s0[12] & \$3359 ;
-  assign \$3361  = \sel_l4_s0$1373  == 3'h4;
-  assign \$3362  = sel_l4_s0[12] & \$3361 ;
-  assign \$3363  = \sel_l4_s0$1373  == 3'h4;
-  assign \$3364  = sel_l4_s0[12] & \$3363 ;
-  assign \$3365  = \sel_l4_s0$1373  == 3'h4;
-  assign \$3366  = sel_l4_s0[12] & \$3365 ;
-  assign \$3367  = \sel_l4_s0$1373  == 3'h4;
-  assign \$3368  = sel_l4_s0[12] & \$3367 ;
-  assign \$3369  = \sel_l4_s0$1373  == 3'h4;
-  assign \$3370  = sel_l4_s0[12] & \$3369 ;
-  assign \$3371  = \sel_l4_s0$1373  == 3'h4;
-  assign \$3372  = sel_l4_s0[12] & \$3371 ;
-  assign \$3373  = \sel_l4_s0$1389  & { \$3372 , \$3370 , \$3368 , \$3366 , \$3364 , \$3362 , \$3360 , \$3358  };
-  assign \$3374  = \$3356  | \$3373 ;
-  assign \$3375  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3376  = sel_l4_s0[5] & \$3375 ;
-  assign \$3377  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3378  = sel_l4_s0[5] & \$3377 ;
-  assign \$3379  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3380  = sel_l4_s0[5] & \$3379 ;
-  assign \$3381  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3382  = sel_l4_s0[5] & \$3381 ;
-  assign \$3383  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3384  = sel_l4_s0[5] & \$3383 ;
-  assign \$3385  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3386  = sel_l4_s0[5] & \$3385 ;
-  assign \$3387  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3388  = sel_l4_s0[5] & \$3387 ;
-  assign \$3389  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3390  = sel_l4_s0[5] & \$3389 ;
-  assign \$3391  = \sel_l4_s0$1382  & { \$3390 , \$3388 , \$3386 , \$3384 , \$3382 , \$3380 , \$3378 , \$3376  };
-  assign \$3392  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3393  = sel_l4_s0[6] & \$3392 ;
-  assign \$3394  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3395  = sel_l4_s0[6] & \$3394 ;
-  assign \$3396  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3397  = sel_l4_s0[6] & \$3396 ;
-  assign \$3398  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3399  = sel_l4_s0[6] & \$3398 ;
-  assign \$3400  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3401  = sel_l4_s0[6] & \$3400 ;
-  assign \$3402  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3403  = sel_l4_s0[6] & \$3402 ;
-  assign \$3404  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3405  = sel_l4_s0[6] & \$3404 ;
-  assign \$3406  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3407  = sel_l4_s0[6] & \$3406 ;
-  assign \$3408  = \sel_l4_s0$1383  & { \$3407 , \$3405 , \$3403 , \$3401 , \$3399 , \$3397 , \$3395 , \$3393  };
-  assign \$3409  = \$3391  | \$3408 ;
-  assign \$3410  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3411  = sel_l4_s0[7] & \$3410 ;
-  assign \$3412  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3413  = sel_l4_s0[7] & \$3412 ;
-  assign \$3414  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3415  = sel_l4_s0[7] & \$3414 ;
-  assign \$3416  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3417  = sel_l4_s0[7] & \$3416 ;
-  assign \$3418  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3419  = sel_l4_s0[7] & \$3418 ;
-  assign \$3420  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3421  = sel_l4_s0[7] & \$3420 ;
-  assign \$3422  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3423  = sel_l4_s0[7] & \$3422 ;
-  assign \$3424  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3425  = sel_l4_s0[7] & \$3424 ;
-  assign \$3426  = \sel_l4_s0$1384  & { \$3425 , \$3423 , \$3421 , \$3419 , \$3417 , \$3415 , \$3413 , \$3411  };
-  assign \$3427  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3428  = sel_l4_s0[8] & \$3427 ;
-  assign \$3429  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3430  = sel_l4_s0[8] & \$3429 ;
-  assign \$3431  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3432  = sel_l4_s0[8] & \$3431 ;
-  assign \$3433  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3434  = sel_l4_s0[8] & \$3433 ;
-  assign \$3435  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3436  = sel_l4_s0[8] & \$3435 ;
-  assign \$3437  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3438  = sel_l4_s0[8] & \$3437 ;
-  assign \$3439  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3440  = sel_l4_s0[8] & \$3439 ;
-  assign \$3441  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3442  = sel_l4_s0[8] & \$3441 ;
-  assign \$3443  = \sel_l4_s0$1385  & { \$3442 , \$3440 , \$3438 , \$3436 , \$3434 , \$3432 , \$3430 , \$3428  };
-  assign \$3444  = \$3426  | \$3443 ;
-  assign \$3445  = \$3409  | \$3444 ;
-  assign \$3446  = \sel_l4_s0$1370  == 3'h5;
-  assign \$3447  = sel_l4_s0[9] & \$3446 ;
-  assign \$3448  = \sel_l4_s0$1370  == 3'h5;
-  assign \$3449  = sel_l4_s0[9] & \$3448 ;
-  assign \$3450  = \sel_l4_s0$1370  == 3'h5;
-  assign \$3451  = sel_l4_s0[9] & \$3450 ;
-  assign \$3452  = \sel_l4_s0$1370  == 3'h5;
-  assign \$3453  = sel_l4_s0[9] & \$3452 ;
-  assign \$3454  = \sel_l4_s0$1370  == 3'h5;
-  assign \$3455  = sel_l4_s0[9] & \$3454 ;
-  assign \$3456  = \sel_l4_s0$1370  == 3'h5;
-  assign \$3457  = sel_l4_s0[9] & \$3456 ;
-  assign \$3458  = \sel_l4_s0$1370  == 3'h5;
-  assign \$3459  = sel_l4_s0[9] & \$3458 ;
-  assign \$3460  = \sel_l4_s0$1370  == 3'h5;
-  assign \$3461  = sel_l4_s0[9] & \$3460 ;
-  assign \$3462  = \sel_l4_s0$1386  & { \$3461 , \$3459 , \$3457 , \$3455 , \$3453 , \$3451 , \$3449 , \$3447  };
-  assign \$3463  = \sel_l4_s0$1371  == 3'h5;
-  assign \$3464  = sel_l4_s0[10] & \$3463 ;
-  assign \$3465  = \sel_l4_s0$1371  == 3'h5;
-  assign \$3466  = sel_l4_s0[10] & \$3465 ;
-  assign \$3467  = \sel_l4_s0$1371  == 3'h5;
-  assign \$3468  = sel_l4_s0[10] & \$3467 ;
-  assign \$3469  = \sel_l4_s0$1371  == 3'h5;
-  assign \$3470  = sel_l4_s0[10] & \$3469 ;
-  assign \$3471  = \sel_l4_s0$1371  == 3'h5;
-  assign \$3472  = sel_l4_s0[10] & \$3471 ;
-  assign \$3473  = \sel_l4_s0$1371  == 3'h5;
-  assign \$3474  = sel_l4_s0[10] & \$3473 ;
-  assign \$3475  = \sel_l4_s0$1371  == 3'h5;
-  assign \$3476  = sel_l4_s0[10] & \$3475 ;
-  assign \$3477  = \sel_l4_s0$1371  == 3'h5;
-  assign \$3478  = sel_l4_s0[10] & \$3477 ;
-  assign \$3479  = \sel_l4_s0$1387  & { \$3478 , \$3476 , \$3474 , \$3472 , \$3470 , \$3468 , \$3466 , \$3464  };
-  assign \$3480  = \$3462  | \$3479 ;
-  assign \$3481  = \sel_l4_s0$1372  == 3'h5;
-  assign \$3482  = sel_l4_s0[11] & \$3481 ;
-  assign \$3483  = \sel_l4_s0$1372  == 3'h5;
-  assign \$3484  = sel_l4_s0[11] & \$3483 ;
-  assign \$3485  = \sel_l4_s0$1372  == 3'h5;
-  assign \$3486  = sel_l4_s0[11] & \$3485 ;
-  assign \$3487  = \sel_l4_s0$1372  == 3'h5;
-  assign \$3488  = sel_l4_s0[11] & \$3487 ;
-  assign \$3489  = \sel_l4_s0$1372  == 3'h5;
-  assign \$3490  = sel_l4_s0[11] & \$3489 ;
-  assign \$3491  = \sel_l4_s0$1372  == 3'h5;
-  assign \$3492  = sel_l4_s0[11] & \$3491 ;
-  assign \$3493  = \sel_l4_s0$1372  == 3'h5;
-  assign \$3494  = sel_l4_s0[11] & \$3493 ;
-  assign \$3495  = \sel_l4_s0$1372  == 3'h5;
-  assign \$3496  = sel_l4_s0[11] & \$3495 ;
-  assign \$3497  = \sel_l4_s0$1388  & { \$3496 , \$3494 , \$3492 , \$3490 , \$3488 , \$3486 , \$3484 , \$3482  };
-  assign \$3498  = \sel_l4_s0$1373  == 3'h5;
-  assign \$3499  = sel_l4_s0[12] & \$3498 ;
-  assign \$3500  = \sel_l4_s0$1373  == 3'h5;
-  assign \$3501  = sel_l4_s0[12] & \$3500 ;
-  assign \$3502  = \sel_l4_s0$1373  == 3'h5;
-  assign \$3503  = sel_l4_s0[12] & \$3502 ;
-  assign \$3504  = \sel_l4_s0$1373  == 3'h5;
-  assign \$3505  = sel_l4_s0[12] & \$3504 ;
-  assign \$3506  = \sel_l4_s0$1373  == 3'h5;
-  assign \$3507  = sel_l4_s0[12] & \$3506 ;
-  assign \$3508  = \sel_l4_s0$1373  == 3'h5;
-  assign \$3509  = sel_l4_s0[12] & \$3508 ;
-  assign \$3510  = \sel_l4_s0$1373  == 3'h5;
-  assign \$3511  = sel_l4_s0[12] & \$3510 ;
-  assign \$3512  = \sel_l4_s0$1373  == 3'h5;
-  assign \$3513  = sel_l4_s0[12] & \$3512 ;
-  assign \$3514  = \sel_l4_s0$1389  & { \$3513 , \$3511 , \$3509 , \$3507 , \$3505 , \$3503 , \$3501 , \$3499  };
-  assign \$3515  = \$3497  | \$3514 ;
-  assign \$3516  = \$3480  | \$3515 ;
-  assign \$3517  = \$3445  | \$3516 ;
-  assign \$3518  = \sel_l4_s0$1374  == 3'h5;
-  assign \$3519  = sel_l4_s0[13] & \$3518 ;
-  assign \$3520  = \sel_l4_s0$1374  == 3'h5;
-  assign \$3521  = sel_l4_s0[13] & \$3520 ;
-  assign \$3522  = \sel_l4_s0$1374  == 3'h5;
-  assign \$3523  = sel_l4_s0[13] & \$3522 ;
-  assign \$3524  = \sel_l4_s0$1374  == 3'h5;
-  assign \$3525  = sel_l4_s0[13] & \$3524 ;
-  assign \$3526  = \sel_l4_s0$1374  == 3'h5;
-  assign \$3527  = sel_l4_s0[13] & \$3526 ;
-  assign \$3528  = \sel_l4_s0$1374  == 3'h5;
-  assign \$3529  = sel_l4_s0[13] & \$3528 ;
-  assign \$3530  = \sel_l4_s0$1374  == 3'h5;
-  assign \$3531  = sel_l4_s0[13] & \$3530 ;
-  assign \$3532  = \sel_l4_s0$1374  == 3'h5;
-  assign \$3533  = sel_l4_s0[13] & \$3532 ;
-  assign \$3534  = \sel_l4_s0$1390  & { \$3533 , \$3531 , \$3529 , \$3527 , \$3525 , \$3523 , \$3521 , \$3519  };
-  assign \$3535  = \$3517  | \$3534 ;
-  assign \$3536  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3537  = sel_l4_s0[6] & \$3536 ;
-  assign \$3538  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3539  = sel_l4_s0[6] & \$3538 ;
-  assign \$3540  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3541  = sel_l4_s0[6] & \$3540 ;
-  assign \$3542  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3543  = sel_l4_s0[6] & \$3542 ;
-  assign \$3544  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3545  = sel_l4_s0[6] & \$3544 ;
-  assign \$3546  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3547  = sel_l4_s0[6] & \$3546 ;
-  assign \$3548  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3549  = sel_l4_s0[6] & \$3548 ;
-  assign \$3550  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3551  = sel_l4_s0[6] & \$3550 ;
-  assign \$3552  = \sel_l4_s0$1383  & { \$3551 , \$3549 , \$3547 , \$3545 , \$3543 , \$3541 , \$3539 , \$3537  };
-  assign \$3553  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3554  = sel_l4_s0[7] & \$3553 ;
-  assign \$3555  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3556  = sel_l4_s0[7] & \$3555 ;
-  assign \$3557  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3558  = sel_l4_s0[7] & \$3557 ;
-  assign \$3559  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3560  = sel_l4_s0[7] & \$3559 ;
-  assign \$3561  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3562  = sel_l4_s0[7] & \$3561 ;
-  assign \$3563  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3564  = sel_l4_s0[7] & \$3563 ;
-  assign \$3565  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3566  = sel_l4_s0[7] & \$3565 ;
-  assign \$3567  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3568  = sel_l4_s0[7] & \$3567 ;
-  assign \$3569  = \sel_l4_s0$1384  & { \$3568 , \$3566 , \$3564 , \$3562 , \$3560 , \$3558 , \$3556 , \$3554  };
-  assign \$3570  = \$3552  | \$3569 ;
-  assign \$3571  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3572  = sel_l4_s0[8] & \$3571 ;
-  assign \$3573  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3574  = sel_l4_s0[8] & \$3573 ;
-  assign \$3575  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3576  = sel_l4_s0[8] & \$3575 ;
-  assign \$3577  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3578  = sel_l4_s0[8] & \$3577 ;
-  assign \$3579  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3580  = sel_l4_s0[8] & \$3579 ;
-  assign \$3581  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3582  = sel_l4_s0[8] & \$3581 ;
-  assign \$3583  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3584  = sel_l4_s0[8] & \$3583 ;
-  assign \$3585  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3586  = sel_l4_s0[8] & \$3585 ;
-  assign \$3587  = \sel_l4_s0$1385  & { \$3586 , \$3584 , \$3582 , \$3580 , \$3578 , \$3576 , \$3574 , \$3572  };
-  assign \$3588  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3589  = sel_l4_s0[9] & \$3588 ;
-  assign \$3590  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3591  = sel_l4_s0[9] & \$3590 ;
-  assign \$3592  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3593  = sel_l4_s0[9] & \$3592 ;
-  assign \$3594  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3595  = sel_l4_s0[9] & \$3594 ;
-  assign \$3596  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3597  = sel_l4_s0[9] & \$3596 ;
-  assign \$3598  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3599  = sel_l4_s0[9] & \$3598 ;
-  assign \$3600  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3601  = sel_l4_s0[9] & \$3600 ;
-  assign \$3602  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3603  = sel_l4_s0[9] & \$3602 ;
-  assign \$3604  = \sel_l4_s0$1386  & { \$3603 , \$3601 , \$3599 , \$3597 , \$3595 , \$3593 , \$3591 , \$3589  };
-  assign \$3605  = \$3587  | \$3604 ;
-  assign \$3606  = \$3570  | \$3605 ;
-  assign \$3607  = \sel_l4_s0$1371  == 3'h6;
-  assign \$3608  = sel_l4_s0[10] & \$3607 ;
-  assign \$3609  = \sel_l4_s0$1371  == 3'h6;
-  assign \$3610  = sel_l4_s0[10] & \$3609 ;
-  assign \$3611  = \sel_l4_s0$1371  == 3'h6;
-  assign \$3612  = sel_l4_s0[10] & \$3611 ;
-  assign \$3613  = \sel_l4_s0$1371  == 3'h6;
-  assign \$3614  = sel_l4_s0[10] & \$3613 ;
-  assign \$3615  = \sel_l4_s0$1371  == 3'h6;
-  assign \$3616  = sel_l4_s0[10] & \$3615 ;
-  assign \$3617  = \sel_l4_s0$1371  == 3'h6;
-  assign \$3618  = sel_l4_s0[10] & \$3617 ;
-  assign \$3619  = \sel_l4_s0$1371  == 3'h6;
-  assign \$3620  = sel_l4_s0[10] & \$3619 ;
-  assign \$3621  = \sel_l4_s0$1371  == 3'h6;
-  assign \$3622  = sel_l4_s0[10] & \$3621 ;
-  assign \$3623  = \sel_l4_s0$1387  & { \$3622 , \$3620 , \$3618 , \$3616 , \$3614 , \$3612 , \$3610 , \$3608  };
-  assign \$3624  = \sel_l4_s0$1372  == 3'h6;
-  assign \$3625  = sel_l4_s0[11] & \$3624 ;
-  assign \$3626  = \sel_l4_s0$1372  == 3'h6;
-  assign \$3627  = sel_l4_s0[11] & \$3626 ;
-  assign \$3628  = \sel_l4_s0$1372  == 3'h6;
-  assign \$3629  = sel_l4_s0[11] & \$3628 ;
-  assign \$3630  = \sel_l4_s0$1372  == 3'h6;
-  assign \$3631  = sel_l4_s0[11] & \$3630 ;
-  assign \$3632  = \sel_l4_s0$1372  == 3'h6;
-  assign \$3633  = sel_l4_s0[11] & \$3632 ;
-  assign \$3634  = \sel_l4_s0$1372  == 3'h6;
-  assign \$3635  = sel_l4_s0[11] & \$3634 ;
-  assign \$3636  = \sel_l4_s0$1372  == 3'h6;
-  assign \$3637  = sel_l4_s0[11] & \$3636 ;
-  assign \$3638  = \sel_l4_s0$1372  == 3'h6;
-  assign \$3639  = sel_l4_s0[11] & \$3638 ;
-  assign \$3640  = \sel_l4_s0$1388  & { \$3639 , \$3637 , \$3635 , \$3633 , \$3631 , \$3629 , \$3627 , \$3625  };
-  assign \$3641  = \$3623  | \$3640 ;
-  assign \$3642  = \sel_l4_s0$1373  == 3'h6;
-  assign \$3643  = sel_l4_s0[12] & \$3642 ;
-  assign \$3644  = \sel_l4_s0$1373  == 3'h6;
-  assign \$3645  = sel_l4_s0[12] & \$3644 ;
-  assign \$3646  = \sel_l4_s0$1373  == 3'h6;
-  assign \$3647  = sel_l4_s0[12] & \$3646 ;
-  assign \$3648  = \sel_l4_s0$1373  == 3'h6;
-  assign \$3649  = sel_l4_s0[12] & \$3648 ;
-  assign \$3650  = \sel_l4_s0$1373  == 3'h6;
-  assign \$3651  = sel_l4_s0[12] & \$3650 ;
-  assign \$3652  = \sel_l4_s0$1373  == 3'h6;
-  assign \$3653  = sel_l4_s0[12] & \$3652 ;
-  assign \$3654  = \sel_l4_s0$1373  == 3'h6;
-  assign \$3655  = sel_l4_s0[12] & \$3654 ;
-  assign \$3656  = \sel_l4_s0$1373  == 3'h6;
-  assign \$3657  = sel_l4_s0[12] & \$3656 ;
-  assign \$3658  = \sel_l4_s0$1389  & { \$3657 , \$3655 , \$3653 , \$3651 , \$3649 , \$3647 , \$3645 , \$3643  };
-  assign \$3659  = \sel_l4_s0$1374  == 3'h6;
-  assign \$3660  = sel_l4_s0[13] & \$3659 ;
-  assign \$3661  = \sel_l4_s0$1374  == 3'h6;
-  assign \$3662  = sel_l4_s0[13] & \$3661 ;
-  assign \$3663  = \sel_l4_s0$1374  == 3'h6;
-  assign \$3664  = sel_l4_s0[13] & \$3663 ;
-  assign \$3665  = \sel_l4_s0$1374  == 3'h6;
-  assign \$3666  = sel_l4_s0[13] & \$3665 ;
-  assign \$3667  = \sel_l4_s0$1374  == 3'h6;
-  assign \$3668  = sel_l4_s0[13] & \$3667 ;
-  assign \$3669  = \sel_l4_s0$1374  == 3'h6;
-  assign \$3670  = sel_l4_s0[13] & \$3669 ;
-  assign \$3671  = \sel_l4_s0$1374  == 3'h6;
-  assign \$3672  = sel_l4_s0[13] & \$3671 ;
-  assign \$3673  = \sel_l4_s0$1374  == 3'h6;
-  assign \$3674  = sel_l4_s0[13] & \$3673 ;
-  assign \$3675  = \sel_l4_s0$1390  & { \$3674 , \$3672 , \$3670 , \$3668 , \$3666 , \$3664 , \$3662 , \$3660  };
-  assign \$3676  = \$3658  | \$3675 ;
-  assign \$3677  = \$3641  | \$3676 ;
-  assign \$3678  = \$3606  | \$3677 ;
-  assign \$3679  = \sel_l4_s0$1375  == 3'h6;
-  assign \$3680  = sel_l4_s0[14] & \$3679 ;
-  assign \$3681  = \sel_l4_s0$1375  == 3'h6;
-  assign \$3682  = sel_l4_s0[14] & \$3681 ;
-  assign \$3683  = \sel_l4_s0$1375  == 3'h6;
-  assign \$3684  = sel_l4_s0[14] & \$3683 ;
-  assign \$3685  = \sel_l4_s0$1375  == 3'h6;
-  assign \$3686  = sel_l4_s0[14] & \$3685 ;
-  assign \$3687  = \sel_l4_s0$1375  == 3'h6;
-  assign \$3688  = sel_l4_s0[14] & \$3687 ;
-  assign \$3689  = \sel_l4_s0$1375  == 3'h6;
-  assign \$3690  = sel_l4_s0[14] & \$3689 ;
-  assign \$3691  = \sel_l4_s0$1375  == 3'h6;
-  assign \$3692  = sel_l4_s0[14] & \$3691 ;
-  assign \$3693  = \sel_l4_s0$1375  == 3'h6;
-  assign \$3694  = sel_l4_s0[14] & \$3693 ;
-  assign \$3695  = \sel_l4_s0$1391  & { \$3694 , \$3692 , \$3690 , \$3688 , \$3686 , \$3684 , \$3682 , \$3680  };
-  assign \$3696  = \$3678  | \$3695 ;
-  assign \$3697  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3698  = sel_l4_s0[7] & \$3697 ;
-  assign \$3699  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3700  = sel_l4_s0[7] & \$3699 ;
-  assign \$3701  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3702  = sel_l4_s0[7] & \$3701 ;
-  assign \$3703  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3704  = sel_l4_s0[7] & \$3703 ;
-  assign \$3705  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3706  = sel_l4_s0[7] & \$3705 ;
-  assign \$3707  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3708  = sel_l4_s0[7] & \$3707 ;
-  assign \$3709  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3710  = sel_l4_s0[7] & \$3709 ;
-  assign \$3711  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3712  = sel_l4_s0[7] & \$3711 ;
-  assign \$3713  = \sel_l4_s0$1384  & { \$3712 , \$3710 , \$3708 , \$3706 , \$3704 , \$3702 , \$3700 , \$3698  };
-  assign \$3714  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3715  = sel_l4_s0[8] & \$3714 ;
-  assign \$3716  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3717  = sel_l4_s0[8] & \$3716 ;
-  assign \$3718  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3719  = sel_l4_s0[8] & \$3718 ;
-  assign \$3720  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3721  = sel_l4_s0[8] & \$3720 ;
-  assign \$3722  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3723  = sel_l4_s0[8] & \$3722 ;
-  assign \$3724  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3725  = sel_l4_s0[8] & \$3724 ;
-  assign \$3726  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3727  = sel_l4_s0[8] & \$3726 ;
-  assign \$3728  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3729  = sel_l4_s0[8] & \$3728 ;
-  assign \$3730  = \sel_l4_s0$1385  & { \$3729 , \$3727 , \$3725 , \$3723 , \$3721 , \$3719 , \$3717 , \$3715  };
-  assign \$3731  = \$3713  | \$3730 ;
-  assign \$3732  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3733  = sel_l4_s0[9] & \$3732 ;
-  assign \$3734  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3735  = sel_l4_s0[9] & \$3734 ;
-  assign \$3736  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3737  = sel_l4_s0[9] & \$3736 ;
-  assign \$3738  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3739  = sel_l4_s0[9] & \$3738 ;
-  assign \$3740  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3741  = sel_l4_s0[9] & \$3740 ;
-  assign \$3742  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3743  = sel_l4_s0[9] & \$3742 ;
-  assign \$3744  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3745  = sel_l4_s0[9] & \$3744 ;
-  assign \$3746  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3747  = sel_l4_s0[9] & \$3746 ;
-  assign \$3748  = \sel_l4_s0$1386  & { \$3747 , \$3745 , \$3743 , \$3741 , \$3739 , \$3737 , \$3735 , \$3733  };
-  assign \$3749  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3750  = sel_l4_s0[10] & \$3749 ;
-  assign \$3751  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3752  = sel_l4_s0[10] & \$3751 ;
-  assign \$3753  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3754  = sel_l4_s0[10] & \$3753 ;
-  assign \$3755  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3756  = sel_l4_s0[10] & \$3755 ;
-  assign \$3757  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3758  = sel_l4_s0[10] & \$3757 ;
-  assign \$3759  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3760  = sel_l4_s0[10] & \$3759 ;
-  assign \$3761  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3762  = sel_l4_s0[10] & \$3761 ;
-  assign \$3763  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3764  = sel_l4_s0[10] & \$3763 ;
-  assign \$3765  = \sel_l4_s0$1387  & { \$3764 , \$3762 , \$3760 , \$3758 , \$3756 , \$3754 , \$3752 , \$3750  };
-  assign \$3766  = \$3748  | \$3765 ;
-  assign \$3767  = \$3731  | \$3766 ;
-  assign \$3768  = \sel_l4_s0$1372  == 3'h7;
-  assign \$3769  = sel_l4_s0[11] & \$3768 ;
-  assign \$3770  = \sel_l4_s0$1372  == 3'h7;
-  assign \$3771  = sel_l4_s0[11] & \$3770 ;
-  assign \$3772  = \sel_l4_s0$1372  == 3'h7;
-  assign \$3773  = sel_l4_s0[11] & \$3772 ;
-  assign \$3774  = \sel_l4_s0$1372  == 3'h7;
-  assign \$3775  = sel_l4_s0[11] & \$3774 ;
-  assign \$3776  = \sel_l4_s0$1372  == 3'h7;
-  assign \$3777  = sel_l4_s0[11] & \$3776 ;
-  assign \$3778  = \sel_l4_s0$1372  == 3'h7;
-  assign \$3779  = sel_l4_s0[11] & \$3778 ;
-  assign \$3780  = \sel_l4_s0$1372  == 3'h7;
-  assign \$3781  = sel_l4_s0[11] & \$3780 ;
-  assign \$3782  = \sel_l4_s0$1372  == 3'h7;
-  assign \$3783  = sel_l4_s0[11] & \$3782 ;
-  assign \$3784  = \sel_l4_s0$1388  & { \$3783 , \$3781 , \$3779 , \$3777 , \$3775 , \$3773 , \$3771 , \$3769  };
-  assign \$3785  = \sel_l4_s0$1373  == 3'h7;
-  assign \$3786  = sel_l4_s0[12] & \$3785 ;
-  assign \$3787  = \sel_l4_s0$1373  == 3'h7;
-  assign \$3788  = sel_l4_s0[12] & \$3787 ;
-  assign \$3789  = \sel_l4_s0$1373  == 3'h7;
-  assign \$3790  = sel_l4_s0[12] & \$3789 ;
-  assign \$3791  = \sel_l4_s0$1373  == 3'h7;
-  assign \$3792  = sel_l4_s0[12] & \$3791 ;
-  assign \$3793  = \sel_l4_s0$1373  == 3'h7;
-  assign \$3794  = sel_l4_s0[12] & \$3793 ;
-  assign \$3795  = \sel_l4_s0$1373  == 3'h7;
-  assign \$3796  = sel_l4_s0[12] & \$3795 ;
-  assign \$3797  = \sel_l4_s0$1373  == 3'h7;
-  assign \$3798  = sel_l4_s0[12] & \$3797 ;
-  assign \$3799  = \sel_l4_s0$1373  == 3'h7;
-  assign \$3800  = sel_l4_s0[12] & \$3799 ;
-  assign \$3801  = \sel_l4_s0$1389  & { \$3800 , \$3798 , \$3796 , \$3794 , \$3792 , \$3790 , \$3788 , \$3786  };
-  assign \$3802  = \$3784  | \$3801 ;
-  assign \$3803  = \sel_l4_s0$1374  == 3'h7;
-  assign \$3804  = sel_l4_s0[13] & \$3803 ;
-  assign \$3805  = \sel_l4_s0$1374  == 3'h7;
-  assign \$3806  = sel_l4_s0[13] & \$3805 ;
-  assign \$3807  = \sel_l4_s0$1374  == 3'h7;
-  assign \$3808  = sel_l4_s0[13] & \$3807 ;
-  assign \$3809  = \sel_l4_s0$1374  == 3'h7;
-  assign \$3810  = sel_l4_s0[13] & \$3809 ;
-  assign \$3811  = \sel_l4_s0$1374  == 3'h7;
-  assign \$3812  = sel_l4_s0[13] & \$3811 ;
-  assign \$3813  = \sel_l4_s0$1374  == 3'h7;
-  assign \$3814  = sel_l4_s0[13] & \$3813 ;
-  assign \$3815  = \sel_l4_s0$1374  == 3'h7;
-  assign \$3816  = sel_l4_s0[13] & \$3815 ;
-  assign \$3817  = \sel_l4_s0$1374  == 3'h7;
-  assign \$3818  = sel_l4_s0[13] & \$3817 ;
-  assign \$3819  = \sel_l4_s0$1390  & { \$3818 , \$3816 , \$3814 , \$3812 , \$3810 , \$3808 , \$3806 , \$3804  };
-  assign \$3820  = \sel_l4_s0$1375  == 3'h7;
-  assign \$3821  = sel_l4_s0[14] & \$3820 ;
-  assign \$3822  = \sel_l4_s0$1375  == 3'h7;
-  assign \$3823  = sel_l4_s0[14] & \$3822 ;
-  assign \$3824  = \sel_l4_s0$1375  == 3'h7;
-  assign \$3825  = sel_l4_s0[14] & \$3824 ;
-  assign \$3826  = \sel_l4_s0$1375  == 3'h7;
-  assign \$3827  = sel_l4_s0[14] & \$3826 ;
-  assign \$3828  = \sel_l4_s0$1375  == 3'h7;
-  assign \$3829  = sel_l4_s0[14] & \$3828 ;
-  assign \$3830  = \sel_l4_s0$1375  == 3'h7;
-  assign \$3831  = sel_l4_s0[14] & \$3830 ;
-  assign \$3832  = \sel_l4_s0$1375  == 3'h7;
-  assign \$3833  = sel_l4_s0[14] & \$3832 ;
-  assign \$3834  = \sel_l4_s0$1375  == 3'h7;
-  assign \$3835  = sel_l4_s0[14] & \$3834 ;
-  assign \$3836  = \sel_l4_s0$1391  & { \$3835 , \$3833 , \$3831 , \$3829 , \$3827 , \$3825 , \$3823 , \$3821  };
-  assign \$3837  = \$3819  | \$3836 ;
-  assign \$3838  = \$3802  | \$3837 ;
-  assign \$3839  = \$3767  | \$3838 ;
-  assign \$3840  = \sel_l4_s0$1376  == 3'h7;
-  assign \$3841  = sel_l4_s0[15] & \$3840 ;
-  assign \$3842  = \sel_l4_s0$1376  == 3'h7;
-  assign \$3843  = sel_l4_s0[15] & \$3842 ;
-  assign \$3844  = \sel_l4_s0$1376  == 3'h7;
-  assign \$3845  = sel_l4_s0[15] & \$3844 ;
-  assign \$3846  = \sel_l4_s0$1376  == 3'h7;
-  assign \$3847  = sel_l4_s0[15] & \$3846 ;
-  assign \$3848  = \sel_l4_s0$1376  == 3'h7;
-  assign \$3849  = sel_l4_s0[15] & \$3848 ;
-  assign \$3850  = \sel_l4_s0$1376  == 3'h7;
-  assign \$3851  = sel_l4_s0[15] & \$3850 ;
-  assign \$3852  = \sel_l4_s0$1376  == 3'h7;
-  assign \$3853  = sel_l4_s0[15] & \$3852 ;
-  assign \$3854  = \sel_l4_s0$1376  == 3'h7;
-  assign \$3855  = sel_l4_s0[15] & \$3854 ;
-  assign \$3856  = \sel_l4_s0$1392  & { \$3855 , \$3853 , \$3851 , \$3849 , \$3847 , \$3845 , \$3843 , \$3841  };
-  assign \$3857  = \$3839  | \$3856 ;
-  assign \$3858  = ! \sel_l4_s0$1361 ;
-  assign \$3859  = sel_l4_s0[0] & \$3858 ;
-  assign \$3860  = ! \sel_l4_s0$1361 ;
-  assign \$3861  = sel_l4_s0[0] & \$3860 ;
-  assign \$3862  = ! \sel_l4_s0$1361 ;
-  assign \$3863  = sel_l4_s0[0] & \$3862 ;
-  assign \$3864  = ! \sel_l4_s0$1361 ;
-  assign \$3865  = sel_l4_s0[0] & \$3864 ;
-  assign \$3867  = ! \sel_l4_s0$1362 ;
-  assign \$3868  = sel_l4_s0[1] & \$3867 ;
-  assign \$3869  = ! \sel_l4_s0$1362 ;
-  assign \$3870  = sel_l4_s0[1] & \$3869 ;
-  assign \$3871  = ! \sel_l4_s0$1362 ;
-  assign \$3872  = sel_l4_s0[1] & \$3871 ;
-  assign \$3873  = ! \sel_l4_s0$1362 ;
-  assign \$3874  = sel_l4_s0[1] & \$3873 ;
-  assign \$3877  = ! \sel_l4_s0$1363 ;
-  assign \$3878  = sel_l4_s0[2] & \$3877 ;
-  assign \$3879  = ! \sel_l4_s0$1363 ;
-  assign \$3880  = sel_l4_s0[2] & \$3879 ;
-  assign \$3881  = ! \sel_l4_s0$1363 ;
-  assign \$3882  = sel_l4_s0[2] & \$3881 ;
-  assign \$3883  = ! \sel_l4_s0$1363 ;
-  assign \$3884  = sel_l4_s0[2] & \$3883 ;
-  assign \$3886  = ! \sel_l4_s0$1364 ;
-  assign \$3887  = sel_l4_s0[3] & \$3886 ;
-  assign \$3888  = ! \sel_l4_s0$1364 ;
-  assign \$3889  = sel_l4_s0[3] & \$3888 ;
-  assign \$3890  = ! \sel_l4_s0$1364 ;
-  assign \$3891  = sel_l4_s0[3] & \$3890 ;
-  assign \$3892  = ! \sel_l4_s0$1364 ;
-  assign \$3893  = sel_l4_s0[3] & \$3892 ;
-  assign \$3895  = \$3885  | \$3894 ;
-  assign \$3896  = \$3876  | \$3895 ;
-  assign \$3897  = ! \sel_l4_s0$1365 ;
-  assign \$3898  = sel_l4_s0[4] & \$3897 ;
-  assign \$3899  = ! \sel_l4_s0$1365 ;
-  assign \$3900  = sel_l4_s0[4] & \$3899 ;
-  assign \$3901  = ! \sel_l4_s0$1365 ;
-  assign \$3902  = sel_l4_s0[4] & \$3901 ;
-  assign \$3903  = ! \sel_l4_s0$1365 ;
-  assign \$3904  = sel_l4_s0[4] & \$3903 ;
-  assign \$3906  = ! \sel_l4_s0$1366 ;
-  assign \$3907  = sel_l4_s0[5] & \$3906 ;
-  assign \$3908  = ! \sel_l4_s0$1366 ;
-  assign \$3909  = sel_l4_s0[5] & \$3908 ;
-  assign \$3910  = ! \sel_l4_s0$1366 ;
-  assign \$3911  = sel_l4_s0[5] & \$3910 ;
-  assign \$3912  = ! \sel_l4_s0$1366 ;
-  assign \$3913  = sel_l4_s0[5] & \$3912 ;
-  assign \$3915  = \$3905  | \$3914 ;
-  assign \$3916  = ! \sel_l4_s0$1367 ;
-  assign \$3917  = sel_l4_s0[6] & \$3916 ;
-  assign \$3918  = ! \sel_l4_s0$1367 ;
-  assign \$3919  = sel_l4_s0[6] & \$3918 ;
-  assign \$3920  = ! \sel_l4_s0$1367 ;
-  assign \$3921  = sel_l4_s0[6] & \$3920 ;
-  assign \$3922  = ! \sel_l4_s0$1367 ;
-  assign \$3923  = sel_l4_s0[6] & \$3922 ;
-  assign \$3925  = ! \sel_l4_s0$1368 ;
-  assign \$3926  = sel_l4_s0[7] & \$3925 ;
-  assign \$3927  = ! \sel_l4_s0$1368 ;
-  assign \$3928  = sel_l4_s0[7] & \$3927 ;
-  assign \$3929  = ! \sel_l4_s0$1368 ;
-  assign \$3930  = sel_l4_s0[7] & \$3929 ;
-  assign \$3931  = ! \sel_l4_s0$1368 ;
-  assign \$3932  = sel_l4_s0[7] & \$3931 ;
-  assign \$3934  = \$3924  | \$3933 ;
-  assign \$3935  = \$3915  | \$3934 ;
-  assign \$3936  = \$3896  | \$3935 ;
-  assign \$3937  = ! \sel_l4_s0$1369 ;
-  assign \$3938  = sel_l4_s0[8] & \$3937 ;
-  assign \$3939  = ! \sel_l4_s0$1369 ;
-  assign \$3940  = sel_l4_s0[8] & \$3939 ;
-  assign \$3941  = ! \sel_l4_s0$1369 ;
-  assign \$3942  = sel_l4_s0[8] & \$3941 ;
-  assign \$3943  = ! \sel_l4_s0$1369 ;
-  assign \$3944  = sel_l4_s0[8] & \$3943 ;
-  assign \$3946  = \$3936  | \$3945 ;
-  assign \$3947  = \sel_l4_s0$1362  == 1'h1;
-  assign \$3948  = sel_l4_s0[1] & \$3947 ;
-  assign \$3949  = \sel_l4_s0$1362  == 1'h1;
-  assign \$3950  = sel_l4_s0[1] & \$3949 ;
-  assign \$3951  = \sel_l4_s0$1362  == 1'h1;
-  assign \$3952  = sel_l4_s0[1] & \$3951 ;
-  assign \$3953  = \sel_l4_s0$1362  == 1'h1;
-  assign \$3954  = sel_l4_s0[1] & \$3953 ;
-  assign \$3956  = \sel_l4_s0$1363  == 1'h1;
-  assign \$3957  = sel_l4_s0[2] & \$3956 ;
-  assign \$3958  = \sel_l4_s0$1363  == 1'h1;
-  assign \$3959  = sel_l4_s0[2] & \$3958 ;
-  assign \$3960  = \sel_l4_s0$1363  == 1'h1;
-  assign \$3961  = sel_l4_s0[2] & \$3960 ;
-  assign \$3962  = \sel_l4_s0$1363  == 1'h1;
-  assign \$3963  = sel_l4_s0[2] & \$3962 ;
-  assign \$3965  = \$3955  | \$3964 ;
-  assign \$3966  = \sel_l4_s0$1364  == 1'h1;
-  assign \$3967  = sel_l4_s0[3] & \$3966 ;
-  assign \$3968  = \sel_l4_s0$1364  == 1'h1;
-  assign \$3969  = sel_l4_s0[3] & \$3968 ;
-  assign \$3970  = \sel_l4_s0$1364  == 1'h1;
-  assign \$3971  = sel_l4_s0[3] & \$3970 ;
-  assign \$3972  = \sel_l4_s0$1364  == 1'h1;
-  assign \$3973  = sel_l4_s0[3] & \$3972 ;
-  assign \$3975  = \sel_l4_s0$1365  == 1'h1;
-  assign \$3976  = sel_l4_s0[4] & \$3975 ;
-  assign \$3977  = \sel_l4_s0$1365  == 1'h1;
-  assign \$3978  = sel_l4_s0[4] & \$3977 ;
-  assign \$3979  = \sel_l4_s0$1365  == 1'h1;
-  assign \$3980  = sel_l4_s0[4] & \$3979 ;
-  assign \$3981  = \sel_l4_s0$1365  == 1'h1;
-  assign \$3982  = sel_l4_s0[4] & \$3981 ;
-  assign \$3984  = \$3974  | \$3983 ;
-  assign \$3985  = \$3965  | \$3984 ;
-  assign \$3986  = \sel_l4_s0$1366  == 1'h1;
-  assign \$3987  = sel_l4_s0[5] & \$3986 ;
-  assign \$3988  = \sel_l4_s0$1366  == 1'h1;
-  assign \$3989  = sel_l4_s0[5] & \$3988 ;
-  assign \$3990  = \sel_l4_s0$1366  == 1'h1;
-  assign \$3991  = sel_l4_s0[5] & \$3990 ;
-  assign \$3992  = \sel_l4_s0$1366  == 1'h1;
-  assign \$3993  = sel_l4_s0[5] & \$3992 ;
-  assign \$3995  = \sel_l4_s0$1367  == 1'h1;
-  assign \$3996  = sel_l4_s0[6] & \$3995 ;
-  assign \$3997  = \sel_l4_s0$1367  == 1'h1;
-  assign \$3998  = sel_l4_s0[6] & \$3997 ;
-  assign \$3999  = \sel_l4_s0$1367  == 1'h1;
-  assign \$4000  = sel_l4_s0[6] & \$3999 ;
-  assign \$4001  = \sel_l4_s0$1367  == 1'h1;
-  assign \$4002  = sel_l4_s0[6] & \$4001 ;
-  assign \$4004  = \$3994  | \$4003 ;
-  assign \$4005  = \sel_l4_s0$1368  == 1'h1;
-  assign \$4006  = sel_l4_s0[7] & \$4005 ;
-  assign \$4007  = \sel_l4_s0$1368  == 1'h1;
-  assign \$4008  = sel_l4_s0[7] & \$4007 ;
-  assign \$4009  = \sel_l4_s0$1368  == 1'h1;
-  assign \$4010  = sel_l4_s0[7] & \$4009 ;
-  assign \$4011  = \sel_l4_s0$1368  == 1'h1;
-  assign \$4012  = sel_l4_s0[7] & \$4011 ;
-  assign \$4014  = \sel_l4_s0$1369  == 1'h1;
-  assign \$4015  = sel_l4_s0[8] & \$4014 ;
-  assign \$4016  = \sel_l4_s0$1369  == 1'h1;
-  assign \$4017  = sel_l4_s0[8] & \$4016 ;
-  assign \$4018  = \sel_l4_s0$1369  == 1'h1;
-  assign \$4019  = sel_l4_s0[8] & \$4018 ;
-  assign \$4020  = \sel_l4_s0$1369  == 1'h1;
-  assign \$4021  = sel_l4_s0[8] & \$4020 ;
-  assign \$4023  = \$4013  | \$4022 ;
-  assign \$4024  = \$4004  | \$4023 ;
-  assign \$4025  = \$3985  | \$4024 ;
-  assign \$4026  = \sel_l4_s0$1370  == 1'h1;
-  assign \$4027  = sel_l4_s0[9] & \$4026 ;
-  assign \$4028  = \sel_l4_s0$1370  == 1'h1;
-  assign \$4029  = sel_l4_s0[9] & \$4028 ;
-  assign \$4030  = \sel_l4_s0$1370  == 1'h1;
-  assign \$4031  = sel_l4_s0[9] & \$4030 ;
-  assign \$4032  = \sel_l4_s0$1370  == 1'h1;
-  assign \$4033  = sel_l4_s0[9] & \$4032 ;
-  assign \$4035  = \$4025  | \$4034 ;
-  assign \$4036  = \sel_l4_s0$1363  == 2'h2;
-  assign \$4037  = sel_l4_s0[2] & \$4036 ;
-  assign \$4038  = \sel_l4_s0$1363  == 2'h2;
-  assign \$4039  = sel_l4_s0[2] & \$4038 ;
-  assign \$4040  = \sel_l4_s0$1363  == 2'h2;
-  assign \$4041  = sel_l4_s0[2] & \$4040 ;
-  assign \$4042  = \sel_l4_s0$1363  == 2'h2;
-  assign \$4043  = sel_l4_s0[2] & \$4042 ;
-  assign \$4045  = \sel_l4_s0$1364  == 2'h2;
-  assign \$4046  = sel_l4_s0[3] & \$4045 ;
-  assign \$4047  = \sel_l4_s0$1364  == 2'h2;
-  assign \$4048  = sel_l4_s0[3] & \$4047 ;
-  assign \$4049  = \sel_l4_s0$1364  == 2'h2;
-  assign \$4050  = sel_l4_s0[3] & \$4049 ;
-  assign \$4051  = \sel_l4_s0$1364  == 2'h2;
-  assign \$4052  = sel_l4_s0[3] & \$4051 ;
-  assign \$4054  = \$4044  | \$4053 ;
-  assign \$4055  = \sel_l4_s0$1365  == 2'h2;
-  assign \$4056  = sel_l4_s0[4] & \$4055 ;
-  assign \$4057  = \sel_l4_s0$1365  == 2'h2;
-  assign \$4058  = sel_l4_s0[4] & \$4057 ;
-  assign \$4059  = \sel_l4_s0$1365  == 2'h2;
-  assign \$4060  = sel_l4_s0[4] & \$4059 ;
-  assign \$4061  = \sel_l4_s0$1365  == 2'h2;
-  assign \$4062  = sel_l4_s0[4] & \$4061 ;
-  assign \$4064  = \sel_l4_s0$1366  == 2'h2;
-  assign \$4065  = sel_l4_s0[5] & \$4064 ;
-  assign \$4066  = \sel_l4_s0$1366  == 2'h2;
-  assign \$4067  = sel_l4_s0[5] & \$4066 ;
-  assign \$4068  = \sel_l4_s0$1366  == 2'h2;
-  assign \$4069  = sel_l4_s0[5] & \$4068 ;
-  assign \$4070  = \sel_l4_s0$1366  == 2'h2;
-  assign \$4071  = sel_l4_s0[5] & \$4070 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4575  = sel_l1_s0;
-    if (i__ready) begin
-      \$4575  = \$52 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4576  = \sel_l1_s0$59 ;
-    if (i__ready) begin
-      \$4576  = \$55 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4577  = \sel_l1_s0$60 ;
-    if (i__ready) begin
-      \$4577  = \$58 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4578  = \sel_l1_s0$61 ;
-    if (i__ready) begin
-      \$4578  = \$61 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4579  = \sel_l1_s0$62 ;
-    if (i__ready) begin
-      \$4579  = \$64 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4580  = \sel_l1_s0$63 ;
-    if (i__ready) begin
-      \$4580  = \$67 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4581  = \sel_l1_s0$64 ;
-    if (i__ready) begin
-      \$4581  = \$70 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4582  = \sel_l1_s0$65 ;
-    if (i__ready) begin
-      \$4582  = \$73 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4583  = \sel_l1_s0$66 ;
-    if (i__ready) begin
-      \$4583  = \$76 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4584  = \sel_l1_s0$67 ;
-    if (i__ready) begin
-      \$4584  = \$79 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4585  = \sel_l1_s0$68 ;
-    if (i__ready) begin
-      \$4585  = \$82 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4586  = \sel_l1_s0$69 ;
-    if (i__ready) begin
-      \$4586  = \$85 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4587  = \sel_l1_s0$70 ;
-    if (i__ready) begin
-      \$4587  = \$88 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4588  = \sel_l1_s0$71 ;
-    if (i__ready) begin
-      \$4588  = \$91 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4589  = \sel_l1_s0$72 ;
-    if (i__ready) begin
-      \$4589  = \$94 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4590  = \sel_l1_s0$73 ;
-    if (i__ready) begin
-      \$4590  = \$97 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4591  = \sel_l1_s0$1306 ;
-    if (i__ready) begin
-      \$4591  = \$4 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4592  = \sel_l1_s0$1307 ;
-    if (i__ready) begin
-      \$4592  = \$7 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4593  = \sel_l1_s0$1308 ;
-    if (i__ready) begin
-      \$4593  = \$10 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4594  = \sel_l1_s0$1309 ;
-    if (i__ready) begin
-      \$4594  = \$13 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4595  = \sel_l1_s0$1310 ;
-    if (i__ready) begin
-      \$4595  = \$16 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4596  = \sel_l1_s0$1311 ;
-    if (i__ready) begin
-      \$4596  = \$19 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4597  = \sel_l1_s0$1312 ;
-    if (i__ready) begin
-      \$4597  = \$22 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4598  = \sel_l1_s0$1313 ;
-    if (i__ready) begin
-      \$4598  = \$25 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4599  = \sel_l1_s0$1314 ;
-    if (i__ready) begin
-      \$4599  = \$28 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4600  = \sel_l1_s0$1315 ;
-    if (i__ready) begin
-      \$4600  = \$31 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4601  = \sel_l1_s0$1316 ;
-    if (i__ready) begin
-      \$4601  = \$34 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4602  = \sel_l1_s0$1317 ;
-    if (i__ready) begin
-      \$4602  = \$37 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4603  = \sel_l1_s0$1318 ;
-    if (i__ready) begin
-      \$4603  = \$40 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4604  = \sel_l1_s0$1319 ;
-    if (i__ready) begin
-      \$4604  = \$43 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4605  = \sel_l1_s0$1320 ;
-    if (i__ready) begin
-      \$4605  = \$46 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4606  = \sel_l1_s0$1321 ;
-    if (i__ready) begin
-      \$4606  = \$49 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4607  = \sel_l1_s0$1322 ;
-    if (i__ready) begin
-      \$4607  = i__payload[639:128];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4608  = \sel_l1_s0$1323 ;
-    if (i__ready) begin
-      \$4608  = i__payload[640];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4609  = sel_l2_s0;
-    if (i__ready) begin
-      \$4609  = { \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4610  = \sel_l2_s0$1324 ;
-    if (i__ready) begin
-      \$4610  = \sel_l1_s0$1306 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4611  = \sel_l2_s0$1325 ;
-    if (i__ready) begin
-      \$4611  = \sel_l1_s0$1307 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4612  = \sel_l2_s0$1326 ;
-    if (i__ready) begin
-      \$4612  = \sel_l1_s0$1308 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4613  = \sel_l2_s0$1327 ;
-    if (i__ready) begin
-      \$4613  = \sel_l1_s0$1309 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4614  = \sel_l2_s0$1328 ;
-    if (i__ready) begin
-      \$4614  = \sel_l1_s0$1310 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4615  = \sel_l2_s0$1329 ;
-    if (i__ready) begin
-      \$4615  = \sel_l1_s0$1311 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4616  = \sel_l2_s0$1330 ;
-    if (i__ready) begin
-      \$4616  = \sel_l1_s0$1312 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4617  = \sel_l2_s0$1331 ;
-    if (i__ready) begin
-      \$4617  = \sel_l1_s0$1313 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4618  = \sel_l2_s0$1332 ;
-    if (i__ready) begin
-      \$4618  = \sel_l1_s0$1314 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4619  = \sel_l2_s0$1333 ;
-    if (i__ready) begin
-      \$4619  = \sel_l1_s0$1315 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4620  = \sel_l2_s0$1334 ;
-    if (i__ready) begin
-      \$4620  = \sel_l1_s0$1316 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4621  = \sel_l2_s0$1335 ;
-    if (i__ready) begin
-      \$4621  = \sel_l1_s0$1317 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4622  = \sel_l2_s0$1336 ;
-    if (i__ready) begin
-      \$4622  = \sel_l1_s0$1318 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4623  = \sel_l2_s0$1337 ;
-    if (i__ready) begin
-      \$4623  = \sel_l1_s0$1319 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4624  = \sel_l2_s0$1338 ;
-    if (i__ready) begin
-      \$4624  = \sel_l1_s0$1320 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4625  = \sel_l2_s0$1339 ;
-    if (i__ready) begin
-      \$4625  = \sel_l1_s0$1321 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4626  = \sel_l2_s0$1340 ;
-    if (i__ready) begin
-      \$4626  = \sel_l1_s0$1322 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4627  = \sel_l2_s0$1341 ;
-    if (i__ready) begin
-      \$4627  = \sel_l1_s0$1323 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4628  = sel_l3_s0;
-    if (i__ready) begin
-      \$4628  = { \$1585 , \$1577 , \$1569 , \$1561 , \$1553 , \$1545 , \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4629  = \sel_l3_s0$1342 ;
-    if (i__ready) begin
-      \$4629  = \sel_l2_s0$1324 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4630  = \sel_l3_s0$1343 ;
-    if (i__ready) begin
-      \$4630  = \sel_l2_s0$1325 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4631  = \sel_l3_s0$1344 ;
-    if (i__ready) begin
-      \$4631  = \sel_l2_s0$1326 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4632  = \sel_l3_s0$1345 ;
-    if (i__ready) begin
-      \$4632  = \sel_l2_s0$1327 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4633  = \sel_l3_s0$1346 ;
-    if (i__ready) begin
-      \$4633  = \sel_l2_s0$1328 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4634  = \sel_l3_s0$1347 ;
-    if (i__ready) begin
-      \$4634  = \sel_l2_s0$1329 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4635  = \sel_l3_s0$1348 ;
-    if (i__ready) begin
-      \$4635  = \sel_l2_s0$1330 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4636  = \sel_l3_s0$1349 ;
-    if (i__ready) begin
-      \$4636  = \sel_l2_s0$1331 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4637  = \sel_l3_s0$1350 ;
-    if (i__ready) begin
-      \$4637  = \sel_l2_s0$1332 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4638  = \sel_l3_s0$1351 ;
-    if (i__ready) begin
-      \$4638  = \sel_l2_s0$1333 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4639  = \sel_l3_s0$1352 ;
-    if (i__ready) begin
-      \$4639  = \sel_l2_s0$1334 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4640  = \sel_l3_s0$1353 ;
-    if (i__ready) begin
-      \$4640  = \sel_l2_s0$1335 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4641  = \sel_l3_s0$1354 ;
-    if (i__ready) begin
-      \$4641  = \sel_l2_s0$1336 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4642  = \sel_l3_s0$1355 ;
-    if (i__ready) begin
-      \$4642  = \sel_l2_s0$1337 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4643  = \sel_l3_s0$1356 ;
-    if (i__ready) begin
-      \$4643  = \sel_l2_s0$1338 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4644  = \sel_l3_s0$1357 ;
-    if (i__ready) begin
-      \$4644  = \sel_l2_s0$1339 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4645  = \sel_l3_s0$1358 ;
-    if (i__ready) begin
-      \$4645  = \sel_l2_s0$1340 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4646  = \sel_l3_s0$1359 ;
-    if (i__ready) begin
-      \$4646  = \sel_l2_s0$1341 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4647  = sel_l4_s0;
-    if (i__ready) begin
-      \$4647  = sel_l3_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4648  = \sel_l4_s0$1361 ;
-    if (i__ready) begin
-      \$4648  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4649  = \sel_l4_s0$1362 ;
-    if (i__ready) begin
-      \$4649  = { 4'h0, sel_l3_s0[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4650  = \sel_l4_s0$1363 ;
-    if (i__ready) begin
-      \$4650  = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4651  = \sel_l4_s0$1364 ;
-    if (i__ready) begin
-      \$4651  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4652  = \sel_l4_s0$1365 ;
-    if (i__ready) begin
-      \$4652  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4653  = \sel_l4_s0$1366 ;
-    if (i__ready) begin
-      \$4653  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4654  = \sel_l4_s0$1367 ;
-    if (i__ready) begin
-      \$4654  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4655  = \sel_l4_s0$1368 ;
-    if (i__ready) begin
-      \$4655  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4656  = \sel_l4_s0$1369 ;
-    if (i__ready) begin
-      \$4656  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4657  = \sel_l4_s0$1370 ;
-    if (i__ready) begin
-      \$4657  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4658  = \sel_l4_s0$1371 ;
-    if (i__ready) begin
-      \$4658  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4659  = \sel_l4_s0$1372 ;
-    if (i__ready) begin
-      \$4659  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4660  = \sel_l4_s0$1373 ;
-    if (i__ready) begin
-      \$4660  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4661  = \sel_l4_s0$1374 ;
-    if (i__ready) begin
-      \$4661  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4662  = \sel_l4_s0$1375 ;
-    if (i__ready) begin
-      \$4662  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4663  = \sel_l4_s0$1376 ;
-    if (i__ready) begin
-      \$4663  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4664  = \sel_l4_s0$1377 ;
-    if (i__ready) begin
-      \$4664  = \sel_l3_s0$1342 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4665  = \sel_l4_s0$1378 ;
-    if (i__ready) begin
-      \$4665  = \sel_l3_s0$1343 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4666  = \sel_l4_s0$1379 ;
-    if (i__ready) begin
-      \$4666  = \sel_l3_s0$1344 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4667  = \sel_l4_s0$1380 ;
-    if (i__ready) begin
-      \$4667  = \sel_l3_s0$1345 ;
+  assign \$2648  = $signed(mac_add2_s0) + $signed(\mac_add2_s0$1501 );
+  assign \$2649  = $signed(\mac_add2_s0$1503 ) + $signed(\mac_add2_s0$1504 );
+  assign \$2650  = $signed(\mac_add2_s0$1506 ) + $signed(\mac_add2_s0$1507 );
+  assign \$2651  = $signed(\mac_add2_s0$1509 ) + $signed(\mac_add2_s0$1510 );
+  assign \$2652  = $signed(mac_acc0) + $signed(\$2648 );
+  assign \$2653  = $signed(mac_acc1) + $signed(\$2649 );
+  assign \$2654  = $signed(mac_acc2) + $signed(\$2650 );
+  assign \$2655  = $signed(mac_acc3) + $signed(\$2651 );
+  assign \$2656  = wr__addr + 1'h1;
+  assign \$2657  = rd__addr + 1'h1;
+  assign \$2658  = mac_add2_valid_s0 & \mac_add2_s0$1559 ;
+  assign \$2659  = i__ready & mac_add2_valid_s0;
+  assign \$2660  = i__ready & mac_add2_valid_s0;
+  assign \$2661  = i__ready & mac_add2_valid_s0;
+  assign \$2662  = i__ready & mac_add2_valid_s0;
+  always @(posedge clk)
+    sel_l1_s0 <= \$2663 ;
+  always @(posedge clk)
+    \sel_l1_s0$59  <= \$2664 ;
+  always @(posedge clk)
+    \sel_l1_s0$60  <= \$2665 ;
+  always @(posedge clk)
+    \sel_l1_s0$61  <= \$2666 ;
+  always @(posedge clk)
+    \sel_l1_s0$62  <= \$2667 ;
+  always @(posedge clk)
+    \sel_l1_s0$63  <= \$2668 ;
+  always @(posedge clk)
+    \sel_l1_s0$64  <= \$2669 ;
+  always @(posedge clk)
+    \sel_l1_s0$65  <= \$2670 ;
+  always @(posedge clk)
+    \sel_l1_s0$66  <= \$2671 ;
+  always @(posedge clk)
+    \sel_l1_s0$67  <= \$2672 ;
+  always @(posedge clk)
+    \sel_l1_s0$68  <= \$2673 ;
+  always @(posedge clk)
+    \sel_l1_s0$69  <= \$2674 ;
+  always @(posedge clk)
+    \sel_l1_s0$70  <= \$2675 ;
+  always @(posedge clk)
+    \sel_l1_s0$71  <= \$2676 ;
+  always @(posedge clk)
+    \sel_l1_s0$72  <= \$2677 ;
+  always @(posedge clk)
+    \sel_l1_s0$73  <= \$2678 ;
+  always @(posedge clk)
+    \sel_l1_s0$1524  <= \$2679 ;
+  always @(posedge clk)
+    \sel_l1_s0$1525  <= \$2680 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$2681 ;
+  always @(posedge clk)
+    \sel_l3_s0$236  <= \$2682 ;
+  always @(posedge clk)
+    \sel_l3_s0$237  <= \$2683 ;
+  always @(posedge clk)
+    \sel_l3_s0$395  <= \$2684 ;
+  always @(posedge clk)
+    \sel_l3_s0$396  <= \$2685 ;
+  always @(posedge clk)
+    \sel_l3_s0$240  <= \$2686 ;
+  always @(posedge clk)
+    \sel_l3_s0$241  <= \$2687 ;
+  always @(posedge clk)
+    \sel_l3_s0$242  <= \$2688 ;
+  always @(posedge clk)
+    \sel_l3_s0$399  <= \$2689 ;
+  always @(posedge clk)
+    \sel_l3_s0$507  <= \$2690 ;
+  always @(posedge clk)
+    \sel_l3_s0$245  <= \$2691 ;
+  always @(posedge clk)
+    \sel_l3_s0$246  <= \$2692 ;
+  always @(posedge clk)
+    \sel_l3_s0$247  <= \$2693 ;
+  always @(posedge clk)
+    \sel_l3_s0$402  <= \$2694 ;
+  always @(posedge clk)
+    \sel_l3_s0$403  <= \$2695 ;
+  always @(posedge clk)
+    \sel_l3_s0$250  <= \$2696 ;
+  always @(posedge clk)
+    \sel_l3_s0$251  <= \$2697 ;
+  always @(posedge clk)
+    \sel_l3_s0$252  <= \$2698 ;
+  always @(posedge clk)
+    \sel_l3_s0$406  <= \$2699 ;
+  always @(posedge clk)
+    \sel_l3_s0$510  <= \$2700 ;
+  always @(posedge clk)
+    \sel_l3_s0$255  <= \$2701 ;
+  always @(posedge clk)
+    \sel_l3_s0$256  <= \$2702 ;
+  always @(posedge clk)
+    \sel_l3_s0$257  <= \$2703 ;
+  always @(posedge clk)
+    \sel_l3_s0$409  <= \$2704 ;
+  always @(posedge clk)
+    \sel_l3_s0$410  <= \$2705 ;
+  always @(posedge clk)
+    \sel_l3_s0$260  <= \$2706 ;
+  always @(posedge clk)
+    \sel_l3_s0$261  <= \$2707 ;
+  always @(posedge clk)
+    \sel_l3_s0$262  <= \$2708 ;
+  always @(posedge clk)
+    \sel_l3_s0$413  <= \$2709 ;
+  always @(posedge clk)
+    \sel_l3_s0$513  <= \$2710 ;
+  always @(posedge clk)
+    \sel_l3_s0$265  <= \$2711 ;
+  always @(posedge clk)
+    \sel_l3_s0$266  <= \$2712 ;
+  always @(posedge clk)
+    \sel_l3_s0$267  <= \$2713 ;
+  always @(posedge clk)
+    \sel_l3_s0$416  <= \$2714 ;
+  always @(posedge clk)
+    \sel_l3_s0$417  <= \$2715 ;
+  always @(posedge clk)
+    \sel_l3_s0$270  <= \$2716 ;
+  always @(posedge clk)
+    \sel_l3_s0$271  <= \$2717 ;
+  always @(posedge clk)
+    \sel_l3_s0$272  <= \$2718 ;
+  always @(posedge clk)
+    \sel_l3_s0$420  <= \$2719 ;
+  always @(posedge clk)
+    \sel_l3_s0$516  <= \$2720 ;
+  always @(posedge clk)
+    \sel_l3_s0$275  <= \$2721 ;
+  always @(posedge clk)
+    \sel_l3_s0$276  <= \$2722 ;
+  always @(posedge clk)
+    \sel_l3_s0$277  <= \$2723 ;
+  always @(posedge clk)
+    \sel_l3_s0$423  <= \$2724 ;
+  always @(posedge clk)
+    \sel_l3_s0$424  <= \$2725 ;
+  always @(posedge clk)
+    \sel_l3_s0$280  <= \$2726 ;
+  always @(posedge clk)
+    \sel_l3_s0$281  <= \$2727 ;
+  always @(posedge clk)
+    \sel_l3_s0$282  <= \$2728 ;
+  always @(posedge clk)
+    \sel_l3_s0$427  <= \$2729 ;
+  always @(posedge clk)
+    \sel_l3_s0$519  <= \$2730 ;
+  always @(posedge clk)
+    \sel_l3_s0$285  <= \$2731 ;
+  always @(posedge clk)
+    \sel_l3_s0$286  <= \$2732 ;
+  always @(posedge clk)
+    \sel_l3_s0$287  <= \$2733 ;
+  always @(posedge clk)
+    \sel_l3_s0$430  <= \$2734 ;
+  always @(posedge clk)
+    \sel_l3_s0$431  <= \$2735 ;
+  always @(posedge clk)
+    \sel_l3_s0$290  <= \$2736 ;
+  always @(posedge clk)
+    \sel_l3_s0$291  <= \$2737 ;
+  always @(posedge clk)
+    \sel_l3_s0$292  <= \$2738 ;
+  always @(posedge clk)
+    \sel_l3_s0$434  <= \$2739 ;
+  always @(posedge clk)
+    \sel_l3_s0$522  <= \$2740 ;
+  always @(posedge clk)
+    \sel_l3_s0$295  <= \$2741 ;
+  always @(posedge clk)
+    \sel_l3_s0$296  <= \$2742 ;
+  always @(posedge clk)
+    \sel_l3_s0$297  <= \$2743 ;
+  always @(posedge clk)
+    \sel_l3_s0$437  <= \$2744 ;
+  always @(posedge clk)
+    \sel_l3_s0$438  <= \$2745 ;
+  always @(posedge clk)
+    \sel_l3_s0$300  <= \$2746 ;
+  always @(posedge clk)
+    \sel_l3_s0$301  <= \$2747 ;
+  always @(posedge clk)
+    \sel_l3_s0$302  <= \$2748 ;
+  always @(posedge clk)
+    \sel_l3_s0$441  <= \$2749 ;
+  always @(posedge clk)
+    \sel_l3_s0$525  <= \$2750 ;
+  always @(posedge clk)
+    \sel_l3_s0$305  <= \$2751 ;
+  always @(posedge clk)
+    \sel_l3_s0$306  <= \$2752 ;
+  always @(posedge clk)
+    \sel_l3_s0$307  <= \$2753 ;
+  always @(posedge clk)
+    \sel_l3_s0$444  <= \$2754 ;
+  always @(posedge clk)
+    \sel_l3_s0$445  <= \$2755 ;
+  always @(posedge clk)
+    \sel_l3_s0$310  <= \$2756 ;
+  always @(posedge clk)
+    \sel_l3_s0$311  <= \$2757 ;
+  always @(posedge clk)
+    \sel_l3_s0$312  <= \$2758 ;
+  always @(posedge clk)
+    \sel_l3_s0$448  <= \$2759 ;
+  always @(posedge clk)
+    \sel_l3_s0$528  <= \$2760 ;
+  always @(posedge clk)
+    \sel_l3_s0$315  <= \$2761 ;
+  always @(posedge clk)
+    \sel_l3_s0$316  <= \$2762 ;
+  always @(posedge clk)
+    \sel_l3_s0$317  <= \$2763 ;
+  always @(posedge clk)
+    \sel_l3_s0$451  <= \$2764 ;
+  always @(posedge clk)
+    \sel_l3_s0$452  <= \$2765 ;
+  always @(posedge clk)
+    \sel_l3_s0$320  <= \$2766 ;
+  always @(posedge clk)
+    \sel_l3_s0$321  <= \$2767 ;
+  always @(posedge clk)
+    \sel_l3_s0$322  <= \$2768 ;
+  always @(posedge clk)
+    \sel_l3_s0$455  <= \$2769 ;
+  always @(posedge clk)
+    \sel_l3_s0$531  <= \$2770 ;
+  always @(posedge clk)
+    \sel_l3_s0$325  <= \$2771 ;
+  always @(posedge clk)
+    \sel_l3_s0$326  <= \$2772 ;
+  always @(posedge clk)
+    \sel_l3_s0$327  <= \$2773 ;
+  always @(posedge clk)
+    \sel_l3_s0$458  <= \$2774 ;
+  always @(posedge clk)
+    \sel_l3_s0$459  <= \$2775 ;
+  always @(posedge clk)
+    \sel_l3_s0$330  <= \$2776 ;
+  always @(posedge clk)
+    \sel_l3_s0$331  <= \$2777 ;
+  always @(posedge clk)
+    \sel_l3_s0$332  <= \$2778 ;
+  always @(posedge clk)
+    \sel_l3_s0$462  <= \$2779 ;
+  always @(posedge clk)
+    \sel_l3_s0$534  <= \$2780 ;
+  always @(posedge clk)
+    \sel_l3_s0$335  <= \$2781 ;
+  always @(posedge clk)
+    \sel_l3_s0$336  <= \$2782 ;
+  always @(posedge clk)
+    \sel_l3_s0$337  <= \$2783 ;
+  always @(posedge clk)
+    \sel_l3_s0$465  <= \$2784 ;
+  always @(posedge clk)
+    \sel_l3_s0$466  <= \$2785 ;
+  always @(posedge clk)
+    \sel_l3_s0$340  <= \$2786 ;
+  always @(posedge clk)
+    \sel_l3_s0$341  <= \$2787 ;
+  always @(posedge clk)
+    \sel_l3_s0$342  <= \$2788 ;
+  always @(posedge clk)
+    \sel_l3_s0$469  <= \$2789 ;
+  always @(posedge clk)
+    \sel_l3_s0$537  <= \$2790 ;
+  always @(posedge clk)
+    \sel_l3_s0$345  <= \$2791 ;
+  always @(posedge clk)
+    \sel_l3_s0$346  <= \$2792 ;
+  always @(posedge clk)
+    \sel_l3_s0$347  <= \$2793 ;
+  always @(posedge clk)
+    \sel_l3_s0$472  <= \$2794 ;
+  always @(posedge clk)
+    \sel_l3_s0$473  <= \$2795 ;
+  always @(posedge clk)
+    \sel_l3_s0$350  <= \$2796 ;
+  always @(posedge clk)
+    \sel_l3_s0$351  <= \$2797 ;
+  always @(posedge clk)
+    \sel_l3_s0$352  <= \$2798 ;
+  always @(posedge clk)
+    \sel_l3_s0$476  <= \$2799 ;
+  always @(posedge clk)
+    \sel_l3_s0$540  <= \$2800 ;
+  always @(posedge clk)
+    \sel_l3_s0$355  <= \$2801 ;
+  always @(posedge clk)
+    \sel_l3_s0$356  <= \$2802 ;
+  always @(posedge clk)
+    \sel_l3_s0$357  <= \$2803 ;
+  always @(posedge clk)
+    \sel_l3_s0$479  <= \$2804 ;
+  always @(posedge clk)
+    \sel_l3_s0$480  <= \$2805 ;
+  always @(posedge clk)
+    \sel_l3_s0$360  <= \$2806 ;
+  always @(posedge clk)
+    \sel_l3_s0$361  <= \$2807 ;
+  always @(posedge clk)
+    \sel_l3_s0$362  <= \$2808 ;
+  always @(posedge clk)
+    \sel_l3_s0$483  <= \$2809 ;
+  always @(posedge clk)
+    \sel_l3_s0$543  <= \$2810 ;
+  always @(posedge clk)
+    \sel_l3_s0$365  <= \$2811 ;
+  always @(posedge clk)
+    \sel_l3_s0$366  <= \$2812 ;
+  always @(posedge clk)
+    \sel_l3_s0$367  <= \$2813 ;
+  always @(posedge clk)
+    \sel_l3_s0$486  <= \$2814 ;
+  always @(posedge clk)
+    \sel_l3_s0$487  <= \$2815 ;
+  always @(posedge clk)
+    \sel_l3_s0$370  <= \$2816 ;
+  always @(posedge clk)
+    \sel_l3_s0$371  <= \$2817 ;
+  always @(posedge clk)
+    \sel_l3_s0$372  <= \$2818 ;
+  always @(posedge clk)
+    \sel_l3_s0$490  <= \$2819 ;
+  always @(posedge clk)
+    \sel_l3_s0$546  <= \$2820 ;
+  always @(posedge clk)
+    \sel_l3_s0$375  <= \$2821 ;
+  always @(posedge clk)
+    \sel_l3_s0$376  <= \$2822 ;
+  always @(posedge clk)
+    \sel_l3_s0$377  <= \$2823 ;
+  always @(posedge clk)
+    \sel_l3_s0$493  <= \$2824 ;
+  always @(posedge clk)
+    \sel_l3_s0$494  <= \$2825 ;
+  always @(posedge clk)
+    \sel_l3_s0$380  <= \$2826 ;
+  always @(posedge clk)
+    \sel_l3_s0$381  <= \$2827 ;
+  always @(posedge clk)
+    \sel_l3_s0$382  <= \$2828 ;
+  always @(posedge clk)
+    \sel_l3_s0$497  <= \$2829 ;
+  always @(posedge clk)
+    \sel_l3_s0$549  <= \$2830 ;
+  always @(posedge clk)
+    \sel_l3_s0$385  <= \$2831 ;
+  always @(posedge clk)
+    \sel_l3_s0$386  <= \$2832 ;
+  always @(posedge clk)
+    \sel_l3_s0$387  <= \$2833 ;
+  always @(posedge clk)
+    \sel_l3_s0$500  <= \$2834 ;
+  always @(posedge clk)
+    \sel_l3_s0$501  <= \$2835 ;
+  always @(posedge clk)
+    \sel_l3_s0$390  <= \$2836 ;
+  always @(posedge clk)
+    \sel_l3_s0$391  <= \$2837 ;
+  always @(posedge clk)
+    \sel_l3_s0$392  <= \$2838 ;
+  always @(posedge clk)
+    \sel_l3_s0$504  <= \$2839 ;
+  always @(posedge clk)
+    \sel_l3_s0$552  <= \$2840 ;
+  always @(posedge clk)
+    \sel_l3_s0$1526  <= \$2841 ;
+  always @(posedge clk)
+    \sel_l3_s0$1527  <= \$2842 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$2843 ;
+  always @(posedge clk)
+    \sel_l7_s0$588  <= \$2844 ;
+  always @(posedge clk)
+    \sel_l7_s0$589  <= \$2845 ;
+  always @(posedge clk)
+    \sel_l7_s0$590  <= \$2846 ;
+  always @(posedge clk)
+    \sel_l7_s0$591  <= \$2847 ;
+  always @(posedge clk)
+    \sel_l7_s0$592  <= \$2848 ;
+  always @(posedge clk)
+    \sel_l7_s0$593  <= \$2849 ;
+  always @(posedge clk)
+    \sel_l7_s0$594  <= \$2850 ;
+  always @(posedge clk)
+    \sel_l7_s0$595  <= \$2851 ;
+  always @(posedge clk)
+    \sel_l7_s0$596  <= \$2852 ;
+  always @(posedge clk)
+    \sel_l7_s0$597  <= \$2853 ;
+  always @(posedge clk)
+    \sel_l7_s0$598  <= \$2854 ;
+  always @(posedge clk)
+    \sel_l7_s0$599  <= \$2855 ;
+  always @(posedge clk)
+    \sel_l7_s0$600  <= \$2856 ;
+  always @(posedge clk)
+    \sel_l7_s0$601  <= \$2857 ;
+  always @(posedge clk)
+    \sel_l7_s0$602  <= \$2858 ;
+  always @(posedge clk)
+    \sel_l7_s0$603  <= \$2859 ;
+  always @(posedge clk)
+    \sel_l7_s0$604  <= \$2860 ;
+  always @(posedge clk)
+    \sel_l7_s0$605  <= \$2861 ;
+  always @(posedge clk)
+    \sel_l7_s0$606  <= \$2862 ;
+  always @(posedge clk)
+    \sel_l7_s0$607  <= \$2863 ;
+  always @(posedge clk)
+    \sel_l7_s0$608  <= \$2864 ;
+  always @(posedge clk)
+    \sel_l7_s0$609  <= \$2865 ;
+  always @(posedge clk)
+    \sel_l7_s0$610  <= \$2866 ;
+  always @(posedge clk)
+    \sel_l7_s0$611  <= \$2867 ;
+  always @(posedge clk)
+    \sel_l7_s0$612  <= \$2868 ;
+  always @(posedge clk)
+    \sel_l7_s0$613  <= \$2869 ;
+  always @(posedge clk)
+    \sel_l7_s0$614  <= \$2870 ;
+  always @(posedge clk)
+    \sel_l7_s0$615  <= \$2871 ;
+  always @(posedge clk)
+    \sel_l7_s0$616  <= \$2872 ;
+  always @(posedge clk)
+    \sel_l7_s0$617  <= \$2873 ;
+  always @(posedge clk)
+    \sel_l7_s0$618  <= \$2874 ;
+  always @(posedge clk)
+    \sel_l7_s0$619  <= \$2875 ;
+  always @(posedge clk)
+    \sel_l7_s0$620  <= \$2876 ;
+  always @(posedge clk)
+    \sel_l7_s0$621  <= \$2877 ;
+  always @(posedge clk)
+    \sel_l7_s0$622  <= \$2878 ;
+  always @(posedge clk)
+    \sel_l7_s0$623  <= \$2879 ;
+  always @(posedge clk)
+    \sel_l7_s0$624  <= \$2880 ;
+  always @(posedge clk)
+    \sel_l7_s0$625  <= \$2881 ;
+  always @(posedge clk)
+    \sel_l7_s0$626  <= \$2882 ;
+  always @(posedge clk)
+    \sel_l7_s0$627  <= \$2883 ;
+  always @(posedge clk)
+    \sel_l7_s0$628  <= \$2884 ;
+  always @(posedge clk)
+    \sel_l7_s0$629  <= \$2885 ;
+  always @(posedge clk)
+    \sel_l7_s0$630  <= \$2886 ;
+  always @(posedge clk)
+    \sel_l7_s0$631  <= \$2887 ;
+  always @(posedge clk)
+    \sel_l7_s0$632  <= \$2888 ;
+  always @(posedge clk)
+    \sel_l7_s0$633  <= \$2889 ;
+  always @(posedge clk)
+    \sel_l7_s0$634  <= \$2890 ;
+  always @(posedge clk)
+    \sel_l7_s0$635  <= \$2891 ;
+  always @(posedge clk)
+    \sel_l7_s0$636  <= \$2892 ;
+  always @(posedge clk)
+    \sel_l7_s0$637  <= \$2893 ;
+  always @(posedge clk)
+    \sel_l7_s0$638  <= \$2894 ;
+  always @(posedge clk)
+    \sel_l7_s0$639  <= \$2895 ;
+  always @(posedge clk)
+    \sel_l7_s0$640  <= \$2896 ;
+  always @(posedge clk)
+    \sel_l7_s0$641  <= \$2897 ;
+  always @(posedge clk)
+    \sel_l7_s0$642  <= \$2898 ;
+  always @(posedge clk)
+    \sel_l7_s0$643  <= \$2899 ;
+  always @(posedge clk)
+    \sel_l7_s0$644  <= \$2900 ;
+  always @(posedge clk)
+    \sel_l7_s0$645  <= \$2901 ;
+  always @(posedge clk)
+    \sel_l7_s0$646  <= \$2902 ;
+  always @(posedge clk)
+    \sel_l7_s0$647  <= \$2903 ;
+  always @(posedge clk)
+    \sel_l7_s0$648  <= \$2904 ;
+  always @(posedge clk)
+    \sel_l7_s0$649  <= \$2905 ;
+  always @(posedge clk)
+    \sel_l7_s0$650  <= \$2906 ;
+  always @(posedge clk)
+    \sel_l7_s0$1528  <= \$2907 ;
+  always @(posedge clk)
+    \sel_l7_s0$1529  <= \$2908 ;
+  always @(posedge clk)
+    sel_l12_s0 <= \$2909 ;
+  always @(posedge clk)
+    \sel_l12_s0$857  <= \$2910 ;
+  always @(posedge clk)
+    \sel_l12_s0$858  <= \$2911 ;
+  always @(posedge clk)
+    \sel_l12_s0$859  <= \$2912 ;
+  always @(posedge clk)
+    \sel_l12_s0$860  <= \$2913 ;
+  always @(posedge clk)
+    \sel_l12_s0$861  <= \$2914 ;
+  always @(posedge clk)
+    \sel_l12_s0$862  <= \$2915 ;
+  always @(posedge clk)
+    \sel_l12_s0$863  <= \$2916 ;
+  always @(posedge clk)
+    \sel_l12_s0$864  <= \$2917 ;
+  always @(posedge clk)
+    \sel_l12_s0$866  <= \$2918 ;
+  always @(posedge clk)
+    \sel_l12_s0$868  <= \$2919 ;
+  always @(posedge clk)
+    \sel_l12_s0$870  <= \$2920 ;
+  always @(posedge clk)
+    \sel_l12_s0$872  <= \$2921 ;
+  always @(posedge clk)
+    \sel_l12_s0$874  <= \$2922 ;
+  always @(posedge clk)
+    \sel_l12_s0$876  <= \$2923 ;
+  always @(posedge clk)
+    \sel_l12_s0$878  <= \$2924 ;
+  always @(posedge clk)
+    \sel_l12_s0$1530  <= \$2925 ;
+  always @(posedge clk)
+    \sel_l12_s0$1531  <= \$2926 ;
+  always @(posedge clk)
+    wr__addr <= \$2927 ;
+  always @(posedge clk)
+    rd__addr <= \$2928 ;
+  always @(posedge clk)
+    \sel_l15_s0$1532  <= \$2929 ;
+  always @(posedge clk)
+    \sel_l15_s0$1533  <= \$2930 ;
+  always @(posedge clk)
+    \sel_l15_s0$1534  <= \$2931 ;
+  always @(posedge clk)
+    \sel_l15_s0$1535  <= \$2932 ;
+  always @(posedge clk)
+    \sel_l15_s0$1536  <= \$2933 ;
+  always @(posedge clk)
+    \sel_l15_s0$1537  <= \$2934 ;
+  always @(posedge clk)
+    \sel_l15_s0$1538  <= \$2935 ;
+  always @(posedge clk)
+    \sel_l15_s0$1539  <= \$2936 ;
+  always @(posedge clk)
+    \sel_l15_s0$1540  <= \$2937 ;
+  always @(posedge clk)
+    \sel_l15_s0$985  <= \$2938 ;
+  always @(posedge clk)
+    \sel_l15_s0$988  <= \$2939 ;
+  always @(posedge clk)
+    \sel_l15_s0$991  <= \$2940 ;
+  always @(posedge clk)
+    \sel_l15_s0$994  <= \$2941 ;
+  always @(posedge clk)
+    \sel_l15_s0$997  <= \$2942 ;
+  always @(posedge clk)
+    \sel_l15_s0$1000  <= \$2943 ;
+  always @(posedge clk)
+    \sel_l15_s0$1003  <= \$2944 ;
+  always @(posedge clk)
+    \sel_l15_s0$1006  <= \$2945 ;
+  always @(posedge clk)
+    sel_l15_s0 <= \$2946 ;
+  always @(posedge clk)
+    \sel_l15_s0$1541  <= \$2947 ;
+  always @(posedge clk)
+    sel_valid_s0 <= \$2948 ;
+  always @(posedge clk)
+    sel_valid_s1 <= \$2949 ;
+  always @(posedge clk)
+    sel_valid_s2 <= \$2950 ;
+  always @(posedge clk)
+    sel_valid_s3 <= \$2951 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$2952 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$2953 ;
+  always @(posedge clk)
+    \mac_pre_s0$1371  <= \$2954 ;
+  always @(posedge clk)
+    \mac_pre_s0$1374  <= \$2955 ;
+  always @(posedge clk)
+    \mac_pre_s0$1377  <= \$2956 ;
+  always @(posedge clk)
+    \mac_pre_s0$1380  <= \$2957 ;
+  always @(posedge clk)
+    \mac_pre_s0$1383  <= \$2958 ;
+  always @(posedge clk)
+    \mac_pre_s0$1386  <= \$2959 ;
+  always @(posedge clk)
+    \mac_pre_s0$1389  <= \$2960 ;
+  always @(posedge clk)
+    \mac_pre_s0$1369  <= \$2961 ;
+  always @(posedge clk)
+    \mac_pre_s0$1372  <= \$2962 ;
+  always @(posedge clk)
+    \mac_pre_s0$1375  <= \$2963 ;
+  always @(posedge clk)
+    \mac_pre_s0$1378  <= \$2964 ;
+  always @(posedge clk)
+    \mac_pre_s0$1381  <= \$2965 ;
+  always @(posedge clk)
+    \mac_pre_s0$1384  <= \$2966 ;
+  always @(posedge clk)
+    \mac_pre_s0$1387  <= \$2967 ;
+  always @(posedge clk)
+    \mac_pre_s0$1390  <= \$2968 ;
+  always @(posedge clk)
+    \mac_pre_s0$1392  <= \$2969 ;
+  always @(posedge clk)
+    \mac_pre_s0$1394  <= \$2970 ;
+  always @(posedge clk)
+    \mac_pre_s0$1396  <= \$2971 ;
+  always @(posedge clk)
+    \mac_pre_s0$1398  <= \$2972 ;
+  always @(posedge clk)
+    \mac_pre_s0$1400  <= \$2973 ;
+  always @(posedge clk)
+    \mac_pre_s0$1402  <= \$2974 ;
+  always @(posedge clk)
+    \mac_pre_s0$1404  <= \$2975 ;
+  always @(posedge clk)
+    \mac_pre_s0$1406  <= \$2976 ;
+  always @(posedge clk)
+    \mac_pre_s0$1408  <= \$2977 ;
+  always @(posedge clk)
+    \mac_pre_s0$1410  <= \$2978 ;
+  always @(posedge clk)
+    \mac_pre_s0$1412  <= \$2979 ;
+  always @(posedge clk)
+    \mac_pre_s0$1414  <= \$2980 ;
+  always @(posedge clk)
+    \mac_pre_s0$1416  <= \$2981 ;
+  always @(posedge clk)
+    \mac_pre_s0$1418  <= \$2982 ;
+  always @(posedge clk)
+    \mac_pre_s0$1420  <= \$2983 ;
+  always @(posedge clk)
+    \mac_pre_s0$1422  <= \$2984 ;
+  always @(posedge clk)
+    \mac_pre_s0$1424  <= \$2985 ;
+  always @(posedge clk)
+    \mac_pre_s0$1426  <= \$2986 ;
+  always @(posedge clk)
+    \mac_pre_s0$1428  <= \$2987 ;
+  always @(posedge clk)
+    \mac_pre_s0$1430  <= \$2988 ;
+  always @(posedge clk)
+    \mac_pre_s0$1432  <= \$2989 ;
+  always @(posedge clk)
+    \mac_pre_s0$1434  <= \$2990 ;
+  always @(posedge clk)
+    \mac_pre_s0$1436  <= \$2991 ;
+  always @(posedge clk)
+    \mac_pre_s0$1438  <= \$2992 ;
+  always @(posedge clk)
+    \mac_pre_s0$1547  <= \$2993 ;
+  always @(posedge clk)
+    \mac_pre_s0$1548  <= \$2994 ;
+  always @(posedge clk)
+    \mac_pre_s0$1549  <= \$2995 ;
+  always @(posedge clk)
+    \mac_pre_s0$1550  <= \$2996 ;
+  always @(posedge clk)
+    \mac_pre_s0$1551  <= \$2997 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$2998 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$2999 ;
+  always @(posedge clk)
+    \mac_mul_s0$1441  <= \$3000 ;
+  always @(posedge clk)
+    \mac_mul_s0$1443  <= \$3001 ;
+  always @(posedge clk)
+    \mac_mul_s0$1444  <= \$3002 ;
+  always @(posedge clk)
+    \mac_mul_s0$1446  <= \$3003 ;
+  always @(posedge clk)
+    \mac_mul_s0$1447  <= \$3004 ;
+  always @(posedge clk)
+    \mac_mul_s0$1449  <= \$3005 ;
+  always @(posedge clk)
+    \mac_mul_s0$1450  <= \$3006 ;
+  always @(posedge clk)
+    \mac_mul_s0$1452  <= \$3007 ;
+  always @(posedge clk)
+    \mac_mul_s0$1453  <= \$3008 ;
+  always @(posedge clk)
+    \mac_mul_s0$1455  <= \$3009 ;
+  always @(posedge clk)
+    \mac_mul_s0$1456  <= \$3010 ;
+  always @(posedge clk)
+    \mac_mul_s0$1458  <= \$3011 ;
+  always @(posedge clk)
+    \mac_mul_s0$1459  <= \$3012 ;
+  always @(posedge clk)
+    \mac_mul_s0$1461  <= \$3013 ;
+  always @(posedge clk)
+    \mac_mul_s0$1462  <= \$3014 ;
+  always @(posedge clk)
+    \mac_mul_s0$1464  <= \$3015 ;
+  always @(posedge clk)
+    \mac_mul_s0$1465  <= \$3016 ;
+  always @(posedge clk)
+    \mac_mul_s0$1467  <= \$3017 ;
+  always @(posedge clk)
+    \mac_mul_s0$1468  <= \$3018 ;
+  always @(posedge clk)
+    \mac_mul_s0$1470  <= \$3019 ;
+  always @(posedge clk)
+    \mac_mul_s0$1471  <= \$3020 ;
+  always @(posedge clk)
+    \mac_mul_s0$1473  <= \$3021 ;
+  always @(posedge clk)
+    \mac_mul_s0$1474  <= \$3022 ;
+  always @(posedge clk)
+    \mac_mul_s0$1476  <= \$3023 ;
+  always @(posedge clk)
+    \mac_mul_s0$1477  <= \$3024 ;
+  always @(posedge clk)
+    \mac_mul_s0$1479  <= \$3025 ;
+  always @(posedge clk)
+    \mac_mul_s0$1480  <= \$3026 ;
+  always @(posedge clk)
+    \mac_mul_s0$1482  <= \$3027 ;
+  always @(posedge clk)
+    \mac_mul_s0$1483  <= \$3028 ;
+  always @(posedge clk)
+    \mac_mul_s0$1485  <= \$3029 ;
+  always @(posedge clk)
+    \mac_mul_s0$1486  <= \$3030 ;
+  always @(posedge clk)
+    \mac_mul_s0$1553  <= \$3031 ;
+  always @(posedge clk)
+    \mac_mul_s0$1554  <= \$3032 ;
+  always @(posedge clk)
+    \mac_mul_s0$1555  <= \$3033 ;
+  always @(posedge clk)
+    \mac_mul_s0$1556  <= \$3034 ;
+  always @(posedge clk)
+    \mac_mul_s0$1557  <= \$3035 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$3036 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$3037 ;
+  always @(posedge clk)
+    \mac_add2_s0$1503  <= \$3038 ;
+  always @(posedge clk)
+    \mac_add2_s0$1506  <= \$3039 ;
+  always @(posedge clk)
+    \mac_add2_s0$1509  <= \$3040 ;
+  always @(posedge clk)
+    \mac_add2_s0$1501  <= \$3041 ;
+  always @(posedge clk)
+    \mac_add2_s0$1504  <= \$3042 ;
+  always @(posedge clk)
+    \mac_add2_s0$1507  <= \$3043 ;
+  always @(posedge clk)
+    \mac_add2_s0$1510  <= \$3044 ;
+  always @(posedge clk)
+    \mac_add2_s0$1559  <= \$3045 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$3046 ;
+  always @(posedge clk)
+    o__valid <= \$3047 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3048 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3049 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3050 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3051 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3052 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3053 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3054 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3055 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2663  = sel_l1_s0;
+    if (i__ready) begin
+      \$2663  = \$52 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2664  = \sel_l1_s0$59 ;
+    if (i__ready) begin
+      \$2664  = \$55 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2665  = \sel_l1_s0$60 ;
+    if (i__ready) begin
+      \$2665  = \$58 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2666  = \sel_l1_s0$61 ;
+    if (i__ready) begin
+      \$2666  = \$61 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2667  = \sel_l1_s0$62 ;
+    if (i__ready) begin
+      \$2667  = \$64 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2668  = \sel_l1_s0$63 ;
+    if (i__ready) begin
+      \$2668  = \$67 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2669  = \sel_l1_s0$64 ;
+    if (i__ready) begin
+      \$2669  = \$70 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2670  = \sel_l1_s0$65 ;
+    if (i__ready) begin
+      \$2670  = \$73 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2671  = \sel_l1_s0$66 ;
+    if (i__ready) begin
+      \$2671  = \$76 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2672  = \sel_l1_s0$67 ;
+    if (i__ready) begin
+      \$2672  = \$79 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2673  = \sel_l1_s0$68 ;
+    if (i__ready) begin
+      \$2673  = \$82 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2674  = \sel_l1_s0$69 ;
+    if (i__ready) begin
+      \$2674  = \$85 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2675  = \sel_l1_s0$70 ;
+    if (i__ready) begin
+      \$2675  = \$88 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2676  = \sel_l1_s0$71 ;
+    if (i__ready) begin
+      \$2676  = \$91 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2677  = \sel_l1_s0$72 ;
+    if (i__ready) begin
+      \$2677  = \$94 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2678  = \sel_l1_s0$73 ;
+    if (i__ready) begin
+      \$2678  = \$97 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2679  = \sel_l1_s0$1524 ;
+    if (i__ready) begin
+      \$2679  = i__payload[639:128];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2680  = \sel_l1_s0$1525 ;
+    if (i__ready) begin
+      \$2680  = i__payload[640];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2681  = sel_l3_s0;
+    if (i__ready) begin
+      \$2681  = sel_cs0_0_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2682  = \sel_l3_s0$236 ;
+    if (i__ready) begin
+      \$2682  = sel_cs0_0_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2683  = \sel_l3_s0$237 ;
+    if (i__ready) begin
+      \$2683  = sel_cs0_0_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2684  = \sel_l3_s0$395 ;
+    if (i__ready) begin
+      \$2684  = sel_cs0_0_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2685  = \sel_l3_s0$396 ;
+    if (i__ready) begin
+      \$2685  = sel_cs0_0_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2686  = \sel_l3_s0$240 ;
+    if (i__ready) begin
+      \$2686  = sel_cs0_0_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2687  = \sel_l3_s0$241 ;
+    if (i__ready) begin
+      \$2687  = sel_cs0_0_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2688  = \sel_l3_s0$242 ;
+    if (i__ready) begin
+      \$2688  = sel_cs0_0_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2689  = \sel_l3_s0$399 ;
+    if (i__ready) begin
+      \$2689  = sel_cs0_0_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2690  = \sel_l3_s0$507 ;
+    if (i__ready) begin
+      \$2690  = sel_cs0_0_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2691  = \sel_l3_s0$245 ;
+    if (i__ready) begin
+      \$2691  = sel_cs0_1_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2692  = \sel_l3_s0$246 ;
+    if (i__ready) begin
+      \$2692  = sel_cs0_1_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2693  = \sel_l3_s0$247 ;
+    if (i__ready) begin
+      \$2693  = sel_cs0_1_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2694  = \sel_l3_s0$402 ;
+    if (i__ready) begin
+      \$2694  = sel_cs0_1_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2695  = \sel_l3_s0$403 ;
+    if (i__ready) begin
+      \$2695  = sel_cs0_1_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2696  = \sel_l3_s0$250 ;
+    if (i__ready) begin
+      \$2696  = sel_cs0_1_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2697  = \sel_l3_s0$251 ;
+    if (i__ready) begin
+      \$2697  = sel_cs0_1_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2698  = \sel_l3_s0$252 ;
+    if (i__ready) begin
+      \$2698  = sel_cs0_1_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2699  = \sel_l3_s0$406 ;
+    if (i__ready) begin
+      \$2699  = sel_cs0_1_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2700  = \sel_l3_s0$510 ;
+    if (i__ready) begin
+      \$2700  = sel_cs0_1_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2701  = \sel_l3_s0$255 ;
+    if (i__ready) begin
+      \$2701  = sel_cs0_2_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2702  = \sel_l3_s0$256 ;
+    if (i__ready) begin
+      \$2702  = sel_cs0_2_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4668  = \sel_l4_s0$1381 ;
+    \$2703  = \sel_l3_s0$257 ;
     if (i__ready) begin
-      \$4668  = \sel_l3_s0$1346 ;
+      \$2703  = sel_cs0_2_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4669  = \sel_l4_s0$1382 ;
+    \$2704  = \sel_l3_s0$409 ;
     if (i__ready) begin
-      \$4669  = \sel_l3_s0$1347 ;
+      \$2704  = sel_cs0_2_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4670  = \sel_l4_s0$1383 ;
+    \$2705  = \sel_l3_s0$410 ;
     if (i__ready) begin
-      \$4670  = \sel_l3_s0$1348 ;
+      \$2705  = sel_cs0_2_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4671  = \sel_l4_s0$1384 ;
+    \$2706  = \sel_l3_s0$260 ;
     if (i__ready) begin
-      \$4671  = \sel_l3_s0$1349 ;
+      \$2706  = sel_cs0_2_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4672  = \sel_l4_s0$1385 ;
+    \$2707  = \sel_l3_s0$261 ;
     if (i__ready) begin
-      \$4672  = \sel_l3_s0$1350 ;
+      \$2707  = sel_cs0_2_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4673  = \sel_l4_s0$1386 ;
+    \$2708  = \sel_l3_s0$262 ;
     if (i__ready) begin
-      \$4673  = \sel_l3_s0$1351 ;
+      \$2708  = sel_cs0_2_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4674  = \sel_l4_s0$1387 ;
+    \$2709  = \sel_l3_s0$413 ;
     if (i__ready) begin
-      \$4674  = \sel_l3_s0$1352 ;
+      \$2709  = sel_cs0_2_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4675  = \sel_l4_s0$1388 ;
+    \$2710  = \sel_l3_s0$513 ;
     if (i__ready) begin
-      \$4675  = \sel_l3_s0$1353 ;
+      \$2710  = sel_cs0_2_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4676  = \sel_l4_s0$1389 ;
+    \$2711  = \sel_l3_s0$265 ;
     if (i__ready) begin
-      \$4676  = \sel_l3_s0$1354 ;
+      \$2711  = sel_cs0_3_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4677  = \sel_l4_s0$1390 ;
+    \$2712  = \sel_l3_s0$266 ;
     if (i__ready) begin
-      \$4677  = \sel_l3_s0$1355 ;
+      \$2712  = sel_cs0_3_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4678  = \sel_l4_s0$1391 ;
+    \$2713  = \sel_l3_s0$267 ;
     if (i__ready) begin
-      \$4678  = \sel_l3_s0$1356 ;
+      \$2713  = sel_cs0_3_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4679  = \sel_l4_s0$1392 ;
+    \$2714  = \sel_l3_s0$416 ;
     if (i__ready) begin
-      \$4679  = \sel_l3_s0$1357 ;
+      \$2714  = sel_cs0_3_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4680  = \sel_l4_s0$1393 ;
+    \$2715  = \sel_l3_s0$417 ;
     if (i__ready) begin
-      \$4680  = \sel_l3_s0$1358 ;
+      \$2715  = sel_cs0_3_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4681  = \sel_l4_s0$1394 ;
+    \$2716  = \sel_l3_s0$270 ;
     if (i__ready) begin
-      \$4681  = \sel_l3_s0$1359 ;
+      \$2716  = sel_cs0_3_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4682  = \sel_l5_s0$1395 ;
+    \$2717  = \sel_l3_s0$271 ;
     if (i__ready) begin
-      \$4682  = sel_l4_s0;
+      \$2717  = sel_cs0_3_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4683  = \sel_l5_s0$1396 ;
+    \$2718  = \sel_l3_s0$272 ;
     if (i__ready) begin
-      \$4683  = \$2730 ;
+      \$2718  = sel_cs0_3_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4684  = \sel_l5_s0$1397 ;
+    \$2719  = \sel_l3_s0$420 ;
     if (i__ready) begin
-      \$4684  = \$2891 ;
+      \$2719  = sel_cs0_3_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4685  = \sel_l5_s0$1398 ;
+    \$2720  = \sel_l3_s0$516 ;
     if (i__ready) begin
-      \$4685  = \$3052 ;
+      \$2720  = sel_cs0_3_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4686  = \sel_l5_s0$1399 ;
+    \$2721  = \sel_l3_s0$275 ;
     if (i__ready) begin
-      \$4686  = \$3213 ;
+      \$2721  = sel_cs0_4_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4687  = \sel_l5_s0$1400 ;
+    \$2722  = \sel_l3_s0$276 ;
     if (i__ready) begin
-      \$4687  = \$3374 ;
+      \$2722  = sel_cs0_4_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4688  = \sel_l5_s0$1401 ;
+    \$2723  = \sel_l3_s0$277 ;
     if (i__ready) begin
-      \$4688  = \$3535 ;
+      \$2723  = sel_cs0_4_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4689  = \sel_l5_s0$1402 ;
+    \$2724  = \sel_l3_s0$423 ;
     if (i__ready) begin
-      \$4689  = \$3696 ;
+      \$2724  = sel_cs0_4_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4690  = \sel_l5_s0$1403 ;
+    \$2725  = \sel_l3_s0$424 ;
     if (i__ready) begin
-      \$4690  = \$3857 ;
+      \$2725  = sel_cs0_4_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4691  = \sel_l5_s0$767 ;
+    \$2726  = \sel_l3_s0$280 ;
     if (i__ready) begin
-      \$4691  = \$3946 ;
+      \$2726  = sel_cs0_4_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4692  = \sel_l5_s0$770 ;
+    \$2727  = \sel_l3_s0$281 ;
     if (i__ready) begin
-      \$4692  = \$4035 ;
+      \$2727  = sel_cs0_4_0_1c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4693  = \sel_l5_s0$773 ;
+    \$2728  = \sel_l3_s0$282 ;
     if (i__ready) begin
-      \$4693  = \$4124 ;
+      \$2728  = sel_cs0_4_0_2c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4694  = \sel_l5_s0$776 ;
+    \$2729  = \sel_l3_s0$427 ;
     if (i__ready) begin
-      \$4694  = \$4213 ;
+      \$2729  = sel_cs0_4_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4695  = \sel_l5_s0$779 ;
+    \$2730  = \sel_l3_s0$519 ;
     if (i__ready) begin
-      \$4695  = \$4302 ;
+      \$2730  = sel_cs0_4_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4696  = \sel_l5_s0$782 ;
+    \$2731  = \sel_l3_s0$285 ;
     if (i__ready) begin
-      \$4696  = \$4391 ;
+      \$2731  = sel_cs0_5_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4697  = \sel_l5_s0$785 ;
+    \$2732  = \sel_l3_s0$286 ;
     if (i__ready) begin
-      \$4697  = \$4480 ;
+      \$2732  = sel_cs0_5_0_1s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4698  = \sel_l5_s0$788 ;
+    \$2733  = \sel_l3_s0$287 ;
     if (i__ready) begin
-      \$4698  = \$4569 ;
+      \$2733  = sel_cs0_5_0_2s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4699  = sel_l5_s0;
+    \$2734  = \sel_l3_s0$430 ;
     if (i__ready) begin
-      \$4699  = \sel_l4_s0$1393 ;
+      \$2734  = sel_cs0_5_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4700  = \sel_l5_s0$1404 ;
+    \$2735  = \sel_l3_s0$431 ;
     if (i__ready) begin
-      \$4700  = \sel_l4_s0$1394 ;
+      \$2735  = sel_cs0_5_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4701  = sel_valid_s0;
+    \$2736  = \sel_l3_s0$290 ;
     if (i__ready) begin
-      \$4701  = i__valid;
+      \$2736  = sel_cs0_5_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2737  = \sel_l3_s0$291 ;
+    if (i__ready) begin
+      \$2737  = sel_cs0_5_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2738  = \sel_l3_s0$292 ;
+    if (i__ready) begin
+      \$2738  = sel_cs0_5_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2739  = \sel_l3_s0$434 ;
+    if (i__ready) begin
+      \$2739  = sel_cs0_5_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2740  = \sel_l3_s0$522 ;
+    if (i__ready) begin
+      \$2740  = sel_cs0_5_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2741  = \sel_l3_s0$295 ;
+    if (i__ready) begin
+      \$2741  = sel_cs0_6_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2742  = \sel_l3_s0$296 ;
+    if (i__ready) begin
+      \$2742  = sel_cs0_6_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2743  = \sel_l3_s0$297 ;
+    if (i__ready) begin
+      \$2743  = sel_cs0_6_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2744  = \sel_l3_s0$437 ;
+    if (i__ready) begin
+      \$2744  = sel_cs0_6_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2745  = \sel_l3_s0$438 ;
+    if (i__ready) begin
+      \$2745  = sel_cs0_6_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2746  = \sel_l3_s0$300 ;
+    if (i__ready) begin
+      \$2746  = sel_cs0_6_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2747  = \sel_l3_s0$301 ;
+    if (i__ready) begin
+      \$2747  = sel_cs0_6_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2748  = \sel_l3_s0$302 ;
+    if (i__ready) begin
+      \$2748  = sel_cs0_6_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2749  = \sel_l3_s0$441 ;
+    if (i__ready) begin
+      \$2749  = sel_cs0_6_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2750  = \sel_l3_s0$525 ;
+    if (i__ready) begin
+      \$2750  = sel_cs0_6_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2751  = \sel_l3_s0$305 ;
+    if (i__ready) begin
+      \$2751  = sel_cs0_7_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2752  = \sel_l3_s0$306 ;
+    if (i__ready) begin
+      \$2752  = sel_cs0_7_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2753  = \sel_l3_s0$307 ;
+    if (i__ready) begin
+      \$2753  = sel_cs0_7_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2754  = \sel_l3_s0$444 ;
+    if (i__ready) begin
+      \$2754  = sel_cs0_7_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2755  = \sel_l3_s0$445 ;
+    if (i__ready) begin
+      \$2755  = sel_cs0_7_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2756  = \sel_l3_s0$310 ;
+    if (i__ready) begin
+      \$2756  = sel_cs0_7_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2757  = \sel_l3_s0$311 ;
+    if (i__ready) begin
+      \$2757  = sel_cs0_7_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2758  = \sel_l3_s0$312 ;
+    if (i__ready) begin
+      \$2758  = sel_cs0_7_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2759  = \sel_l3_s0$448 ;
+    if (i__ready) begin
+      \$2759  = sel_cs0_7_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2760  = \sel_l3_s0$528 ;
+    if (i__ready) begin
+      \$2760  = sel_cs0_7_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2761  = \sel_l3_s0$315 ;
+    if (i__ready) begin
+      \$2761  = sel_cs0_8_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2762  = \sel_l3_s0$316 ;
+    if (i__ready) begin
+      \$2762  = sel_cs0_8_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2763  = \sel_l3_s0$317 ;
+    if (i__ready) begin
+      \$2763  = sel_cs0_8_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2764  = \sel_l3_s0$451 ;
+    if (i__ready) begin
+      \$2764  = sel_cs0_8_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2765  = \sel_l3_s0$452 ;
+    if (i__ready) begin
+      \$2765  = sel_cs0_8_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2766  = \sel_l3_s0$320 ;
+    if (i__ready) begin
+      \$2766  = sel_cs0_8_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2767  = \sel_l3_s0$321 ;
+    if (i__ready) begin
+      \$2767  = sel_cs0_8_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2768  = \sel_l3_s0$322 ;
+    if (i__ready) begin
+      \$2768  = sel_cs0_8_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2769  = \sel_l3_s0$455 ;
+    if (i__ready) begin
+      \$2769  = sel_cs0_8_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2770  = \sel_l3_s0$531 ;
+    if (i__ready) begin
+      \$2770  = sel_cs0_8_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2771  = \sel_l3_s0$325 ;
+    if (i__ready) begin
+      \$2771  = sel_cs0_9_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2772  = \sel_l3_s0$326 ;
+    if (i__ready) begin
+      \$2772  = sel_cs0_9_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2773  = \sel_l3_s0$327 ;
+    if (i__ready) begin
+      \$2773  = sel_cs0_9_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2774  = \sel_l3_s0$458 ;
+    if (i__ready) begin
+      \$2774  = sel_cs0_9_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2775  = \sel_l3_s0$459 ;
+    if (i__ready) begin
+      \$2775  = sel_cs0_9_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2776  = \sel_l3_s0$330 ;
+    if (i__ready) begin
+      \$2776  = sel_cs0_9_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2777  = \sel_l3_s0$331 ;
+    if (i__ready) begin
+      \$2777  = sel_cs0_9_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2778  = \sel_l3_s0$332 ;
+    if (i__ready) begin
+      \$2778  = sel_cs0_9_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2779  = \sel_l3_s0$462 ;
+    if (i__ready) begin
+      \$2779  = sel_cs0_9_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2780  = \sel_l3_s0$534 ;
+    if (i__ready) begin
+      \$2780  = sel_cs0_9_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2781  = \sel_l3_s0$335 ;
+    if (i__ready) begin
+      \$2781  = sel_cs0_10_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2782  = \sel_l3_s0$336 ;
+    if (i__ready) begin
+      \$2782  = sel_cs0_10_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2783  = \sel_l3_s0$337 ;
+    if (i__ready) begin
+      \$2783  = sel_cs0_10_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2784  = \sel_l3_s0$465 ;
+    if (i__ready) begin
+      \$2784  = sel_cs0_10_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2785  = \sel_l3_s0$466 ;
+    if (i__ready) begin
+      \$2785  = sel_cs0_10_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2786  = \sel_l3_s0$340 ;
+    if (i__ready) begin
+      \$2786  = sel_cs0_10_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2787  = \sel_l3_s0$341 ;
+    if (i__ready) begin
+      \$2787  = sel_cs0_10_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2788  = \sel_l3_s0$342 ;
+    if (i__ready) begin
+      \$2788  = sel_cs0_10_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2789  = \sel_l3_s0$469 ;
+    if (i__ready) begin
+      \$2789  = sel_cs0_10_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2790  = \sel_l3_s0$537 ;
+    if (i__ready) begin
+      \$2790  = sel_cs0_10_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2791  = \sel_l3_s0$345 ;
+    if (i__ready) begin
+      \$2791  = sel_cs0_11_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2792  = \sel_l3_s0$346 ;
+    if (i__ready) begin
+      \$2792  = sel_cs0_11_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2793  = \sel_l3_s0$347 ;
+    if (i__ready) begin
+      \$2793  = sel_cs0_11_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2794  = \sel_l3_s0$472 ;
+    if (i__ready) begin
+      \$2794  = sel_cs0_11_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2795  = \sel_l3_s0$473 ;
+    if (i__ready) begin
+      \$2795  = sel_cs0_11_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2796  = \sel_l3_s0$350 ;
+    if (i__ready) begin
+      \$2796  = sel_cs0_11_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2797  = \sel_l3_s0$351 ;
+    if (i__ready) begin
+      \$2797  = sel_cs0_11_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2798  = \sel_l3_s0$352 ;
+    if (i__ready) begin
+      \$2798  = sel_cs0_11_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2799  = \sel_l3_s0$476 ;
+    if (i__ready) begin
+      \$2799  = sel_cs0_11_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2800  = \sel_l3_s0$540 ;
+    if (i__ready) begin
+      \$2800  = sel_cs0_11_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2801  = \sel_l3_s0$355 ;
+    if (i__ready) begin
+      \$2801  = sel_cs0_12_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2802  = \sel_l3_s0$356 ;
+    if (i__ready) begin
+      \$2802  = sel_cs0_12_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2803  = \sel_l3_s0$357 ;
+    if (i__ready) begin
+      \$2803  = sel_cs0_12_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2804  = \sel_l3_s0$479 ;
+    if (i__ready) begin
+      \$2804  = sel_cs0_12_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2805  = \sel_l3_s0$480 ;
+    if (i__ready) begin
+      \$2805  = sel_cs0_12_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2806  = \sel_l3_s0$360 ;
+    if (i__ready) begin
+      \$2806  = sel_cs0_12_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2807  = \sel_l3_s0$361 ;
+    if (i__ready) begin
+      \$2807  = sel_cs0_12_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2808  = \sel_l3_s0$362 ;
+    if (i__ready) begin
+      \$2808  = sel_cs0_12_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2809  = \sel_l3_s0$483 ;
+    if (i__ready) begin
+      \$2809  = sel_cs0_12_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2810  = \sel_l3_s0$543 ;
+    if (i__ready) begin
+      \$2810  = sel_cs0_12_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2811  = \sel_l3_s0$365 ;
+    if (i__ready) begin
+      \$2811  = sel_cs0_13_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2812  = \sel_l3_s0$366 ;
+    if (i__ready) begin
+      \$2812  = sel_cs0_13_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2813  = \sel_l3_s0$367 ;
+    if (i__ready) begin
+      \$2813  = sel_cs0_13_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2814  = \sel_l3_s0$486 ;
+    if (i__ready) begin
+      \$2814  = sel_cs0_13_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2815  = \sel_l3_s0$487 ;
+    if (i__ready) begin
+      \$2815  = sel_cs0_13_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2816  = \sel_l3_s0$370 ;
+    if (i__ready) begin
+      \$2816  = sel_cs0_13_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2817  = \sel_l3_s0$371 ;
+    if (i__ready) begin
+      \$2817  = sel_cs0_13_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2818  = \sel_l3_s0$372 ;
+    if (i__ready) begin
+      \$2818  = sel_cs0_13_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2819  = \sel_l3_s0$490 ;
+    if (i__ready) begin
+      \$2819  = sel_cs0_13_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2820  = \sel_l3_s0$546 ;
+    if (i__ready) begin
+      \$2820  = sel_cs0_13_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2821  = \sel_l3_s0$375 ;
+    if (i__ready) begin
+      \$2821  = sel_cs0_14_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2822  = \sel_l3_s0$376 ;
+    if (i__ready) begin
+      \$2822  = sel_cs0_14_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2823  = \sel_l3_s0$377 ;
+    if (i__ready) begin
+      \$2823  = sel_cs0_14_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2824  = \sel_l3_s0$493 ;
+    if (i__ready) begin
+      \$2824  = sel_cs0_14_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2825  = \sel_l3_s0$494 ;
+    if (i__ready) begin
+      \$2825  = sel_cs0_14_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2826  = \sel_l3_s0$380 ;
+    if (i__ready) begin
+      \$2826  = sel_cs0_14_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2827  = \sel_l3_s0$381 ;
+    if (i__ready) begin
+      \$2827  = sel_cs0_14_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2828  = \sel_l3_s0$382 ;
+    if (i__ready) begin
+      \$2828  = sel_cs0_14_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2829  = \sel_l3_s0$497 ;
+    if (i__ready) begin
+      \$2829  = sel_cs0_14_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2830  = \sel_l3_s0$549 ;
+    if (i__ready) begin
+      \$2830  = sel_cs0_14_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2831  = \sel_l3_s0$385 ;
+    if (i__ready) begin
+      \$2831  = sel_cs0_15_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2832  = \sel_l3_s0$386 ;
+    if (i__ready) begin
+      \$2832  = sel_cs0_15_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2833  = \sel_l3_s0$387 ;
+    if (i__ready) begin
+      \$2833  = sel_cs0_15_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2834  = \sel_l3_s0$500 ;
+    if (i__ready) begin
+      \$2834  = sel_cs0_15_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2835  = \sel_l3_s0$501 ;
+    if (i__ready) begin
+      \$2835  = sel_cs0_15_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2836  = \sel_l3_s0$390 ;
+    if (i__ready) begin
+      \$2836  = sel_cs0_15_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2837  = \sel_l3_s0$391 ;
+    if (i__ready) begin
+      \$2837  = sel_cs0_15_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2838  = \sel_l3_s0$392 ;
+    if (i__ready) begin
+      \$2838  = sel_cs0_15_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2839  = \sel_l3_s0$504 ;
+    if (i__ready) begin
+      \$2839  = sel_cs0_15_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2840  = \sel_l3_s0$552 ;
+    if (i__ready) begin
+      \$2840  = sel_cs0_15_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2841  = \sel_l3_s0$1526 ;
+    if (i__ready) begin
+      \$2841  = \sel_l1_s0$1524 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2842  = \sel_l3_s0$1527 ;
+    if (i__ready) begin
+      \$2842  = \sel_l1_s0$1525 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2843  = sel_l7_s0;
+    if (i__ready) begin
+      \$2843  = sel_cs2_0_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2844  = \sel_l7_s0$588 ;
+    if (i__ready) begin
+      \$2844  = sel_cs3_0_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2845  = \sel_l7_s0$589 ;
+    if (i__ready) begin
+      \$2845  = sel_cs4_0_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2846  = \sel_l7_s0$590 ;
+    if (i__ready) begin
+      \$2846  = sel_cs4_0_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2847  = \sel_l7_s0$591 ;
+    if (i__ready) begin
+      \$2847  = sel_cs2_1_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2848  = \sel_l7_s0$592 ;
+    if (i__ready) begin
+      \$2848  = sel_cs3_1_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2849  = \sel_l7_s0$593 ;
+    if (i__ready) begin
+      \$2849  = sel_cs4_1_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2850  = \sel_l7_s0$594 ;
+    if (i__ready) begin
+      \$2850  = sel_cs4_1_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2851  = \sel_l7_s0$595 ;
+    if (i__ready) begin
+      \$2851  = sel_cs2_2_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2852  = \sel_l7_s0$596 ;
+    if (i__ready) begin
+      \$2852  = sel_cs3_2_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2853  = \sel_l7_s0$597 ;
+    if (i__ready) begin
+      \$2853  = sel_cs4_2_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2854  = \sel_l7_s0$598 ;
+    if (i__ready) begin
+      \$2854  = sel_cs4_2_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2855  = \sel_l7_s0$599 ;
+    if (i__ready) begin
+      \$2855  = sel_cs2_3_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2856  = \sel_l7_s0$600 ;
+    if (i__ready) begin
+      \$2856  = sel_cs3_3_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2857  = \sel_l7_s0$601 ;
+    if (i__ready) begin
+      \$2857  = sel_cs4_3_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2858  = \sel_l7_s0$602 ;
+    if (i__ready) begin
+      \$2858  = sel_cs4_3_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2859  = \sel_l7_s0$603 ;
+    if (i__ready) begin
+      \$2859  = sel_cs2_4_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2860  = \sel_l7_s0$604 ;
+    if (i__ready) begin
+      \$2860  = sel_cs3_4_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2861  = \sel_l7_s0$605 ;
+    if (i__ready) begin
+      \$2861  = sel_cs4_4_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2862  = \sel_l7_s0$606 ;
+    if (i__ready) begin
+      \$2862  = sel_cs4_4_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2863  = \sel_l7_s0$607 ;
+    if (i__ready) begin
+      \$2863  = sel_cs2_5_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2864  = \sel_l7_s0$608 ;
+    if (i__ready) begin
+      \$2864  = sel_cs3_5_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2865  = \sel_l7_s0$609 ;
+    if (i__ready) begin
+      \$2865  = sel_cs4_5_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2866  = \sel_l7_s0$610 ;
+    if (i__ready) begin
+      \$2866  = sel_cs4_5_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2867  = \sel_l7_s0$611 ;
+    if (i__ready) begin
+      \$2867  = sel_cs2_6_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2868  = \sel_l7_s0$612 ;
+    if (i__ready) begin
+      \$2868  = sel_cs3_6_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2869  = \sel_l7_s0$613 ;
+    if (i__ready) begin
+      \$2869  = sel_cs4_6_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2870  = \sel_l7_s0$614 ;
+    if (i__ready) begin
+      \$2870  = sel_cs4_6_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2871  = \sel_l7_s0$615 ;
+    if (i__ready) begin
+      \$2871  = sel_cs2_7_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2872  = \sel_l7_s0$616 ;
+    if (i__ready) begin
+      \$2872  = sel_cs3_7_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2873  = \sel_l7_s0$617 ;
+    if (i__ready) begin
+      \$2873  = sel_cs4_7_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2874  = \sel_l7_s0$618 ;
+    if (i__ready) begin
+      \$2874  = sel_cs4_7_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2875  = \sel_l7_s0$619 ;
+    if (i__ready) begin
+      \$2875  = sel_cs2_8_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2876  = \sel_l7_s0$620 ;
+    if (i__ready) begin
+      \$2876  = sel_cs3_8_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2877  = \sel_l7_s0$621 ;
+    if (i__ready) begin
+      \$2877  = sel_cs4_8_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2878  = \sel_l7_s0$622 ;
+    if (i__ready) begin
+      \$2878  = sel_cs4_8_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2879  = \sel_l7_s0$623 ;
+    if (i__ready) begin
+      \$2879  = sel_cs2_9_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2880  = \sel_l7_s0$624 ;
+    if (i__ready) begin
+      \$2880  = sel_cs3_9_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2881  = \sel_l7_s0$625 ;
+    if (i__ready) begin
+      \$2881  = sel_cs4_9_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2882  = \sel_l7_s0$626 ;
+    if (i__ready) begin
+      \$2882  = sel_cs4_9_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2883  = \sel_l7_s0$627 ;
+    if (i__ready) begin
+      \$2883  = sel_cs2_10_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2884  = \sel_l7_s0$628 ;
+    if (i__ready) begin
+      \$2884  = sel_cs3_10_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = \sel_l7_s0$629 ;
+    if (i__ready) begin
+      \$2885  = sel_cs4_10_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2886  = \sel_l7_s0$630 ;
+    if (i__ready) begin
+      \$2886  = sel_cs4_10_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = \sel_l7_s0$631 ;
+    if (i__ready) begin
+      \$2887  = sel_cs2_11_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = \sel_l7_s0$632 ;
+    if (i__ready) begin
+      \$2888  = sel_cs3_11_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = \sel_l7_s0$633 ;
+    if (i__ready) begin
+      \$2889  = sel_cs4_11_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = \sel_l7_s0$634 ;
+    if (i__ready) begin
+      \$2890  = sel_cs4_11_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = \sel_l7_s0$635 ;
+    if (i__ready) begin
+      \$2891  = sel_cs2_12_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = \sel_l7_s0$636 ;
+    if (i__ready) begin
+      \$2892  = sel_cs3_12_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = \sel_l7_s0$637 ;
+    if (i__ready) begin
+      \$2893  = sel_cs4_12_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2894  = \sel_l7_s0$638 ;
+    if (i__ready) begin
+      \$2894  = sel_cs4_12_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = \sel_l7_s0$639 ;
+    if (i__ready) begin
+      \$2895  = sel_cs2_13_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2896  = \sel_l7_s0$640 ;
+    if (i__ready) begin
+      \$2896  = sel_cs3_13_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = \sel_l7_s0$641 ;
+    if (i__ready) begin
+      \$2897  = sel_cs4_13_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2898  = \sel_l7_s0$642 ;
+    if (i__ready) begin
+      \$2898  = sel_cs4_13_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = \sel_l7_s0$643 ;
+    if (i__ready) begin
+      \$2899  = sel_cs2_14_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = \sel_l7_s0$644 ;
+    if (i__ready) begin
+      \$2900  = sel_cs3_14_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2901  = \sel_l7_s0$645 ;
+    if (i__ready) begin
+      \$2901  = sel_cs4_14_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2902  = \sel_l7_s0$646 ;
+    if (i__ready) begin
+      \$2902  = sel_cs4_14_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2903  = \sel_l7_s0$647 ;
+    if (i__ready) begin
+      \$2903  = sel_cs2_15_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2904  = \sel_l7_s0$648 ;
+    if (i__ready) begin
+      \$2904  = sel_cs3_15_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = \sel_l7_s0$649 ;
+    if (i__ready) begin
+      \$2905  = sel_cs4_15_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2906  = \sel_l7_s0$650 ;
+    if (i__ready) begin
+      \$2906  = sel_cs4_15_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = \sel_l7_s0$1528 ;
+    if (i__ready) begin
+      \$2907  = \sel_l3_s0$1526 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = \sel_l7_s0$1529 ;
+    if (i__ready) begin
+      \$2908  = \sel_l3_s0$1527 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = sel_l12_s0;
+    if (i__ready) begin
+      \$2909  = { \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462 , \$1461 , \$1460 , \$1459 , \$1458  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2910  = \sel_l12_s0$857 ;
+    if (i__ready) begin
+      \$2910  = \$1458 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = \sel_l12_s0$858 ;
+    if (i__ready) begin
+      \$2911  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = \sel_l12_s0$859 ;
+    if (i__ready) begin
+      \$2912  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = \sel_l12_s0$860 ;
+    if (i__ready) begin
+      \$2913  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2914  = \sel_l12_s0$861 ;
+    if (i__ready) begin
+      \$2914  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = \sel_l12_s0$862 ;
+    if (i__ready) begin
+      \$2915  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = \sel_l12_s0$863 ;
+    if (i__ready) begin
+      \$2916  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = \sel_l12_s0$864 ;
+    if (i__ready) begin
+      \$2917  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = \sel_l12_s0$866 ;
+    if (i__ready) begin
+      \$2918  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = \sel_l12_s0$868 ;
+    if (i__ready) begin
+      \$2919  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = \sel_l12_s0$870 ;
+    if (i__ready) begin
+      \$2920  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = \sel_l12_s0$872 ;
+    if (i__ready) begin
+      \$2921  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2922  = \sel_l12_s0$874 ;
+    if (i__ready) begin
+      \$2922  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = \sel_l12_s0$876 ;
+    if (i__ready) begin
+      \$2923  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = \sel_l12_s0$878 ;
+    if (i__ready) begin
+      \$2924  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = \sel_l12_s0$1530 ;
+    if (i__ready) begin
+      \$2925  = \sel_l7_s0$1528 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = \sel_l12_s0$1531 ;
+    if (i__ready) begin
+      \$2926  = \sel_l7_s0$1529 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = wr__addr;
+    if (i__ready) begin
+      \$2927  = \$2656 [3:0];
     end
     if (rst) begin
-      \$4701  = 1'h0;
+      \$2927  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4702  = sel_valid_s1;
+    \$2928  = rd__addr;
     if (i__ready) begin
-      \$4702  = sel_valid_s0;
-    end
-    if (rst) begin
-      \$4702  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4703  = sel_valid_s2;
-    if (i__ready) begin
-      \$4703  = sel_valid_s1;
+      \$2928  = \$2657 [3:0];
     end
     if (rst) begin
-      \$4703  = 1'h0;
+      \$2928  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4704  = sel_valid_s3;
+    \$2929  = \sel_l15_s0$1532 ;
     if (i__ready) begin
-      \$4704  = sel_valid_s2;
-    end
-    if (rst) begin
-      \$4704  = 1'h0;
+      \$2929  = sel_l12_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4705  = sel_valid_s4;
+    \$2930  = \sel_l15_s0$1533 ;
     if (i__ready) begin
-      \$4705  = sel_valid_s3;
-    end
-    if (rst) begin
-      \$4705  = 1'h0;
+      \$2930  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4706  = mac_pre_s0;
+    \$2931  = \sel_l15_s0$1534 ;
     if (i__ready) begin
-      \$4706  = \sel_l5_s0$1396 ;
+      \$2931  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4707  = \mac_pre_s0$1153 ;
+    \$2932  = \sel_l15_s0$1535 ;
     if (i__ready) begin
-      \$4707  = \sel_l5_s0$1397 ;
+      \$2932  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4708  = \mac_pre_s0$1156 ;
+    \$2933  = \sel_l15_s0$1536 ;
     if (i__ready) begin
-      \$4708  = \sel_l5_s0$1398 ;
+      \$2933  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4709  = \mac_pre_s0$1159 ;
+    \$2934  = \sel_l15_s0$1537 ;
     if (i__ready) begin
-      \$4709  = \sel_l5_s0$1399 ;
+      \$2934  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4710  = \mac_pre_s0$1162 ;
+    \$2935  = \sel_l15_s0$1538 ;
     if (i__ready) begin
-      \$4710  = \sel_l5_s0$1400 ;
+      \$2935  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4711  = \mac_pre_s0$1165 ;
+    \$2936  = \sel_l15_s0$1539 ;
     if (i__ready) begin
-      \$4711  = \sel_l5_s0$1401 ;
+      \$2936  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4712  = \mac_pre_s0$1168 ;
+    \$2937  = \sel_l15_s0$1540 ;
     if (i__ready) begin
-      \$4712  = \sel_l5_s0$1402 ;
+      \$2937  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4713  = \mac_pre_s0$1171 ;
+    \$2938  = \sel_l15_s0$985 ;
     if (i__ready) begin
-      \$4713  = \sel_l5_s0$1403 ;
+      \$2938  = { \$1669 , \$1816 , \$1813 , \$1810  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4714  = \mac_pre_s0$1151 ;
+    \$2939  = \sel_l15_s0$988 ;
     if (i__ready) begin
-      \$4714  = mac_wmux_s3_w0_0;
+      \$2939  = { \$1839 , \$1838 , \$1835 , \$1832  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4715  = \mac_pre_s0$1154 ;
+    \$2940  = \sel_l15_s0$991 ;
     if (i__ready) begin
-      \$4715  = mac_wmux_s3_w0_1;
+      \$2940  = { \$1863 , \$1861 , \$1858 , \$1854  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4716  = \mac_pre_s0$1157 ;
+    \$2941  = \sel_l15_s0$994 ;
     if (i__ready) begin
-      \$4716  = mac_wmux_s3_w0_2;
+      \$2941  = { \$1889 , \$1886 , \$1883 , \$1879  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4717  = \mac_pre_s0$1160 ;
+    \$2942  = \sel_l15_s0$997 ;
     if (i__ready) begin
-      \$4717  = mac_wmux_s3_w0_3;
+      \$2942  = { \$1915 , \$1911 , \$1907 , \$1904  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4718  = \mac_pre_s0$1163 ;
+    \$2943  = \sel_l15_s0$1000 ;
     if (i__ready) begin
-      \$4718  = mac_wmux_s3_w0_4;
+      \$2943  = { \$1943 , \$1938 , \$1934 , \$1931  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4719  = \mac_pre_s0$1166 ;
+    \$2944  = \sel_l15_s0$1003 ;
     if (i__ready) begin
-      \$4719  = mac_wmux_s3_w0_5;
+      \$2944  = { \$1972 , \$1966 , \$1962 , \$1958  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4720  = \mac_pre_s0$1169 ;
+    \$2945  = \sel_l15_s0$1006 ;
     if (i__ready) begin
-      \$4720  = mac_wmux_s3_w0_6;
+      \$2945  = { \$2003 , \$1996 , \$1992 , \$1988  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4721  = \mac_pre_s0$1172 ;
+    \$2946  = sel_l15_s0;
     if (i__ready) begin
-      \$4721  = mac_wmux_s3_w0_7;
+      \$2946  = \sel_l12_s0$1530 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4722  = \mac_pre_s0$1174 ;
+    \$2947  = \sel_l15_s0$1541 ;
     if (i__ready) begin
-      \$4722  = mac_wmux_s3_w1_0;
+      \$2947  = \sel_l12_s0$1531 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4723  = \mac_pre_s0$1176 ;
+    \$2948  = sel_valid_s0;
     if (i__ready) begin
-      \$4723  = mac_wmux_s3_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4724  = \mac_pre_s0$1178 ;
-    if (i__ready) begin
-      \$4724  = mac_wmux_s3_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4725  = \mac_pre_s0$1180 ;
-    if (i__ready) begin
-      \$4725  = mac_wmux_s3_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4726  = \mac_pre_s0$1182 ;
-    if (i__ready) begin
-      \$4726  = mac_wmux_s3_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4727  = \mac_pre_s0$1184 ;
-    if (i__ready) begin
-      \$4727  = mac_wmux_s3_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4728  = \mac_pre_s0$1186 ;
-    if (i__ready) begin
-      \$4728  = mac_wmux_s3_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4729  = \mac_pre_s0$1188 ;
-    if (i__ready) begin
-      \$4729  = mac_wmux_s3_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4730  = \mac_pre_s0$1190 ;
-    if (i__ready) begin
-      \$4730  = mac_wmux_s3_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4731  = \mac_pre_s0$1192 ;
-    if (i__ready) begin
-      \$4731  = mac_wmux_s3_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4732  = \mac_pre_s0$1194 ;
-    if (i__ready) begin
-      \$4732  = mac_wmux_s3_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4733  = \mac_pre_s0$1196 ;
-    if (i__ready) begin
-      \$4733  = mac_wmux_s3_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4734  = \mac_pre_s0$1198 ;
-    if (i__ready) begin
-      \$4734  = mac_wmux_s3_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4735  = \mac_pre_s0$1200 ;
-    if (i__ready) begin
-      \$4735  = mac_wmux_s3_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4736  = \mac_pre_s0$1202 ;
-    if (i__ready) begin
-      \$4736  = mac_wmux_s3_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4737  = \mac_pre_s0$1204 ;
-    if (i__ready) begin
-      \$4737  = mac_wmux_s3_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4738  = \mac_pre_s0$1206 ;
-    if (i__ready) begin
-      \$4738  = mac_wmux_s3_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4739  = \mac_pre_s0$1208 ;
-    if (i__ready) begin
-      \$4739  = mac_wmux_s3_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4740  = \mac_pre_s0$1210 ;
-    if (i__ready) begin
-      \$4740  = mac_wmux_s3_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4741  = \mac_pre_s0$1212 ;
-    if (i__ready) begin
-      \$4741  = mac_wmux_s3_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4742  = \mac_pre_s0$1214 ;
-    if (i__ready) begin
-      \$4742  = mac_wmux_s3_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4743  = \mac_pre_s0$1216 ;
-    if (i__ready) begin
-      \$4743  = mac_wmux_s3_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4744  = \mac_pre_s0$1218 ;
-    if (i__ready) begin
-      \$4744  = mac_wmux_s3_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4745  = \mac_pre_s0$1220 ;
-    if (i__ready) begin
-      \$4745  = mac_wmux_s3_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4746  = \mac_pre_s0$1410 ;
-    if (i__ready) begin
-      \$4746  = { \$1926 [14], \$1926  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4747  = \mac_pre_s0$1411 ;
-    if (i__ready) begin
-      \$4747  = { \$1927 [14], \$1927  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4748  = \mac_pre_s0$1412 ;
-    if (i__ready) begin
-      \$4748  = { \$1928 [14], \$1928  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4749  = \mac_pre_s0$1413 ;
-    if (i__ready) begin
-      \$4749  = { \$1929 [14], \$1929  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4750  = \mac_pre_s0$1414 ;
-    if (i__ready) begin
-      \$4750  = \sel_l5_s0$1404 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4751  = mac_pre_valid_s0;
-    if (i__ready) begin
-      \$4751  = sel_valid_s4;
+      \$2948  = i__valid;
     end
     if (rst) begin
-      \$4751  = 1'h0;
+      \$2948  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4752  = mac_mul_s0;
+    \$2949  = sel_valid_s1;
     if (i__ready) begin
-      \$4752  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4753  = \mac_mul_s0$1223 ;
-    if (i__ready) begin
-      \$4753  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4754  = \mac_mul_s0$1225 ;
-    if (i__ready) begin
-      \$4754  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4755  = \mac_mul_s0$1226 ;
-    if (i__ready) begin
-      \$4755  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4756  = \mac_mul_s0$1228 ;
-    if (i__ready) begin
-      \$4756  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4757  = \mac_mul_s0$1229 ;
-    if (i__ready) begin
-      \$4757  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4758  = \mac_mul_s0$1231 ;
-    if (i__ready) begin
-      \$4758  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4759  = \mac_mul_s0$1232 ;
-    if (i__ready) begin
-      \$4759  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4760  = \mac_mul_s0$1234 ;
-    if (i__ready) begin
-      \$4760  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4761  = \mac_mul_s0$1235 ;
-    if (i__ready) begin
-      \$4761  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4762  = \mac_mul_s0$1237 ;
-    if (i__ready) begin
-      \$4762  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4763  = \mac_mul_s0$1238 ;
-    if (i__ready) begin
-      \$4763  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4764  = \mac_mul_s0$1240 ;
-    if (i__ready) begin
-      \$4764  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4765  = \mac_mul_s0$1241 ;
-    if (i__ready) begin
-      \$4765  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4766  = \mac_mul_s0$1243 ;
-    if (i__ready) begin
-      \$4766  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4767  = \mac_mul_s0$1244 ;
-    if (i__ready) begin
-      \$4767  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4768  = \mac_mul_s0$1246 ;
-    if (i__ready) begin
-      \$4768  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4769  = \mac_mul_s0$1247 ;
-    if (i__ready) begin
-      \$4769  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4770  = \mac_mul_s0$1249 ;
-    if (i__ready) begin
-      \$4770  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4771  = \mac_mul_s0$1250 ;
-    if (i__ready) begin
-      \$4771  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4772  = \mac_mul_s0$1252 ;
-    if (i__ready) begin
-      \$4772  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4773  = \mac_mul_s0$1253 ;
-    if (i__ready) begin
-      \$4773  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4774  = \mac_mul_s0$1255 ;
-    if (i__ready) begin
-      \$4774  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4775  = \mac_mul_s0$1256 ;
-    if (i__ready) begin
-      \$4775  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4776  = \mac_mul_s0$1258 ;
-    if (i__ready) begin
-      \$4776  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4777  = \mac_mul_s0$1259 ;
-    if (i__ready) begin
-      \$4777  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4778  = \mac_mul_s0$1261 ;
-    if (i__ready) begin
-      \$4778  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4779  = \mac_mul_s0$1262 ;
-    if (i__ready) begin
-      \$4779  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4780  = \mac_mul_s0$1264 ;
-    if (i__ready) begin
-      \$4780  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4781  = \mac_mul_s0$1265 ;
-    if (i__ready) begin
-      \$4781  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4782  = \mac_mul_s0$1267 ;
-    if (i__ready) begin
-      \$4782  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4783  = \mac_mul_s0$1268 ;
-    if (i__ready) begin
-      \$4783  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4784  = \mac_mul_s0$1416 ;
-    if (i__ready) begin
-      \$4784  = \mac_pre_s0$1410 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4785  = \mac_mul_s0$1417 ;
-    if (i__ready) begin
-      \$4785  = \mac_pre_s0$1411 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4786  = \mac_mul_s0$1418 ;
-    if (i__ready) begin
-      \$4786  = \mac_pre_s0$1412 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4787  = \mac_mul_s0$1419 ;
-    if (i__ready) begin
-      \$4787  = \mac_pre_s0$1413 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4788  = \mac_mul_s0$1420 ;
-    if (i__ready) begin
-      \$4788  = \mac_pre_s0$1414 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4789  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$4789  = mac_pre_valid_s0;
+      \$2949  = sel_valid_s0;
     end
     if (rst) begin
-      \$4789  = 1'h0;
+      \$2949  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4790  = mac_add2_s0;
+    \$2950  = sel_valid_s2;
     if (i__ready) begin
-      \$4790  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4791  = \mac_add2_s0$1285 ;
-    if (i__ready) begin
-      \$4791  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4792  = \mac_add2_s0$1288 ;
-    if (i__ready) begin
-      \$4792  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4793  = \mac_add2_s0$1291 ;
-    if (i__ready) begin
-      \$4793  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4794  = \mac_add2_s0$1283 ;
-    if (i__ready) begin
-      \$4794  = \mac_mul_s0$1416 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4795  = \mac_add2_s0$1286 ;
-    if (i__ready) begin
-      \$4795  = \mac_mul_s0$1417 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4796  = \mac_add2_s0$1289 ;
-    if (i__ready) begin
-      \$4796  = \mac_mul_s0$1418 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4797  = \mac_add2_s0$1292 ;
-    if (i__ready) begin
-      \$4797  = \mac_mul_s0$1419 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4798  = \mac_add2_s0$1422 ;
-    if (i__ready) begin
-      \$4798  = \mac_mul_s0$1420 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4799  = mac_add2_valid_s0;
-    if (i__ready) begin
-      \$4799  = mac_mul_valid_s0;
+      \$2950  = sel_valid_s1;
     end
     if (rst) begin
-      \$4799  = 1'h0;
+      \$2950  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4800  = o__valid;
+    \$2951  = sel_valid_s3;
     if (i__ready) begin
-      \$4800  = \$4570 ;
+      \$2951  = sel_valid_s2;
     end
     if (rst) begin
-      \$4800  = 1'h0;
+      \$2951  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4801  = mac_acc0_out;
-    if (\$4571 ) begin
-      if (\mac_add2_s0$1422 ) begin
-        \$4801  = \$2566 [31:0];
+    \$2952  = sel_valid_s4;
+    if (i__ready) begin
+      \$2952  = sel_valid_s3;
+    end
+    if (rst) begin
+      \$2952  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2953  = mac_pre_s0;
+    if (i__ready) begin
+      \$2953  = \sel_l15_s0$1533 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2954  = \mac_pre_s0$1371 ;
+    if (i__ready) begin
+      \$2954  = \sel_l15_s0$1534 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2955  = \mac_pre_s0$1374 ;
+    if (i__ready) begin
+      \$2955  = \sel_l15_s0$1535 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2956  = \mac_pre_s0$1377 ;
+    if (i__ready) begin
+      \$2956  = \sel_l15_s0$1536 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2957  = \mac_pre_s0$1380 ;
+    if (i__ready) begin
+      \$2957  = \sel_l15_s0$1537 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2958  = \mac_pre_s0$1383 ;
+    if (i__ready) begin
+      \$2958  = \sel_l15_s0$1538 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2959  = \mac_pre_s0$1386 ;
+    if (i__ready) begin
+      \$2959  = \sel_l15_s0$1539 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2960  = \mac_pre_s0$1389 ;
+    if (i__ready) begin
+      \$2960  = \sel_l15_s0$1540 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2961  = \mac_pre_s0$1369 ;
+    if (i__ready) begin
+      \$2961  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2962  = \mac_pre_s0$1372 ;
+    if (i__ready) begin
+      \$2962  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2963  = \mac_pre_s0$1375 ;
+    if (i__ready) begin
+      \$2963  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2964  = \mac_pre_s0$1378 ;
+    if (i__ready) begin
+      \$2964  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2965  = \mac_pre_s0$1381 ;
+    if (i__ready) begin
+      \$2965  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2966  = \mac_pre_s0$1384 ;
+    if (i__ready) begin
+      \$2966  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2967  = \mac_pre_s0$1387 ;
+    if (i__ready) begin
+      \$2967  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2968  = \mac_pre_s0$1390 ;
+    if (i__ready) begin
+      \$2968  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2969  = \mac_pre_s0$1392 ;
+    if (i__ready) begin
+      \$2969  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2970  = \mac_pre_s0$1394 ;
+    if (i__ready) begin
+      \$2970  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2971  = \mac_pre_s0$1396 ;
+    if (i__ready) begin
+      \$2971  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2972  = \mac_pre_s0$1398 ;
+    if (i__ready) begin
+      \$2972  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2973  = \mac_pre_s0$1400 ;
+    if (i__ready) begin
+      \$2973  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2974  = \mac_pre_s0$1402 ;
+    if (i__ready) begin
+      \$2974  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2975  = \mac_pre_s0$1404 ;
+    if (i__ready) begin
+      \$2975  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2976  = \mac_pre_s0$1406 ;
+    if (i__ready) begin
+      \$2976  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2977  = \mac_pre_s0$1408 ;
+    if (i__ready) begin
+      \$2977  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2978  = \mac_pre_s0$1410 ;
+    if (i__ready) begin
+      \$2978  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2979  = \mac_pre_s0$1412 ;
+    if (i__ready) begin
+      \$2979  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = \mac_pre_s0$1414 ;
+    if (i__ready) begin
+      \$2980  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2981  = \mac_pre_s0$1416 ;
+    if (i__ready) begin
+      \$2981  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2982  = \mac_pre_s0$1418 ;
+    if (i__ready) begin
+      \$2982  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2983  = \mac_pre_s0$1420 ;
+    if (i__ready) begin
+      \$2983  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2984  = \mac_pre_s0$1422 ;
+    if (i__ready) begin
+      \$2984  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2985  = \mac_pre_s0$1424 ;
+    if (i__ready) begin
+      \$2985  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2986  = \mac_pre_s0$1426 ;
+    if (i__ready) begin
+      \$2986  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2987  = \mac_pre_s0$1428 ;
+    if (i__ready) begin
+      \$2987  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2988  = \mac_pre_s0$1430 ;
+    if (i__ready) begin
+      \$2988  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2989  = \mac_pre_s0$1432 ;
+    if (i__ready) begin
+      \$2989  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2990  = \mac_pre_s0$1434 ;
+    if (i__ready) begin
+      \$2990  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2991  = \mac_pre_s0$1436 ;
+    if (i__ready) begin
+      \$2991  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2992  = \mac_pre_s0$1438 ;
+    if (i__ready) begin
+      \$2992  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2993  = \mac_pre_s0$1547 ;
+    if (i__ready) begin
+      \$2993  = { \$2012 [14], \$2012  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \mac_pre_s0$1548 ;
+    if (i__ready) begin
+      \$2994  = { \$2013 [14], \$2013  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = \mac_pre_s0$1549 ;
+    if (i__ready) begin
+      \$2995  = { \$2014 [14], \$2014  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2996  = \mac_pre_s0$1550 ;
+    if (i__ready) begin
+      \$2996  = { \$2015 [14], \$2015  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2997  = \mac_pre_s0$1551 ;
+    if (i__ready) begin
+      \$2997  = \sel_l15_s0$1541 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2998  = mac_pre_valid_s0;
+    if (i__ready) begin
+      \$2998  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$2998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2999  = mac_mul_s0;
+    if (i__ready) begin
+      \$2999  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3000  = \mac_mul_s0$1441 ;
+    if (i__ready) begin
+      \$3000  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3001  = \mac_mul_s0$1443 ;
+    if (i__ready) begin
+      \$3001  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3002  = \mac_mul_s0$1444 ;
+    if (i__ready) begin
+      \$3002  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3003  = \mac_mul_s0$1446 ;
+    if (i__ready) begin
+      \$3003  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3004  = \mac_mul_s0$1447 ;
+    if (i__ready) begin
+      \$3004  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3005  = \mac_mul_s0$1449 ;
+    if (i__ready) begin
+      \$3005  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3006  = \mac_mul_s0$1450 ;
+    if (i__ready) begin
+      \$3006  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3007  = \mac_mul_s0$1452 ;
+    if (i__ready) begin
+      \$3007  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3008  = \mac_mul_s0$1453 ;
+    if (i__ready) begin
+      \$3008  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3009  = \mac_mul_s0$1455 ;
+    if (i__ready) begin
+      \$3009  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3010  = \mac_mul_s0$1456 ;
+    if (i__ready) begin
+      \$3010  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3011  = \mac_mul_s0$1458 ;
+    if (i__ready) begin
+      \$3011  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3012  = \mac_mul_s0$1459 ;
+    if (i__ready) begin
+      \$3012  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3013  = \mac_mul_s0$1461 ;
+    if (i__ready) begin
+      \$3013  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3014  = \mac_mul_s0$1462 ;
+    if (i__ready) begin
+      \$3014  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3015  = \mac_mul_s0$1464 ;
+    if (i__ready) begin
+      \$3015  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3016  = \mac_mul_s0$1465 ;
+    if (i__ready) begin
+      \$3016  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3017  = \mac_mul_s0$1467 ;
+    if (i__ready) begin
+      \$3017  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3018  = \mac_mul_s0$1468 ;
+    if (i__ready) begin
+      \$3018  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3019  = \mac_mul_s0$1470 ;
+    if (i__ready) begin
+      \$3019  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3020  = \mac_mul_s0$1471 ;
+    if (i__ready) begin
+      \$3020  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3021  = \mac_mul_s0$1473 ;
+    if (i__ready) begin
+      \$3021  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3022  = \mac_mul_s0$1474 ;
+    if (i__ready) begin
+      \$3022  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3023  = \mac_mul_s0$1476 ;
+    if (i__ready) begin
+      \$3023  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3024  = \mac_mul_s0$1477 ;
+    if (i__ready) begin
+      \$3024  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3025  = \mac_mul_s0$1479 ;
+    if (i__ready) begin
+      \$3025  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3026  = \mac_mul_s0$1480 ;
+    if (i__ready) begin
+      \$3026  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3027  = \mac_mul_s0$1482 ;
+    if (i__ready) begin
+      \$3027  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3028  = \mac_mul_s0$1483 ;
+    if (i__ready) begin
+      \$3028  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3029  = \mac_mul_s0$1485 ;
+    if (i__ready) begin
+      \$3029  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3030  = \mac_mul_s0$1486 ;
+    if (i__ready) begin
+      \$3030  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3031  = \mac_mul_s0$1553 ;
+    if (i__ready) begin
+      \$3031  = \mac_pre_s0$1547 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3032  = \mac_mul_s0$1554 ;
+    if (i__ready) begin
+      \$3032  = \mac_pre_s0$1548 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3033  = \mac_mul_s0$1555 ;
+    if (i__ready) begin
+      \$3033  = \mac_pre_s0$1549 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3034  = \mac_mul_s0$1556 ;
+    if (i__ready) begin
+      \$3034  = \mac_pre_s0$1550 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3035  = \mac_mul_s0$1557 ;
+    if (i__ready) begin
+      \$3035  = \mac_pre_s0$1551 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3036  = mac_mul_valid_s0;
+    if (i__ready) begin
+      \$3036  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$3036  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3037  = mac_add2_s0;
+    if (i__ready) begin
+      \$3037  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3038  = \mac_add2_s0$1503 ;
+    if (i__ready) begin
+      \$3038  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3039  = \mac_add2_s0$1506 ;
+    if (i__ready) begin
+      \$3039  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3040  = \mac_add2_s0$1509 ;
+    if (i__ready) begin
+      \$3040  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3041  = \mac_add2_s0$1501 ;
+    if (i__ready) begin
+      \$3041  = \mac_mul_s0$1553 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3042  = \mac_add2_s0$1504 ;
+    if (i__ready) begin
+      \$3042  = \mac_mul_s0$1554 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3043  = \mac_add2_s0$1507 ;
+    if (i__ready) begin
+      \$3043  = \mac_mul_s0$1555 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3044  = \mac_add2_s0$1510 ;
+    if (i__ready) begin
+      \$3044  = \mac_mul_s0$1556 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3045  = \mac_add2_s0$1559 ;
+    if (i__ready) begin
+      \$3045  = \mac_mul_s0$1557 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3046  = mac_add2_valid_s0;
+    if (i__ready) begin
+      \$3046  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$3046  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3047  = o__valid;
+    if (i__ready) begin
+      \$3047  = \$2658 ;
+    end
+    if (rst) begin
+      \$3047  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3048  = mac_acc0_out;
+    if (\$2659 ) begin
+      if (\mac_add2_s0$1559 ) begin
+        \$3048  = \$2652 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4802  = mac_acc0;
-    if (\$4571 ) begin
+    \$3049  = mac_acc0;
+    if (\$2659 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1422 ) begin
-        \$4802  = 32'd0;
+      if (\mac_add2_s0$1559 ) begin
+        \$3049  = 32'd0;
       end else begin
-        \$4802  = \$2566 [31:0];
+        \$3049  = \$2652 [31:0];
       end
     end
     if (rst) begin
-      \$4802  = 32'd0;
+      \$3049  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4803  = mac_acc1_out;
-    if (\$4572 ) begin
-      if (\mac_add2_s0$1422 ) begin
-        \$4803  = \$2567 [31:0];
+    \$3050  = mac_acc1_out;
+    if (\$2660 ) begin
+      if (\mac_add2_s0$1559 ) begin
+        \$3050  = \$2653 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4804  = mac_acc1;
-    if (\$4572 ) begin
+    \$3051  = mac_acc1;
+    if (\$2660 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1422 ) begin
-        \$4804  = 32'd0;
+      if (\mac_add2_s0$1559 ) begin
+        \$3051  = 32'd0;
       end else begin
-        \$4804  = \$2567 [31:0];
+        \$3051  = \$2653 [31:0];
       end
     end
     if (rst) begin
-      \$4804  = 32'd0;
+      \$3051  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4805  = mac_acc2_out;
-    if (\$4573 ) begin
-      if (\mac_add2_s0$1422 ) begin
-        \$4805  = \$2568 [31:0];
+    \$3052  = mac_acc2_out;
+    if (\$2661 ) begin
+      if (\mac_add2_s0$1559 ) begin
+        \$3052  = \$2654 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4806  = mac_acc2;
-    if (\$4573 ) begin
+    \$3053  = mac_acc2;
+    if (\$2661 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1422 ) begin
-        \$4806  = 32'd0;
+      if (\mac_add2_s0$1559 ) begin
+        \$3053  = 32'd0;
       end else begin
-        \$4806  = \$2568 [31:0];
+        \$3053  = \$2654 [31:0];
       end
     end
     if (rst) begin
-      \$4806  = 32'd0;
+      \$3053  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4807  = mac_acc3_out;
-    if (\$4574 ) begin
-      if (\mac_add2_s0$1422 ) begin
-        \$4807  = \$2569 [31:0];
+    \$3054  = mac_acc3_out;
+    if (\$2662 ) begin
+      if (\mac_add2_s0$1559 ) begin
+        \$3054  = \$2655 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4808  = mac_acc3;
-    if (\$4574 ) begin
+    \$3055  = mac_acc3;
+    if (\$2662 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1422 ) begin
-        \$4808  = 32'd0;
+      if (\mac_add2_s0$1559 ) begin
+        \$3055  = 32'd0;
       end else begin
-        \$4808  = \$2569 [31:0];
+        \$3055  = \$2655 [31:0];
       end
     end
     if (rst) begin
-      \$4808  = 32'd0;
+      \$3055  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -13795,35 +12008,68 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign sel_key14 = \$94 [7:0];
   assign sel_key15 = \$97 [7:0];
   assign sel_beats = { \$217 , \$216 , \$215 , \$214 , \$213 , \$212 , \$211 , \$210 , \$209 , \$208 , \$207 , \$206 , \$205 , \$204 , \$203 , \$202 , \$201 , \$200 , \$199 , \$198 , \$197 , \$196 , \$195 , \$194 , \$193 , \$192 , \$191 , \$190 , \$189 , \$188 , \$187 , \$186 , \$185 , \$184 , \$183 , \$182 , \$181 , \$180 , \$179 , \$178 , \$177 , \$176 , \$175 , \$174 , \$173 , \$172 , \$171 , \$170 , \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98  };
-  assign sel_keep = { \$1585 , \$1577 , \$1569 , \$1561 , \$1553 , \$1545 , \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465  };
-  assign sel_pre0 = 5'h00;
-  assign sel_pre1 = { 4'h0, sel_l3_s0[0] };
-  assign sel_pre2 = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign sel_pre3 = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign sel_pre4 = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign sel_pre5 = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign sel_pre6 = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign sel_pre7 = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign sel_pre8 = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign sel_pre9 = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
-  assign sel_pre10 = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
-  assign sel_pre11 = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
-  assign sel_pre12 = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
-  assign sel_pre13 = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
-  assign sel_pre14 = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
-  assign sel_pre15 = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
-  assign shift_t0_0 = { \$1926 [14], \$1926  };
-  assign shift_t1_0 = { \$1927 [14], \$1927  };
-  assign shift_t2_0 = { \$1928 [14], \$1928  };
-  assign shift_t3_0 = { \$1929 [14], \$1929  };
-  assign mac_biased0 = { \$2562 [19], \$2562 [19], \$2562 [19], \$2562 [19], \$2562 [19], \$2562 [19], \$2562 [19], \$2562 [19], \$2562 [19], \$2562 [19], \$2562 [19], \$2562 [19], \$2562  };
-  assign mac_biased1 = { \$2563 [19], \$2563 [19], \$2563 [19], \$2563 [19], \$2563 [19], \$2563 [19], \$2563 [19], \$2563 [19], \$2563 [19], \$2563 [19], \$2563 [19], \$2563 [19], \$2563  };
-  assign mac_biased2 = { \$2564 [19], \$2564 [19], \$2564 [19], \$2564 [19], \$2564 [19], \$2564 [19], \$2564 [19], \$2564 [19], \$2564 [19], \$2564 [19], \$2564 [19], \$2564 [19], \$2564  };
-  assign mac_biased3 = { \$2565 [19], \$2565 [19], \$2565 [19], \$2565 [19], \$2565 [19], \$2565 [19], \$2565 [19], \$2565 [19], \$2565 [19], \$2565 [19], \$2565 [19], \$2565 [19], \$2565  };
-  assign mac_acc0_next = \$2566 [31:0];
-  assign mac_acc1_next = \$2567 [31:0];
-  assign mac_acc2_next = \$2568 [31:0];
-  assign mac_acc3_next = \$2569 [31:0];
+  assign sel_keep = { \$1473 , \$1472 , \$1471 , \$1470 , \$1469 , \$1468 , \$1467 , \$1466 , \$1465 , \$1464 , \$1463 , \$1462 , \$1461 , \$1460 , \$1459 , \$1458  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+  assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+  assign sel_pre0_7 = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+  assign sel_pre0_9 = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+  assign sel_pre0_11 = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+  assign sel_pre0_13 = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_pre1_3 = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+  assign sel_pre1_6 = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+  assign sel_pre1_7 = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+  assign sel_pre1_10 = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+  assign sel_pre1_11 = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+  assign sel_pre1_14 = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+  assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign sel_pre2_7 = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign sel_pre2_12 = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+  assign sel_pre2_13 = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+  assign sel_pre2_14 = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+  assign sel_pre3_8 = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+  assign sel_pre3_9 = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+  assign sel_pre3_10 = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+  assign sel_pre3_11 = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+  assign sel_pre3_12 = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+  assign sel_pre3_13 = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+  assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+  assign sel_dl1_r0_wp = wr__addr;
+  assign wr__data = { \$49 [7:0], \$46 [7:0], \$43 [7:0], \$40 [7:0], \$37 [7:0], \$34 [7:0], \$31 [7:0], \$28 [7:0], \$25 [7:0], \$22 [7:0], \$19 [7:0], \$16 [7:0], \$13 [7:0], \$10 [7:0], \$7 [7:0], \$4 [7:0] };
+  assign wr__en = i__ready;
+  assign sel_dl1_r0_rp = rd__addr;
+  assign rd__data = sel_dl1_r0_q;
+  assign sel_sel0 = { \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \$1659 , \$1657 , \$1655 , sel_l12_s0[0] };
+  assign sel_sel1 = { \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677 , \$1675 , \$1673 , \$1671  };
+  assign sel_sel2 = { \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695 , \$1693 , \$1691 , \$1689  };
+  assign sel_sel3 = { \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713 , \$1711 , \$1709 , \$1707  };
+  assign sel_sel4 = { \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731 , \$1729 , \$1727 , \$1725  };
+  assign sel_sel5 = { \$1759 , \$1757 , \$1755 , \$1753 , \$1751 , \$1749 , \$1747 , \$1745 , \$1743  };
+  assign sel_sel6 = { \$1777 , \$1775 , \$1773 , \$1771 , \$1769 , \$1767 , \$1765 , \$1763 , \$1761  };
+  assign sel_sel7 = { \$1795 , \$1793 , \$1791 , \$1789 , \$1787 , \$1785 , \$1783 , \$1781 , \$1779  };
+  assign sel_idx0 = { \$1669 , \$1816 , \$1813 , \$1810  };
+  assign sel_idx1 = { \$1839 , \$1838 , \$1835 , \$1832  };
+  assign sel_idx2 = { \$1863 , \$1861 , \$1858 , \$1854  };
+  assign sel_idx3 = { \$1889 , \$1886 , \$1883 , \$1879  };
+  assign sel_idx4 = { \$1915 , \$1911 , \$1907 , \$1904  };
+  assign sel_idx5 = { \$1943 , \$1938 , \$1934 , \$1931  };
+  assign sel_idx6 = { \$1972 , \$1966 , \$1962 , \$1958  };
+  assign sel_idx7 = { \$2003 , \$1996 , \$1992 , \$1988  };
+  assign shift_t0_0 = { \$2012 [14], \$2012  };
+  assign shift_t1_0 = { \$2013 [14], \$2013  };
+  assign shift_t2_0 = { \$2014 [14], \$2014  };
+  assign shift_t3_0 = { \$2015 [14], \$2015  };
+  assign mac_biased0 = { \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648 [19], \$2648  };
+  assign mac_biased1 = { \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649 [19], \$2649  };
+  assign mac_biased2 = { \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650 [19], \$2650  };
+  assign mac_biased3 = { \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651 [19], \$2651  };
+  assign mac_acc0_next = \$2652 [31:0];
+  assign mac_acc1_next = \$2653 [31:0];
+  assign mac_acc2_next = \$2654 [31:0];
+  assign mac_acc3_next = \$2655 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -13918,670 +12164,266 @@ module nm_linear_8_16_int8_k4_shift(i__valid, o__ready, clk, rst, i__ready, o__p
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;
   assign o__payload[31:0] = mac_acc0_out;
-  assign \$1462  = 1'h0;
-  assign \$1463  = 1'h0;
-  assign \$1464  = 1'h0;
-  assign \$1465  = \$1458 ;
-  assign \$1470  = 1'h0;
-  assign \$1471  = 1'h0;
-  assign \$1472  = 1'h0;
-  assign \$1473  = \$1466 ;
-  assign \$1478  = 1'h0;
-  assign \$1479  = 1'h0;
-  assign \$1480  = 1'h0;
-  assign \$1481  = \$1474 ;
+  assign sel_p1_3_2_s = sel_p1_3_1_c;
+  assign sel_p1_3_2_c = 1'h0;
+  assign sel_p1_6_2_s = sel_p1_6_1_c;
+  assign sel_p1_6_2_c = 1'h0;
+  assign \$1484  = 1'h0;
+  assign sel_p1_7_2_s = sel_p1_7_1_c;
+  assign \$1485  = 1'h0;
   assign \$1486  = 1'h0;
   assign \$1487  = 1'h0;
   assign \$1488  = 1'h0;
-  assign \$1489  = \$1482 ;
+  assign sel_p1_7_2_c = 1'h0;
+  assign sel_p1_7_3_s = 1'h0;
+  assign sel_p1_7_3_c = 1'h0;
+  assign sel_p1_10_2_s = sel_p1_10_1_c;
+  assign sel_p1_10_2_c = 1'h0;
+  assign sel_p1_10_3_s = 1'h0;
+  assign sel_p1_10_3_c = 1'h0;
   assign \$1494  = 1'h0;
+  assign sel_p1_11_2_s = sel_p1_11_1_c;
   assign \$1495  = 1'h0;
   assign \$1496  = 1'h0;
-  assign \$1497  = \$1490 ;
+  assign \$1497  = 1'h0;
+  assign \$1498  = 1'h0;
+  assign sel_p1_11_2_c = 1'h0;
+  assign \$1499  = 1'h0;
+  assign sel_p1_11_3_s = 1'h0;
+  assign \$1500  = 1'h0;
+  assign \$1501  = 1'h0;
   assign \$1502  = 1'h0;
   assign \$1503  = 1'h0;
-  assign \$1504  = 1'h0;
-  assign \$1505  = \$1498 ;
+  assign sel_p1_11_3_c = 1'h0;
+  assign sel_p1_14_2_s = sel_p1_14_1_c;
+  assign sel_p1_14_2_c = 1'h0;
+  assign sel_p1_14_3_s = 1'h0;
+  assign sel_p1_14_3_c = 1'h0;
+  assign \$1509  = sel_p1_3_1_c;
   assign \$1510  = 1'h0;
   assign \$1511  = 1'h0;
   assign \$1512  = 1'h0;
-  assign \$1513  = \$1506 ;
-  assign \$1518  = 1'h0;
-  assign \$1519  = 1'h0;
-  assign \$1520  = 1'h0;
-  assign \$1521  = \$1514 ;
-  assign \$1526  = 1'h0;
-  assign \$1527  = 1'h0;
-  assign \$1528  = 1'h0;
-  assign \$1529  = \$1522 ;
-  assign \$1534  = 1'h0;
-  assign \$1535  = 1'h0;
-  assign \$1536  = 1'h0;
-  assign \$1537  = \$1530 ;
+  assign sel_p2_5_2_c = \$1513 ;
+  assign sel_p2_7_3_s = sel_p2_7_2_c;
+  assign sel_p2_7_3_c = 1'h0;
+  assign sel_p2_12_3_s = sel_p2_12_2_c;
+  assign sel_p2_12_3_c = 1'h0;
+  assign \$1539  = sel_p1_11_1_c;
+  assign \$1540  = 1'h0;
+  assign \$1541  = 1'h0;
   assign \$1542  = 1'h0;
-  assign \$1543  = 1'h0;
+  assign sel_p2_13_2_c = \$1543 ;
   assign \$1544  = 1'h0;
-  assign \$1545  = \$1538 ;
-  assign \$1550  = 1'h0;
-  assign \$1551  = 1'h0;
-  assign \$1552  = 1'h0;
-  assign \$1553  = \$1546 ;
-  assign \$1558  = 1'h0;
+  assign sel_p2_13_3_s = \$1543 ;
+  assign \$1545  = 1'h0;
+  assign \$1546  = 1'h0;
+  assign \$1547  = 1'h0;
+  assign \$1548  = 1'h0;
+  assign sel_p2_13_3_c = 1'h0;
   assign \$1559  = 1'h0;
+  assign sel_p2_14_3_s = sel_p2_14_2_c;
   assign \$1560  = 1'h0;
-  assign \$1561  = \$1554 ;
-  assign \$1566  = 1'h0;
-  assign \$1567  = 1'h0;
-  assign \$1568  = 1'h0;
-  assign \$1569  = \$1562 ;
-  assign \$1574  = 1'h0;
+  assign \$1561  = 1'h0;
+  assign \$1562  = 1'h0;
+  assign \$1563  = 1'h0;
+  assign sel_p2_14_3_c = 1'h0;
+  assign \$1569  = sel_p2_7_2_s;
+  assign \$1570  = 1'h0;
+  assign \$1571  = 1'h0;
+  assign \$1572  = 1'h0;
+  assign sel_p3_9_2_c = \$1573 ;
+  assign \$1574  = sel_p2_7_2_c;
   assign \$1575  = 1'h0;
   assign \$1576  = 1'h0;
-  assign \$1577  = \$1570 ;
-  assign \$1582  = 1'h0;
-  assign \$1583  = 1'h0;
-  assign \$1584  = 1'h0;
-  assign \$1585  = \$1578 ;
-  assign sel_pre_2_2_2_s = sel_pre_2_2_1_c;
-  assign sel_pre_2_2_2_c = 1'h0;
-  assign sel_pre_2_2_3_s = 1'h0;
-  assign sel_pre_2_2_3_c = 1'h0;
-  assign sel_pre_2_2_4_s = 1'h0;
-  assign sel_pre_2_2_4_c = 1'h0;
+  assign \$1577  = 1'h0;
+  assign sel_p3_9_3_c = \$1578 ;
+  assign \$1589  = sel_p2_7_2_c;
+  assign \$1590  = 1'h0;
   assign \$1591  = 1'h0;
-  assign sel_pre_2_3_2_s = sel_pre_2_3_1_c;
   assign \$1592  = 1'h0;
-  assign \$1593  = 1'h0;
-  assign \$1594  = 1'h0;
-  assign \$1595  = 1'h0;
-  assign sel_pre_2_3_2_c = 1'h0;
-  assign \$1596  = 1'h0;
-  assign sel_pre_2_3_3_s = 1'h0;
-  assign \$1597  = 1'h0;
-  assign \$1598  = 1'h0;
-  assign \$1599  = 1'h0;
-  assign \$1600  = 1'h0;
-  assign sel_pre_2_3_3_c = 1'h0;
-  assign \$1601  = 1'h0;
-  assign sel_pre_2_3_4_s = 1'h0;
-  assign \$1602  = 1'h0;
-  assign \$1603  = 1'h0;
-  assign \$1604  = 1'h0;
+  assign sel_p3_10_3_c = \$1593 ;
+  assign \$1604  = sel_p2_7_2_c;
   assign \$1605  = 1'h0;
-  assign sel_pre_2_3_4_c = 1'h0;
-  assign sel_pre_2_6_2_s = sel_pre_2_6_1_c;
-  assign sel_pre_2_6_2_c = 1'h0;
-  assign sel_pre_2_6_3_s = 1'h0;
-  assign sel_pre_2_6_3_c = 1'h0;
-  assign sel_pre_2_6_4_s = 1'h0;
-  assign sel_pre_2_6_4_c = 1'h0;
-  assign \$1611  = 1'h0;
-  assign sel_pre_2_7_2_s = sel_pre_2_7_1_c;
-  assign \$1612  = 1'h0;
-  assign \$1613  = 1'h0;
-  assign \$1614  = 1'h0;
-  assign \$1615  = 1'h0;
-  assign sel_pre_2_7_2_c = 1'h0;
-  assign \$1616  = 1'h0;
-  assign sel_pre_2_7_3_s = 1'h0;
-  assign \$1617  = 1'h0;
-  assign \$1618  = 1'h0;
-  assign \$1619  = 1'h0;
-  assign \$1620  = 1'h0;
-  assign sel_pre_2_7_3_c = 1'h0;
-  assign \$1621  = 1'h0;
-  assign sel_pre_2_7_4_s = 1'h0;
-  assign \$1622  = 1'h0;
-  assign \$1623  = 1'h0;
-  assign \$1624  = 1'h0;
-  assign \$1625  = 1'h0;
-  assign sel_pre_2_7_4_c = 1'h0;
-  assign sel_pre_2_10_2_s = sel_pre_2_10_1_c;
-  assign sel_pre_2_10_2_c = 1'h0;
-  assign sel_pre_2_10_3_s = 1'h0;
-  assign sel_pre_2_10_3_c = 1'h0;
-  assign sel_pre_2_10_4_s = 1'h0;
-  assign sel_pre_2_10_4_c = 1'h0;
-  assign \$1631  = 1'h0;
-  assign sel_pre_2_11_2_s = sel_pre_2_11_1_c;
-  assign \$1632  = 1'h0;
-  assign \$1633  = 1'h0;
-  assign \$1634  = 1'h0;
-  assign \$1635  = 1'h0;
-  assign sel_pre_2_11_2_c = 1'h0;
-  assign \$1636  = 1'h0;
-  assign sel_pre_2_11_3_s = 1'h0;
-  assign \$1637  = 1'h0;
-  assign \$1638  = 1'h0;
-  assign \$1639  = 1'h0;
-  assign \$1640  = 1'h0;
-  assign sel_pre_2_11_3_c = 1'h0;
-  assign \$1641  = 1'h0;
-  assign sel_pre_2_11_4_s = 1'h0;
-  assign \$1642  = 1'h0;
-  assign \$1643  = 1'h0;
-  assign \$1644  = 1'h0;
-  assign \$1645  = 1'h0;
-  assign sel_pre_2_11_4_c = 1'h0;
-  assign sel_pre_2_14_2_s = sel_pre_2_14_1_c;
-  assign sel_pre_2_14_2_c = 1'h0;
-  assign sel_pre_2_14_3_s = 1'h0;
-  assign sel_pre_2_14_3_c = 1'h0;
-  assign sel_pre_2_14_4_s = 1'h0;
-  assign sel_pre_2_14_4_c = 1'h0;
-  assign \$1651  = 1'h0;
-  assign sel_pre_2_15_2_s = sel_pre_2_15_1_c;
-  assign \$1652  = 1'h0;
-  assign \$1653  = 1'h0;
-  assign \$1654  = 1'h0;
-  assign \$1655  = 1'h0;
-  assign sel_pre_2_15_2_c = 1'h0;
-  assign \$1656  = 1'h0;
-  assign sel_pre_2_15_3_s = 1'h0;
-  assign \$1657  = 1'h0;
-  assign \$1658  = 1'h0;
-  assign \$1659  = 1'h0;
-  assign \$1660  = 1'h0;
-  assign sel_pre_2_15_3_c = 1'h0;
-  assign \$1661  = 1'h0;
-  assign sel_pre_2_15_4_s = 1'h0;
-  assign \$1662  = 1'h0;
-  assign \$1663  = 1'h0;
-  assign \$1664  = 1'h0;
-  assign \$1665  = 1'h0;
-  assign sel_pre_2_15_4_c = 1'h0;
-  assign sel_pre_4_4_3_s = sel_pre_4_4_2_c;
-  assign sel_pre_4_4_3_c = 1'h0;
-  assign sel_pre_4_4_4_s = 1'h0;
-  assign sel_pre_4_4_4_c = 1'h0;
-  assign \$1671  = sel_pre_2_3_1_c;
-  assign \$1672  = 1'h0;
-  assign \$1673  = 1'h0;
-  assign \$1674  = 1'h0;
-  assign sel_pre_4_5_2_c = \$1675 ;
-  assign \$1676  = 1'h0;
-  assign sel_pre_4_5_3_s = \$1675 ;
-  assign \$1677  = 1'h0;
-  assign \$1678  = 1'h0;
-  assign \$1679  = 1'h0;
-  assign \$1680  = 1'h0;
-  assign sel_pre_4_5_3_c = 1'h0;
-  assign \$1681  = 1'h0;
-  assign sel_pre_4_5_4_s = 1'h0;
-  assign \$1682  = 1'h0;
-  assign \$1683  = 1'h0;
-  assign \$1684  = 1'h0;
-  assign \$1685  = 1'h0;
-  assign sel_pre_4_5_4_c = 1'h0;
-  assign \$1696  = 1'h0;
-  assign sel_pre_4_6_3_s = sel_pre_4_6_2_c;
-  assign \$1697  = 1'h0;
-  assign \$1698  = 1'h0;
-  assign \$1699  = 1'h0;
-  assign \$1700  = 1'h0;
-  assign sel_pre_4_6_3_c = 1'h0;
-  assign \$1701  = 1'h0;
-  assign sel_pre_4_6_4_s = 1'h0;
-  assign \$1702  = 1'h0;
-  assign \$1703  = 1'h0;
-  assign \$1704  = 1'h0;
-  assign \$1705  = 1'h0;
-  assign sel_pre_4_6_4_c = 1'h0;
-  assign \$1716  = 1'h0;
-  assign sel_pre_4_7_3_s = sel_pre_4_7_2_c;
-  assign \$1717  = 1'h0;
-  assign \$1718  = 1'h0;
-  assign \$1719  = 1'h0;
-  assign \$1720  = 1'h0;
-  assign sel_pre_4_7_3_c = 1'h0;
-  assign \$1721  = 1'h0;
-  assign sel_pre_4_7_4_s = 1'h0;
-  assign \$1722  = 1'h0;
-  assign \$1723  = 1'h0;
-  assign \$1724  = 1'h0;
-  assign \$1725  = 1'h0;
-  assign sel_pre_4_7_4_c = 1'h0;
-  assign sel_pre_4_12_3_s = sel_pre_4_12_2_c;
-  assign sel_pre_4_12_3_c = 1'h0;
-  assign sel_pre_4_12_4_s = 1'h0;
-  assign sel_pre_4_12_4_c = 1'h0;
-  assign \$1731  = sel_pre_2_11_1_c;
-  assign \$1732  = 1'h0;
-  assign \$1733  = 1'h0;
-  assign \$1734  = 1'h0;
-  assign sel_pre_4_13_2_c = \$1735 ;
-  assign \$1736  = 1'h0;
-  assign sel_pre_4_13_3_s = \$1735 ;
-  assign \$1737  = 1'h0;
-  assign \$1738  = 1'h0;
-  assign \$1739  = 1'h0;
-  assign \$1740  = 1'h0;
-  assign sel_pre_4_13_3_c = 1'h0;
-  assign \$1741  = 1'h0;
-  assign sel_pre_4_13_4_s = 1'h0;
-  assign \$1742  = 1'h0;
-  assign \$1743  = 1'h0;
-  assign \$1744  = 1'h0;
-  assign \$1745  = 1'h0;
-  assign sel_pre_4_13_4_c = 1'h0;
-  assign \$1756  = 1'h0;
-  assign sel_pre_4_14_3_s = sel_pre_4_14_2_c;
-  assign \$1757  = 1'h0;
-  assign \$1758  = 1'h0;
-  assign \$1759  = 1'h0;
-  assign \$1760  = 1'h0;
-  assign sel_pre_4_14_3_c = 1'h0;
-  assign \$1761  = 1'h0;
-  assign sel_pre_4_14_4_s = 1'h0;
-  assign \$1762  = 1'h0;
-  assign \$1763  = 1'h0;
-  assign \$1764  = 1'h0;
-  assign \$1765  = 1'h0;
-  assign sel_pre_4_14_4_c = 1'h0;
-  assign \$1776  = 1'h0;
-  assign sel_pre_4_15_3_s = sel_pre_4_15_2_c;
-  assign \$1777  = 1'h0;
-  assign \$1778  = 1'h0;
-  assign \$1779  = 1'h0;
-  assign \$1780  = 1'h0;
-  assign sel_pre_4_15_3_c = 1'h0;
-  assign \$1781  = 1'h0;
-  assign sel_pre_4_15_4_s = 1'h0;
-  assign \$1782  = 1'h0;
-  assign \$1783  = 1'h0;
-  assign \$1784  = 1'h0;
-  assign \$1785  = 1'h0;
-  assign sel_pre_4_15_4_c = 1'h0;
-  assign sel_pre_8_8_4_s = sel_pre_8_8_3_c;
-  assign sel_pre_8_8_4_c = 1'h0;
-  assign \$1791  = sel_pre_4_7_2_s;
-  assign \$1792  = 1'h0;
-  assign \$1793  = 1'h0;
-  assign \$1794  = 1'h0;
-  assign sel_pre_8_9_2_c = \$1795 ;
-  assign \$1796  = sel_pre_4_7_2_c;
-  assign \$1797  = 1'h0;
-  assign \$1798  = 1'h0;
-  assign \$1799  = 1'h0;
-  assign sel_pre_8_9_3_c = \$1800 ;
-  assign \$1801  = 1'h0;
-  assign sel_pre_8_9_4_s = \$1800 ;
-  assign \$1802  = 1'h0;
-  assign \$1803  = 1'h0;
-  assign \$1804  = 1'h0;
-  assign \$1805  = 1'h0;
-  assign sel_pre_8_9_4_c = 1'h0;
-  assign \$1816  = sel_pre_4_7_2_c;
-  assign \$1817  = 1'h0;
-  assign \$1818  = 1'h0;
-  assign \$1819  = 1'h0;
-  assign sel_pre_8_10_3_c = \$1820 ;
-  assign \$1821  = 1'h0;
-  assign sel_pre_8_10_4_s = \$1820 ;
-  assign \$1822  = 1'h0;
-  assign \$1823  = 1'h0;
-  assign \$1824  = 1'h0;
-  assign \$1825  = 1'h0;
-  assign sel_pre_8_10_4_c = 1'h0;
-  assign \$1836  = sel_pre_4_7_2_c;
-  assign \$1837  = 1'h0;
-  assign \$1838  = 1'h0;
-  assign \$1839  = 1'h0;
-  assign sel_pre_8_11_3_c = \$1840 ;
-  assign \$1841  = 1'h0;
-  assign sel_pre_8_11_4_s = \$1840 ;
-  assign \$1842  = 1'h0;
-  assign \$1843  = 1'h0;
-  assign \$1844  = 1'h0;
-  assign \$1845  = 1'h0;
-  assign sel_pre_8_11_4_c = 1'h0;
-  assign \$1861  = 1'h0;
-  assign sel_pre_8_12_4_s = sel_pre_8_12_3_c;
-  assign \$1862  = 1'h0;
-  assign \$1863  = 1'h0;
-  assign \$1864  = 1'h0;
-  assign \$1865  = 1'h0;
-  assign sel_pre_8_12_4_c = 1'h0;
-  assign \$1881  = 1'h0;
-  assign sel_pre_8_13_4_s = sel_pre_8_13_3_c;
-  assign \$1882  = 1'h0;
-  assign \$1883  = 1'h0;
-  assign \$1884  = 1'h0;
-  assign \$1885  = 1'h0;
-  assign sel_pre_8_13_4_c = 1'h0;
-  assign \$1901  = 1'h0;
-  assign sel_pre_8_14_4_s = sel_pre_8_14_3_c;
-  assign \$1902  = 1'h0;
-  assign \$1903  = 1'h0;
-  assign \$1904  = 1'h0;
-  assign \$1905  = 1'h0;
-  assign sel_pre_8_14_4_c = 1'h0;
-  assign \$1921  = 1'h0;
-  assign sel_pre_8_15_4_s = sel_pre_8_15_3_c;
-  assign \$1922  = 1'h0;
-  assign \$1923  = 1'h0;
-  assign \$1924  = 1'h0;
-  assign \$1925  = 1'h0;
-  assign sel_pre_8_15_4_c = 1'h0;
+  assign \$1606  = 1'h0;
+  assign \$1607  = 1'h0;
+  assign sel_p3_11_3_c = \$1608 ;
+  assign \$1670  = \sel_l12_s0$857 ;
   assign mac_wmux_drop0 = 4'h0;
-  assign \$1940 [3:1] = 3'h0;
-  assign \$1940 [0] = \$1936 ;
-  assign \$1945  = 4'h0;
-  assign mac_wmux_drop1 = { 3'h0, \$1936  };
-  assign { \$1954 [3:2], \$1954 [0] } = 3'h0;
-  assign \$1954 [1] = \$1951 ;
-  assign \$1959 [3:1] = 3'h0;
-  assign \$1959 [0] = \$1955 ;
-  assign \$1965  = 4'h0;
-  assign mac_wmux_drop2 = \$1960 ;
-  assign \$1976 [3:2] = 2'h0;
-  assign \$1976 [1:0] = { \$1973 , \$1972  };
-  assign { \$1981 [3:2], \$1981 [0] } = 3'h0;
-  assign \$1981 [1] = \$1978 ;
-  assign \$1987 [3:1] = 3'h0;
-  assign \$1987 [0] = \$1983 ;
-  assign \$1992  = 4'h0;
-  assign \$1993  = { 3'h0, \$1983  };
-  assign { \$2006 [3], \$2006 [1:0] } = 3'h0;
-  assign \$2006 [2] = \$2004 ;
-  assign \$2011 [3:2] = 2'h0;
-  assign \$2011 [1:0] = { \$2008 , \$2007  };
-  assign { \$2017 [3:2], \$2017 [0] } = 3'h0;
-  assign \$2017 [1] = \$2014 ;
-  assign \$2022 [3:1] = 3'h0;
-  assign \$2022 [0] = \$2018 ;
-  assign \$2029  = 4'h0;
-  assign mac_wmux_drop4 = \$2024 ;
-  assign { \$2044 [3], \$2044 [1] } = 2'h0;
-  assign { \$2044 [2], \$2044 [0] } = { \$2042 , \$2040  };
-  assign { \$2049 [3], \$2049 [1:0] } = 3'h0;
-  assign \$2049 [2] = \$2047 ;
-  assign \$2055 [3:2] = 2'h0;
-  assign \$2055 [1:0] = { \$2052 , \$2051  };
-  assign { \$2060 [3:2], \$2060 [0] } = 3'h0;
-  assign \$2060 [1] = \$2057 ;
-  assign \$2067 [3:1] = 3'h0;
-  assign \$2067 [0] = \$2063 ;
-  assign \$2072  = 4'h0;
-  assign \$2073  = { 3'h0, \$2063  };
-  assign { \$2090 [3], \$2090 [0] } = 2'h0;
-  assign \$2090 [2:1] = { \$2088 , \$2087  };
-  assign { \$2095 [3], \$2095 [1] } = 2'h0;
-  assign { \$2095 [2], \$2095 [0] } = { \$2093 , \$2091  };
-  assign { \$2101 [3], \$2101 [1:0] } = 3'h0;
-  assign \$2101 [2] = \$2099 ;
-  assign \$2106 [3:2] = 2'h0;
-  assign \$2106 [1:0] = { \$2103 , \$2102  };
-  assign { \$2113 [3:2], \$2113 [0] } = 3'h0;
-  assign \$2113 [1] = \$2110 ;
-  assign \$2118 [3:1] = 3'h0;
-  assign \$2118 [0] = \$2114 ;
-  assign \$2124  = 4'h0;
-  assign \$2125  = \$2119 ;
-  assign \$2144 [3] = 1'h0;
-  assign \$2144 [2:0] = { \$2142 , \$2141 , \$2140  };
-  assign { \$2149 [3], \$2149 [0] } = 2'h0;
-  assign \$2149 [2:1] = { \$2147 , \$2146  };
-  assign { \$2155 [3], \$2155 [1] } = 2'h0;
-  assign { \$2155 [2], \$2155 [0] } = { \$2153 , \$2151  };
-  assign { \$2160 [3], \$2160 [1:0] } = 3'h0;
-  assign \$2160 [2] = \$2158 ;
-  assign \$2167 [3:2] = 2'h0;
-  assign \$2167 [1:0] = { \$2164 , \$2163  };
-  assign { \$2172 [3:2], \$2172 [0] } = 3'h0;
-  assign \$2172 [1] = \$2169 ;
-  assign \$2178 [3:1] = 3'h0;
-  assign \$2178 [0] = \$2174 ;
-  assign \$2183  = 4'h0;
-  assign \$2184  = { 3'h0, \$2174  };
-  assign \$2204 [2:0] = 3'h0;
-  assign \$2204 [3] = \$2203 ;
-  assign \$2209 [3] = 1'h0;
-  assign \$2209 [2:0] = { \$2207 , \$2206 , \$2205  };
-  assign { \$2215 [3], \$2215 [0] } = 2'h0;
-  assign \$2215 [2:1] = { \$2213 , \$2212  };
-  assign { \$2220 [3], \$2220 [1] } = 2'h0;
-  assign { \$2220 [2], \$2220 [0] } = { \$2218 , \$2216  };
-  assign { \$2227 [3], \$2227 [1:0] } = 3'h0;
-  assign \$2227 [2] = \$2225 ;
-  assign \$2232 [3:2] = 2'h0;
-  assign \$2232 [1:0] = { \$2229 , \$2228  };
-  assign { \$2238 [3:2], \$2238 [0] } = 3'h0;
-  assign \$2238 [1] = \$2235 ;
-  assign \$2243 [3:1] = 3'h0;
-  assign \$2243 [0] = \$2239 ;
-  assign \$2262 [2:0] = 3'h0;
-  assign \$2262 [3] = \$2261 ;
-  assign \$2267 [3] = 1'h0;
-  assign \$2267 [2:0] = { \$2265 , \$2264 , \$2263  };
-  assign { \$2273 [3], \$2273 [0] } = 2'h0;
-  assign \$2273 [2:1] = { \$2271 , \$2270  };
-  assign { \$2278 [3], \$2278 [1] } = 2'h0;
-  assign { \$2278 [2], \$2278 [0] } = { \$2276 , \$2274  };
-  assign { \$2285 [3], \$2285 [1:0] } = 3'h0;
-  assign \$2285 [2] = \$2283 ;
-  assign \$2290 [3:2] = 2'h0;
-  assign \$2290 [1:0] = { \$2287 , \$2286  };
-  assign { \$2296 [3:2], \$2296 [0] } = 3'h0;
-  assign \$2296 [1] = \$2293 ;
-  assign \$2312 [2:0] = 3'h0;
-  assign \$2312 [3] = \$2311 ;
-  assign \$2317 [3] = 1'h0;
-  assign \$2317 [2:0] = { \$2315 , \$2314 , \$2313  };
-  assign { \$2323 [3], \$2323 [0] } = 2'h0;
-  assign \$2323 [2:1] = { \$2321 , \$2320  };
-  assign { \$2328 [3], \$2328 [1] } = 2'h0;
-  assign { \$2328 [2], \$2328 [0] } = { \$2326 , \$2324  };
-  assign { \$2335 [3], \$2335 [1:0] } = 3'h0;
-  assign \$2335 [2] = \$2333 ;
-  assign \$2340 [3:2] = 2'h0;
-  assign \$2340 [1:0] = { \$2337 , \$2336  };
-  assign \$2354 [2:0] = 3'h0;
-  assign \$2354 [3] = \$2353 ;
-  assign \$2359 [3] = 1'h0;
-  assign \$2359 [2:0] = { \$2357 , \$2356 , \$2355  };
-  assign { \$2365 [3], \$2365 [0] } = 2'h0;
-  assign \$2365 [2:1] = { \$2363 , \$2362  };
-  assign { \$2370 [3], \$2370 [1] } = 2'h0;
-  assign { \$2370 [2], \$2370 [0] } = { \$2368 , \$2366  };
-  assign { \$2377 [3], \$2377 [1:0] } = 3'h0;
-  assign \$2377 [2] = \$2375 ;
-  assign \$2388 [2:0] = 3'h0;
-  assign \$2388 [3] = \$2387 ;
-  assign \$2393 [3] = 1'h0;
-  assign \$2393 [2:0] = { \$2391 , \$2390 , \$2389  };
-  assign { \$2399 [3], \$2399 [0] } = 2'h0;
-  assign \$2399 [2:1] = { \$2397 , \$2396  };
-  assign { \$2404 [3], \$2404 [1] } = 2'h0;
-  assign { \$2404 [2], \$2404 [0] } = { \$2402 , \$2400  };
-  assign \$2414 [2:0] = 3'h0;
-  assign \$2414 [3] = \$2413 ;
-  assign \$2419 [3] = 1'h0;
-  assign \$2419 [2:0] = { \$2417 , \$2416 , \$2415  };
-  assign { \$2425 [3], \$2425 [0] } = 2'h0;
-  assign \$2425 [2:1] = { \$2423 , \$2422  };
-  assign \$2432 [2:0] = 3'h0;
-  assign \$2432 [3] = \$2431 ;
-  assign \$2437 [3] = 1'h0;
-  assign \$2437 [2:0] = { \$2435 , \$2434 , \$2433  };
+  assign \$2026 [3:1] = 3'h0;
+  assign \$2026 [0] = \$2022 ;
+  assign \$2031  = 4'h0;
+  assign mac_wmux_drop1 = { 3'h0, \$2022  };
+  assign { \$2040 [3:2], \$2040 [0] } = 3'h0;
+  assign \$2040 [1] = \$2037 ;
+  assign \$2045 [3:1] = 3'h0;
+  assign \$2045 [0] = \$2041 ;
+  assign \$2051  = 4'h0;
+  assign mac_wmux_drop2 = \$2046 ;
+  assign \$2062 [3:2] = 2'h0;
+  assign \$2062 [1:0] = { \$2059 , \$2058  };
+  assign { \$2067 [3:2], \$2067 [0] } = 3'h0;
+  assign \$2067 [1] = \$2064 ;
+  assign \$2073 [3:1] = 3'h0;
+  assign \$2073 [0] = \$2069 ;
+  assign \$2078  = 4'h0;
+  assign \$2079  = { 3'h0, \$2069  };
+  assign { \$2092 [3], \$2092 [1:0] } = 3'h0;
+  assign \$2092 [2] = \$2090 ;
+  assign \$2097 [3:2] = 2'h0;
+  assign \$2097 [1:0] = { \$2094 , \$2093  };
+  assign { \$2103 [3:2], \$2103 [0] } = 3'h0;
+  assign \$2103 [1] = \$2100 ;
+  assign \$2108 [3:1] = 3'h0;
+  assign \$2108 [0] = \$2104 ;
+  assign \$2115  = 4'h0;
+  assign mac_wmux_drop4 = \$2110 ;
+  assign { \$2130 [3], \$2130 [1] } = 2'h0;
+  assign { \$2130 [2], \$2130 [0] } = { \$2128 , \$2126  };
+  assign { \$2135 [3], \$2135 [1:0] } = 3'h0;
+  assign \$2135 [2] = \$2133 ;
+  assign \$2141 [3:2] = 2'h0;
+  assign \$2141 [1:0] = { \$2138 , \$2137  };
+  assign { \$2146 [3:2], \$2146 [0] } = 3'h0;
+  assign \$2146 [1] = \$2143 ;
+  assign \$2153 [3:1] = 3'h0;
+  assign \$2153 [0] = \$2149 ;
+  assign \$2158  = 4'h0;
+  assign \$2159  = { 3'h0, \$2149  };
+  assign { \$2176 [3], \$2176 [0] } = 2'h0;
+  assign \$2176 [2:1] = { \$2174 , \$2173  };
+  assign { \$2181 [3], \$2181 [1] } = 2'h0;
+  assign { \$2181 [2], \$2181 [0] } = { \$2179 , \$2177  };
+  assign { \$2187 [3], \$2187 [1:0] } = 3'h0;
+  assign \$2187 [2] = \$2185 ;
+  assign \$2192 [3:2] = 2'h0;
+  assign \$2192 [1:0] = { \$2189 , \$2188  };
+  assign { \$2199 [3:2], \$2199 [0] } = 3'h0;
+  assign \$2199 [1] = \$2196 ;
+  assign \$2204 [3:1] = 3'h0;
+  assign \$2204 [0] = \$2200 ;
+  assign \$2210  = 4'h0;
+  assign \$2211  = \$2205 ;
+  assign \$2230 [3] = 1'h0;
+  assign \$2230 [2:0] = { \$2228 , \$2227 , \$2226  };
+  assign { \$2235 [3], \$2235 [0] } = 2'h0;
+  assign \$2235 [2:1] = { \$2233 , \$2232  };
+  assign { \$2241 [3], \$2241 [1] } = 2'h0;
+  assign { \$2241 [2], \$2241 [0] } = { \$2239 , \$2237  };
+  assign { \$2246 [3], \$2246 [1:0] } = 3'h0;
+  assign \$2246 [2] = \$2244 ;
+  assign \$2253 [3:2] = 2'h0;
+  assign \$2253 [1:0] = { \$2250 , \$2249  };
+  assign { \$2258 [3:2], \$2258 [0] } = 3'h0;
+  assign \$2258 [1] = \$2255 ;
+  assign \$2264 [3:1] = 3'h0;
+  assign \$2264 [0] = \$2260 ;
+  assign \$2269  = 4'h0;
+  assign \$2270  = { 3'h0, \$2260  };
+  assign \$2290 [2:0] = 3'h0;
+  assign \$2290 [3] = \$2289 ;
+  assign \$2295 [3] = 1'h0;
+  assign \$2295 [2:0] = { \$2293 , \$2292 , \$2291  };
+  assign { \$2301 [3], \$2301 [0] } = 2'h0;
+  assign \$2301 [2:1] = { \$2299 , \$2298  };
+  assign { \$2306 [3], \$2306 [1] } = 2'h0;
+  assign { \$2306 [2], \$2306 [0] } = { \$2304 , \$2302  };
+  assign { \$2313 [3], \$2313 [1:0] } = 3'h0;
+  assign \$2313 [2] = \$2311 ;
+  assign \$2318 [3:2] = 2'h0;
+  assign \$2318 [1:0] = { \$2315 , \$2314  };
+  assign { \$2324 [3:2], \$2324 [0] } = 3'h0;
+  assign \$2324 [1] = \$2321 ;
+  assign \$2329 [3:1] = 3'h0;
+  assign \$2329 [0] = \$2325 ;
+  assign \$2348 [2:0] = 3'h0;
+  assign \$2348 [3] = \$2347 ;
+  assign \$2353 [3] = 1'h0;
+  assign \$2353 [2:0] = { \$2351 , \$2350 , \$2349  };
+  assign { \$2359 [3], \$2359 [0] } = 2'h0;
+  assign \$2359 [2:1] = { \$2357 , \$2356  };
+  assign { \$2364 [3], \$2364 [1] } = 2'h0;
+  assign { \$2364 [2], \$2364 [0] } = { \$2362 , \$2360  };
+  assign { \$2371 [3], \$2371 [1:0] } = 3'h0;
+  assign \$2371 [2] = \$2369 ;
+  assign \$2376 [3:2] = 2'h0;
+  assign \$2376 [1:0] = { \$2373 , \$2372  };
+  assign { \$2382 [3:2], \$2382 [0] } = 3'h0;
+  assign \$2382 [1] = \$2379 ;
+  assign \$2398 [2:0] = 3'h0;
+  assign \$2398 [3] = \$2397 ;
+  assign \$2403 [3] = 1'h0;
+  assign \$2403 [2:0] = { \$2401 , \$2400 , \$2399  };
+  assign { \$2409 [3], \$2409 [0] } = 2'h0;
+  assign \$2409 [2:1] = { \$2407 , \$2406  };
+  assign { \$2414 [3], \$2414 [1] } = 2'h0;
+  assign { \$2414 [2], \$2414 [0] } = { \$2412 , \$2410  };
+  assign { \$2421 [3], \$2421 [1:0] } = 3'h0;
+  assign \$2421 [2] = \$2419 ;
+  assign \$2426 [3:2] = 2'h0;
+  assign \$2426 [1:0] = { \$2423 , \$2422  };
+  assign \$2440 [2:0] = 3'h0;
+  assign \$2440 [3] = \$2439 ;
+  assign \$2445 [3] = 1'h0;
+  assign \$2445 [2:0] = { \$2443 , \$2442 , \$2441  };
+  assign { \$2451 [3], \$2451 [0] } = 2'h0;
+  assign \$2451 [2:1] = { \$2449 , \$2448  };
+  assign { \$2456 [3], \$2456 [1] } = 2'h0;
+  assign { \$2456 [2], \$2456 [0] } = { \$2454 , \$2452  };
+  assign { \$2463 [3], \$2463 [1:0] } = 3'h0;
+  assign \$2463 [2] = \$2461 ;
+  assign \$2474 [2:0] = 3'h0;
+  assign \$2474 [3] = \$2473 ;
+  assign \$2479 [3] = 1'h0;
+  assign \$2479 [2:0] = { \$2477 , \$2476 , \$2475  };
+  assign { \$2485 [3], \$2485 [0] } = 2'h0;
+  assign \$2485 [2:1] = { \$2483 , \$2482  };
+  assign { \$2490 [3], \$2490 [1] } = 2'h0;
+  assign { \$2490 [2], \$2490 [0] } = { \$2488 , \$2486  };
+  assign \$2500 [2:0] = 3'h0;
+  assign \$2500 [3] = \$2499 ;
+  assign \$2505 [3] = 1'h0;
+  assign \$2505 [2:0] = { \$2503 , \$2502 , \$2501  };
+  assign { \$2511 [3], \$2511 [0] } = 2'h0;
+  assign \$2511 [2:1] = { \$2509 , \$2508  };
+  assign \$2518 [2:0] = 3'h0;
+  assign \$2518 [3] = \$2517 ;
+  assign \$2523 [3] = 1'h0;
+  assign \$2523 [2:0] = { \$2521 , \$2520 , \$2519  };
   assign mac_wmux_drop15[2:0] = 3'h0;
-  assign mac_wmux_drop15[3] = \$2441 ;
-  assign \$2442  = 1'h1;
-  assign \$2443  = mac_wmux_keep0;
+  assign mac_wmux_drop15[3] = \$2527 ;
+  assign \$2528  = 1'h1;
+  assign \$2529  = mac_wmux_keep0;
   assign mac_wmux_s0_mv14 = 1'h0;
-  assign mac_wmux_s0_v14 = \$2471 ;
+  assign mac_wmux_s0_v14 = \$2557 ;
   assign mac_wmux_s0_d14 = mac_wmux_drop14;
-  assign mac_wmux_s0_w0_14 = sel_l5_s0[119:112];
-  assign mac_wmux_s0_w1_14 = sel_l5_s0[247:240];
-  assign mac_wmux_s0_w2_14 = sel_l5_s0[375:368];
-  assign mac_wmux_s0_w3_14 = sel_l5_s0[503:496];
-  assign \$2498  = 1'h1;
-  assign \$2499  = mac_wmux_keep15;
+  assign mac_wmux_s0_w0_14 = sel_l15_s0[119:112];
+  assign mac_wmux_s0_w1_14 = sel_l15_s0[247:240];
+  assign mac_wmux_s0_w2_14 = sel_l15_s0[375:368];
+  assign mac_wmux_s0_w3_14 = sel_l15_s0[503:496];
+  assign \$2584  = 1'h1;
+  assign \$2585  = mac_wmux_keep15;
   assign mac_wmux_s1_mv13 = 1'h0;
-  assign mac_wmux_s1_v13 = \$2501 ;
+  assign mac_wmux_s1_v13 = \$2587 ;
   assign mac_wmux_s1_d13 = mac_wmux_s0_d13;
   assign mac_wmux_s1_w0_13 = mac_wmux_s0_w0_13;
   assign mac_wmux_s1_w1_13 = mac_wmux_s0_w1_13;
   assign mac_wmux_s1_w2_13 = mac_wmux_s0_w2_13;
   assign mac_wmux_s1_w3_13 = mac_wmux_s0_w3_13;
-  assign \$2526  = 1'h1;
-  assign \$2527  = mac_wmux_keep15;
-  assign \$2528  = 1'h1;
-  assign \$2529  = mac_wmux_keep15;
+  assign \$2612  = 1'h1;
+  assign \$2613  = mac_wmux_keep15;
+  assign \$2614  = 1'h1;
+  assign \$2615  = mac_wmux_keep15;
   assign mac_wmux_s2_mv11 = 1'h0;
-  assign mac_wmux_s2_v11 = \$2531 ;
+  assign mac_wmux_s2_v11 = \$2617 ;
   assign mac_wmux_s2_d11 = mac_wmux_s1_d11;
   assign mac_wmux_s2_w0_11 = mac_wmux_s1_w0_11;
   assign mac_wmux_s2_w1_11 = mac_wmux_s1_w1_11;
   assign mac_wmux_s2_w2_11 = mac_wmux_s1_w2_11;
   assign mac_wmux_s2_w3_11 = mac_wmux_s1_w3_11;
-  assign \$2554  = 1'h1;
-  assign \$2555  = mac_wmux_keep15;
-  assign \$2556  = 1'h1;
-  assign \$2557  = mac_wmux_keep15;
-  assign \$2558  = 1'h1;
-  assign \$2559  = mac_wmux_keep15;
-  assign \$3866  = 4'h0;
-  assign \$3875 [3:1] = 3'h0;
-  assign \$3875 [0] = \$3868 ;
-  assign \$3876  = { 3'h0, \$3868  };
-  assign { \$3885 [3:2], \$3885 [0] } = 3'h0;
-  assign \$3885 [1] = \$3880 ;
-  assign \$3894 [3:2] = 2'h0;
-  assign \$3894 [1:0] = { \$3889 , \$3887  };
-  assign { \$3905 [3], \$3905 [1:0] } = 3'h0;
-  assign \$3905 [2] = \$3902 ;
-  assign { \$3914 [3], \$3914 [1] } = 2'h0;
-  assign { \$3914 [2], \$3914 [0] } = { \$3911 , \$3907  };
-  assign { \$3924 [3], \$3924 [0] } = 2'h0;
-  assign \$3924 [2:1] = { \$3921 , \$3919  };
-  assign \$3933 [3] = 1'h0;
-  assign \$3933 [2:0] = { \$3930 , \$3928 , \$3926  };
-  assign \$3945 [2:0] = 3'h0;
-  assign \$3945 [3] = \$3944 ;
-  assign \$3955 [3:1] = 3'h0;
-  assign \$3955 [0] = \$3948 ;
-  assign { \$3964 [3:2], \$3964 [0] } = 3'h0;
-  assign \$3964 [1] = \$3959 ;
-  assign \$3974 [3:2] = 2'h0;
-  assign \$3974 [1:0] = { \$3969 , \$3967  };
-  assign { \$3983 [3], \$3983 [1:0] } = 3'h0;
-  assign \$3983 [2] = \$3980 ;
-  assign { \$3994 [3], \$3994 [1] } = 2'h0;
-  assign { \$3994 [2], \$3994 [0] } = { \$3991 , \$3987  };
-  assign { \$4003 [3], \$4003 [0] } = 2'h0;
-  assign \$4003 [2:1] = { \$4000 , \$3998  };
-  assign \$4013 [3] = 1'h0;
-  assign \$4013 [2:0] = { \$4010 , \$4008 , \$4006  };
-  assign \$4022 [2:0] = 3'h0;
-  assign \$4022 [3] = \$4021 ;
-  assign \$4034 [2:1] = 2'h0;
-  assign { \$4034 [3], \$4034 [0] } = { \$4033 , \$4027  };
-  assign { \$4044 [3:2], \$4044 [0] } = 3'h0;
-  assign \$4044 [1] = \$4039 ;
-  assign \$4053 [3:2] = 2'h0;
-  assign \$4053 [1:0] = { \$4048 , \$4046  };
-  assign { \$4063 [3], \$4063 [1:0] } = 3'h0;
-  assign \$4063 [2] = \$4060 ;
-  assign { \$4072 [3], \$4072 [1] } = 2'h0;
-  assign { \$4072 [2], \$4072 [0] } = { \$4069 , \$4065  };
-  assign { \$4083 [3], \$4083 [0] } = 2'h0;
-  assign \$4083 [2:1] = { \$4080 , \$4078  };
-  assign \$4092 [3] = 1'h0;
-  assign \$4092 [2:0] = { \$4089 , \$4087 , \$4085  };
-  assign \$4102 [2:0] = 3'h0;
-  assign \$4102 [3] = \$4101 ;
-  assign \$4111 [2:1] = 2'h0;
-  assign { \$4111 [3], \$4111 [0] } = { \$4110 , \$4104  };
-  assign { \$4123 [2], \$4123 [0] } = 2'h0;
-  assign { \$4123 [3], \$4123 [1] } = { \$4122 , \$4118  };
-  assign \$4133 [3:2] = 2'h0;
-  assign \$4133 [1:0] = { \$4128 , \$4126  };
-  assign { \$4142 [3], \$4142 [1:0] } = 3'h0;
-  assign \$4142 [2] = \$4139 ;
-  assign { \$4152 [3], \$4152 [1] } = 2'h0;
-  assign { \$4152 [2], \$4152 [0] } = { \$4149 , \$4145  };
-  assign { \$4161 [3], \$4161 [0] } = 2'h0;
-  assign \$4161 [2:1] = { \$4158 , \$4156  };
-  assign \$4172 [3] = 1'h0;
-  assign \$4172 [2:0] = { \$4169 , \$4167 , \$4165  };
-  assign \$4181 [2:0] = 3'h0;
-  assign \$4181 [3] = \$4180 ;
-  assign \$4191 [2:1] = 2'h0;
-  assign { \$4191 [3], \$4191 [0] } = { \$4190 , \$4184  };
-  assign { \$4200 [2], \$4200 [0] } = 2'h0;
-  assign { \$4200 [3], \$4200 [1] } = { \$4199 , \$4195  };
-  assign \$4212 [2] = 1'h0;
-  assign { \$4212 [3], \$4212 [1:0] } = { \$4211 , \$4207 , \$4205  };
-  assign { \$4222 [3], \$4222 [1:0] } = 3'h0;
-  assign \$4222 [2] = \$4219 ;
-  assign { \$4231 [3], \$4231 [1] } = 2'h0;
-  assign { \$4231 [2], \$4231 [0] } = { \$4228 , \$4224  };
-  assign { \$4241 [3], \$4241 [0] } = 2'h0;
-  assign \$4241 [2:1] = { \$4238 , \$4236  };
-  assign \$4250 [3] = 1'h0;
-  assign \$4250 [2:0] = { \$4247 , \$4245 , \$4243  };
-  assign \$4261 [2:0] = 3'h0;
-  assign \$4261 [3] = \$4260 ;
-  assign \$4270 [2:1] = 2'h0;
-  assign { \$4270 [3], \$4270 [0] } = { \$4269 , \$4263  };
-  assign { \$4280 [2], \$4280 [0] } = 2'h0;
-  assign { \$4280 [3], \$4280 [1] } = { \$4279 , \$4275  };
-  assign \$4289 [2] = 1'h0;
-  assign { \$4289 [3], \$4289 [1:0] } = { \$4288 , \$4284 , \$4282  };
-  assign \$4301 [1:0] = 2'h0;
-  assign \$4301 [3:2] = { \$4300 , \$4298  };
-  assign { \$4311 [3], \$4311 [1] } = 2'h0;
-  assign { \$4311 [2], \$4311 [0] } = { \$4308 , \$4304  };
-  assign { \$4320 [3], \$4320 [0] } = 2'h0;
-  assign \$4320 [2:1] = { \$4317 , \$4315  };
-  assign \$4330 [3] = 1'h0;
-  assign \$4330 [2:0] = { \$4327 , \$4325 , \$4323  };
-  assign \$4339 [2:0] = 3'h0;
-  assign \$4339 [3] = \$4338 ;
-  assign \$4350 [2:1] = 2'h0;
-  assign { \$4350 [3], \$4350 [0] } = { \$4349 , \$4343  };
-  assign { \$4359 [2], \$4359 [0] } = 2'h0;
-  assign { \$4359 [3], \$4359 [1] } = { \$4358 , \$4354  };
-  assign \$4369 [2] = 1'h0;
-  assign { \$4369 [3], \$4369 [1:0] } = { \$4368 , \$4364 , \$4362  };
-  assign \$4378 [1:0] = 2'h0;
-  assign \$4378 [3:2] = { \$4377 , \$4375  };
-  assign \$4390 [1] = 1'h0;
-  assign { \$4390 [3:2], \$4390 [0] } = { \$4389 , \$4387 , \$4383  };
-  assign { \$4400 [3], \$4400 [0] } = 2'h0;
-  assign \$4400 [2:1] = { \$4397 , \$4395  };
-  assign \$4409 [3] = 1'h0;
-  assign \$4409 [2:0] = { \$4406 , \$4404 , \$4402  };
-  assign \$4419 [2:0] = 3'h0;
-  assign \$4419 [3] = \$4418 ;
-  assign \$4428 [2:1] = 2'h0;
-  assign { \$4428 [3], \$4428 [0] } = { \$4427 , \$4421  };
-  assign { \$4439 [2], \$4439 [0] } = 2'h0;
-  assign { \$4439 [3], \$4439 [1] } = { \$4438 , \$4434  };
-  assign \$4448 [2] = 1'h0;
-  assign { \$4448 [3], \$4448 [1:0] } = { \$4447 , \$4443 , \$4441  };
-  assign \$4458 [1:0] = 2'h0;
-  assign \$4458 [3:2] = { \$4457 , \$4455  };
-  assign \$4467 [1] = 1'h0;
-  assign { \$4467 [3:2], \$4467 [0] } = { \$4466 , \$4464 , \$4460  };
-  assign \$4479 [0] = 1'h0;
-  assign \$4479 [3:1] = { \$4478 , \$4476 , \$4474  };
-  assign \$4489 [3] = 1'h0;
-  assign \$4489 [2:0] = { \$4486 , \$4484 , \$4482  };
-  assign \$4498 [2:0] = 3'h0;
-  assign \$4498 [3] = \$4497 ;
-  assign \$4508 [2:1] = 2'h0;
-  assign { \$4508 [3], \$4508 [0] } = { \$4507 , \$4501  };
-  assign { \$4517 [2], \$4517 [0] } = 2'h0;
-  assign { \$4517 [3], \$4517 [1] } = { \$4516 , \$4512  };
-  assign \$4528 [2] = 1'h0;
-  assign { \$4528 [3], \$4528 [1:0] } = { \$4527 , \$4523 , \$4521  };
-  assign \$4537 [1:0] = 2'h0;
-  assign \$4537 [3:2] = { \$4536 , \$4534  };
-  assign \$4547 [1] = 1'h0;
-  assign { \$4547 [3:2], \$4547 [0] } = { \$4546 , \$4544 , \$4540  };
-  assign \$4556 [0] = 1'h0;
-  assign \$4556 [3:1] = { \$4555 , \$4553 , \$4551  };
-  assign \$4568  = { \$4567 , \$4565 , \$4563 , \$4561  };
+  assign \$2640  = 1'h1;
+  assign \$2641  = mac_wmux_keep15;
+  assign \$2642  = 1'h1;
+  assign \$2643  = mac_wmux_keep15;
+  assign \$2644  = 1'h1;
+  assign \$2645  = mac_wmux_keep15;
 endmodule
