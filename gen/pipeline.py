@@ -25,6 +25,9 @@ from typing import Any
 from amaranth.hdl import Cat, ClockSignal, Const, Module, ResetSignal, Signal, Value
 
 __all__ = [
+    "Deferred",
+    "RAM_DELAY_DEPTH",
+    "ram_delay",
     "Stepper",
     "tree_bits",
     "stall_control",
@@ -54,6 +57,14 @@ def tree_bits(tree: Any) -> int:
     return total
 
 
+class Deferred:
+    """A tree that skips the stage registers (:meth:`Stepper.defer`): it is delayed in one
+    piece, in distributed RAM, when the architecture fetches it back."""
+
+    def __init__(self, tree: Any) -> None:
+        self.tree, self.stages = tree, 0
+
+
 class Stepper:
     """Walks the layers of a datapath and inserts the scheduled register stages.
 
@@ -61,6 +72,10 @@ class Stepper:
     (loading on ``advance``), or unchanged; :meth:`finish` checks that every layer was
     passed. With ``probe`` (a list), nothing is registered and the live bits after each
     layer are appended to it instead (a dry run for the scheduler).
+
+    :meth:`defer` and :meth:`fetch` move a wide tree that no layer in between touches (the
+    raw elements on their way to the compaction) past the stages in a 16-deep LUT RAM per
+    slice (:func:`ram_delay`) instead of flip-flops; deferred bits are not live bits.
     """
 
     def __init__(self, m: Module, advance: Value, cuts: Sequence[int], name: str, *,
@@ -69,6 +84,8 @@ class Stepper:
         self.cuts = list(cuts)
         self.probe = probe
         self.layer = 0
+        self._deferred: list[Deferred] = []
+        self._fetches = 0
 
     def __call__(self, tree: Any) -> Any:
         if self.layer >= len(self.cuts):
@@ -80,12 +97,104 @@ class Stepper:
             self.probe.append(tree_bits(tree))
         elif count:
             tree = register(self.m, self.advance, tree, f"{self.name}_l{self.layer}", count)
+            for d in self._deferred:
+                d.stages += count
         return tree
+
+    def defer(self, tree: Any) -> Deferred:
+        """Take ``tree`` out of the stage registers until :meth:`fetch`."""
+        d = Deferred(tree)
+        self._deferred.append(d)
+        return d
+
+    def fetch(self, d: Deferred) -> Any:
+        """``d``'s tree delayed by the register stages passed since :meth:`defer`."""
+        self._deferred.remove(d)
+        if self.probe is not None:
+            return d.tree
+        self._fetches += 1
+        return ram_delay(self.m, self.advance, d.tree, d.stages,
+                         f"{self.name}_dl{self._fetches}")
 
     def finish(self) -> None:
         if self.layer != len(self.cuts):
             raise AssertionError(f"{self.name}: {self.layer} layers built, "
                                  f"{len(self.cuts)} scheduled")
+        if self._deferred:
+            raise AssertionError(f"{self.name}: {len(self._deferred)} deferred trees never "
+                                 "fetched")
+
+
+#: Depth of one delay RAM: 16 words is one LUT-RAM cell (DPR16X4 on ECP5, RAM16X1D /
+#: RAM32M on Xilinx); deeper memories would be inferred as block RAM, whose clock-to-out
+#: path is far slower. Longer delays chain several RAMs.
+RAM_DELAY_DEPTH = 16
+#: Below this many stages a delay is cheaper in flip-flops than in a RAM with its pointers.
+RAM_DELAY_MIN = 2
+#: ... and below this many flip-flops saved (bits x stages) too: small delay lines stay in
+#: flip-flops, which every proof of :mod:`verif.formal` handles (the 2:4 and most 4:8
+#: selectors).
+RAM_DELAY_MIN_BITS = 384
+
+
+def ram_delay(m: Module, advance: Value, tree: Any, count: int, name: str) -> Any:
+    """``tree`` delayed by ``count`` stall-pipeline stages, equivalent bit for bit to
+    ``register(m, advance, tree, name, count)``: from :data:`RAM_DELAY_MIN` stages and
+    :data:`RAM_DELAY_MIN_BITS` flip-flops saved on, a
+    :data:`RAM_DELAY_DEPTH`-deep distributed RAM written at ``wp`` on every ``advance`` and
+    read asynchronously at ``wp - count`` (both pointers reset with ``rst``; the RAM's
+    contents never reach a valid output before they are written after reset)."""
+    leaves: list[Value] = []
+
+    def collect(v: Value) -> Value:
+        v = Value.cast(v)
+        if not isinstance(v, Const):
+            leaves.append(v)
+        return v
+
+    _map(collect, tree)
+    bits = sum(len(v) for v in leaves)
+    if count < RAM_DELAY_MIN or bits * count < RAM_DELAY_MIN_BITS:
+        return register(m, advance, tree, name, count) if count else tree
+    flat: Value = Cat(*leaves)
+    seg = 0
+    left = count
+    while left > 0:
+        c = min(RAM_DELAY_DEPTH, left)
+        flat = _ram16(m, advance, flat, c, f"{name}_r{seg}")
+        left -= c
+        seg += 1
+    pos = 0
+
+    def split(v: Value) -> Value:
+        nonlocal pos
+        v = Value.cast(v)
+        if isinstance(v, Const):
+            return v
+        r = flat[pos:pos + len(v)]
+        pos += len(v)
+        return r.as_signed() if v.shape().signed else r
+
+    return _map(split, tree)
+
+
+def _ram16(m: Module, advance: Value, x: Value, count: int, name: str) -> Value:
+    from amaranth.lib.memory import Memory
+
+    depth = RAM_DELAY_DEPTH
+    aw = (depth - 1).bit_length()
+    mem = Memory(shape=len(x), depth=depth, init=[])
+    m.submodules[name] = mem
+    wr = mem.write_port()
+    rd = mem.read_port(domain="comb")
+    wp = Signal(aw, name=f"{name}_wp")
+    rp = Signal(aw, name=f"{name}_rp", init=(-count) % depth)
+    m.d.comb += [wr.addr.eq(wp), wr.data.eq(x), wr.en.eq(advance), rd.addr.eq(rp)]
+    with m.If(advance):
+        m.d.sync += [wp.eq(wp + 1), rp.eq(rp + 1)]
+    out = Signal(len(x), name=f"{name}_q")
+    m.d.comb += out.eq(rd.data)
+    return out
 
 
 def stall_control(m: Module, i: Any, o: Any, stages: int) -> Value:

@@ -6,215 +6,41 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
+  reg [15:0] \$100 ;
+  reg [15:0] \$101 ;
+  reg [15:0] \$102 ;
+  reg [15:0] \$103 ;
+  reg [15:0] \$104 ;
+  reg \$105 ;
+  reg \$106 ;
+  reg \$107 ;
+  reg [31:0] \$108 ;
+  reg [31:0] \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire [7:0] \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
+  reg [31:0] \$110 ;
+  reg [31:0] \$111 ;
+  reg [31:0] \$112 ;
+  reg [31:0] \$113 ;
+  reg [31:0] \$114 ;
+  reg [31:0] \$115 ;
   wire [8:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
   wire [8:0] \$13 ;
-  wire \$130 ;
-  wire [7:0] \$131 ;
-  wire [7:0] \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [7:0] \$149 ;
   wire \$15 ;
-  wire [7:0] \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [7:0] \$167 ;
-  wire \$168 ;
-  wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire [7:0] \$184 ;
-  wire [7:0] \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire [7:0] \$202 ;
-  wire [7:0] \$203 ;
-  wire \$204 ;
-  wire \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire [1:0] \$208 ;
-  wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire [1:0] \$213 ;
-  wire [1:0] \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire [1:0] \$219 ;
   wire \$22 ;
-  wire [1:0] \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire [1:0] \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
   wire \$23 ;
-  wire [1:0] \$230 ;
-  wire [1:0] \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire [1:0] \$236 ;
-  wire [1:0] \$237 ;
-  wire \$238 ;
-  wire \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  reg [5:0] \$243 ;
-  reg [7:0] \$244 ;
-  reg [7:0] \$245 ;
-  reg [7:0] \$246 ;
-  reg [7:0] \$247 ;
-  reg [127:0] \$248 ;
-  reg \$249 ;
   wire \$25 ;
-  reg [3:0] \$250 ;
-  reg [7:0] \$251 ;
-  reg [7:0] \$252 ;
-  reg [1:0] \$253 ;
-  reg [1:0] \$254 ;
-  reg [127:0] \$255 ;
-  reg \$256 ;
-  reg \$257 ;
-  reg \$258 ;
-  reg [7:0] \$259 ;
   wire \$26 ;
-  reg [7:0] \$260 ;
-  reg [7:0] \$261 ;
-  reg [7:0] \$262 ;
-  reg [7:0] \$263 ;
-  reg [7:0] \$264 ;
-  reg [7:0] \$265 ;
-  reg [7:0] \$266 ;
-  reg [7:0] \$267 ;
-  reg [7:0] \$268 ;
-  reg \$269 ;
   wire \$27 ;
-  reg \$270 ;
-  reg [15:0] \$271 ;
-  reg [15:0] \$272 ;
-  reg [15:0] \$273 ;
-  reg [15:0] \$274 ;
-  reg [15:0] \$275 ;
-  reg [15:0] \$276 ;
-  reg [15:0] \$277 ;
-  reg [15:0] \$278 ;
-  reg \$279 ;
   wire \$28 ;
-  reg \$280 ;
-  reg \$281 ;
-  reg [31:0] \$282 ;
-  reg [31:0] \$283 ;
-  reg [31:0] \$284 ;
-  reg [31:0] \$285 ;
-  reg [31:0] \$286 ;
-  reg [31:0] \$287 ;
-  reg [31:0] \$288 ;
-  reg [31:0] \$289 ;
   wire \$29 ;
   wire [8:0] \$3 ;
   wire \$30 ;
@@ -228,71 +54,71 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$38 ;
   wire \$39 ;
   wire [8:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
+  wire [7:0] \$40 ;
+  wire [7:0] \$41 ;
+  wire [7:0] \$42 ;
+  wire [7:0] \$43 ;
+  wire [7:0] \$44 ;
+  wire [7:0] \$45 ;
+  wire [7:0] \$46 ;
+  wire [7:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  wire [2:0] \$50 ;
+  wire [2:0] \$51 ;
+  wire [7:0] \$52 ;
+  wire [7:0] \$53 ;
+  wire [7:0] \$54 ;
+  wire [7:0] \$55 ;
+  wire [7:0] \$56 ;
+  wire [7:0] \$57 ;
+  wire [7:0] \$58 ;
+  wire [7:0] \$59 ;
   wire [8:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
+  wire [32:0] \$60 ;
+  wire [32:0] \$61 ;
+  wire [32:0] \$62 ;
+  wire [32:0] \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
-  wire \$69 ;
+  reg [3:0] \$69 ;
   wire [8:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg [127:0] \$70 ;
+  reg \$71 ;
+  reg [7:0] \$72 ;
+  reg [7:0] \$73 ;
+  reg [7:0] \$74 ;
+  reg [7:0] \$75 ;
+  reg [3:0] \$76 ;
+  reg [7:0] \$77 ;
+  reg [7:0] \$78 ;
+  reg [1:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire [2:0] \$84 ;
-  wire [2:0] \$85 ;
-  wire [7:0] \$86 ;
-  wire [7:0] \$87 ;
-  wire [7:0] \$88 ;
-  wire [7:0] \$89 ;
+  reg [1:0] \$80 ;
+  reg [127:0] \$81 ;
+  reg \$82 ;
+  reg \$83 ;
+  reg \$84 ;
+  reg [7:0] \$85 ;
+  reg [7:0] \$86 ;
+  reg [7:0] \$87 ;
+  reg [7:0] \$88 ;
+  reg [7:0] \$89 ;
   wire [8:0] \$9 ;
-  wire [7:0] \$90 ;
-  wire [7:0] \$91 ;
-  wire [7:0] \$92 ;
-  wire [7:0] \$93 ;
-  wire [32:0] \$94 ;
-  wire [32:0] \$95 ;
-  wire [32:0] \$96 ;
-  wire [32:0] \$97 ;
-  wire \$98 ;
-  wire \$99 ;
+  reg [7:0] \$90 ;
+  reg [7:0] \$91 ;
+  reg [7:0] \$92 ;
+  reg [7:0] \$93 ;
+  reg [7:0] \$94 ;
+  reg \$95 ;
+  reg \$96 ;
+  reg [15:0] \$97 ;
+  reg [15:0] \$98 ;
+  reg [15:0] \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -347,28 +173,28 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg \mac_mul_s0$114  = 1'h0;
+  reg \mac_mul_s0$102  = 1'h0;
+  reg [15:0] \mac_mul_s0$69  = 16'h0000;
+  reg [15:0] \mac_mul_s0$71  = 16'h0000;
+  reg [15:0] \mac_mul_s0$72  = 16'h0000;
+  reg [15:0] \mac_mul_s0$74  = 16'h0000;
+  reg [15:0] \mac_mul_s0$75  = 16'h0000;
   reg [15:0] \mac_mul_s0$77  = 16'h0000;
-  reg [15:0] \mac_mul_s0$79  = 16'h0000;
-  reg [15:0] \mac_mul_s0$80  = 16'h0000;
-  reg [15:0] \mac_mul_s0$82  = 16'h0000;
-  reg [15:0] \mac_mul_s0$83  = 16'h0000;
-  reg [15:0] \mac_mul_s0$85  = 16'h0000;
-  reg [15:0] \mac_mul_s0$86  = 16'h0000;
+  reg [15:0] \mac_mul_s0$78  = 16'h0000;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg \mac_pre_s0$112  = 1'h0;
-  reg [7:0] \mac_pre_s0$59  = 8'h00;
-  reg [7:0] \mac_pre_s0$61  = 8'h00;
+  reg \mac_pre_s0$100  = 1'h0;
+  reg [7:0] \mac_pre_s0$51  = 8'h00;
+  reg [7:0] \mac_pre_s0$53  = 8'h00;
+  reg [7:0] \mac_pre_s0$54  = 8'h00;
+  reg [7:0] \mac_pre_s0$56  = 8'h00;
+  reg [7:0] \mac_pre_s0$58  = 8'h00;
+  reg [7:0] \mac_pre_s0$60  = 8'h00;
   reg [7:0] \mac_pre_s0$62  = 8'h00;
   reg [7:0] \mac_pre_s0$64  = 8'h00;
   reg [7:0] \mac_pre_s0$66  = 8'h00;
-  reg [7:0] \mac_pre_s0$68  = 8'h00;
-  reg [7:0] \mac_pre_s0$70  = 8'h00;
-  reg [7:0] \mac_pre_s0$72  = 8'h00;
-  reg [7:0] \mac_pre_s0$74  = 8'h00;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -402,53 +228,41 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   input rst;
   wire rst;
   wire [5:0] sel_beats;
+  reg [7:0] sel_dl1_s0 = 8'h00;
+  reg [7:0] \sel_dl1_s0$28  = 8'h00;
+  reg [7:0] \sel_dl1_s0$29  = 8'h00;
+  reg [7:0] \sel_dl1_s0$32  = 8'h00;
+  wire [1:0] sel_idx0;
+  wire [1:0] sel_idx1;
   wire [3:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
-  reg [5:0] sel_l2_s0 = 6'h00;
-  reg [7:0] \sel_l2_s0$100  = 8'h00;
-  reg [7:0] \sel_l2_s0$101  = 8'h00;
-  reg [7:0] \sel_l2_s0$102  = 8'h00;
-  reg [7:0] \sel_l2_s0$103  = 8'h00;
-  reg [127:0] \sel_l2_s0$104  = 128'h00000000000000000000000000000000;
-  reg \sel_l2_s0$105  = 1'h0;
-  reg [1:0] sel_l5_s0 = 2'h0;
-  reg [3:0] \sel_l5_s0$106  = 4'h0;
-  reg [7:0] \sel_l5_s0$107  = 8'h00;
-  reg [7:0] \sel_l5_s0$108  = 8'h00;
-  reg \sel_l5_s0$109  = 1'h0;
-  reg [1:0] \sel_l5_s0$47  = 2'h0;
-  reg [127:0] \sel_l5_s0$49  = 128'h00000000000000000000000000000000;
-  wire sel_pop0_0_0_c;
-  wire sel_pop0_0_0_s;
-  wire sel_pop1_0_0_c;
-  wire sel_pop1_0_0_s;
-  wire sel_pop2_0_0_c;
-  wire sel_pop2_0_0_s;
-  wire sel_pop3_0_0_c;
-  wire sel_pop3_0_0_s;
-  wire [2:0] sel_pre0;
-  wire [2:0] sel_pre1;
-  wire [2:0] sel_pre2;
-  wire [2:0] sel_pre3;
-  wire sel_pre_1_1_0_c;
-  wire sel_pre_1_1_0_s;
-  wire sel_pre_1_3_0_c;
-  wire sel_pre_1_3_0_s;
-  wire sel_pre_2_2_0_c;
-  wire sel_pre_2_2_0_s;
-  wire sel_pre_2_2_1_c;
-  wire sel_pre_2_2_1_s;
-  wire sel_pre_2_2_2_c;
-  wire sel_pre_2_2_2_s;
-  wire sel_pre_2_3_0_c;
-  wire sel_pre_2_3_0_s;
-  wire sel_pre_2_3_1_c;
-  wire sel_pre_2_3_1_s;
-  wire sel_pre_2_3_2_c;
-  wire sel_pre_2_3_2_s;
+  reg [3:0] sel_l3_s0 = 4'h0;
+  reg [127:0] \sel_l3_s0$92  = 128'h00000000000000000000000000000000;
+  reg \sel_l3_s0$93  = 1'h0;
+  reg [1:0] sel_l8_s0 = 2'h0;
+  reg [1:0] \sel_l8_s0$39  = 2'h0;
+  reg [127:0] \sel_l8_s0$41  = 128'h00000000000000000000000000000000;
+  reg [3:0] \sel_l8_s0$94  = 4'h0;
+  reg [7:0] \sel_l8_s0$95  = 8'h00;
+  reg [7:0] \sel_l8_s0$96  = 8'h00;
+  reg \sel_l8_s0$97  = 1'h0;
+  wire [7:0] sel_or0_0;
+  wire [7:0] sel_or1_0;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire [1:0] sel_pre0_1;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_sel0;
+  wire [2:0] sel_sel1;
+  wire [7:0] sel_val0;
+  wire [7:0] sel_val1;
   reg sel_valid_s0 = 1'h0;
   reg sel_valid_s1 = 1'h0;
   assign \$1  = ~ o__valid;
@@ -471,685 +285,558 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$17  = \$7 [7:0] >= \$10 [7:0];
   assign \$18  = \$7 [7:0] >= \$13 [7:0];
   assign \$19  = \$10 [7:0] >= \$13 [7:0];
-  assign \$20  = ~ sel_l2_s0[0];
-  assign \$21  = ~ sel_l2_s0[1];
-  assign \$22  = \$20  ^ \$21 ;
-  assign \$23  = ~ sel_l2_s0[2];
-  assign sel_pop0_0_0_s = \$22  ^ \$23 ;
-  assign \$24  = ~ sel_l2_s0[0];
-  assign \$25  = ~ sel_l2_s0[1];
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = ~ sel_l2_s0[0];
-  assign \$28  = ~ sel_l2_s0[2];
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = \$26  | \$29 ;
-  assign \$31  = ~ sel_l2_s0[1];
-  assign \$32  = ~ sel_l2_s0[2];
-  assign \$33  = \$31  & \$32 ;
-  assign sel_pop0_0_0_c = \$30  | \$33 ;
-  assign \$34  = ~ sel_l2_s0[3];
-  assign \$35  = sel_l2_s0[0] ^ \$34 ;
-  assign \$36  = ~ sel_l2_s0[4];
-  assign sel_pop1_0_0_s = \$35  ^ \$36 ;
-  assign \$37  = ~ sel_l2_s0[3];
-  assign \$38  = sel_l2_s0[0] & \$37 ;
-  assign \$39  = ~ sel_l2_s0[4];
-  assign \$40  = sel_l2_s0[0] & \$39 ;
-  assign \$41  = \$38  | \$40 ;
-  assign \$42  = ~ sel_l2_s0[3];
-  assign \$43  = ~ sel_l2_s0[4];
-  assign \$44  = \$42  & \$43 ;
-  assign sel_pop1_0_0_c = \$41  | \$44 ;
-  assign \$45  = sel_l2_s0[1] ^ sel_l2_s0[3];
-  assign \$46  = ~ sel_l2_s0[5];
-  assign sel_pop2_0_0_s = \$45  ^ \$46 ;
-  assign \$47  = sel_l2_s0[1] & sel_l2_s0[3];
-  assign \$48  = ~ sel_l2_s0[5];
-  assign \$49  = sel_l2_s0[1] & \$48 ;
-  assign \$50  = \$47  | \$49 ;
-  assign \$51  = ~ sel_l2_s0[5];
-  assign \$52  = sel_l2_s0[3] & \$51 ;
-  assign sel_pop2_0_0_c = \$50  | \$52 ;
-  assign \$53  = sel_l2_s0[2] ^ sel_l2_s0[4];
-  assign sel_pop3_0_0_s = \$53  ^ sel_l2_s0[5];
-  assign \$54  = sel_l2_s0[2] & sel_l2_s0[4];
-  assign \$55  = sel_l2_s0[2] & sel_l2_s0[5];
-  assign \$56  = \$54  | \$55 ;
-  assign \$57  = sel_l2_s0[4] & sel_l2_s0[5];
-  assign sel_pop3_0_0_c = \$56  | \$57 ;
-  assign \$58  = ~ sel_pop0_0_0_c;
-  assign \$59  = ~ sel_pop0_0_0_s;
-  assign \$62  = ~ sel_pop1_0_0_c;
-  assign \$63  = ~ sel_pop1_0_0_s;
-  assign \$66  = ~ sel_pop2_0_0_c;
-  assign \$67  = ~ sel_pop2_0_0_s;
-  assign \$70  = ~ sel_pop3_0_0_c;
-  assign \$71  = ~ sel_pop3_0_0_s;
-  assign sel_pre_1_1_0_s = \$65  ^ \$61 ;
-  assign sel_pre_1_1_0_c = \$65  & \$61 ;
-  assign sel_pre_1_3_0_s = \$73  ^ \$69 ;
-  assign sel_pre_1_3_0_c = \$73  & \$69 ;
-  assign sel_pre_2_2_0_s = \$69  ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_2_0_c = \$69  & sel_pre_1_1_0_s;
-  assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
-  assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
-  assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_3_0_c = sel_pre_1_3_0_s & sel_pre_1_1_0_s;
-  assign \$74  = sel_pre_1_3_0_c ^ sel_pre_1_1_0_c;
-  assign sel_pre_2_3_1_s = \$74  ^ sel_pre_2_3_0_c;
-  assign \$75  = sel_pre_1_3_0_c & sel_pre_1_1_0_c;
-  assign \$76  = sel_pre_1_3_0_c & sel_pre_2_3_0_c;
-  assign \$77  = \$75  | \$76 ;
-  assign \$78  = sel_pre_1_1_0_c & sel_pre_2_3_0_c;
-  assign sel_pre_2_3_1_c = \$77  | \$78 ;
-  assign \$84  = sel_l5_s0 - 1'h0;
-  assign \$85  = \sel_l5_s0$47  - 1'h1;
-  assign \$86  = \$84 [0] ? \sel_l5_s0$49 [15:8] : \sel_l5_s0$49 [7:0];
-  assign mac_wmux_w0_0 = \$84 [1] ? \sel_l5_s0$49 [23:16] : \$86 ;
-  assign \$87  = \$85 [0] ? \sel_l5_s0$49 [23:16] : \sel_l5_s0$49 [15:8];
-  assign mac_wmux_w0_1 = \$85 [1] ? \sel_l5_s0$49 [31:24] : \$87 ;
-  assign \$88  = \$84 [0] ? \sel_l5_s0$49 [47:40] : \sel_l5_s0$49 [39:32];
-  assign mac_wmux_w1_0 = \$84 [1] ? \sel_l5_s0$49 [55:48] : \$88 ;
-  assign \$89  = \$85 [0] ? \sel_l5_s0$49 [55:48] : \sel_l5_s0$49 [47:40];
-  assign mac_wmux_w1_1 = \$85 [1] ? \sel_l5_s0$49 [63:56] : \$89 ;
-  assign \$90  = \$84 [0] ? \sel_l5_s0$49 [79:72] : \sel_l5_s0$49 [71:64];
-  assign mac_wmux_w2_0 = \$84 [1] ? \sel_l5_s0$49 [87:80] : \$90 ;
-  assign \$91  = \$85 [0] ? \sel_l5_s0$49 [87:80] : \sel_l5_s0$49 [79:72];
-  assign mac_wmux_w2_1 = \$85 [1] ? \sel_l5_s0$49 [95:88] : \$91 ;
-  assign \$92  = \$84 [0] ? \sel_l5_s0$49 [111:104] : \sel_l5_s0$49 [103:96];
-  assign mac_wmux_w3_0 = \$84 [1] ? \sel_l5_s0$49 [119:112] : \$92 ;
-  assign \$93  = \$85 [0] ? \sel_l5_s0$49 [119:112] : \sel_l5_s0$49 [111:104];
-  assign mac_wmux_w3_1 = \$85 [1] ? \sel_l5_s0$49 [127:120] : \$93 ;
-  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$59 );
-  assign mac_prod0_1 = $signed(\mac_pre_s0$61 ) * $signed(\mac_pre_s0$62 );
-  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$64 );
-  assign mac_prod1_1 = $signed(\mac_pre_s0$61 ) * $signed(\mac_pre_s0$66 );
-  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$68 );
-  assign mac_prod2_1 = $signed(\mac_pre_s0$61 ) * $signed(\mac_pre_s0$70 );
-  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$72 );
-  assign mac_prod3_1 = $signed(\mac_pre_s0$61 ) * $signed(\mac_pre_s0$74 );
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$77 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$79 ) + $signed(\mac_mul_s0$80 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$82 ) + $signed(\mac_mul_s0$83 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$85 ) + $signed(\mac_mul_s0$86 );
-  assign \$94  = $signed(mac_acc0) + $signed(mac0_sum0_p0);
-  assign \$95  = $signed(mac_acc1) + $signed(mac1_sum0_p0);
-  assign \$96  = $signed(mac_acc2) + $signed(mac2_sum0_p0);
-  assign \$97  = $signed(mac_acc3) + $signed(mac3_sum0_p0);
-  assign \$114  = \sel_l2_s0$100  & { \$113 , \$111 , \$109 , \$107 , \$105 , \$103 , \$101 , \$99  };
-  assign \$116  = \$65  & \$115 ;
-  assign \$118  = \$65  & \$117 ;
-  assign \$120  = \$65  & \$119 ;
-  assign \$122  = \$65  & \$121 ;
-  assign \$124  = \$65  & \$123 ;
-  assign \$126  = \$65  & \$125 ;
-  assign \$128  = \$65  & \$127 ;
-  assign \$130  = \$65  & \$129 ;
-  assign \$131  = \sel_l2_s0$101  & { \$130 , \$128 , \$126 , \$124 , \$122 , \$120 , \$118 , \$116  };
-  assign \$132  = \$114  | \$131 ;
-  assign \$133  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$134  = \$69  & \$133 ;
-  assign \$135  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$136  = \$69  & \$135 ;
-  assign \$137  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$138  = \$69  & \$137 ;
-  assign \$139  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$140  = \$69  & \$139 ;
-  assign \$141  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$142  = \$69  & \$141 ;
-  assign \$143  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$144  = \$69  & \$143 ;
-  assign \$145  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$146  = \$69  & \$145 ;
-  assign \$147  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$148  = \$69  & \$147 ;
-  assign \$149  = \sel_l2_s0$102  & { \$148 , \$146 , \$144 , \$142 , \$140 , \$138 , \$136 , \$134  };
-  assign \$150  = \$132  | \$149 ;
-  assign \$152  = \$65  & \$151 ;
-  assign \$154  = \$65  & \$153 ;
-  assign \$156  = \$65  & \$155 ;
-  assign \$158  = \$65  & \$157 ;
-  assign \$160  = \$65  & \$159 ;
-  assign \$162  = \$65  & \$161 ;
-  assign \$164  = \$65  & \$163 ;
-  assign \$166  = \$65  & \$165 ;
-  assign \$167  = \sel_l2_s0$101  & { \$166 , \$164 , \$162 , \$160 , \$158 , \$156 , \$154 , \$152  };
-  assign \$168  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$169  = \$69  & \$168 ;
-  assign \$170  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$171  = \$69  & \$170 ;
-  assign \$172  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$173  = \$69  & \$172 ;
-  assign \$174  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$175  = \$69  & \$174 ;
-  assign \$176  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$177  = \$69  & \$176 ;
-  assign \$178  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$179  = \$69  & \$178 ;
-  assign \$180  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$181  = \$69  & \$180 ;
-  assign \$182  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$183  = \$69  & \$182 ;
-  assign \$184  = \sel_l2_s0$102  & { \$183 , \$181 , \$179 , \$177 , \$175 , \$173 , \$171 , \$169  };
-  assign \$185  = \$167  | \$184 ;
-  assign \$186  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$187  = \$73  & \$186 ;
-  assign \$188  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$189  = \$73  & \$188 ;
-  assign \$190  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$191  = \$73  & \$190 ;
-  assign \$192  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$193  = \$73  & \$192 ;
-  assign \$194  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$195  = \$73  & \$194 ;
-  assign \$196  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$197  = \$73  & \$196 ;
-  assign \$198  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$199  = \$73  & \$198 ;
-  assign \$200  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$201  = \$73  & \$200 ;
-  assign \$202  = \sel_l2_s0$103  & { \$201 , \$199 , \$197 , \$195 , \$193 , \$191 , \$189 , \$187  };
-  assign \$203  = \$185  | \$202 ;
-  assign \$210  = \$65  & \$209 ;
-  assign \$212  = \$65  & \$211 ;
-  assign \$215  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$216  = \$69  & \$215 ;
-  assign \$217  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$218  = \$69  & \$217 ;
-  assign \$220  = \$214  | \$219 ;
-  assign \$222  = \$65  & \$221 ;
-  assign \$224  = \$65  & \$223 ;
-  assign \$226  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$227  = \$69  & \$226 ;
-  assign \$228  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$229  = \$69  & \$228 ;
-  assign \$231  = \$225  | \$230 ;
-  assign \$232  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$233  = \$73  & \$232 ;
-  assign \$234  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$235  = \$73  & \$234 ;
-  assign \$237  = \$231  | \$236 ;
-  assign \$238  = mac_mul_valid_s0 & \mac_mul_s0$114 ;
-  assign \$239  = i__ready & mac_mul_valid_s0;
-  assign \$240  = i__ready & mac_mul_valid_s0;
-  assign \$241  = i__ready & mac_mul_valid_s0;
-  assign \$242  = i__ready & mac_mul_valid_s0;
+  assign \$20  = ~ \$14 ;
+  assign \$21  = ~ \$15 ;
+  assign \$22  = ~ \$16 ;
+  assign \$23  = 5'h17 >> { \$22 , \$21 , \$20  };
+  assign \$24  = ~ \$17 ;
+  assign \$25  = ~ \$18 ;
+  assign \$26  = 5'h17 >> { \$25 , \$24 , \$14  };
+  assign \$27  = ~ \$19 ;
+  assign \$28  = 5'h17 >> { \$27 , \$17 , \$15  };
+  assign \$29  = 5'h17 >> { \$19 , \$18 , \$16  };
+  assign sel_p0_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
+  assign sel_p0_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
+  assign sel_p1_2_0_s = sel_l3_s0[2] ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = sel_l3_s0[2] & sel_p0_1_0_s;
+  assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
+  assign \$30  = ! sel_l3_s0[0];
+  assign \$31  = sel_l3_s0[1] & \$30 ;
+  assign \$32  = ! { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign \$33  = sel_l3_s0[2] & \$32 ;
+  assign \$35  = sel_l3_s0[1] & \$34 ;
+  assign \$36  = { sel_p0_1_0_c, sel_p0_1_0_s } == 1'h1;
+  assign \$37  = sel_l3_s0[2] & \$36 ;
+  assign \$38  = { sel_p1_2_1_s, sel_p1_2_0_s } == 1'h1;
+  assign \$39  = sel_l3_s0[3] & \$38 ;
+  assign \$40  = sel_dl1_s0 & { sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0], sel_l3_s0[0] };
+  assign \$41  = \sel_dl1_s0$28  & { \$31 , \$31 , \$31 , \$31 , \$31 , \$31 , \$31 , \$31  };
+  assign \$42  = \$40  | \$41 ;
+  assign \$43  = \sel_dl1_s0$29  & { \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33  };
+  assign sel_or0_0 = \$42  | \$43 ;
+  assign \$44  = \sel_dl1_s0$28  & { \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35  };
+  assign \$45  = \sel_dl1_s0$29  & { \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37  };
+  assign \$46  = \$44  | \$45 ;
+  assign \$47  = \sel_dl1_s0$32  & { \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39  };
+  assign sel_or1_0 = \$46  | \$47 ;
+  assign \$48  = \$35  | \$39 ;
+  assign \$49  = \$37  | \$39 ;
+  assign \$50  = sel_l8_s0 - 1'h0;
+  assign \$51  = \sel_l8_s0$39  - 1'h1;
+  assign \$52  = \$50 [0] ? \sel_l8_s0$41 [15:8] : \sel_l8_s0$41 [7:0];
+  assign mac_wmux_w0_0 = \$50 [1] ? \sel_l8_s0$41 [23:16] : \$52 ;
+  assign \$53  = \$51 [0] ? \sel_l8_s0$41 [23:16] : \sel_l8_s0$41 [15:8];
+  assign mac_wmux_w0_1 = \$51 [1] ? \sel_l8_s0$41 [31:24] : \$53 ;
+  assign \$54  = \$50 [0] ? \sel_l8_s0$41 [47:40] : \sel_l8_s0$41 [39:32];
+  assign mac_wmux_w1_0 = \$50 [1] ? \sel_l8_s0$41 [55:48] : \$54 ;
+  assign \$55  = \$51 [0] ? \sel_l8_s0$41 [55:48] : \sel_l8_s0$41 [47:40];
+  assign mac_wmux_w1_1 = \$51 [1] ? \sel_l8_s0$41 [63:56] : \$55 ;
+  assign \$56  = \$50 [0] ? \sel_l8_s0$41 [79:72] : \sel_l8_s0$41 [71:64];
+  assign mac_wmux_w2_0 = \$50 [1] ? \sel_l8_s0$41 [87:80] : \$56 ;
+  assign \$57  = \$51 [0] ? \sel_l8_s0$41 [87:80] : \sel_l8_s0$41 [79:72];
+  assign mac_wmux_w2_1 = \$51 [1] ? \sel_l8_s0$41 [95:88] : \$57 ;
+  assign \$58  = \$50 [0] ? \sel_l8_s0$41 [111:104] : \sel_l8_s0$41 [103:96];
+  assign mac_wmux_w3_0 = \$50 [1] ? \sel_l8_s0$41 [119:112] : \$58 ;
+  assign \$59  = \$51 [0] ? \sel_l8_s0$41 [119:112] : \sel_l8_s0$41 [111:104];
+  assign mac_wmux_w3_1 = \$51 [1] ? \sel_l8_s0$41 [127:120] : \$59 ;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$51 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$54 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$56 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$58 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$60 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$62 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$64 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$53 ) * $signed(\mac_pre_s0$66 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$69 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$71 ) + $signed(\mac_mul_s0$72 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$74 ) + $signed(\mac_mul_s0$75 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$77 ) + $signed(\mac_mul_s0$78 );
+  assign \$60  = $signed(mac_acc0) + $signed(mac0_sum0_p0);
+  assign \$61  = $signed(mac_acc1) + $signed(mac1_sum0_p0);
+  assign \$62  = $signed(mac_acc2) + $signed(mac2_sum0_p0);
+  assign \$63  = $signed(mac_acc3) + $signed(mac3_sum0_p0);
+  assign \$64  = mac_mul_valid_s0 & \mac_mul_s0$102 ;
+  assign \$65  = i__ready & mac_mul_valid_s0;
+  assign \$66  = i__ready & mac_mul_valid_s0;
+  assign \$67  = i__ready & mac_mul_valid_s0;
+  assign \$68  = i__ready & mac_mul_valid_s0;
   always @(posedge clk)
-    sel_l2_s0 <= \$243 ;
+    sel_l3_s0 <= \$69 ;
   always @(posedge clk)
-    \sel_l2_s0$100  <= \$244 ;
+    \sel_l3_s0$92  <= \$70 ;
   always @(posedge clk)
-    \sel_l2_s0$101  <= \$245 ;
+    \sel_l3_s0$93  <= \$71 ;
   always @(posedge clk)
-    \sel_l2_s0$102  <= \$246 ;
+    sel_dl1_s0 <= \$72 ;
   always @(posedge clk)
-    \sel_l2_s0$103  <= \$247 ;
+    \sel_dl1_s0$28  <= \$73 ;
   always @(posedge clk)
-    \sel_l2_s0$104  <= \$248 ;
+    \sel_dl1_s0$29  <= \$74 ;
   always @(posedge clk)
-    \sel_l2_s0$105  <= \$249 ;
+    \sel_dl1_s0$32  <= \$75 ;
   always @(posedge clk)
-    \sel_l5_s0$106  <= \$250 ;
+    \sel_l8_s0$94  <= \$76 ;
   always @(posedge clk)
-    \sel_l5_s0$107  <= \$251 ;
+    \sel_l8_s0$95  <= \$77 ;
   always @(posedge clk)
-    \sel_l5_s0$108  <= \$252 ;
+    \sel_l8_s0$96  <= \$78 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$253 ;
+    sel_l8_s0 <= \$79 ;
   always @(posedge clk)
-    \sel_l5_s0$47  <= \$254 ;
+    \sel_l8_s0$39  <= \$80 ;
   always @(posedge clk)
-    \sel_l5_s0$49  <= \$255 ;
+    \sel_l8_s0$41  <= \$81 ;
   always @(posedge clk)
-    \sel_l5_s0$109  <= \$256 ;
+    \sel_l8_s0$97  <= \$82 ;
   always @(posedge clk)
-    sel_valid_s0 <= \$257 ;
+    sel_valid_s0 <= \$83 ;
   always @(posedge clk)
-    sel_valid_s1 <= \$258 ;
+    sel_valid_s1 <= \$84 ;
   always @(posedge clk)
-    mac_pre_s0 <= \$259 ;
+    mac_pre_s0 <= \$85 ;
   always @(posedge clk)
-    \mac_pre_s0$61  <= \$260 ;
+    \mac_pre_s0$53  <= \$86 ;
   always @(posedge clk)
-    \mac_pre_s0$59  <= \$261 ;
+    \mac_pre_s0$51  <= \$87 ;
   always @(posedge clk)
-    \mac_pre_s0$62  <= \$262 ;
+    \mac_pre_s0$54  <= \$88 ;
   always @(posedge clk)
-    \mac_pre_s0$64  <= \$263 ;
+    \mac_pre_s0$56  <= \$89 ;
   always @(posedge clk)
-    \mac_pre_s0$66  <= \$264 ;
+    \mac_pre_s0$58  <= \$90 ;
   always @(posedge clk)
-    \mac_pre_s0$68  <= \$265 ;
+    \mac_pre_s0$60  <= \$91 ;
   always @(posedge clk)
-    \mac_pre_s0$70  <= \$266 ;
+    \mac_pre_s0$62  <= \$92 ;
   always @(posedge clk)
-    \mac_pre_s0$72  <= \$267 ;
+    \mac_pre_s0$64  <= \$93 ;
   always @(posedge clk)
-    \mac_pre_s0$74  <= \$268 ;
+    \mac_pre_s0$66  <= \$94 ;
   always @(posedge clk)
-    \mac_pre_s0$112  <= \$269 ;
+    \mac_pre_s0$100  <= \$95 ;
   always @(posedge clk)
-    mac_pre_valid_s0 <= \$270 ;
+    mac_pre_valid_s0 <= \$96 ;
   always @(posedge clk)
-    mac_mul_s0 <= \$271 ;
+    mac_mul_s0 <= \$97 ;
   always @(posedge clk)
-    \mac_mul_s0$77  <= \$272 ;
+    \mac_mul_s0$69  <= \$98 ;
   always @(posedge clk)
-    \mac_mul_s0$79  <= \$273 ;
+    \mac_mul_s0$71  <= \$99 ;
   always @(posedge clk)
-    \mac_mul_s0$80  <= \$274 ;
+    \mac_mul_s0$72  <= \$100 ;
   always @(posedge clk)
-    \mac_mul_s0$82  <= \$275 ;
+    \mac_mul_s0$74  <= \$101 ;
   always @(posedge clk)
-    \mac_mul_s0$83  <= \$276 ;
+    \mac_mul_s0$75  <= \$102 ;
   always @(posedge clk)
-    \mac_mul_s0$85  <= \$277 ;
+    \mac_mul_s0$77  <= \$103 ;
   always @(posedge clk)
-    \mac_mul_s0$86  <= \$278 ;
+    \mac_mul_s0$78  <= \$104 ;
   always @(posedge clk)
-    \mac_mul_s0$114  <= \$279 ;
+    \mac_mul_s0$102  <= \$105 ;
   always @(posedge clk)
-    mac_mul_valid_s0 <= \$280 ;
+    mac_mul_valid_s0 <= \$106 ;
   always @(posedge clk)
-    o__valid <= \$281 ;
+    o__valid <= \$107 ;
   always @(posedge clk)
-    mac_acc0_out <= \$282 ;
+    mac_acc0_out <= \$108 ;
   always @(posedge clk)
-    mac_acc0 <= \$283 ;
+    mac_acc0 <= \$109 ;
   always @(posedge clk)
-    mac_acc1_out <= \$284 ;
+    mac_acc1_out <= \$110 ;
   always @(posedge clk)
-    mac_acc1 <= \$285 ;
+    mac_acc1 <= \$111 ;
   always @(posedge clk)
-    mac_acc2_out <= \$286 ;
+    mac_acc2_out <= \$112 ;
   always @(posedge clk)
-    mac_acc2 <= \$287 ;
+    mac_acc2 <= \$113 ;
   always @(posedge clk)
-    mac_acc3_out <= \$288 ;
+    mac_acc3_out <= \$114 ;
   always @(posedge clk)
-    mac_acc3 <= \$289 ;
+    mac_acc3 <= \$115 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$243  = sel_l2_s0;
+    \$69  = sel_l3_s0;
     if (i__ready) begin
-      \$243  = { \$19 , \$18 , \$17 , \$16 , \$15 , \$14  };
+      \$69  = { \$29 , \$28 , \$26 , \$23  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$244  = \sel_l2_s0$100 ;
+    \$70  = \sel_l3_s0$92 ;
     if (i__ready) begin
-      \$244  = i__payload[7:0];
+      \$70  = i__payload[159:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$245  = \sel_l2_s0$101 ;
+    \$71  = \sel_l3_s0$93 ;
     if (i__ready) begin
-      \$245  = i__payload[15:8];
+      \$71  = i__payload[160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$246  = \sel_l2_s0$102 ;
+    \$72  = sel_dl1_s0;
     if (i__ready) begin
-      \$246  = i__payload[23:16];
+      \$72  = i__payload[7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$247  = \sel_l2_s0$103 ;
+    \$73  = \sel_dl1_s0$28 ;
     if (i__ready) begin
-      \$247  = i__payload[31:24];
+      \$73  = i__payload[15:8];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$248  = \sel_l2_s0$104 ;
+    \$74  = \sel_dl1_s0$29 ;
     if (i__ready) begin
-      \$248  = i__payload[159:32];
+      \$74  = i__payload[23:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$249  = \sel_l2_s0$105 ;
+    \$75  = \sel_dl1_s0$32 ;
     if (i__ready) begin
-      \$249  = i__payload[160];
+      \$75  = i__payload[31:24];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$250  = \sel_l5_s0$106 ;
+    \$76  = \sel_l8_s0$94 ;
     if (i__ready) begin
-      \$250  = { \$73 , \$69 , \$65 , \$61  };
+      \$76  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$251  = \sel_l5_s0$107 ;
+    \$77  = \sel_l8_s0$95 ;
     if (i__ready) begin
-      \$251  = \$150 ;
+      \$77  = sel_or0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$252  = \sel_l5_s0$108 ;
+    \$78  = \sel_l8_s0$96 ;
     if (i__ready) begin
-      \$252  = \$203 ;
+      \$78  = sel_or1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$253  = sel_l5_s0;
+    \$79  = sel_l8_s0;
     if (i__ready) begin
-      \$253  = \$220 ;
+      \$79  = { \$33 , \$31  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$254  = \sel_l5_s0$47 ;
+    \$80  = \sel_l8_s0$39 ;
     if (i__ready) begin
-      \$254  = \$237 ;
+      \$80  = { \$49 , \$48  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$255  = \sel_l5_s0$49 ;
+    \$81  = \sel_l8_s0$41 ;
     if (i__ready) begin
-      \$255  = \sel_l2_s0$104 ;
+      \$81  = \sel_l3_s0$92 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$256  = \sel_l5_s0$109 ;
+    \$82  = \sel_l8_s0$97 ;
     if (i__ready) begin
-      \$256  = \sel_l2_s0$105 ;
+      \$82  = \sel_l3_s0$93 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$257  = sel_valid_s0;
+    \$83  = sel_valid_s0;
     if (i__ready) begin
-      \$257  = i__valid;
+      \$83  = i__valid;
     end
     if (rst) begin
-      \$257  = 1'h0;
+      \$83  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$258  = sel_valid_s1;
+    \$84  = sel_valid_s1;
     if (i__ready) begin
-      \$258  = sel_valid_s0;
+      \$84  = sel_valid_s0;
     end
     if (rst) begin
-      \$258  = 1'h0;
+      \$84  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$259  = mac_pre_s0;
+    \$85  = mac_pre_s0;
     if (i__ready) begin
-      \$259  = \sel_l5_s0$107 ;
+      \$85  = \sel_l8_s0$95 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$260  = \mac_pre_s0$61 ;
+    \$86  = \mac_pre_s0$53 ;
     if (i__ready) begin
-      \$260  = \sel_l5_s0$108 ;
+      \$86  = \sel_l8_s0$96 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$261  = \mac_pre_s0$59 ;
+    \$87  = \mac_pre_s0$51 ;
     if (i__ready) begin
-      \$261  = mac_wmux_w0_0;
+      \$87  = mac_wmux_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$262  = \mac_pre_s0$62 ;
+    \$88  = \mac_pre_s0$54 ;
     if (i__ready) begin
-      \$262  = mac_wmux_w0_1;
+      \$88  = mac_wmux_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$263  = \mac_pre_s0$64 ;
+    \$89  = \mac_pre_s0$56 ;
     if (i__ready) begin
-      \$263  = mac_wmux_w1_0;
+      \$89  = mac_wmux_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$264  = \mac_pre_s0$66 ;
+    \$90  = \mac_pre_s0$58 ;
     if (i__ready) begin
-      \$264  = mac_wmux_w1_1;
+      \$90  = mac_wmux_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$265  = \mac_pre_s0$68 ;
+    \$91  = \mac_pre_s0$60 ;
     if (i__ready) begin
-      \$265  = mac_wmux_w2_0;
+      \$91  = mac_wmux_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$266  = \mac_pre_s0$70 ;
+    \$92  = \mac_pre_s0$62 ;
     if (i__ready) begin
-      \$266  = mac_wmux_w2_1;
+      \$92  = mac_wmux_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$267  = \mac_pre_s0$72 ;
+    \$93  = \mac_pre_s0$64 ;
     if (i__ready) begin
-      \$267  = mac_wmux_w3_0;
+      \$93  = mac_wmux_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$268  = \mac_pre_s0$74 ;
+    \$94  = \mac_pre_s0$66 ;
     if (i__ready) begin
-      \$268  = mac_wmux_w3_1;
+      \$94  = mac_wmux_w3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$269  = \mac_pre_s0$112 ;
+    \$95  = \mac_pre_s0$100 ;
     if (i__ready) begin
-      \$269  = \sel_l5_s0$109 ;
+      \$95  = \sel_l8_s0$97 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$270  = mac_pre_valid_s0;
+    \$96  = mac_pre_valid_s0;
     if (i__ready) begin
-      \$270  = sel_valid_s1;
+      \$96  = sel_valid_s1;
     end
     if (rst) begin
-      \$270  = 1'h0;
+      \$96  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$271  = mac_mul_s0;
+    \$97  = mac_mul_s0;
     if (i__ready) begin
-      \$271  = mac_prod0_0;
+      \$97  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$272  = \mac_mul_s0$77 ;
+    \$98  = \mac_mul_s0$69 ;
     if (i__ready) begin
-      \$272  = mac_prod0_1;
+      \$98  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$273  = \mac_mul_s0$79 ;
+    \$99  = \mac_mul_s0$71 ;
     if (i__ready) begin
-      \$273  = mac_prod1_0;
+      \$99  = mac_prod1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$274  = \mac_mul_s0$80 ;
+    \$100  = \mac_mul_s0$72 ;
     if (i__ready) begin
-      \$274  = mac_prod1_1;
+      \$100  = mac_prod1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$275  = \mac_mul_s0$82 ;
+    \$101  = \mac_mul_s0$74 ;
     if (i__ready) begin
-      \$275  = mac_prod2_0;
+      \$101  = mac_prod2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$276  = \mac_mul_s0$83 ;
+    \$102  = \mac_mul_s0$75 ;
     if (i__ready) begin
-      \$276  = mac_prod2_1;
+      \$102  = mac_prod2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$277  = \mac_mul_s0$85 ;
+    \$103  = \mac_mul_s0$77 ;
     if (i__ready) begin
-      \$277  = mac_prod3_0;
+      \$103  = mac_prod3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$278  = \mac_mul_s0$86 ;
+    \$104  = \mac_mul_s0$78 ;
     if (i__ready) begin
-      \$278  = mac_prod3_1;
+      \$104  = mac_prod3_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$279  = \mac_mul_s0$114 ;
+    \$105  = \mac_mul_s0$102 ;
     if (i__ready) begin
-      \$279  = \mac_pre_s0$112 ;
+      \$105  = \mac_pre_s0$100 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$280  = mac_mul_valid_s0;
+    \$106  = mac_mul_valid_s0;
     if (i__ready) begin
-      \$280  = mac_pre_valid_s0;
+      \$106  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$280  = 1'h0;
+      \$106  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$281  = o__valid;
+    \$107  = o__valid;
     if (i__ready) begin
-      \$281  = \$238 ;
+      \$107  = \$64 ;
     end
     if (rst) begin
-      \$281  = 1'h0;
+      \$107  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$282  = mac_acc0_out;
-    if (\$239 ) begin
-      if (\mac_mul_s0$114 ) begin
-        \$282  = \$94 [31:0];
+    \$108  = mac_acc0_out;
+    if (\$65 ) begin
+      if (\mac_mul_s0$102 ) begin
+        \$108  = \$60 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$283  = mac_acc0;
-    if (\$239 ) begin
+    \$109  = mac_acc0;
+    if (\$65 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$114 ) begin
-        \$283  = 32'd0;
+      if (\mac_mul_s0$102 ) begin
+        \$109  = 32'd0;
       end else begin
-        \$283  = \$94 [31:0];
+        \$109  = \$60 [31:0];
       end
     end
     if (rst) begin
-      \$283  = 32'd0;
+      \$109  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$284  = mac_acc1_out;
-    if (\$240 ) begin
-      if (\mac_mul_s0$114 ) begin
-        \$284  = \$95 [31:0];
+    \$110  = mac_acc1_out;
+    if (\$66 ) begin
+      if (\mac_mul_s0$102 ) begin
+        \$110  = \$61 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$285  = mac_acc1;
-    if (\$240 ) begin
+    \$111  = mac_acc1;
+    if (\$66 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$114 ) begin
-        \$285  = 32'd0;
+      if (\mac_mul_s0$102 ) begin
+        \$111  = 32'd0;
       end else begin
-        \$285  = \$95 [31:0];
+        \$111  = \$61 [31:0];
       end
     end
     if (rst) begin
-      \$285  = 32'd0;
+      \$111  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$286  = mac_acc2_out;
-    if (\$241 ) begin
-      if (\mac_mul_s0$114 ) begin
-        \$286  = \$96 [31:0];
+    \$112  = mac_acc2_out;
+    if (\$67 ) begin
+      if (\mac_mul_s0$102 ) begin
+        \$112  = \$62 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$287  = mac_acc2;
-    if (\$241 ) begin
+    \$113  = mac_acc2;
+    if (\$67 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$114 ) begin
-        \$287  = 32'd0;
+      if (\mac_mul_s0$102 ) begin
+        \$113  = 32'd0;
       end else begin
-        \$287  = \$96 [31:0];
+        \$113  = \$62 [31:0];
       end
     end
     if (rst) begin
-      \$287  = 32'd0;
+      \$113  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$288  = mac_acc3_out;
-    if (\$242 ) begin
-      if (\mac_mul_s0$114 ) begin
-        \$288  = \$97 [31:0];
+    \$114  = mac_acc3_out;
+    if (\$68 ) begin
+      if (\mac_mul_s0$102 ) begin
+        \$114  = \$63 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$289  = mac_acc3;
-    if (\$242 ) begin
+    \$115  = mac_acc3;
+    if (\$68 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_mul_s0$114 ) begin
-        \$289  = 32'd0;
+      if (\mac_mul_s0$102 ) begin
+        \$115  = 32'd0;
       end else begin
-        \$289  = \$97 [31:0];
+        \$115  = \$63 [31:0];
       end
     end
     if (rst) begin
-      \$289  = 32'd0;
+      \$115  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -1158,17 +845,21 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_key2 = \$10 [7:0];
   assign sel_key3 = \$13 [7:0];
   assign sel_beats = { \$19 , \$18 , \$17 , \$16 , \$15 , \$14  };
-  assign sel_keep = { \$73 , \$69 , \$65 , \$61  };
-  assign sel_pre0 = 3'h0;
-  assign sel_pre1 = { 2'h0, \$61  };
-  assign sel_pre2 = { 1'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign sel_pre3 = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign mac_wmux_off0 = \$84 [1:0];
-  assign mac_wmux_off1 = \$85 [1:0];
-  assign mac_acc0_next = \$94 [31:0];
-  assign mac_acc1_next = \$95 [31:0];
-  assign mac_acc2_next = \$96 [31:0];
-  assign mac_acc3_next = \$97 [31:0];
+  assign sel_keep = { \$29 , \$28 , \$26 , \$23  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_sel0 = { \$33 , \$31 , sel_l3_s0[0] };
+  assign sel_sel1 = { \$39 , \$37 , \$35  };
+  assign sel_idx0 = { \$33 , \$31  };
+  assign sel_idx1 = { \$49 , \$48  };
+  assign sel_val0 = sel_or0_0;
+  assign sel_val1 = sel_or1_0;
+  assign mac_wmux_off0 = \$50 [1:0];
+  assign mac_wmux_off1 = \$51 [1:0];
+  assign mac_acc0_next = \$60 [31:0];
+  assign mac_acc1_next = \$61 [31:0];
+  assign mac_acc2_next = \$62 [31:0];
+  assign mac_acc3_next = \$63 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[31:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -1203,72 +894,5 @@ module nm_linear_2_4_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;
   assign o__payload[31:0] = mac_acc0_out;
-  assign \$60  = 1'h0;
-  assign \$61  = \$58 ;
-  assign \$64  = 1'h0;
-  assign \$65  = \$62 ;
-  assign \$68  = 1'h0;
-  assign \$69  = \$66 ;
-  assign \$72  = 1'h0;
-  assign \$73  = \$70 ;
-  assign sel_pre_2_2_2_s = sel_pre_2_2_1_c;
-  assign sel_pre_2_2_2_c = 1'h0;
-  assign \$79  = 1'h0;
-  assign sel_pre_2_3_2_s = sel_pre_2_3_1_c;
-  assign \$80  = 1'h0;
-  assign \$81  = 1'h0;
-  assign \$82  = 1'h0;
-  assign \$83  = 1'h0;
-  assign sel_pre_2_3_2_c = 1'h0;
-  assign \$98  = 1'h1;
-  assign \$99  = \$58 ;
-  assign \$100  = 1'h1;
-  assign \$101  = \$58 ;
-  assign \$102  = 1'h1;
-  assign \$103  = \$58 ;
-  assign \$104  = 1'h1;
-  assign \$105  = \$58 ;
-  assign \$106  = 1'h1;
-  assign \$107  = \$58 ;
-  assign \$108  = 1'h1;
-  assign \$109  = \$58 ;
-  assign \$110  = 1'h1;
-  assign \$111  = \$58 ;
-  assign \$112  = 1'h1;
-  assign \$113  = \$58 ;
-  assign \$151  = \$61 ;
-  assign \$153  = \$61 ;
-  assign \$155  = \$61 ;
-  assign \$157  = \$61 ;
-  assign \$159  = \$61 ;
-  assign \$161  = \$61 ;
-  assign \$163  = \$61 ;
-  assign \$165  = \$61 ;
-  assign \$204  = 1'h1;
-  assign \$205  = \$58 ;
-  assign \$206  = 1'h1;
-  assign \$207  = \$58 ;
-  assign \$208  = 2'h0;
-  assign \$213 [1] = 1'h0;
-  assign \$213 [0] = \$210 ;
-  assign \$214  = { 1'h0, \$210  };
-  assign \$219 [0] = 1'h0;
-  assign \$219 [1] = \$218 ;
-  assign \$221  = \$61 ;
-  assign \$223  = \$61 ;
-  assign \$225 [1] = 1'h0;
-  assign \$225 [0] = \$222 ;
-  assign \$230 [0] = 1'h0;
-  assign \$230 [1] = \$229 ;
-  assign \$236  = { \$235 , \$233  };
-  assign \$115  = sel_pop0_0_0_c;
-  assign \$117  = sel_pop0_0_0_c;
-  assign \$119  = sel_pop0_0_0_c;
-  assign \$121  = sel_pop0_0_0_c;
-  assign \$123  = sel_pop0_0_0_c;
-  assign \$125  = sel_pop0_0_0_c;
-  assign \$127  = sel_pop0_0_0_c;
-  assign \$129  = sel_pop0_0_0_c;
-  assign \$209  = sel_pop0_0_0_c;
-  assign \$211  = sel_pop0_0_0_c;
+  assign \$34  = sel_l3_s0[0];
 endmodule

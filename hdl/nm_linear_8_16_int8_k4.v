@@ -836,19 +836,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1745 ;
   wire \$1746 ;
   wire \$1747 ;
-  wire \$1748 ;
-  wire \$1749 ;
+  wire [7:0] \$1748 ;
+  wire [7:0] \$1749 ;
   wire \$175 ;
-  wire \$1750 ;
-  wire \$1751 ;
-  wire \$1752 ;
-  wire \$1753 ;
-  wire \$1754 ;
-  wire \$1755 ;
-  wire \$1756 ;
-  wire \$1757 ;
-  wire \$1758 ;
-  wire \$1759 ;
+  wire [7:0] \$1750 ;
+  wire [7:0] \$1751 ;
+  wire [7:0] \$1752 ;
+  wire [7:0] \$1753 ;
+  wire [7:0] \$1754 ;
+  wire [7:0] \$1755 ;
+  wire [7:0] \$1756 ;
+  wire [7:0] \$1757 ;
+  wire [7:0] \$1758 ;
+  wire [7:0] \$1759 ;
   wire \$176 ;
   wire \$1760 ;
   wire \$1761 ;
@@ -859,20 +859,20 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
-  wire \$1769 ;
+  wire [7:0] \$1769 ;
   wire \$177 ;
-  wire \$1770 ;
-  wire \$1771 ;
-  wire \$1772 ;
-  wire \$1773 ;
-  wire \$1774 ;
-  wire \$1775 ;
-  wire \$1776 ;
-  wire \$1777 ;
-  wire \$1778 ;
-  wire \$1779 ;
+  wire [7:0] \$1770 ;
+  wire [7:0] \$1771 ;
+  wire [7:0] \$1772 ;
+  wire [7:0] \$1773 ;
+  wire [7:0] \$1774 ;
+  wire [7:0] \$1775 ;
+  wire [7:0] \$1776 ;
+  wire [7:0] \$1777 ;
+  wire [7:0] \$1778 ;
+  wire [7:0] \$1779 ;
   wire \$178 ;
-  wire \$1780 ;
+  wire [7:0] \$1780 ;
   wire \$1781 ;
   wire \$1782 ;
   wire \$1783 ;
@@ -885,20 +885,20 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$179 ;
   wire \$1790 ;
   wire \$1791 ;
-  wire \$1792 ;
-  wire \$1793 ;
-  wire \$1794 ;
-  wire \$1795 ;
-  wire \$1796 ;
-  wire \$1797 ;
-  wire \$1798 ;
-  wire \$1799 ;
+  wire [7:0] \$1792 ;
+  wire [7:0] \$1793 ;
+  wire [7:0] \$1794 ;
+  wire [7:0] \$1795 ;
+  wire [7:0] \$1796 ;
+  wire [7:0] \$1797 ;
+  wire [7:0] \$1798 ;
+  wire [7:0] \$1799 ;
   wire [8:0] \$18 ;
   wire \$180 ;
-  wire \$1800 ;
-  wire \$1801 ;
-  wire \$1802 ;
-  wire \$1803 ;
+  wire [7:0] \$1800 ;
+  wire [7:0] \$1801 ;
+  wire [7:0] \$1802 ;
+  wire [7:0] \$1803 ;
   wire \$1804 ;
   wire \$1805 ;
   wire \$1806 ;
@@ -912,19 +912,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1813 ;
   wire \$1814 ;
   wire \$1815 ;
-  wire \$1816 ;
-  wire \$1817 ;
-  wire \$1818 ;
-  wire \$1819 ;
+  wire [7:0] \$1816 ;
+  wire [7:0] \$1817 ;
+  wire [7:0] \$1818 ;
+  wire [7:0] \$1819 ;
   wire \$182 ;
-  wire \$1820 ;
-  wire \$1821 ;
-  wire \$1822 ;
-  wire \$1823 ;
-  wire \$1824 ;
-  wire \$1825 ;
-  wire \$1826 ;
-  wire \$1827 ;
+  wire [7:0] \$1820 ;
+  wire [7:0] \$1821 ;
+  wire [7:0] \$1822 ;
+  wire [7:0] \$1823 ;
+  wire [7:0] \$1824 ;
+  wire [7:0] \$1825 ;
+  wire [7:0] \$1826 ;
+  wire [7:0] \$1827 ;
   wire \$1828 ;
   wire \$1829 ;
   wire \$183 ;
@@ -941,19 +941,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$184 ;
   wire \$1840 ;
   wire \$1841 ;
-  wire \$1842 ;
-  wire \$1843 ;
-  wire \$1844 ;
-  wire \$1845 ;
-  wire \$1846 ;
-  wire \$1847 ;
-  wire \$1848 ;
-  wire \$1849 ;
+  wire [7:0] \$1842 ;
+  wire [7:0] \$1843 ;
+  wire [7:0] \$1844 ;
+  wire [7:0] \$1845 ;
+  wire [7:0] \$1846 ;
+  wire [7:0] \$1847 ;
+  wire [7:0] \$1848 ;
+  wire [7:0] \$1849 ;
   wire \$185 ;
-  wire \$1850 ;
-  wire \$1851 ;
-  wire \$1852 ;
-  wire \$1853 ;
+  wire [7:0] \$1850 ;
+  wire [7:0] \$1851 ;
+  wire [7:0] \$1852 ;
+  wire [7:0] \$1853 ;
   wire \$1854 ;
   wire \$1855 ;
   wire \$1856 ;
@@ -969,19 +969,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1865 ;
   wire \$1866 ;
   wire \$1867 ;
-  wire \$1868 ;
-  wire \$1869 ;
+  wire [7:0] \$1868 ;
+  wire [7:0] \$1869 ;
   wire \$187 ;
-  wire \$1870 ;
-  wire \$1871 ;
-  wire \$1872 ;
-  wire \$1873 ;
-  wire \$1874 ;
-  wire \$1875 ;
-  wire \$1876 ;
-  wire \$1877 ;
-  wire \$1878 ;
-  wire \$1879 ;
+  wire [7:0] \$1870 ;
+  wire [7:0] \$1871 ;
+  wire [7:0] \$1872 ;
+  wire [7:0] \$1873 ;
+  wire [7:0] \$1874 ;
+  wire [7:0] \$1875 ;
+  wire [7:0] \$1876 ;
+  wire [7:0] \$1877 ;
+  wire [7:0] \$1878 ;
+  wire [7:0] \$1879 ;
   wire \$188 ;
   wire \$1880 ;
   wire \$1881 ;
@@ -991,36 +991,36 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1885 ;
   wire \$1886 ;
   wire \$1887 ;
-  wire [3:0] \$1888 ;
+  wire \$1888 ;
   wire \$1889 ;
   wire \$189 ;
   wire \$1890 ;
   wire \$1891 ;
   wire \$1892 ;
-  wire [3:0] \$1893 ;
+  wire \$1893 ;
   wire \$1894 ;
   wire \$1895 ;
-  wire \$1896 ;
-  wire \$1897 ;
-  wire \$1898 ;
-  wire \$1899 ;
+  wire [7:0] \$1896 ;
+  wire [7:0] \$1897 ;
+  wire [7:0] \$1898 ;
+  wire [7:0] \$1899 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire \$1900 ;
-  wire \$1901 ;
-  wire [3:0] \$1902 ;
-  wire \$1903 ;
-  wire \$1904 ;
-  wire \$1905 ;
-  wire \$1906 ;
-  wire [3:0] \$1907 ;
-  wire [3:0] \$1908 ;
+  wire [7:0] \$1900 ;
+  wire [7:0] \$1901 ;
+  wire [7:0] \$1902 ;
+  wire [7:0] \$1903 ;
+  wire [7:0] \$1904 ;
+  wire [7:0] \$1905 ;
+  wire [7:0] \$1906 ;
+  wire [7:0] \$1907 ;
+  wire \$1908 ;
   wire \$1909 ;
   wire \$191 ;
   wire \$1910 ;
   wire \$1911 ;
   wire \$1912 ;
-  wire [3:0] \$1913 ;
+  wire \$1913 ;
   wire \$1914 ;
   wire \$1915 ;
   wire \$1916 ;
@@ -1032,26 +1032,26 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1921 ;
   wire \$1922 ;
   wire \$1923 ;
-  wire [3:0] \$1924 ;
-  wire \$1925 ;
-  wire \$1926 ;
-  wire \$1927 ;
-  wire \$1928 ;
-  wire [3:0] \$1929 ;
+  wire \$1924 ;
+  wire [7:0] \$1925 ;
+  wire [7:0] \$1926 ;
+  wire [7:0] \$1927 ;
+  wire [7:0] \$1928 ;
+  wire [7:0] \$1929 ;
   wire \$193 ;
-  wire [3:0] \$1930 ;
-  wire \$1931 ;
-  wire \$1932 ;
-  wire \$1933 ;
-  wire \$1934 ;
-  wire [3:0] \$1935 ;
-  wire \$1936 ;
+  wire [7:0] \$1930 ;
+  wire [7:0] \$1931 ;
+  wire [7:0] \$1932 ;
+  wire [7:0] \$1933 ;
+  wire [7:0] \$1934 ;
+  wire [7:0] \$1935 ;
+  wire [7:0] \$1936 ;
   wire \$1937 ;
   wire \$1938 ;
   wire \$1939 ;
   wire \$194 ;
-  wire [3:0] \$1940 ;
-  wire [3:0] \$1941 ;
+  wire \$1940 ;
+  wire \$1941 ;
   wire \$1942 ;
   wire \$1943 ;
   wire \$1944 ;
@@ -1065,34 +1065,34 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1951 ;
   wire \$1952 ;
   wire \$1953 ;
-  wire [3:0] \$1954 ;
+  wire \$1954 ;
   wire \$1955 ;
-  wire \$1956 ;
-  wire \$1957 ;
-  wire \$1958 ;
-  wire [3:0] \$1959 ;
+  wire [7:0] \$1956 ;
+  wire [7:0] \$1957 ;
+  wire [7:0] \$1958 ;
+  wire [7:0] \$1959 ;
   wire \$196 ;
-  wire [3:0] \$1960 ;
-  wire \$1961 ;
-  wire \$1962 ;
-  wire \$1963 ;
+  wire [7:0] \$1960 ;
+  wire [7:0] \$1961 ;
+  wire [7:0] \$1962 ;
+  wire [7:0] \$1963 ;
   wire \$1964 ;
-  wire [3:0] \$1965 ;
+  wire \$1965 ;
   wire \$1966 ;
   wire \$1967 ;
   wire \$1968 ;
   wire \$1969 ;
   wire \$197 ;
-  wire [3:0] \$1970 ;
-  wire [3:0] \$1971 ;
-  wire [3:0] \$1972 ;
+  wire \$1970 ;
+  wire \$1971 ;
+  wire \$1972 ;
   wire \$1973 ;
-  wire \$1974 ;
+  wire [3:0] \$1974 ;
   wire \$1975 ;
   wire \$1976 ;
-  wire [3:0] \$1977 ;
+  wire \$1977 ;
   wire \$1978 ;
-  wire \$1979 ;
+  wire [3:0] \$1979 ;
   wire \$198 ;
   wire \$1980 ;
   wire \$1981 ;
@@ -1102,32 +1102,32 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1985 ;
   wire \$1986 ;
   wire \$1987 ;
-  wire \$1988 ;
+  wire [3:0] \$1988 ;
   wire \$1989 ;
   wire \$199 ;
   wire \$1990 ;
   wire \$1991 ;
-  wire [3:0] \$1992 ;
-  wire \$1993 ;
-  wire \$1994 ;
+  wire \$1992 ;
+  wire [3:0] \$1993 ;
+  wire [3:0] \$1994 ;
   wire \$1995 ;
   wire \$1996 ;
-  wire [3:0] \$1997 ;
-  wire [3:0] \$1998 ;
-  wire \$1999 ;
+  wire \$1997 ;
+  wire \$1998 ;
+  wire [3:0] \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
   wire \$2000 ;
   wire \$2001 ;
   wire \$2002 ;
-  wire [3:0] \$2003 ;
+  wire \$2003 ;
   wire \$2004 ;
   wire \$2005 ;
   wire \$2006 ;
   wire \$2007 ;
-  wire [3:0] \$2008 ;
-  wire [3:0] \$2009 ;
+  wire \$2008 ;
+  wire \$2009 ;
   wire \$201 ;
   wire [3:0] \$2010 ;
   wire \$2011 ;
@@ -1135,19 +1135,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2013 ;
   wire \$2014 ;
   wire [3:0] \$2015 ;
-  wire \$2016 ;
+  wire [3:0] \$2016 ;
   wire \$2017 ;
   wire \$2018 ;
   wire \$2019 ;
   wire \$202 ;
-  wire [3:0] \$2020 ;
+  wire \$2020 ;
   wire [3:0] \$2021 ;
   wire \$2022 ;
   wire \$2023 ;
   wire \$2024 ;
   wire \$2025 ;
-  wire \$2026 ;
-  wire \$2027 ;
+  wire [3:0] \$2026 ;
+  wire [3:0] \$2027 ;
   wire \$2028 ;
   wire \$2029 ;
   wire \$203 ;
@@ -1159,285 +1159,285 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2035 ;
   wire \$2036 ;
   wire \$2037 ;
-  wire [3:0] \$2038 ;
+  wire \$2038 ;
   wire \$2039 ;
   wire \$204 ;
-  wire \$2040 ;
+  wire [3:0] \$2040 ;
   wire \$2041 ;
   wire \$2042 ;
-  wire [3:0] \$2043 ;
-  wire [3:0] \$2044 ;
-  wire \$2045 ;
-  wire \$2046 ;
+  wire \$2043 ;
+  wire \$2044 ;
+  wire [3:0] \$2045 ;
+  wire [3:0] \$2046 ;
   wire \$2047 ;
   wire \$2048 ;
-  wire [3:0] \$2049 ;
+  wire \$2049 ;
   wire \$205 ;
   wire \$2050 ;
-  wire \$2051 ;
+  wire [3:0] \$2051 ;
   wire \$2052 ;
   wire \$2053 ;
-  wire [3:0] \$2054 ;
-  wire [3:0] \$2055 ;
+  wire \$2054 ;
+  wire \$2055 ;
   wire [3:0] \$2056 ;
-  wire \$2057 ;
-  wire \$2058 ;
+  wire [3:0] \$2057 ;
+  wire [3:0] \$2058 ;
   wire \$2059 ;
   wire \$206 ;
   wire \$2060 ;
-  wire [3:0] \$2061 ;
+  wire \$2061 ;
   wire \$2062 ;
-  wire \$2063 ;
+  wire [3:0] \$2063 ;
   wire \$2064 ;
   wire \$2065 ;
-  wire [3:0] \$2066 ;
-  wire [3:0] \$2067 ;
+  wire \$2066 ;
+  wire \$2067 ;
   wire \$2068 ;
   wire \$2069 ;
   wire \$207 ;
   wire \$2070 ;
   wire \$2071 ;
-  wire [3:0] \$2072 ;
-  wire [3:0] \$2073 ;
+  wire \$2072 ;
+  wire \$2073 ;
   wire \$2074 ;
   wire \$2075 ;
   wire \$2076 ;
   wire \$2077 ;
-  wire \$2078 ;
+  wire [3:0] \$2078 ;
   wire \$2079 ;
   wire \$208 ;
   wire \$2080 ;
   wire \$2081 ;
   wire \$2082 ;
-  wire \$2083 ;
-  wire \$2084 ;
+  wire [3:0] \$2083 ;
+  wire [3:0] \$2084 ;
   wire \$2085 ;
   wire \$2086 ;
   wire \$2087 ;
   wire \$2088 ;
-  wire \$2089 ;
+  wire [3:0] \$2089 ;
   wire \$209 ;
   wire \$2090 ;
   wire \$2091 ;
-  wire [3:0] \$2092 ;
+  wire \$2092 ;
   wire \$2093 ;
-  wire \$2094 ;
-  wire \$2095 ;
-  wire \$2096 ;
-  wire [3:0] \$2097 ;
-  wire [3:0] \$2098 ;
+  wire [3:0] \$2094 ;
+  wire [3:0] \$2095 ;
+  wire [3:0] \$2096 ;
+  wire \$2097 ;
+  wire \$2098 ;
   wire \$2099 ;
   wire [8:0] \$21 ;
   wire \$210 ;
   wire \$2100 ;
-  wire \$2101 ;
+  wire [3:0] \$2101 ;
   wire \$2102 ;
-  wire [3:0] \$2103 ;
+  wire \$2103 ;
   wire \$2104 ;
   wire \$2105 ;
-  wire \$2106 ;
-  wire \$2107 ;
-  wire [3:0] \$2108 ;
-  wire [3:0] \$2109 ;
+  wire [3:0] \$2106 ;
+  wire [3:0] \$2107 ;
+  wire \$2108 ;
+  wire \$2109 ;
   wire \$211 ;
-  wire [3:0] \$2110 ;
+  wire \$2110 ;
   wire \$2111 ;
   wire \$2112 ;
   wire \$2113 ;
   wire \$2114 ;
-  wire [3:0] \$2115 ;
+  wire \$2115 ;
   wire \$2116 ;
   wire \$2117 ;
   wire \$2118 ;
   wire \$2119 ;
   wire \$212 ;
-  wire [3:0] \$2120 ;
-  wire [3:0] \$2121 ;
+  wire \$2120 ;
+  wire \$2121 ;
   wire \$2122 ;
   wire \$2123 ;
-  wire \$2124 ;
+  wire [3:0] \$2124 ;
   wire \$2125 ;
-  wire [3:0] \$2126 ;
+  wire \$2126 ;
   wire \$2127 ;
   wire \$2128 ;
-  wire \$2129 ;
+  wire [3:0] \$2129 ;
   wire \$213 ;
-  wire \$2130 ;
-  wire [3:0] \$2131 ;
-  wire [3:0] \$2132 ;
-  wire [3:0] \$2133 ;
+  wire [3:0] \$2130 ;
+  wire \$2131 ;
+  wire \$2132 ;
+  wire \$2133 ;
   wire \$2134 ;
-  wire \$2135 ;
+  wire [3:0] \$2135 ;
   wire \$2136 ;
   wire \$2137 ;
   wire \$2138 ;
   wire \$2139 ;
   wire \$214 ;
-  wire \$2140 ;
-  wire \$2141 ;
-  wire \$2142 ;
+  wire [3:0] \$2140 ;
+  wire [3:0] \$2141 ;
+  wire [3:0] \$2142 ;
   wire \$2143 ;
   wire \$2144 ;
   wire \$2145 ;
   wire \$2146 ;
-  wire \$2147 ;
+  wire [3:0] \$2147 ;
   wire \$2148 ;
   wire \$2149 ;
   wire \$215 ;
   wire \$2150 ;
   wire \$2151 ;
   wire [3:0] \$2152 ;
-  wire \$2153 ;
+  wire [3:0] \$2153 ;
   wire \$2154 ;
   wire \$2155 ;
   wire \$2156 ;
-  wire [3:0] \$2157 ;
+  wire \$2157 ;
   wire [3:0] \$2158 ;
-  wire \$2159 ;
+  wire [3:0] \$2159 ;
   wire \$216 ;
   wire \$2160 ;
   wire \$2161 ;
   wire \$2162 ;
-  wire [3:0] \$2163 ;
+  wire \$2163 ;
   wire \$2164 ;
   wire \$2165 ;
   wire \$2166 ;
   wire \$2167 ;
-  wire [3:0] \$2168 ;
-  wire [3:0] \$2169 ;
+  wire \$2168 ;
+  wire \$2169 ;
   wire \$217 ;
-  wire [3:0] \$2170 ;
+  wire \$2170 ;
   wire \$2171 ;
   wire \$2172 ;
   wire \$2173 ;
   wire \$2174 ;
-  wire [3:0] \$2175 ;
+  wire \$2175 ;
   wire \$2176 ;
   wire \$2177 ;
-  wire \$2178 ;
+  wire [3:0] \$2178 ;
   wire \$2179 ;
   wire \$218 ;
-  wire [3:0] \$2180 ;
-  wire [3:0] \$2181 ;
+  wire \$2180 ;
+  wire \$2181 ;
   wire \$2182 ;
-  wire \$2183 ;
-  wire \$2184 ;
+  wire [3:0] \$2183 ;
+  wire [3:0] \$2184 ;
   wire \$2185 ;
-  wire [3:0] \$2186 ;
+  wire \$2186 ;
   wire \$2187 ;
   wire \$2188 ;
-  wire \$2189 ;
+  wire [3:0] \$2189 ;
   wire \$219 ;
   wire \$2190 ;
-  wire [3:0] \$2191 ;
-  wire [3:0] \$2192 ;
-  wire [3:0] \$2193 ;
-  wire \$2194 ;
-  wire \$2195 ;
-  wire \$2196 ;
+  wire \$2191 ;
+  wire \$2192 ;
+  wire \$2193 ;
+  wire [3:0] \$2194 ;
+  wire [3:0] \$2195 ;
+  wire [3:0] \$2196 ;
   wire \$2197 ;
   wire \$2198 ;
   wire \$2199 ;
   wire [8:0] \$22 ;
   wire \$220 ;
   wire \$2200 ;
-  wire \$2201 ;
+  wire [3:0] \$2201 ;
   wire \$2202 ;
   wire \$2203 ;
   wire \$2204 ;
   wire \$2205 ;
-  wire \$2206 ;
-  wire \$2207 ;
+  wire [3:0] \$2206 ;
+  wire [3:0] \$2207 ;
   wire \$2208 ;
   wire \$2209 ;
   wire \$221 ;
-  wire [3:0] \$2210 ;
+  wire \$2210 ;
   wire \$2211 ;
-  wire \$2212 ;
+  wire [3:0] \$2212 ;
   wire \$2213 ;
   wire \$2214 ;
-  wire [3:0] \$2215 ;
-  wire [3:0] \$2216 ;
-  wire \$2217 ;
-  wire \$2218 ;
-  wire \$2219 ;
+  wire \$2215 ;
+  wire \$2216 ;
+  wire [3:0] \$2217 ;
+  wire [3:0] \$2218 ;
+  wire [3:0] \$2219 ;
   wire \$222 ;
   wire \$2220 ;
-  wire [3:0] \$2221 ;
+  wire \$2221 ;
   wire \$2222 ;
   wire \$2223 ;
   wire \$2224 ;
   wire \$2225 ;
-  wire [3:0] \$2226 ;
-  wire [3:0] \$2227 ;
-  wire [3:0] \$2228 ;
+  wire \$2226 ;
+  wire \$2227 ;
+  wire \$2228 ;
   wire \$2229 ;
   wire \$223 ;
   wire \$2230 ;
   wire \$2231 ;
   wire \$2232 ;
-  wire [3:0] \$2233 ;
+  wire \$2233 ;
   wire \$2234 ;
   wire \$2235 ;
   wire \$2236 ;
   wire \$2237 ;
   wire [3:0] \$2238 ;
-  wire [3:0] \$2239 ;
+  wire \$2239 ;
   wire \$224 ;
   wire \$2240 ;
   wire \$2241 ;
   wire \$2242 ;
-  wire \$2243 ;
+  wire [3:0] \$2243 ;
   wire [3:0] \$2244 ;
-  wire [3:0] \$2245 ;
+  wire \$2245 ;
   wire \$2246 ;
   wire \$2247 ;
   wire \$2248 ;
-  wire \$2249 ;
+  wire [3:0] \$2249 ;
   wire \$225 ;
   wire \$2250 ;
   wire \$2251 ;
   wire \$2252 ;
   wire \$2253 ;
-  wire \$2254 ;
-  wire \$2255 ;
-  wire \$2256 ;
+  wire [3:0] \$2254 ;
+  wire [3:0] \$2255 ;
+  wire [3:0] \$2256 ;
   wire \$2257 ;
   wire \$2258 ;
   wire \$2259 ;
   wire \$226 ;
-  wire [3:0] \$2260 ;
-  wire \$2261 ;
+  wire \$2260 ;
+  wire [3:0] \$2261 ;
   wire \$2262 ;
   wire \$2263 ;
   wire \$2264 ;
-  wire [3:0] \$2265 ;
+  wire \$2265 ;
   wire [3:0] \$2266 ;
-  wire \$2267 ;
+  wire [3:0] \$2267 ;
   wire \$2268 ;
   wire \$2269 ;
   wire \$227 ;
   wire \$2270 ;
-  wire [3:0] \$2271 ;
-  wire \$2272 ;
+  wire \$2271 ;
+  wire [3:0] \$2272 ;
   wire \$2273 ;
   wire \$2274 ;
   wire \$2275 ;
-  wire [3:0] \$2276 ;
+  wire \$2276 ;
   wire [3:0] \$2277 ;
   wire [3:0] \$2278 ;
-  wire \$2279 ;
+  wire [3:0] \$2279 ;
   wire \$228 ;
   wire \$2280 ;
   wire \$2281 ;
   wire \$2282 ;
-  wire [3:0] \$2283 ;
+  wire \$2283 ;
   wire \$2284 ;
   wire \$2285 ;
   wire \$2286 ;
   wire \$2287 ;
-  wire [3:0] \$2288 ;
-  wire [3:0] \$2289 ;
+  wire \$2288 ;
+  wire \$2289 ;
   wire \$229 ;
   wire \$2290 ;
   wire \$2291 ;
@@ -1445,136 +1445,136 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2293 ;
   wire \$2294 ;
   wire \$2295 ;
-  wire \$2296 ;
+  wire [3:0] \$2296 ;
   wire \$2297 ;
   wire \$2298 ;
   wire \$2299 ;
   wire \$23 ;
   wire \$230 ;
   wire \$2300 ;
-  wire \$2301 ;
+  wire [3:0] \$2301 ;
   wire [3:0] \$2302 ;
   wire \$2303 ;
   wire \$2304 ;
   wire \$2305 ;
   wire \$2306 ;
   wire [3:0] \$2307 ;
-  wire [3:0] \$2308 ;
+  wire \$2308 ;
   wire \$2309 ;
   wire \$231 ;
   wire \$2310 ;
   wire \$2311 ;
-  wire \$2312 ;
+  wire [3:0] \$2312 ;
   wire [3:0] \$2313 ;
-  wire \$2314 ;
+  wire [3:0] \$2314 ;
   wire \$2315 ;
   wire \$2316 ;
   wire \$2317 ;
-  wire [3:0] \$2318 ;
+  wire \$2318 ;
   wire [3:0] \$2319 ;
   wire \$232 ;
-  wire [3:0] \$2320 ;
+  wire \$2320 ;
   wire \$2321 ;
   wire \$2322 ;
   wire \$2323 ;
-  wire \$2324 ;
+  wire [3:0] \$2324 ;
   wire [3:0] \$2325 ;
   wire \$2326 ;
   wire \$2327 ;
   wire \$2328 ;
   wire \$2329 ;
   wire \$233 ;
-  wire \$2330 ;
-  wire \$2331 ;
+  wire [3:0] \$2330 ;
+  wire [3:0] \$2331 ;
   wire \$2332 ;
   wire \$2333 ;
   wire \$2334 ;
   wire \$2335 ;
-  wire [3:0] \$2336 ;
+  wire \$2336 ;
   wire \$2337 ;
   wire \$2338 ;
   wire \$2339 ;
   wire \$234 ;
   wire \$2340 ;
-  wire [3:0] \$2341 ;
-  wire [3:0] \$2342 ;
+  wire \$2341 ;
+  wire \$2342 ;
   wire \$2343 ;
   wire \$2344 ;
   wire \$2345 ;
-  wire \$2346 ;
-  wire [3:0] \$2347 ;
+  wire [3:0] \$2346 ;
+  wire \$2347 ;
   wire \$2348 ;
   wire \$2349 ;
   wire \$235 ;
   wire \$2350 ;
-  wire \$2351 ;
+  wire [3:0] \$2351 ;
   wire [3:0] \$2352 ;
-  wire [3:0] \$2353 ;
+  wire \$2353 ;
   wire \$2354 ;
   wire \$2355 ;
   wire \$2356 ;
-  wire \$2357 ;
+  wire [3:0] \$2357 ;
   wire \$2358 ;
   wire \$2359 ;
   wire \$236 ;
   wire \$2360 ;
   wire \$2361 ;
   wire [3:0] \$2362 ;
-  wire \$2363 ;
-  wire \$2364 ;
+  wire [3:0] \$2363 ;
+  wire [3:0] \$2364 ;
   wire \$2365 ;
   wire \$2366 ;
-  wire [3:0] \$2367 ;
-  wire [3:0] \$2368 ;
-  wire \$2369 ;
+  wire \$2367 ;
+  wire \$2368 ;
+  wire [3:0] \$2369 ;
   wire \$237 ;
   wire \$2370 ;
   wire \$2371 ;
   wire \$2372 ;
-  wire [3:0] \$2373 ;
-  wire \$2374 ;
-  wire \$2375 ;
+  wire \$2373 ;
+  wire [3:0] \$2374 ;
+  wire [3:0] \$2375 ;
   wire \$2376 ;
   wire \$2377 ;
   wire \$2378 ;
   wire \$2379 ;
   wire \$238 ;
-  wire [3:0] \$2380 ;
+  wire \$2380 ;
   wire \$2381 ;
   wire \$2382 ;
   wire \$2383 ;
   wire \$2384 ;
-  wire [3:0] \$2385 ;
+  wire \$2385 ;
   wire \$2386 ;
   wire \$2387 ;
-  wire \$2388 ;
+  wire [3:0] \$2388 ;
   wire \$2389 ;
   wire \$239 ;
   wire \$2390 ;
   wire \$2391 ;
   wire \$2392 ;
-  wire \$2393 ;
-  wire \$2394 ;
+  wire [3:0] \$2393 ;
+  wire [3:0] \$2394 ;
   wire \$2395 ;
   wire \$2396 ;
   wire \$2397 ;
   wire \$2398 ;
-  wire \$2399 ;
+  wire [3:0] \$2399 ;
   wire [8:0] \$24 ;
   wire \$240 ;
   wire \$2400 ;
   wire \$2401 ;
   wire \$2402 ;
   wire \$2403 ;
-  wire \$2404 ;
-  wire \$2405 ;
-  wire \$2406 ;
+  wire [3:0] \$2404 ;
+  wire [3:0] \$2405 ;
+  wire [3:0] \$2406 ;
   wire \$2407 ;
   wire \$2408 ;
   wire \$2409 ;
   wire \$241 ;
   wire \$2410 ;
-  wire \$2411 ;
+  wire [3:0] \$2411 ;
   wire \$2412 ;
   wire \$2413 ;
   wire \$2414 ;
@@ -1586,25 +1586,25 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$242 ;
   wire \$2420 ;
   wire \$2421 ;
-  wire \$2422 ;
+  wire [3:0] \$2422 ;
   wire \$2423 ;
   wire \$2424 ;
   wire \$2425 ;
   wire \$2426 ;
-  wire \$2427 ;
-  wire \$2428 ;
+  wire [3:0] \$2427 ;
+  wire [3:0] \$2428 ;
   wire \$2429 ;
   wire \$243 ;
   wire \$2430 ;
   wire \$2431 ;
   wire \$2432 ;
-  wire \$2433 ;
+  wire [3:0] \$2433 ;
   wire \$2434 ;
   wire \$2435 ;
   wire \$2436 ;
   wire \$2437 ;
-  wire \$2438 ;
-  wire \$2439 ;
+  wire [3:0] \$2438 ;
+  wire [3:0] \$2439 ;
   wire \$244 ;
   wire \$2440 ;
   wire \$2441 ;
@@ -1614,19 +1614,19 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2445 ;
   wire \$2446 ;
   wire \$2447 ;
-  wire \$2448 ;
+  wire [3:0] \$2448 ;
   wire \$2449 ;
   wire \$245 ;
   wire \$2450 ;
   wire \$2451 ;
   wire \$2452 ;
-  wire \$2453 ;
-  wire \$2454 ;
+  wire [3:0] \$2453 ;
+  wire [3:0] \$2454 ;
   wire \$2455 ;
   wire \$2456 ;
   wire \$2457 ;
   wire \$2458 ;
-  wire \$2459 ;
+  wire [3:0] \$2459 ;
   wire \$246 ;
   wire \$2460 ;
   wire \$2461 ;
@@ -1634,13 +1634,13 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2463 ;
   wire \$2464 ;
   wire \$2465 ;
-  wire \$2466 ;
+  wire [3:0] \$2466 ;
   wire \$2467 ;
   wire \$2468 ;
   wire \$2469 ;
   wire \$247 ;
   wire \$2470 ;
-  wire \$2471 ;
+  wire [3:0] \$2471 ;
   wire \$2472 ;
   wire \$2473 ;
   wire \$2474 ;
@@ -1684,10 +1684,10 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2508 ;
   wire \$2509 ;
   wire \$251 ;
-  wire [32:0] \$2510 ;
-  wire [32:0] \$2511 ;
-  wire [32:0] \$2512 ;
-  wire [32:0] \$2513 ;
+  wire \$2510 ;
+  wire \$2511 ;
+  wire \$2512 ;
+  wire \$2513 ;
   wire \$2514 ;
   wire \$2515 ;
   wire \$2516 ;
@@ -1706,7 +1706,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2528 ;
   wire \$2529 ;
   wire \$253 ;
-  wire [7:0] \$2530 ;
+  wire \$2530 ;
   wire \$2531 ;
   wire \$2532 ;
   wire \$2533 ;
@@ -1724,8 +1724,8 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2544 ;
   wire \$2545 ;
   wire \$2546 ;
-  wire [7:0] \$2547 ;
-  wire [7:0] \$2548 ;
+  wire \$2547 ;
+  wire \$2548 ;
   wire \$2549 ;
   wire \$255 ;
   wire \$2550 ;
@@ -1744,7 +1744,7 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2562 ;
   wire \$2563 ;
   wire \$2564 ;
-  wire [7:0] \$2565 ;
+  wire \$2565 ;
   wire \$2566 ;
   wire \$2567 ;
   wire \$2568 ;
@@ -1763,9 +1763,9 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$258 ;
   wire \$2580 ;
   wire \$2581 ;
-  wire [7:0] \$2582 ;
-  wire [7:0] \$2583 ;
-  wire [7:0] \$2584 ;
+  wire \$2582 ;
+  wire \$2583 ;
+  wire \$2584 ;
   wire \$2585 ;
   wire \$2586 ;
   wire \$2587 ;
@@ -1778,2390 +1778,637 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$2593 ;
   wire \$2594 ;
   wire \$2595 ;
-  wire \$2596 ;
-  wire \$2597 ;
-  wire \$2598 ;
-  wire \$2599 ;
+  wire [32:0] \$2596 ;
+  wire [32:0] \$2597 ;
+  wire [32:0] \$2598 ;
+  wire [32:0] \$2599 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$2600 ;
-  wire [7:0] \$2601 ;
+  wire [4:0] \$2600 ;
+  wire [4:0] \$2601 ;
   wire \$2602 ;
   wire \$2603 ;
   wire \$2604 ;
   wire \$2605 ;
   wire \$2606 ;
-  wire \$2607 ;
-  wire \$2608 ;
-  wire \$2609 ;
+  reg [7:0] \$2607 ;
+  reg [7:0] \$2608 ;
+  reg [7:0] \$2609 ;
   wire \$261 ;
-  wire \$2610 ;
-  wire \$2611 ;
-  wire \$2612 ;
-  wire \$2613 ;
-  wire \$2614 ;
-  wire \$2615 ;
-  wire \$2616 ;
-  wire \$2617 ;
-  wire [7:0] \$2618 ;
-  wire [7:0] \$2619 ;
+  reg [7:0] \$2610 ;
+  reg [7:0] \$2611 ;
+  reg [7:0] \$2612 ;
+  reg [7:0] \$2613 ;
+  reg [7:0] \$2614 ;
+  reg [7:0] \$2615 ;
+  reg [7:0] \$2616 ;
+  reg [7:0] \$2617 ;
+  reg [7:0] \$2618 ;
+  reg [7:0] \$2619 ;
   wire \$262 ;
-  wire \$2620 ;
-  wire \$2621 ;
-  wire \$2622 ;
-  wire \$2623 ;
-  wire \$2624 ;
-  wire \$2625 ;
-  wire \$2626 ;
-  wire \$2627 ;
-  wire \$2628 ;
-  wire \$2629 ;
+  reg [7:0] \$2620 ;
+  reg [7:0] \$2621 ;
+  reg [7:0] \$2622 ;
+  reg [511:0] \$2623 ;
+  reg \$2624 ;
+  reg \$2625 ;
+  reg \$2626 ;
+  reg \$2627 ;
+  reg \$2628 ;
+  reg \$2629 ;
   wire \$263 ;
-  wire \$2630 ;
-  wire \$2631 ;
-  wire \$2632 ;
-  wire \$2633 ;
-  wire \$2634 ;
-  wire \$2635 ;
-  wire [7:0] \$2636 ;
-  wire \$2637 ;
-  wire \$2638 ;
-  wire \$2639 ;
+  reg \$2630 ;
+  reg \$2631 ;
+  reg \$2632 ;
+  reg \$2633 ;
+  reg \$2634 ;
+  reg \$2635 ;
+  reg \$2636 ;
+  reg \$2637 ;
+  reg \$2638 ;
+  reg \$2639 ;
   wire \$264 ;
-  wire \$2640 ;
-  wire \$2641 ;
-  wire \$2642 ;
-  wire \$2643 ;
-  wire \$2644 ;
-  wire \$2645 ;
-  wire \$2646 ;
-  wire \$2647 ;
-  wire \$2648 ;
-  wire \$2649 ;
+  reg \$2640 ;
+  reg \$2641 ;
+  reg \$2642 ;
+  reg \$2643 ;
+  reg \$2644 ;
+  reg \$2645 ;
+  reg \$2646 ;
+  reg \$2647 ;
+  reg \$2648 ;
+  reg \$2649 ;
   wire \$265 ;
-  wire \$2650 ;
-  wire \$2651 ;
-  wire \$2652 ;
-  wire [7:0] \$2653 ;
-  wire [7:0] \$2654 ;
-  wire [7:0] \$2655 ;
-  wire [7:0] \$2656 ;
-  wire \$2657 ;
-  wire \$2658 ;
-  wire \$2659 ;
+  reg \$2650 ;
+  reg \$2651 ;
+  reg \$2652 ;
+  reg \$2653 ;
+  reg \$2654 ;
+  reg \$2655 ;
+  reg \$2656 ;
+  reg \$2657 ;
+  reg \$2658 ;
+  reg \$2659 ;
   wire \$266 ;
-  wire \$2660 ;
-  wire \$2661 ;
-  wire \$2662 ;
-  wire \$2663 ;
-  wire \$2664 ;
-  wire \$2665 ;
-  wire \$2666 ;
-  wire \$2667 ;
-  wire \$2668 ;
-  wire \$2669 ;
+  reg \$2660 ;
+  reg \$2661 ;
+  reg \$2662 ;
+  reg \$2663 ;
+  reg \$2664 ;
+  reg \$2665 ;
+  reg \$2666 ;
+  reg \$2667 ;
+  reg \$2668 ;
+  reg \$2669 ;
   wire \$267 ;
-  wire \$2670 ;
-  wire \$2671 ;
-  wire \$2672 ;
-  wire [7:0] \$2673 ;
-  wire [7:0] \$2674 ;
-  wire \$2675 ;
-  wire \$2676 ;
-  wire \$2677 ;
-  wire \$2678 ;
-  wire \$2679 ;
+  reg \$2670 ;
+  reg \$2671 ;
+  reg \$2672 ;
+  reg \$2673 ;
+  reg \$2674 ;
+  reg \$2675 ;
+  reg \$2676 ;
+  reg \$2677 ;
+  reg \$2678 ;
+  reg \$2679 ;
   wire \$268 ;
-  wire \$2680 ;
-  wire \$2681 ;
-  wire \$2682 ;
-  wire \$2683 ;
-  wire \$2684 ;
-  wire \$2685 ;
-  wire \$2686 ;
-  wire \$2687 ;
-  wire \$2688 ;
-  wire \$2689 ;
+  reg \$2680 ;
+  reg \$2681 ;
+  reg \$2682 ;
+  reg \$2683 ;
+  reg \$2684 ;
+  reg \$2685 ;
+  reg \$2686 ;
+  reg \$2687 ;
+  reg \$2688 ;
+  reg \$2689 ;
   wire \$269 ;
-  wire \$2690 ;
-  wire [7:0] \$2691 ;
-  wire \$2692 ;
-  wire \$2693 ;
-  wire \$2694 ;
-  wire \$2695 ;
-  wire \$2696 ;
-  wire \$2697 ;
-  wire \$2698 ;
-  wire \$2699 ;
+  reg \$2690 ;
+  reg \$2691 ;
+  reg \$2692 ;
+  reg \$2693 ;
+  reg \$2694 ;
+  reg \$2695 ;
+  reg \$2696 ;
+  reg \$2697 ;
+  reg \$2698 ;
+  reg \$2699 ;
   wire [8:0] \$27 ;
   wire \$270 ;
-  wire \$2700 ;
-  wire \$2701 ;
-  wire \$2702 ;
-  wire \$2703 ;
-  wire \$2704 ;
-  wire \$2705 ;
-  wire \$2706 ;
-  wire \$2707 ;
-  wire [7:0] \$2708 ;
-  wire [7:0] \$2709 ;
+  reg \$2700 ;
+  reg \$2701 ;
+  reg \$2702 ;
+  reg \$2703 ;
+  reg \$2704 ;
+  reg \$2705 ;
+  reg \$2706 ;
+  reg \$2707 ;
+  reg \$2708 ;
+  reg \$2709 ;
   wire \$271 ;
-  wire \$2710 ;
-  wire \$2711 ;
-  wire \$2712 ;
-  wire \$2713 ;
-  wire \$2714 ;
-  wire \$2715 ;
-  wire \$2716 ;
-  wire \$2717 ;
-  wire \$2718 ;
-  wire \$2719 ;
+  reg \$2710 ;
+  reg \$2711 ;
+  reg \$2712 ;
+  reg \$2713 ;
+  reg \$2714 ;
+  reg \$2715 ;
+  reg \$2716 ;
+  reg \$2717 ;
+  reg \$2718 ;
+  reg \$2719 ;
   wire \$272 ;
-  wire \$2720 ;
-  wire \$2721 ;
-  wire \$2722 ;
-  wire \$2723 ;
-  wire \$2724 ;
-  wire \$2725 ;
-  wire [7:0] \$2726 ;
-  wire \$2727 ;
-  wire \$2728 ;
-  wire \$2729 ;
+  reg \$2720 ;
+  reg \$2721 ;
+  reg \$2722 ;
+  reg \$2723 ;
+  reg \$2724 ;
+  reg \$2725 ;
+  reg \$2726 ;
+  reg \$2727 ;
+  reg \$2728 ;
+  reg \$2729 ;
   wire \$273 ;
-  wire \$2730 ;
-  wire \$2731 ;
-  wire \$2732 ;
-  wire \$2733 ;
-  wire \$2734 ;
-  wire \$2735 ;
-  wire \$2736 ;
-  wire \$2737 ;
-  wire \$2738 ;
-  wire \$2739 ;
+  reg \$2730 ;
+  reg \$2731 ;
+  reg \$2732 ;
+  reg \$2733 ;
+  reg \$2734 ;
+  reg \$2735 ;
+  reg \$2736 ;
+  reg \$2737 ;
+  reg \$2738 ;
+  reg \$2739 ;
   wire \$274 ;
-  wire \$2740 ;
-  wire \$2741 ;
-  wire \$2742 ;
-  wire [7:0] \$2743 ;
-  wire [7:0] \$2744 ;
-  wire [7:0] \$2745 ;
-  wire \$2746 ;
-  wire \$2747 ;
-  wire \$2748 ;
-  wire \$2749 ;
+  reg \$2740 ;
+  reg \$2741 ;
+  reg \$2742 ;
+  reg \$2743 ;
+  reg \$2744 ;
+  reg \$2745 ;
+  reg \$2746 ;
+  reg \$2747 ;
+  reg \$2748 ;
+  reg \$2749 ;
   wire \$275 ;
-  wire \$2750 ;
-  wire \$2751 ;
-  wire \$2752 ;
-  wire \$2753 ;
-  wire \$2754 ;
-  wire \$2755 ;
-  wire \$2756 ;
-  wire \$2757 ;
-  wire \$2758 ;
-  wire \$2759 ;
+  reg \$2750 ;
+  reg \$2751 ;
+  reg \$2752 ;
+  reg \$2753 ;
+  reg \$2754 ;
+  reg \$2755 ;
+  reg \$2756 ;
+  reg \$2757 ;
+  reg \$2758 ;
+  reg \$2759 ;
   wire \$276 ;
-  wire \$2760 ;
-  wire \$2761 ;
-  wire [7:0] \$2762 ;
-  wire \$2763 ;
-  wire \$2764 ;
-  wire \$2765 ;
-  wire \$2766 ;
-  wire \$2767 ;
-  wire \$2768 ;
-  wire \$2769 ;
+  reg \$2760 ;
+  reg \$2761 ;
+  reg \$2762 ;
+  reg \$2763 ;
+  reg \$2764 ;
+  reg \$2765 ;
+  reg \$2766 ;
+  reg \$2767 ;
+  reg \$2768 ;
+  reg \$2769 ;
   wire \$277 ;
-  wire \$2770 ;
-  wire \$2771 ;
-  wire \$2772 ;
-  wire \$2773 ;
-  wire \$2774 ;
-  wire \$2775 ;
-  wire \$2776 ;
-  wire \$2777 ;
-  wire \$2778 ;
-  wire [7:0] \$2779 ;
+  reg \$2770 ;
+  reg \$2771 ;
+  reg \$2772 ;
+  reg \$2773 ;
+  reg \$2774 ;
+  reg \$2775 ;
+  reg \$2776 ;
+  reg \$2777 ;
+  reg \$2778 ;
+  reg \$2779 ;
   wire \$278 ;
-  wire [7:0] \$2780 ;
-  wire \$2781 ;
-  wire \$2782 ;
-  wire \$2783 ;
-  wire \$2784 ;
-  wire \$2785 ;
-  wire \$2786 ;
-  wire \$2787 ;
-  wire \$2788 ;
-  wire \$2789 ;
+  reg \$2780 ;
+  reg \$2781 ;
+  reg \$2782 ;
+  reg \$2783 ;
+  reg \$2784 ;
+  reg [511:0] \$2785 ;
+  reg \$2786 ;
+  reg \$2787 ;
+  reg \$2788 ;
+  reg \$2789 ;
   wire \$279 ;
-  wire \$2790 ;
-  wire \$2791 ;
-  wire \$2792 ;
-  wire \$2793 ;
-  wire \$2794 ;
-  wire \$2795 ;
-  wire \$2796 ;
-  wire [7:0] \$2797 ;
-  wire \$2798 ;
-  wire \$2799 ;
+  reg \$2790 ;
+  reg \$2791 ;
+  reg \$2792 ;
+  reg \$2793 ;
+  reg \$2794 ;
+  reg \$2795 ;
+  reg \$2796 ;
+  reg \$2797 ;
+  reg \$2798 ;
+  reg \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  wire \$2800 ;
-  wire \$2801 ;
-  wire \$2802 ;
-  wire \$2803 ;
-  wire \$2804 ;
-  wire \$2805 ;
-  wire \$2806 ;
-  wire \$2807 ;
-  wire \$2808 ;
-  wire \$2809 ;
+  reg \$2800 ;
+  reg \$2801 ;
+  reg \$2802 ;
+  reg \$2803 ;
+  reg \$2804 ;
+  reg \$2805 ;
+  reg \$2806 ;
+  reg \$2807 ;
+  reg \$2808 ;
+  reg \$2809 ;
   wire \$281 ;
-  wire \$2810 ;
-  wire \$2811 ;
-  wire \$2812 ;
-  wire \$2813 ;
-  wire [7:0] \$2814 ;
-  wire [7:0] \$2815 ;
-  wire [7:0] \$2816 ;
-  wire [7:0] \$2817 ;
-  wire \$2818 ;
-  wire \$2819 ;
+  reg \$2810 ;
+  reg \$2811 ;
+  reg \$2812 ;
+  reg \$2813 ;
+  reg \$2814 ;
+  reg \$2815 ;
+  reg \$2816 ;
+  reg \$2817 ;
+  reg \$2818 ;
+  reg \$2819 ;
   wire \$282 ;
-  wire \$2820 ;
-  wire \$2821 ;
-  wire \$2822 ;
-  wire \$2823 ;
-  wire \$2824 ;
-  wire \$2825 ;
-  wire \$2826 ;
-  wire \$2827 ;
-  wire \$2828 ;
-  wire \$2829 ;
+  reg \$2820 ;
+  reg \$2821 ;
+  reg \$2822 ;
+  reg \$2823 ;
+  reg \$2824 ;
+  reg \$2825 ;
+  reg \$2826 ;
+  reg \$2827 ;
+  reg \$2828 ;
+  reg \$2829 ;
   wire \$283 ;
-  wire \$2830 ;
-  wire \$2831 ;
-  wire \$2832 ;
-  wire \$2833 ;
-  wire [7:0] \$2834 ;
-  wire [7:0] \$2835 ;
-  wire \$2836 ;
-  wire \$2837 ;
-  wire \$2838 ;
-  wire \$2839 ;
+  reg \$2830 ;
+  reg \$2831 ;
+  reg \$2832 ;
+  reg \$2833 ;
+  reg \$2834 ;
+  reg \$2835 ;
+  reg \$2836 ;
+  reg \$2837 ;
+  reg \$2838 ;
+  reg \$2839 ;
   wire \$284 ;
-  wire \$2840 ;
-  wire \$2841 ;
-  wire \$2842 ;
-  wire \$2843 ;
-  wire \$2844 ;
-  wire \$2845 ;
-  wire \$2846 ;
-  wire \$2847 ;
-  wire \$2848 ;
-  wire \$2849 ;
+  reg \$2840 ;
+  reg \$2841 ;
+  reg \$2842 ;
+  reg \$2843 ;
+  reg \$2844 ;
+  reg \$2845 ;
+  reg \$2846 ;
+  reg \$2847 ;
+  reg \$2848 ;
+  reg \$2849 ;
   wire \$285 ;
-  wire \$2850 ;
-  wire \$2851 ;
-  wire [7:0] \$2852 ;
-  wire \$2853 ;
-  wire \$2854 ;
-  wire \$2855 ;
-  wire \$2856 ;
-  wire \$2857 ;
-  wire \$2858 ;
-  wire \$2859 ;
+  reg \$2850 ;
+  reg [511:0] \$2851 ;
+  reg \$2852 ;
+  reg [15:0] \$2853 ;
+  reg \$2854 ;
+  reg [1:0] \$2855 ;
+  reg [1:0] \$2856 ;
+  reg [2:0] \$2857 ;
+  reg [2:0] \$2858 ;
+  reg [2:0] \$2859 ;
   wire \$286 ;
-  wire \$2860 ;
-  wire \$2861 ;
-  wire \$2862 ;
-  wire \$2863 ;
-  wire \$2864 ;
-  wire \$2865 ;
-  wire \$2866 ;
-  wire \$2867 ;
-  wire \$2868 ;
-  wire [7:0] \$2869 ;
+  reg [2:0] \$2860 ;
+  reg [3:0] \$2861 ;
+  reg [3:0] \$2862 ;
+  reg [3:0] \$2863 ;
+  reg [3:0] \$2864 ;
+  reg [3:0] \$2865 ;
+  reg [3:0] \$2866 ;
+  reg [3:0] \$2867 ;
+  reg [3:0] \$2868 ;
+  reg [511:0] \$2869 ;
   wire \$287 ;
-  wire [7:0] \$2870 ;
-  wire \$2871 ;
-  wire \$2872 ;
-  wire \$2873 ;
-  wire \$2874 ;
-  wire \$2875 ;
-  wire \$2876 ;
-  wire \$2877 ;
-  wire \$2878 ;
-  wire \$2879 ;
+  reg \$2870 ;
+  reg [3:0] \$2871 ;
+  reg [3:0] \$2872 ;
+  reg [15:0] \$2873 ;
+  reg [7:0] \$2874 ;
+  reg [7:0] \$2875 ;
+  reg [7:0] \$2876 ;
+  reg [7:0] \$2877 ;
+  reg [7:0] \$2878 ;
+  reg [7:0] \$2879 ;
   wire \$288 ;
-  wire \$2880 ;
-  wire \$2881 ;
-  wire \$2882 ;
-  wire \$2883 ;
-  wire \$2884 ;
-  wire \$2885 ;
-  wire \$2886 ;
-  wire [7:0] \$2887 ;
-  wire \$2888 ;
-  wire \$2889 ;
+  reg [7:0] \$2880 ;
+  reg [7:0] \$2881 ;
+  reg [3:0] \$2882 ;
+  reg [3:0] \$2883 ;
+  reg [3:0] \$2884 ;
+  reg [3:0] \$2885 ;
+  reg [3:0] \$2886 ;
+  reg [3:0] \$2887 ;
+  reg [3:0] \$2888 ;
+  reg [3:0] \$2889 ;
   wire \$289 ;
-  wire \$2890 ;
-  wire \$2891 ;
-  wire \$2892 ;
-  wire \$2893 ;
-  wire \$2894 ;
-  wire \$2895 ;
-  wire \$2896 ;
-  wire \$2897 ;
-  wire \$2898 ;
-  wire \$2899 ;
+  reg [511:0] \$2890 ;
+  reg \$2891 ;
+  reg \$2892 ;
+  reg \$2893 ;
+  reg \$2894 ;
+  reg \$2895 ;
+  reg \$2896 ;
+  reg [7:0] \$2897 ;
+  reg [7:0] \$2898 ;
+  reg [7:0] \$2899 ;
   wire \$29 ;
   wire \$290 ;
-  wire \$2900 ;
-  wire \$2901 ;
-  wire \$2902 ;
-  wire \$2903 ;
-  wire [7:0] \$2904 ;
-  wire [7:0] \$2905 ;
-  wire [7:0] \$2906 ;
-  wire \$2907 ;
-  wire \$2908 ;
-  wire \$2909 ;
+  reg [7:0] \$2900 ;
+  reg [7:0] \$2901 ;
+  reg [7:0] \$2902 ;
+  reg [7:0] \$2903 ;
+  reg [7:0] \$2904 ;
+  reg [7:0] \$2905 ;
+  reg [7:0] \$2906 ;
+  reg [7:0] \$2907 ;
+  reg [7:0] \$2908 ;
+  reg [7:0] \$2909 ;
   wire \$291 ;
-  wire \$2910 ;
-  wire \$2911 ;
-  wire \$2912 ;
-  wire \$2913 ;
-  wire \$2914 ;
-  wire \$2915 ;
-  wire \$2916 ;
-  wire \$2917 ;
-  wire \$2918 ;
-  wire \$2919 ;
+  reg [7:0] \$2910 ;
+  reg [7:0] \$2911 ;
+  reg [7:0] \$2912 ;
+  reg [7:0] \$2913 ;
+  reg [7:0] \$2914 ;
+  reg [7:0] \$2915 ;
+  reg [7:0] \$2916 ;
+  reg [7:0] \$2917 ;
+  reg [7:0] \$2918 ;
+  reg [7:0] \$2919 ;
   wire \$292 ;
-  wire \$2920 ;
-  wire \$2921 ;
-  wire \$2922 ;
-  wire [7:0] \$2923 ;
-  wire \$2924 ;
-  wire \$2925 ;
-  wire \$2926 ;
-  wire \$2927 ;
-  wire \$2928 ;
-  wire \$2929 ;
+  reg [7:0] \$2920 ;
+  reg [7:0] \$2921 ;
+  reg [7:0] \$2922 ;
+  reg [7:0] \$2923 ;
+  reg [7:0] \$2924 ;
+  reg [7:0] \$2925 ;
+  reg [7:0] \$2926 ;
+  reg [7:0] \$2927 ;
+  reg [7:0] \$2928 ;
+  reg [7:0] \$2929 ;
   wire \$293 ;
-  wire \$2930 ;
-  wire \$2931 ;
-  wire \$2932 ;
-  wire \$2933 ;
-  wire \$2934 ;
-  wire \$2935 ;
-  wire \$2936 ;
-  wire \$2937 ;
-  wire \$2938 ;
-  wire \$2939 ;
+  reg [7:0] \$2930 ;
+  reg [7:0] \$2931 ;
+  reg [7:0] \$2932 ;
+  reg [7:0] \$2933 ;
+  reg [7:0] \$2934 ;
+  reg [7:0] \$2935 ;
+  reg [7:0] \$2936 ;
+  reg \$2937 ;
+  reg \$2938 ;
+  reg [15:0] \$2939 ;
   wire \$294 ;
-  wire [7:0] \$2940 ;
-  wire [7:0] \$2941 ;
-  wire \$2942 ;
-  wire \$2943 ;
-  wire \$2944 ;
-  wire \$2945 ;
-  wire \$2946 ;
-  wire \$2947 ;
-  wire \$2948 ;
-  wire \$2949 ;
+  reg [15:0] \$2940 ;
+  reg [15:0] \$2941 ;
+  reg [15:0] \$2942 ;
+  reg [15:0] \$2943 ;
+  reg [15:0] \$2944 ;
+  reg [15:0] \$2945 ;
+  reg [15:0] \$2946 ;
+  reg [15:0] \$2947 ;
+  reg [15:0] \$2948 ;
+  reg [15:0] \$2949 ;
   wire \$295 ;
-  wire \$2950 ;
-  wire \$2951 ;
-  wire \$2952 ;
-  wire \$2953 ;
-  wire \$2954 ;
-  wire \$2955 ;
-  wire \$2956 ;
-  wire \$2957 ;
-  wire [7:0] \$2958 ;
-  wire \$2959 ;
+  reg [15:0] \$2950 ;
+  reg [15:0] \$2951 ;
+  reg [15:0] \$2952 ;
+  reg [15:0] \$2953 ;
+  reg [15:0] \$2954 ;
+  reg [15:0] \$2955 ;
+  reg [15:0] \$2956 ;
+  reg [15:0] \$2957 ;
+  reg [15:0] \$2958 ;
+  reg [15:0] \$2959 ;
   wire \$296 ;
-  wire \$2960 ;
-  wire \$2961 ;
-  wire \$2962 ;
-  wire \$2963 ;
-  wire \$2964 ;
-  wire \$2965 ;
-  wire \$2966 ;
-  wire \$2967 ;
-  wire \$2968 ;
-  wire \$2969 ;
+  reg [15:0] \$2960 ;
+  reg [15:0] \$2961 ;
+  reg [15:0] \$2962 ;
+  reg [15:0] \$2963 ;
+  reg [15:0] \$2964 ;
+  reg [15:0] \$2965 ;
+  reg [15:0] \$2966 ;
+  reg [15:0] \$2967 ;
+  reg [15:0] \$2968 ;
+  reg [15:0] \$2969 ;
   wire \$297 ;
-  wire \$2970 ;
-  wire \$2971 ;
-  wire \$2972 ;
-  wire \$2973 ;
-  wire \$2974 ;
-  wire [7:0] \$2975 ;
-  wire [7:0] \$2976 ;
-  wire [7:0] \$2977 ;
-  wire [7:0] \$2978 ;
-  wire \$2979 ;
+  reg [15:0] \$2970 ;
+  reg \$2971 ;
+  reg \$2972 ;
+  reg [18:0] \$2973 ;
+  reg [18:0] \$2974 ;
+  reg [18:0] \$2975 ;
+  reg [18:0] \$2976 ;
+  reg \$2977 ;
+  reg \$2978 ;
+  reg \$2979 ;
   wire \$298 ;
-  wire \$2980 ;
-  wire \$2981 ;
-  wire \$2982 ;
-  wire \$2983 ;
-  wire \$2984 ;
-  wire \$2985 ;
-  wire \$2986 ;
-  wire \$2987 ;
-  wire \$2988 ;
-  wire \$2989 ;
+  reg [31:0] \$2980 ;
+  reg [31:0] \$2981 ;
+  reg [31:0] \$2982 ;
+  reg [31:0] \$2983 ;
+  reg [31:0] \$2984 ;
+  reg [31:0] \$2985 ;
+  reg [31:0] \$2986 ;
+  reg [31:0] \$2987 ;
   wire \$299 ;
-  wire \$2990 ;
-  wire \$2991 ;
-  wire \$2992 ;
-  wire \$2993 ;
-  wire \$2994 ;
-  wire [7:0] \$2995 ;
-  wire [7:0] \$2996 ;
-  wire \$2997 ;
-  wire \$2998 ;
-  wire \$2999 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
   wire \$300 ;
-  wire \$3000 ;
-  wire \$3001 ;
-  wire \$3002 ;
-  wire \$3003 ;
-  wire \$3004 ;
-  wire \$3005 ;
-  wire \$3006 ;
-  wire \$3007 ;
-  wire \$3008 ;
-  wire \$3009 ;
   wire \$301 ;
-  wire \$3010 ;
-  wire \$3011 ;
-  wire \$3012 ;
-  wire [7:0] \$3013 ;
-  wire \$3014 ;
-  wire \$3015 ;
-  wire \$3016 ;
-  wire \$3017 ;
-  wire \$3018 ;
-  wire \$3019 ;
   wire \$302 ;
-  wire \$3020 ;
-  wire \$3021 ;
-  wire \$3022 ;
-  wire \$3023 ;
-  wire \$3024 ;
-  wire \$3025 ;
-  wire \$3026 ;
-  wire \$3027 ;
-  wire \$3028 ;
-  wire \$3029 ;
   wire \$303 ;
-  wire [7:0] \$3030 ;
-  wire [7:0] \$3031 ;
-  wire \$3032 ;
-  wire \$3033 ;
-  wire \$3034 ;
-  wire \$3035 ;
-  wire \$3036 ;
-  wire \$3037 ;
-  wire \$3038 ;
-  wire \$3039 ;
   wire \$304 ;
-  wire \$3040 ;
-  wire \$3041 ;
-  wire \$3042 ;
-  wire \$3043 ;
-  wire \$3044 ;
-  wire \$3045 ;
-  wire \$3046 ;
-  wire \$3047 ;
-  wire [7:0] \$3048 ;
-  wire \$3049 ;
   wire \$305 ;
-  wire \$3050 ;
-  wire \$3051 ;
-  wire \$3052 ;
-  wire \$3053 ;
-  wire \$3054 ;
-  wire \$3055 ;
-  wire \$3056 ;
-  wire \$3057 ;
-  wire \$3058 ;
-  wire \$3059 ;
   wire \$306 ;
-  wire \$3060 ;
-  wire \$3061 ;
-  wire \$3062 ;
-  wire \$3063 ;
-  wire \$3064 ;
-  wire [7:0] \$3065 ;
-  wire [7:0] \$3066 ;
-  wire [7:0] \$3067 ;
-  wire \$3068 ;
-  wire \$3069 ;
   wire \$307 ;
-  wire \$3070 ;
-  wire \$3071 ;
-  wire \$3072 ;
-  wire \$3073 ;
-  wire \$3074 ;
-  wire \$3075 ;
-  wire \$3076 ;
-  wire \$3077 ;
-  wire \$3078 ;
-  wire \$3079 ;
   wire \$308 ;
-  wire \$3080 ;
-  wire \$3081 ;
-  wire \$3082 ;
-  wire \$3083 ;
-  wire [7:0] \$3084 ;
-  wire \$3085 ;
-  wire \$3086 ;
-  wire \$3087 ;
-  wire \$3088 ;
-  wire \$3089 ;
   wire \$309 ;
-  wire \$3090 ;
-  wire \$3091 ;
-  wire \$3092 ;
-  wire \$3093 ;
-  wire \$3094 ;
-  wire \$3095 ;
-  wire \$3096 ;
-  wire \$3097 ;
-  wire \$3098 ;
-  wire \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
-  wire \$3100 ;
-  wire [7:0] \$3101 ;
-  wire [7:0] \$3102 ;
-  wire \$3103 ;
-  wire \$3104 ;
-  wire \$3105 ;
-  wire \$3106 ;
-  wire \$3107 ;
-  wire \$3108 ;
-  wire \$3109 ;
   wire \$311 ;
-  wire \$3110 ;
-  wire \$3111 ;
-  wire \$3112 ;
-  wire \$3113 ;
-  wire \$3114 ;
-  wire \$3115 ;
-  wire \$3116 ;
-  wire \$3117 ;
-  wire \$3118 ;
-  wire [7:0] \$3119 ;
   wire \$312 ;
-  wire \$3120 ;
-  wire \$3121 ;
-  wire \$3122 ;
-  wire \$3123 ;
-  wire \$3124 ;
-  wire \$3125 ;
-  wire \$3126 ;
-  wire \$3127 ;
-  wire \$3128 ;
-  wire \$3129 ;
   wire \$313 ;
-  wire \$3130 ;
-  wire \$3131 ;
-  wire \$3132 ;
-  wire \$3133 ;
-  wire \$3134 ;
-  wire \$3135 ;
-  wire [7:0] \$3136 ;
-  wire [7:0] \$3137 ;
-  wire [7:0] \$3138 ;
-  wire [7:0] \$3139 ;
   wire \$314 ;
-  wire \$3140 ;
-  wire \$3141 ;
-  wire \$3142 ;
-  wire \$3143 ;
-  wire \$3144 ;
-  wire \$3145 ;
-  wire \$3146 ;
-  wire \$3147 ;
-  wire \$3148 ;
-  wire \$3149 ;
   wire \$315 ;
-  wire \$3150 ;
-  wire \$3151 ;
-  wire \$3152 ;
-  wire \$3153 ;
-  wire \$3154 ;
-  wire \$3155 ;
-  wire [7:0] \$3156 ;
-  wire [7:0] \$3157 ;
-  wire \$3158 ;
-  wire \$3159 ;
   wire \$316 ;
-  wire \$3160 ;
-  wire \$3161 ;
-  wire \$3162 ;
-  wire \$3163 ;
-  wire \$3164 ;
-  wire \$3165 ;
-  wire \$3166 ;
-  wire \$3167 ;
-  wire \$3168 ;
-  wire \$3169 ;
   wire \$317 ;
-  wire \$3170 ;
-  wire \$3171 ;
-  wire \$3172 ;
-  wire \$3173 ;
-  wire [7:0] \$3174 ;
-  wire \$3175 ;
-  wire \$3176 ;
-  wire \$3177 ;
-  wire \$3178 ;
-  wire \$3179 ;
   wire \$318 ;
-  wire \$3180 ;
-  wire \$3181 ;
-  wire \$3182 ;
-  wire \$3183 ;
-  wire \$3184 ;
-  wire \$3185 ;
-  wire \$3186 ;
-  wire \$3187 ;
-  wire \$3188 ;
-  wire \$3189 ;
   wire \$319 ;
-  wire \$3190 ;
-  wire [7:0] \$3191 ;
-  wire [7:0] \$3192 ;
-  wire \$3193 ;
-  wire \$3194 ;
-  wire \$3195 ;
-  wire \$3196 ;
-  wire \$3197 ;
-  wire \$3198 ;
-  wire \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$3200 ;
-  wire \$3201 ;
-  wire \$3202 ;
-  wire \$3203 ;
-  wire \$3204 ;
-  wire \$3205 ;
-  wire \$3206 ;
-  wire \$3207 ;
-  wire \$3208 ;
-  wire [7:0] \$3209 ;
   wire \$321 ;
-  wire \$3210 ;
-  wire \$3211 ;
-  wire \$3212 ;
-  wire \$3213 ;
-  wire \$3214 ;
-  wire \$3215 ;
-  wire \$3216 ;
-  wire \$3217 ;
-  wire \$3218 ;
-  wire \$3219 ;
   wire \$322 ;
-  wire \$3220 ;
-  wire \$3221 ;
-  wire \$3222 ;
-  wire \$3223 ;
-  wire \$3224 ;
-  wire \$3225 ;
-  wire [7:0] \$3226 ;
-  wire [7:0] \$3227 ;
-  wire [7:0] \$3228 ;
-  wire \$3229 ;
   wire \$323 ;
-  wire \$3230 ;
-  wire \$3231 ;
-  wire \$3232 ;
-  wire \$3233 ;
-  wire \$3234 ;
-  wire \$3235 ;
-  wire \$3236 ;
-  wire \$3237 ;
-  wire \$3238 ;
-  wire \$3239 ;
   wire \$324 ;
-  wire \$3240 ;
-  wire \$3241 ;
-  wire \$3242 ;
-  wire \$3243 ;
-  wire \$3244 ;
-  wire [7:0] \$3245 ;
-  wire \$3246 ;
-  wire \$3247 ;
-  wire \$3248 ;
-  wire \$3249 ;
   wire \$325 ;
-  wire \$3250 ;
-  wire \$3251 ;
-  wire \$3252 ;
-  wire \$3253 ;
-  wire \$3254 ;
-  wire \$3255 ;
-  wire \$3256 ;
-  wire \$3257 ;
-  wire \$3258 ;
-  wire \$3259 ;
   wire \$326 ;
-  wire \$3260 ;
-  wire \$3261 ;
-  wire [7:0] \$3262 ;
-  wire [7:0] \$3263 ;
-  wire \$3264 ;
-  wire \$3265 ;
-  wire \$3266 ;
-  wire \$3267 ;
-  wire \$3268 ;
-  wire \$3269 ;
   wire \$327 ;
-  wire \$3270 ;
-  wire \$3271 ;
-  wire \$3272 ;
-  wire \$3273 ;
-  wire \$3274 ;
-  wire \$3275 ;
-  wire \$3276 ;
-  wire \$3277 ;
-  wire \$3278 ;
-  wire \$3279 ;
   wire \$328 ;
-  wire [7:0] \$3280 ;
-  wire \$3281 ;
-  wire \$3282 ;
-  wire \$3283 ;
-  wire \$3284 ;
-  wire \$3285 ;
-  wire \$3286 ;
-  wire \$3287 ;
-  wire \$3288 ;
-  wire \$3289 ;
   wire \$329 ;
-  wire \$3290 ;
-  wire \$3291 ;
-  wire \$3292 ;
-  wire \$3293 ;
-  wire \$3294 ;
-  wire \$3295 ;
-  wire \$3296 ;
-  wire [7:0] \$3297 ;
-  wire [7:0] \$3298 ;
-  wire [7:0] \$3299 ;
   wire [8:0] \$33 ;
   wire \$330 ;
-  wire [7:0] \$3300 ;
-  wire \$3301 ;
-  wire \$3302 ;
-  wire \$3303 ;
-  wire \$3304 ;
-  wire \$3305 ;
-  wire \$3306 ;
-  wire \$3307 ;
-  wire \$3308 ;
-  wire \$3309 ;
   wire \$331 ;
-  wire \$3310 ;
-  wire \$3311 ;
-  wire \$3312 ;
-  wire \$3313 ;
-  wire \$3314 ;
-  wire \$3315 ;
-  wire \$3316 ;
-  wire [7:0] \$3317 ;
-  wire [7:0] \$3318 ;
-  wire \$3319 ;
   wire \$332 ;
-  wire \$3320 ;
-  wire \$3321 ;
-  wire \$3322 ;
-  wire \$3323 ;
-  wire \$3324 ;
-  wire \$3325 ;
-  wire \$3326 ;
-  wire \$3327 ;
-  wire \$3328 ;
-  wire \$3329 ;
   wire \$333 ;
-  wire \$3330 ;
-  wire \$3331 ;
-  wire \$3332 ;
-  wire \$3333 ;
-  wire \$3334 ;
-  wire [7:0] \$3335 ;
-  wire \$3336 ;
-  wire \$3337 ;
-  wire \$3338 ;
-  wire \$3339 ;
   wire \$334 ;
-  wire \$3340 ;
-  wire \$3341 ;
-  wire \$3342 ;
-  wire \$3343 ;
-  wire \$3344 ;
-  wire \$3345 ;
-  wire \$3346 ;
-  wire \$3347 ;
-  wire \$3348 ;
-  wire \$3349 ;
   wire \$335 ;
-  wire \$3350 ;
-  wire \$3351 ;
-  wire [7:0] \$3352 ;
-  wire [7:0] \$3353 ;
-  wire \$3354 ;
-  wire \$3355 ;
-  wire \$3356 ;
-  wire \$3357 ;
-  wire \$3358 ;
-  wire \$3359 ;
   wire \$336 ;
-  wire \$3360 ;
-  wire \$3361 ;
-  wire \$3362 ;
-  wire \$3363 ;
-  wire \$3364 ;
-  wire \$3365 ;
-  wire \$3366 ;
-  wire \$3367 ;
-  wire \$3368 ;
-  wire \$3369 ;
   wire \$337 ;
-  wire [7:0] \$3370 ;
-  wire \$3371 ;
-  wire \$3372 ;
-  wire \$3373 ;
-  wire \$3374 ;
-  wire \$3375 ;
-  wire \$3376 ;
-  wire \$3377 ;
-  wire \$3378 ;
-  wire \$3379 ;
   wire \$338 ;
-  wire \$3380 ;
-  wire \$3381 ;
-  wire \$3382 ;
-  wire \$3383 ;
-  wire \$3384 ;
-  wire \$3385 ;
-  wire \$3386 ;
-  wire [7:0] \$3387 ;
-  wire [7:0] \$3388 ;
-  wire [7:0] \$3389 ;
   wire \$339 ;
-  wire \$3390 ;
-  wire \$3391 ;
-  wire \$3392 ;
-  wire \$3393 ;
-  wire \$3394 ;
-  wire \$3395 ;
-  wire \$3396 ;
-  wire \$3397 ;
-  wire \$3398 ;
-  wire \$3399 ;
   wire [8:0] \$34 ;
   wire \$340 ;
-  wire \$3400 ;
-  wire \$3401 ;
-  wire \$3402 ;
-  wire \$3403 ;
-  wire \$3404 ;
-  wire \$3405 ;
-  wire [7:0] \$3406 ;
-  wire \$3407 ;
-  wire \$3408 ;
-  wire \$3409 ;
   wire \$341 ;
-  wire \$3410 ;
-  wire \$3411 ;
-  wire \$3412 ;
-  wire \$3413 ;
-  wire \$3414 ;
-  wire \$3415 ;
-  wire \$3416 ;
-  wire \$3417 ;
-  wire \$3418 ;
-  wire \$3419 ;
   wire \$342 ;
-  wire \$3420 ;
-  wire \$3421 ;
-  wire \$3422 ;
-  wire [7:0] \$3423 ;
-  wire [7:0] \$3424 ;
-  wire \$3425 ;
-  wire \$3426 ;
-  wire \$3427 ;
-  wire \$3428 ;
-  wire \$3429 ;
   wire \$343 ;
-  wire \$3430 ;
-  wire \$3431 ;
-  wire \$3432 ;
-  wire \$3433 ;
-  wire \$3434 ;
-  wire \$3435 ;
-  wire \$3436 ;
-  wire \$3437 ;
-  wire \$3438 ;
-  wire \$3439 ;
   wire \$344 ;
-  wire \$3440 ;
-  wire [7:0] \$3441 ;
-  wire \$3442 ;
-  wire \$3443 ;
-  wire \$3444 ;
-  wire \$3445 ;
-  wire \$3446 ;
-  wire \$3447 ;
-  wire \$3448 ;
-  wire \$3449 ;
   wire \$345 ;
-  wire \$3450 ;
-  wire \$3451 ;
-  wire \$3452 ;
-  wire \$3453 ;
-  wire \$3454 ;
-  wire \$3455 ;
-  wire \$3456 ;
-  wire \$3457 ;
-  wire [7:0] \$3458 ;
-  wire [7:0] \$3459 ;
   wire \$346 ;
-  wire [7:0] \$3460 ;
-  wire [7:0] \$3461 ;
-  wire \$3462 ;
-  wire \$3463 ;
-  wire \$3464 ;
-  wire \$3465 ;
-  wire \$3466 ;
-  wire \$3467 ;
-  wire \$3468 ;
-  wire \$3469 ;
   wire \$347 ;
-  wire \$3470 ;
-  wire \$3471 ;
-  wire \$3472 ;
-  wire \$3473 ;
-  wire \$3474 ;
-  wire \$3475 ;
-  wire \$3476 ;
-  wire \$3477 ;
-  wire [7:0] \$3478 ;
-  wire [7:0] \$3479 ;
   wire \$348 ;
-  wire \$3480 ;
-  wire \$3481 ;
-  wire \$3482 ;
-  wire \$3483 ;
-  wire \$3484 ;
-  wire \$3485 ;
-  wire \$3486 ;
-  wire \$3487 ;
-  wire \$3488 ;
-  wire \$3489 ;
   wire \$349 ;
-  wire \$3490 ;
-  wire \$3491 ;
-  wire \$3492 ;
-  wire \$3493 ;
-  wire \$3494 ;
-  wire \$3495 ;
-  wire [7:0] \$3496 ;
-  wire \$3497 ;
-  wire \$3498 ;
-  wire \$3499 ;
   wire \$35 ;
   wire \$350 ;
-  wire \$3500 ;
-  wire \$3501 ;
-  wire \$3502 ;
-  wire \$3503 ;
-  wire \$3504 ;
-  wire \$3505 ;
-  wire \$3506 ;
-  wire \$3507 ;
-  wire \$3508 ;
-  wire \$3509 ;
   wire \$351 ;
-  wire \$3510 ;
-  wire \$3511 ;
-  wire \$3512 ;
-  wire [7:0] \$3513 ;
-  wire [7:0] \$3514 ;
-  wire \$3515 ;
-  wire \$3516 ;
-  wire \$3517 ;
-  wire \$3518 ;
-  wire \$3519 ;
   wire \$352 ;
-  wire \$3520 ;
-  wire \$3521 ;
-  wire \$3522 ;
-  wire \$3523 ;
-  wire \$3524 ;
-  wire \$3525 ;
-  wire \$3526 ;
-  wire \$3527 ;
-  wire \$3528 ;
-  wire \$3529 ;
   wire \$353 ;
-  wire \$3530 ;
-  wire [7:0] \$3531 ;
-  wire \$3532 ;
-  wire \$3533 ;
-  wire \$3534 ;
-  wire \$3535 ;
-  wire \$3536 ;
-  wire \$3537 ;
-  wire \$3538 ;
-  wire \$3539 ;
   wire \$354 ;
-  wire \$3540 ;
-  wire \$3541 ;
-  wire \$3542 ;
-  wire \$3543 ;
-  wire \$3544 ;
-  wire \$3545 ;
-  wire \$3546 ;
-  wire \$3547 ;
-  wire [7:0] \$3548 ;
-  wire [7:0] \$3549 ;
   wire \$355 ;
-  wire [7:0] \$3550 ;
-  wire \$3551 ;
-  wire \$3552 ;
-  wire \$3553 ;
-  wire \$3554 ;
-  wire \$3555 ;
-  wire \$3556 ;
-  wire \$3557 ;
-  wire \$3558 ;
-  wire \$3559 ;
   wire \$356 ;
-  wire \$3560 ;
-  wire \$3561 ;
-  wire \$3562 ;
-  wire \$3563 ;
-  wire \$3564 ;
-  wire \$3565 ;
-  wire \$3566 ;
-  wire [7:0] \$3567 ;
-  wire \$3568 ;
-  wire \$3569 ;
   wire \$357 ;
-  wire \$3570 ;
-  wire \$3571 ;
-  wire \$3572 ;
-  wire \$3573 ;
-  wire \$3574 ;
-  wire \$3575 ;
-  wire \$3576 ;
-  wire \$3577 ;
-  wire \$3578 ;
-  wire \$3579 ;
   wire \$358 ;
-  wire \$3580 ;
-  wire \$3581 ;
-  wire \$3582 ;
-  wire \$3583 ;
-  wire [7:0] \$3584 ;
-  wire [7:0] \$3585 ;
-  wire \$3586 ;
-  wire \$3587 ;
-  wire \$3588 ;
-  wire \$3589 ;
   wire \$359 ;
-  wire \$3590 ;
-  wire \$3591 ;
-  wire \$3592 ;
-  wire \$3593 ;
-  wire \$3594 ;
-  wire \$3595 ;
-  wire \$3596 ;
-  wire \$3597 ;
-  wire \$3598 ;
-  wire \$3599 ;
   wire [8:0] \$36 ;
   wire \$360 ;
-  wire \$3600 ;
-  wire \$3601 ;
-  wire [7:0] \$3602 ;
-  wire \$3603 ;
-  wire \$3604 ;
-  wire \$3605 ;
-  wire \$3606 ;
-  wire \$3607 ;
-  wire \$3608 ;
-  wire \$3609 ;
   wire \$361 ;
-  wire \$3610 ;
-  wire \$3611 ;
-  wire \$3612 ;
-  wire \$3613 ;
-  wire \$3614 ;
-  wire \$3615 ;
-  wire \$3616 ;
-  wire \$3617 ;
-  wire \$3618 ;
-  wire [7:0] \$3619 ;
   wire \$362 ;
-  wire [7:0] \$3620 ;
-  wire [7:0] \$3621 ;
-  wire [7:0] \$3622 ;
-  wire \$3623 ;
-  wire \$3624 ;
-  wire \$3625 ;
-  wire \$3626 ;
-  wire \$3627 ;
-  wire \$3628 ;
-  wire \$3629 ;
   wire \$363 ;
-  wire \$3630 ;
-  wire \$3631 ;
-  wire \$3632 ;
-  wire \$3633 ;
-  wire \$3634 ;
-  wire \$3635 ;
-  wire \$3636 ;
-  wire \$3637 ;
-  wire \$3638 ;
-  wire [7:0] \$3639 ;
   wire \$364 ;
-  wire [7:0] \$3640 ;
-  wire \$3641 ;
-  wire \$3642 ;
-  wire \$3643 ;
-  wire \$3644 ;
-  wire \$3645 ;
-  wire \$3646 ;
-  wire \$3647 ;
-  wire \$3648 ;
-  wire \$3649 ;
   wire \$365 ;
-  wire \$3650 ;
-  wire \$3651 ;
-  wire \$3652 ;
-  wire \$3653 ;
-  wire \$3654 ;
-  wire \$3655 ;
-  wire \$3656 ;
-  wire [7:0] \$3657 ;
-  wire \$3658 ;
-  wire \$3659 ;
   wire \$366 ;
-  wire \$3660 ;
-  wire \$3661 ;
-  wire \$3662 ;
-  wire \$3663 ;
-  wire \$3664 ;
-  wire \$3665 ;
-  wire \$3666 ;
-  wire \$3667 ;
-  wire \$3668 ;
-  wire \$3669 ;
   wire \$367 ;
-  wire \$3670 ;
-  wire \$3671 ;
-  wire \$3672 ;
-  wire \$3673 ;
-  wire [7:0] \$3674 ;
-  wire [7:0] \$3675 ;
-  wire \$3676 ;
-  wire \$3677 ;
-  wire \$3678 ;
-  wire \$3679 ;
   wire \$368 ;
-  wire \$3680 ;
-  wire \$3681 ;
-  wire \$3682 ;
-  wire \$3683 ;
-  wire \$3684 ;
-  wire \$3685 ;
-  wire \$3686 ;
-  wire \$3687 ;
-  wire \$3688 ;
-  wire \$3689 ;
   wire \$369 ;
-  wire \$3690 ;
-  wire \$3691 ;
-  wire [7:0] \$3692 ;
-  wire \$3693 ;
-  wire \$3694 ;
-  wire \$3695 ;
-  wire \$3696 ;
-  wire \$3697 ;
-  wire \$3698 ;
-  wire \$3699 ;
   wire [8:0] \$37 ;
   wire \$370 ;
-  wire \$3700 ;
-  wire \$3701 ;
-  wire \$3702 ;
-  wire \$3703 ;
-  wire \$3704 ;
-  wire \$3705 ;
-  wire \$3706 ;
-  wire \$3707 ;
-  wire \$3708 ;
-  wire [7:0] \$3709 ;
   wire \$371 ;
-  wire [7:0] \$3710 ;
-  wire [7:0] \$3711 ;
-  wire \$3712 ;
-  wire \$3713 ;
-  wire \$3714 ;
-  wire \$3715 ;
-  wire \$3716 ;
-  wire \$3717 ;
-  wire \$3718 ;
-  wire \$3719 ;
   wire \$372 ;
-  wire \$3720 ;
-  wire \$3721 ;
-  wire \$3722 ;
-  wire \$3723 ;
-  wire \$3724 ;
-  wire \$3725 ;
-  wire \$3726 ;
-  wire \$3727 ;
-  wire [7:0] \$3728 ;
-  wire \$3729 ;
   wire \$373 ;
-  wire \$3730 ;
-  wire \$3731 ;
-  wire \$3732 ;
-  wire \$3733 ;
-  wire \$3734 ;
-  wire \$3735 ;
-  wire \$3736 ;
-  wire \$3737 ;
-  wire \$3738 ;
-  wire \$3739 ;
   wire \$374 ;
-  wire \$3740 ;
-  wire \$3741 ;
-  wire \$3742 ;
-  wire \$3743 ;
-  wire \$3744 ;
-  wire [7:0] \$3745 ;
-  wire [7:0] \$3746 ;
-  wire \$3747 ;
-  wire \$3748 ;
-  wire \$3749 ;
   wire \$375 ;
-  wire \$3750 ;
-  wire \$3751 ;
-  wire \$3752 ;
-  wire \$3753 ;
-  wire \$3754 ;
-  wire \$3755 ;
-  wire \$3756 ;
-  wire \$3757 ;
-  wire \$3758 ;
-  wire \$3759 ;
   wire \$376 ;
-  wire \$3760 ;
-  wire \$3761 ;
-  wire \$3762 ;
-  wire [7:0] \$3763 ;
-  wire \$3764 ;
-  wire \$3765 ;
-  wire \$3766 ;
-  wire \$3767 ;
-  wire \$3768 ;
-  wire \$3769 ;
   wire \$377 ;
-  wire \$3770 ;
-  wire \$3771 ;
-  wire \$3772 ;
-  wire \$3773 ;
-  wire \$3774 ;
-  wire \$3775 ;
-  wire \$3776 ;
-  wire \$3777 ;
-  wire \$3778 ;
-  wire \$3779 ;
   wire \$378 ;
-  wire [7:0] \$3780 ;
-  wire [7:0] \$3781 ;
-  wire [7:0] \$3782 ;
-  wire [7:0] \$3783 ;
-  wire \$3784 ;
-  wire \$3785 ;
-  wire \$3786 ;
-  wire \$3787 ;
-  wire \$3788 ;
-  wire \$3789 ;
   wire \$379 ;
-  wire \$3790 ;
-  wire \$3791 ;
-  wire \$3792 ;
-  wire \$3793 ;
-  wire \$3794 ;
-  wire \$3795 ;
-  wire \$3796 ;
-  wire \$3797 ;
-  wire \$3798 ;
-  wire \$3799 ;
   wire \$38 ;
   wire \$380 ;
-  wire [7:0] \$3800 ;
-  wire [7:0] \$3801 ;
-  wire \$3802 ;
-  wire \$3803 ;
-  wire \$3804 ;
-  wire \$3805 ;
-  wire \$3806 ;
-  wire \$3807 ;
-  wire \$3808 ;
-  wire \$3809 ;
   wire \$381 ;
-  wire [3:0] \$3810 ;
-  wire \$3811 ;
-  wire \$3812 ;
-  wire \$3813 ;
-  wire \$3814 ;
-  wire \$3815 ;
-  wire \$3816 ;
-  wire \$3817 ;
-  wire \$3818 ;
-  wire [3:0] \$3819 ;
   wire \$382 ;
-  wire [3:0] \$3820 ;
-  wire \$3821 ;
-  wire \$3822 ;
-  wire \$3823 ;
-  wire \$3824 ;
-  wire \$3825 ;
-  wire \$3826 ;
-  wire \$3827 ;
-  wire \$3828 ;
-  wire [3:0] \$3829 ;
   wire \$383 ;
-  wire \$3830 ;
-  wire \$3831 ;
-  wire \$3832 ;
-  wire \$3833 ;
-  wire \$3834 ;
-  wire \$3835 ;
-  wire \$3836 ;
-  wire \$3837 ;
-  wire [3:0] \$3838 ;
-  wire [3:0] \$3839 ;
   wire \$384 ;
-  wire [3:0] \$3840 ;
-  wire \$3841 ;
-  wire \$3842 ;
-  wire \$3843 ;
-  wire \$3844 ;
-  wire \$3845 ;
-  wire \$3846 ;
-  wire \$3847 ;
-  wire \$3848 ;
-  wire [3:0] \$3849 ;
   wire \$385 ;
-  wire \$3850 ;
-  wire \$3851 ;
-  wire \$3852 ;
-  wire \$3853 ;
-  wire \$3854 ;
-  wire \$3855 ;
-  wire \$3856 ;
-  wire \$3857 ;
-  wire [3:0] \$3858 ;
-  wire [3:0] \$3859 ;
   wire \$386 ;
-  wire \$3860 ;
-  wire \$3861 ;
-  wire \$3862 ;
-  wire \$3863 ;
-  wire \$3864 ;
-  wire \$3865 ;
-  wire \$3866 ;
-  wire \$3867 ;
-  wire [3:0] \$3868 ;
-  wire \$3869 ;
   wire \$387 ;
-  wire \$3870 ;
-  wire \$3871 ;
-  wire \$3872 ;
-  wire \$3873 ;
-  wire \$3874 ;
-  wire \$3875 ;
-  wire \$3876 ;
-  wire [3:0] \$3877 ;
-  wire [3:0] \$3878 ;
-  wire [3:0] \$3879 ;
   wire \$388 ;
-  wire [3:0] \$3880 ;
-  wire \$3881 ;
-  wire \$3882 ;
-  wire \$3883 ;
-  wire \$3884 ;
-  wire \$3885 ;
-  wire \$3886 ;
-  wire \$3887 ;
-  wire \$3888 ;
-  wire [3:0] \$3889 ;
   wire \$389 ;
-  wire [3:0] \$3890 ;
-  wire \$3891 ;
-  wire \$3892 ;
-  wire \$3893 ;
-  wire \$3894 ;
-  wire \$3895 ;
-  wire \$3896 ;
-  wire \$3897 ;
-  wire \$3898 ;
-  wire [3:0] \$3899 ;
   wire [8:0] \$39 ;
   wire \$390 ;
-  wire \$3900 ;
-  wire \$3901 ;
-  wire \$3902 ;
-  wire \$3903 ;
-  wire \$3904 ;
-  wire \$3905 ;
-  wire \$3906 ;
-  wire \$3907 ;
-  wire [3:0] \$3908 ;
-  wire [3:0] \$3909 ;
   wire \$391 ;
-  wire \$3910 ;
-  wire \$3911 ;
-  wire \$3912 ;
-  wire \$3913 ;
-  wire \$3914 ;
-  wire \$3915 ;
-  wire \$3916 ;
-  wire \$3917 ;
-  wire [3:0] \$3918 ;
-  wire \$3919 ;
   wire \$392 ;
-  wire \$3920 ;
-  wire \$3921 ;
-  wire \$3922 ;
-  wire \$3923 ;
-  wire \$3924 ;
-  wire \$3925 ;
-  wire \$3926 ;
-  wire [3:0] \$3927 ;
-  wire [3:0] \$3928 ;
-  wire [3:0] \$3929 ;
   wire \$393 ;
-  wire \$3930 ;
-  wire \$3931 ;
-  wire \$3932 ;
-  wire \$3933 ;
-  wire \$3934 ;
-  wire \$3935 ;
-  wire \$3936 ;
-  wire \$3937 ;
-  wire [3:0] \$3938 ;
-  wire \$3939 ;
   wire \$394 ;
-  wire \$3940 ;
-  wire \$3941 ;
-  wire \$3942 ;
-  wire \$3943 ;
-  wire \$3944 ;
-  wire \$3945 ;
-  wire \$3946 ;
-  wire [3:0] \$3947 ;
-  wire [3:0] \$3948 ;
-  wire \$3949 ;
   wire \$395 ;
-  wire \$3950 ;
-  wire \$3951 ;
-  wire \$3952 ;
-  wire \$3953 ;
-  wire \$3954 ;
-  wire \$3955 ;
-  wire \$3956 ;
-  wire [3:0] \$3957 ;
-  wire \$3958 ;
-  wire \$3959 ;
   wire \$396 ;
-  wire \$3960 ;
-  wire \$3961 ;
-  wire \$3962 ;
-  wire \$3963 ;
-  wire \$3964 ;
-  wire \$3965 ;
-  wire [3:0] \$3966 ;
-  wire [3:0] \$3967 ;
-  wire [3:0] \$3968 ;
-  wire [3:0] \$3969 ;
   wire \$397 ;
-  wire \$3970 ;
-  wire \$3971 ;
-  wire \$3972 ;
-  wire \$3973 ;
-  wire \$3974 ;
-  wire \$3975 ;
-  wire \$3976 ;
-  wire \$3977 ;
-  wire [3:0] \$3978 ;
-  wire [3:0] \$3979 ;
   wire \$398 ;
-  wire \$3980 ;
-  wire \$3981 ;
-  wire \$3982 ;
-  wire \$3983 ;
-  wire \$3984 ;
-  wire \$3985 ;
-  wire \$3986 ;
-  wire \$3987 ;
-  wire [3:0] \$3988 ;
-  wire \$3989 ;
   wire \$399 ;
-  wire \$3990 ;
-  wire \$3991 ;
-  wire \$3992 ;
-  wire \$3993 ;
-  wire \$3994 ;
-  wire \$3995 ;
-  wire \$3996 ;
-  wire [3:0] \$3997 ;
-  wire [3:0] \$3998 ;
-  wire \$3999 ;
   wire [8:0] \$4 ;
   wire [8:0] \$40 ;
   wire \$400 ;
-  wire \$4000 ;
-  wire \$4001 ;
-  wire \$4002 ;
-  wire \$4003 ;
-  wire \$4004 ;
-  wire \$4005 ;
-  wire \$4006 ;
-  wire [3:0] \$4007 ;
-  wire \$4008 ;
-  wire \$4009 ;
   wire \$401 ;
-  wire \$4010 ;
-  wire \$4011 ;
-  wire \$4012 ;
-  wire \$4013 ;
-  wire \$4014 ;
-  wire \$4015 ;
-  wire [3:0] \$4016 ;
-  wire [3:0] \$4017 ;
-  wire [3:0] \$4018 ;
-  wire \$4019 ;
   wire \$402 ;
-  wire \$4020 ;
-  wire \$4021 ;
-  wire \$4022 ;
-  wire \$4023 ;
-  wire \$4024 ;
-  wire \$4025 ;
-  wire \$4026 ;
-  wire [3:0] \$4027 ;
-  wire \$4028 ;
-  wire \$4029 ;
   wire \$403 ;
-  wire \$4030 ;
-  wire \$4031 ;
-  wire \$4032 ;
-  wire \$4033 ;
-  wire \$4034 ;
-  wire \$4035 ;
-  wire [3:0] \$4036 ;
-  wire [3:0] \$4037 ;
-  wire \$4038 ;
-  wire \$4039 ;
   wire \$404 ;
-  wire \$4040 ;
-  wire \$4041 ;
-  wire \$4042 ;
-  wire \$4043 ;
-  wire \$4044 ;
-  wire \$4045 ;
-  wire [3:0] \$4046 ;
-  wire \$4047 ;
-  wire \$4048 ;
-  wire \$4049 ;
   wire \$405 ;
-  wire \$4050 ;
-  wire \$4051 ;
-  wire \$4052 ;
-  wire \$4053 ;
-  wire \$4054 ;
-  wire [3:0] \$4055 ;
-  wire [3:0] \$4056 ;
-  wire [3:0] \$4057 ;
-  wire [3:0] \$4058 ;
-  wire \$4059 ;
   wire \$406 ;
-  wire \$4060 ;
-  wire \$4061 ;
-  wire \$4062 ;
-  wire \$4063 ;
-  wire \$4064 ;
-  wire \$4065 ;
-  wire \$4066 ;
-  wire [3:0] \$4067 ;
-  wire [3:0] \$4068 ;
-  wire \$4069 ;
   wire \$407 ;
-  wire \$4070 ;
-  wire \$4071 ;
-  wire \$4072 ;
-  wire \$4073 ;
-  wire \$4074 ;
-  wire \$4075 ;
-  wire \$4076 ;
-  wire [3:0] \$4077 ;
-  wire \$4078 ;
-  wire \$4079 ;
   wire \$408 ;
-  wire \$4080 ;
-  wire \$4081 ;
-  wire \$4082 ;
-  wire \$4083 ;
-  wire \$4084 ;
-  wire \$4085 ;
-  wire [3:0] \$4086 ;
-  wire [3:0] \$4087 ;
-  wire \$4088 ;
-  wire \$4089 ;
   wire \$409 ;
-  wire \$4090 ;
-  wire \$4091 ;
-  wire \$4092 ;
-  wire \$4093 ;
-  wire \$4094 ;
-  wire \$4095 ;
-  wire [3:0] \$4096 ;
-  wire \$4097 ;
-  wire \$4098 ;
-  wire \$4099 ;
   wire \$41 ;
   wire \$410 ;
-  wire \$4100 ;
-  wire \$4101 ;
-  wire \$4102 ;
-  wire \$4103 ;
-  wire \$4104 ;
-  wire [3:0] \$4105 ;
-  wire [3:0] \$4106 ;
-  wire [3:0] \$4107 ;
-  wire \$4108 ;
-  wire \$4109 ;
   wire \$411 ;
-  wire \$4110 ;
-  wire \$4111 ;
-  wire \$4112 ;
-  wire \$4113 ;
-  wire \$4114 ;
-  wire \$4115 ;
-  wire [3:0] \$4116 ;
-  wire \$4117 ;
-  wire \$4118 ;
-  wire \$4119 ;
   wire \$412 ;
-  wire \$4120 ;
-  wire \$4121 ;
-  wire \$4122 ;
-  wire \$4123 ;
-  wire \$4124 ;
-  wire [3:0] \$4125 ;
-  wire [3:0] \$4126 ;
-  wire \$4127 ;
-  wire \$4128 ;
-  wire \$4129 ;
   wire \$413 ;
-  wire \$4130 ;
-  wire \$4131 ;
-  wire \$4132 ;
-  wire \$4133 ;
-  wire \$4134 ;
-  wire [3:0] \$4135 ;
-  wire \$4136 ;
-  wire \$4137 ;
-  wire \$4138 ;
-  wire \$4139 ;
   wire \$414 ;
-  wire \$4140 ;
-  wire \$4141 ;
-  wire \$4142 ;
-  wire \$4143 ;
-  wire [3:0] \$4144 ;
-  wire [3:0] \$4145 ;
-  wire [3:0] \$4146 ;
-  wire [3:0] \$4147 ;
-  wire \$4148 ;
-  wire \$4149 ;
   wire \$415 ;
-  wire \$4150 ;
-  wire \$4151 ;
-  wire \$4152 ;
-  wire \$4153 ;
-  wire \$4154 ;
-  wire \$4155 ;
-  wire [3:0] \$4156 ;
-  wire [3:0] \$4157 ;
-  wire \$4158 ;
-  wire \$4159 ;
   wire \$416 ;
-  wire \$4160 ;
-  wire \$4161 ;
-  wire \$4162 ;
-  wire \$4163 ;
-  wire \$4164 ;
-  wire \$4165 ;
-  wire [3:0] \$4166 ;
-  wire \$4167 ;
-  wire \$4168 ;
-  wire \$4169 ;
   wire \$417 ;
-  wire \$4170 ;
-  wire \$4171 ;
-  wire \$4172 ;
-  wire \$4173 ;
-  wire \$4174 ;
-  wire [3:0] \$4175 ;
-  wire [3:0] \$4176 ;
-  wire \$4177 ;
-  wire \$4178 ;
-  wire \$4179 ;
   wire \$418 ;
-  wire \$4180 ;
-  wire \$4181 ;
-  wire \$4182 ;
-  wire \$4183 ;
-  wire \$4184 ;
-  wire [3:0] \$4185 ;
-  wire \$4186 ;
-  wire \$4187 ;
-  wire \$4188 ;
-  wire \$4189 ;
   wire \$419 ;
-  wire \$4190 ;
-  wire \$4191 ;
-  wire \$4192 ;
-  wire \$4193 ;
-  wire [3:0] \$4194 ;
-  wire [3:0] \$4195 ;
-  wire [3:0] \$4196 ;
-  wire \$4197 ;
-  wire \$4198 ;
-  wire \$4199 ;
   wire [8:0] \$42 ;
   wire \$420 ;
-  wire \$4200 ;
-  wire \$4201 ;
-  wire \$4202 ;
-  wire \$4203 ;
-  wire \$4204 ;
-  wire [3:0] \$4205 ;
-  wire \$4206 ;
-  wire \$4207 ;
-  wire \$4208 ;
-  wire \$4209 ;
   wire \$421 ;
-  wire \$4210 ;
-  wire \$4211 ;
-  wire \$4212 ;
-  wire \$4213 ;
-  wire [3:0] \$4214 ;
-  wire [3:0] \$4215 ;
-  wire \$4216 ;
-  wire \$4217 ;
-  wire \$4218 ;
-  wire \$4219 ;
   wire \$422 ;
-  wire \$4220 ;
-  wire \$4221 ;
-  wire \$4222 ;
-  wire \$4223 ;
-  wire [3:0] \$4224 ;
-  wire \$4225 ;
-  wire \$4226 ;
-  wire \$4227 ;
-  wire \$4228 ;
-  wire \$4229 ;
   wire \$423 ;
-  wire \$4230 ;
-  wire \$4231 ;
-  wire \$4232 ;
-  wire [3:0] \$4233 ;
-  wire [3:0] \$4234 ;
-  wire [3:0] \$4235 ;
-  wire [3:0] \$4236 ;
-  wire \$4237 ;
-  wire \$4238 ;
-  wire \$4239 ;
   wire \$424 ;
-  wire \$4240 ;
-  wire \$4241 ;
-  wire \$4242 ;
-  wire \$4243 ;
-  wire \$4244 ;
-  wire [3:0] \$4245 ;
-  wire [3:0] \$4246 ;
-  wire \$4247 ;
-  wire \$4248 ;
-  wire \$4249 ;
   wire \$425 ;
-  wire \$4250 ;
-  wire \$4251 ;
-  wire \$4252 ;
-  wire \$4253 ;
-  wire \$4254 ;
-  wire [3:0] \$4255 ;
-  wire \$4256 ;
-  wire \$4257 ;
-  wire \$4258 ;
-  wire \$4259 ;
   wire \$426 ;
-  wire \$4260 ;
-  wire \$4261 ;
-  wire \$4262 ;
-  wire \$4263 ;
-  wire [3:0] \$4264 ;
-  wire [3:0] \$4265 ;
-  wire \$4266 ;
-  wire \$4267 ;
-  wire \$4268 ;
-  wire \$4269 ;
   wire \$427 ;
-  wire \$4270 ;
-  wire \$4271 ;
-  wire \$4272 ;
-  wire \$4273 ;
-  wire [3:0] \$4274 ;
-  wire \$4275 ;
-  wire \$4276 ;
-  wire \$4277 ;
-  wire \$4278 ;
-  wire \$4279 ;
   wire \$428 ;
-  wire \$4280 ;
-  wire \$4281 ;
-  wire \$4282 ;
-  wire [3:0] \$4283 ;
-  wire [3:0] \$4284 ;
-  wire [3:0] \$4285 ;
-  wire \$4286 ;
-  wire \$4287 ;
-  wire \$4288 ;
-  wire \$4289 ;
   wire \$429 ;
-  wire \$4290 ;
-  wire \$4291 ;
-  wire \$4292 ;
-  wire \$4293 ;
-  wire [3:0] \$4294 ;
-  wire \$4295 ;
-  wire \$4296 ;
-  wire \$4297 ;
-  wire \$4298 ;
-  wire \$4299 ;
   wire [8:0] \$43 ;
   wire \$430 ;
-  wire \$4300 ;
-  wire \$4301 ;
-  wire \$4302 ;
-  wire [3:0] \$4303 ;
-  wire [3:0] \$4304 ;
-  wire \$4305 ;
-  wire \$4306 ;
-  wire \$4307 ;
-  wire \$4308 ;
-  wire \$4309 ;
   wire \$431 ;
-  wire \$4310 ;
-  wire \$4311 ;
-  wire \$4312 ;
-  wire [3:0] \$4313 ;
-  wire \$4314 ;
-  wire \$4315 ;
-  wire \$4316 ;
-  wire \$4317 ;
-  wire \$4318 ;
-  wire \$4319 ;
   wire \$432 ;
-  wire \$4320 ;
-  wire \$4321 ;
-  wire [3:0] \$4322 ;
-  wire [3:0] \$4323 ;
-  wire [3:0] \$4324 ;
-  wire [3:0] \$4325 ;
-  wire \$4326 ;
-  wire \$4327 ;
-  wire \$4328 ;
-  wire \$4329 ;
   wire \$433 ;
-  wire \$4330 ;
-  wire \$4331 ;
-  wire \$4332 ;
-  wire \$4333 ;
-  wire [3:0] \$4334 ;
-  wire [3:0] \$4335 ;
-  wire \$4336 ;
-  wire \$4337 ;
-  wire \$4338 ;
-  wire \$4339 ;
   wire \$434 ;
-  wire \$4340 ;
-  wire \$4341 ;
-  wire \$4342 ;
-  wire \$4343 ;
-  wire [3:0] \$4344 ;
-  wire \$4345 ;
-  wire \$4346 ;
-  wire \$4347 ;
-  wire \$4348 ;
-  wire \$4349 ;
   wire \$435 ;
-  wire \$4350 ;
-  wire \$4351 ;
-  wire \$4352 ;
-  wire [3:0] \$4353 ;
-  wire [3:0] \$4354 ;
-  wire \$4355 ;
-  wire \$4356 ;
-  wire \$4357 ;
-  wire \$4358 ;
-  wire \$4359 ;
   wire \$436 ;
-  wire \$4360 ;
-  wire \$4361 ;
-  wire \$4362 ;
-  wire [3:0] \$4363 ;
-  wire \$4364 ;
-  wire \$4365 ;
-  wire \$4366 ;
-  wire \$4367 ;
-  wire \$4368 ;
-  wire \$4369 ;
   wire \$437 ;
-  wire \$4370 ;
-  wire \$4371 ;
-  wire [3:0] \$4372 ;
-  wire [3:0] \$4373 ;
-  wire [3:0] \$4374 ;
-  wire \$4375 ;
-  wire \$4376 ;
-  wire \$4377 ;
-  wire \$4378 ;
-  wire \$4379 ;
   wire \$438 ;
-  wire \$4380 ;
-  wire \$4381 ;
-  wire \$4382 ;
-  wire [3:0] \$4383 ;
-  wire \$4384 ;
-  wire \$4385 ;
-  wire \$4386 ;
-  wire \$4387 ;
-  wire \$4388 ;
-  wire \$4389 ;
   wire \$439 ;
-  wire \$4390 ;
-  wire \$4391 ;
-  wire [3:0] \$4392 ;
-  wire [3:0] \$4393 ;
-  wire \$4394 ;
-  wire \$4395 ;
-  wire \$4396 ;
-  wire \$4397 ;
-  wire \$4398 ;
-  wire \$4399 ;
   wire \$44 ;
   wire \$440 ;
-  wire \$4400 ;
-  wire \$4401 ;
-  wire [3:0] \$4402 ;
-  wire \$4403 ;
-  wire \$4404 ;
-  wire \$4405 ;
-  wire \$4406 ;
-  wire \$4407 ;
-  wire \$4408 ;
-  wire \$4409 ;
   wire \$441 ;
-  wire \$4410 ;
-  wire [3:0] \$4411 ;
-  wire [3:0] \$4412 ;
-  wire [3:0] \$4413 ;
-  wire [3:0] \$4414 ;
-  wire \$4415 ;
-  wire \$4416 ;
-  wire \$4417 ;
-  wire \$4418 ;
-  wire \$4419 ;
   wire \$442 ;
-  wire \$4420 ;
-  wire \$4421 ;
-  wire \$4422 ;
-  wire [3:0] \$4423 ;
-  wire [3:0] \$4424 ;
-  wire \$4425 ;
-  wire \$4426 ;
-  wire \$4427 ;
-  wire \$4428 ;
-  wire \$4429 ;
   wire \$443 ;
-  wire \$4430 ;
-  wire \$4431 ;
-  wire \$4432 ;
-  wire [3:0] \$4433 ;
-  wire \$4434 ;
-  wire \$4435 ;
-  wire \$4436 ;
-  wire \$4437 ;
-  wire \$4438 ;
-  wire \$4439 ;
   wire \$444 ;
-  wire \$4440 ;
-  wire \$4441 ;
-  wire [3:0] \$4442 ;
-  wire [3:0] \$4443 ;
-  wire \$4444 ;
-  wire \$4445 ;
-  wire \$4446 ;
-  wire \$4447 ;
-  wire \$4448 ;
-  wire \$4449 ;
   wire \$445 ;
-  wire \$4450 ;
-  wire \$4451 ;
-  wire [3:0] \$4452 ;
-  wire \$4453 ;
-  wire \$4454 ;
-  wire \$4455 ;
-  wire \$4456 ;
-  wire \$4457 ;
-  wire \$4458 ;
-  wire \$4459 ;
   wire \$446 ;
-  wire \$4460 ;
-  wire [3:0] \$4461 ;
-  wire [3:0] \$4462 ;
-  wire [3:0] \$4463 ;
-  wire \$4464 ;
-  wire \$4465 ;
-  wire \$4466 ;
-  wire \$4467 ;
-  wire \$4468 ;
-  wire \$4469 ;
   wire \$447 ;
-  wire \$4470 ;
-  wire \$4471 ;
-  wire [3:0] \$4472 ;
-  wire \$4473 ;
-  wire \$4474 ;
-  wire \$4475 ;
-  wire \$4476 ;
-  wire \$4477 ;
-  wire \$4478 ;
-  wire \$4479 ;
   wire \$448 ;
-  wire \$4480 ;
-  wire [3:0] \$4481 ;
-  wire [3:0] \$4482 ;
-  wire \$4483 ;
-  wire \$4484 ;
-  wire \$4485 ;
-  wire \$4486 ;
-  wire \$4487 ;
-  wire \$4488 ;
-  wire \$4489 ;
   wire \$449 ;
-  wire \$4490 ;
-  wire [3:0] \$4491 ;
-  wire \$4492 ;
-  wire \$4493 ;
-  wire \$4494 ;
-  wire \$4495 ;
-  wire \$4496 ;
-  wire \$4497 ;
-  wire \$4498 ;
-  wire \$4499 ;
   wire [8:0] \$45 ;
   wire \$450 ;
-  wire [3:0] \$4500 ;
-  wire [3:0] \$4501 ;
-  wire [3:0] \$4502 ;
-  wire [3:0] \$4503 ;
-  wire \$4504 ;
-  wire \$4505 ;
-  wire \$4506 ;
-  wire \$4507 ;
-  wire \$4508 ;
-  wire \$4509 ;
   wire \$451 ;
-  wire \$4510 ;
-  wire \$4511 ;
-  wire [3:0] \$4512 ;
-  wire [3:0] \$4513 ;
-  wire \$4514 ;
-  wire \$4515 ;
-  wire \$4516 ;
-  wire \$4517 ;
-  wire \$4518 ;
-  reg [7:0] \$4519 ;
   wire \$452 ;
-  reg [7:0] \$4520 ;
-  reg [7:0] \$4521 ;
-  reg [7:0] \$4522 ;
-  reg [7:0] \$4523 ;
-  reg [7:0] \$4524 ;
-  reg [7:0] \$4525 ;
-  reg [7:0] \$4526 ;
-  reg [7:0] \$4527 ;
-  reg [7:0] \$4528 ;
-  reg [7:0] \$4529 ;
   wire \$453 ;
-  reg [7:0] \$4530 ;
-  reg [7:0] \$4531 ;
-  reg [7:0] \$4532 ;
-  reg [7:0] \$4533 ;
-  reg [7:0] \$4534 ;
-  reg [7:0] \$4535 ;
-  reg [7:0] \$4536 ;
-  reg [7:0] \$4537 ;
-  reg [7:0] \$4538 ;
-  reg [7:0] \$4539 ;
   wire \$454 ;
-  reg [7:0] \$4540 ;
-  reg [7:0] \$4541 ;
-  reg [7:0] \$4542 ;
-  reg [7:0] \$4543 ;
-  reg [7:0] \$4544 ;
-  reg [7:0] \$4545 ;
-  reg [7:0] \$4546 ;
-  reg [7:0] \$4547 ;
-  reg [7:0] \$4548 ;
-  reg [7:0] \$4549 ;
   wire \$455 ;
-  reg [7:0] \$4550 ;
-  reg [511:0] \$4551 ;
-  reg \$4552 ;
-  reg [119:0] \$4553 ;
-  reg [7:0] \$4554 ;
-  reg [7:0] \$4555 ;
-  reg [7:0] \$4556 ;
-  reg [7:0] \$4557 ;
-  reg [7:0] \$4558 ;
-  reg [7:0] \$4559 ;
   wire \$456 ;
-  reg [7:0] \$4560 ;
-  reg [7:0] \$4561 ;
-  reg [7:0] \$4562 ;
-  reg [7:0] \$4563 ;
-  reg [7:0] \$4564 ;
-  reg [7:0] \$4565 ;
-  reg [7:0] \$4566 ;
-  reg [7:0] \$4567 ;
-  reg [7:0] \$4568 ;
-  reg [7:0] \$4569 ;
   wire \$457 ;
-  reg [511:0] \$4570 ;
-  reg \$4571 ;
-  reg [15:0] \$4572 ;
-  reg [7:0] \$4573 ;
-  reg [7:0] \$4574 ;
-  reg [7:0] \$4575 ;
-  reg [7:0] \$4576 ;
-  reg [7:0] \$4577 ;
-  reg [7:0] \$4578 ;
-  reg [7:0] \$4579 ;
   wire \$458 ;
-  reg [7:0] \$4580 ;
-  reg [7:0] \$4581 ;
-  reg [7:0] \$4582 ;
-  reg [7:0] \$4583 ;
-  reg [7:0] \$4584 ;
-  reg [7:0] \$4585 ;
-  reg [7:0] \$4586 ;
-  reg [7:0] \$4587 ;
-  reg [7:0] \$4588 ;
-  reg [511:0] \$4589 ;
   wire \$459 ;
-  reg \$4590 ;
-  reg [15:0] \$4591 ;
-  reg [4:0] \$4592 ;
-  reg [4:0] \$4593 ;
-  reg [4:0] \$4594 ;
-  reg [4:0] \$4595 ;
-  reg [4:0] \$4596 ;
-  reg [4:0] \$4597 ;
-  reg [4:0] \$4598 ;
-  reg [4:0] \$4599 ;
   wire [8:0] \$46 ;
   wire \$460 ;
-  reg [4:0] \$4600 ;
-  reg [4:0] \$4601 ;
-  reg [4:0] \$4602 ;
-  reg [4:0] \$4603 ;
-  reg [4:0] \$4604 ;
-  reg [4:0] \$4605 ;
-  reg [4:0] \$4606 ;
-  reg [4:0] \$4607 ;
-  reg [7:0] \$4608 ;
-  reg [7:0] \$4609 ;
   wire \$461 ;
-  reg [7:0] \$4610 ;
-  reg [7:0] \$4611 ;
-  reg [7:0] \$4612 ;
-  reg [7:0] \$4613 ;
-  reg [7:0] \$4614 ;
-  reg [7:0] \$4615 ;
-  reg [7:0] \$4616 ;
-  reg [7:0] \$4617 ;
-  reg [7:0] \$4618 ;
-  reg [7:0] \$4619 ;
   wire \$462 ;
-  reg [7:0] \$4620 ;
-  reg [7:0] \$4621 ;
-  reg [7:0] \$4622 ;
-  reg [7:0] \$4623 ;
-  reg [511:0] \$4624 ;
-  reg \$4625 ;
-  reg [15:0] \$4626 ;
-  reg [7:0] \$4627 ;
-  reg [7:0] \$4628 ;
-  reg [7:0] \$4629 ;
   wire \$463 ;
-  reg [7:0] \$4630 ;
-  reg [7:0] \$4631 ;
-  reg [7:0] \$4632 ;
-  reg [7:0] \$4633 ;
-  reg [7:0] \$4634 ;
-  reg [3:0] \$4635 ;
-  reg [3:0] \$4636 ;
-  reg [3:0] \$4637 ;
-  reg [3:0] \$4638 ;
-  reg [3:0] \$4639 ;
   wire \$464 ;
-  reg [3:0] \$4640 ;
-  reg [3:0] \$4641 ;
-  reg [3:0] \$4642 ;
-  reg [511:0] \$4643 ;
-  reg \$4644 ;
-  reg \$4645 ;
-  reg \$4646 ;
-  reg \$4647 ;
-  reg \$4648 ;
-  reg \$4649 ;
   wire \$465 ;
-  reg [7:0] \$4650 ;
-  reg [7:0] \$4651 ;
-  reg [7:0] \$4652 ;
-  reg [7:0] \$4653 ;
-  reg [7:0] \$4654 ;
-  reg [7:0] \$4655 ;
-  reg [7:0] \$4656 ;
-  reg [7:0] \$4657 ;
-  reg [7:0] \$4658 ;
-  reg [7:0] \$4659 ;
   wire \$466 ;
-  reg [7:0] \$4660 ;
-  reg [7:0] \$4661 ;
-  reg [7:0] \$4662 ;
-  reg [7:0] \$4663 ;
-  reg [7:0] \$4664 ;
-  reg [7:0] \$4665 ;
-  reg [7:0] \$4666 ;
-  reg [7:0] \$4667 ;
-  reg [7:0] \$4668 ;
-  reg [7:0] \$4669 ;
   wire \$467 ;
-  reg [7:0] \$4670 ;
-  reg [7:0] \$4671 ;
-  reg [7:0] \$4672 ;
-  reg [7:0] \$4673 ;
-  reg [7:0] \$4674 ;
-  reg [7:0] \$4675 ;
-  reg [7:0] \$4676 ;
-  reg [7:0] \$4677 ;
-  reg [7:0] \$4678 ;
-  reg [7:0] \$4679 ;
   wire \$468 ;
-  reg [7:0] \$4680 ;
-  reg [7:0] \$4681 ;
-  reg [7:0] \$4682 ;
-  reg [7:0] \$4683 ;
-  reg [7:0] \$4684 ;
-  reg [7:0] \$4685 ;
-  reg [7:0] \$4686 ;
-  reg [7:0] \$4687 ;
-  reg [7:0] \$4688 ;
-  reg [7:0] \$4689 ;
   wire \$469 ;
-  reg \$4690 ;
-  reg \$4691 ;
-  reg [15:0] \$4692 ;
-  reg [15:0] \$4693 ;
-  reg [15:0] \$4694 ;
-  reg [15:0] \$4695 ;
-  reg [15:0] \$4696 ;
-  reg [15:0] \$4697 ;
-  reg [15:0] \$4698 ;
-  reg [15:0] \$4699 ;
   wire \$47 ;
   wire \$470 ;
-  reg [15:0] \$4700 ;
-  reg [15:0] \$4701 ;
-  reg [15:0] \$4702 ;
-  reg [15:0] \$4703 ;
-  reg [15:0] \$4704 ;
-  reg [15:0] \$4705 ;
-  reg [15:0] \$4706 ;
-  reg [15:0] \$4707 ;
-  reg [15:0] \$4708 ;
-  reg [15:0] \$4709 ;
   wire \$471 ;
-  reg [15:0] \$4710 ;
-  reg [15:0] \$4711 ;
-  reg [15:0] \$4712 ;
-  reg [15:0] \$4713 ;
-  reg [15:0] \$4714 ;
-  reg [15:0] \$4715 ;
-  reg [15:0] \$4716 ;
-  reg [15:0] \$4717 ;
-  reg [15:0] \$4718 ;
-  reg [15:0] \$4719 ;
   wire \$472 ;
-  reg [15:0] \$4720 ;
-  reg [15:0] \$4721 ;
-  reg [15:0] \$4722 ;
-  reg [15:0] \$4723 ;
-  reg \$4724 ;
-  reg \$4725 ;
-  reg [18:0] \$4726 ;
-  reg [18:0] \$4727 ;
-  reg [18:0] \$4728 ;
-  reg [18:0] \$4729 ;
   wire \$473 ;
-  reg \$4730 ;
-  reg \$4731 ;
-  reg \$4732 ;
-  reg [31:0] \$4733 ;
-  reg [31:0] \$4734 ;
-  reg [31:0] \$4735 ;
-  reg [31:0] \$4736 ;
-  reg [31:0] \$4737 ;
-  reg [31:0] \$4738 ;
-  reg [31:0] \$4739 ;
   wire \$474 ;
-  reg [31:0] \$4740 ;
   wire \$475 ;
   wire \$476 ;
   wire \$477 ;
@@ -4906,88 +3153,88 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1190  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1193  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1196  = 19'h00000;
-  reg \mac_add2_s0$1310  = 1'h0;
+  reg [18:0] \mac_add2_s0$1408  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1411  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1414  = 19'h00000;
+  reg \mac_add2_s0$1447  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$1127  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1129  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1130  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1132  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1133  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1135  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1136  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1138  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1139  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1141  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1142  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1144  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1145  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1147  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1148  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1150  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1151  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1153  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1154  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1156  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1157  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1159  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1160  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1162  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1163  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1165  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1166  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1168  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1169  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1171  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1172  = 16'h0000;
-  reg \mac_mul_s0$1308  = 1'h0;
+  reg [15:0] \mac_mul_s0$1345  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1347  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1348  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1350  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1351  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1353  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1354  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1356  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1357  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1359  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1360  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1362  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1363  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1365  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1366  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1368  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1369  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1371  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1372  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1374  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1375  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1377  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1378  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1380  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1381  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1383  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1384  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1386  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1387  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1389  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1390  = 16'h0000;
+  reg \mac_mul_s0$1445  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1055  = 8'h00;
-  reg [7:0] \mac_pre_s0$1057  = 8'h00;
-  reg [7:0] \mac_pre_s0$1058  = 8'h00;
-  reg [7:0] \mac_pre_s0$1060  = 8'h00;
-  reg [7:0] \mac_pre_s0$1061  = 8'h00;
-  reg [7:0] \mac_pre_s0$1063  = 8'h00;
-  reg [7:0] \mac_pre_s0$1064  = 8'h00;
-  reg [7:0] \mac_pre_s0$1066  = 8'h00;
-  reg [7:0] \mac_pre_s0$1067  = 8'h00;
-  reg [7:0] \mac_pre_s0$1069  = 8'h00;
-  reg [7:0] \mac_pre_s0$1070  = 8'h00;
-  reg [7:0] \mac_pre_s0$1072  = 8'h00;
-  reg [7:0] \mac_pre_s0$1073  = 8'h00;
-  reg [7:0] \mac_pre_s0$1075  = 8'h00;
-  reg [7:0] \mac_pre_s0$1076  = 8'h00;
-  reg [7:0] \mac_pre_s0$1078  = 8'h00;
-  reg [7:0] \mac_pre_s0$1080  = 8'h00;
-  reg [7:0] \mac_pre_s0$1082  = 8'h00;
-  reg [7:0] \mac_pre_s0$1084  = 8'h00;
-  reg [7:0] \mac_pre_s0$1086  = 8'h00;
-  reg [7:0] \mac_pre_s0$1088  = 8'h00;
-  reg [7:0] \mac_pre_s0$1090  = 8'h00;
-  reg [7:0] \mac_pre_s0$1092  = 8'h00;
-  reg [7:0] \mac_pre_s0$1094  = 8'h00;
-  reg [7:0] \mac_pre_s0$1096  = 8'h00;
-  reg [7:0] \mac_pre_s0$1098  = 8'h00;
-  reg [7:0] \mac_pre_s0$1100  = 8'h00;
-  reg [7:0] \mac_pre_s0$1102  = 8'h00;
-  reg [7:0] \mac_pre_s0$1104  = 8'h00;
-  reg [7:0] \mac_pre_s0$1106  = 8'h00;
-  reg [7:0] \mac_pre_s0$1108  = 8'h00;
-  reg [7:0] \mac_pre_s0$1110  = 8'h00;
-  reg [7:0] \mac_pre_s0$1112  = 8'h00;
-  reg [7:0] \mac_pre_s0$1114  = 8'h00;
-  reg [7:0] \mac_pre_s0$1116  = 8'h00;
-  reg [7:0] \mac_pre_s0$1118  = 8'h00;
-  reg [7:0] \mac_pre_s0$1120  = 8'h00;
-  reg [7:0] \mac_pre_s0$1122  = 8'h00;
-  reg [7:0] \mac_pre_s0$1124  = 8'h00;
-  reg \mac_pre_s0$1306  = 1'h0;
+  reg [7:0] \mac_pre_s0$1273  = 8'h00;
+  reg [7:0] \mac_pre_s0$1275  = 8'h00;
+  reg [7:0] \mac_pre_s0$1276  = 8'h00;
+  reg [7:0] \mac_pre_s0$1278  = 8'h00;
+  reg [7:0] \mac_pre_s0$1279  = 8'h00;
+  reg [7:0] \mac_pre_s0$1281  = 8'h00;
+  reg [7:0] \mac_pre_s0$1282  = 8'h00;
+  reg [7:0] \mac_pre_s0$1284  = 8'h00;
+  reg [7:0] \mac_pre_s0$1285  = 8'h00;
+  reg [7:0] \mac_pre_s0$1287  = 8'h00;
+  reg [7:0] \mac_pre_s0$1288  = 8'h00;
+  reg [7:0] \mac_pre_s0$1290  = 8'h00;
+  reg [7:0] \mac_pre_s0$1291  = 8'h00;
+  reg [7:0] \mac_pre_s0$1293  = 8'h00;
+  reg [7:0] \mac_pre_s0$1294  = 8'h00;
+  reg [7:0] \mac_pre_s0$1296  = 8'h00;
+  reg [7:0] \mac_pre_s0$1298  = 8'h00;
+  reg [7:0] \mac_pre_s0$1300  = 8'h00;
+  reg [7:0] \mac_pre_s0$1302  = 8'h00;
+  reg [7:0] \mac_pre_s0$1304  = 8'h00;
+  reg [7:0] \mac_pre_s0$1306  = 8'h00;
+  reg [7:0] \mac_pre_s0$1308  = 8'h00;
+  reg [7:0] \mac_pre_s0$1310  = 8'h00;
+  reg [7:0] \mac_pre_s0$1312  = 8'h00;
+  reg [7:0] \mac_pre_s0$1314  = 8'h00;
+  reg [7:0] \mac_pre_s0$1316  = 8'h00;
+  reg [7:0] \mac_pre_s0$1318  = 8'h00;
+  reg [7:0] \mac_pre_s0$1320  = 8'h00;
+  reg [7:0] \mac_pre_s0$1322  = 8'h00;
+  reg [7:0] \mac_pre_s0$1324  = 8'h00;
+  reg [7:0] \mac_pre_s0$1326  = 8'h00;
+  reg [7:0] \mac_pre_s0$1328  = 8'h00;
+  reg [7:0] \mac_pre_s0$1330  = 8'h00;
+  reg [7:0] \mac_pre_s0$1332  = 8'h00;
+  reg [7:0] \mac_pre_s0$1334  = 8'h00;
+  reg [7:0] \mac_pre_s0$1336  = 8'h00;
+  reg [7:0] \mac_pre_s0$1338  = 8'h00;
+  reg [7:0] \mac_pre_s0$1340  = 8'h00;
+  reg [7:0] \mac_pre_s0$1342  = 8'h00;
+  reg \mac_pre_s0$1443  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -5407,9 +3654,376 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  reg [3:0] rd__addr = 4'hc;
+  wire [127:0] rd__data;
   input rst;
   wire rst;
   wire [119:0] sel_beats;
+  wire sel_cs0_0_0_0c;
+  wire sel_cs0_0_0_0s;
+  wire sel_cs0_0_0_1c;
+  wire sel_cs0_0_0_1s;
+  wire sel_cs0_0_0_2c;
+  wire sel_cs0_0_0_2s;
+  wire sel_cs0_0_0_3c;
+  wire sel_cs0_0_0_3s;
+  wire sel_cs0_0_0_4c;
+  wire sel_cs0_0_0_4s;
+  wire sel_cs0_10_0_0c;
+  wire sel_cs0_10_0_0s;
+  wire sel_cs0_10_0_1c;
+  wire sel_cs0_10_0_1s;
+  wire sel_cs0_10_0_2c;
+  wire sel_cs0_10_0_2s;
+  wire sel_cs0_10_0_3c;
+  wire sel_cs0_10_0_3s;
+  wire sel_cs0_10_0_4c;
+  wire sel_cs0_10_0_4s;
+  wire sel_cs0_11_0_0c;
+  wire sel_cs0_11_0_0s;
+  wire sel_cs0_11_0_1c;
+  wire sel_cs0_11_0_1s;
+  wire sel_cs0_11_0_2c;
+  wire sel_cs0_11_0_2s;
+  wire sel_cs0_11_0_3c;
+  wire sel_cs0_11_0_3s;
+  wire sel_cs0_11_0_4c;
+  wire sel_cs0_11_0_4s;
+  wire sel_cs0_12_0_0c;
+  wire sel_cs0_12_0_0s;
+  wire sel_cs0_12_0_1c;
+  wire sel_cs0_12_0_1s;
+  wire sel_cs0_12_0_2c;
+  wire sel_cs0_12_0_2s;
+  wire sel_cs0_12_0_3c;
+  wire sel_cs0_12_0_3s;
+  wire sel_cs0_12_0_4c;
+  wire sel_cs0_12_0_4s;
+  wire sel_cs0_13_0_0c;
+  wire sel_cs0_13_0_0s;
+  wire sel_cs0_13_0_1c;
+  wire sel_cs0_13_0_1s;
+  wire sel_cs0_13_0_2c;
+  wire sel_cs0_13_0_2s;
+  wire sel_cs0_13_0_3c;
+  wire sel_cs0_13_0_3s;
+  wire sel_cs0_13_0_4c;
+  wire sel_cs0_13_0_4s;
+  wire sel_cs0_14_0_0c;
+  wire sel_cs0_14_0_0s;
+  wire sel_cs0_14_0_1c;
+  wire sel_cs0_14_0_1s;
+  wire sel_cs0_14_0_2c;
+  wire sel_cs0_14_0_2s;
+  wire sel_cs0_14_0_3c;
+  wire sel_cs0_14_0_3s;
+  wire sel_cs0_14_0_4c;
+  wire sel_cs0_14_0_4s;
+  wire sel_cs0_15_0_0c;
+  wire sel_cs0_15_0_0s;
+  wire sel_cs0_15_0_1c;
+  wire sel_cs0_15_0_1s;
+  wire sel_cs0_15_0_2c;
+  wire sel_cs0_15_0_2s;
+  wire sel_cs0_15_0_3c;
+  wire sel_cs0_15_0_3s;
+  wire sel_cs0_15_0_4c;
+  wire sel_cs0_15_0_4s;
+  wire sel_cs0_1_0_0c;
+  wire sel_cs0_1_0_0s;
+  wire sel_cs0_1_0_1c;
+  wire sel_cs0_1_0_1s;
+  wire sel_cs0_1_0_2c;
+  wire sel_cs0_1_0_2s;
+  wire sel_cs0_1_0_3c;
+  wire sel_cs0_1_0_3s;
+  wire sel_cs0_1_0_4c;
+  wire sel_cs0_1_0_4s;
+  wire sel_cs0_2_0_0c;
+  wire sel_cs0_2_0_0s;
+  wire sel_cs0_2_0_1c;
+  wire sel_cs0_2_0_1s;
+  wire sel_cs0_2_0_2c;
+  wire sel_cs0_2_0_2s;
+  wire sel_cs0_2_0_3c;
+  wire sel_cs0_2_0_3s;
+  wire sel_cs0_2_0_4c;
+  wire sel_cs0_2_0_4s;
+  wire sel_cs0_3_0_0c;
+  wire sel_cs0_3_0_0s;
+  wire sel_cs0_3_0_1c;
+  wire sel_cs0_3_0_1s;
+  wire sel_cs0_3_0_2c;
+  wire sel_cs0_3_0_2s;
+  wire sel_cs0_3_0_3c;
+  wire sel_cs0_3_0_3s;
+  wire sel_cs0_3_0_4c;
+  wire sel_cs0_3_0_4s;
+  wire sel_cs0_4_0_0c;
+  wire sel_cs0_4_0_0s;
+  wire sel_cs0_4_0_1c;
+  wire sel_cs0_4_0_1s;
+  wire sel_cs0_4_0_2c;
+  wire sel_cs0_4_0_2s;
+  wire sel_cs0_4_0_3c;
+  wire sel_cs0_4_0_3s;
+  wire sel_cs0_4_0_4c;
+  wire sel_cs0_4_0_4s;
+  wire sel_cs0_5_0_0c;
+  wire sel_cs0_5_0_0s;
+  wire sel_cs0_5_0_1c;
+  wire sel_cs0_5_0_1s;
+  wire sel_cs0_5_0_2c;
+  wire sel_cs0_5_0_2s;
+  wire sel_cs0_5_0_3c;
+  wire sel_cs0_5_0_3s;
+  wire sel_cs0_5_0_4c;
+  wire sel_cs0_5_0_4s;
+  wire sel_cs0_6_0_0c;
+  wire sel_cs0_6_0_0s;
+  wire sel_cs0_6_0_1c;
+  wire sel_cs0_6_0_1s;
+  wire sel_cs0_6_0_2c;
+  wire sel_cs0_6_0_2s;
+  wire sel_cs0_6_0_3c;
+  wire sel_cs0_6_0_3s;
+  wire sel_cs0_6_0_4c;
+  wire sel_cs0_6_0_4s;
+  wire sel_cs0_7_0_0c;
+  wire sel_cs0_7_0_0s;
+  wire sel_cs0_7_0_1c;
+  wire sel_cs0_7_0_1s;
+  wire sel_cs0_7_0_2c;
+  wire sel_cs0_7_0_2s;
+  wire sel_cs0_7_0_3c;
+  wire sel_cs0_7_0_3s;
+  wire sel_cs0_7_0_4c;
+  wire sel_cs0_7_0_4s;
+  wire sel_cs0_8_0_0c;
+  wire sel_cs0_8_0_0s;
+  wire sel_cs0_8_0_1c;
+  wire sel_cs0_8_0_1s;
+  wire sel_cs0_8_0_2c;
+  wire sel_cs0_8_0_2s;
+  wire sel_cs0_8_0_3c;
+  wire sel_cs0_8_0_3s;
+  wire sel_cs0_8_0_4c;
+  wire sel_cs0_8_0_4s;
+  wire sel_cs0_9_0_0c;
+  wire sel_cs0_9_0_0s;
+  wire sel_cs0_9_0_1c;
+  wire sel_cs0_9_0_1s;
+  wire sel_cs0_9_0_2c;
+  wire sel_cs0_9_0_2s;
+  wire sel_cs0_9_0_3c;
+  wire sel_cs0_9_0_3s;
+  wire sel_cs0_9_0_4c;
+  wire sel_cs0_9_0_4s;
+  wire sel_cs1_0_0_0c;
+  wire sel_cs1_0_0_0s;
+  wire sel_cs1_0_1_0c;
+  wire sel_cs1_0_1_0s;
+  wire sel_cs1_10_0_0c;
+  wire sel_cs1_10_0_0s;
+  wire sel_cs1_10_1_0c;
+  wire sel_cs1_10_1_0s;
+  wire sel_cs1_11_0_0c;
+  wire sel_cs1_11_0_0s;
+  wire sel_cs1_11_1_0c;
+  wire sel_cs1_11_1_0s;
+  wire sel_cs1_12_0_0c;
+  wire sel_cs1_12_0_0s;
+  wire sel_cs1_12_1_0c;
+  wire sel_cs1_12_1_0s;
+  wire sel_cs1_13_0_0c;
+  wire sel_cs1_13_0_0s;
+  wire sel_cs1_13_1_0c;
+  wire sel_cs1_13_1_0s;
+  wire sel_cs1_14_0_0c;
+  wire sel_cs1_14_0_0s;
+  wire sel_cs1_14_1_0c;
+  wire sel_cs1_14_1_0s;
+  wire sel_cs1_15_0_0c;
+  wire sel_cs1_15_0_0s;
+  wire sel_cs1_15_1_0c;
+  wire sel_cs1_15_1_0s;
+  wire sel_cs1_1_0_0c;
+  wire sel_cs1_1_0_0s;
+  wire sel_cs1_1_1_0c;
+  wire sel_cs1_1_1_0s;
+  wire sel_cs1_2_0_0c;
+  wire sel_cs1_2_0_0s;
+  wire sel_cs1_2_1_0c;
+  wire sel_cs1_2_1_0s;
+  wire sel_cs1_3_0_0c;
+  wire sel_cs1_3_0_0s;
+  wire sel_cs1_3_1_0c;
+  wire sel_cs1_3_1_0s;
+  wire sel_cs1_4_0_0c;
+  wire sel_cs1_4_0_0s;
+  wire sel_cs1_4_1_0c;
+  wire sel_cs1_4_1_0s;
+  wire sel_cs1_5_0_0c;
+  wire sel_cs1_5_0_0s;
+  wire sel_cs1_5_1_0c;
+  wire sel_cs1_5_1_0s;
+  wire sel_cs1_6_0_0c;
+  wire sel_cs1_6_0_0s;
+  wire sel_cs1_6_1_0c;
+  wire sel_cs1_6_1_0s;
+  wire sel_cs1_7_0_0c;
+  wire sel_cs1_7_0_0s;
+  wire sel_cs1_7_1_0c;
+  wire sel_cs1_7_1_0s;
+  wire sel_cs1_8_0_0c;
+  wire sel_cs1_8_0_0s;
+  wire sel_cs1_8_1_0c;
+  wire sel_cs1_8_1_0s;
+  wire sel_cs1_9_0_0c;
+  wire sel_cs1_9_0_0s;
+  wire sel_cs1_9_1_0c;
+  wire sel_cs1_9_1_0s;
+  wire sel_cs2_0_0_0c;
+  wire sel_cs2_0_0_0s;
+  wire sel_cs2_0_1_0c;
+  wire sel_cs2_0_1_0s;
+  wire sel_cs2_10_0_0c;
+  wire sel_cs2_10_0_0s;
+  wire sel_cs2_10_1_0c;
+  wire sel_cs2_10_1_0s;
+  wire sel_cs2_11_0_0c;
+  wire sel_cs2_11_0_0s;
+  wire sel_cs2_11_1_0c;
+  wire sel_cs2_11_1_0s;
+  wire sel_cs2_12_0_0c;
+  wire sel_cs2_12_0_0s;
+  wire sel_cs2_12_1_0c;
+  wire sel_cs2_12_1_0s;
+  wire sel_cs2_13_0_0c;
+  wire sel_cs2_13_0_0s;
+  wire sel_cs2_13_1_0c;
+  wire sel_cs2_13_1_0s;
+  wire sel_cs2_14_0_0c;
+  wire sel_cs2_14_0_0s;
+  wire sel_cs2_14_1_0c;
+  wire sel_cs2_14_1_0s;
+  wire sel_cs2_15_0_0c;
+  wire sel_cs2_15_0_0s;
+  wire sel_cs2_15_1_0c;
+  wire sel_cs2_15_1_0s;
+  wire sel_cs2_1_0_0c;
+  wire sel_cs2_1_0_0s;
+  wire sel_cs2_1_1_0c;
+  wire sel_cs2_1_1_0s;
+  wire sel_cs2_2_0_0c;
+  wire sel_cs2_2_0_0s;
+  wire sel_cs2_2_1_0c;
+  wire sel_cs2_2_1_0s;
+  wire sel_cs2_3_0_0c;
+  wire sel_cs2_3_0_0s;
+  wire sel_cs2_3_1_0c;
+  wire sel_cs2_3_1_0s;
+  wire sel_cs2_4_0_0c;
+  wire sel_cs2_4_0_0s;
+  wire sel_cs2_4_1_0c;
+  wire sel_cs2_4_1_0s;
+  wire sel_cs2_5_0_0c;
+  wire sel_cs2_5_0_0s;
+  wire sel_cs2_5_1_0c;
+  wire sel_cs2_5_1_0s;
+  wire sel_cs2_6_0_0c;
+  wire sel_cs2_6_0_0s;
+  wire sel_cs2_6_1_0c;
+  wire sel_cs2_6_1_0s;
+  wire sel_cs2_7_0_0c;
+  wire sel_cs2_7_0_0s;
+  wire sel_cs2_7_1_0c;
+  wire sel_cs2_7_1_0s;
+  wire sel_cs2_8_0_0c;
+  wire sel_cs2_8_0_0s;
+  wire sel_cs2_8_1_0c;
+  wire sel_cs2_8_1_0s;
+  wire sel_cs2_9_0_0c;
+  wire sel_cs2_9_0_0s;
+  wire sel_cs2_9_1_0c;
+  wire sel_cs2_9_1_0s;
+  wire sel_cs3_0_1_0c;
+  wire sel_cs3_0_1_0s;
+  wire sel_cs3_10_1_0c;
+  wire sel_cs3_10_1_0s;
+  wire sel_cs3_11_1_0c;
+  wire sel_cs3_11_1_0s;
+  wire sel_cs3_12_1_0c;
+  wire sel_cs3_12_1_0s;
+  wire sel_cs3_13_1_0c;
+  wire sel_cs3_13_1_0s;
+  wire sel_cs3_14_1_0c;
+  wire sel_cs3_14_1_0s;
+  wire sel_cs3_15_1_0c;
+  wire sel_cs3_15_1_0s;
+  wire sel_cs3_1_1_0c;
+  wire sel_cs3_1_1_0s;
+  wire sel_cs3_2_1_0c;
+  wire sel_cs3_2_1_0s;
+  wire sel_cs3_3_1_0c;
+  wire sel_cs3_3_1_0s;
+  wire sel_cs3_4_1_0c;
+  wire sel_cs3_4_1_0s;
+  wire sel_cs3_5_1_0c;
+  wire sel_cs3_5_1_0s;
+  wire sel_cs3_6_1_0c;
+  wire sel_cs3_6_1_0s;
+  wire sel_cs3_7_1_0c;
+  wire sel_cs3_7_1_0s;
+  wire sel_cs3_8_1_0c;
+  wire sel_cs3_8_1_0s;
+  wire sel_cs3_9_1_0c;
+  wire sel_cs3_9_1_0s;
+  wire sel_cs4_0_2_0c;
+  wire sel_cs4_0_2_0s;
+  wire sel_cs4_10_2_0c;
+  wire sel_cs4_10_2_0s;
+  wire sel_cs4_11_2_0c;
+  wire sel_cs4_11_2_0s;
+  wire sel_cs4_12_2_0c;
+  wire sel_cs4_12_2_0s;
+  wire sel_cs4_13_2_0c;
+  wire sel_cs4_13_2_0s;
+  wire sel_cs4_14_2_0c;
+  wire sel_cs4_14_2_0s;
+  wire sel_cs4_15_2_0c;
+  wire sel_cs4_15_2_0s;
+  wire sel_cs4_1_2_0c;
+  wire sel_cs4_1_2_0s;
+  wire sel_cs4_2_2_0c;
+  wire sel_cs4_2_2_0s;
+  wire sel_cs4_3_2_0c;
+  wire sel_cs4_3_2_0s;
+  wire sel_cs4_4_2_0c;
+  wire sel_cs4_4_2_0s;
+  wire sel_cs4_5_2_0c;
+  wire sel_cs4_5_2_0s;
+  wire sel_cs4_6_2_0c;
+  wire sel_cs4_6_2_0s;
+  wire sel_cs4_7_2_0c;
+  wire sel_cs4_7_2_0s;
+  wire sel_cs4_8_2_0c;
+  wire sel_cs4_8_2_0s;
+  wire sel_cs4_9_2_0c;
+  wire sel_cs4_9_2_0s;
+  wire [127:0] sel_dl1_r0_q;
+  (* init = 4'hc *)
+  wire [3:0] sel_dl1_r0_rp;
+  (* init = 4'h0 *)
+  wire [3:0] sel_dl1_r0_wp;
+  wire [3:0] sel_idx0;
+  wire [3:0] sel_idx1;
+  wire [3:0] sel_idx2;
+  wire [3:0] sel_idx3;
+  wire [3:0] sel_idx4;
+  wire [3:0] sel_idx5;
+  wire [3:0] sel_idx6;
+  wire [3:0] sel_idx7;
   wire [15:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
@@ -5427,25 +4041,46 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
+  reg [15:0] sel_l12_s0 = 16'h0000;
+  reg [511:0] \sel_l12_s0$1426  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l12_s0$1427  = 1'h0;
+  reg \sel_l12_s0$825  = 1'h0;
+  reg [1:0] \sel_l12_s0$826  = 2'h0;
+  reg [1:0] \sel_l12_s0$827  = 2'h0;
+  reg [2:0] \sel_l12_s0$828  = 3'h0;
+  reg [2:0] \sel_l12_s0$829  = 3'h0;
+  reg [2:0] \sel_l12_s0$830  = 3'h0;
+  reg [2:0] \sel_l12_s0$831  = 3'h0;
+  reg [3:0] \sel_l12_s0$832  = 4'h0;
+  reg [3:0] \sel_l12_s0$834  = 4'h0;
+  reg [3:0] \sel_l12_s0$836  = 4'h0;
+  reg [3:0] \sel_l12_s0$838  = 4'h0;
+  reg [3:0] \sel_l12_s0$840  = 4'h0;
+  reg [3:0] \sel_l12_s0$842  = 4'h0;
+  reg [3:0] \sel_l12_s0$844  = 4'h0;
+  reg [3:0] \sel_l12_s0$846  = 4'h0;
+  reg [3:0] sel_l15_s0 = 4'h0;
+  reg [15:0] \sel_l15_s0$1428  = 16'h0000;
+  reg [7:0] \sel_l15_s0$1429  = 8'h00;
+  reg [7:0] \sel_l15_s0$1430  = 8'h00;
+  reg [7:0] \sel_l15_s0$1431  = 8'h00;
+  reg [7:0] \sel_l15_s0$1432  = 8'h00;
+  reg [7:0] \sel_l15_s0$1433  = 8'h00;
+  reg [7:0] \sel_l15_s0$1434  = 8'h00;
+  reg [7:0] \sel_l15_s0$1435  = 8'h00;
+  reg [7:0] \sel_l15_s0$1436  = 8'h00;
+  reg \sel_l15_s0$1437  = 1'h0;
+  reg [3:0] \sel_l15_s0$891  = 4'h0;
+  reg [3:0] \sel_l15_s0$894  = 4'h0;
+  reg [3:0] \sel_l15_s0$897  = 4'h0;
+  reg [3:0] \sel_l15_s0$900  = 4'h0;
+  reg [3:0] \sel_l15_s0$903  = 4'h0;
+  reg [3:0] \sel_l15_s0$906  = 4'h0;
+  reg [3:0] \sel_l15_s0$909  = 4'h0;
+  reg [511:0] \sel_l15_s0$931  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [7:0] \sel_l1_s0$1202  = 8'h00;
-  reg [7:0] \sel_l1_s0$1203  = 8'h00;
-  reg [7:0] \sel_l1_s0$1204  = 8'h00;
-  reg [7:0] \sel_l1_s0$1205  = 8'h00;
-  reg [7:0] \sel_l1_s0$1206  = 8'h00;
-  reg [7:0] \sel_l1_s0$1207  = 8'h00;
-  reg [7:0] \sel_l1_s0$1208  = 8'h00;
-  reg [7:0] \sel_l1_s0$1209  = 8'h00;
-  reg [7:0] \sel_l1_s0$1210  = 8'h00;
-  reg [7:0] \sel_l1_s0$1211  = 8'h00;
-  reg [7:0] \sel_l1_s0$1212  = 8'h00;
-  reg [7:0] \sel_l1_s0$1213  = 8'h00;
-  reg [7:0] \sel_l1_s0$1214  = 8'h00;
-  reg [7:0] \sel_l1_s0$1215  = 8'h00;
-  reg [7:0] \sel_l1_s0$1216  = 8'h00;
-  reg [7:0] \sel_l1_s0$1217  = 8'h00;
-  reg [511:0] \sel_l1_s0$1218  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l1_s0$1219  = 1'h0;
+  reg [511:0] \sel_l1_s0$1420  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l1_s0$1421  = 1'h0;
   reg [7:0] \sel_l1_s0$27  = 8'h00;
   reg [7:0] \sel_l1_s0$28  = 8'h00;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
@@ -5461,1444 +4096,502 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   reg [7:0] \sel_l1_s0$39  = 8'h00;
   reg [7:0] \sel_l1_s0$40  = 8'h00;
   reg [7:0] \sel_l1_s0$41  = 8'h00;
-  reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [7:0] \sel_l2_s0$1220  = 8'h00;
-  reg [7:0] \sel_l2_s0$1221  = 8'h00;
-  reg [7:0] \sel_l2_s0$1222  = 8'h00;
-  reg [7:0] \sel_l2_s0$1223  = 8'h00;
-  reg [7:0] \sel_l2_s0$1224  = 8'h00;
-  reg [7:0] \sel_l2_s0$1225  = 8'h00;
-  reg [7:0] \sel_l2_s0$1226  = 8'h00;
-  reg [7:0] \sel_l2_s0$1227  = 8'h00;
-  reg [7:0] \sel_l2_s0$1228  = 8'h00;
-  reg [7:0] \sel_l2_s0$1229  = 8'h00;
-  reg [7:0] \sel_l2_s0$1230  = 8'h00;
-  reg [7:0] \sel_l2_s0$1231  = 8'h00;
-  reg [7:0] \sel_l2_s0$1232  = 8'h00;
-  reg [7:0] \sel_l2_s0$1233  = 8'h00;
-  reg [7:0] \sel_l2_s0$1234  = 8'h00;
-  reg [7:0] \sel_l2_s0$1235  = 8'h00;
-  reg [511:0] \sel_l2_s0$1236  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l2_s0$1237  = 1'h0;
-  reg [15:0] sel_l3_s0 = 16'h0000;
-  reg [7:0] \sel_l3_s0$1238  = 8'h00;
-  reg [7:0] \sel_l3_s0$1239  = 8'h00;
-  reg [7:0] \sel_l3_s0$1240  = 8'h00;
-  reg [7:0] \sel_l3_s0$1241  = 8'h00;
-  reg [7:0] \sel_l3_s0$1242  = 8'h00;
-  reg [7:0] \sel_l3_s0$1243  = 8'h00;
-  reg [7:0] \sel_l3_s0$1244  = 8'h00;
-  reg [7:0] \sel_l3_s0$1245  = 8'h00;
-  reg [7:0] \sel_l3_s0$1246  = 8'h00;
-  reg [7:0] \sel_l3_s0$1247  = 8'h00;
-  reg [7:0] \sel_l3_s0$1248  = 8'h00;
-  reg [7:0] \sel_l3_s0$1249  = 8'h00;
-  reg [7:0] \sel_l3_s0$1250  = 8'h00;
-  reg [7:0] \sel_l3_s0$1251  = 8'h00;
-  reg [7:0] \sel_l3_s0$1252  = 8'h00;
-  reg [7:0] \sel_l3_s0$1253  = 8'h00;
-  reg [511:0] \sel_l3_s0$1254  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l3_s0$1255  = 1'h0;
-  reg [15:0] sel_l4_s0 = 16'h0000;
-  reg [4:0] \sel_l4_s0$1257  = 5'h00;
-  reg [4:0] \sel_l4_s0$1258  = 5'h00;
-  reg [4:0] \sel_l4_s0$1259  = 5'h00;
-  reg [4:0] \sel_l4_s0$1260  = 5'h00;
-  reg [4:0] \sel_l4_s0$1261  = 5'h00;
-  reg [4:0] \sel_l4_s0$1262  = 5'h00;
-  reg [4:0] \sel_l4_s0$1263  = 5'h00;
-  reg [4:0] \sel_l4_s0$1264  = 5'h00;
-  reg [4:0] \sel_l4_s0$1265  = 5'h00;
-  reg [4:0] \sel_l4_s0$1266  = 5'h00;
-  reg [4:0] \sel_l4_s0$1267  = 5'h00;
-  reg [4:0] \sel_l4_s0$1268  = 5'h00;
-  reg [4:0] \sel_l4_s0$1269  = 5'h00;
-  reg [4:0] \sel_l4_s0$1270  = 5'h00;
-  reg [4:0] \sel_l4_s0$1271  = 5'h00;
-  reg [4:0] \sel_l4_s0$1272  = 5'h00;
-  reg [7:0] \sel_l4_s0$1273  = 8'h00;
-  reg [7:0] \sel_l4_s0$1274  = 8'h00;
-  reg [7:0] \sel_l4_s0$1275  = 8'h00;
-  reg [7:0] \sel_l4_s0$1276  = 8'h00;
-  reg [7:0] \sel_l4_s0$1277  = 8'h00;
-  reg [7:0] \sel_l4_s0$1278  = 8'h00;
-  reg [7:0] \sel_l4_s0$1279  = 8'h00;
-  reg [7:0] \sel_l4_s0$1280  = 8'h00;
-  reg [7:0] \sel_l4_s0$1281  = 8'h00;
-  reg [7:0] \sel_l4_s0$1282  = 8'h00;
-  reg [7:0] \sel_l4_s0$1283  = 8'h00;
-  reg [7:0] \sel_l4_s0$1284  = 8'h00;
-  reg [7:0] \sel_l4_s0$1285  = 8'h00;
-  reg [7:0] \sel_l4_s0$1286  = 8'h00;
-  reg [7:0] \sel_l4_s0$1287  = 8'h00;
-  reg [7:0] \sel_l4_s0$1288  = 8'h00;
-  reg [511:0] \sel_l4_s0$1289  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  reg \sel_l4_s0$1290  = 1'h0;
-  reg [3:0] sel_l5_s0 = 4'h0;
-  reg [15:0] \sel_l5_s0$1291  = 16'h0000;
-  reg [7:0] \sel_l5_s0$1292  = 8'h00;
-  reg [7:0] \sel_l5_s0$1293  = 8'h00;
-  reg [7:0] \sel_l5_s0$1294  = 8'h00;
-  reg [7:0] \sel_l5_s0$1295  = 8'h00;
-  reg [7:0] \sel_l5_s0$1296  = 8'h00;
-  reg [7:0] \sel_l5_s0$1297  = 8'h00;
-  reg [7:0] \sel_l5_s0$1298  = 8'h00;
-  reg [7:0] \sel_l5_s0$1299  = 8'h00;
-  reg \sel_l5_s0$1300  = 1'h0;
-  reg [3:0] \sel_l5_s0$673  = 4'h0;
-  reg [3:0] \sel_l5_s0$676  = 4'h0;
-  reg [3:0] \sel_l5_s0$679  = 4'h0;
-  reg [3:0] \sel_l5_s0$682  = 4'h0;
-  reg [3:0] \sel_l5_s0$685  = 4'h0;
-  reg [3:0] \sel_l5_s0$688  = 4'h0;
-  reg [3:0] \sel_l5_s0$691  = 4'h0;
-  reg [511:0] \sel_l5_s0$713  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
-  wire sel_pop0_0_0_c;
-  wire sel_pop0_0_0_s;
-  wire sel_pop0_0_10_c;
-  wire sel_pop0_0_10_s;
-  wire sel_pop0_0_12_c;
-  wire sel_pop0_0_12_s;
-  wire sel_pop0_0_2_c;
-  wire sel_pop0_0_2_s;
-  wire sel_pop0_0_4_c;
-  wire sel_pop0_0_4_s;
-  wire sel_pop0_0_6_c;
-  wire sel_pop0_0_6_s;
-  wire sel_pop0_0_8_c;
-  wire sel_pop0_0_8_s;
-  wire sel_pop0_1_0_c;
-  wire sel_pop0_1_0_s;
-  wire sel_pop0_1_2_c;
-  wire sel_pop0_1_2_s;
-  wire sel_pop0_1_4_c;
-  wire sel_pop0_1_4_s;
-  wire sel_pop0_2_0_c;
-  wire sel_pop0_2_0_s;
-  wire sel_pop10_0_0_c;
-  wire sel_pop10_0_0_s;
-  wire sel_pop10_0_10_c;
-  wire sel_pop10_0_10_s;
-  wire sel_pop10_0_12_c;
-  wire sel_pop10_0_12_s;
-  wire sel_pop10_0_2_c;
-  wire sel_pop10_0_2_s;
-  wire sel_pop10_0_4_c;
-  wire sel_pop10_0_4_s;
-  wire sel_pop10_0_6_c;
-  wire sel_pop10_0_6_s;
-  wire sel_pop10_0_8_c;
-  wire sel_pop10_0_8_s;
-  wire sel_pop10_1_0_c;
-  wire sel_pop10_1_0_s;
-  wire sel_pop10_1_2_c;
-  wire sel_pop10_1_2_s;
-  wire sel_pop10_1_4_c;
-  wire sel_pop10_1_4_s;
-  wire sel_pop10_2_0_c;
-  wire sel_pop10_2_0_s;
-  wire sel_pop11_0_0_c;
-  wire sel_pop11_0_0_s;
-  wire sel_pop11_0_10_c;
-  wire sel_pop11_0_10_s;
-  wire sel_pop11_0_12_c;
-  wire sel_pop11_0_12_s;
-  wire sel_pop11_0_2_c;
-  wire sel_pop11_0_2_s;
-  wire sel_pop11_0_4_c;
-  wire sel_pop11_0_4_s;
-  wire sel_pop11_0_6_c;
-  wire sel_pop11_0_6_s;
-  wire sel_pop11_0_8_c;
-  wire sel_pop11_0_8_s;
-  wire sel_pop11_1_0_c;
-  wire sel_pop11_1_0_s;
-  wire sel_pop11_1_2_c;
-  wire sel_pop11_1_2_s;
-  wire sel_pop11_1_4_c;
-  wire sel_pop11_1_4_s;
-  wire sel_pop11_2_0_c;
-  wire sel_pop11_2_0_s;
-  wire sel_pop12_0_0_c;
-  wire sel_pop12_0_0_s;
-  wire sel_pop12_0_10_c;
-  wire sel_pop12_0_10_s;
-  wire sel_pop12_0_12_c;
-  wire sel_pop12_0_12_s;
-  wire sel_pop12_0_2_c;
-  wire sel_pop12_0_2_s;
-  wire sel_pop12_0_4_c;
-  wire sel_pop12_0_4_s;
-  wire sel_pop12_0_6_c;
-  wire sel_pop12_0_6_s;
-  wire sel_pop12_0_8_c;
-  wire sel_pop12_0_8_s;
-  wire sel_pop12_1_0_c;
-  wire sel_pop12_1_0_s;
-  wire sel_pop12_1_2_c;
-  wire sel_pop12_1_2_s;
-  wire sel_pop12_1_4_c;
-  wire sel_pop12_1_4_s;
-  wire sel_pop12_2_0_c;
-  wire sel_pop12_2_0_s;
-  wire sel_pop13_0_0_c;
-  wire sel_pop13_0_0_s;
-  wire sel_pop13_0_10_c;
-  wire sel_pop13_0_10_s;
-  wire sel_pop13_0_12_c;
-  wire sel_pop13_0_12_s;
-  wire sel_pop13_0_2_c;
-  wire sel_pop13_0_2_s;
-  wire sel_pop13_0_4_c;
-  wire sel_pop13_0_4_s;
-  wire sel_pop13_0_6_c;
-  wire sel_pop13_0_6_s;
-  wire sel_pop13_0_8_c;
-  wire sel_pop13_0_8_s;
-  wire sel_pop13_1_0_c;
-  wire sel_pop13_1_0_s;
-  wire sel_pop13_1_2_c;
-  wire sel_pop13_1_2_s;
-  wire sel_pop13_1_4_c;
-  wire sel_pop13_1_4_s;
-  wire sel_pop13_2_0_c;
-  wire sel_pop13_2_0_s;
-  wire sel_pop14_0_0_c;
-  wire sel_pop14_0_0_s;
-  wire sel_pop14_0_10_c;
-  wire sel_pop14_0_10_s;
-  wire sel_pop14_0_12_c;
-  wire sel_pop14_0_12_s;
-  wire sel_pop14_0_2_c;
-  wire sel_pop14_0_2_s;
-  wire sel_pop14_0_4_c;
-  wire sel_pop14_0_4_s;
-  wire sel_pop14_0_6_c;
-  wire sel_pop14_0_6_s;
-  wire sel_pop14_0_8_c;
-  wire sel_pop14_0_8_s;
-  wire sel_pop14_1_0_c;
-  wire sel_pop14_1_0_s;
-  wire sel_pop14_1_2_c;
-  wire sel_pop14_1_2_s;
-  wire sel_pop14_1_4_c;
-  wire sel_pop14_1_4_s;
-  wire sel_pop14_2_0_c;
-  wire sel_pop14_2_0_s;
-  wire sel_pop15_0_0_c;
-  wire sel_pop15_0_0_s;
-  wire sel_pop15_0_10_c;
-  wire sel_pop15_0_10_s;
-  wire sel_pop15_0_12_c;
-  wire sel_pop15_0_12_s;
-  wire sel_pop15_0_2_c;
-  wire sel_pop15_0_2_s;
-  wire sel_pop15_0_4_c;
-  wire sel_pop15_0_4_s;
-  wire sel_pop15_0_6_c;
-  wire sel_pop15_0_6_s;
-  wire sel_pop15_0_8_c;
-  wire sel_pop15_0_8_s;
-  wire sel_pop15_1_0_c;
-  wire sel_pop15_1_0_s;
-  wire sel_pop15_1_2_c;
-  wire sel_pop15_1_2_s;
-  wire sel_pop15_1_4_c;
-  wire sel_pop15_1_4_s;
-  wire sel_pop15_2_0_c;
-  wire sel_pop15_2_0_s;
-  wire sel_pop1_0_0_c;
-  wire sel_pop1_0_0_s;
-  wire sel_pop1_0_10_c;
-  wire sel_pop1_0_10_s;
-  wire sel_pop1_0_12_c;
-  wire sel_pop1_0_12_s;
-  wire sel_pop1_0_2_c;
-  wire sel_pop1_0_2_s;
-  wire sel_pop1_0_4_c;
-  wire sel_pop1_0_4_s;
-  wire sel_pop1_0_6_c;
-  wire sel_pop1_0_6_s;
-  wire sel_pop1_0_8_c;
-  wire sel_pop1_0_8_s;
-  wire sel_pop1_1_0_c;
-  wire sel_pop1_1_0_s;
-  wire sel_pop1_1_2_c;
-  wire sel_pop1_1_2_s;
-  wire sel_pop1_1_4_c;
-  wire sel_pop1_1_4_s;
-  wire sel_pop1_2_0_c;
-  wire sel_pop1_2_0_s;
-  wire sel_pop2_0_0_c;
-  wire sel_pop2_0_0_s;
-  wire sel_pop2_0_10_c;
-  wire sel_pop2_0_10_s;
-  wire sel_pop2_0_12_c;
-  wire sel_pop2_0_12_s;
-  wire sel_pop2_0_2_c;
-  wire sel_pop2_0_2_s;
-  wire sel_pop2_0_4_c;
-  wire sel_pop2_0_4_s;
-  wire sel_pop2_0_6_c;
-  wire sel_pop2_0_6_s;
-  wire sel_pop2_0_8_c;
-  wire sel_pop2_0_8_s;
-  wire sel_pop2_1_0_c;
-  wire sel_pop2_1_0_s;
-  wire sel_pop2_1_2_c;
-  wire sel_pop2_1_2_s;
-  wire sel_pop2_1_4_c;
-  wire sel_pop2_1_4_s;
-  wire sel_pop2_2_0_c;
-  wire sel_pop2_2_0_s;
-  wire sel_pop3_0_0_c;
-  wire sel_pop3_0_0_s;
-  wire sel_pop3_0_10_c;
-  wire sel_pop3_0_10_s;
-  wire sel_pop3_0_12_c;
-  wire sel_pop3_0_12_s;
-  wire sel_pop3_0_2_c;
-  wire sel_pop3_0_2_s;
-  wire sel_pop3_0_4_c;
-  wire sel_pop3_0_4_s;
-  wire sel_pop3_0_6_c;
-  wire sel_pop3_0_6_s;
-  wire sel_pop3_0_8_c;
-  wire sel_pop3_0_8_s;
-  wire sel_pop3_1_0_c;
-  wire sel_pop3_1_0_s;
-  wire sel_pop3_1_2_c;
-  wire sel_pop3_1_2_s;
-  wire sel_pop3_1_4_c;
-  wire sel_pop3_1_4_s;
-  wire sel_pop3_2_0_c;
-  wire sel_pop3_2_0_s;
-  wire sel_pop4_0_0_c;
-  wire sel_pop4_0_0_s;
-  wire sel_pop4_0_10_c;
-  wire sel_pop4_0_10_s;
-  wire sel_pop4_0_12_c;
-  wire sel_pop4_0_12_s;
-  wire sel_pop4_0_2_c;
-  wire sel_pop4_0_2_s;
-  wire sel_pop4_0_4_c;
-  wire sel_pop4_0_4_s;
-  wire sel_pop4_0_6_c;
-  wire sel_pop4_0_6_s;
-  wire sel_pop4_0_8_c;
-  wire sel_pop4_0_8_s;
-  wire sel_pop4_1_0_c;
-  wire sel_pop4_1_0_s;
-  wire sel_pop4_1_2_c;
-  wire sel_pop4_1_2_s;
-  wire sel_pop4_1_4_c;
-  wire sel_pop4_1_4_s;
-  wire sel_pop4_2_0_c;
-  wire sel_pop4_2_0_s;
-  wire sel_pop5_0_0_c;
-  wire sel_pop5_0_0_s;
-  wire sel_pop5_0_10_c;
-  wire sel_pop5_0_10_s;
-  wire sel_pop5_0_12_c;
-  wire sel_pop5_0_12_s;
-  wire sel_pop5_0_2_c;
-  wire sel_pop5_0_2_s;
-  wire sel_pop5_0_4_c;
-  wire sel_pop5_0_4_s;
-  wire sel_pop5_0_6_c;
-  wire sel_pop5_0_6_s;
-  wire sel_pop5_0_8_c;
-  wire sel_pop5_0_8_s;
-  wire sel_pop5_1_0_c;
-  wire sel_pop5_1_0_s;
-  wire sel_pop5_1_2_c;
-  wire sel_pop5_1_2_s;
-  wire sel_pop5_1_4_c;
-  wire sel_pop5_1_4_s;
-  wire sel_pop5_2_0_c;
-  wire sel_pop5_2_0_s;
-  wire sel_pop6_0_0_c;
-  wire sel_pop6_0_0_s;
-  wire sel_pop6_0_10_c;
-  wire sel_pop6_0_10_s;
-  wire sel_pop6_0_12_c;
-  wire sel_pop6_0_12_s;
-  wire sel_pop6_0_2_c;
-  wire sel_pop6_0_2_s;
-  wire sel_pop6_0_4_c;
-  wire sel_pop6_0_4_s;
-  wire sel_pop6_0_6_c;
-  wire sel_pop6_0_6_s;
-  wire sel_pop6_0_8_c;
-  wire sel_pop6_0_8_s;
-  wire sel_pop6_1_0_c;
-  wire sel_pop6_1_0_s;
-  wire sel_pop6_1_2_c;
-  wire sel_pop6_1_2_s;
-  wire sel_pop6_1_4_c;
-  wire sel_pop6_1_4_s;
-  wire sel_pop6_2_0_c;
-  wire sel_pop6_2_0_s;
-  wire sel_pop7_0_0_c;
-  wire sel_pop7_0_0_s;
-  wire sel_pop7_0_10_c;
-  wire sel_pop7_0_10_s;
-  wire sel_pop7_0_12_c;
-  wire sel_pop7_0_12_s;
-  wire sel_pop7_0_2_c;
-  wire sel_pop7_0_2_s;
-  wire sel_pop7_0_4_c;
-  wire sel_pop7_0_4_s;
-  wire sel_pop7_0_6_c;
-  wire sel_pop7_0_6_s;
-  wire sel_pop7_0_8_c;
-  wire sel_pop7_0_8_s;
-  wire sel_pop7_1_0_c;
-  wire sel_pop7_1_0_s;
-  wire sel_pop7_1_2_c;
-  wire sel_pop7_1_2_s;
-  wire sel_pop7_1_4_c;
-  wire sel_pop7_1_4_s;
-  wire sel_pop7_2_0_c;
-  wire sel_pop7_2_0_s;
-  wire sel_pop8_0_0_c;
-  wire sel_pop8_0_0_s;
-  wire sel_pop8_0_10_c;
-  wire sel_pop8_0_10_s;
-  wire sel_pop8_0_12_c;
-  wire sel_pop8_0_12_s;
-  wire sel_pop8_0_2_c;
-  wire sel_pop8_0_2_s;
-  wire sel_pop8_0_4_c;
-  wire sel_pop8_0_4_s;
-  wire sel_pop8_0_6_c;
-  wire sel_pop8_0_6_s;
-  wire sel_pop8_0_8_c;
-  wire sel_pop8_0_8_s;
-  wire sel_pop8_1_0_c;
-  wire sel_pop8_1_0_s;
-  wire sel_pop8_1_2_c;
-  wire sel_pop8_1_2_s;
-  wire sel_pop8_1_4_c;
-  wire sel_pop8_1_4_s;
-  wire sel_pop8_2_0_c;
-  wire sel_pop8_2_0_s;
-  wire sel_pop9_0_0_c;
-  wire sel_pop9_0_0_s;
-  wire sel_pop9_0_10_c;
-  wire sel_pop9_0_10_s;
-  wire sel_pop9_0_12_c;
-  wire sel_pop9_0_12_s;
-  wire sel_pop9_0_2_c;
-  wire sel_pop9_0_2_s;
-  wire sel_pop9_0_4_c;
-  wire sel_pop9_0_4_s;
-  wire sel_pop9_0_6_c;
-  wire sel_pop9_0_6_s;
-  wire sel_pop9_0_8_c;
-  wire sel_pop9_0_8_s;
-  wire sel_pop9_1_0_c;
-  wire sel_pop9_1_0_s;
-  wire sel_pop9_1_2_c;
-  wire sel_pop9_1_2_s;
-  wire sel_pop9_1_4_c;
-  wire sel_pop9_1_4_s;
-  wire sel_pop9_2_0_c;
-  wire sel_pop9_2_0_s;
-  wire [4:0] sel_pre0;
-  wire [4:0] sel_pre1;
-  wire [4:0] sel_pre10;
-  wire [4:0] sel_pre11;
-  wire [4:0] sel_pre12;
-  wire [4:0] sel_pre13;
-  wire [4:0] sel_pre14;
-  wire [4:0] sel_pre15;
-  wire [4:0] sel_pre2;
-  wire [4:0] sel_pre3;
-  wire [4:0] sel_pre4;
-  wire [4:0] sel_pre5;
-  wire [4:0] sel_pre6;
-  wire [4:0] sel_pre7;
-  wire [4:0] sel_pre8;
-  wire [4:0] sel_pre9;
-  wire sel_pre_1_11_0_c;
-  wire sel_pre_1_11_0_s;
-  wire sel_pre_1_13_0_c;
-  wire sel_pre_1_13_0_s;
-  wire sel_pre_1_15_0_c;
-  wire sel_pre_1_15_0_s;
-  wire sel_pre_1_1_0_c;
-  wire sel_pre_1_1_0_s;
-  wire sel_pre_1_3_0_c;
-  wire sel_pre_1_3_0_s;
-  wire sel_pre_1_5_0_c;
-  wire sel_pre_1_5_0_s;
-  wire sel_pre_1_7_0_c;
-  wire sel_pre_1_7_0_s;
-  wire sel_pre_1_9_0_c;
-  wire sel_pre_1_9_0_s;
-  wire sel_pre_2_10_0_c;
-  wire sel_pre_2_10_0_s;
-  wire sel_pre_2_10_1_c;
-  wire sel_pre_2_10_1_s;
-  wire sel_pre_2_10_2_c;
-  wire sel_pre_2_10_2_s;
-  wire sel_pre_2_10_3_c;
-  wire sel_pre_2_10_3_s;
-  wire sel_pre_2_10_4_c;
-  wire sel_pre_2_10_4_s;
-  wire sel_pre_2_11_0_c;
-  wire sel_pre_2_11_0_s;
-  wire sel_pre_2_11_1_c;
-  wire sel_pre_2_11_1_s;
-  wire sel_pre_2_11_2_c;
-  wire sel_pre_2_11_2_s;
-  wire sel_pre_2_11_3_c;
-  wire sel_pre_2_11_3_s;
-  wire sel_pre_2_11_4_c;
-  wire sel_pre_2_11_4_s;
-  wire sel_pre_2_14_0_c;
-  wire sel_pre_2_14_0_s;
-  wire sel_pre_2_14_1_c;
-  wire sel_pre_2_14_1_s;
-  wire sel_pre_2_14_2_c;
-  wire sel_pre_2_14_2_s;
-  wire sel_pre_2_14_3_c;
-  wire sel_pre_2_14_3_s;
-  wire sel_pre_2_14_4_c;
-  wire sel_pre_2_14_4_s;
-  wire sel_pre_2_15_0_c;
-  wire sel_pre_2_15_0_s;
-  wire sel_pre_2_15_1_c;
-  wire sel_pre_2_15_1_s;
-  wire sel_pre_2_15_2_c;
-  wire sel_pre_2_15_2_s;
-  wire sel_pre_2_15_3_c;
-  wire sel_pre_2_15_3_s;
-  wire sel_pre_2_15_4_c;
-  wire sel_pre_2_15_4_s;
-  wire sel_pre_2_2_0_c;
-  wire sel_pre_2_2_0_s;
-  wire sel_pre_2_2_1_c;
-  wire sel_pre_2_2_1_s;
-  wire sel_pre_2_2_2_c;
-  wire sel_pre_2_2_2_s;
-  wire sel_pre_2_2_3_c;
-  wire sel_pre_2_2_3_s;
-  wire sel_pre_2_2_4_c;
-  wire sel_pre_2_2_4_s;
-  wire sel_pre_2_3_0_c;
-  wire sel_pre_2_3_0_s;
-  wire sel_pre_2_3_1_c;
-  wire sel_pre_2_3_1_s;
-  wire sel_pre_2_3_2_c;
-  wire sel_pre_2_3_2_s;
-  wire sel_pre_2_3_3_c;
-  wire sel_pre_2_3_3_s;
-  wire sel_pre_2_3_4_c;
-  wire sel_pre_2_3_4_s;
-  wire sel_pre_2_6_0_c;
-  wire sel_pre_2_6_0_s;
-  wire sel_pre_2_6_1_c;
-  wire sel_pre_2_6_1_s;
-  wire sel_pre_2_6_2_c;
-  wire sel_pre_2_6_2_s;
-  wire sel_pre_2_6_3_c;
-  wire sel_pre_2_6_3_s;
-  wire sel_pre_2_6_4_c;
-  wire sel_pre_2_6_4_s;
-  wire sel_pre_2_7_0_c;
-  wire sel_pre_2_7_0_s;
-  wire sel_pre_2_7_1_c;
-  wire sel_pre_2_7_1_s;
-  wire sel_pre_2_7_2_c;
-  wire sel_pre_2_7_2_s;
-  wire sel_pre_2_7_3_c;
-  wire sel_pre_2_7_3_s;
-  wire sel_pre_2_7_4_c;
-  wire sel_pre_2_7_4_s;
-  wire sel_pre_4_12_0_c;
-  wire sel_pre_4_12_0_s;
-  wire sel_pre_4_12_1_c;
-  wire sel_pre_4_12_1_s;
-  wire sel_pre_4_12_2_c;
-  wire sel_pre_4_12_2_s;
-  wire sel_pre_4_12_3_c;
-  wire sel_pre_4_12_3_s;
-  wire sel_pre_4_12_4_c;
-  wire sel_pre_4_12_4_s;
-  wire sel_pre_4_13_0_c;
-  wire sel_pre_4_13_0_s;
-  wire sel_pre_4_13_1_c;
-  wire sel_pre_4_13_1_s;
-  wire sel_pre_4_13_2_c;
-  wire sel_pre_4_13_2_s;
-  wire sel_pre_4_13_3_c;
-  wire sel_pre_4_13_3_s;
-  wire sel_pre_4_13_4_c;
-  wire sel_pre_4_13_4_s;
-  wire sel_pre_4_14_0_c;
-  wire sel_pre_4_14_0_s;
-  wire sel_pre_4_14_1_c;
-  wire sel_pre_4_14_1_s;
-  wire sel_pre_4_14_2_c;
-  wire sel_pre_4_14_2_s;
-  wire sel_pre_4_14_3_c;
-  wire sel_pre_4_14_3_s;
-  wire sel_pre_4_14_4_c;
-  wire sel_pre_4_14_4_s;
-  wire sel_pre_4_15_0_c;
-  wire sel_pre_4_15_0_s;
-  wire sel_pre_4_15_1_c;
-  wire sel_pre_4_15_1_s;
-  wire sel_pre_4_15_2_c;
-  wire sel_pre_4_15_2_s;
-  wire sel_pre_4_15_3_c;
-  wire sel_pre_4_15_3_s;
-  wire sel_pre_4_15_4_c;
-  wire sel_pre_4_15_4_s;
-  wire sel_pre_4_4_0_c;
-  wire sel_pre_4_4_0_s;
-  wire sel_pre_4_4_1_c;
-  wire sel_pre_4_4_1_s;
-  wire sel_pre_4_4_2_c;
-  wire sel_pre_4_4_2_s;
-  wire sel_pre_4_4_3_c;
-  wire sel_pre_4_4_3_s;
-  wire sel_pre_4_4_4_c;
-  wire sel_pre_4_4_4_s;
-  wire sel_pre_4_5_0_c;
-  wire sel_pre_4_5_0_s;
-  wire sel_pre_4_5_1_c;
-  wire sel_pre_4_5_1_s;
-  wire sel_pre_4_5_2_c;
-  wire sel_pre_4_5_2_s;
-  wire sel_pre_4_5_3_c;
-  wire sel_pre_4_5_3_s;
-  wire sel_pre_4_5_4_c;
-  wire sel_pre_4_5_4_s;
-  wire sel_pre_4_6_0_c;
-  wire sel_pre_4_6_0_s;
-  wire sel_pre_4_6_1_c;
-  wire sel_pre_4_6_1_s;
-  wire sel_pre_4_6_2_c;
-  wire sel_pre_4_6_2_s;
-  wire sel_pre_4_6_3_c;
-  wire sel_pre_4_6_3_s;
-  wire sel_pre_4_6_4_c;
-  wire sel_pre_4_6_4_s;
-  wire sel_pre_4_7_0_c;
-  wire sel_pre_4_7_0_s;
-  wire sel_pre_4_7_1_c;
-  wire sel_pre_4_7_1_s;
-  wire sel_pre_4_7_2_c;
-  wire sel_pre_4_7_2_s;
-  wire sel_pre_4_7_3_c;
-  wire sel_pre_4_7_3_s;
-  wire sel_pre_4_7_4_c;
-  wire sel_pre_4_7_4_s;
-  wire sel_pre_8_10_0_c;
-  wire sel_pre_8_10_0_s;
-  wire sel_pre_8_10_1_c;
-  wire sel_pre_8_10_1_s;
-  wire sel_pre_8_10_2_c;
-  wire sel_pre_8_10_2_s;
-  wire sel_pre_8_10_3_c;
-  wire sel_pre_8_10_3_s;
-  wire sel_pre_8_10_4_c;
-  wire sel_pre_8_10_4_s;
-  wire sel_pre_8_11_0_c;
-  wire sel_pre_8_11_0_s;
-  wire sel_pre_8_11_1_c;
-  wire sel_pre_8_11_1_s;
-  wire sel_pre_8_11_2_c;
-  wire sel_pre_8_11_2_s;
-  wire sel_pre_8_11_3_c;
-  wire sel_pre_8_11_3_s;
-  wire sel_pre_8_11_4_c;
-  wire sel_pre_8_11_4_s;
-  wire sel_pre_8_12_0_c;
-  wire sel_pre_8_12_0_s;
-  wire sel_pre_8_12_1_c;
-  wire sel_pre_8_12_1_s;
-  wire sel_pre_8_12_2_c;
-  wire sel_pre_8_12_2_s;
-  wire sel_pre_8_12_3_c;
-  wire sel_pre_8_12_3_s;
-  wire sel_pre_8_12_4_c;
-  wire sel_pre_8_12_4_s;
-  wire sel_pre_8_13_0_c;
-  wire sel_pre_8_13_0_s;
-  wire sel_pre_8_13_1_c;
-  wire sel_pre_8_13_1_s;
-  wire sel_pre_8_13_2_c;
-  wire sel_pre_8_13_2_s;
-  wire sel_pre_8_13_3_c;
-  wire sel_pre_8_13_3_s;
-  wire sel_pre_8_13_4_c;
-  wire sel_pre_8_13_4_s;
-  wire sel_pre_8_14_0_c;
-  wire sel_pre_8_14_0_s;
-  wire sel_pre_8_14_1_c;
-  wire sel_pre_8_14_1_s;
-  wire sel_pre_8_14_2_c;
-  wire sel_pre_8_14_2_s;
-  wire sel_pre_8_14_3_c;
-  wire sel_pre_8_14_3_s;
-  wire sel_pre_8_14_4_c;
-  wire sel_pre_8_14_4_s;
-  wire sel_pre_8_15_0_c;
-  wire sel_pre_8_15_0_s;
-  wire sel_pre_8_15_1_c;
-  wire sel_pre_8_15_1_s;
-  wire sel_pre_8_15_2_c;
-  wire sel_pre_8_15_2_s;
-  wire sel_pre_8_15_3_c;
-  wire sel_pre_8_15_3_s;
-  wire sel_pre_8_15_4_c;
-  wire sel_pre_8_15_4_s;
-  wire sel_pre_8_8_0_c;
-  wire sel_pre_8_8_0_s;
-  wire sel_pre_8_8_1_c;
-  wire sel_pre_8_8_1_s;
-  wire sel_pre_8_8_2_c;
-  wire sel_pre_8_8_2_s;
-  wire sel_pre_8_8_3_c;
-  wire sel_pre_8_8_3_s;
-  wire sel_pre_8_8_4_c;
-  wire sel_pre_8_8_4_s;
-  wire sel_pre_8_9_0_c;
-  wire sel_pre_8_9_0_s;
-  wire sel_pre_8_9_1_c;
-  wire sel_pre_8_9_1_s;
-  wire sel_pre_8_9_2_c;
-  wire sel_pre_8_9_2_s;
-  wire sel_pre_8_9_3_c;
-  wire sel_pre_8_9_3_s;
-  wire sel_pre_8_9_4_c;
-  wire sel_pre_8_9_4_s;
+  reg sel_l3_s0 = 1'h0;
+  reg [511:0] \sel_l3_s0$1422  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l3_s0$1423  = 1'h0;
+  reg \sel_l3_s0$204  = 1'h0;
+  reg \sel_l3_s0$205  = 1'h0;
+  reg \sel_l3_s0$208  = 1'h0;
+  reg \sel_l3_s0$209  = 1'h0;
+  reg \sel_l3_s0$210  = 1'h0;
+  reg \sel_l3_s0$213  = 1'h0;
+  reg \sel_l3_s0$214  = 1'h0;
+  reg \sel_l3_s0$215  = 1'h0;
+  reg \sel_l3_s0$218  = 1'h0;
+  reg \sel_l3_s0$219  = 1'h0;
+  reg \sel_l3_s0$220  = 1'h0;
+  reg \sel_l3_s0$223  = 1'h0;
+  reg \sel_l3_s0$224  = 1'h0;
+  reg \sel_l3_s0$225  = 1'h0;
+  reg \sel_l3_s0$228  = 1'h0;
+  reg \sel_l3_s0$229  = 1'h0;
+  reg \sel_l3_s0$230  = 1'h0;
+  reg \sel_l3_s0$233  = 1'h0;
+  reg \sel_l3_s0$234  = 1'h0;
+  reg \sel_l3_s0$235  = 1'h0;
+  reg \sel_l3_s0$238  = 1'h0;
+  reg \sel_l3_s0$239  = 1'h0;
+  reg \sel_l3_s0$240  = 1'h0;
+  reg \sel_l3_s0$243  = 1'h0;
+  reg \sel_l3_s0$244  = 1'h0;
+  reg \sel_l3_s0$245  = 1'h0;
+  reg \sel_l3_s0$248  = 1'h0;
+  reg \sel_l3_s0$249  = 1'h0;
+  reg \sel_l3_s0$250  = 1'h0;
+  reg \sel_l3_s0$253  = 1'h0;
+  reg \sel_l3_s0$254  = 1'h0;
+  reg \sel_l3_s0$255  = 1'h0;
+  reg \sel_l3_s0$258  = 1'h0;
+  reg \sel_l3_s0$259  = 1'h0;
+  reg \sel_l3_s0$260  = 1'h0;
+  reg \sel_l3_s0$263  = 1'h0;
+  reg \sel_l3_s0$264  = 1'h0;
+  reg \sel_l3_s0$265  = 1'h0;
+  reg \sel_l3_s0$268  = 1'h0;
+  reg \sel_l3_s0$269  = 1'h0;
+  reg \sel_l3_s0$270  = 1'h0;
+  reg \sel_l3_s0$273  = 1'h0;
+  reg \sel_l3_s0$274  = 1'h0;
+  reg \sel_l3_s0$275  = 1'h0;
+  reg \sel_l3_s0$278  = 1'h0;
+  reg \sel_l3_s0$279  = 1'h0;
+  reg \sel_l3_s0$280  = 1'h0;
+  reg \sel_l3_s0$283  = 1'h0;
+  reg \sel_l3_s0$284  = 1'h0;
+  reg \sel_l3_s0$285  = 1'h0;
+  reg \sel_l3_s0$288  = 1'h0;
+  reg \sel_l3_s0$289  = 1'h0;
+  reg \sel_l3_s0$290  = 1'h0;
+  reg \sel_l3_s0$293  = 1'h0;
+  reg \sel_l3_s0$294  = 1'h0;
+  reg \sel_l3_s0$295  = 1'h0;
+  reg \sel_l3_s0$298  = 1'h0;
+  reg \sel_l3_s0$299  = 1'h0;
+  reg \sel_l3_s0$300  = 1'h0;
+  reg \sel_l3_s0$303  = 1'h0;
+  reg \sel_l3_s0$304  = 1'h0;
+  reg \sel_l3_s0$305  = 1'h0;
+  reg \sel_l3_s0$308  = 1'h0;
+  reg \sel_l3_s0$309  = 1'h0;
+  reg \sel_l3_s0$310  = 1'h0;
+  reg \sel_l3_s0$313  = 1'h0;
+  reg \sel_l3_s0$314  = 1'h0;
+  reg \sel_l3_s0$315  = 1'h0;
+  reg \sel_l3_s0$318  = 1'h0;
+  reg \sel_l3_s0$319  = 1'h0;
+  reg \sel_l3_s0$320  = 1'h0;
+  reg \sel_l3_s0$323  = 1'h0;
+  reg \sel_l3_s0$324  = 1'h0;
+  reg \sel_l3_s0$325  = 1'h0;
+  reg \sel_l3_s0$328  = 1'h0;
+  reg \sel_l3_s0$329  = 1'h0;
+  reg \sel_l3_s0$330  = 1'h0;
+  reg \sel_l3_s0$333  = 1'h0;
+  reg \sel_l3_s0$334  = 1'h0;
+  reg \sel_l3_s0$335  = 1'h0;
+  reg \sel_l3_s0$338  = 1'h0;
+  reg \sel_l3_s0$339  = 1'h0;
+  reg \sel_l3_s0$340  = 1'h0;
+  reg \sel_l3_s0$343  = 1'h0;
+  reg \sel_l3_s0$344  = 1'h0;
+  reg \sel_l3_s0$345  = 1'h0;
+  reg \sel_l3_s0$348  = 1'h0;
+  reg \sel_l3_s0$349  = 1'h0;
+  reg \sel_l3_s0$350  = 1'h0;
+  reg \sel_l3_s0$353  = 1'h0;
+  reg \sel_l3_s0$354  = 1'h0;
+  reg \sel_l3_s0$355  = 1'h0;
+  reg \sel_l3_s0$358  = 1'h0;
+  reg \sel_l3_s0$359  = 1'h0;
+  reg \sel_l3_s0$360  = 1'h0;
+  reg \sel_l3_s0$363  = 1'h0;
+  reg \sel_l3_s0$364  = 1'h0;
+  reg \sel_l3_s0$367  = 1'h0;
+  reg \sel_l3_s0$370  = 1'h0;
+  reg \sel_l3_s0$371  = 1'h0;
+  reg \sel_l3_s0$374  = 1'h0;
+  reg \sel_l3_s0$377  = 1'h0;
+  reg \sel_l3_s0$378  = 1'h0;
+  reg \sel_l3_s0$381  = 1'h0;
+  reg \sel_l3_s0$384  = 1'h0;
+  reg \sel_l3_s0$385  = 1'h0;
+  reg \sel_l3_s0$388  = 1'h0;
+  reg \sel_l3_s0$391  = 1'h0;
+  reg \sel_l3_s0$392  = 1'h0;
+  reg \sel_l3_s0$395  = 1'h0;
+  reg \sel_l3_s0$398  = 1'h0;
+  reg \sel_l3_s0$399  = 1'h0;
+  reg \sel_l3_s0$402  = 1'h0;
+  reg \sel_l3_s0$405  = 1'h0;
+  reg \sel_l3_s0$406  = 1'h0;
+  reg \sel_l3_s0$409  = 1'h0;
+  reg \sel_l3_s0$412  = 1'h0;
+  reg \sel_l3_s0$413  = 1'h0;
+  reg \sel_l3_s0$416  = 1'h0;
+  reg \sel_l3_s0$419  = 1'h0;
+  reg \sel_l3_s0$420  = 1'h0;
+  reg \sel_l3_s0$423  = 1'h0;
+  reg \sel_l3_s0$426  = 1'h0;
+  reg \sel_l3_s0$427  = 1'h0;
+  reg \sel_l3_s0$430  = 1'h0;
+  reg \sel_l3_s0$433  = 1'h0;
+  reg \sel_l3_s0$434  = 1'h0;
+  reg \sel_l3_s0$437  = 1'h0;
+  reg \sel_l3_s0$440  = 1'h0;
+  reg \sel_l3_s0$441  = 1'h0;
+  reg \sel_l3_s0$444  = 1'h0;
+  reg \sel_l3_s0$447  = 1'h0;
+  reg \sel_l3_s0$448  = 1'h0;
+  reg \sel_l3_s0$451  = 1'h0;
+  reg \sel_l3_s0$454  = 1'h0;
+  reg \sel_l3_s0$455  = 1'h0;
+  reg \sel_l3_s0$458  = 1'h0;
+  reg \sel_l3_s0$461  = 1'h0;
+  reg \sel_l3_s0$462  = 1'h0;
+  reg \sel_l3_s0$465  = 1'h0;
+  reg \sel_l3_s0$468  = 1'h0;
+  reg \sel_l3_s0$469  = 1'h0;
+  reg \sel_l3_s0$472  = 1'h0;
+  reg \sel_l3_s0$475  = 1'h0;
+  reg \sel_l3_s0$478  = 1'h0;
+  reg \sel_l3_s0$481  = 1'h0;
+  reg \sel_l3_s0$484  = 1'h0;
+  reg \sel_l3_s0$487  = 1'h0;
+  reg \sel_l3_s0$490  = 1'h0;
+  reg \sel_l3_s0$493  = 1'h0;
+  reg \sel_l3_s0$496  = 1'h0;
+  reg \sel_l3_s0$499  = 1'h0;
+  reg \sel_l3_s0$502  = 1'h0;
+  reg \sel_l3_s0$505  = 1'h0;
+  reg \sel_l3_s0$508  = 1'h0;
+  reg \sel_l3_s0$511  = 1'h0;
+  reg \sel_l3_s0$514  = 1'h0;
+  reg \sel_l3_s0$517  = 1'h0;
+  reg \sel_l3_s0$520  = 1'h0;
+  reg sel_l7_s0 = 1'h0;
+  reg [511:0] \sel_l7_s0$1424  = 512'h00000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000;
+  reg \sel_l7_s0$1425  = 1'h0;
+  reg \sel_l7_s0$556  = 1'h0;
+  reg \sel_l7_s0$557  = 1'h0;
+  reg \sel_l7_s0$558  = 1'h0;
+  reg \sel_l7_s0$559  = 1'h0;
+  reg \sel_l7_s0$560  = 1'h0;
+  reg \sel_l7_s0$561  = 1'h0;
+  reg \sel_l7_s0$562  = 1'h0;
+  reg \sel_l7_s0$563  = 1'h0;
+  reg \sel_l7_s0$564  = 1'h0;
+  reg \sel_l7_s0$565  = 1'h0;
+  reg \sel_l7_s0$566  = 1'h0;
+  reg \sel_l7_s0$567  = 1'h0;
+  reg \sel_l7_s0$568  = 1'h0;
+  reg \sel_l7_s0$569  = 1'h0;
+  reg \sel_l7_s0$570  = 1'h0;
+  reg \sel_l7_s0$571  = 1'h0;
+  reg \sel_l7_s0$572  = 1'h0;
+  reg \sel_l7_s0$573  = 1'h0;
+  reg \sel_l7_s0$574  = 1'h0;
+  reg \sel_l7_s0$575  = 1'h0;
+  reg \sel_l7_s0$576  = 1'h0;
+  reg \sel_l7_s0$577  = 1'h0;
+  reg \sel_l7_s0$578  = 1'h0;
+  reg \sel_l7_s0$579  = 1'h0;
+  reg \sel_l7_s0$580  = 1'h0;
+  reg \sel_l7_s0$581  = 1'h0;
+  reg \sel_l7_s0$582  = 1'h0;
+  reg \sel_l7_s0$583  = 1'h0;
+  reg \sel_l7_s0$584  = 1'h0;
+  reg \sel_l7_s0$585  = 1'h0;
+  reg \sel_l7_s0$586  = 1'h0;
+  reg \sel_l7_s0$587  = 1'h0;
+  reg \sel_l7_s0$588  = 1'h0;
+  reg \sel_l7_s0$589  = 1'h0;
+  reg \sel_l7_s0$590  = 1'h0;
+  reg \sel_l7_s0$591  = 1'h0;
+  reg \sel_l7_s0$592  = 1'h0;
+  reg \sel_l7_s0$593  = 1'h0;
+  reg \sel_l7_s0$594  = 1'h0;
+  reg \sel_l7_s0$595  = 1'h0;
+  reg \sel_l7_s0$596  = 1'h0;
+  reg \sel_l7_s0$597  = 1'h0;
+  reg \sel_l7_s0$598  = 1'h0;
+  reg \sel_l7_s0$599  = 1'h0;
+  reg \sel_l7_s0$600  = 1'h0;
+  reg \sel_l7_s0$601  = 1'h0;
+  reg \sel_l7_s0$602  = 1'h0;
+  reg \sel_l7_s0$603  = 1'h0;
+  reg \sel_l7_s0$604  = 1'h0;
+  reg \sel_l7_s0$605  = 1'h0;
+  reg \sel_l7_s0$606  = 1'h0;
+  reg \sel_l7_s0$607  = 1'h0;
+  reg \sel_l7_s0$608  = 1'h0;
+  reg \sel_l7_s0$609  = 1'h0;
+  reg \sel_l7_s0$610  = 1'h0;
+  reg \sel_l7_s0$611  = 1'h0;
+  reg \sel_l7_s0$612  = 1'h0;
+  reg \sel_l7_s0$613  = 1'h0;
+  reg \sel_l7_s0$614  = 1'h0;
+  reg \sel_l7_s0$615  = 1'h0;
+  reg \sel_l7_s0$616  = 1'h0;
+  reg \sel_l7_s0$617  = 1'h0;
+  reg \sel_l7_s0$618  = 1'h0;
+  wire [7:0] sel_or0_0;
+  wire [7:0] sel_or0_3;
+  wire [7:0] sel_or0_6;
+  wire [7:0] sel_or1_0;
+  wire [7:0] sel_or1_3;
+  wire [7:0] sel_or1_6;
+  wire [7:0] sel_or2_0;
+  wire [7:0] sel_or2_3;
+  wire [7:0] sel_or2_6;
+  wire [7:0] sel_or3_0;
+  wire [7:0] sel_or3_3;
+  wire [7:0] sel_or3_6;
+  wire [7:0] sel_or4_0;
+  wire [7:0] sel_or4_3;
+  wire [7:0] sel_or4_6;
+  wire [7:0] sel_or5_0;
+  wire [7:0] sel_or5_3;
+  wire [7:0] sel_or5_6;
+  wire [7:0] sel_or6_0;
+  wire [7:0] sel_or6_3;
+  wire [7:0] sel_or6_6;
+  wire [7:0] sel_or7_0;
+  wire [7:0] sel_or7_3;
+  wire [7:0] sel_or7_6;
+  wire sel_p0_11_0_c;
+  wire sel_p0_11_0_s;
+  wire sel_p0_13_0_c;
+  wire sel_p0_13_0_s;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p0_3_0_c;
+  wire sel_p0_3_0_s;
+  wire sel_p0_5_0_c;
+  wire sel_p0_5_0_s;
+  wire sel_p0_7_0_c;
+  wire sel_p0_7_0_s;
+  wire sel_p0_9_0_c;
+  wire sel_p0_9_0_s;
+  wire sel_p1_10_0_c;
+  wire sel_p1_10_0_s;
+  wire sel_p1_10_1_c;
+  wire sel_p1_10_1_s;
+  wire sel_p1_10_2_c;
+  wire sel_p1_10_2_s;
+  wire sel_p1_10_3_c;
+  wire sel_p1_10_3_s;
+  wire sel_p1_11_0_c;
+  wire sel_p1_11_0_s;
+  wire sel_p1_11_1_c;
+  wire sel_p1_11_1_s;
+  wire sel_p1_11_2_c;
+  wire sel_p1_11_2_s;
+  wire sel_p1_11_3_c;
+  wire sel_p1_11_3_s;
+  wire sel_p1_14_0_c;
+  wire sel_p1_14_0_s;
+  wire sel_p1_14_1_c;
+  wire sel_p1_14_1_s;
+  wire sel_p1_14_2_c;
+  wire sel_p1_14_2_s;
+  wire sel_p1_14_3_c;
+  wire sel_p1_14_3_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire sel_p1_3_0_c;
+  wire sel_p1_3_0_s;
+  wire sel_p1_3_1_c;
+  wire sel_p1_3_1_s;
+  wire sel_p1_3_2_c;
+  wire sel_p1_3_2_s;
+  wire sel_p1_6_0_c;
+  wire sel_p1_6_0_s;
+  wire sel_p1_6_1_c;
+  wire sel_p1_6_1_s;
+  wire sel_p1_6_2_c;
+  wire sel_p1_6_2_s;
+  wire sel_p1_7_0_c;
+  wire sel_p1_7_0_s;
+  wire sel_p1_7_1_c;
+  wire sel_p1_7_1_s;
+  wire sel_p1_7_2_c;
+  wire sel_p1_7_2_s;
+  wire sel_p1_7_3_c;
+  wire sel_p1_7_3_s;
+  wire sel_p2_12_0_c;
+  wire sel_p2_12_0_s;
+  wire sel_p2_12_1_c;
+  wire sel_p2_12_1_s;
+  wire sel_p2_12_2_c;
+  wire sel_p2_12_2_s;
+  wire sel_p2_12_3_c;
+  wire sel_p2_12_3_s;
+  wire sel_p2_13_0_c;
+  wire sel_p2_13_0_s;
+  wire sel_p2_13_1_c;
+  wire sel_p2_13_1_s;
+  wire sel_p2_13_2_c;
+  wire sel_p2_13_2_s;
+  wire sel_p2_13_3_c;
+  wire sel_p2_13_3_s;
+  wire sel_p2_14_0_c;
+  wire sel_p2_14_0_s;
+  wire sel_p2_14_1_c;
+  wire sel_p2_14_1_s;
+  wire sel_p2_14_2_c;
+  wire sel_p2_14_2_s;
+  wire sel_p2_14_3_c;
+  wire sel_p2_14_3_s;
+  wire sel_p2_4_0_c;
+  wire sel_p2_4_0_s;
+  wire sel_p2_4_1_c;
+  wire sel_p2_4_1_s;
+  wire sel_p2_4_2_c;
+  wire sel_p2_4_2_s;
+  wire sel_p2_5_0_c;
+  wire sel_p2_5_0_s;
+  wire sel_p2_5_1_c;
+  wire sel_p2_5_1_s;
+  wire sel_p2_5_2_c;
+  wire sel_p2_5_2_s;
+  wire sel_p2_6_0_c;
+  wire sel_p2_6_0_s;
+  wire sel_p2_6_1_c;
+  wire sel_p2_6_1_s;
+  wire sel_p2_6_2_c;
+  wire sel_p2_6_2_s;
+  wire sel_p2_7_0_c;
+  wire sel_p2_7_0_s;
+  wire sel_p2_7_1_c;
+  wire sel_p2_7_1_s;
+  wire sel_p2_7_2_c;
+  wire sel_p2_7_2_s;
+  wire sel_p2_7_3_c;
+  wire sel_p2_7_3_s;
+  wire sel_p3_10_0_c;
+  wire sel_p3_10_0_s;
+  wire sel_p3_10_1_c;
+  wire sel_p3_10_1_s;
+  wire sel_p3_10_2_c;
+  wire sel_p3_10_2_s;
+  wire sel_p3_10_3_c;
+  wire sel_p3_10_3_s;
+  wire sel_p3_11_0_c;
+  wire sel_p3_11_0_s;
+  wire sel_p3_11_1_c;
+  wire sel_p3_11_1_s;
+  wire sel_p3_11_2_c;
+  wire sel_p3_11_2_s;
+  wire sel_p3_11_3_c;
+  wire sel_p3_11_3_s;
+  wire sel_p3_12_0_c;
+  wire sel_p3_12_0_s;
+  wire sel_p3_12_1_c;
+  wire sel_p3_12_1_s;
+  wire sel_p3_12_2_c;
+  wire sel_p3_12_2_s;
+  wire sel_p3_12_3_c;
+  wire sel_p3_12_3_s;
+  wire sel_p3_13_0_c;
+  wire sel_p3_13_0_s;
+  wire sel_p3_13_1_c;
+  wire sel_p3_13_1_s;
+  wire sel_p3_13_2_c;
+  wire sel_p3_13_2_s;
+  wire sel_p3_13_3_c;
+  wire sel_p3_13_3_s;
+  wire sel_p3_14_0_c;
+  wire sel_p3_14_0_s;
+  wire sel_p3_14_1_c;
+  wire sel_p3_14_1_s;
+  wire sel_p3_14_2_c;
+  wire sel_p3_14_2_s;
+  wire sel_p3_14_3_c;
+  wire sel_p3_14_3_s;
+  wire sel_p3_8_0_c;
+  wire sel_p3_8_0_s;
+  wire sel_p3_8_1_c;
+  wire sel_p3_8_1_s;
+  wire sel_p3_8_2_c;
+  wire sel_p3_8_2_s;
+  wire sel_p3_8_3_c;
+  wire sel_p3_8_3_s;
+  wire sel_p3_9_0_c;
+  wire sel_p3_9_0_s;
+  wire sel_p3_9_1_c;
+  wire sel_p3_9_1_s;
+  wire sel_p3_9_2_c;
+  wire sel_p3_9_2_s;
+  wire sel_p3_9_3_c;
+  wire sel_p3_9_3_s;
+  wire [1:0] sel_pre0_1;
+  wire [3:0] sel_pre0_11;
+  wire [3:0] sel_pre0_13;
+  wire [2:0] sel_pre0_3;
+  wire [2:0] sel_pre0_5;
+  wire [3:0] sel_pre0_7;
+  wire [3:0] sel_pre0_9;
+  wire [3:0] sel_pre1_10;
+  wire [3:0] sel_pre1_11;
+  wire [3:0] sel_pre1_14;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_pre1_3;
+  wire [2:0] sel_pre1_6;
+  wire [3:0] sel_pre1_7;
+  wire [3:0] sel_pre2_12;
+  wire [3:0] sel_pre2_13;
+  wire [3:0] sel_pre2_14;
+  wire [2:0] sel_pre2_4;
+  wire [2:0] sel_pre2_5;
+  wire [2:0] sel_pre2_6;
+  wire [3:0] sel_pre2_7;
+  wire [3:0] sel_pre3_10;
+  wire [3:0] sel_pre3_11;
+  wire [3:0] sel_pre3_12;
+  wire [3:0] sel_pre3_13;
+  wire [3:0] sel_pre3_14;
+  wire [3:0] sel_pre3_8;
+  wire [3:0] sel_pre3_9;
+  wire [8:0] sel_sel0;
+  wire [8:0] sel_sel1;
+  wire [8:0] sel_sel2;
+  wire [8:0] sel_sel3;
+  wire [8:0] sel_sel4;
+  wire [8:0] sel_sel5;
+  wire [8:0] sel_sel6;
+  wire [8:0] sel_sel7;
+  wire [7:0] sel_val0;
+  wire [7:0] sel_val1;
+  wire [7:0] sel_val2;
+  wire [7:0] sel_val3;
+  wire [7:0] sel_val4;
+  wire [7:0] sel_val5;
+  wire [7:0] sel_val6;
+  wire [7:0] sel_val7;
   reg sel_valid_s0 = 1'h0;
   reg sel_valid_s1 = 1'h0;
   reg sel_valid_s2 = 1'h0;
   reg sel_valid_s3 = 1'h0;
   reg sel_valid_s4 = 1'h0;
-  assign \$4216  = \sel_l4_s0$1267  == 3'h4;
-  assign \$4217  = sel_l4_s0[10] & \$4216 ;
-  assign \$4218  = \sel_l4_s0$1267  == 3'h4;
-  assign \$4219  = sel_l4_s0[10] & \$4218 ;
-  assign \$4220  = \sel_l4_s0$1267  == 3'h4;
-  assign \$4221  = sel_l4_s0[10] & \$4220 ;
-  assign \$4222  = \sel_l4_s0$1267  == 3'h4;
-  assign \$4223  = sel_l4_s0[10] & \$4222 ;
-  assign \$4225  = \sel_l4_s0$1268  == 3'h4;
-  assign \$4226  = sel_l4_s0[11] & \$4225 ;
-  assign \$4227  = \sel_l4_s0$1268  == 3'h4;
-  assign \$4228  = sel_l4_s0[11] & \$4227 ;
-  assign \$4229  = \sel_l4_s0$1268  == 3'h4;
-  assign \$4230  = sel_l4_s0[11] & \$4229 ;
-  assign \$4231  = \sel_l4_s0$1268  == 3'h4;
-  assign \$4232  = sel_l4_s0[11] & \$4231 ;
-  assign \$4234  = \$4224  | \$4233 ;
-  assign \$4235  = \$4215  | \$4234 ;
-  assign \$4236  = \$4196  | \$4235 ;
-  assign \$4237  = \sel_l4_s0$1269  == 3'h4;
-  assign \$4238  = sel_l4_s0[12] & \$4237 ;
-  assign \$4239  = \sel_l4_s0$1269  == 3'h4;
-  assign \$4240  = sel_l4_s0[12] & \$4239 ;
-  assign \$4241  = \sel_l4_s0$1269  == 3'h4;
-  assign \$4242  = sel_l4_s0[12] & \$4241 ;
-  assign \$4243  = \sel_l4_s0$1269  == 3'h4;
-  assign \$4244  = sel_l4_s0[12] & \$4243 ;
-  assign \$4246  = \$4236  | \$4245 ;
-  assign \$4247  = \sel_l4_s0$1262  == 3'h5;
-  assign \$4248  = sel_l4_s0[5] & \$4247 ;
-  assign \$4249  = \sel_l4_s0$1262  == 3'h5;
-  assign \$4250  = sel_l4_s0[5] & \$4249 ;
-  assign \$4251  = \sel_l4_s0$1262  == 3'h5;
-  assign \$4252  = sel_l4_s0[5] & \$4251 ;
-  assign \$4253  = \sel_l4_s0$1262  == 3'h5;
-  assign \$4254  = sel_l4_s0[5] & \$4253 ;
-  assign \$4256  = \sel_l4_s0$1263  == 3'h5;
-  assign \$4257  = sel_l4_s0[6] & \$4256 ;
-  assign \$4258  = \sel_l4_s0$1263  == 3'h5;
-  assign \$4259  = sel_l4_s0[6] & \$4258 ;
-  assign \$4260  = \sel_l4_s0$1263  == 3'h5;
-  assign \$4261  = sel_l4_s0[6] & \$4260 ;
-  assign \$4262  = \sel_l4_s0$1263  == 3'h5;
-  assign \$4263  = sel_l4_s0[6] & \$4262 ;
-  assign \$4265  = \$4255  | \$4264 ;
-  assign \$4266  = \sel_l4_s0$1264  == 3'h5;
-  assign \$4267  = sel_l4_s0[7] & \$4266 ;
-  assign \$4268  = \sel_l4_s0$1264  == 3'h5;
-  assign \$4269  = sel_l4_s0[7] & \$4268 ;
-  assign \$4270  = \sel_l4_s0$1264  == 3'h5;
-  assign \$4271  = sel_l4_s0[7] & \$4270 ;
-  assign \$4272  = \sel_l4_s0$1264  == 3'h5;
-  assign \$4273  = sel_l4_s0[7] & \$4272 ;
-  assign \$4275  = \sel_l4_s0$1265  == 3'h5;
-  assign \$4276  = sel_l4_s0[8] & \$4275 ;
-  assign \$4277  = \sel_l4_s0$1265  == 3'h5;
-  assign \$4278  = sel_l4_s0[8] & \$4277 ;
-  assign \$4279  = \sel_l4_s0$1265  == 3'h5;
-  assign \$4280  = sel_l4_s0[8] & \$4279 ;
-  assign \$4281  = \sel_l4_s0$1265  == 3'h5;
-  assign \$4282  = sel_l4_s0[8] & \$4281 ;
-  assign \$4284  = \$4274  | \$4283 ;
-  assign \$4285  = \$4265  | \$4284 ;
-  assign \$4286  = \sel_l4_s0$1266  == 3'h5;
-  assign \$4287  = sel_l4_s0[9] & \$4286 ;
-  assign \$4288  = \sel_l4_s0$1266  == 3'h5;
-  assign \$4289  = sel_l4_s0[9] & \$4288 ;
-  assign \$4290  = \sel_l4_s0$1266  == 3'h5;
-  assign \$4291  = sel_l4_s0[9] & \$4290 ;
-  assign \$4292  = \sel_l4_s0$1266  == 3'h5;
-  assign \$4293  = sel_l4_s0[9] & \$4292 ;
-  assign \$4295  = \sel_l4_s0$1267  == 3'h5;
-  assign \$4296  = sel_l4_s0[10] & \$4295 ;
-  assign \$4297  = \sel_l4_s0$1267  == 3'h5;
-  assign \$4298  = sel_l4_s0[10] & \$4297 ;
-  assign \$4299  = \sel_l4_s0$1267  == 3'h5;
-  assign \$4300  = sel_l4_s0[10] & \$4299 ;
-  assign \$4301  = \sel_l4_s0$1267  == 3'h5;
-  assign \$4302  = sel_l4_s0[10] & \$4301 ;
-  assign \$4304  = \$4294  | \$4303 ;
-  assign \$4305  = \sel_l4_s0$1268  == 3'h5;
-  assign \$4306  = sel_l4_s0[11] & \$4305 ;
-  assign \$4307  = \sel_l4_s0$1268  == 3'h5;
-  assign \$4308  = sel_l4_s0[11] & \$4307 ;
-  assign \$4309  = \sel_l4_s0$1268  == 3'h5;
-  assign \$4310  = sel_l4_s0[11] & \$4309 ;
-  assign \$4311  = \sel_l4_s0$1268  == 3'h5;
-  assign \$4312  = sel_l4_s0[11] & \$4311 ;
-  assign \$4314  = \sel_l4_s0$1269  == 3'h5;
-  assign \$4315  = sel_l4_s0[12] & \$4314 ;
-  assign \$4316  = \sel_l4_s0$1269  == 3'h5;
-  assign \$4317  = sel_l4_s0[12] & \$4316 ;
-  assign \$4318  = \sel_l4_s0$1269  == 3'h5;
-  assign \$4319  = sel_l4_s0[12] & \$4318 ;
-  assign \$4320  = \sel_l4_s0$1269  == 3'h5;
-  assign \$4321  = sel_l4_s0[12] & \$4320 ;
-  assign \$4323  = \$4313  | \$4322 ;
-  assign \$4324  = \$4304  | \$4323 ;
-  assign \$4325  = \$4285  | \$4324 ;
-  assign \$4326  = \sel_l4_s0$1270  == 3'h5;
-  assign \$4327  = sel_l4_s0[13] & \$4326 ;
-  assign \$4328  = \sel_l4_s0$1270  == 3'h5;
-  assign \$4329  = sel_l4_s0[13] & \$4328 ;
-  assign \$4330  = \sel_l4_s0$1270  == 3'h5;
-  assign \$4331  = sel_l4_s0[13] & \$4330 ;
-  assign \$4332  = \sel_l4_s0$1270  == 3'h5;
-  assign \$4333  = sel_l4_s0[13] & \$4332 ;
-  assign \$4335  = \$4325  | \$4334 ;
-  assign \$4336  = \sel_l4_s0$1263  == 3'h6;
-  assign \$4337  = sel_l4_s0[6] & \$4336 ;
-  assign \$4338  = \sel_l4_s0$1263  == 3'h6;
-  assign \$4339  = sel_l4_s0[6] & \$4338 ;
-  assign \$4340  = \sel_l4_s0$1263  == 3'h6;
-  assign \$4341  = sel_l4_s0[6] & \$4340 ;
-  assign \$4342  = \sel_l4_s0$1263  == 3'h6;
-  assign \$4343  = sel_l4_s0[6] & \$4342 ;
-  assign \$4345  = \sel_l4_s0$1264  == 3'h6;
-  assign \$4346  = sel_l4_s0[7] & \$4345 ;
-  assign \$4347  = \sel_l4_s0$1264  == 3'h6;
-  assign \$4348  = sel_l4_s0[7] & \$4347 ;
-  assign \$4349  = \sel_l4_s0$1264  == 3'h6;
-  assign \$4350  = sel_l4_s0[7] & \$4349 ;
-  assign \$4351  = \sel_l4_s0$1264  == 3'h6;
-  assign \$4352  = sel_l4_s0[7] & \$4351 ;
-  assign \$4354  = \$4344  | \$4353 ;
-  assign \$4355  = \sel_l4_s0$1265  == 3'h6;
-  assign \$4356  = sel_l4_s0[8] & \$4355 ;
-  assign \$4357  = \sel_l4_s0$1265  == 3'h6;
-  assign \$4358  = sel_l4_s0[8] & \$4357 ;
-  assign \$4359  = \sel_l4_s0$1265  == 3'h6;
-  assign \$4360  = sel_l4_s0[8] & \$4359 ;
-  assign \$4361  = \sel_l4_s0$1265  == 3'h6;
-  assign \$4362  = sel_l4_s0[8] & \$4361 ;
-  assign \$4364  = \sel_l4_s0$1266  == 3'h6;
-  assign \$4365  = sel_l4_s0[9] & \$4364 ;
-  assign \$4366  = \sel_l4_s0$1266  == 3'h6;
-  assign \$4367  = sel_l4_s0[9] & \$4366 ;
-  assign \$4368  = \sel_l4_s0$1266  == 3'h6;
-  assign \$4369  = sel_l4_s0[9] & \$4368 ;
-  assign \$4370  = \sel_l4_s0$1266  == 3'h6;
-  assign \$4371  = sel_l4_s0[9] & \$4370 ;
-  assign \$4373  = \$4363  | \$4372 ;
-  assign \$4374  = \$4354  | \$4373 ;
-  assign \$4375  = \sel_l4_s0$1267  == 3'h6;
-  assign \$4376  = sel_l4_s0[10] & \$4375 ;
-  assign \$4377  = \sel_l4_s0$1267  == 3'h6;
-  assign \$4378  = sel_l4_s0[10] & \$4377 ;
-  assign \$4379  = \sel_l4_s0$1267  == 3'h6;
-  assign \$4380  = sel_l4_s0[10] & \$4379 ;
-  assign \$4381  = \sel_l4_s0$1267  == 3'h6;
-  assign \$4382  = sel_l4_s0[10] & \$4381 ;
-  assign \$4384  = \sel_l4_s0$1268  == 3'h6;
-  assign \$4385  = sel_l4_s0[11] & \$4384 ;
-  assign \$4386  = \sel_l4_s0$1268  == 3'h6;
-  assign \$4387  = sel_l4_s0[11] & \$4386 ;
-  assign \$4388  = \sel_l4_s0$1268  == 3'h6;
-  assign \$4389  = sel_l4_s0[11] & \$4388 ;
-  assign \$4390  = \sel_l4_s0$1268  == 3'h6;
-  assign \$4391  = sel_l4_s0[11] & \$4390 ;
-  assign \$4393  = \$4383  | \$4392 ;
-  assign \$4394  = \sel_l4_s0$1269  == 3'h6;
-  assign \$4395  = sel_l4_s0[12] & \$4394 ;
-  assign \$4396  = \sel_l4_s0$1269  == 3'h6;
-  assign \$4397  = sel_l4_s0[12] & \$4396 ;
-  assign \$4398  = \sel_l4_s0$1269  == 3'h6;
-  assign \$4399  = sel_l4_s0[12] & \$4398 ;
-  assign \$4400  = \sel_l4_s0$1269  == 3'h6;
-  assign \$4401  = sel_l4_s0[12] & \$4400 ;
-  assign \$4403  = \sel_l4_s0$1270  == 3'h6;
-  assign \$4404  = sel_l4_s0[13] & \$4403 ;
-  assign \$4405  = \sel_l4_s0$1270  == 3'h6;
-  assign \$4406  = sel_l4_s0[13] & \$4405 ;
-  assign \$4407  = \sel_l4_s0$1270  == 3'h6;
-  assign \$4408  = sel_l4_s0[13] & \$4407 ;
-  assign \$4409  = \sel_l4_s0$1270  == 3'h6;
-  assign \$4410  = sel_l4_s0[13] & \$4409 ;
-  assign \$4412  = \$4402  | \$4411 ;
-  assign \$4413  = \$4393  | \$4412 ;
-  assign \$4414  = \$4374  | \$4413 ;
-  assign \$4415  = \sel_l4_s0$1271  == 3'h6;
-  assign \$4416  = sel_l4_s0[14] & \$4415 ;
-  assign \$4417  = \sel_l4_s0$1271  == 3'h6;
-  assign \$4418  = sel_l4_s0[14] & \$4417 ;
-  assign \$4419  = \sel_l4_s0$1271  == 3'h6;
-  assign \$4420  = sel_l4_s0[14] & \$4419 ;
-  assign \$4421  = \sel_l4_s0$1271  == 3'h6;
-  assign \$4422  = sel_l4_s0[14] & \$4421 ;
-  assign \$4424  = \$4414  | \$4423 ;
-  assign \$4425  = \sel_l4_s0$1264  == 3'h7;
-  assign \$4426  = sel_l4_s0[7] & \$4425 ;
-  assign \$4427  = \sel_l4_s0$1264  == 3'h7;
-  assign \$4428  = sel_l4_s0[7] & \$4427 ;
-  assign \$4429  = \sel_l4_s0$1264  == 3'h7;
-  assign \$4430  = sel_l4_s0[7] & \$4429 ;
-  assign \$4431  = \sel_l4_s0$1264  == 3'h7;
-  assign \$4432  = sel_l4_s0[7] & \$4431 ;
-  assign \$4434  = \sel_l4_s0$1265  == 3'h7;
-  assign \$4435  = sel_l4_s0[8] & \$4434 ;
-  assign \$4436  = \sel_l4_s0$1265  == 3'h7;
-  assign \$4437  = sel_l4_s0[8] & \$4436 ;
-  assign \$4438  = \sel_l4_s0$1265  == 3'h7;
-  assign \$4439  = sel_l4_s0[8] & \$4438 ;
-  assign \$4440  = \sel_l4_s0$1265  == 3'h7;
-  assign \$4441  = sel_l4_s0[8] & \$4440 ;
-  assign \$4443  = \$4433  | \$4442 ;
-  assign \$4444  = \sel_l4_s0$1266  == 3'h7;
-  assign \$4445  = sel_l4_s0[9] & \$4444 ;
-  assign \$4446  = \sel_l4_s0$1266  == 3'h7;
-  assign \$4447  = sel_l4_s0[9] & \$4446 ;
-  assign \$4448  = \sel_l4_s0$1266  == 3'h7;
-  assign \$4449  = sel_l4_s0[9] & \$4448 ;
-  assign \$4450  = \sel_l4_s0$1266  == 3'h7;
-  assign \$4451  = sel_l4_s0[9] & \$4450 ;
-  assign \$4453  = \sel_l4_s0$1267  == 3'h7;
-  assign \$4454  = sel_l4_s0[10] & \$4453 ;
-  assign \$4455  = \sel_l4_s0$1267  == 3'h7;
-  assign \$4456  = sel_l4_s0[10] & \$4455 ;
-  assign \$4457  = \sel_l4_s0$1267  == 3'h7;
-  assign \$4458  = sel_l4_s0[10] & \$4457 ;
-  assign \$4459  = \sel_l4_s0$1267  == 3'h7;
-  assign \$4460  = sel_l4_s0[10] & \$4459 ;
-  assign \$4462  = \$4452  | \$4461 ;
-  assign \$4463  = \$4443  | \$4462 ;
-  assign \$4464  = \sel_l4_s0$1268  == 3'h7;
-  assign \$4465  = sel_l4_s0[11] & \$4464 ;
-  assign \$4466  = \sel_l4_s0$1268  == 3'h7;
-  assign \$4467  = sel_l4_s0[11] & \$4466 ;
-  assign \$4468  = \sel_l4_s0$1268  == 3'h7;
-  assign \$4469  = sel_l4_s0[11] & \$4468 ;
-  assign \$4470  = \sel_l4_s0$1268  == 3'h7;
-  assign \$4471  = sel_l4_s0[11] & \$4470 ;
-  assign \$4473  = \sel_l4_s0$1269  == 3'h7;
-  assign \$4474  = sel_l4_s0[12] & \$4473 ;
-  assign \$4475  = \sel_l4_s0$1269  == 3'h7;
-  assign \$4476  = sel_l4_s0[12] & \$4475 ;
-  assign \$4477  = \sel_l4_s0$1269  == 3'h7;
-  assign \$4478  = sel_l4_s0[12] & \$4477 ;
-  assign \$4479  = \sel_l4_s0$1269  == 3'h7;
-  assign \$4480  = sel_l4_s0[12] & \$4479 ;
-  assign \$4482  = \$4472  | \$4481 ;
-  assign \$4483  = \sel_l4_s0$1270  == 3'h7;
-  assign \$4484  = sel_l4_s0[13] & \$4483 ;
-  assign \$4485  = \sel_l4_s0$1270  == 3'h7;
-  assign \$4486  = sel_l4_s0[13] & \$4485 ;
-  assign \$4487  = \sel_l4_s0$1270  == 3'h7;
-  assign \$4488  = sel_l4_s0[13] & \$4487 ;
-  assign \$4489  = \sel_l4_s0$1270  == 3'h7;
-  assign \$4490  = sel_l4_s0[13] & \$4489 ;
-  assign \$4492  = \sel_l4_s0$1271  == 3'h7;
-  assign \$4493  = sel_l4_s0[14] & \$4492 ;
-  assign \$4494  = \sel_l4_s0$1271  == 3'h7;
-  assign \$4495  = sel_l4_s0[14] & \$4494 ;
-  assign \$4496  = \sel_l4_s0$1271  == 3'h7;
-  assign \$4497  = sel_l4_s0[14] & \$4496 ;
-  assign \$4498  = \sel_l4_s0$1271  == 3'h7;
-  assign \$4499  = sel_l4_s0[14] & \$4498 ;
-  assign \$4501  = \$4491  | \$4500 ;
-  assign \$4502  = \$4482  | \$4501 ;
-  assign \$4503  = \$4463  | \$4502 ;
-  assign \$4504  = \sel_l4_s0$1272  == 3'h7;
-  assign \$4505  = sel_l4_s0[15] & \$4504 ;
-  assign \$4506  = \sel_l4_s0$1272  == 3'h7;
-  assign \$4507  = sel_l4_s0[15] & \$4506 ;
-  assign \$4508  = \sel_l4_s0$1272  == 3'h7;
-  assign \$4509  = sel_l4_s0[15] & \$4508 ;
-  assign \$4510  = \sel_l4_s0$1272  == 3'h7;
-  assign \$4511  = sel_l4_s0[15] & \$4510 ;
-  assign \$4513  = \$4503  | \$4512 ;
-  assign \$4514  = mac_add2_valid_s0 & \mac_add2_s0$1310 ;
-  assign \$4515  = i__ready & mac_add2_valid_s0;
-  assign \$4516  = i__ready & mac_add2_valid_s0;
-  assign \$4517  = i__ready & mac_add2_valid_s0;
-  assign \$4518  = i__ready & mac_add2_valid_s0;
-  always @(posedge clk)
-    sel_l1_s0 <= \$4519 ;
-  always @(posedge clk)
-    \sel_l1_s0$27  <= \$4520 ;
-  always @(posedge clk)
-    \sel_l1_s0$28  <= \$4521 ;
-  always @(posedge clk)
-    \sel_l1_s0$29  <= \$4522 ;
-  always @(posedge clk)
-    \sel_l1_s0$30  <= \$4523 ;
-  always @(posedge clk)
-    \sel_l1_s0$31  <= \$4524 ;
-  always @(posedge clk)
-    \sel_l1_s0$32  <= \$4525 ;
-  always @(posedge clk)
-    \sel_l1_s0$33  <= \$4526 ;
-  always @(posedge clk)
-    \sel_l1_s0$34  <= \$4527 ;
-  always @(posedge clk)
-    \sel_l1_s0$35  <= \$4528 ;
-  always @(posedge clk)
-    \sel_l1_s0$36  <= \$4529 ;
-  always @(posedge clk)
-    \sel_l1_s0$37  <= \$4530 ;
-  always @(posedge clk)
-    \sel_l1_s0$38  <= \$4531 ;
-  always @(posedge clk)
-    \sel_l1_s0$39  <= \$4532 ;
-  always @(posedge clk)
-    \sel_l1_s0$40  <= \$4533 ;
-  always @(posedge clk)
-    \sel_l1_s0$41  <= \$4534 ;
-  always @(posedge clk)
-    \sel_l1_s0$1202  <= \$4535 ;
-  always @(posedge clk)
-    \sel_l1_s0$1203  <= \$4536 ;
-  always @(posedge clk)
-    \sel_l1_s0$1204  <= \$4537 ;
-  always @(posedge clk)
-    \sel_l1_s0$1205  <= \$4538 ;
-  always @(posedge clk)
-    \sel_l1_s0$1206  <= \$4539 ;
-  always @(posedge clk)
-    \sel_l1_s0$1207  <= \$4540 ;
-  always @(posedge clk)
-    \sel_l1_s0$1208  <= \$4541 ;
-  always @(posedge clk)
-    \sel_l1_s0$1209  <= \$4542 ;
-  always @(posedge clk)
-    \sel_l1_s0$1210  <= \$4543 ;
-  always @(posedge clk)
-    \sel_l1_s0$1211  <= \$4544 ;
-  always @(posedge clk)
-    \sel_l1_s0$1212  <= \$4545 ;
-  always @(posedge clk)
-    \sel_l1_s0$1213  <= \$4546 ;
-  always @(posedge clk)
-    \sel_l1_s0$1214  <= \$4547 ;
-  always @(posedge clk)
-    \sel_l1_s0$1215  <= \$4548 ;
-  always @(posedge clk)
-    \sel_l1_s0$1216  <= \$4549 ;
-  always @(posedge clk)
-    \sel_l1_s0$1217  <= \$4550 ;
-  always @(posedge clk)
-    \sel_l1_s0$1218  <= \$4551 ;
-  always @(posedge clk)
-    \sel_l1_s0$1219  <= \$4552 ;
-  always @(posedge clk)
-    sel_l2_s0 <= \$4553 ;
-  always @(posedge clk)
-    \sel_l2_s0$1220  <= \$4554 ;
-  always @(posedge clk)
-    \sel_l2_s0$1221  <= \$4555 ;
-  always @(posedge clk)
-    \sel_l2_s0$1222  <= \$4556 ;
-  always @(posedge clk)
-    \sel_l2_s0$1223  <= \$4557 ;
-  always @(posedge clk)
-    \sel_l2_s0$1224  <= \$4558 ;
-  always @(posedge clk)
-    \sel_l2_s0$1225  <= \$4559 ;
-  always @(posedge clk)
-    \sel_l2_s0$1226  <= \$4560 ;
-  always @(posedge clk)
-    \sel_l2_s0$1227  <= \$4561 ;
-  always @(posedge clk)
-    \sel_l2_s0$1228  <= \$4562 ;
-  always @(posedge clk)
-    \sel_l2_s0$1229  <= \$4563 ;
-  always @(posedge clk)
-    \sel_l2_s0$1230  <= \$4564 ;
-  always @(posedge clk)
-    \sel_l2_s0$1231  <= \$4565 ;
-  always @(posedge clk)
-    \sel_l2_s0$1232  <= \$4566 ;
-  always @(posedge clk)
-    \sel_l2_s0$1233  <= \$4567 ;
-  always @(posedge clk)
-    \sel_l2_s0$1234  <= \$4568 ;
-  always @(posedge clk)
-    \sel_l2_s0$1235  <= \$4569 ;
-  always @(posedge clk)
-    \sel_l2_s0$1236  <= \$4570 ;
-  always @(posedge clk)
-    \sel_l2_s0$1237  <= \$4571 ;
-  always @(posedge clk)
-    sel_l3_s0 <= \$4572 ;
-  always @(posedge clk)
-    \sel_l3_s0$1238  <= \$4573 ;
-  always @(posedge clk)
-    \sel_l3_s0$1239  <= \$4574 ;
-  always @(posedge clk)
-    \sel_l3_s0$1240  <= \$4575 ;
-  always @(posedge clk)
-    \sel_l3_s0$1241  <= \$4576 ;
-  always @(posedge clk)
-    \sel_l3_s0$1242  <= \$4577 ;
-  always @(posedge clk)
-    \sel_l3_s0$1243  <= \$4578 ;
-  always @(posedge clk)
-    \sel_l3_s0$1244  <= \$4579 ;
-  always @(posedge clk)
-    \sel_l3_s0$1245  <= \$4580 ;
-  always @(posedge clk)
-    \sel_l3_s0$1246  <= \$4581 ;
-  always @(posedge clk)
-    \sel_l3_s0$1247  <= \$4582 ;
-  always @(posedge clk)
-    \sel_l3_s0$1248  <= \$4583 ;
-  always @(posedge clk)
-    \sel_l3_s0$1249  <= \$4584 ;
-  always @(posedge clk)
-    \sel_l3_s0$1250  <= \$4585 ;
-  always @(posedge clk)
-    \sel_l3_s0$1251  <= \$4586 ;
-  always @(posedge clk)
-    \sel_l3_s0$1252  <= \$4587 ;
-  always @(posedge clk)
-    \sel_l3_s0$1253  <= \$4588 ;
-  always @(posedge clk)
-    \sel_l3_s0$1254  <= \$4589 ;
-  always @(posedge clk)
-    \sel_l3_s0$1255  <= \$4590 ;
-  always @(posedge clk)
-    sel_l4_s0 <= \$4591 ;
-  always @(posedge clk)
-    \sel_l4_s0$1257  <= \$4592 ;
-  always @(posedge clk)
-    \sel_l4_s0$1258  <= \$4593 ;
-  always @(posedge clk)
-    \sel_l4_s0$1259  <= \$4594 ;
-  always @(posedge clk)
-    \sel_l4_s0$1260  <= \$4595 ;
-  always @(posedge clk)
-    \sel_l4_s0$1261  <= \$4596 ;
-  always @(posedge clk)
-    \sel_l4_s0$1262  <= \$4597 ;
-  always @(posedge clk)
-    \sel_l4_s0$1263  <= \$4598 ;
-  always @(posedge clk)
-    \sel_l4_s0$1264  <= \$4599 ;
-  always @(posedge clk)
-    \sel_l4_s0$1265  <= \$4600 ;
-  always @(posedge clk)
-    \sel_l4_s0$1266  <= \$4601 ;
-  always @(posedge clk)
-    \sel_l4_s0$1267  <= \$4602 ;
-  always @(posedge clk)
-    \sel_l4_s0$1268  <= \$4603 ;
-  always @(posedge clk)
-    \sel_l4_s0$1269  <= \$4604 ;
-  always @(posedge clk)
-    \sel_l4_s0$1270  <= \$4605 ;
-  always @(posedge clk)
-    \sel_l4_s0$1271  <= \$4606 ;
-  always @(posedge clk)
-    \sel_l4_s0$1272  <= \$4607 ;
-  always @(posedge clk)
-    \sel_l4_s0$1273  <= \$4608 ;
-  always @(posedge clk)
-    \sel_l4_s0$1274  <= \$4609 ;
-  always @(posedge clk)
-    \sel_l4_s0$1275  <= \$4610 ;
-  always @(posedge clk)
-    \sel_l4_s0$1276  <= \$4611 ;
-  always @(posedge clk)
-    \sel_l4_s0$1277  <= \$4612 ;
-  always @(posedge clk)
-    \sel_l4_s0$1278  <= \$4613 ;
-  always @(posedge clk)
-    \sel_l4_s0$1279  <= \$4614 ;
-  always @(posedge clk)
-    \sel_l4_s0$1280  <= \$4615 ;
-  always @(posedge clk)
-    \sel_l4_s0$1281  <= \$4616 ;
-  always @(posedge clk)
-    \sel_l4_s0$1282  <= \$4617 ;
-  always @(posedge clk)
-    \sel_l4_s0$1283  <= \$4618 ;
-  always @(posedge clk)
-    \sel_l4_s0$1284  <= \$4619 ;
-  always @(posedge clk)
-    \sel_l4_s0$1285  <= \$4620 ;
-  always @(posedge clk)
-    \sel_l4_s0$1286  <= \$4621 ;
-  always @(posedge clk)
-    \sel_l4_s0$1287  <= \$4622 ;
-  always @(posedge clk)
-    \sel_l4_s0$1288  <= \$4623 ;
-  always @(posedge clk)
-    \sel_l4_s0$1289  <= \$4624 ;
-  always @(posedge clk)
-    \sel_l4_s0$1290  <= \$4625 ;
-  always @(posedge clk)
-    \sel_l5_s0$1291  <= \$4626 ;
-  always @(posedge clk)
-    \sel_l5_s0$1292  <= \$4627 ;
-  always @(posedge clk)
-    \sel_l5_s0$1293  <= \$4628 ;
-  always @(posedge clk)
-    \sel_l5_s0$1294  <= \$4629 ;
-  always @(posedge clk)
-    \sel_l5_s0$1295  <= \$4630 ;
-  always @(posedge clk)
-    \sel_l5_s0$1296  <= \$4631 ;
-  always @(posedge clk)
-    \sel_l5_s0$1297  <= \$4632 ;
-  always @(posedge clk)
-    \sel_l5_s0$1298  <= \$4633 ;
-  always @(posedge clk)
-    \sel_l5_s0$1299  <= \$4634 ;
-  always @(posedge clk)
-    sel_l5_s0 <= \$4635 ;
-  always @(posedge clk)
-    \sel_l5_s0$673  <= \$4636 ;
-  always @(posedge clk)
-    \sel_l5_s0$676  <= \$4637 ;
-  always @(posedge clk)
-    \sel_l5_s0$679  <= \$4638 ;
-  always @(posedge clk)
-    \sel_l5_s0$682  <= \$4639 ;
-  always @(posedge clk)
-    \sel_l5_s0$685  <= \$4640 ;
-  always @(posedge clk)
-    \sel_l5_s0$688  <= \$4641 ;
-  always @(posedge clk)
-    \sel_l5_s0$691  <= \$4642 ;
-  always @(posedge clk)
-    \sel_l5_s0$713  <= \$4643 ;
-  always @(posedge clk)
-    \sel_l5_s0$1300  <= \$4644 ;
-  always @(posedge clk)
-    sel_valid_s0 <= \$4645 ;
-  always @(posedge clk)
-    sel_valid_s1 <= \$4646 ;
-  always @(posedge clk)
-    sel_valid_s2 <= \$4647 ;
-  always @(posedge clk)
-    sel_valid_s3 <= \$4648 ;
-  always @(posedge clk)
-    sel_valid_s4 <= \$4649 ;
-  always @(posedge clk)
-    mac_pre_s0 <= \$4650 ;
-  always @(posedge clk)
-    \mac_pre_s0$1057  <= \$4651 ;
-  always @(posedge clk)
-    \mac_pre_s0$1060  <= \$4652 ;
-  always @(posedge clk)
-    \mac_pre_s0$1063  <= \$4653 ;
-  always @(posedge clk)
-    \mac_pre_s0$1066  <= \$4654 ;
-  always @(posedge clk)
-    \mac_pre_s0$1069  <= \$4655 ;
-  always @(posedge clk)
-    \mac_pre_s0$1072  <= \$4656 ;
-  always @(posedge clk)
-    \mac_pre_s0$1075  <= \$4657 ;
-  always @(posedge clk)
-    \mac_pre_s0$1055  <= \$4658 ;
-  always @(posedge clk)
-    \mac_pre_s0$1058  <= \$4659 ;
-  always @(posedge clk)
-    \mac_pre_s0$1061  <= \$4660 ;
-  always @(posedge clk)
-    \mac_pre_s0$1064  <= \$4661 ;
-  always @(posedge clk)
-    \mac_pre_s0$1067  <= \$4662 ;
-  always @(posedge clk)
-    \mac_pre_s0$1070  <= \$4663 ;
-  always @(posedge clk)
-    \mac_pre_s0$1073  <= \$4664 ;
-  always @(posedge clk)
-    \mac_pre_s0$1076  <= \$4665 ;
-  always @(posedge clk)
-    \mac_pre_s0$1078  <= \$4666 ;
-  always @(posedge clk)
-    \mac_pre_s0$1080  <= \$4667 ;
-  always @(posedge clk)
-    \mac_pre_s0$1082  <= \$4668 ;
-  always @(posedge clk)
-    \mac_pre_s0$1084  <= \$4669 ;
-  always @(posedge clk)
-    \mac_pre_s0$1086  <= \$4670 ;
-  always @(posedge clk)
-    \mac_pre_s0$1088  <= \$4671 ;
-  always @(posedge clk)
-    \mac_pre_s0$1090  <= \$4672 ;
-  always @(posedge clk)
-    \mac_pre_s0$1092  <= \$4673 ;
-  always @(posedge clk)
-    \mac_pre_s0$1094  <= \$4674 ;
-  always @(posedge clk)
-    \mac_pre_s0$1096  <= \$4675 ;
-  always @(posedge clk)
-    \mac_pre_s0$1098  <= \$4676 ;
-  always @(posedge clk)
-    \mac_pre_s0$1100  <= \$4677 ;
-  always @(posedge clk)
-    \mac_pre_s0$1102  <= \$4678 ;
-  always @(posedge clk)
-    \mac_pre_s0$1104  <= \$4679 ;
-  always @(posedge clk)
-    \mac_pre_s0$1106  <= \$4680 ;
-  always @(posedge clk)
-    \mac_pre_s0$1108  <= \$4681 ;
-  always @(posedge clk)
-    \mac_pre_s0$1110  <= \$4682 ;
-  always @(posedge clk)
-    \mac_pre_s0$1112  <= \$4683 ;
-  always @(posedge clk)
-    \mac_pre_s0$1114  <= \$4684 ;
-  always @(posedge clk)
-    \mac_pre_s0$1116  <= \$4685 ;
-  always @(posedge clk)
-    \mac_pre_s0$1118  <= \$4686 ;
-  always @(posedge clk)
-    \mac_pre_s0$1120  <= \$4687 ;
-  always @(posedge clk)
-    \mac_pre_s0$1122  <= \$4688 ;
-  always @(posedge clk)
-    \mac_pre_s0$1124  <= \$4689 ;
-  always @(posedge clk)
-    \mac_pre_s0$1306  <= \$4690 ;
-  always @(posedge clk)
-    mac_pre_valid_s0 <= \$4691 ;
-  always @(posedge clk)
-    mac_mul_s0 <= \$4692 ;
-  always @(posedge clk)
-    \mac_mul_s0$1127  <= \$4693 ;
-  always @(posedge clk)
-    \mac_mul_s0$1129  <= \$4694 ;
-  always @(posedge clk)
-    \mac_mul_s0$1130  <= \$4695 ;
-  always @(posedge clk)
-    \mac_mul_s0$1132  <= \$4696 ;
-  always @(posedge clk)
-    \mac_mul_s0$1133  <= \$4697 ;
-  always @(posedge clk)
-    \mac_mul_s0$1135  <= \$4698 ;
-  always @(posedge clk)
-    \mac_mul_s0$1136  <= \$4699 ;
-  always @(posedge clk)
-    \mac_mul_s0$1138  <= \$4700 ;
-  always @(posedge clk)
-    \mac_mul_s0$1139  <= \$4701 ;
-  always @(posedge clk)
-    \mac_mul_s0$1141  <= \$4702 ;
-  always @(posedge clk)
-    \mac_mul_s0$1142  <= \$4703 ;
-  always @(posedge clk)
-    \mac_mul_s0$1144  <= \$4704 ;
-  always @(posedge clk)
-    \mac_mul_s0$1145  <= \$4705 ;
-  always @(posedge clk)
-    \mac_mul_s0$1147  <= \$4706 ;
-  always @(posedge clk)
-    \mac_mul_s0$1148  <= \$4707 ;
-  always @(posedge clk)
-    \mac_mul_s0$1150  <= \$4708 ;
-  always @(posedge clk)
-    \mac_mul_s0$1151  <= \$4709 ;
-  always @(posedge clk)
-    \mac_mul_s0$1153  <= \$4710 ;
-  always @(posedge clk)
-    \mac_mul_s0$1154  <= \$4711 ;
-  always @(posedge clk)
-    \mac_mul_s0$1156  <= \$4712 ;
-  always @(posedge clk)
-    \mac_mul_s0$1157  <= \$4713 ;
-  always @(posedge clk)
-    \mac_mul_s0$1159  <= \$4714 ;
-  always @(posedge clk)
-    \mac_mul_s0$1160  <= \$4715 ;
-  always @(posedge clk)
-    \mac_mul_s0$1162  <= \$4716 ;
-  always @(posedge clk)
-    \mac_mul_s0$1163  <= \$4717 ;
-  always @(posedge clk)
-    \mac_mul_s0$1165  <= \$4718 ;
-  always @(posedge clk)
-    \mac_mul_s0$1166  <= \$4719 ;
-  always @(posedge clk)
-    \mac_mul_s0$1168  <= \$4720 ;
-  always @(posedge clk)
-    \mac_mul_s0$1169  <= \$4721 ;
-  always @(posedge clk)
-    \mac_mul_s0$1171  <= \$4722 ;
-  always @(posedge clk)
-    \mac_mul_s0$1172  <= \$4723 ;
-  always @(posedge clk)
-    \mac_mul_s0$1308  <= \$4724 ;
-  always @(posedge clk)
-    mac_mul_valid_s0 <= \$4725 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$4726 ;
-  always @(posedge clk)
-    \mac_add2_s0$1190  <= \$4727 ;
-  always @(posedge clk)
-    \mac_add2_s0$1193  <= \$4728 ;
-  always @(posedge clk)
-    \mac_add2_s0$1196  <= \$4729 ;
-  always @(posedge clk)
-    \mac_add2_s0$1310  <= \$4730 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$4731 ;
-  always @(posedge clk)
-    o__valid <= \$4732 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$4733 ;
-  always @(posedge clk)
-    mac_acc0 <= \$4734 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$4735 ;
-  always @(posedge clk)
-    mac_acc1 <= \$4736 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$4737 ;
-  always @(posedge clk)
-    mac_acc2 <= \$4738 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$4739 ;
-  always @(posedge clk)
-    mac_acc3 <= \$4740 ;
+  reg [3:0] wr__addr = 4'h0;
+  wire [127:0] wr__data;
+  wire wr__en;
+  reg [127:0] sel_dl1_r0 [15:0];
+  initial begin
+    sel_dl1_r0[0] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[1] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[2] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[3] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[4] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[5] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[6] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[7] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[8] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[9] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[10] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[11] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[12] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[13] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[14] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (i__ready)
+      sel_dl1_r0[wr__addr] <= i__payload[127:0];
+  end
+  assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -7069,2918 +4762,3209 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$167  = \sel_l1_s0$39  >= \sel_l1_s0$40 ;
   assign \$168  = \sel_l1_s0$39  >= \sel_l1_s0$41 ;
   assign \$169  = \sel_l1_s0$40  >= \sel_l1_s0$41 ;
-  assign \$170  = ~ sel_l2_s0[0];
-  assign \$171  = ~ sel_l2_s0[1];
+  assign \$170  = ~ \$50 ;
+  assign \$171  = ~ \$51 ;
   assign \$172  = \$170  ^ \$171 ;
-  assign \$173  = ~ sel_l2_s0[2];
-  assign sel_pop0_0_12_s = \$172  ^ \$173 ;
-  assign \$174  = ~ sel_l2_s0[0];
-  assign \$175  = ~ sel_l2_s0[1];
+  assign \$173  = ~ \$52 ;
+  assign sel_cs0_0_0_0s = \$172  ^ \$173 ;
+  assign \$174  = ~ \$50 ;
+  assign \$175  = ~ \$51 ;
   assign \$176  = \$174  & \$175 ;
-  assign \$177  = ~ sel_l2_s0[0];
-  assign \$178  = ~ sel_l2_s0[2];
+  assign \$177  = ~ \$50 ;
+  assign \$178  = ~ \$52 ;
   assign \$179  = \$177  & \$178 ;
   assign \$180  = \$176  | \$179 ;
-  assign \$181  = ~ sel_l2_s0[1];
-  assign \$182  = ~ sel_l2_s0[2];
+  assign \$181  = ~ \$51 ;
+  assign \$182  = ~ \$52 ;
   assign \$183  = \$181  & \$182 ;
-  assign sel_pop0_0_12_c = \$180  | \$183 ;
-  assign \$184  = ~ sel_l2_s0[3];
-  assign \$185  = ~ sel_l2_s0[4];
+  assign sel_cs0_0_0_0c = \$180  | \$183 ;
+  assign \$184  = ~ \$53 ;
+  assign \$185  = ~ \$54 ;
   assign \$186  = \$184  ^ \$185 ;
-  assign \$187  = ~ sel_l2_s0[5];
-  assign sel_pop0_0_10_s = \$186  ^ \$187 ;
-  assign \$188  = ~ sel_l2_s0[3];
-  assign \$189  = ~ sel_l2_s0[4];
+  assign \$187  = ~ \$55 ;
+  assign sel_cs0_0_0_1s = \$186  ^ \$187 ;
+  assign \$188  = ~ \$53 ;
+  assign \$189  = ~ \$54 ;
   assign \$190  = \$188  & \$189 ;
-  assign \$191  = ~ sel_l2_s0[3];
-  assign \$192  = ~ sel_l2_s0[5];
+  assign \$191  = ~ \$53 ;
+  assign \$192  = ~ \$55 ;
   assign \$193  = \$191  & \$192 ;
   assign \$194  = \$190  | \$193 ;
-  assign \$195  = ~ sel_l2_s0[4];
-  assign \$196  = ~ sel_l2_s0[5];
+  assign \$195  = ~ \$54 ;
+  assign \$196  = ~ \$55 ;
   assign \$197  = \$195  & \$196 ;
-  assign sel_pop0_0_10_c = \$194  | \$197 ;
-  assign \$198  = ~ sel_l2_s0[6];
-  assign \$199  = ~ sel_l2_s0[7];
+  assign sel_cs0_0_0_1c = \$194  | \$197 ;
+  assign \$198  = ~ \$56 ;
+  assign \$199  = ~ \$57 ;
   assign \$200  = \$198  ^ \$199 ;
-  assign \$201  = ~ sel_l2_s0[8];
-  assign sel_pop0_0_8_s = \$200  ^ \$201 ;
-  assign \$202  = ~ sel_l2_s0[6];
-  assign \$203  = ~ sel_l2_s0[7];
+  assign \$201  = ~ \$58 ;
+  assign sel_cs0_0_0_2s = \$200  ^ \$201 ;
+  assign \$202  = ~ \$56 ;
+  assign \$203  = ~ \$57 ;
   assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ sel_l2_s0[6];
-  assign \$206  = ~ sel_l2_s0[8];
+  assign \$205  = ~ \$56 ;
+  assign \$206  = ~ \$58 ;
   assign \$207  = \$205  & \$206 ;
   assign \$208  = \$204  | \$207 ;
-  assign \$209  = ~ sel_l2_s0[7];
-  assign \$210  = ~ sel_l2_s0[8];
+  assign \$209  = ~ \$57 ;
+  assign \$210  = ~ \$58 ;
   assign \$211  = \$209  & \$210 ;
-  assign sel_pop0_0_8_c = \$208  | \$211 ;
-  assign \$212  = ~ sel_l2_s0[9];
-  assign \$213  = ~ sel_l2_s0[10];
+  assign sel_cs0_0_0_2c = \$208  | \$211 ;
+  assign \$212  = ~ \$59 ;
+  assign \$213  = ~ \$60 ;
   assign \$214  = \$212  ^ \$213 ;
-  assign \$215  = ~ sel_l2_s0[11];
-  assign sel_pop0_0_6_s = \$214  ^ \$215 ;
-  assign \$216  = ~ sel_l2_s0[9];
-  assign \$217  = ~ sel_l2_s0[10];
+  assign \$215  = ~ \$61 ;
+  assign sel_cs0_0_0_3s = \$214  ^ \$215 ;
+  assign \$216  = ~ \$59 ;
+  assign \$217  = ~ \$60 ;
   assign \$218  = \$216  & \$217 ;
-  assign \$219  = ~ sel_l2_s0[9];
-  assign \$220  = ~ sel_l2_s0[11];
+  assign \$219  = ~ \$59 ;
+  assign \$220  = ~ \$61 ;
   assign \$221  = \$219  & \$220 ;
   assign \$222  = \$218  | \$221 ;
-  assign \$223  = ~ sel_l2_s0[10];
-  assign \$224  = ~ sel_l2_s0[11];
+  assign \$223  = ~ \$60 ;
+  assign \$224  = ~ \$61 ;
   assign \$225  = \$223  & \$224 ;
-  assign sel_pop0_0_6_c = \$222  | \$225 ;
-  assign \$226  = ~ sel_l2_s0[12];
-  assign \$227  = ~ sel_l2_s0[13];
+  assign sel_cs0_0_0_3c = \$222  | \$225 ;
+  assign \$226  = ~ \$62 ;
+  assign \$227  = ~ \$63 ;
   assign \$228  = \$226  ^ \$227 ;
-  assign \$229  = ~ sel_l2_s0[14];
-  assign sel_pop0_0_4_s = \$228  ^ \$229 ;
-  assign \$230  = ~ sel_l2_s0[12];
-  assign \$231  = ~ sel_l2_s0[13];
+  assign \$229  = ~ \$64 ;
+  assign sel_cs0_0_0_4s = \$228  ^ \$229 ;
+  assign \$230  = ~ \$62 ;
+  assign \$231  = ~ \$63 ;
   assign \$232  = \$230  & \$231 ;
-  assign \$233  = ~ sel_l2_s0[12];
-  assign \$234  = ~ sel_l2_s0[14];
+  assign \$233  = ~ \$62 ;
+  assign \$234  = ~ \$64 ;
   assign \$235  = \$233  & \$234 ;
   assign \$236  = \$232  | \$235 ;
-  assign \$237  = ~ sel_l2_s0[13];
-  assign \$238  = ~ sel_l2_s0[14];
+  assign \$237  = ~ \$63 ;
+  assign \$238  = ~ \$64 ;
   assign \$239  = \$237  & \$238 ;
-  assign sel_pop0_0_4_c = \$236  | \$239 ;
-  assign \$240  = sel_pop0_0_12_s ^ sel_pop0_0_10_s;
-  assign sel_pop0_0_2_s = \$240  ^ sel_pop0_0_8_s;
-  assign \$241  = sel_pop0_0_12_s & sel_pop0_0_10_s;
-  assign \$242  = sel_pop0_0_12_s & sel_pop0_0_8_s;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = sel_pop0_0_10_s & sel_pop0_0_8_s;
-  assign sel_pop0_0_2_c = \$243  | \$244 ;
-  assign \$245  = sel_pop0_0_6_s ^ sel_pop0_0_4_s;
-  assign sel_pop0_0_0_s = \$245  ^ sel_pop0_0_2_s;
-  assign \$246  = sel_pop0_0_6_s & sel_pop0_0_4_s;
-  assign \$247  = sel_pop0_0_6_s & sel_pop0_0_2_s;
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = sel_pop0_0_4_s & sel_pop0_0_2_s;
-  assign sel_pop0_0_0_c = \$248  | \$249 ;
-  assign \$250  = sel_pop0_0_12_c ^ sel_pop0_0_10_c;
-  assign sel_pop0_1_4_s = \$250  ^ sel_pop0_0_8_c;
-  assign \$251  = sel_pop0_0_12_c & sel_pop0_0_10_c;
-  assign \$252  = sel_pop0_0_12_c & sel_pop0_0_8_c;
-  assign \$253  = \$251  | \$252 ;
-  assign \$254  = sel_pop0_0_10_c & sel_pop0_0_8_c;
-  assign sel_pop0_1_4_c = \$253  | \$254 ;
-  assign \$255  = sel_pop0_0_6_c ^ sel_pop0_0_4_c;
-  assign sel_pop0_1_2_s = \$255  ^ sel_pop0_0_2_c;
-  assign \$256  = sel_pop0_0_6_c & sel_pop0_0_4_c;
-  assign \$257  = sel_pop0_0_6_c & sel_pop0_0_2_c;
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = sel_pop0_0_4_c & sel_pop0_0_2_c;
-  assign sel_pop0_1_2_c = \$258  | \$259 ;
-  assign \$260  = sel_pop0_0_0_c ^ sel_pop0_1_4_s;
-  assign sel_pop0_1_0_s = \$260  ^ sel_pop0_1_2_s;
-  assign \$261  = sel_pop0_0_0_c & sel_pop0_1_4_s;
-  assign \$262  = sel_pop0_0_0_c & sel_pop0_1_2_s;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = sel_pop0_1_4_s & sel_pop0_1_2_s;
-  assign sel_pop0_1_0_c = \$263  | \$264 ;
-  assign \$265  = sel_pop0_1_4_c ^ sel_pop0_1_2_c;
-  assign sel_pop0_2_0_s = \$265  ^ sel_pop0_1_0_c;
-  assign \$266  = sel_pop0_1_4_c & sel_pop0_1_2_c;
-  assign \$267  = sel_pop0_1_4_c & sel_pop0_1_0_c;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = sel_pop0_1_2_c & sel_pop0_1_0_c;
-  assign sel_pop0_2_0_c = \$268  | \$269 ;
-  assign \$270  = ~ sel_l2_s0[15];
-  assign \$271  = sel_l2_s0[0] ^ \$270 ;
-  assign \$272  = ~ sel_l2_s0[16];
-  assign sel_pop1_0_12_s = \$271  ^ \$272 ;
-  assign \$273  = ~ sel_l2_s0[15];
-  assign \$274  = sel_l2_s0[0] & \$273 ;
-  assign \$275  = ~ sel_l2_s0[16];
-  assign \$276  = sel_l2_s0[0] & \$275 ;
-  assign \$277  = \$274  | \$276 ;
-  assign \$278  = ~ sel_l2_s0[15];
-  assign \$279  = ~ sel_l2_s0[16];
-  assign \$280  = \$278  & \$279 ;
-  assign sel_pop1_0_12_c = \$277  | \$280 ;
-  assign \$281  = ~ sel_l2_s0[17];
-  assign \$282  = ~ sel_l2_s0[18];
-  assign \$283  = \$281  ^ \$282 ;
-  assign \$284  = ~ sel_l2_s0[19];
-  assign sel_pop1_0_10_s = \$283  ^ \$284 ;
-  assign \$285  = ~ sel_l2_s0[17];
-  assign \$286  = ~ sel_l2_s0[18];
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = ~ sel_l2_s0[17];
-  assign \$289  = ~ sel_l2_s0[19];
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = \$287  | \$290 ;
-  assign \$292  = ~ sel_l2_s0[18];
-  assign \$293  = ~ sel_l2_s0[19];
-  assign \$294  = \$292  & \$293 ;
-  assign sel_pop1_0_10_c = \$291  | \$294 ;
-  assign \$295  = ~ sel_l2_s0[20];
-  assign \$296  = ~ sel_l2_s0[21];
-  assign \$297  = \$295  ^ \$296 ;
-  assign \$298  = ~ sel_l2_s0[22];
-  assign sel_pop1_0_8_s = \$297  ^ \$298 ;
-  assign \$299  = ~ sel_l2_s0[20];
-  assign \$300  = ~ sel_l2_s0[21];
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = ~ sel_l2_s0[20];
-  assign \$303  = ~ sel_l2_s0[22];
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = \$301  | \$304 ;
-  assign \$306  = ~ sel_l2_s0[21];
-  assign \$307  = ~ sel_l2_s0[22];
-  assign \$308  = \$306  & \$307 ;
-  assign sel_pop1_0_8_c = \$305  | \$308 ;
-  assign \$309  = ~ sel_l2_s0[23];
-  assign \$310  = ~ sel_l2_s0[24];
-  assign \$311  = \$309  ^ \$310 ;
-  assign \$312  = ~ sel_l2_s0[25];
-  assign sel_pop1_0_6_s = \$311  ^ \$312 ;
-  assign \$313  = ~ sel_l2_s0[23];
-  assign \$314  = ~ sel_l2_s0[24];
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = ~ sel_l2_s0[23];
-  assign \$317  = ~ sel_l2_s0[25];
-  assign \$318  = \$316  & \$317 ;
-  assign \$319  = \$315  | \$318 ;
-  assign \$320  = ~ sel_l2_s0[24];
-  assign \$321  = ~ sel_l2_s0[25];
-  assign \$322  = \$320  & \$321 ;
-  assign sel_pop1_0_6_c = \$319  | \$322 ;
-  assign \$323  = ~ sel_l2_s0[26];
-  assign \$324  = ~ sel_l2_s0[27];
-  assign \$325  = \$323  ^ \$324 ;
-  assign \$326  = ~ sel_l2_s0[28];
-  assign sel_pop1_0_4_s = \$325  ^ \$326 ;
-  assign \$327  = ~ sel_l2_s0[26];
-  assign \$328  = ~ sel_l2_s0[27];
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = ~ sel_l2_s0[26];
-  assign \$331  = ~ sel_l2_s0[28];
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = \$329  | \$332 ;
-  assign \$334  = ~ sel_l2_s0[27];
-  assign \$335  = ~ sel_l2_s0[28];
-  assign \$336  = \$334  & \$335 ;
-  assign sel_pop1_0_4_c = \$333  | \$336 ;
-  assign \$337  = sel_pop1_0_12_s ^ sel_pop1_0_10_s;
-  assign sel_pop1_0_2_s = \$337  ^ sel_pop1_0_8_s;
-  assign \$338  = sel_pop1_0_12_s & sel_pop1_0_10_s;
-  assign \$339  = sel_pop1_0_12_s & sel_pop1_0_8_s;
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = sel_pop1_0_10_s & sel_pop1_0_8_s;
-  assign sel_pop1_0_2_c = \$340  | \$341 ;
-  assign \$342  = sel_pop1_0_6_s ^ sel_pop1_0_4_s;
-  assign sel_pop1_0_0_s = \$342  ^ sel_pop1_0_2_s;
-  assign \$343  = sel_pop1_0_6_s & sel_pop1_0_4_s;
-  assign \$344  = sel_pop1_0_6_s & sel_pop1_0_2_s;
-  assign \$345  = \$343  | \$344 ;
-  assign \$346  = sel_pop1_0_4_s & sel_pop1_0_2_s;
-  assign sel_pop1_0_0_c = \$345  | \$346 ;
-  assign \$347  = sel_pop1_0_12_c ^ sel_pop1_0_10_c;
-  assign sel_pop1_1_4_s = \$347  ^ sel_pop1_0_8_c;
-  assign \$348  = sel_pop1_0_12_c & sel_pop1_0_10_c;
-  assign \$349  = sel_pop1_0_12_c & sel_pop1_0_8_c;
-  assign \$350  = \$348  | \$349 ;
-  assign \$351  = sel_pop1_0_10_c & sel_pop1_0_8_c;
-  assign sel_pop1_1_4_c = \$350  | \$351 ;
-  assign \$352  = sel_pop1_0_6_c ^ sel_pop1_0_4_c;
-  assign sel_pop1_1_2_s = \$352  ^ sel_pop1_0_2_c;
-  assign \$353  = sel_pop1_0_6_c & sel_pop1_0_4_c;
-  assign \$354  = sel_pop1_0_6_c & sel_pop1_0_2_c;
-  assign \$355  = \$353  | \$354 ;
-  assign \$356  = sel_pop1_0_4_c & sel_pop1_0_2_c;
-  assign sel_pop1_1_2_c = \$355  | \$356 ;
-  assign \$357  = sel_pop1_0_0_c ^ sel_pop1_1_4_s;
-  assign sel_pop1_1_0_s = \$357  ^ sel_pop1_1_2_s;
-  assign \$358  = sel_pop1_0_0_c & sel_pop1_1_4_s;
-  assign \$359  = sel_pop1_0_0_c & sel_pop1_1_2_s;
-  assign \$360  = \$358  | \$359 ;
-  assign \$361  = sel_pop1_1_4_s & sel_pop1_1_2_s;
-  assign sel_pop1_1_0_c = \$360  | \$361 ;
-  assign \$362  = sel_pop1_1_4_c ^ sel_pop1_1_2_c;
-  assign sel_pop1_2_0_s = \$362  ^ sel_pop1_1_0_c;
-  assign \$363  = sel_pop1_1_4_c & sel_pop1_1_2_c;
-  assign \$364  = sel_pop1_1_4_c & sel_pop1_1_0_c;
-  assign \$365  = \$363  | \$364 ;
-  assign \$366  = sel_pop1_1_2_c & sel_pop1_1_0_c;
-  assign sel_pop1_2_0_c = \$365  | \$366 ;
-  assign \$367  = sel_l2_s0[1] ^ sel_l2_s0[15];
-  assign \$368  = ~ sel_l2_s0[29];
-  assign sel_pop2_0_12_s = \$367  ^ \$368 ;
-  assign \$369  = sel_l2_s0[1] & sel_l2_s0[15];
-  assign \$370  = ~ sel_l2_s0[29];
-  assign \$371  = sel_l2_s0[1] & \$370 ;
-  assign \$372  = \$369  | \$371 ;
-  assign \$373  = ~ sel_l2_s0[29];
-  assign \$374  = sel_l2_s0[15] & \$373 ;
-  assign sel_pop2_0_12_c = \$372  | \$374 ;
-  assign \$375  = ~ sel_l2_s0[30];
-  assign \$376  = ~ sel_l2_s0[31];
-  assign \$377  = \$375  ^ \$376 ;
-  assign \$378  = ~ sel_l2_s0[32];
-  assign sel_pop2_0_10_s = \$377  ^ \$378 ;
-  assign \$379  = ~ sel_l2_s0[30];
-  assign \$380  = ~ sel_l2_s0[31];
-  assign \$381  = \$379  & \$380 ;
-  assign \$382  = ~ sel_l2_s0[30];
-  assign \$383  = ~ sel_l2_s0[32];
-  assign \$384  = \$382  & \$383 ;
-  assign \$385  = \$381  | \$384 ;
-  assign \$386  = ~ sel_l2_s0[31];
-  assign \$387  = ~ sel_l2_s0[32];
-  assign \$388  = \$386  & \$387 ;
-  assign sel_pop2_0_10_c = \$385  | \$388 ;
-  assign \$389  = ~ sel_l2_s0[33];
-  assign \$390  = ~ sel_l2_s0[34];
-  assign \$391  = \$389  ^ \$390 ;
-  assign \$392  = ~ sel_l2_s0[35];
-  assign sel_pop2_0_8_s = \$391  ^ \$392 ;
-  assign \$393  = ~ sel_l2_s0[33];
-  assign \$394  = ~ sel_l2_s0[34];
-  assign \$395  = \$393  & \$394 ;
-  assign \$396  = ~ sel_l2_s0[33];
-  assign \$397  = ~ sel_l2_s0[35];
-  assign \$398  = \$396  & \$397 ;
-  assign \$399  = \$395  | \$398 ;
-  assign \$400  = ~ sel_l2_s0[34];
-  assign \$401  = ~ sel_l2_s0[35];
-  assign \$402  = \$400  & \$401 ;
-  assign sel_pop2_0_8_c = \$399  | \$402 ;
-  assign \$403  = ~ sel_l2_s0[36];
-  assign \$404  = ~ sel_l2_s0[37];
-  assign \$405  = \$403  ^ \$404 ;
-  assign \$406  = ~ sel_l2_s0[38];
-  assign sel_pop2_0_6_s = \$405  ^ \$406 ;
-  assign \$407  = ~ sel_l2_s0[36];
-  assign \$408  = ~ sel_l2_s0[37];
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = ~ sel_l2_s0[36];
-  assign \$411  = ~ sel_l2_s0[38];
-  assign \$412  = \$410  & \$411 ;
-  assign \$413  = \$409  | \$412 ;
-  assign \$414  = ~ sel_l2_s0[37];
-  assign \$415  = ~ sel_l2_s0[38];
-  assign \$416  = \$414  & \$415 ;
-  assign sel_pop2_0_6_c = \$413  | \$416 ;
-  assign \$417  = ~ sel_l2_s0[39];
-  assign \$418  = ~ sel_l2_s0[40];
-  assign \$419  = \$417  ^ \$418 ;
-  assign \$420  = ~ sel_l2_s0[41];
-  assign sel_pop2_0_4_s = \$419  ^ \$420 ;
-  assign \$421  = ~ sel_l2_s0[39];
-  assign \$422  = ~ sel_l2_s0[40];
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = ~ sel_l2_s0[39];
-  assign \$425  = ~ sel_l2_s0[41];
-  assign \$426  = \$424  & \$425 ;
-  assign \$427  = \$423  | \$426 ;
-  assign \$428  = ~ sel_l2_s0[40];
-  assign \$429  = ~ sel_l2_s0[41];
-  assign \$430  = \$428  & \$429 ;
-  assign sel_pop2_0_4_c = \$427  | \$430 ;
-  assign \$431  = sel_pop2_0_12_s ^ sel_pop2_0_10_s;
-  assign sel_pop2_0_2_s = \$431  ^ sel_pop2_0_8_s;
-  assign \$432  = sel_pop2_0_12_s & sel_pop2_0_10_s;
-  assign \$433  = sel_pop2_0_12_s & sel_pop2_0_8_s;
-  assign \$434  = \$432  | \$433 ;
-  assign \$435  = sel_pop2_0_10_s & sel_pop2_0_8_s;
-  assign sel_pop2_0_2_c = \$434  | \$435 ;
-  assign \$436  = sel_pop2_0_6_s ^ sel_pop2_0_4_s;
-  assign sel_pop2_0_0_s = \$436  ^ sel_pop2_0_2_s;
-  assign \$437  = sel_pop2_0_6_s & sel_pop2_0_4_s;
-  assign \$438  = sel_pop2_0_6_s & sel_pop2_0_2_s;
-  assign \$439  = \$437  | \$438 ;
-  assign \$440  = sel_pop2_0_4_s & sel_pop2_0_2_s;
-  assign sel_pop2_0_0_c = \$439  | \$440 ;
-  assign \$441  = sel_pop2_0_12_c ^ sel_pop2_0_10_c;
-  assign sel_pop2_1_4_s = \$441  ^ sel_pop2_0_8_c;
-  assign \$442  = sel_pop2_0_12_c & sel_pop2_0_10_c;
-  assign \$443  = sel_pop2_0_12_c & sel_pop2_0_8_c;
-  assign \$444  = \$442  | \$443 ;
-  assign \$445  = sel_pop2_0_10_c & sel_pop2_0_8_c;
-  assign sel_pop2_1_4_c = \$444  | \$445 ;
-  assign \$446  = sel_pop2_0_6_c ^ sel_pop2_0_4_c;
-  assign sel_pop2_1_2_s = \$446  ^ sel_pop2_0_2_c;
-  assign \$447  = sel_pop2_0_6_c & sel_pop2_0_4_c;
-  assign \$448  = sel_pop2_0_6_c & sel_pop2_0_2_c;
-  assign \$449  = \$447  | \$448 ;
-  assign \$450  = sel_pop2_0_4_c & sel_pop2_0_2_c;
-  assign sel_pop2_1_2_c = \$449  | \$450 ;
-  assign \$451  = sel_pop2_0_0_c ^ sel_pop2_1_4_s;
-  assign sel_pop2_1_0_s = \$451  ^ sel_pop2_1_2_s;
-  assign \$452  = sel_pop2_0_0_c & sel_pop2_1_4_s;
-  assign \$453  = sel_pop2_0_0_c & sel_pop2_1_2_s;
-  assign \$454  = \$452  | \$453 ;
-  assign \$455  = sel_pop2_1_4_s & sel_pop2_1_2_s;
-  assign sel_pop2_1_0_c = \$454  | \$455 ;
-  assign \$456  = sel_pop2_1_4_c ^ sel_pop2_1_2_c;
-  assign sel_pop2_2_0_s = \$456  ^ sel_pop2_1_0_c;
-  assign \$457  = sel_pop2_1_4_c & sel_pop2_1_2_c;
-  assign \$458  = sel_pop2_1_4_c & sel_pop2_1_0_c;
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = sel_pop2_1_2_c & sel_pop2_1_0_c;
-  assign sel_pop2_2_0_c = \$459  | \$460 ;
-  assign \$461  = sel_l2_s0[2] ^ sel_l2_s0[16];
-  assign sel_pop3_0_12_s = \$461  ^ sel_l2_s0[29];
-  assign \$462  = sel_l2_s0[2] & sel_l2_s0[16];
-  assign \$463  = sel_l2_s0[2] & sel_l2_s0[29];
-  assign \$464  = \$462  | \$463 ;
-  assign \$465  = sel_l2_s0[16] & sel_l2_s0[29];
-  assign sel_pop3_0_12_c = \$464  | \$465 ;
-  assign \$466  = ~ sel_l2_s0[42];
-  assign \$467  = ~ sel_l2_s0[43];
-  assign \$468  = \$466  ^ \$467 ;
-  assign \$469  = ~ sel_l2_s0[44];
-  assign sel_pop3_0_10_s = \$468  ^ \$469 ;
-  assign \$470  = ~ sel_l2_s0[42];
-  assign \$471  = ~ sel_l2_s0[43];
-  assign \$472  = \$470  & \$471 ;
-  assign \$473  = ~ sel_l2_s0[42];
-  assign \$474  = ~ sel_l2_s0[44];
+  assign sel_cs0_0_0_4c = \$236  | \$239 ;
+  assign \$240  = ~ \$65 ;
+  assign \$241  = \$50  ^ \$240 ;
+  assign \$242  = ~ \$66 ;
+  assign sel_cs0_1_0_0s = \$241  ^ \$242 ;
+  assign \$243  = ~ \$65 ;
+  assign \$244  = \$50  & \$243 ;
+  assign \$245  = ~ \$66 ;
+  assign \$246  = \$50  & \$245 ;
+  assign \$247  = \$244  | \$246 ;
+  assign \$248  = ~ \$65 ;
+  assign \$249  = ~ \$66 ;
+  assign \$250  = \$248  & \$249 ;
+  assign sel_cs0_1_0_0c = \$247  | \$250 ;
+  assign \$251  = ~ \$67 ;
+  assign \$252  = ~ \$68 ;
+  assign \$253  = \$251  ^ \$252 ;
+  assign \$254  = ~ \$69 ;
+  assign sel_cs0_1_0_1s = \$253  ^ \$254 ;
+  assign \$255  = ~ \$67 ;
+  assign \$256  = ~ \$68 ;
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = ~ \$67 ;
+  assign \$259  = ~ \$69 ;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = \$257  | \$260 ;
+  assign \$262  = ~ \$68 ;
+  assign \$263  = ~ \$69 ;
+  assign \$264  = \$262  & \$263 ;
+  assign sel_cs0_1_0_1c = \$261  | \$264 ;
+  assign \$265  = ~ \$70 ;
+  assign \$266  = ~ \$71 ;
+  assign \$267  = \$265  ^ \$266 ;
+  assign \$268  = ~ \$72 ;
+  assign sel_cs0_1_0_2s = \$267  ^ \$268 ;
+  assign \$269  = ~ \$70 ;
+  assign \$270  = ~ \$71 ;
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = ~ \$70 ;
+  assign \$273  = ~ \$72 ;
+  assign \$274  = \$272  & \$273 ;
+  assign \$275  = \$271  | \$274 ;
+  assign \$276  = ~ \$71 ;
+  assign \$277  = ~ \$72 ;
+  assign \$278  = \$276  & \$277 ;
+  assign sel_cs0_1_0_2c = \$275  | \$278 ;
+  assign \$279  = ~ \$73 ;
+  assign \$280  = ~ \$74 ;
+  assign \$281  = \$279  ^ \$280 ;
+  assign \$282  = ~ \$75 ;
+  assign sel_cs0_1_0_3s = \$281  ^ \$282 ;
+  assign \$283  = ~ \$73 ;
+  assign \$284  = ~ \$74 ;
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = ~ \$73 ;
+  assign \$287  = ~ \$75 ;
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = \$285  | \$288 ;
+  assign \$290  = ~ \$74 ;
+  assign \$291  = ~ \$75 ;
+  assign \$292  = \$290  & \$291 ;
+  assign sel_cs0_1_0_3c = \$289  | \$292 ;
+  assign \$293  = ~ \$76 ;
+  assign \$294  = ~ \$77 ;
+  assign \$295  = \$293  ^ \$294 ;
+  assign \$296  = ~ \$78 ;
+  assign sel_cs0_1_0_4s = \$295  ^ \$296 ;
+  assign \$297  = ~ \$76 ;
+  assign \$298  = ~ \$77 ;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = ~ \$76 ;
+  assign \$301  = ~ \$78 ;
+  assign \$302  = \$300  & \$301 ;
+  assign \$303  = \$299  | \$302 ;
+  assign \$304  = ~ \$77 ;
+  assign \$305  = ~ \$78 ;
+  assign \$306  = \$304  & \$305 ;
+  assign sel_cs0_1_0_4c = \$303  | \$306 ;
+  assign \$307  = \$51  ^ \$65 ;
+  assign \$308  = ~ \$79 ;
+  assign sel_cs0_2_0_0s = \$307  ^ \$308 ;
+  assign \$309  = \$51  & \$65 ;
+  assign \$310  = ~ \$79 ;
+  assign \$311  = \$51  & \$310 ;
+  assign \$312  = \$309  | \$311 ;
+  assign \$313  = ~ \$79 ;
+  assign \$314  = \$65  & \$313 ;
+  assign sel_cs0_2_0_0c = \$312  | \$314 ;
+  assign \$315  = ~ \$80 ;
+  assign \$316  = ~ \$81 ;
+  assign \$317  = \$315  ^ \$316 ;
+  assign \$318  = ~ \$82 ;
+  assign sel_cs0_2_0_1s = \$317  ^ \$318 ;
+  assign \$319  = ~ \$80 ;
+  assign \$320  = ~ \$81 ;
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = ~ \$80 ;
+  assign \$323  = ~ \$82 ;
+  assign \$324  = \$322  & \$323 ;
+  assign \$325  = \$321  | \$324 ;
+  assign \$326  = ~ \$81 ;
+  assign \$327  = ~ \$82 ;
+  assign \$328  = \$326  & \$327 ;
+  assign sel_cs0_2_0_1c = \$325  | \$328 ;
+  assign \$329  = ~ \$83 ;
+  assign \$330  = ~ \$84 ;
+  assign \$331  = \$329  ^ \$330 ;
+  assign \$332  = ~ \$85 ;
+  assign sel_cs0_2_0_2s = \$331  ^ \$332 ;
+  assign \$333  = ~ \$83 ;
+  assign \$334  = ~ \$84 ;
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = ~ \$83 ;
+  assign \$337  = ~ \$85 ;
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = \$335  | \$338 ;
+  assign \$340  = ~ \$84 ;
+  assign \$341  = ~ \$85 ;
+  assign \$342  = \$340  & \$341 ;
+  assign sel_cs0_2_0_2c = \$339  | \$342 ;
+  assign \$343  = ~ \$86 ;
+  assign \$344  = ~ \$87 ;
+  assign \$345  = \$343  ^ \$344 ;
+  assign \$346  = ~ \$88 ;
+  assign sel_cs0_2_0_3s = \$345  ^ \$346 ;
+  assign \$347  = ~ \$86 ;
+  assign \$348  = ~ \$87 ;
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = ~ \$86 ;
+  assign \$351  = ~ \$88 ;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = \$349  | \$352 ;
+  assign \$354  = ~ \$87 ;
+  assign \$355  = ~ \$88 ;
+  assign \$356  = \$354  & \$355 ;
+  assign sel_cs0_2_0_3c = \$353  | \$356 ;
+  assign \$357  = ~ \$89 ;
+  assign \$358  = ~ \$90 ;
+  assign \$359  = \$357  ^ \$358 ;
+  assign \$360  = ~ \$91 ;
+  assign sel_cs0_2_0_4s = \$359  ^ \$360 ;
+  assign \$361  = ~ \$89 ;
+  assign \$362  = ~ \$90 ;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = ~ \$89 ;
+  assign \$365  = ~ \$91 ;
+  assign \$366  = \$364  & \$365 ;
+  assign \$367  = \$363  | \$366 ;
+  assign \$368  = ~ \$90 ;
+  assign \$369  = ~ \$91 ;
+  assign \$370  = \$368  & \$369 ;
+  assign sel_cs0_2_0_4c = \$367  | \$370 ;
+  assign \$371  = \$52  ^ \$66 ;
+  assign sel_cs0_3_0_0s = \$371  ^ \$79 ;
+  assign \$372  = \$52  & \$66 ;
+  assign \$373  = \$52  & \$79 ;
+  assign \$374  = \$372  | \$373 ;
+  assign \$375  = \$66  & \$79 ;
+  assign sel_cs0_3_0_0c = \$374  | \$375 ;
+  assign \$376  = ~ \$92 ;
+  assign \$377  = ~ \$93 ;
+  assign \$378  = \$376  ^ \$377 ;
+  assign \$379  = ~ \$94 ;
+  assign sel_cs0_3_0_1s = \$378  ^ \$379 ;
+  assign \$380  = ~ \$92 ;
+  assign \$381  = ~ \$93 ;
+  assign \$382  = \$380  & \$381 ;
+  assign \$383  = ~ \$92 ;
+  assign \$384  = ~ \$94 ;
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = \$382  | \$385 ;
+  assign \$387  = ~ \$93 ;
+  assign \$388  = ~ \$94 ;
+  assign \$389  = \$387  & \$388 ;
+  assign sel_cs0_3_0_1c = \$386  | \$389 ;
+  assign \$390  = ~ \$95 ;
+  assign \$391  = ~ \$96 ;
+  assign \$392  = \$390  ^ \$391 ;
+  assign \$393  = ~ \$97 ;
+  assign sel_cs0_3_0_2s = \$392  ^ \$393 ;
+  assign \$394  = ~ \$95 ;
+  assign \$395  = ~ \$96 ;
+  assign \$396  = \$394  & \$395 ;
+  assign \$397  = ~ \$95 ;
+  assign \$398  = ~ \$97 ;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = \$396  | \$399 ;
+  assign \$401  = ~ \$96 ;
+  assign \$402  = ~ \$97 ;
+  assign \$403  = \$401  & \$402 ;
+  assign sel_cs0_3_0_2c = \$400  | \$403 ;
+  assign \$404  = ~ \$98 ;
+  assign \$405  = ~ \$99 ;
+  assign \$406  = \$404  ^ \$405 ;
+  assign \$407  = ~ \$100 ;
+  assign sel_cs0_3_0_3s = \$406  ^ \$407 ;
+  assign \$408  = ~ \$98 ;
+  assign \$409  = ~ \$99 ;
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = ~ \$98 ;
+  assign \$412  = ~ \$100 ;
+  assign \$413  = \$411  & \$412 ;
+  assign \$414  = \$410  | \$413 ;
+  assign \$415  = ~ \$99 ;
+  assign \$416  = ~ \$100 ;
+  assign \$417  = \$415  & \$416 ;
+  assign sel_cs0_3_0_3c = \$414  | \$417 ;
+  assign \$418  = ~ \$101 ;
+  assign \$419  = ~ \$102 ;
+  assign \$420  = \$418  ^ \$419 ;
+  assign \$421  = ~ \$103 ;
+  assign sel_cs0_3_0_4s = \$420  ^ \$421 ;
+  assign \$422  = ~ \$101 ;
+  assign \$423  = ~ \$102 ;
+  assign \$424  = \$422  & \$423 ;
+  assign \$425  = ~ \$101 ;
+  assign \$426  = ~ \$103 ;
+  assign \$427  = \$425  & \$426 ;
+  assign \$428  = \$424  | \$427 ;
+  assign \$429  = ~ \$102 ;
+  assign \$430  = ~ \$103 ;
+  assign \$431  = \$429  & \$430 ;
+  assign sel_cs0_3_0_4c = \$428  | \$431 ;
+  assign \$432  = \$53  ^ \$67 ;
+  assign sel_cs0_4_0_0s = \$432  ^ \$80 ;
+  assign \$433  = \$53  & \$67 ;
+  assign \$434  = \$53  & \$80 ;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = \$67  & \$80 ;
+  assign sel_cs0_4_0_0c = \$435  | \$436 ;
+  assign \$437  = ~ \$104 ;
+  assign \$438  = \$92  ^ \$437 ;
+  assign \$439  = ~ \$105 ;
+  assign sel_cs0_4_0_1s = \$438  ^ \$439 ;
+  assign \$440  = ~ \$104 ;
+  assign \$441  = \$92  & \$440 ;
+  assign \$442  = ~ \$105 ;
+  assign \$443  = \$92  & \$442 ;
+  assign \$444  = \$441  | \$443 ;
+  assign \$445  = ~ \$104 ;
+  assign \$446  = ~ \$105 ;
+  assign \$447  = \$445  & \$446 ;
+  assign sel_cs0_4_0_1c = \$444  | \$447 ;
+  assign \$448  = ~ \$106 ;
+  assign \$449  = ~ \$107 ;
+  assign \$450  = \$448  ^ \$449 ;
+  assign \$451  = ~ \$108 ;
+  assign sel_cs0_4_0_2s = \$450  ^ \$451 ;
+  assign \$452  = ~ \$106 ;
+  assign \$453  = ~ \$107 ;
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = ~ \$106 ;
+  assign \$456  = ~ \$108 ;
+  assign \$457  = \$455  & \$456 ;
+  assign \$458  = \$454  | \$457 ;
+  assign \$459  = ~ \$107 ;
+  assign \$460  = ~ \$108 ;
+  assign \$461  = \$459  & \$460 ;
+  assign sel_cs0_4_0_2c = \$458  | \$461 ;
+  assign \$462  = ~ \$109 ;
+  assign \$463  = ~ \$110 ;
+  assign \$464  = \$462  ^ \$463 ;
+  assign \$465  = ~ \$111 ;
+  assign sel_cs0_4_0_3s = \$464  ^ \$465 ;
+  assign \$466  = ~ \$109 ;
+  assign \$467  = ~ \$110 ;
+  assign \$468  = \$466  & \$467 ;
+  assign \$469  = ~ \$109 ;
+  assign \$470  = ~ \$111 ;
+  assign \$471  = \$469  & \$470 ;
+  assign \$472  = \$468  | \$471 ;
+  assign \$473  = ~ \$110 ;
+  assign \$474  = ~ \$111 ;
   assign \$475  = \$473  & \$474 ;
-  assign \$476  = \$472  | \$475 ;
-  assign \$477  = ~ sel_l2_s0[43];
-  assign \$478  = ~ sel_l2_s0[44];
-  assign \$479  = \$477  & \$478 ;
-  assign sel_pop3_0_10_c = \$476  | \$479 ;
-  assign \$480  = ~ sel_l2_s0[45];
-  assign \$481  = ~ sel_l2_s0[46];
-  assign \$482  = \$480  ^ \$481 ;
-  assign \$483  = ~ sel_l2_s0[47];
-  assign sel_pop3_0_8_s = \$482  ^ \$483 ;
-  assign \$484  = ~ sel_l2_s0[45];
-  assign \$485  = ~ sel_l2_s0[46];
-  assign \$486  = \$484  & \$485 ;
-  assign \$487  = ~ sel_l2_s0[45];
-  assign \$488  = ~ sel_l2_s0[47];
+  assign sel_cs0_4_0_3c = \$472  | \$475 ;
+  assign \$476  = ~ \$112 ;
+  assign \$477  = ~ \$113 ;
+  assign \$478  = \$476  ^ \$477 ;
+  assign \$479  = ~ \$114 ;
+  assign sel_cs0_4_0_4s = \$478  ^ \$479 ;
+  assign \$480  = ~ \$112 ;
+  assign \$481  = ~ \$113 ;
+  assign \$482  = \$480  & \$481 ;
+  assign \$483  = ~ \$112 ;
+  assign \$484  = ~ \$114 ;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = \$482  | \$485 ;
+  assign \$487  = ~ \$113 ;
+  assign \$488  = ~ \$114 ;
   assign \$489  = \$487  & \$488 ;
-  assign \$490  = \$486  | \$489 ;
-  assign \$491  = ~ sel_l2_s0[46];
-  assign \$492  = ~ sel_l2_s0[47];
-  assign \$493  = \$491  & \$492 ;
-  assign sel_pop3_0_8_c = \$490  | \$493 ;
-  assign \$494  = ~ sel_l2_s0[48];
-  assign \$495  = ~ sel_l2_s0[49];
-  assign \$496  = \$494  ^ \$495 ;
-  assign \$497  = ~ sel_l2_s0[50];
-  assign sel_pop3_0_6_s = \$496  ^ \$497 ;
-  assign \$498  = ~ sel_l2_s0[48];
-  assign \$499  = ~ sel_l2_s0[49];
-  assign \$500  = \$498  & \$499 ;
-  assign \$501  = ~ sel_l2_s0[48];
-  assign \$502  = ~ sel_l2_s0[50];
-  assign \$503  = \$501  & \$502 ;
-  assign \$504  = \$500  | \$503 ;
-  assign \$505  = ~ sel_l2_s0[49];
-  assign \$506  = ~ sel_l2_s0[50];
-  assign \$507  = \$505  & \$506 ;
-  assign sel_pop3_0_6_c = \$504  | \$507 ;
-  assign \$508  = ~ sel_l2_s0[51];
-  assign \$509  = ~ sel_l2_s0[52];
-  assign \$510  = \$508  ^ \$509 ;
-  assign \$511  = ~ sel_l2_s0[53];
-  assign sel_pop3_0_4_s = \$510  ^ \$511 ;
-  assign \$512  = ~ sel_l2_s0[51];
-  assign \$513  = ~ sel_l2_s0[52];
-  assign \$514  = \$512  & \$513 ;
-  assign \$515  = ~ sel_l2_s0[51];
-  assign \$516  = ~ sel_l2_s0[53];
-  assign \$517  = \$515  & \$516 ;
-  assign \$518  = \$514  | \$517 ;
-  assign \$519  = ~ sel_l2_s0[52];
-  assign \$520  = ~ sel_l2_s0[53];
-  assign \$521  = \$519  & \$520 ;
-  assign sel_pop3_0_4_c = \$518  | \$521 ;
-  assign \$522  = sel_pop3_0_12_s ^ sel_pop3_0_10_s;
-  assign sel_pop3_0_2_s = \$522  ^ sel_pop3_0_8_s;
-  assign \$523  = sel_pop3_0_12_s & sel_pop3_0_10_s;
-  assign \$524  = sel_pop3_0_12_s & sel_pop3_0_8_s;
-  assign \$525  = \$523  | \$524 ;
-  assign \$526  = sel_pop3_0_10_s & sel_pop3_0_8_s;
-  assign sel_pop3_0_2_c = \$525  | \$526 ;
-  assign \$527  = sel_pop3_0_6_s ^ sel_pop3_0_4_s;
-  assign sel_pop3_0_0_s = \$527  ^ sel_pop3_0_2_s;
-  assign \$528  = sel_pop3_0_6_s & sel_pop3_0_4_s;
-  assign \$529  = sel_pop3_0_6_s & sel_pop3_0_2_s;
-  assign \$530  = \$528  | \$529 ;
-  assign \$531  = sel_pop3_0_4_s & sel_pop3_0_2_s;
-  assign sel_pop3_0_0_c = \$530  | \$531 ;
-  assign \$532  = sel_pop3_0_12_c ^ sel_pop3_0_10_c;
-  assign sel_pop3_1_4_s = \$532  ^ sel_pop3_0_8_c;
-  assign \$533  = sel_pop3_0_12_c & sel_pop3_0_10_c;
-  assign \$534  = sel_pop3_0_12_c & sel_pop3_0_8_c;
-  assign \$535  = \$533  | \$534 ;
-  assign \$536  = sel_pop3_0_10_c & sel_pop3_0_8_c;
-  assign sel_pop3_1_4_c = \$535  | \$536 ;
-  assign \$537  = sel_pop3_0_6_c ^ sel_pop3_0_4_c;
-  assign sel_pop3_1_2_s = \$537  ^ sel_pop3_0_2_c;
-  assign \$538  = sel_pop3_0_6_c & sel_pop3_0_4_c;
-  assign \$539  = sel_pop3_0_6_c & sel_pop3_0_2_c;
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = sel_pop3_0_4_c & sel_pop3_0_2_c;
-  assign sel_pop3_1_2_c = \$540  | \$541 ;
-  assign \$542  = sel_pop3_0_0_c ^ sel_pop3_1_4_s;
-  assign sel_pop3_1_0_s = \$542  ^ sel_pop3_1_2_s;
-  assign \$543  = sel_pop3_0_0_c & sel_pop3_1_4_s;
-  assign \$544  = sel_pop3_0_0_c & sel_pop3_1_2_s;
-  assign \$545  = \$543  | \$544 ;
-  assign \$546  = sel_pop3_1_4_s & sel_pop3_1_2_s;
-  assign sel_pop3_1_0_c = \$545  | \$546 ;
-  assign \$547  = sel_pop3_1_4_c ^ sel_pop3_1_2_c;
-  assign sel_pop3_2_0_s = \$547  ^ sel_pop3_1_0_c;
-  assign \$548  = sel_pop3_1_4_c & sel_pop3_1_2_c;
-  assign \$549  = sel_pop3_1_4_c & sel_pop3_1_0_c;
-  assign \$550  = \$548  | \$549 ;
-  assign \$551  = sel_pop3_1_2_c & sel_pop3_1_0_c;
-  assign sel_pop3_2_0_c = \$550  | \$551 ;
-  assign \$552  = sel_l2_s0[3] ^ sel_l2_s0[17];
-  assign sel_pop4_0_12_s = \$552  ^ sel_l2_s0[30];
-  assign \$553  = sel_l2_s0[3] & sel_l2_s0[17];
-  assign \$554  = sel_l2_s0[3] & sel_l2_s0[30];
-  assign \$555  = \$553  | \$554 ;
-  assign \$556  = sel_l2_s0[17] & sel_l2_s0[30];
-  assign sel_pop4_0_12_c = \$555  | \$556 ;
-  assign \$557  = ~ sel_l2_s0[54];
-  assign \$558  = sel_l2_s0[42] ^ \$557 ;
-  assign \$559  = ~ sel_l2_s0[55];
-  assign sel_pop4_0_10_s = \$558  ^ \$559 ;
-  assign \$560  = ~ sel_l2_s0[54];
-  assign \$561  = sel_l2_s0[42] & \$560 ;
-  assign \$562  = ~ sel_l2_s0[55];
-  assign \$563  = sel_l2_s0[42] & \$562 ;
-  assign \$564  = \$561  | \$563 ;
-  assign \$565  = ~ sel_l2_s0[54];
-  assign \$566  = ~ sel_l2_s0[55];
-  assign \$567  = \$565  & \$566 ;
-  assign sel_pop4_0_10_c = \$564  | \$567 ;
-  assign \$568  = ~ sel_l2_s0[56];
-  assign \$569  = ~ sel_l2_s0[57];
-  assign \$570  = \$568  ^ \$569 ;
-  assign \$571  = ~ sel_l2_s0[58];
-  assign sel_pop4_0_8_s = \$570  ^ \$571 ;
-  assign \$572  = ~ sel_l2_s0[56];
-  assign \$573  = ~ sel_l2_s0[57];
-  assign \$574  = \$572  & \$573 ;
-  assign \$575  = ~ sel_l2_s0[56];
-  assign \$576  = ~ sel_l2_s0[58];
-  assign \$577  = \$575  & \$576 ;
-  assign \$578  = \$574  | \$577 ;
-  assign \$579  = ~ sel_l2_s0[57];
-  assign \$580  = ~ sel_l2_s0[58];
-  assign \$581  = \$579  & \$580 ;
-  assign sel_pop4_0_8_c = \$578  | \$581 ;
-  assign \$582  = ~ sel_l2_s0[59];
-  assign \$583  = ~ sel_l2_s0[60];
-  assign \$584  = \$582  ^ \$583 ;
-  assign \$585  = ~ sel_l2_s0[61];
-  assign sel_pop4_0_6_s = \$584  ^ \$585 ;
-  assign \$586  = ~ sel_l2_s0[59];
-  assign \$587  = ~ sel_l2_s0[60];
-  assign \$588  = \$586  & \$587 ;
-  assign \$589  = ~ sel_l2_s0[59];
-  assign \$590  = ~ sel_l2_s0[61];
-  assign \$591  = \$589  & \$590 ;
-  assign \$592  = \$588  | \$591 ;
-  assign \$593  = ~ sel_l2_s0[60];
-  assign \$594  = ~ sel_l2_s0[61];
-  assign \$595  = \$593  & \$594 ;
-  assign sel_pop4_0_6_c = \$592  | \$595 ;
-  assign \$596  = ~ sel_l2_s0[62];
-  assign \$597  = ~ sel_l2_s0[63];
-  assign \$598  = \$596  ^ \$597 ;
-  assign \$599  = ~ sel_l2_s0[64];
-  assign sel_pop4_0_4_s = \$598  ^ \$599 ;
-  assign \$600  = ~ sel_l2_s0[62];
-  assign \$601  = ~ sel_l2_s0[63];
-  assign \$602  = \$600  & \$601 ;
-  assign \$603  = ~ sel_l2_s0[62];
-  assign \$604  = ~ sel_l2_s0[64];
-  assign \$605  = \$603  & \$604 ;
-  assign \$606  = \$602  | \$605 ;
-  assign \$607  = ~ sel_l2_s0[63];
-  assign \$608  = ~ sel_l2_s0[64];
-  assign \$609  = \$607  & \$608 ;
-  assign sel_pop4_0_4_c = \$606  | \$609 ;
-  assign \$610  = sel_pop4_0_12_s ^ sel_pop4_0_10_s;
-  assign sel_pop4_0_2_s = \$610  ^ sel_pop4_0_8_s;
-  assign \$611  = sel_pop4_0_12_s & sel_pop4_0_10_s;
-  assign \$612  = sel_pop4_0_12_s & sel_pop4_0_8_s;
-  assign \$613  = \$611  | \$612 ;
-  assign \$614  = sel_pop4_0_10_s & sel_pop4_0_8_s;
-  assign sel_pop4_0_2_c = \$613  | \$614 ;
-  assign \$615  = sel_pop4_0_6_s ^ sel_pop4_0_4_s;
-  assign sel_pop4_0_0_s = \$615  ^ sel_pop4_0_2_s;
-  assign \$616  = sel_pop4_0_6_s & sel_pop4_0_4_s;
-  assign \$617  = sel_pop4_0_6_s & sel_pop4_0_2_s;
-  assign \$618  = \$616  | \$617 ;
-  assign \$619  = sel_pop4_0_4_s & sel_pop4_0_2_s;
-  assign sel_pop4_0_0_c = \$618  | \$619 ;
-  assign \$620  = sel_pop4_0_12_c ^ sel_pop4_0_10_c;
-  assign sel_pop4_1_4_s = \$620  ^ sel_pop4_0_8_c;
-  assign \$621  = sel_pop4_0_12_c & sel_pop4_0_10_c;
-  assign \$622  = sel_pop4_0_12_c & sel_pop4_0_8_c;
-  assign \$623  = \$621  | \$622 ;
-  assign \$624  = sel_pop4_0_10_c & sel_pop4_0_8_c;
-  assign sel_pop4_1_4_c = \$623  | \$624 ;
-  assign \$625  = sel_pop4_0_6_c ^ sel_pop4_0_4_c;
-  assign sel_pop4_1_2_s = \$625  ^ sel_pop4_0_2_c;
-  assign \$626  = sel_pop4_0_6_c & sel_pop4_0_4_c;
-  assign \$627  = sel_pop4_0_6_c & sel_pop4_0_2_c;
-  assign \$628  = \$626  | \$627 ;
-  assign \$629  = sel_pop4_0_4_c & sel_pop4_0_2_c;
-  assign sel_pop4_1_2_c = \$628  | \$629 ;
-  assign \$630  = sel_pop4_0_0_c ^ sel_pop4_1_4_s;
-  assign sel_pop4_1_0_s = \$630  ^ sel_pop4_1_2_s;
-  assign \$631  = sel_pop4_0_0_c & sel_pop4_1_4_s;
-  assign \$632  = sel_pop4_0_0_c & sel_pop4_1_2_s;
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = sel_pop4_1_4_s & sel_pop4_1_2_s;
-  assign sel_pop4_1_0_c = \$633  | \$634 ;
-  assign \$635  = sel_pop4_1_4_c ^ sel_pop4_1_2_c;
-  assign sel_pop4_2_0_s = \$635  ^ sel_pop4_1_0_c;
-  assign \$636  = sel_pop4_1_4_c & sel_pop4_1_2_c;
-  assign \$637  = sel_pop4_1_4_c & sel_pop4_1_0_c;
-  assign \$638  = \$636  | \$637 ;
-  assign \$639  = sel_pop4_1_2_c & sel_pop4_1_0_c;
-  assign sel_pop4_2_0_c = \$638  | \$639 ;
-  assign \$640  = sel_l2_s0[4] ^ sel_l2_s0[18];
-  assign sel_pop5_0_12_s = \$640  ^ sel_l2_s0[31];
-  assign \$641  = sel_l2_s0[4] & sel_l2_s0[18];
-  assign \$642  = sel_l2_s0[4] & sel_l2_s0[31];
-  assign \$643  = \$641  | \$642 ;
-  assign \$644  = sel_l2_s0[18] & sel_l2_s0[31];
-  assign sel_pop5_0_12_c = \$643  | \$644 ;
-  assign \$645  = sel_l2_s0[43] ^ sel_l2_s0[54];
-  assign \$646  = ~ sel_l2_s0[65];
-  assign sel_pop5_0_10_s = \$645  ^ \$646 ;
-  assign \$647  = sel_l2_s0[43] & sel_l2_s0[54];
-  assign \$648  = ~ sel_l2_s0[65];
-  assign \$649  = sel_l2_s0[43] & \$648 ;
-  assign \$650  = \$647  | \$649 ;
-  assign \$651  = ~ sel_l2_s0[65];
-  assign \$652  = sel_l2_s0[54] & \$651 ;
-  assign sel_pop5_0_10_c = \$650  | \$652 ;
-  assign \$653  = ~ sel_l2_s0[66];
-  assign \$654  = ~ sel_l2_s0[67];
-  assign \$655  = \$653  ^ \$654 ;
-  assign \$656  = ~ sel_l2_s0[68];
-  assign sel_pop5_0_8_s = \$655  ^ \$656 ;
-  assign \$657  = ~ sel_l2_s0[66];
-  assign \$658  = ~ sel_l2_s0[67];
-  assign \$659  = \$657  & \$658 ;
-  assign \$660  = ~ sel_l2_s0[66];
-  assign \$661  = ~ sel_l2_s0[68];
-  assign \$662  = \$660  & \$661 ;
-  assign \$663  = \$659  | \$662 ;
-  assign \$664  = ~ sel_l2_s0[67];
-  assign \$665  = ~ sel_l2_s0[68];
-  assign \$666  = \$664  & \$665 ;
-  assign sel_pop5_0_8_c = \$663  | \$666 ;
-  assign \$667  = ~ sel_l2_s0[69];
-  assign \$668  = ~ sel_l2_s0[70];
-  assign \$669  = \$667  ^ \$668 ;
-  assign \$670  = ~ sel_l2_s0[71];
-  assign sel_pop5_0_6_s = \$669  ^ \$670 ;
-  assign \$671  = ~ sel_l2_s0[69];
-  assign \$672  = ~ sel_l2_s0[70];
+  assign sel_cs0_4_0_4c = \$486  | \$489 ;
+  assign \$490  = \$54  ^ \$68 ;
+  assign sel_cs0_5_0_0s = \$490  ^ \$81 ;
+  assign \$491  = \$54  & \$68 ;
+  assign \$492  = \$54  & \$81 ;
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = \$68  & \$81 ;
+  assign sel_cs0_5_0_0c = \$493  | \$494 ;
+  assign \$495  = \$93  ^ \$104 ;
+  assign \$496  = ~ \$115 ;
+  assign sel_cs0_5_0_1s = \$495  ^ \$496 ;
+  assign \$497  = \$93  & \$104 ;
+  assign \$498  = ~ \$115 ;
+  assign \$499  = \$93  & \$498 ;
+  assign \$500  = \$497  | \$499 ;
+  assign \$501  = ~ \$115 ;
+  assign \$502  = \$104  & \$501 ;
+  assign sel_cs0_5_0_1c = \$500  | \$502 ;
+  assign \$503  = ~ \$116 ;
+  assign \$504  = ~ \$117 ;
+  assign \$505  = \$503  ^ \$504 ;
+  assign \$506  = ~ \$118 ;
+  assign sel_cs0_5_0_2s = \$505  ^ \$506 ;
+  assign \$507  = ~ \$116 ;
+  assign \$508  = ~ \$117 ;
+  assign \$509  = \$507  & \$508 ;
+  assign \$510  = ~ \$116 ;
+  assign \$511  = ~ \$118 ;
+  assign \$512  = \$510  & \$511 ;
+  assign \$513  = \$509  | \$512 ;
+  assign \$514  = ~ \$117 ;
+  assign \$515  = ~ \$118 ;
+  assign \$516  = \$514  & \$515 ;
+  assign sel_cs0_5_0_2c = \$513  | \$516 ;
+  assign \$517  = ~ \$119 ;
+  assign \$518  = ~ \$120 ;
+  assign \$519  = \$517  ^ \$518 ;
+  assign \$520  = ~ \$121 ;
+  assign sel_cs0_5_0_3s = \$519  ^ \$520 ;
+  assign \$521  = ~ \$119 ;
+  assign \$522  = ~ \$120 ;
+  assign \$523  = \$521  & \$522 ;
+  assign \$524  = ~ \$119 ;
+  assign \$525  = ~ \$121 ;
+  assign \$526  = \$524  & \$525 ;
+  assign \$527  = \$523  | \$526 ;
+  assign \$528  = ~ \$120 ;
+  assign \$529  = ~ \$121 ;
+  assign \$530  = \$528  & \$529 ;
+  assign sel_cs0_5_0_3c = \$527  | \$530 ;
+  assign \$531  = ~ \$122 ;
+  assign \$532  = ~ \$123 ;
+  assign \$533  = \$531  ^ \$532 ;
+  assign \$534  = ~ \$124 ;
+  assign sel_cs0_5_0_4s = \$533  ^ \$534 ;
+  assign \$535  = ~ \$122 ;
+  assign \$536  = ~ \$123 ;
+  assign \$537  = \$535  & \$536 ;
+  assign \$538  = ~ \$122 ;
+  assign \$539  = ~ \$124 ;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = \$537  | \$540 ;
+  assign \$542  = ~ \$123 ;
+  assign \$543  = ~ \$124 ;
+  assign \$544  = \$542  & \$543 ;
+  assign sel_cs0_5_0_4c = \$541  | \$544 ;
+  assign \$545  = \$55  ^ \$69 ;
+  assign sel_cs0_6_0_0s = \$545  ^ \$82 ;
+  assign \$546  = \$55  & \$69 ;
+  assign \$547  = \$55  & \$82 ;
+  assign \$548  = \$546  | \$547 ;
+  assign \$549  = \$69  & \$82 ;
+  assign sel_cs0_6_0_0c = \$548  | \$549 ;
+  assign \$550  = \$94  ^ \$105 ;
+  assign sel_cs0_6_0_1s = \$550  ^ \$115 ;
+  assign \$551  = \$94  & \$105 ;
+  assign \$552  = \$94  & \$115 ;
+  assign \$553  = \$551  | \$552 ;
+  assign \$554  = \$105  & \$115 ;
+  assign sel_cs0_6_0_1c = \$553  | \$554 ;
+  assign \$555  = ~ \$125 ;
+  assign \$556  = ~ \$126 ;
+  assign \$557  = \$555  ^ \$556 ;
+  assign \$558  = ~ \$127 ;
+  assign sel_cs0_6_0_2s = \$557  ^ \$558 ;
+  assign \$559  = ~ \$125 ;
+  assign \$560  = ~ \$126 ;
+  assign \$561  = \$559  & \$560 ;
+  assign \$562  = ~ \$125 ;
+  assign \$563  = ~ \$127 ;
+  assign \$564  = \$562  & \$563 ;
+  assign \$565  = \$561  | \$564 ;
+  assign \$566  = ~ \$126 ;
+  assign \$567  = ~ \$127 ;
+  assign \$568  = \$566  & \$567 ;
+  assign sel_cs0_6_0_2c = \$565  | \$568 ;
+  assign \$569  = ~ \$128 ;
+  assign \$570  = ~ \$129 ;
+  assign \$571  = \$569  ^ \$570 ;
+  assign \$572  = ~ \$130 ;
+  assign sel_cs0_6_0_3s = \$571  ^ \$572 ;
+  assign \$573  = ~ \$128 ;
+  assign \$574  = ~ \$129 ;
+  assign \$575  = \$573  & \$574 ;
+  assign \$576  = ~ \$128 ;
+  assign \$577  = ~ \$130 ;
+  assign \$578  = \$576  & \$577 ;
+  assign \$579  = \$575  | \$578 ;
+  assign \$580  = ~ \$129 ;
+  assign \$581  = ~ \$130 ;
+  assign \$582  = \$580  & \$581 ;
+  assign sel_cs0_6_0_3c = \$579  | \$582 ;
+  assign \$583  = ~ \$131 ;
+  assign \$584  = ~ \$132 ;
+  assign \$585  = \$583  ^ \$584 ;
+  assign \$586  = ~ \$133 ;
+  assign sel_cs0_6_0_4s = \$585  ^ \$586 ;
+  assign \$587  = ~ \$131 ;
+  assign \$588  = ~ \$132 ;
+  assign \$589  = \$587  & \$588 ;
+  assign \$590  = ~ \$131 ;
+  assign \$591  = ~ \$133 ;
+  assign \$592  = \$590  & \$591 ;
+  assign \$593  = \$589  | \$592 ;
+  assign \$594  = ~ \$132 ;
+  assign \$595  = ~ \$133 ;
+  assign \$596  = \$594  & \$595 ;
+  assign sel_cs0_6_0_4c = \$593  | \$596 ;
+  assign \$597  = \$56  ^ \$70 ;
+  assign sel_cs0_7_0_0s = \$597  ^ \$83 ;
+  assign \$598  = \$56  & \$70 ;
+  assign \$599  = \$56  & \$83 ;
+  assign \$600  = \$598  | \$599 ;
+  assign \$601  = \$70  & \$83 ;
+  assign sel_cs0_7_0_0c = \$600  | \$601 ;
+  assign \$602  = \$95  ^ \$106 ;
+  assign sel_cs0_7_0_1s = \$602  ^ \$116 ;
+  assign \$603  = \$95  & \$106 ;
+  assign \$604  = \$95  & \$116 ;
+  assign \$605  = \$603  | \$604 ;
+  assign \$606  = \$106  & \$116 ;
+  assign sel_cs0_7_0_1c = \$605  | \$606 ;
+  assign \$607  = ~ \$134 ;
+  assign \$608  = \$125  ^ \$607 ;
+  assign \$609  = ~ \$135 ;
+  assign sel_cs0_7_0_2s = \$608  ^ \$609 ;
+  assign \$610  = ~ \$134 ;
+  assign \$611  = \$125  & \$610 ;
+  assign \$612  = ~ \$135 ;
+  assign \$613  = \$125  & \$612 ;
+  assign \$614  = \$611  | \$613 ;
+  assign \$615  = ~ \$134 ;
+  assign \$616  = ~ \$135 ;
+  assign \$617  = \$615  & \$616 ;
+  assign sel_cs0_7_0_2c = \$614  | \$617 ;
+  assign \$618  = ~ \$136 ;
+  assign \$619  = ~ \$137 ;
+  assign \$620  = \$618  ^ \$619 ;
+  assign \$621  = ~ \$138 ;
+  assign sel_cs0_7_0_3s = \$620  ^ \$621 ;
+  assign \$622  = ~ \$136 ;
+  assign \$623  = ~ \$137 ;
+  assign \$624  = \$622  & \$623 ;
+  assign \$625  = ~ \$136 ;
+  assign \$626  = ~ \$138 ;
+  assign \$627  = \$625  & \$626 ;
+  assign \$628  = \$624  | \$627 ;
+  assign \$629  = ~ \$137 ;
+  assign \$630  = ~ \$138 ;
+  assign \$631  = \$629  & \$630 ;
+  assign sel_cs0_7_0_3c = \$628  | \$631 ;
+  assign \$632  = ~ \$139 ;
+  assign \$633  = ~ \$140 ;
+  assign \$634  = \$632  ^ \$633 ;
+  assign \$635  = ~ \$141 ;
+  assign sel_cs0_7_0_4s = \$634  ^ \$635 ;
+  assign \$636  = ~ \$139 ;
+  assign \$637  = ~ \$140 ;
+  assign \$638  = \$636  & \$637 ;
+  assign \$639  = ~ \$139 ;
+  assign \$640  = ~ \$141 ;
+  assign \$641  = \$639  & \$640 ;
+  assign \$642  = \$638  | \$641 ;
+  assign \$643  = ~ \$140 ;
+  assign \$644  = ~ \$141 ;
+  assign \$645  = \$643  & \$644 ;
+  assign sel_cs0_7_0_4c = \$642  | \$645 ;
+  assign \$646  = \$57  ^ \$71 ;
+  assign sel_cs0_8_0_0s = \$646  ^ \$84 ;
+  assign \$647  = \$57  & \$71 ;
+  assign \$648  = \$57  & \$84 ;
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = \$71  & \$84 ;
+  assign sel_cs0_8_0_0c = \$649  | \$650 ;
+  assign \$651  = \$96  ^ \$107 ;
+  assign sel_cs0_8_0_1s = \$651  ^ \$117 ;
+  assign \$652  = \$96  & \$107 ;
+  assign \$653  = \$96  & \$117 ;
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = \$107  & \$117 ;
+  assign sel_cs0_8_0_1c = \$654  | \$655 ;
+  assign \$656  = \$126  ^ \$134 ;
+  assign \$657  = ~ \$142 ;
+  assign sel_cs0_8_0_2s = \$656  ^ \$657 ;
+  assign \$658  = \$126  & \$134 ;
+  assign \$659  = ~ \$142 ;
+  assign \$660  = \$126  & \$659 ;
+  assign \$661  = \$658  | \$660 ;
+  assign \$662  = ~ \$142 ;
+  assign \$663  = \$134  & \$662 ;
+  assign sel_cs0_8_0_2c = \$661  | \$663 ;
+  assign \$664  = ~ \$143 ;
+  assign \$665  = ~ \$144 ;
+  assign \$666  = \$664  ^ \$665 ;
+  assign \$667  = ~ \$145 ;
+  assign sel_cs0_8_0_3s = \$666  ^ \$667 ;
+  assign \$668  = ~ \$143 ;
+  assign \$669  = ~ \$144 ;
+  assign \$670  = \$668  & \$669 ;
+  assign \$671  = ~ \$143 ;
+  assign \$672  = ~ \$145 ;
   assign \$673  = \$671  & \$672 ;
-  assign \$674  = ~ sel_l2_s0[69];
-  assign \$675  = ~ sel_l2_s0[71];
-  assign \$676  = \$674  & \$675 ;
-  assign \$677  = \$673  | \$676 ;
-  assign \$678  = ~ sel_l2_s0[70];
-  assign \$679  = ~ sel_l2_s0[71];
-  assign \$680  = \$678  & \$679 ;
-  assign sel_pop5_0_6_c = \$677  | \$680 ;
-  assign \$681  = ~ sel_l2_s0[72];
-  assign \$682  = ~ sel_l2_s0[73];
-  assign \$683  = \$681  ^ \$682 ;
-  assign \$684  = ~ sel_l2_s0[74];
-  assign sel_pop5_0_4_s = \$683  ^ \$684 ;
-  assign \$685  = ~ sel_l2_s0[72];
-  assign \$686  = ~ sel_l2_s0[73];
+  assign \$674  = \$670  | \$673 ;
+  assign \$675  = ~ \$144 ;
+  assign \$676  = ~ \$145 ;
+  assign \$677  = \$675  & \$676 ;
+  assign sel_cs0_8_0_3c = \$674  | \$677 ;
+  assign \$678  = ~ \$146 ;
+  assign \$679  = ~ \$147 ;
+  assign \$680  = \$678  ^ \$679 ;
+  assign \$681  = ~ \$148 ;
+  assign sel_cs0_8_0_4s = \$680  ^ \$681 ;
+  assign \$682  = ~ \$146 ;
+  assign \$683  = ~ \$147 ;
+  assign \$684  = \$682  & \$683 ;
+  assign \$685  = ~ \$146 ;
+  assign \$686  = ~ \$148 ;
   assign \$687  = \$685  & \$686 ;
-  assign \$688  = ~ sel_l2_s0[72];
-  assign \$689  = ~ sel_l2_s0[74];
-  assign \$690  = \$688  & \$689 ;
-  assign \$691  = \$687  | \$690 ;
-  assign \$692  = ~ sel_l2_s0[73];
-  assign \$693  = ~ sel_l2_s0[74];
-  assign \$694  = \$692  & \$693 ;
-  assign sel_pop5_0_4_c = \$691  | \$694 ;
-  assign \$695  = sel_pop5_0_12_s ^ sel_pop5_0_10_s;
-  assign sel_pop5_0_2_s = \$695  ^ sel_pop5_0_8_s;
-  assign \$696  = sel_pop5_0_12_s & sel_pop5_0_10_s;
-  assign \$697  = sel_pop5_0_12_s & sel_pop5_0_8_s;
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = sel_pop5_0_10_s & sel_pop5_0_8_s;
-  assign sel_pop5_0_2_c = \$698  | \$699 ;
-  assign \$700  = sel_pop5_0_6_s ^ sel_pop5_0_4_s;
-  assign sel_pop5_0_0_s = \$700  ^ sel_pop5_0_2_s;
-  assign \$701  = sel_pop5_0_6_s & sel_pop5_0_4_s;
-  assign \$702  = sel_pop5_0_6_s & sel_pop5_0_2_s;
-  assign \$703  = \$701  | \$702 ;
-  assign \$704  = sel_pop5_0_4_s & sel_pop5_0_2_s;
-  assign sel_pop5_0_0_c = \$703  | \$704 ;
-  assign \$705  = sel_pop5_0_12_c ^ sel_pop5_0_10_c;
-  assign sel_pop5_1_4_s = \$705  ^ sel_pop5_0_8_c;
-  assign \$706  = sel_pop5_0_12_c & sel_pop5_0_10_c;
-  assign \$707  = sel_pop5_0_12_c & sel_pop5_0_8_c;
-  assign \$708  = \$706  | \$707 ;
-  assign \$709  = sel_pop5_0_10_c & sel_pop5_0_8_c;
-  assign sel_pop5_1_4_c = \$708  | \$709 ;
-  assign \$710  = sel_pop5_0_6_c ^ sel_pop5_0_4_c;
-  assign sel_pop5_1_2_s = \$710  ^ sel_pop5_0_2_c;
-  assign \$711  = sel_pop5_0_6_c & sel_pop5_0_4_c;
-  assign \$712  = sel_pop5_0_6_c & sel_pop5_0_2_c;
-  assign \$713  = \$711  | \$712 ;
-  assign \$714  = sel_pop5_0_4_c & sel_pop5_0_2_c;
-  assign sel_pop5_1_2_c = \$713  | \$714 ;
-  assign \$715  = sel_pop5_0_0_c ^ sel_pop5_1_4_s;
-  assign sel_pop5_1_0_s = \$715  ^ sel_pop5_1_2_s;
-  assign \$716  = sel_pop5_0_0_c & sel_pop5_1_4_s;
-  assign \$717  = sel_pop5_0_0_c & sel_pop5_1_2_s;
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = sel_pop5_1_4_s & sel_pop5_1_2_s;
-  assign sel_pop5_1_0_c = \$718  | \$719 ;
-  assign \$720  = sel_pop5_1_4_c ^ sel_pop5_1_2_c;
-  assign sel_pop5_2_0_s = \$720  ^ sel_pop5_1_0_c;
-  assign \$721  = sel_pop5_1_4_c & sel_pop5_1_2_c;
-  assign \$722  = sel_pop5_1_4_c & sel_pop5_1_0_c;
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = sel_pop5_1_2_c & sel_pop5_1_0_c;
-  assign sel_pop5_2_0_c = \$723  | \$724 ;
-  assign \$725  = sel_l2_s0[5] ^ sel_l2_s0[19];
-  assign sel_pop6_0_12_s = \$725  ^ sel_l2_s0[32];
-  assign \$726  = sel_l2_s0[5] & sel_l2_s0[19];
-  assign \$727  = sel_l2_s0[5] & sel_l2_s0[32];
-  assign \$728  = \$726  | \$727 ;
-  assign \$729  = sel_l2_s0[19] & sel_l2_s0[32];
-  assign sel_pop6_0_12_c = \$728  | \$729 ;
-  assign \$730  = sel_l2_s0[44] ^ sel_l2_s0[55];
-  assign sel_pop6_0_10_s = \$730  ^ sel_l2_s0[65];
-  assign \$731  = sel_l2_s0[44] & sel_l2_s0[55];
-  assign \$732  = sel_l2_s0[44] & sel_l2_s0[65];
-  assign \$733  = \$731  | \$732 ;
-  assign \$734  = sel_l2_s0[55] & sel_l2_s0[65];
-  assign sel_pop6_0_10_c = \$733  | \$734 ;
-  assign \$735  = ~ sel_l2_s0[75];
-  assign \$736  = ~ sel_l2_s0[76];
-  assign \$737  = \$735  ^ \$736 ;
-  assign \$738  = ~ sel_l2_s0[77];
-  assign sel_pop6_0_8_s = \$737  ^ \$738 ;
-  assign \$739  = ~ sel_l2_s0[75];
-  assign \$740  = ~ sel_l2_s0[76];
-  assign \$741  = \$739  & \$740 ;
-  assign \$742  = ~ sel_l2_s0[75];
-  assign \$743  = ~ sel_l2_s0[77];
-  assign \$744  = \$742  & \$743 ;
-  assign \$745  = \$741  | \$744 ;
-  assign \$746  = ~ sel_l2_s0[76];
-  assign \$747  = ~ sel_l2_s0[77];
-  assign \$748  = \$746  & \$747 ;
-  assign sel_pop6_0_8_c = \$745  | \$748 ;
-  assign \$749  = ~ sel_l2_s0[78];
-  assign \$750  = ~ sel_l2_s0[79];
-  assign \$751  = \$749  ^ \$750 ;
-  assign \$752  = ~ sel_l2_s0[80];
-  assign sel_pop6_0_6_s = \$751  ^ \$752 ;
-  assign \$753  = ~ sel_l2_s0[78];
-  assign \$754  = ~ sel_l2_s0[79];
-  assign \$755  = \$753  & \$754 ;
-  assign \$756  = ~ sel_l2_s0[78];
-  assign \$757  = ~ sel_l2_s0[80];
-  assign \$758  = \$756  & \$757 ;
-  assign \$759  = \$755  | \$758 ;
-  assign \$760  = ~ sel_l2_s0[79];
-  assign \$761  = ~ sel_l2_s0[80];
-  assign \$762  = \$760  & \$761 ;
-  assign sel_pop6_0_6_c = \$759  | \$762 ;
-  assign \$763  = ~ sel_l2_s0[81];
-  assign \$764  = ~ sel_l2_s0[82];
-  assign \$765  = \$763  ^ \$764 ;
-  assign \$766  = ~ sel_l2_s0[83];
-  assign sel_pop6_0_4_s = \$765  ^ \$766 ;
-  assign \$767  = ~ sel_l2_s0[81];
-  assign \$768  = ~ sel_l2_s0[82];
-  assign \$769  = \$767  & \$768 ;
-  assign \$770  = ~ sel_l2_s0[81];
-  assign \$771  = ~ sel_l2_s0[83];
-  assign \$772  = \$770  & \$771 ;
-  assign \$773  = \$769  | \$772 ;
-  assign \$774  = ~ sel_l2_s0[82];
-  assign \$775  = ~ sel_l2_s0[83];
-  assign \$776  = \$774  & \$775 ;
-  assign sel_pop6_0_4_c = \$773  | \$776 ;
-  assign \$777  = sel_pop6_0_12_s ^ sel_pop6_0_10_s;
-  assign sel_pop6_0_2_s = \$777  ^ sel_pop6_0_8_s;
-  assign \$778  = sel_pop6_0_12_s & sel_pop6_0_10_s;
-  assign \$779  = sel_pop6_0_12_s & sel_pop6_0_8_s;
-  assign \$780  = \$778  | \$779 ;
-  assign \$781  = sel_pop6_0_10_s & sel_pop6_0_8_s;
-  assign sel_pop6_0_2_c = \$780  | \$781 ;
-  assign \$782  = sel_pop6_0_6_s ^ sel_pop6_0_4_s;
-  assign sel_pop6_0_0_s = \$782  ^ sel_pop6_0_2_s;
-  assign \$783  = sel_pop6_0_6_s & sel_pop6_0_4_s;
-  assign \$784  = sel_pop6_0_6_s & sel_pop6_0_2_s;
-  assign \$785  = \$783  | \$784 ;
-  assign \$786  = sel_pop6_0_4_s & sel_pop6_0_2_s;
-  assign sel_pop6_0_0_c = \$785  | \$786 ;
-  assign \$787  = sel_pop6_0_12_c ^ sel_pop6_0_10_c;
-  assign sel_pop6_1_4_s = \$787  ^ sel_pop6_0_8_c;
-  assign \$788  = sel_pop6_0_12_c & sel_pop6_0_10_c;
-  assign \$789  = sel_pop6_0_12_c & sel_pop6_0_8_c;
-  assign \$790  = \$788  | \$789 ;
-  assign \$791  = sel_pop6_0_10_c & sel_pop6_0_8_c;
-  assign sel_pop6_1_4_c = \$790  | \$791 ;
-  assign \$792  = sel_pop6_0_6_c ^ sel_pop6_0_4_c;
-  assign sel_pop6_1_2_s = \$792  ^ sel_pop6_0_2_c;
-  assign \$793  = sel_pop6_0_6_c & sel_pop6_0_4_c;
-  assign \$794  = sel_pop6_0_6_c & sel_pop6_0_2_c;
-  assign \$795  = \$793  | \$794 ;
-  assign \$796  = sel_pop6_0_4_c & sel_pop6_0_2_c;
-  assign sel_pop6_1_2_c = \$795  | \$796 ;
-  assign \$797  = sel_pop6_0_0_c ^ sel_pop6_1_4_s;
-  assign sel_pop6_1_0_s = \$797  ^ sel_pop6_1_2_s;
-  assign \$798  = sel_pop6_0_0_c & sel_pop6_1_4_s;
-  assign \$799  = sel_pop6_0_0_c & sel_pop6_1_2_s;
-  assign \$800  = \$798  | \$799 ;
-  assign \$801  = sel_pop6_1_4_s & sel_pop6_1_2_s;
-  assign sel_pop6_1_0_c = \$800  | \$801 ;
-  assign \$802  = sel_pop6_1_4_c ^ sel_pop6_1_2_c;
-  assign sel_pop6_2_0_s = \$802  ^ sel_pop6_1_0_c;
-  assign \$803  = sel_pop6_1_4_c & sel_pop6_1_2_c;
-  assign \$804  = sel_pop6_1_4_c & sel_pop6_1_0_c;
-  assign \$805  = \$803  | \$804 ;
-  assign \$806  = sel_pop6_1_2_c & sel_pop6_1_0_c;
-  assign sel_pop6_2_0_c = \$805  | \$806 ;
-  assign \$807  = sel_l2_s0[6] ^ sel_l2_s0[20];
-  assign sel_pop7_0_12_s = \$807  ^ sel_l2_s0[33];
-  assign \$808  = sel_l2_s0[6] & sel_l2_s0[20];
-  assign \$809  = sel_l2_s0[6] & sel_l2_s0[33];
-  assign \$810  = \$808  | \$809 ;
-  assign \$811  = sel_l2_s0[20] & sel_l2_s0[33];
-  assign sel_pop7_0_12_c = \$810  | \$811 ;
-  assign \$812  = sel_l2_s0[45] ^ sel_l2_s0[56];
-  assign sel_pop7_0_10_s = \$812  ^ sel_l2_s0[66];
-  assign \$813  = sel_l2_s0[45] & sel_l2_s0[56];
-  assign \$814  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$688  = \$684  | \$687 ;
+  assign \$689  = ~ \$147 ;
+  assign \$690  = ~ \$148 ;
+  assign \$691  = \$689  & \$690 ;
+  assign sel_cs0_8_0_4c = \$688  | \$691 ;
+  assign \$692  = \$58  ^ \$72 ;
+  assign sel_cs0_9_0_0s = \$692  ^ \$85 ;
+  assign \$693  = \$58  & \$72 ;
+  assign \$694  = \$58  & \$85 ;
+  assign \$695  = \$693  | \$694 ;
+  assign \$696  = \$72  & \$85 ;
+  assign sel_cs0_9_0_0c = \$695  | \$696 ;
+  assign \$697  = \$97  ^ \$108 ;
+  assign sel_cs0_9_0_1s = \$697  ^ \$118 ;
+  assign \$698  = \$97  & \$108 ;
+  assign \$699  = \$97  & \$118 ;
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = \$108  & \$118 ;
+  assign sel_cs0_9_0_1c = \$700  | \$701 ;
+  assign \$702  = \$127  ^ \$135 ;
+  assign sel_cs0_9_0_2s = \$702  ^ \$142 ;
+  assign \$703  = \$127  & \$135 ;
+  assign \$704  = \$127  & \$142 ;
+  assign \$705  = \$703  | \$704 ;
+  assign \$706  = \$135  & \$142 ;
+  assign sel_cs0_9_0_2c = \$705  | \$706 ;
+  assign \$707  = ~ \$149 ;
+  assign \$708  = ~ \$150 ;
+  assign \$709  = \$707  ^ \$708 ;
+  assign \$710  = ~ \$151 ;
+  assign sel_cs0_9_0_3s = \$709  ^ \$710 ;
+  assign \$711  = ~ \$149 ;
+  assign \$712  = ~ \$150 ;
+  assign \$713  = \$711  & \$712 ;
+  assign \$714  = ~ \$149 ;
+  assign \$715  = ~ \$151 ;
+  assign \$716  = \$714  & \$715 ;
+  assign \$717  = \$713  | \$716 ;
+  assign \$718  = ~ \$150 ;
+  assign \$719  = ~ \$151 ;
+  assign \$720  = \$718  & \$719 ;
+  assign sel_cs0_9_0_3c = \$717  | \$720 ;
+  assign \$721  = ~ \$152 ;
+  assign \$722  = ~ \$153 ;
+  assign \$723  = \$721  ^ \$722 ;
+  assign \$724  = ~ \$154 ;
+  assign sel_cs0_9_0_4s = \$723  ^ \$724 ;
+  assign \$725  = ~ \$152 ;
+  assign \$726  = ~ \$153 ;
+  assign \$727  = \$725  & \$726 ;
+  assign \$728  = ~ \$152 ;
+  assign \$729  = ~ \$154 ;
+  assign \$730  = \$728  & \$729 ;
+  assign \$731  = \$727  | \$730 ;
+  assign \$732  = ~ \$153 ;
+  assign \$733  = ~ \$154 ;
+  assign \$734  = \$732  & \$733 ;
+  assign sel_cs0_9_0_4c = \$731  | \$734 ;
+  assign \$735  = \$59  ^ \$73 ;
+  assign sel_cs0_10_0_0s = \$735  ^ \$86 ;
+  assign \$736  = \$59  & \$73 ;
+  assign \$737  = \$59  & \$86 ;
+  assign \$738  = \$736  | \$737 ;
+  assign \$739  = \$73  & \$86 ;
+  assign sel_cs0_10_0_0c = \$738  | \$739 ;
+  assign \$740  = \$98  ^ \$109 ;
+  assign sel_cs0_10_0_1s = \$740  ^ \$119 ;
+  assign \$741  = \$98  & \$109 ;
+  assign \$742  = \$98  & \$119 ;
+  assign \$743  = \$741  | \$742 ;
+  assign \$744  = \$109  & \$119 ;
+  assign sel_cs0_10_0_1c = \$743  | \$744 ;
+  assign \$745  = \$128  ^ \$136 ;
+  assign sel_cs0_10_0_2s = \$745  ^ \$143 ;
+  assign \$746  = \$128  & \$136 ;
+  assign \$747  = \$128  & \$143 ;
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = \$136  & \$143 ;
+  assign sel_cs0_10_0_2c = \$748  | \$749 ;
+  assign \$750  = ~ \$155 ;
+  assign \$751  = \$149  ^ \$750 ;
+  assign \$752  = ~ \$156 ;
+  assign sel_cs0_10_0_3s = \$751  ^ \$752 ;
+  assign \$753  = ~ \$155 ;
+  assign \$754  = \$149  & \$753 ;
+  assign \$755  = ~ \$156 ;
+  assign \$756  = \$149  & \$755 ;
+  assign \$757  = \$754  | \$756 ;
+  assign \$758  = ~ \$155 ;
+  assign \$759  = ~ \$156 ;
+  assign \$760  = \$758  & \$759 ;
+  assign sel_cs0_10_0_3c = \$757  | \$760 ;
+  assign \$761  = ~ \$157 ;
+  assign \$762  = ~ \$158 ;
+  assign \$763  = \$761  ^ \$762 ;
+  assign \$764  = ~ \$159 ;
+  assign sel_cs0_10_0_4s = \$763  ^ \$764 ;
+  assign \$765  = ~ \$157 ;
+  assign \$766  = ~ \$158 ;
+  assign \$767  = \$765  & \$766 ;
+  assign \$768  = ~ \$157 ;
+  assign \$769  = ~ \$159 ;
+  assign \$770  = \$768  & \$769 ;
+  assign \$771  = \$767  | \$770 ;
+  assign \$772  = ~ \$158 ;
+  assign \$773  = ~ \$159 ;
+  assign \$774  = \$772  & \$773 ;
+  assign sel_cs0_10_0_4c = \$771  | \$774 ;
+  assign \$775  = \$60  ^ \$74 ;
+  assign sel_cs0_11_0_0s = \$775  ^ \$87 ;
+  assign \$776  = \$60  & \$74 ;
+  assign \$777  = \$60  & \$87 ;
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = \$74  & \$87 ;
+  assign sel_cs0_11_0_0c = \$778  | \$779 ;
+  assign \$780  = \$99  ^ \$110 ;
+  assign sel_cs0_11_0_1s = \$780  ^ \$120 ;
+  assign \$781  = \$99  & \$110 ;
+  assign \$782  = \$99  & \$120 ;
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = \$110  & \$120 ;
+  assign sel_cs0_11_0_1c = \$783  | \$784 ;
+  assign \$785  = \$129  ^ \$137 ;
+  assign sel_cs0_11_0_2s = \$785  ^ \$144 ;
+  assign \$786  = \$129  & \$137 ;
+  assign \$787  = \$129  & \$144 ;
+  assign \$788  = \$786  | \$787 ;
+  assign \$789  = \$137  & \$144 ;
+  assign sel_cs0_11_0_2c = \$788  | \$789 ;
+  assign \$790  = \$150  ^ \$155 ;
+  assign \$791  = ~ \$160 ;
+  assign sel_cs0_11_0_3s = \$790  ^ \$791 ;
+  assign \$792  = \$150  & \$155 ;
+  assign \$793  = ~ \$160 ;
+  assign \$794  = \$150  & \$793 ;
+  assign \$795  = \$792  | \$794 ;
+  assign \$796  = ~ \$160 ;
+  assign \$797  = \$155  & \$796 ;
+  assign sel_cs0_11_0_3c = \$795  | \$797 ;
+  assign \$798  = ~ \$161 ;
+  assign \$799  = ~ \$162 ;
+  assign \$800  = \$798  ^ \$799 ;
+  assign \$801  = ~ \$163 ;
+  assign sel_cs0_11_0_4s = \$800  ^ \$801 ;
+  assign \$802  = ~ \$161 ;
+  assign \$803  = ~ \$162 ;
+  assign \$804  = \$802  & \$803 ;
+  assign \$805  = ~ \$161 ;
+  assign \$806  = ~ \$163 ;
+  assign \$807  = \$805  & \$806 ;
+  assign \$808  = \$804  | \$807 ;
+  assign \$809  = ~ \$162 ;
+  assign \$810  = ~ \$163 ;
+  assign \$811  = \$809  & \$810 ;
+  assign sel_cs0_11_0_4c = \$808  | \$811 ;
+  assign \$812  = \$61  ^ \$75 ;
+  assign sel_cs0_12_0_0s = \$812  ^ \$88 ;
+  assign \$813  = \$61  & \$75 ;
+  assign \$814  = \$61  & \$88 ;
   assign \$815  = \$813  | \$814 ;
-  assign \$816  = sel_l2_s0[56] & sel_l2_s0[66];
-  assign sel_pop7_0_10_c = \$815  | \$816 ;
-  assign \$817  = ~ sel_l2_s0[84];
-  assign \$818  = sel_l2_s0[75] ^ \$817 ;
-  assign \$819  = ~ sel_l2_s0[85];
-  assign sel_pop7_0_8_s = \$818  ^ \$819 ;
-  assign \$820  = ~ sel_l2_s0[84];
-  assign \$821  = sel_l2_s0[75] & \$820 ;
-  assign \$822  = ~ sel_l2_s0[85];
-  assign \$823  = sel_l2_s0[75] & \$822 ;
-  assign \$824  = \$821  | \$823 ;
-  assign \$825  = ~ sel_l2_s0[84];
-  assign \$826  = ~ sel_l2_s0[85];
-  assign \$827  = \$825  & \$826 ;
-  assign sel_pop7_0_8_c = \$824  | \$827 ;
-  assign \$828  = ~ sel_l2_s0[86];
-  assign \$829  = ~ sel_l2_s0[87];
-  assign \$830  = \$828  ^ \$829 ;
-  assign \$831  = ~ sel_l2_s0[88];
-  assign sel_pop7_0_6_s = \$830  ^ \$831 ;
-  assign \$832  = ~ sel_l2_s0[86];
-  assign \$833  = ~ sel_l2_s0[87];
-  assign \$834  = \$832  & \$833 ;
-  assign \$835  = ~ sel_l2_s0[86];
-  assign \$836  = ~ sel_l2_s0[88];
-  assign \$837  = \$835  & \$836 ;
-  assign \$838  = \$834  | \$837 ;
-  assign \$839  = ~ sel_l2_s0[87];
-  assign \$840  = ~ sel_l2_s0[88];
+  assign \$816  = \$75  & \$88 ;
+  assign sel_cs0_12_0_0c = \$815  | \$816 ;
+  assign \$817  = \$100  ^ \$111 ;
+  assign sel_cs0_12_0_1s = \$817  ^ \$121 ;
+  assign \$818  = \$100  & \$111 ;
+  assign \$819  = \$100  & \$121 ;
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = \$111  & \$121 ;
+  assign sel_cs0_12_0_1c = \$820  | \$821 ;
+  assign \$822  = \$130  ^ \$138 ;
+  assign sel_cs0_12_0_2s = \$822  ^ \$145 ;
+  assign \$823  = \$130  & \$138 ;
+  assign \$824  = \$130  & \$145 ;
+  assign \$825  = \$823  | \$824 ;
+  assign \$826  = \$138  & \$145 ;
+  assign sel_cs0_12_0_2c = \$825  | \$826 ;
+  assign \$827  = \$151  ^ \$156 ;
+  assign sel_cs0_12_0_3s = \$827  ^ \$160 ;
+  assign \$828  = \$151  & \$156 ;
+  assign \$829  = \$151  & \$160 ;
+  assign \$830  = \$828  | \$829 ;
+  assign \$831  = \$156  & \$160 ;
+  assign sel_cs0_12_0_3c = \$830  | \$831 ;
+  assign \$832  = ~ \$164 ;
+  assign \$833  = ~ \$165 ;
+  assign \$834  = \$832  ^ \$833 ;
+  assign \$835  = ~ \$166 ;
+  assign sel_cs0_12_0_4s = \$834  ^ \$835 ;
+  assign \$836  = ~ \$164 ;
+  assign \$837  = ~ \$165 ;
+  assign \$838  = \$836  & \$837 ;
+  assign \$839  = ~ \$164 ;
+  assign \$840  = ~ \$166 ;
   assign \$841  = \$839  & \$840 ;
-  assign sel_pop7_0_6_c = \$838  | \$841 ;
-  assign \$842  = ~ sel_l2_s0[89];
-  assign \$843  = ~ sel_l2_s0[90];
-  assign \$844  = \$842  ^ \$843 ;
-  assign \$845  = ~ sel_l2_s0[91];
-  assign sel_pop7_0_4_s = \$844  ^ \$845 ;
-  assign \$846  = ~ sel_l2_s0[89];
-  assign \$847  = ~ sel_l2_s0[90];
-  assign \$848  = \$846  & \$847 ;
-  assign \$849  = ~ sel_l2_s0[89];
-  assign \$850  = ~ sel_l2_s0[91];
-  assign \$851  = \$849  & \$850 ;
-  assign \$852  = \$848  | \$851 ;
-  assign \$853  = ~ sel_l2_s0[90];
-  assign \$854  = ~ sel_l2_s0[91];
-  assign \$855  = \$853  & \$854 ;
-  assign sel_pop7_0_4_c = \$852  | \$855 ;
-  assign \$856  = sel_pop7_0_12_s ^ sel_pop7_0_10_s;
-  assign sel_pop7_0_2_s = \$856  ^ sel_pop7_0_8_s;
-  assign \$857  = sel_pop7_0_12_s & sel_pop7_0_10_s;
-  assign \$858  = sel_pop7_0_12_s & sel_pop7_0_8_s;
+  assign \$842  = \$838  | \$841 ;
+  assign \$843  = ~ \$165 ;
+  assign \$844  = ~ \$166 ;
+  assign \$845  = \$843  & \$844 ;
+  assign sel_cs0_12_0_4c = \$842  | \$845 ;
+  assign \$846  = \$62  ^ \$76 ;
+  assign sel_cs0_13_0_0s = \$846  ^ \$89 ;
+  assign \$847  = \$62  & \$76 ;
+  assign \$848  = \$62  & \$89 ;
+  assign \$849  = \$847  | \$848 ;
+  assign \$850  = \$76  & \$89 ;
+  assign sel_cs0_13_0_0c = \$849  | \$850 ;
+  assign \$851  = \$101  ^ \$112 ;
+  assign sel_cs0_13_0_1s = \$851  ^ \$122 ;
+  assign \$852  = \$101  & \$112 ;
+  assign \$853  = \$101  & \$122 ;
+  assign \$854  = \$852  | \$853 ;
+  assign \$855  = \$112  & \$122 ;
+  assign sel_cs0_13_0_1c = \$854  | \$855 ;
+  assign \$856  = \$131  ^ \$139 ;
+  assign sel_cs0_13_0_2s = \$856  ^ \$146 ;
+  assign \$857  = \$131  & \$139 ;
+  assign \$858  = \$131  & \$146 ;
   assign \$859  = \$857  | \$858 ;
-  assign \$860  = sel_pop7_0_10_s & sel_pop7_0_8_s;
-  assign sel_pop7_0_2_c = \$859  | \$860 ;
-  assign \$861  = sel_pop7_0_6_s ^ sel_pop7_0_4_s;
-  assign sel_pop7_0_0_s = \$861  ^ sel_pop7_0_2_s;
-  assign \$862  = sel_pop7_0_6_s & sel_pop7_0_4_s;
-  assign \$863  = sel_pop7_0_6_s & sel_pop7_0_2_s;
+  assign \$860  = \$139  & \$146 ;
+  assign sel_cs0_13_0_2c = \$859  | \$860 ;
+  assign \$861  = \$152  ^ \$157 ;
+  assign sel_cs0_13_0_3s = \$861  ^ \$161 ;
+  assign \$862  = \$152  & \$157 ;
+  assign \$863  = \$152  & \$161 ;
   assign \$864  = \$862  | \$863 ;
-  assign \$865  = sel_pop7_0_4_s & sel_pop7_0_2_s;
-  assign sel_pop7_0_0_c = \$864  | \$865 ;
-  assign \$866  = sel_pop7_0_12_c ^ sel_pop7_0_10_c;
-  assign sel_pop7_1_4_s = \$866  ^ sel_pop7_0_8_c;
-  assign \$867  = sel_pop7_0_12_c & sel_pop7_0_10_c;
-  assign \$868  = sel_pop7_0_12_c & sel_pop7_0_8_c;
-  assign \$869  = \$867  | \$868 ;
-  assign \$870  = sel_pop7_0_10_c & sel_pop7_0_8_c;
-  assign sel_pop7_1_4_c = \$869  | \$870 ;
-  assign \$871  = sel_pop7_0_6_c ^ sel_pop7_0_4_c;
-  assign sel_pop7_1_2_s = \$871  ^ sel_pop7_0_2_c;
-  assign \$872  = sel_pop7_0_6_c & sel_pop7_0_4_c;
-  assign \$873  = sel_pop7_0_6_c & sel_pop7_0_2_c;
-  assign \$874  = \$872  | \$873 ;
-  assign \$875  = sel_pop7_0_4_c & sel_pop7_0_2_c;
-  assign sel_pop7_1_2_c = \$874  | \$875 ;
-  assign \$876  = sel_pop7_0_0_c ^ sel_pop7_1_4_s;
-  assign sel_pop7_1_0_s = \$876  ^ sel_pop7_1_2_s;
-  assign \$877  = sel_pop7_0_0_c & sel_pop7_1_4_s;
-  assign \$878  = sel_pop7_0_0_c & sel_pop7_1_2_s;
-  assign \$879  = \$877  | \$878 ;
-  assign \$880  = sel_pop7_1_4_s & sel_pop7_1_2_s;
-  assign sel_pop7_1_0_c = \$879  | \$880 ;
-  assign \$881  = sel_pop7_1_4_c ^ sel_pop7_1_2_c;
-  assign sel_pop7_2_0_s = \$881  ^ sel_pop7_1_0_c;
-  assign \$882  = sel_pop7_1_4_c & sel_pop7_1_2_c;
-  assign \$883  = sel_pop7_1_4_c & sel_pop7_1_0_c;
-  assign \$884  = \$882  | \$883 ;
-  assign \$885  = sel_pop7_1_2_c & sel_pop7_1_0_c;
-  assign sel_pop7_2_0_c = \$884  | \$885 ;
-  assign \$886  = sel_l2_s0[7] ^ sel_l2_s0[21];
-  assign sel_pop8_0_12_s = \$886  ^ sel_l2_s0[34];
-  assign \$887  = sel_l2_s0[7] & sel_l2_s0[21];
-  assign \$888  = sel_l2_s0[7] & sel_l2_s0[34];
-  assign \$889  = \$887  | \$888 ;
-  assign \$890  = sel_l2_s0[21] & sel_l2_s0[34];
-  assign sel_pop8_0_12_c = \$889  | \$890 ;
-  assign \$891  = sel_l2_s0[46] ^ sel_l2_s0[57];
-  assign sel_pop8_0_10_s = \$891  ^ sel_l2_s0[67];
-  assign \$892  = sel_l2_s0[46] & sel_l2_s0[57];
-  assign \$893  = sel_l2_s0[46] & sel_l2_s0[67];
-  assign \$894  = \$892  | \$893 ;
-  assign \$895  = sel_l2_s0[57] & sel_l2_s0[67];
-  assign sel_pop8_0_10_c = \$894  | \$895 ;
-  assign \$896  = sel_l2_s0[76] ^ sel_l2_s0[84];
-  assign \$897  = ~ sel_l2_s0[92];
-  assign sel_pop8_0_8_s = \$896  ^ \$897 ;
-  assign \$898  = sel_l2_s0[76] & sel_l2_s0[84];
-  assign \$899  = ~ sel_l2_s0[92];
-  assign \$900  = sel_l2_s0[76] & \$899 ;
-  assign \$901  = \$898  | \$900 ;
-  assign \$902  = ~ sel_l2_s0[92];
-  assign \$903  = sel_l2_s0[84] & \$902 ;
-  assign sel_pop8_0_8_c = \$901  | \$903 ;
-  assign \$904  = ~ sel_l2_s0[93];
-  assign \$905  = ~ sel_l2_s0[94];
-  assign \$906  = \$904  ^ \$905 ;
-  assign \$907  = ~ sel_l2_s0[95];
-  assign sel_pop8_0_6_s = \$906  ^ \$907 ;
-  assign \$908  = ~ sel_l2_s0[93];
-  assign \$909  = ~ sel_l2_s0[94];
-  assign \$910  = \$908  & \$909 ;
-  assign \$911  = ~ sel_l2_s0[93];
-  assign \$912  = ~ sel_l2_s0[95];
-  assign \$913  = \$911  & \$912 ;
-  assign \$914  = \$910  | \$913 ;
-  assign \$915  = ~ sel_l2_s0[94];
-  assign \$916  = ~ sel_l2_s0[95];
-  assign \$917  = \$915  & \$916 ;
-  assign sel_pop8_0_6_c = \$914  | \$917 ;
-  assign \$918  = ~ sel_l2_s0[96];
-  assign \$919  = ~ sel_l2_s0[97];
-  assign \$920  = \$918  ^ \$919 ;
-  assign \$921  = ~ sel_l2_s0[98];
-  assign sel_pop8_0_4_s = \$920  ^ \$921 ;
-  assign \$922  = ~ sel_l2_s0[96];
-  assign \$923  = ~ sel_l2_s0[97];
-  assign \$924  = \$922  & \$923 ;
-  assign \$925  = ~ sel_l2_s0[96];
-  assign \$926  = ~ sel_l2_s0[98];
-  assign \$927  = \$925  & \$926 ;
-  assign \$928  = \$924  | \$927 ;
-  assign \$929  = ~ sel_l2_s0[97];
-  assign \$930  = ~ sel_l2_s0[98];
-  assign \$931  = \$929  & \$930 ;
-  assign sel_pop8_0_4_c = \$928  | \$931 ;
-  assign \$932  = sel_pop8_0_12_s ^ sel_pop8_0_10_s;
-  assign sel_pop8_0_2_s = \$932  ^ sel_pop8_0_8_s;
-  assign \$933  = sel_pop8_0_12_s & sel_pop8_0_10_s;
-  assign \$934  = sel_pop8_0_12_s & sel_pop8_0_8_s;
-  assign \$935  = \$933  | \$934 ;
-  assign \$936  = sel_pop8_0_10_s & sel_pop8_0_8_s;
-  assign sel_pop8_0_2_c = \$935  | \$936 ;
-  assign \$937  = sel_pop8_0_6_s ^ sel_pop8_0_4_s;
-  assign sel_pop8_0_0_s = \$937  ^ sel_pop8_0_2_s;
-  assign \$938  = sel_pop8_0_6_s & sel_pop8_0_4_s;
-  assign \$939  = sel_pop8_0_6_s & sel_pop8_0_2_s;
-  assign \$940  = \$938  | \$939 ;
-  assign \$941  = sel_pop8_0_4_s & sel_pop8_0_2_s;
-  assign sel_pop8_0_0_c = \$940  | \$941 ;
-  assign \$942  = sel_pop8_0_12_c ^ sel_pop8_0_10_c;
-  assign sel_pop8_1_4_s = \$942  ^ sel_pop8_0_8_c;
-  assign \$943  = sel_pop8_0_12_c & sel_pop8_0_10_c;
-  assign \$944  = sel_pop8_0_12_c & sel_pop8_0_8_c;
-  assign \$945  = \$943  | \$944 ;
-  assign \$946  = sel_pop8_0_10_c & sel_pop8_0_8_c;
-  assign sel_pop8_1_4_c = \$945  | \$946 ;
-  assign \$947  = sel_pop8_0_6_c ^ sel_pop8_0_4_c;
-  assign sel_pop8_1_2_s = \$947  ^ sel_pop8_0_2_c;
-  assign \$948  = sel_pop8_0_6_c & sel_pop8_0_4_c;
-  assign \$949  = sel_pop8_0_6_c & sel_pop8_0_2_c;
-  assign \$950  = \$948  | \$949 ;
-  assign \$951  = sel_pop8_0_4_c & sel_pop8_0_2_c;
-  assign sel_pop8_1_2_c = \$950  | \$951 ;
-  assign \$952  = sel_pop8_0_0_c ^ sel_pop8_1_4_s;
-  assign sel_pop8_1_0_s = \$952  ^ sel_pop8_1_2_s;
-  assign \$953  = sel_pop8_0_0_c & sel_pop8_1_4_s;
-  assign \$954  = sel_pop8_0_0_c & sel_pop8_1_2_s;
-  assign \$955  = \$953  | \$954 ;
-  assign \$956  = sel_pop8_1_4_s & sel_pop8_1_2_s;
-  assign sel_pop8_1_0_c = \$955  | \$956 ;
-  assign \$957  = sel_pop8_1_4_c ^ sel_pop8_1_2_c;
-  assign sel_pop8_2_0_s = \$957  ^ sel_pop8_1_0_c;
-  assign \$958  = sel_pop8_1_4_c & sel_pop8_1_2_c;
-  assign \$959  = sel_pop8_1_4_c & sel_pop8_1_0_c;
-  assign \$960  = \$958  | \$959 ;
-  assign \$961  = sel_pop8_1_2_c & sel_pop8_1_0_c;
-  assign sel_pop8_2_0_c = \$960  | \$961 ;
-  assign \$962  = sel_l2_s0[8] ^ sel_l2_s0[22];
-  assign sel_pop9_0_12_s = \$962  ^ sel_l2_s0[35];
-  assign \$963  = sel_l2_s0[8] & sel_l2_s0[22];
-  assign \$964  = sel_l2_s0[8] & sel_l2_s0[35];
-  assign \$965  = \$963  | \$964 ;
-  assign \$966  = sel_l2_s0[22] & sel_l2_s0[35];
-  assign sel_pop9_0_12_c = \$965  | \$966 ;
-  assign \$967  = sel_l2_s0[47] ^ sel_l2_s0[58];
-  assign sel_pop9_0_10_s = \$967  ^ sel_l2_s0[68];
-  assign \$968  = sel_l2_s0[47] & sel_l2_s0[58];
-  assign \$969  = sel_l2_s0[47] & sel_l2_s0[68];
-  assign \$970  = \$968  | \$969 ;
-  assign \$971  = sel_l2_s0[58] & sel_l2_s0[68];
-  assign sel_pop9_0_10_c = \$970  | \$971 ;
-  assign \$972  = sel_l2_s0[77] ^ sel_l2_s0[85];
-  assign sel_pop9_0_8_s = \$972  ^ sel_l2_s0[92];
-  assign \$973  = sel_l2_s0[77] & sel_l2_s0[85];
-  assign \$974  = sel_l2_s0[77] & sel_l2_s0[92];
-  assign \$975  = \$973  | \$974 ;
-  assign \$976  = sel_l2_s0[85] & sel_l2_s0[92];
-  assign sel_pop9_0_8_c = \$975  | \$976 ;
-  assign \$977  = ~ sel_l2_s0[99];
-  assign \$978  = ~ sel_l2_s0[100];
-  assign \$979  = \$977  ^ \$978 ;
-  assign \$980  = ~ sel_l2_s0[101];
-  assign sel_pop9_0_6_s = \$979  ^ \$980 ;
-  assign \$981  = ~ sel_l2_s0[99];
-  assign \$982  = ~ sel_l2_s0[100];
-  assign \$983  = \$981  & \$982 ;
-  assign \$984  = ~ sel_l2_s0[99];
-  assign \$985  = ~ sel_l2_s0[101];
-  assign \$986  = \$984  & \$985 ;
-  assign \$987  = \$983  | \$986 ;
-  assign \$988  = ~ sel_l2_s0[100];
-  assign \$989  = ~ sel_l2_s0[101];
-  assign \$990  = \$988  & \$989 ;
-  assign sel_pop9_0_6_c = \$987  | \$990 ;
-  assign \$991  = ~ sel_l2_s0[102];
-  assign \$992  = ~ sel_l2_s0[103];
-  assign \$993  = \$991  ^ \$992 ;
-  assign \$994  = ~ sel_l2_s0[104];
-  assign sel_pop9_0_4_s = \$993  ^ \$994 ;
-  assign \$995  = ~ sel_l2_s0[102];
-  assign \$996  = ~ sel_l2_s0[103];
-  assign \$997  = \$995  & \$996 ;
-  assign \$998  = ~ sel_l2_s0[102];
-  assign \$999  = ~ sel_l2_s0[104];
-  assign \$1000  = \$998  & \$999 ;
-  assign \$1001  = \$997  | \$1000 ;
-  assign \$1002  = ~ sel_l2_s0[103];
-  assign \$1003  = ~ sel_l2_s0[104];
-  assign \$1004  = \$1002  & \$1003 ;
-  assign sel_pop9_0_4_c = \$1001  | \$1004 ;
-  assign \$1005  = sel_pop9_0_12_s ^ sel_pop9_0_10_s;
-  assign sel_pop9_0_2_s = \$1005  ^ sel_pop9_0_8_s;
-  assign \$1006  = sel_pop9_0_12_s & sel_pop9_0_10_s;
-  assign \$1007  = sel_pop9_0_12_s & sel_pop9_0_8_s;
+  assign \$865  = \$157  & \$161 ;
+  assign sel_cs0_13_0_3c = \$864  | \$865 ;
+  assign \$866  = ~ \$167 ;
+  assign \$867  = \$164  ^ \$866 ;
+  assign \$868  = ~ \$168 ;
+  assign sel_cs0_13_0_4s = \$867  ^ \$868 ;
+  assign \$869  = ~ \$167 ;
+  assign \$870  = \$164  & \$869 ;
+  assign \$871  = ~ \$168 ;
+  assign \$872  = \$164  & \$871 ;
+  assign \$873  = \$870  | \$872 ;
+  assign \$874  = ~ \$167 ;
+  assign \$875  = ~ \$168 ;
+  assign \$876  = \$874  & \$875 ;
+  assign sel_cs0_13_0_4c = \$873  | \$876 ;
+  assign \$877  = \$63  ^ \$77 ;
+  assign sel_cs0_14_0_0s = \$877  ^ \$90 ;
+  assign \$878  = \$63  & \$77 ;
+  assign \$879  = \$63  & \$90 ;
+  assign \$880  = \$878  | \$879 ;
+  assign \$881  = \$77  & \$90 ;
+  assign sel_cs0_14_0_0c = \$880  | \$881 ;
+  assign \$882  = \$102  ^ \$113 ;
+  assign sel_cs0_14_0_1s = \$882  ^ \$123 ;
+  assign \$883  = \$102  & \$113 ;
+  assign \$884  = \$102  & \$123 ;
+  assign \$885  = \$883  | \$884 ;
+  assign \$886  = \$113  & \$123 ;
+  assign sel_cs0_14_0_1c = \$885  | \$886 ;
+  assign \$887  = \$132  ^ \$140 ;
+  assign sel_cs0_14_0_2s = \$887  ^ \$147 ;
+  assign \$888  = \$132  & \$140 ;
+  assign \$889  = \$132  & \$147 ;
+  assign \$890  = \$888  | \$889 ;
+  assign \$891  = \$140  & \$147 ;
+  assign sel_cs0_14_0_2c = \$890  | \$891 ;
+  assign \$892  = \$153  ^ \$158 ;
+  assign sel_cs0_14_0_3s = \$892  ^ \$162 ;
+  assign \$893  = \$153  & \$158 ;
+  assign \$894  = \$153  & \$162 ;
+  assign \$895  = \$893  | \$894 ;
+  assign \$896  = \$158  & \$162 ;
+  assign sel_cs0_14_0_3c = \$895  | \$896 ;
+  assign \$897  = \$165  ^ \$167 ;
+  assign \$898  = ~ \$169 ;
+  assign sel_cs0_14_0_4s = \$897  ^ \$898 ;
+  assign \$899  = \$165  & \$167 ;
+  assign \$900  = ~ \$169 ;
+  assign \$901  = \$165  & \$900 ;
+  assign \$902  = \$899  | \$901 ;
+  assign \$903  = ~ \$169 ;
+  assign \$904  = \$167  & \$903 ;
+  assign sel_cs0_14_0_4c = \$902  | \$904 ;
+  assign \$905  = \$64  ^ \$78 ;
+  assign sel_cs0_15_0_0s = \$905  ^ \$91 ;
+  assign \$906  = \$64  & \$78 ;
+  assign \$907  = \$64  & \$91 ;
+  assign \$908  = \$906  | \$907 ;
+  assign \$909  = \$78  & \$91 ;
+  assign sel_cs0_15_0_0c = \$908  | \$909 ;
+  assign \$910  = \$103  ^ \$114 ;
+  assign sel_cs0_15_0_1s = \$910  ^ \$124 ;
+  assign \$911  = \$103  & \$114 ;
+  assign \$912  = \$103  & \$124 ;
+  assign \$913  = \$911  | \$912 ;
+  assign \$914  = \$114  & \$124 ;
+  assign sel_cs0_15_0_1c = \$913  | \$914 ;
+  assign \$915  = \$133  ^ \$141 ;
+  assign sel_cs0_15_0_2s = \$915  ^ \$148 ;
+  assign \$916  = \$133  & \$141 ;
+  assign \$917  = \$133  & \$148 ;
+  assign \$918  = \$916  | \$917 ;
+  assign \$919  = \$141  & \$148 ;
+  assign sel_cs0_15_0_2c = \$918  | \$919 ;
+  assign \$920  = \$154  ^ \$159 ;
+  assign sel_cs0_15_0_3s = \$920  ^ \$163 ;
+  assign \$921  = \$154  & \$159 ;
+  assign \$922  = \$154  & \$163 ;
+  assign \$923  = \$921  | \$922 ;
+  assign \$924  = \$159  & \$163 ;
+  assign sel_cs0_15_0_3c = \$923  | \$924 ;
+  assign \$925  = \$166  ^ \$168 ;
+  assign sel_cs0_15_0_4s = \$925  ^ \$169 ;
+  assign \$926  = \$166  & \$168 ;
+  assign \$927  = \$166  & \$169 ;
+  assign \$928  = \$926  | \$927 ;
+  assign \$929  = \$168  & \$169 ;
+  assign sel_cs0_15_0_4c = \$928  | \$929 ;
+  assign \$930  = sel_l3_s0 ^ \sel_l3_s0$204 ;
+  assign sel_cs1_0_0_0s = \$930  ^ \sel_l3_s0$205 ;
+  assign \$931  = sel_l3_s0 & \sel_l3_s0$204 ;
+  assign \$932  = sel_l3_s0 & \sel_l3_s0$205 ;
+  assign \$933  = \$931  | \$932 ;
+  assign \$934  = \sel_l3_s0$204  & \sel_l3_s0$205 ;
+  assign sel_cs1_0_0_0c = \$933  | \$934 ;
+  assign \$935  = \sel_l3_s0$208  ^ \sel_l3_s0$209 ;
+  assign sel_cs1_0_1_0s = \$935  ^ \sel_l3_s0$210 ;
+  assign \$936  = \sel_l3_s0$208  & \sel_l3_s0$209 ;
+  assign \$937  = \sel_l3_s0$208  & \sel_l3_s0$210 ;
+  assign \$938  = \$936  | \$937 ;
+  assign \$939  = \sel_l3_s0$209  & \sel_l3_s0$210 ;
+  assign sel_cs1_0_1_0c = \$938  | \$939 ;
+  assign \$940  = \sel_l3_s0$213  ^ \sel_l3_s0$214 ;
+  assign sel_cs1_1_0_0s = \$940  ^ \sel_l3_s0$215 ;
+  assign \$941  = \sel_l3_s0$213  & \sel_l3_s0$214 ;
+  assign \$942  = \sel_l3_s0$213  & \sel_l3_s0$215 ;
+  assign \$943  = \$941  | \$942 ;
+  assign \$944  = \sel_l3_s0$214  & \sel_l3_s0$215 ;
+  assign sel_cs1_1_0_0c = \$943  | \$944 ;
+  assign \$945  = \sel_l3_s0$218  ^ \sel_l3_s0$219 ;
+  assign sel_cs1_1_1_0s = \$945  ^ \sel_l3_s0$220 ;
+  assign \$946  = \sel_l3_s0$218  & \sel_l3_s0$219 ;
+  assign \$947  = \sel_l3_s0$218  & \sel_l3_s0$220 ;
+  assign \$948  = \$946  | \$947 ;
+  assign \$949  = \sel_l3_s0$219  & \sel_l3_s0$220 ;
+  assign sel_cs1_1_1_0c = \$948  | \$949 ;
+  assign \$950  = \sel_l3_s0$223  ^ \sel_l3_s0$224 ;
+  assign sel_cs1_2_0_0s = \$950  ^ \sel_l3_s0$225 ;
+  assign \$951  = \sel_l3_s0$223  & \sel_l3_s0$224 ;
+  assign \$952  = \sel_l3_s0$223  & \sel_l3_s0$225 ;
+  assign \$953  = \$951  | \$952 ;
+  assign \$954  = \sel_l3_s0$224  & \sel_l3_s0$225 ;
+  assign sel_cs1_2_0_0c = \$953  | \$954 ;
+  assign \$955  = \sel_l3_s0$228  ^ \sel_l3_s0$229 ;
+  assign sel_cs1_2_1_0s = \$955  ^ \sel_l3_s0$230 ;
+  assign \$956  = \sel_l3_s0$228  & \sel_l3_s0$229 ;
+  assign \$957  = \sel_l3_s0$228  & \sel_l3_s0$230 ;
+  assign \$958  = \$956  | \$957 ;
+  assign \$959  = \sel_l3_s0$229  & \sel_l3_s0$230 ;
+  assign sel_cs1_2_1_0c = \$958  | \$959 ;
+  assign \$960  = \sel_l3_s0$233  ^ \sel_l3_s0$234 ;
+  assign sel_cs1_3_0_0s = \$960  ^ \sel_l3_s0$235 ;
+  assign \$961  = \sel_l3_s0$233  & \sel_l3_s0$234 ;
+  assign \$962  = \sel_l3_s0$233  & \sel_l3_s0$235 ;
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = \sel_l3_s0$234  & \sel_l3_s0$235 ;
+  assign sel_cs1_3_0_0c = \$963  | \$964 ;
+  assign \$965  = \sel_l3_s0$238  ^ \sel_l3_s0$239 ;
+  assign sel_cs1_3_1_0s = \$965  ^ \sel_l3_s0$240 ;
+  assign \$966  = \sel_l3_s0$238  & \sel_l3_s0$239 ;
+  assign \$967  = \sel_l3_s0$238  & \sel_l3_s0$240 ;
+  assign \$968  = \$966  | \$967 ;
+  assign \$969  = \sel_l3_s0$239  & \sel_l3_s0$240 ;
+  assign sel_cs1_3_1_0c = \$968  | \$969 ;
+  assign \$970  = \sel_l3_s0$243  ^ \sel_l3_s0$244 ;
+  assign sel_cs1_4_0_0s = \$970  ^ \sel_l3_s0$245 ;
+  assign \$971  = \sel_l3_s0$243  & \sel_l3_s0$244 ;
+  assign \$972  = \sel_l3_s0$243  & \sel_l3_s0$245 ;
+  assign \$973  = \$971  | \$972 ;
+  assign \$974  = \sel_l3_s0$244  & \sel_l3_s0$245 ;
+  assign sel_cs1_4_0_0c = \$973  | \$974 ;
+  assign \$975  = \sel_l3_s0$248  ^ \sel_l3_s0$249 ;
+  assign sel_cs1_4_1_0s = \$975  ^ \sel_l3_s0$250 ;
+  assign \$976  = \sel_l3_s0$248  & \sel_l3_s0$249 ;
+  assign \$977  = \sel_l3_s0$248  & \sel_l3_s0$250 ;
+  assign \$978  = \$976  | \$977 ;
+  assign \$979  = \sel_l3_s0$249  & \sel_l3_s0$250 ;
+  assign sel_cs1_4_1_0c = \$978  | \$979 ;
+  assign \$980  = \sel_l3_s0$253  ^ \sel_l3_s0$254 ;
+  assign sel_cs1_5_0_0s = \$980  ^ \sel_l3_s0$255 ;
+  assign \$981  = \sel_l3_s0$253  & \sel_l3_s0$254 ;
+  assign \$982  = \sel_l3_s0$253  & \sel_l3_s0$255 ;
+  assign \$983  = \$981  | \$982 ;
+  assign \$984  = \sel_l3_s0$254  & \sel_l3_s0$255 ;
+  assign sel_cs1_5_0_0c = \$983  | \$984 ;
+  assign \$985  = \sel_l3_s0$258  ^ \sel_l3_s0$259 ;
+  assign sel_cs1_5_1_0s = \$985  ^ \sel_l3_s0$260 ;
+  assign \$986  = \sel_l3_s0$258  & \sel_l3_s0$259 ;
+  assign \$987  = \sel_l3_s0$258  & \sel_l3_s0$260 ;
+  assign \$988  = \$986  | \$987 ;
+  assign \$989  = \sel_l3_s0$259  & \sel_l3_s0$260 ;
+  assign sel_cs1_5_1_0c = \$988  | \$989 ;
+  assign \$990  = \sel_l3_s0$263  ^ \sel_l3_s0$264 ;
+  assign sel_cs1_6_0_0s = \$990  ^ \sel_l3_s0$265 ;
+  assign \$991  = \sel_l3_s0$263  & \sel_l3_s0$264 ;
+  assign \$992  = \sel_l3_s0$263  & \sel_l3_s0$265 ;
+  assign \$993  = \$991  | \$992 ;
+  assign \$994  = \sel_l3_s0$264  & \sel_l3_s0$265 ;
+  assign sel_cs1_6_0_0c = \$993  | \$994 ;
+  assign \$995  = \sel_l3_s0$268  ^ \sel_l3_s0$269 ;
+  assign sel_cs1_6_1_0s = \$995  ^ \sel_l3_s0$270 ;
+  assign \$996  = \sel_l3_s0$268  & \sel_l3_s0$269 ;
+  assign \$997  = \sel_l3_s0$268  & \sel_l3_s0$270 ;
+  assign \$998  = \$996  | \$997 ;
+  assign \$999  = \sel_l3_s0$269  & \sel_l3_s0$270 ;
+  assign sel_cs1_6_1_0c = \$998  | \$999 ;
+  assign \$1000  = \sel_l3_s0$273  ^ \sel_l3_s0$274 ;
+  assign sel_cs1_7_0_0s = \$1000  ^ \sel_l3_s0$275 ;
+  assign \$1001  = \sel_l3_s0$273  & \sel_l3_s0$274 ;
+  assign \$1002  = \sel_l3_s0$273  & \sel_l3_s0$275 ;
+  assign \$1003  = \$1001  | \$1002 ;
+  assign \$1004  = \sel_l3_s0$274  & \sel_l3_s0$275 ;
+  assign sel_cs1_7_0_0c = \$1003  | \$1004 ;
+  assign \$1005  = \sel_l3_s0$278  ^ \sel_l3_s0$279 ;
+  assign sel_cs1_7_1_0s = \$1005  ^ \sel_l3_s0$280 ;
+  assign \$1006  = \sel_l3_s0$278  & \sel_l3_s0$279 ;
+  assign \$1007  = \sel_l3_s0$278  & \sel_l3_s0$280 ;
   assign \$1008  = \$1006  | \$1007 ;
-  assign \$1009  = sel_pop9_0_10_s & sel_pop9_0_8_s;
-  assign sel_pop9_0_2_c = \$1008  | \$1009 ;
-  assign \$1010  = sel_pop9_0_6_s ^ sel_pop9_0_4_s;
-  assign sel_pop9_0_0_s = \$1010  ^ sel_pop9_0_2_s;
-  assign \$1011  = sel_pop9_0_6_s & sel_pop9_0_4_s;
-  assign \$1012  = sel_pop9_0_6_s & sel_pop9_0_2_s;
+  assign \$1009  = \sel_l3_s0$279  & \sel_l3_s0$280 ;
+  assign sel_cs1_7_1_0c = \$1008  | \$1009 ;
+  assign \$1010  = \sel_l3_s0$283  ^ \sel_l3_s0$284 ;
+  assign sel_cs1_8_0_0s = \$1010  ^ \sel_l3_s0$285 ;
+  assign \$1011  = \sel_l3_s0$283  & \sel_l3_s0$284 ;
+  assign \$1012  = \sel_l3_s0$283  & \sel_l3_s0$285 ;
   assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = sel_pop9_0_4_s & sel_pop9_0_2_s;
-  assign sel_pop9_0_0_c = \$1013  | \$1014 ;
-  assign \$1015  = sel_pop9_0_12_c ^ sel_pop9_0_10_c;
-  assign sel_pop9_1_4_s = \$1015  ^ sel_pop9_0_8_c;
-  assign \$1016  = sel_pop9_0_12_c & sel_pop9_0_10_c;
-  assign \$1017  = sel_pop9_0_12_c & sel_pop9_0_8_c;
+  assign \$1014  = \sel_l3_s0$284  & \sel_l3_s0$285 ;
+  assign sel_cs1_8_0_0c = \$1013  | \$1014 ;
+  assign \$1015  = \sel_l3_s0$288  ^ \sel_l3_s0$289 ;
+  assign sel_cs1_8_1_0s = \$1015  ^ \sel_l3_s0$290 ;
+  assign \$1016  = \sel_l3_s0$288  & \sel_l3_s0$289 ;
+  assign \$1017  = \sel_l3_s0$288  & \sel_l3_s0$290 ;
   assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = sel_pop9_0_10_c & sel_pop9_0_8_c;
-  assign sel_pop9_1_4_c = \$1018  | \$1019 ;
-  assign \$1020  = sel_pop9_0_6_c ^ sel_pop9_0_4_c;
-  assign sel_pop9_1_2_s = \$1020  ^ sel_pop9_0_2_c;
-  assign \$1021  = sel_pop9_0_6_c & sel_pop9_0_4_c;
-  assign \$1022  = sel_pop9_0_6_c & sel_pop9_0_2_c;
+  assign \$1019  = \sel_l3_s0$289  & \sel_l3_s0$290 ;
+  assign sel_cs1_8_1_0c = \$1018  | \$1019 ;
+  assign \$1020  = \sel_l3_s0$293  ^ \sel_l3_s0$294 ;
+  assign sel_cs1_9_0_0s = \$1020  ^ \sel_l3_s0$295 ;
+  assign \$1021  = \sel_l3_s0$293  & \sel_l3_s0$294 ;
+  assign \$1022  = \sel_l3_s0$293  & \sel_l3_s0$295 ;
   assign \$1023  = \$1021  | \$1022 ;
-  assign \$1024  = sel_pop9_0_4_c & sel_pop9_0_2_c;
-  assign sel_pop9_1_2_c = \$1023  | \$1024 ;
-  assign \$1025  = sel_pop9_0_0_c ^ sel_pop9_1_4_s;
-  assign sel_pop9_1_0_s = \$1025  ^ sel_pop9_1_2_s;
-  assign \$1026  = sel_pop9_0_0_c & sel_pop9_1_4_s;
-  assign \$1027  = sel_pop9_0_0_c & sel_pop9_1_2_s;
+  assign \$1024  = \sel_l3_s0$294  & \sel_l3_s0$295 ;
+  assign sel_cs1_9_0_0c = \$1023  | \$1024 ;
+  assign \$1025  = \sel_l3_s0$298  ^ \sel_l3_s0$299 ;
+  assign sel_cs1_9_1_0s = \$1025  ^ \sel_l3_s0$300 ;
+  assign \$1026  = \sel_l3_s0$298  & \sel_l3_s0$299 ;
+  assign \$1027  = \sel_l3_s0$298  & \sel_l3_s0$300 ;
   assign \$1028  = \$1026  | \$1027 ;
-  assign \$1029  = sel_pop9_1_4_s & sel_pop9_1_2_s;
-  assign sel_pop9_1_0_c = \$1028  | \$1029 ;
-  assign \$1030  = sel_pop9_1_4_c ^ sel_pop9_1_2_c;
-  assign sel_pop9_2_0_s = \$1030  ^ sel_pop9_1_0_c;
-  assign \$1031  = sel_pop9_1_4_c & sel_pop9_1_2_c;
-  assign \$1032  = sel_pop9_1_4_c & sel_pop9_1_0_c;
+  assign \$1029  = \sel_l3_s0$299  & \sel_l3_s0$300 ;
+  assign sel_cs1_9_1_0c = \$1028  | \$1029 ;
+  assign \$1030  = \sel_l3_s0$303  ^ \sel_l3_s0$304 ;
+  assign sel_cs1_10_0_0s = \$1030  ^ \sel_l3_s0$305 ;
+  assign \$1031  = \sel_l3_s0$303  & \sel_l3_s0$304 ;
+  assign \$1032  = \sel_l3_s0$303  & \sel_l3_s0$305 ;
   assign \$1033  = \$1031  | \$1032 ;
-  assign \$1034  = sel_pop9_1_2_c & sel_pop9_1_0_c;
-  assign sel_pop9_2_0_c = \$1033  | \$1034 ;
-  assign \$1035  = sel_l2_s0[9] ^ sel_l2_s0[23];
-  assign sel_pop10_0_12_s = \$1035  ^ sel_l2_s0[36];
-  assign \$1036  = sel_l2_s0[9] & sel_l2_s0[23];
-  assign \$1037  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$1034  = \sel_l3_s0$304  & \sel_l3_s0$305 ;
+  assign sel_cs1_10_0_0c = \$1033  | \$1034 ;
+  assign \$1035  = \sel_l3_s0$308  ^ \sel_l3_s0$309 ;
+  assign sel_cs1_10_1_0s = \$1035  ^ \sel_l3_s0$310 ;
+  assign \$1036  = \sel_l3_s0$308  & \sel_l3_s0$309 ;
+  assign \$1037  = \sel_l3_s0$308  & \sel_l3_s0$310 ;
   assign \$1038  = \$1036  | \$1037 ;
-  assign \$1039  = sel_l2_s0[23] & sel_l2_s0[36];
-  assign sel_pop10_0_12_c = \$1038  | \$1039 ;
-  assign \$1040  = sel_l2_s0[48] ^ sel_l2_s0[59];
-  assign sel_pop10_0_10_s = \$1040  ^ sel_l2_s0[69];
-  assign \$1041  = sel_l2_s0[48] & sel_l2_s0[59];
-  assign \$1042  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$1039  = \sel_l3_s0$309  & \sel_l3_s0$310 ;
+  assign sel_cs1_10_1_0c = \$1038  | \$1039 ;
+  assign \$1040  = \sel_l3_s0$313  ^ \sel_l3_s0$314 ;
+  assign sel_cs1_11_0_0s = \$1040  ^ \sel_l3_s0$315 ;
+  assign \$1041  = \sel_l3_s0$313  & \sel_l3_s0$314 ;
+  assign \$1042  = \sel_l3_s0$313  & \sel_l3_s0$315 ;
   assign \$1043  = \$1041  | \$1042 ;
-  assign \$1044  = sel_l2_s0[59] & sel_l2_s0[69];
-  assign sel_pop10_0_10_c = \$1043  | \$1044 ;
-  assign \$1045  = sel_l2_s0[78] ^ sel_l2_s0[86];
-  assign sel_pop10_0_8_s = \$1045  ^ sel_l2_s0[93];
-  assign \$1046  = sel_l2_s0[78] & sel_l2_s0[86];
-  assign \$1047  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$1044  = \sel_l3_s0$314  & \sel_l3_s0$315 ;
+  assign sel_cs1_11_0_0c = \$1043  | \$1044 ;
+  assign \$1045  = \sel_l3_s0$318  ^ \sel_l3_s0$319 ;
+  assign sel_cs1_11_1_0s = \$1045  ^ \sel_l3_s0$320 ;
+  assign \$1046  = \sel_l3_s0$318  & \sel_l3_s0$319 ;
+  assign \$1047  = \sel_l3_s0$318  & \sel_l3_s0$320 ;
   assign \$1048  = \$1046  | \$1047 ;
-  assign \$1049  = sel_l2_s0[86] & sel_l2_s0[93];
-  assign sel_pop10_0_8_c = \$1048  | \$1049 ;
-  assign \$1050  = ~ sel_l2_s0[105];
-  assign \$1051  = sel_l2_s0[99] ^ \$1050 ;
-  assign \$1052  = ~ sel_l2_s0[106];
-  assign sel_pop10_0_6_s = \$1051  ^ \$1052 ;
-  assign \$1053  = ~ sel_l2_s0[105];
-  assign \$1054  = sel_l2_s0[99] & \$1053 ;
-  assign \$1055  = ~ sel_l2_s0[106];
-  assign \$1056  = sel_l2_s0[99] & \$1055 ;
-  assign \$1057  = \$1054  | \$1056 ;
-  assign \$1058  = ~ sel_l2_s0[105];
-  assign \$1059  = ~ sel_l2_s0[106];
-  assign \$1060  = \$1058  & \$1059 ;
-  assign sel_pop10_0_6_c = \$1057  | \$1060 ;
-  assign \$1061  = ~ sel_l2_s0[107];
-  assign \$1062  = ~ sel_l2_s0[108];
-  assign \$1063  = \$1061  ^ \$1062 ;
-  assign \$1064  = ~ sel_l2_s0[109];
-  assign sel_pop10_0_4_s = \$1063  ^ \$1064 ;
-  assign \$1065  = ~ sel_l2_s0[107];
-  assign \$1066  = ~ sel_l2_s0[108];
-  assign \$1067  = \$1065  & \$1066 ;
-  assign \$1068  = ~ sel_l2_s0[107];
-  assign \$1069  = ~ sel_l2_s0[109];
-  assign \$1070  = \$1068  & \$1069 ;
-  assign \$1071  = \$1067  | \$1070 ;
-  assign \$1072  = ~ sel_l2_s0[108];
-  assign \$1073  = ~ sel_l2_s0[109];
-  assign \$1074  = \$1072  & \$1073 ;
-  assign sel_pop10_0_4_c = \$1071  | \$1074 ;
-  assign \$1075  = sel_pop10_0_12_s ^ sel_pop10_0_10_s;
-  assign sel_pop10_0_2_s = \$1075  ^ sel_pop10_0_8_s;
-  assign \$1076  = sel_pop10_0_12_s & sel_pop10_0_10_s;
-  assign \$1077  = sel_pop10_0_12_s & sel_pop10_0_8_s;
+  assign \$1049  = \sel_l3_s0$319  & \sel_l3_s0$320 ;
+  assign sel_cs1_11_1_0c = \$1048  | \$1049 ;
+  assign \$1050  = \sel_l3_s0$323  ^ \sel_l3_s0$324 ;
+  assign sel_cs1_12_0_0s = \$1050  ^ \sel_l3_s0$325 ;
+  assign \$1051  = \sel_l3_s0$323  & \sel_l3_s0$324 ;
+  assign \$1052  = \sel_l3_s0$323  & \sel_l3_s0$325 ;
+  assign \$1053  = \$1051  | \$1052 ;
+  assign \$1054  = \sel_l3_s0$324  & \sel_l3_s0$325 ;
+  assign sel_cs1_12_0_0c = \$1053  | \$1054 ;
+  assign \$1055  = \sel_l3_s0$328  ^ \sel_l3_s0$329 ;
+  assign sel_cs1_12_1_0s = \$1055  ^ \sel_l3_s0$330 ;
+  assign \$1056  = \sel_l3_s0$328  & \sel_l3_s0$329 ;
+  assign \$1057  = \sel_l3_s0$328  & \sel_l3_s0$330 ;
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = \sel_l3_s0$329  & \sel_l3_s0$330 ;
+  assign sel_cs1_12_1_0c = \$1058  | \$1059 ;
+  assign \$1060  = \sel_l3_s0$333  ^ \sel_l3_s0$334 ;
+  assign sel_cs1_13_0_0s = \$1060  ^ \sel_l3_s0$335 ;
+  assign \$1061  = \sel_l3_s0$333  & \sel_l3_s0$334 ;
+  assign \$1062  = \sel_l3_s0$333  & \sel_l3_s0$335 ;
+  assign \$1063  = \$1061  | \$1062 ;
+  assign \$1064  = \sel_l3_s0$334  & \sel_l3_s0$335 ;
+  assign sel_cs1_13_0_0c = \$1063  | \$1064 ;
+  assign \$1065  = \sel_l3_s0$338  ^ \sel_l3_s0$339 ;
+  assign sel_cs1_13_1_0s = \$1065  ^ \sel_l3_s0$340 ;
+  assign \$1066  = \sel_l3_s0$338  & \sel_l3_s0$339 ;
+  assign \$1067  = \sel_l3_s0$338  & \sel_l3_s0$340 ;
+  assign \$1068  = \$1066  | \$1067 ;
+  assign \$1069  = \sel_l3_s0$339  & \sel_l3_s0$340 ;
+  assign sel_cs1_13_1_0c = \$1068  | \$1069 ;
+  assign \$1070  = \sel_l3_s0$343  ^ \sel_l3_s0$344 ;
+  assign sel_cs1_14_0_0s = \$1070  ^ \sel_l3_s0$345 ;
+  assign \$1071  = \sel_l3_s0$343  & \sel_l3_s0$344 ;
+  assign \$1072  = \sel_l3_s0$343  & \sel_l3_s0$345 ;
+  assign \$1073  = \$1071  | \$1072 ;
+  assign \$1074  = \sel_l3_s0$344  & \sel_l3_s0$345 ;
+  assign sel_cs1_14_0_0c = \$1073  | \$1074 ;
+  assign \$1075  = \sel_l3_s0$348  ^ \sel_l3_s0$349 ;
+  assign sel_cs1_14_1_0s = \$1075  ^ \sel_l3_s0$350 ;
+  assign \$1076  = \sel_l3_s0$348  & \sel_l3_s0$349 ;
+  assign \$1077  = \sel_l3_s0$348  & \sel_l3_s0$350 ;
   assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = sel_pop10_0_10_s & sel_pop10_0_8_s;
-  assign sel_pop10_0_2_c = \$1078  | \$1079 ;
-  assign \$1080  = sel_pop10_0_6_s ^ sel_pop10_0_4_s;
-  assign sel_pop10_0_0_s = \$1080  ^ sel_pop10_0_2_s;
-  assign \$1081  = sel_pop10_0_6_s & sel_pop10_0_4_s;
-  assign \$1082  = sel_pop10_0_6_s & sel_pop10_0_2_s;
+  assign \$1079  = \sel_l3_s0$349  & \sel_l3_s0$350 ;
+  assign sel_cs1_14_1_0c = \$1078  | \$1079 ;
+  assign \$1080  = \sel_l3_s0$353  ^ \sel_l3_s0$354 ;
+  assign sel_cs1_15_0_0s = \$1080  ^ \sel_l3_s0$355 ;
+  assign \$1081  = \sel_l3_s0$353  & \sel_l3_s0$354 ;
+  assign \$1082  = \sel_l3_s0$353  & \sel_l3_s0$355 ;
   assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = sel_pop10_0_4_s & sel_pop10_0_2_s;
-  assign sel_pop10_0_0_c = \$1083  | \$1084 ;
-  assign \$1085  = sel_pop10_0_12_c ^ sel_pop10_0_10_c;
-  assign sel_pop10_1_4_s = \$1085  ^ sel_pop10_0_8_c;
-  assign \$1086  = sel_pop10_0_12_c & sel_pop10_0_10_c;
-  assign \$1087  = sel_pop10_0_12_c & sel_pop10_0_8_c;
+  assign \$1084  = \sel_l3_s0$354  & \sel_l3_s0$355 ;
+  assign sel_cs1_15_0_0c = \$1083  | \$1084 ;
+  assign \$1085  = \sel_l3_s0$358  ^ \sel_l3_s0$359 ;
+  assign sel_cs1_15_1_0s = \$1085  ^ \sel_l3_s0$360 ;
+  assign \$1086  = \sel_l3_s0$358  & \sel_l3_s0$359 ;
+  assign \$1087  = \sel_l3_s0$358  & \sel_l3_s0$360 ;
   assign \$1088  = \$1086  | \$1087 ;
-  assign \$1089  = sel_pop10_0_10_c & sel_pop10_0_8_c;
-  assign sel_pop10_1_4_c = \$1088  | \$1089 ;
-  assign \$1090  = sel_pop10_0_6_c ^ sel_pop10_0_4_c;
-  assign sel_pop10_1_2_s = \$1090  ^ sel_pop10_0_2_c;
-  assign \$1091  = sel_pop10_0_6_c & sel_pop10_0_4_c;
-  assign \$1092  = sel_pop10_0_6_c & sel_pop10_0_2_c;
+  assign \$1089  = \sel_l3_s0$359  & \sel_l3_s0$360 ;
+  assign sel_cs1_15_1_0c = \$1088  | \$1089 ;
+  assign \$1090  = sel_cs1_0_0_0s ^ \sel_l3_s0$363 ;
+  assign sel_cs2_0_0_0s = \$1090  ^ \sel_l3_s0$364 ;
+  assign \$1091  = sel_cs1_0_0_0s & \sel_l3_s0$363 ;
+  assign \$1092  = sel_cs1_0_0_0s & \sel_l3_s0$364 ;
   assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = sel_pop10_0_4_c & sel_pop10_0_2_c;
-  assign sel_pop10_1_2_c = \$1093  | \$1094 ;
-  assign \$1095  = sel_pop10_0_0_c ^ sel_pop10_1_4_s;
-  assign sel_pop10_1_0_s = \$1095  ^ sel_pop10_1_2_s;
-  assign \$1096  = sel_pop10_0_0_c & sel_pop10_1_4_s;
-  assign \$1097  = sel_pop10_0_0_c & sel_pop10_1_2_s;
+  assign \$1094  = \sel_l3_s0$363  & \sel_l3_s0$364 ;
+  assign sel_cs2_0_0_0c = \$1093  | \$1094 ;
+  assign \$1095  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
+  assign sel_cs2_0_1_0s = \$1095  ^ \sel_l3_s0$367 ;
+  assign \$1096  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
+  assign \$1097  = sel_cs1_0_0_0c & \sel_l3_s0$367 ;
   assign \$1098  = \$1096  | \$1097 ;
-  assign \$1099  = sel_pop10_1_4_s & sel_pop10_1_2_s;
-  assign sel_pop10_1_0_c = \$1098  | \$1099 ;
-  assign \$1100  = sel_pop10_1_4_c ^ sel_pop10_1_2_c;
-  assign sel_pop10_2_0_s = \$1100  ^ sel_pop10_1_0_c;
-  assign \$1101  = sel_pop10_1_4_c & sel_pop10_1_2_c;
-  assign \$1102  = sel_pop10_1_4_c & sel_pop10_1_0_c;
+  assign \$1099  = sel_cs1_0_1_0s & \sel_l3_s0$367 ;
+  assign sel_cs2_0_1_0c = \$1098  | \$1099 ;
+  assign \$1100  = sel_cs1_1_0_0s ^ \sel_l3_s0$370 ;
+  assign sel_cs2_1_0_0s = \$1100  ^ \sel_l3_s0$371 ;
+  assign \$1101  = sel_cs1_1_0_0s & \sel_l3_s0$370 ;
+  assign \$1102  = sel_cs1_1_0_0s & \sel_l3_s0$371 ;
   assign \$1103  = \$1101  | \$1102 ;
-  assign \$1104  = sel_pop10_1_2_c & sel_pop10_1_0_c;
-  assign sel_pop10_2_0_c = \$1103  | \$1104 ;
-  assign \$1105  = sel_l2_s0[10] ^ sel_l2_s0[24];
-  assign sel_pop11_0_12_s = \$1105  ^ sel_l2_s0[37];
-  assign \$1106  = sel_l2_s0[10] & sel_l2_s0[24];
-  assign \$1107  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$1104  = \sel_l3_s0$370  & \sel_l3_s0$371 ;
+  assign sel_cs2_1_0_0c = \$1103  | \$1104 ;
+  assign \$1105  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
+  assign sel_cs2_1_1_0s = \$1105  ^ \sel_l3_s0$374 ;
+  assign \$1106  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
+  assign \$1107  = sel_cs1_1_0_0c & \sel_l3_s0$374 ;
   assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = sel_l2_s0[24] & sel_l2_s0[37];
-  assign sel_pop11_0_12_c = \$1108  | \$1109 ;
-  assign \$1110  = sel_l2_s0[49] ^ sel_l2_s0[60];
-  assign sel_pop11_0_10_s = \$1110  ^ sel_l2_s0[70];
-  assign \$1111  = sel_l2_s0[49] & sel_l2_s0[60];
-  assign \$1112  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$1109  = sel_cs1_1_1_0s & \sel_l3_s0$374 ;
+  assign sel_cs2_1_1_0c = \$1108  | \$1109 ;
+  assign \$1110  = sel_cs1_2_0_0s ^ \sel_l3_s0$377 ;
+  assign sel_cs2_2_0_0s = \$1110  ^ \sel_l3_s0$378 ;
+  assign \$1111  = sel_cs1_2_0_0s & \sel_l3_s0$377 ;
+  assign \$1112  = sel_cs1_2_0_0s & \sel_l3_s0$378 ;
   assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = sel_l2_s0[60] & sel_l2_s0[70];
-  assign sel_pop11_0_10_c = \$1113  | \$1114 ;
-  assign \$1115  = sel_l2_s0[79] ^ sel_l2_s0[87];
-  assign sel_pop11_0_8_s = \$1115  ^ sel_l2_s0[94];
-  assign \$1116  = sel_l2_s0[79] & sel_l2_s0[87];
-  assign \$1117  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$1114  = \sel_l3_s0$377  & \sel_l3_s0$378 ;
+  assign sel_cs2_2_0_0c = \$1113  | \$1114 ;
+  assign \$1115  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
+  assign sel_cs2_2_1_0s = \$1115  ^ \sel_l3_s0$381 ;
+  assign \$1116  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
+  assign \$1117  = sel_cs1_2_0_0c & \sel_l3_s0$381 ;
   assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = sel_l2_s0[87] & sel_l2_s0[94];
-  assign sel_pop11_0_8_c = \$1118  | \$1119 ;
-  assign \$1120  = sel_l2_s0[100] ^ sel_l2_s0[105];
-  assign \$1121  = ~ sel_l2_s0[110];
-  assign sel_pop11_0_6_s = \$1120  ^ \$1121 ;
-  assign \$1122  = sel_l2_s0[100] & sel_l2_s0[105];
-  assign \$1123  = ~ sel_l2_s0[110];
-  assign \$1124  = sel_l2_s0[100] & \$1123 ;
-  assign \$1125  = \$1122  | \$1124 ;
-  assign \$1126  = ~ sel_l2_s0[110];
-  assign \$1127  = sel_l2_s0[105] & \$1126 ;
-  assign sel_pop11_0_6_c = \$1125  | \$1127 ;
-  assign \$1128  = ~ sel_l2_s0[111];
-  assign \$1129  = ~ sel_l2_s0[112];
-  assign \$1130  = \$1128  ^ \$1129 ;
-  assign \$1131  = ~ sel_l2_s0[113];
-  assign sel_pop11_0_4_s = \$1130  ^ \$1131 ;
-  assign \$1132  = ~ sel_l2_s0[111];
-  assign \$1133  = ~ sel_l2_s0[112];
-  assign \$1134  = \$1132  & \$1133 ;
-  assign \$1135  = ~ sel_l2_s0[111];
-  assign \$1136  = ~ sel_l2_s0[113];
-  assign \$1137  = \$1135  & \$1136 ;
-  assign \$1138  = \$1134  | \$1137 ;
-  assign \$1139  = ~ sel_l2_s0[112];
-  assign \$1140  = ~ sel_l2_s0[113];
-  assign \$1141  = \$1139  & \$1140 ;
-  assign sel_pop11_0_4_c = \$1138  | \$1141 ;
-  assign \$1142  = sel_pop11_0_12_s ^ sel_pop11_0_10_s;
-  assign sel_pop11_0_2_s = \$1142  ^ sel_pop11_0_8_s;
-  assign \$1143  = sel_pop11_0_12_s & sel_pop11_0_10_s;
-  assign \$1144  = sel_pop11_0_12_s & sel_pop11_0_8_s;
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = sel_pop11_0_10_s & sel_pop11_0_8_s;
-  assign sel_pop11_0_2_c = \$1145  | \$1146 ;
-  assign \$1147  = sel_pop11_0_6_s ^ sel_pop11_0_4_s;
-  assign sel_pop11_0_0_s = \$1147  ^ sel_pop11_0_2_s;
-  assign \$1148  = sel_pop11_0_6_s & sel_pop11_0_4_s;
-  assign \$1149  = sel_pop11_0_6_s & sel_pop11_0_2_s;
-  assign \$1150  = \$1148  | \$1149 ;
-  assign \$1151  = sel_pop11_0_4_s & sel_pop11_0_2_s;
-  assign sel_pop11_0_0_c = \$1150  | \$1151 ;
-  assign \$1152  = sel_pop11_0_12_c ^ sel_pop11_0_10_c;
-  assign sel_pop11_1_4_s = \$1152  ^ sel_pop11_0_8_c;
-  assign \$1153  = sel_pop11_0_12_c & sel_pop11_0_10_c;
-  assign \$1154  = sel_pop11_0_12_c & sel_pop11_0_8_c;
-  assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = sel_pop11_0_10_c & sel_pop11_0_8_c;
-  assign sel_pop11_1_4_c = \$1155  | \$1156 ;
-  assign \$1157  = sel_pop11_0_6_c ^ sel_pop11_0_4_c;
-  assign sel_pop11_1_2_s = \$1157  ^ sel_pop11_0_2_c;
-  assign \$1158  = sel_pop11_0_6_c & sel_pop11_0_4_c;
-  assign \$1159  = sel_pop11_0_6_c & sel_pop11_0_2_c;
-  assign \$1160  = \$1158  | \$1159 ;
-  assign \$1161  = sel_pop11_0_4_c & sel_pop11_0_2_c;
-  assign sel_pop11_1_2_c = \$1160  | \$1161 ;
-  assign \$1162  = sel_pop11_0_0_c ^ sel_pop11_1_4_s;
-  assign sel_pop11_1_0_s = \$1162  ^ sel_pop11_1_2_s;
-  assign \$1163  = sel_pop11_0_0_c & sel_pop11_1_4_s;
-  assign \$1164  = sel_pop11_0_0_c & sel_pop11_1_2_s;
-  assign \$1165  = \$1163  | \$1164 ;
-  assign \$1166  = sel_pop11_1_4_s & sel_pop11_1_2_s;
-  assign sel_pop11_1_0_c = \$1165  | \$1166 ;
-  assign \$1167  = sel_pop11_1_4_c ^ sel_pop11_1_2_c;
-  assign sel_pop11_2_0_s = \$1167  ^ sel_pop11_1_0_c;
-  assign \$1168  = sel_pop11_1_4_c & sel_pop11_1_2_c;
-  assign \$1169  = sel_pop11_1_4_c & sel_pop11_1_0_c;
-  assign \$1170  = \$1168  | \$1169 ;
-  assign \$1171  = sel_pop11_1_2_c & sel_pop11_1_0_c;
-  assign sel_pop11_2_0_c = \$1170  | \$1171 ;
-  assign \$1172  = sel_l2_s0[11] ^ sel_l2_s0[25];
-  assign sel_pop12_0_12_s = \$1172  ^ sel_l2_s0[38];
-  assign \$1173  = sel_l2_s0[11] & sel_l2_s0[25];
-  assign \$1174  = sel_l2_s0[11] & sel_l2_s0[38];
-  assign \$1175  = \$1173  | \$1174 ;
-  assign \$1176  = sel_l2_s0[25] & sel_l2_s0[38];
-  assign sel_pop12_0_12_c = \$1175  | \$1176 ;
-  assign \$1177  = sel_l2_s0[50] ^ sel_l2_s0[61];
-  assign sel_pop12_0_10_s = \$1177  ^ sel_l2_s0[71];
-  assign \$1178  = sel_l2_s0[50] & sel_l2_s0[61];
-  assign \$1179  = sel_l2_s0[50] & sel_l2_s0[71];
-  assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = sel_l2_s0[61] & sel_l2_s0[71];
-  assign sel_pop12_0_10_c = \$1180  | \$1181 ;
-  assign \$1182  = sel_l2_s0[80] ^ sel_l2_s0[88];
-  assign sel_pop12_0_8_s = \$1182  ^ sel_l2_s0[95];
-  assign \$1183  = sel_l2_s0[80] & sel_l2_s0[88];
-  assign \$1184  = sel_l2_s0[80] & sel_l2_s0[95];
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = sel_l2_s0[88] & sel_l2_s0[95];
-  assign sel_pop12_0_8_c = \$1185  | \$1186 ;
-  assign \$1187  = sel_l2_s0[101] ^ sel_l2_s0[106];
-  assign sel_pop12_0_6_s = \$1187  ^ sel_l2_s0[110];
-  assign \$1188  = sel_l2_s0[101] & sel_l2_s0[106];
-  assign \$1189  = sel_l2_s0[101] & sel_l2_s0[110];
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = sel_l2_s0[106] & sel_l2_s0[110];
-  assign sel_pop12_0_6_c = \$1190  | \$1191 ;
-  assign \$1192  = ~ sel_l2_s0[114];
-  assign \$1193  = ~ sel_l2_s0[115];
-  assign \$1194  = \$1192  ^ \$1193 ;
-  assign \$1195  = ~ sel_l2_s0[116];
-  assign sel_pop12_0_4_s = \$1194  ^ \$1195 ;
-  assign \$1196  = ~ sel_l2_s0[114];
-  assign \$1197  = ~ sel_l2_s0[115];
-  assign \$1198  = \$1196  & \$1197 ;
-  assign \$1199  = ~ sel_l2_s0[114];
-  assign \$1200  = ~ sel_l2_s0[116];
-  assign \$1201  = \$1199  & \$1200 ;
-  assign \$1202  = \$1198  | \$1201 ;
-  assign \$1203  = ~ sel_l2_s0[115];
-  assign \$1204  = ~ sel_l2_s0[116];
-  assign \$1205  = \$1203  & \$1204 ;
-  assign sel_pop12_0_4_c = \$1202  | \$1205 ;
-  assign \$1206  = sel_pop12_0_12_s ^ sel_pop12_0_10_s;
-  assign sel_pop12_0_2_s = \$1206  ^ sel_pop12_0_8_s;
-  assign \$1207  = sel_pop12_0_12_s & sel_pop12_0_10_s;
-  assign \$1208  = sel_pop12_0_12_s & sel_pop12_0_8_s;
-  assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = sel_pop12_0_10_s & sel_pop12_0_8_s;
-  assign sel_pop12_0_2_c = \$1209  | \$1210 ;
-  assign \$1211  = sel_pop12_0_6_s ^ sel_pop12_0_4_s;
-  assign sel_pop12_0_0_s = \$1211  ^ sel_pop12_0_2_s;
-  assign \$1212  = sel_pop12_0_6_s & sel_pop12_0_4_s;
-  assign \$1213  = sel_pop12_0_6_s & sel_pop12_0_2_s;
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = sel_pop12_0_4_s & sel_pop12_0_2_s;
-  assign sel_pop12_0_0_c = \$1214  | \$1215 ;
-  assign \$1216  = sel_pop12_0_12_c ^ sel_pop12_0_10_c;
-  assign sel_pop12_1_4_s = \$1216  ^ sel_pop12_0_8_c;
-  assign \$1217  = sel_pop12_0_12_c & sel_pop12_0_10_c;
-  assign \$1218  = sel_pop12_0_12_c & sel_pop12_0_8_c;
-  assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = sel_pop12_0_10_c & sel_pop12_0_8_c;
-  assign sel_pop12_1_4_c = \$1219  | \$1220 ;
-  assign \$1221  = sel_pop12_0_6_c ^ sel_pop12_0_4_c;
-  assign sel_pop12_1_2_s = \$1221  ^ sel_pop12_0_2_c;
-  assign \$1222  = sel_pop12_0_6_c & sel_pop12_0_4_c;
-  assign \$1223  = sel_pop12_0_6_c & sel_pop12_0_2_c;
-  assign \$1224  = \$1222  | \$1223 ;
-  assign \$1225  = sel_pop12_0_4_c & sel_pop12_0_2_c;
-  assign sel_pop12_1_2_c = \$1224  | \$1225 ;
-  assign \$1226  = sel_pop12_0_0_c ^ sel_pop12_1_4_s;
-  assign sel_pop12_1_0_s = \$1226  ^ sel_pop12_1_2_s;
-  assign \$1227  = sel_pop12_0_0_c & sel_pop12_1_4_s;
-  assign \$1228  = sel_pop12_0_0_c & sel_pop12_1_2_s;
-  assign \$1229  = \$1227  | \$1228 ;
-  assign \$1230  = sel_pop12_1_4_s & sel_pop12_1_2_s;
-  assign sel_pop12_1_0_c = \$1229  | \$1230 ;
-  assign \$1231  = sel_pop12_1_4_c ^ sel_pop12_1_2_c;
-  assign sel_pop12_2_0_s = \$1231  ^ sel_pop12_1_0_c;
-  assign \$1232  = sel_pop12_1_4_c & sel_pop12_1_2_c;
-  assign \$1233  = sel_pop12_1_4_c & sel_pop12_1_0_c;
-  assign \$1234  = \$1232  | \$1233 ;
-  assign \$1235  = sel_pop12_1_2_c & sel_pop12_1_0_c;
-  assign sel_pop12_2_0_c = \$1234  | \$1235 ;
-  assign \$1236  = sel_l2_s0[12] ^ sel_l2_s0[26];
-  assign sel_pop13_0_12_s = \$1236  ^ sel_l2_s0[39];
-  assign \$1237  = sel_l2_s0[12] & sel_l2_s0[26];
-  assign \$1238  = sel_l2_s0[12] & sel_l2_s0[39];
-  assign \$1239  = \$1237  | \$1238 ;
-  assign \$1240  = sel_l2_s0[26] & sel_l2_s0[39];
-  assign sel_pop13_0_12_c = \$1239  | \$1240 ;
-  assign \$1241  = sel_l2_s0[51] ^ sel_l2_s0[62];
-  assign sel_pop13_0_10_s = \$1241  ^ sel_l2_s0[72];
-  assign \$1242  = sel_l2_s0[51] & sel_l2_s0[62];
-  assign \$1243  = sel_l2_s0[51] & sel_l2_s0[72];
-  assign \$1244  = \$1242  | \$1243 ;
-  assign \$1245  = sel_l2_s0[62] & sel_l2_s0[72];
-  assign sel_pop13_0_10_c = \$1244  | \$1245 ;
-  assign \$1246  = sel_l2_s0[81] ^ sel_l2_s0[89];
-  assign sel_pop13_0_8_s = \$1246  ^ sel_l2_s0[96];
-  assign \$1247  = sel_l2_s0[81] & sel_l2_s0[89];
-  assign \$1248  = sel_l2_s0[81] & sel_l2_s0[96];
-  assign \$1249  = \$1247  | \$1248 ;
-  assign \$1250  = sel_l2_s0[89] & sel_l2_s0[96];
-  assign sel_pop13_0_8_c = \$1249  | \$1250 ;
-  assign \$1251  = sel_l2_s0[102] ^ sel_l2_s0[107];
-  assign sel_pop13_0_6_s = \$1251  ^ sel_l2_s0[111];
-  assign \$1252  = sel_l2_s0[102] & sel_l2_s0[107];
-  assign \$1253  = sel_l2_s0[102] & sel_l2_s0[111];
-  assign \$1254  = \$1252  | \$1253 ;
-  assign \$1255  = sel_l2_s0[107] & sel_l2_s0[111];
-  assign sel_pop13_0_6_c = \$1254  | \$1255 ;
-  assign \$1256  = ~ sel_l2_s0[117];
-  assign \$1257  = sel_l2_s0[114] ^ \$1256 ;
-  assign \$1258  = ~ sel_l2_s0[118];
-  assign sel_pop13_0_4_s = \$1257  ^ \$1258 ;
-  assign \$1259  = ~ sel_l2_s0[117];
-  assign \$1260  = sel_l2_s0[114] & \$1259 ;
-  assign \$1261  = ~ sel_l2_s0[118];
-  assign \$1262  = sel_l2_s0[114] & \$1261 ;
-  assign \$1263  = \$1260  | \$1262 ;
-  assign \$1264  = ~ sel_l2_s0[117];
-  assign \$1265  = ~ sel_l2_s0[118];
-  assign \$1266  = \$1264  & \$1265 ;
-  assign sel_pop13_0_4_c = \$1263  | \$1266 ;
-  assign \$1267  = sel_pop13_0_12_s ^ sel_pop13_0_10_s;
-  assign sel_pop13_0_2_s = \$1267  ^ sel_pop13_0_8_s;
-  assign \$1268  = sel_pop13_0_12_s & sel_pop13_0_10_s;
-  assign \$1269  = sel_pop13_0_12_s & sel_pop13_0_8_s;
-  assign \$1270  = \$1268  | \$1269 ;
-  assign \$1271  = sel_pop13_0_10_s & sel_pop13_0_8_s;
-  assign sel_pop13_0_2_c = \$1270  | \$1271 ;
-  assign \$1272  = sel_pop13_0_6_s ^ sel_pop13_0_4_s;
-  assign sel_pop13_0_0_s = \$1272  ^ sel_pop13_0_2_s;
-  assign \$1273  = sel_pop13_0_6_s & sel_pop13_0_4_s;
-  assign \$1274  = sel_pop13_0_6_s & sel_pop13_0_2_s;
-  assign \$1275  = \$1273  | \$1274 ;
-  assign \$1276  = sel_pop13_0_4_s & sel_pop13_0_2_s;
-  assign sel_pop13_0_0_c = \$1275  | \$1276 ;
-  assign \$1277  = sel_pop13_0_12_c ^ sel_pop13_0_10_c;
-  assign sel_pop13_1_4_s = \$1277  ^ sel_pop13_0_8_c;
-  assign \$1278  = sel_pop13_0_12_c & sel_pop13_0_10_c;
-  assign \$1279  = sel_pop13_0_12_c & sel_pop13_0_8_c;
-  assign \$1280  = \$1278  | \$1279 ;
-  assign \$1281  = sel_pop13_0_10_c & sel_pop13_0_8_c;
-  assign sel_pop13_1_4_c = \$1280  | \$1281 ;
-  assign \$1282  = sel_pop13_0_6_c ^ sel_pop13_0_4_c;
-  assign sel_pop13_1_2_s = \$1282  ^ sel_pop13_0_2_c;
-  assign \$1283  = sel_pop13_0_6_c & sel_pop13_0_4_c;
-  assign \$1284  = sel_pop13_0_6_c & sel_pop13_0_2_c;
-  assign \$1285  = \$1283  | \$1284 ;
-  assign \$1286  = sel_pop13_0_4_c & sel_pop13_0_2_c;
-  assign sel_pop13_1_2_c = \$1285  | \$1286 ;
-  assign \$1287  = sel_pop13_0_0_c ^ sel_pop13_1_4_s;
-  assign sel_pop13_1_0_s = \$1287  ^ sel_pop13_1_2_s;
-  assign \$1288  = sel_pop13_0_0_c & sel_pop13_1_4_s;
-  assign \$1289  = sel_pop13_0_0_c & sel_pop13_1_2_s;
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = sel_pop13_1_4_s & sel_pop13_1_2_s;
-  assign sel_pop13_1_0_c = \$1290  | \$1291 ;
-  assign \$1292  = sel_pop13_1_4_c ^ sel_pop13_1_2_c;
-  assign sel_pop13_2_0_s = \$1292  ^ sel_pop13_1_0_c;
-  assign \$1293  = sel_pop13_1_4_c & sel_pop13_1_2_c;
-  assign \$1294  = sel_pop13_1_4_c & sel_pop13_1_0_c;
-  assign \$1295  = \$1293  | \$1294 ;
-  assign \$1296  = sel_pop13_1_2_c & sel_pop13_1_0_c;
-  assign sel_pop13_2_0_c = \$1295  | \$1296 ;
-  assign \$1297  = sel_l2_s0[13] ^ sel_l2_s0[27];
-  assign sel_pop14_0_12_s = \$1297  ^ sel_l2_s0[40];
-  assign \$1298  = sel_l2_s0[13] & sel_l2_s0[27];
-  assign \$1299  = sel_l2_s0[13] & sel_l2_s0[40];
-  assign \$1300  = \$1298  | \$1299 ;
-  assign \$1301  = sel_l2_s0[27] & sel_l2_s0[40];
-  assign sel_pop14_0_12_c = \$1300  | \$1301 ;
-  assign \$1302  = sel_l2_s0[52] ^ sel_l2_s0[63];
-  assign sel_pop14_0_10_s = \$1302  ^ sel_l2_s0[73];
-  assign \$1303  = sel_l2_s0[52] & sel_l2_s0[63];
-  assign \$1304  = sel_l2_s0[52] & sel_l2_s0[73];
-  assign \$1305  = \$1303  | \$1304 ;
-  assign \$1306  = sel_l2_s0[63] & sel_l2_s0[73];
-  assign sel_pop14_0_10_c = \$1305  | \$1306 ;
-  assign \$1307  = sel_l2_s0[82] ^ sel_l2_s0[90];
-  assign sel_pop14_0_8_s = \$1307  ^ sel_l2_s0[97];
-  assign \$1308  = sel_l2_s0[82] & sel_l2_s0[90];
-  assign \$1309  = sel_l2_s0[82] & sel_l2_s0[97];
-  assign \$1310  = \$1308  | \$1309 ;
-  assign \$1311  = sel_l2_s0[90] & sel_l2_s0[97];
-  assign sel_pop14_0_8_c = \$1310  | \$1311 ;
-  assign \$1312  = sel_l2_s0[103] ^ sel_l2_s0[108];
-  assign sel_pop14_0_6_s = \$1312  ^ sel_l2_s0[112];
-  assign \$1313  = sel_l2_s0[103] & sel_l2_s0[108];
-  assign \$1314  = sel_l2_s0[103] & sel_l2_s0[112];
-  assign \$1315  = \$1313  | \$1314 ;
-  assign \$1316  = sel_l2_s0[108] & sel_l2_s0[112];
-  assign sel_pop14_0_6_c = \$1315  | \$1316 ;
-  assign \$1317  = sel_l2_s0[115] ^ sel_l2_s0[117];
-  assign \$1318  = ~ sel_l2_s0[119];
-  assign sel_pop14_0_4_s = \$1317  ^ \$1318 ;
-  assign \$1319  = sel_l2_s0[115] & sel_l2_s0[117];
-  assign \$1320  = ~ sel_l2_s0[119];
-  assign \$1321  = sel_l2_s0[115] & \$1320 ;
-  assign \$1322  = \$1319  | \$1321 ;
-  assign \$1323  = ~ sel_l2_s0[119];
-  assign \$1324  = sel_l2_s0[117] & \$1323 ;
-  assign sel_pop14_0_4_c = \$1322  | \$1324 ;
-  assign \$1325  = sel_pop14_0_12_s ^ sel_pop14_0_10_s;
-  assign sel_pop14_0_2_s = \$1325  ^ sel_pop14_0_8_s;
-  assign \$1326  = sel_pop14_0_12_s & sel_pop14_0_10_s;
-  assign \$1327  = sel_pop14_0_12_s & sel_pop14_0_8_s;
+  assign \$1119  = sel_cs1_2_1_0s & \sel_l3_s0$381 ;
+  assign sel_cs2_2_1_0c = \$1118  | \$1119 ;
+  assign \$1120  = sel_cs1_3_0_0s ^ \sel_l3_s0$384 ;
+  assign sel_cs2_3_0_0s = \$1120  ^ \sel_l3_s0$385 ;
+  assign \$1121  = sel_cs1_3_0_0s & \sel_l3_s0$384 ;
+  assign \$1122  = sel_cs1_3_0_0s & \sel_l3_s0$385 ;
+  assign \$1123  = \$1121  | \$1122 ;
+  assign \$1124  = \sel_l3_s0$384  & \sel_l3_s0$385 ;
+  assign sel_cs2_3_0_0c = \$1123  | \$1124 ;
+  assign \$1125  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
+  assign sel_cs2_3_1_0s = \$1125  ^ \sel_l3_s0$388 ;
+  assign \$1126  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
+  assign \$1127  = sel_cs1_3_0_0c & \sel_l3_s0$388 ;
+  assign \$1128  = \$1126  | \$1127 ;
+  assign \$1129  = sel_cs1_3_1_0s & \sel_l3_s0$388 ;
+  assign sel_cs2_3_1_0c = \$1128  | \$1129 ;
+  assign \$1130  = sel_cs1_4_0_0s ^ \sel_l3_s0$391 ;
+  assign sel_cs2_4_0_0s = \$1130  ^ \sel_l3_s0$392 ;
+  assign \$1131  = sel_cs1_4_0_0s & \sel_l3_s0$391 ;
+  assign \$1132  = sel_cs1_4_0_0s & \sel_l3_s0$392 ;
+  assign \$1133  = \$1131  | \$1132 ;
+  assign \$1134  = \sel_l3_s0$391  & \sel_l3_s0$392 ;
+  assign sel_cs2_4_0_0c = \$1133  | \$1134 ;
+  assign \$1135  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
+  assign sel_cs2_4_1_0s = \$1135  ^ \sel_l3_s0$395 ;
+  assign \$1136  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
+  assign \$1137  = sel_cs1_4_0_0c & \sel_l3_s0$395 ;
+  assign \$1138  = \$1136  | \$1137 ;
+  assign \$1139  = sel_cs1_4_1_0s & \sel_l3_s0$395 ;
+  assign sel_cs2_4_1_0c = \$1138  | \$1139 ;
+  assign \$1140  = sel_cs1_5_0_0s ^ \sel_l3_s0$398 ;
+  assign sel_cs2_5_0_0s = \$1140  ^ \sel_l3_s0$399 ;
+  assign \$1141  = sel_cs1_5_0_0s & \sel_l3_s0$398 ;
+  assign \$1142  = sel_cs1_5_0_0s & \sel_l3_s0$399 ;
+  assign \$1143  = \$1141  | \$1142 ;
+  assign \$1144  = \sel_l3_s0$398  & \sel_l3_s0$399 ;
+  assign sel_cs2_5_0_0c = \$1143  | \$1144 ;
+  assign \$1145  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
+  assign sel_cs2_5_1_0s = \$1145  ^ \sel_l3_s0$402 ;
+  assign \$1146  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
+  assign \$1147  = sel_cs1_5_0_0c & \sel_l3_s0$402 ;
+  assign \$1148  = \$1146  | \$1147 ;
+  assign \$1149  = sel_cs1_5_1_0s & \sel_l3_s0$402 ;
+  assign sel_cs2_5_1_0c = \$1148  | \$1149 ;
+  assign \$1150  = sel_cs1_6_0_0s ^ \sel_l3_s0$405 ;
+  assign sel_cs2_6_0_0s = \$1150  ^ \sel_l3_s0$406 ;
+  assign \$1151  = sel_cs1_6_0_0s & \sel_l3_s0$405 ;
+  assign \$1152  = sel_cs1_6_0_0s & \sel_l3_s0$406 ;
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = \sel_l3_s0$405  & \sel_l3_s0$406 ;
+  assign sel_cs2_6_0_0c = \$1153  | \$1154 ;
+  assign \$1155  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
+  assign sel_cs2_6_1_0s = \$1155  ^ \sel_l3_s0$409 ;
+  assign \$1156  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
+  assign \$1157  = sel_cs1_6_0_0c & \sel_l3_s0$409 ;
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = sel_cs1_6_1_0s & \sel_l3_s0$409 ;
+  assign sel_cs2_6_1_0c = \$1158  | \$1159 ;
+  assign \$1160  = sel_cs1_7_0_0s ^ \sel_l3_s0$412 ;
+  assign sel_cs2_7_0_0s = \$1160  ^ \sel_l3_s0$413 ;
+  assign \$1161  = sel_cs1_7_0_0s & \sel_l3_s0$412 ;
+  assign \$1162  = sel_cs1_7_0_0s & \sel_l3_s0$413 ;
+  assign \$1163  = \$1161  | \$1162 ;
+  assign \$1164  = \sel_l3_s0$412  & \sel_l3_s0$413 ;
+  assign sel_cs2_7_0_0c = \$1163  | \$1164 ;
+  assign \$1165  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
+  assign sel_cs2_7_1_0s = \$1165  ^ \sel_l3_s0$416 ;
+  assign \$1166  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
+  assign \$1167  = sel_cs1_7_0_0c & \sel_l3_s0$416 ;
+  assign \$1168  = \$1166  | \$1167 ;
+  assign \$1169  = sel_cs1_7_1_0s & \sel_l3_s0$416 ;
+  assign sel_cs2_7_1_0c = \$1168  | \$1169 ;
+  assign \$1170  = sel_cs1_8_0_0s ^ \sel_l3_s0$419 ;
+  assign sel_cs2_8_0_0s = \$1170  ^ \sel_l3_s0$420 ;
+  assign \$1171  = sel_cs1_8_0_0s & \sel_l3_s0$419 ;
+  assign \$1172  = sel_cs1_8_0_0s & \sel_l3_s0$420 ;
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = \sel_l3_s0$419  & \sel_l3_s0$420 ;
+  assign sel_cs2_8_0_0c = \$1173  | \$1174 ;
+  assign \$1175  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
+  assign sel_cs2_8_1_0s = \$1175  ^ \sel_l3_s0$423 ;
+  assign \$1176  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
+  assign \$1177  = sel_cs1_8_0_0c & \sel_l3_s0$423 ;
+  assign \$1178  = \$1176  | \$1177 ;
+  assign \$1179  = sel_cs1_8_1_0s & \sel_l3_s0$423 ;
+  assign sel_cs2_8_1_0c = \$1178  | \$1179 ;
+  assign \$1180  = sel_cs1_9_0_0s ^ \sel_l3_s0$426 ;
+  assign sel_cs2_9_0_0s = \$1180  ^ \sel_l3_s0$427 ;
+  assign \$1181  = sel_cs1_9_0_0s & \sel_l3_s0$426 ;
+  assign \$1182  = sel_cs1_9_0_0s & \sel_l3_s0$427 ;
+  assign \$1183  = \$1181  | \$1182 ;
+  assign \$1184  = \sel_l3_s0$426  & \sel_l3_s0$427 ;
+  assign sel_cs2_9_0_0c = \$1183  | \$1184 ;
+  assign \$1185  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
+  assign sel_cs2_9_1_0s = \$1185  ^ \sel_l3_s0$430 ;
+  assign \$1186  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
+  assign \$1187  = sel_cs1_9_0_0c & \sel_l3_s0$430 ;
+  assign \$1188  = \$1186  | \$1187 ;
+  assign \$1189  = sel_cs1_9_1_0s & \sel_l3_s0$430 ;
+  assign sel_cs2_9_1_0c = \$1188  | \$1189 ;
+  assign \$1190  = sel_cs1_10_0_0s ^ \sel_l3_s0$433 ;
+  assign sel_cs2_10_0_0s = \$1190  ^ \sel_l3_s0$434 ;
+  assign \$1191  = sel_cs1_10_0_0s & \sel_l3_s0$433 ;
+  assign \$1192  = sel_cs1_10_0_0s & \sel_l3_s0$434 ;
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = \sel_l3_s0$433  & \sel_l3_s0$434 ;
+  assign sel_cs2_10_0_0c = \$1193  | \$1194 ;
+  assign \$1195  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
+  assign sel_cs2_10_1_0s = \$1195  ^ \sel_l3_s0$437 ;
+  assign \$1196  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
+  assign \$1197  = sel_cs1_10_0_0c & \sel_l3_s0$437 ;
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = sel_cs1_10_1_0s & \sel_l3_s0$437 ;
+  assign sel_cs2_10_1_0c = \$1198  | \$1199 ;
+  assign \$1200  = sel_cs1_11_0_0s ^ \sel_l3_s0$440 ;
+  assign sel_cs2_11_0_0s = \$1200  ^ \sel_l3_s0$441 ;
+  assign \$1201  = sel_cs1_11_0_0s & \sel_l3_s0$440 ;
+  assign \$1202  = sel_cs1_11_0_0s & \sel_l3_s0$441 ;
+  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1204  = \sel_l3_s0$440  & \sel_l3_s0$441 ;
+  assign sel_cs2_11_0_0c = \$1203  | \$1204 ;
+  assign \$1205  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
+  assign sel_cs2_11_1_0s = \$1205  ^ \sel_l3_s0$444 ;
+  assign \$1206  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
+  assign \$1207  = sel_cs1_11_0_0c & \sel_l3_s0$444 ;
+  assign \$1208  = \$1206  | \$1207 ;
+  assign \$1209  = sel_cs1_11_1_0s & \sel_l3_s0$444 ;
+  assign sel_cs2_11_1_0c = \$1208  | \$1209 ;
+  assign \$1210  = sel_cs1_12_0_0s ^ \sel_l3_s0$447 ;
+  assign sel_cs2_12_0_0s = \$1210  ^ \sel_l3_s0$448 ;
+  assign \$1211  = sel_cs1_12_0_0s & \sel_l3_s0$447 ;
+  assign \$1212  = sel_cs1_12_0_0s & \sel_l3_s0$448 ;
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = \sel_l3_s0$447  & \sel_l3_s0$448 ;
+  assign sel_cs2_12_0_0c = \$1213  | \$1214 ;
+  assign \$1215  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
+  assign sel_cs2_12_1_0s = \$1215  ^ \sel_l3_s0$451 ;
+  assign \$1216  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
+  assign \$1217  = sel_cs1_12_0_0c & \sel_l3_s0$451 ;
+  assign \$1218  = \$1216  | \$1217 ;
+  assign \$1219  = sel_cs1_12_1_0s & \sel_l3_s0$451 ;
+  assign sel_cs2_12_1_0c = \$1218  | \$1219 ;
+  assign \$1220  = sel_cs1_13_0_0s ^ \sel_l3_s0$454 ;
+  assign sel_cs2_13_0_0s = \$1220  ^ \sel_l3_s0$455 ;
+  assign \$1221  = sel_cs1_13_0_0s & \sel_l3_s0$454 ;
+  assign \$1222  = sel_cs1_13_0_0s & \sel_l3_s0$455 ;
+  assign \$1223  = \$1221  | \$1222 ;
+  assign \$1224  = \sel_l3_s0$454  & \sel_l3_s0$455 ;
+  assign sel_cs2_13_0_0c = \$1223  | \$1224 ;
+  assign \$1225  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
+  assign sel_cs2_13_1_0s = \$1225  ^ \sel_l3_s0$458 ;
+  assign \$1226  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
+  assign \$1227  = sel_cs1_13_0_0c & \sel_l3_s0$458 ;
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = sel_cs1_13_1_0s & \sel_l3_s0$458 ;
+  assign sel_cs2_13_1_0c = \$1228  | \$1229 ;
+  assign \$1230  = sel_cs1_14_0_0s ^ \sel_l3_s0$461 ;
+  assign sel_cs2_14_0_0s = \$1230  ^ \sel_l3_s0$462 ;
+  assign \$1231  = sel_cs1_14_0_0s & \sel_l3_s0$461 ;
+  assign \$1232  = sel_cs1_14_0_0s & \sel_l3_s0$462 ;
+  assign \$1233  = \$1231  | \$1232 ;
+  assign \$1234  = \sel_l3_s0$461  & \sel_l3_s0$462 ;
+  assign sel_cs2_14_0_0c = \$1233  | \$1234 ;
+  assign \$1235  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
+  assign sel_cs2_14_1_0s = \$1235  ^ \sel_l3_s0$465 ;
+  assign \$1236  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
+  assign \$1237  = sel_cs1_14_0_0c & \sel_l3_s0$465 ;
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = sel_cs1_14_1_0s & \sel_l3_s0$465 ;
+  assign sel_cs2_14_1_0c = \$1238  | \$1239 ;
+  assign \$1240  = sel_cs1_15_0_0s ^ \sel_l3_s0$468 ;
+  assign sel_cs2_15_0_0s = \$1240  ^ \sel_l3_s0$469 ;
+  assign \$1241  = sel_cs1_15_0_0s & \sel_l3_s0$468 ;
+  assign \$1242  = sel_cs1_15_0_0s & \sel_l3_s0$469 ;
+  assign \$1243  = \$1241  | \$1242 ;
+  assign \$1244  = \sel_l3_s0$468  & \sel_l3_s0$469 ;
+  assign sel_cs2_15_0_0c = \$1243  | \$1244 ;
+  assign \$1245  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
+  assign sel_cs2_15_1_0s = \$1245  ^ \sel_l3_s0$472 ;
+  assign \$1246  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
+  assign \$1247  = sel_cs1_15_0_0c & \sel_l3_s0$472 ;
+  assign \$1248  = \$1246  | \$1247 ;
+  assign \$1249  = sel_cs1_15_1_0s & \sel_l3_s0$472 ;
+  assign sel_cs2_15_1_0c = \$1248  | \$1249 ;
+  assign \$1250  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
+  assign sel_cs3_0_1_0s = \$1250  ^ \sel_l3_s0$475 ;
+  assign \$1251  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
+  assign \$1252  = sel_cs2_0_0_0c & \sel_l3_s0$475 ;
+  assign \$1253  = \$1251  | \$1252 ;
+  assign \$1254  = sel_cs2_0_1_0s & \sel_l3_s0$475 ;
+  assign sel_cs3_0_1_0c = \$1253  | \$1254 ;
+  assign \$1255  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
+  assign sel_cs3_1_1_0s = \$1255  ^ \sel_l3_s0$478 ;
+  assign \$1256  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
+  assign \$1257  = sel_cs2_1_0_0c & \sel_l3_s0$478 ;
+  assign \$1258  = \$1256  | \$1257 ;
+  assign \$1259  = sel_cs2_1_1_0s & \sel_l3_s0$478 ;
+  assign sel_cs3_1_1_0c = \$1258  | \$1259 ;
+  assign \$1260  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
+  assign sel_cs3_2_1_0s = \$1260  ^ \sel_l3_s0$481 ;
+  assign \$1261  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
+  assign \$1262  = sel_cs2_2_0_0c & \sel_l3_s0$481 ;
+  assign \$1263  = \$1261  | \$1262 ;
+  assign \$1264  = sel_cs2_2_1_0s & \sel_l3_s0$481 ;
+  assign sel_cs3_2_1_0c = \$1263  | \$1264 ;
+  assign \$1265  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
+  assign sel_cs3_3_1_0s = \$1265  ^ \sel_l3_s0$484 ;
+  assign \$1266  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
+  assign \$1267  = sel_cs2_3_0_0c & \sel_l3_s0$484 ;
+  assign \$1268  = \$1266  | \$1267 ;
+  assign \$1269  = sel_cs2_3_1_0s & \sel_l3_s0$484 ;
+  assign sel_cs3_3_1_0c = \$1268  | \$1269 ;
+  assign \$1270  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
+  assign sel_cs3_4_1_0s = \$1270  ^ \sel_l3_s0$487 ;
+  assign \$1271  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
+  assign \$1272  = sel_cs2_4_0_0c & \sel_l3_s0$487 ;
+  assign \$1273  = \$1271  | \$1272 ;
+  assign \$1274  = sel_cs2_4_1_0s & \sel_l3_s0$487 ;
+  assign sel_cs3_4_1_0c = \$1273  | \$1274 ;
+  assign \$1275  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
+  assign sel_cs3_5_1_0s = \$1275  ^ \sel_l3_s0$490 ;
+  assign \$1276  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
+  assign \$1277  = sel_cs2_5_0_0c & \sel_l3_s0$490 ;
+  assign \$1278  = \$1276  | \$1277 ;
+  assign \$1279  = sel_cs2_5_1_0s & \sel_l3_s0$490 ;
+  assign sel_cs3_5_1_0c = \$1278  | \$1279 ;
+  assign \$1280  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
+  assign sel_cs3_6_1_0s = \$1280  ^ \sel_l3_s0$493 ;
+  assign \$1281  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
+  assign \$1282  = sel_cs2_6_0_0c & \sel_l3_s0$493 ;
+  assign \$1283  = \$1281  | \$1282 ;
+  assign \$1284  = sel_cs2_6_1_0s & \sel_l3_s0$493 ;
+  assign sel_cs3_6_1_0c = \$1283  | \$1284 ;
+  assign \$1285  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
+  assign sel_cs3_7_1_0s = \$1285  ^ \sel_l3_s0$496 ;
+  assign \$1286  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
+  assign \$1287  = sel_cs2_7_0_0c & \sel_l3_s0$496 ;
+  assign \$1288  = \$1286  | \$1287 ;
+  assign \$1289  = sel_cs2_7_1_0s & \sel_l3_s0$496 ;
+  assign sel_cs3_7_1_0c = \$1288  | \$1289 ;
+  assign \$1290  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
+  assign sel_cs3_8_1_0s = \$1290  ^ \sel_l3_s0$499 ;
+  assign \$1291  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
+  assign \$1292  = sel_cs2_8_0_0c & \sel_l3_s0$499 ;
+  assign \$1293  = \$1291  | \$1292 ;
+  assign \$1294  = sel_cs2_8_1_0s & \sel_l3_s0$499 ;
+  assign sel_cs3_8_1_0c = \$1293  | \$1294 ;
+  assign \$1295  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
+  assign sel_cs3_9_1_0s = \$1295  ^ \sel_l3_s0$502 ;
+  assign \$1296  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
+  assign \$1297  = sel_cs2_9_0_0c & \sel_l3_s0$502 ;
+  assign \$1298  = \$1296  | \$1297 ;
+  assign \$1299  = sel_cs2_9_1_0s & \sel_l3_s0$502 ;
+  assign sel_cs3_9_1_0c = \$1298  | \$1299 ;
+  assign \$1300  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
+  assign sel_cs3_10_1_0s = \$1300  ^ \sel_l3_s0$505 ;
+  assign \$1301  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
+  assign \$1302  = sel_cs2_10_0_0c & \sel_l3_s0$505 ;
+  assign \$1303  = \$1301  | \$1302 ;
+  assign \$1304  = sel_cs2_10_1_0s & \sel_l3_s0$505 ;
+  assign sel_cs3_10_1_0c = \$1303  | \$1304 ;
+  assign \$1305  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
+  assign sel_cs3_11_1_0s = \$1305  ^ \sel_l3_s0$508 ;
+  assign \$1306  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
+  assign \$1307  = sel_cs2_11_0_0c & \sel_l3_s0$508 ;
+  assign \$1308  = \$1306  | \$1307 ;
+  assign \$1309  = sel_cs2_11_1_0s & \sel_l3_s0$508 ;
+  assign sel_cs3_11_1_0c = \$1308  | \$1309 ;
+  assign \$1310  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
+  assign sel_cs3_12_1_0s = \$1310  ^ \sel_l3_s0$511 ;
+  assign \$1311  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
+  assign \$1312  = sel_cs2_12_0_0c & \sel_l3_s0$511 ;
+  assign \$1313  = \$1311  | \$1312 ;
+  assign \$1314  = sel_cs2_12_1_0s & \sel_l3_s0$511 ;
+  assign sel_cs3_12_1_0c = \$1313  | \$1314 ;
+  assign \$1315  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
+  assign sel_cs3_13_1_0s = \$1315  ^ \sel_l3_s0$514 ;
+  assign \$1316  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
+  assign \$1317  = sel_cs2_13_0_0c & \sel_l3_s0$514 ;
+  assign \$1318  = \$1316  | \$1317 ;
+  assign \$1319  = sel_cs2_13_1_0s & \sel_l3_s0$514 ;
+  assign sel_cs3_13_1_0c = \$1318  | \$1319 ;
+  assign \$1320  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
+  assign sel_cs3_14_1_0s = \$1320  ^ \sel_l3_s0$517 ;
+  assign \$1321  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
+  assign \$1322  = sel_cs2_14_0_0c & \sel_l3_s0$517 ;
+  assign \$1323  = \$1321  | \$1322 ;
+  assign \$1324  = sel_cs2_14_1_0s & \sel_l3_s0$517 ;
+  assign sel_cs3_14_1_0c = \$1323  | \$1324 ;
+  assign \$1325  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
+  assign sel_cs3_15_1_0s = \$1325  ^ \sel_l3_s0$520 ;
+  assign \$1326  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
+  assign \$1327  = sel_cs2_15_0_0c & \sel_l3_s0$520 ;
   assign \$1328  = \$1326  | \$1327 ;
-  assign \$1329  = sel_pop14_0_10_s & sel_pop14_0_8_s;
-  assign sel_pop14_0_2_c = \$1328  | \$1329 ;
-  assign \$1330  = sel_pop14_0_6_s ^ sel_pop14_0_4_s;
-  assign sel_pop14_0_0_s = \$1330  ^ sel_pop14_0_2_s;
-  assign \$1331  = sel_pop14_0_6_s & sel_pop14_0_4_s;
-  assign \$1332  = sel_pop14_0_6_s & sel_pop14_0_2_s;
+  assign \$1329  = sel_cs2_15_1_0s & \sel_l3_s0$520 ;
+  assign sel_cs3_15_1_0c = \$1328  | \$1329 ;
+  assign \$1330  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
+  assign sel_cs4_0_2_0s = \$1330  ^ sel_cs1_0_1_0c;
+  assign \$1331  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
+  assign \$1332  = sel_cs3_0_1_0c & sel_cs1_0_1_0c;
   assign \$1333  = \$1331  | \$1332 ;
-  assign \$1334  = sel_pop14_0_4_s & sel_pop14_0_2_s;
-  assign sel_pop14_0_0_c = \$1333  | \$1334 ;
-  assign \$1335  = sel_pop14_0_12_c ^ sel_pop14_0_10_c;
-  assign sel_pop14_1_4_s = \$1335  ^ sel_pop14_0_8_c;
-  assign \$1336  = sel_pop14_0_12_c & sel_pop14_0_10_c;
-  assign \$1337  = sel_pop14_0_12_c & sel_pop14_0_8_c;
+  assign \$1334  = sel_cs2_0_1_0c & sel_cs1_0_1_0c;
+  assign sel_cs4_0_2_0c = \$1333  | \$1334 ;
+  assign \$1335  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
+  assign sel_cs4_1_2_0s = \$1335  ^ sel_cs1_1_1_0c;
+  assign \$1336  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
+  assign \$1337  = sel_cs3_1_1_0c & sel_cs1_1_1_0c;
   assign \$1338  = \$1336  | \$1337 ;
-  assign \$1339  = sel_pop14_0_10_c & sel_pop14_0_8_c;
-  assign sel_pop14_1_4_c = \$1338  | \$1339 ;
-  assign \$1340  = sel_pop14_0_6_c ^ sel_pop14_0_4_c;
-  assign sel_pop14_1_2_s = \$1340  ^ sel_pop14_0_2_c;
-  assign \$1341  = sel_pop14_0_6_c & sel_pop14_0_4_c;
-  assign \$1342  = sel_pop14_0_6_c & sel_pop14_0_2_c;
+  assign \$1339  = sel_cs2_1_1_0c & sel_cs1_1_1_0c;
+  assign sel_cs4_1_2_0c = \$1338  | \$1339 ;
+  assign \$1340  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
+  assign sel_cs4_2_2_0s = \$1340  ^ sel_cs1_2_1_0c;
+  assign \$1341  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
+  assign \$1342  = sel_cs3_2_1_0c & sel_cs1_2_1_0c;
   assign \$1343  = \$1341  | \$1342 ;
-  assign \$1344  = sel_pop14_0_4_c & sel_pop14_0_2_c;
-  assign sel_pop14_1_2_c = \$1343  | \$1344 ;
-  assign \$1345  = sel_pop14_0_0_c ^ sel_pop14_1_4_s;
-  assign sel_pop14_1_0_s = \$1345  ^ sel_pop14_1_2_s;
-  assign \$1346  = sel_pop14_0_0_c & sel_pop14_1_4_s;
-  assign \$1347  = sel_pop14_0_0_c & sel_pop14_1_2_s;
+  assign \$1344  = sel_cs2_2_1_0c & sel_cs1_2_1_0c;
+  assign sel_cs4_2_2_0c = \$1343  | \$1344 ;
+  assign \$1345  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
+  assign sel_cs4_3_2_0s = \$1345  ^ sel_cs1_3_1_0c;
+  assign \$1346  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
+  assign \$1347  = sel_cs3_3_1_0c & sel_cs1_3_1_0c;
   assign \$1348  = \$1346  | \$1347 ;
-  assign \$1349  = sel_pop14_1_4_s & sel_pop14_1_2_s;
-  assign sel_pop14_1_0_c = \$1348  | \$1349 ;
-  assign \$1350  = sel_pop14_1_4_c ^ sel_pop14_1_2_c;
-  assign sel_pop14_2_0_s = \$1350  ^ sel_pop14_1_0_c;
-  assign \$1351  = sel_pop14_1_4_c & sel_pop14_1_2_c;
-  assign \$1352  = sel_pop14_1_4_c & sel_pop14_1_0_c;
+  assign \$1349  = sel_cs2_3_1_0c & sel_cs1_3_1_0c;
+  assign sel_cs4_3_2_0c = \$1348  | \$1349 ;
+  assign \$1350  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
+  assign sel_cs4_4_2_0s = \$1350  ^ sel_cs1_4_1_0c;
+  assign \$1351  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
+  assign \$1352  = sel_cs3_4_1_0c & sel_cs1_4_1_0c;
   assign \$1353  = \$1351  | \$1352 ;
-  assign \$1354  = sel_pop14_1_2_c & sel_pop14_1_0_c;
-  assign sel_pop14_2_0_c = \$1353  | \$1354 ;
-  assign \$1355  = sel_l2_s0[14] ^ sel_l2_s0[28];
-  assign sel_pop15_0_12_s = \$1355  ^ sel_l2_s0[41];
-  assign \$1356  = sel_l2_s0[14] & sel_l2_s0[28];
-  assign \$1357  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$1354  = sel_cs2_4_1_0c & sel_cs1_4_1_0c;
+  assign sel_cs4_4_2_0c = \$1353  | \$1354 ;
+  assign \$1355  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
+  assign sel_cs4_5_2_0s = \$1355  ^ sel_cs1_5_1_0c;
+  assign \$1356  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
+  assign \$1357  = sel_cs3_5_1_0c & sel_cs1_5_1_0c;
   assign \$1358  = \$1356  | \$1357 ;
-  assign \$1359  = sel_l2_s0[28] & sel_l2_s0[41];
-  assign sel_pop15_0_12_c = \$1358  | \$1359 ;
-  assign \$1360  = sel_l2_s0[53] ^ sel_l2_s0[64];
-  assign sel_pop15_0_10_s = \$1360  ^ sel_l2_s0[74];
-  assign \$1361  = sel_l2_s0[53] & sel_l2_s0[64];
-  assign \$1362  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$1359  = sel_cs2_5_1_0c & sel_cs1_5_1_0c;
+  assign sel_cs4_5_2_0c = \$1358  | \$1359 ;
+  assign \$1360  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
+  assign sel_cs4_6_2_0s = \$1360  ^ sel_cs1_6_1_0c;
+  assign \$1361  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
+  assign \$1362  = sel_cs3_6_1_0c & sel_cs1_6_1_0c;
   assign \$1363  = \$1361  | \$1362 ;
-  assign \$1364  = sel_l2_s0[64] & sel_l2_s0[74];
-  assign sel_pop15_0_10_c = \$1363  | \$1364 ;
-  assign \$1365  = sel_l2_s0[83] ^ sel_l2_s0[91];
-  assign sel_pop15_0_8_s = \$1365  ^ sel_l2_s0[98];
-  assign \$1366  = sel_l2_s0[83] & sel_l2_s0[91];
-  assign \$1367  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$1364  = sel_cs2_6_1_0c & sel_cs1_6_1_0c;
+  assign sel_cs4_6_2_0c = \$1363  | \$1364 ;
+  assign \$1365  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
+  assign sel_cs4_7_2_0s = \$1365  ^ sel_cs1_7_1_0c;
+  assign \$1366  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
+  assign \$1367  = sel_cs3_7_1_0c & sel_cs1_7_1_0c;
   assign \$1368  = \$1366  | \$1367 ;
-  assign \$1369  = sel_l2_s0[91] & sel_l2_s0[98];
-  assign sel_pop15_0_8_c = \$1368  | \$1369 ;
-  assign \$1370  = sel_l2_s0[104] ^ sel_l2_s0[109];
-  assign sel_pop15_0_6_s = \$1370  ^ sel_l2_s0[113];
-  assign \$1371  = sel_l2_s0[104] & sel_l2_s0[109];
-  assign \$1372  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$1369  = sel_cs2_7_1_0c & sel_cs1_7_1_0c;
+  assign sel_cs4_7_2_0c = \$1368  | \$1369 ;
+  assign \$1370  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
+  assign sel_cs4_8_2_0s = \$1370  ^ sel_cs1_8_1_0c;
+  assign \$1371  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
+  assign \$1372  = sel_cs3_8_1_0c & sel_cs1_8_1_0c;
   assign \$1373  = \$1371  | \$1372 ;
-  assign \$1374  = sel_l2_s0[109] & sel_l2_s0[113];
-  assign sel_pop15_0_6_c = \$1373  | \$1374 ;
-  assign \$1375  = sel_l2_s0[116] ^ sel_l2_s0[118];
-  assign sel_pop15_0_4_s = \$1375  ^ sel_l2_s0[119];
-  assign \$1376  = sel_l2_s0[116] & sel_l2_s0[118];
-  assign \$1377  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$1374  = sel_cs2_8_1_0c & sel_cs1_8_1_0c;
+  assign sel_cs4_8_2_0c = \$1373  | \$1374 ;
+  assign \$1375  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
+  assign sel_cs4_9_2_0s = \$1375  ^ sel_cs1_9_1_0c;
+  assign \$1376  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
+  assign \$1377  = sel_cs3_9_1_0c & sel_cs1_9_1_0c;
   assign \$1378  = \$1376  | \$1377 ;
-  assign \$1379  = sel_l2_s0[118] & sel_l2_s0[119];
-  assign sel_pop15_0_4_c = \$1378  | \$1379 ;
-  assign \$1380  = sel_pop15_0_12_s ^ sel_pop15_0_10_s;
-  assign sel_pop15_0_2_s = \$1380  ^ sel_pop15_0_8_s;
-  assign \$1381  = sel_pop15_0_12_s & sel_pop15_0_10_s;
-  assign \$1382  = sel_pop15_0_12_s & sel_pop15_0_8_s;
+  assign \$1379  = sel_cs2_9_1_0c & sel_cs1_9_1_0c;
+  assign sel_cs4_9_2_0c = \$1378  | \$1379 ;
+  assign \$1380  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
+  assign sel_cs4_10_2_0s = \$1380  ^ sel_cs1_10_1_0c;
+  assign \$1381  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
+  assign \$1382  = sel_cs3_10_1_0c & sel_cs1_10_1_0c;
   assign \$1383  = \$1381  | \$1382 ;
-  assign \$1384  = sel_pop15_0_10_s & sel_pop15_0_8_s;
-  assign sel_pop15_0_2_c = \$1383  | \$1384 ;
-  assign \$1385  = sel_pop15_0_6_s ^ sel_pop15_0_4_s;
-  assign sel_pop15_0_0_s = \$1385  ^ sel_pop15_0_2_s;
-  assign \$1386  = sel_pop15_0_6_s & sel_pop15_0_4_s;
-  assign \$1387  = sel_pop15_0_6_s & sel_pop15_0_2_s;
+  assign \$1384  = sel_cs2_10_1_0c & sel_cs1_10_1_0c;
+  assign sel_cs4_10_2_0c = \$1383  | \$1384 ;
+  assign \$1385  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
+  assign sel_cs4_11_2_0s = \$1385  ^ sel_cs1_11_1_0c;
+  assign \$1386  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
+  assign \$1387  = sel_cs3_11_1_0c & sel_cs1_11_1_0c;
   assign \$1388  = \$1386  | \$1387 ;
-  assign \$1389  = sel_pop15_0_4_s & sel_pop15_0_2_s;
-  assign sel_pop15_0_0_c = \$1388  | \$1389 ;
-  assign \$1390  = sel_pop15_0_12_c ^ sel_pop15_0_10_c;
-  assign sel_pop15_1_4_s = \$1390  ^ sel_pop15_0_8_c;
-  assign \$1391  = sel_pop15_0_12_c & sel_pop15_0_10_c;
-  assign \$1392  = sel_pop15_0_12_c & sel_pop15_0_8_c;
+  assign \$1389  = sel_cs2_11_1_0c & sel_cs1_11_1_0c;
+  assign sel_cs4_11_2_0c = \$1388  | \$1389 ;
+  assign \$1390  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
+  assign sel_cs4_12_2_0s = \$1390  ^ sel_cs1_12_1_0c;
+  assign \$1391  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
+  assign \$1392  = sel_cs3_12_1_0c & sel_cs1_12_1_0c;
   assign \$1393  = \$1391  | \$1392 ;
-  assign \$1394  = sel_pop15_0_10_c & sel_pop15_0_8_c;
-  assign sel_pop15_1_4_c = \$1393  | \$1394 ;
-  assign \$1395  = sel_pop15_0_6_c ^ sel_pop15_0_4_c;
-  assign sel_pop15_1_2_s = \$1395  ^ sel_pop15_0_2_c;
-  assign \$1396  = sel_pop15_0_6_c & sel_pop15_0_4_c;
-  assign \$1397  = sel_pop15_0_6_c & sel_pop15_0_2_c;
+  assign \$1394  = sel_cs2_12_1_0c & sel_cs1_12_1_0c;
+  assign sel_cs4_12_2_0c = \$1393  | \$1394 ;
+  assign \$1395  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
+  assign sel_cs4_13_2_0s = \$1395  ^ sel_cs1_13_1_0c;
+  assign \$1396  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
+  assign \$1397  = sel_cs3_13_1_0c & sel_cs1_13_1_0c;
   assign \$1398  = \$1396  | \$1397 ;
-  assign \$1399  = sel_pop15_0_4_c & sel_pop15_0_2_c;
-  assign sel_pop15_1_2_c = \$1398  | \$1399 ;
-  assign \$1400  = sel_pop15_0_0_c ^ sel_pop15_1_4_s;
-  assign sel_pop15_1_0_s = \$1400  ^ sel_pop15_1_2_s;
-  assign \$1401  = sel_pop15_0_0_c & sel_pop15_1_4_s;
-  assign \$1402  = sel_pop15_0_0_c & sel_pop15_1_2_s;
+  assign \$1399  = sel_cs2_13_1_0c & sel_cs1_13_1_0c;
+  assign sel_cs4_13_2_0c = \$1398  | \$1399 ;
+  assign \$1400  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
+  assign sel_cs4_14_2_0s = \$1400  ^ sel_cs1_14_1_0c;
+  assign \$1401  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
+  assign \$1402  = sel_cs3_14_1_0c & sel_cs1_14_1_0c;
   assign \$1403  = \$1401  | \$1402 ;
-  assign \$1404  = sel_pop15_1_4_s & sel_pop15_1_2_s;
-  assign sel_pop15_1_0_c = \$1403  | \$1404 ;
-  assign \$1405  = sel_pop15_1_4_c ^ sel_pop15_1_2_c;
-  assign sel_pop15_2_0_s = \$1405  ^ sel_pop15_1_0_c;
-  assign \$1406  = sel_pop15_1_4_c & sel_pop15_1_2_c;
-  assign \$1407  = sel_pop15_1_4_c & sel_pop15_1_0_c;
+  assign \$1404  = sel_cs2_14_1_0c & sel_cs1_14_1_0c;
+  assign sel_cs4_14_2_0c = \$1403  | \$1404 ;
+  assign \$1405  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
+  assign sel_cs4_15_2_0s = \$1405  ^ sel_cs1_15_1_0c;
+  assign \$1406  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
+  assign \$1407  = sel_cs3_15_1_0c & sel_cs1_15_1_0c;
   assign \$1408  = \$1406  | \$1407 ;
-  assign \$1409  = sel_pop15_1_2_c & sel_pop15_1_0_c;
-  assign sel_pop15_2_0_c = \$1408  | \$1409 ;
-  assign \$1410  = ~ sel_pop0_2_0_c;
-  assign \$1411  = ~ sel_pop0_2_0_s;
-  assign \$1412  = ~ sel_pop0_1_0_s;
-  assign \$1413  = ~ sel_pop0_0_0_s;
-  assign \$1418  = ~ sel_pop1_2_0_c;
-  assign \$1419  = ~ sel_pop1_2_0_s;
-  assign \$1420  = ~ sel_pop1_1_0_s;
-  assign \$1421  = ~ sel_pop1_0_0_s;
-  assign \$1426  = ~ sel_pop2_2_0_c;
-  assign \$1427  = ~ sel_pop2_2_0_s;
-  assign \$1428  = ~ sel_pop2_1_0_s;
-  assign \$1429  = ~ sel_pop2_0_0_s;
-  assign \$1434  = ~ sel_pop3_2_0_c;
-  assign \$1435  = ~ sel_pop3_2_0_s;
-  assign \$1436  = ~ sel_pop3_1_0_s;
-  assign \$1437  = ~ sel_pop3_0_0_s;
-  assign \$1442  = ~ sel_pop4_2_0_c;
-  assign \$1443  = ~ sel_pop4_2_0_s;
-  assign \$1444  = ~ sel_pop4_1_0_s;
-  assign \$1445  = ~ sel_pop4_0_0_s;
-  assign \$1450  = ~ sel_pop5_2_0_c;
-  assign \$1451  = ~ sel_pop5_2_0_s;
-  assign \$1452  = ~ sel_pop5_1_0_s;
-  assign \$1453  = ~ sel_pop5_0_0_s;
-  assign \$1458  = ~ sel_pop6_2_0_c;
-  assign \$1459  = ~ sel_pop6_2_0_s;
-  assign \$1460  = ~ sel_pop6_1_0_s;
-  assign \$1461  = ~ sel_pop6_0_0_s;
-  assign \$1466  = ~ sel_pop7_2_0_c;
-  assign \$1467  = ~ sel_pop7_2_0_s;
-  assign \$1468  = ~ sel_pop7_1_0_s;
-  assign \$1469  = ~ sel_pop7_0_0_s;
-  assign \$1474  = ~ sel_pop8_2_0_c;
-  assign \$1475  = ~ sel_pop8_2_0_s;
-  assign \$1476  = ~ sel_pop8_1_0_s;
-  assign \$1477  = ~ sel_pop8_0_0_s;
-  assign \$1482  = ~ sel_pop9_2_0_c;
-  assign \$1483  = ~ sel_pop9_2_0_s;
-  assign \$1484  = ~ sel_pop9_1_0_s;
-  assign \$1485  = ~ sel_pop9_0_0_s;
-  assign \$1490  = ~ sel_pop10_2_0_c;
-  assign \$1491  = ~ sel_pop10_2_0_s;
-  assign \$1492  = ~ sel_pop10_1_0_s;
-  assign \$1493  = ~ sel_pop10_0_0_s;
-  assign \$1498  = ~ sel_pop11_2_0_c;
-  assign \$1499  = ~ sel_pop11_2_0_s;
-  assign \$1500  = ~ sel_pop11_1_0_s;
-  assign \$1501  = ~ sel_pop11_0_0_s;
-  assign \$1506  = ~ sel_pop12_2_0_c;
-  assign \$1507  = ~ sel_pop12_2_0_s;
-  assign \$1508  = ~ sel_pop12_1_0_s;
-  assign \$1509  = ~ sel_pop12_0_0_s;
-  assign \$1514  = ~ sel_pop13_2_0_c;
-  assign \$1515  = ~ sel_pop13_2_0_s;
-  assign \$1516  = ~ sel_pop13_1_0_s;
-  assign \$1517  = ~ sel_pop13_0_0_s;
-  assign \$1522  = ~ sel_pop14_2_0_c;
-  assign \$1523  = ~ sel_pop14_2_0_s;
-  assign \$1524  = ~ sel_pop14_1_0_s;
-  assign \$1525  = ~ sel_pop14_0_0_s;
-  assign \$1530  = ~ sel_pop15_2_0_c;
-  assign \$1531  = ~ sel_pop15_2_0_s;
-  assign \$1532  = ~ sel_pop15_1_0_s;
-  assign \$1533  = ~ sel_pop15_0_0_s;
-  assign sel_pre_1_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
-  assign sel_pre_1_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
-  assign sel_pre_1_3_0_s = sel_l3_s0[3] ^ sel_l3_s0[2];
-  assign sel_pre_1_3_0_c = sel_l3_s0[3] & sel_l3_s0[2];
-  assign sel_pre_1_5_0_s = sel_l3_s0[5] ^ sel_l3_s0[4];
-  assign sel_pre_1_5_0_c = sel_l3_s0[5] & sel_l3_s0[4];
-  assign sel_pre_1_7_0_s = sel_l3_s0[7] ^ sel_l3_s0[6];
-  assign sel_pre_1_7_0_c = sel_l3_s0[7] & sel_l3_s0[6];
-  assign sel_pre_1_9_0_s = sel_l3_s0[9] ^ sel_l3_s0[8];
-  assign sel_pre_1_9_0_c = sel_l3_s0[9] & sel_l3_s0[8];
-  assign sel_pre_1_11_0_s = sel_l3_s0[11] ^ sel_l3_s0[10];
-  assign sel_pre_1_11_0_c = sel_l3_s0[11] & sel_l3_s0[10];
-  assign sel_pre_1_13_0_s = sel_l3_s0[13] ^ sel_l3_s0[12];
-  assign sel_pre_1_13_0_c = sel_l3_s0[13] & sel_l3_s0[12];
-  assign sel_pre_1_15_0_s = sel_l3_s0[15] ^ sel_l3_s0[14];
-  assign sel_pre_1_15_0_c = sel_l3_s0[15] & sel_l3_s0[14];
-  assign sel_pre_2_2_0_s = sel_l3_s0[2] ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_2_0_c = sel_l3_s0[2] & sel_pre_1_1_0_s;
-  assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
-  assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
-  assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_3_0_c = sel_pre_1_3_0_s & sel_pre_1_1_0_s;
-  assign \$1538  = sel_pre_1_3_0_c ^ sel_pre_1_1_0_c;
-  assign sel_pre_2_3_1_s = \$1538  ^ sel_pre_2_3_0_c;
-  assign \$1539  = sel_pre_1_3_0_c & sel_pre_1_1_0_c;
-  assign \$1540  = sel_pre_1_3_0_c & sel_pre_2_3_0_c;
-  assign \$1541  = \$1539  | \$1540 ;
-  assign \$1542  = sel_pre_1_1_0_c & sel_pre_2_3_0_c;
-  assign sel_pre_2_3_1_c = \$1541  | \$1542 ;
-  assign sel_pre_2_6_0_s = sel_l3_s0[6] ^ sel_pre_1_5_0_s;
-  assign sel_pre_2_6_0_c = sel_l3_s0[6] & sel_pre_1_5_0_s;
-  assign sel_pre_2_6_1_s = sel_pre_1_5_0_c ^ sel_pre_2_6_0_c;
-  assign sel_pre_2_6_1_c = sel_pre_1_5_0_c & sel_pre_2_6_0_c;
-  assign sel_pre_2_7_0_s = sel_pre_1_7_0_s ^ sel_pre_1_5_0_s;
-  assign sel_pre_2_7_0_c = sel_pre_1_7_0_s & sel_pre_1_5_0_s;
-  assign \$1558  = sel_pre_1_7_0_c ^ sel_pre_1_5_0_c;
-  assign sel_pre_2_7_1_s = \$1558  ^ sel_pre_2_7_0_c;
-  assign \$1559  = sel_pre_1_7_0_c & sel_pre_1_5_0_c;
-  assign \$1560  = sel_pre_1_7_0_c & sel_pre_2_7_0_c;
-  assign \$1561  = \$1559  | \$1560 ;
-  assign \$1562  = sel_pre_1_5_0_c & sel_pre_2_7_0_c;
-  assign sel_pre_2_7_1_c = \$1561  | \$1562 ;
-  assign sel_pre_2_10_0_s = sel_l3_s0[10] ^ sel_pre_1_9_0_s;
-  assign sel_pre_2_10_0_c = sel_l3_s0[10] & sel_pre_1_9_0_s;
-  assign sel_pre_2_10_1_s = sel_pre_1_9_0_c ^ sel_pre_2_10_0_c;
-  assign sel_pre_2_10_1_c = sel_pre_1_9_0_c & sel_pre_2_10_0_c;
-  assign sel_pre_2_11_0_s = sel_pre_1_11_0_s ^ sel_pre_1_9_0_s;
-  assign sel_pre_2_11_0_c = sel_pre_1_11_0_s & sel_pre_1_9_0_s;
-  assign \$1578  = sel_pre_1_11_0_c ^ sel_pre_1_9_0_c;
-  assign sel_pre_2_11_1_s = \$1578  ^ sel_pre_2_11_0_c;
-  assign \$1579  = sel_pre_1_11_0_c & sel_pre_1_9_0_c;
-  assign \$1580  = sel_pre_1_11_0_c & sel_pre_2_11_0_c;
-  assign \$1581  = \$1579  | \$1580 ;
-  assign \$1582  = sel_pre_1_9_0_c & sel_pre_2_11_0_c;
-  assign sel_pre_2_11_1_c = \$1581  | \$1582 ;
-  assign sel_pre_2_14_0_s = sel_l3_s0[14] ^ sel_pre_1_13_0_s;
-  assign sel_pre_2_14_0_c = sel_l3_s0[14] & sel_pre_1_13_0_s;
-  assign sel_pre_2_14_1_s = sel_pre_1_13_0_c ^ sel_pre_2_14_0_c;
-  assign sel_pre_2_14_1_c = sel_pre_1_13_0_c & sel_pre_2_14_0_c;
-  assign sel_pre_2_15_0_s = sel_pre_1_15_0_s ^ sel_pre_1_13_0_s;
-  assign sel_pre_2_15_0_c = sel_pre_1_15_0_s & sel_pre_1_13_0_s;
-  assign \$1598  = sel_pre_1_15_0_c ^ sel_pre_1_13_0_c;
-  assign sel_pre_2_15_1_s = \$1598  ^ sel_pre_2_15_0_c;
-  assign \$1599  = sel_pre_1_15_0_c & sel_pre_1_13_0_c;
-  assign \$1600  = sel_pre_1_15_0_c & sel_pre_2_15_0_c;
-  assign \$1601  = \$1599  | \$1600 ;
-  assign \$1602  = sel_pre_1_13_0_c & sel_pre_2_15_0_c;
-  assign sel_pre_2_15_1_c = \$1601  | \$1602 ;
-  assign sel_pre_4_4_0_s = sel_l3_s0[4] ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_4_0_c = sel_l3_s0[4] & sel_pre_2_3_0_s;
-  assign sel_pre_4_4_1_s = sel_pre_2_3_1_s ^ sel_pre_4_4_0_c;
-  assign sel_pre_4_4_1_c = sel_pre_2_3_1_s & sel_pre_4_4_0_c;
-  assign sel_pre_4_4_2_s = sel_pre_2_3_2_s ^ sel_pre_4_4_1_c;
-  assign sel_pre_4_4_2_c = sel_pre_2_3_2_s & sel_pre_4_4_1_c;
-  assign sel_pre_4_5_0_s = sel_pre_1_5_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_5_0_c = sel_pre_1_5_0_s & sel_pre_2_3_0_s;
-  assign \$1618  = sel_pre_1_5_0_c ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_5_1_s = \$1618  ^ sel_pre_4_5_0_c;
-  assign \$1619  = sel_pre_1_5_0_c & sel_pre_2_3_1_s;
-  assign \$1620  = sel_pre_1_5_0_c & sel_pre_4_5_0_c;
-  assign \$1621  = \$1619  | \$1620 ;
-  assign \$1622  = sel_pre_2_3_1_s & sel_pre_4_5_0_c;
-  assign sel_pre_4_5_1_c = \$1621  | \$1622 ;
-  assign sel_pre_4_5_2_s = \$1623  ^ sel_pre_4_5_1_c;
-  assign \$1627  = sel_pre_2_3_2_s & sel_pre_4_5_1_c;
-  assign sel_pre_4_6_0_s = sel_pre_2_6_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_6_0_c = sel_pre_2_6_0_s & sel_pre_2_3_0_s;
-  assign \$1638  = sel_pre_2_6_1_s ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_6_1_s = \$1638  ^ sel_pre_4_6_0_c;
-  assign \$1639  = sel_pre_2_6_1_s & sel_pre_2_3_1_s;
-  assign \$1640  = sel_pre_2_6_1_s & sel_pre_4_6_0_c;
-  assign \$1641  = \$1639  | \$1640 ;
-  assign \$1642  = sel_pre_2_3_1_s & sel_pre_4_6_0_c;
-  assign sel_pre_4_6_1_c = \$1641  | \$1642 ;
-  assign \$1643  = sel_pre_2_6_2_s ^ sel_pre_2_3_2_s;
-  assign sel_pre_4_6_2_s = \$1643  ^ sel_pre_4_6_1_c;
-  assign \$1644  = sel_pre_2_6_2_s & sel_pre_2_3_2_s;
-  assign \$1645  = sel_pre_2_6_2_s & sel_pre_4_6_1_c;
-  assign \$1646  = \$1644  | \$1645 ;
-  assign \$1647  = sel_pre_2_3_2_s & sel_pre_4_6_1_c;
-  assign sel_pre_4_6_2_c = \$1646  | \$1647 ;
-  assign sel_pre_4_7_0_s = sel_pre_2_7_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_7_0_c = sel_pre_2_7_0_s & sel_pre_2_3_0_s;
-  assign \$1658  = sel_pre_2_7_1_s ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_7_1_s = \$1658  ^ sel_pre_4_7_0_c;
-  assign \$1659  = sel_pre_2_7_1_s & sel_pre_2_3_1_s;
-  assign \$1660  = sel_pre_2_7_1_s & sel_pre_4_7_0_c;
-  assign \$1661  = \$1659  | \$1660 ;
-  assign \$1662  = sel_pre_2_3_1_s & sel_pre_4_7_0_c;
-  assign sel_pre_4_7_1_c = \$1661  | \$1662 ;
-  assign \$1663  = sel_pre_2_7_2_s ^ sel_pre_2_3_2_s;
-  assign sel_pre_4_7_2_s = \$1663  ^ sel_pre_4_7_1_c;
-  assign \$1664  = sel_pre_2_7_2_s & sel_pre_2_3_2_s;
-  assign \$1665  = sel_pre_2_7_2_s & sel_pre_4_7_1_c;
-  assign \$1666  = \$1664  | \$1665 ;
-  assign \$1667  = sel_pre_2_3_2_s & sel_pre_4_7_1_c;
-  assign sel_pre_4_7_2_c = \$1666  | \$1667 ;
-  assign sel_pre_4_12_0_s = sel_l3_s0[12] ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_12_0_c = sel_l3_s0[12] & sel_pre_2_11_0_s;
-  assign sel_pre_4_12_1_s = sel_pre_2_11_1_s ^ sel_pre_4_12_0_c;
-  assign sel_pre_4_12_1_c = sel_pre_2_11_1_s & sel_pre_4_12_0_c;
-  assign sel_pre_4_12_2_s = sel_pre_2_11_2_s ^ sel_pre_4_12_1_c;
-  assign sel_pre_4_12_2_c = sel_pre_2_11_2_s & sel_pre_4_12_1_c;
-  assign sel_pre_4_13_0_s = sel_pre_1_13_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_13_0_c = sel_pre_1_13_0_s & sel_pre_2_11_0_s;
-  assign \$1678  = sel_pre_1_13_0_c ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_13_1_s = \$1678  ^ sel_pre_4_13_0_c;
-  assign \$1679  = sel_pre_1_13_0_c & sel_pre_2_11_1_s;
-  assign \$1680  = sel_pre_1_13_0_c & sel_pre_4_13_0_c;
-  assign \$1681  = \$1679  | \$1680 ;
-  assign \$1682  = sel_pre_2_11_1_s & sel_pre_4_13_0_c;
-  assign sel_pre_4_13_1_c = \$1681  | \$1682 ;
-  assign sel_pre_4_13_2_s = \$1683  ^ sel_pre_4_13_1_c;
-  assign \$1687  = sel_pre_2_11_2_s & sel_pre_4_13_1_c;
-  assign sel_pre_4_14_0_s = sel_pre_2_14_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_14_0_c = sel_pre_2_14_0_s & sel_pre_2_11_0_s;
-  assign \$1698  = sel_pre_2_14_1_s ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_14_1_s = \$1698  ^ sel_pre_4_14_0_c;
-  assign \$1699  = sel_pre_2_14_1_s & sel_pre_2_11_1_s;
-  assign \$1700  = sel_pre_2_14_1_s & sel_pre_4_14_0_c;
-  assign \$1701  = \$1699  | \$1700 ;
-  assign \$1702  = sel_pre_2_11_1_s & sel_pre_4_14_0_c;
-  assign sel_pre_4_14_1_c = \$1701  | \$1702 ;
-  assign \$1703  = sel_pre_2_14_2_s ^ sel_pre_2_11_2_s;
-  assign sel_pre_4_14_2_s = \$1703  ^ sel_pre_4_14_1_c;
-  assign \$1704  = sel_pre_2_14_2_s & sel_pre_2_11_2_s;
-  assign \$1705  = sel_pre_2_14_2_s & sel_pre_4_14_1_c;
-  assign \$1706  = \$1704  | \$1705 ;
-  assign \$1707  = sel_pre_2_11_2_s & sel_pre_4_14_1_c;
-  assign sel_pre_4_14_2_c = \$1706  | \$1707 ;
-  assign sel_pre_4_15_0_s = sel_pre_2_15_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_15_0_c = sel_pre_2_15_0_s & sel_pre_2_11_0_s;
-  assign \$1718  = sel_pre_2_15_1_s ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_15_1_s = \$1718  ^ sel_pre_4_15_0_c;
-  assign \$1719  = sel_pre_2_15_1_s & sel_pre_2_11_1_s;
-  assign \$1720  = sel_pre_2_15_1_s & sel_pre_4_15_0_c;
-  assign \$1721  = \$1719  | \$1720 ;
-  assign \$1722  = sel_pre_2_11_1_s & sel_pre_4_15_0_c;
-  assign sel_pre_4_15_1_c = \$1721  | \$1722 ;
-  assign \$1723  = sel_pre_2_15_2_s ^ sel_pre_2_11_2_s;
-  assign sel_pre_4_15_2_s = \$1723  ^ sel_pre_4_15_1_c;
-  assign \$1724  = sel_pre_2_15_2_s & sel_pre_2_11_2_s;
-  assign \$1725  = sel_pre_2_15_2_s & sel_pre_4_15_1_c;
-  assign \$1726  = \$1724  | \$1725 ;
-  assign \$1727  = sel_pre_2_11_2_s & sel_pre_4_15_1_c;
-  assign sel_pre_4_15_2_c = \$1726  | \$1727 ;
-  assign sel_pre_8_8_0_s = sel_l3_s0[8] ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_8_0_c = sel_l3_s0[8] & sel_pre_4_7_0_s;
-  assign sel_pre_8_8_1_s = sel_pre_4_7_1_s ^ sel_pre_8_8_0_c;
-  assign sel_pre_8_8_1_c = sel_pre_4_7_1_s & sel_pre_8_8_0_c;
-  assign sel_pre_8_8_2_s = sel_pre_4_7_2_s ^ sel_pre_8_8_1_c;
-  assign sel_pre_8_8_2_c = sel_pre_4_7_2_s & sel_pre_8_8_1_c;
-  assign sel_pre_8_8_3_s = sel_pre_4_7_3_s ^ sel_pre_8_8_2_c;
-  assign sel_pre_8_8_3_c = sel_pre_4_7_3_s & sel_pre_8_8_2_c;
-  assign sel_pre_8_9_0_s = sel_pre_1_9_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_9_0_c = sel_pre_1_9_0_s & sel_pre_4_7_0_s;
-  assign \$1738  = sel_pre_1_9_0_c ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_9_1_s = \$1738  ^ sel_pre_8_9_0_c;
-  assign \$1739  = sel_pre_1_9_0_c & sel_pre_4_7_1_s;
-  assign \$1740  = sel_pre_1_9_0_c & sel_pre_8_9_0_c;
-  assign \$1741  = \$1739  | \$1740 ;
-  assign \$1742  = sel_pre_4_7_1_s & sel_pre_8_9_0_c;
-  assign sel_pre_8_9_1_c = \$1741  | \$1742 ;
-  assign sel_pre_8_9_2_s = \$1743  ^ sel_pre_8_9_1_c;
-  assign \$1747  = sel_pre_4_7_2_s & sel_pre_8_9_1_c;
-  assign sel_pre_8_9_3_s = \$1748  ^ sel_pre_8_9_2_c;
-  assign \$1752  = sel_pre_4_7_3_s & sel_pre_8_9_2_c;
-  assign sel_pre_8_10_0_s = sel_pre_2_10_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_10_0_c = sel_pre_2_10_0_s & sel_pre_4_7_0_s;
-  assign \$1758  = sel_pre_2_10_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_10_1_s = \$1758  ^ sel_pre_8_10_0_c;
-  assign \$1759  = sel_pre_2_10_1_s & sel_pre_4_7_1_s;
-  assign \$1760  = sel_pre_2_10_1_s & sel_pre_8_10_0_c;
-  assign \$1761  = \$1759  | \$1760 ;
-  assign \$1762  = sel_pre_4_7_1_s & sel_pre_8_10_0_c;
-  assign sel_pre_8_10_1_c = \$1761  | \$1762 ;
-  assign \$1763  = sel_pre_2_10_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_10_2_s = \$1763  ^ sel_pre_8_10_1_c;
-  assign \$1764  = sel_pre_2_10_2_s & sel_pre_4_7_2_s;
-  assign \$1765  = sel_pre_2_10_2_s & sel_pre_8_10_1_c;
-  assign \$1766  = \$1764  | \$1765 ;
-  assign \$1767  = sel_pre_4_7_2_s & sel_pre_8_10_1_c;
-  assign sel_pre_8_10_2_c = \$1766  | \$1767 ;
-  assign sel_pre_8_10_3_s = \$1768  ^ sel_pre_8_10_2_c;
-  assign \$1772  = sel_pre_4_7_3_s & sel_pre_8_10_2_c;
-  assign sel_pre_8_11_0_s = sel_pre_2_11_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_11_0_c = sel_pre_2_11_0_s & sel_pre_4_7_0_s;
-  assign \$1778  = sel_pre_2_11_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_11_1_s = \$1778  ^ sel_pre_8_11_0_c;
-  assign \$1779  = sel_pre_2_11_1_s & sel_pre_4_7_1_s;
-  assign \$1780  = sel_pre_2_11_1_s & sel_pre_8_11_0_c;
-  assign \$1781  = \$1779  | \$1780 ;
-  assign \$1782  = sel_pre_4_7_1_s & sel_pre_8_11_0_c;
-  assign sel_pre_8_11_1_c = \$1781  | \$1782 ;
-  assign \$1783  = sel_pre_2_11_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_11_2_s = \$1783  ^ sel_pre_8_11_1_c;
-  assign \$1784  = sel_pre_2_11_2_s & sel_pre_4_7_2_s;
-  assign \$1785  = sel_pre_2_11_2_s & sel_pre_8_11_1_c;
-  assign \$1786  = \$1784  | \$1785 ;
-  assign \$1787  = sel_pre_4_7_2_s & sel_pre_8_11_1_c;
-  assign sel_pre_8_11_2_c = \$1786  | \$1787 ;
-  assign sel_pre_8_11_3_s = \$1788  ^ sel_pre_8_11_2_c;
-  assign \$1792  = sel_pre_4_7_3_s & sel_pre_8_11_2_c;
-  assign sel_pre_8_12_0_s = sel_pre_4_12_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_12_0_c = sel_pre_4_12_0_s & sel_pre_4_7_0_s;
-  assign \$1798  = sel_pre_4_12_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_12_1_s = \$1798  ^ sel_pre_8_12_0_c;
-  assign \$1799  = sel_pre_4_12_1_s & sel_pre_4_7_1_s;
-  assign \$1800  = sel_pre_4_12_1_s & sel_pre_8_12_0_c;
-  assign \$1801  = \$1799  | \$1800 ;
-  assign \$1802  = sel_pre_4_7_1_s & sel_pre_8_12_0_c;
-  assign sel_pre_8_12_1_c = \$1801  | \$1802 ;
-  assign \$1803  = sel_pre_4_12_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_12_2_s = \$1803  ^ sel_pre_8_12_1_c;
-  assign \$1804  = sel_pre_4_12_2_s & sel_pre_4_7_2_s;
-  assign \$1805  = sel_pre_4_12_2_s & sel_pre_8_12_1_c;
+  assign \$1409  = sel_cs2_15_1_0c & sel_cs1_15_1_0c;
+  assign sel_cs4_15_2_0c = \$1408  | \$1409 ;
+  assign \$1410  = 8'hff >> { \sel_l7_s0$558 , \sel_l7_s0$557 , \sel_l7_s0$556 , sel_l7_s0 };
+  assign \$1411  = 8'hff >> { \sel_l7_s0$562 , \sel_l7_s0$561 , \sel_l7_s0$560 , \sel_l7_s0$559  };
+  assign \$1412  = 8'hff >> { \sel_l7_s0$566 , \sel_l7_s0$565 , \sel_l7_s0$564 , \sel_l7_s0$563  };
+  assign \$1413  = 8'hff >> { \sel_l7_s0$570 , \sel_l7_s0$569 , \sel_l7_s0$568 , \sel_l7_s0$567  };
+  assign \$1414  = 8'hff >> { \sel_l7_s0$574 , \sel_l7_s0$573 , \sel_l7_s0$572 , \sel_l7_s0$571  };
+  assign \$1415  = 8'hff >> { \sel_l7_s0$578 , \sel_l7_s0$577 , \sel_l7_s0$576 , \sel_l7_s0$575  };
+  assign \$1416  = 8'hff >> { \sel_l7_s0$582 , \sel_l7_s0$581 , \sel_l7_s0$580 , \sel_l7_s0$579  };
+  assign \$1417  = 8'hff >> { \sel_l7_s0$586 , \sel_l7_s0$585 , \sel_l7_s0$584 , \sel_l7_s0$583  };
+  assign \$1418  = 8'hff >> { \sel_l7_s0$590 , \sel_l7_s0$589 , \sel_l7_s0$588 , \sel_l7_s0$587  };
+  assign \$1419  = 8'hff >> { \sel_l7_s0$594 , \sel_l7_s0$593 , \sel_l7_s0$592 , \sel_l7_s0$591  };
+  assign \$1420  = 8'hff >> { \sel_l7_s0$598 , \sel_l7_s0$597 , \sel_l7_s0$596 , \sel_l7_s0$595  };
+  assign \$1421  = 8'hff >> { \sel_l7_s0$602 , \sel_l7_s0$601 , \sel_l7_s0$600 , \sel_l7_s0$599  };
+  assign \$1422  = 8'hff >> { \sel_l7_s0$606 , \sel_l7_s0$605 , \sel_l7_s0$604 , \sel_l7_s0$603  };
+  assign \$1423  = 8'hff >> { \sel_l7_s0$610 , \sel_l7_s0$609 , \sel_l7_s0$608 , \sel_l7_s0$607  };
+  assign \$1424  = 8'hff >> { \sel_l7_s0$614 , \sel_l7_s0$613 , \sel_l7_s0$612 , \sel_l7_s0$611  };
+  assign \$1425  = 8'hff >> { \sel_l7_s0$618 , \sel_l7_s0$617 , \sel_l7_s0$616 , \sel_l7_s0$615  };
+  assign sel_p0_1_0_s = \$1411  ^ \$1410 ;
+  assign sel_p0_1_0_c = \$1411  & \$1410 ;
+  assign sel_p0_3_0_s = \$1413  ^ \$1412 ;
+  assign sel_p0_3_0_c = \$1413  & \$1412 ;
+  assign sel_p0_5_0_s = \$1415  ^ \$1414 ;
+  assign sel_p0_5_0_c = \$1415  & \$1414 ;
+  assign sel_p0_7_0_s = \$1417  ^ \$1416 ;
+  assign sel_p0_7_0_c = \$1417  & \$1416 ;
+  assign sel_p0_9_0_s = \$1419  ^ \$1418 ;
+  assign sel_p0_9_0_c = \$1419  & \$1418 ;
+  assign sel_p0_11_0_s = \$1421  ^ \$1420 ;
+  assign sel_p0_11_0_c = \$1421  & \$1420 ;
+  assign sel_p0_13_0_s = \$1423  ^ \$1422 ;
+  assign sel_p0_13_0_c = \$1423  & \$1422 ;
+  assign sel_p1_2_0_s = \$1412  ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = \$1412  & sel_p0_1_0_s;
+  assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
+  assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
+  assign \$1426  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$1426  ^ sel_p1_3_0_c;
+  assign \$1427  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$1428  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$1429  = \$1427  | \$1428 ;
+  assign \$1430  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1429  | \$1430 ;
+  assign sel_p1_6_0_s = \$1416  ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = \$1416  & sel_p0_5_0_s;
+  assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
+  assign sel_p1_7_0_s = sel_p0_7_0_s ^ sel_p0_5_0_s;
+  assign sel_p1_7_0_c = sel_p0_7_0_s & sel_p0_5_0_s;
+  assign \$1431  = sel_p0_7_0_c ^ sel_p0_5_0_c;
+  assign sel_p1_7_1_s = \$1431  ^ sel_p1_7_0_c;
+  assign \$1432  = sel_p0_7_0_c & sel_p0_5_0_c;
+  assign \$1433  = sel_p0_7_0_c & sel_p1_7_0_c;
+  assign \$1434  = \$1432  | \$1433 ;
+  assign \$1435  = sel_p0_5_0_c & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1434  | \$1435 ;
+  assign sel_p1_10_0_s = \$1420  ^ sel_p0_9_0_s;
+  assign sel_p1_10_0_c = \$1420  & sel_p0_9_0_s;
+  assign sel_p1_10_1_s = sel_p0_9_0_c ^ sel_p1_10_0_c;
+  assign sel_p1_10_1_c = sel_p0_9_0_c & sel_p1_10_0_c;
+  assign sel_p1_11_0_s = sel_p0_11_0_s ^ sel_p0_9_0_s;
+  assign sel_p1_11_0_c = sel_p0_11_0_s & sel_p0_9_0_s;
+  assign \$1441  = sel_p0_11_0_c ^ sel_p0_9_0_c;
+  assign sel_p1_11_1_s = \$1441  ^ sel_p1_11_0_c;
+  assign \$1442  = sel_p0_11_0_c & sel_p0_9_0_c;
+  assign \$1443  = sel_p0_11_0_c & sel_p1_11_0_c;
+  assign \$1444  = \$1442  | \$1443 ;
+  assign \$1445  = sel_p0_9_0_c & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1444  | \$1445 ;
+  assign sel_p1_14_0_s = \$1424  ^ sel_p0_13_0_s;
+  assign sel_p1_14_0_c = \$1424  & sel_p0_13_0_s;
+  assign sel_p1_14_1_s = sel_p0_13_0_c ^ sel_p1_14_0_c;
+  assign sel_p1_14_1_c = sel_p0_13_0_c & sel_p1_14_0_c;
+  assign sel_p2_4_0_s = \$1414  ^ sel_p1_3_0_s;
+  assign sel_p2_4_0_c = \$1414  & sel_p1_3_0_s;
+  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
+  assign \$1456  = sel_p0_5_0_c ^ sel_p1_3_1_s;
+  assign sel_p2_5_1_s = \$1456  ^ sel_p2_5_0_c;
+  assign \$1457  = sel_p0_5_0_c & sel_p1_3_1_s;
+  assign \$1458  = sel_p0_5_0_c & sel_p2_5_0_c;
+  assign \$1459  = \$1457  | \$1458 ;
+  assign \$1460  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1459  | \$1460 ;
+  assign sel_p2_5_2_s = \$1461  ^ sel_p2_5_1_c;
+  assign \$1465  = sel_p1_3_2_s & sel_p2_5_1_c;
+  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
+  assign \$1466  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_6_1_s = \$1466  ^ sel_p2_6_0_c;
+  assign \$1467  = sel_p1_6_1_s & sel_p1_3_1_s;
+  assign \$1468  = sel_p1_6_1_s & sel_p2_6_0_c;
+  assign \$1469  = \$1467  | \$1468 ;
+  assign \$1470  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1469  | \$1470 ;
+  assign \$1471  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_6_2_s = \$1471  ^ sel_p2_6_1_c;
+  assign \$1472  = sel_p1_6_2_s & sel_p1_3_2_s;
+  assign \$1473  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$1474  = \$1472  | \$1473 ;
+  assign \$1475  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1474  | \$1475 ;
+  assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
+  assign \$1476  = sel_p1_7_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_7_1_s = \$1476  ^ sel_p2_7_0_c;
+  assign \$1477  = sel_p1_7_1_s & sel_p1_3_1_s;
+  assign \$1478  = sel_p1_7_1_s & sel_p2_7_0_c;
+  assign \$1479  = \$1477  | \$1478 ;
+  assign \$1480  = sel_p1_3_1_s & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1479  | \$1480 ;
+  assign \$1481  = sel_p1_7_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_7_2_s = \$1481  ^ sel_p2_7_1_c;
+  assign \$1482  = sel_p1_7_2_s & sel_p1_3_2_s;
+  assign \$1483  = sel_p1_7_2_s & sel_p2_7_1_c;
+  assign \$1484  = \$1482  | \$1483 ;
+  assign \$1485  = sel_p1_3_2_s & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1484  | \$1485 ;
+  assign sel_p2_12_0_s = \$1422  ^ sel_p1_11_0_s;
+  assign sel_p2_12_0_c = \$1422  & sel_p1_11_0_s;
+  assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
+  assign sel_p2_13_0_s = sel_p0_13_0_s ^ sel_p1_11_0_s;
+  assign sel_p2_13_0_c = sel_p0_13_0_s & sel_p1_11_0_s;
+  assign \$1486  = sel_p0_13_0_c ^ sel_p1_11_1_s;
+  assign sel_p2_13_1_s = \$1486  ^ sel_p2_13_0_c;
+  assign \$1487  = sel_p0_13_0_c & sel_p1_11_1_s;
+  assign \$1488  = sel_p0_13_0_c & sel_p2_13_0_c;
+  assign \$1489  = \$1487  | \$1488 ;
+  assign \$1490  = sel_p1_11_1_s & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1489  | \$1490 ;
+  assign sel_p2_13_2_s = \$1491  ^ sel_p2_13_1_c;
+  assign \$1495  = sel_p1_11_2_s & sel_p2_13_1_c;
+  assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
+  assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
+  assign \$1501  = sel_p1_14_1_s ^ sel_p1_11_1_s;
+  assign sel_p2_14_1_s = \$1501  ^ sel_p2_14_0_c;
+  assign \$1502  = sel_p1_14_1_s & sel_p1_11_1_s;
+  assign \$1503  = sel_p1_14_1_s & sel_p2_14_0_c;
+  assign \$1504  = \$1502  | \$1503 ;
+  assign \$1505  = sel_p1_11_1_s & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1504  | \$1505 ;
+  assign \$1506  = sel_p1_14_2_s ^ sel_p1_11_2_s;
+  assign sel_p2_14_2_s = \$1506  ^ sel_p2_14_1_c;
+  assign \$1507  = sel_p1_14_2_s & sel_p1_11_2_s;
+  assign \$1508  = sel_p1_14_2_s & sel_p2_14_1_c;
+  assign \$1509  = \$1507  | \$1508 ;
+  assign \$1510  = sel_p1_11_2_s & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1509  | \$1510 ;
+  assign sel_p3_8_0_s = \$1418  ^ sel_p2_7_0_s;
+  assign sel_p3_8_0_c = \$1418  & sel_p2_7_0_s;
+  assign sel_p3_8_1_s = sel_p2_7_1_s ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = sel_p2_7_1_s & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = sel_p2_7_2_s ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = sel_p2_7_2_s & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = sel_p2_7_3_s ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = sel_p2_7_3_s & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = sel_p0_9_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_9_0_c = sel_p0_9_0_s & sel_p2_7_0_s;
+  assign \$1516  = sel_p0_9_0_c ^ sel_p2_7_1_s;
+  assign sel_p3_9_1_s = \$1516  ^ sel_p3_9_0_c;
+  assign \$1517  = sel_p0_9_0_c & sel_p2_7_1_s;
+  assign \$1518  = sel_p0_9_0_c & sel_p3_9_0_c;
+  assign \$1519  = \$1517  | \$1518 ;
+  assign \$1520  = sel_p2_7_1_s & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1519  | \$1520 ;
+  assign sel_p3_9_2_s = \$1521  ^ sel_p3_9_1_c;
+  assign \$1525  = sel_p2_7_2_s & sel_p3_9_1_c;
+  assign sel_p3_9_3_s = \$1526  ^ sel_p3_9_2_c;
+  assign \$1530  = sel_p2_7_3_s & sel_p3_9_2_c;
+  assign sel_p3_10_0_s = sel_p1_10_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_10_0_c = sel_p1_10_0_s & sel_p2_7_0_s;
+  assign \$1531  = sel_p1_10_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_10_1_s = \$1531  ^ sel_p3_10_0_c;
+  assign \$1532  = sel_p1_10_1_s & sel_p2_7_1_s;
+  assign \$1533  = sel_p1_10_1_s & sel_p3_10_0_c;
+  assign \$1534  = \$1532  | \$1533 ;
+  assign \$1535  = sel_p2_7_1_s & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1534  | \$1535 ;
+  assign \$1536  = sel_p1_10_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_10_2_s = \$1536  ^ sel_p3_10_1_c;
+  assign \$1537  = sel_p1_10_2_s & sel_p2_7_2_s;
+  assign \$1538  = sel_p1_10_2_s & sel_p3_10_1_c;
+  assign \$1539  = \$1537  | \$1538 ;
+  assign \$1540  = sel_p2_7_2_s & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1539  | \$1540 ;
+  assign sel_p3_10_3_s = \$1541  ^ sel_p3_10_2_c;
+  assign \$1545  = sel_p2_7_3_s & sel_p3_10_2_c;
+  assign sel_p3_11_0_s = sel_p1_11_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_11_0_c = sel_p1_11_0_s & sel_p2_7_0_s;
+  assign \$1546  = sel_p1_11_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_11_1_s = \$1546  ^ sel_p3_11_0_c;
+  assign \$1547  = sel_p1_11_1_s & sel_p2_7_1_s;
+  assign \$1548  = sel_p1_11_1_s & sel_p3_11_0_c;
+  assign \$1549  = \$1547  | \$1548 ;
+  assign \$1550  = sel_p2_7_1_s & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1549  | \$1550 ;
+  assign \$1551  = sel_p1_11_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_11_2_s = \$1551  ^ sel_p3_11_1_c;
+  assign \$1552  = sel_p1_11_2_s & sel_p2_7_2_s;
+  assign \$1553  = sel_p1_11_2_s & sel_p3_11_1_c;
+  assign \$1554  = \$1552  | \$1553 ;
+  assign \$1555  = sel_p2_7_2_s & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1554  | \$1555 ;
+  assign sel_p3_11_3_s = \$1556  ^ sel_p3_11_2_c;
+  assign \$1560  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_12_0_s = sel_p2_12_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_12_0_c = sel_p2_12_0_s & sel_p2_7_0_s;
+  assign \$1561  = sel_p2_12_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_12_1_s = \$1561  ^ sel_p3_12_0_c;
+  assign \$1562  = sel_p2_12_1_s & sel_p2_7_1_s;
+  assign \$1563  = sel_p2_12_1_s & sel_p3_12_0_c;
+  assign \$1564  = \$1562  | \$1563 ;
+  assign \$1565  = sel_p2_7_1_s & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1564  | \$1565 ;
+  assign \$1566  = sel_p2_12_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_12_2_s = \$1566  ^ sel_p3_12_1_c;
+  assign \$1567  = sel_p2_12_2_s & sel_p2_7_2_s;
+  assign \$1568  = sel_p2_12_2_s & sel_p3_12_1_c;
+  assign \$1569  = \$1567  | \$1568 ;
+  assign \$1570  = sel_p2_7_2_s & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1569  | \$1570 ;
+  assign \$1571  = sel_p2_12_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_12_3_s = \$1571  ^ sel_p3_12_2_c;
+  assign \$1572  = sel_p2_12_3_s & sel_p2_7_3_s;
+  assign \$1573  = sel_p2_12_3_s & sel_p3_12_2_c;
+  assign \$1574  = \$1572  | \$1573 ;
+  assign \$1575  = sel_p2_7_3_s & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1574  | \$1575 ;
+  assign sel_p3_13_0_s = sel_p2_13_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_13_0_c = sel_p2_13_0_s & sel_p2_7_0_s;
+  assign \$1576  = sel_p2_13_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_13_1_s = \$1576  ^ sel_p3_13_0_c;
+  assign \$1577  = sel_p2_13_1_s & sel_p2_7_1_s;
+  assign \$1578  = sel_p2_13_1_s & sel_p3_13_0_c;
+  assign \$1579  = \$1577  | \$1578 ;
+  assign \$1580  = sel_p2_7_1_s & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1579  | \$1580 ;
+  assign \$1581  = sel_p2_13_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_13_2_s = \$1581  ^ sel_p3_13_1_c;
+  assign \$1582  = sel_p2_13_2_s & sel_p2_7_2_s;
+  assign \$1583  = sel_p2_13_2_s & sel_p3_13_1_c;
+  assign \$1584  = \$1582  | \$1583 ;
+  assign \$1585  = sel_p2_7_2_s & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1584  | \$1585 ;
+  assign \$1586  = sel_p2_13_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_13_3_s = \$1586  ^ sel_p3_13_2_c;
+  assign \$1587  = sel_p2_13_3_s & sel_p2_7_3_s;
+  assign \$1588  = sel_p2_13_3_s & sel_p3_13_2_c;
+  assign \$1589  = \$1587  | \$1588 ;
+  assign \$1590  = sel_p2_7_3_s & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1589  | \$1590 ;
+  assign sel_p3_14_0_s = sel_p2_14_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_14_0_c = sel_p2_14_0_s & sel_p2_7_0_s;
+  assign \$1591  = sel_p2_14_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_14_1_s = \$1591  ^ sel_p3_14_0_c;
+  assign \$1592  = sel_p2_14_1_s & sel_p2_7_1_s;
+  assign \$1593  = sel_p2_14_1_s & sel_p3_14_0_c;
+  assign \$1594  = \$1592  | \$1593 ;
+  assign \$1595  = sel_p2_7_1_s & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1594  | \$1595 ;
+  assign \$1596  = sel_p2_14_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_14_2_s = \$1596  ^ sel_p3_14_1_c;
+  assign \$1597  = sel_p2_14_2_s & sel_p2_7_2_s;
+  assign \$1598  = sel_p2_14_2_s & sel_p3_14_1_c;
+  assign \$1599  = \$1597  | \$1598 ;
+  assign \$1600  = sel_p2_7_2_s & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1599  | \$1600 ;
+  assign \$1601  = sel_p2_14_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_14_3_s = \$1601  ^ sel_p3_14_2_c;
+  assign \$1602  = sel_p2_14_3_s & sel_p2_7_3_s;
+  assign \$1603  = sel_p2_14_3_s & sel_p3_14_2_c;
+  assign \$1604  = \$1602  | \$1603 ;
+  assign \$1605  = sel_p2_7_3_s & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1604  | \$1605 ;
+  assign \$1606  = ! \sel_l12_s0$825 ;
+  assign \$1607  = sel_l12_s0[1] & \$1606 ;
+  assign \$1608  = ! \sel_l12_s0$826 ;
+  assign \$1609  = sel_l12_s0[2] & \$1608 ;
+  assign \$1610  = ! \sel_l12_s0$827 ;
+  assign \$1611  = sel_l12_s0[3] & \$1610 ;
+  assign \$1612  = ! \sel_l12_s0$828 ;
+  assign \$1613  = sel_l12_s0[4] & \$1612 ;
+  assign \$1614  = ! \sel_l12_s0$829 ;
+  assign \$1615  = sel_l12_s0[5] & \$1614 ;
+  assign \$1616  = ! \sel_l12_s0$830 ;
+  assign \$1617  = sel_l12_s0[6] & \$1616 ;
+  assign \$1618  = ! \sel_l12_s0$831 ;
+  assign \$1619  = sel_l12_s0[7] & \$1618 ;
+  assign \$1620  = ! \sel_l12_s0$832 ;
+  assign \$1621  = sel_l12_s0[8] & \$1620 ;
+  assign \$1623  = sel_l12_s0[1] & \$1622 ;
+  assign \$1624  = \sel_l12_s0$826  == 1'h1;
+  assign \$1625  = sel_l12_s0[2] & \$1624 ;
+  assign \$1626  = \sel_l12_s0$827  == 1'h1;
+  assign \$1627  = sel_l12_s0[3] & \$1626 ;
+  assign \$1628  = \sel_l12_s0$828  == 1'h1;
+  assign \$1629  = sel_l12_s0[4] & \$1628 ;
+  assign \$1630  = \sel_l12_s0$829  == 1'h1;
+  assign \$1631  = sel_l12_s0[5] & \$1630 ;
+  assign \$1632  = \sel_l12_s0$830  == 1'h1;
+  assign \$1633  = sel_l12_s0[6] & \$1632 ;
+  assign \$1634  = \sel_l12_s0$831  == 1'h1;
+  assign \$1635  = sel_l12_s0[7] & \$1634 ;
+  assign \$1636  = \sel_l12_s0$832  == 1'h1;
+  assign \$1637  = sel_l12_s0[8] & \$1636 ;
+  assign \$1638  = \sel_l12_s0$834  == 1'h1;
+  assign \$1639  = sel_l12_s0[9] & \$1638 ;
+  assign \$1640  = \sel_l12_s0$826  == 2'h2;
+  assign \$1641  = sel_l12_s0[2] & \$1640 ;
+  assign \$1642  = \sel_l12_s0$827  == 2'h2;
+  assign \$1643  = sel_l12_s0[3] & \$1642 ;
+  assign \$1644  = \sel_l12_s0$828  == 2'h2;
+  assign \$1645  = sel_l12_s0[4] & \$1644 ;
+  assign \$1646  = \sel_l12_s0$829  == 2'h2;
+  assign \$1647  = sel_l12_s0[5] & \$1646 ;
+  assign \$1648  = \sel_l12_s0$830  == 2'h2;
+  assign \$1649  = sel_l12_s0[6] & \$1648 ;
+  assign \$1650  = \sel_l12_s0$831  == 2'h2;
+  assign \$1651  = sel_l12_s0[7] & \$1650 ;
+  assign \$1652  = \sel_l12_s0$832  == 2'h2;
+  assign \$1653  = sel_l12_s0[8] & \$1652 ;
+  assign \$1654  = \sel_l12_s0$834  == 2'h2;
+  assign \$1655  = sel_l12_s0[9] & \$1654 ;
+  assign \$1656  = \sel_l12_s0$836  == 2'h2;
+  assign \$1657  = sel_l12_s0[10] & \$1656 ;
+  assign \$1658  = \sel_l12_s0$827  == 2'h3;
+  assign \$1659  = sel_l12_s0[3] & \$1658 ;
+  assign \$1660  = \sel_l12_s0$828  == 2'h3;
+  assign \$1661  = sel_l12_s0[4] & \$1660 ;
+  assign \$1662  = \sel_l12_s0$829  == 2'h3;
+  assign \$1663  = sel_l12_s0[5] & \$1662 ;
+  assign \$1664  = \sel_l12_s0$830  == 2'h3;
+  assign \$1665  = sel_l12_s0[6] & \$1664 ;
+  assign \$1666  = \sel_l12_s0$831  == 2'h3;
+  assign \$1667  = sel_l12_s0[7] & \$1666 ;
+  assign \$1668  = \sel_l12_s0$832  == 2'h3;
+  assign \$1669  = sel_l12_s0[8] & \$1668 ;
+  assign \$1670  = \sel_l12_s0$834  == 2'h3;
+  assign \$1671  = sel_l12_s0[9] & \$1670 ;
+  assign \$1672  = \sel_l12_s0$836  == 2'h3;
+  assign \$1673  = sel_l12_s0[10] & \$1672 ;
+  assign \$1674  = \sel_l12_s0$838  == 2'h3;
+  assign \$1675  = sel_l12_s0[11] & \$1674 ;
+  assign \$1676  = \sel_l12_s0$828  == 3'h4;
+  assign \$1677  = sel_l12_s0[4] & \$1676 ;
+  assign \$1678  = \sel_l12_s0$829  == 3'h4;
+  assign \$1679  = sel_l12_s0[5] & \$1678 ;
+  assign \$1680  = \sel_l12_s0$830  == 3'h4;
+  assign \$1681  = sel_l12_s0[6] & \$1680 ;
+  assign \$1682  = \sel_l12_s0$831  == 3'h4;
+  assign \$1683  = sel_l12_s0[7] & \$1682 ;
+  assign \$1684  = \sel_l12_s0$832  == 3'h4;
+  assign \$1685  = sel_l12_s0[8] & \$1684 ;
+  assign \$1686  = \sel_l12_s0$834  == 3'h4;
+  assign \$1687  = sel_l12_s0[9] & \$1686 ;
+  assign \$1688  = \sel_l12_s0$836  == 3'h4;
+  assign \$1689  = sel_l12_s0[10] & \$1688 ;
+  assign \$1690  = \sel_l12_s0$838  == 3'h4;
+  assign \$1691  = sel_l12_s0[11] & \$1690 ;
+  assign \$1692  = \sel_l12_s0$840  == 3'h4;
+  assign \$1693  = sel_l12_s0[12] & \$1692 ;
+  assign \$1694  = \sel_l12_s0$829  == 3'h5;
+  assign \$1695  = sel_l12_s0[5] & \$1694 ;
+  assign \$1696  = \sel_l12_s0$830  == 3'h5;
+  assign \$1697  = sel_l12_s0[6] & \$1696 ;
+  assign \$1698  = \sel_l12_s0$831  == 3'h5;
+  assign \$1699  = sel_l12_s0[7] & \$1698 ;
+  assign \$1700  = \sel_l12_s0$832  == 3'h5;
+  assign \$1701  = sel_l12_s0[8] & \$1700 ;
+  assign \$1702  = \sel_l12_s0$834  == 3'h5;
+  assign \$1703  = sel_l12_s0[9] & \$1702 ;
+  assign \$1704  = \sel_l12_s0$836  == 3'h5;
+  assign \$1705  = sel_l12_s0[10] & \$1704 ;
+  assign \$1706  = \sel_l12_s0$838  == 3'h5;
+  assign \$1707  = sel_l12_s0[11] & \$1706 ;
+  assign \$1708  = \sel_l12_s0$840  == 3'h5;
+  assign \$1709  = sel_l12_s0[12] & \$1708 ;
+  assign \$1710  = \sel_l12_s0$842  == 3'h5;
+  assign \$1711  = sel_l12_s0[13] & \$1710 ;
+  assign \$1712  = \sel_l12_s0$830  == 3'h6;
+  assign \$1713  = sel_l12_s0[6] & \$1712 ;
+  assign \$1714  = \sel_l12_s0$831  == 3'h6;
+  assign \$1715  = sel_l12_s0[7] & \$1714 ;
+  assign \$1716  = \sel_l12_s0$832  == 3'h6;
+  assign \$1717  = sel_l12_s0[8] & \$1716 ;
+  assign \$1718  = \sel_l12_s0$834  == 3'h6;
+  assign \$1719  = sel_l12_s0[9] & \$1718 ;
+  assign \$1720  = \sel_l12_s0$836  == 3'h6;
+  assign \$1721  = sel_l12_s0[10] & \$1720 ;
+  assign \$1722  = \sel_l12_s0$838  == 3'h6;
+  assign \$1723  = sel_l12_s0[11] & \$1722 ;
+  assign \$1724  = \sel_l12_s0$840  == 3'h6;
+  assign \$1725  = sel_l12_s0[12] & \$1724 ;
+  assign \$1726  = \sel_l12_s0$842  == 3'h6;
+  assign \$1727  = sel_l12_s0[13] & \$1726 ;
+  assign \$1728  = \sel_l12_s0$844  == 3'h6;
+  assign \$1729  = sel_l12_s0[14] & \$1728 ;
+  assign \$1730  = \sel_l12_s0$831  == 3'h7;
+  assign \$1731  = sel_l12_s0[7] & \$1730 ;
+  assign \$1732  = \sel_l12_s0$832  == 3'h7;
+  assign \$1733  = sel_l12_s0[8] & \$1732 ;
+  assign \$1734  = \sel_l12_s0$834  == 3'h7;
+  assign \$1735  = sel_l12_s0[9] & \$1734 ;
+  assign \$1736  = \sel_l12_s0$836  == 3'h7;
+  assign \$1737  = sel_l12_s0[10] & \$1736 ;
+  assign \$1738  = \sel_l12_s0$838  == 3'h7;
+  assign \$1739  = sel_l12_s0[11] & \$1738 ;
+  assign \$1740  = \sel_l12_s0$840  == 3'h7;
+  assign \$1741  = sel_l12_s0[12] & \$1740 ;
+  assign \$1742  = \sel_l12_s0$842  == 3'h7;
+  assign \$1743  = sel_l12_s0[13] & \$1742 ;
+  assign \$1744  = \sel_l12_s0$844  == 3'h7;
+  assign \$1745  = sel_l12_s0[14] & \$1744 ;
+  assign \$1746  = \sel_l12_s0$846  == 3'h7;
+  assign \$1747  = sel_l12_s0[15] & \$1746 ;
+  assign \$1748  = sel_dl1_r0_q[7:0] & { sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0] };
+  assign \$1749  = sel_dl1_r0_q[15:8] & { \$1607 , \$1607 , \$1607 , \$1607 , \$1607 , \$1607 , \$1607 , \$1607  };
+  assign \$1750  = \$1748  | \$1749 ;
+  assign \$1751  = sel_dl1_r0_q[23:16] & { \$1609 , \$1609 , \$1609 , \$1609 , \$1609 , \$1609 , \$1609 , \$1609  };
+  assign sel_or0_0 = \$1750  | \$1751 ;
+  assign \$1752  = sel_dl1_r0_q[31:24] & { \$1611 , \$1611 , \$1611 , \$1611 , \$1611 , \$1611 , \$1611 , \$1611  };
+  assign \$1753  = sel_dl1_r0_q[39:32] & { \$1613 , \$1613 , \$1613 , \$1613 , \$1613 , \$1613 , \$1613 , \$1613  };
+  assign \$1754  = \$1752  | \$1753 ;
+  assign \$1755  = sel_dl1_r0_q[47:40] & { \$1615 , \$1615 , \$1615 , \$1615 , \$1615 , \$1615 , \$1615 , \$1615  };
+  assign sel_or0_3 = \$1754  | \$1755 ;
+  assign \$1756  = sel_dl1_r0_q[55:48] & { \$1617 , \$1617 , \$1617 , \$1617 , \$1617 , \$1617 , \$1617 , \$1617  };
+  assign \$1757  = sel_dl1_r0_q[63:56] & { \$1619 , \$1619 , \$1619 , \$1619 , \$1619 , \$1619 , \$1619 , \$1619  };
+  assign \$1758  = \$1756  | \$1757 ;
+  assign \$1759  = sel_dl1_r0_q[71:64] & { \$1621 , \$1621 , \$1621 , \$1621 , \$1621 , \$1621 , \$1621 , \$1621  };
+  assign sel_or0_6 = \$1758  | \$1759 ;
+  assign \$1760  = \$1607  | \$1611 ;
+  assign \$1761  = \$1615  | \$1619 ;
+  assign \$1762  = \$1760  | \$1761 ;
+  assign \$1763  = \$1609  | \$1611 ;
+  assign \$1764  = \$1617  | \$1619 ;
+  assign \$1765  = \$1763  | \$1764 ;
+  assign \$1766  = \$1613  | \$1615 ;
+  assign \$1767  = \$1617  | \$1619 ;
+  assign \$1768  = \$1766  | \$1767 ;
+  assign \$1769  = sel_dl1_r0_q[15:8] & { \$1623 , \$1623 , \$1623 , \$1623 , \$1623 , \$1623 , \$1623 , \$1623  };
+  assign \$1770  = sel_dl1_r0_q[23:16] & { \$1625 , \$1625 , \$1625 , \$1625 , \$1625 , \$1625 , \$1625 , \$1625  };
+  assign \$1771  = \$1769  | \$1770 ;
+  assign \$1772  = sel_dl1_r0_q[31:24] & { \$1627 , \$1627 , \$1627 , \$1627 , \$1627 , \$1627 , \$1627 , \$1627  };
+  assign sel_or1_0 = \$1771  | \$1772 ;
+  assign \$1773  = sel_dl1_r0_q[39:32] & { \$1629 , \$1629 , \$1629 , \$1629 , \$1629 , \$1629 , \$1629 , \$1629  };
+  assign \$1774  = sel_dl1_r0_q[47:40] & { \$1631 , \$1631 , \$1631 , \$1631 , \$1631 , \$1631 , \$1631 , \$1631  };
+  assign \$1775  = \$1773  | \$1774 ;
+  assign \$1776  = sel_dl1_r0_q[55:48] & { \$1633 , \$1633 , \$1633 , \$1633 , \$1633 , \$1633 , \$1633 , \$1633  };
+  assign sel_or1_3 = \$1775  | \$1776 ;
+  assign \$1777  = sel_dl1_r0_q[63:56] & { \$1635 , \$1635 , \$1635 , \$1635 , \$1635 , \$1635 , \$1635 , \$1635  };
+  assign \$1778  = sel_dl1_r0_q[71:64] & { \$1637 , \$1637 , \$1637 , \$1637 , \$1637 , \$1637 , \$1637 , \$1637  };
+  assign \$1779  = \$1777  | \$1778 ;
+  assign \$1780  = sel_dl1_r0_q[79:72] & { \$1639 , \$1639 , \$1639 , \$1639 , \$1639 , \$1639 , \$1639 , \$1639  };
+  assign sel_or1_6 = \$1779  | \$1780 ;
+  assign \$1781  = \$1623  | \$1627 ;
+  assign \$1782  = \$1631  | \$1635 ;
+  assign \$1783  = \$1781  | \$1782 ;
+  assign \$1784  = \$1783  | \$1639 ;
+  assign \$1785  = \$1625  | \$1627 ;
+  assign \$1786  = \$1633  | \$1635 ;
+  assign \$1787  = \$1785  | \$1786 ;
+  assign \$1788  = \$1629  | \$1631 ;
+  assign \$1789  = \$1633  | \$1635 ;
+  assign \$1790  = \$1788  | \$1789 ;
+  assign \$1791  = \$1637  | \$1639 ;
+  assign \$1792  = sel_dl1_r0_q[23:16] & { \$1641 , \$1641 , \$1641 , \$1641 , \$1641 , \$1641 , \$1641 , \$1641  };
+  assign \$1793  = sel_dl1_r0_q[31:24] & { \$1643 , \$1643 , \$1643 , \$1643 , \$1643 , \$1643 , \$1643 , \$1643  };
+  assign \$1794  = \$1792  | \$1793 ;
+  assign \$1795  = sel_dl1_r0_q[39:32] & { \$1645 , \$1645 , \$1645 , \$1645 , \$1645 , \$1645 , \$1645 , \$1645  };
+  assign sel_or2_0 = \$1794  | \$1795 ;
+  assign \$1796  = sel_dl1_r0_q[47:40] & { \$1647 , \$1647 , \$1647 , \$1647 , \$1647 , \$1647 , \$1647 , \$1647  };
+  assign \$1797  = sel_dl1_r0_q[55:48] & { \$1649 , \$1649 , \$1649 , \$1649 , \$1649 , \$1649 , \$1649 , \$1649  };
+  assign \$1798  = \$1796  | \$1797 ;
+  assign \$1799  = sel_dl1_r0_q[63:56] & { \$1651 , \$1651 , \$1651 , \$1651 , \$1651 , \$1651 , \$1651 , \$1651  };
+  assign sel_or2_3 = \$1798  | \$1799 ;
+  assign \$1800  = sel_dl1_r0_q[71:64] & { \$1653 , \$1653 , \$1653 , \$1653 , \$1653 , \$1653 , \$1653 , \$1653  };
+  assign \$1801  = sel_dl1_r0_q[79:72] & { \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655  };
+  assign \$1802  = \$1800  | \$1801 ;
+  assign \$1803  = sel_dl1_r0_q[87:80] & { \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657  };
+  assign sel_or2_6 = \$1802  | \$1803 ;
+  assign \$1804  = \$1643  | \$1647 ;
+  assign \$1805  = \$1651  | \$1655 ;
   assign \$1806  = \$1804  | \$1805 ;
-  assign \$1807  = sel_pre_4_7_2_s & sel_pre_8_12_1_c;
-  assign sel_pre_8_12_2_c = \$1806  | \$1807 ;
-  assign \$1808  = sel_pre_4_12_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_12_3_s = \$1808  ^ sel_pre_8_12_2_c;
-  assign \$1809  = sel_pre_4_12_3_s & sel_pre_4_7_3_s;
-  assign \$1810  = sel_pre_4_12_3_s & sel_pre_8_12_2_c;
-  assign \$1811  = \$1809  | \$1810 ;
-  assign \$1812  = sel_pre_4_7_3_s & sel_pre_8_12_2_c;
-  assign sel_pre_8_12_3_c = \$1811  | \$1812 ;
-  assign sel_pre_8_13_0_s = sel_pre_4_13_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_13_0_c = sel_pre_4_13_0_s & sel_pre_4_7_0_s;
-  assign \$1818  = sel_pre_4_13_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_13_1_s = \$1818  ^ sel_pre_8_13_0_c;
-  assign \$1819  = sel_pre_4_13_1_s & sel_pre_4_7_1_s;
-  assign \$1820  = sel_pre_4_13_1_s & sel_pre_8_13_0_c;
-  assign \$1821  = \$1819  | \$1820 ;
-  assign \$1822  = sel_pre_4_7_1_s & sel_pre_8_13_0_c;
-  assign sel_pre_8_13_1_c = \$1821  | \$1822 ;
-  assign \$1823  = sel_pre_4_13_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_13_2_s = \$1823  ^ sel_pre_8_13_1_c;
-  assign \$1824  = sel_pre_4_13_2_s & sel_pre_4_7_2_s;
-  assign \$1825  = sel_pre_4_13_2_s & sel_pre_8_13_1_c;
+  assign \$1807  = \$1641  | \$1643 ;
+  assign \$1808  = \$1649  | \$1651 ;
+  assign \$1809  = \$1807  | \$1808 ;
+  assign \$1810  = \$1809  | \$1657 ;
+  assign \$1811  = \$1645  | \$1647 ;
+  assign \$1812  = \$1649  | \$1651 ;
+  assign \$1813  = \$1811  | \$1812 ;
+  assign \$1814  = \$1653  | \$1655 ;
+  assign \$1815  = \$1814  | \$1657 ;
+  assign \$1816  = sel_dl1_r0_q[31:24] & { \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659  };
+  assign \$1817  = sel_dl1_r0_q[39:32] & { \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661  };
+  assign \$1818  = \$1816  | \$1817 ;
+  assign \$1819  = sel_dl1_r0_q[47:40] & { \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663  };
+  assign sel_or3_0 = \$1818  | \$1819 ;
+  assign \$1820  = sel_dl1_r0_q[55:48] & { \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665  };
+  assign \$1821  = sel_dl1_r0_q[63:56] & { \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667  };
+  assign \$1822  = \$1820  | \$1821 ;
+  assign \$1823  = sel_dl1_r0_q[71:64] & { \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669  };
+  assign sel_or3_3 = \$1822  | \$1823 ;
+  assign \$1824  = sel_dl1_r0_q[79:72] & { \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671  };
+  assign \$1825  = sel_dl1_r0_q[87:80] & { \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673  };
   assign \$1826  = \$1824  | \$1825 ;
-  assign \$1827  = sel_pre_4_7_2_s & sel_pre_8_13_1_c;
-  assign sel_pre_8_13_2_c = \$1826  | \$1827 ;
-  assign \$1828  = sel_pre_4_13_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_13_3_s = \$1828  ^ sel_pre_8_13_2_c;
-  assign \$1829  = sel_pre_4_13_3_s & sel_pre_4_7_3_s;
-  assign \$1830  = sel_pre_4_13_3_s & sel_pre_8_13_2_c;
-  assign \$1831  = \$1829  | \$1830 ;
-  assign \$1832  = sel_pre_4_7_3_s & sel_pre_8_13_2_c;
-  assign sel_pre_8_13_3_c = \$1831  | \$1832 ;
-  assign sel_pre_8_14_0_s = sel_pre_4_14_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_14_0_c = sel_pre_4_14_0_s & sel_pre_4_7_0_s;
-  assign \$1838  = sel_pre_4_14_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_14_1_s = \$1838  ^ sel_pre_8_14_0_c;
-  assign \$1839  = sel_pre_4_14_1_s & sel_pre_4_7_1_s;
-  assign \$1840  = sel_pre_4_14_1_s & sel_pre_8_14_0_c;
+  assign \$1827  = sel_dl1_r0_q[95:88] & { \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675  };
+  assign sel_or3_6 = \$1826  | \$1827 ;
+  assign \$1828  = \$1659  | \$1663 ;
+  assign \$1829  = \$1667  | \$1671 ;
+  assign \$1830  = \$1828  | \$1829 ;
+  assign \$1831  = \$1830  | \$1675 ;
+  assign \$1832  = \$1659  | \$1665 ;
+  assign \$1833  = \$1667  | \$1673 ;
+  assign \$1834  = \$1832  | \$1833 ;
+  assign \$1835  = \$1834  | \$1675 ;
+  assign \$1836  = \$1661  | \$1663 ;
+  assign \$1837  = \$1665  | \$1667 ;
+  assign \$1838  = \$1836  | \$1837 ;
+  assign \$1839  = \$1669  | \$1671 ;
+  assign \$1840  = \$1673  | \$1675 ;
   assign \$1841  = \$1839  | \$1840 ;
-  assign \$1842  = sel_pre_4_7_1_s & sel_pre_8_14_0_c;
-  assign sel_pre_8_14_1_c = \$1841  | \$1842 ;
-  assign \$1843  = sel_pre_4_14_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_14_2_s = \$1843  ^ sel_pre_8_14_1_c;
-  assign \$1844  = sel_pre_4_14_2_s & sel_pre_4_7_2_s;
-  assign \$1845  = sel_pre_4_14_2_s & sel_pre_8_14_1_c;
-  assign \$1846  = \$1844  | \$1845 ;
-  assign \$1847  = sel_pre_4_7_2_s & sel_pre_8_14_1_c;
-  assign sel_pre_8_14_2_c = \$1846  | \$1847 ;
-  assign \$1848  = sel_pre_4_14_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_14_3_s = \$1848  ^ sel_pre_8_14_2_c;
-  assign \$1849  = sel_pre_4_14_3_s & sel_pre_4_7_3_s;
-  assign \$1850  = sel_pre_4_14_3_s & sel_pre_8_14_2_c;
-  assign \$1851  = \$1849  | \$1850 ;
-  assign \$1852  = sel_pre_4_7_3_s & sel_pre_8_14_2_c;
-  assign sel_pre_8_14_3_c = \$1851  | \$1852 ;
-  assign sel_pre_8_15_0_s = sel_pre_4_15_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_15_0_c = sel_pre_4_15_0_s & sel_pre_4_7_0_s;
-  assign \$1858  = sel_pre_4_15_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_15_1_s = \$1858  ^ sel_pre_8_15_0_c;
-  assign \$1859  = sel_pre_4_15_1_s & sel_pre_4_7_1_s;
-  assign \$1860  = sel_pre_4_15_1_s & sel_pre_8_15_0_c;
-  assign \$1861  = \$1859  | \$1860 ;
-  assign \$1862  = sel_pre_4_7_1_s & sel_pre_8_15_0_c;
-  assign sel_pre_8_15_1_c = \$1861  | \$1862 ;
-  assign \$1863  = sel_pre_4_15_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_15_2_s = \$1863  ^ sel_pre_8_15_1_c;
-  assign \$1864  = sel_pre_4_15_2_s & sel_pre_4_7_2_s;
-  assign \$1865  = sel_pre_4_15_2_s & sel_pre_8_15_1_c;
+  assign \$1842  = sel_dl1_r0_q[39:32] & { \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677  };
+  assign \$1843  = sel_dl1_r0_q[47:40] & { \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679  };
+  assign \$1844  = \$1842  | \$1843 ;
+  assign \$1845  = sel_dl1_r0_q[55:48] & { \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681  };
+  assign sel_or4_0 = \$1844  | \$1845 ;
+  assign \$1846  = sel_dl1_r0_q[63:56] & { \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683  };
+  assign \$1847  = sel_dl1_r0_q[71:64] & { \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685  };
+  assign \$1848  = \$1846  | \$1847 ;
+  assign \$1849  = sel_dl1_r0_q[79:72] & { \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687  };
+  assign sel_or4_3 = \$1848  | \$1849 ;
+  assign \$1850  = sel_dl1_r0_q[87:80] & { \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689  };
+  assign \$1851  = sel_dl1_r0_q[95:88] & { \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691  };
+  assign \$1852  = \$1850  | \$1851 ;
+  assign \$1853  = sel_dl1_r0_q[103:96] & { \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693  };
+  assign sel_or4_6 = \$1852  | \$1853 ;
+  assign \$1854  = \$1679  | \$1683 ;
+  assign \$1855  = \$1687  | \$1691 ;
+  assign \$1856  = \$1854  | \$1855 ;
+  assign \$1857  = \$1681  | \$1683 ;
+  assign \$1858  = \$1689  | \$1691 ;
+  assign \$1859  = \$1857  | \$1858 ;
+  assign \$1860  = \$1677  | \$1679 ;
+  assign \$1861  = \$1681  | \$1683 ;
+  assign \$1862  = \$1860  | \$1861 ;
+  assign \$1863  = \$1862  | \$1693 ;
+  assign \$1864  = \$1685  | \$1687 ;
+  assign \$1865  = \$1689  | \$1691 ;
   assign \$1866  = \$1864  | \$1865 ;
-  assign \$1867  = sel_pre_4_7_2_s & sel_pre_8_15_1_c;
-  assign sel_pre_8_15_2_c = \$1866  | \$1867 ;
-  assign \$1868  = sel_pre_4_15_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_15_3_s = \$1868  ^ sel_pre_8_15_2_c;
-  assign \$1869  = sel_pre_4_15_3_s & sel_pre_4_7_3_s;
-  assign \$1870  = sel_pre_4_15_3_s & sel_pre_8_15_2_c;
-  assign \$1871  = \$1869  | \$1870 ;
-  assign \$1872  = sel_pre_4_7_3_s & sel_pre_8_15_2_c;
-  assign sel_pre_8_15_3_c = \$1871  | \$1872 ;
-  assign mac_wmux_keep0 = ! sel_l5_s0;
-  assign \$1878  = ! sel_l5_s0;
-  assign \$1879  = ! sel_l5_s0;
-  assign \$1880  = ! sel_l5_s0;
-  assign \$1881  = ! sel_l5_s0;
-  assign \$1882  = sel_l5_s0 == 1'h1;
-  assign \$1883  = \sel_l5_s0$673  == 1'h1;
-  assign mac_wmux_keep1 = \$1882  | \$1883 ;
-  assign \$1884  = sel_l5_s0 == 1'h1;
-  assign \$1885  = sel_l5_s0 == 1'h1;
-  assign \$1886  = sel_l5_s0 == 1'h1;
-  assign \$1887  = sel_l5_s0 == 1'h1;
-  assign \$1889  = \sel_l5_s0$673  == 1'h1;
-  assign \$1890  = \sel_l5_s0$673  == 1'h1;
-  assign \$1891  = \sel_l5_s0$673  == 1'h1;
-  assign \$1892  = \sel_l5_s0$673  == 1'h1;
-  assign \$1894  = sel_l5_s0 == 2'h2;
-  assign \$1895  = \sel_l5_s0$673  == 2'h2;
-  assign \$1896  = \$1894  | \$1895 ;
-  assign \$1897  = \sel_l5_s0$676  == 2'h2;
-  assign mac_wmux_keep2 = \$1896  | \$1897 ;
-  assign \$1898  = sel_l5_s0 == 2'h2;
-  assign \$1899  = sel_l5_s0 == 2'h2;
-  assign \$1900  = sel_l5_s0 == 2'h2;
-  assign \$1901  = sel_l5_s0 == 2'h2;
-  assign \$1903  = \sel_l5_s0$673  == 2'h2;
-  assign \$1904  = \sel_l5_s0$673  == 2'h2;
-  assign \$1905  = \sel_l5_s0$673  == 2'h2;
-  assign \$1906  = \sel_l5_s0$673  == 2'h2;
-  assign \$1908  = \$1902  | \$1907 ;
-  assign \$1909  = \sel_l5_s0$676  == 2'h2;
-  assign \$1910  = \sel_l5_s0$676  == 2'h2;
-  assign \$1911  = \sel_l5_s0$676  == 2'h2;
-  assign \$1912  = \sel_l5_s0$676  == 2'h2;
-  assign \$1914  = sel_l5_s0 == 2'h3;
-  assign \$1915  = \sel_l5_s0$673  == 2'h3;
-  assign \$1916  = \$1914  | \$1915 ;
-  assign \$1917  = \sel_l5_s0$676  == 2'h3;
-  assign \$1918  = \sel_l5_s0$679  == 2'h3;
-  assign \$1919  = \$1917  | \$1918 ;
-  assign mac_wmux_keep3 = \$1916  | \$1919 ;
-  assign \$1920  = sel_l5_s0 == 2'h3;
-  assign \$1921  = sel_l5_s0 == 2'h3;
-  assign \$1922  = sel_l5_s0 == 2'h3;
-  assign \$1923  = sel_l5_s0 == 2'h3;
-  assign \$1925  = \sel_l5_s0$673  == 2'h3;
-  assign \$1926  = \sel_l5_s0$673  == 2'h3;
-  assign \$1927  = \sel_l5_s0$673  == 2'h3;
-  assign \$1928  = \sel_l5_s0$673  == 2'h3;
-  assign \$1930  = \$1924  | \$1929 ;
-  assign \$1931  = \sel_l5_s0$676  == 2'h3;
-  assign \$1932  = \sel_l5_s0$676  == 2'h3;
-  assign \$1933  = \sel_l5_s0$676  == 2'h3;
-  assign \$1934  = \sel_l5_s0$676  == 2'h3;
-  assign \$1936  = \sel_l5_s0$679  == 2'h3;
-  assign \$1937  = \sel_l5_s0$679  == 2'h3;
-  assign \$1938  = \sel_l5_s0$679  == 2'h3;
-  assign \$1939  = \sel_l5_s0$679  == 2'h3;
-  assign mac_wmux_drop3 = \$1930  | \$1941 ;
-  assign \$1942  = sel_l5_s0 == 3'h4;
-  assign \$1943  = \sel_l5_s0$673  == 3'h4;
-  assign \$1944  = \$1942  | \$1943 ;
-  assign \$1945  = \sel_l5_s0$676  == 3'h4;
-  assign \$1946  = \sel_l5_s0$679  == 3'h4;
+  assign \$1867  = \$1866  | \$1693 ;
+  assign \$1868  = sel_dl1_r0_q[47:40] & { \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695  };
+  assign \$1869  = sel_dl1_r0_q[55:48] & { \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697  };
+  assign \$1870  = \$1868  | \$1869 ;
+  assign \$1871  = sel_dl1_r0_q[63:56] & { \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699  };
+  assign sel_or5_0 = \$1870  | \$1871 ;
+  assign \$1872  = sel_dl1_r0_q[71:64] & { \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701  };
+  assign \$1873  = sel_dl1_r0_q[79:72] & { \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703  };
+  assign \$1874  = \$1872  | \$1873 ;
+  assign \$1875  = sel_dl1_r0_q[87:80] & { \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705  };
+  assign sel_or5_3 = \$1874  | \$1875 ;
+  assign \$1876  = sel_dl1_r0_q[95:88] & { \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707  };
+  assign \$1877  = sel_dl1_r0_q[103:96] & { \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709  };
+  assign \$1878  = \$1876  | \$1877 ;
+  assign \$1879  = sel_dl1_r0_q[111:104] & { \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711  };
+  assign sel_or5_6 = \$1878  | \$1879 ;
+  assign \$1880  = \$1695  | \$1699 ;
+  assign \$1881  = \$1703  | \$1707 ;
+  assign \$1882  = \$1880  | \$1881 ;
+  assign \$1883  = \$1882  | \$1711 ;
+  assign \$1884  = \$1697  | \$1699 ;
+  assign \$1885  = \$1705  | \$1707 ;
+  assign \$1886  = \$1884  | \$1885 ;
+  assign \$1887  = \$1695  | \$1697 ;
+  assign \$1888  = \$1699  | \$1709 ;
+  assign \$1889  = \$1887  | \$1888 ;
+  assign \$1890  = \$1889  | \$1711 ;
+  assign \$1891  = \$1701  | \$1703 ;
+  assign \$1892  = \$1705  | \$1707 ;
+  assign \$1893  = \$1891  | \$1892 ;
+  assign \$1894  = \$1709  | \$1711 ;
+  assign \$1895  = \$1893  | \$1894 ;
+  assign \$1896  = sel_dl1_r0_q[55:48] & { \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713  };
+  assign \$1897  = sel_dl1_r0_q[63:56] & { \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715  };
+  assign \$1898  = \$1896  | \$1897 ;
+  assign \$1899  = sel_dl1_r0_q[71:64] & { \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717  };
+  assign sel_or6_0 = \$1898  | \$1899 ;
+  assign \$1900  = sel_dl1_r0_q[79:72] & { \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719  };
+  assign \$1901  = sel_dl1_r0_q[87:80] & { \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721  };
+  assign \$1902  = \$1900  | \$1901 ;
+  assign \$1903  = sel_dl1_r0_q[95:88] & { \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723  };
+  assign sel_or6_3 = \$1902  | \$1903 ;
+  assign \$1904  = sel_dl1_r0_q[103:96] & { \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725  };
+  assign \$1905  = sel_dl1_r0_q[111:104] & { \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727  };
+  assign \$1906  = \$1904  | \$1905 ;
+  assign \$1907  = sel_dl1_r0_q[119:112] & { \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729  };
+  assign sel_or6_6 = \$1906  | \$1907 ;
+  assign \$1908  = \$1715  | \$1719 ;
+  assign \$1909  = \$1723  | \$1727 ;
+  assign \$1910  = \$1908  | \$1909 ;
+  assign \$1911  = \$1713  | \$1715 ;
+  assign \$1912  = \$1721  | \$1723 ;
+  assign \$1913  = \$1911  | \$1912 ;
+  assign \$1914  = \$1913  | \$1729 ;
+  assign \$1915  = \$1713  | \$1715 ;
+  assign \$1916  = \$1725  | \$1727 ;
+  assign \$1917  = \$1915  | \$1916 ;
+  assign \$1918  = \$1917  | \$1729 ;
+  assign \$1919  = \$1717  | \$1719 ;
+  assign \$1920  = \$1721  | \$1723 ;
+  assign \$1921  = \$1919  | \$1920 ;
+  assign \$1922  = \$1725  | \$1727 ;
+  assign \$1923  = \$1922  | \$1729 ;
+  assign \$1924  = \$1921  | \$1923 ;
+  assign \$1925  = sel_dl1_r0_q[63:56] & { \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731  };
+  assign \$1926  = sel_dl1_r0_q[71:64] & { \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733  };
+  assign \$1927  = \$1925  | \$1926 ;
+  assign \$1928  = sel_dl1_r0_q[79:72] & { \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735  };
+  assign sel_or7_0 = \$1927  | \$1928 ;
+  assign \$1929  = sel_dl1_r0_q[87:80] & { \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737  };
+  assign \$1930  = sel_dl1_r0_q[95:88] & { \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739  };
+  assign \$1931  = \$1929  | \$1930 ;
+  assign \$1932  = sel_dl1_r0_q[103:96] & { \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741  };
+  assign sel_or7_3 = \$1931  | \$1932 ;
+  assign \$1933  = sel_dl1_r0_q[111:104] & { \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743  };
+  assign \$1934  = sel_dl1_r0_q[119:112] & { \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745  };
+  assign \$1935  = \$1933  | \$1934 ;
+  assign \$1936  = sel_dl1_r0_q[127:120] & { \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747  };
+  assign sel_or7_6 = \$1935  | \$1936 ;
+  assign \$1937  = \$1731  | \$1735 ;
+  assign \$1938  = \$1739  | \$1743 ;
+  assign \$1939  = \$1937  | \$1938 ;
+  assign \$1940  = \$1939  | \$1747 ;
+  assign \$1941  = \$1731  | \$1737 ;
+  assign \$1942  = \$1739  | \$1745 ;
+  assign \$1943  = \$1941  | \$1942 ;
+  assign \$1944  = \$1943  | \$1747 ;
+  assign \$1945  = \$1731  | \$1741 ;
+  assign \$1946  = \$1743  | \$1745 ;
   assign \$1947  = \$1945  | \$1946 ;
-  assign \$1948  = \$1944  | \$1947 ;
-  assign \$1949  = \sel_l5_s0$682  == 3'h4;
-  assign mac_wmux_keep4 = \$1948  | \$1949 ;
-  assign \$1950  = sel_l5_s0 == 3'h4;
-  assign \$1951  = sel_l5_s0 == 3'h4;
-  assign \$1952  = sel_l5_s0 == 3'h4;
-  assign \$1953  = sel_l5_s0 == 3'h4;
-  assign \$1955  = \sel_l5_s0$673  == 3'h4;
-  assign \$1956  = \sel_l5_s0$673  == 3'h4;
-  assign \$1957  = \sel_l5_s0$673  == 3'h4;
-  assign \$1958  = \sel_l5_s0$673  == 3'h4;
-  assign \$1960  = \$1954  | \$1959 ;
-  assign \$1961  = \sel_l5_s0$676  == 3'h4;
-  assign \$1962  = \sel_l5_s0$676  == 3'h4;
-  assign \$1963  = \sel_l5_s0$676  == 3'h4;
-  assign \$1964  = \sel_l5_s0$676  == 3'h4;
-  assign \$1966  = \sel_l5_s0$679  == 3'h4;
-  assign \$1967  = \sel_l5_s0$679  == 3'h4;
-  assign \$1968  = \sel_l5_s0$679  == 3'h4;
-  assign \$1969  = \sel_l5_s0$679  == 3'h4;
-  assign \$1971  = \$1965  | \$1970 ;
-  assign \$1972  = \$1960  | \$1971 ;
-  assign \$1973  = \sel_l5_s0$682  == 3'h4;
-  assign \$1974  = \sel_l5_s0$682  == 3'h4;
-  assign \$1975  = \sel_l5_s0$682  == 3'h4;
-  assign \$1976  = \sel_l5_s0$682  == 3'h4;
-  assign \$1978  = sel_l5_s0 == 3'h5;
-  assign \$1979  = \sel_l5_s0$673  == 3'h5;
-  assign \$1980  = \$1978  | \$1979 ;
-  assign \$1981  = \sel_l5_s0$676  == 3'h5;
-  assign \$1982  = \sel_l5_s0$679  == 3'h5;
-  assign \$1983  = \$1981  | \$1982 ;
-  assign \$1984  = \$1980  | \$1983 ;
-  assign \$1985  = \sel_l5_s0$682  == 3'h5;
-  assign \$1986  = \sel_l5_s0$685  == 3'h5;
-  assign \$1987  = \$1985  | \$1986 ;
-  assign mac_wmux_keep5 = \$1984  | \$1987 ;
-  assign \$1988  = sel_l5_s0 == 3'h5;
-  assign \$1989  = sel_l5_s0 == 3'h5;
-  assign \$1990  = sel_l5_s0 == 3'h5;
-  assign \$1991  = sel_l5_s0 == 3'h5;
-  assign \$1993  = \sel_l5_s0$673  == 3'h5;
-  assign \$1994  = \sel_l5_s0$673  == 3'h5;
-  assign \$1995  = \sel_l5_s0$673  == 3'h5;
-  assign \$1996  = \sel_l5_s0$673  == 3'h5;
-  assign \$1998  = \$1992  | \$1997 ;
-  assign \$1999  = \sel_l5_s0$676  == 3'h5;
-  assign \$2000  = \sel_l5_s0$676  == 3'h5;
-  assign \$2001  = \sel_l5_s0$676  == 3'h5;
-  assign \$2002  = \sel_l5_s0$676  == 3'h5;
-  assign \$2004  = \sel_l5_s0$679  == 3'h5;
-  assign \$2005  = \sel_l5_s0$679  == 3'h5;
-  assign \$2006  = \sel_l5_s0$679  == 3'h5;
-  assign \$2007  = \sel_l5_s0$679  == 3'h5;
-  assign \$2009  = \$2003  | \$2008 ;
-  assign \$2010  = \$1998  | \$2009 ;
-  assign \$2011  = \sel_l5_s0$682  == 3'h5;
-  assign \$2012  = \sel_l5_s0$682  == 3'h5;
-  assign \$2013  = \sel_l5_s0$682  == 3'h5;
-  assign \$2014  = \sel_l5_s0$682  == 3'h5;
-  assign \$2016  = \sel_l5_s0$685  == 3'h5;
-  assign \$2017  = \sel_l5_s0$685  == 3'h5;
-  assign \$2018  = \sel_l5_s0$685  == 3'h5;
-  assign \$2019  = \sel_l5_s0$685  == 3'h5;
-  assign mac_wmux_drop5 = \$2010  | \$2021 ;
-  assign \$2022  = sel_l5_s0 == 3'h6;
-  assign \$2023  = \sel_l5_s0$673  == 3'h6;
-  assign \$2024  = \$2022  | \$2023 ;
-  assign \$2025  = \sel_l5_s0$676  == 3'h6;
-  assign \$2026  = \sel_l5_s0$679  == 3'h6;
-  assign \$2027  = \$2025  | \$2026 ;
-  assign \$2028  = \$2024  | \$2027 ;
-  assign \$2029  = \sel_l5_s0$682  == 3'h6;
-  assign \$2030  = \sel_l5_s0$685  == 3'h6;
-  assign \$2031  = \$2029  | \$2030 ;
-  assign \$2032  = \sel_l5_s0$688  == 3'h6;
+  assign \$1948  = \$1947  | \$1747 ;
+  assign \$1949  = \$1733  | \$1735 ;
+  assign \$1950  = \$1737  | \$1739 ;
+  assign \$1951  = \$1949  | \$1950 ;
+  assign \$1952  = \$1741  | \$1743 ;
+  assign \$1953  = \$1745  | \$1747 ;
+  assign \$1954  = \$1952  | \$1953 ;
+  assign \$1955  = \$1951  | \$1954 ;
+  assign \$1956  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$1956  | sel_or0_6;
+  assign \$1957  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$1957  | sel_or1_6;
+  assign \$1958  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$1958  | sel_or2_6;
+  assign \$1959  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$1959  | sel_or3_6;
+  assign \$1960  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$1960  | sel_or4_6;
+  assign \$1961  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$1961  | sel_or5_6;
+  assign \$1962  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$1962  | sel_or6_6;
+  assign \$1963  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$1963  | sel_or7_6;
+  assign mac_wmux_keep0 = ! sel_l15_s0;
+  assign \$1964  = ! sel_l15_s0;
+  assign \$1965  = ! sel_l15_s0;
+  assign \$1966  = ! sel_l15_s0;
+  assign \$1967  = ! sel_l15_s0;
+  assign \$1968  = sel_l15_s0 == 1'h1;
+  assign \$1969  = \sel_l15_s0$891  == 1'h1;
+  assign mac_wmux_keep1 = \$1968  | \$1969 ;
+  assign \$1970  = sel_l15_s0 == 1'h1;
+  assign \$1971  = sel_l15_s0 == 1'h1;
+  assign \$1972  = sel_l15_s0 == 1'h1;
+  assign \$1973  = sel_l15_s0 == 1'h1;
+  assign \$1975  = \sel_l15_s0$891  == 1'h1;
+  assign \$1976  = \sel_l15_s0$891  == 1'h1;
+  assign \$1977  = \sel_l15_s0$891  == 1'h1;
+  assign \$1978  = \sel_l15_s0$891  == 1'h1;
+  assign \$1980  = sel_l15_s0 == 2'h2;
+  assign \$1981  = \sel_l15_s0$891  == 2'h2;
+  assign \$1982  = \$1980  | \$1981 ;
+  assign \$1983  = \sel_l15_s0$894  == 2'h2;
+  assign mac_wmux_keep2 = \$1982  | \$1983 ;
+  assign \$1984  = sel_l15_s0 == 2'h2;
+  assign \$1985  = sel_l15_s0 == 2'h2;
+  assign \$1986  = sel_l15_s0 == 2'h2;
+  assign \$1987  = sel_l15_s0 == 2'h2;
+  assign \$1989  = \sel_l15_s0$891  == 2'h2;
+  assign \$1990  = \sel_l15_s0$891  == 2'h2;
+  assign \$1991  = \sel_l15_s0$891  == 2'h2;
+  assign \$1992  = \sel_l15_s0$891  == 2'h2;
+  assign \$1994  = \$1988  | \$1993 ;
+  assign \$1995  = \sel_l15_s0$894  == 2'h2;
+  assign \$1996  = \sel_l15_s0$894  == 2'h2;
+  assign \$1997  = \sel_l15_s0$894  == 2'h2;
+  assign \$1998  = \sel_l15_s0$894  == 2'h2;
+  assign \$2000  = sel_l15_s0 == 2'h3;
+  assign \$2001  = \sel_l15_s0$891  == 2'h3;
+  assign \$2002  = \$2000  | \$2001 ;
+  assign \$2003  = \sel_l15_s0$894  == 2'h3;
+  assign \$2004  = \sel_l15_s0$897  == 2'h3;
+  assign \$2005  = \$2003  | \$2004 ;
+  assign mac_wmux_keep3 = \$2002  | \$2005 ;
+  assign \$2006  = sel_l15_s0 == 2'h3;
+  assign \$2007  = sel_l15_s0 == 2'h3;
+  assign \$2008  = sel_l15_s0 == 2'h3;
+  assign \$2009  = sel_l15_s0 == 2'h3;
+  assign \$2011  = \sel_l15_s0$891  == 2'h3;
+  assign \$2012  = \sel_l15_s0$891  == 2'h3;
+  assign \$2013  = \sel_l15_s0$891  == 2'h3;
+  assign \$2014  = \sel_l15_s0$891  == 2'h3;
+  assign \$2016  = \$2010  | \$2015 ;
+  assign \$2017  = \sel_l15_s0$894  == 2'h3;
+  assign \$2018  = \sel_l15_s0$894  == 2'h3;
+  assign \$2019  = \sel_l15_s0$894  == 2'h3;
+  assign \$2020  = \sel_l15_s0$894  == 2'h3;
+  assign \$2022  = \sel_l15_s0$897  == 2'h3;
+  assign \$2023  = \sel_l15_s0$897  == 2'h3;
+  assign \$2024  = \sel_l15_s0$897  == 2'h3;
+  assign \$2025  = \sel_l15_s0$897  == 2'h3;
+  assign mac_wmux_drop3 = \$2016  | \$2027 ;
+  assign \$2028  = sel_l15_s0 == 3'h4;
+  assign \$2029  = \sel_l15_s0$891  == 3'h4;
+  assign \$2030  = \$2028  | \$2029 ;
+  assign \$2031  = \sel_l15_s0$894  == 3'h4;
+  assign \$2032  = \sel_l15_s0$897  == 3'h4;
   assign \$2033  = \$2031  | \$2032 ;
-  assign mac_wmux_keep6 = \$2028  | \$2033 ;
-  assign \$2034  = sel_l5_s0 == 3'h6;
-  assign \$2035  = sel_l5_s0 == 3'h6;
-  assign \$2036  = sel_l5_s0 == 3'h6;
-  assign \$2037  = sel_l5_s0 == 3'h6;
-  assign \$2039  = \sel_l5_s0$673  == 3'h6;
-  assign \$2040  = \sel_l5_s0$673  == 3'h6;
-  assign \$2041  = \sel_l5_s0$673  == 3'h6;
-  assign \$2042  = \sel_l5_s0$673  == 3'h6;
-  assign \$2044  = \$2038  | \$2043 ;
-  assign \$2045  = \sel_l5_s0$676  == 3'h6;
-  assign \$2046  = \sel_l5_s0$676  == 3'h6;
-  assign \$2047  = \sel_l5_s0$676  == 3'h6;
-  assign \$2048  = \sel_l5_s0$676  == 3'h6;
-  assign \$2050  = \sel_l5_s0$679  == 3'h6;
-  assign \$2051  = \sel_l5_s0$679  == 3'h6;
-  assign \$2052  = \sel_l5_s0$679  == 3'h6;
-  assign \$2053  = \sel_l5_s0$679  == 3'h6;
-  assign \$2055  = \$2049  | \$2054 ;
-  assign \$2056  = \$2044  | \$2055 ;
-  assign \$2057  = \sel_l5_s0$682  == 3'h6;
-  assign \$2058  = \sel_l5_s0$682  == 3'h6;
-  assign \$2059  = \sel_l5_s0$682  == 3'h6;
-  assign \$2060  = \sel_l5_s0$682  == 3'h6;
-  assign \$2062  = \sel_l5_s0$685  == 3'h6;
-  assign \$2063  = \sel_l5_s0$685  == 3'h6;
-  assign \$2064  = \sel_l5_s0$685  == 3'h6;
-  assign \$2065  = \sel_l5_s0$685  == 3'h6;
-  assign \$2067  = \$2061  | \$2066 ;
-  assign \$2068  = \sel_l5_s0$688  == 3'h6;
-  assign \$2069  = \sel_l5_s0$688  == 3'h6;
-  assign \$2070  = \sel_l5_s0$688  == 3'h6;
-  assign \$2071  = \sel_l5_s0$688  == 3'h6;
-  assign mac_wmux_drop6 = \$2056  | \$2073 ;
-  assign \$2074  = sel_l5_s0 == 3'h7;
-  assign \$2075  = \sel_l5_s0$673  == 3'h7;
-  assign \$2076  = \$2074  | \$2075 ;
-  assign \$2077  = \sel_l5_s0$676  == 3'h7;
-  assign \$2078  = \sel_l5_s0$679  == 3'h7;
-  assign \$2079  = \$2077  | \$2078 ;
-  assign \$2080  = \$2076  | \$2079 ;
-  assign \$2081  = \sel_l5_s0$682  == 3'h7;
-  assign \$2082  = \sel_l5_s0$685  == 3'h7;
-  assign \$2083  = \$2081  | \$2082 ;
-  assign \$2084  = \sel_l5_s0$688  == 3'h7;
-  assign \$2085  = \sel_l5_s0$691  == 3'h7;
-  assign \$2086  = \$2084  | \$2085 ;
-  assign \$2087  = \$2083  | \$2086 ;
-  assign mac_wmux_keep7 = \$2080  | \$2087 ;
-  assign \$2088  = sel_l5_s0 == 3'h7;
-  assign \$2089  = sel_l5_s0 == 3'h7;
-  assign \$2090  = sel_l5_s0 == 3'h7;
-  assign \$2091  = sel_l5_s0 == 3'h7;
-  assign \$2093  = \sel_l5_s0$673  == 3'h7;
-  assign \$2094  = \sel_l5_s0$673  == 3'h7;
-  assign \$2095  = \sel_l5_s0$673  == 3'h7;
-  assign \$2096  = \sel_l5_s0$673  == 3'h7;
-  assign \$2098  = \$2092  | \$2097 ;
-  assign \$2099  = \sel_l5_s0$676  == 3'h7;
-  assign \$2100  = \sel_l5_s0$676  == 3'h7;
-  assign \$2101  = \sel_l5_s0$676  == 3'h7;
-  assign \$2102  = \sel_l5_s0$676  == 3'h7;
-  assign \$2104  = \sel_l5_s0$679  == 3'h7;
-  assign \$2105  = \sel_l5_s0$679  == 3'h7;
-  assign \$2106  = \sel_l5_s0$679  == 3'h7;
-  assign \$2107  = \sel_l5_s0$679  == 3'h7;
-  assign \$2109  = \$2103  | \$2108 ;
-  assign \$2110  = \$2098  | \$2109 ;
-  assign \$2111  = \sel_l5_s0$682  == 3'h7;
-  assign \$2112  = \sel_l5_s0$682  == 3'h7;
-  assign \$2113  = \sel_l5_s0$682  == 3'h7;
-  assign \$2114  = \sel_l5_s0$682  == 3'h7;
-  assign \$2116  = \sel_l5_s0$685  == 3'h7;
-  assign \$2117  = \sel_l5_s0$685  == 3'h7;
-  assign \$2118  = \sel_l5_s0$685  == 3'h7;
-  assign \$2119  = \sel_l5_s0$685  == 3'h7;
-  assign \$2121  = \$2115  | \$2120 ;
-  assign \$2122  = \sel_l5_s0$688  == 3'h7;
-  assign \$2123  = \sel_l5_s0$688  == 3'h7;
-  assign \$2124  = \sel_l5_s0$688  == 3'h7;
-  assign \$2125  = \sel_l5_s0$688  == 3'h7;
-  assign \$2127  = \sel_l5_s0$691  == 3'h7;
-  assign \$2128  = \sel_l5_s0$691  == 3'h7;
-  assign \$2129  = \sel_l5_s0$691  == 3'h7;
-  assign \$2130  = \sel_l5_s0$691  == 3'h7;
-  assign \$2133  = \$2121  | \$2132 ;
-  assign mac_wmux_drop7 = \$2110  | \$2133 ;
-  assign \$2134  = sel_l5_s0 == 4'h8;
-  assign \$2135  = \sel_l5_s0$673  == 4'h8;
-  assign \$2136  = \$2134  | \$2135 ;
-  assign \$2137  = \sel_l5_s0$676  == 4'h8;
-  assign \$2138  = \sel_l5_s0$679  == 4'h8;
-  assign \$2139  = \$2137  | \$2138 ;
-  assign \$2140  = \$2136  | \$2139 ;
-  assign \$2141  = \sel_l5_s0$682  == 4'h8;
-  assign \$2142  = \sel_l5_s0$685  == 4'h8;
-  assign \$2143  = \$2141  | \$2142 ;
-  assign \$2144  = \sel_l5_s0$688  == 4'h8;
-  assign \$2145  = \sel_l5_s0$691  == 4'h8;
-  assign \$2146  = \$2144  | \$2145 ;
-  assign \$2147  = \$2143  | \$2146 ;
-  assign mac_wmux_keep8 = \$2140  | \$2147 ;
-  assign \$2148  = sel_l5_s0 == 4'h8;
-  assign \$2149  = sel_l5_s0 == 4'h8;
-  assign \$2150  = sel_l5_s0 == 4'h8;
-  assign \$2151  = sel_l5_s0 == 4'h8;
-  assign \$2153  = \sel_l5_s0$673  == 4'h8;
-  assign \$2154  = \sel_l5_s0$673  == 4'h8;
-  assign \$2155  = \sel_l5_s0$673  == 4'h8;
-  assign \$2156  = \sel_l5_s0$673  == 4'h8;
-  assign \$2158  = \$2152  | \$2157 ;
-  assign \$2159  = \sel_l5_s0$676  == 4'h8;
-  assign \$2160  = \sel_l5_s0$676  == 4'h8;
-  assign \$2161  = \sel_l5_s0$676  == 4'h8;
-  assign \$2162  = \sel_l5_s0$676  == 4'h8;
-  assign \$2164  = \sel_l5_s0$679  == 4'h8;
-  assign \$2165  = \sel_l5_s0$679  == 4'h8;
-  assign \$2166  = \sel_l5_s0$679  == 4'h8;
-  assign \$2167  = \sel_l5_s0$679  == 4'h8;
-  assign \$2169  = \$2163  | \$2168 ;
-  assign \$2170  = \$2158  | \$2169 ;
-  assign \$2171  = \sel_l5_s0$682  == 4'h8;
-  assign \$2172  = \sel_l5_s0$682  == 4'h8;
-  assign \$2173  = \sel_l5_s0$682  == 4'h8;
-  assign \$2174  = \sel_l5_s0$682  == 4'h8;
-  assign \$2176  = \sel_l5_s0$685  == 4'h8;
-  assign \$2177  = \sel_l5_s0$685  == 4'h8;
-  assign \$2178  = \sel_l5_s0$685  == 4'h8;
-  assign \$2179  = \sel_l5_s0$685  == 4'h8;
-  assign \$2181  = \$2175  | \$2180 ;
-  assign \$2182  = \sel_l5_s0$688  == 4'h8;
-  assign \$2183  = \sel_l5_s0$688  == 4'h8;
-  assign \$2184  = \sel_l5_s0$688  == 4'h8;
-  assign \$2185  = \sel_l5_s0$688  == 4'h8;
-  assign \$2187  = \sel_l5_s0$691  == 4'h8;
-  assign \$2188  = \sel_l5_s0$691  == 4'h8;
-  assign \$2189  = \sel_l5_s0$691  == 4'h8;
-  assign \$2190  = \sel_l5_s0$691  == 4'h8;
-  assign \$2192  = \$2186  | \$2191 ;
-  assign \$2193  = \$2181  | \$2192 ;
-  assign mac_wmux_drop8 = \$2170  | \$2193 ;
-  assign \$2194  = \sel_l5_s0$673  == 4'h9;
-  assign \$2195  = \sel_l5_s0$676  == 4'h9;
-  assign \$2196  = \$2194  | \$2195 ;
-  assign \$2197  = \sel_l5_s0$679  == 4'h9;
-  assign \$2198  = \sel_l5_s0$682  == 4'h9;
-  assign \$2199  = \$2197  | \$2198 ;
-  assign \$2200  = \$2196  | \$2199 ;
-  assign \$2201  = \sel_l5_s0$685  == 4'h9;
-  assign \$2202  = \sel_l5_s0$688  == 4'h9;
-  assign \$2203  = \$2201  | \$2202 ;
-  assign \$2204  = \sel_l5_s0$691  == 4'h9;
-  assign \$2205  = \$2203  | \$2204 ;
-  assign mac_wmux_keep9 = \$2200  | \$2205 ;
-  assign \$2206  = \sel_l5_s0$673  == 4'h9;
-  assign \$2207  = \sel_l5_s0$673  == 4'h9;
-  assign \$2208  = \sel_l5_s0$673  == 4'h9;
-  assign \$2209  = \sel_l5_s0$673  == 4'h9;
-  assign \$2211  = \sel_l5_s0$676  == 4'h9;
-  assign \$2212  = \sel_l5_s0$676  == 4'h9;
-  assign \$2213  = \sel_l5_s0$676  == 4'h9;
-  assign \$2214  = \sel_l5_s0$676  == 4'h9;
-  assign \$2216  = \$2210  | \$2215 ;
-  assign \$2217  = \sel_l5_s0$679  == 4'h9;
-  assign \$2218  = \sel_l5_s0$679  == 4'h9;
-  assign \$2219  = \sel_l5_s0$679  == 4'h9;
-  assign \$2220  = \sel_l5_s0$679  == 4'h9;
-  assign \$2222  = \sel_l5_s0$682  == 4'h9;
-  assign \$2223  = \sel_l5_s0$682  == 4'h9;
-  assign \$2224  = \sel_l5_s0$682  == 4'h9;
-  assign \$2225  = \sel_l5_s0$682  == 4'h9;
-  assign \$2227  = \$2221  | \$2226 ;
-  assign \$2228  = \$2216  | \$2227 ;
-  assign \$2229  = \sel_l5_s0$685  == 4'h9;
-  assign \$2230  = \sel_l5_s0$685  == 4'h9;
-  assign \$2231  = \sel_l5_s0$685  == 4'h9;
-  assign \$2232  = \sel_l5_s0$685  == 4'h9;
-  assign \$2234  = \sel_l5_s0$688  == 4'h9;
-  assign \$2235  = \sel_l5_s0$688  == 4'h9;
-  assign \$2236  = \sel_l5_s0$688  == 4'h9;
-  assign \$2237  = \sel_l5_s0$688  == 4'h9;
-  assign \$2239  = \$2233  | \$2238 ;
-  assign \$2240  = \sel_l5_s0$691  == 4'h9;
-  assign \$2241  = \sel_l5_s0$691  == 4'h9;
-  assign \$2242  = \sel_l5_s0$691  == 4'h9;
-  assign \$2243  = \sel_l5_s0$691  == 4'h9;
-  assign \$2245  = \$2239  | \$2244 ;
-  assign mac_wmux_drop9 = \$2228  | \$2245 ;
-  assign \$2246  = \sel_l5_s0$676  == 4'ha;
-  assign \$2247  = \sel_l5_s0$679  == 4'ha;
-  assign \$2248  = \$2246  | \$2247 ;
-  assign \$2249  = \sel_l5_s0$682  == 4'ha;
-  assign \$2250  = \sel_l5_s0$685  == 4'ha;
-  assign \$2251  = \$2249  | \$2250 ;
-  assign \$2252  = \$2248  | \$2251 ;
-  assign \$2253  = \sel_l5_s0$688  == 4'ha;
-  assign \$2254  = \sel_l5_s0$691  == 4'ha;
-  assign \$2255  = \$2253  | \$2254 ;
-  assign mac_wmux_keep10 = \$2252  | \$2255 ;
-  assign \$2256  = \sel_l5_s0$676  == 4'ha;
-  assign \$2257  = \sel_l5_s0$676  == 4'ha;
-  assign \$2258  = \sel_l5_s0$676  == 4'ha;
-  assign \$2259  = \sel_l5_s0$676  == 4'ha;
-  assign \$2261  = \sel_l5_s0$679  == 4'ha;
-  assign \$2262  = \sel_l5_s0$679  == 4'ha;
-  assign \$2263  = \sel_l5_s0$679  == 4'ha;
-  assign \$2264  = \sel_l5_s0$679  == 4'ha;
-  assign \$2266  = \$2260  | \$2265 ;
-  assign \$2267  = \sel_l5_s0$682  == 4'ha;
-  assign \$2268  = \sel_l5_s0$682  == 4'ha;
-  assign \$2269  = \sel_l5_s0$682  == 4'ha;
-  assign \$2270  = \sel_l5_s0$682  == 4'ha;
-  assign \$2272  = \sel_l5_s0$685  == 4'ha;
-  assign \$2273  = \sel_l5_s0$685  == 4'ha;
-  assign \$2274  = \sel_l5_s0$685  == 4'ha;
-  assign \$2275  = \sel_l5_s0$685  == 4'ha;
-  assign \$2277  = \$2271  | \$2276 ;
-  assign \$2278  = \$2266  | \$2277 ;
-  assign \$2279  = \sel_l5_s0$688  == 4'ha;
-  assign \$2280  = \sel_l5_s0$688  == 4'ha;
-  assign \$2281  = \sel_l5_s0$688  == 4'ha;
-  assign \$2282  = \sel_l5_s0$688  == 4'ha;
-  assign \$2284  = \sel_l5_s0$691  == 4'ha;
-  assign \$2285  = \sel_l5_s0$691  == 4'ha;
-  assign \$2286  = \sel_l5_s0$691  == 4'ha;
-  assign \$2287  = \sel_l5_s0$691  == 4'ha;
-  assign \$2289  = \$2283  | \$2288 ;
-  assign mac_wmux_drop10 = \$2278  | \$2289 ;
-  assign \$2290  = \sel_l5_s0$679  == 4'hb;
-  assign \$2291  = \sel_l5_s0$682  == 4'hb;
-  assign \$2292  = \$2290  | \$2291 ;
-  assign \$2293  = \sel_l5_s0$685  == 4'hb;
-  assign \$2294  = \sel_l5_s0$688  == 4'hb;
-  assign \$2295  = \$2293  | \$2294 ;
-  assign \$2296  = \$2292  | \$2295 ;
-  assign \$2297  = \sel_l5_s0$691  == 4'hb;
-  assign mac_wmux_keep11 = \$2296  | \$2297 ;
-  assign \$2298  = \sel_l5_s0$679  == 4'hb;
-  assign \$2299  = \sel_l5_s0$679  == 4'hb;
-  assign \$2300  = \sel_l5_s0$679  == 4'hb;
-  assign \$2301  = \sel_l5_s0$679  == 4'hb;
-  assign \$2303  = \sel_l5_s0$682  == 4'hb;
-  assign \$2304  = \sel_l5_s0$682  == 4'hb;
-  assign \$2305  = \sel_l5_s0$682  == 4'hb;
-  assign \$2306  = \sel_l5_s0$682  == 4'hb;
-  assign \$2308  = \$2302  | \$2307 ;
-  assign \$2309  = \sel_l5_s0$685  == 4'hb;
-  assign \$2310  = \sel_l5_s0$685  == 4'hb;
-  assign \$2311  = \sel_l5_s0$685  == 4'hb;
-  assign \$2312  = \sel_l5_s0$685  == 4'hb;
-  assign \$2314  = \sel_l5_s0$688  == 4'hb;
-  assign \$2315  = \sel_l5_s0$688  == 4'hb;
-  assign \$2316  = \sel_l5_s0$688  == 4'hb;
-  assign \$2317  = \sel_l5_s0$688  == 4'hb;
-  assign \$2319  = \$2313  | \$2318 ;
-  assign \$2320  = \$2308  | \$2319 ;
-  assign \$2321  = \sel_l5_s0$691  == 4'hb;
-  assign \$2322  = \sel_l5_s0$691  == 4'hb;
-  assign \$2323  = \sel_l5_s0$691  == 4'hb;
-  assign \$2324  = \sel_l5_s0$691  == 4'hb;
-  assign mac_wmux_drop11 = \$2320  | \$2325 ;
-  assign \$2326  = \sel_l5_s0$682  == 4'hc;
-  assign \$2327  = \sel_l5_s0$685  == 4'hc;
-  assign \$2328  = \$2326  | \$2327 ;
-  assign \$2329  = \sel_l5_s0$688  == 4'hc;
-  assign \$2330  = \sel_l5_s0$691  == 4'hc;
-  assign \$2331  = \$2329  | \$2330 ;
-  assign mac_wmux_keep12 = \$2328  | \$2331 ;
-  assign \$2332  = \sel_l5_s0$682  == 4'hc;
-  assign \$2333  = \sel_l5_s0$682  == 4'hc;
-  assign \$2334  = \sel_l5_s0$682  == 4'hc;
-  assign \$2335  = \sel_l5_s0$682  == 4'hc;
-  assign \$2337  = \sel_l5_s0$685  == 4'hc;
-  assign \$2338  = \sel_l5_s0$685  == 4'hc;
-  assign \$2339  = \sel_l5_s0$685  == 4'hc;
-  assign \$2340  = \sel_l5_s0$685  == 4'hc;
-  assign \$2342  = \$2336  | \$2341 ;
-  assign \$2343  = \sel_l5_s0$688  == 4'hc;
-  assign \$2344  = \sel_l5_s0$688  == 4'hc;
-  assign \$2345  = \sel_l5_s0$688  == 4'hc;
-  assign \$2346  = \sel_l5_s0$688  == 4'hc;
-  assign \$2348  = \sel_l5_s0$691  == 4'hc;
-  assign \$2349  = \sel_l5_s0$691  == 4'hc;
-  assign \$2350  = \sel_l5_s0$691  == 4'hc;
-  assign \$2351  = \sel_l5_s0$691  == 4'hc;
-  assign \$2353  = \$2347  | \$2352 ;
-  assign mac_wmux_drop12 = \$2342  | \$2353 ;
-  assign \$2354  = \sel_l5_s0$685  == 4'hd;
-  assign \$2355  = \sel_l5_s0$688  == 4'hd;
-  assign \$2356  = \$2354  | \$2355 ;
-  assign \$2357  = \sel_l5_s0$691  == 4'hd;
-  assign mac_wmux_keep13 = \$2356  | \$2357 ;
-  assign \$2358  = \sel_l5_s0$685  == 4'hd;
-  assign \$2359  = \sel_l5_s0$685  == 4'hd;
-  assign \$2360  = \sel_l5_s0$685  == 4'hd;
-  assign \$2361  = \sel_l5_s0$685  == 4'hd;
-  assign \$2363  = \sel_l5_s0$688  == 4'hd;
-  assign \$2364  = \sel_l5_s0$688  == 4'hd;
-  assign \$2365  = \sel_l5_s0$688  == 4'hd;
-  assign \$2366  = \sel_l5_s0$688  == 4'hd;
-  assign \$2368  = \$2362  | \$2367 ;
-  assign \$2369  = \sel_l5_s0$691  == 4'hd;
-  assign \$2370  = \sel_l5_s0$691  == 4'hd;
-  assign \$2371  = \sel_l5_s0$691  == 4'hd;
-  assign \$2372  = \sel_l5_s0$691  == 4'hd;
-  assign mac_wmux_drop13 = \$2368  | \$2373 ;
-  assign \$2374  = \sel_l5_s0$688  == 4'he;
-  assign \$2375  = \sel_l5_s0$691  == 4'he;
-  assign mac_wmux_keep14 = \$2374  | \$2375 ;
-  assign \$2376  = \sel_l5_s0$688  == 4'he;
-  assign \$2377  = \sel_l5_s0$688  == 4'he;
-  assign \$2378  = \sel_l5_s0$688  == 4'he;
-  assign \$2379  = \sel_l5_s0$688  == 4'he;
-  assign \$2381  = \sel_l5_s0$691  == 4'he;
-  assign \$2382  = \sel_l5_s0$691  == 4'he;
-  assign \$2383  = \sel_l5_s0$691  == 4'he;
-  assign \$2384  = \sel_l5_s0$691  == 4'he;
-  assign mac_wmux_drop14 = \$2380  | \$2385 ;
-  assign mac_wmux_keep15 = \sel_l5_s0$691  == 4'hf;
-  assign \$2386  = \sel_l5_s0$691  == 4'hf;
-  assign \$2387  = \sel_l5_s0$691  == 4'hf;
-  assign \$2388  = \sel_l5_s0$691  == 4'hf;
-  assign \$2389  = \sel_l5_s0$691  == 4'hf;
+  assign \$2034  = \$2030  | \$2033 ;
+  assign \$2035  = \sel_l15_s0$900  == 3'h4;
+  assign mac_wmux_keep4 = \$2034  | \$2035 ;
+  assign \$2036  = sel_l15_s0 == 3'h4;
+  assign \$2037  = sel_l15_s0 == 3'h4;
+  assign \$2038  = sel_l15_s0 == 3'h4;
+  assign \$2039  = sel_l15_s0 == 3'h4;
+  assign \$2041  = \sel_l15_s0$891  == 3'h4;
+  assign \$2042  = \sel_l15_s0$891  == 3'h4;
+  assign \$2043  = \sel_l15_s0$891  == 3'h4;
+  assign \$2044  = \sel_l15_s0$891  == 3'h4;
+  assign \$2046  = \$2040  | \$2045 ;
+  assign \$2047  = \sel_l15_s0$894  == 3'h4;
+  assign \$2048  = \sel_l15_s0$894  == 3'h4;
+  assign \$2049  = \sel_l15_s0$894  == 3'h4;
+  assign \$2050  = \sel_l15_s0$894  == 3'h4;
+  assign \$2052  = \sel_l15_s0$897  == 3'h4;
+  assign \$2053  = \sel_l15_s0$897  == 3'h4;
+  assign \$2054  = \sel_l15_s0$897  == 3'h4;
+  assign \$2055  = \sel_l15_s0$897  == 3'h4;
+  assign \$2057  = \$2051  | \$2056 ;
+  assign \$2058  = \$2046  | \$2057 ;
+  assign \$2059  = \sel_l15_s0$900  == 3'h4;
+  assign \$2060  = \sel_l15_s0$900  == 3'h4;
+  assign \$2061  = \sel_l15_s0$900  == 3'h4;
+  assign \$2062  = \sel_l15_s0$900  == 3'h4;
+  assign \$2064  = sel_l15_s0 == 3'h5;
+  assign \$2065  = \sel_l15_s0$891  == 3'h5;
+  assign \$2066  = \$2064  | \$2065 ;
+  assign \$2067  = \sel_l15_s0$894  == 3'h5;
+  assign \$2068  = \sel_l15_s0$897  == 3'h5;
+  assign \$2069  = \$2067  | \$2068 ;
+  assign \$2070  = \$2066  | \$2069 ;
+  assign \$2071  = \sel_l15_s0$900  == 3'h5;
+  assign \$2072  = \sel_l15_s0$903  == 3'h5;
+  assign \$2073  = \$2071  | \$2072 ;
+  assign mac_wmux_keep5 = \$2070  | \$2073 ;
+  assign \$2074  = sel_l15_s0 == 3'h5;
+  assign \$2075  = sel_l15_s0 == 3'h5;
+  assign \$2076  = sel_l15_s0 == 3'h5;
+  assign \$2077  = sel_l15_s0 == 3'h5;
+  assign \$2079  = \sel_l15_s0$891  == 3'h5;
+  assign \$2080  = \sel_l15_s0$891  == 3'h5;
+  assign \$2081  = \sel_l15_s0$891  == 3'h5;
+  assign \$2082  = \sel_l15_s0$891  == 3'h5;
+  assign \$2084  = \$2078  | \$2083 ;
+  assign \$2085  = \sel_l15_s0$894  == 3'h5;
+  assign \$2086  = \sel_l15_s0$894  == 3'h5;
+  assign \$2087  = \sel_l15_s0$894  == 3'h5;
+  assign \$2088  = \sel_l15_s0$894  == 3'h5;
+  assign \$2090  = \sel_l15_s0$897  == 3'h5;
+  assign \$2091  = \sel_l15_s0$897  == 3'h5;
+  assign \$2092  = \sel_l15_s0$897  == 3'h5;
+  assign \$2093  = \sel_l15_s0$897  == 3'h5;
+  assign \$2095  = \$2089  | \$2094 ;
+  assign \$2096  = \$2084  | \$2095 ;
+  assign \$2097  = \sel_l15_s0$900  == 3'h5;
+  assign \$2098  = \sel_l15_s0$900  == 3'h5;
+  assign \$2099  = \sel_l15_s0$900  == 3'h5;
+  assign \$2100  = \sel_l15_s0$900  == 3'h5;
+  assign \$2102  = \sel_l15_s0$903  == 3'h5;
+  assign \$2103  = \sel_l15_s0$903  == 3'h5;
+  assign \$2104  = \sel_l15_s0$903  == 3'h5;
+  assign \$2105  = \sel_l15_s0$903  == 3'h5;
+  assign mac_wmux_drop5 = \$2096  | \$2107 ;
+  assign \$2108  = sel_l15_s0 == 3'h6;
+  assign \$2109  = \sel_l15_s0$891  == 3'h6;
+  assign \$2110  = \$2108  | \$2109 ;
+  assign \$2111  = \sel_l15_s0$894  == 3'h6;
+  assign \$2112  = \sel_l15_s0$897  == 3'h6;
+  assign \$2113  = \$2111  | \$2112 ;
+  assign \$2114  = \$2110  | \$2113 ;
+  assign \$2115  = \sel_l15_s0$900  == 3'h6;
+  assign \$2116  = \sel_l15_s0$903  == 3'h6;
+  assign \$2117  = \$2115  | \$2116 ;
+  assign \$2118  = \sel_l15_s0$906  == 3'h6;
+  assign \$2119  = \$2117  | \$2118 ;
+  assign mac_wmux_keep6 = \$2114  | \$2119 ;
+  assign \$2120  = sel_l15_s0 == 3'h6;
+  assign \$2121  = sel_l15_s0 == 3'h6;
+  assign \$2122  = sel_l15_s0 == 3'h6;
+  assign \$2123  = sel_l15_s0 == 3'h6;
+  assign \$2125  = \sel_l15_s0$891  == 3'h6;
+  assign \$2126  = \sel_l15_s0$891  == 3'h6;
+  assign \$2127  = \sel_l15_s0$891  == 3'h6;
+  assign \$2128  = \sel_l15_s0$891  == 3'h6;
+  assign \$2130  = \$2124  | \$2129 ;
+  assign \$2131  = \sel_l15_s0$894  == 3'h6;
+  assign \$2132  = \sel_l15_s0$894  == 3'h6;
+  assign \$2133  = \sel_l15_s0$894  == 3'h6;
+  assign \$2134  = \sel_l15_s0$894  == 3'h6;
+  assign \$2136  = \sel_l15_s0$897  == 3'h6;
+  assign \$2137  = \sel_l15_s0$897  == 3'h6;
+  assign \$2138  = \sel_l15_s0$897  == 3'h6;
+  assign \$2139  = \sel_l15_s0$897  == 3'h6;
+  assign \$2141  = \$2135  | \$2140 ;
+  assign \$2142  = \$2130  | \$2141 ;
+  assign \$2143  = \sel_l15_s0$900  == 3'h6;
+  assign \$2144  = \sel_l15_s0$900  == 3'h6;
+  assign \$2145  = \sel_l15_s0$900  == 3'h6;
+  assign \$2146  = \sel_l15_s0$900  == 3'h6;
+  assign \$2148  = \sel_l15_s0$903  == 3'h6;
+  assign \$2149  = \sel_l15_s0$903  == 3'h6;
+  assign \$2150  = \sel_l15_s0$903  == 3'h6;
+  assign \$2151  = \sel_l15_s0$903  == 3'h6;
+  assign \$2153  = \$2147  | \$2152 ;
+  assign \$2154  = \sel_l15_s0$906  == 3'h6;
+  assign \$2155  = \sel_l15_s0$906  == 3'h6;
+  assign \$2156  = \sel_l15_s0$906  == 3'h6;
+  assign \$2157  = \sel_l15_s0$906  == 3'h6;
+  assign mac_wmux_drop6 = \$2142  | \$2159 ;
+  assign \$2160  = sel_l15_s0 == 3'h7;
+  assign \$2161  = \sel_l15_s0$891  == 3'h7;
+  assign \$2162  = \$2160  | \$2161 ;
+  assign \$2163  = \sel_l15_s0$894  == 3'h7;
+  assign \$2164  = \sel_l15_s0$897  == 3'h7;
+  assign \$2165  = \$2163  | \$2164 ;
+  assign \$2166  = \$2162  | \$2165 ;
+  assign \$2167  = \sel_l15_s0$900  == 3'h7;
+  assign \$2168  = \sel_l15_s0$903  == 3'h7;
+  assign \$2169  = \$2167  | \$2168 ;
+  assign \$2170  = \sel_l15_s0$906  == 3'h7;
+  assign \$2171  = \sel_l15_s0$909  == 3'h7;
+  assign \$2172  = \$2170  | \$2171 ;
+  assign \$2173  = \$2169  | \$2172 ;
+  assign mac_wmux_keep7 = \$2166  | \$2173 ;
+  assign \$2174  = sel_l15_s0 == 3'h7;
+  assign \$2175  = sel_l15_s0 == 3'h7;
+  assign \$2176  = sel_l15_s0 == 3'h7;
+  assign \$2177  = sel_l15_s0 == 3'h7;
+  assign \$2179  = \sel_l15_s0$891  == 3'h7;
+  assign \$2180  = \sel_l15_s0$891  == 3'h7;
+  assign \$2181  = \sel_l15_s0$891  == 3'h7;
+  assign \$2182  = \sel_l15_s0$891  == 3'h7;
+  assign \$2184  = \$2178  | \$2183 ;
+  assign \$2185  = \sel_l15_s0$894  == 3'h7;
+  assign \$2186  = \sel_l15_s0$894  == 3'h7;
+  assign \$2187  = \sel_l15_s0$894  == 3'h7;
+  assign \$2188  = \sel_l15_s0$894  == 3'h7;
+  assign \$2190  = \sel_l15_s0$897  == 3'h7;
+  assign \$2191  = \sel_l15_s0$897  == 3'h7;
+  assign \$2192  = \sel_l15_s0$897  == 3'h7;
+  assign \$2193  = \sel_l15_s0$897  == 3'h7;
+  assign \$2195  = \$2189  | \$2194 ;
+  assign \$2196  = \$2184  | \$2195 ;
+  assign \$2197  = \sel_l15_s0$900  == 3'h7;
+  assign \$2198  = \sel_l15_s0$900  == 3'h7;
+  assign \$2199  = \sel_l15_s0$900  == 3'h7;
+  assign \$2200  = \sel_l15_s0$900  == 3'h7;
+  assign \$2202  = \sel_l15_s0$903  == 3'h7;
+  assign \$2203  = \sel_l15_s0$903  == 3'h7;
+  assign \$2204  = \sel_l15_s0$903  == 3'h7;
+  assign \$2205  = \sel_l15_s0$903  == 3'h7;
+  assign \$2207  = \$2201  | \$2206 ;
+  assign \$2208  = \sel_l15_s0$906  == 3'h7;
+  assign \$2209  = \sel_l15_s0$906  == 3'h7;
+  assign \$2210  = \sel_l15_s0$906  == 3'h7;
+  assign \$2211  = \sel_l15_s0$906  == 3'h7;
+  assign \$2213  = \sel_l15_s0$909  == 3'h7;
+  assign \$2214  = \sel_l15_s0$909  == 3'h7;
+  assign \$2215  = \sel_l15_s0$909  == 3'h7;
+  assign \$2216  = \sel_l15_s0$909  == 3'h7;
+  assign \$2219  = \$2207  | \$2218 ;
+  assign mac_wmux_drop7 = \$2196  | \$2219 ;
+  assign \$2220  = sel_l15_s0 == 4'h8;
+  assign \$2221  = \sel_l15_s0$891  == 4'h8;
+  assign \$2222  = \$2220  | \$2221 ;
+  assign \$2223  = \sel_l15_s0$894  == 4'h8;
+  assign \$2224  = \sel_l15_s0$897  == 4'h8;
+  assign \$2225  = \$2223  | \$2224 ;
+  assign \$2226  = \$2222  | \$2225 ;
+  assign \$2227  = \sel_l15_s0$900  == 4'h8;
+  assign \$2228  = \sel_l15_s0$903  == 4'h8;
+  assign \$2229  = \$2227  | \$2228 ;
+  assign \$2230  = \sel_l15_s0$906  == 4'h8;
+  assign \$2231  = \sel_l15_s0$909  == 4'h8;
+  assign \$2232  = \$2230  | \$2231 ;
+  assign \$2233  = \$2229  | \$2232 ;
+  assign mac_wmux_keep8 = \$2226  | \$2233 ;
+  assign \$2234  = sel_l15_s0 == 4'h8;
+  assign \$2235  = sel_l15_s0 == 4'h8;
+  assign \$2236  = sel_l15_s0 == 4'h8;
+  assign \$2237  = sel_l15_s0 == 4'h8;
+  assign \$2239  = \sel_l15_s0$891  == 4'h8;
+  assign \$2240  = \sel_l15_s0$891  == 4'h8;
+  assign \$2241  = \sel_l15_s0$891  == 4'h8;
+  assign \$2242  = \sel_l15_s0$891  == 4'h8;
+  assign \$2244  = \$2238  | \$2243 ;
+  assign \$2245  = \sel_l15_s0$894  == 4'h8;
+  assign \$2246  = \sel_l15_s0$894  == 4'h8;
+  assign \$2247  = \sel_l15_s0$894  == 4'h8;
+  assign \$2248  = \sel_l15_s0$894  == 4'h8;
+  assign \$2250  = \sel_l15_s0$897  == 4'h8;
+  assign \$2251  = \sel_l15_s0$897  == 4'h8;
+  assign \$2252  = \sel_l15_s0$897  == 4'h8;
+  assign \$2253  = \sel_l15_s0$897  == 4'h8;
+  assign \$2255  = \$2249  | \$2254 ;
+  assign \$2256  = \$2244  | \$2255 ;
+  assign \$2257  = \sel_l15_s0$900  == 4'h8;
+  assign \$2258  = \sel_l15_s0$900  == 4'h8;
+  assign \$2259  = \sel_l15_s0$900  == 4'h8;
+  assign \$2260  = \sel_l15_s0$900  == 4'h8;
+  assign \$2262  = \sel_l15_s0$903  == 4'h8;
+  assign \$2263  = \sel_l15_s0$903  == 4'h8;
+  assign \$2264  = \sel_l15_s0$903  == 4'h8;
+  assign \$2265  = \sel_l15_s0$903  == 4'h8;
+  assign \$2267  = \$2261  | \$2266 ;
+  assign \$2268  = \sel_l15_s0$906  == 4'h8;
+  assign \$2269  = \sel_l15_s0$906  == 4'h8;
+  assign \$2270  = \sel_l15_s0$906  == 4'h8;
+  assign \$2271  = \sel_l15_s0$906  == 4'h8;
+  assign \$2273  = \sel_l15_s0$909  == 4'h8;
+  assign \$2274  = \sel_l15_s0$909  == 4'h8;
+  assign \$2275  = \sel_l15_s0$909  == 4'h8;
+  assign \$2276  = \sel_l15_s0$909  == 4'h8;
+  assign \$2278  = \$2272  | \$2277 ;
+  assign \$2279  = \$2267  | \$2278 ;
+  assign mac_wmux_drop8 = \$2256  | \$2279 ;
+  assign \$2280  = \sel_l15_s0$891  == 4'h9;
+  assign \$2281  = \sel_l15_s0$894  == 4'h9;
+  assign \$2282  = \$2280  | \$2281 ;
+  assign \$2283  = \sel_l15_s0$897  == 4'h9;
+  assign \$2284  = \sel_l15_s0$900  == 4'h9;
+  assign \$2285  = \$2283  | \$2284 ;
+  assign \$2286  = \$2282  | \$2285 ;
+  assign \$2287  = \sel_l15_s0$903  == 4'h9;
+  assign \$2288  = \sel_l15_s0$906  == 4'h9;
+  assign \$2289  = \$2287  | \$2288 ;
+  assign \$2290  = \sel_l15_s0$909  == 4'h9;
+  assign \$2291  = \$2289  | \$2290 ;
+  assign mac_wmux_keep9 = \$2286  | \$2291 ;
+  assign \$2292  = \sel_l15_s0$891  == 4'h9;
+  assign \$2293  = \sel_l15_s0$891  == 4'h9;
+  assign \$2294  = \sel_l15_s0$891  == 4'h9;
+  assign \$2295  = \sel_l15_s0$891  == 4'h9;
+  assign \$2297  = \sel_l15_s0$894  == 4'h9;
+  assign \$2298  = \sel_l15_s0$894  == 4'h9;
+  assign \$2299  = \sel_l15_s0$894  == 4'h9;
+  assign \$2300  = \sel_l15_s0$894  == 4'h9;
+  assign \$2302  = \$2296  | \$2301 ;
+  assign \$2303  = \sel_l15_s0$897  == 4'h9;
+  assign \$2304  = \sel_l15_s0$897  == 4'h9;
+  assign \$2305  = \sel_l15_s0$897  == 4'h9;
+  assign \$2306  = \sel_l15_s0$897  == 4'h9;
+  assign \$2308  = \sel_l15_s0$900  == 4'h9;
+  assign \$2309  = \sel_l15_s0$900  == 4'h9;
+  assign \$2310  = \sel_l15_s0$900  == 4'h9;
+  assign \$2311  = \sel_l15_s0$900  == 4'h9;
+  assign \$2313  = \$2307  | \$2312 ;
+  assign \$2314  = \$2302  | \$2313 ;
+  assign \$2315  = \sel_l15_s0$903  == 4'h9;
+  assign \$2316  = \sel_l15_s0$903  == 4'h9;
+  assign \$2317  = \sel_l15_s0$903  == 4'h9;
+  assign \$2318  = \sel_l15_s0$903  == 4'h9;
+  assign \$2320  = \sel_l15_s0$906  == 4'h9;
+  assign \$2321  = \sel_l15_s0$906  == 4'h9;
+  assign \$2322  = \sel_l15_s0$906  == 4'h9;
+  assign \$2323  = \sel_l15_s0$906  == 4'h9;
+  assign \$2325  = \$2319  | \$2324 ;
+  assign \$2326  = \sel_l15_s0$909  == 4'h9;
+  assign \$2327  = \sel_l15_s0$909  == 4'h9;
+  assign \$2328  = \sel_l15_s0$909  == 4'h9;
+  assign \$2329  = \sel_l15_s0$909  == 4'h9;
+  assign \$2331  = \$2325  | \$2330 ;
+  assign mac_wmux_drop9 = \$2314  | \$2331 ;
+  assign \$2332  = \sel_l15_s0$894  == 4'ha;
+  assign \$2333  = \sel_l15_s0$897  == 4'ha;
+  assign \$2334  = \$2332  | \$2333 ;
+  assign \$2335  = \sel_l15_s0$900  == 4'ha;
+  assign \$2336  = \sel_l15_s0$903  == 4'ha;
+  assign \$2337  = \$2335  | \$2336 ;
+  assign \$2338  = \$2334  | \$2337 ;
+  assign \$2339  = \sel_l15_s0$906  == 4'ha;
+  assign \$2340  = \sel_l15_s0$909  == 4'ha;
+  assign \$2341  = \$2339  | \$2340 ;
+  assign mac_wmux_keep10 = \$2338  | \$2341 ;
+  assign \$2342  = \sel_l15_s0$894  == 4'ha;
+  assign \$2343  = \sel_l15_s0$894  == 4'ha;
+  assign \$2344  = \sel_l15_s0$894  == 4'ha;
+  assign \$2345  = \sel_l15_s0$894  == 4'ha;
+  assign \$2347  = \sel_l15_s0$897  == 4'ha;
+  assign \$2348  = \sel_l15_s0$897  == 4'ha;
+  assign \$2349  = \sel_l15_s0$897  == 4'ha;
+  assign \$2350  = \sel_l15_s0$897  == 4'ha;
+  assign \$2352  = \$2346  | \$2351 ;
+  assign \$2353  = \sel_l15_s0$900  == 4'ha;
+  assign \$2354  = \sel_l15_s0$900  == 4'ha;
+  assign \$2355  = \sel_l15_s0$900  == 4'ha;
+  assign \$2356  = \sel_l15_s0$900  == 4'ha;
+  assign \$2358  = \sel_l15_s0$903  == 4'ha;
+  assign \$2359  = \sel_l15_s0$903  == 4'ha;
+  assign \$2360  = \sel_l15_s0$903  == 4'ha;
+  assign \$2361  = \sel_l15_s0$903  == 4'ha;
+  assign \$2363  = \$2357  | \$2362 ;
+  assign \$2364  = \$2352  | \$2363 ;
+  assign \$2365  = \sel_l15_s0$906  == 4'ha;
+  assign \$2366  = \sel_l15_s0$906  == 4'ha;
+  assign \$2367  = \sel_l15_s0$906  == 4'ha;
+  assign \$2368  = \sel_l15_s0$906  == 4'ha;
+  assign \$2370  = \sel_l15_s0$909  == 4'ha;
+  assign \$2371  = \sel_l15_s0$909  == 4'ha;
+  assign \$2372  = \sel_l15_s0$909  == 4'ha;
+  assign \$2373  = \sel_l15_s0$909  == 4'ha;
+  assign \$2375  = \$2369  | \$2374 ;
+  assign mac_wmux_drop10 = \$2364  | \$2375 ;
+  assign \$2376  = \sel_l15_s0$897  == 4'hb;
+  assign \$2377  = \sel_l15_s0$900  == 4'hb;
+  assign \$2378  = \$2376  | \$2377 ;
+  assign \$2379  = \sel_l15_s0$903  == 4'hb;
+  assign \$2380  = \sel_l15_s0$906  == 4'hb;
+  assign \$2381  = \$2379  | \$2380 ;
+  assign \$2382  = \$2378  | \$2381 ;
+  assign \$2383  = \sel_l15_s0$909  == 4'hb;
+  assign mac_wmux_keep11 = \$2382  | \$2383 ;
+  assign \$2384  = \sel_l15_s0$897  == 4'hb;
+  assign \$2385  = \sel_l15_s0$897  == 4'hb;
+  assign \$2386  = \sel_l15_s0$897  == 4'hb;
+  assign \$2387  = \sel_l15_s0$897  == 4'hb;
+  assign \$2389  = \sel_l15_s0$900  == 4'hb;
+  assign \$2390  = \sel_l15_s0$900  == 4'hb;
+  assign \$2391  = \sel_l15_s0$900  == 4'hb;
+  assign \$2392  = \sel_l15_s0$900  == 4'hb;
+  assign \$2394  = \$2388  | \$2393 ;
+  assign \$2395  = \sel_l15_s0$903  == 4'hb;
+  assign \$2396  = \sel_l15_s0$903  == 4'hb;
+  assign \$2397  = \sel_l15_s0$903  == 4'hb;
+  assign \$2398  = \sel_l15_s0$903  == 4'hb;
+  assign \$2400  = \sel_l15_s0$906  == 4'hb;
+  assign \$2401  = \sel_l15_s0$906  == 4'hb;
+  assign \$2402  = \sel_l15_s0$906  == 4'hb;
+  assign \$2403  = \sel_l15_s0$906  == 4'hb;
+  assign \$2405  = \$2399  | \$2404 ;
+  assign \$2406  = \$2394  | \$2405 ;
+  assign \$2407  = \sel_l15_s0$909  == 4'hb;
+  assign \$2408  = \sel_l15_s0$909  == 4'hb;
+  assign \$2409  = \sel_l15_s0$909  == 4'hb;
+  assign \$2410  = \sel_l15_s0$909  == 4'hb;
+  assign mac_wmux_drop11 = \$2406  | \$2411 ;
+  assign \$2412  = \sel_l15_s0$900  == 4'hc;
+  assign \$2413  = \sel_l15_s0$903  == 4'hc;
+  assign \$2414  = \$2412  | \$2413 ;
+  assign \$2415  = \sel_l15_s0$906  == 4'hc;
+  assign \$2416  = \sel_l15_s0$909  == 4'hc;
+  assign \$2417  = \$2415  | \$2416 ;
+  assign mac_wmux_keep12 = \$2414  | \$2417 ;
+  assign \$2418  = \sel_l15_s0$900  == 4'hc;
+  assign \$2419  = \sel_l15_s0$900  == 4'hc;
+  assign \$2420  = \sel_l15_s0$900  == 4'hc;
+  assign \$2421  = \sel_l15_s0$900  == 4'hc;
+  assign \$2423  = \sel_l15_s0$903  == 4'hc;
+  assign \$2424  = \sel_l15_s0$903  == 4'hc;
+  assign \$2425  = \sel_l15_s0$903  == 4'hc;
+  assign \$2426  = \sel_l15_s0$903  == 4'hc;
+  assign \$2428  = \$2422  | \$2427 ;
+  assign \$2429  = \sel_l15_s0$906  == 4'hc;
+  assign \$2430  = \sel_l15_s0$906  == 4'hc;
+  assign \$2431  = \sel_l15_s0$906  == 4'hc;
+  assign \$2432  = \sel_l15_s0$906  == 4'hc;
+  assign \$2434  = \sel_l15_s0$909  == 4'hc;
+  assign \$2435  = \sel_l15_s0$909  == 4'hc;
+  assign \$2436  = \sel_l15_s0$909  == 4'hc;
+  assign \$2437  = \sel_l15_s0$909  == 4'hc;
+  assign \$2439  = \$2433  | \$2438 ;
+  assign mac_wmux_drop12 = \$2428  | \$2439 ;
+  assign \$2440  = \sel_l15_s0$903  == 4'hd;
+  assign \$2441  = \sel_l15_s0$906  == 4'hd;
+  assign \$2442  = \$2440  | \$2441 ;
+  assign \$2443  = \sel_l15_s0$909  == 4'hd;
+  assign mac_wmux_keep13 = \$2442  | \$2443 ;
+  assign \$2444  = \sel_l15_s0$903  == 4'hd;
+  assign \$2445  = \sel_l15_s0$903  == 4'hd;
+  assign \$2446  = \sel_l15_s0$903  == 4'hd;
+  assign \$2447  = \sel_l15_s0$903  == 4'hd;
+  assign \$2449  = \sel_l15_s0$906  == 4'hd;
+  assign \$2450  = \sel_l15_s0$906  == 4'hd;
+  assign \$2451  = \sel_l15_s0$906  == 4'hd;
+  assign \$2452  = \sel_l15_s0$906  == 4'hd;
+  assign \$2454  = \$2448  | \$2453 ;
+  assign \$2455  = \sel_l15_s0$909  == 4'hd;
+  assign \$2456  = \sel_l15_s0$909  == 4'hd;
+  assign \$2457  = \sel_l15_s0$909  == 4'hd;
+  assign \$2458  = \sel_l15_s0$909  == 4'hd;
+  assign mac_wmux_drop13 = \$2454  | \$2459 ;
+  assign \$2460  = \sel_l15_s0$906  == 4'he;
+  assign \$2461  = \sel_l15_s0$909  == 4'he;
+  assign mac_wmux_keep14 = \$2460  | \$2461 ;
+  assign \$2462  = \sel_l15_s0$906  == 4'he;
+  assign \$2463  = \sel_l15_s0$906  == 4'he;
+  assign \$2464  = \sel_l15_s0$906  == 4'he;
+  assign \$2465  = \sel_l15_s0$906  == 4'he;
+  assign \$2467  = \sel_l15_s0$909  == 4'he;
+  assign \$2468  = \sel_l15_s0$909  == 4'he;
+  assign \$2469  = \sel_l15_s0$909  == 4'he;
+  assign \$2470  = \sel_l15_s0$909  == 4'he;
+  assign mac_wmux_drop14 = \$2466  | \$2471 ;
+  assign mac_wmux_keep15 = \sel_l15_s0$909  == 4'hf;
+  assign \$2472  = \sel_l15_s0$909  == 4'hf;
+  assign \$2473  = \sel_l15_s0$909  == 4'hf;
+  assign \$2474  = \sel_l15_s0$909  == 4'hf;
+  assign \$2475  = \sel_l15_s0$909  == 4'hf;
   assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
-  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2391 ;
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2477 ;
   assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 4'h0;
-  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [15:8] : \sel_l5_s0$713 [7:0];
-  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [143:136] : \sel_l5_s0$713 [135:128];
-  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [271:264] : \sel_l5_s0$713 [263:256];
-  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \sel_l5_s0$713 [399:392] : \sel_l5_s0$713 [391:384];
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$931 [15:8] : \sel_l15_s0$931 [7:0];
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$931 [143:136] : \sel_l15_s0$931 [135:128];
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$931 [271:264] : \sel_l15_s0$931 [263:256];
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \sel_l15_s0$931 [399:392] : \sel_l15_s0$931 [391:384];
   assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
-  assign \$2392  = ~ mac_wmux_drop1[0];
-  assign \$2393  = mac_wmux_keep1 & \$2392 ;
-  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2393 ;
+  assign \$2478  = ~ mac_wmux_drop1[0];
+  assign \$2479  = mac_wmux_keep1 & \$2478 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2479 ;
   assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
-  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [23:16] : \sel_l5_s0$713 [15:8];
-  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [151:144] : \sel_l5_s0$713 [143:136];
-  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [279:272] : \sel_l5_s0$713 [271:264];
-  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \sel_l5_s0$713 [407:400] : \sel_l5_s0$713 [399:392];
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$931 [23:16] : \sel_l15_s0$931 [15:8];
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$931 [151:144] : \sel_l15_s0$931 [143:136];
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$931 [279:272] : \sel_l15_s0$931 [271:264];
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \sel_l15_s0$931 [407:400] : \sel_l15_s0$931 [399:392];
   assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
-  assign \$2394  = ~ mac_wmux_drop2[0];
-  assign \$2395  = mac_wmux_keep2 & \$2394 ;
-  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2395 ;
+  assign \$2480  = ~ mac_wmux_drop2[0];
+  assign \$2481  = mac_wmux_keep2 & \$2480 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2481 ;
   assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
-  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [31:24] : \sel_l5_s0$713 [23:16];
-  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [159:152] : \sel_l5_s0$713 [151:144];
-  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [287:280] : \sel_l5_s0$713 [279:272];
-  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \sel_l5_s0$713 [415:408] : \sel_l5_s0$713 [407:400];
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$931 [31:24] : \sel_l15_s0$931 [23:16];
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$931 [159:152] : \sel_l15_s0$931 [151:144];
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$931 [287:280] : \sel_l15_s0$931 [279:272];
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \sel_l15_s0$931 [415:408] : \sel_l15_s0$931 [407:400];
   assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
-  assign \$2396  = ~ mac_wmux_drop3[0];
-  assign \$2397  = mac_wmux_keep3 & \$2396 ;
-  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2397 ;
+  assign \$2482  = ~ mac_wmux_drop3[0];
+  assign \$2483  = mac_wmux_keep3 & \$2482 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2483 ;
   assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
-  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [39:32] : \sel_l5_s0$713 [31:24];
-  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [167:160] : \sel_l5_s0$713 [159:152];
-  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [295:288] : \sel_l5_s0$713 [287:280];
-  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \sel_l5_s0$713 [423:416] : \sel_l5_s0$713 [415:408];
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$931 [39:32] : \sel_l15_s0$931 [31:24];
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$931 [167:160] : \sel_l15_s0$931 [159:152];
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$931 [295:288] : \sel_l15_s0$931 [287:280];
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \sel_l15_s0$931 [423:416] : \sel_l15_s0$931 [415:408];
   assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
-  assign \$2398  = ~ mac_wmux_drop4[0];
-  assign \$2399  = mac_wmux_keep4 & \$2398 ;
-  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2399 ;
+  assign \$2484  = ~ mac_wmux_drop4[0];
+  assign \$2485  = mac_wmux_keep4 & \$2484 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2485 ;
   assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
-  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [47:40] : \sel_l5_s0$713 [39:32];
-  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [175:168] : \sel_l5_s0$713 [167:160];
-  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [303:296] : \sel_l5_s0$713 [295:288];
-  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \sel_l5_s0$713 [431:424] : \sel_l5_s0$713 [423:416];
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$931 [47:40] : \sel_l15_s0$931 [39:32];
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$931 [175:168] : \sel_l15_s0$931 [167:160];
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$931 [303:296] : \sel_l15_s0$931 [295:288];
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \sel_l15_s0$931 [431:424] : \sel_l15_s0$931 [423:416];
   assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
-  assign \$2400  = ~ mac_wmux_drop5[0];
-  assign \$2401  = mac_wmux_keep5 & \$2400 ;
-  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2401 ;
+  assign \$2486  = ~ mac_wmux_drop5[0];
+  assign \$2487  = mac_wmux_keep5 & \$2486 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2487 ;
   assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
-  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [55:48] : \sel_l5_s0$713 [47:40];
-  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [183:176] : \sel_l5_s0$713 [175:168];
-  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [311:304] : \sel_l5_s0$713 [303:296];
-  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \sel_l5_s0$713 [439:432] : \sel_l5_s0$713 [431:424];
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$931 [55:48] : \sel_l15_s0$931 [47:40];
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$931 [183:176] : \sel_l15_s0$931 [175:168];
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$931 [311:304] : \sel_l15_s0$931 [303:296];
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \sel_l15_s0$931 [439:432] : \sel_l15_s0$931 [431:424];
   assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
-  assign \$2402  = ~ mac_wmux_drop6[0];
-  assign \$2403  = mac_wmux_keep6 & \$2402 ;
-  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2403 ;
+  assign \$2488  = ~ mac_wmux_drop6[0];
+  assign \$2489  = mac_wmux_keep6 & \$2488 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2489 ;
   assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
-  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [63:56] : \sel_l5_s0$713 [55:48];
-  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [191:184] : \sel_l5_s0$713 [183:176];
-  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [319:312] : \sel_l5_s0$713 [311:304];
-  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \sel_l5_s0$713 [447:440] : \sel_l5_s0$713 [439:432];
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$931 [63:56] : \sel_l15_s0$931 [55:48];
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$931 [191:184] : \sel_l15_s0$931 [183:176];
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$931 [319:312] : \sel_l15_s0$931 [311:304];
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \sel_l15_s0$931 [447:440] : \sel_l15_s0$931 [439:432];
   assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
-  assign \$2404  = ~ mac_wmux_drop7[0];
-  assign \$2405  = mac_wmux_keep7 & \$2404 ;
-  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2405 ;
+  assign \$2490  = ~ mac_wmux_drop7[0];
+  assign \$2491  = mac_wmux_keep7 & \$2490 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2491 ;
   assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
-  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [71:64] : \sel_l5_s0$713 [63:56];
-  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [199:192] : \sel_l5_s0$713 [191:184];
-  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [327:320] : \sel_l5_s0$713 [319:312];
-  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \sel_l5_s0$713 [455:448] : \sel_l5_s0$713 [447:440];
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$931 [71:64] : \sel_l15_s0$931 [63:56];
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$931 [199:192] : \sel_l15_s0$931 [191:184];
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$931 [327:320] : \sel_l15_s0$931 [319:312];
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \sel_l15_s0$931 [455:448] : \sel_l15_s0$931 [447:440];
   assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
-  assign \$2406  = ~ mac_wmux_drop8[0];
-  assign \$2407  = mac_wmux_keep8 & \$2406 ;
-  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2407 ;
+  assign \$2492  = ~ mac_wmux_drop8[0];
+  assign \$2493  = mac_wmux_keep8 & \$2492 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2493 ;
   assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
-  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [79:72] : \sel_l5_s0$713 [71:64];
-  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [207:200] : \sel_l5_s0$713 [199:192];
-  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [335:328] : \sel_l5_s0$713 [327:320];
-  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \sel_l5_s0$713 [463:456] : \sel_l5_s0$713 [455:448];
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$931 [79:72] : \sel_l15_s0$931 [71:64];
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$931 [207:200] : \sel_l15_s0$931 [199:192];
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$931 [335:328] : \sel_l15_s0$931 [327:320];
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \sel_l15_s0$931 [463:456] : \sel_l15_s0$931 [455:448];
   assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
-  assign \$2408  = ~ mac_wmux_drop9[0];
-  assign \$2409  = mac_wmux_keep9 & \$2408 ;
-  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2409 ;
+  assign \$2494  = ~ mac_wmux_drop9[0];
+  assign \$2495  = mac_wmux_keep9 & \$2494 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2495 ;
   assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
-  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [87:80] : \sel_l5_s0$713 [79:72];
-  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [215:208] : \sel_l5_s0$713 [207:200];
-  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [343:336] : \sel_l5_s0$713 [335:328];
-  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \sel_l5_s0$713 [471:464] : \sel_l5_s0$713 [463:456];
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$931 [87:80] : \sel_l15_s0$931 [79:72];
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$931 [215:208] : \sel_l15_s0$931 [207:200];
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$931 [343:336] : \sel_l15_s0$931 [335:328];
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \sel_l15_s0$931 [471:464] : \sel_l15_s0$931 [463:456];
   assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
-  assign \$2410  = ~ mac_wmux_drop10[0];
-  assign \$2411  = mac_wmux_keep10 & \$2410 ;
-  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2411 ;
+  assign \$2496  = ~ mac_wmux_drop10[0];
+  assign \$2497  = mac_wmux_keep10 & \$2496 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2497 ;
   assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
-  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [95:88] : \sel_l5_s0$713 [87:80];
-  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [223:216] : \sel_l5_s0$713 [215:208];
-  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [351:344] : \sel_l5_s0$713 [343:336];
-  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \sel_l5_s0$713 [479:472] : \sel_l5_s0$713 [471:464];
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$931 [95:88] : \sel_l15_s0$931 [87:80];
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$931 [223:216] : \sel_l15_s0$931 [215:208];
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$931 [351:344] : \sel_l15_s0$931 [343:336];
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \sel_l15_s0$931 [479:472] : \sel_l15_s0$931 [471:464];
   assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
-  assign \$2412  = ~ mac_wmux_drop11[0];
-  assign \$2413  = mac_wmux_keep11 & \$2412 ;
-  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2413 ;
+  assign \$2498  = ~ mac_wmux_drop11[0];
+  assign \$2499  = mac_wmux_keep11 & \$2498 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2499 ;
   assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
-  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [103:96] : \sel_l5_s0$713 [95:88];
-  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [231:224] : \sel_l5_s0$713 [223:216];
-  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [359:352] : \sel_l5_s0$713 [351:344];
-  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \sel_l5_s0$713 [487:480] : \sel_l5_s0$713 [479:472];
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$931 [103:96] : \sel_l15_s0$931 [95:88];
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$931 [231:224] : \sel_l15_s0$931 [223:216];
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$931 [359:352] : \sel_l15_s0$931 [351:344];
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \sel_l15_s0$931 [487:480] : \sel_l15_s0$931 [479:472];
   assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
-  assign \$2414  = ~ mac_wmux_drop12[0];
-  assign \$2415  = mac_wmux_keep12 & \$2414 ;
-  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2415 ;
+  assign \$2500  = ~ mac_wmux_drop12[0];
+  assign \$2501  = mac_wmux_keep12 & \$2500 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2501 ;
   assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
-  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [111:104] : \sel_l5_s0$713 [103:96];
-  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [239:232] : \sel_l5_s0$713 [231:224];
-  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [367:360] : \sel_l5_s0$713 [359:352];
-  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \sel_l5_s0$713 [495:488] : \sel_l5_s0$713 [487:480];
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$931 [111:104] : \sel_l15_s0$931 [103:96];
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$931 [239:232] : \sel_l15_s0$931 [231:224];
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$931 [367:360] : \sel_l15_s0$931 [359:352];
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \sel_l15_s0$931 [495:488] : \sel_l15_s0$931 [487:480];
   assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
-  assign \$2416  = ~ mac_wmux_drop13[0];
-  assign \$2417  = mac_wmux_keep13 & \$2416 ;
-  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2417 ;
+  assign \$2502  = ~ mac_wmux_drop13[0];
+  assign \$2503  = mac_wmux_keep13 & \$2502 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2503 ;
   assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
-  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [119:112] : \sel_l5_s0$713 [111:104];
-  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [247:240] : \sel_l5_s0$713 [239:232];
-  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [375:368] : \sel_l5_s0$713 [367:360];
-  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \sel_l5_s0$713 [503:496] : \sel_l5_s0$713 [495:488];
-  assign \$2418  = ~ mac_wmux_drop14[0];
-  assign \$2419  = mac_wmux_keep14 & \$2418 ;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$931 [119:112] : \sel_l15_s0$931 [111:104];
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$931 [247:240] : \sel_l15_s0$931 [239:232];
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$931 [375:368] : \sel_l15_s0$931 [367:360];
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \sel_l15_s0$931 [503:496] : \sel_l15_s0$931 [495:488];
+  assign \$2504  = ~ mac_wmux_drop14[0];
+  assign \$2505  = mac_wmux_keep14 & \$2504 ;
   assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
-  assign \$2420  = ~ mac_wmux_s0_d0[1];
-  assign \$2421  = mac_wmux_s0_v0 & \$2420 ;
-  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2421 ;
+  assign \$2506  = ~ mac_wmux_s0_d0[1];
+  assign \$2507  = mac_wmux_s0_v0 & \$2506 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2507 ;
   assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
   assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
   assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
   assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
   assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
   assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
-  assign \$2422  = ~ mac_wmux_s0_d1[1];
-  assign \$2423  = mac_wmux_s0_v1 & \$2422 ;
-  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2423 ;
+  assign \$2508  = ~ mac_wmux_s0_d1[1];
+  assign \$2509  = mac_wmux_s0_v1 & \$2508 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2509 ;
   assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
   assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
   assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
   assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
   assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
   assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
-  assign \$2424  = ~ mac_wmux_s0_d2[1];
-  assign \$2425  = mac_wmux_s0_v2 & \$2424 ;
-  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2425 ;
+  assign \$2510  = ~ mac_wmux_s0_d2[1];
+  assign \$2511  = mac_wmux_s0_v2 & \$2510 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2511 ;
   assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
   assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
   assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
   assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
   assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
   assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
-  assign \$2426  = ~ mac_wmux_s0_d3[1];
-  assign \$2427  = mac_wmux_s0_v3 & \$2426 ;
-  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2427 ;
+  assign \$2512  = ~ mac_wmux_s0_d3[1];
+  assign \$2513  = mac_wmux_s0_v3 & \$2512 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2513 ;
   assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
   assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
   assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
   assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
   assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
   assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
-  assign \$2428  = ~ mac_wmux_s0_d4[1];
-  assign \$2429  = mac_wmux_s0_v4 & \$2428 ;
-  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2429 ;
+  assign \$2514  = ~ mac_wmux_s0_d4[1];
+  assign \$2515  = mac_wmux_s0_v4 & \$2514 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2515 ;
   assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
   assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
   assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
   assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
   assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
   assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
-  assign \$2430  = ~ mac_wmux_s0_d5[1];
-  assign \$2431  = mac_wmux_s0_v5 & \$2430 ;
-  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2431 ;
+  assign \$2516  = ~ mac_wmux_s0_d5[1];
+  assign \$2517  = mac_wmux_s0_v5 & \$2516 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2517 ;
   assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
   assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
   assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
   assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
   assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
   assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
-  assign \$2432  = ~ mac_wmux_s0_d6[1];
-  assign \$2433  = mac_wmux_s0_v6 & \$2432 ;
-  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2433 ;
+  assign \$2518  = ~ mac_wmux_s0_d6[1];
+  assign \$2519  = mac_wmux_s0_v6 & \$2518 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2519 ;
   assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
   assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
   assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
   assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
   assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
   assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
-  assign \$2434  = ~ mac_wmux_s0_d7[1];
-  assign \$2435  = mac_wmux_s0_v7 & \$2434 ;
-  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2435 ;
+  assign \$2520  = ~ mac_wmux_s0_d7[1];
+  assign \$2521  = mac_wmux_s0_v7 & \$2520 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2521 ;
   assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
   assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
   assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
   assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
   assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
   assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
-  assign \$2436  = ~ mac_wmux_s0_d8[1];
-  assign \$2437  = mac_wmux_s0_v8 & \$2436 ;
-  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2437 ;
+  assign \$2522  = ~ mac_wmux_s0_d8[1];
+  assign \$2523  = mac_wmux_s0_v8 & \$2522 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2523 ;
   assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
   assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
   assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
   assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
   assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
   assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
-  assign \$2438  = ~ mac_wmux_s0_d9[1];
-  assign \$2439  = mac_wmux_s0_v9 & \$2438 ;
-  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2439 ;
+  assign \$2524  = ~ mac_wmux_s0_d9[1];
+  assign \$2525  = mac_wmux_s0_v9 & \$2524 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2525 ;
   assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
   assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
   assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
   assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
   assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
   assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
-  assign \$2440  = ~ mac_wmux_s0_d10[1];
-  assign \$2441  = mac_wmux_s0_v10 & \$2440 ;
-  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2441 ;
+  assign \$2526  = ~ mac_wmux_s0_d10[1];
+  assign \$2527  = mac_wmux_s0_v10 & \$2526 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2527 ;
   assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
   assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
   assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
   assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
   assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
   assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
-  assign \$2442  = ~ mac_wmux_s0_d11[1];
-  assign \$2443  = mac_wmux_s0_v11 & \$2442 ;
-  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2443 ;
+  assign \$2528  = ~ mac_wmux_s0_d11[1];
+  assign \$2529  = mac_wmux_s0_v11 & \$2528 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2529 ;
   assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
   assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
   assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
   assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
   assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
   assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
-  assign \$2444  = ~ mac_wmux_s0_d12[1];
-  assign \$2445  = mac_wmux_s0_v12 & \$2444 ;
-  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2445 ;
+  assign \$2530  = ~ mac_wmux_s0_d12[1];
+  assign \$2531  = mac_wmux_s0_v12 & \$2530 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2531 ;
   assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
   assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
   assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
   assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
   assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
-  assign \$2448  = ~ mac_wmux_s0_d13[1];
-  assign \$2449  = mac_wmux_s0_v13 & \$2448 ;
+  assign \$2534  = ~ mac_wmux_s0_d13[1];
+  assign \$2535  = mac_wmux_s0_v13 & \$2534 ;
   assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
-  assign \$2450  = ~ mac_wmux_s1_d0[2];
-  assign \$2451  = mac_wmux_s1_v0 & \$2450 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2451 ;
+  assign \$2536  = ~ mac_wmux_s1_d0[2];
+  assign \$2537  = mac_wmux_s1_v0 & \$2536 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2537 ;
   assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
   assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
   assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
   assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
   assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
   assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
-  assign \$2452  = ~ mac_wmux_s1_d1[2];
-  assign \$2453  = mac_wmux_s1_v1 & \$2452 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2453 ;
+  assign \$2538  = ~ mac_wmux_s1_d1[2];
+  assign \$2539  = mac_wmux_s1_v1 & \$2538 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2539 ;
   assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
   assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
   assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
   assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
   assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
   assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
-  assign \$2454  = ~ mac_wmux_s1_d2[2];
-  assign \$2455  = mac_wmux_s1_v2 & \$2454 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2455 ;
+  assign \$2540  = ~ mac_wmux_s1_d2[2];
+  assign \$2541  = mac_wmux_s1_v2 & \$2540 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2541 ;
   assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
   assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
   assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
   assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
   assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
   assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
-  assign \$2456  = ~ mac_wmux_s1_d3[2];
-  assign \$2457  = mac_wmux_s1_v3 & \$2456 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2457 ;
+  assign \$2542  = ~ mac_wmux_s1_d3[2];
+  assign \$2543  = mac_wmux_s1_v3 & \$2542 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2543 ;
   assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
   assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
   assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
   assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
   assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
   assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
-  assign \$2458  = ~ mac_wmux_s1_d4[2];
-  assign \$2459  = mac_wmux_s1_v4 & \$2458 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2459 ;
+  assign \$2544  = ~ mac_wmux_s1_d4[2];
+  assign \$2545  = mac_wmux_s1_v4 & \$2544 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2545 ;
   assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
   assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
   assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
   assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
   assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
   assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
-  assign \$2460  = ~ mac_wmux_s1_d5[2];
-  assign \$2461  = mac_wmux_s1_v5 & \$2460 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2461 ;
+  assign \$2546  = ~ mac_wmux_s1_d5[2];
+  assign \$2547  = mac_wmux_s1_v5 & \$2546 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2547 ;
   assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
   assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
   assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
   assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
   assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
   assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
-  assign \$2462  = ~ mac_wmux_s1_d6[2];
-  assign \$2463  = mac_wmux_s1_v6 & \$2462 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2463 ;
+  assign \$2548  = ~ mac_wmux_s1_d6[2];
+  assign \$2549  = mac_wmux_s1_v6 & \$2548 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2549 ;
   assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
   assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
   assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
   assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
   assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
   assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
-  assign \$2464  = ~ mac_wmux_s1_d7[2];
-  assign \$2465  = mac_wmux_s1_v7 & \$2464 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2465 ;
+  assign \$2550  = ~ mac_wmux_s1_d7[2];
+  assign \$2551  = mac_wmux_s1_v7 & \$2550 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2551 ;
   assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
   assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
   assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
   assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
   assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
   assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
-  assign \$2466  = ~ mac_wmux_s1_d8[2];
-  assign \$2467  = mac_wmux_s1_v8 & \$2466 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2467 ;
+  assign \$2552  = ~ mac_wmux_s1_d8[2];
+  assign \$2553  = mac_wmux_s1_v8 & \$2552 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2553 ;
   assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
   assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
   assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
   assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
   assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
   assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
-  assign \$2468  = ~ mac_wmux_s1_d9[2];
-  assign \$2469  = mac_wmux_s1_v9 & \$2468 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2469 ;
+  assign \$2554  = ~ mac_wmux_s1_d9[2];
+  assign \$2555  = mac_wmux_s1_v9 & \$2554 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2555 ;
   assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
   assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
   assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
   assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
   assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
-  assign \$2470  = ~ mac_wmux_s0_d14[1];
-  assign \$2471  = mac_wmux_s0_v14 & \$2470 ;
-  assign mac_wmux_s2_mv10 = \$2471  & mac_wmux_s0_d14[2];
-  assign \$2472  = ~ mac_wmux_s1_d10[2];
-  assign \$2473  = mac_wmux_s1_v10 & \$2472 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2473 ;
+  assign \$2556  = ~ mac_wmux_s0_d14[1];
+  assign \$2557  = mac_wmux_s0_v14 & \$2556 ;
+  assign mac_wmux_s2_mv10 = \$2557  & mac_wmux_s0_d14[2];
+  assign \$2558  = ~ mac_wmux_s1_d10[2];
+  assign \$2559  = mac_wmux_s1_v10 & \$2558 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2559 ;
   assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s0_d14 : mac_wmux_s1_d10;
   assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w0_14 : mac_wmux_s1_w0_10;
   assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w1_14 : mac_wmux_s1_w1_10;
   assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w2_14 : mac_wmux_s1_w2_10;
   assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w3_14 : mac_wmux_s1_w3_10;
-  assign \$2478  = ~ mac_wmux_s1_d11[2];
-  assign \$2479  = mac_wmux_s1_v11 & \$2478 ;
+  assign \$2564  = ~ mac_wmux_s1_d11[2];
+  assign \$2565  = mac_wmux_s1_v11 & \$2564 ;
   assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
-  assign \$2480  = ~ mac_wmux_s2_d0[3];
-  assign \$2481  = mac_wmux_s2_v0 & \$2480 ;
-  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2481 ;
+  assign \$2566  = ~ mac_wmux_s2_d0[3];
+  assign \$2567  = mac_wmux_s2_v0 & \$2566 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2567 ;
   assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
   assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
   assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
   assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
   assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
   assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
-  assign \$2482  = ~ mac_wmux_s2_d1[3];
-  assign \$2483  = mac_wmux_s2_v1 & \$2482 ;
-  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2483 ;
+  assign \$2568  = ~ mac_wmux_s2_d1[3];
+  assign \$2569  = mac_wmux_s2_v1 & \$2568 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2569 ;
   assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
   assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
   assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
   assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
   assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
   assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
-  assign \$2484  = ~ mac_wmux_s2_d2[3];
-  assign \$2485  = mac_wmux_s2_v2 & \$2484 ;
-  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2485 ;
+  assign \$2570  = ~ mac_wmux_s2_d2[3];
+  assign \$2571  = mac_wmux_s2_v2 & \$2570 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2571 ;
   assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
   assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
   assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
   assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
   assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
   assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
-  assign \$2486  = ~ mac_wmux_s2_d3[3];
-  assign \$2487  = mac_wmux_s2_v3 & \$2486 ;
-  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2487 ;
+  assign \$2572  = ~ mac_wmux_s2_d3[3];
+  assign \$2573  = mac_wmux_s2_v3 & \$2572 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2573 ;
   assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
   assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
   assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
   assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
   assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
-  assign \$2488  = ~ mac_wmux_s1_d12[2];
-  assign \$2489  = mac_wmux_s1_v12 & \$2488 ;
-  assign mac_wmux_s3_mv4 = \$2489  & mac_wmux_s1_d12[3];
-  assign \$2490  = ~ mac_wmux_s2_d4[3];
-  assign \$2491  = mac_wmux_s2_v4 & \$2490 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2491 ;
+  assign \$2574  = ~ mac_wmux_s1_d12[2];
+  assign \$2575  = mac_wmux_s1_v12 & \$2574 ;
+  assign mac_wmux_s3_mv4 = \$2575  & mac_wmux_s1_d12[3];
+  assign \$2576  = ~ mac_wmux_s2_d4[3];
+  assign \$2577  = mac_wmux_s2_v4 & \$2576 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2577 ;
   assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
   assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
   assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
   assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
   assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
-  assign \$2492  = ~ mac_wmux_s1_d13[2];
-  assign \$2493  = mac_wmux_s1_v13 & \$2492 ;
-  assign mac_wmux_s3_mv5 = \$2493  & mac_wmux_s1_d13[3];
-  assign \$2494  = ~ mac_wmux_s2_d5[3];
-  assign \$2495  = mac_wmux_s2_v5 & \$2494 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2495 ;
+  assign \$2578  = ~ mac_wmux_s1_d13[2];
+  assign \$2579  = mac_wmux_s1_v13 & \$2578 ;
+  assign mac_wmux_s3_mv5 = \$2579  & mac_wmux_s1_d13[3];
+  assign \$2580  = ~ mac_wmux_s2_d5[3];
+  assign \$2581  = mac_wmux_s2_v5 & \$2580 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2581 ;
   assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
   assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
   assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
   assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
   assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
-  assign \$2496  = ~ mac_wmux_s0_d14[1];
-  assign \$2497  = mac_wmux_s0_v14 & \$2496 ;
-  assign \$2498  = ~ mac_wmux_s0_d14[2];
-  assign \$2499  = \$2497  & \$2498 ;
-  assign mac_wmux_s3_mv6 = \$2499  & mac_wmux_s0_d14[3];
-  assign \$2500  = ~ mac_wmux_s2_d6[3];
-  assign \$2501  = mac_wmux_s2_v6 & \$2500 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2501 ;
+  assign \$2582  = ~ mac_wmux_s0_d14[1];
+  assign \$2583  = mac_wmux_s0_v14 & \$2582 ;
+  assign \$2584  = ~ mac_wmux_s0_d14[2];
+  assign \$2585  = \$2583  & \$2584 ;
+  assign mac_wmux_s3_mv6 = \$2585  & mac_wmux_s0_d14[3];
+  assign \$2586  = ~ mac_wmux_s2_d6[3];
+  assign \$2587  = mac_wmux_s2_v6 & \$2586 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2587 ;
   assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s0_d14 : mac_wmux_s2_d6;
   assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w0_14 : mac_wmux_s2_w0_6;
   assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w1_14 : mac_wmux_s2_w1_6;
   assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w2_14 : mac_wmux_s2_w2_6;
   assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w3_14 : mac_wmux_s2_w3_6;
-  assign mac_wmux_s3_mv7 = \$2507  & mac_wmux_drop15[3];
-  assign \$2508  = ~ mac_wmux_s2_d7[3];
-  assign \$2509  = mac_wmux_s2_v7 & \$2508 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2509 ;
+  assign mac_wmux_s3_mv7 = \$2593  & mac_wmux_drop15[3];
+  assign \$2594  = ~ mac_wmux_s2_d7[3];
+  assign \$2595  = mac_wmux_s2_v7 & \$2594 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2595 ;
   assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_drop15 : mac_wmux_s2_d7;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [127:120] : mac_wmux_s2_w0_7;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [255:248] : mac_wmux_s2_w1_7;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [383:376] : mac_wmux_s2_w2_7;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \sel_l5_s0$713 [511:504] : mac_wmux_s2_w3_7;
-  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1055 );
-  assign mac_prod0_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1058 );
-  assign mac_prod0_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1061 );
-  assign mac_prod0_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1064 );
-  assign mac_prod0_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1067 );
-  assign mac_prod0_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1070 );
-  assign mac_prod0_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1073 );
-  assign mac_prod0_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1076 );
-  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1078 );
-  assign mac_prod1_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1080 );
-  assign mac_prod1_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1082 );
-  assign mac_prod1_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1084 );
-  assign mac_prod1_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1086 );
-  assign mac_prod1_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1088 );
-  assign mac_prod1_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1090 );
-  assign mac_prod1_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1092 );
-  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1094 );
-  assign mac_prod2_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1096 );
-  assign mac_prod2_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1098 );
-  assign mac_prod2_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1100 );
-  assign mac_prod2_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1102 );
-  assign mac_prod2_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1104 );
-  assign mac_prod2_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1106 );
-  assign mac_prod2_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1108 );
-  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1110 );
-  assign mac_prod3_1 = $signed(\mac_pre_s0$1057 ) * $signed(\mac_pre_s0$1112 );
-  assign mac_prod3_2 = $signed(\mac_pre_s0$1060 ) * $signed(\mac_pre_s0$1114 );
-  assign mac_prod3_3 = $signed(\mac_pre_s0$1063 ) * $signed(\mac_pre_s0$1116 );
-  assign mac_prod3_4 = $signed(\mac_pre_s0$1066 ) * $signed(\mac_pre_s0$1118 );
-  assign mac_prod3_5 = $signed(\mac_pre_s0$1069 ) * $signed(\mac_pre_s0$1120 );
-  assign mac_prod3_6 = $signed(\mac_pre_s0$1072 ) * $signed(\mac_pre_s0$1122 );
-  assign mac_prod3_7 = $signed(\mac_pre_s0$1075 ) * $signed(\mac_pre_s0$1124 );
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1127 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1129 ) + $signed(\mac_mul_s0$1130 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1132 ) + $signed(\mac_mul_s0$1133 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1135 ) + $signed(\mac_mul_s0$1136 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1138 ) + $signed(\mac_mul_s0$1139 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1141 ) + $signed(\mac_mul_s0$1142 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1144 ) + $signed(\mac_mul_s0$1145 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1147 ) + $signed(\mac_mul_s0$1148 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1150 ) + $signed(\mac_mul_s0$1151 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1153 ) + $signed(\mac_mul_s0$1154 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1156 ) + $signed(\mac_mul_s0$1157 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1159 ) + $signed(\mac_mul_s0$1160 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1162 ) + $signed(\mac_mul_s0$1163 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1165 ) + $signed(\mac_mul_s0$1166 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1168 ) + $signed(\mac_mul_s0$1169 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1171 ) + $signed(\mac_mul_s0$1172 );
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \sel_l15_s0$931 [127:120] : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \sel_l15_s0$931 [255:248] : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \sel_l15_s0$931 [383:376] : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \sel_l15_s0$931 [511:504] : mac_wmux_s2_w3_7;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1273 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$1275 ) * $signed(\mac_pre_s0$1276 );
+  assign mac_prod0_2 = $signed(\mac_pre_s0$1278 ) * $signed(\mac_pre_s0$1279 );
+  assign mac_prod0_3 = $signed(\mac_pre_s0$1281 ) * $signed(\mac_pre_s0$1282 );
+  assign mac_prod0_4 = $signed(\mac_pre_s0$1284 ) * $signed(\mac_pre_s0$1285 );
+  assign mac_prod0_5 = $signed(\mac_pre_s0$1287 ) * $signed(\mac_pre_s0$1288 );
+  assign mac_prod0_6 = $signed(\mac_pre_s0$1290 ) * $signed(\mac_pre_s0$1291 );
+  assign mac_prod0_7 = $signed(\mac_pre_s0$1293 ) * $signed(\mac_pre_s0$1294 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1296 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$1275 ) * $signed(\mac_pre_s0$1298 );
+  assign mac_prod1_2 = $signed(\mac_pre_s0$1278 ) * $signed(\mac_pre_s0$1300 );
+  assign mac_prod1_3 = $signed(\mac_pre_s0$1281 ) * $signed(\mac_pre_s0$1302 );
+  assign mac_prod1_4 = $signed(\mac_pre_s0$1284 ) * $signed(\mac_pre_s0$1304 );
+  assign mac_prod1_5 = $signed(\mac_pre_s0$1287 ) * $signed(\mac_pre_s0$1306 );
+  assign mac_prod1_6 = $signed(\mac_pre_s0$1290 ) * $signed(\mac_pre_s0$1308 );
+  assign mac_prod1_7 = $signed(\mac_pre_s0$1293 ) * $signed(\mac_pre_s0$1310 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1312 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$1275 ) * $signed(\mac_pre_s0$1314 );
+  assign mac_prod2_2 = $signed(\mac_pre_s0$1278 ) * $signed(\mac_pre_s0$1316 );
+  assign mac_prod2_3 = $signed(\mac_pre_s0$1281 ) * $signed(\mac_pre_s0$1318 );
+  assign mac_prod2_4 = $signed(\mac_pre_s0$1284 ) * $signed(\mac_pre_s0$1320 );
+  assign mac_prod2_5 = $signed(\mac_pre_s0$1287 ) * $signed(\mac_pre_s0$1322 );
+  assign mac_prod2_6 = $signed(\mac_pre_s0$1290 ) * $signed(\mac_pre_s0$1324 );
+  assign mac_prod2_7 = $signed(\mac_pre_s0$1293 ) * $signed(\mac_pre_s0$1326 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1328 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$1275 ) * $signed(\mac_pre_s0$1330 );
+  assign mac_prod3_2 = $signed(\mac_pre_s0$1278 ) * $signed(\mac_pre_s0$1332 );
+  assign mac_prod3_3 = $signed(\mac_pre_s0$1281 ) * $signed(\mac_pre_s0$1334 );
+  assign mac_prod3_4 = $signed(\mac_pre_s0$1284 ) * $signed(\mac_pre_s0$1336 );
+  assign mac_prod3_5 = $signed(\mac_pre_s0$1287 ) * $signed(\mac_pre_s0$1338 );
+  assign mac_prod3_6 = $signed(\mac_pre_s0$1290 ) * $signed(\mac_pre_s0$1340 );
+  assign mac_prod3_7 = $signed(\mac_pre_s0$1293 ) * $signed(\mac_pre_s0$1342 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1345 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1347 ) + $signed(\mac_mul_s0$1348 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1350 ) + $signed(\mac_mul_s0$1351 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1353 ) + $signed(\mac_mul_s0$1354 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1356 ) + $signed(\mac_mul_s0$1357 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1359 ) + $signed(\mac_mul_s0$1360 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1362 ) + $signed(\mac_mul_s0$1363 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1365 ) + $signed(\mac_mul_s0$1366 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1368 ) + $signed(\mac_mul_s0$1369 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1371 ) + $signed(\mac_mul_s0$1372 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1374 ) + $signed(\mac_mul_s0$1375 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1377 ) + $signed(\mac_mul_s0$1378 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1380 ) + $signed(\mac_mul_s0$1381 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1383 ) + $signed(\mac_mul_s0$1384 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1386 ) + $signed(\mac_mul_s0$1387 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1389 ) + $signed(\mac_mul_s0$1390 );
   assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
   assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
   assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
@@ -9993,3288 +7977,3517 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
   assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
   assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
-  assign \$2510  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2511  = $signed(mac_acc1) + $signed(\mac_add2_s0$1190 );
-  assign \$2512  = $signed(mac_acc2) + $signed(\mac_add2_s0$1193 );
-  assign \$2513  = $signed(mac_acc3) + $signed(\mac_add2_s0$1196 );
-  assign \$2514  = ! \sel_l4_s0$1257 ;
-  assign \$2515  = sel_l4_s0[0] & \$2514 ;
-  assign \$2516  = ! \sel_l4_s0$1257 ;
-  assign \$2517  = sel_l4_s0[0] & \$2516 ;
-  assign \$2518  = ! \sel_l4_s0$1257 ;
-  assign \$2519  = sel_l4_s0[0] & \$2518 ;
-  assign \$2520  = ! \sel_l4_s0$1257 ;
-  assign \$2521  = sel_l4_s0[0] & \$2520 ;
-  assign \$2522  = ! \sel_l4_s0$1257 ;
-  assign \$2523  = sel_l4_s0[0] & \$2522 ;
-  assign \$2524  = ! \sel_l4_s0$1257 ;
-  assign \$2525  = sel_l4_s0[0] & \$2524 ;
-  assign \$2526  = ! \sel_l4_s0$1257 ;
-  assign \$2527  = sel_l4_s0[0] & \$2526 ;
-  assign \$2528  = ! \sel_l4_s0$1257 ;
-  assign \$2529  = sel_l4_s0[0] & \$2528 ;
-  assign \$2530  = \sel_l4_s0$1273  & { \$2529 , \$2527 , \$2525 , \$2523 , \$2521 , \$2519 , \$2517 , \$2515  };
-  assign \$2531  = ! \sel_l4_s0$1258 ;
-  assign \$2532  = sel_l4_s0[1] & \$2531 ;
-  assign \$2533  = ! \sel_l4_s0$1258 ;
-  assign \$2534  = sel_l4_s0[1] & \$2533 ;
-  assign \$2535  = ! \sel_l4_s0$1258 ;
-  assign \$2536  = sel_l4_s0[1] & \$2535 ;
-  assign \$2537  = ! \sel_l4_s0$1258 ;
-  assign \$2538  = sel_l4_s0[1] & \$2537 ;
-  assign \$2539  = ! \sel_l4_s0$1258 ;
-  assign \$2540  = sel_l4_s0[1] & \$2539 ;
-  assign \$2541  = ! \sel_l4_s0$1258 ;
-  assign \$2542  = sel_l4_s0[1] & \$2541 ;
-  assign \$2543  = ! \sel_l4_s0$1258 ;
-  assign \$2544  = sel_l4_s0[1] & \$2543 ;
-  assign \$2545  = ! \sel_l4_s0$1258 ;
-  assign \$2546  = sel_l4_s0[1] & \$2545 ;
-  assign \$2547  = \sel_l4_s0$1274  & { \$2546 , \$2544 , \$2542 , \$2540 , \$2538 , \$2536 , \$2534 , \$2532  };
-  assign \$2548  = \$2530  | \$2547 ;
-  assign \$2549  = ! \sel_l4_s0$1259 ;
-  assign \$2550  = sel_l4_s0[2] & \$2549 ;
-  assign \$2551  = ! \sel_l4_s0$1259 ;
-  assign \$2552  = sel_l4_s0[2] & \$2551 ;
-  assign \$2553  = ! \sel_l4_s0$1259 ;
-  assign \$2554  = sel_l4_s0[2] & \$2553 ;
-  assign \$2555  = ! \sel_l4_s0$1259 ;
-  assign \$2556  = sel_l4_s0[2] & \$2555 ;
-  assign \$2557  = ! \sel_l4_s0$1259 ;
-  assign \$2558  = sel_l4_s0[2] & \$2557 ;
-  assign \$2559  = ! \sel_l4_s0$1259 ;
-  assign \$2560  = sel_l4_s0[2] & \$2559 ;
-  assign \$2561  = ! \sel_l4_s0$1259 ;
-  assign \$2562  = sel_l4_s0[2] & \$2561 ;
-  assign \$2563  = ! \sel_l4_s0$1259 ;
-  assign \$2564  = sel_l4_s0[2] & \$2563 ;
-  assign \$2565  = \sel_l4_s0$1275  & { \$2564 , \$2562 , \$2560 , \$2558 , \$2556 , \$2554 , \$2552 , \$2550  };
-  assign \$2566  = ! \sel_l4_s0$1260 ;
-  assign \$2567  = sel_l4_s0[3] & \$2566 ;
-  assign \$2568  = ! \sel_l4_s0$1260 ;
-  assign \$2569  = sel_l4_s0[3] & \$2568 ;
-  assign \$2570  = ! \sel_l4_s0$1260 ;
-  assign \$2571  = sel_l4_s0[3] & \$2570 ;
-  assign \$2572  = ! \sel_l4_s0$1260 ;
-  assign \$2573  = sel_l4_s0[3] & \$2572 ;
-  assign \$2574  = ! \sel_l4_s0$1260 ;
-  assign \$2575  = sel_l4_s0[3] & \$2574 ;
-  assign \$2576  = ! \sel_l4_s0$1260 ;
-  assign \$2577  = sel_l4_s0[3] & \$2576 ;
-  assign \$2578  = ! \sel_l4_s0$1260 ;
-  assign \$2579  = sel_l4_s0[3] & \$2578 ;
-  assign \$2580  = ! \sel_l4_s0$1260 ;
-  assign \$2581  = sel_l4_s0[3] & \$2580 ;
-  assign \$2582  = \sel_l4_s0$1276  & { \$2581 , \$2579 , \$2577 , \$2575 , \$2573 , \$2571 , \$2569 , \$2567  };
-  assign \$2583  = \$2565  | \$2582 ;
-  assign \$2584  = \$2548  | \$2583 ;
-  assign \$2585  = ! \sel_l4_s0$1261 ;
-  assign \$2586  = sel_l4_s0[4] & \$2585 ;
-  assign \$2587  = ! \sel_l4_s0$1261 ;
-  assign \$2588  = sel_l4_s0[4] & \$2587 ;
-  assign \$2589  = ! \sel_l4_s0$1261 ;
-  assign \$2590  = sel_l4_s0[4] & \$2589 ;
-  assign \$2591  = ! \sel_l4_s0$1261 ;
-  assign \$2592  = sel_l4_s0[4] & \$2591 ;
-  assign \$2593  = ! \sel_l4_s0$1261 ;
-  assign \$2594  = sel_l4_s0[4] & \$2593 ;
-  assign \$2595  = ! \sel_l4_s0$1261 ;
-  assign \$2596  = sel_l4_s0[4] & \$2595 ;
-  assign \$2597  = ! \sel_l4_s0$1261 ;
-  assign \$2598  = sel_l4_s0[4] & \$2597 ;
-  assign \$2599  = ! \sel_l4_s0$1261 ;
-  assign \$2600  = sel_l4_s0[4] & \$2599 ;
-  assign \$2601  = \sel_l4_s0$1277  & { \$2600 , \$2598 , \$2596 , \$2594 , \$2592 , \$2590 , \$2588 , \$2586  };
-  assign \$2602  = ! \sel_l4_s0$1262 ;
-  assign \$2603  = sel_l4_s0[5] & \$2602 ;
-  assign \$2604  = ! \sel_l4_s0$1262 ;
-  assign \$2605  = sel_l4_s0[5] & \$2604 ;
-  assign \$2606  = ! \sel_l4_s0$1262 ;
-  assign \$2607  = sel_l4_s0[5] & \$2606 ;
-  assign \$2608  = ! \sel_l4_s0$1262 ;
-  assign \$2609  = sel_l4_s0[5] & \$2608 ;
-  assign \$2610  = ! \sel_l4_s0$1262 ;
-  assign \$2611  = sel_l4_s0[5] & \$2610 ;
-  assign \$2612  = ! \sel_l4_s0$1262 ;
-  assign \$2613  = sel_l4_s0[5] & \$2612 ;
-  assign \$2614  = ! \sel_l4_s0$1262 ;
-  assign \$2615  = sel_l4_s0[5] & \$2614 ;
-  assign \$2616  = ! \sel_l4_s0$1262 ;
-  assign \$2617  = sel_l4_s0[5] & \$2616 ;
-  assign \$2618  = \sel_l4_s0$1278  & { \$2617 , \$2615 , \$2613 , \$2611 , \$2609 , \$2607 , \$2605 , \$2603  };
-  assign \$2619  = \$2601  | \$2618 ;
-  assign \$2620  = ! \sel_l4_s0$1263 ;
-  assign \$2621  = sel_l4_s0[6] & \$2620 ;
-  assign \$2622  = ! \sel_l4_s0$1263 ;
-  assign \$2623  = sel_l4_s0[6] & \$2622 ;
-  assign \$2624  = ! \sel_l4_s0$1263 ;
-  assign \$2625  = sel_l4_s0[6] & \$2624 ;
-  assign \$2626  = ! \sel_l4_s0$1263 ;
-  assign \$2627  = sel_l4_s0[6] & \$2626 ;
-  assign \$2628  = ! \sel_l4_s0$1263 ;
-  assign \$2629  = sel_l4_s0[6] & \$2628 ;
-  assign \$2630  = ! \sel_l4_s0$1263 ;
-  assign \$2631  = sel_l4_s0[6] & \$2630 ;
-  assign \$2632  = ! \sel_l4_s0$1263 ;
-  assign \$2633  = sel_l4_s0[6] & \$2632 ;
-  assign \$2634  = ! \sel_l4_s0$1263 ;
-  assign \$2635  = sel_l4_s0[6] & \$2634 ;
-  assign \$2636  = \sel_l4_s0$1279  & { \$2635 , \$2633 , \$2631 , \$2629 , \$2627 , \$2625 , \$2623 , \$2621  };
-  assign \$2637  = ! \sel_l4_s0$1264 ;
-  assign \$2638  = sel_l4_s0[7] & \$2637 ;
-  assign \$2639  = ! \sel_l4_s0$1264 ;
-  assign \$2640  = sel_l4_s0[7] & \$2639 ;
-  assign \$2641  = ! \sel_l4_s0$1264 ;
-  assign \$2642  = sel_l4_s0[7] & \$2641 ;
-  assign \$2643  = ! \sel_l4_s0$1264 ;
-  assign \$2644  = sel_l4_s0[7] & \$2643 ;
-  assign \$2645  = ! \sel_l4_s0$1264 ;
-  assign \$2646  = sel_l4_s0[7] & \$2645 ;
-  assign \$2647  = ! \sel_l4_s0$1264 ;
-  assign \$2648  = sel_l4_s0[7] & \$2647 ;
-  assign \$2649  = ! \sel_l4_s0$1264 ;
-  assign \$2650  = sel_l4_s0[7] & \$2649 ;
-  assign \$2651  = ! \sel_l4_s0$1264 ;
-  assign \$2652  = sel_l4_s0[7] & \$2651 ;
-  assign \$2653  = \sel_l4_s0$1280  & { \$2652 , \$2650 , \$2648 , \$2646 , \$2644 , \$2642 , \$2640 , \$2638  };
-  assign \$2654  = \$2636  | \$2653 ;
-  assign \$2655  = \$2619  | \$2654 ;
-  assign \$2656  = \$2584  | \$2655 ;
-  assign \$2657  = ! \sel_l4_s0$1265 ;
-  assign \$2658  = sel_l4_s0[8] & \$2657 ;
-  assign \$2659  = ! \sel_l4_s0$1265 ;
-  assign \$2660  = sel_l4_s0[8] & \$2659 ;
-  assign \$2661  = ! \sel_l4_s0$1265 ;
-  assign \$2662  = sel_l4_s0[8] & \$2661 ;
-  assign \$2663  = ! \sel_l4_s0$1265 ;
-  assign \$2664  = sel_l4_s0[8] & \$2663 ;
-  assign \$2665  = ! \sel_l4_s0$1265 ;
-  assign \$2666  = sel_l4_s0[8] & \$2665 ;
-  assign \$2667  = ! \sel_l4_s0$1265 ;
-  assign \$2668  = sel_l4_s0[8] & \$2667 ;
-  assign \$2669  = ! \sel_l4_s0$1265 ;
-  assign \$2670  = sel_l4_s0[8] & \$2669 ;
-  assign \$2671  = ! \sel_l4_s0$1265 ;
-  assign \$2672  = sel_l4_s0[8] & \$2671 ;
-  assign \$2673  = \sel_l4_s0$1281  & { \$2672 , \$2670 , \$2668 , \$2666 , \$2664 , \$2662 , \$2660 , \$2658  };
-  assign \$2674  = \$2656  | \$2673 ;
-  assign \$2675  = \sel_l4_s0$1258  == 1'h1;
-  assign \$2676  = sel_l4_s0[1] & \$2675 ;
-  assign \$2677  = \sel_l4_s0$1258  == 1'h1;
-  assign \$2678  = sel_l4_s0[1] & \$2677 ;
-  assign \$2679  = \sel_l4_s0$1258  == 1'h1;
-  assign \$2680  = sel_l4_s0[1] & \$2679 ;
-  assign \$2681  = \sel_l4_s0$1258  == 1'h1;
-  assign \$2682  = sel_l4_s0[1] & \$2681 ;
-  assign \$2683  = \sel_l4_s0$1258  == 1'h1;
-  assign \$2684  = sel_l4_s0[1] & \$2683 ;
-  assign \$2685  = \sel_l4_s0$1258  == 1'h1;
-  assign \$2686  = sel_l4_s0[1] & \$2685 ;
-  assign \$2687  = \sel_l4_s0$1258  == 1'h1;
-  assign \$2688  = sel_l4_s0[1] & \$2687 ;
-  assign \$2689  = \sel_l4_s0$1258  == 1'h1;
-  assign \$2690  = sel_l4_s0[1] & \$2689 ;
-  assign \$2691  = \sel_l4_s0$1274  & { \$2690 , \$2688 , \$2686 , \$2684 , \$2682 , \$2680 , \$2678 , \$2676  };
-  assign \$2692  = \sel_l4_s0$1259  == 1'h1;
-  assign \$2693  = sel_l4_s0[2] & \$2692 ;
-  assign \$2694  = \sel_l4_s0$1259  == 1'h1;
-  assign \$2695  = sel_l4_s0[2] & \$2694 ;
-  assign \$2696  = \sel_l4_s0$1259  == 1'h1;
-  assign \$2697  = sel_l4_s0[2] & \$2696 ;
-  assign \$2698  = \sel_l4_s0$1259  == 1'h1;
-  assign \$2699  = sel_l4_s0[2] & \$2698 ;
-  assign \$2700  = \sel_l4_s0$1259  == 1'h1;
-  assign \$2701  = sel_l4_s0[2] & \$2700 ;
-  assign \$2702  = \sel_l4_s0$1259  == 1'h1;
-  assign \$2703  = sel_l4_s0[2] & \$2702 ;
-  assign \$2704  = \sel_l4_s0$1259  == 1'h1;
-  assign \$2705  = sel_l4_s0[2] & \$2704 ;
-  assign \$2706  = \sel_l4_s0$1259  == 1'h1;
-  assign \$2707  = sel_l4_s0[2] & \$2706 ;
-  assign \$2708  = \sel_l4_s0$1275  & { \$2707 , \$2705 , \$2703 , \$2701 , \$2699 , \$2697 , \$2695 , \$2693  };
-  assign \$2709  = \$2691  | \$2708 ;
-  assign \$2710  = \sel_l4_s0$1260  == 1'h1;
-  assign \$2711  = sel_l4_s0[3] & \$2710 ;
-  assign \$2712  = \sel_l4_s0$1260  == 1'h1;
-  assign \$2713  = sel_l4_s0[3] & \$2712 ;
-  assign \$2714  = \sel_l4_s0$1260  == 1'h1;
-  assign \$2715  = sel_l4_s0[3] & \$2714 ;
-  assign \$2716  = \sel_l4_s0$1260  == 1'h1;
-  assign \$2717  = sel_l4_s0[3] & \$2716 ;
-  assign \$2718  = \sel_l4_s0$1260  == 1'h1;
-  assign \$2719  = sel_l4_s0[3] & \$2718 ;
-  assign \$2720  = \sel_l4_s0$1260  == 1'h1;
-  assign \$2721  = sel_l4_s0[3] & \$2720 ;
-  assign \$2722  = \sel_l4_s0$1260  == 1'h1;
-  assign \$2723  = sel_l4_s0[3] & \$2722 ;
-  assign \$2724  = \sel_l4_s0$1260  == 1'h1;
-  assign \$2725  = sel_l4_s0[3] & \$2724 ;
-  assign \$2726  = \sel_l4_s0$1276  & { \$2725 , \$2723 , \$2721 , \$2719 , \$2717 , \$2715 , \$2713 , \$2711  };
-  assign \$2727  = \sel_l4_s0$1261  == 1'h1;
-  assign \$2728  = sel_l4_s0[4] & \$2727 ;
-  assign \$2729  = \sel_l4_s0$1261  == 1'h1;
-  assign \$2730  = sel_l4_s0[4] & \$2729 ;
-  assign \$2731  = \sel_l4_s0$1261  == 1'h1;
-  assign \$2732  = sel_l4_s0[4] & \$2731 ;
-  assign \$2733  = \sel_l4_s0$1261  == 1'h1;
-  assign \$2734  = sel_l4_s0[4] & \$2733 ;
-  assign \$2735  = \sel_l4_s0$1261  == 1'h1;
-  assign \$2736  = sel_l4_s0[4] & \$2735 ;
-  assign \$2737  = \sel_l4_s0$1261  == 1'h1;
-  assign \$2738  = sel_l4_s0[4] & \$2737 ;
-  assign \$2739  = \sel_l4_s0$1261  == 1'h1;
-  assign \$2740  = sel_l4_s0[4] & \$2739 ;
-  assign \$2741  = \sel_l4_s0$1261  == 1'h1;
-  assign \$2742  = sel_l4_s0[4] & \$2741 ;
-  assign \$2743  = \sel_l4_s0$1277  & { \$2742 , \$2740 , \$2738 , \$2736 , \$2734 , \$2732 , \$2730 , \$2728  };
-  assign \$2744  = \$2726  | \$2743 ;
-  assign \$2745  = \$2709  | \$2744 ;
-  assign \$2746  = \sel_l4_s0$1262  == 1'h1;
-  assign \$2747  = sel_l4_s0[5] & \$2746 ;
-  assign \$2748  = \sel_l4_s0$1262  == 1'h1;
-  assign \$2749  = sel_l4_s0[5] & \$2748 ;
-  assign \$2750  = \sel_l4_s0$1262  == 1'h1;
-  assign \$2751  = sel_l4_s0[5] & \$2750 ;
-  assign \$2752  = \sel_l4_s0$1262  == 1'h1;
-  assign \$2753  = sel_l4_s0[5] & \$2752 ;
-  assign \$2754  = \sel_l4_s0$1262  == 1'h1;
-  assign \$2755  = sel_l4_s0[5] & \$2754 ;
-  assign \$2756  = \sel_l4_s0$1262  == 1'h1;
-  assign \$2757  = sel_l4_s0[5] & \$2756 ;
-  assign \$2758  = \sel_l4_s0$1262  == 1'h1;
-  assign \$2759  = sel_l4_s0[5] & \$2758 ;
-  assign \$2760  = \sel_l4_s0$1262  == 1'h1;
-  assign \$2761  = sel_l4_s0[5] & \$2760 ;
-  assign \$2762  = \sel_l4_s0$1278  & { \$2761 , \$2759 , \$2757 , \$2755 , \$2753 , \$2751 , \$2749 , \$2747  };
-  assign \$2763  = \sel_l4_s0$1263  == 1'h1;
-  assign \$2764  = sel_l4_s0[6] & \$2763 ;
-  assign \$2765  = \sel_l4_s0$1263  == 1'h1;
-  assign \$2766  = sel_l4_s0[6] & \$2765 ;
-  assign \$2767  = \sel_l4_s0$1263  == 1'h1;
-  assign \$2768  = sel_l4_s0[6] & \$2767 ;
-  assign \$2769  = \sel_l4_s0$1263  == 1'h1;
-  assign \$2770  = sel_l4_s0[6] & \$2769 ;
-  assign \$2771  = \sel_l4_s0$1263  == 1'h1;
-  assign \$2772  = sel_l4_s0[6] & \$2771 ;
-  assign \$2773  = \sel_l4_s0$1263  == 1'h1;
-  assign \$2774  = sel_l4_s0[6] & \$2773 ;
-  assign \$2775  = \sel_l4_s0$1263  == 1'h1;
-  assign \$2776  = sel_l4_s0[6] & \$2775 ;
-  assign \$2777  = \sel_l4_s0$1263  == 1'h1;
-  assign \$2778  = sel_l4_s0[6] & \$2777 ;
-  assign \$2779  = \sel_l4_s0$1279  & { \$2778 , \$2776 , \$2774 , \$2772 , \$2770 , \$2768 , \$2766 , \$2764  };
-  assign \$2780  = \$2762  | \$2779 ;
-  assign \$2781  = \sel_l4_s0$1264  == 1'h1;
-  assign \$2782  = sel_l4_s0[7] & \$2781 ;
-  assign \$2783  = \sel_l4_s0$1264  == 1'h1;
-  assign \$2784  = sel_l4_s0[7] & \$2783 ;
-  assign \$2785  = \sel_l4_s0$1264  == 1'h1;
-  assign \$2786  = sel_l4_s0[7] & \$2785 ;
-  assign \$2787  = \sel_l4_s0$1264  == 1'h1;
-  assign \$2788  = sel_l4_s0[7] & \$2787 ;
-  assign \$2789  = \sel_l4_s0$1264  == 1'h1;
-  assign \$2790  = sel_l4_s0[7] & \$2789 ;
-  assign \$2791  = \sel_l4_s0$1264  == 1'h1;
-  assign \$2792  = sel_l4_s0[7] & \$2791 ;
-  assign \$2793  = \sel_l4_s0$1264  == 1'h1;
-  assign \$2794  = sel_l4_s0[7] & \$2793 ;
-  assign \$2795  = \sel_l4_s0$1264  == 1'h1;
-  assign \$2796  = sel_l4_s0[7] & \$2795 ;
-  assign \$2797  = \sel_l4_s0$1280  & { \$2796 , \$2794 , \$2792 , \$2790 , \$2788 , \$2786 , \$2784 , \$2782  };
-  assign \$2798  = \sel_l4_s0$1265  == 1'h1;
-  assign \$2799  = sel_l4_s0[8] & \$2798 ;
-  assign \$2800  = \sel_l4_s0$1265  == 1'h1;
-  assign \$2801  = sel_l4_s0[8] & \$2800 ;
-  assign \$2802  = \sel_l4_s0$1265  == 1'h1;
-  assign \$2803  = sel_l4_s0[8] & \$2802 ;
-  assign \$2804  = \sel_l4_s0$1265  == 1'h1;
-  assign \$2805  = sel_l4_s0[8] & \$2804 ;
-  assign \$2806  = \sel_l4_s0$1265  == 1'h1;
-  assign \$2807  = sel_l4_s0[8] & \$2806 ;
-  assign \$2808  = \sel_l4_s0$1265  == 1'h1;
-  assign \$2809  = sel_l4_s0[8] & \$2808 ;
-  assign \$2810  = \sel_l4_s0$1265  == 1'h1;
-  assign \$2811  = sel_l4_s0[8] & \$2810 ;
-  assign \$2812  = \sel_l4_s0$1265  == 1'h1;
-  assign \$2813  = sel_l4_s0[8] & \$2812 ;
-  assign \$2814  = \sel_l4_s0$1281  & { \$2813 , \$2811 , \$2809 , \$2807 , \$2805 , \$2803 , \$2801 , \$2799  };
-  assign \$2815  = \$2797  | \$2814 ;
-  assign \$2816  = \$2780  | \$2815 ;
-  assign \$2817  = \$2745  | \$2816 ;
-  assign \$2818  = \sel_l4_s0$1266  == 1'h1;
-  assign \$2819  = sel_l4_s0[9] & \$2818 ;
-  assign \$2820  = \sel_l4_s0$1266  == 1'h1;
-  assign \$2821  = sel_l4_s0[9] & \$2820 ;
-  assign \$2822  = \sel_l4_s0$1266  == 1'h1;
-  assign \$2823  = sel_l4_s0[9] & \$2822 ;
-  assign \$2824  = \sel_l4_s0$1266  == 1'h1;
-  assign \$2825  = sel_l4_s0[9] & \$2824 ;
-  assign \$2826  = \sel_l4_s0$1266  == 1'h1;
-  assign \$2827  = sel_l4_s0[9] & \$2826 ;
-  assign \$2828  = \sel_l4_s0$1266  == 1'h1;
-  assign \$2829  = sel_l4_s0[9] & \$2828 ;
-  assign \$2830  = \sel_l4_s0$1266  == 1'h1;
-  assign \$2831  = sel_l4_s0[9] & \$2830 ;
-  assign \$2832  = \sel_l4_s0$1266  == 1'h1;
-  assign \$2833  = sel_l4_s0[9] & \$2832 ;
-  assign \$2834  = \sel_l4_s0$1282  & { \$2833 , \$2831 , \$2829 , \$2827 , \$2825 , \$2823 , \$2821 , \$2819  };
-  assign \$2835  = \$2817  | \$2834 ;
-  assign \$2836  = \sel_l4_s0$1259  == 2'h2;
-  assign \$2837  = sel_l4_s0[2] & \$2836 ;
-  assign \$2838  = \sel_l4_s0$1259  == 2'h2;
-  assign \$2839  = sel_l4_s0[2] & \$2838 ;
-  assign \$2840  = \sel_l4_s0$1259  == 2'h2;
-  assign \$2841  = sel_l4_s0[2] & \$2840 ;
-  assign \$2842  = \sel_l4_s0$1259  == 2'h2;
-  assign \$2843  = sel_l4_s0[2] & \$2842 ;
-  assign \$2844  = \sel_l4_s0$1259  == 2'h2;
-  assign \$2845  = sel_l4_s0[2] & \$2844 ;
-  assign \$2846  = \sel_l4_s0$1259  == 2'h2;
-  assign \$2847  = sel_l4_s0[2] & \$2846 ;
-  assign \$2848  = \sel_l4_s0$1259  == 2'h2;
-  assign \$2849  = sel_l4_s0[2] & \$2848 ;
-  assign \$2850  = \sel_l4_s0$1259  == 2'h2;
-  assign \$2851  = sel_l4_s0[2] & \$2850 ;
-  assign \$2852  = \sel_l4_s0$1275  & { \$2851 , \$2849 , \$2847 , \$2845 , \$2843 , \$2841 , \$2839 , \$2837  };
-  assign \$2853  = \sel_l4_s0$1260  == 2'h2;
-  assign \$2854  = sel_l4_s0[3] & \$2853 ;
-  assign \$2855  = \sel_l4_s0$1260  == 2'h2;
-  assign \$2856  = sel_l4_s0[3] & \$2855 ;
-  assign \$2857  = \sel_l4_s0$1260  == 2'h2;
-  assign \$2858  = sel_l4_s0[3] & \$2857 ;
-  assign \$2859  = \sel_l4_s0$1260  == 2'h2;
-  assign \$2860  = sel_l4_s0[3] & \$2859 ;
-  assign \$2861  = \sel_l4_s0$1260  == 2'h2;
-  assign \$2862  = sel_l4_s0[3] & \$2861 ;
-  assign \$2863  = \sel_l4_s0$1260  == 2'h2;
-  assign \$2864  = sel_l4_s0[3] & \$2863 ;
-  assign \$2865  = \sel_l4_s0$1260  == 2'h2;
-  assign \$2866  = sel_l4_s0[3] & \$2865 ;
-  assign \$2867  = \sel_l4_s0$1260  == 2'h2;
-  assign \$2868  = sel_l4_s0[3] & \$2867 ;
-  assign \$2869  = \sel_l4_s0$1276  & { \$2868 , \$2866 , \$2864 , \$2862 , \$2860 , \$2858 , \$2856 , \$2854  };
-  assign \$2870  = \$2852  | \$2869 ;
-  assign \$2871  = \sel_l4_s0$1261  == 2'h2;
-  assign \$2872  = sel_l4_s0[4] & \$2871 ;
-  assign \$2873  = \sel_l4_s0$1261  == 2'h2;
-  assign \$2874  = sel_l4_s0[4] & \$2873 ;
-  assign \$2875  = \sel_l4_s0$1261  == 2'h2;
-  assign \$2876  = sel_l4_s0[4] & \$2875 ;
-  assign \$2877  = \sel_l4_s0$1261  == 2'h2;
-  assign \$2878  = sel_l4_s0[4] & \$2877 ;
-  assign \$2879  = \sel_l4_s0$1261  == 2'h2;
-  assign \$2880  = sel_l4_s0[4] & \$2879 ;
-  assign \$2881  = \sel_l4_s0$1261  == 2'h2;
-  assign \$2882  = sel_l4_s0[4] & \$2881 ;
-  assign \$2883  = \sel_l4_s0$1261  == 2'h2;
-  assign \$2884  = sel_l4_s0[4] & \$2883 ;
-  assign \$2885  = \sel_l4_s0$1261  == 2'h2;
-  assign \$2886  = sel_l4_s0[4] & \$2885 ;
-  assign \$2887  = \sel_l4_s0$1277  & { \$2886 , \$2884 , \$2882 , \$2880 , \$2878 , \$2876 , \$2874 , \$2872  };
-  assign \$2888  = \sel_l4_s0$1262  == 2'h2;
-  assign \$2889  = sel_l4_s0[5] & \$2888 ;
-  assign \$2890  = \sel_l4_s0$1262  == 2'h2;
-  assign \$2891  = sel_l4_s0[5] & \$2890 ;
-  assign \$2892  = \sel_l4_s0$1262  == 2'h2;
-  assign \$2893  = sel_l4_s0[5] & \$2892 ;
-  assign \$2894  = \sel_l4_s0$1262  == 2'h2;
-  assign \$2895  = sel_l4_s0[5] & \$2894 ;
-  assign \$2896  = \sel_l4_s0$1262  == 2'h2;
-  assign \$2897  = sel_l4_s0[5] & \$2896 ;
-  assign \$2898  = \sel_l4_s0$1262  == 2'h2;
-  assign \$2899  = sel_l4_s0[5] & \$2898 ;
-  assign \$2900  = \sel_l4_s0$1262  == 2'h2;
-  assign \$2901  = sel_l4_s0[5] & \$2900 ;
-  assign \$2902  = \sel_l4_s0$1262  == 2'h2;
-  assign \$2903  = sel_l4_s0[5] & \$2902 ;
-  assign \$2904  = \sel_l4_s0$1278  & { \$2903 , \$2901 , \$2899 , \$2897 , \$2895 , \$2893 , \$2891 , \$2889  };
-  assign \$2905  = \$2887  | \$2904 ;
-  assign \$2906  = \$2870  | \$2905 ;
-  assign \$2907  = \sel_l4_s0$1263  == 2'h2;
-  assign \$2908  = sel_l4_s0[6] & \$2907 ;
-  assign \$2909  = \sel_l4_s0$1263  == 2'h2;
-  assign \$2910  = sel_l4_s0[6] & \$2909 ;
-  assign \$2911  = \sel_l4_s0$1263  == 2'h2;
-  assign \$2912  = sel_l4_s0[6] & \$2911 ;
-  assign \$2913  = \sel_l4_s0$1263  == 2'h2;
-  assign \$2914  = sel_l4_s0[6] & \$2913 ;
-  assign \$2915  = \sel_l4_s0$1263  == 2'h2;
-  assign \$2916  = sel_l4_s0[6] & \$2915 ;
-  assign \$2917  = \sel_l4_s0$1263  == 2'h2;
-  assign \$2918  = sel_l4_s0[6] & \$2917 ;
-  assign \$2919  = \sel_l4_s0$1263  == 2'h2;
-  assign \$2920  = sel_l4_s0[6] & \$2919 ;
-  assign \$2921  = \sel_l4_s0$1263  == 2'h2;
-  assign \$2922  = sel_l4_s0[6] & \$2921 ;
-  assign \$2923  = \sel_l4_s0$1279  & { \$2922 , \$2920 , \$2918 , \$2916 , \$2914 , \$2912 , \$2910 , \$2908  };
-  assign \$2924  = \sel_l4_s0$1264  == 2'h2;
-  assign \$2925  = sel_l4_s0[7] & \$2924 ;
-  assign \$2926  = \sel_l4_s0$1264  == 2'h2;
-  assign \$2927  = sel_l4_s0[7] & \$2926 ;
-  assign \$2928  = \sel_l4_s0$1264  == 2'h2;
-  assign \$2929  = sel_l4_s0[7] & \$2928 ;
-  assign \$2930  = \sel_l4_s0$1264  == 2'h2;
-  assign \$2931  = sel_l4_s0[7] & \$2930 ;
-  assign \$2932  = \sel_l4_s0$1264  == 2'h2;
-  assign \$2933  = sel_l4_s0[7] & \$2932 ;
-  assign \$2934  = \sel_l4_s0$1264  == 2'h2;
-  assign \$2935  = sel_l4_s0[7] & \$2934 ;
-  assign \$2936  = \sel_l4_s0$1264  == 2'h2;
-  assign \$2937  = sel_l4_s0[7] & \$2936 ;
-  assign \$2938  = \sel_l4_s0$1264  == 2'h2;
-  assign \$2939  = sel_l4_s0[7] & \$2938 ;
-  assign \$2940  = \sel_l4_s0$1280  & { \$2939 , \$2937 , \$2935 , \$2933 , \$2931 , \$2929 , \$2927 , \$2925  };
-  assign \$2941  = \$2923  | \$2940 ;
-  assign \$2942  = \sel_l4_s0$1265  == 2'h2;
-  assign \$2943  = sel_l4_s0[8] & \$2942 ;
-  assign \$2944  = \sel_l4_s0$1265  == 2'h2;
-  assign \$2945  = sel_l4_s0[8] & \$2944 ;
-  assign \$2946  = \sel_l4_s0$1265  == 2'h2;
-  assign \$2947  = sel_l4_s0[8] & \$2946 ;
-  assign \$2948  = \sel_l4_s0$1265  == 2'h2;
-  assign \$2949  = sel_l4_s0[8] & \$2948 ;
-  assign \$2950  = \sel_l4_s0$1265  == 2'h2;
-  assign \$2951  = sel_l4_s0[8] & \$2950 ;
-  assign \$2952  = \sel_l4_s0$1265  == 2'h2;
-  assign \$2953  = sel_l4_s0[8] & \$2952 ;
-  assign \$2954  = \sel_l4_s0$1265  == 2'h2;
-  assign \$2955  = sel_l4_s0[8] & \$2954 ;
-  assign \$2956  = \sel_l4_s0$1265  == 2'h2;
-  assign \$2957  = sel_l4_s0[8] & \$2956 ;
-  assign \$2958  = \sel_l4_s0$1281  & { \$2957 , \$2955 , \$2953 , \$2951 , \$2949 , \$2947 , \$2945 , \$2943  };
-  assign \$2959  = \sel_l4_s0$1266  == 2'h2;
-  assign \$2960  = sel_l4_s0[9] & \$2959 ;
-  assign \$2961  = \sel_l4_s0$1266  == 2'h2;
-  assign \$2962  = sel_l4_s0[9] & \$2961 ;
-  assign \$2963  = \sel_l4_s0$1266  == 2'h2;
-  assign \$2964  = sel_l4_s0[9] & \$2963 ;
-  assign \$2965  = \sel_l4_s0$1266  == 2'h2;
-  assign \$2966  = sel_l4_s0[9] & \$2965 ;
-  assign \$2967  = \sel_l4_s0$1266  == 2'h2;
-  assign \$2968  = sel_l4_s0[9] & \$2967 ;
-  assign \$2969  = \sel_l4_s0$1266  == 2'h2;
-  assign \$2970  = sel_l4_s0[9] & \$2969 ;
-  assign \$2971  = \sel_l4_s0$1266  == 2'h2;
-  assign \$2972  = sel_l4_s0[9] & \$2971 ;
-  assign \$2973  = \sel_l4_s0$1266  == 2'h2;
-  assign \$2974  = sel_l4_s0[9] & \$2973 ;
-  assign \$2975  = \sel_l4_s0$1282  & { \$2974 , \$2972 , \$2970 , \$2968 , \$2966 , \$2964 , \$2962 , \$2960  };
-  assign \$2976  = \$2958  | \$2975 ;
-  assign \$2977  = \$2941  | \$2976 ;
-  assign \$2978  = \$2906  | \$2977 ;
-  assign \$2979  = \sel_l4_s0$1267  == 2'h2;
-  assign \$2980  = sel_l4_s0[10] & \$2979 ;
-  assign \$2981  = \sel_l4_s0$1267  == 2'h2;
-  assign \$2982  = sel_l4_s0[10] & \$2981 ;
-  assign \$2983  = \sel_l4_s0$1267  == 2'h2;
-  assign \$2984  = sel_l4_s0[10] & \$2983 ;
-  assign \$2985  = \sel_l4_s0$1267  == 2'h2;
-  assign \$2986  = sel_l4_s0[10] & \$2985 ;
-  assign \$2987  = \sel_l4_s0$1267  == 2'h2;
-  assign \$2988  = sel_l4_s0[10] & \$2987 ;
-  assign \$2989  = \sel_l4_s0$1267  == 2'h2;
-  assign \$2990  = sel_l4_s0[10] & \$2989 ;
-  assign \$2991  = \sel_l4_s0$1267  == 2'h2;
-  assign \$2992  = sel_l4_s0[10] & \$2991 ;
-  assign \$2993  = \sel_l4_s0$1267  == 2'h2;
-  assign \$2994  = sel_l4_s0[10] & \$2993 ;
-  assign \$2995  = \sel_l4_s0$1283  & { \$2994 , \$2992 , \$2990 , \$2988 , \$2986 , \$2984 , \$2982 , \$2980  };
-  assign \$2996  = \$2978  | \$2995 ;
-  assign \$2997  = \sel_l4_s0$1260  == 2'h3;
-  assign \$2998  = sel_l4_s0[3] & \$2997 ;
-  assign \$2999  = \sel_l4_s0$1260  == 2'h3;
-  assign \$3000  = sel_l4_s0[3] & \$2999 ;
-  assign \$3001  = \sel_l4_s0$1260  == 2'h3;
-  assign \$3002  = sel_l4_s0[3] & \$3001 ;
-  assign \$3003  = \sel_l4_s0$1260  == 2'h3;
-  assign \$3004  = sel_l4_s0[3] & \$3003 ;
-  assign \$3005  = \sel_l4_s0$1260  == 2'h3;
-  assign \$3006  = sel_l4_s0[3] & \$3005 ;
-  assign \$3007  = \sel_l4_s0$1260  == 2'h3;
-  assign \$3008  = sel_l4_s0[3] & \$3007 ;
-  assign \$3009  = \sel_l4_s0$1260  == 2'h3;
-  assign \$3010  = sel_l4_s0[3] & \$3009 ;
-  assign \$3011  = \sel_l4_s0$1260  == 2'h3;
-  assign \$3012  = sel_l4_s0[3] & \$3011 ;
-  assign \$3013  = \sel_l4_s0$1276  & { \$3012 , \$3010 , \$3008 , \$3006 , \$3004 , \$3002 , \$3000 , \$2998  };
-  assign \$3014  = \sel_l4_s0$1261  == 2'h3;
-  assign \$3015  = sel_l4_s0[4] & \$3014 ;
-  assign \$3016  = \sel_l4_s0$1261  == 2'h3;
-  assign \$3017  = sel_l4_s0[4] & \$3016 ;
-  assign \$3018  = \sel_l4_s0$1261  == 2'h3;
-  assign \$3019  = sel_l4_s0[4] & \$3018 ;
-  assign \$3020  = \sel_l4_s0$1261  == 2'h3;
-  assign \$3021  = sel_l4_s0[4] & \$3020 ;
-  assign \$3022  = \sel_l4_s0$1261  == 2'h3;
-  assign \$3023  = sel_l4_s0[4] & \$3022 ;
-  assign \$3024  = \sel_l4_s0$1261  == 2'h3;
-  assign \$3025  = sel_l4_s0[4] & \$3024 ;
-  assign \$3026  = \sel_l4_s0$1261  == 2'h3;
-  assign \$3027  = sel_l4_s0[4] & \$3026 ;
-  assign \$3028  = \sel_l4_s0$1261  == 2'h3;
-  assign \$3029  = sel_l4_s0[4] & \$3028 ;
-  assign \$3030  = \sel_l4_s0$1277  & { \$3029 , \$3027 , \$3025 , \$3023 , \$3021 , \$3019 , \$3017 , \$3015  };
-  assign \$3031  = \$3013  | \$3030 ;
-  assign \$3032  = \sel_l4_s0$1262  == 2'h3;
-  assign \$3033  = sel_l4_s0[5] & \$3032 ;
-  assign \$3034  = \sel_l4_s0$1262  == 2'h3;
-  assign \$3035  = sel_l4_s0[5] & \$3034 ;
-  assign \$3036  = \sel_l4_s0$1262  == 2'h3;
-  assign \$3037  = sel_l4_s0[5] & \$3036 ;
-  assign \$3038  = \sel_l4_s0$1262  == 2'h3;
-  assign \$3039  = sel_l4_s0[5] & \$3038 ;
-  assign \$3040  = \sel_l4_s0$1262  == 2'h3;
-  assign \$3041  = sel_l4_s0[5] & \$3040 ;
-  assign \$3042  = \sel_l4_s0$1262  == 2'h3;
-  assign \$3043  = sel_l4_s0[5] & \$3042 ;
-  assign \$3044  = \sel_l4_s0$1262  == 2'h3;
-  assign \$3045  = sel_l4_s0[5] & \$3044 ;
-  assign \$3046  = \sel_l4_s0$1262  == 2'h3;
-  assign \$3047  = sel_l4_s0[5] & \$3046 ;
-  assign \$3048  = \sel_l4_s0$1278  & { \$3047 , \$3045 , \$3043 , \$3041 , \$3039 , \$3037 , \$3035 , \$3033  };
-  assign \$3049  = \sel_l4_s0$1263  == 2'h3;
-  assign \$3050  = sel_l4_s0[6] & \$3049 ;
-  assign \$3051  = \sel_l4_s0$1263  == 2'h3;
-  assign \$3052  = sel_l4_s0[6] & \$3051 ;
-  assign \$3053  = \sel_l4_s0$1263  == 2'h3;
-  assign \$3054  = sel_l4_s0[6] & \$3053 ;
-  assign \$3055  = \sel_l4_s0$1263  == 2'h3;
-  assign \$3056  = sel_l4_s0[6] & \$3055 ;
-  assign \$3057  = \sel_l4_s0$1263  == 2'h3;
-  assign \$3058  = sel_l4_s0[6] & \$3057 ;
-  assign \$3059  = \sel_l4_s0$1263  == 2'h3;
-  assign \$3060  = sel_l4_s0[6] & \$3059 ;
-  assign \$3061  = \sel_l4_s0$1263  == 2'h3;
-  assign \$3062  = sel_l4_s0[6] & \$3061 ;
-  assign \$3063  = \sel_l4_s0$1263  == 2'h3;
-  assign \$3064  = sel_l4_s0[6] & \$3063 ;
-  assign \$3065  = \sel_l4_s0$1279  & { \$3064 , \$3062 , \$3060 , \$3058 , \$3056 , \$3054 , \$3052 , \$3050  };
-  assign \$3066  = \$3048  | \$3065 ;
-  assign \$3067  = \$3031  | \$3066 ;
-  assign \$3068  = \sel_l4_s0$1264  == 2'h3;
-  assign \$3069  = sel_l4_s0[7] & \$3068 ;
-  assign \$3070  = \sel_l4_s0$1264  == 2'h3;
-  assign \$3071  = sel_l4_s0[7] & \$3070 ;
-  assign \$3072  = \sel_l4_s0$1264  == 2'h3;
-  assign \$3073  = sel_l4_s0[7] & \$3072 ;
-  assign \$3074  = \sel_l4_s0$1264  == 2'h3;
-  assign \$3075  = sel_l4_s0[7] & \$3074 ;
-  assign \$3076  = \sel_l4_s0$1264  == 2'h3;
-  assign \$3077  = sel_l4_s0[7] & \$3076 ;
-  assign \$3078  = \sel_l4_s0$1264  == 2'h3;
-  assign \$3079  = sel_l4_s0[7] & \$3078 ;
-  assign \$3080  = \sel_l4_s0$1264  == 2'h3;
-  assign \$3081  = sel_l4_s0[7] & \$3080 ;
-  assign \$3082  = \sel_l4_s0$1264  == 2'h3;
-  assign \$3083  = sel_l4_s0[7] & \$3082 ;
-  assign \$3084  = \sel_l4_s0$1280  & { \$3083 , \$3081 , \$3079 , \$3077 , \$3075 , \$3073 , \$3071 , \$3069  };
-  assign \$3085  = \sel_l4_s0$1265  == 2'h3;
-  assign \$3086  = sel_l4_s0[8] & \$3085 ;
-  assign \$3087  = \sel_l4_s0$1265  == 2'h3;
-  assign \$3088  = sel_l4_s0[8] & \$3087 ;
-  assign \$3089  = \sel_l4_s0$1265  == 2'h3;
-  assign \$3090  = sel_l4_s0[8] & \$3089 ;
-  assign \$3091  = \sel_l4_s0$1265  == 2'h3;
-  assign \$3092  = sel_l4_s0[8] & \$3091 ;
-  assign \$3093  = \sel_l4_s0$1265  == 2'h3;
-  assign \$3094  = sel_l4_s0[8] & \$3093 ;
-  assign \$3095  = \sel_l4_s0$1265  == 2'h3;
-  assign \$3096  = sel_l4_s0[8] & \$3095 ;
-  assign \$3097  = \sel_l4_s0$1265  == 2'h3;
-  assign \$3098  = sel_l4_s0[8] & \$3097 ;
-  assign \$3099  = \sel_l4_s0$1265  == 2'h3;
-  assign \$3100  = sel_l4_s0[8] & \$3099 ;
-  assign \$3101  = \sel_l4_s0$1281  & { \$3100 , \$3098 , \$3096 , \$3094 , \$3092 , \$3090 , \$3088 , \$3086  };
-  assign \$3102  = \$3084  | \$3101 ;
-  assign \$3103  = \sel_l4_s0$1266  == 2'h3;
-  assign \$3104  = sel_l4_s0[9] & \$3103 ;
-  assign \$3105  = \sel_l4_s0$1266  == 2'h3;
-  assign \$3106  = sel_l4_s0[9] & \$3105 ;
-  assign \$3107  = \sel_l4_s0$1266  == 2'h3;
-  assign \$3108  = sel_l4_s0[9] & \$3107 ;
-  assign \$3109  = \sel_l4_s0$1266  == 2'h3;
-  assign \$3110  = sel_l4_s0[9] & \$3109 ;
-  assign \$3111  = \sel_l4_s0$1266  == 2'h3;
-  assign \$3112  = sel_l4_s0[9] & \$3111 ;
-  assign \$3113  = \sel_l4_s0$1266  == 2'h3;
-  assign \$3114  = sel_l4_s0[9] & \$3113 ;
-  assign \$3115  = \sel_l4_s0$1266  == 2'h3;
-  assign \$3116  = sel_l4_s0[9] & \$3115 ;
-  assign \$3117  = \sel_l4_s0$1266  == 2'h3;
-  assign \$3118  = sel_l4_s0[9] & \$3117 ;
-  assign \$3119  = \sel_l4_s0$1282  & { \$3118 , \$3116 , \$3114 , \$3112 , \$3110 , \$3108 , \$3106 , \$3104  };
-  assign \$3120  = \sel_l4_s0$1267  == 2'h3;
-  assign \$3121  = sel_l4_s0[10] & \$3120 ;
-  assign \$3122  = \sel_l4_s0$1267  == 2'h3;
-  assign \$3123  = sel_l4_s0[10] & \$3122 ;
-  assign \$3124  = \sel_l4_s0$1267  == 2'h3;
-  assign \$3125  = sel_l4_s0[10] & \$3124 ;
-  assign \$3126  = \sel_l4_s0$1267  == 2'h3;
-  assign \$3127  = sel_l4_s0[10] & \$3126 ;
-  assign \$3128  = \sel_l4_s0$1267  == 2'h3;
-  assign \$3129  = sel_l4_s0[10] & \$3128 ;
-  assign \$3130  = \sel_l4_s0$1267  == 2'h3;
-  assign \$3131  = sel_l4_s0[10] & \$3130 ;
-  assign \$3132  = \sel_l4_s0$1267  == 2'h3;
-  assign \$3133  = sel_l4_s0[10] & \$3132 ;
-  assign \$3134  = \sel_l4_s0$1267  == 2'h3;
-  assign \$3135  = sel_l4_s0[10] & \$3134 ;
-  assign \$3136  = \sel_l4_s0$1283  & { \$3135 , \$3133 , \$3131 , \$3129 , \$3127 , \$3125 , \$3123 , \$3121  };
-  assign \$3137  = \$3119  | \$3136 ;
-  assign \$3138  = \$3102  | \$3137 ;
-  assign \$3139  = \$3067  | \$3138 ;
-  assign \$3140  = \sel_l4_s0$1268  == 2'h3;
-  assign \$3141  = sel_l4_s0[11] & \$3140 ;
-  assign \$3142  = \sel_l4_s0$1268  == 2'h3;
-  assign \$3143  = sel_l4_s0[11] & \$3142 ;
-  assign \$3144  = \sel_l4_s0$1268  == 2'h3;
-  assign \$3145  = sel_l4_s0[11] & \$3144 ;
-  assign \$3146  = \sel_l4_s0$1268  == 2'h3;
-  assign \$3147  = sel_l4_s0[11] & \$3146 ;
-  assign \$3148  = \sel_l4_s0$1268  == 2'h3;
-  assign \$3149  = sel_l4_s0[11] & \$3148 ;
-  assign \$3150  = \sel_l4_s0$1268  == 2'h3;
-  assign \$3151  = sel_l4_s0[11] & \$3150 ;
-  assign \$3152  = \sel_l4_s0$1268  == 2'h3;
-  assign \$3153  = sel_l4_s0[11] & \$3152 ;
-  assign \$3154  = \sel_l4_s0$1268  == 2'h3;
-  assign \$3155  = sel_l4_s0[11] & \$3154 ;
-  assign \$3156  = \sel_l4_s0$1284  & { \$3155 , \$3153 , \$3151 , \$3149 , \$3147 , \$3145 , \$3143 , \$3141  };
-  assign \$3157  = \$3139  | \$3156 ;
-  assign \$3158  = \sel_l4_s0$1261  == 3'h4;
-  assign \$3159  = sel_l4_s0[4] & \$3158 ;
-  assign \$3160  = \sel_l4_s0$1261  == 3'h4;
-  assign \$3161  = sel_l4_s0[4] & \$3160 ;
-  assign \$3162  = \sel_l4_s0$1261  == 3'h4;
-  assign \$3163  = sel_l4_s0[4] & \$3162 ;
-  assign \$3164  = \sel_l4_s0$1261  == 3'h4;
-  assign \$3165  = sel_l4_s0[4] & \$3164 ;
-  assign \$3166  = \sel_l4_s0$1261  == 3'h4;
-  assign \$3167  = sel_l4_s0[4] & \$3166 ;
-  assign \$3168  = \sel_l4_s0$1261  == 3'h4;
-  assign \$3169  = sel_l4_s0[4] & \$3168 ;
-  assign \$3170  = \sel_l4_s0$1261  == 3'h4;
-  assign \$3171  = sel_l4_s0[4] & \$3170 ;
-  assign \$3172  = \sel_l4_s0$1261  == 3'h4;
-  assign \$3173  = sel_l4_s0[4] & \$3172 ;
-  assign \$3174  = \sel_l4_s0$1277  & { \$3173 , \$3171 , \$3169 , \$3167 , \$3165 , \$3163 , \$3161 , \$3159  };
-  assign \$3175  = \sel_l4_s0$1262  == 3'h4;
-  assign \$3176  = sel_l4_s0[5] & \$3175 ;
-  assign \$3177  = \sel_l4_s0$1262  == 3'h4;
-  assign \$3178  = sel_l4_s0[5] & \$3177 ;
-  assign \$3179  = \sel_l4_s0$1262  == 3'h4;
-  assign \$3180  = sel_l4_s0[5] & \$3179 ;
-  assign \$3181  = \sel_l4_s0$1262  == 3'h4;
-  assign \$3182  = sel_l4_s0[5] & \$3181 ;
-  assign \$3183  = \sel_l4_s0$1262  == 3'h4;
-  assign \$3184  = sel_l4_s0[5] & \$3183 ;
-  assign \$3185  = \sel_l4_s0$1262  == 3'h4;
-  assign \$3186  = sel_l4_s0[5] & \$3185 ;
-  assign \$3187  = \sel_l4_s0$1262  == 3'h4;
-  assign \$3188  = sel_l4_s0[5] & \$3187 ;
-  assign \$3189  = \sel_l4_s0$1262  == 3'h4;
-  assign \$3190  = sel_l4_s0[5] & \$3189 ;
-  assign \$3191  = \sel_l4_s0$1278  & { \$3190 , \$3188 , \$3186 , \$3184 , \$3182 , \$3180 , \$3178 , \$3176  };
-  assign \$3192  = \$3174  | \$3191 ;
-  assign \$3193  = \sel_l4_s0$1263  == 3'h4;
-  assign \$3194  = sel_l4_s0[6] & \$3193 ;
-  assign \$3195  = \sel_l4_s0$1263  == 3'h4;
-  assign \$3196  = sel_l4_s0[6] & \$3195 ;
-  assign \$3197  = \sel_l4_s0$1263  == 3'h4;
-  assign \$3198  = sel_l4_s0[6] & \$3197 ;
-  assign \$3199  = \sel_l4_s0$1263  == 3'h4;
-  assign \$3200  = sel_l4_s0[6] & \$3199 ;
-  assign \$3201  = \sel_l4_s0$1263  == 3'h4;
-  assign \$3202  = sel_l4_s0[6] & \$3201 ;
-  assign \$3203  = \sel_l4_s0$1263  == 3'h4;
-  assign \$3204  = sel_l4_s0[6] & \$3203 ;
-  assign \$3205  = \sel_l4_s0$1263  == 3'h4;
-  assign \$3206  = sel_l4_s0[6] & \$3205 ;
-  assign \$3207  = \sel_l4_s0$1263  == 3'h4;
-  assign \$3208  = sel_l4_s0[6] & \$3207 ;
-  assign \$3209  = \sel_l4_s0$1279  & { \$3208 , \$3206 , \$3204 , \$3202 , \$3200 , \$3198 , \$3196 , \$3194  };
-  assign \$3210  = \sel_l4_s0$1264  == 3'h4;
-  assign \$3211  = sel_l4_s0[7] & \$3210 ;
-  assign \$3212  = \sel_l4_s0$1264  == 3'h4;
-  assign \$3213  = sel_l4_s0[7] & \$3212 ;
-  assign \$3214  = \sel_l4_s0$1264  == 3'h4;
-  assign \$3215  = sel_l4_s0[7] & \$3214 ;
-  assign \$3216  = \sel_l4_s0$1264  == 3'h4;
-  assign \$3217  = sel_l4_s0[7] & \$3216 ;
-  assign \$3218  = \sel_l4_s0$1264  == 3'h4;
-  assign \$3219  = sel_l4_s0[7] & \$3218 ;
-  assign \$3220  = \sel_l4_s0$1264  == 3'h4;
-  assign \$3221  = sel_l4_s0[7] & \$3220 ;
-  assign \$3222  = \sel_l4_s0$1264  == 3'h4;
-  assign \$3223  = sel_l4_s0[7] & \$3222 ;
-  assign \$3224  = \sel_l4_s0$1264  == 3'h4;
-  assign \$3225  = sel_l4_s0[7] & \$3224 ;
-  assign \$3226  = \sel_l4_s0$1280  & { \$3225 , \$3223 , \$3221 , \$3219 , \$3217 , \$3215 , \$3213 , \$3211  };
-  assign \$3227  = \$3209  | \$3226 ;
-  assign \$3228  = \$3192  | \$3227 ;
-  assign \$3229  = \sel_l4_s0$1265  == 3'h4;
-  assign \$3230  = sel_l4_s0[8] & \$3229 ;
-  assign \$3231  = \sel_l4_s0$1265  == 3'h4;
-  assign \$3232  = sel_l4_s0[8] & \$3231 ;
-  assign \$3233  = \sel_l4_s0$1265  == 3'h4;
-  assign \$3234  = sel_l4_s0[8] & \$3233 ;
-  assign \$3235  = \sel_l4_s0$1265  == 3'h4;
-  assign \$3236  = sel_l4_s0[8] & \$3235 ;
-  assign \$3237  = \sel_l4_s0$1265  == 3'h4;
-  assign \$3238  = sel_l4_s0[8] & \$3237 ;
-  assign \$3239  = \sel_l4_s0$1265  == 3'h4;
-  assign \$3240  = sel_l4_s0[8] & \$3239 ;
-  assign \$3241  = \sel_l4_s0$1265  == 3'h4;
-  assign \$3242  = sel_l4_s0[8] & \$3241 ;
-  assign \$3243  = \sel_l4_s0$1265  == 3'h4;
-  assign \$3244  = sel_l4_s0[8] & \$3243 ;
-  assign \$3245  = \sel_l4_s0$1281  & { \$3244 , \$3242 , \$3240 , \$3238 , \$3236 , \$3234 , \$3232 , \$3230  };
-  assign \$3246  = \sel_l4_s0$1266  == 3'h4;
-  assign \$3247  = sel_l4_s0[9] & \$3246 ;
-  assign \$3248  = \sel_l4_s0$1266  == 3'h4;
-  assign \$3249  = sel_l4_s0[9] & \$3248 ;
-  assign \$3250  = \sel_l4_s0$1266  == 3'h4;
-  assign \$3251  = sel_l4_s0[9] & \$3250 ;
-  assign \$3252  = \sel_l4_s0$1266  == 3'h4;
-  assign \$3253  = sel_l4_s0[9] & \$3252 ;
-  assign \$3254  = \sel_l4_s0$1266  == 3'h4;
-  assign \$3255  = sel_l4_s0[9] & \$3254 ;
-  assign \$3256  = \sel_l4_s0$1266  == 3'h4;
-  assign \$3257  = sel_l4_s0[9] & \$3256 ;
-  assign \$3258  = \sel_l4_s0$1266  == 3'h4;
-  assign \$3259  = sel_l4_s0[9] & \$3258 ;
-  assign \$3260  = \sel_l4_s0$1266  == 3'h4;
-  assign \$3261  = sel_l4_s0[9] & \$3260 ;
-  assign \$3262  = \sel_l4_s0$1282  & { \$3261 , \$3259 , \$3257 , \$3255 , \$3253 , \$3251 , \$3249 , \$3247  };
-  assign \$3263  = \$3245  | \$3262 ;
-  assign \$3264  = \sel_l4_s0$1267  == 3'h4;
-  assign \$3265  = sel_l4_s0[10] & \$3264 ;
-  assign \$3266  = \sel_l4_s0$1267  == 3'h4;
-  assign \$3267  = sel_l4_s0[10] & \$3266 ;
-  assign \$3268  = \sel_l4_s0$1267  == 3'h4;
-  assign \$3269  = sel_l4_s0[10] & \$3268 ;
-  assign \$3270  = \sel_l4_s0$1267  == 3'h4;
-  assign \$3271  = sel_l4_s0[10] & \$3270 ;
-  assign \$3272  = \sel_l4_s0$1267  == 3'h4;
-  assign \$3273  = sel_l4_s0[10] & \$3272 ;
-  assign \$3274  = \sel_l4_s0$1267  == 3'h4;
-  assign \$3275  = sel_l4_s0[10] & \$3274 ;
-  assign \$3276  = \sel_l4_s0$1267  == 3'h4;
-  assign \$3277  = sel_l4_s0[10] & \$3276 ;
-  assign \$3278  = \sel_l4_s0$1267  == 3'h4;
-  assign \$3279  = sel_l4_s0[10] & \$3278 ;
-  assign \$3280  = \sel_l4_s0$1283  & { \$3279 , \$3277 , \$3275 , \$3273 , \$3271 , \$3269 , \$3267 , \$3265  };
-  assign \$3281  = \sel_l4_s0$1268  == 3'h4;
-  assign \$3282  = sel_l4_s0[11] & \$3281 ;
-  assign \$3283  = \sel_l4_s0$1268  == 3'h4;
-  assign \$3284  = sel_l4_s0[11] & \$3283 ;
-  assign \$3285  = \sel_l4_s0$1268  == 3'h4;
-  assign \$3286  = sel_l4_s0[11] & \$3285 ;
-  assign \$3287  = \sel_l4_s0$1268  == 3'h4;
-  assign \$3288  = sel_l4_s0[11] & \$3287 ;
-  assign \$3289  = \sel_l4_s0$1268  == 3'h4;
-  assign \$3290  = sel_l4_s0[11] & \$3289 ;
-  assign \$3291  = \sel_l4_s0$1268  == 3'h4;
-  assign \$3292  = sel_l4_s0[11] & \$3291 ;
-  assign \$3293  = \sel_l4_s0$1268  == 3'h4;
-  assign \$3294  = sel_l4_s0[11] & \$3293 ;
-  assign \$3295  = \sel_l4_s0$1268  == 3'h4;
-  assign \$3296  = sel_l4_s0[11] & \$3295 ;
-  assign \$3297  = \sel_l4_s0$1284  & { \$3296 , \$3294 , \$3292 , \$3290 , \$3288 , \$3286 , \$3284 , \$3282  };
-  assign \$3298  = \$3280  | \$3297 ;
-  assign \$3299  = \$3263  | \$3298 ;
-  assign \$3300  = \$3228  | \$3299 ;
-  assign \$3301  = \sel_l4_s0$1269  == 3'h4;
-  assign \$3302  = sel_l4_s0[12] & \$3301 ;
-  assign \$3303  = \sel_l4_s0$1269  == 3'h4;
-  assign \$3304  = sel_l4_s0[12] & \$3303 ;
-  assign \$3305  = \sel_l4_s0$1269  == 3'h4;
-  assign \$3306  = sel_l4_s0[12] & \$3305 ;
-  assign \$3307  = \sel_l4_s0$1269  == 3'h4;
-  assign \$3308  = sel_l4_s0[12] & \$3307 ;
-  assign \$3309  = \sel_l4_s0$1269  == 3'h4;
-  assign \$3310  = sel_l4_s0[12] & \$3309 ;
-  assign \$3311  = \sel_l4_s0$1269  == 3'h4;
-  assign \$3312  = sel_l4_s0[12] & \$3311 ;
-  assign \$3313  = \sel_l4_s0$1269  == 3'h4;
-  assign \$3314  = sel_l4_s0[12] & \$3313 ;
-  assign \$3315  = \sel_l4_s0$1269  == 3'h4;
-  assign \$3316  = sel_l4_s0[12] & \$3315 ;
-  assign \$3317  = \sel_l4_s0$1285  & { \$3316 , \$3314 , \$3312 , \$3310 , \$3308 , \$3306 , \$3304 , \$3302  };
-  assign \$3318  = \$3300  | \$3317 ;
-  assign \$3319  = \sel_l4_s0$1262  == 3'h5;
-  assign \$3320  = sel_l4_s0[5] & \$3319 ;
-  assign \$3321  = \sel_l4_s0$1262  == 3'h5;
-  assign \$3322  = sel_l4_s0[5] & \$3321 ;
-  assign \$3323  = \sel_l4_s0$1262  == 3'h5;
-  assign \$3324  = sel_l4_s0[5] & \$3323 ;
-  assign \$3325  = \sel_l4_s0$1262  == 3'h5;
-  assign \$3326  = sel_l4_s0[5] & \$3325 ;
-  assign \$3327  = \sel_l4_s0$1262  == 3'h5;
-  assign \$3328  = sel_l4_s0[5] & \$3327 ;
-  assign \$3329  = \sel_l4_s0$1262  == 3'h5;
-  assign \$3330  = sel_l4_s0[5] & \$3329 ;
-  assign \$3331  = \sel_l4_s0$1262  == 3'h5;
-  assign \$3332  = sel_l4_s0[5] & \$3331 ;
-  assign \$3333  = \sel_l4_s0$1262  == 3'h5;
-  assign \$3334  = sel_l4_s0[5] & \$3333 ;
-  assign \$3335  = \sel_l4_s0$1278  & { \$3334 , \$3332 , \$3330 , \$3328 , \$3326 , \$3324 , \$3322 , \$3320  };
-  assign \$3336  = \sel_l4_s0$1263  == 3'h5;
-  assign \$3337  = sel_l4_s0[6] & \$3336 ;
-  assign \$3338  = \sel_l4_s0$1263  == 3'h5;
-  assign \$3339  = sel_l4_s0[6] & \$3338 ;
-  assign \$3340  = \sel_l4_s0$1263  == 3'h5;
-  assign \$3341  = sel_l4_s0[6] & \$3340 ;
-  assign \$3342  = \sel_l4_s0$1263  == 3'h5;
-  assign \$3343  = sel_l4_s0[6] & \$3342 ;
-  assign \$3344  = \sel_l4_s0$1263  == 3'h5;
-  assign \$3345  = sel_l4_s0[6] & \$3344 ;
-  assign \$3346  = \sel_l4_s0$1263  == 3'h5;
-  assign \$3347  = sel_l4_s0[6] & \$3346 ;
-  assign \$3348  = \sel_l4_s0$1263  == 3'h5;
-  assign \$3349  = sel_l4_s0[6] & \$3348 ;
-  assign \$3350  = \sel_l4_s0$1263  == 3'h5;
-  assign \$3351  = sel_l4_s0[6] & \$3350 ;
-  assign \$3352  = \sel_l4_s0$1279  & { \$3351 , \$3349 , \$3347 , \$3345 , \$3343 , \$3341 , \$3339 , \$3337  };
-  assign \$3353  = \$3335  | \$3352 ;
-  assign \$3354  = \sel_l4_s0$1264  == 3'h5;
-  assign \$3355  = sel_l4_s0[7] & \$3354 ;
-  assign \$3356  = \sel_l4_s0$1264  == 3'h5;
-  assign \$3357  = sel_l4_s0[7] & \$3356 ;
-  assign \$3358  = \sel_l4_s0$1264  == 3'h5;
-  assign \$3359  = sel_l4_s0[7] & \$3358 ;
-  assign \$3360  = \sel_l4_s0$1264  == 3'h5;
-  assign \$3361  = sel_l4_s0[7] & \$3360 ;
-  assign \$3362  = \sel_l4_s0$1264  == 3'h5;
-  assign \$3363  = sel_l4_s0[7] & \$3362 ;
-  assign \$3364  = \sel_l4_s0$1264  == 3'h5;
-  assign \$3365  = sel_l4_s0[7] & \$3364 ;
-  assign \$3366  = \sel_l4_s0$1264  == 3'h5;
-  assign \$3367  = sel_l4_s0[7] & \$3366 ;
-  assign \$3368  = \sel_l4_s0$1264  == 3'h5;
-  assign \$3369  = sel_l4_s0[7] & \$3368 ;
-  assign \$3370  = \sel_l4_s0$1280  & { \$3369 , \$3367 , \$3365 , \$3363 , \$3361 , \$3359 , \$3357 , \$3355  };
-  assign \$3371  = \sel_l4_s0$1265  == 3'h5;
-  assign \$3372  = sel_l4_s0[8] & \$3371 ;
-  assign \$3373  = \sel_l4_s0$1265  == 3'h5;
-  assign \$3374  = sel_l4_s0[8] & \$3373 ;
-  assign \$3375  = \sel_l4_s0$1265  == 3'h5;
-  assign \$3376  = sel_l4_s0[8] & \$3375 ;
-  assign \$3377  = \sel_l4_s0$1265  == 3'h5;
-  assign \$3378  = sel_l4_s0[8] & \$3377 ;
-  assign \$3379  = \sel_l4_s0$1265  == 3'h5;
-  assign \$3380  = sel_l4_s0[8] & \$3379 ;
-  assign \$3381  = \sel_l4_s0$1265  == 3'h5;
-  assign \$3382  = sel_l4_s0[8] & \$3381 ;
-  assign \$3383  = \sel_l4_s0$1265  == 3'h5;
-  assign \$3384  = sel_l4_s0[8] & \$3383 ;
-  assign \$3385  = \sel_l4_s0$1265  == 3'h5;
-  assign \$3386  = sel_l4_s0[8] & \$3385 ;
-  assign \$3387  = \sel_l4_s0$1281  & { \$3386 , \$3384 , \$3382 , \$3380 , \$3378 , \$3376 , \$3374 , \$3372  };
-  assign \$3388  = \$3370  | \$3387 ;
-  assign \$3389  = \$3353  | \$3388 ;
-  assign \$3390  = \sel_l4_s0$1266  == 3'h5;
-  assign \$3391  = sel_l4_s0[9] & \$3390 ;
-  assign \$3392  = \sel_l4_s0$1266  == 3'h5;
-  assign \$3393  = sel_l4_s0[9] & \$3392 ;
-  assign \$3394  = \sel_l4_s0$1266  == 3'h5;
-  assign \$3395  = sel_l4_s0[9] & \$3394 ;
-  assign \$3396  = \sel_l4_s0$1266  == 3'h5;
-  assign \$3397  = sel_l4_s0[9] & \$3396 ;
-  assign \$3398  = \sel_l4_s0$1266  == 3'h5;
-  assign \$3399  = sel_l4_s0[9] & \$3398 ;
-  assign \$3400  = \sel_l4_s0$1266  == 3'h5;
-  assign \$3401  = sel_l4_s0[9] & \$3400 ;
-  assign \$3402  = \sel_l4_s0$1266  == 3'h5;
-  assign \$3403  = sel_l4_s0[9] & \$3402 ;
-  assign \$3404  = \sel_l4_s0$1266  == 3'h5;
-  assign \$3405  = sel_l4_s0[9] & \$3404 ;
-  assign \$3406  = \sel_l4_s0$1282  & { \$3405 , \$3403 , \$3401 , \$3399 , \$3397 , \$3395 , \$3393 , \$3391  };
-  assign \$3407  = \sel_l4_s0$1267  == 3'h5;
-  assign \$3408  = sel_l4_s0[10] & \$3407 ;
-  assign \$3409  = \sel_l4_s0$1267  == 3'h5;
-  assign \$3410  = sel_l4_s0[10] & \$3409 ;
-  assign \$3411  = \sel_l4_s0$1267  == 3'h5;
-  assign \$3412  = sel_l4_s0[10] & \$3411 ;
-  assign \$3413  = \sel_l4_s0$1267  == 3'h5;
-  assign \$3414  = sel_l4_s0[10] & \$3413 ;
-  assign \$3415  = \sel_l4_s0$1267  == 3'h5;
-  assign \$3416  = sel_l4_s0[10] & \$3415 ;
-  assign \$3417  = \sel_l4_s0$1267  == 3'h5;
-  assign \$3418  = sel_l4_s0[10] & \$3417 ;
-  assign \$3419  = \sel_l4_s0$1267  == 3'h5;
-  assign \$3420  = sel_l4_s0[10] & \$3419 ;
-  assign \$3421  = \sel_l4_s0$1267  == 3'h5;
-  assign \$3422  = sel_l4_s0[10] & \$3421 ;
-  assign \$3423  = \sel_l4_s0$1283  & { \$3422 , \$3420 , \$3418 , \$3416 , \$3414 , \$3412 , \$3410 , \$3408  };
-  assign \$3424  = \$3406  | \$3423 ;
-  assign \$3425  = \sel_l4_s0$1268  == 3'h5;
-  assign \$3426  = sel_l4_s0[11] & \$3425 ;
-  assign \$3427  = \sel_l4_s0$1268  == 3'h5;
-  assign \$3428  = sel_l4_s0[11] & \$3427 ;
-  assign \$3429  = \sel_l4_s0$1268  == 3'h5;
-  assign \$3430  = sel_l4_s0[11] & \$3429 ;
-  assign \$3431  = \sel_l4_s0$1268  == 3'h5;
-  assign \$3432  = sel_l4_s0[11] & \$3431 ;
-  assign \$3433  = \sel_l4_s0$1268  == 3'h5;
-  assign \$3434  = sel_l4_s0[11] & \$3433 ;
-  assign \$3435  = \sel_l4_s0$1268  == 3'h5;
-  assign \$3436  = sel_l4_s0[11] & \$3435 ;
-  assign \$3437  = \sel_l4_s0$1268  == 3'h5;
-  assign \$3438  = sel_l4_s0[11] & \$3437 ;
-  assign \$3439  = \sel_l4_s0$1268  == 3'h5;
-  assign \$3440  = sel_l4_s0[11] & \$3439 ;
-  assign \$3441  = \sel_l4_s0$1284  & { \$3440 , \$3438 , \$3436 , \$3434 , \$3432 , \$3430 , \$3428 , \$3426  };
-  assign \$3442  = \sel_l4_s0$1269  == 3'h5;
-  assign \$3443  = sel_l4_s0[12] & \$3442 ;
-  assign \$3444  = \sel_l4_s0$1269  == 3'h5;
-  assign \$3445  = sel_l4_s0[12] & \$3444 ;
-  assign \$3446  = \sel_l4_s0$1269  == 3'h5;
-  assign \$3447  = sel_l4_s0[12] & \$3446 ;
-  assign \$3448  = \sel_l4_s0$1269  == 3'h5;
-  assign \$3449  = sel_l4_s0[12] & \$3448 ;
-  assign \$3450  = \sel_l4_s0$1269  == 3'h5;
-  assign \$3451  = sel_l4_s0[12] & \$3450 ;
-  assign \$3452  = \sel_l4_s0$1269  == 3'h5;
-  assign \$3453  = sel_l4_s0[12] & \$3452 ;
-  assign \$3454  = \sel_l4_s0$1269  == 3'h5;
-  assign \$3455  = sel_l4_s0[12] & \$3454 ;
-  assign \$3456  = \sel_l4_s0$1269  == 3'h5;
-  assign \$3457  = sel_l4_s0[12] & \$3456 ;
-  assign \$3458  = \sel_l4_s0$1285  & { \$3457 , \$3455 , \$3453 , \$3451 , \$3449 , \$3447 , \$3445 , \$3443  };
-  assign \$3459  = \$3441  | \$3458 ;
-  assign \$3460  = \$3424  | \$3459 ;
-  assign \$3461  = \$3389  | \$3460 ;
-  assign \$3462  = \sel_l4_s0$1270  == 3'h5;
-  assign \$3463  = sel_l4_s0[13] & \$3462 ;
-  assign \$3464  = \sel_l4_s0$1270  == 3'h5;
-  assign \$3465  = sel_l4_s0[13] & \$3464 ;
-  assign \$3466  = \sel_l4_s0$1270  == 3'h5;
-  assign \$3467  = sel_l4_s0[13] & \$3466 ;
-  assign \$3468  = \sel_l4_s0$1270  == 3'h5;
-  assign \$3469  = sel_l4_s0[13] & \$3468 ;
-  assign \$3470  = \sel_l4_s0$1270  == 3'h5;
-  assign \$3471  = sel_l4_s0[13] & \$3470 ;
-  assign \$3472  = \sel_l4_s0$1270  == 3'h5;
-  assign \$3473  = sel_l4_s0[13] & \$3472 ;
-  assign \$3474  = \sel_l4_s0$1270  == 3'h5;
-  assign \$3475  = sel_l4_s0[13] & \$3474 ;
-  assign \$3476  = \sel_l4_s0$1270  == 3'h5;
-  assign \$3477  = sel_l4_s0[13] & \$3476 ;
-  assign \$3478  = \sel_l4_s0$1286  & { \$3477 , \$3475 , \$3473 , \$3471 , \$3469 , \$3467 , \$3465 , \$3463  };
-  assign \$3479  = \$3461  | \$3478 ;
-  assign \$3480  = \sel_l4_s0$1263  == 3'h6;
-  assign \$3481  = sel_l4_s0[6] & \$3480 ;
-  assign \$3482  = \sel_l4_s0$1263  == 3'h6;
-  assign \$3483  = sel_l4_s0[6] & \$3482 ;
-  assign \$3484  = \sel_l4_s0$1263  == 3'h6;
-  assign \$3485  = sel_l4_s0[6] & \$3484 ;
-  assign \$3486  = \sel_l4_s0$1263  == 3'h6;
-  assign \$3487  = sel_l4_s0[6] & \$3486 ;
-  assign \$3488  = \sel_l4_s0$1263  == 3'h6;
-  assign \$3489  = sel_l4_s0[6] & \$3488 ;
-  assign \$3490  = \sel_l4_s0$1263  == 3'h6;
-  assign \$3491  = sel_l4_s0[6] & \$3490 ;
-  assign \$3492  = \sel_l4_s0$1263  == 3'h6;
-  assign \$3493  = sel_l4_s0[6] & \$3492 ;
-  assign \$3494  = \sel_l4_s0$1263  == 3'h6;
-  assign \$3495  = sel_l4_s0[6] & \$3494 ;
-  assign \$3496  = \sel_l4_s0$1279  & { \$3495 , \$3493 , \$3491 , \$3489 , \$3487 , \$3485 , \$3483 , \$3481  };
-  assign \$3497  = \sel_l4_s0$1264  == 3'h6;
-  assign \$3498  = sel_l4_s0[7] & \$3497 ;
-  assign \$3499  = \sel_l4_s0$1264  == 3'h6;
-  assign \$3500  = sel_l4_s0[7] & \$3499 ;
-  assign \$3501  = \sel_l4_s0$1264  == 3'h6;
-  assign \$3502  = sel_l4_s0[7] & \$3501 ;
-  assign \$3503  = \sel_l4_s0$1264  == 3'h6;
-  assign \$3504  = sel_l4_s0[7] & \$3503 ;
-  assign \$3505  = \sel_l4_s0$1264  == 3'h6;
-  assign \$3506  = sel_l4_s0[7] & \$3505 ;
-  assign \$3507  = \sel_l4_s0$1264  == 3'h6;
-  assign \$3508  = sel_l4_s0[7] & \$3507 ;
-  assign \$3509  = \sel_l4_s0$1264  == 3'h6;
-  assign \$3510  = sel_l4_s0[7] & \$3509 ;
-  assign \$3511  = \sel_l4_s0$1264  == 3'h6;
-  assign \$3512  = sel_l4_s0[7] & \$3511 ;
-  assign \$3513  = \sel_l4_s0$1280  & { \$3512 , \$3510 , \$3508 , \$3506 , \$3504 , \$3502 , \$3500 , \$3498  };
-  assign \$3514  = \$3496  | \$3513 ;
-  assign \$3515  = \sel_l4_s0$1265  == 3'h6;
-  assign \$3516  = sel_l4_s0[8] & \$3515 ;
-  assign \$3517  = \sel_l4_s0$1265  == 3'h6;
-  assign \$3518  = sel_l4_s0[8] & \$3517 ;
-  assign \$3519  = \sel_l4_s0$1265  == 3'h6;
-  assign \$3520  = sel_l4_s0[8] & \$3519 ;
-  assign \$3521  = \sel_l4_s0$1265  == 3'h6;
-  assign \$3522  = sel_l4_s0[8] & \$3521 ;
-  assign \$3523  = \sel_l4_s0$1265  == 3'h6;
-  assign \$3524  = sel_l4_s0[8] & \$3523 ;
-  assign \$3525  = \sel_l4_s0$1265  == 3'h6;
-  assign \$3526  = sel_l4_s0[8] & \$3525 ;
-  assign \$3527  = \sel_l4_s0$1265  == 3'h6;
-  assign \$3528  = sel_l4_s0[8] & \$3527 ;
-  assign \$3529  = \sel_l4_s0$1265  == 3'h6;
-  assign \$3530  = sel_l4_s0[8] & \$3529 ;
-  assign \$3531  = \sel_l4_s0$1281  & { \$3530 , \$3528 , \$3526 , \$3524 , \$3522 , \$3520 , \$3518 , \$3516  };
-  assign \$3532  = \sel_l4_s0$1266  == 3'h6;
-  assign \$3533  = sel_l4_s0[9] & \$3532 ;
-  assign \$3534  = \sel_l4_s0$1266  == 3'h6;
-  assign \$3535  = sel_l4_s0[9] & \$3534 ;
-  assign \$3536  = \sel_l4_s0$1266  == 3'h6;
-  assign \$3537  = sel_l4_s0[9] & \$3536 ;
-  assign \$3538  = \sel_l4_s0$1266  == 3'h6;
-  assign \$3539  = sel_l4_s0[9] & \$3538 ;
-  assign \$3540  = \sel_l4_s0$1266  == 3'h6;
-  assign \$3541  = sel_l4_s0[9] & \$3540 ;
-  assign \$3542  = \sel_l4_s0$1266  == 3'h6;
-  assign \$3543  = sel_l4_s0[9] & \$3542 ;
-  assign \$3544  = \sel_l4_s0$1266  == 3'h6;
-  assign \$3545  = sel_l4_s0[9] & \$3544 ;
-  assign \$3546  = \sel_l4_s0$1266  == 3'h6;
-  assign \$3547  = sel_l4_s0[9] & \$3546 ;
-  assign \$3548  = \sel_l4_s0$1282  & { \$3547 , \$3545 , \$3543 , \$3541 , \$3539 , \$3537 , \$3535 , \$3533  };
-  assign \$3549  = \$3531  | \$3548 ;
-  assign \$3550  = \$3514  | \$3549 ;
-  assign \$3551  = \sel_l4_s0$1267  == 3'h6;
-  assign \$3552  = sel_l4_s0[10] & \$3551 ;
-  assign \$3553  = \sel_l4_s0$1267  == 3'h6;
-  assign \$3554  = sel_l4_s0[10] & \$3553 ;
-  assign \$3555  = \sel_l4_s0$1267  == 3'h6;
-  assign \$3556  = sel_l4_s0[10] & \$3555 ;
-  assign \$3557  = \sel_l4_s0$1267  == 3'h6;
-  assign \$3558  = sel_l4_s0[10] & \$3557 ;
-  assign \$3559  = \sel_l4_s0$1267  == 3'h6;
-  assign \$3560  = sel_l4_s0[10] & \$3559 ;
-  assign \$3561  = \sel_l4_s0$1267  == 3'h6;
-  assign \$3562  = sel_l4_s0[10] & \$3561 ;
-  assign \$3563  = \sel_l4_s0$1267  == 3'h6;
-  assign \$3564  = sel_l4_s0[10] & \$3563 ;
-  assign \$3565  = \sel_l4_s0$1267  == 3'h6;
-  assign \$3566  = sel_l4_s0[10] & \$3565 ;
-  assign \$3567  = \sel_l4_s0$1283  & { \$3566 , \$3564 , \$3562 , \$3560 , \$3558 , \$3556 , \$3554 , \$3552  };
-  assign \$3568  = \sel_l4_s0$1268  == 3'h6;
-  assign \$3569  = sel_l4_s0[11] & \$3568 ;
-  assign \$3570  = \sel_l4_s0$1268  == 3'h6;
-  assign \$3571  = sel_l4_s0[11] & \$3570 ;
-  assign \$3572  = \sel_l4_s0$1268  == 3'h6;
-  assign \$3573  = sel_l4_s0[11] & \$3572 ;
-  assign \$3574  = \sel_l4_s0$1268  == 3'h6;
-  assign \$3575  = sel_l4_s0[11] & \$3574 ;
-  assign \$3576  = \sel_l4_s0$1268  == 3'h6;
-  assign \$3577  = sel_l4_s0[11] & \$3576 ;
-  assign \$3578  = \sel_l4_s0$1268  == 3'h6;
-  assign \$3579  = sel_l4_s0[11] & \$3578 ;
-  assign \$3580  = \sel_l4_s0$1268  == 3'h6;
-  assign \$3581  = sel_l4_s0[11] & \$3580 ;
-  assign \$3582  = \sel_l4_s0$1268  == 3'h6;
-  assign \$3583  = sel_l4_s0[11] & \$3582 ;
-  assign \$3584  = \sel_l4_s0$1284  & { \$3583 , \$3581 , \$3579 , \$3577 , \$3575 , \$3573 , \$3571 , \$3569  };
-  assign \$3585  = \$3567  | \$3584 ;
-  assign \$3586  = \sel_l4_s0$1269  == 3'h6;
-  assign \$3587  = sel_l4_s0[12] & \$3586 ;
-  assign \$3588  = \sel_l4_s0$1269  == 3'h6;
-  assign \$3589  = sel_l4_s0[12] & \$3588 ;
-  assign \$3590  = \sel_l4_s0$1269  == 3'h6;
-  assign \$3591  = sel_l4_s0[12] & \$3590 ;
-  assign \$3592  = \sel_l4_s0$1269  == 3'h6;
-  assign \$3593  = sel_l4_s0[12] & \$3592 ;
-  assign \$3594  = \sel_l4_s0$1269  == 3'h6;
-  assign \$3595  = sel_l4_s0[12] & \$3594 ;
-  assign \$3596  = \sel_l4_s0$1269  == 3'h6;
-  assign \$3597  = sel_l4_s0[12] & \$3596 ;
-  assign \$3598  = \sel_l4_s0$1269  == 3'h6;
-  assign \$3599  = sel_l4_s0[12] & \$3598 ;
-  assign \$3600  = \sel_l4_s0$1269  == 3'h6;
-  assign \$3601  = sel_l4_s0[12] & \$3600 ;
-  assign \$3602  = \sel_l4_s0$1285  & { \$3601 , \$3599 , \$3597 , \$3595 , \$3593 , \$3591 , \$3589 , \$3587  };
-  assign \$3603  = \sel_l4_s0$1270  == 3'h6;
-  assign \$3604  = sel_l4_s0[13] & \$3603 ;
-  assign \$3605  = \sel_l4_s0$1270  == 3'h6;
-  assign \$3606  = sel_l4_s0[13] & \$3605 ;
-  assign \$3607  = \sel_l4_s0$1270  == 3'h6;
-  assign \$3608  = sel_l4_s0[13] & \$3607 ;
-  assign \$3609  = \sel_l4_s0$1270  == 3'h6;
-  assign \$3610  = sel_l4_s0[13] & \$3609 ;
-  assign \$3611  = \sel_l4_s0$1270  == 3'h6;
-  assign \$3612  = sel_l4_s0[13] & \$3611 ;
-  assign \$3613  = \sel_l4_s0$1270  == 3'h6;
-  assign \$3614  = sel_l4_s0[13] & \$3613 ;
-  assign \$3615  = \sel_l4_s0$1270  == 3'h6;
-  assign \$3616  = sel_l4_s0[13] & \$3615 ;
-  assign \$3617  = \sel_l4_s0$1270  == 3'h6;
-  assign \$3618  = sel_l4_s0[13] & \$3617 ;
-  assign \$3619  = \sel_l4_s0$1286  & { \$3618 , \$3616 , \$3614 , \$3612 , \$3610 , \$3608 , \$3606 , \$3604  };
-  assign \$3620  = \$3602  | \$3619 ;
-  assign \$3621  = \$3585  | \$3620 ;
-  assign \$3622  = \$3550  | \$3621 ;
-  assign \$3623  = \sel_l4_s0$1271  == 3'h6;
-  assign \$3624  = sel_l4_s0[14] & \$3623 ;
-  assign \$3625  = \sel_l4_s0$1271  == 3'h6;
-  assign \$3626  = sel_l4_s0[14] & \$3625 ;
-  assign \$3627  = \sel_l4_s0$1271  == 3'h6;
-  assign \$3628  = sel_l4_s0[14] & \$3627 ;
-  assign \$3629  = \sel_l4_s0$1271  == 3'h6;
-  assign \$3630  = sel_l4_s0[14] & \$3629 ;
-  assign \$3631  = \sel_l4_s0$1271  == 3'h6;
-  assign \$3632  = sel_l4_s0[14] & \$3631 ;
-  assign \$3633  = \sel_l4_s0$1271  == 3'h6;
-  assign \$3634  = sel_l4_s0[14] & \$3633 ;
-  assign \$3635  = \sel_l4_s0$1271  == 3'h6;
-  assign \$3636  = sel_l4_s0[14] & \$3635 ;
-  assign \$3637  = \sel_l4_s0$1271  == 3'h6;
-  assign \$3638  = sel_l4_s0[14] & \$3637 ;
-  assign \$3639  = \sel_l4_s0$1287  & { \$3638 , \$3636 , \$3634 , \$3632 , \$3630 , \$3628 , \$3626 , \$3624  };
-  assign \$3640  = \$3622  | \$3639 ;
-  assign \$3641  = \sel_l4_s0$1264  == 3'h7;
-  assign \$3642  = sel_l4_s0[7] & \$3641 ;
-  assign \$3643  = \sel_l4_s0$1264  == 3'h7;
-  assign \$3644  = sel_l4_s0[7] & \$3643 ;
-  assign \$3645  = \sel_l4_s0$1264  == 3'h7;
-  assign \$3646  = sel_l4_s0[7] & \$3645 ;
-  assign \$3647  = \sel_l4_s0$1264  == 3'h7;
-  assign \$3648  = sel_l4_s0[7] & \$3647 ;
-  assign \$3649  = \sel_l4_s0$1264  == 3'h7;
-  assign \$3650  = sel_l4_s0[7] & \$3649 ;
-  assign \$3651  = \sel_l4_s0$1264  == 3'h7;
-  assign \$3652  = sel_l4_s0[7] & \$3651 ;
-  assign \$3653  = \sel_l4_s0$1264  == 3'h7;
-  assign \$3654  = sel_l4_s0[7] & \$3653 ;
-  assign \$3655  = \sel_l4_s0$1264  == 3'h7;
-  assign \$3656  = sel_l4_s0[7] & \$3655 ;
-  assign \$3657  = \sel_l4_s0$1280  & { \$3656 , \$3654 , \$3652 , \$3650 , \$3648 , \$3646 , \$3644 , \$3642  };
-  assign \$3658  = \sel_l4_s0$1265  == 3'h7;
-  assign \$3659  = sel_l4_s0[8] & \$3658 ;
-  assign \$3660  = \sel_l4_s0$1265  == 3'h7;
-  assign \$3661  = sel_l4_s0[8] & \$3660 ;
-  assign \$3662  = \sel_l4_s0$1265  == 3'h7;
-  assign \$3663  = sel_l4_s0[8] & \$3662 ;
-  assign \$3664  = \sel_l4_s0$1265  == 3'h7;
-  assign \$3665  = sel_l4_s0[8] & \$3664 ;
-  assign \$3666  = \sel_l4_s0$1265  == 3'h7;
-  assign \$3667  = sel_l4_s0[8] & \$3666 ;
-  assign \$3668  = \sel_l4_s0$1265  == 3'h7;
-  assign \$3669  = sel_l4_s0[8] & \$3668 ;
-  assign \$3670  = \sel_l4_s0$1265  == 3'h7;
-  assign \$3671  = sel_l4_s0[8] & \$3670 ;
-  assign \$3672  = \sel_l4_s0$1265  == 3'h7;
-  assign \$3673  = sel_l4_s0[8] & \$3672 ;
-  assign \$3674  = \sel_l4_s0$1281  & { \$3673 , \$3671 , \$3669 , \$3667 , \$3665 , \$3663 , \$3661 , \$3659  };
-  assign \$3675  = \$3657  | \$3674 ;
-  assign \$3676  = \sel_l4_s0$1266  == 3'h7;
-  assign \$3677  = sel_l4_s0[9] & \$3676 ;
-  assign \$3678  = \sel_l4_s0$1266  == 3'h7;
-  assign \$3679  = sel_l4_s0[9] & \$3678 ;
-  assign \$3680  = \sel_l4_s0$1266  == 3'h7;
-  assign \$3681  = sel_l4_s0[9] & \$3680 ;
-  assign \$3682  = \sel_l4_s0$1266  == 3'h7;
-  assign \$3683  = sel_l4_s0[9] & \$3682 ;
-  assign \$3684  = \sel_l4_s0$1266  == 3'h7;
-  assign \$3685  = sel_l4_s0[9] & \$3684 ;
-  assign \$3686  = \sel_l4_s0$1266  == 3'h7;
-  assign \$3687  = sel_l4_s0[9] & \$3686 ;
-  assign \$3688  = \sel_l4_s0$1266  == 3'h7;
-  assign \$3689  = sel_l4_s0[9] & \$3688 ;
-  assign \$3690  = \sel_l4_s0$1266  == 3'h7;
-  assign \$3691  = sel_l4_s0[9] & \$3690 ;
-  assign \$3692  = \sel_l4_s0$1282  & { \$3691 , \$3689 , \$3687 , \$3685 , \$3683 , \$3681 , \$3679 , \$3677  };
-  assign \$3693  = \sel_l4_s0$1267  == 3'h7;
-  assign \$3694  = sel_l4_s0[10] & \$3693 ;
-  assign \$3695  = \sel_l4_s0$1267  == 3'h7;
-  assign \$3696  = sel_l4_s0[10] & \$3695 ;
-  assign \$3697  = \sel_l4_s0$1267  == 3'h7;
-  assign \$3698  = sel_l4_s0[10] & \$3697 ;
-  assign \$3699  = \sel_l4_s0$1267  == 3'h7;
-  assign \$3700  = sel_l4_s0[10] & \$3699 ;
-  assign \$3701  = \sel_l4_s0$1267  == 3'h7;
-  assign \$3702  = sel_l4_s0[10] & \$3701 ;
-  assign \$3703  = \sel_l4_s0$1267  == 3'h7;
-  assign \$3704  = sel_l4_s0[10] & \$3703 ;
-  assign \$3705  = \sel_l4_s0$1267  == 3'h7;
-  assign \$3706  = sel_l4_s0[10] & \$3705 ;
-  assign \$3707  = \sel_l4_s0$1267  == 3'h7;
-  assign \$3708  = sel_l4_s0[10] & \$3707 ;
-  assign \$3709  = \sel_l4_s0$1283  & { \$3708 , \$3706 , \$3704 , \$3702 , \$3700 , \$3698 , \$3696 , \$3694  };
-  assign \$3710  = \$3692  | \$3709 ;
-  assign \$3711  = \$3675  | \$3710 ;
-  assign \$3712  = \sel_l4_s0$1268  == 3'h7;
-  assign \$3713  = sel_l4_s0[11] & \$3712 ;
-  assign \$3714  = \sel_l4_s0$1268  == 3'h7;
-  assign \$3715  = sel_l4_s0[11] & \$3714 ;
-  assign \$3716  = \sel_l4_s0$1268  == 3'h7;
-  assign \$3717  = sel_l4_s0[11] & \$3716 ;
-  assign \$3718  = \sel_l4_s0$1268  == 3'h7;
-  assign \$3719  = sel_l4_s0[11] & \$3718 ;
-  assign \$3720  = \sel_l4_s0$1268  == 3'h7;
-  assign \$3721  = sel_l4_s0[11] & \$3720 ;
-  assign \$3722  = \sel_l4_s0$1268  == 3'h7;
-  assign \$3723  = sel_l4_s0[11] & \$3722 ;
-  assign \$3724  = \sel_l4_s0$1268  == 3'h7;
-  assign \$3725  = sel_l4_s0[11] & \$3724 ;
-  assign \$3726  = \sel_l4_s0$1268  == 3'h7;
-  assign \$3727  = sel_l4_s0[11] & \$3726 ;
-  assign \$3728  = \sel_l4_s0$1284  & { \$3727 , \$3725 , \$3723 , \$3721 , \$3719 , \$3717 , \$3715 , \$3713  };
-  assign \$3729  = \sel_l4_s0$1269  == 3'h7;
-  assign \$3730  = sel_l4_s0[12] & \$3729 ;
-  assign \$3731  = \sel_l4_s0$1269  == 3'h7;
-  assign \$3732  = sel_l4_s0[12] & \$3731 ;
-  assign \$3733  = \sel_l4_s0$1269  == 3'h7;
-  assign \$3734  = sel_l4_s0[12] & \$3733 ;
-  assign \$3735  = \sel_l4_s0$1269  == 3'h7;
-  assign \$3736  = sel_l4_s0[12] & \$3735 ;
-  assign \$3737  = \sel_l4_s0$1269  == 3'h7;
-  assign \$3738  = sel_l4_s0[12] & \$3737 ;
-  assign \$3739  = \sel_l4_s0$1269  == 3'h7;
-  assign \$3740  = sel_l4_s0[12] & \$3739 ;
-  assign \$3741  = \sel_l4_s0$1269  == 3'h7;
-  assign \$3742  = sel_l4_s0[12] & \$3741 ;
-  assign \$3743  = \sel_l4_s0$1269  == 3'h7;
-  assign \$3744  = sel_l4_s0[12] & \$3743 ;
-  assign \$3745  = \sel_l4_s0$1285  & { \$3744 , \$3742 , \$3740 , \$3738 , \$3736 , \$3734 , \$3732 , \$3730  };
-  assign \$3746  = \$3728  | \$3745 ;
-  assign \$3747  = \sel_l4_s0$1270  == 3'h7;
-  assign \$3748  = sel_l4_s0[13] & \$3747 ;
-  assign \$3749  = \sel_l4_s0$1270  == 3'h7;
-  assign \$3750  = sel_l4_s0[13] & \$3749 ;
-  assign \$3751  = \sel_l4_s0$1270  == 3'h7;
-  assign \$3752  = sel_l4_s0[13] & \$3751 ;
-  assign \$3753  = \sel_l4_s0$1270  == 3'h7;
-  assign \$3754  = sel_l4_s0[13] & \$3753 ;
-  assign \$3755  = \sel_l4_s0$1270  == 3'h7;
-  assign \$3756  = sel_l4_s0[13] & \$3755 ;
-  assign \$3757  = \sel_l4_s0$1270  == 3'h7;
-  assign \$3758  = sel_l4_s0[13] & \$3757 ;
-  assign \$3759  = \sel_l4_s0$1270  == 3'h7;
-  assign \$3760  = sel_l4_s0[13] & \$3759 ;
-  assign \$3761  = \sel_l4_s0$1270  == 3'h7;
-  assign \$3762  = sel_l4_s0[13] & \$3761 ;
-  assign \$3763  = \sel_l4_s0$1286  & { \$3762 , \$3760 , \$3758 , \$3756 , \$3754 , \$3752 , \$3750 , \$3748  };
-  assign \$3764  = \sel_l4_s0$1271  == 3'h7;
-  assign \$3765  = sel_l4_s0[14] & \$3764 ;
-  assign \$3766  = \sel_l4_s0$1271  == 3'h7;
-  assign \$3767  = sel_l4_s0[14] & \$3766 ;
-  assign \$3768  = \sel_l4_s0$1271  == 3'h7;
-  assign \$3769  = sel_l4_s0[14] & \$3768 ;
-  assign \$3770  = \sel_l4_s0$1271  == 3'h7;
-  assign \$3771  = sel_l4_s0[14] & \$3770 ;
-  assign \$3772  = \sel_l4_s0$1271  == 3'h7;
-  assign \$3773  = sel_l4_s0[14] & \$3772 ;
-  assign \$3774  = \sel_l4_s0$1271  == 3'h7;
-  assign \$3775  = sel_l4_s0[14] & \$3774 ;
-  assign \$3776  = \sel_l4_s0$1271  == 3'h7;
-  assign \$3777  = sel_l4_s0[14] & \$3776 ;
-  assign \$3778  = \sel_l4_s0$1271  == 3'h7;
-  assign \$3779  = sel_l4_s0[14] & \$3778 ;
-  assign \$3780  = \sel_l4_s0$1287  & { \$3779 , \$3777 , \$3775 , \$3773 , \$3771 , \$3769 , \$3767 , \$3765  };
-  assign \$3781  = \$3763  | \$3780 ;
-  assign \$3782  = \$3746  | \$3781 ;
-  assign \$3783  = \$3711  | \$3782 ;
-  assign \$3784  = \sel_l4_s0$1272  == 3'h7;
-  assign \$3785  = sel_l4_s0[15] & \$3784 ;
-  assign \$3786  = \sel_l4_s0$1272  == 3'h7;
-  assign \$3787  = sel_l4_s0[15] & \$3786 ;
-  assign \$3788  = \sel_l4_s0$1272  == 3'h7;
-  assign \$3789  = sel_l4_s0[15] & \$3788 ;
-  assign \$3790  = \sel_l4_s0$1272  == 3'h7;
-  assign \$3791  = sel_l4_s0[15] & \$3790 ;
-  assign \$3792  = \sel_l4_s0$1272  == 3'h7;
-  assign \$3793  = sel_l4_s0[15] & \$3792 ;
-  assign \$3794  = \sel_l4_s0$1272  == 3'h7;
-  assign \$3795  = sel_l4_s0[15] & \$3794 ;
-  assign \$3796  = \sel_l4_s0$1272  == 3'h7;
-  assign \$3797  = sel_l4_s0[15] & \$3796 ;
-  assign \$3798  = \sel_l4_s0$1272  == 3'h7;
-  assign \$3799  = sel_l4_s0[15] & \$3798 ;
-  assign \$3800  = \sel_l4_s0$1288  & { \$3799 , \$3797 , \$3795 , \$3793 , \$3791 , \$3789 , \$3787 , \$3785  };
-  assign \$3801  = \$3783  | \$3800 ;
-  assign \$3802  = ! \sel_l4_s0$1257 ;
-  assign \$3803  = sel_l4_s0[0] & \$3802 ;
-  assign \$3804  = ! \sel_l4_s0$1257 ;
-  assign \$3805  = sel_l4_s0[0] & \$3804 ;
-  assign \$3806  = ! \sel_l4_s0$1257 ;
-  assign \$3807  = sel_l4_s0[0] & \$3806 ;
-  assign \$3808  = ! \sel_l4_s0$1257 ;
-  assign \$3809  = sel_l4_s0[0] & \$3808 ;
-  assign \$3811  = ! \sel_l4_s0$1258 ;
-  assign \$3812  = sel_l4_s0[1] & \$3811 ;
-  assign \$3813  = ! \sel_l4_s0$1258 ;
-  assign \$3814  = sel_l4_s0[1] & \$3813 ;
-  assign \$3815  = ! \sel_l4_s0$1258 ;
-  assign \$3816  = sel_l4_s0[1] & \$3815 ;
-  assign \$3817  = ! \sel_l4_s0$1258 ;
-  assign \$3818  = sel_l4_s0[1] & \$3817 ;
-  assign \$3821  = ! \sel_l4_s0$1259 ;
-  assign \$3822  = sel_l4_s0[2] & \$3821 ;
-  assign \$3823  = ! \sel_l4_s0$1259 ;
-  assign \$3824  = sel_l4_s0[2] & \$3823 ;
-  assign \$3825  = ! \sel_l4_s0$1259 ;
-  assign \$3826  = sel_l4_s0[2] & \$3825 ;
-  assign \$3827  = ! \sel_l4_s0$1259 ;
-  assign \$3828  = sel_l4_s0[2] & \$3827 ;
-  assign \$3830  = ! \sel_l4_s0$1260 ;
-  assign \$3831  = sel_l4_s0[3] & \$3830 ;
-  assign \$3832  = ! \sel_l4_s0$1260 ;
-  assign \$3833  = sel_l4_s0[3] & \$3832 ;
-  assign \$3834  = ! \sel_l4_s0$1260 ;
-  assign \$3835  = sel_l4_s0[3] & \$3834 ;
-  assign \$3836  = ! \sel_l4_s0$1260 ;
-  assign \$3837  = sel_l4_s0[3] & \$3836 ;
-  assign \$3839  = \$3829  | \$3838 ;
-  assign \$3840  = \$3820  | \$3839 ;
-  assign \$3841  = ! \sel_l4_s0$1261 ;
-  assign \$3842  = sel_l4_s0[4] & \$3841 ;
-  assign \$3843  = ! \sel_l4_s0$1261 ;
-  assign \$3844  = sel_l4_s0[4] & \$3843 ;
-  assign \$3845  = ! \sel_l4_s0$1261 ;
-  assign \$3846  = sel_l4_s0[4] & \$3845 ;
-  assign \$3847  = ! \sel_l4_s0$1261 ;
-  assign \$3848  = sel_l4_s0[4] & \$3847 ;
-  assign \$3850  = ! \sel_l4_s0$1262 ;
-  assign \$3851  = sel_l4_s0[5] & \$3850 ;
-  assign \$3852  = ! \sel_l4_s0$1262 ;
-  assign \$3853  = sel_l4_s0[5] & \$3852 ;
-  assign \$3854  = ! \sel_l4_s0$1262 ;
-  assign \$3855  = sel_l4_s0[5] & \$3854 ;
-  assign \$3856  = ! \sel_l4_s0$1262 ;
-  assign \$3857  = sel_l4_s0[5] & \$3856 ;
-  assign \$3859  = \$3849  | \$3858 ;
-  assign \$3860  = ! \sel_l4_s0$1263 ;
-  assign \$3861  = sel_l4_s0[6] & \$3860 ;
-  assign \$3862  = ! \sel_l4_s0$1263 ;
-  assign \$3863  = sel_l4_s0[6] & \$3862 ;
-  assign \$3864  = ! \sel_l4_s0$1263 ;
-  assign \$3865  = sel_l4_s0[6] & \$3864 ;
-  assign \$3866  = ! \sel_l4_s0$1263 ;
-  assign \$3867  = sel_l4_s0[6] & \$3866 ;
-  assign \$3869  = ! \sel_l4_s0$1264 ;
-  assign \$3870  = sel_l4_s0[7] & \$3869 ;
-  assign \$3871  = ! \sel_l4_s0$1264 ;
-  assign \$3872  = sel_l4_s0[7] & \$3871 ;
-  assign \$3873  = ! \sel_l4_s0$1264 ;
-  assign \$3874  = sel_l4_s0[7] & \$3873 ;
-  assign \$3875  = ! \sel_l4_s0$1264 ;
-  assign \$3876  = sel_l4_s0[7] & \$3875 ;
-  assign \$3878  = \$3868  | \$3877 ;
-  assign \$3879  = \$3859  | \$3878 ;
-  assign \$3880  = \$3840  | \$3879 ;
-  assign \$3881  = ! \sel_l4_s0$1265 ;
-  assign \$3882  = sel_l4_s0[8] & \$3881 ;
-  assign \$3883  = ! \sel_l4_s0$1265 ;
-  assign \$3884  = sel_l4_s0[8] & \$3883 ;
-  assign \$3885  = ! \sel_l4_s0$1265 ;
-  assign \$3886  = sel_l4_s0[8] & \$3885 ;
-  assign \$3887  = ! \sel_l4_s0$1265 ;
-  assign \$3888  = sel_l4_s0[8] & \$3887 ;
-  assign \$3890  = \$3880  | \$3889 ;
-  assign \$3891  = \sel_l4_s0$1258  == 1'h1;
-  assign \$3892  = sel_l4_s0[1] & \$3891 ;
-  assign \$3893  = \sel_l4_s0$1258  == 1'h1;
-  assign \$3894  = sel_l4_s0[1] & \$3893 ;
-  assign \$3895  = \sel_l4_s0$1258  == 1'h1;
-  assign \$3896  = sel_l4_s0[1] & \$3895 ;
-  assign \$3897  = \sel_l4_s0$1258  == 1'h1;
-  assign \$3898  = sel_l4_s0[1] & \$3897 ;
-  assign \$3900  = \sel_l4_s0$1259  == 1'h1;
-  assign \$3901  = sel_l4_s0[2] & \$3900 ;
-  assign \$3902  = \sel_l4_s0$1259  == 1'h1;
-  assign \$3903  = sel_l4_s0[2] & \$3902 ;
-  assign \$3904  = \sel_l4_s0$1259  == 1'h1;
-  assign \$3905  = sel_l4_s0[2] & \$3904 ;
-  assign \$3906  = \sel_l4_s0$1259  == 1'h1;
-  assign \$3907  = sel_l4_s0[2] & \$3906 ;
-  assign \$3909  = \$3899  | \$3908 ;
-  assign \$3910  = \sel_l4_s0$1260  == 1'h1;
-  assign \$3911  = sel_l4_s0[3] & \$3910 ;
-  assign \$3912  = \sel_l4_s0$1260  == 1'h1;
-  assign \$3913  = sel_l4_s0[3] & \$3912 ;
-  assign \$3914  = \sel_l4_s0$1260  == 1'h1;
-  assign \$3915  = sel_l4_s0[3] & \$3914 ;
-  assign \$3916  = \sel_l4_s0$1260  == 1'h1;
-  assign \$3917  = sel_l4_s0[3] & \$3916 ;
-  assign \$3919  = \sel_l4_s0$1261  == 1'h1;
-  assign \$3920  = sel_l4_s0[4] & \$3919 ;
-  assign \$3921  = \sel_l4_s0$1261  == 1'h1;
-  assign \$3922  = sel_l4_s0[4] & \$3921 ;
-  assign \$3923  = \sel_l4_s0$1261  == 1'h1;
-  assign \$3924  = sel_l4_s0[4] & \$3923 ;
-  assign \$3925  = \sel_l4_s0$1261  == 1'h1;
-  assign \$3926  = sel_l4_s0[4] & \$3925 ;
-  assign \$3928  = \$3918  | \$3927 ;
-  assign \$3929  = \$3909  | \$3928 ;
-  assign \$3930  = \sel_l4_s0$1262  == 1'h1;
-  assign \$3931  = sel_l4_s0[5] & \$3930 ;
-  assign \$3932  = \sel_l4_s0$1262  == 1'h1;
-  assign \$3933  = sel_l4_s0[5] & \$3932 ;
-  assign \$3934  = \sel_l4_s0$1262  == 1'h1;
-  assign \$3935  = sel_l4_s0[5] & \$3934 ;
-  assign \$3936  = \sel_l4_s0$1262  == 1'h1;
-  assign \$3937  = sel_l4_s0[5] & \$3936 ;
-  assign \$3939  = \sel_l4_s0$1263  == 1'h1;
-  assign \$3940  = sel_l4_s0[6] & \$3939 ;
-  assign \$3941  = \sel_l4_s0$1263  == 1'h1;
-  assign \$3942  = sel_l4_s0[6] & \$3941 ;
-  assign \$3943  = \sel_l4_s0$1263  == 1'h1;
-  assign \$3944  = sel_l4_s0[6] & \$3943 ;
-  assign \$3945  = \sel_l4_s0$1263  == 1'h1;
-  assign \$3946  = sel_l4_s0[6] & \$3945 ;
-  assign \$3948  = \$3938  | \$3947 ;
-  assign \$3949  = \sel_l4_s0$1264  == 1'h1;
-  assign \$3950  = sel_l4_s0[7] & \$3949 ;
-  assign \$3951  = \sel_l4_s0$1264  == 1'h1;
-  assign \$3952  = sel_l4_s0[7] & \$3951 ;
-  assign \$3953  = \sel_l4_s0$1264  == 1'h1;
-  assign \$3954  = sel_l4_s0[7] & \$3953 ;
-  assign \$3955  = \sel_l4_s0$1264  == 1'h1;
-  assign \$3956  = sel_l4_s0[7] & \$3955 ;
-  assign \$3958  = \sel_l4_s0$1265  == 1'h1;
-  assign \$3959  = sel_l4_s0[8] & \$3958 ;
-  assign \$3960  = \sel_l4_s0$1265  == 1'h1;
-  assign \$3961  = sel_l4_s0[8] & \$3960 ;
-  assign \$3962  = \sel_l4_s0$1265  == 1'h1;
-  assign \$3963  = sel_l4_s0[8] & \$3962 ;
-  assign \$3964  = \sel_l4_s0$1265  == 1'h1;
-  assign \$3965  = sel_l4_s0[8] & \$3964 ;
-  assign \$3967  = \$3957  | \$3966 ;
-  assign \$3968  = \$3948  | \$3967 ;
-  assign \$3969  = \$3929  | \$3968 ;
-  assign \$3970  = \sel_l4_s0$1266  == 1'h1;
-  assign \$3971  = sel_l4_s0[9] & \$3970 ;
-  assign \$3972  = \sel_l4_s0$1266  == 1'h1;
-  assign \$3973  = sel_l4_s0[9] & \$3972 ;
-  assign \$3974  = \sel_l4_s0$1266  == 1'h1;
-  assign \$3975  = sel_l4_s0[9] & \$3974 ;
-  assign \$3976  = \sel_l4_s0$1266  == 1'h1;
-  assign \$3977  = sel_l4_s0[9] & \$3976 ;
-  assign \$3979  = \$3969  | \$3978 ;
-  assign \$3980  = \sel_l4_s0$1259  == 2'h2;
-  assign \$3981  = sel_l4_s0[2] & \$3980 ;
-  assign \$3982  = \sel_l4_s0$1259  == 2'h2;
-  assign \$3983  = sel_l4_s0[2] & \$3982 ;
-  assign \$3984  = \sel_l4_s0$1259  == 2'h2;
-  assign \$3985  = sel_l4_s0[2] & \$3984 ;
-  assign \$3986  = \sel_l4_s0$1259  == 2'h2;
-  assign \$3987  = sel_l4_s0[2] & \$3986 ;
-  assign \$3989  = \sel_l4_s0$1260  == 2'h2;
-  assign \$3990  = sel_l4_s0[3] & \$3989 ;
-  assign \$3991  = \sel_l4_s0$1260  == 2'h2;
-  assign \$3992  = sel_l4_s0[3] & \$3991 ;
-  assign \$3993  = \sel_l4_s0$1260  == 2'h2;
-  assign \$3994  = sel_l4_s0[3] & \$3993 ;
-  assign \$3995  = \sel_l4_s0$1260  == 2'h2;
-  assign \$3996  = sel_l4_s0[3] & \$3995 ;
-  assign \$3998  = \$3988  | \$3997 ;
-  assign \$3999  = \sel_l4_s0$1261  == 2'h2;
-  assign \$4000  = sel_l4_s0[4] & \$3999 ;
-  assign \$4001  = \sel_l4_s0$1261  == 2'h2;
-  assign \$4002  = sel_l4_s0[4] & \$4001 ;
-  assign \$4003  = \sel_l4_s0$1261  == 2'h2;
-  assign \$4004  = sel_l4_s0[4] & \$4003 ;
-  assign \$4005  = \sel_l4_s0$1261  == 2'h2;
-  assign \$4006  = sel_l4_s0[4] & \$4005 ;
-  assign \$4008  = \sel_l4_s0$1262  == 2'h2;
-  assign \$4009  = sel_l4_s0[5] & \$4008 ;
-  assign \$4010  = \sel_l4_s0$1262  == 2'h2;
-  assign \$4011  = sel_l4_s0[5] & \$4010 ;
-  assign \$4012  = \sel_l4_s0$1262  == 2'h2;
-  assign \$4013  = sel_l4_s0[5] & \$4012 ;
-  assign \$4014  = \sel_l4_s0$1262  == 2'h2;
-  assign \$4015  = sel_l4_s0[5] & \$4014 ;
-  assign \$4017  = \$4007  | \$4016 ;
-  assign \$4018  = \$3998  | \$4017 ;
-  assign \$4019  = \sel_l4_s0$1263  == 2'h2;
-  assign \$4020  = sel_l4_s0[6] & \$4019 ;
-  assign \$4021  = \sel_l4_s0$1263  == 2'h2;
-  assign \$4022  = sel_l4_s0[6] & \$4021 ;
-  assign \$4023  = \sel_l4_s0$1263  == 2'h2;
-  assign \$4024  = sel_l4_s0[6] & \$4023 ;
-  assign \$4025  = \sel_l4_s0$1263  == 2'h2;
-  assign \$4026  = sel_l4_s0[6] & \$4025 ;
-  assign \$4028  = \sel_l4_s0$1264  == 2'h2;
-  assign \$4029  = sel_l4_s0[7] & \$4028 ;
-  assign \$4030  = \sel_l4_s0$1264  == 2'h2;
-  assign \$4031  = sel_l4_s0[7] & \$4030 ;
-  assign \$4032  = \sel_l4_s0$1264  == 2'h2;
-  assign \$4033  = sel_l4_s0[7] & \$4032 ;
-  assign \$4034  = \sel_l4_s0$1264  == 2'h2;
-  assign \$4035  = sel_l4_s0[7] & \$4034 ;
-  assign \$4037  = \$4027  | \$4036 ;
-  assign \$4038  = \sel_l4_s0$1265  == 2'h2;
-  assign \$4039  = sel_l4_s0[8] & \$4038 ;
-  assign \$4040  = \sel_l4_s0$1265  == 2'h2;
-  assign \$4041  = sel_l4_s0[8] & \$4040 ;
-  assign \$4042  = \sel_l4_s0$1265  == 2'h2;
-  assign \$4043  = sel_l4_s0[8] & \$4042 ;
-  assign \$4044  = \sel_l4_s0$1265  == 2'h2;
-  assign \$4045  = sel_l4_s0[8] & \$4044 ;
-  assign \$4047  = \sel_l4_s0$1266  == 2'h2;
-  assign \$4048  = sel_l4_s0[9] & \$4047 ;
-  assign \$4049  = \sel_l4_s0$1266  == 2'h2;
-  assign \$4050  = sel_l4_s0[9] & \$4049 ;
-  assign \$4051  = \sel_l4_s0$1266  == 2'h2;
-  assign \$4052  = sel_l4_s0[9] & \$4051 ;
-  assign \$4053  = \sel_l4_s0$1266  == 2'h2;
-  assign \$4054  = sel_l4_s0[9] & \$4053 ;
-  assign \$4056  = \$4046  | \$4055 ;
-  assign \$4057  = \$4037  | \$4056 ;
-  assign \$4058  = \$4018  | \$4057 ;
-  assign \$4059  = \sel_l4_s0$1267  == 2'h2;
-  assign \$4060  = sel_l4_s0[10] & \$4059 ;
-  assign \$4061  = \sel_l4_s0$1267  == 2'h2;
-  assign \$4062  = sel_l4_s0[10] & \$4061 ;
-  assign \$4063  = \sel_l4_s0$1267  == 2'h2;
-  assign \$4064  = sel_l4_s0[10] & \$4063 ;
-  assign \$4065  = \sel_l4_s0$1267  == 2'h2;
-  assign \$4066  = sel_l4_s0[10] & \$4065 ;
-  assign \$4068  = \$4058  | \$4067 ;
-  assign \$4069  = \sel_l4_s0$1260  == 2'h3;
-  assign \$4070  = sel_l4_s0[3] & \$4069 ;
-  assign \$4071  = \sel_l4_s0$1260  == 2'h3;
-  assign \$4072  = sel_l4_s0[3] & \$4071 ;
-  assign \$4073  = \sel_l4_s0$1260  == 2'h3;
-  assign \$4074  = sel_l4_s0[3] & \$4073 ;
-  assign \$4075  = \sel_l4_s0$1260  == 2'h3;
-  assign \$4076  = sel_l4_s0[3] & \$4075 ;
-  assign \$4078  = \sel_l4_s0$1261  == 2'h3;
-  assign \$4079  = sel_l4_s0[4] & \$4078 ;
-  assign \$4080  = \sel_l4_s0$1261  == 2'h3;
-  assign \$4081  = sel_l4_s0[4] & \$4080 ;
-  assign \$4082  = \sel_l4_s0$1261  == 2'h3;
-  assign \$4083  = sel_l4_s0[4] & \$4082 ;
-  assign \$4084  = \sel_l4_s0$1261  == 2'h3;
-  assign \$4085  = sel_l4_s0[4] & \$4084 ;
-  assign \$4087  = \$4077  | \$4086 ;
-  assign \$4088  = \sel_l4_s0$1262  == 2'h3;
-  assign \$4089  = sel_l4_s0[5] & \$4088 ;
-  assign \$4090  = \sel_l4_s0$1262  == 2'h3;
-  assign \$4091  = sel_l4_s0[5] & \$4090 ;
-  assign \$4092  = \sel_l4_s0$1262  == 2'h3;
-  assign \$4093  = sel_l4_s0[5] & \$4092 ;
-  assign \$4094  = \sel_l4_s0$1262  == 2'h3;
-  assign \$4095  = sel_l4_s0[5] & \$4094 ;
-  assign \$4097  = \sel_l4_s0$1263  == 2'h3;
-  assign \$4098  = sel_l4_s0[6] & \$4097 ;
-  assign \$4099  = \sel_l4_s0$1263  == 2'h3;
-  assign \$4100  = sel_l4_s0[6] & \$4099 ;
-  assign \$4101  = \sel_l4_s0$1263  == 2'h3;
-  assign \$4102  = sel_l4_s0[6] & \$4101 ;
-  assign \$4103  = \sel_l4_s0$1263  == 2'h3;
-  assign \$4104  = sel_l4_s0[6] & \$4103 ;
-  assign \$4106  = \$4096  | \$4105 ;
-  assign \$4107  = \$4087  | \$4106 ;
-  assign \$4108  = \sel_l4_s0$1264  == 2'h3;
-  assign \$4109  = sel_l4_s0[7] & \$4108 ;
-  assign \$4110  = \sel_l4_s0$1264  == 2'h3;
-  assign \$4111  = sel_l4_s0[7] & \$4110 ;
-  assign \$4112  = \sel_l4_s0$1264  == 2'h3;
-  assign \$4113  = sel_l4_s0[7] & \$4112 ;
-  assign \$4114  = \sel_l4_s0$1264  == 2'h3;
-  assign \$4115  = sel_l4_s0[7] & \$4114 ;
-  assign \$4117  = \sel_l4_s0$1265  == 2'h3;
-  assign \$4118  = sel_l4_s0[8] & \$4117 ;
-  assign \$4119  = \sel_l4_s0$1265  == 2'h3;
-  assign \$4120  = sel_l4_s0[8] & \$4119 ;
-  assign \$4121  = \sel_l4_s0$1265  == 2'h3;
-  assign \$4122  = sel_l4_s0[8] & \$4121 ;
-  assign \$4123  = \sel_l4_s0$1265  == 2'h3;
-  assign \$4124  = sel_l4_s0[8] & \$4123 ;
-  assign \$4126  = \$4116  | \$4125 ;
-  assign \$4127  = \sel_l4_s0$1266  == 2'h3;
-  assign \$4128  = sel_l4_s0[9] & \$4127 ;
-  assign \$4129  = \sel_l4_s0$1266  == 2'h3;
-  assign \$4130  = sel_l4_s0[9] & \$4129 ;
-  assign \$4131  = \sel_l4_s0$1266  == 2'h3;
-  assign \$4132  = sel_l4_s0[9] & \$4131 ;
-  assign \$4133  = \sel_l4_s0$1266  == 2'h3;
-  assign \$4134  = sel_l4_s0[9] & \$4133 ;
-  assign \$4136  = \sel_l4_s0$1267  == 2'h3;
-  assign \$4137  = sel_l4_s0[10] & \$4136 ;
-  assign \$4138  = \sel_l4_s0$1267  == 2'h3;
-  assign \$4139  = sel_l4_s0[10] & \$4138 ;
-  assign \$4140  = \sel_l4_s0$1267  == 2'h3;
-  assign \$4141  = sel_l4_s0[10] & \$4140 ;
-  assign \$4142  = \sel_l4_s0$1267  == 2'h3;
-  assign \$4143  = sel_l4_s0[10] & \$4142 ;
-  assign \$4145  = \$4135  | \$4144 ;
-  assign \$4146  = \$4126  | \$4145 ;
-  assign \$4147  = \$4107  | \$4146 ;
-  assign \$4148  = \sel_l4_s0$1268  == 2'h3;
-  assign \$4149  = sel_l4_s0[11] & \$4148 ;
-  assign \$4150  = \sel_l4_s0$1268  == 2'h3;
-  assign \$4151  = sel_l4_s0[11] & \$4150 ;
-  assign \$4152  = \sel_l4_s0$1268  == 2'h3;
-  assign \$4153  = sel_l4_s0[11] & \$4152 ;
-  assign \$4154  = \sel_l4_s0$1268  == 2'h3;
-  assign \$4155  = sel_l4_s0[11] & \$4154 ;
-  assign \$4157  = \$4147  | \$4156 ;
-  assign \$4158  = \sel_l4_s0$1261  == 3'h4;
-  assign \$4159  = sel_l4_s0[4] & \$4158 ;
-  assign \$4160  = \sel_l4_s0$1261  == 3'h4;
-  assign \$4161  = sel_l4_s0[4] & \$4160 ;
-  assign \$4162  = \sel_l4_s0$1261  == 3'h4;
-  assign \$4163  = sel_l4_s0[4] & \$4162 ;
-  assign \$4164  = \sel_l4_s0$1261  == 3'h4;
-  assign \$4165  = sel_l4_s0[4] & \$4164 ;
-  assign \$4167  = \sel_l4_s0$1262  == 3'h4;
-  assign \$4168  = sel_l4_s0[5] & \$4167 ;
-  assign \$4169  = \sel_l4_s0$1262  == 3'h4;
-  assign \$4170  = sel_l4_s0[5] & \$4169 ;
-  assign \$4171  = \sel_l4_s0$1262  == 3'h4;
-  assign \$4172  = sel_l4_s0[5] & \$4171 ;
-  assign \$4173  = \sel_l4_s0$1262  == 3'h4;
-  assign \$4174  = sel_l4_s0[5] & \$4173 ;
-  assign \$4176  = \$4166  | \$4175 ;
-  assign \$4177  = \sel_l4_s0$1263  == 3'h4;
-  assign \$4178  = sel_l4_s0[6] & \$4177 ;
-  assign \$4179  = \sel_l4_s0$1263  == 3'h4;
-  assign \$4180  = sel_l4_s0[6] & \$4179 ;
-  assign \$4181  = \sel_l4_s0$1263  == 3'h4;
-  assign \$4182  = sel_l4_s0[6] & \$4181 ;
-  assign \$4183  = \sel_l4_s0$1263  == 3'h4;
-  assign \$4184  = sel_l4_s0[6] & \$4183 ;
-  assign \$4186  = \sel_l4_s0$1264  == 3'h4;
-  assign \$4187  = sel_l4_s0[7] & \$4186 ;
-  assign \$4188  = \sel_l4_s0$1264  == 3'h4;
-  assign \$4189  = sel_l4_s0[7] & \$4188 ;
-  assign \$4190  = \sel_l4_s0$1264  == 3'h4;
-  assign \$4191  = sel_l4_s0[7] & \$4190 ;
-  assign \$4192  = \sel_l4_s0$1264  == 3'h4;
-  assign \$4193  = sel_l4_s0[7] & \$4192 ;
-  assign \$4195  = \$4185  | \$4194 ;
-  assign \$4196  = \$4176  | \$4195 ;
-  assign \$4197  = \sel_l4_s0$1265  == 3'h4;
-  assign \$4198  = sel_l4_s0[8] & \$4197 ;
-  assign \$4199  = \sel_l4_s0$1265  == 3'h4;
-  assign \$4200  = sel_l4_s0[8] & \$4199 ;
-  assign \$4201  = \sel_l4_s0$1265  == 3'h4;
-  assign \$4202  = sel_l4_s0[8] & \$4201 ;
-  assign \$4203  = \sel_l4_s0$1265  == 3'h4;
-  assign \$4204  = sel_l4_s0[8] & \$4203 ;
-  assign \$4206  = \sel_l4_s0$1266  == 3'h4;
-  assign \$4207  = sel_l4_s0[9] & \$4206 ;
-  assign \$4208  = \sel_l4_s0$1266  == 3'h4;
-  assign \$4209  = sel_l4_s0[9] & \$4208 ;
-  assign \$4210  = \sel_l4_s0$1266  == 3'h4;
-  assign \$4211  = sel_l4_s0[9] & \$4210 ;
-  assign \$4212  = \sel_l4_s0$1266  == 3'h4;
-  assign \$4213  = sel_l4_s0[9] & \$4212 ;
-  assign \$4215  = \$4205  | \$4214 ;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4519  = sel_l1_s0;
-    if (i__ready) begin
-      \$4519  = \$4 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4520  = \sel_l1_s0$27 ;
-    if (i__ready) begin
-      \$4520  = \$7 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4521  = \sel_l1_s0$28 ;
-    if (i__ready) begin
-      \$4521  = \$10 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4522  = \sel_l1_s0$29 ;
-    if (i__ready) begin
-      \$4522  = \$13 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4523  = \sel_l1_s0$30 ;
-    if (i__ready) begin
-      \$4523  = \$16 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4524  = \sel_l1_s0$31 ;
-    if (i__ready) begin
-      \$4524  = \$19 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4525  = \sel_l1_s0$32 ;
-    if (i__ready) begin
-      \$4525  = \$22 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4526  = \sel_l1_s0$33 ;
-    if (i__ready) begin
-      \$4526  = \$25 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4527  = \sel_l1_s0$34 ;
-    if (i__ready) begin
-      \$4527  = \$28 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4528  = \sel_l1_s0$35 ;
-    if (i__ready) begin
-      \$4528  = \$31 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4529  = \sel_l1_s0$36 ;
-    if (i__ready) begin
-      \$4529  = \$34 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4530  = \sel_l1_s0$37 ;
-    if (i__ready) begin
-      \$4530  = \$37 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4531  = \sel_l1_s0$38 ;
-    if (i__ready) begin
-      \$4531  = \$40 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4532  = \sel_l1_s0$39 ;
-    if (i__ready) begin
-      \$4532  = \$43 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4533  = \sel_l1_s0$40 ;
-    if (i__ready) begin
-      \$4533  = \$46 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4534  = \sel_l1_s0$41 ;
-    if (i__ready) begin
-      \$4534  = \$49 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4535  = \sel_l1_s0$1202 ;
-    if (i__ready) begin
-      \$4535  = i__payload[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4536  = \sel_l1_s0$1203 ;
-    if (i__ready) begin
-      \$4536  = i__payload[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4537  = \sel_l1_s0$1204 ;
-    if (i__ready) begin
-      \$4537  = i__payload[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4538  = \sel_l1_s0$1205 ;
-    if (i__ready) begin
-      \$4538  = i__payload[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4539  = \sel_l1_s0$1206 ;
-    if (i__ready) begin
-      \$4539  = i__payload[39:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4540  = \sel_l1_s0$1207 ;
-    if (i__ready) begin
-      \$4540  = i__payload[47:40];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4541  = \sel_l1_s0$1208 ;
-    if (i__ready) begin
-      \$4541  = i__payload[55:48];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4542  = \sel_l1_s0$1209 ;
-    if (i__ready) begin
-      \$4542  = i__payload[63:56];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4543  = \sel_l1_s0$1210 ;
-    if (i__ready) begin
-      \$4543  = i__payload[71:64];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4544  = \sel_l1_s0$1211 ;
-    if (i__ready) begin
-      \$4544  = i__payload[79:72];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4545  = \sel_l1_s0$1212 ;
-    if (i__ready) begin
-      \$4545  = i__payload[87:80];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4546  = \sel_l1_s0$1213 ;
-    if (i__ready) begin
-      \$4546  = i__payload[95:88];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4547  = \sel_l1_s0$1214 ;
-    if (i__ready) begin
-      \$4547  = i__payload[103:96];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4548  = \sel_l1_s0$1215 ;
-    if (i__ready) begin
-      \$4548  = i__payload[111:104];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4549  = \sel_l1_s0$1216 ;
-    if (i__ready) begin
-      \$4549  = i__payload[119:112];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4550  = \sel_l1_s0$1217 ;
-    if (i__ready) begin
-      \$4550  = i__payload[127:120];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4551  = \sel_l1_s0$1218 ;
-    if (i__ready) begin
-      \$4551  = i__payload[639:128];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4552  = \sel_l1_s0$1219 ;
-    if (i__ready) begin
-      \$4552  = i__payload[640];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4553  = sel_l2_s0;
-    if (i__ready) begin
-      \$4553  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4554  = \sel_l2_s0$1220 ;
-    if (i__ready) begin
-      \$4554  = \sel_l1_s0$1202 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4555  = \sel_l2_s0$1221 ;
-    if (i__ready) begin
-      \$4555  = \sel_l1_s0$1203 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4556  = \sel_l2_s0$1222 ;
-    if (i__ready) begin
-      \$4556  = \sel_l1_s0$1204 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4557  = \sel_l2_s0$1223 ;
-    if (i__ready) begin
-      \$4557  = \sel_l1_s0$1205 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4558  = \sel_l2_s0$1224 ;
-    if (i__ready) begin
-      \$4558  = \sel_l1_s0$1206 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4559  = \sel_l2_s0$1225 ;
-    if (i__ready) begin
-      \$4559  = \sel_l1_s0$1207 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4560  = \sel_l2_s0$1226 ;
-    if (i__ready) begin
-      \$4560  = \sel_l1_s0$1208 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4561  = \sel_l2_s0$1227 ;
-    if (i__ready) begin
-      \$4561  = \sel_l1_s0$1209 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4562  = \sel_l2_s0$1228 ;
-    if (i__ready) begin
-      \$4562  = \sel_l1_s0$1210 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4563  = \sel_l2_s0$1229 ;
-    if (i__ready) begin
-      \$4563  = \sel_l1_s0$1211 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4564  = \sel_l2_s0$1230 ;
-    if (i__ready) begin
-      \$4564  = \sel_l1_s0$1212 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4565  = \sel_l2_s0$1231 ;
-    if (i__ready) begin
-      \$4565  = \sel_l1_s0$1213 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4566  = \sel_l2_s0$1232 ;
-    if (i__ready) begin
-      \$4566  = \sel_l1_s0$1214 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4567  = \sel_l2_s0$1233 ;
-    if (i__ready) begin
-      \$4567  = \sel_l1_s0$1215 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4568  = \sel_l2_s0$1234 ;
-    if (i__ready) begin
-      \$4568  = \sel_l1_s0$1216 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4569  = \sel_l2_s0$1235 ;
-    if (i__ready) begin
-      \$4569  = \sel_l1_s0$1217 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4570  = \sel_l2_s0$1236 ;
-    if (i__ready) begin
-      \$4570  = \sel_l1_s0$1218 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4571  = \sel_l2_s0$1237 ;
-    if (i__ready) begin
-      \$4571  = \sel_l1_s0$1219 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4572  = sel_l3_s0;
-    if (i__ready) begin
-      \$4572  = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4573  = \sel_l3_s0$1238 ;
-    if (i__ready) begin
-      \$4573  = \sel_l2_s0$1220 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4574  = \sel_l3_s0$1239 ;
-    if (i__ready) begin
-      \$4574  = \sel_l2_s0$1221 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4575  = \sel_l3_s0$1240 ;
-    if (i__ready) begin
-      \$4575  = \sel_l2_s0$1222 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4576  = \sel_l3_s0$1241 ;
-    if (i__ready) begin
-      \$4576  = \sel_l2_s0$1223 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4577  = \sel_l3_s0$1242 ;
-    if (i__ready) begin
-      \$4577  = \sel_l2_s0$1224 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4578  = \sel_l3_s0$1243 ;
-    if (i__ready) begin
-      \$4578  = \sel_l2_s0$1225 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4579  = \sel_l3_s0$1244 ;
-    if (i__ready) begin
-      \$4579  = \sel_l2_s0$1226 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4580  = \sel_l3_s0$1245 ;
-    if (i__ready) begin
-      \$4580  = \sel_l2_s0$1227 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4581  = \sel_l3_s0$1246 ;
-    if (i__ready) begin
-      \$4581  = \sel_l2_s0$1228 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4582  = \sel_l3_s0$1247 ;
-    if (i__ready) begin
-      \$4582  = \sel_l2_s0$1229 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4583  = \sel_l3_s0$1248 ;
-    if (i__ready) begin
-      \$4583  = \sel_l2_s0$1230 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4584  = \sel_l3_s0$1249 ;
-    if (i__ready) begin
-      \$4584  = \sel_l2_s0$1231 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4585  = \sel_l3_s0$1250 ;
-    if (i__ready) begin
-      \$4585  = \sel_l2_s0$1232 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4586  = \sel_l3_s0$1251 ;
-    if (i__ready) begin
-      \$4586  = \sel_l2_s0$1233 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4587  = \sel_l3_s0$1252 ;
-    if (i__ready) begin
-      \$4587  = \sel_l2_s0$1234 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4588  = \sel_l3_s0$1253 ;
-    if (i__ready) begin
-      \$4588  = \sel_l2_s0$1235 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4589  = \sel_l3_s0$1254 ;
-    if (i__ready) begin
-      \$4589  = \sel_l2_s0$1236 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4590  = \sel_l3_s0$1255 ;
-    if (i__ready) begin
-      \$4590  = \sel_l2_s0$1237 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4591  = sel_l4_s0;
-    if (i__ready) begin
-      \$4591  = sel_l3_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4592  = \sel_l4_s0$1257 ;
-    if (i__ready) begin
-      \$4592  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4593  = \sel_l4_s0$1258 ;
-    if (i__ready) begin
-      \$4593  = { 4'h0, sel_l3_s0[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4594  = \sel_l4_s0$1259 ;
-    if (i__ready) begin
-      \$4594  = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4595  = \sel_l4_s0$1260 ;
-    if (i__ready) begin
-      \$4595  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4596  = \sel_l4_s0$1261 ;
-    if (i__ready) begin
-      \$4596  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4597  = \sel_l4_s0$1262 ;
-    if (i__ready) begin
-      \$4597  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4598  = \sel_l4_s0$1263 ;
-    if (i__ready) begin
-      \$4598  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4599  = \sel_l4_s0$1264 ;
-    if (i__ready) begin
-      \$4599  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4600  = \sel_l4_s0$1265 ;
-    if (i__ready) begin
-      \$4600  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4601  = \sel_l4_s0$1266 ;
-    if (i__ready) begin
-      \$4601  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4602  = \sel_l4_s0$1267 ;
-    if (i__ready) begin
-      \$4602  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4603  = \sel_l4_s0$1268 ;
-    if (i__ready) begin
-      \$4603  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4604  = \sel_l4_s0$1269 ;
-    if (i__ready) begin
-      \$4604  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4605  = \sel_l4_s0$1270 ;
-    if (i__ready) begin
-      \$4605  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4606  = \sel_l4_s0$1271 ;
-    if (i__ready) begin
-      \$4606  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4607  = \sel_l4_s0$1272 ;
-    if (i__ready) begin
-      \$4607  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4608  = \sel_l4_s0$1273 ;
-    if (i__ready) begin
-      \$4608  = \sel_l3_s0$1238 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4609  = \sel_l4_s0$1274 ;
-    if (i__ready) begin
-      \$4609  = \sel_l3_s0$1239 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4610  = \sel_l4_s0$1275 ;
-    if (i__ready) begin
-      \$4610  = \sel_l3_s0$1240 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4611  = \sel_l4_s0$1276 ;
-    if (i__ready) begin
-      \$4611  = \sel_l3_s0$1241 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4612  = \sel_l4_s0$1277 ;
-    if (i__ready) begin
-      \$4612  = \sel_l3_s0$1242 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4613  = \sel_l4_s0$1278 ;
-    if (i__ready) begin
-      \$4613  = \sel_l3_s0$1243 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4614  = \sel_l4_s0$1279 ;
-    if (i__ready) begin
-      \$4614  = \sel_l3_s0$1244 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4615  = \sel_l4_s0$1280 ;
-    if (i__ready) begin
-      \$4615  = \sel_l3_s0$1245 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4616  = \sel_l4_s0$1281 ;
-    if (i__ready) begin
-      \$4616  = \sel_l3_s0$1246 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4617  = \sel_l4_s0$1282 ;
-    if (i__ready) begin
-      \$4617  = \sel_l3_s0$1247 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4618  = \sel_l4_s0$1283 ;
-    if (i__ready) begin
-      \$4618  = \sel_l3_s0$1248 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4619  = \sel_l4_s0$1284 ;
-    if (i__ready) begin
-      \$4619  = \sel_l3_s0$1249 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4620  = \sel_l4_s0$1285 ;
-    if (i__ready) begin
-      \$4620  = \sel_l3_s0$1250 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4621  = \sel_l4_s0$1286 ;
-    if (i__ready) begin
-      \$4621  = \sel_l3_s0$1251 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4622  = \sel_l4_s0$1287 ;
-    if (i__ready) begin
-      \$4622  = \sel_l3_s0$1252 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4623  = \sel_l4_s0$1288 ;
-    if (i__ready) begin
-      \$4623  = \sel_l3_s0$1253 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4624  = \sel_l4_s0$1289 ;
-    if (i__ready) begin
-      \$4624  = \sel_l3_s0$1254 ;
-    end
+  assign \$2596  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2597  = $signed(mac_acc1) + $signed(\mac_add2_s0$1408 );
+  assign \$2598  = $signed(mac_acc2) + $signed(\mac_add2_s0$1411 );
+  assign \$2599  = $signed(mac_acc3) + $signed(\mac_add2_s0$1414 );
+  assign \$2600  = wr__addr + 1'h1;
+  assign \$2601  = rd__addr + 1'h1;
+  assign \$2602  = mac_add2_valid_s0 & \mac_add2_s0$1447 ;
+  assign \$2603  = i__ready & mac_add2_valid_s0;
+  assign \$2604  = i__ready & mac_add2_valid_s0;
+  assign \$2605  = i__ready & mac_add2_valid_s0;
+  assign \$2606  = i__ready & mac_add2_valid_s0;
+  always @(posedge clk)
+    sel_l1_s0 <= \$2607 ;
+  always @(posedge clk)
+    \sel_l1_s0$27  <= \$2608 ;
+  always @(posedge clk)
+    \sel_l1_s0$28  <= \$2609 ;
+  always @(posedge clk)
+    \sel_l1_s0$29  <= \$2610 ;
+  always @(posedge clk)
+    \sel_l1_s0$30  <= \$2611 ;
+  always @(posedge clk)
+    \sel_l1_s0$31  <= \$2612 ;
+  always @(posedge clk)
+    \sel_l1_s0$32  <= \$2613 ;
+  always @(posedge clk)
+    \sel_l1_s0$33  <= \$2614 ;
+  always @(posedge clk)
+    \sel_l1_s0$34  <= \$2615 ;
+  always @(posedge clk)
+    \sel_l1_s0$35  <= \$2616 ;
+  always @(posedge clk)
+    \sel_l1_s0$36  <= \$2617 ;
+  always @(posedge clk)
+    \sel_l1_s0$37  <= \$2618 ;
+  always @(posedge clk)
+    \sel_l1_s0$38  <= \$2619 ;
+  always @(posedge clk)
+    \sel_l1_s0$39  <= \$2620 ;
+  always @(posedge clk)
+    \sel_l1_s0$40  <= \$2621 ;
+  always @(posedge clk)
+    \sel_l1_s0$41  <= \$2622 ;
+  always @(posedge clk)
+    \sel_l1_s0$1420  <= \$2623 ;
+  always @(posedge clk)
+    \sel_l1_s0$1421  <= \$2624 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$2625 ;
+  always @(posedge clk)
+    \sel_l3_s0$204  <= \$2626 ;
+  always @(posedge clk)
+    \sel_l3_s0$205  <= \$2627 ;
+  always @(posedge clk)
+    \sel_l3_s0$363  <= \$2628 ;
+  always @(posedge clk)
+    \sel_l3_s0$364  <= \$2629 ;
+  always @(posedge clk)
+    \sel_l3_s0$208  <= \$2630 ;
+  always @(posedge clk)
+    \sel_l3_s0$209  <= \$2631 ;
+  always @(posedge clk)
+    \sel_l3_s0$210  <= \$2632 ;
+  always @(posedge clk)
+    \sel_l3_s0$367  <= \$2633 ;
+  always @(posedge clk)
+    \sel_l3_s0$475  <= \$2634 ;
+  always @(posedge clk)
+    \sel_l3_s0$213  <= \$2635 ;
+  always @(posedge clk)
+    \sel_l3_s0$214  <= \$2636 ;
+  always @(posedge clk)
+    \sel_l3_s0$215  <= \$2637 ;
+  always @(posedge clk)
+    \sel_l3_s0$370  <= \$2638 ;
+  always @(posedge clk)
+    \sel_l3_s0$371  <= \$2639 ;
+  always @(posedge clk)
+    \sel_l3_s0$218  <= \$2640 ;
+  always @(posedge clk)
+    \sel_l3_s0$219  <= \$2641 ;
+  always @(posedge clk)
+    \sel_l3_s0$220  <= \$2642 ;
+  always @(posedge clk)
+    \sel_l3_s0$374  <= \$2643 ;
+  always @(posedge clk)
+    \sel_l3_s0$478  <= \$2644 ;
+  always @(posedge clk)
+    \sel_l3_s0$223  <= \$2645 ;
+  always @(posedge clk)
+    \sel_l3_s0$224  <= \$2646 ;
+  always @(posedge clk)
+    \sel_l3_s0$225  <= \$2647 ;
+  always @(posedge clk)
+    \sel_l3_s0$377  <= \$2648 ;
+  always @(posedge clk)
+    \sel_l3_s0$378  <= \$2649 ;
+  always @(posedge clk)
+    \sel_l3_s0$228  <= \$2650 ;
+  always @(posedge clk)
+    \sel_l3_s0$229  <= \$2651 ;
+  always @(posedge clk)
+    \sel_l3_s0$230  <= \$2652 ;
+  always @(posedge clk)
+    \sel_l3_s0$381  <= \$2653 ;
+  always @(posedge clk)
+    \sel_l3_s0$481  <= \$2654 ;
+  always @(posedge clk)
+    \sel_l3_s0$233  <= \$2655 ;
+  always @(posedge clk)
+    \sel_l3_s0$234  <= \$2656 ;
+  always @(posedge clk)
+    \sel_l3_s0$235  <= \$2657 ;
+  always @(posedge clk)
+    \sel_l3_s0$384  <= \$2658 ;
+  always @(posedge clk)
+    \sel_l3_s0$385  <= \$2659 ;
+  always @(posedge clk)
+    \sel_l3_s0$238  <= \$2660 ;
+  always @(posedge clk)
+    \sel_l3_s0$239  <= \$2661 ;
+  always @(posedge clk)
+    \sel_l3_s0$240  <= \$2662 ;
+  always @(posedge clk)
+    \sel_l3_s0$388  <= \$2663 ;
+  always @(posedge clk)
+    \sel_l3_s0$484  <= \$2664 ;
+  always @(posedge clk)
+    \sel_l3_s0$243  <= \$2665 ;
+  always @(posedge clk)
+    \sel_l3_s0$244  <= \$2666 ;
+  always @(posedge clk)
+    \sel_l3_s0$245  <= \$2667 ;
+  always @(posedge clk)
+    \sel_l3_s0$391  <= \$2668 ;
+  always @(posedge clk)
+    \sel_l3_s0$392  <= \$2669 ;
+  always @(posedge clk)
+    \sel_l3_s0$248  <= \$2670 ;
+  always @(posedge clk)
+    \sel_l3_s0$249  <= \$2671 ;
+  always @(posedge clk)
+    \sel_l3_s0$250  <= \$2672 ;
+  always @(posedge clk)
+    \sel_l3_s0$395  <= \$2673 ;
+  always @(posedge clk)
+    \sel_l3_s0$487  <= \$2674 ;
+  always @(posedge clk)
+    \sel_l3_s0$253  <= \$2675 ;
+  always @(posedge clk)
+    \sel_l3_s0$254  <= \$2676 ;
+  always @(posedge clk)
+    \sel_l3_s0$255  <= \$2677 ;
+  always @(posedge clk)
+    \sel_l3_s0$398  <= \$2678 ;
+  always @(posedge clk)
+    \sel_l3_s0$399  <= \$2679 ;
+  always @(posedge clk)
+    \sel_l3_s0$258  <= \$2680 ;
+  always @(posedge clk)
+    \sel_l3_s0$259  <= \$2681 ;
+  always @(posedge clk)
+    \sel_l3_s0$260  <= \$2682 ;
+  always @(posedge clk)
+    \sel_l3_s0$402  <= \$2683 ;
+  always @(posedge clk)
+    \sel_l3_s0$490  <= \$2684 ;
+  always @(posedge clk)
+    \sel_l3_s0$263  <= \$2685 ;
+  always @(posedge clk)
+    \sel_l3_s0$264  <= \$2686 ;
+  always @(posedge clk)
+    \sel_l3_s0$265  <= \$2687 ;
+  always @(posedge clk)
+    \sel_l3_s0$405  <= \$2688 ;
+  always @(posedge clk)
+    \sel_l3_s0$406  <= \$2689 ;
+  always @(posedge clk)
+    \sel_l3_s0$268  <= \$2690 ;
+  always @(posedge clk)
+    \sel_l3_s0$269  <= \$2691 ;
+  always @(posedge clk)
+    \sel_l3_s0$270  <= \$2692 ;
+  always @(posedge clk)
+    \sel_l3_s0$409  <= \$2693 ;
+  always @(posedge clk)
+    \sel_l3_s0$493  <= \$2694 ;
+  always @(posedge clk)
+    \sel_l3_s0$273  <= \$2695 ;
+  always @(posedge clk)
+    \sel_l3_s0$274  <= \$2696 ;
+  always @(posedge clk)
+    \sel_l3_s0$275  <= \$2697 ;
+  always @(posedge clk)
+    \sel_l3_s0$412  <= \$2698 ;
+  always @(posedge clk)
+    \sel_l3_s0$413  <= \$2699 ;
+  always @(posedge clk)
+    \sel_l3_s0$278  <= \$2700 ;
+  always @(posedge clk)
+    \sel_l3_s0$279  <= \$2701 ;
+  always @(posedge clk)
+    \sel_l3_s0$280  <= \$2702 ;
+  always @(posedge clk)
+    \sel_l3_s0$416  <= \$2703 ;
+  always @(posedge clk)
+    \sel_l3_s0$496  <= \$2704 ;
+  always @(posedge clk)
+    \sel_l3_s0$283  <= \$2705 ;
+  always @(posedge clk)
+    \sel_l3_s0$284  <= \$2706 ;
+  always @(posedge clk)
+    \sel_l3_s0$285  <= \$2707 ;
+  always @(posedge clk)
+    \sel_l3_s0$419  <= \$2708 ;
+  always @(posedge clk)
+    \sel_l3_s0$420  <= \$2709 ;
+  always @(posedge clk)
+    \sel_l3_s0$288  <= \$2710 ;
+  always @(posedge clk)
+    \sel_l3_s0$289  <= \$2711 ;
+  always @(posedge clk)
+    \sel_l3_s0$290  <= \$2712 ;
+  always @(posedge clk)
+    \sel_l3_s0$423  <= \$2713 ;
+  always @(posedge clk)
+    \sel_l3_s0$499  <= \$2714 ;
+  always @(posedge clk)
+    \sel_l3_s0$293  <= \$2715 ;
+  always @(posedge clk)
+    \sel_l3_s0$294  <= \$2716 ;
+  always @(posedge clk)
+    \sel_l3_s0$295  <= \$2717 ;
+  always @(posedge clk)
+    \sel_l3_s0$426  <= \$2718 ;
+  always @(posedge clk)
+    \sel_l3_s0$427  <= \$2719 ;
+  always @(posedge clk)
+    \sel_l3_s0$298  <= \$2720 ;
+  always @(posedge clk)
+    \sel_l3_s0$299  <= \$2721 ;
+  always @(posedge clk)
+    \sel_l3_s0$300  <= \$2722 ;
+  always @(posedge clk)
+    \sel_l3_s0$430  <= \$2723 ;
+  always @(posedge clk)
+    \sel_l3_s0$502  <= \$2724 ;
+  always @(posedge clk)
+    \sel_l3_s0$303  <= \$2725 ;
+  always @(posedge clk)
+    \sel_l3_s0$304  <= \$2726 ;
+  always @(posedge clk)
+    \sel_l3_s0$305  <= \$2727 ;
+  always @(posedge clk)
+    \sel_l3_s0$433  <= \$2728 ;
+  always @(posedge clk)
+    \sel_l3_s0$434  <= \$2729 ;
+  always @(posedge clk)
+    \sel_l3_s0$308  <= \$2730 ;
+  always @(posedge clk)
+    \sel_l3_s0$309  <= \$2731 ;
+  always @(posedge clk)
+    \sel_l3_s0$310  <= \$2732 ;
+  always @(posedge clk)
+    \sel_l3_s0$437  <= \$2733 ;
+  always @(posedge clk)
+    \sel_l3_s0$505  <= \$2734 ;
+  always @(posedge clk)
+    \sel_l3_s0$313  <= \$2735 ;
+  always @(posedge clk)
+    \sel_l3_s0$314  <= \$2736 ;
+  always @(posedge clk)
+    \sel_l3_s0$315  <= \$2737 ;
+  always @(posedge clk)
+    \sel_l3_s0$440  <= \$2738 ;
+  always @(posedge clk)
+    \sel_l3_s0$441  <= \$2739 ;
+  always @(posedge clk)
+    \sel_l3_s0$318  <= \$2740 ;
+  always @(posedge clk)
+    \sel_l3_s0$319  <= \$2741 ;
+  always @(posedge clk)
+    \sel_l3_s0$320  <= \$2742 ;
+  always @(posedge clk)
+    \sel_l3_s0$444  <= \$2743 ;
+  always @(posedge clk)
+    \sel_l3_s0$508  <= \$2744 ;
+  always @(posedge clk)
+    \sel_l3_s0$323  <= \$2745 ;
+  always @(posedge clk)
+    \sel_l3_s0$324  <= \$2746 ;
+  always @(posedge clk)
+    \sel_l3_s0$325  <= \$2747 ;
+  always @(posedge clk)
+    \sel_l3_s0$447  <= \$2748 ;
+  always @(posedge clk)
+    \sel_l3_s0$448  <= \$2749 ;
+  always @(posedge clk)
+    \sel_l3_s0$328  <= \$2750 ;
+  always @(posedge clk)
+    \sel_l3_s0$329  <= \$2751 ;
+  always @(posedge clk)
+    \sel_l3_s0$330  <= \$2752 ;
+  always @(posedge clk)
+    \sel_l3_s0$451  <= \$2753 ;
+  always @(posedge clk)
+    \sel_l3_s0$511  <= \$2754 ;
+  always @(posedge clk)
+    \sel_l3_s0$333  <= \$2755 ;
+  always @(posedge clk)
+    \sel_l3_s0$334  <= \$2756 ;
+  always @(posedge clk)
+    \sel_l3_s0$335  <= \$2757 ;
+  always @(posedge clk)
+    \sel_l3_s0$454  <= \$2758 ;
+  always @(posedge clk)
+    \sel_l3_s0$455  <= \$2759 ;
+  always @(posedge clk)
+    \sel_l3_s0$338  <= \$2760 ;
+  always @(posedge clk)
+    \sel_l3_s0$339  <= \$2761 ;
+  always @(posedge clk)
+    \sel_l3_s0$340  <= \$2762 ;
+  always @(posedge clk)
+    \sel_l3_s0$458  <= \$2763 ;
+  always @(posedge clk)
+    \sel_l3_s0$514  <= \$2764 ;
+  always @(posedge clk)
+    \sel_l3_s0$343  <= \$2765 ;
+  always @(posedge clk)
+    \sel_l3_s0$344  <= \$2766 ;
+  always @(posedge clk)
+    \sel_l3_s0$345  <= \$2767 ;
+  always @(posedge clk)
+    \sel_l3_s0$461  <= \$2768 ;
+  always @(posedge clk)
+    \sel_l3_s0$462  <= \$2769 ;
+  always @(posedge clk)
+    \sel_l3_s0$348  <= \$2770 ;
+  always @(posedge clk)
+    \sel_l3_s0$349  <= \$2771 ;
+  always @(posedge clk)
+    \sel_l3_s0$350  <= \$2772 ;
+  always @(posedge clk)
+    \sel_l3_s0$465  <= \$2773 ;
+  always @(posedge clk)
+    \sel_l3_s0$517  <= \$2774 ;
+  always @(posedge clk)
+    \sel_l3_s0$353  <= \$2775 ;
+  always @(posedge clk)
+    \sel_l3_s0$354  <= \$2776 ;
+  always @(posedge clk)
+    \sel_l3_s0$355  <= \$2777 ;
+  always @(posedge clk)
+    \sel_l3_s0$468  <= \$2778 ;
+  always @(posedge clk)
+    \sel_l3_s0$469  <= \$2779 ;
+  always @(posedge clk)
+    \sel_l3_s0$358  <= \$2780 ;
+  always @(posedge clk)
+    \sel_l3_s0$359  <= \$2781 ;
+  always @(posedge clk)
+    \sel_l3_s0$360  <= \$2782 ;
+  always @(posedge clk)
+    \sel_l3_s0$472  <= \$2783 ;
+  always @(posedge clk)
+    \sel_l3_s0$520  <= \$2784 ;
+  always @(posedge clk)
+    \sel_l3_s0$1422  <= \$2785 ;
+  always @(posedge clk)
+    \sel_l3_s0$1423  <= \$2786 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$2787 ;
+  always @(posedge clk)
+    \sel_l7_s0$556  <= \$2788 ;
+  always @(posedge clk)
+    \sel_l7_s0$557  <= \$2789 ;
+  always @(posedge clk)
+    \sel_l7_s0$558  <= \$2790 ;
+  always @(posedge clk)
+    \sel_l7_s0$559  <= \$2791 ;
+  always @(posedge clk)
+    \sel_l7_s0$560  <= \$2792 ;
+  always @(posedge clk)
+    \sel_l7_s0$561  <= \$2793 ;
+  always @(posedge clk)
+    \sel_l7_s0$562  <= \$2794 ;
+  always @(posedge clk)
+    \sel_l7_s0$563  <= \$2795 ;
+  always @(posedge clk)
+    \sel_l7_s0$564  <= \$2796 ;
+  always @(posedge clk)
+    \sel_l7_s0$565  <= \$2797 ;
+  always @(posedge clk)
+    \sel_l7_s0$566  <= \$2798 ;
+  always @(posedge clk)
+    \sel_l7_s0$567  <= \$2799 ;
+  always @(posedge clk)
+    \sel_l7_s0$568  <= \$2800 ;
+  always @(posedge clk)
+    \sel_l7_s0$569  <= \$2801 ;
+  always @(posedge clk)
+    \sel_l7_s0$570  <= \$2802 ;
+  always @(posedge clk)
+    \sel_l7_s0$571  <= \$2803 ;
+  always @(posedge clk)
+    \sel_l7_s0$572  <= \$2804 ;
+  always @(posedge clk)
+    \sel_l7_s0$573  <= \$2805 ;
+  always @(posedge clk)
+    \sel_l7_s0$574  <= \$2806 ;
+  always @(posedge clk)
+    \sel_l7_s0$575  <= \$2807 ;
+  always @(posedge clk)
+    \sel_l7_s0$576  <= \$2808 ;
+  always @(posedge clk)
+    \sel_l7_s0$577  <= \$2809 ;
+  always @(posedge clk)
+    \sel_l7_s0$578  <= \$2810 ;
+  always @(posedge clk)
+    \sel_l7_s0$579  <= \$2811 ;
+  always @(posedge clk)
+    \sel_l7_s0$580  <= \$2812 ;
+  always @(posedge clk)
+    \sel_l7_s0$581  <= \$2813 ;
+  always @(posedge clk)
+    \sel_l7_s0$582  <= \$2814 ;
+  always @(posedge clk)
+    \sel_l7_s0$583  <= \$2815 ;
+  always @(posedge clk)
+    \sel_l7_s0$584  <= \$2816 ;
+  always @(posedge clk)
+    \sel_l7_s0$585  <= \$2817 ;
+  always @(posedge clk)
+    \sel_l7_s0$586  <= \$2818 ;
+  always @(posedge clk)
+    \sel_l7_s0$587  <= \$2819 ;
+  always @(posedge clk)
+    \sel_l7_s0$588  <= \$2820 ;
+  always @(posedge clk)
+    \sel_l7_s0$589  <= \$2821 ;
+  always @(posedge clk)
+    \sel_l7_s0$590  <= \$2822 ;
+  always @(posedge clk)
+    \sel_l7_s0$591  <= \$2823 ;
+  always @(posedge clk)
+    \sel_l7_s0$592  <= \$2824 ;
+  always @(posedge clk)
+    \sel_l7_s0$593  <= \$2825 ;
+  always @(posedge clk)
+    \sel_l7_s0$594  <= \$2826 ;
+  always @(posedge clk)
+    \sel_l7_s0$595  <= \$2827 ;
+  always @(posedge clk)
+    \sel_l7_s0$596  <= \$2828 ;
+  always @(posedge clk)
+    \sel_l7_s0$597  <= \$2829 ;
+  always @(posedge clk)
+    \sel_l7_s0$598  <= \$2830 ;
+  always @(posedge clk)
+    \sel_l7_s0$599  <= \$2831 ;
+  always @(posedge clk)
+    \sel_l7_s0$600  <= \$2832 ;
+  always @(posedge clk)
+    \sel_l7_s0$601  <= \$2833 ;
+  always @(posedge clk)
+    \sel_l7_s0$602  <= \$2834 ;
+  always @(posedge clk)
+    \sel_l7_s0$603  <= \$2835 ;
+  always @(posedge clk)
+    \sel_l7_s0$604  <= \$2836 ;
+  always @(posedge clk)
+    \sel_l7_s0$605  <= \$2837 ;
+  always @(posedge clk)
+    \sel_l7_s0$606  <= \$2838 ;
+  always @(posedge clk)
+    \sel_l7_s0$607  <= \$2839 ;
+  always @(posedge clk)
+    \sel_l7_s0$608  <= \$2840 ;
+  always @(posedge clk)
+    \sel_l7_s0$609  <= \$2841 ;
+  always @(posedge clk)
+    \sel_l7_s0$610  <= \$2842 ;
+  always @(posedge clk)
+    \sel_l7_s0$611  <= \$2843 ;
+  always @(posedge clk)
+    \sel_l7_s0$612  <= \$2844 ;
+  always @(posedge clk)
+    \sel_l7_s0$613  <= \$2845 ;
+  always @(posedge clk)
+    \sel_l7_s0$614  <= \$2846 ;
+  always @(posedge clk)
+    \sel_l7_s0$615  <= \$2847 ;
+  always @(posedge clk)
+    \sel_l7_s0$616  <= \$2848 ;
+  always @(posedge clk)
+    \sel_l7_s0$617  <= \$2849 ;
+  always @(posedge clk)
+    \sel_l7_s0$618  <= \$2850 ;
+  always @(posedge clk)
+    \sel_l7_s0$1424  <= \$2851 ;
+  always @(posedge clk)
+    \sel_l7_s0$1425  <= \$2852 ;
+  always @(posedge clk)
+    sel_l12_s0 <= \$2853 ;
+  always @(posedge clk)
+    \sel_l12_s0$825  <= \$2854 ;
+  always @(posedge clk)
+    \sel_l12_s0$826  <= \$2855 ;
+  always @(posedge clk)
+    \sel_l12_s0$827  <= \$2856 ;
+  always @(posedge clk)
+    \sel_l12_s0$828  <= \$2857 ;
+  always @(posedge clk)
+    \sel_l12_s0$829  <= \$2858 ;
+  always @(posedge clk)
+    \sel_l12_s0$830  <= \$2859 ;
+  always @(posedge clk)
+    \sel_l12_s0$831  <= \$2860 ;
+  always @(posedge clk)
+    \sel_l12_s0$832  <= \$2861 ;
+  always @(posedge clk)
+    \sel_l12_s0$834  <= \$2862 ;
+  always @(posedge clk)
+    \sel_l12_s0$836  <= \$2863 ;
+  always @(posedge clk)
+    \sel_l12_s0$838  <= \$2864 ;
+  always @(posedge clk)
+    \sel_l12_s0$840  <= \$2865 ;
+  always @(posedge clk)
+    \sel_l12_s0$842  <= \$2866 ;
+  always @(posedge clk)
+    \sel_l12_s0$844  <= \$2867 ;
+  always @(posedge clk)
+    \sel_l12_s0$846  <= \$2868 ;
+  always @(posedge clk)
+    \sel_l12_s0$1426  <= \$2869 ;
+  always @(posedge clk)
+    \sel_l12_s0$1427  <= \$2870 ;
+  always @(posedge clk)
+    wr__addr <= \$2871 ;
+  always @(posedge clk)
+    rd__addr <= \$2872 ;
+  always @(posedge clk)
+    \sel_l15_s0$1428  <= \$2873 ;
+  always @(posedge clk)
+    \sel_l15_s0$1429  <= \$2874 ;
+  always @(posedge clk)
+    \sel_l15_s0$1430  <= \$2875 ;
+  always @(posedge clk)
+    \sel_l15_s0$1431  <= \$2876 ;
+  always @(posedge clk)
+    \sel_l15_s0$1432  <= \$2877 ;
+  always @(posedge clk)
+    \sel_l15_s0$1433  <= \$2878 ;
+  always @(posedge clk)
+    \sel_l15_s0$1434  <= \$2879 ;
+  always @(posedge clk)
+    \sel_l15_s0$1435  <= \$2880 ;
+  always @(posedge clk)
+    \sel_l15_s0$1436  <= \$2881 ;
+  always @(posedge clk)
+    sel_l15_s0 <= \$2882 ;
+  always @(posedge clk)
+    \sel_l15_s0$891  <= \$2883 ;
+  always @(posedge clk)
+    \sel_l15_s0$894  <= \$2884 ;
+  always @(posedge clk)
+    \sel_l15_s0$897  <= \$2885 ;
+  always @(posedge clk)
+    \sel_l15_s0$900  <= \$2886 ;
+  always @(posedge clk)
+    \sel_l15_s0$903  <= \$2887 ;
+  always @(posedge clk)
+    \sel_l15_s0$906  <= \$2888 ;
+  always @(posedge clk)
+    \sel_l15_s0$909  <= \$2889 ;
+  always @(posedge clk)
+    \sel_l15_s0$931  <= \$2890 ;
+  always @(posedge clk)
+    \sel_l15_s0$1437  <= \$2891 ;
+  always @(posedge clk)
+    sel_valid_s0 <= \$2892 ;
+  always @(posedge clk)
+    sel_valid_s1 <= \$2893 ;
+  always @(posedge clk)
+    sel_valid_s2 <= \$2894 ;
+  always @(posedge clk)
+    sel_valid_s3 <= \$2895 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$2896 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$2897 ;
+  always @(posedge clk)
+    \mac_pre_s0$1275  <= \$2898 ;
+  always @(posedge clk)
+    \mac_pre_s0$1278  <= \$2899 ;
+  always @(posedge clk)
+    \mac_pre_s0$1281  <= \$2900 ;
+  always @(posedge clk)
+    \mac_pre_s0$1284  <= \$2901 ;
+  always @(posedge clk)
+    \mac_pre_s0$1287  <= \$2902 ;
+  always @(posedge clk)
+    \mac_pre_s0$1290  <= \$2903 ;
+  always @(posedge clk)
+    \mac_pre_s0$1293  <= \$2904 ;
+  always @(posedge clk)
+    \mac_pre_s0$1273  <= \$2905 ;
+  always @(posedge clk)
+    \mac_pre_s0$1276  <= \$2906 ;
+  always @(posedge clk)
+    \mac_pre_s0$1279  <= \$2907 ;
+  always @(posedge clk)
+    \mac_pre_s0$1282  <= \$2908 ;
+  always @(posedge clk)
+    \mac_pre_s0$1285  <= \$2909 ;
+  always @(posedge clk)
+    \mac_pre_s0$1288  <= \$2910 ;
+  always @(posedge clk)
+    \mac_pre_s0$1291  <= \$2911 ;
+  always @(posedge clk)
+    \mac_pre_s0$1294  <= \$2912 ;
+  always @(posedge clk)
+    \mac_pre_s0$1296  <= \$2913 ;
+  always @(posedge clk)
+    \mac_pre_s0$1298  <= \$2914 ;
+  always @(posedge clk)
+    \mac_pre_s0$1300  <= \$2915 ;
+  always @(posedge clk)
+    \mac_pre_s0$1302  <= \$2916 ;
+  always @(posedge clk)
+    \mac_pre_s0$1304  <= \$2917 ;
+  always @(posedge clk)
+    \mac_pre_s0$1306  <= \$2918 ;
+  always @(posedge clk)
+    \mac_pre_s0$1308  <= \$2919 ;
+  always @(posedge clk)
+    \mac_pre_s0$1310  <= \$2920 ;
+  always @(posedge clk)
+    \mac_pre_s0$1312  <= \$2921 ;
+  always @(posedge clk)
+    \mac_pre_s0$1314  <= \$2922 ;
+  always @(posedge clk)
+    \mac_pre_s0$1316  <= \$2923 ;
+  always @(posedge clk)
+    \mac_pre_s0$1318  <= \$2924 ;
+  always @(posedge clk)
+    \mac_pre_s0$1320  <= \$2925 ;
+  always @(posedge clk)
+    \mac_pre_s0$1322  <= \$2926 ;
+  always @(posedge clk)
+    \mac_pre_s0$1324  <= \$2927 ;
+  always @(posedge clk)
+    \mac_pre_s0$1326  <= \$2928 ;
+  always @(posedge clk)
+    \mac_pre_s0$1328  <= \$2929 ;
+  always @(posedge clk)
+    \mac_pre_s0$1330  <= \$2930 ;
+  always @(posedge clk)
+    \mac_pre_s0$1332  <= \$2931 ;
+  always @(posedge clk)
+    \mac_pre_s0$1334  <= \$2932 ;
+  always @(posedge clk)
+    \mac_pre_s0$1336  <= \$2933 ;
+  always @(posedge clk)
+    \mac_pre_s0$1338  <= \$2934 ;
+  always @(posedge clk)
+    \mac_pre_s0$1340  <= \$2935 ;
+  always @(posedge clk)
+    \mac_pre_s0$1342  <= \$2936 ;
+  always @(posedge clk)
+    \mac_pre_s0$1443  <= \$2937 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$2938 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$2939 ;
+  always @(posedge clk)
+    \mac_mul_s0$1345  <= \$2940 ;
+  always @(posedge clk)
+    \mac_mul_s0$1347  <= \$2941 ;
+  always @(posedge clk)
+    \mac_mul_s0$1348  <= \$2942 ;
+  always @(posedge clk)
+    \mac_mul_s0$1350  <= \$2943 ;
+  always @(posedge clk)
+    \mac_mul_s0$1351  <= \$2944 ;
+  always @(posedge clk)
+    \mac_mul_s0$1353  <= \$2945 ;
+  always @(posedge clk)
+    \mac_mul_s0$1354  <= \$2946 ;
+  always @(posedge clk)
+    \mac_mul_s0$1356  <= \$2947 ;
+  always @(posedge clk)
+    \mac_mul_s0$1357  <= \$2948 ;
+  always @(posedge clk)
+    \mac_mul_s0$1359  <= \$2949 ;
+  always @(posedge clk)
+    \mac_mul_s0$1360  <= \$2950 ;
+  always @(posedge clk)
+    \mac_mul_s0$1362  <= \$2951 ;
+  always @(posedge clk)
+    \mac_mul_s0$1363  <= \$2952 ;
+  always @(posedge clk)
+    \mac_mul_s0$1365  <= \$2953 ;
+  always @(posedge clk)
+    \mac_mul_s0$1366  <= \$2954 ;
+  always @(posedge clk)
+    \mac_mul_s0$1368  <= \$2955 ;
+  always @(posedge clk)
+    \mac_mul_s0$1369  <= \$2956 ;
+  always @(posedge clk)
+    \mac_mul_s0$1371  <= \$2957 ;
+  always @(posedge clk)
+    \mac_mul_s0$1372  <= \$2958 ;
+  always @(posedge clk)
+    \mac_mul_s0$1374  <= \$2959 ;
+  always @(posedge clk)
+    \mac_mul_s0$1375  <= \$2960 ;
+  always @(posedge clk)
+    \mac_mul_s0$1377  <= \$2961 ;
+  always @(posedge clk)
+    \mac_mul_s0$1378  <= \$2962 ;
+  always @(posedge clk)
+    \mac_mul_s0$1380  <= \$2963 ;
+  always @(posedge clk)
+    \mac_mul_s0$1381  <= \$2964 ;
+  always @(posedge clk)
+    \mac_mul_s0$1383  <= \$2965 ;
+  always @(posedge clk)
+    \mac_mul_s0$1384  <= \$2966 ;
+  always @(posedge clk)
+    \mac_mul_s0$1386  <= \$2967 ;
+  always @(posedge clk)
+    \mac_mul_s0$1387  <= \$2968 ;
+  always @(posedge clk)
+    \mac_mul_s0$1389  <= \$2969 ;
+  always @(posedge clk)
+    \mac_mul_s0$1390  <= \$2970 ;
+  always @(posedge clk)
+    \mac_mul_s0$1445  <= \$2971 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$2972 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$2973 ;
+  always @(posedge clk)
+    \mac_add2_s0$1408  <= \$2974 ;
+  always @(posedge clk)
+    \mac_add2_s0$1411  <= \$2975 ;
+  always @(posedge clk)
+    \mac_add2_s0$1414  <= \$2976 ;
+  always @(posedge clk)
+    \mac_add2_s0$1447  <= \$2977 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$2978 ;
+  always @(posedge clk)
+    o__valid <= \$2979 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$2980 ;
+  always @(posedge clk)
+    mac_acc0 <= \$2981 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$2982 ;
+  always @(posedge clk)
+    mac_acc1 <= \$2983 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$2984 ;
+  always @(posedge clk)
+    mac_acc2 <= \$2985 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$2986 ;
+  always @(posedge clk)
+    mac_acc3 <= \$2987 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2607  = sel_l1_s0;
+    if (i__ready) begin
+      \$2607  = \$4 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2608  = \sel_l1_s0$27 ;
+    if (i__ready) begin
+      \$2608  = \$7 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2609  = \sel_l1_s0$28 ;
+    if (i__ready) begin
+      \$2609  = \$10 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2610  = \sel_l1_s0$29 ;
+    if (i__ready) begin
+      \$2610  = \$13 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2611  = \sel_l1_s0$30 ;
+    if (i__ready) begin
+      \$2611  = \$16 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2612  = \sel_l1_s0$31 ;
+    if (i__ready) begin
+      \$2612  = \$19 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2613  = \sel_l1_s0$32 ;
+    if (i__ready) begin
+      \$2613  = \$22 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2614  = \sel_l1_s0$33 ;
+    if (i__ready) begin
+      \$2614  = \$25 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2615  = \sel_l1_s0$34 ;
+    if (i__ready) begin
+      \$2615  = \$28 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2616  = \sel_l1_s0$35 ;
+    if (i__ready) begin
+      \$2616  = \$31 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2617  = \sel_l1_s0$36 ;
+    if (i__ready) begin
+      \$2617  = \$34 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2618  = \sel_l1_s0$37 ;
+    if (i__ready) begin
+      \$2618  = \$37 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2619  = \sel_l1_s0$38 ;
+    if (i__ready) begin
+      \$2619  = \$40 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2620  = \sel_l1_s0$39 ;
+    if (i__ready) begin
+      \$2620  = \$43 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2621  = \sel_l1_s0$40 ;
+    if (i__ready) begin
+      \$2621  = \$46 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2622  = \sel_l1_s0$41 ;
+    if (i__ready) begin
+      \$2622  = \$49 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2623  = \sel_l1_s0$1420 ;
+    if (i__ready) begin
+      \$2623  = i__payload[639:128];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2624  = \sel_l1_s0$1421 ;
+    if (i__ready) begin
+      \$2624  = i__payload[640];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2625  = sel_l3_s0;
+    if (i__ready) begin
+      \$2625  = sel_cs0_0_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2626  = \sel_l3_s0$204 ;
+    if (i__ready) begin
+      \$2626  = sel_cs0_0_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2627  = \sel_l3_s0$205 ;
+    if (i__ready) begin
+      \$2627  = sel_cs0_0_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2628  = \sel_l3_s0$363 ;
+    if (i__ready) begin
+      \$2628  = sel_cs0_0_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2629  = \sel_l3_s0$364 ;
+    if (i__ready) begin
+      \$2629  = sel_cs0_0_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2630  = \sel_l3_s0$208 ;
+    if (i__ready) begin
+      \$2630  = sel_cs0_0_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2631  = \sel_l3_s0$209 ;
+    if (i__ready) begin
+      \$2631  = sel_cs0_0_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2632  = \sel_l3_s0$210 ;
+    if (i__ready) begin
+      \$2632  = sel_cs0_0_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2633  = \sel_l3_s0$367 ;
+    if (i__ready) begin
+      \$2633  = sel_cs0_0_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2634  = \sel_l3_s0$475 ;
+    if (i__ready) begin
+      \$2634  = sel_cs0_0_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2635  = \sel_l3_s0$213 ;
+    if (i__ready) begin
+      \$2635  = sel_cs0_1_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2636  = \sel_l3_s0$214 ;
+    if (i__ready) begin
+      \$2636  = sel_cs0_1_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2637  = \sel_l3_s0$215 ;
+    if (i__ready) begin
+      \$2637  = sel_cs0_1_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2638  = \sel_l3_s0$370 ;
+    if (i__ready) begin
+      \$2638  = sel_cs0_1_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2639  = \sel_l3_s0$371 ;
+    if (i__ready) begin
+      \$2639  = sel_cs0_1_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2640  = \sel_l3_s0$218 ;
+    if (i__ready) begin
+      \$2640  = sel_cs0_1_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2641  = \sel_l3_s0$219 ;
+    if (i__ready) begin
+      \$2641  = sel_cs0_1_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2642  = \sel_l3_s0$220 ;
+    if (i__ready) begin
+      \$2642  = sel_cs0_1_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2643  = \sel_l3_s0$374 ;
+    if (i__ready) begin
+      \$2643  = sel_cs0_1_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2644  = \sel_l3_s0$478 ;
+    if (i__ready) begin
+      \$2644  = sel_cs0_1_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2645  = \sel_l3_s0$223 ;
+    if (i__ready) begin
+      \$2645  = sel_cs0_2_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2646  = \sel_l3_s0$224 ;
+    if (i__ready) begin
+      \$2646  = sel_cs0_2_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2647  = \sel_l3_s0$225 ;
+    if (i__ready) begin
+      \$2647  = sel_cs0_2_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2648  = \sel_l3_s0$377 ;
+    if (i__ready) begin
+      \$2648  = sel_cs0_2_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2649  = \sel_l3_s0$378 ;
+    if (i__ready) begin
+      \$2649  = sel_cs0_2_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2650  = \sel_l3_s0$228 ;
+    if (i__ready) begin
+      \$2650  = sel_cs0_2_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2651  = \sel_l3_s0$229 ;
+    if (i__ready) begin
+      \$2651  = sel_cs0_2_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2652  = \sel_l3_s0$230 ;
+    if (i__ready) begin
+      \$2652  = sel_cs0_2_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2653  = \sel_l3_s0$381 ;
+    if (i__ready) begin
+      \$2653  = sel_cs0_2_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2654  = \sel_l3_s0$481 ;
+    if (i__ready) begin
+      \$2654  = sel_cs0_2_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2655  = \sel_l3_s0$233 ;
+    if (i__ready) begin
+      \$2655  = sel_cs0_3_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2656  = \sel_l3_s0$234 ;
+    if (i__ready) begin
+      \$2656  = sel_cs0_3_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2657  = \sel_l3_s0$235 ;
+    if (i__ready) begin
+      \$2657  = sel_cs0_3_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2658  = \sel_l3_s0$384 ;
+    if (i__ready) begin
+      \$2658  = sel_cs0_3_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2659  = \sel_l3_s0$385 ;
+    if (i__ready) begin
+      \$2659  = sel_cs0_3_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2660  = \sel_l3_s0$238 ;
+    if (i__ready) begin
+      \$2660  = sel_cs0_3_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2661  = \sel_l3_s0$239 ;
+    if (i__ready) begin
+      \$2661  = sel_cs0_3_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2662  = \sel_l3_s0$240 ;
+    if (i__ready) begin
+      \$2662  = sel_cs0_3_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2663  = \sel_l3_s0$388 ;
+    if (i__ready) begin
+      \$2663  = sel_cs0_3_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2664  = \sel_l3_s0$484 ;
+    if (i__ready) begin
+      \$2664  = sel_cs0_3_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2665  = \sel_l3_s0$243 ;
+    if (i__ready) begin
+      \$2665  = sel_cs0_4_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2666  = \sel_l3_s0$244 ;
+    if (i__ready) begin
+      \$2666  = sel_cs0_4_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2667  = \sel_l3_s0$245 ;
+    if (i__ready) begin
+      \$2667  = sel_cs0_4_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2668  = \sel_l3_s0$391 ;
+    if (i__ready) begin
+      \$2668  = sel_cs0_4_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2669  = \sel_l3_s0$392 ;
+    if (i__ready) begin
+      \$2669  = sel_cs0_4_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2670  = \sel_l3_s0$248 ;
+    if (i__ready) begin
+      \$2670  = sel_cs0_4_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2671  = \sel_l3_s0$249 ;
+    if (i__ready) begin
+      \$2671  = sel_cs0_4_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2672  = \sel_l3_s0$250 ;
+    if (i__ready) begin
+      \$2672  = sel_cs0_4_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2673  = \sel_l3_s0$395 ;
+    if (i__ready) begin
+      \$2673  = sel_cs0_4_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2674  = \sel_l3_s0$487 ;
+    if (i__ready) begin
+      \$2674  = sel_cs0_4_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2675  = \sel_l3_s0$253 ;
+    if (i__ready) begin
+      \$2675  = sel_cs0_5_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2676  = \sel_l3_s0$254 ;
+    if (i__ready) begin
+      \$2676  = sel_cs0_5_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2677  = \sel_l3_s0$255 ;
+    if (i__ready) begin
+      \$2677  = sel_cs0_5_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2678  = \sel_l3_s0$398 ;
+    if (i__ready) begin
+      \$2678  = sel_cs0_5_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2679  = \sel_l3_s0$399 ;
+    if (i__ready) begin
+      \$2679  = sel_cs0_5_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2680  = \sel_l3_s0$258 ;
+    if (i__ready) begin
+      \$2680  = sel_cs0_5_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2681  = \sel_l3_s0$259 ;
+    if (i__ready) begin
+      \$2681  = sel_cs0_5_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2682  = \sel_l3_s0$260 ;
+    if (i__ready) begin
+      \$2682  = sel_cs0_5_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2683  = \sel_l3_s0$402 ;
+    if (i__ready) begin
+      \$2683  = sel_cs0_5_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2684  = \sel_l3_s0$490 ;
+    if (i__ready) begin
+      \$2684  = sel_cs0_5_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2685  = \sel_l3_s0$263 ;
+    if (i__ready) begin
+      \$2685  = sel_cs0_6_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2686  = \sel_l3_s0$264 ;
+    if (i__ready) begin
+      \$2686  = sel_cs0_6_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2687  = \sel_l3_s0$265 ;
+    if (i__ready) begin
+      \$2687  = sel_cs0_6_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2688  = \sel_l3_s0$405 ;
+    if (i__ready) begin
+      \$2688  = sel_cs0_6_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2689  = \sel_l3_s0$406 ;
+    if (i__ready) begin
+      \$2689  = sel_cs0_6_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2690  = \sel_l3_s0$268 ;
+    if (i__ready) begin
+      \$2690  = sel_cs0_6_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2691  = \sel_l3_s0$269 ;
+    if (i__ready) begin
+      \$2691  = sel_cs0_6_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2692  = \sel_l3_s0$270 ;
+    if (i__ready) begin
+      \$2692  = sel_cs0_6_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2693  = \sel_l3_s0$409 ;
+    if (i__ready) begin
+      \$2693  = sel_cs0_6_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2694  = \sel_l3_s0$493 ;
+    if (i__ready) begin
+      \$2694  = sel_cs0_6_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2695  = \sel_l3_s0$273 ;
+    if (i__ready) begin
+      \$2695  = sel_cs0_7_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2696  = \sel_l3_s0$274 ;
+    if (i__ready) begin
+      \$2696  = sel_cs0_7_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2697  = \sel_l3_s0$275 ;
+    if (i__ready) begin
+      \$2697  = sel_cs0_7_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2698  = \sel_l3_s0$412 ;
+    if (i__ready) begin
+      \$2698  = sel_cs0_7_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2699  = \sel_l3_s0$413 ;
+    if (i__ready) begin
+      \$2699  = sel_cs0_7_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2700  = \sel_l3_s0$278 ;
+    if (i__ready) begin
+      \$2700  = sel_cs0_7_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2701  = \sel_l3_s0$279 ;
+    if (i__ready) begin
+      \$2701  = sel_cs0_7_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2702  = \sel_l3_s0$280 ;
+    if (i__ready) begin
+      \$2702  = sel_cs0_7_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2703  = \sel_l3_s0$416 ;
+    if (i__ready) begin
+      \$2703  = sel_cs0_7_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2704  = \sel_l3_s0$496 ;
+    if (i__ready) begin
+      \$2704  = sel_cs0_7_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2705  = \sel_l3_s0$283 ;
+    if (i__ready) begin
+      \$2705  = sel_cs0_8_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2706  = \sel_l3_s0$284 ;
+    if (i__ready) begin
+      \$2706  = sel_cs0_8_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2707  = \sel_l3_s0$285 ;
+    if (i__ready) begin
+      \$2707  = sel_cs0_8_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2708  = \sel_l3_s0$419 ;
+    if (i__ready) begin
+      \$2708  = sel_cs0_8_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2709  = \sel_l3_s0$420 ;
+    if (i__ready) begin
+      \$2709  = sel_cs0_8_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2710  = \sel_l3_s0$288 ;
+    if (i__ready) begin
+      \$2710  = sel_cs0_8_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2711  = \sel_l3_s0$289 ;
+    if (i__ready) begin
+      \$2711  = sel_cs0_8_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2712  = \sel_l3_s0$290 ;
+    if (i__ready) begin
+      \$2712  = sel_cs0_8_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2713  = \sel_l3_s0$423 ;
+    if (i__ready) begin
+      \$2713  = sel_cs0_8_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2714  = \sel_l3_s0$499 ;
+    if (i__ready) begin
+      \$2714  = sel_cs0_8_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2715  = \sel_l3_s0$293 ;
+    if (i__ready) begin
+      \$2715  = sel_cs0_9_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2716  = \sel_l3_s0$294 ;
+    if (i__ready) begin
+      \$2716  = sel_cs0_9_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2717  = \sel_l3_s0$295 ;
+    if (i__ready) begin
+      \$2717  = sel_cs0_9_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2718  = \sel_l3_s0$426 ;
+    if (i__ready) begin
+      \$2718  = sel_cs0_9_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2719  = \sel_l3_s0$427 ;
+    if (i__ready) begin
+      \$2719  = sel_cs0_9_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2720  = \sel_l3_s0$298 ;
+    if (i__ready) begin
+      \$2720  = sel_cs0_9_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2721  = \sel_l3_s0$299 ;
+    if (i__ready) begin
+      \$2721  = sel_cs0_9_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2722  = \sel_l3_s0$300 ;
+    if (i__ready) begin
+      \$2722  = sel_cs0_9_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2723  = \sel_l3_s0$430 ;
+    if (i__ready) begin
+      \$2723  = sel_cs0_9_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2724  = \sel_l3_s0$502 ;
+    if (i__ready) begin
+      \$2724  = sel_cs0_9_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2725  = \sel_l3_s0$303 ;
+    if (i__ready) begin
+      \$2725  = sel_cs0_10_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2726  = \sel_l3_s0$304 ;
+    if (i__ready) begin
+      \$2726  = sel_cs0_10_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2727  = \sel_l3_s0$305 ;
+    if (i__ready) begin
+      \$2727  = sel_cs0_10_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2728  = \sel_l3_s0$433 ;
+    if (i__ready) begin
+      \$2728  = sel_cs0_10_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2729  = \sel_l3_s0$434 ;
+    if (i__ready) begin
+      \$2729  = sel_cs0_10_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2730  = \sel_l3_s0$308 ;
+    if (i__ready) begin
+      \$2730  = sel_cs0_10_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2731  = \sel_l3_s0$309 ;
+    if (i__ready) begin
+      \$2731  = sel_cs0_10_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2732  = \sel_l3_s0$310 ;
+    if (i__ready) begin
+      \$2732  = sel_cs0_10_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2733  = \sel_l3_s0$437 ;
+    if (i__ready) begin
+      \$2733  = sel_cs0_10_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2734  = \sel_l3_s0$505 ;
+    if (i__ready) begin
+      \$2734  = sel_cs0_10_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2735  = \sel_l3_s0$313 ;
+    if (i__ready) begin
+      \$2735  = sel_cs0_11_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2736  = \sel_l3_s0$314 ;
+    if (i__ready) begin
+      \$2736  = sel_cs0_11_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2737  = \sel_l3_s0$315 ;
+    if (i__ready) begin
+      \$2737  = sel_cs0_11_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2738  = \sel_l3_s0$440 ;
+    if (i__ready) begin
+      \$2738  = sel_cs0_11_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2739  = \sel_l3_s0$441 ;
+    if (i__ready) begin
+      \$2739  = sel_cs0_11_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2740  = \sel_l3_s0$318 ;
+    if (i__ready) begin
+      \$2740  = sel_cs0_11_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2741  = \sel_l3_s0$319 ;
+    if (i__ready) begin
+      \$2741  = sel_cs0_11_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2742  = \sel_l3_s0$320 ;
+    if (i__ready) begin
+      \$2742  = sel_cs0_11_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2743  = \sel_l3_s0$444 ;
+    if (i__ready) begin
+      \$2743  = sel_cs0_11_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2744  = \sel_l3_s0$508 ;
+    if (i__ready) begin
+      \$2744  = sel_cs0_11_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2745  = \sel_l3_s0$323 ;
+    if (i__ready) begin
+      \$2745  = sel_cs0_12_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2746  = \sel_l3_s0$324 ;
+    if (i__ready) begin
+      \$2746  = sel_cs0_12_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2747  = \sel_l3_s0$325 ;
+    if (i__ready) begin
+      \$2747  = sel_cs0_12_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2748  = \sel_l3_s0$447 ;
+    if (i__ready) begin
+      \$2748  = sel_cs0_12_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2749  = \sel_l3_s0$448 ;
+    if (i__ready) begin
+      \$2749  = sel_cs0_12_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2750  = \sel_l3_s0$328 ;
+    if (i__ready) begin
+      \$2750  = sel_cs0_12_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2751  = \sel_l3_s0$329 ;
+    if (i__ready) begin
+      \$2751  = sel_cs0_12_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2752  = \sel_l3_s0$330 ;
+    if (i__ready) begin
+      \$2752  = sel_cs0_12_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2753  = \sel_l3_s0$451 ;
+    if (i__ready) begin
+      \$2753  = sel_cs0_12_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2754  = \sel_l3_s0$511 ;
+    if (i__ready) begin
+      \$2754  = sel_cs0_12_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2755  = \sel_l3_s0$333 ;
+    if (i__ready) begin
+      \$2755  = sel_cs0_13_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2756  = \sel_l3_s0$334 ;
+    if (i__ready) begin
+      \$2756  = sel_cs0_13_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2757  = \sel_l3_s0$335 ;
+    if (i__ready) begin
+      \$2757  = sel_cs0_13_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2758  = \sel_l3_s0$454 ;
+    if (i__ready) begin
+      \$2758  = sel_cs0_13_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2759  = \sel_l3_s0$455 ;
+    if (i__ready) begin
+      \$2759  = sel_cs0_13_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2760  = \sel_l3_s0$338 ;
+    if (i__ready) begin
+      \$2760  = sel_cs0_13_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2761  = \sel_l3_s0$339 ;
+    if (i__ready) begin
+      \$2761  = sel_cs0_13_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2762  = \sel_l3_s0$340 ;
+    if (i__ready) begin
+      \$2762  = sel_cs0_13_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2763  = \sel_l3_s0$458 ;
+    if (i__ready) begin
+      \$2763  = sel_cs0_13_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2764  = \sel_l3_s0$514 ;
+    if (i__ready) begin
+      \$2764  = sel_cs0_13_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2765  = \sel_l3_s0$343 ;
+    if (i__ready) begin
+      \$2765  = sel_cs0_14_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2766  = \sel_l3_s0$344 ;
+    if (i__ready) begin
+      \$2766  = sel_cs0_14_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2767  = \sel_l3_s0$345 ;
+    if (i__ready) begin
+      \$2767  = sel_cs0_14_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2768  = \sel_l3_s0$461 ;
+    if (i__ready) begin
+      \$2768  = sel_cs0_14_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2769  = \sel_l3_s0$462 ;
+    if (i__ready) begin
+      \$2769  = sel_cs0_14_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2770  = \sel_l3_s0$348 ;
+    if (i__ready) begin
+      \$2770  = sel_cs0_14_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2771  = \sel_l3_s0$349 ;
+    if (i__ready) begin
+      \$2771  = sel_cs0_14_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2772  = \sel_l3_s0$350 ;
+    if (i__ready) begin
+      \$2772  = sel_cs0_14_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2773  = \sel_l3_s0$465 ;
+    if (i__ready) begin
+      \$2773  = sel_cs0_14_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2774  = \sel_l3_s0$517 ;
+    if (i__ready) begin
+      \$2774  = sel_cs0_14_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2775  = \sel_l3_s0$353 ;
+    if (i__ready) begin
+      \$2775  = sel_cs0_15_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2776  = \sel_l3_s0$354 ;
+    if (i__ready) begin
+      \$2776  = sel_cs0_15_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2777  = \sel_l3_s0$355 ;
+    if (i__ready) begin
+      \$2777  = sel_cs0_15_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2778  = \sel_l3_s0$468 ;
+    if (i__ready) begin
+      \$2778  = sel_cs0_15_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2779  = \sel_l3_s0$469 ;
+    if (i__ready) begin
+      \$2779  = sel_cs0_15_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2780  = \sel_l3_s0$358 ;
+    if (i__ready) begin
+      \$2780  = sel_cs0_15_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2781  = \sel_l3_s0$359 ;
+    if (i__ready) begin
+      \$2781  = sel_cs0_15_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2782  = \sel_l3_s0$360 ;
+    if (i__ready) begin
+      \$2782  = sel_cs0_15_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2783  = \sel_l3_s0$472 ;
+    if (i__ready) begin
+      \$2783  = sel_cs0_15_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2784  = \sel_l3_s0$520 ;
+    if (i__ready) begin
+      \$2784  = sel_cs0_15_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2785  = \sel_l3_s0$1422 ;
+    if (i__ready) begin
+      \$2785  = \sel_l1_s0$1420 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2786  = \sel_l3_s0$1423 ;
+    if (i__ready) begin
+      \$2786  = \sel_l1_s0$1421 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2787  = sel_l7_s0;
+    if (i__ready) begin
+      \$2787  = sel_cs2_0_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2788  = \sel_l7_s0$556 ;
+    if (i__ready) begin
+      \$2788  = sel_cs3_0_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2789  = \sel_l7_s0$557 ;
+    if (i__ready) begin
+      \$2789  = sel_cs4_0_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2790  = \sel_l7_s0$558 ;
+    if (i__ready) begin
+      \$2790  = sel_cs4_0_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2791  = \sel_l7_s0$559 ;
+    if (i__ready) begin
+      \$2791  = sel_cs2_1_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2792  = \sel_l7_s0$560 ;
+    if (i__ready) begin
+      \$2792  = sel_cs3_1_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2793  = \sel_l7_s0$561 ;
+    if (i__ready) begin
+      \$2793  = sel_cs4_1_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2794  = \sel_l7_s0$562 ;
+    if (i__ready) begin
+      \$2794  = sel_cs4_1_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2795  = \sel_l7_s0$563 ;
+    if (i__ready) begin
+      \$2795  = sel_cs2_2_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2796  = \sel_l7_s0$564 ;
+    if (i__ready) begin
+      \$2796  = sel_cs3_2_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2797  = \sel_l7_s0$565 ;
+    if (i__ready) begin
+      \$2797  = sel_cs4_2_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2798  = \sel_l7_s0$566 ;
+    if (i__ready) begin
+      \$2798  = sel_cs4_2_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2799  = \sel_l7_s0$567 ;
+    if (i__ready) begin
+      \$2799  = sel_cs2_3_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2800  = \sel_l7_s0$568 ;
+    if (i__ready) begin
+      \$2800  = sel_cs3_3_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2801  = \sel_l7_s0$569 ;
+    if (i__ready) begin
+      \$2801  = sel_cs4_3_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2802  = \sel_l7_s0$570 ;
+    if (i__ready) begin
+      \$2802  = sel_cs4_3_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2803  = \sel_l7_s0$571 ;
+    if (i__ready) begin
+      \$2803  = sel_cs2_4_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2804  = \sel_l7_s0$572 ;
+    if (i__ready) begin
+      \$2804  = sel_cs3_4_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2805  = \sel_l7_s0$573 ;
+    if (i__ready) begin
+      \$2805  = sel_cs4_4_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2806  = \sel_l7_s0$574 ;
+    if (i__ready) begin
+      \$2806  = sel_cs4_4_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2807  = \sel_l7_s0$575 ;
+    if (i__ready) begin
+      \$2807  = sel_cs2_5_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2808  = \sel_l7_s0$576 ;
+    if (i__ready) begin
+      \$2808  = sel_cs3_5_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2809  = \sel_l7_s0$577 ;
+    if (i__ready) begin
+      \$2809  = sel_cs4_5_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2810  = \sel_l7_s0$578 ;
+    if (i__ready) begin
+      \$2810  = sel_cs4_5_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2811  = \sel_l7_s0$579 ;
+    if (i__ready) begin
+      \$2811  = sel_cs2_6_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2812  = \sel_l7_s0$580 ;
+    if (i__ready) begin
+      \$2812  = sel_cs3_6_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2813  = \sel_l7_s0$581 ;
+    if (i__ready) begin
+      \$2813  = sel_cs4_6_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2814  = \sel_l7_s0$582 ;
+    if (i__ready) begin
+      \$2814  = sel_cs4_6_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2815  = \sel_l7_s0$583 ;
+    if (i__ready) begin
+      \$2815  = sel_cs2_7_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2816  = \sel_l7_s0$584 ;
+    if (i__ready) begin
+      \$2816  = sel_cs3_7_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2817  = \sel_l7_s0$585 ;
+    if (i__ready) begin
+      \$2817  = sel_cs4_7_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2818  = \sel_l7_s0$586 ;
+    if (i__ready) begin
+      \$2818  = sel_cs4_7_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2819  = \sel_l7_s0$587 ;
+    if (i__ready) begin
+      \$2819  = sel_cs2_8_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2820  = \sel_l7_s0$588 ;
+    if (i__ready) begin
+      \$2820  = sel_cs3_8_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2821  = \sel_l7_s0$589 ;
+    if (i__ready) begin
+      \$2821  = sel_cs4_8_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2822  = \sel_l7_s0$590 ;
+    if (i__ready) begin
+      \$2822  = sel_cs4_8_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2823  = \sel_l7_s0$591 ;
+    if (i__ready) begin
+      \$2823  = sel_cs2_9_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2824  = \sel_l7_s0$592 ;
+    if (i__ready) begin
+      \$2824  = sel_cs3_9_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2825  = \sel_l7_s0$593 ;
+    if (i__ready) begin
+      \$2825  = sel_cs4_9_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2826  = \sel_l7_s0$594 ;
+    if (i__ready) begin
+      \$2826  = sel_cs4_9_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2827  = \sel_l7_s0$595 ;
+    if (i__ready) begin
+      \$2827  = sel_cs2_10_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2828  = \sel_l7_s0$596 ;
+    if (i__ready) begin
+      \$2828  = sel_cs3_10_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2829  = \sel_l7_s0$597 ;
+    if (i__ready) begin
+      \$2829  = sel_cs4_10_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2830  = \sel_l7_s0$598 ;
+    if (i__ready) begin
+      \$2830  = sel_cs4_10_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2831  = \sel_l7_s0$599 ;
+    if (i__ready) begin
+      \$2831  = sel_cs2_11_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2832  = \sel_l7_s0$600 ;
+    if (i__ready) begin
+      \$2832  = sel_cs3_11_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2833  = \sel_l7_s0$601 ;
+    if (i__ready) begin
+      \$2833  = sel_cs4_11_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2834  = \sel_l7_s0$602 ;
+    if (i__ready) begin
+      \$2834  = sel_cs4_11_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2835  = \sel_l7_s0$603 ;
+    if (i__ready) begin
+      \$2835  = sel_cs2_12_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2836  = \sel_l7_s0$604 ;
+    if (i__ready) begin
+      \$2836  = sel_cs3_12_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2837  = \sel_l7_s0$605 ;
+    if (i__ready) begin
+      \$2837  = sel_cs4_12_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2838  = \sel_l7_s0$606 ;
+    if (i__ready) begin
+      \$2838  = sel_cs4_12_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2839  = \sel_l7_s0$607 ;
+    if (i__ready) begin
+      \$2839  = sel_cs2_13_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2840  = \sel_l7_s0$608 ;
+    if (i__ready) begin
+      \$2840  = sel_cs3_13_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2841  = \sel_l7_s0$609 ;
+    if (i__ready) begin
+      \$2841  = sel_cs4_13_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2842  = \sel_l7_s0$610 ;
+    if (i__ready) begin
+      \$2842  = sel_cs4_13_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2843  = \sel_l7_s0$611 ;
+    if (i__ready) begin
+      \$2843  = sel_cs2_14_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2844  = \sel_l7_s0$612 ;
+    if (i__ready) begin
+      \$2844  = sel_cs3_14_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2845  = \sel_l7_s0$613 ;
+    if (i__ready) begin
+      \$2845  = sel_cs4_14_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2846  = \sel_l7_s0$614 ;
+    if (i__ready) begin
+      \$2846  = sel_cs4_14_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2847  = \sel_l7_s0$615 ;
+    if (i__ready) begin
+      \$2847  = sel_cs2_15_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2848  = \sel_l7_s0$616 ;
+    if (i__ready) begin
+      \$2848  = sel_cs3_15_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2849  = \sel_l7_s0$617 ;
+    if (i__ready) begin
+      \$2849  = sel_cs4_15_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2850  = \sel_l7_s0$618 ;
+    if (i__ready) begin
+      \$2850  = sel_cs4_15_2_0c;
+    end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4625  = \sel_l4_s0$1290 ;
+    \$2851  = \sel_l7_s0$1424 ;
     if (i__ready) begin
-      \$4625  = \sel_l3_s0$1255 ;
+      \$2851  = \sel_l3_s0$1422 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4626  = \sel_l5_s0$1291 ;
+    \$2852  = \sel_l7_s0$1425 ;
     if (i__ready) begin
-      \$4626  = sel_l4_s0;
+      \$2852  = \sel_l3_s0$1423 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4627  = \sel_l5_s0$1292 ;
+    \$2853  = sel_l12_s0;
     if (i__ready) begin
-      \$4627  = \$2674 ;
+      \$2853  = { \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412 , \$1411 , \$1410  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4628  = \sel_l5_s0$1293 ;
+    \$2854  = \sel_l12_s0$825 ;
     if (i__ready) begin
-      \$4628  = \$2835 ;
+      \$2854  = \$1410 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4629  = \sel_l5_s0$1294 ;
+    \$2855  = \sel_l12_s0$826 ;
     if (i__ready) begin
-      \$4629  = \$2996 ;
+      \$2855  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4630  = \sel_l5_s0$1295 ;
+    \$2856  = \sel_l12_s0$827 ;
     if (i__ready) begin
-      \$4630  = \$3157 ;
+      \$2856  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4631  = \sel_l5_s0$1296 ;
+    \$2857  = \sel_l12_s0$828 ;
     if (i__ready) begin
-      \$4631  = \$3318 ;
+      \$2857  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4632  = \sel_l5_s0$1297 ;
+    \$2858  = \sel_l12_s0$829 ;
     if (i__ready) begin
-      \$4632  = \$3479 ;
+      \$2858  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4633  = \sel_l5_s0$1298 ;
+    \$2859  = \sel_l12_s0$830 ;
     if (i__ready) begin
-      \$4633  = \$3640 ;
+      \$2859  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4634  = \sel_l5_s0$1299 ;
+    \$2860  = \sel_l12_s0$831 ;
     if (i__ready) begin
-      \$4634  = \$3801 ;
+      \$2860  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4635  = sel_l5_s0;
+    \$2861  = \sel_l12_s0$832 ;
     if (i__ready) begin
-      \$4635  = \$3890 ;
+      \$2861  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4636  = \sel_l5_s0$673 ;
+    \$2862  = \sel_l12_s0$834 ;
     if (i__ready) begin
-      \$4636  = \$3979 ;
+      \$2862  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4637  = \sel_l5_s0$676 ;
+    \$2863  = \sel_l12_s0$836 ;
     if (i__ready) begin
-      \$4637  = \$4068 ;
+      \$2863  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4638  = \sel_l5_s0$679 ;
+    \$2864  = \sel_l12_s0$838 ;
     if (i__ready) begin
-      \$4638  = \$4157 ;
+      \$2864  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4639  = \sel_l5_s0$682 ;
+    \$2865  = \sel_l12_s0$840 ;
     if (i__ready) begin
-      \$4639  = \$4246 ;
+      \$2865  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4640  = \sel_l5_s0$685 ;
+    \$2866  = \sel_l12_s0$842 ;
     if (i__ready) begin
-      \$4640  = \$4335 ;
+      \$2866  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4641  = \sel_l5_s0$688 ;
+    \$2867  = \sel_l12_s0$844 ;
     if (i__ready) begin
-      \$4641  = \$4424 ;
+      \$2867  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4642  = \sel_l5_s0$691 ;
+    \$2868  = \sel_l12_s0$846 ;
     if (i__ready) begin
-      \$4642  = \$4513 ;
+      \$2868  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4643  = \sel_l5_s0$713 ;
+    \$2869  = \sel_l12_s0$1426 ;
     if (i__ready) begin
-      \$4643  = \sel_l4_s0$1289 ;
+      \$2869  = \sel_l7_s0$1424 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4644  = \sel_l5_s0$1300 ;
+    \$2870  = \sel_l12_s0$1427 ;
     if (i__ready) begin
-      \$4644  = \sel_l4_s0$1290 ;
+      \$2870  = \sel_l7_s0$1425 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4645  = sel_valid_s0;
+    \$2871  = wr__addr;
     if (i__ready) begin
-      \$4645  = i__valid;
+      \$2871  = \$2600 [3:0];
     end
     if (rst) begin
-      \$4645  = 1'h0;
+      \$2871  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4646  = sel_valid_s1;
+    \$2872  = rd__addr;
     if (i__ready) begin
-      \$4646  = sel_valid_s0;
-    end
-    if (rst) begin
-      \$4646  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4647  = sel_valid_s2;
-    if (i__ready) begin
-      \$4647  = sel_valid_s1;
+      \$2872  = \$2601 [3:0];
     end
     if (rst) begin
-      \$4647  = 1'h0;
+      \$2872  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4648  = sel_valid_s3;
+    \$2873  = \sel_l15_s0$1428 ;
     if (i__ready) begin
-      \$4648  = sel_valid_s2;
-    end
-    if (rst) begin
-      \$4648  = 1'h0;
+      \$2873  = sel_l12_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4649  = sel_valid_s4;
+    \$2874  = \sel_l15_s0$1429 ;
     if (i__ready) begin
-      \$4649  = sel_valid_s3;
-    end
-    if (rst) begin
-      \$4649  = 1'h0;
+      \$2874  = sel_val0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4650  = mac_pre_s0;
+    \$2875  = \sel_l15_s0$1430 ;
     if (i__ready) begin
-      \$4650  = \sel_l5_s0$1292 ;
+      \$2875  = sel_val1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4651  = \mac_pre_s0$1057 ;
+    \$2876  = \sel_l15_s0$1431 ;
     if (i__ready) begin
-      \$4651  = \sel_l5_s0$1293 ;
+      \$2876  = sel_val2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4652  = \mac_pre_s0$1060 ;
+    \$2877  = \sel_l15_s0$1432 ;
     if (i__ready) begin
-      \$4652  = \sel_l5_s0$1294 ;
+      \$2877  = sel_val3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4653  = \mac_pre_s0$1063 ;
+    \$2878  = \sel_l15_s0$1433 ;
     if (i__ready) begin
-      \$4653  = \sel_l5_s0$1295 ;
+      \$2878  = sel_val4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4654  = \mac_pre_s0$1066 ;
+    \$2879  = \sel_l15_s0$1434 ;
     if (i__ready) begin
-      \$4654  = \sel_l5_s0$1296 ;
+      \$2879  = sel_val5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4655  = \mac_pre_s0$1069 ;
+    \$2880  = \sel_l15_s0$1435 ;
     if (i__ready) begin
-      \$4655  = \sel_l5_s0$1297 ;
+      \$2880  = sel_val6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4656  = \mac_pre_s0$1072 ;
+    \$2881  = \sel_l15_s0$1436 ;
     if (i__ready) begin
-      \$4656  = \sel_l5_s0$1298 ;
+      \$2881  = sel_val7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4657  = \mac_pre_s0$1075 ;
+    \$2882  = sel_l15_s0;
     if (i__ready) begin
-      \$4657  = \sel_l5_s0$1299 ;
+      \$2882  = { \$1621 , \$1768 , \$1765 , \$1762  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4658  = \mac_pre_s0$1055 ;
+    \$2883  = \sel_l15_s0$891 ;
     if (i__ready) begin
-      \$4658  = mac_wmux_s3_w0_0;
+      \$2883  = { \$1791 , \$1790 , \$1787 , \$1784  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4659  = \mac_pre_s0$1058 ;
+    \$2884  = \sel_l15_s0$894 ;
     if (i__ready) begin
-      \$4659  = mac_wmux_s3_w0_1;
+      \$2884  = { \$1815 , \$1813 , \$1810 , \$1806  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4660  = \mac_pre_s0$1061 ;
+    \$2885  = \sel_l15_s0$897 ;
     if (i__ready) begin
-      \$4660  = mac_wmux_s3_w0_2;
+      \$2885  = { \$1841 , \$1838 , \$1835 , \$1831  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4661  = \mac_pre_s0$1064 ;
+    \$2886  = \sel_l15_s0$900 ;
     if (i__ready) begin
-      \$4661  = mac_wmux_s3_w0_3;
+      \$2886  = { \$1867 , \$1863 , \$1859 , \$1856  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4662  = \mac_pre_s0$1067 ;
+    \$2887  = \sel_l15_s0$903 ;
     if (i__ready) begin
-      \$4662  = mac_wmux_s3_w0_4;
+      \$2887  = { \$1895 , \$1890 , \$1886 , \$1883  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4663  = \mac_pre_s0$1070 ;
+    \$2888  = \sel_l15_s0$906 ;
     if (i__ready) begin
-      \$4663  = mac_wmux_s3_w0_5;
+      \$2888  = { \$1924 , \$1918 , \$1914 , \$1910  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4664  = \mac_pre_s0$1073 ;
+    \$2889  = \sel_l15_s0$909 ;
     if (i__ready) begin
-      \$4664  = mac_wmux_s3_w0_6;
+      \$2889  = { \$1955 , \$1948 , \$1944 , \$1940  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4665  = \mac_pre_s0$1076 ;
+    \$2890  = \sel_l15_s0$931 ;
     if (i__ready) begin
-      \$4665  = mac_wmux_s3_w0_7;
+      \$2890  = \sel_l12_s0$1426 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4666  = \mac_pre_s0$1078 ;
+    \$2891  = \sel_l15_s0$1437 ;
     if (i__ready) begin
-      \$4666  = mac_wmux_s3_w1_0;
+      \$2891  = \sel_l12_s0$1427 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4667  = \mac_pre_s0$1080 ;
+    \$2892  = sel_valid_s0;
     if (i__ready) begin
-      \$4667  = mac_wmux_s3_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4668  = \mac_pre_s0$1082 ;
-    if (i__ready) begin
-      \$4668  = mac_wmux_s3_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4669  = \mac_pre_s0$1084 ;
-    if (i__ready) begin
-      \$4669  = mac_wmux_s3_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4670  = \mac_pre_s0$1086 ;
-    if (i__ready) begin
-      \$4670  = mac_wmux_s3_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4671  = \mac_pre_s0$1088 ;
-    if (i__ready) begin
-      \$4671  = mac_wmux_s3_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4672  = \mac_pre_s0$1090 ;
-    if (i__ready) begin
-      \$4672  = mac_wmux_s3_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4673  = \mac_pre_s0$1092 ;
-    if (i__ready) begin
-      \$4673  = mac_wmux_s3_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4674  = \mac_pre_s0$1094 ;
-    if (i__ready) begin
-      \$4674  = mac_wmux_s3_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4675  = \mac_pre_s0$1096 ;
-    if (i__ready) begin
-      \$4675  = mac_wmux_s3_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4676  = \mac_pre_s0$1098 ;
-    if (i__ready) begin
-      \$4676  = mac_wmux_s3_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4677  = \mac_pre_s0$1100 ;
-    if (i__ready) begin
-      \$4677  = mac_wmux_s3_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4678  = \mac_pre_s0$1102 ;
-    if (i__ready) begin
-      \$4678  = mac_wmux_s3_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4679  = \mac_pre_s0$1104 ;
-    if (i__ready) begin
-      \$4679  = mac_wmux_s3_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4680  = \mac_pre_s0$1106 ;
-    if (i__ready) begin
-      \$4680  = mac_wmux_s3_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4681  = \mac_pre_s0$1108 ;
-    if (i__ready) begin
-      \$4681  = mac_wmux_s3_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4682  = \mac_pre_s0$1110 ;
-    if (i__ready) begin
-      \$4682  = mac_wmux_s3_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4683  = \mac_pre_s0$1112 ;
-    if (i__ready) begin
-      \$4683  = mac_wmux_s3_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4684  = \mac_pre_s0$1114 ;
-    if (i__ready) begin
-      \$4684  = mac_wmux_s3_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4685  = \mac_pre_s0$1116 ;
-    if (i__ready) begin
-      \$4685  = mac_wmux_s3_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4686  = \mac_pre_s0$1118 ;
-    if (i__ready) begin
-      \$4686  = mac_wmux_s3_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4687  = \mac_pre_s0$1120 ;
-    if (i__ready) begin
-      \$4687  = mac_wmux_s3_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4688  = \mac_pre_s0$1122 ;
-    if (i__ready) begin
-      \$4688  = mac_wmux_s3_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4689  = \mac_pre_s0$1124 ;
-    if (i__ready) begin
-      \$4689  = mac_wmux_s3_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4690  = \mac_pre_s0$1306 ;
-    if (i__ready) begin
-      \$4690  = \sel_l5_s0$1300 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4691  = mac_pre_valid_s0;
-    if (i__ready) begin
-      \$4691  = sel_valid_s4;
+      \$2892  = i__valid;
     end
     if (rst) begin
-      \$4691  = 1'h0;
+      \$2892  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4692  = mac_mul_s0;
+    \$2893  = sel_valid_s1;
     if (i__ready) begin
-      \$4692  = mac_prod0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4693  = \mac_mul_s0$1127 ;
-    if (i__ready) begin
-      \$4693  = mac_prod0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4694  = \mac_mul_s0$1129 ;
-    if (i__ready) begin
-      \$4694  = mac_prod0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4695  = \mac_mul_s0$1130 ;
-    if (i__ready) begin
-      \$4695  = mac_prod0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4696  = \mac_mul_s0$1132 ;
-    if (i__ready) begin
-      \$4696  = mac_prod0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4697  = \mac_mul_s0$1133 ;
-    if (i__ready) begin
-      \$4697  = mac_prod0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4698  = \mac_mul_s0$1135 ;
-    if (i__ready) begin
-      \$4698  = mac_prod0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4699  = \mac_mul_s0$1136 ;
-    if (i__ready) begin
-      \$4699  = mac_prod0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4700  = \mac_mul_s0$1138 ;
-    if (i__ready) begin
-      \$4700  = mac_prod1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4701  = \mac_mul_s0$1139 ;
-    if (i__ready) begin
-      \$4701  = mac_prod1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4702  = \mac_mul_s0$1141 ;
-    if (i__ready) begin
-      \$4702  = mac_prod1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4703  = \mac_mul_s0$1142 ;
-    if (i__ready) begin
-      \$4703  = mac_prod1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4704  = \mac_mul_s0$1144 ;
-    if (i__ready) begin
-      \$4704  = mac_prod1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4705  = \mac_mul_s0$1145 ;
-    if (i__ready) begin
-      \$4705  = mac_prod1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4706  = \mac_mul_s0$1147 ;
-    if (i__ready) begin
-      \$4706  = mac_prod1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4707  = \mac_mul_s0$1148 ;
-    if (i__ready) begin
-      \$4707  = mac_prod1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4708  = \mac_mul_s0$1150 ;
-    if (i__ready) begin
-      \$4708  = mac_prod2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4709  = \mac_mul_s0$1151 ;
-    if (i__ready) begin
-      \$4709  = mac_prod2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4710  = \mac_mul_s0$1153 ;
-    if (i__ready) begin
-      \$4710  = mac_prod2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4711  = \mac_mul_s0$1154 ;
-    if (i__ready) begin
-      \$4711  = mac_prod2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4712  = \mac_mul_s0$1156 ;
-    if (i__ready) begin
-      \$4712  = mac_prod2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4713  = \mac_mul_s0$1157 ;
-    if (i__ready) begin
-      \$4713  = mac_prod2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4714  = \mac_mul_s0$1159 ;
-    if (i__ready) begin
-      \$4714  = mac_prod2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4715  = \mac_mul_s0$1160 ;
-    if (i__ready) begin
-      \$4715  = mac_prod2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4716  = \mac_mul_s0$1162 ;
-    if (i__ready) begin
-      \$4716  = mac_prod3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4717  = \mac_mul_s0$1163 ;
-    if (i__ready) begin
-      \$4717  = mac_prod3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4718  = \mac_mul_s0$1165 ;
-    if (i__ready) begin
-      \$4718  = mac_prod3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4719  = \mac_mul_s0$1166 ;
-    if (i__ready) begin
-      \$4719  = mac_prod3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4720  = \mac_mul_s0$1168 ;
-    if (i__ready) begin
-      \$4720  = mac_prod3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4721  = \mac_mul_s0$1169 ;
-    if (i__ready) begin
-      \$4721  = mac_prod3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4722  = \mac_mul_s0$1171 ;
-    if (i__ready) begin
-      \$4722  = mac_prod3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4723  = \mac_mul_s0$1172 ;
-    if (i__ready) begin
-      \$4723  = mac_prod3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4724  = \mac_mul_s0$1308 ;
-    if (i__ready) begin
-      \$4724  = \mac_pre_s0$1306 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4725  = mac_mul_valid_s0;
-    if (i__ready) begin
-      \$4725  = mac_pre_valid_s0;
+      \$2893  = sel_valid_s0;
     end
     if (rst) begin
-      \$4725  = 1'h0;
+      \$2893  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4726  = mac_add2_s0;
+    \$2894  = sel_valid_s2;
     if (i__ready) begin
-      \$4726  = mac0_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4727  = \mac_add2_s0$1190 ;
-    if (i__ready) begin
-      \$4727  = mac1_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4728  = \mac_add2_s0$1193 ;
-    if (i__ready) begin
-      \$4728  = mac2_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4729  = \mac_add2_s0$1196 ;
-    if (i__ready) begin
-      \$4729  = mac3_sum2_p0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4730  = \mac_add2_s0$1310 ;
-    if (i__ready) begin
-      \$4730  = \mac_mul_s0$1308 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4731  = mac_add2_valid_s0;
-    if (i__ready) begin
-      \$4731  = mac_mul_valid_s0;
+      \$2894  = sel_valid_s1;
     end
     if (rst) begin
-      \$4731  = 1'h0;
+      \$2894  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4732  = o__valid;
+    \$2895  = sel_valid_s3;
     if (i__ready) begin
-      \$4732  = \$4514 ;
+      \$2895  = sel_valid_s2;
     end
     if (rst) begin
-      \$4732  = 1'h0;
+      \$2895  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4733  = mac_acc0_out;
-    if (\$4515 ) begin
-      if (\mac_add2_s0$1310 ) begin
-        \$4733  = \$2510 [31:0];
+    \$2896  = sel_valid_s4;
+    if (i__ready) begin
+      \$2896  = sel_valid_s3;
+    end
+    if (rst) begin
+      \$2896  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = mac_pre_s0;
+    if (i__ready) begin
+      \$2897  = \sel_l15_s0$1429 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2898  = \mac_pre_s0$1275 ;
+    if (i__ready) begin
+      \$2898  = \sel_l15_s0$1430 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = \mac_pre_s0$1278 ;
+    if (i__ready) begin
+      \$2899  = \sel_l15_s0$1431 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = \mac_pre_s0$1281 ;
+    if (i__ready) begin
+      \$2900  = \sel_l15_s0$1432 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2901  = \mac_pre_s0$1284 ;
+    if (i__ready) begin
+      \$2901  = \sel_l15_s0$1433 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2902  = \mac_pre_s0$1287 ;
+    if (i__ready) begin
+      \$2902  = \sel_l15_s0$1434 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2903  = \mac_pre_s0$1290 ;
+    if (i__ready) begin
+      \$2903  = \sel_l15_s0$1435 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2904  = \mac_pre_s0$1293 ;
+    if (i__ready) begin
+      \$2904  = \sel_l15_s0$1436 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = \mac_pre_s0$1273 ;
+    if (i__ready) begin
+      \$2905  = mac_wmux_s3_w0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2906  = \mac_pre_s0$1276 ;
+    if (i__ready) begin
+      \$2906  = mac_wmux_s3_w0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = \mac_pre_s0$1279 ;
+    if (i__ready) begin
+      \$2907  = mac_wmux_s3_w0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = \mac_pre_s0$1282 ;
+    if (i__ready) begin
+      \$2908  = mac_wmux_s3_w0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = \mac_pre_s0$1285 ;
+    if (i__ready) begin
+      \$2909  = mac_wmux_s3_w0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2910  = \mac_pre_s0$1288 ;
+    if (i__ready) begin
+      \$2910  = mac_wmux_s3_w0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = \mac_pre_s0$1291 ;
+    if (i__ready) begin
+      \$2911  = mac_wmux_s3_w0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = \mac_pre_s0$1294 ;
+    if (i__ready) begin
+      \$2912  = mac_wmux_s3_w0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = \mac_pre_s0$1296 ;
+    if (i__ready) begin
+      \$2913  = mac_wmux_s3_w1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2914  = \mac_pre_s0$1298 ;
+    if (i__ready) begin
+      \$2914  = mac_wmux_s3_w1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = \mac_pre_s0$1300 ;
+    if (i__ready) begin
+      \$2915  = mac_wmux_s3_w1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = \mac_pre_s0$1302 ;
+    if (i__ready) begin
+      \$2916  = mac_wmux_s3_w1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = \mac_pre_s0$1304 ;
+    if (i__ready) begin
+      \$2917  = mac_wmux_s3_w1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = \mac_pre_s0$1306 ;
+    if (i__ready) begin
+      \$2918  = mac_wmux_s3_w1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = \mac_pre_s0$1308 ;
+    if (i__ready) begin
+      \$2919  = mac_wmux_s3_w1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = \mac_pre_s0$1310 ;
+    if (i__ready) begin
+      \$2920  = mac_wmux_s3_w1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = \mac_pre_s0$1312 ;
+    if (i__ready) begin
+      \$2921  = mac_wmux_s3_w2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2922  = \mac_pre_s0$1314 ;
+    if (i__ready) begin
+      \$2922  = mac_wmux_s3_w2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = \mac_pre_s0$1316 ;
+    if (i__ready) begin
+      \$2923  = mac_wmux_s3_w2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = \mac_pre_s0$1318 ;
+    if (i__ready) begin
+      \$2924  = mac_wmux_s3_w2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = \mac_pre_s0$1320 ;
+    if (i__ready) begin
+      \$2925  = mac_wmux_s3_w2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = \mac_pre_s0$1322 ;
+    if (i__ready) begin
+      \$2926  = mac_wmux_s3_w2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = \mac_pre_s0$1324 ;
+    if (i__ready) begin
+      \$2927  = mac_wmux_s3_w2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = \mac_pre_s0$1326 ;
+    if (i__ready) begin
+      \$2928  = mac_wmux_s3_w2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = \mac_pre_s0$1328 ;
+    if (i__ready) begin
+      \$2929  = mac_wmux_s3_w3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = \mac_pre_s0$1330 ;
+    if (i__ready) begin
+      \$2930  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = \mac_pre_s0$1332 ;
+    if (i__ready) begin
+      \$2931  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = \mac_pre_s0$1334 ;
+    if (i__ready) begin
+      \$2932  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2933  = \mac_pre_s0$1336 ;
+    if (i__ready) begin
+      \$2933  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2934  = \mac_pre_s0$1338 ;
+    if (i__ready) begin
+      \$2934  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2935  = \mac_pre_s0$1340 ;
+    if (i__ready) begin
+      \$2935  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2936  = \mac_pre_s0$1342 ;
+    if (i__ready) begin
+      \$2936  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2937  = \mac_pre_s0$1443 ;
+    if (i__ready) begin
+      \$2937  = \sel_l15_s0$1437 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2938  = mac_pre_valid_s0;
+    if (i__ready) begin
+      \$2938  = sel_valid_s4;
+    end
+    if (rst) begin
+      \$2938  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2939  = mac_mul_s0;
+    if (i__ready) begin
+      \$2939  = mac_prod0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2940  = \mac_mul_s0$1345 ;
+    if (i__ready) begin
+      \$2940  = mac_prod0_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2941  = \mac_mul_s0$1347 ;
+    if (i__ready) begin
+      \$2941  = mac_prod0_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2942  = \mac_mul_s0$1348 ;
+    if (i__ready) begin
+      \$2942  = mac_prod0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2943  = \mac_mul_s0$1350 ;
+    if (i__ready) begin
+      \$2943  = mac_prod0_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2944  = \mac_mul_s0$1351 ;
+    if (i__ready) begin
+      \$2944  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2945  = \mac_mul_s0$1353 ;
+    if (i__ready) begin
+      \$2945  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2946  = \mac_mul_s0$1354 ;
+    if (i__ready) begin
+      \$2946  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2947  = \mac_mul_s0$1356 ;
+    if (i__ready) begin
+      \$2947  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2948  = \mac_mul_s0$1357 ;
+    if (i__ready) begin
+      \$2948  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2949  = \mac_mul_s0$1359 ;
+    if (i__ready) begin
+      \$2949  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2950  = \mac_mul_s0$1360 ;
+    if (i__ready) begin
+      \$2950  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2951  = \mac_mul_s0$1362 ;
+    if (i__ready) begin
+      \$2951  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2952  = \mac_mul_s0$1363 ;
+    if (i__ready) begin
+      \$2952  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2953  = \mac_mul_s0$1365 ;
+    if (i__ready) begin
+      \$2953  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2954  = \mac_mul_s0$1366 ;
+    if (i__ready) begin
+      \$2954  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2955  = \mac_mul_s0$1368 ;
+    if (i__ready) begin
+      \$2955  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2956  = \mac_mul_s0$1369 ;
+    if (i__ready) begin
+      \$2956  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2957  = \mac_mul_s0$1371 ;
+    if (i__ready) begin
+      \$2957  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2958  = \mac_mul_s0$1372 ;
+    if (i__ready) begin
+      \$2958  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2959  = \mac_mul_s0$1374 ;
+    if (i__ready) begin
+      \$2959  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2960  = \mac_mul_s0$1375 ;
+    if (i__ready) begin
+      \$2960  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2961  = \mac_mul_s0$1377 ;
+    if (i__ready) begin
+      \$2961  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2962  = \mac_mul_s0$1378 ;
+    if (i__ready) begin
+      \$2962  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2963  = \mac_mul_s0$1380 ;
+    if (i__ready) begin
+      \$2963  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2964  = \mac_mul_s0$1381 ;
+    if (i__ready) begin
+      \$2964  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2965  = \mac_mul_s0$1383 ;
+    if (i__ready) begin
+      \$2965  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2966  = \mac_mul_s0$1384 ;
+    if (i__ready) begin
+      \$2966  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2967  = \mac_mul_s0$1386 ;
+    if (i__ready) begin
+      \$2967  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2968  = \mac_mul_s0$1387 ;
+    if (i__ready) begin
+      \$2968  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2969  = \mac_mul_s0$1389 ;
+    if (i__ready) begin
+      \$2969  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2970  = \mac_mul_s0$1390 ;
+    if (i__ready) begin
+      \$2970  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2971  = \mac_mul_s0$1445 ;
+    if (i__ready) begin
+      \$2971  = \mac_pre_s0$1443 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2972  = mac_mul_valid_s0;
+    if (i__ready) begin
+      \$2972  = mac_pre_valid_s0;
+    end
+    if (rst) begin
+      \$2972  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2973  = mac_add2_s0;
+    if (i__ready) begin
+      \$2973  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2974  = \mac_add2_s0$1408 ;
+    if (i__ready) begin
+      \$2974  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2975  = \mac_add2_s0$1411 ;
+    if (i__ready) begin
+      \$2975  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2976  = \mac_add2_s0$1414 ;
+    if (i__ready) begin
+      \$2976  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2977  = \mac_add2_s0$1447 ;
+    if (i__ready) begin
+      \$2977  = \mac_mul_s0$1445 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2978  = mac_add2_valid_s0;
+    if (i__ready) begin
+      \$2978  = mac_mul_valid_s0;
+    end
+    if (rst) begin
+      \$2978  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2979  = o__valid;
+    if (i__ready) begin
+      \$2979  = \$2602 ;
+    end
+    if (rst) begin
+      \$2979  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = mac_acc0_out;
+    if (\$2603 ) begin
+      if (\mac_add2_s0$1447 ) begin
+        \$2980  = \$2596 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4734  = mac_acc0;
-    if (\$4515 ) begin
+    \$2981  = mac_acc0;
+    if (\$2603 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1310 ) begin
-        \$4734  = 32'd0;
+      if (\mac_add2_s0$1447 ) begin
+        \$2981  = 32'd0;
       end else begin
-        \$4734  = \$2510 [31:0];
+        \$2981  = \$2596 [31:0];
       end
     end
     if (rst) begin
-      \$4734  = 32'd0;
+      \$2981  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4735  = mac_acc1_out;
-    if (\$4516 ) begin
-      if (\mac_add2_s0$1310 ) begin
-        \$4735  = \$2511 [31:0];
+    \$2982  = mac_acc1_out;
+    if (\$2604 ) begin
+      if (\mac_add2_s0$1447 ) begin
+        \$2982  = \$2597 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4736  = mac_acc1;
-    if (\$4516 ) begin
+    \$2983  = mac_acc1;
+    if (\$2604 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1310 ) begin
-        \$4736  = 32'd0;
+      if (\mac_add2_s0$1447 ) begin
+        \$2983  = 32'd0;
       end else begin
-        \$4736  = \$2511 [31:0];
+        \$2983  = \$2597 [31:0];
       end
     end
     if (rst) begin
-      \$4736  = 32'd0;
+      \$2983  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4737  = mac_acc2_out;
-    if (\$4517 ) begin
-      if (\mac_add2_s0$1310 ) begin
-        \$4737  = \$2512 [31:0];
+    \$2984  = mac_acc2_out;
+    if (\$2605 ) begin
+      if (\mac_add2_s0$1447 ) begin
+        \$2984  = \$2598 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4738  = mac_acc2;
-    if (\$4517 ) begin
+    \$2985  = mac_acc2;
+    if (\$2605 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1310 ) begin
-        \$4738  = 32'd0;
+      if (\mac_add2_s0$1447 ) begin
+        \$2985  = 32'd0;
       end else begin
-        \$4738  = \$2512 [31:0];
+        \$2985  = \$2598 [31:0];
       end
     end
     if (rst) begin
-      \$4738  = 32'd0;
+      \$2985  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4739  = mac_acc3_out;
-    if (\$4518 ) begin
-      if (\mac_add2_s0$1310 ) begin
-        \$4739  = \$2513 [31:0];
+    \$2986  = mac_acc3_out;
+    if (\$2606 ) begin
+      if (\mac_add2_s0$1447 ) begin
+        \$2986  = \$2599 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4740  = mac_acc3;
-    if (\$4518 ) begin
+    \$2987  = mac_acc3;
+    if (\$2606 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1310 ) begin
-        \$4740  = 32'd0;
+      if (\mac_add2_s0$1447 ) begin
+        \$2987  = 32'd0;
       end else begin
-        \$4740  = \$2513 [31:0];
+        \$2987  = \$2599 [31:0];
       end
     end
     if (rst) begin
-      \$4740  = 32'd0;
+      \$2987  = 32'd0;
     end
   end
   assign advance = i__ready;
@@ -13295,27 +11508,60 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_key14 = \$46 [7:0];
   assign sel_key15 = \$49 [7:0];
   assign sel_beats = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
-  assign sel_keep = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
-  assign sel_pre0 = 5'h00;
-  assign sel_pre1 = { 4'h0, sel_l3_s0[0] };
-  assign sel_pre2 = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign sel_pre3 = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign sel_pre4 = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign sel_pre5 = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign sel_pre6 = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign sel_pre7 = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign sel_pre8 = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign sel_pre9 = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
-  assign sel_pre10 = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
-  assign sel_pre11 = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
-  assign sel_pre12 = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
-  assign sel_pre13 = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
-  assign sel_pre14 = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
-  assign sel_pre15 = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
-  assign mac_acc0_next = \$2510 [31:0];
-  assign mac_acc1_next = \$2511 [31:0];
-  assign mac_acc2_next = \$2512 [31:0];
-  assign mac_acc3_next = \$2513 [31:0];
+  assign sel_keep = { \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412 , \$1411 , \$1410  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+  assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+  assign sel_pre0_7 = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+  assign sel_pre0_9 = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+  assign sel_pre0_11 = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+  assign sel_pre0_13 = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_pre1_3 = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+  assign sel_pre1_6 = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+  assign sel_pre1_7 = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+  assign sel_pre1_10 = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+  assign sel_pre1_11 = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+  assign sel_pre1_14 = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+  assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign sel_pre2_7 = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign sel_pre2_12 = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+  assign sel_pre2_13 = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+  assign sel_pre2_14 = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+  assign sel_pre3_8 = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+  assign sel_pre3_9 = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+  assign sel_pre3_10 = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+  assign sel_pre3_11 = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+  assign sel_pre3_12 = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+  assign sel_pre3_13 = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+  assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+  assign sel_dl1_r0_wp = wr__addr;
+  assign wr__data = i__payload[127:0];
+  assign wr__en = i__ready;
+  assign sel_dl1_r0_rp = rd__addr;
+  assign rd__data = sel_dl1_r0_q;
+  assign sel_sel0 = { \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \$1611 , \$1609 , \$1607 , sel_l12_s0[0] };
+  assign sel_sel1 = { \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629 , \$1627 , \$1625 , \$1623  };
+  assign sel_sel2 = { \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647 , \$1645 , \$1643 , \$1641  };
+  assign sel_sel3 = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \$1659  };
+  assign sel_sel4 = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
+  assign sel_sel5 = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
+  assign sel_sel6 = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
+  assign sel_sel7 = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
+  assign sel_idx0 = { \$1621 , \$1768 , \$1765 , \$1762  };
+  assign sel_idx1 = { \$1791 , \$1790 , \$1787 , \$1784  };
+  assign sel_idx2 = { \$1815 , \$1813 , \$1810 , \$1806  };
+  assign sel_idx3 = { \$1841 , \$1838 , \$1835 , \$1831  };
+  assign sel_idx4 = { \$1867 , \$1863 , \$1859 , \$1856  };
+  assign sel_idx5 = { \$1895 , \$1890 , \$1886 , \$1883  };
+  assign sel_idx6 = { \$1924 , \$1918 , \$1914 , \$1910  };
+  assign sel_idx7 = { \$1955 , \$1948 , \$1944 , \$1940  };
+  assign mac_acc0_next = \$2596 [31:0];
+  assign mac_acc1_next = \$2597 [31:0];
+  assign mac_acc2_next = \$2598 [31:0];
+  assign mac_acc3_next = \$2599 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -13410,670 +11656,266 @@ module nm_linear_8_16_int8_k4(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;
   assign o__payload[31:0] = mac_acc0_out;
-  assign \$1414  = 1'h0;
-  assign \$1415  = 1'h0;
-  assign \$1416  = 1'h0;
-  assign \$1417  = \$1410 ;
-  assign \$1422  = 1'h0;
-  assign \$1423  = 1'h0;
-  assign \$1424  = 1'h0;
-  assign \$1425  = \$1418 ;
-  assign \$1430  = 1'h0;
-  assign \$1431  = 1'h0;
-  assign \$1432  = 1'h0;
-  assign \$1433  = \$1426 ;
+  assign sel_p1_3_2_s = sel_p1_3_1_c;
+  assign sel_p1_3_2_c = 1'h0;
+  assign sel_p1_6_2_s = sel_p1_6_1_c;
+  assign sel_p1_6_2_c = 1'h0;
+  assign \$1436  = 1'h0;
+  assign sel_p1_7_2_s = sel_p1_7_1_c;
+  assign \$1437  = 1'h0;
   assign \$1438  = 1'h0;
   assign \$1439  = 1'h0;
   assign \$1440  = 1'h0;
-  assign \$1441  = \$1434 ;
+  assign sel_p1_7_2_c = 1'h0;
+  assign sel_p1_7_3_s = 1'h0;
+  assign sel_p1_7_3_c = 1'h0;
+  assign sel_p1_10_2_s = sel_p1_10_1_c;
+  assign sel_p1_10_2_c = 1'h0;
+  assign sel_p1_10_3_s = 1'h0;
+  assign sel_p1_10_3_c = 1'h0;
   assign \$1446  = 1'h0;
+  assign sel_p1_11_2_s = sel_p1_11_1_c;
   assign \$1447  = 1'h0;
   assign \$1448  = 1'h0;
-  assign \$1449  = \$1442 ;
+  assign \$1449  = 1'h0;
+  assign \$1450  = 1'h0;
+  assign sel_p1_11_2_c = 1'h0;
+  assign \$1451  = 1'h0;
+  assign sel_p1_11_3_s = 1'h0;
+  assign \$1452  = 1'h0;
+  assign \$1453  = 1'h0;
   assign \$1454  = 1'h0;
   assign \$1455  = 1'h0;
-  assign \$1456  = 1'h0;
-  assign \$1457  = \$1450 ;
+  assign sel_p1_11_3_c = 1'h0;
+  assign sel_p1_14_2_s = sel_p1_14_1_c;
+  assign sel_p1_14_2_c = 1'h0;
+  assign sel_p1_14_3_s = 1'h0;
+  assign sel_p1_14_3_c = 1'h0;
+  assign \$1461  = sel_p1_3_1_c;
   assign \$1462  = 1'h0;
   assign \$1463  = 1'h0;
   assign \$1464  = 1'h0;
-  assign \$1465  = \$1458 ;
-  assign \$1470  = 1'h0;
-  assign \$1471  = 1'h0;
-  assign \$1472  = 1'h0;
-  assign \$1473  = \$1466 ;
-  assign \$1478  = 1'h0;
-  assign \$1479  = 1'h0;
-  assign \$1480  = 1'h0;
-  assign \$1481  = \$1474 ;
-  assign \$1486  = 1'h0;
-  assign \$1487  = 1'h0;
-  assign \$1488  = 1'h0;
-  assign \$1489  = \$1482 ;
+  assign sel_p2_5_2_c = \$1465 ;
+  assign sel_p2_7_3_s = sel_p2_7_2_c;
+  assign sel_p2_7_3_c = 1'h0;
+  assign sel_p2_12_3_s = sel_p2_12_2_c;
+  assign sel_p2_12_3_c = 1'h0;
+  assign \$1491  = sel_p1_11_1_c;
+  assign \$1492  = 1'h0;
+  assign \$1493  = 1'h0;
   assign \$1494  = 1'h0;
-  assign \$1495  = 1'h0;
+  assign sel_p2_13_2_c = \$1495 ;
   assign \$1496  = 1'h0;
-  assign \$1497  = \$1490 ;
-  assign \$1502  = 1'h0;
-  assign \$1503  = 1'h0;
-  assign \$1504  = 1'h0;
-  assign \$1505  = \$1498 ;
-  assign \$1510  = 1'h0;
+  assign sel_p2_13_3_s = \$1495 ;
+  assign \$1497  = 1'h0;
+  assign \$1498  = 1'h0;
+  assign \$1499  = 1'h0;
+  assign \$1500  = 1'h0;
+  assign sel_p2_13_3_c = 1'h0;
   assign \$1511  = 1'h0;
+  assign sel_p2_14_3_s = sel_p2_14_2_c;
   assign \$1512  = 1'h0;
-  assign \$1513  = \$1506 ;
-  assign \$1518  = 1'h0;
-  assign \$1519  = 1'h0;
-  assign \$1520  = 1'h0;
-  assign \$1521  = \$1514 ;
-  assign \$1526  = 1'h0;
+  assign \$1513  = 1'h0;
+  assign \$1514  = 1'h0;
+  assign \$1515  = 1'h0;
+  assign sel_p2_14_3_c = 1'h0;
+  assign \$1521  = sel_p2_7_2_s;
+  assign \$1522  = 1'h0;
+  assign \$1523  = 1'h0;
+  assign \$1524  = 1'h0;
+  assign sel_p3_9_2_c = \$1525 ;
+  assign \$1526  = sel_p2_7_2_c;
   assign \$1527  = 1'h0;
   assign \$1528  = 1'h0;
-  assign \$1529  = \$1522 ;
-  assign \$1534  = 1'h0;
-  assign \$1535  = 1'h0;
-  assign \$1536  = 1'h0;
-  assign \$1537  = \$1530 ;
-  assign sel_pre_2_2_2_s = sel_pre_2_2_1_c;
-  assign sel_pre_2_2_2_c = 1'h0;
-  assign sel_pre_2_2_3_s = 1'h0;
-  assign sel_pre_2_2_3_c = 1'h0;
-  assign sel_pre_2_2_4_s = 1'h0;
-  assign sel_pre_2_2_4_c = 1'h0;
+  assign \$1529  = 1'h0;
+  assign sel_p3_9_3_c = \$1530 ;
+  assign \$1541  = sel_p2_7_2_c;
+  assign \$1542  = 1'h0;
   assign \$1543  = 1'h0;
-  assign sel_pre_2_3_2_s = sel_pre_2_3_1_c;
   assign \$1544  = 1'h0;
-  assign \$1545  = 1'h0;
-  assign \$1546  = 1'h0;
-  assign \$1547  = 1'h0;
-  assign sel_pre_2_3_2_c = 1'h0;
-  assign \$1548  = 1'h0;
-  assign sel_pre_2_3_3_s = 1'h0;
-  assign \$1549  = 1'h0;
-  assign \$1550  = 1'h0;
-  assign \$1551  = 1'h0;
-  assign \$1552  = 1'h0;
-  assign sel_pre_2_3_3_c = 1'h0;
-  assign \$1553  = 1'h0;
-  assign sel_pre_2_3_4_s = 1'h0;
-  assign \$1554  = 1'h0;
-  assign \$1555  = 1'h0;
-  assign \$1556  = 1'h0;
+  assign sel_p3_10_3_c = \$1545 ;
+  assign \$1556  = sel_p2_7_2_c;
   assign \$1557  = 1'h0;
-  assign sel_pre_2_3_4_c = 1'h0;
-  assign sel_pre_2_6_2_s = sel_pre_2_6_1_c;
-  assign sel_pre_2_6_2_c = 1'h0;
-  assign sel_pre_2_6_3_s = 1'h0;
-  assign sel_pre_2_6_3_c = 1'h0;
-  assign sel_pre_2_6_4_s = 1'h0;
-  assign sel_pre_2_6_4_c = 1'h0;
-  assign \$1563  = 1'h0;
-  assign sel_pre_2_7_2_s = sel_pre_2_7_1_c;
-  assign \$1564  = 1'h0;
-  assign \$1565  = 1'h0;
-  assign \$1566  = 1'h0;
-  assign \$1567  = 1'h0;
-  assign sel_pre_2_7_2_c = 1'h0;
-  assign \$1568  = 1'h0;
-  assign sel_pre_2_7_3_s = 1'h0;
-  assign \$1569  = 1'h0;
-  assign \$1570  = 1'h0;
-  assign \$1571  = 1'h0;
-  assign \$1572  = 1'h0;
-  assign sel_pre_2_7_3_c = 1'h0;
-  assign \$1573  = 1'h0;
-  assign sel_pre_2_7_4_s = 1'h0;
-  assign \$1574  = 1'h0;
-  assign \$1575  = 1'h0;
-  assign \$1576  = 1'h0;
-  assign \$1577  = 1'h0;
-  assign sel_pre_2_7_4_c = 1'h0;
-  assign sel_pre_2_10_2_s = sel_pre_2_10_1_c;
-  assign sel_pre_2_10_2_c = 1'h0;
-  assign sel_pre_2_10_3_s = 1'h0;
-  assign sel_pre_2_10_3_c = 1'h0;
-  assign sel_pre_2_10_4_s = 1'h0;
-  assign sel_pre_2_10_4_c = 1'h0;
-  assign \$1583  = 1'h0;
-  assign sel_pre_2_11_2_s = sel_pre_2_11_1_c;
-  assign \$1584  = 1'h0;
-  assign \$1585  = 1'h0;
-  assign \$1586  = 1'h0;
-  assign \$1587  = 1'h0;
-  assign sel_pre_2_11_2_c = 1'h0;
-  assign \$1588  = 1'h0;
-  assign sel_pre_2_11_3_s = 1'h0;
-  assign \$1589  = 1'h0;
-  assign \$1590  = 1'h0;
-  assign \$1591  = 1'h0;
-  assign \$1592  = 1'h0;
-  assign sel_pre_2_11_3_c = 1'h0;
-  assign \$1593  = 1'h0;
-  assign sel_pre_2_11_4_s = 1'h0;
-  assign \$1594  = 1'h0;
-  assign \$1595  = 1'h0;
-  assign \$1596  = 1'h0;
-  assign \$1597  = 1'h0;
-  assign sel_pre_2_11_4_c = 1'h0;
-  assign sel_pre_2_14_2_s = sel_pre_2_14_1_c;
-  assign sel_pre_2_14_2_c = 1'h0;
-  assign sel_pre_2_14_3_s = 1'h0;
-  assign sel_pre_2_14_3_c = 1'h0;
-  assign sel_pre_2_14_4_s = 1'h0;
-  assign sel_pre_2_14_4_c = 1'h0;
-  assign \$1603  = 1'h0;
-  assign sel_pre_2_15_2_s = sel_pre_2_15_1_c;
-  assign \$1604  = 1'h0;
-  assign \$1605  = 1'h0;
-  assign \$1606  = 1'h0;
-  assign \$1607  = 1'h0;
-  assign sel_pre_2_15_2_c = 1'h0;
-  assign \$1608  = 1'h0;
-  assign sel_pre_2_15_3_s = 1'h0;
-  assign \$1609  = 1'h0;
-  assign \$1610  = 1'h0;
-  assign \$1611  = 1'h0;
-  assign \$1612  = 1'h0;
-  assign sel_pre_2_15_3_c = 1'h0;
-  assign \$1613  = 1'h0;
-  assign sel_pre_2_15_4_s = 1'h0;
-  assign \$1614  = 1'h0;
-  assign \$1615  = 1'h0;
-  assign \$1616  = 1'h0;
-  assign \$1617  = 1'h0;
-  assign sel_pre_2_15_4_c = 1'h0;
-  assign sel_pre_4_4_3_s = sel_pre_4_4_2_c;
-  assign sel_pre_4_4_3_c = 1'h0;
-  assign sel_pre_4_4_4_s = 1'h0;
-  assign sel_pre_4_4_4_c = 1'h0;
-  assign \$1623  = sel_pre_2_3_1_c;
-  assign \$1624  = 1'h0;
-  assign \$1625  = 1'h0;
-  assign \$1626  = 1'h0;
-  assign sel_pre_4_5_2_c = \$1627 ;
-  assign \$1628  = 1'h0;
-  assign sel_pre_4_5_3_s = \$1627 ;
-  assign \$1629  = 1'h0;
-  assign \$1630  = 1'h0;
-  assign \$1631  = 1'h0;
-  assign \$1632  = 1'h0;
-  assign sel_pre_4_5_3_c = 1'h0;
-  assign \$1633  = 1'h0;
-  assign sel_pre_4_5_4_s = 1'h0;
-  assign \$1634  = 1'h0;
-  assign \$1635  = 1'h0;
-  assign \$1636  = 1'h0;
-  assign \$1637  = 1'h0;
-  assign sel_pre_4_5_4_c = 1'h0;
-  assign \$1648  = 1'h0;
-  assign sel_pre_4_6_3_s = sel_pre_4_6_2_c;
-  assign \$1649  = 1'h0;
-  assign \$1650  = 1'h0;
-  assign \$1651  = 1'h0;
-  assign \$1652  = 1'h0;
-  assign sel_pre_4_6_3_c = 1'h0;
-  assign \$1653  = 1'h0;
-  assign sel_pre_4_6_4_s = 1'h0;
-  assign \$1654  = 1'h0;
-  assign \$1655  = 1'h0;
-  assign \$1656  = 1'h0;
-  assign \$1657  = 1'h0;
-  assign sel_pre_4_6_4_c = 1'h0;
-  assign \$1668  = 1'h0;
-  assign sel_pre_4_7_3_s = sel_pre_4_7_2_c;
-  assign \$1669  = 1'h0;
-  assign \$1670  = 1'h0;
-  assign \$1671  = 1'h0;
-  assign \$1672  = 1'h0;
-  assign sel_pre_4_7_3_c = 1'h0;
-  assign \$1673  = 1'h0;
-  assign sel_pre_4_7_4_s = 1'h0;
-  assign \$1674  = 1'h0;
-  assign \$1675  = 1'h0;
-  assign \$1676  = 1'h0;
-  assign \$1677  = 1'h0;
-  assign sel_pre_4_7_4_c = 1'h0;
-  assign sel_pre_4_12_3_s = sel_pre_4_12_2_c;
-  assign sel_pre_4_12_3_c = 1'h0;
-  assign sel_pre_4_12_4_s = 1'h0;
-  assign sel_pre_4_12_4_c = 1'h0;
-  assign \$1683  = sel_pre_2_11_1_c;
-  assign \$1684  = 1'h0;
-  assign \$1685  = 1'h0;
-  assign \$1686  = 1'h0;
-  assign sel_pre_4_13_2_c = \$1687 ;
-  assign \$1688  = 1'h0;
-  assign sel_pre_4_13_3_s = \$1687 ;
-  assign \$1689  = 1'h0;
-  assign \$1690  = 1'h0;
-  assign \$1691  = 1'h0;
-  assign \$1692  = 1'h0;
-  assign sel_pre_4_13_3_c = 1'h0;
-  assign \$1693  = 1'h0;
-  assign sel_pre_4_13_4_s = 1'h0;
-  assign \$1694  = 1'h0;
-  assign \$1695  = 1'h0;
-  assign \$1696  = 1'h0;
-  assign \$1697  = 1'h0;
-  assign sel_pre_4_13_4_c = 1'h0;
-  assign \$1708  = 1'h0;
-  assign sel_pre_4_14_3_s = sel_pre_4_14_2_c;
-  assign \$1709  = 1'h0;
-  assign \$1710  = 1'h0;
-  assign \$1711  = 1'h0;
-  assign \$1712  = 1'h0;
-  assign sel_pre_4_14_3_c = 1'h0;
-  assign \$1713  = 1'h0;
-  assign sel_pre_4_14_4_s = 1'h0;
-  assign \$1714  = 1'h0;
-  assign \$1715  = 1'h0;
-  assign \$1716  = 1'h0;
-  assign \$1717  = 1'h0;
-  assign sel_pre_4_14_4_c = 1'h0;
-  assign \$1728  = 1'h0;
-  assign sel_pre_4_15_3_s = sel_pre_4_15_2_c;
-  assign \$1729  = 1'h0;
-  assign \$1730  = 1'h0;
-  assign \$1731  = 1'h0;
-  assign \$1732  = 1'h0;
-  assign sel_pre_4_15_3_c = 1'h0;
-  assign \$1733  = 1'h0;
-  assign sel_pre_4_15_4_s = 1'h0;
-  assign \$1734  = 1'h0;
-  assign \$1735  = 1'h0;
-  assign \$1736  = 1'h0;
-  assign \$1737  = 1'h0;
-  assign sel_pre_4_15_4_c = 1'h0;
-  assign sel_pre_8_8_4_s = sel_pre_8_8_3_c;
-  assign sel_pre_8_8_4_c = 1'h0;
-  assign \$1743  = sel_pre_4_7_2_s;
-  assign \$1744  = 1'h0;
-  assign \$1745  = 1'h0;
-  assign \$1746  = 1'h0;
-  assign sel_pre_8_9_2_c = \$1747 ;
-  assign \$1748  = sel_pre_4_7_2_c;
-  assign \$1749  = 1'h0;
-  assign \$1750  = 1'h0;
-  assign \$1751  = 1'h0;
-  assign sel_pre_8_9_3_c = \$1752 ;
-  assign \$1753  = 1'h0;
-  assign sel_pre_8_9_4_s = \$1752 ;
-  assign \$1754  = 1'h0;
-  assign \$1755  = 1'h0;
-  assign \$1756  = 1'h0;
-  assign \$1757  = 1'h0;
-  assign sel_pre_8_9_4_c = 1'h0;
-  assign \$1768  = sel_pre_4_7_2_c;
-  assign \$1769  = 1'h0;
-  assign \$1770  = 1'h0;
-  assign \$1771  = 1'h0;
-  assign sel_pre_8_10_3_c = \$1772 ;
-  assign \$1773  = 1'h0;
-  assign sel_pre_8_10_4_s = \$1772 ;
-  assign \$1774  = 1'h0;
-  assign \$1775  = 1'h0;
-  assign \$1776  = 1'h0;
-  assign \$1777  = 1'h0;
-  assign sel_pre_8_10_4_c = 1'h0;
-  assign \$1788  = sel_pre_4_7_2_c;
-  assign \$1789  = 1'h0;
-  assign \$1790  = 1'h0;
-  assign \$1791  = 1'h0;
-  assign sel_pre_8_11_3_c = \$1792 ;
-  assign \$1793  = 1'h0;
-  assign sel_pre_8_11_4_s = \$1792 ;
-  assign \$1794  = 1'h0;
-  assign \$1795  = 1'h0;
-  assign \$1796  = 1'h0;
-  assign \$1797  = 1'h0;
-  assign sel_pre_8_11_4_c = 1'h0;
-  assign \$1813  = 1'h0;
-  assign sel_pre_8_12_4_s = sel_pre_8_12_3_c;
-  assign \$1814  = 1'h0;
-  assign \$1815  = 1'h0;
-  assign \$1816  = 1'h0;
-  assign \$1817  = 1'h0;
-  assign sel_pre_8_12_4_c = 1'h0;
-  assign \$1833  = 1'h0;
-  assign sel_pre_8_13_4_s = sel_pre_8_13_3_c;
-  assign \$1834  = 1'h0;
-  assign \$1835  = 1'h0;
-  assign \$1836  = 1'h0;
-  assign \$1837  = 1'h0;
-  assign sel_pre_8_13_4_c = 1'h0;
-  assign \$1853  = 1'h0;
-  assign sel_pre_8_14_4_s = sel_pre_8_14_3_c;
-  assign \$1854  = 1'h0;
-  assign \$1855  = 1'h0;
-  assign \$1856  = 1'h0;
-  assign \$1857  = 1'h0;
-  assign sel_pre_8_14_4_c = 1'h0;
-  assign \$1873  = 1'h0;
-  assign sel_pre_8_15_4_s = sel_pre_8_15_3_c;
-  assign \$1874  = 1'h0;
-  assign \$1875  = 1'h0;
-  assign \$1876  = 1'h0;
-  assign \$1877  = 1'h0;
-  assign sel_pre_8_15_4_c = 1'h0;
+  assign \$1558  = 1'h0;
+  assign \$1559  = 1'h0;
+  assign sel_p3_11_3_c = \$1560 ;
+  assign \$1622  = \sel_l12_s0$825 ;
   assign mac_wmux_drop0 = 4'h0;
-  assign \$1888 [3:1] = 3'h0;
-  assign \$1888 [0] = \$1884 ;
-  assign \$1893  = 4'h0;
-  assign mac_wmux_drop1 = { 3'h0, \$1884  };
-  assign { \$1902 [3:2], \$1902 [0] } = 3'h0;
-  assign \$1902 [1] = \$1899 ;
-  assign \$1907 [3:1] = 3'h0;
-  assign \$1907 [0] = \$1903 ;
-  assign \$1913  = 4'h0;
-  assign mac_wmux_drop2 = \$1908 ;
-  assign \$1924 [3:2] = 2'h0;
-  assign \$1924 [1:0] = { \$1921 , \$1920  };
-  assign { \$1929 [3:2], \$1929 [0] } = 3'h0;
-  assign \$1929 [1] = \$1926 ;
-  assign \$1935 [3:1] = 3'h0;
-  assign \$1935 [0] = \$1931 ;
-  assign \$1940  = 4'h0;
-  assign \$1941  = { 3'h0, \$1931  };
-  assign { \$1954 [3], \$1954 [1:0] } = 3'h0;
-  assign \$1954 [2] = \$1952 ;
-  assign \$1959 [3:2] = 2'h0;
-  assign \$1959 [1:0] = { \$1956 , \$1955  };
-  assign { \$1965 [3:2], \$1965 [0] } = 3'h0;
-  assign \$1965 [1] = \$1962 ;
-  assign \$1970 [3:1] = 3'h0;
-  assign \$1970 [0] = \$1966 ;
-  assign \$1977  = 4'h0;
-  assign mac_wmux_drop4 = \$1972 ;
-  assign { \$1992 [3], \$1992 [1] } = 2'h0;
-  assign { \$1992 [2], \$1992 [0] } = { \$1990 , \$1988  };
-  assign { \$1997 [3], \$1997 [1:0] } = 3'h0;
-  assign \$1997 [2] = \$1995 ;
-  assign \$2003 [3:2] = 2'h0;
-  assign \$2003 [1:0] = { \$2000 , \$1999  };
-  assign { \$2008 [3:2], \$2008 [0] } = 3'h0;
-  assign \$2008 [1] = \$2005 ;
-  assign \$2015 [3:1] = 3'h0;
-  assign \$2015 [0] = \$2011 ;
-  assign \$2020  = 4'h0;
-  assign \$2021  = { 3'h0, \$2011  };
-  assign { \$2038 [3], \$2038 [0] } = 2'h0;
-  assign \$2038 [2:1] = { \$2036 , \$2035  };
-  assign { \$2043 [3], \$2043 [1] } = 2'h0;
-  assign { \$2043 [2], \$2043 [0] } = { \$2041 , \$2039  };
-  assign { \$2049 [3], \$2049 [1:0] } = 3'h0;
-  assign \$2049 [2] = \$2047 ;
-  assign \$2054 [3:2] = 2'h0;
-  assign \$2054 [1:0] = { \$2051 , \$2050  };
-  assign { \$2061 [3:2], \$2061 [0] } = 3'h0;
-  assign \$2061 [1] = \$2058 ;
-  assign \$2066 [3:1] = 3'h0;
-  assign \$2066 [0] = \$2062 ;
-  assign \$2072  = 4'h0;
-  assign \$2073  = \$2067 ;
-  assign \$2092 [3] = 1'h0;
-  assign \$2092 [2:0] = { \$2090 , \$2089 , \$2088  };
-  assign { \$2097 [3], \$2097 [0] } = 2'h0;
-  assign \$2097 [2:1] = { \$2095 , \$2094  };
-  assign { \$2103 [3], \$2103 [1] } = 2'h0;
-  assign { \$2103 [2], \$2103 [0] } = { \$2101 , \$2099  };
-  assign { \$2108 [3], \$2108 [1:0] } = 3'h0;
-  assign \$2108 [2] = \$2106 ;
-  assign \$2115 [3:2] = 2'h0;
-  assign \$2115 [1:0] = { \$2112 , \$2111  };
-  assign { \$2120 [3:2], \$2120 [0] } = 3'h0;
-  assign \$2120 [1] = \$2117 ;
-  assign \$2126 [3:1] = 3'h0;
-  assign \$2126 [0] = \$2122 ;
-  assign \$2131  = 4'h0;
-  assign \$2132  = { 3'h0, \$2122  };
-  assign \$2152 [2:0] = 3'h0;
-  assign \$2152 [3] = \$2151 ;
-  assign \$2157 [3] = 1'h0;
-  assign \$2157 [2:0] = { \$2155 , \$2154 , \$2153  };
-  assign { \$2163 [3], \$2163 [0] } = 2'h0;
-  assign \$2163 [2:1] = { \$2161 , \$2160  };
-  assign { \$2168 [3], \$2168 [1] } = 2'h0;
-  assign { \$2168 [2], \$2168 [0] } = { \$2166 , \$2164  };
-  assign { \$2175 [3], \$2175 [1:0] } = 3'h0;
-  assign \$2175 [2] = \$2173 ;
-  assign \$2180 [3:2] = 2'h0;
-  assign \$2180 [1:0] = { \$2177 , \$2176  };
-  assign { \$2186 [3:2], \$2186 [0] } = 3'h0;
-  assign \$2186 [1] = \$2183 ;
-  assign \$2191 [3:1] = 3'h0;
-  assign \$2191 [0] = \$2187 ;
-  assign \$2210 [2:0] = 3'h0;
-  assign \$2210 [3] = \$2209 ;
-  assign \$2215 [3] = 1'h0;
-  assign \$2215 [2:0] = { \$2213 , \$2212 , \$2211  };
-  assign { \$2221 [3], \$2221 [0] } = 2'h0;
-  assign \$2221 [2:1] = { \$2219 , \$2218  };
-  assign { \$2226 [3], \$2226 [1] } = 2'h0;
-  assign { \$2226 [2], \$2226 [0] } = { \$2224 , \$2222  };
-  assign { \$2233 [3], \$2233 [1:0] } = 3'h0;
-  assign \$2233 [2] = \$2231 ;
-  assign \$2238 [3:2] = 2'h0;
-  assign \$2238 [1:0] = { \$2235 , \$2234  };
-  assign { \$2244 [3:2], \$2244 [0] } = 3'h0;
-  assign \$2244 [1] = \$2241 ;
-  assign \$2260 [2:0] = 3'h0;
-  assign \$2260 [3] = \$2259 ;
-  assign \$2265 [3] = 1'h0;
-  assign \$2265 [2:0] = { \$2263 , \$2262 , \$2261  };
-  assign { \$2271 [3], \$2271 [0] } = 2'h0;
-  assign \$2271 [2:1] = { \$2269 , \$2268  };
-  assign { \$2276 [3], \$2276 [1] } = 2'h0;
-  assign { \$2276 [2], \$2276 [0] } = { \$2274 , \$2272  };
-  assign { \$2283 [3], \$2283 [1:0] } = 3'h0;
-  assign \$2283 [2] = \$2281 ;
-  assign \$2288 [3:2] = 2'h0;
-  assign \$2288 [1:0] = { \$2285 , \$2284  };
-  assign \$2302 [2:0] = 3'h0;
-  assign \$2302 [3] = \$2301 ;
-  assign \$2307 [3] = 1'h0;
-  assign \$2307 [2:0] = { \$2305 , \$2304 , \$2303  };
-  assign { \$2313 [3], \$2313 [0] } = 2'h0;
-  assign \$2313 [2:1] = { \$2311 , \$2310  };
-  assign { \$2318 [3], \$2318 [1] } = 2'h0;
-  assign { \$2318 [2], \$2318 [0] } = { \$2316 , \$2314  };
-  assign { \$2325 [3], \$2325 [1:0] } = 3'h0;
-  assign \$2325 [2] = \$2323 ;
-  assign \$2336 [2:0] = 3'h0;
-  assign \$2336 [3] = \$2335 ;
-  assign \$2341 [3] = 1'h0;
-  assign \$2341 [2:0] = { \$2339 , \$2338 , \$2337  };
-  assign { \$2347 [3], \$2347 [0] } = 2'h0;
-  assign \$2347 [2:1] = { \$2345 , \$2344  };
-  assign { \$2352 [3], \$2352 [1] } = 2'h0;
-  assign { \$2352 [2], \$2352 [0] } = { \$2350 , \$2348  };
-  assign \$2362 [2:0] = 3'h0;
-  assign \$2362 [3] = \$2361 ;
-  assign \$2367 [3] = 1'h0;
-  assign \$2367 [2:0] = { \$2365 , \$2364 , \$2363  };
-  assign { \$2373 [3], \$2373 [0] } = 2'h0;
-  assign \$2373 [2:1] = { \$2371 , \$2370  };
-  assign \$2380 [2:0] = 3'h0;
-  assign \$2380 [3] = \$2379 ;
-  assign \$2385 [3] = 1'h0;
-  assign \$2385 [2:0] = { \$2383 , \$2382 , \$2381  };
+  assign \$1974 [3:1] = 3'h0;
+  assign \$1974 [0] = \$1970 ;
+  assign \$1979  = 4'h0;
+  assign mac_wmux_drop1 = { 3'h0, \$1970  };
+  assign { \$1988 [3:2], \$1988 [0] } = 3'h0;
+  assign \$1988 [1] = \$1985 ;
+  assign \$1993 [3:1] = 3'h0;
+  assign \$1993 [0] = \$1989 ;
+  assign \$1999  = 4'h0;
+  assign mac_wmux_drop2 = \$1994 ;
+  assign \$2010 [3:2] = 2'h0;
+  assign \$2010 [1:0] = { \$2007 , \$2006  };
+  assign { \$2015 [3:2], \$2015 [0] } = 3'h0;
+  assign \$2015 [1] = \$2012 ;
+  assign \$2021 [3:1] = 3'h0;
+  assign \$2021 [0] = \$2017 ;
+  assign \$2026  = 4'h0;
+  assign \$2027  = { 3'h0, \$2017  };
+  assign { \$2040 [3], \$2040 [1:0] } = 3'h0;
+  assign \$2040 [2] = \$2038 ;
+  assign \$2045 [3:2] = 2'h0;
+  assign \$2045 [1:0] = { \$2042 , \$2041  };
+  assign { \$2051 [3:2], \$2051 [0] } = 3'h0;
+  assign \$2051 [1] = \$2048 ;
+  assign \$2056 [3:1] = 3'h0;
+  assign \$2056 [0] = \$2052 ;
+  assign \$2063  = 4'h0;
+  assign mac_wmux_drop4 = \$2058 ;
+  assign { \$2078 [3], \$2078 [1] } = 2'h0;
+  assign { \$2078 [2], \$2078 [0] } = { \$2076 , \$2074  };
+  assign { \$2083 [3], \$2083 [1:0] } = 3'h0;
+  assign \$2083 [2] = \$2081 ;
+  assign \$2089 [3:2] = 2'h0;
+  assign \$2089 [1:0] = { \$2086 , \$2085  };
+  assign { \$2094 [3:2], \$2094 [0] } = 3'h0;
+  assign \$2094 [1] = \$2091 ;
+  assign \$2101 [3:1] = 3'h0;
+  assign \$2101 [0] = \$2097 ;
+  assign \$2106  = 4'h0;
+  assign \$2107  = { 3'h0, \$2097  };
+  assign { \$2124 [3], \$2124 [0] } = 2'h0;
+  assign \$2124 [2:1] = { \$2122 , \$2121  };
+  assign { \$2129 [3], \$2129 [1] } = 2'h0;
+  assign { \$2129 [2], \$2129 [0] } = { \$2127 , \$2125  };
+  assign { \$2135 [3], \$2135 [1:0] } = 3'h0;
+  assign \$2135 [2] = \$2133 ;
+  assign \$2140 [3:2] = 2'h0;
+  assign \$2140 [1:0] = { \$2137 , \$2136  };
+  assign { \$2147 [3:2], \$2147 [0] } = 3'h0;
+  assign \$2147 [1] = \$2144 ;
+  assign \$2152 [3:1] = 3'h0;
+  assign \$2152 [0] = \$2148 ;
+  assign \$2158  = 4'h0;
+  assign \$2159  = \$2153 ;
+  assign \$2178 [3] = 1'h0;
+  assign \$2178 [2:0] = { \$2176 , \$2175 , \$2174  };
+  assign { \$2183 [3], \$2183 [0] } = 2'h0;
+  assign \$2183 [2:1] = { \$2181 , \$2180  };
+  assign { \$2189 [3], \$2189 [1] } = 2'h0;
+  assign { \$2189 [2], \$2189 [0] } = { \$2187 , \$2185  };
+  assign { \$2194 [3], \$2194 [1:0] } = 3'h0;
+  assign \$2194 [2] = \$2192 ;
+  assign \$2201 [3:2] = 2'h0;
+  assign \$2201 [1:0] = { \$2198 , \$2197  };
+  assign { \$2206 [3:2], \$2206 [0] } = 3'h0;
+  assign \$2206 [1] = \$2203 ;
+  assign \$2212 [3:1] = 3'h0;
+  assign \$2212 [0] = \$2208 ;
+  assign \$2217  = 4'h0;
+  assign \$2218  = { 3'h0, \$2208  };
+  assign \$2238 [2:0] = 3'h0;
+  assign \$2238 [3] = \$2237 ;
+  assign \$2243 [3] = 1'h0;
+  assign \$2243 [2:0] = { \$2241 , \$2240 , \$2239  };
+  assign { \$2249 [3], \$2249 [0] } = 2'h0;
+  assign \$2249 [2:1] = { \$2247 , \$2246  };
+  assign { \$2254 [3], \$2254 [1] } = 2'h0;
+  assign { \$2254 [2], \$2254 [0] } = { \$2252 , \$2250  };
+  assign { \$2261 [3], \$2261 [1:0] } = 3'h0;
+  assign \$2261 [2] = \$2259 ;
+  assign \$2266 [3:2] = 2'h0;
+  assign \$2266 [1:0] = { \$2263 , \$2262  };
+  assign { \$2272 [3:2], \$2272 [0] } = 3'h0;
+  assign \$2272 [1] = \$2269 ;
+  assign \$2277 [3:1] = 3'h0;
+  assign \$2277 [0] = \$2273 ;
+  assign \$2296 [2:0] = 3'h0;
+  assign \$2296 [3] = \$2295 ;
+  assign \$2301 [3] = 1'h0;
+  assign \$2301 [2:0] = { \$2299 , \$2298 , \$2297  };
+  assign { \$2307 [3], \$2307 [0] } = 2'h0;
+  assign \$2307 [2:1] = { \$2305 , \$2304  };
+  assign { \$2312 [3], \$2312 [1] } = 2'h0;
+  assign { \$2312 [2], \$2312 [0] } = { \$2310 , \$2308  };
+  assign { \$2319 [3], \$2319 [1:0] } = 3'h0;
+  assign \$2319 [2] = \$2317 ;
+  assign \$2324 [3:2] = 2'h0;
+  assign \$2324 [1:0] = { \$2321 , \$2320  };
+  assign { \$2330 [3:2], \$2330 [0] } = 3'h0;
+  assign \$2330 [1] = \$2327 ;
+  assign \$2346 [2:0] = 3'h0;
+  assign \$2346 [3] = \$2345 ;
+  assign \$2351 [3] = 1'h0;
+  assign \$2351 [2:0] = { \$2349 , \$2348 , \$2347  };
+  assign { \$2357 [3], \$2357 [0] } = 2'h0;
+  assign \$2357 [2:1] = { \$2355 , \$2354  };
+  assign { \$2362 [3], \$2362 [1] } = 2'h0;
+  assign { \$2362 [2], \$2362 [0] } = { \$2360 , \$2358  };
+  assign { \$2369 [3], \$2369 [1:0] } = 3'h0;
+  assign \$2369 [2] = \$2367 ;
+  assign \$2374 [3:2] = 2'h0;
+  assign \$2374 [1:0] = { \$2371 , \$2370  };
+  assign \$2388 [2:0] = 3'h0;
+  assign \$2388 [3] = \$2387 ;
+  assign \$2393 [3] = 1'h0;
+  assign \$2393 [2:0] = { \$2391 , \$2390 , \$2389  };
+  assign { \$2399 [3], \$2399 [0] } = 2'h0;
+  assign \$2399 [2:1] = { \$2397 , \$2396  };
+  assign { \$2404 [3], \$2404 [1] } = 2'h0;
+  assign { \$2404 [2], \$2404 [0] } = { \$2402 , \$2400  };
+  assign { \$2411 [3], \$2411 [1:0] } = 3'h0;
+  assign \$2411 [2] = \$2409 ;
+  assign \$2422 [2:0] = 3'h0;
+  assign \$2422 [3] = \$2421 ;
+  assign \$2427 [3] = 1'h0;
+  assign \$2427 [2:0] = { \$2425 , \$2424 , \$2423  };
+  assign { \$2433 [3], \$2433 [0] } = 2'h0;
+  assign \$2433 [2:1] = { \$2431 , \$2430  };
+  assign { \$2438 [3], \$2438 [1] } = 2'h0;
+  assign { \$2438 [2], \$2438 [0] } = { \$2436 , \$2434  };
+  assign \$2448 [2:0] = 3'h0;
+  assign \$2448 [3] = \$2447 ;
+  assign \$2453 [3] = 1'h0;
+  assign \$2453 [2:0] = { \$2451 , \$2450 , \$2449  };
+  assign { \$2459 [3], \$2459 [0] } = 2'h0;
+  assign \$2459 [2:1] = { \$2457 , \$2456  };
+  assign \$2466 [2:0] = 3'h0;
+  assign \$2466 [3] = \$2465 ;
+  assign \$2471 [3] = 1'h0;
+  assign \$2471 [2:0] = { \$2469 , \$2468 , \$2467  };
   assign mac_wmux_drop15[2:0] = 3'h0;
-  assign mac_wmux_drop15[3] = \$2389 ;
-  assign \$2390  = 1'h1;
-  assign \$2391  = mac_wmux_keep0;
+  assign mac_wmux_drop15[3] = \$2475 ;
+  assign \$2476  = 1'h1;
+  assign \$2477  = mac_wmux_keep0;
   assign mac_wmux_s0_mv14 = 1'h0;
-  assign mac_wmux_s0_v14 = \$2419 ;
+  assign mac_wmux_s0_v14 = \$2505 ;
   assign mac_wmux_s0_d14 = mac_wmux_drop14;
-  assign mac_wmux_s0_w0_14 = \sel_l5_s0$713 [119:112];
-  assign mac_wmux_s0_w1_14 = \sel_l5_s0$713 [247:240];
-  assign mac_wmux_s0_w2_14 = \sel_l5_s0$713 [375:368];
-  assign mac_wmux_s0_w3_14 = \sel_l5_s0$713 [503:496];
-  assign \$2446  = 1'h1;
-  assign \$2447  = mac_wmux_keep15;
+  assign mac_wmux_s0_w0_14 = \sel_l15_s0$931 [119:112];
+  assign mac_wmux_s0_w1_14 = \sel_l15_s0$931 [247:240];
+  assign mac_wmux_s0_w2_14 = \sel_l15_s0$931 [375:368];
+  assign mac_wmux_s0_w3_14 = \sel_l15_s0$931 [503:496];
+  assign \$2532  = 1'h1;
+  assign \$2533  = mac_wmux_keep15;
   assign mac_wmux_s1_mv13 = 1'h0;
-  assign mac_wmux_s1_v13 = \$2449 ;
+  assign mac_wmux_s1_v13 = \$2535 ;
   assign mac_wmux_s1_d13 = mac_wmux_s0_d13;
   assign mac_wmux_s1_w0_13 = mac_wmux_s0_w0_13;
   assign mac_wmux_s1_w1_13 = mac_wmux_s0_w1_13;
   assign mac_wmux_s1_w2_13 = mac_wmux_s0_w2_13;
   assign mac_wmux_s1_w3_13 = mac_wmux_s0_w3_13;
-  assign \$2474  = 1'h1;
-  assign \$2475  = mac_wmux_keep15;
-  assign \$2476  = 1'h1;
-  assign \$2477  = mac_wmux_keep15;
+  assign \$2560  = 1'h1;
+  assign \$2561  = mac_wmux_keep15;
+  assign \$2562  = 1'h1;
+  assign \$2563  = mac_wmux_keep15;
   assign mac_wmux_s2_mv11 = 1'h0;
-  assign mac_wmux_s2_v11 = \$2479 ;
+  assign mac_wmux_s2_v11 = \$2565 ;
   assign mac_wmux_s2_d11 = mac_wmux_s1_d11;
   assign mac_wmux_s2_w0_11 = mac_wmux_s1_w0_11;
   assign mac_wmux_s2_w1_11 = mac_wmux_s1_w1_11;
   assign mac_wmux_s2_w2_11 = mac_wmux_s1_w2_11;
   assign mac_wmux_s2_w3_11 = mac_wmux_s1_w3_11;
-  assign \$2502  = 1'h1;
-  assign \$2503  = mac_wmux_keep15;
-  assign \$2504  = 1'h1;
-  assign \$2505  = mac_wmux_keep15;
-  assign \$2506  = 1'h1;
-  assign \$2507  = mac_wmux_keep15;
-  assign \$3810  = 4'h0;
-  assign \$3819 [3:1] = 3'h0;
-  assign \$3819 [0] = \$3812 ;
-  assign \$3820  = { 3'h0, \$3812  };
-  assign { \$3829 [3:2], \$3829 [0] } = 3'h0;
-  assign \$3829 [1] = \$3824 ;
-  assign \$3838 [3:2] = 2'h0;
-  assign \$3838 [1:0] = { \$3833 , \$3831  };
-  assign { \$3849 [3], \$3849 [1:0] } = 3'h0;
-  assign \$3849 [2] = \$3846 ;
-  assign { \$3858 [3], \$3858 [1] } = 2'h0;
-  assign { \$3858 [2], \$3858 [0] } = { \$3855 , \$3851  };
-  assign { \$3868 [3], \$3868 [0] } = 2'h0;
-  assign \$3868 [2:1] = { \$3865 , \$3863  };
-  assign \$3877 [3] = 1'h0;
-  assign \$3877 [2:0] = { \$3874 , \$3872 , \$3870  };
-  assign \$3889 [2:0] = 3'h0;
-  assign \$3889 [3] = \$3888 ;
-  assign \$3899 [3:1] = 3'h0;
-  assign \$3899 [0] = \$3892 ;
-  assign { \$3908 [3:2], \$3908 [0] } = 3'h0;
-  assign \$3908 [1] = \$3903 ;
-  assign \$3918 [3:2] = 2'h0;
-  assign \$3918 [1:0] = { \$3913 , \$3911  };
-  assign { \$3927 [3], \$3927 [1:0] } = 3'h0;
-  assign \$3927 [2] = \$3924 ;
-  assign { \$3938 [3], \$3938 [1] } = 2'h0;
-  assign { \$3938 [2], \$3938 [0] } = { \$3935 , \$3931  };
-  assign { \$3947 [3], \$3947 [0] } = 2'h0;
-  assign \$3947 [2:1] = { \$3944 , \$3942  };
-  assign \$3957 [3] = 1'h0;
-  assign \$3957 [2:0] = { \$3954 , \$3952 , \$3950  };
-  assign \$3966 [2:0] = 3'h0;
-  assign \$3966 [3] = \$3965 ;
-  assign \$3978 [2:1] = 2'h0;
-  assign { \$3978 [3], \$3978 [0] } = { \$3977 , \$3971  };
-  assign { \$3988 [3:2], \$3988 [0] } = 3'h0;
-  assign \$3988 [1] = \$3983 ;
-  assign \$3997 [3:2] = 2'h0;
-  assign \$3997 [1:0] = { \$3992 , \$3990  };
-  assign { \$4007 [3], \$4007 [1:0] } = 3'h0;
-  assign \$4007 [2] = \$4004 ;
-  assign { \$4016 [3], \$4016 [1] } = 2'h0;
-  assign { \$4016 [2], \$4016 [0] } = { \$4013 , \$4009  };
-  assign { \$4027 [3], \$4027 [0] } = 2'h0;
-  assign \$4027 [2:1] = { \$4024 , \$4022  };
-  assign \$4036 [3] = 1'h0;
-  assign \$4036 [2:0] = { \$4033 , \$4031 , \$4029  };
-  assign \$4046 [2:0] = 3'h0;
-  assign \$4046 [3] = \$4045 ;
-  assign \$4055 [2:1] = 2'h0;
-  assign { \$4055 [3], \$4055 [0] } = { \$4054 , \$4048  };
-  assign { \$4067 [2], \$4067 [0] } = 2'h0;
-  assign { \$4067 [3], \$4067 [1] } = { \$4066 , \$4062  };
-  assign \$4077 [3:2] = 2'h0;
-  assign \$4077 [1:0] = { \$4072 , \$4070  };
-  assign { \$4086 [3], \$4086 [1:0] } = 3'h0;
-  assign \$4086 [2] = \$4083 ;
-  assign { \$4096 [3], \$4096 [1] } = 2'h0;
-  assign { \$4096 [2], \$4096 [0] } = { \$4093 , \$4089  };
-  assign { \$4105 [3], \$4105 [0] } = 2'h0;
-  assign \$4105 [2:1] = { \$4102 , \$4100  };
-  assign \$4116 [3] = 1'h0;
-  assign \$4116 [2:0] = { \$4113 , \$4111 , \$4109  };
-  assign \$4125 [2:0] = 3'h0;
-  assign \$4125 [3] = \$4124 ;
-  assign \$4135 [2:1] = 2'h0;
-  assign { \$4135 [3], \$4135 [0] } = { \$4134 , \$4128  };
-  assign { \$4144 [2], \$4144 [0] } = 2'h0;
-  assign { \$4144 [3], \$4144 [1] } = { \$4143 , \$4139  };
-  assign \$4156 [2] = 1'h0;
-  assign { \$4156 [3], \$4156 [1:0] } = { \$4155 , \$4151 , \$4149  };
-  assign { \$4166 [3], \$4166 [1:0] } = 3'h0;
-  assign \$4166 [2] = \$4163 ;
-  assign { \$4175 [3], \$4175 [1] } = 2'h0;
-  assign { \$4175 [2], \$4175 [0] } = { \$4172 , \$4168  };
-  assign { \$4185 [3], \$4185 [0] } = 2'h0;
-  assign \$4185 [2:1] = { \$4182 , \$4180  };
-  assign \$4194 [3] = 1'h0;
-  assign \$4194 [2:0] = { \$4191 , \$4189 , \$4187  };
-  assign \$4205 [2:0] = 3'h0;
-  assign \$4205 [3] = \$4204 ;
-  assign \$4214 [2:1] = 2'h0;
-  assign { \$4214 [3], \$4214 [0] } = { \$4213 , \$4207  };
-  assign { \$4224 [2], \$4224 [0] } = 2'h0;
-  assign { \$4224 [3], \$4224 [1] } = { \$4223 , \$4219  };
-  assign \$4233 [2] = 1'h0;
-  assign { \$4233 [3], \$4233 [1:0] } = { \$4232 , \$4228 , \$4226  };
-  assign \$4245 [1:0] = 2'h0;
-  assign \$4245 [3:2] = { \$4244 , \$4242  };
-  assign { \$4255 [3], \$4255 [1] } = 2'h0;
-  assign { \$4255 [2], \$4255 [0] } = { \$4252 , \$4248  };
-  assign { \$4264 [3], \$4264 [0] } = 2'h0;
-  assign \$4264 [2:1] = { \$4261 , \$4259  };
-  assign \$4274 [3] = 1'h0;
-  assign \$4274 [2:0] = { \$4271 , \$4269 , \$4267  };
-  assign \$4283 [2:0] = 3'h0;
-  assign \$4283 [3] = \$4282 ;
-  assign \$4294 [2:1] = 2'h0;
-  assign { \$4294 [3], \$4294 [0] } = { \$4293 , \$4287  };
-  assign { \$4303 [2], \$4303 [0] } = 2'h0;
-  assign { \$4303 [3], \$4303 [1] } = { \$4302 , \$4298  };
-  assign \$4313 [2] = 1'h0;
-  assign { \$4313 [3], \$4313 [1:0] } = { \$4312 , \$4308 , \$4306  };
-  assign \$4322 [1:0] = 2'h0;
-  assign \$4322 [3:2] = { \$4321 , \$4319  };
-  assign \$4334 [1] = 1'h0;
-  assign { \$4334 [3:2], \$4334 [0] } = { \$4333 , \$4331 , \$4327  };
-  assign { \$4344 [3], \$4344 [0] } = 2'h0;
-  assign \$4344 [2:1] = { \$4341 , \$4339  };
-  assign \$4353 [3] = 1'h0;
-  assign \$4353 [2:0] = { \$4350 , \$4348 , \$4346  };
-  assign \$4363 [2:0] = 3'h0;
-  assign \$4363 [3] = \$4362 ;
-  assign \$4372 [2:1] = 2'h0;
-  assign { \$4372 [3], \$4372 [0] } = { \$4371 , \$4365  };
-  assign { \$4383 [2], \$4383 [0] } = 2'h0;
-  assign { \$4383 [3], \$4383 [1] } = { \$4382 , \$4378  };
-  assign \$4392 [2] = 1'h0;
-  assign { \$4392 [3], \$4392 [1:0] } = { \$4391 , \$4387 , \$4385  };
-  assign \$4402 [1:0] = 2'h0;
-  assign \$4402 [3:2] = { \$4401 , \$4399  };
-  assign \$4411 [1] = 1'h0;
-  assign { \$4411 [3:2], \$4411 [0] } = { \$4410 , \$4408 , \$4404  };
-  assign \$4423 [0] = 1'h0;
-  assign \$4423 [3:1] = { \$4422 , \$4420 , \$4418  };
-  assign \$4433 [3] = 1'h0;
-  assign \$4433 [2:0] = { \$4430 , \$4428 , \$4426  };
-  assign \$4442 [2:0] = 3'h0;
-  assign \$4442 [3] = \$4441 ;
-  assign \$4452 [2:1] = 2'h0;
-  assign { \$4452 [3], \$4452 [0] } = { \$4451 , \$4445  };
-  assign { \$4461 [2], \$4461 [0] } = 2'h0;
-  assign { \$4461 [3], \$4461 [1] } = { \$4460 , \$4456  };
-  assign \$4472 [2] = 1'h0;
-  assign { \$4472 [3], \$4472 [1:0] } = { \$4471 , \$4467 , \$4465  };
-  assign \$4481 [1:0] = 2'h0;
-  assign \$4481 [3:2] = { \$4480 , \$4478  };
-  assign \$4491 [1] = 1'h0;
-  assign { \$4491 [3:2], \$4491 [0] } = { \$4490 , \$4488 , \$4484  };
-  assign \$4500 [0] = 1'h0;
-  assign \$4500 [3:1] = { \$4499 , \$4497 , \$4495  };
-  assign \$4512  = { \$4511 , \$4509 , \$4507 , \$4505  };
+  assign \$2588  = 1'h1;
+  assign \$2589  = mac_wmux_keep15;
+  assign \$2590  = 1'h1;
+  assign \$2591  = mac_wmux_keep15;
+  assign \$2592  = 1'h1;
+  assign \$2593  = mac_wmux_keep15;
 endmodule

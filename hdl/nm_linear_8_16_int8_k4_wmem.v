@@ -836,19 +836,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1745 ;
   wire \$1746 ;
   wire \$1747 ;
-  wire \$1748 ;
-  wire \$1749 ;
+  wire [7:0] \$1748 ;
+  wire [7:0] \$1749 ;
   wire \$175 ;
-  wire \$1750 ;
-  wire \$1751 ;
-  wire \$1752 ;
-  wire \$1753 ;
-  wire \$1754 ;
-  wire \$1755 ;
-  wire \$1756 ;
-  wire \$1757 ;
-  wire \$1758 ;
-  wire \$1759 ;
+  wire [7:0] \$1750 ;
+  wire [7:0] \$1751 ;
+  wire [7:0] \$1752 ;
+  wire [7:0] \$1753 ;
+  wire [7:0] \$1754 ;
+  wire [7:0] \$1755 ;
+  wire [7:0] \$1756 ;
+  wire [7:0] \$1757 ;
+  wire [7:0] \$1758 ;
+  wire [7:0] \$1759 ;
   wire \$176 ;
   wire \$1760 ;
   wire \$1761 ;
@@ -859,20 +859,20 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
-  wire \$1769 ;
+  wire [7:0] \$1769 ;
   wire \$177 ;
-  wire \$1770 ;
-  wire \$1771 ;
-  wire \$1772 ;
-  wire \$1773 ;
-  wire \$1774 ;
-  wire \$1775 ;
-  wire \$1776 ;
-  wire \$1777 ;
-  wire \$1778 ;
-  wire \$1779 ;
+  wire [7:0] \$1770 ;
+  wire [7:0] \$1771 ;
+  wire [7:0] \$1772 ;
+  wire [7:0] \$1773 ;
+  wire [7:0] \$1774 ;
+  wire [7:0] \$1775 ;
+  wire [7:0] \$1776 ;
+  wire [7:0] \$1777 ;
+  wire [7:0] \$1778 ;
+  wire [7:0] \$1779 ;
   wire \$178 ;
-  wire \$1780 ;
+  wire [7:0] \$1780 ;
   wire \$1781 ;
   wire \$1782 ;
   wire \$1783 ;
@@ -885,20 +885,20 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$179 ;
   wire \$1790 ;
   wire \$1791 ;
-  wire \$1792 ;
-  wire \$1793 ;
-  wire \$1794 ;
-  wire \$1795 ;
-  wire \$1796 ;
-  wire \$1797 ;
-  wire \$1798 ;
-  wire \$1799 ;
+  wire [7:0] \$1792 ;
+  wire [7:0] \$1793 ;
+  wire [7:0] \$1794 ;
+  wire [7:0] \$1795 ;
+  wire [7:0] \$1796 ;
+  wire [7:0] \$1797 ;
+  wire [7:0] \$1798 ;
+  wire [7:0] \$1799 ;
   wire [8:0] \$18 ;
   wire \$180 ;
-  wire \$1800 ;
-  wire \$1801 ;
-  wire \$1802 ;
-  wire \$1803 ;
+  wire [7:0] \$1800 ;
+  wire [7:0] \$1801 ;
+  wire [7:0] \$1802 ;
+  wire [7:0] \$1803 ;
   wire \$1804 ;
   wire \$1805 ;
   wire \$1806 ;
@@ -912,19 +912,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1813 ;
   wire \$1814 ;
   wire \$1815 ;
-  wire \$1816 ;
-  wire \$1817 ;
-  wire \$1818 ;
-  wire \$1819 ;
+  wire [7:0] \$1816 ;
+  wire [7:0] \$1817 ;
+  wire [7:0] \$1818 ;
+  wire [7:0] \$1819 ;
   wire \$182 ;
-  wire \$1820 ;
-  wire \$1821 ;
-  wire \$1822 ;
-  wire \$1823 ;
-  wire \$1824 ;
-  wire \$1825 ;
-  wire \$1826 ;
-  wire \$1827 ;
+  wire [7:0] \$1820 ;
+  wire [7:0] \$1821 ;
+  wire [7:0] \$1822 ;
+  wire [7:0] \$1823 ;
+  wire [7:0] \$1824 ;
+  wire [7:0] \$1825 ;
+  wire [7:0] \$1826 ;
+  wire [7:0] \$1827 ;
   wire \$1828 ;
   wire \$1829 ;
   wire \$183 ;
@@ -941,19 +941,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$184 ;
   wire \$1840 ;
   wire \$1841 ;
-  wire \$1842 ;
-  wire \$1843 ;
-  wire \$1844 ;
-  wire \$1845 ;
-  wire \$1846 ;
-  wire \$1847 ;
-  wire \$1848 ;
-  wire \$1849 ;
+  wire [7:0] \$1842 ;
+  wire [7:0] \$1843 ;
+  wire [7:0] \$1844 ;
+  wire [7:0] \$1845 ;
+  wire [7:0] \$1846 ;
+  wire [7:0] \$1847 ;
+  wire [7:0] \$1848 ;
+  wire [7:0] \$1849 ;
   wire \$185 ;
-  wire \$1850 ;
-  wire \$1851 ;
-  wire \$1852 ;
-  wire \$1853 ;
+  wire [7:0] \$1850 ;
+  wire [7:0] \$1851 ;
+  wire [7:0] \$1852 ;
+  wire [7:0] \$1853 ;
   wire \$1854 ;
   wire \$1855 ;
   wire \$1856 ;
@@ -969,19 +969,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1865 ;
   wire \$1866 ;
   wire \$1867 ;
-  wire \$1868 ;
-  wire \$1869 ;
+  wire [7:0] \$1868 ;
+  wire [7:0] \$1869 ;
   wire \$187 ;
-  wire \$1870 ;
-  wire \$1871 ;
-  wire \$1872 ;
-  wire \$1873 ;
-  wire \$1874 ;
-  wire \$1875 ;
-  wire \$1876 ;
-  wire \$1877 ;
-  wire \$1878 ;
-  wire \$1879 ;
+  wire [7:0] \$1870 ;
+  wire [7:0] \$1871 ;
+  wire [7:0] \$1872 ;
+  wire [7:0] \$1873 ;
+  wire [7:0] \$1874 ;
+  wire [7:0] \$1875 ;
+  wire [7:0] \$1876 ;
+  wire [7:0] \$1877 ;
+  wire [7:0] \$1878 ;
+  wire [7:0] \$1879 ;
   wire \$188 ;
   wire \$1880 ;
   wire \$1881 ;
@@ -1000,20 +1000,20 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1893 ;
   wire \$1894 ;
   wire \$1895 ;
-  wire \$1896 ;
-  wire \$1897 ;
-  wire \$1898 ;
-  wire \$1899 ;
+  wire [7:0] \$1896 ;
+  wire [7:0] \$1897 ;
+  wire [7:0] \$1898 ;
+  wire [7:0] \$1899 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire \$1900 ;
-  wire \$1901 ;
-  wire \$1902 ;
-  wire \$1903 ;
-  wire \$1904 ;
-  wire \$1905 ;
-  wire \$1906 ;
-  wire \$1907 ;
+  wire [7:0] \$1900 ;
+  wire [7:0] \$1901 ;
+  wire [7:0] \$1902 ;
+  wire [7:0] \$1903 ;
+  wire [7:0] \$1904 ;
+  wire [7:0] \$1905 ;
+  wire [7:0] \$1906 ;
+  wire [7:0] \$1907 ;
   wire \$1908 ;
   wire \$1909 ;
   wire \$191 ;
@@ -1033,19 +1033,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1922 ;
   wire \$1923 ;
   wire \$1924 ;
-  wire \$1925 ;
-  wire \$1926 ;
-  wire \$1927 ;
-  wire \$1928 ;
-  wire \$1929 ;
+  wire [7:0] \$1925 ;
+  wire [7:0] \$1926 ;
+  wire [7:0] \$1927 ;
+  wire [7:0] \$1928 ;
+  wire [7:0] \$1929 ;
   wire \$193 ;
-  wire \$1930 ;
-  wire \$1931 ;
-  wire \$1932 ;
-  wire \$1933 ;
-  wire \$1934 ;
-  wire \$1935 ;
-  wire \$1936 ;
+  wire [7:0] \$1930 ;
+  wire [7:0] \$1931 ;
+  wire [7:0] \$1932 ;
+  wire [7:0] \$1933 ;
+  wire [7:0] \$1934 ;
+  wire [7:0] \$1935 ;
+  wire [7:0] \$1936 ;
   wire \$1937 ;
   wire \$1938 ;
   wire \$1939 ;
@@ -1067,15 +1067,15 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1953 ;
   wire \$1954 ;
   wire \$1955 ;
-  wire \$1956 ;
-  wire \$1957 ;
-  wire \$1958 ;
-  wire \$1959 ;
+  wire [7:0] \$1956 ;
+  wire [7:0] \$1957 ;
+  wire [7:0] \$1958 ;
+  wire [7:0] \$1959 ;
   wire \$196 ;
-  wire \$1960 ;
-  wire \$1961 ;
-  wire \$1962 ;
-  wire \$1963 ;
+  wire [7:0] \$1960 ;
+  wire [7:0] \$1961 ;
+  wire [7:0] \$1962 ;
+  wire [7:0] \$1963 ;
   wire \$1964 ;
   wire \$1965 ;
   wire \$1966 ;
@@ -1105,12 +1105,12 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$1988 ;
   wire \$1989 ;
   wire \$199 ;
-  wire [3:0] \$1990 ;
+  wire \$1990 ;
   wire \$1991 ;
   wire \$1992 ;
   wire \$1993 ;
   wire \$1994 ;
-  wire [3:0] \$1995 ;
+  wire \$1995 ;
   wire \$1996 ;
   wire \$1997 ;
   wire \$1998 ;
@@ -1122,19 +1122,19 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2001 ;
   wire \$2002 ;
   wire \$2003 ;
-  wire [3:0] \$2004 ;
+  wire \$2004 ;
   wire \$2005 ;
   wire \$2006 ;
   wire \$2007 ;
   wire \$2008 ;
-  wire [3:0] \$2009 ;
+  wire \$2009 ;
   wire \$201 ;
-  wire [3:0] \$2010 ;
+  wire \$2010 ;
   wire \$2011 ;
   wire \$2012 ;
   wire \$2013 ;
   wire \$2014 ;
-  wire [3:0] \$2015 ;
+  wire \$2015 ;
   wire \$2016 ;
   wire \$2017 ;
   wire \$2018 ;
@@ -1146,26 +1146,26 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2023 ;
   wire \$2024 ;
   wire \$2025 ;
-  wire [3:0] \$2026 ;
+  wire \$2026 ;
   wire \$2027 ;
   wire \$2028 ;
   wire \$2029 ;
   wire \$203 ;
   wire \$2030 ;
-  wire [3:0] \$2031 ;
-  wire [3:0] \$2032 ;
+  wire \$2031 ;
+  wire \$2032 ;
   wire \$2033 ;
   wire \$2034 ;
   wire \$2035 ;
   wire \$2036 ;
-  wire [3:0] \$2037 ;
+  wire \$2037 ;
   wire \$2038 ;
   wire \$2039 ;
   wire \$204 ;
   wire \$2040 ;
   wire \$2041 ;
-  wire [3:0] \$2042 ;
-  wire [3:0] \$2043 ;
+  wire \$2042 ;
+  wire \$2043 ;
   wire \$2044 ;
   wire \$2045 ;
   wire \$2046 ;
@@ -1179,35 +1179,35 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2053 ;
   wire \$2054 ;
   wire \$2055 ;
-  wire [3:0] \$2056 ;
+  wire \$2056 ;
   wire \$2057 ;
   wire \$2058 ;
   wire \$2059 ;
   wire \$206 ;
   wire \$2060 ;
-  wire [3:0] \$2061 ;
-  wire [3:0] \$2062 ;
+  wire \$2061 ;
+  wire \$2062 ;
   wire \$2063 ;
   wire \$2064 ;
   wire \$2065 ;
   wire \$2066 ;
-  wire [3:0] \$2067 ;
+  wire \$2067 ;
   wire \$2068 ;
   wire \$2069 ;
   wire \$207 ;
   wire \$2070 ;
   wire \$2071 ;
-  wire [3:0] \$2072 ;
-  wire [3:0] \$2073 ;
-  wire [3:0] \$2074 ;
+  wire \$2072 ;
+  wire \$2073 ;
+  wire \$2074 ;
   wire \$2075 ;
-  wire \$2076 ;
+  wire [3:0] \$2076 ;
   wire \$2077 ;
   wire \$2078 ;
-  wire [3:0] \$2079 ;
+  wire \$2079 ;
   wire \$208 ;
   wire \$2080 ;
-  wire \$2081 ;
+  wire [3:0] \$2081 ;
   wire \$2082 ;
   wire \$2083 ;
   wire \$2084 ;
@@ -1217,50 +1217,50 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2088 ;
   wire \$2089 ;
   wire \$209 ;
-  wire \$2090 ;
+  wire [3:0] \$2090 ;
   wire \$2091 ;
   wire \$2092 ;
   wire \$2093 ;
-  wire [3:0] \$2094 ;
-  wire \$2095 ;
-  wire \$2096 ;
+  wire \$2094 ;
+  wire [3:0] \$2095 ;
+  wire [3:0] \$2096 ;
   wire \$2097 ;
   wire \$2098 ;
-  wire [3:0] \$2099 ;
+  wire \$2099 ;
   wire [8:0] \$21 ;
   wire \$210 ;
-  wire [3:0] \$2100 ;
-  wire \$2101 ;
+  wire \$2100 ;
+  wire [3:0] \$2101 ;
   wire \$2102 ;
   wire \$2103 ;
   wire \$2104 ;
-  wire [3:0] \$2105 ;
+  wire \$2105 ;
   wire \$2106 ;
   wire \$2107 ;
   wire \$2108 ;
   wire \$2109 ;
   wire \$211 ;
-  wire [3:0] \$2110 ;
-  wire [3:0] \$2111 ;
+  wire \$2110 ;
+  wire \$2111 ;
   wire [3:0] \$2112 ;
   wire \$2113 ;
   wire \$2114 ;
   wire \$2115 ;
   wire \$2116 ;
   wire [3:0] \$2117 ;
-  wire \$2118 ;
+  wire [3:0] \$2118 ;
   wire \$2119 ;
   wire \$212 ;
   wire \$2120 ;
   wire \$2121 ;
-  wire [3:0] \$2122 ;
+  wire \$2122 ;
   wire [3:0] \$2123 ;
   wire \$2124 ;
   wire \$2125 ;
   wire \$2126 ;
   wire \$2127 ;
-  wire \$2128 ;
-  wire \$2129 ;
+  wire [3:0] \$2128 ;
+  wire [3:0] \$2129 ;
   wire \$213 ;
   wire \$2130 ;
   wire \$2131 ;
@@ -1273,299 +1273,299 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2138 ;
   wire \$2139 ;
   wire \$214 ;
-  wire [3:0] \$2140 ;
+  wire \$2140 ;
   wire \$2141 ;
-  wire \$2142 ;
+  wire [3:0] \$2142 ;
   wire \$2143 ;
   wire \$2144 ;
-  wire [3:0] \$2145 ;
-  wire [3:0] \$2146 ;
-  wire \$2147 ;
-  wire \$2148 ;
+  wire \$2145 ;
+  wire \$2146 ;
+  wire [3:0] \$2147 ;
+  wire [3:0] \$2148 ;
   wire \$2149 ;
   wire \$215 ;
   wire \$2150 ;
-  wire [3:0] \$2151 ;
+  wire \$2151 ;
   wire \$2152 ;
-  wire \$2153 ;
+  wire [3:0] \$2153 ;
   wire \$2154 ;
   wire \$2155 ;
-  wire [3:0] \$2156 ;
-  wire [3:0] \$2157 ;
+  wire \$2156 ;
+  wire \$2157 ;
   wire [3:0] \$2158 ;
-  wire \$2159 ;
+  wire [3:0] \$2159 ;
   wire \$216 ;
-  wire \$2160 ;
+  wire [3:0] \$2160 ;
   wire \$2161 ;
   wire \$2162 ;
-  wire [3:0] \$2163 ;
+  wire \$2163 ;
   wire \$2164 ;
-  wire \$2165 ;
+  wire [3:0] \$2165 ;
   wire \$2166 ;
   wire \$2167 ;
-  wire [3:0] \$2168 ;
-  wire [3:0] \$2169 ;
+  wire \$2168 ;
+  wire \$2169 ;
   wire \$217 ;
   wire \$2170 ;
   wire \$2171 ;
   wire \$2172 ;
   wire \$2173 ;
-  wire [3:0] \$2174 ;
-  wire [3:0] \$2175 ;
+  wire \$2174 ;
+  wire \$2175 ;
   wire \$2176 ;
   wire \$2177 ;
   wire \$2178 ;
   wire \$2179 ;
   wire \$218 ;
-  wire \$2180 ;
+  wire [3:0] \$2180 ;
   wire \$2181 ;
   wire \$2182 ;
   wire \$2183 ;
   wire \$2184 ;
-  wire \$2185 ;
-  wire \$2186 ;
+  wire [3:0] \$2185 ;
+  wire [3:0] \$2186 ;
   wire \$2187 ;
   wire \$2188 ;
   wire \$2189 ;
   wire \$219 ;
   wire \$2190 ;
-  wire \$2191 ;
+  wire [3:0] \$2191 ;
   wire \$2192 ;
   wire \$2193 ;
-  wire [3:0] \$2194 ;
+  wire \$2194 ;
   wire \$2195 ;
-  wire \$2196 ;
-  wire \$2197 ;
-  wire \$2198 ;
-  wire [3:0] \$2199 ;
+  wire [3:0] \$2196 ;
+  wire [3:0] \$2197 ;
+  wire [3:0] \$2198 ;
+  wire \$2199 ;
   wire [8:0] \$22 ;
   wire \$220 ;
-  wire [3:0] \$2200 ;
+  wire \$2200 ;
   wire \$2201 ;
   wire \$2202 ;
-  wire \$2203 ;
+  wire [3:0] \$2203 ;
   wire \$2204 ;
-  wire [3:0] \$2205 ;
+  wire \$2205 ;
   wire \$2206 ;
   wire \$2207 ;
-  wire \$2208 ;
-  wire \$2209 ;
+  wire [3:0] \$2208 ;
+  wire [3:0] \$2209 ;
   wire \$221 ;
-  wire [3:0] \$2210 ;
-  wire [3:0] \$2211 ;
-  wire [3:0] \$2212 ;
+  wire \$2210 ;
+  wire \$2211 ;
+  wire \$2212 ;
   wire \$2213 ;
   wire \$2214 ;
   wire \$2215 ;
   wire \$2216 ;
-  wire [3:0] \$2217 ;
+  wire \$2217 ;
   wire \$2218 ;
   wire \$2219 ;
   wire \$222 ;
   wire \$2220 ;
   wire \$2221 ;
-  wire [3:0] \$2222 ;
-  wire [3:0] \$2223 ;
+  wire \$2222 ;
+  wire \$2223 ;
   wire \$2224 ;
   wire \$2225 ;
-  wire \$2226 ;
+  wire [3:0] \$2226 ;
   wire \$2227 ;
-  wire [3:0] \$2228 ;
+  wire \$2228 ;
   wire \$2229 ;
   wire \$223 ;
   wire \$2230 ;
-  wire \$2231 ;
-  wire \$2232 ;
-  wire [3:0] \$2233 ;
-  wire [3:0] \$2234 ;
-  wire [3:0] \$2235 ;
+  wire [3:0] \$2231 ;
+  wire [3:0] \$2232 ;
+  wire \$2233 ;
+  wire \$2234 ;
+  wire \$2235 ;
   wire \$2236 ;
-  wire \$2237 ;
+  wire [3:0] \$2237 ;
   wire \$2238 ;
   wire \$2239 ;
   wire \$224 ;
   wire \$2240 ;
   wire \$2241 ;
-  wire \$2242 ;
-  wire \$2243 ;
-  wire \$2244 ;
+  wire [3:0] \$2242 ;
+  wire [3:0] \$2243 ;
+  wire [3:0] \$2244 ;
   wire \$2245 ;
   wire \$2246 ;
   wire \$2247 ;
   wire \$2248 ;
-  wire \$2249 ;
+  wire [3:0] \$2249 ;
   wire \$225 ;
   wire \$2250 ;
   wire \$2251 ;
   wire \$2252 ;
   wire \$2253 ;
   wire [3:0] \$2254 ;
-  wire \$2255 ;
+  wire [3:0] \$2255 ;
   wire \$2256 ;
   wire \$2257 ;
   wire \$2258 ;
-  wire [3:0] \$2259 ;
+  wire \$2259 ;
   wire \$226 ;
   wire [3:0] \$2260 ;
-  wire \$2261 ;
+  wire [3:0] \$2261 ;
   wire \$2262 ;
   wire \$2263 ;
   wire \$2264 ;
-  wire [3:0] \$2265 ;
+  wire \$2265 ;
   wire \$2266 ;
   wire \$2267 ;
   wire \$2268 ;
   wire \$2269 ;
   wire \$227 ;
-  wire [3:0] \$2270 ;
-  wire [3:0] \$2271 ;
-  wire [3:0] \$2272 ;
+  wire \$2270 ;
+  wire \$2271 ;
+  wire \$2272 ;
   wire \$2273 ;
   wire \$2274 ;
   wire \$2275 ;
   wire \$2276 ;
-  wire [3:0] \$2277 ;
+  wire \$2277 ;
   wire \$2278 ;
   wire \$2279 ;
   wire \$228 ;
-  wire \$2280 ;
+  wire [3:0] \$2280 ;
   wire \$2281 ;
-  wire [3:0] \$2282 ;
-  wire [3:0] \$2283 ;
+  wire \$2282 ;
+  wire \$2283 ;
   wire \$2284 ;
-  wire \$2285 ;
-  wire \$2286 ;
+  wire [3:0] \$2285 ;
+  wire [3:0] \$2286 ;
   wire \$2287 ;
-  wire [3:0] \$2288 ;
+  wire \$2288 ;
   wire \$2289 ;
   wire \$229 ;
   wire \$2290 ;
-  wire \$2291 ;
+  wire [3:0] \$2291 ;
   wire \$2292 ;
-  wire [3:0] \$2293 ;
-  wire [3:0] \$2294 ;
-  wire [3:0] \$2295 ;
-  wire \$2296 ;
-  wire \$2297 ;
-  wire \$2298 ;
+  wire \$2293 ;
+  wire \$2294 ;
+  wire \$2295 ;
+  wire [3:0] \$2296 ;
+  wire [3:0] \$2297 ;
+  wire [3:0] \$2298 ;
   wire \$2299 ;
   wire \$23 ;
   wire \$230 ;
   wire \$2300 ;
   wire \$2301 ;
   wire \$2302 ;
-  wire \$2303 ;
+  wire [3:0] \$2303 ;
   wire \$2304 ;
   wire \$2305 ;
   wire \$2306 ;
   wire \$2307 ;
-  wire \$2308 ;
-  wire \$2309 ;
+  wire [3:0] \$2308 ;
+  wire [3:0] \$2309 ;
   wire \$231 ;
   wire \$2310 ;
   wire \$2311 ;
-  wire [3:0] \$2312 ;
+  wire \$2312 ;
   wire \$2313 ;
-  wire \$2314 ;
+  wire [3:0] \$2314 ;
   wire \$2315 ;
   wire \$2316 ;
-  wire [3:0] \$2317 ;
-  wire [3:0] \$2318 ;
-  wire \$2319 ;
+  wire \$2317 ;
+  wire \$2318 ;
+  wire [3:0] \$2319 ;
   wire \$232 ;
-  wire \$2320 ;
-  wire \$2321 ;
+  wire [3:0] \$2320 ;
+  wire [3:0] \$2321 ;
   wire \$2322 ;
-  wire [3:0] \$2323 ;
+  wire \$2323 ;
   wire \$2324 ;
   wire \$2325 ;
   wire \$2326 ;
   wire \$2327 ;
-  wire [3:0] \$2328 ;
-  wire [3:0] \$2329 ;
+  wire \$2328 ;
+  wire \$2329 ;
   wire \$233 ;
-  wire [3:0] \$2330 ;
+  wire \$2330 ;
   wire \$2331 ;
   wire \$2332 ;
   wire \$2333 ;
   wire \$2334 ;
-  wire [3:0] \$2335 ;
+  wire \$2335 ;
   wire \$2336 ;
   wire \$2337 ;
   wire \$2338 ;
   wire \$2339 ;
   wire \$234 ;
   wire [3:0] \$2340 ;
-  wire [3:0] \$2341 ;
+  wire \$2341 ;
   wire \$2342 ;
   wire \$2343 ;
   wire \$2344 ;
-  wire \$2345 ;
+  wire [3:0] \$2345 ;
   wire [3:0] \$2346 ;
-  wire [3:0] \$2347 ;
+  wire \$2347 ;
   wire \$2348 ;
   wire \$2349 ;
   wire \$235 ;
   wire \$2350 ;
-  wire \$2351 ;
+  wire [3:0] \$2351 ;
   wire \$2352 ;
   wire \$2353 ;
   wire \$2354 ;
   wire \$2355 ;
-  wire \$2356 ;
-  wire \$2357 ;
-  wire \$2358 ;
+  wire [3:0] \$2356 ;
+  wire [3:0] \$2357 ;
+  wire [3:0] \$2358 ;
   wire \$2359 ;
   wire \$236 ;
   wire \$2360 ;
   wire \$2361 ;
-  wire [3:0] \$2362 ;
-  wire \$2363 ;
+  wire \$2362 ;
+  wire [3:0] \$2363 ;
   wire \$2364 ;
   wire \$2365 ;
   wire \$2366 ;
-  wire [3:0] \$2367 ;
+  wire \$2367 ;
   wire [3:0] \$2368 ;
-  wire \$2369 ;
+  wire [3:0] \$2369 ;
   wire \$237 ;
   wire \$2370 ;
   wire \$2371 ;
   wire \$2372 ;
-  wire [3:0] \$2373 ;
-  wire \$2374 ;
+  wire \$2373 ;
+  wire [3:0] \$2374 ;
   wire \$2375 ;
   wire \$2376 ;
   wire \$2377 ;
-  wire [3:0] \$2378 ;
+  wire \$2378 ;
   wire [3:0] \$2379 ;
   wire \$238 ;
   wire [3:0] \$2380 ;
-  wire \$2381 ;
+  wire [3:0] \$2381 ;
   wire \$2382 ;
   wire \$2383 ;
   wire \$2384 ;
-  wire [3:0] \$2385 ;
+  wire \$2385 ;
   wire \$2386 ;
   wire \$2387 ;
   wire \$2388 ;
   wire \$2389 ;
   wire \$239 ;
-  wire [3:0] \$2390 ;
-  wire [3:0] \$2391 ;
+  wire \$2390 ;
+  wire \$2391 ;
   wire \$2392 ;
   wire \$2393 ;
   wire \$2394 ;
   wire \$2395 ;
   wire \$2396 ;
   wire \$2397 ;
-  wire \$2398 ;
+  wire [3:0] \$2398 ;
   wire \$2399 ;
   wire [8:0] \$24 ;
   wire \$240 ;
   wire \$2400 ;
   wire \$2401 ;
   wire \$2402 ;
-  wire \$2403 ;
+  wire [3:0] \$2403 ;
   wire [3:0] \$2404 ;
   wire \$2405 ;
   wire \$2406 ;
@@ -1573,121 +1573,121 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2408 ;
   wire [3:0] \$2409 ;
   wire \$241 ;
-  wire [3:0] \$2410 ;
+  wire \$2410 ;
   wire \$2411 ;
   wire \$2412 ;
   wire \$2413 ;
-  wire \$2414 ;
+  wire [3:0] \$2414 ;
   wire [3:0] \$2415 ;
-  wire \$2416 ;
+  wire [3:0] \$2416 ;
   wire \$2417 ;
   wire \$2418 ;
   wire \$2419 ;
   wire \$242 ;
-  wire [3:0] \$2420 ;
+  wire \$2420 ;
   wire [3:0] \$2421 ;
-  wire [3:0] \$2422 ;
+  wire \$2422 ;
   wire \$2423 ;
   wire \$2424 ;
   wire \$2425 ;
-  wire \$2426 ;
+  wire [3:0] \$2426 ;
   wire [3:0] \$2427 ;
   wire \$2428 ;
   wire \$2429 ;
   wire \$243 ;
   wire \$2430 ;
   wire \$2431 ;
-  wire \$2432 ;
-  wire \$2433 ;
+  wire [3:0] \$2432 ;
+  wire [3:0] \$2433 ;
   wire \$2434 ;
   wire \$2435 ;
   wire \$2436 ;
   wire \$2437 ;
-  wire [3:0] \$2438 ;
+  wire \$2438 ;
   wire \$2439 ;
   wire \$244 ;
   wire \$2440 ;
   wire \$2441 ;
   wire \$2442 ;
-  wire [3:0] \$2443 ;
-  wire [3:0] \$2444 ;
+  wire \$2443 ;
+  wire \$2444 ;
   wire \$2445 ;
   wire \$2446 ;
   wire \$2447 ;
-  wire \$2448 ;
-  wire [3:0] \$2449 ;
+  wire [3:0] \$2448 ;
+  wire \$2449 ;
   wire \$245 ;
   wire \$2450 ;
   wire \$2451 ;
   wire \$2452 ;
-  wire \$2453 ;
+  wire [3:0] \$2453 ;
   wire [3:0] \$2454 ;
-  wire [3:0] \$2455 ;
+  wire \$2455 ;
   wire \$2456 ;
   wire \$2457 ;
   wire \$2458 ;
-  wire \$2459 ;
+  wire [3:0] \$2459 ;
   wire \$246 ;
   wire \$2460 ;
   wire \$2461 ;
   wire \$2462 ;
   wire \$2463 ;
   wire [3:0] \$2464 ;
-  wire \$2465 ;
-  wire \$2466 ;
+  wire [3:0] \$2465 ;
+  wire [3:0] \$2466 ;
   wire \$2467 ;
   wire \$2468 ;
-  wire [3:0] \$2469 ;
+  wire \$2469 ;
   wire \$247 ;
-  wire [3:0] \$2470 ;
-  wire \$2471 ;
+  wire \$2470 ;
+  wire [3:0] \$2471 ;
   wire \$2472 ;
   wire \$2473 ;
   wire \$2474 ;
-  wire [3:0] \$2475 ;
-  wire \$2476 ;
-  wire \$2477 ;
+  wire \$2475 ;
+  wire [3:0] \$2476 ;
+  wire [3:0] \$2477 ;
   wire \$2478 ;
   wire \$2479 ;
   wire \$248 ;
   wire \$2480 ;
   wire \$2481 ;
-  wire [3:0] \$2482 ;
+  wire \$2482 ;
   wire \$2483 ;
   wire \$2484 ;
   wire \$2485 ;
   wire \$2486 ;
-  wire [3:0] \$2487 ;
+  wire \$2487 ;
   wire \$2488 ;
   wire \$2489 ;
   wire \$249 ;
-  wire \$2490 ;
+  wire [3:0] \$2490 ;
   wire \$2491 ;
   wire \$2492 ;
   wire \$2493 ;
   wire \$2494 ;
-  wire \$2495 ;
-  wire \$2496 ;
+  wire [3:0] \$2495 ;
+  wire [3:0] \$2496 ;
   wire \$2497 ;
   wire \$2498 ;
   wire \$2499 ;
   wire [8:0] \$25 ;
   wire \$250 ;
   wire \$2500 ;
-  wire \$2501 ;
+  wire [3:0] \$2501 ;
   wire \$2502 ;
   wire \$2503 ;
   wire \$2504 ;
   wire \$2505 ;
-  wire \$2506 ;
-  wire \$2507 ;
-  wire \$2508 ;
+  wire [3:0] \$2506 ;
+  wire [3:0] \$2507 ;
+  wire [3:0] \$2508 ;
   wire \$2509 ;
   wire \$251 ;
   wire \$2510 ;
   wire \$2511 ;
   wire \$2512 ;
-  wire \$2513 ;
+  wire [3:0] \$2513 ;
   wire \$2514 ;
   wire \$2515 ;
   wire \$2516 ;
@@ -1699,26 +1699,26 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2521 ;
   wire \$2522 ;
   wire \$2523 ;
-  wire \$2524 ;
+  wire [3:0] \$2524 ;
   wire \$2525 ;
   wire \$2526 ;
   wire \$2527 ;
   wire \$2528 ;
-  wire \$2529 ;
+  wire [3:0] \$2529 ;
   wire \$253 ;
-  wire \$2530 ;
+  wire [3:0] \$2530 ;
   wire \$2531 ;
   wire \$2532 ;
   wire \$2533 ;
   wire \$2534 ;
-  wire \$2535 ;
+  wire [3:0] \$2535 ;
   wire \$2536 ;
   wire \$2537 ;
   wire \$2538 ;
   wire \$2539 ;
   wire \$254 ;
-  wire \$2540 ;
-  wire \$2541 ;
+  wire [3:0] \$2540 ;
+  wire [3:0] \$2541 ;
   wire \$2542 ;
   wire \$2543 ;
   wire \$2544 ;
@@ -1728,32 +1728,32 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2548 ;
   wire \$2549 ;
   wire \$255 ;
-  wire \$2550 ;
+  wire [3:0] \$2550 ;
   wire \$2551 ;
   wire \$2552 ;
   wire \$2553 ;
   wire \$2554 ;
-  wire \$2555 ;
-  wire \$2556 ;
+  wire [3:0] \$2555 ;
+  wire [3:0] \$2556 ;
   wire \$2557 ;
   wire \$2558 ;
   wire \$2559 ;
   wire \$256 ;
   wire \$2560 ;
-  wire \$2561 ;
+  wire [3:0] \$2561 ;
   wire \$2562 ;
   wire \$2563 ;
   wire \$2564 ;
   wire \$2565 ;
   wire \$2566 ;
   wire \$2567 ;
-  wire \$2568 ;
+  wire [3:0] \$2568 ;
   wire \$2569 ;
   wire \$257 ;
   wire \$2570 ;
   wire \$2571 ;
   wire \$2572 ;
-  wire \$2573 ;
+  wire [3:0] \$2573 ;
   wire \$2574 ;
   wire \$2575 ;
   wire \$2576 ;
@@ -1797,10 +1797,10 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$261 ;
   wire \$2610 ;
   wire \$2611 ;
-  wire [32:0] \$2612 ;
-  wire [32:0] \$2613 ;
-  wire [32:0] \$2614 ;
-  wire [32:0] \$2615 ;
+  wire \$2612 ;
+  wire \$2613 ;
+  wire \$2614 ;
+  wire \$2615 ;
   wire \$2616 ;
   wire \$2617 ;
   wire \$2618 ;
@@ -1819,7 +1819,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$263 ;
   wire \$2630 ;
   wire \$2631 ;
-  wire [7:0] \$2632 ;
+  wire \$2632 ;
   wire \$2633 ;
   wire \$2634 ;
   wire \$2635 ;
@@ -1837,9 +1837,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2646 ;
   wire \$2647 ;
   wire \$2648 ;
-  wire [7:0] \$2649 ;
+  wire \$2649 ;
   wire \$265 ;
-  wire [7:0] \$2650 ;
+  wire \$2650 ;
   wire \$2651 ;
   wire \$2652 ;
   wire \$2653 ;
@@ -1857,7 +1857,7 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2664 ;
   wire \$2665 ;
   wire \$2666 ;
-  wire [7:0] \$2667 ;
+  wire \$2667 ;
   wire \$2668 ;
   wire \$2669 ;
   wire \$267 ;
@@ -1876,9 +1876,9 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2681 ;
   wire \$2682 ;
   wire \$2683 ;
-  wire [7:0] \$2684 ;
-  wire [7:0] \$2685 ;
-  wire [7:0] \$2686 ;
+  wire \$2684 ;
+  wire \$2685 ;
+  wire \$2686 ;
   wire \$2687 ;
   wire \$2688 ;
   wire \$2689 ;
@@ -1891,2412 +1891,659 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire \$2695 ;
   wire \$2696 ;
   wire \$2697 ;
-  wire \$2698 ;
-  wire \$2699 ;
+  wire [32:0] \$2698 ;
+  wire [32:0] \$2699 ;
   wire [8:0] \$27 ;
   wire \$270 ;
-  wire \$2700 ;
-  wire \$2701 ;
-  wire \$2702 ;
-  wire [7:0] \$2703 ;
+  wire [32:0] \$2700 ;
+  wire [32:0] \$2701 ;
+  wire [4:0] \$2702 ;
+  wire [4:0] \$2703 ;
   wire \$2704 ;
   wire \$2705 ;
   wire \$2706 ;
   wire \$2707 ;
   wire \$2708 ;
-  wire \$2709 ;
+  wire [6:0] \$2709 ;
   wire \$271 ;
   wire \$2710 ;
   wire \$2711 ;
   wire \$2712 ;
   wire \$2713 ;
   wire \$2714 ;
-  wire \$2715 ;
-  wire \$2716 ;
-  wire \$2717 ;
-  wire \$2718 ;
-  wire \$2719 ;
+  reg [7:0] \$2715 ;
+  reg [7:0] \$2716 ;
+  reg [7:0] \$2717 ;
+  reg [7:0] \$2718 ;
+  reg [7:0] \$2719 ;
   wire \$272 ;
-  wire [7:0] \$2720 ;
-  wire [7:0] \$2721 ;
-  wire \$2722 ;
-  wire \$2723 ;
-  wire \$2724 ;
-  wire \$2725 ;
-  wire \$2726 ;
-  wire \$2727 ;
-  wire \$2728 ;
-  wire \$2729 ;
+  reg [7:0] \$2720 ;
+  reg [7:0] \$2721 ;
+  reg [7:0] \$2722 ;
+  reg [7:0] \$2723 ;
+  reg [7:0] \$2724 ;
+  reg [7:0] \$2725 ;
+  reg [7:0] \$2726 ;
+  reg [7:0] \$2727 ;
+  reg [7:0] \$2728 ;
+  reg [7:0] \$2729 ;
   wire \$273 ;
-  wire \$2730 ;
-  wire \$2731 ;
-  wire \$2732 ;
-  wire \$2733 ;
-  wire \$2734 ;
-  wire \$2735 ;
-  wire \$2736 ;
-  wire \$2737 ;
-  wire [7:0] \$2738 ;
-  wire \$2739 ;
+  reg [7:0] \$2730 ;
+  reg \$2731 ;
+  reg \$2732 ;
+  reg \$2733 ;
+  reg \$2734 ;
+  reg \$2735 ;
+  reg \$2736 ;
+  reg \$2737 ;
+  reg \$2738 ;
+  reg \$2739 ;
   wire \$274 ;
-  wire \$2740 ;
-  wire \$2741 ;
-  wire \$2742 ;
-  wire \$2743 ;
-  wire \$2744 ;
-  wire \$2745 ;
-  wire \$2746 ;
-  wire \$2747 ;
-  wire \$2748 ;
-  wire \$2749 ;
+  reg \$2740 ;
+  reg \$2741 ;
+  reg \$2742 ;
+  reg \$2743 ;
+  reg \$2744 ;
+  reg \$2745 ;
+  reg \$2746 ;
+  reg \$2747 ;
+  reg \$2748 ;
+  reg \$2749 ;
   wire \$275 ;
-  wire \$2750 ;
-  wire \$2751 ;
-  wire \$2752 ;
-  wire \$2753 ;
-  wire \$2754 ;
-  wire [7:0] \$2755 ;
-  wire [7:0] \$2756 ;
-  wire [7:0] \$2757 ;
-  wire [7:0] \$2758 ;
-  wire \$2759 ;
+  reg \$2750 ;
+  reg \$2751 ;
+  reg \$2752 ;
+  reg \$2753 ;
+  reg \$2754 ;
+  reg \$2755 ;
+  reg \$2756 ;
+  reg \$2757 ;
+  reg \$2758 ;
+  reg \$2759 ;
   wire \$276 ;
-  wire \$2760 ;
-  wire \$2761 ;
-  wire \$2762 ;
-  wire \$2763 ;
-  wire \$2764 ;
-  wire \$2765 ;
-  wire \$2766 ;
-  wire \$2767 ;
-  wire \$2768 ;
-  wire \$2769 ;
+  reg \$2760 ;
+  reg \$2761 ;
+  reg \$2762 ;
+  reg \$2763 ;
+  reg \$2764 ;
+  reg \$2765 ;
+  reg \$2766 ;
+  reg \$2767 ;
+  reg \$2768 ;
+  reg \$2769 ;
   wire \$277 ;
-  wire \$2770 ;
-  wire \$2771 ;
-  wire \$2772 ;
-  wire \$2773 ;
-  wire \$2774 ;
-  wire [7:0] \$2775 ;
-  wire [7:0] \$2776 ;
-  wire \$2777 ;
-  wire \$2778 ;
-  wire \$2779 ;
+  reg \$2770 ;
+  reg \$2771 ;
+  reg \$2772 ;
+  reg \$2773 ;
+  reg \$2774 ;
+  reg \$2775 ;
+  reg \$2776 ;
+  reg \$2777 ;
+  reg \$2778 ;
+  reg \$2779 ;
   wire \$278 ;
-  wire \$2780 ;
-  wire \$2781 ;
-  wire \$2782 ;
-  wire \$2783 ;
-  wire \$2784 ;
-  wire \$2785 ;
-  wire \$2786 ;
-  wire \$2787 ;
-  wire \$2788 ;
-  wire \$2789 ;
+  reg \$2780 ;
+  reg \$2781 ;
+  reg \$2782 ;
+  reg \$2783 ;
+  reg \$2784 ;
+  reg \$2785 ;
+  reg \$2786 ;
+  reg \$2787 ;
+  reg \$2788 ;
+  reg \$2789 ;
   wire \$279 ;
-  wire \$2790 ;
-  wire \$2791 ;
-  wire \$2792 ;
-  wire [7:0] \$2793 ;
-  wire \$2794 ;
-  wire \$2795 ;
-  wire \$2796 ;
-  wire \$2797 ;
-  wire \$2798 ;
-  wire \$2799 ;
+  reg \$2790 ;
+  reg \$2791 ;
+  reg \$2792 ;
+  reg \$2793 ;
+  reg \$2794 ;
+  reg \$2795 ;
+  reg \$2796 ;
+  reg \$2797 ;
+  reg \$2798 ;
+  reg \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  wire \$2800 ;
-  wire \$2801 ;
-  wire \$2802 ;
-  wire \$2803 ;
-  wire \$2804 ;
-  wire \$2805 ;
-  wire \$2806 ;
-  wire \$2807 ;
-  wire \$2808 ;
-  wire \$2809 ;
+  reg \$2800 ;
+  reg \$2801 ;
+  reg \$2802 ;
+  reg \$2803 ;
+  reg \$2804 ;
+  reg \$2805 ;
+  reg \$2806 ;
+  reg \$2807 ;
+  reg \$2808 ;
+  reg \$2809 ;
   wire \$281 ;
-  wire [7:0] \$2810 ;
-  wire [7:0] \$2811 ;
-  wire \$2812 ;
-  wire \$2813 ;
-  wire \$2814 ;
-  wire \$2815 ;
-  wire \$2816 ;
-  wire \$2817 ;
-  wire \$2818 ;
-  wire \$2819 ;
+  reg \$2810 ;
+  reg \$2811 ;
+  reg \$2812 ;
+  reg \$2813 ;
+  reg \$2814 ;
+  reg \$2815 ;
+  reg \$2816 ;
+  reg \$2817 ;
+  reg \$2818 ;
+  reg \$2819 ;
   wire \$282 ;
-  wire \$2820 ;
-  wire \$2821 ;
-  wire \$2822 ;
-  wire \$2823 ;
-  wire \$2824 ;
-  wire \$2825 ;
-  wire \$2826 ;
-  wire \$2827 ;
-  wire [7:0] \$2828 ;
-  wire \$2829 ;
+  reg \$2820 ;
+  reg \$2821 ;
+  reg \$2822 ;
+  reg \$2823 ;
+  reg \$2824 ;
+  reg \$2825 ;
+  reg \$2826 ;
+  reg \$2827 ;
+  reg \$2828 ;
+  reg \$2829 ;
   wire \$283 ;
-  wire \$2830 ;
-  wire \$2831 ;
-  wire \$2832 ;
-  wire \$2833 ;
-  wire \$2834 ;
-  wire \$2835 ;
-  wire \$2836 ;
-  wire \$2837 ;
-  wire \$2838 ;
-  wire \$2839 ;
+  reg \$2830 ;
+  reg \$2831 ;
+  reg \$2832 ;
+  reg \$2833 ;
+  reg \$2834 ;
+  reg \$2835 ;
+  reg \$2836 ;
+  reg \$2837 ;
+  reg \$2838 ;
+  reg \$2839 ;
   wire \$284 ;
-  wire \$2840 ;
-  wire \$2841 ;
-  wire \$2842 ;
-  wire \$2843 ;
-  wire \$2844 ;
-  wire [7:0] \$2845 ;
-  wire [7:0] \$2846 ;
-  wire [7:0] \$2847 ;
-  wire \$2848 ;
-  wire \$2849 ;
+  reg \$2840 ;
+  reg \$2841 ;
+  reg \$2842 ;
+  reg \$2843 ;
+  reg \$2844 ;
+  reg \$2845 ;
+  reg \$2846 ;
+  reg \$2847 ;
+  reg \$2848 ;
+  reg \$2849 ;
   wire \$285 ;
-  wire \$2850 ;
-  wire \$2851 ;
-  wire \$2852 ;
-  wire \$2853 ;
-  wire \$2854 ;
-  wire \$2855 ;
-  wire \$2856 ;
-  wire \$2857 ;
-  wire \$2858 ;
-  wire \$2859 ;
+  reg \$2850 ;
+  reg \$2851 ;
+  reg \$2852 ;
+  reg \$2853 ;
+  reg \$2854 ;
+  reg \$2855 ;
+  reg \$2856 ;
+  reg \$2857 ;
+  reg \$2858 ;
+  reg \$2859 ;
   wire \$286 ;
-  wire \$2860 ;
-  wire \$2861 ;
-  wire \$2862 ;
-  wire \$2863 ;
-  wire [7:0] \$2864 ;
-  wire \$2865 ;
-  wire \$2866 ;
-  wire \$2867 ;
-  wire \$2868 ;
-  wire \$2869 ;
+  reg \$2860 ;
+  reg \$2861 ;
+  reg \$2862 ;
+  reg \$2863 ;
+  reg \$2864 ;
+  reg \$2865 ;
+  reg \$2866 ;
+  reg \$2867 ;
+  reg \$2868 ;
+  reg \$2869 ;
   wire \$287 ;
-  wire \$2870 ;
-  wire \$2871 ;
-  wire \$2872 ;
-  wire \$2873 ;
-  wire \$2874 ;
-  wire \$2875 ;
-  wire \$2876 ;
-  wire \$2877 ;
-  wire \$2878 ;
-  wire \$2879 ;
+  reg \$2870 ;
+  reg \$2871 ;
+  reg \$2872 ;
+  reg \$2873 ;
+  reg \$2874 ;
+  reg \$2875 ;
+  reg \$2876 ;
+  reg \$2877 ;
+  reg \$2878 ;
+  reg \$2879 ;
   wire \$288 ;
-  wire \$2880 ;
-  wire [7:0] \$2881 ;
-  wire [7:0] \$2882 ;
-  wire \$2883 ;
-  wire \$2884 ;
-  wire \$2885 ;
-  wire \$2886 ;
-  wire \$2887 ;
-  wire \$2888 ;
-  wire \$2889 ;
+  reg \$2880 ;
+  reg \$2881 ;
+  reg \$2882 ;
+  reg \$2883 ;
+  reg \$2884 ;
+  reg \$2885 ;
+  reg \$2886 ;
+  reg \$2887 ;
+  reg \$2888 ;
+  reg \$2889 ;
   wire \$289 ;
-  wire \$2890 ;
-  wire \$2891 ;
-  wire \$2892 ;
-  wire \$2893 ;
-  wire \$2894 ;
-  wire \$2895 ;
-  wire \$2896 ;
-  wire \$2897 ;
-  wire \$2898 ;
-  wire [7:0] \$2899 ;
+  reg \$2890 ;
+  reg \$2891 ;
+  reg \$2892 ;
+  reg \$2893 ;
+  reg \$2894 ;
+  reg \$2895 ;
+  reg \$2896 ;
+  reg \$2897 ;
+  reg \$2898 ;
+  reg \$2899 ;
   wire \$29 ;
   wire \$290 ;
-  wire \$2900 ;
-  wire \$2901 ;
-  wire \$2902 ;
-  wire \$2903 ;
-  wire \$2904 ;
-  wire \$2905 ;
-  wire \$2906 ;
-  wire \$2907 ;
-  wire \$2908 ;
-  wire \$2909 ;
+  reg \$2900 ;
+  reg \$2901 ;
+  reg \$2902 ;
+  reg \$2903 ;
+  reg \$2904 ;
+  reg \$2905 ;
+  reg \$2906 ;
+  reg \$2907 ;
+  reg \$2908 ;
+  reg \$2909 ;
   wire \$291 ;
-  wire \$2910 ;
-  wire \$2911 ;
-  wire \$2912 ;
-  wire \$2913 ;
-  wire \$2914 ;
-  wire \$2915 ;
-  wire [7:0] \$2916 ;
-  wire [7:0] \$2917 ;
-  wire [7:0] \$2918 ;
-  wire [7:0] \$2919 ;
+  reg \$2910 ;
+  reg \$2911 ;
+  reg \$2912 ;
+  reg \$2913 ;
+  reg \$2914 ;
+  reg \$2915 ;
+  reg \$2916 ;
+  reg \$2917 ;
+  reg \$2918 ;
+  reg \$2919 ;
   wire \$292 ;
-  wire \$2920 ;
-  wire \$2921 ;
-  wire \$2922 ;
-  wire \$2923 ;
-  wire \$2924 ;
-  wire \$2925 ;
-  wire \$2926 ;
-  wire \$2927 ;
-  wire \$2928 ;
-  wire \$2929 ;
+  reg \$2920 ;
+  reg \$2921 ;
+  reg \$2922 ;
+  reg \$2923 ;
+  reg \$2924 ;
+  reg \$2925 ;
+  reg \$2926 ;
+  reg \$2927 ;
+  reg \$2928 ;
+  reg \$2929 ;
   wire \$293 ;
-  wire \$2930 ;
-  wire \$2931 ;
-  wire \$2932 ;
-  wire \$2933 ;
-  wire \$2934 ;
-  wire \$2935 ;
-  wire [7:0] \$2936 ;
-  wire [7:0] \$2937 ;
-  wire \$2938 ;
-  wire \$2939 ;
+  reg \$2930 ;
+  reg \$2931 ;
+  reg \$2932 ;
+  reg \$2933 ;
+  reg \$2934 ;
+  reg \$2935 ;
+  reg \$2936 ;
+  reg \$2937 ;
+  reg \$2938 ;
+  reg \$2939 ;
   wire \$294 ;
-  wire \$2940 ;
-  wire \$2941 ;
-  wire \$2942 ;
-  wire \$2943 ;
-  wire \$2944 ;
-  wire \$2945 ;
-  wire \$2946 ;
-  wire \$2947 ;
-  wire \$2948 ;
-  wire \$2949 ;
+  reg \$2940 ;
+  reg \$2941 ;
+  reg \$2942 ;
+  reg \$2943 ;
+  reg \$2944 ;
+  reg \$2945 ;
+  reg \$2946 ;
+  reg \$2947 ;
+  reg \$2948 ;
+  reg \$2949 ;
   wire \$295 ;
-  wire \$2950 ;
-  wire \$2951 ;
-  wire \$2952 ;
-  wire \$2953 ;
-  wire [7:0] \$2954 ;
-  wire \$2955 ;
-  wire \$2956 ;
-  wire \$2957 ;
-  wire \$2958 ;
-  wire \$2959 ;
+  reg \$2950 ;
+  reg \$2951 ;
+  reg \$2952 ;
+  reg \$2953 ;
+  reg \$2954 ;
+  reg \$2955 ;
+  reg \$2956 ;
+  reg \$2957 ;
+  reg [15:0] \$2958 ;
+  reg \$2959 ;
   wire \$296 ;
-  wire \$2960 ;
-  wire \$2961 ;
-  wire \$2962 ;
-  wire \$2963 ;
-  wire \$2964 ;
-  wire \$2965 ;
-  wire \$2966 ;
-  wire \$2967 ;
-  wire \$2968 ;
-  wire \$2969 ;
+  reg [1:0] \$2960 ;
+  reg [1:0] \$2961 ;
+  reg [2:0] \$2962 ;
+  reg [2:0] \$2963 ;
+  reg [2:0] \$2964 ;
+  reg [2:0] \$2965 ;
+  reg [3:0] \$2966 ;
+  reg [3:0] \$2967 ;
+  reg [3:0] \$2968 ;
+  reg [3:0] \$2969 ;
   wire \$297 ;
-  wire \$2970 ;
-  wire [7:0] \$2971 ;
-  wire [7:0] \$2972 ;
-  wire \$2973 ;
-  wire \$2974 ;
-  wire \$2975 ;
-  wire \$2976 ;
-  wire \$2977 ;
-  wire \$2978 ;
-  wire \$2979 ;
+  reg [3:0] \$2970 ;
+  reg [3:0] \$2971 ;
+  reg [3:0] \$2972 ;
+  reg [3:0] \$2973 ;
+  reg \$2974 ;
+  reg [3:0] \$2975 ;
+  reg [3:0] \$2976 ;
+  reg [15:0] \$2977 ;
+  reg [7:0] \$2978 ;
+  reg [7:0] \$2979 ;
   wire \$298 ;
-  wire \$2980 ;
-  wire \$2981 ;
-  wire \$2982 ;
-  wire \$2983 ;
-  wire \$2984 ;
-  wire \$2985 ;
-  wire \$2986 ;
-  wire \$2987 ;
-  wire \$2988 ;
-  wire [7:0] \$2989 ;
+  reg [7:0] \$2980 ;
+  reg [7:0] \$2981 ;
+  reg [7:0] \$2982 ;
+  reg [7:0] \$2983 ;
+  reg [7:0] \$2984 ;
+  reg [7:0] \$2985 ;
+  reg [3:0] \$2986 ;
+  reg [3:0] \$2987 ;
+  reg [3:0] \$2988 ;
+  reg [3:0] \$2989 ;
   wire \$299 ;
-  wire \$2990 ;
-  wire \$2991 ;
-  wire \$2992 ;
-  wire \$2993 ;
-  wire \$2994 ;
-  wire \$2995 ;
-  wire \$2996 ;
-  wire \$2997 ;
-  wire \$2998 ;
-  wire \$2999 ;
+  reg [3:0] \$2990 ;
+  reg [3:0] \$2991 ;
+  reg [3:0] \$2992 ;
+  reg [3:0] \$2993 ;
+  reg \$2994 ;
+  reg \$2995 ;
+  reg \$2996 ;
+  reg \$2997 ;
+  reg \$2998 ;
+  reg \$2999 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
   wire \$300 ;
-  wire \$3000 ;
-  wire \$3001 ;
-  wire \$3002 ;
-  wire \$3003 ;
-  wire \$3004 ;
-  wire \$3005 ;
-  wire [7:0] \$3006 ;
-  wire [7:0] \$3007 ;
-  wire [7:0] \$3008 ;
-  wire \$3009 ;
+  reg [5:0] \$3000 ;
+  reg [7:0] \$3001 ;
+  reg [7:0] \$3002 ;
+  reg [7:0] \$3003 ;
+  reg [7:0] \$3004 ;
+  reg [7:0] \$3005 ;
+  reg [7:0] \$3006 ;
+  reg [7:0] \$3007 ;
+  reg [7:0] \$3008 ;
+  reg [3:0] \$3009 ;
   wire \$301 ;
-  wire \$3010 ;
-  wire \$3011 ;
-  wire \$3012 ;
-  wire \$3013 ;
-  wire \$3014 ;
-  wire \$3015 ;
-  wire \$3016 ;
-  wire \$3017 ;
-  wire \$3018 ;
-  wire \$3019 ;
+  reg [3:0] \$3010 ;
+  reg [3:0] \$3011 ;
+  reg [3:0] \$3012 ;
+  reg [3:0] \$3013 ;
+  reg [3:0] \$3014 ;
+  reg [3:0] \$3015 ;
+  reg [3:0] \$3016 ;
+  reg \$3017 ;
+  reg \$3018 ;
+  reg [7:0] \$3019 ;
   wire \$302 ;
-  wire \$3020 ;
-  wire \$3021 ;
-  wire \$3022 ;
-  wire \$3023 ;
-  wire \$3024 ;
-  wire [7:0] \$3025 ;
-  wire \$3026 ;
-  wire \$3027 ;
-  wire \$3028 ;
-  wire \$3029 ;
+  reg [7:0] \$3020 ;
+  reg [7:0] \$3021 ;
+  reg [7:0] \$3022 ;
+  reg [7:0] \$3023 ;
+  reg [7:0] \$3024 ;
+  reg [7:0] \$3025 ;
+  reg [7:0] \$3026 ;
+  reg [7:0] \$3027 ;
+  reg [7:0] \$3028 ;
+  reg [7:0] \$3029 ;
   wire \$303 ;
-  wire \$3030 ;
-  wire \$3031 ;
-  wire \$3032 ;
-  wire \$3033 ;
-  wire \$3034 ;
-  wire \$3035 ;
-  wire \$3036 ;
-  wire \$3037 ;
-  wire \$3038 ;
-  wire \$3039 ;
+  reg [7:0] \$3030 ;
+  reg [7:0] \$3031 ;
+  reg [7:0] \$3032 ;
+  reg [7:0] \$3033 ;
+  reg [7:0] \$3034 ;
+  reg [7:0] \$3035 ;
+  reg [7:0] \$3036 ;
+  reg [7:0] \$3037 ;
+  reg [7:0] \$3038 ;
+  reg [7:0] \$3039 ;
   wire \$304 ;
-  wire \$3040 ;
-  wire \$3041 ;
-  wire [7:0] \$3042 ;
-  wire [7:0] \$3043 ;
-  wire \$3044 ;
-  wire \$3045 ;
-  wire \$3046 ;
-  wire \$3047 ;
-  wire \$3048 ;
-  wire \$3049 ;
+  reg [7:0] \$3040 ;
+  reg [7:0] \$3041 ;
+  reg [7:0] \$3042 ;
+  reg [7:0] \$3043 ;
+  reg [7:0] \$3044 ;
+  reg [7:0] \$3045 ;
+  reg [7:0] \$3046 ;
+  reg [7:0] \$3047 ;
+  reg [7:0] \$3048 ;
+  reg [7:0] \$3049 ;
   wire \$305 ;
-  wire \$3050 ;
-  wire \$3051 ;
-  wire \$3052 ;
-  wire \$3053 ;
-  wire \$3054 ;
-  wire \$3055 ;
-  wire \$3056 ;
-  wire \$3057 ;
-  wire \$3058 ;
-  wire \$3059 ;
+  reg [7:0] \$3050 ;
+  reg [7:0] \$3051 ;
+  reg [7:0] \$3052 ;
+  reg [7:0] \$3053 ;
+  reg [7:0] \$3054 ;
+  reg [7:0] \$3055 ;
+  reg [7:0] \$3056 ;
+  reg [7:0] \$3057 ;
+  reg [7:0] \$3058 ;
+  reg \$3059 ;
   wire \$306 ;
-  wire [7:0] \$3060 ;
-  wire \$3061 ;
-  wire \$3062 ;
-  wire \$3063 ;
-  wire \$3064 ;
-  wire \$3065 ;
-  wire \$3066 ;
-  wire \$3067 ;
-  wire \$3068 ;
-  wire \$3069 ;
+  reg \$3060 ;
+  reg [15:0] \$3061 ;
+  reg [15:0] \$3062 ;
+  reg [15:0] \$3063 ;
+  reg [15:0] \$3064 ;
+  reg [15:0] \$3065 ;
+  reg [15:0] \$3066 ;
+  reg [15:0] \$3067 ;
+  reg [15:0] \$3068 ;
+  reg [15:0] \$3069 ;
   wire \$307 ;
-  wire \$3070 ;
-  wire \$3071 ;
-  wire \$3072 ;
-  wire \$3073 ;
-  wire \$3074 ;
-  wire \$3075 ;
-  wire \$3076 ;
-  wire [7:0] \$3077 ;
-  wire [7:0] \$3078 ;
-  wire [7:0] \$3079 ;
+  reg [15:0] \$3070 ;
+  reg [15:0] \$3071 ;
+  reg [15:0] \$3072 ;
+  reg [15:0] \$3073 ;
+  reg [15:0] \$3074 ;
+  reg [15:0] \$3075 ;
+  reg [15:0] \$3076 ;
+  reg [15:0] \$3077 ;
+  reg [15:0] \$3078 ;
+  reg [15:0] \$3079 ;
   wire \$308 ;
-  wire [7:0] \$3080 ;
-  wire \$3081 ;
-  wire \$3082 ;
-  wire \$3083 ;
-  wire \$3084 ;
-  wire \$3085 ;
-  wire \$3086 ;
-  wire \$3087 ;
-  wire \$3088 ;
-  wire \$3089 ;
+  reg [15:0] \$3080 ;
+  reg [15:0] \$3081 ;
+  reg [15:0] \$3082 ;
+  reg [15:0] \$3083 ;
+  reg [15:0] \$3084 ;
+  reg [15:0] \$3085 ;
+  reg [15:0] \$3086 ;
+  reg [15:0] \$3087 ;
+  reg [15:0] \$3088 ;
+  reg [15:0] \$3089 ;
   wire \$309 ;
-  wire \$3090 ;
-  wire \$3091 ;
-  wire \$3092 ;
-  wire \$3093 ;
-  wire \$3094 ;
-  wire \$3095 ;
-  wire \$3096 ;
-  wire [7:0] \$3097 ;
-  wire [7:0] \$3098 ;
-  wire \$3099 ;
+  reg [15:0] \$3090 ;
+  reg [15:0] \$3091 ;
+  reg [15:0] \$3092 ;
+  reg \$3093 ;
+  reg \$3094 ;
+  reg [18:0] \$3095 ;
+  reg [18:0] \$3096 ;
+  reg [18:0] \$3097 ;
+  reg [18:0] \$3098 ;
+  reg \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
-  wire \$3100 ;
-  wire \$3101 ;
-  wire \$3102 ;
-  wire \$3103 ;
-  wire \$3104 ;
-  wire \$3105 ;
-  wire \$3106 ;
-  wire \$3107 ;
-  wire \$3108 ;
-  wire \$3109 ;
+  reg \$3100 ;
+  reg \$3101 ;
+  reg [31:0] \$3102 ;
+  reg [31:0] \$3103 ;
+  reg [31:0] \$3104 ;
+  reg [31:0] \$3105 ;
+  reg [31:0] \$3106 ;
+  reg [31:0] \$3107 ;
+  reg [31:0] \$3108 ;
+  reg [31:0] \$3109 ;
   wire \$311 ;
-  wire \$3110 ;
-  wire \$3111 ;
-  wire \$3112 ;
-  wire \$3113 ;
-  wire \$3114 ;
-  wire [7:0] \$3115 ;
-  wire \$3116 ;
-  wire \$3117 ;
-  wire \$3118 ;
-  wire \$3119 ;
   wire \$312 ;
-  wire \$3120 ;
-  wire \$3121 ;
-  wire \$3122 ;
-  wire \$3123 ;
-  wire \$3124 ;
-  wire \$3125 ;
-  wire \$3126 ;
-  wire \$3127 ;
-  wire \$3128 ;
-  wire \$3129 ;
   wire \$313 ;
-  wire \$3130 ;
-  wire \$3131 ;
-  wire [7:0] \$3132 ;
-  wire [7:0] \$3133 ;
-  wire \$3134 ;
-  wire \$3135 ;
-  wire \$3136 ;
-  wire \$3137 ;
-  wire \$3138 ;
-  wire \$3139 ;
   wire \$314 ;
-  wire \$3140 ;
-  wire \$3141 ;
-  wire \$3142 ;
-  wire \$3143 ;
-  wire \$3144 ;
-  wire \$3145 ;
-  wire \$3146 ;
-  wire \$3147 ;
-  wire \$3148 ;
-  wire \$3149 ;
   wire \$315 ;
-  wire [7:0] \$3150 ;
-  wire \$3151 ;
-  wire \$3152 ;
-  wire \$3153 ;
-  wire \$3154 ;
-  wire \$3155 ;
-  wire \$3156 ;
-  wire \$3157 ;
-  wire \$3158 ;
-  wire \$3159 ;
   wire \$316 ;
-  wire \$3160 ;
-  wire \$3161 ;
-  wire \$3162 ;
-  wire \$3163 ;
-  wire \$3164 ;
-  wire \$3165 ;
-  wire \$3166 ;
-  wire [7:0] \$3167 ;
-  wire [7:0] \$3168 ;
-  wire [7:0] \$3169 ;
   wire \$317 ;
-  wire \$3170 ;
-  wire \$3171 ;
-  wire \$3172 ;
-  wire \$3173 ;
-  wire \$3174 ;
-  wire \$3175 ;
-  wire \$3176 ;
-  wire \$3177 ;
-  wire \$3178 ;
-  wire \$3179 ;
   wire \$318 ;
-  wire \$3180 ;
-  wire \$3181 ;
-  wire \$3182 ;
-  wire \$3183 ;
-  wire \$3184 ;
-  wire \$3185 ;
-  wire [7:0] \$3186 ;
-  wire \$3187 ;
-  wire \$3188 ;
-  wire \$3189 ;
   wire \$319 ;
-  wire \$3190 ;
-  wire \$3191 ;
-  wire \$3192 ;
-  wire \$3193 ;
-  wire \$3194 ;
-  wire \$3195 ;
-  wire \$3196 ;
-  wire \$3197 ;
-  wire \$3198 ;
-  wire \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$3200 ;
-  wire \$3201 ;
-  wire \$3202 ;
-  wire [7:0] \$3203 ;
-  wire [7:0] \$3204 ;
-  wire \$3205 ;
-  wire \$3206 ;
-  wire \$3207 ;
-  wire \$3208 ;
-  wire \$3209 ;
   wire \$321 ;
-  wire \$3210 ;
-  wire \$3211 ;
-  wire \$3212 ;
-  wire \$3213 ;
-  wire \$3214 ;
-  wire \$3215 ;
-  wire \$3216 ;
-  wire \$3217 ;
-  wire \$3218 ;
-  wire \$3219 ;
   wire \$322 ;
-  wire \$3220 ;
-  wire [7:0] \$3221 ;
-  wire \$3222 ;
-  wire \$3223 ;
-  wire \$3224 ;
-  wire \$3225 ;
-  wire \$3226 ;
-  wire \$3227 ;
-  wire \$3228 ;
-  wire \$3229 ;
   wire \$323 ;
-  wire \$3230 ;
-  wire \$3231 ;
-  wire \$3232 ;
-  wire \$3233 ;
-  wire \$3234 ;
-  wire \$3235 ;
-  wire \$3236 ;
-  wire \$3237 ;
-  wire [7:0] \$3238 ;
-  wire [7:0] \$3239 ;
   wire \$324 ;
-  wire [7:0] \$3240 ;
-  wire [7:0] \$3241 ;
-  wire \$3242 ;
-  wire \$3243 ;
-  wire \$3244 ;
-  wire \$3245 ;
-  wire \$3246 ;
-  wire \$3247 ;
-  wire \$3248 ;
-  wire \$3249 ;
   wire \$325 ;
-  wire \$3250 ;
-  wire \$3251 ;
-  wire \$3252 ;
-  wire \$3253 ;
-  wire \$3254 ;
-  wire \$3255 ;
-  wire \$3256 ;
-  wire \$3257 ;
-  wire [7:0] \$3258 ;
-  wire [7:0] \$3259 ;
   wire \$326 ;
-  wire \$3260 ;
-  wire \$3261 ;
-  wire \$3262 ;
-  wire \$3263 ;
-  wire \$3264 ;
-  wire \$3265 ;
-  wire \$3266 ;
-  wire \$3267 ;
-  wire \$3268 ;
-  wire \$3269 ;
   wire \$327 ;
-  wire \$3270 ;
-  wire \$3271 ;
-  wire \$3272 ;
-  wire \$3273 ;
-  wire \$3274 ;
-  wire \$3275 ;
-  wire [7:0] \$3276 ;
-  wire \$3277 ;
-  wire \$3278 ;
-  wire \$3279 ;
   wire \$328 ;
-  wire \$3280 ;
-  wire \$3281 ;
-  wire \$3282 ;
-  wire \$3283 ;
-  wire \$3284 ;
-  wire \$3285 ;
-  wire \$3286 ;
-  wire \$3287 ;
-  wire \$3288 ;
-  wire \$3289 ;
   wire \$329 ;
-  wire \$3290 ;
-  wire \$3291 ;
-  wire \$3292 ;
-  wire [7:0] \$3293 ;
-  wire [7:0] \$3294 ;
-  wire \$3295 ;
-  wire \$3296 ;
-  wire \$3297 ;
-  wire \$3298 ;
-  wire \$3299 ;
   wire [8:0] \$33 ;
   wire \$330 ;
-  wire \$3300 ;
-  wire \$3301 ;
-  wire \$3302 ;
-  wire \$3303 ;
-  wire \$3304 ;
-  wire \$3305 ;
-  wire \$3306 ;
-  wire \$3307 ;
-  wire \$3308 ;
-  wire \$3309 ;
   wire \$331 ;
-  wire \$3310 ;
-  wire [7:0] \$3311 ;
-  wire \$3312 ;
-  wire \$3313 ;
-  wire \$3314 ;
-  wire \$3315 ;
-  wire \$3316 ;
-  wire \$3317 ;
-  wire \$3318 ;
-  wire \$3319 ;
   wire \$332 ;
-  wire \$3320 ;
-  wire \$3321 ;
-  wire \$3322 ;
-  wire \$3323 ;
-  wire \$3324 ;
-  wire \$3325 ;
-  wire \$3326 ;
-  wire \$3327 ;
-  wire [7:0] \$3328 ;
-  wire [7:0] \$3329 ;
   wire \$333 ;
-  wire [7:0] \$3330 ;
-  wire \$3331 ;
-  wire \$3332 ;
-  wire \$3333 ;
-  wire \$3334 ;
-  wire \$3335 ;
-  wire \$3336 ;
-  wire \$3337 ;
-  wire \$3338 ;
-  wire \$3339 ;
   wire \$334 ;
-  wire \$3340 ;
-  wire \$3341 ;
-  wire \$3342 ;
-  wire \$3343 ;
-  wire \$3344 ;
-  wire \$3345 ;
-  wire \$3346 ;
-  wire [7:0] \$3347 ;
-  wire \$3348 ;
-  wire \$3349 ;
   wire \$335 ;
-  wire \$3350 ;
-  wire \$3351 ;
-  wire \$3352 ;
-  wire \$3353 ;
-  wire \$3354 ;
-  wire \$3355 ;
-  wire \$3356 ;
-  wire \$3357 ;
-  wire \$3358 ;
-  wire \$3359 ;
   wire \$336 ;
-  wire \$3360 ;
-  wire \$3361 ;
-  wire \$3362 ;
-  wire \$3363 ;
-  wire [7:0] \$3364 ;
-  wire [7:0] \$3365 ;
-  wire \$3366 ;
-  wire \$3367 ;
-  wire \$3368 ;
-  wire \$3369 ;
   wire \$337 ;
-  wire \$3370 ;
-  wire \$3371 ;
-  wire \$3372 ;
-  wire \$3373 ;
-  wire \$3374 ;
-  wire \$3375 ;
-  wire \$3376 ;
-  wire \$3377 ;
-  wire \$3378 ;
-  wire \$3379 ;
   wire \$338 ;
-  wire \$3380 ;
-  wire \$3381 ;
-  wire [7:0] \$3382 ;
-  wire \$3383 ;
-  wire \$3384 ;
-  wire \$3385 ;
-  wire \$3386 ;
-  wire \$3387 ;
-  wire \$3388 ;
-  wire \$3389 ;
   wire \$339 ;
-  wire \$3390 ;
-  wire \$3391 ;
-  wire \$3392 ;
-  wire \$3393 ;
-  wire \$3394 ;
-  wire \$3395 ;
-  wire \$3396 ;
-  wire \$3397 ;
-  wire \$3398 ;
-  wire [7:0] \$3399 ;
   wire [8:0] \$34 ;
   wire \$340 ;
-  wire [7:0] \$3400 ;
-  wire [7:0] \$3401 ;
-  wire [7:0] \$3402 ;
-  wire \$3403 ;
-  wire \$3404 ;
-  wire \$3405 ;
-  wire \$3406 ;
-  wire \$3407 ;
-  wire \$3408 ;
-  wire \$3409 ;
   wire \$341 ;
-  wire \$3410 ;
-  wire \$3411 ;
-  wire \$3412 ;
-  wire \$3413 ;
-  wire \$3414 ;
-  wire \$3415 ;
-  wire \$3416 ;
-  wire \$3417 ;
-  wire \$3418 ;
-  wire [7:0] \$3419 ;
   wire \$342 ;
-  wire [7:0] \$3420 ;
-  wire \$3421 ;
-  wire \$3422 ;
-  wire \$3423 ;
-  wire \$3424 ;
-  wire \$3425 ;
-  wire \$3426 ;
-  wire \$3427 ;
-  wire \$3428 ;
-  wire \$3429 ;
   wire \$343 ;
-  wire \$3430 ;
-  wire \$3431 ;
-  wire \$3432 ;
-  wire \$3433 ;
-  wire \$3434 ;
-  wire \$3435 ;
-  wire \$3436 ;
-  wire [7:0] \$3437 ;
-  wire \$3438 ;
-  wire \$3439 ;
   wire \$344 ;
-  wire \$3440 ;
-  wire \$3441 ;
-  wire \$3442 ;
-  wire \$3443 ;
-  wire \$3444 ;
-  wire \$3445 ;
-  wire \$3446 ;
-  wire \$3447 ;
-  wire \$3448 ;
-  wire \$3449 ;
   wire \$345 ;
-  wire \$3450 ;
-  wire \$3451 ;
-  wire \$3452 ;
-  wire \$3453 ;
-  wire [7:0] \$3454 ;
-  wire [7:0] \$3455 ;
-  wire \$3456 ;
-  wire \$3457 ;
-  wire \$3458 ;
-  wire \$3459 ;
   wire \$346 ;
-  wire \$3460 ;
-  wire \$3461 ;
-  wire \$3462 ;
-  wire \$3463 ;
-  wire \$3464 ;
-  wire \$3465 ;
-  wire \$3466 ;
-  wire \$3467 ;
-  wire \$3468 ;
-  wire \$3469 ;
   wire \$347 ;
-  wire \$3470 ;
-  wire \$3471 ;
-  wire [7:0] \$3472 ;
-  wire \$3473 ;
-  wire \$3474 ;
-  wire \$3475 ;
-  wire \$3476 ;
-  wire \$3477 ;
-  wire \$3478 ;
-  wire \$3479 ;
   wire \$348 ;
-  wire \$3480 ;
-  wire \$3481 ;
-  wire \$3482 ;
-  wire \$3483 ;
-  wire \$3484 ;
-  wire \$3485 ;
-  wire \$3486 ;
-  wire \$3487 ;
-  wire \$3488 ;
-  wire [7:0] \$3489 ;
   wire \$349 ;
-  wire [7:0] \$3490 ;
-  wire [7:0] \$3491 ;
-  wire \$3492 ;
-  wire \$3493 ;
-  wire \$3494 ;
-  wire \$3495 ;
-  wire \$3496 ;
-  wire \$3497 ;
-  wire \$3498 ;
-  wire \$3499 ;
   wire \$35 ;
   wire \$350 ;
-  wire \$3500 ;
-  wire \$3501 ;
-  wire \$3502 ;
-  wire \$3503 ;
-  wire \$3504 ;
-  wire \$3505 ;
-  wire \$3506 ;
-  wire \$3507 ;
-  wire [7:0] \$3508 ;
-  wire \$3509 ;
   wire \$351 ;
-  wire \$3510 ;
-  wire \$3511 ;
-  wire \$3512 ;
-  wire \$3513 ;
-  wire \$3514 ;
-  wire \$3515 ;
-  wire \$3516 ;
-  wire \$3517 ;
-  wire \$3518 ;
-  wire \$3519 ;
   wire \$352 ;
-  wire \$3520 ;
-  wire \$3521 ;
-  wire \$3522 ;
-  wire \$3523 ;
-  wire \$3524 ;
-  wire [7:0] \$3525 ;
-  wire [7:0] \$3526 ;
-  wire \$3527 ;
-  wire \$3528 ;
-  wire \$3529 ;
   wire \$353 ;
-  wire \$3530 ;
-  wire \$3531 ;
-  wire \$3532 ;
-  wire \$3533 ;
-  wire \$3534 ;
-  wire \$3535 ;
-  wire \$3536 ;
-  wire \$3537 ;
-  wire \$3538 ;
-  wire \$3539 ;
   wire \$354 ;
-  wire \$3540 ;
-  wire \$3541 ;
-  wire \$3542 ;
-  wire [7:0] \$3543 ;
-  wire \$3544 ;
-  wire \$3545 ;
-  wire \$3546 ;
-  wire \$3547 ;
-  wire \$3548 ;
-  wire \$3549 ;
   wire \$355 ;
-  wire \$3550 ;
-  wire \$3551 ;
-  wire \$3552 ;
-  wire \$3553 ;
-  wire \$3554 ;
-  wire \$3555 ;
-  wire \$3556 ;
-  wire \$3557 ;
-  wire \$3558 ;
-  wire \$3559 ;
   wire \$356 ;
-  wire [7:0] \$3560 ;
-  wire [7:0] \$3561 ;
-  wire [7:0] \$3562 ;
-  wire [7:0] \$3563 ;
-  wire \$3564 ;
-  wire \$3565 ;
-  wire \$3566 ;
-  wire \$3567 ;
-  wire \$3568 ;
-  wire \$3569 ;
   wire \$357 ;
-  wire \$3570 ;
-  wire \$3571 ;
-  wire \$3572 ;
-  wire \$3573 ;
-  wire \$3574 ;
-  wire \$3575 ;
-  wire \$3576 ;
-  wire \$3577 ;
-  wire \$3578 ;
-  wire \$3579 ;
   wire \$358 ;
-  wire [7:0] \$3580 ;
-  wire [7:0] \$3581 ;
-  wire \$3582 ;
-  wire \$3583 ;
-  wire \$3584 ;
-  wire \$3585 ;
-  wire \$3586 ;
-  wire \$3587 ;
-  wire \$3588 ;
-  wire \$3589 ;
   wire \$359 ;
-  wire \$3590 ;
-  wire \$3591 ;
-  wire \$3592 ;
-  wire \$3593 ;
-  wire \$3594 ;
-  wire \$3595 ;
-  wire \$3596 ;
-  wire \$3597 ;
-  wire [7:0] \$3598 ;
-  wire \$3599 ;
   wire [8:0] \$36 ;
   wire \$360 ;
-  wire \$3600 ;
-  wire \$3601 ;
-  wire \$3602 ;
-  wire \$3603 ;
-  wire \$3604 ;
-  wire \$3605 ;
-  wire \$3606 ;
-  wire \$3607 ;
-  wire \$3608 ;
-  wire \$3609 ;
   wire \$361 ;
-  wire \$3610 ;
-  wire \$3611 ;
-  wire \$3612 ;
-  wire \$3613 ;
-  wire \$3614 ;
-  wire [7:0] \$3615 ;
-  wire [7:0] \$3616 ;
-  wire \$3617 ;
-  wire \$3618 ;
-  wire \$3619 ;
   wire \$362 ;
-  wire \$3620 ;
-  wire \$3621 ;
-  wire \$3622 ;
-  wire \$3623 ;
-  wire \$3624 ;
-  wire \$3625 ;
-  wire \$3626 ;
-  wire \$3627 ;
-  wire \$3628 ;
-  wire \$3629 ;
   wire \$363 ;
-  wire \$3630 ;
-  wire \$3631 ;
-  wire \$3632 ;
-  wire [7:0] \$3633 ;
-  wire \$3634 ;
-  wire \$3635 ;
-  wire \$3636 ;
-  wire \$3637 ;
-  wire \$3638 ;
-  wire \$3639 ;
   wire \$364 ;
-  wire \$3640 ;
-  wire \$3641 ;
-  wire \$3642 ;
-  wire \$3643 ;
-  wire \$3644 ;
-  wire \$3645 ;
-  wire \$3646 ;
-  wire \$3647 ;
-  wire \$3648 ;
-  wire \$3649 ;
   wire \$365 ;
-  wire [7:0] \$3650 ;
-  wire [7:0] \$3651 ;
-  wire [7:0] \$3652 ;
-  wire \$3653 ;
-  wire \$3654 ;
-  wire \$3655 ;
-  wire \$3656 ;
-  wire \$3657 ;
-  wire \$3658 ;
-  wire \$3659 ;
   wire \$366 ;
-  wire \$3660 ;
-  wire \$3661 ;
-  wire \$3662 ;
-  wire \$3663 ;
-  wire \$3664 ;
-  wire \$3665 ;
-  wire \$3666 ;
-  wire \$3667 ;
-  wire \$3668 ;
-  wire [7:0] \$3669 ;
   wire \$367 ;
-  wire \$3670 ;
-  wire \$3671 ;
-  wire \$3672 ;
-  wire \$3673 ;
-  wire \$3674 ;
-  wire \$3675 ;
-  wire \$3676 ;
-  wire \$3677 ;
-  wire \$3678 ;
-  wire \$3679 ;
   wire \$368 ;
-  wire \$3680 ;
-  wire \$3681 ;
-  wire \$3682 ;
-  wire \$3683 ;
-  wire \$3684 ;
-  wire \$3685 ;
-  wire [7:0] \$3686 ;
-  wire [7:0] \$3687 ;
-  wire \$3688 ;
-  wire \$3689 ;
   wire \$369 ;
-  wire \$3690 ;
-  wire \$3691 ;
-  wire \$3692 ;
-  wire \$3693 ;
-  wire \$3694 ;
-  wire \$3695 ;
-  wire \$3696 ;
-  wire \$3697 ;
-  wire \$3698 ;
-  wire \$3699 ;
   wire [8:0] \$37 ;
   wire \$370 ;
-  wire \$3700 ;
-  wire \$3701 ;
-  wire \$3702 ;
-  wire \$3703 ;
-  wire [7:0] \$3704 ;
-  wire \$3705 ;
-  wire \$3706 ;
-  wire \$3707 ;
-  wire \$3708 ;
-  wire \$3709 ;
   wire \$371 ;
-  wire \$3710 ;
-  wire \$3711 ;
-  wire \$3712 ;
-  wire \$3713 ;
-  wire \$3714 ;
-  wire \$3715 ;
-  wire \$3716 ;
-  wire \$3717 ;
-  wire \$3718 ;
-  wire \$3719 ;
   wire \$372 ;
-  wire \$3720 ;
-  wire [7:0] \$3721 ;
-  wire [7:0] \$3722 ;
-  wire [7:0] \$3723 ;
-  wire [7:0] \$3724 ;
-  wire \$3725 ;
-  wire \$3726 ;
-  wire \$3727 ;
-  wire \$3728 ;
-  wire \$3729 ;
   wire \$373 ;
-  wire \$3730 ;
-  wire \$3731 ;
-  wire \$3732 ;
-  wire \$3733 ;
-  wire \$3734 ;
-  wire \$3735 ;
-  wire \$3736 ;
-  wire \$3737 ;
-  wire \$3738 ;
-  wire \$3739 ;
   wire \$374 ;
-  wire \$3740 ;
-  wire [7:0] \$3741 ;
-  wire [7:0] \$3742 ;
-  wire \$3743 ;
-  wire \$3744 ;
-  wire \$3745 ;
-  wire \$3746 ;
-  wire \$3747 ;
-  wire \$3748 ;
-  wire \$3749 ;
   wire \$375 ;
-  wire \$3750 ;
-  wire \$3751 ;
-  wire \$3752 ;
-  wire \$3753 ;
-  wire \$3754 ;
-  wire \$3755 ;
-  wire \$3756 ;
-  wire \$3757 ;
-  wire \$3758 ;
-  wire [7:0] \$3759 ;
   wire \$376 ;
-  wire \$3760 ;
-  wire \$3761 ;
-  wire \$3762 ;
-  wire \$3763 ;
-  wire \$3764 ;
-  wire \$3765 ;
-  wire \$3766 ;
-  wire \$3767 ;
-  wire \$3768 ;
-  wire \$3769 ;
   wire \$377 ;
-  wire \$3770 ;
-  wire \$3771 ;
-  wire \$3772 ;
-  wire \$3773 ;
-  wire \$3774 ;
-  wire \$3775 ;
-  wire [7:0] \$3776 ;
-  wire [7:0] \$3777 ;
-  wire \$3778 ;
-  wire \$3779 ;
   wire \$378 ;
-  wire \$3780 ;
-  wire \$3781 ;
-  wire \$3782 ;
-  wire \$3783 ;
-  wire \$3784 ;
-  wire \$3785 ;
-  wire \$3786 ;
-  wire \$3787 ;
-  wire \$3788 ;
-  wire \$3789 ;
   wire \$379 ;
-  wire \$3790 ;
-  wire \$3791 ;
-  wire \$3792 ;
-  wire \$3793 ;
-  wire [7:0] \$3794 ;
-  wire \$3795 ;
-  wire \$3796 ;
-  wire \$3797 ;
-  wire \$3798 ;
-  wire \$3799 ;
   wire \$38 ;
   wire \$380 ;
-  wire \$3800 ;
-  wire \$3801 ;
-  wire \$3802 ;
-  wire \$3803 ;
-  wire \$3804 ;
-  wire \$3805 ;
-  wire \$3806 ;
-  wire \$3807 ;
-  wire \$3808 ;
-  wire \$3809 ;
   wire \$381 ;
-  wire \$3810 ;
-  wire [7:0] \$3811 ;
-  wire [7:0] \$3812 ;
-  wire [7:0] \$3813 ;
-  wire \$3814 ;
-  wire \$3815 ;
-  wire \$3816 ;
-  wire \$3817 ;
-  wire \$3818 ;
-  wire \$3819 ;
   wire \$382 ;
-  wire \$3820 ;
-  wire \$3821 ;
-  wire \$3822 ;
-  wire \$3823 ;
-  wire \$3824 ;
-  wire \$3825 ;
-  wire \$3826 ;
-  wire \$3827 ;
-  wire \$3828 ;
-  wire \$3829 ;
   wire \$383 ;
-  wire [7:0] \$3830 ;
-  wire \$3831 ;
-  wire \$3832 ;
-  wire \$3833 ;
-  wire \$3834 ;
-  wire \$3835 ;
-  wire \$3836 ;
-  wire \$3837 ;
-  wire \$3838 ;
-  wire \$3839 ;
   wire \$384 ;
-  wire \$3840 ;
-  wire \$3841 ;
-  wire \$3842 ;
-  wire \$3843 ;
-  wire \$3844 ;
-  wire \$3845 ;
-  wire \$3846 ;
-  wire [7:0] \$3847 ;
-  wire [7:0] \$3848 ;
-  wire \$3849 ;
   wire \$385 ;
-  wire \$3850 ;
-  wire \$3851 ;
-  wire \$3852 ;
-  wire \$3853 ;
-  wire \$3854 ;
-  wire \$3855 ;
-  wire \$3856 ;
-  wire \$3857 ;
-  wire \$3858 ;
-  wire \$3859 ;
   wire \$386 ;
-  wire \$3860 ;
-  wire \$3861 ;
-  wire \$3862 ;
-  wire \$3863 ;
-  wire \$3864 ;
-  wire [7:0] \$3865 ;
-  wire \$3866 ;
-  wire \$3867 ;
-  wire \$3868 ;
-  wire \$3869 ;
   wire \$387 ;
-  wire \$3870 ;
-  wire \$3871 ;
-  wire \$3872 ;
-  wire \$3873 ;
-  wire \$3874 ;
-  wire \$3875 ;
-  wire \$3876 ;
-  wire \$3877 ;
-  wire \$3878 ;
-  wire \$3879 ;
   wire \$388 ;
-  wire \$3880 ;
-  wire \$3881 ;
-  wire [7:0] \$3882 ;
-  wire [7:0] \$3883 ;
-  wire [7:0] \$3884 ;
-  wire [7:0] \$3885 ;
-  wire \$3886 ;
-  wire \$3887 ;
-  wire \$3888 ;
-  wire \$3889 ;
   wire \$389 ;
-  wire \$3890 ;
-  wire \$3891 ;
-  wire \$3892 ;
-  wire \$3893 ;
-  wire \$3894 ;
-  wire \$3895 ;
-  wire \$3896 ;
-  wire \$3897 ;
-  wire \$3898 ;
-  wire \$3899 ;
   wire [8:0] \$39 ;
   wire \$390 ;
-  wire \$3900 ;
-  wire \$3901 ;
-  wire [7:0] \$3902 ;
-  wire [7:0] \$3903 ;
-  wire \$3904 ;
-  wire \$3905 ;
-  wire \$3906 ;
-  wire \$3907 ;
-  wire \$3908 ;
-  wire \$3909 ;
   wire \$391 ;
-  wire \$3910 ;
-  wire \$3911 ;
-  wire [3:0] \$3912 ;
-  wire \$3913 ;
-  wire \$3914 ;
-  wire \$3915 ;
-  wire \$3916 ;
-  wire \$3917 ;
-  wire \$3918 ;
-  wire \$3919 ;
   wire \$392 ;
-  wire \$3920 ;
-  wire [3:0] \$3921 ;
-  wire [3:0] \$3922 ;
-  wire \$3923 ;
-  wire \$3924 ;
-  wire \$3925 ;
-  wire \$3926 ;
-  wire \$3927 ;
-  wire \$3928 ;
-  wire \$3929 ;
   wire \$393 ;
-  wire \$3930 ;
-  wire [3:0] \$3931 ;
-  wire \$3932 ;
-  wire \$3933 ;
-  wire \$3934 ;
-  wire \$3935 ;
-  wire \$3936 ;
-  wire \$3937 ;
-  wire \$3938 ;
-  wire \$3939 ;
   wire \$394 ;
-  wire [3:0] \$3940 ;
-  wire [3:0] \$3941 ;
-  wire [3:0] \$3942 ;
-  wire \$3943 ;
-  wire \$3944 ;
-  wire \$3945 ;
-  wire \$3946 ;
-  wire \$3947 ;
-  wire \$3948 ;
-  wire \$3949 ;
   wire \$395 ;
-  wire \$3950 ;
-  wire [3:0] \$3951 ;
-  wire \$3952 ;
-  wire \$3953 ;
-  wire \$3954 ;
-  wire \$3955 ;
-  wire \$3956 ;
-  wire \$3957 ;
-  wire \$3958 ;
-  wire \$3959 ;
   wire \$396 ;
-  wire [3:0] \$3960 ;
-  wire [3:0] \$3961 ;
-  wire \$3962 ;
-  wire \$3963 ;
-  wire \$3964 ;
-  wire \$3965 ;
-  wire \$3966 ;
-  wire \$3967 ;
-  wire \$3968 ;
-  wire \$3969 ;
   wire \$397 ;
-  wire [3:0] \$3970 ;
-  wire \$3971 ;
-  wire \$3972 ;
-  wire \$3973 ;
-  wire \$3974 ;
-  wire \$3975 ;
-  wire \$3976 ;
-  wire \$3977 ;
-  wire \$3978 ;
-  wire [3:0] \$3979 ;
   wire \$398 ;
-  wire [3:0] \$3980 ;
-  wire [3:0] \$3981 ;
-  wire [3:0] \$3982 ;
-  wire \$3983 ;
-  wire \$3984 ;
-  wire \$3985 ;
-  wire \$3986 ;
-  wire \$3987 ;
-  wire \$3988 ;
-  wire \$3989 ;
   wire \$399 ;
-  wire \$3990 ;
-  wire [3:0] \$3991 ;
-  wire [3:0] \$3992 ;
-  wire \$3993 ;
-  wire \$3994 ;
-  wire \$3995 ;
-  wire \$3996 ;
-  wire \$3997 ;
-  wire \$3998 ;
-  wire \$3999 ;
   wire [8:0] \$4 ;
   wire [8:0] \$40 ;
   wire \$400 ;
-  wire \$4000 ;
-  wire [3:0] \$4001 ;
-  wire \$4002 ;
-  wire \$4003 ;
-  wire \$4004 ;
-  wire \$4005 ;
-  wire \$4006 ;
-  wire \$4007 ;
-  wire \$4008 ;
-  wire \$4009 ;
   wire \$401 ;
-  wire [3:0] \$4010 ;
-  wire [3:0] \$4011 ;
-  wire \$4012 ;
-  wire \$4013 ;
-  wire \$4014 ;
-  wire \$4015 ;
-  wire \$4016 ;
-  wire \$4017 ;
-  wire \$4018 ;
-  wire \$4019 ;
   wire \$402 ;
-  wire [3:0] \$4020 ;
-  wire \$4021 ;
-  wire \$4022 ;
-  wire \$4023 ;
-  wire \$4024 ;
-  wire \$4025 ;
-  wire \$4026 ;
-  wire \$4027 ;
-  wire \$4028 ;
-  wire [3:0] \$4029 ;
   wire \$403 ;
-  wire [3:0] \$4030 ;
-  wire [3:0] \$4031 ;
-  wire \$4032 ;
-  wire \$4033 ;
-  wire \$4034 ;
-  wire \$4035 ;
-  wire \$4036 ;
-  wire \$4037 ;
-  wire \$4038 ;
-  wire \$4039 ;
   wire \$404 ;
-  wire [3:0] \$4040 ;
-  wire \$4041 ;
-  wire \$4042 ;
-  wire \$4043 ;
-  wire \$4044 ;
-  wire \$4045 ;
-  wire \$4046 ;
-  wire \$4047 ;
-  wire \$4048 ;
-  wire [3:0] \$4049 ;
   wire \$405 ;
-  wire [3:0] \$4050 ;
-  wire \$4051 ;
-  wire \$4052 ;
-  wire \$4053 ;
-  wire \$4054 ;
-  wire \$4055 ;
-  wire \$4056 ;
-  wire \$4057 ;
-  wire \$4058 ;
-  wire [3:0] \$4059 ;
   wire \$406 ;
-  wire \$4060 ;
-  wire \$4061 ;
-  wire \$4062 ;
-  wire \$4063 ;
-  wire \$4064 ;
-  wire \$4065 ;
-  wire \$4066 ;
-  wire \$4067 ;
-  wire [3:0] \$4068 ;
-  wire [3:0] \$4069 ;
   wire \$407 ;
-  wire [3:0] \$4070 ;
-  wire [3:0] \$4071 ;
-  wire \$4072 ;
-  wire \$4073 ;
-  wire \$4074 ;
-  wire \$4075 ;
-  wire \$4076 ;
-  wire \$4077 ;
-  wire \$4078 ;
-  wire \$4079 ;
   wire \$408 ;
-  wire [3:0] \$4080 ;
-  wire [3:0] \$4081 ;
-  wire \$4082 ;
-  wire \$4083 ;
-  wire \$4084 ;
-  wire \$4085 ;
-  wire \$4086 ;
-  wire \$4087 ;
-  wire \$4088 ;
-  wire \$4089 ;
   wire \$409 ;
-  wire [3:0] \$4090 ;
-  wire \$4091 ;
-  wire \$4092 ;
-  wire \$4093 ;
-  wire \$4094 ;
-  wire \$4095 ;
-  wire \$4096 ;
-  wire \$4097 ;
-  wire \$4098 ;
-  wire [3:0] \$4099 ;
   wire \$41 ;
   wire \$410 ;
-  wire [3:0] \$4100 ;
-  wire \$4101 ;
-  wire \$4102 ;
-  wire \$4103 ;
-  wire \$4104 ;
-  wire \$4105 ;
-  wire \$4106 ;
-  wire \$4107 ;
-  wire \$4108 ;
-  wire [3:0] \$4109 ;
   wire \$411 ;
-  wire \$4110 ;
-  wire \$4111 ;
-  wire \$4112 ;
-  wire \$4113 ;
-  wire \$4114 ;
-  wire \$4115 ;
-  wire \$4116 ;
-  wire \$4117 ;
-  wire [3:0] \$4118 ;
-  wire [3:0] \$4119 ;
   wire \$412 ;
-  wire [3:0] \$4120 ;
-  wire \$4121 ;
-  wire \$4122 ;
-  wire \$4123 ;
-  wire \$4124 ;
-  wire \$4125 ;
-  wire \$4126 ;
-  wire \$4127 ;
-  wire \$4128 ;
-  wire [3:0] \$4129 ;
   wire \$413 ;
-  wire \$4130 ;
-  wire \$4131 ;
-  wire \$4132 ;
-  wire \$4133 ;
-  wire \$4134 ;
-  wire \$4135 ;
-  wire \$4136 ;
-  wire \$4137 ;
-  wire [3:0] \$4138 ;
-  wire [3:0] \$4139 ;
   wire \$414 ;
-  wire \$4140 ;
-  wire \$4141 ;
-  wire \$4142 ;
-  wire \$4143 ;
-  wire \$4144 ;
-  wire \$4145 ;
-  wire \$4146 ;
-  wire \$4147 ;
-  wire [3:0] \$4148 ;
-  wire \$4149 ;
   wire \$415 ;
-  wire \$4150 ;
-  wire \$4151 ;
-  wire \$4152 ;
-  wire \$4153 ;
-  wire \$4154 ;
-  wire \$4155 ;
-  wire \$4156 ;
-  wire [3:0] \$4157 ;
-  wire [3:0] \$4158 ;
-  wire [3:0] \$4159 ;
   wire \$416 ;
-  wire [3:0] \$4160 ;
-  wire \$4161 ;
-  wire \$4162 ;
-  wire \$4163 ;
-  wire \$4164 ;
-  wire \$4165 ;
-  wire \$4166 ;
-  wire \$4167 ;
-  wire \$4168 ;
-  wire [3:0] \$4169 ;
   wire \$417 ;
-  wire [3:0] \$4170 ;
-  wire \$4171 ;
-  wire \$4172 ;
-  wire \$4173 ;
-  wire \$4174 ;
-  wire \$4175 ;
-  wire \$4176 ;
-  wire \$4177 ;
-  wire \$4178 ;
-  wire [3:0] \$4179 ;
   wire \$418 ;
-  wire \$4180 ;
-  wire \$4181 ;
-  wire \$4182 ;
-  wire \$4183 ;
-  wire \$4184 ;
-  wire \$4185 ;
-  wire \$4186 ;
-  wire \$4187 ;
-  wire [3:0] \$4188 ;
-  wire [3:0] \$4189 ;
   wire \$419 ;
-  wire \$4190 ;
-  wire \$4191 ;
-  wire \$4192 ;
-  wire \$4193 ;
-  wire \$4194 ;
-  wire \$4195 ;
-  wire \$4196 ;
-  wire \$4197 ;
-  wire [3:0] \$4198 ;
-  wire \$4199 ;
   wire [8:0] \$42 ;
   wire \$420 ;
-  wire \$4200 ;
-  wire \$4201 ;
-  wire \$4202 ;
-  wire \$4203 ;
-  wire \$4204 ;
-  wire \$4205 ;
-  wire \$4206 ;
-  wire [3:0] \$4207 ;
-  wire [3:0] \$4208 ;
-  wire [3:0] \$4209 ;
   wire \$421 ;
-  wire \$4210 ;
-  wire \$4211 ;
-  wire \$4212 ;
-  wire \$4213 ;
-  wire \$4214 ;
-  wire \$4215 ;
-  wire \$4216 ;
-  wire \$4217 ;
-  wire [3:0] \$4218 ;
-  wire \$4219 ;
   wire \$422 ;
-  wire \$4220 ;
-  wire \$4221 ;
-  wire \$4222 ;
-  wire \$4223 ;
-  wire \$4224 ;
-  wire \$4225 ;
-  wire \$4226 ;
-  wire [3:0] \$4227 ;
-  wire [3:0] \$4228 ;
-  wire \$4229 ;
   wire \$423 ;
-  wire \$4230 ;
-  wire \$4231 ;
-  wire \$4232 ;
-  wire \$4233 ;
-  wire \$4234 ;
-  wire \$4235 ;
-  wire \$4236 ;
-  wire [3:0] \$4237 ;
-  wire \$4238 ;
-  wire \$4239 ;
   wire \$424 ;
-  wire \$4240 ;
-  wire \$4241 ;
-  wire \$4242 ;
-  wire \$4243 ;
-  wire \$4244 ;
-  wire \$4245 ;
-  wire [3:0] \$4246 ;
-  wire [3:0] \$4247 ;
-  wire [3:0] \$4248 ;
-  wire [3:0] \$4249 ;
   wire \$425 ;
-  wire \$4250 ;
-  wire \$4251 ;
-  wire \$4252 ;
-  wire \$4253 ;
-  wire \$4254 ;
-  wire \$4255 ;
-  wire \$4256 ;
-  wire \$4257 ;
-  wire [3:0] \$4258 ;
-  wire [3:0] \$4259 ;
   wire \$426 ;
-  wire \$4260 ;
-  wire \$4261 ;
-  wire \$4262 ;
-  wire \$4263 ;
-  wire \$4264 ;
-  wire \$4265 ;
-  wire \$4266 ;
-  wire \$4267 ;
-  wire [3:0] \$4268 ;
-  wire \$4269 ;
   wire \$427 ;
-  wire \$4270 ;
-  wire \$4271 ;
-  wire \$4272 ;
-  wire \$4273 ;
-  wire \$4274 ;
-  wire \$4275 ;
-  wire \$4276 ;
-  wire [3:0] \$4277 ;
-  wire [3:0] \$4278 ;
-  wire \$4279 ;
   wire \$428 ;
-  wire \$4280 ;
-  wire \$4281 ;
-  wire \$4282 ;
-  wire \$4283 ;
-  wire \$4284 ;
-  wire \$4285 ;
-  wire \$4286 ;
-  wire [3:0] \$4287 ;
-  wire \$4288 ;
-  wire \$4289 ;
   wire \$429 ;
-  wire \$4290 ;
-  wire \$4291 ;
-  wire \$4292 ;
-  wire \$4293 ;
-  wire \$4294 ;
-  wire \$4295 ;
-  wire [3:0] \$4296 ;
-  wire [3:0] \$4297 ;
-  wire [3:0] \$4298 ;
-  wire \$4299 ;
   wire [8:0] \$43 ;
   wire \$430 ;
-  wire \$4300 ;
-  wire \$4301 ;
-  wire \$4302 ;
-  wire \$4303 ;
-  wire \$4304 ;
-  wire \$4305 ;
-  wire \$4306 ;
-  wire [3:0] \$4307 ;
-  wire \$4308 ;
-  wire \$4309 ;
   wire \$431 ;
-  wire \$4310 ;
-  wire \$4311 ;
-  wire \$4312 ;
-  wire \$4313 ;
-  wire \$4314 ;
-  wire \$4315 ;
-  wire [3:0] \$4316 ;
-  wire [3:0] \$4317 ;
-  wire \$4318 ;
-  wire \$4319 ;
   wire \$432 ;
-  wire \$4320 ;
-  wire \$4321 ;
-  wire \$4322 ;
-  wire \$4323 ;
-  wire \$4324 ;
-  wire \$4325 ;
-  wire [3:0] \$4326 ;
-  wire \$4327 ;
-  wire \$4328 ;
-  wire \$4329 ;
   wire \$433 ;
-  wire \$4330 ;
-  wire \$4331 ;
-  wire \$4332 ;
-  wire \$4333 ;
-  wire \$4334 ;
-  wire [3:0] \$4335 ;
-  wire [3:0] \$4336 ;
-  wire [3:0] \$4337 ;
-  wire [3:0] \$4338 ;
-  wire \$4339 ;
   wire \$434 ;
-  wire \$4340 ;
-  wire \$4341 ;
-  wire \$4342 ;
-  wire \$4343 ;
-  wire \$4344 ;
-  wire \$4345 ;
-  wire \$4346 ;
-  wire [3:0] \$4347 ;
-  wire [3:0] \$4348 ;
-  wire \$4349 ;
   wire \$435 ;
-  wire \$4350 ;
-  wire \$4351 ;
-  wire \$4352 ;
-  wire \$4353 ;
-  wire \$4354 ;
-  wire \$4355 ;
-  wire \$4356 ;
-  wire [3:0] \$4357 ;
-  wire \$4358 ;
-  wire \$4359 ;
   wire \$436 ;
-  wire \$4360 ;
-  wire \$4361 ;
-  wire \$4362 ;
-  wire \$4363 ;
-  wire \$4364 ;
-  wire \$4365 ;
-  wire [3:0] \$4366 ;
-  wire [3:0] \$4367 ;
-  wire \$4368 ;
-  wire \$4369 ;
   wire \$437 ;
-  wire \$4370 ;
-  wire \$4371 ;
-  wire \$4372 ;
-  wire \$4373 ;
-  wire \$4374 ;
-  wire \$4375 ;
-  wire [3:0] \$4376 ;
-  wire \$4377 ;
-  wire \$4378 ;
-  wire \$4379 ;
   wire \$438 ;
-  wire \$4380 ;
-  wire \$4381 ;
-  wire \$4382 ;
-  wire \$4383 ;
-  wire \$4384 ;
-  wire [3:0] \$4385 ;
-  wire [3:0] \$4386 ;
-  wire [3:0] \$4387 ;
-  wire \$4388 ;
-  wire \$4389 ;
   wire \$439 ;
-  wire \$4390 ;
-  wire \$4391 ;
-  wire \$4392 ;
-  wire \$4393 ;
-  wire \$4394 ;
-  wire \$4395 ;
-  wire [3:0] \$4396 ;
-  wire \$4397 ;
-  wire \$4398 ;
-  wire \$4399 ;
   wire \$44 ;
   wire \$440 ;
-  wire \$4400 ;
-  wire \$4401 ;
-  wire \$4402 ;
-  wire \$4403 ;
-  wire \$4404 ;
-  wire [3:0] \$4405 ;
-  wire [3:0] \$4406 ;
-  wire \$4407 ;
-  wire \$4408 ;
-  wire \$4409 ;
   wire \$441 ;
-  wire \$4410 ;
-  wire \$4411 ;
-  wire \$4412 ;
-  wire \$4413 ;
-  wire \$4414 ;
-  wire [3:0] \$4415 ;
-  wire \$4416 ;
-  wire \$4417 ;
-  wire \$4418 ;
-  wire \$4419 ;
   wire \$442 ;
-  wire \$4420 ;
-  wire \$4421 ;
-  wire \$4422 ;
-  wire \$4423 ;
-  wire [3:0] \$4424 ;
-  wire [3:0] \$4425 ;
-  wire [3:0] \$4426 ;
-  wire [3:0] \$4427 ;
-  wire \$4428 ;
-  wire \$4429 ;
   wire \$443 ;
-  wire \$4430 ;
-  wire \$4431 ;
-  wire \$4432 ;
-  wire \$4433 ;
-  wire \$4434 ;
-  wire \$4435 ;
-  wire [3:0] \$4436 ;
-  wire [3:0] \$4437 ;
-  wire \$4438 ;
-  wire \$4439 ;
   wire \$444 ;
-  wire \$4440 ;
-  wire \$4441 ;
-  wire \$4442 ;
-  wire \$4443 ;
-  wire \$4444 ;
-  wire \$4445 ;
-  wire [3:0] \$4446 ;
-  wire \$4447 ;
-  wire \$4448 ;
-  wire \$4449 ;
   wire \$445 ;
-  wire \$4450 ;
-  wire \$4451 ;
-  wire \$4452 ;
-  wire \$4453 ;
-  wire \$4454 ;
-  wire [3:0] \$4455 ;
-  wire [3:0] \$4456 ;
-  wire \$4457 ;
-  wire \$4458 ;
-  wire \$4459 ;
   wire \$446 ;
-  wire \$4460 ;
-  wire \$4461 ;
-  wire \$4462 ;
-  wire \$4463 ;
-  wire \$4464 ;
-  wire [3:0] \$4465 ;
-  wire \$4466 ;
-  wire \$4467 ;
-  wire \$4468 ;
-  wire \$4469 ;
   wire \$447 ;
-  wire \$4470 ;
-  wire \$4471 ;
-  wire \$4472 ;
-  wire \$4473 ;
-  wire [3:0] \$4474 ;
-  wire [3:0] \$4475 ;
-  wire [3:0] \$4476 ;
-  wire \$4477 ;
-  wire \$4478 ;
-  wire \$4479 ;
   wire \$448 ;
-  wire \$4480 ;
-  wire \$4481 ;
-  wire \$4482 ;
-  wire \$4483 ;
-  wire \$4484 ;
-  wire [3:0] \$4485 ;
-  wire \$4486 ;
-  wire \$4487 ;
-  wire \$4488 ;
-  wire \$4489 ;
   wire \$449 ;
-  wire \$4490 ;
-  wire \$4491 ;
-  wire \$4492 ;
-  wire \$4493 ;
-  wire [3:0] \$4494 ;
-  wire [3:0] \$4495 ;
-  wire \$4496 ;
-  wire \$4497 ;
-  wire \$4498 ;
-  wire \$4499 ;
   wire [8:0] \$45 ;
   wire \$450 ;
-  wire \$4500 ;
-  wire \$4501 ;
-  wire \$4502 ;
-  wire \$4503 ;
-  wire [3:0] \$4504 ;
-  wire \$4505 ;
-  wire \$4506 ;
-  wire \$4507 ;
-  wire \$4508 ;
-  wire \$4509 ;
   wire \$451 ;
-  wire \$4510 ;
-  wire \$4511 ;
-  wire \$4512 ;
-  wire [3:0] \$4513 ;
-  wire [3:0] \$4514 ;
-  wire [3:0] \$4515 ;
-  wire [3:0] \$4516 ;
-  wire \$4517 ;
-  wire \$4518 ;
-  wire \$4519 ;
   wire \$452 ;
-  wire \$4520 ;
-  wire \$4521 ;
-  wire \$4522 ;
-  wire \$4523 ;
-  wire \$4524 ;
-  wire [3:0] \$4525 ;
-  wire [3:0] \$4526 ;
-  wire \$4527 ;
-  wire \$4528 ;
-  wire \$4529 ;
   wire \$453 ;
-  wire \$4530 ;
-  wire \$4531 ;
-  wire \$4532 ;
-  wire \$4533 ;
-  wire \$4534 ;
-  wire [3:0] \$4535 ;
-  wire \$4536 ;
-  wire \$4537 ;
-  wire \$4538 ;
-  wire \$4539 ;
   wire \$454 ;
-  wire \$4540 ;
-  wire \$4541 ;
-  wire \$4542 ;
-  wire \$4543 ;
-  wire [3:0] \$4544 ;
-  wire [3:0] \$4545 ;
-  wire \$4546 ;
-  wire \$4547 ;
-  wire \$4548 ;
-  wire \$4549 ;
   wire \$455 ;
-  wire \$4550 ;
-  wire \$4551 ;
-  wire \$4552 ;
-  wire \$4553 ;
-  wire [3:0] \$4554 ;
-  wire \$4555 ;
-  wire \$4556 ;
-  wire \$4557 ;
-  wire \$4558 ;
-  wire \$4559 ;
   wire \$456 ;
-  wire \$4560 ;
-  wire \$4561 ;
-  wire \$4562 ;
-  wire [3:0] \$4563 ;
-  wire [3:0] \$4564 ;
-  wire [3:0] \$4565 ;
-  wire \$4566 ;
-  wire \$4567 ;
-  wire \$4568 ;
-  wire \$4569 ;
   wire \$457 ;
-  wire \$4570 ;
-  wire \$4571 ;
-  wire \$4572 ;
-  wire \$4573 ;
-  wire [3:0] \$4574 ;
-  wire \$4575 ;
-  wire \$4576 ;
-  wire \$4577 ;
-  wire \$4578 ;
-  wire \$4579 ;
   wire \$458 ;
-  wire \$4580 ;
-  wire \$4581 ;
-  wire \$4582 ;
-  wire [3:0] \$4583 ;
-  wire [3:0] \$4584 ;
-  wire \$4585 ;
-  wire \$4586 ;
-  wire \$4587 ;
-  wire \$4588 ;
-  wire \$4589 ;
   wire \$459 ;
-  wire \$4590 ;
-  wire \$4591 ;
-  wire \$4592 ;
-  wire [3:0] \$4593 ;
-  wire \$4594 ;
-  wire \$4595 ;
-  wire \$4596 ;
-  wire \$4597 ;
-  wire \$4598 ;
-  wire \$4599 ;
   wire [8:0] \$46 ;
   wire \$460 ;
-  wire \$4600 ;
-  wire \$4601 ;
-  wire [3:0] \$4602 ;
-  wire [3:0] \$4603 ;
-  wire [3:0] \$4604 ;
-  wire [3:0] \$4605 ;
-  wire \$4606 ;
-  wire \$4607 ;
-  wire \$4608 ;
-  wire \$4609 ;
   wire \$461 ;
-  wire \$4610 ;
-  wire \$4611 ;
-  wire \$4612 ;
-  wire \$4613 ;
-  wire [3:0] \$4614 ;
-  wire [3:0] \$4615 ;
-  wire \$4616 ;
-  wire \$4617 ;
-  wire \$4618 ;
-  wire \$4619 ;
   wire \$462 ;
-  wire \$4620 ;
-  wire [6:0] \$4621 ;
-  wire \$4622 ;
-  wire \$4623 ;
-  wire \$4624 ;
-  wire \$4625 ;
-  wire \$4626 ;
-  reg [7:0] \$4627 ;
-  reg [7:0] \$4628 ;
-  reg [7:0] \$4629 ;
   wire \$463 ;
-  reg [7:0] \$4630 ;
-  reg [7:0] \$4631 ;
-  reg [7:0] \$4632 ;
-  reg [7:0] \$4633 ;
-  reg [7:0] \$4634 ;
-  reg [7:0] \$4635 ;
-  reg [7:0] \$4636 ;
-  reg [7:0] \$4637 ;
-  reg [7:0] \$4638 ;
-  reg [7:0] \$4639 ;
   wire \$464 ;
-  reg [7:0] \$4640 ;
-  reg [7:0] \$4641 ;
-  reg [7:0] \$4642 ;
-  reg [7:0] \$4643 ;
-  reg [7:0] \$4644 ;
-  reg [7:0] \$4645 ;
-  reg [7:0] \$4646 ;
-  reg [7:0] \$4647 ;
-  reg [7:0] \$4648 ;
-  reg [7:0] \$4649 ;
   wire \$465 ;
-  reg [7:0] \$4650 ;
-  reg [7:0] \$4651 ;
-  reg [7:0] \$4652 ;
-  reg [7:0] \$4653 ;
-  reg [7:0] \$4654 ;
-  reg [7:0] \$4655 ;
-  reg [7:0] \$4656 ;
-  reg [7:0] \$4657 ;
-  reg [7:0] \$4658 ;
-  reg \$4659 ;
   wire \$466 ;
-  reg [119:0] \$4660 ;
-  reg [7:0] \$4661 ;
-  reg [7:0] \$4662 ;
-  reg [7:0] \$4663 ;
-  reg [7:0] \$4664 ;
-  reg [7:0] \$4665 ;
-  reg [7:0] \$4666 ;
-  reg [7:0] \$4667 ;
-  reg [7:0] \$4668 ;
-  reg [7:0] \$4669 ;
   wire \$467 ;
-  reg [7:0] \$4670 ;
-  reg [7:0] \$4671 ;
-  reg [7:0] \$4672 ;
-  reg [7:0] \$4673 ;
-  reg [7:0] \$4674 ;
-  reg [7:0] \$4675 ;
-  reg [7:0] \$4676 ;
-  reg \$4677 ;
-  reg [15:0] \$4678 ;
-  reg [7:0] \$4679 ;
   wire \$468 ;
-  reg [7:0] \$4680 ;
-  reg [7:0] \$4681 ;
-  reg [7:0] \$4682 ;
-  reg [7:0] \$4683 ;
-  reg [7:0] \$4684 ;
-  reg [7:0] \$4685 ;
-  reg [7:0] \$4686 ;
-  reg [7:0] \$4687 ;
-  reg [7:0] \$4688 ;
-  reg [7:0] \$4689 ;
   wire \$469 ;
-  reg [7:0] \$4690 ;
-  reg [7:0] \$4691 ;
-  reg [7:0] \$4692 ;
-  reg [7:0] \$4693 ;
-  reg [7:0] \$4694 ;
-  reg \$4695 ;
-  reg [15:0] \$4696 ;
-  reg [4:0] \$4697 ;
-  reg [4:0] \$4698 ;
-  reg [4:0] \$4699 ;
   wire \$47 ;
   wire \$470 ;
-  reg [4:0] \$4700 ;
-  reg [4:0] \$4701 ;
-  reg [4:0] \$4702 ;
-  reg [4:0] \$4703 ;
-  reg [4:0] \$4704 ;
-  reg [4:0] \$4705 ;
-  reg [4:0] \$4706 ;
-  reg [4:0] \$4707 ;
-  reg [4:0] \$4708 ;
-  reg [4:0] \$4709 ;
   wire \$471 ;
-  reg [4:0] \$4710 ;
-  reg [4:0] \$4711 ;
-  reg [4:0] \$4712 ;
-  reg [7:0] \$4713 ;
-  reg [7:0] \$4714 ;
-  reg [7:0] \$4715 ;
-  reg [7:0] \$4716 ;
-  reg [7:0] \$4717 ;
-  reg [7:0] \$4718 ;
-  reg [7:0] \$4719 ;
   wire \$472 ;
-  reg [7:0] \$4720 ;
-  reg [7:0] \$4721 ;
-  reg [7:0] \$4722 ;
-  reg [7:0] \$4723 ;
-  reg [7:0] \$4724 ;
-  reg [7:0] \$4725 ;
-  reg [7:0] \$4726 ;
-  reg [7:0] \$4727 ;
-  reg [7:0] \$4728 ;
-  reg \$4729 ;
   wire \$473 ;
-  reg [15:0] \$4730 ;
-  reg [7:0] \$4731 ;
-  reg [7:0] \$4732 ;
-  reg [7:0] \$4733 ;
-  reg [7:0] \$4734 ;
-  reg [7:0] \$4735 ;
-  reg [7:0] \$4736 ;
-  reg [7:0] \$4737 ;
-  reg [7:0] \$4738 ;
-  reg [3:0] \$4739 ;
   wire \$474 ;
-  reg [3:0] \$4740 ;
-  reg [3:0] \$4741 ;
-  reg [3:0] \$4742 ;
-  reg [3:0] \$4743 ;
-  reg [3:0] \$4744 ;
-  reg [3:0] \$4745 ;
-  reg [3:0] \$4746 ;
-  reg \$4747 ;
-  reg \$4748 ;
-  reg \$4749 ;
   wire \$475 ;
-  reg \$4750 ;
-  reg \$4751 ;
-  reg \$4752 ;
-  reg [5:0] \$4753 ;
-  reg [7:0] \$4754 ;
-  reg [7:0] \$4755 ;
-  reg [7:0] \$4756 ;
-  reg [7:0] \$4757 ;
-  reg [7:0] \$4758 ;
-  reg [7:0] \$4759 ;
   wire \$476 ;
-  reg [7:0] \$4760 ;
-  reg [7:0] \$4761 ;
-  reg [3:0] \$4762 ;
-  reg [3:0] \$4763 ;
-  reg [3:0] \$4764 ;
-  reg [3:0] \$4765 ;
-  reg [3:0] \$4766 ;
-  reg [3:0] \$4767 ;
-  reg [3:0] \$4768 ;
-  reg [3:0] \$4769 ;
   wire \$477 ;
-  reg \$4770 ;
-  reg \$4771 ;
-  reg [7:0] \$4772 ;
-  reg [7:0] \$4773 ;
-  reg [7:0] \$4774 ;
-  reg [7:0] \$4775 ;
-  reg [7:0] \$4776 ;
-  reg [7:0] \$4777 ;
-  reg [7:0] \$4778 ;
-  reg [7:0] \$4779 ;
   wire \$478 ;
-  reg [7:0] \$4780 ;
-  reg [7:0] \$4781 ;
-  reg [7:0] \$4782 ;
-  reg [7:0] \$4783 ;
-  reg [7:0] \$4784 ;
-  reg [7:0] \$4785 ;
-  reg [7:0] \$4786 ;
-  reg [7:0] \$4787 ;
-  reg [7:0] \$4788 ;
-  reg [7:0] \$4789 ;
   wire \$479 ;
-  reg [7:0] \$4790 ;
-  reg [7:0] \$4791 ;
-  reg [7:0] \$4792 ;
-  reg [7:0] \$4793 ;
-  reg [7:0] \$4794 ;
-  reg [7:0] \$4795 ;
-  reg [7:0] \$4796 ;
-  reg [7:0] \$4797 ;
-  reg [7:0] \$4798 ;
-  reg [7:0] \$4799 ;
   wire [8:0] \$48 ;
   wire \$480 ;
-  reg [7:0] \$4800 ;
-  reg [7:0] \$4801 ;
-  reg [7:0] \$4802 ;
-  reg [7:0] \$4803 ;
-  reg [7:0] \$4804 ;
-  reg [7:0] \$4805 ;
-  reg [7:0] \$4806 ;
-  reg [7:0] \$4807 ;
-  reg [7:0] \$4808 ;
-  reg [7:0] \$4809 ;
   wire \$481 ;
-  reg [7:0] \$4810 ;
-  reg [7:0] \$4811 ;
-  reg \$4812 ;
-  reg \$4813 ;
-  reg [15:0] \$4814 ;
-  reg [15:0] \$4815 ;
-  reg [15:0] \$4816 ;
-  reg [15:0] \$4817 ;
-  reg [15:0] \$4818 ;
-  reg [15:0] \$4819 ;
   wire \$482 ;
-  reg [15:0] \$4820 ;
-  reg [15:0] \$4821 ;
-  reg [15:0] \$4822 ;
-  reg [15:0] \$4823 ;
-  reg [15:0] \$4824 ;
-  reg [15:0] \$4825 ;
-  reg [15:0] \$4826 ;
-  reg [15:0] \$4827 ;
-  reg [15:0] \$4828 ;
-  reg [15:0] \$4829 ;
   wire \$483 ;
-  reg [15:0] \$4830 ;
-  reg [15:0] \$4831 ;
-  reg [15:0] \$4832 ;
-  reg [15:0] \$4833 ;
-  reg [15:0] \$4834 ;
-  reg [15:0] \$4835 ;
-  reg [15:0] \$4836 ;
-  reg [15:0] \$4837 ;
-  reg [15:0] \$4838 ;
-  reg [15:0] \$4839 ;
   wire \$484 ;
-  reg [15:0] \$4840 ;
-  reg [15:0] \$4841 ;
-  reg [15:0] \$4842 ;
-  reg [15:0] \$4843 ;
-  reg [15:0] \$4844 ;
-  reg [15:0] \$4845 ;
-  reg \$4846 ;
-  reg \$4847 ;
-  reg [18:0] \$4848 ;
-  reg [18:0] \$4849 ;
   wire \$485 ;
-  reg [18:0] \$4850 ;
-  reg [18:0] \$4851 ;
-  reg \$4852 ;
-  reg \$4853 ;
-  reg \$4854 ;
-  reg [31:0] \$4855 ;
-  reg [31:0] \$4856 ;
-  reg [31:0] \$4857 ;
-  reg [31:0] \$4858 ;
-  reg [31:0] \$4859 ;
   wire \$486 ;
-  reg [31:0] \$4860 ;
-  reg [31:0] \$4861 ;
-  reg [31:0] \$4862 ;
   wire \$487 ;
   wire \$488 ;
   wire \$489 ;
@@ -4972,90 +3219,90 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [31:0] mac_acc3_next;
   reg [31:0] mac_acc3_out = 32'd0;
   reg [18:0] mac_add2_s0 = 19'h00000;
-  reg [18:0] \mac_add2_s0$1292  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1295  = 19'h00000;
-  reg [18:0] \mac_add2_s0$1298  = 19'h00000;
-  reg \mac_add2_s0$1420  = 1'h0;
+  reg [18:0] \mac_add2_s0$1510  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1513  = 19'h00000;
+  reg [18:0] \mac_add2_s0$1516  = 19'h00000;
+  reg \mac_add2_s0$1557  = 1'h0;
   reg mac_add2_valid_s0 = 1'h0;
   (* init = 6'h00 *)
   wire [5:0] mac_group;
   reg [15:0] mac_mul_s0 = 16'h0000;
-  reg [15:0] \mac_mul_s0$1229  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1231  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1232  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1234  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1235  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1237  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1238  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1240  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1241  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1243  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1244  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1246  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1247  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1249  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1250  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1252  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1253  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1255  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1256  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1258  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1259  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1261  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1262  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1264  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1265  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1267  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1268  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1270  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1271  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1273  = 16'h0000;
-  reg [15:0] \mac_mul_s0$1274  = 16'h0000;
-  reg \mac_mul_s0$1418  = 1'h0;
+  reg [15:0] \mac_mul_s0$1447  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1449  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1450  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1452  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1453  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1455  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1456  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1458  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1459  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1461  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1462  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1464  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1465  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1467  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1468  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1470  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1471  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1473  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1474  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1476  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1477  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1479  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1480  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1482  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1483  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1485  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1486  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1488  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1489  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1491  = 16'h0000;
+  reg [15:0] \mac_mul_s0$1492  = 16'h0000;
+  reg \mac_mul_s0$1555  = 1'h0;
   reg mac_mul_valid_s0 = 1'h0;
   (* init = 1'h0 *)
   wire mac_out_valid;
   reg [7:0] mac_pre_s0 = 8'h00;
-  reg [7:0] \mac_pre_s0$1157  = 8'h00;
-  reg [7:0] \mac_pre_s0$1159  = 8'h00;
-  reg [7:0] \mac_pre_s0$1160  = 8'h00;
-  reg [7:0] \mac_pre_s0$1162  = 8'h00;
-  reg [7:0] \mac_pre_s0$1163  = 8'h00;
-  reg [7:0] \mac_pre_s0$1165  = 8'h00;
-  reg [7:0] \mac_pre_s0$1166  = 8'h00;
-  reg [7:0] \mac_pre_s0$1168  = 8'h00;
-  reg [7:0] \mac_pre_s0$1169  = 8'h00;
-  reg [7:0] \mac_pre_s0$1171  = 8'h00;
-  reg [7:0] \mac_pre_s0$1172  = 8'h00;
-  reg [7:0] \mac_pre_s0$1174  = 8'h00;
-  reg [7:0] \mac_pre_s0$1175  = 8'h00;
-  reg [7:0] \mac_pre_s0$1177  = 8'h00;
-  reg [7:0] \mac_pre_s0$1178  = 8'h00;
-  reg [7:0] \mac_pre_s0$1180  = 8'h00;
-  reg [7:0] \mac_pre_s0$1182  = 8'h00;
-  reg [7:0] \mac_pre_s0$1184  = 8'h00;
-  reg [7:0] \mac_pre_s0$1186  = 8'h00;
-  reg [7:0] \mac_pre_s0$1188  = 8'h00;
-  reg [7:0] \mac_pre_s0$1190  = 8'h00;
-  reg [7:0] \mac_pre_s0$1192  = 8'h00;
-  reg [7:0] \mac_pre_s0$1194  = 8'h00;
-  reg [7:0] \mac_pre_s0$1196  = 8'h00;
-  reg [7:0] \mac_pre_s0$1198  = 8'h00;
-  reg [7:0] \mac_pre_s0$1200  = 8'h00;
-  reg [7:0] \mac_pre_s0$1202  = 8'h00;
-  reg [7:0] \mac_pre_s0$1204  = 8'h00;
-  reg [7:0] \mac_pre_s0$1206  = 8'h00;
-  reg [7:0] \mac_pre_s0$1208  = 8'h00;
-  reg [7:0] \mac_pre_s0$1210  = 8'h00;
-  reg [7:0] \mac_pre_s0$1212  = 8'h00;
-  reg [7:0] \mac_pre_s0$1214  = 8'h00;
-  reg [7:0] \mac_pre_s0$1216  = 8'h00;
-  reg [7:0] \mac_pre_s0$1218  = 8'h00;
-  reg [7:0] \mac_pre_s0$1220  = 8'h00;
-  reg [7:0] \mac_pre_s0$1222  = 8'h00;
-  reg [7:0] \mac_pre_s0$1224  = 8'h00;
-  reg [7:0] \mac_pre_s0$1226  = 8'h00;
-  reg \mac_pre_s0$1416  = 1'h0;
+  reg [7:0] \mac_pre_s0$1375  = 8'h00;
+  reg [7:0] \mac_pre_s0$1377  = 8'h00;
+  reg [7:0] \mac_pre_s0$1378  = 8'h00;
+  reg [7:0] \mac_pre_s0$1380  = 8'h00;
+  reg [7:0] \mac_pre_s0$1381  = 8'h00;
+  reg [7:0] \mac_pre_s0$1383  = 8'h00;
+  reg [7:0] \mac_pre_s0$1384  = 8'h00;
+  reg [7:0] \mac_pre_s0$1386  = 8'h00;
+  reg [7:0] \mac_pre_s0$1387  = 8'h00;
+  reg [7:0] \mac_pre_s0$1389  = 8'h00;
+  reg [7:0] \mac_pre_s0$1390  = 8'h00;
+  reg [7:0] \mac_pre_s0$1392  = 8'h00;
+  reg [7:0] \mac_pre_s0$1393  = 8'h00;
+  reg [7:0] \mac_pre_s0$1395  = 8'h00;
+  reg [7:0] \mac_pre_s0$1396  = 8'h00;
+  reg [7:0] \mac_pre_s0$1398  = 8'h00;
+  reg [7:0] \mac_pre_s0$1400  = 8'h00;
+  reg [7:0] \mac_pre_s0$1402  = 8'h00;
+  reg [7:0] \mac_pre_s0$1404  = 8'h00;
+  reg [7:0] \mac_pre_s0$1406  = 8'h00;
+  reg [7:0] \mac_pre_s0$1408  = 8'h00;
+  reg [7:0] \mac_pre_s0$1410  = 8'h00;
+  reg [7:0] \mac_pre_s0$1412  = 8'h00;
+  reg [7:0] \mac_pre_s0$1414  = 8'h00;
+  reg [7:0] \mac_pre_s0$1416  = 8'h00;
+  reg [7:0] \mac_pre_s0$1418  = 8'h00;
+  reg [7:0] \mac_pre_s0$1420  = 8'h00;
+  reg [7:0] \mac_pre_s0$1422  = 8'h00;
+  reg [7:0] \mac_pre_s0$1424  = 8'h00;
+  reg [7:0] \mac_pre_s0$1426  = 8'h00;
+  reg [7:0] \mac_pre_s0$1428  = 8'h00;
+  reg [7:0] \mac_pre_s0$1430  = 8'h00;
+  reg [7:0] \mac_pre_s0$1432  = 8'h00;
+  reg [7:0] \mac_pre_s0$1434  = 8'h00;
+  reg [7:0] \mac_pre_s0$1436  = 8'h00;
+  reg [7:0] \mac_pre_s0$1438  = 8'h00;
+  reg [7:0] \mac_pre_s0$1440  = 8'h00;
+  reg [7:0] \mac_pre_s0$1442  = 8'h00;
+  reg [7:0] \mac_pre_s0$1444  = 8'h00;
+  reg \mac_pre_s0$1553  = 1'h0;
   reg mac_pre_valid_s0 = 1'h0;
   wire [15:0] mac_prod0_0;
   wire [15:0] mac_prod0_1;
@@ -5090,22 +3337,22 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [15:0] mac_prod3_6;
   wire [15:0] mac_prod3_7;
   reg [3:0] mac_read_s0 = 4'h0;
-  reg [7:0] \mac_read_s0$1406  = 8'h00;
-  reg [7:0] \mac_read_s0$1407  = 8'h00;
-  reg [7:0] \mac_read_s0$1408  = 8'h00;
-  reg [7:0] \mac_read_s0$1409  = 8'h00;
-  reg [7:0] \mac_read_s0$1410  = 8'h00;
-  reg [7:0] \mac_read_s0$1411  = 8'h00;
-  reg [7:0] \mac_read_s0$1412  = 8'h00;
-  reg [7:0] \mac_read_s0$1413  = 8'h00;
-  reg \mac_read_s0$1414  = 1'h0;
-  reg [3:0] \mac_read_s0$760  = 4'h0;
-  reg [3:0] \mac_read_s0$763  = 4'h0;
-  reg [3:0] \mac_read_s0$766  = 4'h0;
-  reg [3:0] \mac_read_s0$769  = 4'h0;
-  reg [3:0] \mac_read_s0$772  = 4'h0;
-  reg [3:0] \mac_read_s0$775  = 4'h0;
-  reg [3:0] \mac_read_s0$778  = 4'h0;
+  reg [7:0] \mac_read_s0$1543  = 8'h00;
+  reg [7:0] \mac_read_s0$1544  = 8'h00;
+  reg [7:0] \mac_read_s0$1545  = 8'h00;
+  reg [7:0] \mac_read_s0$1546  = 8'h00;
+  reg [7:0] \mac_read_s0$1547  = 8'h00;
+  reg [7:0] \mac_read_s0$1548  = 8'h00;
+  reg [7:0] \mac_read_s0$1549  = 8'h00;
+  reg [7:0] \mac_read_s0$1550  = 8'h00;
+  reg \mac_read_s0$1551  = 1'h0;
+  reg [3:0] \mac_read_s0$978  = 4'h0;
+  reg [3:0] \mac_read_s0$981  = 4'h0;
+  reg [3:0] \mac_read_s0$984  = 4'h0;
+  reg [3:0] \mac_read_s0$987  = 4'h0;
+  reg [3:0] \mac_read_s0$990  = 4'h0;
+  reg [3:0] \mac_read_s0$993  = 4'h0;
+  reg [3:0] \mac_read_s0$996  = 4'h0;
   reg mac_read_valid_s0 = 1'h0;
   wire [3:0] mac_wmux_drop0;
   wire [3:0] mac_wmux_drop1;
@@ -5493,136 +3740,503 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  reg [3:0] rd__addr = 4'hc;
+  wire [127:0] rd__data;
   reg [5:0] rp__addr = 6'h00;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$684 ;
+  wire [5:0] \rp__addr$902 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$689 ;
+  wire [5:0] \rp__addr$907 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$694 ;
+  wire [5:0] \rp__addr$912 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$699 ;
+  wire [5:0] \rp__addr$917 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$704 ;
+  wire [5:0] \rp__addr$922 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$709 ;
+  wire [5:0] \rp__addr$927 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$714 ;
+  wire [5:0] \rp__addr$932 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$719 ;
+  wire [5:0] \rp__addr$937 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$724 ;
+  wire [5:0] \rp__addr$942 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$729 ;
+  wire [5:0] \rp__addr$947 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$734 ;
+  wire [5:0] \rp__addr$952 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$739 ;
+  wire [5:0] \rp__addr$957 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$744 ;
+  wire [5:0] \rp__addr$962 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$749 ;
+  wire [5:0] \rp__addr$967 ;
   (* init = 6'h00 *)
-  wire [5:0] \rp__addr$754 ;
+  wire [5:0] \rp__addr$972 ;
   wire [31:0] rp__data;
-  wire [31:0] \rp__data$801 ;
-  wire [7:0] \rp__data$801[0] ;
-  wire [7:0] \rp__data$801[1] ;
-  wire [7:0] \rp__data$801[2] ;
-  wire [7:0] \rp__data$801[3] ;
-  wire [31:0] \rp__data$809 ;
-  wire [7:0] \rp__data$809[0] ;
-  wire [7:0] \rp__data$809[1] ;
-  wire [7:0] \rp__data$809[2] ;
-  wire [7:0] \rp__data$809[3] ;
-  wire [31:0] \rp__data$817 ;
-  wire [7:0] \rp__data$817[0] ;
-  wire [7:0] \rp__data$817[1] ;
-  wire [7:0] \rp__data$817[2] ;
-  wire [7:0] \rp__data$817[3] ;
-  wire [31:0] \rp__data$825 ;
-  wire [7:0] \rp__data$825[0] ;
-  wire [7:0] \rp__data$825[1] ;
-  wire [7:0] \rp__data$825[2] ;
-  wire [7:0] \rp__data$825[3] ;
-  wire [31:0] \rp__data$833 ;
-  wire [7:0] \rp__data$833[0] ;
-  wire [7:0] \rp__data$833[1] ;
-  wire [7:0] \rp__data$833[2] ;
-  wire [7:0] \rp__data$833[3] ;
-  wire [31:0] \rp__data$841 ;
-  wire [7:0] \rp__data$841[0] ;
-  wire [7:0] \rp__data$841[1] ;
-  wire [7:0] \rp__data$841[2] ;
-  wire [7:0] \rp__data$841[3] ;
-  wire [31:0] \rp__data$849 ;
-  wire [7:0] \rp__data$849[0] ;
-  wire [7:0] \rp__data$849[1] ;
-  wire [7:0] \rp__data$849[2] ;
-  wire [7:0] \rp__data$849[3] ;
-  wire [31:0] \rp__data$857 ;
-  wire [7:0] \rp__data$857[0] ;
-  wire [7:0] \rp__data$857[1] ;
-  wire [7:0] \rp__data$857[2] ;
-  wire [7:0] \rp__data$857[3] ;
-  wire [31:0] \rp__data$865 ;
-  wire [7:0] \rp__data$865[0] ;
-  wire [7:0] \rp__data$865[1] ;
-  wire [7:0] \rp__data$865[2] ;
-  wire [7:0] \rp__data$865[3] ;
-  wire [31:0] \rp__data$873 ;
-  wire [7:0] \rp__data$873[0] ;
-  wire [7:0] \rp__data$873[1] ;
-  wire [7:0] \rp__data$873[2] ;
-  wire [7:0] \rp__data$873[3] ;
-  wire [31:0] \rp__data$881 ;
-  wire [7:0] \rp__data$881[0] ;
-  wire [7:0] \rp__data$881[1] ;
-  wire [7:0] \rp__data$881[2] ;
-  wire [7:0] \rp__data$881[3] ;
-  wire [31:0] \rp__data$889 ;
-  wire [7:0] \rp__data$889[0] ;
-  wire [7:0] \rp__data$889[1] ;
-  wire [7:0] \rp__data$889[2] ;
-  wire [7:0] \rp__data$889[3] ;
-  wire [31:0] \rp__data$897 ;
-  wire [7:0] \rp__data$897[0] ;
-  wire [7:0] \rp__data$897[1] ;
-  wire [7:0] \rp__data$897[2] ;
-  wire [7:0] \rp__data$897[3] ;
-  wire [31:0] \rp__data$905 ;
-  wire [7:0] \rp__data$905[0] ;
-  wire [7:0] \rp__data$905[1] ;
-  wire [7:0] \rp__data$905[2] ;
-  wire [7:0] \rp__data$905[3] ;
-  wire [31:0] \rp__data$913 ;
-  wire [7:0] \rp__data$913[0] ;
-  wire [7:0] \rp__data$913[1] ;
-  wire [7:0] \rp__data$913[2] ;
-  wire [7:0] \rp__data$913[3] ;
+  wire [31:0] \rp__data$1019 ;
+  wire [7:0] \rp__data$1019[0] ;
+  wire [7:0] \rp__data$1019[1] ;
+  wire [7:0] \rp__data$1019[2] ;
+  wire [7:0] \rp__data$1019[3] ;
+  wire [31:0] \rp__data$1027 ;
+  wire [7:0] \rp__data$1027[0] ;
+  wire [7:0] \rp__data$1027[1] ;
+  wire [7:0] \rp__data$1027[2] ;
+  wire [7:0] \rp__data$1027[3] ;
+  wire [31:0] \rp__data$1035 ;
+  wire [7:0] \rp__data$1035[0] ;
+  wire [7:0] \rp__data$1035[1] ;
+  wire [7:0] \rp__data$1035[2] ;
+  wire [7:0] \rp__data$1035[3] ;
+  wire [31:0] \rp__data$1043 ;
+  wire [7:0] \rp__data$1043[0] ;
+  wire [7:0] \rp__data$1043[1] ;
+  wire [7:0] \rp__data$1043[2] ;
+  wire [7:0] \rp__data$1043[3] ;
+  wire [31:0] \rp__data$1051 ;
+  wire [7:0] \rp__data$1051[0] ;
+  wire [7:0] \rp__data$1051[1] ;
+  wire [7:0] \rp__data$1051[2] ;
+  wire [7:0] \rp__data$1051[3] ;
+  wire [31:0] \rp__data$1059 ;
+  wire [7:0] \rp__data$1059[0] ;
+  wire [7:0] \rp__data$1059[1] ;
+  wire [7:0] \rp__data$1059[2] ;
+  wire [7:0] \rp__data$1059[3] ;
+  wire [31:0] \rp__data$1067 ;
+  wire [7:0] \rp__data$1067[0] ;
+  wire [7:0] \rp__data$1067[1] ;
+  wire [7:0] \rp__data$1067[2] ;
+  wire [7:0] \rp__data$1067[3] ;
+  wire [31:0] \rp__data$1075 ;
+  wire [7:0] \rp__data$1075[0] ;
+  wire [7:0] \rp__data$1075[1] ;
+  wire [7:0] \rp__data$1075[2] ;
+  wire [7:0] \rp__data$1075[3] ;
+  wire [31:0] \rp__data$1083 ;
+  wire [7:0] \rp__data$1083[0] ;
+  wire [7:0] \rp__data$1083[1] ;
+  wire [7:0] \rp__data$1083[2] ;
+  wire [7:0] \rp__data$1083[3] ;
+  wire [31:0] \rp__data$1091 ;
+  wire [7:0] \rp__data$1091[0] ;
+  wire [7:0] \rp__data$1091[1] ;
+  wire [7:0] \rp__data$1091[2] ;
+  wire [7:0] \rp__data$1091[3] ;
+  wire [31:0] \rp__data$1099 ;
+  wire [7:0] \rp__data$1099[0] ;
+  wire [7:0] \rp__data$1099[1] ;
+  wire [7:0] \rp__data$1099[2] ;
+  wire [7:0] \rp__data$1099[3] ;
+  wire [31:0] \rp__data$1107 ;
+  wire [7:0] \rp__data$1107[0] ;
+  wire [7:0] \rp__data$1107[1] ;
+  wire [7:0] \rp__data$1107[2] ;
+  wire [7:0] \rp__data$1107[3] ;
+  wire [31:0] \rp__data$1115 ;
+  wire [7:0] \rp__data$1115[0] ;
+  wire [7:0] \rp__data$1115[1] ;
+  wire [7:0] \rp__data$1115[2] ;
+  wire [7:0] \rp__data$1115[3] ;
+  wire [31:0] \rp__data$1123 ;
+  wire [7:0] \rp__data$1123[0] ;
+  wire [7:0] \rp__data$1123[1] ;
+  wire [7:0] \rp__data$1123[2] ;
+  wire [7:0] \rp__data$1123[3] ;
+  wire [31:0] \rp__data$1131 ;
+  wire [7:0] \rp__data$1131[0] ;
+  wire [7:0] \rp__data$1131[1] ;
+  wire [7:0] \rp__data$1131[2] ;
+  wire [7:0] \rp__data$1131[3] ;
   wire [7:0] \rp__data[0] ;
   wire [7:0] \rp__data[1] ;
   wire [7:0] \rp__data[2] ;
   wire [7:0] \rp__data[3] ;
   wire rp__en;
-  wire \rp__en$685 ;
-  wire \rp__en$690 ;
-  wire \rp__en$695 ;
-  wire \rp__en$700 ;
-  wire \rp__en$705 ;
-  wire \rp__en$710 ;
-  wire \rp__en$715 ;
-  wire \rp__en$720 ;
-  wire \rp__en$725 ;
-  wire \rp__en$730 ;
-  wire \rp__en$735 ;
-  wire \rp__en$740 ;
-  wire \rp__en$745 ;
-  wire \rp__en$750 ;
-  wire \rp__en$755 ;
+  wire \rp__en$903 ;
+  wire \rp__en$908 ;
+  wire \rp__en$913 ;
+  wire \rp__en$918 ;
+  wire \rp__en$923 ;
+  wire \rp__en$928 ;
+  wire \rp__en$933 ;
+  wire \rp__en$938 ;
+  wire \rp__en$943 ;
+  wire \rp__en$948 ;
+  wire \rp__en$953 ;
+  wire \rp__en$958 ;
+  wire \rp__en$963 ;
+  wire \rp__en$968 ;
+  wire \rp__en$973 ;
   input rst;
   wire rst;
   wire [119:0] sel_beats;
+  wire sel_cs0_0_0_0c;
+  wire sel_cs0_0_0_0s;
+  wire sel_cs0_0_0_1c;
+  wire sel_cs0_0_0_1s;
+  wire sel_cs0_0_0_2c;
+  wire sel_cs0_0_0_2s;
+  wire sel_cs0_0_0_3c;
+  wire sel_cs0_0_0_3s;
+  wire sel_cs0_0_0_4c;
+  wire sel_cs0_0_0_4s;
+  wire sel_cs0_10_0_0c;
+  wire sel_cs0_10_0_0s;
+  wire sel_cs0_10_0_1c;
+  wire sel_cs0_10_0_1s;
+  wire sel_cs0_10_0_2c;
+  wire sel_cs0_10_0_2s;
+  wire sel_cs0_10_0_3c;
+  wire sel_cs0_10_0_3s;
+  wire sel_cs0_10_0_4c;
+  wire sel_cs0_10_0_4s;
+  wire sel_cs0_11_0_0c;
+  wire sel_cs0_11_0_0s;
+  wire sel_cs0_11_0_1c;
+  wire sel_cs0_11_0_1s;
+  wire sel_cs0_11_0_2c;
+  wire sel_cs0_11_0_2s;
+  wire sel_cs0_11_0_3c;
+  wire sel_cs0_11_0_3s;
+  wire sel_cs0_11_0_4c;
+  wire sel_cs0_11_0_4s;
+  wire sel_cs0_12_0_0c;
+  wire sel_cs0_12_0_0s;
+  wire sel_cs0_12_0_1c;
+  wire sel_cs0_12_0_1s;
+  wire sel_cs0_12_0_2c;
+  wire sel_cs0_12_0_2s;
+  wire sel_cs0_12_0_3c;
+  wire sel_cs0_12_0_3s;
+  wire sel_cs0_12_0_4c;
+  wire sel_cs0_12_0_4s;
+  wire sel_cs0_13_0_0c;
+  wire sel_cs0_13_0_0s;
+  wire sel_cs0_13_0_1c;
+  wire sel_cs0_13_0_1s;
+  wire sel_cs0_13_0_2c;
+  wire sel_cs0_13_0_2s;
+  wire sel_cs0_13_0_3c;
+  wire sel_cs0_13_0_3s;
+  wire sel_cs0_13_0_4c;
+  wire sel_cs0_13_0_4s;
+  wire sel_cs0_14_0_0c;
+  wire sel_cs0_14_0_0s;
+  wire sel_cs0_14_0_1c;
+  wire sel_cs0_14_0_1s;
+  wire sel_cs0_14_0_2c;
+  wire sel_cs0_14_0_2s;
+  wire sel_cs0_14_0_3c;
+  wire sel_cs0_14_0_3s;
+  wire sel_cs0_14_0_4c;
+  wire sel_cs0_14_0_4s;
+  wire sel_cs0_15_0_0c;
+  wire sel_cs0_15_0_0s;
+  wire sel_cs0_15_0_1c;
+  wire sel_cs0_15_0_1s;
+  wire sel_cs0_15_0_2c;
+  wire sel_cs0_15_0_2s;
+  wire sel_cs0_15_0_3c;
+  wire sel_cs0_15_0_3s;
+  wire sel_cs0_15_0_4c;
+  wire sel_cs0_15_0_4s;
+  wire sel_cs0_1_0_0c;
+  wire sel_cs0_1_0_0s;
+  wire sel_cs0_1_0_1c;
+  wire sel_cs0_1_0_1s;
+  wire sel_cs0_1_0_2c;
+  wire sel_cs0_1_0_2s;
+  wire sel_cs0_1_0_3c;
+  wire sel_cs0_1_0_3s;
+  wire sel_cs0_1_0_4c;
+  wire sel_cs0_1_0_4s;
+  wire sel_cs0_2_0_0c;
+  wire sel_cs0_2_0_0s;
+  wire sel_cs0_2_0_1c;
+  wire sel_cs0_2_0_1s;
+  wire sel_cs0_2_0_2c;
+  wire sel_cs0_2_0_2s;
+  wire sel_cs0_2_0_3c;
+  wire sel_cs0_2_0_3s;
+  wire sel_cs0_2_0_4c;
+  wire sel_cs0_2_0_4s;
+  wire sel_cs0_3_0_0c;
+  wire sel_cs0_3_0_0s;
+  wire sel_cs0_3_0_1c;
+  wire sel_cs0_3_0_1s;
+  wire sel_cs0_3_0_2c;
+  wire sel_cs0_3_0_2s;
+  wire sel_cs0_3_0_3c;
+  wire sel_cs0_3_0_3s;
+  wire sel_cs0_3_0_4c;
+  wire sel_cs0_3_0_4s;
+  wire sel_cs0_4_0_0c;
+  wire sel_cs0_4_0_0s;
+  wire sel_cs0_4_0_1c;
+  wire sel_cs0_4_0_1s;
+  wire sel_cs0_4_0_2c;
+  wire sel_cs0_4_0_2s;
+  wire sel_cs0_4_0_3c;
+  wire sel_cs0_4_0_3s;
+  wire sel_cs0_4_0_4c;
+  wire sel_cs0_4_0_4s;
+  wire sel_cs0_5_0_0c;
+  wire sel_cs0_5_0_0s;
+  wire sel_cs0_5_0_1c;
+  wire sel_cs0_5_0_1s;
+  wire sel_cs0_5_0_2c;
+  wire sel_cs0_5_0_2s;
+  wire sel_cs0_5_0_3c;
+  wire sel_cs0_5_0_3s;
+  wire sel_cs0_5_0_4c;
+  wire sel_cs0_5_0_4s;
+  wire sel_cs0_6_0_0c;
+  wire sel_cs0_6_0_0s;
+  wire sel_cs0_6_0_1c;
+  wire sel_cs0_6_0_1s;
+  wire sel_cs0_6_0_2c;
+  wire sel_cs0_6_0_2s;
+  wire sel_cs0_6_0_3c;
+  wire sel_cs0_6_0_3s;
+  wire sel_cs0_6_0_4c;
+  wire sel_cs0_6_0_4s;
+  wire sel_cs0_7_0_0c;
+  wire sel_cs0_7_0_0s;
+  wire sel_cs0_7_0_1c;
+  wire sel_cs0_7_0_1s;
+  wire sel_cs0_7_0_2c;
+  wire sel_cs0_7_0_2s;
+  wire sel_cs0_7_0_3c;
+  wire sel_cs0_7_0_3s;
+  wire sel_cs0_7_0_4c;
+  wire sel_cs0_7_0_4s;
+  wire sel_cs0_8_0_0c;
+  wire sel_cs0_8_0_0s;
+  wire sel_cs0_8_0_1c;
+  wire sel_cs0_8_0_1s;
+  wire sel_cs0_8_0_2c;
+  wire sel_cs0_8_0_2s;
+  wire sel_cs0_8_0_3c;
+  wire sel_cs0_8_0_3s;
+  wire sel_cs0_8_0_4c;
+  wire sel_cs0_8_0_4s;
+  wire sel_cs0_9_0_0c;
+  wire sel_cs0_9_0_0s;
+  wire sel_cs0_9_0_1c;
+  wire sel_cs0_9_0_1s;
+  wire sel_cs0_9_0_2c;
+  wire sel_cs0_9_0_2s;
+  wire sel_cs0_9_0_3c;
+  wire sel_cs0_9_0_3s;
+  wire sel_cs0_9_0_4c;
+  wire sel_cs0_9_0_4s;
+  wire sel_cs1_0_0_0c;
+  wire sel_cs1_0_0_0s;
+  wire sel_cs1_0_1_0c;
+  wire sel_cs1_0_1_0s;
+  wire sel_cs1_10_0_0c;
+  wire sel_cs1_10_0_0s;
+  wire sel_cs1_10_1_0c;
+  wire sel_cs1_10_1_0s;
+  wire sel_cs1_11_0_0c;
+  wire sel_cs1_11_0_0s;
+  wire sel_cs1_11_1_0c;
+  wire sel_cs1_11_1_0s;
+  wire sel_cs1_12_0_0c;
+  wire sel_cs1_12_0_0s;
+  wire sel_cs1_12_1_0c;
+  wire sel_cs1_12_1_0s;
+  wire sel_cs1_13_0_0c;
+  wire sel_cs1_13_0_0s;
+  wire sel_cs1_13_1_0c;
+  wire sel_cs1_13_1_0s;
+  wire sel_cs1_14_0_0c;
+  wire sel_cs1_14_0_0s;
+  wire sel_cs1_14_1_0c;
+  wire sel_cs1_14_1_0s;
+  wire sel_cs1_15_0_0c;
+  wire sel_cs1_15_0_0s;
+  wire sel_cs1_15_1_0c;
+  wire sel_cs1_15_1_0s;
+  wire sel_cs1_1_0_0c;
+  wire sel_cs1_1_0_0s;
+  wire sel_cs1_1_1_0c;
+  wire sel_cs1_1_1_0s;
+  wire sel_cs1_2_0_0c;
+  wire sel_cs1_2_0_0s;
+  wire sel_cs1_2_1_0c;
+  wire sel_cs1_2_1_0s;
+  wire sel_cs1_3_0_0c;
+  wire sel_cs1_3_0_0s;
+  wire sel_cs1_3_1_0c;
+  wire sel_cs1_3_1_0s;
+  wire sel_cs1_4_0_0c;
+  wire sel_cs1_4_0_0s;
+  wire sel_cs1_4_1_0c;
+  wire sel_cs1_4_1_0s;
+  wire sel_cs1_5_0_0c;
+  wire sel_cs1_5_0_0s;
+  wire sel_cs1_5_1_0c;
+  wire sel_cs1_5_1_0s;
+  wire sel_cs1_6_0_0c;
+  wire sel_cs1_6_0_0s;
+  wire sel_cs1_6_1_0c;
+  wire sel_cs1_6_1_0s;
+  wire sel_cs1_7_0_0c;
+  wire sel_cs1_7_0_0s;
+  wire sel_cs1_7_1_0c;
+  wire sel_cs1_7_1_0s;
+  wire sel_cs1_8_0_0c;
+  wire sel_cs1_8_0_0s;
+  wire sel_cs1_8_1_0c;
+  wire sel_cs1_8_1_0s;
+  wire sel_cs1_9_0_0c;
+  wire sel_cs1_9_0_0s;
+  wire sel_cs1_9_1_0c;
+  wire sel_cs1_9_1_0s;
+  wire sel_cs2_0_0_0c;
+  wire sel_cs2_0_0_0s;
+  wire sel_cs2_0_1_0c;
+  wire sel_cs2_0_1_0s;
+  wire sel_cs2_10_0_0c;
+  wire sel_cs2_10_0_0s;
+  wire sel_cs2_10_1_0c;
+  wire sel_cs2_10_1_0s;
+  wire sel_cs2_11_0_0c;
+  wire sel_cs2_11_0_0s;
+  wire sel_cs2_11_1_0c;
+  wire sel_cs2_11_1_0s;
+  wire sel_cs2_12_0_0c;
+  wire sel_cs2_12_0_0s;
+  wire sel_cs2_12_1_0c;
+  wire sel_cs2_12_1_0s;
+  wire sel_cs2_13_0_0c;
+  wire sel_cs2_13_0_0s;
+  wire sel_cs2_13_1_0c;
+  wire sel_cs2_13_1_0s;
+  wire sel_cs2_14_0_0c;
+  wire sel_cs2_14_0_0s;
+  wire sel_cs2_14_1_0c;
+  wire sel_cs2_14_1_0s;
+  wire sel_cs2_15_0_0c;
+  wire sel_cs2_15_0_0s;
+  wire sel_cs2_15_1_0c;
+  wire sel_cs2_15_1_0s;
+  wire sel_cs2_1_0_0c;
+  wire sel_cs2_1_0_0s;
+  wire sel_cs2_1_1_0c;
+  wire sel_cs2_1_1_0s;
+  wire sel_cs2_2_0_0c;
+  wire sel_cs2_2_0_0s;
+  wire sel_cs2_2_1_0c;
+  wire sel_cs2_2_1_0s;
+  wire sel_cs2_3_0_0c;
+  wire sel_cs2_3_0_0s;
+  wire sel_cs2_3_1_0c;
+  wire sel_cs2_3_1_0s;
+  wire sel_cs2_4_0_0c;
+  wire sel_cs2_4_0_0s;
+  wire sel_cs2_4_1_0c;
+  wire sel_cs2_4_1_0s;
+  wire sel_cs2_5_0_0c;
+  wire sel_cs2_5_0_0s;
+  wire sel_cs2_5_1_0c;
+  wire sel_cs2_5_1_0s;
+  wire sel_cs2_6_0_0c;
+  wire sel_cs2_6_0_0s;
+  wire sel_cs2_6_1_0c;
+  wire sel_cs2_6_1_0s;
+  wire sel_cs2_7_0_0c;
+  wire sel_cs2_7_0_0s;
+  wire sel_cs2_7_1_0c;
+  wire sel_cs2_7_1_0s;
+  wire sel_cs2_8_0_0c;
+  wire sel_cs2_8_0_0s;
+  wire sel_cs2_8_1_0c;
+  wire sel_cs2_8_1_0s;
+  wire sel_cs2_9_0_0c;
+  wire sel_cs2_9_0_0s;
+  wire sel_cs2_9_1_0c;
+  wire sel_cs2_9_1_0s;
+  wire sel_cs3_0_1_0c;
+  wire sel_cs3_0_1_0s;
+  wire sel_cs3_10_1_0c;
+  wire sel_cs3_10_1_0s;
+  wire sel_cs3_11_1_0c;
+  wire sel_cs3_11_1_0s;
+  wire sel_cs3_12_1_0c;
+  wire sel_cs3_12_1_0s;
+  wire sel_cs3_13_1_0c;
+  wire sel_cs3_13_1_0s;
+  wire sel_cs3_14_1_0c;
+  wire sel_cs3_14_1_0s;
+  wire sel_cs3_15_1_0c;
+  wire sel_cs3_15_1_0s;
+  wire sel_cs3_1_1_0c;
+  wire sel_cs3_1_1_0s;
+  wire sel_cs3_2_1_0c;
+  wire sel_cs3_2_1_0s;
+  wire sel_cs3_3_1_0c;
+  wire sel_cs3_3_1_0s;
+  wire sel_cs3_4_1_0c;
+  wire sel_cs3_4_1_0s;
+  wire sel_cs3_5_1_0c;
+  wire sel_cs3_5_1_0s;
+  wire sel_cs3_6_1_0c;
+  wire sel_cs3_6_1_0s;
+  wire sel_cs3_7_1_0c;
+  wire sel_cs3_7_1_0s;
+  wire sel_cs3_8_1_0c;
+  wire sel_cs3_8_1_0s;
+  wire sel_cs3_9_1_0c;
+  wire sel_cs3_9_1_0s;
+  wire sel_cs4_0_2_0c;
+  wire sel_cs4_0_2_0s;
+  wire sel_cs4_10_2_0c;
+  wire sel_cs4_10_2_0s;
+  wire sel_cs4_11_2_0c;
+  wire sel_cs4_11_2_0s;
+  wire sel_cs4_12_2_0c;
+  wire sel_cs4_12_2_0s;
+  wire sel_cs4_13_2_0c;
+  wire sel_cs4_13_2_0s;
+  wire sel_cs4_14_2_0c;
+  wire sel_cs4_14_2_0s;
+  wire sel_cs4_15_2_0c;
+  wire sel_cs4_15_2_0s;
+  wire sel_cs4_1_2_0c;
+  wire sel_cs4_1_2_0s;
+  wire sel_cs4_2_2_0c;
+  wire sel_cs4_2_2_0s;
+  wire sel_cs4_3_2_0c;
+  wire sel_cs4_3_2_0s;
+  wire sel_cs4_4_2_0c;
+  wire sel_cs4_4_2_0s;
+  wire sel_cs4_5_2_0c;
+  wire sel_cs4_5_2_0s;
+  wire sel_cs4_6_2_0c;
+  wire sel_cs4_6_2_0s;
+  wire sel_cs4_7_2_0c;
+  wire sel_cs4_7_2_0s;
+  wire sel_cs4_8_2_0c;
+  wire sel_cs4_8_2_0s;
+  wire sel_cs4_9_2_0c;
+  wire sel_cs4_9_2_0s;
+  wire [127:0] sel_dl1_r0_q;
+  (* init = 4'hc *)
+  wire [3:0] sel_dl1_r0_rp;
+  (* init = 4'h0 *)
+  wire [3:0] sel_dl1_r0_wp;
+  wire [3:0] sel_idx0;
+  wire [3:0] sel_idx1;
+  wire [3:0] sel_idx2;
+  wire [3:0] sel_idx3;
+  wire [3:0] sel_idx4;
+  wire [3:0] sel_idx5;
+  wire [3:0] sel_idx6;
+  wire [3:0] sel_idx7;
   wire [15:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
@@ -5640,24 +4254,43 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
+  reg [15:0] sel_l12_s0 = 16'h0000;
+  reg \sel_l12_s0$1525  = 1'h0;
+  reg \sel_l12_s0$825  = 1'h0;
+  reg [1:0] \sel_l12_s0$826  = 2'h0;
+  reg [1:0] \sel_l12_s0$827  = 2'h0;
+  reg [2:0] \sel_l12_s0$828  = 3'h0;
+  reg [2:0] \sel_l12_s0$829  = 3'h0;
+  reg [2:0] \sel_l12_s0$830  = 3'h0;
+  reg [2:0] \sel_l12_s0$831  = 3'h0;
+  reg [3:0] \sel_l12_s0$832  = 4'h0;
+  reg [3:0] \sel_l12_s0$834  = 4'h0;
+  reg [3:0] \sel_l12_s0$836  = 4'h0;
+  reg [3:0] \sel_l12_s0$838  = 4'h0;
+  reg [3:0] \sel_l12_s0$840  = 4'h0;
+  reg [3:0] \sel_l12_s0$842  = 4'h0;
+  reg [3:0] \sel_l12_s0$844  = 4'h0;
+  reg [3:0] \sel_l12_s0$846  = 4'h0;
+  reg [15:0] sel_l15_s0 = 16'h0000;
+  reg [7:0] \sel_l15_s0$1526  = 8'h00;
+  reg [7:0] \sel_l15_s0$1527  = 8'h00;
+  reg [7:0] \sel_l15_s0$1528  = 8'h00;
+  reg [7:0] \sel_l15_s0$1529  = 8'h00;
+  reg [7:0] \sel_l15_s0$1530  = 8'h00;
+  reg [7:0] \sel_l15_s0$1531  = 8'h00;
+  reg [7:0] \sel_l15_s0$1532  = 8'h00;
+  reg [7:0] \sel_l15_s0$1533  = 8'h00;
+  reg [3:0] \sel_l15_s0$1534  = 4'h0;
+  reg [3:0] \sel_l15_s0$1535  = 4'h0;
+  reg [3:0] \sel_l15_s0$1536  = 4'h0;
+  reg [3:0] \sel_l15_s0$1537  = 4'h0;
+  reg [3:0] \sel_l15_s0$1538  = 4'h0;
+  reg [3:0] \sel_l15_s0$1539  = 4'h0;
+  reg [3:0] \sel_l15_s0$1540  = 4'h0;
+  reg [3:0] \sel_l15_s0$1541  = 4'h0;
+  reg \sel_l15_s0$1542  = 1'h0;
   reg [7:0] sel_l1_s0 = 8'h00;
-  reg [7:0] \sel_l1_s0$1304  = 8'h00;
-  reg [7:0] \sel_l1_s0$1305  = 8'h00;
-  reg [7:0] \sel_l1_s0$1306  = 8'h00;
-  reg [7:0] \sel_l1_s0$1307  = 8'h00;
-  reg [7:0] \sel_l1_s0$1308  = 8'h00;
-  reg [7:0] \sel_l1_s0$1309  = 8'h00;
-  reg [7:0] \sel_l1_s0$1310  = 8'h00;
-  reg [7:0] \sel_l1_s0$1311  = 8'h00;
-  reg [7:0] \sel_l1_s0$1312  = 8'h00;
-  reg [7:0] \sel_l1_s0$1313  = 8'h00;
-  reg [7:0] \sel_l1_s0$1314  = 8'h00;
-  reg [7:0] \sel_l1_s0$1315  = 8'h00;
-  reg [7:0] \sel_l1_s0$1316  = 8'h00;
-  reg [7:0] \sel_l1_s0$1317  = 8'h00;
-  reg [7:0] \sel_l1_s0$1318  = 8'h00;
-  reg [7:0] \sel_l1_s0$1319  = 8'h00;
-  reg \sel_l1_s0$1320  = 1'h0;
+  reg \sel_l1_s0$1522  = 1'h0;
   reg [7:0] \sel_l1_s0$27  = 8'h00;
   reg [7:0] \sel_l1_s0$28  = 8'h00;
   reg [7:0] \sel_l1_s0$29  = 8'h00;
@@ -5673,835 +4306,612 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   reg [7:0] \sel_l1_s0$39  = 8'h00;
   reg [7:0] \sel_l1_s0$40  = 8'h00;
   reg [7:0] \sel_l1_s0$41  = 8'h00;
-  reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [7:0] \sel_l2_s0$1321  = 8'h00;
-  reg [7:0] \sel_l2_s0$1322  = 8'h00;
-  reg [7:0] \sel_l2_s0$1323  = 8'h00;
-  reg [7:0] \sel_l2_s0$1324  = 8'h00;
-  reg [7:0] \sel_l2_s0$1325  = 8'h00;
-  reg [7:0] \sel_l2_s0$1326  = 8'h00;
-  reg [7:0] \sel_l2_s0$1327  = 8'h00;
-  reg [7:0] \sel_l2_s0$1328  = 8'h00;
-  reg [7:0] \sel_l2_s0$1329  = 8'h00;
-  reg [7:0] \sel_l2_s0$1330  = 8'h00;
-  reg [7:0] \sel_l2_s0$1331  = 8'h00;
-  reg [7:0] \sel_l2_s0$1332  = 8'h00;
-  reg [7:0] \sel_l2_s0$1333  = 8'h00;
-  reg [7:0] \sel_l2_s0$1334  = 8'h00;
-  reg [7:0] \sel_l2_s0$1335  = 8'h00;
-  reg [7:0] \sel_l2_s0$1336  = 8'h00;
-  reg \sel_l2_s0$1337  = 1'h0;
-  reg [15:0] sel_l3_s0 = 16'h0000;
-  reg [7:0] \sel_l3_s0$1338  = 8'h00;
-  reg [7:0] \sel_l3_s0$1339  = 8'h00;
-  reg [7:0] \sel_l3_s0$1340  = 8'h00;
-  reg [7:0] \sel_l3_s0$1341  = 8'h00;
-  reg [7:0] \sel_l3_s0$1342  = 8'h00;
-  reg [7:0] \sel_l3_s0$1343  = 8'h00;
-  reg [7:0] \sel_l3_s0$1344  = 8'h00;
-  reg [7:0] \sel_l3_s0$1345  = 8'h00;
-  reg [7:0] \sel_l3_s0$1346  = 8'h00;
-  reg [7:0] \sel_l3_s0$1347  = 8'h00;
-  reg [7:0] \sel_l3_s0$1348  = 8'h00;
-  reg [7:0] \sel_l3_s0$1349  = 8'h00;
-  reg [7:0] \sel_l3_s0$1350  = 8'h00;
-  reg [7:0] \sel_l3_s0$1351  = 8'h00;
-  reg [7:0] \sel_l3_s0$1352  = 8'h00;
-  reg [7:0] \sel_l3_s0$1353  = 8'h00;
-  reg \sel_l3_s0$1354  = 1'h0;
-  reg [15:0] sel_l4_s0 = 16'h0000;
-  reg [4:0] \sel_l4_s0$1356  = 5'h00;
-  reg [4:0] \sel_l4_s0$1357  = 5'h00;
-  reg [4:0] \sel_l4_s0$1358  = 5'h00;
-  reg [4:0] \sel_l4_s0$1359  = 5'h00;
-  reg [4:0] \sel_l4_s0$1360  = 5'h00;
-  reg [4:0] \sel_l4_s0$1361  = 5'h00;
-  reg [4:0] \sel_l4_s0$1362  = 5'h00;
-  reg [4:0] \sel_l4_s0$1363  = 5'h00;
-  reg [4:0] \sel_l4_s0$1364  = 5'h00;
-  reg [4:0] \sel_l4_s0$1365  = 5'h00;
-  reg [4:0] \sel_l4_s0$1366  = 5'h00;
-  reg [4:0] \sel_l4_s0$1367  = 5'h00;
-  reg [4:0] \sel_l4_s0$1368  = 5'h00;
-  reg [4:0] \sel_l4_s0$1369  = 5'h00;
-  reg [4:0] \sel_l4_s0$1370  = 5'h00;
-  reg [4:0] \sel_l4_s0$1371  = 5'h00;
-  reg [7:0] \sel_l4_s0$1372  = 8'h00;
-  reg [7:0] \sel_l4_s0$1373  = 8'h00;
-  reg [7:0] \sel_l4_s0$1374  = 8'h00;
-  reg [7:0] \sel_l4_s0$1375  = 8'h00;
-  reg [7:0] \sel_l4_s0$1376  = 8'h00;
-  reg [7:0] \sel_l4_s0$1377  = 8'h00;
-  reg [7:0] \sel_l4_s0$1378  = 8'h00;
-  reg [7:0] \sel_l4_s0$1379  = 8'h00;
-  reg [7:0] \sel_l4_s0$1380  = 8'h00;
-  reg [7:0] \sel_l4_s0$1381  = 8'h00;
-  reg [7:0] \sel_l4_s0$1382  = 8'h00;
-  reg [7:0] \sel_l4_s0$1383  = 8'h00;
-  reg [7:0] \sel_l4_s0$1384  = 8'h00;
-  reg [7:0] \sel_l4_s0$1385  = 8'h00;
-  reg [7:0] \sel_l4_s0$1386  = 8'h00;
-  reg [7:0] \sel_l4_s0$1387  = 8'h00;
-  reg \sel_l4_s0$1388  = 1'h0;
-  reg [15:0] sel_l5_s0 = 16'h0000;
-  reg [7:0] \sel_l5_s0$1389  = 8'h00;
-  reg [7:0] \sel_l5_s0$1390  = 8'h00;
-  reg [7:0] \sel_l5_s0$1391  = 8'h00;
-  reg [7:0] \sel_l5_s0$1392  = 8'h00;
-  reg [7:0] \sel_l5_s0$1393  = 8'h00;
-  reg [7:0] \sel_l5_s0$1394  = 8'h00;
-  reg [7:0] \sel_l5_s0$1395  = 8'h00;
-  reg [7:0] \sel_l5_s0$1396  = 8'h00;
-  reg [3:0] \sel_l5_s0$1397  = 4'h0;
-  reg [3:0] \sel_l5_s0$1398  = 4'h0;
-  reg [3:0] \sel_l5_s0$1399  = 4'h0;
-  reg [3:0] \sel_l5_s0$1400  = 4'h0;
-  reg [3:0] \sel_l5_s0$1401  = 4'h0;
-  reg [3:0] \sel_l5_s0$1402  = 4'h0;
-  reg [3:0] \sel_l5_s0$1403  = 4'h0;
-  reg [3:0] \sel_l5_s0$1404  = 4'h0;
-  reg \sel_l5_s0$1405  = 1'h0;
-  wire sel_pop0_0_0_c;
-  wire sel_pop0_0_0_s;
-  wire sel_pop0_0_10_c;
-  wire sel_pop0_0_10_s;
-  wire sel_pop0_0_12_c;
-  wire sel_pop0_0_12_s;
-  wire sel_pop0_0_2_c;
-  wire sel_pop0_0_2_s;
-  wire sel_pop0_0_4_c;
-  wire sel_pop0_0_4_s;
-  wire sel_pop0_0_6_c;
-  wire sel_pop0_0_6_s;
-  wire sel_pop0_0_8_c;
-  wire sel_pop0_0_8_s;
-  wire sel_pop0_1_0_c;
-  wire sel_pop0_1_0_s;
-  wire sel_pop0_1_2_c;
-  wire sel_pop0_1_2_s;
-  wire sel_pop0_1_4_c;
-  wire sel_pop0_1_4_s;
-  wire sel_pop0_2_0_c;
-  wire sel_pop0_2_0_s;
-  wire sel_pop10_0_0_c;
-  wire sel_pop10_0_0_s;
-  wire sel_pop10_0_10_c;
-  wire sel_pop10_0_10_s;
-  wire sel_pop10_0_12_c;
-  wire sel_pop10_0_12_s;
-  wire sel_pop10_0_2_c;
-  wire sel_pop10_0_2_s;
-  wire sel_pop10_0_4_c;
-  wire sel_pop10_0_4_s;
-  wire sel_pop10_0_6_c;
-  wire sel_pop10_0_6_s;
-  wire sel_pop10_0_8_c;
-  wire sel_pop10_0_8_s;
-  wire sel_pop10_1_0_c;
-  wire sel_pop10_1_0_s;
-  wire sel_pop10_1_2_c;
-  wire sel_pop10_1_2_s;
-  wire sel_pop10_1_4_c;
-  wire sel_pop10_1_4_s;
-  wire sel_pop10_2_0_c;
-  wire sel_pop10_2_0_s;
-  wire sel_pop11_0_0_c;
-  wire sel_pop11_0_0_s;
-  wire sel_pop11_0_10_c;
-  wire sel_pop11_0_10_s;
-  wire sel_pop11_0_12_c;
-  wire sel_pop11_0_12_s;
-  wire sel_pop11_0_2_c;
-  wire sel_pop11_0_2_s;
-  wire sel_pop11_0_4_c;
-  wire sel_pop11_0_4_s;
-  wire sel_pop11_0_6_c;
-  wire sel_pop11_0_6_s;
-  wire sel_pop11_0_8_c;
-  wire sel_pop11_0_8_s;
-  wire sel_pop11_1_0_c;
-  wire sel_pop11_1_0_s;
-  wire sel_pop11_1_2_c;
-  wire sel_pop11_1_2_s;
-  wire sel_pop11_1_4_c;
-  wire sel_pop11_1_4_s;
-  wire sel_pop11_2_0_c;
-  wire sel_pop11_2_0_s;
-  wire sel_pop12_0_0_c;
-  wire sel_pop12_0_0_s;
-  wire sel_pop12_0_10_c;
-  wire sel_pop12_0_10_s;
-  wire sel_pop12_0_12_c;
-  wire sel_pop12_0_12_s;
-  wire sel_pop12_0_2_c;
-  wire sel_pop12_0_2_s;
-  wire sel_pop12_0_4_c;
-  wire sel_pop12_0_4_s;
-  wire sel_pop12_0_6_c;
-  wire sel_pop12_0_6_s;
-  wire sel_pop12_0_8_c;
-  wire sel_pop12_0_8_s;
-  wire sel_pop12_1_0_c;
-  wire sel_pop12_1_0_s;
-  wire sel_pop12_1_2_c;
-  wire sel_pop12_1_2_s;
-  wire sel_pop12_1_4_c;
-  wire sel_pop12_1_4_s;
-  wire sel_pop12_2_0_c;
-  wire sel_pop12_2_0_s;
-  wire sel_pop13_0_0_c;
-  wire sel_pop13_0_0_s;
-  wire sel_pop13_0_10_c;
-  wire sel_pop13_0_10_s;
-  wire sel_pop13_0_12_c;
-  wire sel_pop13_0_12_s;
-  wire sel_pop13_0_2_c;
-  wire sel_pop13_0_2_s;
-  wire sel_pop13_0_4_c;
-  wire sel_pop13_0_4_s;
-  wire sel_pop13_0_6_c;
-  wire sel_pop13_0_6_s;
-  wire sel_pop13_0_8_c;
-  wire sel_pop13_0_8_s;
-  wire sel_pop13_1_0_c;
-  wire sel_pop13_1_0_s;
-  wire sel_pop13_1_2_c;
-  wire sel_pop13_1_2_s;
-  wire sel_pop13_1_4_c;
-  wire sel_pop13_1_4_s;
-  wire sel_pop13_2_0_c;
-  wire sel_pop13_2_0_s;
-  wire sel_pop14_0_0_c;
-  wire sel_pop14_0_0_s;
-  wire sel_pop14_0_10_c;
-  wire sel_pop14_0_10_s;
-  wire sel_pop14_0_12_c;
-  wire sel_pop14_0_12_s;
-  wire sel_pop14_0_2_c;
-  wire sel_pop14_0_2_s;
-  wire sel_pop14_0_4_c;
-  wire sel_pop14_0_4_s;
-  wire sel_pop14_0_6_c;
-  wire sel_pop14_0_6_s;
-  wire sel_pop14_0_8_c;
-  wire sel_pop14_0_8_s;
-  wire sel_pop14_1_0_c;
-  wire sel_pop14_1_0_s;
-  wire sel_pop14_1_2_c;
-  wire sel_pop14_1_2_s;
-  wire sel_pop14_1_4_c;
-  wire sel_pop14_1_4_s;
-  wire sel_pop14_2_0_c;
-  wire sel_pop14_2_0_s;
-  wire sel_pop15_0_0_c;
-  wire sel_pop15_0_0_s;
-  wire sel_pop15_0_10_c;
-  wire sel_pop15_0_10_s;
-  wire sel_pop15_0_12_c;
-  wire sel_pop15_0_12_s;
-  wire sel_pop15_0_2_c;
-  wire sel_pop15_0_2_s;
-  wire sel_pop15_0_4_c;
-  wire sel_pop15_0_4_s;
-  wire sel_pop15_0_6_c;
-  wire sel_pop15_0_6_s;
-  wire sel_pop15_0_8_c;
-  wire sel_pop15_0_8_s;
-  wire sel_pop15_1_0_c;
-  wire sel_pop15_1_0_s;
-  wire sel_pop15_1_2_c;
-  wire sel_pop15_1_2_s;
-  wire sel_pop15_1_4_c;
-  wire sel_pop15_1_4_s;
-  wire sel_pop15_2_0_c;
-  wire sel_pop15_2_0_s;
-  wire sel_pop1_0_0_c;
-  wire sel_pop1_0_0_s;
-  wire sel_pop1_0_10_c;
-  wire sel_pop1_0_10_s;
-  wire sel_pop1_0_12_c;
-  wire sel_pop1_0_12_s;
-  wire sel_pop1_0_2_c;
-  wire sel_pop1_0_2_s;
-  wire sel_pop1_0_4_c;
-  wire sel_pop1_0_4_s;
-  wire sel_pop1_0_6_c;
-  wire sel_pop1_0_6_s;
-  wire sel_pop1_0_8_c;
-  wire sel_pop1_0_8_s;
-  wire sel_pop1_1_0_c;
-  wire sel_pop1_1_0_s;
-  wire sel_pop1_1_2_c;
-  wire sel_pop1_1_2_s;
-  wire sel_pop1_1_4_c;
-  wire sel_pop1_1_4_s;
-  wire sel_pop1_2_0_c;
-  wire sel_pop1_2_0_s;
-  wire sel_pop2_0_0_c;
-  wire sel_pop2_0_0_s;
-  wire sel_pop2_0_10_c;
-  wire sel_pop2_0_10_s;
-  wire sel_pop2_0_12_c;
-  wire sel_pop2_0_12_s;
-  wire sel_pop2_0_2_c;
-  wire sel_pop2_0_2_s;
-  wire sel_pop2_0_4_c;
-  wire sel_pop2_0_4_s;
-  wire sel_pop2_0_6_c;
-  wire sel_pop2_0_6_s;
-  wire sel_pop2_0_8_c;
-  wire sel_pop2_0_8_s;
-  wire sel_pop2_1_0_c;
-  wire sel_pop2_1_0_s;
-  wire sel_pop2_1_2_c;
-  wire sel_pop2_1_2_s;
-  wire sel_pop2_1_4_c;
-  wire sel_pop2_1_4_s;
-  wire sel_pop2_2_0_c;
-  wire sel_pop2_2_0_s;
-  wire sel_pop3_0_0_c;
-  wire sel_pop3_0_0_s;
-  wire sel_pop3_0_10_c;
-  wire sel_pop3_0_10_s;
-  wire sel_pop3_0_12_c;
-  wire sel_pop3_0_12_s;
-  wire sel_pop3_0_2_c;
-  wire sel_pop3_0_2_s;
-  wire sel_pop3_0_4_c;
-  wire sel_pop3_0_4_s;
-  wire sel_pop3_0_6_c;
-  wire sel_pop3_0_6_s;
-  wire sel_pop3_0_8_c;
-  wire sel_pop3_0_8_s;
-  wire sel_pop3_1_0_c;
-  wire sel_pop3_1_0_s;
-  wire sel_pop3_1_2_c;
-  wire sel_pop3_1_2_s;
-  wire sel_pop3_1_4_c;
-  wire sel_pop3_1_4_s;
-  wire sel_pop3_2_0_c;
-  wire sel_pop3_2_0_s;
-  wire sel_pop4_0_0_c;
-  wire sel_pop4_0_0_s;
-  wire sel_pop4_0_10_c;
-  wire sel_pop4_0_10_s;
-  wire sel_pop4_0_12_c;
-  wire sel_pop4_0_12_s;
-  wire sel_pop4_0_2_c;
-  wire sel_pop4_0_2_s;
-  wire sel_pop4_0_4_c;
-  wire sel_pop4_0_4_s;
-  wire sel_pop4_0_6_c;
-  wire sel_pop4_0_6_s;
-  wire sel_pop4_0_8_c;
-  wire sel_pop4_0_8_s;
-  wire sel_pop4_1_0_c;
-  wire sel_pop4_1_0_s;
-  wire sel_pop4_1_2_c;
-  wire sel_pop4_1_2_s;
-  wire sel_pop4_1_4_c;
-  wire sel_pop4_1_4_s;
-  wire sel_pop4_2_0_c;
-  wire sel_pop4_2_0_s;
-  wire sel_pop5_0_0_c;
-  wire sel_pop5_0_0_s;
-  wire sel_pop5_0_10_c;
-  wire sel_pop5_0_10_s;
-  wire sel_pop5_0_12_c;
-  wire sel_pop5_0_12_s;
-  wire sel_pop5_0_2_c;
-  wire sel_pop5_0_2_s;
-  wire sel_pop5_0_4_c;
-  wire sel_pop5_0_4_s;
-  wire sel_pop5_0_6_c;
-  wire sel_pop5_0_6_s;
-  wire sel_pop5_0_8_c;
-  wire sel_pop5_0_8_s;
-  wire sel_pop5_1_0_c;
-  wire sel_pop5_1_0_s;
-  wire sel_pop5_1_2_c;
-  wire sel_pop5_1_2_s;
-  wire sel_pop5_1_4_c;
-  wire sel_pop5_1_4_s;
-  wire sel_pop5_2_0_c;
-  wire sel_pop5_2_0_s;
-  wire sel_pop6_0_0_c;
-  wire sel_pop6_0_0_s;
-  wire sel_pop6_0_10_c;
-  wire sel_pop6_0_10_s;
-  wire sel_pop6_0_12_c;
-  wire sel_pop6_0_12_s;
-  wire sel_pop6_0_2_c;
-  wire sel_pop6_0_2_s;
-  wire sel_pop6_0_4_c;
-  wire sel_pop6_0_4_s;
-  wire sel_pop6_0_6_c;
-  wire sel_pop6_0_6_s;
-  wire sel_pop6_0_8_c;
-  wire sel_pop6_0_8_s;
-  wire sel_pop6_1_0_c;
-  wire sel_pop6_1_0_s;
-  wire sel_pop6_1_2_c;
-  wire sel_pop6_1_2_s;
-  wire sel_pop6_1_4_c;
-  wire sel_pop6_1_4_s;
-  wire sel_pop6_2_0_c;
-  wire sel_pop6_2_0_s;
-  wire sel_pop7_0_0_c;
-  wire sel_pop7_0_0_s;
-  wire sel_pop7_0_10_c;
-  wire sel_pop7_0_10_s;
-  wire sel_pop7_0_12_c;
-  wire sel_pop7_0_12_s;
-  wire sel_pop7_0_2_c;
-  wire sel_pop7_0_2_s;
-  wire sel_pop7_0_4_c;
-  wire sel_pop7_0_4_s;
-  wire sel_pop7_0_6_c;
-  wire sel_pop7_0_6_s;
-  wire sel_pop7_0_8_c;
-  wire sel_pop7_0_8_s;
-  wire sel_pop7_1_0_c;
-  wire sel_pop7_1_0_s;
-  wire sel_pop7_1_2_c;
-  wire sel_pop7_1_2_s;
-  wire sel_pop7_1_4_c;
-  wire sel_pop7_1_4_s;
-  wire sel_pop7_2_0_c;
-  wire sel_pop7_2_0_s;
-  wire sel_pop8_0_0_c;
-  wire sel_pop8_0_0_s;
-  wire sel_pop8_0_10_c;
-  wire sel_pop8_0_10_s;
-  wire sel_pop8_0_12_c;
-  wire sel_pop8_0_12_s;
-  wire sel_pop8_0_2_c;
-  wire sel_pop8_0_2_s;
-  wire sel_pop8_0_4_c;
-  wire sel_pop8_0_4_s;
-  wire sel_pop8_0_6_c;
-  wire sel_pop8_0_6_s;
-  wire sel_pop8_0_8_c;
-  wire sel_pop8_0_8_s;
-  wire sel_pop8_1_0_c;
-  wire sel_pop8_1_0_s;
-  wire sel_pop8_1_2_c;
-  wire sel_pop8_1_2_s;
-  wire sel_pop8_1_4_c;
-  wire sel_pop8_1_4_s;
-  wire sel_pop8_2_0_c;
-  wire sel_pop8_2_0_s;
-  wire sel_pop9_0_0_c;
-  wire sel_pop9_0_0_s;
-  wire sel_pop9_0_10_c;
-  wire sel_pop9_0_10_s;
-  wire sel_pop9_0_12_c;
-  wire sel_pop9_0_12_s;
-  wire sel_pop9_0_2_c;
-  wire sel_pop9_0_2_s;
-  wire sel_pop9_0_4_c;
-  wire sel_pop9_0_4_s;
-  wire sel_pop9_0_6_c;
-  wire sel_pop9_0_6_s;
-  wire sel_pop9_0_8_c;
-  wire sel_pop9_0_8_s;
-  wire sel_pop9_1_0_c;
-  wire sel_pop9_1_0_s;
-  wire sel_pop9_1_2_c;
-  wire sel_pop9_1_2_s;
-  wire sel_pop9_1_4_c;
-  wire sel_pop9_1_4_s;
-  wire sel_pop9_2_0_c;
-  wire sel_pop9_2_0_s;
-  wire [4:0] sel_pre0;
-  wire [4:0] sel_pre1;
-  wire [4:0] sel_pre10;
-  wire [4:0] sel_pre11;
-  wire [4:0] sel_pre12;
-  wire [4:0] sel_pre13;
-  wire [4:0] sel_pre14;
-  wire [4:0] sel_pre15;
-  wire [4:0] sel_pre2;
-  wire [4:0] sel_pre3;
-  wire [4:0] sel_pre4;
-  wire [4:0] sel_pre5;
-  wire [4:0] sel_pre6;
-  wire [4:0] sel_pre7;
-  wire [4:0] sel_pre8;
-  wire [4:0] sel_pre9;
-  wire sel_pre_1_11_0_c;
-  wire sel_pre_1_11_0_s;
-  wire sel_pre_1_13_0_c;
-  wire sel_pre_1_13_0_s;
-  wire sel_pre_1_15_0_c;
-  wire sel_pre_1_15_0_s;
-  wire sel_pre_1_1_0_c;
-  wire sel_pre_1_1_0_s;
-  wire sel_pre_1_3_0_c;
-  wire sel_pre_1_3_0_s;
-  wire sel_pre_1_5_0_c;
-  wire sel_pre_1_5_0_s;
-  wire sel_pre_1_7_0_c;
-  wire sel_pre_1_7_0_s;
-  wire sel_pre_1_9_0_c;
-  wire sel_pre_1_9_0_s;
-  wire sel_pre_2_10_0_c;
-  wire sel_pre_2_10_0_s;
-  wire sel_pre_2_10_1_c;
-  wire sel_pre_2_10_1_s;
-  wire sel_pre_2_10_2_c;
-  wire sel_pre_2_10_2_s;
-  wire sel_pre_2_10_3_c;
-  wire sel_pre_2_10_3_s;
-  wire sel_pre_2_10_4_c;
-  wire sel_pre_2_10_4_s;
-  wire sel_pre_2_11_0_c;
-  wire sel_pre_2_11_0_s;
-  wire sel_pre_2_11_1_c;
-  wire sel_pre_2_11_1_s;
-  wire sel_pre_2_11_2_c;
-  wire sel_pre_2_11_2_s;
-  wire sel_pre_2_11_3_c;
-  wire sel_pre_2_11_3_s;
-  wire sel_pre_2_11_4_c;
-  wire sel_pre_2_11_4_s;
-  wire sel_pre_2_14_0_c;
-  wire sel_pre_2_14_0_s;
-  wire sel_pre_2_14_1_c;
-  wire sel_pre_2_14_1_s;
-  wire sel_pre_2_14_2_c;
-  wire sel_pre_2_14_2_s;
-  wire sel_pre_2_14_3_c;
-  wire sel_pre_2_14_3_s;
-  wire sel_pre_2_14_4_c;
-  wire sel_pre_2_14_4_s;
-  wire sel_pre_2_15_0_c;
-  wire sel_pre_2_15_0_s;
-  wire sel_pre_2_15_1_c;
-  wire sel_pre_2_15_1_s;
-  wire sel_pre_2_15_2_c;
-  wire sel_pre_2_15_2_s;
-  wire sel_pre_2_15_3_c;
-  wire sel_pre_2_15_3_s;
-  wire sel_pre_2_15_4_c;
-  wire sel_pre_2_15_4_s;
-  wire sel_pre_2_2_0_c;
-  wire sel_pre_2_2_0_s;
-  wire sel_pre_2_2_1_c;
-  wire sel_pre_2_2_1_s;
-  wire sel_pre_2_2_2_c;
-  wire sel_pre_2_2_2_s;
-  wire sel_pre_2_2_3_c;
-  wire sel_pre_2_2_3_s;
-  wire sel_pre_2_2_4_c;
-  wire sel_pre_2_2_4_s;
-  wire sel_pre_2_3_0_c;
-  wire sel_pre_2_3_0_s;
-  wire sel_pre_2_3_1_c;
-  wire sel_pre_2_3_1_s;
-  wire sel_pre_2_3_2_c;
-  wire sel_pre_2_3_2_s;
-  wire sel_pre_2_3_3_c;
-  wire sel_pre_2_3_3_s;
-  wire sel_pre_2_3_4_c;
-  wire sel_pre_2_3_4_s;
-  wire sel_pre_2_6_0_c;
-  wire sel_pre_2_6_0_s;
-  wire sel_pre_2_6_1_c;
-  wire sel_pre_2_6_1_s;
-  wire sel_pre_2_6_2_c;
-  wire sel_pre_2_6_2_s;
-  wire sel_pre_2_6_3_c;
-  wire sel_pre_2_6_3_s;
-  wire sel_pre_2_6_4_c;
-  wire sel_pre_2_6_4_s;
-  wire sel_pre_2_7_0_c;
-  wire sel_pre_2_7_0_s;
-  wire sel_pre_2_7_1_c;
-  wire sel_pre_2_7_1_s;
-  wire sel_pre_2_7_2_c;
-  wire sel_pre_2_7_2_s;
-  wire sel_pre_2_7_3_c;
-  wire sel_pre_2_7_3_s;
-  wire sel_pre_2_7_4_c;
-  wire sel_pre_2_7_4_s;
-  wire sel_pre_4_12_0_c;
-  wire sel_pre_4_12_0_s;
-  wire sel_pre_4_12_1_c;
-  wire sel_pre_4_12_1_s;
-  wire sel_pre_4_12_2_c;
-  wire sel_pre_4_12_2_s;
-  wire sel_pre_4_12_3_c;
-  wire sel_pre_4_12_3_s;
-  wire sel_pre_4_12_4_c;
-  wire sel_pre_4_12_4_s;
-  wire sel_pre_4_13_0_c;
-  wire sel_pre_4_13_0_s;
-  wire sel_pre_4_13_1_c;
-  wire sel_pre_4_13_1_s;
-  wire sel_pre_4_13_2_c;
-  wire sel_pre_4_13_2_s;
-  wire sel_pre_4_13_3_c;
-  wire sel_pre_4_13_3_s;
-  wire sel_pre_4_13_4_c;
-  wire sel_pre_4_13_4_s;
-  wire sel_pre_4_14_0_c;
-  wire sel_pre_4_14_0_s;
-  wire sel_pre_4_14_1_c;
-  wire sel_pre_4_14_1_s;
-  wire sel_pre_4_14_2_c;
-  wire sel_pre_4_14_2_s;
-  wire sel_pre_4_14_3_c;
-  wire sel_pre_4_14_3_s;
-  wire sel_pre_4_14_4_c;
-  wire sel_pre_4_14_4_s;
-  wire sel_pre_4_15_0_c;
-  wire sel_pre_4_15_0_s;
-  wire sel_pre_4_15_1_c;
-  wire sel_pre_4_15_1_s;
-  wire sel_pre_4_15_2_c;
-  wire sel_pre_4_15_2_s;
-  wire sel_pre_4_15_3_c;
-  wire sel_pre_4_15_3_s;
-  wire sel_pre_4_15_4_c;
-  wire sel_pre_4_15_4_s;
-  wire sel_pre_4_4_0_c;
-  wire sel_pre_4_4_0_s;
-  wire sel_pre_4_4_1_c;
-  wire sel_pre_4_4_1_s;
-  wire sel_pre_4_4_2_c;
-  wire sel_pre_4_4_2_s;
-  wire sel_pre_4_4_3_c;
-  wire sel_pre_4_4_3_s;
-  wire sel_pre_4_4_4_c;
-  wire sel_pre_4_4_4_s;
-  wire sel_pre_4_5_0_c;
-  wire sel_pre_4_5_0_s;
-  wire sel_pre_4_5_1_c;
-  wire sel_pre_4_5_1_s;
-  wire sel_pre_4_5_2_c;
-  wire sel_pre_4_5_2_s;
-  wire sel_pre_4_5_3_c;
-  wire sel_pre_4_5_3_s;
-  wire sel_pre_4_5_4_c;
-  wire sel_pre_4_5_4_s;
-  wire sel_pre_4_6_0_c;
-  wire sel_pre_4_6_0_s;
-  wire sel_pre_4_6_1_c;
-  wire sel_pre_4_6_1_s;
-  wire sel_pre_4_6_2_c;
-  wire sel_pre_4_6_2_s;
-  wire sel_pre_4_6_3_c;
-  wire sel_pre_4_6_3_s;
-  wire sel_pre_4_6_4_c;
-  wire sel_pre_4_6_4_s;
-  wire sel_pre_4_7_0_c;
-  wire sel_pre_4_7_0_s;
-  wire sel_pre_4_7_1_c;
-  wire sel_pre_4_7_1_s;
-  wire sel_pre_4_7_2_c;
-  wire sel_pre_4_7_2_s;
-  wire sel_pre_4_7_3_c;
-  wire sel_pre_4_7_3_s;
-  wire sel_pre_4_7_4_c;
-  wire sel_pre_4_7_4_s;
-  wire sel_pre_8_10_0_c;
-  wire sel_pre_8_10_0_s;
-  wire sel_pre_8_10_1_c;
-  wire sel_pre_8_10_1_s;
-  wire sel_pre_8_10_2_c;
-  wire sel_pre_8_10_2_s;
-  wire sel_pre_8_10_3_c;
-  wire sel_pre_8_10_3_s;
-  wire sel_pre_8_10_4_c;
-  wire sel_pre_8_10_4_s;
-  wire sel_pre_8_11_0_c;
-  wire sel_pre_8_11_0_s;
-  wire sel_pre_8_11_1_c;
-  wire sel_pre_8_11_1_s;
-  wire sel_pre_8_11_2_c;
-  wire sel_pre_8_11_2_s;
-  wire sel_pre_8_11_3_c;
-  wire sel_pre_8_11_3_s;
-  wire sel_pre_8_11_4_c;
-  wire sel_pre_8_11_4_s;
-  wire sel_pre_8_12_0_c;
-  wire sel_pre_8_12_0_s;
-  wire sel_pre_8_12_1_c;
-  wire sel_pre_8_12_1_s;
-  wire sel_pre_8_12_2_c;
-  wire sel_pre_8_12_2_s;
-  wire sel_pre_8_12_3_c;
-  wire sel_pre_8_12_3_s;
-  wire sel_pre_8_12_4_c;
-  wire sel_pre_8_12_4_s;
-  wire sel_pre_8_13_0_c;
-  wire sel_pre_8_13_0_s;
-  wire sel_pre_8_13_1_c;
-  wire sel_pre_8_13_1_s;
-  wire sel_pre_8_13_2_c;
-  wire sel_pre_8_13_2_s;
-  wire sel_pre_8_13_3_c;
-  wire sel_pre_8_13_3_s;
-  wire sel_pre_8_13_4_c;
-  wire sel_pre_8_13_4_s;
-  wire sel_pre_8_14_0_c;
-  wire sel_pre_8_14_0_s;
-  wire sel_pre_8_14_1_c;
-  wire sel_pre_8_14_1_s;
-  wire sel_pre_8_14_2_c;
-  wire sel_pre_8_14_2_s;
-  wire sel_pre_8_14_3_c;
-  wire sel_pre_8_14_3_s;
-  wire sel_pre_8_14_4_c;
-  wire sel_pre_8_14_4_s;
-  wire sel_pre_8_15_0_c;
-  wire sel_pre_8_15_0_s;
-  wire sel_pre_8_15_1_c;
-  wire sel_pre_8_15_1_s;
-  wire sel_pre_8_15_2_c;
-  wire sel_pre_8_15_2_s;
-  wire sel_pre_8_15_3_c;
-  wire sel_pre_8_15_3_s;
-  wire sel_pre_8_15_4_c;
-  wire sel_pre_8_15_4_s;
-  wire sel_pre_8_8_0_c;
-  wire sel_pre_8_8_0_s;
-  wire sel_pre_8_8_1_c;
-  wire sel_pre_8_8_1_s;
-  wire sel_pre_8_8_2_c;
-  wire sel_pre_8_8_2_s;
-  wire sel_pre_8_8_3_c;
-  wire sel_pre_8_8_3_s;
-  wire sel_pre_8_8_4_c;
-  wire sel_pre_8_8_4_s;
-  wire sel_pre_8_9_0_c;
-  wire sel_pre_8_9_0_s;
-  wire sel_pre_8_9_1_c;
-  wire sel_pre_8_9_1_s;
-  wire sel_pre_8_9_2_c;
-  wire sel_pre_8_9_2_s;
-  wire sel_pre_8_9_3_c;
-  wire sel_pre_8_9_3_s;
-  wire sel_pre_8_9_4_c;
-  wire sel_pre_8_9_4_s;
+  reg sel_l3_s0 = 1'h0;
+  reg \sel_l3_s0$1523  = 1'h0;
+  reg \sel_l3_s0$204  = 1'h0;
+  reg \sel_l3_s0$205  = 1'h0;
+  reg \sel_l3_s0$208  = 1'h0;
+  reg \sel_l3_s0$209  = 1'h0;
+  reg \sel_l3_s0$210  = 1'h0;
+  reg \sel_l3_s0$213  = 1'h0;
+  reg \sel_l3_s0$214  = 1'h0;
+  reg \sel_l3_s0$215  = 1'h0;
+  reg \sel_l3_s0$218  = 1'h0;
+  reg \sel_l3_s0$219  = 1'h0;
+  reg \sel_l3_s0$220  = 1'h0;
+  reg \sel_l3_s0$223  = 1'h0;
+  reg \sel_l3_s0$224  = 1'h0;
+  reg \sel_l3_s0$225  = 1'h0;
+  reg \sel_l3_s0$228  = 1'h0;
+  reg \sel_l3_s0$229  = 1'h0;
+  reg \sel_l3_s0$230  = 1'h0;
+  reg \sel_l3_s0$233  = 1'h0;
+  reg \sel_l3_s0$234  = 1'h0;
+  reg \sel_l3_s0$235  = 1'h0;
+  reg \sel_l3_s0$238  = 1'h0;
+  reg \sel_l3_s0$239  = 1'h0;
+  reg \sel_l3_s0$240  = 1'h0;
+  reg \sel_l3_s0$243  = 1'h0;
+  reg \sel_l3_s0$244  = 1'h0;
+  reg \sel_l3_s0$245  = 1'h0;
+  reg \sel_l3_s0$248  = 1'h0;
+  reg \sel_l3_s0$249  = 1'h0;
+  reg \sel_l3_s0$250  = 1'h0;
+  reg \sel_l3_s0$253  = 1'h0;
+  reg \sel_l3_s0$254  = 1'h0;
+  reg \sel_l3_s0$255  = 1'h0;
+  reg \sel_l3_s0$258  = 1'h0;
+  reg \sel_l3_s0$259  = 1'h0;
+  reg \sel_l3_s0$260  = 1'h0;
+  reg \sel_l3_s0$263  = 1'h0;
+  reg \sel_l3_s0$264  = 1'h0;
+  reg \sel_l3_s0$265  = 1'h0;
+  reg \sel_l3_s0$268  = 1'h0;
+  reg \sel_l3_s0$269  = 1'h0;
+  reg \sel_l3_s0$270  = 1'h0;
+  reg \sel_l3_s0$273  = 1'h0;
+  reg \sel_l3_s0$274  = 1'h0;
+  reg \sel_l3_s0$275  = 1'h0;
+  reg \sel_l3_s0$278  = 1'h0;
+  reg \sel_l3_s0$279  = 1'h0;
+  reg \sel_l3_s0$280  = 1'h0;
+  reg \sel_l3_s0$283  = 1'h0;
+  reg \sel_l3_s0$284  = 1'h0;
+  reg \sel_l3_s0$285  = 1'h0;
+  reg \sel_l3_s0$288  = 1'h0;
+  reg \sel_l3_s0$289  = 1'h0;
+  reg \sel_l3_s0$290  = 1'h0;
+  reg \sel_l3_s0$293  = 1'h0;
+  reg \sel_l3_s0$294  = 1'h0;
+  reg \sel_l3_s0$295  = 1'h0;
+  reg \sel_l3_s0$298  = 1'h0;
+  reg \sel_l3_s0$299  = 1'h0;
+  reg \sel_l3_s0$300  = 1'h0;
+  reg \sel_l3_s0$303  = 1'h0;
+  reg \sel_l3_s0$304  = 1'h0;
+  reg \sel_l3_s0$305  = 1'h0;
+  reg \sel_l3_s0$308  = 1'h0;
+  reg \sel_l3_s0$309  = 1'h0;
+  reg \sel_l3_s0$310  = 1'h0;
+  reg \sel_l3_s0$313  = 1'h0;
+  reg \sel_l3_s0$314  = 1'h0;
+  reg \sel_l3_s0$315  = 1'h0;
+  reg \sel_l3_s0$318  = 1'h0;
+  reg \sel_l3_s0$319  = 1'h0;
+  reg \sel_l3_s0$320  = 1'h0;
+  reg \sel_l3_s0$323  = 1'h0;
+  reg \sel_l3_s0$324  = 1'h0;
+  reg \sel_l3_s0$325  = 1'h0;
+  reg \sel_l3_s0$328  = 1'h0;
+  reg \sel_l3_s0$329  = 1'h0;
+  reg \sel_l3_s0$330  = 1'h0;
+  reg \sel_l3_s0$333  = 1'h0;
+  reg \sel_l3_s0$334  = 1'h0;
+  reg \sel_l3_s0$335  = 1'h0;
+  reg \sel_l3_s0$338  = 1'h0;
+  reg \sel_l3_s0$339  = 1'h0;
+  reg \sel_l3_s0$340  = 1'h0;
+  reg \sel_l3_s0$343  = 1'h0;
+  reg \sel_l3_s0$344  = 1'h0;
+  reg \sel_l3_s0$345  = 1'h0;
+  reg \sel_l3_s0$348  = 1'h0;
+  reg \sel_l3_s0$349  = 1'h0;
+  reg \sel_l3_s0$350  = 1'h0;
+  reg \sel_l3_s0$353  = 1'h0;
+  reg \sel_l3_s0$354  = 1'h0;
+  reg \sel_l3_s0$355  = 1'h0;
+  reg \sel_l3_s0$358  = 1'h0;
+  reg \sel_l3_s0$359  = 1'h0;
+  reg \sel_l3_s0$360  = 1'h0;
+  reg \sel_l3_s0$363  = 1'h0;
+  reg \sel_l3_s0$364  = 1'h0;
+  reg \sel_l3_s0$367  = 1'h0;
+  reg \sel_l3_s0$370  = 1'h0;
+  reg \sel_l3_s0$371  = 1'h0;
+  reg \sel_l3_s0$374  = 1'h0;
+  reg \sel_l3_s0$377  = 1'h0;
+  reg \sel_l3_s0$378  = 1'h0;
+  reg \sel_l3_s0$381  = 1'h0;
+  reg \sel_l3_s0$384  = 1'h0;
+  reg \sel_l3_s0$385  = 1'h0;
+  reg \sel_l3_s0$388  = 1'h0;
+  reg \sel_l3_s0$391  = 1'h0;
+  reg \sel_l3_s0$392  = 1'h0;
+  reg \sel_l3_s0$395  = 1'h0;
+  reg \sel_l3_s0$398  = 1'h0;
+  reg \sel_l3_s0$399  = 1'h0;
+  reg \sel_l3_s0$402  = 1'h0;
+  reg \sel_l3_s0$405  = 1'h0;
+  reg \sel_l3_s0$406  = 1'h0;
+  reg \sel_l3_s0$409  = 1'h0;
+  reg \sel_l3_s0$412  = 1'h0;
+  reg \sel_l3_s0$413  = 1'h0;
+  reg \sel_l3_s0$416  = 1'h0;
+  reg \sel_l3_s0$419  = 1'h0;
+  reg \sel_l3_s0$420  = 1'h0;
+  reg \sel_l3_s0$423  = 1'h0;
+  reg \sel_l3_s0$426  = 1'h0;
+  reg \sel_l3_s0$427  = 1'h0;
+  reg \sel_l3_s0$430  = 1'h0;
+  reg \sel_l3_s0$433  = 1'h0;
+  reg \sel_l3_s0$434  = 1'h0;
+  reg \sel_l3_s0$437  = 1'h0;
+  reg \sel_l3_s0$440  = 1'h0;
+  reg \sel_l3_s0$441  = 1'h0;
+  reg \sel_l3_s0$444  = 1'h0;
+  reg \sel_l3_s0$447  = 1'h0;
+  reg \sel_l3_s0$448  = 1'h0;
+  reg \sel_l3_s0$451  = 1'h0;
+  reg \sel_l3_s0$454  = 1'h0;
+  reg \sel_l3_s0$455  = 1'h0;
+  reg \sel_l3_s0$458  = 1'h0;
+  reg \sel_l3_s0$461  = 1'h0;
+  reg \sel_l3_s0$462  = 1'h0;
+  reg \sel_l3_s0$465  = 1'h0;
+  reg \sel_l3_s0$468  = 1'h0;
+  reg \sel_l3_s0$469  = 1'h0;
+  reg \sel_l3_s0$472  = 1'h0;
+  reg \sel_l3_s0$475  = 1'h0;
+  reg \sel_l3_s0$478  = 1'h0;
+  reg \sel_l3_s0$481  = 1'h0;
+  reg \sel_l3_s0$484  = 1'h0;
+  reg \sel_l3_s0$487  = 1'h0;
+  reg \sel_l3_s0$490  = 1'h0;
+  reg \sel_l3_s0$493  = 1'h0;
+  reg \sel_l3_s0$496  = 1'h0;
+  reg \sel_l3_s0$499  = 1'h0;
+  reg \sel_l3_s0$502  = 1'h0;
+  reg \sel_l3_s0$505  = 1'h0;
+  reg \sel_l3_s0$508  = 1'h0;
+  reg \sel_l3_s0$511  = 1'h0;
+  reg \sel_l3_s0$514  = 1'h0;
+  reg \sel_l3_s0$517  = 1'h0;
+  reg \sel_l3_s0$520  = 1'h0;
+  reg sel_l7_s0 = 1'h0;
+  reg \sel_l7_s0$1524  = 1'h0;
+  reg \sel_l7_s0$556  = 1'h0;
+  reg \sel_l7_s0$557  = 1'h0;
+  reg \sel_l7_s0$558  = 1'h0;
+  reg \sel_l7_s0$559  = 1'h0;
+  reg \sel_l7_s0$560  = 1'h0;
+  reg \sel_l7_s0$561  = 1'h0;
+  reg \sel_l7_s0$562  = 1'h0;
+  reg \sel_l7_s0$563  = 1'h0;
+  reg \sel_l7_s0$564  = 1'h0;
+  reg \sel_l7_s0$565  = 1'h0;
+  reg \sel_l7_s0$566  = 1'h0;
+  reg \sel_l7_s0$567  = 1'h0;
+  reg \sel_l7_s0$568  = 1'h0;
+  reg \sel_l7_s0$569  = 1'h0;
+  reg \sel_l7_s0$570  = 1'h0;
+  reg \sel_l7_s0$571  = 1'h0;
+  reg \sel_l7_s0$572  = 1'h0;
+  reg \sel_l7_s0$573  = 1'h0;
+  reg \sel_l7_s0$574  = 1'h0;
+  reg \sel_l7_s0$575  = 1'h0;
+  reg \sel_l7_s0$576  = 1'h0;
+  reg \sel_l7_s0$577  = 1'h0;
+  reg \sel_l7_s0$578  = 1'h0;
+  reg \sel_l7_s0$579  = 1'h0;
+  reg \sel_l7_s0$580  = 1'h0;
+  reg \sel_l7_s0$581  = 1'h0;
+  reg \sel_l7_s0$582  = 1'h0;
+  reg \sel_l7_s0$583  = 1'h0;
+  reg \sel_l7_s0$584  = 1'h0;
+  reg \sel_l7_s0$585  = 1'h0;
+  reg \sel_l7_s0$586  = 1'h0;
+  reg \sel_l7_s0$587  = 1'h0;
+  reg \sel_l7_s0$588  = 1'h0;
+  reg \sel_l7_s0$589  = 1'h0;
+  reg \sel_l7_s0$590  = 1'h0;
+  reg \sel_l7_s0$591  = 1'h0;
+  reg \sel_l7_s0$592  = 1'h0;
+  reg \sel_l7_s0$593  = 1'h0;
+  reg \sel_l7_s0$594  = 1'h0;
+  reg \sel_l7_s0$595  = 1'h0;
+  reg \sel_l7_s0$596  = 1'h0;
+  reg \sel_l7_s0$597  = 1'h0;
+  reg \sel_l7_s0$598  = 1'h0;
+  reg \sel_l7_s0$599  = 1'h0;
+  reg \sel_l7_s0$600  = 1'h0;
+  reg \sel_l7_s0$601  = 1'h0;
+  reg \sel_l7_s0$602  = 1'h0;
+  reg \sel_l7_s0$603  = 1'h0;
+  reg \sel_l7_s0$604  = 1'h0;
+  reg \sel_l7_s0$605  = 1'h0;
+  reg \sel_l7_s0$606  = 1'h0;
+  reg \sel_l7_s0$607  = 1'h0;
+  reg \sel_l7_s0$608  = 1'h0;
+  reg \sel_l7_s0$609  = 1'h0;
+  reg \sel_l7_s0$610  = 1'h0;
+  reg \sel_l7_s0$611  = 1'h0;
+  reg \sel_l7_s0$612  = 1'h0;
+  reg \sel_l7_s0$613  = 1'h0;
+  reg \sel_l7_s0$614  = 1'h0;
+  reg \sel_l7_s0$615  = 1'h0;
+  reg \sel_l7_s0$616  = 1'h0;
+  reg \sel_l7_s0$617  = 1'h0;
+  reg \sel_l7_s0$618  = 1'h0;
+  wire [7:0] sel_or0_0;
+  wire [7:0] sel_or0_3;
+  wire [7:0] sel_or0_6;
+  wire [7:0] sel_or1_0;
+  wire [7:0] sel_or1_3;
+  wire [7:0] sel_or1_6;
+  wire [7:0] sel_or2_0;
+  wire [7:0] sel_or2_3;
+  wire [7:0] sel_or2_6;
+  wire [7:0] sel_or3_0;
+  wire [7:0] sel_or3_3;
+  wire [7:0] sel_or3_6;
+  wire [7:0] sel_or4_0;
+  wire [7:0] sel_or4_3;
+  wire [7:0] sel_or4_6;
+  wire [7:0] sel_or5_0;
+  wire [7:0] sel_or5_3;
+  wire [7:0] sel_or5_6;
+  wire [7:0] sel_or6_0;
+  wire [7:0] sel_or6_3;
+  wire [7:0] sel_or6_6;
+  wire [7:0] sel_or7_0;
+  wire [7:0] sel_or7_3;
+  wire [7:0] sel_or7_6;
+  wire sel_p0_11_0_c;
+  wire sel_p0_11_0_s;
+  wire sel_p0_13_0_c;
+  wire sel_p0_13_0_s;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p0_3_0_c;
+  wire sel_p0_3_0_s;
+  wire sel_p0_5_0_c;
+  wire sel_p0_5_0_s;
+  wire sel_p0_7_0_c;
+  wire sel_p0_7_0_s;
+  wire sel_p0_9_0_c;
+  wire sel_p0_9_0_s;
+  wire sel_p1_10_0_c;
+  wire sel_p1_10_0_s;
+  wire sel_p1_10_1_c;
+  wire sel_p1_10_1_s;
+  wire sel_p1_10_2_c;
+  wire sel_p1_10_2_s;
+  wire sel_p1_10_3_c;
+  wire sel_p1_10_3_s;
+  wire sel_p1_11_0_c;
+  wire sel_p1_11_0_s;
+  wire sel_p1_11_1_c;
+  wire sel_p1_11_1_s;
+  wire sel_p1_11_2_c;
+  wire sel_p1_11_2_s;
+  wire sel_p1_11_3_c;
+  wire sel_p1_11_3_s;
+  wire sel_p1_14_0_c;
+  wire sel_p1_14_0_s;
+  wire sel_p1_14_1_c;
+  wire sel_p1_14_1_s;
+  wire sel_p1_14_2_c;
+  wire sel_p1_14_2_s;
+  wire sel_p1_14_3_c;
+  wire sel_p1_14_3_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire sel_p1_3_0_c;
+  wire sel_p1_3_0_s;
+  wire sel_p1_3_1_c;
+  wire sel_p1_3_1_s;
+  wire sel_p1_3_2_c;
+  wire sel_p1_3_2_s;
+  wire sel_p1_6_0_c;
+  wire sel_p1_6_0_s;
+  wire sel_p1_6_1_c;
+  wire sel_p1_6_1_s;
+  wire sel_p1_6_2_c;
+  wire sel_p1_6_2_s;
+  wire sel_p1_7_0_c;
+  wire sel_p1_7_0_s;
+  wire sel_p1_7_1_c;
+  wire sel_p1_7_1_s;
+  wire sel_p1_7_2_c;
+  wire sel_p1_7_2_s;
+  wire sel_p1_7_3_c;
+  wire sel_p1_7_3_s;
+  wire sel_p2_12_0_c;
+  wire sel_p2_12_0_s;
+  wire sel_p2_12_1_c;
+  wire sel_p2_12_1_s;
+  wire sel_p2_12_2_c;
+  wire sel_p2_12_2_s;
+  wire sel_p2_12_3_c;
+  wire sel_p2_12_3_s;
+  wire sel_p2_13_0_c;
+  wire sel_p2_13_0_s;
+  wire sel_p2_13_1_c;
+  wire sel_p2_13_1_s;
+  wire sel_p2_13_2_c;
+  wire sel_p2_13_2_s;
+  wire sel_p2_13_3_c;
+  wire sel_p2_13_3_s;
+  wire sel_p2_14_0_c;
+  wire sel_p2_14_0_s;
+  wire sel_p2_14_1_c;
+  wire sel_p2_14_1_s;
+  wire sel_p2_14_2_c;
+  wire sel_p2_14_2_s;
+  wire sel_p2_14_3_c;
+  wire sel_p2_14_3_s;
+  wire sel_p2_4_0_c;
+  wire sel_p2_4_0_s;
+  wire sel_p2_4_1_c;
+  wire sel_p2_4_1_s;
+  wire sel_p2_4_2_c;
+  wire sel_p2_4_2_s;
+  wire sel_p2_5_0_c;
+  wire sel_p2_5_0_s;
+  wire sel_p2_5_1_c;
+  wire sel_p2_5_1_s;
+  wire sel_p2_5_2_c;
+  wire sel_p2_5_2_s;
+  wire sel_p2_6_0_c;
+  wire sel_p2_6_0_s;
+  wire sel_p2_6_1_c;
+  wire sel_p2_6_1_s;
+  wire sel_p2_6_2_c;
+  wire sel_p2_6_2_s;
+  wire sel_p2_7_0_c;
+  wire sel_p2_7_0_s;
+  wire sel_p2_7_1_c;
+  wire sel_p2_7_1_s;
+  wire sel_p2_7_2_c;
+  wire sel_p2_7_2_s;
+  wire sel_p2_7_3_c;
+  wire sel_p2_7_3_s;
+  wire sel_p3_10_0_c;
+  wire sel_p3_10_0_s;
+  wire sel_p3_10_1_c;
+  wire sel_p3_10_1_s;
+  wire sel_p3_10_2_c;
+  wire sel_p3_10_2_s;
+  wire sel_p3_10_3_c;
+  wire sel_p3_10_3_s;
+  wire sel_p3_11_0_c;
+  wire sel_p3_11_0_s;
+  wire sel_p3_11_1_c;
+  wire sel_p3_11_1_s;
+  wire sel_p3_11_2_c;
+  wire sel_p3_11_2_s;
+  wire sel_p3_11_3_c;
+  wire sel_p3_11_3_s;
+  wire sel_p3_12_0_c;
+  wire sel_p3_12_0_s;
+  wire sel_p3_12_1_c;
+  wire sel_p3_12_1_s;
+  wire sel_p3_12_2_c;
+  wire sel_p3_12_2_s;
+  wire sel_p3_12_3_c;
+  wire sel_p3_12_3_s;
+  wire sel_p3_13_0_c;
+  wire sel_p3_13_0_s;
+  wire sel_p3_13_1_c;
+  wire sel_p3_13_1_s;
+  wire sel_p3_13_2_c;
+  wire sel_p3_13_2_s;
+  wire sel_p3_13_3_c;
+  wire sel_p3_13_3_s;
+  wire sel_p3_14_0_c;
+  wire sel_p3_14_0_s;
+  wire sel_p3_14_1_c;
+  wire sel_p3_14_1_s;
+  wire sel_p3_14_2_c;
+  wire sel_p3_14_2_s;
+  wire sel_p3_14_3_c;
+  wire sel_p3_14_3_s;
+  wire sel_p3_8_0_c;
+  wire sel_p3_8_0_s;
+  wire sel_p3_8_1_c;
+  wire sel_p3_8_1_s;
+  wire sel_p3_8_2_c;
+  wire sel_p3_8_2_s;
+  wire sel_p3_8_3_c;
+  wire sel_p3_8_3_s;
+  wire sel_p3_9_0_c;
+  wire sel_p3_9_0_s;
+  wire sel_p3_9_1_c;
+  wire sel_p3_9_1_s;
+  wire sel_p3_9_2_c;
+  wire sel_p3_9_2_s;
+  wire sel_p3_9_3_c;
+  wire sel_p3_9_3_s;
+  wire [1:0] sel_pre0_1;
+  wire [3:0] sel_pre0_11;
+  wire [3:0] sel_pre0_13;
+  wire [2:0] sel_pre0_3;
+  wire [2:0] sel_pre0_5;
+  wire [3:0] sel_pre0_7;
+  wire [3:0] sel_pre0_9;
+  wire [3:0] sel_pre1_10;
+  wire [3:0] sel_pre1_11;
+  wire [3:0] sel_pre1_14;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_pre1_3;
+  wire [2:0] sel_pre1_6;
+  wire [3:0] sel_pre1_7;
+  wire [3:0] sel_pre2_12;
+  wire [3:0] sel_pre2_13;
+  wire [3:0] sel_pre2_14;
+  wire [2:0] sel_pre2_4;
+  wire [2:0] sel_pre2_5;
+  wire [2:0] sel_pre2_6;
+  wire [3:0] sel_pre2_7;
+  wire [3:0] sel_pre3_10;
+  wire [3:0] sel_pre3_11;
+  wire [3:0] sel_pre3_12;
+  wire [3:0] sel_pre3_13;
+  wire [3:0] sel_pre3_14;
+  wire [3:0] sel_pre3_8;
+  wire [3:0] sel_pre3_9;
+  wire [8:0] sel_sel0;
+  wire [8:0] sel_sel1;
+  wire [8:0] sel_sel2;
+  wire [8:0] sel_sel3;
+  wire [8:0] sel_sel4;
+  wire [8:0] sel_sel5;
+  wire [8:0] sel_sel6;
+  wire [8:0] sel_sel7;
+  wire [7:0] sel_val0;
+  wire [7:0] sel_val1;
+  wire [7:0] sel_val2;
+  wire [7:0] sel_val3;
+  wire [7:0] sel_val4;
+  wire [7:0] sel_val5;
+  wire [7:0] sel_val6;
+  wire [7:0] sel_val7;
   reg sel_valid_s0 = 1'h0;
   reg sel_valid_s1 = 1'h0;
   reg sel_valid_s2 = 1'h0;
   reg sel_valid_s3 = 1'h0;
   reg sel_valid_s4 = 1'h0;
   wire [5:0] wp__addr;
-  wire [5:0] \wp__addr$681 ;
-  wire [5:0] \wp__addr$686 ;
-  wire [5:0] \wp__addr$691 ;
-  wire [5:0] \wp__addr$696 ;
-  wire [5:0] \wp__addr$701 ;
-  wire [5:0] \wp__addr$706 ;
-  wire [5:0] \wp__addr$711 ;
-  wire [5:0] \wp__addr$716 ;
-  wire [5:0] \wp__addr$721 ;
-  wire [5:0] \wp__addr$726 ;
-  wire [5:0] \wp__addr$731 ;
-  wire [5:0] \wp__addr$736 ;
-  wire [5:0] \wp__addr$741 ;
-  wire [5:0] \wp__addr$746 ;
-  wire [5:0] \wp__addr$751 ;
+  wire [5:0] \wp__addr$899 ;
+  wire [5:0] \wp__addr$904 ;
+  wire [5:0] \wp__addr$909 ;
+  wire [5:0] \wp__addr$914 ;
+  wire [5:0] \wp__addr$919 ;
+  wire [5:0] \wp__addr$924 ;
+  wire [5:0] \wp__addr$929 ;
+  wire [5:0] \wp__addr$934 ;
+  wire [5:0] \wp__addr$939 ;
+  wire [5:0] \wp__addr$944 ;
+  wire [5:0] \wp__addr$949 ;
+  wire [5:0] \wp__addr$954 ;
+  wire [5:0] \wp__addr$959 ;
+  wire [5:0] \wp__addr$964 ;
+  wire [5:0] \wp__addr$969 ;
   wire [31:0] wp__data;
-  wire [31:0] \wp__data$682 ;
-  wire [7:0] \wp__data$682[0] ;
-  wire [7:0] \wp__data$682[1] ;
-  wire [7:0] \wp__data$682[2] ;
-  wire [7:0] \wp__data$682[3] ;
-  wire [31:0] \wp__data$687 ;
-  wire [7:0] \wp__data$687[0] ;
-  wire [7:0] \wp__data$687[1] ;
-  wire [7:0] \wp__data$687[2] ;
-  wire [7:0] \wp__data$687[3] ;
-  wire [31:0] \wp__data$692 ;
-  wire [7:0] \wp__data$692[0] ;
-  wire [7:0] \wp__data$692[1] ;
-  wire [7:0] \wp__data$692[2] ;
-  wire [7:0] \wp__data$692[3] ;
-  wire [31:0] \wp__data$697 ;
-  wire [7:0] \wp__data$697[0] ;
-  wire [7:0] \wp__data$697[1] ;
-  wire [7:0] \wp__data$697[2] ;
-  wire [7:0] \wp__data$697[3] ;
-  wire [31:0] \wp__data$702 ;
-  wire [7:0] \wp__data$702[0] ;
-  wire [7:0] \wp__data$702[1] ;
-  wire [7:0] \wp__data$702[2] ;
-  wire [7:0] \wp__data$702[3] ;
-  wire [31:0] \wp__data$707 ;
-  wire [7:0] \wp__data$707[0] ;
-  wire [7:0] \wp__data$707[1] ;
-  wire [7:0] \wp__data$707[2] ;
-  wire [7:0] \wp__data$707[3] ;
-  wire [31:0] \wp__data$712 ;
-  wire [7:0] \wp__data$712[0] ;
-  wire [7:0] \wp__data$712[1] ;
-  wire [7:0] \wp__data$712[2] ;
-  wire [7:0] \wp__data$712[3] ;
-  wire [31:0] \wp__data$717 ;
-  wire [7:0] \wp__data$717[0] ;
-  wire [7:0] \wp__data$717[1] ;
-  wire [7:0] \wp__data$717[2] ;
-  wire [7:0] \wp__data$717[3] ;
-  wire [31:0] \wp__data$722 ;
-  wire [7:0] \wp__data$722[0] ;
-  wire [7:0] \wp__data$722[1] ;
-  wire [7:0] \wp__data$722[2] ;
-  wire [7:0] \wp__data$722[3] ;
-  wire [31:0] \wp__data$727 ;
-  wire [7:0] \wp__data$727[0] ;
-  wire [7:0] \wp__data$727[1] ;
-  wire [7:0] \wp__data$727[2] ;
-  wire [7:0] \wp__data$727[3] ;
-  wire [31:0] \wp__data$732 ;
-  wire [7:0] \wp__data$732[0] ;
-  wire [7:0] \wp__data$732[1] ;
-  wire [7:0] \wp__data$732[2] ;
-  wire [7:0] \wp__data$732[3] ;
-  wire [31:0] \wp__data$737 ;
-  wire [7:0] \wp__data$737[0] ;
-  wire [7:0] \wp__data$737[1] ;
-  wire [7:0] \wp__data$737[2] ;
-  wire [7:0] \wp__data$737[3] ;
-  wire [31:0] \wp__data$742 ;
-  wire [7:0] \wp__data$742[0] ;
-  wire [7:0] \wp__data$742[1] ;
-  wire [7:0] \wp__data$742[2] ;
-  wire [7:0] \wp__data$742[3] ;
-  wire [31:0] \wp__data$747 ;
-  wire [7:0] \wp__data$747[0] ;
-  wire [7:0] \wp__data$747[1] ;
-  wire [7:0] \wp__data$747[2] ;
-  wire [7:0] \wp__data$747[3] ;
-  wire [31:0] \wp__data$752 ;
-  wire [7:0] \wp__data$752[0] ;
-  wire [7:0] \wp__data$752[1] ;
-  wire [7:0] \wp__data$752[2] ;
-  wire [7:0] \wp__data$752[3] ;
+  wire [31:0] \wp__data$900 ;
+  wire [7:0] \wp__data$900[0] ;
+  wire [7:0] \wp__data$900[1] ;
+  wire [7:0] \wp__data$900[2] ;
+  wire [7:0] \wp__data$900[3] ;
+  wire [31:0] \wp__data$905 ;
+  wire [7:0] \wp__data$905[0] ;
+  wire [7:0] \wp__data$905[1] ;
+  wire [7:0] \wp__data$905[2] ;
+  wire [7:0] \wp__data$905[3] ;
+  wire [31:0] \wp__data$910 ;
+  wire [7:0] \wp__data$910[0] ;
+  wire [7:0] \wp__data$910[1] ;
+  wire [7:0] \wp__data$910[2] ;
+  wire [7:0] \wp__data$910[3] ;
+  wire [31:0] \wp__data$915 ;
+  wire [7:0] \wp__data$915[0] ;
+  wire [7:0] \wp__data$915[1] ;
+  wire [7:0] \wp__data$915[2] ;
+  wire [7:0] \wp__data$915[3] ;
+  wire [31:0] \wp__data$920 ;
+  wire [7:0] \wp__data$920[0] ;
+  wire [7:0] \wp__data$920[1] ;
+  wire [7:0] \wp__data$920[2] ;
+  wire [7:0] \wp__data$920[3] ;
+  wire [31:0] \wp__data$925 ;
+  wire [7:0] \wp__data$925[0] ;
+  wire [7:0] \wp__data$925[1] ;
+  wire [7:0] \wp__data$925[2] ;
+  wire [7:0] \wp__data$925[3] ;
+  wire [31:0] \wp__data$930 ;
+  wire [7:0] \wp__data$930[0] ;
+  wire [7:0] \wp__data$930[1] ;
+  wire [7:0] \wp__data$930[2] ;
+  wire [7:0] \wp__data$930[3] ;
+  wire [31:0] \wp__data$935 ;
+  wire [7:0] \wp__data$935[0] ;
+  wire [7:0] \wp__data$935[1] ;
+  wire [7:0] \wp__data$935[2] ;
+  wire [7:0] \wp__data$935[3] ;
+  wire [31:0] \wp__data$940 ;
+  wire [7:0] \wp__data$940[0] ;
+  wire [7:0] \wp__data$940[1] ;
+  wire [7:0] \wp__data$940[2] ;
+  wire [7:0] \wp__data$940[3] ;
+  wire [31:0] \wp__data$945 ;
+  wire [7:0] \wp__data$945[0] ;
+  wire [7:0] \wp__data$945[1] ;
+  wire [7:0] \wp__data$945[2] ;
+  wire [7:0] \wp__data$945[3] ;
+  wire [31:0] \wp__data$950 ;
+  wire [7:0] \wp__data$950[0] ;
+  wire [7:0] \wp__data$950[1] ;
+  wire [7:0] \wp__data$950[2] ;
+  wire [7:0] \wp__data$950[3] ;
+  wire [31:0] \wp__data$955 ;
+  wire [7:0] \wp__data$955[0] ;
+  wire [7:0] \wp__data$955[1] ;
+  wire [7:0] \wp__data$955[2] ;
+  wire [7:0] \wp__data$955[3] ;
+  wire [31:0] \wp__data$960 ;
+  wire [7:0] \wp__data$960[0] ;
+  wire [7:0] \wp__data$960[1] ;
+  wire [7:0] \wp__data$960[2] ;
+  wire [7:0] \wp__data$960[3] ;
+  wire [31:0] \wp__data$965 ;
+  wire [7:0] \wp__data$965[0] ;
+  wire [7:0] \wp__data$965[1] ;
+  wire [7:0] \wp__data$965[2] ;
+  wire [7:0] \wp__data$965[3] ;
+  wire [31:0] \wp__data$970 ;
+  wire [7:0] \wp__data$970[0] ;
+  wire [7:0] \wp__data$970[1] ;
+  wire [7:0] \wp__data$970[2] ;
+  wire [7:0] \wp__data$970[3] ;
   wire [7:0] \wp__data[0] ;
   wire [7:0] \wp__data[1] ;
   wire [7:0] \wp__data[2] ;
   wire [7:0] \wp__data[3] ;
   wire wp__en;
-  wire \wp__en$683 ;
-  wire \wp__en$688 ;
-  wire \wp__en$693 ;
-  wire \wp__en$698 ;
-  wire \wp__en$703 ;
-  wire \wp__en$708 ;
-  wire \wp__en$713 ;
-  wire \wp__en$718 ;
-  wire \wp__en$723 ;
-  wire \wp__en$728 ;
-  wire \wp__en$733 ;
-  wire \wp__en$738 ;
-  wire \wp__en$743 ;
-  wire \wp__en$748 ;
-  wire \wp__en$753 ;
+  wire \wp__en$901 ;
+  wire \wp__en$906 ;
+  wire \wp__en$911 ;
+  wire \wp__en$916 ;
+  wire \wp__en$921 ;
+  wire \wp__en$926 ;
+  wire \wp__en$931 ;
+  wire \wp__en$936 ;
+  wire \wp__en$941 ;
+  wire \wp__en$946 ;
+  wire \wp__en$951 ;
+  wire \wp__en$956 ;
+  wire \wp__en$961 ;
+  wire \wp__en$966 ;
+  wire \wp__en$971 ;
+  reg [3:0] wr__addr = 4'h0;
+  wire [127:0] wr__data;
+  wire wr__en;
+  reg [127:0] sel_dl1_r0 [15:0];
+  initial begin
+    sel_dl1_r0[0] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[1] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[2] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[3] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[4] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[5] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[6] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[7] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[8] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[9] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[10] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[11] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[12] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[13] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[14] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (advance)
+      sel_dl1_r0[wr__addr] <= i__payload[127:0];
+  end
+  assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
   reg [31:0] wbank0 [63:0];
   initial begin
     wbank0[0] = 32'd0;
@@ -6648,16 +5058,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank1[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$683 )
+    if (\wp__en$901 )
       wbank1[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _1_;
   always @(posedge clk) begin
-    if (\rp__en$685 ) begin
+    if (\rp__en$903 ) begin
       _1_ <= wbank1[rp__addr];
     end
   end
-  assign \rp__data$801  = _1_;
+  assign \rp__data$1019  = _1_;
   reg [31:0] wbank10 [63:0];
   initial begin
     wbank10[0] = 32'd0;
@@ -6726,16 +5136,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank10[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$728 )
+    if (\wp__en$946 )
       wbank10[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _2_;
   always @(posedge clk) begin
-    if (\rp__en$730 ) begin
+    if (\rp__en$948 ) begin
       _2_ <= wbank10[rp__addr];
     end
   end
-  assign \rp__data$873  = _2_;
+  assign \rp__data$1091  = _2_;
   reg [31:0] wbank11 [63:0];
   initial begin
     wbank11[0] = 32'd0;
@@ -6804,16 +5214,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank11[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$733 )
+    if (\wp__en$951 )
       wbank11[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _3_;
   always @(posedge clk) begin
-    if (\rp__en$735 ) begin
+    if (\rp__en$953 ) begin
       _3_ <= wbank11[rp__addr];
     end
   end
-  assign \rp__data$881  = _3_;
+  assign \rp__data$1099  = _3_;
   reg [31:0] wbank12 [63:0];
   initial begin
     wbank12[0] = 32'd0;
@@ -6882,16 +5292,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank12[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$738 )
+    if (\wp__en$956 )
       wbank12[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _4_;
   always @(posedge clk) begin
-    if (\rp__en$740 ) begin
+    if (\rp__en$958 ) begin
       _4_ <= wbank12[rp__addr];
     end
   end
-  assign \rp__data$889  = _4_;
+  assign \rp__data$1107  = _4_;
   reg [31:0] wbank13 [63:0];
   initial begin
     wbank13[0] = 32'd0;
@@ -6960,16 +5370,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank13[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$743 )
+    if (\wp__en$961 )
       wbank13[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _5_;
   always @(posedge clk) begin
-    if (\rp__en$745 ) begin
+    if (\rp__en$963 ) begin
       _5_ <= wbank13[rp__addr];
     end
   end
-  assign \rp__data$897  = _5_;
+  assign \rp__data$1115  = _5_;
   reg [31:0] wbank14 [63:0];
   initial begin
     wbank14[0] = 32'd0;
@@ -7038,16 +5448,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank14[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$748 )
+    if (\wp__en$966 )
       wbank14[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _6_;
   always @(posedge clk) begin
-    if (\rp__en$750 ) begin
+    if (\rp__en$968 ) begin
       _6_ <= wbank14[rp__addr];
     end
   end
-  assign \rp__data$905  = _6_;
+  assign \rp__data$1123  = _6_;
   reg [31:0] wbank15 [63:0];
   initial begin
     wbank15[0] = 32'd0;
@@ -7116,16 +5526,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank15[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$753 )
+    if (\wp__en$971 )
       wbank15[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _7_;
   always @(posedge clk) begin
-    if (\rp__en$755 ) begin
+    if (\rp__en$973 ) begin
       _7_ <= wbank15[rp__addr];
     end
   end
-  assign \rp__data$913  = _7_;
+  assign \rp__data$1131  = _7_;
   reg [31:0] wbank2 [63:0];
   initial begin
     wbank2[0] = 32'd0;
@@ -7194,16 +5604,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank2[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$688 )
+    if (\wp__en$906 )
       wbank2[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _8_;
   always @(posedge clk) begin
-    if (\rp__en$690 ) begin
+    if (\rp__en$908 ) begin
       _8_ <= wbank2[rp__addr];
     end
   end
-  assign \rp__data$809  = _8_;
+  assign \rp__data$1027  = _8_;
   reg [31:0] wbank3 [63:0];
   initial begin
     wbank3[0] = 32'd0;
@@ -7272,16 +5682,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank3[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$693 )
+    if (\wp__en$911 )
       wbank3[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _9_;
   always @(posedge clk) begin
-    if (\rp__en$695 ) begin
+    if (\rp__en$913 ) begin
       _9_ <= wbank3[rp__addr];
     end
   end
-  assign \rp__data$817  = _9_;
+  assign \rp__data$1035  = _9_;
   reg [31:0] wbank4 [63:0];
   initial begin
     wbank4[0] = 32'd0;
@@ -7350,16 +5760,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank4[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$698 )
+    if (\wp__en$916 )
       wbank4[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _10_;
   always @(posedge clk) begin
-    if (\rp__en$700 ) begin
+    if (\rp__en$918 ) begin
       _10_ <= wbank4[rp__addr];
     end
   end
-  assign \rp__data$825  = _10_;
+  assign \rp__data$1043  = _10_;
   reg [31:0] wbank5 [63:0];
   initial begin
     wbank5[0] = 32'd0;
@@ -7428,16 +5838,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank5[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$703 )
+    if (\wp__en$921 )
       wbank5[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _11_;
   always @(posedge clk) begin
-    if (\rp__en$705 ) begin
+    if (\rp__en$923 ) begin
       _11_ <= wbank5[rp__addr];
     end
   end
-  assign \rp__data$833  = _11_;
+  assign \rp__data$1051  = _11_;
   reg [31:0] wbank6 [63:0];
   initial begin
     wbank6[0] = 32'd0;
@@ -7506,16 +5916,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank6[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$708 )
+    if (\wp__en$926 )
       wbank6[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _12_;
   always @(posedge clk) begin
-    if (\rp__en$710 ) begin
+    if (\rp__en$928 ) begin
       _12_ <= wbank6[rp__addr];
     end
   end
-  assign \rp__data$841  = _12_;
+  assign \rp__data$1059  = _12_;
   reg [31:0] wbank7 [63:0];
   initial begin
     wbank7[0] = 32'd0;
@@ -7584,16 +5994,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank7[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$713 )
+    if (\wp__en$931 )
       wbank7[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _13_;
   always @(posedge clk) begin
-    if (\rp__en$715 ) begin
+    if (\rp__en$933 ) begin
       _13_ <= wbank7[rp__addr];
     end
   end
-  assign \rp__data$849  = _13_;
+  assign \rp__data$1067  = _13_;
   reg [31:0] wbank8 [63:0];
   initial begin
     wbank8[0] = 32'd0;
@@ -7662,16 +6072,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank8[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$718 )
+    if (\wp__en$936 )
       wbank8[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _14_;
   always @(posedge clk) begin
-    if (\rp__en$720 ) begin
+    if (\rp__en$938 ) begin
       _14_ <= wbank8[rp__addr];
     end
   end
-  assign \rp__data$857  = _14_;
+  assign \rp__data$1075  = _14_;
   reg [31:0] wbank9 [63:0];
   initial begin
     wbank9[0] = 32'd0;
@@ -7740,998 +6150,16 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
     wbank9[63] = 32'd0;
   end
   always @(posedge clk) begin
-    if (\wp__en$723 )
+    if (\wp__en$941 )
       wbank9[i__payload[171:166]] <= i__payload[159:128];
   end
   reg [31:0] _15_;
   always @(posedge clk) begin
-    if (\rp__en$725 ) begin
+    if (\rp__en$943 ) begin
       _15_ <= wbank9[rp__addr];
     end
   end
-  assign \rp__data$865  = _15_;
-  assign \$4061  = sel_l4_s0[8] & \$4060 ;
-  assign \$4062  = \sel_l4_s0$1364  == 1'h1;
-  assign \$4063  = sel_l4_s0[8] & \$4062 ;
-  assign \$4064  = \sel_l4_s0$1364  == 1'h1;
-  assign \$4065  = sel_l4_s0[8] & \$4064 ;
-  assign \$4066  = \sel_l4_s0$1364  == 1'h1;
-  assign \$4067  = sel_l4_s0[8] & \$4066 ;
-  assign \$4069  = \$4059  | \$4068 ;
-  assign \$4070  = \$4050  | \$4069 ;
-  assign \$4071  = \$4031  | \$4070 ;
-  assign \$4072  = \sel_l4_s0$1365  == 1'h1;
-  assign \$4073  = sel_l4_s0[9] & \$4072 ;
-  assign \$4074  = \sel_l4_s0$1365  == 1'h1;
-  assign \$4075  = sel_l4_s0[9] & \$4074 ;
-  assign \$4076  = \sel_l4_s0$1365  == 1'h1;
-  assign \$4077  = sel_l4_s0[9] & \$4076 ;
-  assign \$4078  = \sel_l4_s0$1365  == 1'h1;
-  assign \$4079  = sel_l4_s0[9] & \$4078 ;
-  assign \$4081  = \$4071  | \$4080 ;
-  assign \$4082  = \sel_l4_s0$1358  == 2'h2;
-  assign \$4083  = sel_l4_s0[2] & \$4082 ;
-  assign \$4084  = \sel_l4_s0$1358  == 2'h2;
-  assign \$4085  = sel_l4_s0[2] & \$4084 ;
-  assign \$4086  = \sel_l4_s0$1358  == 2'h2;
-  assign \$4087  = sel_l4_s0[2] & \$4086 ;
-  assign \$4088  = \sel_l4_s0$1358  == 2'h2;
-  assign \$4089  = sel_l4_s0[2] & \$4088 ;
-  assign \$4091  = \sel_l4_s0$1359  == 2'h2;
-  assign \$4092  = sel_l4_s0[3] & \$4091 ;
-  assign \$4093  = \sel_l4_s0$1359  == 2'h2;
-  assign \$4094  = sel_l4_s0[3] & \$4093 ;
-  assign \$4095  = \sel_l4_s0$1359  == 2'h2;
-  assign \$4096  = sel_l4_s0[3] & \$4095 ;
-  assign \$4097  = \sel_l4_s0$1359  == 2'h2;
-  assign \$4098  = sel_l4_s0[3] & \$4097 ;
-  assign \$4100  = \$4090  | \$4099 ;
-  assign \$4101  = \sel_l4_s0$1360  == 2'h2;
-  assign \$4102  = sel_l4_s0[4] & \$4101 ;
-  assign \$4103  = \sel_l4_s0$1360  == 2'h2;
-  assign \$4104  = sel_l4_s0[4] & \$4103 ;
-  assign \$4105  = \sel_l4_s0$1360  == 2'h2;
-  assign \$4106  = sel_l4_s0[4] & \$4105 ;
-  assign \$4107  = \sel_l4_s0$1360  == 2'h2;
-  assign \$4108  = sel_l4_s0[4] & \$4107 ;
-  assign \$4110  = \sel_l4_s0$1361  == 2'h2;
-  assign \$4111  = sel_l4_s0[5] & \$4110 ;
-  assign \$4112  = \sel_l4_s0$1361  == 2'h2;
-  assign \$4113  = sel_l4_s0[5] & \$4112 ;
-  assign \$4114  = \sel_l4_s0$1361  == 2'h2;
-  assign \$4115  = sel_l4_s0[5] & \$4114 ;
-  assign \$4116  = \sel_l4_s0$1361  == 2'h2;
-  assign \$4117  = sel_l4_s0[5] & \$4116 ;
-  assign \$4119  = \$4109  | \$4118 ;
-  assign \$4120  = \$4100  | \$4119 ;
-  assign \$4121  = \sel_l4_s0$1362  == 2'h2;
-  assign \$4122  = sel_l4_s0[6] & \$4121 ;
-  assign \$4123  = \sel_l4_s0$1362  == 2'h2;
-  assign \$4124  = sel_l4_s0[6] & \$4123 ;
-  assign \$4125  = \sel_l4_s0$1362  == 2'h2;
-  assign \$4126  = sel_l4_s0[6] & \$4125 ;
-  assign \$4127  = \sel_l4_s0$1362  == 2'h2;
-  assign \$4128  = sel_l4_s0[6] & \$4127 ;
-  assign \$4130  = \sel_l4_s0$1363  == 2'h2;
-  assign \$4131  = sel_l4_s0[7] & \$4130 ;
-  assign \$4132  = \sel_l4_s0$1363  == 2'h2;
-  assign \$4133  = sel_l4_s0[7] & \$4132 ;
-  assign \$4134  = \sel_l4_s0$1363  == 2'h2;
-  assign \$4135  = sel_l4_s0[7] & \$4134 ;
-  assign \$4136  = \sel_l4_s0$1363  == 2'h2;
-  assign \$4137  = sel_l4_s0[7] & \$4136 ;
-  assign \$4139  = \$4129  | \$4138 ;
-  assign \$4140  = \sel_l4_s0$1364  == 2'h2;
-  assign \$4141  = sel_l4_s0[8] & \$4140 ;
-  assign \$4142  = \sel_l4_s0$1364  == 2'h2;
-  assign \$4143  = sel_l4_s0[8] & \$4142 ;
-  assign \$4144  = \sel_l4_s0$1364  == 2'h2;
-  assign \$4145  = sel_l4_s0[8] & \$4144 ;
-  assign \$4146  = \sel_l4_s0$1364  == 2'h2;
-  assign \$4147  = sel_l4_s0[8] & \$4146 ;
-  assign \$4149  = \sel_l4_s0$1365  == 2'h2;
-  assign \$4150  = sel_l4_s0[9] & \$4149 ;
-  assign \$4151  = \sel_l4_s0$1365  == 2'h2;
-  assign \$4152  = sel_l4_s0[9] & \$4151 ;
-  assign \$4153  = \sel_l4_s0$1365  == 2'h2;
-  assign \$4154  = sel_l4_s0[9] & \$4153 ;
-  assign \$4155  = \sel_l4_s0$1365  == 2'h2;
-  assign \$4156  = sel_l4_s0[9] & \$4155 ;
-  assign \$4158  = \$4148  | \$4157 ;
-  assign \$4159  = \$4139  | \$4158 ;
-  assign \$4160  = \$4120  | \$4159 ;
-  assign \$4161  = \sel_l4_s0$1366  == 2'h2;
-  assign \$4162  = sel_l4_s0[10] & \$4161 ;
-  assign \$4163  = \sel_l4_s0$1366  == 2'h2;
-  assign \$4164  = sel_l4_s0[10] & \$4163 ;
-  assign \$4165  = \sel_l4_s0$1366  == 2'h2;
-  assign \$4166  = sel_l4_s0[10] & \$4165 ;
-  assign \$4167  = \sel_l4_s0$1366  == 2'h2;
-  assign \$4168  = sel_l4_s0[10] & \$4167 ;
-  assign \$4170  = \$4160  | \$4169 ;
-  assign \$4171  = \sel_l4_s0$1359  == 2'h3;
-  assign \$4172  = sel_l4_s0[3] & \$4171 ;
-  assign \$4173  = \sel_l4_s0$1359  == 2'h3;
-  assign \$4174  = sel_l4_s0[3] & \$4173 ;
-  assign \$4175  = \sel_l4_s0$1359  == 2'h3;
-  assign \$4176  = sel_l4_s0[3] & \$4175 ;
-  assign \$4177  = \sel_l4_s0$1359  == 2'h3;
-  assign \$4178  = sel_l4_s0[3] & \$4177 ;
-  assign \$4180  = \sel_l4_s0$1360  == 2'h3;
-  assign \$4181  = sel_l4_s0[4] & \$4180 ;
-  assign \$4182  = \sel_l4_s0$1360  == 2'h3;
-  assign \$4183  = sel_l4_s0[4] & \$4182 ;
-  assign \$4184  = \sel_l4_s0$1360  == 2'h3;
-  assign \$4185  = sel_l4_s0[4] & \$4184 ;
-  assign \$4186  = \sel_l4_s0$1360  == 2'h3;
-  assign \$4187  = sel_l4_s0[4] & \$4186 ;
-  assign \$4189  = \$4179  | \$4188 ;
-  assign \$4190  = \sel_l4_s0$1361  == 2'h3;
-  assign \$4191  = sel_l4_s0[5] & \$4190 ;
-  assign \$4192  = \sel_l4_s0$1361  == 2'h3;
-  assign \$4193  = sel_l4_s0[5] & \$4192 ;
-  assign \$4194  = \sel_l4_s0$1361  == 2'h3;
-  assign \$4195  = sel_l4_s0[5] & \$4194 ;
-  assign \$4196  = \sel_l4_s0$1361  == 2'h3;
-  assign \$4197  = sel_l4_s0[5] & \$4196 ;
-  assign \$4199  = \sel_l4_s0$1362  == 2'h3;
-  assign \$4200  = sel_l4_s0[6] & \$4199 ;
-  assign \$4201  = \sel_l4_s0$1362  == 2'h3;
-  assign \$4202  = sel_l4_s0[6] & \$4201 ;
-  assign \$4203  = \sel_l4_s0$1362  == 2'h3;
-  assign \$4204  = sel_l4_s0[6] & \$4203 ;
-  assign \$4205  = \sel_l4_s0$1362  == 2'h3;
-  assign \$4206  = sel_l4_s0[6] & \$4205 ;
-  assign \$4208  = \$4198  | \$4207 ;
-  assign \$4209  = \$4189  | \$4208 ;
-  assign \$4210  = \sel_l4_s0$1363  == 2'h3;
-  assign \$4211  = sel_l4_s0[7] & \$4210 ;
-  assign \$4212  = \sel_l4_s0$1363  == 2'h3;
-  assign \$4213  = sel_l4_s0[7] & \$4212 ;
-  assign \$4214  = \sel_l4_s0$1363  == 2'h3;
-  assign \$4215  = sel_l4_s0[7] & \$4214 ;
-  assign \$4216  = \sel_l4_s0$1363  == 2'h3;
-  assign \$4217  = sel_l4_s0[7] & \$4216 ;
-  assign \$4219  = \sel_l4_s0$1364  == 2'h3;
-  assign \$4220  = sel_l4_s0[8] & \$4219 ;
-  assign \$4221  = \sel_l4_s0$1364  == 2'h3;
-  assign \$4222  = sel_l4_s0[8] & \$4221 ;
-  assign \$4223  = \sel_l4_s0$1364  == 2'h3;
-  assign \$4224  = sel_l4_s0[8] & \$4223 ;
-  assign \$4225  = \sel_l4_s0$1364  == 2'h3;
-  assign \$4226  = sel_l4_s0[8] & \$4225 ;
-  assign \$4228  = \$4218  | \$4227 ;
-  assign \$4229  = \sel_l4_s0$1365  == 2'h3;
-  assign \$4230  = sel_l4_s0[9] & \$4229 ;
-  assign \$4231  = \sel_l4_s0$1365  == 2'h3;
-  assign \$4232  = sel_l4_s0[9] & \$4231 ;
-  assign \$4233  = \sel_l4_s0$1365  == 2'h3;
-  assign \$4234  = sel_l4_s0[9] & \$4233 ;
-  assign \$4235  = \sel_l4_s0$1365  == 2'h3;
-  assign \$4236  = sel_l4_s0[9] & \$4235 ;
-  assign \$4238  = \sel_l4_s0$1366  == 2'h3;
-  assign \$4239  = sel_l4_s0[10] & \$4238 ;
-  assign \$4240  = \sel_l4_s0$1366  == 2'h3;
-  assign \$4241  = sel_l4_s0[10] & \$4240 ;
-  assign \$4242  = \sel_l4_s0$1366  == 2'h3;
-  assign \$4243  = sel_l4_s0[10] & \$4242 ;
-  assign \$4244  = \sel_l4_s0$1366  == 2'h3;
-  assign \$4245  = sel_l4_s0[10] & \$4244 ;
-  assign \$4247  = \$4237  | \$4246 ;
-  assign \$4248  = \$4228  | \$4247 ;
-  assign \$4249  = \$4209  | \$4248 ;
-  assign \$4250  = \sel_l4_s0$1367  == 2'h3;
-  assign \$4251  = sel_l4_s0[11] & \$4250 ;
-  assign \$4252  = \sel_l4_s0$1367  == 2'h3;
-  assign \$4253  = sel_l4_s0[11] & \$4252 ;
-  assign \$4254  = \sel_l4_s0$1367  == 2'h3;
-  assign \$4255  = sel_l4_s0[11] & \$4254 ;
-  assign \$4256  = \sel_l4_s0$1367  == 2'h3;
-  assign \$4257  = sel_l4_s0[11] & \$4256 ;
-  assign \$4259  = \$4249  | \$4258 ;
-  assign \$4260  = \sel_l4_s0$1360  == 3'h4;
-  assign \$4261  = sel_l4_s0[4] & \$4260 ;
-  assign \$4262  = \sel_l4_s0$1360  == 3'h4;
-  assign \$4263  = sel_l4_s0[4] & \$4262 ;
-  assign \$4264  = \sel_l4_s0$1360  == 3'h4;
-  assign \$4265  = sel_l4_s0[4] & \$4264 ;
-  assign \$4266  = \sel_l4_s0$1360  == 3'h4;
-  assign \$4267  = sel_l4_s0[4] & \$4266 ;
-  assign \$4269  = \sel_l4_s0$1361  == 3'h4;
-  assign \$4270  = sel_l4_s0[5] & \$4269 ;
-  assign \$4271  = \sel_l4_s0$1361  == 3'h4;
-  assign \$4272  = sel_l4_s0[5] & \$4271 ;
-  assign \$4273  = \sel_l4_s0$1361  == 3'h4;
-  assign \$4274  = sel_l4_s0[5] & \$4273 ;
-  assign \$4275  = \sel_l4_s0$1361  == 3'h4;
-  assign \$4276  = sel_l4_s0[5] & \$4275 ;
-  assign \$4278  = \$4268  | \$4277 ;
-  assign \$4279  = \sel_l4_s0$1362  == 3'h4;
-  assign \$4280  = sel_l4_s0[6] & \$4279 ;
-  assign \$4281  = \sel_l4_s0$1362  == 3'h4;
-  assign \$4282  = sel_l4_s0[6] & \$4281 ;
-  assign \$4283  = \sel_l4_s0$1362  == 3'h4;
-  assign \$4284  = sel_l4_s0[6] & \$4283 ;
-  assign \$4285  = \sel_l4_s0$1362  == 3'h4;
-  assign \$4286  = sel_l4_s0[6] & \$4285 ;
-  assign \$4288  = \sel_l4_s0$1363  == 3'h4;
-  assign \$4289  = sel_l4_s0[7] & \$4288 ;
-  assign \$4290  = \sel_l4_s0$1363  == 3'h4;
-  assign \$4291  = sel_l4_s0[7] & \$4290 ;
-  assign \$4292  = \sel_l4_s0$1363  == 3'h4;
-  assign \$4293  = sel_l4_s0[7] & \$4292 ;
-  assign \$4294  = \sel_l4_s0$1363  == 3'h4;
-  assign \$4295  = sel_l4_s0[7] & \$4294 ;
-  assign \$4297  = \$4287  | \$4296 ;
-  assign \$4298  = \$4278  | \$4297 ;
-  assign \$4299  = \sel_l4_s0$1364  == 3'h4;
-  assign \$4300  = sel_l4_s0[8] & \$4299 ;
-  assign \$4301  = \sel_l4_s0$1364  == 3'h4;
-  assign \$4302  = sel_l4_s0[8] & \$4301 ;
-  assign \$4303  = \sel_l4_s0$1364  == 3'h4;
-  assign \$4304  = sel_l4_s0[8] & \$4303 ;
-  assign \$4305  = \sel_l4_s0$1364  == 3'h4;
-  assign \$4306  = sel_l4_s0[8] & \$4305 ;
-  assign \$4308  = \sel_l4_s0$1365  == 3'h4;
-  assign \$4309  = sel_l4_s0[9] & \$4308 ;
-  assign \$4310  = \sel_l4_s0$1365  == 3'h4;
-  assign \$4311  = sel_l4_s0[9] & \$4310 ;
-  assign \$4312  = \sel_l4_s0$1365  == 3'h4;
-  assign \$4313  = sel_l4_s0[9] & \$4312 ;
-  assign \$4314  = \sel_l4_s0$1365  == 3'h4;
-  assign \$4315  = sel_l4_s0[9] & \$4314 ;
-  assign \$4317  = \$4307  | \$4316 ;
-  assign \$4318  = \sel_l4_s0$1366  == 3'h4;
-  assign \$4319  = sel_l4_s0[10] & \$4318 ;
-  assign \$4320  = \sel_l4_s0$1366  == 3'h4;
-  assign \$4321  = sel_l4_s0[10] & \$4320 ;
-  assign \$4322  = \sel_l4_s0$1366  == 3'h4;
-  assign \$4323  = sel_l4_s0[10] & \$4322 ;
-  assign \$4324  = \sel_l4_s0$1366  == 3'h4;
-  assign \$4325  = sel_l4_s0[10] & \$4324 ;
-  assign \$4327  = \sel_l4_s0$1367  == 3'h4;
-  assign \$4328  = sel_l4_s0[11] & \$4327 ;
-  assign \$4329  = \sel_l4_s0$1367  == 3'h4;
-  assign \$4330  = sel_l4_s0[11] & \$4329 ;
-  assign \$4331  = \sel_l4_s0$1367  == 3'h4;
-  assign \$4332  = sel_l4_s0[11] & \$4331 ;
-  assign \$4333  = \sel_l4_s0$1367  == 3'h4;
-  assign \$4334  = sel_l4_s0[11] & \$4333 ;
-  assign \$4336  = \$4326  | \$4335 ;
-  assign \$4337  = \$4317  | \$4336 ;
-  assign \$4338  = \$4298  | \$4337 ;
-  assign \$4339  = \sel_l4_s0$1368  == 3'h4;
-  assign \$4340  = sel_l4_s0[12] & \$4339 ;
-  assign \$4341  = \sel_l4_s0$1368  == 3'h4;
-  assign \$4342  = sel_l4_s0[12] & \$4341 ;
-  assign \$4343  = \sel_l4_s0$1368  == 3'h4;
-  assign \$4344  = sel_l4_s0[12] & \$4343 ;
-  assign \$4345  = \sel_l4_s0$1368  == 3'h4;
-  assign \$4346  = sel_l4_s0[12] & \$4345 ;
-  assign \$4348  = \$4338  | \$4347 ;
-  assign \$4349  = \sel_l4_s0$1361  == 3'h5;
-  assign \$4350  = sel_l4_s0[5] & \$4349 ;
-  assign \$4351  = \sel_l4_s0$1361  == 3'h5;
-  assign \$4352  = sel_l4_s0[5] & \$4351 ;
-  assign \$4353  = \sel_l4_s0$1361  == 3'h5;
-  assign \$4354  = sel_l4_s0[5] & \$4353 ;
-  assign \$4355  = \sel_l4_s0$1361  == 3'h5;
-  assign \$4356  = sel_l4_s0[5] & \$4355 ;
-  assign \$4358  = \sel_l4_s0$1362  == 3'h5;
-  assign \$4359  = sel_l4_s0[6] & \$4358 ;
-  assign \$4360  = \sel_l4_s0$1362  == 3'h5;
-  assign \$4361  = sel_l4_s0[6] & \$4360 ;
-  assign \$4362  = \sel_l4_s0$1362  == 3'h5;
-  assign \$4363  = sel_l4_s0[6] & \$4362 ;
-  assign \$4364  = \sel_l4_s0$1362  == 3'h5;
-  assign \$4365  = sel_l4_s0[6] & \$4364 ;
-  assign \$4367  = \$4357  | \$4366 ;
-  assign \$4368  = \sel_l4_s0$1363  == 3'h5;
-  assign \$4369  = sel_l4_s0[7] & \$4368 ;
-  assign \$4370  = \sel_l4_s0$1363  == 3'h5;
-  assign \$4371  = sel_l4_s0[7] & \$4370 ;
-  assign \$4372  = \sel_l4_s0$1363  == 3'h5;
-  assign \$4373  = sel_l4_s0[7] & \$4372 ;
-  assign \$4374  = \sel_l4_s0$1363  == 3'h5;
-  assign \$4375  = sel_l4_s0[7] & \$4374 ;
-  assign \$4377  = \sel_l4_s0$1364  == 3'h5;
-  assign \$4378  = sel_l4_s0[8] & \$4377 ;
-  assign \$4379  = \sel_l4_s0$1364  == 3'h5;
-  assign \$4380  = sel_l4_s0[8] & \$4379 ;
-  assign \$4381  = \sel_l4_s0$1364  == 3'h5;
-  assign \$4382  = sel_l4_s0[8] & \$4381 ;
-  assign \$4383  = \sel_l4_s0$1364  == 3'h5;
-  assign \$4384  = sel_l4_s0[8] & \$4383 ;
-  assign \$4386  = \$4376  | \$4385 ;
-  assign \$4387  = \$4367  | \$4386 ;
-  assign \$4388  = \sel_l4_s0$1365  == 3'h5;
-  assign \$4389  = sel_l4_s0[9] & \$4388 ;
-  assign \$4390  = \sel_l4_s0$1365  == 3'h5;
-  assign \$4391  = sel_l4_s0[9] & \$4390 ;
-  assign \$4392  = \sel_l4_s0$1365  == 3'h5;
-  assign \$4393  = sel_l4_s0[9] & \$4392 ;
-  assign \$4394  = \sel_l4_s0$1365  == 3'h5;
-  assign \$4395  = sel_l4_s0[9] & \$4394 ;
-  assign \$4397  = \sel_l4_s0$1366  == 3'h5;
-  assign \$4398  = sel_l4_s0[10] & \$4397 ;
-  assign \$4399  = \sel_l4_s0$1366  == 3'h5;
-  assign \$4400  = sel_l4_s0[10] & \$4399 ;
-  assign \$4401  = \sel_l4_s0$1366  == 3'h5;
-  assign \$4402  = sel_l4_s0[10] & \$4401 ;
-  assign \$4403  = \sel_l4_s0$1366  == 3'h5;
-  assign \$4404  = sel_l4_s0[10] & \$4403 ;
-  assign \$4406  = \$4396  | \$4405 ;
-  assign \$4407  = \sel_l4_s0$1367  == 3'h5;
-  assign \$4408  = sel_l4_s0[11] & \$4407 ;
-  assign \$4409  = \sel_l4_s0$1367  == 3'h5;
-  assign \$4410  = sel_l4_s0[11] & \$4409 ;
-  assign \$4411  = \sel_l4_s0$1367  == 3'h5;
-  assign \$4412  = sel_l4_s0[11] & \$4411 ;
-  assign \$4413  = \sel_l4_s0$1367  == 3'h5;
-  assign \$4414  = sel_l4_s0[11] & \$4413 ;
-  assign \$4416  = \sel_l4_s0$1368  == 3'h5;
-  assign \$4417  = sel_l4_s0[12] & \$4416 ;
-  assign \$4418  = \sel_l4_s0$1368  == 3'h5;
-  assign \$4419  = sel_l4_s0[12] & \$4418 ;
-  assign \$4420  = \sel_l4_s0$1368  == 3'h5;
-  assign \$4421  = sel_l4_s0[12] & \$4420 ;
-  assign \$4422  = \sel_l4_s0$1368  == 3'h5;
-  assign \$4423  = sel_l4_s0[12] & \$4422 ;
-  assign \$4425  = \$4415  | \$4424 ;
-  assign \$4426  = \$4406  | \$4425 ;
-  assign \$4427  = \$4387  | \$4426 ;
-  assign \$4428  = \sel_l4_s0$1369  == 3'h5;
-  assign \$4429  = sel_l4_s0[13] & \$4428 ;
-  assign \$4430  = \sel_l4_s0$1369  == 3'h5;
-  assign \$4431  = sel_l4_s0[13] & \$4430 ;
-  assign \$4432  = \sel_l4_s0$1369  == 3'h5;
-  assign \$4433  = sel_l4_s0[13] & \$4432 ;
-  assign \$4434  = \sel_l4_s0$1369  == 3'h5;
-  assign \$4435  = sel_l4_s0[13] & \$4434 ;
-  assign \$4437  = \$4427  | \$4436 ;
-  assign \$4438  = \sel_l4_s0$1362  == 3'h6;
-  assign \$4439  = sel_l4_s0[6] & \$4438 ;
-  assign \$4440  = \sel_l4_s0$1362  == 3'h6;
-  assign \$4441  = sel_l4_s0[6] & \$4440 ;
-  assign \$4442  = \sel_l4_s0$1362  == 3'h6;
-  assign \$4443  = sel_l4_s0[6] & \$4442 ;
-  assign \$4444  = \sel_l4_s0$1362  == 3'h6;
-  assign \$4445  = sel_l4_s0[6] & \$4444 ;
-  assign \$4447  = \sel_l4_s0$1363  == 3'h6;
-  assign \$4448  = sel_l4_s0[7] & \$4447 ;
-  assign \$4449  = \sel_l4_s0$1363  == 3'h6;
-  assign \$4450  = sel_l4_s0[7] & \$4449 ;
-  assign \$4451  = \sel_l4_s0$1363  == 3'h6;
-  assign \$4452  = sel_l4_s0[7] & \$4451 ;
-  assign \$4453  = \sel_l4_s0$1363  == 3'h6;
-  assign \$4454  = sel_l4_s0[7] & \$4453 ;
-  assign \$4456  = \$4446  | \$4455 ;
-  assign \$4457  = \sel_l4_s0$1364  == 3'h6;
-  assign \$4458  = sel_l4_s0[8] & \$4457 ;
-  assign \$4459  = \sel_l4_s0$1364  == 3'h6;
-  assign \$4460  = sel_l4_s0[8] & \$4459 ;
-  assign \$4461  = \sel_l4_s0$1364  == 3'h6;
-  assign \$4462  = sel_l4_s0[8] & \$4461 ;
-  assign \$4463  = \sel_l4_s0$1364  == 3'h6;
-  assign \$4464  = sel_l4_s0[8] & \$4463 ;
-  assign \$4466  = \sel_l4_s0$1365  == 3'h6;
-  assign \$4467  = sel_l4_s0[9] & \$4466 ;
-  assign \$4468  = \sel_l4_s0$1365  == 3'h6;
-  assign \$4469  = sel_l4_s0[9] & \$4468 ;
-  assign \$4470  = \sel_l4_s0$1365  == 3'h6;
-  assign \$4471  = sel_l4_s0[9] & \$4470 ;
-  assign \$4472  = \sel_l4_s0$1365  == 3'h6;
-  assign \$4473  = sel_l4_s0[9] & \$4472 ;
-  assign \$4475  = \$4465  | \$4474 ;
-  assign \$4476  = \$4456  | \$4475 ;
-  assign \$4477  = \sel_l4_s0$1366  == 3'h6;
-  assign \$4478  = sel_l4_s0[10] & \$4477 ;
-  assign \$4479  = \sel_l4_s0$1366  == 3'h6;
-  assign \$4480  = sel_l4_s0[10] & \$4479 ;
-  assign \$4481  = \sel_l4_s0$1366  == 3'h6;
-  assign \$4482  = sel_l4_s0[10] & \$4481 ;
-  assign \$4483  = \sel_l4_s0$1366  == 3'h6;
-  assign \$4484  = sel_l4_s0[10] & \$4483 ;
-  assign \$4486  = \sel_l4_s0$1367  == 3'h6;
-  assign \$4487  = sel_l4_s0[11] & \$4486 ;
-  assign \$4488  = \sel_l4_s0$1367  == 3'h6;
-  assign \$4489  = sel_l4_s0[11] & \$4488 ;
-  assign \$4490  = \sel_l4_s0$1367  == 3'h6;
-  assign \$4491  = sel_l4_s0[11] & \$4490 ;
-  assign \$4492  = \sel_l4_s0$1367  == 3'h6;
-  assign \$4493  = sel_l4_s0[11] & \$4492 ;
-  assign \$4495  = \$4485  | \$4494 ;
-  assign \$4496  = \sel_l4_s0$1368  == 3'h6;
-  assign \$4497  = sel_l4_s0[12] & \$4496 ;
-  assign \$4498  = \sel_l4_s0$1368  == 3'h6;
-  assign \$4499  = sel_l4_s0[12] & \$4498 ;
-  assign \$4500  = \sel_l4_s0$1368  == 3'h6;
-  assign \$4501  = sel_l4_s0[12] & \$4500 ;
-  assign \$4502  = \sel_l4_s0$1368  == 3'h6;
-  assign \$4503  = sel_l4_s0[12] & \$4502 ;
-  assign \$4505  = \sel_l4_s0$1369  == 3'h6;
-  assign \$4506  = sel_l4_s0[13] & \$4505 ;
-  assign \$4507  = \sel_l4_s0$1369  == 3'h6;
-  assign \$4508  = sel_l4_s0[13] & \$4507 ;
-  assign \$4509  = \sel_l4_s0$1369  == 3'h6;
-  assign \$4510  = sel_l4_s0[13] & \$4509 ;
-  assign \$4511  = \sel_l4_s0$1369  == 3'h6;
-  assign \$4512  = sel_l4_s0[13] & \$4511 ;
-  assign \$4514  = \$4504  | \$4513 ;
-  assign \$4515  = \$4495  | \$4514 ;
-  assign \$4516  = \$4476  | \$4515 ;
-  assign \$4517  = \sel_l4_s0$1370  == 3'h6;
-  assign \$4518  = sel_l4_s0[14] & \$4517 ;
-  assign \$4519  = \sel_l4_s0$1370  == 3'h6;
-  assign \$4520  = sel_l4_s0[14] & \$4519 ;
-  assign \$4521  = \sel_l4_s0$1370  == 3'h6;
-  assign \$4522  = sel_l4_s0[14] & \$4521 ;
-  assign \$4523  = \sel_l4_s0$1370  == 3'h6;
-  assign \$4524  = sel_l4_s0[14] & \$4523 ;
-  assign \$4526  = \$4516  | \$4525 ;
-  assign \$4527  = \sel_l4_s0$1363  == 3'h7;
-  assign \$4528  = sel_l4_s0[7] & \$4527 ;
-  assign \$4529  = \sel_l4_s0$1363  == 3'h7;
-  assign \$4530  = sel_l4_s0[7] & \$4529 ;
-  assign \$4531  = \sel_l4_s0$1363  == 3'h7;
-  assign \$4532  = sel_l4_s0[7] & \$4531 ;
-  assign \$4533  = \sel_l4_s0$1363  == 3'h7;
-  assign \$4534  = sel_l4_s0[7] & \$4533 ;
-  assign \$4536  = \sel_l4_s0$1364  == 3'h7;
-  assign \$4537  = sel_l4_s0[8] & \$4536 ;
-  assign \$4538  = \sel_l4_s0$1364  == 3'h7;
-  assign \$4539  = sel_l4_s0[8] & \$4538 ;
-  assign \$4540  = \sel_l4_s0$1364  == 3'h7;
-  assign \$4541  = sel_l4_s0[8] & \$4540 ;
-  assign \$4542  = \sel_l4_s0$1364  == 3'h7;
-  assign \$4543  = sel_l4_s0[8] & \$4542 ;
-  assign \$4545  = \$4535  | \$4544 ;
-  assign \$4546  = \sel_l4_s0$1365  == 3'h7;
-  assign \$4547  = sel_l4_s0[9] & \$4546 ;
-  assign \$4548  = \sel_l4_s0$1365  == 3'h7;
-  assign \$4549  = sel_l4_s0[9] & \$4548 ;
-  assign \$4550  = \sel_l4_s0$1365  == 3'h7;
-  assign \$4551  = sel_l4_s0[9] & \$4550 ;
-  assign \$4552  = \sel_l4_s0$1365  == 3'h7;
-  assign \$4553  = sel_l4_s0[9] & \$4552 ;
-  assign \$4555  = \sel_l4_s0$1366  == 3'h7;
-  assign \$4556  = sel_l4_s0[10] & \$4555 ;
-  assign \$4557  = \sel_l4_s0$1366  == 3'h7;
-  assign \$4558  = sel_l4_s0[10] & \$4557 ;
-  assign \$4559  = \sel_l4_s0$1366  == 3'h7;
-  assign \$4560  = sel_l4_s0[10] & \$4559 ;
-  assign \$4561  = \sel_l4_s0$1366  == 3'h7;
-  assign \$4562  = sel_l4_s0[10] & \$4561 ;
-  assign \$4564  = \$4554  | \$4563 ;
-  assign \$4565  = \$4545  | \$4564 ;
-  assign \$4566  = \sel_l4_s0$1367  == 3'h7;
-  assign \$4567  = sel_l4_s0[11] & \$4566 ;
-  assign \$4568  = \sel_l4_s0$1367  == 3'h7;
-  assign \$4569  = sel_l4_s0[11] & \$4568 ;
-  assign \$4570  = \sel_l4_s0$1367  == 3'h7;
-  assign \$4571  = sel_l4_s0[11] & \$4570 ;
-  assign \$4572  = \sel_l4_s0$1367  == 3'h7;
-  assign \$4573  = sel_l4_s0[11] & \$4572 ;
-  assign \$4575  = \sel_l4_s0$1368  == 3'h7;
-  assign \$4576  = sel_l4_s0[12] & \$4575 ;
-  assign \$4577  = \sel_l4_s0$1368  == 3'h7;
-  assign \$4578  = sel_l4_s0[12] & \$4577 ;
-  assign \$4579  = \sel_l4_s0$1368  == 3'h7;
-  assign \$4580  = sel_l4_s0[12] & \$4579 ;
-  assign \$4581  = \sel_l4_s0$1368  == 3'h7;
-  assign \$4582  = sel_l4_s0[12] & \$4581 ;
-  assign \$4584  = \$4574  | \$4583 ;
-  assign \$4585  = \sel_l4_s0$1369  == 3'h7;
-  assign \$4586  = sel_l4_s0[13] & \$4585 ;
-  assign \$4587  = \sel_l4_s0$1369  == 3'h7;
-  assign \$4588  = sel_l4_s0[13] & \$4587 ;
-  assign \$4589  = \sel_l4_s0$1369  == 3'h7;
-  assign \$4590  = sel_l4_s0[13] & \$4589 ;
-  assign \$4591  = \sel_l4_s0$1369  == 3'h7;
-  assign \$4592  = sel_l4_s0[13] & \$4591 ;
-  assign \$4594  = \sel_l4_s0$1370  == 3'h7;
-  assign \$4595  = sel_l4_s0[14] & \$4594 ;
-  assign \$4596  = \sel_l4_s0$1370  == 3'h7;
-  assign \$4597  = sel_l4_s0[14] & \$4596 ;
-  assign \$4598  = \sel_l4_s0$1370  == 3'h7;
-  assign \$4599  = sel_l4_s0[14] & \$4598 ;
-  assign \$4600  = \sel_l4_s0$1370  == 3'h7;
-  assign \$4601  = sel_l4_s0[14] & \$4600 ;
-  assign \$4603  = \$4593  | \$4602 ;
-  assign \$4604  = \$4584  | \$4603 ;
-  assign \$4605  = \$4565  | \$4604 ;
-  assign \$4606  = \sel_l4_s0$1371  == 3'h7;
-  assign \$4607  = sel_l4_s0[15] & \$4606 ;
-  assign \$4608  = \sel_l4_s0$1371  == 3'h7;
-  assign \$4609  = sel_l4_s0[15] & \$4608 ;
-  assign \$4610  = \sel_l4_s0$1371  == 3'h7;
-  assign \$4611  = sel_l4_s0[15] & \$4610 ;
-  assign \$4612  = \sel_l4_s0$1371  == 3'h7;
-  assign \$4613  = sel_l4_s0[15] & \$4612 ;
-  assign \$4615  = \$4605  | \$4614 ;
-  assign \$4616  = ~ i__payload[161];
-  assign \$4617  = i__valid & \$4616 ;
-  assign \$4618  = advance & sel_valid_s4;
-  assign \$4619  = rp__addr == 6'h3f;
-  assign \$4620  = \sel_l5_s0$1405  | \$4619 ;
-  assign \$4621  = rp__addr + 1'h1;
-  assign \$4622  = mac_add2_valid_s0 & \mac_add2_s0$1420 ;
-  assign \$4623  = advance & mac_add2_valid_s0;
-  assign \$4624  = advance & mac_add2_valid_s0;
-  assign \$4625  = advance & mac_add2_valid_s0;
-  assign \$4626  = advance & mac_add2_valid_s0;
-  always @(posedge clk)
-    sel_l1_s0 <= \$4627 ;
-  always @(posedge clk)
-    \sel_l1_s0$27  <= \$4628 ;
-  always @(posedge clk)
-    \sel_l1_s0$28  <= \$4629 ;
-  always @(posedge clk)
-    \sel_l1_s0$29  <= \$4630 ;
-  always @(posedge clk)
-    \sel_l1_s0$30  <= \$4631 ;
-  always @(posedge clk)
-    \sel_l1_s0$31  <= \$4632 ;
-  always @(posedge clk)
-    \sel_l1_s0$32  <= \$4633 ;
-  always @(posedge clk)
-    \sel_l1_s0$33  <= \$4634 ;
-  always @(posedge clk)
-    \sel_l1_s0$34  <= \$4635 ;
-  always @(posedge clk)
-    \sel_l1_s0$35  <= \$4636 ;
-  always @(posedge clk)
-    \sel_l1_s0$36  <= \$4637 ;
-  always @(posedge clk)
-    \sel_l1_s0$37  <= \$4638 ;
-  always @(posedge clk)
-    \sel_l1_s0$38  <= \$4639 ;
-  always @(posedge clk)
-    \sel_l1_s0$39  <= \$4640 ;
-  always @(posedge clk)
-    \sel_l1_s0$40  <= \$4641 ;
-  always @(posedge clk)
-    \sel_l1_s0$41  <= \$4642 ;
-  always @(posedge clk)
-    \sel_l1_s0$1304  <= \$4643 ;
-  always @(posedge clk)
-    \sel_l1_s0$1305  <= \$4644 ;
-  always @(posedge clk)
-    \sel_l1_s0$1306  <= \$4645 ;
-  always @(posedge clk)
-    \sel_l1_s0$1307  <= \$4646 ;
-  always @(posedge clk)
-    \sel_l1_s0$1308  <= \$4647 ;
-  always @(posedge clk)
-    \sel_l1_s0$1309  <= \$4648 ;
-  always @(posedge clk)
-    \sel_l1_s0$1310  <= \$4649 ;
-  always @(posedge clk)
-    \sel_l1_s0$1311  <= \$4650 ;
-  always @(posedge clk)
-    \sel_l1_s0$1312  <= \$4651 ;
-  always @(posedge clk)
-    \sel_l1_s0$1313  <= \$4652 ;
-  always @(posedge clk)
-    \sel_l1_s0$1314  <= \$4653 ;
-  always @(posedge clk)
-    \sel_l1_s0$1315  <= \$4654 ;
-  always @(posedge clk)
-    \sel_l1_s0$1316  <= \$4655 ;
-  always @(posedge clk)
-    \sel_l1_s0$1317  <= \$4656 ;
-  always @(posedge clk)
-    \sel_l1_s0$1318  <= \$4657 ;
-  always @(posedge clk)
-    \sel_l1_s0$1319  <= \$4658 ;
-  always @(posedge clk)
-    \sel_l1_s0$1320  <= \$4659 ;
-  always @(posedge clk)
-    sel_l2_s0 <= \$4660 ;
-  always @(posedge clk)
-    \sel_l2_s0$1321  <= \$4661 ;
-  always @(posedge clk)
-    \sel_l2_s0$1322  <= \$4662 ;
-  always @(posedge clk)
-    \sel_l2_s0$1323  <= \$4663 ;
-  always @(posedge clk)
-    \sel_l2_s0$1324  <= \$4664 ;
-  always @(posedge clk)
-    \sel_l2_s0$1325  <= \$4665 ;
-  always @(posedge clk)
-    \sel_l2_s0$1326  <= \$4666 ;
-  always @(posedge clk)
-    \sel_l2_s0$1327  <= \$4667 ;
-  always @(posedge clk)
-    \sel_l2_s0$1328  <= \$4668 ;
-  always @(posedge clk)
-    \sel_l2_s0$1329  <= \$4669 ;
-  always @(posedge clk)
-    \sel_l2_s0$1330  <= \$4670 ;
-  always @(posedge clk)
-    \sel_l2_s0$1331  <= \$4671 ;
-  always @(posedge clk)
-    \sel_l2_s0$1332  <= \$4672 ;
-  always @(posedge clk)
-    \sel_l2_s0$1333  <= \$4673 ;
-  always @(posedge clk)
-    \sel_l2_s0$1334  <= \$4674 ;
-  always @(posedge clk)
-    \sel_l2_s0$1335  <= \$4675 ;
-  always @(posedge clk)
-    \sel_l2_s0$1336  <= \$4676 ;
-  always @(posedge clk)
-    \sel_l2_s0$1337  <= \$4677 ;
-  always @(posedge clk)
-    sel_l3_s0 <= \$4678 ;
-  always @(posedge clk)
-    \sel_l3_s0$1338  <= \$4679 ;
-  always @(posedge clk)
-    \sel_l3_s0$1339  <= \$4680 ;
-  always @(posedge clk)
-    \sel_l3_s0$1340  <= \$4681 ;
-  always @(posedge clk)
-    \sel_l3_s0$1341  <= \$4682 ;
-  always @(posedge clk)
-    \sel_l3_s0$1342  <= \$4683 ;
-  always @(posedge clk)
-    \sel_l3_s0$1343  <= \$4684 ;
-  always @(posedge clk)
-    \sel_l3_s0$1344  <= \$4685 ;
-  always @(posedge clk)
-    \sel_l3_s0$1345  <= \$4686 ;
-  always @(posedge clk)
-    \sel_l3_s0$1346  <= \$4687 ;
-  always @(posedge clk)
-    \sel_l3_s0$1347  <= \$4688 ;
-  always @(posedge clk)
-    \sel_l3_s0$1348  <= \$4689 ;
-  always @(posedge clk)
-    \sel_l3_s0$1349  <= \$4690 ;
-  always @(posedge clk)
-    \sel_l3_s0$1350  <= \$4691 ;
-  always @(posedge clk)
-    \sel_l3_s0$1351  <= \$4692 ;
-  always @(posedge clk)
-    \sel_l3_s0$1352  <= \$4693 ;
-  always @(posedge clk)
-    \sel_l3_s0$1353  <= \$4694 ;
-  always @(posedge clk)
-    \sel_l3_s0$1354  <= \$4695 ;
-  always @(posedge clk)
-    sel_l4_s0 <= \$4696 ;
-  always @(posedge clk)
-    \sel_l4_s0$1356  <= \$4697 ;
-  always @(posedge clk)
-    \sel_l4_s0$1357  <= \$4698 ;
-  always @(posedge clk)
-    \sel_l4_s0$1358  <= \$4699 ;
-  always @(posedge clk)
-    \sel_l4_s0$1359  <= \$4700 ;
-  always @(posedge clk)
-    \sel_l4_s0$1360  <= \$4701 ;
-  always @(posedge clk)
-    \sel_l4_s0$1361  <= \$4702 ;
-  always @(posedge clk)
-    \sel_l4_s0$1362  <= \$4703 ;
-  always @(posedge clk)
-    \sel_l4_s0$1363  <= \$4704 ;
-  always @(posedge clk)
-    \sel_l4_s0$1364  <= \$4705 ;
-  always @(posedge clk)
-    \sel_l4_s0$1365  <= \$4706 ;
-  always @(posedge clk)
-    \sel_l4_s0$1366  <= \$4707 ;
-  always @(posedge clk)
-    \sel_l4_s0$1367  <= \$4708 ;
-  always @(posedge clk)
-    \sel_l4_s0$1368  <= \$4709 ;
-  always @(posedge clk)
-    \sel_l4_s0$1369  <= \$4710 ;
-  always @(posedge clk)
-    \sel_l4_s0$1370  <= \$4711 ;
-  always @(posedge clk)
-    \sel_l4_s0$1371  <= \$4712 ;
-  always @(posedge clk)
-    \sel_l4_s0$1372  <= \$4713 ;
-  always @(posedge clk)
-    \sel_l4_s0$1373  <= \$4714 ;
-  always @(posedge clk)
-    \sel_l4_s0$1374  <= \$4715 ;
-  always @(posedge clk)
-    \sel_l4_s0$1375  <= \$4716 ;
-  always @(posedge clk)
-    \sel_l4_s0$1376  <= \$4717 ;
-  always @(posedge clk)
-    \sel_l4_s0$1377  <= \$4718 ;
-  always @(posedge clk)
-    \sel_l4_s0$1378  <= \$4719 ;
-  always @(posedge clk)
-    \sel_l4_s0$1379  <= \$4720 ;
-  always @(posedge clk)
-    \sel_l4_s0$1380  <= \$4721 ;
-  always @(posedge clk)
-    \sel_l4_s0$1381  <= \$4722 ;
-  always @(posedge clk)
-    \sel_l4_s0$1382  <= \$4723 ;
-  always @(posedge clk)
-    \sel_l4_s0$1383  <= \$4724 ;
-  always @(posedge clk)
-    \sel_l4_s0$1384  <= \$4725 ;
-  always @(posedge clk)
-    \sel_l4_s0$1385  <= \$4726 ;
-  always @(posedge clk)
-    \sel_l4_s0$1386  <= \$4727 ;
-  always @(posedge clk)
-    \sel_l4_s0$1387  <= \$4728 ;
-  always @(posedge clk)
-    \sel_l4_s0$1388  <= \$4729 ;
-  always @(posedge clk)
-    sel_l5_s0 <= \$4730 ;
-  always @(posedge clk)
-    \sel_l5_s0$1389  <= \$4731 ;
-  always @(posedge clk)
-    \sel_l5_s0$1390  <= \$4732 ;
-  always @(posedge clk)
-    \sel_l5_s0$1391  <= \$4733 ;
-  always @(posedge clk)
-    \sel_l5_s0$1392  <= \$4734 ;
-  always @(posedge clk)
-    \sel_l5_s0$1393  <= \$4735 ;
-  always @(posedge clk)
-    \sel_l5_s0$1394  <= \$4736 ;
-  always @(posedge clk)
-    \sel_l5_s0$1395  <= \$4737 ;
-  always @(posedge clk)
-    \sel_l5_s0$1396  <= \$4738 ;
-  always @(posedge clk)
-    \sel_l5_s0$1397  <= \$4739 ;
-  always @(posedge clk)
-    \sel_l5_s0$1398  <= \$4740 ;
-  always @(posedge clk)
-    \sel_l5_s0$1399  <= \$4741 ;
-  always @(posedge clk)
-    \sel_l5_s0$1400  <= \$4742 ;
-  always @(posedge clk)
-    \sel_l5_s0$1401  <= \$4743 ;
-  always @(posedge clk)
-    \sel_l5_s0$1402  <= \$4744 ;
-  always @(posedge clk)
-    \sel_l5_s0$1403  <= \$4745 ;
-  always @(posedge clk)
-    \sel_l5_s0$1404  <= \$4746 ;
-  always @(posedge clk)
-    \sel_l5_s0$1405  <= \$4747 ;
-  always @(posedge clk)
-    sel_valid_s0 <= \$4748 ;
-  always @(posedge clk)
-    sel_valid_s1 <= \$4749 ;
-  always @(posedge clk)
-    sel_valid_s2 <= \$4750 ;
-  always @(posedge clk)
-    sel_valid_s3 <= \$4751 ;
-  always @(posedge clk)
-    sel_valid_s4 <= \$4752 ;
-  always @(posedge clk)
-    rp__addr <= \$4753 ;
-  always @(posedge clk)
-    \mac_read_s0$1406  <= \$4754 ;
-  always @(posedge clk)
-    \mac_read_s0$1407  <= \$4755 ;
-  always @(posedge clk)
-    \mac_read_s0$1408  <= \$4756 ;
-  always @(posedge clk)
-    \mac_read_s0$1409  <= \$4757 ;
-  always @(posedge clk)
-    \mac_read_s0$1410  <= \$4758 ;
-  always @(posedge clk)
-    \mac_read_s0$1411  <= \$4759 ;
-  always @(posedge clk)
-    \mac_read_s0$1412  <= \$4760 ;
-  always @(posedge clk)
-    \mac_read_s0$1413  <= \$4761 ;
-  always @(posedge clk)
-    mac_read_s0 <= \$4762 ;
-  always @(posedge clk)
-    \mac_read_s0$760  <= \$4763 ;
-  always @(posedge clk)
-    \mac_read_s0$763  <= \$4764 ;
-  always @(posedge clk)
-    \mac_read_s0$766  <= \$4765 ;
-  always @(posedge clk)
-    \mac_read_s0$769  <= \$4766 ;
-  always @(posedge clk)
-    \mac_read_s0$772  <= \$4767 ;
-  always @(posedge clk)
-    \mac_read_s0$775  <= \$4768 ;
-  always @(posedge clk)
-    \mac_read_s0$778  <= \$4769 ;
-  always @(posedge clk)
-    \mac_read_s0$1414  <= \$4770 ;
-  always @(posedge clk)
-    mac_read_valid_s0 <= \$4771 ;
-  always @(posedge clk)
-    mac_pre_s0 <= \$4772 ;
-  always @(posedge clk)
-    \mac_pre_s0$1159  <= \$4773 ;
-  always @(posedge clk)
-    \mac_pre_s0$1162  <= \$4774 ;
-  always @(posedge clk)
-    \mac_pre_s0$1165  <= \$4775 ;
-  always @(posedge clk)
-    \mac_pre_s0$1168  <= \$4776 ;
-  always @(posedge clk)
-    \mac_pre_s0$1171  <= \$4777 ;
-  always @(posedge clk)
-    \mac_pre_s0$1174  <= \$4778 ;
-  always @(posedge clk)
-    \mac_pre_s0$1177  <= \$4779 ;
-  always @(posedge clk)
-    \mac_pre_s0$1157  <= \$4780 ;
-  always @(posedge clk)
-    \mac_pre_s0$1160  <= \$4781 ;
-  always @(posedge clk)
-    \mac_pre_s0$1163  <= \$4782 ;
-  always @(posedge clk)
-    \mac_pre_s0$1166  <= \$4783 ;
-  always @(posedge clk)
-    \mac_pre_s0$1169  <= \$4784 ;
-  always @(posedge clk)
-    \mac_pre_s0$1172  <= \$4785 ;
-  always @(posedge clk)
-    \mac_pre_s0$1175  <= \$4786 ;
-  always @(posedge clk)
-    \mac_pre_s0$1178  <= \$4787 ;
-  always @(posedge clk)
-    \mac_pre_s0$1180  <= \$4788 ;
-  always @(posedge clk)
-    \mac_pre_s0$1182  <= \$4789 ;
-  always @(posedge clk)
-    \mac_pre_s0$1184  <= \$4790 ;
-  always @(posedge clk)
-    \mac_pre_s0$1186  <= \$4791 ;
-  always @(posedge clk)
-    \mac_pre_s0$1188  <= \$4792 ;
-  always @(posedge clk)
-    \mac_pre_s0$1190  <= \$4793 ;
-  always @(posedge clk)
-    \mac_pre_s0$1192  <= \$4794 ;
-  always @(posedge clk)
-    \mac_pre_s0$1194  <= \$4795 ;
-  always @(posedge clk)
-    \mac_pre_s0$1196  <= \$4796 ;
-  always @(posedge clk)
-    \mac_pre_s0$1198  <= \$4797 ;
-  always @(posedge clk)
-    \mac_pre_s0$1200  <= \$4798 ;
-  always @(posedge clk)
-    \mac_pre_s0$1202  <= \$4799 ;
-  always @(posedge clk)
-    \mac_pre_s0$1204  <= \$4800 ;
-  always @(posedge clk)
-    \mac_pre_s0$1206  <= \$4801 ;
-  always @(posedge clk)
-    \mac_pre_s0$1208  <= \$4802 ;
-  always @(posedge clk)
-    \mac_pre_s0$1210  <= \$4803 ;
-  always @(posedge clk)
-    \mac_pre_s0$1212  <= \$4804 ;
-  always @(posedge clk)
-    \mac_pre_s0$1214  <= \$4805 ;
-  always @(posedge clk)
-    \mac_pre_s0$1216  <= \$4806 ;
-  always @(posedge clk)
-    \mac_pre_s0$1218  <= \$4807 ;
-  always @(posedge clk)
-    \mac_pre_s0$1220  <= \$4808 ;
-  always @(posedge clk)
-    \mac_pre_s0$1222  <= \$4809 ;
-  always @(posedge clk)
-    \mac_pre_s0$1224  <= \$4810 ;
-  always @(posedge clk)
-    \mac_pre_s0$1226  <= \$4811 ;
-  always @(posedge clk)
-    \mac_pre_s0$1416  <= \$4812 ;
-  always @(posedge clk)
-    mac_pre_valid_s0 <= \$4813 ;
-  always @(posedge clk)
-    mac_mul_s0 <= \$4814 ;
-  always @(posedge clk)
-    \mac_mul_s0$1229  <= \$4815 ;
-  always @(posedge clk)
-    \mac_mul_s0$1231  <= \$4816 ;
-  always @(posedge clk)
-    \mac_mul_s0$1232  <= \$4817 ;
-  always @(posedge clk)
-    \mac_mul_s0$1234  <= \$4818 ;
-  always @(posedge clk)
-    \mac_mul_s0$1235  <= \$4819 ;
-  always @(posedge clk)
-    \mac_mul_s0$1237  <= \$4820 ;
-  always @(posedge clk)
-    \mac_mul_s0$1238  <= \$4821 ;
-  always @(posedge clk)
-    \mac_mul_s0$1240  <= \$4822 ;
-  always @(posedge clk)
-    \mac_mul_s0$1241  <= \$4823 ;
-  always @(posedge clk)
-    \mac_mul_s0$1243  <= \$4824 ;
-  always @(posedge clk)
-    \mac_mul_s0$1244  <= \$4825 ;
-  always @(posedge clk)
-    \mac_mul_s0$1246  <= \$4826 ;
-  always @(posedge clk)
-    \mac_mul_s0$1247  <= \$4827 ;
-  always @(posedge clk)
-    \mac_mul_s0$1249  <= \$4828 ;
-  always @(posedge clk)
-    \mac_mul_s0$1250  <= \$4829 ;
-  always @(posedge clk)
-    \mac_mul_s0$1252  <= \$4830 ;
-  always @(posedge clk)
-    \mac_mul_s0$1253  <= \$4831 ;
-  always @(posedge clk)
-    \mac_mul_s0$1255  <= \$4832 ;
-  always @(posedge clk)
-    \mac_mul_s0$1256  <= \$4833 ;
-  always @(posedge clk)
-    \mac_mul_s0$1258  <= \$4834 ;
-  always @(posedge clk)
-    \mac_mul_s0$1259  <= \$4835 ;
-  always @(posedge clk)
-    \mac_mul_s0$1261  <= \$4836 ;
-  always @(posedge clk)
-    \mac_mul_s0$1262  <= \$4837 ;
-  always @(posedge clk)
-    \mac_mul_s0$1264  <= \$4838 ;
-  always @(posedge clk)
-    \mac_mul_s0$1265  <= \$4839 ;
-  always @(posedge clk)
-    \mac_mul_s0$1267  <= \$4840 ;
-  always @(posedge clk)
-    \mac_mul_s0$1268  <= \$4841 ;
-  always @(posedge clk)
-    \mac_mul_s0$1270  <= \$4842 ;
-  always @(posedge clk)
-    \mac_mul_s0$1271  <= \$4843 ;
-  always @(posedge clk)
-    \mac_mul_s0$1273  <= \$4844 ;
-  always @(posedge clk)
-    \mac_mul_s0$1274  <= \$4845 ;
-  always @(posedge clk)
-    \mac_mul_s0$1418  <= \$4846 ;
-  always @(posedge clk)
-    mac_mul_valid_s0 <= \$4847 ;
-  always @(posedge clk)
-    mac_add2_s0 <= \$4848 ;
-  always @(posedge clk)
-    \mac_add2_s0$1292  <= \$4849 ;
-  always @(posedge clk)
-    \mac_add2_s0$1295  <= \$4850 ;
-  always @(posedge clk)
-    \mac_add2_s0$1298  <= \$4851 ;
-  always @(posedge clk)
-    \mac_add2_s0$1420  <= \$4852 ;
-  always @(posedge clk)
-    mac_add2_valid_s0 <= \$4853 ;
-  always @(posedge clk)
-    o__valid <= \$4854 ;
-  always @(posedge clk)
-    mac_acc0_out <= \$4855 ;
-  always @(posedge clk)
-    mac_acc0 <= \$4856 ;
-  always @(posedge clk)
-    mac_acc1_out <= \$4857 ;
-  always @(posedge clk)
-    mac_acc1 <= \$4858 ;
-  always @(posedge clk)
-    mac_acc2_out <= \$4859 ;
-  always @(posedge clk)
-    mac_acc2 <= \$4860 ;
-  always @(posedge clk)
-    mac_acc3_out <= \$4861 ;
-  always @(posedge clk)
-    mac_acc3 <= \$4862 ;
+  assign \rp__data$1083  = _15_;
   assign \$1  = ~ o__valid;
   assign advance = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -8902,3053 +6330,3344 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \$167  = \sel_l1_s0$39  >= \sel_l1_s0$40 ;
   assign \$168  = \sel_l1_s0$39  >= \sel_l1_s0$41 ;
   assign \$169  = \sel_l1_s0$40  >= \sel_l1_s0$41 ;
-  assign \$170  = ~ sel_l2_s0[0];
-  assign \$171  = ~ sel_l2_s0[1];
+  assign \$170  = ~ \$50 ;
+  assign \$171  = ~ \$51 ;
   assign \$172  = \$170  ^ \$171 ;
-  assign \$173  = ~ sel_l2_s0[2];
-  assign sel_pop0_0_12_s = \$172  ^ \$173 ;
-  assign \$174  = ~ sel_l2_s0[0];
-  assign \$175  = ~ sel_l2_s0[1];
+  assign \$173  = ~ \$52 ;
+  assign sel_cs0_0_0_0s = \$172  ^ \$173 ;
+  assign \$174  = ~ \$50 ;
+  assign \$175  = ~ \$51 ;
   assign \$176  = \$174  & \$175 ;
-  assign \$177  = ~ sel_l2_s0[0];
-  assign \$178  = ~ sel_l2_s0[2];
+  assign \$177  = ~ \$50 ;
+  assign \$178  = ~ \$52 ;
   assign \$179  = \$177  & \$178 ;
   assign \$180  = \$176  | \$179 ;
-  assign \$181  = ~ sel_l2_s0[1];
-  assign \$182  = ~ sel_l2_s0[2];
+  assign \$181  = ~ \$51 ;
+  assign \$182  = ~ \$52 ;
   assign \$183  = \$181  & \$182 ;
-  assign sel_pop0_0_12_c = \$180  | \$183 ;
-  assign \$184  = ~ sel_l2_s0[3];
-  assign \$185  = ~ sel_l2_s0[4];
+  assign sel_cs0_0_0_0c = \$180  | \$183 ;
+  assign \$184  = ~ \$53 ;
+  assign \$185  = ~ \$54 ;
   assign \$186  = \$184  ^ \$185 ;
-  assign \$187  = ~ sel_l2_s0[5];
-  assign sel_pop0_0_10_s = \$186  ^ \$187 ;
-  assign \$188  = ~ sel_l2_s0[3];
-  assign \$189  = ~ sel_l2_s0[4];
+  assign \$187  = ~ \$55 ;
+  assign sel_cs0_0_0_1s = \$186  ^ \$187 ;
+  assign \$188  = ~ \$53 ;
+  assign \$189  = ~ \$54 ;
   assign \$190  = \$188  & \$189 ;
-  assign \$191  = ~ sel_l2_s0[3];
-  assign \$192  = ~ sel_l2_s0[5];
+  assign \$191  = ~ \$53 ;
+  assign \$192  = ~ \$55 ;
   assign \$193  = \$191  & \$192 ;
   assign \$194  = \$190  | \$193 ;
-  assign \$195  = ~ sel_l2_s0[4];
-  assign \$196  = ~ sel_l2_s0[5];
+  assign \$195  = ~ \$54 ;
+  assign \$196  = ~ \$55 ;
   assign \$197  = \$195  & \$196 ;
-  assign sel_pop0_0_10_c = \$194  | \$197 ;
-  assign \$198  = ~ sel_l2_s0[6];
-  assign \$199  = ~ sel_l2_s0[7];
+  assign sel_cs0_0_0_1c = \$194  | \$197 ;
+  assign \$198  = ~ \$56 ;
+  assign \$199  = ~ \$57 ;
   assign \$200  = \$198  ^ \$199 ;
-  assign \$201  = ~ sel_l2_s0[8];
-  assign sel_pop0_0_8_s = \$200  ^ \$201 ;
-  assign \$202  = ~ sel_l2_s0[6];
-  assign \$203  = ~ sel_l2_s0[7];
+  assign \$201  = ~ \$58 ;
+  assign sel_cs0_0_0_2s = \$200  ^ \$201 ;
+  assign \$202  = ~ \$56 ;
+  assign \$203  = ~ \$57 ;
   assign \$204  = \$202  & \$203 ;
-  assign \$205  = ~ sel_l2_s0[6];
-  assign \$206  = ~ sel_l2_s0[8];
+  assign \$205  = ~ \$56 ;
+  assign \$206  = ~ \$58 ;
   assign \$207  = \$205  & \$206 ;
   assign \$208  = \$204  | \$207 ;
-  assign \$209  = ~ sel_l2_s0[7];
-  assign \$210  = ~ sel_l2_s0[8];
+  assign \$209  = ~ \$57 ;
+  assign \$210  = ~ \$58 ;
   assign \$211  = \$209  & \$210 ;
-  assign sel_pop0_0_8_c = \$208  | \$211 ;
-  assign \$212  = ~ sel_l2_s0[9];
-  assign \$213  = ~ sel_l2_s0[10];
+  assign sel_cs0_0_0_2c = \$208  | \$211 ;
+  assign \$212  = ~ \$59 ;
+  assign \$213  = ~ \$60 ;
   assign \$214  = \$212  ^ \$213 ;
-  assign \$215  = ~ sel_l2_s0[11];
-  assign sel_pop0_0_6_s = \$214  ^ \$215 ;
-  assign \$216  = ~ sel_l2_s0[9];
-  assign \$217  = ~ sel_l2_s0[10];
+  assign \$215  = ~ \$61 ;
+  assign sel_cs0_0_0_3s = \$214  ^ \$215 ;
+  assign \$216  = ~ \$59 ;
+  assign \$217  = ~ \$60 ;
   assign \$218  = \$216  & \$217 ;
-  assign \$219  = ~ sel_l2_s0[9];
-  assign \$220  = ~ sel_l2_s0[11];
+  assign \$219  = ~ \$59 ;
+  assign \$220  = ~ \$61 ;
   assign \$221  = \$219  & \$220 ;
   assign \$222  = \$218  | \$221 ;
-  assign \$223  = ~ sel_l2_s0[10];
-  assign \$224  = ~ sel_l2_s0[11];
+  assign \$223  = ~ \$60 ;
+  assign \$224  = ~ \$61 ;
   assign \$225  = \$223  & \$224 ;
-  assign sel_pop0_0_6_c = \$222  | \$225 ;
-  assign \$226  = ~ sel_l2_s0[12];
-  assign \$227  = ~ sel_l2_s0[13];
+  assign sel_cs0_0_0_3c = \$222  | \$225 ;
+  assign \$226  = ~ \$62 ;
+  assign \$227  = ~ \$63 ;
   assign \$228  = \$226  ^ \$227 ;
-  assign \$229  = ~ sel_l2_s0[14];
-  assign sel_pop0_0_4_s = \$228  ^ \$229 ;
-  assign \$230  = ~ sel_l2_s0[12];
-  assign \$231  = ~ sel_l2_s0[13];
+  assign \$229  = ~ \$64 ;
+  assign sel_cs0_0_0_4s = \$228  ^ \$229 ;
+  assign \$230  = ~ \$62 ;
+  assign \$231  = ~ \$63 ;
   assign \$232  = \$230  & \$231 ;
-  assign \$233  = ~ sel_l2_s0[12];
-  assign \$234  = ~ sel_l2_s0[14];
+  assign \$233  = ~ \$62 ;
+  assign \$234  = ~ \$64 ;
   assign \$235  = \$233  & \$234 ;
   assign \$236  = \$232  | \$235 ;
-  assign \$237  = ~ sel_l2_s0[13];
-  assign \$238  = ~ sel_l2_s0[14];
+  assign \$237  = ~ \$63 ;
+  assign \$238  = ~ \$64 ;
   assign \$239  = \$237  & \$238 ;
-  assign sel_pop0_0_4_c = \$236  | \$239 ;
-  assign \$240  = sel_pop0_0_12_s ^ sel_pop0_0_10_s;
-  assign sel_pop0_0_2_s = \$240  ^ sel_pop0_0_8_s;
-  assign \$241  = sel_pop0_0_12_s & sel_pop0_0_10_s;
-  assign \$242  = sel_pop0_0_12_s & sel_pop0_0_8_s;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = sel_pop0_0_10_s & sel_pop0_0_8_s;
-  assign sel_pop0_0_2_c = \$243  | \$244 ;
-  assign \$245  = sel_pop0_0_6_s ^ sel_pop0_0_4_s;
-  assign sel_pop0_0_0_s = \$245  ^ sel_pop0_0_2_s;
-  assign \$246  = sel_pop0_0_6_s & sel_pop0_0_4_s;
-  assign \$247  = sel_pop0_0_6_s & sel_pop0_0_2_s;
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = sel_pop0_0_4_s & sel_pop0_0_2_s;
-  assign sel_pop0_0_0_c = \$248  | \$249 ;
-  assign \$250  = sel_pop0_0_12_c ^ sel_pop0_0_10_c;
-  assign sel_pop0_1_4_s = \$250  ^ sel_pop0_0_8_c;
-  assign \$251  = sel_pop0_0_12_c & sel_pop0_0_10_c;
-  assign \$252  = sel_pop0_0_12_c & sel_pop0_0_8_c;
-  assign \$253  = \$251  | \$252 ;
-  assign \$254  = sel_pop0_0_10_c & sel_pop0_0_8_c;
-  assign sel_pop0_1_4_c = \$253  | \$254 ;
-  assign \$255  = sel_pop0_0_6_c ^ sel_pop0_0_4_c;
-  assign sel_pop0_1_2_s = \$255  ^ sel_pop0_0_2_c;
-  assign \$256  = sel_pop0_0_6_c & sel_pop0_0_4_c;
-  assign \$257  = sel_pop0_0_6_c & sel_pop0_0_2_c;
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = sel_pop0_0_4_c & sel_pop0_0_2_c;
-  assign sel_pop0_1_2_c = \$258  | \$259 ;
-  assign \$260  = sel_pop0_0_0_c ^ sel_pop0_1_4_s;
-  assign sel_pop0_1_0_s = \$260  ^ sel_pop0_1_2_s;
-  assign \$261  = sel_pop0_0_0_c & sel_pop0_1_4_s;
-  assign \$262  = sel_pop0_0_0_c & sel_pop0_1_2_s;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = sel_pop0_1_4_s & sel_pop0_1_2_s;
-  assign sel_pop0_1_0_c = \$263  | \$264 ;
-  assign \$265  = sel_pop0_1_4_c ^ sel_pop0_1_2_c;
-  assign sel_pop0_2_0_s = \$265  ^ sel_pop0_1_0_c;
-  assign \$266  = sel_pop0_1_4_c & sel_pop0_1_2_c;
-  assign \$267  = sel_pop0_1_4_c & sel_pop0_1_0_c;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = sel_pop0_1_2_c & sel_pop0_1_0_c;
-  assign sel_pop0_2_0_c = \$268  | \$269 ;
-  assign \$270  = ~ sel_l2_s0[15];
-  assign \$271  = sel_l2_s0[0] ^ \$270 ;
-  assign \$272  = ~ sel_l2_s0[16];
-  assign sel_pop1_0_12_s = \$271  ^ \$272 ;
-  assign \$273  = ~ sel_l2_s0[15];
-  assign \$274  = sel_l2_s0[0] & \$273 ;
-  assign \$275  = ~ sel_l2_s0[16];
-  assign \$276  = sel_l2_s0[0] & \$275 ;
-  assign \$277  = \$274  | \$276 ;
-  assign \$278  = ~ sel_l2_s0[15];
-  assign \$279  = ~ sel_l2_s0[16];
-  assign \$280  = \$278  & \$279 ;
-  assign sel_pop1_0_12_c = \$277  | \$280 ;
-  assign \$281  = ~ sel_l2_s0[17];
-  assign \$282  = ~ sel_l2_s0[18];
-  assign \$283  = \$281  ^ \$282 ;
-  assign \$284  = ~ sel_l2_s0[19];
-  assign sel_pop1_0_10_s = \$283  ^ \$284 ;
-  assign \$285  = ~ sel_l2_s0[17];
-  assign \$286  = ~ sel_l2_s0[18];
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = ~ sel_l2_s0[17];
-  assign \$289  = ~ sel_l2_s0[19];
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = \$287  | \$290 ;
-  assign \$292  = ~ sel_l2_s0[18];
-  assign \$293  = ~ sel_l2_s0[19];
-  assign \$294  = \$292  & \$293 ;
-  assign sel_pop1_0_10_c = \$291  | \$294 ;
-  assign \$295  = ~ sel_l2_s0[20];
-  assign \$296  = ~ sel_l2_s0[21];
-  assign \$297  = \$295  ^ \$296 ;
-  assign \$298  = ~ sel_l2_s0[22];
-  assign sel_pop1_0_8_s = \$297  ^ \$298 ;
-  assign \$299  = ~ sel_l2_s0[20];
-  assign \$300  = ~ sel_l2_s0[21];
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = ~ sel_l2_s0[20];
-  assign \$303  = ~ sel_l2_s0[22];
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = \$301  | \$304 ;
-  assign \$306  = ~ sel_l2_s0[21];
-  assign \$307  = ~ sel_l2_s0[22];
-  assign \$308  = \$306  & \$307 ;
-  assign sel_pop1_0_8_c = \$305  | \$308 ;
-  assign \$309  = ~ sel_l2_s0[23];
-  assign \$310  = ~ sel_l2_s0[24];
-  assign \$311  = \$309  ^ \$310 ;
-  assign \$312  = ~ sel_l2_s0[25];
-  assign sel_pop1_0_6_s = \$311  ^ \$312 ;
-  assign \$313  = ~ sel_l2_s0[23];
-  assign \$314  = ~ sel_l2_s0[24];
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = ~ sel_l2_s0[23];
-  assign \$317  = ~ sel_l2_s0[25];
-  assign \$318  = \$316  & \$317 ;
-  assign \$319  = \$315  | \$318 ;
-  assign \$320  = ~ sel_l2_s0[24];
-  assign \$321  = ~ sel_l2_s0[25];
-  assign \$322  = \$320  & \$321 ;
-  assign sel_pop1_0_6_c = \$319  | \$322 ;
-  assign \$323  = ~ sel_l2_s0[26];
-  assign \$324  = ~ sel_l2_s0[27];
-  assign \$325  = \$323  ^ \$324 ;
-  assign \$326  = ~ sel_l2_s0[28];
-  assign sel_pop1_0_4_s = \$325  ^ \$326 ;
-  assign \$327  = ~ sel_l2_s0[26];
-  assign \$328  = ~ sel_l2_s0[27];
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = ~ sel_l2_s0[26];
-  assign \$331  = ~ sel_l2_s0[28];
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = \$329  | \$332 ;
-  assign \$334  = ~ sel_l2_s0[27];
-  assign \$335  = ~ sel_l2_s0[28];
-  assign \$336  = \$334  & \$335 ;
-  assign sel_pop1_0_4_c = \$333  | \$336 ;
-  assign \$337  = sel_pop1_0_12_s ^ sel_pop1_0_10_s;
-  assign sel_pop1_0_2_s = \$337  ^ sel_pop1_0_8_s;
-  assign \$338  = sel_pop1_0_12_s & sel_pop1_0_10_s;
-  assign \$339  = sel_pop1_0_12_s & sel_pop1_0_8_s;
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = sel_pop1_0_10_s & sel_pop1_0_8_s;
-  assign sel_pop1_0_2_c = \$340  | \$341 ;
-  assign \$342  = sel_pop1_0_6_s ^ sel_pop1_0_4_s;
-  assign sel_pop1_0_0_s = \$342  ^ sel_pop1_0_2_s;
-  assign \$343  = sel_pop1_0_6_s & sel_pop1_0_4_s;
-  assign \$344  = sel_pop1_0_6_s & sel_pop1_0_2_s;
-  assign \$345  = \$343  | \$344 ;
-  assign \$346  = sel_pop1_0_4_s & sel_pop1_0_2_s;
-  assign sel_pop1_0_0_c = \$345  | \$346 ;
-  assign \$347  = sel_pop1_0_12_c ^ sel_pop1_0_10_c;
-  assign sel_pop1_1_4_s = \$347  ^ sel_pop1_0_8_c;
-  assign \$348  = sel_pop1_0_12_c & sel_pop1_0_10_c;
-  assign \$349  = sel_pop1_0_12_c & sel_pop1_0_8_c;
-  assign \$350  = \$348  | \$349 ;
-  assign \$351  = sel_pop1_0_10_c & sel_pop1_0_8_c;
-  assign sel_pop1_1_4_c = \$350  | \$351 ;
-  assign \$352  = sel_pop1_0_6_c ^ sel_pop1_0_4_c;
-  assign sel_pop1_1_2_s = \$352  ^ sel_pop1_0_2_c;
-  assign \$353  = sel_pop1_0_6_c & sel_pop1_0_4_c;
-  assign \$354  = sel_pop1_0_6_c & sel_pop1_0_2_c;
-  assign \$355  = \$353  | \$354 ;
-  assign \$356  = sel_pop1_0_4_c & sel_pop1_0_2_c;
-  assign sel_pop1_1_2_c = \$355  | \$356 ;
-  assign \$357  = sel_pop1_0_0_c ^ sel_pop1_1_4_s;
-  assign sel_pop1_1_0_s = \$357  ^ sel_pop1_1_2_s;
-  assign \$358  = sel_pop1_0_0_c & sel_pop1_1_4_s;
-  assign \$359  = sel_pop1_0_0_c & sel_pop1_1_2_s;
-  assign \$360  = \$358  | \$359 ;
-  assign \$361  = sel_pop1_1_4_s & sel_pop1_1_2_s;
-  assign sel_pop1_1_0_c = \$360  | \$361 ;
-  assign \$362  = sel_pop1_1_4_c ^ sel_pop1_1_2_c;
-  assign sel_pop1_2_0_s = \$362  ^ sel_pop1_1_0_c;
-  assign \$363  = sel_pop1_1_4_c & sel_pop1_1_2_c;
-  assign \$364  = sel_pop1_1_4_c & sel_pop1_1_0_c;
-  assign \$365  = \$363  | \$364 ;
-  assign \$366  = sel_pop1_1_2_c & sel_pop1_1_0_c;
-  assign sel_pop1_2_0_c = \$365  | \$366 ;
-  assign \$367  = sel_l2_s0[1] ^ sel_l2_s0[15];
-  assign \$368  = ~ sel_l2_s0[29];
-  assign sel_pop2_0_12_s = \$367  ^ \$368 ;
-  assign \$369  = sel_l2_s0[1] & sel_l2_s0[15];
-  assign \$370  = ~ sel_l2_s0[29];
-  assign \$371  = sel_l2_s0[1] & \$370 ;
-  assign \$372  = \$369  | \$371 ;
-  assign \$373  = ~ sel_l2_s0[29];
-  assign \$374  = sel_l2_s0[15] & \$373 ;
-  assign sel_pop2_0_12_c = \$372  | \$374 ;
-  assign \$375  = ~ sel_l2_s0[30];
-  assign \$376  = ~ sel_l2_s0[31];
-  assign \$377  = \$375  ^ \$376 ;
-  assign \$378  = ~ sel_l2_s0[32];
-  assign sel_pop2_0_10_s = \$377  ^ \$378 ;
-  assign \$379  = ~ sel_l2_s0[30];
-  assign \$380  = ~ sel_l2_s0[31];
-  assign \$381  = \$379  & \$380 ;
-  assign \$382  = ~ sel_l2_s0[30];
-  assign \$383  = ~ sel_l2_s0[32];
-  assign \$384  = \$382  & \$383 ;
-  assign \$385  = \$381  | \$384 ;
-  assign \$386  = ~ sel_l2_s0[31];
-  assign \$387  = ~ sel_l2_s0[32];
-  assign \$388  = \$386  & \$387 ;
-  assign sel_pop2_0_10_c = \$385  | \$388 ;
-  assign \$389  = ~ sel_l2_s0[33];
-  assign \$390  = ~ sel_l2_s0[34];
-  assign \$391  = \$389  ^ \$390 ;
-  assign \$392  = ~ sel_l2_s0[35];
-  assign sel_pop2_0_8_s = \$391  ^ \$392 ;
-  assign \$393  = ~ sel_l2_s0[33];
-  assign \$394  = ~ sel_l2_s0[34];
-  assign \$395  = \$393  & \$394 ;
-  assign \$396  = ~ sel_l2_s0[33];
-  assign \$397  = ~ sel_l2_s0[35];
-  assign \$398  = \$396  & \$397 ;
-  assign \$399  = \$395  | \$398 ;
-  assign \$400  = ~ sel_l2_s0[34];
-  assign \$401  = ~ sel_l2_s0[35];
-  assign \$402  = \$400  & \$401 ;
-  assign sel_pop2_0_8_c = \$399  | \$402 ;
-  assign \$403  = ~ sel_l2_s0[36];
-  assign \$404  = ~ sel_l2_s0[37];
-  assign \$405  = \$403  ^ \$404 ;
-  assign \$406  = ~ sel_l2_s0[38];
-  assign sel_pop2_0_6_s = \$405  ^ \$406 ;
-  assign \$407  = ~ sel_l2_s0[36];
-  assign \$408  = ~ sel_l2_s0[37];
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = ~ sel_l2_s0[36];
-  assign \$411  = ~ sel_l2_s0[38];
-  assign \$412  = \$410  & \$411 ;
-  assign \$413  = \$409  | \$412 ;
-  assign \$414  = ~ sel_l2_s0[37];
-  assign \$415  = ~ sel_l2_s0[38];
-  assign \$416  = \$414  & \$415 ;
-  assign sel_pop2_0_6_c = \$413  | \$416 ;
-  assign \$417  = ~ sel_l2_s0[39];
-  assign \$418  = ~ sel_l2_s0[40];
-  assign \$419  = \$417  ^ \$418 ;
-  assign \$420  = ~ sel_l2_s0[41];
-  assign sel_pop2_0_4_s = \$419  ^ \$420 ;
-  assign \$421  = ~ sel_l2_s0[39];
-  assign \$422  = ~ sel_l2_s0[40];
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = ~ sel_l2_s0[39];
-  assign \$425  = ~ sel_l2_s0[41];
-  assign \$426  = \$424  & \$425 ;
-  assign \$427  = \$423  | \$426 ;
-  assign \$428  = ~ sel_l2_s0[40];
-  assign \$429  = ~ sel_l2_s0[41];
-  assign \$430  = \$428  & \$429 ;
-  assign sel_pop2_0_4_c = \$427  | \$430 ;
-  assign \$431  = sel_pop2_0_12_s ^ sel_pop2_0_10_s;
-  assign sel_pop2_0_2_s = \$431  ^ sel_pop2_0_8_s;
-  assign \$432  = sel_pop2_0_12_s & sel_pop2_0_10_s;
-  assign \$433  = sel_pop2_0_12_s & sel_pop2_0_8_s;
-  assign \$434  = \$432  | \$433 ;
-  assign \$435  = sel_pop2_0_10_s & sel_pop2_0_8_s;
-  assign sel_pop2_0_2_c = \$434  | \$435 ;
-  assign \$436  = sel_pop2_0_6_s ^ sel_pop2_0_4_s;
-  assign sel_pop2_0_0_s = \$436  ^ sel_pop2_0_2_s;
-  assign \$437  = sel_pop2_0_6_s & sel_pop2_0_4_s;
-  assign \$438  = sel_pop2_0_6_s & sel_pop2_0_2_s;
-  assign \$439  = \$437  | \$438 ;
-  assign \$440  = sel_pop2_0_4_s & sel_pop2_0_2_s;
-  assign sel_pop2_0_0_c = \$439  | \$440 ;
-  assign \$441  = sel_pop2_0_12_c ^ sel_pop2_0_10_c;
-  assign sel_pop2_1_4_s = \$441  ^ sel_pop2_0_8_c;
-  assign \$442  = sel_pop2_0_12_c & sel_pop2_0_10_c;
-  assign \$443  = sel_pop2_0_12_c & sel_pop2_0_8_c;
-  assign \$444  = \$442  | \$443 ;
-  assign \$445  = sel_pop2_0_10_c & sel_pop2_0_8_c;
-  assign sel_pop2_1_4_c = \$444  | \$445 ;
-  assign \$446  = sel_pop2_0_6_c ^ sel_pop2_0_4_c;
-  assign sel_pop2_1_2_s = \$446  ^ sel_pop2_0_2_c;
-  assign \$447  = sel_pop2_0_6_c & sel_pop2_0_4_c;
-  assign \$448  = sel_pop2_0_6_c & sel_pop2_0_2_c;
-  assign \$449  = \$447  | \$448 ;
-  assign \$450  = sel_pop2_0_4_c & sel_pop2_0_2_c;
-  assign sel_pop2_1_2_c = \$449  | \$450 ;
-  assign \$451  = sel_pop2_0_0_c ^ sel_pop2_1_4_s;
-  assign sel_pop2_1_0_s = \$451  ^ sel_pop2_1_2_s;
-  assign \$452  = sel_pop2_0_0_c & sel_pop2_1_4_s;
-  assign \$453  = sel_pop2_0_0_c & sel_pop2_1_2_s;
-  assign \$454  = \$452  | \$453 ;
-  assign \$455  = sel_pop2_1_4_s & sel_pop2_1_2_s;
-  assign sel_pop2_1_0_c = \$454  | \$455 ;
-  assign \$456  = sel_pop2_1_4_c ^ sel_pop2_1_2_c;
-  assign sel_pop2_2_0_s = \$456  ^ sel_pop2_1_0_c;
-  assign \$457  = sel_pop2_1_4_c & sel_pop2_1_2_c;
-  assign \$458  = sel_pop2_1_4_c & sel_pop2_1_0_c;
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = sel_pop2_1_2_c & sel_pop2_1_0_c;
-  assign sel_pop2_2_0_c = \$459  | \$460 ;
-  assign \$461  = sel_l2_s0[2] ^ sel_l2_s0[16];
-  assign sel_pop3_0_12_s = \$461  ^ sel_l2_s0[29];
-  assign \$462  = sel_l2_s0[2] & sel_l2_s0[16];
-  assign \$463  = sel_l2_s0[2] & sel_l2_s0[29];
-  assign \$464  = \$462  | \$463 ;
-  assign \$465  = sel_l2_s0[16] & sel_l2_s0[29];
-  assign sel_pop3_0_12_c = \$464  | \$465 ;
-  assign \$466  = ~ sel_l2_s0[42];
-  assign \$467  = ~ sel_l2_s0[43];
-  assign \$468  = \$466  ^ \$467 ;
-  assign \$469  = ~ sel_l2_s0[44];
-  assign sel_pop3_0_10_s = \$468  ^ \$469 ;
-  assign \$470  = ~ sel_l2_s0[42];
-  assign \$471  = ~ sel_l2_s0[43];
-  assign \$472  = \$470  & \$471 ;
-  assign \$473  = ~ sel_l2_s0[42];
-  assign \$474  = ~ sel_l2_s0[44];
+  assign sel_cs0_0_0_4c = \$236  | \$239 ;
+  assign \$240  = ~ \$65 ;
+  assign \$241  = \$50  ^ \$240 ;
+  assign \$242  = ~ \$66 ;
+  assign sel_cs0_1_0_0s = \$241  ^ \$242 ;
+  assign \$243  = ~ \$65 ;
+  assign \$244  = \$50  & \$243 ;
+  assign \$245  = ~ \$66 ;
+  assign \$246  = \$50  & \$245 ;
+  assign \$247  = \$244  | \$246 ;
+  assign \$248  = ~ \$65 ;
+  assign \$249  = ~ \$66 ;
+  assign \$250  = \$248  & \$249 ;
+  assign sel_cs0_1_0_0c = \$247  | \$250 ;
+  assign \$251  = ~ \$67 ;
+  assign \$252  = ~ \$68 ;
+  assign \$253  = \$251  ^ \$252 ;
+  assign \$254  = ~ \$69 ;
+  assign sel_cs0_1_0_1s = \$253  ^ \$254 ;
+  assign \$255  = ~ \$67 ;
+  assign \$256  = ~ \$68 ;
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = ~ \$67 ;
+  assign \$259  = ~ \$69 ;
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = \$257  | \$260 ;
+  assign \$262  = ~ \$68 ;
+  assign \$263  = ~ \$69 ;
+  assign \$264  = \$262  & \$263 ;
+  assign sel_cs0_1_0_1c = \$261  | \$264 ;
+  assign \$265  = ~ \$70 ;
+  assign \$266  = ~ \$71 ;
+  assign \$267  = \$265  ^ \$266 ;
+  assign \$268  = ~ \$72 ;
+  assign sel_cs0_1_0_2s = \$267  ^ \$268 ;
+  assign \$269  = ~ \$70 ;
+  assign \$270  = ~ \$71 ;
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = ~ \$70 ;
+  assign \$273  = ~ \$72 ;
+  assign \$274  = \$272  & \$273 ;
+  assign \$275  = \$271  | \$274 ;
+  assign \$276  = ~ \$71 ;
+  assign \$277  = ~ \$72 ;
+  assign \$278  = \$276  & \$277 ;
+  assign sel_cs0_1_0_2c = \$275  | \$278 ;
+  assign \$279  = ~ \$73 ;
+  assign \$280  = ~ \$74 ;
+  assign \$281  = \$279  ^ \$280 ;
+  assign \$282  = ~ \$75 ;
+  assign sel_cs0_1_0_3s = \$281  ^ \$282 ;
+  assign \$283  = ~ \$73 ;
+  assign \$284  = ~ \$74 ;
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = ~ \$73 ;
+  assign \$287  = ~ \$75 ;
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = \$285  | \$288 ;
+  assign \$290  = ~ \$74 ;
+  assign \$291  = ~ \$75 ;
+  assign \$292  = \$290  & \$291 ;
+  assign sel_cs0_1_0_3c = \$289  | \$292 ;
+  assign \$293  = ~ \$76 ;
+  assign \$294  = ~ \$77 ;
+  assign \$295  = \$293  ^ \$294 ;
+  assign \$296  = ~ \$78 ;
+  assign sel_cs0_1_0_4s = \$295  ^ \$296 ;
+  assign \$297  = ~ \$76 ;
+  assign \$298  = ~ \$77 ;
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = ~ \$76 ;
+  assign \$301  = ~ \$78 ;
+  assign \$302  = \$300  & \$301 ;
+  assign \$303  = \$299  | \$302 ;
+  assign \$304  = ~ \$77 ;
+  assign \$305  = ~ \$78 ;
+  assign \$306  = \$304  & \$305 ;
+  assign sel_cs0_1_0_4c = \$303  | \$306 ;
+  assign \$307  = \$51  ^ \$65 ;
+  assign \$308  = ~ \$79 ;
+  assign sel_cs0_2_0_0s = \$307  ^ \$308 ;
+  assign \$309  = \$51  & \$65 ;
+  assign \$310  = ~ \$79 ;
+  assign \$311  = \$51  & \$310 ;
+  assign \$312  = \$309  | \$311 ;
+  assign \$313  = ~ \$79 ;
+  assign \$314  = \$65  & \$313 ;
+  assign sel_cs0_2_0_0c = \$312  | \$314 ;
+  assign \$315  = ~ \$80 ;
+  assign \$316  = ~ \$81 ;
+  assign \$317  = \$315  ^ \$316 ;
+  assign \$318  = ~ \$82 ;
+  assign sel_cs0_2_0_1s = \$317  ^ \$318 ;
+  assign \$319  = ~ \$80 ;
+  assign \$320  = ~ \$81 ;
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = ~ \$80 ;
+  assign \$323  = ~ \$82 ;
+  assign \$324  = \$322  & \$323 ;
+  assign \$325  = \$321  | \$324 ;
+  assign \$326  = ~ \$81 ;
+  assign \$327  = ~ \$82 ;
+  assign \$328  = \$326  & \$327 ;
+  assign sel_cs0_2_0_1c = \$325  | \$328 ;
+  assign \$329  = ~ \$83 ;
+  assign \$330  = ~ \$84 ;
+  assign \$331  = \$329  ^ \$330 ;
+  assign \$332  = ~ \$85 ;
+  assign sel_cs0_2_0_2s = \$331  ^ \$332 ;
+  assign \$333  = ~ \$83 ;
+  assign \$334  = ~ \$84 ;
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = ~ \$83 ;
+  assign \$337  = ~ \$85 ;
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = \$335  | \$338 ;
+  assign \$340  = ~ \$84 ;
+  assign \$341  = ~ \$85 ;
+  assign \$342  = \$340  & \$341 ;
+  assign sel_cs0_2_0_2c = \$339  | \$342 ;
+  assign \$343  = ~ \$86 ;
+  assign \$344  = ~ \$87 ;
+  assign \$345  = \$343  ^ \$344 ;
+  assign \$346  = ~ \$88 ;
+  assign sel_cs0_2_0_3s = \$345  ^ \$346 ;
+  assign \$347  = ~ \$86 ;
+  assign \$348  = ~ \$87 ;
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = ~ \$86 ;
+  assign \$351  = ~ \$88 ;
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = \$349  | \$352 ;
+  assign \$354  = ~ \$87 ;
+  assign \$355  = ~ \$88 ;
+  assign \$356  = \$354  & \$355 ;
+  assign sel_cs0_2_0_3c = \$353  | \$356 ;
+  assign \$357  = ~ \$89 ;
+  assign \$358  = ~ \$90 ;
+  assign \$359  = \$357  ^ \$358 ;
+  assign \$360  = ~ \$91 ;
+  assign sel_cs0_2_0_4s = \$359  ^ \$360 ;
+  assign \$361  = ~ \$89 ;
+  assign \$362  = ~ \$90 ;
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = ~ \$89 ;
+  assign \$365  = ~ \$91 ;
+  assign \$366  = \$364  & \$365 ;
+  assign \$367  = \$363  | \$366 ;
+  assign \$368  = ~ \$90 ;
+  assign \$369  = ~ \$91 ;
+  assign \$370  = \$368  & \$369 ;
+  assign sel_cs0_2_0_4c = \$367  | \$370 ;
+  assign \$371  = \$52  ^ \$66 ;
+  assign sel_cs0_3_0_0s = \$371  ^ \$79 ;
+  assign \$372  = \$52  & \$66 ;
+  assign \$373  = \$52  & \$79 ;
+  assign \$374  = \$372  | \$373 ;
+  assign \$375  = \$66  & \$79 ;
+  assign sel_cs0_3_0_0c = \$374  | \$375 ;
+  assign \$376  = ~ \$92 ;
+  assign \$377  = ~ \$93 ;
+  assign \$378  = \$376  ^ \$377 ;
+  assign \$379  = ~ \$94 ;
+  assign sel_cs0_3_0_1s = \$378  ^ \$379 ;
+  assign \$380  = ~ \$92 ;
+  assign \$381  = ~ \$93 ;
+  assign \$382  = \$380  & \$381 ;
+  assign \$383  = ~ \$92 ;
+  assign \$384  = ~ \$94 ;
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = \$382  | \$385 ;
+  assign \$387  = ~ \$93 ;
+  assign \$388  = ~ \$94 ;
+  assign \$389  = \$387  & \$388 ;
+  assign sel_cs0_3_0_1c = \$386  | \$389 ;
+  assign \$390  = ~ \$95 ;
+  assign \$391  = ~ \$96 ;
+  assign \$392  = \$390  ^ \$391 ;
+  assign \$393  = ~ \$97 ;
+  assign sel_cs0_3_0_2s = \$392  ^ \$393 ;
+  assign \$394  = ~ \$95 ;
+  assign \$395  = ~ \$96 ;
+  assign \$396  = \$394  & \$395 ;
+  assign \$397  = ~ \$95 ;
+  assign \$398  = ~ \$97 ;
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = \$396  | \$399 ;
+  assign \$401  = ~ \$96 ;
+  assign \$402  = ~ \$97 ;
+  assign \$403  = \$401  & \$402 ;
+  assign sel_cs0_3_0_2c = \$400  | \$403 ;
+  assign \$404  = ~ \$98 ;
+  assign \$405  = ~ \$99 ;
+  assign \$406  = \$404  ^ \$405 ;
+  assign \$407  = ~ \$100 ;
+  assign sel_cs0_3_0_3s = \$406  ^ \$407 ;
+  assign \$408  = ~ \$98 ;
+  assign \$409  = ~ \$99 ;
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = ~ \$98 ;
+  assign \$412  = ~ \$100 ;
+  assign \$413  = \$411  & \$412 ;
+  assign \$414  = \$410  | \$413 ;
+  assign \$415  = ~ \$99 ;
+  assign \$416  = ~ \$100 ;
+  assign \$417  = \$415  & \$416 ;
+  assign sel_cs0_3_0_3c = \$414  | \$417 ;
+  assign \$418  = ~ \$101 ;
+  assign \$419  = ~ \$102 ;
+  assign \$420  = \$418  ^ \$419 ;
+  assign \$421  = ~ \$103 ;
+  assign sel_cs0_3_0_4s = \$420  ^ \$421 ;
+  assign \$422  = ~ \$101 ;
+  assign \$423  = ~ \$102 ;
+  assign \$424  = \$422  & \$423 ;
+  assign \$425  = ~ \$101 ;
+  assign \$426  = ~ \$103 ;
+  assign \$427  = \$425  & \$426 ;
+  assign \$428  = \$424  | \$427 ;
+  assign \$429  = ~ \$102 ;
+  assign \$430  = ~ \$103 ;
+  assign \$431  = \$429  & \$430 ;
+  assign sel_cs0_3_0_4c = \$428  | \$431 ;
+  assign \$432  = \$53  ^ \$67 ;
+  assign sel_cs0_4_0_0s = \$432  ^ \$80 ;
+  assign \$433  = \$53  & \$67 ;
+  assign \$434  = \$53  & \$80 ;
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = \$67  & \$80 ;
+  assign sel_cs0_4_0_0c = \$435  | \$436 ;
+  assign \$437  = ~ \$104 ;
+  assign \$438  = \$92  ^ \$437 ;
+  assign \$439  = ~ \$105 ;
+  assign sel_cs0_4_0_1s = \$438  ^ \$439 ;
+  assign \$440  = ~ \$104 ;
+  assign \$441  = \$92  & \$440 ;
+  assign \$442  = ~ \$105 ;
+  assign \$443  = \$92  & \$442 ;
+  assign \$444  = \$441  | \$443 ;
+  assign \$445  = ~ \$104 ;
+  assign \$446  = ~ \$105 ;
+  assign \$447  = \$445  & \$446 ;
+  assign sel_cs0_4_0_1c = \$444  | \$447 ;
+  assign \$448  = ~ \$106 ;
+  assign \$449  = ~ \$107 ;
+  assign \$450  = \$448  ^ \$449 ;
+  assign \$451  = ~ \$108 ;
+  assign sel_cs0_4_0_2s = \$450  ^ \$451 ;
+  assign \$452  = ~ \$106 ;
+  assign \$453  = ~ \$107 ;
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = ~ \$106 ;
+  assign \$456  = ~ \$108 ;
+  assign \$457  = \$455  & \$456 ;
+  assign \$458  = \$454  | \$457 ;
+  assign \$459  = ~ \$107 ;
+  assign \$460  = ~ \$108 ;
+  assign \$461  = \$459  & \$460 ;
+  assign sel_cs0_4_0_2c = \$458  | \$461 ;
+  assign \$462  = ~ \$109 ;
+  assign \$463  = ~ \$110 ;
+  assign \$464  = \$462  ^ \$463 ;
+  assign \$465  = ~ \$111 ;
+  assign sel_cs0_4_0_3s = \$464  ^ \$465 ;
+  assign \$466  = ~ \$109 ;
+  assign \$467  = ~ \$110 ;
+  assign \$468  = \$466  & \$467 ;
+  assign \$469  = ~ \$109 ;
+  assign \$470  = ~ \$111 ;
+  assign \$471  = \$469  & \$470 ;
+  assign \$472  = \$468  | \$471 ;
+  assign \$473  = ~ \$110 ;
+  assign \$474  = ~ \$111 ;
   assign \$475  = \$473  & \$474 ;
-  assign \$476  = \$472  | \$475 ;
-  assign \$477  = ~ sel_l2_s0[43];
-  assign \$478  = ~ sel_l2_s0[44];
-  assign \$479  = \$477  & \$478 ;
-  assign sel_pop3_0_10_c = \$476  | \$479 ;
-  assign \$480  = ~ sel_l2_s0[45];
-  assign \$481  = ~ sel_l2_s0[46];
-  assign \$482  = \$480  ^ \$481 ;
-  assign \$483  = ~ sel_l2_s0[47];
-  assign sel_pop3_0_8_s = \$482  ^ \$483 ;
-  assign \$484  = ~ sel_l2_s0[45];
-  assign \$485  = ~ sel_l2_s0[46];
-  assign \$486  = \$484  & \$485 ;
-  assign \$487  = ~ sel_l2_s0[45];
-  assign \$488  = ~ sel_l2_s0[47];
+  assign sel_cs0_4_0_3c = \$472  | \$475 ;
+  assign \$476  = ~ \$112 ;
+  assign \$477  = ~ \$113 ;
+  assign \$478  = \$476  ^ \$477 ;
+  assign \$479  = ~ \$114 ;
+  assign sel_cs0_4_0_4s = \$478  ^ \$479 ;
+  assign \$480  = ~ \$112 ;
+  assign \$481  = ~ \$113 ;
+  assign \$482  = \$480  & \$481 ;
+  assign \$483  = ~ \$112 ;
+  assign \$484  = ~ \$114 ;
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = \$482  | \$485 ;
+  assign \$487  = ~ \$113 ;
+  assign \$488  = ~ \$114 ;
   assign \$489  = \$487  & \$488 ;
-  assign \$490  = \$486  | \$489 ;
-  assign \$491  = ~ sel_l2_s0[46];
-  assign \$492  = ~ sel_l2_s0[47];
-  assign \$493  = \$491  & \$492 ;
-  assign sel_pop3_0_8_c = \$490  | \$493 ;
-  assign \$494  = ~ sel_l2_s0[48];
-  assign \$495  = ~ sel_l2_s0[49];
-  assign \$496  = \$494  ^ \$495 ;
-  assign \$497  = ~ sel_l2_s0[50];
-  assign sel_pop3_0_6_s = \$496  ^ \$497 ;
-  assign \$498  = ~ sel_l2_s0[48];
-  assign \$499  = ~ sel_l2_s0[49];
-  assign \$500  = \$498  & \$499 ;
-  assign \$501  = ~ sel_l2_s0[48];
-  assign \$502  = ~ sel_l2_s0[50];
-  assign \$503  = \$501  & \$502 ;
-  assign \$504  = \$500  | \$503 ;
-  assign \$505  = ~ sel_l2_s0[49];
-  assign \$506  = ~ sel_l2_s0[50];
-  assign \$507  = \$505  & \$506 ;
-  assign sel_pop3_0_6_c = \$504  | \$507 ;
-  assign \$508  = ~ sel_l2_s0[51];
-  assign \$509  = ~ sel_l2_s0[52];
-  assign \$510  = \$508  ^ \$509 ;
-  assign \$511  = ~ sel_l2_s0[53];
-  assign sel_pop3_0_4_s = \$510  ^ \$511 ;
-  assign \$512  = ~ sel_l2_s0[51];
-  assign \$513  = ~ sel_l2_s0[52];
-  assign \$514  = \$512  & \$513 ;
-  assign \$515  = ~ sel_l2_s0[51];
-  assign \$516  = ~ sel_l2_s0[53];
-  assign \$517  = \$515  & \$516 ;
-  assign \$518  = \$514  | \$517 ;
-  assign \$519  = ~ sel_l2_s0[52];
-  assign \$520  = ~ sel_l2_s0[53];
-  assign \$521  = \$519  & \$520 ;
-  assign sel_pop3_0_4_c = \$518  | \$521 ;
-  assign \$522  = sel_pop3_0_12_s ^ sel_pop3_0_10_s;
-  assign sel_pop3_0_2_s = \$522  ^ sel_pop3_0_8_s;
-  assign \$523  = sel_pop3_0_12_s & sel_pop3_0_10_s;
-  assign \$524  = sel_pop3_0_12_s & sel_pop3_0_8_s;
-  assign \$525  = \$523  | \$524 ;
-  assign \$526  = sel_pop3_0_10_s & sel_pop3_0_8_s;
-  assign sel_pop3_0_2_c = \$525  | \$526 ;
-  assign \$527  = sel_pop3_0_6_s ^ sel_pop3_0_4_s;
-  assign sel_pop3_0_0_s = \$527  ^ sel_pop3_0_2_s;
-  assign \$528  = sel_pop3_0_6_s & sel_pop3_0_4_s;
-  assign \$529  = sel_pop3_0_6_s & sel_pop3_0_2_s;
-  assign \$530  = \$528  | \$529 ;
-  assign \$531  = sel_pop3_0_4_s & sel_pop3_0_2_s;
-  assign sel_pop3_0_0_c = \$530  | \$531 ;
-  assign \$532  = sel_pop3_0_12_c ^ sel_pop3_0_10_c;
-  assign sel_pop3_1_4_s = \$532  ^ sel_pop3_0_8_c;
-  assign \$533  = sel_pop3_0_12_c & sel_pop3_0_10_c;
-  assign \$534  = sel_pop3_0_12_c & sel_pop3_0_8_c;
-  assign \$535  = \$533  | \$534 ;
-  assign \$536  = sel_pop3_0_10_c & sel_pop3_0_8_c;
-  assign sel_pop3_1_4_c = \$535  | \$536 ;
-  assign \$537  = sel_pop3_0_6_c ^ sel_pop3_0_4_c;
-  assign sel_pop3_1_2_s = \$537  ^ sel_pop3_0_2_c;
-  assign \$538  = sel_pop3_0_6_c & sel_pop3_0_4_c;
-  assign \$539  = sel_pop3_0_6_c & sel_pop3_0_2_c;
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = sel_pop3_0_4_c & sel_pop3_0_2_c;
-  assign sel_pop3_1_2_c = \$540  | \$541 ;
-  assign \$542  = sel_pop3_0_0_c ^ sel_pop3_1_4_s;
-  assign sel_pop3_1_0_s = \$542  ^ sel_pop3_1_2_s;
-  assign \$543  = sel_pop3_0_0_c & sel_pop3_1_4_s;
-  assign \$544  = sel_pop3_0_0_c & sel_pop3_1_2_s;
-  assign \$545  = \$543  | \$544 ;
-  assign \$546  = sel_pop3_1_4_s & sel_pop3_1_2_s;
-  assign sel_pop3_1_0_c = \$545  | \$546 ;
-  assign \$547  = sel_pop3_1_4_c ^ sel_pop3_1_2_c;
-  assign sel_pop3_2_0_s = \$547  ^ sel_pop3_1_0_c;
-  assign \$548  = sel_pop3_1_4_c & sel_pop3_1_2_c;
-  assign \$549  = sel_pop3_1_4_c & sel_pop3_1_0_c;
-  assign \$550  = \$548  | \$549 ;
-  assign \$551  = sel_pop3_1_2_c & sel_pop3_1_0_c;
-  assign sel_pop3_2_0_c = \$550  | \$551 ;
-  assign \$552  = sel_l2_s0[3] ^ sel_l2_s0[17];
-  assign sel_pop4_0_12_s = \$552  ^ sel_l2_s0[30];
-  assign \$553  = sel_l2_s0[3] & sel_l2_s0[17];
-  assign \$554  = sel_l2_s0[3] & sel_l2_s0[30];
-  assign \$555  = \$553  | \$554 ;
-  assign \$556  = sel_l2_s0[17] & sel_l2_s0[30];
-  assign sel_pop4_0_12_c = \$555  | \$556 ;
-  assign \$557  = ~ sel_l2_s0[54];
-  assign \$558  = sel_l2_s0[42] ^ \$557 ;
-  assign \$559  = ~ sel_l2_s0[55];
-  assign sel_pop4_0_10_s = \$558  ^ \$559 ;
-  assign \$560  = ~ sel_l2_s0[54];
-  assign \$561  = sel_l2_s0[42] & \$560 ;
-  assign \$562  = ~ sel_l2_s0[55];
-  assign \$563  = sel_l2_s0[42] & \$562 ;
-  assign \$564  = \$561  | \$563 ;
-  assign \$565  = ~ sel_l2_s0[54];
-  assign \$566  = ~ sel_l2_s0[55];
-  assign \$567  = \$565  & \$566 ;
-  assign sel_pop4_0_10_c = \$564  | \$567 ;
-  assign \$568  = ~ sel_l2_s0[56];
-  assign \$569  = ~ sel_l2_s0[57];
-  assign \$570  = \$568  ^ \$569 ;
-  assign \$571  = ~ sel_l2_s0[58];
-  assign sel_pop4_0_8_s = \$570  ^ \$571 ;
-  assign \$572  = ~ sel_l2_s0[56];
-  assign \$573  = ~ sel_l2_s0[57];
-  assign \$574  = \$572  & \$573 ;
-  assign \$575  = ~ sel_l2_s0[56];
-  assign \$576  = ~ sel_l2_s0[58];
-  assign \$577  = \$575  & \$576 ;
-  assign \$578  = \$574  | \$577 ;
-  assign \$579  = ~ sel_l2_s0[57];
-  assign \$580  = ~ sel_l2_s0[58];
-  assign \$581  = \$579  & \$580 ;
-  assign sel_pop4_0_8_c = \$578  | \$581 ;
-  assign \$582  = ~ sel_l2_s0[59];
-  assign \$583  = ~ sel_l2_s0[60];
-  assign \$584  = \$582  ^ \$583 ;
-  assign \$585  = ~ sel_l2_s0[61];
-  assign sel_pop4_0_6_s = \$584  ^ \$585 ;
-  assign \$586  = ~ sel_l2_s0[59];
-  assign \$587  = ~ sel_l2_s0[60];
-  assign \$588  = \$586  & \$587 ;
-  assign \$589  = ~ sel_l2_s0[59];
-  assign \$590  = ~ sel_l2_s0[61];
-  assign \$591  = \$589  & \$590 ;
-  assign \$592  = \$588  | \$591 ;
-  assign \$593  = ~ sel_l2_s0[60];
-  assign \$594  = ~ sel_l2_s0[61];
-  assign \$595  = \$593  & \$594 ;
-  assign sel_pop4_0_6_c = \$592  | \$595 ;
-  assign \$596  = ~ sel_l2_s0[62];
-  assign \$597  = ~ sel_l2_s0[63];
-  assign \$598  = \$596  ^ \$597 ;
-  assign \$599  = ~ sel_l2_s0[64];
-  assign sel_pop4_0_4_s = \$598  ^ \$599 ;
-  assign \$600  = ~ sel_l2_s0[62];
-  assign \$601  = ~ sel_l2_s0[63];
-  assign \$602  = \$600  & \$601 ;
-  assign \$603  = ~ sel_l2_s0[62];
-  assign \$604  = ~ sel_l2_s0[64];
-  assign \$605  = \$603  & \$604 ;
-  assign \$606  = \$602  | \$605 ;
-  assign \$607  = ~ sel_l2_s0[63];
-  assign \$608  = ~ sel_l2_s0[64];
-  assign \$609  = \$607  & \$608 ;
-  assign sel_pop4_0_4_c = \$606  | \$609 ;
-  assign \$610  = sel_pop4_0_12_s ^ sel_pop4_0_10_s;
-  assign sel_pop4_0_2_s = \$610  ^ sel_pop4_0_8_s;
-  assign \$611  = sel_pop4_0_12_s & sel_pop4_0_10_s;
-  assign \$612  = sel_pop4_0_12_s & sel_pop4_0_8_s;
-  assign \$613  = \$611  | \$612 ;
-  assign \$614  = sel_pop4_0_10_s & sel_pop4_0_8_s;
-  assign sel_pop4_0_2_c = \$613  | \$614 ;
-  assign \$615  = sel_pop4_0_6_s ^ sel_pop4_0_4_s;
-  assign sel_pop4_0_0_s = \$615  ^ sel_pop4_0_2_s;
-  assign \$616  = sel_pop4_0_6_s & sel_pop4_0_4_s;
-  assign \$617  = sel_pop4_0_6_s & sel_pop4_0_2_s;
-  assign \$618  = \$616  | \$617 ;
-  assign \$619  = sel_pop4_0_4_s & sel_pop4_0_2_s;
-  assign sel_pop4_0_0_c = \$618  | \$619 ;
-  assign \$620  = sel_pop4_0_12_c ^ sel_pop4_0_10_c;
-  assign sel_pop4_1_4_s = \$620  ^ sel_pop4_0_8_c;
-  assign \$621  = sel_pop4_0_12_c & sel_pop4_0_10_c;
-  assign \$622  = sel_pop4_0_12_c & sel_pop4_0_8_c;
-  assign \$623  = \$621  | \$622 ;
-  assign \$624  = sel_pop4_0_10_c & sel_pop4_0_8_c;
-  assign sel_pop4_1_4_c = \$623  | \$624 ;
-  assign \$625  = sel_pop4_0_6_c ^ sel_pop4_0_4_c;
-  assign sel_pop4_1_2_s = \$625  ^ sel_pop4_0_2_c;
-  assign \$626  = sel_pop4_0_6_c & sel_pop4_0_4_c;
-  assign \$627  = sel_pop4_0_6_c & sel_pop4_0_2_c;
-  assign \$628  = \$626  | \$627 ;
-  assign \$629  = sel_pop4_0_4_c & sel_pop4_0_2_c;
-  assign sel_pop4_1_2_c = \$628  | \$629 ;
-  assign \$630  = sel_pop4_0_0_c ^ sel_pop4_1_4_s;
-  assign sel_pop4_1_0_s = \$630  ^ sel_pop4_1_2_s;
-  assign \$631  = sel_pop4_0_0_c & sel_pop4_1_4_s;
-  assign \$632  = sel_pop4_0_0_c & sel_pop4_1_2_s;
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = sel_pop4_1_4_s & sel_pop4_1_2_s;
-  assign sel_pop4_1_0_c = \$633  | \$634 ;
-  assign \$635  = sel_pop4_1_4_c ^ sel_pop4_1_2_c;
-  assign sel_pop4_2_0_s = \$635  ^ sel_pop4_1_0_c;
-  assign \$636  = sel_pop4_1_4_c & sel_pop4_1_2_c;
-  assign \$637  = sel_pop4_1_4_c & sel_pop4_1_0_c;
-  assign \$638  = \$636  | \$637 ;
-  assign \$639  = sel_pop4_1_2_c & sel_pop4_1_0_c;
-  assign sel_pop4_2_0_c = \$638  | \$639 ;
-  assign \$640  = sel_l2_s0[4] ^ sel_l2_s0[18];
-  assign sel_pop5_0_12_s = \$640  ^ sel_l2_s0[31];
-  assign \$641  = sel_l2_s0[4] & sel_l2_s0[18];
-  assign \$642  = sel_l2_s0[4] & sel_l2_s0[31];
-  assign \$643  = \$641  | \$642 ;
-  assign \$644  = sel_l2_s0[18] & sel_l2_s0[31];
-  assign sel_pop5_0_12_c = \$643  | \$644 ;
-  assign \$645  = sel_l2_s0[43] ^ sel_l2_s0[54];
-  assign \$646  = ~ sel_l2_s0[65];
-  assign sel_pop5_0_10_s = \$645  ^ \$646 ;
-  assign \$647  = sel_l2_s0[43] & sel_l2_s0[54];
-  assign \$648  = ~ sel_l2_s0[65];
-  assign \$649  = sel_l2_s0[43] & \$648 ;
-  assign \$650  = \$647  | \$649 ;
-  assign \$651  = ~ sel_l2_s0[65];
-  assign \$652  = sel_l2_s0[54] & \$651 ;
-  assign sel_pop5_0_10_c = \$650  | \$652 ;
-  assign \$653  = ~ sel_l2_s0[66];
-  assign \$654  = ~ sel_l2_s0[67];
-  assign \$655  = \$653  ^ \$654 ;
-  assign \$656  = ~ sel_l2_s0[68];
-  assign sel_pop5_0_8_s = \$655  ^ \$656 ;
-  assign \$657  = ~ sel_l2_s0[66];
-  assign \$658  = ~ sel_l2_s0[67];
-  assign \$659  = \$657  & \$658 ;
-  assign \$660  = ~ sel_l2_s0[66];
-  assign \$661  = ~ sel_l2_s0[68];
-  assign \$662  = \$660  & \$661 ;
-  assign \$663  = \$659  | \$662 ;
-  assign \$664  = ~ sel_l2_s0[67];
-  assign \$665  = ~ sel_l2_s0[68];
-  assign \$666  = \$664  & \$665 ;
-  assign sel_pop5_0_8_c = \$663  | \$666 ;
-  assign \$667  = ~ sel_l2_s0[69];
-  assign \$668  = ~ sel_l2_s0[70];
-  assign \$669  = \$667  ^ \$668 ;
-  assign \$670  = ~ sel_l2_s0[71];
-  assign sel_pop5_0_6_s = \$669  ^ \$670 ;
-  assign \$671  = ~ sel_l2_s0[69];
-  assign \$672  = ~ sel_l2_s0[70];
+  assign sel_cs0_4_0_4c = \$486  | \$489 ;
+  assign \$490  = \$54  ^ \$68 ;
+  assign sel_cs0_5_0_0s = \$490  ^ \$81 ;
+  assign \$491  = \$54  & \$68 ;
+  assign \$492  = \$54  & \$81 ;
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = \$68  & \$81 ;
+  assign sel_cs0_5_0_0c = \$493  | \$494 ;
+  assign \$495  = \$93  ^ \$104 ;
+  assign \$496  = ~ \$115 ;
+  assign sel_cs0_5_0_1s = \$495  ^ \$496 ;
+  assign \$497  = \$93  & \$104 ;
+  assign \$498  = ~ \$115 ;
+  assign \$499  = \$93  & \$498 ;
+  assign \$500  = \$497  | \$499 ;
+  assign \$501  = ~ \$115 ;
+  assign \$502  = \$104  & \$501 ;
+  assign sel_cs0_5_0_1c = \$500  | \$502 ;
+  assign \$503  = ~ \$116 ;
+  assign \$504  = ~ \$117 ;
+  assign \$505  = \$503  ^ \$504 ;
+  assign \$506  = ~ \$118 ;
+  assign sel_cs0_5_0_2s = \$505  ^ \$506 ;
+  assign \$507  = ~ \$116 ;
+  assign \$508  = ~ \$117 ;
+  assign \$509  = \$507  & \$508 ;
+  assign \$510  = ~ \$116 ;
+  assign \$511  = ~ \$118 ;
+  assign \$512  = \$510  & \$511 ;
+  assign \$513  = \$509  | \$512 ;
+  assign \$514  = ~ \$117 ;
+  assign \$515  = ~ \$118 ;
+  assign \$516  = \$514  & \$515 ;
+  assign sel_cs0_5_0_2c = \$513  | \$516 ;
+  assign \$517  = ~ \$119 ;
+  assign \$518  = ~ \$120 ;
+  assign \$519  = \$517  ^ \$518 ;
+  assign \$520  = ~ \$121 ;
+  assign sel_cs0_5_0_3s = \$519  ^ \$520 ;
+  assign \$521  = ~ \$119 ;
+  assign \$522  = ~ \$120 ;
+  assign \$523  = \$521  & \$522 ;
+  assign \$524  = ~ \$119 ;
+  assign \$525  = ~ \$121 ;
+  assign \$526  = \$524  & \$525 ;
+  assign \$527  = \$523  | \$526 ;
+  assign \$528  = ~ \$120 ;
+  assign \$529  = ~ \$121 ;
+  assign \$530  = \$528  & \$529 ;
+  assign sel_cs0_5_0_3c = \$527  | \$530 ;
+  assign \$531  = ~ \$122 ;
+  assign \$532  = ~ \$123 ;
+  assign \$533  = \$531  ^ \$532 ;
+  assign \$534  = ~ \$124 ;
+  assign sel_cs0_5_0_4s = \$533  ^ \$534 ;
+  assign \$535  = ~ \$122 ;
+  assign \$536  = ~ \$123 ;
+  assign \$537  = \$535  & \$536 ;
+  assign \$538  = ~ \$122 ;
+  assign \$539  = ~ \$124 ;
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = \$537  | \$540 ;
+  assign \$542  = ~ \$123 ;
+  assign \$543  = ~ \$124 ;
+  assign \$544  = \$542  & \$543 ;
+  assign sel_cs0_5_0_4c = \$541  | \$544 ;
+  assign \$545  = \$55  ^ \$69 ;
+  assign sel_cs0_6_0_0s = \$545  ^ \$82 ;
+  assign \$546  = \$55  & \$69 ;
+  assign \$547  = \$55  & \$82 ;
+  assign \$548  = \$546  | \$547 ;
+  assign \$549  = \$69  & \$82 ;
+  assign sel_cs0_6_0_0c = \$548  | \$549 ;
+  assign \$550  = \$94  ^ \$105 ;
+  assign sel_cs0_6_0_1s = \$550  ^ \$115 ;
+  assign \$551  = \$94  & \$105 ;
+  assign \$552  = \$94  & \$115 ;
+  assign \$553  = \$551  | \$552 ;
+  assign \$554  = \$105  & \$115 ;
+  assign sel_cs0_6_0_1c = \$553  | \$554 ;
+  assign \$555  = ~ \$125 ;
+  assign \$556  = ~ \$126 ;
+  assign \$557  = \$555  ^ \$556 ;
+  assign \$558  = ~ \$127 ;
+  assign sel_cs0_6_0_2s = \$557  ^ \$558 ;
+  assign \$559  = ~ \$125 ;
+  assign \$560  = ~ \$126 ;
+  assign \$561  = \$559  & \$560 ;
+  assign \$562  = ~ \$125 ;
+  assign \$563  = ~ \$127 ;
+  assign \$564  = \$562  & \$563 ;
+  assign \$565  = \$561  | \$564 ;
+  assign \$566  = ~ \$126 ;
+  assign \$567  = ~ \$127 ;
+  assign \$568  = \$566  & \$567 ;
+  assign sel_cs0_6_0_2c = \$565  | \$568 ;
+  assign \$569  = ~ \$128 ;
+  assign \$570  = ~ \$129 ;
+  assign \$571  = \$569  ^ \$570 ;
+  assign \$572  = ~ \$130 ;
+  assign sel_cs0_6_0_3s = \$571  ^ \$572 ;
+  assign \$573  = ~ \$128 ;
+  assign \$574  = ~ \$129 ;
+  assign \$575  = \$573  & \$574 ;
+  assign \$576  = ~ \$128 ;
+  assign \$577  = ~ \$130 ;
+  assign \$578  = \$576  & \$577 ;
+  assign \$579  = \$575  | \$578 ;
+  assign \$580  = ~ \$129 ;
+  assign \$581  = ~ \$130 ;
+  assign \$582  = \$580  & \$581 ;
+  assign sel_cs0_6_0_3c = \$579  | \$582 ;
+  assign \$583  = ~ \$131 ;
+  assign \$584  = ~ \$132 ;
+  assign \$585  = \$583  ^ \$584 ;
+  assign \$586  = ~ \$133 ;
+  assign sel_cs0_6_0_4s = \$585  ^ \$586 ;
+  assign \$587  = ~ \$131 ;
+  assign \$588  = ~ \$132 ;
+  assign \$589  = \$587  & \$588 ;
+  assign \$590  = ~ \$131 ;
+  assign \$591  = ~ \$133 ;
+  assign \$592  = \$590  & \$591 ;
+  assign \$593  = \$589  | \$592 ;
+  assign \$594  = ~ \$132 ;
+  assign \$595  = ~ \$133 ;
+  assign \$596  = \$594  & \$595 ;
+  assign sel_cs0_6_0_4c = \$593  | \$596 ;
+  assign \$597  = \$56  ^ \$70 ;
+  assign sel_cs0_7_0_0s = \$597  ^ \$83 ;
+  assign \$598  = \$56  & \$70 ;
+  assign \$599  = \$56  & \$83 ;
+  assign \$600  = \$598  | \$599 ;
+  assign \$601  = \$70  & \$83 ;
+  assign sel_cs0_7_0_0c = \$600  | \$601 ;
+  assign \$602  = \$95  ^ \$106 ;
+  assign sel_cs0_7_0_1s = \$602  ^ \$116 ;
+  assign \$603  = \$95  & \$106 ;
+  assign \$604  = \$95  & \$116 ;
+  assign \$605  = \$603  | \$604 ;
+  assign \$606  = \$106  & \$116 ;
+  assign sel_cs0_7_0_1c = \$605  | \$606 ;
+  assign \$607  = ~ \$134 ;
+  assign \$608  = \$125  ^ \$607 ;
+  assign \$609  = ~ \$135 ;
+  assign sel_cs0_7_0_2s = \$608  ^ \$609 ;
+  assign \$610  = ~ \$134 ;
+  assign \$611  = \$125  & \$610 ;
+  assign \$612  = ~ \$135 ;
+  assign \$613  = \$125  & \$612 ;
+  assign \$614  = \$611  | \$613 ;
+  assign \$615  = ~ \$134 ;
+  assign \$616  = ~ \$135 ;
+  assign \$617  = \$615  & \$616 ;
+  assign sel_cs0_7_0_2c = \$614  | \$617 ;
+  assign \$618  = ~ \$136 ;
+  assign \$619  = ~ \$137 ;
+  assign \$620  = \$618  ^ \$619 ;
+  assign \$621  = ~ \$138 ;
+  assign sel_cs0_7_0_3s = \$620  ^ \$621 ;
+  assign \$622  = ~ \$136 ;
+  assign \$623  = ~ \$137 ;
+  assign \$624  = \$622  & \$623 ;
+  assign \$625  = ~ \$136 ;
+  assign \$626  = ~ \$138 ;
+  assign \$627  = \$625  & \$626 ;
+  assign \$628  = \$624  | \$627 ;
+  assign \$629  = ~ \$137 ;
+  assign \$630  = ~ \$138 ;
+  assign \$631  = \$629  & \$630 ;
+  assign sel_cs0_7_0_3c = \$628  | \$631 ;
+  assign \$632  = ~ \$139 ;
+  assign \$633  = ~ \$140 ;
+  assign \$634  = \$632  ^ \$633 ;
+  assign \$635  = ~ \$141 ;
+  assign sel_cs0_7_0_4s = \$634  ^ \$635 ;
+  assign \$636  = ~ \$139 ;
+  assign \$637  = ~ \$140 ;
+  assign \$638  = \$636  & \$637 ;
+  assign \$639  = ~ \$139 ;
+  assign \$640  = ~ \$141 ;
+  assign \$641  = \$639  & \$640 ;
+  assign \$642  = \$638  | \$641 ;
+  assign \$643  = ~ \$140 ;
+  assign \$644  = ~ \$141 ;
+  assign \$645  = \$643  & \$644 ;
+  assign sel_cs0_7_0_4c = \$642  | \$645 ;
+  assign \$646  = \$57  ^ \$71 ;
+  assign sel_cs0_8_0_0s = \$646  ^ \$84 ;
+  assign \$647  = \$57  & \$71 ;
+  assign \$648  = \$57  & \$84 ;
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = \$71  & \$84 ;
+  assign sel_cs0_8_0_0c = \$649  | \$650 ;
+  assign \$651  = \$96  ^ \$107 ;
+  assign sel_cs0_8_0_1s = \$651  ^ \$117 ;
+  assign \$652  = \$96  & \$107 ;
+  assign \$653  = \$96  & \$117 ;
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = \$107  & \$117 ;
+  assign sel_cs0_8_0_1c = \$654  | \$655 ;
+  assign \$656  = \$126  ^ \$134 ;
+  assign \$657  = ~ \$142 ;
+  assign sel_cs0_8_0_2s = \$656  ^ \$657 ;
+  assign \$658  = \$126  & \$134 ;
+  assign \$659  = ~ \$142 ;
+  assign \$660  = \$126  & \$659 ;
+  assign \$661  = \$658  | \$660 ;
+  assign \$662  = ~ \$142 ;
+  assign \$663  = \$134  & \$662 ;
+  assign sel_cs0_8_0_2c = \$661  | \$663 ;
+  assign \$664  = ~ \$143 ;
+  assign \$665  = ~ \$144 ;
+  assign \$666  = \$664  ^ \$665 ;
+  assign \$667  = ~ \$145 ;
+  assign sel_cs0_8_0_3s = \$666  ^ \$667 ;
+  assign \$668  = ~ \$143 ;
+  assign \$669  = ~ \$144 ;
+  assign \$670  = \$668  & \$669 ;
+  assign \$671  = ~ \$143 ;
+  assign \$672  = ~ \$145 ;
   assign \$673  = \$671  & \$672 ;
-  assign \$674  = ~ sel_l2_s0[69];
-  assign \$675  = ~ sel_l2_s0[71];
-  assign \$676  = \$674  & \$675 ;
-  assign \$677  = \$673  | \$676 ;
-  assign \$678  = ~ sel_l2_s0[70];
-  assign \$679  = ~ sel_l2_s0[71];
-  assign \$680  = \$678  & \$679 ;
-  assign sel_pop5_0_6_c = \$677  | \$680 ;
-  assign \$681  = ~ sel_l2_s0[72];
-  assign \$682  = ~ sel_l2_s0[73];
-  assign \$683  = \$681  ^ \$682 ;
-  assign \$684  = ~ sel_l2_s0[74];
-  assign sel_pop5_0_4_s = \$683  ^ \$684 ;
-  assign \$685  = ~ sel_l2_s0[72];
-  assign \$686  = ~ sel_l2_s0[73];
+  assign \$674  = \$670  | \$673 ;
+  assign \$675  = ~ \$144 ;
+  assign \$676  = ~ \$145 ;
+  assign \$677  = \$675  & \$676 ;
+  assign sel_cs0_8_0_3c = \$674  | \$677 ;
+  assign \$678  = ~ \$146 ;
+  assign \$679  = ~ \$147 ;
+  assign \$680  = \$678  ^ \$679 ;
+  assign \$681  = ~ \$148 ;
+  assign sel_cs0_8_0_4s = \$680  ^ \$681 ;
+  assign \$682  = ~ \$146 ;
+  assign \$683  = ~ \$147 ;
+  assign \$684  = \$682  & \$683 ;
+  assign \$685  = ~ \$146 ;
+  assign \$686  = ~ \$148 ;
   assign \$687  = \$685  & \$686 ;
-  assign \$688  = ~ sel_l2_s0[72];
-  assign \$689  = ~ sel_l2_s0[74];
-  assign \$690  = \$688  & \$689 ;
-  assign \$691  = \$687  | \$690 ;
-  assign \$692  = ~ sel_l2_s0[73];
-  assign \$693  = ~ sel_l2_s0[74];
-  assign \$694  = \$692  & \$693 ;
-  assign sel_pop5_0_4_c = \$691  | \$694 ;
-  assign \$695  = sel_pop5_0_12_s ^ sel_pop5_0_10_s;
-  assign sel_pop5_0_2_s = \$695  ^ sel_pop5_0_8_s;
-  assign \$696  = sel_pop5_0_12_s & sel_pop5_0_10_s;
-  assign \$697  = sel_pop5_0_12_s & sel_pop5_0_8_s;
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = sel_pop5_0_10_s & sel_pop5_0_8_s;
-  assign sel_pop5_0_2_c = \$698  | \$699 ;
-  assign \$700  = sel_pop5_0_6_s ^ sel_pop5_0_4_s;
-  assign sel_pop5_0_0_s = \$700  ^ sel_pop5_0_2_s;
-  assign \$701  = sel_pop5_0_6_s & sel_pop5_0_4_s;
-  assign \$702  = sel_pop5_0_6_s & sel_pop5_0_2_s;
-  assign \$703  = \$701  | \$702 ;
-  assign \$704  = sel_pop5_0_4_s & sel_pop5_0_2_s;
-  assign sel_pop5_0_0_c = \$703  | \$704 ;
-  assign \$705  = sel_pop5_0_12_c ^ sel_pop5_0_10_c;
-  assign sel_pop5_1_4_s = \$705  ^ sel_pop5_0_8_c;
-  assign \$706  = sel_pop5_0_12_c & sel_pop5_0_10_c;
-  assign \$707  = sel_pop5_0_12_c & sel_pop5_0_8_c;
-  assign \$708  = \$706  | \$707 ;
-  assign \$709  = sel_pop5_0_10_c & sel_pop5_0_8_c;
-  assign sel_pop5_1_4_c = \$708  | \$709 ;
-  assign \$710  = sel_pop5_0_6_c ^ sel_pop5_0_4_c;
-  assign sel_pop5_1_2_s = \$710  ^ sel_pop5_0_2_c;
-  assign \$711  = sel_pop5_0_6_c & sel_pop5_0_4_c;
-  assign \$712  = sel_pop5_0_6_c & sel_pop5_0_2_c;
-  assign \$713  = \$711  | \$712 ;
-  assign \$714  = sel_pop5_0_4_c & sel_pop5_0_2_c;
-  assign sel_pop5_1_2_c = \$713  | \$714 ;
-  assign \$715  = sel_pop5_0_0_c ^ sel_pop5_1_4_s;
-  assign sel_pop5_1_0_s = \$715  ^ sel_pop5_1_2_s;
-  assign \$716  = sel_pop5_0_0_c & sel_pop5_1_4_s;
-  assign \$717  = sel_pop5_0_0_c & sel_pop5_1_2_s;
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = sel_pop5_1_4_s & sel_pop5_1_2_s;
-  assign sel_pop5_1_0_c = \$718  | \$719 ;
-  assign \$720  = sel_pop5_1_4_c ^ sel_pop5_1_2_c;
-  assign sel_pop5_2_0_s = \$720  ^ sel_pop5_1_0_c;
-  assign \$721  = sel_pop5_1_4_c & sel_pop5_1_2_c;
-  assign \$722  = sel_pop5_1_4_c & sel_pop5_1_0_c;
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = sel_pop5_1_2_c & sel_pop5_1_0_c;
-  assign sel_pop5_2_0_c = \$723  | \$724 ;
-  assign \$725  = sel_l2_s0[5] ^ sel_l2_s0[19];
-  assign sel_pop6_0_12_s = \$725  ^ sel_l2_s0[32];
-  assign \$726  = sel_l2_s0[5] & sel_l2_s0[19];
-  assign \$727  = sel_l2_s0[5] & sel_l2_s0[32];
-  assign \$728  = \$726  | \$727 ;
-  assign \$729  = sel_l2_s0[19] & sel_l2_s0[32];
-  assign sel_pop6_0_12_c = \$728  | \$729 ;
-  assign \$730  = sel_l2_s0[44] ^ sel_l2_s0[55];
-  assign sel_pop6_0_10_s = \$730  ^ sel_l2_s0[65];
-  assign \$731  = sel_l2_s0[44] & sel_l2_s0[55];
-  assign \$732  = sel_l2_s0[44] & sel_l2_s0[65];
-  assign \$733  = \$731  | \$732 ;
-  assign \$734  = sel_l2_s0[55] & sel_l2_s0[65];
-  assign sel_pop6_0_10_c = \$733  | \$734 ;
-  assign \$735  = ~ sel_l2_s0[75];
-  assign \$736  = ~ sel_l2_s0[76];
-  assign \$737  = \$735  ^ \$736 ;
-  assign \$738  = ~ sel_l2_s0[77];
-  assign sel_pop6_0_8_s = \$737  ^ \$738 ;
-  assign \$739  = ~ sel_l2_s0[75];
-  assign \$740  = ~ sel_l2_s0[76];
-  assign \$741  = \$739  & \$740 ;
-  assign \$742  = ~ sel_l2_s0[75];
-  assign \$743  = ~ sel_l2_s0[77];
-  assign \$744  = \$742  & \$743 ;
-  assign \$745  = \$741  | \$744 ;
-  assign \$746  = ~ sel_l2_s0[76];
-  assign \$747  = ~ sel_l2_s0[77];
-  assign \$748  = \$746  & \$747 ;
-  assign sel_pop6_0_8_c = \$745  | \$748 ;
-  assign \$749  = ~ sel_l2_s0[78];
-  assign \$750  = ~ sel_l2_s0[79];
-  assign \$751  = \$749  ^ \$750 ;
-  assign \$752  = ~ sel_l2_s0[80];
-  assign sel_pop6_0_6_s = \$751  ^ \$752 ;
-  assign \$753  = ~ sel_l2_s0[78];
-  assign \$754  = ~ sel_l2_s0[79];
-  assign \$755  = \$753  & \$754 ;
-  assign \$756  = ~ sel_l2_s0[78];
-  assign \$757  = ~ sel_l2_s0[80];
-  assign \$758  = \$756  & \$757 ;
-  assign \$759  = \$755  | \$758 ;
-  assign \$760  = ~ sel_l2_s0[79];
-  assign \$761  = ~ sel_l2_s0[80];
-  assign \$762  = \$760  & \$761 ;
-  assign sel_pop6_0_6_c = \$759  | \$762 ;
-  assign \$763  = ~ sel_l2_s0[81];
-  assign \$764  = ~ sel_l2_s0[82];
-  assign \$765  = \$763  ^ \$764 ;
-  assign \$766  = ~ sel_l2_s0[83];
-  assign sel_pop6_0_4_s = \$765  ^ \$766 ;
-  assign \$767  = ~ sel_l2_s0[81];
-  assign \$768  = ~ sel_l2_s0[82];
-  assign \$769  = \$767  & \$768 ;
-  assign \$770  = ~ sel_l2_s0[81];
-  assign \$771  = ~ sel_l2_s0[83];
-  assign \$772  = \$770  & \$771 ;
-  assign \$773  = \$769  | \$772 ;
-  assign \$774  = ~ sel_l2_s0[82];
-  assign \$775  = ~ sel_l2_s0[83];
-  assign \$776  = \$774  & \$775 ;
-  assign sel_pop6_0_4_c = \$773  | \$776 ;
-  assign \$777  = sel_pop6_0_12_s ^ sel_pop6_0_10_s;
-  assign sel_pop6_0_2_s = \$777  ^ sel_pop6_0_8_s;
-  assign \$778  = sel_pop6_0_12_s & sel_pop6_0_10_s;
-  assign \$779  = sel_pop6_0_12_s & sel_pop6_0_8_s;
-  assign \$780  = \$778  | \$779 ;
-  assign \$781  = sel_pop6_0_10_s & sel_pop6_0_8_s;
-  assign sel_pop6_0_2_c = \$780  | \$781 ;
-  assign \$782  = sel_pop6_0_6_s ^ sel_pop6_0_4_s;
-  assign sel_pop6_0_0_s = \$782  ^ sel_pop6_0_2_s;
-  assign \$783  = sel_pop6_0_6_s & sel_pop6_0_4_s;
-  assign \$784  = sel_pop6_0_6_s & sel_pop6_0_2_s;
-  assign \$785  = \$783  | \$784 ;
-  assign \$786  = sel_pop6_0_4_s & sel_pop6_0_2_s;
-  assign sel_pop6_0_0_c = \$785  | \$786 ;
-  assign \$787  = sel_pop6_0_12_c ^ sel_pop6_0_10_c;
-  assign sel_pop6_1_4_s = \$787  ^ sel_pop6_0_8_c;
-  assign \$788  = sel_pop6_0_12_c & sel_pop6_0_10_c;
-  assign \$789  = sel_pop6_0_12_c & sel_pop6_0_8_c;
-  assign \$790  = \$788  | \$789 ;
-  assign \$791  = sel_pop6_0_10_c & sel_pop6_0_8_c;
-  assign sel_pop6_1_4_c = \$790  | \$791 ;
-  assign \$792  = sel_pop6_0_6_c ^ sel_pop6_0_4_c;
-  assign sel_pop6_1_2_s = \$792  ^ sel_pop6_0_2_c;
-  assign \$793  = sel_pop6_0_6_c & sel_pop6_0_4_c;
-  assign \$794  = sel_pop6_0_6_c & sel_pop6_0_2_c;
-  assign \$795  = \$793  | \$794 ;
-  assign \$796  = sel_pop6_0_4_c & sel_pop6_0_2_c;
-  assign sel_pop6_1_2_c = \$795  | \$796 ;
-  assign \$797  = sel_pop6_0_0_c ^ sel_pop6_1_4_s;
-  assign sel_pop6_1_0_s = \$797  ^ sel_pop6_1_2_s;
-  assign \$798  = sel_pop6_0_0_c & sel_pop6_1_4_s;
-  assign \$799  = sel_pop6_0_0_c & sel_pop6_1_2_s;
-  assign \$800  = \$798  | \$799 ;
-  assign \$801  = sel_pop6_1_4_s & sel_pop6_1_2_s;
-  assign sel_pop6_1_0_c = \$800  | \$801 ;
-  assign \$802  = sel_pop6_1_4_c ^ sel_pop6_1_2_c;
-  assign sel_pop6_2_0_s = \$802  ^ sel_pop6_1_0_c;
-  assign \$803  = sel_pop6_1_4_c & sel_pop6_1_2_c;
-  assign \$804  = sel_pop6_1_4_c & sel_pop6_1_0_c;
-  assign \$805  = \$803  | \$804 ;
-  assign \$806  = sel_pop6_1_2_c & sel_pop6_1_0_c;
-  assign sel_pop6_2_0_c = \$805  | \$806 ;
-  assign \$807  = sel_l2_s0[6] ^ sel_l2_s0[20];
-  assign sel_pop7_0_12_s = \$807  ^ sel_l2_s0[33];
-  assign \$808  = sel_l2_s0[6] & sel_l2_s0[20];
-  assign \$809  = sel_l2_s0[6] & sel_l2_s0[33];
-  assign \$810  = \$808  | \$809 ;
-  assign \$811  = sel_l2_s0[20] & sel_l2_s0[33];
-  assign sel_pop7_0_12_c = \$810  | \$811 ;
-  assign \$812  = sel_l2_s0[45] ^ sel_l2_s0[56];
-  assign sel_pop7_0_10_s = \$812  ^ sel_l2_s0[66];
-  assign \$813  = sel_l2_s0[45] & sel_l2_s0[56];
-  assign \$814  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$688  = \$684  | \$687 ;
+  assign \$689  = ~ \$147 ;
+  assign \$690  = ~ \$148 ;
+  assign \$691  = \$689  & \$690 ;
+  assign sel_cs0_8_0_4c = \$688  | \$691 ;
+  assign \$692  = \$58  ^ \$72 ;
+  assign sel_cs0_9_0_0s = \$692  ^ \$85 ;
+  assign \$693  = \$58  & \$72 ;
+  assign \$694  = \$58  & \$85 ;
+  assign \$695  = \$693  | \$694 ;
+  assign \$696  = \$72  & \$85 ;
+  assign sel_cs0_9_0_0c = \$695  | \$696 ;
+  assign \$697  = \$97  ^ \$108 ;
+  assign sel_cs0_9_0_1s = \$697  ^ \$118 ;
+  assign \$698  = \$97  & \$108 ;
+  assign \$699  = \$97  & \$118 ;
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = \$108  & \$118 ;
+  assign sel_cs0_9_0_1c = \$700  | \$701 ;
+  assign \$702  = \$127  ^ \$135 ;
+  assign sel_cs0_9_0_2s = \$702  ^ \$142 ;
+  assign \$703  = \$127  & \$135 ;
+  assign \$704  = \$127  & \$142 ;
+  assign \$705  = \$703  | \$704 ;
+  assign \$706  = \$135  & \$142 ;
+  assign sel_cs0_9_0_2c = \$705  | \$706 ;
+  assign \$707  = ~ \$149 ;
+  assign \$708  = ~ \$150 ;
+  assign \$709  = \$707  ^ \$708 ;
+  assign \$710  = ~ \$151 ;
+  assign sel_cs0_9_0_3s = \$709  ^ \$710 ;
+  assign \$711  = ~ \$149 ;
+  assign \$712  = ~ \$150 ;
+  assign \$713  = \$711  & \$712 ;
+  assign \$714  = ~ \$149 ;
+  assign \$715  = ~ \$151 ;
+  assign \$716  = \$714  & \$715 ;
+  assign \$717  = \$713  | \$716 ;
+  assign \$718  = ~ \$150 ;
+  assign \$719  = ~ \$151 ;
+  assign \$720  = \$718  & \$719 ;
+  assign sel_cs0_9_0_3c = \$717  | \$720 ;
+  assign \$721  = ~ \$152 ;
+  assign \$722  = ~ \$153 ;
+  assign \$723  = \$721  ^ \$722 ;
+  assign \$724  = ~ \$154 ;
+  assign sel_cs0_9_0_4s = \$723  ^ \$724 ;
+  assign \$725  = ~ \$152 ;
+  assign \$726  = ~ \$153 ;
+  assign \$727  = \$725  & \$726 ;
+  assign \$728  = ~ \$152 ;
+  assign \$729  = ~ \$154 ;
+  assign \$730  = \$728  & \$729 ;
+  assign \$731  = \$727  | \$730 ;
+  assign \$732  = ~ \$153 ;
+  assign \$733  = ~ \$154 ;
+  assign \$734  = \$732  & \$733 ;
+  assign sel_cs0_9_0_4c = \$731  | \$734 ;
+  assign \$735  = \$59  ^ \$73 ;
+  assign sel_cs0_10_0_0s = \$735  ^ \$86 ;
+  assign \$736  = \$59  & \$73 ;
+  assign \$737  = \$59  & \$86 ;
+  assign \$738  = \$736  | \$737 ;
+  assign \$739  = \$73  & \$86 ;
+  assign sel_cs0_10_0_0c = \$738  | \$739 ;
+  assign \$740  = \$98  ^ \$109 ;
+  assign sel_cs0_10_0_1s = \$740  ^ \$119 ;
+  assign \$741  = \$98  & \$109 ;
+  assign \$742  = \$98  & \$119 ;
+  assign \$743  = \$741  | \$742 ;
+  assign \$744  = \$109  & \$119 ;
+  assign sel_cs0_10_0_1c = \$743  | \$744 ;
+  assign \$745  = \$128  ^ \$136 ;
+  assign sel_cs0_10_0_2s = \$745  ^ \$143 ;
+  assign \$746  = \$128  & \$136 ;
+  assign \$747  = \$128  & \$143 ;
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = \$136  & \$143 ;
+  assign sel_cs0_10_0_2c = \$748  | \$749 ;
+  assign \$750  = ~ \$155 ;
+  assign \$751  = \$149  ^ \$750 ;
+  assign \$752  = ~ \$156 ;
+  assign sel_cs0_10_0_3s = \$751  ^ \$752 ;
+  assign \$753  = ~ \$155 ;
+  assign \$754  = \$149  & \$753 ;
+  assign \$755  = ~ \$156 ;
+  assign \$756  = \$149  & \$755 ;
+  assign \$757  = \$754  | \$756 ;
+  assign \$758  = ~ \$155 ;
+  assign \$759  = ~ \$156 ;
+  assign \$760  = \$758  & \$759 ;
+  assign sel_cs0_10_0_3c = \$757  | \$760 ;
+  assign \$761  = ~ \$157 ;
+  assign \$762  = ~ \$158 ;
+  assign \$763  = \$761  ^ \$762 ;
+  assign \$764  = ~ \$159 ;
+  assign sel_cs0_10_0_4s = \$763  ^ \$764 ;
+  assign \$765  = ~ \$157 ;
+  assign \$766  = ~ \$158 ;
+  assign \$767  = \$765  & \$766 ;
+  assign \$768  = ~ \$157 ;
+  assign \$769  = ~ \$159 ;
+  assign \$770  = \$768  & \$769 ;
+  assign \$771  = \$767  | \$770 ;
+  assign \$772  = ~ \$158 ;
+  assign \$773  = ~ \$159 ;
+  assign \$774  = \$772  & \$773 ;
+  assign sel_cs0_10_0_4c = \$771  | \$774 ;
+  assign \$775  = \$60  ^ \$74 ;
+  assign sel_cs0_11_0_0s = \$775  ^ \$87 ;
+  assign \$776  = \$60  & \$74 ;
+  assign \$777  = \$60  & \$87 ;
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = \$74  & \$87 ;
+  assign sel_cs0_11_0_0c = \$778  | \$779 ;
+  assign \$780  = \$99  ^ \$110 ;
+  assign sel_cs0_11_0_1s = \$780  ^ \$120 ;
+  assign \$781  = \$99  & \$110 ;
+  assign \$782  = \$99  & \$120 ;
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = \$110  & \$120 ;
+  assign sel_cs0_11_0_1c = \$783  | \$784 ;
+  assign \$785  = \$129  ^ \$137 ;
+  assign sel_cs0_11_0_2s = \$785  ^ \$144 ;
+  assign \$786  = \$129  & \$137 ;
+  assign \$787  = \$129  & \$144 ;
+  assign \$788  = \$786  | \$787 ;
+  assign \$789  = \$137  & \$144 ;
+  assign sel_cs0_11_0_2c = \$788  | \$789 ;
+  assign \$790  = \$150  ^ \$155 ;
+  assign \$791  = ~ \$160 ;
+  assign sel_cs0_11_0_3s = \$790  ^ \$791 ;
+  assign \$792  = \$150  & \$155 ;
+  assign \$793  = ~ \$160 ;
+  assign \$794  = \$150  & \$793 ;
+  assign \$795  = \$792  | \$794 ;
+  assign \$796  = ~ \$160 ;
+  assign \$797  = \$155  & \$796 ;
+  assign sel_cs0_11_0_3c = \$795  | \$797 ;
+  assign \$798  = ~ \$161 ;
+  assign \$799  = ~ \$162 ;
+  assign \$800  = \$798  ^ \$799 ;
+  assign \$801  = ~ \$163 ;
+  assign sel_cs0_11_0_4s = \$800  ^ \$801 ;
+  assign \$802  = ~ \$161 ;
+  assign \$803  = ~ \$162 ;
+  assign \$804  = \$802  & \$803 ;
+  assign \$805  = ~ \$161 ;
+  assign \$806  = ~ \$163 ;
+  assign \$807  = \$805  & \$806 ;
+  assign \$808  = \$804  | \$807 ;
+  assign \$809  = ~ \$162 ;
+  assign \$810  = ~ \$163 ;
+  assign \$811  = \$809  & \$810 ;
+  assign sel_cs0_11_0_4c = \$808  | \$811 ;
+  assign \$812  = \$61  ^ \$75 ;
+  assign sel_cs0_12_0_0s = \$812  ^ \$88 ;
+  assign \$813  = \$61  & \$75 ;
+  assign \$814  = \$61  & \$88 ;
   assign \$815  = \$813  | \$814 ;
-  assign \$816  = sel_l2_s0[56] & sel_l2_s0[66];
-  assign sel_pop7_0_10_c = \$815  | \$816 ;
-  assign \$817  = ~ sel_l2_s0[84];
-  assign \$818  = sel_l2_s0[75] ^ \$817 ;
-  assign \$819  = ~ sel_l2_s0[85];
-  assign sel_pop7_0_8_s = \$818  ^ \$819 ;
-  assign \$820  = ~ sel_l2_s0[84];
-  assign \$821  = sel_l2_s0[75] & \$820 ;
-  assign \$822  = ~ sel_l2_s0[85];
-  assign \$823  = sel_l2_s0[75] & \$822 ;
-  assign \$824  = \$821  | \$823 ;
-  assign \$825  = ~ sel_l2_s0[84];
-  assign \$826  = ~ sel_l2_s0[85];
-  assign \$827  = \$825  & \$826 ;
-  assign sel_pop7_0_8_c = \$824  | \$827 ;
-  assign \$828  = ~ sel_l2_s0[86];
-  assign \$829  = ~ sel_l2_s0[87];
-  assign \$830  = \$828  ^ \$829 ;
-  assign \$831  = ~ sel_l2_s0[88];
-  assign sel_pop7_0_6_s = \$830  ^ \$831 ;
-  assign \$832  = ~ sel_l2_s0[86];
-  assign \$833  = ~ sel_l2_s0[87];
-  assign \$834  = \$832  & \$833 ;
-  assign \$835  = ~ sel_l2_s0[86];
-  assign \$836  = ~ sel_l2_s0[88];
-  assign \$837  = \$835  & \$836 ;
-  assign \$838  = \$834  | \$837 ;
-  assign \$839  = ~ sel_l2_s0[87];
-  assign \$840  = ~ sel_l2_s0[88];
+  assign \$816  = \$75  & \$88 ;
+  assign sel_cs0_12_0_0c = \$815  | \$816 ;
+  assign \$817  = \$100  ^ \$111 ;
+  assign sel_cs0_12_0_1s = \$817  ^ \$121 ;
+  assign \$818  = \$100  & \$111 ;
+  assign \$819  = \$100  & \$121 ;
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = \$111  & \$121 ;
+  assign sel_cs0_12_0_1c = \$820  | \$821 ;
+  assign \$822  = \$130  ^ \$138 ;
+  assign sel_cs0_12_0_2s = \$822  ^ \$145 ;
+  assign \$823  = \$130  & \$138 ;
+  assign \$824  = \$130  & \$145 ;
+  assign \$825  = \$823  | \$824 ;
+  assign \$826  = \$138  & \$145 ;
+  assign sel_cs0_12_0_2c = \$825  | \$826 ;
+  assign \$827  = \$151  ^ \$156 ;
+  assign sel_cs0_12_0_3s = \$827  ^ \$160 ;
+  assign \$828  = \$151  & \$156 ;
+  assign \$829  = \$151  & \$160 ;
+  assign \$830  = \$828  | \$829 ;
+  assign \$831  = \$156  & \$160 ;
+  assign sel_cs0_12_0_3c = \$830  | \$831 ;
+  assign \$832  = ~ \$164 ;
+  assign \$833  = ~ \$165 ;
+  assign \$834  = \$832  ^ \$833 ;
+  assign \$835  = ~ \$166 ;
+  assign sel_cs0_12_0_4s = \$834  ^ \$835 ;
+  assign \$836  = ~ \$164 ;
+  assign \$837  = ~ \$165 ;
+  assign \$838  = \$836  & \$837 ;
+  assign \$839  = ~ \$164 ;
+  assign \$840  = ~ \$166 ;
   assign \$841  = \$839  & \$840 ;
-  assign sel_pop7_0_6_c = \$838  | \$841 ;
-  assign \$842  = ~ sel_l2_s0[89];
-  assign \$843  = ~ sel_l2_s0[90];
-  assign \$844  = \$842  ^ \$843 ;
-  assign \$845  = ~ sel_l2_s0[91];
-  assign sel_pop7_0_4_s = \$844  ^ \$845 ;
-  assign \$846  = ~ sel_l2_s0[89];
-  assign \$847  = ~ sel_l2_s0[90];
-  assign \$848  = \$846  & \$847 ;
-  assign \$849  = ~ sel_l2_s0[89];
-  assign \$850  = ~ sel_l2_s0[91];
-  assign \$851  = \$849  & \$850 ;
-  assign \$852  = \$848  | \$851 ;
-  assign \$853  = ~ sel_l2_s0[90];
-  assign \$854  = ~ sel_l2_s0[91];
-  assign \$855  = \$853  & \$854 ;
-  assign sel_pop7_0_4_c = \$852  | \$855 ;
-  assign \$856  = sel_pop7_0_12_s ^ sel_pop7_0_10_s;
-  assign sel_pop7_0_2_s = \$856  ^ sel_pop7_0_8_s;
-  assign \$857  = sel_pop7_0_12_s & sel_pop7_0_10_s;
-  assign \$858  = sel_pop7_0_12_s & sel_pop7_0_8_s;
+  assign \$842  = \$838  | \$841 ;
+  assign \$843  = ~ \$165 ;
+  assign \$844  = ~ \$166 ;
+  assign \$845  = \$843  & \$844 ;
+  assign sel_cs0_12_0_4c = \$842  | \$845 ;
+  assign \$846  = \$62  ^ \$76 ;
+  assign sel_cs0_13_0_0s = \$846  ^ \$89 ;
+  assign \$847  = \$62  & \$76 ;
+  assign \$848  = \$62  & \$89 ;
+  assign \$849  = \$847  | \$848 ;
+  assign \$850  = \$76  & \$89 ;
+  assign sel_cs0_13_0_0c = \$849  | \$850 ;
+  assign \$851  = \$101  ^ \$112 ;
+  assign sel_cs0_13_0_1s = \$851  ^ \$122 ;
+  assign \$852  = \$101  & \$112 ;
+  assign \$853  = \$101  & \$122 ;
+  assign \$854  = \$852  | \$853 ;
+  assign \$855  = \$112  & \$122 ;
+  assign sel_cs0_13_0_1c = \$854  | \$855 ;
+  assign \$856  = \$131  ^ \$139 ;
+  assign sel_cs0_13_0_2s = \$856  ^ \$146 ;
+  assign \$857  = \$131  & \$139 ;
+  assign \$858  = \$131  & \$146 ;
   assign \$859  = \$857  | \$858 ;
-  assign \$860  = sel_pop7_0_10_s & sel_pop7_0_8_s;
-  assign sel_pop7_0_2_c = \$859  | \$860 ;
-  assign \$861  = sel_pop7_0_6_s ^ sel_pop7_0_4_s;
-  assign sel_pop7_0_0_s = \$861  ^ sel_pop7_0_2_s;
-  assign \$862  = sel_pop7_0_6_s & sel_pop7_0_4_s;
-  assign \$863  = sel_pop7_0_6_s & sel_pop7_0_2_s;
+  assign \$860  = \$139  & \$146 ;
+  assign sel_cs0_13_0_2c = \$859  | \$860 ;
+  assign \$861  = \$152  ^ \$157 ;
+  assign sel_cs0_13_0_3s = \$861  ^ \$161 ;
+  assign \$862  = \$152  & \$157 ;
+  assign \$863  = \$152  & \$161 ;
   assign \$864  = \$862  | \$863 ;
-  assign \$865  = sel_pop7_0_4_s & sel_pop7_0_2_s;
-  assign sel_pop7_0_0_c = \$864  | \$865 ;
-  assign \$866  = sel_pop7_0_12_c ^ sel_pop7_0_10_c;
-  assign sel_pop7_1_4_s = \$866  ^ sel_pop7_0_8_c;
-  assign \$867  = sel_pop7_0_12_c & sel_pop7_0_10_c;
-  assign \$868  = sel_pop7_0_12_c & sel_pop7_0_8_c;
-  assign \$869  = \$867  | \$868 ;
-  assign \$870  = sel_pop7_0_10_c & sel_pop7_0_8_c;
-  assign sel_pop7_1_4_c = \$869  | \$870 ;
-  assign \$871  = sel_pop7_0_6_c ^ sel_pop7_0_4_c;
-  assign sel_pop7_1_2_s = \$871  ^ sel_pop7_0_2_c;
-  assign \$872  = sel_pop7_0_6_c & sel_pop7_0_4_c;
-  assign \$873  = sel_pop7_0_6_c & sel_pop7_0_2_c;
-  assign \$874  = \$872  | \$873 ;
-  assign \$875  = sel_pop7_0_4_c & sel_pop7_0_2_c;
-  assign sel_pop7_1_2_c = \$874  | \$875 ;
-  assign \$876  = sel_pop7_0_0_c ^ sel_pop7_1_4_s;
-  assign sel_pop7_1_0_s = \$876  ^ sel_pop7_1_2_s;
-  assign \$877  = sel_pop7_0_0_c & sel_pop7_1_4_s;
-  assign \$878  = sel_pop7_0_0_c & sel_pop7_1_2_s;
-  assign \$879  = \$877  | \$878 ;
-  assign \$880  = sel_pop7_1_4_s & sel_pop7_1_2_s;
-  assign sel_pop7_1_0_c = \$879  | \$880 ;
-  assign \$881  = sel_pop7_1_4_c ^ sel_pop7_1_2_c;
-  assign sel_pop7_2_0_s = \$881  ^ sel_pop7_1_0_c;
-  assign \$882  = sel_pop7_1_4_c & sel_pop7_1_2_c;
-  assign \$883  = sel_pop7_1_4_c & sel_pop7_1_0_c;
-  assign \$884  = \$882  | \$883 ;
-  assign \$885  = sel_pop7_1_2_c & sel_pop7_1_0_c;
-  assign sel_pop7_2_0_c = \$884  | \$885 ;
-  assign \$886  = sel_l2_s0[7] ^ sel_l2_s0[21];
-  assign sel_pop8_0_12_s = \$886  ^ sel_l2_s0[34];
-  assign \$887  = sel_l2_s0[7] & sel_l2_s0[21];
-  assign \$888  = sel_l2_s0[7] & sel_l2_s0[34];
-  assign \$889  = \$887  | \$888 ;
-  assign \$890  = sel_l2_s0[21] & sel_l2_s0[34];
-  assign sel_pop8_0_12_c = \$889  | \$890 ;
-  assign \$891  = sel_l2_s0[46] ^ sel_l2_s0[57];
-  assign sel_pop8_0_10_s = \$891  ^ sel_l2_s0[67];
-  assign \$892  = sel_l2_s0[46] & sel_l2_s0[57];
-  assign \$893  = sel_l2_s0[46] & sel_l2_s0[67];
-  assign \$894  = \$892  | \$893 ;
-  assign \$895  = sel_l2_s0[57] & sel_l2_s0[67];
-  assign sel_pop8_0_10_c = \$894  | \$895 ;
-  assign \$896  = sel_l2_s0[76] ^ sel_l2_s0[84];
-  assign \$897  = ~ sel_l2_s0[92];
-  assign sel_pop8_0_8_s = \$896  ^ \$897 ;
-  assign \$898  = sel_l2_s0[76] & sel_l2_s0[84];
-  assign \$899  = ~ sel_l2_s0[92];
-  assign \$900  = sel_l2_s0[76] & \$899 ;
-  assign \$901  = \$898  | \$900 ;
-  assign \$902  = ~ sel_l2_s0[92];
-  assign \$903  = sel_l2_s0[84] & \$902 ;
-  assign sel_pop8_0_8_c = \$901  | \$903 ;
-  assign \$904  = ~ sel_l2_s0[93];
-  assign \$905  = ~ sel_l2_s0[94];
-  assign \$906  = \$904  ^ \$905 ;
-  assign \$907  = ~ sel_l2_s0[95];
-  assign sel_pop8_0_6_s = \$906  ^ \$907 ;
-  assign \$908  = ~ sel_l2_s0[93];
-  assign \$909  = ~ sel_l2_s0[94];
-  assign \$910  = \$908  & \$909 ;
-  assign \$911  = ~ sel_l2_s0[93];
-  assign \$912  = ~ sel_l2_s0[95];
-  assign \$913  = \$911  & \$912 ;
-  assign \$914  = \$910  | \$913 ;
-  assign \$915  = ~ sel_l2_s0[94];
-  assign \$916  = ~ sel_l2_s0[95];
-  assign \$917  = \$915  & \$916 ;
-  assign sel_pop8_0_6_c = \$914  | \$917 ;
-  assign \$918  = ~ sel_l2_s0[96];
-  assign \$919  = ~ sel_l2_s0[97];
-  assign \$920  = \$918  ^ \$919 ;
-  assign \$921  = ~ sel_l2_s0[98];
-  assign sel_pop8_0_4_s = \$920  ^ \$921 ;
-  assign \$922  = ~ sel_l2_s0[96];
-  assign \$923  = ~ sel_l2_s0[97];
-  assign \$924  = \$922  & \$923 ;
-  assign \$925  = ~ sel_l2_s0[96];
-  assign \$926  = ~ sel_l2_s0[98];
-  assign \$927  = \$925  & \$926 ;
-  assign \$928  = \$924  | \$927 ;
-  assign \$929  = ~ sel_l2_s0[97];
-  assign \$930  = ~ sel_l2_s0[98];
-  assign \$931  = \$929  & \$930 ;
-  assign sel_pop8_0_4_c = \$928  | \$931 ;
-  assign \$932  = sel_pop8_0_12_s ^ sel_pop8_0_10_s;
-  assign sel_pop8_0_2_s = \$932  ^ sel_pop8_0_8_s;
-  assign \$933  = sel_pop8_0_12_s & sel_pop8_0_10_s;
-  assign \$934  = sel_pop8_0_12_s & sel_pop8_0_8_s;
-  assign \$935  = \$933  | \$934 ;
-  assign \$936  = sel_pop8_0_10_s & sel_pop8_0_8_s;
-  assign sel_pop8_0_2_c = \$935  | \$936 ;
-  assign \$937  = sel_pop8_0_6_s ^ sel_pop8_0_4_s;
-  assign sel_pop8_0_0_s = \$937  ^ sel_pop8_0_2_s;
-  assign \$938  = sel_pop8_0_6_s & sel_pop8_0_4_s;
-  assign \$939  = sel_pop8_0_6_s & sel_pop8_0_2_s;
-  assign \$940  = \$938  | \$939 ;
-  assign \$941  = sel_pop8_0_4_s & sel_pop8_0_2_s;
-  assign sel_pop8_0_0_c = \$940  | \$941 ;
-  assign \$942  = sel_pop8_0_12_c ^ sel_pop8_0_10_c;
-  assign sel_pop8_1_4_s = \$942  ^ sel_pop8_0_8_c;
-  assign \$943  = sel_pop8_0_12_c & sel_pop8_0_10_c;
-  assign \$944  = sel_pop8_0_12_c & sel_pop8_0_8_c;
-  assign \$945  = \$943  | \$944 ;
-  assign \$946  = sel_pop8_0_10_c & sel_pop8_0_8_c;
-  assign sel_pop8_1_4_c = \$945  | \$946 ;
-  assign \$947  = sel_pop8_0_6_c ^ sel_pop8_0_4_c;
-  assign sel_pop8_1_2_s = \$947  ^ sel_pop8_0_2_c;
-  assign \$948  = sel_pop8_0_6_c & sel_pop8_0_4_c;
-  assign \$949  = sel_pop8_0_6_c & sel_pop8_0_2_c;
-  assign \$950  = \$948  | \$949 ;
-  assign \$951  = sel_pop8_0_4_c & sel_pop8_0_2_c;
-  assign sel_pop8_1_2_c = \$950  | \$951 ;
-  assign \$952  = sel_pop8_0_0_c ^ sel_pop8_1_4_s;
-  assign sel_pop8_1_0_s = \$952  ^ sel_pop8_1_2_s;
-  assign \$953  = sel_pop8_0_0_c & sel_pop8_1_4_s;
-  assign \$954  = sel_pop8_0_0_c & sel_pop8_1_2_s;
-  assign \$955  = \$953  | \$954 ;
-  assign \$956  = sel_pop8_1_4_s & sel_pop8_1_2_s;
-  assign sel_pop8_1_0_c = \$955  | \$956 ;
-  assign \$957  = sel_pop8_1_4_c ^ sel_pop8_1_2_c;
-  assign sel_pop8_2_0_s = \$957  ^ sel_pop8_1_0_c;
-  assign \$958  = sel_pop8_1_4_c & sel_pop8_1_2_c;
-  assign \$959  = sel_pop8_1_4_c & sel_pop8_1_0_c;
-  assign \$960  = \$958  | \$959 ;
-  assign \$961  = sel_pop8_1_2_c & sel_pop8_1_0_c;
-  assign sel_pop8_2_0_c = \$960  | \$961 ;
-  assign \$962  = sel_l2_s0[8] ^ sel_l2_s0[22];
-  assign sel_pop9_0_12_s = \$962  ^ sel_l2_s0[35];
-  assign \$963  = sel_l2_s0[8] & sel_l2_s0[22];
-  assign \$964  = sel_l2_s0[8] & sel_l2_s0[35];
-  assign \$965  = \$963  | \$964 ;
-  assign \$966  = sel_l2_s0[22] & sel_l2_s0[35];
-  assign sel_pop9_0_12_c = \$965  | \$966 ;
-  assign \$967  = sel_l2_s0[47] ^ sel_l2_s0[58];
-  assign sel_pop9_0_10_s = \$967  ^ sel_l2_s0[68];
-  assign \$968  = sel_l2_s0[47] & sel_l2_s0[58];
-  assign \$969  = sel_l2_s0[47] & sel_l2_s0[68];
-  assign \$970  = \$968  | \$969 ;
-  assign \$971  = sel_l2_s0[58] & sel_l2_s0[68];
-  assign sel_pop9_0_10_c = \$970  | \$971 ;
-  assign \$972  = sel_l2_s0[77] ^ sel_l2_s0[85];
-  assign sel_pop9_0_8_s = \$972  ^ sel_l2_s0[92];
-  assign \$973  = sel_l2_s0[77] & sel_l2_s0[85];
-  assign \$974  = sel_l2_s0[77] & sel_l2_s0[92];
-  assign \$975  = \$973  | \$974 ;
-  assign \$976  = sel_l2_s0[85] & sel_l2_s0[92];
-  assign sel_pop9_0_8_c = \$975  | \$976 ;
-  assign \$977  = ~ sel_l2_s0[99];
-  assign \$978  = ~ sel_l2_s0[100];
-  assign \$979  = \$977  ^ \$978 ;
-  assign \$980  = ~ sel_l2_s0[101];
-  assign sel_pop9_0_6_s = \$979  ^ \$980 ;
-  assign \$981  = ~ sel_l2_s0[99];
-  assign \$982  = ~ sel_l2_s0[100];
-  assign \$983  = \$981  & \$982 ;
-  assign \$984  = ~ sel_l2_s0[99];
-  assign \$985  = ~ sel_l2_s0[101];
-  assign \$986  = \$984  & \$985 ;
-  assign \$987  = \$983  | \$986 ;
-  assign \$988  = ~ sel_l2_s0[100];
-  assign \$989  = ~ sel_l2_s0[101];
-  assign \$990  = \$988  & \$989 ;
-  assign sel_pop9_0_6_c = \$987  | \$990 ;
-  assign \$991  = ~ sel_l2_s0[102];
-  assign \$992  = ~ sel_l2_s0[103];
-  assign \$993  = \$991  ^ \$992 ;
-  assign \$994  = ~ sel_l2_s0[104];
-  assign sel_pop9_0_4_s = \$993  ^ \$994 ;
-  assign \$995  = ~ sel_l2_s0[102];
-  assign \$996  = ~ sel_l2_s0[103];
-  assign \$997  = \$995  & \$996 ;
-  assign \$998  = ~ sel_l2_s0[102];
-  assign \$999  = ~ sel_l2_s0[104];
-  assign \$1000  = \$998  & \$999 ;
-  assign \$1001  = \$997  | \$1000 ;
-  assign \$1002  = ~ sel_l2_s0[103];
-  assign \$1003  = ~ sel_l2_s0[104];
-  assign \$1004  = \$1002  & \$1003 ;
-  assign sel_pop9_0_4_c = \$1001  | \$1004 ;
-  assign \$1005  = sel_pop9_0_12_s ^ sel_pop9_0_10_s;
-  assign sel_pop9_0_2_s = \$1005  ^ sel_pop9_0_8_s;
-  assign \$1006  = sel_pop9_0_12_s & sel_pop9_0_10_s;
-  assign \$1007  = sel_pop9_0_12_s & sel_pop9_0_8_s;
+  assign \$865  = \$157  & \$161 ;
+  assign sel_cs0_13_0_3c = \$864  | \$865 ;
+  assign \$866  = ~ \$167 ;
+  assign \$867  = \$164  ^ \$866 ;
+  assign \$868  = ~ \$168 ;
+  assign sel_cs0_13_0_4s = \$867  ^ \$868 ;
+  assign \$869  = ~ \$167 ;
+  assign \$870  = \$164  & \$869 ;
+  assign \$871  = ~ \$168 ;
+  assign \$872  = \$164  & \$871 ;
+  assign \$873  = \$870  | \$872 ;
+  assign \$874  = ~ \$167 ;
+  assign \$875  = ~ \$168 ;
+  assign \$876  = \$874  & \$875 ;
+  assign sel_cs0_13_0_4c = \$873  | \$876 ;
+  assign \$877  = \$63  ^ \$77 ;
+  assign sel_cs0_14_0_0s = \$877  ^ \$90 ;
+  assign \$878  = \$63  & \$77 ;
+  assign \$879  = \$63  & \$90 ;
+  assign \$880  = \$878  | \$879 ;
+  assign \$881  = \$77  & \$90 ;
+  assign sel_cs0_14_0_0c = \$880  | \$881 ;
+  assign \$882  = \$102  ^ \$113 ;
+  assign sel_cs0_14_0_1s = \$882  ^ \$123 ;
+  assign \$883  = \$102  & \$113 ;
+  assign \$884  = \$102  & \$123 ;
+  assign \$885  = \$883  | \$884 ;
+  assign \$886  = \$113  & \$123 ;
+  assign sel_cs0_14_0_1c = \$885  | \$886 ;
+  assign \$887  = \$132  ^ \$140 ;
+  assign sel_cs0_14_0_2s = \$887  ^ \$147 ;
+  assign \$888  = \$132  & \$140 ;
+  assign \$889  = \$132  & \$147 ;
+  assign \$890  = \$888  | \$889 ;
+  assign \$891  = \$140  & \$147 ;
+  assign sel_cs0_14_0_2c = \$890  | \$891 ;
+  assign \$892  = \$153  ^ \$158 ;
+  assign sel_cs0_14_0_3s = \$892  ^ \$162 ;
+  assign \$893  = \$153  & \$158 ;
+  assign \$894  = \$153  & \$162 ;
+  assign \$895  = \$893  | \$894 ;
+  assign \$896  = \$158  & \$162 ;
+  assign sel_cs0_14_0_3c = \$895  | \$896 ;
+  assign \$897  = \$165  ^ \$167 ;
+  assign \$898  = ~ \$169 ;
+  assign sel_cs0_14_0_4s = \$897  ^ \$898 ;
+  assign \$899  = \$165  & \$167 ;
+  assign \$900  = ~ \$169 ;
+  assign \$901  = \$165  & \$900 ;
+  assign \$902  = \$899  | \$901 ;
+  assign \$903  = ~ \$169 ;
+  assign \$904  = \$167  & \$903 ;
+  assign sel_cs0_14_0_4c = \$902  | \$904 ;
+  assign \$905  = \$64  ^ \$78 ;
+  assign sel_cs0_15_0_0s = \$905  ^ \$91 ;
+  assign \$906  = \$64  & \$78 ;
+  assign \$907  = \$64  & \$91 ;
+  assign \$908  = \$906  | \$907 ;
+  assign \$909  = \$78  & \$91 ;
+  assign sel_cs0_15_0_0c = \$908  | \$909 ;
+  assign \$910  = \$103  ^ \$114 ;
+  assign sel_cs0_15_0_1s = \$910  ^ \$124 ;
+  assign \$911  = \$103  & \$114 ;
+  assign \$912  = \$103  & \$124 ;
+  assign \$913  = \$911  | \$912 ;
+  assign \$914  = \$114  & \$124 ;
+  assign sel_cs0_15_0_1c = \$913  | \$914 ;
+  assign \$915  = \$133  ^ \$141 ;
+  assign sel_cs0_15_0_2s = \$915  ^ \$148 ;
+  assign \$916  = \$133  & \$141 ;
+  assign \$917  = \$133  & \$148 ;
+  assign \$918  = \$916  | \$917 ;
+  assign \$919  = \$141  & \$148 ;
+  assign sel_cs0_15_0_2c = \$918  | \$919 ;
+  assign \$920  = \$154  ^ \$159 ;
+  assign sel_cs0_15_0_3s = \$920  ^ \$163 ;
+  assign \$921  = \$154  & \$159 ;
+  assign \$922  = \$154  & \$163 ;
+  assign \$923  = \$921  | \$922 ;
+  assign \$924  = \$159  & \$163 ;
+  assign sel_cs0_15_0_3c = \$923  | \$924 ;
+  assign \$925  = \$166  ^ \$168 ;
+  assign sel_cs0_15_0_4s = \$925  ^ \$169 ;
+  assign \$926  = \$166  & \$168 ;
+  assign \$927  = \$166  & \$169 ;
+  assign \$928  = \$926  | \$927 ;
+  assign \$929  = \$168  & \$169 ;
+  assign sel_cs0_15_0_4c = \$928  | \$929 ;
+  assign \$930  = sel_l3_s0 ^ \sel_l3_s0$204 ;
+  assign sel_cs1_0_0_0s = \$930  ^ \sel_l3_s0$205 ;
+  assign \$931  = sel_l3_s0 & \sel_l3_s0$204 ;
+  assign \$932  = sel_l3_s0 & \sel_l3_s0$205 ;
+  assign \$933  = \$931  | \$932 ;
+  assign \$934  = \sel_l3_s0$204  & \sel_l3_s0$205 ;
+  assign sel_cs1_0_0_0c = \$933  | \$934 ;
+  assign \$935  = \sel_l3_s0$208  ^ \sel_l3_s0$209 ;
+  assign sel_cs1_0_1_0s = \$935  ^ \sel_l3_s0$210 ;
+  assign \$936  = \sel_l3_s0$208  & \sel_l3_s0$209 ;
+  assign \$937  = \sel_l3_s0$208  & \sel_l3_s0$210 ;
+  assign \$938  = \$936  | \$937 ;
+  assign \$939  = \sel_l3_s0$209  & \sel_l3_s0$210 ;
+  assign sel_cs1_0_1_0c = \$938  | \$939 ;
+  assign \$940  = \sel_l3_s0$213  ^ \sel_l3_s0$214 ;
+  assign sel_cs1_1_0_0s = \$940  ^ \sel_l3_s0$215 ;
+  assign \$941  = \sel_l3_s0$213  & \sel_l3_s0$214 ;
+  assign \$942  = \sel_l3_s0$213  & \sel_l3_s0$215 ;
+  assign \$943  = \$941  | \$942 ;
+  assign \$944  = \sel_l3_s0$214  & \sel_l3_s0$215 ;
+  assign sel_cs1_1_0_0c = \$943  | \$944 ;
+  assign \$945  = \sel_l3_s0$218  ^ \sel_l3_s0$219 ;
+  assign sel_cs1_1_1_0s = \$945  ^ \sel_l3_s0$220 ;
+  assign \$946  = \sel_l3_s0$218  & \sel_l3_s0$219 ;
+  assign \$947  = \sel_l3_s0$218  & \sel_l3_s0$220 ;
+  assign \$948  = \$946  | \$947 ;
+  assign \$949  = \sel_l3_s0$219  & \sel_l3_s0$220 ;
+  assign sel_cs1_1_1_0c = \$948  | \$949 ;
+  assign \$950  = \sel_l3_s0$223  ^ \sel_l3_s0$224 ;
+  assign sel_cs1_2_0_0s = \$950  ^ \sel_l3_s0$225 ;
+  assign \$951  = \sel_l3_s0$223  & \sel_l3_s0$224 ;
+  assign \$952  = \sel_l3_s0$223  & \sel_l3_s0$225 ;
+  assign \$953  = \$951  | \$952 ;
+  assign \$954  = \sel_l3_s0$224  & \sel_l3_s0$225 ;
+  assign sel_cs1_2_0_0c = \$953  | \$954 ;
+  assign \$955  = \sel_l3_s0$228  ^ \sel_l3_s0$229 ;
+  assign sel_cs1_2_1_0s = \$955  ^ \sel_l3_s0$230 ;
+  assign \$956  = \sel_l3_s0$228  & \sel_l3_s0$229 ;
+  assign \$957  = \sel_l3_s0$228  & \sel_l3_s0$230 ;
+  assign \$958  = \$956  | \$957 ;
+  assign \$959  = \sel_l3_s0$229  & \sel_l3_s0$230 ;
+  assign sel_cs1_2_1_0c = \$958  | \$959 ;
+  assign \$960  = \sel_l3_s0$233  ^ \sel_l3_s0$234 ;
+  assign sel_cs1_3_0_0s = \$960  ^ \sel_l3_s0$235 ;
+  assign \$961  = \sel_l3_s0$233  & \sel_l3_s0$234 ;
+  assign \$962  = \sel_l3_s0$233  & \sel_l3_s0$235 ;
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = \sel_l3_s0$234  & \sel_l3_s0$235 ;
+  assign sel_cs1_3_0_0c = \$963  | \$964 ;
+  assign \$965  = \sel_l3_s0$238  ^ \sel_l3_s0$239 ;
+  assign sel_cs1_3_1_0s = \$965  ^ \sel_l3_s0$240 ;
+  assign \$966  = \sel_l3_s0$238  & \sel_l3_s0$239 ;
+  assign \$967  = \sel_l3_s0$238  & \sel_l3_s0$240 ;
+  assign \$968  = \$966  | \$967 ;
+  assign \$969  = \sel_l3_s0$239  & \sel_l3_s0$240 ;
+  assign sel_cs1_3_1_0c = \$968  | \$969 ;
+  assign \$970  = \sel_l3_s0$243  ^ \sel_l3_s0$244 ;
+  assign sel_cs1_4_0_0s = \$970  ^ \sel_l3_s0$245 ;
+  assign \$971  = \sel_l3_s0$243  & \sel_l3_s0$244 ;
+  assign \$972  = \sel_l3_s0$243  & \sel_l3_s0$245 ;
+  assign \$973  = \$971  | \$972 ;
+  assign \$974  = \sel_l3_s0$244  & \sel_l3_s0$245 ;
+  assign sel_cs1_4_0_0c = \$973  | \$974 ;
+  assign \$975  = \sel_l3_s0$248  ^ \sel_l3_s0$249 ;
+  assign sel_cs1_4_1_0s = \$975  ^ \sel_l3_s0$250 ;
+  assign \$976  = \sel_l3_s0$248  & \sel_l3_s0$249 ;
+  assign \$977  = \sel_l3_s0$248  & \sel_l3_s0$250 ;
+  assign \$978  = \$976  | \$977 ;
+  assign \$979  = \sel_l3_s0$249  & \sel_l3_s0$250 ;
+  assign sel_cs1_4_1_0c = \$978  | \$979 ;
+  assign \$980  = \sel_l3_s0$253  ^ \sel_l3_s0$254 ;
+  assign sel_cs1_5_0_0s = \$980  ^ \sel_l3_s0$255 ;
+  assign \$981  = \sel_l3_s0$253  & \sel_l3_s0$254 ;
+  assign \$982  = \sel_l3_s0$253  & \sel_l3_s0$255 ;
+  assign \$983  = \$981  | \$982 ;
+  assign \$984  = \sel_l3_s0$254  & \sel_l3_s0$255 ;
+  assign sel_cs1_5_0_0c = \$983  | \$984 ;
+  assign \$985  = \sel_l3_s0$258  ^ \sel_l3_s0$259 ;
+  assign sel_cs1_5_1_0s = \$985  ^ \sel_l3_s0$260 ;
+  assign \$986  = \sel_l3_s0$258  & \sel_l3_s0$259 ;
+  assign \$987  = \sel_l3_s0$258  & \sel_l3_s0$260 ;
+  assign \$988  = \$986  | \$987 ;
+  assign \$989  = \sel_l3_s0$259  & \sel_l3_s0$260 ;
+  assign sel_cs1_5_1_0c = \$988  | \$989 ;
+  assign \$990  = \sel_l3_s0$263  ^ \sel_l3_s0$264 ;
+  assign sel_cs1_6_0_0s = \$990  ^ \sel_l3_s0$265 ;
+  assign \$991  = \sel_l3_s0$263  & \sel_l3_s0$264 ;
+  assign \$992  = \sel_l3_s0$263  & \sel_l3_s0$265 ;
+  assign \$993  = \$991  | \$992 ;
+  assign \$994  = \sel_l3_s0$264  & \sel_l3_s0$265 ;
+  assign sel_cs1_6_0_0c = \$993  | \$994 ;
+  assign \$995  = \sel_l3_s0$268  ^ \sel_l3_s0$269 ;
+  assign sel_cs1_6_1_0s = \$995  ^ \sel_l3_s0$270 ;
+  assign \$996  = \sel_l3_s0$268  & \sel_l3_s0$269 ;
+  assign \$997  = \sel_l3_s0$268  & \sel_l3_s0$270 ;
+  assign \$998  = \$996  | \$997 ;
+  assign \$999  = \sel_l3_s0$269  & \sel_l3_s0$270 ;
+  assign sel_cs1_6_1_0c = \$998  | \$999 ;
+  assign \$1000  = \sel_l3_s0$273  ^ \sel_l3_s0$274 ;
+  assign sel_cs1_7_0_0s = \$1000  ^ \sel_l3_s0$275 ;
+  assign \$1001  = \sel_l3_s0$273  & \sel_l3_s0$274 ;
+  assign \$1002  = \sel_l3_s0$273  & \sel_l3_s0$275 ;
+  assign \$1003  = \$1001  | \$1002 ;
+  assign \$1004  = \sel_l3_s0$274  & \sel_l3_s0$275 ;
+  assign sel_cs1_7_0_0c = \$1003  | \$1004 ;
+  assign \$1005  = \sel_l3_s0$278  ^ \sel_l3_s0$279 ;
+  assign sel_cs1_7_1_0s = \$1005  ^ \sel_l3_s0$280 ;
+  assign \$1006  = \sel_l3_s0$278  & \sel_l3_s0$279 ;
+  assign \$1007  = \sel_l3_s0$278  & \sel_l3_s0$280 ;
   assign \$1008  = \$1006  | \$1007 ;
-  assign \$1009  = sel_pop9_0_10_s & sel_pop9_0_8_s;
-  assign sel_pop9_0_2_c = \$1008  | \$1009 ;
-  assign \$1010  = sel_pop9_0_6_s ^ sel_pop9_0_4_s;
-  assign sel_pop9_0_0_s = \$1010  ^ sel_pop9_0_2_s;
-  assign \$1011  = sel_pop9_0_6_s & sel_pop9_0_4_s;
-  assign \$1012  = sel_pop9_0_6_s & sel_pop9_0_2_s;
+  assign \$1009  = \sel_l3_s0$279  & \sel_l3_s0$280 ;
+  assign sel_cs1_7_1_0c = \$1008  | \$1009 ;
+  assign \$1010  = \sel_l3_s0$283  ^ \sel_l3_s0$284 ;
+  assign sel_cs1_8_0_0s = \$1010  ^ \sel_l3_s0$285 ;
+  assign \$1011  = \sel_l3_s0$283  & \sel_l3_s0$284 ;
+  assign \$1012  = \sel_l3_s0$283  & \sel_l3_s0$285 ;
   assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = sel_pop9_0_4_s & sel_pop9_0_2_s;
-  assign sel_pop9_0_0_c = \$1013  | \$1014 ;
-  assign \$1015  = sel_pop9_0_12_c ^ sel_pop9_0_10_c;
-  assign sel_pop9_1_4_s = \$1015  ^ sel_pop9_0_8_c;
-  assign \$1016  = sel_pop9_0_12_c & sel_pop9_0_10_c;
-  assign \$1017  = sel_pop9_0_12_c & sel_pop9_0_8_c;
+  assign \$1014  = \sel_l3_s0$284  & \sel_l3_s0$285 ;
+  assign sel_cs1_8_0_0c = \$1013  | \$1014 ;
+  assign \$1015  = \sel_l3_s0$288  ^ \sel_l3_s0$289 ;
+  assign sel_cs1_8_1_0s = \$1015  ^ \sel_l3_s0$290 ;
+  assign \$1016  = \sel_l3_s0$288  & \sel_l3_s0$289 ;
+  assign \$1017  = \sel_l3_s0$288  & \sel_l3_s0$290 ;
   assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = sel_pop9_0_10_c & sel_pop9_0_8_c;
-  assign sel_pop9_1_4_c = \$1018  | \$1019 ;
-  assign \$1020  = sel_pop9_0_6_c ^ sel_pop9_0_4_c;
-  assign sel_pop9_1_2_s = \$1020  ^ sel_pop9_0_2_c;
-  assign \$1021  = sel_pop9_0_6_c & sel_pop9_0_4_c;
-  assign \$1022  = sel_pop9_0_6_c & sel_pop9_0_2_c;
+  assign \$1019  = \sel_l3_s0$289  & \sel_l3_s0$290 ;
+  assign sel_cs1_8_1_0c = \$1018  | \$1019 ;
+  assign \$1020  = \sel_l3_s0$293  ^ \sel_l3_s0$294 ;
+  assign sel_cs1_9_0_0s = \$1020  ^ \sel_l3_s0$295 ;
+  assign \$1021  = \sel_l3_s0$293  & \sel_l3_s0$294 ;
+  assign \$1022  = \sel_l3_s0$293  & \sel_l3_s0$295 ;
   assign \$1023  = \$1021  | \$1022 ;
-  assign \$1024  = sel_pop9_0_4_c & sel_pop9_0_2_c;
-  assign sel_pop9_1_2_c = \$1023  | \$1024 ;
-  assign \$1025  = sel_pop9_0_0_c ^ sel_pop9_1_4_s;
-  assign sel_pop9_1_0_s = \$1025  ^ sel_pop9_1_2_s;
-  assign \$1026  = sel_pop9_0_0_c & sel_pop9_1_4_s;
-  assign \$1027  = sel_pop9_0_0_c & sel_pop9_1_2_s;
+  assign \$1024  = \sel_l3_s0$294  & \sel_l3_s0$295 ;
+  assign sel_cs1_9_0_0c = \$1023  | \$1024 ;
+  assign \$1025  = \sel_l3_s0$298  ^ \sel_l3_s0$299 ;
+  assign sel_cs1_9_1_0s = \$1025  ^ \sel_l3_s0$300 ;
+  assign \$1026  = \sel_l3_s0$298  & \sel_l3_s0$299 ;
+  assign \$1027  = \sel_l3_s0$298  & \sel_l3_s0$300 ;
   assign \$1028  = \$1026  | \$1027 ;
-  assign \$1029  = sel_pop9_1_4_s & sel_pop9_1_2_s;
-  assign sel_pop9_1_0_c = \$1028  | \$1029 ;
-  assign \$1030  = sel_pop9_1_4_c ^ sel_pop9_1_2_c;
-  assign sel_pop9_2_0_s = \$1030  ^ sel_pop9_1_0_c;
-  assign \$1031  = sel_pop9_1_4_c & sel_pop9_1_2_c;
-  assign \$1032  = sel_pop9_1_4_c & sel_pop9_1_0_c;
+  assign \$1029  = \sel_l3_s0$299  & \sel_l3_s0$300 ;
+  assign sel_cs1_9_1_0c = \$1028  | \$1029 ;
+  assign \$1030  = \sel_l3_s0$303  ^ \sel_l3_s0$304 ;
+  assign sel_cs1_10_0_0s = \$1030  ^ \sel_l3_s0$305 ;
+  assign \$1031  = \sel_l3_s0$303  & \sel_l3_s0$304 ;
+  assign \$1032  = \sel_l3_s0$303  & \sel_l3_s0$305 ;
   assign \$1033  = \$1031  | \$1032 ;
-  assign \$1034  = sel_pop9_1_2_c & sel_pop9_1_0_c;
-  assign sel_pop9_2_0_c = \$1033  | \$1034 ;
-  assign \$1035  = sel_l2_s0[9] ^ sel_l2_s0[23];
-  assign sel_pop10_0_12_s = \$1035  ^ sel_l2_s0[36];
-  assign \$1036  = sel_l2_s0[9] & sel_l2_s0[23];
-  assign \$1037  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$1034  = \sel_l3_s0$304  & \sel_l3_s0$305 ;
+  assign sel_cs1_10_0_0c = \$1033  | \$1034 ;
+  assign \$1035  = \sel_l3_s0$308  ^ \sel_l3_s0$309 ;
+  assign sel_cs1_10_1_0s = \$1035  ^ \sel_l3_s0$310 ;
+  assign \$1036  = \sel_l3_s0$308  & \sel_l3_s0$309 ;
+  assign \$1037  = \sel_l3_s0$308  & \sel_l3_s0$310 ;
   assign \$1038  = \$1036  | \$1037 ;
-  assign \$1039  = sel_l2_s0[23] & sel_l2_s0[36];
-  assign sel_pop10_0_12_c = \$1038  | \$1039 ;
-  assign \$1040  = sel_l2_s0[48] ^ sel_l2_s0[59];
-  assign sel_pop10_0_10_s = \$1040  ^ sel_l2_s0[69];
-  assign \$1041  = sel_l2_s0[48] & sel_l2_s0[59];
-  assign \$1042  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$1039  = \sel_l3_s0$309  & \sel_l3_s0$310 ;
+  assign sel_cs1_10_1_0c = \$1038  | \$1039 ;
+  assign \$1040  = \sel_l3_s0$313  ^ \sel_l3_s0$314 ;
+  assign sel_cs1_11_0_0s = \$1040  ^ \sel_l3_s0$315 ;
+  assign \$1041  = \sel_l3_s0$313  & \sel_l3_s0$314 ;
+  assign \$1042  = \sel_l3_s0$313  & \sel_l3_s0$315 ;
   assign \$1043  = \$1041  | \$1042 ;
-  assign \$1044  = sel_l2_s0[59] & sel_l2_s0[69];
-  assign sel_pop10_0_10_c = \$1043  | \$1044 ;
-  assign \$1045  = sel_l2_s0[78] ^ sel_l2_s0[86];
-  assign sel_pop10_0_8_s = \$1045  ^ sel_l2_s0[93];
-  assign \$1046  = sel_l2_s0[78] & sel_l2_s0[86];
-  assign \$1047  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$1044  = \sel_l3_s0$314  & \sel_l3_s0$315 ;
+  assign sel_cs1_11_0_0c = \$1043  | \$1044 ;
+  assign \$1045  = \sel_l3_s0$318  ^ \sel_l3_s0$319 ;
+  assign sel_cs1_11_1_0s = \$1045  ^ \sel_l3_s0$320 ;
+  assign \$1046  = \sel_l3_s0$318  & \sel_l3_s0$319 ;
+  assign \$1047  = \sel_l3_s0$318  & \sel_l3_s0$320 ;
   assign \$1048  = \$1046  | \$1047 ;
-  assign \$1049  = sel_l2_s0[86] & sel_l2_s0[93];
-  assign sel_pop10_0_8_c = \$1048  | \$1049 ;
-  assign \$1050  = ~ sel_l2_s0[105];
-  assign \$1051  = sel_l2_s0[99] ^ \$1050 ;
-  assign \$1052  = ~ sel_l2_s0[106];
-  assign sel_pop10_0_6_s = \$1051  ^ \$1052 ;
-  assign \$1053  = ~ sel_l2_s0[105];
-  assign \$1054  = sel_l2_s0[99] & \$1053 ;
-  assign \$1055  = ~ sel_l2_s0[106];
-  assign \$1056  = sel_l2_s0[99] & \$1055 ;
-  assign \$1057  = \$1054  | \$1056 ;
-  assign \$1058  = ~ sel_l2_s0[105];
-  assign \$1059  = ~ sel_l2_s0[106];
-  assign \$1060  = \$1058  & \$1059 ;
-  assign sel_pop10_0_6_c = \$1057  | \$1060 ;
-  assign \$1061  = ~ sel_l2_s0[107];
-  assign \$1062  = ~ sel_l2_s0[108];
-  assign \$1063  = \$1061  ^ \$1062 ;
-  assign \$1064  = ~ sel_l2_s0[109];
-  assign sel_pop10_0_4_s = \$1063  ^ \$1064 ;
-  assign \$1065  = ~ sel_l2_s0[107];
-  assign \$1066  = ~ sel_l2_s0[108];
-  assign \$1067  = \$1065  & \$1066 ;
-  assign \$1068  = ~ sel_l2_s0[107];
-  assign \$1069  = ~ sel_l2_s0[109];
-  assign \$1070  = \$1068  & \$1069 ;
-  assign \$1071  = \$1067  | \$1070 ;
-  assign \$1072  = ~ sel_l2_s0[108];
-  assign \$1073  = ~ sel_l2_s0[109];
-  assign \$1074  = \$1072  & \$1073 ;
-  assign sel_pop10_0_4_c = \$1071  | \$1074 ;
-  assign \$1075  = sel_pop10_0_12_s ^ sel_pop10_0_10_s;
-  assign sel_pop10_0_2_s = \$1075  ^ sel_pop10_0_8_s;
-  assign \$1076  = sel_pop10_0_12_s & sel_pop10_0_10_s;
-  assign \$1077  = sel_pop10_0_12_s & sel_pop10_0_8_s;
+  assign \$1049  = \sel_l3_s0$319  & \sel_l3_s0$320 ;
+  assign sel_cs1_11_1_0c = \$1048  | \$1049 ;
+  assign \$1050  = \sel_l3_s0$323  ^ \sel_l3_s0$324 ;
+  assign sel_cs1_12_0_0s = \$1050  ^ \sel_l3_s0$325 ;
+  assign \$1051  = \sel_l3_s0$323  & \sel_l3_s0$324 ;
+  assign \$1052  = \sel_l3_s0$323  & \sel_l3_s0$325 ;
+  assign \$1053  = \$1051  | \$1052 ;
+  assign \$1054  = \sel_l3_s0$324  & \sel_l3_s0$325 ;
+  assign sel_cs1_12_0_0c = \$1053  | \$1054 ;
+  assign \$1055  = \sel_l3_s0$328  ^ \sel_l3_s0$329 ;
+  assign sel_cs1_12_1_0s = \$1055  ^ \sel_l3_s0$330 ;
+  assign \$1056  = \sel_l3_s0$328  & \sel_l3_s0$329 ;
+  assign \$1057  = \sel_l3_s0$328  & \sel_l3_s0$330 ;
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = \sel_l3_s0$329  & \sel_l3_s0$330 ;
+  assign sel_cs1_12_1_0c = \$1058  | \$1059 ;
+  assign \$1060  = \sel_l3_s0$333  ^ \sel_l3_s0$334 ;
+  assign sel_cs1_13_0_0s = \$1060  ^ \sel_l3_s0$335 ;
+  assign \$1061  = \sel_l3_s0$333  & \sel_l3_s0$334 ;
+  assign \$1062  = \sel_l3_s0$333  & \sel_l3_s0$335 ;
+  assign \$1063  = \$1061  | \$1062 ;
+  assign \$1064  = \sel_l3_s0$334  & \sel_l3_s0$335 ;
+  assign sel_cs1_13_0_0c = \$1063  | \$1064 ;
+  assign \$1065  = \sel_l3_s0$338  ^ \sel_l3_s0$339 ;
+  assign sel_cs1_13_1_0s = \$1065  ^ \sel_l3_s0$340 ;
+  assign \$1066  = \sel_l3_s0$338  & \sel_l3_s0$339 ;
+  assign \$1067  = \sel_l3_s0$338  & \sel_l3_s0$340 ;
+  assign \$1068  = \$1066  | \$1067 ;
+  assign \$1069  = \sel_l3_s0$339  & \sel_l3_s0$340 ;
+  assign sel_cs1_13_1_0c = \$1068  | \$1069 ;
+  assign \$1070  = \sel_l3_s0$343  ^ \sel_l3_s0$344 ;
+  assign sel_cs1_14_0_0s = \$1070  ^ \sel_l3_s0$345 ;
+  assign \$1071  = \sel_l3_s0$343  & \sel_l3_s0$344 ;
+  assign \$1072  = \sel_l3_s0$343  & \sel_l3_s0$345 ;
+  assign \$1073  = \$1071  | \$1072 ;
+  assign \$1074  = \sel_l3_s0$344  & \sel_l3_s0$345 ;
+  assign sel_cs1_14_0_0c = \$1073  | \$1074 ;
+  assign \$1075  = \sel_l3_s0$348  ^ \sel_l3_s0$349 ;
+  assign sel_cs1_14_1_0s = \$1075  ^ \sel_l3_s0$350 ;
+  assign \$1076  = \sel_l3_s0$348  & \sel_l3_s0$349 ;
+  assign \$1077  = \sel_l3_s0$348  & \sel_l3_s0$350 ;
   assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = sel_pop10_0_10_s & sel_pop10_0_8_s;
-  assign sel_pop10_0_2_c = \$1078  | \$1079 ;
-  assign \$1080  = sel_pop10_0_6_s ^ sel_pop10_0_4_s;
-  assign sel_pop10_0_0_s = \$1080  ^ sel_pop10_0_2_s;
-  assign \$1081  = sel_pop10_0_6_s & sel_pop10_0_4_s;
-  assign \$1082  = sel_pop10_0_6_s & sel_pop10_0_2_s;
+  assign \$1079  = \sel_l3_s0$349  & \sel_l3_s0$350 ;
+  assign sel_cs1_14_1_0c = \$1078  | \$1079 ;
+  assign \$1080  = \sel_l3_s0$353  ^ \sel_l3_s0$354 ;
+  assign sel_cs1_15_0_0s = \$1080  ^ \sel_l3_s0$355 ;
+  assign \$1081  = \sel_l3_s0$353  & \sel_l3_s0$354 ;
+  assign \$1082  = \sel_l3_s0$353  & \sel_l3_s0$355 ;
   assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = sel_pop10_0_4_s & sel_pop10_0_2_s;
-  assign sel_pop10_0_0_c = \$1083  | \$1084 ;
-  assign \$1085  = sel_pop10_0_12_c ^ sel_pop10_0_10_c;
-  assign sel_pop10_1_4_s = \$1085  ^ sel_pop10_0_8_c;
-  assign \$1086  = sel_pop10_0_12_c & sel_pop10_0_10_c;
-  assign \$1087  = sel_pop10_0_12_c & sel_pop10_0_8_c;
+  assign \$1084  = \sel_l3_s0$354  & \sel_l3_s0$355 ;
+  assign sel_cs1_15_0_0c = \$1083  | \$1084 ;
+  assign \$1085  = \sel_l3_s0$358  ^ \sel_l3_s0$359 ;
+  assign sel_cs1_15_1_0s = \$1085  ^ \sel_l3_s0$360 ;
+  assign \$1086  = \sel_l3_s0$358  & \sel_l3_s0$359 ;
+  assign \$1087  = \sel_l3_s0$358  & \sel_l3_s0$360 ;
   assign \$1088  = \$1086  | \$1087 ;
-  assign \$1089  = sel_pop10_0_10_c & sel_pop10_0_8_c;
-  assign sel_pop10_1_4_c = \$1088  | \$1089 ;
-  assign \$1090  = sel_pop10_0_6_c ^ sel_pop10_0_4_c;
-  assign sel_pop10_1_2_s = \$1090  ^ sel_pop10_0_2_c;
-  assign \$1091  = sel_pop10_0_6_c & sel_pop10_0_4_c;
-  assign \$1092  = sel_pop10_0_6_c & sel_pop10_0_2_c;
+  assign \$1089  = \sel_l3_s0$359  & \sel_l3_s0$360 ;
+  assign sel_cs1_15_1_0c = \$1088  | \$1089 ;
+  assign \$1090  = sel_cs1_0_0_0s ^ \sel_l3_s0$363 ;
+  assign sel_cs2_0_0_0s = \$1090  ^ \sel_l3_s0$364 ;
+  assign \$1091  = sel_cs1_0_0_0s & \sel_l3_s0$363 ;
+  assign \$1092  = sel_cs1_0_0_0s & \sel_l3_s0$364 ;
   assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = sel_pop10_0_4_c & sel_pop10_0_2_c;
-  assign sel_pop10_1_2_c = \$1093  | \$1094 ;
-  assign \$1095  = sel_pop10_0_0_c ^ sel_pop10_1_4_s;
-  assign sel_pop10_1_0_s = \$1095  ^ sel_pop10_1_2_s;
-  assign \$1096  = sel_pop10_0_0_c & sel_pop10_1_4_s;
-  assign \$1097  = sel_pop10_0_0_c & sel_pop10_1_2_s;
+  assign \$1094  = \sel_l3_s0$363  & \sel_l3_s0$364 ;
+  assign sel_cs2_0_0_0c = \$1093  | \$1094 ;
+  assign \$1095  = sel_cs1_0_0_0c ^ sel_cs1_0_1_0s;
+  assign sel_cs2_0_1_0s = \$1095  ^ \sel_l3_s0$367 ;
+  assign \$1096  = sel_cs1_0_0_0c & sel_cs1_0_1_0s;
+  assign \$1097  = sel_cs1_0_0_0c & \sel_l3_s0$367 ;
   assign \$1098  = \$1096  | \$1097 ;
-  assign \$1099  = sel_pop10_1_4_s & sel_pop10_1_2_s;
-  assign sel_pop10_1_0_c = \$1098  | \$1099 ;
-  assign \$1100  = sel_pop10_1_4_c ^ sel_pop10_1_2_c;
-  assign sel_pop10_2_0_s = \$1100  ^ sel_pop10_1_0_c;
-  assign \$1101  = sel_pop10_1_4_c & sel_pop10_1_2_c;
-  assign \$1102  = sel_pop10_1_4_c & sel_pop10_1_0_c;
+  assign \$1099  = sel_cs1_0_1_0s & \sel_l3_s0$367 ;
+  assign sel_cs2_0_1_0c = \$1098  | \$1099 ;
+  assign \$1100  = sel_cs1_1_0_0s ^ \sel_l3_s0$370 ;
+  assign sel_cs2_1_0_0s = \$1100  ^ \sel_l3_s0$371 ;
+  assign \$1101  = sel_cs1_1_0_0s & \sel_l3_s0$370 ;
+  assign \$1102  = sel_cs1_1_0_0s & \sel_l3_s0$371 ;
   assign \$1103  = \$1101  | \$1102 ;
-  assign \$1104  = sel_pop10_1_2_c & sel_pop10_1_0_c;
-  assign sel_pop10_2_0_c = \$1103  | \$1104 ;
-  assign \$1105  = sel_l2_s0[10] ^ sel_l2_s0[24];
-  assign sel_pop11_0_12_s = \$1105  ^ sel_l2_s0[37];
-  assign \$1106  = sel_l2_s0[10] & sel_l2_s0[24];
-  assign \$1107  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$1104  = \sel_l3_s0$370  & \sel_l3_s0$371 ;
+  assign sel_cs2_1_0_0c = \$1103  | \$1104 ;
+  assign \$1105  = sel_cs1_1_0_0c ^ sel_cs1_1_1_0s;
+  assign sel_cs2_1_1_0s = \$1105  ^ \sel_l3_s0$374 ;
+  assign \$1106  = sel_cs1_1_0_0c & sel_cs1_1_1_0s;
+  assign \$1107  = sel_cs1_1_0_0c & \sel_l3_s0$374 ;
   assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = sel_l2_s0[24] & sel_l2_s0[37];
-  assign sel_pop11_0_12_c = \$1108  | \$1109 ;
-  assign \$1110  = sel_l2_s0[49] ^ sel_l2_s0[60];
-  assign sel_pop11_0_10_s = \$1110  ^ sel_l2_s0[70];
-  assign \$1111  = sel_l2_s0[49] & sel_l2_s0[60];
-  assign \$1112  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$1109  = sel_cs1_1_1_0s & \sel_l3_s0$374 ;
+  assign sel_cs2_1_1_0c = \$1108  | \$1109 ;
+  assign \$1110  = sel_cs1_2_0_0s ^ \sel_l3_s0$377 ;
+  assign sel_cs2_2_0_0s = \$1110  ^ \sel_l3_s0$378 ;
+  assign \$1111  = sel_cs1_2_0_0s & \sel_l3_s0$377 ;
+  assign \$1112  = sel_cs1_2_0_0s & \sel_l3_s0$378 ;
   assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = sel_l2_s0[60] & sel_l2_s0[70];
-  assign sel_pop11_0_10_c = \$1113  | \$1114 ;
-  assign \$1115  = sel_l2_s0[79] ^ sel_l2_s0[87];
-  assign sel_pop11_0_8_s = \$1115  ^ sel_l2_s0[94];
-  assign \$1116  = sel_l2_s0[79] & sel_l2_s0[87];
-  assign \$1117  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$1114  = \sel_l3_s0$377  & \sel_l3_s0$378 ;
+  assign sel_cs2_2_0_0c = \$1113  | \$1114 ;
+  assign \$1115  = sel_cs1_2_0_0c ^ sel_cs1_2_1_0s;
+  assign sel_cs2_2_1_0s = \$1115  ^ \sel_l3_s0$381 ;
+  assign \$1116  = sel_cs1_2_0_0c & sel_cs1_2_1_0s;
+  assign \$1117  = sel_cs1_2_0_0c & \sel_l3_s0$381 ;
   assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = sel_l2_s0[87] & sel_l2_s0[94];
-  assign sel_pop11_0_8_c = \$1118  | \$1119 ;
-  assign \$1120  = sel_l2_s0[100] ^ sel_l2_s0[105];
-  assign \$1121  = ~ sel_l2_s0[110];
-  assign sel_pop11_0_6_s = \$1120  ^ \$1121 ;
-  assign \$1122  = sel_l2_s0[100] & sel_l2_s0[105];
-  assign \$1123  = ~ sel_l2_s0[110];
-  assign \$1124  = sel_l2_s0[100] & \$1123 ;
-  assign \$1125  = \$1122  | \$1124 ;
-  assign \$1126  = ~ sel_l2_s0[110];
-  assign \$1127  = sel_l2_s0[105] & \$1126 ;
-  assign sel_pop11_0_6_c = \$1125  | \$1127 ;
-  assign \$1128  = ~ sel_l2_s0[111];
-  assign \$1129  = ~ sel_l2_s0[112];
-  assign \$1130  = \$1128  ^ \$1129 ;
-  assign \$1131  = ~ sel_l2_s0[113];
-  assign sel_pop11_0_4_s = \$1130  ^ \$1131 ;
-  assign \$1132  = ~ sel_l2_s0[111];
-  assign \$1133  = ~ sel_l2_s0[112];
-  assign \$1134  = \$1132  & \$1133 ;
-  assign \$1135  = ~ sel_l2_s0[111];
-  assign \$1136  = ~ sel_l2_s0[113];
-  assign \$1137  = \$1135  & \$1136 ;
-  assign \$1138  = \$1134  | \$1137 ;
-  assign \$1139  = ~ sel_l2_s0[112];
-  assign \$1140  = ~ sel_l2_s0[113];
-  assign \$1141  = \$1139  & \$1140 ;
-  assign sel_pop11_0_4_c = \$1138  | \$1141 ;
-  assign \$1142  = sel_pop11_0_12_s ^ sel_pop11_0_10_s;
-  assign sel_pop11_0_2_s = \$1142  ^ sel_pop11_0_8_s;
-  assign \$1143  = sel_pop11_0_12_s & sel_pop11_0_10_s;
-  assign \$1144  = sel_pop11_0_12_s & sel_pop11_0_8_s;
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = sel_pop11_0_10_s & sel_pop11_0_8_s;
-  assign sel_pop11_0_2_c = \$1145  | \$1146 ;
-  assign \$1147  = sel_pop11_0_6_s ^ sel_pop11_0_4_s;
-  assign sel_pop11_0_0_s = \$1147  ^ sel_pop11_0_2_s;
-  assign \$1148  = sel_pop11_0_6_s & sel_pop11_0_4_s;
-  assign \$1149  = sel_pop11_0_6_s & sel_pop11_0_2_s;
-  assign \$1150  = \$1148  | \$1149 ;
-  assign \$1151  = sel_pop11_0_4_s & sel_pop11_0_2_s;
-  assign sel_pop11_0_0_c = \$1150  | \$1151 ;
-  assign \$1152  = sel_pop11_0_12_c ^ sel_pop11_0_10_c;
-  assign sel_pop11_1_4_s = \$1152  ^ sel_pop11_0_8_c;
-  assign \$1153  = sel_pop11_0_12_c & sel_pop11_0_10_c;
-  assign \$1154  = sel_pop11_0_12_c & sel_pop11_0_8_c;
-  assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = sel_pop11_0_10_c & sel_pop11_0_8_c;
-  assign sel_pop11_1_4_c = \$1155  | \$1156 ;
-  assign \$1157  = sel_pop11_0_6_c ^ sel_pop11_0_4_c;
-  assign sel_pop11_1_2_s = \$1157  ^ sel_pop11_0_2_c;
-  assign \$1158  = sel_pop11_0_6_c & sel_pop11_0_4_c;
-  assign \$1159  = sel_pop11_0_6_c & sel_pop11_0_2_c;
-  assign \$1160  = \$1158  | \$1159 ;
-  assign \$1161  = sel_pop11_0_4_c & sel_pop11_0_2_c;
-  assign sel_pop11_1_2_c = \$1160  | \$1161 ;
-  assign \$1162  = sel_pop11_0_0_c ^ sel_pop11_1_4_s;
-  assign sel_pop11_1_0_s = \$1162  ^ sel_pop11_1_2_s;
-  assign \$1163  = sel_pop11_0_0_c & sel_pop11_1_4_s;
-  assign \$1164  = sel_pop11_0_0_c & sel_pop11_1_2_s;
-  assign \$1165  = \$1163  | \$1164 ;
-  assign \$1166  = sel_pop11_1_4_s & sel_pop11_1_2_s;
-  assign sel_pop11_1_0_c = \$1165  | \$1166 ;
-  assign \$1167  = sel_pop11_1_4_c ^ sel_pop11_1_2_c;
-  assign sel_pop11_2_0_s = \$1167  ^ sel_pop11_1_0_c;
-  assign \$1168  = sel_pop11_1_4_c & sel_pop11_1_2_c;
-  assign \$1169  = sel_pop11_1_4_c & sel_pop11_1_0_c;
-  assign \$1170  = \$1168  | \$1169 ;
-  assign \$1171  = sel_pop11_1_2_c & sel_pop11_1_0_c;
-  assign sel_pop11_2_0_c = \$1170  | \$1171 ;
-  assign \$1172  = sel_l2_s0[11] ^ sel_l2_s0[25];
-  assign sel_pop12_0_12_s = \$1172  ^ sel_l2_s0[38];
-  assign \$1173  = sel_l2_s0[11] & sel_l2_s0[25];
-  assign \$1174  = sel_l2_s0[11] & sel_l2_s0[38];
-  assign \$1175  = \$1173  | \$1174 ;
-  assign \$1176  = sel_l2_s0[25] & sel_l2_s0[38];
-  assign sel_pop12_0_12_c = \$1175  | \$1176 ;
-  assign \$1177  = sel_l2_s0[50] ^ sel_l2_s0[61];
-  assign sel_pop12_0_10_s = \$1177  ^ sel_l2_s0[71];
-  assign \$1178  = sel_l2_s0[50] & sel_l2_s0[61];
-  assign \$1179  = sel_l2_s0[50] & sel_l2_s0[71];
-  assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = sel_l2_s0[61] & sel_l2_s0[71];
-  assign sel_pop12_0_10_c = \$1180  | \$1181 ;
-  assign \$1182  = sel_l2_s0[80] ^ sel_l2_s0[88];
-  assign sel_pop12_0_8_s = \$1182  ^ sel_l2_s0[95];
-  assign \$1183  = sel_l2_s0[80] & sel_l2_s0[88];
-  assign \$1184  = sel_l2_s0[80] & sel_l2_s0[95];
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = sel_l2_s0[88] & sel_l2_s0[95];
-  assign sel_pop12_0_8_c = \$1185  | \$1186 ;
-  assign \$1187  = sel_l2_s0[101] ^ sel_l2_s0[106];
-  assign sel_pop12_0_6_s = \$1187  ^ sel_l2_s0[110];
-  assign \$1188  = sel_l2_s0[101] & sel_l2_s0[106];
-  assign \$1189  = sel_l2_s0[101] & sel_l2_s0[110];
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = sel_l2_s0[106] & sel_l2_s0[110];
-  assign sel_pop12_0_6_c = \$1190  | \$1191 ;
-  assign \$1192  = ~ sel_l2_s0[114];
-  assign \$1193  = ~ sel_l2_s0[115];
-  assign \$1194  = \$1192  ^ \$1193 ;
-  assign \$1195  = ~ sel_l2_s0[116];
-  assign sel_pop12_0_4_s = \$1194  ^ \$1195 ;
-  assign \$1196  = ~ sel_l2_s0[114];
-  assign \$1197  = ~ sel_l2_s0[115];
-  assign \$1198  = \$1196  & \$1197 ;
-  assign \$1199  = ~ sel_l2_s0[114];
-  assign \$1200  = ~ sel_l2_s0[116];
-  assign \$1201  = \$1199  & \$1200 ;
-  assign \$1202  = \$1198  | \$1201 ;
-  assign \$1203  = ~ sel_l2_s0[115];
-  assign \$1204  = ~ sel_l2_s0[116];
-  assign \$1205  = \$1203  & \$1204 ;
-  assign sel_pop12_0_4_c = \$1202  | \$1205 ;
-  assign \$1206  = sel_pop12_0_12_s ^ sel_pop12_0_10_s;
-  assign sel_pop12_0_2_s = \$1206  ^ sel_pop12_0_8_s;
-  assign \$1207  = sel_pop12_0_12_s & sel_pop12_0_10_s;
-  assign \$1208  = sel_pop12_0_12_s & sel_pop12_0_8_s;
-  assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = sel_pop12_0_10_s & sel_pop12_0_8_s;
-  assign sel_pop12_0_2_c = \$1209  | \$1210 ;
-  assign \$1211  = sel_pop12_0_6_s ^ sel_pop12_0_4_s;
-  assign sel_pop12_0_0_s = \$1211  ^ sel_pop12_0_2_s;
-  assign \$1212  = sel_pop12_0_6_s & sel_pop12_0_4_s;
-  assign \$1213  = sel_pop12_0_6_s & sel_pop12_0_2_s;
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = sel_pop12_0_4_s & sel_pop12_0_2_s;
-  assign sel_pop12_0_0_c = \$1214  | \$1215 ;
-  assign \$1216  = sel_pop12_0_12_c ^ sel_pop12_0_10_c;
-  assign sel_pop12_1_4_s = \$1216  ^ sel_pop12_0_8_c;
-  assign \$1217  = sel_pop12_0_12_c & sel_pop12_0_10_c;
-  assign \$1218  = sel_pop12_0_12_c & sel_pop12_0_8_c;
-  assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = sel_pop12_0_10_c & sel_pop12_0_8_c;
-  assign sel_pop12_1_4_c = \$1219  | \$1220 ;
-  assign \$1221  = sel_pop12_0_6_c ^ sel_pop12_0_4_c;
-  assign sel_pop12_1_2_s = \$1221  ^ sel_pop12_0_2_c;
-  assign \$1222  = sel_pop12_0_6_c & sel_pop12_0_4_c;
-  assign \$1223  = sel_pop12_0_6_c & sel_pop12_0_2_c;
-  assign \$1224  = \$1222  | \$1223 ;
-  assign \$1225  = sel_pop12_0_4_c & sel_pop12_0_2_c;
-  assign sel_pop12_1_2_c = \$1224  | \$1225 ;
-  assign \$1226  = sel_pop12_0_0_c ^ sel_pop12_1_4_s;
-  assign sel_pop12_1_0_s = \$1226  ^ sel_pop12_1_2_s;
-  assign \$1227  = sel_pop12_0_0_c & sel_pop12_1_4_s;
-  assign \$1228  = sel_pop12_0_0_c & sel_pop12_1_2_s;
-  assign \$1229  = \$1227  | \$1228 ;
-  assign \$1230  = sel_pop12_1_4_s & sel_pop12_1_2_s;
-  assign sel_pop12_1_0_c = \$1229  | \$1230 ;
-  assign \$1231  = sel_pop12_1_4_c ^ sel_pop12_1_2_c;
-  assign sel_pop12_2_0_s = \$1231  ^ sel_pop12_1_0_c;
-  assign \$1232  = sel_pop12_1_4_c & sel_pop12_1_2_c;
-  assign \$1233  = sel_pop12_1_4_c & sel_pop12_1_0_c;
-  assign \$1234  = \$1232  | \$1233 ;
-  assign \$1235  = sel_pop12_1_2_c & sel_pop12_1_0_c;
-  assign sel_pop12_2_0_c = \$1234  | \$1235 ;
-  assign \$1236  = sel_l2_s0[12] ^ sel_l2_s0[26];
-  assign sel_pop13_0_12_s = \$1236  ^ sel_l2_s0[39];
-  assign \$1237  = sel_l2_s0[12] & sel_l2_s0[26];
-  assign \$1238  = sel_l2_s0[12] & sel_l2_s0[39];
-  assign \$1239  = \$1237  | \$1238 ;
-  assign \$1240  = sel_l2_s0[26] & sel_l2_s0[39];
-  assign sel_pop13_0_12_c = \$1239  | \$1240 ;
-  assign \$1241  = sel_l2_s0[51] ^ sel_l2_s0[62];
-  assign sel_pop13_0_10_s = \$1241  ^ sel_l2_s0[72];
-  assign \$1242  = sel_l2_s0[51] & sel_l2_s0[62];
-  assign \$1243  = sel_l2_s0[51] & sel_l2_s0[72];
-  assign \$1244  = \$1242  | \$1243 ;
-  assign \$1245  = sel_l2_s0[62] & sel_l2_s0[72];
-  assign sel_pop13_0_10_c = \$1244  | \$1245 ;
-  assign \$1246  = sel_l2_s0[81] ^ sel_l2_s0[89];
-  assign sel_pop13_0_8_s = \$1246  ^ sel_l2_s0[96];
-  assign \$1247  = sel_l2_s0[81] & sel_l2_s0[89];
-  assign \$1248  = sel_l2_s0[81] & sel_l2_s0[96];
-  assign \$1249  = \$1247  | \$1248 ;
-  assign \$1250  = sel_l2_s0[89] & sel_l2_s0[96];
-  assign sel_pop13_0_8_c = \$1249  | \$1250 ;
-  assign \$1251  = sel_l2_s0[102] ^ sel_l2_s0[107];
-  assign sel_pop13_0_6_s = \$1251  ^ sel_l2_s0[111];
-  assign \$1252  = sel_l2_s0[102] & sel_l2_s0[107];
-  assign \$1253  = sel_l2_s0[102] & sel_l2_s0[111];
-  assign \$1254  = \$1252  | \$1253 ;
-  assign \$1255  = sel_l2_s0[107] & sel_l2_s0[111];
-  assign sel_pop13_0_6_c = \$1254  | \$1255 ;
-  assign \$1256  = ~ sel_l2_s0[117];
-  assign \$1257  = sel_l2_s0[114] ^ \$1256 ;
-  assign \$1258  = ~ sel_l2_s0[118];
-  assign sel_pop13_0_4_s = \$1257  ^ \$1258 ;
-  assign \$1259  = ~ sel_l2_s0[117];
-  assign \$1260  = sel_l2_s0[114] & \$1259 ;
-  assign \$1261  = ~ sel_l2_s0[118];
-  assign \$1262  = sel_l2_s0[114] & \$1261 ;
-  assign \$1263  = \$1260  | \$1262 ;
-  assign \$1264  = ~ sel_l2_s0[117];
-  assign \$1265  = ~ sel_l2_s0[118];
-  assign \$1266  = \$1264  & \$1265 ;
-  assign sel_pop13_0_4_c = \$1263  | \$1266 ;
-  assign \$1267  = sel_pop13_0_12_s ^ sel_pop13_0_10_s;
-  assign sel_pop13_0_2_s = \$1267  ^ sel_pop13_0_8_s;
-  assign \$1268  = sel_pop13_0_12_s & sel_pop13_0_10_s;
-  assign \$1269  = sel_pop13_0_12_s & sel_pop13_0_8_s;
-  assign \$1270  = \$1268  | \$1269 ;
-  assign \$1271  = sel_pop13_0_10_s & sel_pop13_0_8_s;
-  assign sel_pop13_0_2_c = \$1270  | \$1271 ;
-  assign \$1272  = sel_pop13_0_6_s ^ sel_pop13_0_4_s;
-  assign sel_pop13_0_0_s = \$1272  ^ sel_pop13_0_2_s;
-  assign \$1273  = sel_pop13_0_6_s & sel_pop13_0_4_s;
-  assign \$1274  = sel_pop13_0_6_s & sel_pop13_0_2_s;
-  assign \$1275  = \$1273  | \$1274 ;
-  assign \$1276  = sel_pop13_0_4_s & sel_pop13_0_2_s;
-  assign sel_pop13_0_0_c = \$1275  | \$1276 ;
-  assign \$1277  = sel_pop13_0_12_c ^ sel_pop13_0_10_c;
-  assign sel_pop13_1_4_s = \$1277  ^ sel_pop13_0_8_c;
-  assign \$1278  = sel_pop13_0_12_c & sel_pop13_0_10_c;
-  assign \$1279  = sel_pop13_0_12_c & sel_pop13_0_8_c;
-  assign \$1280  = \$1278  | \$1279 ;
-  assign \$1281  = sel_pop13_0_10_c & sel_pop13_0_8_c;
-  assign sel_pop13_1_4_c = \$1280  | \$1281 ;
-  assign \$1282  = sel_pop13_0_6_c ^ sel_pop13_0_4_c;
-  assign sel_pop13_1_2_s = \$1282  ^ sel_pop13_0_2_c;
-  assign \$1283  = sel_pop13_0_6_c & sel_pop13_0_4_c;
-  assign \$1284  = sel_pop13_0_6_c & sel_pop13_0_2_c;
-  assign \$1285  = \$1283  | \$1284 ;
-  assign \$1286  = sel_pop13_0_4_c & sel_pop13_0_2_c;
-  assign sel_pop13_1_2_c = \$1285  | \$1286 ;
-  assign \$1287  = sel_pop13_0_0_c ^ sel_pop13_1_4_s;
-  assign sel_pop13_1_0_s = \$1287  ^ sel_pop13_1_2_s;
-  assign \$1288  = sel_pop13_0_0_c & sel_pop13_1_4_s;
-  assign \$1289  = sel_pop13_0_0_c & sel_pop13_1_2_s;
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = sel_pop13_1_4_s & sel_pop13_1_2_s;
-  assign sel_pop13_1_0_c = \$1290  | \$1291 ;
-  assign \$1292  = sel_pop13_1_4_c ^ sel_pop13_1_2_c;
-  assign sel_pop13_2_0_s = \$1292  ^ sel_pop13_1_0_c;
-  assign \$1293  = sel_pop13_1_4_c & sel_pop13_1_2_c;
-  assign \$1294  = sel_pop13_1_4_c & sel_pop13_1_0_c;
-  assign \$1295  = \$1293  | \$1294 ;
-  assign \$1296  = sel_pop13_1_2_c & sel_pop13_1_0_c;
-  assign sel_pop13_2_0_c = \$1295  | \$1296 ;
-  assign \$1297  = sel_l2_s0[13] ^ sel_l2_s0[27];
-  assign sel_pop14_0_12_s = \$1297  ^ sel_l2_s0[40];
-  assign \$1298  = sel_l2_s0[13] & sel_l2_s0[27];
-  assign \$1299  = sel_l2_s0[13] & sel_l2_s0[40];
-  assign \$1300  = \$1298  | \$1299 ;
-  assign \$1301  = sel_l2_s0[27] & sel_l2_s0[40];
-  assign sel_pop14_0_12_c = \$1300  | \$1301 ;
-  assign \$1302  = sel_l2_s0[52] ^ sel_l2_s0[63];
-  assign sel_pop14_0_10_s = \$1302  ^ sel_l2_s0[73];
-  assign \$1303  = sel_l2_s0[52] & sel_l2_s0[63];
-  assign \$1304  = sel_l2_s0[52] & sel_l2_s0[73];
-  assign \$1305  = \$1303  | \$1304 ;
-  assign \$1306  = sel_l2_s0[63] & sel_l2_s0[73];
-  assign sel_pop14_0_10_c = \$1305  | \$1306 ;
-  assign \$1307  = sel_l2_s0[82] ^ sel_l2_s0[90];
-  assign sel_pop14_0_8_s = \$1307  ^ sel_l2_s0[97];
-  assign \$1308  = sel_l2_s0[82] & sel_l2_s0[90];
-  assign \$1309  = sel_l2_s0[82] & sel_l2_s0[97];
-  assign \$1310  = \$1308  | \$1309 ;
-  assign \$1311  = sel_l2_s0[90] & sel_l2_s0[97];
-  assign sel_pop14_0_8_c = \$1310  | \$1311 ;
-  assign \$1312  = sel_l2_s0[103] ^ sel_l2_s0[108];
-  assign sel_pop14_0_6_s = \$1312  ^ sel_l2_s0[112];
-  assign \$1313  = sel_l2_s0[103] & sel_l2_s0[108];
-  assign \$1314  = sel_l2_s0[103] & sel_l2_s0[112];
-  assign \$1315  = \$1313  | \$1314 ;
-  assign \$1316  = sel_l2_s0[108] & sel_l2_s0[112];
-  assign sel_pop14_0_6_c = \$1315  | \$1316 ;
-  assign \$1317  = sel_l2_s0[115] ^ sel_l2_s0[117];
-  assign \$1318  = ~ sel_l2_s0[119];
-  assign sel_pop14_0_4_s = \$1317  ^ \$1318 ;
-  assign \$1319  = sel_l2_s0[115] & sel_l2_s0[117];
-  assign \$1320  = ~ sel_l2_s0[119];
-  assign \$1321  = sel_l2_s0[115] & \$1320 ;
-  assign \$1322  = \$1319  | \$1321 ;
-  assign \$1323  = ~ sel_l2_s0[119];
-  assign \$1324  = sel_l2_s0[117] & \$1323 ;
-  assign sel_pop14_0_4_c = \$1322  | \$1324 ;
-  assign \$1325  = sel_pop14_0_12_s ^ sel_pop14_0_10_s;
-  assign sel_pop14_0_2_s = \$1325  ^ sel_pop14_0_8_s;
-  assign \$1326  = sel_pop14_0_12_s & sel_pop14_0_10_s;
-  assign \$1327  = sel_pop14_0_12_s & sel_pop14_0_8_s;
+  assign \$1119  = sel_cs1_2_1_0s & \sel_l3_s0$381 ;
+  assign sel_cs2_2_1_0c = \$1118  | \$1119 ;
+  assign \$1120  = sel_cs1_3_0_0s ^ \sel_l3_s0$384 ;
+  assign sel_cs2_3_0_0s = \$1120  ^ \sel_l3_s0$385 ;
+  assign \$1121  = sel_cs1_3_0_0s & \sel_l3_s0$384 ;
+  assign \$1122  = sel_cs1_3_0_0s & \sel_l3_s0$385 ;
+  assign \$1123  = \$1121  | \$1122 ;
+  assign \$1124  = \sel_l3_s0$384  & \sel_l3_s0$385 ;
+  assign sel_cs2_3_0_0c = \$1123  | \$1124 ;
+  assign \$1125  = sel_cs1_3_0_0c ^ sel_cs1_3_1_0s;
+  assign sel_cs2_3_1_0s = \$1125  ^ \sel_l3_s0$388 ;
+  assign \$1126  = sel_cs1_3_0_0c & sel_cs1_3_1_0s;
+  assign \$1127  = sel_cs1_3_0_0c & \sel_l3_s0$388 ;
+  assign \$1128  = \$1126  | \$1127 ;
+  assign \$1129  = sel_cs1_3_1_0s & \sel_l3_s0$388 ;
+  assign sel_cs2_3_1_0c = \$1128  | \$1129 ;
+  assign \$1130  = sel_cs1_4_0_0s ^ \sel_l3_s0$391 ;
+  assign sel_cs2_4_0_0s = \$1130  ^ \sel_l3_s0$392 ;
+  assign \$1131  = sel_cs1_4_0_0s & \sel_l3_s0$391 ;
+  assign \$1132  = sel_cs1_4_0_0s & \sel_l3_s0$392 ;
+  assign \$1133  = \$1131  | \$1132 ;
+  assign \$1134  = \sel_l3_s0$391  & \sel_l3_s0$392 ;
+  assign sel_cs2_4_0_0c = \$1133  | \$1134 ;
+  assign \$1135  = sel_cs1_4_0_0c ^ sel_cs1_4_1_0s;
+  assign sel_cs2_4_1_0s = \$1135  ^ \sel_l3_s0$395 ;
+  assign \$1136  = sel_cs1_4_0_0c & sel_cs1_4_1_0s;
+  assign \$1137  = sel_cs1_4_0_0c & \sel_l3_s0$395 ;
+  assign \$1138  = \$1136  | \$1137 ;
+  assign \$1139  = sel_cs1_4_1_0s & \sel_l3_s0$395 ;
+  assign sel_cs2_4_1_0c = \$1138  | \$1139 ;
+  assign \$1140  = sel_cs1_5_0_0s ^ \sel_l3_s0$398 ;
+  assign sel_cs2_5_0_0s = \$1140  ^ \sel_l3_s0$399 ;
+  assign \$1141  = sel_cs1_5_0_0s & \sel_l3_s0$398 ;
+  assign \$1142  = sel_cs1_5_0_0s & \sel_l3_s0$399 ;
+  assign \$1143  = \$1141  | \$1142 ;
+  assign \$1144  = \sel_l3_s0$398  & \sel_l3_s0$399 ;
+  assign sel_cs2_5_0_0c = \$1143  | \$1144 ;
+  assign \$1145  = sel_cs1_5_0_0c ^ sel_cs1_5_1_0s;
+  assign sel_cs2_5_1_0s = \$1145  ^ \sel_l3_s0$402 ;
+  assign \$1146  = sel_cs1_5_0_0c & sel_cs1_5_1_0s;
+  assign \$1147  = sel_cs1_5_0_0c & \sel_l3_s0$402 ;
+  assign \$1148  = \$1146  | \$1147 ;
+  assign \$1149  = sel_cs1_5_1_0s & \sel_l3_s0$402 ;
+  assign sel_cs2_5_1_0c = \$1148  | \$1149 ;
+  assign \$1150  = sel_cs1_6_0_0s ^ \sel_l3_s0$405 ;
+  assign sel_cs2_6_0_0s = \$1150  ^ \sel_l3_s0$406 ;
+  assign \$1151  = sel_cs1_6_0_0s & \sel_l3_s0$405 ;
+  assign \$1152  = sel_cs1_6_0_0s & \sel_l3_s0$406 ;
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = \sel_l3_s0$405  & \sel_l3_s0$406 ;
+  assign sel_cs2_6_0_0c = \$1153  | \$1154 ;
+  assign \$1155  = sel_cs1_6_0_0c ^ sel_cs1_6_1_0s;
+  assign sel_cs2_6_1_0s = \$1155  ^ \sel_l3_s0$409 ;
+  assign \$1156  = sel_cs1_6_0_0c & sel_cs1_6_1_0s;
+  assign \$1157  = sel_cs1_6_0_0c & \sel_l3_s0$409 ;
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = sel_cs1_6_1_0s & \sel_l3_s0$409 ;
+  assign sel_cs2_6_1_0c = \$1158  | \$1159 ;
+  assign \$1160  = sel_cs1_7_0_0s ^ \sel_l3_s0$412 ;
+  assign sel_cs2_7_0_0s = \$1160  ^ \sel_l3_s0$413 ;
+  assign \$1161  = sel_cs1_7_0_0s & \sel_l3_s0$412 ;
+  assign \$1162  = sel_cs1_7_0_0s & \sel_l3_s0$413 ;
+  assign \$1163  = \$1161  | \$1162 ;
+  assign \$1164  = \sel_l3_s0$412  & \sel_l3_s0$413 ;
+  assign sel_cs2_7_0_0c = \$1163  | \$1164 ;
+  assign \$1165  = sel_cs1_7_0_0c ^ sel_cs1_7_1_0s;
+  assign sel_cs2_7_1_0s = \$1165  ^ \sel_l3_s0$416 ;
+  assign \$1166  = sel_cs1_7_0_0c & sel_cs1_7_1_0s;
+  assign \$1167  = sel_cs1_7_0_0c & \sel_l3_s0$416 ;
+  assign \$1168  = \$1166  | \$1167 ;
+  assign \$1169  = sel_cs1_7_1_0s & \sel_l3_s0$416 ;
+  assign sel_cs2_7_1_0c = \$1168  | \$1169 ;
+  assign \$1170  = sel_cs1_8_0_0s ^ \sel_l3_s0$419 ;
+  assign sel_cs2_8_0_0s = \$1170  ^ \sel_l3_s0$420 ;
+  assign \$1171  = sel_cs1_8_0_0s & \sel_l3_s0$419 ;
+  assign \$1172  = sel_cs1_8_0_0s & \sel_l3_s0$420 ;
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = \sel_l3_s0$419  & \sel_l3_s0$420 ;
+  assign sel_cs2_8_0_0c = \$1173  | \$1174 ;
+  assign \$1175  = sel_cs1_8_0_0c ^ sel_cs1_8_1_0s;
+  assign sel_cs2_8_1_0s = \$1175  ^ \sel_l3_s0$423 ;
+  assign \$1176  = sel_cs1_8_0_0c & sel_cs1_8_1_0s;
+  assign \$1177  = sel_cs1_8_0_0c & \sel_l3_s0$423 ;
+  assign \$1178  = \$1176  | \$1177 ;
+  assign \$1179  = sel_cs1_8_1_0s & \sel_l3_s0$423 ;
+  assign sel_cs2_8_1_0c = \$1178  | \$1179 ;
+  assign \$1180  = sel_cs1_9_0_0s ^ \sel_l3_s0$426 ;
+  assign sel_cs2_9_0_0s = \$1180  ^ \sel_l3_s0$427 ;
+  assign \$1181  = sel_cs1_9_0_0s & \sel_l3_s0$426 ;
+  assign \$1182  = sel_cs1_9_0_0s & \sel_l3_s0$427 ;
+  assign \$1183  = \$1181  | \$1182 ;
+  assign \$1184  = \sel_l3_s0$426  & \sel_l3_s0$427 ;
+  assign sel_cs2_9_0_0c = \$1183  | \$1184 ;
+  assign \$1185  = sel_cs1_9_0_0c ^ sel_cs1_9_1_0s;
+  assign sel_cs2_9_1_0s = \$1185  ^ \sel_l3_s0$430 ;
+  assign \$1186  = sel_cs1_9_0_0c & sel_cs1_9_1_0s;
+  assign \$1187  = sel_cs1_9_0_0c & \sel_l3_s0$430 ;
+  assign \$1188  = \$1186  | \$1187 ;
+  assign \$1189  = sel_cs1_9_1_0s & \sel_l3_s0$430 ;
+  assign sel_cs2_9_1_0c = \$1188  | \$1189 ;
+  assign \$1190  = sel_cs1_10_0_0s ^ \sel_l3_s0$433 ;
+  assign sel_cs2_10_0_0s = \$1190  ^ \sel_l3_s0$434 ;
+  assign \$1191  = sel_cs1_10_0_0s & \sel_l3_s0$433 ;
+  assign \$1192  = sel_cs1_10_0_0s & \sel_l3_s0$434 ;
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = \sel_l3_s0$433  & \sel_l3_s0$434 ;
+  assign sel_cs2_10_0_0c = \$1193  | \$1194 ;
+  assign \$1195  = sel_cs1_10_0_0c ^ sel_cs1_10_1_0s;
+  assign sel_cs2_10_1_0s = \$1195  ^ \sel_l3_s0$437 ;
+  assign \$1196  = sel_cs1_10_0_0c & sel_cs1_10_1_0s;
+  assign \$1197  = sel_cs1_10_0_0c & \sel_l3_s0$437 ;
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = sel_cs1_10_1_0s & \sel_l3_s0$437 ;
+  assign sel_cs2_10_1_0c = \$1198  | \$1199 ;
+  assign \$1200  = sel_cs1_11_0_0s ^ \sel_l3_s0$440 ;
+  assign sel_cs2_11_0_0s = \$1200  ^ \sel_l3_s0$441 ;
+  assign \$1201  = sel_cs1_11_0_0s & \sel_l3_s0$440 ;
+  assign \$1202  = sel_cs1_11_0_0s & \sel_l3_s0$441 ;
+  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1204  = \sel_l3_s0$440  & \sel_l3_s0$441 ;
+  assign sel_cs2_11_0_0c = \$1203  | \$1204 ;
+  assign \$1205  = sel_cs1_11_0_0c ^ sel_cs1_11_1_0s;
+  assign sel_cs2_11_1_0s = \$1205  ^ \sel_l3_s0$444 ;
+  assign \$1206  = sel_cs1_11_0_0c & sel_cs1_11_1_0s;
+  assign \$1207  = sel_cs1_11_0_0c & \sel_l3_s0$444 ;
+  assign \$1208  = \$1206  | \$1207 ;
+  assign \$1209  = sel_cs1_11_1_0s & \sel_l3_s0$444 ;
+  assign sel_cs2_11_1_0c = \$1208  | \$1209 ;
+  assign \$1210  = sel_cs1_12_0_0s ^ \sel_l3_s0$447 ;
+  assign sel_cs2_12_0_0s = \$1210  ^ \sel_l3_s0$448 ;
+  assign \$1211  = sel_cs1_12_0_0s & \sel_l3_s0$447 ;
+  assign \$1212  = sel_cs1_12_0_0s & \sel_l3_s0$448 ;
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = \sel_l3_s0$447  & \sel_l3_s0$448 ;
+  assign sel_cs2_12_0_0c = \$1213  | \$1214 ;
+  assign \$1215  = sel_cs1_12_0_0c ^ sel_cs1_12_1_0s;
+  assign sel_cs2_12_1_0s = \$1215  ^ \sel_l3_s0$451 ;
+  assign \$1216  = sel_cs1_12_0_0c & sel_cs1_12_1_0s;
+  assign \$1217  = sel_cs1_12_0_0c & \sel_l3_s0$451 ;
+  assign \$1218  = \$1216  | \$1217 ;
+  assign \$1219  = sel_cs1_12_1_0s & \sel_l3_s0$451 ;
+  assign sel_cs2_12_1_0c = \$1218  | \$1219 ;
+  assign \$1220  = sel_cs1_13_0_0s ^ \sel_l3_s0$454 ;
+  assign sel_cs2_13_0_0s = \$1220  ^ \sel_l3_s0$455 ;
+  assign \$1221  = sel_cs1_13_0_0s & \sel_l3_s0$454 ;
+  assign \$1222  = sel_cs1_13_0_0s & \sel_l3_s0$455 ;
+  assign \$1223  = \$1221  | \$1222 ;
+  assign \$1224  = \sel_l3_s0$454  & \sel_l3_s0$455 ;
+  assign sel_cs2_13_0_0c = \$1223  | \$1224 ;
+  assign \$1225  = sel_cs1_13_0_0c ^ sel_cs1_13_1_0s;
+  assign sel_cs2_13_1_0s = \$1225  ^ \sel_l3_s0$458 ;
+  assign \$1226  = sel_cs1_13_0_0c & sel_cs1_13_1_0s;
+  assign \$1227  = sel_cs1_13_0_0c & \sel_l3_s0$458 ;
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = sel_cs1_13_1_0s & \sel_l3_s0$458 ;
+  assign sel_cs2_13_1_0c = \$1228  | \$1229 ;
+  assign \$1230  = sel_cs1_14_0_0s ^ \sel_l3_s0$461 ;
+  assign sel_cs2_14_0_0s = \$1230  ^ \sel_l3_s0$462 ;
+  assign \$1231  = sel_cs1_14_0_0s & \sel_l3_s0$461 ;
+  assign \$1232  = sel_cs1_14_0_0s & \sel_l3_s0$462 ;
+  assign \$1233  = \$1231  | \$1232 ;
+  assign \$1234  = \sel_l3_s0$461  & \sel_l3_s0$462 ;
+  assign sel_cs2_14_0_0c = \$1233  | \$1234 ;
+  assign \$1235  = sel_cs1_14_0_0c ^ sel_cs1_14_1_0s;
+  assign sel_cs2_14_1_0s = \$1235  ^ \sel_l3_s0$465 ;
+  assign \$1236  = sel_cs1_14_0_0c & sel_cs1_14_1_0s;
+  assign \$1237  = sel_cs1_14_0_0c & \sel_l3_s0$465 ;
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = sel_cs1_14_1_0s & \sel_l3_s0$465 ;
+  assign sel_cs2_14_1_0c = \$1238  | \$1239 ;
+  assign \$1240  = sel_cs1_15_0_0s ^ \sel_l3_s0$468 ;
+  assign sel_cs2_15_0_0s = \$1240  ^ \sel_l3_s0$469 ;
+  assign \$1241  = sel_cs1_15_0_0s & \sel_l3_s0$468 ;
+  assign \$1242  = sel_cs1_15_0_0s & \sel_l3_s0$469 ;
+  assign \$1243  = \$1241  | \$1242 ;
+  assign \$1244  = \sel_l3_s0$468  & \sel_l3_s0$469 ;
+  assign sel_cs2_15_0_0c = \$1243  | \$1244 ;
+  assign \$1245  = sel_cs1_15_0_0c ^ sel_cs1_15_1_0s;
+  assign sel_cs2_15_1_0s = \$1245  ^ \sel_l3_s0$472 ;
+  assign \$1246  = sel_cs1_15_0_0c & sel_cs1_15_1_0s;
+  assign \$1247  = sel_cs1_15_0_0c & \sel_l3_s0$472 ;
+  assign \$1248  = \$1246  | \$1247 ;
+  assign \$1249  = sel_cs1_15_1_0s & \sel_l3_s0$472 ;
+  assign sel_cs2_15_1_0c = \$1248  | \$1249 ;
+  assign \$1250  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
+  assign sel_cs3_0_1_0s = \$1250  ^ \sel_l3_s0$475 ;
+  assign \$1251  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
+  assign \$1252  = sel_cs2_0_0_0c & \sel_l3_s0$475 ;
+  assign \$1253  = \$1251  | \$1252 ;
+  assign \$1254  = sel_cs2_0_1_0s & \sel_l3_s0$475 ;
+  assign sel_cs3_0_1_0c = \$1253  | \$1254 ;
+  assign \$1255  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
+  assign sel_cs3_1_1_0s = \$1255  ^ \sel_l3_s0$478 ;
+  assign \$1256  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
+  assign \$1257  = sel_cs2_1_0_0c & \sel_l3_s0$478 ;
+  assign \$1258  = \$1256  | \$1257 ;
+  assign \$1259  = sel_cs2_1_1_0s & \sel_l3_s0$478 ;
+  assign sel_cs3_1_1_0c = \$1258  | \$1259 ;
+  assign \$1260  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
+  assign sel_cs3_2_1_0s = \$1260  ^ \sel_l3_s0$481 ;
+  assign \$1261  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
+  assign \$1262  = sel_cs2_2_0_0c & \sel_l3_s0$481 ;
+  assign \$1263  = \$1261  | \$1262 ;
+  assign \$1264  = sel_cs2_2_1_0s & \sel_l3_s0$481 ;
+  assign sel_cs3_2_1_0c = \$1263  | \$1264 ;
+  assign \$1265  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
+  assign sel_cs3_3_1_0s = \$1265  ^ \sel_l3_s0$484 ;
+  assign \$1266  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
+  assign \$1267  = sel_cs2_3_0_0c & \sel_l3_s0$484 ;
+  assign \$1268  = \$1266  | \$1267 ;
+  assign \$1269  = sel_cs2_3_1_0s & \sel_l3_s0$484 ;
+  assign sel_cs3_3_1_0c = \$1268  | \$1269 ;
+  assign \$1270  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
+  assign sel_cs3_4_1_0s = \$1270  ^ \sel_l3_s0$487 ;
+  assign \$1271  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
+  assign \$1272  = sel_cs2_4_0_0c & \sel_l3_s0$487 ;
+  assign \$1273  = \$1271  | \$1272 ;
+  assign \$1274  = sel_cs2_4_1_0s & \sel_l3_s0$487 ;
+  assign sel_cs3_4_1_0c = \$1273  | \$1274 ;
+  assign \$1275  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
+  assign sel_cs3_5_1_0s = \$1275  ^ \sel_l3_s0$490 ;
+  assign \$1276  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
+  assign \$1277  = sel_cs2_5_0_0c & \sel_l3_s0$490 ;
+  assign \$1278  = \$1276  | \$1277 ;
+  assign \$1279  = sel_cs2_5_1_0s & \sel_l3_s0$490 ;
+  assign sel_cs3_5_1_0c = \$1278  | \$1279 ;
+  assign \$1280  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
+  assign sel_cs3_6_1_0s = \$1280  ^ \sel_l3_s0$493 ;
+  assign \$1281  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
+  assign \$1282  = sel_cs2_6_0_0c & \sel_l3_s0$493 ;
+  assign \$1283  = \$1281  | \$1282 ;
+  assign \$1284  = sel_cs2_6_1_0s & \sel_l3_s0$493 ;
+  assign sel_cs3_6_1_0c = \$1283  | \$1284 ;
+  assign \$1285  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
+  assign sel_cs3_7_1_0s = \$1285  ^ \sel_l3_s0$496 ;
+  assign \$1286  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
+  assign \$1287  = sel_cs2_7_0_0c & \sel_l3_s0$496 ;
+  assign \$1288  = \$1286  | \$1287 ;
+  assign \$1289  = sel_cs2_7_1_0s & \sel_l3_s0$496 ;
+  assign sel_cs3_7_1_0c = \$1288  | \$1289 ;
+  assign \$1290  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
+  assign sel_cs3_8_1_0s = \$1290  ^ \sel_l3_s0$499 ;
+  assign \$1291  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
+  assign \$1292  = sel_cs2_8_0_0c & \sel_l3_s0$499 ;
+  assign \$1293  = \$1291  | \$1292 ;
+  assign \$1294  = sel_cs2_8_1_0s & \sel_l3_s0$499 ;
+  assign sel_cs3_8_1_0c = \$1293  | \$1294 ;
+  assign \$1295  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
+  assign sel_cs3_9_1_0s = \$1295  ^ \sel_l3_s0$502 ;
+  assign \$1296  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
+  assign \$1297  = sel_cs2_9_0_0c & \sel_l3_s0$502 ;
+  assign \$1298  = \$1296  | \$1297 ;
+  assign \$1299  = sel_cs2_9_1_0s & \sel_l3_s0$502 ;
+  assign sel_cs3_9_1_0c = \$1298  | \$1299 ;
+  assign \$1300  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
+  assign sel_cs3_10_1_0s = \$1300  ^ \sel_l3_s0$505 ;
+  assign \$1301  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
+  assign \$1302  = sel_cs2_10_0_0c & \sel_l3_s0$505 ;
+  assign \$1303  = \$1301  | \$1302 ;
+  assign \$1304  = sel_cs2_10_1_0s & \sel_l3_s0$505 ;
+  assign sel_cs3_10_1_0c = \$1303  | \$1304 ;
+  assign \$1305  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
+  assign sel_cs3_11_1_0s = \$1305  ^ \sel_l3_s0$508 ;
+  assign \$1306  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
+  assign \$1307  = sel_cs2_11_0_0c & \sel_l3_s0$508 ;
+  assign \$1308  = \$1306  | \$1307 ;
+  assign \$1309  = sel_cs2_11_1_0s & \sel_l3_s0$508 ;
+  assign sel_cs3_11_1_0c = \$1308  | \$1309 ;
+  assign \$1310  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
+  assign sel_cs3_12_1_0s = \$1310  ^ \sel_l3_s0$511 ;
+  assign \$1311  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
+  assign \$1312  = sel_cs2_12_0_0c & \sel_l3_s0$511 ;
+  assign \$1313  = \$1311  | \$1312 ;
+  assign \$1314  = sel_cs2_12_1_0s & \sel_l3_s0$511 ;
+  assign sel_cs3_12_1_0c = \$1313  | \$1314 ;
+  assign \$1315  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
+  assign sel_cs3_13_1_0s = \$1315  ^ \sel_l3_s0$514 ;
+  assign \$1316  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
+  assign \$1317  = sel_cs2_13_0_0c & \sel_l3_s0$514 ;
+  assign \$1318  = \$1316  | \$1317 ;
+  assign \$1319  = sel_cs2_13_1_0s & \sel_l3_s0$514 ;
+  assign sel_cs3_13_1_0c = \$1318  | \$1319 ;
+  assign \$1320  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
+  assign sel_cs3_14_1_0s = \$1320  ^ \sel_l3_s0$517 ;
+  assign \$1321  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
+  assign \$1322  = sel_cs2_14_0_0c & \sel_l3_s0$517 ;
+  assign \$1323  = \$1321  | \$1322 ;
+  assign \$1324  = sel_cs2_14_1_0s & \sel_l3_s0$517 ;
+  assign sel_cs3_14_1_0c = \$1323  | \$1324 ;
+  assign \$1325  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
+  assign sel_cs3_15_1_0s = \$1325  ^ \sel_l3_s0$520 ;
+  assign \$1326  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
+  assign \$1327  = sel_cs2_15_0_0c & \sel_l3_s0$520 ;
   assign \$1328  = \$1326  | \$1327 ;
-  assign \$1329  = sel_pop14_0_10_s & sel_pop14_0_8_s;
-  assign sel_pop14_0_2_c = \$1328  | \$1329 ;
-  assign \$1330  = sel_pop14_0_6_s ^ sel_pop14_0_4_s;
-  assign sel_pop14_0_0_s = \$1330  ^ sel_pop14_0_2_s;
-  assign \$1331  = sel_pop14_0_6_s & sel_pop14_0_4_s;
-  assign \$1332  = sel_pop14_0_6_s & sel_pop14_0_2_s;
+  assign \$1329  = sel_cs2_15_1_0s & \sel_l3_s0$520 ;
+  assign sel_cs3_15_1_0c = \$1328  | \$1329 ;
+  assign \$1330  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
+  assign sel_cs4_0_2_0s = \$1330  ^ sel_cs1_0_1_0c;
+  assign \$1331  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
+  assign \$1332  = sel_cs3_0_1_0c & sel_cs1_0_1_0c;
   assign \$1333  = \$1331  | \$1332 ;
-  assign \$1334  = sel_pop14_0_4_s & sel_pop14_0_2_s;
-  assign sel_pop14_0_0_c = \$1333  | \$1334 ;
-  assign \$1335  = sel_pop14_0_12_c ^ sel_pop14_0_10_c;
-  assign sel_pop14_1_4_s = \$1335  ^ sel_pop14_0_8_c;
-  assign \$1336  = sel_pop14_0_12_c & sel_pop14_0_10_c;
-  assign \$1337  = sel_pop14_0_12_c & sel_pop14_0_8_c;
+  assign \$1334  = sel_cs2_0_1_0c & sel_cs1_0_1_0c;
+  assign sel_cs4_0_2_0c = \$1333  | \$1334 ;
+  assign \$1335  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
+  assign sel_cs4_1_2_0s = \$1335  ^ sel_cs1_1_1_0c;
+  assign \$1336  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
+  assign \$1337  = sel_cs3_1_1_0c & sel_cs1_1_1_0c;
   assign \$1338  = \$1336  | \$1337 ;
-  assign \$1339  = sel_pop14_0_10_c & sel_pop14_0_8_c;
-  assign sel_pop14_1_4_c = \$1338  | \$1339 ;
-  assign \$1340  = sel_pop14_0_6_c ^ sel_pop14_0_4_c;
-  assign sel_pop14_1_2_s = \$1340  ^ sel_pop14_0_2_c;
-  assign \$1341  = sel_pop14_0_6_c & sel_pop14_0_4_c;
-  assign \$1342  = sel_pop14_0_6_c & sel_pop14_0_2_c;
+  assign \$1339  = sel_cs2_1_1_0c & sel_cs1_1_1_0c;
+  assign sel_cs4_1_2_0c = \$1338  | \$1339 ;
+  assign \$1340  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
+  assign sel_cs4_2_2_0s = \$1340  ^ sel_cs1_2_1_0c;
+  assign \$1341  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
+  assign \$1342  = sel_cs3_2_1_0c & sel_cs1_2_1_0c;
   assign \$1343  = \$1341  | \$1342 ;
-  assign \$1344  = sel_pop14_0_4_c & sel_pop14_0_2_c;
-  assign sel_pop14_1_2_c = \$1343  | \$1344 ;
-  assign \$1345  = sel_pop14_0_0_c ^ sel_pop14_1_4_s;
-  assign sel_pop14_1_0_s = \$1345  ^ sel_pop14_1_2_s;
-  assign \$1346  = sel_pop14_0_0_c & sel_pop14_1_4_s;
-  assign \$1347  = sel_pop14_0_0_c & sel_pop14_1_2_s;
+  assign \$1344  = sel_cs2_2_1_0c & sel_cs1_2_1_0c;
+  assign sel_cs4_2_2_0c = \$1343  | \$1344 ;
+  assign \$1345  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
+  assign sel_cs4_3_2_0s = \$1345  ^ sel_cs1_3_1_0c;
+  assign \$1346  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
+  assign \$1347  = sel_cs3_3_1_0c & sel_cs1_3_1_0c;
   assign \$1348  = \$1346  | \$1347 ;
-  assign \$1349  = sel_pop14_1_4_s & sel_pop14_1_2_s;
-  assign sel_pop14_1_0_c = \$1348  | \$1349 ;
-  assign \$1350  = sel_pop14_1_4_c ^ sel_pop14_1_2_c;
-  assign sel_pop14_2_0_s = \$1350  ^ sel_pop14_1_0_c;
-  assign \$1351  = sel_pop14_1_4_c & sel_pop14_1_2_c;
-  assign \$1352  = sel_pop14_1_4_c & sel_pop14_1_0_c;
+  assign \$1349  = sel_cs2_3_1_0c & sel_cs1_3_1_0c;
+  assign sel_cs4_3_2_0c = \$1348  | \$1349 ;
+  assign \$1350  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
+  assign sel_cs4_4_2_0s = \$1350  ^ sel_cs1_4_1_0c;
+  assign \$1351  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
+  assign \$1352  = sel_cs3_4_1_0c & sel_cs1_4_1_0c;
   assign \$1353  = \$1351  | \$1352 ;
-  assign \$1354  = sel_pop14_1_2_c & sel_pop14_1_0_c;
-  assign sel_pop14_2_0_c = \$1353  | \$1354 ;
-  assign \$1355  = sel_l2_s0[14] ^ sel_l2_s0[28];
-  assign sel_pop15_0_12_s = \$1355  ^ sel_l2_s0[41];
-  assign \$1356  = sel_l2_s0[14] & sel_l2_s0[28];
-  assign \$1357  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$1354  = sel_cs2_4_1_0c & sel_cs1_4_1_0c;
+  assign sel_cs4_4_2_0c = \$1353  | \$1354 ;
+  assign \$1355  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
+  assign sel_cs4_5_2_0s = \$1355  ^ sel_cs1_5_1_0c;
+  assign \$1356  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
+  assign \$1357  = sel_cs3_5_1_0c & sel_cs1_5_1_0c;
   assign \$1358  = \$1356  | \$1357 ;
-  assign \$1359  = sel_l2_s0[28] & sel_l2_s0[41];
-  assign sel_pop15_0_12_c = \$1358  | \$1359 ;
-  assign \$1360  = sel_l2_s0[53] ^ sel_l2_s0[64];
-  assign sel_pop15_0_10_s = \$1360  ^ sel_l2_s0[74];
-  assign \$1361  = sel_l2_s0[53] & sel_l2_s0[64];
-  assign \$1362  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$1359  = sel_cs2_5_1_0c & sel_cs1_5_1_0c;
+  assign sel_cs4_5_2_0c = \$1358  | \$1359 ;
+  assign \$1360  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
+  assign sel_cs4_6_2_0s = \$1360  ^ sel_cs1_6_1_0c;
+  assign \$1361  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
+  assign \$1362  = sel_cs3_6_1_0c & sel_cs1_6_1_0c;
   assign \$1363  = \$1361  | \$1362 ;
-  assign \$1364  = sel_l2_s0[64] & sel_l2_s0[74];
-  assign sel_pop15_0_10_c = \$1363  | \$1364 ;
-  assign \$1365  = sel_l2_s0[83] ^ sel_l2_s0[91];
-  assign sel_pop15_0_8_s = \$1365  ^ sel_l2_s0[98];
-  assign \$1366  = sel_l2_s0[83] & sel_l2_s0[91];
-  assign \$1367  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$1364  = sel_cs2_6_1_0c & sel_cs1_6_1_0c;
+  assign sel_cs4_6_2_0c = \$1363  | \$1364 ;
+  assign \$1365  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
+  assign sel_cs4_7_2_0s = \$1365  ^ sel_cs1_7_1_0c;
+  assign \$1366  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
+  assign \$1367  = sel_cs3_7_1_0c & sel_cs1_7_1_0c;
   assign \$1368  = \$1366  | \$1367 ;
-  assign \$1369  = sel_l2_s0[91] & sel_l2_s0[98];
-  assign sel_pop15_0_8_c = \$1368  | \$1369 ;
-  assign \$1370  = sel_l2_s0[104] ^ sel_l2_s0[109];
-  assign sel_pop15_0_6_s = \$1370  ^ sel_l2_s0[113];
-  assign \$1371  = sel_l2_s0[104] & sel_l2_s0[109];
-  assign \$1372  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$1369  = sel_cs2_7_1_0c & sel_cs1_7_1_0c;
+  assign sel_cs4_7_2_0c = \$1368  | \$1369 ;
+  assign \$1370  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
+  assign sel_cs4_8_2_0s = \$1370  ^ sel_cs1_8_1_0c;
+  assign \$1371  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
+  assign \$1372  = sel_cs3_8_1_0c & sel_cs1_8_1_0c;
   assign \$1373  = \$1371  | \$1372 ;
-  assign \$1374  = sel_l2_s0[109] & sel_l2_s0[113];
-  assign sel_pop15_0_6_c = \$1373  | \$1374 ;
-  assign \$1375  = sel_l2_s0[116] ^ sel_l2_s0[118];
-  assign sel_pop15_0_4_s = \$1375  ^ sel_l2_s0[119];
-  assign \$1376  = sel_l2_s0[116] & sel_l2_s0[118];
-  assign \$1377  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$1374  = sel_cs2_8_1_0c & sel_cs1_8_1_0c;
+  assign sel_cs4_8_2_0c = \$1373  | \$1374 ;
+  assign \$1375  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
+  assign sel_cs4_9_2_0s = \$1375  ^ sel_cs1_9_1_0c;
+  assign \$1376  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
+  assign \$1377  = sel_cs3_9_1_0c & sel_cs1_9_1_0c;
   assign \$1378  = \$1376  | \$1377 ;
-  assign \$1379  = sel_l2_s0[118] & sel_l2_s0[119];
-  assign sel_pop15_0_4_c = \$1378  | \$1379 ;
-  assign \$1380  = sel_pop15_0_12_s ^ sel_pop15_0_10_s;
-  assign sel_pop15_0_2_s = \$1380  ^ sel_pop15_0_8_s;
-  assign \$1381  = sel_pop15_0_12_s & sel_pop15_0_10_s;
-  assign \$1382  = sel_pop15_0_12_s & sel_pop15_0_8_s;
+  assign \$1379  = sel_cs2_9_1_0c & sel_cs1_9_1_0c;
+  assign sel_cs4_9_2_0c = \$1378  | \$1379 ;
+  assign \$1380  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
+  assign sel_cs4_10_2_0s = \$1380  ^ sel_cs1_10_1_0c;
+  assign \$1381  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
+  assign \$1382  = sel_cs3_10_1_0c & sel_cs1_10_1_0c;
   assign \$1383  = \$1381  | \$1382 ;
-  assign \$1384  = sel_pop15_0_10_s & sel_pop15_0_8_s;
-  assign sel_pop15_0_2_c = \$1383  | \$1384 ;
-  assign \$1385  = sel_pop15_0_6_s ^ sel_pop15_0_4_s;
-  assign sel_pop15_0_0_s = \$1385  ^ sel_pop15_0_2_s;
-  assign \$1386  = sel_pop15_0_6_s & sel_pop15_0_4_s;
-  assign \$1387  = sel_pop15_0_6_s & sel_pop15_0_2_s;
+  assign \$1384  = sel_cs2_10_1_0c & sel_cs1_10_1_0c;
+  assign sel_cs4_10_2_0c = \$1383  | \$1384 ;
+  assign \$1385  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
+  assign sel_cs4_11_2_0s = \$1385  ^ sel_cs1_11_1_0c;
+  assign \$1386  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
+  assign \$1387  = sel_cs3_11_1_0c & sel_cs1_11_1_0c;
   assign \$1388  = \$1386  | \$1387 ;
-  assign \$1389  = sel_pop15_0_4_s & sel_pop15_0_2_s;
-  assign sel_pop15_0_0_c = \$1388  | \$1389 ;
-  assign \$1390  = sel_pop15_0_12_c ^ sel_pop15_0_10_c;
-  assign sel_pop15_1_4_s = \$1390  ^ sel_pop15_0_8_c;
-  assign \$1391  = sel_pop15_0_12_c & sel_pop15_0_10_c;
-  assign \$1392  = sel_pop15_0_12_c & sel_pop15_0_8_c;
+  assign \$1389  = sel_cs2_11_1_0c & sel_cs1_11_1_0c;
+  assign sel_cs4_11_2_0c = \$1388  | \$1389 ;
+  assign \$1390  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
+  assign sel_cs4_12_2_0s = \$1390  ^ sel_cs1_12_1_0c;
+  assign \$1391  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
+  assign \$1392  = sel_cs3_12_1_0c & sel_cs1_12_1_0c;
   assign \$1393  = \$1391  | \$1392 ;
-  assign \$1394  = sel_pop15_0_10_c & sel_pop15_0_8_c;
-  assign sel_pop15_1_4_c = \$1393  | \$1394 ;
-  assign \$1395  = sel_pop15_0_6_c ^ sel_pop15_0_4_c;
-  assign sel_pop15_1_2_s = \$1395  ^ sel_pop15_0_2_c;
-  assign \$1396  = sel_pop15_0_6_c & sel_pop15_0_4_c;
-  assign \$1397  = sel_pop15_0_6_c & sel_pop15_0_2_c;
+  assign \$1394  = sel_cs2_12_1_0c & sel_cs1_12_1_0c;
+  assign sel_cs4_12_2_0c = \$1393  | \$1394 ;
+  assign \$1395  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
+  assign sel_cs4_13_2_0s = \$1395  ^ sel_cs1_13_1_0c;
+  assign \$1396  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
+  assign \$1397  = sel_cs3_13_1_0c & sel_cs1_13_1_0c;
   assign \$1398  = \$1396  | \$1397 ;
-  assign \$1399  = sel_pop15_0_4_c & sel_pop15_0_2_c;
-  assign sel_pop15_1_2_c = \$1398  | \$1399 ;
-  assign \$1400  = sel_pop15_0_0_c ^ sel_pop15_1_4_s;
-  assign sel_pop15_1_0_s = \$1400  ^ sel_pop15_1_2_s;
-  assign \$1401  = sel_pop15_0_0_c & sel_pop15_1_4_s;
-  assign \$1402  = sel_pop15_0_0_c & sel_pop15_1_2_s;
+  assign \$1399  = sel_cs2_13_1_0c & sel_cs1_13_1_0c;
+  assign sel_cs4_13_2_0c = \$1398  | \$1399 ;
+  assign \$1400  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
+  assign sel_cs4_14_2_0s = \$1400  ^ sel_cs1_14_1_0c;
+  assign \$1401  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
+  assign \$1402  = sel_cs3_14_1_0c & sel_cs1_14_1_0c;
   assign \$1403  = \$1401  | \$1402 ;
-  assign \$1404  = sel_pop15_1_4_s & sel_pop15_1_2_s;
-  assign sel_pop15_1_0_c = \$1403  | \$1404 ;
-  assign \$1405  = sel_pop15_1_4_c ^ sel_pop15_1_2_c;
-  assign sel_pop15_2_0_s = \$1405  ^ sel_pop15_1_0_c;
-  assign \$1406  = sel_pop15_1_4_c & sel_pop15_1_2_c;
-  assign \$1407  = sel_pop15_1_4_c & sel_pop15_1_0_c;
+  assign \$1404  = sel_cs2_14_1_0c & sel_cs1_14_1_0c;
+  assign sel_cs4_14_2_0c = \$1403  | \$1404 ;
+  assign \$1405  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
+  assign sel_cs4_15_2_0s = \$1405  ^ sel_cs1_15_1_0c;
+  assign \$1406  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
+  assign \$1407  = sel_cs3_15_1_0c & sel_cs1_15_1_0c;
   assign \$1408  = \$1406  | \$1407 ;
-  assign \$1409  = sel_pop15_1_2_c & sel_pop15_1_0_c;
-  assign sel_pop15_2_0_c = \$1408  | \$1409 ;
-  assign \$1410  = ~ sel_pop0_2_0_c;
-  assign \$1411  = ~ sel_pop0_2_0_s;
-  assign \$1412  = ~ sel_pop0_1_0_s;
-  assign \$1413  = ~ sel_pop0_0_0_s;
-  assign \$1418  = ~ sel_pop1_2_0_c;
-  assign \$1419  = ~ sel_pop1_2_0_s;
-  assign \$1420  = ~ sel_pop1_1_0_s;
-  assign \$1421  = ~ sel_pop1_0_0_s;
-  assign \$1426  = ~ sel_pop2_2_0_c;
-  assign \$1427  = ~ sel_pop2_2_0_s;
-  assign \$1428  = ~ sel_pop2_1_0_s;
-  assign \$1429  = ~ sel_pop2_0_0_s;
-  assign \$1434  = ~ sel_pop3_2_0_c;
-  assign \$1435  = ~ sel_pop3_2_0_s;
-  assign \$1436  = ~ sel_pop3_1_0_s;
-  assign \$1437  = ~ sel_pop3_0_0_s;
-  assign \$1442  = ~ sel_pop4_2_0_c;
-  assign \$1443  = ~ sel_pop4_2_0_s;
-  assign \$1444  = ~ sel_pop4_1_0_s;
-  assign \$1445  = ~ sel_pop4_0_0_s;
-  assign \$1450  = ~ sel_pop5_2_0_c;
-  assign \$1451  = ~ sel_pop5_2_0_s;
-  assign \$1452  = ~ sel_pop5_1_0_s;
-  assign \$1453  = ~ sel_pop5_0_0_s;
-  assign \$1458  = ~ sel_pop6_2_0_c;
-  assign \$1459  = ~ sel_pop6_2_0_s;
-  assign \$1460  = ~ sel_pop6_1_0_s;
-  assign \$1461  = ~ sel_pop6_0_0_s;
-  assign \$1466  = ~ sel_pop7_2_0_c;
-  assign \$1467  = ~ sel_pop7_2_0_s;
-  assign \$1468  = ~ sel_pop7_1_0_s;
-  assign \$1469  = ~ sel_pop7_0_0_s;
-  assign \$1474  = ~ sel_pop8_2_0_c;
-  assign \$1475  = ~ sel_pop8_2_0_s;
-  assign \$1476  = ~ sel_pop8_1_0_s;
-  assign \$1477  = ~ sel_pop8_0_0_s;
-  assign \$1482  = ~ sel_pop9_2_0_c;
-  assign \$1483  = ~ sel_pop9_2_0_s;
-  assign \$1484  = ~ sel_pop9_1_0_s;
-  assign \$1485  = ~ sel_pop9_0_0_s;
-  assign \$1490  = ~ sel_pop10_2_0_c;
-  assign \$1491  = ~ sel_pop10_2_0_s;
-  assign \$1492  = ~ sel_pop10_1_0_s;
-  assign \$1493  = ~ sel_pop10_0_0_s;
-  assign \$1498  = ~ sel_pop11_2_0_c;
-  assign \$1499  = ~ sel_pop11_2_0_s;
-  assign \$1500  = ~ sel_pop11_1_0_s;
-  assign \$1501  = ~ sel_pop11_0_0_s;
-  assign \$1506  = ~ sel_pop12_2_0_c;
-  assign \$1507  = ~ sel_pop12_2_0_s;
-  assign \$1508  = ~ sel_pop12_1_0_s;
-  assign \$1509  = ~ sel_pop12_0_0_s;
-  assign \$1514  = ~ sel_pop13_2_0_c;
-  assign \$1515  = ~ sel_pop13_2_0_s;
-  assign \$1516  = ~ sel_pop13_1_0_s;
-  assign \$1517  = ~ sel_pop13_0_0_s;
-  assign \$1522  = ~ sel_pop14_2_0_c;
-  assign \$1523  = ~ sel_pop14_2_0_s;
-  assign \$1524  = ~ sel_pop14_1_0_s;
-  assign \$1525  = ~ sel_pop14_0_0_s;
-  assign \$1530  = ~ sel_pop15_2_0_c;
-  assign \$1531  = ~ sel_pop15_2_0_s;
-  assign \$1532  = ~ sel_pop15_1_0_s;
-  assign \$1533  = ~ sel_pop15_0_0_s;
-  assign sel_pre_1_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
-  assign sel_pre_1_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
-  assign sel_pre_1_3_0_s = sel_l3_s0[3] ^ sel_l3_s0[2];
-  assign sel_pre_1_3_0_c = sel_l3_s0[3] & sel_l3_s0[2];
-  assign sel_pre_1_5_0_s = sel_l3_s0[5] ^ sel_l3_s0[4];
-  assign sel_pre_1_5_0_c = sel_l3_s0[5] & sel_l3_s0[4];
-  assign sel_pre_1_7_0_s = sel_l3_s0[7] ^ sel_l3_s0[6];
-  assign sel_pre_1_7_0_c = sel_l3_s0[7] & sel_l3_s0[6];
-  assign sel_pre_1_9_0_s = sel_l3_s0[9] ^ sel_l3_s0[8];
-  assign sel_pre_1_9_0_c = sel_l3_s0[9] & sel_l3_s0[8];
-  assign sel_pre_1_11_0_s = sel_l3_s0[11] ^ sel_l3_s0[10];
-  assign sel_pre_1_11_0_c = sel_l3_s0[11] & sel_l3_s0[10];
-  assign sel_pre_1_13_0_s = sel_l3_s0[13] ^ sel_l3_s0[12];
-  assign sel_pre_1_13_0_c = sel_l3_s0[13] & sel_l3_s0[12];
-  assign sel_pre_1_15_0_s = sel_l3_s0[15] ^ sel_l3_s0[14];
-  assign sel_pre_1_15_0_c = sel_l3_s0[15] & sel_l3_s0[14];
-  assign sel_pre_2_2_0_s = sel_l3_s0[2] ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_2_0_c = sel_l3_s0[2] & sel_pre_1_1_0_s;
-  assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
-  assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
-  assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_3_0_c = sel_pre_1_3_0_s & sel_pre_1_1_0_s;
-  assign \$1538  = sel_pre_1_3_0_c ^ sel_pre_1_1_0_c;
-  assign sel_pre_2_3_1_s = \$1538  ^ sel_pre_2_3_0_c;
-  assign \$1539  = sel_pre_1_3_0_c & sel_pre_1_1_0_c;
-  assign \$1540  = sel_pre_1_3_0_c & sel_pre_2_3_0_c;
-  assign \$1541  = \$1539  | \$1540 ;
-  assign \$1542  = sel_pre_1_1_0_c & sel_pre_2_3_0_c;
-  assign sel_pre_2_3_1_c = \$1541  | \$1542 ;
-  assign sel_pre_2_6_0_s = sel_l3_s0[6] ^ sel_pre_1_5_0_s;
-  assign sel_pre_2_6_0_c = sel_l3_s0[6] & sel_pre_1_5_0_s;
-  assign sel_pre_2_6_1_s = sel_pre_1_5_0_c ^ sel_pre_2_6_0_c;
-  assign sel_pre_2_6_1_c = sel_pre_1_5_0_c & sel_pre_2_6_0_c;
-  assign sel_pre_2_7_0_s = sel_pre_1_7_0_s ^ sel_pre_1_5_0_s;
-  assign sel_pre_2_7_0_c = sel_pre_1_7_0_s & sel_pre_1_5_0_s;
-  assign \$1558  = sel_pre_1_7_0_c ^ sel_pre_1_5_0_c;
-  assign sel_pre_2_7_1_s = \$1558  ^ sel_pre_2_7_0_c;
-  assign \$1559  = sel_pre_1_7_0_c & sel_pre_1_5_0_c;
-  assign \$1560  = sel_pre_1_7_0_c & sel_pre_2_7_0_c;
-  assign \$1561  = \$1559  | \$1560 ;
-  assign \$1562  = sel_pre_1_5_0_c & sel_pre_2_7_0_c;
-  assign sel_pre_2_7_1_c = \$1561  | \$1562 ;
-  assign sel_pre_2_10_0_s = sel_l3_s0[10] ^ sel_pre_1_9_0_s;
-  assign sel_pre_2_10_0_c = sel_l3_s0[10] & sel_pre_1_9_0_s;
-  assign sel_pre_2_10_1_s = sel_pre_1_9_0_c ^ sel_pre_2_10_0_c;
-  assign sel_pre_2_10_1_c = sel_pre_1_9_0_c & sel_pre_2_10_0_c;
-  assign sel_pre_2_11_0_s = sel_pre_1_11_0_s ^ sel_pre_1_9_0_s;
-  assign sel_pre_2_11_0_c = sel_pre_1_11_0_s & sel_pre_1_9_0_s;
-  assign \$1578  = sel_pre_1_11_0_c ^ sel_pre_1_9_0_c;
-  assign sel_pre_2_11_1_s = \$1578  ^ sel_pre_2_11_0_c;
-  assign \$1579  = sel_pre_1_11_0_c & sel_pre_1_9_0_c;
-  assign \$1580  = sel_pre_1_11_0_c & sel_pre_2_11_0_c;
-  assign \$1581  = \$1579  | \$1580 ;
-  assign \$1582  = sel_pre_1_9_0_c & sel_pre_2_11_0_c;
-  assign sel_pre_2_11_1_c = \$1581  | \$1582 ;
-  assign sel_pre_2_14_0_s = sel_l3_s0[14] ^ sel_pre_1_13_0_s;
-  assign sel_pre_2_14_0_c = sel_l3_s0[14] & sel_pre_1_13_0_s;
-  assign sel_pre_2_14_1_s = sel_pre_1_13_0_c ^ sel_pre_2_14_0_c;
-  assign sel_pre_2_14_1_c = sel_pre_1_13_0_c & sel_pre_2_14_0_c;
-  assign sel_pre_2_15_0_s = sel_pre_1_15_0_s ^ sel_pre_1_13_0_s;
-  assign sel_pre_2_15_0_c = sel_pre_1_15_0_s & sel_pre_1_13_0_s;
-  assign \$1598  = sel_pre_1_15_0_c ^ sel_pre_1_13_0_c;
-  assign sel_pre_2_15_1_s = \$1598  ^ sel_pre_2_15_0_c;
-  assign \$1599  = sel_pre_1_15_0_c & sel_pre_1_13_0_c;
-  assign \$1600  = sel_pre_1_15_0_c & sel_pre_2_15_0_c;
-  assign \$1601  = \$1599  | \$1600 ;
-  assign \$1602  = sel_pre_1_13_0_c & sel_pre_2_15_0_c;
-  assign sel_pre_2_15_1_c = \$1601  | \$1602 ;
-  assign sel_pre_4_4_0_s = sel_l3_s0[4] ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_4_0_c = sel_l3_s0[4] & sel_pre_2_3_0_s;
-  assign sel_pre_4_4_1_s = sel_pre_2_3_1_s ^ sel_pre_4_4_0_c;
-  assign sel_pre_4_4_1_c = sel_pre_2_3_1_s & sel_pre_4_4_0_c;
-  assign sel_pre_4_4_2_s = sel_pre_2_3_2_s ^ sel_pre_4_4_1_c;
-  assign sel_pre_4_4_2_c = sel_pre_2_3_2_s & sel_pre_4_4_1_c;
-  assign sel_pre_4_5_0_s = sel_pre_1_5_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_5_0_c = sel_pre_1_5_0_s & sel_pre_2_3_0_s;
-  assign \$1618  = sel_pre_1_5_0_c ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_5_1_s = \$1618  ^ sel_pre_4_5_0_c;
-  assign \$1619  = sel_pre_1_5_0_c & sel_pre_2_3_1_s;
-  assign \$1620  = sel_pre_1_5_0_c & sel_pre_4_5_0_c;
-  assign \$1621  = \$1619  | \$1620 ;
-  assign \$1622  = sel_pre_2_3_1_s & sel_pre_4_5_0_c;
-  assign sel_pre_4_5_1_c = \$1621  | \$1622 ;
-  assign sel_pre_4_5_2_s = \$1623  ^ sel_pre_4_5_1_c;
-  assign \$1627  = sel_pre_2_3_2_s & sel_pre_4_5_1_c;
-  assign sel_pre_4_6_0_s = sel_pre_2_6_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_6_0_c = sel_pre_2_6_0_s & sel_pre_2_3_0_s;
-  assign \$1638  = sel_pre_2_6_1_s ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_6_1_s = \$1638  ^ sel_pre_4_6_0_c;
-  assign \$1639  = sel_pre_2_6_1_s & sel_pre_2_3_1_s;
-  assign \$1640  = sel_pre_2_6_1_s & sel_pre_4_6_0_c;
-  assign \$1641  = \$1639  | \$1640 ;
-  assign \$1642  = sel_pre_2_3_1_s & sel_pre_4_6_0_c;
-  assign sel_pre_4_6_1_c = \$1641  | \$1642 ;
-  assign \$1643  = sel_pre_2_6_2_s ^ sel_pre_2_3_2_s;
-  assign sel_pre_4_6_2_s = \$1643  ^ sel_pre_4_6_1_c;
-  assign \$1644  = sel_pre_2_6_2_s & sel_pre_2_3_2_s;
-  assign \$1645  = sel_pre_2_6_2_s & sel_pre_4_6_1_c;
-  assign \$1646  = \$1644  | \$1645 ;
-  assign \$1647  = sel_pre_2_3_2_s & sel_pre_4_6_1_c;
-  assign sel_pre_4_6_2_c = \$1646  | \$1647 ;
-  assign sel_pre_4_7_0_s = sel_pre_2_7_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_7_0_c = sel_pre_2_7_0_s & sel_pre_2_3_0_s;
-  assign \$1658  = sel_pre_2_7_1_s ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_7_1_s = \$1658  ^ sel_pre_4_7_0_c;
-  assign \$1659  = sel_pre_2_7_1_s & sel_pre_2_3_1_s;
-  assign \$1660  = sel_pre_2_7_1_s & sel_pre_4_7_0_c;
-  assign \$1661  = \$1659  | \$1660 ;
-  assign \$1662  = sel_pre_2_3_1_s & sel_pre_4_7_0_c;
-  assign sel_pre_4_7_1_c = \$1661  | \$1662 ;
-  assign \$1663  = sel_pre_2_7_2_s ^ sel_pre_2_3_2_s;
-  assign sel_pre_4_7_2_s = \$1663  ^ sel_pre_4_7_1_c;
-  assign \$1664  = sel_pre_2_7_2_s & sel_pre_2_3_2_s;
-  assign \$1665  = sel_pre_2_7_2_s & sel_pre_4_7_1_c;
-  assign \$1666  = \$1664  | \$1665 ;
-  assign \$1667  = sel_pre_2_3_2_s & sel_pre_4_7_1_c;
-  assign sel_pre_4_7_2_c = \$1666  | \$1667 ;
-  assign sel_pre_4_12_0_s = sel_l3_s0[12] ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_12_0_c = sel_l3_s0[12] & sel_pre_2_11_0_s;
-  assign sel_pre_4_12_1_s = sel_pre_2_11_1_s ^ sel_pre_4_12_0_c;
-  assign sel_pre_4_12_1_c = sel_pre_2_11_1_s & sel_pre_4_12_0_c;
-  assign sel_pre_4_12_2_s = sel_pre_2_11_2_s ^ sel_pre_4_12_1_c;
-  assign sel_pre_4_12_2_c = sel_pre_2_11_2_s & sel_pre_4_12_1_c;
-  assign sel_pre_4_13_0_s = sel_pre_1_13_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_13_0_c = sel_pre_1_13_0_s & sel_pre_2_11_0_s;
-  assign \$1678  = sel_pre_1_13_0_c ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_13_1_s = \$1678  ^ sel_pre_4_13_0_c;
-  assign \$1679  = sel_pre_1_13_0_c & sel_pre_2_11_1_s;
-  assign \$1680  = sel_pre_1_13_0_c & sel_pre_4_13_0_c;
-  assign \$1681  = \$1679  | \$1680 ;
-  assign \$1682  = sel_pre_2_11_1_s & sel_pre_4_13_0_c;
-  assign sel_pre_4_13_1_c = \$1681  | \$1682 ;
-  assign sel_pre_4_13_2_s = \$1683  ^ sel_pre_4_13_1_c;
-  assign \$1687  = sel_pre_2_11_2_s & sel_pre_4_13_1_c;
-  assign sel_pre_4_14_0_s = sel_pre_2_14_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_14_0_c = sel_pre_2_14_0_s & sel_pre_2_11_0_s;
-  assign \$1698  = sel_pre_2_14_1_s ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_14_1_s = \$1698  ^ sel_pre_4_14_0_c;
-  assign \$1699  = sel_pre_2_14_1_s & sel_pre_2_11_1_s;
-  assign \$1700  = sel_pre_2_14_1_s & sel_pre_4_14_0_c;
-  assign \$1701  = \$1699  | \$1700 ;
-  assign \$1702  = sel_pre_2_11_1_s & sel_pre_4_14_0_c;
-  assign sel_pre_4_14_1_c = \$1701  | \$1702 ;
-  assign \$1703  = sel_pre_2_14_2_s ^ sel_pre_2_11_2_s;
-  assign sel_pre_4_14_2_s = \$1703  ^ sel_pre_4_14_1_c;
-  assign \$1704  = sel_pre_2_14_2_s & sel_pre_2_11_2_s;
-  assign \$1705  = sel_pre_2_14_2_s & sel_pre_4_14_1_c;
-  assign \$1706  = \$1704  | \$1705 ;
-  assign \$1707  = sel_pre_2_11_2_s & sel_pre_4_14_1_c;
-  assign sel_pre_4_14_2_c = \$1706  | \$1707 ;
-  assign sel_pre_4_15_0_s = sel_pre_2_15_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_15_0_c = sel_pre_2_15_0_s & sel_pre_2_11_0_s;
-  assign \$1718  = sel_pre_2_15_1_s ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_15_1_s = \$1718  ^ sel_pre_4_15_0_c;
-  assign \$1719  = sel_pre_2_15_1_s & sel_pre_2_11_1_s;
-  assign \$1720  = sel_pre_2_15_1_s & sel_pre_4_15_0_c;
-  assign \$1721  = \$1719  | \$1720 ;
-  assign \$1722  = sel_pre_2_11_1_s & sel_pre_4_15_0_c;
-  assign sel_pre_4_15_1_c = \$1721  | \$1722 ;
-  assign \$1723  = sel_pre_2_15_2_s ^ sel_pre_2_11_2_s;
-  assign sel_pre_4_15_2_s = \$1723  ^ sel_pre_4_15_1_c;
-  assign \$1724  = sel_pre_2_15_2_s & sel_pre_2_11_2_s;
-  assign \$1725  = sel_pre_2_15_2_s & sel_pre_4_15_1_c;
-  assign \$1726  = \$1724  | \$1725 ;
-  assign \$1727  = sel_pre_2_11_2_s & sel_pre_4_15_1_c;
-  assign sel_pre_4_15_2_c = \$1726  | \$1727 ;
-  assign sel_pre_8_8_0_s = sel_l3_s0[8] ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_8_0_c = sel_l3_s0[8] & sel_pre_4_7_0_s;
-  assign sel_pre_8_8_1_s = sel_pre_4_7_1_s ^ sel_pre_8_8_0_c;
-  assign sel_pre_8_8_1_c = sel_pre_4_7_1_s & sel_pre_8_8_0_c;
-  assign sel_pre_8_8_2_s = sel_pre_4_7_2_s ^ sel_pre_8_8_1_c;
-  assign sel_pre_8_8_2_c = sel_pre_4_7_2_s & sel_pre_8_8_1_c;
-  assign sel_pre_8_8_3_s = sel_pre_4_7_3_s ^ sel_pre_8_8_2_c;
-  assign sel_pre_8_8_3_c = sel_pre_4_7_3_s & sel_pre_8_8_2_c;
-  assign sel_pre_8_9_0_s = sel_pre_1_9_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_9_0_c = sel_pre_1_9_0_s & sel_pre_4_7_0_s;
-  assign \$1738  = sel_pre_1_9_0_c ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_9_1_s = \$1738  ^ sel_pre_8_9_0_c;
-  assign \$1739  = sel_pre_1_9_0_c & sel_pre_4_7_1_s;
-  assign \$1740  = sel_pre_1_9_0_c & sel_pre_8_9_0_c;
-  assign \$1741  = \$1739  | \$1740 ;
-  assign \$1742  = sel_pre_4_7_1_s & sel_pre_8_9_0_c;
-  assign sel_pre_8_9_1_c = \$1741  | \$1742 ;
-  assign sel_pre_8_9_2_s = \$1743  ^ sel_pre_8_9_1_c;
-  assign \$1747  = sel_pre_4_7_2_s & sel_pre_8_9_1_c;
-  assign sel_pre_8_9_3_s = \$1748  ^ sel_pre_8_9_2_c;
-  assign \$1752  = sel_pre_4_7_3_s & sel_pre_8_9_2_c;
-  assign sel_pre_8_10_0_s = sel_pre_2_10_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_10_0_c = sel_pre_2_10_0_s & sel_pre_4_7_0_s;
-  assign \$1758  = sel_pre_2_10_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_10_1_s = \$1758  ^ sel_pre_8_10_0_c;
-  assign \$1759  = sel_pre_2_10_1_s & sel_pre_4_7_1_s;
-  assign \$1760  = sel_pre_2_10_1_s & sel_pre_8_10_0_c;
-  assign \$1761  = \$1759  | \$1760 ;
-  assign \$1762  = sel_pre_4_7_1_s & sel_pre_8_10_0_c;
-  assign sel_pre_8_10_1_c = \$1761  | \$1762 ;
-  assign \$1763  = sel_pre_2_10_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_10_2_s = \$1763  ^ sel_pre_8_10_1_c;
-  assign \$1764  = sel_pre_2_10_2_s & sel_pre_4_7_2_s;
-  assign \$1765  = sel_pre_2_10_2_s & sel_pre_8_10_1_c;
-  assign \$1766  = \$1764  | \$1765 ;
-  assign \$1767  = sel_pre_4_7_2_s & sel_pre_8_10_1_c;
-  assign sel_pre_8_10_2_c = \$1766  | \$1767 ;
-  assign sel_pre_8_10_3_s = \$1768  ^ sel_pre_8_10_2_c;
-  assign \$1772  = sel_pre_4_7_3_s & sel_pre_8_10_2_c;
-  assign sel_pre_8_11_0_s = sel_pre_2_11_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_11_0_c = sel_pre_2_11_0_s & sel_pre_4_7_0_s;
-  assign \$1778  = sel_pre_2_11_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_11_1_s = \$1778  ^ sel_pre_8_11_0_c;
-  assign \$1779  = sel_pre_2_11_1_s & sel_pre_4_7_1_s;
-  assign \$1780  = sel_pre_2_11_1_s & sel_pre_8_11_0_c;
-  assign \$1781  = \$1779  | \$1780 ;
-  assign \$1782  = sel_pre_4_7_1_s & sel_pre_8_11_0_c;
-  assign sel_pre_8_11_1_c = \$1781  | \$1782 ;
-  assign \$1783  = sel_pre_2_11_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_11_2_s = \$1783  ^ sel_pre_8_11_1_c;
-  assign \$1784  = sel_pre_2_11_2_s & sel_pre_4_7_2_s;
-  assign \$1785  = sel_pre_2_11_2_s & sel_pre_8_11_1_c;
-  assign \$1786  = \$1784  | \$1785 ;
-  assign \$1787  = sel_pre_4_7_2_s & sel_pre_8_11_1_c;
-  assign sel_pre_8_11_2_c = \$1786  | \$1787 ;
-  assign sel_pre_8_11_3_s = \$1788  ^ sel_pre_8_11_2_c;
-  assign \$1792  = sel_pre_4_7_3_s & sel_pre_8_11_2_c;
-  assign sel_pre_8_12_0_s = sel_pre_4_12_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_12_0_c = sel_pre_4_12_0_s & sel_pre_4_7_0_s;
-  assign \$1798  = sel_pre_4_12_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_12_1_s = \$1798  ^ sel_pre_8_12_0_c;
-  assign \$1799  = sel_pre_4_12_1_s & sel_pre_4_7_1_s;
-  assign \$1800  = sel_pre_4_12_1_s & sel_pre_8_12_0_c;
-  assign \$1801  = \$1799  | \$1800 ;
-  assign \$1802  = sel_pre_4_7_1_s & sel_pre_8_12_0_c;
-  assign sel_pre_8_12_1_c = \$1801  | \$1802 ;
-  assign \$1803  = sel_pre_4_12_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_12_2_s = \$1803  ^ sel_pre_8_12_1_c;
-  assign \$1804  = sel_pre_4_12_2_s & sel_pre_4_7_2_s;
-  assign \$1805  = sel_pre_4_12_2_s & sel_pre_8_12_1_c;
+  assign \$1409  = sel_cs2_15_1_0c & sel_cs1_15_1_0c;
+  assign sel_cs4_15_2_0c = \$1408  | \$1409 ;
+  assign \$1410  = 8'hff >> { \sel_l7_s0$558 , \sel_l7_s0$557 , \sel_l7_s0$556 , sel_l7_s0 };
+  assign \$1411  = 8'hff >> { \sel_l7_s0$562 , \sel_l7_s0$561 , \sel_l7_s0$560 , \sel_l7_s0$559  };
+  assign \$1412  = 8'hff >> { \sel_l7_s0$566 , \sel_l7_s0$565 , \sel_l7_s0$564 , \sel_l7_s0$563  };
+  assign \$1413  = 8'hff >> { \sel_l7_s0$570 , \sel_l7_s0$569 , \sel_l7_s0$568 , \sel_l7_s0$567  };
+  assign \$1414  = 8'hff >> { \sel_l7_s0$574 , \sel_l7_s0$573 , \sel_l7_s0$572 , \sel_l7_s0$571  };
+  assign \$1415  = 8'hff >> { \sel_l7_s0$578 , \sel_l7_s0$577 , \sel_l7_s0$576 , \sel_l7_s0$575  };
+  assign \$1416  = 8'hff >> { \sel_l7_s0$582 , \sel_l7_s0$581 , \sel_l7_s0$580 , \sel_l7_s0$579  };
+  assign \$1417  = 8'hff >> { \sel_l7_s0$586 , \sel_l7_s0$585 , \sel_l7_s0$584 , \sel_l7_s0$583  };
+  assign \$1418  = 8'hff >> { \sel_l7_s0$590 , \sel_l7_s0$589 , \sel_l7_s0$588 , \sel_l7_s0$587  };
+  assign \$1419  = 8'hff >> { \sel_l7_s0$594 , \sel_l7_s0$593 , \sel_l7_s0$592 , \sel_l7_s0$591  };
+  assign \$1420  = 8'hff >> { \sel_l7_s0$598 , \sel_l7_s0$597 , \sel_l7_s0$596 , \sel_l7_s0$595  };
+  assign \$1421  = 8'hff >> { \sel_l7_s0$602 , \sel_l7_s0$601 , \sel_l7_s0$600 , \sel_l7_s0$599  };
+  assign \$1422  = 8'hff >> { \sel_l7_s0$606 , \sel_l7_s0$605 , \sel_l7_s0$604 , \sel_l7_s0$603  };
+  assign \$1423  = 8'hff >> { \sel_l7_s0$610 , \sel_l7_s0$609 , \sel_l7_s0$608 , \sel_l7_s0$607  };
+  assign \$1424  = 8'hff >> { \sel_l7_s0$614 , \sel_l7_s0$613 , \sel_l7_s0$612 , \sel_l7_s0$611  };
+  assign \$1425  = 8'hff >> { \sel_l7_s0$618 , \sel_l7_s0$617 , \sel_l7_s0$616 , \sel_l7_s0$615  };
+  assign sel_p0_1_0_s = \$1411  ^ \$1410 ;
+  assign sel_p0_1_0_c = \$1411  & \$1410 ;
+  assign sel_p0_3_0_s = \$1413  ^ \$1412 ;
+  assign sel_p0_3_0_c = \$1413  & \$1412 ;
+  assign sel_p0_5_0_s = \$1415  ^ \$1414 ;
+  assign sel_p0_5_0_c = \$1415  & \$1414 ;
+  assign sel_p0_7_0_s = \$1417  ^ \$1416 ;
+  assign sel_p0_7_0_c = \$1417  & \$1416 ;
+  assign sel_p0_9_0_s = \$1419  ^ \$1418 ;
+  assign sel_p0_9_0_c = \$1419  & \$1418 ;
+  assign sel_p0_11_0_s = \$1421  ^ \$1420 ;
+  assign sel_p0_11_0_c = \$1421  & \$1420 ;
+  assign sel_p0_13_0_s = \$1423  ^ \$1422 ;
+  assign sel_p0_13_0_c = \$1423  & \$1422 ;
+  assign sel_p1_2_0_s = \$1412  ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = \$1412  & sel_p0_1_0_s;
+  assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
+  assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
+  assign \$1426  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$1426  ^ sel_p1_3_0_c;
+  assign \$1427  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$1428  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$1429  = \$1427  | \$1428 ;
+  assign \$1430  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1429  | \$1430 ;
+  assign sel_p1_6_0_s = \$1416  ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = \$1416  & sel_p0_5_0_s;
+  assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
+  assign sel_p1_7_0_s = sel_p0_7_0_s ^ sel_p0_5_0_s;
+  assign sel_p1_7_0_c = sel_p0_7_0_s & sel_p0_5_0_s;
+  assign \$1431  = sel_p0_7_0_c ^ sel_p0_5_0_c;
+  assign sel_p1_7_1_s = \$1431  ^ sel_p1_7_0_c;
+  assign \$1432  = sel_p0_7_0_c & sel_p0_5_0_c;
+  assign \$1433  = sel_p0_7_0_c & sel_p1_7_0_c;
+  assign \$1434  = \$1432  | \$1433 ;
+  assign \$1435  = sel_p0_5_0_c & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1434  | \$1435 ;
+  assign sel_p1_10_0_s = \$1420  ^ sel_p0_9_0_s;
+  assign sel_p1_10_0_c = \$1420  & sel_p0_9_0_s;
+  assign sel_p1_10_1_s = sel_p0_9_0_c ^ sel_p1_10_0_c;
+  assign sel_p1_10_1_c = sel_p0_9_0_c & sel_p1_10_0_c;
+  assign sel_p1_11_0_s = sel_p0_11_0_s ^ sel_p0_9_0_s;
+  assign sel_p1_11_0_c = sel_p0_11_0_s & sel_p0_9_0_s;
+  assign \$1441  = sel_p0_11_0_c ^ sel_p0_9_0_c;
+  assign sel_p1_11_1_s = \$1441  ^ sel_p1_11_0_c;
+  assign \$1442  = sel_p0_11_0_c & sel_p0_9_0_c;
+  assign \$1443  = sel_p0_11_0_c & sel_p1_11_0_c;
+  assign \$1444  = \$1442  | \$1443 ;
+  assign \$1445  = sel_p0_9_0_c & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1444  | \$1445 ;
+  assign sel_p1_14_0_s = \$1424  ^ sel_p0_13_0_s;
+  assign sel_p1_14_0_c = \$1424  & sel_p0_13_0_s;
+  assign sel_p1_14_1_s = sel_p0_13_0_c ^ sel_p1_14_0_c;
+  assign sel_p1_14_1_c = sel_p0_13_0_c & sel_p1_14_0_c;
+  assign sel_p2_4_0_s = \$1414  ^ sel_p1_3_0_s;
+  assign sel_p2_4_0_c = \$1414  & sel_p1_3_0_s;
+  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
+  assign \$1456  = sel_p0_5_0_c ^ sel_p1_3_1_s;
+  assign sel_p2_5_1_s = \$1456  ^ sel_p2_5_0_c;
+  assign \$1457  = sel_p0_5_0_c & sel_p1_3_1_s;
+  assign \$1458  = sel_p0_5_0_c & sel_p2_5_0_c;
+  assign \$1459  = \$1457  | \$1458 ;
+  assign \$1460  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1459  | \$1460 ;
+  assign sel_p2_5_2_s = \$1461  ^ sel_p2_5_1_c;
+  assign \$1465  = sel_p1_3_2_s & sel_p2_5_1_c;
+  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
+  assign \$1466  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_6_1_s = \$1466  ^ sel_p2_6_0_c;
+  assign \$1467  = sel_p1_6_1_s & sel_p1_3_1_s;
+  assign \$1468  = sel_p1_6_1_s & sel_p2_6_0_c;
+  assign \$1469  = \$1467  | \$1468 ;
+  assign \$1470  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1469  | \$1470 ;
+  assign \$1471  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_6_2_s = \$1471  ^ sel_p2_6_1_c;
+  assign \$1472  = sel_p1_6_2_s & sel_p1_3_2_s;
+  assign \$1473  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$1474  = \$1472  | \$1473 ;
+  assign \$1475  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1474  | \$1475 ;
+  assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
+  assign \$1476  = sel_p1_7_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_7_1_s = \$1476  ^ sel_p2_7_0_c;
+  assign \$1477  = sel_p1_7_1_s & sel_p1_3_1_s;
+  assign \$1478  = sel_p1_7_1_s & sel_p2_7_0_c;
+  assign \$1479  = \$1477  | \$1478 ;
+  assign \$1480  = sel_p1_3_1_s & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1479  | \$1480 ;
+  assign \$1481  = sel_p1_7_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_7_2_s = \$1481  ^ sel_p2_7_1_c;
+  assign \$1482  = sel_p1_7_2_s & sel_p1_3_2_s;
+  assign \$1483  = sel_p1_7_2_s & sel_p2_7_1_c;
+  assign \$1484  = \$1482  | \$1483 ;
+  assign \$1485  = sel_p1_3_2_s & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1484  | \$1485 ;
+  assign sel_p2_12_0_s = \$1422  ^ sel_p1_11_0_s;
+  assign sel_p2_12_0_c = \$1422  & sel_p1_11_0_s;
+  assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
+  assign sel_p2_13_0_s = sel_p0_13_0_s ^ sel_p1_11_0_s;
+  assign sel_p2_13_0_c = sel_p0_13_0_s & sel_p1_11_0_s;
+  assign \$1486  = sel_p0_13_0_c ^ sel_p1_11_1_s;
+  assign sel_p2_13_1_s = \$1486  ^ sel_p2_13_0_c;
+  assign \$1487  = sel_p0_13_0_c & sel_p1_11_1_s;
+  assign \$1488  = sel_p0_13_0_c & sel_p2_13_0_c;
+  assign \$1489  = \$1487  | \$1488 ;
+  assign \$1490  = sel_p1_11_1_s & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1489  | \$1490 ;
+  assign sel_p2_13_2_s = \$1491  ^ sel_p2_13_1_c;
+  assign \$1495  = sel_p1_11_2_s & sel_p2_13_1_c;
+  assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
+  assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
+  assign \$1501  = sel_p1_14_1_s ^ sel_p1_11_1_s;
+  assign sel_p2_14_1_s = \$1501  ^ sel_p2_14_0_c;
+  assign \$1502  = sel_p1_14_1_s & sel_p1_11_1_s;
+  assign \$1503  = sel_p1_14_1_s & sel_p2_14_0_c;
+  assign \$1504  = \$1502  | \$1503 ;
+  assign \$1505  = sel_p1_11_1_s & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1504  | \$1505 ;
+  assign \$1506  = sel_p1_14_2_s ^ sel_p1_11_2_s;
+  assign sel_p2_14_2_s = \$1506  ^ sel_p2_14_1_c;
+  assign \$1507  = sel_p1_14_2_s & sel_p1_11_2_s;
+  assign \$1508  = sel_p1_14_2_s & sel_p2_14_1_c;
+  assign \$1509  = \$1507  | \$1508 ;
+  assign \$1510  = sel_p1_11_2_s & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1509  | \$1510 ;
+  assign sel_p3_8_0_s = \$1418  ^ sel_p2_7_0_s;
+  assign sel_p3_8_0_c = \$1418  & sel_p2_7_0_s;
+  assign sel_p3_8_1_s = sel_p2_7_1_s ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = sel_p2_7_1_s & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = sel_p2_7_2_s ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = sel_p2_7_2_s & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = sel_p2_7_3_s ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = sel_p2_7_3_s & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = sel_p0_9_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_9_0_c = sel_p0_9_0_s & sel_p2_7_0_s;
+  assign \$1516  = sel_p0_9_0_c ^ sel_p2_7_1_s;
+  assign sel_p3_9_1_s = \$1516  ^ sel_p3_9_0_c;
+  assign \$1517  = sel_p0_9_0_c & sel_p2_7_1_s;
+  assign \$1518  = sel_p0_9_0_c & sel_p3_9_0_c;
+  assign \$1519  = \$1517  | \$1518 ;
+  assign \$1520  = sel_p2_7_1_s & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1519  | \$1520 ;
+  assign sel_p3_9_2_s = \$1521  ^ sel_p3_9_1_c;
+  assign \$1525  = sel_p2_7_2_s & sel_p3_9_1_c;
+  assign sel_p3_9_3_s = \$1526  ^ sel_p3_9_2_c;
+  assign \$1530  = sel_p2_7_3_s & sel_p3_9_2_c;
+  assign sel_p3_10_0_s = sel_p1_10_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_10_0_c = sel_p1_10_0_s & sel_p2_7_0_s;
+  assign \$1531  = sel_p1_10_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_10_1_s = \$1531  ^ sel_p3_10_0_c;
+  assign \$1532  = sel_p1_10_1_s & sel_p2_7_1_s;
+  assign \$1533  = sel_p1_10_1_s & sel_p3_10_0_c;
+  assign \$1534  = \$1532  | \$1533 ;
+  assign \$1535  = sel_p2_7_1_s & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1534  | \$1535 ;
+  assign \$1536  = sel_p1_10_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_10_2_s = \$1536  ^ sel_p3_10_1_c;
+  assign \$1537  = sel_p1_10_2_s & sel_p2_7_2_s;
+  assign \$1538  = sel_p1_10_2_s & sel_p3_10_1_c;
+  assign \$1539  = \$1537  | \$1538 ;
+  assign \$1540  = sel_p2_7_2_s & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1539  | \$1540 ;
+  assign sel_p3_10_3_s = \$1541  ^ sel_p3_10_2_c;
+  assign \$1545  = sel_p2_7_3_s & sel_p3_10_2_c;
+  assign sel_p3_11_0_s = sel_p1_11_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_11_0_c = sel_p1_11_0_s & sel_p2_7_0_s;
+  assign \$1546  = sel_p1_11_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_11_1_s = \$1546  ^ sel_p3_11_0_c;
+  assign \$1547  = sel_p1_11_1_s & sel_p2_7_1_s;
+  assign \$1548  = sel_p1_11_1_s & sel_p3_11_0_c;
+  assign \$1549  = \$1547  | \$1548 ;
+  assign \$1550  = sel_p2_7_1_s & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1549  | \$1550 ;
+  assign \$1551  = sel_p1_11_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_11_2_s = \$1551  ^ sel_p3_11_1_c;
+  assign \$1552  = sel_p1_11_2_s & sel_p2_7_2_s;
+  assign \$1553  = sel_p1_11_2_s & sel_p3_11_1_c;
+  assign \$1554  = \$1552  | \$1553 ;
+  assign \$1555  = sel_p2_7_2_s & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1554  | \$1555 ;
+  assign sel_p3_11_3_s = \$1556  ^ sel_p3_11_2_c;
+  assign \$1560  = sel_p2_7_3_s & sel_p3_11_2_c;
+  assign sel_p3_12_0_s = sel_p2_12_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_12_0_c = sel_p2_12_0_s & sel_p2_7_0_s;
+  assign \$1561  = sel_p2_12_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_12_1_s = \$1561  ^ sel_p3_12_0_c;
+  assign \$1562  = sel_p2_12_1_s & sel_p2_7_1_s;
+  assign \$1563  = sel_p2_12_1_s & sel_p3_12_0_c;
+  assign \$1564  = \$1562  | \$1563 ;
+  assign \$1565  = sel_p2_7_1_s & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1564  | \$1565 ;
+  assign \$1566  = sel_p2_12_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_12_2_s = \$1566  ^ sel_p3_12_1_c;
+  assign \$1567  = sel_p2_12_2_s & sel_p2_7_2_s;
+  assign \$1568  = sel_p2_12_2_s & sel_p3_12_1_c;
+  assign \$1569  = \$1567  | \$1568 ;
+  assign \$1570  = sel_p2_7_2_s & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1569  | \$1570 ;
+  assign \$1571  = sel_p2_12_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_12_3_s = \$1571  ^ sel_p3_12_2_c;
+  assign \$1572  = sel_p2_12_3_s & sel_p2_7_3_s;
+  assign \$1573  = sel_p2_12_3_s & sel_p3_12_2_c;
+  assign \$1574  = \$1572  | \$1573 ;
+  assign \$1575  = sel_p2_7_3_s & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1574  | \$1575 ;
+  assign sel_p3_13_0_s = sel_p2_13_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_13_0_c = sel_p2_13_0_s & sel_p2_7_0_s;
+  assign \$1576  = sel_p2_13_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_13_1_s = \$1576  ^ sel_p3_13_0_c;
+  assign \$1577  = sel_p2_13_1_s & sel_p2_7_1_s;
+  assign \$1578  = sel_p2_13_1_s & sel_p3_13_0_c;
+  assign \$1579  = \$1577  | \$1578 ;
+  assign \$1580  = sel_p2_7_1_s & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1579  | \$1580 ;
+  assign \$1581  = sel_p2_13_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_13_2_s = \$1581  ^ sel_p3_13_1_c;
+  assign \$1582  = sel_p2_13_2_s & sel_p2_7_2_s;
+  assign \$1583  = sel_p2_13_2_s & sel_p3_13_1_c;
+  assign \$1584  = \$1582  | \$1583 ;
+  assign \$1585  = sel_p2_7_2_s & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1584  | \$1585 ;
+  assign \$1586  = sel_p2_13_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_13_3_s = \$1586  ^ sel_p3_13_2_c;
+  assign \$1587  = sel_p2_13_3_s & sel_p2_7_3_s;
+  assign \$1588  = sel_p2_13_3_s & sel_p3_13_2_c;
+  assign \$1589  = \$1587  | \$1588 ;
+  assign \$1590  = sel_p2_7_3_s & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1589  | \$1590 ;
+  assign sel_p3_14_0_s = sel_p2_14_0_s ^ sel_p2_7_0_s;
+  assign sel_p3_14_0_c = sel_p2_14_0_s & sel_p2_7_0_s;
+  assign \$1591  = sel_p2_14_1_s ^ sel_p2_7_1_s;
+  assign sel_p3_14_1_s = \$1591  ^ sel_p3_14_0_c;
+  assign \$1592  = sel_p2_14_1_s & sel_p2_7_1_s;
+  assign \$1593  = sel_p2_14_1_s & sel_p3_14_0_c;
+  assign \$1594  = \$1592  | \$1593 ;
+  assign \$1595  = sel_p2_7_1_s & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1594  | \$1595 ;
+  assign \$1596  = sel_p2_14_2_s ^ sel_p2_7_2_s;
+  assign sel_p3_14_2_s = \$1596  ^ sel_p3_14_1_c;
+  assign \$1597  = sel_p2_14_2_s & sel_p2_7_2_s;
+  assign \$1598  = sel_p2_14_2_s & sel_p3_14_1_c;
+  assign \$1599  = \$1597  | \$1598 ;
+  assign \$1600  = sel_p2_7_2_s & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1599  | \$1600 ;
+  assign \$1601  = sel_p2_14_3_s ^ sel_p2_7_3_s;
+  assign sel_p3_14_3_s = \$1601  ^ sel_p3_14_2_c;
+  assign \$1602  = sel_p2_14_3_s & sel_p2_7_3_s;
+  assign \$1603  = sel_p2_14_3_s & sel_p3_14_2_c;
+  assign \$1604  = \$1602  | \$1603 ;
+  assign \$1605  = sel_p2_7_3_s & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1604  | \$1605 ;
+  assign \$1606  = ! \sel_l12_s0$825 ;
+  assign \$1607  = sel_l12_s0[1] & \$1606 ;
+  assign \$1608  = ! \sel_l12_s0$826 ;
+  assign \$1609  = sel_l12_s0[2] & \$1608 ;
+  assign \$1610  = ! \sel_l12_s0$827 ;
+  assign \$1611  = sel_l12_s0[3] & \$1610 ;
+  assign \$1612  = ! \sel_l12_s0$828 ;
+  assign \$1613  = sel_l12_s0[4] & \$1612 ;
+  assign \$1614  = ! \sel_l12_s0$829 ;
+  assign \$1615  = sel_l12_s0[5] & \$1614 ;
+  assign \$1616  = ! \sel_l12_s0$830 ;
+  assign \$1617  = sel_l12_s0[6] & \$1616 ;
+  assign \$1618  = ! \sel_l12_s0$831 ;
+  assign \$1619  = sel_l12_s0[7] & \$1618 ;
+  assign \$1620  = ! \sel_l12_s0$832 ;
+  assign \$1621  = sel_l12_s0[8] & \$1620 ;
+  assign \$1623  = sel_l12_s0[1] & \$1622 ;
+  assign \$1624  = \sel_l12_s0$826  == 1'h1;
+  assign \$1625  = sel_l12_s0[2] & \$1624 ;
+  assign \$1626  = \sel_l12_s0$827  == 1'h1;
+  assign \$1627  = sel_l12_s0[3] & \$1626 ;
+  assign \$1628  = \sel_l12_s0$828  == 1'h1;
+  assign \$1629  = sel_l12_s0[4] & \$1628 ;
+  assign \$1630  = \sel_l12_s0$829  == 1'h1;
+  assign \$1631  = sel_l12_s0[5] & \$1630 ;
+  assign \$1632  = \sel_l12_s0$830  == 1'h1;
+  assign \$1633  = sel_l12_s0[6] & \$1632 ;
+  assign \$1634  = \sel_l12_s0$831  == 1'h1;
+  assign \$1635  = sel_l12_s0[7] & \$1634 ;
+  assign \$1636  = \sel_l12_s0$832  == 1'h1;
+  assign \$1637  = sel_l12_s0[8] & \$1636 ;
+  assign \$1638  = \sel_l12_s0$834  == 1'h1;
+  assign \$1639  = sel_l12_s0[9] & \$1638 ;
+  assign \$1640  = \sel_l12_s0$826  == 2'h2;
+  assign \$1641  = sel_l12_s0[2] & \$1640 ;
+  assign \$1642  = \sel_l12_s0$827  == 2'h2;
+  assign \$1643  = sel_l12_s0[3] & \$1642 ;
+  assign \$1644  = \sel_l12_s0$828  == 2'h2;
+  assign \$1645  = sel_l12_s0[4] & \$1644 ;
+  assign \$1646  = \sel_l12_s0$829  == 2'h2;
+  assign \$1647  = sel_l12_s0[5] & \$1646 ;
+  assign \$1648  = \sel_l12_s0$830  == 2'h2;
+  assign \$1649  = sel_l12_s0[6] & \$1648 ;
+  assign \$1650  = \sel_l12_s0$831  == 2'h2;
+  assign \$1651  = sel_l12_s0[7] & \$1650 ;
+  assign \$1652  = \sel_l12_s0$832  == 2'h2;
+  assign \$1653  = sel_l12_s0[8] & \$1652 ;
+  assign \$1654  = \sel_l12_s0$834  == 2'h2;
+  assign \$1655  = sel_l12_s0[9] & \$1654 ;
+  assign \$1656  = \sel_l12_s0$836  == 2'h2;
+  assign \$1657  = sel_l12_s0[10] & \$1656 ;
+  assign \$1658  = \sel_l12_s0$827  == 2'h3;
+  assign \$1659  = sel_l12_s0[3] & \$1658 ;
+  assign \$1660  = \sel_l12_s0$828  == 2'h3;
+  assign \$1661  = sel_l12_s0[4] & \$1660 ;
+  assign \$1662  = \sel_l12_s0$829  == 2'h3;
+  assign \$1663  = sel_l12_s0[5] & \$1662 ;
+  assign \$1664  = \sel_l12_s0$830  == 2'h3;
+  assign \$1665  = sel_l12_s0[6] & \$1664 ;
+  assign \$1666  = \sel_l12_s0$831  == 2'h3;
+  assign \$1667  = sel_l12_s0[7] & \$1666 ;
+  assign \$1668  = \sel_l12_s0$832  == 2'h3;
+  assign \$1669  = sel_l12_s0[8] & \$1668 ;
+  assign \$1670  = \sel_l12_s0$834  == 2'h3;
+  assign \$1671  = sel_l12_s0[9] & \$1670 ;
+  assign \$1672  = \sel_l12_s0$836  == 2'h3;
+  assign \$1673  = sel_l12_s0[10] & \$1672 ;
+  assign \$1674  = \sel_l12_s0$838  == 2'h3;
+  assign \$1675  = sel_l12_s0[11] & \$1674 ;
+  assign \$1676  = \sel_l12_s0$828  == 3'h4;
+  assign \$1677  = sel_l12_s0[4] & \$1676 ;
+  assign \$1678  = \sel_l12_s0$829  == 3'h4;
+  assign \$1679  = sel_l12_s0[5] & \$1678 ;
+  assign \$1680  = \sel_l12_s0$830  == 3'h4;
+  assign \$1681  = sel_l12_s0[6] & \$1680 ;
+  assign \$1682  = \sel_l12_s0$831  == 3'h4;
+  assign \$1683  = sel_l12_s0[7] & \$1682 ;
+  assign \$1684  = \sel_l12_s0$832  == 3'h4;
+  assign \$1685  = sel_l12_s0[8] & \$1684 ;
+  assign \$1686  = \sel_l12_s0$834  == 3'h4;
+  assign \$1687  = sel_l12_s0[9] & \$1686 ;
+  assign \$1688  = \sel_l12_s0$836  == 3'h4;
+  assign \$1689  = sel_l12_s0[10] & \$1688 ;
+  assign \$1690  = \sel_l12_s0$838  == 3'h4;
+  assign \$1691  = sel_l12_s0[11] & \$1690 ;
+  assign \$1692  = \sel_l12_s0$840  == 3'h4;
+  assign \$1693  = sel_l12_s0[12] & \$1692 ;
+  assign \$1694  = \sel_l12_s0$829  == 3'h5;
+  assign \$1695  = sel_l12_s0[5] & \$1694 ;
+  assign \$1696  = \sel_l12_s0$830  == 3'h5;
+  assign \$1697  = sel_l12_s0[6] & \$1696 ;
+  assign \$1698  = \sel_l12_s0$831  == 3'h5;
+  assign \$1699  = sel_l12_s0[7] & \$1698 ;
+  assign \$1700  = \sel_l12_s0$832  == 3'h5;
+  assign \$1701  = sel_l12_s0[8] & \$1700 ;
+  assign \$1702  = \sel_l12_s0$834  == 3'h5;
+  assign \$1703  = sel_l12_s0[9] & \$1702 ;
+  assign \$1704  = \sel_l12_s0$836  == 3'h5;
+  assign \$1705  = sel_l12_s0[10] & \$1704 ;
+  assign \$1706  = \sel_l12_s0$838  == 3'h5;
+  assign \$1707  = sel_l12_s0[11] & \$1706 ;
+  assign \$1708  = \sel_l12_s0$840  == 3'h5;
+  assign \$1709  = sel_l12_s0[12] & \$1708 ;
+  assign \$1710  = \sel_l12_s0$842  == 3'h5;
+  assign \$1711  = sel_l12_s0[13] & \$1710 ;
+  assign \$1712  = \sel_l12_s0$830  == 3'h6;
+  assign \$1713  = sel_l12_s0[6] & \$1712 ;
+  assign \$1714  = \sel_l12_s0$831  == 3'h6;
+  assign \$1715  = sel_l12_s0[7] & \$1714 ;
+  assign \$1716  = \sel_l12_s0$832  == 3'h6;
+  assign \$1717  = sel_l12_s0[8] & \$1716 ;
+  assign \$1718  = \sel_l12_s0$834  == 3'h6;
+  assign \$1719  = sel_l12_s0[9] & \$1718 ;
+  assign \$1720  = \sel_l12_s0$836  == 3'h6;
+  assign \$1721  = sel_l12_s0[10] & \$1720 ;
+  assign \$1722  = \sel_l12_s0$838  == 3'h6;
+  assign \$1723  = sel_l12_s0[11] & \$1722 ;
+  assign \$1724  = \sel_l12_s0$840  == 3'h6;
+  assign \$1725  = sel_l12_s0[12] & \$1724 ;
+  assign \$1726  = \sel_l12_s0$842  == 3'h6;
+  assign \$1727  = sel_l12_s0[13] & \$1726 ;
+  assign \$1728  = \sel_l12_s0$844  == 3'h6;
+  assign \$1729  = sel_l12_s0[14] & \$1728 ;
+  assign \$1730  = \sel_l12_s0$831  == 3'h7;
+  assign \$1731  = sel_l12_s0[7] & \$1730 ;
+  assign \$1732  = \sel_l12_s0$832  == 3'h7;
+  assign \$1733  = sel_l12_s0[8] & \$1732 ;
+  assign \$1734  = \sel_l12_s0$834  == 3'h7;
+  assign \$1735  = sel_l12_s0[9] & \$1734 ;
+  assign \$1736  = \sel_l12_s0$836  == 3'h7;
+  assign \$1737  = sel_l12_s0[10] & \$1736 ;
+  assign \$1738  = \sel_l12_s0$838  == 3'h7;
+  assign \$1739  = sel_l12_s0[11] & \$1738 ;
+  assign \$1740  = \sel_l12_s0$840  == 3'h7;
+  assign \$1741  = sel_l12_s0[12] & \$1740 ;
+  assign \$1742  = \sel_l12_s0$842  == 3'h7;
+  assign \$1743  = sel_l12_s0[13] & \$1742 ;
+  assign \$1744  = \sel_l12_s0$844  == 3'h7;
+  assign \$1745  = sel_l12_s0[14] & \$1744 ;
+  assign \$1746  = \sel_l12_s0$846  == 3'h7;
+  assign \$1747  = sel_l12_s0[15] & \$1746 ;
+  assign \$1748  = sel_dl1_r0_q[7:0] & { sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0], sel_l12_s0[0] };
+  assign \$1749  = sel_dl1_r0_q[15:8] & { \$1607 , \$1607 , \$1607 , \$1607 , \$1607 , \$1607 , \$1607 , \$1607  };
+  assign \$1750  = \$1748  | \$1749 ;
+  assign \$1751  = sel_dl1_r0_q[23:16] & { \$1609 , \$1609 , \$1609 , \$1609 , \$1609 , \$1609 , \$1609 , \$1609  };
+  assign sel_or0_0 = \$1750  | \$1751 ;
+  assign \$1752  = sel_dl1_r0_q[31:24] & { \$1611 , \$1611 , \$1611 , \$1611 , \$1611 , \$1611 , \$1611 , \$1611  };
+  assign \$1753  = sel_dl1_r0_q[39:32] & { \$1613 , \$1613 , \$1613 , \$1613 , \$1613 , \$1613 , \$1613 , \$1613  };
+  assign \$1754  = \$1752  | \$1753 ;
+  assign \$1755  = sel_dl1_r0_q[47:40] & { \$1615 , \$1615 , \$1615 , \$1615 , \$1615 , \$1615 , \$1615 , \$1615  };
+  assign sel_or0_3 = \$1754  | \$1755 ;
+  assign \$1756  = sel_dl1_r0_q[55:48] & { \$1617 , \$1617 , \$1617 , \$1617 , \$1617 , \$1617 , \$1617 , \$1617  };
+  assign \$1757  = sel_dl1_r0_q[63:56] & { \$1619 , \$1619 , \$1619 , \$1619 , \$1619 , \$1619 , \$1619 , \$1619  };
+  assign \$1758  = \$1756  | \$1757 ;
+  assign \$1759  = sel_dl1_r0_q[71:64] & { \$1621 , \$1621 , \$1621 , \$1621 , \$1621 , \$1621 , \$1621 , \$1621  };
+  assign sel_or0_6 = \$1758  | \$1759 ;
+  assign \$1760  = \$1607  | \$1611 ;
+  assign \$1761  = \$1615  | \$1619 ;
+  assign \$1762  = \$1760  | \$1761 ;
+  assign \$1763  = \$1609  | \$1611 ;
+  assign \$1764  = \$1617  | \$1619 ;
+  assign \$1765  = \$1763  | \$1764 ;
+  assign \$1766  = \$1613  | \$1615 ;
+  assign \$1767  = \$1617  | \$1619 ;
+  assign \$1768  = \$1766  | \$1767 ;
+  assign \$1769  = sel_dl1_r0_q[15:8] & { \$1623 , \$1623 , \$1623 , \$1623 , \$1623 , \$1623 , \$1623 , \$1623  };
+  assign \$1770  = sel_dl1_r0_q[23:16] & { \$1625 , \$1625 , \$1625 , \$1625 , \$1625 , \$1625 , \$1625 , \$1625  };
+  assign \$1771  = \$1769  | \$1770 ;
+  assign \$1772  = sel_dl1_r0_q[31:24] & { \$1627 , \$1627 , \$1627 , \$1627 , \$1627 , \$1627 , \$1627 , \$1627  };
+  assign sel_or1_0 = \$1771  | \$1772 ;
+  assign \$1773  = sel_dl1_r0_q[39:32] & { \$1629 , \$1629 , \$1629 , \$1629 , \$1629 , \$1629 , \$1629 , \$1629  };
+  assign \$1774  = sel_dl1_r0_q[47:40] & { \$1631 , \$1631 , \$1631 , \$1631 , \$1631 , \$1631 , \$1631 , \$1631  };
+  assign \$1775  = \$1773  | \$1774 ;
+  assign \$1776  = sel_dl1_r0_q[55:48] & { \$1633 , \$1633 , \$1633 , \$1633 , \$1633 , \$1633 , \$1633 , \$1633  };
+  assign sel_or1_3 = \$1775  | \$1776 ;
+  assign \$1777  = sel_dl1_r0_q[63:56] & { \$1635 , \$1635 , \$1635 , \$1635 , \$1635 , \$1635 , \$1635 , \$1635  };
+  assign \$1778  = sel_dl1_r0_q[71:64] & { \$1637 , \$1637 , \$1637 , \$1637 , \$1637 , \$1637 , \$1637 , \$1637  };
+  assign \$1779  = \$1777  | \$1778 ;
+  assign \$1780  = sel_dl1_r0_q[79:72] & { \$1639 , \$1639 , \$1639 , \$1639 , \$1639 , \$1639 , \$1639 , \$1639  };
+  assign sel_or1_6 = \$1779  | \$1780 ;
+  assign \$1781  = \$1623  | \$1627 ;
+  assign \$1782  = \$1631  | \$1635 ;
+  assign \$1783  = \$1781  | \$1782 ;
+  assign \$1784  = \$1783  | \$1639 ;
+  assign \$1785  = \$1625  | \$1627 ;
+  assign \$1786  = \$1633  | \$1635 ;
+  assign \$1787  = \$1785  | \$1786 ;
+  assign \$1788  = \$1629  | \$1631 ;
+  assign \$1789  = \$1633  | \$1635 ;
+  assign \$1790  = \$1788  | \$1789 ;
+  assign \$1791  = \$1637  | \$1639 ;
+  assign \$1792  = sel_dl1_r0_q[23:16] & { \$1641 , \$1641 , \$1641 , \$1641 , \$1641 , \$1641 , \$1641 , \$1641  };
+  assign \$1793  = sel_dl1_r0_q[31:24] & { \$1643 , \$1643 , \$1643 , \$1643 , \$1643 , \$1643 , \$1643 , \$1643  };
+  assign \$1794  = \$1792  | \$1793 ;
+  assign \$1795  = sel_dl1_r0_q[39:32] & { \$1645 , \$1645 , \$1645 , \$1645 , \$1645 , \$1645 , \$1645 , \$1645  };
+  assign sel_or2_0 = \$1794  | \$1795 ;
+  assign \$1796  = sel_dl1_r0_q[47:40] & { \$1647 , \$1647 , \$1647 , \$1647 , \$1647 , \$1647 , \$1647 , \$1647  };
+  assign \$1797  = sel_dl1_r0_q[55:48] & { \$1649 , \$1649 , \$1649 , \$1649 , \$1649 , \$1649 , \$1649 , \$1649  };
+  assign \$1798  = \$1796  | \$1797 ;
+  assign \$1799  = sel_dl1_r0_q[63:56] & { \$1651 , \$1651 , \$1651 , \$1651 , \$1651 , \$1651 , \$1651 , \$1651  };
+  assign sel_or2_3 = \$1798  | \$1799 ;
+  assign \$1800  = sel_dl1_r0_q[71:64] & { \$1653 , \$1653 , \$1653 , \$1653 , \$1653 , \$1653 , \$1653 , \$1653  };
+  assign \$1801  = sel_dl1_r0_q[79:72] & { \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655 , \$1655  };
+  assign \$1802  = \$1800  | \$1801 ;
+  assign \$1803  = sel_dl1_r0_q[87:80] & { \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657 , \$1657  };
+  assign sel_or2_6 = \$1802  | \$1803 ;
+  assign \$1804  = \$1643  | \$1647 ;
+  assign \$1805  = \$1651  | \$1655 ;
   assign \$1806  = \$1804  | \$1805 ;
-  assign \$1807  = sel_pre_4_7_2_s & sel_pre_8_12_1_c;
-  assign sel_pre_8_12_2_c = \$1806  | \$1807 ;
-  assign \$1808  = sel_pre_4_12_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_12_3_s = \$1808  ^ sel_pre_8_12_2_c;
-  assign \$1809  = sel_pre_4_12_3_s & sel_pre_4_7_3_s;
-  assign \$1810  = sel_pre_4_12_3_s & sel_pre_8_12_2_c;
-  assign \$1811  = \$1809  | \$1810 ;
-  assign \$1812  = sel_pre_4_7_3_s & sel_pre_8_12_2_c;
-  assign sel_pre_8_12_3_c = \$1811  | \$1812 ;
-  assign sel_pre_8_13_0_s = sel_pre_4_13_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_13_0_c = sel_pre_4_13_0_s & sel_pre_4_7_0_s;
-  assign \$1818  = sel_pre_4_13_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_13_1_s = \$1818  ^ sel_pre_8_13_0_c;
-  assign \$1819  = sel_pre_4_13_1_s & sel_pre_4_7_1_s;
-  assign \$1820  = sel_pre_4_13_1_s & sel_pre_8_13_0_c;
-  assign \$1821  = \$1819  | \$1820 ;
-  assign \$1822  = sel_pre_4_7_1_s & sel_pre_8_13_0_c;
-  assign sel_pre_8_13_1_c = \$1821  | \$1822 ;
-  assign \$1823  = sel_pre_4_13_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_13_2_s = \$1823  ^ sel_pre_8_13_1_c;
-  assign \$1824  = sel_pre_4_13_2_s & sel_pre_4_7_2_s;
-  assign \$1825  = sel_pre_4_13_2_s & sel_pre_8_13_1_c;
+  assign \$1807  = \$1641  | \$1643 ;
+  assign \$1808  = \$1649  | \$1651 ;
+  assign \$1809  = \$1807  | \$1808 ;
+  assign \$1810  = \$1809  | \$1657 ;
+  assign \$1811  = \$1645  | \$1647 ;
+  assign \$1812  = \$1649  | \$1651 ;
+  assign \$1813  = \$1811  | \$1812 ;
+  assign \$1814  = \$1653  | \$1655 ;
+  assign \$1815  = \$1814  | \$1657 ;
+  assign \$1816  = sel_dl1_r0_q[31:24] & { \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659 , \$1659  };
+  assign \$1817  = sel_dl1_r0_q[39:32] & { \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661 , \$1661  };
+  assign \$1818  = \$1816  | \$1817 ;
+  assign \$1819  = sel_dl1_r0_q[47:40] & { \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663 , \$1663  };
+  assign sel_or3_0 = \$1818  | \$1819 ;
+  assign \$1820  = sel_dl1_r0_q[55:48] & { \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665 , \$1665  };
+  assign \$1821  = sel_dl1_r0_q[63:56] & { \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667 , \$1667  };
+  assign \$1822  = \$1820  | \$1821 ;
+  assign \$1823  = sel_dl1_r0_q[71:64] & { \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669 , \$1669  };
+  assign sel_or3_3 = \$1822  | \$1823 ;
+  assign \$1824  = sel_dl1_r0_q[79:72] & { \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671 , \$1671  };
+  assign \$1825  = sel_dl1_r0_q[87:80] & { \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673 , \$1673  };
   assign \$1826  = \$1824  | \$1825 ;
-  assign \$1827  = sel_pre_4_7_2_s & sel_pre_8_13_1_c;
-  assign sel_pre_8_13_2_c = \$1826  | \$1827 ;
-  assign \$1828  = sel_pre_4_13_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_13_3_s = \$1828  ^ sel_pre_8_13_2_c;
-  assign \$1829  = sel_pre_4_13_3_s & sel_pre_4_7_3_s;
-  assign \$1830  = sel_pre_4_13_3_s & sel_pre_8_13_2_c;
-  assign \$1831  = \$1829  | \$1830 ;
-  assign \$1832  = sel_pre_4_7_3_s & sel_pre_8_13_2_c;
-  assign sel_pre_8_13_3_c = \$1831  | \$1832 ;
-  assign sel_pre_8_14_0_s = sel_pre_4_14_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_14_0_c = sel_pre_4_14_0_s & sel_pre_4_7_0_s;
-  assign \$1838  = sel_pre_4_14_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_14_1_s = \$1838  ^ sel_pre_8_14_0_c;
-  assign \$1839  = sel_pre_4_14_1_s & sel_pre_4_7_1_s;
-  assign \$1840  = sel_pre_4_14_1_s & sel_pre_8_14_0_c;
+  assign \$1827  = sel_dl1_r0_q[95:88] & { \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675 , \$1675  };
+  assign sel_or3_6 = \$1826  | \$1827 ;
+  assign \$1828  = \$1659  | \$1663 ;
+  assign \$1829  = \$1667  | \$1671 ;
+  assign \$1830  = \$1828  | \$1829 ;
+  assign \$1831  = \$1830  | \$1675 ;
+  assign \$1832  = \$1659  | \$1665 ;
+  assign \$1833  = \$1667  | \$1673 ;
+  assign \$1834  = \$1832  | \$1833 ;
+  assign \$1835  = \$1834  | \$1675 ;
+  assign \$1836  = \$1661  | \$1663 ;
+  assign \$1837  = \$1665  | \$1667 ;
+  assign \$1838  = \$1836  | \$1837 ;
+  assign \$1839  = \$1669  | \$1671 ;
+  assign \$1840  = \$1673  | \$1675 ;
   assign \$1841  = \$1839  | \$1840 ;
-  assign \$1842  = sel_pre_4_7_1_s & sel_pre_8_14_0_c;
-  assign sel_pre_8_14_1_c = \$1841  | \$1842 ;
-  assign \$1843  = sel_pre_4_14_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_14_2_s = \$1843  ^ sel_pre_8_14_1_c;
-  assign \$1844  = sel_pre_4_14_2_s & sel_pre_4_7_2_s;
-  assign \$1845  = sel_pre_4_14_2_s & sel_pre_8_14_1_c;
-  assign \$1846  = \$1844  | \$1845 ;
-  assign \$1847  = sel_pre_4_7_2_s & sel_pre_8_14_1_c;
-  assign sel_pre_8_14_2_c = \$1846  | \$1847 ;
-  assign \$1848  = sel_pre_4_14_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_14_3_s = \$1848  ^ sel_pre_8_14_2_c;
-  assign \$1849  = sel_pre_4_14_3_s & sel_pre_4_7_3_s;
-  assign \$1850  = sel_pre_4_14_3_s & sel_pre_8_14_2_c;
-  assign \$1851  = \$1849  | \$1850 ;
-  assign \$1852  = sel_pre_4_7_3_s & sel_pre_8_14_2_c;
-  assign sel_pre_8_14_3_c = \$1851  | \$1852 ;
-  assign sel_pre_8_15_0_s = sel_pre_4_15_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_15_0_c = sel_pre_4_15_0_s & sel_pre_4_7_0_s;
-  assign \$1858  = sel_pre_4_15_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_15_1_s = \$1858  ^ sel_pre_8_15_0_c;
-  assign \$1859  = sel_pre_4_15_1_s & sel_pre_4_7_1_s;
-  assign \$1860  = sel_pre_4_15_1_s & sel_pre_8_15_0_c;
-  assign \$1861  = \$1859  | \$1860 ;
-  assign \$1862  = sel_pre_4_7_1_s & sel_pre_8_15_0_c;
-  assign sel_pre_8_15_1_c = \$1861  | \$1862 ;
-  assign \$1863  = sel_pre_4_15_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_15_2_s = \$1863  ^ sel_pre_8_15_1_c;
-  assign \$1864  = sel_pre_4_15_2_s & sel_pre_4_7_2_s;
-  assign \$1865  = sel_pre_4_15_2_s & sel_pre_8_15_1_c;
+  assign \$1842  = sel_dl1_r0_q[39:32] & { \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677 , \$1677  };
+  assign \$1843  = sel_dl1_r0_q[47:40] & { \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679 , \$1679  };
+  assign \$1844  = \$1842  | \$1843 ;
+  assign \$1845  = sel_dl1_r0_q[55:48] & { \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681 , \$1681  };
+  assign sel_or4_0 = \$1844  | \$1845 ;
+  assign \$1846  = sel_dl1_r0_q[63:56] & { \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683 , \$1683  };
+  assign \$1847  = sel_dl1_r0_q[71:64] & { \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685 , \$1685  };
+  assign \$1848  = \$1846  | \$1847 ;
+  assign \$1849  = sel_dl1_r0_q[79:72] & { \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687 , \$1687  };
+  assign sel_or4_3 = \$1848  | \$1849 ;
+  assign \$1850  = sel_dl1_r0_q[87:80] & { \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689 , \$1689  };
+  assign \$1851  = sel_dl1_r0_q[95:88] & { \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691 , \$1691  };
+  assign \$1852  = \$1850  | \$1851 ;
+  assign \$1853  = sel_dl1_r0_q[103:96] & { \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693 , \$1693  };
+  assign sel_or4_6 = \$1852  | \$1853 ;
+  assign \$1854  = \$1679  | \$1683 ;
+  assign \$1855  = \$1687  | \$1691 ;
+  assign \$1856  = \$1854  | \$1855 ;
+  assign \$1857  = \$1681  | \$1683 ;
+  assign \$1858  = \$1689  | \$1691 ;
+  assign \$1859  = \$1857  | \$1858 ;
+  assign \$1860  = \$1677  | \$1679 ;
+  assign \$1861  = \$1681  | \$1683 ;
+  assign \$1862  = \$1860  | \$1861 ;
+  assign \$1863  = \$1862  | \$1693 ;
+  assign \$1864  = \$1685  | \$1687 ;
+  assign \$1865  = \$1689  | \$1691 ;
   assign \$1866  = \$1864  | \$1865 ;
-  assign \$1867  = sel_pre_4_7_2_s & sel_pre_8_15_1_c;
-  assign sel_pre_8_15_2_c = \$1866  | \$1867 ;
-  assign \$1868  = sel_pre_4_15_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_15_3_s = \$1868  ^ sel_pre_8_15_2_c;
-  assign \$1869  = sel_pre_4_15_3_s & sel_pre_4_7_3_s;
-  assign \$1870  = sel_pre_4_15_3_s & sel_pre_8_15_2_c;
-  assign \$1871  = \$1869  | \$1870 ;
-  assign \$1872  = sel_pre_4_7_3_s & sel_pre_8_15_2_c;
-  assign sel_pre_8_15_3_c = \$1871  | \$1872 ;
-  assign \$1878  = sel_valid_s0 | sel_valid_s1;
-  assign \$1879  = sel_valid_s2 | sel_valid_s3;
-  assign \$1880  = \$1878  | \$1879 ;
-  assign \$1881  = \$1880  | sel_valid_s4;
-  assign \$1882  = i__payload[161] & \$1881 ;
-  assign \$1883  = ~ \$1882 ;
-  assign i__ready = advance & \$1883 ;
-  assign \$1884  = i__valid & i__ready;
-  assign \$1885  = \$1884  & i__payload[161];
-  assign \$1886  = i__payload[171:166] < 7'h40;
-  assign \$1887  = \$1885  & \$1886 ;
-  assign \$1888  = ! i__payload[165:162];
-  assign wp__en = \$1887  & \$1888 ;
-  assign \$1889  = advance & sel_valid_s4;
-  assign rp__en = \$1889  & sel_l5_s0[0];
-  assign \$1890  = i__valid & i__ready;
-  assign \$1891  = \$1890  & i__payload[161];
-  assign \$1892  = i__payload[171:166] < 7'h40;
-  assign \$1893  = \$1891  & \$1892 ;
-  assign \$1894  = i__payload[165:162] == 1'h1;
-  assign \wp__en$683  = \$1893  & \$1894 ;
-  assign \$1895  = advance & sel_valid_s4;
-  assign \rp__en$685  = \$1895  & sel_l5_s0[1];
-  assign \$1896  = i__valid & i__ready;
-  assign \$1897  = \$1896  & i__payload[161];
-  assign \$1898  = i__payload[171:166] < 7'h40;
-  assign \$1899  = \$1897  & \$1898 ;
-  assign \$1900  = i__payload[165:162] == 2'h2;
-  assign \wp__en$688  = \$1899  & \$1900 ;
-  assign \$1901  = advance & sel_valid_s4;
-  assign \rp__en$690  = \$1901  & sel_l5_s0[2];
-  assign \$1902  = i__valid & i__ready;
-  assign \$1903  = \$1902  & i__payload[161];
-  assign \$1904  = i__payload[171:166] < 7'h40;
-  assign \$1905  = \$1903  & \$1904 ;
-  assign \$1906  = i__payload[165:162] == 2'h3;
-  assign \wp__en$693  = \$1905  & \$1906 ;
-  assign \$1907  = advance & sel_valid_s4;
-  assign \rp__en$695  = \$1907  & sel_l5_s0[3];
-  assign \$1908  = i__valid & i__ready;
-  assign \$1909  = \$1908  & i__payload[161];
-  assign \$1910  = i__payload[171:166] < 7'h40;
-  assign \$1911  = \$1909  & \$1910 ;
-  assign \$1912  = i__payload[165:162] == 3'h4;
-  assign \wp__en$698  = \$1911  & \$1912 ;
-  assign \$1913  = advance & sel_valid_s4;
-  assign \rp__en$700  = \$1913  & sel_l5_s0[4];
-  assign \$1914  = i__valid & i__ready;
-  assign \$1915  = \$1914  & i__payload[161];
-  assign \$1916  = i__payload[171:166] < 7'h40;
-  assign \$1917  = \$1915  & \$1916 ;
-  assign \$1918  = i__payload[165:162] == 3'h5;
-  assign \wp__en$703  = \$1917  & \$1918 ;
-  assign \$1919  = advance & sel_valid_s4;
-  assign \rp__en$705  = \$1919  & sel_l5_s0[5];
-  assign \$1920  = i__valid & i__ready;
-  assign \$1921  = \$1920  & i__payload[161];
-  assign \$1922  = i__payload[171:166] < 7'h40;
-  assign \$1923  = \$1921  & \$1922 ;
-  assign \$1924  = i__payload[165:162] == 3'h6;
-  assign \wp__en$708  = \$1923  & \$1924 ;
-  assign \$1925  = advance & sel_valid_s4;
-  assign \rp__en$710  = \$1925  & sel_l5_s0[6];
-  assign \$1926  = i__valid & i__ready;
-  assign \$1927  = \$1926  & i__payload[161];
-  assign \$1928  = i__payload[171:166] < 7'h40;
-  assign \$1929  = \$1927  & \$1928 ;
-  assign \$1930  = i__payload[165:162] == 3'h7;
-  assign \wp__en$713  = \$1929  & \$1930 ;
-  assign \$1931  = advance & sel_valid_s4;
-  assign \rp__en$715  = \$1931  & sel_l5_s0[7];
-  assign \$1932  = i__valid & i__ready;
-  assign \$1933  = \$1932  & i__payload[161];
-  assign \$1934  = i__payload[171:166] < 7'h40;
-  assign \$1935  = \$1933  & \$1934 ;
-  assign \$1936  = i__payload[165:162] == 4'h8;
-  assign \wp__en$718  = \$1935  & \$1936 ;
-  assign \$1937  = advance & sel_valid_s4;
-  assign \rp__en$720  = \$1937  & sel_l5_s0[8];
-  assign \$1938  = i__valid & i__ready;
-  assign \$1939  = \$1938  & i__payload[161];
-  assign \$1940  = i__payload[171:166] < 7'h40;
-  assign \$1941  = \$1939  & \$1940 ;
-  assign \$1942  = i__payload[165:162] == 4'h9;
-  assign \wp__en$723  = \$1941  & \$1942 ;
-  assign \$1943  = advance & sel_valid_s4;
-  assign \rp__en$725  = \$1943  & sel_l5_s0[9];
-  assign \$1944  = i__valid & i__ready;
-  assign \$1945  = \$1944  & i__payload[161];
-  assign \$1946  = i__payload[171:166] < 7'h40;
-  assign \$1947  = \$1945  & \$1946 ;
-  assign \$1948  = i__payload[165:162] == 4'ha;
-  assign \wp__en$728  = \$1947  & \$1948 ;
-  assign \$1949  = advance & sel_valid_s4;
-  assign \rp__en$730  = \$1949  & sel_l5_s0[10];
-  assign \$1950  = i__valid & i__ready;
-  assign \$1951  = \$1950  & i__payload[161];
-  assign \$1952  = i__payload[171:166] < 7'h40;
-  assign \$1953  = \$1951  & \$1952 ;
-  assign \$1954  = i__payload[165:162] == 4'hb;
-  assign \wp__en$733  = \$1953  & \$1954 ;
-  assign \$1955  = advance & sel_valid_s4;
-  assign \rp__en$735  = \$1955  & sel_l5_s0[11];
-  assign \$1956  = i__valid & i__ready;
-  assign \$1957  = \$1956  & i__payload[161];
-  assign \$1958  = i__payload[171:166] < 7'h40;
-  assign \$1959  = \$1957  & \$1958 ;
-  assign \$1960  = i__payload[165:162] == 4'hc;
-  assign \wp__en$738  = \$1959  & \$1960 ;
-  assign \$1961  = advance & sel_valid_s4;
-  assign \rp__en$740  = \$1961  & sel_l5_s0[12];
-  assign \$1962  = i__valid & i__ready;
-  assign \$1963  = \$1962  & i__payload[161];
-  assign \$1964  = i__payload[171:166] < 7'h40;
-  assign \$1965  = \$1963  & \$1964 ;
-  assign \$1966  = i__payload[165:162] == 4'hd;
-  assign \wp__en$743  = \$1965  & \$1966 ;
-  assign \$1967  = advance & sel_valid_s4;
-  assign \rp__en$745  = \$1967  & sel_l5_s0[13];
-  assign \$1968  = i__valid & i__ready;
-  assign \$1969  = \$1968  & i__payload[161];
-  assign \$1970  = i__payload[171:166] < 7'h40;
-  assign \$1971  = \$1969  & \$1970 ;
-  assign \$1972  = i__payload[165:162] == 4'he;
-  assign \wp__en$748  = \$1971  & \$1972 ;
-  assign \$1973  = advance & sel_valid_s4;
-  assign \rp__en$750  = \$1973  & sel_l5_s0[14];
-  assign \$1974  = i__valid & i__ready;
-  assign \$1975  = \$1974  & i__payload[161];
-  assign \$1976  = i__payload[171:166] < 7'h40;
-  assign \$1977  = \$1975  & \$1976 ;
-  assign \$1978  = i__payload[165:162] == 4'hf;
-  assign \wp__en$753  = \$1977  & \$1978 ;
-  assign \$1979  = advance & sel_valid_s4;
-  assign \rp__en$755  = \$1979  & sel_l5_s0[15];
+  assign \$1867  = \$1866  | \$1693 ;
+  assign \$1868  = sel_dl1_r0_q[47:40] & { \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695 , \$1695  };
+  assign \$1869  = sel_dl1_r0_q[55:48] & { \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697 , \$1697  };
+  assign \$1870  = \$1868  | \$1869 ;
+  assign \$1871  = sel_dl1_r0_q[63:56] & { \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699 , \$1699  };
+  assign sel_or5_0 = \$1870  | \$1871 ;
+  assign \$1872  = sel_dl1_r0_q[71:64] & { \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701 , \$1701  };
+  assign \$1873  = sel_dl1_r0_q[79:72] & { \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703 , \$1703  };
+  assign \$1874  = \$1872  | \$1873 ;
+  assign \$1875  = sel_dl1_r0_q[87:80] & { \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705 , \$1705  };
+  assign sel_or5_3 = \$1874  | \$1875 ;
+  assign \$1876  = sel_dl1_r0_q[95:88] & { \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707 , \$1707  };
+  assign \$1877  = sel_dl1_r0_q[103:96] & { \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709 , \$1709  };
+  assign \$1878  = \$1876  | \$1877 ;
+  assign \$1879  = sel_dl1_r0_q[111:104] & { \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711 , \$1711  };
+  assign sel_or5_6 = \$1878  | \$1879 ;
+  assign \$1880  = \$1695  | \$1699 ;
+  assign \$1881  = \$1703  | \$1707 ;
+  assign \$1882  = \$1880  | \$1881 ;
+  assign \$1883  = \$1882  | \$1711 ;
+  assign \$1884  = \$1697  | \$1699 ;
+  assign \$1885  = \$1705  | \$1707 ;
+  assign \$1886  = \$1884  | \$1885 ;
+  assign \$1887  = \$1695  | \$1697 ;
+  assign \$1888  = \$1699  | \$1709 ;
+  assign \$1889  = \$1887  | \$1888 ;
+  assign \$1890  = \$1889  | \$1711 ;
+  assign \$1891  = \$1701  | \$1703 ;
+  assign \$1892  = \$1705  | \$1707 ;
+  assign \$1893  = \$1891  | \$1892 ;
+  assign \$1894  = \$1709  | \$1711 ;
+  assign \$1895  = \$1893  | \$1894 ;
+  assign \$1896  = sel_dl1_r0_q[55:48] & { \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713 , \$1713  };
+  assign \$1897  = sel_dl1_r0_q[63:56] & { \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715 , \$1715  };
+  assign \$1898  = \$1896  | \$1897 ;
+  assign \$1899  = sel_dl1_r0_q[71:64] & { \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717 , \$1717  };
+  assign sel_or6_0 = \$1898  | \$1899 ;
+  assign \$1900  = sel_dl1_r0_q[79:72] & { \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719 , \$1719  };
+  assign \$1901  = sel_dl1_r0_q[87:80] & { \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721 , \$1721  };
+  assign \$1902  = \$1900  | \$1901 ;
+  assign \$1903  = sel_dl1_r0_q[95:88] & { \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723 , \$1723  };
+  assign sel_or6_3 = \$1902  | \$1903 ;
+  assign \$1904  = sel_dl1_r0_q[103:96] & { \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725 , \$1725  };
+  assign \$1905  = sel_dl1_r0_q[111:104] & { \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727 , \$1727  };
+  assign \$1906  = \$1904  | \$1905 ;
+  assign \$1907  = sel_dl1_r0_q[119:112] & { \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729 , \$1729  };
+  assign sel_or6_6 = \$1906  | \$1907 ;
+  assign \$1908  = \$1715  | \$1719 ;
+  assign \$1909  = \$1723  | \$1727 ;
+  assign \$1910  = \$1908  | \$1909 ;
+  assign \$1911  = \$1713  | \$1715 ;
+  assign \$1912  = \$1721  | \$1723 ;
+  assign \$1913  = \$1911  | \$1912 ;
+  assign \$1914  = \$1913  | \$1729 ;
+  assign \$1915  = \$1713  | \$1715 ;
+  assign \$1916  = \$1725  | \$1727 ;
+  assign \$1917  = \$1915  | \$1916 ;
+  assign \$1918  = \$1917  | \$1729 ;
+  assign \$1919  = \$1717  | \$1719 ;
+  assign \$1920  = \$1721  | \$1723 ;
+  assign \$1921  = \$1919  | \$1920 ;
+  assign \$1922  = \$1725  | \$1727 ;
+  assign \$1923  = \$1922  | \$1729 ;
+  assign \$1924  = \$1921  | \$1923 ;
+  assign \$1925  = sel_dl1_r0_q[63:56] & { \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731 , \$1731  };
+  assign \$1926  = sel_dl1_r0_q[71:64] & { \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733 , \$1733  };
+  assign \$1927  = \$1925  | \$1926 ;
+  assign \$1928  = sel_dl1_r0_q[79:72] & { \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735 , \$1735  };
+  assign sel_or7_0 = \$1927  | \$1928 ;
+  assign \$1929  = sel_dl1_r0_q[87:80] & { \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737 , \$1737  };
+  assign \$1930  = sel_dl1_r0_q[95:88] & { \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739 , \$1739  };
+  assign \$1931  = \$1929  | \$1930 ;
+  assign \$1932  = sel_dl1_r0_q[103:96] & { \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741 , \$1741  };
+  assign sel_or7_3 = \$1931  | \$1932 ;
+  assign \$1933  = sel_dl1_r0_q[111:104] & { \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743 , \$1743  };
+  assign \$1934  = sel_dl1_r0_q[119:112] & { \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745 , \$1745  };
+  assign \$1935  = \$1933  | \$1934 ;
+  assign \$1936  = sel_dl1_r0_q[127:120] & { \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747 , \$1747  };
+  assign sel_or7_6 = \$1935  | \$1936 ;
+  assign \$1937  = \$1731  | \$1735 ;
+  assign \$1938  = \$1739  | \$1743 ;
+  assign \$1939  = \$1937  | \$1938 ;
+  assign \$1940  = \$1939  | \$1747 ;
+  assign \$1941  = \$1731  | \$1737 ;
+  assign \$1942  = \$1739  | \$1745 ;
+  assign \$1943  = \$1941  | \$1942 ;
+  assign \$1944  = \$1943  | \$1747 ;
+  assign \$1945  = \$1731  | \$1741 ;
+  assign \$1946  = \$1743  | \$1745 ;
+  assign \$1947  = \$1945  | \$1946 ;
+  assign \$1948  = \$1947  | \$1747 ;
+  assign \$1949  = \$1733  | \$1735 ;
+  assign \$1950  = \$1737  | \$1739 ;
+  assign \$1951  = \$1949  | \$1950 ;
+  assign \$1952  = \$1741  | \$1743 ;
+  assign \$1953  = \$1745  | \$1747 ;
+  assign \$1954  = \$1952  | \$1953 ;
+  assign \$1955  = \$1951  | \$1954 ;
+  assign \$1956  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$1956  | sel_or0_6;
+  assign \$1957  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$1957  | sel_or1_6;
+  assign \$1958  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$1958  | sel_or2_6;
+  assign \$1959  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$1959  | sel_or3_6;
+  assign \$1960  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$1960  | sel_or4_6;
+  assign \$1961  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$1961  | sel_or5_6;
+  assign \$1962  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$1962  | sel_or6_6;
+  assign \$1963  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$1963  | sel_or7_6;
+  assign \$1964  = sel_valid_s0 | sel_valid_s1;
+  assign \$1965  = sel_valid_s2 | sel_valid_s3;
+  assign \$1966  = \$1964  | \$1965 ;
+  assign \$1967  = \$1966  | sel_valid_s4;
+  assign \$1968  = i__payload[161] & \$1967 ;
+  assign \$1969  = ~ \$1968 ;
+  assign i__ready = advance & \$1969 ;
+  assign \$1970  = i__valid & i__ready;
+  assign \$1971  = \$1970  & i__payload[161];
+  assign \$1972  = i__payload[171:166] < 7'h40;
+  assign \$1973  = \$1971  & \$1972 ;
+  assign \$1974  = ! i__payload[165:162];
+  assign wp__en = \$1973  & \$1974 ;
+  assign \$1975  = advance & sel_valid_s4;
+  assign rp__en = \$1975  & sel_l15_s0[0];
+  assign \$1976  = i__valid & i__ready;
+  assign \$1977  = \$1976  & i__payload[161];
+  assign \$1978  = i__payload[171:166] < 7'h40;
+  assign \$1979  = \$1977  & \$1978 ;
+  assign \$1980  = i__payload[165:162] == 1'h1;
+  assign \wp__en$901  = \$1979  & \$1980 ;
+  assign \$1981  = advance & sel_valid_s4;
+  assign \rp__en$903  = \$1981  & sel_l15_s0[1];
+  assign \$1982  = i__valid & i__ready;
+  assign \$1983  = \$1982  & i__payload[161];
+  assign \$1984  = i__payload[171:166] < 7'h40;
+  assign \$1985  = \$1983  & \$1984 ;
+  assign \$1986  = i__payload[165:162] == 2'h2;
+  assign \wp__en$906  = \$1985  & \$1986 ;
+  assign \$1987  = advance & sel_valid_s4;
+  assign \rp__en$908  = \$1987  & sel_l15_s0[2];
+  assign \$1988  = i__valid & i__ready;
+  assign \$1989  = \$1988  & i__payload[161];
+  assign \$1990  = i__payload[171:166] < 7'h40;
+  assign \$1991  = \$1989  & \$1990 ;
+  assign \$1992  = i__payload[165:162] == 2'h3;
+  assign \wp__en$911  = \$1991  & \$1992 ;
+  assign \$1993  = advance & sel_valid_s4;
+  assign \rp__en$913  = \$1993  & sel_l15_s0[3];
+  assign \$1994  = i__valid & i__ready;
+  assign \$1995  = \$1994  & i__payload[161];
+  assign \$1996  = i__payload[171:166] < 7'h40;
+  assign \$1997  = \$1995  & \$1996 ;
+  assign \$1998  = i__payload[165:162] == 3'h4;
+  assign \wp__en$916  = \$1997  & \$1998 ;
+  assign \$1999  = advance & sel_valid_s4;
+  assign \rp__en$918  = \$1999  & sel_l15_s0[4];
+  assign \$2000  = i__valid & i__ready;
+  assign \$2001  = \$2000  & i__payload[161];
+  assign \$2002  = i__payload[171:166] < 7'h40;
+  assign \$2003  = \$2001  & \$2002 ;
+  assign \$2004  = i__payload[165:162] == 3'h5;
+  assign \wp__en$921  = \$2003  & \$2004 ;
+  assign \$2005  = advance & sel_valid_s4;
+  assign \rp__en$923  = \$2005  & sel_l15_s0[5];
+  assign \$2006  = i__valid & i__ready;
+  assign \$2007  = \$2006  & i__payload[161];
+  assign \$2008  = i__payload[171:166] < 7'h40;
+  assign \$2009  = \$2007  & \$2008 ;
+  assign \$2010  = i__payload[165:162] == 3'h6;
+  assign \wp__en$926  = \$2009  & \$2010 ;
+  assign \$2011  = advance & sel_valid_s4;
+  assign \rp__en$928  = \$2011  & sel_l15_s0[6];
+  assign \$2012  = i__valid & i__ready;
+  assign \$2013  = \$2012  & i__payload[161];
+  assign \$2014  = i__payload[171:166] < 7'h40;
+  assign \$2015  = \$2013  & \$2014 ;
+  assign \$2016  = i__payload[165:162] == 3'h7;
+  assign \wp__en$931  = \$2015  & \$2016 ;
+  assign \$2017  = advance & sel_valid_s4;
+  assign \rp__en$933  = \$2017  & sel_l15_s0[7];
+  assign \$2018  = i__valid & i__ready;
+  assign \$2019  = \$2018  & i__payload[161];
+  assign \$2020  = i__payload[171:166] < 7'h40;
+  assign \$2021  = \$2019  & \$2020 ;
+  assign \$2022  = i__payload[165:162] == 4'h8;
+  assign \wp__en$936  = \$2021  & \$2022 ;
+  assign \$2023  = advance & sel_valid_s4;
+  assign \rp__en$938  = \$2023  & sel_l15_s0[8];
+  assign \$2024  = i__valid & i__ready;
+  assign \$2025  = \$2024  & i__payload[161];
+  assign \$2026  = i__payload[171:166] < 7'h40;
+  assign \$2027  = \$2025  & \$2026 ;
+  assign \$2028  = i__payload[165:162] == 4'h9;
+  assign \wp__en$941  = \$2027  & \$2028 ;
+  assign \$2029  = advance & sel_valid_s4;
+  assign \rp__en$943  = \$2029  & sel_l15_s0[9];
+  assign \$2030  = i__valid & i__ready;
+  assign \$2031  = \$2030  & i__payload[161];
+  assign \$2032  = i__payload[171:166] < 7'h40;
+  assign \$2033  = \$2031  & \$2032 ;
+  assign \$2034  = i__payload[165:162] == 4'ha;
+  assign \wp__en$946  = \$2033  & \$2034 ;
+  assign \$2035  = advance & sel_valid_s4;
+  assign \rp__en$948  = \$2035  & sel_l15_s0[10];
+  assign \$2036  = i__valid & i__ready;
+  assign \$2037  = \$2036  & i__payload[161];
+  assign \$2038  = i__payload[171:166] < 7'h40;
+  assign \$2039  = \$2037  & \$2038 ;
+  assign \$2040  = i__payload[165:162] == 4'hb;
+  assign \wp__en$951  = \$2039  & \$2040 ;
+  assign \$2041  = advance & sel_valid_s4;
+  assign \rp__en$953  = \$2041  & sel_l15_s0[11];
+  assign \$2042  = i__valid & i__ready;
+  assign \$2043  = \$2042  & i__payload[161];
+  assign \$2044  = i__payload[171:166] < 7'h40;
+  assign \$2045  = \$2043  & \$2044 ;
+  assign \$2046  = i__payload[165:162] == 4'hc;
+  assign \wp__en$956  = \$2045  & \$2046 ;
+  assign \$2047  = advance & sel_valid_s4;
+  assign \rp__en$958  = \$2047  & sel_l15_s0[12];
+  assign \$2048  = i__valid & i__ready;
+  assign \$2049  = \$2048  & i__payload[161];
+  assign \$2050  = i__payload[171:166] < 7'h40;
+  assign \$2051  = \$2049  & \$2050 ;
+  assign \$2052  = i__payload[165:162] == 4'hd;
+  assign \wp__en$961  = \$2051  & \$2052 ;
+  assign \$2053  = advance & sel_valid_s4;
+  assign \rp__en$963  = \$2053  & sel_l15_s0[13];
+  assign \$2054  = i__valid & i__ready;
+  assign \$2055  = \$2054  & i__payload[161];
+  assign \$2056  = i__payload[171:166] < 7'h40;
+  assign \$2057  = \$2055  & \$2056 ;
+  assign \$2058  = i__payload[165:162] == 4'he;
+  assign \wp__en$966  = \$2057  & \$2058 ;
+  assign \$2059  = advance & sel_valid_s4;
+  assign \rp__en$968  = \$2059  & sel_l15_s0[14];
+  assign \$2060  = i__valid & i__ready;
+  assign \$2061  = \$2060  & i__payload[161];
+  assign \$2062  = i__payload[171:166] < 7'h40;
+  assign \$2063  = \$2061  & \$2062 ;
+  assign \$2064  = i__payload[165:162] == 4'hf;
+  assign \wp__en$971  = \$2063  & \$2064 ;
+  assign \$2065  = advance & sel_valid_s4;
+  assign \rp__en$973  = \$2065  & sel_l15_s0[15];
   assign mac_wmux_keep0 = ! mac_read_s0;
-  assign \$1980  = ! mac_read_s0;
-  assign \$1981  = ! mac_read_s0;
-  assign \$1982  = ! mac_read_s0;
-  assign \$1983  = ! mac_read_s0;
-  assign \$1984  = mac_read_s0 == 1'h1;
-  assign \$1985  = \mac_read_s0$760  == 1'h1;
-  assign mac_wmux_keep1 = \$1984  | \$1985 ;
-  assign \$1986  = mac_read_s0 == 1'h1;
-  assign \$1987  = mac_read_s0 == 1'h1;
-  assign \$1988  = mac_read_s0 == 1'h1;
-  assign \$1989  = mac_read_s0 == 1'h1;
-  assign \$1991  = \mac_read_s0$760  == 1'h1;
-  assign \$1992  = \mac_read_s0$760  == 1'h1;
-  assign \$1993  = \mac_read_s0$760  == 1'h1;
-  assign \$1994  = \mac_read_s0$760  == 1'h1;
-  assign \$1996  = mac_read_s0 == 2'h2;
-  assign \$1997  = \mac_read_s0$760  == 2'h2;
-  assign \$1998  = \$1996  | \$1997 ;
-  assign \$1999  = \mac_read_s0$763  == 2'h2;
-  assign mac_wmux_keep2 = \$1998  | \$1999 ;
-  assign \$2000  = mac_read_s0 == 2'h2;
-  assign \$2001  = mac_read_s0 == 2'h2;
-  assign \$2002  = mac_read_s0 == 2'h2;
-  assign \$2003  = mac_read_s0 == 2'h2;
-  assign \$2005  = \mac_read_s0$760  == 2'h2;
-  assign \$2006  = \mac_read_s0$760  == 2'h2;
-  assign \$2007  = \mac_read_s0$760  == 2'h2;
-  assign \$2008  = \mac_read_s0$760  == 2'h2;
-  assign \$2010  = \$2004  | \$2009 ;
-  assign \$2011  = \mac_read_s0$763  == 2'h2;
-  assign \$2012  = \mac_read_s0$763  == 2'h2;
-  assign \$2013  = \mac_read_s0$763  == 2'h2;
-  assign \$2014  = \mac_read_s0$763  == 2'h2;
-  assign \$2016  = mac_read_s0 == 2'h3;
-  assign \$2017  = \mac_read_s0$760  == 2'h3;
-  assign \$2018  = \$2016  | \$2017 ;
-  assign \$2019  = \mac_read_s0$763  == 2'h3;
-  assign \$2020  = \mac_read_s0$766  == 2'h3;
-  assign \$2021  = \$2019  | \$2020 ;
-  assign mac_wmux_keep3 = \$2018  | \$2021 ;
-  assign \$2022  = mac_read_s0 == 2'h3;
-  assign \$2023  = mac_read_s0 == 2'h3;
-  assign \$2024  = mac_read_s0 == 2'h3;
-  assign \$2025  = mac_read_s0 == 2'h3;
-  assign \$2027  = \mac_read_s0$760  == 2'h3;
-  assign \$2028  = \mac_read_s0$760  == 2'h3;
-  assign \$2029  = \mac_read_s0$760  == 2'h3;
-  assign \$2030  = \mac_read_s0$760  == 2'h3;
-  assign \$2032  = \$2026  | \$2031 ;
-  assign \$2033  = \mac_read_s0$763  == 2'h3;
-  assign \$2034  = \mac_read_s0$763  == 2'h3;
-  assign \$2035  = \mac_read_s0$763  == 2'h3;
-  assign \$2036  = \mac_read_s0$763  == 2'h3;
-  assign \$2038  = \mac_read_s0$766  == 2'h3;
-  assign \$2039  = \mac_read_s0$766  == 2'h3;
-  assign \$2040  = \mac_read_s0$766  == 2'h3;
-  assign \$2041  = \mac_read_s0$766  == 2'h3;
-  assign mac_wmux_drop3 = \$2032  | \$2043 ;
-  assign \$2044  = mac_read_s0 == 3'h4;
-  assign \$2045  = \mac_read_s0$760  == 3'h4;
-  assign \$2046  = \$2044  | \$2045 ;
-  assign \$2047  = \mac_read_s0$763  == 3'h4;
-  assign \$2048  = \mac_read_s0$766  == 3'h4;
-  assign \$2049  = \$2047  | \$2048 ;
-  assign \$2050  = \$2046  | \$2049 ;
-  assign \$2051  = \mac_read_s0$769  == 3'h4;
-  assign mac_wmux_keep4 = \$2050  | \$2051 ;
-  assign \$2052  = mac_read_s0 == 3'h4;
-  assign \$2053  = mac_read_s0 == 3'h4;
-  assign \$2054  = mac_read_s0 == 3'h4;
-  assign \$2055  = mac_read_s0 == 3'h4;
-  assign \$2057  = \mac_read_s0$760  == 3'h4;
-  assign \$2058  = \mac_read_s0$760  == 3'h4;
-  assign \$2059  = \mac_read_s0$760  == 3'h4;
-  assign \$2060  = \mac_read_s0$760  == 3'h4;
-  assign \$2062  = \$2056  | \$2061 ;
-  assign \$2063  = \mac_read_s0$763  == 3'h4;
-  assign \$2064  = \mac_read_s0$763  == 3'h4;
-  assign \$2065  = \mac_read_s0$763  == 3'h4;
-  assign \$2066  = \mac_read_s0$763  == 3'h4;
-  assign \$2068  = \mac_read_s0$766  == 3'h4;
-  assign \$2069  = \mac_read_s0$766  == 3'h4;
-  assign \$2070  = \mac_read_s0$766  == 3'h4;
-  assign \$2071  = \mac_read_s0$766  == 3'h4;
-  assign \$2073  = \$2067  | \$2072 ;
-  assign \$2074  = \$2062  | \$2073 ;
-  assign \$2075  = \mac_read_s0$769  == 3'h4;
-  assign \$2076  = \mac_read_s0$769  == 3'h4;
-  assign \$2077  = \mac_read_s0$769  == 3'h4;
-  assign \$2078  = \mac_read_s0$769  == 3'h4;
-  assign \$2080  = mac_read_s0 == 3'h5;
-  assign \$2081  = \mac_read_s0$760  == 3'h5;
-  assign \$2082  = \$2080  | \$2081 ;
-  assign \$2083  = \mac_read_s0$763  == 3'h5;
-  assign \$2084  = \mac_read_s0$766  == 3'h5;
-  assign \$2085  = \$2083  | \$2084 ;
-  assign \$2086  = \$2082  | \$2085 ;
-  assign \$2087  = \mac_read_s0$769  == 3'h5;
-  assign \$2088  = \mac_read_s0$772  == 3'h5;
-  assign \$2089  = \$2087  | \$2088 ;
-  assign mac_wmux_keep5 = \$2086  | \$2089 ;
-  assign \$2090  = mac_read_s0 == 3'h5;
-  assign \$2091  = mac_read_s0 == 3'h5;
-  assign \$2092  = mac_read_s0 == 3'h5;
-  assign \$2093  = mac_read_s0 == 3'h5;
-  assign \$2095  = \mac_read_s0$760  == 3'h5;
-  assign \$2096  = \mac_read_s0$760  == 3'h5;
-  assign \$2097  = \mac_read_s0$760  == 3'h5;
-  assign \$2098  = \mac_read_s0$760  == 3'h5;
-  assign \$2100  = \$2094  | \$2099 ;
-  assign \$2101  = \mac_read_s0$763  == 3'h5;
-  assign \$2102  = \mac_read_s0$763  == 3'h5;
-  assign \$2103  = \mac_read_s0$763  == 3'h5;
-  assign \$2104  = \mac_read_s0$763  == 3'h5;
-  assign \$2106  = \mac_read_s0$766  == 3'h5;
-  assign \$2107  = \mac_read_s0$766  == 3'h5;
-  assign \$2108  = \mac_read_s0$766  == 3'h5;
-  assign \$2109  = \mac_read_s0$766  == 3'h5;
-  assign \$2111  = \$2105  | \$2110 ;
-  assign \$2112  = \$2100  | \$2111 ;
-  assign \$2113  = \mac_read_s0$769  == 3'h5;
-  assign \$2114  = \mac_read_s0$769  == 3'h5;
-  assign \$2115  = \mac_read_s0$769  == 3'h5;
-  assign \$2116  = \mac_read_s0$769  == 3'h5;
-  assign \$2118  = \mac_read_s0$772  == 3'h5;
-  assign \$2119  = \mac_read_s0$772  == 3'h5;
-  assign \$2120  = \mac_read_s0$772  == 3'h5;
-  assign \$2121  = \mac_read_s0$772  == 3'h5;
-  assign mac_wmux_drop5 = \$2112  | \$2123 ;
-  assign \$2124  = mac_read_s0 == 3'h6;
-  assign \$2125  = \mac_read_s0$760  == 3'h6;
-  assign \$2126  = \$2124  | \$2125 ;
-  assign \$2127  = \mac_read_s0$763  == 3'h6;
-  assign \$2128  = \mac_read_s0$766  == 3'h6;
-  assign \$2129  = \$2127  | \$2128 ;
-  assign \$2130  = \$2126  | \$2129 ;
-  assign \$2131  = \mac_read_s0$769  == 3'h6;
-  assign \$2132  = \mac_read_s0$772  == 3'h6;
-  assign \$2133  = \$2131  | \$2132 ;
-  assign \$2134  = \mac_read_s0$775  == 3'h6;
+  assign \$2066  = ! mac_read_s0;
+  assign \$2067  = ! mac_read_s0;
+  assign \$2068  = ! mac_read_s0;
+  assign \$2069  = ! mac_read_s0;
+  assign \$2070  = mac_read_s0 == 1'h1;
+  assign \$2071  = \mac_read_s0$978  == 1'h1;
+  assign mac_wmux_keep1 = \$2070  | \$2071 ;
+  assign \$2072  = mac_read_s0 == 1'h1;
+  assign \$2073  = mac_read_s0 == 1'h1;
+  assign \$2074  = mac_read_s0 == 1'h1;
+  assign \$2075  = mac_read_s0 == 1'h1;
+  assign \$2077  = \mac_read_s0$978  == 1'h1;
+  assign \$2078  = \mac_read_s0$978  == 1'h1;
+  assign \$2079  = \mac_read_s0$978  == 1'h1;
+  assign \$2080  = \mac_read_s0$978  == 1'h1;
+  assign \$2082  = mac_read_s0 == 2'h2;
+  assign \$2083  = \mac_read_s0$978  == 2'h2;
+  assign \$2084  = \$2082  | \$2083 ;
+  assign \$2085  = \mac_read_s0$981  == 2'h2;
+  assign mac_wmux_keep2 = \$2084  | \$2085 ;
+  assign \$2086  = mac_read_s0 == 2'h2;
+  assign \$2087  = mac_read_s0 == 2'h2;
+  assign \$2088  = mac_read_s0 == 2'h2;
+  assign \$2089  = mac_read_s0 == 2'h2;
+  assign \$2091  = \mac_read_s0$978  == 2'h2;
+  assign \$2092  = \mac_read_s0$978  == 2'h2;
+  assign \$2093  = \mac_read_s0$978  == 2'h2;
+  assign \$2094  = \mac_read_s0$978  == 2'h2;
+  assign \$2096  = \$2090  | \$2095 ;
+  assign \$2097  = \mac_read_s0$981  == 2'h2;
+  assign \$2098  = \mac_read_s0$981  == 2'h2;
+  assign \$2099  = \mac_read_s0$981  == 2'h2;
+  assign \$2100  = \mac_read_s0$981  == 2'h2;
+  assign \$2102  = mac_read_s0 == 2'h3;
+  assign \$2103  = \mac_read_s0$978  == 2'h3;
+  assign \$2104  = \$2102  | \$2103 ;
+  assign \$2105  = \mac_read_s0$981  == 2'h3;
+  assign \$2106  = \mac_read_s0$984  == 2'h3;
+  assign \$2107  = \$2105  | \$2106 ;
+  assign mac_wmux_keep3 = \$2104  | \$2107 ;
+  assign \$2108  = mac_read_s0 == 2'h3;
+  assign \$2109  = mac_read_s0 == 2'h3;
+  assign \$2110  = mac_read_s0 == 2'h3;
+  assign \$2111  = mac_read_s0 == 2'h3;
+  assign \$2113  = \mac_read_s0$978  == 2'h3;
+  assign \$2114  = \mac_read_s0$978  == 2'h3;
+  assign \$2115  = \mac_read_s0$978  == 2'h3;
+  assign \$2116  = \mac_read_s0$978  == 2'h3;
+  assign \$2118  = \$2112  | \$2117 ;
+  assign \$2119  = \mac_read_s0$981  == 2'h3;
+  assign \$2120  = \mac_read_s0$981  == 2'h3;
+  assign \$2121  = \mac_read_s0$981  == 2'h3;
+  assign \$2122  = \mac_read_s0$981  == 2'h3;
+  assign \$2124  = \mac_read_s0$984  == 2'h3;
+  assign \$2125  = \mac_read_s0$984  == 2'h3;
+  assign \$2126  = \mac_read_s0$984  == 2'h3;
+  assign \$2127  = \mac_read_s0$984  == 2'h3;
+  assign mac_wmux_drop3 = \$2118  | \$2129 ;
+  assign \$2130  = mac_read_s0 == 3'h4;
+  assign \$2131  = \mac_read_s0$978  == 3'h4;
+  assign \$2132  = \$2130  | \$2131 ;
+  assign \$2133  = \mac_read_s0$981  == 3'h4;
+  assign \$2134  = \mac_read_s0$984  == 3'h4;
   assign \$2135  = \$2133  | \$2134 ;
-  assign mac_wmux_keep6 = \$2130  | \$2135 ;
-  assign \$2136  = mac_read_s0 == 3'h6;
-  assign \$2137  = mac_read_s0 == 3'h6;
-  assign \$2138  = mac_read_s0 == 3'h6;
-  assign \$2139  = mac_read_s0 == 3'h6;
-  assign \$2141  = \mac_read_s0$760  == 3'h6;
-  assign \$2142  = \mac_read_s0$760  == 3'h6;
-  assign \$2143  = \mac_read_s0$760  == 3'h6;
-  assign \$2144  = \mac_read_s0$760  == 3'h6;
-  assign \$2146  = \$2140  | \$2145 ;
-  assign \$2147  = \mac_read_s0$763  == 3'h6;
-  assign \$2148  = \mac_read_s0$763  == 3'h6;
-  assign \$2149  = \mac_read_s0$763  == 3'h6;
-  assign \$2150  = \mac_read_s0$763  == 3'h6;
-  assign \$2152  = \mac_read_s0$766  == 3'h6;
-  assign \$2153  = \mac_read_s0$766  == 3'h6;
-  assign \$2154  = \mac_read_s0$766  == 3'h6;
-  assign \$2155  = \mac_read_s0$766  == 3'h6;
-  assign \$2157  = \$2151  | \$2156 ;
-  assign \$2158  = \$2146  | \$2157 ;
-  assign \$2159  = \mac_read_s0$769  == 3'h6;
-  assign \$2160  = \mac_read_s0$769  == 3'h6;
-  assign \$2161  = \mac_read_s0$769  == 3'h6;
-  assign \$2162  = \mac_read_s0$769  == 3'h6;
-  assign \$2164  = \mac_read_s0$772  == 3'h6;
-  assign \$2165  = \mac_read_s0$772  == 3'h6;
-  assign \$2166  = \mac_read_s0$772  == 3'h6;
-  assign \$2167  = \mac_read_s0$772  == 3'h6;
-  assign \$2169  = \$2163  | \$2168 ;
-  assign \$2170  = \mac_read_s0$775  == 3'h6;
-  assign \$2171  = \mac_read_s0$775  == 3'h6;
-  assign \$2172  = \mac_read_s0$775  == 3'h6;
-  assign \$2173  = \mac_read_s0$775  == 3'h6;
-  assign mac_wmux_drop6 = \$2158  | \$2175 ;
-  assign \$2176  = mac_read_s0 == 3'h7;
-  assign \$2177  = \mac_read_s0$760  == 3'h7;
-  assign \$2178  = \$2176  | \$2177 ;
-  assign \$2179  = \mac_read_s0$763  == 3'h7;
-  assign \$2180  = \mac_read_s0$766  == 3'h7;
-  assign \$2181  = \$2179  | \$2180 ;
-  assign \$2182  = \$2178  | \$2181 ;
-  assign \$2183  = \mac_read_s0$769  == 3'h7;
-  assign \$2184  = \mac_read_s0$772  == 3'h7;
-  assign \$2185  = \$2183  | \$2184 ;
-  assign \$2186  = \mac_read_s0$775  == 3'h7;
-  assign \$2187  = \mac_read_s0$778  == 3'h7;
-  assign \$2188  = \$2186  | \$2187 ;
-  assign \$2189  = \$2185  | \$2188 ;
-  assign mac_wmux_keep7 = \$2182  | \$2189 ;
-  assign \$2190  = mac_read_s0 == 3'h7;
-  assign \$2191  = mac_read_s0 == 3'h7;
-  assign \$2192  = mac_read_s0 == 3'h7;
-  assign \$2193  = mac_read_s0 == 3'h7;
-  assign \$2195  = \mac_read_s0$760  == 3'h7;
-  assign \$2196  = \mac_read_s0$760  == 3'h7;
-  assign \$2197  = \mac_read_s0$760  == 3'h7;
-  assign \$2198  = \mac_read_s0$760  == 3'h7;
-  assign \$2200  = \$2194  | \$2199 ;
-  assign \$2201  = \mac_read_s0$763  == 3'h7;
-  assign \$2202  = \mac_read_s0$763  == 3'h7;
-  assign \$2203  = \mac_read_s0$763  == 3'h7;
-  assign \$2204  = \mac_read_s0$763  == 3'h7;
-  assign \$2206  = \mac_read_s0$766  == 3'h7;
-  assign \$2207  = \mac_read_s0$766  == 3'h7;
-  assign \$2208  = \mac_read_s0$766  == 3'h7;
-  assign \$2209  = \mac_read_s0$766  == 3'h7;
-  assign \$2211  = \$2205  | \$2210 ;
-  assign \$2212  = \$2200  | \$2211 ;
-  assign \$2213  = \mac_read_s0$769  == 3'h7;
-  assign \$2214  = \mac_read_s0$769  == 3'h7;
-  assign \$2215  = \mac_read_s0$769  == 3'h7;
-  assign \$2216  = \mac_read_s0$769  == 3'h7;
-  assign \$2218  = \mac_read_s0$772  == 3'h7;
-  assign \$2219  = \mac_read_s0$772  == 3'h7;
-  assign \$2220  = \mac_read_s0$772  == 3'h7;
-  assign \$2221  = \mac_read_s0$772  == 3'h7;
-  assign \$2223  = \$2217  | \$2222 ;
-  assign \$2224  = \mac_read_s0$775  == 3'h7;
-  assign \$2225  = \mac_read_s0$775  == 3'h7;
-  assign \$2226  = \mac_read_s0$775  == 3'h7;
-  assign \$2227  = \mac_read_s0$775  == 3'h7;
-  assign \$2229  = \mac_read_s0$778  == 3'h7;
-  assign \$2230  = \mac_read_s0$778  == 3'h7;
-  assign \$2231  = \mac_read_s0$778  == 3'h7;
-  assign \$2232  = \mac_read_s0$778  == 3'h7;
-  assign \$2235  = \$2223  | \$2234 ;
-  assign mac_wmux_drop7 = \$2212  | \$2235 ;
-  assign \$2236  = mac_read_s0 == 4'h8;
-  assign \$2237  = \mac_read_s0$760  == 4'h8;
-  assign \$2238  = \$2236  | \$2237 ;
-  assign \$2239  = \mac_read_s0$763  == 4'h8;
-  assign \$2240  = \mac_read_s0$766  == 4'h8;
-  assign \$2241  = \$2239  | \$2240 ;
-  assign \$2242  = \$2238  | \$2241 ;
-  assign \$2243  = \mac_read_s0$769  == 4'h8;
-  assign \$2244  = \mac_read_s0$772  == 4'h8;
-  assign \$2245  = \$2243  | \$2244 ;
-  assign \$2246  = \mac_read_s0$775  == 4'h8;
-  assign \$2247  = \mac_read_s0$778  == 4'h8;
-  assign \$2248  = \$2246  | \$2247 ;
-  assign \$2249  = \$2245  | \$2248 ;
-  assign mac_wmux_keep8 = \$2242  | \$2249 ;
-  assign \$2250  = mac_read_s0 == 4'h8;
-  assign \$2251  = mac_read_s0 == 4'h8;
-  assign \$2252  = mac_read_s0 == 4'h8;
-  assign \$2253  = mac_read_s0 == 4'h8;
-  assign \$2255  = \mac_read_s0$760  == 4'h8;
-  assign \$2256  = \mac_read_s0$760  == 4'h8;
-  assign \$2257  = \mac_read_s0$760  == 4'h8;
-  assign \$2258  = \mac_read_s0$760  == 4'h8;
-  assign \$2260  = \$2254  | \$2259 ;
-  assign \$2261  = \mac_read_s0$763  == 4'h8;
-  assign \$2262  = \mac_read_s0$763  == 4'h8;
-  assign \$2263  = \mac_read_s0$763  == 4'h8;
-  assign \$2264  = \mac_read_s0$763  == 4'h8;
-  assign \$2266  = \mac_read_s0$766  == 4'h8;
-  assign \$2267  = \mac_read_s0$766  == 4'h8;
-  assign \$2268  = \mac_read_s0$766  == 4'h8;
-  assign \$2269  = \mac_read_s0$766  == 4'h8;
-  assign \$2271  = \$2265  | \$2270 ;
-  assign \$2272  = \$2260  | \$2271 ;
-  assign \$2273  = \mac_read_s0$769  == 4'h8;
-  assign \$2274  = \mac_read_s0$769  == 4'h8;
-  assign \$2275  = \mac_read_s0$769  == 4'h8;
-  assign \$2276  = \mac_read_s0$769  == 4'h8;
-  assign \$2278  = \mac_read_s0$772  == 4'h8;
-  assign \$2279  = \mac_read_s0$772  == 4'h8;
-  assign \$2280  = \mac_read_s0$772  == 4'h8;
-  assign \$2281  = \mac_read_s0$772  == 4'h8;
-  assign \$2283  = \$2277  | \$2282 ;
-  assign \$2284  = \mac_read_s0$775  == 4'h8;
-  assign \$2285  = \mac_read_s0$775  == 4'h8;
-  assign \$2286  = \mac_read_s0$775  == 4'h8;
-  assign \$2287  = \mac_read_s0$775  == 4'h8;
-  assign \$2289  = \mac_read_s0$778  == 4'h8;
-  assign \$2290  = \mac_read_s0$778  == 4'h8;
-  assign \$2291  = \mac_read_s0$778  == 4'h8;
-  assign \$2292  = \mac_read_s0$778  == 4'h8;
-  assign \$2294  = \$2288  | \$2293 ;
-  assign \$2295  = \$2283  | \$2294 ;
-  assign mac_wmux_drop8 = \$2272  | \$2295 ;
-  assign \$2296  = \mac_read_s0$760  == 4'h9;
-  assign \$2297  = \mac_read_s0$763  == 4'h9;
-  assign \$2298  = \$2296  | \$2297 ;
-  assign \$2299  = \mac_read_s0$766  == 4'h9;
-  assign \$2300  = \mac_read_s0$769  == 4'h9;
-  assign \$2301  = \$2299  | \$2300 ;
-  assign \$2302  = \$2298  | \$2301 ;
-  assign \$2303  = \mac_read_s0$772  == 4'h9;
-  assign \$2304  = \mac_read_s0$775  == 4'h9;
-  assign \$2305  = \$2303  | \$2304 ;
-  assign \$2306  = \mac_read_s0$778  == 4'h9;
-  assign \$2307  = \$2305  | \$2306 ;
-  assign mac_wmux_keep9 = \$2302  | \$2307 ;
-  assign \$2308  = \mac_read_s0$760  == 4'h9;
-  assign \$2309  = \mac_read_s0$760  == 4'h9;
-  assign \$2310  = \mac_read_s0$760  == 4'h9;
-  assign \$2311  = \mac_read_s0$760  == 4'h9;
-  assign \$2313  = \mac_read_s0$763  == 4'h9;
-  assign \$2314  = \mac_read_s0$763  == 4'h9;
-  assign \$2315  = \mac_read_s0$763  == 4'h9;
-  assign \$2316  = \mac_read_s0$763  == 4'h9;
-  assign \$2318  = \$2312  | \$2317 ;
-  assign \$2319  = \mac_read_s0$766  == 4'h9;
-  assign \$2320  = \mac_read_s0$766  == 4'h9;
-  assign \$2321  = \mac_read_s0$766  == 4'h9;
-  assign \$2322  = \mac_read_s0$766  == 4'h9;
-  assign \$2324  = \mac_read_s0$769  == 4'h9;
-  assign \$2325  = \mac_read_s0$769  == 4'h9;
-  assign \$2326  = \mac_read_s0$769  == 4'h9;
-  assign \$2327  = \mac_read_s0$769  == 4'h9;
-  assign \$2329  = \$2323  | \$2328 ;
-  assign \$2330  = \$2318  | \$2329 ;
-  assign \$2331  = \mac_read_s0$772  == 4'h9;
-  assign \$2332  = \mac_read_s0$772  == 4'h9;
-  assign \$2333  = \mac_read_s0$772  == 4'h9;
-  assign \$2334  = \mac_read_s0$772  == 4'h9;
-  assign \$2336  = \mac_read_s0$775  == 4'h9;
-  assign \$2337  = \mac_read_s0$775  == 4'h9;
-  assign \$2338  = \mac_read_s0$775  == 4'h9;
-  assign \$2339  = \mac_read_s0$775  == 4'h9;
-  assign \$2341  = \$2335  | \$2340 ;
-  assign \$2342  = \mac_read_s0$778  == 4'h9;
-  assign \$2343  = \mac_read_s0$778  == 4'h9;
-  assign \$2344  = \mac_read_s0$778  == 4'h9;
-  assign \$2345  = \mac_read_s0$778  == 4'h9;
-  assign \$2347  = \$2341  | \$2346 ;
-  assign mac_wmux_drop9 = \$2330  | \$2347 ;
-  assign \$2348  = \mac_read_s0$763  == 4'ha;
-  assign \$2349  = \mac_read_s0$766  == 4'ha;
-  assign \$2350  = \$2348  | \$2349 ;
-  assign \$2351  = \mac_read_s0$769  == 4'ha;
-  assign \$2352  = \mac_read_s0$772  == 4'ha;
-  assign \$2353  = \$2351  | \$2352 ;
-  assign \$2354  = \$2350  | \$2353 ;
-  assign \$2355  = \mac_read_s0$775  == 4'ha;
-  assign \$2356  = \mac_read_s0$778  == 4'ha;
-  assign \$2357  = \$2355  | \$2356 ;
-  assign mac_wmux_keep10 = \$2354  | \$2357 ;
-  assign \$2358  = \mac_read_s0$763  == 4'ha;
-  assign \$2359  = \mac_read_s0$763  == 4'ha;
-  assign \$2360  = \mac_read_s0$763  == 4'ha;
-  assign \$2361  = \mac_read_s0$763  == 4'ha;
-  assign \$2363  = \mac_read_s0$766  == 4'ha;
-  assign \$2364  = \mac_read_s0$766  == 4'ha;
-  assign \$2365  = \mac_read_s0$766  == 4'ha;
-  assign \$2366  = \mac_read_s0$766  == 4'ha;
-  assign \$2368  = \$2362  | \$2367 ;
-  assign \$2369  = \mac_read_s0$769  == 4'ha;
-  assign \$2370  = \mac_read_s0$769  == 4'ha;
-  assign \$2371  = \mac_read_s0$769  == 4'ha;
-  assign \$2372  = \mac_read_s0$769  == 4'ha;
-  assign \$2374  = \mac_read_s0$772  == 4'ha;
-  assign \$2375  = \mac_read_s0$772  == 4'ha;
-  assign \$2376  = \mac_read_s0$772  == 4'ha;
-  assign \$2377  = \mac_read_s0$772  == 4'ha;
-  assign \$2379  = \$2373  | \$2378 ;
-  assign \$2380  = \$2368  | \$2379 ;
-  assign \$2381  = \mac_read_s0$775  == 4'ha;
-  assign \$2382  = \mac_read_s0$775  == 4'ha;
-  assign \$2383  = \mac_read_s0$775  == 4'ha;
-  assign \$2384  = \mac_read_s0$775  == 4'ha;
-  assign \$2386  = \mac_read_s0$778  == 4'ha;
-  assign \$2387  = \mac_read_s0$778  == 4'ha;
-  assign \$2388  = \mac_read_s0$778  == 4'ha;
-  assign \$2389  = \mac_read_s0$778  == 4'ha;
-  assign \$2391  = \$2385  | \$2390 ;
-  assign mac_wmux_drop10 = \$2380  | \$2391 ;
-  assign \$2392  = \mac_read_s0$766  == 4'hb;
-  assign \$2393  = \mac_read_s0$769  == 4'hb;
-  assign \$2394  = \$2392  | \$2393 ;
-  assign \$2395  = \mac_read_s0$772  == 4'hb;
-  assign \$2396  = \mac_read_s0$775  == 4'hb;
-  assign \$2397  = \$2395  | \$2396 ;
-  assign \$2398  = \$2394  | \$2397 ;
-  assign \$2399  = \mac_read_s0$778  == 4'hb;
-  assign mac_wmux_keep11 = \$2398  | \$2399 ;
-  assign \$2400  = \mac_read_s0$766  == 4'hb;
-  assign \$2401  = \mac_read_s0$766  == 4'hb;
-  assign \$2402  = \mac_read_s0$766  == 4'hb;
-  assign \$2403  = \mac_read_s0$766  == 4'hb;
-  assign \$2405  = \mac_read_s0$769  == 4'hb;
-  assign \$2406  = \mac_read_s0$769  == 4'hb;
-  assign \$2407  = \mac_read_s0$769  == 4'hb;
-  assign \$2408  = \mac_read_s0$769  == 4'hb;
-  assign \$2410  = \$2404  | \$2409 ;
-  assign \$2411  = \mac_read_s0$772  == 4'hb;
-  assign \$2412  = \mac_read_s0$772  == 4'hb;
-  assign \$2413  = \mac_read_s0$772  == 4'hb;
-  assign \$2414  = \mac_read_s0$772  == 4'hb;
-  assign \$2416  = \mac_read_s0$775  == 4'hb;
-  assign \$2417  = \mac_read_s0$775  == 4'hb;
-  assign \$2418  = \mac_read_s0$775  == 4'hb;
-  assign \$2419  = \mac_read_s0$775  == 4'hb;
-  assign \$2421  = \$2415  | \$2420 ;
-  assign \$2422  = \$2410  | \$2421 ;
-  assign \$2423  = \mac_read_s0$778  == 4'hb;
-  assign \$2424  = \mac_read_s0$778  == 4'hb;
-  assign \$2425  = \mac_read_s0$778  == 4'hb;
-  assign \$2426  = \mac_read_s0$778  == 4'hb;
-  assign mac_wmux_drop11 = \$2422  | \$2427 ;
-  assign \$2428  = \mac_read_s0$769  == 4'hc;
-  assign \$2429  = \mac_read_s0$772  == 4'hc;
-  assign \$2430  = \$2428  | \$2429 ;
-  assign \$2431  = \mac_read_s0$775  == 4'hc;
-  assign \$2432  = \mac_read_s0$778  == 4'hc;
-  assign \$2433  = \$2431  | \$2432 ;
-  assign mac_wmux_keep12 = \$2430  | \$2433 ;
-  assign \$2434  = \mac_read_s0$769  == 4'hc;
-  assign \$2435  = \mac_read_s0$769  == 4'hc;
-  assign \$2436  = \mac_read_s0$769  == 4'hc;
-  assign \$2437  = \mac_read_s0$769  == 4'hc;
-  assign \$2439  = \mac_read_s0$772  == 4'hc;
-  assign \$2440  = \mac_read_s0$772  == 4'hc;
-  assign \$2441  = \mac_read_s0$772  == 4'hc;
-  assign \$2442  = \mac_read_s0$772  == 4'hc;
-  assign \$2444  = \$2438  | \$2443 ;
-  assign \$2445  = \mac_read_s0$775  == 4'hc;
-  assign \$2446  = \mac_read_s0$775  == 4'hc;
-  assign \$2447  = \mac_read_s0$775  == 4'hc;
-  assign \$2448  = \mac_read_s0$775  == 4'hc;
-  assign \$2450  = \mac_read_s0$778  == 4'hc;
-  assign \$2451  = \mac_read_s0$778  == 4'hc;
-  assign \$2452  = \mac_read_s0$778  == 4'hc;
-  assign \$2453  = \mac_read_s0$778  == 4'hc;
-  assign \$2455  = \$2449  | \$2454 ;
-  assign mac_wmux_drop12 = \$2444  | \$2455 ;
-  assign \$2456  = \mac_read_s0$772  == 4'hd;
-  assign \$2457  = \mac_read_s0$775  == 4'hd;
-  assign \$2458  = \$2456  | \$2457 ;
-  assign \$2459  = \mac_read_s0$778  == 4'hd;
-  assign mac_wmux_keep13 = \$2458  | \$2459 ;
-  assign \$2460  = \mac_read_s0$772  == 4'hd;
-  assign \$2461  = \mac_read_s0$772  == 4'hd;
-  assign \$2462  = \mac_read_s0$772  == 4'hd;
-  assign \$2463  = \mac_read_s0$772  == 4'hd;
-  assign \$2465  = \mac_read_s0$775  == 4'hd;
-  assign \$2466  = \mac_read_s0$775  == 4'hd;
-  assign \$2467  = \mac_read_s0$775  == 4'hd;
-  assign \$2468  = \mac_read_s0$775  == 4'hd;
-  assign \$2470  = \$2464  | \$2469 ;
-  assign \$2471  = \mac_read_s0$778  == 4'hd;
-  assign \$2472  = \mac_read_s0$778  == 4'hd;
-  assign \$2473  = \mac_read_s0$778  == 4'hd;
-  assign \$2474  = \mac_read_s0$778  == 4'hd;
-  assign mac_wmux_drop13 = \$2470  | \$2475 ;
-  assign \$2476  = \mac_read_s0$775  == 4'he;
-  assign \$2477  = \mac_read_s0$778  == 4'he;
-  assign mac_wmux_keep14 = \$2476  | \$2477 ;
-  assign \$2478  = \mac_read_s0$775  == 4'he;
-  assign \$2479  = \mac_read_s0$775  == 4'he;
-  assign \$2480  = \mac_read_s0$775  == 4'he;
-  assign \$2481  = \mac_read_s0$775  == 4'he;
-  assign \$2483  = \mac_read_s0$778  == 4'he;
-  assign \$2484  = \mac_read_s0$778  == 4'he;
-  assign \$2485  = \mac_read_s0$778  == 4'he;
-  assign \$2486  = \mac_read_s0$778  == 4'he;
-  assign mac_wmux_drop14 = \$2482  | \$2487 ;
-  assign mac_wmux_keep15 = \mac_read_s0$778  == 4'hf;
-  assign \$2488  = \mac_read_s0$778  == 4'hf;
-  assign \$2489  = \mac_read_s0$778  == 4'hf;
-  assign \$2490  = \mac_read_s0$778  == 4'hf;
-  assign \$2491  = \mac_read_s0$778  == 4'hf;
+  assign \$2136  = \$2132  | \$2135 ;
+  assign \$2137  = \mac_read_s0$987  == 3'h4;
+  assign mac_wmux_keep4 = \$2136  | \$2137 ;
+  assign \$2138  = mac_read_s0 == 3'h4;
+  assign \$2139  = mac_read_s0 == 3'h4;
+  assign \$2140  = mac_read_s0 == 3'h4;
+  assign \$2141  = mac_read_s0 == 3'h4;
+  assign \$2143  = \mac_read_s0$978  == 3'h4;
+  assign \$2144  = \mac_read_s0$978  == 3'h4;
+  assign \$2145  = \mac_read_s0$978  == 3'h4;
+  assign \$2146  = \mac_read_s0$978  == 3'h4;
+  assign \$2148  = \$2142  | \$2147 ;
+  assign \$2149  = \mac_read_s0$981  == 3'h4;
+  assign \$2150  = \mac_read_s0$981  == 3'h4;
+  assign \$2151  = \mac_read_s0$981  == 3'h4;
+  assign \$2152  = \mac_read_s0$981  == 3'h4;
+  assign \$2154  = \mac_read_s0$984  == 3'h4;
+  assign \$2155  = \mac_read_s0$984  == 3'h4;
+  assign \$2156  = \mac_read_s0$984  == 3'h4;
+  assign \$2157  = \mac_read_s0$984  == 3'h4;
+  assign \$2159  = \$2153  | \$2158 ;
+  assign \$2160  = \$2148  | \$2159 ;
+  assign \$2161  = \mac_read_s0$987  == 3'h4;
+  assign \$2162  = \mac_read_s0$987  == 3'h4;
+  assign \$2163  = \mac_read_s0$987  == 3'h4;
+  assign \$2164  = \mac_read_s0$987  == 3'h4;
+  assign \$2166  = mac_read_s0 == 3'h5;
+  assign \$2167  = \mac_read_s0$978  == 3'h5;
+  assign \$2168  = \$2166  | \$2167 ;
+  assign \$2169  = \mac_read_s0$981  == 3'h5;
+  assign \$2170  = \mac_read_s0$984  == 3'h5;
+  assign \$2171  = \$2169  | \$2170 ;
+  assign \$2172  = \$2168  | \$2171 ;
+  assign \$2173  = \mac_read_s0$987  == 3'h5;
+  assign \$2174  = \mac_read_s0$990  == 3'h5;
+  assign \$2175  = \$2173  | \$2174 ;
+  assign mac_wmux_keep5 = \$2172  | \$2175 ;
+  assign \$2176  = mac_read_s0 == 3'h5;
+  assign \$2177  = mac_read_s0 == 3'h5;
+  assign \$2178  = mac_read_s0 == 3'h5;
+  assign \$2179  = mac_read_s0 == 3'h5;
+  assign \$2181  = \mac_read_s0$978  == 3'h5;
+  assign \$2182  = \mac_read_s0$978  == 3'h5;
+  assign \$2183  = \mac_read_s0$978  == 3'h5;
+  assign \$2184  = \mac_read_s0$978  == 3'h5;
+  assign \$2186  = \$2180  | \$2185 ;
+  assign \$2187  = \mac_read_s0$981  == 3'h5;
+  assign \$2188  = \mac_read_s0$981  == 3'h5;
+  assign \$2189  = \mac_read_s0$981  == 3'h5;
+  assign \$2190  = \mac_read_s0$981  == 3'h5;
+  assign \$2192  = \mac_read_s0$984  == 3'h5;
+  assign \$2193  = \mac_read_s0$984  == 3'h5;
+  assign \$2194  = \mac_read_s0$984  == 3'h5;
+  assign \$2195  = \mac_read_s0$984  == 3'h5;
+  assign \$2197  = \$2191  | \$2196 ;
+  assign \$2198  = \$2186  | \$2197 ;
+  assign \$2199  = \mac_read_s0$987  == 3'h5;
+  assign \$2200  = \mac_read_s0$987  == 3'h5;
+  assign \$2201  = \mac_read_s0$987  == 3'h5;
+  assign \$2202  = \mac_read_s0$987  == 3'h5;
+  assign \$2204  = \mac_read_s0$990  == 3'h5;
+  assign \$2205  = \mac_read_s0$990  == 3'h5;
+  assign \$2206  = \mac_read_s0$990  == 3'h5;
+  assign \$2207  = \mac_read_s0$990  == 3'h5;
+  assign mac_wmux_drop5 = \$2198  | \$2209 ;
+  assign \$2210  = mac_read_s0 == 3'h6;
+  assign \$2211  = \mac_read_s0$978  == 3'h6;
+  assign \$2212  = \$2210  | \$2211 ;
+  assign \$2213  = \mac_read_s0$981  == 3'h6;
+  assign \$2214  = \mac_read_s0$984  == 3'h6;
+  assign \$2215  = \$2213  | \$2214 ;
+  assign \$2216  = \$2212  | \$2215 ;
+  assign \$2217  = \mac_read_s0$987  == 3'h6;
+  assign \$2218  = \mac_read_s0$990  == 3'h6;
+  assign \$2219  = \$2217  | \$2218 ;
+  assign \$2220  = \mac_read_s0$993  == 3'h6;
+  assign \$2221  = \$2219  | \$2220 ;
+  assign mac_wmux_keep6 = \$2216  | \$2221 ;
+  assign \$2222  = mac_read_s0 == 3'h6;
+  assign \$2223  = mac_read_s0 == 3'h6;
+  assign \$2224  = mac_read_s0 == 3'h6;
+  assign \$2225  = mac_read_s0 == 3'h6;
+  assign \$2227  = \mac_read_s0$978  == 3'h6;
+  assign \$2228  = \mac_read_s0$978  == 3'h6;
+  assign \$2229  = \mac_read_s0$978  == 3'h6;
+  assign \$2230  = \mac_read_s0$978  == 3'h6;
+  assign \$2232  = \$2226  | \$2231 ;
+  assign \$2233  = \mac_read_s0$981  == 3'h6;
+  assign \$2234  = \mac_read_s0$981  == 3'h6;
+  assign \$2235  = \mac_read_s0$981  == 3'h6;
+  assign \$2236  = \mac_read_s0$981  == 3'h6;
+  assign \$2238  = \mac_read_s0$984  == 3'h6;
+  assign \$2239  = \mac_read_s0$984  == 3'h6;
+  assign \$2240  = \mac_read_s0$984  == 3'h6;
+  assign \$2241  = \mac_read_s0$984  == 3'h6;
+  assign \$2243  = \$2237  | \$2242 ;
+  assign \$2244  = \$2232  | \$2243 ;
+  assign \$2245  = \mac_read_s0$987  == 3'h6;
+  assign \$2246  = \mac_read_s0$987  == 3'h6;
+  assign \$2247  = \mac_read_s0$987  == 3'h6;
+  assign \$2248  = \mac_read_s0$987  == 3'h6;
+  assign \$2250  = \mac_read_s0$990  == 3'h6;
+  assign \$2251  = \mac_read_s0$990  == 3'h6;
+  assign \$2252  = \mac_read_s0$990  == 3'h6;
+  assign \$2253  = \mac_read_s0$990  == 3'h6;
+  assign \$2255  = \$2249  | \$2254 ;
+  assign \$2256  = \mac_read_s0$993  == 3'h6;
+  assign \$2257  = \mac_read_s0$993  == 3'h6;
+  assign \$2258  = \mac_read_s0$993  == 3'h6;
+  assign \$2259  = \mac_read_s0$993  == 3'h6;
+  assign mac_wmux_drop6 = \$2244  | \$2261 ;
+  assign \$2262  = mac_read_s0 == 3'h7;
+  assign \$2263  = \mac_read_s0$978  == 3'h7;
+  assign \$2264  = \$2262  | \$2263 ;
+  assign \$2265  = \mac_read_s0$981  == 3'h7;
+  assign \$2266  = \mac_read_s0$984  == 3'h7;
+  assign \$2267  = \$2265  | \$2266 ;
+  assign \$2268  = \$2264  | \$2267 ;
+  assign \$2269  = \mac_read_s0$987  == 3'h7;
+  assign \$2270  = \mac_read_s0$990  == 3'h7;
+  assign \$2271  = \$2269  | \$2270 ;
+  assign \$2272  = \mac_read_s0$993  == 3'h7;
+  assign \$2273  = \mac_read_s0$996  == 3'h7;
+  assign \$2274  = \$2272  | \$2273 ;
+  assign \$2275  = \$2271  | \$2274 ;
+  assign mac_wmux_keep7 = \$2268  | \$2275 ;
+  assign \$2276  = mac_read_s0 == 3'h7;
+  assign \$2277  = mac_read_s0 == 3'h7;
+  assign \$2278  = mac_read_s0 == 3'h7;
+  assign \$2279  = mac_read_s0 == 3'h7;
+  assign \$2281  = \mac_read_s0$978  == 3'h7;
+  assign \$2282  = \mac_read_s0$978  == 3'h7;
+  assign \$2283  = \mac_read_s0$978  == 3'h7;
+  assign \$2284  = \mac_read_s0$978  == 3'h7;
+  assign \$2286  = \$2280  | \$2285 ;
+  assign \$2287  = \mac_read_s0$981  == 3'h7;
+  assign \$2288  = \mac_read_s0$981  == 3'h7;
+  assign \$2289  = \mac_read_s0$981  == 3'h7;
+  assign \$2290  = \mac_read_s0$981  == 3'h7;
+  assign \$2292  = \mac_read_s0$984  == 3'h7;
+  assign \$2293  = \mac_read_s0$984  == 3'h7;
+  assign \$2294  = \mac_read_s0$984  == 3'h7;
+  assign \$2295  = \mac_read_s0$984  == 3'h7;
+  assign \$2297  = \$2291  | \$2296 ;
+  assign \$2298  = \$2286  | \$2297 ;
+  assign \$2299  = \mac_read_s0$987  == 3'h7;
+  assign \$2300  = \mac_read_s0$987  == 3'h7;
+  assign \$2301  = \mac_read_s0$987  == 3'h7;
+  assign \$2302  = \mac_read_s0$987  == 3'h7;
+  assign \$2304  = \mac_read_s0$990  == 3'h7;
+  assign \$2305  = \mac_read_s0$990  == 3'h7;
+  assign \$2306  = \mac_read_s0$990  == 3'h7;
+  assign \$2307  = \mac_read_s0$990  == 3'h7;
+  assign \$2309  = \$2303  | \$2308 ;
+  assign \$2310  = \mac_read_s0$993  == 3'h7;
+  assign \$2311  = \mac_read_s0$993  == 3'h7;
+  assign \$2312  = \mac_read_s0$993  == 3'h7;
+  assign \$2313  = \mac_read_s0$993  == 3'h7;
+  assign \$2315  = \mac_read_s0$996  == 3'h7;
+  assign \$2316  = \mac_read_s0$996  == 3'h7;
+  assign \$2317  = \mac_read_s0$996  == 3'h7;
+  assign \$2318  = \mac_read_s0$996  == 3'h7;
+  assign \$2321  = \$2309  | \$2320 ;
+  assign mac_wmux_drop7 = \$2298  | \$2321 ;
+  assign \$2322  = mac_read_s0 == 4'h8;
+  assign \$2323  = \mac_read_s0$978  == 4'h8;
+  assign \$2324  = \$2322  | \$2323 ;
+  assign \$2325  = \mac_read_s0$981  == 4'h8;
+  assign \$2326  = \mac_read_s0$984  == 4'h8;
+  assign \$2327  = \$2325  | \$2326 ;
+  assign \$2328  = \$2324  | \$2327 ;
+  assign \$2329  = \mac_read_s0$987  == 4'h8;
+  assign \$2330  = \mac_read_s0$990  == 4'h8;
+  assign \$2331  = \$2329  | \$2330 ;
+  assign \$2332  = \mac_read_s0$993  == 4'h8;
+  assign \$2333  = \mac_read_s0$996  == 4'h8;
+  assign \$2334  = \$2332  | \$2333 ;
+  assign \$2335  = \$2331  | \$2334 ;
+  assign mac_wmux_keep8 = \$2328  | \$2335 ;
+  assign \$2336  = mac_read_s0 == 4'h8;
+  assign \$2337  = mac_read_s0 == 4'h8;
+  assign \$2338  = mac_read_s0 == 4'h8;
+  assign \$2339  = mac_read_s0 == 4'h8;
+  assign \$2341  = \mac_read_s0$978  == 4'h8;
+  assign \$2342  = \mac_read_s0$978  == 4'h8;
+  assign \$2343  = \mac_read_s0$978  == 4'h8;
+  assign \$2344  = \mac_read_s0$978  == 4'h8;
+  assign \$2346  = \$2340  | \$2345 ;
+  assign \$2347  = \mac_read_s0$981  == 4'h8;
+  assign \$2348  = \mac_read_s0$981  == 4'h8;
+  assign \$2349  = \mac_read_s0$981  == 4'h8;
+  assign \$2350  = \mac_read_s0$981  == 4'h8;
+  assign \$2352  = \mac_read_s0$984  == 4'h8;
+  assign \$2353  = \mac_read_s0$984  == 4'h8;
+  assign \$2354  = \mac_read_s0$984  == 4'h8;
+  assign \$2355  = \mac_read_s0$984  == 4'h8;
+  assign \$2357  = \$2351  | \$2356 ;
+  assign \$2358  = \$2346  | \$2357 ;
+  assign \$2359  = \mac_read_s0$987  == 4'h8;
+  assign \$2360  = \mac_read_s0$987  == 4'h8;
+  assign \$2361  = \mac_read_s0$987  == 4'h8;
+  assign \$2362  = \mac_read_s0$987  == 4'h8;
+  assign \$2364  = \mac_read_s0$990  == 4'h8;
+  assign \$2365  = \mac_read_s0$990  == 4'h8;
+  assign \$2366  = \mac_read_s0$990  == 4'h8;
+  assign \$2367  = \mac_read_s0$990  == 4'h8;
+  assign \$2369  = \$2363  | \$2368 ;
+  assign \$2370  = \mac_read_s0$993  == 4'h8;
+  assign \$2371  = \mac_read_s0$993  == 4'h8;
+  assign \$2372  = \mac_read_s0$993  == 4'h8;
+  assign \$2373  = \mac_read_s0$993  == 4'h8;
+  assign \$2375  = \mac_read_s0$996  == 4'h8;
+  assign \$2376  = \mac_read_s0$996  == 4'h8;
+  assign \$2377  = \mac_read_s0$996  == 4'h8;
+  assign \$2378  = \mac_read_s0$996  == 4'h8;
+  assign \$2380  = \$2374  | \$2379 ;
+  assign \$2381  = \$2369  | \$2380 ;
+  assign mac_wmux_drop8 = \$2358  | \$2381 ;
+  assign \$2382  = \mac_read_s0$978  == 4'h9;
+  assign \$2383  = \mac_read_s0$981  == 4'h9;
+  assign \$2384  = \$2382  | \$2383 ;
+  assign \$2385  = \mac_read_s0$984  == 4'h9;
+  assign \$2386  = \mac_read_s0$987  == 4'h9;
+  assign \$2387  = \$2385  | \$2386 ;
+  assign \$2388  = \$2384  | \$2387 ;
+  assign \$2389  = \mac_read_s0$990  == 4'h9;
+  assign \$2390  = \mac_read_s0$993  == 4'h9;
+  assign \$2391  = \$2389  | \$2390 ;
+  assign \$2392  = \mac_read_s0$996  == 4'h9;
+  assign \$2393  = \$2391  | \$2392 ;
+  assign mac_wmux_keep9 = \$2388  | \$2393 ;
+  assign \$2394  = \mac_read_s0$978  == 4'h9;
+  assign \$2395  = \mac_read_s0$978  == 4'h9;
+  assign \$2396  = \mac_read_s0$978  == 4'h9;
+  assign \$2397  = \mac_read_s0$978  == 4'h9;
+  assign \$2399  = \mac_read_s0$981  == 4'h9;
+  assign \$2400  = \mac_read_s0$981  == 4'h9;
+  assign \$2401  = \mac_read_s0$981  == 4'h9;
+  assign \$2402  = \mac_read_s0$981  == 4'h9;
+  assign \$2404  = \$2398  | \$2403 ;
+  assign \$2405  = \mac_read_s0$984  == 4'h9;
+  assign \$2406  = \mac_read_s0$984  == 4'h9;
+  assign \$2407  = \mac_read_s0$984  == 4'h9;
+  assign \$2408  = \mac_read_s0$984  == 4'h9;
+  assign \$2410  = \mac_read_s0$987  == 4'h9;
+  assign \$2411  = \mac_read_s0$987  == 4'h9;
+  assign \$2412  = \mac_read_s0$987  == 4'h9;
+  assign \$2413  = \mac_read_s0$987  == 4'h9;
+  assign \$2415  = \$2409  | \$2414 ;
+  assign \$2416  = \$2404  | \$2415 ;
+  assign \$2417  = \mac_read_s0$990  == 4'h9;
+  assign \$2418  = \mac_read_s0$990  == 4'h9;
+  assign \$2419  = \mac_read_s0$990  == 4'h9;
+  assign \$2420  = \mac_read_s0$990  == 4'h9;
+  assign \$2422  = \mac_read_s0$993  == 4'h9;
+  assign \$2423  = \mac_read_s0$993  == 4'h9;
+  assign \$2424  = \mac_read_s0$993  == 4'h9;
+  assign \$2425  = \mac_read_s0$993  == 4'h9;
+  assign \$2427  = \$2421  | \$2426 ;
+  assign \$2428  = \mac_read_s0$996  == 4'h9;
+  assign \$2429  = \mac_read_s0$996  == 4'h9;
+  assign \$2430  = \mac_read_s0$996  == 4'h9;
+  assign \$2431  = \mac_read_s0$996  == 4'h9;
+  assign \$2433  = \$2427  | \$2432 ;
+  assign mac_wmux_drop9 = \$2416  | \$2433 ;
+  assign \$2434  = \mac_read_s0$981  == 4'ha;
+  assign \$2435  = \mac_read_s0$984  == 4'ha;
+  assign \$2436  = \$2434  | \$2435 ;
+  assign \$2437  = \mac_read_s0$987  == 4'ha;
+  assign \$2438  = \mac_read_s0$990  == 4'ha;
+  assign \$2439  = \$2437  | \$2438 ;
+  assign \$2440  = \$2436  | \$2439 ;
+  assign \$2441  = \mac_read_s0$993  == 4'ha;
+  assign \$2442  = \mac_read_s0$996  == 4'ha;
+  assign \$2443  = \$2441  | \$2442 ;
+  assign mac_wmux_keep10 = \$2440  | \$2443 ;
+  assign \$2444  = \mac_read_s0$981  == 4'ha;
+  assign \$2445  = \mac_read_s0$981  == 4'ha;
+  assign \$2446  = \mac_read_s0$981  == 4'ha;
+  assign \$2447  = \mac_read_s0$981  == 4'ha;
+  assign \$2449  = \mac_read_s0$984  == 4'ha;
+  assign \$2450  = \mac_read_s0$984  == 4'ha;
+  assign \$2451  = \mac_read_s0$984  == 4'ha;
+  assign \$2452  = \mac_read_s0$984  == 4'ha;
+  assign \$2454  = \$2448  | \$2453 ;
+  assign \$2455  = \mac_read_s0$987  == 4'ha;
+  assign \$2456  = \mac_read_s0$987  == 4'ha;
+  assign \$2457  = \mac_read_s0$987  == 4'ha;
+  assign \$2458  = \mac_read_s0$987  == 4'ha;
+  assign \$2460  = \mac_read_s0$990  == 4'ha;
+  assign \$2461  = \mac_read_s0$990  == 4'ha;
+  assign \$2462  = \mac_read_s0$990  == 4'ha;
+  assign \$2463  = \mac_read_s0$990  == 4'ha;
+  assign \$2465  = \$2459  | \$2464 ;
+  assign \$2466  = \$2454  | \$2465 ;
+  assign \$2467  = \mac_read_s0$993  == 4'ha;
+  assign \$2468  = \mac_read_s0$993  == 4'ha;
+  assign \$2469  = \mac_read_s0$993  == 4'ha;
+  assign \$2470  = \mac_read_s0$993  == 4'ha;
+  assign \$2472  = \mac_read_s0$996  == 4'ha;
+  assign \$2473  = \mac_read_s0$996  == 4'ha;
+  assign \$2474  = \mac_read_s0$996  == 4'ha;
+  assign \$2475  = \mac_read_s0$996  == 4'ha;
+  assign \$2477  = \$2471  | \$2476 ;
+  assign mac_wmux_drop10 = \$2466  | \$2477 ;
+  assign \$2478  = \mac_read_s0$984  == 4'hb;
+  assign \$2479  = \mac_read_s0$987  == 4'hb;
+  assign \$2480  = \$2478  | \$2479 ;
+  assign \$2481  = \mac_read_s0$990  == 4'hb;
+  assign \$2482  = \mac_read_s0$993  == 4'hb;
+  assign \$2483  = \$2481  | \$2482 ;
+  assign \$2484  = \$2480  | \$2483 ;
+  assign \$2485  = \mac_read_s0$996  == 4'hb;
+  assign mac_wmux_keep11 = \$2484  | \$2485 ;
+  assign \$2486  = \mac_read_s0$984  == 4'hb;
+  assign \$2487  = \mac_read_s0$984  == 4'hb;
+  assign \$2488  = \mac_read_s0$984  == 4'hb;
+  assign \$2489  = \mac_read_s0$984  == 4'hb;
+  assign \$2491  = \mac_read_s0$987  == 4'hb;
+  assign \$2492  = \mac_read_s0$987  == 4'hb;
+  assign \$2493  = \mac_read_s0$987  == 4'hb;
+  assign \$2494  = \mac_read_s0$987  == 4'hb;
+  assign \$2496  = \$2490  | \$2495 ;
+  assign \$2497  = \mac_read_s0$990  == 4'hb;
+  assign \$2498  = \mac_read_s0$990  == 4'hb;
+  assign \$2499  = \mac_read_s0$990  == 4'hb;
+  assign \$2500  = \mac_read_s0$990  == 4'hb;
+  assign \$2502  = \mac_read_s0$993  == 4'hb;
+  assign \$2503  = \mac_read_s0$993  == 4'hb;
+  assign \$2504  = \mac_read_s0$993  == 4'hb;
+  assign \$2505  = \mac_read_s0$993  == 4'hb;
+  assign \$2507  = \$2501  | \$2506 ;
+  assign \$2508  = \$2496  | \$2507 ;
+  assign \$2509  = \mac_read_s0$996  == 4'hb;
+  assign \$2510  = \mac_read_s0$996  == 4'hb;
+  assign \$2511  = \mac_read_s0$996  == 4'hb;
+  assign \$2512  = \mac_read_s0$996  == 4'hb;
+  assign mac_wmux_drop11 = \$2508  | \$2513 ;
+  assign \$2514  = \mac_read_s0$987  == 4'hc;
+  assign \$2515  = \mac_read_s0$990  == 4'hc;
+  assign \$2516  = \$2514  | \$2515 ;
+  assign \$2517  = \mac_read_s0$993  == 4'hc;
+  assign \$2518  = \mac_read_s0$996  == 4'hc;
+  assign \$2519  = \$2517  | \$2518 ;
+  assign mac_wmux_keep12 = \$2516  | \$2519 ;
+  assign \$2520  = \mac_read_s0$987  == 4'hc;
+  assign \$2521  = \mac_read_s0$987  == 4'hc;
+  assign \$2522  = \mac_read_s0$987  == 4'hc;
+  assign \$2523  = \mac_read_s0$987  == 4'hc;
+  assign \$2525  = \mac_read_s0$990  == 4'hc;
+  assign \$2526  = \mac_read_s0$990  == 4'hc;
+  assign \$2527  = \mac_read_s0$990  == 4'hc;
+  assign \$2528  = \mac_read_s0$990  == 4'hc;
+  assign \$2530  = \$2524  | \$2529 ;
+  assign \$2531  = \mac_read_s0$993  == 4'hc;
+  assign \$2532  = \mac_read_s0$993  == 4'hc;
+  assign \$2533  = \mac_read_s0$993  == 4'hc;
+  assign \$2534  = \mac_read_s0$993  == 4'hc;
+  assign \$2536  = \mac_read_s0$996  == 4'hc;
+  assign \$2537  = \mac_read_s0$996  == 4'hc;
+  assign \$2538  = \mac_read_s0$996  == 4'hc;
+  assign \$2539  = \mac_read_s0$996  == 4'hc;
+  assign \$2541  = \$2535  | \$2540 ;
+  assign mac_wmux_drop12 = \$2530  | \$2541 ;
+  assign \$2542  = \mac_read_s0$990  == 4'hd;
+  assign \$2543  = \mac_read_s0$993  == 4'hd;
+  assign \$2544  = \$2542  | \$2543 ;
+  assign \$2545  = \mac_read_s0$996  == 4'hd;
+  assign mac_wmux_keep13 = \$2544  | \$2545 ;
+  assign \$2546  = \mac_read_s0$990  == 4'hd;
+  assign \$2547  = \mac_read_s0$990  == 4'hd;
+  assign \$2548  = \mac_read_s0$990  == 4'hd;
+  assign \$2549  = \mac_read_s0$990  == 4'hd;
+  assign \$2551  = \mac_read_s0$993  == 4'hd;
+  assign \$2552  = \mac_read_s0$993  == 4'hd;
+  assign \$2553  = \mac_read_s0$993  == 4'hd;
+  assign \$2554  = \mac_read_s0$993  == 4'hd;
+  assign \$2556  = \$2550  | \$2555 ;
+  assign \$2557  = \mac_read_s0$996  == 4'hd;
+  assign \$2558  = \mac_read_s0$996  == 4'hd;
+  assign \$2559  = \mac_read_s0$996  == 4'hd;
+  assign \$2560  = \mac_read_s0$996  == 4'hd;
+  assign mac_wmux_drop13 = \$2556  | \$2561 ;
+  assign \$2562  = \mac_read_s0$993  == 4'he;
+  assign \$2563  = \mac_read_s0$996  == 4'he;
+  assign mac_wmux_keep14 = \$2562  | \$2563 ;
+  assign \$2564  = \mac_read_s0$993  == 4'he;
+  assign \$2565  = \mac_read_s0$993  == 4'he;
+  assign \$2566  = \mac_read_s0$993  == 4'he;
+  assign \$2567  = \mac_read_s0$993  == 4'he;
+  assign \$2569  = \mac_read_s0$996  == 4'he;
+  assign \$2570  = \mac_read_s0$996  == 4'he;
+  assign \$2571  = \mac_read_s0$996  == 4'he;
+  assign \$2572  = \mac_read_s0$996  == 4'he;
+  assign mac_wmux_drop14 = \$2568  | \$2573 ;
+  assign mac_wmux_keep15 = \mac_read_s0$996  == 4'hf;
+  assign \$2574  = \mac_read_s0$996  == 4'hf;
+  assign \$2575  = \mac_read_s0$996  == 4'hf;
+  assign \$2576  = \mac_read_s0$996  == 4'hf;
+  assign \$2577  = \mac_read_s0$996  == 4'hf;
   assign mac_wmux_s0_mv0 = mac_wmux_keep1 & mac_wmux_drop1[0];
-  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2493 ;
+  assign mac_wmux_s0_v0 = mac_wmux_s0_mv0 | \$2579 ;
   assign mac_wmux_s0_d0 = mac_wmux_s0_mv0 ? mac_wmux_drop1 : 4'h0;
-  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \rp__data$801 [7:0] : rp__data[7:0];
-  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \rp__data$801 [15:8] : rp__data[15:8];
-  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \rp__data$801 [23:16] : rp__data[23:16];
-  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \rp__data$801 [31:24] : rp__data[31:24];
+  assign mac_wmux_s0_w0_0 = mac_wmux_s0_mv0 ? \rp__data$1019 [7:0] : rp__data[7:0];
+  assign mac_wmux_s0_w1_0 = mac_wmux_s0_mv0 ? \rp__data$1019 [15:8] : rp__data[15:8];
+  assign mac_wmux_s0_w2_0 = mac_wmux_s0_mv0 ? \rp__data$1019 [23:16] : rp__data[23:16];
+  assign mac_wmux_s0_w3_0 = mac_wmux_s0_mv0 ? \rp__data$1019 [31:24] : rp__data[31:24];
   assign mac_wmux_s0_mv1 = mac_wmux_keep2 & mac_wmux_drop2[0];
-  assign \$2494  = ~ mac_wmux_drop1[0];
-  assign \$2495  = mac_wmux_keep1 & \$2494 ;
-  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2495 ;
+  assign \$2580  = ~ mac_wmux_drop1[0];
+  assign \$2581  = mac_wmux_keep1 & \$2580 ;
+  assign mac_wmux_s0_v1 = mac_wmux_s0_mv1 | \$2581 ;
   assign mac_wmux_s0_d1 = mac_wmux_s0_mv1 ? mac_wmux_drop2 : mac_wmux_drop1;
-  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \rp__data$809 [7:0] : \rp__data$801 [7:0];
-  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \rp__data$809 [15:8] : \rp__data$801 [15:8];
-  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \rp__data$809 [23:16] : \rp__data$801 [23:16];
-  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \rp__data$809 [31:24] : \rp__data$801 [31:24];
+  assign mac_wmux_s0_w0_1 = mac_wmux_s0_mv1 ? \rp__data$1027 [7:0] : \rp__data$1019 [7:0];
+  assign mac_wmux_s0_w1_1 = mac_wmux_s0_mv1 ? \rp__data$1027 [15:8] : \rp__data$1019 [15:8];
+  assign mac_wmux_s0_w2_1 = mac_wmux_s0_mv1 ? \rp__data$1027 [23:16] : \rp__data$1019 [23:16];
+  assign mac_wmux_s0_w3_1 = mac_wmux_s0_mv1 ? \rp__data$1027 [31:24] : \rp__data$1019 [31:24];
   assign mac_wmux_s0_mv2 = mac_wmux_keep3 & mac_wmux_drop3[0];
-  assign \$2496  = ~ mac_wmux_drop2[0];
-  assign \$2497  = mac_wmux_keep2 & \$2496 ;
-  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2497 ;
+  assign \$2582  = ~ mac_wmux_drop2[0];
+  assign \$2583  = mac_wmux_keep2 & \$2582 ;
+  assign mac_wmux_s0_v2 = mac_wmux_s0_mv2 | \$2583 ;
   assign mac_wmux_s0_d2 = mac_wmux_s0_mv2 ? mac_wmux_drop3 : mac_wmux_drop2;
-  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \rp__data$817 [7:0] : \rp__data$809 [7:0];
-  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \rp__data$817 [15:8] : \rp__data$809 [15:8];
-  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \rp__data$817 [23:16] : \rp__data$809 [23:16];
-  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \rp__data$817 [31:24] : \rp__data$809 [31:24];
+  assign mac_wmux_s0_w0_2 = mac_wmux_s0_mv2 ? \rp__data$1035 [7:0] : \rp__data$1027 [7:0];
+  assign mac_wmux_s0_w1_2 = mac_wmux_s0_mv2 ? \rp__data$1035 [15:8] : \rp__data$1027 [15:8];
+  assign mac_wmux_s0_w2_2 = mac_wmux_s0_mv2 ? \rp__data$1035 [23:16] : \rp__data$1027 [23:16];
+  assign mac_wmux_s0_w3_2 = mac_wmux_s0_mv2 ? \rp__data$1035 [31:24] : \rp__data$1027 [31:24];
   assign mac_wmux_s0_mv3 = mac_wmux_keep4 & mac_wmux_drop4[0];
-  assign \$2498  = ~ mac_wmux_drop3[0];
-  assign \$2499  = mac_wmux_keep3 & \$2498 ;
-  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2499 ;
+  assign \$2584  = ~ mac_wmux_drop3[0];
+  assign \$2585  = mac_wmux_keep3 & \$2584 ;
+  assign mac_wmux_s0_v3 = mac_wmux_s0_mv3 | \$2585 ;
   assign mac_wmux_s0_d3 = mac_wmux_s0_mv3 ? mac_wmux_drop4 : mac_wmux_drop3;
-  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \rp__data$825 [7:0] : \rp__data$817 [7:0];
-  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \rp__data$825 [15:8] : \rp__data$817 [15:8];
-  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \rp__data$825 [23:16] : \rp__data$817 [23:16];
-  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \rp__data$825 [31:24] : \rp__data$817 [31:24];
+  assign mac_wmux_s0_w0_3 = mac_wmux_s0_mv3 ? \rp__data$1043 [7:0] : \rp__data$1035 [7:0];
+  assign mac_wmux_s0_w1_3 = mac_wmux_s0_mv3 ? \rp__data$1043 [15:8] : \rp__data$1035 [15:8];
+  assign mac_wmux_s0_w2_3 = mac_wmux_s0_mv3 ? \rp__data$1043 [23:16] : \rp__data$1035 [23:16];
+  assign mac_wmux_s0_w3_3 = mac_wmux_s0_mv3 ? \rp__data$1043 [31:24] : \rp__data$1035 [31:24];
   assign mac_wmux_s0_mv4 = mac_wmux_keep5 & mac_wmux_drop5[0];
-  assign \$2500  = ~ mac_wmux_drop4[0];
-  assign \$2501  = mac_wmux_keep4 & \$2500 ;
-  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2501 ;
+  assign \$2586  = ~ mac_wmux_drop4[0];
+  assign \$2587  = mac_wmux_keep4 & \$2586 ;
+  assign mac_wmux_s0_v4 = mac_wmux_s0_mv4 | \$2587 ;
   assign mac_wmux_s0_d4 = mac_wmux_s0_mv4 ? mac_wmux_drop5 : mac_wmux_drop4;
-  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \rp__data$833 [7:0] : \rp__data$825 [7:0];
-  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \rp__data$833 [15:8] : \rp__data$825 [15:8];
-  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \rp__data$833 [23:16] : \rp__data$825 [23:16];
-  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \rp__data$833 [31:24] : \rp__data$825 [31:24];
+  assign mac_wmux_s0_w0_4 = mac_wmux_s0_mv4 ? \rp__data$1051 [7:0] : \rp__data$1043 [7:0];
+  assign mac_wmux_s0_w1_4 = mac_wmux_s0_mv4 ? \rp__data$1051 [15:8] : \rp__data$1043 [15:8];
+  assign mac_wmux_s0_w2_4 = mac_wmux_s0_mv4 ? \rp__data$1051 [23:16] : \rp__data$1043 [23:16];
+  assign mac_wmux_s0_w3_4 = mac_wmux_s0_mv4 ? \rp__data$1051 [31:24] : \rp__data$1043 [31:24];
   assign mac_wmux_s0_mv5 = mac_wmux_keep6 & mac_wmux_drop6[0];
-  assign \$2502  = ~ mac_wmux_drop5[0];
-  assign \$2503  = mac_wmux_keep5 & \$2502 ;
-  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2503 ;
+  assign \$2588  = ~ mac_wmux_drop5[0];
+  assign \$2589  = mac_wmux_keep5 & \$2588 ;
+  assign mac_wmux_s0_v5 = mac_wmux_s0_mv5 | \$2589 ;
   assign mac_wmux_s0_d5 = mac_wmux_s0_mv5 ? mac_wmux_drop6 : mac_wmux_drop5;
-  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \rp__data$841 [7:0] : \rp__data$833 [7:0];
-  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \rp__data$841 [15:8] : \rp__data$833 [15:8];
-  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \rp__data$841 [23:16] : \rp__data$833 [23:16];
-  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \rp__data$841 [31:24] : \rp__data$833 [31:24];
+  assign mac_wmux_s0_w0_5 = mac_wmux_s0_mv5 ? \rp__data$1059 [7:0] : \rp__data$1051 [7:0];
+  assign mac_wmux_s0_w1_5 = mac_wmux_s0_mv5 ? \rp__data$1059 [15:8] : \rp__data$1051 [15:8];
+  assign mac_wmux_s0_w2_5 = mac_wmux_s0_mv5 ? \rp__data$1059 [23:16] : \rp__data$1051 [23:16];
+  assign mac_wmux_s0_w3_5 = mac_wmux_s0_mv5 ? \rp__data$1059 [31:24] : \rp__data$1051 [31:24];
   assign mac_wmux_s0_mv6 = mac_wmux_keep7 & mac_wmux_drop7[0];
-  assign \$2504  = ~ mac_wmux_drop6[0];
-  assign \$2505  = mac_wmux_keep6 & \$2504 ;
-  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2505 ;
+  assign \$2590  = ~ mac_wmux_drop6[0];
+  assign \$2591  = mac_wmux_keep6 & \$2590 ;
+  assign mac_wmux_s0_v6 = mac_wmux_s0_mv6 | \$2591 ;
   assign mac_wmux_s0_d6 = mac_wmux_s0_mv6 ? mac_wmux_drop7 : mac_wmux_drop6;
-  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \rp__data$849 [7:0] : \rp__data$841 [7:0];
-  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \rp__data$849 [15:8] : \rp__data$841 [15:8];
-  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \rp__data$849 [23:16] : \rp__data$841 [23:16];
-  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \rp__data$849 [31:24] : \rp__data$841 [31:24];
+  assign mac_wmux_s0_w0_6 = mac_wmux_s0_mv6 ? \rp__data$1067 [7:0] : \rp__data$1059 [7:0];
+  assign mac_wmux_s0_w1_6 = mac_wmux_s0_mv6 ? \rp__data$1067 [15:8] : \rp__data$1059 [15:8];
+  assign mac_wmux_s0_w2_6 = mac_wmux_s0_mv6 ? \rp__data$1067 [23:16] : \rp__data$1059 [23:16];
+  assign mac_wmux_s0_w3_6 = mac_wmux_s0_mv6 ? \rp__data$1067 [31:24] : \rp__data$1059 [31:24];
   assign mac_wmux_s0_mv7 = mac_wmux_keep8 & mac_wmux_drop8[0];
-  assign \$2506  = ~ mac_wmux_drop7[0];
-  assign \$2507  = mac_wmux_keep7 & \$2506 ;
-  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2507 ;
+  assign \$2592  = ~ mac_wmux_drop7[0];
+  assign \$2593  = mac_wmux_keep7 & \$2592 ;
+  assign mac_wmux_s0_v7 = mac_wmux_s0_mv7 | \$2593 ;
   assign mac_wmux_s0_d7 = mac_wmux_s0_mv7 ? mac_wmux_drop8 : mac_wmux_drop7;
-  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \rp__data$857 [7:0] : \rp__data$849 [7:0];
-  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \rp__data$857 [15:8] : \rp__data$849 [15:8];
-  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \rp__data$857 [23:16] : \rp__data$849 [23:16];
-  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \rp__data$857 [31:24] : \rp__data$849 [31:24];
+  assign mac_wmux_s0_w0_7 = mac_wmux_s0_mv7 ? \rp__data$1075 [7:0] : \rp__data$1067 [7:0];
+  assign mac_wmux_s0_w1_7 = mac_wmux_s0_mv7 ? \rp__data$1075 [15:8] : \rp__data$1067 [15:8];
+  assign mac_wmux_s0_w2_7 = mac_wmux_s0_mv7 ? \rp__data$1075 [23:16] : \rp__data$1067 [23:16];
+  assign mac_wmux_s0_w3_7 = mac_wmux_s0_mv7 ? \rp__data$1075 [31:24] : \rp__data$1067 [31:24];
   assign mac_wmux_s0_mv8 = mac_wmux_keep9 & mac_wmux_drop9[0];
-  assign \$2508  = ~ mac_wmux_drop8[0];
-  assign \$2509  = mac_wmux_keep8 & \$2508 ;
-  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2509 ;
+  assign \$2594  = ~ mac_wmux_drop8[0];
+  assign \$2595  = mac_wmux_keep8 & \$2594 ;
+  assign mac_wmux_s0_v8 = mac_wmux_s0_mv8 | \$2595 ;
   assign mac_wmux_s0_d8 = mac_wmux_s0_mv8 ? mac_wmux_drop9 : mac_wmux_drop8;
-  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \rp__data$865 [7:0] : \rp__data$857 [7:0];
-  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \rp__data$865 [15:8] : \rp__data$857 [15:8];
-  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \rp__data$865 [23:16] : \rp__data$857 [23:16];
-  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \rp__data$865 [31:24] : \rp__data$857 [31:24];
+  assign mac_wmux_s0_w0_8 = mac_wmux_s0_mv8 ? \rp__data$1083 [7:0] : \rp__data$1075 [7:0];
+  assign mac_wmux_s0_w1_8 = mac_wmux_s0_mv8 ? \rp__data$1083 [15:8] : \rp__data$1075 [15:8];
+  assign mac_wmux_s0_w2_8 = mac_wmux_s0_mv8 ? \rp__data$1083 [23:16] : \rp__data$1075 [23:16];
+  assign mac_wmux_s0_w3_8 = mac_wmux_s0_mv8 ? \rp__data$1083 [31:24] : \rp__data$1075 [31:24];
   assign mac_wmux_s0_mv9 = mac_wmux_keep10 & mac_wmux_drop10[0];
-  assign \$2510  = ~ mac_wmux_drop9[0];
-  assign \$2511  = mac_wmux_keep9 & \$2510 ;
-  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2511 ;
+  assign \$2596  = ~ mac_wmux_drop9[0];
+  assign \$2597  = mac_wmux_keep9 & \$2596 ;
+  assign mac_wmux_s0_v9 = mac_wmux_s0_mv9 | \$2597 ;
   assign mac_wmux_s0_d9 = mac_wmux_s0_mv9 ? mac_wmux_drop10 : mac_wmux_drop9;
-  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \rp__data$873 [7:0] : \rp__data$865 [7:0];
-  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \rp__data$873 [15:8] : \rp__data$865 [15:8];
-  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \rp__data$873 [23:16] : \rp__data$865 [23:16];
-  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \rp__data$873 [31:24] : \rp__data$865 [31:24];
+  assign mac_wmux_s0_w0_9 = mac_wmux_s0_mv9 ? \rp__data$1091 [7:0] : \rp__data$1083 [7:0];
+  assign mac_wmux_s0_w1_9 = mac_wmux_s0_mv9 ? \rp__data$1091 [15:8] : \rp__data$1083 [15:8];
+  assign mac_wmux_s0_w2_9 = mac_wmux_s0_mv9 ? \rp__data$1091 [23:16] : \rp__data$1083 [23:16];
+  assign mac_wmux_s0_w3_9 = mac_wmux_s0_mv9 ? \rp__data$1091 [31:24] : \rp__data$1083 [31:24];
   assign mac_wmux_s0_mv10 = mac_wmux_keep11 & mac_wmux_drop11[0];
-  assign \$2512  = ~ mac_wmux_drop10[0];
-  assign \$2513  = mac_wmux_keep10 & \$2512 ;
-  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2513 ;
+  assign \$2598  = ~ mac_wmux_drop10[0];
+  assign \$2599  = mac_wmux_keep10 & \$2598 ;
+  assign mac_wmux_s0_v10 = mac_wmux_s0_mv10 | \$2599 ;
   assign mac_wmux_s0_d10 = mac_wmux_s0_mv10 ? mac_wmux_drop11 : mac_wmux_drop10;
-  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \rp__data$881 [7:0] : \rp__data$873 [7:0];
-  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \rp__data$881 [15:8] : \rp__data$873 [15:8];
-  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \rp__data$881 [23:16] : \rp__data$873 [23:16];
-  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \rp__data$881 [31:24] : \rp__data$873 [31:24];
+  assign mac_wmux_s0_w0_10 = mac_wmux_s0_mv10 ? \rp__data$1099 [7:0] : \rp__data$1091 [7:0];
+  assign mac_wmux_s0_w1_10 = mac_wmux_s0_mv10 ? \rp__data$1099 [15:8] : \rp__data$1091 [15:8];
+  assign mac_wmux_s0_w2_10 = mac_wmux_s0_mv10 ? \rp__data$1099 [23:16] : \rp__data$1091 [23:16];
+  assign mac_wmux_s0_w3_10 = mac_wmux_s0_mv10 ? \rp__data$1099 [31:24] : \rp__data$1091 [31:24];
   assign mac_wmux_s0_mv11 = mac_wmux_keep12 & mac_wmux_drop12[0];
-  assign \$2514  = ~ mac_wmux_drop11[0];
-  assign \$2515  = mac_wmux_keep11 & \$2514 ;
-  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2515 ;
+  assign \$2600  = ~ mac_wmux_drop11[0];
+  assign \$2601  = mac_wmux_keep11 & \$2600 ;
+  assign mac_wmux_s0_v11 = mac_wmux_s0_mv11 | \$2601 ;
   assign mac_wmux_s0_d11 = mac_wmux_s0_mv11 ? mac_wmux_drop12 : mac_wmux_drop11;
-  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \rp__data$889 [7:0] : \rp__data$881 [7:0];
-  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \rp__data$889 [15:8] : \rp__data$881 [15:8];
-  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \rp__data$889 [23:16] : \rp__data$881 [23:16];
-  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \rp__data$889 [31:24] : \rp__data$881 [31:24];
+  assign mac_wmux_s0_w0_11 = mac_wmux_s0_mv11 ? \rp__data$1107 [7:0] : \rp__data$1099 [7:0];
+  assign mac_wmux_s0_w1_11 = mac_wmux_s0_mv11 ? \rp__data$1107 [15:8] : \rp__data$1099 [15:8];
+  assign mac_wmux_s0_w2_11 = mac_wmux_s0_mv11 ? \rp__data$1107 [23:16] : \rp__data$1099 [23:16];
+  assign mac_wmux_s0_w3_11 = mac_wmux_s0_mv11 ? \rp__data$1107 [31:24] : \rp__data$1099 [31:24];
   assign mac_wmux_s0_mv12 = mac_wmux_keep13 & mac_wmux_drop13[0];
-  assign \$2516  = ~ mac_wmux_drop12[0];
-  assign \$2517  = mac_wmux_keep12 & \$2516 ;
-  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2517 ;
+  assign \$2602  = ~ mac_wmux_drop12[0];
+  assign \$2603  = mac_wmux_keep12 & \$2602 ;
+  assign mac_wmux_s0_v12 = mac_wmux_s0_mv12 | \$2603 ;
   assign mac_wmux_s0_d12 = mac_wmux_s0_mv12 ? mac_wmux_drop13 : mac_wmux_drop12;
-  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \rp__data$897 [7:0] : \rp__data$889 [7:0];
-  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \rp__data$897 [15:8] : \rp__data$889 [15:8];
-  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \rp__data$897 [23:16] : \rp__data$889 [23:16];
-  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \rp__data$897 [31:24] : \rp__data$889 [31:24];
+  assign mac_wmux_s0_w0_12 = mac_wmux_s0_mv12 ? \rp__data$1115 [7:0] : \rp__data$1107 [7:0];
+  assign mac_wmux_s0_w1_12 = mac_wmux_s0_mv12 ? \rp__data$1115 [15:8] : \rp__data$1107 [15:8];
+  assign mac_wmux_s0_w2_12 = mac_wmux_s0_mv12 ? \rp__data$1115 [23:16] : \rp__data$1107 [23:16];
+  assign mac_wmux_s0_w3_12 = mac_wmux_s0_mv12 ? \rp__data$1115 [31:24] : \rp__data$1107 [31:24];
   assign mac_wmux_s0_mv13 = mac_wmux_keep14 & mac_wmux_drop14[0];
-  assign \$2518  = ~ mac_wmux_drop13[0];
-  assign \$2519  = mac_wmux_keep13 & \$2518 ;
-  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2519 ;
+  assign \$2604  = ~ mac_wmux_drop13[0];
+  assign \$2605  = mac_wmux_keep13 & \$2604 ;
+  assign mac_wmux_s0_v13 = mac_wmux_s0_mv13 | \$2605 ;
   assign mac_wmux_s0_d13 = mac_wmux_s0_mv13 ? mac_wmux_drop14 : mac_wmux_drop13;
-  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \rp__data$905 [7:0] : \rp__data$897 [7:0];
-  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \rp__data$905 [15:8] : \rp__data$897 [15:8];
-  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \rp__data$905 [23:16] : \rp__data$897 [23:16];
-  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \rp__data$905 [31:24] : \rp__data$897 [31:24];
-  assign \$2520  = ~ mac_wmux_drop14[0];
-  assign \$2521  = mac_wmux_keep14 & \$2520 ;
+  assign mac_wmux_s0_w0_13 = mac_wmux_s0_mv13 ? \rp__data$1123 [7:0] : \rp__data$1115 [7:0];
+  assign mac_wmux_s0_w1_13 = mac_wmux_s0_mv13 ? \rp__data$1123 [15:8] : \rp__data$1115 [15:8];
+  assign mac_wmux_s0_w2_13 = mac_wmux_s0_mv13 ? \rp__data$1123 [23:16] : \rp__data$1115 [23:16];
+  assign mac_wmux_s0_w3_13 = mac_wmux_s0_mv13 ? \rp__data$1123 [31:24] : \rp__data$1115 [31:24];
+  assign \$2606  = ~ mac_wmux_drop14[0];
+  assign \$2607  = mac_wmux_keep14 & \$2606 ;
   assign mac_wmux_s1_mv0 = mac_wmux_s0_v2 & mac_wmux_s0_d2[1];
-  assign \$2522  = ~ mac_wmux_s0_d0[1];
-  assign \$2523  = mac_wmux_s0_v0 & \$2522 ;
-  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2523 ;
+  assign \$2608  = ~ mac_wmux_s0_d0[1];
+  assign \$2609  = mac_wmux_s0_v0 & \$2608 ;
+  assign mac_wmux_s1_v0 = mac_wmux_s1_mv0 | \$2609 ;
   assign mac_wmux_s1_d0 = mac_wmux_s1_mv0 ? mac_wmux_s0_d2 : mac_wmux_s0_d0;
   assign mac_wmux_s1_w0_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w0_2 : mac_wmux_s0_w0_0;
   assign mac_wmux_s1_w1_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w1_2 : mac_wmux_s0_w1_0;
   assign mac_wmux_s1_w2_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w2_2 : mac_wmux_s0_w2_0;
   assign mac_wmux_s1_w3_0 = mac_wmux_s1_mv0 ? mac_wmux_s0_w3_2 : mac_wmux_s0_w3_0;
   assign mac_wmux_s1_mv1 = mac_wmux_s0_v3 & mac_wmux_s0_d3[1];
-  assign \$2524  = ~ mac_wmux_s0_d1[1];
-  assign \$2525  = mac_wmux_s0_v1 & \$2524 ;
-  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2525 ;
+  assign \$2610  = ~ mac_wmux_s0_d1[1];
+  assign \$2611  = mac_wmux_s0_v1 & \$2610 ;
+  assign mac_wmux_s1_v1 = mac_wmux_s1_mv1 | \$2611 ;
   assign mac_wmux_s1_d1 = mac_wmux_s1_mv1 ? mac_wmux_s0_d3 : mac_wmux_s0_d1;
   assign mac_wmux_s1_w0_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w0_3 : mac_wmux_s0_w0_1;
   assign mac_wmux_s1_w1_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w1_3 : mac_wmux_s0_w1_1;
   assign mac_wmux_s1_w2_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w2_3 : mac_wmux_s0_w2_1;
   assign mac_wmux_s1_w3_1 = mac_wmux_s1_mv1 ? mac_wmux_s0_w3_3 : mac_wmux_s0_w3_1;
   assign mac_wmux_s1_mv2 = mac_wmux_s0_v4 & mac_wmux_s0_d4[1];
-  assign \$2526  = ~ mac_wmux_s0_d2[1];
-  assign \$2527  = mac_wmux_s0_v2 & \$2526 ;
-  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2527 ;
+  assign \$2612  = ~ mac_wmux_s0_d2[1];
+  assign \$2613  = mac_wmux_s0_v2 & \$2612 ;
+  assign mac_wmux_s1_v2 = mac_wmux_s1_mv2 | \$2613 ;
   assign mac_wmux_s1_d2 = mac_wmux_s1_mv2 ? mac_wmux_s0_d4 : mac_wmux_s0_d2;
   assign mac_wmux_s1_w0_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w0_4 : mac_wmux_s0_w0_2;
   assign mac_wmux_s1_w1_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w1_4 : mac_wmux_s0_w1_2;
   assign mac_wmux_s1_w2_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w2_4 : mac_wmux_s0_w2_2;
   assign mac_wmux_s1_w3_2 = mac_wmux_s1_mv2 ? mac_wmux_s0_w3_4 : mac_wmux_s0_w3_2;
   assign mac_wmux_s1_mv3 = mac_wmux_s0_v5 & mac_wmux_s0_d5[1];
-  assign \$2528  = ~ mac_wmux_s0_d3[1];
-  assign \$2529  = mac_wmux_s0_v3 & \$2528 ;
-  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2529 ;
+  assign \$2614  = ~ mac_wmux_s0_d3[1];
+  assign \$2615  = mac_wmux_s0_v3 & \$2614 ;
+  assign mac_wmux_s1_v3 = mac_wmux_s1_mv3 | \$2615 ;
   assign mac_wmux_s1_d3 = mac_wmux_s1_mv3 ? mac_wmux_s0_d5 : mac_wmux_s0_d3;
   assign mac_wmux_s1_w0_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w0_5 : mac_wmux_s0_w0_3;
   assign mac_wmux_s1_w1_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w1_5 : mac_wmux_s0_w1_3;
   assign mac_wmux_s1_w2_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w2_5 : mac_wmux_s0_w2_3;
   assign mac_wmux_s1_w3_3 = mac_wmux_s1_mv3 ? mac_wmux_s0_w3_5 : mac_wmux_s0_w3_3;
   assign mac_wmux_s1_mv4 = mac_wmux_s0_v6 & mac_wmux_s0_d6[1];
-  assign \$2530  = ~ mac_wmux_s0_d4[1];
-  assign \$2531  = mac_wmux_s0_v4 & \$2530 ;
-  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2531 ;
+  assign \$2616  = ~ mac_wmux_s0_d4[1];
+  assign \$2617  = mac_wmux_s0_v4 & \$2616 ;
+  assign mac_wmux_s1_v4 = mac_wmux_s1_mv4 | \$2617 ;
   assign mac_wmux_s1_d4 = mac_wmux_s1_mv4 ? mac_wmux_s0_d6 : mac_wmux_s0_d4;
   assign mac_wmux_s1_w0_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w0_6 : mac_wmux_s0_w0_4;
   assign mac_wmux_s1_w1_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w1_6 : mac_wmux_s0_w1_4;
   assign mac_wmux_s1_w2_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w2_6 : mac_wmux_s0_w2_4;
   assign mac_wmux_s1_w3_4 = mac_wmux_s1_mv4 ? mac_wmux_s0_w3_6 : mac_wmux_s0_w3_4;
   assign mac_wmux_s1_mv5 = mac_wmux_s0_v7 & mac_wmux_s0_d7[1];
-  assign \$2532  = ~ mac_wmux_s0_d5[1];
-  assign \$2533  = mac_wmux_s0_v5 & \$2532 ;
-  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2533 ;
+  assign \$2618  = ~ mac_wmux_s0_d5[1];
+  assign \$2619  = mac_wmux_s0_v5 & \$2618 ;
+  assign mac_wmux_s1_v5 = mac_wmux_s1_mv5 | \$2619 ;
   assign mac_wmux_s1_d5 = mac_wmux_s1_mv5 ? mac_wmux_s0_d7 : mac_wmux_s0_d5;
   assign mac_wmux_s1_w0_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w0_7 : mac_wmux_s0_w0_5;
   assign mac_wmux_s1_w1_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w1_7 : mac_wmux_s0_w1_5;
   assign mac_wmux_s1_w2_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w2_7 : mac_wmux_s0_w2_5;
   assign mac_wmux_s1_w3_5 = mac_wmux_s1_mv5 ? mac_wmux_s0_w3_7 : mac_wmux_s0_w3_5;
   assign mac_wmux_s1_mv6 = mac_wmux_s0_v8 & mac_wmux_s0_d8[1];
-  assign \$2534  = ~ mac_wmux_s0_d6[1];
-  assign \$2535  = mac_wmux_s0_v6 & \$2534 ;
-  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2535 ;
+  assign \$2620  = ~ mac_wmux_s0_d6[1];
+  assign \$2621  = mac_wmux_s0_v6 & \$2620 ;
+  assign mac_wmux_s1_v6 = mac_wmux_s1_mv6 | \$2621 ;
   assign mac_wmux_s1_d6 = mac_wmux_s1_mv6 ? mac_wmux_s0_d8 : mac_wmux_s0_d6;
   assign mac_wmux_s1_w0_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w0_8 : mac_wmux_s0_w0_6;
   assign mac_wmux_s1_w1_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w1_8 : mac_wmux_s0_w1_6;
   assign mac_wmux_s1_w2_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w2_8 : mac_wmux_s0_w2_6;
   assign mac_wmux_s1_w3_6 = mac_wmux_s1_mv6 ? mac_wmux_s0_w3_8 : mac_wmux_s0_w3_6;
   assign mac_wmux_s1_mv7 = mac_wmux_s0_v9 & mac_wmux_s0_d9[1];
-  assign \$2536  = ~ mac_wmux_s0_d7[1];
-  assign \$2537  = mac_wmux_s0_v7 & \$2536 ;
-  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2537 ;
+  assign \$2622  = ~ mac_wmux_s0_d7[1];
+  assign \$2623  = mac_wmux_s0_v7 & \$2622 ;
+  assign mac_wmux_s1_v7 = mac_wmux_s1_mv7 | \$2623 ;
   assign mac_wmux_s1_d7 = mac_wmux_s1_mv7 ? mac_wmux_s0_d9 : mac_wmux_s0_d7;
   assign mac_wmux_s1_w0_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w0_9 : mac_wmux_s0_w0_7;
   assign mac_wmux_s1_w1_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w1_9 : mac_wmux_s0_w1_7;
   assign mac_wmux_s1_w2_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w2_9 : mac_wmux_s0_w2_7;
   assign mac_wmux_s1_w3_7 = mac_wmux_s1_mv7 ? mac_wmux_s0_w3_9 : mac_wmux_s0_w3_7;
   assign mac_wmux_s1_mv8 = mac_wmux_s0_v10 & mac_wmux_s0_d10[1];
-  assign \$2538  = ~ mac_wmux_s0_d8[1];
-  assign \$2539  = mac_wmux_s0_v8 & \$2538 ;
-  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2539 ;
+  assign \$2624  = ~ mac_wmux_s0_d8[1];
+  assign \$2625  = mac_wmux_s0_v8 & \$2624 ;
+  assign mac_wmux_s1_v8 = mac_wmux_s1_mv8 | \$2625 ;
   assign mac_wmux_s1_d8 = mac_wmux_s1_mv8 ? mac_wmux_s0_d10 : mac_wmux_s0_d8;
   assign mac_wmux_s1_w0_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w0_10 : mac_wmux_s0_w0_8;
   assign mac_wmux_s1_w1_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w1_10 : mac_wmux_s0_w1_8;
   assign mac_wmux_s1_w2_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w2_10 : mac_wmux_s0_w2_8;
   assign mac_wmux_s1_w3_8 = mac_wmux_s1_mv8 ? mac_wmux_s0_w3_10 : mac_wmux_s0_w3_8;
   assign mac_wmux_s1_mv9 = mac_wmux_s0_v11 & mac_wmux_s0_d11[1];
-  assign \$2540  = ~ mac_wmux_s0_d9[1];
-  assign \$2541  = mac_wmux_s0_v9 & \$2540 ;
-  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2541 ;
+  assign \$2626  = ~ mac_wmux_s0_d9[1];
+  assign \$2627  = mac_wmux_s0_v9 & \$2626 ;
+  assign mac_wmux_s1_v9 = mac_wmux_s1_mv9 | \$2627 ;
   assign mac_wmux_s1_d9 = mac_wmux_s1_mv9 ? mac_wmux_s0_d11 : mac_wmux_s0_d9;
   assign mac_wmux_s1_w0_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w0_11 : mac_wmux_s0_w0_9;
   assign mac_wmux_s1_w1_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w1_11 : mac_wmux_s0_w1_9;
   assign mac_wmux_s1_w2_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w2_11 : mac_wmux_s0_w2_9;
   assign mac_wmux_s1_w3_9 = mac_wmux_s1_mv9 ? mac_wmux_s0_w3_11 : mac_wmux_s0_w3_9;
   assign mac_wmux_s1_mv10 = mac_wmux_s0_v12 & mac_wmux_s0_d12[1];
-  assign \$2542  = ~ mac_wmux_s0_d10[1];
-  assign \$2543  = mac_wmux_s0_v10 & \$2542 ;
-  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2543 ;
+  assign \$2628  = ~ mac_wmux_s0_d10[1];
+  assign \$2629  = mac_wmux_s0_v10 & \$2628 ;
+  assign mac_wmux_s1_v10 = mac_wmux_s1_mv10 | \$2629 ;
   assign mac_wmux_s1_d10 = mac_wmux_s1_mv10 ? mac_wmux_s0_d12 : mac_wmux_s0_d10;
   assign mac_wmux_s1_w0_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w0_12 : mac_wmux_s0_w0_10;
   assign mac_wmux_s1_w1_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w1_12 : mac_wmux_s0_w1_10;
   assign mac_wmux_s1_w2_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w2_12 : mac_wmux_s0_w2_10;
   assign mac_wmux_s1_w3_10 = mac_wmux_s1_mv10 ? mac_wmux_s0_w3_12 : mac_wmux_s0_w3_10;
   assign mac_wmux_s1_mv11 = mac_wmux_s0_v13 & mac_wmux_s0_d13[1];
-  assign \$2544  = ~ mac_wmux_s0_d11[1];
-  assign \$2545  = mac_wmux_s0_v11 & \$2544 ;
-  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2545 ;
+  assign \$2630  = ~ mac_wmux_s0_d11[1];
+  assign \$2631  = mac_wmux_s0_v11 & \$2630 ;
+  assign mac_wmux_s1_v11 = mac_wmux_s1_mv11 | \$2631 ;
   assign mac_wmux_s1_d11 = mac_wmux_s1_mv11 ? mac_wmux_s0_d13 : mac_wmux_s0_d11;
   assign mac_wmux_s1_w0_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w0_13 : mac_wmux_s0_w0_11;
   assign mac_wmux_s1_w1_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w1_13 : mac_wmux_s0_w1_11;
   assign mac_wmux_s1_w2_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w2_13 : mac_wmux_s0_w2_11;
   assign mac_wmux_s1_w3_11 = mac_wmux_s1_mv11 ? mac_wmux_s0_w3_13 : mac_wmux_s0_w3_11;
   assign mac_wmux_s1_mv12 = mac_wmux_s0_v14 & mac_wmux_s0_d14[1];
-  assign \$2546  = ~ mac_wmux_s0_d12[1];
-  assign \$2547  = mac_wmux_s0_v12 & \$2546 ;
-  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2547 ;
+  assign \$2632  = ~ mac_wmux_s0_d12[1];
+  assign \$2633  = mac_wmux_s0_v12 & \$2632 ;
+  assign mac_wmux_s1_v12 = mac_wmux_s1_mv12 | \$2633 ;
   assign mac_wmux_s1_d12 = mac_wmux_s1_mv12 ? mac_wmux_s0_d14 : mac_wmux_s0_d12;
   assign mac_wmux_s1_w0_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w0_14 : mac_wmux_s0_w0_12;
   assign mac_wmux_s1_w1_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w1_14 : mac_wmux_s0_w1_12;
   assign mac_wmux_s1_w2_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w2_14 : mac_wmux_s0_w2_12;
   assign mac_wmux_s1_w3_12 = mac_wmux_s1_mv12 ? mac_wmux_s0_w3_14 : mac_wmux_s0_w3_12;
-  assign \$2550  = ~ mac_wmux_s0_d13[1];
-  assign \$2551  = mac_wmux_s0_v13 & \$2550 ;
+  assign \$2636  = ~ mac_wmux_s0_d13[1];
+  assign \$2637  = mac_wmux_s0_v13 & \$2636 ;
   assign mac_wmux_s2_mv0 = mac_wmux_s1_v4 & mac_wmux_s1_d4[2];
-  assign \$2552  = ~ mac_wmux_s1_d0[2];
-  assign \$2553  = mac_wmux_s1_v0 & \$2552 ;
-  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2553 ;
+  assign \$2638  = ~ mac_wmux_s1_d0[2];
+  assign \$2639  = mac_wmux_s1_v0 & \$2638 ;
+  assign mac_wmux_s2_v0 = mac_wmux_s2_mv0 | \$2639 ;
   assign mac_wmux_s2_d0 = mac_wmux_s2_mv0 ? mac_wmux_s1_d4 : mac_wmux_s1_d0;
   assign mac_wmux_s2_w0_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w0_4 : mac_wmux_s1_w0_0;
   assign mac_wmux_s2_w1_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w1_4 : mac_wmux_s1_w1_0;
   assign mac_wmux_s2_w2_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w2_4 : mac_wmux_s1_w2_0;
   assign mac_wmux_s2_w3_0 = mac_wmux_s2_mv0 ? mac_wmux_s1_w3_4 : mac_wmux_s1_w3_0;
   assign mac_wmux_s2_mv1 = mac_wmux_s1_v5 & mac_wmux_s1_d5[2];
-  assign \$2554  = ~ mac_wmux_s1_d1[2];
-  assign \$2555  = mac_wmux_s1_v1 & \$2554 ;
-  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2555 ;
+  assign \$2640  = ~ mac_wmux_s1_d1[2];
+  assign \$2641  = mac_wmux_s1_v1 & \$2640 ;
+  assign mac_wmux_s2_v1 = mac_wmux_s2_mv1 | \$2641 ;
   assign mac_wmux_s2_d1 = mac_wmux_s2_mv1 ? mac_wmux_s1_d5 : mac_wmux_s1_d1;
   assign mac_wmux_s2_w0_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w0_5 : mac_wmux_s1_w0_1;
   assign mac_wmux_s2_w1_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w1_5 : mac_wmux_s1_w1_1;
   assign mac_wmux_s2_w2_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w2_5 : mac_wmux_s1_w2_1;
   assign mac_wmux_s2_w3_1 = mac_wmux_s2_mv1 ? mac_wmux_s1_w3_5 : mac_wmux_s1_w3_1;
   assign mac_wmux_s2_mv2 = mac_wmux_s1_v6 & mac_wmux_s1_d6[2];
-  assign \$2556  = ~ mac_wmux_s1_d2[2];
-  assign \$2557  = mac_wmux_s1_v2 & \$2556 ;
-  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2557 ;
+  assign \$2642  = ~ mac_wmux_s1_d2[2];
+  assign \$2643  = mac_wmux_s1_v2 & \$2642 ;
+  assign mac_wmux_s2_v2 = mac_wmux_s2_mv2 | \$2643 ;
   assign mac_wmux_s2_d2 = mac_wmux_s2_mv2 ? mac_wmux_s1_d6 : mac_wmux_s1_d2;
   assign mac_wmux_s2_w0_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w0_6 : mac_wmux_s1_w0_2;
   assign mac_wmux_s2_w1_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w1_6 : mac_wmux_s1_w1_2;
   assign mac_wmux_s2_w2_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w2_6 : mac_wmux_s1_w2_2;
   assign mac_wmux_s2_w3_2 = mac_wmux_s2_mv2 ? mac_wmux_s1_w3_6 : mac_wmux_s1_w3_2;
   assign mac_wmux_s2_mv3 = mac_wmux_s1_v7 & mac_wmux_s1_d7[2];
-  assign \$2558  = ~ mac_wmux_s1_d3[2];
-  assign \$2559  = mac_wmux_s1_v3 & \$2558 ;
-  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2559 ;
+  assign \$2644  = ~ mac_wmux_s1_d3[2];
+  assign \$2645  = mac_wmux_s1_v3 & \$2644 ;
+  assign mac_wmux_s2_v3 = mac_wmux_s2_mv3 | \$2645 ;
   assign mac_wmux_s2_d3 = mac_wmux_s2_mv3 ? mac_wmux_s1_d7 : mac_wmux_s1_d3;
   assign mac_wmux_s2_w0_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w0_7 : mac_wmux_s1_w0_3;
   assign mac_wmux_s2_w1_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w1_7 : mac_wmux_s1_w1_3;
   assign mac_wmux_s2_w2_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w2_7 : mac_wmux_s1_w2_3;
   assign mac_wmux_s2_w3_3 = mac_wmux_s2_mv3 ? mac_wmux_s1_w3_7 : mac_wmux_s1_w3_3;
   assign mac_wmux_s2_mv4 = mac_wmux_s1_v8 & mac_wmux_s1_d8[2];
-  assign \$2560  = ~ mac_wmux_s1_d4[2];
-  assign \$2561  = mac_wmux_s1_v4 & \$2560 ;
-  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2561 ;
+  assign \$2646  = ~ mac_wmux_s1_d4[2];
+  assign \$2647  = mac_wmux_s1_v4 & \$2646 ;
+  assign mac_wmux_s2_v4 = mac_wmux_s2_mv4 | \$2647 ;
   assign mac_wmux_s2_d4 = mac_wmux_s2_mv4 ? mac_wmux_s1_d8 : mac_wmux_s1_d4;
   assign mac_wmux_s2_w0_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w0_8 : mac_wmux_s1_w0_4;
   assign mac_wmux_s2_w1_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w1_8 : mac_wmux_s1_w1_4;
   assign mac_wmux_s2_w2_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w2_8 : mac_wmux_s1_w2_4;
   assign mac_wmux_s2_w3_4 = mac_wmux_s2_mv4 ? mac_wmux_s1_w3_8 : mac_wmux_s1_w3_4;
   assign mac_wmux_s2_mv5 = mac_wmux_s1_v9 & mac_wmux_s1_d9[2];
-  assign \$2562  = ~ mac_wmux_s1_d5[2];
-  assign \$2563  = mac_wmux_s1_v5 & \$2562 ;
-  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2563 ;
+  assign \$2648  = ~ mac_wmux_s1_d5[2];
+  assign \$2649  = mac_wmux_s1_v5 & \$2648 ;
+  assign mac_wmux_s2_v5 = mac_wmux_s2_mv5 | \$2649 ;
   assign mac_wmux_s2_d5 = mac_wmux_s2_mv5 ? mac_wmux_s1_d9 : mac_wmux_s1_d5;
   assign mac_wmux_s2_w0_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w0_9 : mac_wmux_s1_w0_5;
   assign mac_wmux_s2_w1_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w1_9 : mac_wmux_s1_w1_5;
   assign mac_wmux_s2_w2_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w2_9 : mac_wmux_s1_w2_5;
   assign mac_wmux_s2_w3_5 = mac_wmux_s2_mv5 ? mac_wmux_s1_w3_9 : mac_wmux_s1_w3_5;
   assign mac_wmux_s2_mv6 = mac_wmux_s1_v10 & mac_wmux_s1_d10[2];
-  assign \$2564  = ~ mac_wmux_s1_d6[2];
-  assign \$2565  = mac_wmux_s1_v6 & \$2564 ;
-  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2565 ;
+  assign \$2650  = ~ mac_wmux_s1_d6[2];
+  assign \$2651  = mac_wmux_s1_v6 & \$2650 ;
+  assign mac_wmux_s2_v6 = mac_wmux_s2_mv6 | \$2651 ;
   assign mac_wmux_s2_d6 = mac_wmux_s2_mv6 ? mac_wmux_s1_d10 : mac_wmux_s1_d6;
   assign mac_wmux_s2_w0_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w0_10 : mac_wmux_s1_w0_6;
   assign mac_wmux_s2_w1_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w1_10 : mac_wmux_s1_w1_6;
   assign mac_wmux_s2_w2_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w2_10 : mac_wmux_s1_w2_6;
   assign mac_wmux_s2_w3_6 = mac_wmux_s2_mv6 ? mac_wmux_s1_w3_10 : mac_wmux_s1_w3_6;
   assign mac_wmux_s2_mv7 = mac_wmux_s1_v11 & mac_wmux_s1_d11[2];
-  assign \$2566  = ~ mac_wmux_s1_d7[2];
-  assign \$2567  = mac_wmux_s1_v7 & \$2566 ;
-  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2567 ;
+  assign \$2652  = ~ mac_wmux_s1_d7[2];
+  assign \$2653  = mac_wmux_s1_v7 & \$2652 ;
+  assign mac_wmux_s2_v7 = mac_wmux_s2_mv7 | \$2653 ;
   assign mac_wmux_s2_d7 = mac_wmux_s2_mv7 ? mac_wmux_s1_d11 : mac_wmux_s1_d7;
   assign mac_wmux_s2_w0_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w0_11 : mac_wmux_s1_w0_7;
   assign mac_wmux_s2_w1_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w1_11 : mac_wmux_s1_w1_7;
   assign mac_wmux_s2_w2_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w2_11 : mac_wmux_s1_w2_7;
   assign mac_wmux_s2_w3_7 = mac_wmux_s2_mv7 ? mac_wmux_s1_w3_11 : mac_wmux_s1_w3_7;
   assign mac_wmux_s2_mv8 = mac_wmux_s1_v12 & mac_wmux_s1_d12[2];
-  assign \$2568  = ~ mac_wmux_s1_d8[2];
-  assign \$2569  = mac_wmux_s1_v8 & \$2568 ;
-  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2569 ;
+  assign \$2654  = ~ mac_wmux_s1_d8[2];
+  assign \$2655  = mac_wmux_s1_v8 & \$2654 ;
+  assign mac_wmux_s2_v8 = mac_wmux_s2_mv8 | \$2655 ;
   assign mac_wmux_s2_d8 = mac_wmux_s2_mv8 ? mac_wmux_s1_d12 : mac_wmux_s1_d8;
   assign mac_wmux_s2_w0_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w0_12 : mac_wmux_s1_w0_8;
   assign mac_wmux_s2_w1_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w1_12 : mac_wmux_s1_w1_8;
   assign mac_wmux_s2_w2_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w2_12 : mac_wmux_s1_w2_8;
   assign mac_wmux_s2_w3_8 = mac_wmux_s2_mv8 ? mac_wmux_s1_w3_12 : mac_wmux_s1_w3_8;
   assign mac_wmux_s2_mv9 = mac_wmux_s1_v13 & mac_wmux_s1_d13[2];
-  assign \$2570  = ~ mac_wmux_s1_d9[2];
-  assign \$2571  = mac_wmux_s1_v9 & \$2570 ;
-  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2571 ;
+  assign \$2656  = ~ mac_wmux_s1_d9[2];
+  assign \$2657  = mac_wmux_s1_v9 & \$2656 ;
+  assign mac_wmux_s2_v9 = mac_wmux_s2_mv9 | \$2657 ;
   assign mac_wmux_s2_d9 = mac_wmux_s2_mv9 ? mac_wmux_s1_d13 : mac_wmux_s1_d9;
   assign mac_wmux_s2_w0_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w0_13 : mac_wmux_s1_w0_9;
   assign mac_wmux_s2_w1_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w1_13 : mac_wmux_s1_w1_9;
   assign mac_wmux_s2_w2_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w2_13 : mac_wmux_s1_w2_9;
   assign mac_wmux_s2_w3_9 = mac_wmux_s2_mv9 ? mac_wmux_s1_w3_13 : mac_wmux_s1_w3_9;
-  assign \$2572  = ~ mac_wmux_s0_d14[1];
-  assign \$2573  = mac_wmux_s0_v14 & \$2572 ;
-  assign mac_wmux_s2_mv10 = \$2573  & mac_wmux_s0_d14[2];
-  assign \$2574  = ~ mac_wmux_s1_d10[2];
-  assign \$2575  = mac_wmux_s1_v10 & \$2574 ;
-  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2575 ;
+  assign \$2658  = ~ mac_wmux_s0_d14[1];
+  assign \$2659  = mac_wmux_s0_v14 & \$2658 ;
+  assign mac_wmux_s2_mv10 = \$2659  & mac_wmux_s0_d14[2];
+  assign \$2660  = ~ mac_wmux_s1_d10[2];
+  assign \$2661  = mac_wmux_s1_v10 & \$2660 ;
+  assign mac_wmux_s2_v10 = mac_wmux_s2_mv10 | \$2661 ;
   assign mac_wmux_s2_d10 = mac_wmux_s2_mv10 ? mac_wmux_s0_d14 : mac_wmux_s1_d10;
   assign mac_wmux_s2_w0_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w0_14 : mac_wmux_s1_w0_10;
   assign mac_wmux_s2_w1_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w1_14 : mac_wmux_s1_w1_10;
   assign mac_wmux_s2_w2_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w2_14 : mac_wmux_s1_w2_10;
   assign mac_wmux_s2_w3_10 = mac_wmux_s2_mv10 ? mac_wmux_s0_w3_14 : mac_wmux_s1_w3_10;
-  assign \$2580  = ~ mac_wmux_s1_d11[2];
-  assign \$2581  = mac_wmux_s1_v11 & \$2580 ;
+  assign \$2666  = ~ mac_wmux_s1_d11[2];
+  assign \$2667  = mac_wmux_s1_v11 & \$2666 ;
   assign mac_wmux_s3_mv0 = mac_wmux_s2_v8 & mac_wmux_s2_d8[3];
-  assign \$2582  = ~ mac_wmux_s2_d0[3];
-  assign \$2583  = mac_wmux_s2_v0 & \$2582 ;
-  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2583 ;
+  assign \$2668  = ~ mac_wmux_s2_d0[3];
+  assign \$2669  = mac_wmux_s2_v0 & \$2668 ;
+  assign mac_wmux_s3_v0 = mac_wmux_s3_mv0 | \$2669 ;
   assign mac_wmux_s3_d0 = mac_wmux_s3_mv0 ? mac_wmux_s2_d8 : mac_wmux_s2_d0;
   assign mac_wmux_s3_w0_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w0_8 : mac_wmux_s2_w0_0;
   assign mac_wmux_s3_w1_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w1_8 : mac_wmux_s2_w1_0;
   assign mac_wmux_s3_w2_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w2_8 : mac_wmux_s2_w2_0;
   assign mac_wmux_s3_w3_0 = mac_wmux_s3_mv0 ? mac_wmux_s2_w3_8 : mac_wmux_s2_w3_0;
   assign mac_wmux_s3_mv1 = mac_wmux_s2_v9 & mac_wmux_s2_d9[3];
-  assign \$2584  = ~ mac_wmux_s2_d1[3];
-  assign \$2585  = mac_wmux_s2_v1 & \$2584 ;
-  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2585 ;
+  assign \$2670  = ~ mac_wmux_s2_d1[3];
+  assign \$2671  = mac_wmux_s2_v1 & \$2670 ;
+  assign mac_wmux_s3_v1 = mac_wmux_s3_mv1 | \$2671 ;
   assign mac_wmux_s3_d1 = mac_wmux_s3_mv1 ? mac_wmux_s2_d9 : mac_wmux_s2_d1;
   assign mac_wmux_s3_w0_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w0_9 : mac_wmux_s2_w0_1;
   assign mac_wmux_s3_w1_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w1_9 : mac_wmux_s2_w1_1;
   assign mac_wmux_s3_w2_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w2_9 : mac_wmux_s2_w2_1;
   assign mac_wmux_s3_w3_1 = mac_wmux_s3_mv1 ? mac_wmux_s2_w3_9 : mac_wmux_s2_w3_1;
   assign mac_wmux_s3_mv2 = mac_wmux_s2_v10 & mac_wmux_s2_d10[3];
-  assign \$2586  = ~ mac_wmux_s2_d2[3];
-  assign \$2587  = mac_wmux_s2_v2 & \$2586 ;
-  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2587 ;
+  assign \$2672  = ~ mac_wmux_s2_d2[3];
+  assign \$2673  = mac_wmux_s2_v2 & \$2672 ;
+  assign mac_wmux_s3_v2 = mac_wmux_s3_mv2 | \$2673 ;
   assign mac_wmux_s3_d2 = mac_wmux_s3_mv2 ? mac_wmux_s2_d10 : mac_wmux_s2_d2;
   assign mac_wmux_s3_w0_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w0_10 : mac_wmux_s2_w0_2;
   assign mac_wmux_s3_w1_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w1_10 : mac_wmux_s2_w1_2;
   assign mac_wmux_s3_w2_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w2_10 : mac_wmux_s2_w2_2;
   assign mac_wmux_s3_w3_2 = mac_wmux_s3_mv2 ? mac_wmux_s2_w3_10 : mac_wmux_s2_w3_2;
   assign mac_wmux_s3_mv3 = mac_wmux_s2_v11 & mac_wmux_s2_d11[3];
-  assign \$2588  = ~ mac_wmux_s2_d3[3];
-  assign \$2589  = mac_wmux_s2_v3 & \$2588 ;
-  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2589 ;
+  assign \$2674  = ~ mac_wmux_s2_d3[3];
+  assign \$2675  = mac_wmux_s2_v3 & \$2674 ;
+  assign mac_wmux_s3_v3 = mac_wmux_s3_mv3 | \$2675 ;
   assign mac_wmux_s3_d3 = mac_wmux_s3_mv3 ? mac_wmux_s2_d11 : mac_wmux_s2_d3;
   assign mac_wmux_s3_w0_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w0_11 : mac_wmux_s2_w0_3;
   assign mac_wmux_s3_w1_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w1_11 : mac_wmux_s2_w1_3;
   assign mac_wmux_s3_w2_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w2_11 : mac_wmux_s2_w2_3;
   assign mac_wmux_s3_w3_3 = mac_wmux_s3_mv3 ? mac_wmux_s2_w3_11 : mac_wmux_s2_w3_3;
-  assign \$2590  = ~ mac_wmux_s1_d12[2];
-  assign \$2591  = mac_wmux_s1_v12 & \$2590 ;
-  assign mac_wmux_s3_mv4 = \$2591  & mac_wmux_s1_d12[3];
-  assign \$2592  = ~ mac_wmux_s2_d4[3];
-  assign \$2593  = mac_wmux_s2_v4 & \$2592 ;
-  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2593 ;
+  assign \$2676  = ~ mac_wmux_s1_d12[2];
+  assign \$2677  = mac_wmux_s1_v12 & \$2676 ;
+  assign mac_wmux_s3_mv4 = \$2677  & mac_wmux_s1_d12[3];
+  assign \$2678  = ~ mac_wmux_s2_d4[3];
+  assign \$2679  = mac_wmux_s2_v4 & \$2678 ;
+  assign mac_wmux_s3_v4 = mac_wmux_s3_mv4 | \$2679 ;
   assign mac_wmux_s3_d4 = mac_wmux_s3_mv4 ? mac_wmux_s1_d12 : mac_wmux_s2_d4;
   assign mac_wmux_s3_w0_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w0_12 : mac_wmux_s2_w0_4;
   assign mac_wmux_s3_w1_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w1_12 : mac_wmux_s2_w1_4;
   assign mac_wmux_s3_w2_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w2_12 : mac_wmux_s2_w2_4;
   assign mac_wmux_s3_w3_4 = mac_wmux_s3_mv4 ? mac_wmux_s1_w3_12 : mac_wmux_s2_w3_4;
-  assign \$2594  = ~ mac_wmux_s1_d13[2];
-  assign \$2595  = mac_wmux_s1_v13 & \$2594 ;
-  assign mac_wmux_s3_mv5 = \$2595  & mac_wmux_s1_d13[3];
-  assign \$2596  = ~ mac_wmux_s2_d5[3];
-  assign \$2597  = mac_wmux_s2_v5 & \$2596 ;
-  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2597 ;
+  assign \$2680  = ~ mac_wmux_s1_d13[2];
+  assign \$2681  = mac_wmux_s1_v13 & \$2680 ;
+  assign mac_wmux_s3_mv5 = \$2681  & mac_wmux_s1_d13[3];
+  assign \$2682  = ~ mac_wmux_s2_d5[3];
+  assign \$2683  = mac_wmux_s2_v5 & \$2682 ;
+  assign mac_wmux_s3_v5 = mac_wmux_s3_mv5 | \$2683 ;
   assign mac_wmux_s3_d5 = mac_wmux_s3_mv5 ? mac_wmux_s1_d13 : mac_wmux_s2_d5;
   assign mac_wmux_s3_w0_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w0_13 : mac_wmux_s2_w0_5;
   assign mac_wmux_s3_w1_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w1_13 : mac_wmux_s2_w1_5;
   assign mac_wmux_s3_w2_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w2_13 : mac_wmux_s2_w2_5;
   assign mac_wmux_s3_w3_5 = mac_wmux_s3_mv5 ? mac_wmux_s1_w3_13 : mac_wmux_s2_w3_5;
-  assign \$2598  = ~ mac_wmux_s0_d14[1];
-  assign \$2599  = mac_wmux_s0_v14 & \$2598 ;
-  assign \$2600  = ~ mac_wmux_s0_d14[2];
-  assign \$2601  = \$2599  & \$2600 ;
-  assign mac_wmux_s3_mv6 = \$2601  & mac_wmux_s0_d14[3];
-  assign \$2602  = ~ mac_wmux_s2_d6[3];
-  assign \$2603  = mac_wmux_s2_v6 & \$2602 ;
-  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2603 ;
+  assign \$2684  = ~ mac_wmux_s0_d14[1];
+  assign \$2685  = mac_wmux_s0_v14 & \$2684 ;
+  assign \$2686  = ~ mac_wmux_s0_d14[2];
+  assign \$2687  = \$2685  & \$2686 ;
+  assign mac_wmux_s3_mv6 = \$2687  & mac_wmux_s0_d14[3];
+  assign \$2688  = ~ mac_wmux_s2_d6[3];
+  assign \$2689  = mac_wmux_s2_v6 & \$2688 ;
+  assign mac_wmux_s3_v6 = mac_wmux_s3_mv6 | \$2689 ;
   assign mac_wmux_s3_d6 = mac_wmux_s3_mv6 ? mac_wmux_s0_d14 : mac_wmux_s2_d6;
   assign mac_wmux_s3_w0_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w0_14 : mac_wmux_s2_w0_6;
   assign mac_wmux_s3_w1_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w1_14 : mac_wmux_s2_w1_6;
   assign mac_wmux_s3_w2_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w2_14 : mac_wmux_s2_w2_6;
   assign mac_wmux_s3_w3_6 = mac_wmux_s3_mv6 ? mac_wmux_s0_w3_14 : mac_wmux_s2_w3_6;
-  assign mac_wmux_s3_mv7 = \$2609  & mac_wmux_drop15[3];
-  assign \$2610  = ~ mac_wmux_s2_d7[3];
-  assign \$2611  = mac_wmux_s2_v7 & \$2610 ;
-  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2611 ;
+  assign mac_wmux_s3_mv7 = \$2695  & mac_wmux_drop15[3];
+  assign \$2696  = ~ mac_wmux_s2_d7[3];
+  assign \$2697  = mac_wmux_s2_v7 & \$2696 ;
+  assign mac_wmux_s3_v7 = mac_wmux_s3_mv7 | \$2697 ;
   assign mac_wmux_s3_d7 = mac_wmux_s3_mv7 ? mac_wmux_drop15 : mac_wmux_s2_d7;
-  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \rp__data$913 [7:0] : mac_wmux_s2_w0_7;
-  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \rp__data$913 [15:8] : mac_wmux_s2_w1_7;
-  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \rp__data$913 [23:16] : mac_wmux_s2_w2_7;
-  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \rp__data$913 [31:24] : mac_wmux_s2_w3_7;
-  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1157 );
-  assign mac_prod0_1 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1160 );
-  assign mac_prod0_2 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1163 );
-  assign mac_prod0_3 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1166 );
-  assign mac_prod0_4 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1169 );
-  assign mac_prod0_5 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1172 );
-  assign mac_prod0_6 = $signed(\mac_pre_s0$1174 ) * $signed(\mac_pre_s0$1175 );
-  assign mac_prod0_7 = $signed(\mac_pre_s0$1177 ) * $signed(\mac_pre_s0$1178 );
-  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1180 );
-  assign mac_prod1_1 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1182 );
-  assign mac_prod1_2 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1184 );
-  assign mac_prod1_3 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1186 );
-  assign mac_prod1_4 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1188 );
-  assign mac_prod1_5 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1190 );
-  assign mac_prod1_6 = $signed(\mac_pre_s0$1174 ) * $signed(\mac_pre_s0$1192 );
-  assign mac_prod1_7 = $signed(\mac_pre_s0$1177 ) * $signed(\mac_pre_s0$1194 );
-  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1196 );
-  assign mac_prod2_1 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1198 );
-  assign mac_prod2_2 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1200 );
-  assign mac_prod2_3 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1202 );
-  assign mac_prod2_4 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1204 );
-  assign mac_prod2_5 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1206 );
-  assign mac_prod2_6 = $signed(\mac_pre_s0$1174 ) * $signed(\mac_pre_s0$1208 );
-  assign mac_prod2_7 = $signed(\mac_pre_s0$1177 ) * $signed(\mac_pre_s0$1210 );
-  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1212 );
-  assign mac_prod3_1 = $signed(\mac_pre_s0$1159 ) * $signed(\mac_pre_s0$1214 );
-  assign mac_prod3_2 = $signed(\mac_pre_s0$1162 ) * $signed(\mac_pre_s0$1216 );
-  assign mac_prod3_3 = $signed(\mac_pre_s0$1165 ) * $signed(\mac_pre_s0$1218 );
-  assign mac_prod3_4 = $signed(\mac_pre_s0$1168 ) * $signed(\mac_pre_s0$1220 );
-  assign mac_prod3_5 = $signed(\mac_pre_s0$1171 ) * $signed(\mac_pre_s0$1222 );
-  assign mac_prod3_6 = $signed(\mac_pre_s0$1174 ) * $signed(\mac_pre_s0$1224 );
-  assign mac_prod3_7 = $signed(\mac_pre_s0$1177 ) * $signed(\mac_pre_s0$1226 );
-  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1229 );
-  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1231 ) + $signed(\mac_mul_s0$1232 );
-  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1234 ) + $signed(\mac_mul_s0$1235 );
-  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1237 ) + $signed(\mac_mul_s0$1238 );
-  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1240 ) + $signed(\mac_mul_s0$1241 );
-  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1243 ) + $signed(\mac_mul_s0$1244 );
-  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1246 ) + $signed(\mac_mul_s0$1247 );
-  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1249 ) + $signed(\mac_mul_s0$1250 );
-  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1252 ) + $signed(\mac_mul_s0$1253 );
-  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1255 ) + $signed(\mac_mul_s0$1256 );
-  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1258 ) + $signed(\mac_mul_s0$1259 );
-  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1261 ) + $signed(\mac_mul_s0$1262 );
-  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1264 ) + $signed(\mac_mul_s0$1265 );
-  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1267 ) + $signed(\mac_mul_s0$1268 );
-  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1270 ) + $signed(\mac_mul_s0$1271 );
-  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1273 ) + $signed(\mac_mul_s0$1274 );
+  assign mac_wmux_s3_w0_7 = mac_wmux_s3_mv7 ? \rp__data$1131 [7:0] : mac_wmux_s2_w0_7;
+  assign mac_wmux_s3_w1_7 = mac_wmux_s3_mv7 ? \rp__data$1131 [15:8] : mac_wmux_s2_w1_7;
+  assign mac_wmux_s3_w2_7 = mac_wmux_s3_mv7 ? \rp__data$1131 [23:16] : mac_wmux_s2_w2_7;
+  assign mac_wmux_s3_w3_7 = mac_wmux_s3_mv7 ? \rp__data$1131 [31:24] : mac_wmux_s2_w3_7;
+  assign mac_prod0_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1375 );
+  assign mac_prod0_1 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1378 );
+  assign mac_prod0_2 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1381 );
+  assign mac_prod0_3 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1384 );
+  assign mac_prod0_4 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1387 );
+  assign mac_prod0_5 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1390 );
+  assign mac_prod0_6 = $signed(\mac_pre_s0$1392 ) * $signed(\mac_pre_s0$1393 );
+  assign mac_prod0_7 = $signed(\mac_pre_s0$1395 ) * $signed(\mac_pre_s0$1396 );
+  assign mac_prod1_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1398 );
+  assign mac_prod1_1 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1400 );
+  assign mac_prod1_2 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1402 );
+  assign mac_prod1_3 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1404 );
+  assign mac_prod1_4 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1406 );
+  assign mac_prod1_5 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1408 );
+  assign mac_prod1_6 = $signed(\mac_pre_s0$1392 ) * $signed(\mac_pre_s0$1410 );
+  assign mac_prod1_7 = $signed(\mac_pre_s0$1395 ) * $signed(\mac_pre_s0$1412 );
+  assign mac_prod2_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1414 );
+  assign mac_prod2_1 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1416 );
+  assign mac_prod2_2 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1418 );
+  assign mac_prod2_3 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1420 );
+  assign mac_prod2_4 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1422 );
+  assign mac_prod2_5 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1424 );
+  assign mac_prod2_6 = $signed(\mac_pre_s0$1392 ) * $signed(\mac_pre_s0$1426 );
+  assign mac_prod2_7 = $signed(\mac_pre_s0$1395 ) * $signed(\mac_pre_s0$1428 );
+  assign mac_prod3_0 = $signed(mac_pre_s0) * $signed(\mac_pre_s0$1430 );
+  assign mac_prod3_1 = $signed(\mac_pre_s0$1377 ) * $signed(\mac_pre_s0$1432 );
+  assign mac_prod3_2 = $signed(\mac_pre_s0$1380 ) * $signed(\mac_pre_s0$1434 );
+  assign mac_prod3_3 = $signed(\mac_pre_s0$1383 ) * $signed(\mac_pre_s0$1436 );
+  assign mac_prod3_4 = $signed(\mac_pre_s0$1386 ) * $signed(\mac_pre_s0$1438 );
+  assign mac_prod3_5 = $signed(\mac_pre_s0$1389 ) * $signed(\mac_pre_s0$1440 );
+  assign mac_prod3_6 = $signed(\mac_pre_s0$1392 ) * $signed(\mac_pre_s0$1442 );
+  assign mac_prod3_7 = $signed(\mac_pre_s0$1395 ) * $signed(\mac_pre_s0$1444 );
+  assign mac0_sum0_p0 = $signed(mac_mul_s0) + $signed(\mac_mul_s0$1447 );
+  assign mac0_sum0_p1 = $signed(\mac_mul_s0$1449 ) + $signed(\mac_mul_s0$1450 );
+  assign mac0_sum0_p2 = $signed(\mac_mul_s0$1452 ) + $signed(\mac_mul_s0$1453 );
+  assign mac0_sum0_p3 = $signed(\mac_mul_s0$1455 ) + $signed(\mac_mul_s0$1456 );
+  assign mac1_sum0_p0 = $signed(\mac_mul_s0$1458 ) + $signed(\mac_mul_s0$1459 );
+  assign mac1_sum0_p1 = $signed(\mac_mul_s0$1461 ) + $signed(\mac_mul_s0$1462 );
+  assign mac1_sum0_p2 = $signed(\mac_mul_s0$1464 ) + $signed(\mac_mul_s0$1465 );
+  assign mac1_sum0_p3 = $signed(\mac_mul_s0$1467 ) + $signed(\mac_mul_s0$1468 );
+  assign mac2_sum0_p0 = $signed(\mac_mul_s0$1470 ) + $signed(\mac_mul_s0$1471 );
+  assign mac2_sum0_p1 = $signed(\mac_mul_s0$1473 ) + $signed(\mac_mul_s0$1474 );
+  assign mac2_sum0_p2 = $signed(\mac_mul_s0$1476 ) + $signed(\mac_mul_s0$1477 );
+  assign mac2_sum0_p3 = $signed(\mac_mul_s0$1479 ) + $signed(\mac_mul_s0$1480 );
+  assign mac3_sum0_p0 = $signed(\mac_mul_s0$1482 ) + $signed(\mac_mul_s0$1483 );
+  assign mac3_sum0_p1 = $signed(\mac_mul_s0$1485 ) + $signed(\mac_mul_s0$1486 );
+  assign mac3_sum0_p2 = $signed(\mac_mul_s0$1488 ) + $signed(\mac_mul_s0$1489 );
+  assign mac3_sum0_p3 = $signed(\mac_mul_s0$1491 ) + $signed(\mac_mul_s0$1492 );
   assign mac0_sum1_p0 = $signed(mac0_sum0_p0) + $signed(mac0_sum0_p1);
   assign mac0_sum1_p1 = $signed(mac0_sum0_p2) + $signed(mac0_sum0_p3);
   assign mac1_sum1_p0 = $signed(mac1_sum0_p0) + $signed(mac1_sum0_p1);
@@ -11961,3166 +9680,3660 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign mac1_sum2_p0 = $signed(mac1_sum1_p0) + $signed(mac1_sum1_p1);
   assign mac2_sum2_p0 = $signed(mac2_sum1_p0) + $signed(mac2_sum1_p1);
   assign mac3_sum2_p0 = $signed(mac3_sum1_p0) + $signed(mac3_sum1_p1);
-  assign \$2612  = $signed(mac_acc0) + $signed(mac_add2_s0);
-  assign \$2613  = $signed(mac_acc1) + $signed(\mac_add2_s0$1292 );
-  assign \$2614  = $signed(mac_acc2) + $signed(\mac_add2_s0$1295 );
-  assign \$2615  = $signed(mac_acc3) + $signed(\mac_add2_s0$1298 );
-  assign \$2616  = ! \sel_l4_s0$1356 ;
-  assign \$2617  = sel_l4_s0[0] & \$2616 ;
-  assign \$2618  = ! \sel_l4_s0$1356 ;
-  assign \$2619  = sel_l4_s0[0] & \$2618 ;
-  assign \$2620  = ! \sel_l4_s0$1356 ;
-  assign \$2621  = sel_l4_s0[0] & \$2620 ;
-  assign \$2622  = ! \sel_l4_s0$1356 ;
-  assign \$2623  = sel_l4_s0[0] & \$2622 ;
-  assign \$2624  = ! \sel_l4_s0$1356 ;
-  assign \$2625  = sel_l4_s0[0] & \$2624 ;
-  assign \$2626  = ! \sel_l4_s0$1356 ;
-  assign \$2627  = sel_l4_s0[0] & \$2626 ;
-  assign \$2628  = ! \sel_l4_s0$1356 ;
-  assign \$2629  = sel_l4_s0[0] & \$2628 ;
-  assign \$2630  = ! \sel_l4_s0$1356 ;
-  assign \$2631  = sel_l4_s0[0] & \$2630 ;
-  assign \$2632  = \sel_l4_s0$1372  & { \$2631 , \$2629 , \$2627 , \$2625 , \$2623 , \$2621 , \$2619 , \$2617  };
-  assign \$2633  = ! \sel_l4_s0$1357 ;
-  assign \$2634  = sel_l4_s0[1] & \$2633 ;
-  assign \$2635  = ! \sel_l4_s0$1357 ;
-  assign \$2636  = sel_l4_s0[1] & \$2635 ;
-  assign \$2637  = ! \sel_l4_s0$1357 ;
-  assign \$2638  = sel_l4_s0[1] & \$2637 ;
-  assign \$2639  = ! \sel_l4_s0$1357 ;
-  assign \$2640  = sel_l4_s0[1] & \$2639 ;
-  assign \$2641  = ! \sel_l4_s0$1357 ;
-  assign \$2642  = sel_l4_s0[1] & \$2641 ;
-  assign \$2643  = ! \sel_l4_s0$1357 ;
-  assign \$2644  = sel_l4_s0[1] & \$2643 ;
-  assign \$2645  = ! \sel_l4_s0$1357 ;
-  assign \$2646  = sel_l4_s0[1] & \$2645 ;
-  assign \$2647  = ! \sel_l4_s0$1357 ;
-  assign \$2648  = sel_l4_s0[1] & \$2647 ;
-  assign \$2649  = \sel_l4_s0$1373  & { \$2648 , \$2646 , \$2644 , \$2642 , \$2640 , \$2638 , \$2636 , \$2634  };
-  assign \$2650  = \$2632  | \$2649 ;
-  assign \$2651  = ! \sel_l4_s0$1358 ;
-  assign \$2652  = sel_l4_s0[2] & \$2651 ;
-  assign \$2653  = ! \sel_l4_s0$1358 ;
-  assign \$2654  = sel_l4_s0[2] & \$2653 ;
-  assign \$2655  = ! \sel_l4_s0$1358 ;
-  assign \$2656  = sel_l4_s0[2] & \$2655 ;
-  assign \$2657  = ! \sel_l4_s0$1358 ;
-  assign \$2658  = sel_l4_s0[2] & \$2657 ;
-  assign \$2659  = ! \sel_l4_s0$1358 ;
-  assign \$2660  = sel_l4_s0[2] & \$2659 ;
-  assign \$2661  = ! \sel_l4_s0$1358 ;
-  assign \$2662  = sel_l4_s0[2] & \$2661 ;
-  assign \$2663  = ! \sel_l4_s0$1358 ;
-  assign \$2664  = sel_l4_s0[2] & \$2663 ;
-  assign \$2665  = ! \sel_l4_s0$1358 ;
-  assign \$2666  = sel_l4_s0[2] & \$2665 ;
-  assign \$2667  = \sel_l4_s0$1374  & { \$2666 , \$2664 , \$2662 , \$2660 , \$2658 , \$2656 , \$2654 , \$2652  };
-  assign \$2668  = ! \sel_l4_s0$1359 ;
-  assign \$2669  = sel_l4_s0[3] & \$2668 ;
-  assign \$2670  = ! \sel_l4_s0$1359 ;
-  assign \$2671  = sel_l4_s0[3] & \$2670 ;
-  assign \$2672  = ! \sel_l4_s0$1359 ;
-  assign \$2673  = sel_l4_s0[3] & \$2672 ;
-  assign \$2674  = ! \sel_l4_s0$1359 ;
-  assign \$2675  = sel_l4_s0[3] & \$2674 ;
-  assign \$2676  = ! \sel_l4_s0$1359 ;
-  assign \$2677  = sel_l4_s0[3] & \$2676 ;
-  assign \$2678  = ! \sel_l4_s0$1359 ;
-  assign \$2679  = sel_l4_s0[3] & \$2678 ;
-  assign \$2680  = ! \sel_l4_s0$1359 ;
-  assign \$2681  = sel_l4_s0[3] & \$2680 ;
-  assign \$2682  = ! \sel_l4_s0$1359 ;
-  assign \$2683  = sel_l4_s0[3] & \$2682 ;
-  assign \$2684  = \sel_l4_s0$1375  & { \$2683 , \$2681 , \$2679 , \$2677 , \$2675 , \$2673 , \$2671 , \$2669  };
-  assign \$2685  = \$2667  | \$2684 ;
-  assign \$2686  = \$2650  | \$2685 ;
-  assign \$2687  = ! \sel_l4_s0$1360 ;
-  assign \$2688  = sel_l4_s0[4] & \$2687 ;
-  assign \$2689  = ! \sel_l4_s0$1360 ;
-  assign \$2690  = sel_l4_s0[4] & \$2689 ;
-  assign \$2691  = ! \sel_l4_s0$1360 ;
-  assign \$2692  = sel_l4_s0[4] & \$2691 ;
-  assign \$2693  = ! \sel_l4_s0$1360 ;
-  assign \$2694  = sel_l4_s0[4] & \$2693 ;
-  assign \$2695  = ! \sel_l4_s0$1360 ;
-  assign \$2696  = sel_l4_s0[4] & \$2695 ;
-  assign \$2697  = ! \sel_l4_s0$1360 ;
-  assign \$2698  = sel_l4_s0[4] & \$2697 ;
-  assign \$2699  = ! \sel_l4_s0$1360 ;
-  assign \$2700  = sel_l4_s0[4] & \$2699 ;
-  assign \$2701  = ! \sel_l4_s0$1360 ;
-  assign \$2702  = sel_l4_s0[4] & \$2701 ;
-  assign \$2703  = \sel_l4_s0$1376  & { \$2702 , \$2700 , \$2698 , \$2696 , \$2694 , \$2692 , \$2690 , \$2688  };
-  assign \$2704  = ! \sel_l4_s0$1361 ;
-  assign \$2705  = sel_l4_s0[5] & \$2704 ;
-  assign \$2706  = ! \sel_l4_s0$1361 ;
-  assign \$2707  = sel_l4_s0[5] & \$2706 ;
-  assign \$2708  = ! \sel_l4_s0$1361 ;
-  assign \$2709  = sel_l4_s0[5] & \$2708 ;
-  assign \$2710  = ! \sel_l4_s0$1361 ;
-  assign \$2711  = sel_l4_s0[5] & \$2710 ;
-  assign \$2712  = ! \sel_l4_s0$1361 ;
-  assign \$2713  = sel_l4_s0[5] & \$2712 ;
-  assign \$2714  = ! \sel_l4_s0$1361 ;
-  assign \$2715  = sel_l4_s0[5] & \$2714 ;
-  assign \$2716  = ! \sel_l4_s0$1361 ;
-  assign \$2717  = sel_l4_s0[5] & \$2716 ;
-  assign \$2718  = ! \sel_l4_s0$1361 ;
-  assign \$2719  = sel_l4_s0[5] & \$2718 ;
-  assign \$2720  = \sel_l4_s0$1377  & { \$2719 , \$2717 , \$2715 , \$2713 , \$2711 , \$2709 , \$2707 , \$2705  };
-  assign \$2721  = \$2703  | \$2720 ;
-  assign \$2722  = ! \sel_l4_s0$1362 ;
-  assign \$2723  = sel_l4_s0[6] & \$2722 ;
-  assign \$2724  = ! \sel_l4_s0$1362 ;
-  assign \$2725  = sel_l4_s0[6] & \$2724 ;
-  assign \$2726  = ! \sel_l4_s0$1362 ;
-  assign \$2727  = sel_l4_s0[6] & \$2726 ;
-  assign \$2728  = ! \sel_l4_s0$1362 ;
-  assign \$2729  = sel_l4_s0[6] & \$2728 ;
-  assign \$2730  = ! \sel_l4_s0$1362 ;
-  assign \$2731  = sel_l4_s0[6] & \$2730 ;
-  assign \$2732  = ! \sel_l4_s0$1362 ;
-  assign \$2733  = sel_l4_s0[6] & \$2732 ;
-  assign \$2734  = ! \sel_l4_s0$1362 ;
-  assign \$2735  = sel_l4_s0[6] & \$2734 ;
-  assign \$2736  = ! \sel_l4_s0$1362 ;
-  assign \$2737  = sel_l4_s0[6] & \$2736 ;
-  assign \$2738  = \sel_l4_s0$1378  & { \$2737 , \$2735 , \$2733 , \$2731 , \$2729 , \$2727 , \$2725 , \$2723  };
-  assign \$2739  = ! \sel_l4_s0$1363 ;
-  assign \$2740  = sel_l4_s0[7] & \$2739 ;
-  assign \$2741  = ! \sel_l4_s0$1363 ;
-  assign \$2742  = sel_l4_s0[7] & \$2741 ;
-  assign \$2743  = ! \sel_l4_s0$1363 ;
-  assign \$2744  = sel_l4_s0[7] & \$2743 ;
-  assign \$2745  = ! \sel_l4_s0$1363 ;
-  assign \$2746  = sel_l4_s0[7] & \$2745 ;
-  assign \$2747  = ! \sel_l4_s0$1363 ;
-  assign \$2748  = sel_l4_s0[7] & \$2747 ;
-  assign \$2749  = ! \sel_l4_s0$1363 ;
-  assign \$2750  = sel_l4_s0[7] & \$2749 ;
-  assign \$2751  = ! \sel_l4_s0$1363 ;
-  assign \$2752  = sel_l4_s0[7] & \$2751 ;
-  assign \$2753  = ! \sel_l4_s0$1363 ;
-  assign \$2754  = sel_l4_s0[7] & \$2753 ;
-  assign \$2755  = \sel_l4_s0$1379  & { \$2754 , \$2752 , \$2750 , \$2748 , \$2746 , \$2744 , \$2742 , \$2740  };
-  assign \$2756  = \$2738  | \$2755 ;
-  assign \$2757  = \$2721  | \$2756 ;
-  assign \$2758  = \$2686  | \$2757 ;
-  assign \$2759  = ! \sel_l4_s0$1364 ;
-  assign \$2760  = sel_l4_s0[8] & \$2759 ;
-  assign \$2761  = ! \sel_l4_s0$1364 ;
-  assign \$2762  = sel_l4_s0[8] & \$2761 ;
-  assign \$2763  = ! \sel_l4_s0$1364 ;
-  assign \$2764  = sel_l4_s0[8] & \$2763 ;
-  assign \$2765  = ! \sel_l4_s0$1364 ;
-  assign \$2766  = sel_l4_s0[8] & \$2765 ;
-  assign \$2767  = ! \sel_l4_s0$1364 ;
-  assign \$2768  = sel_l4_s0[8] & \$2767 ;
-  assign \$2769  = ! \sel_l4_s0$1364 ;
-  assign \$2770  = sel_l4_s0[8] & \$2769 ;
-  assign \$2771  = ! \sel_l4_s0$1364 ;
-  assign \$2772  = sel_l4_s0[8] & \$2771 ;
-  assign \$2773  = ! \sel_l4_s0$1364 ;
-  assign \$2774  = sel_l4_s0[8] & \$2773 ;
-  assign \$2775  = \sel_l4_s0$1380  & { \$2774 , \$2772 , \$2770 , \$2768 , \$2766 , \$2764 , \$2762 , \$2760  };
-  assign \$2776  = \$2758  | \$2775 ;
-  assign \$2777  = \sel_l4_s0$1357  == 1'h1;
-  assign \$2778  = sel_l4_s0[1] & \$2777 ;
-  assign \$2779  = \sel_l4_s0$1357  == 1'h1;
-  assign \$2780  = sel_l4_s0[1] & \$2779 ;
-  assign \$2781  = \sel_l4_s0$1357  == 1'h1;
-  assign \$2782  = sel_l4_s0[1] & \$2781 ;
-  assign \$2783  = \sel_l4_s0$1357  == 1'h1;
-  assign \$2784  = sel_l4_s0[1] & \$2783 ;
-  assign \$2785  = \sel_l4_s0$1357  == 1'h1;
-  assign \$2786  = sel_l4_s0[1] & \$2785 ;
-  assign \$2787  = \sel_l4_s0$1357  == 1'h1;
-  assign \$2788  = sel_l4_s0[1] & \$2787 ;
-  assign \$2789  = \sel_l4_s0$1357  == 1'h1;
-  assign \$2790  = sel_l4_s0[1] & \$2789 ;
-  assign \$2791  = \sel_l4_s0$1357  == 1'h1;
-  assign \$2792  = sel_l4_s0[1] & \$2791 ;
-  assign \$2793  = \sel_l4_s0$1373  & { \$2792 , \$2790 , \$2788 , \$2786 , \$2784 , \$2782 , \$2780 , \$2778  };
-  assign \$2794  = \sel_l4_s0$1358  == 1'h1;
-  assign \$2795  = sel_l4_s0[2] & \$2794 ;
-  assign \$2796  = \sel_l4_s0$1358  == 1'h1;
-  assign \$2797  = sel_l4_s0[2] & \$2796 ;
-  assign \$2798  = \sel_l4_s0$1358  == 1'h1;
-  assign \$2799  = sel_l4_s0[2] & \$2798 ;
-  assign \$2800  = \sel_l4_s0$1358  == 1'h1;
-  assign \$2801  = sel_l4_s0[2] & \$2800 ;
-  assign \$2802  = \sel_l4_s0$1358  == 1'h1;
-  assign \$2803  = sel_l4_s0[2] & \$2802 ;
-  assign \$2804  = \sel_l4_s0$1358  == 1'h1;
-  assign \$2805  = sel_l4_s0[2] & \$2804 ;
-  assign \$2806  = \sel_l4_s0$1358  == 1'h1;
-  assign \$2807  = sel_l4_s0[2] & \$2806 ;
-  assign \$2808  = \sel_l4_s0$1358  == 1'h1;
-  assign \$2809  = sel_l4_s0[2] & \$2808 ;
-  assign \$2810  = \sel_l4_s0$1374  & { \$2809 , \$2807 , \$2805 , \$2803 , \$2801 , \$2799 , \$2797 , \$2795  };
-  assign \$2811  = \$2793  | \$2810 ;
-  assign \$2812  = \sel_l4_s0$1359  == 1'h1;
-  assign \$2813  = sel_l4_s0[3] & \$2812 ;
-  assign \$2814  = \sel_l4_s0$1359  == 1'h1;
-  assign \$2815  = sel_l4_s0[3] & \$2814 ;
-  assign \$2816  = \sel_l4_s0$1359  == 1'h1;
-  assign \$2817  = sel_l4_s0[3] & \$2816 ;
-  assign \$2818  = \sel_l4_s0$1359  == 1'h1;
-  assign \$2819  = sel_l4_s0[3] & \$2818 ;
-  assign \$2820  = \sel_l4_s0$1359  == 1'h1;
-  assign \$2821  = sel_l4_s0[3] & \$2820 ;
-  assign \$2822  = \sel_l4_s0$1359  == 1'h1;
-  assign \$2823  = sel_l4_s0[3] & \$2822 ;
-  assign \$2824  = \sel_l4_s0$1359  == 1'h1;
-  assign \$2825  = sel_l4_s0[3] & \$2824 ;
-  assign \$2826  = \sel_l4_s0$1359  == 1'h1;
-  assign \$2827  = sel_l4_s0[3] & \$2826 ;
-  assign \$2828  = \sel_l4_s0$1375  & { \$2827 , \$2825 , \$2823 , \$2821 , \$2819 , \$2817 , \$2815 , \$2813  };
-  assign \$2829  = \sel_l4_s0$1360  == 1'h1;
-  assign \$2830  = sel_l4_s0[4] & \$2829 ;
-  assign \$2831  = \sel_l4_s0$1360  == 1'h1;
-  assign \$2832  = sel_l4_s0[4] & \$2831 ;
-  assign \$2833  = \sel_l4_s0$1360  == 1'h1;
-  assign \$2834  = sel_l4_s0[4] & \$2833 ;
-  assign \$2835  = \sel_l4_s0$1360  == 1'h1;
-  assign \$2836  = sel_l4_s0[4] & \$2835 ;
-  assign \$2837  = \sel_l4_s0$1360  == 1'h1;
-  assign \$2838  = sel_l4_s0[4] & \$2837 ;
-  assign \$2839  = \sel_l4_s0$1360  == 1'h1;
-  assign \$2840  = sel_l4_s0[4] & \$2839 ;
-  assign \$2841  = \sel_l4_s0$1360  == 1'h1;
-  assign \$2842  = sel_l4_s0[4] & \$2841 ;
-  assign \$2843  = \sel_l4_s0$1360  == 1'h1;
-  assign \$2844  = sel_l4_s0[4] & \$2843 ;
-  assign \$2845  = \sel_l4_s0$1376  & { \$2844 , \$2842 , \$2840 , \$2838 , \$2836 , \$2834 , \$2832 , \$2830  };
-  assign \$2846  = \$2828  | \$2845 ;
-  assign \$2847  = \$2811  | \$2846 ;
-  assign \$2848  = \sel_l4_s0$1361  == 1'h1;
-  assign \$2849  = sel_l4_s0[5] & \$2848 ;
-  assign \$2850  = \sel_l4_s0$1361  == 1'h1;
-  assign \$2851  = sel_l4_s0[5] & \$2850 ;
-  assign \$2852  = \sel_l4_s0$1361  == 1'h1;
-  assign \$2853  = sel_l4_s0[5] & \$2852 ;
-  assign \$2854  = \sel_l4_s0$1361  == 1'h1;
-  assign \$2855  = sel_l4_s0[5] & \$2854 ;
-  assign \$2856  = \sel_l4_s0$1361  == 1'h1;
-  assign \$2857  = sel_l4_s0[5] & \$2856 ;
-  assign \$2858  = \sel_l4_s0$1361  == 1'h1;
-  assign \$2859  = sel_l4_s0[5] & \$2858 ;
-  assign \$2860  = \sel_l4_s0$1361  == 1'h1;
-  assign \$2861  = sel_l4_s0[5] & \$2860 ;
-  assign \$2862  = \sel_l4_s0$1361  == 1'h1;
-  assign \$2863  = sel_l4_s0[5] & \$2862 ;
-  assign \$2864  = \sel_l4_s0$1377  & { \$2863 , \$2861 , \$2859 , \$2857 , \$2855 , \$2853 , \$2851 , \$2849  };
-  assign \$2865  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2866  = sel_l4_s0[6] & \$2865 ;
-  assign \$2867  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2868  = sel_l4_s0[6] & \$2867 ;
-  assign \$2869  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2870  = sel_l4_s0[6] & \$2869 ;
-  assign \$2871  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2872  = sel_l4_s0[6] & \$2871 ;
-  assign \$2873  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2874  = sel_l4_s0[6] & \$2873 ;
-  assign \$2875  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2876  = sel_l4_s0[6] & \$2875 ;
-  assign \$2877  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2878  = sel_l4_s0[6] & \$2877 ;
-  assign \$2879  = \sel_l4_s0$1362  == 1'h1;
-  assign \$2880  = sel_l4_s0[6] & \$2879 ;
-  assign \$2881  = \sel_l4_s0$1378  & { \$2880 , \$2878 , \$2876 , \$2874 , \$2872 , \$2870 , \$2868 , \$2866  };
-  assign \$2882  = \$2864  | \$2881 ;
-  assign \$2883  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2884  = sel_l4_s0[7] & \$2883 ;
-  assign \$2885  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2886  = sel_l4_s0[7] & \$2885 ;
-  assign \$2887  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2888  = sel_l4_s0[7] & \$2887 ;
-  assign \$2889  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2890  = sel_l4_s0[7] & \$2889 ;
-  assign \$2891  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2892  = sel_l4_s0[7] & \$2891 ;
-  assign \$2893  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2894  = sel_l4_s0[7] & \$2893 ;
-  assign \$2895  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2896  = sel_l4_s0[7] & \$2895 ;
-  assign \$2897  = \sel_l4_s0$1363  == 1'h1;
-  assign \$2898  = sel_l4_s0[7] & \$2897 ;
-  assign \$2899  = \sel_l4_s0$1379  & { \$2898 , \$2896 , \$2894 , \$2892 , \$2890 , \$2888 , \$2886 , \$2884  };
-  assign \$2900  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2901  = sel_l4_s0[8] & \$2900 ;
-  assign \$2902  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2903  = sel_l4_s0[8] & \$2902 ;
-  assign \$2904  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2905  = sel_l4_s0[8] & \$2904 ;
-  assign \$2906  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2907  = sel_l4_s0[8] & \$2906 ;
-  assign \$2908  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2909  = sel_l4_s0[8] & \$2908 ;
-  assign \$2910  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2911  = sel_l4_s0[8] & \$2910 ;
-  assign \$2912  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2913  = sel_l4_s0[8] & \$2912 ;
-  assign \$2914  = \sel_l4_s0$1364  == 1'h1;
-  assign \$2915  = sel_l4_s0[8] & \$2914 ;
-  assign \$2916  = \sel_l4_s0$1380  & { \$2915 , \$2913 , \$2911 , \$2909 , \$2907 , \$2905 , \$2903 , \$2901  };
-  assign \$2917  = \$2899  | \$2916 ;
-  assign \$2918  = \$2882  | \$2917 ;
-  assign \$2919  = \$2847  | \$2918 ;
-  assign \$2920  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2921  = sel_l4_s0[9] & \$2920 ;
-  assign \$2922  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2923  = sel_l4_s0[9] & \$2922 ;
-  assign \$2924  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2925  = sel_l4_s0[9] & \$2924 ;
-  assign \$2926  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2927  = sel_l4_s0[9] & \$2926 ;
-  assign \$2928  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2929  = sel_l4_s0[9] & \$2928 ;
-  assign \$2930  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2931  = sel_l4_s0[9] & \$2930 ;
-  assign \$2932  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2933  = sel_l4_s0[9] & \$2932 ;
-  assign \$2934  = \sel_l4_s0$1365  == 1'h1;
-  assign \$2935  = sel_l4_s0[9] & \$2934 ;
-  assign \$2936  = \sel_l4_s0$1381  & { \$2935 , \$2933 , \$2931 , \$2929 , \$2927 , \$2925 , \$2923 , \$2921  };
-  assign \$2937  = \$2919  | \$2936 ;
-  assign \$2938  = \sel_l4_s0$1358  == 2'h2;
-  assign \$2939  = sel_l4_s0[2] & \$2938 ;
-  assign \$2940  = \sel_l4_s0$1358  == 2'h2;
-  assign \$2941  = sel_l4_s0[2] & \$2940 ;
-  assign \$2942  = \sel_l4_s0$1358  == 2'h2;
-  assign \$2943  = sel_l4_s0[2] & \$2942 ;
-  assign \$2944  = \sel_l4_s0$1358  == 2'h2;
-  assign \$2945  = sel_l4_s0[2] & \$2944 ;
-  assign \$2946  = \sel_l4_s0$1358  == 2'h2;
-  assign \$2947  = sel_l4_s0[2] & \$2946 ;
-  assign \$2948  = \sel_l4_s0$1358  == 2'h2;
-  assign \$2949  = sel_l4_s0[2] & \$2948 ;
-  assign \$2950  = \sel_l4_s0$1358  == 2'h2;
-  assign \$2951  = sel_l4_s0[2] & \$2950 ;
-  assign \$2952  = \sel_l4_s0$1358  == 2'h2;
-  assign \$2953  = sel_l4_s0[2] & \$2952 ;
-  assign \$2954  = \sel_l4_s0$1374  & { \$2953 , \$2951 , \$2949 , \$2947 , \$2945 , \$2943 , \$2941 , \$2939  };
-  assign \$2955  = \sel_l4_s0$1359  == 2'h2;
-  assign \$2956  = sel_l4_s0[3] & \$2955 ;
-  assign \$2957  = \sel_l4_s0$1359  == 2'h2;
-  assign \$2958  = sel_l4_s0[3] & \$2957 ;
-  assign \$2959  = \sel_l4_s0$1359  == 2'h2;
-  assign \$2960  = sel_l4_s0[3] & \$2959 ;
-  assign \$2961  = \sel_l4_s0$1359  == 2'h2;
-  assign \$2962  = sel_l4_s0[3] & \$2961 ;
-  assign \$2963  = \sel_l4_s0$1359  == 2'h2;
-  assign \$2964  = sel_l4_s0[3] & \$2963 ;
-  assign \$2965  = \sel_l4_s0$1359  == 2'h2;
-  assign \$2966  = sel_l4_s0[3] & \$2965 ;
-  assign \$2967  = \sel_l4_s0$1359  == 2'h2;
-  assign \$2968  = sel_l4_s0[3] & \$2967 ;
-  assign \$2969  = \sel_l4_s0$1359  == 2'h2;
-  assign \$2970  = sel_l4_s0[3] & \$2969 ;
-  assign \$2971  = \sel_l4_s0$1375  & { \$2970 , \$2968 , \$2966 , \$2964 , \$2962 , \$2960 , \$2958 , \$2956  };
-  assign \$2972  = \$2954  | \$2971 ;
-  assign \$2973  = \sel_l4_s0$1360  == 2'h2;
-  assign \$2974  = sel_l4_s0[4] & \$2973 ;
-  assign \$2975  = \sel_l4_s0$1360  == 2'h2;
-  assign \$2976  = sel_l4_s0[4] & \$2975 ;
-  assign \$2977  = \sel_l4_s0$1360  == 2'h2;
-  assign \$2978  = sel_l4_s0[4] & \$2977 ;
-  assign \$2979  = \sel_l4_s0$1360  == 2'h2;
-  assign \$2980  = sel_l4_s0[4] & \$2979 ;
-  assign \$2981  = \sel_l4_s0$1360  == 2'h2;
-  assign \$2982  = sel_l4_s0[4] & \$2981 ;
-  assign \$2983  = \sel_l4_s0$1360  == 2'h2;
-  assign \$2984  = sel_l4_s0[4] & \$2983 ;
-  assign \$2985  = \sel_l4_s0$1360  == 2'h2;
-  assign \$2986  = sel_l4_s0[4] & \$2985 ;
-  assign \$2987  = \sel_l4_s0$1360  == 2'h2;
-  assign \$2988  = sel_l4_s0[4] & \$2987 ;
-  assign \$2989  = \sel_l4_s0$1376  & { \$2988 , \$2986 , \$2984 , \$2982 , \$2980 , \$2978 , \$2976 , \$2974  };
-  assign \$2990  = \sel_l4_s0$1361  == 2'h2;
-  assign \$2991  = sel_l4_s0[5] & \$2990 ;
-  assign \$2992  = \sel_l4_s0$1361  == 2'h2;
-  assign \$2993  = sel_l4_s0[5] & \$2992 ;
-  assign \$2994  = \sel_l4_s0$1361  == 2'h2;
-  assign \$2995  = sel_l4_s0[5] & \$2994 ;
-  assign \$2996  = \sel_l4_s0$1361  == 2'h2;
-  assign \$2997  = sel_l4_s0[5] & \$2996 ;
-  assign \$2998  = \sel_l4_s0$1361  == 2'h2;
-  assign \$2999  = sel_l4_s0[5] & \$2998 ;
-  assign \$3000  = \sel_l4_s0$1361  == 2'h2;
-  assign \$3001  = sel_l4_s0[5] & \$3000 ;
-  assign \$3002  = \sel_l4_s0$1361  == 2'h2;
-  assign \$3003  = sel_l4_s0[5] & \$3002 ;
-  assign \$3004  = \sel_l4_s0$1361  == 2'h2;
-  assign \$3005  = sel_l4_s0[5] & \$3004 ;
-  assign \$3006  = \sel_l4_s0$1377  & { \$3005 , \$3003 , \$3001 , \$2999 , \$2997 , \$2995 , \$2993 , \$2991  };
-  assign \$3007  = \$2989  | \$3006 ;
-  assign \$3008  = \$2972  | \$3007 ;
-  assign \$3009  = \sel_l4_s0$1362  == 2'h2;
-  assign \$3010  = sel_l4_s0[6] & \$3009 ;
-  assign \$3011  = \sel_l4_s0$1362  == 2'h2;
-  assign \$3012  = sel_l4_s0[6] & \$3011 ;
-  assign \$3013  = \sel_l4_s0$1362  == 2'h2;
-  assign \$3014  = sel_l4_s0[6] & \$3013 ;
-  assign \$3015  = \sel_l4_s0$1362  == 2'h2;
-  assign \$3016  = sel_l4_s0[6] & \$3015 ;
-  assign \$3017  = \sel_l4_s0$1362  == 2'h2;
-  assign \$3018  = sel_l4_s0[6] & \$3017 ;
-  assign \$3019  = \sel_l4_s0$1362  == 2'h2;
-  assign \$3020  = sel_l4_s0[6] & \$3019 ;
-  assign \$3021  = \sel_l4_s0$1362  == 2'h2;
-  assign \$3022  = sel_l4_s0[6] & \$3021 ;
-  assign \$3023  = \sel_l4_s0$1362  == 2'h2;
-  assign \$3024  = sel_l4_s0[6] & \$3023 ;
-  assign \$3025  = \sel_l4_s0$1378  & { \$3024 , \$3022 , \$3020 , \$3018 , \$3016 , \$3014 , \$3012 , \$3010  };
-  assign \$3026  = \sel_l4_s0$1363  == 2'h2;
-  assign \$3027  = sel_l4_s0[7] & \$3026 ;
-  assign \$3028  = \sel_l4_s0$1363  == 2'h2;
-  assign \$3029  = sel_l4_s0[7] & \$3028 ;
-  assign \$3030  = \sel_l4_s0$1363  == 2'h2;
-  assign \$3031  = sel_l4_s0[7] & \$3030 ;
-  assign \$3032  = \sel_l4_s0$1363  == 2'h2;
-  assign \$3033  = sel_l4_s0[7] & \$3032 ;
-  assign \$3034  = \sel_l4_s0$1363  == 2'h2;
-  assign \$3035  = sel_l4_s0[7] & \$3034 ;
-  assign \$3036  = \sel_l4_s0$1363  == 2'h2;
-  assign \$3037  = sel_l4_s0[7] & \$3036 ;
-  assign \$3038  = \sel_l4_s0$1363  == 2'h2;
-  assign \$3039  = sel_l4_s0[7] & \$3038 ;
-  assign \$3040  = \sel_l4_s0$1363  == 2'h2;
-  assign \$3041  = sel_l4_s0[7] & \$3040 ;
-  assign \$3042  = \sel_l4_s0$1379  & { \$3041 , \$3039 , \$3037 , \$3035 , \$3033 , \$3031 , \$3029 , \$3027  };
-  assign \$3043  = \$3025  | \$3042 ;
-  assign \$3044  = \sel_l4_s0$1364  == 2'h2;
-  assign \$3045  = sel_l4_s0[8] & \$3044 ;
-  assign \$3046  = \sel_l4_s0$1364  == 2'h2;
-  assign \$3047  = sel_l4_s0[8] & \$3046 ;
-  assign \$3048  = \sel_l4_s0$1364  == 2'h2;
-  assign \$3049  = sel_l4_s0[8] & \$3048 ;
-  assign \$3050  = \sel_l4_s0$1364  == 2'h2;
-  assign \$3051  = sel_l4_s0[8] & \$3050 ;
-  assign \$3052  = \sel_l4_s0$1364  == 2'h2;
-  assign \$3053  = sel_l4_s0[8] & \$3052 ;
-  assign \$3054  = \sel_l4_s0$1364  == 2'h2;
-  assign \$3055  = sel_l4_s0[8] & \$3054 ;
-  assign \$3056  = \sel_l4_s0$1364  == 2'h2;
-  assign \$3057  = sel_l4_s0[8] & \$3056 ;
-  assign \$3058  = \sel_l4_s0$1364  == 2'h2;
-  assign \$3059  = sel_l4_s0[8] & \$3058 ;
-  assign \$3060  = \sel_l4_s0$1380  & { \$3059 , \$3057 , \$3055 , \$3053 , \$3051 , \$3049 , \$3047 , \$3045  };
-  assign \$3061  = \sel_l4_s0$1365  == 2'h2;
-  assign \$3062  = sel_l4_s0[9] & \$3061 ;
-  assign \$3063  = \sel_l4_s0$1365  == 2'h2;
-  assign \$3064  = sel_l4_s0[9] & \$3063 ;
-  assign \$3065  = \sel_l4_s0$1365  == 2'h2;
-  assign \$3066  = sel_l4_s0[9] & \$3065 ;
-  assign \$3067  = \sel_l4_s0$1365  == 2'h2;
-  assign \$3068  = sel_l4_s0[9] & \$3067 ;
-  assign \$3069  = \sel_l4_s0$1365  == 2'h2;
-  assign \$3070  = sel_l4_s0[9] & \$3069 ;
-  assign \$3071  = \sel_l4_s0$1365  == 2'h2;
-  assign \$3072  = sel_l4_s0[9] & \$3071 ;
-  assign \$3073  = \sel_l4_s0$1365  == 2'h2;
-  assign \$3074  = sel_l4_s0[9] & \$3073 ;
-  assign \$3075  = \sel_l4_s0$1365  == 2'h2;
-  assign \$3076  = sel_l4_s0[9] & \$3075 ;
-  assign \$3077  = \sel_l4_s0$1381  & { \$3076 , \$3074 , \$3072 , \$3070 , \$3068 , \$3066 , \$3064 , \$3062  };
-  assign \$3078  = \$3060  | \$3077 ;
-  assign \$3079  = \$3043  | \$3078 ;
-  assign \$3080  = \$3008  | \$3079 ;
-  assign \$3081  = \sel_l4_s0$1366  == 2'h2;
-  assign \$3082  = sel_l4_s0[10] & \$3081 ;
-  assign \$3083  = \sel_l4_s0$1366  == 2'h2;
-  assign \$3084  = sel_l4_s0[10] & \$3083 ;
-  assign \$3085  = \sel_l4_s0$1366  == 2'h2;
-  assign \$3086  = sel_l4_s0[10] & \$3085 ;
-  assign \$3087  = \sel_l4_s0$1366  == 2'h2;
-  assign \$3088  = sel_l4_s0[10] & \$3087 ;
-  assign \$3089  = \sel_l4_s0$1366  == 2'h2;
-  assign \$3090  = sel_l4_s0[10] & \$3089 ;
-  assign \$3091  = \sel_l4_s0$1366  == 2'h2;
-  assign \$3092  = sel_l4_s0[10] & \$3091 ;
-  assign \$3093  = \sel_l4_s0$1366  == 2'h2;
-  assign \$3094  = sel_l4_s0[10] & \$3093 ;
-  assign \$3095  = \sel_l4_s0$1366  == 2'h2;
-  assign \$3096  = sel_l4_s0[10] & \$3095 ;
-  assign \$3097  = \sel_l4_s0$1382  & { \$3096 , \$3094 , \$3092 , \$3090 , \$3088 , \$3086 , \$3084 , \$3082  };
-  assign \$3098  = \$3080  | \$3097 ;
-  assign \$3099  = \sel_l4_s0$1359  == 2'h3;
-  assign \$3100  = sel_l4_s0[3] & \$3099 ;
-  assign \$3101  = \sel_l4_s0$1359  == 2'h3;
-  assign \$3102  = sel_l4_s0[3] & \$3101 ;
-  assign \$3103  = \sel_l4_s0$1359  == 2'h3;
-  assign \$3104  = sel_l4_s0[3] & \$3103 ;
-  assign \$3105  = \sel_l4_s0$1359  == 2'h3;
-  assign \$3106  = sel_l4_s0[3] & \$3105 ;
-  assign \$3107  = \sel_l4_s0$1359  == 2'h3;
-  assign \$3108  = sel_l4_s0[3] & \$3107 ;
-  assign \$3109  = \sel_l4_s0$1359  == 2'h3;
-  assign \$3110  = sel_l4_s0[3] & \$3109 ;
-  assign \$3111  = \sel_l4_s0$1359  == 2'h3;
-  assign \$3112  = sel_l4_s0[3] & \$3111 ;
-  assign \$3113  = \sel_l4_s0$1359  == 2'h3;
-  assign \$3114  = sel_l4_s0[3] & \$3113 ;
-  assign \$3115  = \sel_l4_s0$1375  & { \$3114 , \$3112 , \$3110 , \$3108 , \$3106 , \$3104 , \$3102 , \$3100  };
-  assign \$3116  = \sel_l4_s0$1360  == 2'h3;
-  assign \$3117  = sel_l4_s0[4] & \$3116 ;
-  assign \$3118  = \sel_l4_s0$1360  == 2'h3;
-  assign \$3119  = sel_l4_s0[4] & \$3118 ;
-  assign \$3120  = \sel_l4_s0$1360  == 2'h3;
-  assign \$3121  = sel_l4_s0[4] & \$3120 ;
-  assign \$3122  = \sel_l4_s0$1360  == 2'h3;
-  assign \$3123  = sel_l4_s0[4] & \$3122 ;
-  assign \$3124  = \sel_l4_s0$1360  == 2'h3;
-  assign \$3125  = sel_l4_s0[4] & \$3124 ;
-  assign \$3126  = \sel_l4_s0$1360  == 2'h3;
-  assign \$3127  = sel_l4_s0[4] & \$3126 ;
-  assign \$3128  = \sel_l4_s0$1360  == 2'h3;
-  assign \$3129  = sel_l4_s0[4] & \$3128 ;
-  assign \$3130  = \sel_l4_s0$1360  == 2'h3;
-  assign \$3131  = sel_l4_s0[4] & \$3130 ;
-  assign \$3132  = \sel_l4_s0$1376  & { \$3131 , \$3129 , \$3127 , \$3125 , \$3123 , \$3121 , \$3119 , \$3117  };
-  assign \$3133  = \$3115  | \$3132 ;
-  assign \$3134  = \sel_l4_s0$1361  == 2'h3;
-  assign \$3135  = sel_l4_s0[5] & \$3134 ;
-  assign \$3136  = \sel_l4_s0$1361  == 2'h3;
-  assign \$3137  = sel_l4_s0[5] & \$3136 ;
-  assign \$3138  = \sel_l4_s0$1361  == 2'h3;
-  assign \$3139  = sel_l4_s0[5] & \$3138 ;
-  assign \$3140  = \sel_l4_s0$1361  == 2'h3;
-  assign \$3141  = sel_l4_s0[5] & \$3140 ;
-  assign \$3142  = \sel_l4_s0$1361  == 2'h3;
-  assign \$3143  = sel_l4_s0[5] & \$3142 ;
-  assign \$3144  = \sel_l4_s0$1361  == 2'h3;
-  assign \$3145  = sel_l4_s0[5] & \$3144 ;
-  assign \$3146  = \sel_l4_s0$1361  == 2'h3;
-  assign \$3147  = sel_l4_s0[5] & \$3146 ;
-  assign \$3148  = \sel_l4_s0$1361  == 2'h3;
-  assign \$3149  = sel_l4_s0[5] & \$3148 ;
-  assign \$3150  = \sel_l4_s0$1377  & { \$3149 , \$3147 , \$3145 , \$3143 , \$3141 , \$3139 , \$3137 , \$3135  };
-  assign \$3151  = \sel_l4_s0$1362  == 2'h3;
-  assign \$3152  = sel_l4_s0[6] & \$3151 ;
-  assign \$3153  = \sel_l4_s0$1362  == 2'h3;
-  assign \$3154  = sel_l4_s0[6] & \$3153 ;
-  assign \$3155  = \sel_l4_s0$1362  == 2'h3;
-  assign \$3156  = sel_l4_s0[6] & \$3155 ;
-  assign \$3157  = \sel_l4_s0$1362  == 2'h3;
-  assign \$3158  = sel_l4_s0[6] & \$3157 ;
-  assign \$3159  = \sel_l4_s0$1362  == 2'h3;
-  assign \$3160  = sel_l4_s0[6] & \$3159 ;
-  assign \$3161  = \sel_l4_s0$1362  == 2'h3;
-  assign \$3162  = sel_l4_s0[6] & \$3161 ;
-  assign \$3163  = \sel_l4_s0$1362  == 2'h3;
-  assign \$3164  = sel_l4_s0[6] & \$3163 ;
-  assign \$3165  = \sel_l4_s0$1362  == 2'h3;
-  assign \$3166  = sel_l4_s0[6] & \$3165 ;
-  assign \$3167  = \sel_l4_s0$1378  & { \$3166 , \$3164 , \$3162 , \$3160 , \$3158 , \$3156 , \$3154 , \$3152  };
-  assign \$3168  = \$3150  | \$3167 ;
-  assign \$3169  = \$3133  | \$3168 ;
-  assign \$3170  = \sel_l4_s0$1363  == 2'h3;
-  assign \$3171  = sel_l4_s0[7] & \$3170 ;
-  assign \$3172  = \sel_l4_s0$1363  == 2'h3;
-  assign \$3173  = sel_l4_s0[7] & \$3172 ;
-  assign \$3174  = \sel_l4_s0$1363  == 2'h3;
-  assign \$3175  = sel_l4_s0[7] & \$3174 ;
-  assign \$3176  = \sel_l4_s0$1363  == 2'h3;
-  assign \$3177  = sel_l4_s0[7] & \$3176 ;
-  assign \$3178  = \sel_l4_s0$1363  == 2'h3;
-  assign \$3179  = sel_l4_s0[7] & \$3178 ;
-  assign \$3180  = \sel_l4_s0$1363  == 2'h3;
-  assign \$3181  = sel_l4_s0[7] & \$3180 ;
-  assign \$3182  = \sel_l4_s0$1363  == 2'h3;
-  assign \$3183  = sel_l4_s0[7] & \$3182 ;
-  assign \$3184  = \sel_l4_s0$1363  == 2'h3;
-  assign \$3185  = sel_l4_s0[7] & \$3184 ;
-  assign \$3186  = \sel_l4_s0$1379  & { \$3185 , \$3183 , \$3181 , \$3179 , \$3177 , \$3175 , \$3173 , \$3171  };
-  assign \$3187  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3188  = sel_l4_s0[8] & \$3187 ;
-  assign \$3189  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3190  = sel_l4_s0[8] & \$3189 ;
-  assign \$3191  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3192  = sel_l4_s0[8] & \$3191 ;
-  assign \$3193  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3194  = sel_l4_s0[8] & \$3193 ;
-  assign \$3195  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3196  = sel_l4_s0[8] & \$3195 ;
-  assign \$3197  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3198  = sel_l4_s0[8] & \$3197 ;
-  assign \$3199  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3200  = sel_l4_s0[8] & \$3199 ;
-  assign \$3201  = \sel_l4_s0$1364  == 2'h3;
-  assign \$3202  = sel_l4_s0[8] & \$3201 ;
-  assign \$3203  = \sel_l4_s0$1380  & { \$3202 , \$3200 , \$3198 , \$3196 , \$3194 , \$3192 , \$3190 , \$3188  };
-  assign \$3204  = \$3186  | \$3203 ;
-  assign \$3205  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3206  = sel_l4_s0[9] & \$3205 ;
-  assign \$3207  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3208  = sel_l4_s0[9] & \$3207 ;
-  assign \$3209  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3210  = sel_l4_s0[9] & \$3209 ;
-  assign \$3211  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3212  = sel_l4_s0[9] & \$3211 ;
-  assign \$3213  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3214  = sel_l4_s0[9] & \$3213 ;
-  assign \$3215  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3216  = sel_l4_s0[9] & \$3215 ;
-  assign \$3217  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3218  = sel_l4_s0[9] & \$3217 ;
-  assign \$3219  = \sel_l4_s0$1365  == 2'h3;
-  assign \$3220  = sel_l4_s0[9] & \$3219 ;
-  assign \$3221  = \sel_l4_s0$1381  & { \$3220 , \$3218 , \$3216 , \$3214 , \$3212 , \$3210 , \$3208 , \$3206  };
-  assign \$3222  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3223  = sel_l4_s0[10] & \$3222 ;
-  assign \$3224  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3225  = sel_l4_s0[10] & \$3224 ;
-  assign \$3226  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3227  = sel_l4_s0[10] & \$3226 ;
-  assign \$3228  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3229  = sel_l4_s0[10] & \$3228 ;
-  assign \$3230  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3231  = sel_l4_s0[10] & \$3230 ;
-  assign \$3232  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3233  = sel_l4_s0[10] & \$3232 ;
-  assign \$3234  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3235  = sel_l4_s0[10] & \$3234 ;
-  assign \$3236  = \sel_l4_s0$1366  == 2'h3;
-  assign \$3237  = sel_l4_s0[10] & \$3236 ;
-  assign \$3238  = \sel_l4_s0$1382  & { \$3237 , \$3235 , \$3233 , \$3231 , \$3229 , \$3227 , \$3225 , \$3223  };
-  assign \$3239  = \$3221  | \$3238 ;
-  assign \$3240  = \$3204  | \$3239 ;
-  assign \$3241  = \$3169  | \$3240 ;
-  assign \$3242  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3243  = sel_l4_s0[11] & \$3242 ;
-  assign \$3244  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3245  = sel_l4_s0[11] & \$3244 ;
-  assign \$3246  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3247  = sel_l4_s0[11] & \$3246 ;
-  assign \$3248  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3249  = sel_l4_s0[11] & \$3248 ;
-  assign \$3250  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3251  = sel_l4_s0[11] & \$3250 ;
-  assign \$3252  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3253  = sel_l4_s0[11] & \$3252 ;
-  assign \$3254  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3255  = sel_l4_s0[11] & \$3254 ;
-  assign \$3256  = \sel_l4_s0$1367  == 2'h3;
-  assign \$3257  = sel_l4_s0[11] & \$3256 ;
-  assign \$3258  = \sel_l4_s0$1383  & { \$3257 , \$3255 , \$3253 , \$3251 , \$3249 , \$3247 , \$3245 , \$3243  };
-  assign \$3259  = \$3241  | \$3258 ;
-  assign \$3260  = \sel_l4_s0$1360  == 3'h4;
-  assign \$3261  = sel_l4_s0[4] & \$3260 ;
-  assign \$3262  = \sel_l4_s0$1360  == 3'h4;
-  assign \$3263  = sel_l4_s0[4] & \$3262 ;
-  assign \$3264  = \sel_l4_s0$1360  == 3'h4;
-  assign \$3265  = sel_l4_s0[4] & \$3264 ;
-  assign \$3266  = \sel_l4_s0$1360  == 3'h4;
-  assign \$3267  = sel_l4_s0[4] & \$3266 ;
-  assign \$3268  = \sel_l4_s0$1360  == 3'h4;
-  assign \$3269  = sel_l4_s0[4] & \$3268 ;
-  assign \$3270  = \sel_l4_s0$1360  == 3'h4;
-  assign \$3271  = sel_l4_s0[4] & \$3270 ;
-  assign \$3272  = \sel_l4_s0$1360  == 3'h4;
-  assign \$3273  = sel_l4_s0[4] & \$3272 ;
-  assign \$3274  = \sel_l4_s0$1360  == 3'h4;
-  assign \$3275  = sel_l4_s0[4] & \$3274 ;
-  assign \$3276  = \sel_l4_s0$1376  & { \$3275 , \$3273 , \$3271 , \$3269 , \$3267 , \$3265 , \$3263 , \$3261  };
-  assign \$3277  = \sel_l4_s0$1361  == 3'h4;
-  assign \$3278  = sel_l4_s0[5] & \$3277 ;
-  assign \$3279  = \sel_l4_s0$1361  == 3'h4;
-  assign \$3280  = sel_l4_s0[5] & \$3279 ;
-  assign \$3281  = \sel_l4_s0$1361  == 3'h4;
-  assign \$3282  = sel_l4_s0[5] & \$3281 ;
-  assign \$3283  = \sel_l4_s0$1361  == 3'h4;
-  assign \$3284  = sel_l4_s0[5] & \$3283 ;
-  assign \$3285  = \sel_l4_s0$1361  == 3'h4;
-  assign \$3286  = sel_l4_s0[5] & \$3285 ;
-  assign \$3287  = \sel_l4_s0$1361  == 3'h4;
-  assign \$3288  = sel_l4_s0[5] & \$3287 ;
-  assign \$3289  = \sel_l4_s0$1361  == 3'h4;
-  assign \$3290  = sel_l4_s0[5] & \$3289 ;
-  assign \$3291  = \sel_l4_s0$1361  == 3'h4;
-  assign \$3292  = sel_l4_s0[5] & \$3291 ;
-  assign \$3293  = \sel_l4_s0$1377  & { \$3292 , \$3290 , \$3288 , \$3286 , \$3284 , \$3282 , \$3280 , \$3278  };
-  assign \$3294  = \$3276  | \$3293 ;
-  assign \$3295  = \sel_l4_s0$1362  == 3'h4;
-  assign \$3296  = sel_l4_s0[6] & \$3295 ;
-  assign \$3297  = \sel_l4_s0$1362  == 3'h4;
-  assign \$3298  = sel_l4_s0[6] & \$3297 ;
-  assign \$3299  = \sel_l4_s0$1362  == 3'h4;
-  assign \$3300  = sel_l4_s0[6] & \$3299 ;
-  assign \$3301  = \sel_l4_s0$1362  == 3'h4;
-  assign \$3302  = sel_l4_s0[6] & \$3301 ;
-  assign \$3303  = \sel_l4_s0$1362  == 3'h4;
-  assign \$3304  = sel_l4_s0[6] & \$3303 ;
-  assign \$3305  = \sel_l4_s0$1362  == 3'h4;
-  assign \$3306  = sel_l4_s0[6] & \$3305 ;
-  assign \$3307  = \sel_l4_s0$1362  == 3'h4;
-  assign \$3308  = sel_l4_s0[6] & \$3307 ;
-  assign \$3309  = \sel_l4_s0$1362  == 3'h4;
-  assign \$3310  = sel_l4_s0[6] & \$3309 ;
-  assign \$3311  = \sel_l4_s0$1378  & { \$3310 , \$3308 , \$3306 , \$3304 , \$3302 , \$3300 , \$3298 , \$3296  };
-  assign \$3312  = \sel_l4_s0$1363  == 3'h4;
-  assign \$3313  = sel_l4_s0[7] & \$3312 ;
-  assign \$3314  = \sel_l4_s0$1363  == 3'h4;
-  assign \$3315  = sel_l4_s0[7] & \$3314 ;
-  assign \$3316  = \sel_l4_s0$1363  == 3'h4;
-  assign \$3317  = sel_l4_s0[7] & \$3316 ;
-  assign \$3318  = \sel_l4_s0$1363  == 3'h4;
-  assign \$3319  = sel_l4_s0[7] & \$3318 ;
-  assign \$3320  = \sel_l4_s0$1363  == 3'h4;
-  assign \$3321  = sel_l4_s0[7] & \$3320 ;
-  assign \$3322  = \sel_l4_s0$1363  == 3'h4;
-  assign \$3323  = sel_l4_s0[7] & \$3322 ;
-  assign \$3324  = \sel_l4_s0$1363  == 3'h4;
-  assign \$3325  = sel_l4_s0[7] & \$3324 ;
-  assign \$3326  = \sel_l4_s0$1363  == 3'h4;
-  assign \$3327  = sel_l4_s0[7] & \$3326 ;
-  assign \$3328  = \sel_l4_s0$1379  & { \$3327 , \$3325 , \$3323 , \$3321 , \$3319 , \$3317 , \$3315 , \$3313  };
-  assign \$3329  = \$3311  | \$3328 ;
-  assign \$3330  = \$3294  | \$3329 ;
-  assign \$3331  = \sel_l4_s0$1364  == 3'h4;
-  assign \$3332  = sel_l4_s0[8] & \$3331 ;
-  assign \$3333  = \sel_l4_s0$1364  == 3'h4;
-  assign \$3334  = sel_l4_s0[8] & \$3333 ;
-  assign \$3335  = \sel_l4_s0$1364  == 3'h4;
-  assign \$3336  = sel_l4_s0[8] & \$3335 ;
-  assign \$3337  = \sel_l4_s0$1364  == 3'h4;
-  assign \$3338  = sel_l4_s0[8] & \$3337 ;
-  assign \$3339  = \sel_l4_s0$1364  == 3'h4;
-  assign \$3340  = sel_l4_s0[8] & \$3339 ;
-  assign \$3341  = \sel_l4_s0$1364  == 3'h4;
-  assign \$3342  = sel_l4_s0[8] & \$3341 ;
-  assign \$3343  = \sel_l4_s0$1364  == 3'h4;
-  assign \$3344  = sel_l4_s0[8] & \$3343 ;
-  assign \$3345  = \sel_l4_s0$1364  == 3'h4;
-  assign \$3346  = sel_l4_s0[8] & \$3345 ;
-  assign \$3347  = \sel_l4_s0$1380  & { \$3346 , \$3344 , \$3342 , \$3340 , \$3338 , \$3336 , \$3334 , \$3332  };
-  assign \$3348  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3349  = sel_l4_s0[9] & \$3348 ;
-  assign \$3350  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3351  = sel_l4_s0[9] & \$3350 ;
-  assign \$3352  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3353  = sel_l4_s0[9] & \$3352 ;
-  assign \$3354  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3355  = sel_l4_s0[9] & \$3354 ;
-  assign \$3356  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3357  = sel_l4_s0[9] & \$3356 ;
-  assign \$3358  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3359  = sel_l4_s0[9] & \$3358 ;
-  assign \$3360  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3361  = sel_l4_s0[9] & \$3360 ;
-  assign \$3362  = \sel_l4_s0$1365  == 3'h4;
-  assign \$3363  = sel_l4_s0[9] & \$3362 ;
-  assign \$3364  = \sel_l4_s0$1381  & { \$3363 , \$3361 , \$3359 , \$3357 , \$3355 , \$3353 , \$3351 , \$3349  };
-  assign \$3365  = \$3347  | \$3364 ;
-  assign \$3366  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3367  = sel_l4_s0[10] & \$3366 ;
-  assign \$3368  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3369  = sel_l4_s0[10] & \$3368 ;
-  assign \$3370  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3371  = sel_l4_s0[10] & \$3370 ;
-  assign \$3372  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3373  = sel_l4_s0[10] & \$3372 ;
-  assign \$3374  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3375  = sel_l4_s0[10] & \$3374 ;
-  assign \$3376  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3377  = sel_l4_s0[10] & \$3376 ;
-  assign \$3378  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3379  = sel_l4_s0[10] & \$3378 ;
-  assign \$3380  = \sel_l4_s0$1366  == 3'h4;
-  assign \$3381  = sel_l4_s0[10] & \$3380 ;
-  assign \$3382  = \sel_l4_s0$1382  & { \$3381 , \$3379 , \$3377 , \$3375 , \$3373 , \$3371 , \$3369 , \$3367  };
-  assign \$3383  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3384  = sel_l4_s0[11] & \$3383 ;
-  assign \$3385  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3386  = sel_l4_s0[11] & \$3385 ;
-  assign \$3387  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3388  = sel_l4_s0[11] & \$3387 ;
-  assign \$3389  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3390  = sel_l4_s0[11] & \$3389 ;
-  assign \$3391  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3392  = sel_l4_s0[11] & \$3391 ;
-  assign \$3393  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3394  = sel_l4_s0[11] & \$3393 ;
-  assign \$3395  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3396  = sel_l4_s0[11] & \$3395 ;
-  assign \$3397  = \sel_l4_s0$1367  == 3'h4;
-  assign \$3398  = sel_l4_s0[11] & \$3397 ;
-  assign \$3399  = \sel_l4_s0$1383  & { \$3398 , \$3396 , \$3394 , \$3392 , \$3390 , \$3388 , \$3386 , \$3384  };
-  assign \$3400  = \$3382  | \$3399 ;
-  assign \$3401  = \$3365  | \$3400 ;
-  assign \$3402  = \$3330  | \$3401 ;
-  assign \$3403  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3404  = sel_l4_s0[12] & \$3403 ;
-  assign \$3405  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3406  = sel_l4_s0[12] & \$3405 ;
-  assign \$3407  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3408  = sel_l4_s0[12] & \$3407 ;
-  assign \$3409  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3410  = sel_l4_s0[12] & \$3409 ;
-  assign \$3411  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3412  = sel_l4_s0[12] & \$3411 ;
-  assign \$3413  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3414  = sel_l4_s0[12] & \$3413 ;
-  assign \$3415  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3416  = sel_l4_s0[12] & \$3415 ;
-  assign \$3417  = \sel_l4_s0$1368  == 3'h4;
-  assign \$3418  = sel_l4_s0[12] & \$3417 ;
-  assign \$3419  = \sel_l4_s0$1384  & { \$3418 , \$3416 , \$3414 , \$3412 , \$3410 , \$3408 , \$3406 , \$3404  };
-  assign \$3420  = \$3402  | \$3419 ;
-  assign \$3421  = \sel_l4_s0$1361  == 3'h5;
-  assign \$3422  = sel_l4_s0[5] & \$3421 ;
-  assign \$3423  = \sel_l4_s0$1361  == 3'h5;
-  assign \$3424  = sel_l4_s0[5] & \$3423 ;
-  assign \$3425  = \sel_l4_s0$1361  == 3'h5;
-  assign \$3426  = sel_l4_s0[5] & \$3425 ;
-  assign \$3427  = \sel_l4_s0$1361  == 3'h5;
-  assign \$3428  = sel_l4_s0[5] & \$3427 ;
-  assign \$3429  = \sel_l4_s0$1361  == 3'h5;
-  assign \$3430  = sel_l4_s0[5] & \$3429 ;
-  assign \$3431  = \sel_l4_s0$1361  == 3'h5;
-  assign \$3432  = sel_l4_s0[5] & \$3431 ;
-  assign \$3433  = \sel_l4_s0$1361  == 3'h5;
-  assign \$3434  = sel_l4_s0[5] & \$3433 ;
-  assign \$3435  = \sel_l4_s0$1361  == 3'h5;
-  assign \$3436  = sel_l4_s0[5] & \$3435 ;
-  assign \$3437  = \sel_l4_s0$1377  & { \$3436 , \$3434 , \$3432 , \$3430 , \$3428 , \$3426 , \$3424 , \$3422  };
-  assign \$3438  = \sel_l4_s0$1362  == 3'h5;
-  assign \$3439  = sel_l4_s0[6] & \$3438 ;
-  assign \$3440  = \sel_l4_s0$1362  == 3'h5;
-  assign \$3441  = sel_l4_s0[6] & \$3440 ;
-  assign \$3442  = \sel_l4_s0$1362  == 3'h5;
-  assign \$3443  = sel_l4_s0[6] & \$3442 ;
-  assign \$3444  = \sel_l4_s0$1362  == 3'h5;
-  assign \$3445  = sel_l4_s0[6] & \$3444 ;
-  assign \$3446  = \sel_l4_s0$1362  == 3'h5;
-  assign \$3447  = sel_l4_s0[6] & \$3446 ;
-  assign \$3448  = \sel_l4_s0$1362  == 3'h5;
-  assign \$3449  = sel_l4_s0[6] & \$3448 ;
-  assign \$3450  = \sel_l4_s0$1362  == 3'h5;
-  assign \$3451  = sel_l4_s0[6] & \$3450 ;
-  assign \$3452  = \sel_l4_s0$1362  == 3'h5;
-  assign \$3453  = sel_l4_s0[6] & \$3452 ;
-  assign \$3454  = \sel_l4_s0$1378  & { \$3453 , \$3451 , \$3449 , \$3447 , \$3445 , \$3443 , \$3441 , \$3439  };
-  assign \$3455  = \$3437  | \$3454 ;
-  assign \$3456  = \sel_l4_s0$1363  == 3'h5;
-  assign \$3457  = sel_l4_s0[7] & \$3456 ;
-  assign \$3458  = \sel_l4_s0$1363  == 3'h5;
-  assign \$3459  = sel_l4_s0[7] & \$3458 ;
-  assign \$3460  = \sel_l4_s0$1363  == 3'h5;
-  assign \$3461  = sel_l4_s0[7] & \$3460 ;
-  assign \$3462  = \sel_l4_s0$1363  == 3'h5;
-  assign \$3463  = sel_l4_s0[7] & \$3462 ;
-  assign \$3464  = \sel_l4_s0$1363  == 3'h5;
-  assign \$3465  = sel_l4_s0[7] & \$3464 ;
-  assign \$3466  = \sel_l4_s0$1363  == 3'h5;
-  assign \$3467  = sel_l4_s0[7] & \$3466 ;
-  assign \$3468  = \sel_l4_s0$1363  == 3'h5;
-  assign \$3469  = sel_l4_s0[7] & \$3468 ;
-  assign \$3470  = \sel_l4_s0$1363  == 3'h5;
-  assign \$3471  = sel_l4_s0[7] & \$3470 ;
-  assign \$3472  = \sel_l4_s0$1379  & { \$3471 , \$3469 , \$3467 , \$3465 , \$3463 , \$3461 , \$3459 , \$3457  };
-  assign \$3473  = \sel_l4_s0$1364  == 3'h5;
-  assign \$3474  = sel_l4_s0[8] & \$3473 ;
-  assign \$3475  = \sel_l4_s0$1364  == 3'h5;
-  assign \$3476  = sel_l4_s0[8] & \$3475 ;
-  assign \$3477  = \sel_l4_s0$1364  == 3'h5;
-  assign \$3478  = sel_l4_s0[8] & \$3477 ;
-  assign \$3479  = \sel_l4_s0$1364  == 3'h5;
-  assign \$3480  = sel_l4_s0[8] & \$3479 ;
-  assign \$3481  = \sel_l4_s0$1364  == 3'h5;
-  assign \$3482  = sel_l4_s0[8] & \$3481 ;
-  assign \$3483  = \sel_l4_s0$1364  == 3'h5;
-  assign \$3484  = sel_l4_s0[8] & \$3483 ;
-  assign \$3485  = \sel_l4_s0$1364  == 3'h5;
-  assign \$3486  = sel_l4_s0[8] & \$3485 ;
-  assign \$3487  = \sel_l4_s0$1364  == 3'h5;
-  assign \$3488  = sel_l4_s0[8] & \$3487 ;
-  assign \$3489  = \sel_l4_s0$1380  & { \$3488 , \$3486 , \$3484 , \$3482 , \$3480 , \$3478 , \$3476 , \$3474  };
-  assign \$3490  = \$3472  | \$3489 ;
-  assign \$3491  = \$3455  | \$3490 ;
-  assign \$3492  = \sel_l4_s0$1365  == 3'h5;
-  assign \$3493  = sel_l4_s0[9] & \$3492 ;
-  assign \$3494  = \sel_l4_s0$1365  == 3'h5;
-  assign \$3495  = sel_l4_s0[9] & \$3494 ;
-  assign \$3496  = \sel_l4_s0$1365  == 3'h5;
-  assign \$3497  = sel_l4_s0[9] & \$3496 ;
-  assign \$3498  = \sel_l4_s0$1365  == 3'h5;
-  assign \$3499  = sel_l4_s0[9] & \$3498 ;
-  assign \$3500  = \sel_l4_s0$1365  == 3'h5;
-  assign \$3501  = sel_l4_s0[9] & \$3500 ;
-  assign \$3502  = \sel_l4_s0$1365  == 3'h5;
-  assign \$3503  = sel_l4_s0[9] & \$3502 ;
-  assign \$3504  = \sel_l4_s0$1365  == 3'h5;
-  assign \$3505  = sel_l4_s0[9] & \$3504 ;
-  assign \$3506  = \sel_l4_s0$1365  == 3'h5;
-  assign \$3507  = sel_l4_s0[9] & \$3506 ;
-  assign \$3508  = \sel_l4_s0$1381  & { \$3507 , \$3505 , \$3503 , \$3501 , \$3499 , \$3497 , \$3495 , \$3493  };
-  assign \$3509  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3510  = sel_l4_s0[10] & \$3509 ;
-  assign \$3511  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3512  = sel_l4_s0[10] & \$3511 ;
-  assign \$3513  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3514  = sel_l4_s0[10] & \$3513 ;
-  assign \$3515  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3516  = sel_l4_s0[10] & \$3515 ;
-  assign \$3517  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3518  = sel_l4_s0[10] & \$3517 ;
-  assign \$3519  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3520  = sel_l4_s0[10] & \$3519 ;
-  assign \$3521  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3522  = sel_l4_s0[10] & \$3521 ;
-  assign \$3523  = \sel_l4_s0$1366  == 3'h5;
-  assign \$3524  = sel_l4_s0[10] & \$3523 ;
-  assign \$3525  = \sel_l4_s0$1382  & { \$3524 , \$3522 , \$3520 , \$3518 , \$3516 , \$3514 , \$3512 , \$3510  };
-  assign \$3526  = \$3508  | \$3525 ;
-  assign \$3527  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3528  = sel_l4_s0[11] & \$3527 ;
-  assign \$3529  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3530  = sel_l4_s0[11] & \$3529 ;
-  assign \$3531  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3532  = sel_l4_s0[11] & \$3531 ;
-  assign \$3533  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3534  = sel_l4_s0[11] & \$3533 ;
-  assign \$3535  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3536  = sel_l4_s0[11] & \$3535 ;
-  assign \$3537  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3538  = sel_l4_s0[11] & \$3537 ;
-  assign \$3539  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3540  = sel_l4_s0[11] & \$3539 ;
-  assign \$3541  = \sel_l4_s0$1367  == 3'h5;
-  assign \$3542  = sel_l4_s0[11] & \$3541 ;
-  assign \$3543  = \sel_l4_s0$1383  & { \$3542 , \$3540 , \$3538 , \$3536 , \$3534 , \$3532 , \$3530 , \$3528  };
-  assign \$3544  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3545  = sel_l4_s0[12] & \$3544 ;
-  assign \$3546  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3547  = sel_l4_s0[12] & \$3546 ;
-  assign \$3548  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3549  = sel_l4_s0[12] & \$3548 ;
-  assign \$3550  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3551  = sel_l4_s0[12] & \$3550 ;
-  assign \$3552  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3553  = sel_l4_s0[12] & \$3552 ;
-  assign \$3554  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3555  = sel_l4_s0[12] & \$3554 ;
-  assign \$3556  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3557  = sel_l4_s0[12] & \$3556 ;
-  assign \$3558  = \sel_l4_s0$1368  == 3'h5;
-  assign \$3559  = sel_l4_s0[12] & \$3558 ;
-  assign \$3560  = \sel_l4_s0$1384  & { \$3559 , \$3557 , \$3555 , \$3553 , \$3551 , \$3549 , \$3547 , \$3545  };
-  assign \$3561  = \$3543  | \$3560 ;
-  assign \$3562  = \$3526  | \$3561 ;
-  assign \$3563  = \$3491  | \$3562 ;
-  assign \$3564  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3565  = sel_l4_s0[13] & \$3564 ;
-  assign \$3566  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3567  = sel_l4_s0[13] & \$3566 ;
-  assign \$3568  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3569  = sel_l4_s0[13] & \$3568 ;
-  assign \$3570  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3571  = sel_l4_s0[13] & \$3570 ;
-  assign \$3572  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3573  = sel_l4_s0[13] & \$3572 ;
-  assign \$3574  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3575  = sel_l4_s0[13] & \$3574 ;
-  assign \$3576  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3577  = sel_l4_s0[13] & \$3576 ;
-  assign \$3578  = \sel_l4_s0$1369  == 3'h5;
-  assign \$3579  = sel_l4_s0[13] & \$3578 ;
-  assign \$3580  = \sel_l4_s0$1385  & { \$3579 , \$3577 , \$3575 , \$3573 , \$3571 , \$3569 , \$3567 , \$3565  };
-  assign \$3581  = \$3563  | \$3580 ;
-  assign \$3582  = \sel_l4_s0$1362  == 3'h6;
-  assign \$3583  = sel_l4_s0[6] & \$3582 ;
-  assign \$3584  = \sel_l4_s0$1362  == 3'h6;
-  assign \$3585  = sel_l4_s0[6] & \$3584 ;
-  assign \$3586  = \sel_l4_s0$1362  == 3'h6;
-  assign \$3587  = sel_l4_s0[6] & \$3586 ;
-  assign \$3588  = \sel_l4_s0$1362  == 3'h6;
-  assign \$3589  = sel_l4_s0[6] & \$3588 ;
-  assign \$3590  = \sel_l4_s0$1362  == 3'h6;
-  assign \$3591  = sel_l4_s0[6] & \$3590 ;
-  assign \$3592  = \sel_l4_s0$1362  == 3'h6;
-  assign \$3593  = sel_l4_s0[6] & \$3592 ;
-  assign \$3594  = \sel_l4_s0$1362  == 3'h6;
-  assign \$3595  = sel_l4_s0[6] & \$3594 ;
-  assign \$3596  = \sel_l4_s0$1362  == 3'h6;
-  assign \$3597  = sel_l4_s0[6] & \$3596 ;
-  assign \$3598  = \sel_l4_s0$1378  & { \$3597 , \$3595 , \$3593 , \$3591 , \$3589 , \$3587 , \$3585 , \$3583  };
-  assign \$3599  = \sel_l4_s0$1363  == 3'h6;
-  assign \$3600  = sel_l4_s0[7] & \$3599 ;
-  assign \$3601  = \sel_l4_s0$1363  == 3'h6;
-  assign \$3602  = sel_l4_s0[7] & \$3601 ;
-  assign \$3603  = \sel_l4_s0$1363  == 3'h6;
-  assign \$3604  = sel_l4_s0[7] & \$3603 ;
-  assign \$3605  = \sel_l4_s0$1363  == 3'h6;
-  assign \$3606  = sel_l4_s0[7] & \$3605 ;
-  assign \$3607  = \sel_l4_s0$1363  == 3'h6;
-  assign \$3608  = sel_l4_s0[7] & \$3607 ;
-  assign \$3609  = \sel_l4_s0$1363  == 3'h6;
-  assign \$3610  = sel_l4_s0[7] & \$3609 ;
-  assign \$3611  = \sel_l4_s0$1363  == 3'h6;
-  assign \$3612  = sel_l4_s0[7] & \$3611 ;
-  assign \$3613  = \sel_l4_s0$1363  == 3'h6;
-  assign \$3614  = sel_l4_s0[7] & \$3613 ;
-  assign \$3615  = \sel_l4_s0$1379  & { \$3614 , \$3612 , \$3610 , \$3608 , \$3606 , \$3604 , \$3602 , \$3600  };
-  assign \$3616  = \$3598  | \$3615 ;
-  assign \$3617  = \sel_l4_s0$1364  == 3'h6;
-  assign \$3618  = sel_l4_s0[8] & \$3617 ;
-  assign \$3619  = \sel_l4_s0$1364  == 3'h6;
-  assign \$3620  = sel_l4_s0[8] & \$3619 ;
-  assign \$3621  = \sel_l4_s0$1364  == 3'h6;
-  assign \$3622  = sel_l4_s0[8] & \$3621 ;
-  assign \$3623  = \sel_l4_s0$1364  == 3'h6;
-  assign \$3624  = sel_l4_s0[8] & \$3623 ;
-  assign \$3625  = \sel_l4_s0$1364  == 3'h6;
-  assign \$3626  = sel_l4_s0[8] & \$3625 ;
-  assign \$3627  = \sel_l4_s0$1364  == 3'h6;
-  assign \$3628  = sel_l4_s0[8] & \$3627 ;
-  assign \$3629  = \sel_l4_s0$1364  == 3'h6;
-  assign \$3630  = sel_l4_s0[8] & \$3629 ;
-  assign \$3631  = \sel_l4_s0$1364  == 3'h6;
-  assign \$3632  = sel_l4_s0[8] & \$3631 ;
-  assign \$3633  = \sel_l4_s0$1380  & { \$3632 , \$3630 , \$3628 , \$3626 , \$3624 , \$3622 , \$3620 , \$3618  };
-  assign \$3634  = \sel_l4_s0$1365  == 3'h6;
-  assign \$3635  = sel_l4_s0[9] & \$3634 ;
-  assign \$3636  = \sel_l4_s0$1365  == 3'h6;
-  assign \$3637  = sel_l4_s0[9] & \$3636 ;
-  assign \$3638  = \sel_l4_s0$1365  == 3'h6;
-  assign \$3639  = sel_l4_s0[9] & \$3638 ;
-  assign \$3640  = \sel_l4_s0$1365  == 3'h6;
-  assign \$3641  = sel_l4_s0[9] & \$3640 ;
-  assign \$3642  = \sel_l4_s0$1365  == 3'h6;
-  assign \$3643  = sel_l4_s0[9] & \$3642 ;
-  assign \$3644  = \sel_l4_s0$1365  == 3'h6;
-  assign \$3645  = sel_l4_s0[9] & \$3644 ;
-  assign \$3646  = \sel_l4_s0$1365  == 3'h6;
-  assign \$3647  = sel_l4_s0[9] & \$3646 ;
-  assign \$3648  = \sel_l4_s0$1365  == 3'h6;
-  assign \$3649  = sel_l4_s0[9] & \$3648 ;
-  assign \$3650  = \sel_l4_s0$1381  & { \$3649 , \$3647 , \$3645 , \$3643 , \$3641 , \$3639 , \$3637 , \$3635  };
-  assign \$3651  = \$3633  | \$3650 ;
-  assign \$3652  = \$3616  | \$3651 ;
-  assign \$3653  = \sel_l4_s0$1366  == 3'h6;
-  assign \$3654  = sel_l4_s0[10] & \$3653 ;
-  assign \$3655  = \sel_l4_s0$1366  == 3'h6;
-  assign \$3656  = sel_l4_s0[10] & \$3655 ;
-  assign \$3657  = \sel_l4_s0$1366  == 3'h6;
-  assign \$3658  = sel_l4_s0[10] & \$3657 ;
-  assign \$3659  = \sel_l4_s0$1366  == 3'h6;
-  assign \$3660  = sel_l4_s0[10] & \$3659 ;
-  assign \$3661  = \sel_l4_s0$1366  == 3'h6;
-  assign \$3662  = sel_l4_s0[10] & \$3661 ;
-  assign \$3663  = \sel_l4_s0$1366  == 3'h6;
-  assign \$3664  = sel_l4_s0[10] & \$3663 ;
-  assign \$3665  = \sel_l4_s0$1366  == 3'h6;
-  assign \$3666  = sel_l4_s0[10] & \$3665 ;
-  assign \$3667  = \sel_l4_s0$1366  == 3'h6;
-  assign \$3668  = sel_l4_s0[10] & \$3667 ;
-  assign \$3669  = \sel_l4_s0$1382  & { \$3668 , \$3666 , \$3664 , \$3662 , \$3660 , \$3658 , \$3656 , \$3654  };
-  assign \$3670  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3671  = sel_l4_s0[11] & \$3670 ;
-  assign \$3672  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3673  = sel_l4_s0[11] & \$3672 ;
-  assign \$3674  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3675  = sel_l4_s0[11] & \$3674 ;
-  assign \$3676  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3677  = sel_l4_s0[11] & \$3676 ;
-  assign \$3678  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3679  = sel_l4_s0[11] & \$3678 ;
-  assign \$3680  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3681  = sel_l4_s0[11] & \$3680 ;
-  assign \$3682  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3683  = sel_l4_s0[11] & \$3682 ;
-  assign \$3684  = \sel_l4_s0$1367  == 3'h6;
-  assign \$3685  = sel_l4_s0[11] & \$3684 ;
-  assign \$3686  = \sel_l4_s0$1383  & { \$3685 , \$3683 , \$3681 , \$3679 , \$3677 , \$3675 , \$3673 , \$3671  };
-  assign \$3687  = \$3669  | \$3686 ;
-  assign \$3688  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3689  = sel_l4_s0[12] & \$3688 ;
-  assign \$3690  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3691  = sel_l4_s0[12] & \$3690 ;
-  assign \$3692  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3693  = sel_l4_s0[12] & \$3692 ;
-  assign \$3694  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3695  = sel_l4_s0[12] & \$3694 ;
-  assign \$3696  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3697  = sel_l4_s0[12] & \$3696 ;
-  assign \$3698  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3699  = sel_l4_s0[12] & \$3698 ;
-  assign \$3700  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3701  = sel_l4_s0[12] & \$3700 ;
-  assign \$3702  = \sel_l4_s0$1368  == 3'h6;
-  assign \$3703  = sel_l4_s0[12] & \$3702 ;
-  assign \$3704  = \sel_l4_s0$1384  & { \$3703 , \$3701 , \$3699 , \$3697 , \$3695 , \$3693 , \$3691 , \$3689  };
-  assign \$3705  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3706  = sel_l4_s0[13] & \$3705 ;
-  assign \$3707  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3708  = sel_l4_s0[13] & \$3707 ;
-  assign \$3709  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3710  = sel_l4_s0[13] & \$3709 ;
-  assign \$3711  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3712  = sel_l4_s0[13] & \$3711 ;
-  assign \$3713  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3714  = sel_l4_s0[13] & \$3713 ;
-  assign \$3715  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3716  = sel_l4_s0[13] & \$3715 ;
-  assign \$3717  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3718  = sel_l4_s0[13] & \$3717 ;
-  assign \$3719  = \sel_l4_s0$1369  == 3'h6;
-  assign \$3720  = sel_l4_s0[13] & \$3719 ;
-  assign \$3721  = \sel_l4_s0$1385  & { \$3720 , \$3718 , \$3716 , \$3714 , \$3712 , \$3710 , \$3708 , \$3706  };
-  assign \$3722  = \$3704  | \$3721 ;
-  assign \$3723  = \$3687  | \$3722 ;
-  assign \$3724  = \$3652  | \$3723 ;
-  assign \$3725  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3726  = sel_l4_s0[14] & \$3725 ;
-  assign \$3727  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3728  = sel_l4_s0[14] & \$3727 ;
-  assign \$3729  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3730  = sel_l4_s0[14] & \$3729 ;
-  assign \$3731  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3732  = sel_l4_s0[14] & \$3731 ;
-  assign \$3733  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3734  = sel_l4_s0[14] & \$3733 ;
-  assign \$3735  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3736  = sel_l4_s0[14] & \$3735 ;
-  assign \$3737  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3738  = sel_l4_s0[14] & \$3737 ;
-  assign \$3739  = \sel_l4_s0$1370  == 3'h6;
-  assign \$3740  = sel_l4_s0[14] & \$3739 ;
-  assign \$3741  = \sel_l4_s0$1386  & { \$3740 , \$3738 , \$3736 , \$3734 , \$3732 , \$3730 , \$3728 , \$3726  };
-  assign \$3742  = \$3724  | \$3741 ;
-  assign \$3743  = \sel_l4_s0$1363  == 3'h7;
-  assign \$3744  = sel_l4_s0[7] & \$3743 ;
-  assign \$3745  = \sel_l4_s0$1363  == 3'h7;
-  assign \$3746  = sel_l4_s0[7] & \$3745 ;
-  assign \$3747  = \sel_l4_s0$1363  == 3'h7;
-  assign \$3748  = sel_l4_s0[7] & \$3747 ;
-  assign \$3749  = \sel_l4_s0$1363  == 3'h7;
-  assign \$3750  = sel_l4_s0[7] & \$3749 ;
-  assign \$3751  = \sel_l4_s0$1363  == 3'h7;
-  assign \$3752  = sel_l4_s0[7] & \$3751 ;
-  assign \$3753  = \sel_l4_s0$1363  == 3'h7;
-  assign \$3754  = sel_l4_s0[7] & \$3753 ;
-  assign \$3755  = \sel_l4_s0$1363  == 3'h7;
-  assign \$3756  = sel_l4_s0[7] & \$3755 ;
-  assign \$3757  = \sel_l4_s0$1363  == 3'h7;
-  assign \$3758  = sel_l4_s0[7] & \$3757 ;
-  assign \$3759  = \sel_l4_s0$1379  & { \$3758 , \$3756 , \$3754 , \$3752 , \$3750 , \$3748 , \$3746 , \$3744  };
-  assign \$3760  = \sel_l4_s0$1364  == 3'h7;
-  assign \$3761  = sel_l4_s0[8] & \$3760 ;
-  assign \$3762  = \sel_l4_s0$1364  == 3'h7;
-  assign \$3763  = sel_l4_s0[8] & \$3762 ;
-  assign \$3764  = \sel_l4_s0$1364  == 3'h7;
-  assign \$3765  = sel_l4_s0[8] & \$3764 ;
-  assign \$3766  = \sel_l4_s0$1364  == 3'h7;
-  assign \$3767  = sel_l4_s0[8] & \$3766 ;
-  assign \$3768  = \sel_l4_s0$1364  == 3'h7;
-  assign \$3769  = sel_l4_s0[8] & \$3768 ;
-  assign \$3770  = \sel_l4_s0$1364  == 3'h7;
-  assign \$3771  = sel_l4_s0[8] & \$3770 ;
-  assign \$3772  = \sel_l4_s0$1364  == 3'h7;
-  assign \$3773  = sel_l4_s0[8] & \$3772 ;
-  assign \$3774  = \sel_l4_s0$1364  == 3'h7;
-  assign \$3775  = sel_l4_s0[8] & \$3774 ;
-  assign \$3776  = \sel_l4_s0$1380  & { \$3775 , \$3773 , \$3771 , \$3769 , \$3767 , \$3765 , \$3763 , \$3761  };
-  assign \$3777  = \$3759  | \$3776 ;
-  assign \$3778  = \sel_l4_s0$1365  == 3'h7;
-  assign \$3779  = sel_l4_s0[9] & \$3778 ;
-  assign \$3780  = \sel_l4_s0$1365  == 3'h7;
-  assign \$3781  = sel_l4_s0[9] & \$3780 ;
-  assign \$3782  = \sel_l4_s0$1365  == 3'h7;
-  assign \$3783  = sel_l4_s0[9] & \$3782 ;
-  assign \$3784  = \sel_l4_s0$1365  == 3'h7;
-  assign \$3785  = sel_l4_s0[9] & \$3784 ;
-  assign \$3786  = \sel_l4_s0$1365  == 3'h7;
-  assign \$3787  = sel_l4_s0[9] & \$3786 ;
-  assign \$3788  = \sel_l4_s0$1365  == 3'h7;
-  assign \$3789  = sel_l4_s0[9] & \$3788 ;
-  assign \$3790  = \sel_l4_s0$1365  == 3'h7;
-  assign \$3791  = sel_l4_s0[9] & \$3790 ;
-  assign \$3792  = \sel_l4_s0$1365  == 3'h7;
-  assign \$3793  = sel_l4_s0[9] & \$3792 ;
-  assign \$3794  = \sel_l4_s0$1381  & { \$3793 , \$3791 , \$3789 , \$3787 , \$3785 , \$3783 , \$3781 , \$3779  };
-  assign \$3795  = \sel_l4_s0$1366  == 3'h7;
-  assign \$3796  = sel_l4_s0[10] & \$3795 ;
-  assign \$3797  = \sel_l4_s0$1366  == 3'h7;
-  assign \$3798  = sel_l4_s0[10] & \$3797 ;
-  assign \$3799  = \sel_l4_s0$1366  == 3'h7;
-  assign \$3800  = sel_l4_s0[10] & \$3799 ;
-  assign \$3801  = \sel_l4_s0$1366  == 3'h7;
-  assign \$3802  = sel_l4_s0[10] & \$3801 ;
-  assign \$3803  = \sel_l4_s0$1366  == 3'h7;
-  assign \$3804  = sel_l4_s0[10] & \$3803 ;
-  assign \$3805  = \sel_l4_s0$1366  == 3'h7;
-  assign \$3806  = sel_l4_s0[10] & \$3805 ;
-  assign \$3807  = \sel_l4_s0$1366  == 3'h7;
-  assign \$3808  = sel_l4_s0[10] & \$3807 ;
-  assign \$3809  = \sel_l4_s0$1366  == 3'h7;
-  assign \$3810  = sel_l4_s0[10] & \$3809 ;
-  assign \$3811  = \sel_l4_s0$1382  & { \$3810 , \$3808 , \$3806 , \$3804 , \$3802 , \$3800 , \$3798 , \$3796  };
-  assign \$3812  = \$3794  | \$3811 ;
-  assign \$3813  = \$3777  | \$3812 ;
-  assign \$3814  = \sel_l4_s0$1367  == 3'h7;
-  assign \$3815  = sel_l4_s0[11] & \$3814 ;
-  assign \$3816  = \sel_l4_s0$1367  == 3'h7;
-  assign \$3817  = sel_l4_s0[11] & \$3816 ;
-  assign \$3818  = \sel_l4_s0$1367  == 3'h7;
-  assign \$3819  = sel_l4_s0[11] & \$3818 ;
-  assign \$3820  = \sel_l4_s0$1367  == 3'h7;
-  assign \$3821  = sel_l4_s0[11] & \$3820 ;
-  assign \$3822  = \sel_l4_s0$1367  == 3'h7;
-  assign \$3823  = sel_l4_s0[11] & \$3822 ;
-  assign \$3824  = \sel_l4_s0$1367  == 3'h7;
-  assign \$3825  = sel_l4_s0[11] & \$3824 ;
-  assign \$3826  = \sel_l4_s0$1367  == 3'h7;
-  assign \$3827  = sel_l4_s0[11] & \$3826 ;
-  assign \$3828  = \sel_l4_s0$1367  == 3'h7;
-  assign \$3829  = sel_l4_s0[11] & \$3828 ;
-  assign \$3830  = \sel_l4_s0$1383  & { \$3829 , \$3827 , \$3825 , \$3823 , \$3821 , \$3819 , \$3817 , \$3815  };
-  assign \$3831  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3832  = sel_l4_s0[12] & \$3831 ;
-  assign \$3833  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3834  = sel_l4_s0[12] & \$3833 ;
-  assign \$3835  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3836  = sel_l4_s0[12] & \$3835 ;
-  assign \$3837  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3838  = sel_l4_s0[12] & \$3837 ;
-  assign \$3839  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3840  = sel_l4_s0[12] & \$3839 ;
-  assign \$3841  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3842  = sel_l4_s0[12] & \$3841 ;
-  assign \$3843  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3844  = sel_l4_s0[12] & \$3843 ;
-  assign \$3845  = \sel_l4_s0$1368  == 3'h7;
-  assign \$3846  = sel_l4_s0[12] & \$3845 ;
-  assign \$3847  = \sel_l4_s0$1384  & { \$3846 , \$3844 , \$3842 , \$3840 , \$3838 , \$3836 , \$3834 , \$3832  };
-  assign \$3848  = \$3830  | \$3847 ;
-  assign \$3849  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3850  = sel_l4_s0[13] & \$3849 ;
-  assign \$3851  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3852  = sel_l4_s0[13] & \$3851 ;
-  assign \$3853  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3854  = sel_l4_s0[13] & \$3853 ;
-  assign \$3855  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3856  = sel_l4_s0[13] & \$3855 ;
-  assign \$3857  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3858  = sel_l4_s0[13] & \$3857 ;
-  assign \$3859  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3860  = sel_l4_s0[13] & \$3859 ;
-  assign \$3861  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3862  = sel_l4_s0[13] & \$3861 ;
-  assign \$3863  = \sel_l4_s0$1369  == 3'h7;
-  assign \$3864  = sel_l4_s0[13] & \$3863 ;
-  assign \$3865  = \sel_l4_s0$1385  & { \$3864 , \$3862 , \$3860 , \$3858 , \$3856 , \$3854 , \$3852 , \$3850  };
-  assign \$3866  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3867  = sel_l4_s0[14] & \$3866 ;
-  assign \$3868  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3869  = sel_l4_s0[14] & \$3868 ;
-  assign \$3870  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3871  = sel_l4_s0[14] & \$3870 ;
-  assign \$3872  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3873  = sel_l4_s0[14] & \$3872 ;
-  assign \$3874  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3875  = sel_l4_s0[14] & \$3874 ;
-  assign \$3876  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3877  = sel_l4_s0[14] & \$3876 ;
-  assign \$3878  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3879  = sel_l4_s0[14] & \$3878 ;
-  assign \$3880  = \sel_l4_s0$1370  == 3'h7;
-  assign \$3881  = sel_l4_s0[14] & \$3880 ;
-  assign \$3882  = \sel_l4_s0$1386  & { \$3881 , \$3879 , \$3877 , \$3875 , \$3873 , \$3871 , \$3869 , \$3867  };
-  assign \$3883  = \$3865  | \$3882 ;
-  assign \$3884  = \$3848  | \$3883 ;
-  assign \$3885  = \$3813  | \$3884 ;
-  assign \$3886  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3887  = sel_l4_s0[15] & \$3886 ;
-  assign \$3888  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3889  = sel_l4_s0[15] & \$3888 ;
-  assign \$3890  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3891  = sel_l4_s0[15] & \$3890 ;
-  assign \$3892  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3893  = sel_l4_s0[15] & \$3892 ;
-  assign \$3894  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3895  = sel_l4_s0[15] & \$3894 ;
-  assign \$3896  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3897  = sel_l4_s0[15] & \$3896 ;
-  assign \$3898  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3899  = sel_l4_s0[15] & \$3898 ;
-  assign \$3900  = \sel_l4_s0$1371  == 3'h7;
-  assign \$3901  = sel_l4_s0[15] & \$3900 ;
-  assign \$3902  = \sel_l4_s0$1387  & { \$3901 , \$3899 , \$3897 , \$3895 , \$3893 , \$3891 , \$3889 , \$3887  };
-  assign \$3903  = \$3885  | \$3902 ;
-  assign \$3904  = ! \sel_l4_s0$1356 ;
-  assign \$3905  = sel_l4_s0[0] & \$3904 ;
-  assign \$3906  = ! \sel_l4_s0$1356 ;
-  assign \$3907  = sel_l4_s0[0] & \$3906 ;
-  assign \$3908  = ! \sel_l4_s0$1356 ;
-  assign \$3909  = sel_l4_s0[0] & \$3908 ;
-  assign \$3910  = ! \sel_l4_s0$1356 ;
-  assign \$3911  = sel_l4_s0[0] & \$3910 ;
-  assign \$3913  = ! \sel_l4_s0$1357 ;
-  assign \$3914  = sel_l4_s0[1] & \$3913 ;
-  assign \$3915  = ! \sel_l4_s0$1357 ;
-  assign \$3916  = sel_l4_s0[1] & \$3915 ;
-  assign \$3917  = ! \sel_l4_s0$1357 ;
-  assign \$3918  = sel_l4_s0[1] & \$3917 ;
-  assign \$3919  = ! \sel_l4_s0$1357 ;
-  assign \$3920  = sel_l4_s0[1] & \$3919 ;
-  assign \$3923  = ! \sel_l4_s0$1358 ;
-  assign \$3924  = sel_l4_s0[2] & \$3923 ;
-  assign \$3925  = ! \sel_l4_s0$1358 ;
-  assign \$3926  = sel_l4_s0[2] & \$3925 ;
-  assign \$3927  = ! \sel_l4_s0$1358 ;
-  assign \$3928  = sel_l4_s0[2] & \$3927 ;
-  assign \$3929  = ! \sel_l4_s0$1358 ;
-  assign \$3930  = sel_l4_s0[2] & \$3929 ;
-  assign \$3932  = ! \sel_l4_s0$1359 ;
-  assign \$3933  = sel_l4_s0[3] & \$3932 ;
-  assign \$3934  = ! \sel_l4_s0$1359 ;
-  assign \$3935  = sel_l4_s0[3] & \$3934 ;
-  assign \$3936  = ! \sel_l4_s0$1359 ;
-  assign \$3937  = sel_l4_s0[3] & \$3936 ;
-  assign \$3938  = ! \sel_l4_s0$1359 ;
-  assign \$3939  = sel_l4_s0[3] & \$3938 ;
-  assign \$3941  = \$3931  | \$3940 ;
-  assign \$3942  = \$3922  | \$3941 ;
-  assign \$3943  = ! \sel_l4_s0$1360 ;
-  assign \$3944  = sel_l4_s0[4] & \$3943 ;
-  assign \$3945  = ! \sel_l4_s0$1360 ;
-  assign \$3946  = sel_l4_s0[4] & \$3945 ;
-  assign \$3947  = ! \sel_l4_s0$1360 ;
-  assign \$3948  = sel_l4_s0[4] & \$3947 ;
-  assign \$3949  = ! \sel_l4_s0$1360 ;
-  assign \$3950  = sel_l4_s0[4] & \$3949 ;
-  assign \$3952  = ! \sel_l4_s0$1361 ;
-  assign \$3953  = sel_l4_s0[5] & \$3952 ;
-  assign \$3954  = ! \sel_l4_s0$1361 ;
-  assign \$3955  = sel_l4_s0[5] & \$3954 ;
-  assign \$3956  = ! \sel_l4_s0$1361 ;
-  assign \$3957  = sel_l4_s0[5] & \$3956 ;
-  assign \$3958  = ! \sel_l4_s0$1361 ;
-  assign \$3959  = sel_l4_s0[5] & \$3958 ;
-  assign \$3961  = \$3951  | \$3960 ;
-  assign \$3962  = ! \sel_l4_s0$1362 ;
-  assign \$3963  = sel_l4_s0[6] & \$3962 ;
-  assign \$3964  = ! \sel_l4_s0$1362 ;
-  assign \$3965  = sel_l4_s0[6] & \$3964 ;
-  assign \$3966  = ! \sel_l4_s0$1362 ;
-  assign \$3967  = sel_l4_s0[6] & \$3966 ;
-  assign \$3968  = ! \sel_l4_s0$1362 ;
-  assign \$3969  = sel_l4_s0[6] & \$3968 ;
-  assign \$3971  = ! \sel_l4_s0$1363 ;
-  assign \$3972  = sel_l4_s0[7] & \$3971 ;
-  assign \$3973  = ! \sel_l4_s0$1363 ;
-  assign \$3974  = sel_l4_s0[7] & \$3973 ;
-  assign \$3975  = ! \sel_l4_s0$1363 ;
-  assign \$3976  = sel_l4_s0[7] & \$3975 ;
-  assign \$3977  = ! \sel_l4_s0$1363 ;
-  assign \$3978  = sel_l4_s0[7] & \$3977 ;
-  assign \$3980  = \$3970  | \$3979 ;
-  assign \$3981  = \$3961  | \$3980 ;
-  assign \$3982  = \$3942  | \$3981 ;
-  assign \$3983  = ! \sel_l4_s0$1364 ;
-  assign \$3984  = sel_l4_s0[8] & \$3983 ;
-  assign \$3985  = ! \sel_l4_s0$1364 ;
-  assign \$3986  = sel_l4_s0[8] & \$3985 ;
-  assign \$3987  = ! \sel_l4_s0$1364 ;
-  assign \$3988  = sel_l4_s0[8] & \$3987 ;
-  assign \$3989  = ! \sel_l4_s0$1364 ;
-  assign \$3990  = sel_l4_s0[8] & \$3989 ;
-  assign \$3992  = \$3982  | \$3991 ;
-  assign \$3993  = \sel_l4_s0$1357  == 1'h1;
-  assign \$3994  = sel_l4_s0[1] & \$3993 ;
-  assign \$3995  = \sel_l4_s0$1357  == 1'h1;
-  assign \$3996  = sel_l4_s0[1] & \$3995 ;
-  assign \$3997  = \sel_l4_s0$1357  == 1'h1;
-  assign \$3998  = sel_l4_s0[1] & \$3997 ;
-  assign \$3999  = \sel_l4_s0$1357  == 1'h1;
-  assign \$4000  = sel_l4_s0[1] & \$3999 ;
-  assign \$4002  = \sel_l4_s0$1358  == 1'h1;
-  assign \$4003  = sel_l4_s0[2] & \$4002 ;
-  assign \$4004  = \sel_l4_s0$1358  == 1'h1;
-  assign \$4005  = sel_l4_s0[2] & \$4004 ;
-  assign \$4006  = \sel_l4_s0$1358  == 1'h1;
-  assign \$4007  = sel_l4_s0[2] & \$4006 ;
-  assign \$4008  = \sel_l4_s0$1358  == 1'h1;
-  assign \$4009  = sel_l4_s0[2] & \$4008 ;
-  assign \$4011  = \$4001  | \$4010 ;
-  assign \$4012  = \sel_l4_s0$1359  == 1'h1;
-  assign \$4013  = sel_l4_s0[3] & \$4012 ;
-  assign \$4014  = \sel_l4_s0$1359  == 1'h1;
-  assign \$4015  = sel_l4_s0[3] & \$4014 ;
-  assign \$4016  = \sel_l4_s0$1359  == 1'h1;
-  assign \$4017  = sel_l4_s0[3] & \$4016 ;
-  assign \$4018  = \sel_l4_s0$1359  == 1'h1;
-  assign \$4019  = sel_l4_s0[3] & \$4018 ;
-  assign \$4021  = \sel_l4_s0$1360  == 1'h1;
-  assign \$4022  = sel_l4_s0[4] & \$4021 ;
-  assign \$4023  = \sel_l4_s0$1360  == 1'h1;
-  assign \$4024  = sel_l4_s0[4] & \$4023 ;
-  assign \$4025  = \sel_l4_s0$1360  == 1'h1;
-  assign \$4026  = sel_l4_s0[4] & \$4025 ;
-  assign \$4027  = \sel_l4_s0$1360  == 1'h1;
-  assign \$4028  = sel_l4_s0[4] & \$4027 ;
-  assign \$4030  = \$4020  | \$4029 ;
-  assign \$4031  = \$4011  | \$4030 ;
-  assign \$4032  = \sel_l4_s0$1361  == 1'h1;
-  assign \$4033  = sel_l4_s0[5] & \$4032 ;
-  assign \$4034  = \sel_l4_s0$1361  == 1'h1;
-  assign \$4035  = sel_l4_s0[5] & \$4034 ;
-  assign \$4036  = \sel_l4_s0$1361  == 1'h1;
-  assign \$4037  = sel_l4_s0[5] & \$4036 ;
-  assign \$4038  = \sel_l4_s0$1361  == 1'h1;
-  assign \$4039  = sel_l4_s0[5] & \$4038 ;
-  assign \$4041  = \sel_l4_s0$1362  == 1'h1;
-  assign \$4042  = sel_l4_s0[6] & \$4041 ;
-  assign \$4043  = \sel_l4_s0$1362  == 1'h1;
-  assign \$4044  = sel_l4_s0[6] & \$4043 ;
-  assign \$4045  = \sel_l4_s0$1362  == 1'h1;
-  assign \$4046  = sel_l4_s0[6] & \$4045 ;
-  assign \$4047  = \sel_l4_s0$1362  == 1'h1;
-  assign \$4048  = sel_l4_s0[6] & \$4047 ;
-  assign \$4050  = \$4040  | \$4049 ;
-  assign \$4051  = \sel_l4_s0$1363  == 1'h1;
-  assign \$4052  = sel_l4_s0[7] & \$4051 ;
-  assign \$4053  = \sel_l4_s0$1363  == 1'h1;
-  assign \$4054  = sel_l4_s0[7] & \$4053 ;
-  assign \$4055  = \sel_l4_s0$1363  == 1'h1;
-  assign \$4056  = sel_l4_s0[7] & \$4055 ;
-  assign \$4057  = \sel_l4_s0$1363  == 1'h1;
-  assign \$4058  = sel_l4_s0[7] & \$4057 ;
-  assign \$4060  = \sel_l4_s0$1364  == 1'h1;
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4627  = sel_l1_s0;
-    if (advance) begin
-      \$4627  = \$4 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4628  = \sel_l1_s0$27 ;
-    if (advance) begin
-      \$4628  = \$7 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4629  = \sel_l1_s0$28 ;
-    if (advance) begin
-      \$4629  = \$10 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4630  = \sel_l1_s0$29 ;
-    if (advance) begin
-      \$4630  = \$13 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4631  = \sel_l1_s0$30 ;
-    if (advance) begin
-      \$4631  = \$16 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4632  = \sel_l1_s0$31 ;
-    if (advance) begin
-      \$4632  = \$19 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4633  = \sel_l1_s0$32 ;
-    if (advance) begin
-      \$4633  = \$22 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4634  = \sel_l1_s0$33 ;
-    if (advance) begin
-      \$4634  = \$25 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4635  = \sel_l1_s0$34 ;
-    if (advance) begin
-      \$4635  = \$28 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4636  = \sel_l1_s0$35 ;
-    if (advance) begin
-      \$4636  = \$31 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4637  = \sel_l1_s0$36 ;
-    if (advance) begin
-      \$4637  = \$34 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4638  = \sel_l1_s0$37 ;
-    if (advance) begin
-      \$4638  = \$37 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4639  = \sel_l1_s0$38 ;
-    if (advance) begin
-      \$4639  = \$40 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4640  = \sel_l1_s0$39 ;
-    if (advance) begin
-      \$4640  = \$43 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4641  = \sel_l1_s0$40 ;
-    if (advance) begin
-      \$4641  = \$46 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4642  = \sel_l1_s0$41 ;
-    if (advance) begin
-      \$4642  = \$49 [7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4643  = \sel_l1_s0$1304 ;
-    if (advance) begin
-      \$4643  = i__payload[7:0];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4644  = \sel_l1_s0$1305 ;
-    if (advance) begin
-      \$4644  = i__payload[15:8];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4645  = \sel_l1_s0$1306 ;
-    if (advance) begin
-      \$4645  = i__payload[23:16];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4646  = \sel_l1_s0$1307 ;
-    if (advance) begin
-      \$4646  = i__payload[31:24];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4647  = \sel_l1_s0$1308 ;
-    if (advance) begin
-      \$4647  = i__payload[39:32];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4648  = \sel_l1_s0$1309 ;
-    if (advance) begin
-      \$4648  = i__payload[47:40];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4649  = \sel_l1_s0$1310 ;
-    if (advance) begin
-      \$4649  = i__payload[55:48];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4650  = \sel_l1_s0$1311 ;
-    if (advance) begin
-      \$4650  = i__payload[63:56];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4651  = \sel_l1_s0$1312 ;
-    if (advance) begin
-      \$4651  = i__payload[71:64];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4652  = \sel_l1_s0$1313 ;
-    if (advance) begin
-      \$4652  = i__payload[79:72];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4653  = \sel_l1_s0$1314 ;
-    if (advance) begin
-      \$4653  = i__payload[87:80];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4654  = \sel_l1_s0$1315 ;
-    if (advance) begin
-      \$4654  = i__payload[95:88];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4655  = \sel_l1_s0$1316 ;
-    if (advance) begin
-      \$4655  = i__payload[103:96];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4656  = \sel_l1_s0$1317 ;
-    if (advance) begin
-      \$4656  = i__payload[111:104];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4657  = \sel_l1_s0$1318 ;
-    if (advance) begin
-      \$4657  = i__payload[119:112];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4658  = \sel_l1_s0$1319 ;
-    if (advance) begin
-      \$4658  = i__payload[127:120];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4659  = \sel_l1_s0$1320 ;
-    if (advance) begin
-      \$4659  = i__payload[160];
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4660  = sel_l2_s0;
-    if (advance) begin
-      \$4660  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4661  = \sel_l2_s0$1321 ;
-    if (advance) begin
-      \$4661  = \sel_l1_s0$1304 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4662  = \sel_l2_s0$1322 ;
-    if (advance) begin
-      \$4662  = \sel_l1_s0$1305 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4663  = \sel_l2_s0$1323 ;
-    if (advance) begin
-      \$4663  = \sel_l1_s0$1306 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4664  = \sel_l2_s0$1324 ;
-    if (advance) begin
-      \$4664  = \sel_l1_s0$1307 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4665  = \sel_l2_s0$1325 ;
-    if (advance) begin
-      \$4665  = \sel_l1_s0$1308 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4666  = \sel_l2_s0$1326 ;
-    if (advance) begin
-      \$4666  = \sel_l1_s0$1309 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4667  = \sel_l2_s0$1327 ;
-    if (advance) begin
-      \$4667  = \sel_l1_s0$1310 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4668  = \sel_l2_s0$1328 ;
-    if (advance) begin
-      \$4668  = \sel_l1_s0$1311 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4669  = \sel_l2_s0$1329 ;
-    if (advance) begin
-      \$4669  = \sel_l1_s0$1312 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4670  = \sel_l2_s0$1330 ;
-    if (advance) begin
-      \$4670  = \sel_l1_s0$1313 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4671  = \sel_l2_s0$1331 ;
-    if (advance) begin
-      \$4671  = \sel_l1_s0$1314 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4672  = \sel_l2_s0$1332 ;
-    if (advance) begin
-      \$4672  = \sel_l1_s0$1315 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4673  = \sel_l2_s0$1333 ;
-    if (advance) begin
-      \$4673  = \sel_l1_s0$1316 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4674  = \sel_l2_s0$1334 ;
-    if (advance) begin
-      \$4674  = \sel_l1_s0$1317 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4675  = \sel_l2_s0$1335 ;
-    if (advance) begin
-      \$4675  = \sel_l1_s0$1318 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4676  = \sel_l2_s0$1336 ;
-    if (advance) begin
-      \$4676  = \sel_l1_s0$1319 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4677  = \sel_l2_s0$1337 ;
-    if (advance) begin
-      \$4677  = \sel_l1_s0$1320 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4678  = sel_l3_s0;
-    if (advance) begin
-      \$4678  = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4679  = \sel_l3_s0$1338 ;
-    if (advance) begin
-      \$4679  = \sel_l2_s0$1321 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4680  = \sel_l3_s0$1339 ;
-    if (advance) begin
-      \$4680  = \sel_l2_s0$1322 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4681  = \sel_l3_s0$1340 ;
-    if (advance) begin
-      \$4681  = \sel_l2_s0$1323 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4682  = \sel_l3_s0$1341 ;
-    if (advance) begin
-      \$4682  = \sel_l2_s0$1324 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4683  = \sel_l3_s0$1342 ;
-    if (advance) begin
-      \$4683  = \sel_l2_s0$1325 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4684  = \sel_l3_s0$1343 ;
-    if (advance) begin
-      \$4684  = \sel_l2_s0$1326 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4685  = \sel_l3_s0$1344 ;
-    if (advance) begin
-      \$4685  = \sel_l2_s0$1327 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4686  = \sel_l3_s0$1345 ;
-    if (advance) begin
-      \$4686  = \sel_l2_s0$1328 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4687  = \sel_l3_s0$1346 ;
-    if (advance) begin
-      \$4687  = \sel_l2_s0$1329 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4688  = \sel_l3_s0$1347 ;
-    if (advance) begin
-      \$4688  = \sel_l2_s0$1330 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4689  = \sel_l3_s0$1348 ;
-    if (advance) begin
-      \$4689  = \sel_l2_s0$1331 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4690  = \sel_l3_s0$1349 ;
-    if (advance) begin
-      \$4690  = \sel_l2_s0$1332 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4691  = \sel_l3_s0$1350 ;
-    if (advance) begin
-      \$4691  = \sel_l2_s0$1333 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4692  = \sel_l3_s0$1351 ;
-    if (advance) begin
-      \$4692  = \sel_l2_s0$1334 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4693  = \sel_l3_s0$1352 ;
-    if (advance) begin
-      \$4693  = \sel_l2_s0$1335 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4694  = \sel_l3_s0$1353 ;
-    if (advance) begin
-      \$4694  = \sel_l2_s0$1336 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4695  = \sel_l3_s0$1354 ;
-    if (advance) begin
-      \$4695  = \sel_l2_s0$1337 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4696  = sel_l4_s0;
-    if (advance) begin
-      \$4696  = sel_l3_s0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4697  = \sel_l4_s0$1356 ;
-    if (advance) begin
-      \$4697  = 5'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4698  = \sel_l4_s0$1357 ;
-    if (advance) begin
-      \$4698  = { 4'h0, sel_l3_s0[0] };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4699  = \sel_l4_s0$1358 ;
-    if (advance) begin
-      \$4699  = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4700  = \sel_l4_s0$1359 ;
-    if (advance) begin
-      \$4700  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4701  = \sel_l4_s0$1360 ;
-    if (advance) begin
-      \$4701  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4702  = \sel_l4_s0$1361 ;
-    if (advance) begin
-      \$4702  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4703  = \sel_l4_s0$1362 ;
-    if (advance) begin
-      \$4703  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4704  = \sel_l4_s0$1363 ;
-    if (advance) begin
-      \$4704  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4705  = \sel_l4_s0$1364 ;
-    if (advance) begin
-      \$4705  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4706  = \sel_l4_s0$1365 ;
-    if (advance) begin
-      \$4706  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4707  = \sel_l4_s0$1366 ;
-    if (advance) begin
-      \$4707  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4708  = \sel_l4_s0$1367 ;
-    if (advance) begin
-      \$4708  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4709  = \sel_l4_s0$1368 ;
-    if (advance) begin
-      \$4709  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4710  = \sel_l4_s0$1369 ;
-    if (advance) begin
-      \$4710  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4711  = \sel_l4_s0$1370 ;
-    if (advance) begin
-      \$4711  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4712  = \sel_l4_s0$1371 ;
-    if (advance) begin
-      \$4712  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4713  = \sel_l4_s0$1372 ;
-    if (advance) begin
-      \$4713  = \sel_l3_s0$1338 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4714  = \sel_l4_s0$1373 ;
-    if (advance) begin
-      \$4714  = \sel_l3_s0$1339 ;
-    end
-  end
+  assign \$2698  = $signed(mac_acc0) + $signed(mac_add2_s0);
+  assign \$2699  = $signed(mac_acc1) + $signed(\mac_add2_s0$1510 );
+  assign \$2700  = $signed(mac_acc2) + $signed(\mac_add2_s0$1513 );
+  assign \$2701  = $signed(mac_acc3) + $signed(\mac_add2_s0$1516 );
+  assign \$2702  = wr__addr + 1'h1;
+  assign \$2703  = rd__addr + 1'h1;
+  assign \$2704  = ~ i__payload[161];
+  assign \$2705  = i__valid & \$2704 ;
+  assign \$2706  = advance & sel_valid_s4;
+  assign \$2707  = rp__addr == 6'h3f;
+  assign \$2708  = \sel_l15_s0$1542  | \$2707 ;
+  assign \$2709  = rp__addr + 1'h1;
+  assign \$2710  = mac_add2_valid_s0 & \mac_add2_s0$1557 ;
+  assign \$2711  = advance & mac_add2_valid_s0;
+  assign \$2712  = advance & mac_add2_valid_s0;
+  assign \$2713  = advance & mac_add2_valid_s0;
+  assign \$2714  = advance & mac_add2_valid_s0;
+  always @(posedge clk)
+    sel_l1_s0 <= \$2715 ;
+  always @(posedge clk)
+    \sel_l1_s0$27  <= \$2716 ;
+  always @(posedge clk)
+    \sel_l1_s0$28  <= \$2717 ;
+  always @(posedge clk)
+    \sel_l1_s0$29  <= \$2718 ;
+  always @(posedge clk)
+    \sel_l1_s0$30  <= \$2719 ;
+  always @(posedge clk)
+    \sel_l1_s0$31  <= \$2720 ;
+  always @(posedge clk)
+    \sel_l1_s0$32  <= \$2721 ;
+  always @(posedge clk)
+    \sel_l1_s0$33  <= \$2722 ;
+  always @(posedge clk)
+    \sel_l1_s0$34  <= \$2723 ;
+  always @(posedge clk)
+    \sel_l1_s0$35  <= \$2724 ;
+  always @(posedge clk)
+    \sel_l1_s0$36  <= \$2725 ;
+  always @(posedge clk)
+    \sel_l1_s0$37  <= \$2726 ;
+  always @(posedge clk)
+    \sel_l1_s0$38  <= \$2727 ;
+  always @(posedge clk)
+    \sel_l1_s0$39  <= \$2728 ;
+  always @(posedge clk)
+    \sel_l1_s0$40  <= \$2729 ;
+  always @(posedge clk)
+    \sel_l1_s0$41  <= \$2730 ;
+  always @(posedge clk)
+    \sel_l1_s0$1522  <= \$2731 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$2732 ;
+  always @(posedge clk)
+    \sel_l3_s0$204  <= \$2733 ;
+  always @(posedge clk)
+    \sel_l3_s0$205  <= \$2734 ;
+  always @(posedge clk)
+    \sel_l3_s0$363  <= \$2735 ;
+  always @(posedge clk)
+    \sel_l3_s0$364  <= \$2736 ;
+  always @(posedge clk)
+    \sel_l3_s0$208  <= \$2737 ;
+  always @(posedge clk)
+    \sel_l3_s0$209  <= \$2738 ;
+  always @(posedge clk)
+    \sel_l3_s0$210  <= \$2739 ;
+  always @(posedge clk)
+    \sel_l3_s0$367  <= \$2740 ;
+  always @(posedge clk)
+    \sel_l3_s0$475  <= \$2741 ;
+  always @(posedge clk)
+    \sel_l3_s0$213  <= \$2742 ;
+  always @(posedge clk)
+    \sel_l3_s0$214  <= \$2743 ;
+  always @(posedge clk)
+    \sel_l3_s0$215  <= \$2744 ;
+  always @(posedge clk)
+    \sel_l3_s0$370  <= \$2745 ;
+  always @(posedge clk)
+    \sel_l3_s0$371  <= \$2746 ;
+  always @(posedge clk)
+    \sel_l3_s0$218  <= \$2747 ;
+  always @(posedge clk)
+    \sel_l3_s0$219  <= \$2748 ;
+  always @(posedge clk)
+    \sel_l3_s0$220  <= \$2749 ;
+  always @(posedge clk)
+    \sel_l3_s0$374  <= \$2750 ;
+  always @(posedge clk)
+    \sel_l3_s0$478  <= \$2751 ;
+  always @(posedge clk)
+    \sel_l3_s0$223  <= \$2752 ;
+  always @(posedge clk)
+    \sel_l3_s0$224  <= \$2753 ;
+  always @(posedge clk)
+    \sel_l3_s0$225  <= \$2754 ;
+  always @(posedge clk)
+    \sel_l3_s0$377  <= \$2755 ;
+  always @(posedge clk)
+    \sel_l3_s0$378  <= \$2756 ;
+  always @(posedge clk)
+    \sel_l3_s0$228  <= \$2757 ;
+  always @(posedge clk)
+    \sel_l3_s0$229  <= \$2758 ;
+  always @(posedge clk)
+    \sel_l3_s0$230  <= \$2759 ;
+  always @(posedge clk)
+    \sel_l3_s0$381  <= \$2760 ;
+  always @(posedge clk)
+    \sel_l3_s0$481  <= \$2761 ;
+  always @(posedge clk)
+    \sel_l3_s0$233  <= \$2762 ;
+  always @(posedge clk)
+    \sel_l3_s0$234  <= \$2763 ;
+  always @(posedge clk)
+    \sel_l3_s0$235  <= \$2764 ;
+  always @(posedge clk)
+    \sel_l3_s0$384  <= \$2765 ;
+  always @(posedge clk)
+    \sel_l3_s0$385  <= \$2766 ;
+  always @(posedge clk)
+    \sel_l3_s0$238  <= \$2767 ;
+  always @(posedge clk)
+    \sel_l3_s0$239  <= \$2768 ;
+  always @(posedge clk)
+    \sel_l3_s0$240  <= \$2769 ;
+  always @(posedge clk)
+    \sel_l3_s0$388  <= \$2770 ;
+  always @(posedge clk)
+    \sel_l3_s0$484  <= \$2771 ;
+  always @(posedge clk)
+    \sel_l3_s0$243  <= \$2772 ;
+  always @(posedge clk)
+    \sel_l3_s0$244  <= \$2773 ;
+  always @(posedge clk)
+    \sel_l3_s0$245  <= \$2774 ;
+  always @(posedge clk)
+    \sel_l3_s0$391  <= \$2775 ;
+  always @(posedge clk)
+    \sel_l3_s0$392  <= \$2776 ;
+  always @(posedge clk)
+    \sel_l3_s0$248  <= \$2777 ;
+  always @(posedge clk)
+    \sel_l3_s0$249  <= \$2778 ;
+  always @(posedge clk)
+    \sel_l3_s0$250  <= \$2779 ;
+  always @(posedge clk)
+    \sel_l3_s0$395  <= \$2780 ;
+  always @(posedge clk)
+    \sel_l3_s0$487  <= \$2781 ;
+  always @(posedge clk)
+    \sel_l3_s0$253  <= \$2782 ;
+  always @(posedge clk)
+    \sel_l3_s0$254  <= \$2783 ;
+  always @(posedge clk)
+    \sel_l3_s0$255  <= \$2784 ;
+  always @(posedge clk)
+    \sel_l3_s0$398  <= \$2785 ;
+  always @(posedge clk)
+    \sel_l3_s0$399  <= \$2786 ;
+  always @(posedge clk)
+    \sel_l3_s0$258  <= \$2787 ;
+  always @(posedge clk)
+    \sel_l3_s0$259  <= \$2788 ;
+  always @(posedge clk)
+    \sel_l3_s0$260  <= \$2789 ;
+  always @(posedge clk)
+    \sel_l3_s0$402  <= \$2790 ;
+  always @(posedge clk)
+    \sel_l3_s0$490  <= \$2791 ;
+  always @(posedge clk)
+    \sel_l3_s0$263  <= \$2792 ;
+  always @(posedge clk)
+    \sel_l3_s0$264  <= \$2793 ;
+  always @(posedge clk)
+    \sel_l3_s0$265  <= \$2794 ;
+  always @(posedge clk)
+    \sel_l3_s0$405  <= \$2795 ;
+  always @(posedge clk)
+    \sel_l3_s0$406  <= \$2796 ;
+  always @(posedge clk)
+    \sel_l3_s0$268  <= \$2797 ;
+  always @(posedge clk)
+    \sel_l3_s0$269  <= \$2798 ;
+  always @(posedge clk)
+    \sel_l3_s0$270  <= \$2799 ;
+  always @(posedge clk)
+    \sel_l3_s0$409  <= \$2800 ;
+  always @(posedge clk)
+    \sel_l3_s0$493  <= \$2801 ;
+  always @(posedge clk)
+    \sel_l3_s0$273  <= \$2802 ;
+  always @(posedge clk)
+    \sel_l3_s0$274  <= \$2803 ;
+  always @(posedge clk)
+    \sel_l3_s0$275  <= \$2804 ;
+  always @(posedge clk)
+    \sel_l3_s0$412  <= \$2805 ;
+  always @(posedge clk)
+    \sel_l3_s0$413  <= \$2806 ;
+  always @(posedge clk)
+    \sel_l3_s0$278  <= \$2807 ;
+  always @(posedge clk)
+    \sel_l3_s0$279  <= \$2808 ;
+  always @(posedge clk)
+    \sel_l3_s0$280  <= \$2809 ;
+  always @(posedge clk)
+    \sel_l3_s0$416  <= \$2810 ;
+  always @(posedge clk)
+    \sel_l3_s0$496  <= \$2811 ;
+  always @(posedge clk)
+    \sel_l3_s0$283  <= \$2812 ;
+  always @(posedge clk)
+    \sel_l3_s0$284  <= \$2813 ;
+  always @(posedge clk)
+    \sel_l3_s0$285  <= \$2814 ;
+  always @(posedge clk)
+    \sel_l3_s0$419  <= \$2815 ;
+  always @(posedge clk)
+    \sel_l3_s0$420  <= \$2816 ;
+  always @(posedge clk)
+    \sel_l3_s0$288  <= \$2817 ;
+  always @(posedge clk)
+    \sel_l3_s0$289  <= \$2818 ;
+  always @(posedge clk)
+    \sel_l3_s0$290  <= \$2819 ;
+  always @(posedge clk)
+    \sel_l3_s0$423  <= \$2820 ;
+  always @(posedge clk)
+    \sel_l3_s0$499  <= \$2821 ;
+  always @(posedge clk)
+    \sel_l3_s0$293  <= \$2822 ;
+  always @(posedge clk)
+    \sel_l3_s0$294  <= \$2823 ;
+  always @(posedge clk)
+    \sel_l3_s0$295  <= \$2824 ;
+  always @(posedge clk)
+    \sel_l3_s0$426  <= \$2825 ;
+  always @(posedge clk)
+    \sel_l3_s0$427  <= \$2826 ;
+  always @(posedge clk)
+    \sel_l3_s0$298  <= \$2827 ;
+  always @(posedge clk)
+    \sel_l3_s0$299  <= \$2828 ;
+  always @(posedge clk)
+    \sel_l3_s0$300  <= \$2829 ;
+  always @(posedge clk)
+    \sel_l3_s0$430  <= \$2830 ;
+  always @(posedge clk)
+    \sel_l3_s0$502  <= \$2831 ;
+  always @(posedge clk)
+    \sel_l3_s0$303  <= \$2832 ;
+  always @(posedge clk)
+    \sel_l3_s0$304  <= \$2833 ;
+  always @(posedge clk)
+    \sel_l3_s0$305  <= \$2834 ;
+  always @(posedge clk)
+    \sel_l3_s0$433  <= \$2835 ;
+  always @(posedge clk)
+    \sel_l3_s0$434  <= \$2836 ;
+  always @(posedge clk)
+    \sel_l3_s0$308  <= \$2837 ;
+  always @(posedge clk)
+    \sel_l3_s0$309  <= \$2838 ;
+  always @(posedge clk)
+    \sel_l3_s0$310  <= \$2839 ;
+  always @(posedge clk)
+    \sel_l3_s0$437  <= \$2840 ;
+  always @(posedge clk)
+    \sel_l3_s0$505  <= \$2841 ;
+  always @(posedge clk)
+    \sel_l3_s0$313  <= \$2842 ;
+  always @(posedge clk)
+    \sel_l3_s0$314  <= \$2843 ;
+  always @(posedge clk)
+    \sel_l3_s0$315  <= \$2844 ;
+  always @(posedge clk)
+    \sel_l3_s0$440  <= \$2845 ;
+  always @(posedge clk)
+    \sel_l3_s0$441  <= \$2846 ;
+  always @(posedge clk)
+    \sel_l3_s0$318  <= \$2847 ;
+  always @(posedge clk)
+    \sel_l3_s0$319  <= \$2848 ;
+  always @(posedge clk)
+    \sel_l3_s0$320  <= \$2849 ;
+  always @(posedge clk)
+    \sel_l3_s0$444  <= \$2850 ;
+  always @(posedge clk)
+    \sel_l3_s0$508  <= \$2851 ;
+  always @(posedge clk)
+    \sel_l3_s0$323  <= \$2852 ;
+  always @(posedge clk)
+    \sel_l3_s0$324  <= \$2853 ;
+  always @(posedge clk)
+    \sel_l3_s0$325  <= \$2854 ;
+  always @(posedge clk)
+    \sel_l3_s0$447  <= \$2855 ;
+  always @(posedge clk)
+    \sel_l3_s0$448  <= \$2856 ;
+  always @(posedge clk)
+    \sel_l3_s0$328  <= \$2857 ;
+  always @(posedge clk)
+    \sel_l3_s0$329  <= \$2858 ;
+  always @(posedge clk)
+    \sel_l3_s0$330  <= \$2859 ;
+  always @(posedge clk)
+    \sel_l3_s0$451  <= \$2860 ;
+  always @(posedge clk)
+    \sel_l3_s0$511  <= \$2861 ;
+  always @(posedge clk)
+    \sel_l3_s0$333  <= \$2862 ;
+  always @(posedge clk)
+    \sel_l3_s0$334  <= \$2863 ;
+  always @(posedge clk)
+    \sel_l3_s0$335  <= \$2864 ;
+  always @(posedge clk)
+    \sel_l3_s0$454  <= \$2865 ;
+  always @(posedge clk)
+    \sel_l3_s0$455  <= \$2866 ;
+  always @(posedge clk)
+    \sel_l3_s0$338  <= \$2867 ;
+  always @(posedge clk)
+    \sel_l3_s0$339  <= \$2868 ;
+  always @(posedge clk)
+    \sel_l3_s0$340  <= \$2869 ;
+  always @(posedge clk)
+    \sel_l3_s0$458  <= \$2870 ;
+  always @(posedge clk)
+    \sel_l3_s0$514  <= \$2871 ;
+  always @(posedge clk)
+    \sel_l3_s0$343  <= \$2872 ;
+  always @(posedge clk)
+    \sel_l3_s0$344  <= \$2873 ;
+  always @(posedge clk)
+    \sel_l3_s0$345  <= \$2874 ;
+  always @(posedge clk)
+    \sel_l3_s0$461  <= \$2875 ;
+  always @(posedge clk)
+    \sel_l3_s0$462  <= \$2876 ;
+  always @(posedge clk)
+    \sel_l3_s0$348  <= \$2877 ;
+  always @(posedge clk)
+    \sel_l3_s0$349  <= \$2878 ;
+  always @(posedge clk)
+    \sel_l3_s0$350  <= \$2879 ;
+  always @(posedge clk)
+    \sel_l3_s0$465  <= \$2880 ;
+  always @(posedge clk)
+    \sel_l3_s0$517  <= \$2881 ;
+  always @(posedge clk)
+    \sel_l3_s0$353  <= \$2882 ;
+  always @(posedge clk)
+    \sel_l3_s0$354  <= \$2883 ;
+  always @(posedge clk)
+    \sel_l3_s0$355  <= \$2884 ;
+  always @(posedge clk)
+    \sel_l3_s0$468  <= \$2885 ;
+  always @(posedge clk)
+    \sel_l3_s0$469  <= \$2886 ;
+  always @(posedge clk)
+    \sel_l3_s0$358  <= \$2887 ;
+  always @(posedge clk)
+    \sel_l3_s0$359  <= \$2888 ;
+  always @(posedge clk)
+    \sel_l3_s0$360  <= \$2889 ;
+  always @(posedge clk)
+    \sel_l3_s0$472  <= \$2890 ;
+  always @(posedge clk)
+    \sel_l3_s0$520  <= \$2891 ;
+  always @(posedge clk)
+    \sel_l3_s0$1523  <= \$2892 ;
+  always @(posedge clk)
+    sel_l7_s0 <= \$2893 ;
+  always @(posedge clk)
+    \sel_l7_s0$556  <= \$2894 ;
+  always @(posedge clk)
+    \sel_l7_s0$557  <= \$2895 ;
+  always @(posedge clk)
+    \sel_l7_s0$558  <= \$2896 ;
+  always @(posedge clk)
+    \sel_l7_s0$559  <= \$2897 ;
+  always @(posedge clk)
+    \sel_l7_s0$560  <= \$2898 ;
+  always @(posedge clk)
+    \sel_l7_s0$561  <= \$2899 ;
+  always @(posedge clk)
+    \sel_l7_s0$562  <= \$2900 ;
+  always @(posedge clk)
+    \sel_l7_s0$563  <= \$2901 ;
+  always @(posedge clk)
+    \sel_l7_s0$564  <= \$2902 ;
+  always @(posedge clk)
+    \sel_l7_s0$565  <= \$2903 ;
+  always @(posedge clk)
+    \sel_l7_s0$566  <= \$2904 ;
+  always @(posedge clk)
+    \sel_l7_s0$567  <= \$2905 ;
+  always @(posedge clk)
+    \sel_l7_s0$568  <= \$2906 ;
+  always @(posedge clk)
+    \sel_l7_s0$569  <= \$2907 ;
+  always @(posedge clk)
+    \sel_l7_s0$570  <= \$2908 ;
+  always @(posedge clk)
+    \sel_l7_s0$571  <= \$2909 ;
+  always @(posedge clk)
+    \sel_l7_s0$572  <= \$2910 ;
+  always @(posedge clk)
+    \sel_l7_s0$573  <= \$2911 ;
+  always @(posedge clk)
+    \sel_l7_s0$574  <= \$2912 ;
+  always @(posedge clk)
+    \sel_l7_s0$575  <= \$2913 ;
+  always @(posedge clk)
+    \sel_l7_s0$576  <= \$2914 ;
+  always @(posedge clk)
+    \sel_l7_s0$577  <= \$2915 ;
+  always @(posedge clk)
+    \sel_l7_s0$578  <= \$2916 ;
+  always @(posedge clk)
+    \sel_l7_s0$579  <= \$2917 ;
+  always @(posedge clk)
+    \sel_l7_s0$580  <= \$2918 ;
+  always @(posedge clk)
+    \sel_l7_s0$581  <= \$2919 ;
+  always @(posedge clk)
+    \sel_l7_s0$582  <= \$2920 ;
+  always @(posedge clk)
+    \sel_l7_s0$583  <= \$2921 ;
+  always @(posedge clk)
+    \sel_l7_s0$584  <= \$2922 ;
+  always @(posedge clk)
+    \sel_l7_s0$585  <= \$2923 ;
+  always @(posedge clk)
+    \sel_l7_s0$586  <= \$2924 ;
+  always @(posedge clk)
+    \sel_l7_s0$587  <= \$2925 ;
+  always @(posedge clk)
+    \sel_l7_s0$588  <= \$2926 ;
+  always @(posedge clk)
+    \sel_l7_s0$589  <= \$2927 ;
+  always @(posedge clk)
+    \sel_l7_s0$590  <= \$2928 ;
+  always @(posedge clk)
+    \sel_l7_s0$591  <= \$2929 ;
+  always @(posedge clk)
+    \sel_l7_s0$592  <= \$2930 ;
+  always @(posedge clk)
+    \sel_l7_s0$593  <= \$2931 ;
+  always @(posedge clk)
+    \sel_l7_s0$594  <= \$2932 ;
+  always @(posedge clk)
+    \sel_l7_s0$595  <= \$2933 ;
+  always @(posedge clk)
+    \sel_l7_s0$596  <= \$2934 ;
+  always @(posedge clk)
+    \sel_l7_s0$597  <= \$2935 ;
+  always @(posedge clk)
+    \sel_l7_s0$598  <= \$2936 ;
+  always @(posedge clk)
+    \sel_l7_s0$599  <= \$2937 ;
+  always @(posedge clk)
+    \sel_l7_s0$600  <= \$2938 ;
+  always @(posedge clk)
+    \sel_l7_s0$601  <= \$2939 ;
+  always @(posedge clk)
+    \sel_l7_s0$602  <= \$2940 ;
+  always @(posedge clk)
+    \sel_l7_s0$603  <= \$2941 ;
+  always @(posedge clk)
+    \sel_l7_s0$604  <= \$2942 ;
+  always @(posedge clk)
+    \sel_l7_s0$605  <= \$2943 ;
+  always @(posedge clk)
+    \sel_l7_s0$606  <= \$2944 ;
+  always @(posedge clk)
+    \sel_l7_s0$607  <= \$2945 ;
+  always @(posedge clk)
+    \sel_l7_s0$608  <= \$2946 ;
+  always @(posedge clk)
+    \sel_l7_s0$609  <= \$2947 ;
+  always @(posedge clk)
+    \sel_l7_s0$610  <= \$2948 ;
+  always @(posedge clk)
+    \sel_l7_s0$611  <= \$2949 ;
+  always @(posedge clk)
+    \sel_l7_s0$612  <= \$2950 ;
+  always @(posedge clk)
+    \sel_l7_s0$613  <= \$2951 ;
+  always @(posedge clk)
+    \sel_l7_s0$614  <= \$2952 ;
+  always @(posedge clk)
+    \sel_l7_s0$615  <= \$2953 ;
+  always @(posedge clk)
+    \sel_l7_s0$616  <= \$2954 ;
+  always @(posedge clk)
+    \sel_l7_s0$617  <= \$2955 ;
+  always @(posedge clk)
+    \sel_l7_s0$618  <= \$2956 ;
+  always @(posedge clk)
+    \sel_l7_s0$1524  <= \$2957 ;
+  always @(posedge clk)
+    sel_l12_s0 <= \$2958 ;
+  always @(posedge clk)
+    \sel_l12_s0$825  <= \$2959 ;
+  always @(posedge clk)
+    \sel_l12_s0$826  <= \$2960 ;
+  always @(posedge clk)
+    \sel_l12_s0$827  <= \$2961 ;
+  always @(posedge clk)
+    \sel_l12_s0$828  <= \$2962 ;
+  always @(posedge clk)
+    \sel_l12_s0$829  <= \$2963 ;
+  always @(posedge clk)
+    \sel_l12_s0$830  <= \$2964 ;
+  always @(posedge clk)
+    \sel_l12_s0$831  <= \$2965 ;
+  always @(posedge clk)
+    \sel_l12_s0$832  <= \$2966 ;
+  always @(posedge clk)
+    \sel_l12_s0$834  <= \$2967 ;
+  always @(posedge clk)
+    \sel_l12_s0$836  <= \$2968 ;
+  always @(posedge clk)
+    \sel_l12_s0$838  <= \$2969 ;
+  always @(posedge clk)
+    \sel_l12_s0$840  <= \$2970 ;
+  always @(posedge clk)
+    \sel_l12_s0$842  <= \$2971 ;
+  always @(posedge clk)
+    \sel_l12_s0$844  <= \$2972 ;
+  always @(posedge clk)
+    \sel_l12_s0$846  <= \$2973 ;
+  always @(posedge clk)
+    \sel_l12_s0$1525  <= \$2974 ;
+  always @(posedge clk)
+    wr__addr <= \$2975 ;
+  always @(posedge clk)
+    rd__addr <= \$2976 ;
+  always @(posedge clk)
+    sel_l15_s0 <= \$2977 ;
+  always @(posedge clk)
+    \sel_l15_s0$1526  <= \$2978 ;
+  always @(posedge clk)
+    \sel_l15_s0$1527  <= \$2979 ;
+  always @(posedge clk)
+    \sel_l15_s0$1528  <= \$2980 ;
+  always @(posedge clk)
+    \sel_l15_s0$1529  <= \$2981 ;
+  always @(posedge clk)
+    \sel_l15_s0$1530  <= \$2982 ;
+  always @(posedge clk)
+    \sel_l15_s0$1531  <= \$2983 ;
+  always @(posedge clk)
+    \sel_l15_s0$1532  <= \$2984 ;
+  always @(posedge clk)
+    \sel_l15_s0$1533  <= \$2985 ;
+  always @(posedge clk)
+    \sel_l15_s0$1534  <= \$2986 ;
+  always @(posedge clk)
+    \sel_l15_s0$1535  <= \$2987 ;
+  always @(posedge clk)
+    \sel_l15_s0$1536  <= \$2988 ;
+  always @(posedge clk)
+    \sel_l15_s0$1537  <= \$2989 ;
+  always @(posedge clk)
+    \sel_l15_s0$1538  <= \$2990 ;
+  always @(posedge clk)
+    \sel_l15_s0$1539  <= \$2991 ;
+  always @(posedge clk)
+    \sel_l15_s0$1540  <= \$2992 ;
+  always @(posedge clk)
+    \sel_l15_s0$1541  <= \$2993 ;
+  always @(posedge clk)
+    \sel_l15_s0$1542  <= \$2994 ;
+  always @(posedge clk)
+    sel_valid_s0 <= \$2995 ;
+  always @(posedge clk)
+    sel_valid_s1 <= \$2996 ;
+  always @(posedge clk)
+    sel_valid_s2 <= \$2997 ;
+  always @(posedge clk)
+    sel_valid_s3 <= \$2998 ;
+  always @(posedge clk)
+    sel_valid_s4 <= \$2999 ;
+  always @(posedge clk)
+    rp__addr <= \$3000 ;
+  always @(posedge clk)
+    \mac_read_s0$1543  <= \$3001 ;
+  always @(posedge clk)
+    \mac_read_s0$1544  <= \$3002 ;
+  always @(posedge clk)
+    \mac_read_s0$1545  <= \$3003 ;
+  always @(posedge clk)
+    \mac_read_s0$1546  <= \$3004 ;
+  always @(posedge clk)
+    \mac_read_s0$1547  <= \$3005 ;
+  always @(posedge clk)
+    \mac_read_s0$1548  <= \$3006 ;
+  always @(posedge clk)
+    \mac_read_s0$1549  <= \$3007 ;
+  always @(posedge clk)
+    \mac_read_s0$1550  <= \$3008 ;
+  always @(posedge clk)
+    mac_read_s0 <= \$3009 ;
+  always @(posedge clk)
+    \mac_read_s0$978  <= \$3010 ;
+  always @(posedge clk)
+    \mac_read_s0$981  <= \$3011 ;
+  always @(posedge clk)
+    \mac_read_s0$984  <= \$3012 ;
+  always @(posedge clk)
+    \mac_read_s0$987  <= \$3013 ;
+  always @(posedge clk)
+    \mac_read_s0$990  <= \$3014 ;
+  always @(posedge clk)
+    \mac_read_s0$993  <= \$3015 ;
+  always @(posedge clk)
+    \mac_read_s0$996  <= \$3016 ;
+  always @(posedge clk)
+    \mac_read_s0$1551  <= \$3017 ;
+  always @(posedge clk)
+    mac_read_valid_s0 <= \$3018 ;
+  always @(posedge clk)
+    mac_pre_s0 <= \$3019 ;
+  always @(posedge clk)
+    \mac_pre_s0$1377  <= \$3020 ;
+  always @(posedge clk)
+    \mac_pre_s0$1380  <= \$3021 ;
+  always @(posedge clk)
+    \mac_pre_s0$1383  <= \$3022 ;
+  always @(posedge clk)
+    \mac_pre_s0$1386  <= \$3023 ;
+  always @(posedge clk)
+    \mac_pre_s0$1389  <= \$3024 ;
+  always @(posedge clk)
+    \mac_pre_s0$1392  <= \$3025 ;
+  always @(posedge clk)
+    \mac_pre_s0$1395  <= \$3026 ;
+  always @(posedge clk)
+    \mac_pre_s0$1375  <= \$3027 ;
+  always @(posedge clk)
+    \mac_pre_s0$1378  <= \$3028 ;
+  always @(posedge clk)
+    \mac_pre_s0$1381  <= \$3029 ;
+  always @(posedge clk)
+    \mac_pre_s0$1384  <= \$3030 ;
+  always @(posedge clk)
+    \mac_pre_s0$1387  <= \$3031 ;
+  always @(posedge clk)
+    \mac_pre_s0$1390  <= \$3032 ;
+  always @(posedge clk)
+    \mac_pre_s0$1393  <= \$3033 ;
+  always @(posedge clk)
+    \mac_pre_s0$1396  <= \$3034 ;
+  always @(posedge clk)
+    \mac_pre_s0$1398  <= \$3035 ;
+  always @(posedge clk)
+    \mac_pre_s0$1400  <= \$3036 ;
+  always @(posedge clk)
+    \mac_pre_s0$1402  <= \$3037 ;
+  always @(posedge clk)
+    \mac_pre_s0$1404  <= \$3038 ;
+  always @(posedge clk)
+    \mac_pre_s0$1406  <= \$3039 ;
+  always @(posedge clk)
+    \mac_pre_s0$1408  <= \$3040 ;
+  always @(posedge clk)
+    \mac_pre_s0$1410  <= \$3041 ;
+  always @(posedge clk)
+    \mac_pre_s0$1412  <= \$3042 ;
+  always @(posedge clk)
+    \mac_pre_s0$1414  <= \$3043 ;
+  always @(posedge clk)
+    \mac_pre_s0$1416  <= \$3044 ;
+  always @(posedge clk)
+    \mac_pre_s0$1418  <= \$3045 ;
+  always @(posedge clk)
+    \mac_pre_s0$1420  <= \$3046 ;
+  always @(posedge clk)
+    \mac_pre_s0$1422  <= \$3047 ;
+  always @(posedge clk)
+    \mac_pre_s0$1424  <= \$3048 ;
+  always @(posedge clk)
+    \mac_pre_s0$1426  <= \$3049 ;
+  always @(posedge clk)
+    \mac_pre_s0$1428  <= \$3050 ;
+  always @(posedge clk)
+    \mac_pre_s0$1430  <= \$3051 ;
+  always @(posedge clk)
+    \mac_pre_s0$1432  <= \$3052 ;
+  always @(posedge clk)
+    \mac_pre_s0$1434  <= \$3053 ;
+  always @(posedge clk)
+    \mac_pre_s0$1436  <= \$3054 ;
+  always @(posedge clk)
+    \mac_pre_s0$1438  <= \$3055 ;
+  always @(posedge clk)
+    \mac_pre_s0$1440  <= \$3056 ;
+  always @(posedge clk)
+    \mac_pre_s0$1442  <= \$3057 ;
+  always @(posedge clk)
+    \mac_pre_s0$1444  <= \$3058 ;
+  always @(posedge clk)
+    \mac_pre_s0$1553  <= \$3059 ;
+  always @(posedge clk)
+    mac_pre_valid_s0 <= \$3060 ;
+  always @(posedge clk)
+    mac_mul_s0 <= \$3061 ;
+  always @(posedge clk)
+    \mac_mul_s0$1447  <= \$3062 ;
+  always @(posedge clk)
+    \mac_mul_s0$1449  <= \$3063 ;
+  always @(posedge clk)
+    \mac_mul_s0$1450  <= \$3064 ;
+  always @(posedge clk)
+    \mac_mul_s0$1452  <= \$3065 ;
+  always @(posedge clk)
+    \mac_mul_s0$1453  <= \$3066 ;
+  always @(posedge clk)
+    \mac_mul_s0$1455  <= \$3067 ;
+  always @(posedge clk)
+    \mac_mul_s0$1456  <= \$3068 ;
+  always @(posedge clk)
+    \mac_mul_s0$1458  <= \$3069 ;
+  always @(posedge clk)
+    \mac_mul_s0$1459  <= \$3070 ;
+  always @(posedge clk)
+    \mac_mul_s0$1461  <= \$3071 ;
+  always @(posedge clk)
+    \mac_mul_s0$1462  <= \$3072 ;
+  always @(posedge clk)
+    \mac_mul_s0$1464  <= \$3073 ;
+  always @(posedge clk)
+    \mac_mul_s0$1465  <= \$3074 ;
+  always @(posedge clk)
+    \mac_mul_s0$1467  <= \$3075 ;
+  always @(posedge clk)
+    \mac_mul_s0$1468  <= \$3076 ;
+  always @(posedge clk)
+    \mac_mul_s0$1470  <= \$3077 ;
+  always @(posedge clk)
+    \mac_mul_s0$1471  <= \$3078 ;
+  always @(posedge clk)
+    \mac_mul_s0$1473  <= \$3079 ;
+  always @(posedge clk)
+    \mac_mul_s0$1474  <= \$3080 ;
+  always @(posedge clk)
+    \mac_mul_s0$1476  <= \$3081 ;
+  always @(posedge clk)
+    \mac_mul_s0$1477  <= \$3082 ;
+  always @(posedge clk)
+    \mac_mul_s0$1479  <= \$3083 ;
+  always @(posedge clk)
+    \mac_mul_s0$1480  <= \$3084 ;
+  always @(posedge clk)
+    \mac_mul_s0$1482  <= \$3085 ;
+  always @(posedge clk)
+    \mac_mul_s0$1483  <= \$3086 ;
+  always @(posedge clk)
+    \mac_mul_s0$1485  <= \$3087 ;
+  always @(posedge clk)
+    \mac_mul_s0$1486  <= \$3088 ;
+  always @(posedge clk)
+    \mac_mul_s0$1488  <= \$3089 ;
+  always @(posedge clk)
+    \mac_mul_s0$1489  <= \$3090 ;
+  always @(posedge clk)
+    \mac_mul_s0$1491  <= \$3091 ;
+  always @(posedge clk)
+    \mac_mul_s0$1492  <= \$3092 ;
+  always @(posedge clk)
+    \mac_mul_s0$1555  <= \$3093 ;
+  always @(posedge clk)
+    mac_mul_valid_s0 <= \$3094 ;
+  always @(posedge clk)
+    mac_add2_s0 <= \$3095 ;
+  always @(posedge clk)
+    \mac_add2_s0$1510  <= \$3096 ;
+  always @(posedge clk)
+    \mac_add2_s0$1513  <= \$3097 ;
+  always @(posedge clk)
+    \mac_add2_s0$1516  <= \$3098 ;
+  always @(posedge clk)
+    \mac_add2_s0$1557  <= \$3099 ;
+  always @(posedge clk)
+    mac_add2_valid_s0 <= \$3100 ;
+  always @(posedge clk)
+    o__valid <= \$3101 ;
+  always @(posedge clk)
+    mac_acc0_out <= \$3102 ;
+  always @(posedge clk)
+    mac_acc0 <= \$3103 ;
+  always @(posedge clk)
+    mac_acc1_out <= \$3104 ;
+  always @(posedge clk)
+    mac_acc1 <= \$3105 ;
+  always @(posedge clk)
+    mac_acc2_out <= \$3106 ;
+  always @(posedge clk)
+    mac_acc2 <= \$3107 ;
+  always @(posedge clk)
+    mac_acc3_out <= \$3108 ;
+  always @(posedge clk)
+    mac_acc3 <= \$3109 ;
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2715  = sel_l1_s0;
+    if (advance) begin
+      \$2715  = \$4 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2716  = \sel_l1_s0$27 ;
+    if (advance) begin
+      \$2716  = \$7 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2717  = \sel_l1_s0$28 ;
+    if (advance) begin
+      \$2717  = \$10 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2718  = \sel_l1_s0$29 ;
+    if (advance) begin
+      \$2718  = \$13 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2719  = \sel_l1_s0$30 ;
+    if (advance) begin
+      \$2719  = \$16 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2720  = \sel_l1_s0$31 ;
+    if (advance) begin
+      \$2720  = \$19 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2721  = \sel_l1_s0$32 ;
+    if (advance) begin
+      \$2721  = \$22 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2722  = \sel_l1_s0$33 ;
+    if (advance) begin
+      \$2722  = \$25 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2723  = \sel_l1_s0$34 ;
+    if (advance) begin
+      \$2723  = \$28 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2724  = \sel_l1_s0$35 ;
+    if (advance) begin
+      \$2724  = \$31 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2725  = \sel_l1_s0$36 ;
+    if (advance) begin
+      \$2725  = \$34 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2726  = \sel_l1_s0$37 ;
+    if (advance) begin
+      \$2726  = \$37 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2727  = \sel_l1_s0$38 ;
+    if (advance) begin
+      \$2727  = \$40 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2728  = \sel_l1_s0$39 ;
+    if (advance) begin
+      \$2728  = \$43 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2729  = \sel_l1_s0$40 ;
+    if (advance) begin
+      \$2729  = \$46 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2730  = \sel_l1_s0$41 ;
+    if (advance) begin
+      \$2730  = \$49 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2731  = \sel_l1_s0$1522 ;
+    if (advance) begin
+      \$2731  = i__payload[160];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2732  = sel_l3_s0;
+    if (advance) begin
+      \$2732  = sel_cs0_0_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2733  = \sel_l3_s0$204 ;
+    if (advance) begin
+      \$2733  = sel_cs0_0_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2734  = \sel_l3_s0$205 ;
+    if (advance) begin
+      \$2734  = sel_cs0_0_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2735  = \sel_l3_s0$363 ;
+    if (advance) begin
+      \$2735  = sel_cs0_0_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2736  = \sel_l3_s0$364 ;
+    if (advance) begin
+      \$2736  = sel_cs0_0_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2737  = \sel_l3_s0$208 ;
+    if (advance) begin
+      \$2737  = sel_cs0_0_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2738  = \sel_l3_s0$209 ;
+    if (advance) begin
+      \$2738  = sel_cs0_0_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2739  = \sel_l3_s0$210 ;
+    if (advance) begin
+      \$2739  = sel_cs0_0_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2740  = \sel_l3_s0$367 ;
+    if (advance) begin
+      \$2740  = sel_cs0_0_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2741  = \sel_l3_s0$475 ;
+    if (advance) begin
+      \$2741  = sel_cs0_0_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2742  = \sel_l3_s0$213 ;
+    if (advance) begin
+      \$2742  = sel_cs0_1_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2743  = \sel_l3_s0$214 ;
+    if (advance) begin
+      \$2743  = sel_cs0_1_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2744  = \sel_l3_s0$215 ;
+    if (advance) begin
+      \$2744  = sel_cs0_1_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2745  = \sel_l3_s0$370 ;
+    if (advance) begin
+      \$2745  = sel_cs0_1_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2746  = \sel_l3_s0$371 ;
+    if (advance) begin
+      \$2746  = sel_cs0_1_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2747  = \sel_l3_s0$218 ;
+    if (advance) begin
+      \$2747  = sel_cs0_1_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2748  = \sel_l3_s0$219 ;
+    if (advance) begin
+      \$2748  = sel_cs0_1_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2749  = \sel_l3_s0$220 ;
+    if (advance) begin
+      \$2749  = sel_cs0_1_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2750  = \sel_l3_s0$374 ;
+    if (advance) begin
+      \$2750  = sel_cs0_1_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2751  = \sel_l3_s0$478 ;
+    if (advance) begin
+      \$2751  = sel_cs0_1_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2752  = \sel_l3_s0$223 ;
+    if (advance) begin
+      \$2752  = sel_cs0_2_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2753  = \sel_l3_s0$224 ;
+    if (advance) begin
+      \$2753  = sel_cs0_2_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2754  = \sel_l3_s0$225 ;
+    if (advance) begin
+      \$2754  = sel_cs0_2_0_2s;
+    end
+  end
   always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4715  = \sel_l4_s0$1374 ;
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2755  = \sel_l3_s0$377 ;
+    if (advance) begin
+      \$2755  = sel_cs0_2_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2756  = \sel_l3_s0$378 ;
+    if (advance) begin
+      \$2756  = sel_cs0_2_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2757  = \sel_l3_s0$228 ;
+    if (advance) begin
+      \$2757  = sel_cs0_2_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2758  = \sel_l3_s0$229 ;
+    if (advance) begin
+      \$2758  = sel_cs0_2_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2759  = \sel_l3_s0$230 ;
+    if (advance) begin
+      \$2759  = sel_cs0_2_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2760  = \sel_l3_s0$381 ;
+    if (advance) begin
+      \$2760  = sel_cs0_2_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2761  = \sel_l3_s0$481 ;
+    if (advance) begin
+      \$2761  = sel_cs0_2_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2762  = \sel_l3_s0$233 ;
+    if (advance) begin
+      \$2762  = sel_cs0_3_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2763  = \sel_l3_s0$234 ;
+    if (advance) begin
+      \$2763  = sel_cs0_3_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2764  = \sel_l3_s0$235 ;
+    if (advance) begin
+      \$2764  = sel_cs0_3_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2765  = \sel_l3_s0$384 ;
+    if (advance) begin
+      \$2765  = sel_cs0_3_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2766  = \sel_l3_s0$385 ;
+    if (advance) begin
+      \$2766  = sel_cs0_3_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2767  = \sel_l3_s0$238 ;
+    if (advance) begin
+      \$2767  = sel_cs0_3_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2768  = \sel_l3_s0$239 ;
+    if (advance) begin
+      \$2768  = sel_cs0_3_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2769  = \sel_l3_s0$240 ;
+    if (advance) begin
+      \$2769  = sel_cs0_3_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2770  = \sel_l3_s0$388 ;
+    if (advance) begin
+      \$2770  = sel_cs0_3_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2771  = \sel_l3_s0$484 ;
+    if (advance) begin
+      \$2771  = sel_cs0_3_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2772  = \sel_l3_s0$243 ;
+    if (advance) begin
+      \$2772  = sel_cs0_4_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2773  = \sel_l3_s0$244 ;
+    if (advance) begin
+      \$2773  = sel_cs0_4_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2774  = \sel_l3_s0$245 ;
+    if (advance) begin
+      \$2774  = sel_cs0_4_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2775  = \sel_l3_s0$391 ;
+    if (advance) begin
+      \$2775  = sel_cs0_4_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2776  = \sel_l3_s0$392 ;
+    if (advance) begin
+      \$2776  = sel_cs0_4_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2777  = \sel_l3_s0$248 ;
+    if (advance) begin
+      \$2777  = sel_cs0_4_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2778  = \sel_l3_s0$249 ;
+    if (advance) begin
+      \$2778  = sel_cs0_4_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2779  = \sel_l3_s0$250 ;
+    if (advance) begin
+      \$2779  = sel_cs0_4_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2780  = \sel_l3_s0$395 ;
+    if (advance) begin
+      \$2780  = sel_cs0_4_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2781  = \sel_l3_s0$487 ;
+    if (advance) begin
+      \$2781  = sel_cs0_4_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2782  = \sel_l3_s0$253 ;
+    if (advance) begin
+      \$2782  = sel_cs0_5_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2783  = \sel_l3_s0$254 ;
+    if (advance) begin
+      \$2783  = sel_cs0_5_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2784  = \sel_l3_s0$255 ;
+    if (advance) begin
+      \$2784  = sel_cs0_5_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2785  = \sel_l3_s0$398 ;
+    if (advance) begin
+      \$2785  = sel_cs0_5_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2786  = \sel_l3_s0$399 ;
+    if (advance) begin
+      \$2786  = sel_cs0_5_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2787  = \sel_l3_s0$258 ;
+    if (advance) begin
+      \$2787  = sel_cs0_5_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2788  = \sel_l3_s0$259 ;
+    if (advance) begin
+      \$2788  = sel_cs0_5_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2789  = \sel_l3_s0$260 ;
+    if (advance) begin
+      \$2789  = sel_cs0_5_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2790  = \sel_l3_s0$402 ;
+    if (advance) begin
+      \$2790  = sel_cs0_5_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2791  = \sel_l3_s0$490 ;
+    if (advance) begin
+      \$2791  = sel_cs0_5_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2792  = \sel_l3_s0$263 ;
+    if (advance) begin
+      \$2792  = sel_cs0_6_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2793  = \sel_l3_s0$264 ;
+    if (advance) begin
+      \$2793  = sel_cs0_6_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2794  = \sel_l3_s0$265 ;
+    if (advance) begin
+      \$2794  = sel_cs0_6_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2795  = \sel_l3_s0$405 ;
+    if (advance) begin
+      \$2795  = sel_cs0_6_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2796  = \sel_l3_s0$406 ;
+    if (advance) begin
+      \$2796  = sel_cs0_6_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2797  = \sel_l3_s0$268 ;
+    if (advance) begin
+      \$2797  = sel_cs0_6_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2798  = \sel_l3_s0$269 ;
+    if (advance) begin
+      \$2798  = sel_cs0_6_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2799  = \sel_l3_s0$270 ;
+    if (advance) begin
+      \$2799  = sel_cs0_6_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2800  = \sel_l3_s0$409 ;
+    if (advance) begin
+      \$2800  = sel_cs0_6_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2801  = \sel_l3_s0$493 ;
+    if (advance) begin
+      \$2801  = sel_cs0_6_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2802  = \sel_l3_s0$273 ;
+    if (advance) begin
+      \$2802  = sel_cs0_7_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2803  = \sel_l3_s0$274 ;
+    if (advance) begin
+      \$2803  = sel_cs0_7_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2804  = \sel_l3_s0$275 ;
+    if (advance) begin
+      \$2804  = sel_cs0_7_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2805  = \sel_l3_s0$412 ;
+    if (advance) begin
+      \$2805  = sel_cs0_7_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2806  = \sel_l3_s0$413 ;
+    if (advance) begin
+      \$2806  = sel_cs0_7_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2807  = \sel_l3_s0$278 ;
+    if (advance) begin
+      \$2807  = sel_cs0_7_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2808  = \sel_l3_s0$279 ;
+    if (advance) begin
+      \$2808  = sel_cs0_7_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2809  = \sel_l3_s0$280 ;
+    if (advance) begin
+      \$2809  = sel_cs0_7_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2810  = \sel_l3_s0$416 ;
+    if (advance) begin
+      \$2810  = sel_cs0_7_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2811  = \sel_l3_s0$496 ;
+    if (advance) begin
+      \$2811  = sel_cs0_7_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2812  = \sel_l3_s0$283 ;
+    if (advance) begin
+      \$2812  = sel_cs0_8_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2813  = \sel_l3_s0$284 ;
+    if (advance) begin
+      \$2813  = sel_cs0_8_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2814  = \sel_l3_s0$285 ;
+    if (advance) begin
+      \$2814  = sel_cs0_8_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2815  = \sel_l3_s0$419 ;
+    if (advance) begin
+      \$2815  = sel_cs0_8_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2816  = \sel_l3_s0$420 ;
+    if (advance) begin
+      \$2816  = sel_cs0_8_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2817  = \sel_l3_s0$288 ;
+    if (advance) begin
+      \$2817  = sel_cs0_8_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2818  = \sel_l3_s0$289 ;
+    if (advance) begin
+      \$2818  = sel_cs0_8_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2819  = \sel_l3_s0$290 ;
+    if (advance) begin
+      \$2819  = sel_cs0_8_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2820  = \sel_l3_s0$423 ;
+    if (advance) begin
+      \$2820  = sel_cs0_8_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2821  = \sel_l3_s0$499 ;
+    if (advance) begin
+      \$2821  = sel_cs0_8_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2822  = \sel_l3_s0$293 ;
+    if (advance) begin
+      \$2822  = sel_cs0_9_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2823  = \sel_l3_s0$294 ;
+    if (advance) begin
+      \$2823  = sel_cs0_9_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2824  = \sel_l3_s0$295 ;
+    if (advance) begin
+      \$2824  = sel_cs0_9_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2825  = \sel_l3_s0$426 ;
+    if (advance) begin
+      \$2825  = sel_cs0_9_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2826  = \sel_l3_s0$427 ;
+    if (advance) begin
+      \$2826  = sel_cs0_9_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2827  = \sel_l3_s0$298 ;
+    if (advance) begin
+      \$2827  = sel_cs0_9_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2828  = \sel_l3_s0$299 ;
+    if (advance) begin
+      \$2828  = sel_cs0_9_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2829  = \sel_l3_s0$300 ;
+    if (advance) begin
+      \$2829  = sel_cs0_9_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2830  = \sel_l3_s0$430 ;
+    if (advance) begin
+      \$2830  = sel_cs0_9_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2831  = \sel_l3_s0$502 ;
+    if (advance) begin
+      \$2831  = sel_cs0_9_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2832  = \sel_l3_s0$303 ;
+    if (advance) begin
+      \$2832  = sel_cs0_10_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2833  = \sel_l3_s0$304 ;
+    if (advance) begin
+      \$2833  = sel_cs0_10_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2834  = \sel_l3_s0$305 ;
+    if (advance) begin
+      \$2834  = sel_cs0_10_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2835  = \sel_l3_s0$433 ;
+    if (advance) begin
+      \$2835  = sel_cs0_10_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2836  = \sel_l3_s0$434 ;
+    if (advance) begin
+      \$2836  = sel_cs0_10_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2837  = \sel_l3_s0$308 ;
+    if (advance) begin
+      \$2837  = sel_cs0_10_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2838  = \sel_l3_s0$309 ;
+    if (advance) begin
+      \$2838  = sel_cs0_10_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2839  = \sel_l3_s0$310 ;
+    if (advance) begin
+      \$2839  = sel_cs0_10_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2840  = \sel_l3_s0$437 ;
+    if (advance) begin
+      \$2840  = sel_cs0_10_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2841  = \sel_l3_s0$505 ;
+    if (advance) begin
+      \$2841  = sel_cs0_10_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2842  = \sel_l3_s0$313 ;
+    if (advance) begin
+      \$2842  = sel_cs0_11_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2843  = \sel_l3_s0$314 ;
+    if (advance) begin
+      \$2843  = sel_cs0_11_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2844  = \sel_l3_s0$315 ;
+    if (advance) begin
+      \$2844  = sel_cs0_11_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2845  = \sel_l3_s0$440 ;
+    if (advance) begin
+      \$2845  = sel_cs0_11_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2846  = \sel_l3_s0$441 ;
+    if (advance) begin
+      \$2846  = sel_cs0_11_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2847  = \sel_l3_s0$318 ;
+    if (advance) begin
+      \$2847  = sel_cs0_11_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2848  = \sel_l3_s0$319 ;
+    if (advance) begin
+      \$2848  = sel_cs0_11_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2849  = \sel_l3_s0$320 ;
+    if (advance) begin
+      \$2849  = sel_cs0_11_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2850  = \sel_l3_s0$444 ;
+    if (advance) begin
+      \$2850  = sel_cs0_11_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2851  = \sel_l3_s0$508 ;
+    if (advance) begin
+      \$2851  = sel_cs0_11_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2852  = \sel_l3_s0$323 ;
+    if (advance) begin
+      \$2852  = sel_cs0_12_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2853  = \sel_l3_s0$324 ;
+    if (advance) begin
+      \$2853  = sel_cs0_12_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2854  = \sel_l3_s0$325 ;
+    if (advance) begin
+      \$2854  = sel_cs0_12_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2855  = \sel_l3_s0$447 ;
+    if (advance) begin
+      \$2855  = sel_cs0_12_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2856  = \sel_l3_s0$448 ;
+    if (advance) begin
+      \$2856  = sel_cs0_12_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2857  = \sel_l3_s0$328 ;
+    if (advance) begin
+      \$2857  = sel_cs0_12_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2858  = \sel_l3_s0$329 ;
+    if (advance) begin
+      \$2858  = sel_cs0_12_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2859  = \sel_l3_s0$330 ;
+    if (advance) begin
+      \$2859  = sel_cs0_12_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2860  = \sel_l3_s0$451 ;
+    if (advance) begin
+      \$2860  = sel_cs0_12_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2861  = \sel_l3_s0$511 ;
+    if (advance) begin
+      \$2861  = sel_cs0_12_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2862  = \sel_l3_s0$333 ;
+    if (advance) begin
+      \$2862  = sel_cs0_13_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2863  = \sel_l3_s0$334 ;
+    if (advance) begin
+      \$2863  = sel_cs0_13_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2864  = \sel_l3_s0$335 ;
+    if (advance) begin
+      \$2864  = sel_cs0_13_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2865  = \sel_l3_s0$454 ;
+    if (advance) begin
+      \$2865  = sel_cs0_13_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2866  = \sel_l3_s0$455 ;
+    if (advance) begin
+      \$2866  = sel_cs0_13_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2867  = \sel_l3_s0$338 ;
+    if (advance) begin
+      \$2867  = sel_cs0_13_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2868  = \sel_l3_s0$339 ;
+    if (advance) begin
+      \$2868  = sel_cs0_13_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2869  = \sel_l3_s0$340 ;
+    if (advance) begin
+      \$2869  = sel_cs0_13_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2870  = \sel_l3_s0$458 ;
+    if (advance) begin
+      \$2870  = sel_cs0_13_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2871  = \sel_l3_s0$514 ;
+    if (advance) begin
+      \$2871  = sel_cs0_13_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2872  = \sel_l3_s0$343 ;
+    if (advance) begin
+      \$2872  = sel_cs0_14_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2873  = \sel_l3_s0$344 ;
+    if (advance) begin
+      \$2873  = sel_cs0_14_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2874  = \sel_l3_s0$345 ;
+    if (advance) begin
+      \$2874  = sel_cs0_14_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2875  = \sel_l3_s0$461 ;
+    if (advance) begin
+      \$2875  = sel_cs0_14_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2876  = \sel_l3_s0$462 ;
+    if (advance) begin
+      \$2876  = sel_cs0_14_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2877  = \sel_l3_s0$348 ;
+    if (advance) begin
+      \$2877  = sel_cs0_14_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2878  = \sel_l3_s0$349 ;
+    if (advance) begin
+      \$2878  = sel_cs0_14_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2879  = \sel_l3_s0$350 ;
+    if (advance) begin
+      \$2879  = sel_cs0_14_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2880  = \sel_l3_s0$465 ;
+    if (advance) begin
+      \$2880  = sel_cs0_14_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2881  = \sel_l3_s0$517 ;
+    if (advance) begin
+      \$2881  = sel_cs0_14_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2882  = \sel_l3_s0$353 ;
+    if (advance) begin
+      \$2882  = sel_cs0_15_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2883  = \sel_l3_s0$354 ;
+    if (advance) begin
+      \$2883  = sel_cs0_15_0_1s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2884  = \sel_l3_s0$355 ;
+    if (advance) begin
+      \$2884  = sel_cs0_15_0_2s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2885  = \sel_l3_s0$468 ;
+    if (advance) begin
+      \$2885  = sel_cs0_15_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2886  = \sel_l3_s0$469 ;
+    if (advance) begin
+      \$2886  = sel_cs0_15_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2887  = \sel_l3_s0$358 ;
+    if (advance) begin
+      \$2887  = sel_cs0_15_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2888  = \sel_l3_s0$359 ;
+    if (advance) begin
+      \$2888  = sel_cs0_15_0_1c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2889  = \sel_l3_s0$360 ;
+    if (advance) begin
+      \$2889  = sel_cs0_15_0_2c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2890  = \sel_l3_s0$472 ;
+    if (advance) begin
+      \$2890  = sel_cs0_15_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2891  = \sel_l3_s0$520 ;
+    if (advance) begin
+      \$2891  = sel_cs0_15_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2892  = \sel_l3_s0$1523 ;
+    if (advance) begin
+      \$2892  = \sel_l1_s0$1522 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2893  = sel_l7_s0;
+    if (advance) begin
+      \$2893  = sel_cs2_0_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2894  = \sel_l7_s0$556 ;
+    if (advance) begin
+      \$2894  = sel_cs3_0_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2895  = \sel_l7_s0$557 ;
+    if (advance) begin
+      \$2895  = sel_cs4_0_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2896  = \sel_l7_s0$558 ;
+    if (advance) begin
+      \$2896  = sel_cs4_0_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2897  = \sel_l7_s0$559 ;
+    if (advance) begin
+      \$2897  = sel_cs2_1_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2898  = \sel_l7_s0$560 ;
+    if (advance) begin
+      \$2898  = sel_cs3_1_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2899  = \sel_l7_s0$561 ;
+    if (advance) begin
+      \$2899  = sel_cs4_1_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2900  = \sel_l7_s0$562 ;
+    if (advance) begin
+      \$2900  = sel_cs4_1_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2901  = \sel_l7_s0$563 ;
+    if (advance) begin
+      \$2901  = sel_cs2_2_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2902  = \sel_l7_s0$564 ;
+    if (advance) begin
+      \$2902  = sel_cs3_2_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2903  = \sel_l7_s0$565 ;
+    if (advance) begin
+      \$2903  = sel_cs4_2_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2904  = \sel_l7_s0$566 ;
+    if (advance) begin
+      \$2904  = sel_cs4_2_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2905  = \sel_l7_s0$567 ;
+    if (advance) begin
+      \$2905  = sel_cs2_3_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2906  = \sel_l7_s0$568 ;
+    if (advance) begin
+      \$2906  = sel_cs3_3_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2907  = \sel_l7_s0$569 ;
+    if (advance) begin
+      \$2907  = sel_cs4_3_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2908  = \sel_l7_s0$570 ;
+    if (advance) begin
+      \$2908  = sel_cs4_3_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2909  = \sel_l7_s0$571 ;
+    if (advance) begin
+      \$2909  = sel_cs2_4_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2910  = \sel_l7_s0$572 ;
+    if (advance) begin
+      \$2910  = sel_cs3_4_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2911  = \sel_l7_s0$573 ;
+    if (advance) begin
+      \$2911  = sel_cs4_4_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2912  = \sel_l7_s0$574 ;
+    if (advance) begin
+      \$2912  = sel_cs4_4_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2913  = \sel_l7_s0$575 ;
+    if (advance) begin
+      \$2913  = sel_cs2_5_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2914  = \sel_l7_s0$576 ;
+    if (advance) begin
+      \$2914  = sel_cs3_5_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2915  = \sel_l7_s0$577 ;
+    if (advance) begin
+      \$2915  = sel_cs4_5_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2916  = \sel_l7_s0$578 ;
+    if (advance) begin
+      \$2916  = sel_cs4_5_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2917  = \sel_l7_s0$579 ;
+    if (advance) begin
+      \$2917  = sel_cs2_6_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2918  = \sel_l7_s0$580 ;
+    if (advance) begin
+      \$2918  = sel_cs3_6_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2919  = \sel_l7_s0$581 ;
+    if (advance) begin
+      \$2919  = sel_cs4_6_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2920  = \sel_l7_s0$582 ;
+    if (advance) begin
+      \$2920  = sel_cs4_6_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2921  = \sel_l7_s0$583 ;
+    if (advance) begin
+      \$2921  = sel_cs2_7_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2922  = \sel_l7_s0$584 ;
+    if (advance) begin
+      \$2922  = sel_cs3_7_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2923  = \sel_l7_s0$585 ;
+    if (advance) begin
+      \$2923  = sel_cs4_7_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2924  = \sel_l7_s0$586 ;
+    if (advance) begin
+      \$2924  = sel_cs4_7_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2925  = \sel_l7_s0$587 ;
+    if (advance) begin
+      \$2925  = sel_cs2_8_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2926  = \sel_l7_s0$588 ;
+    if (advance) begin
+      \$2926  = sel_cs3_8_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2927  = \sel_l7_s0$589 ;
+    if (advance) begin
+      \$2927  = sel_cs4_8_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2928  = \sel_l7_s0$590 ;
+    if (advance) begin
+      \$2928  = sel_cs4_8_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2929  = \sel_l7_s0$591 ;
+    if (advance) begin
+      \$2929  = sel_cs2_9_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2930  = \sel_l7_s0$592 ;
+    if (advance) begin
+      \$2930  = sel_cs3_9_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2931  = \sel_l7_s0$593 ;
+    if (advance) begin
+      \$2931  = sel_cs4_9_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2932  = \sel_l7_s0$594 ;
+    if (advance) begin
+      \$2932  = sel_cs4_9_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2933  = \sel_l7_s0$595 ;
+    if (advance) begin
+      \$2933  = sel_cs2_10_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2934  = \sel_l7_s0$596 ;
+    if (advance) begin
+      \$2934  = sel_cs3_10_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2935  = \sel_l7_s0$597 ;
+    if (advance) begin
+      \$2935  = sel_cs4_10_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2936  = \sel_l7_s0$598 ;
+    if (advance) begin
+      \$2936  = sel_cs4_10_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2937  = \sel_l7_s0$599 ;
+    if (advance) begin
+      \$2937  = sel_cs2_11_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2938  = \sel_l7_s0$600 ;
+    if (advance) begin
+      \$2938  = sel_cs3_11_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2939  = \sel_l7_s0$601 ;
+    if (advance) begin
+      \$2939  = sel_cs4_11_2_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2940  = \sel_l7_s0$602 ;
+    if (advance) begin
+      \$2940  = sel_cs4_11_2_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2941  = \sel_l7_s0$603 ;
+    if (advance) begin
+      \$2941  = sel_cs2_12_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2942  = \sel_l7_s0$604 ;
     if (advance) begin
-      \$4715  = \sel_l3_s0$1340 ;
+      \$2942  = sel_cs3_12_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4716  = \sel_l4_s0$1375 ;
+    \$2943  = \sel_l7_s0$605 ;
     if (advance) begin
-      \$4716  = \sel_l3_s0$1341 ;
+      \$2943  = sel_cs4_12_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4717  = \sel_l4_s0$1376 ;
+    \$2944  = \sel_l7_s0$606 ;
     if (advance) begin
-      \$4717  = \sel_l3_s0$1342 ;
+      \$2944  = sel_cs4_12_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4718  = \sel_l4_s0$1377 ;
+    \$2945  = \sel_l7_s0$607 ;
     if (advance) begin
-      \$4718  = \sel_l3_s0$1343 ;
+      \$2945  = sel_cs2_13_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4719  = \sel_l4_s0$1378 ;
+    \$2946  = \sel_l7_s0$608 ;
     if (advance) begin
-      \$4719  = \sel_l3_s0$1344 ;
+      \$2946  = sel_cs3_13_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4720  = \sel_l4_s0$1379 ;
+    \$2947  = \sel_l7_s0$609 ;
     if (advance) begin
-      \$4720  = \sel_l3_s0$1345 ;
+      \$2947  = sel_cs4_13_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4721  = \sel_l4_s0$1380 ;
+    \$2948  = \sel_l7_s0$610 ;
     if (advance) begin
-      \$4721  = \sel_l3_s0$1346 ;
+      \$2948  = sel_cs4_13_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4722  = \sel_l4_s0$1381 ;
+    \$2949  = \sel_l7_s0$611 ;
     if (advance) begin
-      \$4722  = \sel_l3_s0$1347 ;
+      \$2949  = sel_cs2_14_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4723  = \sel_l4_s0$1382 ;
+    \$2950  = \sel_l7_s0$612 ;
     if (advance) begin
-      \$4723  = \sel_l3_s0$1348 ;
+      \$2950  = sel_cs3_14_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4724  = \sel_l4_s0$1383 ;
+    \$2951  = \sel_l7_s0$613 ;
     if (advance) begin
-      \$4724  = \sel_l3_s0$1349 ;
+      \$2951  = sel_cs4_14_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4725  = \sel_l4_s0$1384 ;
+    \$2952  = \sel_l7_s0$614 ;
     if (advance) begin
-      \$4725  = \sel_l3_s0$1350 ;
+      \$2952  = sel_cs4_14_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4726  = \sel_l4_s0$1385 ;
+    \$2953  = \sel_l7_s0$615 ;
     if (advance) begin
-      \$4726  = \sel_l3_s0$1351 ;
+      \$2953  = sel_cs2_15_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4727  = \sel_l4_s0$1386 ;
+    \$2954  = \sel_l7_s0$616 ;
     if (advance) begin
-      \$4727  = \sel_l3_s0$1352 ;
+      \$2954  = sel_cs3_15_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4728  = \sel_l4_s0$1387 ;
+    \$2955  = \sel_l7_s0$617 ;
     if (advance) begin
-      \$4728  = \sel_l3_s0$1353 ;
+      \$2955  = sel_cs4_15_2_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4729  = \sel_l4_s0$1388 ;
+    \$2956  = \sel_l7_s0$618 ;
     if (advance) begin
-      \$4729  = \sel_l3_s0$1354 ;
+      \$2956  = sel_cs4_15_2_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4730  = sel_l5_s0;
+    \$2957  = \sel_l7_s0$1524 ;
     if (advance) begin
-      \$4730  = sel_l4_s0;
+      \$2957  = \sel_l3_s0$1523 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4731  = \sel_l5_s0$1389 ;
+    \$2958  = sel_l12_s0;
     if (advance) begin
-      \$4731  = \$2776 ;
+      \$2958  = { \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412 , \$1411 , \$1410  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4732  = \sel_l5_s0$1390 ;
+    \$2959  = \sel_l12_s0$825 ;
     if (advance) begin
-      \$4732  = \$2937 ;
+      \$2959  = \$1410 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4733  = \sel_l5_s0$1391 ;
+    \$2960  = \sel_l12_s0$826 ;
     if (advance) begin
-      \$4733  = \$3098 ;
+      \$2960  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4734  = \sel_l5_s0$1392 ;
+    \$2961  = \sel_l12_s0$827 ;
     if (advance) begin
-      \$4734  = \$3259 ;
+      \$2961  = { sel_p1_2_1_s, sel_p1_2_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4735  = \sel_l5_s0$1393 ;
+    \$2962  = \sel_l12_s0$828 ;
     if (advance) begin
-      \$4735  = \$3420 ;
+      \$2962  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4736  = \sel_l5_s0$1394 ;
+    \$2963  = \sel_l12_s0$829 ;
     if (advance) begin
-      \$4736  = \$3581 ;
+      \$2963  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4737  = \sel_l5_s0$1395 ;
+    \$2964  = \sel_l12_s0$830 ;
     if (advance) begin
-      \$4737  = \$3742 ;
+      \$2964  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4738  = \sel_l5_s0$1396 ;
+    \$2965  = \sel_l12_s0$831 ;
     if (advance) begin
-      \$4738  = \$3903 ;
+      \$2965  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4739  = \sel_l5_s0$1397 ;
+    \$2966  = \sel_l12_s0$832 ;
     if (advance) begin
-      \$4739  = \$3992 ;
+      \$2966  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4740  = \sel_l5_s0$1398 ;
+    \$2967  = \sel_l12_s0$834 ;
     if (advance) begin
-      \$4740  = \$4081 ;
+      \$2967  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4741  = \sel_l5_s0$1399 ;
+    \$2968  = \sel_l12_s0$836 ;
     if (advance) begin
-      \$4741  = \$4170 ;
+      \$2968  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4742  = \sel_l5_s0$1400 ;
+    \$2969  = \sel_l12_s0$838 ;
     if (advance) begin
-      \$4742  = \$4259 ;
+      \$2969  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4743  = \sel_l5_s0$1401 ;
+    \$2970  = \sel_l12_s0$840 ;
     if (advance) begin
-      \$4743  = \$4348 ;
+      \$2970  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4744  = \sel_l5_s0$1402 ;
+    \$2971  = \sel_l12_s0$842 ;
     if (advance) begin
-      \$4744  = \$4437 ;
+      \$2971  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4745  = \sel_l5_s0$1403 ;
+    \$2972  = \sel_l12_s0$844 ;
     if (advance) begin
-      \$4745  = \$4526 ;
+      \$2972  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4746  = \sel_l5_s0$1404 ;
+    \$2973  = \sel_l12_s0$846 ;
     if (advance) begin
-      \$4746  = \$4615 ;
+      \$2973  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4747  = \sel_l5_s0$1405 ;
+    \$2974  = \sel_l12_s0$1525 ;
     if (advance) begin
-      \$4747  = \sel_l4_s0$1388 ;
+      \$2974  = \sel_l7_s0$1524 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4748  = sel_valid_s0;
+    \$2975  = wr__addr;
     if (advance) begin
-      \$4748  = \$4617 ;
+      \$2975  = \$2702 [3:0];
     end
     if (rst) begin
-      \$4748  = 1'h0;
+      \$2975  = 4'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4749  = sel_valid_s1;
+    \$2976  = rd__addr;
     if (advance) begin
-      \$4749  = sel_valid_s0;
+      \$2976  = \$2703 [3:0];
     end
     if (rst) begin
-      \$4749  = 1'h0;
+      \$2976  = 4'hc;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4750  = sel_valid_s2;
+    \$2977  = sel_l15_s0;
     if (advance) begin
-      \$4750  = sel_valid_s1;
+      \$2977  = sel_l12_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2978  = \sel_l15_s0$1526 ;
+    if (advance) begin
+      \$2978  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2979  = \sel_l15_s0$1527 ;
+    if (advance) begin
+      \$2979  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2980  = \sel_l15_s0$1528 ;
+    if (advance) begin
+      \$2980  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2981  = \sel_l15_s0$1529 ;
+    if (advance) begin
+      \$2981  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2982  = \sel_l15_s0$1530 ;
+    if (advance) begin
+      \$2982  = sel_val4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2983  = \sel_l15_s0$1531 ;
+    if (advance) begin
+      \$2983  = sel_val5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2984  = \sel_l15_s0$1532 ;
+    if (advance) begin
+      \$2984  = sel_val6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2985  = \sel_l15_s0$1533 ;
+    if (advance) begin
+      \$2985  = sel_val7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2986  = \sel_l15_s0$1534 ;
+    if (advance) begin
+      \$2986  = { \$1621 , \$1768 , \$1765 , \$1762  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2987  = \sel_l15_s0$1535 ;
+    if (advance) begin
+      \$2987  = { \$1791 , \$1790 , \$1787 , \$1784  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2988  = \sel_l15_s0$1536 ;
+    if (advance) begin
+      \$2988  = { \$1815 , \$1813 , \$1810 , \$1806  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2989  = \sel_l15_s0$1537 ;
+    if (advance) begin
+      \$2989  = { \$1841 , \$1838 , \$1835 , \$1831  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2990  = \sel_l15_s0$1538 ;
+    if (advance) begin
+      \$2990  = { \$1867 , \$1863 , \$1859 , \$1856  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2991  = \sel_l15_s0$1539 ;
+    if (advance) begin
+      \$2991  = { \$1895 , \$1890 , \$1886 , \$1883  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2992  = \sel_l15_s0$1540 ;
+    if (advance) begin
+      \$2992  = { \$1924 , \$1918 , \$1914 , \$1910  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2993  = \sel_l15_s0$1541 ;
+    if (advance) begin
+      \$2993  = { \$1955 , \$1948 , \$1944 , \$1940  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2994  = \sel_l15_s0$1542 ;
+    if (advance) begin
+      \$2994  = \sel_l12_s0$1525 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2995  = sel_valid_s0;
+    if (advance) begin
+      \$2995  = \$2705 ;
     end
     if (rst) begin
-      \$4750  = 1'h0;
+      \$2995  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4751  = sel_valid_s3;
+    \$2996  = sel_valid_s1;
     if (advance) begin
-      \$4751  = sel_valid_s2;
+      \$2996  = sel_valid_s0;
     end
     if (rst) begin
-      \$4751  = 1'h0;
+      \$2996  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4752  = sel_valid_s4;
+    \$2997  = sel_valid_s2;
     if (advance) begin
-      \$4752  = sel_valid_s3;
+      \$2997  = sel_valid_s1;
     end
     if (rst) begin
-      \$4752  = 1'h0;
+      \$2997  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4753  = rp__addr;
-    if (\$4618 ) begin
+    \$2998  = sel_valid_s3;
+    if (advance) begin
+      \$2998  = sel_valid_s2;
+    end
+    if (rst) begin
+      \$2998  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2999  = sel_valid_s4;
+    if (advance) begin
+      \$2999  = sel_valid_s3;
+    end
+    if (rst) begin
+      \$2999  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3000  = rp__addr;
+    if (\$2706 ) begin
       (* full_case = 32'd1 *)
-      if (\$4620 ) begin
-        \$4753  = 6'h00;
+      if (\$2708 ) begin
+        \$3000  = 6'h00;
       end else begin
-        \$4753  = \$4621 [5:0];
+        \$3000  = \$2709 [5:0];
       end
     end
     if (rst) begin
-      \$4753  = 6'h00;
+      \$3000  = 6'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4754  = \mac_read_s0$1406 ;
+    \$3001  = \mac_read_s0$1543 ;
     if (advance) begin
-      \$4754  = \sel_l5_s0$1389 ;
+      \$3001  = \sel_l15_s0$1526 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4755  = \mac_read_s0$1407 ;
+    \$3002  = \mac_read_s0$1544 ;
     if (advance) begin
-      \$4755  = \sel_l5_s0$1390 ;
+      \$3002  = \sel_l15_s0$1527 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4756  = \mac_read_s0$1408 ;
+    \$3003  = \mac_read_s0$1545 ;
     if (advance) begin
-      \$4756  = \sel_l5_s0$1391 ;
+      \$3003  = \sel_l15_s0$1528 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4757  = \mac_read_s0$1409 ;
+    \$3004  = \mac_read_s0$1546 ;
     if (advance) begin
-      \$4757  = \sel_l5_s0$1392 ;
+      \$3004  = \sel_l15_s0$1529 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4758  = \mac_read_s0$1410 ;
+    \$3005  = \mac_read_s0$1547 ;
     if (advance) begin
-      \$4758  = \sel_l5_s0$1393 ;
+      \$3005  = \sel_l15_s0$1530 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4759  = \mac_read_s0$1411 ;
+    \$3006  = \mac_read_s0$1548 ;
     if (advance) begin
-      \$4759  = \sel_l5_s0$1394 ;
+      \$3006  = \sel_l15_s0$1531 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4760  = \mac_read_s0$1412 ;
+    \$3007  = \mac_read_s0$1549 ;
     if (advance) begin
-      \$4760  = \sel_l5_s0$1395 ;
+      \$3007  = \sel_l15_s0$1532 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4761  = \mac_read_s0$1413 ;
+    \$3008  = \mac_read_s0$1550 ;
     if (advance) begin
-      \$4761  = \sel_l5_s0$1396 ;
+      \$3008  = \sel_l15_s0$1533 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4762  = mac_read_s0;
+    \$3009  = mac_read_s0;
     if (advance) begin
-      \$4762  = \sel_l5_s0$1397 ;
+      \$3009  = \sel_l15_s0$1534 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4763  = \mac_read_s0$760 ;
+    \$3010  = \mac_read_s0$978 ;
     if (advance) begin
-      \$4763  = \sel_l5_s0$1398 ;
+      \$3010  = \sel_l15_s0$1535 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4764  = \mac_read_s0$763 ;
+    \$3011  = \mac_read_s0$981 ;
     if (advance) begin
-      \$4764  = \sel_l5_s0$1399 ;
+      \$3011  = \sel_l15_s0$1536 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4765  = \mac_read_s0$766 ;
+    \$3012  = \mac_read_s0$984 ;
     if (advance) begin
-      \$4765  = \sel_l5_s0$1400 ;
+      \$3012  = \sel_l15_s0$1537 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4766  = \mac_read_s0$769 ;
+    \$3013  = \mac_read_s0$987 ;
     if (advance) begin
-      \$4766  = \sel_l5_s0$1401 ;
+      \$3013  = \sel_l15_s0$1538 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4767  = \mac_read_s0$772 ;
+    \$3014  = \mac_read_s0$990 ;
     if (advance) begin
-      \$4767  = \sel_l5_s0$1402 ;
+      \$3014  = \sel_l15_s0$1539 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4768  = \mac_read_s0$775 ;
+    \$3015  = \mac_read_s0$993 ;
     if (advance) begin
-      \$4768  = \sel_l5_s0$1403 ;
+      \$3015  = \sel_l15_s0$1540 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4769  = \mac_read_s0$778 ;
+    \$3016  = \mac_read_s0$996 ;
     if (advance) begin
-      \$4769  = \sel_l5_s0$1404 ;
+      \$3016  = \sel_l15_s0$1541 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4770  = \mac_read_s0$1414 ;
+    \$3017  = \mac_read_s0$1551 ;
     if (advance) begin
-      \$4770  = \sel_l5_s0$1405 ;
+      \$3017  = \sel_l15_s0$1542 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4771  = mac_read_valid_s0;
+    \$3018  = mac_read_valid_s0;
     if (advance) begin
-      \$4771  = sel_valid_s4;
-    end
-    if (rst) begin
-      \$4771  = 1'h0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4772  = mac_pre_s0;
-    if (advance) begin
-      \$4772  = \mac_read_s0$1406 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4773  = \mac_pre_s0$1159 ;
-    if (advance) begin
-      \$4773  = \mac_read_s0$1407 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4774  = \mac_pre_s0$1162 ;
-    if (advance) begin
-      \$4774  = \mac_read_s0$1408 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4775  = \mac_pre_s0$1165 ;
-    if (advance) begin
-      \$4775  = \mac_read_s0$1409 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4776  = \mac_pre_s0$1168 ;
-    if (advance) begin
-      \$4776  = \mac_read_s0$1410 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4777  = \mac_pre_s0$1171 ;
-    if (advance) begin
-      \$4777  = \mac_read_s0$1411 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4778  = \mac_pre_s0$1174 ;
-    if (advance) begin
-      \$4778  = \mac_read_s0$1412 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4779  = \mac_pre_s0$1177 ;
-    if (advance) begin
-      \$4779  = \mac_read_s0$1413 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4780  = \mac_pre_s0$1157 ;
-    if (advance) begin
-      \$4780  = mac_wmux_s3_w0_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4781  = \mac_pre_s0$1160 ;
-    if (advance) begin
-      \$4781  = mac_wmux_s3_w0_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4782  = \mac_pre_s0$1163 ;
-    if (advance) begin
-      \$4782  = mac_wmux_s3_w0_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4783  = \mac_pre_s0$1166 ;
-    if (advance) begin
-      \$4783  = mac_wmux_s3_w0_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4784  = \mac_pre_s0$1169 ;
-    if (advance) begin
-      \$4784  = mac_wmux_s3_w0_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4785  = \mac_pre_s0$1172 ;
-    if (advance) begin
-      \$4785  = mac_wmux_s3_w0_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4786  = \mac_pre_s0$1175 ;
-    if (advance) begin
-      \$4786  = mac_wmux_s3_w0_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4787  = \mac_pre_s0$1178 ;
-    if (advance) begin
-      \$4787  = mac_wmux_s3_w0_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4788  = \mac_pre_s0$1180 ;
-    if (advance) begin
-      \$4788  = mac_wmux_s3_w1_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4789  = \mac_pre_s0$1182 ;
-    if (advance) begin
-      \$4789  = mac_wmux_s3_w1_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4790  = \mac_pre_s0$1184 ;
-    if (advance) begin
-      \$4790  = mac_wmux_s3_w1_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4791  = \mac_pre_s0$1186 ;
-    if (advance) begin
-      \$4791  = mac_wmux_s3_w1_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4792  = \mac_pre_s0$1188 ;
-    if (advance) begin
-      \$4792  = mac_wmux_s3_w1_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4793  = \mac_pre_s0$1190 ;
-    if (advance) begin
-      \$4793  = mac_wmux_s3_w1_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4794  = \mac_pre_s0$1192 ;
-    if (advance) begin
-      \$4794  = mac_wmux_s3_w1_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4795  = \mac_pre_s0$1194 ;
-    if (advance) begin
-      \$4795  = mac_wmux_s3_w1_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4796  = \mac_pre_s0$1196 ;
-    if (advance) begin
-      \$4796  = mac_wmux_s3_w2_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4797  = \mac_pre_s0$1198 ;
-    if (advance) begin
-      \$4797  = mac_wmux_s3_w2_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4798  = \mac_pre_s0$1200 ;
-    if (advance) begin
-      \$4798  = mac_wmux_s3_w2_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4799  = \mac_pre_s0$1202 ;
-    if (advance) begin
-      \$4799  = mac_wmux_s3_w2_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4800  = \mac_pre_s0$1204 ;
-    if (advance) begin
-      \$4800  = mac_wmux_s3_w2_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4801  = \mac_pre_s0$1206 ;
-    if (advance) begin
-      \$4801  = mac_wmux_s3_w2_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4802  = \mac_pre_s0$1208 ;
-    if (advance) begin
-      \$4802  = mac_wmux_s3_w2_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4803  = \mac_pre_s0$1210 ;
-    if (advance) begin
-      \$4803  = mac_wmux_s3_w2_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4804  = \mac_pre_s0$1212 ;
-    if (advance) begin
-      \$4804  = mac_wmux_s3_w3_0;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4805  = \mac_pre_s0$1214 ;
-    if (advance) begin
-      \$4805  = mac_wmux_s3_w3_1;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4806  = \mac_pre_s0$1216 ;
-    if (advance) begin
-      \$4806  = mac_wmux_s3_w3_2;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4807  = \mac_pre_s0$1218 ;
-    if (advance) begin
-      \$4807  = mac_wmux_s3_w3_3;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4808  = \mac_pre_s0$1220 ;
-    if (advance) begin
-      \$4808  = mac_wmux_s3_w3_4;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4809  = \mac_pre_s0$1222 ;
-    if (advance) begin
-      \$4809  = mac_wmux_s3_w3_5;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4810  = \mac_pre_s0$1224 ;
-    if (advance) begin
-      \$4810  = mac_wmux_s3_w3_6;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4811  = \mac_pre_s0$1226 ;
-    if (advance) begin
-      \$4811  = mac_wmux_s3_w3_7;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4812  = \mac_pre_s0$1416 ;
-    if (advance) begin
-      \$4812  = \mac_read_s0$1414 ;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4813  = mac_pre_valid_s0;
-    if (advance) begin
-      \$4813  = mac_read_valid_s0;
+      \$3018  = sel_valid_s4;
     end
     if (rst) begin
-      \$4813  = 1'h0;
+      \$3018  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4814  = mac_mul_s0;
+    \$3019  = mac_pre_s0;
     if (advance) begin
-      \$4814  = mac_prod0_0;
+      \$3019  = \mac_read_s0$1543 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4815  = \mac_mul_s0$1229 ;
+    \$3020  = \mac_pre_s0$1377 ;
     if (advance) begin
-      \$4815  = mac_prod0_1;
+      \$3020  = \mac_read_s0$1544 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4816  = \mac_mul_s0$1231 ;
+    \$3021  = \mac_pre_s0$1380 ;
     if (advance) begin
-      \$4816  = mac_prod0_2;
+      \$3021  = \mac_read_s0$1545 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4817  = \mac_mul_s0$1232 ;
+    \$3022  = \mac_pre_s0$1383 ;
     if (advance) begin
-      \$4817  = mac_prod0_3;
+      \$3022  = \mac_read_s0$1546 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4818  = \mac_mul_s0$1234 ;
+    \$3023  = \mac_pre_s0$1386 ;
     if (advance) begin
-      \$4818  = mac_prod0_4;
+      \$3023  = \mac_read_s0$1547 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4819  = \mac_mul_s0$1235 ;
+    \$3024  = \mac_pre_s0$1389 ;
     if (advance) begin
-      \$4819  = mac_prod0_5;
+      \$3024  = \mac_read_s0$1548 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4820  = \mac_mul_s0$1237 ;
+    \$3025  = \mac_pre_s0$1392 ;
     if (advance) begin
-      \$4820  = mac_prod0_6;
+      \$3025  = \mac_read_s0$1549 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4821  = \mac_mul_s0$1238 ;
+    \$3026  = \mac_pre_s0$1395 ;
     if (advance) begin
-      \$4821  = mac_prod0_7;
+      \$3026  = \mac_read_s0$1550 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4822  = \mac_mul_s0$1240 ;
+    \$3027  = \mac_pre_s0$1375 ;
     if (advance) begin
-      \$4822  = mac_prod1_0;
+      \$3027  = mac_wmux_s3_w0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4823  = \mac_mul_s0$1241 ;
+    \$3028  = \mac_pre_s0$1378 ;
     if (advance) begin
-      \$4823  = mac_prod1_1;
+      \$3028  = mac_wmux_s3_w0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4824  = \mac_mul_s0$1243 ;
+    \$3029  = \mac_pre_s0$1381 ;
     if (advance) begin
-      \$4824  = mac_prod1_2;
+      \$3029  = mac_wmux_s3_w0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4825  = \mac_mul_s0$1244 ;
+    \$3030  = \mac_pre_s0$1384 ;
     if (advance) begin
-      \$4825  = mac_prod1_3;
+      \$3030  = mac_wmux_s3_w0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4826  = \mac_mul_s0$1246 ;
+    \$3031  = \mac_pre_s0$1387 ;
     if (advance) begin
-      \$4826  = mac_prod1_4;
+      \$3031  = mac_wmux_s3_w0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4827  = \mac_mul_s0$1247 ;
+    \$3032  = \mac_pre_s0$1390 ;
     if (advance) begin
-      \$4827  = mac_prod1_5;
+      \$3032  = mac_wmux_s3_w0_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4828  = \mac_mul_s0$1249 ;
+    \$3033  = \mac_pre_s0$1393 ;
     if (advance) begin
-      \$4828  = mac_prod1_6;
+      \$3033  = mac_wmux_s3_w0_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4829  = \mac_mul_s0$1250 ;
+    \$3034  = \mac_pre_s0$1396 ;
     if (advance) begin
-      \$4829  = mac_prod1_7;
+      \$3034  = mac_wmux_s3_w0_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4830  = \mac_mul_s0$1252 ;
+    \$3035  = \mac_pre_s0$1398 ;
     if (advance) begin
-      \$4830  = mac_prod2_0;
+      \$3035  = mac_wmux_s3_w1_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4831  = \mac_mul_s0$1253 ;
+    \$3036  = \mac_pre_s0$1400 ;
     if (advance) begin
-      \$4831  = mac_prod2_1;
+      \$3036  = mac_wmux_s3_w1_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4832  = \mac_mul_s0$1255 ;
+    \$3037  = \mac_pre_s0$1402 ;
     if (advance) begin
-      \$4832  = mac_prod2_2;
+      \$3037  = mac_wmux_s3_w1_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4833  = \mac_mul_s0$1256 ;
+    \$3038  = \mac_pre_s0$1404 ;
     if (advance) begin
-      \$4833  = mac_prod2_3;
+      \$3038  = mac_wmux_s3_w1_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4834  = \mac_mul_s0$1258 ;
+    \$3039  = \mac_pre_s0$1406 ;
     if (advance) begin
-      \$4834  = mac_prod2_4;
+      \$3039  = mac_wmux_s3_w1_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4835  = \mac_mul_s0$1259 ;
+    \$3040  = \mac_pre_s0$1408 ;
     if (advance) begin
-      \$4835  = mac_prod2_5;
+      \$3040  = mac_wmux_s3_w1_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4836  = \mac_mul_s0$1261 ;
+    \$3041  = \mac_pre_s0$1410 ;
     if (advance) begin
-      \$4836  = mac_prod2_6;
+      \$3041  = mac_wmux_s3_w1_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4837  = \mac_mul_s0$1262 ;
+    \$3042  = \mac_pre_s0$1412 ;
     if (advance) begin
-      \$4837  = mac_prod2_7;
+      \$3042  = mac_wmux_s3_w1_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4838  = \mac_mul_s0$1264 ;
+    \$3043  = \mac_pre_s0$1414 ;
     if (advance) begin
-      \$4838  = mac_prod3_0;
+      \$3043  = mac_wmux_s3_w2_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4839  = \mac_mul_s0$1265 ;
+    \$3044  = \mac_pre_s0$1416 ;
     if (advance) begin
-      \$4839  = mac_prod3_1;
+      \$3044  = mac_wmux_s3_w2_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4840  = \mac_mul_s0$1267 ;
+    \$3045  = \mac_pre_s0$1418 ;
     if (advance) begin
-      \$4840  = mac_prod3_2;
+      \$3045  = mac_wmux_s3_w2_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4841  = \mac_mul_s0$1268 ;
+    \$3046  = \mac_pre_s0$1420 ;
     if (advance) begin
-      \$4841  = mac_prod3_3;
+      \$3046  = mac_wmux_s3_w2_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4842  = \mac_mul_s0$1270 ;
+    \$3047  = \mac_pre_s0$1422 ;
     if (advance) begin
-      \$4842  = mac_prod3_4;
+      \$3047  = mac_wmux_s3_w2_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4843  = \mac_mul_s0$1271 ;
+    \$3048  = \mac_pre_s0$1424 ;
     if (advance) begin
-      \$4843  = mac_prod3_5;
+      \$3048  = mac_wmux_s3_w2_5;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4844  = \mac_mul_s0$1273 ;
+    \$3049  = \mac_pre_s0$1426 ;
     if (advance) begin
-      \$4844  = mac_prod3_6;
+      \$3049  = mac_wmux_s3_w2_6;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4845  = \mac_mul_s0$1274 ;
+    \$3050  = \mac_pre_s0$1428 ;
     if (advance) begin
-      \$4845  = mac_prod3_7;
+      \$3050  = mac_wmux_s3_w2_7;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4846  = \mac_mul_s0$1418 ;
+    \$3051  = \mac_pre_s0$1430 ;
     if (advance) begin
-      \$4846  = \mac_pre_s0$1416 ;
+      \$3051  = mac_wmux_s3_w3_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4847  = mac_mul_valid_s0;
+    \$3052  = \mac_pre_s0$1432 ;
     if (advance) begin
-      \$4847  = mac_pre_valid_s0;
+      \$3052  = mac_wmux_s3_w3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3053  = \mac_pre_s0$1434 ;
+    if (advance) begin
+      \$3053  = mac_wmux_s3_w3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3054  = \mac_pre_s0$1436 ;
+    if (advance) begin
+      \$3054  = mac_wmux_s3_w3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3055  = \mac_pre_s0$1438 ;
+    if (advance) begin
+      \$3055  = mac_wmux_s3_w3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3056  = \mac_pre_s0$1440 ;
+    if (advance) begin
+      \$3056  = mac_wmux_s3_w3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3057  = \mac_pre_s0$1442 ;
+    if (advance) begin
+      \$3057  = mac_wmux_s3_w3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3058  = \mac_pre_s0$1444 ;
+    if (advance) begin
+      \$3058  = mac_wmux_s3_w3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3059  = \mac_pre_s0$1553 ;
+    if (advance) begin
+      \$3059  = \mac_read_s0$1551 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3060  = mac_pre_valid_s0;
+    if (advance) begin
+      \$3060  = mac_read_valid_s0;
     end
     if (rst) begin
-      \$4847  = 1'h0;
+      \$3060  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4848  = mac_add2_s0;
+    \$3061  = mac_mul_s0;
     if (advance) begin
-      \$4848  = mac0_sum2_p0;
+      \$3061  = mac_prod0_0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4849  = \mac_add2_s0$1292 ;
+    \$3062  = \mac_mul_s0$1447 ;
     if (advance) begin
-      \$4849  = mac1_sum2_p0;
+      \$3062  = mac_prod0_1;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4850  = \mac_add2_s0$1295 ;
+    \$3063  = \mac_mul_s0$1449 ;
     if (advance) begin
-      \$4850  = mac2_sum2_p0;
+      \$3063  = mac_prod0_2;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4851  = \mac_add2_s0$1298 ;
+    \$3064  = \mac_mul_s0$1450 ;
     if (advance) begin
-      \$4851  = mac3_sum2_p0;
+      \$3064  = mac_prod0_3;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4852  = \mac_add2_s0$1420 ;
+    \$3065  = \mac_mul_s0$1452 ;
     if (advance) begin
-      \$4852  = \mac_mul_s0$1418 ;
+      \$3065  = mac_prod0_4;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4853  = mac_add2_valid_s0;
+    \$3066  = \mac_mul_s0$1453 ;
     if (advance) begin
-      \$4853  = mac_mul_valid_s0;
+      \$3066  = mac_prod0_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3067  = \mac_mul_s0$1455 ;
+    if (advance) begin
+      \$3067  = mac_prod0_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3068  = \mac_mul_s0$1456 ;
+    if (advance) begin
+      \$3068  = mac_prod0_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3069  = \mac_mul_s0$1458 ;
+    if (advance) begin
+      \$3069  = mac_prod1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3070  = \mac_mul_s0$1459 ;
+    if (advance) begin
+      \$3070  = mac_prod1_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3071  = \mac_mul_s0$1461 ;
+    if (advance) begin
+      \$3071  = mac_prod1_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3072  = \mac_mul_s0$1462 ;
+    if (advance) begin
+      \$3072  = mac_prod1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3073  = \mac_mul_s0$1464 ;
+    if (advance) begin
+      \$3073  = mac_prod1_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3074  = \mac_mul_s0$1465 ;
+    if (advance) begin
+      \$3074  = mac_prod1_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3075  = \mac_mul_s0$1467 ;
+    if (advance) begin
+      \$3075  = mac_prod1_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3076  = \mac_mul_s0$1468 ;
+    if (advance) begin
+      \$3076  = mac_prod1_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3077  = \mac_mul_s0$1470 ;
+    if (advance) begin
+      \$3077  = mac_prod2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3078  = \mac_mul_s0$1471 ;
+    if (advance) begin
+      \$3078  = mac_prod2_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3079  = \mac_mul_s0$1473 ;
+    if (advance) begin
+      \$3079  = mac_prod2_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3080  = \mac_mul_s0$1474 ;
+    if (advance) begin
+      \$3080  = mac_prod2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3081  = \mac_mul_s0$1476 ;
+    if (advance) begin
+      \$3081  = mac_prod2_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3082  = \mac_mul_s0$1477 ;
+    if (advance) begin
+      \$3082  = mac_prod2_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3083  = \mac_mul_s0$1479 ;
+    if (advance) begin
+      \$3083  = mac_prod2_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3084  = \mac_mul_s0$1480 ;
+    if (advance) begin
+      \$3084  = mac_prod2_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3085  = \mac_mul_s0$1482 ;
+    if (advance) begin
+      \$3085  = mac_prod3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3086  = \mac_mul_s0$1483 ;
+    if (advance) begin
+      \$3086  = mac_prod3_1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3087  = \mac_mul_s0$1485 ;
+    if (advance) begin
+      \$3087  = mac_prod3_2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3088  = \mac_mul_s0$1486 ;
+    if (advance) begin
+      \$3088  = mac_prod3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3089  = \mac_mul_s0$1488 ;
+    if (advance) begin
+      \$3089  = mac_prod3_4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3090  = \mac_mul_s0$1489 ;
+    if (advance) begin
+      \$3090  = mac_prod3_5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3091  = \mac_mul_s0$1491 ;
+    if (advance) begin
+      \$3091  = mac_prod3_6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3092  = \mac_mul_s0$1492 ;
+    if (advance) begin
+      \$3092  = mac_prod3_7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3093  = \mac_mul_s0$1555 ;
+    if (advance) begin
+      \$3093  = \mac_pre_s0$1553 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3094  = mac_mul_valid_s0;
+    if (advance) begin
+      \$3094  = mac_pre_valid_s0;
     end
     if (rst) begin
-      \$4853  = 1'h0;
+      \$3094  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4854  = o__valid;
+    \$3095  = mac_add2_s0;
     if (advance) begin
-      \$4854  = \$4622 ;
+      \$3095  = mac0_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3096  = \mac_add2_s0$1510 ;
+    if (advance) begin
+      \$3096  = mac1_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3097  = \mac_add2_s0$1513 ;
+    if (advance) begin
+      \$3097  = mac2_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3098  = \mac_add2_s0$1516 ;
+    if (advance) begin
+      \$3098  = mac3_sum2_p0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3099  = \mac_add2_s0$1557 ;
+    if (advance) begin
+      \$3099  = \mac_mul_s0$1555 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3100  = mac_add2_valid_s0;
+    if (advance) begin
+      \$3100  = mac_mul_valid_s0;
     end
     if (rst) begin
-      \$4854  = 1'h0;
+      \$3100  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4855  = mac_acc0_out;
-    if (\$4623 ) begin
-      if (\mac_add2_s0$1420 ) begin
-        \$4855  = \$2612 [31:0];
+    \$3101  = o__valid;
+    if (advance) begin
+      \$3101  = \$2710 ;
+    end
+    if (rst) begin
+      \$3101  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$3102  = mac_acc0_out;
+    if (\$2711 ) begin
+      if (\mac_add2_s0$1557 ) begin
+        \$3102  = \$2698 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4856  = mac_acc0;
-    if (\$4623 ) begin
+    \$3103  = mac_acc0;
+    if (\$2711 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1420 ) begin
-        \$4856  = 32'd0;
+      if (\mac_add2_s0$1557 ) begin
+        \$3103  = 32'd0;
       end else begin
-        \$4856  = \$2612 [31:0];
+        \$3103  = \$2698 [31:0];
       end
     end
     if (rst) begin
-      \$4856  = 32'd0;
+      \$3103  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4857  = mac_acc1_out;
-    if (\$4624 ) begin
-      if (\mac_add2_s0$1420 ) begin
-        \$4857  = \$2613 [31:0];
+    \$3104  = mac_acc1_out;
+    if (\$2712 ) begin
+      if (\mac_add2_s0$1557 ) begin
+        \$3104  = \$2699 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4858  = mac_acc1;
-    if (\$4624 ) begin
+    \$3105  = mac_acc1;
+    if (\$2712 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1420 ) begin
-        \$4858  = 32'd0;
+      if (\mac_add2_s0$1557 ) begin
+        \$3105  = 32'd0;
       end else begin
-        \$4858  = \$2613 [31:0];
+        \$3105  = \$2699 [31:0];
       end
     end
     if (rst) begin
-      \$4858  = 32'd0;
+      \$3105  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4859  = mac_acc2_out;
-    if (\$4625 ) begin
-      if (\mac_add2_s0$1420 ) begin
-        \$4859  = \$2614 [31:0];
+    \$3106  = mac_acc2_out;
+    if (\$2713 ) begin
+      if (\mac_add2_s0$1557 ) begin
+        \$3106  = \$2700 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4860  = mac_acc2;
-    if (\$4625 ) begin
+    \$3107  = mac_acc2;
+    if (\$2713 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1420 ) begin
-        \$4860  = 32'd0;
+      if (\mac_add2_s0$1557 ) begin
+        \$3107  = 32'd0;
       end else begin
-        \$4860  = \$2614 [31:0];
+        \$3107  = \$2700 [31:0];
       end
     end
     if (rst) begin
-      \$4860  = 32'd0;
+      \$3107  = 32'd0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4861  = mac_acc3_out;
-    if (\$4626 ) begin
-      if (\mac_add2_s0$1420 ) begin
-        \$4861  = \$2615 [31:0];
+    \$3108  = mac_acc3_out;
+    if (\$2714 ) begin
+      if (\mac_add2_s0$1557 ) begin
+        \$3108  = \$2701 [31:0];
       end
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$4862  = mac_acc3;
-    if (\$4626 ) begin
+    \$3109  = mac_acc3;
+    if (\$2714 ) begin
       (* full_case = 32'd1 *)
-      if (\mac_add2_s0$1420 ) begin
-        \$4862  = 32'd0;
+      if (\mac_add2_s0$1557 ) begin
+        \$3109  = 32'd0;
       end else begin
-        \$4862  = \$2615 [31:0];
+        \$3109  = \$2701 [31:0];
       end
     end
     if (rst) begin
-      \$4862  = 32'd0;
+      \$3109  = 32'd0;
     end
   end
   assign sel_key0 = \$4 [7:0];
@@ -15140,75 +13353,108 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign sel_key14 = \$46 [7:0];
   assign sel_key15 = \$49 [7:0];
   assign sel_beats = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
-  assign sel_keep = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
-  assign sel_pre0 = 5'h00;
-  assign sel_pre1 = { 4'h0, sel_l3_s0[0] };
-  assign sel_pre2 = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign sel_pre3 = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign sel_pre4 = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign sel_pre5 = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign sel_pre6 = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign sel_pre7 = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign sel_pre8 = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign sel_pre9 = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
-  assign sel_pre10 = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
-  assign sel_pre11 = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
-  assign sel_pre12 = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
-  assign sel_pre13 = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
-  assign sel_pre14 = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
-  assign sel_pre15 = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
+  assign sel_keep = { \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412 , \$1411 , \$1410  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+  assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+  assign sel_pre0_7 = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+  assign sel_pre0_9 = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+  assign sel_pre0_11 = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+  assign sel_pre0_13 = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_pre1_3 = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+  assign sel_pre1_6 = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+  assign sel_pre1_7 = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+  assign sel_pre1_10 = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+  assign sel_pre1_11 = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+  assign sel_pre1_14 = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+  assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign sel_pre2_7 = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign sel_pre2_12 = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+  assign sel_pre2_13 = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+  assign sel_pre2_14 = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+  assign sel_pre3_8 = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+  assign sel_pre3_9 = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+  assign sel_pre3_10 = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+  assign sel_pre3_11 = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+  assign sel_pre3_12 = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+  assign sel_pre3_13 = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+  assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+  assign sel_dl1_r0_wp = wr__addr;
+  assign wr__data = i__payload[127:0];
+  assign wr__en = advance;
+  assign sel_dl1_r0_rp = rd__addr;
+  assign rd__data = sel_dl1_r0_q;
+  assign sel_sel0 = { \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \$1611 , \$1609 , \$1607 , sel_l12_s0[0] };
+  assign sel_sel1 = { \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629 , \$1627 , \$1625 , \$1623  };
+  assign sel_sel2 = { \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647 , \$1645 , \$1643 , \$1641  };
+  assign sel_sel3 = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \$1659  };
+  assign sel_sel4 = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
+  assign sel_sel5 = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
+  assign sel_sel6 = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
+  assign sel_sel7 = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
+  assign sel_idx0 = { \$1621 , \$1768 , \$1765 , \$1762  };
+  assign sel_idx1 = { \$1791 , \$1790 , \$1787 , \$1784  };
+  assign sel_idx2 = { \$1815 , \$1813 , \$1810 , \$1806  };
+  assign sel_idx3 = { \$1841 , \$1838 , \$1835 , \$1831  };
+  assign sel_idx4 = { \$1867 , \$1863 , \$1859 , \$1856  };
+  assign sel_idx5 = { \$1895 , \$1890 , \$1886 , \$1883  };
+  assign sel_idx6 = { \$1924 , \$1918 , \$1914 , \$1910  };
+  assign sel_idx7 = { \$1955 , \$1948 , \$1944 , \$1940  };
   assign wp__addr = i__payload[171:166];
   assign wp__data = i__payload[159:128];
   assign mac_group = rp__addr;
-  assign \wp__addr$681  = i__payload[171:166];
-  assign \wp__data$682  = i__payload[159:128];
-  assign \rp__addr$684  = rp__addr;
-  assign \wp__addr$686  = i__payload[171:166];
-  assign \wp__data$687  = i__payload[159:128];
-  assign \rp__addr$689  = rp__addr;
-  assign \wp__addr$691  = i__payload[171:166];
-  assign \wp__data$692  = i__payload[159:128];
-  assign \rp__addr$694  = rp__addr;
-  assign \wp__addr$696  = i__payload[171:166];
-  assign \wp__data$697  = i__payload[159:128];
-  assign \rp__addr$699  = rp__addr;
-  assign \wp__addr$701  = i__payload[171:166];
-  assign \wp__data$702  = i__payload[159:128];
-  assign \rp__addr$704  = rp__addr;
-  assign \wp__addr$706  = i__payload[171:166];
-  assign \wp__data$707  = i__payload[159:128];
-  assign \rp__addr$709  = rp__addr;
-  assign \wp__addr$711  = i__payload[171:166];
-  assign \wp__data$712  = i__payload[159:128];
-  assign \rp__addr$714  = rp__addr;
-  assign \wp__addr$716  = i__payload[171:166];
-  assign \wp__data$717  = i__payload[159:128];
-  assign \rp__addr$719  = rp__addr;
-  assign \wp__addr$721  = i__payload[171:166];
-  assign \wp__data$722  = i__payload[159:128];
-  assign \rp__addr$724  = rp__addr;
-  assign \wp__addr$726  = i__payload[171:166];
-  assign \wp__data$727  = i__payload[159:128];
-  assign \rp__addr$729  = rp__addr;
-  assign \wp__addr$731  = i__payload[171:166];
-  assign \wp__data$732  = i__payload[159:128];
-  assign \rp__addr$734  = rp__addr;
-  assign \wp__addr$736  = i__payload[171:166];
-  assign \wp__data$737  = i__payload[159:128];
-  assign \rp__addr$739  = rp__addr;
-  assign \wp__addr$741  = i__payload[171:166];
-  assign \wp__data$742  = i__payload[159:128];
-  assign \rp__addr$744  = rp__addr;
-  assign \wp__addr$746  = i__payload[171:166];
-  assign \wp__data$747  = i__payload[159:128];
-  assign \rp__addr$749  = rp__addr;
-  assign \wp__addr$751  = i__payload[171:166];
-  assign \wp__data$752  = i__payload[159:128];
-  assign \rp__addr$754  = rp__addr;
-  assign mac_acc0_next = \$2612 [31:0];
-  assign mac_acc1_next = \$2613 [31:0];
-  assign mac_acc2_next = \$2614 [31:0];
-  assign mac_acc3_next = \$2615 [31:0];
+  assign \wp__addr$899  = i__payload[171:166];
+  assign \wp__data$900  = i__payload[159:128];
+  assign \rp__addr$902  = rp__addr;
+  assign \wp__addr$904  = i__payload[171:166];
+  assign \wp__data$905  = i__payload[159:128];
+  assign \rp__addr$907  = rp__addr;
+  assign \wp__addr$909  = i__payload[171:166];
+  assign \wp__data$910  = i__payload[159:128];
+  assign \rp__addr$912  = rp__addr;
+  assign \wp__addr$914  = i__payload[171:166];
+  assign \wp__data$915  = i__payload[159:128];
+  assign \rp__addr$917  = rp__addr;
+  assign \wp__addr$919  = i__payload[171:166];
+  assign \wp__data$920  = i__payload[159:128];
+  assign \rp__addr$922  = rp__addr;
+  assign \wp__addr$924  = i__payload[171:166];
+  assign \wp__data$925  = i__payload[159:128];
+  assign \rp__addr$927  = rp__addr;
+  assign \wp__addr$929  = i__payload[171:166];
+  assign \wp__data$930  = i__payload[159:128];
+  assign \rp__addr$932  = rp__addr;
+  assign \wp__addr$934  = i__payload[171:166];
+  assign \wp__data$935  = i__payload[159:128];
+  assign \rp__addr$937  = rp__addr;
+  assign \wp__addr$939  = i__payload[171:166];
+  assign \wp__data$940  = i__payload[159:128];
+  assign \rp__addr$942  = rp__addr;
+  assign \wp__addr$944  = i__payload[171:166];
+  assign \wp__data$945  = i__payload[159:128];
+  assign \rp__addr$947  = rp__addr;
+  assign \wp__addr$949  = i__payload[171:166];
+  assign \wp__data$950  = i__payload[159:128];
+  assign \rp__addr$952  = rp__addr;
+  assign \wp__addr$954  = i__payload[171:166];
+  assign \wp__data$955  = i__payload[159:128];
+  assign \rp__addr$957  = rp__addr;
+  assign \wp__addr$959  = i__payload[171:166];
+  assign \wp__data$960  = i__payload[159:128];
+  assign \rp__addr$962  = rp__addr;
+  assign \wp__addr$964  = i__payload[171:166];
+  assign \wp__data$965  = i__payload[159:128];
+  assign \rp__addr$967  = rp__addr;
+  assign \wp__addr$969  = i__payload[171:166];
+  assign \wp__data$970  = i__payload[159:128];
+  assign \rp__addr$972  = rp__addr;
+  assign mac_acc0_next = \$2698 [31:0];
+  assign mac_acc1_next = \$2699 [31:0];
+  assign mac_acc2_next = \$2700 [31:0];
+  assign mac_acc3_next = \$2701 [31:0];
   assign mac_out_valid = o__valid;
   assign \i__payload.data  = i__payload[127:0];
   assign \i__payload.data[0]  = i__payload[7:0];
@@ -15247,798 +13493,394 @@ module nm_linear_8_16_int8_k4_wmem(i__valid, o__ready, clk, rst, i__ready, o__pa
   assign \wp__data[1]  = i__payload[143:136];
   assign \wp__data[2]  = i__payload[151:144];
   assign \wp__data[3]  = i__payload[159:152];
-  assign \wp__data$682[0]  = i__payload[135:128];
-  assign \wp__data$682[1]  = i__payload[143:136];
-  assign \wp__data$682[2]  = i__payload[151:144];
-  assign \wp__data$682[3]  = i__payload[159:152];
-  assign \wp__data$687[0]  = i__payload[135:128];
-  assign \wp__data$687[1]  = i__payload[143:136];
-  assign \wp__data$687[2]  = i__payload[151:144];
-  assign \wp__data$687[3]  = i__payload[159:152];
-  assign \wp__data$692[0]  = i__payload[135:128];
-  assign \wp__data$692[1]  = i__payload[143:136];
-  assign \wp__data$692[2]  = i__payload[151:144];
-  assign \wp__data$692[3]  = i__payload[159:152];
-  assign \wp__data$697[0]  = i__payload[135:128];
-  assign \wp__data$697[1]  = i__payload[143:136];
-  assign \wp__data$697[2]  = i__payload[151:144];
-  assign \wp__data$697[3]  = i__payload[159:152];
-  assign \wp__data$702[0]  = i__payload[135:128];
-  assign \wp__data$702[1]  = i__payload[143:136];
-  assign \wp__data$702[2]  = i__payload[151:144];
-  assign \wp__data$702[3]  = i__payload[159:152];
-  assign \wp__data$707[0]  = i__payload[135:128];
-  assign \wp__data$707[1]  = i__payload[143:136];
-  assign \wp__data$707[2]  = i__payload[151:144];
-  assign \wp__data$707[3]  = i__payload[159:152];
-  assign \wp__data$712[0]  = i__payload[135:128];
-  assign \wp__data$712[1]  = i__payload[143:136];
-  assign \wp__data$712[2]  = i__payload[151:144];
-  assign \wp__data$712[3]  = i__payload[159:152];
-  assign \wp__data$717[0]  = i__payload[135:128];
-  assign \wp__data$717[1]  = i__payload[143:136];
-  assign \wp__data$717[2]  = i__payload[151:144];
-  assign \wp__data$717[3]  = i__payload[159:152];
-  assign \wp__data$722[0]  = i__payload[135:128];
-  assign \wp__data$722[1]  = i__payload[143:136];
-  assign \wp__data$722[2]  = i__payload[151:144];
-  assign \wp__data$722[3]  = i__payload[159:152];
-  assign \wp__data$727[0]  = i__payload[135:128];
-  assign \wp__data$727[1]  = i__payload[143:136];
-  assign \wp__data$727[2]  = i__payload[151:144];
-  assign \wp__data$727[3]  = i__payload[159:152];
-  assign \wp__data$732[0]  = i__payload[135:128];
-  assign \wp__data$732[1]  = i__payload[143:136];
-  assign \wp__data$732[2]  = i__payload[151:144];
-  assign \wp__data$732[3]  = i__payload[159:152];
-  assign \wp__data$737[0]  = i__payload[135:128];
-  assign \wp__data$737[1]  = i__payload[143:136];
-  assign \wp__data$737[2]  = i__payload[151:144];
-  assign \wp__data$737[3]  = i__payload[159:152];
-  assign \wp__data$742[0]  = i__payload[135:128];
-  assign \wp__data$742[1]  = i__payload[143:136];
-  assign \wp__data$742[2]  = i__payload[151:144];
-  assign \wp__data$742[3]  = i__payload[159:152];
-  assign \wp__data$747[0]  = i__payload[135:128];
-  assign \wp__data$747[1]  = i__payload[143:136];
-  assign \wp__data$747[2]  = i__payload[151:144];
-  assign \wp__data$747[3]  = i__payload[159:152];
-  assign \wp__data$752[0]  = i__payload[135:128];
-  assign \wp__data$752[1]  = i__payload[143:136];
-  assign \wp__data$752[2]  = i__payload[151:144];
-  assign \wp__data$752[3]  = i__payload[159:152];
+  assign \wp__data$900[0]  = i__payload[135:128];
+  assign \wp__data$900[1]  = i__payload[143:136];
+  assign \wp__data$900[2]  = i__payload[151:144];
+  assign \wp__data$900[3]  = i__payload[159:152];
+  assign \wp__data$905[0]  = i__payload[135:128];
+  assign \wp__data$905[1]  = i__payload[143:136];
+  assign \wp__data$905[2]  = i__payload[151:144];
+  assign \wp__data$905[3]  = i__payload[159:152];
+  assign \wp__data$910[0]  = i__payload[135:128];
+  assign \wp__data$910[1]  = i__payload[143:136];
+  assign \wp__data$910[2]  = i__payload[151:144];
+  assign \wp__data$910[3]  = i__payload[159:152];
+  assign \wp__data$915[0]  = i__payload[135:128];
+  assign \wp__data$915[1]  = i__payload[143:136];
+  assign \wp__data$915[2]  = i__payload[151:144];
+  assign \wp__data$915[3]  = i__payload[159:152];
+  assign \wp__data$920[0]  = i__payload[135:128];
+  assign \wp__data$920[1]  = i__payload[143:136];
+  assign \wp__data$920[2]  = i__payload[151:144];
+  assign \wp__data$920[3]  = i__payload[159:152];
+  assign \wp__data$925[0]  = i__payload[135:128];
+  assign \wp__data$925[1]  = i__payload[143:136];
+  assign \wp__data$925[2]  = i__payload[151:144];
+  assign \wp__data$925[3]  = i__payload[159:152];
+  assign \wp__data$930[0]  = i__payload[135:128];
+  assign \wp__data$930[1]  = i__payload[143:136];
+  assign \wp__data$930[2]  = i__payload[151:144];
+  assign \wp__data$930[3]  = i__payload[159:152];
+  assign \wp__data$935[0]  = i__payload[135:128];
+  assign \wp__data$935[1]  = i__payload[143:136];
+  assign \wp__data$935[2]  = i__payload[151:144];
+  assign \wp__data$935[3]  = i__payload[159:152];
+  assign \wp__data$940[0]  = i__payload[135:128];
+  assign \wp__data$940[1]  = i__payload[143:136];
+  assign \wp__data$940[2]  = i__payload[151:144];
+  assign \wp__data$940[3]  = i__payload[159:152];
+  assign \wp__data$945[0]  = i__payload[135:128];
+  assign \wp__data$945[1]  = i__payload[143:136];
+  assign \wp__data$945[2]  = i__payload[151:144];
+  assign \wp__data$945[3]  = i__payload[159:152];
+  assign \wp__data$950[0]  = i__payload[135:128];
+  assign \wp__data$950[1]  = i__payload[143:136];
+  assign \wp__data$950[2]  = i__payload[151:144];
+  assign \wp__data$950[3]  = i__payload[159:152];
+  assign \wp__data$955[0]  = i__payload[135:128];
+  assign \wp__data$955[1]  = i__payload[143:136];
+  assign \wp__data$955[2]  = i__payload[151:144];
+  assign \wp__data$955[3]  = i__payload[159:152];
+  assign \wp__data$960[0]  = i__payload[135:128];
+  assign \wp__data$960[1]  = i__payload[143:136];
+  assign \wp__data$960[2]  = i__payload[151:144];
+  assign \wp__data$960[3]  = i__payload[159:152];
+  assign \wp__data$965[0]  = i__payload[135:128];
+  assign \wp__data$965[1]  = i__payload[143:136];
+  assign \wp__data$965[2]  = i__payload[151:144];
+  assign \wp__data$965[3]  = i__payload[159:152];
+  assign \wp__data$970[0]  = i__payload[135:128];
+  assign \wp__data$970[1]  = i__payload[143:136];
+  assign \wp__data$970[2]  = i__payload[151:144];
+  assign \wp__data$970[3]  = i__payload[159:152];
   assign \rp__data[0]  = rp__data[7:0];
   assign \rp__data[1]  = rp__data[15:8];
   assign \rp__data[2]  = rp__data[23:16];
   assign \rp__data[3]  = rp__data[31:24];
-  assign \rp__data$801[0]  = \rp__data$801 [7:0];
-  assign \rp__data$801[1]  = \rp__data$801 [15:8];
-  assign \rp__data$801[2]  = \rp__data$801 [23:16];
-  assign \rp__data$801[3]  = \rp__data$801 [31:24];
-  assign \rp__data$809[0]  = \rp__data$809 [7:0];
-  assign \rp__data$809[1]  = \rp__data$809 [15:8];
-  assign \rp__data$809[2]  = \rp__data$809 [23:16];
-  assign \rp__data$809[3]  = \rp__data$809 [31:24];
-  assign \rp__data$817[0]  = \rp__data$817 [7:0];
-  assign \rp__data$817[1]  = \rp__data$817 [15:8];
-  assign \rp__data$817[2]  = \rp__data$817 [23:16];
-  assign \rp__data$817[3]  = \rp__data$817 [31:24];
-  assign \rp__data$825[0]  = \rp__data$825 [7:0];
-  assign \rp__data$825[1]  = \rp__data$825 [15:8];
-  assign \rp__data$825[2]  = \rp__data$825 [23:16];
-  assign \rp__data$825[3]  = \rp__data$825 [31:24];
-  assign \rp__data$833[0]  = \rp__data$833 [7:0];
-  assign \rp__data$833[1]  = \rp__data$833 [15:8];
-  assign \rp__data$833[2]  = \rp__data$833 [23:16];
-  assign \rp__data$833[3]  = \rp__data$833 [31:24];
-  assign \rp__data$841[0]  = \rp__data$841 [7:0];
-  assign \rp__data$841[1]  = \rp__data$841 [15:8];
-  assign \rp__data$841[2]  = \rp__data$841 [23:16];
-  assign \rp__data$841[3]  = \rp__data$841 [31:24];
-  assign \rp__data$849[0]  = \rp__data$849 [7:0];
-  assign \rp__data$849[1]  = \rp__data$849 [15:8];
-  assign \rp__data$849[2]  = \rp__data$849 [23:16];
-  assign \rp__data$849[3]  = \rp__data$849 [31:24];
-  assign \rp__data$857[0]  = \rp__data$857 [7:0];
-  assign \rp__data$857[1]  = \rp__data$857 [15:8];
-  assign \rp__data$857[2]  = \rp__data$857 [23:16];
-  assign \rp__data$857[3]  = \rp__data$857 [31:24];
-  assign \rp__data$865[0]  = \rp__data$865 [7:0];
-  assign \rp__data$865[1]  = \rp__data$865 [15:8];
-  assign \rp__data$865[2]  = \rp__data$865 [23:16];
-  assign \rp__data$865[3]  = \rp__data$865 [31:24];
-  assign \rp__data$873[0]  = \rp__data$873 [7:0];
-  assign \rp__data$873[1]  = \rp__data$873 [15:8];
-  assign \rp__data$873[2]  = \rp__data$873 [23:16];
-  assign \rp__data$873[3]  = \rp__data$873 [31:24];
-  assign \rp__data$881[0]  = \rp__data$881 [7:0];
-  assign \rp__data$881[1]  = \rp__data$881 [15:8];
-  assign \rp__data$881[2]  = \rp__data$881 [23:16];
-  assign \rp__data$881[3]  = \rp__data$881 [31:24];
-  assign \rp__data$889[0]  = \rp__data$889 [7:0];
-  assign \rp__data$889[1]  = \rp__data$889 [15:8];
-  assign \rp__data$889[2]  = \rp__data$889 [23:16];
-  assign \rp__data$889[3]  = \rp__data$889 [31:24];
-  assign \rp__data$897[0]  = \rp__data$897 [7:0];
-  assign \rp__data$897[1]  = \rp__data$897 [15:8];
-  assign \rp__data$897[2]  = \rp__data$897 [23:16];
-  assign \rp__data$897[3]  = \rp__data$897 [31:24];
-  assign \rp__data$905[0]  = \rp__data$905 [7:0];
-  assign \rp__data$905[1]  = \rp__data$905 [15:8];
-  assign \rp__data$905[2]  = \rp__data$905 [23:16];
-  assign \rp__data$905[3]  = \rp__data$905 [31:24];
-  assign \rp__data$913[0]  = \rp__data$913 [7:0];
-  assign \rp__data$913[1]  = \rp__data$913 [15:8];
-  assign \rp__data$913[2]  = \rp__data$913 [23:16];
-  assign \rp__data$913[3]  = \rp__data$913 [31:24];
+  assign \rp__data$1019[0]  = \rp__data$1019 [7:0];
+  assign \rp__data$1019[1]  = \rp__data$1019 [15:8];
+  assign \rp__data$1019[2]  = \rp__data$1019 [23:16];
+  assign \rp__data$1019[3]  = \rp__data$1019 [31:24];
+  assign \rp__data$1027[0]  = \rp__data$1027 [7:0];
+  assign \rp__data$1027[1]  = \rp__data$1027 [15:8];
+  assign \rp__data$1027[2]  = \rp__data$1027 [23:16];
+  assign \rp__data$1027[3]  = \rp__data$1027 [31:24];
+  assign \rp__data$1035[0]  = \rp__data$1035 [7:0];
+  assign \rp__data$1035[1]  = \rp__data$1035 [15:8];
+  assign \rp__data$1035[2]  = \rp__data$1035 [23:16];
+  assign \rp__data$1035[3]  = \rp__data$1035 [31:24];
+  assign \rp__data$1043[0]  = \rp__data$1043 [7:0];
+  assign \rp__data$1043[1]  = \rp__data$1043 [15:8];
+  assign \rp__data$1043[2]  = \rp__data$1043 [23:16];
+  assign \rp__data$1043[3]  = \rp__data$1043 [31:24];
+  assign \rp__data$1051[0]  = \rp__data$1051 [7:0];
+  assign \rp__data$1051[1]  = \rp__data$1051 [15:8];
+  assign \rp__data$1051[2]  = \rp__data$1051 [23:16];
+  assign \rp__data$1051[3]  = \rp__data$1051 [31:24];
+  assign \rp__data$1059[0]  = \rp__data$1059 [7:0];
+  assign \rp__data$1059[1]  = \rp__data$1059 [15:8];
+  assign \rp__data$1059[2]  = \rp__data$1059 [23:16];
+  assign \rp__data$1059[3]  = \rp__data$1059 [31:24];
+  assign \rp__data$1067[0]  = \rp__data$1067 [7:0];
+  assign \rp__data$1067[1]  = \rp__data$1067 [15:8];
+  assign \rp__data$1067[2]  = \rp__data$1067 [23:16];
+  assign \rp__data$1067[3]  = \rp__data$1067 [31:24];
+  assign \rp__data$1075[0]  = \rp__data$1075 [7:0];
+  assign \rp__data$1075[1]  = \rp__data$1075 [15:8];
+  assign \rp__data$1075[2]  = \rp__data$1075 [23:16];
+  assign \rp__data$1075[3]  = \rp__data$1075 [31:24];
+  assign \rp__data$1083[0]  = \rp__data$1083 [7:0];
+  assign \rp__data$1083[1]  = \rp__data$1083 [15:8];
+  assign \rp__data$1083[2]  = \rp__data$1083 [23:16];
+  assign \rp__data$1083[3]  = \rp__data$1083 [31:24];
+  assign \rp__data$1091[0]  = \rp__data$1091 [7:0];
+  assign \rp__data$1091[1]  = \rp__data$1091 [15:8];
+  assign \rp__data$1091[2]  = \rp__data$1091 [23:16];
+  assign \rp__data$1091[3]  = \rp__data$1091 [31:24];
+  assign \rp__data$1099[0]  = \rp__data$1099 [7:0];
+  assign \rp__data$1099[1]  = \rp__data$1099 [15:8];
+  assign \rp__data$1099[2]  = \rp__data$1099 [23:16];
+  assign \rp__data$1099[3]  = \rp__data$1099 [31:24];
+  assign \rp__data$1107[0]  = \rp__data$1107 [7:0];
+  assign \rp__data$1107[1]  = \rp__data$1107 [15:8];
+  assign \rp__data$1107[2]  = \rp__data$1107 [23:16];
+  assign \rp__data$1107[3]  = \rp__data$1107 [31:24];
+  assign \rp__data$1115[0]  = \rp__data$1115 [7:0];
+  assign \rp__data$1115[1]  = \rp__data$1115 [15:8];
+  assign \rp__data$1115[2]  = \rp__data$1115 [23:16];
+  assign \rp__data$1115[3]  = \rp__data$1115 [31:24];
+  assign \rp__data$1123[0]  = \rp__data$1123 [7:0];
+  assign \rp__data$1123[1]  = \rp__data$1123 [15:8];
+  assign \rp__data$1123[2]  = \rp__data$1123 [23:16];
+  assign \rp__data$1123[3]  = \rp__data$1123 [31:24];
+  assign \rp__data$1131[0]  = \rp__data$1131 [7:0];
+  assign \rp__data$1131[1]  = \rp__data$1131 [15:8];
+  assign \rp__data$1131[2]  = \rp__data$1131 [23:16];
+  assign \rp__data$1131[3]  = \rp__data$1131 [31:24];
   assign o__payload[127:96] = mac_acc3_out;
   assign o__payload[95:64] = mac_acc2_out;
   assign o__payload[63:32] = mac_acc1_out;
   assign o__payload[31:0] = mac_acc0_out;
-  assign \$1414  = 1'h0;
-  assign \$1415  = 1'h0;
-  assign \$1416  = 1'h0;
-  assign \$1417  = \$1410 ;
-  assign \$1422  = 1'h0;
-  assign \$1423  = 1'h0;
-  assign \$1424  = 1'h0;
-  assign \$1425  = \$1418 ;
-  assign \$1430  = 1'h0;
-  assign \$1431  = 1'h0;
-  assign \$1432  = 1'h0;
-  assign \$1433  = \$1426 ;
+  assign sel_p1_3_2_s = sel_p1_3_1_c;
+  assign sel_p1_3_2_c = 1'h0;
+  assign sel_p1_6_2_s = sel_p1_6_1_c;
+  assign sel_p1_6_2_c = 1'h0;
+  assign \$1436  = 1'h0;
+  assign sel_p1_7_2_s = sel_p1_7_1_c;
+  assign \$1437  = 1'h0;
   assign \$1438  = 1'h0;
   assign \$1439  = 1'h0;
   assign \$1440  = 1'h0;
-  assign \$1441  = \$1434 ;
+  assign sel_p1_7_2_c = 1'h0;
+  assign sel_p1_7_3_s = 1'h0;
+  assign sel_p1_7_3_c = 1'h0;
+  assign sel_p1_10_2_s = sel_p1_10_1_c;
+  assign sel_p1_10_2_c = 1'h0;
+  assign sel_p1_10_3_s = 1'h0;
+  assign sel_p1_10_3_c = 1'h0;
   assign \$1446  = 1'h0;
+  assign sel_p1_11_2_s = sel_p1_11_1_c;
   assign \$1447  = 1'h0;
   assign \$1448  = 1'h0;
-  assign \$1449  = \$1442 ;
+  assign \$1449  = 1'h0;
+  assign \$1450  = 1'h0;
+  assign sel_p1_11_2_c = 1'h0;
+  assign \$1451  = 1'h0;
+  assign sel_p1_11_3_s = 1'h0;
+  assign \$1452  = 1'h0;
+  assign \$1453  = 1'h0;
   assign \$1454  = 1'h0;
   assign \$1455  = 1'h0;
-  assign \$1456  = 1'h0;
-  assign \$1457  = \$1450 ;
+  assign sel_p1_11_3_c = 1'h0;
+  assign sel_p1_14_2_s = sel_p1_14_1_c;
+  assign sel_p1_14_2_c = 1'h0;
+  assign sel_p1_14_3_s = 1'h0;
+  assign sel_p1_14_3_c = 1'h0;
+  assign \$1461  = sel_p1_3_1_c;
   assign \$1462  = 1'h0;
   assign \$1463  = 1'h0;
   assign \$1464  = 1'h0;
-  assign \$1465  = \$1458 ;
-  assign \$1470  = 1'h0;
-  assign \$1471  = 1'h0;
-  assign \$1472  = 1'h0;
-  assign \$1473  = \$1466 ;
-  assign \$1478  = 1'h0;
-  assign \$1479  = 1'h0;
-  assign \$1480  = 1'h0;
-  assign \$1481  = \$1474 ;
-  assign \$1486  = 1'h0;
-  assign \$1487  = 1'h0;
-  assign \$1488  = 1'h0;
-  assign \$1489  = \$1482 ;
+  assign sel_p2_5_2_c = \$1465 ;
+  assign sel_p2_7_3_s = sel_p2_7_2_c;
+  assign sel_p2_7_3_c = 1'h0;
+  assign sel_p2_12_3_s = sel_p2_12_2_c;
+  assign sel_p2_12_3_c = 1'h0;
+  assign \$1491  = sel_p1_11_1_c;
+  assign \$1492  = 1'h0;
+  assign \$1493  = 1'h0;
   assign \$1494  = 1'h0;
-  assign \$1495  = 1'h0;
+  assign sel_p2_13_2_c = \$1495 ;
   assign \$1496  = 1'h0;
-  assign \$1497  = \$1490 ;
-  assign \$1502  = 1'h0;
-  assign \$1503  = 1'h0;
-  assign \$1504  = 1'h0;
-  assign \$1505  = \$1498 ;
-  assign \$1510  = 1'h0;
+  assign sel_p2_13_3_s = \$1495 ;
+  assign \$1497  = 1'h0;
+  assign \$1498  = 1'h0;
+  assign \$1499  = 1'h0;
+  assign \$1500  = 1'h0;
+  assign sel_p2_13_3_c = 1'h0;
   assign \$1511  = 1'h0;
+  assign sel_p2_14_3_s = sel_p2_14_2_c;
   assign \$1512  = 1'h0;
-  assign \$1513  = \$1506 ;
-  assign \$1518  = 1'h0;
-  assign \$1519  = 1'h0;
-  assign \$1520  = 1'h0;
-  assign \$1521  = \$1514 ;
-  assign \$1526  = 1'h0;
+  assign \$1513  = 1'h0;
+  assign \$1514  = 1'h0;
+  assign \$1515  = 1'h0;
+  assign sel_p2_14_3_c = 1'h0;
+  assign \$1521  = sel_p2_7_2_s;
+  assign \$1522  = 1'h0;
+  assign \$1523  = 1'h0;
+  assign \$1524  = 1'h0;
+  assign sel_p3_9_2_c = \$1525 ;
+  assign \$1526  = sel_p2_7_2_c;
   assign \$1527  = 1'h0;
   assign \$1528  = 1'h0;
-  assign \$1529  = \$1522 ;
-  assign \$1534  = 1'h0;
-  assign \$1535  = 1'h0;
-  assign \$1536  = 1'h0;
-  assign \$1537  = \$1530 ;
-  assign sel_pre_2_2_2_s = sel_pre_2_2_1_c;
-  assign sel_pre_2_2_2_c = 1'h0;
-  assign sel_pre_2_2_3_s = 1'h0;
-  assign sel_pre_2_2_3_c = 1'h0;
-  assign sel_pre_2_2_4_s = 1'h0;
-  assign sel_pre_2_2_4_c = 1'h0;
+  assign \$1529  = 1'h0;
+  assign sel_p3_9_3_c = \$1530 ;
+  assign \$1541  = sel_p2_7_2_c;
+  assign \$1542  = 1'h0;
   assign \$1543  = 1'h0;
-  assign sel_pre_2_3_2_s = sel_pre_2_3_1_c;
   assign \$1544  = 1'h0;
-  assign \$1545  = 1'h0;
-  assign \$1546  = 1'h0;
-  assign \$1547  = 1'h0;
-  assign sel_pre_2_3_2_c = 1'h0;
-  assign \$1548  = 1'h0;
-  assign sel_pre_2_3_3_s = 1'h0;
-  assign \$1549  = 1'h0;
-  assign \$1550  = 1'h0;
-  assign \$1551  = 1'h0;
-  assign \$1552  = 1'h0;
-  assign sel_pre_2_3_3_c = 1'h0;
-  assign \$1553  = 1'h0;
-  assign sel_pre_2_3_4_s = 1'h0;
-  assign \$1554  = 1'h0;
-  assign \$1555  = 1'h0;
-  assign \$1556  = 1'h0;
+  assign sel_p3_10_3_c = \$1545 ;
+  assign \$1556  = sel_p2_7_2_c;
   assign \$1557  = 1'h0;
-  assign sel_pre_2_3_4_c = 1'h0;
-  assign sel_pre_2_6_2_s = sel_pre_2_6_1_c;
-  assign sel_pre_2_6_2_c = 1'h0;
-  assign sel_pre_2_6_3_s = 1'h0;
-  assign sel_pre_2_6_3_c = 1'h0;
-  assign sel_pre_2_6_4_s = 1'h0;
-  assign sel_pre_2_6_4_c = 1'h0;
-  assign \$1563  = 1'h0;
-  assign sel_pre_2_7_2_s = sel_pre_2_7_1_c;
-  assign \$1564  = 1'h0;
-  assign \$1565  = 1'h0;
-  assign \$1566  = 1'h0;
-  assign \$1567  = 1'h0;
-  assign sel_pre_2_7_2_c = 1'h0;
-  assign \$1568  = 1'h0;
-  assign sel_pre_2_7_3_s = 1'h0;
-  assign \$1569  = 1'h0;
-  assign \$1570  = 1'h0;
-  assign \$1571  = 1'h0;
-  assign \$1572  = 1'h0;
-  assign sel_pre_2_7_3_c = 1'h0;
-  assign \$1573  = 1'h0;
-  assign sel_pre_2_7_4_s = 1'h0;
-  assign \$1574  = 1'h0;
-  assign \$1575  = 1'h0;
-  assign \$1576  = 1'h0;
-  assign \$1577  = 1'h0;
-  assign sel_pre_2_7_4_c = 1'h0;
-  assign sel_pre_2_10_2_s = sel_pre_2_10_1_c;
-  assign sel_pre_2_10_2_c = 1'h0;
-  assign sel_pre_2_10_3_s = 1'h0;
-  assign sel_pre_2_10_3_c = 1'h0;
-  assign sel_pre_2_10_4_s = 1'h0;
-  assign sel_pre_2_10_4_c = 1'h0;
-  assign \$1583  = 1'h0;
-  assign sel_pre_2_11_2_s = sel_pre_2_11_1_c;
-  assign \$1584  = 1'h0;
-  assign \$1585  = 1'h0;
-  assign \$1586  = 1'h0;
-  assign \$1587  = 1'h0;
-  assign sel_pre_2_11_2_c = 1'h0;
-  assign \$1588  = 1'h0;
-  assign sel_pre_2_11_3_s = 1'h0;
-  assign \$1589  = 1'h0;
-  assign \$1590  = 1'h0;
-  assign \$1591  = 1'h0;
-  assign \$1592  = 1'h0;
-  assign sel_pre_2_11_3_c = 1'h0;
-  assign \$1593  = 1'h0;
-  assign sel_pre_2_11_4_s = 1'h0;
-  assign \$1594  = 1'h0;
-  assign \$1595  = 1'h0;
-  assign \$1596  = 1'h0;
-  assign \$1597  = 1'h0;
-  assign sel_pre_2_11_4_c = 1'h0;
-  assign sel_pre_2_14_2_s = sel_pre_2_14_1_c;
-  assign sel_pre_2_14_2_c = 1'h0;
-  assign sel_pre_2_14_3_s = 1'h0;
-  assign sel_pre_2_14_3_c = 1'h0;
-  assign sel_pre_2_14_4_s = 1'h0;
-  assign sel_pre_2_14_4_c = 1'h0;
-  assign \$1603  = 1'h0;
-  assign sel_pre_2_15_2_s = sel_pre_2_15_1_c;
-  assign \$1604  = 1'h0;
-  assign \$1605  = 1'h0;
-  assign \$1606  = 1'h0;
-  assign \$1607  = 1'h0;
-  assign sel_pre_2_15_2_c = 1'h0;
-  assign \$1608  = 1'h0;
-  assign sel_pre_2_15_3_s = 1'h0;
-  assign \$1609  = 1'h0;
-  assign \$1610  = 1'h0;
-  assign \$1611  = 1'h0;
-  assign \$1612  = 1'h0;
-  assign sel_pre_2_15_3_c = 1'h0;
-  assign \$1613  = 1'h0;
-  assign sel_pre_2_15_4_s = 1'h0;
-  assign \$1614  = 1'h0;
-  assign \$1615  = 1'h0;
-  assign \$1616  = 1'h0;
-  assign \$1617  = 1'h0;
-  assign sel_pre_2_15_4_c = 1'h0;
-  assign sel_pre_4_4_3_s = sel_pre_4_4_2_c;
-  assign sel_pre_4_4_3_c = 1'h0;
-  assign sel_pre_4_4_4_s = 1'h0;
-  assign sel_pre_4_4_4_c = 1'h0;
-  assign \$1623  = sel_pre_2_3_1_c;
-  assign \$1624  = 1'h0;
-  assign \$1625  = 1'h0;
-  assign \$1626  = 1'h0;
-  assign sel_pre_4_5_2_c = \$1627 ;
-  assign \$1628  = 1'h0;
-  assign sel_pre_4_5_3_s = \$1627 ;
-  assign \$1629  = 1'h0;
-  assign \$1630  = 1'h0;
-  assign \$1631  = 1'h0;
-  assign \$1632  = 1'h0;
-  assign sel_pre_4_5_3_c = 1'h0;
-  assign \$1633  = 1'h0;
-  assign sel_pre_4_5_4_s = 1'h0;
-  assign \$1634  = 1'h0;
-  assign \$1635  = 1'h0;
-  assign \$1636  = 1'h0;
-  assign \$1637  = 1'h0;
-  assign sel_pre_4_5_4_c = 1'h0;
-  assign \$1648  = 1'h0;
-  assign sel_pre_4_6_3_s = sel_pre_4_6_2_c;
-  assign \$1649  = 1'h0;
-  assign \$1650  = 1'h0;
-  assign \$1651  = 1'h0;
-  assign \$1652  = 1'h0;
-  assign sel_pre_4_6_3_c = 1'h0;
-  assign \$1653  = 1'h0;
-  assign sel_pre_4_6_4_s = 1'h0;
-  assign \$1654  = 1'h0;
-  assign \$1655  = 1'h0;
-  assign \$1656  = 1'h0;
-  assign \$1657  = 1'h0;
-  assign sel_pre_4_6_4_c = 1'h0;
-  assign \$1668  = 1'h0;
-  assign sel_pre_4_7_3_s = sel_pre_4_7_2_c;
-  assign \$1669  = 1'h0;
-  assign \$1670  = 1'h0;
-  assign \$1671  = 1'h0;
-  assign \$1672  = 1'h0;
-  assign sel_pre_4_7_3_c = 1'h0;
-  assign \$1673  = 1'h0;
-  assign sel_pre_4_7_4_s = 1'h0;
-  assign \$1674  = 1'h0;
-  assign \$1675  = 1'h0;
-  assign \$1676  = 1'h0;
-  assign \$1677  = 1'h0;
-  assign sel_pre_4_7_4_c = 1'h0;
-  assign sel_pre_4_12_3_s = sel_pre_4_12_2_c;
-  assign sel_pre_4_12_3_c = 1'h0;
-  assign sel_pre_4_12_4_s = 1'h0;
-  assign sel_pre_4_12_4_c = 1'h0;
-  assign \$1683  = sel_pre_2_11_1_c;
-  assign \$1684  = 1'h0;
-  assign \$1685  = 1'h0;
-  assign \$1686  = 1'h0;
-  assign sel_pre_4_13_2_c = \$1687 ;
-  assign \$1688  = 1'h0;
-  assign sel_pre_4_13_3_s = \$1687 ;
-  assign \$1689  = 1'h0;
-  assign \$1690  = 1'h0;
-  assign \$1691  = 1'h0;
-  assign \$1692  = 1'h0;
-  assign sel_pre_4_13_3_c = 1'h0;
-  assign \$1693  = 1'h0;
-  assign sel_pre_4_13_4_s = 1'h0;
-  assign \$1694  = 1'h0;
-  assign \$1695  = 1'h0;
-  assign \$1696  = 1'h0;
-  assign \$1697  = 1'h0;
-  assign sel_pre_4_13_4_c = 1'h0;
-  assign \$1708  = 1'h0;
-  assign sel_pre_4_14_3_s = sel_pre_4_14_2_c;
-  assign \$1709  = 1'h0;
-  assign \$1710  = 1'h0;
-  assign \$1711  = 1'h0;
-  assign \$1712  = 1'h0;
-  assign sel_pre_4_14_3_c = 1'h0;
-  assign \$1713  = 1'h0;
-  assign sel_pre_4_14_4_s = 1'h0;
-  assign \$1714  = 1'h0;
-  assign \$1715  = 1'h0;
-  assign \$1716  = 1'h0;
-  assign \$1717  = 1'h0;
-  assign sel_pre_4_14_4_c = 1'h0;
-  assign \$1728  = 1'h0;
-  assign sel_pre_4_15_3_s = sel_pre_4_15_2_c;
-  assign \$1729  = 1'h0;
-  assign \$1730  = 1'h0;
-  assign \$1731  = 1'h0;
-  assign \$1732  = 1'h0;
-  assign sel_pre_4_15_3_c = 1'h0;
-  assign \$1733  = 1'h0;
-  assign sel_pre_4_15_4_s = 1'h0;
-  assign \$1734  = 1'h0;
-  assign \$1735  = 1'h0;
-  assign \$1736  = 1'h0;
-  assign \$1737  = 1'h0;
-  assign sel_pre_4_15_4_c = 1'h0;
-  assign sel_pre_8_8_4_s = sel_pre_8_8_3_c;
-  assign sel_pre_8_8_4_c = 1'h0;
-  assign \$1743  = sel_pre_4_7_2_s;
-  assign \$1744  = 1'h0;
-  assign \$1745  = 1'h0;
-  assign \$1746  = 1'h0;
-  assign sel_pre_8_9_2_c = \$1747 ;
-  assign \$1748  = sel_pre_4_7_2_c;
-  assign \$1749  = 1'h0;
-  assign \$1750  = 1'h0;
-  assign \$1751  = 1'h0;
-  assign sel_pre_8_9_3_c = \$1752 ;
-  assign \$1753  = 1'h0;
-  assign sel_pre_8_9_4_s = \$1752 ;
-  assign \$1754  = 1'h0;
-  assign \$1755  = 1'h0;
-  assign \$1756  = 1'h0;
-  assign \$1757  = 1'h0;
-  assign sel_pre_8_9_4_c = 1'h0;
-  assign \$1768  = sel_pre_4_7_2_c;
-  assign \$1769  = 1'h0;
-  assign \$1770  = 1'h0;
-  assign \$1771  = 1'h0;
-  assign sel_pre_8_10_3_c = \$1772 ;
-  assign \$1773  = 1'h0;
-  assign sel_pre_8_10_4_s = \$1772 ;
-  assign \$1774  = 1'h0;
-  assign \$1775  = 1'h0;
-  assign \$1776  = 1'h0;
-  assign \$1777  = 1'h0;
-  assign sel_pre_8_10_4_c = 1'h0;
-  assign \$1788  = sel_pre_4_7_2_c;
-  assign \$1789  = 1'h0;
-  assign \$1790  = 1'h0;
-  assign \$1791  = 1'h0;
-  assign sel_pre_8_11_3_c = \$1792 ;
-  assign \$1793  = 1'h0;
-  assign sel_pre_8_11_4_s = \$1792 ;
-  assign \$1794  = 1'h0;
-  assign \$1795  = 1'h0;
-  assign \$1796  = 1'h0;
-  assign \$1797  = 1'h0;
-  assign sel_pre_8_11_4_c = 1'h0;
-  assign \$1813  = 1'h0;
-  assign sel_pre_8_12_4_s = sel_pre_8_12_3_c;
-  assign \$1814  = 1'h0;
-  assign \$1815  = 1'h0;
-  assign \$1816  = 1'h0;
-  assign \$1817  = 1'h0;
-  assign sel_pre_8_12_4_c = 1'h0;
-  assign \$1833  = 1'h0;
-  assign sel_pre_8_13_4_s = sel_pre_8_13_3_c;
-  assign \$1834  = 1'h0;
-  assign \$1835  = 1'h0;
-  assign \$1836  = 1'h0;
-  assign \$1837  = 1'h0;
-  assign sel_pre_8_13_4_c = 1'h0;
-  assign \$1853  = 1'h0;
-  assign sel_pre_8_14_4_s = sel_pre_8_14_3_c;
-  assign \$1854  = 1'h0;
-  assign \$1855  = 1'h0;
-  assign \$1856  = 1'h0;
-  assign \$1857  = 1'h0;
-  assign sel_pre_8_14_4_c = 1'h0;
-  assign \$1873  = 1'h0;
-  assign sel_pre_8_15_4_s = sel_pre_8_15_3_c;
-  assign \$1874  = 1'h0;
-  assign \$1875  = 1'h0;
-  assign \$1876  = 1'h0;
-  assign \$1877  = 1'h0;
-  assign sel_pre_8_15_4_c = 1'h0;
+  assign \$1558  = 1'h0;
+  assign \$1559  = 1'h0;
+  assign sel_p3_11_3_c = \$1560 ;
+  assign \$1622  = \sel_l12_s0$825 ;
   assign mac_wmux_drop0 = 4'h0;
-  assign \$1990 [3:1] = 3'h0;
-  assign \$1990 [0] = \$1986 ;
-  assign \$1995  = 4'h0;
-  assign mac_wmux_drop1 = { 3'h0, \$1986  };
-  assign { \$2004 [3:2], \$2004 [0] } = 3'h0;
-  assign \$2004 [1] = \$2001 ;
-  assign \$2009 [3:1] = 3'h0;
-  assign \$2009 [0] = \$2005 ;
-  assign \$2015  = 4'h0;
-  assign mac_wmux_drop2 = \$2010 ;
-  assign \$2026 [3:2] = 2'h0;
-  assign \$2026 [1:0] = { \$2023 , \$2022  };
-  assign { \$2031 [3:2], \$2031 [0] } = 3'h0;
-  assign \$2031 [1] = \$2028 ;
-  assign \$2037 [3:1] = 3'h0;
-  assign \$2037 [0] = \$2033 ;
-  assign \$2042  = 4'h0;
-  assign \$2043  = { 3'h0, \$2033  };
-  assign { \$2056 [3], \$2056 [1:0] } = 3'h0;
-  assign \$2056 [2] = \$2054 ;
-  assign \$2061 [3:2] = 2'h0;
-  assign \$2061 [1:0] = { \$2058 , \$2057  };
-  assign { \$2067 [3:2], \$2067 [0] } = 3'h0;
-  assign \$2067 [1] = \$2064 ;
-  assign \$2072 [3:1] = 3'h0;
-  assign \$2072 [0] = \$2068 ;
-  assign \$2079  = 4'h0;
-  assign mac_wmux_drop4 = \$2074 ;
-  assign { \$2094 [3], \$2094 [1] } = 2'h0;
-  assign { \$2094 [2], \$2094 [0] } = { \$2092 , \$2090  };
-  assign { \$2099 [3], \$2099 [1:0] } = 3'h0;
-  assign \$2099 [2] = \$2097 ;
-  assign \$2105 [3:2] = 2'h0;
-  assign \$2105 [1:0] = { \$2102 , \$2101  };
-  assign { \$2110 [3:2], \$2110 [0] } = 3'h0;
-  assign \$2110 [1] = \$2107 ;
-  assign \$2117 [3:1] = 3'h0;
-  assign \$2117 [0] = \$2113 ;
-  assign \$2122  = 4'h0;
-  assign \$2123  = { 3'h0, \$2113  };
-  assign { \$2140 [3], \$2140 [0] } = 2'h0;
-  assign \$2140 [2:1] = { \$2138 , \$2137  };
-  assign { \$2145 [3], \$2145 [1] } = 2'h0;
-  assign { \$2145 [2], \$2145 [0] } = { \$2143 , \$2141  };
-  assign { \$2151 [3], \$2151 [1:0] } = 3'h0;
-  assign \$2151 [2] = \$2149 ;
-  assign \$2156 [3:2] = 2'h0;
-  assign \$2156 [1:0] = { \$2153 , \$2152  };
-  assign { \$2163 [3:2], \$2163 [0] } = 3'h0;
-  assign \$2163 [1] = \$2160 ;
-  assign \$2168 [3:1] = 3'h0;
-  assign \$2168 [0] = \$2164 ;
-  assign \$2174  = 4'h0;
-  assign \$2175  = \$2169 ;
-  assign \$2194 [3] = 1'h0;
-  assign \$2194 [2:0] = { \$2192 , \$2191 , \$2190  };
-  assign { \$2199 [3], \$2199 [0] } = 2'h0;
-  assign \$2199 [2:1] = { \$2197 , \$2196  };
-  assign { \$2205 [3], \$2205 [1] } = 2'h0;
-  assign { \$2205 [2], \$2205 [0] } = { \$2203 , \$2201  };
-  assign { \$2210 [3], \$2210 [1:0] } = 3'h0;
-  assign \$2210 [2] = \$2208 ;
-  assign \$2217 [3:2] = 2'h0;
-  assign \$2217 [1:0] = { \$2214 , \$2213  };
-  assign { \$2222 [3:2], \$2222 [0] } = 3'h0;
-  assign \$2222 [1] = \$2219 ;
-  assign \$2228 [3:1] = 3'h0;
-  assign \$2228 [0] = \$2224 ;
-  assign \$2233  = 4'h0;
-  assign \$2234  = { 3'h0, \$2224  };
-  assign \$2254 [2:0] = 3'h0;
-  assign \$2254 [3] = \$2253 ;
-  assign \$2259 [3] = 1'h0;
-  assign \$2259 [2:0] = { \$2257 , \$2256 , \$2255  };
-  assign { \$2265 [3], \$2265 [0] } = 2'h0;
-  assign \$2265 [2:1] = { \$2263 , \$2262  };
-  assign { \$2270 [3], \$2270 [1] } = 2'h0;
-  assign { \$2270 [2], \$2270 [0] } = { \$2268 , \$2266  };
-  assign { \$2277 [3], \$2277 [1:0] } = 3'h0;
-  assign \$2277 [2] = \$2275 ;
-  assign \$2282 [3:2] = 2'h0;
-  assign \$2282 [1:0] = { \$2279 , \$2278  };
-  assign { \$2288 [3:2], \$2288 [0] } = 3'h0;
-  assign \$2288 [1] = \$2285 ;
-  assign \$2293 [3:1] = 3'h0;
-  assign \$2293 [0] = \$2289 ;
-  assign \$2312 [2:0] = 3'h0;
-  assign \$2312 [3] = \$2311 ;
-  assign \$2317 [3] = 1'h0;
-  assign \$2317 [2:0] = { \$2315 , \$2314 , \$2313  };
-  assign { \$2323 [3], \$2323 [0] } = 2'h0;
-  assign \$2323 [2:1] = { \$2321 , \$2320  };
-  assign { \$2328 [3], \$2328 [1] } = 2'h0;
-  assign { \$2328 [2], \$2328 [0] } = { \$2326 , \$2324  };
-  assign { \$2335 [3], \$2335 [1:0] } = 3'h0;
-  assign \$2335 [2] = \$2333 ;
-  assign \$2340 [3:2] = 2'h0;
-  assign \$2340 [1:0] = { \$2337 , \$2336  };
-  assign { \$2346 [3:2], \$2346 [0] } = 3'h0;
-  assign \$2346 [1] = \$2343 ;
-  assign \$2362 [2:0] = 3'h0;
-  assign \$2362 [3] = \$2361 ;
-  assign \$2367 [3] = 1'h0;
-  assign \$2367 [2:0] = { \$2365 , \$2364 , \$2363  };
-  assign { \$2373 [3], \$2373 [0] } = 2'h0;
-  assign \$2373 [2:1] = { \$2371 , \$2370  };
-  assign { \$2378 [3], \$2378 [1] } = 2'h0;
-  assign { \$2378 [2], \$2378 [0] } = { \$2376 , \$2374  };
-  assign { \$2385 [3], \$2385 [1:0] } = 3'h0;
-  assign \$2385 [2] = \$2383 ;
-  assign \$2390 [3:2] = 2'h0;
-  assign \$2390 [1:0] = { \$2387 , \$2386  };
-  assign \$2404 [2:0] = 3'h0;
-  assign \$2404 [3] = \$2403 ;
-  assign \$2409 [3] = 1'h0;
-  assign \$2409 [2:0] = { \$2407 , \$2406 , \$2405  };
-  assign { \$2415 [3], \$2415 [0] } = 2'h0;
-  assign \$2415 [2:1] = { \$2413 , \$2412  };
-  assign { \$2420 [3], \$2420 [1] } = 2'h0;
-  assign { \$2420 [2], \$2420 [0] } = { \$2418 , \$2416  };
-  assign { \$2427 [3], \$2427 [1:0] } = 3'h0;
-  assign \$2427 [2] = \$2425 ;
-  assign \$2438 [2:0] = 3'h0;
-  assign \$2438 [3] = \$2437 ;
-  assign \$2443 [3] = 1'h0;
-  assign \$2443 [2:0] = { \$2441 , \$2440 , \$2439  };
-  assign { \$2449 [3], \$2449 [0] } = 2'h0;
-  assign \$2449 [2:1] = { \$2447 , \$2446  };
-  assign { \$2454 [3], \$2454 [1] } = 2'h0;
-  assign { \$2454 [2], \$2454 [0] } = { \$2452 , \$2450  };
-  assign \$2464 [2:0] = 3'h0;
-  assign \$2464 [3] = \$2463 ;
-  assign \$2469 [3] = 1'h0;
-  assign \$2469 [2:0] = { \$2467 , \$2466 , \$2465  };
-  assign { \$2475 [3], \$2475 [0] } = 2'h0;
-  assign \$2475 [2:1] = { \$2473 , \$2472  };
-  assign \$2482 [2:0] = 3'h0;
-  assign \$2482 [3] = \$2481 ;
-  assign \$2487 [3] = 1'h0;
-  assign \$2487 [2:0] = { \$2485 , \$2484 , \$2483  };
+  assign \$2076 [3:1] = 3'h0;
+  assign \$2076 [0] = \$2072 ;
+  assign \$2081  = 4'h0;
+  assign mac_wmux_drop1 = { 3'h0, \$2072  };
+  assign { \$2090 [3:2], \$2090 [0] } = 3'h0;
+  assign \$2090 [1] = \$2087 ;
+  assign \$2095 [3:1] = 3'h0;
+  assign \$2095 [0] = \$2091 ;
+  assign \$2101  = 4'h0;
+  assign mac_wmux_drop2 = \$2096 ;
+  assign \$2112 [3:2] = 2'h0;
+  assign \$2112 [1:0] = { \$2109 , \$2108  };
+  assign { \$2117 [3:2], \$2117 [0] } = 3'h0;
+  assign \$2117 [1] = \$2114 ;
+  assign \$2123 [3:1] = 3'h0;
+  assign \$2123 [0] = \$2119 ;
+  assign \$2128  = 4'h0;
+  assign \$2129  = { 3'h0, \$2119  };
+  assign { \$2142 [3], \$2142 [1:0] } = 3'h0;
+  assign \$2142 [2] = \$2140 ;
+  assign \$2147 [3:2] = 2'h0;
+  assign \$2147 [1:0] = { \$2144 , \$2143  };
+  assign { \$2153 [3:2], \$2153 [0] } = 3'h0;
+  assign \$2153 [1] = \$2150 ;
+  assign \$2158 [3:1] = 3'h0;
+  assign \$2158 [0] = \$2154 ;
+  assign \$2165  = 4'h0;
+  assign mac_wmux_drop4 = \$2160 ;
+  assign { \$2180 [3], \$2180 [1] } = 2'h0;
+  assign { \$2180 [2], \$2180 [0] } = { \$2178 , \$2176  };
+  assign { \$2185 [3], \$2185 [1:0] } = 3'h0;
+  assign \$2185 [2] = \$2183 ;
+  assign \$2191 [3:2] = 2'h0;
+  assign \$2191 [1:0] = { \$2188 , \$2187  };
+  assign { \$2196 [3:2], \$2196 [0] } = 3'h0;
+  assign \$2196 [1] = \$2193 ;
+  assign \$2203 [3:1] = 3'h0;
+  assign \$2203 [0] = \$2199 ;
+  assign \$2208  = 4'h0;
+  assign \$2209  = { 3'h0, \$2199  };
+  assign { \$2226 [3], \$2226 [0] } = 2'h0;
+  assign \$2226 [2:1] = { \$2224 , \$2223  };
+  assign { \$2231 [3], \$2231 [1] } = 2'h0;
+  assign { \$2231 [2], \$2231 [0] } = { \$2229 , \$2227  };
+  assign { \$2237 [3], \$2237 [1:0] } = 3'h0;
+  assign \$2237 [2] = \$2235 ;
+  assign \$2242 [3:2] = 2'h0;
+  assign \$2242 [1:0] = { \$2239 , \$2238  };
+  assign { \$2249 [3:2], \$2249 [0] } = 3'h0;
+  assign \$2249 [1] = \$2246 ;
+  assign \$2254 [3:1] = 3'h0;
+  assign \$2254 [0] = \$2250 ;
+  assign \$2260  = 4'h0;
+  assign \$2261  = \$2255 ;
+  assign \$2280 [3] = 1'h0;
+  assign \$2280 [2:0] = { \$2278 , \$2277 , \$2276  };
+  assign { \$2285 [3], \$2285 [0] } = 2'h0;
+  assign \$2285 [2:1] = { \$2283 , \$2282  };
+  assign { \$2291 [3], \$2291 [1] } = 2'h0;
+  assign { \$2291 [2], \$2291 [0] } = { \$2289 , \$2287  };
+  assign { \$2296 [3], \$2296 [1:0] } = 3'h0;
+  assign \$2296 [2] = \$2294 ;
+  assign \$2303 [3:2] = 2'h0;
+  assign \$2303 [1:0] = { \$2300 , \$2299  };
+  assign { \$2308 [3:2], \$2308 [0] } = 3'h0;
+  assign \$2308 [1] = \$2305 ;
+  assign \$2314 [3:1] = 3'h0;
+  assign \$2314 [0] = \$2310 ;
+  assign \$2319  = 4'h0;
+  assign \$2320  = { 3'h0, \$2310  };
+  assign \$2340 [2:0] = 3'h0;
+  assign \$2340 [3] = \$2339 ;
+  assign \$2345 [3] = 1'h0;
+  assign \$2345 [2:0] = { \$2343 , \$2342 , \$2341  };
+  assign { \$2351 [3], \$2351 [0] } = 2'h0;
+  assign \$2351 [2:1] = { \$2349 , \$2348  };
+  assign { \$2356 [3], \$2356 [1] } = 2'h0;
+  assign { \$2356 [2], \$2356 [0] } = { \$2354 , \$2352  };
+  assign { \$2363 [3], \$2363 [1:0] } = 3'h0;
+  assign \$2363 [2] = \$2361 ;
+  assign \$2368 [3:2] = 2'h0;
+  assign \$2368 [1:0] = { \$2365 , \$2364  };
+  assign { \$2374 [3:2], \$2374 [0] } = 3'h0;
+  assign \$2374 [1] = \$2371 ;
+  assign \$2379 [3:1] = 3'h0;
+  assign \$2379 [0] = \$2375 ;
+  assign \$2398 [2:0] = 3'h0;
+  assign \$2398 [3] = \$2397 ;
+  assign \$2403 [3] = 1'h0;
+  assign \$2403 [2:0] = { \$2401 , \$2400 , \$2399  };
+  assign { \$2409 [3], \$2409 [0] } = 2'h0;
+  assign \$2409 [2:1] = { \$2407 , \$2406  };
+  assign { \$2414 [3], \$2414 [1] } = 2'h0;
+  assign { \$2414 [2], \$2414 [0] } = { \$2412 , \$2410  };
+  assign { \$2421 [3], \$2421 [1:0] } = 3'h0;
+  assign \$2421 [2] = \$2419 ;
+  assign \$2426 [3:2] = 2'h0;
+  assign \$2426 [1:0] = { \$2423 , \$2422  };
+  assign { \$2432 [3:2], \$2432 [0] } = 3'h0;
+  assign \$2432 [1] = \$2429 ;
+  assign \$2448 [2:0] = 3'h0;
+  assign \$2448 [3] = \$2447 ;
+  assign \$2453 [3] = 1'h0;
+  assign \$2453 [2:0] = { \$2451 , \$2450 , \$2449  };
+  assign { \$2459 [3], \$2459 [0] } = 2'h0;
+  assign \$2459 [2:1] = { \$2457 , \$2456  };
+  assign { \$2464 [3], \$2464 [1] } = 2'h0;
+  assign { \$2464 [2], \$2464 [0] } = { \$2462 , \$2460  };
+  assign { \$2471 [3], \$2471 [1:0] } = 3'h0;
+  assign \$2471 [2] = \$2469 ;
+  assign \$2476 [3:2] = 2'h0;
+  assign \$2476 [1:0] = { \$2473 , \$2472  };
+  assign \$2490 [2:0] = 3'h0;
+  assign \$2490 [3] = \$2489 ;
+  assign \$2495 [3] = 1'h0;
+  assign \$2495 [2:0] = { \$2493 , \$2492 , \$2491  };
+  assign { \$2501 [3], \$2501 [0] } = 2'h0;
+  assign \$2501 [2:1] = { \$2499 , \$2498  };
+  assign { \$2506 [3], \$2506 [1] } = 2'h0;
+  assign { \$2506 [2], \$2506 [0] } = { \$2504 , \$2502  };
+  assign { \$2513 [3], \$2513 [1:0] } = 3'h0;
+  assign \$2513 [2] = \$2511 ;
+  assign \$2524 [2:0] = 3'h0;
+  assign \$2524 [3] = \$2523 ;
+  assign \$2529 [3] = 1'h0;
+  assign \$2529 [2:0] = { \$2527 , \$2526 , \$2525  };
+  assign { \$2535 [3], \$2535 [0] } = 2'h0;
+  assign \$2535 [2:1] = { \$2533 , \$2532  };
+  assign { \$2540 [3], \$2540 [1] } = 2'h0;
+  assign { \$2540 [2], \$2540 [0] } = { \$2538 , \$2536  };
+  assign \$2550 [2:0] = 3'h0;
+  assign \$2550 [3] = \$2549 ;
+  assign \$2555 [3] = 1'h0;
+  assign \$2555 [2:0] = { \$2553 , \$2552 , \$2551  };
+  assign { \$2561 [3], \$2561 [0] } = 2'h0;
+  assign \$2561 [2:1] = { \$2559 , \$2558  };
+  assign \$2568 [2:0] = 3'h0;
+  assign \$2568 [3] = \$2567 ;
+  assign \$2573 [3] = 1'h0;
+  assign \$2573 [2:0] = { \$2571 , \$2570 , \$2569  };
   assign mac_wmux_drop15[2:0] = 3'h0;
-  assign mac_wmux_drop15[3] = \$2491 ;
-  assign \$2492  = 1'h1;
-  assign \$2493  = mac_wmux_keep0;
+  assign mac_wmux_drop15[3] = \$2577 ;
+  assign \$2578  = 1'h1;
+  assign \$2579  = mac_wmux_keep0;
   assign mac_wmux_s0_mv14 = 1'h0;
-  assign mac_wmux_s0_v14 = \$2521 ;
+  assign mac_wmux_s0_v14 = \$2607 ;
   assign mac_wmux_s0_d14 = mac_wmux_drop14;
-  assign mac_wmux_s0_w0_14 = \rp__data$905 [7:0];
-  assign mac_wmux_s0_w1_14 = \rp__data$905 [15:8];
-  assign mac_wmux_s0_w2_14 = \rp__data$905 [23:16];
-  assign mac_wmux_s0_w3_14 = \rp__data$905 [31:24];
-  assign \$2548  = 1'h1;
-  assign \$2549  = mac_wmux_keep15;
+  assign mac_wmux_s0_w0_14 = \rp__data$1123 [7:0];
+  assign mac_wmux_s0_w1_14 = \rp__data$1123 [15:8];
+  assign mac_wmux_s0_w2_14 = \rp__data$1123 [23:16];
+  assign mac_wmux_s0_w3_14 = \rp__data$1123 [31:24];
+  assign \$2634  = 1'h1;
+  assign \$2635  = mac_wmux_keep15;
   assign mac_wmux_s1_mv13 = 1'h0;
-  assign mac_wmux_s1_v13 = \$2551 ;
+  assign mac_wmux_s1_v13 = \$2637 ;
   assign mac_wmux_s1_d13 = mac_wmux_s0_d13;
   assign mac_wmux_s1_w0_13 = mac_wmux_s0_w0_13;
   assign mac_wmux_s1_w1_13 = mac_wmux_s0_w1_13;
   assign mac_wmux_s1_w2_13 = mac_wmux_s0_w2_13;
   assign mac_wmux_s1_w3_13 = mac_wmux_s0_w3_13;
-  assign \$2576  = 1'h1;
-  assign \$2577  = mac_wmux_keep15;
-  assign \$2578  = 1'h1;
-  assign \$2579  = mac_wmux_keep15;
+  assign \$2662  = 1'h1;
+  assign \$2663  = mac_wmux_keep15;
+  assign \$2664  = 1'h1;
+  assign \$2665  = mac_wmux_keep15;
   assign mac_wmux_s2_mv11 = 1'h0;
-  assign mac_wmux_s2_v11 = \$2581 ;
+  assign mac_wmux_s2_v11 = \$2667 ;
   assign mac_wmux_s2_d11 = mac_wmux_s1_d11;
   assign mac_wmux_s2_w0_11 = mac_wmux_s1_w0_11;
   assign mac_wmux_s2_w1_11 = mac_wmux_s1_w1_11;
   assign mac_wmux_s2_w2_11 = mac_wmux_s1_w2_11;
   assign mac_wmux_s2_w3_11 = mac_wmux_s1_w3_11;
-  assign \$2604  = 1'h1;
-  assign \$2605  = mac_wmux_keep15;
-  assign \$2606  = 1'h1;
-  assign \$2607  = mac_wmux_keep15;
-  assign \$2608  = 1'h1;
-  assign \$2609  = mac_wmux_keep15;
-  assign \$3912  = 4'h0;
-  assign \$3921 [3:1] = 3'h0;
-  assign \$3921 [0] = \$3914 ;
-  assign \$3922  = { 3'h0, \$3914  };
-  assign { \$3931 [3:2], \$3931 [0] } = 3'h0;
-  assign \$3931 [1] = \$3926 ;
-  assign \$3940 [3:2] = 2'h0;
-  assign \$3940 [1:0] = { \$3935 , \$3933  };
-  assign { \$3951 [3], \$3951 [1:0] } = 3'h0;
-  assign \$3951 [2] = \$3948 ;
-  assign { \$3960 [3], \$3960 [1] } = 2'h0;
-  assign { \$3960 [2], \$3960 [0] } = { \$3957 , \$3953  };
-  assign { \$3970 [3], \$3970 [0] } = 2'h0;
-  assign \$3970 [2:1] = { \$3967 , \$3965  };
-  assign \$3979 [3] = 1'h0;
-  assign \$3979 [2:0] = { \$3976 , \$3974 , \$3972  };
-  assign \$3991 [2:0] = 3'h0;
-  assign \$3991 [3] = \$3990 ;
-  assign \$4001 [3:1] = 3'h0;
-  assign \$4001 [0] = \$3994 ;
-  assign { \$4010 [3:2], \$4010 [0] } = 3'h0;
-  assign \$4010 [1] = \$4005 ;
-  assign \$4020 [3:2] = 2'h0;
-  assign \$4020 [1:0] = { \$4015 , \$4013  };
-  assign { \$4029 [3], \$4029 [1:0] } = 3'h0;
-  assign \$4029 [2] = \$4026 ;
-  assign { \$4040 [3], \$4040 [1] } = 2'h0;
-  assign { \$4040 [2], \$4040 [0] } = { \$4037 , \$4033  };
-  assign { \$4049 [3], \$4049 [0] } = 2'h0;
-  assign \$4049 [2:1] = { \$4046 , \$4044  };
-  assign \$4059 [3] = 1'h0;
-  assign \$4059 [2:0] = { \$4056 , \$4054 , \$4052  };
-  assign \$4068 [2:0] = 3'h0;
-  assign \$4068 [3] = \$4067 ;
-  assign \$4080 [2:1] = 2'h0;
-  assign { \$4080 [3], \$4080 [0] } = { \$4079 , \$4073  };
-  assign { \$4090 [3:2], \$4090 [0] } = 3'h0;
-  assign \$4090 [1] = \$4085 ;
-  assign \$4099 [3:2] = 2'h0;
-  assign \$4099 [1:0] = { \$4094 , \$4092  };
-  assign { \$4109 [3], \$4109 [1:0] } = 3'h0;
-  assign \$4109 [2] = \$4106 ;
-  assign { \$4118 [3], \$4118 [1] } = 2'h0;
-  assign { \$4118 [2], \$4118 [0] } = { \$4115 , \$4111  };
-  assign { \$4129 [3], \$4129 [0] } = 2'h0;
-  assign \$4129 [2:1] = { \$4126 , \$4124  };
-  assign \$4138 [3] = 1'h0;
-  assign \$4138 [2:0] = { \$4135 , \$4133 , \$4131  };
-  assign \$4148 [2:0] = 3'h0;
-  assign \$4148 [3] = \$4147 ;
-  assign \$4157 [2:1] = 2'h0;
-  assign { \$4157 [3], \$4157 [0] } = { \$4156 , \$4150  };
-  assign { \$4169 [2], \$4169 [0] } = 2'h0;
-  assign { \$4169 [3], \$4169 [1] } = { \$4168 , \$4164  };
-  assign \$4179 [3:2] = 2'h0;
-  assign \$4179 [1:0] = { \$4174 , \$4172  };
-  assign { \$4188 [3], \$4188 [1:0] } = 3'h0;
-  assign \$4188 [2] = \$4185 ;
-  assign { \$4198 [3], \$4198 [1] } = 2'h0;
-  assign { \$4198 [2], \$4198 [0] } = { \$4195 , \$4191  };
-  assign { \$4207 [3], \$4207 [0] } = 2'h0;
-  assign \$4207 [2:1] = { \$4204 , \$4202  };
-  assign \$4218 [3] = 1'h0;
-  assign \$4218 [2:0] = { \$4215 , \$4213 , \$4211  };
-  assign \$4227 [2:0] = 3'h0;
-  assign \$4227 [3] = \$4226 ;
-  assign \$4237 [2:1] = 2'h0;
-  assign { \$4237 [3], \$4237 [0] } = { \$4236 , \$4230  };
-  assign { \$4246 [2], \$4246 [0] } = 2'h0;
-  assign { \$4246 [3], \$4246 [1] } = { \$4245 , \$4241  };
-  assign \$4258 [2] = 1'h0;
-  assign { \$4258 [3], \$4258 [1:0] } = { \$4257 , \$4253 , \$4251  };
-  assign { \$4268 [3], \$4268 [1:0] } = 3'h0;
-  assign \$4268 [2] = \$4265 ;
-  assign { \$4277 [3], \$4277 [1] } = 2'h0;
-  assign { \$4277 [2], \$4277 [0] } = { \$4274 , \$4270  };
-  assign { \$4287 [3], \$4287 [0] } = 2'h0;
-  assign \$4287 [2:1] = { \$4284 , \$4282  };
-  assign \$4296 [3] = 1'h0;
-  assign \$4296 [2:0] = { \$4293 , \$4291 , \$4289  };
-  assign \$4307 [2:0] = 3'h0;
-  assign \$4307 [3] = \$4306 ;
-  assign \$4316 [2:1] = 2'h0;
-  assign { \$4316 [3], \$4316 [0] } = { \$4315 , \$4309  };
-  assign { \$4326 [2], \$4326 [0] } = 2'h0;
-  assign { \$4326 [3], \$4326 [1] } = { \$4325 , \$4321  };
-  assign \$4335 [2] = 1'h0;
-  assign { \$4335 [3], \$4335 [1:0] } = { \$4334 , \$4330 , \$4328  };
-  assign \$4347 [1:0] = 2'h0;
-  assign \$4347 [3:2] = { \$4346 , \$4344  };
-  assign { \$4357 [3], \$4357 [1] } = 2'h0;
-  assign { \$4357 [2], \$4357 [0] } = { \$4354 , \$4350  };
-  assign { \$4366 [3], \$4366 [0] } = 2'h0;
-  assign \$4366 [2:1] = { \$4363 , \$4361  };
-  assign \$4376 [3] = 1'h0;
-  assign \$4376 [2:0] = { \$4373 , \$4371 , \$4369  };
-  assign \$4385 [2:0] = 3'h0;
-  assign \$4385 [3] = \$4384 ;
-  assign \$4396 [2:1] = 2'h0;
-  assign { \$4396 [3], \$4396 [0] } = { \$4395 , \$4389  };
-  assign { \$4405 [2], \$4405 [0] } = 2'h0;
-  assign { \$4405 [3], \$4405 [1] } = { \$4404 , \$4400  };
-  assign \$4415 [2] = 1'h0;
-  assign { \$4415 [3], \$4415 [1:0] } = { \$4414 , \$4410 , \$4408  };
-  assign \$4424 [1:0] = 2'h0;
-  assign \$4424 [3:2] = { \$4423 , \$4421  };
-  assign \$4436 [1] = 1'h0;
-  assign { \$4436 [3:2], \$4436 [0] } = { \$4435 , \$4433 , \$4429  };
-  assign { \$4446 [3], \$4446 [0] } = 2'h0;
-  assign \$4446 [2:1] = { \$4443 , \$4441  };
-  assign \$4455 [3] = 1'h0;
-  assign \$4455 [2:0] = { \$4452 , \$4450 , \$4448  };
-  assign \$4465 [2:0] = 3'h0;
-  assign \$4465 [3] = \$4464 ;
-  assign \$4474 [2:1] = 2'h0;
-  assign { \$4474 [3], \$4474 [0] } = { \$4473 , \$4467  };
-  assign { \$4485 [2], \$4485 [0] } = 2'h0;
-  assign { \$4485 [3], \$4485 [1] } = { \$4484 , \$4480  };
-  assign \$4494 [2] = 1'h0;
-  assign { \$4494 [3], \$4494 [1:0] } = { \$4493 , \$4489 , \$4487  };
-  assign \$4504 [1:0] = 2'h0;
-  assign \$4504 [3:2] = { \$4503 , \$4501  };
-  assign \$4513 [1] = 1'h0;
-  assign { \$4513 [3:2], \$4513 [0] } = { \$4512 , \$4510 , \$4506  };
-  assign \$4525 [0] = 1'h0;
-  assign \$4525 [3:1] = { \$4524 , \$4522 , \$4520  };
-  assign \$4535 [3] = 1'h0;
-  assign \$4535 [2:0] = { \$4532 , \$4530 , \$4528  };
-  assign \$4544 [2:0] = 3'h0;
-  assign \$4544 [3] = \$4543 ;
-  assign \$4554 [2:1] = 2'h0;
-  assign { \$4554 [3], \$4554 [0] } = { \$4553 , \$4547  };
-  assign { \$4563 [2], \$4563 [0] } = 2'h0;
-  assign { \$4563 [3], \$4563 [1] } = { \$4562 , \$4558  };
-  assign \$4574 [2] = 1'h0;
-  assign { \$4574 [3], \$4574 [1:0] } = { \$4573 , \$4569 , \$4567  };
-  assign \$4583 [1:0] = 2'h0;
-  assign \$4583 [3:2] = { \$4582 , \$4580  };
-  assign \$4593 [1] = 1'h0;
-  assign { \$4593 [3:2], \$4593 [0] } = { \$4592 , \$4590 , \$4586  };
-  assign \$4602 [0] = 1'h0;
-  assign \$4602 [3:1] = { \$4601 , \$4599 , \$4597  };
-  assign \$4614  = { \$4613 , \$4611 , \$4609 , \$4607  };
+  assign \$2690  = 1'h1;
+  assign \$2691  = mac_wmux_keep15;
+  assign \$2692  = 1'h1;
+  assign \$2693  = mac_wmux_keep15;
+  assign \$2694  = 1'h1;
+  assign \$2695  = mac_wmux_keep15;
 endmodule

@@ -6,317 +6,62 @@ module nm_topk_2_4_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire \$10 ;
-  wire \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire [15:0] \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire \$119 ;
   wire \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
   wire \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire [15:0] \$137 ;
-  wire [15:0] \$138 ;
-  wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
   wire \$17 ;
-  wire \$170 ;
-  wire [15:0] \$171 ;
-  wire [15:0] \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire \$188 ;
-  wire \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire [15:0] \$205 ;
-  wire \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire \$216 ;
-  wire \$217 ;
-  wire \$218 ;
-  wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire \$222 ;
-  wire \$223 ;
-  wire \$224 ;
-  wire \$225 ;
-  wire \$226 ;
-  wire \$227 ;
-  wire \$228 ;
-  wire \$229 ;
   wire \$23 ;
-  wire \$230 ;
-  wire \$231 ;
-  wire \$232 ;
-  wire \$233 ;
-  wire \$234 ;
-  wire \$235 ;
-  wire \$236 ;
-  wire \$237 ;
-  wire [15:0] \$238 ;
-  wire [15:0] \$239 ;
   wire \$24 ;
-  wire \$240 ;
-  wire \$241 ;
-  wire \$242 ;
-  wire \$243 ;
-  wire \$244 ;
-  wire \$245 ;
-  wire \$246 ;
-  wire \$247 ;
-  wire \$248 ;
-  wire \$249 ;
   wire \$25 ;
-  wire \$250 ;
-  wire \$251 ;
-  wire \$252 ;
-  wire \$253 ;
-  wire \$254 ;
-  wire \$255 ;
-  wire \$256 ;
-  wire \$257 ;
-  wire \$258 ;
-  wire \$259 ;
   wire \$26 ;
-  wire \$260 ;
-  wire \$261 ;
-  wire \$262 ;
-  wire \$263 ;
-  wire \$264 ;
-  wire \$265 ;
-  wire \$266 ;
-  wire \$267 ;
-  wire \$268 ;
-  wire \$269 ;
   wire \$27 ;
-  wire \$270 ;
-  wire \$271 ;
-  wire [15:0] \$272 ;
-  wire [15:0] \$273 ;
-  wire \$274 ;
-  wire \$275 ;
-  wire \$276 ;
-  wire \$277 ;
-  wire [1:0] \$278 ;
-  wire \$279 ;
-  wire \$28 ;
-  wire \$280 ;
-  wire \$281 ;
-  wire \$282 ;
-  wire [1:0] \$283 ;
-  wire [1:0] \$284 ;
-  wire \$285 ;
-  wire \$286 ;
-  wire \$287 ;
-  wire \$288 ;
-  wire [1:0] \$289 ;
-  wire \$29 ;
-  wire [1:0] \$290 ;
-  wire \$291 ;
-  wire \$292 ;
-  wire \$293 ;
-  wire \$294 ;
-  wire [1:0] \$295 ;
-  wire \$296 ;
-  wire \$297 ;
-  wire \$298 ;
-  wire \$299 ;
+  wire [15:0] \$28 ;
+  wire [15:0] \$29 ;
   wire \$3 ;
-  wire \$30 ;
-  wire [1:0] \$300 ;
-  wire [1:0] \$301 ;
-  wire \$302 ;
-  wire \$303 ;
-  wire \$304 ;
-  wire \$305 ;
-  wire [1:0] \$306 ;
-  wire [1:0] \$307 ;
-  reg \$308 ;
-  reg [3:0] \$309 ;
-  wire \$31 ;
-  reg [15:0] \$310 ;
-  reg [15:0] \$311 ;
-  reg [1:0] \$312 ;
-  reg [1:0] \$313 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire \$34 ;
-  wire \$35 ;
+  wire [15:0] \$30 ;
+  wire [15:0] \$31 ;
+  wire [15:0] \$32 ;
+  wire [15:0] \$33 ;
+  wire [15:0] \$34 ;
+  wire [15:0] \$35 ;
   wire \$36 ;
   wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
+  reg \$38 ;
+  reg \$39 ;
   wire \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
+  reg \$40 ;
+  reg [3:0] \$41 ;
+  reg [3:0] \$42 ;
+  reg \$43 ;
+  reg [1:0] \$44 ;
+  reg [1:0] \$45 ;
+  reg [15:0] \$46 ;
+  reg [15:0] \$47 ;
+  reg [15:0] \$48 ;
+  reg [15:0] \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  reg [15:0] \$50 ;
+  reg [15:0] \$51 ;
+  reg [15:0] \$52 ;
+  reg [15:0] \$53 ;
+  reg [3:0] \$54 ;
+  reg [15:0] \$55 ;
+  reg [15:0] \$56 ;
+  reg [1:0] \$57 ;
+  reg [1:0] \$58 ;
   wire \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
   wire \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
   wire \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -351,46 +96,96 @@ module nm_topk_2_4_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   input rst;
   wire rst;
   wire [5:0] sel_beats;
+  reg [15:0] sel_dl1_s0 = 16'h0000;
+  reg [15:0] \sel_dl1_s0$49  = 16'h0000;
+  reg [15:0] \sel_dl1_s0$50  = 16'h0000;
+  reg [15:0] \sel_dl1_s0$51  = 16'h0000;
+  reg [15:0] sel_dl1_s1 = 16'h0000;
+  reg [15:0] \sel_dl1_s1$33  = 16'h0000;
+  reg [15:0] \sel_dl1_s1$34  = 16'h0000;
+  reg [15:0] \sel_dl1_s1$37  = 16'h0000;
+  wire [1:0] sel_idx0;
+  wire [1:0] sel_idx1;
   wire [3:0] sel_keep;
   wire [14:0] sel_key0;
   wire [14:0] sel_key1;
   wire [14:0] sel_key2;
   wire [14:0] sel_key3;
+  reg [3:0] sel_l3_s0 = 4'h0;
   reg [3:0] sel_l5_s0 = 4'h0;
-  reg [15:0] \sel_l5_s0$45  = 16'h0000;
-  reg [1:0] \sel_l5_s0$46  = 2'h0;
-  reg [15:0] \sel_l5_s0$47  = 16'h0000;
-  reg [1:0] \sel_l5_s0$48  = 2'h0;
-  wire sel_pop0_0_0_c;
-  wire sel_pop0_0_0_s;
-  wire sel_pop1_0_0_c;
-  wire sel_pop1_0_0_s;
-  wire sel_pop2_0_0_c;
-  wire sel_pop2_0_0_s;
-  wire sel_pop3_0_0_c;
-  wire sel_pop3_0_0_s;
-  wire [2:0] sel_pre0;
-  wire [2:0] sel_pre1;
-  wire [2:0] sel_pre2;
-  wire [2:0] sel_pre3;
-  wire sel_pre_1_1_0_c;
-  wire sel_pre_1_1_0_s;
-  wire sel_pre_1_3_0_c;
-  wire sel_pre_1_3_0_s;
-  wire sel_pre_2_2_0_c;
-  wire sel_pre_2_2_0_s;
-  wire sel_pre_2_2_1_c;
-  wire sel_pre_2_2_1_s;
-  wire sel_pre_2_2_2_c;
-  wire sel_pre_2_2_2_s;
-  wire sel_pre_2_3_0_c;
-  wire sel_pre_2_3_0_s;
-  wire sel_pre_2_3_1_c;
-  wire sel_pre_2_3_1_s;
-  wire sel_pre_2_3_2_c;
-  wire sel_pre_2_3_2_s;
+  reg \sel_l5_s0$27  = 1'h0;
+  reg [1:0] \sel_l5_s0$28  = 2'h0;
+  reg [1:0] \sel_l5_s0$30  = 2'h0;
+  reg [3:0] sel_l8_s0 = 4'h0;
+  reg [15:0] \sel_l8_s0$42  = 16'h0000;
+  reg [1:0] \sel_l8_s0$43  = 2'h0;
+  reg [15:0] \sel_l8_s0$44  = 16'h0000;
+  reg [1:0] \sel_l8_s0$45  = 2'h0;
+  wire [15:0] sel_or0_0;
+  wire [15:0] sel_or1_0;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire [1:0] sel_pre0_1;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_sel0;
+  wire [2:0] sel_sel1;
+  wire [15:0] sel_val0;
+  wire [15:0] sel_val1;
+  reg valid_s0 = 1'h0;
+  reg valid_s1 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s0;
+  wire valid_s2;
+  assign \$34  = \$32  | \$33 ;
+  assign \$35  = \sel_dl1_s1$37  & { \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27 , \$27  };
+  assign sel_or1_0 = \$34  | \$35 ;
+  assign \$36  = \$23  | \$27 ;
+  assign \$37  = \$25  | \$27 ;
+  always @(posedge clk)
+    valid_s0 <= \$38 ;
+  always @(posedge clk)
+    valid_s1 <= \$39 ;
+  always @(posedge clk)
+    o__valid <= \$40 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$41 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$42 ;
+  always @(posedge clk)
+    \sel_l5_s0$27  <= \$43 ;
+  always @(posedge clk)
+    \sel_l5_s0$28  <= \$44 ;
+  always @(posedge clk)
+    \sel_l5_s0$30  <= \$45 ;
+  always @(posedge clk)
+    sel_dl1_s0 <= \$46 ;
+  always @(posedge clk)
+    \sel_dl1_s0$49  <= \$47 ;
+  always @(posedge clk)
+    \sel_dl1_s0$50  <= \$48 ;
+  always @(posedge clk)
+    \sel_dl1_s0$51  <= \$49 ;
+  always @(posedge clk)
+    sel_dl1_s1 <= \$50 ;
+  always @(posedge clk)
+    \sel_dl1_s1$33  <= \$51 ;
+  always @(posedge clk)
+    \sel_dl1_s1$34  <= \$52 ;
+  always @(posedge clk)
+    \sel_dl1_s1$37  <= \$53 ;
+  always @(posedge clk)
+    sel_l8_s0 <= \$54 ;
+  always @(posedge clk)
+    \sel_l8_s0$42  <= \$55 ;
+  always @(posedge clk)
+    \sel_l8_s0$44  <= \$56 ;
+  always @(posedge clk)
+    \sel_l8_s0$43  <= \$57 ;
+  always @(posedge clk)
+    \sel_l8_s0$45  <= \$58 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = i__payload[14:0] >= i__payload[30:16];
@@ -401,301 +196,208 @@ module nm_topk_2_4_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$7  = i__payload[46:32] >= i__payload[62:48];
   assign \$8  = ~ \$2 ;
   assign \$9  = ~ \$3 ;
-  assign \$10  = \$8  ^ \$9 ;
-  assign \$11  = ~ \$4 ;
-  assign sel_pop0_0_0_s = \$10  ^ \$11 ;
-  assign \$12  = ~ \$2 ;
-  assign \$13  = ~ \$3 ;
-  assign \$14  = \$12  & \$13 ;
-  assign \$15  = ~ \$2 ;
-  assign \$16  = ~ \$4 ;
-  assign \$17  = \$15  & \$16 ;
-  assign \$18  = \$14  | \$17 ;
-  assign \$19  = ~ \$3 ;
-  assign \$20  = ~ \$4 ;
-  assign \$21  = \$19  & \$20 ;
-  assign sel_pop0_0_0_c = \$18  | \$21 ;
-  assign \$22  = ~ \$5 ;
-  assign \$23  = \$2  ^ \$22 ;
-  assign \$24  = ~ \$6 ;
-  assign sel_pop1_0_0_s = \$23  ^ \$24 ;
-  assign \$25  = ~ \$5 ;
-  assign \$26  = \$2  & \$25 ;
-  assign \$27  = ~ \$6 ;
-  assign \$28  = \$2  & \$27 ;
-  assign \$29  = \$26  | \$28 ;
-  assign \$30  = ~ \$5 ;
-  assign \$31  = ~ \$6 ;
-  assign \$32  = \$30  & \$31 ;
-  assign sel_pop1_0_0_c = \$29  | \$32 ;
-  assign \$33  = \$3  ^ \$5 ;
-  assign \$34  = ~ \$7 ;
-  assign sel_pop2_0_0_s = \$33  ^ \$34 ;
-  assign \$35  = \$3  & \$5 ;
-  assign \$36  = ~ \$7 ;
-  assign \$37  = \$3  & \$36 ;
-  assign \$38  = \$35  | \$37 ;
-  assign \$39  = ~ \$7 ;
-  assign \$40  = \$5  & \$39 ;
-  assign sel_pop2_0_0_c = \$38  | \$40 ;
-  assign \$41  = \$4  ^ \$6 ;
-  assign sel_pop3_0_0_s = \$41  ^ \$7 ;
-  assign \$42  = \$4  & \$6 ;
-  assign \$43  = \$4  & \$7 ;
-  assign \$44  = \$42  | \$43 ;
-  assign \$45  = \$6  & \$7 ;
-  assign sel_pop3_0_0_c = \$44  | \$45 ;
-  assign \$46  = ~ sel_pop0_0_0_c;
-  assign \$47  = ~ sel_pop0_0_0_s;
-  assign \$50  = ~ sel_pop1_0_0_c;
-  assign \$51  = ~ sel_pop1_0_0_s;
-  assign \$54  = ~ sel_pop2_0_0_c;
-  assign \$55  = ~ sel_pop2_0_0_s;
-  assign \$58  = ~ sel_pop3_0_0_c;
-  assign \$59  = ~ sel_pop3_0_0_s;
-  assign sel_pre_1_1_0_s = \$53  ^ \$49 ;
-  assign sel_pre_1_1_0_c = \$53  & \$49 ;
-  assign sel_pre_1_3_0_s = \$61  ^ \$57 ;
-  assign sel_pre_1_3_0_c = \$61  & \$57 ;
-  assign sel_pre_2_2_0_s = \$57  ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_2_0_c = \$57  & sel_pre_1_1_0_s;
-  assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
-  assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
-  assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_3_0_c = sel_pre_1_3_0_s & sel_pre_1_1_0_s;
-  assign \$62  = sel_pre_1_3_0_c ^ sel_pre_1_1_0_c;
-  assign sel_pre_2_3_1_s = \$62  ^ sel_pre_2_3_0_c;
-  assign \$63  = sel_pre_1_3_0_c & sel_pre_1_1_0_c;
-  assign \$64  = sel_pre_1_3_0_c & sel_pre_2_3_0_c;
-  assign \$65  = \$63  | \$64 ;
-  assign \$66  = sel_pre_1_1_0_c & sel_pre_2_3_0_c;
-  assign sel_pre_2_3_1_c = \$65  | \$66 ;
-  assign \$104  = i__payload[15:0] & { \$103 , \$101 , \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85 , \$83 , \$81 , \$79 , \$77 , \$75 , \$73  };
-  assign \$106  = \$53  & \$105 ;
-  assign \$108  = \$53  & \$107 ;
-  assign \$110  = \$53  & \$109 ;
-  assign \$112  = \$53  & \$111 ;
-  assign \$114  = \$53  & \$113 ;
-  assign \$116  = \$53  & \$115 ;
-  assign \$118  = \$53  & \$117 ;
-  assign \$120  = \$53  & \$119 ;
-  assign \$122  = \$53  & \$121 ;
-  assign \$124  = \$53  & \$123 ;
-  assign \$126  = \$53  & \$125 ;
-  assign \$128  = \$53  & \$127 ;
-  assign \$130  = \$53  & \$129 ;
-  assign \$132  = \$53  & \$131 ;
-  assign \$134  = \$53  & \$133 ;
-  assign \$136  = \$53  & \$135 ;
-  assign \$137  = i__payload[31:16] & { \$136 , \$134 , \$132 , \$130 , \$128 , \$126 , \$124 , \$122 , \$120 , \$118 , \$116 , \$114 , \$112 , \$110 , \$108 , \$106  };
-  assign \$138  = \$104  | \$137 ;
-  assign \$139  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$140  = \$57  & \$139 ;
-  assign \$141  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$142  = \$57  & \$141 ;
-  assign \$143  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$144  = \$57  & \$143 ;
-  assign \$145  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$146  = \$57  & \$145 ;
-  assign \$147  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$148  = \$57  & \$147 ;
-  assign \$149  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$150  = \$57  & \$149 ;
-  assign \$151  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$152  = \$57  & \$151 ;
-  assign \$153  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$154  = \$57  & \$153 ;
-  assign \$155  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$156  = \$57  & \$155 ;
-  assign \$157  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$158  = \$57  & \$157 ;
-  assign \$159  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$160  = \$57  & \$159 ;
-  assign \$161  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$162  = \$57  & \$161 ;
-  assign \$163  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$164  = \$57  & \$163 ;
-  assign \$165  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$166  = \$57  & \$165 ;
-  assign \$167  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$168  = \$57  & \$167 ;
-  assign \$169  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$170  = \$57  & \$169 ;
-  assign \$171  = i__payload[47:32] & { \$170 , \$168 , \$166 , \$164 , \$162 , \$160 , \$158 , \$156 , \$154 , \$152 , \$150 , \$148 , \$146 , \$144 , \$142 , \$140  };
-  assign \$172  = \$138  | \$171 ;
-  assign \$174  = \$53  & \$173 ;
-  assign \$176  = \$53  & \$175 ;
-  assign \$178  = \$53  & \$177 ;
-  assign \$180  = \$53  & \$179 ;
-  assign \$182  = \$53  & \$181 ;
-  assign \$184  = \$53  & \$183 ;
-  assign \$186  = \$53  & \$185 ;
-  assign \$188  = \$53  & \$187 ;
-  assign \$190  = \$53  & \$189 ;
-  assign \$192  = \$53  & \$191 ;
-  assign \$194  = \$53  & \$193 ;
-  assign \$196  = \$53  & \$195 ;
-  assign \$198  = \$53  & \$197 ;
-  assign \$200  = \$53  & \$199 ;
-  assign \$202  = \$53  & \$201 ;
-  assign \$204  = \$53  & \$203 ;
-  assign \$205  = i__payload[31:16] & { \$204 , \$202 , \$200 , \$198 , \$196 , \$194 , \$192 , \$190 , \$188 , \$186 , \$184 , \$182 , \$180 , \$178 , \$176 , \$174  };
-  assign \$206  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$207  = \$57  & \$206 ;
-  assign \$208  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$209  = \$57  & \$208 ;
-  assign \$210  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$211  = \$57  & \$210 ;
-  assign \$212  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$213  = \$57  & \$212 ;
-  assign \$214  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$215  = \$57  & \$214 ;
-  assign \$216  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$217  = \$57  & \$216 ;
-  assign \$218  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$219  = \$57  & \$218 ;
-  assign \$220  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$221  = \$57  & \$220 ;
-  assign \$222  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$223  = \$57  & \$222 ;
-  assign \$224  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$225  = \$57  & \$224 ;
-  assign \$226  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$227  = \$57  & \$226 ;
-  assign \$228  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$229  = \$57  & \$228 ;
-  assign \$230  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$231  = \$57  & \$230 ;
-  assign \$232  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$233  = \$57  & \$232 ;
-  assign \$234  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$235  = \$57  & \$234 ;
-  assign \$236  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$237  = \$57  & \$236 ;
-  assign \$238  = i__payload[47:32] & { \$237 , \$235 , \$233 , \$231 , \$229 , \$227 , \$225 , \$223 , \$221 , \$219 , \$217 , \$215 , \$213 , \$211 , \$209 , \$207  };
-  assign \$239  = \$205  | \$238 ;
-  assign \$240  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$241  = \$61  & \$240 ;
-  assign \$242  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$243  = \$61  & \$242 ;
-  assign \$244  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$245  = \$61  & \$244 ;
-  assign \$246  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$247  = \$61  & \$246 ;
-  assign \$248  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$249  = \$61  & \$248 ;
-  assign \$250  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$251  = \$61  & \$250 ;
-  assign \$252  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$253  = \$61  & \$252 ;
-  assign \$254  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$255  = \$61  & \$254 ;
-  assign \$256  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$257  = \$61  & \$256 ;
-  assign \$258  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$259  = \$61  & \$258 ;
-  assign \$260  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$261  = \$61  & \$260 ;
-  assign \$262  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$263  = \$61  & \$262 ;
-  assign \$264  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$265  = \$61  & \$264 ;
-  assign \$266  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$267  = \$61  & \$266 ;
-  assign \$268  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$269  = \$61  & \$268 ;
-  assign \$270  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$271  = \$61  & \$270 ;
-  assign \$272  = i__payload[63:48] & { \$271 , \$269 , \$267 , \$265 , \$263 , \$261 , \$259 , \$257 , \$255 , \$253 , \$251 , \$249 , \$247 , \$245 , \$243 , \$241  };
-  assign \$273  = \$239  | \$272 ;
-  assign \$280  = \$53  & \$279 ;
-  assign \$282  = \$53  & \$281 ;
-  assign \$285  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$286  = \$57  & \$285 ;
-  assign \$287  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$288  = \$57  & \$287 ;
-  assign \$290  = \$284  | \$289 ;
-  assign \$292  = \$53  & \$291 ;
-  assign \$294  = \$53  & \$293 ;
-  assign \$296  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$297  = \$57  & \$296 ;
-  assign \$298  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$299  = \$57  & \$298 ;
-  assign \$301  = \$295  | \$300 ;
-  assign \$302  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$303  = \$61  & \$302 ;
-  assign \$304  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$305  = \$61  & \$304 ;
-  assign \$307  = \$301  | \$306 ;
-  always @(posedge clk)
-    o__valid <= \$308 ;
-  always @(posedge clk)
-    sel_l5_s0 <= \$309 ;
-  always @(posedge clk)
-    \sel_l5_s0$45  <= \$310 ;
-  always @(posedge clk)
-    \sel_l5_s0$47  <= \$311 ;
-  always @(posedge clk)
-    \sel_l5_s0$46  <= \$312 ;
-  always @(posedge clk)
-    \sel_l5_s0$48  <= \$313 ;
+  assign \$10  = ~ \$4 ;
+  assign \$11  = 5'h17 >> { \$10 , \$9 , \$8  };
+  assign \$12  = ~ \$5 ;
+  assign \$13  = ~ \$6 ;
+  assign \$14  = 5'h17 >> { \$13 , \$12 , \$2  };
+  assign \$15  = ~ \$7 ;
+  assign \$16  = 5'h17 >> { \$15 , \$5 , \$3  };
+  assign \$17  = 5'h17 >> { \$7 , \$6 , \$4  };
+  assign sel_p0_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
+  assign sel_p0_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
+  assign sel_p1_2_0_s = sel_l3_s0[2] ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = sel_l3_s0[2] & sel_p0_1_0_s;
+  assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
+  assign \$18  = ! \sel_l5_s0$27 ;
+  assign \$19  = sel_l5_s0[1] & \$18 ;
+  assign \$20  = ! \sel_l5_s0$28 ;
+  assign \$21  = sel_l5_s0[2] & \$20 ;
+  assign \$23  = sel_l5_s0[1] & \$22 ;
+  assign \$24  = \sel_l5_s0$28  == 1'h1;
+  assign \$25  = sel_l5_s0[2] & \$24 ;
+  assign \$26  = \sel_l5_s0$30  == 1'h1;
+  assign \$27  = sel_l5_s0[3] & \$26 ;
+  assign \$28  = sel_dl1_s1 & { sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0] };
+  assign \$29  = \sel_dl1_s1$33  & { \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19 , \$19  };
+  assign \$30  = \$28  | \$29 ;
+  assign \$31  = \sel_dl1_s1$34  & { \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21 , \$21  };
+  assign sel_or0_0 = \$30  | \$31 ;
+  assign \$32  = \sel_dl1_s1$33  & { \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23 , \$23  };
+  assign \$33  = \sel_dl1_s1$34  & { \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25 , \$25  };
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$308  = o__valid;
+    \$38  = valid_s0;
     if (i__ready) begin
-      \$308  = i__valid;
+      \$38  = i__valid;
     end
     if (rst) begin
-      \$308  = 1'h0;
+      \$38  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$309  = sel_l5_s0;
+    \$39  = valid_s1;
     if (i__ready) begin
-      \$309  = { \$61 , \$57 , \$53 , \$49  };
+      \$39  = valid_s0;
+    end
+    if (rst) begin
+      \$39  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$310  = \sel_l5_s0$45 ;
+    \$40  = o__valid;
     if (i__ready) begin
-      \$310  = \$172 ;
+      \$40  = valid_s1;
+    end
+    if (rst) begin
+      \$40  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$311  = \sel_l5_s0$47 ;
+    \$41  = sel_l3_s0;
     if (i__ready) begin
-      \$311  = \$273 ;
+      \$41  = { \$17 , \$16 , \$14 , \$11  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$312  = \sel_l5_s0$46 ;
+    \$42  = sel_l5_s0;
     if (i__ready) begin
-      \$312  = \$290 ;
+      \$42  = sel_l3_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$313  = \sel_l5_s0$48 ;
+    \$43  = \sel_l5_s0$27 ;
     if (i__ready) begin
-      \$313  = \$307 ;
+      \$43  = sel_l3_s0[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$44  = \sel_l5_s0$28 ;
+    if (i__ready) begin
+      \$44  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$45  = \sel_l5_s0$30 ;
+    if (i__ready) begin
+      \$45  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$46  = sel_dl1_s0;
+    if (i__ready) begin
+      \$46  = i__payload[15:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$47  = \sel_dl1_s0$49 ;
+    if (i__ready) begin
+      \$47  = i__payload[31:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$48  = \sel_dl1_s0$50 ;
+    if (i__ready) begin
+      \$48  = i__payload[47:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$49  = \sel_dl1_s0$51 ;
+    if (i__ready) begin
+      \$49  = i__payload[63:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$50  = sel_dl1_s1;
+    if (i__ready) begin
+      \$50  = sel_dl1_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$51  = \sel_dl1_s1$33 ;
+    if (i__ready) begin
+      \$51  = \sel_dl1_s0$49 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$52  = \sel_dl1_s1$34 ;
+    if (i__ready) begin
+      \$52  = \sel_dl1_s0$50 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$53  = \sel_dl1_s1$37 ;
+    if (i__ready) begin
+      \$53  = \sel_dl1_s0$51 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$54  = sel_l8_s0;
+    if (i__ready) begin
+      \$54  = sel_l5_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$55  = \sel_l8_s0$42 ;
+    if (i__ready) begin
+      \$55  = sel_or0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = \sel_l8_s0$44 ;
+    if (i__ready) begin
+      \$56  = sel_or1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = \sel_l8_s0$43 ;
+    if (i__ready) begin
+      \$57  = { \$21 , \$19  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = \sel_l8_s0$45 ;
+    if (i__ready) begin
+      \$58  = { \$37 , \$36  };
     end
   end
   assign advance = i__ready;
-  assign valid_s0 = o__valid;
+  assign valid_s2 = o__valid;
   assign sel_key0 = i__payload[14:0];
   assign sel_key1 = i__payload[30:16];
   assign sel_key2 = i__payload[46:32];
   assign sel_key3 = i__payload[62:48];
   assign sel_beats = { \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
-  assign sel_keep = { \$61 , \$57 , \$53 , \$49  };
-  assign sel_pre0 = 3'h0;
-  assign sel_pre1 = { 2'h0, \$49  };
-  assign sel_pre2 = { 1'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign sel_pre3 = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
+  assign sel_keep = { \$17 , \$16 , \$14 , \$11  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_sel0 = { \$21 , \$19 , sel_l5_s0[0] };
+  assign sel_sel1 = { \$27 , \$25 , \$23  };
+  assign sel_idx0 = { \$21 , \$19  };
+  assign sel_idx1 = { \$37 , \$36  };
+  assign sel_val0 = sel_or0_0;
+  assign sel_val1 = sel_or1_0;
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[15:0];
   assign \i__payload.data[1]  = i__payload[31:16];
@@ -712,109 +414,10 @@ module nm_topk_2_4_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \o__payload.index  = o__payload[39:36];
   assign \o__payload.index[0]  = o__payload[37:36];
   assign \o__payload.index[1]  = o__payload[39:38];
-  assign o__payload[39:38] = \sel_l5_s0$48 ;
-  assign o__payload[35:20] = \sel_l5_s0$47 ;
-  assign o__payload[37:36] = \sel_l5_s0$46 ;
-  assign o__payload[19:4] = \sel_l5_s0$45 ;
-  assign o__payload[3:0] = sel_l5_s0;
-  assign \$48  = 1'h0;
-  assign \$49  = \$46 ;
-  assign \$52  = 1'h0;
-  assign \$53  = \$50 ;
-  assign \$56  = 1'h0;
-  assign \$57  = \$54 ;
-  assign \$60  = 1'h0;
-  assign \$61  = \$58 ;
-  assign sel_pre_2_2_2_s = sel_pre_2_2_1_c;
-  assign sel_pre_2_2_2_c = 1'h0;
-  assign \$67  = 1'h0;
-  assign sel_pre_2_3_2_s = sel_pre_2_3_1_c;
-  assign \$68  = 1'h0;
-  assign \$69  = 1'h0;
-  assign \$70  = 1'h0;
-  assign \$71  = 1'h0;
-  assign sel_pre_2_3_2_c = 1'h0;
-  assign \$72  = 1'h1;
-  assign \$73  = \$46 ;
-  assign \$74  = 1'h1;
-  assign \$75  = \$46 ;
-  assign \$76  = 1'h1;
-  assign \$77  = \$46 ;
-  assign \$78  = 1'h1;
-  assign \$79  = \$46 ;
-  assign \$80  = 1'h1;
-  assign \$81  = \$46 ;
-  assign \$82  = 1'h1;
-  assign \$83  = \$46 ;
-  assign \$84  = 1'h1;
-  assign \$85  = \$46 ;
-  assign \$86  = 1'h1;
-  assign \$87  = \$46 ;
-  assign \$88  = 1'h1;
-  assign \$89  = \$46 ;
-  assign \$90  = 1'h1;
-  assign \$91  = \$46 ;
-  assign \$92  = 1'h1;
-  assign \$93  = \$46 ;
-  assign \$94  = 1'h1;
-  assign \$95  = \$46 ;
-  assign \$96  = 1'h1;
-  assign \$97  = \$46 ;
-  assign \$98  = 1'h1;
-  assign \$99  = \$46 ;
-  assign \$100  = 1'h1;
-  assign \$101  = \$46 ;
-  assign \$102  = 1'h1;
-  assign \$103  = \$46 ;
-  assign \$173  = \$49 ;
-  assign \$175  = \$49 ;
-  assign \$177  = \$49 ;
-  assign \$179  = \$49 ;
-  assign \$181  = \$49 ;
-  assign \$183  = \$49 ;
-  assign \$185  = \$49 ;
-  assign \$187  = \$49 ;
-  assign \$189  = \$49 ;
-  assign \$191  = \$49 ;
-  assign \$193  = \$49 ;
-  assign \$195  = \$49 ;
-  assign \$197  = \$49 ;
-  assign \$199  = \$49 ;
-  assign \$201  = \$49 ;
-  assign \$203  = \$49 ;
-  assign \$274  = 1'h1;
-  assign \$275  = \$46 ;
-  assign \$276  = 1'h1;
-  assign \$277  = \$46 ;
-  assign \$278  = 2'h0;
-  assign \$283 [1] = 1'h0;
-  assign \$283 [0] = \$280 ;
-  assign \$284  = { 1'h0, \$280  };
-  assign \$289 [0] = 1'h0;
-  assign \$289 [1] = \$288 ;
-  assign \$291  = \$49 ;
-  assign \$293  = \$49 ;
-  assign \$295 [1] = 1'h0;
-  assign \$295 [0] = \$292 ;
-  assign \$300 [0] = 1'h0;
-  assign \$300 [1] = \$299 ;
-  assign \$306  = { \$305 , \$303  };
-  assign \$105  = sel_pop0_0_0_c;
-  assign \$107  = sel_pop0_0_0_c;
-  assign \$109  = sel_pop0_0_0_c;
-  assign \$111  = sel_pop0_0_0_c;
-  assign \$113  = sel_pop0_0_0_c;
-  assign \$115  = sel_pop0_0_0_c;
-  assign \$117  = sel_pop0_0_0_c;
-  assign \$119  = sel_pop0_0_0_c;
-  assign \$121  = sel_pop0_0_0_c;
-  assign \$123  = sel_pop0_0_0_c;
-  assign \$125  = sel_pop0_0_0_c;
-  assign \$127  = sel_pop0_0_0_c;
-  assign \$129  = sel_pop0_0_0_c;
-  assign \$131  = sel_pop0_0_0_c;
-  assign \$133  = sel_pop0_0_0_c;
-  assign \$135  = sel_pop0_0_0_c;
-  assign \$279  = sel_pop0_0_0_c;
-  assign \$281  = sel_pop0_0_0_c;
+  assign o__payload[39:38] = \sel_l8_s0$45 ;
+  assign o__payload[35:20] = \sel_l8_s0$44 ;
+  assign o__payload[37:36] = \sel_l8_s0$43 ;
+  assign o__payload[19:4] = \sel_l8_s0$42 ;
+  assign o__payload[3:0] = sel_l8_s0;
+  assign \$22  = \sel_l5_s0$27 ;
 endmodule

@@ -6,149 +6,19 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   wire [8:0] \$10 ;
-  wire [7:0] \$100 ;
-  wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire \$104 ;
-  wire \$105 ;
-  wire \$106 ;
-  wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
   wire \$11 ;
-  wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire \$113 ;
-  wire \$114 ;
-  wire \$115 ;
-  wire \$116 ;
-  wire [7:0] \$117 ;
-  wire [7:0] \$118 ;
-  wire \$119 ;
   wire [8:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire \$122 ;
-  wire \$123 ;
-  wire \$124 ;
-  wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire \$128 ;
-  wire \$129 ;
   wire [8:0] \$13 ;
-  wire \$130 ;
-  wire \$131 ;
-  wire \$132 ;
-  wire \$133 ;
-  wire \$134 ;
-  wire [7:0] \$135 ;
-  wire [7:0] \$136 ;
-  wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
   wire \$14 ;
-  wire \$140 ;
-  wire \$141 ;
-  wire \$142 ;
-  wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire \$149 ;
   wire \$15 ;
-  wire \$150 ;
-  wire \$151 ;
-  wire \$152 ;
-  wire [7:0] \$153 ;
-  wire \$154 ;
-  wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire \$158 ;
-  wire \$159 ;
   wire \$16 ;
-  wire \$160 ;
-  wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire \$167 ;
-  wire \$168 ;
-  wire \$169 ;
   wire \$17 ;
-  wire [7:0] \$170 ;
-  wire [7:0] \$171 ;
-  wire \$172 ;
-  wire \$173 ;
-  wire \$174 ;
-  wire \$175 ;
-  wire \$176 ;
-  wire \$177 ;
-  wire \$178 ;
-  wire \$179 ;
   wire \$18 ;
-  wire \$180 ;
-  wire \$181 ;
-  wire \$182 ;
-  wire \$183 ;
-  wire \$184 ;
-  wire \$185 ;
-  wire \$186 ;
-  wire \$187 ;
-  wire [7:0] \$188 ;
-  wire [7:0] \$189 ;
   wire \$19 ;
-  wire \$190 ;
-  wire \$191 ;
-  wire \$192 ;
-  wire \$193 ;
-  wire [1:0] \$194 ;
-  wire \$195 ;
-  wire \$196 ;
-  wire \$197 ;
-  wire \$198 ;
-  wire [1:0] \$199 ;
   wire \$2 ;
   wire \$20 ;
-  wire [1:0] \$200 ;
-  wire \$201 ;
-  wire \$202 ;
-  wire \$203 ;
-  wire \$204 ;
-  wire [1:0] \$205 ;
-  wire [1:0] \$206 ;
-  wire \$207 ;
-  wire \$208 ;
-  wire \$209 ;
   wire \$21 ;
-  wire \$210 ;
-  wire [1:0] \$211 ;
-  wire \$212 ;
-  wire \$213 ;
-  wire \$214 ;
-  wire \$215 ;
-  wire [1:0] \$216 ;
-  wire [1:0] \$217 ;
-  wire \$218 ;
-  wire \$219 ;
   wire \$22 ;
-  wire \$220 ;
-  wire \$221 ;
-  wire [1:0] \$222 ;
-  wire [1:0] \$223 ;
-  reg \$224 ;
-  reg [3:0] \$225 ;
-  reg [7:0] \$226 ;
-  reg [7:0] \$227 ;
-  reg [1:0] \$228 ;
-  reg [1:0] \$229 ;
   wire \$23 ;
   wire \$24 ;
   wire \$25 ;
@@ -168,71 +38,51 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$38 ;
   wire \$39 ;
   wire [8:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire \$42 ;
-  wire \$43 ;
-  wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire \$47 ;
+  wire [7:0] \$40 ;
+  wire [7:0] \$41 ;
+  wire [7:0] \$42 ;
+  wire [7:0] \$43 ;
+  wire [7:0] \$44 ;
+  wire [7:0] \$45 ;
+  wire [7:0] \$46 ;
+  wire [7:0] \$47 ;
   wire \$48 ;
   wire \$49 ;
   wire \$5 ;
-  wire \$50 ;
-  wire \$51 ;
-  wire \$52 ;
-  wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire \$59 ;
+  reg \$50 ;
+  reg \$51 ;
+  reg \$52 ;
+  reg \$53 ;
+  reg [7:0] \$54 ;
+  reg [7:0] \$55 ;
+  reg [7:0] \$56 ;
+  reg [7:0] \$57 ;
+  reg [3:0] \$58 ;
+  reg [3:0] \$59 ;
   wire [8:0] \$6 ;
-  wire \$60 ;
-  wire \$61 ;
-  wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire \$68 ;
-  wire \$69 ;
+  reg \$60 ;
+  reg [1:0] \$61 ;
+  reg [1:0] \$62 ;
+  reg [7:0] \$63 ;
+  reg [7:0] \$64 ;
+  reg [7:0] \$65 ;
+  reg [7:0] \$66 ;
+  reg [7:0] \$67 ;
+  reg [7:0] \$68 ;
+  reg [7:0] \$69 ;
   wire [8:0] \$7 ;
-  wire \$70 ;
-  wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire \$77 ;
-  wire \$78 ;
-  wire \$79 ;
+  reg [7:0] \$70 ;
+  reg [7:0] \$71 ;
+  reg [7:0] \$72 ;
+  reg [7:0] \$73 ;
+  reg [7:0] \$74 ;
+  reg [3:0] \$75 ;
+  reg [7:0] \$76 ;
+  reg [7:0] \$77 ;
+  reg [1:0] \$78 ;
+  reg [1:0] \$79 ;
   wire \$8 ;
-  wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire \$86 ;
-  wire \$87 ;
-  wire \$88 ;
-  wire \$89 ;
   wire [8:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire \$95 ;
-  wire \$96 ;
-  wire \$97 ;
-  wire \$98 ;
-  wire \$99 ;
   wire advance;
   input clk;
   wire clk;
@@ -267,46 +117,155 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   input rst;
   wire rst;
   wire [5:0] sel_beats;
+  reg [7:0] sel_dl1_s0 = 8'h00;
+  reg [7:0] \sel_dl1_s0$54  = 8'h00;
+  reg [7:0] \sel_dl1_s0$55  = 8'h00;
+  reg [7:0] \sel_dl1_s0$56  = 8'h00;
+  reg [7:0] sel_dl1_s1 = 8'h00;
+  reg [7:0] \sel_dl1_s1$58  = 8'h00;
+  reg [7:0] \sel_dl1_s1$59  = 8'h00;
+  reg [7:0] \sel_dl1_s1$60  = 8'h00;
+  reg [7:0] sel_dl1_s2 = 8'h00;
+  reg [7:0] \sel_dl1_s2$37  = 8'h00;
+  reg [7:0] \sel_dl1_s2$38  = 8'h00;
+  reg [7:0] \sel_dl1_s2$41  = 8'h00;
+  wire [1:0] sel_idx0;
+  wire [1:0] sel_idx1;
   wire [3:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
   wire [7:0] sel_key2;
   wire [7:0] sel_key3;
+  reg [7:0] sel_l1_s0 = 8'h00;
+  reg [7:0] \sel_l1_s0$16  = 8'h00;
+  reg [7:0] \sel_l1_s0$17  = 8'h00;
+  reg [7:0] \sel_l1_s0$18  = 8'h00;
+  reg [3:0] sel_l3_s0 = 4'h0;
   reg [3:0] sel_l5_s0 = 4'h0;
-  reg [7:0] \sel_l5_s0$45  = 8'h00;
-  reg [1:0] \sel_l5_s0$46  = 2'h0;
-  reg [7:0] \sel_l5_s0$47  = 8'h00;
-  reg [1:0] \sel_l5_s0$48  = 2'h0;
-  wire sel_pop0_0_0_c;
-  wire sel_pop0_0_0_s;
-  wire sel_pop1_0_0_c;
-  wire sel_pop1_0_0_s;
-  wire sel_pop2_0_0_c;
-  wire sel_pop2_0_0_s;
-  wire sel_pop3_0_0_c;
-  wire sel_pop3_0_0_s;
-  wire [2:0] sel_pre0;
-  wire [2:0] sel_pre1;
-  wire [2:0] sel_pre2;
-  wire [2:0] sel_pre3;
-  wire sel_pre_1_1_0_c;
-  wire sel_pre_1_1_0_s;
-  wire sel_pre_1_3_0_c;
-  wire sel_pre_1_3_0_s;
-  wire sel_pre_2_2_0_c;
-  wire sel_pre_2_2_0_s;
-  wire sel_pre_2_2_1_c;
-  wire sel_pre_2_2_1_s;
-  wire sel_pre_2_2_2_c;
-  wire sel_pre_2_2_2_s;
-  wire sel_pre_2_3_0_c;
-  wire sel_pre_2_3_0_s;
-  wire sel_pre_2_3_1_c;
-  wire sel_pre_2_3_1_s;
-  wire sel_pre_2_3_2_c;
-  wire sel_pre_2_3_2_s;
+  reg \sel_l5_s0$31  = 1'h0;
+  reg [1:0] \sel_l5_s0$32  = 2'h0;
+  reg [1:0] \sel_l5_s0$34  = 2'h0;
+  reg [3:0] sel_l8_s0 = 4'h0;
+  reg [7:0] \sel_l8_s0$46  = 8'h00;
+  reg [1:0] \sel_l8_s0$47  = 2'h0;
+  reg [7:0] \sel_l8_s0$48  = 8'h00;
+  reg [1:0] \sel_l8_s0$49  = 2'h0;
+  wire [7:0] sel_or0_0;
+  wire [7:0] sel_or1_0;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire [1:0] sel_pre0_1;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_sel0;
+  wire [2:0] sel_sel1;
+  wire [7:0] sel_val0;
+  wire [7:0] sel_val1;
+  reg valid_s0 = 1'h0;
+  reg valid_s1 = 1'h0;
+  reg valid_s2 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s0;
+  wire valid_s3;
+  assign \$20  = ~ \$14 ;
+  assign \$21  = ~ \$15 ;
+  assign \$22  = ~ \$16 ;
+  assign \$23  = 5'h17 >> { \$22 , \$21 , \$20  };
+  assign \$24  = ~ \$17 ;
+  assign \$25  = ~ \$18 ;
+  assign \$26  = 5'h17 >> { \$25 , \$24 , \$14  };
+  assign \$27  = ~ \$19 ;
+  assign \$28  = 5'h17 >> { \$27 , \$17 , \$15  };
+  assign \$29  = 5'h17 >> { \$19 , \$18 , \$16  };
+  assign sel_p0_1_0_s = sel_l3_s0[1] ^ sel_l3_s0[0];
+  assign sel_p0_1_0_c = sel_l3_s0[1] & sel_l3_s0[0];
+  assign sel_p1_2_0_s = sel_l3_s0[2] ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = sel_l3_s0[2] & sel_p0_1_0_s;
+  assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
+  assign \$30  = ! \sel_l5_s0$31 ;
+  assign \$31  = sel_l5_s0[1] & \$30 ;
+  assign \$32  = ! \sel_l5_s0$32 ;
+  assign \$33  = sel_l5_s0[2] & \$32 ;
+  assign \$35  = sel_l5_s0[1] & \$34 ;
+  assign \$36  = \sel_l5_s0$32  == 1'h1;
+  assign \$37  = sel_l5_s0[2] & \$36 ;
+  assign \$38  = \sel_l5_s0$34  == 1'h1;
+  assign \$39  = sel_l5_s0[3] & \$38 ;
+  assign \$40  = sel_dl1_s2 & { sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0], sel_l5_s0[0] };
+  assign \$41  = \sel_dl1_s2$37  & { \$31 , \$31 , \$31 , \$31 , \$31 , \$31 , \$31 , \$31  };
+  assign \$42  = \$40  | \$41 ;
+  assign \$43  = \sel_dl1_s2$38  & { \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33 , \$33  };
+  assign sel_or0_0 = \$42  | \$43 ;
+  assign \$44  = \sel_dl1_s2$37  & { \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35 , \$35  };
+  assign \$45  = \sel_dl1_s2$38  & { \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37 , \$37  };
+  assign \$46  = \$44  | \$45 ;
+  assign \$47  = \sel_dl1_s2$41  & { \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39 , \$39  };
+  assign sel_or1_0 = \$46  | \$47 ;
+  assign \$48  = \$35  | \$39 ;
+  assign \$49  = \$37  | \$39 ;
+  always @(posedge clk)
+    valid_s0 <= \$50 ;
+  always @(posedge clk)
+    valid_s1 <= \$51 ;
+  always @(posedge clk)
+    valid_s2 <= \$52 ;
+  always @(posedge clk)
+    o__valid <= \$53 ;
+  always @(posedge clk)
+    sel_l1_s0 <= \$54 ;
+  always @(posedge clk)
+    \sel_l1_s0$16  <= \$55 ;
+  always @(posedge clk)
+    \sel_l1_s0$17  <= \$56 ;
+  always @(posedge clk)
+    \sel_l1_s0$18  <= \$57 ;
+  always @(posedge clk)
+    sel_l3_s0 <= \$58 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$59 ;
+  always @(posedge clk)
+    \sel_l5_s0$31  <= \$60 ;
+  always @(posedge clk)
+    \sel_l5_s0$32  <= \$61 ;
+  always @(posedge clk)
+    \sel_l5_s0$34  <= \$62 ;
+  always @(posedge clk)
+    sel_dl1_s0 <= \$63 ;
+  always @(posedge clk)
+    \sel_dl1_s0$54  <= \$64 ;
+  always @(posedge clk)
+    \sel_dl1_s0$55  <= \$65 ;
+  always @(posedge clk)
+    \sel_dl1_s0$56  <= \$66 ;
+  always @(posedge clk)
+    sel_dl1_s1 <= \$67 ;
+  always @(posedge clk)
+    \sel_dl1_s1$58  <= \$68 ;
+  always @(posedge clk)
+    \sel_dl1_s1$59  <= \$69 ;
+  always @(posedge clk)
+    \sel_dl1_s1$60  <= \$70 ;
+  always @(posedge clk)
+    sel_dl1_s2 <= \$71 ;
+  always @(posedge clk)
+    \sel_dl1_s2$37  <= \$72 ;
+  always @(posedge clk)
+    \sel_dl1_s2$38  <= \$73 ;
+  always @(posedge clk)
+    \sel_dl1_s2$41  <= \$74 ;
+  always @(posedge clk)
+    sel_l8_s0 <= \$75 ;
+  always @(posedge clk)
+    \sel_l8_s0$46  <= \$76 ;
+  always @(posedge clk)
+    \sel_l8_s0$48  <= \$77 ;
+  always @(posedge clk)
+    \sel_l8_s0$47  <= \$78 ;
+  always @(posedge clk)
+    \sel_l8_s0$49  <= \$79 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -321,245 +280,250 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$11  = $signed(i__payload[31:24]) >= $signed(1'h0);
   assign \$12  = - $signed(i__payload[31:24]);
   assign \$13  = \$11  ? { i__payload[31], i__payload[31:24] } : \$12 ;
-  assign \$14  = \$4 [7:0] >= \$7 [7:0];
-  assign \$15  = \$4 [7:0] >= \$10 [7:0];
-  assign \$16  = \$4 [7:0] >= \$13 [7:0];
-  assign \$17  = \$7 [7:0] >= \$10 [7:0];
-  assign \$18  = \$7 [7:0] >= \$13 [7:0];
-  assign \$19  = \$10 [7:0] >= \$13 [7:0];
-  assign \$20  = ~ \$14 ;
-  assign \$21  = ~ \$15 ;
-  assign \$22  = \$20  ^ \$21 ;
-  assign \$23  = ~ \$16 ;
-  assign sel_pop0_0_0_s = \$22  ^ \$23 ;
-  assign \$24  = ~ \$14 ;
-  assign \$25  = ~ \$15 ;
-  assign \$26  = \$24  & \$25 ;
-  assign \$27  = ~ \$14 ;
-  assign \$28  = ~ \$16 ;
-  assign \$29  = \$27  & \$28 ;
-  assign \$30  = \$26  | \$29 ;
-  assign \$31  = ~ \$15 ;
-  assign \$32  = ~ \$16 ;
-  assign \$33  = \$31  & \$32 ;
-  assign sel_pop0_0_0_c = \$30  | \$33 ;
-  assign \$34  = ~ \$17 ;
-  assign \$35  = \$14  ^ \$34 ;
-  assign \$36  = ~ \$18 ;
-  assign sel_pop1_0_0_s = \$35  ^ \$36 ;
-  assign \$37  = ~ \$17 ;
-  assign \$38  = \$14  & \$37 ;
-  assign \$39  = ~ \$18 ;
-  assign \$40  = \$14  & \$39 ;
-  assign \$41  = \$38  | \$40 ;
-  assign \$42  = ~ \$17 ;
-  assign \$43  = ~ \$18 ;
-  assign \$44  = \$42  & \$43 ;
-  assign sel_pop1_0_0_c = \$41  | \$44 ;
-  assign \$45  = \$15  ^ \$17 ;
-  assign \$46  = ~ \$19 ;
-  assign sel_pop2_0_0_s = \$45  ^ \$46 ;
-  assign \$47  = \$15  & \$17 ;
-  assign \$48  = ~ \$19 ;
-  assign \$49  = \$15  & \$48 ;
-  assign \$50  = \$47  | \$49 ;
-  assign \$51  = ~ \$19 ;
-  assign \$52  = \$17  & \$51 ;
-  assign sel_pop2_0_0_c = \$50  | \$52 ;
-  assign \$53  = \$16  ^ \$18 ;
-  assign sel_pop3_0_0_s = \$53  ^ \$19 ;
-  assign \$54  = \$16  & \$18 ;
-  assign \$55  = \$16  & \$19 ;
-  assign \$56  = \$54  | \$55 ;
-  assign \$57  = \$18  & \$19 ;
-  assign sel_pop3_0_0_c = \$56  | \$57 ;
-  assign \$58  = ~ sel_pop0_0_0_c;
-  assign \$59  = ~ sel_pop0_0_0_s;
-  assign \$62  = ~ sel_pop1_0_0_c;
-  assign \$63  = ~ sel_pop1_0_0_s;
-  assign \$66  = ~ sel_pop2_0_0_c;
-  assign \$67  = ~ sel_pop2_0_0_s;
-  assign \$70  = ~ sel_pop3_0_0_c;
-  assign \$71  = ~ sel_pop3_0_0_s;
-  assign sel_pre_1_1_0_s = \$65  ^ \$61 ;
-  assign sel_pre_1_1_0_c = \$65  & \$61 ;
-  assign sel_pre_1_3_0_s = \$73  ^ \$69 ;
-  assign sel_pre_1_3_0_c = \$73  & \$69 ;
-  assign sel_pre_2_2_0_s = \$69  ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_2_0_c = \$69  & sel_pre_1_1_0_s;
-  assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
-  assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
-  assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_3_0_c = sel_pre_1_3_0_s & sel_pre_1_1_0_s;
-  assign \$74  = sel_pre_1_3_0_c ^ sel_pre_1_1_0_c;
-  assign sel_pre_2_3_1_s = \$74  ^ sel_pre_2_3_0_c;
-  assign \$75  = sel_pre_1_3_0_c & sel_pre_1_1_0_c;
-  assign \$76  = sel_pre_1_3_0_c & sel_pre_2_3_0_c;
-  assign \$77  = \$75  | \$76 ;
-  assign \$78  = sel_pre_1_1_0_c & sel_pre_2_3_0_c;
-  assign sel_pre_2_3_1_c = \$77  | \$78 ;
-  assign \$100  = i__payload[7:0] & { \$99 , \$97 , \$95 , \$93 , \$91 , \$89 , \$87 , \$85  };
-  assign \$102  = \$65  & \$101 ;
-  assign \$104  = \$65  & \$103 ;
-  assign \$106  = \$65  & \$105 ;
-  assign \$108  = \$65  & \$107 ;
-  assign \$110  = \$65  & \$109 ;
-  assign \$112  = \$65  & \$111 ;
-  assign \$114  = \$65  & \$113 ;
-  assign \$116  = \$65  & \$115 ;
-  assign \$117  = i__payload[15:8] & { \$116 , \$114 , \$112 , \$110 , \$108 , \$106 , \$104 , \$102  };
-  assign \$118  = \$100  | \$117 ;
-  assign \$119  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$120  = \$69  & \$119 ;
-  assign \$121  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$122  = \$69  & \$121 ;
-  assign \$123  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$124  = \$69  & \$123 ;
-  assign \$125  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$126  = \$69  & \$125 ;
-  assign \$127  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$128  = \$69  & \$127 ;
-  assign \$129  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$130  = \$69  & \$129 ;
-  assign \$131  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$132  = \$69  & \$131 ;
-  assign \$133  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$134  = \$69  & \$133 ;
-  assign \$135  = i__payload[23:16] & { \$134 , \$132 , \$130 , \$128 , \$126 , \$124 , \$122 , \$120  };
-  assign \$136  = \$118  | \$135 ;
-  assign \$138  = \$65  & \$137 ;
-  assign \$140  = \$65  & \$139 ;
-  assign \$142  = \$65  & \$141 ;
-  assign \$144  = \$65  & \$143 ;
-  assign \$146  = \$65  & \$145 ;
-  assign \$148  = \$65  & \$147 ;
-  assign \$150  = \$65  & \$149 ;
-  assign \$152  = \$65  & \$151 ;
-  assign \$153  = i__payload[15:8] & { \$152 , \$150 , \$148 , \$146 , \$144 , \$142 , \$140 , \$138  };
-  assign \$154  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$155  = \$69  & \$154 ;
-  assign \$156  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$157  = \$69  & \$156 ;
-  assign \$158  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$159  = \$69  & \$158 ;
-  assign \$160  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$161  = \$69  & \$160 ;
-  assign \$162  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$163  = \$69  & \$162 ;
-  assign \$164  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$165  = \$69  & \$164 ;
-  assign \$166  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$167  = \$69  & \$166 ;
-  assign \$168  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$169  = \$69  & \$168 ;
-  assign \$170  = i__payload[23:16] & { \$169 , \$167 , \$165 , \$163 , \$161 , \$159 , \$157 , \$155  };
-  assign \$171  = \$153  | \$170 ;
-  assign \$172  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$173  = \$73  & \$172 ;
-  assign \$174  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$175  = \$73  & \$174 ;
-  assign \$176  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$177  = \$73  & \$176 ;
-  assign \$178  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$179  = \$73  & \$178 ;
-  assign \$180  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$181  = \$73  & \$180 ;
-  assign \$182  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$183  = \$73  & \$182 ;
-  assign \$184  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$185  = \$73  & \$184 ;
-  assign \$186  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$187  = \$73  & \$186 ;
-  assign \$188  = i__payload[31:24] & { \$187 , \$185 , \$183 , \$181 , \$179 , \$177 , \$175 , \$173  };
-  assign \$189  = \$171  | \$188 ;
-  assign \$196  = \$65  & \$195 ;
-  assign \$198  = \$65  & \$197 ;
-  assign \$201  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$202  = \$69  & \$201 ;
-  assign \$203  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$204  = \$69  & \$203 ;
-  assign \$206  = \$200  | \$205 ;
-  assign \$208  = \$65  & \$207 ;
-  assign \$210  = \$65  & \$209 ;
-  assign \$212  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$213  = \$69  & \$212 ;
-  assign \$214  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$215  = \$69  & \$214 ;
-  assign \$217  = \$211  | \$216 ;
-  assign \$218  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$219  = \$73  & \$218 ;
-  assign \$220  = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$221  = \$73  & \$220 ;
-  assign \$223  = \$217  | \$222 ;
-  always @(posedge clk)
-    o__valid <= \$224 ;
-  always @(posedge clk)
-    sel_l5_s0 <= \$225 ;
-  always @(posedge clk)
-    \sel_l5_s0$45  <= \$226 ;
-  always @(posedge clk)
-    \sel_l5_s0$47  <= \$227 ;
-  always @(posedge clk)
-    \sel_l5_s0$46  <= \$228 ;
-  always @(posedge clk)
-    \sel_l5_s0$48  <= \$229 ;
+  assign \$14  = sel_l1_s0 >= \sel_l1_s0$16 ;
+  assign \$15  = sel_l1_s0 >= \sel_l1_s0$17 ;
+  assign \$16  = sel_l1_s0 >= \sel_l1_s0$18 ;
+  assign \$17  = \sel_l1_s0$16  >= \sel_l1_s0$17 ;
+  assign \$18  = \sel_l1_s0$16  >= \sel_l1_s0$18 ;
+  assign \$19  = \sel_l1_s0$17  >= \sel_l1_s0$18 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$224  = o__valid;
+    \$50  = valid_s0;
     if (i__ready) begin
-      \$224  = i__valid;
+      \$50  = i__valid;
     end
     if (rst) begin
-      \$224  = 1'h0;
+      \$50  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$225  = sel_l5_s0;
+    \$51  = valid_s1;
     if (i__ready) begin
-      \$225  = { \$73 , \$69 , \$65 , \$61  };
+      \$51  = valid_s0;
+    end
+    if (rst) begin
+      \$51  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$226  = \sel_l5_s0$45 ;
+    \$52  = valid_s2;
     if (i__ready) begin
-      \$226  = \$136 ;
+      \$52  = valid_s1;
+    end
+    if (rst) begin
+      \$52  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$227  = \sel_l5_s0$47 ;
+    \$53  = o__valid;
     if (i__ready) begin
-      \$227  = \$189 ;
+      \$53  = valid_s2;
+    end
+    if (rst) begin
+      \$53  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$228  = \sel_l5_s0$46 ;
+    \$54  = sel_l1_s0;
     if (i__ready) begin
-      \$228  = \$206 ;
+      \$54  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$229  = \sel_l5_s0$48 ;
+    \$55  = \sel_l1_s0$16 ;
     if (i__ready) begin
-      \$229  = \$223 ;
+      \$55  = \$7 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$56  = \sel_l1_s0$17 ;
+    if (i__ready) begin
+      \$56  = \$10 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$57  = \sel_l1_s0$18 ;
+    if (i__ready) begin
+      \$57  = \$13 [7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$58  = sel_l3_s0;
+    if (i__ready) begin
+      \$58  = { \$29 , \$28 , \$26 , \$23  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$59  = sel_l5_s0;
+    if (i__ready) begin
+      \$59  = sel_l3_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$60  = \sel_l5_s0$31 ;
+    if (i__ready) begin
+      \$60  = sel_l3_s0[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$61  = \sel_l5_s0$32 ;
+    if (i__ready) begin
+      \$61  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$62  = \sel_l5_s0$34 ;
+    if (i__ready) begin
+      \$62  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$63  = sel_dl1_s0;
+    if (i__ready) begin
+      \$63  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$64  = \sel_dl1_s0$54 ;
+    if (i__ready) begin
+      \$64  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$65  = \sel_dl1_s0$55 ;
+    if (i__ready) begin
+      \$65  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$66  = \sel_dl1_s0$56 ;
+    if (i__ready) begin
+      \$66  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$67  = sel_dl1_s1;
+    if (i__ready) begin
+      \$67  = sel_dl1_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$68  = \sel_dl1_s1$58 ;
+    if (i__ready) begin
+      \$68  = \sel_dl1_s0$54 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$69  = \sel_dl1_s1$59 ;
+    if (i__ready) begin
+      \$69  = \sel_dl1_s0$55 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$70  = \sel_dl1_s1$60 ;
+    if (i__ready) begin
+      \$70  = \sel_dl1_s0$56 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$71  = sel_dl1_s2;
+    if (i__ready) begin
+      \$71  = sel_dl1_s1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$72  = \sel_dl1_s2$37 ;
+    if (i__ready) begin
+      \$72  = \sel_dl1_s1$58 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$73  = \sel_dl1_s2$38 ;
+    if (i__ready) begin
+      \$73  = \sel_dl1_s1$59 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$74  = \sel_dl1_s2$41 ;
+    if (i__ready) begin
+      \$74  = \sel_dl1_s1$60 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$75  = sel_l8_s0;
+    if (i__ready) begin
+      \$75  = sel_l5_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$76  = \sel_l8_s0$46 ;
+    if (i__ready) begin
+      \$76  = sel_or0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$77  = \sel_l8_s0$48 ;
+    if (i__ready) begin
+      \$77  = sel_or1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$78  = \sel_l8_s0$47 ;
+    if (i__ready) begin
+      \$78  = { \$33 , \$31  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$79  = \sel_l8_s0$49 ;
+    if (i__ready) begin
+      \$79  = { \$49 , \$48  };
     end
   end
   assign advance = i__ready;
-  assign valid_s0 = o__valid;
+  assign valid_s3 = o__valid;
   assign sel_key0 = \$4 [7:0];
   assign sel_key1 = \$7 [7:0];
   assign sel_key2 = \$10 [7:0];
   assign sel_key3 = \$13 [7:0];
   assign sel_beats = { \$19 , \$18 , \$17 , \$16 , \$15 , \$14  };
-  assign sel_keep = { \$73 , \$69 , \$65 , \$61  };
-  assign sel_pre0 = 3'h0;
-  assign sel_pre1 = { 2'h0, \$61  };
-  assign sel_pre2 = { 1'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign sel_pre3 = { sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
+  assign sel_keep = { \$29 , \$28 , \$26 , \$23  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_sel0 = { \$33 , \$31 , sel_l5_s0[0] };
+  assign sel_sel1 = { \$39 , \$37 , \$35  };
+  assign sel_idx0 = { \$33 , \$31  };
+  assign sel_idx1 = { \$49 , \$48  };
+  assign sel_val0 = sel_or0_0;
+  assign sel_val1 = sel_or1_0;
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -576,77 +540,10 @@ module nm_topk_2_4_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \o__payload.index  = o__payload[23:20];
   assign \o__payload.index[0]  = o__payload[21:20];
   assign \o__payload.index[1]  = o__payload[23:22];
-  assign o__payload[23:22] = \sel_l5_s0$48 ;
-  assign o__payload[19:12] = \sel_l5_s0$47 ;
-  assign o__payload[21:20] = \sel_l5_s0$46 ;
-  assign o__payload[11:4] = \sel_l5_s0$45 ;
-  assign o__payload[3:0] = sel_l5_s0;
-  assign \$60  = 1'h0;
-  assign \$61  = \$58 ;
-  assign \$64  = 1'h0;
-  assign \$65  = \$62 ;
-  assign \$68  = 1'h0;
-  assign \$69  = \$66 ;
-  assign \$72  = 1'h0;
-  assign \$73  = \$70 ;
-  assign sel_pre_2_2_2_s = sel_pre_2_2_1_c;
-  assign sel_pre_2_2_2_c = 1'h0;
-  assign \$79  = 1'h0;
-  assign sel_pre_2_3_2_s = sel_pre_2_3_1_c;
-  assign \$80  = 1'h0;
-  assign \$81  = 1'h0;
-  assign \$82  = 1'h0;
-  assign \$83  = 1'h0;
-  assign sel_pre_2_3_2_c = 1'h0;
-  assign \$84  = 1'h1;
-  assign \$85  = \$58 ;
-  assign \$86  = 1'h1;
-  assign \$87  = \$58 ;
-  assign \$88  = 1'h1;
-  assign \$89  = \$58 ;
-  assign \$90  = 1'h1;
-  assign \$91  = \$58 ;
-  assign \$92  = 1'h1;
-  assign \$93  = \$58 ;
-  assign \$94  = 1'h1;
-  assign \$95  = \$58 ;
-  assign \$96  = 1'h1;
-  assign \$97  = \$58 ;
-  assign \$98  = 1'h1;
-  assign \$99  = \$58 ;
-  assign \$137  = \$61 ;
-  assign \$139  = \$61 ;
-  assign \$141  = \$61 ;
-  assign \$143  = \$61 ;
-  assign \$145  = \$61 ;
-  assign \$147  = \$61 ;
-  assign \$149  = \$61 ;
-  assign \$151  = \$61 ;
-  assign \$190  = 1'h1;
-  assign \$191  = \$58 ;
-  assign \$192  = 1'h1;
-  assign \$193  = \$58 ;
-  assign \$194  = 2'h0;
-  assign \$199 [1] = 1'h0;
-  assign \$199 [0] = \$196 ;
-  assign \$200  = { 1'h0, \$196  };
-  assign \$205 [0] = 1'h0;
-  assign \$205 [1] = \$204 ;
-  assign \$207  = \$61 ;
-  assign \$209  = \$61 ;
-  assign \$211 [1] = 1'h0;
-  assign \$211 [0] = \$208 ;
-  assign \$216 [0] = 1'h0;
-  assign \$216 [1] = \$215 ;
-  assign \$222  = { \$221 , \$219  };
-  assign \$101  = sel_pop0_0_0_c;
-  assign \$103  = sel_pop0_0_0_c;
-  assign \$105  = sel_pop0_0_0_c;
-  assign \$107  = sel_pop0_0_0_c;
-  assign \$109  = sel_pop0_0_0_c;
-  assign \$111  = sel_pop0_0_0_c;
-  assign \$113  = sel_pop0_0_0_c;
-  assign \$115  = sel_pop0_0_0_c;
-  assign \$195  = sel_pop0_0_0_c;
-  assign \$197  = sel_pop0_0_0_c;
+  assign o__payload[23:22] = \sel_l8_s0$49 ;
+  assign o__payload[19:12] = \sel_l8_s0$48 ;
+  assign o__payload[21:20] = \sel_l8_s0$47 ;
+  assign o__payload[11:4] = \sel_l8_s0$46 ;
+  assign o__payload[3:0] = sel_l8_s0;
+  assign \$34  = \sel_l5_s0$31 ;
 endmodule

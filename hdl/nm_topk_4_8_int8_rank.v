@@ -259,45 +259,45 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$326 ;
   wire \$327 ;
   wire \$328 ;
-  wire \$329 ;
+  wire [7:0] \$329 ;
   wire \$33 ;
-  wire \$330 ;
-  wire \$331 ;
-  wire \$332 ;
-  wire \$333 ;
-  wire \$334 ;
+  wire [7:0] \$330 ;
+  wire [7:0] \$331 ;
+  wire [7:0] \$332 ;
+  wire [7:0] \$333 ;
+  wire [7:0] \$334 ;
   wire \$335 ;
   wire \$336 ;
-  wire \$337 ;
-  wire \$338 ;
-  wire \$339 ;
+  wire [7:0] \$337 ;
+  wire [7:0] \$338 ;
+  wire [7:0] \$339 ;
   wire \$34 ;
-  wire \$340 ;
-  wire \$341 ;
-  wire \$342 ;
+  wire [7:0] \$340 ;
+  wire [7:0] \$341 ;
+  wire [7:0] \$342 ;
   wire \$343 ;
   wire \$344 ;
   wire \$345 ;
   wire \$346 ;
-  wire \$347 ;
-  wire \$348 ;
-  wire \$349 ;
+  wire [7:0] \$347 ;
+  wire [7:0] \$348 ;
+  wire [7:0] \$349 ;
   wire \$35 ;
-  wire \$350 ;
-  wire \$351 ;
-  wire \$352 ;
+  wire [7:0] \$350 ;
+  wire [7:0] \$351 ;
+  wire [7:0] \$352 ;
   wire \$353 ;
   wire \$354 ;
   wire \$355 ;
   wire \$356 ;
   wire \$357 ;
-  wire \$358 ;
-  wire \$359 ;
+  wire [7:0] \$358 ;
+  wire [7:0] \$359 ;
   wire \$36 ;
-  wire \$360 ;
-  wire \$361 ;
-  wire \$362 ;
-  wire \$363 ;
+  wire [7:0] \$360 ;
+  wire [7:0] \$361 ;
+  wire [7:0] \$362 ;
+  wire [7:0] \$363 ;
   wire \$364 ;
   wire \$365 ;
   wire \$366 ;
@@ -306,652 +306,148 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire \$369 ;
   wire \$37 ;
   wire \$370 ;
-  wire \$371 ;
-  wire \$372 ;
-  wire \$373 ;
-  wire \$374 ;
-  wire \$375 ;
-  wire \$376 ;
-  wire \$377 ;
-  wire \$378 ;
-  wire \$379 ;
+  reg \$371 ;
+  reg \$372 ;
+  reg \$373 ;
+  reg \$374 ;
+  reg \$375 ;
+  reg \$376 ;
+  reg [7:0] \$377 ;
+  reg [7:0] \$378 ;
+  reg [7:0] \$379 ;
   wire \$38 ;
-  wire \$380 ;
-  wire \$381 ;
-  wire \$382 ;
-  wire \$383 ;
-  wire \$384 ;
-  wire \$385 ;
-  wire \$386 ;
-  wire \$387 ;
-  wire \$388 ;
-  wire \$389 ;
+  reg [7:0] \$380 ;
+  reg [7:0] \$381 ;
+  reg [7:0] \$382 ;
+  reg [7:0] \$383 ;
+  reg [7:0] \$384 ;
+  reg [27:0] \$385 ;
+  reg [7:0] \$386 ;
+  reg [7:0] \$387 ;
+  reg \$388 ;
+  reg [1:0] \$389 ;
   wire \$39 ;
-  wire \$390 ;
-  wire \$391 ;
-  wire \$392 ;
-  wire \$393 ;
-  wire \$394 ;
-  wire \$395 ;
-  wire \$396 ;
-  wire \$397 ;
-  wire \$398 ;
-  wire \$399 ;
+  reg [1:0] \$390 ;
+  reg [2:0] \$391 ;
+  reg [2:0] \$392 ;
+  reg [2:0] \$393 ;
+  reg [2:0] \$394 ;
+  reg [7:0] \$395 ;
+  reg [7:0] \$396 ;
+  reg [7:0] \$397 ;
+  reg [7:0] \$398 ;
+  reg [7:0] \$399 ;
   wire [8:0] \$4 ;
   wire \$40 ;
-  wire \$400 ;
-  wire \$401 ;
-  wire \$402 ;
-  wire \$403 ;
-  wire \$404 ;
-  wire \$405 ;
-  wire \$406 ;
-  wire \$407 ;
-  wire \$408 ;
-  wire \$409 ;
+  reg [7:0] \$400 ;
+  reg [7:0] \$401 ;
+  reg [7:0] \$402 ;
+  reg [7:0] \$403 ;
+  reg [7:0] \$404 ;
+  reg [7:0] \$405 ;
+  reg [7:0] \$406 ;
+  reg [7:0] \$407 ;
+  reg [7:0] \$408 ;
+  reg [7:0] \$409 ;
   wire \$41 ;
-  wire \$410 ;
-  wire \$411 ;
-  wire \$412 ;
-  wire \$413 ;
-  wire \$414 ;
-  wire \$415 ;
-  wire \$416 ;
-  wire \$417 ;
-  wire \$418 ;
-  wire \$419 ;
+  reg [7:0] \$410 ;
+  reg [7:0] \$411 ;
+  reg [7:0] \$412 ;
+  reg [7:0] \$413 ;
+  reg [7:0] \$414 ;
+  reg [7:0] \$415 ;
+  reg [7:0] \$416 ;
+  reg [7:0] \$417 ;
+  reg [7:0] \$418 ;
+  reg [7:0] \$419 ;
   wire \$42 ;
-  wire \$420 ;
-  wire \$421 ;
-  wire \$422 ;
-  wire \$423 ;
-  wire \$424 ;
-  wire \$425 ;
-  wire \$426 ;
-  wire \$427 ;
-  wire \$428 ;
-  wire \$429 ;
+  reg [7:0] \$420 ;
+  reg [7:0] \$421 ;
+  reg [7:0] \$422 ;
+  reg [7:0] \$423 ;
+  reg [7:0] \$424 ;
+  reg [7:0] \$425 ;
+  reg [7:0] \$426 ;
+  reg [7:0] \$427 ;
+  reg [7:0] \$428 ;
+  reg [7:0] \$429 ;
   wire \$43 ;
-  wire \$430 ;
-  wire \$431 ;
-  wire \$432 ;
-  wire \$433 ;
-  wire \$434 ;
-  wire \$435 ;
-  wire \$436 ;
-  wire [7:0] \$437 ;
-  wire \$438 ;
-  wire \$439 ;
+  reg [7:0] \$430 ;
+  reg [7:0] \$431 ;
+  reg [7:0] \$432 ;
+  reg [7:0] \$433 ;
+  reg [7:0] \$434 ;
+  reg [7:0] \$435 ;
+  reg [2:0] \$436 ;
+  reg [2:0] \$437 ;
+  reg [2:0] \$438 ;
+  reg [2:0] \$439 ;
   wire \$44 ;
-  wire \$440 ;
-  wire \$441 ;
-  wire \$442 ;
-  wire \$443 ;
-  wire \$444 ;
-  wire \$445 ;
-  wire \$446 ;
-  wire \$447 ;
-  wire \$448 ;
-  wire \$449 ;
+  reg [7:0] \$440 ;
+  reg [7:0] \$441 ;
+  reg [7:0] \$442 ;
+  reg [7:0] \$443 ;
+  reg [7:0] \$444 ;
+  reg [2:0] \$445 ;
+  reg [2:0] \$446 ;
+  reg [2:0] \$447 ;
+  reg [2:0] \$448 ;
   wire \$45 ;
-  wire \$450 ;
-  wire \$451 ;
-  wire \$452 ;
-  wire \$453 ;
-  wire [7:0] \$454 ;
-  wire [7:0] \$455 ;
-  wire \$456 ;
-  wire \$457 ;
-  wire \$458 ;
-  wire \$459 ;
   wire \$46 ;
-  wire \$460 ;
-  wire \$461 ;
-  wire \$462 ;
-  wire \$463 ;
-  wire \$464 ;
-  wire \$465 ;
-  wire \$466 ;
-  wire \$467 ;
-  wire \$468 ;
-  wire \$469 ;
   wire \$47 ;
-  wire \$470 ;
-  wire \$471 ;
-  wire [7:0] \$472 ;
-  wire \$473 ;
-  wire \$474 ;
-  wire \$475 ;
-  wire \$476 ;
-  wire \$477 ;
-  wire \$478 ;
-  wire \$479 ;
   wire \$48 ;
-  wire \$480 ;
-  wire \$481 ;
-  wire \$482 ;
-  wire \$483 ;
-  wire \$484 ;
-  wire \$485 ;
-  wire \$486 ;
-  wire \$487 ;
-  wire \$488 ;
-  wire [7:0] \$489 ;
   wire \$49 ;
-  wire [7:0] \$490 ;
-  wire [7:0] \$491 ;
-  wire \$492 ;
-  wire \$493 ;
-  wire \$494 ;
-  wire \$495 ;
-  wire \$496 ;
-  wire \$497 ;
-  wire \$498 ;
-  wire \$499 ;
   wire \$5 ;
   wire \$50 ;
-  wire \$500 ;
-  wire \$501 ;
-  wire \$502 ;
-  wire \$503 ;
-  wire \$504 ;
-  wire \$505 ;
-  wire \$506 ;
-  wire \$507 ;
-  wire [7:0] \$508 ;
-  wire [7:0] \$509 ;
   wire \$51 ;
-  wire \$510 ;
-  wire \$511 ;
-  wire \$512 ;
-  wire \$513 ;
-  wire \$514 ;
-  wire \$515 ;
-  wire \$516 ;
-  wire \$517 ;
-  wire \$518 ;
-  wire \$519 ;
   wire \$52 ;
-  wire \$520 ;
-  wire \$521 ;
-  wire \$522 ;
-  wire \$523 ;
-  wire \$524 ;
-  wire \$525 ;
-  wire [7:0] \$526 ;
-  wire \$527 ;
-  wire \$528 ;
-  wire \$529 ;
   wire \$53 ;
-  wire \$530 ;
-  wire \$531 ;
-  wire \$532 ;
-  wire \$533 ;
-  wire \$534 ;
-  wire \$535 ;
-  wire \$536 ;
-  wire \$537 ;
-  wire \$538 ;
-  wire \$539 ;
   wire \$54 ;
-  wire \$540 ;
-  wire \$541 ;
-  wire \$542 ;
-  wire [7:0] \$543 ;
-  wire [7:0] \$544 ;
-  wire \$545 ;
-  wire \$546 ;
-  wire \$547 ;
-  wire \$548 ;
-  wire \$549 ;
   wire \$55 ;
-  wire \$550 ;
-  wire \$551 ;
-  wire \$552 ;
-  wire \$553 ;
-  wire \$554 ;
-  wire \$555 ;
-  wire \$556 ;
-  wire \$557 ;
-  wire \$558 ;
-  wire \$559 ;
   wire \$56 ;
-  wire \$560 ;
-  wire [7:0] \$561 ;
-  wire \$562 ;
-  wire \$563 ;
-  wire \$564 ;
-  wire \$565 ;
-  wire \$566 ;
-  wire \$567 ;
-  wire \$568 ;
-  wire \$569 ;
   wire \$57 ;
-  wire \$570 ;
-  wire \$571 ;
-  wire \$572 ;
-  wire \$573 ;
-  wire \$574 ;
-  wire \$575 ;
-  wire \$576 ;
-  wire \$577 ;
-  wire [7:0] \$578 ;
-  wire [7:0] \$579 ;
   wire \$58 ;
-  wire [7:0] \$580 ;
-  wire \$581 ;
-  wire \$582 ;
-  wire \$583 ;
-  wire \$584 ;
-  wire \$585 ;
-  wire \$586 ;
-  wire \$587 ;
-  wire \$588 ;
-  wire \$589 ;
   wire \$59 ;
-  wire \$590 ;
-  wire \$591 ;
-  wire \$592 ;
-  wire \$593 ;
-  wire \$594 ;
-  wire \$595 ;
-  wire \$596 ;
-  wire [7:0] \$597 ;
-  wire [7:0] \$598 ;
-  wire \$599 ;
   wire [8:0] \$6 ;
   wire \$60 ;
-  wire \$600 ;
-  wire \$601 ;
-  wire \$602 ;
-  wire \$603 ;
-  wire \$604 ;
-  wire \$605 ;
-  wire \$606 ;
-  wire \$607 ;
-  wire \$608 ;
-  wire \$609 ;
   wire \$61 ;
-  wire \$610 ;
-  wire \$611 ;
-  wire \$612 ;
-  wire \$613 ;
-  wire \$614 ;
-  wire [7:0] \$615 ;
-  wire \$616 ;
-  wire \$617 ;
-  wire \$618 ;
-  wire \$619 ;
   wire \$62 ;
-  wire \$620 ;
-  wire \$621 ;
-  wire \$622 ;
-  wire \$623 ;
-  wire \$624 ;
-  wire \$625 ;
-  wire \$626 ;
-  wire \$627 ;
-  wire \$628 ;
-  wire \$629 ;
   wire \$63 ;
-  wire \$630 ;
-  wire \$631 ;
-  wire [7:0] \$632 ;
-  wire [7:0] \$633 ;
-  wire \$634 ;
-  wire \$635 ;
-  wire \$636 ;
-  wire \$637 ;
-  wire \$638 ;
-  wire \$639 ;
   wire \$64 ;
-  wire \$640 ;
-  wire \$641 ;
-  wire \$642 ;
-  wire \$643 ;
-  wire \$644 ;
-  wire \$645 ;
-  wire \$646 ;
-  wire \$647 ;
-  wire \$648 ;
-  wire \$649 ;
   wire \$65 ;
-  wire [7:0] \$650 ;
-  wire \$651 ;
-  wire \$652 ;
-  wire \$653 ;
-  wire \$654 ;
-  wire \$655 ;
-  wire \$656 ;
-  wire \$657 ;
-  wire \$658 ;
-  wire \$659 ;
   wire \$66 ;
-  wire \$660 ;
-  wire \$661 ;
-  wire \$662 ;
-  wire \$663 ;
-  wire \$664 ;
-  wire \$665 ;
-  wire \$666 ;
-  wire [7:0] \$667 ;
-  wire [7:0] \$668 ;
-  wire [7:0] \$669 ;
   wire \$67 ;
-  wire \$670 ;
-  wire \$671 ;
-  wire \$672 ;
-  wire \$673 ;
-  wire \$674 ;
-  wire \$675 ;
-  wire \$676 ;
-  wire \$677 ;
-  wire \$678 ;
-  wire \$679 ;
   wire \$68 ;
-  wire \$680 ;
-  wire \$681 ;
-  wire \$682 ;
-  wire \$683 ;
-  wire \$684 ;
-  wire \$685 ;
-  wire [7:0] \$686 ;
-  wire [7:0] \$687 ;
-  wire \$688 ;
-  wire \$689 ;
   wire \$69 ;
-  wire \$690 ;
-  wire \$691 ;
-  wire \$692 ;
-  wire \$693 ;
-  wire \$694 ;
-  wire \$695 ;
-  wire \$696 ;
-  wire \$697 ;
-  wire \$698 ;
-  wire \$699 ;
   wire [8:0] \$7 ;
   wire \$70 ;
-  wire \$700 ;
-  wire \$701 ;
-  wire \$702 ;
-  wire \$703 ;
-  wire [7:0] \$704 ;
-  wire \$705 ;
-  wire \$706 ;
-  wire \$707 ;
-  wire \$708 ;
-  wire \$709 ;
   wire \$71 ;
-  wire \$710 ;
-  wire \$711 ;
-  wire \$712 ;
-  wire \$713 ;
-  wire \$714 ;
-  wire \$715 ;
-  wire \$716 ;
-  wire \$717 ;
-  wire \$718 ;
-  wire \$719 ;
   wire \$72 ;
-  wire \$720 ;
-  wire [7:0] \$721 ;
-  wire [7:0] \$722 ;
-  wire \$723 ;
-  wire \$724 ;
-  wire \$725 ;
-  wire \$726 ;
-  wire \$727 ;
-  wire \$728 ;
-  wire \$729 ;
   wire \$73 ;
-  wire \$730 ;
-  wire \$731 ;
-  wire \$732 ;
-  wire \$733 ;
-  wire \$734 ;
-  wire \$735 ;
-  wire \$736 ;
-  wire \$737 ;
-  wire \$738 ;
-  wire [7:0] \$739 ;
   wire \$74 ;
-  wire \$740 ;
-  wire \$741 ;
-  wire \$742 ;
-  wire \$743 ;
-  wire \$744 ;
-  wire \$745 ;
-  wire \$746 ;
-  wire \$747 ;
-  wire \$748 ;
-  wire \$749 ;
   wire \$75 ;
-  wire \$750 ;
-  wire \$751 ;
-  wire \$752 ;
-  wire \$753 ;
-  wire \$754 ;
-  wire \$755 ;
-  wire [7:0] \$756 ;
-  wire [7:0] \$757 ;
-  wire [7:0] \$758 ;
-  wire \$759 ;
   wire \$76 ;
-  wire \$760 ;
-  wire \$761 ;
-  wire \$762 ;
-  wire \$763 ;
-  wire \$764 ;
-  wire \$765 ;
-  wire \$766 ;
-  wire \$767 ;
-  wire \$768 ;
-  wire \$769 ;
   wire \$77 ;
-  wire \$770 ;
-  wire \$771 ;
-  wire \$772 ;
-  wire \$773 ;
-  wire \$774 ;
-  wire [7:0] \$775 ;
-  wire [7:0] \$776 ;
-  wire \$777 ;
-  wire \$778 ;
-  wire \$779 ;
   wire \$78 ;
-  wire \$780 ;
-  wire \$781 ;
-  wire \$782 ;
-  wire [2:0] \$783 ;
-  wire \$784 ;
-  wire \$785 ;
-  wire \$786 ;
-  wire \$787 ;
-  wire \$788 ;
-  wire \$789 ;
   wire \$79 ;
-  wire [2:0] \$790 ;
-  wire [2:0] \$791 ;
-  wire \$792 ;
-  wire \$793 ;
-  wire \$794 ;
-  wire \$795 ;
-  wire \$796 ;
-  wire \$797 ;
-  wire [2:0] \$798 ;
-  wire \$799 ;
   wire \$8 ;
   wire \$80 ;
-  wire \$800 ;
-  wire \$801 ;
-  wire \$802 ;
-  wire \$803 ;
-  wire \$804 ;
-  wire [2:0] \$805 ;
-  wire [2:0] \$806 ;
-  wire [2:0] \$807 ;
-  wire \$808 ;
-  wire \$809 ;
   wire \$81 ;
-  wire \$810 ;
-  wire \$811 ;
-  wire \$812 ;
-  wire \$813 ;
-  wire [2:0] \$814 ;
-  wire [2:0] \$815 ;
-  wire \$816 ;
-  wire \$817 ;
-  wire \$818 ;
-  wire \$819 ;
   wire \$82 ;
-  wire \$820 ;
-  wire \$821 ;
-  wire [2:0] \$822 ;
-  wire \$823 ;
-  wire \$824 ;
-  wire \$825 ;
-  wire \$826 ;
-  wire \$827 ;
-  wire \$828 ;
-  wire [2:0] \$829 ;
   wire \$83 ;
-  wire [2:0] \$830 ;
-  wire \$831 ;
-  wire \$832 ;
-  wire \$833 ;
-  wire \$834 ;
-  wire \$835 ;
-  wire \$836 ;
-  wire [2:0] \$837 ;
-  wire \$838 ;
-  wire \$839 ;
   wire \$84 ;
-  wire \$840 ;
-  wire \$841 ;
-  wire \$842 ;
-  wire \$843 ;
-  wire [2:0] \$844 ;
-  wire [2:0] \$845 ;
-  wire [2:0] \$846 ;
-  wire \$847 ;
-  wire \$848 ;
-  wire \$849 ;
   wire \$85 ;
-  wire \$850 ;
-  wire \$851 ;
-  wire \$852 ;
-  wire [2:0] \$853 ;
-  wire [2:0] \$854 ;
-  wire \$855 ;
-  wire \$856 ;
-  wire \$857 ;
-  wire \$858 ;
-  wire \$859 ;
   wire \$86 ;
-  wire \$860 ;
-  wire [2:0] \$861 ;
-  wire \$862 ;
-  wire \$863 ;
-  wire \$864 ;
-  wire \$865 ;
-  wire \$866 ;
-  wire \$867 ;
-  wire [2:0] \$868 ;
-  wire [2:0] \$869 ;
   wire \$87 ;
-  wire \$870 ;
-  wire \$871 ;
-  wire \$872 ;
-  wire \$873 ;
-  wire \$874 ;
-  wire \$875 ;
-  wire [2:0] \$876 ;
-  wire \$877 ;
-  wire \$878 ;
-  wire \$879 ;
   wire \$88 ;
-  wire \$880 ;
-  wire \$881 ;
-  wire \$882 ;
-  wire [2:0] \$883 ;
-  wire [2:0] \$884 ;
-  wire [2:0] \$885 ;
-  wire \$886 ;
-  wire \$887 ;
-  wire \$888 ;
-  wire \$889 ;
   wire \$89 ;
-  wire \$890 ;
-  wire \$891 ;
-  wire [2:0] \$892 ;
-  wire [2:0] \$893 ;
-  wire \$894 ;
-  wire \$895 ;
-  wire \$896 ;
-  wire \$897 ;
-  wire \$898 ;
-  wire \$899 ;
   wire [8:0] \$9 ;
   wire \$90 ;
-  wire [2:0] \$900 ;
-  wire \$901 ;
-  wire \$902 ;
-  wire \$903 ;
-  wire \$904 ;
-  wire \$905 ;
-  wire \$906 ;
-  wire [2:0] \$907 ;
-  wire [2:0] \$908 ;
-  wire \$909 ;
   wire \$91 ;
-  wire \$910 ;
-  wire \$911 ;
-  wire \$912 ;
-  wire \$913 ;
-  wire \$914 ;
-  wire [2:0] \$915 ;
-  wire \$916 ;
-  wire \$917 ;
-  wire \$918 ;
-  wire \$919 ;
   wire \$92 ;
-  wire \$920 ;
-  wire \$921 ;
-  wire [2:0] \$922 ;
-  wire [2:0] \$923 ;
-  wire [2:0] \$924 ;
-  wire \$925 ;
-  wire \$926 ;
-  wire \$927 ;
-  wire \$928 ;
-  wire \$929 ;
   wire \$93 ;
-  wire \$930 ;
-  wire [2:0] \$931 ;
-  wire [2:0] \$932 ;
-  reg \$933 ;
-  reg \$934 ;
-  reg [27:0] \$935 ;
-  reg [7:0] \$936 ;
-  reg [7:0] \$937 ;
-  reg [7:0] \$938 ;
-  reg [7:0] \$939 ;
   wire \$94 ;
-  reg [7:0] \$940 ;
-  reg [7:0] \$941 ;
-  reg [7:0] \$942 ;
-  reg [7:0] \$943 ;
-  reg [7:0] \$944 ;
-  reg [7:0] \$945 ;
-  reg [7:0] \$946 ;
-  reg [7:0] \$947 ;
-  reg [7:0] \$948 ;
-  reg [2:0] \$949 ;
   wire \$95 ;
-  reg [2:0] \$950 ;
-  reg [2:0] \$951 ;
-  reg [2:0] \$952 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
@@ -1002,6 +498,90 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   input rst;
   wire rst;
   wire [27:0] sel_beats;
+  wire sel_cs0_0_0_0c;
+  wire sel_cs0_0_0_0s;
+  wire sel_cs0_0_0_1c;
+  wire sel_cs0_0_0_1s;
+  wire sel_cs0_1_0_0c;
+  wire sel_cs0_1_0_0s;
+  wire sel_cs0_1_0_1c;
+  wire sel_cs0_1_0_1s;
+  wire sel_cs0_2_0_0c;
+  wire sel_cs0_2_0_0s;
+  wire sel_cs0_2_0_1c;
+  wire sel_cs0_2_0_1s;
+  wire sel_cs0_3_0_0c;
+  wire sel_cs0_3_0_0s;
+  wire sel_cs0_3_0_1c;
+  wire sel_cs0_3_0_1s;
+  wire sel_cs0_4_0_0c;
+  wire sel_cs0_4_0_0s;
+  wire sel_cs0_4_0_1c;
+  wire sel_cs0_4_0_1s;
+  wire sel_cs0_5_0_0c;
+  wire sel_cs0_5_0_0s;
+  wire sel_cs0_5_0_1c;
+  wire sel_cs0_5_0_1s;
+  wire sel_cs0_6_0_0c;
+  wire sel_cs0_6_0_0s;
+  wire sel_cs0_6_0_1c;
+  wire sel_cs0_6_0_1s;
+  wire sel_cs0_7_0_0c;
+  wire sel_cs0_7_0_0s;
+  wire sel_cs0_7_0_1c;
+  wire sel_cs0_7_0_1s;
+  wire sel_cs1_0_0_0c;
+  wire sel_cs1_0_0_0s;
+  wire sel_cs1_1_0_0c;
+  wire sel_cs1_1_0_0s;
+  wire sel_cs1_2_0_0c;
+  wire sel_cs1_2_0_0s;
+  wire sel_cs1_3_0_0c;
+  wire sel_cs1_3_0_0s;
+  wire sel_cs1_4_0_0c;
+  wire sel_cs1_4_0_0s;
+  wire sel_cs1_5_0_0c;
+  wire sel_cs1_5_0_0s;
+  wire sel_cs1_6_0_0c;
+  wire sel_cs1_6_0_0s;
+  wire sel_cs1_7_0_0c;
+  wire sel_cs1_7_0_0s;
+  reg [7:0] sel_dl1_s0 = 8'h00;
+  reg [7:0] \sel_dl1_s0$186  = 8'h00;
+  reg [7:0] \sel_dl1_s0$187  = 8'h00;
+  reg [7:0] \sel_dl1_s0$188  = 8'h00;
+  reg [7:0] \sel_dl1_s0$189  = 8'h00;
+  reg [7:0] \sel_dl1_s0$190  = 8'h00;
+  reg [7:0] \sel_dl1_s0$191  = 8'h00;
+  reg [7:0] \sel_dl1_s0$192  = 8'h00;
+  reg [7:0] sel_dl1_s1 = 8'h00;
+  reg [7:0] \sel_dl1_s1$194  = 8'h00;
+  reg [7:0] \sel_dl1_s1$195  = 8'h00;
+  reg [7:0] \sel_dl1_s1$196  = 8'h00;
+  reg [7:0] \sel_dl1_s1$197  = 8'h00;
+  reg [7:0] \sel_dl1_s1$198  = 8'h00;
+  reg [7:0] \sel_dl1_s1$199  = 8'h00;
+  reg [7:0] \sel_dl1_s1$200  = 8'h00;
+  reg [7:0] sel_dl1_s2 = 8'h00;
+  reg [7:0] \sel_dl1_s2$202  = 8'h00;
+  reg [7:0] \sel_dl1_s2$203  = 8'h00;
+  reg [7:0] \sel_dl1_s2$204  = 8'h00;
+  reg [7:0] \sel_dl1_s2$205  = 8'h00;
+  reg [7:0] \sel_dl1_s2$206  = 8'h00;
+  reg [7:0] \sel_dl1_s2$207  = 8'h00;
+  reg [7:0] \sel_dl1_s2$208  = 8'h00;
+  reg [7:0] sel_dl1_s3 = 8'h00;
+  reg [7:0] \sel_dl1_s3$141  = 8'h00;
+  reg [7:0] \sel_dl1_s3$142  = 8'h00;
+  reg [7:0] \sel_dl1_s3$144  = 8'h00;
+  reg [7:0] \sel_dl1_s3$145  = 8'h00;
+  reg [7:0] \sel_dl1_s3$149  = 8'h00;
+  reg [7:0] \sel_dl1_s3$153  = 8'h00;
+  reg [7:0] \sel_dl1_s3$157  = 8'h00;
+  wire [2:0] sel_idx0;
+  wire [2:0] sel_idx1;
+  wire [2:0] sel_idx2;
+  wire [2:0] sel_idx3;
   wire [7:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
@@ -1011,1080 +591,196 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   wire [7:0] sel_key5;
   wire [7:0] sel_key6;
   wire [7:0] sel_key7;
+  reg [7:0] sel_l10_s0 = 8'h00;
+  reg [7:0] \sel_l10_s0$161  = 8'h00;
+  reg [7:0] \sel_l10_s0$163  = 8'h00;
+  reg [7:0] \sel_l10_s0$164  = 8'h00;
+  reg [7:0] \sel_l10_s0$166  = 8'h00;
+  reg [7:0] \sel_l10_s0$167  = 8'h00;
+  reg [7:0] \sel_l10_s0$169  = 8'h00;
+  reg [7:0] \sel_l10_s0$170  = 8'h00;
+  reg [7:0] \sel_l10_s0$209  = 8'h00;
+  reg [2:0] \sel_l10_s0$210  = 3'h0;
+  reg [2:0] \sel_l10_s0$211  = 3'h0;
+  reg [2:0] \sel_l10_s0$212  = 3'h0;
+  reg [2:0] \sel_l10_s0$213  = 3'h0;
+  reg [7:0] sel_l11_s0 = 8'h00;
+  reg [7:0] \sel_l11_s0$172  = 8'h00;
+  reg [2:0] \sel_l11_s0$173  = 3'h0;
+  reg [7:0] \sel_l11_s0$174  = 8'h00;
+  reg [2:0] \sel_l11_s0$175  = 3'h0;
+  reg [7:0] \sel_l11_s0$176  = 8'h00;
+  reg [2:0] \sel_l11_s0$177  = 3'h0;
+  reg [7:0] \sel_l11_s0$178  = 8'h00;
+  reg [2:0] \sel_l11_s0$179  = 3'h0;
+  reg [7:0] sel_l1_s0 = 8'h00;
+  reg [7:0] \sel_l1_s0$20  = 8'h00;
+  reg [7:0] \sel_l1_s0$21  = 8'h00;
+  reg [7:0] \sel_l1_s0$22  = 8'h00;
+  reg [7:0] \sel_l1_s0$23  = 8'h00;
+  reg [7:0] \sel_l1_s0$24  = 8'h00;
+  reg [7:0] \sel_l1_s0$25  = 8'h00;
+  reg [7:0] \sel_l1_s0$26  = 8'h00;
   reg [27:0] sel_l2_s0 = 28'h0000000;
-  reg [7:0] \sel_l2_s0$175  = 8'h00;
-  reg [7:0] \sel_l2_s0$176  = 8'h00;
-  reg [7:0] \sel_l2_s0$177  = 8'h00;
-  reg [7:0] \sel_l2_s0$178  = 8'h00;
-  reg [7:0] \sel_l2_s0$179  = 8'h00;
-  reg [7:0] \sel_l2_s0$180  = 8'h00;
-  reg [7:0] \sel_l2_s0$181  = 8'h00;
-  reg [7:0] \sel_l2_s0$182  = 8'h00;
   reg [7:0] sel_l5_s0 = 8'h00;
-  reg [7:0] \sel_l5_s0$166  = 8'h00;
-  reg [2:0] \sel_l5_s0$167  = 3'h0;
-  reg [7:0] \sel_l5_s0$168  = 8'h00;
-  reg [2:0] \sel_l5_s0$169  = 3'h0;
-  reg [7:0] \sel_l5_s0$170  = 8'h00;
-  reg [2:0] \sel_l5_s0$171  = 3'h0;
-  reg [7:0] \sel_l5_s0$172  = 8'h00;
-  reg [2:0] \sel_l5_s0$173  = 3'h0;
-  wire sel_pop0_0_0_c;
-  wire sel_pop0_0_0_s;
-  wire sel_pop0_0_2_c;
-  wire sel_pop0_0_2_s;
-  wire sel_pop0_0_4_c;
-  wire sel_pop0_0_4_s;
-  wire sel_pop0_1_0_c;
-  wire sel_pop0_1_0_s;
-  wire sel_pop1_0_0_c;
-  wire sel_pop1_0_0_s;
-  wire sel_pop1_0_2_c;
-  wire sel_pop1_0_2_s;
-  wire sel_pop1_0_4_c;
-  wire sel_pop1_0_4_s;
-  wire sel_pop1_1_0_c;
-  wire sel_pop1_1_0_s;
-  wire sel_pop2_0_0_c;
-  wire sel_pop2_0_0_s;
-  wire sel_pop2_0_2_c;
-  wire sel_pop2_0_2_s;
-  wire sel_pop2_0_4_c;
-  wire sel_pop2_0_4_s;
-  wire sel_pop2_1_0_c;
-  wire sel_pop2_1_0_s;
-  wire sel_pop3_0_0_c;
-  wire sel_pop3_0_0_s;
-  wire sel_pop3_0_2_c;
-  wire sel_pop3_0_2_s;
-  wire sel_pop3_0_4_c;
-  wire sel_pop3_0_4_s;
-  wire sel_pop3_1_0_c;
-  wire sel_pop3_1_0_s;
-  wire sel_pop4_0_0_c;
-  wire sel_pop4_0_0_s;
-  wire sel_pop4_0_2_c;
-  wire sel_pop4_0_2_s;
-  wire sel_pop4_0_4_c;
-  wire sel_pop4_0_4_s;
-  wire sel_pop4_1_0_c;
-  wire sel_pop4_1_0_s;
-  wire sel_pop5_0_0_c;
-  wire sel_pop5_0_0_s;
-  wire sel_pop5_0_2_c;
-  wire sel_pop5_0_2_s;
-  wire sel_pop5_0_4_c;
-  wire sel_pop5_0_4_s;
-  wire sel_pop5_1_0_c;
-  wire sel_pop5_1_0_s;
-  wire sel_pop6_0_0_c;
-  wire sel_pop6_0_0_s;
-  wire sel_pop6_0_2_c;
-  wire sel_pop6_0_2_s;
-  wire sel_pop6_0_4_c;
-  wire sel_pop6_0_4_s;
-  wire sel_pop6_1_0_c;
-  wire sel_pop6_1_0_s;
-  wire sel_pop7_0_0_c;
-  wire sel_pop7_0_0_s;
-  wire sel_pop7_0_2_c;
-  wire sel_pop7_0_2_s;
-  wire sel_pop7_0_4_c;
-  wire sel_pop7_0_4_s;
-  wire sel_pop7_1_0_c;
-  wire sel_pop7_1_0_s;
-  wire [3:0] sel_pre0;
-  wire [3:0] sel_pre1;
-  wire [3:0] sel_pre2;
-  wire [3:0] sel_pre3;
-  wire [3:0] sel_pre4;
-  wire [3:0] sel_pre5;
-  wire [3:0] sel_pre6;
-  wire [3:0] sel_pre7;
-  wire sel_pre_1_1_0_c;
-  wire sel_pre_1_1_0_s;
-  wire sel_pre_1_3_0_c;
-  wire sel_pre_1_3_0_s;
-  wire sel_pre_1_5_0_c;
-  wire sel_pre_1_5_0_s;
-  wire sel_pre_1_7_0_c;
-  wire sel_pre_1_7_0_s;
-  wire sel_pre_2_2_0_c;
-  wire sel_pre_2_2_0_s;
-  wire sel_pre_2_2_1_c;
-  wire sel_pre_2_2_1_s;
-  wire sel_pre_2_2_2_c;
-  wire sel_pre_2_2_2_s;
-  wire sel_pre_2_2_3_c;
-  wire sel_pre_2_2_3_s;
-  wire sel_pre_2_3_0_c;
-  wire sel_pre_2_3_0_s;
-  wire sel_pre_2_3_1_c;
-  wire sel_pre_2_3_1_s;
-  wire sel_pre_2_3_2_c;
-  wire sel_pre_2_3_2_s;
-  wire sel_pre_2_3_3_c;
-  wire sel_pre_2_3_3_s;
-  wire sel_pre_2_6_0_c;
-  wire sel_pre_2_6_0_s;
-  wire sel_pre_2_6_1_c;
-  wire sel_pre_2_6_1_s;
-  wire sel_pre_2_6_2_c;
-  wire sel_pre_2_6_2_s;
-  wire sel_pre_2_6_3_c;
-  wire sel_pre_2_6_3_s;
-  wire sel_pre_2_7_0_c;
-  wire sel_pre_2_7_0_s;
-  wire sel_pre_2_7_1_c;
-  wire sel_pre_2_7_1_s;
-  wire sel_pre_2_7_2_c;
-  wire sel_pre_2_7_2_s;
-  wire sel_pre_2_7_3_c;
-  wire sel_pre_2_7_3_s;
-  wire sel_pre_4_4_0_c;
-  wire sel_pre_4_4_0_s;
-  wire sel_pre_4_4_1_c;
-  wire sel_pre_4_4_1_s;
-  wire sel_pre_4_4_2_c;
-  wire sel_pre_4_4_2_s;
-  wire sel_pre_4_4_3_c;
-  wire sel_pre_4_4_3_s;
-  wire sel_pre_4_5_0_c;
-  wire sel_pre_4_5_0_s;
-  wire sel_pre_4_5_1_c;
-  wire sel_pre_4_5_1_s;
-  wire sel_pre_4_5_2_c;
-  wire sel_pre_4_5_2_s;
-  wire sel_pre_4_5_3_c;
-  wire sel_pre_4_5_3_s;
-  wire sel_pre_4_6_0_c;
-  wire sel_pre_4_6_0_s;
-  wire sel_pre_4_6_1_c;
-  wire sel_pre_4_6_1_s;
-  wire sel_pre_4_6_2_c;
-  wire sel_pre_4_6_2_s;
-  wire sel_pre_4_6_3_c;
-  wire sel_pre_4_6_3_s;
-  wire sel_pre_4_7_0_c;
-  wire sel_pre_4_7_0_s;
-  wire sel_pre_4_7_1_c;
-  wire sel_pre_4_7_1_s;
-  wire sel_pre_4_7_2_c;
-  wire sel_pre_4_7_2_s;
-  wire sel_pre_4_7_3_c;
-  wire sel_pre_4_7_3_s;
+  reg [7:0] sel_l8_s0 = 8'h00;
+  reg \sel_l8_s0$129  = 1'h0;
+  reg [1:0] \sel_l8_s0$130  = 2'h0;
+  reg [1:0] \sel_l8_s0$131  = 2'h0;
+  reg [2:0] \sel_l8_s0$132  = 3'h0;
+  reg [2:0] \sel_l8_s0$134  = 3'h0;
+  reg [2:0] \sel_l8_s0$136  = 3'h0;
+  reg [2:0] \sel_l8_s0$138  = 3'h0;
+  wire [7:0] sel_or0_0;
+  wire [7:0] sel_or0_3;
+  wire [7:0] sel_or1_0;
+  wire [7:0] sel_or1_3;
+  wire [7:0] sel_or2_0;
+  wire [7:0] sel_or2_3;
+  wire [7:0] sel_or3_0;
+  wire [7:0] sel_or3_3;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p0_3_0_c;
+  wire sel_p0_3_0_s;
+  wire sel_p0_5_0_c;
+  wire sel_p0_5_0_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire sel_p1_3_0_c;
+  wire sel_p1_3_0_s;
+  wire sel_p1_3_1_c;
+  wire sel_p1_3_1_s;
+  wire sel_p1_3_2_c;
+  wire sel_p1_3_2_s;
+  wire sel_p1_6_0_c;
+  wire sel_p1_6_0_s;
+  wire sel_p1_6_1_c;
+  wire sel_p1_6_1_s;
+  wire sel_p1_6_2_c;
+  wire sel_p1_6_2_s;
+  wire sel_p2_4_0_c;
+  wire sel_p2_4_0_s;
+  wire sel_p2_4_1_c;
+  wire sel_p2_4_1_s;
+  wire sel_p2_4_2_c;
+  wire sel_p2_4_2_s;
+  wire sel_p2_5_0_c;
+  wire sel_p2_5_0_s;
+  wire sel_p2_5_1_c;
+  wire sel_p2_5_1_s;
+  wire sel_p2_5_2_c;
+  wire sel_p2_5_2_s;
+  wire sel_p2_6_0_c;
+  wire sel_p2_6_0_s;
+  wire sel_p2_6_1_c;
+  wire sel_p2_6_1_s;
+  wire sel_p2_6_2_c;
+  wire sel_p2_6_2_s;
+  wire [1:0] sel_pre0_1;
+  wire [2:0] sel_pre0_3;
+  wire [2:0] sel_pre0_5;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_pre1_3;
+  wire [2:0] sel_pre1_6;
+  wire [2:0] sel_pre2_4;
+  wire [2:0] sel_pre2_5;
+  wire [2:0] sel_pre2_6;
+  wire [4:0] sel_sel0;
+  wire [4:0] sel_sel1;
+  wire [4:0] sel_sel2;
+  wire [4:0] sel_sel3;
+  wire [7:0] sel_val0;
+  wire [7:0] sel_val1;
+  wire [7:0] sel_val2;
+  wire [7:0] sel_val3;
   reg valid_s0 = 1'h0;
+  reg valid_s1 = 1'h0;
+  reg valid_s2 = 1'h0;
+  reg valid_s3 = 1'h0;
+  reg valid_s4 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s1;
-  assign \$47  = \$13 [7:0] >= \$25 [7:0];
-  assign \$48  = \$16 [7:0] >= \$19 [7:0];
-  assign \$49  = \$16 [7:0] >= \$22 [7:0];
-  assign \$50  = \$16 [7:0] >= \$25 [7:0];
-  assign \$51  = \$19 [7:0] >= \$22 [7:0];
-  assign \$52  = \$19 [7:0] >= \$25 [7:0];
-  assign \$53  = \$22 [7:0] >= \$25 [7:0];
-  assign \$54  = ~ sel_l2_s0[0];
-  assign \$55  = ~ sel_l2_s0[1];
-  assign \$56  = \$54  ^ \$55 ;
-  assign \$57  = ~ sel_l2_s0[2];
-  assign sel_pop0_0_4_s = \$56  ^ \$57 ;
-  assign \$58  = ~ sel_l2_s0[0];
-  assign \$59  = ~ sel_l2_s0[1];
-  assign \$60  = \$58  & \$59 ;
-  assign \$61  = ~ sel_l2_s0[0];
-  assign \$62  = ~ sel_l2_s0[2];
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = \$60  | \$63 ;
-  assign \$65  = ~ sel_l2_s0[1];
-  assign \$66  = ~ sel_l2_s0[2];
-  assign \$67  = \$65  & \$66 ;
-  assign sel_pop0_0_4_c = \$64  | \$67 ;
-  assign \$68  = ~ sel_l2_s0[3];
-  assign \$69  = ~ sel_l2_s0[4];
-  assign \$70  = \$68  ^ \$69 ;
-  assign \$71  = ~ sel_l2_s0[5];
-  assign sel_pop0_0_2_s = \$70  ^ \$71 ;
-  assign \$72  = ~ sel_l2_s0[3];
-  assign \$73  = ~ sel_l2_s0[4];
-  assign \$74  = \$72  & \$73 ;
-  assign \$75  = ~ sel_l2_s0[3];
-  assign \$76  = ~ sel_l2_s0[5];
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = \$74  | \$77 ;
-  assign \$79  = ~ sel_l2_s0[4];
-  assign \$80  = ~ sel_l2_s0[5];
-  assign \$81  = \$79  & \$80 ;
-  assign sel_pop0_0_2_c = \$78  | \$81 ;
-  assign \$82  = ~ sel_l2_s0[6];
-  assign \$83  = \$82  ^ sel_pop0_0_4_s;
-  assign sel_pop0_0_0_s = \$83  ^ sel_pop0_0_2_s;
-  assign \$84  = ~ sel_l2_s0[6];
-  assign \$85  = \$84  & sel_pop0_0_4_s;
-  assign \$86  = ~ sel_l2_s0[6];
-  assign \$87  = \$86  & sel_pop0_0_2_s;
-  assign \$88  = \$85  | \$87 ;
-  assign \$89  = sel_pop0_0_4_s & sel_pop0_0_2_s;
-  assign sel_pop0_0_0_c = \$88  | \$89 ;
-  assign \$90  = sel_pop0_0_4_c ^ sel_pop0_0_2_c;
-  assign sel_pop0_1_0_s = \$90  ^ sel_pop0_0_0_c;
-  assign \$91  = sel_pop0_0_4_c & sel_pop0_0_2_c;
-  assign \$92  = sel_pop0_0_4_c & sel_pop0_0_0_c;
-  assign \$93  = \$91  | \$92 ;
-  assign \$94  = sel_pop0_0_2_c & sel_pop0_0_0_c;
-  assign sel_pop0_1_0_c = \$93  | \$94 ;
-  assign \$95  = ~ sel_l2_s0[7];
-  assign \$96  = sel_l2_s0[0] ^ \$95 ;
-  assign \$97  = ~ sel_l2_s0[8];
-  assign sel_pop1_0_4_s = \$96  ^ \$97 ;
-  assign \$98  = ~ sel_l2_s0[7];
-  assign \$99  = sel_l2_s0[0] & \$98 ;
-  assign \$100  = ~ sel_l2_s0[8];
-  assign \$101  = sel_l2_s0[0] & \$100 ;
-  assign \$102  = \$99  | \$101 ;
-  assign \$103  = ~ sel_l2_s0[7];
-  assign \$104  = ~ sel_l2_s0[8];
-  assign \$105  = \$103  & \$104 ;
-  assign sel_pop1_0_4_c = \$102  | \$105 ;
-  assign \$106  = ~ sel_l2_s0[9];
-  assign \$107  = ~ sel_l2_s0[10];
-  assign \$108  = \$106  ^ \$107 ;
-  assign \$109  = ~ sel_l2_s0[11];
-  assign sel_pop1_0_2_s = \$108  ^ \$109 ;
-  assign \$110  = ~ sel_l2_s0[9];
-  assign \$111  = ~ sel_l2_s0[10];
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = ~ sel_l2_s0[9];
-  assign \$114  = ~ sel_l2_s0[11];
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = \$112  | \$115 ;
-  assign \$117  = ~ sel_l2_s0[10];
-  assign \$118  = ~ sel_l2_s0[11];
-  assign \$119  = \$117  & \$118 ;
-  assign sel_pop1_0_2_c = \$116  | \$119 ;
-  assign \$120  = ~ sel_l2_s0[12];
-  assign \$121  = \$120  ^ sel_pop1_0_4_s;
-  assign sel_pop1_0_0_s = \$121  ^ sel_pop1_0_2_s;
-  assign \$122  = ~ sel_l2_s0[12];
-  assign \$123  = \$122  & sel_pop1_0_4_s;
-  assign \$124  = ~ sel_l2_s0[12];
-  assign \$125  = \$124  & sel_pop1_0_2_s;
-  assign \$126  = \$123  | \$125 ;
-  assign \$127  = sel_pop1_0_4_s & sel_pop1_0_2_s;
-  assign sel_pop1_0_0_c = \$126  | \$127 ;
-  assign \$128  = sel_pop1_0_4_c ^ sel_pop1_0_2_c;
-  assign sel_pop1_1_0_s = \$128  ^ sel_pop1_0_0_c;
-  assign \$129  = sel_pop1_0_4_c & sel_pop1_0_2_c;
-  assign \$130  = sel_pop1_0_4_c & sel_pop1_0_0_c;
-  assign \$131  = \$129  | \$130 ;
-  assign \$132  = sel_pop1_0_2_c & sel_pop1_0_0_c;
-  assign sel_pop1_1_0_c = \$131  | \$132 ;
-  assign \$133  = sel_l2_s0[1] ^ sel_l2_s0[7];
-  assign \$134  = ~ sel_l2_s0[13];
-  assign sel_pop2_0_4_s = \$133  ^ \$134 ;
-  assign \$135  = sel_l2_s0[1] & sel_l2_s0[7];
-  assign \$136  = ~ sel_l2_s0[13];
-  assign \$137  = sel_l2_s0[1] & \$136 ;
-  assign \$138  = \$135  | \$137 ;
-  assign \$139  = ~ sel_l2_s0[13];
-  assign \$140  = sel_l2_s0[7] & \$139 ;
-  assign sel_pop2_0_4_c = \$138  | \$140 ;
-  assign \$141  = ~ sel_l2_s0[14];
-  assign \$142  = ~ sel_l2_s0[15];
-  assign \$143  = \$141  ^ \$142 ;
-  assign \$144  = ~ sel_l2_s0[16];
-  assign sel_pop2_0_2_s = \$143  ^ \$144 ;
-  assign \$145  = ~ sel_l2_s0[14];
-  assign \$146  = ~ sel_l2_s0[15];
-  assign \$147  = \$145  & \$146 ;
-  assign \$148  = ~ sel_l2_s0[14];
-  assign \$149  = ~ sel_l2_s0[16];
-  assign \$150  = \$148  & \$149 ;
-  assign \$151  = \$147  | \$150 ;
-  assign \$152  = ~ sel_l2_s0[15];
-  assign \$153  = ~ sel_l2_s0[16];
-  assign \$154  = \$152  & \$153 ;
-  assign sel_pop2_0_2_c = \$151  | \$154 ;
-  assign \$155  = ~ sel_l2_s0[17];
-  assign \$156  = \$155  ^ sel_pop2_0_4_s;
-  assign sel_pop2_0_0_s = \$156  ^ sel_pop2_0_2_s;
-  assign \$157  = ~ sel_l2_s0[17];
-  assign \$158  = \$157  & sel_pop2_0_4_s;
-  assign \$159  = ~ sel_l2_s0[17];
-  assign \$160  = \$159  & sel_pop2_0_2_s;
-  assign \$161  = \$158  | \$160 ;
-  assign \$162  = sel_pop2_0_4_s & sel_pop2_0_2_s;
-  assign sel_pop2_0_0_c = \$161  | \$162 ;
-  assign \$163  = sel_pop2_0_4_c ^ sel_pop2_0_2_c;
-  assign sel_pop2_1_0_s = \$163  ^ sel_pop2_0_0_c;
-  assign \$164  = sel_pop2_0_4_c & sel_pop2_0_2_c;
-  assign \$165  = sel_pop2_0_4_c & sel_pop2_0_0_c;
-  assign \$166  = \$164  | \$165 ;
-  assign \$167  = sel_pop2_0_2_c & sel_pop2_0_0_c;
-  assign sel_pop2_1_0_c = \$166  | \$167 ;
-  assign \$168  = sel_l2_s0[2] ^ sel_l2_s0[8];
-  assign sel_pop3_0_4_s = \$168  ^ sel_l2_s0[13];
-  assign \$169  = sel_l2_s0[2] & sel_l2_s0[8];
-  assign \$170  = sel_l2_s0[2] & sel_l2_s0[13];
-  assign \$171  = \$169  | \$170 ;
-  assign \$172  = sel_l2_s0[8] & sel_l2_s0[13];
-  assign sel_pop3_0_4_c = \$171  | \$172 ;
-  assign \$173  = ~ sel_l2_s0[18];
-  assign \$174  = ~ sel_l2_s0[19];
-  assign \$175  = \$173  ^ \$174 ;
-  assign \$176  = ~ sel_l2_s0[20];
-  assign sel_pop3_0_2_s = \$175  ^ \$176 ;
-  assign \$177  = ~ sel_l2_s0[18];
-  assign \$178  = ~ sel_l2_s0[19];
-  assign \$179  = \$177  & \$178 ;
-  assign \$180  = ~ sel_l2_s0[18];
-  assign \$181  = ~ sel_l2_s0[20];
-  assign \$182  = \$180  & \$181 ;
-  assign \$183  = \$179  | \$182 ;
-  assign \$184  = ~ sel_l2_s0[19];
-  assign \$185  = ~ sel_l2_s0[20];
-  assign \$186  = \$184  & \$185 ;
-  assign sel_pop3_0_2_c = \$183  | \$186 ;
-  assign \$187  = ~ sel_l2_s0[21];
-  assign \$188  = \$187  ^ sel_pop3_0_4_s;
-  assign sel_pop3_0_0_s = \$188  ^ sel_pop3_0_2_s;
-  assign \$189  = ~ sel_l2_s0[21];
-  assign \$190  = \$189  & sel_pop3_0_4_s;
-  assign \$191  = ~ sel_l2_s0[21];
-  assign \$192  = \$191  & sel_pop3_0_2_s;
-  assign \$193  = \$190  | \$192 ;
-  assign \$194  = sel_pop3_0_4_s & sel_pop3_0_2_s;
-  assign sel_pop3_0_0_c = \$193  | \$194 ;
-  assign \$195  = sel_pop3_0_4_c ^ sel_pop3_0_2_c;
-  assign sel_pop3_1_0_s = \$195  ^ sel_pop3_0_0_c;
-  assign \$196  = sel_pop3_0_4_c & sel_pop3_0_2_c;
-  assign \$197  = sel_pop3_0_4_c & sel_pop3_0_0_c;
-  assign \$198  = \$196  | \$197 ;
-  assign \$199  = sel_pop3_0_2_c & sel_pop3_0_0_c;
-  assign sel_pop3_1_0_c = \$198  | \$199 ;
-  assign \$200  = sel_l2_s0[3] ^ sel_l2_s0[9];
-  assign sel_pop4_0_4_s = \$200  ^ sel_l2_s0[14];
-  assign \$201  = sel_l2_s0[3] & sel_l2_s0[9];
-  assign \$202  = sel_l2_s0[3] & sel_l2_s0[14];
-  assign \$203  = \$201  | \$202 ;
-  assign \$204  = sel_l2_s0[9] & sel_l2_s0[14];
-  assign sel_pop4_0_4_c = \$203  | \$204 ;
-  assign \$205  = ~ sel_l2_s0[22];
-  assign \$206  = sel_l2_s0[18] ^ \$205 ;
-  assign \$207  = ~ sel_l2_s0[23];
-  assign sel_pop4_0_2_s = \$206  ^ \$207 ;
-  assign \$208  = ~ sel_l2_s0[22];
-  assign \$209  = sel_l2_s0[18] & \$208 ;
-  assign \$210  = ~ sel_l2_s0[23];
-  assign \$211  = sel_l2_s0[18] & \$210 ;
-  assign \$212  = \$209  | \$211 ;
-  assign \$213  = ~ sel_l2_s0[22];
-  assign \$214  = ~ sel_l2_s0[23];
-  assign \$215  = \$213  & \$214 ;
-  assign sel_pop4_0_2_c = \$212  | \$215 ;
-  assign \$216  = ~ sel_l2_s0[24];
-  assign \$217  = \$216  ^ sel_pop4_0_4_s;
-  assign sel_pop4_0_0_s = \$217  ^ sel_pop4_0_2_s;
-  assign \$218  = ~ sel_l2_s0[24];
-  assign \$219  = \$218  & sel_pop4_0_4_s;
-  assign \$220  = ~ sel_l2_s0[24];
-  assign \$221  = \$220  & sel_pop4_0_2_s;
-  assign \$222  = \$219  | \$221 ;
-  assign \$223  = sel_pop4_0_4_s & sel_pop4_0_2_s;
-  assign sel_pop4_0_0_c = \$222  | \$223 ;
-  assign \$224  = sel_pop4_0_4_c ^ sel_pop4_0_2_c;
-  assign sel_pop4_1_0_s = \$224  ^ sel_pop4_0_0_c;
-  assign \$225  = sel_pop4_0_4_c & sel_pop4_0_2_c;
-  assign \$226  = sel_pop4_0_4_c & sel_pop4_0_0_c;
-  assign \$227  = \$225  | \$226 ;
-  assign \$228  = sel_pop4_0_2_c & sel_pop4_0_0_c;
-  assign sel_pop4_1_0_c = \$227  | \$228 ;
-  assign \$229  = sel_l2_s0[4] ^ sel_l2_s0[10];
-  assign sel_pop5_0_4_s = \$229  ^ sel_l2_s0[15];
-  assign \$230  = sel_l2_s0[4] & sel_l2_s0[10];
-  assign \$231  = sel_l2_s0[4] & sel_l2_s0[15];
-  assign \$232  = \$230  | \$231 ;
-  assign \$233  = sel_l2_s0[10] & sel_l2_s0[15];
-  assign sel_pop5_0_4_c = \$232  | \$233 ;
-  assign \$234  = sel_l2_s0[19] ^ sel_l2_s0[22];
-  assign \$235  = ~ sel_l2_s0[25];
-  assign sel_pop5_0_2_s = \$234  ^ \$235 ;
-  assign \$236  = sel_l2_s0[19] & sel_l2_s0[22];
-  assign \$237  = ~ sel_l2_s0[25];
-  assign \$238  = sel_l2_s0[19] & \$237 ;
-  assign \$239  = \$236  | \$238 ;
-  assign \$240  = ~ sel_l2_s0[25];
-  assign \$241  = sel_l2_s0[22] & \$240 ;
-  assign sel_pop5_0_2_c = \$239  | \$241 ;
-  assign \$242  = ~ sel_l2_s0[26];
-  assign \$243  = \$242  ^ sel_pop5_0_4_s;
-  assign sel_pop5_0_0_s = \$243  ^ sel_pop5_0_2_s;
-  assign \$244  = ~ sel_l2_s0[26];
-  assign \$245  = \$244  & sel_pop5_0_4_s;
-  assign \$246  = ~ sel_l2_s0[26];
-  assign \$247  = \$246  & sel_pop5_0_2_s;
-  assign \$248  = \$245  | \$247 ;
-  assign \$249  = sel_pop5_0_4_s & sel_pop5_0_2_s;
-  assign sel_pop5_0_0_c = \$248  | \$249 ;
-  assign \$250  = sel_pop5_0_4_c ^ sel_pop5_0_2_c;
-  assign sel_pop5_1_0_s = \$250  ^ sel_pop5_0_0_c;
-  assign \$251  = sel_pop5_0_4_c & sel_pop5_0_2_c;
-  assign \$252  = sel_pop5_0_4_c & sel_pop5_0_0_c;
-  assign \$253  = \$251  | \$252 ;
-  assign \$254  = sel_pop5_0_2_c & sel_pop5_0_0_c;
-  assign sel_pop5_1_0_c = \$253  | \$254 ;
-  assign \$255  = sel_l2_s0[5] ^ sel_l2_s0[11];
-  assign sel_pop6_0_4_s = \$255  ^ sel_l2_s0[16];
-  assign \$256  = sel_l2_s0[5] & sel_l2_s0[11];
-  assign \$257  = sel_l2_s0[5] & sel_l2_s0[16];
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = sel_l2_s0[11] & sel_l2_s0[16];
-  assign sel_pop6_0_4_c = \$258  | \$259 ;
-  assign \$260  = sel_l2_s0[20] ^ sel_l2_s0[23];
-  assign sel_pop6_0_2_s = \$260  ^ sel_l2_s0[25];
-  assign \$261  = sel_l2_s0[20] & sel_l2_s0[23];
-  assign \$262  = sel_l2_s0[20] & sel_l2_s0[25];
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = sel_l2_s0[23] & sel_l2_s0[25];
-  assign sel_pop6_0_2_c = \$263  | \$264 ;
-  assign \$265  = ~ sel_l2_s0[27];
-  assign \$266  = \$265  ^ sel_pop6_0_4_s;
-  assign sel_pop6_0_0_s = \$266  ^ sel_pop6_0_2_s;
-  assign \$267  = ~ sel_l2_s0[27];
-  assign \$268  = \$267  & sel_pop6_0_4_s;
-  assign \$269  = ~ sel_l2_s0[27];
-  assign \$270  = \$269  & sel_pop6_0_2_s;
-  assign \$271  = \$268  | \$270 ;
-  assign \$272  = sel_pop6_0_4_s & sel_pop6_0_2_s;
-  assign sel_pop6_0_0_c = \$271  | \$272 ;
-  assign \$273  = sel_pop6_0_4_c ^ sel_pop6_0_2_c;
-  assign sel_pop6_1_0_s = \$273  ^ sel_pop6_0_0_c;
-  assign \$274  = sel_pop6_0_4_c & sel_pop6_0_2_c;
-  assign \$275  = sel_pop6_0_4_c & sel_pop6_0_0_c;
-  assign \$276  = \$274  | \$275 ;
-  assign \$277  = sel_pop6_0_2_c & sel_pop6_0_0_c;
-  assign sel_pop6_1_0_c = \$276  | \$277 ;
-  assign \$278  = sel_l2_s0[6] ^ sel_l2_s0[12];
-  assign sel_pop7_0_4_s = \$278  ^ sel_l2_s0[17];
-  assign \$279  = sel_l2_s0[6] & sel_l2_s0[12];
-  assign \$280  = sel_l2_s0[6] & sel_l2_s0[17];
-  assign \$281  = \$279  | \$280 ;
-  assign \$282  = sel_l2_s0[12] & sel_l2_s0[17];
-  assign sel_pop7_0_4_c = \$281  | \$282 ;
-  assign \$283  = sel_l2_s0[21] ^ sel_l2_s0[24];
-  assign sel_pop7_0_2_s = \$283  ^ sel_l2_s0[26];
-  assign \$284  = sel_l2_s0[21] & sel_l2_s0[24];
-  assign \$285  = sel_l2_s0[21] & sel_l2_s0[26];
-  assign \$286  = \$284  | \$285 ;
-  assign \$287  = sel_l2_s0[24] & sel_l2_s0[26];
-  assign sel_pop7_0_2_c = \$286  | \$287 ;
-  assign \$288  = sel_l2_s0[27] ^ sel_pop7_0_4_s;
-  assign sel_pop7_0_0_s = \$288  ^ sel_pop7_0_2_s;
-  assign \$289  = sel_l2_s0[27] & sel_pop7_0_4_s;
-  assign \$290  = sel_l2_s0[27] & sel_pop7_0_2_s;
-  assign \$291  = \$289  | \$290 ;
-  assign \$292  = sel_pop7_0_4_s & sel_pop7_0_2_s;
-  assign sel_pop7_0_0_c = \$291  | \$292 ;
-  assign \$293  = sel_pop7_0_4_c ^ sel_pop7_0_2_c;
-  assign sel_pop7_1_0_s = \$293  ^ sel_pop7_0_0_c;
-  assign \$294  = sel_pop7_0_4_c & sel_pop7_0_2_c;
-  assign \$295  = sel_pop7_0_4_c & sel_pop7_0_0_c;
-  assign \$296  = \$294  | \$295 ;
-  assign \$297  = sel_pop7_0_2_c & sel_pop7_0_0_c;
-  assign sel_pop7_1_0_c = \$296  | \$297 ;
-  assign \$298  = ~ sel_pop0_1_0_c;
-  assign \$299  = ~ sel_pop0_1_0_s;
-  assign \$300  = ~ sel_pop0_0_0_s;
-  assign \$304  = ~ sel_pop1_1_0_c;
-  assign \$305  = ~ sel_pop1_1_0_s;
-  assign \$306  = ~ sel_pop1_0_0_s;
-  assign \$310  = ~ sel_pop2_1_0_c;
-  assign \$311  = ~ sel_pop2_1_0_s;
-  assign \$312  = ~ sel_pop2_0_0_s;
-  assign \$316  = ~ sel_pop3_1_0_c;
-  assign \$317  = ~ sel_pop3_1_0_s;
-  assign \$318  = ~ sel_pop3_0_0_s;
-  assign \$322  = ~ sel_pop4_1_0_c;
-  assign \$323  = ~ sel_pop4_1_0_s;
-  assign \$324  = ~ sel_pop4_0_0_s;
-  assign \$328  = ~ sel_pop5_1_0_c;
-  assign \$329  = ~ sel_pop5_1_0_s;
-  assign \$330  = ~ sel_pop5_0_0_s;
-  assign \$334  = ~ sel_pop6_1_0_c;
-  assign \$335  = ~ sel_pop6_1_0_s;
-  assign \$336  = ~ sel_pop6_0_0_s;
-  assign \$340  = ~ sel_pop7_1_0_c;
-  assign \$341  = ~ sel_pop7_1_0_s;
-  assign \$342  = ~ sel_pop7_0_0_s;
-  assign sel_pre_1_1_0_s = \$309  ^ \$303 ;
-  assign sel_pre_1_1_0_c = \$309  & \$303 ;
-  assign sel_pre_1_3_0_s = \$321  ^ \$315 ;
-  assign sel_pre_1_3_0_c = \$321  & \$315 ;
-  assign sel_pre_1_5_0_s = \$333  ^ \$327 ;
-  assign sel_pre_1_5_0_c = \$333  & \$327 ;
-  assign sel_pre_1_7_0_s = \$345  ^ \$339 ;
-  assign sel_pre_1_7_0_c = \$345  & \$339 ;
-  assign sel_pre_2_2_0_s = \$315  ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_2_0_c = \$315  & sel_pre_1_1_0_s;
-  assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
-  assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
-  assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_3_0_c = sel_pre_1_3_0_s & sel_pre_1_1_0_s;
-  assign \$346  = sel_pre_1_3_0_c ^ sel_pre_1_1_0_c;
-  assign sel_pre_2_3_1_s = \$346  ^ sel_pre_2_3_0_c;
-  assign \$347  = sel_pre_1_3_0_c & sel_pre_1_1_0_c;
-  assign \$348  = sel_pre_1_3_0_c & sel_pre_2_3_0_c;
-  assign \$349  = \$347  | \$348 ;
-  assign \$350  = sel_pre_1_1_0_c & sel_pre_2_3_0_c;
-  assign sel_pre_2_3_1_c = \$349  | \$350 ;
-  assign sel_pre_2_6_0_s = \$339  ^ sel_pre_1_5_0_s;
-  assign sel_pre_2_6_0_c = \$339  & sel_pre_1_5_0_s;
-  assign sel_pre_2_6_1_s = sel_pre_1_5_0_c ^ sel_pre_2_6_0_c;
-  assign sel_pre_2_6_1_c = sel_pre_1_5_0_c & sel_pre_2_6_0_c;
-  assign sel_pre_2_7_0_s = sel_pre_1_7_0_s ^ sel_pre_1_5_0_s;
-  assign sel_pre_2_7_0_c = sel_pre_1_7_0_s & sel_pre_1_5_0_s;
-  assign \$361  = sel_pre_1_7_0_c ^ sel_pre_1_5_0_c;
-  assign sel_pre_2_7_1_s = \$361  ^ sel_pre_2_7_0_c;
-  assign \$362  = sel_pre_1_7_0_c & sel_pre_1_5_0_c;
-  assign \$363  = sel_pre_1_7_0_c & sel_pre_2_7_0_c;
-  assign \$364  = \$362  | \$363 ;
-  assign \$365  = sel_pre_1_5_0_c & sel_pre_2_7_0_c;
-  assign sel_pre_2_7_1_c = \$364  | \$365 ;
-  assign sel_pre_4_4_0_s = \$327  ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_4_0_c = \$327  & sel_pre_2_3_0_s;
-  assign sel_pre_4_4_1_s = sel_pre_2_3_1_s ^ sel_pre_4_4_0_c;
-  assign sel_pre_4_4_1_c = sel_pre_2_3_1_s & sel_pre_4_4_0_c;
-  assign sel_pre_4_4_2_s = sel_pre_2_3_2_s ^ sel_pre_4_4_1_c;
-  assign sel_pre_4_4_2_c = sel_pre_2_3_2_s & sel_pre_4_4_1_c;
-  assign sel_pre_4_5_0_s = sel_pre_1_5_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_5_0_c = sel_pre_1_5_0_s & sel_pre_2_3_0_s;
-  assign \$376  = sel_pre_1_5_0_c ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_5_1_s = \$376  ^ sel_pre_4_5_0_c;
-  assign \$377  = sel_pre_1_5_0_c & sel_pre_2_3_1_s;
-  assign \$378  = sel_pre_1_5_0_c & sel_pre_4_5_0_c;
-  assign \$379  = \$377  | \$378 ;
-  assign \$380  = sel_pre_2_3_1_s & sel_pre_4_5_0_c;
-  assign sel_pre_4_5_1_c = \$379  | \$380 ;
-  assign sel_pre_4_5_2_s = \$381  ^ sel_pre_4_5_1_c;
-  assign \$385  = sel_pre_2_3_2_s & sel_pre_4_5_1_c;
-  assign sel_pre_4_6_0_s = sel_pre_2_6_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_6_0_c = sel_pre_2_6_0_s & sel_pre_2_3_0_s;
-  assign \$391  = sel_pre_2_6_1_s ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_6_1_s = \$391  ^ sel_pre_4_6_0_c;
-  assign \$392  = sel_pre_2_6_1_s & sel_pre_2_3_1_s;
-  assign \$393  = sel_pre_2_6_1_s & sel_pre_4_6_0_c;
-  assign \$394  = \$392  | \$393 ;
-  assign \$395  = sel_pre_2_3_1_s & sel_pre_4_6_0_c;
-  assign sel_pre_4_6_1_c = \$394  | \$395 ;
-  assign \$396  = sel_pre_2_6_2_s ^ sel_pre_2_3_2_s;
-  assign sel_pre_4_6_2_s = \$396  ^ sel_pre_4_6_1_c;
-  assign \$397  = sel_pre_2_6_2_s & sel_pre_2_3_2_s;
-  assign \$398  = sel_pre_2_6_2_s & sel_pre_4_6_1_c;
-  assign \$399  = \$397  | \$398 ;
-  assign \$400  = sel_pre_2_3_2_s & sel_pre_4_6_1_c;
-  assign sel_pre_4_6_2_c = \$399  | \$400 ;
-  assign sel_pre_4_7_0_s = sel_pre_2_7_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_7_0_c = sel_pre_2_7_0_s & sel_pre_2_3_0_s;
-  assign \$406  = sel_pre_2_7_1_s ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_7_1_s = \$406  ^ sel_pre_4_7_0_c;
-  assign \$407  = sel_pre_2_7_1_s & sel_pre_2_3_1_s;
-  assign \$408  = sel_pre_2_7_1_s & sel_pre_4_7_0_c;
-  assign \$409  = \$407  | \$408 ;
-  assign \$410  = sel_pre_2_3_1_s & sel_pre_4_7_0_c;
-  assign sel_pre_4_7_1_c = \$409  | \$410 ;
-  assign \$411  = sel_pre_2_7_2_s ^ sel_pre_2_3_2_s;
-  assign sel_pre_4_7_2_s = \$411  ^ sel_pre_4_7_1_c;
-  assign \$412  = sel_pre_2_7_2_s & sel_pre_2_3_2_s;
-  assign \$413  = sel_pre_2_7_2_s & sel_pre_4_7_1_c;
-  assign \$414  = \$412  | \$413 ;
-  assign \$415  = sel_pre_2_3_2_s & sel_pre_4_7_1_c;
-  assign sel_pre_4_7_2_c = \$414  | \$415 ;
-  assign \$437  = \sel_l2_s0$175  & { \$436 , \$434 , \$432 , \$430 , \$428 , \$426 , \$424 , \$422  };
-  assign \$439  = \$309  & \$438 ;
-  assign \$441  = \$309  & \$440 ;
-  assign \$443  = \$309  & \$442 ;
-  assign \$445  = \$309  & \$444 ;
-  assign \$447  = \$309  & \$446 ;
-  assign \$449  = \$309  & \$448 ;
-  assign \$451  = \$309  & \$450 ;
-  assign \$453  = \$309  & \$452 ;
-  assign \$454  = \sel_l2_s0$176  & { \$453 , \$451 , \$449 , \$447 , \$445 , \$443 , \$441 , \$439  };
-  assign \$455  = \$437  | \$454 ;
-  assign \$456  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$457  = \$315  & \$456 ;
-  assign \$458  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$459  = \$315  & \$458 ;
-  assign \$460  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$461  = \$315  & \$460 ;
-  assign \$462  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$463  = \$315  & \$462 ;
-  assign \$464  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$465  = \$315  & \$464 ;
-  assign \$466  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$467  = \$315  & \$466 ;
-  assign \$468  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$469  = \$315  & \$468 ;
-  assign \$470  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$471  = \$315  & \$470 ;
-  assign \$472  = \sel_l2_s0$177  & { \$471 , \$469 , \$467 , \$465 , \$463 , \$461 , \$459 , \$457  };
-  assign \$473  = ! { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$474  = \$321  & \$473 ;
-  assign \$475  = ! { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$476  = \$321  & \$475 ;
-  assign \$477  = ! { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$478  = \$321  & \$477 ;
-  assign \$479  = ! { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$480  = \$321  & \$479 ;
-  assign \$481  = ! { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$482  = \$321  & \$481 ;
-  assign \$483  = ! { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$484  = \$321  & \$483 ;
-  assign \$485  = ! { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$486  = \$321  & \$485 ;
-  assign \$487  = ! { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$488  = \$321  & \$487 ;
-  assign \$489  = \sel_l2_s0$178  & { \$488 , \$486 , \$484 , \$482 , \$480 , \$478 , \$476 , \$474  };
-  assign \$490  = \$472  | \$489 ;
-  assign \$491  = \$455  | \$490 ;
-  assign \$492  = ! { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$493  = \$327  & \$492 ;
-  assign \$494  = ! { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$495  = \$327  & \$494 ;
-  assign \$496  = ! { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$497  = \$327  & \$496 ;
-  assign \$498  = ! { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$499  = \$327  & \$498 ;
-  assign \$500  = ! { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$501  = \$327  & \$500 ;
-  assign \$502  = ! { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$503  = \$327  & \$502 ;
-  assign \$504  = ! { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$505  = \$327  & \$504 ;
-  assign \$506  = ! { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$507  = \$327  & \$506 ;
-  assign \$508  = \sel_l2_s0$179  & { \$507 , \$505 , \$503 , \$501 , \$499 , \$497 , \$495 , \$493  };
-  assign \$509  = \$491  | \$508 ;
-  assign \$511  = \$309  & \$510 ;
-  assign \$513  = \$309  & \$512 ;
-  assign \$515  = \$309  & \$514 ;
-  assign \$517  = \$309  & \$516 ;
-  assign \$519  = \$309  & \$518 ;
-  assign \$521  = \$309  & \$520 ;
-  assign \$523  = \$309  & \$522 ;
-  assign \$525  = \$309  & \$524 ;
-  assign \$526  = \sel_l2_s0$176  & { \$525 , \$523 , \$521 , \$519 , \$517 , \$515 , \$513 , \$511  };
-  assign \$527  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$528  = \$315  & \$527 ;
-  assign \$529  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$530  = \$315  & \$529 ;
-  assign \$531  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$532  = \$315  & \$531 ;
-  assign \$533  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$534  = \$315  & \$533 ;
-  assign \$535  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$536  = \$315  & \$535 ;
-  assign \$537  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$538  = \$315  & \$537 ;
-  assign \$539  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$540  = \$315  & \$539 ;
-  assign \$541  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$542  = \$315  & \$541 ;
-  assign \$543  = \sel_l2_s0$177  & { \$542 , \$540 , \$538 , \$536 , \$534 , \$532 , \$530 , \$528  };
-  assign \$544  = \$526  | \$543 ;
-  assign \$545  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$546  = \$321  & \$545 ;
-  assign \$547  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$548  = \$321  & \$547 ;
-  assign \$549  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$550  = \$321  & \$549 ;
-  assign \$551  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$552  = \$321  & \$551 ;
-  assign \$553  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$554  = \$321  & \$553 ;
-  assign \$555  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$556  = \$321  & \$555 ;
-  assign \$557  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$558  = \$321  & \$557 ;
-  assign \$559  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$560  = \$321  & \$559 ;
-  assign \$561  = \sel_l2_s0$178  & { \$560 , \$558 , \$556 , \$554 , \$552 , \$550 , \$548 , \$546  };
-  assign \$562  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$563  = \$327  & \$562 ;
-  assign \$564  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$565  = \$327  & \$564 ;
-  assign \$566  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$567  = \$327  & \$566 ;
-  assign \$568  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$569  = \$327  & \$568 ;
-  assign \$570  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$571  = \$327  & \$570 ;
-  assign \$572  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$573  = \$327  & \$572 ;
-  assign \$574  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$575  = \$327  & \$574 ;
-  assign \$576  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$577  = \$327  & \$576 ;
-  assign \$578  = \sel_l2_s0$179  & { \$577 , \$575 , \$573 , \$571 , \$569 , \$567 , \$565 , \$563  };
-  assign \$579  = \$561  | \$578 ;
-  assign \$580  = \$544  | \$579 ;
-  assign \$581  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$582  = \$333  & \$581 ;
-  assign \$583  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$584  = \$333  & \$583 ;
-  assign \$585  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$586  = \$333  & \$585 ;
-  assign \$587  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$588  = \$333  & \$587 ;
-  assign \$589  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$590  = \$333  & \$589 ;
-  assign \$591  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$592  = \$333  & \$591 ;
-  assign \$593  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$594  = \$333  & \$593 ;
-  assign \$595  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$596  = \$333  & \$595 ;
-  assign \$597  = \sel_l2_s0$180  & { \$596 , \$594 , \$592 , \$590 , \$588 , \$586 , \$584 , \$582  };
-  assign \$598  = \$580  | \$597 ;
-  assign \$599  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$600  = \$315  & \$599 ;
-  assign \$601  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$602  = \$315  & \$601 ;
-  assign \$603  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$604  = \$315  & \$603 ;
-  assign \$605  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$606  = \$315  & \$605 ;
-  assign \$607  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$608  = \$315  & \$607 ;
-  assign \$609  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$610  = \$315  & \$609 ;
-  assign \$611  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$612  = \$315  & \$611 ;
-  assign \$613  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$614  = \$315  & \$613 ;
-  assign \$615  = \sel_l2_s0$177  & { \$614 , \$612 , \$610 , \$608 , \$606 , \$604 , \$602 , \$600  };
-  assign \$616  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$617  = \$321  & \$616 ;
-  assign \$618  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$619  = \$321  & \$618 ;
-  assign \$620  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$621  = \$321  & \$620 ;
-  assign \$622  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$623  = \$321  & \$622 ;
-  assign \$624  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$625  = \$321  & \$624 ;
-  assign \$626  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$627  = \$321  & \$626 ;
-  assign \$628  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$629  = \$321  & \$628 ;
-  assign \$630  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$631  = \$321  & \$630 ;
-  assign \$632  = \sel_l2_s0$178  & { \$631 , \$629 , \$627 , \$625 , \$623 , \$621 , \$619 , \$617  };
-  assign \$633  = \$615  | \$632 ;
-  assign \$634  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$635  = \$327  & \$634 ;
-  assign \$636  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$637  = \$327  & \$636 ;
-  assign \$638  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$639  = \$327  & \$638 ;
-  assign \$640  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$641  = \$327  & \$640 ;
-  assign \$642  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$643  = \$327  & \$642 ;
-  assign \$644  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$645  = \$327  & \$644 ;
-  assign \$646  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$647  = \$327  & \$646 ;
-  assign \$648  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$649  = \$327  & \$648 ;
-  assign \$650  = \sel_l2_s0$179  & { \$649 , \$647 , \$645 , \$643 , \$641 , \$639 , \$637 , \$635  };
-  assign \$651  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$652  = \$333  & \$651 ;
-  assign \$653  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$654  = \$333  & \$653 ;
-  assign \$655  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$656  = \$333  & \$655 ;
-  assign \$657  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$658  = \$333  & \$657 ;
-  assign \$659  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$660  = \$333  & \$659 ;
-  assign \$661  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$662  = \$333  & \$661 ;
-  assign \$663  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$664  = \$333  & \$663 ;
-  assign \$665  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$666  = \$333  & \$665 ;
-  assign \$667  = \sel_l2_s0$180  & { \$666 , \$664 , \$662 , \$660 , \$658 , \$656 , \$654 , \$652  };
-  assign \$668  = \$650  | \$667 ;
-  assign \$669  = \$633  | \$668 ;
-  assign \$670  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$671  = \$339  & \$670 ;
-  assign \$672  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$673  = \$339  & \$672 ;
-  assign \$674  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$675  = \$339  & \$674 ;
-  assign \$676  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$677  = \$339  & \$676 ;
-  assign \$678  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$679  = \$339  & \$678 ;
-  assign \$680  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$681  = \$339  & \$680 ;
-  assign \$682  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$683  = \$339  & \$682 ;
-  assign \$684  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$685  = \$339  & \$684 ;
-  assign \$686  = \sel_l2_s0$181  & { \$685 , \$683 , \$681 , \$679 , \$677 , \$675 , \$673 , \$671  };
-  assign \$687  = \$669  | \$686 ;
-  assign \$688  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$689  = \$321  & \$688 ;
-  assign \$690  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$691  = \$321  & \$690 ;
-  assign \$692  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$693  = \$321  & \$692 ;
-  assign \$694  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$695  = \$321  & \$694 ;
-  assign \$696  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$697  = \$321  & \$696 ;
-  assign \$698  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$699  = \$321  & \$698 ;
-  assign \$700  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$701  = \$321  & \$700 ;
-  assign \$702  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$703  = \$321  & \$702 ;
-  assign \$704  = \sel_l2_s0$178  & { \$703 , \$701 , \$699 , \$697 , \$695 , \$693 , \$691 , \$689  };
-  assign \$705  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$706  = \$327  & \$705 ;
-  assign \$707  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$708  = \$327  & \$707 ;
-  assign \$709  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$710  = \$327  & \$709 ;
-  assign \$711  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$712  = \$327  & \$711 ;
-  assign \$713  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$714  = \$327  & \$713 ;
-  assign \$715  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$716  = \$327  & \$715 ;
-  assign \$717  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$718  = \$327  & \$717 ;
-  assign \$719  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$720  = \$327  & \$719 ;
-  assign \$721  = \sel_l2_s0$179  & { \$720 , \$718 , \$716 , \$714 , \$712 , \$710 , \$708 , \$706  };
-  assign \$722  = \$704  | \$721 ;
-  assign \$723  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$724  = \$333  & \$723 ;
-  assign \$725  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$726  = \$333  & \$725 ;
-  assign \$727  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$728  = \$333  & \$727 ;
-  assign \$729  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$730  = \$333  & \$729 ;
-  assign \$731  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$732  = \$333  & \$731 ;
-  assign \$733  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$734  = \$333  & \$733 ;
-  assign \$735  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$736  = \$333  & \$735 ;
-  assign \$737  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$738  = \$333  & \$737 ;
-  assign \$739  = \sel_l2_s0$180  & { \$738 , \$736 , \$734 , \$732 , \$730 , \$728 , \$726 , \$724  };
-  assign \$740  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$741  = \$339  & \$740 ;
-  assign \$742  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$743  = \$339  & \$742 ;
-  assign \$744  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$745  = \$339  & \$744 ;
-  assign \$746  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$747  = \$339  & \$746 ;
-  assign \$748  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$749  = \$339  & \$748 ;
-  assign \$750  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$751  = \$339  & \$750 ;
-  assign \$752  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$753  = \$339  & \$752 ;
-  assign \$754  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$755  = \$339  & \$754 ;
-  assign \$756  = \sel_l2_s0$181  & { \$755 , \$753 , \$751 , \$749 , \$747 , \$745 , \$743 , \$741  };
-  assign \$757  = \$739  | \$756 ;
-  assign \$758  = \$722  | \$757 ;
-  assign \$759  = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$760  = \$345  & \$759 ;
-  assign \$761  = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$762  = \$345  & \$761 ;
-  assign \$763  = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$764  = \$345  & \$763 ;
-  assign \$765  = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$766  = \$345  & \$765 ;
-  assign \$767  = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$768  = \$345  & \$767 ;
-  assign \$769  = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$770  = \$345  & \$769 ;
-  assign \$771  = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$772  = \$345  & \$771 ;
-  assign \$773  = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$774  = \$345  & \$773 ;
-  assign \$775  = \sel_l2_s0$182  & { \$774 , \$772 , \$770 , \$768 , \$766 , \$764 , \$762 , \$760  };
-  assign \$776  = \$758  | \$775 ;
-  assign \$785  = \$309  & \$784 ;
-  assign \$787  = \$309  & \$786 ;
-  assign \$789  = \$309  & \$788 ;
-  assign \$792  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$793  = \$315  & \$792 ;
-  assign \$794  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$795  = \$315  & \$794 ;
-  assign \$796  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$797  = \$315  & \$796 ;
-  assign \$799  = ! { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$800  = \$321  & \$799 ;
-  assign \$801  = ! { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$802  = \$321  & \$801 ;
-  assign \$803  = ! { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$804  = \$321  & \$803 ;
-  assign \$806  = \$798  | \$805 ;
-  assign \$807  = \$791  | \$806 ;
-  assign \$808  = ! { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$809  = \$327  & \$808 ;
-  assign \$810  = ! { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$811  = \$327  & \$810 ;
-  assign \$812  = ! { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$813  = \$327  & \$812 ;
-  assign \$815  = \$807  | \$814 ;
-  assign \$817  = \$309  & \$816 ;
-  assign \$819  = \$309  & \$818 ;
-  assign \$821  = \$309  & \$820 ;
-  assign \$823  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$824  = \$315  & \$823 ;
-  assign \$825  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$826  = \$315  & \$825 ;
-  assign \$827  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$828  = \$315  & \$827 ;
-  assign \$830  = \$822  | \$829 ;
-  assign \$831  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$832  = \$321  & \$831 ;
-  assign \$833  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$834  = \$321  & \$833 ;
-  assign \$835  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$836  = \$321  & \$835 ;
-  assign \$838  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$839  = \$327  & \$838 ;
-  assign \$840  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$841  = \$327  & \$840 ;
-  assign \$842  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$843  = \$327  & \$842 ;
-  assign \$845  = \$837  | \$844 ;
-  assign \$846  = \$830  | \$845 ;
-  assign \$847  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$848  = \$333  & \$847 ;
-  assign \$849  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$850  = \$333  & \$849 ;
-  assign \$851  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$852  = \$333  & \$851 ;
-  assign \$854  = \$846  | \$853 ;
-  assign \$855  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$856  = \$315  & \$855 ;
-  assign \$857  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$858  = \$315  & \$857 ;
-  assign \$859  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$860  = \$315  & \$859 ;
-  assign \$862  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$863  = \$321  & \$862 ;
-  assign \$864  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$865  = \$321  & \$864 ;
-  assign \$866  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$867  = \$321  & \$866 ;
-  assign \$869  = \$861  | \$868 ;
-  assign \$870  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$871  = \$327  & \$870 ;
-  assign \$872  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$873  = \$327  & \$872 ;
-  assign \$874  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$875  = \$327  & \$874 ;
-  assign \$877  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$878  = \$333  & \$877 ;
-  assign \$879  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$880  = \$333  & \$879 ;
-  assign \$881  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$882  = \$333  & \$881 ;
-  assign \$884  = \$876  | \$883 ;
-  assign \$885  = \$869  | \$884 ;
-  assign \$886  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$887  = \$339  & \$886 ;
-  assign \$888  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$889  = \$339  & \$888 ;
-  assign \$890  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$891  = \$339  & \$890 ;
-  assign \$893  = \$885  | \$892 ;
-  assign \$894  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$895  = \$321  & \$894 ;
-  assign \$896  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$897  = \$321  & \$896 ;
-  assign \$898  = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$899  = \$321  & \$898 ;
-  assign \$901  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$902  = \$327  & \$901 ;
-  assign \$903  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$904  = \$327  & \$903 ;
-  assign \$905  = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$906  = \$327  & \$905 ;
-  assign \$908  = \$900  | \$907 ;
-  assign \$909  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$910  = \$333  & \$909 ;
-  assign \$911  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$912  = \$333  & \$911 ;
-  assign \$913  = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$914  = \$333  & \$913 ;
-  assign \$916  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$917  = \$339  & \$916 ;
-  assign \$918  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$919  = \$339  & \$918 ;
-  assign \$920  = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$921  = \$339  & \$920 ;
-  assign \$923  = \$915  | \$922 ;
-  assign \$924  = \$908  | \$923 ;
-  assign \$925  = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$926  = \$345  & \$925 ;
-  assign \$927  = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$928  = \$345  & \$927 ;
-  assign \$929  = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$930  = \$345  & \$929 ;
-  assign \$932  = \$924  | \$931 ;
+  wire valid_s5;
   always @(posedge clk)
-    valid_s0 <= \$933 ;
+    \sel_dl1_s1$200  <= \$410 ;
   always @(posedge clk)
-    o__valid <= \$934 ;
+    sel_dl1_s2 <= \$411 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$935 ;
+    \sel_dl1_s2$202  <= \$412 ;
   always @(posedge clk)
-    \sel_l2_s0$175  <= \$936 ;
+    \sel_dl1_s2$203  <= \$413 ;
   always @(posedge clk)
-    \sel_l2_s0$176  <= \$937 ;
+    \sel_dl1_s2$204  <= \$414 ;
   always @(posedge clk)
-    \sel_l2_s0$177  <= \$938 ;
+    \sel_dl1_s2$205  <= \$415 ;
   always @(posedge clk)
-    \sel_l2_s0$178  <= \$939 ;
+    \sel_dl1_s2$206  <= \$416 ;
   always @(posedge clk)
-    \sel_l2_s0$179  <= \$940 ;
+    \sel_dl1_s2$207  <= \$417 ;
   always @(posedge clk)
-    \sel_l2_s0$180  <= \$941 ;
+    \sel_dl1_s2$208  <= \$418 ;
   always @(posedge clk)
-    \sel_l2_s0$181  <= \$942 ;
+    sel_dl1_s3 <= \$419 ;
   always @(posedge clk)
-    \sel_l2_s0$182  <= \$943 ;
+    \sel_dl1_s3$141  <= \$420 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$944 ;
+    \sel_dl1_s3$142  <= \$421 ;
   always @(posedge clk)
-    \sel_l5_s0$166  <= \$945 ;
+    \sel_dl1_s3$144  <= \$422 ;
   always @(posedge clk)
-    \sel_l5_s0$168  <= \$946 ;
+    \sel_dl1_s3$145  <= \$423 ;
   always @(posedge clk)
-    \sel_l5_s0$170  <= \$947 ;
+    \sel_dl1_s3$149  <= \$424 ;
   always @(posedge clk)
-    \sel_l5_s0$172  <= \$948 ;
+    \sel_dl1_s3$153  <= \$425 ;
   always @(posedge clk)
-    \sel_l5_s0$167  <= \$949 ;
+    \sel_dl1_s3$157  <= \$426 ;
   always @(posedge clk)
-    \sel_l5_s0$169  <= \$950 ;
+    \sel_l10_s0$209  <= \$427 ;
   always @(posedge clk)
-    \sel_l5_s0$171  <= \$951 ;
+    sel_l10_s0 <= \$428 ;
   always @(posedge clk)
-    \sel_l5_s0$173  <= \$952 ;
+    \sel_l10_s0$161  <= \$429 ;
+  always @(posedge clk)
+    \sel_l10_s0$163  <= \$430 ;
+  always @(posedge clk)
+    \sel_l10_s0$164  <= \$431 ;
+  always @(posedge clk)
+    \sel_l10_s0$166  <= \$432 ;
+  always @(posedge clk)
+    \sel_l10_s0$167  <= \$433 ;
+  always @(posedge clk)
+    \sel_l10_s0$169  <= \$434 ;
+  always @(posedge clk)
+    \sel_l10_s0$170  <= \$435 ;
+  always @(posedge clk)
+    \sel_l10_s0$210  <= \$436 ;
+  always @(posedge clk)
+    \sel_l10_s0$211  <= \$437 ;
+  always @(posedge clk)
+    \sel_l10_s0$212  <= \$438 ;
+  always @(posedge clk)
+    \sel_l10_s0$213  <= \$439 ;
+  always @(posedge clk)
+    sel_l11_s0 <= \$440 ;
+  always @(posedge clk)
+    \sel_l11_s0$172  <= \$441 ;
+  always @(posedge clk)
+    \sel_l11_s0$174  <= \$442 ;
+  always @(posedge clk)
+    \sel_l11_s0$176  <= \$443 ;
+  always @(posedge clk)
+    \sel_l11_s0$178  <= \$444 ;
+  always @(posedge clk)
+    \sel_l11_s0$173  <= \$445 ;
+  always @(posedge clk)
+    \sel_l11_s0$175  <= \$446 ;
+  always @(posedge clk)
+    \sel_l11_s0$177  <= \$447 ;
+  always @(posedge clk)
+    \sel_l11_s0$179  <= \$448 ;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -2111,175 +807,1085 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \$23  = $signed(i__payload[63:56]) >= $signed(1'h0);
   assign \$24  = - $signed(i__payload[63:56]);
   assign \$25  = \$23  ? { i__payload[63], i__payload[63:56] } : \$24 ;
-  assign \$26  = \$4 [7:0] >= \$7 [7:0];
-  assign \$27  = \$4 [7:0] >= \$10 [7:0];
-  assign \$28  = \$4 [7:0] >= \$13 [7:0];
-  assign \$29  = \$4 [7:0] >= \$16 [7:0];
-  assign \$30  = \$4 [7:0] >= \$19 [7:0];
-  assign \$31  = \$4 [7:0] >= \$22 [7:0];
-  assign \$32  = \$4 [7:0] >= \$25 [7:0];
-  assign \$33  = \$7 [7:0] >= \$10 [7:0];
-  assign \$34  = \$7 [7:0] >= \$13 [7:0];
-  assign \$35  = \$7 [7:0] >= \$16 [7:0];
-  assign \$36  = \$7 [7:0] >= \$19 [7:0];
-  assign \$37  = \$7 [7:0] >= \$22 [7:0];
-  assign \$38  = \$7 [7:0] >= \$25 [7:0];
-  assign \$39  = \$10 [7:0] >= \$13 [7:0];
-  assign \$40  = \$10 [7:0] >= \$16 [7:0];
-  assign \$41  = \$10 [7:0] >= \$19 [7:0];
-  assign \$42  = \$10 [7:0] >= \$22 [7:0];
-  assign \$43  = \$10 [7:0] >= \$25 [7:0];
-  assign \$44  = \$13 [7:0] >= \$16 [7:0];
-  assign \$45  = \$13 [7:0] >= \$19 [7:0];
-  assign \$46  = \$13 [7:0] >= \$22 [7:0];
+  assign \$26  = sel_l1_s0 >= \sel_l1_s0$20 ;
+  assign \$27  = sel_l1_s0 >= \sel_l1_s0$21 ;
+  assign \$28  = sel_l1_s0 >= \sel_l1_s0$22 ;
+  assign \$29  = sel_l1_s0 >= \sel_l1_s0$23 ;
+  assign \$30  = sel_l1_s0 >= \sel_l1_s0$24 ;
+  assign \$31  = sel_l1_s0 >= \sel_l1_s0$25 ;
+  assign \$32  = sel_l1_s0 >= \sel_l1_s0$26 ;
+  assign \$33  = \sel_l1_s0$20  >= \sel_l1_s0$21 ;
+  assign \$34  = \sel_l1_s0$20  >= \sel_l1_s0$22 ;
+  assign \$35  = \sel_l1_s0$20  >= \sel_l1_s0$23 ;
+  assign \$36  = \sel_l1_s0$20  >= \sel_l1_s0$24 ;
+  assign \$37  = \sel_l1_s0$20  >= \sel_l1_s0$25 ;
+  assign \$38  = \sel_l1_s0$20  >= \sel_l1_s0$26 ;
+  assign \$39  = \sel_l1_s0$21  >= \sel_l1_s0$22 ;
+  assign \$40  = \sel_l1_s0$21  >= \sel_l1_s0$23 ;
+  assign \$41  = \sel_l1_s0$21  >= \sel_l1_s0$24 ;
+  assign \$42  = \sel_l1_s0$21  >= \sel_l1_s0$25 ;
+  assign \$43  = \sel_l1_s0$21  >= \sel_l1_s0$26 ;
+  assign \$44  = \sel_l1_s0$22  >= \sel_l1_s0$23 ;
+  assign \$45  = \sel_l1_s0$22  >= \sel_l1_s0$24 ;
+  assign \$46  = \sel_l1_s0$22  >= \sel_l1_s0$25 ;
+  assign \$47  = \sel_l1_s0$22  >= \sel_l1_s0$26 ;
+  assign \$48  = \sel_l1_s0$23  >= \sel_l1_s0$24 ;
+  assign \$49  = \sel_l1_s0$23  >= \sel_l1_s0$25 ;
+  assign \$50  = \sel_l1_s0$23  >= \sel_l1_s0$26 ;
+  assign \$51  = \sel_l1_s0$24  >= \sel_l1_s0$25 ;
+  assign \$52  = \sel_l1_s0$24  >= \sel_l1_s0$26 ;
+  assign \$53  = \sel_l1_s0$25  >= \sel_l1_s0$26 ;
+  assign \$54  = ~ sel_l2_s0[0];
+  assign \$55  = ~ sel_l2_s0[1];
+  assign \$56  = \$54  ^ \$55 ;
+  assign \$57  = ~ sel_l2_s0[2];
+  assign sel_cs0_0_0_0s = \$56  ^ \$57 ;
+  assign \$58  = ~ sel_l2_s0[0];
+  assign \$59  = ~ sel_l2_s0[1];
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = ~ sel_l2_s0[0];
+  assign \$62  = ~ sel_l2_s0[2];
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = \$60  | \$63 ;
+  assign \$65  = ~ sel_l2_s0[1];
+  assign \$66  = ~ sel_l2_s0[2];
+  assign \$67  = \$65  & \$66 ;
+  assign sel_cs0_0_0_0c = \$64  | \$67 ;
+  assign \$68  = ~ sel_l2_s0[3];
+  assign \$69  = ~ sel_l2_s0[4];
+  assign \$70  = \$68  ^ \$69 ;
+  assign \$71  = ~ sel_l2_s0[5];
+  assign sel_cs0_0_0_1s = \$70  ^ \$71 ;
+  assign \$72  = ~ sel_l2_s0[3];
+  assign \$73  = ~ sel_l2_s0[4];
+  assign \$74  = \$72  & \$73 ;
+  assign \$75  = ~ sel_l2_s0[3];
+  assign \$76  = ~ sel_l2_s0[5];
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = \$74  | \$77 ;
+  assign \$79  = ~ sel_l2_s0[4];
+  assign \$80  = ~ sel_l2_s0[5];
+  assign \$81  = \$79  & \$80 ;
+  assign sel_cs0_0_0_1c = \$78  | \$81 ;
+  assign \$82  = ~ sel_l2_s0[7];
+  assign \$83  = sel_l2_s0[0] ^ \$82 ;
+  assign \$84  = ~ sel_l2_s0[8];
+  assign sel_cs0_1_0_0s = \$83  ^ \$84 ;
+  assign \$85  = ~ sel_l2_s0[7];
+  assign \$86  = sel_l2_s0[0] & \$85 ;
+  assign \$87  = ~ sel_l2_s0[8];
+  assign \$88  = sel_l2_s0[0] & \$87 ;
+  assign \$89  = \$86  | \$88 ;
+  assign \$90  = ~ sel_l2_s0[7];
+  assign \$91  = ~ sel_l2_s0[8];
+  assign \$92  = \$90  & \$91 ;
+  assign sel_cs0_1_0_0c = \$89  | \$92 ;
+  assign \$93  = ~ sel_l2_s0[9];
+  assign \$94  = ~ sel_l2_s0[10];
+  assign \$95  = \$93  ^ \$94 ;
+  assign \$96  = ~ sel_l2_s0[11];
+  assign sel_cs0_1_0_1s = \$95  ^ \$96 ;
+  assign \$97  = ~ sel_l2_s0[9];
+  assign \$98  = ~ sel_l2_s0[10];
+  assign \$99  = \$97  & \$98 ;
+  assign \$100  = ~ sel_l2_s0[9];
+  assign \$101  = ~ sel_l2_s0[11];
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = \$99  | \$102 ;
+  assign \$104  = ~ sel_l2_s0[10];
+  assign \$105  = ~ sel_l2_s0[11];
+  assign \$106  = \$104  & \$105 ;
+  assign sel_cs0_1_0_1c = \$103  | \$106 ;
+  assign \$107  = sel_l2_s0[1] ^ sel_l2_s0[7];
+  assign \$108  = ~ sel_l2_s0[13];
+  assign sel_cs0_2_0_0s = \$107  ^ \$108 ;
+  assign \$109  = sel_l2_s0[1] & sel_l2_s0[7];
+  assign \$110  = ~ sel_l2_s0[13];
+  assign \$111  = sel_l2_s0[1] & \$110 ;
+  assign \$112  = \$109  | \$111 ;
+  assign \$113  = ~ sel_l2_s0[13];
+  assign \$114  = sel_l2_s0[7] & \$113 ;
+  assign sel_cs0_2_0_0c = \$112  | \$114 ;
+  assign \$115  = ~ sel_l2_s0[14];
+  assign \$116  = ~ sel_l2_s0[15];
+  assign \$117  = \$115  ^ \$116 ;
+  assign \$118  = ~ sel_l2_s0[16];
+  assign sel_cs0_2_0_1s = \$117  ^ \$118 ;
+  assign \$119  = ~ sel_l2_s0[14];
+  assign \$120  = ~ sel_l2_s0[15];
+  assign \$121  = \$119  & \$120 ;
+  assign \$122  = ~ sel_l2_s0[14];
+  assign \$123  = ~ sel_l2_s0[16];
+  assign \$124  = \$122  & \$123 ;
+  assign \$125  = \$121  | \$124 ;
+  assign \$126  = ~ sel_l2_s0[15];
+  assign \$127  = ~ sel_l2_s0[16];
+  assign \$128  = \$126  & \$127 ;
+  assign sel_cs0_2_0_1c = \$125  | \$128 ;
+  assign \$129  = sel_l2_s0[2] ^ sel_l2_s0[8];
+  assign sel_cs0_3_0_0s = \$129  ^ sel_l2_s0[13];
+  assign \$130  = sel_l2_s0[2] & sel_l2_s0[8];
+  assign \$131  = sel_l2_s0[2] & sel_l2_s0[13];
+  assign \$132  = \$130  | \$131 ;
+  assign \$133  = sel_l2_s0[8] & sel_l2_s0[13];
+  assign sel_cs0_3_0_0c = \$132  | \$133 ;
+  assign \$134  = ~ sel_l2_s0[18];
+  assign \$135  = ~ sel_l2_s0[19];
+  assign \$136  = \$134  ^ \$135 ;
+  assign \$137  = ~ sel_l2_s0[20];
+  assign sel_cs0_3_0_1s = \$136  ^ \$137 ;
+  assign \$138  = ~ sel_l2_s0[18];
+  assign \$139  = ~ sel_l2_s0[19];
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = ~ sel_l2_s0[18];
+  assign \$142  = ~ sel_l2_s0[20];
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = \$140  | \$143 ;
+  assign \$145  = ~ sel_l2_s0[19];
+  assign \$146  = ~ sel_l2_s0[20];
+  assign \$147  = \$145  & \$146 ;
+  assign sel_cs0_3_0_1c = \$144  | \$147 ;
+  assign \$148  = sel_l2_s0[3] ^ sel_l2_s0[9];
+  assign sel_cs0_4_0_0s = \$148  ^ sel_l2_s0[14];
+  assign \$149  = sel_l2_s0[3] & sel_l2_s0[9];
+  assign \$150  = sel_l2_s0[3] & sel_l2_s0[14];
+  assign \$151  = \$149  | \$150 ;
+  assign \$152  = sel_l2_s0[9] & sel_l2_s0[14];
+  assign sel_cs0_4_0_0c = \$151  | \$152 ;
+  assign \$153  = ~ sel_l2_s0[22];
+  assign \$154  = sel_l2_s0[18] ^ \$153 ;
+  assign \$155  = ~ sel_l2_s0[23];
+  assign sel_cs0_4_0_1s = \$154  ^ \$155 ;
+  assign \$156  = ~ sel_l2_s0[22];
+  assign \$157  = sel_l2_s0[18] & \$156 ;
+  assign \$158  = ~ sel_l2_s0[23];
+  assign \$159  = sel_l2_s0[18] & \$158 ;
+  assign \$160  = \$157  | \$159 ;
+  assign \$161  = ~ sel_l2_s0[22];
+  assign \$162  = ~ sel_l2_s0[23];
+  assign \$163  = \$161  & \$162 ;
+  assign sel_cs0_4_0_1c = \$160  | \$163 ;
+  assign \$164  = sel_l2_s0[4] ^ sel_l2_s0[10];
+  assign sel_cs0_5_0_0s = \$164  ^ sel_l2_s0[15];
+  assign \$165  = sel_l2_s0[4] & sel_l2_s0[10];
+  assign \$166  = sel_l2_s0[4] & sel_l2_s0[15];
+  assign \$167  = \$165  | \$166 ;
+  assign \$168  = sel_l2_s0[10] & sel_l2_s0[15];
+  assign sel_cs0_5_0_0c = \$167  | \$168 ;
+  assign \$169  = sel_l2_s0[19] ^ sel_l2_s0[22];
+  assign \$170  = ~ sel_l2_s0[25];
+  assign sel_cs0_5_0_1s = \$169  ^ \$170 ;
+  assign \$171  = sel_l2_s0[19] & sel_l2_s0[22];
+  assign \$172  = ~ sel_l2_s0[25];
+  assign \$173  = sel_l2_s0[19] & \$172 ;
+  assign \$174  = \$171  | \$173 ;
+  assign \$175  = ~ sel_l2_s0[25];
+  assign \$176  = sel_l2_s0[22] & \$175 ;
+  assign sel_cs0_5_0_1c = \$174  | \$176 ;
+  assign \$177  = sel_l2_s0[5] ^ sel_l2_s0[11];
+  assign sel_cs0_6_0_0s = \$177  ^ sel_l2_s0[16];
+  assign \$178  = sel_l2_s0[5] & sel_l2_s0[11];
+  assign \$179  = sel_l2_s0[5] & sel_l2_s0[16];
+  assign \$180  = \$178  | \$179 ;
+  assign \$181  = sel_l2_s0[11] & sel_l2_s0[16];
+  assign sel_cs0_6_0_0c = \$180  | \$181 ;
+  assign \$182  = sel_l2_s0[20] ^ sel_l2_s0[23];
+  assign sel_cs0_6_0_1s = \$182  ^ sel_l2_s0[25];
+  assign \$183  = sel_l2_s0[20] & sel_l2_s0[23];
+  assign \$184  = sel_l2_s0[20] & sel_l2_s0[25];
+  assign \$185  = \$183  | \$184 ;
+  assign \$186  = sel_l2_s0[23] & sel_l2_s0[25];
+  assign sel_cs0_6_0_1c = \$185  | \$186 ;
+  assign \$187  = sel_l2_s0[6] ^ sel_l2_s0[12];
+  assign sel_cs0_7_0_0s = \$187  ^ sel_l2_s0[17];
+  assign \$188  = sel_l2_s0[6] & sel_l2_s0[12];
+  assign \$189  = sel_l2_s0[6] & sel_l2_s0[17];
+  assign \$190  = \$188  | \$189 ;
+  assign \$191  = sel_l2_s0[12] & sel_l2_s0[17];
+  assign sel_cs0_7_0_0c = \$190  | \$191 ;
+  assign \$192  = sel_l2_s0[21] ^ sel_l2_s0[24];
+  assign sel_cs0_7_0_1s = \$192  ^ sel_l2_s0[26];
+  assign \$193  = sel_l2_s0[21] & sel_l2_s0[24];
+  assign \$194  = sel_l2_s0[21] & sel_l2_s0[26];
+  assign \$195  = \$193  | \$194 ;
+  assign \$196  = sel_l2_s0[24] & sel_l2_s0[26];
+  assign sel_cs0_7_0_1c = \$195  | \$196 ;
+  assign \$197  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
+  assign \$198  = ~ sel_l2_s0[6];
+  assign sel_cs1_0_0_0s = \$197  ^ \$198 ;
+  assign \$199  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
+  assign \$200  = ~ sel_l2_s0[6];
+  assign \$201  = sel_cs0_0_0_0s & \$200 ;
+  assign \$202  = \$199  | \$201 ;
+  assign \$203  = ~ sel_l2_s0[6];
+  assign \$204  = sel_cs0_0_0_1s & \$203 ;
+  assign sel_cs1_0_0_0c = \$202  | \$204 ;
+  assign \$205  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
+  assign \$206  = ~ sel_l2_s0[12];
+  assign sel_cs1_1_0_0s = \$205  ^ \$206 ;
+  assign \$207  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
+  assign \$208  = ~ sel_l2_s0[12];
+  assign \$209  = sel_cs0_1_0_0s & \$208 ;
+  assign \$210  = \$207  | \$209 ;
+  assign \$211  = ~ sel_l2_s0[12];
+  assign \$212  = sel_cs0_1_0_1s & \$211 ;
+  assign sel_cs1_1_0_0c = \$210  | \$212 ;
+  assign \$213  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
+  assign \$214  = ~ sel_l2_s0[17];
+  assign sel_cs1_2_0_0s = \$213  ^ \$214 ;
+  assign \$215  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
+  assign \$216  = ~ sel_l2_s0[17];
+  assign \$217  = sel_cs0_2_0_0s & \$216 ;
+  assign \$218  = \$215  | \$217 ;
+  assign \$219  = ~ sel_l2_s0[17];
+  assign \$220  = sel_cs0_2_0_1s & \$219 ;
+  assign sel_cs1_2_0_0c = \$218  | \$220 ;
+  assign \$221  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
+  assign \$222  = ~ sel_l2_s0[21];
+  assign sel_cs1_3_0_0s = \$221  ^ \$222 ;
+  assign \$223  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
+  assign \$224  = ~ sel_l2_s0[21];
+  assign \$225  = sel_cs0_3_0_0s & \$224 ;
+  assign \$226  = \$223  | \$225 ;
+  assign \$227  = ~ sel_l2_s0[21];
+  assign \$228  = sel_cs0_3_0_1s & \$227 ;
+  assign sel_cs1_3_0_0c = \$226  | \$228 ;
+  assign \$229  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
+  assign \$230  = ~ sel_l2_s0[24];
+  assign sel_cs1_4_0_0s = \$229  ^ \$230 ;
+  assign \$231  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
+  assign \$232  = ~ sel_l2_s0[24];
+  assign \$233  = sel_cs0_4_0_0s & \$232 ;
+  assign \$234  = \$231  | \$233 ;
+  assign \$235  = ~ sel_l2_s0[24];
+  assign \$236  = sel_cs0_4_0_1s & \$235 ;
+  assign sel_cs1_4_0_0c = \$234  | \$236 ;
+  assign \$237  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
+  assign \$238  = ~ sel_l2_s0[26];
+  assign sel_cs1_5_0_0s = \$237  ^ \$238 ;
+  assign \$239  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
+  assign \$240  = ~ sel_l2_s0[26];
+  assign \$241  = sel_cs0_5_0_0s & \$240 ;
+  assign \$242  = \$239  | \$241 ;
+  assign \$243  = ~ sel_l2_s0[26];
+  assign \$244  = sel_cs0_5_0_1s & \$243 ;
+  assign sel_cs1_5_0_0c = \$242  | \$244 ;
+  assign \$245  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
+  assign \$246  = ~ sel_l2_s0[27];
+  assign sel_cs1_6_0_0s = \$245  ^ \$246 ;
+  assign \$247  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
+  assign \$248  = ~ sel_l2_s0[27];
+  assign \$249  = sel_cs0_6_0_0s & \$248 ;
+  assign \$250  = \$247  | \$249 ;
+  assign \$251  = ~ sel_l2_s0[27];
+  assign \$252  = sel_cs0_6_0_1s & \$251 ;
+  assign sel_cs1_6_0_0c = \$250  | \$252 ;
+  assign \$253  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
+  assign sel_cs1_7_0_0s = \$253  ^ sel_l2_s0[27];
+  assign \$254  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
+  assign \$255  = sel_cs0_7_0_0s & sel_l2_s0[27];
+  assign \$256  = \$254  | \$255 ;
+  assign \$257  = sel_cs0_7_0_1s & sel_l2_s0[27];
+  assign sel_cs1_7_0_0c = \$256  | \$257 ;
+  assign \$258  = 10'h33f >> { sel_cs0_0_0_1c, sel_cs0_0_0_0c, sel_cs1_0_0_0c, sel_cs1_0_0_0s };
+  assign \$259  = 10'h33f >> { sel_cs0_1_0_1c, sel_cs0_1_0_0c, sel_cs1_1_0_0c, sel_cs1_1_0_0s };
+  assign \$260  = 10'h33f >> { sel_cs0_2_0_1c, sel_cs0_2_0_0c, sel_cs1_2_0_0c, sel_cs1_2_0_0s };
+  assign \$261  = 10'h33f >> { sel_cs0_3_0_1c, sel_cs0_3_0_0c, sel_cs1_3_0_0c, sel_cs1_3_0_0s };
+  assign \$262  = 10'h33f >> { sel_cs0_4_0_1c, sel_cs0_4_0_0c, sel_cs1_4_0_0c, sel_cs1_4_0_0s };
+  assign \$263  = 10'h33f >> { sel_cs0_5_0_1c, sel_cs0_5_0_0c, sel_cs1_5_0_0c, sel_cs1_5_0_0s };
+  assign \$264  = 10'h33f >> { sel_cs0_6_0_1c, sel_cs0_6_0_0c, sel_cs1_6_0_0c, sel_cs1_6_0_0s };
+  assign \$265  = 10'h33f >> { sel_cs0_7_0_1c, sel_cs0_7_0_0c, sel_cs1_7_0_0c, sel_cs1_7_0_0s };
+  assign sel_p0_1_0_s = sel_l5_s0[1] ^ sel_l5_s0[0];
+  assign sel_p0_1_0_c = sel_l5_s0[1] & sel_l5_s0[0];
+  assign sel_p0_3_0_s = sel_l5_s0[3] ^ sel_l5_s0[2];
+  assign sel_p0_3_0_c = sel_l5_s0[3] & sel_l5_s0[2];
+  assign sel_p0_5_0_s = sel_l5_s0[5] ^ sel_l5_s0[4];
+  assign sel_p0_5_0_c = sel_l5_s0[5] & sel_l5_s0[4];
+  assign sel_p1_2_0_s = sel_l5_s0[2] ^ sel_p0_1_0_s;
+  assign sel_p1_2_0_c = sel_l5_s0[2] & sel_p0_1_0_s;
+  assign sel_p1_2_1_s = sel_p0_1_0_c ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = sel_p0_1_0_c & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = sel_p0_3_0_s ^ sel_p0_1_0_s;
+  assign sel_p1_3_0_c = sel_p0_3_0_s & sel_p0_1_0_s;
+  assign \$266  = sel_p0_3_0_c ^ sel_p0_1_0_c;
+  assign sel_p1_3_1_s = \$266  ^ sel_p1_3_0_c;
+  assign \$267  = sel_p0_3_0_c & sel_p0_1_0_c;
+  assign \$268  = sel_p0_3_0_c & sel_p1_3_0_c;
+  assign \$269  = \$267  | \$268 ;
+  assign \$270  = sel_p0_1_0_c & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$269  | \$270 ;
+  assign sel_p1_6_0_s = sel_l5_s0[6] ^ sel_p0_5_0_s;
+  assign sel_p1_6_0_c = sel_l5_s0[6] & sel_p0_5_0_s;
+  assign sel_p1_6_1_s = sel_p0_5_0_c ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = sel_p0_5_0_c & sel_p1_6_0_c;
+  assign sel_p2_4_0_s = sel_l5_s0[4] ^ sel_p1_3_0_s;
+  assign sel_p2_4_0_c = sel_l5_s0[4] & sel_p1_3_0_s;
+  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = sel_p0_5_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_5_0_c = sel_p0_5_0_s & sel_p1_3_0_s;
+  assign \$271  = sel_p0_5_0_c ^ sel_p1_3_1_s;
+  assign sel_p2_5_1_s = \$271  ^ sel_p2_5_0_c;
+  assign \$272  = sel_p0_5_0_c & sel_p1_3_1_s;
+  assign \$273  = sel_p0_5_0_c & sel_p2_5_0_c;
+  assign \$274  = \$272  | \$273 ;
+  assign \$275  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$274  | \$275 ;
+  assign sel_p2_5_2_s = \$276  ^ sel_p2_5_1_c;
+  assign \$280  = sel_p1_3_2_s & sel_p2_5_1_c;
+  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
+  assign \$281  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_6_1_s = \$281  ^ sel_p2_6_0_c;
+  assign \$282  = sel_p1_6_1_s & sel_p1_3_1_s;
+  assign \$283  = sel_p1_6_1_s & sel_p2_6_0_c;
+  assign \$284  = \$282  | \$283 ;
+  assign \$285  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$284  | \$285 ;
+  assign \$286  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_6_2_s = \$286  ^ sel_p2_6_1_c;
+  assign \$287  = sel_p1_6_2_s & sel_p1_3_2_s;
+  assign \$288  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$289  = \$287  | \$288 ;
+  assign \$290  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$289  | \$290 ;
+  assign \$291  = ! \sel_l8_s0$129 ;
+  assign \$292  = sel_l8_s0[1] & \$291 ;
+  assign \$293  = ! \sel_l8_s0$130 ;
+  assign \$294  = sel_l8_s0[2] & \$293 ;
+  assign \$295  = ! \sel_l8_s0$131 ;
+  assign \$296  = sel_l8_s0[3] & \$295 ;
+  assign \$297  = ! \sel_l8_s0$132 ;
+  assign \$298  = sel_l8_s0[4] & \$297 ;
+  assign \$300  = sel_l8_s0[1] & \$299 ;
+  assign \$301  = \sel_l8_s0$130  == 1'h1;
+  assign \$302  = sel_l8_s0[2] & \$301 ;
+  assign \$303  = \sel_l8_s0$131  == 1'h1;
+  assign \$304  = sel_l8_s0[3] & \$303 ;
+  assign \$305  = \sel_l8_s0$132  == 1'h1;
+  assign \$306  = sel_l8_s0[4] & \$305 ;
+  assign \$307  = \sel_l8_s0$134  == 1'h1;
+  assign \$308  = sel_l8_s0[5] & \$307 ;
+  assign \$309  = \sel_l8_s0$130  == 2'h2;
+  assign \$310  = sel_l8_s0[2] & \$309 ;
+  assign \$311  = \sel_l8_s0$131  == 2'h2;
+  assign \$312  = sel_l8_s0[3] & \$311 ;
+  assign \$313  = \sel_l8_s0$132  == 2'h2;
+  assign \$314  = sel_l8_s0[4] & \$313 ;
+  assign \$315  = \sel_l8_s0$134  == 2'h2;
+  assign \$316  = sel_l8_s0[5] & \$315 ;
+  assign \$317  = \sel_l8_s0$136  == 2'h2;
+  assign \$318  = sel_l8_s0[6] & \$317 ;
+  assign \$319  = \sel_l8_s0$131  == 2'h3;
+  assign \$320  = sel_l8_s0[3] & \$319 ;
+  assign \$321  = \sel_l8_s0$132  == 2'h3;
+  assign \$322  = sel_l8_s0[4] & \$321 ;
+  assign \$323  = \sel_l8_s0$134  == 2'h3;
+  assign \$324  = sel_l8_s0[5] & \$323 ;
+  assign \$325  = \sel_l8_s0$136  == 2'h3;
+  assign \$326  = sel_l8_s0[6] & \$325 ;
+  assign \$327  = \sel_l8_s0$138  == 2'h3;
+  assign \$328  = sel_l8_s0[7] & \$327 ;
+  assign \$329  = sel_dl1_s3 & { sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0], sel_l8_s0[0] };
+  assign \$330  = \sel_dl1_s3$141  & { \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292 , \$292  };
+  assign \$331  = \$329  | \$330 ;
+  assign \$332  = \sel_dl1_s3$142  & { \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294 , \$294  };
+  assign sel_or0_0 = \$331  | \$332 ;
+  assign \$333  = \sel_dl1_s3$144  & { \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296 , \$296  };
+  assign \$334  = \sel_dl1_s3$145  & { \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298 , \$298  };
+  assign sel_or0_3 = \$333  | \$334 ;
+  assign \$335  = \$292  | \$296 ;
+  assign \$336  = \$294  | \$296 ;
+  assign \$337  = \sel_dl1_s3$141  & { \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300 , \$300  };
+  assign \$338  = \sel_dl1_s3$142  & { \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302 , \$302  };
+  assign \$339  = \$337  | \$338 ;
+  assign \$340  = \sel_dl1_s3$144  & { \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304 , \$304  };
+  assign sel_or1_0 = \$339  | \$340 ;
+  assign \$341  = \sel_dl1_s3$145  & { \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306 , \$306  };
+  assign \$342  = \sel_dl1_s3$149  & { \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308 , \$308  };
+  assign sel_or1_3 = \$341  | \$342 ;
+  assign \$343  = \$300  | \$304 ;
+  assign \$344  = \$343  | \$308 ;
+  assign \$345  = \$302  | \$304 ;
+  assign \$346  = \$306  | \$308 ;
+  assign \$347  = \sel_dl1_s3$142  & { \$310 , \$310 , \$310 , \$310 , \$310 , \$310 , \$310 , \$310  };
+  assign \$348  = \sel_dl1_s3$144  & { \$312 , \$312 , \$312 , \$312 , \$312 , \$312 , \$312 , \$312  };
+  assign \$349  = \$347  | \$348 ;
+  assign \$350  = \sel_dl1_s3$145  & { \$314 , \$314 , \$314 , \$314 , \$314 , \$314 , \$314 , \$314  };
+  assign sel_or2_0 = \$349  | \$350 ;
+  assign \$351  = \sel_dl1_s3$149  & { \$316 , \$316 , \$316 , \$316 , \$316 , \$316 , \$316 , \$316  };
+  assign \$352  = \sel_dl1_s3$153  & { \$318 , \$318 , \$318 , \$318 , \$318 , \$318 , \$318 , \$318  };
+  assign sel_or2_3 = \$351  | \$352 ;
+  assign \$353  = \$312  | \$316 ;
+  assign \$354  = \$310  | \$312 ;
+  assign \$355  = \$354  | \$318 ;
+  assign \$356  = \$314  | \$316 ;
+  assign \$357  = \$356  | \$318 ;
+  assign \$358  = \sel_dl1_s3$144  & { \$320 , \$320 , \$320 , \$320 , \$320 , \$320 , \$320 , \$320  };
+  assign \$359  = \sel_dl1_s3$145  & { \$322 , \$322 , \$322 , \$322 , \$322 , \$322 , \$322 , \$322  };
+  assign \$360  = \$358  | \$359 ;
+  assign \$361  = \sel_dl1_s3$149  & { \$324 , \$324 , \$324 , \$324 , \$324 , \$324 , \$324 , \$324  };
+  assign sel_or3_0 = \$360  | \$361 ;
+  assign \$362  = \sel_dl1_s3$153  & { \$326 , \$326 , \$326 , \$326 , \$326 , \$326 , \$326 , \$326  };
+  assign \$363  = \sel_dl1_s3$157  & { \$328 , \$328 , \$328 , \$328 , \$328 , \$328 , \$328 , \$328  };
+  assign sel_or3_3 = \$362  | \$363 ;
+  assign \$364  = \$320  | \$324 ;
+  assign \$365  = \$364  | \$328 ;
+  assign \$366  = \$320  | \$326 ;
+  assign \$367  = \$366  | \$328 ;
+  assign \$368  = \$322  | \$324 ;
+  assign \$369  = \$326  | \$328 ;
+  assign \$370  = \$368  | \$369 ;
+  assign sel_val0 = sel_l10_s0 | \sel_l10_s0$161 ;
+  assign sel_val1 = \sel_l10_s0$163  | \sel_l10_s0$164 ;
+  assign sel_val2 = \sel_l10_s0$166  | \sel_l10_s0$167 ;
+  assign sel_val3 = \sel_l10_s0$169  | \sel_l10_s0$170 ;
+  always @(posedge clk)
+    valid_s0 <= \$371 ;
+  always @(posedge clk)
+    valid_s1 <= \$372 ;
+  always @(posedge clk)
+    valid_s2 <= \$373 ;
+  always @(posedge clk)
+    valid_s3 <= \$374 ;
+  always @(posedge clk)
+    valid_s4 <= \$375 ;
+  always @(posedge clk)
+    o__valid <= \$376 ;
+  always @(posedge clk)
+    sel_l1_s0 <= \$377 ;
+  always @(posedge clk)
+    \sel_l1_s0$20  <= \$378 ;
+  always @(posedge clk)
+    \sel_l1_s0$21  <= \$379 ;
+  always @(posedge clk)
+    \sel_l1_s0$22  <= \$380 ;
+  always @(posedge clk)
+    \sel_l1_s0$23  <= \$381 ;
+  always @(posedge clk)
+    \sel_l1_s0$24  <= \$382 ;
+  always @(posedge clk)
+    \sel_l1_s0$25  <= \$383 ;
+  always @(posedge clk)
+    \sel_l1_s0$26  <= \$384 ;
+  always @(posedge clk)
+    sel_l2_s0 <= \$385 ;
+  always @(posedge clk)
+    sel_l5_s0 <= \$386 ;
+  always @(posedge clk)
+    sel_l8_s0 <= \$387 ;
+  always @(posedge clk)
+    \sel_l8_s0$129  <= \$388 ;
+  always @(posedge clk)
+    \sel_l8_s0$130  <= \$389 ;
+  always @(posedge clk)
+    \sel_l8_s0$131  <= \$390 ;
+  always @(posedge clk)
+    \sel_l8_s0$132  <= \$391 ;
+  always @(posedge clk)
+    \sel_l8_s0$134  <= \$392 ;
+  always @(posedge clk)
+    \sel_l8_s0$136  <= \$393 ;
+  always @(posedge clk)
+    \sel_l8_s0$138  <= \$394 ;
+  always @(posedge clk)
+    sel_dl1_s0 <= \$395 ;
+  always @(posedge clk)
+    \sel_dl1_s0$186  <= \$396 ;
+  always @(posedge clk)
+    \sel_dl1_s0$187  <= \$397 ;
+  always @(posedge clk)
+    \sel_dl1_s0$188  <= \$398 ;
+  always @(posedge clk)
+    \sel_dl1_s0$189  <= \$399 ;
+  always @(posedge clk)
+    \sel_dl1_s0$190  <= \$400 ;
+  always @(posedge clk)
+    \sel_dl1_s0$191  <= \$401 ;
+  always @(posedge clk)
+    \sel_dl1_s0$192  <= \$402 ;
+  always @(posedge clk)
+    sel_dl1_s1 <= \$403 ;
+  always @(posedge clk)
+    \sel_dl1_s1$194  <= \$404 ;
+  always @(posedge clk)
+    \sel_dl1_s1$195  <= \$405 ;
+  always @(posedge clk)
+    \sel_dl1_s1$196  <= \$406 ;
+  always @(posedge clk)
+    \sel_dl1_s1$197  <= \$407 ;
+  always @(posedge clk)
+    \sel_dl1_s1$198  <= \$408 ;
+  always @(posedge clk)
+    \sel_dl1_s1$199  <= \$409 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$933  = valid_s0;
+    \$411  = sel_dl1_s2;
     if (i__ready) begin
-      \$933  = i__valid;
+      \$411  = sel_dl1_s1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$412  = \sel_dl1_s2$202 ;
+    if (i__ready) begin
+      \$412  = \sel_dl1_s1$194 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$413  = \sel_dl1_s2$203 ;
+    if (i__ready) begin
+      \$413  = \sel_dl1_s1$195 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$414  = \sel_dl1_s2$204 ;
+    if (i__ready) begin
+      \$414  = \sel_dl1_s1$196 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$415  = \sel_dl1_s2$205 ;
+    if (i__ready) begin
+      \$415  = \sel_dl1_s1$197 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$416  = \sel_dl1_s2$206 ;
+    if (i__ready) begin
+      \$416  = \sel_dl1_s1$198 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$417  = \sel_dl1_s2$207 ;
+    if (i__ready) begin
+      \$417  = \sel_dl1_s1$199 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$418  = \sel_dl1_s2$208 ;
+    if (i__ready) begin
+      \$418  = \sel_dl1_s1$200 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$419  = sel_dl1_s3;
+    if (i__ready) begin
+      \$419  = sel_dl1_s2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$420  = \sel_dl1_s3$141 ;
+    if (i__ready) begin
+      \$420  = \sel_dl1_s2$202 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$421  = \sel_dl1_s3$142 ;
+    if (i__ready) begin
+      \$421  = \sel_dl1_s2$203 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$422  = \sel_dl1_s3$144 ;
+    if (i__ready) begin
+      \$422  = \sel_dl1_s2$204 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$423  = \sel_dl1_s3$145 ;
+    if (i__ready) begin
+      \$423  = \sel_dl1_s2$205 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$424  = \sel_dl1_s3$149 ;
+    if (i__ready) begin
+      \$424  = \sel_dl1_s2$206 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$425  = \sel_dl1_s3$153 ;
+    if (i__ready) begin
+      \$425  = \sel_dl1_s2$207 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$426  = \sel_dl1_s3$157 ;
+    if (i__ready) begin
+      \$426  = \sel_dl1_s2$208 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$427  = \sel_l10_s0$209 ;
+    if (i__ready) begin
+      \$427  = sel_l8_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$428  = sel_l10_s0;
+    if (i__ready) begin
+      \$428  = sel_or0_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$429  = \sel_l10_s0$161 ;
+    if (i__ready) begin
+      \$429  = sel_or0_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$430  = \sel_l10_s0$163 ;
+    if (i__ready) begin
+      \$430  = sel_or1_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$431  = \sel_l10_s0$164 ;
+    if (i__ready) begin
+      \$431  = sel_or1_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$432  = \sel_l10_s0$166 ;
+    if (i__ready) begin
+      \$432  = sel_or2_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$433  = \sel_l10_s0$167 ;
+    if (i__ready) begin
+      \$433  = sel_or2_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$434  = \sel_l10_s0$169 ;
+    if (i__ready) begin
+      \$434  = sel_or3_0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$435  = \sel_l10_s0$170 ;
+    if (i__ready) begin
+      \$435  = sel_or3_3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$436  = \sel_l10_s0$210 ;
+    if (i__ready) begin
+      \$436  = { \$298 , \$336 , \$335  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$437  = \sel_l10_s0$211 ;
+    if (i__ready) begin
+      \$437  = { \$346 , \$345 , \$344  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$438  = \sel_l10_s0$212 ;
+    if (i__ready) begin
+      \$438  = { \$357 , \$355 , \$353  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$439  = \sel_l10_s0$213 ;
+    if (i__ready) begin
+      \$439  = { \$370 , \$367 , \$365  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$440  = sel_l11_s0;
+    if (i__ready) begin
+      \$440  = \sel_l10_s0$209 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$441  = \sel_l11_s0$172 ;
+    if (i__ready) begin
+      \$441  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$442  = \sel_l11_s0$174 ;
+    if (i__ready) begin
+      \$442  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$443  = \sel_l11_s0$176 ;
+    if (i__ready) begin
+      \$443  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$444  = \sel_l11_s0$178 ;
+    if (i__ready) begin
+      \$444  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$445  = \sel_l11_s0$173 ;
+    if (i__ready) begin
+      \$445  = \sel_l10_s0$210 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$446  = \sel_l11_s0$175 ;
+    if (i__ready) begin
+      \$446  = \sel_l10_s0$211 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$447  = \sel_l11_s0$177 ;
+    if (i__ready) begin
+      \$447  = \sel_l10_s0$212 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$448  = \sel_l11_s0$179 ;
+    if (i__ready) begin
+      \$448  = \sel_l10_s0$213 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$371  = valid_s0;
+    if (i__ready) begin
+      \$371  = i__valid;
     end
     if (rst) begin
-      \$933  = 1'h0;
+      \$371  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$934  = o__valid;
+    \$372  = valid_s1;
     if (i__ready) begin
-      \$934  = valid_s0;
+      \$372  = valid_s0;
     end
     if (rst) begin
-      \$934  = 1'h0;
+      \$372  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$935  = sel_l2_s0;
+    \$373  = valid_s2;
     if (i__ready) begin
-      \$935  = { \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26  };
+      \$373  = valid_s1;
+    end
+    if (rst) begin
+      \$373  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$936  = \sel_l2_s0$175 ;
+    \$374  = valid_s3;
     if (i__ready) begin
-      \$936  = i__payload[7:0];
+      \$374  = valid_s2;
+    end
+    if (rst) begin
+      \$374  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$937  = \sel_l2_s0$176 ;
+    \$375  = valid_s4;
     if (i__ready) begin
-      \$937  = i__payload[15:8];
+      \$375  = valid_s3;
+    end
+    if (rst) begin
+      \$375  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$938  = \sel_l2_s0$177 ;
+    \$376  = o__valid;
     if (i__ready) begin
-      \$938  = i__payload[23:16];
+      \$376  = valid_s4;
+    end
+    if (rst) begin
+      \$376  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$939  = \sel_l2_s0$178 ;
+    \$377  = sel_l1_s0;
     if (i__ready) begin
-      \$939  = i__payload[31:24];
+      \$377  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$940  = \sel_l2_s0$179 ;
+    \$378  = \sel_l1_s0$20 ;
     if (i__ready) begin
-      \$940  = i__payload[39:32];
+      \$378  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$941  = \sel_l2_s0$180 ;
+    \$379  = \sel_l1_s0$21 ;
     if (i__ready) begin
-      \$941  = i__payload[47:40];
+      \$379  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$942  = \sel_l2_s0$181 ;
+    \$380  = \sel_l1_s0$22 ;
     if (i__ready) begin
-      \$942  = i__payload[55:48];
+      \$380  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$943  = \sel_l2_s0$182 ;
+    \$381  = \sel_l1_s0$23 ;
     if (i__ready) begin
-      \$943  = i__payload[63:56];
+      \$381  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$944  = sel_l5_s0;
+    \$382  = \sel_l1_s0$24 ;
     if (i__ready) begin
-      \$944  = { \$345 , \$339 , \$333 , \$327 , \$321 , \$315 , \$309 , \$303  };
+      \$382  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$945  = \sel_l5_s0$166 ;
+    \$383  = \sel_l1_s0$25 ;
     if (i__ready) begin
-      \$945  = \$509 ;
+      \$383  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$946  = \sel_l5_s0$168 ;
+    \$384  = \sel_l1_s0$26 ;
     if (i__ready) begin
-      \$946  = \$598 ;
+      \$384  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$947  = \sel_l5_s0$170 ;
+    \$385  = sel_l2_s0;
     if (i__ready) begin
-      \$947  = \$687 ;
+      \$385  = { \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$948  = \sel_l5_s0$172 ;
+    \$386  = sel_l5_s0;
     if (i__ready) begin
-      \$948  = \$776 ;
+      \$386  = { \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$949  = \sel_l5_s0$167 ;
+    \$387  = sel_l8_s0;
     if (i__ready) begin
-      \$949  = \$815 ;
+      \$387  = sel_l5_s0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$950  = \sel_l5_s0$169 ;
+    \$388  = \sel_l8_s0$129 ;
     if (i__ready) begin
-      \$950  = \$854 ;
+      \$388  = sel_l5_s0[0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$951  = \sel_l5_s0$171 ;
+    \$389  = \sel_l8_s0$130 ;
     if (i__ready) begin
-      \$951  = \$893 ;
+      \$389  = { sel_p0_1_0_c, sel_p0_1_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$952  = \sel_l5_s0$173 ;
+    \$390  = \sel_l8_s0$131 ;
     if (i__ready) begin
-      \$952  = \$932 ;
+      \$390  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$391  = \sel_l8_s0$132 ;
+    if (i__ready) begin
+      \$391  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$392  = \sel_l8_s0$134 ;
+    if (i__ready) begin
+      \$392  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$393  = \sel_l8_s0$136 ;
+    if (i__ready) begin
+      \$393  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$394  = \sel_l8_s0$138 ;
+    if (i__ready) begin
+      \$394  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$395  = sel_dl1_s0;
+    if (i__ready) begin
+      \$395  = i__payload[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$396  = \sel_dl1_s0$186 ;
+    if (i__ready) begin
+      \$396  = i__payload[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$397  = \sel_dl1_s0$187 ;
+    if (i__ready) begin
+      \$397  = i__payload[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$398  = \sel_dl1_s0$188 ;
+    if (i__ready) begin
+      \$398  = i__payload[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$399  = \sel_dl1_s0$189 ;
+    if (i__ready) begin
+      \$399  = i__payload[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$400  = \sel_dl1_s0$190 ;
+    if (i__ready) begin
+      \$400  = i__payload[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$401  = \sel_dl1_s0$191 ;
+    if (i__ready) begin
+      \$401  = i__payload[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$402  = \sel_dl1_s0$192 ;
+    if (i__ready) begin
+      \$402  = i__payload[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$403  = sel_dl1_s1;
+    if (i__ready) begin
+      \$403  = sel_dl1_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$404  = \sel_dl1_s1$194 ;
+    if (i__ready) begin
+      \$404  = \sel_dl1_s0$186 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$405  = \sel_dl1_s1$195 ;
+    if (i__ready) begin
+      \$405  = \sel_dl1_s0$187 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$406  = \sel_dl1_s1$196 ;
+    if (i__ready) begin
+      \$406  = \sel_dl1_s0$188 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$407  = \sel_dl1_s1$197 ;
+    if (i__ready) begin
+      \$407  = \sel_dl1_s0$189 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$408  = \sel_dl1_s1$198 ;
+    if (i__ready) begin
+      \$408  = \sel_dl1_s0$190 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$409  = \sel_dl1_s1$199 ;
+    if (i__ready) begin
+      \$409  = \sel_dl1_s0$191 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$410  = \sel_dl1_s1$200 ;
+    if (i__ready) begin
+      \$410  = \sel_dl1_s0$192 ;
     end
   end
   assign advance = i__ready;
-  assign valid_s1 = o__valid;
+  assign valid_s5 = o__valid;
   assign sel_key0 = \$4 [7:0];
   assign sel_key1 = \$7 [7:0];
   assign sel_key2 = \$10 [7:0];
@@ -2289,15 +1895,24 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign sel_key6 = \$22 [7:0];
   assign sel_key7 = \$25 [7:0];
   assign sel_beats = { \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26  };
-  assign sel_keep = { \$345 , \$339 , \$333 , \$327 , \$321 , \$315 , \$309 , \$303  };
-  assign sel_pre0 = 4'h0;
-  assign sel_pre1 = { 3'h0, \$303  };
-  assign sel_pre2 = { 2'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign sel_pre3 = { sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign sel_pre4 = { sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign sel_pre5 = { sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign sel_pre6 = { sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign sel_pre7 = { sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
+  assign sel_keep = { \$265 , \$264 , \$263 , \$262 , \$261 , \$260 , \$259 , \$258  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+  assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_pre1_3 = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+  assign sel_pre1_6 = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+  assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign sel_sel0 = { \$298 , \$296 , \$294 , \$292 , sel_l8_s0[0] };
+  assign sel_sel1 = { \$308 , \$306 , \$304 , \$302 , \$300  };
+  assign sel_sel2 = { \$318 , \$316 , \$314 , \$312 , \$310  };
+  assign sel_sel3 = { \$328 , \$326 , \$324 , \$322 , \$320  };
+  assign sel_idx0 = { \$298 , \$336 , \$335  };
+  assign sel_idx1 = { \$346 , \$345 , \$344  };
+  assign sel_idx2 = { \$357 , \$355 , \$353  };
+  assign sel_idx3 = { \$370 , \$367 , \$365  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -2326,184 +1941,23 @@ module nm_topk_4_8_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload,
   assign \o__payload.index[1]  = o__payload[45:43];
   assign \o__payload.index[2]  = o__payload[48:46];
   assign \o__payload.index[3]  = o__payload[51:49];
-  assign o__payload[51:49] = \sel_l5_s0$173 ;
-  assign o__payload[39:32] = \sel_l5_s0$172 ;
-  assign o__payload[48:46] = \sel_l5_s0$171 ;
-  assign o__payload[31:24] = \sel_l5_s0$170 ;
-  assign o__payload[45:43] = \sel_l5_s0$169 ;
-  assign o__payload[23:16] = \sel_l5_s0$168 ;
-  assign o__payload[42:40] = \sel_l5_s0$167 ;
-  assign o__payload[15:8] = \sel_l5_s0$166 ;
-  assign o__payload[7:0] = sel_l5_s0;
-  assign \$301  = 1'h0;
-  assign \$302  = 1'h0;
-  assign \$303  = \$298 ;
-  assign \$307  = 1'h0;
-  assign \$308  = 1'h0;
-  assign \$309  = \$304 ;
-  assign \$313  = 1'h0;
-  assign \$314  = 1'h0;
-  assign \$315  = \$310 ;
-  assign \$319  = 1'h0;
-  assign \$320  = 1'h0;
-  assign \$321  = \$316 ;
-  assign \$325  = 1'h0;
-  assign \$326  = 1'h0;
-  assign \$327  = \$322 ;
-  assign \$331  = 1'h0;
-  assign \$332  = 1'h0;
-  assign \$333  = \$328 ;
-  assign \$337  = 1'h0;
-  assign \$338  = 1'h0;
-  assign \$339  = \$334 ;
-  assign \$343  = 1'h0;
-  assign \$344  = 1'h0;
-  assign \$345  = \$340 ;
-  assign sel_pre_2_2_2_s = sel_pre_2_2_1_c;
-  assign sel_pre_2_2_2_c = 1'h0;
-  assign sel_pre_2_2_3_s = 1'h0;
-  assign sel_pre_2_2_3_c = 1'h0;
-  assign \$351  = 1'h0;
-  assign sel_pre_2_3_2_s = sel_pre_2_3_1_c;
-  assign \$352  = 1'h0;
-  assign \$353  = 1'h0;
-  assign \$354  = 1'h0;
-  assign \$355  = 1'h0;
-  assign sel_pre_2_3_2_c = 1'h0;
-  assign \$356  = 1'h0;
-  assign sel_pre_2_3_3_s = 1'h0;
-  assign \$357  = 1'h0;
-  assign \$358  = 1'h0;
-  assign \$359  = 1'h0;
-  assign \$360  = 1'h0;
-  assign sel_pre_2_3_3_c = 1'h0;
-  assign sel_pre_2_6_2_s = sel_pre_2_6_1_c;
-  assign sel_pre_2_6_2_c = 1'h0;
-  assign sel_pre_2_6_3_s = 1'h0;
-  assign sel_pre_2_6_3_c = 1'h0;
-  assign \$366  = 1'h0;
-  assign sel_pre_2_7_2_s = sel_pre_2_7_1_c;
-  assign \$367  = 1'h0;
-  assign \$368  = 1'h0;
-  assign \$369  = 1'h0;
-  assign \$370  = 1'h0;
-  assign sel_pre_2_7_2_c = 1'h0;
-  assign \$371  = 1'h0;
-  assign sel_pre_2_7_3_s = 1'h0;
-  assign \$372  = 1'h0;
-  assign \$373  = 1'h0;
-  assign \$374  = 1'h0;
-  assign \$375  = 1'h0;
-  assign sel_pre_2_7_3_c = 1'h0;
-  assign sel_pre_4_4_3_s = sel_pre_4_4_2_c;
-  assign sel_pre_4_4_3_c = 1'h0;
-  assign \$381  = sel_pre_2_3_1_c;
-  assign \$382  = 1'h0;
-  assign \$383  = 1'h0;
-  assign \$384  = 1'h0;
-  assign sel_pre_4_5_2_c = \$385 ;
-  assign \$386  = 1'h0;
-  assign sel_pre_4_5_3_s = \$385 ;
-  assign \$387  = 1'h0;
-  assign \$388  = 1'h0;
-  assign \$389  = 1'h0;
-  assign \$390  = 1'h0;
-  assign sel_pre_4_5_3_c = 1'h0;
-  assign \$401  = 1'h0;
-  assign sel_pre_4_6_3_s = sel_pre_4_6_2_c;
-  assign \$402  = 1'h0;
-  assign \$403  = 1'h0;
-  assign \$404  = 1'h0;
-  assign \$405  = 1'h0;
-  assign sel_pre_4_6_3_c = 1'h0;
-  assign \$416  = 1'h0;
-  assign sel_pre_4_7_3_s = sel_pre_4_7_2_c;
-  assign \$417  = 1'h0;
-  assign \$418  = 1'h0;
-  assign \$419  = 1'h0;
-  assign \$420  = 1'h0;
-  assign sel_pre_4_7_3_c = 1'h0;
-  assign \$421  = 1'h1;
-  assign \$422  = \$298 ;
-  assign \$423  = 1'h1;
-  assign \$424  = \$298 ;
-  assign \$425  = 1'h1;
-  assign \$426  = \$298 ;
-  assign \$427  = 1'h1;
-  assign \$428  = \$298 ;
-  assign \$429  = 1'h1;
-  assign \$430  = \$298 ;
-  assign \$431  = 1'h1;
-  assign \$432  = \$298 ;
-  assign \$433  = 1'h1;
-  assign \$434  = \$298 ;
-  assign \$435  = 1'h1;
-  assign \$436  = \$298 ;
-  assign \$510  = \$303 ;
-  assign \$512  = \$303 ;
-  assign \$514  = \$303 ;
-  assign \$516  = \$303 ;
-  assign \$518  = \$303 ;
-  assign \$520  = \$303 ;
-  assign \$522  = \$303 ;
-  assign \$524  = \$303 ;
-  assign \$777  = 1'h1;
-  assign \$778  = \$298 ;
-  assign \$779  = 1'h1;
-  assign \$780  = \$298 ;
-  assign \$781  = 1'h1;
-  assign \$782  = \$298 ;
-  assign \$783  = 3'h0;
-  assign \$790 [2:1] = 2'h0;
-  assign \$790 [0] = \$785 ;
-  assign \$791  = { 2'h0, \$785  };
-  assign { \$798 [2], \$798 [0] } = 2'h0;
-  assign \$798 [1] = \$795 ;
-  assign \$805 [2] = 1'h0;
-  assign \$805 [1:0] = { \$802 , \$800  };
-  assign \$814 [1:0] = 2'h0;
-  assign \$814 [2] = \$813 ;
-  assign \$816  = \$303 ;
-  assign \$818  = \$303 ;
-  assign \$820  = \$303 ;
-  assign \$822 [2:1] = 2'h0;
-  assign \$822 [0] = \$817 ;
-  assign { \$829 [2], \$829 [0] } = 2'h0;
-  assign \$829 [1] = \$826 ;
-  assign \$837 [2] = 1'h0;
-  assign \$837 [1:0] = { \$834 , \$832  };
-  assign \$844 [1:0] = 2'h0;
-  assign \$844 [2] = \$843 ;
-  assign \$853 [1] = 1'h0;
-  assign { \$853 [2], \$853 [0] } = { \$852 , \$848  };
-  assign { \$861 [2], \$861 [0] } = 2'h0;
-  assign \$861 [1] = \$858 ;
-  assign \$868 [2] = 1'h0;
-  assign \$868 [1:0] = { \$865 , \$863  };
-  assign \$876 [1:0] = 2'h0;
-  assign \$876 [2] = \$875 ;
-  assign \$883 [1] = 1'h0;
-  assign { \$883 [2], \$883 [0] } = { \$882 , \$878  };
-  assign \$892 [0] = 1'h0;
-  assign \$892 [2:1] = { \$891 , \$889  };
-  assign \$900 [2] = 1'h0;
-  assign \$900 [1:0] = { \$897 , \$895  };
-  assign \$907 [1:0] = 2'h0;
-  assign \$907 [2] = \$906 ;
-  assign \$915 [1] = 1'h0;
-  assign { \$915 [2], \$915 [0] } = { \$914 , \$910  };
-  assign \$922 [0] = 1'h0;
-  assign \$922 [2:1] = { \$921 , \$919  };
-  assign \$931  = { \$930 , \$928 , \$926  };
-  assign \$438  = sel_pop0_1_0_c;
-  assign \$440  = sel_pop0_1_0_c;
-  assign \$442  = sel_pop0_1_0_c;
-  assign \$444  = sel_pop0_1_0_c;
-  assign \$446  = sel_pop0_1_0_c;
-  assign \$448  = sel_pop0_1_0_c;
-  assign \$450  = sel_pop0_1_0_c;
-  assign \$452  = sel_pop0_1_0_c;
-  assign \$784  = sel_pop0_1_0_c;
-  assign \$786  = sel_pop0_1_0_c;
-  assign \$788  = sel_pop0_1_0_c;
+  assign o__payload[51:49] = \sel_l11_s0$179 ;
+  assign o__payload[39:32] = \sel_l11_s0$178 ;
+  assign o__payload[48:46] = \sel_l11_s0$177 ;
+  assign o__payload[31:24] = \sel_l11_s0$176 ;
+  assign o__payload[45:43] = \sel_l11_s0$175 ;
+  assign o__payload[23:16] = \sel_l11_s0$174 ;
+  assign o__payload[42:40] = \sel_l11_s0$173 ;
+  assign o__payload[15:8] = \sel_l11_s0$172 ;
+  assign o__payload[7:0] = sel_l11_s0;
+  assign sel_p1_3_2_s = sel_p1_3_1_c;
+  assign sel_p1_3_2_c = 1'h0;
+  assign sel_p1_6_2_s = sel_p1_6_1_c;
+  assign sel_p1_6_2_c = 1'h0;
+  assign \$276  = sel_p1_3_1_c;
+  assign \$277  = 1'h0;
+  assign \$278  = 1'h0;
+  assign \$279  = 1'h0;
+  assign sel_p2_5_2_c = \$280 ;
+  assign \$299  = \sel_l8_s0$129 ;
 endmodule

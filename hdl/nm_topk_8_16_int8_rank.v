@@ -836,19 +836,19 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1745 ;
   wire \$1746 ;
   wire \$1747 ;
-  wire \$1748 ;
-  wire \$1749 ;
+  wire [7:0] \$1748 ;
+  wire [7:0] \$1749 ;
   wire \$175 ;
-  wire \$1750 ;
-  wire \$1751 ;
-  wire \$1752 ;
-  wire \$1753 ;
-  wire \$1754 ;
-  wire \$1755 ;
-  wire \$1756 ;
-  wire \$1757 ;
-  wire \$1758 ;
-  wire \$1759 ;
+  wire [7:0] \$1750 ;
+  wire [7:0] \$1751 ;
+  wire [7:0] \$1752 ;
+  wire [7:0] \$1753 ;
+  wire [7:0] \$1754 ;
+  wire [7:0] \$1755 ;
+  wire [7:0] \$1756 ;
+  wire [7:0] \$1757 ;
+  wire [7:0] \$1758 ;
+  wire [7:0] \$1759 ;
   wire \$176 ;
   wire \$1760 ;
   wire \$1761 ;
@@ -859,20 +859,20 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1766 ;
   wire \$1767 ;
   wire \$1768 ;
-  wire \$1769 ;
+  wire [7:0] \$1769 ;
   wire \$177 ;
-  wire \$1770 ;
-  wire \$1771 ;
-  wire \$1772 ;
-  wire \$1773 ;
-  wire \$1774 ;
-  wire \$1775 ;
-  wire \$1776 ;
-  wire \$1777 ;
-  wire \$1778 ;
-  wire \$1779 ;
+  wire [7:0] \$1770 ;
+  wire [7:0] \$1771 ;
+  wire [7:0] \$1772 ;
+  wire [7:0] \$1773 ;
+  wire [7:0] \$1774 ;
+  wire [7:0] \$1775 ;
+  wire [7:0] \$1776 ;
+  wire [7:0] \$1777 ;
+  wire [7:0] \$1778 ;
+  wire [7:0] \$1779 ;
   wire \$178 ;
-  wire \$1780 ;
+  wire [7:0] \$1780 ;
   wire \$1781 ;
   wire \$1782 ;
   wire \$1783 ;
@@ -885,20 +885,20 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$179 ;
   wire \$1790 ;
   wire \$1791 ;
-  wire \$1792 ;
-  wire \$1793 ;
-  wire \$1794 ;
-  wire \$1795 ;
-  wire \$1796 ;
-  wire \$1797 ;
-  wire \$1798 ;
-  wire \$1799 ;
+  wire [7:0] \$1792 ;
+  wire [7:0] \$1793 ;
+  wire [7:0] \$1794 ;
+  wire [7:0] \$1795 ;
+  wire [7:0] \$1796 ;
+  wire [7:0] \$1797 ;
+  wire [7:0] \$1798 ;
+  wire [7:0] \$1799 ;
   wire [8:0] \$18 ;
   wire \$180 ;
-  wire \$1800 ;
-  wire \$1801 ;
-  wire \$1802 ;
-  wire \$1803 ;
+  wire [7:0] \$1800 ;
+  wire [7:0] \$1801 ;
+  wire [7:0] \$1802 ;
+  wire [7:0] \$1803 ;
   wire \$1804 ;
   wire \$1805 ;
   wire \$1806 ;
@@ -912,19 +912,19 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1813 ;
   wire \$1814 ;
   wire \$1815 ;
-  wire \$1816 ;
-  wire \$1817 ;
-  wire \$1818 ;
-  wire \$1819 ;
+  wire [7:0] \$1816 ;
+  wire [7:0] \$1817 ;
+  wire [7:0] \$1818 ;
+  wire [7:0] \$1819 ;
   wire \$182 ;
-  wire \$1820 ;
-  wire \$1821 ;
-  wire \$1822 ;
-  wire \$1823 ;
-  wire \$1824 ;
-  wire \$1825 ;
-  wire \$1826 ;
-  wire \$1827 ;
+  wire [7:0] \$1820 ;
+  wire [7:0] \$1821 ;
+  wire [7:0] \$1822 ;
+  wire [7:0] \$1823 ;
+  wire [7:0] \$1824 ;
+  wire [7:0] \$1825 ;
+  wire [7:0] \$1826 ;
+  wire [7:0] \$1827 ;
   wire \$1828 ;
   wire \$1829 ;
   wire \$183 ;
@@ -941,19 +941,19 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$184 ;
   wire \$1840 ;
   wire \$1841 ;
-  wire \$1842 ;
-  wire \$1843 ;
-  wire \$1844 ;
-  wire \$1845 ;
-  wire \$1846 ;
-  wire \$1847 ;
-  wire \$1848 ;
-  wire \$1849 ;
+  wire [7:0] \$1842 ;
+  wire [7:0] \$1843 ;
+  wire [7:0] \$1844 ;
+  wire [7:0] \$1845 ;
+  wire [7:0] \$1846 ;
+  wire [7:0] \$1847 ;
+  wire [7:0] \$1848 ;
+  wire [7:0] \$1849 ;
   wire \$185 ;
-  wire \$1850 ;
-  wire \$1851 ;
-  wire \$1852 ;
-  wire \$1853 ;
+  wire [7:0] \$1850 ;
+  wire [7:0] \$1851 ;
+  wire [7:0] \$1852 ;
+  wire [7:0] \$1853 ;
   wire \$1854 ;
   wire \$1855 ;
   wire \$1856 ;
@@ -969,19 +969,19 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1865 ;
   wire \$1866 ;
   wire \$1867 ;
-  wire \$1868 ;
-  wire \$1869 ;
+  wire [7:0] \$1868 ;
+  wire [7:0] \$1869 ;
   wire \$187 ;
-  wire \$1870 ;
-  wire \$1871 ;
-  wire \$1872 ;
-  wire \$1873 ;
-  wire \$1874 ;
-  wire \$1875 ;
-  wire \$1876 ;
-  wire \$1877 ;
-  wire \$1878 ;
-  wire \$1879 ;
+  wire [7:0] \$1870 ;
+  wire [7:0] \$1871 ;
+  wire [7:0] \$1872 ;
+  wire [7:0] \$1873 ;
+  wire [7:0] \$1874 ;
+  wire [7:0] \$1875 ;
+  wire [7:0] \$1876 ;
+  wire [7:0] \$1877 ;
+  wire [7:0] \$1878 ;
+  wire [7:0] \$1879 ;
   wire \$188 ;
   wire \$1880 ;
   wire \$1881 ;
@@ -998,28 +998,28 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1891 ;
   wire \$1892 ;
   wire \$1893 ;
-  wire [7:0] \$1894 ;
+  wire \$1894 ;
   wire \$1895 ;
-  wire \$1896 ;
-  wire \$1897 ;
-  wire \$1898 ;
-  wire \$1899 ;
+  wire [7:0] \$1896 ;
+  wire [7:0] \$1897 ;
+  wire [7:0] \$1898 ;
+  wire [7:0] \$1899 ;
   wire [8:0] \$19 ;
   wire \$190 ;
-  wire \$1900 ;
-  wire \$1901 ;
-  wire \$1902 ;
-  wire \$1903 ;
-  wire \$1904 ;
-  wire \$1905 ;
-  wire \$1906 ;
-  wire \$1907 ;
+  wire [7:0] \$1900 ;
+  wire [7:0] \$1901 ;
+  wire [7:0] \$1902 ;
+  wire [7:0] \$1903 ;
+  wire [7:0] \$1904 ;
+  wire [7:0] \$1905 ;
+  wire [7:0] \$1906 ;
+  wire [7:0] \$1907 ;
   wire \$1908 ;
   wire \$1909 ;
   wire \$191 ;
   wire \$1910 ;
-  wire [7:0] \$1911 ;
-  wire [7:0] \$1912 ;
+  wire \$1911 ;
+  wire \$1912 ;
   wire \$1913 ;
   wire \$1914 ;
   wire \$1915 ;
@@ -1033,19 +1033,19 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1922 ;
   wire \$1923 ;
   wire \$1924 ;
-  wire \$1925 ;
-  wire \$1926 ;
-  wire \$1927 ;
-  wire \$1928 ;
+  wire [7:0] \$1925 ;
+  wire [7:0] \$1926 ;
+  wire [7:0] \$1927 ;
+  wire [7:0] \$1928 ;
   wire [7:0] \$1929 ;
   wire \$193 ;
-  wire \$1930 ;
-  wire \$1931 ;
-  wire \$1932 ;
-  wire \$1933 ;
-  wire \$1934 ;
-  wire \$1935 ;
-  wire \$1936 ;
+  wire [7:0] \$1930 ;
+  wire [7:0] \$1931 ;
+  wire [7:0] \$1932 ;
+  wire [7:0] \$1933 ;
+  wire [7:0] \$1934 ;
+  wire [7:0] \$1935 ;
+  wire [7:0] \$1936 ;
   wire \$1937 ;
   wire \$1938 ;
   wire \$1939 ;
@@ -1056,9 +1056,9 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1943 ;
   wire \$1944 ;
   wire \$1945 ;
-  wire [7:0] \$1946 ;
-  wire [7:0] \$1947 ;
-  wire [7:0] \$1948 ;
+  wire \$1946 ;
+  wire \$1947 ;
+  wire \$1948 ;
   wire \$1949 ;
   wire \$195 ;
   wire \$1950 ;
@@ -1067,2182 +1067,464 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire \$1953 ;
   wire \$1954 ;
   wire \$1955 ;
-  wire \$1956 ;
-  wire \$1957 ;
-  wire \$1958 ;
-  wire \$1959 ;
+  wire [7:0] \$1956 ;
+  wire [7:0] \$1957 ;
+  wire [7:0] \$1958 ;
+  wire [7:0] \$1959 ;
   wire \$196 ;
-  wire \$1960 ;
-  wire \$1961 ;
-  wire \$1962 ;
-  wire \$1963 ;
-  wire \$1964 ;
-  wire [7:0] \$1965 ;
-  wire \$1966 ;
-  wire \$1967 ;
-  wire \$1968 ;
-  wire \$1969 ;
+  wire [7:0] \$1960 ;
+  wire [7:0] \$1961 ;
+  wire [7:0] \$1962 ;
+  wire [7:0] \$1963 ;
+  wire [4:0] \$1964 ;
+  wire [4:0] \$1965 ;
+  reg \$1966 ;
+  reg \$1967 ;
+  reg \$1968 ;
+  reg \$1969 ;
   wire \$197 ;
-  wire \$1970 ;
-  wire \$1971 ;
-  wire \$1972 ;
-  wire \$1973 ;
-  wire \$1974 ;
-  wire \$1975 ;
-  wire \$1976 ;
-  wire \$1977 ;
-  wire \$1978 ;
-  wire \$1979 ;
+  reg \$1970 ;
+  reg \$1971 ;
+  reg \$1972 ;
+  reg \$1973 ;
+  reg [7:0] \$1974 ;
+  reg [7:0] \$1975 ;
+  reg [7:0] \$1976 ;
+  reg [7:0] \$1977 ;
+  reg [7:0] \$1978 ;
+  reg [7:0] \$1979 ;
   wire \$198 ;
-  wire \$1980 ;
-  wire \$1981 ;
-  wire [7:0] \$1982 ;
-  wire [7:0] \$1983 ;
-  wire \$1984 ;
-  wire \$1985 ;
-  wire \$1986 ;
-  wire \$1987 ;
-  wire \$1988 ;
-  wire \$1989 ;
+  reg [7:0] \$1980 ;
+  reg [7:0] \$1981 ;
+  reg [7:0] \$1982 ;
+  reg [7:0] \$1983 ;
+  reg [7:0] \$1984 ;
+  reg [7:0] \$1985 ;
+  reg [7:0] \$1986 ;
+  reg [7:0] \$1987 ;
+  reg [7:0] \$1988 ;
+  reg [7:0] \$1989 ;
   wire \$199 ;
-  wire \$1990 ;
-  wire \$1991 ;
-  wire \$1992 ;
-  wire \$1993 ;
-  wire \$1994 ;
-  wire \$1995 ;
-  wire \$1996 ;
-  wire \$1997 ;
-  wire \$1998 ;
-  wire \$1999 ;
+  reg [119:0] \$1990 ;
+  reg \$1991 ;
+  reg \$1992 ;
+  reg \$1993 ;
+  reg \$1994 ;
+  reg \$1995 ;
+  reg \$1996 ;
+  reg \$1997 ;
+  reg \$1998 ;
+  reg \$1999 ;
   wire \$2 ;
   wire \$20 ;
   wire \$200 ;
-  wire [7:0] \$2000 ;
-  wire \$2001 ;
-  wire \$2002 ;
-  wire \$2003 ;
-  wire \$2004 ;
-  wire \$2005 ;
-  wire \$2006 ;
-  wire \$2007 ;
-  wire \$2008 ;
-  wire \$2009 ;
+  reg \$2000 ;
+  reg \$2001 ;
+  reg \$2002 ;
+  reg \$2003 ;
+  reg \$2004 ;
+  reg \$2005 ;
+  reg \$2006 ;
+  reg \$2007 ;
+  reg \$2008 ;
+  reg \$2009 ;
   wire \$201 ;
-  wire \$2010 ;
-  wire \$2011 ;
-  wire \$2012 ;
-  wire \$2013 ;
-  wire \$2014 ;
-  wire \$2015 ;
-  wire \$2016 ;
-  wire [7:0] \$2017 ;
-  wire [7:0] \$2018 ;
-  wire [7:0] \$2019 ;
+  reg \$2010 ;
+  reg \$2011 ;
+  reg \$2012 ;
+  reg \$2013 ;
+  reg \$2014 ;
+  reg \$2015 ;
+  reg \$2016 ;
+  reg \$2017 ;
+  reg \$2018 ;
+  reg \$2019 ;
   wire \$202 ;
-  wire [7:0] \$2020 ;
-  wire \$2021 ;
-  wire \$2022 ;
-  wire \$2023 ;
-  wire \$2024 ;
-  wire \$2025 ;
-  wire \$2026 ;
-  wire \$2027 ;
-  wire \$2028 ;
-  wire \$2029 ;
+  reg \$2020 ;
+  reg \$2021 ;
+  reg \$2022 ;
+  reg \$2023 ;
+  reg \$2024 ;
+  reg \$2025 ;
+  reg \$2026 ;
+  reg \$2027 ;
+  reg \$2028 ;
+  reg \$2029 ;
   wire \$203 ;
-  wire \$2030 ;
-  wire \$2031 ;
-  wire \$2032 ;
-  wire \$2033 ;
-  wire \$2034 ;
-  wire \$2035 ;
-  wire \$2036 ;
-  wire [7:0] \$2037 ;
-  wire [7:0] \$2038 ;
-  wire \$2039 ;
+  reg \$2030 ;
+  reg \$2031 ;
+  reg \$2032 ;
+  reg \$2033 ;
+  reg \$2034 ;
+  reg \$2035 ;
+  reg \$2036 ;
+  reg \$2037 ;
+  reg \$2038 ;
+  reg \$2039 ;
   wire \$204 ;
-  wire \$2040 ;
-  wire \$2041 ;
-  wire \$2042 ;
-  wire \$2043 ;
-  wire \$2044 ;
-  wire \$2045 ;
-  wire \$2046 ;
-  wire \$2047 ;
-  wire \$2048 ;
-  wire \$2049 ;
+  reg \$2040 ;
+  reg \$2041 ;
+  reg \$2042 ;
+  reg \$2043 ;
+  reg \$2044 ;
+  reg \$2045 ;
+  reg \$2046 ;
+  reg \$2047 ;
+  reg \$2048 ;
+  reg \$2049 ;
   wire \$205 ;
-  wire \$2050 ;
-  wire \$2051 ;
-  wire \$2052 ;
-  wire \$2053 ;
-  wire \$2054 ;
-  wire [7:0] \$2055 ;
-  wire \$2056 ;
-  wire \$2057 ;
-  wire \$2058 ;
-  wire \$2059 ;
+  reg \$2050 ;
+  reg \$2051 ;
+  reg \$2052 ;
+  reg \$2053 ;
+  reg \$2054 ;
+  reg \$2055 ;
+  reg \$2056 ;
+  reg \$2057 ;
+  reg \$2058 ;
+  reg \$2059 ;
   wire \$206 ;
-  wire \$2060 ;
-  wire \$2061 ;
-  wire \$2062 ;
-  wire \$2063 ;
-  wire \$2064 ;
-  wire \$2065 ;
-  wire \$2066 ;
-  wire \$2067 ;
-  wire \$2068 ;
-  wire \$2069 ;
+  reg \$2060 ;
+  reg \$2061 ;
+  reg \$2062 ;
+  reg \$2063 ;
+  reg \$2064 ;
+  reg \$2065 ;
+  reg \$2066 ;
+  reg \$2067 ;
+  reg \$2068 ;
+  reg \$2069 ;
   wire \$207 ;
-  wire \$2070 ;
-  wire \$2071 ;
-  wire [7:0] \$2072 ;
-  wire [7:0] \$2073 ;
-  wire \$2074 ;
-  wire \$2075 ;
-  wire \$2076 ;
-  wire \$2077 ;
-  wire \$2078 ;
-  wire \$2079 ;
+  reg \$2070 ;
+  reg \$2071 ;
+  reg \$2072 ;
+  reg \$2073 ;
+  reg \$2074 ;
+  reg \$2075 ;
+  reg \$2076 ;
+  reg \$2077 ;
+  reg \$2078 ;
+  reg \$2079 ;
   wire \$208 ;
-  wire \$2080 ;
-  wire \$2081 ;
-  wire \$2082 ;
-  wire \$2083 ;
-  wire \$2084 ;
-  wire \$2085 ;
-  wire \$2086 ;
-  wire \$2087 ;
-  wire \$2088 ;
-  wire \$2089 ;
+  reg \$2080 ;
+  reg \$2081 ;
+  reg \$2082 ;
+  reg \$2083 ;
+  reg \$2084 ;
+  reg \$2085 ;
+  reg \$2086 ;
+  reg \$2087 ;
+  reg \$2088 ;
+  reg \$2089 ;
   wire \$209 ;
-  wire [7:0] \$2090 ;
-  wire \$2091 ;
-  wire \$2092 ;
-  wire \$2093 ;
-  wire \$2094 ;
-  wire \$2095 ;
-  wire \$2096 ;
-  wire \$2097 ;
-  wire \$2098 ;
-  wire \$2099 ;
+  reg \$2090 ;
+  reg \$2091 ;
+  reg \$2092 ;
+  reg \$2093 ;
+  reg \$2094 ;
+  reg \$2095 ;
+  reg \$2096 ;
+  reg \$2097 ;
+  reg \$2098 ;
+  reg \$2099 ;
   wire [8:0] \$21 ;
   wire \$210 ;
-  wire \$2100 ;
-  wire \$2101 ;
-  wire \$2102 ;
-  wire \$2103 ;
-  wire \$2104 ;
-  wire \$2105 ;
-  wire \$2106 ;
-  wire [7:0] \$2107 ;
-  wire [7:0] \$2108 ;
-  wire [7:0] \$2109 ;
+  reg \$2100 ;
+  reg \$2101 ;
+  reg \$2102 ;
+  reg \$2103 ;
+  reg \$2104 ;
+  reg \$2105 ;
+  reg \$2106 ;
+  reg \$2107 ;
+  reg \$2108 ;
+  reg \$2109 ;
   wire \$211 ;
-  wire \$2110 ;
-  wire \$2111 ;
-  wire \$2112 ;
-  wire \$2113 ;
-  wire \$2114 ;
-  wire \$2115 ;
-  wire \$2116 ;
-  wire \$2117 ;
-  wire \$2118 ;
-  wire \$2119 ;
+  reg \$2110 ;
+  reg \$2111 ;
+  reg \$2112 ;
+  reg \$2113 ;
+  reg \$2114 ;
+  reg \$2115 ;
+  reg \$2116 ;
+  reg \$2117 ;
+  reg \$2118 ;
+  reg [15:0] \$2119 ;
   wire \$212 ;
-  wire \$2120 ;
-  wire \$2121 ;
-  wire \$2122 ;
-  wire \$2123 ;
-  wire \$2124 ;
-  wire \$2125 ;
-  wire [7:0] \$2126 ;
-  wire \$2127 ;
-  wire \$2128 ;
-  wire \$2129 ;
+  reg [15:0] \$2120 ;
+  reg \$2121 ;
+  reg [1:0] \$2122 ;
+  reg \$2123 ;
+  reg [2:0] \$2124 ;
+  reg \$2125 ;
+  reg [2:0] \$2126 ;
+  reg \$2127 ;
+  reg [3:0] \$2128 ;
+  reg \$2129 ;
   wire \$213 ;
-  wire \$2130 ;
-  wire \$2131 ;
-  wire \$2132 ;
-  wire \$2133 ;
-  wire \$2134 ;
-  wire \$2135 ;
-  wire \$2136 ;
-  wire \$2137 ;
-  wire \$2138 ;
-  wire \$2139 ;
+  reg [3:0] \$2130 ;
+  reg \$2131 ;
+  reg [3:0] \$2132 ;
+  reg \$2133 ;
+  reg [3:0] \$2134 ;
+  reg \$2135 ;
+  reg [15:0] \$2136 ;
+  reg \$2137 ;
+  reg [1:0] \$2138 ;
+  reg [1:0] \$2139 ;
   wire \$214 ;
-  wire \$2140 ;
-  wire \$2141 ;
-  wire \$2142 ;
-  wire [7:0] \$2143 ;
-  wire [7:0] \$2144 ;
-  wire \$2145 ;
-  wire \$2146 ;
-  wire \$2147 ;
-  wire \$2148 ;
-  wire \$2149 ;
+  reg [2:0] \$2140 ;
+  reg [2:0] \$2141 ;
+  reg [2:0] \$2142 ;
+  reg [2:0] \$2143 ;
+  reg [3:0] \$2144 ;
+  reg \$2145 ;
+  reg [3:0] \$2146 ;
+  reg [3:0] \$2147 ;
+  reg [3:0] \$2148 ;
+  reg [3:0] \$2149 ;
   wire \$215 ;
-  wire \$2150 ;
-  wire \$2151 ;
-  wire \$2152 ;
-  wire \$2153 ;
-  wire \$2154 ;
-  wire \$2155 ;
-  wire \$2156 ;
-  wire \$2157 ;
-  wire \$2158 ;
-  wire \$2159 ;
+  reg [3:0] \$2150 ;
+  reg [3:0] \$2151 ;
+  reg [3:0] \$2152 ;
+  reg [3:0] \$2153 ;
+  reg [15:0] \$2154 ;
+  reg [8:0] \$2155 ;
+  reg [8:0] \$2156 ;
+  reg [8:0] \$2157 ;
+  reg [8:0] \$2158 ;
+  reg [8:0] \$2159 ;
   wire \$216 ;
-  wire \$2160 ;
-  wire [7:0] \$2161 ;
-  wire \$2162 ;
-  wire \$2163 ;
-  wire \$2164 ;
-  wire \$2165 ;
-  wire \$2166 ;
-  wire \$2167 ;
-  wire \$2168 ;
-  wire \$2169 ;
+  reg [8:0] \$2160 ;
+  reg [8:0] \$2161 ;
+  reg [8:0] \$2162 ;
+  reg [7:0] \$2163 ;
+  reg [7:0] \$2164 ;
+  reg [7:0] \$2165 ;
+  reg [7:0] \$2166 ;
+  reg [7:0] \$2167 ;
+  reg [7:0] \$2168 ;
+  reg [7:0] \$2169 ;
   wire \$217 ;
-  wire \$2170 ;
-  wire \$2171 ;
-  wire \$2172 ;
-  wire \$2173 ;
-  wire \$2174 ;
-  wire \$2175 ;
-  wire \$2176 ;
-  wire \$2177 ;
-  wire [7:0] \$2178 ;
-  wire [7:0] \$2179 ;
+  reg [7:0] \$2170 ;
+  reg [7:0] \$2171 ;
+  reg [7:0] \$2172 ;
+  reg [7:0] \$2173 ;
+  reg [7:0] \$2174 ;
+  reg [7:0] \$2175 ;
+  reg [7:0] \$2176 ;
+  reg [7:0] \$2177 ;
+  reg [7:0] \$2178 ;
+  reg [15:0] \$2179 ;
   wire \$218 ;
-  wire [7:0] \$2180 ;
-  wire [7:0] \$2181 ;
-  wire \$2182 ;
-  wire \$2183 ;
-  wire \$2184 ;
-  wire \$2185 ;
-  wire \$2186 ;
-  wire \$2187 ;
-  wire \$2188 ;
-  wire \$2189 ;
+  reg [7:0] \$2180 ;
+  reg [7:0] \$2181 ;
+  reg [7:0] \$2182 ;
+  reg [7:0] \$2183 ;
+  reg [7:0] \$2184 ;
+  reg [7:0] \$2185 ;
+  reg [7:0] \$2186 ;
+  reg [7:0] \$2187 ;
+  reg [3:0] \$2188 ;
+  reg [3:0] \$2189 ;
   wire \$219 ;
-  wire \$2190 ;
-  wire \$2191 ;
-  wire \$2192 ;
-  wire \$2193 ;
-  wire \$2194 ;
-  wire \$2195 ;
-  wire \$2196 ;
-  wire \$2197 ;
-  wire [7:0] \$2198 ;
-  wire [7:0] \$2199 ;
+  reg [3:0] \$2190 ;
+  reg [3:0] \$2191 ;
+  reg [3:0] \$2192 ;
+  reg [3:0] \$2193 ;
+  reg [3:0] \$2194 ;
+  reg [3:0] \$2195 ;
   wire [8:0] \$22 ;
   wire \$220 ;
-  wire \$2200 ;
-  wire \$2201 ;
-  wire \$2202 ;
-  wire \$2203 ;
-  wire \$2204 ;
-  wire \$2205 ;
-  wire \$2206 ;
-  wire \$2207 ;
-  wire \$2208 ;
-  wire \$2209 ;
   wire \$221 ;
-  wire \$2210 ;
-  wire \$2211 ;
-  wire \$2212 ;
-  wire \$2213 ;
-  wire \$2214 ;
-  wire \$2215 ;
-  wire [7:0] \$2216 ;
-  wire \$2217 ;
-  wire \$2218 ;
-  wire \$2219 ;
   wire \$222 ;
-  wire \$2220 ;
-  wire \$2221 ;
-  wire \$2222 ;
-  wire \$2223 ;
-  wire \$2224 ;
-  wire \$2225 ;
-  wire \$2226 ;
-  wire \$2227 ;
-  wire \$2228 ;
-  wire \$2229 ;
   wire \$223 ;
-  wire \$2230 ;
-  wire \$2231 ;
-  wire \$2232 ;
-  wire [7:0] \$2233 ;
-  wire [7:0] \$2234 ;
-  wire \$2235 ;
-  wire \$2236 ;
-  wire \$2237 ;
-  wire \$2238 ;
-  wire \$2239 ;
   wire \$224 ;
-  wire \$2240 ;
-  wire \$2241 ;
-  wire \$2242 ;
-  wire \$2243 ;
-  wire \$2244 ;
-  wire \$2245 ;
-  wire \$2246 ;
-  wire \$2247 ;
-  wire \$2248 ;
-  wire \$2249 ;
   wire \$225 ;
-  wire \$2250 ;
-  wire [7:0] \$2251 ;
-  wire \$2252 ;
-  wire \$2253 ;
-  wire \$2254 ;
-  wire \$2255 ;
-  wire \$2256 ;
-  wire \$2257 ;
-  wire \$2258 ;
-  wire \$2259 ;
   wire \$226 ;
-  wire \$2260 ;
-  wire \$2261 ;
-  wire \$2262 ;
-  wire \$2263 ;
-  wire \$2264 ;
-  wire \$2265 ;
-  wire \$2266 ;
-  wire \$2267 ;
-  wire [7:0] \$2268 ;
-  wire [7:0] \$2269 ;
   wire \$227 ;
-  wire [7:0] \$2270 ;
-  wire \$2271 ;
-  wire \$2272 ;
-  wire \$2273 ;
-  wire \$2274 ;
-  wire \$2275 ;
-  wire \$2276 ;
-  wire \$2277 ;
-  wire \$2278 ;
-  wire \$2279 ;
   wire \$228 ;
-  wire \$2280 ;
-  wire \$2281 ;
-  wire \$2282 ;
-  wire \$2283 ;
-  wire \$2284 ;
-  wire \$2285 ;
-  wire \$2286 ;
-  wire [7:0] \$2287 ;
-  wire \$2288 ;
-  wire \$2289 ;
   wire \$229 ;
-  wire \$2290 ;
-  wire \$2291 ;
-  wire \$2292 ;
-  wire \$2293 ;
-  wire \$2294 ;
-  wire \$2295 ;
-  wire \$2296 ;
-  wire \$2297 ;
-  wire \$2298 ;
-  wire \$2299 ;
   wire \$23 ;
   wire \$230 ;
-  wire \$2300 ;
-  wire \$2301 ;
-  wire \$2302 ;
-  wire \$2303 ;
-  wire [7:0] \$2304 ;
-  wire [7:0] \$2305 ;
-  wire \$2306 ;
-  wire \$2307 ;
-  wire \$2308 ;
-  wire \$2309 ;
   wire \$231 ;
-  wire \$2310 ;
-  wire \$2311 ;
-  wire \$2312 ;
-  wire \$2313 ;
-  wire \$2314 ;
-  wire \$2315 ;
-  wire \$2316 ;
-  wire \$2317 ;
-  wire \$2318 ;
-  wire \$2319 ;
   wire \$232 ;
-  wire \$2320 ;
-  wire \$2321 ;
-  wire [7:0] \$2322 ;
-  wire \$2323 ;
-  wire \$2324 ;
-  wire \$2325 ;
-  wire \$2326 ;
-  wire \$2327 ;
-  wire \$2328 ;
-  wire \$2329 ;
   wire \$233 ;
-  wire \$2330 ;
-  wire \$2331 ;
-  wire \$2332 ;
-  wire \$2333 ;
-  wire \$2334 ;
-  wire \$2335 ;
-  wire \$2336 ;
-  wire \$2337 ;
-  wire \$2338 ;
-  wire [7:0] \$2339 ;
   wire \$234 ;
-  wire [7:0] \$2340 ;
-  wire [7:0] \$2341 ;
-  wire [7:0] \$2342 ;
-  wire \$2343 ;
-  wire \$2344 ;
-  wire \$2345 ;
-  wire \$2346 ;
-  wire \$2347 ;
-  wire \$2348 ;
-  wire \$2349 ;
   wire \$235 ;
-  wire \$2350 ;
-  wire \$2351 ;
-  wire \$2352 ;
-  wire \$2353 ;
-  wire \$2354 ;
-  wire \$2355 ;
-  wire \$2356 ;
-  wire \$2357 ;
-  wire \$2358 ;
-  wire [7:0] \$2359 ;
   wire \$236 ;
-  wire [7:0] \$2360 ;
-  wire \$2361 ;
-  wire \$2362 ;
-  wire \$2363 ;
-  wire \$2364 ;
-  wire \$2365 ;
-  wire \$2366 ;
-  wire \$2367 ;
-  wire \$2368 ;
-  wire \$2369 ;
   wire \$237 ;
-  wire \$2370 ;
-  wire \$2371 ;
-  wire \$2372 ;
-  wire \$2373 ;
-  wire \$2374 ;
-  wire \$2375 ;
-  wire \$2376 ;
-  wire [7:0] \$2377 ;
-  wire \$2378 ;
-  wire \$2379 ;
   wire \$238 ;
-  wire \$2380 ;
-  wire \$2381 ;
-  wire \$2382 ;
-  wire \$2383 ;
-  wire \$2384 ;
-  wire \$2385 ;
-  wire \$2386 ;
-  wire \$2387 ;
-  wire \$2388 ;
-  wire \$2389 ;
   wire \$239 ;
-  wire \$2390 ;
-  wire \$2391 ;
-  wire \$2392 ;
-  wire \$2393 ;
-  wire [7:0] \$2394 ;
-  wire [7:0] \$2395 ;
-  wire \$2396 ;
-  wire \$2397 ;
-  wire \$2398 ;
-  wire \$2399 ;
   wire [8:0] \$24 ;
   wire \$240 ;
-  wire \$2400 ;
-  wire \$2401 ;
-  wire \$2402 ;
-  wire \$2403 ;
-  wire \$2404 ;
-  wire \$2405 ;
-  wire \$2406 ;
-  wire \$2407 ;
-  wire \$2408 ;
-  wire \$2409 ;
   wire \$241 ;
-  wire \$2410 ;
-  wire \$2411 ;
-  wire [7:0] \$2412 ;
-  wire \$2413 ;
-  wire \$2414 ;
-  wire \$2415 ;
-  wire \$2416 ;
-  wire \$2417 ;
-  wire \$2418 ;
-  wire \$2419 ;
   wire \$242 ;
-  wire \$2420 ;
-  wire \$2421 ;
-  wire \$2422 ;
-  wire \$2423 ;
-  wire \$2424 ;
-  wire \$2425 ;
-  wire \$2426 ;
-  wire \$2427 ;
-  wire \$2428 ;
-  wire [7:0] \$2429 ;
   wire \$243 ;
-  wire [7:0] \$2430 ;
-  wire [7:0] \$2431 ;
-  wire \$2432 ;
-  wire \$2433 ;
-  wire \$2434 ;
-  wire \$2435 ;
-  wire \$2436 ;
-  wire \$2437 ;
-  wire \$2438 ;
-  wire \$2439 ;
   wire \$244 ;
-  wire \$2440 ;
-  wire \$2441 ;
-  wire \$2442 ;
-  wire \$2443 ;
-  wire \$2444 ;
-  wire \$2445 ;
-  wire \$2446 ;
-  wire \$2447 ;
-  wire [7:0] \$2448 ;
-  wire \$2449 ;
   wire \$245 ;
-  wire \$2450 ;
-  wire \$2451 ;
-  wire \$2452 ;
-  wire \$2453 ;
-  wire \$2454 ;
-  wire \$2455 ;
-  wire \$2456 ;
-  wire \$2457 ;
-  wire \$2458 ;
-  wire \$2459 ;
   wire \$246 ;
-  wire \$2460 ;
-  wire \$2461 ;
-  wire \$2462 ;
-  wire \$2463 ;
-  wire \$2464 ;
-  wire [7:0] \$2465 ;
-  wire [7:0] \$2466 ;
-  wire \$2467 ;
-  wire \$2468 ;
-  wire \$2469 ;
   wire \$247 ;
-  wire \$2470 ;
-  wire \$2471 ;
-  wire \$2472 ;
-  wire \$2473 ;
-  wire \$2474 ;
-  wire \$2475 ;
-  wire \$2476 ;
-  wire \$2477 ;
-  wire \$2478 ;
-  wire \$2479 ;
   wire \$248 ;
-  wire \$2480 ;
-  wire \$2481 ;
-  wire \$2482 ;
-  wire [7:0] \$2483 ;
-  wire \$2484 ;
-  wire \$2485 ;
-  wire \$2486 ;
-  wire \$2487 ;
-  wire \$2488 ;
-  wire \$2489 ;
   wire \$249 ;
-  wire \$2490 ;
-  wire \$2491 ;
-  wire \$2492 ;
-  wire \$2493 ;
-  wire \$2494 ;
-  wire \$2495 ;
-  wire \$2496 ;
-  wire \$2497 ;
-  wire \$2498 ;
-  wire \$2499 ;
   wire [8:0] \$25 ;
   wire \$250 ;
-  wire [7:0] \$2500 ;
-  wire [7:0] \$2501 ;
-  wire [7:0] \$2502 ;
-  wire [7:0] \$2503 ;
-  wire \$2504 ;
-  wire \$2505 ;
-  wire \$2506 ;
-  wire \$2507 ;
-  wire \$2508 ;
-  wire \$2509 ;
   wire \$251 ;
-  wire \$2510 ;
-  wire \$2511 ;
-  wire \$2512 ;
-  wire \$2513 ;
-  wire \$2514 ;
-  wire \$2515 ;
-  wire \$2516 ;
-  wire \$2517 ;
-  wire \$2518 ;
-  wire \$2519 ;
   wire \$252 ;
-  wire [7:0] \$2520 ;
-  wire [7:0] \$2521 ;
-  wire \$2522 ;
-  wire \$2523 ;
-  wire \$2524 ;
-  wire \$2525 ;
-  wire \$2526 ;
-  wire \$2527 ;
-  wire \$2528 ;
-  wire \$2529 ;
   wire \$253 ;
-  wire \$2530 ;
-  wire \$2531 ;
-  wire \$2532 ;
-  wire \$2533 ;
-  wire \$2534 ;
-  wire \$2535 ;
-  wire \$2536 ;
-  wire \$2537 ;
-  wire [7:0] \$2538 ;
-  wire \$2539 ;
   wire \$254 ;
-  wire \$2540 ;
-  wire \$2541 ;
-  wire \$2542 ;
-  wire \$2543 ;
-  wire \$2544 ;
-  wire \$2545 ;
-  wire \$2546 ;
-  wire \$2547 ;
-  wire \$2548 ;
-  wire \$2549 ;
   wire \$255 ;
-  wire \$2550 ;
-  wire \$2551 ;
-  wire \$2552 ;
-  wire \$2553 ;
-  wire \$2554 ;
-  wire [7:0] \$2555 ;
-  wire [7:0] \$2556 ;
-  wire \$2557 ;
-  wire \$2558 ;
-  wire \$2559 ;
   wire \$256 ;
-  wire \$2560 ;
-  wire \$2561 ;
-  wire \$2562 ;
-  wire \$2563 ;
-  wire \$2564 ;
-  wire \$2565 ;
-  wire \$2566 ;
-  wire \$2567 ;
-  wire \$2568 ;
-  wire \$2569 ;
   wire \$257 ;
-  wire \$2570 ;
-  wire \$2571 ;
-  wire \$2572 ;
-  wire [7:0] \$2573 ;
-  wire \$2574 ;
-  wire \$2575 ;
-  wire \$2576 ;
-  wire \$2577 ;
-  wire \$2578 ;
-  wire \$2579 ;
   wire \$258 ;
-  wire \$2580 ;
-  wire \$2581 ;
-  wire \$2582 ;
-  wire \$2583 ;
-  wire \$2584 ;
-  wire \$2585 ;
-  wire \$2586 ;
-  wire \$2587 ;
-  wire \$2588 ;
-  wire \$2589 ;
   wire \$259 ;
-  wire [7:0] \$2590 ;
-  wire [7:0] \$2591 ;
-  wire [7:0] \$2592 ;
-  wire \$2593 ;
-  wire \$2594 ;
-  wire \$2595 ;
-  wire \$2596 ;
-  wire \$2597 ;
-  wire \$2598 ;
-  wire \$2599 ;
   wire \$26 ;
   wire \$260 ;
-  wire \$2600 ;
-  wire \$2601 ;
-  wire \$2602 ;
-  wire \$2603 ;
-  wire \$2604 ;
-  wire \$2605 ;
-  wire \$2606 ;
-  wire \$2607 ;
-  wire \$2608 ;
-  wire [7:0] \$2609 ;
   wire \$261 ;
-  wire \$2610 ;
-  wire \$2611 ;
-  wire \$2612 ;
-  wire \$2613 ;
-  wire \$2614 ;
-  wire \$2615 ;
-  wire \$2616 ;
-  wire \$2617 ;
-  wire \$2618 ;
-  wire \$2619 ;
   wire \$262 ;
-  wire \$2620 ;
-  wire \$2621 ;
-  wire \$2622 ;
-  wire \$2623 ;
-  wire \$2624 ;
-  wire \$2625 ;
-  wire [7:0] \$2626 ;
-  wire [7:0] \$2627 ;
-  wire \$2628 ;
-  wire \$2629 ;
   wire \$263 ;
-  wire \$2630 ;
-  wire \$2631 ;
-  wire \$2632 ;
-  wire \$2633 ;
-  wire \$2634 ;
-  wire \$2635 ;
-  wire \$2636 ;
-  wire \$2637 ;
-  wire \$2638 ;
-  wire \$2639 ;
   wire \$264 ;
-  wire \$2640 ;
-  wire \$2641 ;
-  wire \$2642 ;
-  wire \$2643 ;
-  wire [7:0] \$2644 ;
-  wire \$2645 ;
-  wire \$2646 ;
-  wire \$2647 ;
-  wire \$2648 ;
-  wire \$2649 ;
   wire \$265 ;
-  wire \$2650 ;
-  wire \$2651 ;
-  wire \$2652 ;
-  wire \$2653 ;
-  wire \$2654 ;
-  wire \$2655 ;
-  wire \$2656 ;
-  wire \$2657 ;
-  wire \$2658 ;
-  wire \$2659 ;
   wire \$266 ;
-  wire \$2660 ;
-  wire [7:0] \$2661 ;
-  wire [7:0] \$2662 ;
-  wire [7:0] \$2663 ;
-  wire [7:0] \$2664 ;
-  wire \$2665 ;
-  wire \$2666 ;
-  wire \$2667 ;
-  wire \$2668 ;
-  wire \$2669 ;
   wire \$267 ;
-  wire \$2670 ;
-  wire \$2671 ;
-  wire \$2672 ;
-  wire \$2673 ;
-  wire \$2674 ;
-  wire \$2675 ;
-  wire \$2676 ;
-  wire \$2677 ;
-  wire \$2678 ;
-  wire \$2679 ;
   wire \$268 ;
-  wire \$2680 ;
-  wire [7:0] \$2681 ;
-  wire [7:0] \$2682 ;
-  wire \$2683 ;
-  wire \$2684 ;
-  wire \$2685 ;
-  wire \$2686 ;
-  wire \$2687 ;
-  wire \$2688 ;
-  wire \$2689 ;
   wire \$269 ;
-  wire \$2690 ;
-  wire \$2691 ;
-  wire \$2692 ;
-  wire \$2693 ;
-  wire \$2694 ;
-  wire \$2695 ;
-  wire \$2696 ;
-  wire \$2697 ;
-  wire \$2698 ;
-  wire [7:0] \$2699 ;
   wire [8:0] \$27 ;
   wire \$270 ;
-  wire \$2700 ;
-  wire \$2701 ;
-  wire \$2702 ;
-  wire \$2703 ;
-  wire \$2704 ;
-  wire \$2705 ;
-  wire \$2706 ;
-  wire \$2707 ;
-  wire \$2708 ;
-  wire \$2709 ;
   wire \$271 ;
-  wire \$2710 ;
-  wire \$2711 ;
-  wire \$2712 ;
-  wire \$2713 ;
-  wire \$2714 ;
-  wire \$2715 ;
-  wire [7:0] \$2716 ;
-  wire [7:0] \$2717 ;
-  wire \$2718 ;
-  wire \$2719 ;
   wire \$272 ;
-  wire \$2720 ;
-  wire \$2721 ;
-  wire \$2722 ;
-  wire \$2723 ;
-  wire \$2724 ;
-  wire \$2725 ;
-  wire \$2726 ;
-  wire \$2727 ;
-  wire \$2728 ;
-  wire \$2729 ;
   wire \$273 ;
-  wire \$2730 ;
-  wire \$2731 ;
-  wire \$2732 ;
-  wire \$2733 ;
-  wire [7:0] \$2734 ;
-  wire \$2735 ;
-  wire \$2736 ;
-  wire \$2737 ;
-  wire \$2738 ;
-  wire \$2739 ;
   wire \$274 ;
-  wire \$2740 ;
-  wire \$2741 ;
-  wire \$2742 ;
-  wire \$2743 ;
-  wire \$2744 ;
-  wire \$2745 ;
-  wire \$2746 ;
-  wire \$2747 ;
-  wire \$2748 ;
-  wire \$2749 ;
   wire \$275 ;
-  wire \$2750 ;
-  wire [7:0] \$2751 ;
-  wire [7:0] \$2752 ;
-  wire [7:0] \$2753 ;
-  wire \$2754 ;
-  wire \$2755 ;
-  wire \$2756 ;
-  wire \$2757 ;
-  wire \$2758 ;
-  wire \$2759 ;
   wire \$276 ;
-  wire \$2760 ;
-  wire \$2761 ;
-  wire \$2762 ;
-  wire \$2763 ;
-  wire \$2764 ;
-  wire \$2765 ;
-  wire \$2766 ;
-  wire \$2767 ;
-  wire \$2768 ;
-  wire \$2769 ;
   wire \$277 ;
-  wire [7:0] \$2770 ;
-  wire \$2771 ;
-  wire \$2772 ;
-  wire \$2773 ;
-  wire \$2774 ;
-  wire \$2775 ;
-  wire \$2776 ;
-  wire \$2777 ;
-  wire \$2778 ;
-  wire \$2779 ;
   wire \$278 ;
-  wire \$2780 ;
-  wire \$2781 ;
-  wire \$2782 ;
-  wire \$2783 ;
-  wire \$2784 ;
-  wire \$2785 ;
-  wire \$2786 ;
-  wire [7:0] \$2787 ;
-  wire [7:0] \$2788 ;
-  wire \$2789 ;
   wire \$279 ;
-  wire \$2790 ;
-  wire \$2791 ;
-  wire \$2792 ;
-  wire \$2793 ;
-  wire \$2794 ;
-  wire \$2795 ;
-  wire \$2796 ;
-  wire \$2797 ;
-  wire \$2798 ;
-  wire \$2799 ;
   wire [8:0] \$28 ;
   wire \$280 ;
-  wire \$2800 ;
-  wire \$2801 ;
-  wire \$2802 ;
-  wire \$2803 ;
-  wire \$2804 ;
-  wire [7:0] \$2805 ;
-  wire \$2806 ;
-  wire \$2807 ;
-  wire \$2808 ;
-  wire \$2809 ;
   wire \$281 ;
-  wire \$2810 ;
-  wire \$2811 ;
-  wire \$2812 ;
-  wire \$2813 ;
-  wire \$2814 ;
-  wire \$2815 ;
-  wire \$2816 ;
-  wire \$2817 ;
-  wire \$2818 ;
-  wire \$2819 ;
   wire \$282 ;
-  wire \$2820 ;
-  wire \$2821 ;
-  wire [7:0] \$2822 ;
-  wire [7:0] \$2823 ;
-  wire [7:0] \$2824 ;
-  wire [7:0] \$2825 ;
-  wire \$2826 ;
-  wire \$2827 ;
-  wire \$2828 ;
-  wire \$2829 ;
   wire \$283 ;
-  wire \$2830 ;
-  wire \$2831 ;
-  wire \$2832 ;
-  wire \$2833 ;
-  wire \$2834 ;
-  wire \$2835 ;
-  wire \$2836 ;
-  wire \$2837 ;
-  wire \$2838 ;
-  wire \$2839 ;
   wire \$284 ;
-  wire \$2840 ;
-  wire \$2841 ;
-  wire [7:0] \$2842 ;
-  wire [7:0] \$2843 ;
-  wire \$2844 ;
-  wire \$2845 ;
-  wire \$2846 ;
-  wire \$2847 ;
-  wire \$2848 ;
-  wire \$2849 ;
   wire \$285 ;
-  wire \$2850 ;
-  wire \$2851 ;
-  wire \$2852 ;
-  wire \$2853 ;
-  wire \$2854 ;
-  wire \$2855 ;
-  wire \$2856 ;
-  wire \$2857 ;
-  wire \$2858 ;
-  wire \$2859 ;
   wire \$286 ;
-  wire [7:0] \$2860 ;
-  wire \$2861 ;
-  wire \$2862 ;
-  wire \$2863 ;
-  wire \$2864 ;
-  wire \$2865 ;
-  wire \$2866 ;
-  wire \$2867 ;
-  wire \$2868 ;
-  wire \$2869 ;
   wire \$287 ;
-  wire \$2870 ;
-  wire \$2871 ;
-  wire \$2872 ;
-  wire \$2873 ;
-  wire \$2874 ;
-  wire \$2875 ;
-  wire \$2876 ;
-  wire [7:0] \$2877 ;
-  wire [7:0] \$2878 ;
-  wire \$2879 ;
   wire \$288 ;
-  wire \$2880 ;
-  wire \$2881 ;
-  wire \$2882 ;
-  wire \$2883 ;
-  wire \$2884 ;
-  wire \$2885 ;
-  wire \$2886 ;
-  wire \$2887 ;
-  wire \$2888 ;
-  wire \$2889 ;
   wire \$289 ;
-  wire \$2890 ;
-  wire \$2891 ;
-  wire \$2892 ;
-  wire \$2893 ;
-  wire \$2894 ;
-  wire [7:0] \$2895 ;
-  wire \$2896 ;
-  wire \$2897 ;
-  wire \$2898 ;
-  wire \$2899 ;
   wire \$29 ;
   wire \$290 ;
-  wire \$2900 ;
-  wire \$2901 ;
-  wire \$2902 ;
-  wire \$2903 ;
-  wire \$2904 ;
-  wire \$2905 ;
-  wire \$2906 ;
-  wire \$2907 ;
-  wire \$2908 ;
-  wire \$2909 ;
   wire \$291 ;
-  wire \$2910 ;
-  wire \$2911 ;
-  wire [7:0] \$2912 ;
-  wire [7:0] \$2913 ;
-  wire [7:0] \$2914 ;
-  wire \$2915 ;
-  wire \$2916 ;
-  wire \$2917 ;
-  wire \$2918 ;
-  wire \$2919 ;
   wire \$292 ;
-  wire \$2920 ;
-  wire \$2921 ;
-  wire \$2922 ;
-  wire \$2923 ;
-  wire \$2924 ;
-  wire \$2925 ;
-  wire \$2926 ;
-  wire \$2927 ;
-  wire \$2928 ;
-  wire \$2929 ;
   wire \$293 ;
-  wire \$2930 ;
-  wire [7:0] \$2931 ;
-  wire \$2932 ;
-  wire \$2933 ;
-  wire \$2934 ;
-  wire \$2935 ;
-  wire \$2936 ;
-  wire \$2937 ;
-  wire \$2938 ;
-  wire \$2939 ;
   wire \$294 ;
-  wire \$2940 ;
-  wire \$2941 ;
-  wire \$2942 ;
-  wire \$2943 ;
-  wire \$2944 ;
-  wire \$2945 ;
-  wire \$2946 ;
-  wire \$2947 ;
-  wire [7:0] \$2948 ;
-  wire [7:0] \$2949 ;
   wire \$295 ;
-  wire \$2950 ;
-  wire \$2951 ;
-  wire \$2952 ;
-  wire \$2953 ;
-  wire \$2954 ;
-  wire \$2955 ;
-  wire \$2956 ;
-  wire \$2957 ;
-  wire \$2958 ;
-  wire \$2959 ;
   wire \$296 ;
-  wire \$2960 ;
-  wire \$2961 ;
-  wire \$2962 ;
-  wire \$2963 ;
-  wire \$2964 ;
-  wire \$2965 ;
-  wire [7:0] \$2966 ;
-  wire \$2967 ;
-  wire \$2968 ;
-  wire \$2969 ;
   wire \$297 ;
-  wire \$2970 ;
-  wire \$2971 ;
-  wire \$2972 ;
-  wire \$2973 ;
-  wire \$2974 ;
-  wire \$2975 ;
-  wire \$2976 ;
-  wire \$2977 ;
-  wire \$2978 ;
-  wire \$2979 ;
   wire \$298 ;
-  wire \$2980 ;
-  wire \$2981 ;
-  wire \$2982 ;
-  wire [7:0] \$2983 ;
-  wire [7:0] \$2984 ;
-  wire [7:0] \$2985 ;
-  wire [7:0] \$2986 ;
-  wire \$2987 ;
-  wire \$2988 ;
-  wire \$2989 ;
   wire \$299 ;
-  wire \$2990 ;
-  wire \$2991 ;
-  wire \$2992 ;
-  wire \$2993 ;
-  wire \$2994 ;
-  wire \$2995 ;
-  wire \$2996 ;
-  wire \$2997 ;
-  wire \$2998 ;
-  wire \$2999 ;
   wire [8:0] \$3 ;
   wire [8:0] \$30 ;
   wire \$300 ;
-  wire \$3000 ;
-  wire \$3001 ;
-  wire \$3002 ;
-  wire [7:0] \$3003 ;
-  wire [7:0] \$3004 ;
-  wire \$3005 ;
-  wire \$3006 ;
-  wire \$3007 ;
-  wire \$3008 ;
-  wire \$3009 ;
   wire \$301 ;
-  wire \$3010 ;
-  wire \$3011 ;
-  wire \$3012 ;
-  wire \$3013 ;
-  wire \$3014 ;
-  wire \$3015 ;
-  wire \$3016 ;
-  wire \$3017 ;
-  wire \$3018 ;
-  wire \$3019 ;
   wire \$302 ;
-  wire \$3020 ;
-  wire [7:0] \$3021 ;
-  wire \$3022 ;
-  wire \$3023 ;
-  wire \$3024 ;
-  wire \$3025 ;
-  wire \$3026 ;
-  wire \$3027 ;
-  wire \$3028 ;
-  wire \$3029 ;
   wire \$303 ;
-  wire \$3030 ;
-  wire \$3031 ;
-  wire \$3032 ;
-  wire \$3033 ;
-  wire \$3034 ;
-  wire \$3035 ;
-  wire \$3036 ;
-  wire \$3037 ;
-  wire [7:0] \$3038 ;
-  wire [7:0] \$3039 ;
   wire \$304 ;
-  wire \$3040 ;
-  wire \$3041 ;
-  wire \$3042 ;
-  wire \$3043 ;
-  wire \$3044 ;
-  wire \$3045 ;
-  wire \$3046 ;
-  wire \$3047 ;
-  wire \$3048 ;
-  wire \$3049 ;
   wire \$305 ;
-  wire \$3050 ;
-  wire \$3051 ;
-  wire \$3052 ;
-  wire \$3053 ;
-  wire \$3054 ;
-  wire \$3055 ;
-  wire [7:0] \$3056 ;
-  wire \$3057 ;
-  wire \$3058 ;
-  wire \$3059 ;
   wire \$306 ;
-  wire \$3060 ;
-  wire \$3061 ;
-  wire \$3062 ;
-  wire \$3063 ;
-  wire \$3064 ;
-  wire \$3065 ;
-  wire \$3066 ;
-  wire \$3067 ;
-  wire \$3068 ;
-  wire \$3069 ;
   wire \$307 ;
-  wire \$3070 ;
-  wire \$3071 ;
-  wire \$3072 ;
-  wire [7:0] \$3073 ;
-  wire [7:0] \$3074 ;
-  wire [7:0] \$3075 ;
-  wire \$3076 ;
-  wire \$3077 ;
-  wire \$3078 ;
-  wire \$3079 ;
   wire \$308 ;
-  wire \$3080 ;
-  wire \$3081 ;
-  wire \$3082 ;
-  wire \$3083 ;
-  wire \$3084 ;
-  wire \$3085 ;
-  wire \$3086 ;
-  wire \$3087 ;
-  wire \$3088 ;
-  wire \$3089 ;
   wire \$309 ;
-  wire \$3090 ;
-  wire \$3091 ;
-  wire [7:0] \$3092 ;
-  wire \$3093 ;
-  wire \$3094 ;
-  wire \$3095 ;
-  wire \$3096 ;
-  wire \$3097 ;
-  wire \$3098 ;
-  wire \$3099 ;
   wire [8:0] \$31 ;
   wire \$310 ;
-  wire \$3100 ;
-  wire \$3101 ;
-  wire \$3102 ;
-  wire \$3103 ;
-  wire \$3104 ;
-  wire \$3105 ;
-  wire \$3106 ;
-  wire \$3107 ;
-  wire \$3108 ;
-  wire [7:0] \$3109 ;
   wire \$311 ;
-  wire [7:0] \$3110 ;
-  wire \$3111 ;
-  wire \$3112 ;
-  wire \$3113 ;
-  wire \$3114 ;
-  wire \$3115 ;
-  wire \$3116 ;
-  wire \$3117 ;
-  wire \$3118 ;
-  wire \$3119 ;
   wire \$312 ;
-  wire \$3120 ;
-  wire \$3121 ;
-  wire \$3122 ;
-  wire \$3123 ;
-  wire \$3124 ;
-  wire \$3125 ;
-  wire \$3126 ;
-  wire [7:0] \$3127 ;
-  wire \$3128 ;
-  wire \$3129 ;
   wire \$313 ;
-  wire \$3130 ;
-  wire \$3131 ;
-  wire \$3132 ;
-  wire \$3133 ;
-  wire \$3134 ;
-  wire \$3135 ;
-  wire \$3136 ;
-  wire \$3137 ;
-  wire \$3138 ;
-  wire \$3139 ;
   wire \$314 ;
-  wire \$3140 ;
-  wire \$3141 ;
-  wire \$3142 ;
-  wire \$3143 ;
-  wire [7:0] \$3144 ;
-  wire [7:0] \$3145 ;
-  wire [7:0] \$3146 ;
-  wire [7:0] \$3147 ;
-  wire \$3148 ;
-  wire \$3149 ;
   wire \$315 ;
-  wire \$3150 ;
-  wire \$3151 ;
-  wire \$3152 ;
-  wire \$3153 ;
-  wire \$3154 ;
-  wire \$3155 ;
-  wire \$3156 ;
-  wire \$3157 ;
-  wire \$3158 ;
-  wire \$3159 ;
   wire \$316 ;
-  wire \$3160 ;
-  wire \$3161 ;
-  wire \$3162 ;
-  wire \$3163 ;
-  wire [7:0] \$3164 ;
-  wire [7:0] \$3165 ;
-  wire \$3166 ;
-  wire \$3167 ;
-  wire \$3168 ;
-  wire \$3169 ;
   wire \$317 ;
-  wire \$3170 ;
-  wire \$3171 ;
-  wire \$3172 ;
-  wire \$3173 ;
-  wire [3:0] \$3174 ;
-  wire \$3175 ;
-  wire \$3176 ;
-  wire \$3177 ;
-  wire \$3178 ;
-  wire \$3179 ;
   wire \$318 ;
-  wire \$3180 ;
-  wire \$3181 ;
-  wire \$3182 ;
-  wire [3:0] \$3183 ;
-  wire [3:0] \$3184 ;
-  wire \$3185 ;
-  wire \$3186 ;
-  wire \$3187 ;
-  wire \$3188 ;
-  wire \$3189 ;
   wire \$319 ;
-  wire \$3190 ;
-  wire \$3191 ;
-  wire \$3192 ;
-  wire [3:0] \$3193 ;
-  wire \$3194 ;
-  wire \$3195 ;
-  wire \$3196 ;
-  wire \$3197 ;
-  wire \$3198 ;
-  wire \$3199 ;
   wire \$32 ;
   wire \$320 ;
-  wire \$3200 ;
-  wire \$3201 ;
-  wire [3:0] \$3202 ;
-  wire [3:0] \$3203 ;
-  wire [3:0] \$3204 ;
-  wire \$3205 ;
-  wire \$3206 ;
-  wire \$3207 ;
-  wire \$3208 ;
-  wire \$3209 ;
   wire \$321 ;
-  wire \$3210 ;
-  wire \$3211 ;
-  wire \$3212 ;
-  wire [3:0] \$3213 ;
-  wire \$3214 ;
-  wire \$3215 ;
-  wire \$3216 ;
-  wire \$3217 ;
-  wire \$3218 ;
-  wire \$3219 ;
   wire \$322 ;
-  wire \$3220 ;
-  wire \$3221 ;
-  wire [3:0] \$3222 ;
-  wire [3:0] \$3223 ;
-  wire \$3224 ;
-  wire \$3225 ;
-  wire \$3226 ;
-  wire \$3227 ;
-  wire \$3228 ;
-  wire \$3229 ;
   wire \$323 ;
-  wire \$3230 ;
-  wire \$3231 ;
-  wire [3:0] \$3232 ;
-  wire \$3233 ;
-  wire \$3234 ;
-  wire \$3235 ;
-  wire \$3236 ;
-  wire \$3237 ;
-  wire \$3238 ;
-  wire \$3239 ;
   wire \$324 ;
-  wire \$3240 ;
-  wire [3:0] \$3241 ;
-  wire [3:0] \$3242 ;
-  wire [3:0] \$3243 ;
-  wire [3:0] \$3244 ;
-  wire \$3245 ;
-  wire \$3246 ;
-  wire \$3247 ;
-  wire \$3248 ;
-  wire \$3249 ;
   wire \$325 ;
-  wire \$3250 ;
-  wire \$3251 ;
-  wire \$3252 ;
-  wire [3:0] \$3253 ;
-  wire [3:0] \$3254 ;
-  wire \$3255 ;
-  wire \$3256 ;
-  wire \$3257 ;
-  wire \$3258 ;
-  wire \$3259 ;
   wire \$326 ;
-  wire \$3260 ;
-  wire \$3261 ;
-  wire \$3262 ;
-  wire [3:0] \$3263 ;
-  wire \$3264 ;
-  wire \$3265 ;
-  wire \$3266 ;
-  wire \$3267 ;
-  wire \$3268 ;
-  wire \$3269 ;
   wire \$327 ;
-  wire \$3270 ;
-  wire \$3271 ;
-  wire [3:0] \$3272 ;
-  wire [3:0] \$3273 ;
-  wire \$3274 ;
-  wire \$3275 ;
-  wire \$3276 ;
-  wire \$3277 ;
-  wire \$3278 ;
-  wire \$3279 ;
   wire \$328 ;
-  wire \$3280 ;
-  wire \$3281 ;
-  wire [3:0] \$3282 ;
-  wire \$3283 ;
-  wire \$3284 ;
-  wire \$3285 ;
-  wire \$3286 ;
-  wire \$3287 ;
-  wire \$3288 ;
-  wire \$3289 ;
   wire \$329 ;
-  wire \$3290 ;
-  wire [3:0] \$3291 ;
-  wire [3:0] \$3292 ;
-  wire [3:0] \$3293 ;
-  wire \$3294 ;
-  wire \$3295 ;
-  wire \$3296 ;
-  wire \$3297 ;
-  wire \$3298 ;
-  wire \$3299 ;
   wire [8:0] \$33 ;
   wire \$330 ;
-  wire \$3300 ;
-  wire \$3301 ;
-  wire [3:0] \$3302 ;
-  wire \$3303 ;
-  wire \$3304 ;
-  wire \$3305 ;
-  wire \$3306 ;
-  wire \$3307 ;
-  wire \$3308 ;
-  wire \$3309 ;
   wire \$331 ;
-  wire \$3310 ;
-  wire [3:0] \$3311 ;
-  wire [3:0] \$3312 ;
-  wire \$3313 ;
-  wire \$3314 ;
-  wire \$3315 ;
-  wire \$3316 ;
-  wire \$3317 ;
-  wire \$3318 ;
-  wire \$3319 ;
   wire \$332 ;
-  wire \$3320 ;
-  wire [3:0] \$3321 ;
-  wire \$3322 ;
-  wire \$3323 ;
-  wire \$3324 ;
-  wire \$3325 ;
-  wire \$3326 ;
-  wire \$3327 ;
-  wire \$3328 ;
-  wire \$3329 ;
   wire \$333 ;
-  wire [3:0] \$3330 ;
-  wire [3:0] \$3331 ;
-  wire [3:0] \$3332 ;
-  wire [3:0] \$3333 ;
-  wire \$3334 ;
-  wire \$3335 ;
-  wire \$3336 ;
-  wire \$3337 ;
-  wire \$3338 ;
-  wire \$3339 ;
   wire \$334 ;
-  wire \$3340 ;
-  wire \$3341 ;
-  wire [3:0] \$3342 ;
-  wire [3:0] \$3343 ;
-  wire \$3344 ;
-  wire \$3345 ;
-  wire \$3346 ;
-  wire \$3347 ;
-  wire \$3348 ;
-  wire \$3349 ;
   wire \$335 ;
-  wire \$3350 ;
-  wire \$3351 ;
-  wire [3:0] \$3352 ;
-  wire \$3353 ;
-  wire \$3354 ;
-  wire \$3355 ;
-  wire \$3356 ;
-  wire \$3357 ;
-  wire \$3358 ;
-  wire \$3359 ;
   wire \$336 ;
-  wire \$3360 ;
-  wire [3:0] \$3361 ;
-  wire [3:0] \$3362 ;
-  wire \$3363 ;
-  wire \$3364 ;
-  wire \$3365 ;
-  wire \$3366 ;
-  wire \$3367 ;
-  wire \$3368 ;
-  wire \$3369 ;
   wire \$337 ;
-  wire \$3370 ;
-  wire [3:0] \$3371 ;
-  wire \$3372 ;
-  wire \$3373 ;
-  wire \$3374 ;
-  wire \$3375 ;
-  wire \$3376 ;
-  wire \$3377 ;
-  wire \$3378 ;
-  wire \$3379 ;
   wire \$338 ;
-  wire [3:0] \$3380 ;
-  wire [3:0] \$3381 ;
-  wire [3:0] \$3382 ;
-  wire \$3383 ;
-  wire \$3384 ;
-  wire \$3385 ;
-  wire \$3386 ;
-  wire \$3387 ;
-  wire \$3388 ;
-  wire \$3389 ;
   wire \$339 ;
-  wire \$3390 ;
-  wire [3:0] \$3391 ;
-  wire \$3392 ;
-  wire \$3393 ;
-  wire \$3394 ;
-  wire \$3395 ;
-  wire \$3396 ;
-  wire \$3397 ;
-  wire \$3398 ;
-  wire \$3399 ;
   wire [8:0] \$34 ;
   wire \$340 ;
-  wire [3:0] \$3400 ;
-  wire [3:0] \$3401 ;
-  wire \$3402 ;
-  wire \$3403 ;
-  wire \$3404 ;
-  wire \$3405 ;
-  wire \$3406 ;
-  wire \$3407 ;
-  wire \$3408 ;
-  wire \$3409 ;
   wire \$341 ;
-  wire [3:0] \$3410 ;
-  wire \$3411 ;
-  wire \$3412 ;
-  wire \$3413 ;
-  wire \$3414 ;
-  wire \$3415 ;
-  wire \$3416 ;
-  wire \$3417 ;
-  wire \$3418 ;
-  wire [3:0] \$3419 ;
   wire \$342 ;
-  wire [3:0] \$3420 ;
-  wire [3:0] \$3421 ;
-  wire [3:0] \$3422 ;
-  wire \$3423 ;
-  wire \$3424 ;
-  wire \$3425 ;
-  wire \$3426 ;
-  wire \$3427 ;
-  wire \$3428 ;
-  wire \$3429 ;
   wire \$343 ;
-  wire \$3430 ;
-  wire [3:0] \$3431 ;
-  wire [3:0] \$3432 ;
-  wire \$3433 ;
-  wire \$3434 ;
-  wire \$3435 ;
-  wire \$3436 ;
-  wire \$3437 ;
-  wire \$3438 ;
-  wire \$3439 ;
   wire \$344 ;
-  wire \$3440 ;
-  wire [3:0] \$3441 ;
-  wire \$3442 ;
-  wire \$3443 ;
-  wire \$3444 ;
-  wire \$3445 ;
-  wire \$3446 ;
-  wire \$3447 ;
-  wire \$3448 ;
-  wire \$3449 ;
   wire \$345 ;
-  wire [3:0] \$3450 ;
-  wire [3:0] \$3451 ;
-  wire \$3452 ;
-  wire \$3453 ;
-  wire \$3454 ;
-  wire \$3455 ;
-  wire \$3456 ;
-  wire \$3457 ;
-  wire \$3458 ;
-  wire \$3459 ;
   wire \$346 ;
-  wire [3:0] \$3460 ;
-  wire \$3461 ;
-  wire \$3462 ;
-  wire \$3463 ;
-  wire \$3464 ;
-  wire \$3465 ;
-  wire \$3466 ;
-  wire \$3467 ;
-  wire \$3468 ;
-  wire [3:0] \$3469 ;
   wire \$347 ;
-  wire [3:0] \$3470 ;
-  wire [3:0] \$3471 ;
-  wire \$3472 ;
-  wire \$3473 ;
-  wire \$3474 ;
-  wire \$3475 ;
-  wire \$3476 ;
-  wire \$3477 ;
-  wire \$3478 ;
-  wire \$3479 ;
   wire \$348 ;
-  wire [3:0] \$3480 ;
-  wire \$3481 ;
-  wire \$3482 ;
-  wire \$3483 ;
-  wire \$3484 ;
-  wire \$3485 ;
-  wire \$3486 ;
-  wire \$3487 ;
-  wire \$3488 ;
-  wire [3:0] \$3489 ;
   wire \$349 ;
-  wire [3:0] \$3490 ;
-  wire \$3491 ;
-  wire \$3492 ;
-  wire \$3493 ;
-  wire \$3494 ;
-  wire \$3495 ;
-  wire \$3496 ;
-  wire \$3497 ;
-  wire \$3498 ;
-  wire [3:0] \$3499 ;
   wire \$35 ;
   wire \$350 ;
-  wire \$3500 ;
-  wire \$3501 ;
-  wire \$3502 ;
-  wire \$3503 ;
-  wire \$3504 ;
-  wire \$3505 ;
-  wire \$3506 ;
-  wire \$3507 ;
-  wire [3:0] \$3508 ;
-  wire [3:0] \$3509 ;
   wire \$351 ;
-  wire [3:0] \$3510 ;
-  wire [3:0] \$3511 ;
-  wire \$3512 ;
-  wire \$3513 ;
-  wire \$3514 ;
-  wire \$3515 ;
-  wire \$3516 ;
-  wire \$3517 ;
-  wire \$3518 ;
-  wire \$3519 ;
   wire \$352 ;
-  wire [3:0] \$3520 ;
-  wire [3:0] \$3521 ;
-  wire \$3522 ;
-  wire \$3523 ;
-  wire \$3524 ;
-  wire \$3525 ;
-  wire \$3526 ;
-  wire \$3527 ;
-  wire \$3528 ;
-  wire \$3529 ;
   wire \$353 ;
-  wire [3:0] \$3530 ;
-  wire \$3531 ;
-  wire \$3532 ;
-  wire \$3533 ;
-  wire \$3534 ;
-  wire \$3535 ;
-  wire \$3536 ;
-  wire \$3537 ;
-  wire \$3538 ;
-  wire [3:0] \$3539 ;
   wire \$354 ;
-  wire [3:0] \$3540 ;
-  wire \$3541 ;
-  wire \$3542 ;
-  wire \$3543 ;
-  wire \$3544 ;
-  wire \$3545 ;
-  wire \$3546 ;
-  wire \$3547 ;
-  wire \$3548 ;
-  wire [3:0] \$3549 ;
   wire \$355 ;
-  wire \$3550 ;
-  wire \$3551 ;
-  wire \$3552 ;
-  wire \$3553 ;
-  wire \$3554 ;
-  wire \$3555 ;
-  wire \$3556 ;
-  wire \$3557 ;
-  wire [3:0] \$3558 ;
-  wire [3:0] \$3559 ;
   wire \$356 ;
-  wire [3:0] \$3560 ;
-  wire \$3561 ;
-  wire \$3562 ;
-  wire \$3563 ;
-  wire \$3564 ;
-  wire \$3565 ;
-  wire \$3566 ;
-  wire \$3567 ;
-  wire \$3568 ;
-  wire [3:0] \$3569 ;
   wire \$357 ;
-  wire \$3570 ;
-  wire \$3571 ;
-  wire \$3572 ;
-  wire \$3573 ;
-  wire \$3574 ;
-  wire \$3575 ;
-  wire \$3576 ;
-  wire \$3577 ;
-  wire [3:0] \$3578 ;
-  wire [3:0] \$3579 ;
   wire \$358 ;
-  wire \$3580 ;
-  wire \$3581 ;
-  wire \$3582 ;
-  wire \$3583 ;
-  wire \$3584 ;
-  wire \$3585 ;
-  wire \$3586 ;
-  wire \$3587 ;
-  wire [3:0] \$3588 ;
-  wire \$3589 ;
   wire \$359 ;
-  wire \$3590 ;
-  wire \$3591 ;
-  wire \$3592 ;
-  wire \$3593 ;
-  wire \$3594 ;
-  wire \$3595 ;
-  wire \$3596 ;
-  wire [3:0] \$3597 ;
-  wire [3:0] \$3598 ;
-  wire [3:0] \$3599 ;
   wire [8:0] \$36 ;
   wire \$360 ;
-  wire [3:0] \$3600 ;
-  wire \$3601 ;
-  wire \$3602 ;
-  wire \$3603 ;
-  wire \$3604 ;
-  wire \$3605 ;
-  wire \$3606 ;
-  wire \$3607 ;
-  wire \$3608 ;
-  wire [3:0] \$3609 ;
   wire \$361 ;
-  wire [3:0] \$3610 ;
-  wire \$3611 ;
-  wire \$3612 ;
-  wire \$3613 ;
-  wire \$3614 ;
-  wire \$3615 ;
-  wire \$3616 ;
-  wire \$3617 ;
-  wire \$3618 ;
-  wire [3:0] \$3619 ;
   wire \$362 ;
-  wire \$3620 ;
-  wire \$3621 ;
-  wire \$3622 ;
-  wire \$3623 ;
-  wire \$3624 ;
-  wire \$3625 ;
-  wire \$3626 ;
-  wire \$3627 ;
-  wire [3:0] \$3628 ;
-  wire [3:0] \$3629 ;
   wire \$363 ;
-  wire \$3630 ;
-  wire \$3631 ;
-  wire \$3632 ;
-  wire \$3633 ;
-  wire \$3634 ;
-  wire \$3635 ;
-  wire \$3636 ;
-  wire \$3637 ;
-  wire [3:0] \$3638 ;
-  wire \$3639 ;
   wire \$364 ;
-  wire \$3640 ;
-  wire \$3641 ;
-  wire \$3642 ;
-  wire \$3643 ;
-  wire \$3644 ;
-  wire \$3645 ;
-  wire \$3646 ;
-  wire [3:0] \$3647 ;
-  wire [3:0] \$3648 ;
-  wire [3:0] \$3649 ;
   wire \$365 ;
-  wire \$3650 ;
-  wire \$3651 ;
-  wire \$3652 ;
-  wire \$3653 ;
-  wire \$3654 ;
-  wire \$3655 ;
-  wire \$3656 ;
-  wire \$3657 ;
-  wire [3:0] \$3658 ;
-  wire \$3659 ;
   wire \$366 ;
-  wire \$3660 ;
-  wire \$3661 ;
-  wire \$3662 ;
-  wire \$3663 ;
-  wire \$3664 ;
-  wire \$3665 ;
-  wire \$3666 ;
-  wire [3:0] \$3667 ;
-  wire [3:0] \$3668 ;
-  wire \$3669 ;
   wire \$367 ;
-  wire \$3670 ;
-  wire \$3671 ;
-  wire \$3672 ;
-  wire \$3673 ;
-  wire \$3674 ;
-  wire \$3675 ;
-  wire \$3676 ;
-  wire [3:0] \$3677 ;
-  wire \$3678 ;
-  wire \$3679 ;
   wire \$368 ;
-  wire \$3680 ;
-  wire \$3681 ;
-  wire \$3682 ;
-  wire \$3683 ;
-  wire \$3684 ;
-  wire \$3685 ;
-  wire [3:0] \$3686 ;
-  wire [3:0] \$3687 ;
-  wire [3:0] \$3688 ;
-  wire [3:0] \$3689 ;
   wire \$369 ;
-  wire \$3690 ;
-  wire \$3691 ;
-  wire \$3692 ;
-  wire \$3693 ;
-  wire \$3694 ;
-  wire \$3695 ;
-  wire \$3696 ;
-  wire \$3697 ;
-  wire [3:0] \$3698 ;
-  wire [3:0] \$3699 ;
   wire [8:0] \$37 ;
   wire \$370 ;
-  wire \$3700 ;
-  wire \$3701 ;
-  wire \$3702 ;
-  wire \$3703 ;
-  wire \$3704 ;
-  wire \$3705 ;
-  wire \$3706 ;
-  wire \$3707 ;
-  wire [3:0] \$3708 ;
-  wire \$3709 ;
   wire \$371 ;
-  wire \$3710 ;
-  wire \$3711 ;
-  wire \$3712 ;
-  wire \$3713 ;
-  wire \$3714 ;
-  wire \$3715 ;
-  wire \$3716 ;
-  wire [3:0] \$3717 ;
-  wire [3:0] \$3718 ;
-  wire \$3719 ;
   wire \$372 ;
-  wire \$3720 ;
-  wire \$3721 ;
-  wire \$3722 ;
-  wire \$3723 ;
-  wire \$3724 ;
-  wire \$3725 ;
-  wire \$3726 ;
-  wire [3:0] \$3727 ;
-  wire \$3728 ;
-  wire \$3729 ;
   wire \$373 ;
-  wire \$3730 ;
-  wire \$3731 ;
-  wire \$3732 ;
-  wire \$3733 ;
-  wire \$3734 ;
-  wire \$3735 ;
-  wire [3:0] \$3736 ;
-  wire [3:0] \$3737 ;
-  wire [3:0] \$3738 ;
-  wire \$3739 ;
   wire \$374 ;
-  wire \$3740 ;
-  wire \$3741 ;
-  wire \$3742 ;
-  wire \$3743 ;
-  wire \$3744 ;
-  wire \$3745 ;
-  wire \$3746 ;
-  wire [3:0] \$3747 ;
-  wire \$3748 ;
-  wire \$3749 ;
   wire \$375 ;
-  wire \$3750 ;
-  wire \$3751 ;
-  wire \$3752 ;
-  wire \$3753 ;
-  wire \$3754 ;
-  wire \$3755 ;
-  wire [3:0] \$3756 ;
-  wire [3:0] \$3757 ;
-  wire \$3758 ;
-  wire \$3759 ;
   wire \$376 ;
-  wire \$3760 ;
-  wire \$3761 ;
-  wire \$3762 ;
-  wire \$3763 ;
-  wire \$3764 ;
-  wire \$3765 ;
-  wire [3:0] \$3766 ;
-  wire \$3767 ;
-  wire \$3768 ;
-  wire \$3769 ;
   wire \$377 ;
-  wire \$3770 ;
-  wire \$3771 ;
-  wire \$3772 ;
-  wire \$3773 ;
-  wire \$3774 ;
-  wire [3:0] \$3775 ;
-  wire [3:0] \$3776 ;
-  wire [3:0] \$3777 ;
-  wire [3:0] \$3778 ;
-  wire \$3779 ;
   wire \$378 ;
-  wire \$3780 ;
-  wire \$3781 ;
-  wire \$3782 ;
-  wire \$3783 ;
-  wire \$3784 ;
-  wire \$3785 ;
-  wire \$3786 ;
-  wire [3:0] \$3787 ;
-  wire [3:0] \$3788 ;
-  wire \$3789 ;
   wire \$379 ;
-  wire \$3790 ;
-  wire \$3791 ;
-  wire \$3792 ;
-  wire \$3793 ;
-  wire \$3794 ;
-  wire \$3795 ;
-  wire \$3796 ;
-  wire [3:0] \$3797 ;
-  wire \$3798 ;
-  wire \$3799 ;
   wire \$38 ;
   wire \$380 ;
-  wire \$3800 ;
-  wire \$3801 ;
-  wire \$3802 ;
-  wire \$3803 ;
-  wire \$3804 ;
-  wire \$3805 ;
-  wire [3:0] \$3806 ;
-  wire [3:0] \$3807 ;
-  wire \$3808 ;
-  wire \$3809 ;
   wire \$381 ;
-  wire \$3810 ;
-  wire \$3811 ;
-  wire \$3812 ;
-  wire \$3813 ;
-  wire \$3814 ;
-  wire \$3815 ;
-  wire [3:0] \$3816 ;
-  wire \$3817 ;
-  wire \$3818 ;
-  wire \$3819 ;
   wire \$382 ;
-  wire \$3820 ;
-  wire \$3821 ;
-  wire \$3822 ;
-  wire \$3823 ;
-  wire \$3824 ;
-  wire [3:0] \$3825 ;
-  wire [3:0] \$3826 ;
-  wire [3:0] \$3827 ;
-  wire \$3828 ;
-  wire \$3829 ;
   wire \$383 ;
-  wire \$3830 ;
-  wire \$3831 ;
-  wire \$3832 ;
-  wire \$3833 ;
-  wire \$3834 ;
-  wire \$3835 ;
-  wire [3:0] \$3836 ;
-  wire \$3837 ;
-  wire \$3838 ;
-  wire \$3839 ;
   wire \$384 ;
-  wire \$3840 ;
-  wire \$3841 ;
-  wire \$3842 ;
-  wire \$3843 ;
-  wire \$3844 ;
-  wire [3:0] \$3845 ;
-  wire [3:0] \$3846 ;
-  wire \$3847 ;
-  wire \$3848 ;
-  wire \$3849 ;
   wire \$385 ;
-  wire \$3850 ;
-  wire \$3851 ;
-  wire \$3852 ;
-  wire \$3853 ;
-  wire \$3854 ;
-  wire [3:0] \$3855 ;
-  wire \$3856 ;
-  wire \$3857 ;
-  wire \$3858 ;
-  wire \$3859 ;
   wire \$386 ;
-  wire \$3860 ;
-  wire \$3861 ;
-  wire \$3862 ;
-  wire \$3863 ;
-  wire [3:0] \$3864 ;
-  wire [3:0] \$3865 ;
-  wire [3:0] \$3866 ;
-  wire [3:0] \$3867 ;
-  wire \$3868 ;
-  wire \$3869 ;
   wire \$387 ;
-  wire \$3870 ;
-  wire \$3871 ;
-  wire \$3872 ;
-  wire \$3873 ;
-  wire \$3874 ;
-  wire \$3875 ;
-  wire [3:0] \$3876 ;
-  wire [3:0] \$3877 ;
-  reg \$3878 ;
-  reg \$3879 ;
   wire \$388 ;
-  reg [119:0] \$3880 ;
-  reg [7:0] \$3881 ;
-  reg [7:0] \$3882 ;
-  reg [7:0] \$3883 ;
-  reg [7:0] \$3884 ;
-  reg [7:0] \$3885 ;
-  reg [7:0] \$3886 ;
-  reg [7:0] \$3887 ;
-  reg [7:0] \$3888 ;
-  reg [7:0] \$3889 ;
   wire \$389 ;
-  reg [7:0] \$3890 ;
-  reg [7:0] \$3891 ;
-  reg [7:0] \$3892 ;
-  reg [7:0] \$3893 ;
-  reg [7:0] \$3894 ;
-  reg [7:0] \$3895 ;
-  reg [7:0] \$3896 ;
-  reg [15:0] \$3897 ;
-  reg [7:0] \$3898 ;
-  reg [7:0] \$3899 ;
   wire [8:0] \$39 ;
   wire \$390 ;
-  reg [7:0] \$3900 ;
-  reg [7:0] \$3901 ;
-  reg [7:0] \$3902 ;
-  reg [7:0] \$3903 ;
-  reg [7:0] \$3904 ;
-  reg [7:0] \$3905 ;
-  reg [3:0] \$3906 ;
-  reg [3:0] \$3907 ;
-  reg [3:0] \$3908 ;
-  reg [3:0] \$3909 ;
   wire \$391 ;
-  reg [3:0] \$3910 ;
-  reg [3:0] \$3911 ;
-  reg [3:0] \$3912 ;
-  reg [3:0] \$3913 ;
   wire \$392 ;
   wire \$393 ;
   wire \$394 ;
@@ -3984,9 +2266,376 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire o__ready;
   output o__valid;
   reg o__valid = 1'h0;
+  reg [3:0] rd__addr = 4'ha;
+  wire [127:0] rd__data;
   input rst;
   wire rst;
   wire [119:0] sel_beats;
+  wire sel_cs0_0_0_0c;
+  wire sel_cs0_0_0_0s;
+  wire sel_cs0_0_0_1c;
+  wire sel_cs0_0_0_1s;
+  wire sel_cs0_0_0_2c;
+  wire sel_cs0_0_0_2s;
+  wire sel_cs0_0_0_3c;
+  wire sel_cs0_0_0_3s;
+  wire sel_cs0_0_0_4c;
+  wire sel_cs0_0_0_4s;
+  wire sel_cs0_10_0_0c;
+  wire sel_cs0_10_0_0s;
+  wire sel_cs0_10_0_1c;
+  wire sel_cs0_10_0_1s;
+  wire sel_cs0_10_0_2c;
+  wire sel_cs0_10_0_2s;
+  wire sel_cs0_10_0_3c;
+  wire sel_cs0_10_0_3s;
+  wire sel_cs0_10_0_4c;
+  wire sel_cs0_10_0_4s;
+  wire sel_cs0_11_0_0c;
+  wire sel_cs0_11_0_0s;
+  wire sel_cs0_11_0_1c;
+  wire sel_cs0_11_0_1s;
+  wire sel_cs0_11_0_2c;
+  wire sel_cs0_11_0_2s;
+  wire sel_cs0_11_0_3c;
+  wire sel_cs0_11_0_3s;
+  wire sel_cs0_11_0_4c;
+  wire sel_cs0_11_0_4s;
+  wire sel_cs0_12_0_0c;
+  wire sel_cs0_12_0_0s;
+  wire sel_cs0_12_0_1c;
+  wire sel_cs0_12_0_1s;
+  wire sel_cs0_12_0_2c;
+  wire sel_cs0_12_0_2s;
+  wire sel_cs0_12_0_3c;
+  wire sel_cs0_12_0_3s;
+  wire sel_cs0_12_0_4c;
+  wire sel_cs0_12_0_4s;
+  wire sel_cs0_13_0_0c;
+  wire sel_cs0_13_0_0s;
+  wire sel_cs0_13_0_1c;
+  wire sel_cs0_13_0_1s;
+  wire sel_cs0_13_0_2c;
+  wire sel_cs0_13_0_2s;
+  wire sel_cs0_13_0_3c;
+  wire sel_cs0_13_0_3s;
+  wire sel_cs0_13_0_4c;
+  wire sel_cs0_13_0_4s;
+  wire sel_cs0_14_0_0c;
+  wire sel_cs0_14_0_0s;
+  wire sel_cs0_14_0_1c;
+  wire sel_cs0_14_0_1s;
+  wire sel_cs0_14_0_2c;
+  wire sel_cs0_14_0_2s;
+  wire sel_cs0_14_0_3c;
+  wire sel_cs0_14_0_3s;
+  wire sel_cs0_14_0_4c;
+  wire sel_cs0_14_0_4s;
+  wire sel_cs0_15_0_0c;
+  wire sel_cs0_15_0_0s;
+  wire sel_cs0_15_0_1c;
+  wire sel_cs0_15_0_1s;
+  wire sel_cs0_15_0_2c;
+  wire sel_cs0_15_0_2s;
+  wire sel_cs0_15_0_3c;
+  wire sel_cs0_15_0_3s;
+  wire sel_cs0_15_0_4c;
+  wire sel_cs0_15_0_4s;
+  wire sel_cs0_1_0_0c;
+  wire sel_cs0_1_0_0s;
+  wire sel_cs0_1_0_1c;
+  wire sel_cs0_1_0_1s;
+  wire sel_cs0_1_0_2c;
+  wire sel_cs0_1_0_2s;
+  wire sel_cs0_1_0_3c;
+  wire sel_cs0_1_0_3s;
+  wire sel_cs0_1_0_4c;
+  wire sel_cs0_1_0_4s;
+  wire sel_cs0_2_0_0c;
+  wire sel_cs0_2_0_0s;
+  wire sel_cs0_2_0_1c;
+  wire sel_cs0_2_0_1s;
+  wire sel_cs0_2_0_2c;
+  wire sel_cs0_2_0_2s;
+  wire sel_cs0_2_0_3c;
+  wire sel_cs0_2_0_3s;
+  wire sel_cs0_2_0_4c;
+  wire sel_cs0_2_0_4s;
+  wire sel_cs0_3_0_0c;
+  wire sel_cs0_3_0_0s;
+  wire sel_cs0_3_0_1c;
+  wire sel_cs0_3_0_1s;
+  wire sel_cs0_3_0_2c;
+  wire sel_cs0_3_0_2s;
+  wire sel_cs0_3_0_3c;
+  wire sel_cs0_3_0_3s;
+  wire sel_cs0_3_0_4c;
+  wire sel_cs0_3_0_4s;
+  wire sel_cs0_4_0_0c;
+  wire sel_cs0_4_0_0s;
+  wire sel_cs0_4_0_1c;
+  wire sel_cs0_4_0_1s;
+  wire sel_cs0_4_0_2c;
+  wire sel_cs0_4_0_2s;
+  wire sel_cs0_4_0_3c;
+  wire sel_cs0_4_0_3s;
+  wire sel_cs0_4_0_4c;
+  wire sel_cs0_4_0_4s;
+  wire sel_cs0_5_0_0c;
+  wire sel_cs0_5_0_0s;
+  wire sel_cs0_5_0_1c;
+  wire sel_cs0_5_0_1s;
+  wire sel_cs0_5_0_2c;
+  wire sel_cs0_5_0_2s;
+  wire sel_cs0_5_0_3c;
+  wire sel_cs0_5_0_3s;
+  wire sel_cs0_5_0_4c;
+  wire sel_cs0_5_0_4s;
+  wire sel_cs0_6_0_0c;
+  wire sel_cs0_6_0_0s;
+  wire sel_cs0_6_0_1c;
+  wire sel_cs0_6_0_1s;
+  wire sel_cs0_6_0_2c;
+  wire sel_cs0_6_0_2s;
+  wire sel_cs0_6_0_3c;
+  wire sel_cs0_6_0_3s;
+  wire sel_cs0_6_0_4c;
+  wire sel_cs0_6_0_4s;
+  wire sel_cs0_7_0_0c;
+  wire sel_cs0_7_0_0s;
+  wire sel_cs0_7_0_1c;
+  wire sel_cs0_7_0_1s;
+  wire sel_cs0_7_0_2c;
+  wire sel_cs0_7_0_2s;
+  wire sel_cs0_7_0_3c;
+  wire sel_cs0_7_0_3s;
+  wire sel_cs0_7_0_4c;
+  wire sel_cs0_7_0_4s;
+  wire sel_cs0_8_0_0c;
+  wire sel_cs0_8_0_0s;
+  wire sel_cs0_8_0_1c;
+  wire sel_cs0_8_0_1s;
+  wire sel_cs0_8_0_2c;
+  wire sel_cs0_8_0_2s;
+  wire sel_cs0_8_0_3c;
+  wire sel_cs0_8_0_3s;
+  wire sel_cs0_8_0_4c;
+  wire sel_cs0_8_0_4s;
+  wire sel_cs0_9_0_0c;
+  wire sel_cs0_9_0_0s;
+  wire sel_cs0_9_0_1c;
+  wire sel_cs0_9_0_1s;
+  wire sel_cs0_9_0_2c;
+  wire sel_cs0_9_0_2s;
+  wire sel_cs0_9_0_3c;
+  wire sel_cs0_9_0_3s;
+  wire sel_cs0_9_0_4c;
+  wire sel_cs0_9_0_4s;
+  wire sel_cs1_0_0_0c;
+  wire sel_cs1_0_0_0s;
+  wire sel_cs1_0_1_0c;
+  wire sel_cs1_0_1_0s;
+  wire sel_cs1_10_0_0c;
+  wire sel_cs1_10_0_0s;
+  wire sel_cs1_10_1_0c;
+  wire sel_cs1_10_1_0s;
+  wire sel_cs1_11_0_0c;
+  wire sel_cs1_11_0_0s;
+  wire sel_cs1_11_1_0c;
+  wire sel_cs1_11_1_0s;
+  wire sel_cs1_12_0_0c;
+  wire sel_cs1_12_0_0s;
+  wire sel_cs1_12_1_0c;
+  wire sel_cs1_12_1_0s;
+  wire sel_cs1_13_0_0c;
+  wire sel_cs1_13_0_0s;
+  wire sel_cs1_13_1_0c;
+  wire sel_cs1_13_1_0s;
+  wire sel_cs1_14_0_0c;
+  wire sel_cs1_14_0_0s;
+  wire sel_cs1_14_1_0c;
+  wire sel_cs1_14_1_0s;
+  wire sel_cs1_15_0_0c;
+  wire sel_cs1_15_0_0s;
+  wire sel_cs1_15_1_0c;
+  wire sel_cs1_15_1_0s;
+  wire sel_cs1_1_0_0c;
+  wire sel_cs1_1_0_0s;
+  wire sel_cs1_1_1_0c;
+  wire sel_cs1_1_1_0s;
+  wire sel_cs1_2_0_0c;
+  wire sel_cs1_2_0_0s;
+  wire sel_cs1_2_1_0c;
+  wire sel_cs1_2_1_0s;
+  wire sel_cs1_3_0_0c;
+  wire sel_cs1_3_0_0s;
+  wire sel_cs1_3_1_0c;
+  wire sel_cs1_3_1_0s;
+  wire sel_cs1_4_0_0c;
+  wire sel_cs1_4_0_0s;
+  wire sel_cs1_4_1_0c;
+  wire sel_cs1_4_1_0s;
+  wire sel_cs1_5_0_0c;
+  wire sel_cs1_5_0_0s;
+  wire sel_cs1_5_1_0c;
+  wire sel_cs1_5_1_0s;
+  wire sel_cs1_6_0_0c;
+  wire sel_cs1_6_0_0s;
+  wire sel_cs1_6_1_0c;
+  wire sel_cs1_6_1_0s;
+  wire sel_cs1_7_0_0c;
+  wire sel_cs1_7_0_0s;
+  wire sel_cs1_7_1_0c;
+  wire sel_cs1_7_1_0s;
+  wire sel_cs1_8_0_0c;
+  wire sel_cs1_8_0_0s;
+  wire sel_cs1_8_1_0c;
+  wire sel_cs1_8_1_0s;
+  wire sel_cs1_9_0_0c;
+  wire sel_cs1_9_0_0s;
+  wire sel_cs1_9_1_0c;
+  wire sel_cs1_9_1_0s;
+  wire sel_cs2_0_0_0c;
+  wire sel_cs2_0_0_0s;
+  wire sel_cs2_0_1_0c;
+  wire sel_cs2_0_1_0s;
+  wire sel_cs2_10_0_0c;
+  wire sel_cs2_10_0_0s;
+  wire sel_cs2_10_1_0c;
+  wire sel_cs2_10_1_0s;
+  wire sel_cs2_11_0_0c;
+  wire sel_cs2_11_0_0s;
+  wire sel_cs2_11_1_0c;
+  wire sel_cs2_11_1_0s;
+  wire sel_cs2_12_0_0c;
+  wire sel_cs2_12_0_0s;
+  wire sel_cs2_12_1_0c;
+  wire sel_cs2_12_1_0s;
+  wire sel_cs2_13_0_0c;
+  wire sel_cs2_13_0_0s;
+  wire sel_cs2_13_1_0c;
+  wire sel_cs2_13_1_0s;
+  wire sel_cs2_14_0_0c;
+  wire sel_cs2_14_0_0s;
+  wire sel_cs2_14_1_0c;
+  wire sel_cs2_14_1_0s;
+  wire sel_cs2_15_0_0c;
+  wire sel_cs2_15_0_0s;
+  wire sel_cs2_15_1_0c;
+  wire sel_cs2_15_1_0s;
+  wire sel_cs2_1_0_0c;
+  wire sel_cs2_1_0_0s;
+  wire sel_cs2_1_1_0c;
+  wire sel_cs2_1_1_0s;
+  wire sel_cs2_2_0_0c;
+  wire sel_cs2_2_0_0s;
+  wire sel_cs2_2_1_0c;
+  wire sel_cs2_2_1_0s;
+  wire sel_cs2_3_0_0c;
+  wire sel_cs2_3_0_0s;
+  wire sel_cs2_3_1_0c;
+  wire sel_cs2_3_1_0s;
+  wire sel_cs2_4_0_0c;
+  wire sel_cs2_4_0_0s;
+  wire sel_cs2_4_1_0c;
+  wire sel_cs2_4_1_0s;
+  wire sel_cs2_5_0_0c;
+  wire sel_cs2_5_0_0s;
+  wire sel_cs2_5_1_0c;
+  wire sel_cs2_5_1_0s;
+  wire sel_cs2_6_0_0c;
+  wire sel_cs2_6_0_0s;
+  wire sel_cs2_6_1_0c;
+  wire sel_cs2_6_1_0s;
+  wire sel_cs2_7_0_0c;
+  wire sel_cs2_7_0_0s;
+  wire sel_cs2_7_1_0c;
+  wire sel_cs2_7_1_0s;
+  wire sel_cs2_8_0_0c;
+  wire sel_cs2_8_0_0s;
+  wire sel_cs2_8_1_0c;
+  wire sel_cs2_8_1_0s;
+  wire sel_cs2_9_0_0c;
+  wire sel_cs2_9_0_0s;
+  wire sel_cs2_9_1_0c;
+  wire sel_cs2_9_1_0s;
+  wire sel_cs3_0_1_0c;
+  wire sel_cs3_0_1_0s;
+  wire sel_cs3_10_1_0c;
+  wire sel_cs3_10_1_0s;
+  wire sel_cs3_11_1_0c;
+  wire sel_cs3_11_1_0s;
+  wire sel_cs3_12_1_0c;
+  wire sel_cs3_12_1_0s;
+  wire sel_cs3_13_1_0c;
+  wire sel_cs3_13_1_0s;
+  wire sel_cs3_14_1_0c;
+  wire sel_cs3_14_1_0s;
+  wire sel_cs3_15_1_0c;
+  wire sel_cs3_15_1_0s;
+  wire sel_cs3_1_1_0c;
+  wire sel_cs3_1_1_0s;
+  wire sel_cs3_2_1_0c;
+  wire sel_cs3_2_1_0s;
+  wire sel_cs3_3_1_0c;
+  wire sel_cs3_3_1_0s;
+  wire sel_cs3_4_1_0c;
+  wire sel_cs3_4_1_0s;
+  wire sel_cs3_5_1_0c;
+  wire sel_cs3_5_1_0s;
+  wire sel_cs3_6_1_0c;
+  wire sel_cs3_6_1_0s;
+  wire sel_cs3_7_1_0c;
+  wire sel_cs3_7_1_0s;
+  wire sel_cs3_8_1_0c;
+  wire sel_cs3_8_1_0s;
+  wire sel_cs3_9_1_0c;
+  wire sel_cs3_9_1_0s;
+  wire sel_cs4_0_2_0c;
+  wire sel_cs4_0_2_0s;
+  wire sel_cs4_10_2_0c;
+  wire sel_cs4_10_2_0s;
+  wire sel_cs4_11_2_0c;
+  wire sel_cs4_11_2_0s;
+  wire sel_cs4_12_2_0c;
+  wire sel_cs4_12_2_0s;
+  wire sel_cs4_13_2_0c;
+  wire sel_cs4_13_2_0s;
+  wire sel_cs4_14_2_0c;
+  wire sel_cs4_14_2_0s;
+  wire sel_cs4_15_2_0c;
+  wire sel_cs4_15_2_0s;
+  wire sel_cs4_1_2_0c;
+  wire sel_cs4_1_2_0s;
+  wire sel_cs4_2_2_0c;
+  wire sel_cs4_2_2_0s;
+  wire sel_cs4_3_2_0c;
+  wire sel_cs4_3_2_0s;
+  wire sel_cs4_4_2_0c;
+  wire sel_cs4_4_2_0s;
+  wire sel_cs4_5_2_0c;
+  wire sel_cs4_5_2_0s;
+  wire sel_cs4_6_2_0c;
+  wire sel_cs4_6_2_0s;
+  wire sel_cs4_7_2_0c;
+  wire sel_cs4_7_2_0s;
+  wire sel_cs4_8_2_0c;
+  wire sel_cs4_8_2_0s;
+  wire sel_cs4_9_2_0c;
+  wire sel_cs4_9_2_0s;
+  wire [127:0] sel_dl1_r0_q;
+  (* init = 4'ha *)
+  wire [3:0] sel_dl1_r0_rp;
+  (* init = 4'h0 *)
+  wire [3:0] sel_dl1_r0_wp;
+  wire [3:0] sel_idx0;
+  wire [3:0] sel_idx1;
+  wire [3:0] sel_idx2;
+  wire [3:0] sel_idx3;
+  wire [3:0] sel_idx4;
+  wire [3:0] sel_idx5;
+  wire [3:0] sel_idx6;
+  wire [3:0] sel_idx7;
   wire [15:0] sel_keep;
   wire [7:0] sel_key0;
   wire [7:0] sel_key1;
@@ -4004,667 +2653,498 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   wire [7:0] sel_key7;
   wire [7:0] sel_key8;
   wire [7:0] sel_key9;
+  reg sel_l11_s0 = 1'h0;
+  reg [3:0] \sel_l11_s0$674  = 4'h0;
+  reg [3:0] \sel_l11_s0$684  = 4'h0;
+  reg [3:0] \sel_l11_s0$694  = 4'h0;
+  reg [3:0] \sel_l11_s0$704  = 4'h0;
+  reg [3:0] \sel_l11_s0$714  = 4'h0;
+  reg [3:0] \sel_l11_s0$724  = 4'h0;
+  reg [3:0] \sel_l11_s0$734  = 4'h0;
+  reg [15:0] \sel_l11_s0$752  = 16'h0000;
+  reg \sel_l11_s0$753  = 1'h0;
+  reg [1:0] \sel_l11_s0$754  = 2'h0;
+  reg [1:0] \sel_l11_s0$755  = 2'h0;
+  reg [2:0] \sel_l11_s0$756  = 3'h0;
+  reg [2:0] \sel_l11_s0$757  = 3'h0;
+  reg [2:0] \sel_l11_s0$758  = 3'h0;
+  reg [2:0] \sel_l11_s0$759  = 3'h0;
+  reg [7:0] sel_l13_s0 = 8'h00;
+  reg [8:0] \sel_l13_s0$769  = 9'h000;
+  reg [7:0] \sel_l13_s0$770  = 8'h00;
+  reg [7:0] \sel_l13_s0$771  = 8'h00;
+  reg [7:0] \sel_l13_s0$773  = 8'h00;
+  reg [7:0] \sel_l13_s0$774  = 8'h00;
+  reg [7:0] \sel_l13_s0$775  = 8'h00;
+  reg [7:0] \sel_l13_s0$777  = 8'h00;
+  reg [7:0] \sel_l13_s0$778  = 8'h00;
+  reg [7:0] \sel_l13_s0$779  = 8'h00;
+  reg [8:0] \sel_l13_s0$782  = 9'h000;
+  reg [7:0] \sel_l13_s0$785  = 8'h00;
+  reg [8:0] \sel_l13_s0$788  = 9'h000;
+  reg [7:0] \sel_l13_s0$791  = 8'h00;
+  reg [8:0] \sel_l13_s0$794  = 9'h000;
+  reg [7:0] \sel_l13_s0$797  = 8'h00;
+  reg [8:0] \sel_l13_s0$800  = 9'h000;
+  reg [7:0] \sel_l13_s0$803  = 8'h00;
+  reg [8:0] \sel_l13_s0$806  = 9'h000;
+  reg [7:0] \sel_l13_s0$809  = 8'h00;
+  reg [8:0] \sel_l13_s0$812  = 9'h000;
+  reg [7:0] \sel_l13_s0$815  = 8'h00;
+  reg [8:0] \sel_l13_s0$818  = 9'h000;
+  reg [7:0] \sel_l13_s0$821  = 8'h00;
+  reg [15:0] \sel_l13_s0$858  = 16'h0000;
+  reg [15:0] sel_l15_s0 = 16'h0000;
+  reg [7:0] \sel_l15_s0$832  = 8'h00;
+  reg [3:0] \sel_l15_s0$833  = 4'h0;
+  reg [7:0] \sel_l15_s0$834  = 8'h00;
+  reg [3:0] \sel_l15_s0$835  = 4'h0;
+  reg [7:0] \sel_l15_s0$836  = 8'h00;
+  reg [3:0] \sel_l15_s0$837  = 4'h0;
+  reg [7:0] \sel_l15_s0$838  = 8'h00;
+  reg [3:0] \sel_l15_s0$839  = 4'h0;
+  reg [7:0] \sel_l15_s0$840  = 8'h00;
+  reg [3:0] \sel_l15_s0$841  = 4'h0;
+  reg [7:0] \sel_l15_s0$842  = 8'h00;
+  reg [3:0] \sel_l15_s0$843  = 4'h0;
+  reg [7:0] \sel_l15_s0$844  = 8'h00;
+  reg [3:0] \sel_l15_s0$845  = 4'h0;
+  reg [7:0] \sel_l15_s0$846  = 8'h00;
+  reg [3:0] \sel_l15_s0$847  = 4'h0;
+  reg [7:0] sel_l1_s0 = 8'h00;
+  reg [7:0] \sel_l1_s0$28  = 8'h00;
+  reg [7:0] \sel_l1_s0$29  = 8'h00;
+  reg [7:0] \sel_l1_s0$30  = 8'h00;
+  reg [7:0] \sel_l1_s0$31  = 8'h00;
+  reg [7:0] \sel_l1_s0$32  = 8'h00;
+  reg [7:0] \sel_l1_s0$33  = 8'h00;
+  reg [7:0] \sel_l1_s0$34  = 8'h00;
+  reg [7:0] \sel_l1_s0$35  = 8'h00;
+  reg [7:0] \sel_l1_s0$36  = 8'h00;
+  reg [7:0] \sel_l1_s0$37  = 8'h00;
+  reg [7:0] \sel_l1_s0$38  = 8'h00;
+  reg [7:0] \sel_l1_s0$39  = 8'h00;
+  reg [7:0] \sel_l1_s0$40  = 8'h00;
+  reg [7:0] \sel_l1_s0$41  = 8'h00;
+  reg [7:0] \sel_l1_s0$42  = 8'h00;
   reg [119:0] sel_l2_s0 = 120'h000000000000000000000000000000;
-  reg [7:0] \sel_l2_s0$671  = 8'h00;
-  reg [7:0] \sel_l2_s0$672  = 8'h00;
-  reg [7:0] \sel_l2_s0$673  = 8'h00;
-  reg [7:0] \sel_l2_s0$674  = 8'h00;
-  reg [7:0] \sel_l2_s0$675  = 8'h00;
-  reg [7:0] \sel_l2_s0$676  = 8'h00;
-  reg [7:0] \sel_l2_s0$677  = 8'h00;
-  reg [7:0] \sel_l2_s0$678  = 8'h00;
-  reg [7:0] \sel_l2_s0$679  = 8'h00;
-  reg [7:0] \sel_l2_s0$680  = 8'h00;
-  reg [7:0] \sel_l2_s0$681  = 8'h00;
-  reg [7:0] \sel_l2_s0$682  = 8'h00;
-  reg [7:0] \sel_l2_s0$683  = 8'h00;
-  reg [7:0] \sel_l2_s0$684  = 8'h00;
-  reg [7:0] \sel_l2_s0$685  = 8'h00;
-  reg [7:0] \sel_l2_s0$686  = 8'h00;
-  reg [15:0] sel_l5_s0 = 16'h0000;
-  reg [7:0] \sel_l5_s0$654  = 8'h00;
-  reg [3:0] \sel_l5_s0$655  = 4'h0;
-  reg [7:0] \sel_l5_s0$656  = 8'h00;
-  reg [3:0] \sel_l5_s0$657  = 4'h0;
-  reg [7:0] \sel_l5_s0$658  = 8'h00;
-  reg [3:0] \sel_l5_s0$659  = 4'h0;
-  reg [7:0] \sel_l5_s0$660  = 8'h00;
-  reg [3:0] \sel_l5_s0$661  = 4'h0;
-  reg [7:0] \sel_l5_s0$662  = 8'h00;
-  reg [3:0] \sel_l5_s0$663  = 4'h0;
-  reg [7:0] \sel_l5_s0$664  = 8'h00;
-  reg [3:0] \sel_l5_s0$665  = 4'h0;
-  reg [7:0] \sel_l5_s0$666  = 8'h00;
-  reg [3:0] \sel_l5_s0$667  = 4'h0;
-  reg [7:0] \sel_l5_s0$668  = 8'h00;
-  reg [3:0] \sel_l5_s0$669  = 4'h0;
-  wire sel_pop0_0_0_c;
-  wire sel_pop0_0_0_s;
-  wire sel_pop0_0_10_c;
-  wire sel_pop0_0_10_s;
-  wire sel_pop0_0_12_c;
-  wire sel_pop0_0_12_s;
-  wire sel_pop0_0_2_c;
-  wire sel_pop0_0_2_s;
-  wire sel_pop0_0_4_c;
-  wire sel_pop0_0_4_s;
-  wire sel_pop0_0_6_c;
-  wire sel_pop0_0_6_s;
-  wire sel_pop0_0_8_c;
-  wire sel_pop0_0_8_s;
-  wire sel_pop0_1_0_c;
-  wire sel_pop0_1_0_s;
-  wire sel_pop0_1_2_c;
-  wire sel_pop0_1_2_s;
-  wire sel_pop0_1_4_c;
-  wire sel_pop0_1_4_s;
-  wire sel_pop0_2_0_c;
-  wire sel_pop0_2_0_s;
-  wire sel_pop10_0_0_c;
-  wire sel_pop10_0_0_s;
-  wire sel_pop10_0_10_c;
-  wire sel_pop10_0_10_s;
-  wire sel_pop10_0_12_c;
-  wire sel_pop10_0_12_s;
-  wire sel_pop10_0_2_c;
-  wire sel_pop10_0_2_s;
-  wire sel_pop10_0_4_c;
-  wire sel_pop10_0_4_s;
-  wire sel_pop10_0_6_c;
-  wire sel_pop10_0_6_s;
-  wire sel_pop10_0_8_c;
-  wire sel_pop10_0_8_s;
-  wire sel_pop10_1_0_c;
-  wire sel_pop10_1_0_s;
-  wire sel_pop10_1_2_c;
-  wire sel_pop10_1_2_s;
-  wire sel_pop10_1_4_c;
-  wire sel_pop10_1_4_s;
-  wire sel_pop10_2_0_c;
-  wire sel_pop10_2_0_s;
-  wire sel_pop11_0_0_c;
-  wire sel_pop11_0_0_s;
-  wire sel_pop11_0_10_c;
-  wire sel_pop11_0_10_s;
-  wire sel_pop11_0_12_c;
-  wire sel_pop11_0_12_s;
-  wire sel_pop11_0_2_c;
-  wire sel_pop11_0_2_s;
-  wire sel_pop11_0_4_c;
-  wire sel_pop11_0_4_s;
-  wire sel_pop11_0_6_c;
-  wire sel_pop11_0_6_s;
-  wire sel_pop11_0_8_c;
-  wire sel_pop11_0_8_s;
-  wire sel_pop11_1_0_c;
-  wire sel_pop11_1_0_s;
-  wire sel_pop11_1_2_c;
-  wire sel_pop11_1_2_s;
-  wire sel_pop11_1_4_c;
-  wire sel_pop11_1_4_s;
-  wire sel_pop11_2_0_c;
-  wire sel_pop11_2_0_s;
-  wire sel_pop12_0_0_c;
-  wire sel_pop12_0_0_s;
-  wire sel_pop12_0_10_c;
-  wire sel_pop12_0_10_s;
-  wire sel_pop12_0_12_c;
-  wire sel_pop12_0_12_s;
-  wire sel_pop12_0_2_c;
-  wire sel_pop12_0_2_s;
-  wire sel_pop12_0_4_c;
-  wire sel_pop12_0_4_s;
-  wire sel_pop12_0_6_c;
-  wire sel_pop12_0_6_s;
-  wire sel_pop12_0_8_c;
-  wire sel_pop12_0_8_s;
-  wire sel_pop12_1_0_c;
-  wire sel_pop12_1_0_s;
-  wire sel_pop12_1_2_c;
-  wire sel_pop12_1_2_s;
-  wire sel_pop12_1_4_c;
-  wire sel_pop12_1_4_s;
-  wire sel_pop12_2_0_c;
-  wire sel_pop12_2_0_s;
-  wire sel_pop13_0_0_c;
-  wire sel_pop13_0_0_s;
-  wire sel_pop13_0_10_c;
-  wire sel_pop13_0_10_s;
-  wire sel_pop13_0_12_c;
-  wire sel_pop13_0_12_s;
-  wire sel_pop13_0_2_c;
-  wire sel_pop13_0_2_s;
-  wire sel_pop13_0_4_c;
-  wire sel_pop13_0_4_s;
-  wire sel_pop13_0_6_c;
-  wire sel_pop13_0_6_s;
-  wire sel_pop13_0_8_c;
-  wire sel_pop13_0_8_s;
-  wire sel_pop13_1_0_c;
-  wire sel_pop13_1_0_s;
-  wire sel_pop13_1_2_c;
-  wire sel_pop13_1_2_s;
-  wire sel_pop13_1_4_c;
-  wire sel_pop13_1_4_s;
-  wire sel_pop13_2_0_c;
-  wire sel_pop13_2_0_s;
-  wire sel_pop14_0_0_c;
-  wire sel_pop14_0_0_s;
-  wire sel_pop14_0_10_c;
-  wire sel_pop14_0_10_s;
-  wire sel_pop14_0_12_c;
-  wire sel_pop14_0_12_s;
-  wire sel_pop14_0_2_c;
-  wire sel_pop14_0_2_s;
-  wire sel_pop14_0_4_c;
-  wire sel_pop14_0_4_s;
-  wire sel_pop14_0_6_c;
-  wire sel_pop14_0_6_s;
-  wire sel_pop14_0_8_c;
-  wire sel_pop14_0_8_s;
-  wire sel_pop14_1_0_c;
-  wire sel_pop14_1_0_s;
-  wire sel_pop14_1_2_c;
-  wire sel_pop14_1_2_s;
-  wire sel_pop14_1_4_c;
-  wire sel_pop14_1_4_s;
-  wire sel_pop14_2_0_c;
-  wire sel_pop14_2_0_s;
-  wire sel_pop15_0_0_c;
-  wire sel_pop15_0_0_s;
-  wire sel_pop15_0_10_c;
-  wire sel_pop15_0_10_s;
-  wire sel_pop15_0_12_c;
-  wire sel_pop15_0_12_s;
-  wire sel_pop15_0_2_c;
-  wire sel_pop15_0_2_s;
-  wire sel_pop15_0_4_c;
-  wire sel_pop15_0_4_s;
-  wire sel_pop15_0_6_c;
-  wire sel_pop15_0_6_s;
-  wire sel_pop15_0_8_c;
-  wire sel_pop15_0_8_s;
-  wire sel_pop15_1_0_c;
-  wire sel_pop15_1_0_s;
-  wire sel_pop15_1_2_c;
-  wire sel_pop15_1_2_s;
-  wire sel_pop15_1_4_c;
-  wire sel_pop15_1_4_s;
-  wire sel_pop15_2_0_c;
-  wire sel_pop15_2_0_s;
-  wire sel_pop1_0_0_c;
-  wire sel_pop1_0_0_s;
-  wire sel_pop1_0_10_c;
-  wire sel_pop1_0_10_s;
-  wire sel_pop1_0_12_c;
-  wire sel_pop1_0_12_s;
-  wire sel_pop1_0_2_c;
-  wire sel_pop1_0_2_s;
-  wire sel_pop1_0_4_c;
-  wire sel_pop1_0_4_s;
-  wire sel_pop1_0_6_c;
-  wire sel_pop1_0_6_s;
-  wire sel_pop1_0_8_c;
-  wire sel_pop1_0_8_s;
-  wire sel_pop1_1_0_c;
-  wire sel_pop1_1_0_s;
-  wire sel_pop1_1_2_c;
-  wire sel_pop1_1_2_s;
-  wire sel_pop1_1_4_c;
-  wire sel_pop1_1_4_s;
-  wire sel_pop1_2_0_c;
-  wire sel_pop1_2_0_s;
-  wire sel_pop2_0_0_c;
-  wire sel_pop2_0_0_s;
-  wire sel_pop2_0_10_c;
-  wire sel_pop2_0_10_s;
-  wire sel_pop2_0_12_c;
-  wire sel_pop2_0_12_s;
-  wire sel_pop2_0_2_c;
-  wire sel_pop2_0_2_s;
-  wire sel_pop2_0_4_c;
-  wire sel_pop2_0_4_s;
-  wire sel_pop2_0_6_c;
-  wire sel_pop2_0_6_s;
-  wire sel_pop2_0_8_c;
-  wire sel_pop2_0_8_s;
-  wire sel_pop2_1_0_c;
-  wire sel_pop2_1_0_s;
-  wire sel_pop2_1_2_c;
-  wire sel_pop2_1_2_s;
-  wire sel_pop2_1_4_c;
-  wire sel_pop2_1_4_s;
-  wire sel_pop2_2_0_c;
-  wire sel_pop2_2_0_s;
-  wire sel_pop3_0_0_c;
-  wire sel_pop3_0_0_s;
-  wire sel_pop3_0_10_c;
-  wire sel_pop3_0_10_s;
-  wire sel_pop3_0_12_c;
-  wire sel_pop3_0_12_s;
-  wire sel_pop3_0_2_c;
-  wire sel_pop3_0_2_s;
-  wire sel_pop3_0_4_c;
-  wire sel_pop3_0_4_s;
-  wire sel_pop3_0_6_c;
-  wire sel_pop3_0_6_s;
-  wire sel_pop3_0_8_c;
-  wire sel_pop3_0_8_s;
-  wire sel_pop3_1_0_c;
-  wire sel_pop3_1_0_s;
-  wire sel_pop3_1_2_c;
-  wire sel_pop3_1_2_s;
-  wire sel_pop3_1_4_c;
-  wire sel_pop3_1_4_s;
-  wire sel_pop3_2_0_c;
-  wire sel_pop3_2_0_s;
-  wire sel_pop4_0_0_c;
-  wire sel_pop4_0_0_s;
-  wire sel_pop4_0_10_c;
-  wire sel_pop4_0_10_s;
-  wire sel_pop4_0_12_c;
-  wire sel_pop4_0_12_s;
-  wire sel_pop4_0_2_c;
-  wire sel_pop4_0_2_s;
-  wire sel_pop4_0_4_c;
-  wire sel_pop4_0_4_s;
-  wire sel_pop4_0_6_c;
-  wire sel_pop4_0_6_s;
-  wire sel_pop4_0_8_c;
-  wire sel_pop4_0_8_s;
-  wire sel_pop4_1_0_c;
-  wire sel_pop4_1_0_s;
-  wire sel_pop4_1_2_c;
-  wire sel_pop4_1_2_s;
-  wire sel_pop4_1_4_c;
-  wire sel_pop4_1_4_s;
-  wire sel_pop4_2_0_c;
-  wire sel_pop4_2_0_s;
-  wire sel_pop5_0_0_c;
-  wire sel_pop5_0_0_s;
-  wire sel_pop5_0_10_c;
-  wire sel_pop5_0_10_s;
-  wire sel_pop5_0_12_c;
-  wire sel_pop5_0_12_s;
-  wire sel_pop5_0_2_c;
-  wire sel_pop5_0_2_s;
-  wire sel_pop5_0_4_c;
-  wire sel_pop5_0_4_s;
-  wire sel_pop5_0_6_c;
-  wire sel_pop5_0_6_s;
-  wire sel_pop5_0_8_c;
-  wire sel_pop5_0_8_s;
-  wire sel_pop5_1_0_c;
-  wire sel_pop5_1_0_s;
-  wire sel_pop5_1_2_c;
-  wire sel_pop5_1_2_s;
-  wire sel_pop5_1_4_c;
-  wire sel_pop5_1_4_s;
-  wire sel_pop5_2_0_c;
-  wire sel_pop5_2_0_s;
-  wire sel_pop6_0_0_c;
-  wire sel_pop6_0_0_s;
-  wire sel_pop6_0_10_c;
-  wire sel_pop6_0_10_s;
-  wire sel_pop6_0_12_c;
-  wire sel_pop6_0_12_s;
-  wire sel_pop6_0_2_c;
-  wire sel_pop6_0_2_s;
-  wire sel_pop6_0_4_c;
-  wire sel_pop6_0_4_s;
-  wire sel_pop6_0_6_c;
-  wire sel_pop6_0_6_s;
-  wire sel_pop6_0_8_c;
-  wire sel_pop6_0_8_s;
-  wire sel_pop6_1_0_c;
-  wire sel_pop6_1_0_s;
-  wire sel_pop6_1_2_c;
-  wire sel_pop6_1_2_s;
-  wire sel_pop6_1_4_c;
-  wire sel_pop6_1_4_s;
-  wire sel_pop6_2_0_c;
-  wire sel_pop6_2_0_s;
-  wire sel_pop7_0_0_c;
-  wire sel_pop7_0_0_s;
-  wire sel_pop7_0_10_c;
-  wire sel_pop7_0_10_s;
-  wire sel_pop7_0_12_c;
-  wire sel_pop7_0_12_s;
-  wire sel_pop7_0_2_c;
-  wire sel_pop7_0_2_s;
-  wire sel_pop7_0_4_c;
-  wire sel_pop7_0_4_s;
-  wire sel_pop7_0_6_c;
-  wire sel_pop7_0_6_s;
-  wire sel_pop7_0_8_c;
-  wire sel_pop7_0_8_s;
-  wire sel_pop7_1_0_c;
-  wire sel_pop7_1_0_s;
-  wire sel_pop7_1_2_c;
-  wire sel_pop7_1_2_s;
-  wire sel_pop7_1_4_c;
-  wire sel_pop7_1_4_s;
-  wire sel_pop7_2_0_c;
-  wire sel_pop7_2_0_s;
-  wire sel_pop8_0_0_c;
-  wire sel_pop8_0_0_s;
-  wire sel_pop8_0_10_c;
-  wire sel_pop8_0_10_s;
-  wire sel_pop8_0_12_c;
-  wire sel_pop8_0_12_s;
-  wire sel_pop8_0_2_c;
-  wire sel_pop8_0_2_s;
-  wire sel_pop8_0_4_c;
-  wire sel_pop8_0_4_s;
-  wire sel_pop8_0_6_c;
-  wire sel_pop8_0_6_s;
-  wire sel_pop8_0_8_c;
-  wire sel_pop8_0_8_s;
-  wire sel_pop8_1_0_c;
-  wire sel_pop8_1_0_s;
-  wire sel_pop8_1_2_c;
-  wire sel_pop8_1_2_s;
-  wire sel_pop8_1_4_c;
-  wire sel_pop8_1_4_s;
-  wire sel_pop8_2_0_c;
-  wire sel_pop8_2_0_s;
-  wire sel_pop9_0_0_c;
-  wire sel_pop9_0_0_s;
-  wire sel_pop9_0_10_c;
-  wire sel_pop9_0_10_s;
-  wire sel_pop9_0_12_c;
-  wire sel_pop9_0_12_s;
-  wire sel_pop9_0_2_c;
-  wire sel_pop9_0_2_s;
-  wire sel_pop9_0_4_c;
-  wire sel_pop9_0_4_s;
-  wire sel_pop9_0_6_c;
-  wire sel_pop9_0_6_s;
-  wire sel_pop9_0_8_c;
-  wire sel_pop9_0_8_s;
-  wire sel_pop9_1_0_c;
-  wire sel_pop9_1_0_s;
-  wire sel_pop9_1_2_c;
-  wire sel_pop9_1_2_s;
-  wire sel_pop9_1_4_c;
-  wire sel_pop9_1_4_s;
-  wire sel_pop9_2_0_c;
-  wire sel_pop9_2_0_s;
-  wire [4:0] sel_pre0;
-  wire [4:0] sel_pre1;
-  wire [4:0] sel_pre10;
-  wire [4:0] sel_pre11;
-  wire [4:0] sel_pre12;
-  wire [4:0] sel_pre13;
-  wire [4:0] sel_pre14;
-  wire [4:0] sel_pre15;
-  wire [4:0] sel_pre2;
-  wire [4:0] sel_pre3;
-  wire [4:0] sel_pre4;
-  wire [4:0] sel_pre5;
-  wire [4:0] sel_pre6;
-  wire [4:0] sel_pre7;
-  wire [4:0] sel_pre8;
-  wire [4:0] sel_pre9;
-  wire sel_pre_1_11_0_c;
-  wire sel_pre_1_11_0_s;
-  wire sel_pre_1_13_0_c;
-  wire sel_pre_1_13_0_s;
-  wire sel_pre_1_15_0_c;
-  wire sel_pre_1_15_0_s;
-  wire sel_pre_1_1_0_c;
-  wire sel_pre_1_1_0_s;
-  wire sel_pre_1_3_0_c;
-  wire sel_pre_1_3_0_s;
-  wire sel_pre_1_5_0_c;
-  wire sel_pre_1_5_0_s;
-  wire sel_pre_1_7_0_c;
-  wire sel_pre_1_7_0_s;
-  wire sel_pre_1_9_0_c;
-  wire sel_pre_1_9_0_s;
-  wire sel_pre_2_10_0_c;
-  wire sel_pre_2_10_0_s;
-  wire sel_pre_2_10_1_c;
-  wire sel_pre_2_10_1_s;
-  wire sel_pre_2_10_2_c;
-  wire sel_pre_2_10_2_s;
-  wire sel_pre_2_10_3_c;
-  wire sel_pre_2_10_3_s;
-  wire sel_pre_2_10_4_c;
-  wire sel_pre_2_10_4_s;
-  wire sel_pre_2_11_0_c;
-  wire sel_pre_2_11_0_s;
-  wire sel_pre_2_11_1_c;
-  wire sel_pre_2_11_1_s;
-  wire sel_pre_2_11_2_c;
-  wire sel_pre_2_11_2_s;
-  wire sel_pre_2_11_3_c;
-  wire sel_pre_2_11_3_s;
-  wire sel_pre_2_11_4_c;
-  wire sel_pre_2_11_4_s;
-  wire sel_pre_2_14_0_c;
-  wire sel_pre_2_14_0_s;
-  wire sel_pre_2_14_1_c;
-  wire sel_pre_2_14_1_s;
-  wire sel_pre_2_14_2_c;
-  wire sel_pre_2_14_2_s;
-  wire sel_pre_2_14_3_c;
-  wire sel_pre_2_14_3_s;
-  wire sel_pre_2_14_4_c;
-  wire sel_pre_2_14_4_s;
-  wire sel_pre_2_15_0_c;
-  wire sel_pre_2_15_0_s;
-  wire sel_pre_2_15_1_c;
-  wire sel_pre_2_15_1_s;
-  wire sel_pre_2_15_2_c;
-  wire sel_pre_2_15_2_s;
-  wire sel_pre_2_15_3_c;
-  wire sel_pre_2_15_3_s;
-  wire sel_pre_2_15_4_c;
-  wire sel_pre_2_15_4_s;
-  wire sel_pre_2_2_0_c;
-  wire sel_pre_2_2_0_s;
-  wire sel_pre_2_2_1_c;
-  wire sel_pre_2_2_1_s;
-  wire sel_pre_2_2_2_c;
-  wire sel_pre_2_2_2_s;
-  wire sel_pre_2_2_3_c;
-  wire sel_pre_2_2_3_s;
-  wire sel_pre_2_2_4_c;
-  wire sel_pre_2_2_4_s;
-  wire sel_pre_2_3_0_c;
-  wire sel_pre_2_3_0_s;
-  wire sel_pre_2_3_1_c;
-  wire sel_pre_2_3_1_s;
-  wire sel_pre_2_3_2_c;
-  wire sel_pre_2_3_2_s;
-  wire sel_pre_2_3_3_c;
-  wire sel_pre_2_3_3_s;
-  wire sel_pre_2_3_4_c;
-  wire sel_pre_2_3_4_s;
-  wire sel_pre_2_6_0_c;
-  wire sel_pre_2_6_0_s;
-  wire sel_pre_2_6_1_c;
-  wire sel_pre_2_6_1_s;
-  wire sel_pre_2_6_2_c;
-  wire sel_pre_2_6_2_s;
-  wire sel_pre_2_6_3_c;
-  wire sel_pre_2_6_3_s;
-  wire sel_pre_2_6_4_c;
-  wire sel_pre_2_6_4_s;
-  wire sel_pre_2_7_0_c;
-  wire sel_pre_2_7_0_s;
-  wire sel_pre_2_7_1_c;
-  wire sel_pre_2_7_1_s;
-  wire sel_pre_2_7_2_c;
-  wire sel_pre_2_7_2_s;
-  wire sel_pre_2_7_3_c;
-  wire sel_pre_2_7_3_s;
-  wire sel_pre_2_7_4_c;
-  wire sel_pre_2_7_4_s;
-  wire sel_pre_4_12_0_c;
-  wire sel_pre_4_12_0_s;
-  wire sel_pre_4_12_1_c;
-  wire sel_pre_4_12_1_s;
-  wire sel_pre_4_12_2_c;
-  wire sel_pre_4_12_2_s;
-  wire sel_pre_4_12_3_c;
-  wire sel_pre_4_12_3_s;
-  wire sel_pre_4_12_4_c;
-  wire sel_pre_4_12_4_s;
-  wire sel_pre_4_13_0_c;
-  wire sel_pre_4_13_0_s;
-  wire sel_pre_4_13_1_c;
-  wire sel_pre_4_13_1_s;
-  wire sel_pre_4_13_2_c;
-  wire sel_pre_4_13_2_s;
-  wire sel_pre_4_13_3_c;
-  wire sel_pre_4_13_3_s;
-  wire sel_pre_4_13_4_c;
-  wire sel_pre_4_13_4_s;
-  wire sel_pre_4_14_0_c;
-  wire sel_pre_4_14_0_s;
-  wire sel_pre_4_14_1_c;
-  wire sel_pre_4_14_1_s;
-  wire sel_pre_4_14_2_c;
-  wire sel_pre_4_14_2_s;
-  wire sel_pre_4_14_3_c;
-  wire sel_pre_4_14_3_s;
-  wire sel_pre_4_14_4_c;
-  wire sel_pre_4_14_4_s;
-  wire sel_pre_4_15_0_c;
-  wire sel_pre_4_15_0_s;
-  wire sel_pre_4_15_1_c;
-  wire sel_pre_4_15_1_s;
-  wire sel_pre_4_15_2_c;
-  wire sel_pre_4_15_2_s;
-  wire sel_pre_4_15_3_c;
-  wire sel_pre_4_15_3_s;
-  wire sel_pre_4_15_4_c;
-  wire sel_pre_4_15_4_s;
-  wire sel_pre_4_4_0_c;
-  wire sel_pre_4_4_0_s;
-  wire sel_pre_4_4_1_c;
-  wire sel_pre_4_4_1_s;
-  wire sel_pre_4_4_2_c;
-  wire sel_pre_4_4_2_s;
-  wire sel_pre_4_4_3_c;
-  wire sel_pre_4_4_3_s;
-  wire sel_pre_4_4_4_c;
-  wire sel_pre_4_4_4_s;
-  wire sel_pre_4_5_0_c;
-  wire sel_pre_4_5_0_s;
-  wire sel_pre_4_5_1_c;
-  wire sel_pre_4_5_1_s;
-  wire sel_pre_4_5_2_c;
-  wire sel_pre_4_5_2_s;
-  wire sel_pre_4_5_3_c;
-  wire sel_pre_4_5_3_s;
-  wire sel_pre_4_5_4_c;
-  wire sel_pre_4_5_4_s;
-  wire sel_pre_4_6_0_c;
-  wire sel_pre_4_6_0_s;
-  wire sel_pre_4_6_1_c;
-  wire sel_pre_4_6_1_s;
-  wire sel_pre_4_6_2_c;
-  wire sel_pre_4_6_2_s;
-  wire sel_pre_4_6_3_c;
-  wire sel_pre_4_6_3_s;
-  wire sel_pre_4_6_4_c;
-  wire sel_pre_4_6_4_s;
-  wire sel_pre_4_7_0_c;
-  wire sel_pre_4_7_0_s;
-  wire sel_pre_4_7_1_c;
-  wire sel_pre_4_7_1_s;
-  wire sel_pre_4_7_2_c;
-  wire sel_pre_4_7_2_s;
-  wire sel_pre_4_7_3_c;
-  wire sel_pre_4_7_3_s;
-  wire sel_pre_4_7_4_c;
-  wire sel_pre_4_7_4_s;
-  wire sel_pre_8_10_0_c;
-  wire sel_pre_8_10_0_s;
-  wire sel_pre_8_10_1_c;
-  wire sel_pre_8_10_1_s;
-  wire sel_pre_8_10_2_c;
-  wire sel_pre_8_10_2_s;
-  wire sel_pre_8_10_3_c;
-  wire sel_pre_8_10_3_s;
-  wire sel_pre_8_10_4_c;
-  wire sel_pre_8_10_4_s;
-  wire sel_pre_8_11_0_c;
-  wire sel_pre_8_11_0_s;
-  wire sel_pre_8_11_1_c;
-  wire sel_pre_8_11_1_s;
-  wire sel_pre_8_11_2_c;
-  wire sel_pre_8_11_2_s;
-  wire sel_pre_8_11_3_c;
-  wire sel_pre_8_11_3_s;
-  wire sel_pre_8_11_4_c;
-  wire sel_pre_8_11_4_s;
-  wire sel_pre_8_12_0_c;
-  wire sel_pre_8_12_0_s;
-  wire sel_pre_8_12_1_c;
-  wire sel_pre_8_12_1_s;
-  wire sel_pre_8_12_2_c;
-  wire sel_pre_8_12_2_s;
-  wire sel_pre_8_12_3_c;
-  wire sel_pre_8_12_3_s;
-  wire sel_pre_8_12_4_c;
-  wire sel_pre_8_12_4_s;
-  wire sel_pre_8_13_0_c;
-  wire sel_pre_8_13_0_s;
-  wire sel_pre_8_13_1_c;
-  wire sel_pre_8_13_1_s;
-  wire sel_pre_8_13_2_c;
-  wire sel_pre_8_13_2_s;
-  wire sel_pre_8_13_3_c;
-  wire sel_pre_8_13_3_s;
-  wire sel_pre_8_13_4_c;
-  wire sel_pre_8_13_4_s;
-  wire sel_pre_8_14_0_c;
-  wire sel_pre_8_14_0_s;
-  wire sel_pre_8_14_1_c;
-  wire sel_pre_8_14_1_s;
-  wire sel_pre_8_14_2_c;
-  wire sel_pre_8_14_2_s;
-  wire sel_pre_8_14_3_c;
-  wire sel_pre_8_14_3_s;
-  wire sel_pre_8_14_4_c;
-  wire sel_pre_8_14_4_s;
-  wire sel_pre_8_15_0_c;
-  wire sel_pre_8_15_0_s;
-  wire sel_pre_8_15_1_c;
-  wire sel_pre_8_15_1_s;
-  wire sel_pre_8_15_2_c;
-  wire sel_pre_8_15_2_s;
-  wire sel_pre_8_15_3_c;
-  wire sel_pre_8_15_3_s;
-  wire sel_pre_8_15_4_c;
-  wire sel_pre_8_15_4_s;
-  wire sel_pre_8_8_0_c;
-  wire sel_pre_8_8_0_s;
-  wire sel_pre_8_8_1_c;
-  wire sel_pre_8_8_1_s;
-  wire sel_pre_8_8_2_c;
-  wire sel_pre_8_8_2_s;
-  wire sel_pre_8_8_3_c;
-  wire sel_pre_8_8_3_s;
-  wire sel_pre_8_8_4_c;
-  wire sel_pre_8_8_4_s;
-  wire sel_pre_8_9_0_c;
-  wire sel_pre_8_9_0_s;
-  wire sel_pre_8_9_1_c;
-  wire sel_pre_8_9_1_s;
-  wire sel_pre_8_9_2_c;
-  wire sel_pre_8_9_2_s;
-  wire sel_pre_8_9_3_c;
-  wire sel_pre_8_9_3_s;
-  wire sel_pre_8_9_4_c;
-  wire sel_pre_8_9_4_s;
+  reg sel_l4_s0 = 1'h0;
+  reg \sel_l4_s0$270  = 1'h0;
+  reg \sel_l4_s0$271  = 1'h0;
+  reg \sel_l4_s0$274  = 1'h0;
+  reg \sel_l4_s0$275  = 1'h0;
+  reg \sel_l4_s0$276  = 1'h0;
+  reg \sel_l4_s0$279  = 1'h0;
+  reg \sel_l4_s0$280  = 1'h0;
+  reg \sel_l4_s0$281  = 1'h0;
+  reg \sel_l4_s0$284  = 1'h0;
+  reg \sel_l4_s0$285  = 1'h0;
+  reg \sel_l4_s0$286  = 1'h0;
+  reg \sel_l4_s0$289  = 1'h0;
+  reg \sel_l4_s0$290  = 1'h0;
+  reg \sel_l4_s0$291  = 1'h0;
+  reg \sel_l4_s0$294  = 1'h0;
+  reg \sel_l4_s0$295  = 1'h0;
+  reg \sel_l4_s0$296  = 1'h0;
+  reg \sel_l4_s0$299  = 1'h0;
+  reg \sel_l4_s0$300  = 1'h0;
+  reg \sel_l4_s0$301  = 1'h0;
+  reg \sel_l4_s0$304  = 1'h0;
+  reg \sel_l4_s0$305  = 1'h0;
+  reg \sel_l4_s0$306  = 1'h0;
+  reg \sel_l4_s0$309  = 1'h0;
+  reg \sel_l4_s0$310  = 1'h0;
+  reg \sel_l4_s0$311  = 1'h0;
+  reg \sel_l4_s0$314  = 1'h0;
+  reg \sel_l4_s0$315  = 1'h0;
+  reg \sel_l4_s0$316  = 1'h0;
+  reg \sel_l4_s0$319  = 1'h0;
+  reg \sel_l4_s0$320  = 1'h0;
+  reg \sel_l4_s0$321  = 1'h0;
+  reg \sel_l4_s0$324  = 1'h0;
+  reg \sel_l4_s0$325  = 1'h0;
+  reg \sel_l4_s0$326  = 1'h0;
+  reg \sel_l4_s0$329  = 1'h0;
+  reg \sel_l4_s0$330  = 1'h0;
+  reg \sel_l4_s0$331  = 1'h0;
+  reg \sel_l4_s0$334  = 1'h0;
+  reg \sel_l4_s0$335  = 1'h0;
+  reg \sel_l4_s0$336  = 1'h0;
+  reg \sel_l4_s0$339  = 1'h0;
+  reg \sel_l4_s0$340  = 1'h0;
+  reg \sel_l4_s0$341  = 1'h0;
+  reg \sel_l4_s0$344  = 1'h0;
+  reg \sel_l4_s0$345  = 1'h0;
+  reg \sel_l4_s0$346  = 1'h0;
+  reg \sel_l4_s0$349  = 1'h0;
+  reg \sel_l4_s0$350  = 1'h0;
+  reg \sel_l4_s0$351  = 1'h0;
+  reg \sel_l4_s0$354  = 1'h0;
+  reg \sel_l4_s0$355  = 1'h0;
+  reg \sel_l4_s0$356  = 1'h0;
+  reg \sel_l4_s0$359  = 1'h0;
+  reg \sel_l4_s0$360  = 1'h0;
+  reg \sel_l4_s0$361  = 1'h0;
+  reg \sel_l4_s0$364  = 1'h0;
+  reg \sel_l4_s0$365  = 1'h0;
+  reg \sel_l4_s0$366  = 1'h0;
+  reg \sel_l4_s0$369  = 1'h0;
+  reg \sel_l4_s0$370  = 1'h0;
+  reg \sel_l4_s0$371  = 1'h0;
+  reg \sel_l4_s0$374  = 1'h0;
+  reg \sel_l4_s0$375  = 1'h0;
+  reg \sel_l4_s0$376  = 1'h0;
+  reg \sel_l4_s0$379  = 1'h0;
+  reg \sel_l4_s0$380  = 1'h0;
+  reg \sel_l4_s0$381  = 1'h0;
+  reg \sel_l4_s0$384  = 1'h0;
+  reg \sel_l4_s0$385  = 1'h0;
+  reg \sel_l4_s0$386  = 1'h0;
+  reg \sel_l4_s0$389  = 1'h0;
+  reg \sel_l4_s0$390  = 1'h0;
+  reg \sel_l4_s0$391  = 1'h0;
+  reg \sel_l4_s0$394  = 1'h0;
+  reg \sel_l4_s0$395  = 1'h0;
+  reg \sel_l4_s0$396  = 1'h0;
+  reg \sel_l4_s0$399  = 1'h0;
+  reg \sel_l4_s0$400  = 1'h0;
+  reg \sel_l4_s0$401  = 1'h0;
+  reg \sel_l4_s0$404  = 1'h0;
+  reg \sel_l4_s0$405  = 1'h0;
+  reg \sel_l4_s0$406  = 1'h0;
+  reg \sel_l4_s0$409  = 1'h0;
+  reg \sel_l4_s0$410  = 1'h0;
+  reg \sel_l4_s0$411  = 1'h0;
+  reg \sel_l4_s0$414  = 1'h0;
+  reg \sel_l4_s0$415  = 1'h0;
+  reg \sel_l4_s0$416  = 1'h0;
+  reg \sel_l4_s0$419  = 1'h0;
+  reg \sel_l4_s0$420  = 1'h0;
+  reg \sel_l4_s0$421  = 1'h0;
+  reg \sel_l4_s0$424  = 1'h0;
+  reg \sel_l4_s0$425  = 1'h0;
+  reg \sel_l4_s0$426  = 1'h0;
+  reg \sel_l4_s0$429  = 1'h0;
+  reg \sel_l4_s0$432  = 1'h0;
+  reg \sel_l4_s0$435  = 1'h0;
+  reg \sel_l4_s0$438  = 1'h0;
+  reg \sel_l4_s0$441  = 1'h0;
+  reg \sel_l4_s0$444  = 1'h0;
+  reg \sel_l4_s0$447  = 1'h0;
+  reg \sel_l4_s0$450  = 1'h0;
+  reg \sel_l4_s0$453  = 1'h0;
+  reg \sel_l4_s0$456  = 1'h0;
+  reg \sel_l4_s0$459  = 1'h0;
+  reg \sel_l4_s0$462  = 1'h0;
+  reg \sel_l4_s0$465  = 1'h0;
+  reg \sel_l4_s0$468  = 1'h0;
+  reg \sel_l4_s0$471  = 1'h0;
+  reg \sel_l4_s0$474  = 1'h0;
+  reg \sel_l4_s0$477  = 1'h0;
+  reg \sel_l4_s0$480  = 1'h0;
+  reg \sel_l4_s0$483  = 1'h0;
+  reg \sel_l4_s0$486  = 1'h0;
+  reg \sel_l4_s0$489  = 1'h0;
+  reg \sel_l4_s0$492  = 1'h0;
+  reg \sel_l4_s0$495  = 1'h0;
+  reg \sel_l4_s0$498  = 1'h0;
+  reg \sel_l4_s0$501  = 1'h0;
+  reg \sel_l4_s0$504  = 1'h0;
+  reg \sel_l4_s0$507  = 1'h0;
+  reg \sel_l4_s0$510  = 1'h0;
+  reg \sel_l4_s0$513  = 1'h0;
+  reg \sel_l4_s0$516  = 1'h0;
+  reg \sel_l4_s0$519  = 1'h0;
+  reg \sel_l4_s0$522  = 1'h0;
+  reg [15:0] sel_l8_s0 = 16'h0000;
+  reg sel_l9_s0 = 1'h0;
+  reg [1:0] \sel_l9_s0$549  = 2'h0;
+  reg [2:0] \sel_l9_s0$555  = 3'h0;
+  reg \sel_l9_s0$563  = 1'h0;
+  reg [2:0] \sel_l9_s0$564  = 3'h0;
+  reg [3:0] \sel_l9_s0$572  = 4'h0;
+  reg \sel_l9_s0$582  = 1'h0;
+  reg [3:0] \sel_l9_s0$583  = 4'h0;
+  reg [3:0] \sel_l9_s0$593  = 4'h0;
+  reg \sel_l9_s0$603  = 1'h0;
+  reg [3:0] \sel_l9_s0$604  = 4'h0;
+  reg \sel_l9_s0$614  = 1'h0;
+  reg \sel_l9_s0$645  = 1'h0;
+  reg [15:0] \sel_l9_s0$855  = 16'h0000;
+  reg \sel_l9_s0$856  = 1'h0;
+  reg \sel_l9_s0$857  = 1'h0;
+  wire [7:0] sel_or0_0;
+  wire [7:0] sel_or0_3;
+  wire [7:0] sel_or0_6;
+  wire [7:0] sel_or1_0;
+  wire [7:0] sel_or1_3;
+  wire [7:0] sel_or1_6;
+  wire [7:0] sel_or2_0;
+  wire [7:0] sel_or2_3;
+  wire [7:0] sel_or2_6;
+  wire [7:0] sel_or3_0;
+  wire [7:0] sel_or3_3;
+  wire [7:0] sel_or3_6;
+  wire [7:0] sel_or4_0;
+  wire [7:0] sel_or4_3;
+  wire [7:0] sel_or4_6;
+  wire [7:0] sel_or5_0;
+  wire [7:0] sel_or5_3;
+  wire [7:0] sel_or5_6;
+  wire [7:0] sel_or6_0;
+  wire [7:0] sel_or6_3;
+  wire [7:0] sel_or6_6;
+  wire [7:0] sel_or7_0;
+  wire [7:0] sel_or7_3;
+  wire [7:0] sel_or7_6;
+  wire sel_p0_11_0_c;
+  wire sel_p0_11_0_s;
+  wire sel_p0_13_0_c;
+  wire sel_p0_13_0_s;
+  wire sel_p0_1_0_c;
+  wire sel_p0_1_0_s;
+  wire sel_p0_3_0_c;
+  wire sel_p0_3_0_s;
+  wire sel_p0_5_0_c;
+  wire sel_p0_5_0_s;
+  wire sel_p0_7_0_c;
+  wire sel_p0_7_0_s;
+  wire sel_p0_9_0_c;
+  wire sel_p0_9_0_s;
+  wire sel_p1_10_0_c;
+  wire sel_p1_10_0_s;
+  wire sel_p1_10_1_c;
+  wire sel_p1_10_1_s;
+  wire sel_p1_10_2_c;
+  wire sel_p1_10_2_s;
+  wire sel_p1_10_3_c;
+  wire sel_p1_10_3_s;
+  wire sel_p1_11_0_c;
+  wire sel_p1_11_0_s;
+  wire sel_p1_11_1_c;
+  wire sel_p1_11_1_s;
+  wire sel_p1_11_2_c;
+  wire sel_p1_11_2_s;
+  wire sel_p1_11_3_c;
+  wire sel_p1_11_3_s;
+  wire sel_p1_14_0_c;
+  wire sel_p1_14_0_s;
+  wire sel_p1_14_1_c;
+  wire sel_p1_14_1_s;
+  wire sel_p1_14_2_c;
+  wire sel_p1_14_2_s;
+  wire sel_p1_14_3_c;
+  wire sel_p1_14_3_s;
+  wire sel_p1_2_0_c;
+  wire sel_p1_2_0_s;
+  wire sel_p1_2_1_c;
+  wire sel_p1_2_1_s;
+  wire sel_p1_3_0_c;
+  wire sel_p1_3_0_s;
+  wire sel_p1_3_1_c;
+  wire sel_p1_3_1_s;
+  wire sel_p1_3_2_c;
+  wire sel_p1_3_2_s;
+  wire sel_p1_6_0_c;
+  wire sel_p1_6_0_s;
+  wire sel_p1_6_1_c;
+  wire sel_p1_6_1_s;
+  wire sel_p1_6_2_c;
+  wire sel_p1_6_2_s;
+  wire sel_p1_7_0_c;
+  wire sel_p1_7_0_s;
+  wire sel_p1_7_1_c;
+  wire sel_p1_7_1_s;
+  wire sel_p1_7_2_c;
+  wire sel_p1_7_2_s;
+  wire sel_p1_7_3_c;
+  wire sel_p1_7_3_s;
+  wire sel_p2_12_0_c;
+  wire sel_p2_12_0_s;
+  wire sel_p2_12_1_c;
+  wire sel_p2_12_1_s;
+  wire sel_p2_12_2_c;
+  wire sel_p2_12_2_s;
+  wire sel_p2_12_3_c;
+  wire sel_p2_12_3_s;
+  wire sel_p2_13_0_c;
+  wire sel_p2_13_0_s;
+  wire sel_p2_13_1_c;
+  wire sel_p2_13_1_s;
+  wire sel_p2_13_2_c;
+  wire sel_p2_13_2_s;
+  wire sel_p2_13_3_c;
+  wire sel_p2_13_3_s;
+  wire sel_p2_14_0_c;
+  wire sel_p2_14_0_s;
+  wire sel_p2_14_1_c;
+  wire sel_p2_14_1_s;
+  wire sel_p2_14_2_c;
+  wire sel_p2_14_2_s;
+  wire sel_p2_14_3_c;
+  wire sel_p2_14_3_s;
+  wire sel_p2_4_0_c;
+  wire sel_p2_4_0_s;
+  wire sel_p2_4_1_c;
+  wire sel_p2_4_1_s;
+  wire sel_p2_4_2_c;
+  wire sel_p2_4_2_s;
+  wire sel_p2_5_0_c;
+  wire sel_p2_5_0_s;
+  wire sel_p2_5_1_c;
+  wire sel_p2_5_1_s;
+  wire sel_p2_5_2_c;
+  wire sel_p2_5_2_s;
+  wire sel_p2_6_0_c;
+  wire sel_p2_6_0_s;
+  wire sel_p2_6_1_c;
+  wire sel_p2_6_1_s;
+  wire sel_p2_6_2_c;
+  wire sel_p2_6_2_s;
+  wire sel_p2_7_0_c;
+  wire sel_p2_7_0_s;
+  wire sel_p2_7_1_c;
+  wire sel_p2_7_1_s;
+  wire sel_p2_7_2_c;
+  wire sel_p2_7_2_s;
+  wire sel_p2_7_3_c;
+  wire sel_p2_7_3_s;
+  wire sel_p3_10_0_c;
+  wire sel_p3_10_0_s;
+  wire sel_p3_10_1_c;
+  wire sel_p3_10_1_s;
+  wire sel_p3_10_2_c;
+  wire sel_p3_10_2_s;
+  wire sel_p3_10_3_c;
+  wire sel_p3_10_3_s;
+  wire sel_p3_11_0_c;
+  wire sel_p3_11_0_s;
+  wire sel_p3_11_1_c;
+  wire sel_p3_11_1_s;
+  wire sel_p3_11_2_c;
+  wire sel_p3_11_2_s;
+  wire sel_p3_11_3_c;
+  wire sel_p3_11_3_s;
+  wire sel_p3_12_0_c;
+  wire sel_p3_12_0_s;
+  wire sel_p3_12_1_c;
+  wire sel_p3_12_1_s;
+  wire sel_p3_12_2_c;
+  wire sel_p3_12_2_s;
+  wire sel_p3_12_3_c;
+  wire sel_p3_12_3_s;
+  wire sel_p3_13_0_c;
+  wire sel_p3_13_0_s;
+  wire sel_p3_13_1_c;
+  wire sel_p3_13_1_s;
+  wire sel_p3_13_2_c;
+  wire sel_p3_13_2_s;
+  wire sel_p3_13_3_c;
+  wire sel_p3_13_3_s;
+  wire sel_p3_14_0_c;
+  wire sel_p3_14_0_s;
+  wire sel_p3_14_1_c;
+  wire sel_p3_14_1_s;
+  wire sel_p3_14_2_c;
+  wire sel_p3_14_2_s;
+  wire sel_p3_14_3_c;
+  wire sel_p3_14_3_s;
+  wire sel_p3_8_0_c;
+  wire sel_p3_8_0_s;
+  wire sel_p3_8_1_c;
+  wire sel_p3_8_1_s;
+  wire sel_p3_8_2_c;
+  wire sel_p3_8_2_s;
+  wire sel_p3_8_3_c;
+  wire sel_p3_8_3_s;
+  wire sel_p3_9_0_c;
+  wire sel_p3_9_0_s;
+  wire sel_p3_9_1_c;
+  wire sel_p3_9_1_s;
+  wire sel_p3_9_2_c;
+  wire sel_p3_9_2_s;
+  wire sel_p3_9_3_c;
+  wire sel_p3_9_3_s;
+  wire [1:0] sel_pre0_1;
+  wire [3:0] sel_pre0_11;
+  wire [3:0] sel_pre0_13;
+  wire [2:0] sel_pre0_3;
+  wire [2:0] sel_pre0_5;
+  wire [3:0] sel_pre0_7;
+  wire [3:0] sel_pre0_9;
+  wire [3:0] sel_pre1_10;
+  wire [3:0] sel_pre1_11;
+  wire [3:0] sel_pre1_14;
+  wire [1:0] sel_pre1_2;
+  wire [2:0] sel_pre1_3;
+  wire [2:0] sel_pre1_6;
+  wire [3:0] sel_pre1_7;
+  wire [3:0] sel_pre2_12;
+  wire [3:0] sel_pre2_13;
+  wire [3:0] sel_pre2_14;
+  wire [2:0] sel_pre2_4;
+  wire [2:0] sel_pre2_5;
+  wire [2:0] sel_pre2_6;
+  wire [3:0] sel_pre2_7;
+  wire [3:0] sel_pre3_10;
+  wire [3:0] sel_pre3_11;
+  wire [3:0] sel_pre3_12;
+  wire [3:0] sel_pre3_13;
+  wire [3:0] sel_pre3_14;
+  wire [3:0] sel_pre3_8;
+  wire [3:0] sel_pre3_9;
+  wire [8:0] sel_sel0;
+  wire [8:0] sel_sel1;
+  wire [8:0] sel_sel2;
+  wire [8:0] sel_sel3;
+  wire [8:0] sel_sel4;
+  wire [8:0] sel_sel5;
+  wire [8:0] sel_sel6;
+  wire [8:0] sel_sel7;
+  wire [7:0] sel_val0;
+  wire [7:0] sel_val1;
+  wire [7:0] sel_val2;
+  wire [7:0] sel_val3;
+  wire [7:0] sel_val4;
+  wire [7:0] sel_val5;
+  wire [7:0] sel_val6;
+  wire [7:0] sel_val7;
   reg valid_s0 = 1'h0;
+  reg valid_s1 = 1'h0;
+  reg valid_s2 = 1'h0;
+  reg valid_s3 = 1'h0;
+  reg valid_s4 = 1'h0;
+  reg valid_s5 = 1'h0;
+  reg valid_s6 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s1;
+  wire valid_s7;
+  reg [3:0] wr__addr = 4'h0;
+  wire [127:0] wr__data;
+  wire wr__en;
+  reg [127:0] sel_dl1_r0 [15:0];
+  initial begin
+    sel_dl1_r0[0] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[1] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[2] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[3] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[4] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[5] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[6] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[7] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[8] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[9] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[10] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[11] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[12] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[13] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[14] = 128'h00000000000000000000000000000000;
+    sel_dl1_r0[15] = 128'h00000000000000000000000000000000;
+  end
+  always @(posedge clk) begin
+    if (i__ready)
+      sel_dl1_r0[wr__addr] <= i__payload;
+  end
+  assign sel_dl1_r0_q = sel_dl1_r0[rd__addr];
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   assign \$2  = $signed(i__payload[7:0]) >= $signed(1'h0);
@@ -4715,131 +3195,131 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$47  = $signed(i__payload[127:120]) >= $signed(1'h0);
   assign \$48  = - $signed(i__payload[127:120]);
   assign \$49  = \$47  ? { i__payload[127], i__payload[127:120] } : \$48 ;
-  assign \$50  = \$4 [7:0] >= \$7 [7:0];
-  assign \$51  = \$4 [7:0] >= \$10 [7:0];
-  assign \$52  = \$4 [7:0] >= \$13 [7:0];
-  assign \$53  = \$4 [7:0] >= \$16 [7:0];
-  assign \$54  = \$4 [7:0] >= \$19 [7:0];
-  assign \$55  = \$4 [7:0] >= \$22 [7:0];
-  assign \$56  = \$4 [7:0] >= \$25 [7:0];
-  assign \$57  = \$4 [7:0] >= \$28 [7:0];
-  assign \$58  = \$4 [7:0] >= \$31 [7:0];
-  assign \$59  = \$4 [7:0] >= \$34 [7:0];
-  assign \$60  = \$4 [7:0] >= \$37 [7:0];
-  assign \$61  = \$4 [7:0] >= \$40 [7:0];
-  assign \$62  = \$4 [7:0] >= \$43 [7:0];
-  assign \$63  = \$4 [7:0] >= \$46 [7:0];
-  assign \$64  = \$4 [7:0] >= \$49 [7:0];
-  assign \$65  = \$7 [7:0] >= \$10 [7:0];
-  assign \$66  = \$7 [7:0] >= \$13 [7:0];
-  assign \$67  = \$7 [7:0] >= \$16 [7:0];
-  assign \$68  = \$7 [7:0] >= \$19 [7:0];
-  assign \$69  = \$7 [7:0] >= \$22 [7:0];
-  assign \$70  = \$7 [7:0] >= \$25 [7:0];
-  assign \$71  = \$7 [7:0] >= \$28 [7:0];
-  assign \$72  = \$7 [7:0] >= \$31 [7:0];
-  assign \$73  = \$7 [7:0] >= \$34 [7:0];
-  assign \$74  = \$7 [7:0] >= \$37 [7:0];
-  assign \$75  = \$7 [7:0] >= \$40 [7:0];
-  assign \$76  = \$7 [7:0] >= \$43 [7:0];
-  assign \$77  = \$7 [7:0] >= \$46 [7:0];
-  assign \$78  = \$7 [7:0] >= \$49 [7:0];
-  assign \$79  = \$10 [7:0] >= \$13 [7:0];
-  assign \$80  = \$10 [7:0] >= \$16 [7:0];
-  assign \$81  = \$10 [7:0] >= \$19 [7:0];
-  assign \$82  = \$10 [7:0] >= \$22 [7:0];
-  assign \$83  = \$10 [7:0] >= \$25 [7:0];
-  assign \$84  = \$10 [7:0] >= \$28 [7:0];
-  assign \$85  = \$10 [7:0] >= \$31 [7:0];
-  assign \$86  = \$10 [7:0] >= \$34 [7:0];
-  assign \$87  = \$10 [7:0] >= \$37 [7:0];
-  assign \$88  = \$10 [7:0] >= \$40 [7:0];
-  assign \$89  = \$10 [7:0] >= \$43 [7:0];
-  assign \$90  = \$10 [7:0] >= \$46 [7:0];
-  assign \$91  = \$10 [7:0] >= \$49 [7:0];
-  assign \$92  = \$13 [7:0] >= \$16 [7:0];
-  assign \$93  = \$13 [7:0] >= \$19 [7:0];
-  assign \$94  = \$13 [7:0] >= \$22 [7:0];
-  assign \$95  = \$13 [7:0] >= \$25 [7:0];
-  assign \$96  = \$13 [7:0] >= \$28 [7:0];
-  assign \$97  = \$13 [7:0] >= \$31 [7:0];
-  assign \$98  = \$13 [7:0] >= \$34 [7:0];
-  assign \$99  = \$13 [7:0] >= \$37 [7:0];
-  assign \$100  = \$13 [7:0] >= \$40 [7:0];
-  assign \$101  = \$13 [7:0] >= \$43 [7:0];
-  assign \$102  = \$13 [7:0] >= \$46 [7:0];
-  assign \$103  = \$13 [7:0] >= \$49 [7:0];
-  assign \$104  = \$16 [7:0] >= \$19 [7:0];
-  assign \$105  = \$16 [7:0] >= \$22 [7:0];
-  assign \$106  = \$16 [7:0] >= \$25 [7:0];
-  assign \$107  = \$16 [7:0] >= \$28 [7:0];
-  assign \$108  = \$16 [7:0] >= \$31 [7:0];
-  assign \$109  = \$16 [7:0] >= \$34 [7:0];
-  assign \$110  = \$16 [7:0] >= \$37 [7:0];
-  assign \$111  = \$16 [7:0] >= \$40 [7:0];
-  assign \$112  = \$16 [7:0] >= \$43 [7:0];
-  assign \$113  = \$16 [7:0] >= \$46 [7:0];
-  assign \$114  = \$16 [7:0] >= \$49 [7:0];
-  assign \$115  = \$19 [7:0] >= \$22 [7:0];
-  assign \$116  = \$19 [7:0] >= \$25 [7:0];
-  assign \$117  = \$19 [7:0] >= \$28 [7:0];
-  assign \$118  = \$19 [7:0] >= \$31 [7:0];
-  assign \$119  = \$19 [7:0] >= \$34 [7:0];
-  assign \$120  = \$19 [7:0] >= \$37 [7:0];
-  assign \$121  = \$19 [7:0] >= \$40 [7:0];
-  assign \$122  = \$19 [7:0] >= \$43 [7:0];
-  assign \$123  = \$19 [7:0] >= \$46 [7:0];
-  assign \$124  = \$19 [7:0] >= \$49 [7:0];
-  assign \$125  = \$22 [7:0] >= \$25 [7:0];
-  assign \$126  = \$22 [7:0] >= \$28 [7:0];
-  assign \$127  = \$22 [7:0] >= \$31 [7:0];
-  assign \$128  = \$22 [7:0] >= \$34 [7:0];
-  assign \$129  = \$22 [7:0] >= \$37 [7:0];
-  assign \$130  = \$22 [7:0] >= \$40 [7:0];
-  assign \$131  = \$22 [7:0] >= \$43 [7:0];
-  assign \$132  = \$22 [7:0] >= \$46 [7:0];
-  assign \$133  = \$22 [7:0] >= \$49 [7:0];
-  assign \$134  = \$25 [7:0] >= \$28 [7:0];
-  assign \$135  = \$25 [7:0] >= \$31 [7:0];
-  assign \$136  = \$25 [7:0] >= \$34 [7:0];
-  assign \$137  = \$25 [7:0] >= \$37 [7:0];
-  assign \$138  = \$25 [7:0] >= \$40 [7:0];
-  assign \$139  = \$25 [7:0] >= \$43 [7:0];
-  assign \$140  = \$25 [7:0] >= \$46 [7:0];
-  assign \$141  = \$25 [7:0] >= \$49 [7:0];
-  assign \$142  = \$28 [7:0] >= \$31 [7:0];
-  assign \$143  = \$28 [7:0] >= \$34 [7:0];
-  assign \$144  = \$28 [7:0] >= \$37 [7:0];
-  assign \$145  = \$28 [7:0] >= \$40 [7:0];
-  assign \$146  = \$28 [7:0] >= \$43 [7:0];
-  assign \$147  = \$28 [7:0] >= \$46 [7:0];
-  assign \$148  = \$28 [7:0] >= \$49 [7:0];
-  assign \$149  = \$31 [7:0] >= \$34 [7:0];
-  assign \$150  = \$31 [7:0] >= \$37 [7:0];
-  assign \$151  = \$31 [7:0] >= \$40 [7:0];
-  assign \$152  = \$31 [7:0] >= \$43 [7:0];
-  assign \$153  = \$31 [7:0] >= \$46 [7:0];
-  assign \$154  = \$31 [7:0] >= \$49 [7:0];
-  assign \$155  = \$34 [7:0] >= \$37 [7:0];
-  assign \$156  = \$34 [7:0] >= \$40 [7:0];
-  assign \$157  = \$34 [7:0] >= \$43 [7:0];
-  assign \$158  = \$34 [7:0] >= \$46 [7:0];
-  assign \$159  = \$34 [7:0] >= \$49 [7:0];
-  assign \$160  = \$37 [7:0] >= \$40 [7:0];
-  assign \$161  = \$37 [7:0] >= \$43 [7:0];
-  assign \$162  = \$37 [7:0] >= \$46 [7:0];
-  assign \$163  = \$37 [7:0] >= \$49 [7:0];
-  assign \$164  = \$40 [7:0] >= \$43 [7:0];
-  assign \$165  = \$40 [7:0] >= \$46 [7:0];
-  assign \$166  = \$40 [7:0] >= \$49 [7:0];
-  assign \$167  = \$43 [7:0] >= \$46 [7:0];
-  assign \$168  = \$43 [7:0] >= \$49 [7:0];
-  assign \$169  = \$46 [7:0] >= \$49 [7:0];
+  assign \$50  = sel_l1_s0 >= \sel_l1_s0$28 ;
+  assign \$51  = sel_l1_s0 >= \sel_l1_s0$29 ;
+  assign \$52  = sel_l1_s0 >= \sel_l1_s0$30 ;
+  assign \$53  = sel_l1_s0 >= \sel_l1_s0$31 ;
+  assign \$54  = sel_l1_s0 >= \sel_l1_s0$32 ;
+  assign \$55  = sel_l1_s0 >= \sel_l1_s0$33 ;
+  assign \$56  = sel_l1_s0 >= \sel_l1_s0$34 ;
+  assign \$57  = sel_l1_s0 >= \sel_l1_s0$35 ;
+  assign \$58  = sel_l1_s0 >= \sel_l1_s0$36 ;
+  assign \$59  = sel_l1_s0 >= \sel_l1_s0$37 ;
+  assign \$60  = sel_l1_s0 >= \sel_l1_s0$38 ;
+  assign \$61  = sel_l1_s0 >= \sel_l1_s0$39 ;
+  assign \$62  = sel_l1_s0 >= \sel_l1_s0$40 ;
+  assign \$63  = sel_l1_s0 >= \sel_l1_s0$41 ;
+  assign \$64  = sel_l1_s0 >= \sel_l1_s0$42 ;
+  assign \$65  = \sel_l1_s0$28  >= \sel_l1_s0$29 ;
+  assign \$66  = \sel_l1_s0$28  >= \sel_l1_s0$30 ;
+  assign \$67  = \sel_l1_s0$28  >= \sel_l1_s0$31 ;
+  assign \$68  = \sel_l1_s0$28  >= \sel_l1_s0$32 ;
+  assign \$69  = \sel_l1_s0$28  >= \sel_l1_s0$33 ;
+  assign \$70  = \sel_l1_s0$28  >= \sel_l1_s0$34 ;
+  assign \$71  = \sel_l1_s0$28  >= \sel_l1_s0$35 ;
+  assign \$72  = \sel_l1_s0$28  >= \sel_l1_s0$36 ;
+  assign \$73  = \sel_l1_s0$28  >= \sel_l1_s0$37 ;
+  assign \$74  = \sel_l1_s0$28  >= \sel_l1_s0$38 ;
+  assign \$75  = \sel_l1_s0$28  >= \sel_l1_s0$39 ;
+  assign \$76  = \sel_l1_s0$28  >= \sel_l1_s0$40 ;
+  assign \$77  = \sel_l1_s0$28  >= \sel_l1_s0$41 ;
+  assign \$78  = \sel_l1_s0$28  >= \sel_l1_s0$42 ;
+  assign \$79  = \sel_l1_s0$29  >= \sel_l1_s0$30 ;
+  assign \$80  = \sel_l1_s0$29  >= \sel_l1_s0$31 ;
+  assign \$81  = \sel_l1_s0$29  >= \sel_l1_s0$32 ;
+  assign \$82  = \sel_l1_s0$29  >= \sel_l1_s0$33 ;
+  assign \$83  = \sel_l1_s0$29  >= \sel_l1_s0$34 ;
+  assign \$84  = \sel_l1_s0$29  >= \sel_l1_s0$35 ;
+  assign \$85  = \sel_l1_s0$29  >= \sel_l1_s0$36 ;
+  assign \$86  = \sel_l1_s0$29  >= \sel_l1_s0$37 ;
+  assign \$87  = \sel_l1_s0$29  >= \sel_l1_s0$38 ;
+  assign \$88  = \sel_l1_s0$29  >= \sel_l1_s0$39 ;
+  assign \$89  = \sel_l1_s0$29  >= \sel_l1_s0$40 ;
+  assign \$90  = \sel_l1_s0$29  >= \sel_l1_s0$41 ;
+  assign \$91  = \sel_l1_s0$29  >= \sel_l1_s0$42 ;
+  assign \$92  = \sel_l1_s0$30  >= \sel_l1_s0$31 ;
+  assign \$93  = \sel_l1_s0$30  >= \sel_l1_s0$32 ;
+  assign \$94  = \sel_l1_s0$30  >= \sel_l1_s0$33 ;
+  assign \$95  = \sel_l1_s0$30  >= \sel_l1_s0$34 ;
+  assign \$96  = \sel_l1_s0$30  >= \sel_l1_s0$35 ;
+  assign \$97  = \sel_l1_s0$30  >= \sel_l1_s0$36 ;
+  assign \$98  = \sel_l1_s0$30  >= \sel_l1_s0$37 ;
+  assign \$99  = \sel_l1_s0$30  >= \sel_l1_s0$38 ;
+  assign \$100  = \sel_l1_s0$30  >= \sel_l1_s0$39 ;
+  assign \$101  = \sel_l1_s0$30  >= \sel_l1_s0$40 ;
+  assign \$102  = \sel_l1_s0$30  >= \sel_l1_s0$41 ;
+  assign \$103  = \sel_l1_s0$30  >= \sel_l1_s0$42 ;
+  assign \$104  = \sel_l1_s0$31  >= \sel_l1_s0$32 ;
+  assign \$105  = \sel_l1_s0$31  >= \sel_l1_s0$33 ;
+  assign \$106  = \sel_l1_s0$31  >= \sel_l1_s0$34 ;
+  assign \$107  = \sel_l1_s0$31  >= \sel_l1_s0$35 ;
+  assign \$108  = \sel_l1_s0$31  >= \sel_l1_s0$36 ;
+  assign \$109  = \sel_l1_s0$31  >= \sel_l1_s0$37 ;
+  assign \$110  = \sel_l1_s0$31  >= \sel_l1_s0$38 ;
+  assign \$111  = \sel_l1_s0$31  >= \sel_l1_s0$39 ;
+  assign \$112  = \sel_l1_s0$31  >= \sel_l1_s0$40 ;
+  assign \$113  = \sel_l1_s0$31  >= \sel_l1_s0$41 ;
+  assign \$114  = \sel_l1_s0$31  >= \sel_l1_s0$42 ;
+  assign \$115  = \sel_l1_s0$32  >= \sel_l1_s0$33 ;
+  assign \$116  = \sel_l1_s0$32  >= \sel_l1_s0$34 ;
+  assign \$117  = \sel_l1_s0$32  >= \sel_l1_s0$35 ;
+  assign \$118  = \sel_l1_s0$32  >= \sel_l1_s0$36 ;
+  assign \$119  = \sel_l1_s0$32  >= \sel_l1_s0$37 ;
+  assign \$120  = \sel_l1_s0$32  >= \sel_l1_s0$38 ;
+  assign \$121  = \sel_l1_s0$32  >= \sel_l1_s0$39 ;
+  assign \$122  = \sel_l1_s0$32  >= \sel_l1_s0$40 ;
+  assign \$123  = \sel_l1_s0$32  >= \sel_l1_s0$41 ;
+  assign \$124  = \sel_l1_s0$32  >= \sel_l1_s0$42 ;
+  assign \$125  = \sel_l1_s0$33  >= \sel_l1_s0$34 ;
+  assign \$126  = \sel_l1_s0$33  >= \sel_l1_s0$35 ;
+  assign \$127  = \sel_l1_s0$33  >= \sel_l1_s0$36 ;
+  assign \$128  = \sel_l1_s0$33  >= \sel_l1_s0$37 ;
+  assign \$129  = \sel_l1_s0$33  >= \sel_l1_s0$38 ;
+  assign \$130  = \sel_l1_s0$33  >= \sel_l1_s0$39 ;
+  assign \$131  = \sel_l1_s0$33  >= \sel_l1_s0$40 ;
+  assign \$132  = \sel_l1_s0$33  >= \sel_l1_s0$41 ;
+  assign \$133  = \sel_l1_s0$33  >= \sel_l1_s0$42 ;
+  assign \$134  = \sel_l1_s0$34  >= \sel_l1_s0$35 ;
+  assign \$135  = \sel_l1_s0$34  >= \sel_l1_s0$36 ;
+  assign \$136  = \sel_l1_s0$34  >= \sel_l1_s0$37 ;
+  assign \$137  = \sel_l1_s0$34  >= \sel_l1_s0$38 ;
+  assign \$138  = \sel_l1_s0$34  >= \sel_l1_s0$39 ;
+  assign \$139  = \sel_l1_s0$34  >= \sel_l1_s0$40 ;
+  assign \$140  = \sel_l1_s0$34  >= \sel_l1_s0$41 ;
+  assign \$141  = \sel_l1_s0$34  >= \sel_l1_s0$42 ;
+  assign \$142  = \sel_l1_s0$35  >= \sel_l1_s0$36 ;
+  assign \$143  = \sel_l1_s0$35  >= \sel_l1_s0$37 ;
+  assign \$144  = \sel_l1_s0$35  >= \sel_l1_s0$38 ;
+  assign \$145  = \sel_l1_s0$35  >= \sel_l1_s0$39 ;
+  assign \$146  = \sel_l1_s0$35  >= \sel_l1_s0$40 ;
+  assign \$147  = \sel_l1_s0$35  >= \sel_l1_s0$41 ;
+  assign \$148  = \sel_l1_s0$35  >= \sel_l1_s0$42 ;
+  assign \$149  = \sel_l1_s0$36  >= \sel_l1_s0$37 ;
+  assign \$150  = \sel_l1_s0$36  >= \sel_l1_s0$38 ;
+  assign \$151  = \sel_l1_s0$36  >= \sel_l1_s0$39 ;
+  assign \$152  = \sel_l1_s0$36  >= \sel_l1_s0$40 ;
+  assign \$153  = \sel_l1_s0$36  >= \sel_l1_s0$41 ;
+  assign \$154  = \sel_l1_s0$36  >= \sel_l1_s0$42 ;
+  assign \$155  = \sel_l1_s0$37  >= \sel_l1_s0$38 ;
+  assign \$156  = \sel_l1_s0$37  >= \sel_l1_s0$39 ;
+  assign \$157  = \sel_l1_s0$37  >= \sel_l1_s0$40 ;
+  assign \$158  = \sel_l1_s0$37  >= \sel_l1_s0$41 ;
+  assign \$159  = \sel_l1_s0$37  >= \sel_l1_s0$42 ;
+  assign \$160  = \sel_l1_s0$38  >= \sel_l1_s0$39 ;
+  assign \$161  = \sel_l1_s0$38  >= \sel_l1_s0$40 ;
+  assign \$162  = \sel_l1_s0$38  >= \sel_l1_s0$41 ;
+  assign \$163  = \sel_l1_s0$38  >= \sel_l1_s0$42 ;
+  assign \$164  = \sel_l1_s0$39  >= \sel_l1_s0$40 ;
+  assign \$165  = \sel_l1_s0$39  >= \sel_l1_s0$41 ;
+  assign \$166  = \sel_l1_s0$39  >= \sel_l1_s0$42 ;
+  assign \$167  = \sel_l1_s0$40  >= \sel_l1_s0$41 ;
+  assign \$168  = \sel_l1_s0$40  >= \sel_l1_s0$42 ;
+  assign \$169  = \sel_l1_s0$41  >= \sel_l1_s0$42 ;
   assign \$170  = ~ sel_l2_s0[0];
   assign \$171  = ~ sel_l2_s0[1];
   assign \$172  = \$170  ^ \$171 ;
   assign \$173  = ~ sel_l2_s0[2];
-  assign sel_pop0_0_12_s = \$172  ^ \$173 ;
+  assign sel_cs0_0_0_0s = \$172  ^ \$173 ;
   assign \$174  = ~ sel_l2_s0[0];
   assign \$175  = ~ sel_l2_s0[1];
   assign \$176  = \$174  & \$175 ;
@@ -4850,12 +3330,12 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$181  = ~ sel_l2_s0[1];
   assign \$182  = ~ sel_l2_s0[2];
   assign \$183  = \$181  & \$182 ;
-  assign sel_pop0_0_12_c = \$180  | \$183 ;
+  assign sel_cs0_0_0_0c = \$180  | \$183 ;
   assign \$184  = ~ sel_l2_s0[3];
   assign \$185  = ~ sel_l2_s0[4];
   assign \$186  = \$184  ^ \$185 ;
   assign \$187  = ~ sel_l2_s0[5];
-  assign sel_pop0_0_10_s = \$186  ^ \$187 ;
+  assign sel_cs0_0_0_1s = \$186  ^ \$187 ;
   assign \$188  = ~ sel_l2_s0[3];
   assign \$189  = ~ sel_l2_s0[4];
   assign \$190  = \$188  & \$189 ;
@@ -4866,12 +3346,12 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$195  = ~ sel_l2_s0[4];
   assign \$196  = ~ sel_l2_s0[5];
   assign \$197  = \$195  & \$196 ;
-  assign sel_pop0_0_10_c = \$194  | \$197 ;
+  assign sel_cs0_0_0_1c = \$194  | \$197 ;
   assign \$198  = ~ sel_l2_s0[6];
   assign \$199  = ~ sel_l2_s0[7];
   assign \$200  = \$198  ^ \$199 ;
   assign \$201  = ~ sel_l2_s0[8];
-  assign sel_pop0_0_8_s = \$200  ^ \$201 ;
+  assign sel_cs0_0_0_2s = \$200  ^ \$201 ;
   assign \$202  = ~ sel_l2_s0[6];
   assign \$203  = ~ sel_l2_s0[7];
   assign \$204  = \$202  & \$203 ;
@@ -4882,12 +3362,12 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$209  = ~ sel_l2_s0[7];
   assign \$210  = ~ sel_l2_s0[8];
   assign \$211  = \$209  & \$210 ;
-  assign sel_pop0_0_8_c = \$208  | \$211 ;
+  assign sel_cs0_0_0_2c = \$208  | \$211 ;
   assign \$212  = ~ sel_l2_s0[9];
   assign \$213  = ~ sel_l2_s0[10];
   assign \$214  = \$212  ^ \$213 ;
   assign \$215  = ~ sel_l2_s0[11];
-  assign sel_pop0_0_6_s = \$214  ^ \$215 ;
+  assign sel_cs0_0_0_3s = \$214  ^ \$215 ;
   assign \$216  = ~ sel_l2_s0[9];
   assign \$217  = ~ sel_l2_s0[10];
   assign \$218  = \$216  & \$217 ;
@@ -4898,12 +3378,12 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$223  = ~ sel_l2_s0[10];
   assign \$224  = ~ sel_l2_s0[11];
   assign \$225  = \$223  & \$224 ;
-  assign sel_pop0_0_6_c = \$222  | \$225 ;
+  assign sel_cs0_0_0_3c = \$222  | \$225 ;
   assign \$226  = ~ sel_l2_s0[12];
   assign \$227  = ~ sel_l2_s0[13];
   assign \$228  = \$226  ^ \$227 ;
   assign \$229  = ~ sel_l2_s0[14];
-  assign sel_pop0_0_4_s = \$228  ^ \$229 ;
+  assign sel_cs0_0_0_4s = \$228  ^ \$229 ;
   assign \$230  = ~ sel_l2_s0[12];
   assign \$231  = ~ sel_l2_s0[13];
   assign \$232  = \$230  & \$231 ;
@@ -4914,4109 +3394,4376 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \$237  = ~ sel_l2_s0[13];
   assign \$238  = ~ sel_l2_s0[14];
   assign \$239  = \$237  & \$238 ;
-  assign sel_pop0_0_4_c = \$236  | \$239 ;
-  assign \$240  = sel_pop0_0_12_s ^ sel_pop0_0_10_s;
-  assign sel_pop0_0_2_s = \$240  ^ sel_pop0_0_8_s;
-  assign \$241  = sel_pop0_0_12_s & sel_pop0_0_10_s;
-  assign \$242  = sel_pop0_0_12_s & sel_pop0_0_8_s;
-  assign \$243  = \$241  | \$242 ;
-  assign \$244  = sel_pop0_0_10_s & sel_pop0_0_8_s;
-  assign sel_pop0_0_2_c = \$243  | \$244 ;
-  assign \$245  = sel_pop0_0_6_s ^ sel_pop0_0_4_s;
-  assign sel_pop0_0_0_s = \$245  ^ sel_pop0_0_2_s;
-  assign \$246  = sel_pop0_0_6_s & sel_pop0_0_4_s;
-  assign \$247  = sel_pop0_0_6_s & sel_pop0_0_2_s;
-  assign \$248  = \$246  | \$247 ;
-  assign \$249  = sel_pop0_0_4_s & sel_pop0_0_2_s;
-  assign sel_pop0_0_0_c = \$248  | \$249 ;
-  assign \$250  = sel_pop0_0_12_c ^ sel_pop0_0_10_c;
-  assign sel_pop0_1_4_s = \$250  ^ sel_pop0_0_8_c;
-  assign \$251  = sel_pop0_0_12_c & sel_pop0_0_10_c;
-  assign \$252  = sel_pop0_0_12_c & sel_pop0_0_8_c;
-  assign \$253  = \$251  | \$252 ;
-  assign \$254  = sel_pop0_0_10_c & sel_pop0_0_8_c;
-  assign sel_pop0_1_4_c = \$253  | \$254 ;
-  assign \$255  = sel_pop0_0_6_c ^ sel_pop0_0_4_c;
-  assign sel_pop0_1_2_s = \$255  ^ sel_pop0_0_2_c;
-  assign \$256  = sel_pop0_0_6_c & sel_pop0_0_4_c;
-  assign \$257  = sel_pop0_0_6_c & sel_pop0_0_2_c;
-  assign \$258  = \$256  | \$257 ;
-  assign \$259  = sel_pop0_0_4_c & sel_pop0_0_2_c;
-  assign sel_pop0_1_2_c = \$258  | \$259 ;
-  assign \$260  = sel_pop0_0_0_c ^ sel_pop0_1_4_s;
-  assign sel_pop0_1_0_s = \$260  ^ sel_pop0_1_2_s;
-  assign \$261  = sel_pop0_0_0_c & sel_pop0_1_4_s;
-  assign \$262  = sel_pop0_0_0_c & sel_pop0_1_2_s;
-  assign \$263  = \$261  | \$262 ;
-  assign \$264  = sel_pop0_1_4_s & sel_pop0_1_2_s;
-  assign sel_pop0_1_0_c = \$263  | \$264 ;
-  assign \$265  = sel_pop0_1_4_c ^ sel_pop0_1_2_c;
-  assign sel_pop0_2_0_s = \$265  ^ sel_pop0_1_0_c;
-  assign \$266  = sel_pop0_1_4_c & sel_pop0_1_2_c;
-  assign \$267  = sel_pop0_1_4_c & sel_pop0_1_0_c;
-  assign \$268  = \$266  | \$267 ;
-  assign \$269  = sel_pop0_1_2_c & sel_pop0_1_0_c;
-  assign sel_pop0_2_0_c = \$268  | \$269 ;
-  assign \$270  = ~ sel_l2_s0[15];
-  assign \$271  = sel_l2_s0[0] ^ \$270 ;
-  assign \$272  = ~ sel_l2_s0[16];
-  assign sel_pop1_0_12_s = \$271  ^ \$272 ;
-  assign \$273  = ~ sel_l2_s0[15];
-  assign \$274  = sel_l2_s0[0] & \$273 ;
-  assign \$275  = ~ sel_l2_s0[16];
-  assign \$276  = sel_l2_s0[0] & \$275 ;
-  assign \$277  = \$274  | \$276 ;
-  assign \$278  = ~ sel_l2_s0[15];
-  assign \$279  = ~ sel_l2_s0[16];
-  assign \$280  = \$278  & \$279 ;
-  assign sel_pop1_0_12_c = \$277  | \$280 ;
-  assign \$281  = ~ sel_l2_s0[17];
-  assign \$282  = ~ sel_l2_s0[18];
-  assign \$283  = \$281  ^ \$282 ;
-  assign \$284  = ~ sel_l2_s0[19];
-  assign sel_pop1_0_10_s = \$283  ^ \$284 ;
-  assign \$285  = ~ sel_l2_s0[17];
-  assign \$286  = ~ sel_l2_s0[18];
-  assign \$287  = \$285  & \$286 ;
-  assign \$288  = ~ sel_l2_s0[17];
-  assign \$289  = ~ sel_l2_s0[19];
-  assign \$290  = \$288  & \$289 ;
-  assign \$291  = \$287  | \$290 ;
-  assign \$292  = ~ sel_l2_s0[18];
-  assign \$293  = ~ sel_l2_s0[19];
-  assign \$294  = \$292  & \$293 ;
-  assign sel_pop1_0_10_c = \$291  | \$294 ;
-  assign \$295  = ~ sel_l2_s0[20];
-  assign \$296  = ~ sel_l2_s0[21];
-  assign \$297  = \$295  ^ \$296 ;
-  assign \$298  = ~ sel_l2_s0[22];
-  assign sel_pop1_0_8_s = \$297  ^ \$298 ;
-  assign \$299  = ~ sel_l2_s0[20];
-  assign \$300  = ~ sel_l2_s0[21];
-  assign \$301  = \$299  & \$300 ;
-  assign \$302  = ~ sel_l2_s0[20];
-  assign \$303  = ~ sel_l2_s0[22];
-  assign \$304  = \$302  & \$303 ;
-  assign \$305  = \$301  | \$304 ;
-  assign \$306  = ~ sel_l2_s0[21];
-  assign \$307  = ~ sel_l2_s0[22];
-  assign \$308  = \$306  & \$307 ;
-  assign sel_pop1_0_8_c = \$305  | \$308 ;
-  assign \$309  = ~ sel_l2_s0[23];
-  assign \$310  = ~ sel_l2_s0[24];
-  assign \$311  = \$309  ^ \$310 ;
-  assign \$312  = ~ sel_l2_s0[25];
-  assign sel_pop1_0_6_s = \$311  ^ \$312 ;
-  assign \$313  = ~ sel_l2_s0[23];
-  assign \$314  = ~ sel_l2_s0[24];
-  assign \$315  = \$313  & \$314 ;
-  assign \$316  = ~ sel_l2_s0[23];
-  assign \$317  = ~ sel_l2_s0[25];
-  assign \$318  = \$316  & \$317 ;
-  assign \$319  = \$315  | \$318 ;
-  assign \$320  = ~ sel_l2_s0[24];
-  assign \$321  = ~ sel_l2_s0[25];
-  assign \$322  = \$320  & \$321 ;
-  assign sel_pop1_0_6_c = \$319  | \$322 ;
-  assign \$323  = ~ sel_l2_s0[26];
-  assign \$324  = ~ sel_l2_s0[27];
-  assign \$325  = \$323  ^ \$324 ;
-  assign \$326  = ~ sel_l2_s0[28];
-  assign sel_pop1_0_4_s = \$325  ^ \$326 ;
-  assign \$327  = ~ sel_l2_s0[26];
-  assign \$328  = ~ sel_l2_s0[27];
-  assign \$329  = \$327  & \$328 ;
-  assign \$330  = ~ sel_l2_s0[26];
-  assign \$331  = ~ sel_l2_s0[28];
-  assign \$332  = \$330  & \$331 ;
-  assign \$333  = \$329  | \$332 ;
-  assign \$334  = ~ sel_l2_s0[27];
-  assign \$335  = ~ sel_l2_s0[28];
-  assign \$336  = \$334  & \$335 ;
-  assign sel_pop1_0_4_c = \$333  | \$336 ;
-  assign \$337  = sel_pop1_0_12_s ^ sel_pop1_0_10_s;
-  assign sel_pop1_0_2_s = \$337  ^ sel_pop1_0_8_s;
-  assign \$338  = sel_pop1_0_12_s & sel_pop1_0_10_s;
-  assign \$339  = sel_pop1_0_12_s & sel_pop1_0_8_s;
-  assign \$340  = \$338  | \$339 ;
-  assign \$341  = sel_pop1_0_10_s & sel_pop1_0_8_s;
-  assign sel_pop1_0_2_c = \$340  | \$341 ;
-  assign \$342  = sel_pop1_0_6_s ^ sel_pop1_0_4_s;
-  assign sel_pop1_0_0_s = \$342  ^ sel_pop1_0_2_s;
-  assign \$343  = sel_pop1_0_6_s & sel_pop1_0_4_s;
-  assign \$344  = sel_pop1_0_6_s & sel_pop1_0_2_s;
-  assign \$345  = \$343  | \$344 ;
-  assign \$346  = sel_pop1_0_4_s & sel_pop1_0_2_s;
-  assign sel_pop1_0_0_c = \$345  | \$346 ;
-  assign \$347  = sel_pop1_0_12_c ^ sel_pop1_0_10_c;
-  assign sel_pop1_1_4_s = \$347  ^ sel_pop1_0_8_c;
-  assign \$348  = sel_pop1_0_12_c & sel_pop1_0_10_c;
-  assign \$349  = sel_pop1_0_12_c & sel_pop1_0_8_c;
-  assign \$350  = \$348  | \$349 ;
-  assign \$351  = sel_pop1_0_10_c & sel_pop1_0_8_c;
-  assign sel_pop1_1_4_c = \$350  | \$351 ;
-  assign \$352  = sel_pop1_0_6_c ^ sel_pop1_0_4_c;
-  assign sel_pop1_1_2_s = \$352  ^ sel_pop1_0_2_c;
-  assign \$353  = sel_pop1_0_6_c & sel_pop1_0_4_c;
-  assign \$354  = sel_pop1_0_6_c & sel_pop1_0_2_c;
-  assign \$355  = \$353  | \$354 ;
-  assign \$356  = sel_pop1_0_4_c & sel_pop1_0_2_c;
-  assign sel_pop1_1_2_c = \$355  | \$356 ;
-  assign \$357  = sel_pop1_0_0_c ^ sel_pop1_1_4_s;
-  assign sel_pop1_1_0_s = \$357  ^ sel_pop1_1_2_s;
-  assign \$358  = sel_pop1_0_0_c & sel_pop1_1_4_s;
-  assign \$359  = sel_pop1_0_0_c & sel_pop1_1_2_s;
-  assign \$360  = \$358  | \$359 ;
-  assign \$361  = sel_pop1_1_4_s & sel_pop1_1_2_s;
-  assign sel_pop1_1_0_c = \$360  | \$361 ;
-  assign \$362  = sel_pop1_1_4_c ^ sel_pop1_1_2_c;
-  assign sel_pop1_2_0_s = \$362  ^ sel_pop1_1_0_c;
-  assign \$363  = sel_pop1_1_4_c & sel_pop1_1_2_c;
-  assign \$364  = sel_pop1_1_4_c & sel_pop1_1_0_c;
-  assign \$365  = \$363  | \$364 ;
-  assign \$366  = sel_pop1_1_2_c & sel_pop1_1_0_c;
-  assign sel_pop1_2_0_c = \$365  | \$366 ;
-  assign \$367  = sel_l2_s0[1] ^ sel_l2_s0[15];
-  assign \$368  = ~ sel_l2_s0[29];
-  assign sel_pop2_0_12_s = \$367  ^ \$368 ;
-  assign \$369  = sel_l2_s0[1] & sel_l2_s0[15];
-  assign \$370  = ~ sel_l2_s0[29];
-  assign \$371  = sel_l2_s0[1] & \$370 ;
-  assign \$372  = \$369  | \$371 ;
-  assign \$373  = ~ sel_l2_s0[29];
-  assign \$374  = sel_l2_s0[15] & \$373 ;
-  assign sel_pop2_0_12_c = \$372  | \$374 ;
-  assign \$375  = ~ sel_l2_s0[30];
-  assign \$376  = ~ sel_l2_s0[31];
-  assign \$377  = \$375  ^ \$376 ;
-  assign \$378  = ~ sel_l2_s0[32];
-  assign sel_pop2_0_10_s = \$377  ^ \$378 ;
-  assign \$379  = ~ sel_l2_s0[30];
-  assign \$380  = ~ sel_l2_s0[31];
-  assign \$381  = \$379  & \$380 ;
-  assign \$382  = ~ sel_l2_s0[30];
-  assign \$383  = ~ sel_l2_s0[32];
-  assign \$384  = \$382  & \$383 ;
-  assign \$385  = \$381  | \$384 ;
-  assign \$386  = ~ sel_l2_s0[31];
-  assign \$387  = ~ sel_l2_s0[32];
-  assign \$388  = \$386  & \$387 ;
-  assign sel_pop2_0_10_c = \$385  | \$388 ;
-  assign \$389  = ~ sel_l2_s0[33];
-  assign \$390  = ~ sel_l2_s0[34];
-  assign \$391  = \$389  ^ \$390 ;
-  assign \$392  = ~ sel_l2_s0[35];
-  assign sel_pop2_0_8_s = \$391  ^ \$392 ;
-  assign \$393  = ~ sel_l2_s0[33];
-  assign \$394  = ~ sel_l2_s0[34];
-  assign \$395  = \$393  & \$394 ;
-  assign \$396  = ~ sel_l2_s0[33];
-  assign \$397  = ~ sel_l2_s0[35];
-  assign \$398  = \$396  & \$397 ;
-  assign \$399  = \$395  | \$398 ;
-  assign \$400  = ~ sel_l2_s0[34];
-  assign \$401  = ~ sel_l2_s0[35];
-  assign \$402  = \$400  & \$401 ;
-  assign sel_pop2_0_8_c = \$399  | \$402 ;
-  assign \$403  = ~ sel_l2_s0[36];
-  assign \$404  = ~ sel_l2_s0[37];
-  assign \$405  = \$403  ^ \$404 ;
-  assign \$406  = ~ sel_l2_s0[38];
-  assign sel_pop2_0_6_s = \$405  ^ \$406 ;
-  assign \$407  = ~ sel_l2_s0[36];
-  assign \$408  = ~ sel_l2_s0[37];
-  assign \$409  = \$407  & \$408 ;
-  assign \$410  = ~ sel_l2_s0[36];
-  assign \$411  = ~ sel_l2_s0[38];
-  assign \$412  = \$410  & \$411 ;
-  assign \$413  = \$409  | \$412 ;
-  assign \$414  = ~ sel_l2_s0[37];
-  assign \$415  = ~ sel_l2_s0[38];
-  assign \$416  = \$414  & \$415 ;
-  assign sel_pop2_0_6_c = \$413  | \$416 ;
-  assign \$417  = ~ sel_l2_s0[39];
-  assign \$418  = ~ sel_l2_s0[40];
-  assign \$419  = \$417  ^ \$418 ;
-  assign \$420  = ~ sel_l2_s0[41];
-  assign sel_pop2_0_4_s = \$419  ^ \$420 ;
-  assign \$421  = ~ sel_l2_s0[39];
-  assign \$422  = ~ sel_l2_s0[40];
-  assign \$423  = \$421  & \$422 ;
-  assign \$424  = ~ sel_l2_s0[39];
-  assign \$425  = ~ sel_l2_s0[41];
-  assign \$426  = \$424  & \$425 ;
-  assign \$427  = \$423  | \$426 ;
-  assign \$428  = ~ sel_l2_s0[40];
-  assign \$429  = ~ sel_l2_s0[41];
-  assign \$430  = \$428  & \$429 ;
-  assign sel_pop2_0_4_c = \$427  | \$430 ;
-  assign \$431  = sel_pop2_0_12_s ^ sel_pop2_0_10_s;
-  assign sel_pop2_0_2_s = \$431  ^ sel_pop2_0_8_s;
-  assign \$432  = sel_pop2_0_12_s & sel_pop2_0_10_s;
-  assign \$433  = sel_pop2_0_12_s & sel_pop2_0_8_s;
-  assign \$434  = \$432  | \$433 ;
-  assign \$435  = sel_pop2_0_10_s & sel_pop2_0_8_s;
-  assign sel_pop2_0_2_c = \$434  | \$435 ;
-  assign \$436  = sel_pop2_0_6_s ^ sel_pop2_0_4_s;
-  assign sel_pop2_0_0_s = \$436  ^ sel_pop2_0_2_s;
-  assign \$437  = sel_pop2_0_6_s & sel_pop2_0_4_s;
-  assign \$438  = sel_pop2_0_6_s & sel_pop2_0_2_s;
-  assign \$439  = \$437  | \$438 ;
-  assign \$440  = sel_pop2_0_4_s & sel_pop2_0_2_s;
-  assign sel_pop2_0_0_c = \$439  | \$440 ;
-  assign \$441  = sel_pop2_0_12_c ^ sel_pop2_0_10_c;
-  assign sel_pop2_1_4_s = \$441  ^ sel_pop2_0_8_c;
-  assign \$442  = sel_pop2_0_12_c & sel_pop2_0_10_c;
-  assign \$443  = sel_pop2_0_12_c & sel_pop2_0_8_c;
-  assign \$444  = \$442  | \$443 ;
-  assign \$445  = sel_pop2_0_10_c & sel_pop2_0_8_c;
-  assign sel_pop2_1_4_c = \$444  | \$445 ;
-  assign \$446  = sel_pop2_0_6_c ^ sel_pop2_0_4_c;
-  assign sel_pop2_1_2_s = \$446  ^ sel_pop2_0_2_c;
-  assign \$447  = sel_pop2_0_6_c & sel_pop2_0_4_c;
-  assign \$448  = sel_pop2_0_6_c & sel_pop2_0_2_c;
-  assign \$449  = \$447  | \$448 ;
-  assign \$450  = sel_pop2_0_4_c & sel_pop2_0_2_c;
-  assign sel_pop2_1_2_c = \$449  | \$450 ;
-  assign \$451  = sel_pop2_0_0_c ^ sel_pop2_1_4_s;
-  assign sel_pop2_1_0_s = \$451  ^ sel_pop2_1_2_s;
-  assign \$452  = sel_pop2_0_0_c & sel_pop2_1_4_s;
-  assign \$453  = sel_pop2_0_0_c & sel_pop2_1_2_s;
-  assign \$454  = \$452  | \$453 ;
-  assign \$455  = sel_pop2_1_4_s & sel_pop2_1_2_s;
-  assign sel_pop2_1_0_c = \$454  | \$455 ;
-  assign \$456  = sel_pop2_1_4_c ^ sel_pop2_1_2_c;
-  assign sel_pop2_2_0_s = \$456  ^ sel_pop2_1_0_c;
-  assign \$457  = sel_pop2_1_4_c & sel_pop2_1_2_c;
-  assign \$458  = sel_pop2_1_4_c & sel_pop2_1_0_c;
-  assign \$459  = \$457  | \$458 ;
-  assign \$460  = sel_pop2_1_2_c & sel_pop2_1_0_c;
-  assign sel_pop2_2_0_c = \$459  | \$460 ;
-  assign \$461  = sel_l2_s0[2] ^ sel_l2_s0[16];
-  assign sel_pop3_0_12_s = \$461  ^ sel_l2_s0[29];
-  assign \$462  = sel_l2_s0[2] & sel_l2_s0[16];
-  assign \$463  = sel_l2_s0[2] & sel_l2_s0[29];
-  assign \$464  = \$462  | \$463 ;
-  assign \$465  = sel_l2_s0[16] & sel_l2_s0[29];
-  assign sel_pop3_0_12_c = \$464  | \$465 ;
-  assign \$466  = ~ sel_l2_s0[42];
-  assign \$467  = ~ sel_l2_s0[43];
-  assign \$468  = \$466  ^ \$467 ;
-  assign \$469  = ~ sel_l2_s0[44];
-  assign sel_pop3_0_10_s = \$468  ^ \$469 ;
-  assign \$470  = ~ sel_l2_s0[42];
-  assign \$471  = ~ sel_l2_s0[43];
-  assign \$472  = \$470  & \$471 ;
-  assign \$473  = ~ sel_l2_s0[42];
-  assign \$474  = ~ sel_l2_s0[44];
+  assign sel_cs0_0_0_4c = \$236  | \$239 ;
+  assign \$240  = ~ sel_l2_s0[15];
+  assign \$241  = sel_l2_s0[0] ^ \$240 ;
+  assign \$242  = ~ sel_l2_s0[16];
+  assign sel_cs0_1_0_0s = \$241  ^ \$242 ;
+  assign \$243  = ~ sel_l2_s0[15];
+  assign \$244  = sel_l2_s0[0] & \$243 ;
+  assign \$245  = ~ sel_l2_s0[16];
+  assign \$246  = sel_l2_s0[0] & \$245 ;
+  assign \$247  = \$244  | \$246 ;
+  assign \$248  = ~ sel_l2_s0[15];
+  assign \$249  = ~ sel_l2_s0[16];
+  assign \$250  = \$248  & \$249 ;
+  assign sel_cs0_1_0_0c = \$247  | \$250 ;
+  assign \$251  = ~ sel_l2_s0[17];
+  assign \$252  = ~ sel_l2_s0[18];
+  assign \$253  = \$251  ^ \$252 ;
+  assign \$254  = ~ sel_l2_s0[19];
+  assign sel_cs0_1_0_1s = \$253  ^ \$254 ;
+  assign \$255  = ~ sel_l2_s0[17];
+  assign \$256  = ~ sel_l2_s0[18];
+  assign \$257  = \$255  & \$256 ;
+  assign \$258  = ~ sel_l2_s0[17];
+  assign \$259  = ~ sel_l2_s0[19];
+  assign \$260  = \$258  & \$259 ;
+  assign \$261  = \$257  | \$260 ;
+  assign \$262  = ~ sel_l2_s0[18];
+  assign \$263  = ~ sel_l2_s0[19];
+  assign \$264  = \$262  & \$263 ;
+  assign sel_cs0_1_0_1c = \$261  | \$264 ;
+  assign \$265  = ~ sel_l2_s0[20];
+  assign \$266  = ~ sel_l2_s0[21];
+  assign \$267  = \$265  ^ \$266 ;
+  assign \$268  = ~ sel_l2_s0[22];
+  assign sel_cs0_1_0_2s = \$267  ^ \$268 ;
+  assign \$269  = ~ sel_l2_s0[20];
+  assign \$270  = ~ sel_l2_s0[21];
+  assign \$271  = \$269  & \$270 ;
+  assign \$272  = ~ sel_l2_s0[20];
+  assign \$273  = ~ sel_l2_s0[22];
+  assign \$274  = \$272  & \$273 ;
+  assign \$275  = \$271  | \$274 ;
+  assign \$276  = ~ sel_l2_s0[21];
+  assign \$277  = ~ sel_l2_s0[22];
+  assign \$278  = \$276  & \$277 ;
+  assign sel_cs0_1_0_2c = \$275  | \$278 ;
+  assign \$279  = ~ sel_l2_s0[23];
+  assign \$280  = ~ sel_l2_s0[24];
+  assign \$281  = \$279  ^ \$280 ;
+  assign \$282  = ~ sel_l2_s0[25];
+  assign sel_cs0_1_0_3s = \$281  ^ \$282 ;
+  assign \$283  = ~ sel_l2_s0[23];
+  assign \$284  = ~ sel_l2_s0[24];
+  assign \$285  = \$283  & \$284 ;
+  assign \$286  = ~ sel_l2_s0[23];
+  assign \$287  = ~ sel_l2_s0[25];
+  assign \$288  = \$286  & \$287 ;
+  assign \$289  = \$285  | \$288 ;
+  assign \$290  = ~ sel_l2_s0[24];
+  assign \$291  = ~ sel_l2_s0[25];
+  assign \$292  = \$290  & \$291 ;
+  assign sel_cs0_1_0_3c = \$289  | \$292 ;
+  assign \$293  = ~ sel_l2_s0[26];
+  assign \$294  = ~ sel_l2_s0[27];
+  assign \$295  = \$293  ^ \$294 ;
+  assign \$296  = ~ sel_l2_s0[28];
+  assign sel_cs0_1_0_4s = \$295  ^ \$296 ;
+  assign \$297  = ~ sel_l2_s0[26];
+  assign \$298  = ~ sel_l2_s0[27];
+  assign \$299  = \$297  & \$298 ;
+  assign \$300  = ~ sel_l2_s0[26];
+  assign \$301  = ~ sel_l2_s0[28];
+  assign \$302  = \$300  & \$301 ;
+  assign \$303  = \$299  | \$302 ;
+  assign \$304  = ~ sel_l2_s0[27];
+  assign \$305  = ~ sel_l2_s0[28];
+  assign \$306  = \$304  & \$305 ;
+  assign sel_cs0_1_0_4c = \$303  | \$306 ;
+  assign \$307  = sel_l2_s0[1] ^ sel_l2_s0[15];
+  assign \$308  = ~ sel_l2_s0[29];
+  assign sel_cs0_2_0_0s = \$307  ^ \$308 ;
+  assign \$309  = sel_l2_s0[1] & sel_l2_s0[15];
+  assign \$310  = ~ sel_l2_s0[29];
+  assign \$311  = sel_l2_s0[1] & \$310 ;
+  assign \$312  = \$309  | \$311 ;
+  assign \$313  = ~ sel_l2_s0[29];
+  assign \$314  = sel_l2_s0[15] & \$313 ;
+  assign sel_cs0_2_0_0c = \$312  | \$314 ;
+  assign \$315  = ~ sel_l2_s0[30];
+  assign \$316  = ~ sel_l2_s0[31];
+  assign \$317  = \$315  ^ \$316 ;
+  assign \$318  = ~ sel_l2_s0[32];
+  assign sel_cs0_2_0_1s = \$317  ^ \$318 ;
+  assign \$319  = ~ sel_l2_s0[30];
+  assign \$320  = ~ sel_l2_s0[31];
+  assign \$321  = \$319  & \$320 ;
+  assign \$322  = ~ sel_l2_s0[30];
+  assign \$323  = ~ sel_l2_s0[32];
+  assign \$324  = \$322  & \$323 ;
+  assign \$325  = \$321  | \$324 ;
+  assign \$326  = ~ sel_l2_s0[31];
+  assign \$327  = ~ sel_l2_s0[32];
+  assign \$328  = \$326  & \$327 ;
+  assign sel_cs0_2_0_1c = \$325  | \$328 ;
+  assign \$329  = ~ sel_l2_s0[33];
+  assign \$330  = ~ sel_l2_s0[34];
+  assign \$331  = \$329  ^ \$330 ;
+  assign \$332  = ~ sel_l2_s0[35];
+  assign sel_cs0_2_0_2s = \$331  ^ \$332 ;
+  assign \$333  = ~ sel_l2_s0[33];
+  assign \$334  = ~ sel_l2_s0[34];
+  assign \$335  = \$333  & \$334 ;
+  assign \$336  = ~ sel_l2_s0[33];
+  assign \$337  = ~ sel_l2_s0[35];
+  assign \$338  = \$336  & \$337 ;
+  assign \$339  = \$335  | \$338 ;
+  assign \$340  = ~ sel_l2_s0[34];
+  assign \$341  = ~ sel_l2_s0[35];
+  assign \$342  = \$340  & \$341 ;
+  assign sel_cs0_2_0_2c = \$339  | \$342 ;
+  assign \$343  = ~ sel_l2_s0[36];
+  assign \$344  = ~ sel_l2_s0[37];
+  assign \$345  = \$343  ^ \$344 ;
+  assign \$346  = ~ sel_l2_s0[38];
+  assign sel_cs0_2_0_3s = \$345  ^ \$346 ;
+  assign \$347  = ~ sel_l2_s0[36];
+  assign \$348  = ~ sel_l2_s0[37];
+  assign \$349  = \$347  & \$348 ;
+  assign \$350  = ~ sel_l2_s0[36];
+  assign \$351  = ~ sel_l2_s0[38];
+  assign \$352  = \$350  & \$351 ;
+  assign \$353  = \$349  | \$352 ;
+  assign \$354  = ~ sel_l2_s0[37];
+  assign \$355  = ~ sel_l2_s0[38];
+  assign \$356  = \$354  & \$355 ;
+  assign sel_cs0_2_0_3c = \$353  | \$356 ;
+  assign \$357  = ~ sel_l2_s0[39];
+  assign \$358  = ~ sel_l2_s0[40];
+  assign \$359  = \$357  ^ \$358 ;
+  assign \$360  = ~ sel_l2_s0[41];
+  assign sel_cs0_2_0_4s = \$359  ^ \$360 ;
+  assign \$361  = ~ sel_l2_s0[39];
+  assign \$362  = ~ sel_l2_s0[40];
+  assign \$363  = \$361  & \$362 ;
+  assign \$364  = ~ sel_l2_s0[39];
+  assign \$365  = ~ sel_l2_s0[41];
+  assign \$366  = \$364  & \$365 ;
+  assign \$367  = \$363  | \$366 ;
+  assign \$368  = ~ sel_l2_s0[40];
+  assign \$369  = ~ sel_l2_s0[41];
+  assign \$370  = \$368  & \$369 ;
+  assign sel_cs0_2_0_4c = \$367  | \$370 ;
+  assign \$371  = sel_l2_s0[2] ^ sel_l2_s0[16];
+  assign sel_cs0_3_0_0s = \$371  ^ sel_l2_s0[29];
+  assign \$372  = sel_l2_s0[2] & sel_l2_s0[16];
+  assign \$373  = sel_l2_s0[2] & sel_l2_s0[29];
+  assign \$374  = \$372  | \$373 ;
+  assign \$375  = sel_l2_s0[16] & sel_l2_s0[29];
+  assign sel_cs0_3_0_0c = \$374  | \$375 ;
+  assign \$376  = ~ sel_l2_s0[42];
+  assign \$377  = ~ sel_l2_s0[43];
+  assign \$378  = \$376  ^ \$377 ;
+  assign \$379  = ~ sel_l2_s0[44];
+  assign sel_cs0_3_0_1s = \$378  ^ \$379 ;
+  assign \$380  = ~ sel_l2_s0[42];
+  assign \$381  = ~ sel_l2_s0[43];
+  assign \$382  = \$380  & \$381 ;
+  assign \$383  = ~ sel_l2_s0[42];
+  assign \$384  = ~ sel_l2_s0[44];
+  assign \$385  = \$383  & \$384 ;
+  assign \$386  = \$382  | \$385 ;
+  assign \$387  = ~ sel_l2_s0[43];
+  assign \$388  = ~ sel_l2_s0[44];
+  assign \$389  = \$387  & \$388 ;
+  assign sel_cs0_3_0_1c = \$386  | \$389 ;
+  assign \$390  = ~ sel_l2_s0[45];
+  assign \$391  = ~ sel_l2_s0[46];
+  assign \$392  = \$390  ^ \$391 ;
+  assign \$393  = ~ sel_l2_s0[47];
+  assign sel_cs0_3_0_2s = \$392  ^ \$393 ;
+  assign \$394  = ~ sel_l2_s0[45];
+  assign \$395  = ~ sel_l2_s0[46];
+  assign \$396  = \$394  & \$395 ;
+  assign \$397  = ~ sel_l2_s0[45];
+  assign \$398  = ~ sel_l2_s0[47];
+  assign \$399  = \$397  & \$398 ;
+  assign \$400  = \$396  | \$399 ;
+  assign \$401  = ~ sel_l2_s0[46];
+  assign \$402  = ~ sel_l2_s0[47];
+  assign \$403  = \$401  & \$402 ;
+  assign sel_cs0_3_0_2c = \$400  | \$403 ;
+  assign \$404  = ~ sel_l2_s0[48];
+  assign \$405  = ~ sel_l2_s0[49];
+  assign \$406  = \$404  ^ \$405 ;
+  assign \$407  = ~ sel_l2_s0[50];
+  assign sel_cs0_3_0_3s = \$406  ^ \$407 ;
+  assign \$408  = ~ sel_l2_s0[48];
+  assign \$409  = ~ sel_l2_s0[49];
+  assign \$410  = \$408  & \$409 ;
+  assign \$411  = ~ sel_l2_s0[48];
+  assign \$412  = ~ sel_l2_s0[50];
+  assign \$413  = \$411  & \$412 ;
+  assign \$414  = \$410  | \$413 ;
+  assign \$415  = ~ sel_l2_s0[49];
+  assign \$416  = ~ sel_l2_s0[50];
+  assign \$417  = \$415  & \$416 ;
+  assign sel_cs0_3_0_3c = \$414  | \$417 ;
+  assign \$418  = ~ sel_l2_s0[51];
+  assign \$419  = ~ sel_l2_s0[52];
+  assign \$420  = \$418  ^ \$419 ;
+  assign \$421  = ~ sel_l2_s0[53];
+  assign sel_cs0_3_0_4s = \$420  ^ \$421 ;
+  assign \$422  = ~ sel_l2_s0[51];
+  assign \$423  = ~ sel_l2_s0[52];
+  assign \$424  = \$422  & \$423 ;
+  assign \$425  = ~ sel_l2_s0[51];
+  assign \$426  = ~ sel_l2_s0[53];
+  assign \$427  = \$425  & \$426 ;
+  assign \$428  = \$424  | \$427 ;
+  assign \$429  = ~ sel_l2_s0[52];
+  assign \$430  = ~ sel_l2_s0[53];
+  assign \$431  = \$429  & \$430 ;
+  assign sel_cs0_3_0_4c = \$428  | \$431 ;
+  assign \$432  = sel_l2_s0[3] ^ sel_l2_s0[17];
+  assign sel_cs0_4_0_0s = \$432  ^ sel_l2_s0[30];
+  assign \$433  = sel_l2_s0[3] & sel_l2_s0[17];
+  assign \$434  = sel_l2_s0[3] & sel_l2_s0[30];
+  assign \$435  = \$433  | \$434 ;
+  assign \$436  = sel_l2_s0[17] & sel_l2_s0[30];
+  assign sel_cs0_4_0_0c = \$435  | \$436 ;
+  assign \$437  = ~ sel_l2_s0[54];
+  assign \$438  = sel_l2_s0[42] ^ \$437 ;
+  assign \$439  = ~ sel_l2_s0[55];
+  assign sel_cs0_4_0_1s = \$438  ^ \$439 ;
+  assign \$440  = ~ sel_l2_s0[54];
+  assign \$441  = sel_l2_s0[42] & \$440 ;
+  assign \$442  = ~ sel_l2_s0[55];
+  assign \$443  = sel_l2_s0[42] & \$442 ;
+  assign \$444  = \$441  | \$443 ;
+  assign \$445  = ~ sel_l2_s0[54];
+  assign \$446  = ~ sel_l2_s0[55];
+  assign \$447  = \$445  & \$446 ;
+  assign sel_cs0_4_0_1c = \$444  | \$447 ;
+  assign \$448  = ~ sel_l2_s0[56];
+  assign \$449  = ~ sel_l2_s0[57];
+  assign \$450  = \$448  ^ \$449 ;
+  assign \$451  = ~ sel_l2_s0[58];
+  assign sel_cs0_4_0_2s = \$450  ^ \$451 ;
+  assign \$452  = ~ sel_l2_s0[56];
+  assign \$453  = ~ sel_l2_s0[57];
+  assign \$454  = \$452  & \$453 ;
+  assign \$455  = ~ sel_l2_s0[56];
+  assign \$456  = ~ sel_l2_s0[58];
+  assign \$457  = \$455  & \$456 ;
+  assign \$458  = \$454  | \$457 ;
+  assign \$459  = ~ sel_l2_s0[57];
+  assign \$460  = ~ sel_l2_s0[58];
+  assign \$461  = \$459  & \$460 ;
+  assign sel_cs0_4_0_2c = \$458  | \$461 ;
+  assign \$462  = ~ sel_l2_s0[59];
+  assign \$463  = ~ sel_l2_s0[60];
+  assign \$464  = \$462  ^ \$463 ;
+  assign \$465  = ~ sel_l2_s0[61];
+  assign sel_cs0_4_0_3s = \$464  ^ \$465 ;
+  assign \$466  = ~ sel_l2_s0[59];
+  assign \$467  = ~ sel_l2_s0[60];
+  assign \$468  = \$466  & \$467 ;
+  assign \$469  = ~ sel_l2_s0[59];
+  assign \$470  = ~ sel_l2_s0[61];
+  assign \$471  = \$469  & \$470 ;
+  assign \$472  = \$468  | \$471 ;
+  assign \$473  = ~ sel_l2_s0[60];
+  assign \$474  = ~ sel_l2_s0[61];
   assign \$475  = \$473  & \$474 ;
-  assign \$476  = \$472  | \$475 ;
-  assign \$477  = ~ sel_l2_s0[43];
-  assign \$478  = ~ sel_l2_s0[44];
-  assign \$479  = \$477  & \$478 ;
-  assign sel_pop3_0_10_c = \$476  | \$479 ;
-  assign \$480  = ~ sel_l2_s0[45];
-  assign \$481  = ~ sel_l2_s0[46];
-  assign \$482  = \$480  ^ \$481 ;
-  assign \$483  = ~ sel_l2_s0[47];
-  assign sel_pop3_0_8_s = \$482  ^ \$483 ;
-  assign \$484  = ~ sel_l2_s0[45];
-  assign \$485  = ~ sel_l2_s0[46];
-  assign \$486  = \$484  & \$485 ;
-  assign \$487  = ~ sel_l2_s0[45];
-  assign \$488  = ~ sel_l2_s0[47];
+  assign sel_cs0_4_0_3c = \$472  | \$475 ;
+  assign \$476  = ~ sel_l2_s0[62];
+  assign \$477  = ~ sel_l2_s0[63];
+  assign \$478  = \$476  ^ \$477 ;
+  assign \$479  = ~ sel_l2_s0[64];
+  assign sel_cs0_4_0_4s = \$478  ^ \$479 ;
+  assign \$480  = ~ sel_l2_s0[62];
+  assign \$481  = ~ sel_l2_s0[63];
+  assign \$482  = \$480  & \$481 ;
+  assign \$483  = ~ sel_l2_s0[62];
+  assign \$484  = ~ sel_l2_s0[64];
+  assign \$485  = \$483  & \$484 ;
+  assign \$486  = \$482  | \$485 ;
+  assign \$487  = ~ sel_l2_s0[63];
+  assign \$488  = ~ sel_l2_s0[64];
   assign \$489  = \$487  & \$488 ;
-  assign \$490  = \$486  | \$489 ;
-  assign \$491  = ~ sel_l2_s0[46];
-  assign \$492  = ~ sel_l2_s0[47];
-  assign \$493  = \$491  & \$492 ;
-  assign sel_pop3_0_8_c = \$490  | \$493 ;
-  assign \$494  = ~ sel_l2_s0[48];
-  assign \$495  = ~ sel_l2_s0[49];
-  assign \$496  = \$494  ^ \$495 ;
-  assign \$497  = ~ sel_l2_s0[50];
-  assign sel_pop3_0_6_s = \$496  ^ \$497 ;
-  assign \$498  = ~ sel_l2_s0[48];
-  assign \$499  = ~ sel_l2_s0[49];
-  assign \$500  = \$498  & \$499 ;
-  assign \$501  = ~ sel_l2_s0[48];
-  assign \$502  = ~ sel_l2_s0[50];
-  assign \$503  = \$501  & \$502 ;
-  assign \$504  = \$500  | \$503 ;
-  assign \$505  = ~ sel_l2_s0[49];
-  assign \$506  = ~ sel_l2_s0[50];
-  assign \$507  = \$505  & \$506 ;
-  assign sel_pop3_0_6_c = \$504  | \$507 ;
-  assign \$508  = ~ sel_l2_s0[51];
-  assign \$509  = ~ sel_l2_s0[52];
-  assign \$510  = \$508  ^ \$509 ;
-  assign \$511  = ~ sel_l2_s0[53];
-  assign sel_pop3_0_4_s = \$510  ^ \$511 ;
-  assign \$512  = ~ sel_l2_s0[51];
-  assign \$513  = ~ sel_l2_s0[52];
-  assign \$514  = \$512  & \$513 ;
-  assign \$515  = ~ sel_l2_s0[51];
-  assign \$516  = ~ sel_l2_s0[53];
-  assign \$517  = \$515  & \$516 ;
-  assign \$518  = \$514  | \$517 ;
-  assign \$519  = ~ sel_l2_s0[52];
-  assign \$520  = ~ sel_l2_s0[53];
-  assign \$521  = \$519  & \$520 ;
-  assign sel_pop3_0_4_c = \$518  | \$521 ;
-  assign \$522  = sel_pop3_0_12_s ^ sel_pop3_0_10_s;
-  assign sel_pop3_0_2_s = \$522  ^ sel_pop3_0_8_s;
-  assign \$523  = sel_pop3_0_12_s & sel_pop3_0_10_s;
-  assign \$524  = sel_pop3_0_12_s & sel_pop3_0_8_s;
-  assign \$525  = \$523  | \$524 ;
-  assign \$526  = sel_pop3_0_10_s & sel_pop3_0_8_s;
-  assign sel_pop3_0_2_c = \$525  | \$526 ;
-  assign \$527  = sel_pop3_0_6_s ^ sel_pop3_0_4_s;
-  assign sel_pop3_0_0_s = \$527  ^ sel_pop3_0_2_s;
-  assign \$528  = sel_pop3_0_6_s & sel_pop3_0_4_s;
-  assign \$529  = sel_pop3_0_6_s & sel_pop3_0_2_s;
-  assign \$530  = \$528  | \$529 ;
-  assign \$531  = sel_pop3_0_4_s & sel_pop3_0_2_s;
-  assign sel_pop3_0_0_c = \$530  | \$531 ;
-  assign \$532  = sel_pop3_0_12_c ^ sel_pop3_0_10_c;
-  assign sel_pop3_1_4_s = \$532  ^ sel_pop3_0_8_c;
-  assign \$533  = sel_pop3_0_12_c & sel_pop3_0_10_c;
-  assign \$534  = sel_pop3_0_12_c & sel_pop3_0_8_c;
-  assign \$535  = \$533  | \$534 ;
-  assign \$536  = sel_pop3_0_10_c & sel_pop3_0_8_c;
-  assign sel_pop3_1_4_c = \$535  | \$536 ;
-  assign \$537  = sel_pop3_0_6_c ^ sel_pop3_0_4_c;
-  assign sel_pop3_1_2_s = \$537  ^ sel_pop3_0_2_c;
-  assign \$538  = sel_pop3_0_6_c & sel_pop3_0_4_c;
-  assign \$539  = sel_pop3_0_6_c & sel_pop3_0_2_c;
-  assign \$540  = \$538  | \$539 ;
-  assign \$541  = sel_pop3_0_4_c & sel_pop3_0_2_c;
-  assign sel_pop3_1_2_c = \$540  | \$541 ;
-  assign \$542  = sel_pop3_0_0_c ^ sel_pop3_1_4_s;
-  assign sel_pop3_1_0_s = \$542  ^ sel_pop3_1_2_s;
-  assign \$543  = sel_pop3_0_0_c & sel_pop3_1_4_s;
-  assign \$544  = sel_pop3_0_0_c & sel_pop3_1_2_s;
-  assign \$545  = \$543  | \$544 ;
-  assign \$546  = sel_pop3_1_4_s & sel_pop3_1_2_s;
-  assign sel_pop3_1_0_c = \$545  | \$546 ;
-  assign \$547  = sel_pop3_1_4_c ^ sel_pop3_1_2_c;
-  assign sel_pop3_2_0_s = \$547  ^ sel_pop3_1_0_c;
-  assign \$548  = sel_pop3_1_4_c & sel_pop3_1_2_c;
-  assign \$549  = sel_pop3_1_4_c & sel_pop3_1_0_c;
-  assign \$550  = \$548  | \$549 ;
-  assign \$551  = sel_pop3_1_2_c & sel_pop3_1_0_c;
-  assign sel_pop3_2_0_c = \$550  | \$551 ;
-  assign \$552  = sel_l2_s0[3] ^ sel_l2_s0[17];
-  assign sel_pop4_0_12_s = \$552  ^ sel_l2_s0[30];
-  assign \$553  = sel_l2_s0[3] & sel_l2_s0[17];
-  assign \$554  = sel_l2_s0[3] & sel_l2_s0[30];
-  assign \$555  = \$553  | \$554 ;
-  assign \$556  = sel_l2_s0[17] & sel_l2_s0[30];
-  assign sel_pop4_0_12_c = \$555  | \$556 ;
-  assign \$557  = ~ sel_l2_s0[54];
-  assign \$558  = sel_l2_s0[42] ^ \$557 ;
-  assign \$559  = ~ sel_l2_s0[55];
-  assign sel_pop4_0_10_s = \$558  ^ \$559 ;
-  assign \$560  = ~ sel_l2_s0[54];
-  assign \$561  = sel_l2_s0[42] & \$560 ;
-  assign \$562  = ~ sel_l2_s0[55];
-  assign \$563  = sel_l2_s0[42] & \$562 ;
-  assign \$564  = \$561  | \$563 ;
-  assign \$565  = ~ sel_l2_s0[54];
-  assign \$566  = ~ sel_l2_s0[55];
-  assign \$567  = \$565  & \$566 ;
-  assign sel_pop4_0_10_c = \$564  | \$567 ;
-  assign \$568  = ~ sel_l2_s0[56];
-  assign \$569  = ~ sel_l2_s0[57];
-  assign \$570  = \$568  ^ \$569 ;
-  assign \$571  = ~ sel_l2_s0[58];
-  assign sel_pop4_0_8_s = \$570  ^ \$571 ;
-  assign \$572  = ~ sel_l2_s0[56];
-  assign \$573  = ~ sel_l2_s0[57];
-  assign \$574  = \$572  & \$573 ;
-  assign \$575  = ~ sel_l2_s0[56];
-  assign \$576  = ~ sel_l2_s0[58];
-  assign \$577  = \$575  & \$576 ;
-  assign \$578  = \$574  | \$577 ;
-  assign \$579  = ~ sel_l2_s0[57];
-  assign \$580  = ~ sel_l2_s0[58];
-  assign \$581  = \$579  & \$580 ;
-  assign sel_pop4_0_8_c = \$578  | \$581 ;
-  assign \$582  = ~ sel_l2_s0[59];
-  assign \$583  = ~ sel_l2_s0[60];
-  assign \$584  = \$582  ^ \$583 ;
-  assign \$585  = ~ sel_l2_s0[61];
-  assign sel_pop4_0_6_s = \$584  ^ \$585 ;
-  assign \$586  = ~ sel_l2_s0[59];
-  assign \$587  = ~ sel_l2_s0[60];
-  assign \$588  = \$586  & \$587 ;
-  assign \$589  = ~ sel_l2_s0[59];
-  assign \$590  = ~ sel_l2_s0[61];
-  assign \$591  = \$589  & \$590 ;
-  assign \$592  = \$588  | \$591 ;
-  assign \$593  = ~ sel_l2_s0[60];
-  assign \$594  = ~ sel_l2_s0[61];
-  assign \$595  = \$593  & \$594 ;
-  assign sel_pop4_0_6_c = \$592  | \$595 ;
-  assign \$596  = ~ sel_l2_s0[62];
-  assign \$597  = ~ sel_l2_s0[63];
-  assign \$598  = \$596  ^ \$597 ;
-  assign \$599  = ~ sel_l2_s0[64];
-  assign sel_pop4_0_4_s = \$598  ^ \$599 ;
-  assign \$600  = ~ sel_l2_s0[62];
-  assign \$601  = ~ sel_l2_s0[63];
-  assign \$602  = \$600  & \$601 ;
-  assign \$603  = ~ sel_l2_s0[62];
-  assign \$604  = ~ sel_l2_s0[64];
-  assign \$605  = \$603  & \$604 ;
-  assign \$606  = \$602  | \$605 ;
-  assign \$607  = ~ sel_l2_s0[63];
-  assign \$608  = ~ sel_l2_s0[64];
-  assign \$609  = \$607  & \$608 ;
-  assign sel_pop4_0_4_c = \$606  | \$609 ;
-  assign \$610  = sel_pop4_0_12_s ^ sel_pop4_0_10_s;
-  assign sel_pop4_0_2_s = \$610  ^ sel_pop4_0_8_s;
-  assign \$611  = sel_pop4_0_12_s & sel_pop4_0_10_s;
-  assign \$612  = sel_pop4_0_12_s & sel_pop4_0_8_s;
-  assign \$613  = \$611  | \$612 ;
-  assign \$614  = sel_pop4_0_10_s & sel_pop4_0_8_s;
-  assign sel_pop4_0_2_c = \$613  | \$614 ;
-  assign \$615  = sel_pop4_0_6_s ^ sel_pop4_0_4_s;
-  assign sel_pop4_0_0_s = \$615  ^ sel_pop4_0_2_s;
-  assign \$616  = sel_pop4_0_6_s & sel_pop4_0_4_s;
-  assign \$617  = sel_pop4_0_6_s & sel_pop4_0_2_s;
-  assign \$618  = \$616  | \$617 ;
-  assign \$619  = sel_pop4_0_4_s & sel_pop4_0_2_s;
-  assign sel_pop4_0_0_c = \$618  | \$619 ;
-  assign \$620  = sel_pop4_0_12_c ^ sel_pop4_0_10_c;
-  assign sel_pop4_1_4_s = \$620  ^ sel_pop4_0_8_c;
-  assign \$621  = sel_pop4_0_12_c & sel_pop4_0_10_c;
-  assign \$622  = sel_pop4_0_12_c & sel_pop4_0_8_c;
-  assign \$623  = \$621  | \$622 ;
-  assign \$624  = sel_pop4_0_10_c & sel_pop4_0_8_c;
-  assign sel_pop4_1_4_c = \$623  | \$624 ;
-  assign \$625  = sel_pop4_0_6_c ^ sel_pop4_0_4_c;
-  assign sel_pop4_1_2_s = \$625  ^ sel_pop4_0_2_c;
-  assign \$626  = sel_pop4_0_6_c & sel_pop4_0_4_c;
-  assign \$627  = sel_pop4_0_6_c & sel_pop4_0_2_c;
-  assign \$628  = \$626  | \$627 ;
-  assign \$629  = sel_pop4_0_4_c & sel_pop4_0_2_c;
-  assign sel_pop4_1_2_c = \$628  | \$629 ;
-  assign \$630  = sel_pop4_0_0_c ^ sel_pop4_1_4_s;
-  assign sel_pop4_1_0_s = \$630  ^ sel_pop4_1_2_s;
-  assign \$631  = sel_pop4_0_0_c & sel_pop4_1_4_s;
-  assign \$632  = sel_pop4_0_0_c & sel_pop4_1_2_s;
-  assign \$633  = \$631  | \$632 ;
-  assign \$634  = sel_pop4_1_4_s & sel_pop4_1_2_s;
-  assign sel_pop4_1_0_c = \$633  | \$634 ;
-  assign \$635  = sel_pop4_1_4_c ^ sel_pop4_1_2_c;
-  assign sel_pop4_2_0_s = \$635  ^ sel_pop4_1_0_c;
-  assign \$636  = sel_pop4_1_4_c & sel_pop4_1_2_c;
-  assign \$637  = sel_pop4_1_4_c & sel_pop4_1_0_c;
-  assign \$638  = \$636  | \$637 ;
-  assign \$639  = sel_pop4_1_2_c & sel_pop4_1_0_c;
-  assign sel_pop4_2_0_c = \$638  | \$639 ;
-  assign \$640  = sel_l2_s0[4] ^ sel_l2_s0[18];
-  assign sel_pop5_0_12_s = \$640  ^ sel_l2_s0[31];
-  assign \$641  = sel_l2_s0[4] & sel_l2_s0[18];
-  assign \$642  = sel_l2_s0[4] & sel_l2_s0[31];
-  assign \$643  = \$641  | \$642 ;
-  assign \$644  = sel_l2_s0[18] & sel_l2_s0[31];
-  assign sel_pop5_0_12_c = \$643  | \$644 ;
-  assign \$645  = sel_l2_s0[43] ^ sel_l2_s0[54];
-  assign \$646  = ~ sel_l2_s0[65];
-  assign sel_pop5_0_10_s = \$645  ^ \$646 ;
-  assign \$647  = sel_l2_s0[43] & sel_l2_s0[54];
-  assign \$648  = ~ sel_l2_s0[65];
-  assign \$649  = sel_l2_s0[43] & \$648 ;
-  assign \$650  = \$647  | \$649 ;
-  assign \$651  = ~ sel_l2_s0[65];
-  assign \$652  = sel_l2_s0[54] & \$651 ;
-  assign sel_pop5_0_10_c = \$650  | \$652 ;
-  assign \$653  = ~ sel_l2_s0[66];
-  assign \$654  = ~ sel_l2_s0[67];
-  assign \$655  = \$653  ^ \$654 ;
-  assign \$656  = ~ sel_l2_s0[68];
-  assign sel_pop5_0_8_s = \$655  ^ \$656 ;
-  assign \$657  = ~ sel_l2_s0[66];
-  assign \$658  = ~ sel_l2_s0[67];
-  assign \$659  = \$657  & \$658 ;
-  assign \$660  = ~ sel_l2_s0[66];
-  assign \$661  = ~ sel_l2_s0[68];
-  assign \$662  = \$660  & \$661 ;
-  assign \$663  = \$659  | \$662 ;
-  assign \$664  = ~ sel_l2_s0[67];
-  assign \$665  = ~ sel_l2_s0[68];
-  assign \$666  = \$664  & \$665 ;
-  assign sel_pop5_0_8_c = \$663  | \$666 ;
-  assign \$667  = ~ sel_l2_s0[69];
-  assign \$668  = ~ sel_l2_s0[70];
-  assign \$669  = \$667  ^ \$668 ;
-  assign \$670  = ~ sel_l2_s0[71];
-  assign sel_pop5_0_6_s = \$669  ^ \$670 ;
-  assign \$671  = ~ sel_l2_s0[69];
-  assign \$672  = ~ sel_l2_s0[70];
+  assign sel_cs0_4_0_4c = \$486  | \$489 ;
+  assign \$490  = sel_l2_s0[4] ^ sel_l2_s0[18];
+  assign sel_cs0_5_0_0s = \$490  ^ sel_l2_s0[31];
+  assign \$491  = sel_l2_s0[4] & sel_l2_s0[18];
+  assign \$492  = sel_l2_s0[4] & sel_l2_s0[31];
+  assign \$493  = \$491  | \$492 ;
+  assign \$494  = sel_l2_s0[18] & sel_l2_s0[31];
+  assign sel_cs0_5_0_0c = \$493  | \$494 ;
+  assign \$495  = sel_l2_s0[43] ^ sel_l2_s0[54];
+  assign \$496  = ~ sel_l2_s0[65];
+  assign sel_cs0_5_0_1s = \$495  ^ \$496 ;
+  assign \$497  = sel_l2_s0[43] & sel_l2_s0[54];
+  assign \$498  = ~ sel_l2_s0[65];
+  assign \$499  = sel_l2_s0[43] & \$498 ;
+  assign \$500  = \$497  | \$499 ;
+  assign \$501  = ~ sel_l2_s0[65];
+  assign \$502  = sel_l2_s0[54] & \$501 ;
+  assign sel_cs0_5_0_1c = \$500  | \$502 ;
+  assign \$503  = ~ sel_l2_s0[66];
+  assign \$504  = ~ sel_l2_s0[67];
+  assign \$505  = \$503  ^ \$504 ;
+  assign \$506  = ~ sel_l2_s0[68];
+  assign sel_cs0_5_0_2s = \$505  ^ \$506 ;
+  assign \$507  = ~ sel_l2_s0[66];
+  assign \$508  = ~ sel_l2_s0[67];
+  assign \$509  = \$507  & \$508 ;
+  assign \$510  = ~ sel_l2_s0[66];
+  assign \$511  = ~ sel_l2_s0[68];
+  assign \$512  = \$510  & \$511 ;
+  assign \$513  = \$509  | \$512 ;
+  assign \$514  = ~ sel_l2_s0[67];
+  assign \$515  = ~ sel_l2_s0[68];
+  assign \$516  = \$514  & \$515 ;
+  assign sel_cs0_5_0_2c = \$513  | \$516 ;
+  assign \$517  = ~ sel_l2_s0[69];
+  assign \$518  = ~ sel_l2_s0[70];
+  assign \$519  = \$517  ^ \$518 ;
+  assign \$520  = ~ sel_l2_s0[71];
+  assign sel_cs0_5_0_3s = \$519  ^ \$520 ;
+  assign \$521  = ~ sel_l2_s0[69];
+  assign \$522  = ~ sel_l2_s0[70];
+  assign \$523  = \$521  & \$522 ;
+  assign \$524  = ~ sel_l2_s0[69];
+  assign \$525  = ~ sel_l2_s0[71];
+  assign \$526  = \$524  & \$525 ;
+  assign \$527  = \$523  | \$526 ;
+  assign \$528  = ~ sel_l2_s0[70];
+  assign \$529  = ~ sel_l2_s0[71];
+  assign \$530  = \$528  & \$529 ;
+  assign sel_cs0_5_0_3c = \$527  | \$530 ;
+  assign \$531  = ~ sel_l2_s0[72];
+  assign \$532  = ~ sel_l2_s0[73];
+  assign \$533  = \$531  ^ \$532 ;
+  assign \$534  = ~ sel_l2_s0[74];
+  assign sel_cs0_5_0_4s = \$533  ^ \$534 ;
+  assign \$535  = ~ sel_l2_s0[72];
+  assign \$536  = ~ sel_l2_s0[73];
+  assign \$537  = \$535  & \$536 ;
+  assign \$538  = ~ sel_l2_s0[72];
+  assign \$539  = ~ sel_l2_s0[74];
+  assign \$540  = \$538  & \$539 ;
+  assign \$541  = \$537  | \$540 ;
+  assign \$542  = ~ sel_l2_s0[73];
+  assign \$543  = ~ sel_l2_s0[74];
+  assign \$544  = \$542  & \$543 ;
+  assign sel_cs0_5_0_4c = \$541  | \$544 ;
+  assign \$545  = sel_l2_s0[5] ^ sel_l2_s0[19];
+  assign sel_cs0_6_0_0s = \$545  ^ sel_l2_s0[32];
+  assign \$546  = sel_l2_s0[5] & sel_l2_s0[19];
+  assign \$547  = sel_l2_s0[5] & sel_l2_s0[32];
+  assign \$548  = \$546  | \$547 ;
+  assign \$549  = sel_l2_s0[19] & sel_l2_s0[32];
+  assign sel_cs0_6_0_0c = \$548  | \$549 ;
+  assign \$550  = sel_l2_s0[44] ^ sel_l2_s0[55];
+  assign sel_cs0_6_0_1s = \$550  ^ sel_l2_s0[65];
+  assign \$551  = sel_l2_s0[44] & sel_l2_s0[55];
+  assign \$552  = sel_l2_s0[44] & sel_l2_s0[65];
+  assign \$553  = \$551  | \$552 ;
+  assign \$554  = sel_l2_s0[55] & sel_l2_s0[65];
+  assign sel_cs0_6_0_1c = \$553  | \$554 ;
+  assign \$555  = ~ sel_l2_s0[75];
+  assign \$556  = ~ sel_l2_s0[76];
+  assign \$557  = \$555  ^ \$556 ;
+  assign \$558  = ~ sel_l2_s0[77];
+  assign sel_cs0_6_0_2s = \$557  ^ \$558 ;
+  assign \$559  = ~ sel_l2_s0[75];
+  assign \$560  = ~ sel_l2_s0[76];
+  assign \$561  = \$559  & \$560 ;
+  assign \$562  = ~ sel_l2_s0[75];
+  assign \$563  = ~ sel_l2_s0[77];
+  assign \$564  = \$562  & \$563 ;
+  assign \$565  = \$561  | \$564 ;
+  assign \$566  = ~ sel_l2_s0[76];
+  assign \$567  = ~ sel_l2_s0[77];
+  assign \$568  = \$566  & \$567 ;
+  assign sel_cs0_6_0_2c = \$565  | \$568 ;
+  assign \$569  = ~ sel_l2_s0[78];
+  assign \$570  = ~ sel_l2_s0[79];
+  assign \$571  = \$569  ^ \$570 ;
+  assign \$572  = ~ sel_l2_s0[80];
+  assign sel_cs0_6_0_3s = \$571  ^ \$572 ;
+  assign \$573  = ~ sel_l2_s0[78];
+  assign \$574  = ~ sel_l2_s0[79];
+  assign \$575  = \$573  & \$574 ;
+  assign \$576  = ~ sel_l2_s0[78];
+  assign \$577  = ~ sel_l2_s0[80];
+  assign \$578  = \$576  & \$577 ;
+  assign \$579  = \$575  | \$578 ;
+  assign \$580  = ~ sel_l2_s0[79];
+  assign \$581  = ~ sel_l2_s0[80];
+  assign \$582  = \$580  & \$581 ;
+  assign sel_cs0_6_0_3c = \$579  | \$582 ;
+  assign \$583  = ~ sel_l2_s0[81];
+  assign \$584  = ~ sel_l2_s0[82];
+  assign \$585  = \$583  ^ \$584 ;
+  assign \$586  = ~ sel_l2_s0[83];
+  assign sel_cs0_6_0_4s = \$585  ^ \$586 ;
+  assign \$587  = ~ sel_l2_s0[81];
+  assign \$588  = ~ sel_l2_s0[82];
+  assign \$589  = \$587  & \$588 ;
+  assign \$590  = ~ sel_l2_s0[81];
+  assign \$591  = ~ sel_l2_s0[83];
+  assign \$592  = \$590  & \$591 ;
+  assign \$593  = \$589  | \$592 ;
+  assign \$594  = ~ sel_l2_s0[82];
+  assign \$595  = ~ sel_l2_s0[83];
+  assign \$596  = \$594  & \$595 ;
+  assign sel_cs0_6_0_4c = \$593  | \$596 ;
+  assign \$597  = sel_l2_s0[6] ^ sel_l2_s0[20];
+  assign sel_cs0_7_0_0s = \$597  ^ sel_l2_s0[33];
+  assign \$598  = sel_l2_s0[6] & sel_l2_s0[20];
+  assign \$599  = sel_l2_s0[6] & sel_l2_s0[33];
+  assign \$600  = \$598  | \$599 ;
+  assign \$601  = sel_l2_s0[20] & sel_l2_s0[33];
+  assign sel_cs0_7_0_0c = \$600  | \$601 ;
+  assign \$602  = sel_l2_s0[45] ^ sel_l2_s0[56];
+  assign sel_cs0_7_0_1s = \$602  ^ sel_l2_s0[66];
+  assign \$603  = sel_l2_s0[45] & sel_l2_s0[56];
+  assign \$604  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$605  = \$603  | \$604 ;
+  assign \$606  = sel_l2_s0[56] & sel_l2_s0[66];
+  assign sel_cs0_7_0_1c = \$605  | \$606 ;
+  assign \$607  = ~ sel_l2_s0[84];
+  assign \$608  = sel_l2_s0[75] ^ \$607 ;
+  assign \$609  = ~ sel_l2_s0[85];
+  assign sel_cs0_7_0_2s = \$608  ^ \$609 ;
+  assign \$610  = ~ sel_l2_s0[84];
+  assign \$611  = sel_l2_s0[75] & \$610 ;
+  assign \$612  = ~ sel_l2_s0[85];
+  assign \$613  = sel_l2_s0[75] & \$612 ;
+  assign \$614  = \$611  | \$613 ;
+  assign \$615  = ~ sel_l2_s0[84];
+  assign \$616  = ~ sel_l2_s0[85];
+  assign \$617  = \$615  & \$616 ;
+  assign sel_cs0_7_0_2c = \$614  | \$617 ;
+  assign \$618  = ~ sel_l2_s0[86];
+  assign \$619  = ~ sel_l2_s0[87];
+  assign \$620  = \$618  ^ \$619 ;
+  assign \$621  = ~ sel_l2_s0[88];
+  assign sel_cs0_7_0_3s = \$620  ^ \$621 ;
+  assign \$622  = ~ sel_l2_s0[86];
+  assign \$623  = ~ sel_l2_s0[87];
+  assign \$624  = \$622  & \$623 ;
+  assign \$625  = ~ sel_l2_s0[86];
+  assign \$626  = ~ sel_l2_s0[88];
+  assign \$627  = \$625  & \$626 ;
+  assign \$628  = \$624  | \$627 ;
+  assign \$629  = ~ sel_l2_s0[87];
+  assign \$630  = ~ sel_l2_s0[88];
+  assign \$631  = \$629  & \$630 ;
+  assign sel_cs0_7_0_3c = \$628  | \$631 ;
+  assign \$632  = ~ sel_l2_s0[89];
+  assign \$633  = ~ sel_l2_s0[90];
+  assign \$634  = \$632  ^ \$633 ;
+  assign \$635  = ~ sel_l2_s0[91];
+  assign sel_cs0_7_0_4s = \$634  ^ \$635 ;
+  assign \$636  = ~ sel_l2_s0[89];
+  assign \$637  = ~ sel_l2_s0[90];
+  assign \$638  = \$636  & \$637 ;
+  assign \$639  = ~ sel_l2_s0[89];
+  assign \$640  = ~ sel_l2_s0[91];
+  assign \$641  = \$639  & \$640 ;
+  assign \$642  = \$638  | \$641 ;
+  assign \$643  = ~ sel_l2_s0[90];
+  assign \$644  = ~ sel_l2_s0[91];
+  assign \$645  = \$643  & \$644 ;
+  assign sel_cs0_7_0_4c = \$642  | \$645 ;
+  assign \$646  = sel_l2_s0[7] ^ sel_l2_s0[21];
+  assign sel_cs0_8_0_0s = \$646  ^ sel_l2_s0[34];
+  assign \$647  = sel_l2_s0[7] & sel_l2_s0[21];
+  assign \$648  = sel_l2_s0[7] & sel_l2_s0[34];
+  assign \$649  = \$647  | \$648 ;
+  assign \$650  = sel_l2_s0[21] & sel_l2_s0[34];
+  assign sel_cs0_8_0_0c = \$649  | \$650 ;
+  assign \$651  = sel_l2_s0[46] ^ sel_l2_s0[57];
+  assign sel_cs0_8_0_1s = \$651  ^ sel_l2_s0[67];
+  assign \$652  = sel_l2_s0[46] & sel_l2_s0[57];
+  assign \$653  = sel_l2_s0[46] & sel_l2_s0[67];
+  assign \$654  = \$652  | \$653 ;
+  assign \$655  = sel_l2_s0[57] & sel_l2_s0[67];
+  assign sel_cs0_8_0_1c = \$654  | \$655 ;
+  assign \$656  = sel_l2_s0[76] ^ sel_l2_s0[84];
+  assign \$657  = ~ sel_l2_s0[92];
+  assign sel_cs0_8_0_2s = \$656  ^ \$657 ;
+  assign \$658  = sel_l2_s0[76] & sel_l2_s0[84];
+  assign \$659  = ~ sel_l2_s0[92];
+  assign \$660  = sel_l2_s0[76] & \$659 ;
+  assign \$661  = \$658  | \$660 ;
+  assign \$662  = ~ sel_l2_s0[92];
+  assign \$663  = sel_l2_s0[84] & \$662 ;
+  assign sel_cs0_8_0_2c = \$661  | \$663 ;
+  assign \$664  = ~ sel_l2_s0[93];
+  assign \$665  = ~ sel_l2_s0[94];
+  assign \$666  = \$664  ^ \$665 ;
+  assign \$667  = ~ sel_l2_s0[95];
+  assign sel_cs0_8_0_3s = \$666  ^ \$667 ;
+  assign \$668  = ~ sel_l2_s0[93];
+  assign \$669  = ~ sel_l2_s0[94];
+  assign \$670  = \$668  & \$669 ;
+  assign \$671  = ~ sel_l2_s0[93];
+  assign \$672  = ~ sel_l2_s0[95];
   assign \$673  = \$671  & \$672 ;
-  assign \$674  = ~ sel_l2_s0[69];
-  assign \$675  = ~ sel_l2_s0[71];
-  assign \$676  = \$674  & \$675 ;
-  assign \$677  = \$673  | \$676 ;
-  assign \$678  = ~ sel_l2_s0[70];
-  assign \$679  = ~ sel_l2_s0[71];
-  assign \$680  = \$678  & \$679 ;
-  assign sel_pop5_0_6_c = \$677  | \$680 ;
-  assign \$681  = ~ sel_l2_s0[72];
-  assign \$682  = ~ sel_l2_s0[73];
-  assign \$683  = \$681  ^ \$682 ;
-  assign \$684  = ~ sel_l2_s0[74];
-  assign sel_pop5_0_4_s = \$683  ^ \$684 ;
-  assign \$685  = ~ sel_l2_s0[72];
-  assign \$686  = ~ sel_l2_s0[73];
+  assign \$674  = \$670  | \$673 ;
+  assign \$675  = ~ sel_l2_s0[94];
+  assign \$676  = ~ sel_l2_s0[95];
+  assign \$677  = \$675  & \$676 ;
+  assign sel_cs0_8_0_3c = \$674  | \$677 ;
+  assign \$678  = ~ sel_l2_s0[96];
+  assign \$679  = ~ sel_l2_s0[97];
+  assign \$680  = \$678  ^ \$679 ;
+  assign \$681  = ~ sel_l2_s0[98];
+  assign sel_cs0_8_0_4s = \$680  ^ \$681 ;
+  assign \$682  = ~ sel_l2_s0[96];
+  assign \$683  = ~ sel_l2_s0[97];
+  assign \$684  = \$682  & \$683 ;
+  assign \$685  = ~ sel_l2_s0[96];
+  assign \$686  = ~ sel_l2_s0[98];
   assign \$687  = \$685  & \$686 ;
-  assign \$688  = ~ sel_l2_s0[72];
-  assign \$689  = ~ sel_l2_s0[74];
-  assign \$690  = \$688  & \$689 ;
-  assign \$691  = \$687  | \$690 ;
-  assign \$692  = ~ sel_l2_s0[73];
-  assign \$693  = ~ sel_l2_s0[74];
-  assign \$694  = \$692  & \$693 ;
-  assign sel_pop5_0_4_c = \$691  | \$694 ;
-  assign \$695  = sel_pop5_0_12_s ^ sel_pop5_0_10_s;
-  assign sel_pop5_0_2_s = \$695  ^ sel_pop5_0_8_s;
-  assign \$696  = sel_pop5_0_12_s & sel_pop5_0_10_s;
-  assign \$697  = sel_pop5_0_12_s & sel_pop5_0_8_s;
-  assign \$698  = \$696  | \$697 ;
-  assign \$699  = sel_pop5_0_10_s & sel_pop5_0_8_s;
-  assign sel_pop5_0_2_c = \$698  | \$699 ;
-  assign \$700  = sel_pop5_0_6_s ^ sel_pop5_0_4_s;
-  assign sel_pop5_0_0_s = \$700  ^ sel_pop5_0_2_s;
-  assign \$701  = sel_pop5_0_6_s & sel_pop5_0_4_s;
-  assign \$702  = sel_pop5_0_6_s & sel_pop5_0_2_s;
-  assign \$703  = \$701  | \$702 ;
-  assign \$704  = sel_pop5_0_4_s & sel_pop5_0_2_s;
-  assign sel_pop5_0_0_c = \$703  | \$704 ;
-  assign \$705  = sel_pop5_0_12_c ^ sel_pop5_0_10_c;
-  assign sel_pop5_1_4_s = \$705  ^ sel_pop5_0_8_c;
-  assign \$706  = sel_pop5_0_12_c & sel_pop5_0_10_c;
-  assign \$707  = sel_pop5_0_12_c & sel_pop5_0_8_c;
-  assign \$708  = \$706  | \$707 ;
-  assign \$709  = sel_pop5_0_10_c & sel_pop5_0_8_c;
-  assign sel_pop5_1_4_c = \$708  | \$709 ;
-  assign \$710  = sel_pop5_0_6_c ^ sel_pop5_0_4_c;
-  assign sel_pop5_1_2_s = \$710  ^ sel_pop5_0_2_c;
-  assign \$711  = sel_pop5_0_6_c & sel_pop5_0_4_c;
-  assign \$712  = sel_pop5_0_6_c & sel_pop5_0_2_c;
-  assign \$713  = \$711  | \$712 ;
-  assign \$714  = sel_pop5_0_4_c & sel_pop5_0_2_c;
-  assign sel_pop5_1_2_c = \$713  | \$714 ;
-  assign \$715  = sel_pop5_0_0_c ^ sel_pop5_1_4_s;
-  assign sel_pop5_1_0_s = \$715  ^ sel_pop5_1_2_s;
-  assign \$716  = sel_pop5_0_0_c & sel_pop5_1_4_s;
-  assign \$717  = sel_pop5_0_0_c & sel_pop5_1_2_s;
-  assign \$718  = \$716  | \$717 ;
-  assign \$719  = sel_pop5_1_4_s & sel_pop5_1_2_s;
-  assign sel_pop5_1_0_c = \$718  | \$719 ;
-  assign \$720  = sel_pop5_1_4_c ^ sel_pop5_1_2_c;
-  assign sel_pop5_2_0_s = \$720  ^ sel_pop5_1_0_c;
-  assign \$721  = sel_pop5_1_4_c & sel_pop5_1_2_c;
-  assign \$722  = sel_pop5_1_4_c & sel_pop5_1_0_c;
-  assign \$723  = \$721  | \$722 ;
-  assign \$724  = sel_pop5_1_2_c & sel_pop5_1_0_c;
-  assign sel_pop5_2_0_c = \$723  | \$724 ;
-  assign \$725  = sel_l2_s0[5] ^ sel_l2_s0[19];
-  assign sel_pop6_0_12_s = \$725  ^ sel_l2_s0[32];
-  assign \$726  = sel_l2_s0[5] & sel_l2_s0[19];
-  assign \$727  = sel_l2_s0[5] & sel_l2_s0[32];
-  assign \$728  = \$726  | \$727 ;
-  assign \$729  = sel_l2_s0[19] & sel_l2_s0[32];
-  assign sel_pop6_0_12_c = \$728  | \$729 ;
-  assign \$730  = sel_l2_s0[44] ^ sel_l2_s0[55];
-  assign sel_pop6_0_10_s = \$730  ^ sel_l2_s0[65];
-  assign \$731  = sel_l2_s0[44] & sel_l2_s0[55];
-  assign \$732  = sel_l2_s0[44] & sel_l2_s0[65];
-  assign \$733  = \$731  | \$732 ;
-  assign \$734  = sel_l2_s0[55] & sel_l2_s0[65];
-  assign sel_pop6_0_10_c = \$733  | \$734 ;
-  assign \$735  = ~ sel_l2_s0[75];
-  assign \$736  = ~ sel_l2_s0[76];
-  assign \$737  = \$735  ^ \$736 ;
-  assign \$738  = ~ sel_l2_s0[77];
-  assign sel_pop6_0_8_s = \$737  ^ \$738 ;
-  assign \$739  = ~ sel_l2_s0[75];
-  assign \$740  = ~ sel_l2_s0[76];
-  assign \$741  = \$739  & \$740 ;
-  assign \$742  = ~ sel_l2_s0[75];
-  assign \$743  = ~ sel_l2_s0[77];
-  assign \$744  = \$742  & \$743 ;
-  assign \$745  = \$741  | \$744 ;
-  assign \$746  = ~ sel_l2_s0[76];
-  assign \$747  = ~ sel_l2_s0[77];
-  assign \$748  = \$746  & \$747 ;
-  assign sel_pop6_0_8_c = \$745  | \$748 ;
-  assign \$749  = ~ sel_l2_s0[78];
-  assign \$750  = ~ sel_l2_s0[79];
-  assign \$751  = \$749  ^ \$750 ;
-  assign \$752  = ~ sel_l2_s0[80];
-  assign sel_pop6_0_6_s = \$751  ^ \$752 ;
-  assign \$753  = ~ sel_l2_s0[78];
-  assign \$754  = ~ sel_l2_s0[79];
-  assign \$755  = \$753  & \$754 ;
-  assign \$756  = ~ sel_l2_s0[78];
-  assign \$757  = ~ sel_l2_s0[80];
-  assign \$758  = \$756  & \$757 ;
-  assign \$759  = \$755  | \$758 ;
-  assign \$760  = ~ sel_l2_s0[79];
-  assign \$761  = ~ sel_l2_s0[80];
-  assign \$762  = \$760  & \$761 ;
-  assign sel_pop6_0_6_c = \$759  | \$762 ;
-  assign \$763  = ~ sel_l2_s0[81];
-  assign \$764  = ~ sel_l2_s0[82];
-  assign \$765  = \$763  ^ \$764 ;
-  assign \$766  = ~ sel_l2_s0[83];
-  assign sel_pop6_0_4_s = \$765  ^ \$766 ;
-  assign \$767  = ~ sel_l2_s0[81];
-  assign \$768  = ~ sel_l2_s0[82];
-  assign \$769  = \$767  & \$768 ;
-  assign \$770  = ~ sel_l2_s0[81];
-  assign \$771  = ~ sel_l2_s0[83];
-  assign \$772  = \$770  & \$771 ;
-  assign \$773  = \$769  | \$772 ;
-  assign \$774  = ~ sel_l2_s0[82];
-  assign \$775  = ~ sel_l2_s0[83];
-  assign \$776  = \$774  & \$775 ;
-  assign sel_pop6_0_4_c = \$773  | \$776 ;
-  assign \$777  = sel_pop6_0_12_s ^ sel_pop6_0_10_s;
-  assign sel_pop6_0_2_s = \$777  ^ sel_pop6_0_8_s;
-  assign \$778  = sel_pop6_0_12_s & sel_pop6_0_10_s;
-  assign \$779  = sel_pop6_0_12_s & sel_pop6_0_8_s;
-  assign \$780  = \$778  | \$779 ;
-  assign \$781  = sel_pop6_0_10_s & sel_pop6_0_8_s;
-  assign sel_pop6_0_2_c = \$780  | \$781 ;
-  assign \$782  = sel_pop6_0_6_s ^ sel_pop6_0_4_s;
-  assign sel_pop6_0_0_s = \$782  ^ sel_pop6_0_2_s;
-  assign \$783  = sel_pop6_0_6_s & sel_pop6_0_4_s;
-  assign \$784  = sel_pop6_0_6_s & sel_pop6_0_2_s;
-  assign \$785  = \$783  | \$784 ;
-  assign \$786  = sel_pop6_0_4_s & sel_pop6_0_2_s;
-  assign sel_pop6_0_0_c = \$785  | \$786 ;
-  assign \$787  = sel_pop6_0_12_c ^ sel_pop6_0_10_c;
-  assign sel_pop6_1_4_s = \$787  ^ sel_pop6_0_8_c;
-  assign \$788  = sel_pop6_0_12_c & sel_pop6_0_10_c;
-  assign \$789  = sel_pop6_0_12_c & sel_pop6_0_8_c;
-  assign \$790  = \$788  | \$789 ;
-  assign \$791  = sel_pop6_0_10_c & sel_pop6_0_8_c;
-  assign sel_pop6_1_4_c = \$790  | \$791 ;
-  assign \$792  = sel_pop6_0_6_c ^ sel_pop6_0_4_c;
-  assign sel_pop6_1_2_s = \$792  ^ sel_pop6_0_2_c;
-  assign \$793  = sel_pop6_0_6_c & sel_pop6_0_4_c;
-  assign \$794  = sel_pop6_0_6_c & sel_pop6_0_2_c;
-  assign \$795  = \$793  | \$794 ;
-  assign \$796  = sel_pop6_0_4_c & sel_pop6_0_2_c;
-  assign sel_pop6_1_2_c = \$795  | \$796 ;
-  assign \$797  = sel_pop6_0_0_c ^ sel_pop6_1_4_s;
-  assign sel_pop6_1_0_s = \$797  ^ sel_pop6_1_2_s;
-  assign \$798  = sel_pop6_0_0_c & sel_pop6_1_4_s;
-  assign \$799  = sel_pop6_0_0_c & sel_pop6_1_2_s;
-  assign \$800  = \$798  | \$799 ;
-  assign \$801  = sel_pop6_1_4_s & sel_pop6_1_2_s;
-  assign sel_pop6_1_0_c = \$800  | \$801 ;
-  assign \$802  = sel_pop6_1_4_c ^ sel_pop6_1_2_c;
-  assign sel_pop6_2_0_s = \$802  ^ sel_pop6_1_0_c;
-  assign \$803  = sel_pop6_1_4_c & sel_pop6_1_2_c;
-  assign \$804  = sel_pop6_1_4_c & sel_pop6_1_0_c;
-  assign \$805  = \$803  | \$804 ;
-  assign \$806  = sel_pop6_1_2_c & sel_pop6_1_0_c;
-  assign sel_pop6_2_0_c = \$805  | \$806 ;
-  assign \$807  = sel_l2_s0[6] ^ sel_l2_s0[20];
-  assign sel_pop7_0_12_s = \$807  ^ sel_l2_s0[33];
-  assign \$808  = sel_l2_s0[6] & sel_l2_s0[20];
-  assign \$809  = sel_l2_s0[6] & sel_l2_s0[33];
-  assign \$810  = \$808  | \$809 ;
-  assign \$811  = sel_l2_s0[20] & sel_l2_s0[33];
-  assign sel_pop7_0_12_c = \$810  | \$811 ;
-  assign \$812  = sel_l2_s0[45] ^ sel_l2_s0[56];
-  assign sel_pop7_0_10_s = \$812  ^ sel_l2_s0[66];
-  assign \$813  = sel_l2_s0[45] & sel_l2_s0[56];
-  assign \$814  = sel_l2_s0[45] & sel_l2_s0[66];
+  assign \$688  = \$684  | \$687 ;
+  assign \$689  = ~ sel_l2_s0[97];
+  assign \$690  = ~ sel_l2_s0[98];
+  assign \$691  = \$689  & \$690 ;
+  assign sel_cs0_8_0_4c = \$688  | \$691 ;
+  assign \$692  = sel_l2_s0[8] ^ sel_l2_s0[22];
+  assign sel_cs0_9_0_0s = \$692  ^ sel_l2_s0[35];
+  assign \$693  = sel_l2_s0[8] & sel_l2_s0[22];
+  assign \$694  = sel_l2_s0[8] & sel_l2_s0[35];
+  assign \$695  = \$693  | \$694 ;
+  assign \$696  = sel_l2_s0[22] & sel_l2_s0[35];
+  assign sel_cs0_9_0_0c = \$695  | \$696 ;
+  assign \$697  = sel_l2_s0[47] ^ sel_l2_s0[58];
+  assign sel_cs0_9_0_1s = \$697  ^ sel_l2_s0[68];
+  assign \$698  = sel_l2_s0[47] & sel_l2_s0[58];
+  assign \$699  = sel_l2_s0[47] & sel_l2_s0[68];
+  assign \$700  = \$698  | \$699 ;
+  assign \$701  = sel_l2_s0[58] & sel_l2_s0[68];
+  assign sel_cs0_9_0_1c = \$700  | \$701 ;
+  assign \$702  = sel_l2_s0[77] ^ sel_l2_s0[85];
+  assign sel_cs0_9_0_2s = \$702  ^ sel_l2_s0[92];
+  assign \$703  = sel_l2_s0[77] & sel_l2_s0[85];
+  assign \$704  = sel_l2_s0[77] & sel_l2_s0[92];
+  assign \$705  = \$703  | \$704 ;
+  assign \$706  = sel_l2_s0[85] & sel_l2_s0[92];
+  assign sel_cs0_9_0_2c = \$705  | \$706 ;
+  assign \$707  = ~ sel_l2_s0[99];
+  assign \$708  = ~ sel_l2_s0[100];
+  assign \$709  = \$707  ^ \$708 ;
+  assign \$710  = ~ sel_l2_s0[101];
+  assign sel_cs0_9_0_3s = \$709  ^ \$710 ;
+  assign \$711  = ~ sel_l2_s0[99];
+  assign \$712  = ~ sel_l2_s0[100];
+  assign \$713  = \$711  & \$712 ;
+  assign \$714  = ~ sel_l2_s0[99];
+  assign \$715  = ~ sel_l2_s0[101];
+  assign \$716  = \$714  & \$715 ;
+  assign \$717  = \$713  | \$716 ;
+  assign \$718  = ~ sel_l2_s0[100];
+  assign \$719  = ~ sel_l2_s0[101];
+  assign \$720  = \$718  & \$719 ;
+  assign sel_cs0_9_0_3c = \$717  | \$720 ;
+  assign \$721  = ~ sel_l2_s0[102];
+  assign \$722  = ~ sel_l2_s0[103];
+  assign \$723  = \$721  ^ \$722 ;
+  assign \$724  = ~ sel_l2_s0[104];
+  assign sel_cs0_9_0_4s = \$723  ^ \$724 ;
+  assign \$725  = ~ sel_l2_s0[102];
+  assign \$726  = ~ sel_l2_s0[103];
+  assign \$727  = \$725  & \$726 ;
+  assign \$728  = ~ sel_l2_s0[102];
+  assign \$729  = ~ sel_l2_s0[104];
+  assign \$730  = \$728  & \$729 ;
+  assign \$731  = \$727  | \$730 ;
+  assign \$732  = ~ sel_l2_s0[103];
+  assign \$733  = ~ sel_l2_s0[104];
+  assign \$734  = \$732  & \$733 ;
+  assign sel_cs0_9_0_4c = \$731  | \$734 ;
+  assign \$735  = sel_l2_s0[9] ^ sel_l2_s0[23];
+  assign sel_cs0_10_0_0s = \$735  ^ sel_l2_s0[36];
+  assign \$736  = sel_l2_s0[9] & sel_l2_s0[23];
+  assign \$737  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$738  = \$736  | \$737 ;
+  assign \$739  = sel_l2_s0[23] & sel_l2_s0[36];
+  assign sel_cs0_10_0_0c = \$738  | \$739 ;
+  assign \$740  = sel_l2_s0[48] ^ sel_l2_s0[59];
+  assign sel_cs0_10_0_1s = \$740  ^ sel_l2_s0[69];
+  assign \$741  = sel_l2_s0[48] & sel_l2_s0[59];
+  assign \$742  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$743  = \$741  | \$742 ;
+  assign \$744  = sel_l2_s0[59] & sel_l2_s0[69];
+  assign sel_cs0_10_0_1c = \$743  | \$744 ;
+  assign \$745  = sel_l2_s0[78] ^ sel_l2_s0[86];
+  assign sel_cs0_10_0_2s = \$745  ^ sel_l2_s0[93];
+  assign \$746  = sel_l2_s0[78] & sel_l2_s0[86];
+  assign \$747  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$748  = \$746  | \$747 ;
+  assign \$749  = sel_l2_s0[86] & sel_l2_s0[93];
+  assign sel_cs0_10_0_2c = \$748  | \$749 ;
+  assign \$750  = ~ sel_l2_s0[105];
+  assign \$751  = sel_l2_s0[99] ^ \$750 ;
+  assign \$752  = ~ sel_l2_s0[106];
+  assign sel_cs0_10_0_3s = \$751  ^ \$752 ;
+  assign \$753  = ~ sel_l2_s0[105];
+  assign \$754  = sel_l2_s0[99] & \$753 ;
+  assign \$755  = ~ sel_l2_s0[106];
+  assign \$756  = sel_l2_s0[99] & \$755 ;
+  assign \$757  = \$754  | \$756 ;
+  assign \$758  = ~ sel_l2_s0[105];
+  assign \$759  = ~ sel_l2_s0[106];
+  assign \$760  = \$758  & \$759 ;
+  assign sel_cs0_10_0_3c = \$757  | \$760 ;
+  assign \$761  = ~ sel_l2_s0[107];
+  assign \$762  = ~ sel_l2_s0[108];
+  assign \$763  = \$761  ^ \$762 ;
+  assign \$764  = ~ sel_l2_s0[109];
+  assign sel_cs0_10_0_4s = \$763  ^ \$764 ;
+  assign \$765  = ~ sel_l2_s0[107];
+  assign \$766  = ~ sel_l2_s0[108];
+  assign \$767  = \$765  & \$766 ;
+  assign \$768  = ~ sel_l2_s0[107];
+  assign \$769  = ~ sel_l2_s0[109];
+  assign \$770  = \$768  & \$769 ;
+  assign \$771  = \$767  | \$770 ;
+  assign \$772  = ~ sel_l2_s0[108];
+  assign \$773  = ~ sel_l2_s0[109];
+  assign \$774  = \$772  & \$773 ;
+  assign sel_cs0_10_0_4c = \$771  | \$774 ;
+  assign \$775  = sel_l2_s0[10] ^ sel_l2_s0[24];
+  assign sel_cs0_11_0_0s = \$775  ^ sel_l2_s0[37];
+  assign \$776  = sel_l2_s0[10] & sel_l2_s0[24];
+  assign \$777  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$778  = \$776  | \$777 ;
+  assign \$779  = sel_l2_s0[24] & sel_l2_s0[37];
+  assign sel_cs0_11_0_0c = \$778  | \$779 ;
+  assign \$780  = sel_l2_s0[49] ^ sel_l2_s0[60];
+  assign sel_cs0_11_0_1s = \$780  ^ sel_l2_s0[70];
+  assign \$781  = sel_l2_s0[49] & sel_l2_s0[60];
+  assign \$782  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$783  = \$781  | \$782 ;
+  assign \$784  = sel_l2_s0[60] & sel_l2_s0[70];
+  assign sel_cs0_11_0_1c = \$783  | \$784 ;
+  assign \$785  = sel_l2_s0[79] ^ sel_l2_s0[87];
+  assign sel_cs0_11_0_2s = \$785  ^ sel_l2_s0[94];
+  assign \$786  = sel_l2_s0[79] & sel_l2_s0[87];
+  assign \$787  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$788  = \$786  | \$787 ;
+  assign \$789  = sel_l2_s0[87] & sel_l2_s0[94];
+  assign sel_cs0_11_0_2c = \$788  | \$789 ;
+  assign \$790  = sel_l2_s0[100] ^ sel_l2_s0[105];
+  assign \$791  = ~ sel_l2_s0[110];
+  assign sel_cs0_11_0_3s = \$790  ^ \$791 ;
+  assign \$792  = sel_l2_s0[100] & sel_l2_s0[105];
+  assign \$793  = ~ sel_l2_s0[110];
+  assign \$794  = sel_l2_s0[100] & \$793 ;
+  assign \$795  = \$792  | \$794 ;
+  assign \$796  = ~ sel_l2_s0[110];
+  assign \$797  = sel_l2_s0[105] & \$796 ;
+  assign sel_cs0_11_0_3c = \$795  | \$797 ;
+  assign \$798  = ~ sel_l2_s0[111];
+  assign \$799  = ~ sel_l2_s0[112];
+  assign \$800  = \$798  ^ \$799 ;
+  assign \$801  = ~ sel_l2_s0[113];
+  assign sel_cs0_11_0_4s = \$800  ^ \$801 ;
+  assign \$802  = ~ sel_l2_s0[111];
+  assign \$803  = ~ sel_l2_s0[112];
+  assign \$804  = \$802  & \$803 ;
+  assign \$805  = ~ sel_l2_s0[111];
+  assign \$806  = ~ sel_l2_s0[113];
+  assign \$807  = \$805  & \$806 ;
+  assign \$808  = \$804  | \$807 ;
+  assign \$809  = ~ sel_l2_s0[112];
+  assign \$810  = ~ sel_l2_s0[113];
+  assign \$811  = \$809  & \$810 ;
+  assign sel_cs0_11_0_4c = \$808  | \$811 ;
+  assign \$812  = sel_l2_s0[11] ^ sel_l2_s0[25];
+  assign sel_cs0_12_0_0s = \$812  ^ sel_l2_s0[38];
+  assign \$813  = sel_l2_s0[11] & sel_l2_s0[25];
+  assign \$814  = sel_l2_s0[11] & sel_l2_s0[38];
   assign \$815  = \$813  | \$814 ;
-  assign \$816  = sel_l2_s0[56] & sel_l2_s0[66];
-  assign sel_pop7_0_10_c = \$815  | \$816 ;
-  assign \$817  = ~ sel_l2_s0[84];
-  assign \$818  = sel_l2_s0[75] ^ \$817 ;
-  assign \$819  = ~ sel_l2_s0[85];
-  assign sel_pop7_0_8_s = \$818  ^ \$819 ;
-  assign \$820  = ~ sel_l2_s0[84];
-  assign \$821  = sel_l2_s0[75] & \$820 ;
-  assign \$822  = ~ sel_l2_s0[85];
-  assign \$823  = sel_l2_s0[75] & \$822 ;
-  assign \$824  = \$821  | \$823 ;
-  assign \$825  = ~ sel_l2_s0[84];
-  assign \$826  = ~ sel_l2_s0[85];
-  assign \$827  = \$825  & \$826 ;
-  assign sel_pop7_0_8_c = \$824  | \$827 ;
-  assign \$828  = ~ sel_l2_s0[86];
-  assign \$829  = ~ sel_l2_s0[87];
-  assign \$830  = \$828  ^ \$829 ;
-  assign \$831  = ~ sel_l2_s0[88];
-  assign sel_pop7_0_6_s = \$830  ^ \$831 ;
-  assign \$832  = ~ sel_l2_s0[86];
-  assign \$833  = ~ sel_l2_s0[87];
-  assign \$834  = \$832  & \$833 ;
-  assign \$835  = ~ sel_l2_s0[86];
-  assign \$836  = ~ sel_l2_s0[88];
-  assign \$837  = \$835  & \$836 ;
-  assign \$838  = \$834  | \$837 ;
-  assign \$839  = ~ sel_l2_s0[87];
-  assign \$840  = ~ sel_l2_s0[88];
+  assign \$816  = sel_l2_s0[25] & sel_l2_s0[38];
+  assign sel_cs0_12_0_0c = \$815  | \$816 ;
+  assign \$817  = sel_l2_s0[50] ^ sel_l2_s0[61];
+  assign sel_cs0_12_0_1s = \$817  ^ sel_l2_s0[71];
+  assign \$818  = sel_l2_s0[50] & sel_l2_s0[61];
+  assign \$819  = sel_l2_s0[50] & sel_l2_s0[71];
+  assign \$820  = \$818  | \$819 ;
+  assign \$821  = sel_l2_s0[61] & sel_l2_s0[71];
+  assign sel_cs0_12_0_1c = \$820  | \$821 ;
+  assign \$822  = sel_l2_s0[80] ^ sel_l2_s0[88];
+  assign sel_cs0_12_0_2s = \$822  ^ sel_l2_s0[95];
+  assign \$823  = sel_l2_s0[80] & sel_l2_s0[88];
+  assign \$824  = sel_l2_s0[80] & sel_l2_s0[95];
+  assign \$825  = \$823  | \$824 ;
+  assign \$826  = sel_l2_s0[88] & sel_l2_s0[95];
+  assign sel_cs0_12_0_2c = \$825  | \$826 ;
+  assign \$827  = sel_l2_s0[101] ^ sel_l2_s0[106];
+  assign sel_cs0_12_0_3s = \$827  ^ sel_l2_s0[110];
+  assign \$828  = sel_l2_s0[101] & sel_l2_s0[106];
+  assign \$829  = sel_l2_s0[101] & sel_l2_s0[110];
+  assign \$830  = \$828  | \$829 ;
+  assign \$831  = sel_l2_s0[106] & sel_l2_s0[110];
+  assign sel_cs0_12_0_3c = \$830  | \$831 ;
+  assign \$832  = ~ sel_l2_s0[114];
+  assign \$833  = ~ sel_l2_s0[115];
+  assign \$834  = \$832  ^ \$833 ;
+  assign \$835  = ~ sel_l2_s0[116];
+  assign sel_cs0_12_0_4s = \$834  ^ \$835 ;
+  assign \$836  = ~ sel_l2_s0[114];
+  assign \$837  = ~ sel_l2_s0[115];
+  assign \$838  = \$836  & \$837 ;
+  assign \$839  = ~ sel_l2_s0[114];
+  assign \$840  = ~ sel_l2_s0[116];
   assign \$841  = \$839  & \$840 ;
-  assign sel_pop7_0_6_c = \$838  | \$841 ;
-  assign \$842  = ~ sel_l2_s0[89];
-  assign \$843  = ~ sel_l2_s0[90];
-  assign \$844  = \$842  ^ \$843 ;
-  assign \$845  = ~ sel_l2_s0[91];
-  assign sel_pop7_0_4_s = \$844  ^ \$845 ;
-  assign \$846  = ~ sel_l2_s0[89];
-  assign \$847  = ~ sel_l2_s0[90];
-  assign \$848  = \$846  & \$847 ;
-  assign \$849  = ~ sel_l2_s0[89];
-  assign \$850  = ~ sel_l2_s0[91];
-  assign \$851  = \$849  & \$850 ;
-  assign \$852  = \$848  | \$851 ;
-  assign \$853  = ~ sel_l2_s0[90];
-  assign \$854  = ~ sel_l2_s0[91];
-  assign \$855  = \$853  & \$854 ;
-  assign sel_pop7_0_4_c = \$852  | \$855 ;
-  assign \$856  = sel_pop7_0_12_s ^ sel_pop7_0_10_s;
-  assign sel_pop7_0_2_s = \$856  ^ sel_pop7_0_8_s;
-  assign \$857  = sel_pop7_0_12_s & sel_pop7_0_10_s;
-  assign \$858  = sel_pop7_0_12_s & sel_pop7_0_8_s;
+  assign \$842  = \$838  | \$841 ;
+  assign \$843  = ~ sel_l2_s0[115];
+  assign \$844  = ~ sel_l2_s0[116];
+  assign \$845  = \$843  & \$844 ;
+  assign sel_cs0_12_0_4c = \$842  | \$845 ;
+  assign \$846  = sel_l2_s0[12] ^ sel_l2_s0[26];
+  assign sel_cs0_13_0_0s = \$846  ^ sel_l2_s0[39];
+  assign \$847  = sel_l2_s0[12] & sel_l2_s0[26];
+  assign \$848  = sel_l2_s0[12] & sel_l2_s0[39];
+  assign \$849  = \$847  | \$848 ;
+  assign \$850  = sel_l2_s0[26] & sel_l2_s0[39];
+  assign sel_cs0_13_0_0c = \$849  | \$850 ;
+  assign \$851  = sel_l2_s0[51] ^ sel_l2_s0[62];
+  assign sel_cs0_13_0_1s = \$851  ^ sel_l2_s0[72];
+  assign \$852  = sel_l2_s0[51] & sel_l2_s0[62];
+  assign \$853  = sel_l2_s0[51] & sel_l2_s0[72];
+  assign \$854  = \$852  | \$853 ;
+  assign \$855  = sel_l2_s0[62] & sel_l2_s0[72];
+  assign sel_cs0_13_0_1c = \$854  | \$855 ;
+  assign \$856  = sel_l2_s0[81] ^ sel_l2_s0[89];
+  assign sel_cs0_13_0_2s = \$856  ^ sel_l2_s0[96];
+  assign \$857  = sel_l2_s0[81] & sel_l2_s0[89];
+  assign \$858  = sel_l2_s0[81] & sel_l2_s0[96];
   assign \$859  = \$857  | \$858 ;
-  assign \$860  = sel_pop7_0_10_s & sel_pop7_0_8_s;
-  assign sel_pop7_0_2_c = \$859  | \$860 ;
-  assign \$861  = sel_pop7_0_6_s ^ sel_pop7_0_4_s;
-  assign sel_pop7_0_0_s = \$861  ^ sel_pop7_0_2_s;
-  assign \$862  = sel_pop7_0_6_s & sel_pop7_0_4_s;
-  assign \$863  = sel_pop7_0_6_s & sel_pop7_0_2_s;
+  assign \$860  = sel_l2_s0[89] & sel_l2_s0[96];
+  assign sel_cs0_13_0_2c = \$859  | \$860 ;
+  assign \$861  = sel_l2_s0[102] ^ sel_l2_s0[107];
+  assign sel_cs0_13_0_3s = \$861  ^ sel_l2_s0[111];
+  assign \$862  = sel_l2_s0[102] & sel_l2_s0[107];
+  assign \$863  = sel_l2_s0[102] & sel_l2_s0[111];
   assign \$864  = \$862  | \$863 ;
-  assign \$865  = sel_pop7_0_4_s & sel_pop7_0_2_s;
-  assign sel_pop7_0_0_c = \$864  | \$865 ;
-  assign \$866  = sel_pop7_0_12_c ^ sel_pop7_0_10_c;
-  assign sel_pop7_1_4_s = \$866  ^ sel_pop7_0_8_c;
-  assign \$867  = sel_pop7_0_12_c & sel_pop7_0_10_c;
-  assign \$868  = sel_pop7_0_12_c & sel_pop7_0_8_c;
-  assign \$869  = \$867  | \$868 ;
-  assign \$870  = sel_pop7_0_10_c & sel_pop7_0_8_c;
-  assign sel_pop7_1_4_c = \$869  | \$870 ;
-  assign \$871  = sel_pop7_0_6_c ^ sel_pop7_0_4_c;
-  assign sel_pop7_1_2_s = \$871  ^ sel_pop7_0_2_c;
-  assign \$872  = sel_pop7_0_6_c & sel_pop7_0_4_c;
-  assign \$873  = sel_pop7_0_6_c & sel_pop7_0_2_c;
-  assign \$874  = \$872  | \$873 ;
-  assign \$875  = sel_pop7_0_4_c & sel_pop7_0_2_c;
-  assign sel_pop7_1_2_c = \$874  | \$875 ;
-  assign \$876  = sel_pop7_0_0_c ^ sel_pop7_1_4_s;
-  assign sel_pop7_1_0_s = \$876  ^ sel_pop7_1_2_s;
-  assign \$877  = sel_pop7_0_0_c & sel_pop7_1_4_s;
-  assign \$878  = sel_pop7_0_0_c & sel_pop7_1_2_s;
-  assign \$879  = \$877  | \$878 ;
-  assign \$880  = sel_pop7_1_4_s & sel_pop7_1_2_s;
-  assign sel_pop7_1_0_c = \$879  | \$880 ;
-  assign \$881  = sel_pop7_1_4_c ^ sel_pop7_1_2_c;
-  assign sel_pop7_2_0_s = \$881  ^ sel_pop7_1_0_c;
-  assign \$882  = sel_pop7_1_4_c & sel_pop7_1_2_c;
-  assign \$883  = sel_pop7_1_4_c & sel_pop7_1_0_c;
-  assign \$884  = \$882  | \$883 ;
-  assign \$885  = sel_pop7_1_2_c & sel_pop7_1_0_c;
-  assign sel_pop7_2_0_c = \$884  | \$885 ;
-  assign \$886  = sel_l2_s0[7] ^ sel_l2_s0[21];
-  assign sel_pop8_0_12_s = \$886  ^ sel_l2_s0[34];
-  assign \$887  = sel_l2_s0[7] & sel_l2_s0[21];
-  assign \$888  = sel_l2_s0[7] & sel_l2_s0[34];
-  assign \$889  = \$887  | \$888 ;
-  assign \$890  = sel_l2_s0[21] & sel_l2_s0[34];
-  assign sel_pop8_0_12_c = \$889  | \$890 ;
-  assign \$891  = sel_l2_s0[46] ^ sel_l2_s0[57];
-  assign sel_pop8_0_10_s = \$891  ^ sel_l2_s0[67];
-  assign \$892  = sel_l2_s0[46] & sel_l2_s0[57];
-  assign \$893  = sel_l2_s0[46] & sel_l2_s0[67];
-  assign \$894  = \$892  | \$893 ;
-  assign \$895  = sel_l2_s0[57] & sel_l2_s0[67];
-  assign sel_pop8_0_10_c = \$894  | \$895 ;
-  assign \$896  = sel_l2_s0[76] ^ sel_l2_s0[84];
-  assign \$897  = ~ sel_l2_s0[92];
-  assign sel_pop8_0_8_s = \$896  ^ \$897 ;
-  assign \$898  = sel_l2_s0[76] & sel_l2_s0[84];
-  assign \$899  = ~ sel_l2_s0[92];
-  assign \$900  = sel_l2_s0[76] & \$899 ;
-  assign \$901  = \$898  | \$900 ;
-  assign \$902  = ~ sel_l2_s0[92];
-  assign \$903  = sel_l2_s0[84] & \$902 ;
-  assign sel_pop8_0_8_c = \$901  | \$903 ;
-  assign \$904  = ~ sel_l2_s0[93];
-  assign \$905  = ~ sel_l2_s0[94];
-  assign \$906  = \$904  ^ \$905 ;
-  assign \$907  = ~ sel_l2_s0[95];
-  assign sel_pop8_0_6_s = \$906  ^ \$907 ;
-  assign \$908  = ~ sel_l2_s0[93];
-  assign \$909  = ~ sel_l2_s0[94];
-  assign \$910  = \$908  & \$909 ;
-  assign \$911  = ~ sel_l2_s0[93];
-  assign \$912  = ~ sel_l2_s0[95];
-  assign \$913  = \$911  & \$912 ;
-  assign \$914  = \$910  | \$913 ;
-  assign \$915  = ~ sel_l2_s0[94];
-  assign \$916  = ~ sel_l2_s0[95];
-  assign \$917  = \$915  & \$916 ;
-  assign sel_pop8_0_6_c = \$914  | \$917 ;
-  assign \$918  = ~ sel_l2_s0[96];
-  assign \$919  = ~ sel_l2_s0[97];
-  assign \$920  = \$918  ^ \$919 ;
-  assign \$921  = ~ sel_l2_s0[98];
-  assign sel_pop8_0_4_s = \$920  ^ \$921 ;
-  assign \$922  = ~ sel_l2_s0[96];
-  assign \$923  = ~ sel_l2_s0[97];
-  assign \$924  = \$922  & \$923 ;
-  assign \$925  = ~ sel_l2_s0[96];
-  assign \$926  = ~ sel_l2_s0[98];
-  assign \$927  = \$925  & \$926 ;
-  assign \$928  = \$924  | \$927 ;
-  assign \$929  = ~ sel_l2_s0[97];
-  assign \$930  = ~ sel_l2_s0[98];
-  assign \$931  = \$929  & \$930 ;
-  assign sel_pop8_0_4_c = \$928  | \$931 ;
-  assign \$932  = sel_pop8_0_12_s ^ sel_pop8_0_10_s;
-  assign sel_pop8_0_2_s = \$932  ^ sel_pop8_0_8_s;
-  assign \$933  = sel_pop8_0_12_s & sel_pop8_0_10_s;
-  assign \$934  = sel_pop8_0_12_s & sel_pop8_0_8_s;
-  assign \$935  = \$933  | \$934 ;
-  assign \$936  = sel_pop8_0_10_s & sel_pop8_0_8_s;
-  assign sel_pop8_0_2_c = \$935  | \$936 ;
-  assign \$937  = sel_pop8_0_6_s ^ sel_pop8_0_4_s;
-  assign sel_pop8_0_0_s = \$937  ^ sel_pop8_0_2_s;
-  assign \$938  = sel_pop8_0_6_s & sel_pop8_0_4_s;
-  assign \$939  = sel_pop8_0_6_s & sel_pop8_0_2_s;
-  assign \$940  = \$938  | \$939 ;
-  assign \$941  = sel_pop8_0_4_s & sel_pop8_0_2_s;
-  assign sel_pop8_0_0_c = \$940  | \$941 ;
-  assign \$942  = sel_pop8_0_12_c ^ sel_pop8_0_10_c;
-  assign sel_pop8_1_4_s = \$942  ^ sel_pop8_0_8_c;
-  assign \$943  = sel_pop8_0_12_c & sel_pop8_0_10_c;
-  assign \$944  = sel_pop8_0_12_c & sel_pop8_0_8_c;
-  assign \$945  = \$943  | \$944 ;
-  assign \$946  = sel_pop8_0_10_c & sel_pop8_0_8_c;
-  assign sel_pop8_1_4_c = \$945  | \$946 ;
-  assign \$947  = sel_pop8_0_6_c ^ sel_pop8_0_4_c;
-  assign sel_pop8_1_2_s = \$947  ^ sel_pop8_0_2_c;
-  assign \$948  = sel_pop8_0_6_c & sel_pop8_0_4_c;
-  assign \$949  = sel_pop8_0_6_c & sel_pop8_0_2_c;
-  assign \$950  = \$948  | \$949 ;
-  assign \$951  = sel_pop8_0_4_c & sel_pop8_0_2_c;
-  assign sel_pop8_1_2_c = \$950  | \$951 ;
-  assign \$952  = sel_pop8_0_0_c ^ sel_pop8_1_4_s;
-  assign sel_pop8_1_0_s = \$952  ^ sel_pop8_1_2_s;
-  assign \$953  = sel_pop8_0_0_c & sel_pop8_1_4_s;
-  assign \$954  = sel_pop8_0_0_c & sel_pop8_1_2_s;
-  assign \$955  = \$953  | \$954 ;
-  assign \$956  = sel_pop8_1_4_s & sel_pop8_1_2_s;
-  assign sel_pop8_1_0_c = \$955  | \$956 ;
-  assign \$957  = sel_pop8_1_4_c ^ sel_pop8_1_2_c;
-  assign sel_pop8_2_0_s = \$957  ^ sel_pop8_1_0_c;
-  assign \$958  = sel_pop8_1_4_c & sel_pop8_1_2_c;
-  assign \$959  = sel_pop8_1_4_c & sel_pop8_1_0_c;
-  assign \$960  = \$958  | \$959 ;
-  assign \$961  = sel_pop8_1_2_c & sel_pop8_1_0_c;
-  assign sel_pop8_2_0_c = \$960  | \$961 ;
-  assign \$962  = sel_l2_s0[8] ^ sel_l2_s0[22];
-  assign sel_pop9_0_12_s = \$962  ^ sel_l2_s0[35];
-  assign \$963  = sel_l2_s0[8] & sel_l2_s0[22];
-  assign \$964  = sel_l2_s0[8] & sel_l2_s0[35];
-  assign \$965  = \$963  | \$964 ;
-  assign \$966  = sel_l2_s0[22] & sel_l2_s0[35];
-  assign sel_pop9_0_12_c = \$965  | \$966 ;
-  assign \$967  = sel_l2_s0[47] ^ sel_l2_s0[58];
-  assign sel_pop9_0_10_s = \$967  ^ sel_l2_s0[68];
-  assign \$968  = sel_l2_s0[47] & sel_l2_s0[58];
-  assign \$969  = sel_l2_s0[47] & sel_l2_s0[68];
-  assign \$970  = \$968  | \$969 ;
-  assign \$971  = sel_l2_s0[58] & sel_l2_s0[68];
-  assign sel_pop9_0_10_c = \$970  | \$971 ;
-  assign \$972  = sel_l2_s0[77] ^ sel_l2_s0[85];
-  assign sel_pop9_0_8_s = \$972  ^ sel_l2_s0[92];
-  assign \$973  = sel_l2_s0[77] & sel_l2_s0[85];
-  assign \$974  = sel_l2_s0[77] & sel_l2_s0[92];
-  assign \$975  = \$973  | \$974 ;
-  assign \$976  = sel_l2_s0[85] & sel_l2_s0[92];
-  assign sel_pop9_0_8_c = \$975  | \$976 ;
-  assign \$977  = ~ sel_l2_s0[99];
-  assign \$978  = ~ sel_l2_s0[100];
-  assign \$979  = \$977  ^ \$978 ;
-  assign \$980  = ~ sel_l2_s0[101];
-  assign sel_pop9_0_6_s = \$979  ^ \$980 ;
-  assign \$981  = ~ sel_l2_s0[99];
-  assign \$982  = ~ sel_l2_s0[100];
-  assign \$983  = \$981  & \$982 ;
-  assign \$984  = ~ sel_l2_s0[99];
-  assign \$985  = ~ sel_l2_s0[101];
-  assign \$986  = \$984  & \$985 ;
-  assign \$987  = \$983  | \$986 ;
-  assign \$988  = ~ sel_l2_s0[100];
-  assign \$989  = ~ sel_l2_s0[101];
-  assign \$990  = \$988  & \$989 ;
-  assign sel_pop9_0_6_c = \$987  | \$990 ;
-  assign \$991  = ~ sel_l2_s0[102];
-  assign \$992  = ~ sel_l2_s0[103];
-  assign \$993  = \$991  ^ \$992 ;
-  assign \$994  = ~ sel_l2_s0[104];
-  assign sel_pop9_0_4_s = \$993  ^ \$994 ;
-  assign \$995  = ~ sel_l2_s0[102];
-  assign \$996  = ~ sel_l2_s0[103];
-  assign \$997  = \$995  & \$996 ;
-  assign \$998  = ~ sel_l2_s0[102];
-  assign \$999  = ~ sel_l2_s0[104];
-  assign \$1000  = \$998  & \$999 ;
-  assign \$1001  = \$997  | \$1000 ;
-  assign \$1002  = ~ sel_l2_s0[103];
-  assign \$1003  = ~ sel_l2_s0[104];
-  assign \$1004  = \$1002  & \$1003 ;
-  assign sel_pop9_0_4_c = \$1001  | \$1004 ;
-  assign \$1005  = sel_pop9_0_12_s ^ sel_pop9_0_10_s;
-  assign sel_pop9_0_2_s = \$1005  ^ sel_pop9_0_8_s;
-  assign \$1006  = sel_pop9_0_12_s & sel_pop9_0_10_s;
-  assign \$1007  = sel_pop9_0_12_s & sel_pop9_0_8_s;
+  assign \$865  = sel_l2_s0[107] & sel_l2_s0[111];
+  assign sel_cs0_13_0_3c = \$864  | \$865 ;
+  assign \$866  = ~ sel_l2_s0[117];
+  assign \$867  = sel_l2_s0[114] ^ \$866 ;
+  assign \$868  = ~ sel_l2_s0[118];
+  assign sel_cs0_13_0_4s = \$867  ^ \$868 ;
+  assign \$869  = ~ sel_l2_s0[117];
+  assign \$870  = sel_l2_s0[114] & \$869 ;
+  assign \$871  = ~ sel_l2_s0[118];
+  assign \$872  = sel_l2_s0[114] & \$871 ;
+  assign \$873  = \$870  | \$872 ;
+  assign \$874  = ~ sel_l2_s0[117];
+  assign \$875  = ~ sel_l2_s0[118];
+  assign \$876  = \$874  & \$875 ;
+  assign sel_cs0_13_0_4c = \$873  | \$876 ;
+  assign \$877  = sel_l2_s0[13] ^ sel_l2_s0[27];
+  assign sel_cs0_14_0_0s = \$877  ^ sel_l2_s0[40];
+  assign \$878  = sel_l2_s0[13] & sel_l2_s0[27];
+  assign \$879  = sel_l2_s0[13] & sel_l2_s0[40];
+  assign \$880  = \$878  | \$879 ;
+  assign \$881  = sel_l2_s0[27] & sel_l2_s0[40];
+  assign sel_cs0_14_0_0c = \$880  | \$881 ;
+  assign \$882  = sel_l2_s0[52] ^ sel_l2_s0[63];
+  assign sel_cs0_14_0_1s = \$882  ^ sel_l2_s0[73];
+  assign \$883  = sel_l2_s0[52] & sel_l2_s0[63];
+  assign \$884  = sel_l2_s0[52] & sel_l2_s0[73];
+  assign \$885  = \$883  | \$884 ;
+  assign \$886  = sel_l2_s0[63] & sel_l2_s0[73];
+  assign sel_cs0_14_0_1c = \$885  | \$886 ;
+  assign \$887  = sel_l2_s0[82] ^ sel_l2_s0[90];
+  assign sel_cs0_14_0_2s = \$887  ^ sel_l2_s0[97];
+  assign \$888  = sel_l2_s0[82] & sel_l2_s0[90];
+  assign \$889  = sel_l2_s0[82] & sel_l2_s0[97];
+  assign \$890  = \$888  | \$889 ;
+  assign \$891  = sel_l2_s0[90] & sel_l2_s0[97];
+  assign sel_cs0_14_0_2c = \$890  | \$891 ;
+  assign \$892  = sel_l2_s0[103] ^ sel_l2_s0[108];
+  assign sel_cs0_14_0_3s = \$892  ^ sel_l2_s0[112];
+  assign \$893  = sel_l2_s0[103] & sel_l2_s0[108];
+  assign \$894  = sel_l2_s0[103] & sel_l2_s0[112];
+  assign \$895  = \$893  | \$894 ;
+  assign \$896  = sel_l2_s0[108] & sel_l2_s0[112];
+  assign sel_cs0_14_0_3c = \$895  | \$896 ;
+  assign \$897  = sel_l2_s0[115] ^ sel_l2_s0[117];
+  assign \$898  = ~ sel_l2_s0[119];
+  assign sel_cs0_14_0_4s = \$897  ^ \$898 ;
+  assign \$899  = sel_l2_s0[115] & sel_l2_s0[117];
+  assign \$900  = ~ sel_l2_s0[119];
+  assign \$901  = sel_l2_s0[115] & \$900 ;
+  assign \$902  = \$899  | \$901 ;
+  assign \$903  = ~ sel_l2_s0[119];
+  assign \$904  = sel_l2_s0[117] & \$903 ;
+  assign sel_cs0_14_0_4c = \$902  | \$904 ;
+  assign \$905  = sel_l2_s0[14] ^ sel_l2_s0[28];
+  assign sel_cs0_15_0_0s = \$905  ^ sel_l2_s0[41];
+  assign \$906  = sel_l2_s0[14] & sel_l2_s0[28];
+  assign \$907  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$908  = \$906  | \$907 ;
+  assign \$909  = sel_l2_s0[28] & sel_l2_s0[41];
+  assign sel_cs0_15_0_0c = \$908  | \$909 ;
+  assign \$910  = sel_l2_s0[53] ^ sel_l2_s0[64];
+  assign sel_cs0_15_0_1s = \$910  ^ sel_l2_s0[74];
+  assign \$911  = sel_l2_s0[53] & sel_l2_s0[64];
+  assign \$912  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$913  = \$911  | \$912 ;
+  assign \$914  = sel_l2_s0[64] & sel_l2_s0[74];
+  assign sel_cs0_15_0_1c = \$913  | \$914 ;
+  assign \$915  = sel_l2_s0[83] ^ sel_l2_s0[91];
+  assign sel_cs0_15_0_2s = \$915  ^ sel_l2_s0[98];
+  assign \$916  = sel_l2_s0[83] & sel_l2_s0[91];
+  assign \$917  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$918  = \$916  | \$917 ;
+  assign \$919  = sel_l2_s0[91] & sel_l2_s0[98];
+  assign sel_cs0_15_0_2c = \$918  | \$919 ;
+  assign \$920  = sel_l2_s0[104] ^ sel_l2_s0[109];
+  assign sel_cs0_15_0_3s = \$920  ^ sel_l2_s0[113];
+  assign \$921  = sel_l2_s0[104] & sel_l2_s0[109];
+  assign \$922  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$923  = \$921  | \$922 ;
+  assign \$924  = sel_l2_s0[109] & sel_l2_s0[113];
+  assign sel_cs0_15_0_3c = \$923  | \$924 ;
+  assign \$925  = sel_l2_s0[116] ^ sel_l2_s0[118];
+  assign sel_cs0_15_0_4s = \$925  ^ sel_l2_s0[119];
+  assign \$926  = sel_l2_s0[116] & sel_l2_s0[118];
+  assign \$927  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$928  = \$926  | \$927 ;
+  assign \$929  = sel_l2_s0[118] & sel_l2_s0[119];
+  assign sel_cs0_15_0_4c = \$928  | \$929 ;
+  assign \$930  = sel_cs0_0_0_0s ^ sel_cs0_0_0_1s;
+  assign sel_cs1_0_0_0s = \$930  ^ sel_cs0_0_0_2s;
+  assign \$931  = sel_cs0_0_0_0s & sel_cs0_0_0_1s;
+  assign \$932  = sel_cs0_0_0_0s & sel_cs0_0_0_2s;
+  assign \$933  = \$931  | \$932 ;
+  assign \$934  = sel_cs0_0_0_1s & sel_cs0_0_0_2s;
+  assign sel_cs1_0_0_0c = \$933  | \$934 ;
+  assign \$935  = sel_cs0_0_0_0c ^ sel_cs0_0_0_1c;
+  assign sel_cs1_0_1_0s = \$935  ^ sel_cs0_0_0_2c;
+  assign \$936  = sel_cs0_0_0_0c & sel_cs0_0_0_1c;
+  assign \$937  = sel_cs0_0_0_0c & sel_cs0_0_0_2c;
+  assign \$938  = \$936  | \$937 ;
+  assign \$939  = sel_cs0_0_0_1c & sel_cs0_0_0_2c;
+  assign sel_cs1_0_1_0c = \$938  | \$939 ;
+  assign \$940  = sel_cs0_1_0_0s ^ sel_cs0_1_0_1s;
+  assign sel_cs1_1_0_0s = \$940  ^ sel_cs0_1_0_2s;
+  assign \$941  = sel_cs0_1_0_0s & sel_cs0_1_0_1s;
+  assign \$942  = sel_cs0_1_0_0s & sel_cs0_1_0_2s;
+  assign \$943  = \$941  | \$942 ;
+  assign \$944  = sel_cs0_1_0_1s & sel_cs0_1_0_2s;
+  assign sel_cs1_1_0_0c = \$943  | \$944 ;
+  assign \$945  = sel_cs0_1_0_0c ^ sel_cs0_1_0_1c;
+  assign sel_cs1_1_1_0s = \$945  ^ sel_cs0_1_0_2c;
+  assign \$946  = sel_cs0_1_0_0c & sel_cs0_1_0_1c;
+  assign \$947  = sel_cs0_1_0_0c & sel_cs0_1_0_2c;
+  assign \$948  = \$946  | \$947 ;
+  assign \$949  = sel_cs0_1_0_1c & sel_cs0_1_0_2c;
+  assign sel_cs1_1_1_0c = \$948  | \$949 ;
+  assign \$950  = sel_cs0_2_0_0s ^ sel_cs0_2_0_1s;
+  assign sel_cs1_2_0_0s = \$950  ^ sel_cs0_2_0_2s;
+  assign \$951  = sel_cs0_2_0_0s & sel_cs0_2_0_1s;
+  assign \$952  = sel_cs0_2_0_0s & sel_cs0_2_0_2s;
+  assign \$953  = \$951  | \$952 ;
+  assign \$954  = sel_cs0_2_0_1s & sel_cs0_2_0_2s;
+  assign sel_cs1_2_0_0c = \$953  | \$954 ;
+  assign \$955  = sel_cs0_2_0_0c ^ sel_cs0_2_0_1c;
+  assign sel_cs1_2_1_0s = \$955  ^ sel_cs0_2_0_2c;
+  assign \$956  = sel_cs0_2_0_0c & sel_cs0_2_0_1c;
+  assign \$957  = sel_cs0_2_0_0c & sel_cs0_2_0_2c;
+  assign \$958  = \$956  | \$957 ;
+  assign \$959  = sel_cs0_2_0_1c & sel_cs0_2_0_2c;
+  assign sel_cs1_2_1_0c = \$958  | \$959 ;
+  assign \$960  = sel_cs0_3_0_0s ^ sel_cs0_3_0_1s;
+  assign sel_cs1_3_0_0s = \$960  ^ sel_cs0_3_0_2s;
+  assign \$961  = sel_cs0_3_0_0s & sel_cs0_3_0_1s;
+  assign \$962  = sel_cs0_3_0_0s & sel_cs0_3_0_2s;
+  assign \$963  = \$961  | \$962 ;
+  assign \$964  = sel_cs0_3_0_1s & sel_cs0_3_0_2s;
+  assign sel_cs1_3_0_0c = \$963  | \$964 ;
+  assign \$965  = sel_cs0_3_0_0c ^ sel_cs0_3_0_1c;
+  assign sel_cs1_3_1_0s = \$965  ^ sel_cs0_3_0_2c;
+  assign \$966  = sel_cs0_3_0_0c & sel_cs0_3_0_1c;
+  assign \$967  = sel_cs0_3_0_0c & sel_cs0_3_0_2c;
+  assign \$968  = \$966  | \$967 ;
+  assign \$969  = sel_cs0_3_0_1c & sel_cs0_3_0_2c;
+  assign sel_cs1_3_1_0c = \$968  | \$969 ;
+  assign \$970  = sel_cs0_4_0_0s ^ sel_cs0_4_0_1s;
+  assign sel_cs1_4_0_0s = \$970  ^ sel_cs0_4_0_2s;
+  assign \$971  = sel_cs0_4_0_0s & sel_cs0_4_0_1s;
+  assign \$972  = sel_cs0_4_0_0s & sel_cs0_4_0_2s;
+  assign \$973  = \$971  | \$972 ;
+  assign \$974  = sel_cs0_4_0_1s & sel_cs0_4_0_2s;
+  assign sel_cs1_4_0_0c = \$973  | \$974 ;
+  assign \$975  = sel_cs0_4_0_0c ^ sel_cs0_4_0_1c;
+  assign sel_cs1_4_1_0s = \$975  ^ sel_cs0_4_0_2c;
+  assign \$976  = sel_cs0_4_0_0c & sel_cs0_4_0_1c;
+  assign \$977  = sel_cs0_4_0_0c & sel_cs0_4_0_2c;
+  assign \$978  = \$976  | \$977 ;
+  assign \$979  = sel_cs0_4_0_1c & sel_cs0_4_0_2c;
+  assign sel_cs1_4_1_0c = \$978  | \$979 ;
+  assign \$980  = sel_cs0_5_0_0s ^ sel_cs0_5_0_1s;
+  assign sel_cs1_5_0_0s = \$980  ^ sel_cs0_5_0_2s;
+  assign \$981  = sel_cs0_5_0_0s & sel_cs0_5_0_1s;
+  assign \$982  = sel_cs0_5_0_0s & sel_cs0_5_0_2s;
+  assign \$983  = \$981  | \$982 ;
+  assign \$984  = sel_cs0_5_0_1s & sel_cs0_5_0_2s;
+  assign sel_cs1_5_0_0c = \$983  | \$984 ;
+  assign \$985  = sel_cs0_5_0_0c ^ sel_cs0_5_0_1c;
+  assign sel_cs1_5_1_0s = \$985  ^ sel_cs0_5_0_2c;
+  assign \$986  = sel_cs0_5_0_0c & sel_cs0_5_0_1c;
+  assign \$987  = sel_cs0_5_0_0c & sel_cs0_5_0_2c;
+  assign \$988  = \$986  | \$987 ;
+  assign \$989  = sel_cs0_5_0_1c & sel_cs0_5_0_2c;
+  assign sel_cs1_5_1_0c = \$988  | \$989 ;
+  assign \$990  = sel_cs0_6_0_0s ^ sel_cs0_6_0_1s;
+  assign sel_cs1_6_0_0s = \$990  ^ sel_cs0_6_0_2s;
+  assign \$991  = sel_cs0_6_0_0s & sel_cs0_6_0_1s;
+  assign \$992  = sel_cs0_6_0_0s & sel_cs0_6_0_2s;
+  assign \$993  = \$991  | \$992 ;
+  assign \$994  = sel_cs0_6_0_1s & sel_cs0_6_0_2s;
+  assign sel_cs1_6_0_0c = \$993  | \$994 ;
+  assign \$995  = sel_cs0_6_0_0c ^ sel_cs0_6_0_1c;
+  assign sel_cs1_6_1_0s = \$995  ^ sel_cs0_6_0_2c;
+  assign \$996  = sel_cs0_6_0_0c & sel_cs0_6_0_1c;
+  assign \$997  = sel_cs0_6_0_0c & sel_cs0_6_0_2c;
+  assign \$998  = \$996  | \$997 ;
+  assign \$999  = sel_cs0_6_0_1c & sel_cs0_6_0_2c;
+  assign sel_cs1_6_1_0c = \$998  | \$999 ;
+  assign \$1000  = sel_cs0_7_0_0s ^ sel_cs0_7_0_1s;
+  assign sel_cs1_7_0_0s = \$1000  ^ sel_cs0_7_0_2s;
+  assign \$1001  = sel_cs0_7_0_0s & sel_cs0_7_0_1s;
+  assign \$1002  = sel_cs0_7_0_0s & sel_cs0_7_0_2s;
+  assign \$1003  = \$1001  | \$1002 ;
+  assign \$1004  = sel_cs0_7_0_1s & sel_cs0_7_0_2s;
+  assign sel_cs1_7_0_0c = \$1003  | \$1004 ;
+  assign \$1005  = sel_cs0_7_0_0c ^ sel_cs0_7_0_1c;
+  assign sel_cs1_7_1_0s = \$1005  ^ sel_cs0_7_0_2c;
+  assign \$1006  = sel_cs0_7_0_0c & sel_cs0_7_0_1c;
+  assign \$1007  = sel_cs0_7_0_0c & sel_cs0_7_0_2c;
   assign \$1008  = \$1006  | \$1007 ;
-  assign \$1009  = sel_pop9_0_10_s & sel_pop9_0_8_s;
-  assign sel_pop9_0_2_c = \$1008  | \$1009 ;
-  assign \$1010  = sel_pop9_0_6_s ^ sel_pop9_0_4_s;
-  assign sel_pop9_0_0_s = \$1010  ^ sel_pop9_0_2_s;
-  assign \$1011  = sel_pop9_0_6_s & sel_pop9_0_4_s;
-  assign \$1012  = sel_pop9_0_6_s & sel_pop9_0_2_s;
+  assign \$1009  = sel_cs0_7_0_1c & sel_cs0_7_0_2c;
+  assign sel_cs1_7_1_0c = \$1008  | \$1009 ;
+  assign \$1010  = sel_cs0_8_0_0s ^ sel_cs0_8_0_1s;
+  assign sel_cs1_8_0_0s = \$1010  ^ sel_cs0_8_0_2s;
+  assign \$1011  = sel_cs0_8_0_0s & sel_cs0_8_0_1s;
+  assign \$1012  = sel_cs0_8_0_0s & sel_cs0_8_0_2s;
   assign \$1013  = \$1011  | \$1012 ;
-  assign \$1014  = sel_pop9_0_4_s & sel_pop9_0_2_s;
-  assign sel_pop9_0_0_c = \$1013  | \$1014 ;
-  assign \$1015  = sel_pop9_0_12_c ^ sel_pop9_0_10_c;
-  assign sel_pop9_1_4_s = \$1015  ^ sel_pop9_0_8_c;
-  assign \$1016  = sel_pop9_0_12_c & sel_pop9_0_10_c;
-  assign \$1017  = sel_pop9_0_12_c & sel_pop9_0_8_c;
+  assign \$1014  = sel_cs0_8_0_1s & sel_cs0_8_0_2s;
+  assign sel_cs1_8_0_0c = \$1013  | \$1014 ;
+  assign \$1015  = sel_cs0_8_0_0c ^ sel_cs0_8_0_1c;
+  assign sel_cs1_8_1_0s = \$1015  ^ sel_cs0_8_0_2c;
+  assign \$1016  = sel_cs0_8_0_0c & sel_cs0_8_0_1c;
+  assign \$1017  = sel_cs0_8_0_0c & sel_cs0_8_0_2c;
   assign \$1018  = \$1016  | \$1017 ;
-  assign \$1019  = sel_pop9_0_10_c & sel_pop9_0_8_c;
-  assign sel_pop9_1_4_c = \$1018  | \$1019 ;
-  assign \$1020  = sel_pop9_0_6_c ^ sel_pop9_0_4_c;
-  assign sel_pop9_1_2_s = \$1020  ^ sel_pop9_0_2_c;
-  assign \$1021  = sel_pop9_0_6_c & sel_pop9_0_4_c;
-  assign \$1022  = sel_pop9_0_6_c & sel_pop9_0_2_c;
+  assign \$1019  = sel_cs0_8_0_1c & sel_cs0_8_0_2c;
+  assign sel_cs1_8_1_0c = \$1018  | \$1019 ;
+  assign \$1020  = sel_cs0_9_0_0s ^ sel_cs0_9_0_1s;
+  assign sel_cs1_9_0_0s = \$1020  ^ sel_cs0_9_0_2s;
+  assign \$1021  = sel_cs0_9_0_0s & sel_cs0_9_0_1s;
+  assign \$1022  = sel_cs0_9_0_0s & sel_cs0_9_0_2s;
   assign \$1023  = \$1021  | \$1022 ;
-  assign \$1024  = sel_pop9_0_4_c & sel_pop9_0_2_c;
-  assign sel_pop9_1_2_c = \$1023  | \$1024 ;
-  assign \$1025  = sel_pop9_0_0_c ^ sel_pop9_1_4_s;
-  assign sel_pop9_1_0_s = \$1025  ^ sel_pop9_1_2_s;
-  assign \$1026  = sel_pop9_0_0_c & sel_pop9_1_4_s;
-  assign \$1027  = sel_pop9_0_0_c & sel_pop9_1_2_s;
+  assign \$1024  = sel_cs0_9_0_1s & sel_cs0_9_0_2s;
+  assign sel_cs1_9_0_0c = \$1023  | \$1024 ;
+  assign \$1025  = sel_cs0_9_0_0c ^ sel_cs0_9_0_1c;
+  assign sel_cs1_9_1_0s = \$1025  ^ sel_cs0_9_0_2c;
+  assign \$1026  = sel_cs0_9_0_0c & sel_cs0_9_0_1c;
+  assign \$1027  = sel_cs0_9_0_0c & sel_cs0_9_0_2c;
   assign \$1028  = \$1026  | \$1027 ;
-  assign \$1029  = sel_pop9_1_4_s & sel_pop9_1_2_s;
-  assign sel_pop9_1_0_c = \$1028  | \$1029 ;
-  assign \$1030  = sel_pop9_1_4_c ^ sel_pop9_1_2_c;
-  assign sel_pop9_2_0_s = \$1030  ^ sel_pop9_1_0_c;
-  assign \$1031  = sel_pop9_1_4_c & sel_pop9_1_2_c;
-  assign \$1032  = sel_pop9_1_4_c & sel_pop9_1_0_c;
+  assign \$1029  = sel_cs0_9_0_1c & sel_cs0_9_0_2c;
+  assign sel_cs1_9_1_0c = \$1028  | \$1029 ;
+  assign \$1030  = sel_cs0_10_0_0s ^ sel_cs0_10_0_1s;
+  assign sel_cs1_10_0_0s = \$1030  ^ sel_cs0_10_0_2s;
+  assign \$1031  = sel_cs0_10_0_0s & sel_cs0_10_0_1s;
+  assign \$1032  = sel_cs0_10_0_0s & sel_cs0_10_0_2s;
   assign \$1033  = \$1031  | \$1032 ;
-  assign \$1034  = sel_pop9_1_2_c & sel_pop9_1_0_c;
-  assign sel_pop9_2_0_c = \$1033  | \$1034 ;
-  assign \$1035  = sel_l2_s0[9] ^ sel_l2_s0[23];
-  assign sel_pop10_0_12_s = \$1035  ^ sel_l2_s0[36];
-  assign \$1036  = sel_l2_s0[9] & sel_l2_s0[23];
-  assign \$1037  = sel_l2_s0[9] & sel_l2_s0[36];
+  assign \$1034  = sel_cs0_10_0_1s & sel_cs0_10_0_2s;
+  assign sel_cs1_10_0_0c = \$1033  | \$1034 ;
+  assign \$1035  = sel_cs0_10_0_0c ^ sel_cs0_10_0_1c;
+  assign sel_cs1_10_1_0s = \$1035  ^ sel_cs0_10_0_2c;
+  assign \$1036  = sel_cs0_10_0_0c & sel_cs0_10_0_1c;
+  assign \$1037  = sel_cs0_10_0_0c & sel_cs0_10_0_2c;
   assign \$1038  = \$1036  | \$1037 ;
-  assign \$1039  = sel_l2_s0[23] & sel_l2_s0[36];
-  assign sel_pop10_0_12_c = \$1038  | \$1039 ;
-  assign \$1040  = sel_l2_s0[48] ^ sel_l2_s0[59];
-  assign sel_pop10_0_10_s = \$1040  ^ sel_l2_s0[69];
-  assign \$1041  = sel_l2_s0[48] & sel_l2_s0[59];
-  assign \$1042  = sel_l2_s0[48] & sel_l2_s0[69];
+  assign \$1039  = sel_cs0_10_0_1c & sel_cs0_10_0_2c;
+  assign sel_cs1_10_1_0c = \$1038  | \$1039 ;
+  assign \$1040  = sel_cs0_11_0_0s ^ sel_cs0_11_0_1s;
+  assign sel_cs1_11_0_0s = \$1040  ^ sel_cs0_11_0_2s;
+  assign \$1041  = sel_cs0_11_0_0s & sel_cs0_11_0_1s;
+  assign \$1042  = sel_cs0_11_0_0s & sel_cs0_11_0_2s;
   assign \$1043  = \$1041  | \$1042 ;
-  assign \$1044  = sel_l2_s0[59] & sel_l2_s0[69];
-  assign sel_pop10_0_10_c = \$1043  | \$1044 ;
-  assign \$1045  = sel_l2_s0[78] ^ sel_l2_s0[86];
-  assign sel_pop10_0_8_s = \$1045  ^ sel_l2_s0[93];
-  assign \$1046  = sel_l2_s0[78] & sel_l2_s0[86];
-  assign \$1047  = sel_l2_s0[78] & sel_l2_s0[93];
+  assign \$1044  = sel_cs0_11_0_1s & sel_cs0_11_0_2s;
+  assign sel_cs1_11_0_0c = \$1043  | \$1044 ;
+  assign \$1045  = sel_cs0_11_0_0c ^ sel_cs0_11_0_1c;
+  assign sel_cs1_11_1_0s = \$1045  ^ sel_cs0_11_0_2c;
+  assign \$1046  = sel_cs0_11_0_0c & sel_cs0_11_0_1c;
+  assign \$1047  = sel_cs0_11_0_0c & sel_cs0_11_0_2c;
   assign \$1048  = \$1046  | \$1047 ;
-  assign \$1049  = sel_l2_s0[86] & sel_l2_s0[93];
-  assign sel_pop10_0_8_c = \$1048  | \$1049 ;
-  assign \$1050  = ~ sel_l2_s0[105];
-  assign \$1051  = sel_l2_s0[99] ^ \$1050 ;
-  assign \$1052  = ~ sel_l2_s0[106];
-  assign sel_pop10_0_6_s = \$1051  ^ \$1052 ;
-  assign \$1053  = ~ sel_l2_s0[105];
-  assign \$1054  = sel_l2_s0[99] & \$1053 ;
-  assign \$1055  = ~ sel_l2_s0[106];
-  assign \$1056  = sel_l2_s0[99] & \$1055 ;
-  assign \$1057  = \$1054  | \$1056 ;
-  assign \$1058  = ~ sel_l2_s0[105];
-  assign \$1059  = ~ sel_l2_s0[106];
-  assign \$1060  = \$1058  & \$1059 ;
-  assign sel_pop10_0_6_c = \$1057  | \$1060 ;
-  assign \$1061  = ~ sel_l2_s0[107];
-  assign \$1062  = ~ sel_l2_s0[108];
-  assign \$1063  = \$1061  ^ \$1062 ;
-  assign \$1064  = ~ sel_l2_s0[109];
-  assign sel_pop10_0_4_s = \$1063  ^ \$1064 ;
-  assign \$1065  = ~ sel_l2_s0[107];
-  assign \$1066  = ~ sel_l2_s0[108];
-  assign \$1067  = \$1065  & \$1066 ;
-  assign \$1068  = ~ sel_l2_s0[107];
-  assign \$1069  = ~ sel_l2_s0[109];
-  assign \$1070  = \$1068  & \$1069 ;
-  assign \$1071  = \$1067  | \$1070 ;
-  assign \$1072  = ~ sel_l2_s0[108];
-  assign \$1073  = ~ sel_l2_s0[109];
-  assign \$1074  = \$1072  & \$1073 ;
-  assign sel_pop10_0_4_c = \$1071  | \$1074 ;
-  assign \$1075  = sel_pop10_0_12_s ^ sel_pop10_0_10_s;
-  assign sel_pop10_0_2_s = \$1075  ^ sel_pop10_0_8_s;
-  assign \$1076  = sel_pop10_0_12_s & sel_pop10_0_10_s;
-  assign \$1077  = sel_pop10_0_12_s & sel_pop10_0_8_s;
+  assign \$1049  = sel_cs0_11_0_1c & sel_cs0_11_0_2c;
+  assign sel_cs1_11_1_0c = \$1048  | \$1049 ;
+  assign \$1050  = sel_cs0_12_0_0s ^ sel_cs0_12_0_1s;
+  assign sel_cs1_12_0_0s = \$1050  ^ sel_cs0_12_0_2s;
+  assign \$1051  = sel_cs0_12_0_0s & sel_cs0_12_0_1s;
+  assign \$1052  = sel_cs0_12_0_0s & sel_cs0_12_0_2s;
+  assign \$1053  = \$1051  | \$1052 ;
+  assign \$1054  = sel_cs0_12_0_1s & sel_cs0_12_0_2s;
+  assign sel_cs1_12_0_0c = \$1053  | \$1054 ;
+  assign \$1055  = sel_cs0_12_0_0c ^ sel_cs0_12_0_1c;
+  assign sel_cs1_12_1_0s = \$1055  ^ sel_cs0_12_0_2c;
+  assign \$1056  = sel_cs0_12_0_0c & sel_cs0_12_0_1c;
+  assign \$1057  = sel_cs0_12_0_0c & sel_cs0_12_0_2c;
+  assign \$1058  = \$1056  | \$1057 ;
+  assign \$1059  = sel_cs0_12_0_1c & sel_cs0_12_0_2c;
+  assign sel_cs1_12_1_0c = \$1058  | \$1059 ;
+  assign \$1060  = sel_cs0_13_0_0s ^ sel_cs0_13_0_1s;
+  assign sel_cs1_13_0_0s = \$1060  ^ sel_cs0_13_0_2s;
+  assign \$1061  = sel_cs0_13_0_0s & sel_cs0_13_0_1s;
+  assign \$1062  = sel_cs0_13_0_0s & sel_cs0_13_0_2s;
+  assign \$1063  = \$1061  | \$1062 ;
+  assign \$1064  = sel_cs0_13_0_1s & sel_cs0_13_0_2s;
+  assign sel_cs1_13_0_0c = \$1063  | \$1064 ;
+  assign \$1065  = sel_cs0_13_0_0c ^ sel_cs0_13_0_1c;
+  assign sel_cs1_13_1_0s = \$1065  ^ sel_cs0_13_0_2c;
+  assign \$1066  = sel_cs0_13_0_0c & sel_cs0_13_0_1c;
+  assign \$1067  = sel_cs0_13_0_0c & sel_cs0_13_0_2c;
+  assign \$1068  = \$1066  | \$1067 ;
+  assign \$1069  = sel_cs0_13_0_1c & sel_cs0_13_0_2c;
+  assign sel_cs1_13_1_0c = \$1068  | \$1069 ;
+  assign \$1070  = sel_cs0_14_0_0s ^ sel_cs0_14_0_1s;
+  assign sel_cs1_14_0_0s = \$1070  ^ sel_cs0_14_0_2s;
+  assign \$1071  = sel_cs0_14_0_0s & sel_cs0_14_0_1s;
+  assign \$1072  = sel_cs0_14_0_0s & sel_cs0_14_0_2s;
+  assign \$1073  = \$1071  | \$1072 ;
+  assign \$1074  = sel_cs0_14_0_1s & sel_cs0_14_0_2s;
+  assign sel_cs1_14_0_0c = \$1073  | \$1074 ;
+  assign \$1075  = sel_cs0_14_0_0c ^ sel_cs0_14_0_1c;
+  assign sel_cs1_14_1_0s = \$1075  ^ sel_cs0_14_0_2c;
+  assign \$1076  = sel_cs0_14_0_0c & sel_cs0_14_0_1c;
+  assign \$1077  = sel_cs0_14_0_0c & sel_cs0_14_0_2c;
   assign \$1078  = \$1076  | \$1077 ;
-  assign \$1079  = sel_pop10_0_10_s & sel_pop10_0_8_s;
-  assign sel_pop10_0_2_c = \$1078  | \$1079 ;
-  assign \$1080  = sel_pop10_0_6_s ^ sel_pop10_0_4_s;
-  assign sel_pop10_0_0_s = \$1080  ^ sel_pop10_0_2_s;
-  assign \$1081  = sel_pop10_0_6_s & sel_pop10_0_4_s;
-  assign \$1082  = sel_pop10_0_6_s & sel_pop10_0_2_s;
+  assign \$1079  = sel_cs0_14_0_1c & sel_cs0_14_0_2c;
+  assign sel_cs1_14_1_0c = \$1078  | \$1079 ;
+  assign \$1080  = sel_cs0_15_0_0s ^ sel_cs0_15_0_1s;
+  assign sel_cs1_15_0_0s = \$1080  ^ sel_cs0_15_0_2s;
+  assign \$1081  = sel_cs0_15_0_0s & sel_cs0_15_0_1s;
+  assign \$1082  = sel_cs0_15_0_0s & sel_cs0_15_0_2s;
   assign \$1083  = \$1081  | \$1082 ;
-  assign \$1084  = sel_pop10_0_4_s & sel_pop10_0_2_s;
-  assign sel_pop10_0_0_c = \$1083  | \$1084 ;
-  assign \$1085  = sel_pop10_0_12_c ^ sel_pop10_0_10_c;
-  assign sel_pop10_1_4_s = \$1085  ^ sel_pop10_0_8_c;
-  assign \$1086  = sel_pop10_0_12_c & sel_pop10_0_10_c;
-  assign \$1087  = sel_pop10_0_12_c & sel_pop10_0_8_c;
+  assign \$1084  = sel_cs0_15_0_1s & sel_cs0_15_0_2s;
+  assign sel_cs1_15_0_0c = \$1083  | \$1084 ;
+  assign \$1085  = sel_cs0_15_0_0c ^ sel_cs0_15_0_1c;
+  assign sel_cs1_15_1_0s = \$1085  ^ sel_cs0_15_0_2c;
+  assign \$1086  = sel_cs0_15_0_0c & sel_cs0_15_0_1c;
+  assign \$1087  = sel_cs0_15_0_0c & sel_cs0_15_0_2c;
   assign \$1088  = \$1086  | \$1087 ;
-  assign \$1089  = sel_pop10_0_10_c & sel_pop10_0_8_c;
-  assign sel_pop10_1_4_c = \$1088  | \$1089 ;
-  assign \$1090  = sel_pop10_0_6_c ^ sel_pop10_0_4_c;
-  assign sel_pop10_1_2_s = \$1090  ^ sel_pop10_0_2_c;
-  assign \$1091  = sel_pop10_0_6_c & sel_pop10_0_4_c;
-  assign \$1092  = sel_pop10_0_6_c & sel_pop10_0_2_c;
+  assign \$1089  = sel_cs0_15_0_1c & sel_cs0_15_0_2c;
+  assign sel_cs1_15_1_0c = \$1088  | \$1089 ;
+  assign \$1090  = sel_l4_s0 ^ \sel_l4_s0$270 ;
+  assign sel_cs2_0_0_0s = \$1090  ^ \sel_l4_s0$271 ;
+  assign \$1091  = sel_l4_s0 & \sel_l4_s0$270 ;
+  assign \$1092  = sel_l4_s0 & \sel_l4_s0$271 ;
   assign \$1093  = \$1091  | \$1092 ;
-  assign \$1094  = sel_pop10_0_4_c & sel_pop10_0_2_c;
-  assign sel_pop10_1_2_c = \$1093  | \$1094 ;
-  assign \$1095  = sel_pop10_0_0_c ^ sel_pop10_1_4_s;
-  assign sel_pop10_1_0_s = \$1095  ^ sel_pop10_1_2_s;
-  assign \$1096  = sel_pop10_0_0_c & sel_pop10_1_4_s;
-  assign \$1097  = sel_pop10_0_0_c & sel_pop10_1_2_s;
+  assign \$1094  = \sel_l4_s0$270  & \sel_l4_s0$271 ;
+  assign sel_cs2_0_0_0c = \$1093  | \$1094 ;
+  assign \$1095  = \sel_l4_s0$274  ^ \sel_l4_s0$275 ;
+  assign sel_cs2_0_1_0s = \$1095  ^ \sel_l4_s0$276 ;
+  assign \$1096  = \sel_l4_s0$274  & \sel_l4_s0$275 ;
+  assign \$1097  = \sel_l4_s0$274  & \sel_l4_s0$276 ;
   assign \$1098  = \$1096  | \$1097 ;
-  assign \$1099  = sel_pop10_1_4_s & sel_pop10_1_2_s;
-  assign sel_pop10_1_0_c = \$1098  | \$1099 ;
-  assign \$1100  = sel_pop10_1_4_c ^ sel_pop10_1_2_c;
-  assign sel_pop10_2_0_s = \$1100  ^ sel_pop10_1_0_c;
-  assign \$1101  = sel_pop10_1_4_c & sel_pop10_1_2_c;
-  assign \$1102  = sel_pop10_1_4_c & sel_pop10_1_0_c;
+  assign \$1099  = \sel_l4_s0$275  & \sel_l4_s0$276 ;
+  assign sel_cs2_0_1_0c = \$1098  | \$1099 ;
+  assign \$1100  = \sel_l4_s0$279  ^ \sel_l4_s0$280 ;
+  assign sel_cs2_1_0_0s = \$1100  ^ \sel_l4_s0$281 ;
+  assign \$1101  = \sel_l4_s0$279  & \sel_l4_s0$280 ;
+  assign \$1102  = \sel_l4_s0$279  & \sel_l4_s0$281 ;
   assign \$1103  = \$1101  | \$1102 ;
-  assign \$1104  = sel_pop10_1_2_c & sel_pop10_1_0_c;
-  assign sel_pop10_2_0_c = \$1103  | \$1104 ;
-  assign \$1105  = sel_l2_s0[10] ^ sel_l2_s0[24];
-  assign sel_pop11_0_12_s = \$1105  ^ sel_l2_s0[37];
-  assign \$1106  = sel_l2_s0[10] & sel_l2_s0[24];
-  assign \$1107  = sel_l2_s0[10] & sel_l2_s0[37];
+  assign \$1104  = \sel_l4_s0$280  & \sel_l4_s0$281 ;
+  assign sel_cs2_1_0_0c = \$1103  | \$1104 ;
+  assign \$1105  = \sel_l4_s0$284  ^ \sel_l4_s0$285 ;
+  assign sel_cs2_1_1_0s = \$1105  ^ \sel_l4_s0$286 ;
+  assign \$1106  = \sel_l4_s0$284  & \sel_l4_s0$285 ;
+  assign \$1107  = \sel_l4_s0$284  & \sel_l4_s0$286 ;
   assign \$1108  = \$1106  | \$1107 ;
-  assign \$1109  = sel_l2_s0[24] & sel_l2_s0[37];
-  assign sel_pop11_0_12_c = \$1108  | \$1109 ;
-  assign \$1110  = sel_l2_s0[49] ^ sel_l2_s0[60];
-  assign sel_pop11_0_10_s = \$1110  ^ sel_l2_s0[70];
-  assign \$1111  = sel_l2_s0[49] & sel_l2_s0[60];
-  assign \$1112  = sel_l2_s0[49] & sel_l2_s0[70];
+  assign \$1109  = \sel_l4_s0$285  & \sel_l4_s0$286 ;
+  assign sel_cs2_1_1_0c = \$1108  | \$1109 ;
+  assign \$1110  = \sel_l4_s0$289  ^ \sel_l4_s0$290 ;
+  assign sel_cs2_2_0_0s = \$1110  ^ \sel_l4_s0$291 ;
+  assign \$1111  = \sel_l4_s0$289  & \sel_l4_s0$290 ;
+  assign \$1112  = \sel_l4_s0$289  & \sel_l4_s0$291 ;
   assign \$1113  = \$1111  | \$1112 ;
-  assign \$1114  = sel_l2_s0[60] & sel_l2_s0[70];
-  assign sel_pop11_0_10_c = \$1113  | \$1114 ;
-  assign \$1115  = sel_l2_s0[79] ^ sel_l2_s0[87];
-  assign sel_pop11_0_8_s = \$1115  ^ sel_l2_s0[94];
-  assign \$1116  = sel_l2_s0[79] & sel_l2_s0[87];
-  assign \$1117  = sel_l2_s0[79] & sel_l2_s0[94];
+  assign \$1114  = \sel_l4_s0$290  & \sel_l4_s0$291 ;
+  assign sel_cs2_2_0_0c = \$1113  | \$1114 ;
+  assign \$1115  = \sel_l4_s0$294  ^ \sel_l4_s0$295 ;
+  assign sel_cs2_2_1_0s = \$1115  ^ \sel_l4_s0$296 ;
+  assign \$1116  = \sel_l4_s0$294  & \sel_l4_s0$295 ;
+  assign \$1117  = \sel_l4_s0$294  & \sel_l4_s0$296 ;
   assign \$1118  = \$1116  | \$1117 ;
-  assign \$1119  = sel_l2_s0[87] & sel_l2_s0[94];
-  assign sel_pop11_0_8_c = \$1118  | \$1119 ;
-  assign \$1120  = sel_l2_s0[100] ^ sel_l2_s0[105];
-  assign \$1121  = ~ sel_l2_s0[110];
-  assign sel_pop11_0_6_s = \$1120  ^ \$1121 ;
-  assign \$1122  = sel_l2_s0[100] & sel_l2_s0[105];
-  assign \$1123  = ~ sel_l2_s0[110];
-  assign \$1124  = sel_l2_s0[100] & \$1123 ;
-  assign \$1125  = \$1122  | \$1124 ;
-  assign \$1126  = ~ sel_l2_s0[110];
-  assign \$1127  = sel_l2_s0[105] & \$1126 ;
-  assign sel_pop11_0_6_c = \$1125  | \$1127 ;
-  assign \$1128  = ~ sel_l2_s0[111];
-  assign \$1129  = ~ sel_l2_s0[112];
-  assign \$1130  = \$1128  ^ \$1129 ;
-  assign \$1131  = ~ sel_l2_s0[113];
-  assign sel_pop11_0_4_s = \$1130  ^ \$1131 ;
-  assign \$1132  = ~ sel_l2_s0[111];
-  assign \$1133  = ~ sel_l2_s0[112];
-  assign \$1134  = \$1132  & \$1133 ;
-  assign \$1135  = ~ sel_l2_s0[111];
-  assign \$1136  = ~ sel_l2_s0[113];
-  assign \$1137  = \$1135  & \$1136 ;
-  assign \$1138  = \$1134  | \$1137 ;
-  assign \$1139  = ~ sel_l2_s0[112];
-  assign \$1140  = ~ sel_l2_s0[113];
-  assign \$1141  = \$1139  & \$1140 ;
-  assign sel_pop11_0_4_c = \$1138  | \$1141 ;
-  assign \$1142  = sel_pop11_0_12_s ^ sel_pop11_0_10_s;
-  assign sel_pop11_0_2_s = \$1142  ^ sel_pop11_0_8_s;
-  assign \$1143  = sel_pop11_0_12_s & sel_pop11_0_10_s;
-  assign \$1144  = sel_pop11_0_12_s & sel_pop11_0_8_s;
-  assign \$1145  = \$1143  | \$1144 ;
-  assign \$1146  = sel_pop11_0_10_s & sel_pop11_0_8_s;
-  assign sel_pop11_0_2_c = \$1145  | \$1146 ;
-  assign \$1147  = sel_pop11_0_6_s ^ sel_pop11_0_4_s;
-  assign sel_pop11_0_0_s = \$1147  ^ sel_pop11_0_2_s;
-  assign \$1148  = sel_pop11_0_6_s & sel_pop11_0_4_s;
-  assign \$1149  = sel_pop11_0_6_s & sel_pop11_0_2_s;
-  assign \$1150  = \$1148  | \$1149 ;
-  assign \$1151  = sel_pop11_0_4_s & sel_pop11_0_2_s;
-  assign sel_pop11_0_0_c = \$1150  | \$1151 ;
-  assign \$1152  = sel_pop11_0_12_c ^ sel_pop11_0_10_c;
-  assign sel_pop11_1_4_s = \$1152  ^ sel_pop11_0_8_c;
-  assign \$1153  = sel_pop11_0_12_c & sel_pop11_0_10_c;
-  assign \$1154  = sel_pop11_0_12_c & sel_pop11_0_8_c;
-  assign \$1155  = \$1153  | \$1154 ;
-  assign \$1156  = sel_pop11_0_10_c & sel_pop11_0_8_c;
-  assign sel_pop11_1_4_c = \$1155  | \$1156 ;
-  assign \$1157  = sel_pop11_0_6_c ^ sel_pop11_0_4_c;
-  assign sel_pop11_1_2_s = \$1157  ^ sel_pop11_0_2_c;
-  assign \$1158  = sel_pop11_0_6_c & sel_pop11_0_4_c;
-  assign \$1159  = sel_pop11_0_6_c & sel_pop11_0_2_c;
-  assign \$1160  = \$1158  | \$1159 ;
-  assign \$1161  = sel_pop11_0_4_c & sel_pop11_0_2_c;
-  assign sel_pop11_1_2_c = \$1160  | \$1161 ;
-  assign \$1162  = sel_pop11_0_0_c ^ sel_pop11_1_4_s;
-  assign sel_pop11_1_0_s = \$1162  ^ sel_pop11_1_2_s;
-  assign \$1163  = sel_pop11_0_0_c & sel_pop11_1_4_s;
-  assign \$1164  = sel_pop11_0_0_c & sel_pop11_1_2_s;
-  assign \$1165  = \$1163  | \$1164 ;
-  assign \$1166  = sel_pop11_1_4_s & sel_pop11_1_2_s;
-  assign sel_pop11_1_0_c = \$1165  | \$1166 ;
-  assign \$1167  = sel_pop11_1_4_c ^ sel_pop11_1_2_c;
-  assign sel_pop11_2_0_s = \$1167  ^ sel_pop11_1_0_c;
-  assign \$1168  = sel_pop11_1_4_c & sel_pop11_1_2_c;
-  assign \$1169  = sel_pop11_1_4_c & sel_pop11_1_0_c;
-  assign \$1170  = \$1168  | \$1169 ;
-  assign \$1171  = sel_pop11_1_2_c & sel_pop11_1_0_c;
-  assign sel_pop11_2_0_c = \$1170  | \$1171 ;
-  assign \$1172  = sel_l2_s0[11] ^ sel_l2_s0[25];
-  assign sel_pop12_0_12_s = \$1172  ^ sel_l2_s0[38];
-  assign \$1173  = sel_l2_s0[11] & sel_l2_s0[25];
-  assign \$1174  = sel_l2_s0[11] & sel_l2_s0[38];
-  assign \$1175  = \$1173  | \$1174 ;
-  assign \$1176  = sel_l2_s0[25] & sel_l2_s0[38];
-  assign sel_pop12_0_12_c = \$1175  | \$1176 ;
-  assign \$1177  = sel_l2_s0[50] ^ sel_l2_s0[61];
-  assign sel_pop12_0_10_s = \$1177  ^ sel_l2_s0[71];
-  assign \$1178  = sel_l2_s0[50] & sel_l2_s0[61];
-  assign \$1179  = sel_l2_s0[50] & sel_l2_s0[71];
-  assign \$1180  = \$1178  | \$1179 ;
-  assign \$1181  = sel_l2_s0[61] & sel_l2_s0[71];
-  assign sel_pop12_0_10_c = \$1180  | \$1181 ;
-  assign \$1182  = sel_l2_s0[80] ^ sel_l2_s0[88];
-  assign sel_pop12_0_8_s = \$1182  ^ sel_l2_s0[95];
-  assign \$1183  = sel_l2_s0[80] & sel_l2_s0[88];
-  assign \$1184  = sel_l2_s0[80] & sel_l2_s0[95];
-  assign \$1185  = \$1183  | \$1184 ;
-  assign \$1186  = sel_l2_s0[88] & sel_l2_s0[95];
-  assign sel_pop12_0_8_c = \$1185  | \$1186 ;
-  assign \$1187  = sel_l2_s0[101] ^ sel_l2_s0[106];
-  assign sel_pop12_0_6_s = \$1187  ^ sel_l2_s0[110];
-  assign \$1188  = sel_l2_s0[101] & sel_l2_s0[106];
-  assign \$1189  = sel_l2_s0[101] & sel_l2_s0[110];
-  assign \$1190  = \$1188  | \$1189 ;
-  assign \$1191  = sel_l2_s0[106] & sel_l2_s0[110];
-  assign sel_pop12_0_6_c = \$1190  | \$1191 ;
-  assign \$1192  = ~ sel_l2_s0[114];
-  assign \$1193  = ~ sel_l2_s0[115];
-  assign \$1194  = \$1192  ^ \$1193 ;
-  assign \$1195  = ~ sel_l2_s0[116];
-  assign sel_pop12_0_4_s = \$1194  ^ \$1195 ;
-  assign \$1196  = ~ sel_l2_s0[114];
-  assign \$1197  = ~ sel_l2_s0[115];
-  assign \$1198  = \$1196  & \$1197 ;
-  assign \$1199  = ~ sel_l2_s0[114];
-  assign \$1200  = ~ sel_l2_s0[116];
-  assign \$1201  = \$1199  & \$1200 ;
-  assign \$1202  = \$1198  | \$1201 ;
-  assign \$1203  = ~ sel_l2_s0[115];
-  assign \$1204  = ~ sel_l2_s0[116];
-  assign \$1205  = \$1203  & \$1204 ;
-  assign sel_pop12_0_4_c = \$1202  | \$1205 ;
-  assign \$1206  = sel_pop12_0_12_s ^ sel_pop12_0_10_s;
-  assign sel_pop12_0_2_s = \$1206  ^ sel_pop12_0_8_s;
-  assign \$1207  = sel_pop12_0_12_s & sel_pop12_0_10_s;
-  assign \$1208  = sel_pop12_0_12_s & sel_pop12_0_8_s;
-  assign \$1209  = \$1207  | \$1208 ;
-  assign \$1210  = sel_pop12_0_10_s & sel_pop12_0_8_s;
-  assign sel_pop12_0_2_c = \$1209  | \$1210 ;
-  assign \$1211  = sel_pop12_0_6_s ^ sel_pop12_0_4_s;
-  assign sel_pop12_0_0_s = \$1211  ^ sel_pop12_0_2_s;
-  assign \$1212  = sel_pop12_0_6_s & sel_pop12_0_4_s;
-  assign \$1213  = sel_pop12_0_6_s & sel_pop12_0_2_s;
-  assign \$1214  = \$1212  | \$1213 ;
-  assign \$1215  = sel_pop12_0_4_s & sel_pop12_0_2_s;
-  assign sel_pop12_0_0_c = \$1214  | \$1215 ;
-  assign \$1216  = sel_pop12_0_12_c ^ sel_pop12_0_10_c;
-  assign sel_pop12_1_4_s = \$1216  ^ sel_pop12_0_8_c;
-  assign \$1217  = sel_pop12_0_12_c & sel_pop12_0_10_c;
-  assign \$1218  = sel_pop12_0_12_c & sel_pop12_0_8_c;
-  assign \$1219  = \$1217  | \$1218 ;
-  assign \$1220  = sel_pop12_0_10_c & sel_pop12_0_8_c;
-  assign sel_pop12_1_4_c = \$1219  | \$1220 ;
-  assign \$1221  = sel_pop12_0_6_c ^ sel_pop12_0_4_c;
-  assign sel_pop12_1_2_s = \$1221  ^ sel_pop12_0_2_c;
-  assign \$1222  = sel_pop12_0_6_c & sel_pop12_0_4_c;
-  assign \$1223  = sel_pop12_0_6_c & sel_pop12_0_2_c;
-  assign \$1224  = \$1222  | \$1223 ;
-  assign \$1225  = sel_pop12_0_4_c & sel_pop12_0_2_c;
-  assign sel_pop12_1_2_c = \$1224  | \$1225 ;
-  assign \$1226  = sel_pop12_0_0_c ^ sel_pop12_1_4_s;
-  assign sel_pop12_1_0_s = \$1226  ^ sel_pop12_1_2_s;
-  assign \$1227  = sel_pop12_0_0_c & sel_pop12_1_4_s;
-  assign \$1228  = sel_pop12_0_0_c & sel_pop12_1_2_s;
-  assign \$1229  = \$1227  | \$1228 ;
-  assign \$1230  = sel_pop12_1_4_s & sel_pop12_1_2_s;
-  assign sel_pop12_1_0_c = \$1229  | \$1230 ;
-  assign \$1231  = sel_pop12_1_4_c ^ sel_pop12_1_2_c;
-  assign sel_pop12_2_0_s = \$1231  ^ sel_pop12_1_0_c;
-  assign \$1232  = sel_pop12_1_4_c & sel_pop12_1_2_c;
-  assign \$1233  = sel_pop12_1_4_c & sel_pop12_1_0_c;
-  assign \$1234  = \$1232  | \$1233 ;
-  assign \$1235  = sel_pop12_1_2_c & sel_pop12_1_0_c;
-  assign sel_pop12_2_0_c = \$1234  | \$1235 ;
-  assign \$1236  = sel_l2_s0[12] ^ sel_l2_s0[26];
-  assign sel_pop13_0_12_s = \$1236  ^ sel_l2_s0[39];
-  assign \$1237  = sel_l2_s0[12] & sel_l2_s0[26];
-  assign \$1238  = sel_l2_s0[12] & sel_l2_s0[39];
-  assign \$1239  = \$1237  | \$1238 ;
-  assign \$1240  = sel_l2_s0[26] & sel_l2_s0[39];
-  assign sel_pop13_0_12_c = \$1239  | \$1240 ;
-  assign \$1241  = sel_l2_s0[51] ^ sel_l2_s0[62];
-  assign sel_pop13_0_10_s = \$1241  ^ sel_l2_s0[72];
-  assign \$1242  = sel_l2_s0[51] & sel_l2_s0[62];
-  assign \$1243  = sel_l2_s0[51] & sel_l2_s0[72];
-  assign \$1244  = \$1242  | \$1243 ;
-  assign \$1245  = sel_l2_s0[62] & sel_l2_s0[72];
-  assign sel_pop13_0_10_c = \$1244  | \$1245 ;
-  assign \$1246  = sel_l2_s0[81] ^ sel_l2_s0[89];
-  assign sel_pop13_0_8_s = \$1246  ^ sel_l2_s0[96];
-  assign \$1247  = sel_l2_s0[81] & sel_l2_s0[89];
-  assign \$1248  = sel_l2_s0[81] & sel_l2_s0[96];
-  assign \$1249  = \$1247  | \$1248 ;
-  assign \$1250  = sel_l2_s0[89] & sel_l2_s0[96];
-  assign sel_pop13_0_8_c = \$1249  | \$1250 ;
-  assign \$1251  = sel_l2_s0[102] ^ sel_l2_s0[107];
-  assign sel_pop13_0_6_s = \$1251  ^ sel_l2_s0[111];
-  assign \$1252  = sel_l2_s0[102] & sel_l2_s0[107];
-  assign \$1253  = sel_l2_s0[102] & sel_l2_s0[111];
-  assign \$1254  = \$1252  | \$1253 ;
-  assign \$1255  = sel_l2_s0[107] & sel_l2_s0[111];
-  assign sel_pop13_0_6_c = \$1254  | \$1255 ;
-  assign \$1256  = ~ sel_l2_s0[117];
-  assign \$1257  = sel_l2_s0[114] ^ \$1256 ;
-  assign \$1258  = ~ sel_l2_s0[118];
-  assign sel_pop13_0_4_s = \$1257  ^ \$1258 ;
-  assign \$1259  = ~ sel_l2_s0[117];
-  assign \$1260  = sel_l2_s0[114] & \$1259 ;
-  assign \$1261  = ~ sel_l2_s0[118];
-  assign \$1262  = sel_l2_s0[114] & \$1261 ;
-  assign \$1263  = \$1260  | \$1262 ;
-  assign \$1264  = ~ sel_l2_s0[117];
-  assign \$1265  = ~ sel_l2_s0[118];
-  assign \$1266  = \$1264  & \$1265 ;
-  assign sel_pop13_0_4_c = \$1263  | \$1266 ;
-  assign \$1267  = sel_pop13_0_12_s ^ sel_pop13_0_10_s;
-  assign sel_pop13_0_2_s = \$1267  ^ sel_pop13_0_8_s;
-  assign \$1268  = sel_pop13_0_12_s & sel_pop13_0_10_s;
-  assign \$1269  = sel_pop13_0_12_s & sel_pop13_0_8_s;
-  assign \$1270  = \$1268  | \$1269 ;
-  assign \$1271  = sel_pop13_0_10_s & sel_pop13_0_8_s;
-  assign sel_pop13_0_2_c = \$1270  | \$1271 ;
-  assign \$1272  = sel_pop13_0_6_s ^ sel_pop13_0_4_s;
-  assign sel_pop13_0_0_s = \$1272  ^ sel_pop13_0_2_s;
-  assign \$1273  = sel_pop13_0_6_s & sel_pop13_0_4_s;
-  assign \$1274  = sel_pop13_0_6_s & sel_pop13_0_2_s;
-  assign \$1275  = \$1273  | \$1274 ;
-  assign \$1276  = sel_pop13_0_4_s & sel_pop13_0_2_s;
-  assign sel_pop13_0_0_c = \$1275  | \$1276 ;
-  assign \$1277  = sel_pop13_0_12_c ^ sel_pop13_0_10_c;
-  assign sel_pop13_1_4_s = \$1277  ^ sel_pop13_0_8_c;
-  assign \$1278  = sel_pop13_0_12_c & sel_pop13_0_10_c;
-  assign \$1279  = sel_pop13_0_12_c & sel_pop13_0_8_c;
-  assign \$1280  = \$1278  | \$1279 ;
-  assign \$1281  = sel_pop13_0_10_c & sel_pop13_0_8_c;
-  assign sel_pop13_1_4_c = \$1280  | \$1281 ;
-  assign \$1282  = sel_pop13_0_6_c ^ sel_pop13_0_4_c;
-  assign sel_pop13_1_2_s = \$1282  ^ sel_pop13_0_2_c;
-  assign \$1283  = sel_pop13_0_6_c & sel_pop13_0_4_c;
-  assign \$1284  = sel_pop13_0_6_c & sel_pop13_0_2_c;
-  assign \$1285  = \$1283  | \$1284 ;
-  assign \$1286  = sel_pop13_0_4_c & sel_pop13_0_2_c;
-  assign sel_pop13_1_2_c = \$1285  | \$1286 ;
-  assign \$1287  = sel_pop13_0_0_c ^ sel_pop13_1_4_s;
-  assign sel_pop13_1_0_s = \$1287  ^ sel_pop13_1_2_s;
-  assign \$1288  = sel_pop13_0_0_c & sel_pop13_1_4_s;
-  assign \$1289  = sel_pop13_0_0_c & sel_pop13_1_2_s;
-  assign \$1290  = \$1288  | \$1289 ;
-  assign \$1291  = sel_pop13_1_4_s & sel_pop13_1_2_s;
-  assign sel_pop13_1_0_c = \$1290  | \$1291 ;
-  assign \$1292  = sel_pop13_1_4_c ^ sel_pop13_1_2_c;
-  assign sel_pop13_2_0_s = \$1292  ^ sel_pop13_1_0_c;
-  assign \$1293  = sel_pop13_1_4_c & sel_pop13_1_2_c;
-  assign \$1294  = sel_pop13_1_4_c & sel_pop13_1_0_c;
-  assign \$1295  = \$1293  | \$1294 ;
-  assign \$1296  = sel_pop13_1_2_c & sel_pop13_1_0_c;
-  assign sel_pop13_2_0_c = \$1295  | \$1296 ;
-  assign \$1297  = sel_l2_s0[13] ^ sel_l2_s0[27];
-  assign sel_pop14_0_12_s = \$1297  ^ sel_l2_s0[40];
-  assign \$1298  = sel_l2_s0[13] & sel_l2_s0[27];
-  assign \$1299  = sel_l2_s0[13] & sel_l2_s0[40];
-  assign \$1300  = \$1298  | \$1299 ;
-  assign \$1301  = sel_l2_s0[27] & sel_l2_s0[40];
-  assign sel_pop14_0_12_c = \$1300  | \$1301 ;
-  assign \$1302  = sel_l2_s0[52] ^ sel_l2_s0[63];
-  assign sel_pop14_0_10_s = \$1302  ^ sel_l2_s0[73];
-  assign \$1303  = sel_l2_s0[52] & sel_l2_s0[63];
-  assign \$1304  = sel_l2_s0[52] & sel_l2_s0[73];
-  assign \$1305  = \$1303  | \$1304 ;
-  assign \$1306  = sel_l2_s0[63] & sel_l2_s0[73];
-  assign sel_pop14_0_10_c = \$1305  | \$1306 ;
-  assign \$1307  = sel_l2_s0[82] ^ sel_l2_s0[90];
-  assign sel_pop14_0_8_s = \$1307  ^ sel_l2_s0[97];
-  assign \$1308  = sel_l2_s0[82] & sel_l2_s0[90];
-  assign \$1309  = sel_l2_s0[82] & sel_l2_s0[97];
-  assign \$1310  = \$1308  | \$1309 ;
-  assign \$1311  = sel_l2_s0[90] & sel_l2_s0[97];
-  assign sel_pop14_0_8_c = \$1310  | \$1311 ;
-  assign \$1312  = sel_l2_s0[103] ^ sel_l2_s0[108];
-  assign sel_pop14_0_6_s = \$1312  ^ sel_l2_s0[112];
-  assign \$1313  = sel_l2_s0[103] & sel_l2_s0[108];
-  assign \$1314  = sel_l2_s0[103] & sel_l2_s0[112];
-  assign \$1315  = \$1313  | \$1314 ;
-  assign \$1316  = sel_l2_s0[108] & sel_l2_s0[112];
-  assign sel_pop14_0_6_c = \$1315  | \$1316 ;
-  assign \$1317  = sel_l2_s0[115] ^ sel_l2_s0[117];
-  assign \$1318  = ~ sel_l2_s0[119];
-  assign sel_pop14_0_4_s = \$1317  ^ \$1318 ;
-  assign \$1319  = sel_l2_s0[115] & sel_l2_s0[117];
-  assign \$1320  = ~ sel_l2_s0[119];
-  assign \$1321  = sel_l2_s0[115] & \$1320 ;
-  assign \$1322  = \$1319  | \$1321 ;
-  assign \$1323  = ~ sel_l2_s0[119];
-  assign \$1324  = sel_l2_s0[117] & \$1323 ;
-  assign sel_pop14_0_4_c = \$1322  | \$1324 ;
-  assign \$1325  = sel_pop14_0_12_s ^ sel_pop14_0_10_s;
-  assign sel_pop14_0_2_s = \$1325  ^ sel_pop14_0_8_s;
-  assign \$1326  = sel_pop14_0_12_s & sel_pop14_0_10_s;
-  assign \$1327  = sel_pop14_0_12_s & sel_pop14_0_8_s;
+  assign \$1119  = \sel_l4_s0$295  & \sel_l4_s0$296 ;
+  assign sel_cs2_2_1_0c = \$1118  | \$1119 ;
+  assign \$1120  = \sel_l4_s0$299  ^ \sel_l4_s0$300 ;
+  assign sel_cs2_3_0_0s = \$1120  ^ \sel_l4_s0$301 ;
+  assign \$1121  = \sel_l4_s0$299  & \sel_l4_s0$300 ;
+  assign \$1122  = \sel_l4_s0$299  & \sel_l4_s0$301 ;
+  assign \$1123  = \$1121  | \$1122 ;
+  assign \$1124  = \sel_l4_s0$300  & \sel_l4_s0$301 ;
+  assign sel_cs2_3_0_0c = \$1123  | \$1124 ;
+  assign \$1125  = \sel_l4_s0$304  ^ \sel_l4_s0$305 ;
+  assign sel_cs2_3_1_0s = \$1125  ^ \sel_l4_s0$306 ;
+  assign \$1126  = \sel_l4_s0$304  & \sel_l4_s0$305 ;
+  assign \$1127  = \sel_l4_s0$304  & \sel_l4_s0$306 ;
+  assign \$1128  = \$1126  | \$1127 ;
+  assign \$1129  = \sel_l4_s0$305  & \sel_l4_s0$306 ;
+  assign sel_cs2_3_1_0c = \$1128  | \$1129 ;
+  assign \$1130  = \sel_l4_s0$309  ^ \sel_l4_s0$310 ;
+  assign sel_cs2_4_0_0s = \$1130  ^ \sel_l4_s0$311 ;
+  assign \$1131  = \sel_l4_s0$309  & \sel_l4_s0$310 ;
+  assign \$1132  = \sel_l4_s0$309  & \sel_l4_s0$311 ;
+  assign \$1133  = \$1131  | \$1132 ;
+  assign \$1134  = \sel_l4_s0$310  & \sel_l4_s0$311 ;
+  assign sel_cs2_4_0_0c = \$1133  | \$1134 ;
+  assign \$1135  = \sel_l4_s0$314  ^ \sel_l4_s0$315 ;
+  assign sel_cs2_4_1_0s = \$1135  ^ \sel_l4_s0$316 ;
+  assign \$1136  = \sel_l4_s0$314  & \sel_l4_s0$315 ;
+  assign \$1137  = \sel_l4_s0$314  & \sel_l4_s0$316 ;
+  assign \$1138  = \$1136  | \$1137 ;
+  assign \$1139  = \sel_l4_s0$315  & \sel_l4_s0$316 ;
+  assign sel_cs2_4_1_0c = \$1138  | \$1139 ;
+  assign \$1140  = \sel_l4_s0$319  ^ \sel_l4_s0$320 ;
+  assign sel_cs2_5_0_0s = \$1140  ^ \sel_l4_s0$321 ;
+  assign \$1141  = \sel_l4_s0$319  & \sel_l4_s0$320 ;
+  assign \$1142  = \sel_l4_s0$319  & \sel_l4_s0$321 ;
+  assign \$1143  = \$1141  | \$1142 ;
+  assign \$1144  = \sel_l4_s0$320  & \sel_l4_s0$321 ;
+  assign sel_cs2_5_0_0c = \$1143  | \$1144 ;
+  assign \$1145  = \sel_l4_s0$324  ^ \sel_l4_s0$325 ;
+  assign sel_cs2_5_1_0s = \$1145  ^ \sel_l4_s0$326 ;
+  assign \$1146  = \sel_l4_s0$324  & \sel_l4_s0$325 ;
+  assign \$1147  = \sel_l4_s0$324  & \sel_l4_s0$326 ;
+  assign \$1148  = \$1146  | \$1147 ;
+  assign \$1149  = \sel_l4_s0$325  & \sel_l4_s0$326 ;
+  assign sel_cs2_5_1_0c = \$1148  | \$1149 ;
+  assign \$1150  = \sel_l4_s0$329  ^ \sel_l4_s0$330 ;
+  assign sel_cs2_6_0_0s = \$1150  ^ \sel_l4_s0$331 ;
+  assign \$1151  = \sel_l4_s0$329  & \sel_l4_s0$330 ;
+  assign \$1152  = \sel_l4_s0$329  & \sel_l4_s0$331 ;
+  assign \$1153  = \$1151  | \$1152 ;
+  assign \$1154  = \sel_l4_s0$330  & \sel_l4_s0$331 ;
+  assign sel_cs2_6_0_0c = \$1153  | \$1154 ;
+  assign \$1155  = \sel_l4_s0$334  ^ \sel_l4_s0$335 ;
+  assign sel_cs2_6_1_0s = \$1155  ^ \sel_l4_s0$336 ;
+  assign \$1156  = \sel_l4_s0$334  & \sel_l4_s0$335 ;
+  assign \$1157  = \sel_l4_s0$334  & \sel_l4_s0$336 ;
+  assign \$1158  = \$1156  | \$1157 ;
+  assign \$1159  = \sel_l4_s0$335  & \sel_l4_s0$336 ;
+  assign sel_cs2_6_1_0c = \$1158  | \$1159 ;
+  assign \$1160  = \sel_l4_s0$339  ^ \sel_l4_s0$340 ;
+  assign sel_cs2_7_0_0s = \$1160  ^ \sel_l4_s0$341 ;
+  assign \$1161  = \sel_l4_s0$339  & \sel_l4_s0$340 ;
+  assign \$1162  = \sel_l4_s0$339  & \sel_l4_s0$341 ;
+  assign \$1163  = \$1161  | \$1162 ;
+  assign \$1164  = \sel_l4_s0$340  & \sel_l4_s0$341 ;
+  assign sel_cs2_7_0_0c = \$1163  | \$1164 ;
+  assign \$1165  = \sel_l4_s0$344  ^ \sel_l4_s0$345 ;
+  assign sel_cs2_7_1_0s = \$1165  ^ \sel_l4_s0$346 ;
+  assign \$1166  = \sel_l4_s0$344  & \sel_l4_s0$345 ;
+  assign \$1167  = \sel_l4_s0$344  & \sel_l4_s0$346 ;
+  assign \$1168  = \$1166  | \$1167 ;
+  assign \$1169  = \sel_l4_s0$345  & \sel_l4_s0$346 ;
+  assign sel_cs2_7_1_0c = \$1168  | \$1169 ;
+  assign \$1170  = \sel_l4_s0$349  ^ \sel_l4_s0$350 ;
+  assign sel_cs2_8_0_0s = \$1170  ^ \sel_l4_s0$351 ;
+  assign \$1171  = \sel_l4_s0$349  & \sel_l4_s0$350 ;
+  assign \$1172  = \sel_l4_s0$349  & \sel_l4_s0$351 ;
+  assign \$1173  = \$1171  | \$1172 ;
+  assign \$1174  = \sel_l4_s0$350  & \sel_l4_s0$351 ;
+  assign sel_cs2_8_0_0c = \$1173  | \$1174 ;
+  assign \$1175  = \sel_l4_s0$354  ^ \sel_l4_s0$355 ;
+  assign sel_cs2_8_1_0s = \$1175  ^ \sel_l4_s0$356 ;
+  assign \$1176  = \sel_l4_s0$354  & \sel_l4_s0$355 ;
+  assign \$1177  = \sel_l4_s0$354  & \sel_l4_s0$356 ;
+  assign \$1178  = \$1176  | \$1177 ;
+  assign \$1179  = \sel_l4_s0$355  & \sel_l4_s0$356 ;
+  assign sel_cs2_8_1_0c = \$1178  | \$1179 ;
+  assign \$1180  = \sel_l4_s0$359  ^ \sel_l4_s0$360 ;
+  assign sel_cs2_9_0_0s = \$1180  ^ \sel_l4_s0$361 ;
+  assign \$1181  = \sel_l4_s0$359  & \sel_l4_s0$360 ;
+  assign \$1182  = \sel_l4_s0$359  & \sel_l4_s0$361 ;
+  assign \$1183  = \$1181  | \$1182 ;
+  assign \$1184  = \sel_l4_s0$360  & \sel_l4_s0$361 ;
+  assign sel_cs2_9_0_0c = \$1183  | \$1184 ;
+  assign \$1185  = \sel_l4_s0$364  ^ \sel_l4_s0$365 ;
+  assign sel_cs2_9_1_0s = \$1185  ^ \sel_l4_s0$366 ;
+  assign \$1186  = \sel_l4_s0$364  & \sel_l4_s0$365 ;
+  assign \$1187  = \sel_l4_s0$364  & \sel_l4_s0$366 ;
+  assign \$1188  = \$1186  | \$1187 ;
+  assign \$1189  = \sel_l4_s0$365  & \sel_l4_s0$366 ;
+  assign sel_cs2_9_1_0c = \$1188  | \$1189 ;
+  assign \$1190  = \sel_l4_s0$369  ^ \sel_l4_s0$370 ;
+  assign sel_cs2_10_0_0s = \$1190  ^ \sel_l4_s0$371 ;
+  assign \$1191  = \sel_l4_s0$369  & \sel_l4_s0$370 ;
+  assign \$1192  = \sel_l4_s0$369  & \sel_l4_s0$371 ;
+  assign \$1193  = \$1191  | \$1192 ;
+  assign \$1194  = \sel_l4_s0$370  & \sel_l4_s0$371 ;
+  assign sel_cs2_10_0_0c = \$1193  | \$1194 ;
+  assign \$1195  = \sel_l4_s0$374  ^ \sel_l4_s0$375 ;
+  assign sel_cs2_10_1_0s = \$1195  ^ \sel_l4_s0$376 ;
+  assign \$1196  = \sel_l4_s0$374  & \sel_l4_s0$375 ;
+  assign \$1197  = \sel_l4_s0$374  & \sel_l4_s0$376 ;
+  assign \$1198  = \$1196  | \$1197 ;
+  assign \$1199  = \sel_l4_s0$375  & \sel_l4_s0$376 ;
+  assign sel_cs2_10_1_0c = \$1198  | \$1199 ;
+  assign \$1200  = \sel_l4_s0$379  ^ \sel_l4_s0$380 ;
+  assign sel_cs2_11_0_0s = \$1200  ^ \sel_l4_s0$381 ;
+  assign \$1201  = \sel_l4_s0$379  & \sel_l4_s0$380 ;
+  assign \$1202  = \sel_l4_s0$379  & \sel_l4_s0$381 ;
+  assign \$1203  = \$1201  | \$1202 ;
+  assign \$1204  = \sel_l4_s0$380  & \sel_l4_s0$381 ;
+  assign sel_cs2_11_0_0c = \$1203  | \$1204 ;
+  assign \$1205  = \sel_l4_s0$384  ^ \sel_l4_s0$385 ;
+  assign sel_cs2_11_1_0s = \$1205  ^ \sel_l4_s0$386 ;
+  assign \$1206  = \sel_l4_s0$384  & \sel_l4_s0$385 ;
+  assign \$1207  = \sel_l4_s0$384  & \sel_l4_s0$386 ;
+  assign \$1208  = \$1206  | \$1207 ;
+  assign \$1209  = \sel_l4_s0$385  & \sel_l4_s0$386 ;
+  assign sel_cs2_11_1_0c = \$1208  | \$1209 ;
+  assign \$1210  = \sel_l4_s0$389  ^ \sel_l4_s0$390 ;
+  assign sel_cs2_12_0_0s = \$1210  ^ \sel_l4_s0$391 ;
+  assign \$1211  = \sel_l4_s0$389  & \sel_l4_s0$390 ;
+  assign \$1212  = \sel_l4_s0$389  & \sel_l4_s0$391 ;
+  assign \$1213  = \$1211  | \$1212 ;
+  assign \$1214  = \sel_l4_s0$390  & \sel_l4_s0$391 ;
+  assign sel_cs2_12_0_0c = \$1213  | \$1214 ;
+  assign \$1215  = \sel_l4_s0$394  ^ \sel_l4_s0$395 ;
+  assign sel_cs2_12_1_0s = \$1215  ^ \sel_l4_s0$396 ;
+  assign \$1216  = \sel_l4_s0$394  & \sel_l4_s0$395 ;
+  assign \$1217  = \sel_l4_s0$394  & \sel_l4_s0$396 ;
+  assign \$1218  = \$1216  | \$1217 ;
+  assign \$1219  = \sel_l4_s0$395  & \sel_l4_s0$396 ;
+  assign sel_cs2_12_1_0c = \$1218  | \$1219 ;
+  assign \$1220  = \sel_l4_s0$399  ^ \sel_l4_s0$400 ;
+  assign sel_cs2_13_0_0s = \$1220  ^ \sel_l4_s0$401 ;
+  assign \$1221  = \sel_l4_s0$399  & \sel_l4_s0$400 ;
+  assign \$1222  = \sel_l4_s0$399  & \sel_l4_s0$401 ;
+  assign \$1223  = \$1221  | \$1222 ;
+  assign \$1224  = \sel_l4_s0$400  & \sel_l4_s0$401 ;
+  assign sel_cs2_13_0_0c = \$1223  | \$1224 ;
+  assign \$1225  = \sel_l4_s0$404  ^ \sel_l4_s0$405 ;
+  assign sel_cs2_13_1_0s = \$1225  ^ \sel_l4_s0$406 ;
+  assign \$1226  = \sel_l4_s0$404  & \sel_l4_s0$405 ;
+  assign \$1227  = \sel_l4_s0$404  & \sel_l4_s0$406 ;
+  assign \$1228  = \$1226  | \$1227 ;
+  assign \$1229  = \sel_l4_s0$405  & \sel_l4_s0$406 ;
+  assign sel_cs2_13_1_0c = \$1228  | \$1229 ;
+  assign \$1230  = \sel_l4_s0$409  ^ \sel_l4_s0$410 ;
+  assign sel_cs2_14_0_0s = \$1230  ^ \sel_l4_s0$411 ;
+  assign \$1231  = \sel_l4_s0$409  & \sel_l4_s0$410 ;
+  assign \$1232  = \sel_l4_s0$409  & \sel_l4_s0$411 ;
+  assign \$1233  = \$1231  | \$1232 ;
+  assign \$1234  = \sel_l4_s0$410  & \sel_l4_s0$411 ;
+  assign sel_cs2_14_0_0c = \$1233  | \$1234 ;
+  assign \$1235  = \sel_l4_s0$414  ^ \sel_l4_s0$415 ;
+  assign sel_cs2_14_1_0s = \$1235  ^ \sel_l4_s0$416 ;
+  assign \$1236  = \sel_l4_s0$414  & \sel_l4_s0$415 ;
+  assign \$1237  = \sel_l4_s0$414  & \sel_l4_s0$416 ;
+  assign \$1238  = \$1236  | \$1237 ;
+  assign \$1239  = \sel_l4_s0$415  & \sel_l4_s0$416 ;
+  assign sel_cs2_14_1_0c = \$1238  | \$1239 ;
+  assign \$1240  = \sel_l4_s0$419  ^ \sel_l4_s0$420 ;
+  assign sel_cs2_15_0_0s = \$1240  ^ \sel_l4_s0$421 ;
+  assign \$1241  = \sel_l4_s0$419  & \sel_l4_s0$420 ;
+  assign \$1242  = \sel_l4_s0$419  & \sel_l4_s0$421 ;
+  assign \$1243  = \$1241  | \$1242 ;
+  assign \$1244  = \sel_l4_s0$420  & \sel_l4_s0$421 ;
+  assign sel_cs2_15_0_0c = \$1243  | \$1244 ;
+  assign \$1245  = \sel_l4_s0$424  ^ \sel_l4_s0$425 ;
+  assign sel_cs2_15_1_0s = \$1245  ^ \sel_l4_s0$426 ;
+  assign \$1246  = \sel_l4_s0$424  & \sel_l4_s0$425 ;
+  assign \$1247  = \sel_l4_s0$424  & \sel_l4_s0$426 ;
+  assign \$1248  = \$1246  | \$1247 ;
+  assign \$1249  = \sel_l4_s0$425  & \sel_l4_s0$426 ;
+  assign sel_cs2_15_1_0c = \$1248  | \$1249 ;
+  assign \$1250  = sel_cs2_0_0_0c ^ sel_cs2_0_1_0s;
+  assign sel_cs3_0_1_0s = \$1250  ^ \sel_l4_s0$429 ;
+  assign \$1251  = sel_cs2_0_0_0c & sel_cs2_0_1_0s;
+  assign \$1252  = sel_cs2_0_0_0c & \sel_l4_s0$429 ;
+  assign \$1253  = \$1251  | \$1252 ;
+  assign \$1254  = sel_cs2_0_1_0s & \sel_l4_s0$429 ;
+  assign sel_cs3_0_1_0c = \$1253  | \$1254 ;
+  assign \$1255  = sel_cs2_1_0_0c ^ sel_cs2_1_1_0s;
+  assign sel_cs3_1_1_0s = \$1255  ^ \sel_l4_s0$432 ;
+  assign \$1256  = sel_cs2_1_0_0c & sel_cs2_1_1_0s;
+  assign \$1257  = sel_cs2_1_0_0c & \sel_l4_s0$432 ;
+  assign \$1258  = \$1256  | \$1257 ;
+  assign \$1259  = sel_cs2_1_1_0s & \sel_l4_s0$432 ;
+  assign sel_cs3_1_1_0c = \$1258  | \$1259 ;
+  assign \$1260  = sel_cs2_2_0_0c ^ sel_cs2_2_1_0s;
+  assign sel_cs3_2_1_0s = \$1260  ^ \sel_l4_s0$435 ;
+  assign \$1261  = sel_cs2_2_0_0c & sel_cs2_2_1_0s;
+  assign \$1262  = sel_cs2_2_0_0c & \sel_l4_s0$435 ;
+  assign \$1263  = \$1261  | \$1262 ;
+  assign \$1264  = sel_cs2_2_1_0s & \sel_l4_s0$435 ;
+  assign sel_cs3_2_1_0c = \$1263  | \$1264 ;
+  assign \$1265  = sel_cs2_3_0_0c ^ sel_cs2_3_1_0s;
+  assign sel_cs3_3_1_0s = \$1265  ^ \sel_l4_s0$438 ;
+  assign \$1266  = sel_cs2_3_0_0c & sel_cs2_3_1_0s;
+  assign \$1267  = sel_cs2_3_0_0c & \sel_l4_s0$438 ;
+  assign \$1268  = \$1266  | \$1267 ;
+  assign \$1269  = sel_cs2_3_1_0s & \sel_l4_s0$438 ;
+  assign sel_cs3_3_1_0c = \$1268  | \$1269 ;
+  assign \$1270  = sel_cs2_4_0_0c ^ sel_cs2_4_1_0s;
+  assign sel_cs3_4_1_0s = \$1270  ^ \sel_l4_s0$441 ;
+  assign \$1271  = sel_cs2_4_0_0c & sel_cs2_4_1_0s;
+  assign \$1272  = sel_cs2_4_0_0c & \sel_l4_s0$441 ;
+  assign \$1273  = \$1271  | \$1272 ;
+  assign \$1274  = sel_cs2_4_1_0s & \sel_l4_s0$441 ;
+  assign sel_cs3_4_1_0c = \$1273  | \$1274 ;
+  assign \$1275  = sel_cs2_5_0_0c ^ sel_cs2_5_1_0s;
+  assign sel_cs3_5_1_0s = \$1275  ^ \sel_l4_s0$444 ;
+  assign \$1276  = sel_cs2_5_0_0c & sel_cs2_5_1_0s;
+  assign \$1277  = sel_cs2_5_0_0c & \sel_l4_s0$444 ;
+  assign \$1278  = \$1276  | \$1277 ;
+  assign \$1279  = sel_cs2_5_1_0s & \sel_l4_s0$444 ;
+  assign sel_cs3_5_1_0c = \$1278  | \$1279 ;
+  assign \$1280  = sel_cs2_6_0_0c ^ sel_cs2_6_1_0s;
+  assign sel_cs3_6_1_0s = \$1280  ^ \sel_l4_s0$447 ;
+  assign \$1281  = sel_cs2_6_0_0c & sel_cs2_6_1_0s;
+  assign \$1282  = sel_cs2_6_0_0c & \sel_l4_s0$447 ;
+  assign \$1283  = \$1281  | \$1282 ;
+  assign \$1284  = sel_cs2_6_1_0s & \sel_l4_s0$447 ;
+  assign sel_cs3_6_1_0c = \$1283  | \$1284 ;
+  assign \$1285  = sel_cs2_7_0_0c ^ sel_cs2_7_1_0s;
+  assign sel_cs3_7_1_0s = \$1285  ^ \sel_l4_s0$450 ;
+  assign \$1286  = sel_cs2_7_0_0c & sel_cs2_7_1_0s;
+  assign \$1287  = sel_cs2_7_0_0c & \sel_l4_s0$450 ;
+  assign \$1288  = \$1286  | \$1287 ;
+  assign \$1289  = sel_cs2_7_1_0s & \sel_l4_s0$450 ;
+  assign sel_cs3_7_1_0c = \$1288  | \$1289 ;
+  assign \$1290  = sel_cs2_8_0_0c ^ sel_cs2_8_1_0s;
+  assign sel_cs3_8_1_0s = \$1290  ^ \sel_l4_s0$453 ;
+  assign \$1291  = sel_cs2_8_0_0c & sel_cs2_8_1_0s;
+  assign \$1292  = sel_cs2_8_0_0c & \sel_l4_s0$453 ;
+  assign \$1293  = \$1291  | \$1292 ;
+  assign \$1294  = sel_cs2_8_1_0s & \sel_l4_s0$453 ;
+  assign sel_cs3_8_1_0c = \$1293  | \$1294 ;
+  assign \$1295  = sel_cs2_9_0_0c ^ sel_cs2_9_1_0s;
+  assign sel_cs3_9_1_0s = \$1295  ^ \sel_l4_s0$456 ;
+  assign \$1296  = sel_cs2_9_0_0c & sel_cs2_9_1_0s;
+  assign \$1297  = sel_cs2_9_0_0c & \sel_l4_s0$456 ;
+  assign \$1298  = \$1296  | \$1297 ;
+  assign \$1299  = sel_cs2_9_1_0s & \sel_l4_s0$456 ;
+  assign sel_cs3_9_1_0c = \$1298  | \$1299 ;
+  assign \$1300  = sel_cs2_10_0_0c ^ sel_cs2_10_1_0s;
+  assign sel_cs3_10_1_0s = \$1300  ^ \sel_l4_s0$459 ;
+  assign \$1301  = sel_cs2_10_0_0c & sel_cs2_10_1_0s;
+  assign \$1302  = sel_cs2_10_0_0c & \sel_l4_s0$459 ;
+  assign \$1303  = \$1301  | \$1302 ;
+  assign \$1304  = sel_cs2_10_1_0s & \sel_l4_s0$459 ;
+  assign sel_cs3_10_1_0c = \$1303  | \$1304 ;
+  assign \$1305  = sel_cs2_11_0_0c ^ sel_cs2_11_1_0s;
+  assign sel_cs3_11_1_0s = \$1305  ^ \sel_l4_s0$462 ;
+  assign \$1306  = sel_cs2_11_0_0c & sel_cs2_11_1_0s;
+  assign \$1307  = sel_cs2_11_0_0c & \sel_l4_s0$462 ;
+  assign \$1308  = \$1306  | \$1307 ;
+  assign \$1309  = sel_cs2_11_1_0s & \sel_l4_s0$462 ;
+  assign sel_cs3_11_1_0c = \$1308  | \$1309 ;
+  assign \$1310  = sel_cs2_12_0_0c ^ sel_cs2_12_1_0s;
+  assign sel_cs3_12_1_0s = \$1310  ^ \sel_l4_s0$465 ;
+  assign \$1311  = sel_cs2_12_0_0c & sel_cs2_12_1_0s;
+  assign \$1312  = sel_cs2_12_0_0c & \sel_l4_s0$465 ;
+  assign \$1313  = \$1311  | \$1312 ;
+  assign \$1314  = sel_cs2_12_1_0s & \sel_l4_s0$465 ;
+  assign sel_cs3_12_1_0c = \$1313  | \$1314 ;
+  assign \$1315  = sel_cs2_13_0_0c ^ sel_cs2_13_1_0s;
+  assign sel_cs3_13_1_0s = \$1315  ^ \sel_l4_s0$468 ;
+  assign \$1316  = sel_cs2_13_0_0c & sel_cs2_13_1_0s;
+  assign \$1317  = sel_cs2_13_0_0c & \sel_l4_s0$468 ;
+  assign \$1318  = \$1316  | \$1317 ;
+  assign \$1319  = sel_cs2_13_1_0s & \sel_l4_s0$468 ;
+  assign sel_cs3_13_1_0c = \$1318  | \$1319 ;
+  assign \$1320  = sel_cs2_14_0_0c ^ sel_cs2_14_1_0s;
+  assign sel_cs3_14_1_0s = \$1320  ^ \sel_l4_s0$471 ;
+  assign \$1321  = sel_cs2_14_0_0c & sel_cs2_14_1_0s;
+  assign \$1322  = sel_cs2_14_0_0c & \sel_l4_s0$471 ;
+  assign \$1323  = \$1321  | \$1322 ;
+  assign \$1324  = sel_cs2_14_1_0s & \sel_l4_s0$471 ;
+  assign sel_cs3_14_1_0c = \$1323  | \$1324 ;
+  assign \$1325  = sel_cs2_15_0_0c ^ sel_cs2_15_1_0s;
+  assign sel_cs3_15_1_0s = \$1325  ^ \sel_l4_s0$474 ;
+  assign \$1326  = sel_cs2_15_0_0c & sel_cs2_15_1_0s;
+  assign \$1327  = sel_cs2_15_0_0c & \sel_l4_s0$474 ;
   assign \$1328  = \$1326  | \$1327 ;
-  assign \$1329  = sel_pop14_0_10_s & sel_pop14_0_8_s;
-  assign sel_pop14_0_2_c = \$1328  | \$1329 ;
-  assign \$1330  = sel_pop14_0_6_s ^ sel_pop14_0_4_s;
-  assign sel_pop14_0_0_s = \$1330  ^ sel_pop14_0_2_s;
-  assign \$1331  = sel_pop14_0_6_s & sel_pop14_0_4_s;
-  assign \$1332  = sel_pop14_0_6_s & sel_pop14_0_2_s;
+  assign \$1329  = sel_cs2_15_1_0s & \sel_l4_s0$474 ;
+  assign sel_cs3_15_1_0c = \$1328  | \$1329 ;
+  assign \$1330  = sel_cs3_0_1_0c ^ sel_cs2_0_1_0c;
+  assign sel_cs4_0_2_0s = \$1330  ^ \sel_l4_s0$477 ;
+  assign \$1331  = sel_cs3_0_1_0c & sel_cs2_0_1_0c;
+  assign \$1332  = sel_cs3_0_1_0c & \sel_l4_s0$477 ;
   assign \$1333  = \$1331  | \$1332 ;
-  assign \$1334  = sel_pop14_0_4_s & sel_pop14_0_2_s;
-  assign sel_pop14_0_0_c = \$1333  | \$1334 ;
-  assign \$1335  = sel_pop14_0_12_c ^ sel_pop14_0_10_c;
-  assign sel_pop14_1_4_s = \$1335  ^ sel_pop14_0_8_c;
-  assign \$1336  = sel_pop14_0_12_c & sel_pop14_0_10_c;
-  assign \$1337  = sel_pop14_0_12_c & sel_pop14_0_8_c;
+  assign \$1334  = sel_cs2_0_1_0c & \sel_l4_s0$477 ;
+  assign sel_cs4_0_2_0c = \$1333  | \$1334 ;
+  assign \$1335  = sel_cs3_1_1_0c ^ sel_cs2_1_1_0c;
+  assign sel_cs4_1_2_0s = \$1335  ^ \sel_l4_s0$480 ;
+  assign \$1336  = sel_cs3_1_1_0c & sel_cs2_1_1_0c;
+  assign \$1337  = sel_cs3_1_1_0c & \sel_l4_s0$480 ;
   assign \$1338  = \$1336  | \$1337 ;
-  assign \$1339  = sel_pop14_0_10_c & sel_pop14_0_8_c;
-  assign sel_pop14_1_4_c = \$1338  | \$1339 ;
-  assign \$1340  = sel_pop14_0_6_c ^ sel_pop14_0_4_c;
-  assign sel_pop14_1_2_s = \$1340  ^ sel_pop14_0_2_c;
-  assign \$1341  = sel_pop14_0_6_c & sel_pop14_0_4_c;
-  assign \$1342  = sel_pop14_0_6_c & sel_pop14_0_2_c;
+  assign \$1339  = sel_cs2_1_1_0c & \sel_l4_s0$480 ;
+  assign sel_cs4_1_2_0c = \$1338  | \$1339 ;
+  assign \$1340  = sel_cs3_2_1_0c ^ sel_cs2_2_1_0c;
+  assign sel_cs4_2_2_0s = \$1340  ^ \sel_l4_s0$483 ;
+  assign \$1341  = sel_cs3_2_1_0c & sel_cs2_2_1_0c;
+  assign \$1342  = sel_cs3_2_1_0c & \sel_l4_s0$483 ;
   assign \$1343  = \$1341  | \$1342 ;
-  assign \$1344  = sel_pop14_0_4_c & sel_pop14_0_2_c;
-  assign sel_pop14_1_2_c = \$1343  | \$1344 ;
-  assign \$1345  = sel_pop14_0_0_c ^ sel_pop14_1_4_s;
-  assign sel_pop14_1_0_s = \$1345  ^ sel_pop14_1_2_s;
-  assign \$1346  = sel_pop14_0_0_c & sel_pop14_1_4_s;
-  assign \$1347  = sel_pop14_0_0_c & sel_pop14_1_2_s;
+  assign \$1344  = sel_cs2_2_1_0c & \sel_l4_s0$483 ;
+  assign sel_cs4_2_2_0c = \$1343  | \$1344 ;
+  assign \$1345  = sel_cs3_3_1_0c ^ sel_cs2_3_1_0c;
+  assign sel_cs4_3_2_0s = \$1345  ^ \sel_l4_s0$486 ;
+  assign \$1346  = sel_cs3_3_1_0c & sel_cs2_3_1_0c;
+  assign \$1347  = sel_cs3_3_1_0c & \sel_l4_s0$486 ;
   assign \$1348  = \$1346  | \$1347 ;
-  assign \$1349  = sel_pop14_1_4_s & sel_pop14_1_2_s;
-  assign sel_pop14_1_0_c = \$1348  | \$1349 ;
-  assign \$1350  = sel_pop14_1_4_c ^ sel_pop14_1_2_c;
-  assign sel_pop14_2_0_s = \$1350  ^ sel_pop14_1_0_c;
-  assign \$1351  = sel_pop14_1_4_c & sel_pop14_1_2_c;
-  assign \$1352  = sel_pop14_1_4_c & sel_pop14_1_0_c;
+  assign \$1349  = sel_cs2_3_1_0c & \sel_l4_s0$486 ;
+  assign sel_cs4_3_2_0c = \$1348  | \$1349 ;
+  assign \$1350  = sel_cs3_4_1_0c ^ sel_cs2_4_1_0c;
+  assign sel_cs4_4_2_0s = \$1350  ^ \sel_l4_s0$489 ;
+  assign \$1351  = sel_cs3_4_1_0c & sel_cs2_4_1_0c;
+  assign \$1352  = sel_cs3_4_1_0c & \sel_l4_s0$489 ;
   assign \$1353  = \$1351  | \$1352 ;
-  assign \$1354  = sel_pop14_1_2_c & sel_pop14_1_0_c;
-  assign sel_pop14_2_0_c = \$1353  | \$1354 ;
-  assign \$1355  = sel_l2_s0[14] ^ sel_l2_s0[28];
-  assign sel_pop15_0_12_s = \$1355  ^ sel_l2_s0[41];
-  assign \$1356  = sel_l2_s0[14] & sel_l2_s0[28];
-  assign \$1357  = sel_l2_s0[14] & sel_l2_s0[41];
+  assign \$1354  = sel_cs2_4_1_0c & \sel_l4_s0$489 ;
+  assign sel_cs4_4_2_0c = \$1353  | \$1354 ;
+  assign \$1355  = sel_cs3_5_1_0c ^ sel_cs2_5_1_0c;
+  assign sel_cs4_5_2_0s = \$1355  ^ \sel_l4_s0$492 ;
+  assign \$1356  = sel_cs3_5_1_0c & sel_cs2_5_1_0c;
+  assign \$1357  = sel_cs3_5_1_0c & \sel_l4_s0$492 ;
   assign \$1358  = \$1356  | \$1357 ;
-  assign \$1359  = sel_l2_s0[28] & sel_l2_s0[41];
-  assign sel_pop15_0_12_c = \$1358  | \$1359 ;
-  assign \$1360  = sel_l2_s0[53] ^ sel_l2_s0[64];
-  assign sel_pop15_0_10_s = \$1360  ^ sel_l2_s0[74];
-  assign \$1361  = sel_l2_s0[53] & sel_l2_s0[64];
-  assign \$1362  = sel_l2_s0[53] & sel_l2_s0[74];
+  assign \$1359  = sel_cs2_5_1_0c & \sel_l4_s0$492 ;
+  assign sel_cs4_5_2_0c = \$1358  | \$1359 ;
+  assign \$1360  = sel_cs3_6_1_0c ^ sel_cs2_6_1_0c;
+  assign sel_cs4_6_2_0s = \$1360  ^ \sel_l4_s0$495 ;
+  assign \$1361  = sel_cs3_6_1_0c & sel_cs2_6_1_0c;
+  assign \$1362  = sel_cs3_6_1_0c & \sel_l4_s0$495 ;
   assign \$1363  = \$1361  | \$1362 ;
-  assign \$1364  = sel_l2_s0[64] & sel_l2_s0[74];
-  assign sel_pop15_0_10_c = \$1363  | \$1364 ;
-  assign \$1365  = sel_l2_s0[83] ^ sel_l2_s0[91];
-  assign sel_pop15_0_8_s = \$1365  ^ sel_l2_s0[98];
-  assign \$1366  = sel_l2_s0[83] & sel_l2_s0[91];
-  assign \$1367  = sel_l2_s0[83] & sel_l2_s0[98];
+  assign \$1364  = sel_cs2_6_1_0c & \sel_l4_s0$495 ;
+  assign sel_cs4_6_2_0c = \$1363  | \$1364 ;
+  assign \$1365  = sel_cs3_7_1_0c ^ sel_cs2_7_1_0c;
+  assign sel_cs4_7_2_0s = \$1365  ^ \sel_l4_s0$498 ;
+  assign \$1366  = sel_cs3_7_1_0c & sel_cs2_7_1_0c;
+  assign \$1367  = sel_cs3_7_1_0c & \sel_l4_s0$498 ;
   assign \$1368  = \$1366  | \$1367 ;
-  assign \$1369  = sel_l2_s0[91] & sel_l2_s0[98];
-  assign sel_pop15_0_8_c = \$1368  | \$1369 ;
-  assign \$1370  = sel_l2_s0[104] ^ sel_l2_s0[109];
-  assign sel_pop15_0_6_s = \$1370  ^ sel_l2_s0[113];
-  assign \$1371  = sel_l2_s0[104] & sel_l2_s0[109];
-  assign \$1372  = sel_l2_s0[104] & sel_l2_s0[113];
+  assign \$1369  = sel_cs2_7_1_0c & \sel_l4_s0$498 ;
+  assign sel_cs4_7_2_0c = \$1368  | \$1369 ;
+  assign \$1370  = sel_cs3_8_1_0c ^ sel_cs2_8_1_0c;
+  assign sel_cs4_8_2_0s = \$1370  ^ \sel_l4_s0$501 ;
+  assign \$1371  = sel_cs3_8_1_0c & sel_cs2_8_1_0c;
+  assign \$1372  = sel_cs3_8_1_0c & \sel_l4_s0$501 ;
   assign \$1373  = \$1371  | \$1372 ;
-  assign \$1374  = sel_l2_s0[109] & sel_l2_s0[113];
-  assign sel_pop15_0_6_c = \$1373  | \$1374 ;
-  assign \$1375  = sel_l2_s0[116] ^ sel_l2_s0[118];
-  assign sel_pop15_0_4_s = \$1375  ^ sel_l2_s0[119];
-  assign \$1376  = sel_l2_s0[116] & sel_l2_s0[118];
-  assign \$1377  = sel_l2_s0[116] & sel_l2_s0[119];
+  assign \$1374  = sel_cs2_8_1_0c & \sel_l4_s0$501 ;
+  assign sel_cs4_8_2_0c = \$1373  | \$1374 ;
+  assign \$1375  = sel_cs3_9_1_0c ^ sel_cs2_9_1_0c;
+  assign sel_cs4_9_2_0s = \$1375  ^ \sel_l4_s0$504 ;
+  assign \$1376  = sel_cs3_9_1_0c & sel_cs2_9_1_0c;
+  assign \$1377  = sel_cs3_9_1_0c & \sel_l4_s0$504 ;
   assign \$1378  = \$1376  | \$1377 ;
-  assign \$1379  = sel_l2_s0[118] & sel_l2_s0[119];
-  assign sel_pop15_0_4_c = \$1378  | \$1379 ;
-  assign \$1380  = sel_pop15_0_12_s ^ sel_pop15_0_10_s;
-  assign sel_pop15_0_2_s = \$1380  ^ sel_pop15_0_8_s;
-  assign \$1381  = sel_pop15_0_12_s & sel_pop15_0_10_s;
-  assign \$1382  = sel_pop15_0_12_s & sel_pop15_0_8_s;
+  assign \$1379  = sel_cs2_9_1_0c & \sel_l4_s0$504 ;
+  assign sel_cs4_9_2_0c = \$1378  | \$1379 ;
+  assign \$1380  = sel_cs3_10_1_0c ^ sel_cs2_10_1_0c;
+  assign sel_cs4_10_2_0s = \$1380  ^ \sel_l4_s0$507 ;
+  assign \$1381  = sel_cs3_10_1_0c & sel_cs2_10_1_0c;
+  assign \$1382  = sel_cs3_10_1_0c & \sel_l4_s0$507 ;
   assign \$1383  = \$1381  | \$1382 ;
-  assign \$1384  = sel_pop15_0_10_s & sel_pop15_0_8_s;
-  assign sel_pop15_0_2_c = \$1383  | \$1384 ;
-  assign \$1385  = sel_pop15_0_6_s ^ sel_pop15_0_4_s;
-  assign sel_pop15_0_0_s = \$1385  ^ sel_pop15_0_2_s;
-  assign \$1386  = sel_pop15_0_6_s & sel_pop15_0_4_s;
-  assign \$1387  = sel_pop15_0_6_s & sel_pop15_0_2_s;
+  assign \$1384  = sel_cs2_10_1_0c & \sel_l4_s0$507 ;
+  assign sel_cs4_10_2_0c = \$1383  | \$1384 ;
+  assign \$1385  = sel_cs3_11_1_0c ^ sel_cs2_11_1_0c;
+  assign sel_cs4_11_2_0s = \$1385  ^ \sel_l4_s0$510 ;
+  assign \$1386  = sel_cs3_11_1_0c & sel_cs2_11_1_0c;
+  assign \$1387  = sel_cs3_11_1_0c & \sel_l4_s0$510 ;
   assign \$1388  = \$1386  | \$1387 ;
-  assign \$1389  = sel_pop15_0_4_s & sel_pop15_0_2_s;
-  assign sel_pop15_0_0_c = \$1388  | \$1389 ;
-  assign \$1390  = sel_pop15_0_12_c ^ sel_pop15_0_10_c;
-  assign sel_pop15_1_4_s = \$1390  ^ sel_pop15_0_8_c;
-  assign \$1391  = sel_pop15_0_12_c & sel_pop15_0_10_c;
-  assign \$1392  = sel_pop15_0_12_c & sel_pop15_0_8_c;
+  assign \$1389  = sel_cs2_11_1_0c & \sel_l4_s0$510 ;
+  assign sel_cs4_11_2_0c = \$1388  | \$1389 ;
+  assign \$1390  = sel_cs3_12_1_0c ^ sel_cs2_12_1_0c;
+  assign sel_cs4_12_2_0s = \$1390  ^ \sel_l4_s0$513 ;
+  assign \$1391  = sel_cs3_12_1_0c & sel_cs2_12_1_0c;
+  assign \$1392  = sel_cs3_12_1_0c & \sel_l4_s0$513 ;
   assign \$1393  = \$1391  | \$1392 ;
-  assign \$1394  = sel_pop15_0_10_c & sel_pop15_0_8_c;
-  assign sel_pop15_1_4_c = \$1393  | \$1394 ;
-  assign \$1395  = sel_pop15_0_6_c ^ sel_pop15_0_4_c;
-  assign sel_pop15_1_2_s = \$1395  ^ sel_pop15_0_2_c;
-  assign \$1396  = sel_pop15_0_6_c & sel_pop15_0_4_c;
-  assign \$1397  = sel_pop15_0_6_c & sel_pop15_0_2_c;
+  assign \$1394  = sel_cs2_12_1_0c & \sel_l4_s0$513 ;
+  assign sel_cs4_12_2_0c = \$1393  | \$1394 ;
+  assign \$1395  = sel_cs3_13_1_0c ^ sel_cs2_13_1_0c;
+  assign sel_cs4_13_2_0s = \$1395  ^ \sel_l4_s0$516 ;
+  assign \$1396  = sel_cs3_13_1_0c & sel_cs2_13_1_0c;
+  assign \$1397  = sel_cs3_13_1_0c & \sel_l4_s0$516 ;
   assign \$1398  = \$1396  | \$1397 ;
-  assign \$1399  = sel_pop15_0_4_c & sel_pop15_0_2_c;
-  assign sel_pop15_1_2_c = \$1398  | \$1399 ;
-  assign \$1400  = sel_pop15_0_0_c ^ sel_pop15_1_4_s;
-  assign sel_pop15_1_0_s = \$1400  ^ sel_pop15_1_2_s;
-  assign \$1401  = sel_pop15_0_0_c & sel_pop15_1_4_s;
-  assign \$1402  = sel_pop15_0_0_c & sel_pop15_1_2_s;
+  assign \$1399  = sel_cs2_13_1_0c & \sel_l4_s0$516 ;
+  assign sel_cs4_13_2_0c = \$1398  | \$1399 ;
+  assign \$1400  = sel_cs3_14_1_0c ^ sel_cs2_14_1_0c;
+  assign sel_cs4_14_2_0s = \$1400  ^ \sel_l4_s0$519 ;
+  assign \$1401  = sel_cs3_14_1_0c & sel_cs2_14_1_0c;
+  assign \$1402  = sel_cs3_14_1_0c & \sel_l4_s0$519 ;
   assign \$1403  = \$1401  | \$1402 ;
-  assign \$1404  = sel_pop15_1_4_s & sel_pop15_1_2_s;
-  assign sel_pop15_1_0_c = \$1403  | \$1404 ;
-  assign \$1405  = sel_pop15_1_4_c ^ sel_pop15_1_2_c;
-  assign sel_pop15_2_0_s = \$1405  ^ sel_pop15_1_0_c;
-  assign \$1406  = sel_pop15_1_4_c & sel_pop15_1_2_c;
-  assign \$1407  = sel_pop15_1_4_c & sel_pop15_1_0_c;
+  assign \$1404  = sel_cs2_14_1_0c & \sel_l4_s0$519 ;
+  assign sel_cs4_14_2_0c = \$1403  | \$1404 ;
+  assign \$1405  = sel_cs3_15_1_0c ^ sel_cs2_15_1_0c;
+  assign sel_cs4_15_2_0s = \$1405  ^ \sel_l4_s0$522 ;
+  assign \$1406  = sel_cs3_15_1_0c & sel_cs2_15_1_0c;
+  assign \$1407  = sel_cs3_15_1_0c & \sel_l4_s0$522 ;
   assign \$1408  = \$1406  | \$1407 ;
-  assign \$1409  = sel_pop15_1_2_c & sel_pop15_1_0_c;
-  assign sel_pop15_2_0_c = \$1408  | \$1409 ;
-  assign \$1410  = ~ sel_pop0_2_0_c;
-  assign \$1411  = ~ sel_pop0_2_0_s;
-  assign \$1412  = ~ sel_pop0_1_0_s;
-  assign \$1413  = ~ sel_pop0_0_0_s;
-  assign \$1418  = ~ sel_pop1_2_0_c;
-  assign \$1419  = ~ sel_pop1_2_0_s;
-  assign \$1420  = ~ sel_pop1_1_0_s;
-  assign \$1421  = ~ sel_pop1_0_0_s;
-  assign \$1426  = ~ sel_pop2_2_0_c;
-  assign \$1427  = ~ sel_pop2_2_0_s;
-  assign \$1428  = ~ sel_pop2_1_0_s;
-  assign \$1429  = ~ sel_pop2_0_0_s;
-  assign \$1434  = ~ sel_pop3_2_0_c;
-  assign \$1435  = ~ sel_pop3_2_0_s;
-  assign \$1436  = ~ sel_pop3_1_0_s;
-  assign \$1437  = ~ sel_pop3_0_0_s;
-  assign \$1442  = ~ sel_pop4_2_0_c;
-  assign \$1443  = ~ sel_pop4_2_0_s;
-  assign \$1444  = ~ sel_pop4_1_0_s;
-  assign \$1445  = ~ sel_pop4_0_0_s;
-  assign \$1450  = ~ sel_pop5_2_0_c;
-  assign \$1451  = ~ sel_pop5_2_0_s;
-  assign \$1452  = ~ sel_pop5_1_0_s;
-  assign \$1453  = ~ sel_pop5_0_0_s;
-  assign \$1458  = ~ sel_pop6_2_0_c;
-  assign \$1459  = ~ sel_pop6_2_0_s;
-  assign \$1460  = ~ sel_pop6_1_0_s;
-  assign \$1461  = ~ sel_pop6_0_0_s;
-  assign \$1466  = ~ sel_pop7_2_0_c;
-  assign \$1467  = ~ sel_pop7_2_0_s;
-  assign \$1468  = ~ sel_pop7_1_0_s;
-  assign \$1469  = ~ sel_pop7_0_0_s;
-  assign \$1474  = ~ sel_pop8_2_0_c;
-  assign \$1475  = ~ sel_pop8_2_0_s;
-  assign \$1476  = ~ sel_pop8_1_0_s;
-  assign \$1477  = ~ sel_pop8_0_0_s;
-  assign \$1482  = ~ sel_pop9_2_0_c;
-  assign \$1483  = ~ sel_pop9_2_0_s;
-  assign \$1484  = ~ sel_pop9_1_0_s;
-  assign \$1485  = ~ sel_pop9_0_0_s;
-  assign \$1490  = ~ sel_pop10_2_0_c;
-  assign \$1491  = ~ sel_pop10_2_0_s;
-  assign \$1492  = ~ sel_pop10_1_0_s;
-  assign \$1493  = ~ sel_pop10_0_0_s;
-  assign \$1498  = ~ sel_pop11_2_0_c;
-  assign \$1499  = ~ sel_pop11_2_0_s;
-  assign \$1500  = ~ sel_pop11_1_0_s;
-  assign \$1501  = ~ sel_pop11_0_0_s;
-  assign \$1506  = ~ sel_pop12_2_0_c;
-  assign \$1507  = ~ sel_pop12_2_0_s;
-  assign \$1508  = ~ sel_pop12_1_0_s;
-  assign \$1509  = ~ sel_pop12_0_0_s;
-  assign \$1514  = ~ sel_pop13_2_0_c;
-  assign \$1515  = ~ sel_pop13_2_0_s;
-  assign \$1516  = ~ sel_pop13_1_0_s;
-  assign \$1517  = ~ sel_pop13_0_0_s;
-  assign \$1522  = ~ sel_pop14_2_0_c;
-  assign \$1523  = ~ sel_pop14_2_0_s;
-  assign \$1524  = ~ sel_pop14_1_0_s;
-  assign \$1525  = ~ sel_pop14_0_0_s;
-  assign \$1530  = ~ sel_pop15_2_0_c;
-  assign \$1531  = ~ sel_pop15_2_0_s;
-  assign \$1532  = ~ sel_pop15_1_0_s;
-  assign \$1533  = ~ sel_pop15_0_0_s;
-  assign sel_pre_1_1_0_s = \$1425  ^ \$1417 ;
-  assign sel_pre_1_1_0_c = \$1425  & \$1417 ;
-  assign sel_pre_1_3_0_s = \$1441  ^ \$1433 ;
-  assign sel_pre_1_3_0_c = \$1441  & \$1433 ;
-  assign sel_pre_1_5_0_s = \$1457  ^ \$1449 ;
-  assign sel_pre_1_5_0_c = \$1457  & \$1449 ;
-  assign sel_pre_1_7_0_s = \$1473  ^ \$1465 ;
-  assign sel_pre_1_7_0_c = \$1473  & \$1465 ;
-  assign sel_pre_1_9_0_s = \$1489  ^ \$1481 ;
-  assign sel_pre_1_9_0_c = \$1489  & \$1481 ;
-  assign sel_pre_1_11_0_s = \$1505  ^ \$1497 ;
-  assign sel_pre_1_11_0_c = \$1505  & \$1497 ;
-  assign sel_pre_1_13_0_s = \$1521  ^ \$1513 ;
-  assign sel_pre_1_13_0_c = \$1521  & \$1513 ;
-  assign sel_pre_1_15_0_s = \$1537  ^ \$1529 ;
-  assign sel_pre_1_15_0_c = \$1537  & \$1529 ;
-  assign sel_pre_2_2_0_s = \$1433  ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_2_0_c = \$1433  & sel_pre_1_1_0_s;
-  assign sel_pre_2_2_1_s = sel_pre_1_1_0_c ^ sel_pre_2_2_0_c;
-  assign sel_pre_2_2_1_c = sel_pre_1_1_0_c & sel_pre_2_2_0_c;
-  assign sel_pre_2_3_0_s = sel_pre_1_3_0_s ^ sel_pre_1_1_0_s;
-  assign sel_pre_2_3_0_c = sel_pre_1_3_0_s & sel_pre_1_1_0_s;
-  assign \$1538  = sel_pre_1_3_0_c ^ sel_pre_1_1_0_c;
-  assign sel_pre_2_3_1_s = \$1538  ^ sel_pre_2_3_0_c;
-  assign \$1539  = sel_pre_1_3_0_c & sel_pre_1_1_0_c;
-  assign \$1540  = sel_pre_1_3_0_c & sel_pre_2_3_0_c;
-  assign \$1541  = \$1539  | \$1540 ;
-  assign \$1542  = sel_pre_1_1_0_c & sel_pre_2_3_0_c;
-  assign sel_pre_2_3_1_c = \$1541  | \$1542 ;
-  assign sel_pre_2_6_0_s = \$1465  ^ sel_pre_1_5_0_s;
-  assign sel_pre_2_6_0_c = \$1465  & sel_pre_1_5_0_s;
-  assign sel_pre_2_6_1_s = sel_pre_1_5_0_c ^ sel_pre_2_6_0_c;
-  assign sel_pre_2_6_1_c = sel_pre_1_5_0_c & sel_pre_2_6_0_c;
-  assign sel_pre_2_7_0_s = sel_pre_1_7_0_s ^ sel_pre_1_5_0_s;
-  assign sel_pre_2_7_0_c = sel_pre_1_7_0_s & sel_pre_1_5_0_s;
-  assign \$1558  = sel_pre_1_7_0_c ^ sel_pre_1_5_0_c;
-  assign sel_pre_2_7_1_s = \$1558  ^ sel_pre_2_7_0_c;
-  assign \$1559  = sel_pre_1_7_0_c & sel_pre_1_5_0_c;
-  assign \$1560  = sel_pre_1_7_0_c & sel_pre_2_7_0_c;
-  assign \$1561  = \$1559  | \$1560 ;
-  assign \$1562  = sel_pre_1_5_0_c & sel_pre_2_7_0_c;
-  assign sel_pre_2_7_1_c = \$1561  | \$1562 ;
-  assign sel_pre_2_10_0_s = \$1497  ^ sel_pre_1_9_0_s;
-  assign sel_pre_2_10_0_c = \$1497  & sel_pre_1_9_0_s;
-  assign sel_pre_2_10_1_s = sel_pre_1_9_0_c ^ sel_pre_2_10_0_c;
-  assign sel_pre_2_10_1_c = sel_pre_1_9_0_c & sel_pre_2_10_0_c;
-  assign sel_pre_2_11_0_s = sel_pre_1_11_0_s ^ sel_pre_1_9_0_s;
-  assign sel_pre_2_11_0_c = sel_pre_1_11_0_s & sel_pre_1_9_0_s;
-  assign \$1578  = sel_pre_1_11_0_c ^ sel_pre_1_9_0_c;
-  assign sel_pre_2_11_1_s = \$1578  ^ sel_pre_2_11_0_c;
-  assign \$1579  = sel_pre_1_11_0_c & sel_pre_1_9_0_c;
-  assign \$1580  = sel_pre_1_11_0_c & sel_pre_2_11_0_c;
-  assign \$1581  = \$1579  | \$1580 ;
-  assign \$1582  = sel_pre_1_9_0_c & sel_pre_2_11_0_c;
-  assign sel_pre_2_11_1_c = \$1581  | \$1582 ;
-  assign sel_pre_2_14_0_s = \$1529  ^ sel_pre_1_13_0_s;
-  assign sel_pre_2_14_0_c = \$1529  & sel_pre_1_13_0_s;
-  assign sel_pre_2_14_1_s = sel_pre_1_13_0_c ^ sel_pre_2_14_0_c;
-  assign sel_pre_2_14_1_c = sel_pre_1_13_0_c & sel_pre_2_14_0_c;
-  assign sel_pre_2_15_0_s = sel_pre_1_15_0_s ^ sel_pre_1_13_0_s;
-  assign sel_pre_2_15_0_c = sel_pre_1_15_0_s & sel_pre_1_13_0_s;
-  assign \$1598  = sel_pre_1_15_0_c ^ sel_pre_1_13_0_c;
-  assign sel_pre_2_15_1_s = \$1598  ^ sel_pre_2_15_0_c;
-  assign \$1599  = sel_pre_1_15_0_c & sel_pre_1_13_0_c;
-  assign \$1600  = sel_pre_1_15_0_c & sel_pre_2_15_0_c;
-  assign \$1601  = \$1599  | \$1600 ;
-  assign \$1602  = sel_pre_1_13_0_c & sel_pre_2_15_0_c;
-  assign sel_pre_2_15_1_c = \$1601  | \$1602 ;
-  assign sel_pre_4_4_0_s = \$1449  ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_4_0_c = \$1449  & sel_pre_2_3_0_s;
-  assign sel_pre_4_4_1_s = sel_pre_2_3_1_s ^ sel_pre_4_4_0_c;
-  assign sel_pre_4_4_1_c = sel_pre_2_3_1_s & sel_pre_4_4_0_c;
-  assign sel_pre_4_4_2_s = sel_pre_2_3_2_s ^ sel_pre_4_4_1_c;
-  assign sel_pre_4_4_2_c = sel_pre_2_3_2_s & sel_pre_4_4_1_c;
-  assign sel_pre_4_5_0_s = sel_pre_1_5_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_5_0_c = sel_pre_1_5_0_s & sel_pre_2_3_0_s;
-  assign \$1618  = sel_pre_1_5_0_c ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_5_1_s = \$1618  ^ sel_pre_4_5_0_c;
-  assign \$1619  = sel_pre_1_5_0_c & sel_pre_2_3_1_s;
-  assign \$1620  = sel_pre_1_5_0_c & sel_pre_4_5_0_c;
-  assign \$1621  = \$1619  | \$1620 ;
-  assign \$1622  = sel_pre_2_3_1_s & sel_pre_4_5_0_c;
-  assign sel_pre_4_5_1_c = \$1621  | \$1622 ;
-  assign sel_pre_4_5_2_s = \$1623  ^ sel_pre_4_5_1_c;
-  assign \$1627  = sel_pre_2_3_2_s & sel_pre_4_5_1_c;
-  assign sel_pre_4_6_0_s = sel_pre_2_6_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_6_0_c = sel_pre_2_6_0_s & sel_pre_2_3_0_s;
-  assign \$1638  = sel_pre_2_6_1_s ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_6_1_s = \$1638  ^ sel_pre_4_6_0_c;
-  assign \$1639  = sel_pre_2_6_1_s & sel_pre_2_3_1_s;
-  assign \$1640  = sel_pre_2_6_1_s & sel_pre_4_6_0_c;
-  assign \$1641  = \$1639  | \$1640 ;
-  assign \$1642  = sel_pre_2_3_1_s & sel_pre_4_6_0_c;
-  assign sel_pre_4_6_1_c = \$1641  | \$1642 ;
-  assign \$1643  = sel_pre_2_6_2_s ^ sel_pre_2_3_2_s;
-  assign sel_pre_4_6_2_s = \$1643  ^ sel_pre_4_6_1_c;
-  assign \$1644  = sel_pre_2_6_2_s & sel_pre_2_3_2_s;
-  assign \$1645  = sel_pre_2_6_2_s & sel_pre_4_6_1_c;
-  assign \$1646  = \$1644  | \$1645 ;
-  assign \$1647  = sel_pre_2_3_2_s & sel_pre_4_6_1_c;
-  assign sel_pre_4_6_2_c = \$1646  | \$1647 ;
-  assign sel_pre_4_7_0_s = sel_pre_2_7_0_s ^ sel_pre_2_3_0_s;
-  assign sel_pre_4_7_0_c = sel_pre_2_7_0_s & sel_pre_2_3_0_s;
-  assign \$1658  = sel_pre_2_7_1_s ^ sel_pre_2_3_1_s;
-  assign sel_pre_4_7_1_s = \$1658  ^ sel_pre_4_7_0_c;
-  assign \$1659  = sel_pre_2_7_1_s & sel_pre_2_3_1_s;
-  assign \$1660  = sel_pre_2_7_1_s & sel_pre_4_7_0_c;
-  assign \$1661  = \$1659  | \$1660 ;
-  assign \$1662  = sel_pre_2_3_1_s & sel_pre_4_7_0_c;
-  assign sel_pre_4_7_1_c = \$1661  | \$1662 ;
-  assign \$1663  = sel_pre_2_7_2_s ^ sel_pre_2_3_2_s;
-  assign sel_pre_4_7_2_s = \$1663  ^ sel_pre_4_7_1_c;
-  assign \$1664  = sel_pre_2_7_2_s & sel_pre_2_3_2_s;
-  assign \$1665  = sel_pre_2_7_2_s & sel_pre_4_7_1_c;
-  assign \$1666  = \$1664  | \$1665 ;
-  assign \$1667  = sel_pre_2_3_2_s & sel_pre_4_7_1_c;
-  assign sel_pre_4_7_2_c = \$1666  | \$1667 ;
-  assign sel_pre_4_12_0_s = \$1513  ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_12_0_c = \$1513  & sel_pre_2_11_0_s;
-  assign sel_pre_4_12_1_s = sel_pre_2_11_1_s ^ sel_pre_4_12_0_c;
-  assign sel_pre_4_12_1_c = sel_pre_2_11_1_s & sel_pre_4_12_0_c;
-  assign sel_pre_4_12_2_s = sel_pre_2_11_2_s ^ sel_pre_4_12_1_c;
-  assign sel_pre_4_12_2_c = sel_pre_2_11_2_s & sel_pre_4_12_1_c;
-  assign sel_pre_4_13_0_s = sel_pre_1_13_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_13_0_c = sel_pre_1_13_0_s & sel_pre_2_11_0_s;
-  assign \$1678  = sel_pre_1_13_0_c ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_13_1_s = \$1678  ^ sel_pre_4_13_0_c;
-  assign \$1679  = sel_pre_1_13_0_c & sel_pre_2_11_1_s;
-  assign \$1680  = sel_pre_1_13_0_c & sel_pre_4_13_0_c;
-  assign \$1681  = \$1679  | \$1680 ;
-  assign \$1682  = sel_pre_2_11_1_s & sel_pre_4_13_0_c;
-  assign sel_pre_4_13_1_c = \$1681  | \$1682 ;
-  assign sel_pre_4_13_2_s = \$1683  ^ sel_pre_4_13_1_c;
-  assign \$1687  = sel_pre_2_11_2_s & sel_pre_4_13_1_c;
-  assign sel_pre_4_14_0_s = sel_pre_2_14_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_14_0_c = sel_pre_2_14_0_s & sel_pre_2_11_0_s;
-  assign \$1698  = sel_pre_2_14_1_s ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_14_1_s = \$1698  ^ sel_pre_4_14_0_c;
-  assign \$1699  = sel_pre_2_14_1_s & sel_pre_2_11_1_s;
-  assign \$1700  = sel_pre_2_14_1_s & sel_pre_4_14_0_c;
-  assign \$1701  = \$1699  | \$1700 ;
-  assign \$1702  = sel_pre_2_11_1_s & sel_pre_4_14_0_c;
-  assign sel_pre_4_14_1_c = \$1701  | \$1702 ;
-  assign \$1703  = sel_pre_2_14_2_s ^ sel_pre_2_11_2_s;
-  assign sel_pre_4_14_2_s = \$1703  ^ sel_pre_4_14_1_c;
-  assign \$1704  = sel_pre_2_14_2_s & sel_pre_2_11_2_s;
-  assign \$1705  = sel_pre_2_14_2_s & sel_pre_4_14_1_c;
-  assign \$1706  = \$1704  | \$1705 ;
-  assign \$1707  = sel_pre_2_11_2_s & sel_pre_4_14_1_c;
-  assign sel_pre_4_14_2_c = \$1706  | \$1707 ;
-  assign sel_pre_4_15_0_s = sel_pre_2_15_0_s ^ sel_pre_2_11_0_s;
-  assign sel_pre_4_15_0_c = sel_pre_2_15_0_s & sel_pre_2_11_0_s;
-  assign \$1718  = sel_pre_2_15_1_s ^ sel_pre_2_11_1_s;
-  assign sel_pre_4_15_1_s = \$1718  ^ sel_pre_4_15_0_c;
-  assign \$1719  = sel_pre_2_15_1_s & sel_pre_2_11_1_s;
-  assign \$1720  = sel_pre_2_15_1_s & sel_pre_4_15_0_c;
-  assign \$1721  = \$1719  | \$1720 ;
-  assign \$1722  = sel_pre_2_11_1_s & sel_pre_4_15_0_c;
-  assign sel_pre_4_15_1_c = \$1721  | \$1722 ;
-  assign \$1723  = sel_pre_2_15_2_s ^ sel_pre_2_11_2_s;
-  assign sel_pre_4_15_2_s = \$1723  ^ sel_pre_4_15_1_c;
-  assign \$1724  = sel_pre_2_15_2_s & sel_pre_2_11_2_s;
-  assign \$1725  = sel_pre_2_15_2_s & sel_pre_4_15_1_c;
-  assign \$1726  = \$1724  | \$1725 ;
-  assign \$1727  = sel_pre_2_11_2_s & sel_pre_4_15_1_c;
-  assign sel_pre_4_15_2_c = \$1726  | \$1727 ;
-  assign sel_pre_8_8_0_s = \$1481  ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_8_0_c = \$1481  & sel_pre_4_7_0_s;
-  assign sel_pre_8_8_1_s = sel_pre_4_7_1_s ^ sel_pre_8_8_0_c;
-  assign sel_pre_8_8_1_c = sel_pre_4_7_1_s & sel_pre_8_8_0_c;
-  assign sel_pre_8_8_2_s = sel_pre_4_7_2_s ^ sel_pre_8_8_1_c;
-  assign sel_pre_8_8_2_c = sel_pre_4_7_2_s & sel_pre_8_8_1_c;
-  assign sel_pre_8_8_3_s = sel_pre_4_7_3_s ^ sel_pre_8_8_2_c;
-  assign sel_pre_8_8_3_c = sel_pre_4_7_3_s & sel_pre_8_8_2_c;
-  assign sel_pre_8_9_0_s = sel_pre_1_9_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_9_0_c = sel_pre_1_9_0_s & sel_pre_4_7_0_s;
-  assign \$1738  = sel_pre_1_9_0_c ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_9_1_s = \$1738  ^ sel_pre_8_9_0_c;
-  assign \$1739  = sel_pre_1_9_0_c & sel_pre_4_7_1_s;
-  assign \$1740  = sel_pre_1_9_0_c & sel_pre_8_9_0_c;
-  assign \$1741  = \$1739  | \$1740 ;
-  assign \$1742  = sel_pre_4_7_1_s & sel_pre_8_9_0_c;
-  assign sel_pre_8_9_1_c = \$1741  | \$1742 ;
-  assign sel_pre_8_9_2_s = \$1743  ^ sel_pre_8_9_1_c;
-  assign \$1747  = sel_pre_4_7_2_s & sel_pre_8_9_1_c;
-  assign sel_pre_8_9_3_s = \$1748  ^ sel_pre_8_9_2_c;
-  assign \$1752  = sel_pre_4_7_3_s & sel_pre_8_9_2_c;
-  assign sel_pre_8_10_0_s = sel_pre_2_10_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_10_0_c = sel_pre_2_10_0_s & sel_pre_4_7_0_s;
-  assign \$1758  = sel_pre_2_10_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_10_1_s = \$1758  ^ sel_pre_8_10_0_c;
-  assign \$1759  = sel_pre_2_10_1_s & sel_pre_4_7_1_s;
-  assign \$1760  = sel_pre_2_10_1_s & sel_pre_8_10_0_c;
-  assign \$1761  = \$1759  | \$1760 ;
-  assign \$1762  = sel_pre_4_7_1_s & sel_pre_8_10_0_c;
-  assign sel_pre_8_10_1_c = \$1761  | \$1762 ;
-  assign \$1763  = sel_pre_2_10_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_10_2_s = \$1763  ^ sel_pre_8_10_1_c;
-  assign \$1764  = sel_pre_2_10_2_s & sel_pre_4_7_2_s;
-  assign \$1765  = sel_pre_2_10_2_s & sel_pre_8_10_1_c;
-  assign \$1766  = \$1764  | \$1765 ;
-  assign \$1767  = sel_pre_4_7_2_s & sel_pre_8_10_1_c;
-  assign sel_pre_8_10_2_c = \$1766  | \$1767 ;
-  assign sel_pre_8_10_3_s = \$1768  ^ sel_pre_8_10_2_c;
-  assign \$1772  = sel_pre_4_7_3_s & sel_pre_8_10_2_c;
-  assign sel_pre_8_11_0_s = sel_pre_2_11_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_11_0_c = sel_pre_2_11_0_s & sel_pre_4_7_0_s;
-  assign \$1778  = sel_pre_2_11_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_11_1_s = \$1778  ^ sel_pre_8_11_0_c;
-  assign \$1779  = sel_pre_2_11_1_s & sel_pre_4_7_1_s;
-  assign \$1780  = sel_pre_2_11_1_s & sel_pre_8_11_0_c;
-  assign \$1781  = \$1779  | \$1780 ;
-  assign \$1782  = sel_pre_4_7_1_s & sel_pre_8_11_0_c;
-  assign sel_pre_8_11_1_c = \$1781  | \$1782 ;
-  assign \$1783  = sel_pre_2_11_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_11_2_s = \$1783  ^ sel_pre_8_11_1_c;
-  assign \$1784  = sel_pre_2_11_2_s & sel_pre_4_7_2_s;
-  assign \$1785  = sel_pre_2_11_2_s & sel_pre_8_11_1_c;
-  assign \$1786  = \$1784  | \$1785 ;
-  assign \$1787  = sel_pre_4_7_2_s & sel_pre_8_11_1_c;
-  assign sel_pre_8_11_2_c = \$1786  | \$1787 ;
-  assign sel_pre_8_11_3_s = \$1788  ^ sel_pre_8_11_2_c;
-  assign \$1792  = sel_pre_4_7_3_s & sel_pre_8_11_2_c;
-  assign sel_pre_8_12_0_s = sel_pre_4_12_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_12_0_c = sel_pre_4_12_0_s & sel_pre_4_7_0_s;
-  assign \$1798  = sel_pre_4_12_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_12_1_s = \$1798  ^ sel_pre_8_12_0_c;
-  assign \$1799  = sel_pre_4_12_1_s & sel_pre_4_7_1_s;
-  assign \$1800  = sel_pre_4_12_1_s & sel_pre_8_12_0_c;
-  assign \$1801  = \$1799  | \$1800 ;
-  assign \$1802  = sel_pre_4_7_1_s & sel_pre_8_12_0_c;
-  assign sel_pre_8_12_1_c = \$1801  | \$1802 ;
-  assign \$1803  = sel_pre_4_12_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_12_2_s = \$1803  ^ sel_pre_8_12_1_c;
-  assign \$1804  = sel_pre_4_12_2_s & sel_pre_4_7_2_s;
-  assign \$1805  = sel_pre_4_12_2_s & sel_pre_8_12_1_c;
+  assign \$1409  = sel_cs2_15_1_0c & \sel_l4_s0$522 ;
+  assign sel_cs4_15_2_0c = \$1408  | \$1409 ;
+  assign \$1410  = 8'hff >> { sel_cs4_0_2_0c, sel_cs4_0_2_0s, sel_cs3_0_1_0s, sel_cs2_0_0_0s };
+  assign \$1411  = 8'hff >> { sel_cs4_1_2_0c, sel_cs4_1_2_0s, sel_cs3_1_1_0s, sel_cs2_1_0_0s };
+  assign \$1412  = 8'hff >> { sel_cs4_2_2_0c, sel_cs4_2_2_0s, sel_cs3_2_1_0s, sel_cs2_2_0_0s };
+  assign \$1413  = 8'hff >> { sel_cs4_3_2_0c, sel_cs4_3_2_0s, sel_cs3_3_1_0s, sel_cs2_3_0_0s };
+  assign \$1414  = 8'hff >> { sel_cs4_4_2_0c, sel_cs4_4_2_0s, sel_cs3_4_1_0s, sel_cs2_4_0_0s };
+  assign \$1415  = 8'hff >> { sel_cs4_5_2_0c, sel_cs4_5_2_0s, sel_cs3_5_1_0s, sel_cs2_5_0_0s };
+  assign \$1416  = 8'hff >> { sel_cs4_6_2_0c, sel_cs4_6_2_0s, sel_cs3_6_1_0s, sel_cs2_6_0_0s };
+  assign \$1417  = 8'hff >> { sel_cs4_7_2_0c, sel_cs4_7_2_0s, sel_cs3_7_1_0s, sel_cs2_7_0_0s };
+  assign \$1418  = 8'hff >> { sel_cs4_8_2_0c, sel_cs4_8_2_0s, sel_cs3_8_1_0s, sel_cs2_8_0_0s };
+  assign \$1419  = 8'hff >> { sel_cs4_9_2_0c, sel_cs4_9_2_0s, sel_cs3_9_1_0s, sel_cs2_9_0_0s };
+  assign \$1420  = 8'hff >> { sel_cs4_10_2_0c, sel_cs4_10_2_0s, sel_cs3_10_1_0s, sel_cs2_10_0_0s };
+  assign \$1421  = 8'hff >> { sel_cs4_11_2_0c, sel_cs4_11_2_0s, sel_cs3_11_1_0s, sel_cs2_11_0_0s };
+  assign \$1422  = 8'hff >> { sel_cs4_12_2_0c, sel_cs4_12_2_0s, sel_cs3_12_1_0s, sel_cs2_12_0_0s };
+  assign \$1423  = 8'hff >> { sel_cs4_13_2_0c, sel_cs4_13_2_0s, sel_cs3_13_1_0s, sel_cs2_13_0_0s };
+  assign \$1424  = 8'hff >> { sel_cs4_14_2_0c, sel_cs4_14_2_0s, sel_cs3_14_1_0s, sel_cs2_14_0_0s };
+  assign \$1425  = 8'hff >> { sel_cs4_15_2_0c, sel_cs4_15_2_0s, sel_cs3_15_1_0s, sel_cs2_15_0_0s };
+  assign sel_p0_1_0_s = sel_l8_s0[1] ^ sel_l8_s0[0];
+  assign sel_p0_1_0_c = sel_l8_s0[1] & sel_l8_s0[0];
+  assign sel_p0_3_0_s = sel_l8_s0[3] ^ sel_l8_s0[2];
+  assign sel_p0_3_0_c = sel_l8_s0[3] & sel_l8_s0[2];
+  assign sel_p0_5_0_s = sel_l8_s0[5] ^ sel_l8_s0[4];
+  assign sel_p0_5_0_c = sel_l8_s0[5] & sel_l8_s0[4];
+  assign sel_p0_7_0_s = sel_l8_s0[7] ^ sel_l8_s0[6];
+  assign sel_p0_7_0_c = sel_l8_s0[7] & sel_l8_s0[6];
+  assign sel_p0_9_0_s = sel_l8_s0[9] ^ sel_l8_s0[8];
+  assign sel_p0_9_0_c = sel_l8_s0[9] & sel_l8_s0[8];
+  assign sel_p0_11_0_s = sel_l8_s0[11] ^ sel_l8_s0[10];
+  assign sel_p0_11_0_c = sel_l8_s0[11] & sel_l8_s0[10];
+  assign sel_p0_13_0_s = sel_l8_s0[13] ^ sel_l8_s0[12];
+  assign sel_p0_13_0_c = sel_l8_s0[13] & sel_l8_s0[12];
+  assign sel_p1_2_0_s = sel_l9_s0 ^ \sel_l9_s0$549 [0];
+  assign sel_p1_2_0_c = sel_l9_s0 & \sel_l9_s0$549 [0];
+  assign sel_p1_2_1_s = \sel_l9_s0$549 [1] ^ sel_p1_2_0_c;
+  assign sel_p1_2_1_c = \sel_l9_s0$549 [1] & sel_p1_2_0_c;
+  assign sel_p1_3_0_s = \sel_l9_s0$555 [0] ^ \sel_l9_s0$549 [0];
+  assign sel_p1_3_0_c = \sel_l9_s0$555 [0] & \sel_l9_s0$549 [0];
+  assign \$1426  = \sel_l9_s0$555 [1] ^ \sel_l9_s0$549 [1];
+  assign sel_p1_3_1_s = \$1426  ^ sel_p1_3_0_c;
+  assign \$1427  = \sel_l9_s0$555 [1] & \sel_l9_s0$549 [1];
+  assign \$1428  = \sel_l9_s0$555 [1] & sel_p1_3_0_c;
+  assign \$1429  = \$1427  | \$1428 ;
+  assign \$1430  = \sel_l9_s0$549 [1] & sel_p1_3_0_c;
+  assign sel_p1_3_1_c = \$1429  | \$1430 ;
+  assign sel_p1_3_2_s = \sel_l9_s0$555 [2] ^ sel_p1_3_1_c;
+  assign sel_p1_3_2_c = \sel_l9_s0$555 [2] & sel_p1_3_1_c;
+  assign sel_p1_6_0_s = \sel_l9_s0$563  ^ \sel_l9_s0$564 [0];
+  assign sel_p1_6_0_c = \sel_l9_s0$563  & \sel_l9_s0$564 [0];
+  assign sel_p1_6_1_s = \sel_l9_s0$564 [1] ^ sel_p1_6_0_c;
+  assign sel_p1_6_1_c = \sel_l9_s0$564 [1] & sel_p1_6_0_c;
+  assign sel_p1_6_2_s = \sel_l9_s0$564 [2] ^ sel_p1_6_1_c;
+  assign sel_p1_6_2_c = \sel_l9_s0$564 [2] & sel_p1_6_1_c;
+  assign sel_p1_7_0_s = \sel_l9_s0$572 [0] ^ \sel_l9_s0$564 [0];
+  assign sel_p1_7_0_c = \sel_l9_s0$572 [0] & \sel_l9_s0$564 [0];
+  assign \$1431  = \sel_l9_s0$572 [1] ^ \sel_l9_s0$564 [1];
+  assign sel_p1_7_1_s = \$1431  ^ sel_p1_7_0_c;
+  assign \$1432  = \sel_l9_s0$572 [1] & \sel_l9_s0$564 [1];
+  assign \$1433  = \sel_l9_s0$572 [1] & sel_p1_7_0_c;
+  assign \$1434  = \$1432  | \$1433 ;
+  assign \$1435  = \sel_l9_s0$564 [1] & sel_p1_7_0_c;
+  assign sel_p1_7_1_c = \$1434  | \$1435 ;
+  assign \$1436  = \sel_l9_s0$572 [2] ^ \sel_l9_s0$564 [2];
+  assign sel_p1_7_2_s = \$1436  ^ sel_p1_7_1_c;
+  assign \$1437  = \sel_l9_s0$572 [2] & \sel_l9_s0$564 [2];
+  assign \$1438  = \sel_l9_s0$572 [2] & sel_p1_7_1_c;
+  assign \$1439  = \$1437  | \$1438 ;
+  assign \$1440  = \sel_l9_s0$564 [2] & sel_p1_7_1_c;
+  assign sel_p1_7_2_c = \$1439  | \$1440 ;
+  assign sel_p1_7_3_s = \sel_l9_s0$572 [3] ^ sel_p1_7_2_c;
+  assign sel_p1_7_3_c = \sel_l9_s0$572 [3] & sel_p1_7_2_c;
+  assign sel_p1_10_0_s = \sel_l9_s0$582  ^ \sel_l9_s0$583 [0];
+  assign sel_p1_10_0_c = \sel_l9_s0$582  & \sel_l9_s0$583 [0];
+  assign sel_p1_10_1_s = \sel_l9_s0$583 [1] ^ sel_p1_10_0_c;
+  assign sel_p1_10_1_c = \sel_l9_s0$583 [1] & sel_p1_10_0_c;
+  assign sel_p1_10_2_s = \sel_l9_s0$583 [2] ^ sel_p1_10_1_c;
+  assign sel_p1_10_2_c = \sel_l9_s0$583 [2] & sel_p1_10_1_c;
+  assign sel_p1_10_3_s = \sel_l9_s0$583 [3] ^ sel_p1_10_2_c;
+  assign sel_p1_10_3_c = \sel_l9_s0$583 [3] & sel_p1_10_2_c;
+  assign sel_p1_11_0_s = \sel_l9_s0$593 [0] ^ \sel_l9_s0$583 [0];
+  assign sel_p1_11_0_c = \sel_l9_s0$593 [0] & \sel_l9_s0$583 [0];
+  assign \$1441  = \sel_l9_s0$593 [1] ^ \sel_l9_s0$583 [1];
+  assign sel_p1_11_1_s = \$1441  ^ sel_p1_11_0_c;
+  assign \$1442  = \sel_l9_s0$593 [1] & \sel_l9_s0$583 [1];
+  assign \$1443  = \sel_l9_s0$593 [1] & sel_p1_11_0_c;
+  assign \$1444  = \$1442  | \$1443 ;
+  assign \$1445  = \sel_l9_s0$583 [1] & sel_p1_11_0_c;
+  assign sel_p1_11_1_c = \$1444  | \$1445 ;
+  assign \$1446  = \sel_l9_s0$593 [2] ^ \sel_l9_s0$583 [2];
+  assign sel_p1_11_2_s = \$1446  ^ sel_p1_11_1_c;
+  assign \$1447  = \sel_l9_s0$593 [2] & \sel_l9_s0$583 [2];
+  assign \$1448  = \sel_l9_s0$593 [2] & sel_p1_11_1_c;
+  assign \$1449  = \$1447  | \$1448 ;
+  assign \$1450  = \sel_l9_s0$583 [2] & sel_p1_11_1_c;
+  assign sel_p1_11_2_c = \$1449  | \$1450 ;
+  assign \$1451  = \sel_l9_s0$593 [3] ^ \sel_l9_s0$583 [3];
+  assign sel_p1_11_3_s = \$1451  ^ sel_p1_11_2_c;
+  assign \$1452  = \sel_l9_s0$593 [3] & \sel_l9_s0$583 [3];
+  assign \$1453  = \sel_l9_s0$593 [3] & sel_p1_11_2_c;
+  assign \$1454  = \$1452  | \$1453 ;
+  assign \$1455  = \sel_l9_s0$583 [3] & sel_p1_11_2_c;
+  assign sel_p1_11_3_c = \$1454  | \$1455 ;
+  assign sel_p1_14_0_s = \sel_l9_s0$603  ^ \sel_l9_s0$604 [0];
+  assign sel_p1_14_0_c = \sel_l9_s0$603  & \sel_l9_s0$604 [0];
+  assign sel_p1_14_1_s = \sel_l9_s0$604 [1] ^ sel_p1_14_0_c;
+  assign sel_p1_14_1_c = \sel_l9_s0$604 [1] & sel_p1_14_0_c;
+  assign sel_p1_14_2_s = \sel_l9_s0$604 [2] ^ sel_p1_14_1_c;
+  assign sel_p1_14_2_c = \sel_l9_s0$604 [2] & sel_p1_14_1_c;
+  assign sel_p1_14_3_s = \sel_l9_s0$604 [3] ^ sel_p1_14_2_c;
+  assign sel_p1_14_3_c = \sel_l9_s0$604 [3] & sel_p1_14_2_c;
+  assign sel_p2_4_0_s = \sel_l9_s0$614  ^ sel_p1_3_0_s;
+  assign sel_p2_4_0_c = \sel_l9_s0$614  & sel_p1_3_0_s;
+  assign sel_p2_4_1_s = sel_p1_3_1_s ^ sel_p2_4_0_c;
+  assign sel_p2_4_1_c = sel_p1_3_1_s & sel_p2_4_0_c;
+  assign sel_p2_4_2_s = sel_p1_3_2_s ^ sel_p2_4_1_c;
+  assign sel_p2_4_2_c = sel_p1_3_2_s & sel_p2_4_1_c;
+  assign sel_p2_5_0_s = \sel_l9_s0$564 [0] ^ sel_p1_3_0_s;
+  assign sel_p2_5_0_c = \sel_l9_s0$564 [0] & sel_p1_3_0_s;
+  assign \$1456  = \sel_l9_s0$564 [1] ^ sel_p1_3_1_s;
+  assign sel_p2_5_1_s = \$1456  ^ sel_p2_5_0_c;
+  assign \$1457  = \sel_l9_s0$564 [1] & sel_p1_3_1_s;
+  assign \$1458  = \sel_l9_s0$564 [1] & sel_p2_5_0_c;
+  assign \$1459  = \$1457  | \$1458 ;
+  assign \$1460  = sel_p1_3_1_s & sel_p2_5_0_c;
+  assign sel_p2_5_1_c = \$1459  | \$1460 ;
+  assign \$1461  = \sel_l9_s0$564 [2] ^ sel_p1_3_2_s;
+  assign sel_p2_5_2_s = \$1461  ^ sel_p2_5_1_c;
+  assign \$1462  = \sel_l9_s0$564 [2] & sel_p1_3_2_s;
+  assign \$1463  = \sel_l9_s0$564 [2] & sel_p2_5_1_c;
+  assign \$1464  = \$1462  | \$1463 ;
+  assign \$1465  = sel_p1_3_2_s & sel_p2_5_1_c;
+  assign sel_p2_5_2_c = \$1464  | \$1465 ;
+  assign sel_p2_6_0_s = sel_p1_6_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_6_0_c = sel_p1_6_0_s & sel_p1_3_0_s;
+  assign \$1466  = sel_p1_6_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_6_1_s = \$1466  ^ sel_p2_6_0_c;
+  assign \$1467  = sel_p1_6_1_s & sel_p1_3_1_s;
+  assign \$1468  = sel_p1_6_1_s & sel_p2_6_0_c;
+  assign \$1469  = \$1467  | \$1468 ;
+  assign \$1470  = sel_p1_3_1_s & sel_p2_6_0_c;
+  assign sel_p2_6_1_c = \$1469  | \$1470 ;
+  assign \$1471  = sel_p1_6_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_6_2_s = \$1471  ^ sel_p2_6_1_c;
+  assign \$1472  = sel_p1_6_2_s & sel_p1_3_2_s;
+  assign \$1473  = sel_p1_6_2_s & sel_p2_6_1_c;
+  assign \$1474  = \$1472  | \$1473 ;
+  assign \$1475  = sel_p1_3_2_s & sel_p2_6_1_c;
+  assign sel_p2_6_2_c = \$1474  | \$1475 ;
+  assign sel_p2_7_0_s = sel_p1_7_0_s ^ sel_p1_3_0_s;
+  assign sel_p2_7_0_c = sel_p1_7_0_s & sel_p1_3_0_s;
+  assign \$1476  = sel_p1_7_1_s ^ sel_p1_3_1_s;
+  assign sel_p2_7_1_s = \$1476  ^ sel_p2_7_0_c;
+  assign \$1477  = sel_p1_7_1_s & sel_p1_3_1_s;
+  assign \$1478  = sel_p1_7_1_s & sel_p2_7_0_c;
+  assign \$1479  = \$1477  | \$1478 ;
+  assign \$1480  = sel_p1_3_1_s & sel_p2_7_0_c;
+  assign sel_p2_7_1_c = \$1479  | \$1480 ;
+  assign \$1481  = sel_p1_7_2_s ^ sel_p1_3_2_s;
+  assign sel_p2_7_2_s = \$1481  ^ sel_p2_7_1_c;
+  assign \$1482  = sel_p1_7_2_s & sel_p1_3_2_s;
+  assign \$1483  = sel_p1_7_2_s & sel_p2_7_1_c;
+  assign \$1484  = \$1482  | \$1483 ;
+  assign \$1485  = sel_p1_3_2_s & sel_p2_7_1_c;
+  assign sel_p2_7_2_c = \$1484  | \$1485 ;
+  assign sel_p2_7_3_s = sel_p1_7_3_s ^ sel_p2_7_2_c;
+  assign sel_p2_7_3_c = sel_p1_7_3_s & sel_p2_7_2_c;
+  assign sel_p2_12_0_s = \sel_l9_s0$645  ^ sel_p1_11_0_s;
+  assign sel_p2_12_0_c = \sel_l9_s0$645  & sel_p1_11_0_s;
+  assign sel_p2_12_1_s = sel_p1_11_1_s ^ sel_p2_12_0_c;
+  assign sel_p2_12_1_c = sel_p1_11_1_s & sel_p2_12_0_c;
+  assign sel_p2_12_2_s = sel_p1_11_2_s ^ sel_p2_12_1_c;
+  assign sel_p2_12_2_c = sel_p1_11_2_s & sel_p2_12_1_c;
+  assign sel_p2_12_3_s = sel_p1_11_3_s ^ sel_p2_12_2_c;
+  assign sel_p2_12_3_c = sel_p1_11_3_s & sel_p2_12_2_c;
+  assign sel_p2_13_0_s = \sel_l9_s0$604 [0] ^ sel_p1_11_0_s;
+  assign sel_p2_13_0_c = \sel_l9_s0$604 [0] & sel_p1_11_0_s;
+  assign \$1486  = \sel_l9_s0$604 [1] ^ sel_p1_11_1_s;
+  assign sel_p2_13_1_s = \$1486  ^ sel_p2_13_0_c;
+  assign \$1487  = \sel_l9_s0$604 [1] & sel_p1_11_1_s;
+  assign \$1488  = \sel_l9_s0$604 [1] & sel_p2_13_0_c;
+  assign \$1489  = \$1487  | \$1488 ;
+  assign \$1490  = sel_p1_11_1_s & sel_p2_13_0_c;
+  assign sel_p2_13_1_c = \$1489  | \$1490 ;
+  assign \$1491  = \sel_l9_s0$604 [2] ^ sel_p1_11_2_s;
+  assign sel_p2_13_2_s = \$1491  ^ sel_p2_13_1_c;
+  assign \$1492  = \sel_l9_s0$604 [2] & sel_p1_11_2_s;
+  assign \$1493  = \sel_l9_s0$604 [2] & sel_p2_13_1_c;
+  assign \$1494  = \$1492  | \$1493 ;
+  assign \$1495  = sel_p1_11_2_s & sel_p2_13_1_c;
+  assign sel_p2_13_2_c = \$1494  | \$1495 ;
+  assign \$1496  = \sel_l9_s0$604 [3] ^ sel_p1_11_3_s;
+  assign sel_p2_13_3_s = \$1496  ^ sel_p2_13_2_c;
+  assign \$1497  = \sel_l9_s0$604 [3] & sel_p1_11_3_s;
+  assign \$1498  = \sel_l9_s0$604 [3] & sel_p2_13_2_c;
+  assign \$1499  = \$1497  | \$1498 ;
+  assign \$1500  = sel_p1_11_3_s & sel_p2_13_2_c;
+  assign sel_p2_13_3_c = \$1499  | \$1500 ;
+  assign sel_p2_14_0_s = sel_p1_14_0_s ^ sel_p1_11_0_s;
+  assign sel_p2_14_0_c = sel_p1_14_0_s & sel_p1_11_0_s;
+  assign \$1501  = sel_p1_14_1_s ^ sel_p1_11_1_s;
+  assign sel_p2_14_1_s = \$1501  ^ sel_p2_14_0_c;
+  assign \$1502  = sel_p1_14_1_s & sel_p1_11_1_s;
+  assign \$1503  = sel_p1_14_1_s & sel_p2_14_0_c;
+  assign \$1504  = \$1502  | \$1503 ;
+  assign \$1505  = sel_p1_11_1_s & sel_p2_14_0_c;
+  assign sel_p2_14_1_c = \$1504  | \$1505 ;
+  assign \$1506  = sel_p1_14_2_s ^ sel_p1_11_2_s;
+  assign sel_p2_14_2_s = \$1506  ^ sel_p2_14_1_c;
+  assign \$1507  = sel_p1_14_2_s & sel_p1_11_2_s;
+  assign \$1508  = sel_p1_14_2_s & sel_p2_14_1_c;
+  assign \$1509  = \$1507  | \$1508 ;
+  assign \$1510  = sel_p1_11_2_s & sel_p2_14_1_c;
+  assign sel_p2_14_2_c = \$1509  | \$1510 ;
+  assign \$1511  = sel_p1_14_3_s ^ sel_p1_11_3_s;
+  assign sel_p2_14_3_s = \$1511  ^ sel_p2_14_2_c;
+  assign \$1512  = sel_p1_14_3_s & sel_p1_11_3_s;
+  assign \$1513  = sel_p1_14_3_s & sel_p2_14_2_c;
+  assign \$1514  = \$1512  | \$1513 ;
+  assign \$1515  = sel_p1_11_3_s & sel_p2_14_2_c;
+  assign sel_p2_14_3_c = \$1514  | \$1515 ;
+  assign sel_p3_8_0_s = sel_l11_s0 ^ \sel_l11_s0$674 [0];
+  assign sel_p3_8_0_c = sel_l11_s0 & \sel_l11_s0$674 [0];
+  assign sel_p3_8_1_s = \sel_l11_s0$674 [1] ^ sel_p3_8_0_c;
+  assign sel_p3_8_1_c = \sel_l11_s0$674 [1] & sel_p3_8_0_c;
+  assign sel_p3_8_2_s = \sel_l11_s0$674 [2] ^ sel_p3_8_1_c;
+  assign sel_p3_8_2_c = \sel_l11_s0$674 [2] & sel_p3_8_1_c;
+  assign sel_p3_8_3_s = \sel_l11_s0$674 [3] ^ sel_p3_8_2_c;
+  assign sel_p3_8_3_c = \sel_l11_s0$674 [3] & sel_p3_8_2_c;
+  assign sel_p3_9_0_s = \sel_l11_s0$684 [0] ^ \sel_l11_s0$674 [0];
+  assign sel_p3_9_0_c = \sel_l11_s0$684 [0] & \sel_l11_s0$674 [0];
+  assign \$1516  = \sel_l11_s0$684 [1] ^ \sel_l11_s0$674 [1];
+  assign sel_p3_9_1_s = \$1516  ^ sel_p3_9_0_c;
+  assign \$1517  = \sel_l11_s0$684 [1] & \sel_l11_s0$674 [1];
+  assign \$1518  = \sel_l11_s0$684 [1] & sel_p3_9_0_c;
+  assign \$1519  = \$1517  | \$1518 ;
+  assign \$1520  = \sel_l11_s0$674 [1] & sel_p3_9_0_c;
+  assign sel_p3_9_1_c = \$1519  | \$1520 ;
+  assign \$1521  = \sel_l11_s0$684 [2] ^ \sel_l11_s0$674 [2];
+  assign sel_p3_9_2_s = \$1521  ^ sel_p3_9_1_c;
+  assign \$1522  = \sel_l11_s0$684 [2] & \sel_l11_s0$674 [2];
+  assign \$1523  = \sel_l11_s0$684 [2] & sel_p3_9_1_c;
+  assign \$1524  = \$1522  | \$1523 ;
+  assign \$1525  = \sel_l11_s0$674 [2] & sel_p3_9_1_c;
+  assign sel_p3_9_2_c = \$1524  | \$1525 ;
+  assign \$1526  = \sel_l11_s0$684 [3] ^ \sel_l11_s0$674 [3];
+  assign sel_p3_9_3_s = \$1526  ^ sel_p3_9_2_c;
+  assign \$1527  = \sel_l11_s0$684 [3] & \sel_l11_s0$674 [3];
+  assign \$1528  = \sel_l11_s0$684 [3] & sel_p3_9_2_c;
+  assign \$1529  = \$1527  | \$1528 ;
+  assign \$1530  = \sel_l11_s0$674 [3] & sel_p3_9_2_c;
+  assign sel_p3_9_3_c = \$1529  | \$1530 ;
+  assign sel_p3_10_0_s = \sel_l11_s0$694 [0] ^ \sel_l11_s0$674 [0];
+  assign sel_p3_10_0_c = \sel_l11_s0$694 [0] & \sel_l11_s0$674 [0];
+  assign \$1531  = \sel_l11_s0$694 [1] ^ \sel_l11_s0$674 [1];
+  assign sel_p3_10_1_s = \$1531  ^ sel_p3_10_0_c;
+  assign \$1532  = \sel_l11_s0$694 [1] & \sel_l11_s0$674 [1];
+  assign \$1533  = \sel_l11_s0$694 [1] & sel_p3_10_0_c;
+  assign \$1534  = \$1532  | \$1533 ;
+  assign \$1535  = \sel_l11_s0$674 [1] & sel_p3_10_0_c;
+  assign sel_p3_10_1_c = \$1534  | \$1535 ;
+  assign \$1536  = \sel_l11_s0$694 [2] ^ \sel_l11_s0$674 [2];
+  assign sel_p3_10_2_s = \$1536  ^ sel_p3_10_1_c;
+  assign \$1537  = \sel_l11_s0$694 [2] & \sel_l11_s0$674 [2];
+  assign \$1538  = \sel_l11_s0$694 [2] & sel_p3_10_1_c;
+  assign \$1539  = \$1537  | \$1538 ;
+  assign \$1540  = \sel_l11_s0$674 [2] & sel_p3_10_1_c;
+  assign sel_p3_10_2_c = \$1539  | \$1540 ;
+  assign \$1541  = \sel_l11_s0$694 [3] ^ \sel_l11_s0$674 [3];
+  assign sel_p3_10_3_s = \$1541  ^ sel_p3_10_2_c;
+  assign \$1542  = \sel_l11_s0$694 [3] & \sel_l11_s0$674 [3];
+  assign \$1543  = \sel_l11_s0$694 [3] & sel_p3_10_2_c;
+  assign \$1544  = \$1542  | \$1543 ;
+  assign \$1545  = \sel_l11_s0$674 [3] & sel_p3_10_2_c;
+  assign sel_p3_10_3_c = \$1544  | \$1545 ;
+  assign sel_p3_11_0_s = \sel_l11_s0$704 [0] ^ \sel_l11_s0$674 [0];
+  assign sel_p3_11_0_c = \sel_l11_s0$704 [0] & \sel_l11_s0$674 [0];
+  assign \$1546  = \sel_l11_s0$704 [1] ^ \sel_l11_s0$674 [1];
+  assign sel_p3_11_1_s = \$1546  ^ sel_p3_11_0_c;
+  assign \$1547  = \sel_l11_s0$704 [1] & \sel_l11_s0$674 [1];
+  assign \$1548  = \sel_l11_s0$704 [1] & sel_p3_11_0_c;
+  assign \$1549  = \$1547  | \$1548 ;
+  assign \$1550  = \sel_l11_s0$674 [1] & sel_p3_11_0_c;
+  assign sel_p3_11_1_c = \$1549  | \$1550 ;
+  assign \$1551  = \sel_l11_s0$704 [2] ^ \sel_l11_s0$674 [2];
+  assign sel_p3_11_2_s = \$1551  ^ sel_p3_11_1_c;
+  assign \$1552  = \sel_l11_s0$704 [2] & \sel_l11_s0$674 [2];
+  assign \$1553  = \sel_l11_s0$704 [2] & sel_p3_11_1_c;
+  assign \$1554  = \$1552  | \$1553 ;
+  assign \$1555  = \sel_l11_s0$674 [2] & sel_p3_11_1_c;
+  assign sel_p3_11_2_c = \$1554  | \$1555 ;
+  assign \$1556  = \sel_l11_s0$704 [3] ^ \sel_l11_s0$674 [3];
+  assign sel_p3_11_3_s = \$1556  ^ sel_p3_11_2_c;
+  assign \$1557  = \sel_l11_s0$704 [3] & \sel_l11_s0$674 [3];
+  assign \$1558  = \sel_l11_s0$704 [3] & sel_p3_11_2_c;
+  assign \$1559  = \$1557  | \$1558 ;
+  assign \$1560  = \sel_l11_s0$674 [3] & sel_p3_11_2_c;
+  assign sel_p3_11_3_c = \$1559  | \$1560 ;
+  assign sel_p3_12_0_s = \sel_l11_s0$714 [0] ^ \sel_l11_s0$674 [0];
+  assign sel_p3_12_0_c = \sel_l11_s0$714 [0] & \sel_l11_s0$674 [0];
+  assign \$1561  = \sel_l11_s0$714 [1] ^ \sel_l11_s0$674 [1];
+  assign sel_p3_12_1_s = \$1561  ^ sel_p3_12_0_c;
+  assign \$1562  = \sel_l11_s0$714 [1] & \sel_l11_s0$674 [1];
+  assign \$1563  = \sel_l11_s0$714 [1] & sel_p3_12_0_c;
+  assign \$1564  = \$1562  | \$1563 ;
+  assign \$1565  = \sel_l11_s0$674 [1] & sel_p3_12_0_c;
+  assign sel_p3_12_1_c = \$1564  | \$1565 ;
+  assign \$1566  = \sel_l11_s0$714 [2] ^ \sel_l11_s0$674 [2];
+  assign sel_p3_12_2_s = \$1566  ^ sel_p3_12_1_c;
+  assign \$1567  = \sel_l11_s0$714 [2] & \sel_l11_s0$674 [2];
+  assign \$1568  = \sel_l11_s0$714 [2] & sel_p3_12_1_c;
+  assign \$1569  = \$1567  | \$1568 ;
+  assign \$1570  = \sel_l11_s0$674 [2] & sel_p3_12_1_c;
+  assign sel_p3_12_2_c = \$1569  | \$1570 ;
+  assign \$1571  = \sel_l11_s0$714 [3] ^ \sel_l11_s0$674 [3];
+  assign sel_p3_12_3_s = \$1571  ^ sel_p3_12_2_c;
+  assign \$1572  = \sel_l11_s0$714 [3] & \sel_l11_s0$674 [3];
+  assign \$1573  = \sel_l11_s0$714 [3] & sel_p3_12_2_c;
+  assign \$1574  = \$1572  | \$1573 ;
+  assign \$1575  = \sel_l11_s0$674 [3] & sel_p3_12_2_c;
+  assign sel_p3_12_3_c = \$1574  | \$1575 ;
+  assign sel_p3_13_0_s = \sel_l11_s0$724 [0] ^ \sel_l11_s0$674 [0];
+  assign sel_p3_13_0_c = \sel_l11_s0$724 [0] & \sel_l11_s0$674 [0];
+  assign \$1576  = \sel_l11_s0$724 [1] ^ \sel_l11_s0$674 [1];
+  assign sel_p3_13_1_s = \$1576  ^ sel_p3_13_0_c;
+  assign \$1577  = \sel_l11_s0$724 [1] & \sel_l11_s0$674 [1];
+  assign \$1578  = \sel_l11_s0$724 [1] & sel_p3_13_0_c;
+  assign \$1579  = \$1577  | \$1578 ;
+  assign \$1580  = \sel_l11_s0$674 [1] & sel_p3_13_0_c;
+  assign sel_p3_13_1_c = \$1579  | \$1580 ;
+  assign \$1581  = \sel_l11_s0$724 [2] ^ \sel_l11_s0$674 [2];
+  assign sel_p3_13_2_s = \$1581  ^ sel_p3_13_1_c;
+  assign \$1582  = \sel_l11_s0$724 [2] & \sel_l11_s0$674 [2];
+  assign \$1583  = \sel_l11_s0$724 [2] & sel_p3_13_1_c;
+  assign \$1584  = \$1582  | \$1583 ;
+  assign \$1585  = \sel_l11_s0$674 [2] & sel_p3_13_1_c;
+  assign sel_p3_13_2_c = \$1584  | \$1585 ;
+  assign \$1586  = \sel_l11_s0$724 [3] ^ \sel_l11_s0$674 [3];
+  assign sel_p3_13_3_s = \$1586  ^ sel_p3_13_2_c;
+  assign \$1587  = \sel_l11_s0$724 [3] & \sel_l11_s0$674 [3];
+  assign \$1588  = \sel_l11_s0$724 [3] & sel_p3_13_2_c;
+  assign \$1589  = \$1587  | \$1588 ;
+  assign \$1590  = \sel_l11_s0$674 [3] & sel_p3_13_2_c;
+  assign sel_p3_13_3_c = \$1589  | \$1590 ;
+  assign sel_p3_14_0_s = \sel_l11_s0$734 [0] ^ \sel_l11_s0$674 [0];
+  assign sel_p3_14_0_c = \sel_l11_s0$734 [0] & \sel_l11_s0$674 [0];
+  assign \$1591  = \sel_l11_s0$734 [1] ^ \sel_l11_s0$674 [1];
+  assign sel_p3_14_1_s = \$1591  ^ sel_p3_14_0_c;
+  assign \$1592  = \sel_l11_s0$734 [1] & \sel_l11_s0$674 [1];
+  assign \$1593  = \sel_l11_s0$734 [1] & sel_p3_14_0_c;
+  assign \$1594  = \$1592  | \$1593 ;
+  assign \$1595  = \sel_l11_s0$674 [1] & sel_p3_14_0_c;
+  assign sel_p3_14_1_c = \$1594  | \$1595 ;
+  assign \$1596  = \sel_l11_s0$734 [2] ^ \sel_l11_s0$674 [2];
+  assign sel_p3_14_2_s = \$1596  ^ sel_p3_14_1_c;
+  assign \$1597  = \sel_l11_s0$734 [2] & \sel_l11_s0$674 [2];
+  assign \$1598  = \sel_l11_s0$734 [2] & sel_p3_14_1_c;
+  assign \$1599  = \$1597  | \$1598 ;
+  assign \$1600  = \sel_l11_s0$674 [2] & sel_p3_14_1_c;
+  assign sel_p3_14_2_c = \$1599  | \$1600 ;
+  assign \$1601  = \sel_l11_s0$734 [3] ^ \sel_l11_s0$674 [3];
+  assign sel_p3_14_3_s = \$1601  ^ sel_p3_14_2_c;
+  assign \$1602  = \sel_l11_s0$734 [3] & \sel_l11_s0$674 [3];
+  assign \$1603  = \sel_l11_s0$734 [3] & sel_p3_14_2_c;
+  assign \$1604  = \$1602  | \$1603 ;
+  assign \$1605  = \sel_l11_s0$674 [3] & sel_p3_14_2_c;
+  assign sel_p3_14_3_c = \$1604  | \$1605 ;
+  assign \$1606  = ! \sel_l11_s0$753 ;
+  assign \$1607  = \sel_l11_s0$752 [1] & \$1606 ;
+  assign \$1608  = ! \sel_l11_s0$754 ;
+  assign \$1609  = \sel_l11_s0$752 [2] & \$1608 ;
+  assign \$1610  = ! \sel_l11_s0$755 ;
+  assign \$1611  = \sel_l11_s0$752 [3] & \$1610 ;
+  assign \$1612  = ! \sel_l11_s0$756 ;
+  assign \$1613  = \sel_l11_s0$752 [4] & \$1612 ;
+  assign \$1614  = ! \sel_l11_s0$757 ;
+  assign \$1615  = \sel_l11_s0$752 [5] & \$1614 ;
+  assign \$1616  = ! \sel_l11_s0$758 ;
+  assign \$1617  = \sel_l11_s0$752 [6] & \$1616 ;
+  assign \$1618  = ! \sel_l11_s0$759 ;
+  assign \$1619  = \sel_l11_s0$752 [7] & \$1618 ;
+  assign \$1620  = ! \sel_l11_s0$674 ;
+  assign \$1621  = \sel_l11_s0$752 [8] & \$1620 ;
+  assign \$1623  = \sel_l11_s0$752 [1] & \$1622 ;
+  assign \$1624  = \sel_l11_s0$754  == 1'h1;
+  assign \$1625  = \sel_l11_s0$752 [2] & \$1624 ;
+  assign \$1626  = \sel_l11_s0$755  == 1'h1;
+  assign \$1627  = \sel_l11_s0$752 [3] & \$1626 ;
+  assign \$1628  = \sel_l11_s0$756  == 1'h1;
+  assign \$1629  = \sel_l11_s0$752 [4] & \$1628 ;
+  assign \$1630  = \sel_l11_s0$757  == 1'h1;
+  assign \$1631  = \sel_l11_s0$752 [5] & \$1630 ;
+  assign \$1632  = \sel_l11_s0$758  == 1'h1;
+  assign \$1633  = \sel_l11_s0$752 [6] & \$1632 ;
+  assign \$1634  = \sel_l11_s0$759  == 1'h1;
+  assign \$1635  = \sel_l11_s0$752 [7] & \$1634 ;
+  assign \$1636  = \sel_l11_s0$674  == 1'h1;
+  assign \$1637  = \sel_l11_s0$752 [8] & \$1636 ;
+  assign \$1638  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 1'h1;
+  assign \$1639  = \sel_l11_s0$752 [9] & \$1638 ;
+  assign \$1640  = \sel_l11_s0$754  == 2'h2;
+  assign \$1641  = \sel_l11_s0$752 [2] & \$1640 ;
+  assign \$1642  = \sel_l11_s0$755  == 2'h2;
+  assign \$1643  = \sel_l11_s0$752 [3] & \$1642 ;
+  assign \$1644  = \sel_l11_s0$756  == 2'h2;
+  assign \$1645  = \sel_l11_s0$752 [4] & \$1644 ;
+  assign \$1646  = \sel_l11_s0$757  == 2'h2;
+  assign \$1647  = \sel_l11_s0$752 [5] & \$1646 ;
+  assign \$1648  = \sel_l11_s0$758  == 2'h2;
+  assign \$1649  = \sel_l11_s0$752 [6] & \$1648 ;
+  assign \$1650  = \sel_l11_s0$759  == 2'h2;
+  assign \$1651  = \sel_l11_s0$752 [7] & \$1650 ;
+  assign \$1652  = \sel_l11_s0$674  == 2'h2;
+  assign \$1653  = \sel_l11_s0$752 [8] & \$1652 ;
+  assign \$1654  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h2;
+  assign \$1655  = \sel_l11_s0$752 [9] & \$1654 ;
+  assign \$1656  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h2;
+  assign \$1657  = \sel_l11_s0$752 [10] & \$1656 ;
+  assign \$1658  = \sel_l11_s0$755  == 2'h3;
+  assign \$1659  = \sel_l11_s0$752 [3] & \$1658 ;
+  assign \$1660  = \sel_l11_s0$756  == 2'h3;
+  assign \$1661  = \sel_l11_s0$752 [4] & \$1660 ;
+  assign \$1662  = \sel_l11_s0$757  == 2'h3;
+  assign \$1663  = \sel_l11_s0$752 [5] & \$1662 ;
+  assign \$1664  = \sel_l11_s0$758  == 2'h3;
+  assign \$1665  = \sel_l11_s0$752 [6] & \$1664 ;
+  assign \$1666  = \sel_l11_s0$759  == 2'h3;
+  assign \$1667  = \sel_l11_s0$752 [7] & \$1666 ;
+  assign \$1668  = \sel_l11_s0$674  == 2'h3;
+  assign \$1669  = \sel_l11_s0$752 [8] & \$1668 ;
+  assign \$1670  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 2'h3;
+  assign \$1671  = \sel_l11_s0$752 [9] & \$1670 ;
+  assign \$1672  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 2'h3;
+  assign \$1673  = \sel_l11_s0$752 [10] & \$1672 ;
+  assign \$1674  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 2'h3;
+  assign \$1675  = \sel_l11_s0$752 [11] & \$1674 ;
+  assign \$1676  = \sel_l11_s0$756  == 3'h4;
+  assign \$1677  = \sel_l11_s0$752 [4] & \$1676 ;
+  assign \$1678  = \sel_l11_s0$757  == 3'h4;
+  assign \$1679  = \sel_l11_s0$752 [5] & \$1678 ;
+  assign \$1680  = \sel_l11_s0$758  == 3'h4;
+  assign \$1681  = \sel_l11_s0$752 [6] & \$1680 ;
+  assign \$1682  = \sel_l11_s0$759  == 3'h4;
+  assign \$1683  = \sel_l11_s0$752 [7] & \$1682 ;
+  assign \$1684  = \sel_l11_s0$674  == 3'h4;
+  assign \$1685  = \sel_l11_s0$752 [8] & \$1684 ;
+  assign \$1686  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h4;
+  assign \$1687  = \sel_l11_s0$752 [9] & \$1686 ;
+  assign \$1688  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h4;
+  assign \$1689  = \sel_l11_s0$752 [10] & \$1688 ;
+  assign \$1690  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h4;
+  assign \$1691  = \sel_l11_s0$752 [11] & \$1690 ;
+  assign \$1692  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h4;
+  assign \$1693  = \sel_l11_s0$752 [12] & \$1692 ;
+  assign \$1694  = \sel_l11_s0$757  == 3'h5;
+  assign \$1695  = \sel_l11_s0$752 [5] & \$1694 ;
+  assign \$1696  = \sel_l11_s0$758  == 3'h5;
+  assign \$1697  = \sel_l11_s0$752 [6] & \$1696 ;
+  assign \$1698  = \sel_l11_s0$759  == 3'h5;
+  assign \$1699  = \sel_l11_s0$752 [7] & \$1698 ;
+  assign \$1700  = \sel_l11_s0$674  == 3'h5;
+  assign \$1701  = \sel_l11_s0$752 [8] & \$1700 ;
+  assign \$1702  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h5;
+  assign \$1703  = \sel_l11_s0$752 [9] & \$1702 ;
+  assign \$1704  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h5;
+  assign \$1705  = \sel_l11_s0$752 [10] & \$1704 ;
+  assign \$1706  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h5;
+  assign \$1707  = \sel_l11_s0$752 [11] & \$1706 ;
+  assign \$1708  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h5;
+  assign \$1709  = \sel_l11_s0$752 [12] & \$1708 ;
+  assign \$1710  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h5;
+  assign \$1711  = \sel_l11_s0$752 [13] & \$1710 ;
+  assign \$1712  = \sel_l11_s0$758  == 3'h6;
+  assign \$1713  = \sel_l11_s0$752 [6] & \$1712 ;
+  assign \$1714  = \sel_l11_s0$759  == 3'h6;
+  assign \$1715  = \sel_l11_s0$752 [7] & \$1714 ;
+  assign \$1716  = \sel_l11_s0$674  == 3'h6;
+  assign \$1717  = \sel_l11_s0$752 [8] & \$1716 ;
+  assign \$1718  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h6;
+  assign \$1719  = \sel_l11_s0$752 [9] & \$1718 ;
+  assign \$1720  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h6;
+  assign \$1721  = \sel_l11_s0$752 [10] & \$1720 ;
+  assign \$1722  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h6;
+  assign \$1723  = \sel_l11_s0$752 [11] & \$1722 ;
+  assign \$1724  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h6;
+  assign \$1725  = \sel_l11_s0$752 [12] & \$1724 ;
+  assign \$1726  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h6;
+  assign \$1727  = \sel_l11_s0$752 [13] & \$1726 ;
+  assign \$1728  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h6;
+  assign \$1729  = \sel_l11_s0$752 [14] & \$1728 ;
+  assign \$1730  = \sel_l11_s0$759  == 3'h7;
+  assign \$1731  = \sel_l11_s0$752 [7] & \$1730 ;
+  assign \$1732  = \sel_l11_s0$674  == 3'h7;
+  assign \$1733  = \sel_l11_s0$752 [8] & \$1732 ;
+  assign \$1734  = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s } == 3'h7;
+  assign \$1735  = \sel_l11_s0$752 [9] & \$1734 ;
+  assign \$1736  = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s } == 3'h7;
+  assign \$1737  = \sel_l11_s0$752 [10] & \$1736 ;
+  assign \$1738  = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s } == 3'h7;
+  assign \$1739  = \sel_l11_s0$752 [11] & \$1738 ;
+  assign \$1740  = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s } == 3'h7;
+  assign \$1741  = \sel_l11_s0$752 [12] & \$1740 ;
+  assign \$1742  = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s } == 3'h7;
+  assign \$1743  = \sel_l11_s0$752 [13] & \$1742 ;
+  assign \$1744  = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s } == 3'h7;
+  assign \$1745  = \sel_l11_s0$752 [14] & \$1744 ;
+  assign \$1746  = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s } == 3'h7;
+  assign \$1747  = \sel_l11_s0$752 [15] & \$1746 ;
+  assign \$1748  = sel_l13_s0 & { \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0], \sel_l13_s0$769 [0] };
+  assign \$1749  = \sel_l13_s0$770  & { \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1], \sel_l13_s0$769 [1] };
+  assign \$1750  = \$1748  | \$1749 ;
+  assign \$1751  = \sel_l13_s0$771  & { \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2], \sel_l13_s0$769 [2] };
+  assign sel_or0_0 = \$1750  | \$1751 ;
+  assign \$1752  = \sel_l13_s0$773  & { \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3], \sel_l13_s0$769 [3] };
+  assign \$1753  = \sel_l13_s0$774  & { \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4], \sel_l13_s0$769 [4] };
+  assign \$1754  = \$1752  | \$1753 ;
+  assign \$1755  = \sel_l13_s0$775  & { \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5], \sel_l13_s0$769 [5] };
+  assign sel_or0_3 = \$1754  | \$1755 ;
+  assign \$1756  = \sel_l13_s0$777  & { \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6], \sel_l13_s0$769 [6] };
+  assign \$1757  = \sel_l13_s0$778  & { \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7], \sel_l13_s0$769 [7] };
+  assign \$1758  = \$1756  | \$1757 ;
+  assign \$1759  = \sel_l13_s0$779  & { \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8], \sel_l13_s0$769 [8] };
+  assign sel_or0_6 = \$1758  | \$1759 ;
+  assign \$1760  = \sel_l13_s0$769 [1] | \sel_l13_s0$769 [3];
+  assign \$1761  = \sel_l13_s0$769 [5] | \sel_l13_s0$769 [7];
+  assign \$1762  = \$1760  | \$1761 ;
+  assign \$1763  = \sel_l13_s0$769 [2] | \sel_l13_s0$769 [3];
+  assign \$1764  = \sel_l13_s0$769 [6] | \sel_l13_s0$769 [7];
+  assign \$1765  = \$1763  | \$1764 ;
+  assign \$1766  = \sel_l13_s0$769 [4] | \sel_l13_s0$769 [5];
+  assign \$1767  = \sel_l13_s0$769 [6] | \sel_l13_s0$769 [7];
+  assign \$1768  = \$1766  | \$1767 ;
+  assign \$1769  = \sel_l13_s0$770  & { \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0], \sel_l13_s0$782 [0] };
+  assign \$1770  = \sel_l13_s0$771  & { \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1], \sel_l13_s0$782 [1] };
+  assign \$1771  = \$1769  | \$1770 ;
+  assign \$1772  = \sel_l13_s0$773  & { \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2], \sel_l13_s0$782 [2] };
+  assign sel_or1_0 = \$1771  | \$1772 ;
+  assign \$1773  = \sel_l13_s0$774  & { \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3], \sel_l13_s0$782 [3] };
+  assign \$1774  = \sel_l13_s0$775  & { \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4], \sel_l13_s0$782 [4] };
+  assign \$1775  = \$1773  | \$1774 ;
+  assign \$1776  = \sel_l13_s0$777  & { \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5], \sel_l13_s0$782 [5] };
+  assign sel_or1_3 = \$1775  | \$1776 ;
+  assign \$1777  = \sel_l13_s0$778  & { \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6], \sel_l13_s0$782 [6] };
+  assign \$1778  = \sel_l13_s0$779  & { \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7], \sel_l13_s0$782 [7] };
+  assign \$1779  = \$1777  | \$1778 ;
+  assign \$1780  = \sel_l13_s0$785  & { \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8], \sel_l13_s0$782 [8] };
+  assign sel_or1_6 = \$1779  | \$1780 ;
+  assign \$1781  = \sel_l13_s0$782 [0] | \sel_l13_s0$782 [2];
+  assign \$1782  = \sel_l13_s0$782 [4] | \sel_l13_s0$782 [6];
+  assign \$1783  = \$1781  | \$1782 ;
+  assign \$1784  = \$1783  | \sel_l13_s0$782 [8];
+  assign \$1785  = \sel_l13_s0$782 [1] | \sel_l13_s0$782 [2];
+  assign \$1786  = \sel_l13_s0$782 [5] | \sel_l13_s0$782 [6];
+  assign \$1787  = \$1785  | \$1786 ;
+  assign \$1788  = \sel_l13_s0$782 [3] | \sel_l13_s0$782 [4];
+  assign \$1789  = \sel_l13_s0$782 [5] | \sel_l13_s0$782 [6];
+  assign \$1790  = \$1788  | \$1789 ;
+  assign \$1791  = \sel_l13_s0$782 [7] | \sel_l13_s0$782 [8];
+  assign \$1792  = \sel_l13_s0$771  & { \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0], \sel_l13_s0$788 [0] };
+  assign \$1793  = \sel_l13_s0$773  & { \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1], \sel_l13_s0$788 [1] };
+  assign \$1794  = \$1792  | \$1793 ;
+  assign \$1795  = \sel_l13_s0$774  & { \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2], \sel_l13_s0$788 [2] };
+  assign sel_or2_0 = \$1794  | \$1795 ;
+  assign \$1796  = \sel_l13_s0$775  & { \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3], \sel_l13_s0$788 [3] };
+  assign \$1797  = \sel_l13_s0$777  & { \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4], \sel_l13_s0$788 [4] };
+  assign \$1798  = \$1796  | \$1797 ;
+  assign \$1799  = \sel_l13_s0$778  & { \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5], \sel_l13_s0$788 [5] };
+  assign sel_or2_3 = \$1798  | \$1799 ;
+  assign \$1800  = \sel_l13_s0$779  & { \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6], \sel_l13_s0$788 [6] };
+  assign \$1801  = \sel_l13_s0$785  & { \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7], \sel_l13_s0$788 [7] };
+  assign \$1802  = \$1800  | \$1801 ;
+  assign \$1803  = \sel_l13_s0$791  & { \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8], \sel_l13_s0$788 [8] };
+  assign sel_or2_6 = \$1802  | \$1803 ;
+  assign \$1804  = \sel_l13_s0$788 [1] | \sel_l13_s0$788 [3];
+  assign \$1805  = \sel_l13_s0$788 [5] | \sel_l13_s0$788 [7];
   assign \$1806  = \$1804  | \$1805 ;
-  assign \$1807  = sel_pre_4_7_2_s & sel_pre_8_12_1_c;
-  assign sel_pre_8_12_2_c = \$1806  | \$1807 ;
-  assign \$1808  = sel_pre_4_12_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_12_3_s = \$1808  ^ sel_pre_8_12_2_c;
-  assign \$1809  = sel_pre_4_12_3_s & sel_pre_4_7_3_s;
-  assign \$1810  = sel_pre_4_12_3_s & sel_pre_8_12_2_c;
-  assign \$1811  = \$1809  | \$1810 ;
-  assign \$1812  = sel_pre_4_7_3_s & sel_pre_8_12_2_c;
-  assign sel_pre_8_12_3_c = \$1811  | \$1812 ;
-  assign sel_pre_8_13_0_s = sel_pre_4_13_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_13_0_c = sel_pre_4_13_0_s & sel_pre_4_7_0_s;
-  assign \$1818  = sel_pre_4_13_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_13_1_s = \$1818  ^ sel_pre_8_13_0_c;
-  assign \$1819  = sel_pre_4_13_1_s & sel_pre_4_7_1_s;
-  assign \$1820  = sel_pre_4_13_1_s & sel_pre_8_13_0_c;
-  assign \$1821  = \$1819  | \$1820 ;
-  assign \$1822  = sel_pre_4_7_1_s & sel_pre_8_13_0_c;
-  assign sel_pre_8_13_1_c = \$1821  | \$1822 ;
-  assign \$1823  = sel_pre_4_13_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_13_2_s = \$1823  ^ sel_pre_8_13_1_c;
-  assign \$1824  = sel_pre_4_13_2_s & sel_pre_4_7_2_s;
-  assign \$1825  = sel_pre_4_13_2_s & sel_pre_8_13_1_c;
+  assign \$1807  = \sel_l13_s0$788 [0] | \sel_l13_s0$788 [1];
+  assign \$1808  = \sel_l13_s0$788 [4] | \sel_l13_s0$788 [5];
+  assign \$1809  = \$1807  | \$1808 ;
+  assign \$1810  = \$1809  | \sel_l13_s0$788 [8];
+  assign \$1811  = \sel_l13_s0$788 [2] | \sel_l13_s0$788 [3];
+  assign \$1812  = \sel_l13_s0$788 [4] | \sel_l13_s0$788 [5];
+  assign \$1813  = \$1811  | \$1812 ;
+  assign \$1814  = \sel_l13_s0$788 [6] | \sel_l13_s0$788 [7];
+  assign \$1815  = \$1814  | \sel_l13_s0$788 [8];
+  assign \$1816  = \sel_l13_s0$773  & { \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0], \sel_l13_s0$794 [0] };
+  assign \$1817  = \sel_l13_s0$774  & { \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1], \sel_l13_s0$794 [1] };
+  assign \$1818  = \$1816  | \$1817 ;
+  assign \$1819  = \sel_l13_s0$775  & { \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2], \sel_l13_s0$794 [2] };
+  assign sel_or3_0 = \$1818  | \$1819 ;
+  assign \$1820  = \sel_l13_s0$777  & { \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3], \sel_l13_s0$794 [3] };
+  assign \$1821  = \sel_l13_s0$778  & { \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4], \sel_l13_s0$794 [4] };
+  assign \$1822  = \$1820  | \$1821 ;
+  assign \$1823  = \sel_l13_s0$779  & { \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5], \sel_l13_s0$794 [5] };
+  assign sel_or3_3 = \$1822  | \$1823 ;
+  assign \$1824  = \sel_l13_s0$785  & { \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6], \sel_l13_s0$794 [6] };
+  assign \$1825  = \sel_l13_s0$791  & { \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7], \sel_l13_s0$794 [7] };
   assign \$1826  = \$1824  | \$1825 ;
-  assign \$1827  = sel_pre_4_7_2_s & sel_pre_8_13_1_c;
-  assign sel_pre_8_13_2_c = \$1826  | \$1827 ;
-  assign \$1828  = sel_pre_4_13_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_13_3_s = \$1828  ^ sel_pre_8_13_2_c;
-  assign \$1829  = sel_pre_4_13_3_s & sel_pre_4_7_3_s;
-  assign \$1830  = sel_pre_4_13_3_s & sel_pre_8_13_2_c;
-  assign \$1831  = \$1829  | \$1830 ;
-  assign \$1832  = sel_pre_4_7_3_s & sel_pre_8_13_2_c;
-  assign sel_pre_8_13_3_c = \$1831  | \$1832 ;
-  assign sel_pre_8_14_0_s = sel_pre_4_14_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_14_0_c = sel_pre_4_14_0_s & sel_pre_4_7_0_s;
-  assign \$1838  = sel_pre_4_14_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_14_1_s = \$1838  ^ sel_pre_8_14_0_c;
-  assign \$1839  = sel_pre_4_14_1_s & sel_pre_4_7_1_s;
-  assign \$1840  = sel_pre_4_14_1_s & sel_pre_8_14_0_c;
+  assign \$1827  = \sel_l13_s0$797  & { \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8], \sel_l13_s0$794 [8] };
+  assign sel_or3_6 = \$1826  | \$1827 ;
+  assign \$1828  = \sel_l13_s0$794 [0] | \sel_l13_s0$794 [2];
+  assign \$1829  = \sel_l13_s0$794 [4] | \sel_l13_s0$794 [6];
+  assign \$1830  = \$1828  | \$1829 ;
+  assign \$1831  = \$1830  | \sel_l13_s0$794 [8];
+  assign \$1832  = \sel_l13_s0$794 [0] | \sel_l13_s0$794 [3];
+  assign \$1833  = \sel_l13_s0$794 [4] | \sel_l13_s0$794 [7];
+  assign \$1834  = \$1832  | \$1833 ;
+  assign \$1835  = \$1834  | \sel_l13_s0$794 [8];
+  assign \$1836  = \sel_l13_s0$794 [1] | \sel_l13_s0$794 [2];
+  assign \$1837  = \sel_l13_s0$794 [3] | \sel_l13_s0$794 [4];
+  assign \$1838  = \$1836  | \$1837 ;
+  assign \$1839  = \sel_l13_s0$794 [5] | \sel_l13_s0$794 [6];
+  assign \$1840  = \sel_l13_s0$794 [7] | \sel_l13_s0$794 [8];
   assign \$1841  = \$1839  | \$1840 ;
-  assign \$1842  = sel_pre_4_7_1_s & sel_pre_8_14_0_c;
-  assign sel_pre_8_14_1_c = \$1841  | \$1842 ;
-  assign \$1843  = sel_pre_4_14_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_14_2_s = \$1843  ^ sel_pre_8_14_1_c;
-  assign \$1844  = sel_pre_4_14_2_s & sel_pre_4_7_2_s;
-  assign \$1845  = sel_pre_4_14_2_s & sel_pre_8_14_1_c;
-  assign \$1846  = \$1844  | \$1845 ;
-  assign \$1847  = sel_pre_4_7_2_s & sel_pre_8_14_1_c;
-  assign sel_pre_8_14_2_c = \$1846  | \$1847 ;
-  assign \$1848  = sel_pre_4_14_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_14_3_s = \$1848  ^ sel_pre_8_14_2_c;
-  assign \$1849  = sel_pre_4_14_3_s & sel_pre_4_7_3_s;
-  assign \$1850  = sel_pre_4_14_3_s & sel_pre_8_14_2_c;
-  assign \$1851  = \$1849  | \$1850 ;
-  assign \$1852  = sel_pre_4_7_3_s & sel_pre_8_14_2_c;
-  assign sel_pre_8_14_3_c = \$1851  | \$1852 ;
-  assign sel_pre_8_15_0_s = sel_pre_4_15_0_s ^ sel_pre_4_7_0_s;
-  assign sel_pre_8_15_0_c = sel_pre_4_15_0_s & sel_pre_4_7_0_s;
-  assign \$1858  = sel_pre_4_15_1_s ^ sel_pre_4_7_1_s;
-  assign sel_pre_8_15_1_s = \$1858  ^ sel_pre_8_15_0_c;
-  assign \$1859  = sel_pre_4_15_1_s & sel_pre_4_7_1_s;
-  assign \$1860  = sel_pre_4_15_1_s & sel_pre_8_15_0_c;
-  assign \$1861  = \$1859  | \$1860 ;
-  assign \$1862  = sel_pre_4_7_1_s & sel_pre_8_15_0_c;
-  assign sel_pre_8_15_1_c = \$1861  | \$1862 ;
-  assign \$1863  = sel_pre_4_15_2_s ^ sel_pre_4_7_2_s;
-  assign sel_pre_8_15_2_s = \$1863  ^ sel_pre_8_15_1_c;
-  assign \$1864  = sel_pre_4_15_2_s & sel_pre_4_7_2_s;
-  assign \$1865  = sel_pre_4_15_2_s & sel_pre_8_15_1_c;
+  assign \$1842  = \sel_l13_s0$774  & { \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0], \sel_l13_s0$800 [0] };
+  assign \$1843  = \sel_l13_s0$775  & { \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1], \sel_l13_s0$800 [1] };
+  assign \$1844  = \$1842  | \$1843 ;
+  assign \$1845  = \sel_l13_s0$777  & { \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2], \sel_l13_s0$800 [2] };
+  assign sel_or4_0 = \$1844  | \$1845 ;
+  assign \$1846  = \sel_l13_s0$778  & { \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3], \sel_l13_s0$800 [3] };
+  assign \$1847  = \sel_l13_s0$779  & { \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4], \sel_l13_s0$800 [4] };
+  assign \$1848  = \$1846  | \$1847 ;
+  assign \$1849  = \sel_l13_s0$785  & { \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5], \sel_l13_s0$800 [5] };
+  assign sel_or4_3 = \$1848  | \$1849 ;
+  assign \$1850  = \sel_l13_s0$791  & { \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6], \sel_l13_s0$800 [6] };
+  assign \$1851  = \sel_l13_s0$797  & { \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7], \sel_l13_s0$800 [7] };
+  assign \$1852  = \$1850  | \$1851 ;
+  assign \$1853  = \sel_l13_s0$803  & { \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8], \sel_l13_s0$800 [8] };
+  assign sel_or4_6 = \$1852  | \$1853 ;
+  assign \$1854  = \sel_l13_s0$800 [1] | \sel_l13_s0$800 [3];
+  assign \$1855  = \sel_l13_s0$800 [5] | \sel_l13_s0$800 [7];
+  assign \$1856  = \$1854  | \$1855 ;
+  assign \$1857  = \sel_l13_s0$800 [2] | \sel_l13_s0$800 [3];
+  assign \$1858  = \sel_l13_s0$800 [6] | \sel_l13_s0$800 [7];
+  assign \$1859  = \$1857  | \$1858 ;
+  assign \$1860  = \sel_l13_s0$800 [0] | \sel_l13_s0$800 [1];
+  assign \$1861  = \sel_l13_s0$800 [2] | \sel_l13_s0$800 [3];
+  assign \$1862  = \$1860  | \$1861 ;
+  assign \$1863  = \$1862  | \sel_l13_s0$800 [8];
+  assign \$1864  = \sel_l13_s0$800 [4] | \sel_l13_s0$800 [5];
+  assign \$1865  = \sel_l13_s0$800 [6] | \sel_l13_s0$800 [7];
   assign \$1866  = \$1864  | \$1865 ;
-  assign \$1867  = sel_pre_4_7_2_s & sel_pre_8_15_1_c;
-  assign sel_pre_8_15_2_c = \$1866  | \$1867 ;
-  assign \$1868  = sel_pre_4_15_3_s ^ sel_pre_4_7_3_s;
-  assign sel_pre_8_15_3_s = \$1868  ^ sel_pre_8_15_2_c;
-  assign \$1869  = sel_pre_4_15_3_s & sel_pre_4_7_3_s;
-  assign \$1870  = sel_pre_4_15_3_s & sel_pre_8_15_2_c;
-  assign \$1871  = \$1869  | \$1870 ;
-  assign \$1872  = sel_pre_4_7_3_s & sel_pre_8_15_2_c;
-  assign sel_pre_8_15_3_c = \$1871  | \$1872 ;
-  assign \$1894  = \sel_l2_s0$671  & { \$1893 , \$1891 , \$1889 , \$1887 , \$1885 , \$1883 , \$1881 , \$1879  };
-  assign \$1896  = \$1425  & \$1895 ;
-  assign \$1898  = \$1425  & \$1897 ;
-  assign \$1900  = \$1425  & \$1899 ;
-  assign \$1902  = \$1425  & \$1901 ;
-  assign \$1904  = \$1425  & \$1903 ;
-  assign \$1906  = \$1425  & \$1905 ;
-  assign \$1908  = \$1425  & \$1907 ;
-  assign \$1910  = \$1425  & \$1909 ;
-  assign \$1911  = \sel_l2_s0$672  & { \$1910 , \$1908 , \$1906 , \$1904 , \$1902 , \$1900 , \$1898 , \$1896  };
-  assign \$1912  = \$1894  | \$1911 ;
-  assign \$1913  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$1914  = \$1433  & \$1913 ;
-  assign \$1915  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$1916  = \$1433  & \$1915 ;
-  assign \$1917  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$1918  = \$1433  & \$1917 ;
-  assign \$1919  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$1920  = \$1433  & \$1919 ;
-  assign \$1921  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$1922  = \$1433  & \$1921 ;
-  assign \$1923  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$1924  = \$1433  & \$1923 ;
-  assign \$1925  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$1926  = \$1433  & \$1925 ;
-  assign \$1927  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$1928  = \$1433  & \$1927 ;
-  assign \$1929  = \sel_l2_s0$673  & { \$1928 , \$1926 , \$1924 , \$1922 , \$1920 , \$1918 , \$1916 , \$1914  };
-  assign \$1930  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$1931  = \$1441  & \$1930 ;
-  assign \$1932  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$1933  = \$1441  & \$1932 ;
-  assign \$1934  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$1935  = \$1441  & \$1934 ;
-  assign \$1936  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$1937  = \$1441  & \$1936 ;
-  assign \$1938  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$1939  = \$1441  & \$1938 ;
-  assign \$1940  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$1941  = \$1441  & \$1940 ;
-  assign \$1942  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$1943  = \$1441  & \$1942 ;
-  assign \$1944  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$1945  = \$1441  & \$1944 ;
-  assign \$1946  = \sel_l2_s0$674  & { \$1945 , \$1943 , \$1941 , \$1939 , \$1937 , \$1935 , \$1933 , \$1931  };
-  assign \$1947  = \$1929  | \$1946 ;
-  assign \$1948  = \$1912  | \$1947 ;
-  assign \$1949  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$1950  = \$1449  & \$1949 ;
-  assign \$1951  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$1952  = \$1449  & \$1951 ;
-  assign \$1953  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$1954  = \$1449  & \$1953 ;
-  assign \$1955  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$1956  = \$1449  & \$1955 ;
-  assign \$1957  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$1958  = \$1449  & \$1957 ;
-  assign \$1959  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$1960  = \$1449  & \$1959 ;
-  assign \$1961  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$1962  = \$1449  & \$1961 ;
-  assign \$1963  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$1964  = \$1449  & \$1963 ;
-  assign \$1965  = \sel_l2_s0$675  & { \$1964 , \$1962 , \$1960 , \$1958 , \$1956 , \$1954 , \$1952 , \$1950  };
-  assign \$1966  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$1967  = \$1457  & \$1966 ;
-  assign \$1968  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$1969  = \$1457  & \$1968 ;
-  assign \$1970  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$1971  = \$1457  & \$1970 ;
-  assign \$1972  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$1973  = \$1457  & \$1972 ;
-  assign \$1974  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$1975  = \$1457  & \$1974 ;
-  assign \$1976  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$1977  = \$1457  & \$1976 ;
-  assign \$1978  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$1979  = \$1457  & \$1978 ;
-  assign \$1980  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$1981  = \$1457  & \$1980 ;
-  assign \$1982  = \sel_l2_s0$676  & { \$1981 , \$1979 , \$1977 , \$1975 , \$1973 , \$1971 , \$1969 , \$1967  };
-  assign \$1983  = \$1965  | \$1982 ;
-  assign \$1984  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$1985  = \$1465  & \$1984 ;
-  assign \$1986  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$1987  = \$1465  & \$1986 ;
-  assign \$1988  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$1989  = \$1465  & \$1988 ;
-  assign \$1990  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$1991  = \$1465  & \$1990 ;
-  assign \$1992  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$1993  = \$1465  & \$1992 ;
-  assign \$1994  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$1995  = \$1465  & \$1994 ;
-  assign \$1996  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$1997  = \$1465  & \$1996 ;
-  assign \$1998  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$1999  = \$1465  & \$1998 ;
-  assign \$2000  = \sel_l2_s0$677  & { \$1999 , \$1997 , \$1995 , \$1993 , \$1991 , \$1989 , \$1987 , \$1985  };
-  assign \$2001  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$2002  = \$1473  & \$2001 ;
-  assign \$2003  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$2004  = \$1473  & \$2003 ;
-  assign \$2005  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$2006  = \$1473  & \$2005 ;
-  assign \$2007  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$2008  = \$1473  & \$2007 ;
-  assign \$2009  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$2010  = \$1473  & \$2009 ;
-  assign \$2011  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$2012  = \$1473  & \$2011 ;
-  assign \$2013  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$2014  = \$1473  & \$2013 ;
-  assign \$2015  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$2016  = \$1473  & \$2015 ;
-  assign \$2017  = \sel_l2_s0$678  & { \$2016 , \$2014 , \$2012 , \$2010 , \$2008 , \$2006 , \$2004 , \$2002  };
-  assign \$2018  = \$2000  | \$2017 ;
-  assign \$2019  = \$1983  | \$2018 ;
-  assign \$2020  = \$1948  | \$2019 ;
-  assign \$2021  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$2022  = \$1481  & \$2021 ;
-  assign \$2023  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$2024  = \$1481  & \$2023 ;
-  assign \$2025  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$2026  = \$1481  & \$2025 ;
-  assign \$2027  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$2028  = \$1481  & \$2027 ;
-  assign \$2029  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$2030  = \$1481  & \$2029 ;
-  assign \$2031  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$2032  = \$1481  & \$2031 ;
-  assign \$2033  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$2034  = \$1481  & \$2033 ;
-  assign \$2035  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$2036  = \$1481  & \$2035 ;
-  assign \$2037  = \sel_l2_s0$679  & { \$2036 , \$2034 , \$2032 , \$2030 , \$2028 , \$2026 , \$2024 , \$2022  };
-  assign \$2038  = \$2020  | \$2037 ;
-  assign \$2040  = \$1425  & \$2039 ;
-  assign \$2042  = \$1425  & \$2041 ;
-  assign \$2044  = \$1425  & \$2043 ;
-  assign \$2046  = \$1425  & \$2045 ;
-  assign \$2048  = \$1425  & \$2047 ;
-  assign \$2050  = \$1425  & \$2049 ;
-  assign \$2052  = \$1425  & \$2051 ;
-  assign \$2054  = \$1425  & \$2053 ;
-  assign \$2055  = \sel_l2_s0$672  & { \$2054 , \$2052 , \$2050 , \$2048 , \$2046 , \$2044 , \$2042 , \$2040  };
-  assign \$2056  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$2057  = \$1433  & \$2056 ;
-  assign \$2058  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$2059  = \$1433  & \$2058 ;
-  assign \$2060  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$2061  = \$1433  & \$2060 ;
-  assign \$2062  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$2063  = \$1433  & \$2062 ;
-  assign \$2064  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$2065  = \$1433  & \$2064 ;
-  assign \$2066  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$2067  = \$1433  & \$2066 ;
-  assign \$2068  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$2069  = \$1433  & \$2068 ;
-  assign \$2070  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$2071  = \$1433  & \$2070 ;
-  assign \$2072  = \sel_l2_s0$673  & { \$2071 , \$2069 , \$2067 , \$2065 , \$2063 , \$2061 , \$2059 , \$2057  };
-  assign \$2073  = \$2055  | \$2072 ;
-  assign \$2074  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$2075  = \$1441  & \$2074 ;
-  assign \$2076  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$2077  = \$1441  & \$2076 ;
-  assign \$2078  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$2079  = \$1441  & \$2078 ;
-  assign \$2080  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$2081  = \$1441  & \$2080 ;
-  assign \$2082  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$2083  = \$1441  & \$2082 ;
-  assign \$2084  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$2085  = \$1441  & \$2084 ;
-  assign \$2086  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$2087  = \$1441  & \$2086 ;
-  assign \$2088  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$2089  = \$1441  & \$2088 ;
-  assign \$2090  = \sel_l2_s0$674  & { \$2089 , \$2087 , \$2085 , \$2083 , \$2081 , \$2079 , \$2077 , \$2075  };
-  assign \$2091  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$2092  = \$1449  & \$2091 ;
-  assign \$2093  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$2094  = \$1449  & \$2093 ;
-  assign \$2095  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$2096  = \$1449  & \$2095 ;
-  assign \$2097  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$2098  = \$1449  & \$2097 ;
-  assign \$2099  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$2100  = \$1449  & \$2099 ;
-  assign \$2101  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$2102  = \$1449  & \$2101 ;
-  assign \$2103  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$2104  = \$1449  & \$2103 ;
-  assign \$2105  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$2106  = \$1449  & \$2105 ;
-  assign \$2107  = \sel_l2_s0$675  & { \$2106 , \$2104 , \$2102 , \$2100 , \$2098 , \$2096 , \$2094 , \$2092  };
-  assign \$2108  = \$2090  | \$2107 ;
-  assign \$2109  = \$2073  | \$2108 ;
-  assign \$2110  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$2111  = \$1457  & \$2110 ;
-  assign \$2112  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$2113  = \$1457  & \$2112 ;
-  assign \$2114  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$2115  = \$1457  & \$2114 ;
-  assign \$2116  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$2117  = \$1457  & \$2116 ;
-  assign \$2118  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$2119  = \$1457  & \$2118 ;
-  assign \$2120  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$2121  = \$1457  & \$2120 ;
-  assign \$2122  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$2123  = \$1457  & \$2122 ;
-  assign \$2124  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$2125  = \$1457  & \$2124 ;
-  assign \$2126  = \sel_l2_s0$676  & { \$2125 , \$2123 , \$2121 , \$2119 , \$2117 , \$2115 , \$2113 , \$2111  };
-  assign \$2127  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$2128  = \$1465  & \$2127 ;
-  assign \$2129  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$2130  = \$1465  & \$2129 ;
-  assign \$2131  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$2132  = \$1465  & \$2131 ;
-  assign \$2133  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$2134  = \$1465  & \$2133 ;
-  assign \$2135  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$2136  = \$1465  & \$2135 ;
-  assign \$2137  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$2138  = \$1465  & \$2137 ;
-  assign \$2139  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$2140  = \$1465  & \$2139 ;
-  assign \$2141  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$2142  = \$1465  & \$2141 ;
-  assign \$2143  = \sel_l2_s0$677  & { \$2142 , \$2140 , \$2138 , \$2136 , \$2134 , \$2132 , \$2130 , \$2128  };
-  assign \$2144  = \$2126  | \$2143 ;
-  assign \$2145  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$2146  = \$1473  & \$2145 ;
-  assign \$2147  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$2148  = \$1473  & \$2147 ;
-  assign \$2149  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$2150  = \$1473  & \$2149 ;
-  assign \$2151  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$2152  = \$1473  & \$2151 ;
-  assign \$2153  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$2154  = \$1473  & \$2153 ;
-  assign \$2155  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$2156  = \$1473  & \$2155 ;
-  assign \$2157  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$2158  = \$1473  & \$2157 ;
-  assign \$2159  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$2160  = \$1473  & \$2159 ;
-  assign \$2161  = \sel_l2_s0$678  & { \$2160 , \$2158 , \$2156 , \$2154 , \$2152 , \$2150 , \$2148 , \$2146  };
-  assign \$2162  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$2163  = \$1481  & \$2162 ;
-  assign \$2164  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$2165  = \$1481  & \$2164 ;
-  assign \$2166  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$2167  = \$1481  & \$2166 ;
-  assign \$2168  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$2169  = \$1481  & \$2168 ;
-  assign \$2170  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$2171  = \$1481  & \$2170 ;
-  assign \$2172  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$2173  = \$1481  & \$2172 ;
-  assign \$2174  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$2175  = \$1481  & \$2174 ;
-  assign \$2176  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$2177  = \$1481  & \$2176 ;
-  assign \$2178  = \sel_l2_s0$679  & { \$2177 , \$2175 , \$2173 , \$2171 , \$2169 , \$2167 , \$2165 , \$2163  };
-  assign \$2179  = \$2161  | \$2178 ;
-  assign \$2180  = \$2144  | \$2179 ;
-  assign \$2181  = \$2109  | \$2180 ;
-  assign \$2182  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$2183  = \$1489  & \$2182 ;
-  assign \$2184  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$2185  = \$1489  & \$2184 ;
-  assign \$2186  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$2187  = \$1489  & \$2186 ;
-  assign \$2188  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$2189  = \$1489  & \$2188 ;
-  assign \$2190  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$2191  = \$1489  & \$2190 ;
-  assign \$2192  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$2193  = \$1489  & \$2192 ;
-  assign \$2194  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$2195  = \$1489  & \$2194 ;
-  assign \$2196  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$2197  = \$1489  & \$2196 ;
-  assign \$2198  = \sel_l2_s0$680  & { \$2197 , \$2195 , \$2193 , \$2191 , \$2189 , \$2187 , \$2185 , \$2183  };
-  assign \$2199  = \$2181  | \$2198 ;
-  assign \$2200  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$2201  = \$1433  & \$2200 ;
-  assign \$2202  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$2203  = \$1433  & \$2202 ;
-  assign \$2204  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$2205  = \$1433  & \$2204 ;
-  assign \$2206  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$2207  = \$1433  & \$2206 ;
-  assign \$2208  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$2209  = \$1433  & \$2208 ;
-  assign \$2210  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$2211  = \$1433  & \$2210 ;
-  assign \$2212  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$2213  = \$1433  & \$2212 ;
-  assign \$2214  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$2215  = \$1433  & \$2214 ;
-  assign \$2216  = \sel_l2_s0$673  & { \$2215 , \$2213 , \$2211 , \$2209 , \$2207 , \$2205 , \$2203 , \$2201  };
-  assign \$2217  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$2218  = \$1441  & \$2217 ;
-  assign \$2219  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$2220  = \$1441  & \$2219 ;
-  assign \$2221  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$2222  = \$1441  & \$2221 ;
-  assign \$2223  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$2224  = \$1441  & \$2223 ;
-  assign \$2225  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$2226  = \$1441  & \$2225 ;
-  assign \$2227  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$2228  = \$1441  & \$2227 ;
-  assign \$2229  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$2230  = \$1441  & \$2229 ;
-  assign \$2231  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$2232  = \$1441  & \$2231 ;
-  assign \$2233  = \sel_l2_s0$674  & { \$2232 , \$2230 , \$2228 , \$2226 , \$2224 , \$2222 , \$2220 , \$2218  };
-  assign \$2234  = \$2216  | \$2233 ;
-  assign \$2235  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$2236  = \$1449  & \$2235 ;
-  assign \$2237  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$2238  = \$1449  & \$2237 ;
-  assign \$2239  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$2240  = \$1449  & \$2239 ;
-  assign \$2241  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$2242  = \$1449  & \$2241 ;
-  assign \$2243  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$2244  = \$1449  & \$2243 ;
-  assign \$2245  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$2246  = \$1449  & \$2245 ;
-  assign \$2247  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$2248  = \$1449  & \$2247 ;
-  assign \$2249  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$2250  = \$1449  & \$2249 ;
-  assign \$2251  = \sel_l2_s0$675  & { \$2250 , \$2248 , \$2246 , \$2244 , \$2242 , \$2240 , \$2238 , \$2236  };
-  assign \$2252  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$2253  = \$1457  & \$2252 ;
-  assign \$2254  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$2255  = \$1457  & \$2254 ;
-  assign \$2256  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$2257  = \$1457  & \$2256 ;
-  assign \$2258  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$2259  = \$1457  & \$2258 ;
-  assign \$2260  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$2261  = \$1457  & \$2260 ;
-  assign \$2262  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$2263  = \$1457  & \$2262 ;
-  assign \$2264  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$2265  = \$1457  & \$2264 ;
-  assign \$2266  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$2267  = \$1457  & \$2266 ;
-  assign \$2268  = \sel_l2_s0$676  & { \$2267 , \$2265 , \$2263 , \$2261 , \$2259 , \$2257 , \$2255 , \$2253  };
-  assign \$2269  = \$2251  | \$2268 ;
-  assign \$2270  = \$2234  | \$2269 ;
-  assign \$2271  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$2272  = \$1465  & \$2271 ;
-  assign \$2273  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$2274  = \$1465  & \$2273 ;
-  assign \$2275  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$2276  = \$1465  & \$2275 ;
-  assign \$2277  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$2278  = \$1465  & \$2277 ;
-  assign \$2279  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$2280  = \$1465  & \$2279 ;
-  assign \$2281  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$2282  = \$1465  & \$2281 ;
-  assign \$2283  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$2284  = \$1465  & \$2283 ;
-  assign \$2285  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$2286  = \$1465  & \$2285 ;
-  assign \$2287  = \sel_l2_s0$677  & { \$2286 , \$2284 , \$2282 , \$2280 , \$2278 , \$2276 , \$2274 , \$2272  };
-  assign \$2288  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$2289  = \$1473  & \$2288 ;
-  assign \$2290  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$2291  = \$1473  & \$2290 ;
-  assign \$2292  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$2293  = \$1473  & \$2292 ;
-  assign \$2294  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$2295  = \$1473  & \$2294 ;
-  assign \$2296  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$2297  = \$1473  & \$2296 ;
-  assign \$2298  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$2299  = \$1473  & \$2298 ;
-  assign \$2300  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$2301  = \$1473  & \$2300 ;
-  assign \$2302  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$2303  = \$1473  & \$2302 ;
-  assign \$2304  = \sel_l2_s0$678  & { \$2303 , \$2301 , \$2299 , \$2297 , \$2295 , \$2293 , \$2291 , \$2289  };
-  assign \$2305  = \$2287  | \$2304 ;
-  assign \$2306  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$2307  = \$1481  & \$2306 ;
-  assign \$2308  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$2309  = \$1481  & \$2308 ;
-  assign \$2310  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$2311  = \$1481  & \$2310 ;
-  assign \$2312  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$2313  = \$1481  & \$2312 ;
-  assign \$2314  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$2315  = \$1481  & \$2314 ;
-  assign \$2316  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$2317  = \$1481  & \$2316 ;
-  assign \$2318  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$2319  = \$1481  & \$2318 ;
-  assign \$2320  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$2321  = \$1481  & \$2320 ;
-  assign \$2322  = \sel_l2_s0$679  & { \$2321 , \$2319 , \$2317 , \$2315 , \$2313 , \$2311 , \$2309 , \$2307  };
-  assign \$2323  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$2324  = \$1489  & \$2323 ;
-  assign \$2325  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$2326  = \$1489  & \$2325 ;
-  assign \$2327  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$2328  = \$1489  & \$2327 ;
-  assign \$2329  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$2330  = \$1489  & \$2329 ;
-  assign \$2331  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$2332  = \$1489  & \$2331 ;
-  assign \$2333  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$2334  = \$1489  & \$2333 ;
-  assign \$2335  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$2336  = \$1489  & \$2335 ;
-  assign \$2337  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$2338  = \$1489  & \$2337 ;
-  assign \$2339  = \sel_l2_s0$680  & { \$2338 , \$2336 , \$2334 , \$2332 , \$2330 , \$2328 , \$2326 , \$2324  };
-  assign \$2340  = \$2322  | \$2339 ;
-  assign \$2341  = \$2305  | \$2340 ;
-  assign \$2342  = \$2270  | \$2341 ;
-  assign \$2343  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$2344  = \$1497  & \$2343 ;
-  assign \$2345  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$2346  = \$1497  & \$2345 ;
-  assign \$2347  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$2348  = \$1497  & \$2347 ;
-  assign \$2349  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$2350  = \$1497  & \$2349 ;
-  assign \$2351  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$2352  = \$1497  & \$2351 ;
-  assign \$2353  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$2354  = \$1497  & \$2353 ;
-  assign \$2355  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$2356  = \$1497  & \$2355 ;
-  assign \$2357  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$2358  = \$1497  & \$2357 ;
-  assign \$2359  = \sel_l2_s0$681  & { \$2358 , \$2356 , \$2354 , \$2352 , \$2350 , \$2348 , \$2346 , \$2344  };
-  assign \$2360  = \$2342  | \$2359 ;
-  assign \$2361  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$2362  = \$1441  & \$2361 ;
-  assign \$2363  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$2364  = \$1441  & \$2363 ;
-  assign \$2365  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$2366  = \$1441  & \$2365 ;
-  assign \$2367  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$2368  = \$1441  & \$2367 ;
-  assign \$2369  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$2370  = \$1441  & \$2369 ;
-  assign \$2371  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$2372  = \$1441  & \$2371 ;
-  assign \$2373  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$2374  = \$1441  & \$2373 ;
-  assign \$2375  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$2376  = \$1441  & \$2375 ;
-  assign \$2377  = \sel_l2_s0$674  & { \$2376 , \$2374 , \$2372 , \$2370 , \$2368 , \$2366 , \$2364 , \$2362  };
-  assign \$2378  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$2379  = \$1449  & \$2378 ;
-  assign \$2380  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$2381  = \$1449  & \$2380 ;
-  assign \$2382  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$2383  = \$1449  & \$2382 ;
-  assign \$2384  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$2385  = \$1449  & \$2384 ;
-  assign \$2386  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$2387  = \$1449  & \$2386 ;
-  assign \$2388  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$2389  = \$1449  & \$2388 ;
-  assign \$2390  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$2391  = \$1449  & \$2390 ;
-  assign \$2392  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$2393  = \$1449  & \$2392 ;
-  assign \$2394  = \sel_l2_s0$675  & { \$2393 , \$2391 , \$2389 , \$2387 , \$2385 , \$2383 , \$2381 , \$2379  };
-  assign \$2395  = \$2377  | \$2394 ;
-  assign \$2396  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$2397  = \$1457  & \$2396 ;
-  assign \$2398  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$2399  = \$1457  & \$2398 ;
-  assign \$2400  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$2401  = \$1457  & \$2400 ;
-  assign \$2402  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$2403  = \$1457  & \$2402 ;
-  assign \$2404  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$2405  = \$1457  & \$2404 ;
-  assign \$2406  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$2407  = \$1457  & \$2406 ;
-  assign \$2408  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$2409  = \$1457  & \$2408 ;
-  assign \$2410  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$2411  = \$1457  & \$2410 ;
-  assign \$2412  = \sel_l2_s0$676  & { \$2411 , \$2409 , \$2407 , \$2405 , \$2403 , \$2401 , \$2399 , \$2397  };
-  assign \$2413  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$2414  = \$1465  & \$2413 ;
-  assign \$2415  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$2416  = \$1465  & \$2415 ;
-  assign \$2417  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$2418  = \$1465  & \$2417 ;
-  assign \$2419  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$2420  = \$1465  & \$2419 ;
-  assign \$2421  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$2422  = \$1465  & \$2421 ;
-  assign \$2423  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$2424  = \$1465  & \$2423 ;
-  assign \$2425  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$2426  = \$1465  & \$2425 ;
-  assign \$2427  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$2428  = \$1465  & \$2427 ;
-  assign \$2429  = \sel_l2_s0$677  & { \$2428 , \$2426 , \$2424 , \$2422 , \$2420 , \$2418 , \$2416 , \$2414  };
-  assign \$2430  = \$2412  | \$2429 ;
-  assign \$2431  = \$2395  | \$2430 ;
-  assign \$2432  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$2433  = \$1473  & \$2432 ;
-  assign \$2434  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$2435  = \$1473  & \$2434 ;
-  assign \$2436  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$2437  = \$1473  & \$2436 ;
-  assign \$2438  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$2439  = \$1473  & \$2438 ;
-  assign \$2440  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$2441  = \$1473  & \$2440 ;
-  assign \$2442  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$2443  = \$1473  & \$2442 ;
-  assign \$2444  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$2445  = \$1473  & \$2444 ;
-  assign \$2446  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$2447  = \$1473  & \$2446 ;
-  assign \$2448  = \sel_l2_s0$678  & { \$2447 , \$2445 , \$2443 , \$2441 , \$2439 , \$2437 , \$2435 , \$2433  };
-  assign \$2449  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$2450  = \$1481  & \$2449 ;
-  assign \$2451  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$2452  = \$1481  & \$2451 ;
-  assign \$2453  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$2454  = \$1481  & \$2453 ;
-  assign \$2455  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$2456  = \$1481  & \$2455 ;
-  assign \$2457  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$2458  = \$1481  & \$2457 ;
-  assign \$2459  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$2460  = \$1481  & \$2459 ;
-  assign \$2461  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$2462  = \$1481  & \$2461 ;
-  assign \$2463  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$2464  = \$1481  & \$2463 ;
-  assign \$2465  = \sel_l2_s0$679  & { \$2464 , \$2462 , \$2460 , \$2458 , \$2456 , \$2454 , \$2452 , \$2450  };
-  assign \$2466  = \$2448  | \$2465 ;
-  assign \$2467  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$2468  = \$1489  & \$2467 ;
-  assign \$2469  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$2470  = \$1489  & \$2469 ;
-  assign \$2471  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$2472  = \$1489  & \$2471 ;
-  assign \$2473  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$2474  = \$1489  & \$2473 ;
-  assign \$2475  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$2476  = \$1489  & \$2475 ;
-  assign \$2477  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$2478  = \$1489  & \$2477 ;
-  assign \$2479  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$2480  = \$1489  & \$2479 ;
-  assign \$2481  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$2482  = \$1489  & \$2481 ;
-  assign \$2483  = \sel_l2_s0$680  & { \$2482 , \$2480 , \$2478 , \$2476 , \$2474 , \$2472 , \$2470 , \$2468  };
-  assign \$2484  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$2485  = \$1497  & \$2484 ;
-  assign \$2486  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$2487  = \$1497  & \$2486 ;
-  assign \$2488  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$2489  = \$1497  & \$2488 ;
-  assign \$2490  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$2491  = \$1497  & \$2490 ;
-  assign \$2492  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$2493  = \$1497  & \$2492 ;
-  assign \$2494  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$2495  = \$1497  & \$2494 ;
-  assign \$2496  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$2497  = \$1497  & \$2496 ;
-  assign \$2498  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$2499  = \$1497  & \$2498 ;
-  assign \$2500  = \sel_l2_s0$681  & { \$2499 , \$2497 , \$2495 , \$2493 , \$2491 , \$2489 , \$2487 , \$2485  };
-  assign \$2501  = \$2483  | \$2500 ;
-  assign \$2502  = \$2466  | \$2501 ;
-  assign \$2503  = \$2431  | \$2502 ;
-  assign \$2504  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$2505  = \$1505  & \$2504 ;
-  assign \$2506  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$2507  = \$1505  & \$2506 ;
-  assign \$2508  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$2509  = \$1505  & \$2508 ;
-  assign \$2510  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$2511  = \$1505  & \$2510 ;
-  assign \$2512  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$2513  = \$1505  & \$2512 ;
-  assign \$2514  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$2515  = \$1505  & \$2514 ;
-  assign \$2516  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$2517  = \$1505  & \$2516 ;
-  assign \$2518  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$2519  = \$1505  & \$2518 ;
-  assign \$2520  = \sel_l2_s0$682  & { \$2519 , \$2517 , \$2515 , \$2513 , \$2511 , \$2509 , \$2507 , \$2505  };
-  assign \$2521  = \$2503  | \$2520 ;
-  assign \$2522  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$2523  = \$1449  & \$2522 ;
-  assign \$2524  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$2525  = \$1449  & \$2524 ;
-  assign \$2526  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$2527  = \$1449  & \$2526 ;
-  assign \$2528  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$2529  = \$1449  & \$2528 ;
-  assign \$2530  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$2531  = \$1449  & \$2530 ;
-  assign \$2532  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$2533  = \$1449  & \$2532 ;
-  assign \$2534  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$2535  = \$1449  & \$2534 ;
-  assign \$2536  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$2537  = \$1449  & \$2536 ;
-  assign \$2538  = \sel_l2_s0$675  & { \$2537 , \$2535 , \$2533 , \$2531 , \$2529 , \$2527 , \$2525 , \$2523  };
-  assign \$2539  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$2540  = \$1457  & \$2539 ;
-  assign \$2541  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$2542  = \$1457  & \$2541 ;
-  assign \$2543  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$2544  = \$1457  & \$2543 ;
-  assign \$2545  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$2546  = \$1457  & \$2545 ;
-  assign \$2547  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$2548  = \$1457  & \$2547 ;
-  assign \$2549  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$2550  = \$1457  & \$2549 ;
-  assign \$2551  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$2552  = \$1457  & \$2551 ;
-  assign \$2553  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$2554  = \$1457  & \$2553 ;
-  assign \$2555  = \sel_l2_s0$676  & { \$2554 , \$2552 , \$2550 , \$2548 , \$2546 , \$2544 , \$2542 , \$2540  };
-  assign \$2556  = \$2538  | \$2555 ;
-  assign \$2557  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$2558  = \$1465  & \$2557 ;
-  assign \$2559  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$2560  = \$1465  & \$2559 ;
-  assign \$2561  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$2562  = \$1465  & \$2561 ;
-  assign \$2563  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$2564  = \$1465  & \$2563 ;
-  assign \$2565  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$2566  = \$1465  & \$2565 ;
-  assign \$2567  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$2568  = \$1465  & \$2567 ;
-  assign \$2569  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$2570  = \$1465  & \$2569 ;
-  assign \$2571  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$2572  = \$1465  & \$2571 ;
-  assign \$2573  = \sel_l2_s0$677  & { \$2572 , \$2570 , \$2568 , \$2566 , \$2564 , \$2562 , \$2560 , \$2558  };
-  assign \$2574  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$2575  = \$1473  & \$2574 ;
-  assign \$2576  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$2577  = \$1473  & \$2576 ;
-  assign \$2578  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$2579  = \$1473  & \$2578 ;
-  assign \$2580  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$2581  = \$1473  & \$2580 ;
-  assign \$2582  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$2583  = \$1473  & \$2582 ;
-  assign \$2584  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$2585  = \$1473  & \$2584 ;
-  assign \$2586  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$2587  = \$1473  & \$2586 ;
-  assign \$2588  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$2589  = \$1473  & \$2588 ;
-  assign \$2590  = \sel_l2_s0$678  & { \$2589 , \$2587 , \$2585 , \$2583 , \$2581 , \$2579 , \$2577 , \$2575  };
-  assign \$2591  = \$2573  | \$2590 ;
-  assign \$2592  = \$2556  | \$2591 ;
-  assign \$2593  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$2594  = \$1481  & \$2593 ;
-  assign \$2595  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$2596  = \$1481  & \$2595 ;
-  assign \$2597  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$2598  = \$1481  & \$2597 ;
-  assign \$2599  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$2600  = \$1481  & \$2599 ;
-  assign \$2601  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$2602  = \$1481  & \$2601 ;
-  assign \$2603  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$2604  = \$1481  & \$2603 ;
-  assign \$2605  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$2606  = \$1481  & \$2605 ;
-  assign \$2607  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$2608  = \$1481  & \$2607 ;
-  assign \$2609  = \sel_l2_s0$679  & { \$2608 , \$2606 , \$2604 , \$2602 , \$2600 , \$2598 , \$2596 , \$2594  };
-  assign \$2610  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$2611  = \$1489  & \$2610 ;
-  assign \$2612  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$2613  = \$1489  & \$2612 ;
-  assign \$2614  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$2615  = \$1489  & \$2614 ;
-  assign \$2616  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$2617  = \$1489  & \$2616 ;
-  assign \$2618  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$2619  = \$1489  & \$2618 ;
-  assign \$2620  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$2621  = \$1489  & \$2620 ;
-  assign \$2622  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$2623  = \$1489  & \$2622 ;
-  assign \$2624  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$2625  = \$1489  & \$2624 ;
-  assign \$2626  = \sel_l2_s0$680  & { \$2625 , \$2623 , \$2621 , \$2619 , \$2617 , \$2615 , \$2613 , \$2611  };
-  assign \$2627  = \$2609  | \$2626 ;
-  assign \$2628  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$2629  = \$1497  & \$2628 ;
-  assign \$2630  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$2631  = \$1497  & \$2630 ;
-  assign \$2632  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$2633  = \$1497  & \$2632 ;
-  assign \$2634  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$2635  = \$1497  & \$2634 ;
-  assign \$2636  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$2637  = \$1497  & \$2636 ;
-  assign \$2638  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$2639  = \$1497  & \$2638 ;
-  assign \$2640  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$2641  = \$1497  & \$2640 ;
-  assign \$2642  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$2643  = \$1497  & \$2642 ;
-  assign \$2644  = \sel_l2_s0$681  & { \$2643 , \$2641 , \$2639 , \$2637 , \$2635 , \$2633 , \$2631 , \$2629  };
-  assign \$2645  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$2646  = \$1505  & \$2645 ;
-  assign \$2647  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$2648  = \$1505  & \$2647 ;
-  assign \$2649  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$2650  = \$1505  & \$2649 ;
-  assign \$2651  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$2652  = \$1505  & \$2651 ;
-  assign \$2653  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$2654  = \$1505  & \$2653 ;
-  assign \$2655  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$2656  = \$1505  & \$2655 ;
-  assign \$2657  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$2658  = \$1505  & \$2657 ;
-  assign \$2659  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$2660  = \$1505  & \$2659 ;
-  assign \$2661  = \sel_l2_s0$682  & { \$2660 , \$2658 , \$2656 , \$2654 , \$2652 , \$2650 , \$2648 , \$2646  };
-  assign \$2662  = \$2644  | \$2661 ;
-  assign \$2663  = \$2627  | \$2662 ;
-  assign \$2664  = \$2592  | \$2663 ;
-  assign \$2665  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$2666  = \$1513  & \$2665 ;
-  assign \$2667  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$2668  = \$1513  & \$2667 ;
-  assign \$2669  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$2670  = \$1513  & \$2669 ;
-  assign \$2671  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$2672  = \$1513  & \$2671 ;
-  assign \$2673  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$2674  = \$1513  & \$2673 ;
-  assign \$2675  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$2676  = \$1513  & \$2675 ;
-  assign \$2677  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$2678  = \$1513  & \$2677 ;
-  assign \$2679  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$2680  = \$1513  & \$2679 ;
-  assign \$2681  = \sel_l2_s0$683  & { \$2680 , \$2678 , \$2676 , \$2674 , \$2672 , \$2670 , \$2668 , \$2666  };
-  assign \$2682  = \$2664  | \$2681 ;
-  assign \$2683  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$2684  = \$1457  & \$2683 ;
-  assign \$2685  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$2686  = \$1457  & \$2685 ;
-  assign \$2687  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$2688  = \$1457  & \$2687 ;
-  assign \$2689  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$2690  = \$1457  & \$2689 ;
-  assign \$2691  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$2692  = \$1457  & \$2691 ;
-  assign \$2693  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$2694  = \$1457  & \$2693 ;
-  assign \$2695  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$2696  = \$1457  & \$2695 ;
-  assign \$2697  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$2698  = \$1457  & \$2697 ;
-  assign \$2699  = \sel_l2_s0$676  & { \$2698 , \$2696 , \$2694 , \$2692 , \$2690 , \$2688 , \$2686 , \$2684  };
-  assign \$2700  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$2701  = \$1465  & \$2700 ;
-  assign \$2702  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$2703  = \$1465  & \$2702 ;
-  assign \$2704  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$2705  = \$1465  & \$2704 ;
-  assign \$2706  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$2707  = \$1465  & \$2706 ;
-  assign \$2708  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$2709  = \$1465  & \$2708 ;
-  assign \$2710  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$2711  = \$1465  & \$2710 ;
-  assign \$2712  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$2713  = \$1465  & \$2712 ;
-  assign \$2714  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$2715  = \$1465  & \$2714 ;
-  assign \$2716  = \sel_l2_s0$677  & { \$2715 , \$2713 , \$2711 , \$2709 , \$2707 , \$2705 , \$2703 , \$2701  };
-  assign \$2717  = \$2699  | \$2716 ;
-  assign \$2718  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$2719  = \$1473  & \$2718 ;
-  assign \$2720  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$2721  = \$1473  & \$2720 ;
-  assign \$2722  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$2723  = \$1473  & \$2722 ;
-  assign \$2724  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$2725  = \$1473  & \$2724 ;
-  assign \$2726  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$2727  = \$1473  & \$2726 ;
-  assign \$2728  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$2729  = \$1473  & \$2728 ;
-  assign \$2730  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$2731  = \$1473  & \$2730 ;
-  assign \$2732  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$2733  = \$1473  & \$2732 ;
-  assign \$2734  = \sel_l2_s0$678  & { \$2733 , \$2731 , \$2729 , \$2727 , \$2725 , \$2723 , \$2721 , \$2719  };
-  assign \$2735  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$2736  = \$1481  & \$2735 ;
-  assign \$2737  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$2738  = \$1481  & \$2737 ;
-  assign \$2739  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$2740  = \$1481  & \$2739 ;
-  assign \$2741  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$2742  = \$1481  & \$2741 ;
-  assign \$2743  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$2744  = \$1481  & \$2743 ;
-  assign \$2745  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$2746  = \$1481  & \$2745 ;
-  assign \$2747  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$2748  = \$1481  & \$2747 ;
-  assign \$2749  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$2750  = \$1481  & \$2749 ;
-  assign \$2751  = \sel_l2_s0$679  & { \$2750 , \$2748 , \$2746 , \$2744 , \$2742 , \$2740 , \$2738 , \$2736  };
-  assign \$2752  = \$2734  | \$2751 ;
-  assign \$2753  = \$2717  | \$2752 ;
-  assign \$2754  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$2755  = \$1489  & \$2754 ;
-  assign \$2756  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$2757  = \$1489  & \$2756 ;
-  assign \$2758  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$2759  = \$1489  & \$2758 ;
-  assign \$2760  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$2761  = \$1489  & \$2760 ;
-  assign \$2762  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$2763  = \$1489  & \$2762 ;
-  assign \$2764  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$2765  = \$1489  & \$2764 ;
-  assign \$2766  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$2767  = \$1489  & \$2766 ;
-  assign \$2768  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$2769  = \$1489  & \$2768 ;
-  assign \$2770  = \sel_l2_s0$680  & { \$2769 , \$2767 , \$2765 , \$2763 , \$2761 , \$2759 , \$2757 , \$2755  };
-  assign \$2771  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$2772  = \$1497  & \$2771 ;
-  assign \$2773  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$2774  = \$1497  & \$2773 ;
-  assign \$2775  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$2776  = \$1497  & \$2775 ;
-  assign \$2777  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$2778  = \$1497  & \$2777 ;
-  assign \$2779  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$2780  = \$1497  & \$2779 ;
-  assign \$2781  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$2782  = \$1497  & \$2781 ;
-  assign \$2783  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$2784  = \$1497  & \$2783 ;
-  assign \$2785  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$2786  = \$1497  & \$2785 ;
-  assign \$2787  = \sel_l2_s0$681  & { \$2786 , \$2784 , \$2782 , \$2780 , \$2778 , \$2776 , \$2774 , \$2772  };
-  assign \$2788  = \$2770  | \$2787 ;
-  assign \$2789  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$2790  = \$1505  & \$2789 ;
-  assign \$2791  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$2792  = \$1505  & \$2791 ;
-  assign \$2793  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$2794  = \$1505  & \$2793 ;
-  assign \$2795  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$2796  = \$1505  & \$2795 ;
-  assign \$2797  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$2798  = \$1505  & \$2797 ;
-  assign \$2799  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$2800  = \$1505  & \$2799 ;
-  assign \$2801  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$2802  = \$1505  & \$2801 ;
-  assign \$2803  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$2804  = \$1505  & \$2803 ;
-  assign \$2805  = \sel_l2_s0$682  & { \$2804 , \$2802 , \$2800 , \$2798 , \$2796 , \$2794 , \$2792 , \$2790  };
-  assign \$2806  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$2807  = \$1513  & \$2806 ;
-  assign \$2808  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$2809  = \$1513  & \$2808 ;
-  assign \$2810  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$2811  = \$1513  & \$2810 ;
-  assign \$2812  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$2813  = \$1513  & \$2812 ;
-  assign \$2814  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$2815  = \$1513  & \$2814 ;
-  assign \$2816  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$2817  = \$1513  & \$2816 ;
-  assign \$2818  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$2819  = \$1513  & \$2818 ;
-  assign \$2820  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$2821  = \$1513  & \$2820 ;
-  assign \$2822  = \sel_l2_s0$683  & { \$2821 , \$2819 , \$2817 , \$2815 , \$2813 , \$2811 , \$2809 , \$2807  };
-  assign \$2823  = \$2805  | \$2822 ;
-  assign \$2824  = \$2788  | \$2823 ;
-  assign \$2825  = \$2753  | \$2824 ;
-  assign \$2826  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$2827  = \$1521  & \$2826 ;
-  assign \$2828  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$2829  = \$1521  & \$2828 ;
-  assign \$2830  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$2831  = \$1521  & \$2830 ;
-  assign \$2832  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$2833  = \$1521  & \$2832 ;
-  assign \$2834  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$2835  = \$1521  & \$2834 ;
-  assign \$2836  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$2837  = \$1521  & \$2836 ;
-  assign \$2838  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$2839  = \$1521  & \$2838 ;
-  assign \$2840  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$2841  = \$1521  & \$2840 ;
-  assign \$2842  = \sel_l2_s0$684  & { \$2841 , \$2839 , \$2837 , \$2835 , \$2833 , \$2831 , \$2829 , \$2827  };
-  assign \$2843  = \$2825  | \$2842 ;
-  assign \$2844  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$2845  = \$1465  & \$2844 ;
-  assign \$2846  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$2847  = \$1465  & \$2846 ;
-  assign \$2848  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$2849  = \$1465  & \$2848 ;
-  assign \$2850  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$2851  = \$1465  & \$2850 ;
-  assign \$2852  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$2853  = \$1465  & \$2852 ;
-  assign \$2854  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$2855  = \$1465  & \$2854 ;
-  assign \$2856  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$2857  = \$1465  & \$2856 ;
-  assign \$2858  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$2859  = \$1465  & \$2858 ;
-  assign \$2860  = \sel_l2_s0$677  & { \$2859 , \$2857 , \$2855 , \$2853 , \$2851 , \$2849 , \$2847 , \$2845  };
-  assign \$2861  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$2862  = \$1473  & \$2861 ;
-  assign \$2863  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$2864  = \$1473  & \$2863 ;
-  assign \$2865  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$2866  = \$1473  & \$2865 ;
-  assign \$2867  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$2868  = \$1473  & \$2867 ;
-  assign \$2869  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$2870  = \$1473  & \$2869 ;
-  assign \$2871  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$2872  = \$1473  & \$2871 ;
-  assign \$2873  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$2874  = \$1473  & \$2873 ;
-  assign \$2875  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$2876  = \$1473  & \$2875 ;
-  assign \$2877  = \sel_l2_s0$678  & { \$2876 , \$2874 , \$2872 , \$2870 , \$2868 , \$2866 , \$2864 , \$2862  };
-  assign \$2878  = \$2860  | \$2877 ;
-  assign \$2879  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$2880  = \$1481  & \$2879 ;
-  assign \$2881  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$2882  = \$1481  & \$2881 ;
-  assign \$2883  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$2884  = \$1481  & \$2883 ;
-  assign \$2885  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$2886  = \$1481  & \$2885 ;
-  assign \$2887  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$2888  = \$1481  & \$2887 ;
-  assign \$2889  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$2890  = \$1481  & \$2889 ;
-  assign \$2891  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$2892  = \$1481  & \$2891 ;
-  assign \$2893  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$2894  = \$1481  & \$2893 ;
-  assign \$2895  = \sel_l2_s0$679  & { \$2894 , \$2892 , \$2890 , \$2888 , \$2886 , \$2884 , \$2882 , \$2880  };
-  assign \$2896  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$2897  = \$1489  & \$2896 ;
-  assign \$2898  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$2899  = \$1489  & \$2898 ;
-  assign \$2900  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$2901  = \$1489  & \$2900 ;
-  assign \$2902  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$2903  = \$1489  & \$2902 ;
-  assign \$2904  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$2905  = \$1489  & \$2904 ;
-  assign \$2906  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$2907  = \$1489  & \$2906 ;
-  assign \$2908  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$2909  = \$1489  & \$2908 ;
-  assign \$2910  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$2911  = \$1489  & \$2910 ;
-  assign \$2912  = \sel_l2_s0$680  & { \$2911 , \$2909 , \$2907 , \$2905 , \$2903 , \$2901 , \$2899 , \$2897  };
-  assign \$2913  = \$2895  | \$2912 ;
-  assign \$2914  = \$2878  | \$2913 ;
-  assign \$2915  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$2916  = \$1497  & \$2915 ;
-  assign \$2917  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$2918  = \$1497  & \$2917 ;
-  assign \$2919  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$2920  = \$1497  & \$2919 ;
-  assign \$2921  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$2922  = \$1497  & \$2921 ;
-  assign \$2923  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$2924  = \$1497  & \$2923 ;
-  assign \$2925  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$2926  = \$1497  & \$2925 ;
-  assign \$2927  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$2928  = \$1497  & \$2927 ;
-  assign \$2929  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$2930  = \$1497  & \$2929 ;
-  assign \$2931  = \sel_l2_s0$681  & { \$2930 , \$2928 , \$2926 , \$2924 , \$2922 , \$2920 , \$2918 , \$2916  };
-  assign \$2932  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$2933  = \$1505  & \$2932 ;
-  assign \$2934  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$2935  = \$1505  & \$2934 ;
-  assign \$2936  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$2937  = \$1505  & \$2936 ;
-  assign \$2938  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$2939  = \$1505  & \$2938 ;
-  assign \$2940  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$2941  = \$1505  & \$2940 ;
-  assign \$2942  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$2943  = \$1505  & \$2942 ;
-  assign \$2944  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$2945  = \$1505  & \$2944 ;
-  assign \$2946  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$2947  = \$1505  & \$2946 ;
-  assign \$2948  = \sel_l2_s0$682  & { \$2947 , \$2945 , \$2943 , \$2941 , \$2939 , \$2937 , \$2935 , \$2933  };
-  assign \$2949  = \$2931  | \$2948 ;
-  assign \$2950  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$2951  = \$1513  & \$2950 ;
-  assign \$2952  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$2953  = \$1513  & \$2952 ;
-  assign \$2954  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$2955  = \$1513  & \$2954 ;
-  assign \$2956  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$2957  = \$1513  & \$2956 ;
-  assign \$2958  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$2959  = \$1513  & \$2958 ;
-  assign \$2960  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$2961  = \$1513  & \$2960 ;
-  assign \$2962  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$2963  = \$1513  & \$2962 ;
-  assign \$2964  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$2965  = \$1513  & \$2964 ;
-  assign \$2966  = \sel_l2_s0$683  & { \$2965 , \$2963 , \$2961 , \$2959 , \$2957 , \$2955 , \$2953 , \$2951  };
-  assign \$2967  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$2968  = \$1521  & \$2967 ;
-  assign \$2969  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$2970  = \$1521  & \$2969 ;
-  assign \$2971  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$2972  = \$1521  & \$2971 ;
-  assign \$2973  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$2974  = \$1521  & \$2973 ;
-  assign \$2975  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$2976  = \$1521  & \$2975 ;
-  assign \$2977  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$2978  = \$1521  & \$2977 ;
-  assign \$2979  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$2980  = \$1521  & \$2979 ;
-  assign \$2981  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$2982  = \$1521  & \$2981 ;
-  assign \$2983  = \sel_l2_s0$684  & { \$2982 , \$2980 , \$2978 , \$2976 , \$2974 , \$2972 , \$2970 , \$2968  };
-  assign \$2984  = \$2966  | \$2983 ;
-  assign \$2985  = \$2949  | \$2984 ;
-  assign \$2986  = \$2914  | \$2985 ;
-  assign \$2987  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$2988  = \$1529  & \$2987 ;
-  assign \$2989  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$2990  = \$1529  & \$2989 ;
-  assign \$2991  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$2992  = \$1529  & \$2991 ;
-  assign \$2993  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$2994  = \$1529  & \$2993 ;
-  assign \$2995  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$2996  = \$1529  & \$2995 ;
-  assign \$2997  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$2998  = \$1529  & \$2997 ;
-  assign \$2999  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$3000  = \$1529  & \$2999 ;
-  assign \$3001  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$3002  = \$1529  & \$3001 ;
-  assign \$3003  = \sel_l2_s0$685  & { \$3002 , \$3000 , \$2998 , \$2996 , \$2994 , \$2992 , \$2990 , \$2988  };
-  assign \$3004  = \$2986  | \$3003 ;
-  assign \$3005  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3006  = \$1473  & \$3005 ;
-  assign \$3007  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3008  = \$1473  & \$3007 ;
-  assign \$3009  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3010  = \$1473  & \$3009 ;
-  assign \$3011  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3012  = \$1473  & \$3011 ;
-  assign \$3013  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3014  = \$1473  & \$3013 ;
-  assign \$3015  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3016  = \$1473  & \$3015 ;
-  assign \$3017  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3018  = \$1473  & \$3017 ;
-  assign \$3019  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3020  = \$1473  & \$3019 ;
-  assign \$3021  = \sel_l2_s0$678  & { \$3020 , \$3018 , \$3016 , \$3014 , \$3012 , \$3010 , \$3008 , \$3006  };
-  assign \$3022  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3023  = \$1481  & \$3022 ;
-  assign \$3024  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3025  = \$1481  & \$3024 ;
-  assign \$3026  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3027  = \$1481  & \$3026 ;
-  assign \$3028  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3029  = \$1481  & \$3028 ;
-  assign \$3030  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3031  = \$1481  & \$3030 ;
-  assign \$3032  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3033  = \$1481  & \$3032 ;
-  assign \$3034  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3035  = \$1481  & \$3034 ;
-  assign \$3036  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3037  = \$1481  & \$3036 ;
-  assign \$3038  = \sel_l2_s0$679  & { \$3037 , \$3035 , \$3033 , \$3031 , \$3029 , \$3027 , \$3025 , \$3023  };
-  assign \$3039  = \$3021  | \$3038 ;
-  assign \$3040  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3041  = \$1489  & \$3040 ;
-  assign \$3042  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3043  = \$1489  & \$3042 ;
-  assign \$3044  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3045  = \$1489  & \$3044 ;
-  assign \$3046  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3047  = \$1489  & \$3046 ;
-  assign \$3048  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3049  = \$1489  & \$3048 ;
-  assign \$3050  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3051  = \$1489  & \$3050 ;
-  assign \$3052  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3053  = \$1489  & \$3052 ;
-  assign \$3054  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3055  = \$1489  & \$3054 ;
-  assign \$3056  = \sel_l2_s0$680  & { \$3055 , \$3053 , \$3051 , \$3049 , \$3047 , \$3045 , \$3043 , \$3041  };
-  assign \$3057  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3058  = \$1497  & \$3057 ;
-  assign \$3059  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3060  = \$1497  & \$3059 ;
-  assign \$3061  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3062  = \$1497  & \$3061 ;
-  assign \$3063  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3064  = \$1497  & \$3063 ;
-  assign \$3065  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3066  = \$1497  & \$3065 ;
-  assign \$3067  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3068  = \$1497  & \$3067 ;
-  assign \$3069  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3070  = \$1497  & \$3069 ;
-  assign \$3071  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3072  = \$1497  & \$3071 ;
-  assign \$3073  = \sel_l2_s0$681  & { \$3072 , \$3070 , \$3068 , \$3066 , \$3064 , \$3062 , \$3060 , \$3058  };
-  assign \$3074  = \$3056  | \$3073 ;
-  assign \$3075  = \$3039  | \$3074 ;
-  assign \$3076  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3077  = \$1505  & \$3076 ;
-  assign \$3078  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3079  = \$1505  & \$3078 ;
-  assign \$3080  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3081  = \$1505  & \$3080 ;
-  assign \$3082  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3083  = \$1505  & \$3082 ;
-  assign \$3084  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3085  = \$1505  & \$3084 ;
-  assign \$3086  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3087  = \$1505  & \$3086 ;
-  assign \$3088  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3089  = \$1505  & \$3088 ;
-  assign \$3090  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3091  = \$1505  & \$3090 ;
-  assign \$3092  = \sel_l2_s0$682  & { \$3091 , \$3089 , \$3087 , \$3085 , \$3083 , \$3081 , \$3079 , \$3077  };
-  assign \$3093  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3094  = \$1513  & \$3093 ;
-  assign \$3095  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3096  = \$1513  & \$3095 ;
-  assign \$3097  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3098  = \$1513  & \$3097 ;
-  assign \$3099  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3100  = \$1513  & \$3099 ;
-  assign \$3101  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3102  = \$1513  & \$3101 ;
-  assign \$3103  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3104  = \$1513  & \$3103 ;
-  assign \$3105  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3106  = \$1513  & \$3105 ;
-  assign \$3107  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3108  = \$1513  & \$3107 ;
-  assign \$3109  = \sel_l2_s0$683  & { \$3108 , \$3106 , \$3104 , \$3102 , \$3100 , \$3098 , \$3096 , \$3094  };
-  assign \$3110  = \$3092  | \$3109 ;
-  assign \$3111  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3112  = \$1521  & \$3111 ;
-  assign \$3113  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3114  = \$1521  & \$3113 ;
-  assign \$3115  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3116  = \$1521  & \$3115 ;
-  assign \$3117  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3118  = \$1521  & \$3117 ;
-  assign \$3119  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3120  = \$1521  & \$3119 ;
-  assign \$3121  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3122  = \$1521  & \$3121 ;
-  assign \$3123  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3124  = \$1521  & \$3123 ;
-  assign \$3125  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3126  = \$1521  & \$3125 ;
-  assign \$3127  = \sel_l2_s0$684  & { \$3126 , \$3124 , \$3122 , \$3120 , \$3118 , \$3116 , \$3114 , \$3112  };
-  assign \$3128  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3129  = \$1529  & \$3128 ;
-  assign \$3130  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3131  = \$1529  & \$3130 ;
-  assign \$3132  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3133  = \$1529  & \$3132 ;
-  assign \$3134  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3135  = \$1529  & \$3134 ;
-  assign \$3136  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3137  = \$1529  & \$3136 ;
-  assign \$3138  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3139  = \$1529  & \$3138 ;
-  assign \$3140  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3141  = \$1529  & \$3140 ;
-  assign \$3142  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3143  = \$1529  & \$3142 ;
-  assign \$3144  = \sel_l2_s0$685  & { \$3143 , \$3141 , \$3139 , \$3137 , \$3135 , \$3133 , \$3131 , \$3129  };
-  assign \$3145  = \$3127  | \$3144 ;
-  assign \$3146  = \$3110  | \$3145 ;
-  assign \$3147  = \$3075  | \$3146 ;
-  assign \$3148  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3149  = \$1537  & \$3148 ;
-  assign \$3150  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3151  = \$1537  & \$3150 ;
-  assign \$3152  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3153  = \$1537  & \$3152 ;
-  assign \$3154  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3155  = \$1537  & \$3154 ;
-  assign \$3156  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3157  = \$1537  & \$3156 ;
-  assign \$3158  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3159  = \$1537  & \$3158 ;
-  assign \$3160  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3161  = \$1537  & \$3160 ;
-  assign \$3162  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3163  = \$1537  & \$3162 ;
-  assign \$3164  = \sel_l2_s0$686  & { \$3163 , \$3161 , \$3159 , \$3157 , \$3155 , \$3153 , \$3151 , \$3149  };
-  assign \$3165  = \$3147  | \$3164 ;
-  assign \$3176  = \$1425  & \$3175 ;
-  assign \$3178  = \$1425  & \$3177 ;
-  assign \$3180  = \$1425  & \$3179 ;
-  assign \$3182  = \$1425  & \$3181 ;
-  assign \$3185  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$3186  = \$1433  & \$3185 ;
-  assign \$3187  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$3188  = \$1433  & \$3187 ;
-  assign \$3189  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$3190  = \$1433  & \$3189 ;
-  assign \$3191  = ! { sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign \$3192  = \$1433  & \$3191 ;
-  assign \$3194  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$3195  = \$1441  & \$3194 ;
-  assign \$3196  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$3197  = \$1441  & \$3196 ;
-  assign \$3198  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$3199  = \$1441  & \$3198 ;
-  assign \$3200  = ! { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign \$3201  = \$1441  & \$3200 ;
-  assign \$3203  = \$3193  | \$3202 ;
-  assign \$3204  = \$3184  | \$3203 ;
-  assign \$3205  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$3206  = \$1449  & \$3205 ;
-  assign \$3207  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$3208  = \$1449  & \$3207 ;
-  assign \$3209  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$3210  = \$1449  & \$3209 ;
-  assign \$3211  = ! { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign \$3212  = \$1449  & \$3211 ;
-  assign \$3214  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$3215  = \$1457  & \$3214 ;
-  assign \$3216  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$3217  = \$1457  & \$3216 ;
-  assign \$3218  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$3219  = \$1457  & \$3218 ;
-  assign \$3220  = ! { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign \$3221  = \$1457  & \$3220 ;
-  assign \$3223  = \$3213  | \$3222 ;
-  assign \$3224  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$3225  = \$1465  & \$3224 ;
-  assign \$3226  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$3227  = \$1465  & \$3226 ;
-  assign \$3228  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$3229  = \$1465  & \$3228 ;
-  assign \$3230  = ! { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign \$3231  = \$1465  & \$3230 ;
-  assign \$3233  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$3234  = \$1473  & \$3233 ;
-  assign \$3235  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$3236  = \$1473  & \$3235 ;
-  assign \$3237  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$3238  = \$1473  & \$3237 ;
-  assign \$3239  = ! { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign \$3240  = \$1473  & \$3239 ;
-  assign \$3242  = \$3232  | \$3241 ;
-  assign \$3243  = \$3223  | \$3242 ;
-  assign \$3244  = \$3204  | \$3243 ;
-  assign \$3245  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$3246  = \$1481  & \$3245 ;
-  assign \$3247  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$3248  = \$1481  & \$3247 ;
-  assign \$3249  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$3250  = \$1481  & \$3249 ;
-  assign \$3251  = ! { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign \$3252  = \$1481  & \$3251 ;
-  assign \$3254  = \$3244  | \$3253 ;
-  assign \$3256  = \$1425  & \$3255 ;
-  assign \$3258  = \$1425  & \$3257 ;
-  assign \$3260  = \$1425  & \$3259 ;
-  assign \$3262  = \$1425  & \$3261 ;
-  assign \$3264  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$3265  = \$1433  & \$3264 ;
-  assign \$3266  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$3267  = \$1433  & \$3266 ;
-  assign \$3268  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$3269  = \$1433  & \$3268 ;
-  assign \$3270  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 1'h1;
-  assign \$3271  = \$1433  & \$3270 ;
-  assign \$3273  = \$3263  | \$3272 ;
-  assign \$3274  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$3275  = \$1441  & \$3274 ;
-  assign \$3276  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$3277  = \$1441  & \$3276 ;
-  assign \$3278  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$3279  = \$1441  & \$3278 ;
-  assign \$3280  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 1'h1;
-  assign \$3281  = \$1441  & \$3280 ;
-  assign \$3283  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$3284  = \$1449  & \$3283 ;
-  assign \$3285  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$3286  = \$1449  & \$3285 ;
-  assign \$3287  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$3288  = \$1449  & \$3287 ;
-  assign \$3289  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 1'h1;
-  assign \$3290  = \$1449  & \$3289 ;
-  assign \$3292  = \$3282  | \$3291 ;
-  assign \$3293  = \$3273  | \$3292 ;
-  assign \$3294  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$3295  = \$1457  & \$3294 ;
-  assign \$3296  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$3297  = \$1457  & \$3296 ;
-  assign \$3298  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$3299  = \$1457  & \$3298 ;
-  assign \$3300  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 1'h1;
-  assign \$3301  = \$1457  & \$3300 ;
-  assign \$3303  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$3304  = \$1465  & \$3303 ;
-  assign \$3305  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$3306  = \$1465  & \$3305 ;
-  assign \$3307  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$3308  = \$1465  & \$3307 ;
-  assign \$3309  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 1'h1;
-  assign \$3310  = \$1465  & \$3309 ;
-  assign \$3312  = \$3302  | \$3311 ;
-  assign \$3313  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$3314  = \$1473  & \$3313 ;
-  assign \$3315  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$3316  = \$1473  & \$3315 ;
-  assign \$3317  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$3318  = \$1473  & \$3317 ;
-  assign \$3319  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 1'h1;
-  assign \$3320  = \$1473  & \$3319 ;
-  assign \$3322  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$3323  = \$1481  & \$3322 ;
-  assign \$3324  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$3325  = \$1481  & \$3324 ;
-  assign \$3326  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$3327  = \$1481  & \$3326 ;
-  assign \$3328  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 1'h1;
-  assign \$3329  = \$1481  & \$3328 ;
-  assign \$3331  = \$3321  | \$3330 ;
-  assign \$3332  = \$3312  | \$3331 ;
-  assign \$3333  = \$3293  | \$3332 ;
-  assign \$3334  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$3335  = \$1489  & \$3334 ;
-  assign \$3336  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$3337  = \$1489  & \$3336 ;
-  assign \$3338  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$3339  = \$1489  & \$3338 ;
-  assign \$3340  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 1'h1;
-  assign \$3341  = \$1489  & \$3340 ;
-  assign \$3343  = \$3333  | \$3342 ;
-  assign \$3344  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$3345  = \$1433  & \$3344 ;
-  assign \$3346  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$3347  = \$1433  & \$3346 ;
-  assign \$3348  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$3349  = \$1433  & \$3348 ;
-  assign \$3350  = { sel_pre_1_1_0_c, sel_pre_1_1_0_s } == 2'h2;
-  assign \$3351  = \$1433  & \$3350 ;
-  assign \$3353  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$3354  = \$1441  & \$3353 ;
-  assign \$3355  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$3356  = \$1441  & \$3355 ;
-  assign \$3357  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$3358  = \$1441  & \$3357 ;
-  assign \$3359  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h2;
-  assign \$3360  = \$1441  & \$3359 ;
-  assign \$3362  = \$3352  | \$3361 ;
-  assign \$3363  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$3364  = \$1449  & \$3363 ;
-  assign \$3365  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$3366  = \$1449  & \$3365 ;
-  assign \$3367  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$3368  = \$1449  & \$3367 ;
-  assign \$3369  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h2;
-  assign \$3370  = \$1449  & \$3369 ;
-  assign \$3372  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$3373  = \$1457  & \$3372 ;
-  assign \$3374  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$3375  = \$1457  & \$3374 ;
-  assign \$3376  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$3377  = \$1457  & \$3376 ;
-  assign \$3378  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h2;
-  assign \$3379  = \$1457  & \$3378 ;
-  assign \$3381  = \$3371  | \$3380 ;
-  assign \$3382  = \$3362  | \$3381 ;
-  assign \$3383  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$3384  = \$1465  & \$3383 ;
-  assign \$3385  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$3386  = \$1465  & \$3385 ;
-  assign \$3387  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$3388  = \$1465  & \$3387 ;
-  assign \$3389  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h2;
-  assign \$3390  = \$1465  & \$3389 ;
-  assign \$3392  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$3393  = \$1473  & \$3392 ;
-  assign \$3394  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$3395  = \$1473  & \$3394 ;
-  assign \$3396  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$3397  = \$1473  & \$3396 ;
-  assign \$3398  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h2;
-  assign \$3399  = \$1473  & \$3398 ;
-  assign \$3401  = \$3391  | \$3400 ;
-  assign \$3402  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$3403  = \$1481  & \$3402 ;
-  assign \$3404  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$3405  = \$1481  & \$3404 ;
-  assign \$3406  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$3407  = \$1481  & \$3406 ;
-  assign \$3408  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h2;
-  assign \$3409  = \$1481  & \$3408 ;
-  assign \$3411  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$3412  = \$1489  & \$3411 ;
-  assign \$3413  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$3414  = \$1489  & \$3413 ;
-  assign \$3415  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$3416  = \$1489  & \$3415 ;
-  assign \$3417  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h2;
-  assign \$3418  = \$1489  & \$3417 ;
-  assign \$3420  = \$3410  | \$3419 ;
-  assign \$3421  = \$3401  | \$3420 ;
-  assign \$3422  = \$3382  | \$3421 ;
-  assign \$3423  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$3424  = \$1497  & \$3423 ;
-  assign \$3425  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$3426  = \$1497  & \$3425 ;
-  assign \$3427  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$3428  = \$1497  & \$3427 ;
-  assign \$3429  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h2;
-  assign \$3430  = \$1497  & \$3429 ;
-  assign \$3432  = \$3422  | \$3431 ;
-  assign \$3433  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$3434  = \$1441  & \$3433 ;
-  assign \$3435  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$3436  = \$1441  & \$3435 ;
-  assign \$3437  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$3438  = \$1441  & \$3437 ;
-  assign \$3439  = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s } == 2'h3;
-  assign \$3440  = \$1441  & \$3439 ;
-  assign \$3442  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$3443  = \$1449  & \$3442 ;
-  assign \$3444  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$3445  = \$1449  & \$3444 ;
-  assign \$3446  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$3447  = \$1449  & \$3446 ;
-  assign \$3448  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 2'h3;
-  assign \$3449  = \$1449  & \$3448 ;
-  assign \$3451  = \$3441  | \$3450 ;
-  assign \$3452  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$3453  = \$1457  & \$3452 ;
-  assign \$3454  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$3455  = \$1457  & \$3454 ;
-  assign \$3456  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$3457  = \$1457  & \$3456 ;
-  assign \$3458  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 2'h3;
-  assign \$3459  = \$1457  & \$3458 ;
-  assign \$3461  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$3462  = \$1465  & \$3461 ;
-  assign \$3463  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$3464  = \$1465  & \$3463 ;
-  assign \$3465  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$3466  = \$1465  & \$3465 ;
-  assign \$3467  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 2'h3;
-  assign \$3468  = \$1465  & \$3467 ;
-  assign \$3470  = \$3460  | \$3469 ;
-  assign \$3471  = \$3451  | \$3470 ;
-  assign \$3472  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$3473  = \$1473  & \$3472 ;
-  assign \$3474  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$3475  = \$1473  & \$3474 ;
-  assign \$3476  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$3477  = \$1473  & \$3476 ;
-  assign \$3478  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 2'h3;
-  assign \$3479  = \$1473  & \$3478 ;
-  assign \$3481  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$3482  = \$1481  & \$3481 ;
-  assign \$3483  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$3484  = \$1481  & \$3483 ;
-  assign \$3485  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$3486  = \$1481  & \$3485 ;
-  assign \$3487  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 2'h3;
-  assign \$3488  = \$1481  & \$3487 ;
-  assign \$3490  = \$3480  | \$3489 ;
-  assign \$3491  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$3492  = \$1489  & \$3491 ;
-  assign \$3493  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$3494  = \$1489  & \$3493 ;
-  assign \$3495  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$3496  = \$1489  & \$3495 ;
-  assign \$3497  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 2'h3;
-  assign \$3498  = \$1489  & \$3497 ;
-  assign \$3500  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$3501  = \$1497  & \$3500 ;
-  assign \$3502  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$3503  = \$1497  & \$3502 ;
-  assign \$3504  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$3505  = \$1497  & \$3504 ;
-  assign \$3506  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 2'h3;
-  assign \$3507  = \$1497  & \$3506 ;
-  assign \$3509  = \$3499  | \$3508 ;
-  assign \$3510  = \$3490  | \$3509 ;
-  assign \$3511  = \$3471  | \$3510 ;
-  assign \$3512  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$3513  = \$1505  & \$3512 ;
-  assign \$3514  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$3515  = \$1505  & \$3514 ;
-  assign \$3516  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$3517  = \$1505  & \$3516 ;
-  assign \$3518  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 2'h3;
-  assign \$3519  = \$1505  & \$3518 ;
-  assign \$3521  = \$3511  | \$3520 ;
-  assign \$3522  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$3523  = \$1449  & \$3522 ;
-  assign \$3524  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$3525  = \$1449  & \$3524 ;
-  assign \$3526  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$3527  = \$1449  & \$3526 ;
-  assign \$3528  = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s } == 3'h4;
-  assign \$3529  = \$1449  & \$3528 ;
-  assign \$3531  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$3532  = \$1457  & \$3531 ;
-  assign \$3533  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$3534  = \$1457  & \$3533 ;
-  assign \$3535  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$3536  = \$1457  & \$3535 ;
-  assign \$3537  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h4;
-  assign \$3538  = \$1457  & \$3537 ;
-  assign \$3540  = \$3530  | \$3539 ;
-  assign \$3541  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$3542  = \$1465  & \$3541 ;
-  assign \$3543  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$3544  = \$1465  & \$3543 ;
-  assign \$3545  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$3546  = \$1465  & \$3545 ;
-  assign \$3547  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h4;
-  assign \$3548  = \$1465  & \$3547 ;
-  assign \$3550  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$3551  = \$1473  & \$3550 ;
-  assign \$3552  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$3553  = \$1473  & \$3552 ;
-  assign \$3554  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$3555  = \$1473  & \$3554 ;
-  assign \$3556  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h4;
-  assign \$3557  = \$1473  & \$3556 ;
-  assign \$3559  = \$3549  | \$3558 ;
-  assign \$3560  = \$3540  | \$3559 ;
-  assign \$3561  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$3562  = \$1481  & \$3561 ;
-  assign \$3563  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$3564  = \$1481  & \$3563 ;
-  assign \$3565  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$3566  = \$1481  & \$3565 ;
-  assign \$3567  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h4;
-  assign \$3568  = \$1481  & \$3567 ;
-  assign \$3570  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$3571  = \$1489  & \$3570 ;
-  assign \$3572  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$3573  = \$1489  & \$3572 ;
-  assign \$3574  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$3575  = \$1489  & \$3574 ;
-  assign \$3576  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h4;
-  assign \$3577  = \$1489  & \$3576 ;
-  assign \$3579  = \$3569  | \$3578 ;
-  assign \$3580  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$3581  = \$1497  & \$3580 ;
-  assign \$3582  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$3583  = \$1497  & \$3582 ;
-  assign \$3584  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$3585  = \$1497  & \$3584 ;
-  assign \$3586  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h4;
-  assign \$3587  = \$1497  & \$3586 ;
-  assign \$3589  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$3590  = \$1505  & \$3589 ;
-  assign \$3591  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$3592  = \$1505  & \$3591 ;
-  assign \$3593  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$3594  = \$1505  & \$3593 ;
-  assign \$3595  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h4;
-  assign \$3596  = \$1505  & \$3595 ;
-  assign \$3598  = \$3588  | \$3597 ;
-  assign \$3599  = \$3579  | \$3598 ;
-  assign \$3600  = \$3560  | \$3599 ;
-  assign \$3601  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$3602  = \$1513  & \$3601 ;
-  assign \$3603  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$3604  = \$1513  & \$3603 ;
-  assign \$3605  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$3606  = \$1513  & \$3605 ;
-  assign \$3607  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h4;
-  assign \$3608  = \$1513  & \$3607 ;
-  assign \$3610  = \$3600  | \$3609 ;
-  assign \$3611  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$3612  = \$1457  & \$3611 ;
-  assign \$3613  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$3614  = \$1457  & \$3613 ;
-  assign \$3615  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$3616  = \$1457  & \$3615 ;
-  assign \$3617  = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s } == 3'h5;
-  assign \$3618  = \$1457  & \$3617 ;
-  assign \$3620  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$3621  = \$1465  & \$3620 ;
-  assign \$3622  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$3623  = \$1465  & \$3622 ;
-  assign \$3624  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$3625  = \$1465  & \$3624 ;
-  assign \$3626  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h5;
-  assign \$3627  = \$1465  & \$3626 ;
-  assign \$3629  = \$3619  | \$3628 ;
-  assign \$3630  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$3631  = \$1473  & \$3630 ;
-  assign \$3632  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$3633  = \$1473  & \$3632 ;
-  assign \$3634  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$3635  = \$1473  & \$3634 ;
-  assign \$3636  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h5;
-  assign \$3637  = \$1473  & \$3636 ;
-  assign \$3639  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$3640  = \$1481  & \$3639 ;
-  assign \$3641  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$3642  = \$1481  & \$3641 ;
-  assign \$3643  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$3644  = \$1481  & \$3643 ;
-  assign \$3645  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h5;
-  assign \$3646  = \$1481  & \$3645 ;
-  assign \$3648  = \$3638  | \$3647 ;
-  assign \$3649  = \$3629  | \$3648 ;
-  assign \$3650  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$3651  = \$1489  & \$3650 ;
-  assign \$3652  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$3653  = \$1489  & \$3652 ;
-  assign \$3654  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$3655  = \$1489  & \$3654 ;
-  assign \$3656  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h5;
-  assign \$3657  = \$1489  & \$3656 ;
-  assign \$3659  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$3660  = \$1497  & \$3659 ;
-  assign \$3661  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$3662  = \$1497  & \$3661 ;
-  assign \$3663  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$3664  = \$1497  & \$3663 ;
-  assign \$3665  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h5;
-  assign \$3666  = \$1497  & \$3665 ;
-  assign \$3668  = \$3658  | \$3667 ;
-  assign \$3669  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$3670  = \$1505  & \$3669 ;
-  assign \$3671  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$3672  = \$1505  & \$3671 ;
-  assign \$3673  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$3674  = \$1505  & \$3673 ;
-  assign \$3675  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h5;
-  assign \$3676  = \$1505  & \$3675 ;
-  assign \$3678  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$3679  = \$1513  & \$3678 ;
-  assign \$3680  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$3681  = \$1513  & \$3680 ;
-  assign \$3682  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$3683  = \$1513  & \$3682 ;
-  assign \$3684  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h5;
-  assign \$3685  = \$1513  & \$3684 ;
-  assign \$3687  = \$3677  | \$3686 ;
-  assign \$3688  = \$3668  | \$3687 ;
-  assign \$3689  = \$3649  | \$3688 ;
-  assign \$3690  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$3691  = \$1521  & \$3690 ;
-  assign \$3692  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$3693  = \$1521  & \$3692 ;
-  assign \$3694  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$3695  = \$1521  & \$3694 ;
-  assign \$3696  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h5;
-  assign \$3697  = \$1521  & \$3696 ;
-  assign \$3699  = \$3689  | \$3698 ;
-  assign \$3700  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$3701  = \$1465  & \$3700 ;
-  assign \$3702  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$3703  = \$1465  & \$3702 ;
-  assign \$3704  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$3705  = \$1465  & \$3704 ;
-  assign \$3706  = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s } == 3'h6;
-  assign \$3707  = \$1465  & \$3706 ;
-  assign \$3709  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$3710  = \$1473  & \$3709 ;
-  assign \$3711  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$3712  = \$1473  & \$3711 ;
-  assign \$3713  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$3714  = \$1473  & \$3713 ;
-  assign \$3715  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h6;
-  assign \$3716  = \$1473  & \$3715 ;
-  assign \$3718  = \$3708  | \$3717 ;
-  assign \$3719  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$3720  = \$1481  & \$3719 ;
-  assign \$3721  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$3722  = \$1481  & \$3721 ;
-  assign \$3723  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$3724  = \$1481  & \$3723 ;
-  assign \$3725  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h6;
-  assign \$3726  = \$1481  & \$3725 ;
-  assign \$3728  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$3729  = \$1489  & \$3728 ;
-  assign \$3730  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$3731  = \$1489  & \$3730 ;
-  assign \$3732  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$3733  = \$1489  & \$3732 ;
-  assign \$3734  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h6;
-  assign \$3735  = \$1489  & \$3734 ;
-  assign \$3737  = \$3727  | \$3736 ;
-  assign \$3738  = \$3718  | \$3737 ;
-  assign \$3739  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$3740  = \$1497  & \$3739 ;
-  assign \$3741  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$3742  = \$1497  & \$3741 ;
-  assign \$3743  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$3744  = \$1497  & \$3743 ;
-  assign \$3745  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h6;
-  assign \$3746  = \$1497  & \$3745 ;
-  assign \$3748  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$3749  = \$1505  & \$3748 ;
-  assign \$3750  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$3751  = \$1505  & \$3750 ;
-  assign \$3752  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$3753  = \$1505  & \$3752 ;
-  assign \$3754  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h6;
-  assign \$3755  = \$1505  & \$3754 ;
-  assign \$3757  = \$3747  | \$3756 ;
-  assign \$3758  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$3759  = \$1513  & \$3758 ;
-  assign \$3760  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$3761  = \$1513  & \$3760 ;
-  assign \$3762  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$3763  = \$1513  & \$3762 ;
-  assign \$3764  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h6;
-  assign \$3765  = \$1513  & \$3764 ;
-  assign \$3767  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$3768  = \$1521  & \$3767 ;
-  assign \$3769  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$3770  = \$1521  & \$3769 ;
-  assign \$3771  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$3772  = \$1521  & \$3771 ;
-  assign \$3773  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h6;
-  assign \$3774  = \$1521  & \$3773 ;
-  assign \$3776  = \$3766  | \$3775 ;
-  assign \$3777  = \$3757  | \$3776 ;
-  assign \$3778  = \$3738  | \$3777 ;
-  assign \$3779  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$3780  = \$1529  & \$3779 ;
-  assign \$3781  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$3782  = \$1529  & \$3781 ;
-  assign \$3783  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$3784  = \$1529  & \$3783 ;
-  assign \$3785  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h6;
-  assign \$3786  = \$1529  & \$3785 ;
-  assign \$3788  = \$3778  | \$3787 ;
-  assign \$3789  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3790  = \$1473  & \$3789 ;
-  assign \$3791  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3792  = \$1473  & \$3791 ;
-  assign \$3793  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3794  = \$1473  & \$3793 ;
-  assign \$3795  = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s } == 3'h7;
-  assign \$3796  = \$1473  & \$3795 ;
-  assign \$3798  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3799  = \$1481  & \$3798 ;
-  assign \$3800  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3801  = \$1481  & \$3800 ;
-  assign \$3802  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3803  = \$1481  & \$3802 ;
-  assign \$3804  = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s } == 3'h7;
-  assign \$3805  = \$1481  & \$3804 ;
-  assign \$3807  = \$3797  | \$3806 ;
-  assign \$3808  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3809  = \$1489  & \$3808 ;
-  assign \$3810  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3811  = \$1489  & \$3810 ;
-  assign \$3812  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3813  = \$1489  & \$3812 ;
-  assign \$3814  = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s } == 3'h7;
-  assign \$3815  = \$1489  & \$3814 ;
-  assign \$3817  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3818  = \$1497  & \$3817 ;
-  assign \$3819  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3820  = \$1497  & \$3819 ;
-  assign \$3821  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3822  = \$1497  & \$3821 ;
-  assign \$3823  = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s } == 3'h7;
-  assign \$3824  = \$1497  & \$3823 ;
-  assign \$3826  = \$3816  | \$3825 ;
-  assign \$3827  = \$3807  | \$3826 ;
-  assign \$3828  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3829  = \$1505  & \$3828 ;
-  assign \$3830  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3831  = \$1505  & \$3830 ;
-  assign \$3832  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3833  = \$1505  & \$3832 ;
-  assign \$3834  = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s } == 3'h7;
-  assign \$3835  = \$1505  & \$3834 ;
-  assign \$3837  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3838  = \$1513  & \$3837 ;
-  assign \$3839  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3840  = \$1513  & \$3839 ;
-  assign \$3841  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3842  = \$1513  & \$3841 ;
-  assign \$3843  = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s } == 3'h7;
-  assign \$3844  = \$1513  & \$3843 ;
-  assign \$3846  = \$3836  | \$3845 ;
-  assign \$3847  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3848  = \$1521  & \$3847 ;
-  assign \$3849  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3850  = \$1521  & \$3849 ;
-  assign \$3851  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3852  = \$1521  & \$3851 ;
-  assign \$3853  = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s } == 3'h7;
-  assign \$3854  = \$1521  & \$3853 ;
-  assign \$3856  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3857  = \$1529  & \$3856 ;
-  assign \$3858  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3859  = \$1529  & \$3858 ;
-  assign \$3860  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3861  = \$1529  & \$3860 ;
-  assign \$3862  = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s } == 3'h7;
-  assign \$3863  = \$1529  & \$3862 ;
-  assign \$3865  = \$3855  | \$3864 ;
-  assign \$3866  = \$3846  | \$3865 ;
-  assign \$3867  = \$3827  | \$3866 ;
-  assign \$3868  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3869  = \$1537  & \$3868 ;
-  assign \$3870  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3871  = \$1537  & \$3870 ;
-  assign \$3872  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3873  = \$1537  & \$3872 ;
-  assign \$3874  = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s } == 3'h7;
-  assign \$3875  = \$1537  & \$3874 ;
-  assign \$3877  = \$3867  | \$3876 ;
+  assign \$1867  = \$1866  | \sel_l13_s0$800 [8];
+  assign \$1868  = \sel_l13_s0$775  & { \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0], \sel_l13_s0$806 [0] };
+  assign \$1869  = \sel_l13_s0$777  & { \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1], \sel_l13_s0$806 [1] };
+  assign \$1870  = \$1868  | \$1869 ;
+  assign \$1871  = \sel_l13_s0$778  & { \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2], \sel_l13_s0$806 [2] };
+  assign sel_or5_0 = \$1870  | \$1871 ;
+  assign \$1872  = \sel_l13_s0$779  & { \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3], \sel_l13_s0$806 [3] };
+  assign \$1873  = \sel_l13_s0$785  & { \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4], \sel_l13_s0$806 [4] };
+  assign \$1874  = \$1872  | \$1873 ;
+  assign \$1875  = \sel_l13_s0$791  & { \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5], \sel_l13_s0$806 [5] };
+  assign sel_or5_3 = \$1874  | \$1875 ;
+  assign \$1876  = \sel_l13_s0$797  & { \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6], \sel_l13_s0$806 [6] };
+  assign \$1877  = \sel_l13_s0$803  & { \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7], \sel_l13_s0$806 [7] };
+  assign \$1878  = \$1876  | \$1877 ;
+  assign \$1879  = \sel_l13_s0$809  & { \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8], \sel_l13_s0$806 [8] };
+  assign sel_or5_6 = \$1878  | \$1879 ;
+  assign \$1880  = \sel_l13_s0$806 [0] | \sel_l13_s0$806 [2];
+  assign \$1881  = \sel_l13_s0$806 [4] | \sel_l13_s0$806 [6];
+  assign \$1882  = \$1880  | \$1881 ;
+  assign \$1883  = \$1882  | \sel_l13_s0$806 [8];
+  assign \$1884  = \sel_l13_s0$806 [1] | \sel_l13_s0$806 [2];
+  assign \$1885  = \sel_l13_s0$806 [5] | \sel_l13_s0$806 [6];
+  assign \$1886  = \$1884  | \$1885 ;
+  assign \$1887  = \sel_l13_s0$806 [0] | \sel_l13_s0$806 [1];
+  assign \$1888  = \sel_l13_s0$806 [2] | \sel_l13_s0$806 [7];
+  assign \$1889  = \$1887  | \$1888 ;
+  assign \$1890  = \$1889  | \sel_l13_s0$806 [8];
+  assign \$1891  = \sel_l13_s0$806 [3] | \sel_l13_s0$806 [4];
+  assign \$1892  = \sel_l13_s0$806 [5] | \sel_l13_s0$806 [6];
+  assign \$1893  = \$1891  | \$1892 ;
+  assign \$1894  = \sel_l13_s0$806 [7] | \sel_l13_s0$806 [8];
+  assign \$1895  = \$1893  | \$1894 ;
+  assign \$1896  = \sel_l13_s0$777  & { \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0], \sel_l13_s0$812 [0] };
+  assign \$1897  = \sel_l13_s0$778  & { \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1], \sel_l13_s0$812 [1] };
+  assign \$1898  = \$1896  | \$1897 ;
+  assign \$1899  = \sel_l13_s0$779  & { \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2], \sel_l13_s0$812 [2] };
+  assign sel_or6_0 = \$1898  | \$1899 ;
+  assign \$1900  = \sel_l13_s0$785  & { \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3], \sel_l13_s0$812 [3] };
+  assign \$1901  = \sel_l13_s0$791  & { \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4], \sel_l13_s0$812 [4] };
+  assign \$1902  = \$1900  | \$1901 ;
+  assign \$1903  = \sel_l13_s0$797  & { \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5], \sel_l13_s0$812 [5] };
+  assign sel_or6_3 = \$1902  | \$1903 ;
+  assign \$1904  = \sel_l13_s0$803  & { \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6], \sel_l13_s0$812 [6] };
+  assign \$1905  = \sel_l13_s0$809  & { \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7], \sel_l13_s0$812 [7] };
+  assign \$1906  = \$1904  | \$1905 ;
+  assign \$1907  = \sel_l13_s0$815  & { \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8], \sel_l13_s0$812 [8] };
+  assign sel_or6_6 = \$1906  | \$1907 ;
+  assign \$1908  = \sel_l13_s0$812 [1] | \sel_l13_s0$812 [3];
+  assign \$1909  = \sel_l13_s0$812 [5] | \sel_l13_s0$812 [7];
+  assign \$1910  = \$1908  | \$1909 ;
+  assign \$1911  = \sel_l13_s0$812 [0] | \sel_l13_s0$812 [1];
+  assign \$1912  = \sel_l13_s0$812 [4] | \sel_l13_s0$812 [5];
+  assign \$1913  = \$1911  | \$1912 ;
+  assign \$1914  = \$1913  | \sel_l13_s0$812 [8];
+  assign \$1915  = \sel_l13_s0$812 [0] | \sel_l13_s0$812 [1];
+  assign \$1916  = \sel_l13_s0$812 [6] | \sel_l13_s0$812 [7];
+  assign \$1917  = \$1915  | \$1916 ;
+  assign \$1918  = \$1917  | \sel_l13_s0$812 [8];
+  assign \$1919  = \sel_l13_s0$812 [2] | \sel_l13_s0$812 [3];
+  assign \$1920  = \sel_l13_s0$812 [4] | \sel_l13_s0$812 [5];
+  assign \$1921  = \$1919  | \$1920 ;
+  assign \$1922  = \sel_l13_s0$812 [6] | \sel_l13_s0$812 [7];
+  assign \$1923  = \$1922  | \sel_l13_s0$812 [8];
+  assign \$1924  = \$1921  | \$1923 ;
+  assign \$1925  = \sel_l13_s0$778  & { \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0], \sel_l13_s0$818 [0] };
+  assign \$1926  = \sel_l13_s0$779  & { \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1], \sel_l13_s0$818 [1] };
+  assign \$1927  = \$1925  | \$1926 ;
+  assign \$1928  = \sel_l13_s0$785  & { \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2], \sel_l13_s0$818 [2] };
+  assign sel_or7_0 = \$1927  | \$1928 ;
+  assign \$1929  = \sel_l13_s0$791  & { \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3], \sel_l13_s0$818 [3] };
+  assign \$1930  = \sel_l13_s0$797  & { \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4], \sel_l13_s0$818 [4] };
+  assign \$1931  = \$1929  | \$1930 ;
+  assign \$1932  = \sel_l13_s0$803  & { \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5], \sel_l13_s0$818 [5] };
+  assign sel_or7_3 = \$1931  | \$1932 ;
+  assign \$1933  = \sel_l13_s0$809  & { \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6], \sel_l13_s0$818 [6] };
+  assign \$1934  = \sel_l13_s0$815  & { \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7], \sel_l13_s0$818 [7] };
+  assign \$1935  = \$1933  | \$1934 ;
+  assign \$1936  = \sel_l13_s0$821  & { \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8], \sel_l13_s0$818 [8] };
+  assign sel_or7_6 = \$1935  | \$1936 ;
+  assign \$1937  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [2];
+  assign \$1938  = \sel_l13_s0$818 [4] | \sel_l13_s0$818 [6];
+  assign \$1939  = \$1937  | \$1938 ;
+  assign \$1940  = \$1939  | \sel_l13_s0$818 [8];
+  assign \$1941  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [3];
+  assign \$1942  = \sel_l13_s0$818 [4] | \sel_l13_s0$818 [7];
+  assign \$1943  = \$1941  | \$1942 ;
+  assign \$1944  = \$1943  | \sel_l13_s0$818 [8];
+  assign \$1945  = \sel_l13_s0$818 [0] | \sel_l13_s0$818 [5];
+  assign \$1946  = \sel_l13_s0$818 [6] | \sel_l13_s0$818 [7];
+  assign \$1947  = \$1945  | \$1946 ;
+  assign \$1948  = \$1947  | \sel_l13_s0$818 [8];
+  assign \$1949  = \sel_l13_s0$818 [1] | \sel_l13_s0$818 [2];
+  assign \$1950  = \sel_l13_s0$818 [3] | \sel_l13_s0$818 [4];
+  assign \$1951  = \$1949  | \$1950 ;
+  assign \$1952  = \sel_l13_s0$818 [5] | \sel_l13_s0$818 [6];
+  assign \$1953  = \sel_l13_s0$818 [7] | \sel_l13_s0$818 [8];
+  assign \$1954  = \$1952  | \$1953 ;
+  assign \$1955  = \$1951  | \$1954 ;
+  assign \$1956  = sel_or0_0 | sel_or0_3;
+  assign sel_val0 = \$1956  | sel_or0_6;
+  assign \$1957  = sel_or1_0 | sel_or1_3;
+  assign sel_val1 = \$1957  | sel_or1_6;
+  assign \$1958  = sel_or2_0 | sel_or2_3;
+  assign sel_val2 = \$1958  | sel_or2_6;
+  assign \$1959  = sel_or3_0 | sel_or3_3;
+  assign sel_val3 = \$1959  | sel_or3_6;
+  assign \$1960  = sel_or4_0 | sel_or4_3;
+  assign sel_val4 = \$1960  | sel_or4_6;
+  assign \$1961  = sel_or5_0 | sel_or5_3;
+  assign sel_val5 = \$1961  | sel_or5_6;
+  assign \$1962  = sel_or6_0 | sel_or6_3;
+  assign sel_val6 = \$1962  | sel_or6_6;
+  assign \$1963  = sel_or7_0 | sel_or7_3;
+  assign sel_val7 = \$1963  | sel_or7_6;
+  assign \$1964  = wr__addr + 1'h1;
+  assign \$1965  = rd__addr + 1'h1;
   always @(posedge clk)
-    valid_s0 <= \$3878 ;
+    valid_s0 <= \$1966 ;
   always @(posedge clk)
-    o__valid <= \$3879 ;
+    valid_s1 <= \$1967 ;
   always @(posedge clk)
-    sel_l2_s0 <= \$3880 ;
+    valid_s2 <= \$1968 ;
   always @(posedge clk)
-    \sel_l2_s0$671  <= \$3881 ;
+    valid_s3 <= \$1969 ;
   always @(posedge clk)
-    \sel_l2_s0$672  <= \$3882 ;
+    valid_s4 <= \$1970 ;
   always @(posedge clk)
-    \sel_l2_s0$673  <= \$3883 ;
+    valid_s5 <= \$1971 ;
   always @(posedge clk)
-    \sel_l2_s0$674  <= \$3884 ;
+    valid_s6 <= \$1972 ;
   always @(posedge clk)
-    \sel_l2_s0$675  <= \$3885 ;
+    o__valid <= \$1973 ;
   always @(posedge clk)
-    \sel_l2_s0$676  <= \$3886 ;
+    sel_l1_s0 <= \$1974 ;
   always @(posedge clk)
-    \sel_l2_s0$677  <= \$3887 ;
+    \sel_l1_s0$28  <= \$1975 ;
   always @(posedge clk)
-    \sel_l2_s0$678  <= \$3888 ;
+    \sel_l1_s0$29  <= \$1976 ;
   always @(posedge clk)
-    \sel_l2_s0$679  <= \$3889 ;
+    \sel_l1_s0$30  <= \$1977 ;
   always @(posedge clk)
-    \sel_l2_s0$680  <= \$3890 ;
+    \sel_l1_s0$31  <= \$1978 ;
   always @(posedge clk)
-    \sel_l2_s0$681  <= \$3891 ;
+    \sel_l1_s0$32  <= \$1979 ;
   always @(posedge clk)
-    \sel_l2_s0$682  <= \$3892 ;
+    \sel_l1_s0$33  <= \$1980 ;
   always @(posedge clk)
-    \sel_l2_s0$683  <= \$3893 ;
+    \sel_l1_s0$34  <= \$1981 ;
   always @(posedge clk)
-    \sel_l2_s0$684  <= \$3894 ;
+    \sel_l1_s0$35  <= \$1982 ;
   always @(posedge clk)
-    \sel_l2_s0$685  <= \$3895 ;
+    \sel_l1_s0$36  <= \$1983 ;
   always @(posedge clk)
-    \sel_l2_s0$686  <= \$3896 ;
+    \sel_l1_s0$37  <= \$1984 ;
   always @(posedge clk)
-    sel_l5_s0 <= \$3897 ;
+    \sel_l1_s0$38  <= \$1985 ;
   always @(posedge clk)
-    \sel_l5_s0$654  <= \$3898 ;
+    \sel_l1_s0$39  <= \$1986 ;
   always @(posedge clk)
-    \sel_l5_s0$656  <= \$3899 ;
+    \sel_l1_s0$40  <= \$1987 ;
   always @(posedge clk)
-    \sel_l5_s0$658  <= \$3900 ;
+    \sel_l1_s0$41  <= \$1988 ;
   always @(posedge clk)
-    \sel_l5_s0$660  <= \$3901 ;
+    \sel_l1_s0$42  <= \$1989 ;
   always @(posedge clk)
-    \sel_l5_s0$662  <= \$3902 ;
+    sel_l2_s0 <= \$1990 ;
   always @(posedge clk)
-    \sel_l5_s0$664  <= \$3903 ;
+    sel_l4_s0 <= \$1991 ;
   always @(posedge clk)
-    \sel_l5_s0$666  <= \$3904 ;
+    \sel_l4_s0$270  <= \$1992 ;
   always @(posedge clk)
-    \sel_l5_s0$668  <= \$3905 ;
+    \sel_l4_s0$271  <= \$1993 ;
   always @(posedge clk)
-    \sel_l5_s0$655  <= \$3906 ;
+    \sel_l4_s0$274  <= \$1994 ;
   always @(posedge clk)
-    \sel_l5_s0$657  <= \$3907 ;
+    \sel_l4_s0$275  <= \$1995 ;
   always @(posedge clk)
-    \sel_l5_s0$659  <= \$3908 ;
+    \sel_l4_s0$276  <= \$1996 ;
   always @(posedge clk)
-    \sel_l5_s0$661  <= \$3909 ;
+    \sel_l4_s0$429  <= \$1997 ;
   always @(posedge clk)
-    \sel_l5_s0$663  <= \$3910 ;
+    \sel_l4_s0$477  <= \$1998 ;
   always @(posedge clk)
-    \sel_l5_s0$665  <= \$3911 ;
+    \sel_l4_s0$279  <= \$1999 ;
   always @(posedge clk)
-    \sel_l5_s0$667  <= \$3912 ;
+    \sel_l4_s0$280  <= \$2000 ;
   always @(posedge clk)
-    \sel_l5_s0$669  <= \$3913 ;
+    \sel_l4_s0$281  <= \$2001 ;
+  always @(posedge clk)
+    \sel_l4_s0$284  <= \$2002 ;
+  always @(posedge clk)
+    \sel_l4_s0$285  <= \$2003 ;
+  always @(posedge clk)
+    \sel_l4_s0$286  <= \$2004 ;
+  always @(posedge clk)
+    \sel_l4_s0$432  <= \$2005 ;
+  always @(posedge clk)
+    \sel_l4_s0$480  <= \$2006 ;
+  always @(posedge clk)
+    \sel_l4_s0$289  <= \$2007 ;
+  always @(posedge clk)
+    \sel_l4_s0$290  <= \$2008 ;
+  always @(posedge clk)
+    \sel_l4_s0$291  <= \$2009 ;
+  always @(posedge clk)
+    \sel_l4_s0$294  <= \$2010 ;
+  always @(posedge clk)
+    \sel_l4_s0$295  <= \$2011 ;
+  always @(posedge clk)
+    \sel_l4_s0$296  <= \$2012 ;
+  always @(posedge clk)
+    \sel_l4_s0$435  <= \$2013 ;
+  always @(posedge clk)
+    \sel_l4_s0$483  <= \$2014 ;
+  always @(posedge clk)
+    \sel_l4_s0$299  <= \$2015 ;
+  always @(posedge clk)
+    \sel_l4_s0$300  <= \$2016 ;
+  always @(posedge clk)
+    \sel_l4_s0$301  <= \$2017 ;
+  always @(posedge clk)
+    \sel_l4_s0$304  <= \$2018 ;
+  always @(posedge clk)
+    \sel_l4_s0$305  <= \$2019 ;
+  always @(posedge clk)
+    \sel_l4_s0$306  <= \$2020 ;
+  always @(posedge clk)
+    \sel_l4_s0$438  <= \$2021 ;
+  always @(posedge clk)
+    \sel_l4_s0$486  <= \$2022 ;
+  always @(posedge clk)
+    \sel_l4_s0$309  <= \$2023 ;
+  always @(posedge clk)
+    \sel_l4_s0$310  <= \$2024 ;
+  always @(posedge clk)
+    \sel_l4_s0$311  <= \$2025 ;
+  always @(posedge clk)
+    \sel_l4_s0$314  <= \$2026 ;
+  always @(posedge clk)
+    \sel_l4_s0$315  <= \$2027 ;
+  always @(posedge clk)
+    \sel_l4_s0$316  <= \$2028 ;
+  always @(posedge clk)
+    \sel_l4_s0$441  <= \$2029 ;
+  always @(posedge clk)
+    \sel_l4_s0$489  <= \$2030 ;
+  always @(posedge clk)
+    \sel_l4_s0$319  <= \$2031 ;
+  always @(posedge clk)
+    \sel_l4_s0$320  <= \$2032 ;
+  always @(posedge clk)
+    \sel_l4_s0$321  <= \$2033 ;
+  always @(posedge clk)
+    \sel_l4_s0$324  <= \$2034 ;
+  always @(posedge clk)
+    \sel_l4_s0$325  <= \$2035 ;
+  always @(posedge clk)
+    \sel_l4_s0$326  <= \$2036 ;
+  always @(posedge clk)
+    \sel_l4_s0$444  <= \$2037 ;
+  always @(posedge clk)
+    \sel_l4_s0$492  <= \$2038 ;
+  always @(posedge clk)
+    \sel_l4_s0$329  <= \$2039 ;
+  always @(posedge clk)
+    \sel_l4_s0$330  <= \$2040 ;
+  always @(posedge clk)
+    \sel_l4_s0$331  <= \$2041 ;
+  always @(posedge clk)
+    \sel_l4_s0$334  <= \$2042 ;
+  always @(posedge clk)
+    \sel_l4_s0$335  <= \$2043 ;
+  always @(posedge clk)
+    \sel_l4_s0$336  <= \$2044 ;
+  always @(posedge clk)
+    \sel_l4_s0$447  <= \$2045 ;
+  always @(posedge clk)
+    \sel_l4_s0$495  <= \$2046 ;
+  always @(posedge clk)
+    \sel_l4_s0$339  <= \$2047 ;
+  always @(posedge clk)
+    \sel_l4_s0$340  <= \$2048 ;
+  always @(posedge clk)
+    \sel_l4_s0$341  <= \$2049 ;
+  always @(posedge clk)
+    \sel_l4_s0$344  <= \$2050 ;
+  always @(posedge clk)
+    \sel_l4_s0$345  <= \$2051 ;
+  always @(posedge clk)
+    \sel_l4_s0$346  <= \$2052 ;
+  always @(posedge clk)
+    \sel_l4_s0$450  <= \$2053 ;
+  always @(posedge clk)
+    \sel_l4_s0$498  <= \$2054 ;
+  always @(posedge clk)
+    \sel_l4_s0$349  <= \$2055 ;
+  always @(posedge clk)
+    \sel_l4_s0$350  <= \$2056 ;
+  always @(posedge clk)
+    \sel_l4_s0$351  <= \$2057 ;
+  always @(posedge clk)
+    \sel_l4_s0$354  <= \$2058 ;
+  always @(posedge clk)
+    \sel_l4_s0$355  <= \$2059 ;
+  always @(posedge clk)
+    \sel_l4_s0$356  <= \$2060 ;
+  always @(posedge clk)
+    \sel_l4_s0$453  <= \$2061 ;
+  always @(posedge clk)
+    \sel_l4_s0$501  <= \$2062 ;
+  always @(posedge clk)
+    \sel_l4_s0$359  <= \$2063 ;
+  always @(posedge clk)
+    \sel_l4_s0$360  <= \$2064 ;
+  always @(posedge clk)
+    \sel_l4_s0$361  <= \$2065 ;
+  always @(posedge clk)
+    \sel_l4_s0$364  <= \$2066 ;
+  always @(posedge clk)
+    \sel_l4_s0$365  <= \$2067 ;
+  always @(posedge clk)
+    \sel_l4_s0$366  <= \$2068 ;
+  always @(posedge clk)
+    \sel_l4_s0$456  <= \$2069 ;
+  always @(posedge clk)
+    \sel_l4_s0$504  <= \$2070 ;
+  always @(posedge clk)
+    \sel_l4_s0$369  <= \$2071 ;
+  always @(posedge clk)
+    \sel_l4_s0$370  <= \$2072 ;
+  always @(posedge clk)
+    \sel_l4_s0$371  <= \$2073 ;
+  always @(posedge clk)
+    \sel_l4_s0$374  <= \$2074 ;
+  always @(posedge clk)
+    \sel_l4_s0$375  <= \$2075 ;
+  always @(posedge clk)
+    \sel_l4_s0$376  <= \$2076 ;
+  always @(posedge clk)
+    \sel_l4_s0$459  <= \$2077 ;
+  always @(posedge clk)
+    \sel_l4_s0$507  <= \$2078 ;
+  always @(posedge clk)
+    \sel_l4_s0$379  <= \$2079 ;
+  always @(posedge clk)
+    \sel_l4_s0$380  <= \$2080 ;
+  always @(posedge clk)
+    \sel_l4_s0$381  <= \$2081 ;
+  always @(posedge clk)
+    \sel_l4_s0$384  <= \$2082 ;
+  always @(posedge clk)
+    \sel_l4_s0$385  <= \$2083 ;
+  always @(posedge clk)
+    \sel_l4_s0$386  <= \$2084 ;
+  always @(posedge clk)
+    \sel_l4_s0$462  <= \$2085 ;
+  always @(posedge clk)
+    \sel_l4_s0$510  <= \$2086 ;
+  always @(posedge clk)
+    \sel_l4_s0$389  <= \$2087 ;
+  always @(posedge clk)
+    \sel_l4_s0$390  <= \$2088 ;
+  always @(posedge clk)
+    \sel_l4_s0$391  <= \$2089 ;
+  always @(posedge clk)
+    \sel_l4_s0$394  <= \$2090 ;
+  always @(posedge clk)
+    \sel_l4_s0$395  <= \$2091 ;
+  always @(posedge clk)
+    \sel_l4_s0$396  <= \$2092 ;
+  always @(posedge clk)
+    \sel_l4_s0$465  <= \$2093 ;
+  always @(posedge clk)
+    \sel_l4_s0$513  <= \$2094 ;
+  always @(posedge clk)
+    \sel_l4_s0$399  <= \$2095 ;
+  always @(posedge clk)
+    \sel_l4_s0$400  <= \$2096 ;
+  always @(posedge clk)
+    \sel_l4_s0$401  <= \$2097 ;
+  always @(posedge clk)
+    \sel_l4_s0$404  <= \$2098 ;
+  always @(posedge clk)
+    \sel_l4_s0$405  <= \$2099 ;
+  always @(posedge clk)
+    \sel_l4_s0$406  <= \$2100 ;
+  always @(posedge clk)
+    \sel_l4_s0$468  <= \$2101 ;
+  always @(posedge clk)
+    \sel_l4_s0$516  <= \$2102 ;
+  always @(posedge clk)
+    \sel_l4_s0$409  <= \$2103 ;
+  always @(posedge clk)
+    \sel_l4_s0$410  <= \$2104 ;
+  always @(posedge clk)
+    \sel_l4_s0$411  <= \$2105 ;
+  always @(posedge clk)
+    \sel_l4_s0$414  <= \$2106 ;
+  always @(posedge clk)
+    \sel_l4_s0$415  <= \$2107 ;
+  always @(posedge clk)
+    \sel_l4_s0$416  <= \$2108 ;
+  always @(posedge clk)
+    \sel_l4_s0$471  <= \$2109 ;
+  always @(posedge clk)
+    \sel_l4_s0$519  <= \$2110 ;
+  always @(posedge clk)
+    \sel_l4_s0$419  <= \$2111 ;
+  always @(posedge clk)
+    \sel_l4_s0$420  <= \$2112 ;
+  always @(posedge clk)
+    \sel_l4_s0$421  <= \$2113 ;
+  always @(posedge clk)
+    \sel_l4_s0$424  <= \$2114 ;
+  always @(posedge clk)
+    \sel_l4_s0$425  <= \$2115 ;
+  always @(posedge clk)
+    \sel_l4_s0$426  <= \$2116 ;
+  always @(posedge clk)
+    \sel_l4_s0$474  <= \$2117 ;
+  always @(posedge clk)
+    \sel_l4_s0$522  <= \$2118 ;
+  always @(posedge clk)
+    sel_l8_s0 <= \$2119 ;
+  always @(posedge clk)
+    \sel_l9_s0$855  <= \$2120 ;
+  always @(posedge clk)
+    \sel_l9_s0$856  <= \$2121 ;
+  always @(posedge clk)
+    \sel_l9_s0$549  <= \$2122 ;
+  always @(posedge clk)
+    sel_l9_s0 <= \$2123 ;
+  always @(posedge clk)
+    \sel_l9_s0$555  <= \$2124 ;
+  always @(posedge clk)
+    \sel_l9_s0$614  <= \$2125 ;
+  always @(posedge clk)
+    \sel_l9_s0$564  <= \$2126 ;
+  always @(posedge clk)
+    \sel_l9_s0$563  <= \$2127 ;
+  always @(posedge clk)
+    \sel_l9_s0$572  <= \$2128 ;
+  always @(posedge clk)
+    \sel_l9_s0$857  <= \$2129 ;
+  always @(posedge clk)
+    \sel_l9_s0$583  <= \$2130 ;
+  always @(posedge clk)
+    \sel_l9_s0$582  <= \$2131 ;
+  always @(posedge clk)
+    \sel_l9_s0$593  <= \$2132 ;
+  always @(posedge clk)
+    \sel_l9_s0$645  <= \$2133 ;
+  always @(posedge clk)
+    \sel_l9_s0$604  <= \$2134 ;
+  always @(posedge clk)
+    \sel_l9_s0$603  <= \$2135 ;
+  always @(posedge clk)
+    \sel_l11_s0$752  <= \$2136 ;
+  always @(posedge clk)
+    \sel_l11_s0$753  <= \$2137 ;
+  always @(posedge clk)
+    \sel_l11_s0$754  <= \$2138 ;
+  always @(posedge clk)
+    \sel_l11_s0$755  <= \$2139 ;
+  always @(posedge clk)
+    \sel_l11_s0$756  <= \$2140 ;
+  always @(posedge clk)
+    \sel_l11_s0$757  <= \$2141 ;
+  always @(posedge clk)
+    \sel_l11_s0$758  <= \$2142 ;
+  always @(posedge clk)
+    \sel_l11_s0$759  <= \$2143 ;
+  always @(posedge clk)
+    \sel_l11_s0$674  <= \$2144 ;
+  always @(posedge clk)
+    sel_l11_s0 <= \$2145 ;
+  always @(posedge clk)
+    \sel_l11_s0$684  <= \$2146 ;
+  always @(posedge clk)
+    \sel_l11_s0$694  <= \$2147 ;
+  always @(posedge clk)
+    \sel_l11_s0$704  <= \$2148 ;
+  always @(posedge clk)
+    \sel_l11_s0$714  <= \$2149 ;
+  always @(posedge clk)
+    \sel_l11_s0$724  <= \$2150 ;
+  always @(posedge clk)
+    \sel_l11_s0$734  <= \$2151 ;
+  always @(posedge clk)
+    wr__addr <= \$2152 ;
+  always @(posedge clk)
+    rd__addr <= \$2153 ;
+  always @(posedge clk)
+    \sel_l13_s0$858  <= \$2154 ;
+  always @(posedge clk)
+    \sel_l13_s0$769  <= \$2155 ;
+  always @(posedge clk)
+    \sel_l13_s0$782  <= \$2156 ;
+  always @(posedge clk)
+    \sel_l13_s0$788  <= \$2157 ;
+  always @(posedge clk)
+    \sel_l13_s0$794  <= \$2158 ;
+  always @(posedge clk)
+    \sel_l13_s0$800  <= \$2159 ;
+  always @(posedge clk)
+    \sel_l13_s0$806  <= \$2160 ;
+  always @(posedge clk)
+    \sel_l13_s0$812  <= \$2161 ;
+  always @(posedge clk)
+    \sel_l13_s0$818  <= \$2162 ;
+  always @(posedge clk)
+    sel_l13_s0 <= \$2163 ;
+  always @(posedge clk)
+    \sel_l13_s0$770  <= \$2164 ;
+  always @(posedge clk)
+    \sel_l13_s0$771  <= \$2165 ;
+  always @(posedge clk)
+    \sel_l13_s0$773  <= \$2166 ;
+  always @(posedge clk)
+    \sel_l13_s0$774  <= \$2167 ;
+  always @(posedge clk)
+    \sel_l13_s0$775  <= \$2168 ;
+  always @(posedge clk)
+    \sel_l13_s0$777  <= \$2169 ;
+  always @(posedge clk)
+    \sel_l13_s0$778  <= \$2170 ;
+  always @(posedge clk)
+    \sel_l13_s0$779  <= \$2171 ;
+  always @(posedge clk)
+    \sel_l13_s0$785  <= \$2172 ;
+  always @(posedge clk)
+    \sel_l13_s0$791  <= \$2173 ;
+  always @(posedge clk)
+    \sel_l13_s0$797  <= \$2174 ;
+  always @(posedge clk)
+    \sel_l13_s0$803  <= \$2175 ;
+  always @(posedge clk)
+    \sel_l13_s0$809  <= \$2176 ;
+  always @(posedge clk)
+    \sel_l13_s0$815  <= \$2177 ;
+  always @(posedge clk)
+    \sel_l13_s0$821  <= \$2178 ;
+  always @(posedge clk)
+    sel_l15_s0 <= \$2179 ;
+  always @(posedge clk)
+    \sel_l15_s0$832  <= \$2180 ;
+  always @(posedge clk)
+    \sel_l15_s0$834  <= \$2181 ;
+  always @(posedge clk)
+    \sel_l15_s0$836  <= \$2182 ;
+  always @(posedge clk)
+    \sel_l15_s0$838  <= \$2183 ;
+  always @(posedge clk)
+    \sel_l15_s0$840  <= \$2184 ;
+  always @(posedge clk)
+    \sel_l15_s0$842  <= \$2185 ;
+  always @(posedge clk)
+    \sel_l15_s0$844  <= \$2186 ;
+  always @(posedge clk)
+    \sel_l15_s0$846  <= \$2187 ;
+  always @(posedge clk)
+    \sel_l15_s0$833  <= \$2188 ;
+  always @(posedge clk)
+    \sel_l15_s0$835  <= \$2189 ;
+  always @(posedge clk)
+    \sel_l15_s0$837  <= \$2190 ;
+  always @(posedge clk)
+    \sel_l15_s0$839  <= \$2191 ;
+  always @(posedge clk)
+    \sel_l15_s0$841  <= \$2192 ;
+  always @(posedge clk)
+    \sel_l15_s0$843  <= \$2193 ;
+  always @(posedge clk)
+    \sel_l15_s0$845  <= \$2194 ;
+  always @(posedge clk)
+    \sel_l15_s0$847  <= \$2195 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3878  = valid_s0;
+    \$1966  = valid_s0;
     if (i__ready) begin
-      \$3878  = i__valid;
+      \$1966  = i__valid;
     end
     if (rst) begin
-      \$3878  = 1'h0;
+      \$1966  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3879  = o__valid;
+    \$1967  = valid_s1;
     if (i__ready) begin
-      \$3879  = valid_s0;
+      \$1967  = valid_s0;
     end
     if (rst) begin
-      \$3879  = 1'h0;
+      \$1967  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3880  = sel_l2_s0;
+    \$1968  = valid_s2;
     if (i__ready) begin
-      \$3880  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
+      \$1968  = valid_s1;
+    end
+    if (rst) begin
+      \$1968  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3881  = \sel_l2_s0$671 ;
+    \$1969  = valid_s3;
     if (i__ready) begin
-      \$3881  = i__payload[7:0];
+      \$1969  = valid_s2;
+    end
+    if (rst) begin
+      \$1969  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3882  = \sel_l2_s0$672 ;
+    \$1970  = valid_s4;
     if (i__ready) begin
-      \$3882  = i__payload[15:8];
+      \$1970  = valid_s3;
+    end
+    if (rst) begin
+      \$1970  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3883  = \sel_l2_s0$673 ;
+    \$1971  = valid_s5;
     if (i__ready) begin
-      \$3883  = i__payload[23:16];
+      \$1971  = valid_s4;
+    end
+    if (rst) begin
+      \$1971  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3884  = \sel_l2_s0$674 ;
+    \$1972  = valid_s6;
     if (i__ready) begin
-      \$3884  = i__payload[31:24];
+      \$1972  = valid_s5;
+    end
+    if (rst) begin
+      \$1972  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3885  = \sel_l2_s0$675 ;
+    \$1973  = o__valid;
     if (i__ready) begin
-      \$3885  = i__payload[39:32];
+      \$1973  = valid_s6;
+    end
+    if (rst) begin
+      \$1973  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3886  = \sel_l2_s0$676 ;
+    \$1974  = sel_l1_s0;
     if (i__ready) begin
-      \$3886  = i__payload[47:40];
+      \$1974  = \$4 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3887  = \sel_l2_s0$677 ;
+    \$1975  = \sel_l1_s0$28 ;
     if (i__ready) begin
-      \$3887  = i__payload[55:48];
+      \$1975  = \$7 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3888  = \sel_l2_s0$678 ;
+    \$1976  = \sel_l1_s0$29 ;
     if (i__ready) begin
-      \$3888  = i__payload[63:56];
+      \$1976  = \$10 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3889  = \sel_l2_s0$679 ;
+    \$1977  = \sel_l1_s0$30 ;
     if (i__ready) begin
-      \$3889  = i__payload[71:64];
+      \$1977  = \$13 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3890  = \sel_l2_s0$680 ;
+    \$1978  = \sel_l1_s0$31 ;
     if (i__ready) begin
-      \$3890  = i__payload[79:72];
+      \$1978  = \$16 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3891  = \sel_l2_s0$681 ;
+    \$1979  = \sel_l1_s0$32 ;
     if (i__ready) begin
-      \$3891  = i__payload[87:80];
+      \$1979  = \$19 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3892  = \sel_l2_s0$682 ;
+    \$1980  = \sel_l1_s0$33 ;
     if (i__ready) begin
-      \$3892  = i__payload[95:88];
+      \$1980  = \$22 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3893  = \sel_l2_s0$683 ;
+    \$1981  = \sel_l1_s0$34 ;
     if (i__ready) begin
-      \$3893  = i__payload[103:96];
+      \$1981  = \$25 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3894  = \sel_l2_s0$684 ;
+    \$1982  = \sel_l1_s0$35 ;
     if (i__ready) begin
-      \$3894  = i__payload[111:104];
+      \$1982  = \$28 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3895  = \sel_l2_s0$685 ;
+    \$1983  = \sel_l1_s0$36 ;
     if (i__ready) begin
-      \$3895  = i__payload[119:112];
+      \$1983  = \$31 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3896  = \sel_l2_s0$686 ;
+    \$1984  = \sel_l1_s0$37 ;
     if (i__ready) begin
-      \$3896  = i__payload[127:120];
+      \$1984  = \$34 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3897  = sel_l5_s0;
+    \$1985  = \sel_l1_s0$38 ;
     if (i__ready) begin
-      \$3897  = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
+      \$1985  = \$37 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3898  = \sel_l5_s0$654 ;
+    \$1986  = \sel_l1_s0$39 ;
     if (i__ready) begin
-      \$3898  = \$2038 ;
+      \$1986  = \$40 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3899  = \sel_l5_s0$656 ;
+    \$1987  = \sel_l1_s0$40 ;
     if (i__ready) begin
-      \$3899  = \$2199 ;
+      \$1987  = \$43 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3900  = \sel_l5_s0$658 ;
+    \$1988  = \sel_l1_s0$41 ;
     if (i__ready) begin
-      \$3900  = \$2360 ;
+      \$1988  = \$46 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3901  = \sel_l5_s0$660 ;
+    \$1989  = \sel_l1_s0$42 ;
     if (i__ready) begin
-      \$3901  = \$2521 ;
+      \$1989  = \$49 [7:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3902  = \sel_l5_s0$662 ;
+    \$1990  = sel_l2_s0;
     if (i__ready) begin
-      \$3902  = \$2682 ;
+      \$1990  = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3903  = \sel_l5_s0$664 ;
+    \$1991  = sel_l4_s0;
     if (i__ready) begin
-      \$3903  = \$2843 ;
+      \$1991  = sel_cs1_0_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3904  = \sel_l5_s0$666 ;
+    \$1992  = \sel_l4_s0$270 ;
     if (i__ready) begin
-      \$3904  = \$3004 ;
+      \$1992  = sel_cs0_0_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3905  = \sel_l5_s0$668 ;
+    \$1993  = \sel_l4_s0$271 ;
     if (i__ready) begin
-      \$3905  = \$3165 ;
+      \$1993  = sel_cs0_0_0_4s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3906  = \sel_l5_s0$655 ;
+    \$1994  = \sel_l4_s0$274 ;
     if (i__ready) begin
-      \$3906  = \$3254 ;
+      \$1994  = sel_cs1_0_0_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3907  = \sel_l5_s0$657 ;
+    \$1995  = \sel_l4_s0$275 ;
     if (i__ready) begin
-      \$3907  = \$3343 ;
+      \$1995  = sel_cs1_0_1_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3908  = \sel_l5_s0$659 ;
+    \$1996  = \sel_l4_s0$276 ;
     if (i__ready) begin
-      \$3908  = \$3432 ;
+      \$1996  = sel_cs0_0_0_3c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3909  = \sel_l5_s0$661 ;
+    \$1997  = \sel_l4_s0$429 ;
     if (i__ready) begin
-      \$3909  = \$3521 ;
+      \$1997  = sel_cs0_0_0_4c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3910  = \sel_l5_s0$663 ;
+    \$1998  = \sel_l4_s0$477 ;
     if (i__ready) begin
-      \$3910  = \$3610 ;
+      \$1998  = sel_cs1_0_1_0c;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3911  = \sel_l5_s0$665 ;
+    \$1999  = \sel_l4_s0$279 ;
     if (i__ready) begin
-      \$3911  = \$3699 ;
+      \$1999  = sel_cs1_1_0_0s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3912  = \sel_l5_s0$667 ;
+    \$2000  = \sel_l4_s0$280 ;
     if (i__ready) begin
-      \$3912  = \$3788 ;
+      \$2000  = sel_cs0_1_0_3s;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$3913  = \sel_l5_s0$669 ;
+    \$2001  = \sel_l4_s0$281 ;
     if (i__ready) begin
-      \$3913  = \$3877 ;
+      \$2001  = sel_cs0_1_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2002  = \sel_l4_s0$284 ;
+    if (i__ready) begin
+      \$2002  = sel_cs1_1_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2003  = \sel_l4_s0$285 ;
+    if (i__ready) begin
+      \$2003  = sel_cs1_1_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2004  = \sel_l4_s0$286 ;
+    if (i__ready) begin
+      \$2004  = sel_cs0_1_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2005  = \sel_l4_s0$432 ;
+    if (i__ready) begin
+      \$2005  = sel_cs0_1_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2006  = \sel_l4_s0$480 ;
+    if (i__ready) begin
+      \$2006  = sel_cs1_1_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2007  = \sel_l4_s0$289 ;
+    if (i__ready) begin
+      \$2007  = sel_cs1_2_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2008  = \sel_l4_s0$290 ;
+    if (i__ready) begin
+      \$2008  = sel_cs0_2_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2009  = \sel_l4_s0$291 ;
+    if (i__ready) begin
+      \$2009  = sel_cs0_2_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2010  = \sel_l4_s0$294 ;
+    if (i__ready) begin
+      \$2010  = sel_cs1_2_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2011  = \sel_l4_s0$295 ;
+    if (i__ready) begin
+      \$2011  = sel_cs1_2_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2012  = \sel_l4_s0$296 ;
+    if (i__ready) begin
+      \$2012  = sel_cs0_2_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2013  = \sel_l4_s0$435 ;
+    if (i__ready) begin
+      \$2013  = sel_cs0_2_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2014  = \sel_l4_s0$483 ;
+    if (i__ready) begin
+      \$2014  = sel_cs1_2_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2015  = \sel_l4_s0$299 ;
+    if (i__ready) begin
+      \$2015  = sel_cs1_3_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2016  = \sel_l4_s0$300 ;
+    if (i__ready) begin
+      \$2016  = sel_cs0_3_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2017  = \sel_l4_s0$301 ;
+    if (i__ready) begin
+      \$2017  = sel_cs0_3_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2018  = \sel_l4_s0$304 ;
+    if (i__ready) begin
+      \$2018  = sel_cs1_3_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2019  = \sel_l4_s0$305 ;
+    if (i__ready) begin
+      \$2019  = sel_cs1_3_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2020  = \sel_l4_s0$306 ;
+    if (i__ready) begin
+      \$2020  = sel_cs0_3_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2021  = \sel_l4_s0$438 ;
+    if (i__ready) begin
+      \$2021  = sel_cs0_3_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2022  = \sel_l4_s0$486 ;
+    if (i__ready) begin
+      \$2022  = sel_cs1_3_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2023  = \sel_l4_s0$309 ;
+    if (i__ready) begin
+      \$2023  = sel_cs1_4_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2024  = \sel_l4_s0$310 ;
+    if (i__ready) begin
+      \$2024  = sel_cs0_4_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2025  = \sel_l4_s0$311 ;
+    if (i__ready) begin
+      \$2025  = sel_cs0_4_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2026  = \sel_l4_s0$314 ;
+    if (i__ready) begin
+      \$2026  = sel_cs1_4_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2027  = \sel_l4_s0$315 ;
+    if (i__ready) begin
+      \$2027  = sel_cs1_4_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2028  = \sel_l4_s0$316 ;
+    if (i__ready) begin
+      \$2028  = sel_cs0_4_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2029  = \sel_l4_s0$441 ;
+    if (i__ready) begin
+      \$2029  = sel_cs0_4_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2030  = \sel_l4_s0$489 ;
+    if (i__ready) begin
+      \$2030  = sel_cs1_4_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2031  = \sel_l4_s0$319 ;
+    if (i__ready) begin
+      \$2031  = sel_cs1_5_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2032  = \sel_l4_s0$320 ;
+    if (i__ready) begin
+      \$2032  = sel_cs0_5_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2033  = \sel_l4_s0$321 ;
+    if (i__ready) begin
+      \$2033  = sel_cs0_5_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2034  = \sel_l4_s0$324 ;
+    if (i__ready) begin
+      \$2034  = sel_cs1_5_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2035  = \sel_l4_s0$325 ;
+    if (i__ready) begin
+      \$2035  = sel_cs1_5_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2036  = \sel_l4_s0$326 ;
+    if (i__ready) begin
+      \$2036  = sel_cs0_5_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2037  = \sel_l4_s0$444 ;
+    if (i__ready) begin
+      \$2037  = sel_cs0_5_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2038  = \sel_l4_s0$492 ;
+    if (i__ready) begin
+      \$2038  = sel_cs1_5_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2039  = \sel_l4_s0$329 ;
+    if (i__ready) begin
+      \$2039  = sel_cs1_6_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2040  = \sel_l4_s0$330 ;
+    if (i__ready) begin
+      \$2040  = sel_cs0_6_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2041  = \sel_l4_s0$331 ;
+    if (i__ready) begin
+      \$2041  = sel_cs0_6_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2042  = \sel_l4_s0$334 ;
+    if (i__ready) begin
+      \$2042  = sel_cs1_6_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2043  = \sel_l4_s0$335 ;
+    if (i__ready) begin
+      \$2043  = sel_cs1_6_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2044  = \sel_l4_s0$336 ;
+    if (i__ready) begin
+      \$2044  = sel_cs0_6_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2045  = \sel_l4_s0$447 ;
+    if (i__ready) begin
+      \$2045  = sel_cs0_6_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2046  = \sel_l4_s0$495 ;
+    if (i__ready) begin
+      \$2046  = sel_cs1_6_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2047  = \sel_l4_s0$339 ;
+    if (i__ready) begin
+      \$2047  = sel_cs1_7_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2048  = \sel_l4_s0$340 ;
+    if (i__ready) begin
+      \$2048  = sel_cs0_7_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2049  = \sel_l4_s0$341 ;
+    if (i__ready) begin
+      \$2049  = sel_cs0_7_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2050  = \sel_l4_s0$344 ;
+    if (i__ready) begin
+      \$2050  = sel_cs1_7_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2051  = \sel_l4_s0$345 ;
+    if (i__ready) begin
+      \$2051  = sel_cs1_7_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2052  = \sel_l4_s0$346 ;
+    if (i__ready) begin
+      \$2052  = sel_cs0_7_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2053  = \sel_l4_s0$450 ;
+    if (i__ready) begin
+      \$2053  = sel_cs0_7_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2054  = \sel_l4_s0$498 ;
+    if (i__ready) begin
+      \$2054  = sel_cs1_7_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2055  = \sel_l4_s0$349 ;
+    if (i__ready) begin
+      \$2055  = sel_cs1_8_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2056  = \sel_l4_s0$350 ;
+    if (i__ready) begin
+      \$2056  = sel_cs0_8_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2057  = \sel_l4_s0$351 ;
+    if (i__ready) begin
+      \$2057  = sel_cs0_8_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2058  = \sel_l4_s0$354 ;
+    if (i__ready) begin
+      \$2058  = sel_cs1_8_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2059  = \sel_l4_s0$355 ;
+    if (i__ready) begin
+      \$2059  = sel_cs1_8_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2060  = \sel_l4_s0$356 ;
+    if (i__ready) begin
+      \$2060  = sel_cs0_8_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2061  = \sel_l4_s0$453 ;
+    if (i__ready) begin
+      \$2061  = sel_cs0_8_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2062  = \sel_l4_s0$501 ;
+    if (i__ready) begin
+      \$2062  = sel_cs1_8_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2063  = \sel_l4_s0$359 ;
+    if (i__ready) begin
+      \$2063  = sel_cs1_9_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2064  = \sel_l4_s0$360 ;
+    if (i__ready) begin
+      \$2064  = sel_cs0_9_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2065  = \sel_l4_s0$361 ;
+    if (i__ready) begin
+      \$2065  = sel_cs0_9_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2066  = \sel_l4_s0$364 ;
+    if (i__ready) begin
+      \$2066  = sel_cs1_9_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2067  = \sel_l4_s0$365 ;
+    if (i__ready) begin
+      \$2067  = sel_cs1_9_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2068  = \sel_l4_s0$366 ;
+    if (i__ready) begin
+      \$2068  = sel_cs0_9_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2069  = \sel_l4_s0$456 ;
+    if (i__ready) begin
+      \$2069  = sel_cs0_9_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2070  = \sel_l4_s0$504 ;
+    if (i__ready) begin
+      \$2070  = sel_cs1_9_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2071  = \sel_l4_s0$369 ;
+    if (i__ready) begin
+      \$2071  = sel_cs1_10_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2072  = \sel_l4_s0$370 ;
+    if (i__ready) begin
+      \$2072  = sel_cs0_10_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2073  = \sel_l4_s0$371 ;
+    if (i__ready) begin
+      \$2073  = sel_cs0_10_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2074  = \sel_l4_s0$374 ;
+    if (i__ready) begin
+      \$2074  = sel_cs1_10_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2075  = \sel_l4_s0$375 ;
+    if (i__ready) begin
+      \$2075  = sel_cs1_10_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2076  = \sel_l4_s0$376 ;
+    if (i__ready) begin
+      \$2076  = sel_cs0_10_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2077  = \sel_l4_s0$459 ;
+    if (i__ready) begin
+      \$2077  = sel_cs0_10_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2078  = \sel_l4_s0$507 ;
+    if (i__ready) begin
+      \$2078  = sel_cs1_10_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2079  = \sel_l4_s0$379 ;
+    if (i__ready) begin
+      \$2079  = sel_cs1_11_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2080  = \sel_l4_s0$380 ;
+    if (i__ready) begin
+      \$2080  = sel_cs0_11_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2081  = \sel_l4_s0$381 ;
+    if (i__ready) begin
+      \$2081  = sel_cs0_11_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2082  = \sel_l4_s0$384 ;
+    if (i__ready) begin
+      \$2082  = sel_cs1_11_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2083  = \sel_l4_s0$385 ;
+    if (i__ready) begin
+      \$2083  = sel_cs1_11_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2084  = \sel_l4_s0$386 ;
+    if (i__ready) begin
+      \$2084  = sel_cs0_11_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2085  = \sel_l4_s0$462 ;
+    if (i__ready) begin
+      \$2085  = sel_cs0_11_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2086  = \sel_l4_s0$510 ;
+    if (i__ready) begin
+      \$2086  = sel_cs1_11_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2087  = \sel_l4_s0$389 ;
+    if (i__ready) begin
+      \$2087  = sel_cs1_12_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2088  = \sel_l4_s0$390 ;
+    if (i__ready) begin
+      \$2088  = sel_cs0_12_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2089  = \sel_l4_s0$391 ;
+    if (i__ready) begin
+      \$2089  = sel_cs0_12_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2090  = \sel_l4_s0$394 ;
+    if (i__ready) begin
+      \$2090  = sel_cs1_12_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2091  = \sel_l4_s0$395 ;
+    if (i__ready) begin
+      \$2091  = sel_cs1_12_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2092  = \sel_l4_s0$396 ;
+    if (i__ready) begin
+      \$2092  = sel_cs0_12_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2093  = \sel_l4_s0$465 ;
+    if (i__ready) begin
+      \$2093  = sel_cs0_12_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2094  = \sel_l4_s0$513 ;
+    if (i__ready) begin
+      \$2094  = sel_cs1_12_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2095  = \sel_l4_s0$399 ;
+    if (i__ready) begin
+      \$2095  = sel_cs1_13_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2096  = \sel_l4_s0$400 ;
+    if (i__ready) begin
+      \$2096  = sel_cs0_13_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2097  = \sel_l4_s0$401 ;
+    if (i__ready) begin
+      \$2097  = sel_cs0_13_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2098  = \sel_l4_s0$404 ;
+    if (i__ready) begin
+      \$2098  = sel_cs1_13_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2099  = \sel_l4_s0$405 ;
+    if (i__ready) begin
+      \$2099  = sel_cs1_13_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2100  = \sel_l4_s0$406 ;
+    if (i__ready) begin
+      \$2100  = sel_cs0_13_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2101  = \sel_l4_s0$468 ;
+    if (i__ready) begin
+      \$2101  = sel_cs0_13_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2102  = \sel_l4_s0$516 ;
+    if (i__ready) begin
+      \$2102  = sel_cs1_13_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2103  = \sel_l4_s0$409 ;
+    if (i__ready) begin
+      \$2103  = sel_cs1_14_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2104  = \sel_l4_s0$410 ;
+    if (i__ready) begin
+      \$2104  = sel_cs0_14_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2105  = \sel_l4_s0$411 ;
+    if (i__ready) begin
+      \$2105  = sel_cs0_14_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2106  = \sel_l4_s0$414 ;
+    if (i__ready) begin
+      \$2106  = sel_cs1_14_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2107  = \sel_l4_s0$415 ;
+    if (i__ready) begin
+      \$2107  = sel_cs1_14_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2108  = \sel_l4_s0$416 ;
+    if (i__ready) begin
+      \$2108  = sel_cs0_14_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2109  = \sel_l4_s0$471 ;
+    if (i__ready) begin
+      \$2109  = sel_cs0_14_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2110  = \sel_l4_s0$519 ;
+    if (i__ready) begin
+      \$2110  = sel_cs1_14_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2111  = \sel_l4_s0$419 ;
+    if (i__ready) begin
+      \$2111  = sel_cs1_15_0_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2112  = \sel_l4_s0$420 ;
+    if (i__ready) begin
+      \$2112  = sel_cs0_15_0_3s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2113  = \sel_l4_s0$421 ;
+    if (i__ready) begin
+      \$2113  = sel_cs0_15_0_4s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2114  = \sel_l4_s0$424 ;
+    if (i__ready) begin
+      \$2114  = sel_cs1_15_0_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2115  = \sel_l4_s0$425 ;
+    if (i__ready) begin
+      \$2115  = sel_cs1_15_1_0s;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2116  = \sel_l4_s0$426 ;
+    if (i__ready) begin
+      \$2116  = sel_cs0_15_0_3c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2117  = \sel_l4_s0$474 ;
+    if (i__ready) begin
+      \$2117  = sel_cs0_15_0_4c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2118  = \sel_l4_s0$522 ;
+    if (i__ready) begin
+      \$2118  = sel_cs1_15_1_0c;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2119  = sel_l8_s0;
+    if (i__ready) begin
+      \$2119  = { \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412 , \$1411 , \$1410  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2120  = \sel_l9_s0$855 ;
+    if (i__ready) begin
+      \$2120  = sel_l8_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2121  = \sel_l9_s0$856 ;
+    if (i__ready) begin
+      \$2121  = sel_l8_s0[0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2122  = \sel_l9_s0$549 ;
+    if (i__ready) begin
+      \$2122  = { sel_p0_1_0_c, sel_p0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2123  = sel_l9_s0;
+    if (i__ready) begin
+      \$2123  = sel_l8_s0[2];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2124  = \sel_l9_s0$555 ;
+    if (i__ready) begin
+      \$2124  = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2125  = \sel_l9_s0$614 ;
+    if (i__ready) begin
+      \$2125  = sel_l8_s0[4];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2126  = \sel_l9_s0$564 ;
+    if (i__ready) begin
+      \$2126  = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2127  = \sel_l9_s0$563 ;
+    if (i__ready) begin
+      \$2127  = sel_l8_s0[6];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2128  = \sel_l9_s0$572 ;
+    if (i__ready) begin
+      \$2128  = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2129  = \sel_l9_s0$857 ;
+    if (i__ready) begin
+      \$2129  = sel_l8_s0[8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2130  = \sel_l9_s0$583 ;
+    if (i__ready) begin
+      \$2130  = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2131  = \sel_l9_s0$582 ;
+    if (i__ready) begin
+      \$2131  = sel_l8_s0[10];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2132  = \sel_l9_s0$593 ;
+    if (i__ready) begin
+      \$2132  = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2133  = \sel_l9_s0$645 ;
+    if (i__ready) begin
+      \$2133  = sel_l8_s0[12];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2134  = \sel_l9_s0$604 ;
+    if (i__ready) begin
+      \$2134  = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2135  = \sel_l9_s0$603 ;
+    if (i__ready) begin
+      \$2135  = sel_l8_s0[14];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2136  = \sel_l11_s0$752 ;
+    if (i__ready) begin
+      \$2136  = \sel_l9_s0$855 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2137  = \sel_l11_s0$753 ;
+    if (i__ready) begin
+      \$2137  = \sel_l9_s0$856 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2138  = \sel_l11_s0$754 ;
+    if (i__ready) begin
+      \$2138  = \sel_l9_s0$549 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2139  = \sel_l11_s0$755 ;
+    if (i__ready) begin
+      \$2139  = { sel_p1_2_1_s, sel_p1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2140  = \sel_l11_s0$756 ;
+    if (i__ready) begin
+      \$2140  = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2141  = \sel_l11_s0$757 ;
+    if (i__ready) begin
+      \$2141  = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2142  = \sel_l11_s0$758 ;
+    if (i__ready) begin
+      \$2142  = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2143  = \sel_l11_s0$759 ;
+    if (i__ready) begin
+      \$2143  = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2144  = \sel_l11_s0$674 ;
+    if (i__ready) begin
+      \$2144  = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2145  = sel_l11_s0;
+    if (i__ready) begin
+      \$2145  = \sel_l9_s0$857 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2146  = \sel_l11_s0$684 ;
+    if (i__ready) begin
+      \$2146  = \sel_l9_s0$583 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2147  = \sel_l11_s0$694 ;
+    if (i__ready) begin
+      \$2147  = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2148  = \sel_l11_s0$704 ;
+    if (i__ready) begin
+      \$2148  = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2149  = \sel_l11_s0$714 ;
+    if (i__ready) begin
+      \$2149  = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2150  = \sel_l11_s0$724 ;
+    if (i__ready) begin
+      \$2150  = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2151  = \sel_l11_s0$734 ;
+    if (i__ready) begin
+      \$2151  = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2152  = wr__addr;
+    if (i__ready) begin
+      \$2152  = \$1964 [3:0];
+    end
+    if (rst) begin
+      \$2152  = 4'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2153  = rd__addr;
+    if (i__ready) begin
+      \$2153  = \$1965 [3:0];
+    end
+    if (rst) begin
+      \$2153  = 4'ha;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2154  = \sel_l13_s0$858 ;
+    if (i__ready) begin
+      \$2154  = \sel_l11_s0$752 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2155  = \sel_l13_s0$769 ;
+    if (i__ready) begin
+      \$2155  = { \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \$1611 , \$1609 , \$1607 , \sel_l11_s0$752 [0] };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2156  = \sel_l13_s0$782 ;
+    if (i__ready) begin
+      \$2156  = { \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629 , \$1627 , \$1625 , \$1623  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2157  = \sel_l13_s0$788 ;
+    if (i__ready) begin
+      \$2157  = { \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647 , \$1645 , \$1643 , \$1641  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2158  = \sel_l13_s0$794 ;
+    if (i__ready) begin
+      \$2158  = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \$1659  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2159  = \sel_l13_s0$800 ;
+    if (i__ready) begin
+      \$2159  = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2160  = \sel_l13_s0$806 ;
+    if (i__ready) begin
+      \$2160  = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2161  = \sel_l13_s0$812 ;
+    if (i__ready) begin
+      \$2161  = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2162  = \sel_l13_s0$818 ;
+    if (i__ready) begin
+      \$2162  = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2163  = sel_l13_s0;
+    if (i__ready) begin
+      \$2163  = sel_dl1_r0_q[7:0];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2164  = \sel_l13_s0$770 ;
+    if (i__ready) begin
+      \$2164  = sel_dl1_r0_q[15:8];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2165  = \sel_l13_s0$771 ;
+    if (i__ready) begin
+      \$2165  = sel_dl1_r0_q[23:16];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2166  = \sel_l13_s0$773 ;
+    if (i__ready) begin
+      \$2166  = sel_dl1_r0_q[31:24];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2167  = \sel_l13_s0$774 ;
+    if (i__ready) begin
+      \$2167  = sel_dl1_r0_q[39:32];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2168  = \sel_l13_s0$775 ;
+    if (i__ready) begin
+      \$2168  = sel_dl1_r0_q[47:40];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2169  = \sel_l13_s0$777 ;
+    if (i__ready) begin
+      \$2169  = sel_dl1_r0_q[55:48];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2170  = \sel_l13_s0$778 ;
+    if (i__ready) begin
+      \$2170  = sel_dl1_r0_q[63:56];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2171  = \sel_l13_s0$779 ;
+    if (i__ready) begin
+      \$2171  = sel_dl1_r0_q[71:64];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2172  = \sel_l13_s0$785 ;
+    if (i__ready) begin
+      \$2172  = sel_dl1_r0_q[79:72];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2173  = \sel_l13_s0$791 ;
+    if (i__ready) begin
+      \$2173  = sel_dl1_r0_q[87:80];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2174  = \sel_l13_s0$797 ;
+    if (i__ready) begin
+      \$2174  = sel_dl1_r0_q[95:88];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2175  = \sel_l13_s0$803 ;
+    if (i__ready) begin
+      \$2175  = sel_dl1_r0_q[103:96];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2176  = \sel_l13_s0$809 ;
+    if (i__ready) begin
+      \$2176  = sel_dl1_r0_q[111:104];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2177  = \sel_l13_s0$815 ;
+    if (i__ready) begin
+      \$2177  = sel_dl1_r0_q[119:112];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2178  = \sel_l13_s0$821 ;
+    if (i__ready) begin
+      \$2178  = sel_dl1_r0_q[127:120];
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2179  = sel_l15_s0;
+    if (i__ready) begin
+      \$2179  = \sel_l13_s0$858 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2180  = \sel_l15_s0$832 ;
+    if (i__ready) begin
+      \$2180  = sel_val0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2181  = \sel_l15_s0$834 ;
+    if (i__ready) begin
+      \$2181  = sel_val1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2182  = \sel_l15_s0$836 ;
+    if (i__ready) begin
+      \$2182  = sel_val2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2183  = \sel_l15_s0$838 ;
+    if (i__ready) begin
+      \$2183  = sel_val3;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2184  = \sel_l15_s0$840 ;
+    if (i__ready) begin
+      \$2184  = sel_val4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2185  = \sel_l15_s0$842 ;
+    if (i__ready) begin
+      \$2185  = sel_val5;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2186  = \sel_l15_s0$844 ;
+    if (i__ready) begin
+      \$2186  = sel_val6;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2187  = \sel_l15_s0$846 ;
+    if (i__ready) begin
+      \$2187  = sel_val7;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2188  = \sel_l15_s0$833 ;
+    if (i__ready) begin
+      \$2188  = { \sel_l13_s0$769 [8], \$1768 , \$1765 , \$1762  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2189  = \sel_l15_s0$835 ;
+    if (i__ready) begin
+      \$2189  = { \$1791 , \$1790 , \$1787 , \$1784  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2190  = \sel_l15_s0$837 ;
+    if (i__ready) begin
+      \$2190  = { \$1815 , \$1813 , \$1810 , \$1806  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2191  = \sel_l15_s0$839 ;
+    if (i__ready) begin
+      \$2191  = { \$1841 , \$1838 , \$1835 , \$1831  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2192  = \sel_l15_s0$841 ;
+    if (i__ready) begin
+      \$2192  = { \$1867 , \$1863 , \$1859 , \$1856  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2193  = \sel_l15_s0$843 ;
+    if (i__ready) begin
+      \$2193  = { \$1895 , \$1890 , \$1886 , \$1883  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2194  = \sel_l15_s0$845 ;
+    if (i__ready) begin
+      \$2194  = { \$1924 , \$1918 , \$1914 , \$1910  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2195  = \sel_l15_s0$847 ;
+    if (i__ready) begin
+      \$2195  = { \$1955 , \$1948 , \$1944 , \$1940  };
     end
   end
   assign advance = i__ready;
-  assign valid_s1 = o__valid;
+  assign valid_s7 = o__valid;
   assign sel_key0 = \$4 [7:0];
   assign sel_key1 = \$7 [7:0];
   assign sel_key2 = \$10 [7:0];
@@ -9034,23 +7781,56 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign sel_key14 = \$46 [7:0];
   assign sel_key15 = \$49 [7:0];
   assign sel_beats = { \$169 , \$168 , \$167 , \$166 , \$165 , \$164 , \$163 , \$162 , \$161 , \$160 , \$159 , \$158 , \$157 , \$156 , \$155 , \$154 , \$153 , \$152 , \$151 , \$150 , \$149 , \$148 , \$147 , \$146 , \$145 , \$144 , \$143 , \$142 , \$141 , \$140 , \$139 , \$138 , \$137 , \$136 , \$135 , \$134 , \$133 , \$132 , \$131 , \$130 , \$129 , \$128 , \$127 , \$126 , \$125 , \$124 , \$123 , \$122 , \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50  };
-  assign sel_keep = { \$1537 , \$1529 , \$1521 , \$1513 , \$1505 , \$1497 , \$1489 , \$1481 , \$1473 , \$1465 , \$1457 , \$1449 , \$1441 , \$1433 , \$1425 , \$1417  };
-  assign sel_pre0 = 5'h00;
-  assign sel_pre1 = { 4'h0, \$1417  };
-  assign sel_pre2 = { 3'h0, sel_pre_1_1_0_c, sel_pre_1_1_0_s };
-  assign sel_pre3 = { sel_pre_2_2_4_s, sel_pre_2_2_3_s, sel_pre_2_2_2_s, sel_pre_2_2_1_s, sel_pre_2_2_0_s };
-  assign sel_pre4 = { sel_pre_2_3_4_s, sel_pre_2_3_3_s, sel_pre_2_3_2_s, sel_pre_2_3_1_s, sel_pre_2_3_0_s };
-  assign sel_pre5 = { sel_pre_4_4_4_s, sel_pre_4_4_3_s, sel_pre_4_4_2_s, sel_pre_4_4_1_s, sel_pre_4_4_0_s };
-  assign sel_pre6 = { sel_pre_4_5_4_s, sel_pre_4_5_3_s, sel_pre_4_5_2_s, sel_pre_4_5_1_s, sel_pre_4_5_0_s };
-  assign sel_pre7 = { sel_pre_4_6_4_s, sel_pre_4_6_3_s, sel_pre_4_6_2_s, sel_pre_4_6_1_s, sel_pre_4_6_0_s };
-  assign sel_pre8 = { sel_pre_4_7_4_s, sel_pre_4_7_3_s, sel_pre_4_7_2_s, sel_pre_4_7_1_s, sel_pre_4_7_0_s };
-  assign sel_pre9 = { sel_pre_8_8_4_s, sel_pre_8_8_3_s, sel_pre_8_8_2_s, sel_pre_8_8_1_s, sel_pre_8_8_0_s };
-  assign sel_pre10 = { sel_pre_8_9_4_s, sel_pre_8_9_3_s, sel_pre_8_9_2_s, sel_pre_8_9_1_s, sel_pre_8_9_0_s };
-  assign sel_pre11 = { sel_pre_8_10_4_s, sel_pre_8_10_3_s, sel_pre_8_10_2_s, sel_pre_8_10_1_s, sel_pre_8_10_0_s };
-  assign sel_pre12 = { sel_pre_8_11_4_s, sel_pre_8_11_3_s, sel_pre_8_11_2_s, sel_pre_8_11_1_s, sel_pre_8_11_0_s };
-  assign sel_pre13 = { sel_pre_8_12_4_s, sel_pre_8_12_3_s, sel_pre_8_12_2_s, sel_pre_8_12_1_s, sel_pre_8_12_0_s };
-  assign sel_pre14 = { sel_pre_8_13_4_s, sel_pre_8_13_3_s, sel_pre_8_13_2_s, sel_pre_8_13_1_s, sel_pre_8_13_0_s };
-  assign sel_pre15 = { sel_pre_8_14_4_s, sel_pre_8_14_3_s, sel_pre_8_14_2_s, sel_pre_8_14_1_s, sel_pre_8_14_0_s };
+  assign sel_keep = { \$1425 , \$1424 , \$1423 , \$1422 , \$1421 , \$1420 , \$1419 , \$1418 , \$1417 , \$1416 , \$1415 , \$1414 , \$1413 , \$1412 , \$1411 , \$1410  };
+  assign sel_pre0_1 = { sel_p0_1_0_c, sel_p0_1_0_s };
+  assign sel_pre0_3 = { 1'h0, sel_p0_3_0_c, sel_p0_3_0_s };
+  assign sel_pre0_5 = { 1'h0, sel_p0_5_0_c, sel_p0_5_0_s };
+  assign sel_pre0_7 = { 2'h0, sel_p0_7_0_c, sel_p0_7_0_s };
+  assign sel_pre0_9 = { 2'h0, sel_p0_9_0_c, sel_p0_9_0_s };
+  assign sel_pre0_11 = { 2'h0, sel_p0_11_0_c, sel_p0_11_0_s };
+  assign sel_pre0_13 = { 2'h0, sel_p0_13_0_c, sel_p0_13_0_s };
+  assign sel_pre1_2 = { sel_p1_2_1_s, sel_p1_2_0_s };
+  assign sel_pre1_3 = { sel_p1_3_2_s, sel_p1_3_1_s, sel_p1_3_0_s };
+  assign sel_pre1_6 = { sel_p1_6_2_s, sel_p1_6_1_s, sel_p1_6_0_s };
+  assign sel_pre1_7 = { sel_p1_7_3_s, sel_p1_7_2_s, sel_p1_7_1_s, sel_p1_7_0_s };
+  assign sel_pre1_10 = { sel_p1_10_3_s, sel_p1_10_2_s, sel_p1_10_1_s, sel_p1_10_0_s };
+  assign sel_pre1_11 = { sel_p1_11_3_s, sel_p1_11_2_s, sel_p1_11_1_s, sel_p1_11_0_s };
+  assign sel_pre1_14 = { sel_p1_14_3_s, sel_p1_14_2_s, sel_p1_14_1_s, sel_p1_14_0_s };
+  assign sel_pre2_4 = { sel_p2_4_2_s, sel_p2_4_1_s, sel_p2_4_0_s };
+  assign sel_pre2_5 = { sel_p2_5_2_s, sel_p2_5_1_s, sel_p2_5_0_s };
+  assign sel_pre2_6 = { sel_p2_6_2_s, sel_p2_6_1_s, sel_p2_6_0_s };
+  assign sel_pre2_7 = { sel_p2_7_3_s, sel_p2_7_2_s, sel_p2_7_1_s, sel_p2_7_0_s };
+  assign sel_pre2_12 = { sel_p2_12_3_s, sel_p2_12_2_s, sel_p2_12_1_s, sel_p2_12_0_s };
+  assign sel_pre2_13 = { sel_p2_13_3_s, sel_p2_13_2_s, sel_p2_13_1_s, sel_p2_13_0_s };
+  assign sel_pre2_14 = { sel_p2_14_3_s, sel_p2_14_2_s, sel_p2_14_1_s, sel_p2_14_0_s };
+  assign sel_pre3_8 = { sel_p3_8_3_s, sel_p3_8_2_s, sel_p3_8_1_s, sel_p3_8_0_s };
+  assign sel_pre3_9 = { sel_p3_9_3_s, sel_p3_9_2_s, sel_p3_9_1_s, sel_p3_9_0_s };
+  assign sel_pre3_10 = { sel_p3_10_3_s, sel_p3_10_2_s, sel_p3_10_1_s, sel_p3_10_0_s };
+  assign sel_pre3_11 = { sel_p3_11_3_s, sel_p3_11_2_s, sel_p3_11_1_s, sel_p3_11_0_s };
+  assign sel_pre3_12 = { sel_p3_12_3_s, sel_p3_12_2_s, sel_p3_12_1_s, sel_p3_12_0_s };
+  assign sel_pre3_13 = { sel_p3_13_3_s, sel_p3_13_2_s, sel_p3_13_1_s, sel_p3_13_0_s };
+  assign sel_pre3_14 = { sel_p3_14_3_s, sel_p3_14_2_s, sel_p3_14_1_s, sel_p3_14_0_s };
+  assign sel_dl1_r0_wp = wr__addr;
+  assign wr__data = i__payload;
+  assign wr__en = i__ready;
+  assign sel_dl1_r0_rp = rd__addr;
+  assign rd__data = sel_dl1_r0_q;
+  assign sel_sel0 = { \$1621 , \$1619 , \$1617 , \$1615 , \$1613 , \$1611 , \$1609 , \$1607 , \sel_l11_s0$752 [0] };
+  assign sel_sel1 = { \$1639 , \$1637 , \$1635 , \$1633 , \$1631 , \$1629 , \$1627 , \$1625 , \$1623  };
+  assign sel_sel2 = { \$1657 , \$1655 , \$1653 , \$1651 , \$1649 , \$1647 , \$1645 , \$1643 , \$1641  };
+  assign sel_sel3 = { \$1675 , \$1673 , \$1671 , \$1669 , \$1667 , \$1665 , \$1663 , \$1661 , \$1659  };
+  assign sel_sel4 = { \$1693 , \$1691 , \$1689 , \$1687 , \$1685 , \$1683 , \$1681 , \$1679 , \$1677  };
+  assign sel_sel5 = { \$1711 , \$1709 , \$1707 , \$1705 , \$1703 , \$1701 , \$1699 , \$1697 , \$1695  };
+  assign sel_sel6 = { \$1729 , \$1727 , \$1725 , \$1723 , \$1721 , \$1719 , \$1717 , \$1715 , \$1713  };
+  assign sel_sel7 = { \$1747 , \$1745 , \$1743 , \$1741 , \$1739 , \$1737 , \$1735 , \$1733 , \$1731  };
+  assign sel_idx0 = { \sel_l13_s0$769 [8], \$1768 , \$1765 , \$1762  };
+  assign sel_idx1 = { \$1791 , \$1790 , \$1787 , \$1784  };
+  assign sel_idx2 = { \$1815 , \$1813 , \$1810 , \$1806  };
+  assign sel_idx3 = { \$1841 , \$1838 , \$1835 , \$1831  };
+  assign sel_idx4 = { \$1867 , \$1863 , \$1859 , \$1856  };
+  assign sel_idx5 = { \$1895 , \$1890 , \$1886 , \$1883  };
+  assign sel_idx6 = { \$1924 , \$1918 , \$1914 , \$1910  };
+  assign sel_idx7 = { \$1955 , \$1948 , \$1944 , \$1940  };
   assign \i__payload.data  = i__payload;
   assign \i__payload.data[0]  = i__payload[7:0];
   assign \i__payload.data[1]  = i__payload[15:8];
@@ -9103,557 +7883,22 @@ module nm_topk_8_16_int8_rank(i__valid, o__ready, clk, rst, i__ready, o__payload
   assign \o__payload.index[5]  = o__payload[103:100];
   assign \o__payload.index[6]  = o__payload[107:104];
   assign \o__payload.index[7]  = o__payload[111:108];
-  assign o__payload[111:108] = \sel_l5_s0$669 ;
-  assign o__payload[79:72] = \sel_l5_s0$668 ;
-  assign o__payload[107:104] = \sel_l5_s0$667 ;
-  assign o__payload[71:64] = \sel_l5_s0$666 ;
-  assign o__payload[103:100] = \sel_l5_s0$665 ;
-  assign o__payload[63:56] = \sel_l5_s0$664 ;
-  assign o__payload[99:96] = \sel_l5_s0$663 ;
-  assign o__payload[55:48] = \sel_l5_s0$662 ;
-  assign o__payload[95:92] = \sel_l5_s0$661 ;
-  assign o__payload[47:40] = \sel_l5_s0$660 ;
-  assign o__payload[91:88] = \sel_l5_s0$659 ;
-  assign o__payload[39:32] = \sel_l5_s0$658 ;
-  assign o__payload[87:84] = \sel_l5_s0$657 ;
-  assign o__payload[31:24] = \sel_l5_s0$656 ;
-  assign o__payload[83:80] = \sel_l5_s0$655 ;
-  assign o__payload[23:16] = \sel_l5_s0$654 ;
-  assign o__payload[15:0] = sel_l5_s0;
-  assign \$1414  = 1'h0;
-  assign \$1415  = 1'h0;
-  assign \$1416  = 1'h0;
-  assign \$1417  = \$1410 ;
-  assign \$1422  = 1'h0;
-  assign \$1423  = 1'h0;
-  assign \$1424  = 1'h0;
-  assign \$1425  = \$1418 ;
-  assign \$1430  = 1'h0;
-  assign \$1431  = 1'h0;
-  assign \$1432  = 1'h0;
-  assign \$1433  = \$1426 ;
-  assign \$1438  = 1'h0;
-  assign \$1439  = 1'h0;
-  assign \$1440  = 1'h0;
-  assign \$1441  = \$1434 ;
-  assign \$1446  = 1'h0;
-  assign \$1447  = 1'h0;
-  assign \$1448  = 1'h0;
-  assign \$1449  = \$1442 ;
-  assign \$1454  = 1'h0;
-  assign \$1455  = 1'h0;
-  assign \$1456  = 1'h0;
-  assign \$1457  = \$1450 ;
-  assign \$1462  = 1'h0;
-  assign \$1463  = 1'h0;
-  assign \$1464  = 1'h0;
-  assign \$1465  = \$1458 ;
-  assign \$1470  = 1'h0;
-  assign \$1471  = 1'h0;
-  assign \$1472  = 1'h0;
-  assign \$1473  = \$1466 ;
-  assign \$1478  = 1'h0;
-  assign \$1479  = 1'h0;
-  assign \$1480  = 1'h0;
-  assign \$1481  = \$1474 ;
-  assign \$1486  = 1'h0;
-  assign \$1487  = 1'h0;
-  assign \$1488  = 1'h0;
-  assign \$1489  = \$1482 ;
-  assign \$1494  = 1'h0;
-  assign \$1495  = 1'h0;
-  assign \$1496  = 1'h0;
-  assign \$1497  = \$1490 ;
-  assign \$1502  = 1'h0;
-  assign \$1503  = 1'h0;
-  assign \$1504  = 1'h0;
-  assign \$1505  = \$1498 ;
-  assign \$1510  = 1'h0;
-  assign \$1511  = 1'h0;
-  assign \$1512  = 1'h0;
-  assign \$1513  = \$1506 ;
-  assign \$1518  = 1'h0;
-  assign \$1519  = 1'h0;
-  assign \$1520  = 1'h0;
-  assign \$1521  = \$1514 ;
-  assign \$1526  = 1'h0;
-  assign \$1527  = 1'h0;
-  assign \$1528  = 1'h0;
-  assign \$1529  = \$1522 ;
-  assign \$1534  = 1'h0;
-  assign \$1535  = 1'h0;
-  assign \$1536  = 1'h0;
-  assign \$1537  = \$1530 ;
-  assign sel_pre_2_2_2_s = sel_pre_2_2_1_c;
-  assign sel_pre_2_2_2_c = 1'h0;
-  assign sel_pre_2_2_3_s = 1'h0;
-  assign sel_pre_2_2_3_c = 1'h0;
-  assign sel_pre_2_2_4_s = 1'h0;
-  assign sel_pre_2_2_4_c = 1'h0;
-  assign \$1543  = 1'h0;
-  assign sel_pre_2_3_2_s = sel_pre_2_3_1_c;
-  assign \$1544  = 1'h0;
-  assign \$1545  = 1'h0;
-  assign \$1546  = 1'h0;
-  assign \$1547  = 1'h0;
-  assign sel_pre_2_3_2_c = 1'h0;
-  assign \$1548  = 1'h0;
-  assign sel_pre_2_3_3_s = 1'h0;
-  assign \$1549  = 1'h0;
-  assign \$1550  = 1'h0;
-  assign \$1551  = 1'h0;
-  assign \$1552  = 1'h0;
-  assign sel_pre_2_3_3_c = 1'h0;
-  assign \$1553  = 1'h0;
-  assign sel_pre_2_3_4_s = 1'h0;
-  assign \$1554  = 1'h0;
-  assign \$1555  = 1'h0;
-  assign \$1556  = 1'h0;
-  assign \$1557  = 1'h0;
-  assign sel_pre_2_3_4_c = 1'h0;
-  assign sel_pre_2_6_2_s = sel_pre_2_6_1_c;
-  assign sel_pre_2_6_2_c = 1'h0;
-  assign sel_pre_2_6_3_s = 1'h0;
-  assign sel_pre_2_6_3_c = 1'h0;
-  assign sel_pre_2_6_4_s = 1'h0;
-  assign sel_pre_2_6_4_c = 1'h0;
-  assign \$1563  = 1'h0;
-  assign sel_pre_2_7_2_s = sel_pre_2_7_1_c;
-  assign \$1564  = 1'h0;
-  assign \$1565  = 1'h0;
-  assign \$1566  = 1'h0;
-  assign \$1567  = 1'h0;
-  assign sel_pre_2_7_2_c = 1'h0;
-  assign \$1568  = 1'h0;
-  assign sel_pre_2_7_3_s = 1'h0;
-  assign \$1569  = 1'h0;
-  assign \$1570  = 1'h0;
-  assign \$1571  = 1'h0;
-  assign \$1572  = 1'h0;
-  assign sel_pre_2_7_3_c = 1'h0;
-  assign \$1573  = 1'h0;
-  assign sel_pre_2_7_4_s = 1'h0;
-  assign \$1574  = 1'h0;
-  assign \$1575  = 1'h0;
-  assign \$1576  = 1'h0;
-  assign \$1577  = 1'h0;
-  assign sel_pre_2_7_4_c = 1'h0;
-  assign sel_pre_2_10_2_s = sel_pre_2_10_1_c;
-  assign sel_pre_2_10_2_c = 1'h0;
-  assign sel_pre_2_10_3_s = 1'h0;
-  assign sel_pre_2_10_3_c = 1'h0;
-  assign sel_pre_2_10_4_s = 1'h0;
-  assign sel_pre_2_10_4_c = 1'h0;
-  assign \$1583  = 1'h0;
-  assign sel_pre_2_11_2_s = sel_pre_2_11_1_c;
-  assign \$1584  = 1'h0;
-  assign \$1585  = 1'h0;
-  assign \$1586  = 1'h0;
-  assign \$1587  = 1'h0;
-  assign sel_pre_2_11_2_c = 1'h0;
-  assign \$1588  = 1'h0;
-  assign sel_pre_2_11_3_s = 1'h0;
-  assign \$1589  = 1'h0;
-  assign \$1590  = 1'h0;
-  assign \$1591  = 1'h0;
-  assign \$1592  = 1'h0;
-  assign sel_pre_2_11_3_c = 1'h0;
-  assign \$1593  = 1'h0;
-  assign sel_pre_2_11_4_s = 1'h0;
-  assign \$1594  = 1'h0;
-  assign \$1595  = 1'h0;
-  assign \$1596  = 1'h0;
-  assign \$1597  = 1'h0;
-  assign sel_pre_2_11_4_c = 1'h0;
-  assign sel_pre_2_14_2_s = sel_pre_2_14_1_c;
-  assign sel_pre_2_14_2_c = 1'h0;
-  assign sel_pre_2_14_3_s = 1'h0;
-  assign sel_pre_2_14_3_c = 1'h0;
-  assign sel_pre_2_14_4_s = 1'h0;
-  assign sel_pre_2_14_4_c = 1'h0;
-  assign \$1603  = 1'h0;
-  assign sel_pre_2_15_2_s = sel_pre_2_15_1_c;
-  assign \$1604  = 1'h0;
-  assign \$1605  = 1'h0;
-  assign \$1606  = 1'h0;
-  assign \$1607  = 1'h0;
-  assign sel_pre_2_15_2_c = 1'h0;
-  assign \$1608  = 1'h0;
-  assign sel_pre_2_15_3_s = 1'h0;
-  assign \$1609  = 1'h0;
-  assign \$1610  = 1'h0;
-  assign \$1611  = 1'h0;
-  assign \$1612  = 1'h0;
-  assign sel_pre_2_15_3_c = 1'h0;
-  assign \$1613  = 1'h0;
-  assign sel_pre_2_15_4_s = 1'h0;
-  assign \$1614  = 1'h0;
-  assign \$1615  = 1'h0;
-  assign \$1616  = 1'h0;
-  assign \$1617  = 1'h0;
-  assign sel_pre_2_15_4_c = 1'h0;
-  assign sel_pre_4_4_3_s = sel_pre_4_4_2_c;
-  assign sel_pre_4_4_3_c = 1'h0;
-  assign sel_pre_4_4_4_s = 1'h0;
-  assign sel_pre_4_4_4_c = 1'h0;
-  assign \$1623  = sel_pre_2_3_1_c;
-  assign \$1624  = 1'h0;
-  assign \$1625  = 1'h0;
-  assign \$1626  = 1'h0;
-  assign sel_pre_4_5_2_c = \$1627 ;
-  assign \$1628  = 1'h0;
-  assign sel_pre_4_5_3_s = \$1627 ;
-  assign \$1629  = 1'h0;
-  assign \$1630  = 1'h0;
-  assign \$1631  = 1'h0;
-  assign \$1632  = 1'h0;
-  assign sel_pre_4_5_3_c = 1'h0;
-  assign \$1633  = 1'h0;
-  assign sel_pre_4_5_4_s = 1'h0;
-  assign \$1634  = 1'h0;
-  assign \$1635  = 1'h0;
-  assign \$1636  = 1'h0;
-  assign \$1637  = 1'h0;
-  assign sel_pre_4_5_4_c = 1'h0;
-  assign \$1648  = 1'h0;
-  assign sel_pre_4_6_3_s = sel_pre_4_6_2_c;
-  assign \$1649  = 1'h0;
-  assign \$1650  = 1'h0;
-  assign \$1651  = 1'h0;
-  assign \$1652  = 1'h0;
-  assign sel_pre_4_6_3_c = 1'h0;
-  assign \$1653  = 1'h0;
-  assign sel_pre_4_6_4_s = 1'h0;
-  assign \$1654  = 1'h0;
-  assign \$1655  = 1'h0;
-  assign \$1656  = 1'h0;
-  assign \$1657  = 1'h0;
-  assign sel_pre_4_6_4_c = 1'h0;
-  assign \$1668  = 1'h0;
-  assign sel_pre_4_7_3_s = sel_pre_4_7_2_c;
-  assign \$1669  = 1'h0;
-  assign \$1670  = 1'h0;
-  assign \$1671  = 1'h0;
-  assign \$1672  = 1'h0;
-  assign sel_pre_4_7_3_c = 1'h0;
-  assign \$1673  = 1'h0;
-  assign sel_pre_4_7_4_s = 1'h0;
-  assign \$1674  = 1'h0;
-  assign \$1675  = 1'h0;
-  assign \$1676  = 1'h0;
-  assign \$1677  = 1'h0;
-  assign sel_pre_4_7_4_c = 1'h0;
-  assign sel_pre_4_12_3_s = sel_pre_4_12_2_c;
-  assign sel_pre_4_12_3_c = 1'h0;
-  assign sel_pre_4_12_4_s = 1'h0;
-  assign sel_pre_4_12_4_c = 1'h0;
-  assign \$1683  = sel_pre_2_11_1_c;
-  assign \$1684  = 1'h0;
-  assign \$1685  = 1'h0;
-  assign \$1686  = 1'h0;
-  assign sel_pre_4_13_2_c = \$1687 ;
-  assign \$1688  = 1'h0;
-  assign sel_pre_4_13_3_s = \$1687 ;
-  assign \$1689  = 1'h0;
-  assign \$1690  = 1'h0;
-  assign \$1691  = 1'h0;
-  assign \$1692  = 1'h0;
-  assign sel_pre_4_13_3_c = 1'h0;
-  assign \$1693  = 1'h0;
-  assign sel_pre_4_13_4_s = 1'h0;
-  assign \$1694  = 1'h0;
-  assign \$1695  = 1'h0;
-  assign \$1696  = 1'h0;
-  assign \$1697  = 1'h0;
-  assign sel_pre_4_13_4_c = 1'h0;
-  assign \$1708  = 1'h0;
-  assign sel_pre_4_14_3_s = sel_pre_4_14_2_c;
-  assign \$1709  = 1'h0;
-  assign \$1710  = 1'h0;
-  assign \$1711  = 1'h0;
-  assign \$1712  = 1'h0;
-  assign sel_pre_4_14_3_c = 1'h0;
-  assign \$1713  = 1'h0;
-  assign sel_pre_4_14_4_s = 1'h0;
-  assign \$1714  = 1'h0;
-  assign \$1715  = 1'h0;
-  assign \$1716  = 1'h0;
-  assign \$1717  = 1'h0;
-  assign sel_pre_4_14_4_c = 1'h0;
-  assign \$1728  = 1'h0;
-  assign sel_pre_4_15_3_s = sel_pre_4_15_2_c;
-  assign \$1729  = 1'h0;
-  assign \$1730  = 1'h0;
-  assign \$1731  = 1'h0;
-  assign \$1732  = 1'h0;
-  assign sel_pre_4_15_3_c = 1'h0;
-  assign \$1733  = 1'h0;
-  assign sel_pre_4_15_4_s = 1'h0;
-  assign \$1734  = 1'h0;
-  assign \$1735  = 1'h0;
-  assign \$1736  = 1'h0;
-  assign \$1737  = 1'h0;
-  assign sel_pre_4_15_4_c = 1'h0;
-  assign sel_pre_8_8_4_s = sel_pre_8_8_3_c;
-  assign sel_pre_8_8_4_c = 1'h0;
-  assign \$1743  = sel_pre_4_7_2_s;
-  assign \$1744  = 1'h0;
-  assign \$1745  = 1'h0;
-  assign \$1746  = 1'h0;
-  assign sel_pre_8_9_2_c = \$1747 ;
-  assign \$1748  = sel_pre_4_7_2_c;
-  assign \$1749  = 1'h0;
-  assign \$1750  = 1'h0;
-  assign \$1751  = 1'h0;
-  assign sel_pre_8_9_3_c = \$1752 ;
-  assign \$1753  = 1'h0;
-  assign sel_pre_8_9_4_s = \$1752 ;
-  assign \$1754  = 1'h0;
-  assign \$1755  = 1'h0;
-  assign \$1756  = 1'h0;
-  assign \$1757  = 1'h0;
-  assign sel_pre_8_9_4_c = 1'h0;
-  assign \$1768  = sel_pre_4_7_2_c;
-  assign \$1769  = 1'h0;
-  assign \$1770  = 1'h0;
-  assign \$1771  = 1'h0;
-  assign sel_pre_8_10_3_c = \$1772 ;
-  assign \$1773  = 1'h0;
-  assign sel_pre_8_10_4_s = \$1772 ;
-  assign \$1774  = 1'h0;
-  assign \$1775  = 1'h0;
-  assign \$1776  = 1'h0;
-  assign \$1777  = 1'h0;
-  assign sel_pre_8_10_4_c = 1'h0;
-  assign \$1788  = sel_pre_4_7_2_c;
-  assign \$1789  = 1'h0;
-  assign \$1790  = 1'h0;
-  assign \$1791  = 1'h0;
-  assign sel_pre_8_11_3_c = \$1792 ;
-  assign \$1793  = 1'h0;
-  assign sel_pre_8_11_4_s = \$1792 ;
-  assign \$1794  = 1'h0;
-  assign \$1795  = 1'h0;
-  assign \$1796  = 1'h0;
-  assign \$1797  = 1'h0;
-  assign sel_pre_8_11_4_c = 1'h0;
-  assign \$1813  = 1'h0;
-  assign sel_pre_8_12_4_s = sel_pre_8_12_3_c;
-  assign \$1814  = 1'h0;
-  assign \$1815  = 1'h0;
-  assign \$1816  = 1'h0;
-  assign \$1817  = 1'h0;
-  assign sel_pre_8_12_4_c = 1'h0;
-  assign \$1833  = 1'h0;
-  assign sel_pre_8_13_4_s = sel_pre_8_13_3_c;
-  assign \$1834  = 1'h0;
-  assign \$1835  = 1'h0;
-  assign \$1836  = 1'h0;
-  assign \$1837  = 1'h0;
-  assign sel_pre_8_13_4_c = 1'h0;
-  assign \$1853  = 1'h0;
-  assign sel_pre_8_14_4_s = sel_pre_8_14_3_c;
-  assign \$1854  = 1'h0;
-  assign \$1855  = 1'h0;
-  assign \$1856  = 1'h0;
-  assign \$1857  = 1'h0;
-  assign sel_pre_8_14_4_c = 1'h0;
-  assign \$1873  = 1'h0;
-  assign sel_pre_8_15_4_s = sel_pre_8_15_3_c;
-  assign \$1874  = 1'h0;
-  assign \$1875  = 1'h0;
-  assign \$1876  = 1'h0;
-  assign \$1877  = 1'h0;
-  assign sel_pre_8_15_4_c = 1'h0;
-  assign \$1878  = 1'h1;
-  assign \$1879  = \$1410 ;
-  assign \$1880  = 1'h1;
-  assign \$1881  = \$1410 ;
-  assign \$1882  = 1'h1;
-  assign \$1883  = \$1410 ;
-  assign \$1884  = 1'h1;
-  assign \$1885  = \$1410 ;
-  assign \$1886  = 1'h1;
-  assign \$1887  = \$1410 ;
-  assign \$1888  = 1'h1;
-  assign \$1889  = \$1410 ;
-  assign \$1890  = 1'h1;
-  assign \$1891  = \$1410 ;
-  assign \$1892  = 1'h1;
-  assign \$1893  = \$1410 ;
-  assign \$2039  = \$1417 ;
-  assign \$2041  = \$1417 ;
-  assign \$2043  = \$1417 ;
-  assign \$2045  = \$1417 ;
-  assign \$2047  = \$1417 ;
-  assign \$2049  = \$1417 ;
-  assign \$2051  = \$1417 ;
-  assign \$2053  = \$1417 ;
-  assign \$3166  = 1'h1;
-  assign \$3167  = \$1410 ;
-  assign \$3168  = 1'h1;
-  assign \$3169  = \$1410 ;
-  assign \$3170  = 1'h1;
-  assign \$3171  = \$1410 ;
-  assign \$3172  = 1'h1;
-  assign \$3173  = \$1410 ;
-  assign \$3174  = 4'h0;
-  assign \$3183 [3:1] = 3'h0;
-  assign \$3183 [0] = \$3176 ;
-  assign \$3184  = { 3'h0, \$3176  };
-  assign { \$3193 [3:2], \$3193 [0] } = 3'h0;
-  assign \$3193 [1] = \$3188 ;
-  assign \$3202 [3:2] = 2'h0;
-  assign \$3202 [1:0] = { \$3197 , \$3195  };
-  assign { \$3213 [3], \$3213 [1:0] } = 3'h0;
-  assign \$3213 [2] = \$3210 ;
-  assign { \$3222 [3], \$3222 [1] } = 2'h0;
-  assign { \$3222 [2], \$3222 [0] } = { \$3219 , \$3215  };
-  assign { \$3232 [3], \$3232 [0] } = 2'h0;
-  assign \$3232 [2:1] = { \$3229 , \$3227  };
-  assign \$3241 [3] = 1'h0;
-  assign \$3241 [2:0] = { \$3238 , \$3236 , \$3234  };
-  assign \$3253 [2:0] = 3'h0;
-  assign \$3253 [3] = \$3252 ;
-  assign \$3255  = \$1417 ;
-  assign \$3257  = \$1417 ;
-  assign \$3259  = \$1417 ;
-  assign \$3261  = \$1417 ;
-  assign \$3263 [3:1] = 3'h0;
-  assign \$3263 [0] = \$3256 ;
-  assign { \$3272 [3:2], \$3272 [0] } = 3'h0;
-  assign \$3272 [1] = \$3267 ;
-  assign \$3282 [3:2] = 2'h0;
-  assign \$3282 [1:0] = { \$3277 , \$3275  };
-  assign { \$3291 [3], \$3291 [1:0] } = 3'h0;
-  assign \$3291 [2] = \$3288 ;
-  assign { \$3302 [3], \$3302 [1] } = 2'h0;
-  assign { \$3302 [2], \$3302 [0] } = { \$3299 , \$3295  };
-  assign { \$3311 [3], \$3311 [0] } = 2'h0;
-  assign \$3311 [2:1] = { \$3308 , \$3306  };
-  assign \$3321 [3] = 1'h0;
-  assign \$3321 [2:0] = { \$3318 , \$3316 , \$3314  };
-  assign \$3330 [2:0] = 3'h0;
-  assign \$3330 [3] = \$3329 ;
-  assign \$3342 [2:1] = 2'h0;
-  assign { \$3342 [3], \$3342 [0] } = { \$3341 , \$3335  };
-  assign { \$3352 [3:2], \$3352 [0] } = 3'h0;
-  assign \$3352 [1] = \$3347 ;
-  assign \$3361 [3:2] = 2'h0;
-  assign \$3361 [1:0] = { \$3356 , \$3354  };
-  assign { \$3371 [3], \$3371 [1:0] } = 3'h0;
-  assign \$3371 [2] = \$3368 ;
-  assign { \$3380 [3], \$3380 [1] } = 2'h0;
-  assign { \$3380 [2], \$3380 [0] } = { \$3377 , \$3373  };
-  assign { \$3391 [3], \$3391 [0] } = 2'h0;
-  assign \$3391 [2:1] = { \$3388 , \$3386  };
-  assign \$3400 [3] = 1'h0;
-  assign \$3400 [2:0] = { \$3397 , \$3395 , \$3393  };
-  assign \$3410 [2:0] = 3'h0;
-  assign \$3410 [3] = \$3409 ;
-  assign \$3419 [2:1] = 2'h0;
-  assign { \$3419 [3], \$3419 [0] } = { \$3418 , \$3412  };
-  assign { \$3431 [2], \$3431 [0] } = 2'h0;
-  assign { \$3431 [3], \$3431 [1] } = { \$3430 , \$3426  };
-  assign \$3441 [3:2] = 2'h0;
-  assign \$3441 [1:0] = { \$3436 , \$3434  };
-  assign { \$3450 [3], \$3450 [1:0] } = 3'h0;
-  assign \$3450 [2] = \$3447 ;
-  assign { \$3460 [3], \$3460 [1] } = 2'h0;
-  assign { \$3460 [2], \$3460 [0] } = { \$3457 , \$3453  };
-  assign { \$3469 [3], \$3469 [0] } = 2'h0;
-  assign \$3469 [2:1] = { \$3466 , \$3464  };
-  assign \$3480 [3] = 1'h0;
-  assign \$3480 [2:0] = { \$3477 , \$3475 , \$3473  };
-  assign \$3489 [2:0] = 3'h0;
-  assign \$3489 [3] = \$3488 ;
-  assign \$3499 [2:1] = 2'h0;
-  assign { \$3499 [3], \$3499 [0] } = { \$3498 , \$3492  };
-  assign { \$3508 [2], \$3508 [0] } = 2'h0;
-  assign { \$3508 [3], \$3508 [1] } = { \$3507 , \$3503  };
-  assign \$3520 [2] = 1'h0;
-  assign { \$3520 [3], \$3520 [1:0] } = { \$3519 , \$3515 , \$3513  };
-  assign { \$3530 [3], \$3530 [1:0] } = 3'h0;
-  assign \$3530 [2] = \$3527 ;
-  assign { \$3539 [3], \$3539 [1] } = 2'h0;
-  assign { \$3539 [2], \$3539 [0] } = { \$3536 , \$3532  };
-  assign { \$3549 [3], \$3549 [0] } = 2'h0;
-  assign \$3549 [2:1] = { \$3546 , \$3544  };
-  assign \$3558 [3] = 1'h0;
-  assign \$3558 [2:0] = { \$3555 , \$3553 , \$3551  };
-  assign \$3569 [2:0] = 3'h0;
-  assign \$3569 [3] = \$3568 ;
-  assign \$3578 [2:1] = 2'h0;
-  assign { \$3578 [3], \$3578 [0] } = { \$3577 , \$3571  };
-  assign { \$3588 [2], \$3588 [0] } = 2'h0;
-  assign { \$3588 [3], \$3588 [1] } = { \$3587 , \$3583  };
-  assign \$3597 [2] = 1'h0;
-  assign { \$3597 [3], \$3597 [1:0] } = { \$3596 , \$3592 , \$3590  };
-  assign \$3609 [1:0] = 2'h0;
-  assign \$3609 [3:2] = { \$3608 , \$3606  };
-  assign { \$3619 [3], \$3619 [1] } = 2'h0;
-  assign { \$3619 [2], \$3619 [0] } = { \$3616 , \$3612  };
-  assign { \$3628 [3], \$3628 [0] } = 2'h0;
-  assign \$3628 [2:1] = { \$3625 , \$3623  };
-  assign \$3638 [3] = 1'h0;
-  assign \$3638 [2:0] = { \$3635 , \$3633 , \$3631  };
-  assign \$3647 [2:0] = 3'h0;
-  assign \$3647 [3] = \$3646 ;
-  assign \$3658 [2:1] = 2'h0;
-  assign { \$3658 [3], \$3658 [0] } = { \$3657 , \$3651  };
-  assign { \$3667 [2], \$3667 [0] } = 2'h0;
-  assign { \$3667 [3], \$3667 [1] } = { \$3666 , \$3662  };
-  assign \$3677 [2] = 1'h0;
-  assign { \$3677 [3], \$3677 [1:0] } = { \$3676 , \$3672 , \$3670  };
-  assign \$3686 [1:0] = 2'h0;
-  assign \$3686 [3:2] = { \$3685 , \$3683  };
-  assign \$3698 [1] = 1'h0;
-  assign { \$3698 [3:2], \$3698 [0] } = { \$3697 , \$3695 , \$3691  };
-  assign { \$3708 [3], \$3708 [0] } = 2'h0;
-  assign \$3708 [2:1] = { \$3705 , \$3703  };
-  assign \$3717 [3] = 1'h0;
-  assign \$3717 [2:0] = { \$3714 , \$3712 , \$3710  };
-  assign \$3727 [2:0] = 3'h0;
-  assign \$3727 [3] = \$3726 ;
-  assign \$3736 [2:1] = 2'h0;
-  assign { \$3736 [3], \$3736 [0] } = { \$3735 , \$3729  };
-  assign { \$3747 [2], \$3747 [0] } = 2'h0;
-  assign { \$3747 [3], \$3747 [1] } = { \$3746 , \$3742  };
-  assign \$3756 [2] = 1'h0;
-  assign { \$3756 [3], \$3756 [1:0] } = { \$3755 , \$3751 , \$3749  };
-  assign \$3766 [1:0] = 2'h0;
-  assign \$3766 [3:2] = { \$3765 , \$3763  };
-  assign \$3775 [1] = 1'h0;
-  assign { \$3775 [3:2], \$3775 [0] } = { \$3774 , \$3772 , \$3768  };
-  assign \$3787 [0] = 1'h0;
-  assign \$3787 [3:1] = { \$3786 , \$3784 , \$3782  };
-  assign \$3797 [3] = 1'h0;
-  assign \$3797 [2:0] = { \$3794 , \$3792 , \$3790  };
-  assign \$3806 [2:0] = 3'h0;
-  assign \$3806 [3] = \$3805 ;
-  assign \$3816 [2:1] = 2'h0;
-  assign { \$3816 [3], \$3816 [0] } = { \$3815 , \$3809  };
-  assign { \$3825 [2], \$3825 [0] } = 2'h0;
-  assign { \$3825 [3], \$3825 [1] } = { \$3824 , \$3820  };
-  assign \$3836 [2] = 1'h0;
-  assign { \$3836 [3], \$3836 [1:0] } = { \$3835 , \$3831 , \$3829  };
-  assign \$3845 [1:0] = 2'h0;
-  assign \$3845 [3:2] = { \$3844 , \$3842  };
-  assign \$3855 [1] = 1'h0;
-  assign { \$3855 [3:2], \$3855 [0] } = { \$3854 , \$3852 , \$3848  };
-  assign \$3864 [0] = 1'h0;
-  assign \$3864 [3:1] = { \$3863 , \$3861 , \$3859  };
-  assign \$3876  = { \$3875 , \$3873 , \$3871 , \$3869  };
-  assign \$1895  = sel_pop0_2_0_c;
-  assign \$1897  = sel_pop0_2_0_c;
-  assign \$1899  = sel_pop0_2_0_c;
-  assign \$1901  = sel_pop0_2_0_c;
-  assign \$1903  = sel_pop0_2_0_c;
-  assign \$1905  = sel_pop0_2_0_c;
-  assign \$1907  = sel_pop0_2_0_c;
-  assign \$1909  = sel_pop0_2_0_c;
-  assign \$3175  = sel_pop0_2_0_c;
-  assign \$3177  = sel_pop0_2_0_c;
-  assign \$3179  = sel_pop0_2_0_c;
-  assign \$3181  = sel_pop0_2_0_c;
+  assign o__payload[111:108] = \sel_l15_s0$847 ;
+  assign o__payload[79:72] = \sel_l15_s0$846 ;
+  assign o__payload[107:104] = \sel_l15_s0$845 ;
+  assign o__payload[71:64] = \sel_l15_s0$844 ;
+  assign o__payload[103:100] = \sel_l15_s0$843 ;
+  assign o__payload[63:56] = \sel_l15_s0$842 ;
+  assign o__payload[99:96] = \sel_l15_s0$841 ;
+  assign o__payload[55:48] = \sel_l15_s0$840 ;
+  assign o__payload[95:92] = \sel_l15_s0$839 ;
+  assign o__payload[47:40] = \sel_l15_s0$838 ;
+  assign o__payload[91:88] = \sel_l15_s0$837 ;
+  assign o__payload[39:32] = \sel_l15_s0$836 ;
+  assign o__payload[87:84] = \sel_l15_s0$835 ;
+  assign o__payload[31:24] = \sel_l15_s0$834 ;
+  assign o__payload[83:80] = \sel_l15_s0$833 ;
+  assign o__payload[23:16] = \sel_l15_s0$832 ;
+  assign o__payload[15:0] = sel_l15_s0;
+  assign \$1622  = \sel_l11_s0$753 ;
 endmodule

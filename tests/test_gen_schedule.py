@@ -74,5 +74,10 @@ def test_live_bits_come_from_a_dry_run() -> None:
     cfg = TopKConfig(n=2, m=4, fmt="int8", arch="rank")
     live = cfg.architecture.live_bits()
     assert len(live) == len(cfg.architecture.layers())
-    assert live[0] == 4 * 8 + 4 * 8  # keys (|x| needs 8 bits) and the raw data
+    # keys only (|x| needs 8 bits): the raw data waits in LUT RAM, not in the stage registers
+    assert live[0] == 4 * 8
+    names = [la.name for la in cfg.architecture.layers()]
+    # the select layer registers the raw data again (read from the RAM for the compaction)
+    sel = names.index("select")
+    assert live[sel] == 4 + 2 * 3 + 4 * 8  # keep, one-hot selects (2 slots x 3), data
     assert live[-1] == 4 + 2 * 8 + 2 * 2  # mask, values, index: the output payload

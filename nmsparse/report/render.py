@@ -600,8 +600,13 @@ def summary(records: Sequence[dict], cross: list[dict] | None,
                  + (f"; failed: {', '.join(failed)}" if failed else "")
                  + (f"; not run: {', '.join(missing)}" if missing else "") + ".")
     lines += _flex_lines(ok)
+    stages = {(r["pattern"], r["fmt"], r.get("arch")): (r.get("params") or {}).get("pipeline")
+              for r in ok if r["unit"] == "topk"}
     for c in analysis.arch_comparisons(ok):
-        fm = (f"; Fmax {c.a} {c.fmax[0]:.0f} MHz vs {c.b} {c.fmax[1]:.0f} MHz"
+        sa, sb = stages.get((c.pattern, c.fmt, c.a)), stages.get((c.pattern, c.fmt, c.b))
+        fm = (f"; Fmax {c.a} {c.fmax[0]:.0f} MHz at {sa} register stages vs {c.b} "
+              f"{c.fmax[1]:.0f} MHz at {sb} (not an equal-clock comparison: only the rank "
+              f"selectors are scheduled for a clock)"
               if c.fmax[0] and c.fmax[1] else "")
         lines.append(f"Top-k {c.pattern} {c.fmt}: the {c.smaller} architecture is "
                      f"{c.ratio:.2f}x smaller ({c.transistors[0]:,} vs {c.transistors[1]:,} "

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import os
+import re
 import sys
 import tempfile
 import time
@@ -78,13 +79,25 @@ def select(hdl: Path, globs: list[str] | None, full: bool):
     return quick or mods[:3]
 
 
+_MEMORY = re.compile(r"^\s*reg\s+\[\d+:0\]\s+\S+\s+\[\d+:0\]\s*;", re.M)
+
+
+def has_memory(sc) -> bool:
+    """Whether the module's Verilog declares a memory (a LUT-RAM delay line)."""
+    return bool(_MEMORY.search(Path(sc.verilog).read_text()))
+
+
 def prove_module(sc, work: Path, *, full: bool, keys_done: set[str] | None = None):
     """All proofs of one module; returns a :class:`~verif.formal.results.ModuleProof`."""
     from . import compose, equiv, stream
     from .results import ModuleProof
 
     mp = ModuleProof(sc.module, sc.unit)
-    if sc.unit == "topk":
+    if sc.unit == "topk" and has_memory(sc):
+        # the datapath methods strip a pipeline of register chains; a delay line in LUT RAM
+        # (gen.pipeline.ram_delay) is not one: the regression checks these bit for bit
+        mp.datapath = "not run (LUT-RAM delay line)"
+    elif sc.unit == "topk":
         if keys_done is None or sc.fmt not in keys_done:
             mp.steps.append(equiv.prove_key(sc.fmt, work / f"key_{sc.fmt}"))
             if keys_done is not None:
