@@ -75,6 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--depth", type=int, default=None,
                         help="--weights memory: words per bank = groups per row "
                              "(default 1024 / M)")
+    parser.add_argument("--shift", type=_shift, default=None, metavar="ETA",
+                        help="linear, integer formats, weights in the stream: static S-PTS "
+                             "shift, one integer per layer or M comma-separated integers (one "
+                             "per group position); d = sat(x - eta) before the selector, the "
+                             "bias W eta added per group (DESIGN.md section 2)")
     parser.add_argument("--name", default=None, help="module name (default from the point)")
     parser.add_argument("--shipped", action="store_true",
                         help="emit every shipped design point and manifest.json")
@@ -100,11 +105,23 @@ def _pipeline(text: str) -> int | str:
                                          f"not {text!r}") from None
 
 
+def _shift(text: str) -> int | tuple[int, ...]:
+    try:
+        vals = tuple(int(t) for t in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--shift must be an integer or comma-separated "
+                                         f"integers, not {text!r}") from None
+    return vals[0] if len(vals) == 1 else vals
+
+
 def config_from_args(args: argparse.Namespace):
     """The design point the command line describes (validated)."""
     n, m = parse_pattern(args.pattern)
     mac = dict(fmt=args.fmt, weight_width=args.weight_width, acc_width=args.acc_width,
                outputs=args.outputs, mac_pipeline=args.mac_pipeline, target_mhz=args.target_mhz)
+    shift = getattr(args, "shift", None)
+    if shift is not None and args.unit != "linear":
+        raise ValueError(f"--shift applies to --unit linear only, not {args.unit!r}")
     if args.unit != "topk" and args.lanes != 1:
         raise ValueError(f"--lanes applies to --unit topk only, not {args.unit!r}")
     if args.unit in FLEX_UNITS:
@@ -141,7 +158,8 @@ def config_from_args(args: argparse.Namespace):
         return SparseMACConfig(n=n, m=m, **mac)
     mem = dict(weights=args.weights, depth=args.depth)
     if args.unit == "linear":
-        return LinearConfig(n=n, m=m, arch=arch, pipeline=args.pipeline, **mac, **mem)
+        return LinearConfig(n=n, m=m, arch=arch, pipeline=args.pipeline, shift=shift, **mac,
+                            **mem)
     return DenseMACConfig(m=m, **mac, **mem)
 
 

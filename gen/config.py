@@ -330,6 +330,24 @@ def _weights_source(obj: object, weights: object, depth: object, m: int) -> None
     _set(obj, weights=weights, depth=depth)
 
 
+def _shift(value: object, fmt: str, m: int, weights: str) -> int | tuple[int, ...] | None:
+    """Validate a static shift: None, one integer, or M integers, in ``fmt``'s range."""
+    if value is None:
+        return None
+    f = get_format(fmt)
+    if not f.is_int:
+        raise ValueError(f"shift needs an integer format, not {fmt}")
+    if weights != "stream":
+        raise ValueError(f"shift needs weights='stream' (the bias sums every weight of a "
+                         f"group), not weights={weights!r}")
+    if isinstance(value, (list, tuple)):
+        if len(value) != m:
+            raise ValueError(f"shift must be one integer or M = {m} integers (one per group "
+                             f"position), not {len(value)}")
+        return tuple(_int("shift", v, lo=f.min, hi=f.max) for v in value)
+    return _int("shift", value, lo=f.min, hi=f.max)
+
+
 def _mac_schedule(obj: object, *, sparse: bool, memory: bool = False) -> None:
     """Resolve ``mac_pipeline`` (spec, "auto" or None) and ``target_mhz`` into the canonical
     spec string; ``obj.schedule`` then returns the :class:`MACSchedule`."""
@@ -494,6 +512,10 @@ class LinearConfig(_MACConfig):
     ``weights``: ``"stream"`` (K x M weights with every group, carried through the selector
     stages) or ``"memory"`` (M banks of ``depth`` words, loaded through the input stream,
     read by the kept mask; DESIGN.md section 3.1). ``depth`` defaults to 1024 / M groups.
+    ``shift`` (static S-PTS, DESIGN.md section 2; module ``..._shift``): ``eta``, one integer
+    for the layer, or M integers (one per group position, the same for every group), a
+    constant of the generated module in the activation format's range; integer formats with
+    weights in the stream only (the bias needs every weight of the group).
     """
 
     n: int
@@ -508,6 +530,7 @@ class LinearConfig(_MACConfig):
     target_mhz: float | None = None
     weights: str = "stream"
     depth: int | None = None
+    shift: int | tuple[int, ...] | None = None
     unit = "linear"
 
     def __post_init__(self) -> None:
@@ -522,7 +545,15 @@ class LinearConfig(_MACConfig):
         _set(self, pipeline=sel.pipeline)
         object.__setattr__(self, "_selector", sel)  # its register placement, as resolved
         _weights_source(self, self.weights, self.depth, m)
+        _set(self, shift=_shift(self.shift, self.fmt, m, self.weights))
         _mac_schedule(self, sparse=True)
+
+    @property
+    def shift_lanes(self) -> tuple[int, ...] | None:
+        """``eta_j`` for every group position j (None without a shift)."""
+        if self.shift is None:
+            return None
+        return (self.shift,) * self.m if isinstance(self.shift, int) else self.shift
 
     @property
     def selector(self) -> TopKConfig:
@@ -545,9 +576,12 @@ class LinearConfig(_MACConfig):
         return _struct({"data": (unsigned(self.width), self.m), **self._weights_last()})
 
     def params(self) -> dict:
-        return {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
-                "index_width": self.index_width, "arch": self.arch,
-                "pipeline": self.pipeline, **self._mac_params()}
+        out = {"n": self.n, "m": self.m, "fmt": self.fmt, "width": self.width,
+               "index_width": self.index_width, "arch": self.arch,
+               "pipeline": self.pipeline, **self._mac_params()}
+        if self.shift is not None:
+            out["shift"] = self.shift if isinstance(self.shift, int) else list(self.shift)
+        return out
 
     def metrics(self) -> dict:
         sel = self.selector
@@ -556,6 +590,9 @@ class LinearConfig(_MACConfig):
         # weights and last through the selector's register stages (stream form only)
         side = self.outputs * self.m * self.weight_width if self.weights == "stream" else 0
         out["sideband_bits"] = self.pipeline * (side + 1)  # type: ignore[operator]
+        if self.shift is not None:
+            # one subtract-and-clamp per lane; per output one bias (a constant product) per group
+            out.update(shift_subtractors=self.m, shift_bias_adders=self.outputs)
         return out
 
 
@@ -930,6 +967,8 @@ def _shipped() -> list[_Config]:
     # weights from memory (DESIGN.md section 3.1), in the default regression
     out.append(_sweep_linear(8, 16, 4, "memory"))
     out.append(_sweep_dense(16, 4, "memory"))
+    # static S-PTS (DESIGN.md section 2): the 8:16 engine with a per-layer shift
+    out.append(_sweep_linear(8, 16, 4, "stream", shift=SHIPPED_SHIFT))
     out += _flex_shipped()
     return out
 
@@ -946,10 +985,16 @@ SWEEP_TARGET_MHZ = 90.0
 SWEEP_SELECTOR_PIPELINE = {(2, 4): 2, (8, 16): 5, (16, 32): 5}
 
 
-def _sweep_linear(n: int, m: int, k: int, weights: str) -> LinearConfig:
+#: eta of the shipped S-PTS engine: a small negative shift, as S-PTS calibrates on int8
+#: activations (any nonzero eta exercises the saturation at both ends of the range).
+SHIPPED_SHIFT = -3
+
+
+def _sweep_linear(n: int, m: int, k: int, weights: str,
+                  shift: int | None = None) -> LinearConfig:
     return LinearConfig(n=n, m=m, fmt="int8", arch="rank",
                         pipeline=SWEEP_SELECTOR_PIPELINE[(n, m)], outputs=k,
-                        target_mhz=SWEEP_TARGET_MHZ, weights=weights)
+                        target_mhz=SWEEP_TARGET_MHZ, weights=weights, shift=shift)
 
 
 def _sweep_dense(m: int, k: int, weights: str) -> DenseMACConfig:

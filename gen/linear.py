@@ -18,16 +18,36 @@ kept mask enables the reads of N of the M banks, at the stage where the selector
 arrives, so only N weight columns are read per group. ``latency = P + MAC stages`` (plus one
 bank-read stage from memory), counted from the transfer of the ``last`` group. One group per
 clock while the consumer is ready; a stalled output freezes every stage.
+
+With a static shift (S-PTS, ``shift=eta``, DESIGN.md section 2; stream form only)::
+
+    data[j] ─► d[j] = sat(x[j] - eta_j) ─► selector ... ─► MAC: acc[k] += sum kept W d
+                                            weights ─► b[k] = sum_j eta_j W[k, j] ──┘ (+ b[k])
+
+``eta`` is a constant of the module: the subtraction is one adder with a constant and a clamp
+on the overflow bit per lane, and the bias of a group one adder tree over its M weights and a
+product by the constant (for M distinct eta_j, M constant products), added with the group's
+sum. Trade-off: a constant cannot change per layer at run time (one module per eta), but it
+costs no multiplier; the result is ``wrap(W prune(d) + W eta)``, bit for bit golden's
+``sparse_linear(..., shift=eta)``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 
 from .config import LinearConfig
-from .mac import MACPipe, build_mac, group_counter, load_port, valid_stages, weight_banks
+from .mac import (
+    MACPipe,
+    adder_tree,
+    build_mac,
+    group_counter,
+    load_port,
+    valid_stages,
+    weight_banks,
+)
 from .pipeline import tree_or
 from .topk import build_selector
 from .unit import StreamUnit
@@ -70,6 +90,9 @@ class NMLinear(StreamUnit):
         p = self.i.payload
         data = [Value.cast(p.data[j]) for j in range(cfg.m)]
         last = Value.cast(p.last)[0]
+        bias = None
+        if cfg.shift_lanes is not None:
+            data = _shift_lanes(m, data, cfg.shift_lanes, cfg.width)
         if cfg.weights == "stream":
             m.d.comb += self.i.ready.eq(advance)
             side = (Value.cast(p.weights), last)
@@ -79,6 +102,8 @@ class NMLinear(StreamUnit):
             pipe = MACPipe(m, advance, valid, last, "mac")
             wview = cfg.weights_layout()(weights)
             cand = lambda k, j: Value.cast(wview[k * cfg.m + j])  # noqa: E731
+            if cfg.shift_lanes is not None:
+                bias = _shift_bias(m, cand, cfg.shift_lanes, cfg.outputs)
         else:
             load = Value.cast(p.load)[0]
             compute = self.i.valid & ~load
@@ -100,9 +125,51 @@ class NMLinear(StreamUnit):
             cand = lambda k, j: Value.cast(rdata[j][k])  # noqa: E731
         outs, out_valid = build_mac(m, pipe, values, cand, cfg.schedule, index=index,
                                     m_=cfg.m, outputs=cfg.outputs,
-                                    weight_width=cfg.weight_width, acc_width=cfg.acc_width)
+                                    weight_width=cfg.weight_width, acc_width=cfg.acc_width,
+                                    bias=bias)
         m.d.comb += self.o.valid.eq(out_valid)
         for k, out in enumerate(outs):
             m.d.comb += self.o.payload.acc[k].eq(out)
         return m
 
+
+
+def _shift_lanes(m: Module, data: list[Value], eta: tuple[int, ...], width: int) -> list[Value]:
+    """``d[j] = sat(x[j] - eta_j)`` as ``width``-bit patterns (golden.shift_activations)."""
+    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
+    out = []
+    for j, (x, e) in enumerate(zip(data, eta, strict=True)):
+        if e == 0:
+            out.append(x)
+            continue
+        diff = Signal(signed(width + 1), name=f"shift_diff{j}")
+        m.d.comb += diff.eq(x.as_signed() - e)  # exact in width + 1 bits
+        d = Signal(width, name=f"shift_d{j}")
+        # the two top bits differ exactly when x - eta left the range: clamp to its end
+        over = diff[width] ^ diff[width - 1]
+        m.d.comb += d.eq(Mux(over, Mux(diff[width], lo, hi), diff[:width]))
+        out.append(d)
+    return out
+
+
+def _shift_bias(m: Module, cand, eta: tuple[int, ...], outputs: int) -> list[Value] | None:
+    """``b[k] = sum_j eta_j W[k, j]`` of one group: per distinct nonzero eta, the sum of its
+    weights times that constant (one product per output when eta is per layer)."""
+    by_eta: dict[int, list[int]] = {}
+    for j, e in enumerate(eta):
+        if e:
+            by_eta.setdefault(e, []).append(j)
+    if not by_eta:
+        return None
+    out = []
+    for k in range(outputs):
+        terms = []
+        for e, js in by_eta.items():
+            wsum = adder_tree(m, [cand(k, j).as_signed() for j in js], f"shift_w{k}_e{len(terms)}_")
+            t = Signal(signed(len(wsum) + Value.cast(e).shape().width + 1),
+                       name=f"shift_t{k}_{len(terms)}")
+            m.d.comb += t.eq(wsum * e)
+            terms.append(t)
+        b = adder_tree(m, terms, f"shift_b{k}_") if len(terms) > 1 else terms[0]
+        out.append(b)
+    return out

@@ -188,9 +188,21 @@ def _tree_level(m: Module, vals: list[Value], name: str) -> list[Value]:
     return nxt
 
 
+def adder_tree(m: Module, vals: Sequence[Value], name: str) -> Value:
+    """Balanced tree of kept two-operand adders over ``vals`` (exact: each level one bit
+    wider)."""
+    vals = list(vals)
+    lvl = 0
+    while len(vals) > 1:
+        vals = _tree_level(m, vals, f"{name}{lvl}")
+        lvl += 1
+    return vals[0]
+
+
 def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate,
               schedule: MACSchedule, *, index: Sequence[Value] | None, m_: int, outputs: int,
-              weight_width: int, acc_width: int, name: str = "mac") -> tuple[list[Value], Value]:
+              weight_width: int, acc_width: int, name: str = "mac",
+              bias: Sequence[Value] | None = None) -> tuple[list[Value], Value]:
     """The MAC datapath from (values, weights) to the output registers.
 
     Parameters
@@ -203,6 +215,9 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
         ``cand(k, j)``: output k's weight of group position j.
     schedule : MACSchedule
         Register stages per part.
+    bias : list of Value, optional
+        One signed term per output added to the accumulator with this group (the S-PTS
+        bias of :mod:`gen.linear`); it travels through the same register stages.
 
     Returns
     -------
@@ -217,7 +232,8 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
                    name=f"{name}_wmux")
     else:
         w = [[cand(k, j) for j in range(len(vals))] for k in range(outputs)]
-    vals, w = pipe.cut((vals, w), schedule.pre, "pre")
+    extra = list(bias) if bias is not None else []
+    vals, w, extra = pipe.cut((vals, w, extra), schedule.pre, "pre")
     prods = []
     for k in range(outputs):
         row = []
@@ -226,14 +242,23 @@ def build_mac(m: Module, pipe: MACPipe, values: Sequence[Value], cand: Candidate
             m.d.comb += p.eq(v * w[k][t])
             row.append(p)
         prods.append(row)
-    prods = pipe.cut(prods, schedule.mul, "mul")
+    prods, extra = pipe.cut((prods, extra), schedule.mul, "mul")
     levels = max(0, (len(vals) - 1).bit_length())
     if levels == 0:
-        prods = pipe.cut(prods, schedule.tree, "tree")
+        prods, extra = pipe.cut((prods, extra), schedule.tree, "tree")
     for lvl, count in enumerate(tree_cuts(levels, schedule.tree)):
         prods = [_tree_level(m, row, f"{name}{k}_sum{lvl}") for k, row in enumerate(prods)]
-        prods = pipe.cut(prods, count, f"add{lvl}")
-    return _accumulate(m, pipe, [row[0] for row in prods], acc_width, name)
+        prods, extra = pipe.cut((prods, extra), count, f"add{lvl}")
+    sums = [row[0] for row in prods]
+    if extra:
+        biased = []
+        for k, (sm, b) in enumerate(zip(sums, extra, strict=True)):
+            # keep: the accumulator loop stays one two-operand adder
+            s = Signal(signed(acc_width), name=f"{name}_biased{k}", attrs={"keep": 1})
+            m.d.comb += s.eq(sm + b)  # wraps to acc_width, as the accumulator does
+            biased.append(s)
+        sums = biased
+    return _accumulate(m, pipe, sums, acc_width, name)
 
 
 def _accumulate(m: Module, pipe: MACPipe, sums: list[Value], acc_width: int,

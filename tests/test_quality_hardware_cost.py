@@ -32,9 +32,10 @@ def test_cost_kinds_and_operation_counts():
     v = cost(_rec(mitigation="var"))
     assert v.kind == "per-token statistic"
     assert "1 division, 1 square root" in v.per_token and "K squares" in v.per_token
-    for m in ("spts", "spts_paper", "lpts"):
+    for m in ("spts", "spts_paper"):
         c = cost(_rec(mitigation=m))
-        assert c.kind == "static" and c.measured == analysis.SPTS_RTL_PENDING
+        assert c.kind == "static" and c.measured == analysis.SPTS_NOT_RUN
+    assert cost(_rec(mitigation="lpts")).measured == analysis.LPTS_NOT_RUN
     assert cost(_rec(mitigation="scaling")).kind == "none"  # the static scaling, folded
     assert cost(_rec(mitigation="scaling_batch")).kind == "per-batch statistic"
     assert "hardware saving" in cost(_rec(criterion="weight_norm_site")).note
@@ -49,4 +50,33 @@ def test_rendered_quality_table_has_the_columns():
     spts = t.rows[2]
     assert spts[-2].startswith("static: K subtractions") and spts[-1] == render.NOT_RUN
     assert t.rows[3][-2].startswith("per-token statistic: median of K") and t.rows[3][-1] == "-"
-    assert "S-PTS engine RTL" in t.note and "lands later" in t.note
+    assert "S-PTS engine" in t.note and "not run" in t.note
+
+
+def _engine(module, shift=None, lut=1000, ff=500, fmax=100.0, tr=20000, error=None):
+    params = {"n": 8, "m": 16, "fmt": "int8", "outputs": 4, "weights": "stream"}
+    if shift is not None:
+        params["shift"] = shift
+    return {"module": module, "unit": "linear", "pattern": "8:16", "n": 8, "m": 16,
+            "fmt": "int8", "outputs": 4, "lanes": 1, "params": params, "error": error,
+            "post_synth": {"LUT": lut, "CARRY": 10, "FF": ff, "DSP": 32},
+            "post_place": {"fmax_mhz": fmax}, "asic": {"transistors": tr}}
+
+
+def test_static_shift_cost_comes_from_the_records():
+    plain = _engine("nm_linear_8_16_int8_k4")
+    shift = _engine("nm_linear_8_16_int8_k4_shift", shift=-3, lut=1100, ff=550, fmax=95.0,
+                    tr=22000)
+    c = analysis.hardware_cost(_rec(mitigation="spts"), [plain, shift])
+    assert c.measured.startswith("nm_linear_8_16_int8_k4_shift vs nm_linear_8_16_int8_k4: ")
+    assert "LUT4 1000 -> 1100 (+10.0%)" in c.measured and "Fmax 100 -> 95 MHz (-5.0%)" in c.measured
+    # one side missing or failed: not run, never a figure from elsewhere
+    assert analysis.hardware_cost(_rec(mitigation="spts"), [shift]).measured == \
+        analysis.SPTS_NOT_RUN
+    failed = _engine("nm_linear_8_16_int8_k4", error="timeout")
+    assert analysis.shift_costs([failed, shift]) == []
+    # the shift engine is not a second sparse engine of the savings and sweep tables
+    assert [s["module"] for s in analysis.savings([plain, shift])] == []
+    assert [p.module for p in analysis.engine_points([plain, shift])] == [plain["module"]]
+    t = render._quality_table([_rec(mitigation="spts")], [plain, shift])
+    assert t.rows[0][-1] == c.measured and "from this report's records" in t.note

@@ -116,6 +116,8 @@ def _mac_expected(sc: Sidecar, x: torch.Tensor, w: torch.Tensor, spans: list[tup
     K, m = w.shape[1], sc.m
     out = []
     f = _fmt(sc)
+    if sc.unit == "linear" and sc.shift is not None:
+        return _shift_expected(sc, x, w, spans, weight_fmt, acc_width)
     for c0 in range(0, len(spans), 64):
         chunk = spans[c0 : c0 + 64]
         lo, hi = chunk[0][0], chunk[-1][1]
@@ -129,6 +131,27 @@ def _mac_expected(sc: Sidecar, x: torch.Tensor, w: torch.Tensor, spans: list[tup
             y = golden.sparse_linear(X.to(golden.dtype_of(f)), Wm.to(golden.dtype_of(weight_fmt)),
                                      int(sc.n), m, acc_width=acc_width, fmt=f.name,
                                      weight_fmt=weight_fmt)
+        out.append(y & ((1 << acc_width) - 1))
+    return torch.cat(out) if out else torch.zeros(0, K, dtype=torch.int64)
+
+
+def _shift_expected(sc: Sidecar, x: torch.Tensor, w: torch.Tensor,
+                    spans: list[tuple[int, int]], weight_fmt: str,
+                    acc_width: int) -> torch.Tensor:
+    """As :func:`_mac_expected` for a linear unit with a static shift: one
+    :func:`golden.sparse_linear` call per row (zero padding is not neutral: ``0 - eta`` is
+    a value the selector ranks, and the bias sums every weight of the row)."""
+    K, m = w.shape[1], sc.m
+    f = _fmt(sc)
+    out = []
+    for a, b in spans:
+        eta = sc.shift
+        if isinstance(eta, list):  # one per group position, the same for every group
+            eta = torch.tensor(eta, dtype=torch.int64).repeat(b - a)
+        X = x[a:b].reshape(1, (b - a) * m).to(golden.dtype_of(f))
+        Wm = w[a:b].permute(1, 0, 2).reshape(K, (b - a) * m).to(golden.dtype_of(weight_fmt))
+        y = golden.sparse_linear(X, Wm, int(sc.n), m, acc_width=acc_width, fmt=f.name,
+                                 weight_fmt=weight_fmt, shift=eta)
         out.append(y & ((1 << acc_width) - 1))
     return torch.cat(out) if out else torch.zeros(0, K, dtype=torch.int64)
 

@@ -308,6 +308,12 @@ class Sidecar:
         return int(self.params["acc_width"])
 
     @property
+    def shift(self) -> int | list[int] | None:
+        """Static S-PTS eta of a linear unit (one per layer or one per group position), or
+        None (DESIGN.md section 2)."""
+        return self.params.get("shift")
+
+    @property
     def pattern(self) -> str:
         """``"8:16"``, ``"dense:16"``, or ``"flex:32"`` for a flexible unit of W = 32."""
         if self.flexible:
@@ -432,6 +438,8 @@ _SEMANTIC_CHECKS = (
     "a field's width, if given, is elem_width x count",
     "every field fits in its port and no two fields (or lanes) overlap",
     "every file and include directory of sources exists",
+    "params.shift (static S-PTS: one integer, or m integers, in the range of an integer "
+    "fmt) only on a linear unit with weights in the stream",
 )
 
 
@@ -511,6 +519,13 @@ def _schema() -> dict:
             "mac_pipeline": {"type": "string", "minLength": 1,
                              "description": "MAC units: register stages per part of the "
                                             "datapath (informative)"},
+            "shift": {"oneOf": [{"type": "integer"},
+                                {"type": "array", "items": {"type": "integer"},
+                                 "minItems": 2}],
+                      "description": "linear units: static S-PTS eta, one per layer or one "
+                                     "per group position (m integers), subtracted with "
+                                     "saturation before the selector; the bias W eta is "
+                                     "added per group (DESIGN.md section 2)"},
         },
     }
     per_unit = []
@@ -858,6 +873,8 @@ def parse_sidecar(doc: object, where: str = "sidecar", path: Path | None = None)
         raise SidecarError(f"{where}: key 'params.index_width': expected at least "
                            f"{(group - 1).bit_length()} bits for {what} = {group}, "
                            f"not {params['index_width']}")
+    if "shift" in params:
+        _check_shift(where, unit, params)
     ports = {n: _port(n, d, where) for n, d in doc["ports"].items()}
     for name in ("i__payload", "o__payload"):
         _check_port(where, unit, ports[name], params)
@@ -871,6 +888,28 @@ def parse_sidecar(doc: object, where: str = "sidecar", path: Path | None = None)
     return Sidecar(module=doc["module"], unit=unit, params=params, latency=doc["latency"],
                    ports=ports, metrics=metrics, generator=dict(doc.get("generator") or {}),
                    path=path, sources=sources)
+
+
+def _check_shift(where: str, unit: str, params: Mapping) -> None:
+    """params.shift: a linear unit with weights in the stream, eta in the format's range."""
+    key = "key 'params.shift'"
+    if unit != "linear" or params.get("weights", "stream") != "stream":
+        raise SidecarError(f"{where}: {key}: a static shift is defined for a linear unit with "
+                           f"weights in the stream only, not unit {unit!r} with weights "
+                           f"{params.get('weights', 'stream')!r}")
+    f = FORMATS[params["fmt"]]
+    if not f.is_int:
+        raise SidecarError(f"{where}: {key}: a static shift needs an integer fmt, not "
+                           f"{f.name}")
+    eta = params["shift"]
+    etas = eta if isinstance(eta, list) else [eta]
+    if isinstance(eta, list) and len(eta) != params["m"]:
+        raise SidecarError(f"{where}: {key}: expected one integer or m = {params['m']} "
+                           f"integers, not {len(eta)}")
+    for e in etas:
+        if not f.min <= e <= f.max:
+            raise SidecarError(f"{where}: {key}: expected eta in [{f.min}, {f.max}] "
+                               f"({f.name}), not {e}")
 
 
 def _check_files(sc: Sidecar, where: str) -> None:

@@ -25,6 +25,11 @@ def _wmem(p: Mapping) -> str:
     return "_wmem" if p.get("weights") == "memory" else ""
 
 
+def _shift(p: Mapping) -> str:
+    """``_shift``: a static S-PTS shift before the selector (DESIGN.md section 2)."""
+    return "_shift" if p.get("shift") is not None else ""
+
+
 #: Parameters a unit with weights from memory also gives (DESIGN.md section 3.1).
 MEMORY_PARAMS = ("weights", "depth", "index_width")
 _MEMORY_FIELDS = ("data", "weights", "last", "load", "addr")
@@ -105,7 +110,8 @@ UNITS: dict[str, Unit] = {
         Unit("linear", ("data", "weights", "last"), ("acc",),
              ("n", "m", "fmt", "width", "index_width", "weight_width", "acc_width", "outputs"),
              True, "sparse linear engine: the selector and the sparse MAC in one pipeline",
-             lambda p: f"nm_linear_{p['n']}_{p['m']}_{p['fmt']}_k{p['outputs']}{_wmem(p)}",
+             lambda p: (f"nm_linear_{p['n']}_{p['m']}_{p['fmt']}_k{p['outputs']}{_wmem(p)}"
+                        f"{_shift(p)}"),
              _MEMORY_FIELDS),
         Unit("dense_mac", ("data", "weights", "last"), ("acc",),
              ("m", "fmt", "width", "weight_width", "acc_width", "outputs"), False,

@@ -31,6 +31,9 @@ __all__ = [
     "crosscheck_totals",
     "HardwareCost",
     "hardware_cost",
+    "ShiftCost",
+    "shift_costs",
+    "is_shift",
     "DSP_CAPACITY",
     "EnginePoint",
     "engine_points",
@@ -79,7 +82,7 @@ def savings(records: Sequence[Mapping]) -> list[dict]:
     dense = {key(r): r for r in records if r["unit"] == "dense_mac"}
     out = []
     for r in records:
-        if r["unit"] not in ("spmac", "linear"):
+        if r["unit"] not in ("spmac", "linear") or is_shift(r):
             continue
         d = dense.get(key(r))
         if d is None:
@@ -258,10 +261,85 @@ class HardwareCost:
     note: str = ""
 
 
-#: where the measured S-PTS engine figures will come from (issue 14, section 2)
-SPTS_RTL_PENDING = ("not run: the S-PTS engine RTL (golden.sparse_linear(..., shift=), "
-                    "DESIGN.md section 2) lands later, then `nmsparse report` measures it "
-                    "against the engine without shift")
+#: the measured cell of a static shift when the report holds no S-PTS engine with its plain twin
+SPTS_NOT_RUN = ("not run: `nmsparse report` measures the S-PTS engine (nm_linear_..._shift, "
+                "DESIGN.md section 2) against the same engine without shift when both "
+                "modules are in --hdl")
+#: L-PTS shifts each of the K input channels by its own eta: not the engine that is built
+LPTS_NOT_RUN = ("not run: eta per input channel over all K (a K-entry ROM) is not built; the "
+                "engine's per-group-position eta (M constants) is the nearest form")
+
+
+def is_shift(r: Mapping) -> bool:
+    """A linear engine with a static S-PTS shift (``params.shift``)."""
+    return (r.get("params") or {}).get("shift") is not None
+
+
+@dataclass(frozen=True)
+class ShiftCost:
+    """An S-PTS engine against the same engine without the shift, from two report records.
+
+    Members
+    -------
+    module, plain : str
+        The two modules.
+    shift : int or list of int
+        The engine's eta.
+    figures : dict
+        ``name -> (plain, shift)`` for LUT4, CARRY, FF, DSP (post-synthesis), Fmax MHz
+        (placed) and transistors (ASIC proxy).
+    """
+
+    module: str
+    plain: str
+    shift: object
+    figures: dict
+
+    def text(self) -> str:
+        """One cell: every figure plain -> shift with the relative change."""
+        parts = []
+        for name, (a, b) in self.figures.items():
+            unit = " MHz" if name == "Fmax" else ""
+            rel = f" ({(b / a - 1) * 100:+.1f}%)" if a else ""
+            parts.append(f"{name} {_num(a)} -> {_num(b)}{unit}{rel}")
+        return f"{self.module} vs {self.plain}: " + ", ".join(parts)
+
+
+def _num(v: float) -> str:
+    return f"{v:.1f}" if isinstance(v, float) and not float(v).is_integer() else f"{int(v)}"
+
+
+def shift_costs(records: Sequence[Mapping]) -> list[ShiftCost]:
+    """Every measured S-PTS engine with its plain twin (same params but ``shift``); a pair
+    with a figure missing on either side is left out."""
+    plain = {}
+    for r in records:
+        if r.get("unit") == "linear" and not is_shift(r):
+            plain[_params_key(r.get("params") or {})] = r
+    out = []
+    for r in records:
+        if r.get("unit") != "linear" or not is_shift(r):
+            continue
+        params = dict(r.get("params") or {})
+        eta = params.pop("shift")
+        p = plain.get(_params_key(params))
+        if p is None:
+            continue
+        figs = {}
+        for name, sec, key in (("LUT4", "post_synth", "LUT"), ("CARRY", "post_synth", "CARRY"),
+                               ("FF", "post_synth", "FF"), ("DSP", "post_synth", "DSP"),
+                               ("Fmax", "post_place", "fmax_mhz"),
+                               ("transistors", "asic", "transistors")):
+            figs[name] = (figure(p, sec, key), figure(r, sec, key))
+        if any(v is None for pair in figs.values() for v in pair):
+            continue
+        out.append(ShiftCost(module=r["module"], plain=p["module"], shift=eta, figures=figs))
+    return out
+
+
+def _params_key(params: Mapping) -> str:
+    return repr(sorted((k, repr(v)) for k, v in params.items()))
+
 
 _MEDIAN = ("median of K: w*K compare-and-count steps (bitwise radix select) or "
            "~K*log2(K)^2/4 comparators (a sorting network)")
@@ -278,14 +356,14 @@ _MITIGATION_COST: dict[str, HardwareCost] = {
     "spts": HardwareCost(
         "static",
         "K subtractions (saturating, one per lane) before the selector; O adds of the constant "
-        "b = W eta after the row", SPTS_RTL_PENDING),
+        "b = W eta after the row", SPTS_NOT_RUN),
     "spts_paper": HardwareCost(
         "static",
-        "as spts (only the calibration differs)", SPTS_RTL_PENDING),
+        "as spts (only the calibration differs)", SPTS_NOT_RUN),
     "lpts": HardwareCost(
         "static",
         "as spts with eta per channel: K subtractions, constants from a K-entry ROM; O adds",
-        SPTS_RTL_PENDING),
+        LPTS_NOT_RUN),
     "out_bias": HardwareCost(
         "static", "O adds of a constant bias after the row (no change before the selector)"),
     "scaling_static": HardwareCost(
@@ -316,12 +394,25 @@ _CRITERION_COST: dict[str, HardwareCost] = {
 }
 
 
-def hardware_cost(q: Mapping) -> HardwareCost:
+def hardware_cost(q: Mapping, records: Sequence[Mapping] = ()) -> HardwareCost:
     """The hardware cost of a quality record's method (its mitigation, else its criterion).
 
     Unstructured sparsity has no N:M selector at all (``software only``); weight pruning
-    costs nothing at run time.
+    costs nothing at run time. The static shifts (``spts``, ``spts_paper``) are measured
+    when ``records`` (the report's resource records) hold an S-PTS engine and its plain
+    twin (:func:`shift_costs`; the one of the record's N:M pattern if there is one).
     """
+    c = _hardware_cost(q)
+    if c.measured == SPTS_NOT_RUN:
+        costs = shift_costs(records)
+        same = [s for s in costs if s.module.startswith(
+            f"nm_linear_{str(q.get('pattern', '')).replace(':', '_')}_")]
+        if same or costs:
+            c = HardwareCost(c.kind, c.per_token, (same or costs)[0].text(), c.note)
+    return c
+
+
+def _hardware_cost(q: Mapping) -> HardwareCost:
     if is_dense_quality(q):
         return HardwareCost("none")
     pattern = str(q.get("pattern") or "dense")
@@ -410,7 +501,7 @@ def engine_points(records: Sequence[Mapping]) -> list[EnginePoint]:
     """Every linear engine and dense baseline with an integer format, in record order."""
     out = []
     for r in records:
-        if r.get("unit") not in ("linear", "dense_mac"):
+        if r.get("unit") not in ("linear", "dense_mac") or is_shift(r):
             continue
         params = r.get("params") or {}
         def total(key: str, r: Mapping = r) -> float | None:

@@ -316,9 +316,9 @@ def _crosscheck_table(cross: list[dict] | None) -> Table:
     return t
 
 
-def _hw_cells(q: Mapping) -> list[str]:
+def _hw_cells(q: Mapping, records: Sequence[dict] = ()) -> list[str]:
     """The hardware-cost cells of a quality row: kind and operations, then the measurement."""
-    c = analysis.hardware_cost(q)
+    c = analysis.hardware_cost(q, records)
     cost = c.kind + (f": {c.per_token}" if c.per_token else "") + (f" ({c.note})" if c.note
                                                                     else "")
     measured = DASH if c.measured is None else (NOT_RUN if c.measured.startswith(NOT_RUN)
@@ -326,16 +326,20 @@ def _hw_cells(q: Mapping) -> list[str]:
     return [cost, measured]
 
 
-def _quality_table(quality: list[dict] | None) -> Table:
+def _quality_table(quality: list[dict] | None, records: Sequence[dict] = ()) -> Table:
     t = Table("Model quality (perplexity)",
               ["N:M", "criterion", "mitigation", "weights", "perplexity", "vs dense", "tokens",
                "model", "text", "hardware cost (per token)", "hardware measured"])
     if quality is None:
         t.note = f"{NOT_RUN}: no quality.json (run `nmsparse quality --json`)."
         return t
+    costs = analysis.shift_costs(records)
+    measured = ("from this report's records: the S-PTS engine against the same engine "
+                "without shift (post-synthesis LUT4/CARRY/FF/DSP, placed Fmax, ASIC-proxy "
+                "transistors)" if costs else analysis.SPTS_NOT_RUN)
     t.note = ("Hardware cost: what the method adds to the N:M selector and sparse MAC, per "
               "token, with K inputs, O outputs, w activation bits. Measured cells of the "
-              f"static shifts: {analysis.SPTS_RTL_PENDING}.")
+              f"static shifts: {measured}.")
     dense = analysis.dense_ppl(quality)
     for q in quality:
         ppl = q.get("ppl")
@@ -344,7 +348,7 @@ def _quality_table(quality: list[dict] | None) -> Table:
         t.rows.append([_fmt(q.get("pattern") or "dense"), _fmt(q.get("criterion")),
                        _fmt(q.get("mitigation")), _fmt(q.get("weight_pattern")),
                        _fmt(ppl, 3), rel, _fmt(q.get("tokens")), _fmt(q.get("model")),
-                       _fmt(q.get("text")), *_hw_cells(q)])
+                       _fmt(q.get("text")), *_hw_cells(q, records)])
     return t
 
 
@@ -410,7 +414,7 @@ def tables(records: Sequence[dict], cross: list[dict] | None,
     if flex:
         out.append(_flex_table(flex, cross))
     return out + [_savings_table(records), _families_table(records),
-                  _crosscheck_table(cross), _quality_table(quality)]
+                  _crosscheck_table(cross), _quality_table(quality, records)]
 
 
 # ----------------------------------------------------------------------------- engine sweep
