@@ -33,7 +33,6 @@ TYPES = ["overhead", "key_int", "cmp16", "cmp32", "pop_first", "pop", "keep", "p
 
 
 def layer_type(name: str, rec: dict) -> str | None:
-    opts = rec.get("opts", {})
     fmt = rec.get("fmt", "int8")
     is_int = fmt.startswith("int")
     arch = rec.get("arch", "rank")
@@ -101,7 +100,8 @@ def rows_of(rec: dict):
             if t:
                 x[t] += mscale(rec)
         if names[pb - 1] == "out" and rec.get("opts", {}).get("delay") == "lutram" \
-                and rec.get("opts", {}).get("fetch_at", "out" if rec.get("arch") == "rank" else "sel") == "out":
+                and rec.get("opts", {}).get(
+                    "fetch_at", "out" if rec.get("arch") == "rank" else "sel") == "out":
             x["lutram_read"] += mscale(rec)
         out.append((seg, pa, pb, x, ns, ns >= 0.85 * worst))
     return out
@@ -112,7 +112,7 @@ def fit(records):
     for rec in records:
         if rec["name"] in EXCLUDE:
             continue
-        for seg, pa, pb, x, ns, crit in rows_of(rec):
+        for _seg, _pa, _pb, x, ns, crit in rows_of(rec):
             if crit:
                 X.append([x[t] for t in TYPES])
                 y.append(ns)
@@ -148,7 +148,8 @@ def predict(rec, params):
             if t:
                 d += params[t] * mscale(rec)
         if names[b - 1] == "out" and rec.get("opts", {}).get("delay") == "lutram" \
-                and rec.get("opts", {}).get("fetch_at", "out") == "out" and rec.get("arch") == "rank":
+                and rec.get("opts", {}).get("fetch_at", "out") == "out" \
+                and rec.get("arch") == "rank":
             d += params["lutram_read"]
         worst = max(worst, d)
         a = b
@@ -173,7 +174,8 @@ def main():
     for alpha in [i / 20 for i in range(-6, 11)]:
         ALPHA = alpha
         params, rms, nrows, used = fit(recs)
-        errs = [abs(predict(r, params) - r["fmax"]) / r["fmax"] for r in recs if r["name"] not in EXCLUDE]
+        errs = [abs(predict(r, params) - r["fmax"]) / r["fmax"] for r in recs
+                if r["name"] not in EXCLUDE]
         e = sum(errs) / len(errs)
         if best is None or e < best[0]:
             best = (e, alpha)
@@ -185,7 +187,7 @@ def main():
         points.append({
             "design": rec["name"], "arch": rec["arch"], "n": rec["n"], "m": rec["m"],
             "fmt": rec["fmt"], "opts": rec["opts"],
-            "schedule": [l[0] for l, c in zip(rec["layers"], rec["cuts"]) if c],
+            "schedule": [l[0] for l, c in zip(rec["layers"], rec["cuts"], strict=True) if c],
             "measured_fmax_mhz": rec["fmax"], "model_fmax_mhz": round(pf, 1),
             "error_pct": round(100 * (pf - rec["fmax"]) / rec["fmax"], 1),
             "excluded_from_fit": EXCLUDE.get(rec["name"]),
@@ -205,7 +207,8 @@ def main():
         p["loo_error_pct"] = loo.get(p["design"])
     errs = [abs(p["error_pct"]) for p in points if not p["excluded_from_fit"]]
     lerrs = [abs(v) for v in loo.values()]
-    out = {"fitted_params_ns": params, "alpha_log2m": ALPHA, "fit_rms_ns": rms, "fit_rows": nrows, "types_with_data": used,
+    out = {"fitted_params_ns": params, "alpha_log2m": ALPHA, "fit_rms_ns": rms,
+           "fit_rows": nrows, "types_with_data": used,
            "mean_abs_fmax_error_pct": round(sum(errs) / len(errs), 1) if errs else None,
            "max_abs_fmax_error_pct": max(errs) if errs else None,
            "loo_mean_abs_fmax_error_pct": round(sum(lerrs) / len(lerrs), 1) if lerrs else None,
@@ -216,7 +219,9 @@ def main():
     (HERE / "calibration.json").write_text(json.dumps(out, indent=1))
     print(json.dumps({k: v for k, v in out.items() if k != "points"}, indent=1))
     for p in points:
-        print(f"{p['design'][:70]:70s} meas {p['measured_fmax_mhz']:7.2f} model {p['model_fmax_mhz']:7.1f} ({p['error_pct']:+.1f}%, LOO {p['loo_error_pct']})")
+        print(f"{p['design'][:70]:70s} meas {p['measured_fmax_mhz']:7.2f} "
+              f"model {p['model_fmax_mhz']:7.1f} ({p['error_pct']:+.1f}%, "
+              f"LOO {p['loo_error_pct']})")
 
 
 if __name__ == "__main__":
