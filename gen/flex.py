@@ -36,7 +36,7 @@ from nmsparse.contract import flex as contract
 
 from .arch.base import Layer, key_sign
 from .config import FlexTopKConfig
-from .pipeline import Stepper, add_bits, popcount_bits, stall_control
+from .pipeline import Stepper, add_bits, popcount_bits, probe_live_bits, stall_control
 from .unit import StreamUnit
 
 __all__ = ["FLEX_ARCHITECTURES", "FlexRankArch", "NMTopKFlex", "build_flex_selector",
@@ -108,18 +108,11 @@ class FlexRankArch:
     def live_bits(self) -> list[int]:
         """Bits a register after each layer would hold (a dry-run build, as
         :meth:`gen.arch.base.Architecture.live_bits`)."""
-        from amaranth.hdl import Fragment
-
         cfg = self.config
-        probe: list[int] = []
-        m = Module()
         data = [Signal(cfg.width, name=f"probe_x{j}") for j in range(cfg.w)]
         ml, n = Signal(cfg.m_log2_width), Signal(cfg.n_width)
-        step = Stepper(m, Signal(), [0] * len(self.layers()), "probe", probe=probe)
-        self.build(m, step, data, ml, n, None, "probe")
-        step.finish()
-        Fragment.get(m, None)
-        return probe
+        return probe_live_bits(len(self.layers()),
+                               lambda m, step: self.build(m, step, data, ml, n, None, "probe"))
 
     def comparators(self) -> int:
         w = self.config.w

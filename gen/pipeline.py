@@ -29,6 +29,7 @@ __all__ = [
     "RAM_DELAY_DEPTH",
     "ram_delay",
     "Stepper",
+    "probe_live_bits",
     "tree_bits",
     "stall_control",
     "register",
@@ -55,6 +56,21 @@ def tree_bits(tree: Any) -> int:
 
     _map(count, tree)
     return total
+
+
+def probe_live_bits(layers: int, build: Callable[[Module, Stepper], Any]) -> list[int]:
+    """Bits a register after each of ``layers`` layers would hold: ``build(m, step)`` runs
+    once as a dry run (nothing registered, the tree's width recorded at every ``step``) and
+    is elaborated like any other module. What :mod:`gen.schedule` places registers by."""
+    from amaranth.hdl import Fragment
+
+    probe: list[int] = []
+    m = Module()
+    step = Stepper(m, Signal(), [0] * layers, "probe", probe=probe)
+    build(m, step)
+    step.finish()
+    Fragment.get(m, None)
+    return probe
 
 
 class Deferred:

@@ -79,19 +79,14 @@ class Architecture:
     def live_bits(self) -> list[int]:
         """Bits a register after each layer would hold: a dry-run build that records the
         width of the live values at every ``step``."""
-        from amaranth.hdl import Fragment, Module, Signal
+        from amaranth.hdl import Signal
 
-        from ..pipeline import Stepper
+        from ..pipeline import probe_live_bits
 
         cfg = self.config
-        probe: list[int] = []
-        m = Module()
         data = [Signal(cfg.width, name=f"probe_x{j}") for j in range(cfg.m)]
-        step = Stepper(m, Signal(), [0] * len(self.layers()), "probe", probe=probe)
-        self.build(m, step, data, None, "probe")
-        step.finish()
-        Fragment.get(m, None)  # the dry run is an elaboration like any other
-        return probe
+        return probe_live_bits(len(self.layers()),
+                               lambda m, step: self.build(m, step, data, None, "probe"))
 
     def metrics(self) -> dict[str, int]:
         """Extra sidecar figures of the architecture (names ending in ``comparators`` are
