@@ -945,7 +945,9 @@ def _flex_shipped() -> list[_Config]:
     out: list[_Config] = []
     for w in (16, 32):
         for fmt in ("int8", "bf16"):
-            out.append(FlexTopKConfig(w=w, fmt=fmt))
+            # scheduled for DEFAULT_TARGET_MHZ, as the fixed rank selectors they are
+            # compared with (the cost of flexibility is then measured at equal effort)
+            out.append(FlexTopKConfig(w=w, fmt=fmt, pipeline="auto"))
     out.append(FlexSparseMACConfig(w=32, fmt="int8", outputs=4))
     out.append(FlexLinearConfig(w=32, fmt="int8", outputs=4))
     return out

@@ -1453,98 +1453,98 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$230 ;
   wire \$2300 ;
   wire \$2301 ;
-  wire \$2302 ;
-  wire \$2303 ;
+  wire [6:0] \$2302 ;
+  wire [3:0] \$2303 ;
   wire \$2304 ;
   wire \$2305 ;
   wire \$2306 ;
   wire \$2307 ;
-  wire [6:0] \$2308 ;
-  wire [3:0] \$2309 ;
+  wire \$2308 ;
+  wire [4:0] \$2309 ;
   wire \$231 ;
-  wire \$2310 ;
-  wire \$2311 ;
+  wire [3:0] \$2310 ;
+  wire [3:0] \$2311 ;
   wire \$2312 ;
   wire \$2313 ;
   wire \$2314 ;
-  wire [4:0] \$2315 ;
-  wire [3:0] \$2316 ;
-  wire [3:0] \$2317 ;
-  wire \$2318 ;
-  wire \$2319 ;
+  wire \$2315 ;
+  wire \$2316 ;
+  wire [4:0] \$2317 ;
+  wire [3:0] \$2318 ;
+  wire [3:0] \$2319 ;
   wire \$232 ;
   wire \$2320 ;
   wire \$2321 ;
-  wire \$2322 ;
-  wire [4:0] \$2323 ;
-  wire [3:0] \$2324 ;
-  wire [3:0] \$2325 ;
+  wire [15:0] \$2322 ;
+  wire [15:0] \$2323 ;
+  wire [15:0] \$2324 ;
+  wire [15:0] \$2325 ;
   wire [15:0] \$2326 ;
   wire [15:0] \$2327 ;
   wire [15:0] \$2328 ;
   wire [15:0] \$2329 ;
   wire \$233 ;
-  wire [15:0] \$2330 ;
-  wire [15:0] \$2331 ;
-  wire [15:0] \$2332 ;
-  wire [15:0] \$2333 ;
+  wire [3:0] \$2330 ;
+  wire [3:0] \$2331 ;
+  wire [3:0] \$2332 ;
+  wire [3:0] \$2333 ;
   wire [3:0] \$2334 ;
   wire [3:0] \$2335 ;
   wire [3:0] \$2336 ;
   wire [3:0] \$2337 ;
-  wire [3:0] \$2338 ;
-  wire [3:0] \$2339 ;
+  wire \$2338 ;
+  reg \$2339 ;
   wire \$234 ;
-  wire [3:0] \$2340 ;
-  wire [3:0] \$2341 ;
-  wire \$2342 ;
+  reg \$2340 ;
+  reg \$2341 ;
+  reg \$2342 ;
   reg \$2343 ;
   reg \$2344 ;
   reg \$2345 ;
-  reg [119:0] \$2346 ;
-  reg [15:0] \$2347 ;
-  reg [15:0] \$2348 ;
-  reg [15:0] \$2349 ;
+  reg [14:0] \$2346 ;
+  reg [14:0] \$2347 ;
+  reg [14:0] \$2348 ;
+  reg [14:0] \$2349 ;
   wire \$235 ;
-  reg [15:0] \$2350 ;
-  reg [15:0] \$2351 ;
-  reg [15:0] \$2352 ;
-  reg [15:0] \$2353 ;
-  reg [15:0] \$2354 ;
-  reg [15:0] \$2355 ;
-  reg [15:0] \$2356 ;
-  reg [15:0] \$2357 ;
-  reg [15:0] \$2358 ;
-  reg [15:0] \$2359 ;
+  reg [14:0] \$2350 ;
+  reg [14:0] \$2351 ;
+  reg [14:0] \$2352 ;
+  reg [14:0] \$2353 ;
+  reg [14:0] \$2354 ;
+  reg [14:0] \$2355 ;
+  reg [14:0] \$2356 ;
+  reg [14:0] \$2357 ;
+  reg [14:0] \$2358 ;
+  reg [14:0] \$2359 ;
   wire \$236 ;
-  reg [15:0] \$2360 ;
-  reg [15:0] \$2361 ;
+  reg [14:0] \$2360 ;
+  reg [14:0] \$2361 ;
   reg [15:0] \$2362 ;
-  reg \$2363 ;
-  reg \$2364 ;
-  reg \$2365 ;
-  reg [3:0] \$2366 ;
-  reg [2:0] \$2367 ;
-  reg [3:0] \$2368 ;
+  reg [15:0] \$2363 ;
+  reg [15:0] \$2364 ;
+  reg [15:0] \$2365 ;
+  reg [15:0] \$2366 ;
+  reg [15:0] \$2367 ;
+  reg [15:0] \$2368 ;
   reg [15:0] \$2369 ;
   wire \$237 ;
-  reg \$2370 ;
-  reg [1:0] \$2371 ;
-  reg [2:0] \$2372 ;
-  reg [2:0] \$2373 ;
-  reg \$2374 ;
-  reg [1:0] \$2375 ;
-  reg [2:0] \$2376 ;
-  reg [2:0] \$2377 ;
+  reg [15:0] \$2370 ;
+  reg [15:0] \$2371 ;
+  reg [15:0] \$2372 ;
+  reg [15:0] \$2373 ;
+  reg [15:0] \$2374 ;
+  reg [15:0] \$2375 ;
+  reg [15:0] \$2376 ;
+  reg [15:0] \$2377 ;
   reg \$2378 ;
-  reg [1:0] \$2379 ;
+  reg \$2379 ;
   wire \$238 ;
-  reg [2:0] \$2380 ;
-  reg [2:0] \$2381 ;
-  reg \$2382 ;
-  reg [1:0] \$2383 ;
-  reg [2:0] \$2384 ;
-  reg [2:0] \$2385 ;
+  reg \$2380 ;
+  reg [3:0] \$2381 ;
+  reg [2:0] \$2382 ;
+  reg [3:0] \$2383 ;
+  reg [119:0] \$2384 ;
+  reg [15:0] \$2385 ;
   reg [15:0] \$2386 ;
   reg [15:0] \$2387 ;
   reg [15:0] \$2388 ;
@@ -1563,23 +1563,23 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire \$24 ;
   wire \$240 ;
   reg [15:0] \$2400 ;
-  reg [15:0] \$2401 ;
+  reg \$2401 ;
   reg \$2402 ;
   reg \$2403 ;
-  reg \$2404 ;
-  reg [3:0] \$2405 ;
-  reg [2:0] \$2406 ;
+  reg [3:0] \$2404 ;
+  reg [2:0] \$2405 ;
+  reg [3:0] \$2406 ;
   reg [3:0] \$2407 ;
-  reg [15:0] \$2408 ;
-  reg [15:0] \$2409 ;
+  reg [3:0] \$2408 ;
+  reg [3:0] \$2409 ;
   wire \$241 ;
-  reg [15:0] \$2410 ;
-  reg [15:0] \$2411 ;
-  reg [15:0] \$2412 ;
-  reg [15:0] \$2413 ;
-  reg [15:0] \$2414 ;
-  reg [15:0] \$2415 ;
-  reg [15:0] \$2416 ;
+  reg [3:0] \$2410 ;
+  reg [3:0] \$2411 ;
+  reg [3:0] \$2412 ;
+  reg [3:0] \$2413 ;
+  reg [3:0] \$2414 ;
+  reg [3:0] \$2415 ;
+  reg [3:0] \$2416 ;
   reg [3:0] \$2417 ;
   reg [3:0] \$2418 ;
   reg [3:0] \$2419 ;
@@ -1587,30 +1587,199 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   reg [3:0] \$2420 ;
   reg [3:0] \$2421 ;
   reg [3:0] \$2422 ;
-  reg [3:0] \$2423 ;
-  reg [3:0] \$2424 ;
-  reg [3:0] \$2425 ;
-  reg [2:0] \$2426 ;
-  reg [3:0] \$2427 ;
-  reg \$2428 ;
+  reg [15:0] \$2423 ;
+  reg [15:0] \$2424 ;
+  reg [15:0] \$2425 ;
+  reg [15:0] \$2426 ;
+  reg [15:0] \$2427 ;
+  reg [15:0] \$2428 ;
+  reg [15:0] \$2429 ;
   wire \$243 ;
+  reg [15:0] \$2430 ;
+  reg [15:0] \$2431 ;
+  reg [15:0] \$2432 ;
+  reg [15:0] \$2433 ;
+  reg [15:0] \$2434 ;
+  reg [15:0] \$2435 ;
+  reg [15:0] \$2436 ;
+  reg [15:0] \$2437 ;
+  reg [15:0] \$2438 ;
+  reg \$2439 ;
   wire \$244 ;
+  reg \$2440 ;
+  reg \$2441 ;
+  reg [3:0] \$2442 ;
+  reg [2:0] \$2443 ;
+  reg [3:0] \$2444 ;
+  reg [15:0] \$2445 ;
+  reg [15:0] \$2446 ;
+  reg [15:0] \$2447 ;
+  reg [15:0] \$2448 ;
+  reg [15:0] \$2449 ;
   wire \$245 ;
+  reg [15:0] \$2450 ;
+  reg [15:0] \$2451 ;
+  reg [15:0] \$2452 ;
+  reg [15:0] \$2453 ;
+  reg [15:0] \$2454 ;
+  reg [15:0] \$2455 ;
+  reg [15:0] \$2456 ;
+  reg [15:0] \$2457 ;
+  reg [15:0] \$2458 ;
+  reg [15:0] \$2459 ;
   wire \$246 ;
+  reg [15:0] \$2460 ;
+  reg [15:0] \$2461 ;
+  reg \$2462 ;
+  reg \$2463 ;
+  reg \$2464 ;
+  reg [3:0] \$2465 ;
+  reg [2:0] \$2466 ;
+  reg [3:0] \$2467 ;
+  reg [15:0] \$2468 ;
+  reg \$2469 ;
   wire \$247 ;
+  reg [1:0] \$2470 ;
+  reg [2:0] \$2471 ;
+  reg [2:0] \$2472 ;
+  reg \$2473 ;
+  reg [1:0] \$2474 ;
+  reg [2:0] \$2475 ;
+  reg [2:0] \$2476 ;
+  reg \$2477 ;
+  reg [1:0] \$2478 ;
+  reg [2:0] \$2479 ;
   wire \$248 ;
+  reg [2:0] \$2480 ;
+  reg \$2481 ;
+  reg [1:0] \$2482 ;
+  reg [2:0] \$2483 ;
+  reg [2:0] \$2484 ;
+  reg [15:0] \$2485 ;
+  reg [15:0] \$2486 ;
+  reg [15:0] \$2487 ;
+  reg [15:0] \$2488 ;
+  reg [15:0] \$2489 ;
   wire \$249 ;
+  reg [15:0] \$2490 ;
+  reg [15:0] \$2491 ;
+  reg [15:0] \$2492 ;
+  reg [15:0] \$2493 ;
+  reg [15:0] \$2494 ;
+  reg [15:0] \$2495 ;
+  reg [15:0] \$2496 ;
+  reg [15:0] \$2497 ;
+  reg [15:0] \$2498 ;
+  reg [15:0] \$2499 ;
   wire \$25 ;
   wire \$250 ;
+  reg [15:0] \$2500 ;
+  reg \$2501 ;
+  reg \$2502 ;
+  reg \$2503 ;
+  reg [3:0] \$2504 ;
+  reg [2:0] \$2505 ;
+  reg [3:0] \$2506 ;
+  reg \$2507 ;
+  reg [15:0] \$2508 ;
+  reg [3:0] \$2509 ;
   wire \$251 ;
+  reg [2:0] \$2510 ;
+  reg \$2511 ;
+  reg [15:0] \$2512 ;
+  reg [3:0] \$2513 ;
+  reg [2:0] \$2514 ;
+  reg \$2515 ;
+  reg [15:0] \$2516 ;
+  reg [3:0] \$2517 ;
+  reg [2:0] \$2518 ;
+  reg \$2519 ;
   wire \$252 ;
+  reg [15:0] \$2520 ;
+  reg [3:0] \$2521 ;
+  reg [2:0] \$2522 ;
+  reg \$2523 ;
+  reg [15:0] \$2524 ;
+  reg [3:0] \$2525 ;
+  reg [2:0] \$2526 ;
+  reg \$2527 ;
+  reg [15:0] \$2528 ;
+  reg [3:0] \$2529 ;
   wire \$253 ;
+  reg [2:0] \$2530 ;
+  reg \$2531 ;
+  reg [15:0] \$2532 ;
+  reg [3:0] \$2533 ;
+  reg [2:0] \$2534 ;
+  reg \$2535 ;
+  reg [15:0] \$2536 ;
+  reg [3:0] \$2537 ;
+  reg [2:0] \$2538 ;
+  reg \$2539 ;
   wire \$254 ;
+  reg [15:0] \$2540 ;
+  reg [3:0] \$2541 ;
+  reg [2:0] \$2542 ;
+  reg \$2543 ;
+  reg [15:0] \$2544 ;
+  reg [3:0] \$2545 ;
+  reg [2:0] \$2546 ;
+  reg \$2547 ;
+  reg [15:0] \$2548 ;
+  reg [3:0] \$2549 ;
   wire \$255 ;
+  reg [2:0] \$2550 ;
+  reg \$2551 ;
+  reg [15:0] \$2552 ;
+  reg [3:0] \$2553 ;
+  reg [2:0] \$2554 ;
+  reg \$2555 ;
+  reg [15:0] \$2556 ;
+  reg [3:0] \$2557 ;
+  reg [2:0] \$2558 ;
+  reg \$2559 ;
   wire \$256 ;
+  reg [15:0] \$2560 ;
+  reg [3:0] \$2561 ;
+  reg [2:0] \$2562 ;
+  reg \$2563 ;
+  reg [15:0] \$2564 ;
+  reg [3:0] \$2565 ;
+  reg [2:0] \$2566 ;
+  reg \$2567 ;
+  reg [15:0] \$2568 ;
+  reg [2:0] \$2569 ;
   wire \$257 ;
+  reg [15:0] \$2570 ;
+  reg \$2571 ;
+  reg \$2572 ;
+  reg \$2573 ;
+  reg [3:0] \$2574 ;
+  reg [2:0] \$2575 ;
+  reg [3:0] \$2576 ;
+  reg [15:0] \$2577 ;
+  reg [15:0] \$2578 ;
+  reg [15:0] \$2579 ;
   wire \$258 ;
+  reg [15:0] \$2580 ;
+  reg [15:0] \$2581 ;
+  reg [15:0] \$2582 ;
+  reg [15:0] \$2583 ;
+  reg [15:0] \$2584 ;
+  reg [15:0] \$2585 ;
+  reg [3:0] \$2586 ;
+  reg [3:0] \$2587 ;
+  reg [3:0] \$2588 ;
+  reg [3:0] \$2589 ;
   wire \$259 ;
+  reg [3:0] \$2590 ;
+  reg [3:0] \$2591 ;
+  reg [3:0] \$2592 ;
+  reg [3:0] \$2593 ;
+  reg [3:0] \$2594 ;
+  reg [2:0] \$2595 ;
+  reg [3:0] \$2596 ;
+  reg \$2597 ;
   wire \$26 ;
   wire \$260 ;
   wire \$261 ;
@@ -2485,88 +2654,257 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire [14:0] fsel_key8;
   wire [14:0] fsel_key9;
   reg [15:0] fsel_l11_s0 = 16'h0000;
-  reg [15:0] \fsel_l11_s0$863  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$864  = 4'h0;
-  reg [15:0] \fsel_l11_s0$865  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$866  = 4'h0;
-  reg [15:0] \fsel_l11_s0$867  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$868  = 4'h0;
-  reg [15:0] \fsel_l11_s0$869  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$870  = 4'h0;
-  reg [15:0] \fsel_l11_s0$871  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$872  = 4'h0;
-  reg [15:0] \fsel_l11_s0$873  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$874  = 4'h0;
-  reg [15:0] \fsel_l11_s0$875  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$876  = 4'h0;
-  reg [15:0] \fsel_l11_s0$877  = 16'h0000;
-  reg [3:0] \fsel_l11_s0$878  = 4'h0;
-  reg [3:0] \fsel_l11_s0$879  = 4'h0;
-  reg [2:0] \fsel_l11_s0$880  = 3'h0;
-  reg [3:0] \fsel_l11_s0$881  = 4'h0;
-  reg \fsel_l11_s0$882  = 1'h0;
+  reg [15:0] \fsel_l11_s0$959  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$960  = 4'h0;
+  reg [15:0] \fsel_l11_s0$961  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$962  = 4'h0;
+  reg [15:0] \fsel_l11_s0$963  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$964  = 4'h0;
+  reg [15:0] \fsel_l11_s0$965  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$966  = 4'h0;
+  reg [15:0] \fsel_l11_s0$967  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$968  = 4'h0;
+  reg [15:0] \fsel_l11_s0$969  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$970  = 4'h0;
+  reg [15:0] \fsel_l11_s0$971  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$972  = 4'h0;
+  reg [15:0] \fsel_l11_s0$973  = 16'h0000;
+  reg [3:0] \fsel_l11_s0$974  = 4'h0;
+  reg [3:0] \fsel_l11_s0$975  = 4'h0;
+  reg [2:0] \fsel_l11_s0$976  = 3'h0;
+  reg [3:0] \fsel_l11_s0$977  = 4'h0;
+  reg \fsel_l11_s0$978  = 1'h0;
+  reg [14:0] fsel_l1_s0 = 15'h0000;
+  reg [15:0] \fsel_l1_s0$1000  = 16'h0000;
+  reg \fsel_l1_s0$1001  = 1'h0;
+  reg \fsel_l1_s0$1002  = 1'h0;
+  reg \fsel_l1_s0$1003  = 1'h0;
+  reg [3:0] \fsel_l1_s0$1004  = 4'h0;
+  reg [2:0] \fsel_l1_s0$1005  = 3'h0;
+  reg [3:0] \fsel_l1_s0$1006  = 4'h0;
+  reg [14:0] \fsel_l1_s0$28  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$29  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$30  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$31  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$32  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$33  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$34  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$35  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$36  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$37  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$38  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$39  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$40  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$41  = 15'h0000;
+  reg [14:0] \fsel_l1_s0$42  = 15'h0000;
+  reg [15:0] \fsel_l1_s0$985  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$986  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$987  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$988  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$989  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$990  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$991  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$992  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$993  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$994  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$995  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$996  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$997  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$998  = 16'h0000;
+  reg [15:0] \fsel_l1_s0$999  = 16'h0000;
   reg [119:0] fsel_l2_s0 = 120'h000000000000000000000000000000;
-  reg \fsel_l2_s0$31  = 1'h0;
-  reg \fsel_l2_s0$34  = 1'h0;
-  reg [3:0] \fsel_l2_s0$399  = 4'h0;
-  reg \fsel_l2_s0$400  = 1'h0;
-  reg [15:0] \fsel_l2_s0$885  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$886  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$887  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$888  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$889  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$890  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$891  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$892  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$893  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$894  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$895  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$896  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$897  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$898  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$899  = 16'h0000;
-  reg [15:0] \fsel_l2_s0$900  = 16'h0000;
-  reg [3:0] \fsel_l2_s0$901  = 4'h0;
-  reg [2:0] \fsel_l2_s0$902  = 3'h0;
+  reg [15:0] \fsel_l2_s0$1007  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1008  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1009  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1010  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1011  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1012  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1013  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1014  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1015  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1016  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1017  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1018  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1019  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1020  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1021  = 16'h0000;
+  reg [15:0] \fsel_l2_s0$1022  = 16'h0000;
+  reg \fsel_l2_s0$1023  = 1'h0;
+  reg [3:0] \fsel_l2_s0$1024  = 4'h0;
+  reg [2:0] \fsel_l2_s0$1025  = 3'h0;
+  reg [3:0] \fsel_l2_s0$1026  = 4'h0;
+  reg \fsel_l2_s0$47  = 1'h0;
+  reg \fsel_l2_s0$50  = 1'h0;
+  reg [3:0] fsel_l3_s0 = 4'h0;
+  reg [15:0] \fsel_l3_s0$1027  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1028  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1029  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1030  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1031  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1032  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1033  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1034  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1035  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1036  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1037  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1038  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1039  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1040  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1041  = 16'h0000;
+  reg [15:0] \fsel_l3_s0$1042  = 16'h0000;
+  reg \fsel_l3_s0$1043  = 1'h0;
+  reg \fsel_l3_s0$1044  = 1'h0;
+  reg [3:0] \fsel_l3_s0$1045  = 4'h0;
+  reg [2:0] \fsel_l3_s0$1046  = 3'h0;
+  reg [3:0] \fsel_l3_s0$416  = 4'h0;
+  reg \fsel_l3_s0$417  = 1'h0;
+  reg [3:0] \fsel_l3_s0$418  = 4'h0;
+  reg [3:0] \fsel_l3_s0$419  = 4'h0;
+  reg [3:0] \fsel_l3_s0$420  = 4'h0;
+  reg [3:0] \fsel_l3_s0$421  = 4'h0;
+  reg [3:0] \fsel_l3_s0$422  = 4'h0;
+  reg [3:0] \fsel_l3_s0$423  = 4'h0;
+  reg [3:0] \fsel_l3_s0$424  = 4'h0;
+  reg [3:0] \fsel_l3_s0$425  = 4'h0;
+  reg [3:0] \fsel_l3_s0$426  = 4'h0;
+  reg [3:0] \fsel_l3_s0$427  = 4'h0;
+  reg [3:0] \fsel_l3_s0$428  = 4'h0;
+  reg [3:0] \fsel_l3_s0$429  = 4'h0;
+  reg [3:0] \fsel_l3_s0$430  = 4'h0;
+  reg [3:0] \fsel_l3_s0$431  = 4'h0;
+  reg [3:0] \fsel_l3_s0$432  = 4'h0;
+  reg [15:0] fsel_l4_s0 = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1047  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1048  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1049  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1050  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1051  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1052  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1053  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1054  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1055  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1056  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1057  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1058  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1059  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1060  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1061  = 16'h0000;
+  reg [15:0] \fsel_l4_s0$1062  = 16'h0000;
+  reg \fsel_l4_s0$1063  = 1'h0;
+  reg \fsel_l4_s0$1064  = 1'h0;
+  reg \fsel_l4_s0$1065  = 1'h0;
+  reg [3:0] \fsel_l4_s0$1066  = 4'h0;
+  reg [2:0] \fsel_l4_s0$1067  = 3'h0;
+  reg [3:0] \fsel_l4_s0$1068  = 4'h0;
   reg fsel_l5_s0 = 1'h0;
-  reg [2:0] \fsel_l5_s0$467  = 3'h0;
-  reg [1:0] \fsel_l5_s0$474  = 2'h0;
-  reg [2:0] \fsel_l5_s0$481  = 3'h0;
-  reg [2:0] \fsel_l5_s0$488  = 3'h0;
-  reg \fsel_l5_s0$495  = 1'h0;
-  reg [2:0] \fsel_l5_s0$496  = 3'h0;
-  reg [1:0] \fsel_l5_s0$503  = 2'h0;
-  reg [2:0] \fsel_l5_s0$510  = 3'h0;
-  reg [2:0] \fsel_l5_s0$517  = 3'h0;
-  reg \fsel_l5_s0$524  = 1'h0;
-  reg [1:0] \fsel_l5_s0$533  = 2'h0;
-  reg [2:0] \fsel_l5_s0$542  = 3'h0;
-  reg \fsel_l5_s0$591  = 1'h0;
-  reg [1:0] \fsel_l5_s0$593  = 2'h0;
-  reg [2:0] \fsel_l5_s0$595  = 3'h0;
-  reg [15:0] \fsel_l5_s0$609  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$612  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$613  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$619  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$625  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$631  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$637  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$643  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$649  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$655  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$661  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$667  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$673  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$679  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$685  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$691  = 16'h0000;
-  reg [15:0] \fsel_l5_s0$697  = 16'h0000;
-  reg \fsel_l5_s0$903  = 1'h0;
-  reg \fsel_l5_s0$904  = 1'h0;
-  reg \fsel_l5_s0$905  = 1'h0;
-  reg [3:0] \fsel_l5_s0$906  = 4'h0;
-  reg [2:0] \fsel_l5_s0$907  = 3'h0;
-  reg [3:0] \fsel_l5_s0$908  = 4'h0;
+  reg \fsel_l5_s0$1069  = 1'h0;
+  reg \fsel_l5_s0$1070  = 1'h0;
+  reg \fsel_l5_s0$1071  = 1'h0;
+  reg [3:0] \fsel_l5_s0$1072  = 4'h0;
+  reg [2:0] \fsel_l5_s0$1073  = 3'h0;
+  reg [3:0] \fsel_l5_s0$1074  = 4'h0;
+  reg [2:0] \fsel_l5_s0$500  = 3'h0;
+  reg [1:0] \fsel_l5_s0$507  = 2'h0;
+  reg [2:0] \fsel_l5_s0$514  = 3'h0;
+  reg [2:0] \fsel_l5_s0$521  = 3'h0;
+  reg \fsel_l5_s0$528  = 1'h0;
+  reg [2:0] \fsel_l5_s0$529  = 3'h0;
+  reg [1:0] \fsel_l5_s0$536  = 2'h0;
+  reg [2:0] \fsel_l5_s0$543  = 3'h0;
+  reg [2:0] \fsel_l5_s0$550  = 3'h0;
+  reg \fsel_l5_s0$557  = 1'h0;
+  reg [1:0] \fsel_l5_s0$566  = 2'h0;
+  reg [2:0] \fsel_l5_s0$575  = 3'h0;
+  reg \fsel_l5_s0$624  = 1'h0;
+  reg [1:0] \fsel_l5_s0$626  = 2'h0;
+  reg [2:0] \fsel_l5_s0$628  = 3'h0;
+  reg [15:0] \fsel_l5_s0$642  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$645  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$646  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$652  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$658  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$664  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$670  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$676  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$682  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$688  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$694  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$700  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$706  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$712  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$718  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$724  = 16'h0000;
+  reg [15:0] \fsel_l5_s0$730  = 16'h0000;
+  reg fsel_l7_s0 = 1'h0;
+  reg [15:0] \fsel_l7_s0$1075  = 16'h0000;
+  reg \fsel_l7_s0$1076  = 1'h0;
+  reg \fsel_l7_s0$1077  = 1'h0;
+  reg \fsel_l7_s0$1078  = 1'h0;
+  reg [3:0] \fsel_l7_s0$1079  = 4'h0;
+  reg [2:0] \fsel_l7_s0$1080  = 3'h0;
+  reg [3:0] \fsel_l7_s0$1081  = 4'h0;
+  reg [2:0] \fsel_l7_s0$735  = 3'h0;
+  reg \fsel_l7_s0$737  = 1'h0;
+  reg [2:0] \fsel_l7_s0$738  = 3'h0;
+  reg [15:0] \fsel_l7_s0$740  = 16'h0000;
+  reg [15:0] \fsel_l7_s0$741  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$743  = 4'h0;
+  reg [3:0] \fsel_l7_s0$744  = 4'h0;
+  reg \fsel_l7_s0$747  = 1'h0;
+  reg [2:0] \fsel_l7_s0$748  = 3'h0;
+  reg \fsel_l7_s0$750  = 1'h0;
+  reg [2:0] \fsel_l7_s0$751  = 3'h0;
+  reg [15:0] \fsel_l7_s0$753  = 16'h0000;
+  reg [15:0] \fsel_l7_s0$754  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$756  = 4'h0;
+  reg [3:0] \fsel_l7_s0$757  = 4'h0;
+  reg \fsel_l7_s0$760  = 1'h0;
+  reg [2:0] \fsel_l7_s0$761  = 3'h0;
+  reg [15:0] \fsel_l7_s0$764  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$766  = 4'h0;
+  reg \fsel_l7_s0$769  = 1'h0;
+  reg [2:0] \fsel_l7_s0$770  = 3'h0;
+  reg [15:0] \fsel_l7_s0$773  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$775  = 4'h0;
+  reg \fsel_l7_s0$778  = 1'h0;
+  reg [2:0] \fsel_l7_s0$779  = 3'h0;
+  reg [15:0] \fsel_l7_s0$782  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$784  = 4'h0;
+  reg \fsel_l7_s0$787  = 1'h0;
+  reg [2:0] \fsel_l7_s0$788  = 3'h0;
+  reg [15:0] \fsel_l7_s0$791  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$793  = 4'h0;
+  reg \fsel_l7_s0$796  = 1'h0;
+  reg [2:0] \fsel_l7_s0$797  = 3'h0;
+  reg [15:0] \fsel_l7_s0$800  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$802  = 4'h0;
+  reg \fsel_l7_s0$805  = 1'h0;
+  reg [2:0] \fsel_l7_s0$806  = 3'h0;
+  reg [15:0] \fsel_l7_s0$809  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$811  = 4'h0;
+  reg \fsel_l7_s0$814  = 1'h0;
+  reg [2:0] \fsel_l7_s0$815  = 3'h0;
+  reg [15:0] \fsel_l7_s0$818  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$820  = 4'h0;
+  reg \fsel_l7_s0$823  = 1'h0;
+  reg [2:0] \fsel_l7_s0$824  = 3'h0;
+  reg [15:0] \fsel_l7_s0$827  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$829  = 4'h0;
+  reg \fsel_l7_s0$832  = 1'h0;
+  reg [2:0] \fsel_l7_s0$833  = 3'h0;
+  reg [15:0] \fsel_l7_s0$836  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$838  = 4'h0;
+  reg \fsel_l7_s0$841  = 1'h0;
+  reg [2:0] \fsel_l7_s0$842  = 3'h0;
+  reg [15:0] \fsel_l7_s0$845  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$847  = 4'h0;
+  reg \fsel_l7_s0$850  = 1'h0;
+  reg [2:0] \fsel_l7_s0$851  = 3'h0;
+  reg [15:0] \fsel_l7_s0$854  = 16'h0000;
+  reg [3:0] \fsel_l7_s0$856  = 4'h0;
+  reg \fsel_l7_s0$859  = 1'h0;
+  reg [2:0] \fsel_l7_s0$860  = 3'h0;
+  reg [15:0] \fsel_l7_s0$863  = 16'h0000;
   wire fsel_pop0_0_0_c;
   wire fsel_pop0_0_0_s;
   wire fsel_pop0_0_10_c;
@@ -3412,130 +3750,134 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   wire rst;
   reg valid_s0 = 1'h0;
   reg valid_s1 = 1'h0;
+  reg valid_s2 = 1'h0;
+  reg valid_s3 = 1'h0;
+  reg valid_s4 = 1'h0;
+  reg valid_s5 = 1'h0;
   (* init = 1'h0 *)
-  wire valid_s2;
+  wire valid_s6;
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
-  assign \$2  = i__payload[14:0] >= i__payload[30:16];
-  assign \$3  = i__payload[14:0] >= i__payload[46:32];
-  assign \$4  = i__payload[14:0] >= i__payload[62:48];
-  assign \$5  = i__payload[14:0] >= i__payload[78:64];
-  assign \$6  = i__payload[14:0] >= i__payload[94:80];
-  assign \$7  = i__payload[14:0] >= i__payload[110:96];
-  assign \$8  = i__payload[14:0] >= i__payload[126:112];
-  assign \$9  = i__payload[14:0] >= i__payload[142:128];
-  assign \$10  = i__payload[14:0] >= i__payload[158:144];
-  assign \$11  = i__payload[14:0] >= i__payload[174:160];
-  assign \$12  = i__payload[14:0] >= i__payload[190:176];
-  assign \$13  = i__payload[14:0] >= i__payload[206:192];
-  assign \$14  = i__payload[14:0] >= i__payload[222:208];
-  assign \$15  = i__payload[14:0] >= i__payload[238:224];
-  assign \$16  = i__payload[14:0] >= i__payload[254:240];
-  assign \$17  = i__payload[30:16] >= i__payload[46:32];
-  assign \$18  = i__payload[30:16] >= i__payload[62:48];
-  assign \$19  = i__payload[30:16] >= i__payload[78:64];
-  assign \$20  = i__payload[30:16] >= i__payload[94:80];
-  assign \$21  = i__payload[30:16] >= i__payload[110:96];
-  assign \$22  = i__payload[30:16] >= i__payload[126:112];
-  assign \$23  = i__payload[30:16] >= i__payload[142:128];
-  assign \$24  = i__payload[30:16] >= i__payload[158:144];
-  assign \$25  = i__payload[30:16] >= i__payload[174:160];
-  assign \$26  = i__payload[30:16] >= i__payload[190:176];
-  assign \$27  = i__payload[30:16] >= i__payload[206:192];
-  assign \$28  = i__payload[30:16] >= i__payload[222:208];
-  assign \$29  = i__payload[30:16] >= i__payload[238:224];
-  assign \$30  = i__payload[30:16] >= i__payload[254:240];
-  assign \$31  = i__payload[46:32] >= i__payload[62:48];
-  assign \$32  = i__payload[46:32] >= i__payload[78:64];
-  assign \$33  = i__payload[46:32] >= i__payload[94:80];
-  assign \$34  = i__payload[46:32] >= i__payload[110:96];
-  assign \$35  = i__payload[46:32] >= i__payload[126:112];
-  assign \$36  = i__payload[46:32] >= i__payload[142:128];
-  assign \$37  = i__payload[46:32] >= i__payload[158:144];
-  assign \$38  = i__payload[46:32] >= i__payload[174:160];
-  assign \$39  = i__payload[46:32] >= i__payload[190:176];
-  assign \$40  = i__payload[46:32] >= i__payload[206:192];
-  assign \$41  = i__payload[46:32] >= i__payload[222:208];
-  assign \$42  = i__payload[46:32] >= i__payload[238:224];
-  assign \$43  = i__payload[46:32] >= i__payload[254:240];
-  assign \$44  = i__payload[62:48] >= i__payload[78:64];
-  assign \$45  = i__payload[62:48] >= i__payload[94:80];
-  assign \$46  = i__payload[62:48] >= i__payload[110:96];
-  assign \$47  = i__payload[62:48] >= i__payload[126:112];
-  assign \$48  = i__payload[62:48] >= i__payload[142:128];
-  assign \$49  = i__payload[62:48] >= i__payload[158:144];
-  assign \$50  = i__payload[62:48] >= i__payload[174:160];
-  assign \$51  = i__payload[62:48] >= i__payload[190:176];
-  assign \$52  = i__payload[62:48] >= i__payload[206:192];
-  assign \$53  = i__payload[62:48] >= i__payload[222:208];
-  assign \$54  = i__payload[62:48] >= i__payload[238:224];
-  assign \$55  = i__payload[62:48] >= i__payload[254:240];
-  assign \$56  = i__payload[78:64] >= i__payload[94:80];
-  assign \$57  = i__payload[78:64] >= i__payload[110:96];
-  assign \$58  = i__payload[78:64] >= i__payload[126:112];
-  assign \$59  = i__payload[78:64] >= i__payload[142:128];
-  assign \$60  = i__payload[78:64] >= i__payload[158:144];
-  assign \$61  = i__payload[78:64] >= i__payload[174:160];
-  assign \$62  = i__payload[78:64] >= i__payload[190:176];
-  assign \$63  = i__payload[78:64] >= i__payload[206:192];
-  assign \$64  = i__payload[78:64] >= i__payload[222:208];
-  assign \$65  = i__payload[78:64] >= i__payload[238:224];
-  assign \$66  = i__payload[78:64] >= i__payload[254:240];
-  assign \$67  = i__payload[94:80] >= i__payload[110:96];
-  assign \$68  = i__payload[94:80] >= i__payload[126:112];
-  assign \$69  = i__payload[94:80] >= i__payload[142:128];
-  assign \$70  = i__payload[94:80] >= i__payload[158:144];
-  assign \$71  = i__payload[94:80] >= i__payload[174:160];
-  assign \$72  = i__payload[94:80] >= i__payload[190:176];
-  assign \$73  = i__payload[94:80] >= i__payload[206:192];
-  assign \$74  = i__payload[94:80] >= i__payload[222:208];
-  assign \$75  = i__payload[94:80] >= i__payload[238:224];
-  assign \$76  = i__payload[94:80] >= i__payload[254:240];
-  assign \$77  = i__payload[110:96] >= i__payload[126:112];
-  assign \$78  = i__payload[110:96] >= i__payload[142:128];
-  assign \$79  = i__payload[110:96] >= i__payload[158:144];
-  assign \$80  = i__payload[110:96] >= i__payload[174:160];
-  assign \$81  = i__payload[110:96] >= i__payload[190:176];
-  assign \$82  = i__payload[110:96] >= i__payload[206:192];
-  assign \$83  = i__payload[110:96] >= i__payload[222:208];
-  assign \$84  = i__payload[110:96] >= i__payload[238:224];
-  assign \$85  = i__payload[110:96] >= i__payload[254:240];
-  assign \$86  = i__payload[126:112] >= i__payload[142:128];
-  assign \$87  = i__payload[126:112] >= i__payload[158:144];
-  assign \$88  = i__payload[126:112] >= i__payload[174:160];
-  assign \$89  = i__payload[126:112] >= i__payload[190:176];
-  assign \$90  = i__payload[126:112] >= i__payload[206:192];
-  assign \$91  = i__payload[126:112] >= i__payload[222:208];
-  assign \$92  = i__payload[126:112] >= i__payload[238:224];
-  assign \$93  = i__payload[126:112] >= i__payload[254:240];
-  assign \$94  = i__payload[142:128] >= i__payload[158:144];
-  assign \$95  = i__payload[142:128] >= i__payload[174:160];
-  assign \$96  = i__payload[142:128] >= i__payload[190:176];
-  assign \$97  = i__payload[142:128] >= i__payload[206:192];
-  assign \$98  = i__payload[142:128] >= i__payload[222:208];
-  assign \$99  = i__payload[142:128] >= i__payload[238:224];
-  assign \$100  = i__payload[142:128] >= i__payload[254:240];
-  assign \$101  = i__payload[158:144] >= i__payload[174:160];
-  assign \$102  = i__payload[158:144] >= i__payload[190:176];
-  assign \$103  = i__payload[158:144] >= i__payload[206:192];
-  assign \$104  = i__payload[158:144] >= i__payload[222:208];
-  assign \$105  = i__payload[158:144] >= i__payload[238:224];
-  assign \$106  = i__payload[158:144] >= i__payload[254:240];
-  assign \$107  = i__payload[174:160] >= i__payload[190:176];
-  assign \$108  = i__payload[174:160] >= i__payload[206:192];
-  assign \$109  = i__payload[174:160] >= i__payload[222:208];
-  assign \$110  = i__payload[174:160] >= i__payload[238:224];
-  assign \$111  = i__payload[174:160] >= i__payload[254:240];
-  assign \$112  = i__payload[190:176] >= i__payload[206:192];
-  assign \$113  = i__payload[190:176] >= i__payload[222:208];
-  assign \$114  = i__payload[190:176] >= i__payload[238:224];
-  assign \$115  = i__payload[190:176] >= i__payload[254:240];
-  assign \$116  = i__payload[206:192] >= i__payload[222:208];
-  assign \$117  = i__payload[206:192] >= i__payload[238:224];
-  assign \$118  = i__payload[206:192] >= i__payload[254:240];
-  assign \$119  = i__payload[222:208] >= i__payload[238:224];
-  assign \$120  = i__payload[222:208] >= i__payload[254:240];
-  assign \$121  = i__payload[238:224] >= i__payload[254:240];
+  assign \$2  = fsel_l1_s0 >= \fsel_l1_s0$28 ;
+  assign \$3  = fsel_l1_s0 >= \fsel_l1_s0$29 ;
+  assign \$4  = fsel_l1_s0 >= \fsel_l1_s0$30 ;
+  assign \$5  = fsel_l1_s0 >= \fsel_l1_s0$31 ;
+  assign \$6  = fsel_l1_s0 >= \fsel_l1_s0$32 ;
+  assign \$7  = fsel_l1_s0 >= \fsel_l1_s0$33 ;
+  assign \$8  = fsel_l1_s0 >= \fsel_l1_s0$34 ;
+  assign \$9  = fsel_l1_s0 >= \fsel_l1_s0$35 ;
+  assign \$10  = fsel_l1_s0 >= \fsel_l1_s0$36 ;
+  assign \$11  = fsel_l1_s0 >= \fsel_l1_s0$37 ;
+  assign \$12  = fsel_l1_s0 >= \fsel_l1_s0$38 ;
+  assign \$13  = fsel_l1_s0 >= \fsel_l1_s0$39 ;
+  assign \$14  = fsel_l1_s0 >= \fsel_l1_s0$40 ;
+  assign \$15  = fsel_l1_s0 >= \fsel_l1_s0$41 ;
+  assign \$16  = fsel_l1_s0 >= \fsel_l1_s0$42 ;
+  assign \$17  = \fsel_l1_s0$28  >= \fsel_l1_s0$29 ;
+  assign \$18  = \fsel_l1_s0$28  >= \fsel_l1_s0$30 ;
+  assign \$19  = \fsel_l1_s0$28  >= \fsel_l1_s0$31 ;
+  assign \$20  = \fsel_l1_s0$28  >= \fsel_l1_s0$32 ;
+  assign \$21  = \fsel_l1_s0$28  >= \fsel_l1_s0$33 ;
+  assign \$22  = \fsel_l1_s0$28  >= \fsel_l1_s0$34 ;
+  assign \$23  = \fsel_l1_s0$28  >= \fsel_l1_s0$35 ;
+  assign \$24  = \fsel_l1_s0$28  >= \fsel_l1_s0$36 ;
+  assign \$25  = \fsel_l1_s0$28  >= \fsel_l1_s0$37 ;
+  assign \$26  = \fsel_l1_s0$28  >= \fsel_l1_s0$38 ;
+  assign \$27  = \fsel_l1_s0$28  >= \fsel_l1_s0$39 ;
+  assign \$28  = \fsel_l1_s0$28  >= \fsel_l1_s0$40 ;
+  assign \$29  = \fsel_l1_s0$28  >= \fsel_l1_s0$41 ;
+  assign \$30  = \fsel_l1_s0$28  >= \fsel_l1_s0$42 ;
+  assign \$31  = \fsel_l1_s0$29  >= \fsel_l1_s0$30 ;
+  assign \$32  = \fsel_l1_s0$29  >= \fsel_l1_s0$31 ;
+  assign \$33  = \fsel_l1_s0$29  >= \fsel_l1_s0$32 ;
+  assign \$34  = \fsel_l1_s0$29  >= \fsel_l1_s0$33 ;
+  assign \$35  = \fsel_l1_s0$29  >= \fsel_l1_s0$34 ;
+  assign \$36  = \fsel_l1_s0$29  >= \fsel_l1_s0$35 ;
+  assign \$37  = \fsel_l1_s0$29  >= \fsel_l1_s0$36 ;
+  assign \$38  = \fsel_l1_s0$29  >= \fsel_l1_s0$37 ;
+  assign \$39  = \fsel_l1_s0$29  >= \fsel_l1_s0$38 ;
+  assign \$40  = \fsel_l1_s0$29  >= \fsel_l1_s0$39 ;
+  assign \$41  = \fsel_l1_s0$29  >= \fsel_l1_s0$40 ;
+  assign \$42  = \fsel_l1_s0$29  >= \fsel_l1_s0$41 ;
+  assign \$43  = \fsel_l1_s0$29  >= \fsel_l1_s0$42 ;
+  assign \$44  = \fsel_l1_s0$30  >= \fsel_l1_s0$31 ;
+  assign \$45  = \fsel_l1_s0$30  >= \fsel_l1_s0$32 ;
+  assign \$46  = \fsel_l1_s0$30  >= \fsel_l1_s0$33 ;
+  assign \$47  = \fsel_l1_s0$30  >= \fsel_l1_s0$34 ;
+  assign \$48  = \fsel_l1_s0$30  >= \fsel_l1_s0$35 ;
+  assign \$49  = \fsel_l1_s0$30  >= \fsel_l1_s0$36 ;
+  assign \$50  = \fsel_l1_s0$30  >= \fsel_l1_s0$37 ;
+  assign \$51  = \fsel_l1_s0$30  >= \fsel_l1_s0$38 ;
+  assign \$52  = \fsel_l1_s0$30  >= \fsel_l1_s0$39 ;
+  assign \$53  = \fsel_l1_s0$30  >= \fsel_l1_s0$40 ;
+  assign \$54  = \fsel_l1_s0$30  >= \fsel_l1_s0$41 ;
+  assign \$55  = \fsel_l1_s0$30  >= \fsel_l1_s0$42 ;
+  assign \$56  = \fsel_l1_s0$31  >= \fsel_l1_s0$32 ;
+  assign \$57  = \fsel_l1_s0$31  >= \fsel_l1_s0$33 ;
+  assign \$58  = \fsel_l1_s0$31  >= \fsel_l1_s0$34 ;
+  assign \$59  = \fsel_l1_s0$31  >= \fsel_l1_s0$35 ;
+  assign \$60  = \fsel_l1_s0$31  >= \fsel_l1_s0$36 ;
+  assign \$61  = \fsel_l1_s0$31  >= \fsel_l1_s0$37 ;
+  assign \$62  = \fsel_l1_s0$31  >= \fsel_l1_s0$38 ;
+  assign \$63  = \fsel_l1_s0$31  >= \fsel_l1_s0$39 ;
+  assign \$64  = \fsel_l1_s0$31  >= \fsel_l1_s0$40 ;
+  assign \$65  = \fsel_l1_s0$31  >= \fsel_l1_s0$41 ;
+  assign \$66  = \fsel_l1_s0$31  >= \fsel_l1_s0$42 ;
+  assign \$67  = \fsel_l1_s0$32  >= \fsel_l1_s0$33 ;
+  assign \$68  = \fsel_l1_s0$32  >= \fsel_l1_s0$34 ;
+  assign \$69  = \fsel_l1_s0$32  >= \fsel_l1_s0$35 ;
+  assign \$70  = \fsel_l1_s0$32  >= \fsel_l1_s0$36 ;
+  assign \$71  = \fsel_l1_s0$32  >= \fsel_l1_s0$37 ;
+  assign \$72  = \fsel_l1_s0$32  >= \fsel_l1_s0$38 ;
+  assign \$73  = \fsel_l1_s0$32  >= \fsel_l1_s0$39 ;
+  assign \$74  = \fsel_l1_s0$32  >= \fsel_l1_s0$40 ;
+  assign \$75  = \fsel_l1_s0$32  >= \fsel_l1_s0$41 ;
+  assign \$76  = \fsel_l1_s0$32  >= \fsel_l1_s0$42 ;
+  assign \$77  = \fsel_l1_s0$33  >= \fsel_l1_s0$34 ;
+  assign \$78  = \fsel_l1_s0$33  >= \fsel_l1_s0$35 ;
+  assign \$79  = \fsel_l1_s0$33  >= \fsel_l1_s0$36 ;
+  assign \$80  = \fsel_l1_s0$33  >= \fsel_l1_s0$37 ;
+  assign \$81  = \fsel_l1_s0$33  >= \fsel_l1_s0$38 ;
+  assign \$82  = \fsel_l1_s0$33  >= \fsel_l1_s0$39 ;
+  assign \$83  = \fsel_l1_s0$33  >= \fsel_l1_s0$40 ;
+  assign \$84  = \fsel_l1_s0$33  >= \fsel_l1_s0$41 ;
+  assign \$85  = \fsel_l1_s0$33  >= \fsel_l1_s0$42 ;
+  assign \$86  = \fsel_l1_s0$34  >= \fsel_l1_s0$35 ;
+  assign \$87  = \fsel_l1_s0$34  >= \fsel_l1_s0$36 ;
+  assign \$88  = \fsel_l1_s0$34  >= \fsel_l1_s0$37 ;
+  assign \$89  = \fsel_l1_s0$34  >= \fsel_l1_s0$38 ;
+  assign \$90  = \fsel_l1_s0$34  >= \fsel_l1_s0$39 ;
+  assign \$91  = \fsel_l1_s0$34  >= \fsel_l1_s0$40 ;
+  assign \$92  = \fsel_l1_s0$34  >= \fsel_l1_s0$41 ;
+  assign \$93  = \fsel_l1_s0$34  >= \fsel_l1_s0$42 ;
+  assign \$94  = \fsel_l1_s0$35  >= \fsel_l1_s0$36 ;
+  assign \$95  = \fsel_l1_s0$35  >= \fsel_l1_s0$37 ;
+  assign \$96  = \fsel_l1_s0$35  >= \fsel_l1_s0$38 ;
+  assign \$97  = \fsel_l1_s0$35  >= \fsel_l1_s0$39 ;
+  assign \$98  = \fsel_l1_s0$35  >= \fsel_l1_s0$40 ;
+  assign \$99  = \fsel_l1_s0$35  >= \fsel_l1_s0$41 ;
+  assign \$100  = \fsel_l1_s0$35  >= \fsel_l1_s0$42 ;
+  assign \$101  = \fsel_l1_s0$36  >= \fsel_l1_s0$37 ;
+  assign \$102  = \fsel_l1_s0$36  >= \fsel_l1_s0$38 ;
+  assign \$103  = \fsel_l1_s0$36  >= \fsel_l1_s0$39 ;
+  assign \$104  = \fsel_l1_s0$36  >= \fsel_l1_s0$40 ;
+  assign \$105  = \fsel_l1_s0$36  >= \fsel_l1_s0$41 ;
+  assign \$106  = \fsel_l1_s0$36  >= \fsel_l1_s0$42 ;
+  assign \$107  = \fsel_l1_s0$37  >= \fsel_l1_s0$38 ;
+  assign \$108  = \fsel_l1_s0$37  >= \fsel_l1_s0$39 ;
+  assign \$109  = \fsel_l1_s0$37  >= \fsel_l1_s0$40 ;
+  assign \$110  = \fsel_l1_s0$37  >= \fsel_l1_s0$41 ;
+  assign \$111  = \fsel_l1_s0$37  >= \fsel_l1_s0$42 ;
+  assign \$112  = \fsel_l1_s0$38  >= \fsel_l1_s0$39 ;
+  assign \$113  = \fsel_l1_s0$38  >= \fsel_l1_s0$40 ;
+  assign \$114  = \fsel_l1_s0$38  >= \fsel_l1_s0$41 ;
+  assign \$115  = \fsel_l1_s0$38  >= \fsel_l1_s0$42 ;
+  assign \$116  = \fsel_l1_s0$39  >= \fsel_l1_s0$40 ;
+  assign \$117  = \fsel_l1_s0$39  >= \fsel_l1_s0$41 ;
+  assign \$118  = \fsel_l1_s0$39  >= \fsel_l1_s0$42 ;
+  assign \$119  = \fsel_l1_s0$40  >= \fsel_l1_s0$41 ;
+  assign \$120  = \fsel_l1_s0$40  >= \fsel_l1_s0$42 ;
+  assign \$121  = \fsel_l1_s0$41  >= \fsel_l1_s0$42 ;
   assign \$122  = ~ fsel_l2_s0[0];
   assign \$123  = ~ fsel_l2_s0[1];
   assign \$124  = \$122  ^ \$123 ;
@@ -3553,103 +3895,103 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$135  = \$133  & \$134 ;
   assign fsel_pop0_0_12_c = \$132  | \$135 ;
   assign \$136  = ~ fsel_l2_s0[3];
-  assign \$137  = \$136  & \fsel_l2_s0$31 ;
+  assign \$137  = \$136  & \fsel_l2_s0$47 ;
   assign \$138  = ~ fsel_l2_s0[4];
-  assign \$139  = \$138  & \fsel_l2_s0$31 ;
+  assign \$139  = \$138  & \fsel_l2_s0$47 ;
   assign \$140  = \$137  ^ \$139 ;
   assign \$141  = ~ fsel_l2_s0[5];
-  assign \$142  = \$141  & \fsel_l2_s0$31 ;
+  assign \$142  = \$141  & \fsel_l2_s0$47 ;
   assign fsel_pop0_0_10_s = \$140  ^ \$142 ;
   assign \$143  = ~ fsel_l2_s0[3];
-  assign \$144  = \$143  & \fsel_l2_s0$31 ;
+  assign \$144  = \$143  & \fsel_l2_s0$47 ;
   assign \$145  = ~ fsel_l2_s0[4];
-  assign \$146  = \$145  & \fsel_l2_s0$31 ;
+  assign \$146  = \$145  & \fsel_l2_s0$47 ;
   assign \$147  = \$144  & \$146 ;
   assign \$148  = ~ fsel_l2_s0[3];
-  assign \$149  = \$148  & \fsel_l2_s0$31 ;
+  assign \$149  = \$148  & \fsel_l2_s0$47 ;
   assign \$150  = ~ fsel_l2_s0[5];
-  assign \$151  = \$150  & \fsel_l2_s0$31 ;
+  assign \$151  = \$150  & \fsel_l2_s0$47 ;
   assign \$152  = \$149  & \$151 ;
   assign \$153  = \$147  | \$152 ;
   assign \$154  = ~ fsel_l2_s0[4];
-  assign \$155  = \$154  & \fsel_l2_s0$31 ;
+  assign \$155  = \$154  & \fsel_l2_s0$47 ;
   assign \$156  = ~ fsel_l2_s0[5];
-  assign \$157  = \$156  & \fsel_l2_s0$31 ;
+  assign \$157  = \$156  & \fsel_l2_s0$47 ;
   assign \$158  = \$155  & \$157 ;
   assign fsel_pop0_0_10_c = \$153  | \$158 ;
   assign \$159  = ~ fsel_l2_s0[6];
-  assign \$160  = \$159  & \fsel_l2_s0$31 ;
+  assign \$160  = \$159  & \fsel_l2_s0$47 ;
   assign \$161  = ~ fsel_l2_s0[7];
-  assign \$162  = \$161  & \fsel_l2_s0$34 ;
+  assign \$162  = \$161  & \fsel_l2_s0$50 ;
   assign \$163  = \$160  ^ \$162 ;
   assign \$164  = ~ fsel_l2_s0[8];
-  assign \$165  = \$164  & \fsel_l2_s0$34 ;
+  assign \$165  = \$164  & \fsel_l2_s0$50 ;
   assign fsel_pop0_0_8_s = \$163  ^ \$165 ;
   assign \$166  = ~ fsel_l2_s0[6];
-  assign \$167  = \$166  & \fsel_l2_s0$31 ;
+  assign \$167  = \$166  & \fsel_l2_s0$47 ;
   assign \$168  = ~ fsel_l2_s0[7];
-  assign \$169  = \$168  & \fsel_l2_s0$34 ;
+  assign \$169  = \$168  & \fsel_l2_s0$50 ;
   assign \$170  = \$167  & \$169 ;
   assign \$171  = ~ fsel_l2_s0[6];
-  assign \$172  = \$171  & \fsel_l2_s0$31 ;
+  assign \$172  = \$171  & \fsel_l2_s0$47 ;
   assign \$173  = ~ fsel_l2_s0[8];
-  assign \$174  = \$173  & \fsel_l2_s0$34 ;
+  assign \$174  = \$173  & \fsel_l2_s0$50 ;
   assign \$175  = \$172  & \$174 ;
   assign \$176  = \$170  | \$175 ;
   assign \$177  = ~ fsel_l2_s0[7];
-  assign \$178  = \$177  & \fsel_l2_s0$34 ;
+  assign \$178  = \$177  & \fsel_l2_s0$50 ;
   assign \$179  = ~ fsel_l2_s0[8];
-  assign \$180  = \$179  & \fsel_l2_s0$34 ;
+  assign \$180  = \$179  & \fsel_l2_s0$50 ;
   assign \$181  = \$178  & \$180 ;
   assign fsel_pop0_0_8_c = \$176  | \$181 ;
   assign \$182  = ~ fsel_l2_s0[9];
-  assign \$183  = \$182  & \fsel_l2_s0$34 ;
+  assign \$183  = \$182  & \fsel_l2_s0$50 ;
   assign \$184  = ~ fsel_l2_s0[10];
-  assign \$185  = \$184  & \fsel_l2_s0$34 ;
+  assign \$185  = \$184  & \fsel_l2_s0$50 ;
   assign \$186  = \$183  ^ \$185 ;
   assign \$187  = ~ fsel_l2_s0[11];
-  assign \$188  = \$187  & \fsel_l2_s0$34 ;
+  assign \$188  = \$187  & \fsel_l2_s0$50 ;
   assign fsel_pop0_0_6_s = \$186  ^ \$188 ;
   assign \$189  = ~ fsel_l2_s0[9];
-  assign \$190  = \$189  & \fsel_l2_s0$34 ;
+  assign \$190  = \$189  & \fsel_l2_s0$50 ;
   assign \$191  = ~ fsel_l2_s0[10];
-  assign \$192  = \$191  & \fsel_l2_s0$34 ;
+  assign \$192  = \$191  & \fsel_l2_s0$50 ;
   assign \$193  = \$190  & \$192 ;
   assign \$194  = ~ fsel_l2_s0[9];
-  assign \$195  = \$194  & \fsel_l2_s0$34 ;
+  assign \$195  = \$194  & \fsel_l2_s0$50 ;
   assign \$196  = ~ fsel_l2_s0[11];
-  assign \$197  = \$196  & \fsel_l2_s0$34 ;
+  assign \$197  = \$196  & \fsel_l2_s0$50 ;
   assign \$198  = \$195  & \$197 ;
   assign \$199  = \$193  | \$198 ;
   assign \$200  = ~ fsel_l2_s0[10];
-  assign \$201  = \$200  & \fsel_l2_s0$34 ;
+  assign \$201  = \$200  & \fsel_l2_s0$50 ;
   assign \$202  = ~ fsel_l2_s0[11];
-  assign \$203  = \$202  & \fsel_l2_s0$34 ;
+  assign \$203  = \$202  & \fsel_l2_s0$50 ;
   assign \$204  = \$201  & \$203 ;
   assign fsel_pop0_0_6_c = \$199  | \$204 ;
   assign \$205  = ~ fsel_l2_s0[12];
-  assign \$206  = \$205  & \fsel_l2_s0$34 ;
+  assign \$206  = \$205  & \fsel_l2_s0$50 ;
   assign \$207  = ~ fsel_l2_s0[13];
-  assign \$208  = \$207  & \fsel_l2_s0$34 ;
+  assign \$208  = \$207  & \fsel_l2_s0$50 ;
   assign \$209  = \$206  ^ \$208 ;
   assign \$210  = ~ fsel_l2_s0[14];
-  assign \$211  = \$210  & \fsel_l2_s0$34 ;
+  assign \$211  = \$210  & \fsel_l2_s0$50 ;
   assign fsel_pop0_0_4_s = \$209  ^ \$211 ;
   assign \$212  = ~ fsel_l2_s0[12];
-  assign \$213  = \$212  & \fsel_l2_s0$34 ;
+  assign \$213  = \$212  & \fsel_l2_s0$50 ;
   assign \$214  = ~ fsel_l2_s0[13];
-  assign \$215  = \$214  & \fsel_l2_s0$34 ;
+  assign \$215  = \$214  & \fsel_l2_s0$50 ;
   assign \$216  = \$213  & \$215 ;
   assign \$217  = ~ fsel_l2_s0[12];
-  assign \$218  = \$217  & \fsel_l2_s0$34 ;
+  assign \$218  = \$217  & \fsel_l2_s0$50 ;
   assign \$219  = ~ fsel_l2_s0[14];
-  assign \$220  = \$219  & \fsel_l2_s0$34 ;
+  assign \$220  = \$219  & \fsel_l2_s0$50 ;
   assign \$221  = \$218  & \$220 ;
   assign \$222  = \$216  | \$221 ;
   assign \$223  = ~ fsel_l2_s0[13];
-  assign \$224  = \$223  & \fsel_l2_s0$34 ;
+  assign \$224  = \$223  & \fsel_l2_s0$50 ;
   assign \$225  = ~ fsel_l2_s0[14];
-  assign \$226  = \$225  & \fsel_l2_s0$34 ;
+  assign \$226  = \$225  & \fsel_l2_s0$50 ;
   assign \$227  = \$224  & \$226 ;
   assign fsel_pop0_0_4_c = \$222  | \$227 ;
   assign \$228  = fsel_pop0_0_12_s ^ fsel_pop0_0_10_s;
@@ -3708,103 +4050,103 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$268  = \$266  & \$267 ;
   assign fsel_pop1_0_12_c = \$265  | \$268 ;
   assign \$269  = ~ fsel_l2_s0[17];
-  assign \$270  = \$269  & \fsel_l2_s0$31 ;
+  assign \$270  = \$269  & \fsel_l2_s0$47 ;
   assign \$271  = ~ fsel_l2_s0[18];
-  assign \$272  = \$271  & \fsel_l2_s0$31 ;
+  assign \$272  = \$271  & \fsel_l2_s0$47 ;
   assign \$273  = \$270  ^ \$272 ;
   assign \$274  = ~ fsel_l2_s0[19];
-  assign \$275  = \$274  & \fsel_l2_s0$31 ;
+  assign \$275  = \$274  & \fsel_l2_s0$47 ;
   assign fsel_pop1_0_10_s = \$273  ^ \$275 ;
   assign \$276  = ~ fsel_l2_s0[17];
-  assign \$277  = \$276  & \fsel_l2_s0$31 ;
+  assign \$277  = \$276  & \fsel_l2_s0$47 ;
   assign \$278  = ~ fsel_l2_s0[18];
-  assign \$279  = \$278  & \fsel_l2_s0$31 ;
+  assign \$279  = \$278  & \fsel_l2_s0$47 ;
   assign \$280  = \$277  & \$279 ;
   assign \$281  = ~ fsel_l2_s0[17];
-  assign \$282  = \$281  & \fsel_l2_s0$31 ;
+  assign \$282  = \$281  & \fsel_l2_s0$47 ;
   assign \$283  = ~ fsel_l2_s0[19];
-  assign \$284  = \$283  & \fsel_l2_s0$31 ;
+  assign \$284  = \$283  & \fsel_l2_s0$47 ;
   assign \$285  = \$282  & \$284 ;
   assign \$286  = \$280  | \$285 ;
   assign \$287  = ~ fsel_l2_s0[18];
-  assign \$288  = \$287  & \fsel_l2_s0$31 ;
+  assign \$288  = \$287  & \fsel_l2_s0$47 ;
   assign \$289  = ~ fsel_l2_s0[19];
-  assign \$290  = \$289  & \fsel_l2_s0$31 ;
+  assign \$290  = \$289  & \fsel_l2_s0$47 ;
   assign \$291  = \$288  & \$290 ;
   assign fsel_pop1_0_10_c = \$286  | \$291 ;
   assign \$292  = ~ fsel_l2_s0[20];
-  assign \$293  = \$292  & \fsel_l2_s0$31 ;
+  assign \$293  = \$292  & \fsel_l2_s0$47 ;
   assign \$294  = ~ fsel_l2_s0[21];
-  assign \$295  = \$294  & \fsel_l2_s0$34 ;
+  assign \$295  = \$294  & \fsel_l2_s0$50 ;
   assign \$296  = \$293  ^ \$295 ;
   assign \$297  = ~ fsel_l2_s0[22];
-  assign \$298  = \$297  & \fsel_l2_s0$34 ;
+  assign \$298  = \$297  & \fsel_l2_s0$50 ;
   assign fsel_pop1_0_8_s = \$296  ^ \$298 ;
   assign \$299  = ~ fsel_l2_s0[20];
-  assign \$300  = \$299  & \fsel_l2_s0$31 ;
+  assign \$300  = \$299  & \fsel_l2_s0$47 ;
   assign \$301  = ~ fsel_l2_s0[21];
-  assign \$302  = \$301  & \fsel_l2_s0$34 ;
+  assign \$302  = \$301  & \fsel_l2_s0$50 ;
   assign \$303  = \$300  & \$302 ;
   assign \$304  = ~ fsel_l2_s0[20];
-  assign \$305  = \$304  & \fsel_l2_s0$31 ;
+  assign \$305  = \$304  & \fsel_l2_s0$47 ;
   assign \$306  = ~ fsel_l2_s0[22];
-  assign \$307  = \$306  & \fsel_l2_s0$34 ;
+  assign \$307  = \$306  & \fsel_l2_s0$50 ;
   assign \$308  = \$305  & \$307 ;
   assign \$309  = \$303  | \$308 ;
   assign \$310  = ~ fsel_l2_s0[21];
-  assign \$311  = \$310  & \fsel_l2_s0$34 ;
+  assign \$311  = \$310  & \fsel_l2_s0$50 ;
   assign \$312  = ~ fsel_l2_s0[22];
-  assign \$313  = \$312  & \fsel_l2_s0$34 ;
+  assign \$313  = \$312  & \fsel_l2_s0$50 ;
   assign \$314  = \$311  & \$313 ;
   assign fsel_pop1_0_8_c = \$309  | \$314 ;
   assign \$315  = ~ fsel_l2_s0[23];
-  assign \$316  = \$315  & \fsel_l2_s0$34 ;
+  assign \$316  = \$315  & \fsel_l2_s0$50 ;
   assign \$317  = ~ fsel_l2_s0[24];
-  assign \$318  = \$317  & \fsel_l2_s0$34 ;
+  assign \$318  = \$317  & \fsel_l2_s0$50 ;
   assign \$319  = \$316  ^ \$318 ;
   assign \$320  = ~ fsel_l2_s0[25];
-  assign \$321  = \$320  & \fsel_l2_s0$34 ;
+  assign \$321  = \$320  & \fsel_l2_s0$50 ;
   assign fsel_pop1_0_6_s = \$319  ^ \$321 ;
   assign \$322  = ~ fsel_l2_s0[23];
-  assign \$323  = \$322  & \fsel_l2_s0$34 ;
+  assign \$323  = \$322  & \fsel_l2_s0$50 ;
   assign \$324  = ~ fsel_l2_s0[24];
-  assign \$325  = \$324  & \fsel_l2_s0$34 ;
+  assign \$325  = \$324  & \fsel_l2_s0$50 ;
   assign \$326  = \$323  & \$325 ;
   assign \$327  = ~ fsel_l2_s0[23];
-  assign \$328  = \$327  & \fsel_l2_s0$34 ;
+  assign \$328  = \$327  & \fsel_l2_s0$50 ;
   assign \$329  = ~ fsel_l2_s0[25];
-  assign \$330  = \$329  & \fsel_l2_s0$34 ;
+  assign \$330  = \$329  & \fsel_l2_s0$50 ;
   assign \$331  = \$328  & \$330 ;
   assign \$332  = \$326  | \$331 ;
   assign \$333  = ~ fsel_l2_s0[24];
-  assign \$334  = \$333  & \fsel_l2_s0$34 ;
+  assign \$334  = \$333  & \fsel_l2_s0$50 ;
   assign \$335  = ~ fsel_l2_s0[25];
-  assign \$336  = \$335  & \fsel_l2_s0$34 ;
+  assign \$336  = \$335  & \fsel_l2_s0$50 ;
   assign \$337  = \$334  & \$336 ;
   assign fsel_pop1_0_6_c = \$332  | \$337 ;
   assign \$338  = ~ fsel_l2_s0[26];
-  assign \$339  = \$338  & \fsel_l2_s0$34 ;
+  assign \$339  = \$338  & \fsel_l2_s0$50 ;
   assign \$340  = ~ fsel_l2_s0[27];
-  assign \$341  = \$340  & \fsel_l2_s0$34 ;
+  assign \$341  = \$340  & \fsel_l2_s0$50 ;
   assign \$342  = \$339  ^ \$341 ;
   assign \$343  = ~ fsel_l2_s0[28];
-  assign \$344  = \$343  & \fsel_l2_s0$34 ;
+  assign \$344  = \$343  & \fsel_l2_s0$50 ;
   assign fsel_pop1_0_4_s = \$342  ^ \$344 ;
   assign \$345  = ~ fsel_l2_s0[26];
-  assign \$346  = \$345  & \fsel_l2_s0$34 ;
+  assign \$346  = \$345  & \fsel_l2_s0$50 ;
   assign \$347  = ~ fsel_l2_s0[27];
-  assign \$348  = \$347  & \fsel_l2_s0$34 ;
+  assign \$348  = \$347  & \fsel_l2_s0$50 ;
   assign \$349  = \$346  & \$348 ;
   assign \$350  = ~ fsel_l2_s0[26];
-  assign \$351  = \$350  & \fsel_l2_s0$34 ;
+  assign \$351  = \$350  & \fsel_l2_s0$50 ;
   assign \$352  = ~ fsel_l2_s0[28];
-  assign \$353  = \$352  & \fsel_l2_s0$34 ;
+  assign \$353  = \$352  & \fsel_l2_s0$50 ;
   assign \$354  = \$351  & \$353 ;
   assign \$355  = \$349  | \$354 ;
   assign \$356  = ~ fsel_l2_s0[27];
-  assign \$357  = \$356  & \fsel_l2_s0$34 ;
+  assign \$357  = \$356  & \fsel_l2_s0$50 ;
   assign \$358  = ~ fsel_l2_s0[28];
-  assign \$359  = \$358  & \fsel_l2_s0$34 ;
+  assign \$359  = \$358  & \fsel_l2_s0$50 ;
   assign \$360  = \$357  & \$359 ;
   assign fsel_pop1_0_4_c = \$355  | \$360 ;
   assign \$361  = fsel_pop1_0_12_s ^ fsel_pop1_0_10_s;
@@ -3860,103 +4202,103 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$398  = fsel_l2_s0[1] & fsel_l2_s0[15];
   assign fsel_pop2_0_12_c = \$397  | \$398 ;
   assign \$399  = ~ fsel_l2_s0[30];
-  assign \$400  = \$399  & \fsel_l2_s0$31 ;
+  assign \$400  = \$399  & \fsel_l2_s0$47 ;
   assign \$401  = ~ fsel_l2_s0[31];
-  assign \$402  = \$401  & \fsel_l2_s0$31 ;
+  assign \$402  = \$401  & \fsel_l2_s0$47 ;
   assign \$403  = \$400  ^ \$402 ;
   assign \$404  = ~ fsel_l2_s0[32];
-  assign \$405  = \$404  & \fsel_l2_s0$31 ;
+  assign \$405  = \$404  & \fsel_l2_s0$47 ;
   assign fsel_pop2_0_10_s = \$403  ^ \$405 ;
   assign \$406  = ~ fsel_l2_s0[30];
-  assign \$407  = \$406  & \fsel_l2_s0$31 ;
+  assign \$407  = \$406  & \fsel_l2_s0$47 ;
   assign \$408  = ~ fsel_l2_s0[31];
-  assign \$409  = \$408  & \fsel_l2_s0$31 ;
+  assign \$409  = \$408  & \fsel_l2_s0$47 ;
   assign \$410  = \$407  & \$409 ;
   assign \$411  = ~ fsel_l2_s0[30];
-  assign \$412  = \$411  & \fsel_l2_s0$31 ;
+  assign \$412  = \$411  & \fsel_l2_s0$47 ;
   assign \$413  = ~ fsel_l2_s0[32];
-  assign \$414  = \$413  & \fsel_l2_s0$31 ;
+  assign \$414  = \$413  & \fsel_l2_s0$47 ;
   assign \$415  = \$412  & \$414 ;
   assign \$416  = \$410  | \$415 ;
   assign \$417  = ~ fsel_l2_s0[31];
-  assign \$418  = \$417  & \fsel_l2_s0$31 ;
+  assign \$418  = \$417  & \fsel_l2_s0$47 ;
   assign \$419  = ~ fsel_l2_s0[32];
-  assign \$420  = \$419  & \fsel_l2_s0$31 ;
+  assign \$420  = \$419  & \fsel_l2_s0$47 ;
   assign \$421  = \$418  & \$420 ;
   assign fsel_pop2_0_10_c = \$416  | \$421 ;
   assign \$422  = ~ fsel_l2_s0[33];
-  assign \$423  = \$422  & \fsel_l2_s0$31 ;
+  assign \$423  = \$422  & \fsel_l2_s0$47 ;
   assign \$424  = ~ fsel_l2_s0[34];
-  assign \$425  = \$424  & \fsel_l2_s0$34 ;
+  assign \$425  = \$424  & \fsel_l2_s0$50 ;
   assign \$426  = \$423  ^ \$425 ;
   assign \$427  = ~ fsel_l2_s0[35];
-  assign \$428  = \$427  & \fsel_l2_s0$34 ;
+  assign \$428  = \$427  & \fsel_l2_s0$50 ;
   assign fsel_pop2_0_8_s = \$426  ^ \$428 ;
   assign \$429  = ~ fsel_l2_s0[33];
-  assign \$430  = \$429  & \fsel_l2_s0$31 ;
+  assign \$430  = \$429  & \fsel_l2_s0$47 ;
   assign \$431  = ~ fsel_l2_s0[34];
-  assign \$432  = \$431  & \fsel_l2_s0$34 ;
+  assign \$432  = \$431  & \fsel_l2_s0$50 ;
   assign \$433  = \$430  & \$432 ;
   assign \$434  = ~ fsel_l2_s0[33];
-  assign \$435  = \$434  & \fsel_l2_s0$31 ;
+  assign \$435  = \$434  & \fsel_l2_s0$47 ;
   assign \$436  = ~ fsel_l2_s0[35];
-  assign \$437  = \$436  & \fsel_l2_s0$34 ;
+  assign \$437  = \$436  & \fsel_l2_s0$50 ;
   assign \$438  = \$435  & \$437 ;
   assign \$439  = \$433  | \$438 ;
   assign \$440  = ~ fsel_l2_s0[34];
-  assign \$441  = \$440  & \fsel_l2_s0$34 ;
+  assign \$441  = \$440  & \fsel_l2_s0$50 ;
   assign \$442  = ~ fsel_l2_s0[35];
-  assign \$443  = \$442  & \fsel_l2_s0$34 ;
+  assign \$443  = \$442  & \fsel_l2_s0$50 ;
   assign \$444  = \$441  & \$443 ;
   assign fsel_pop2_0_8_c = \$439  | \$444 ;
   assign \$445  = ~ fsel_l2_s0[36];
-  assign \$446  = \$445  & \fsel_l2_s0$34 ;
+  assign \$446  = \$445  & \fsel_l2_s0$50 ;
   assign \$447  = ~ fsel_l2_s0[37];
-  assign \$448  = \$447  & \fsel_l2_s0$34 ;
+  assign \$448  = \$447  & \fsel_l2_s0$50 ;
   assign \$449  = \$446  ^ \$448 ;
   assign \$450  = ~ fsel_l2_s0[38];
-  assign \$451  = \$450  & \fsel_l2_s0$34 ;
+  assign \$451  = \$450  & \fsel_l2_s0$50 ;
   assign fsel_pop2_0_6_s = \$449  ^ \$451 ;
   assign \$452  = ~ fsel_l2_s0[36];
-  assign \$453  = \$452  & \fsel_l2_s0$34 ;
+  assign \$453  = \$452  & \fsel_l2_s0$50 ;
   assign \$454  = ~ fsel_l2_s0[37];
-  assign \$455  = \$454  & \fsel_l2_s0$34 ;
+  assign \$455  = \$454  & \fsel_l2_s0$50 ;
   assign \$456  = \$453  & \$455 ;
   assign \$457  = ~ fsel_l2_s0[36];
-  assign \$458  = \$457  & \fsel_l2_s0$34 ;
+  assign \$458  = \$457  & \fsel_l2_s0$50 ;
   assign \$459  = ~ fsel_l2_s0[38];
-  assign \$460  = \$459  & \fsel_l2_s0$34 ;
+  assign \$460  = \$459  & \fsel_l2_s0$50 ;
   assign \$461  = \$458  & \$460 ;
   assign \$462  = \$456  | \$461 ;
   assign \$463  = ~ fsel_l2_s0[37];
-  assign \$464  = \$463  & \fsel_l2_s0$34 ;
+  assign \$464  = \$463  & \fsel_l2_s0$50 ;
   assign \$465  = ~ fsel_l2_s0[38];
-  assign \$466  = \$465  & \fsel_l2_s0$34 ;
+  assign \$466  = \$465  & \fsel_l2_s0$50 ;
   assign \$467  = \$464  & \$466 ;
   assign fsel_pop2_0_6_c = \$462  | \$467 ;
   assign \$468  = ~ fsel_l2_s0[39];
-  assign \$469  = \$468  & \fsel_l2_s0$34 ;
+  assign \$469  = \$468  & \fsel_l2_s0$50 ;
   assign \$470  = ~ fsel_l2_s0[40];
-  assign \$471  = \$470  & \fsel_l2_s0$34 ;
+  assign \$471  = \$470  & \fsel_l2_s0$50 ;
   assign \$472  = \$469  ^ \$471 ;
   assign \$473  = ~ fsel_l2_s0[41];
-  assign \$474  = \$473  & \fsel_l2_s0$34 ;
+  assign \$474  = \$473  & \fsel_l2_s0$50 ;
   assign fsel_pop2_0_4_s = \$472  ^ \$474 ;
   assign \$475  = ~ fsel_l2_s0[39];
-  assign \$476  = \$475  & \fsel_l2_s0$34 ;
+  assign \$476  = \$475  & \fsel_l2_s0$50 ;
   assign \$477  = ~ fsel_l2_s0[40];
-  assign \$478  = \$477  & \fsel_l2_s0$34 ;
+  assign \$478  = \$477  & \fsel_l2_s0$50 ;
   assign \$479  = \$476  & \$478 ;
   assign \$480  = ~ fsel_l2_s0[39];
-  assign \$481  = \$480  & \fsel_l2_s0$34 ;
+  assign \$481  = \$480  & \fsel_l2_s0$50 ;
   assign \$482  = ~ fsel_l2_s0[41];
-  assign \$483  = \$482  & \fsel_l2_s0$34 ;
+  assign \$483  = \$482  & \fsel_l2_s0$50 ;
   assign \$484  = \$481  & \$483 ;
   assign \$485  = \$479  | \$484 ;
   assign \$486  = ~ fsel_l2_s0[40];
-  assign \$487  = \$486  & \fsel_l2_s0$34 ;
+  assign \$487  = \$486  & \fsel_l2_s0$50 ;
   assign \$488  = ~ fsel_l2_s0[41];
-  assign \$489  = \$488  & \fsel_l2_s0$34 ;
+  assign \$489  = \$488  & \fsel_l2_s0$50 ;
   assign \$490  = \$487  & \$489 ;
   assign fsel_pop2_0_4_c = \$485  | \$490 ;
   assign \$491  = fsel_pop2_0_12_s ^ fsel_pop2_0_10_s;
@@ -4009,103 +4351,103 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$525  = fsel_l2_s0[2] & fsel_l2_s0[16];
   assign fsel_pop3_0_12_c = \$524  | \$525 ;
   assign \$526  = ~ fsel_l2_s0[42];
-  assign \$527  = \$526  & \fsel_l2_s0$31 ;
+  assign \$527  = \$526  & \fsel_l2_s0$47 ;
   assign \$528  = ~ fsel_l2_s0[43];
-  assign \$529  = \$528  & \fsel_l2_s0$31 ;
+  assign \$529  = \$528  & \fsel_l2_s0$47 ;
   assign \$530  = \$527  ^ \$529 ;
   assign \$531  = ~ fsel_l2_s0[44];
-  assign \$532  = \$531  & \fsel_l2_s0$31 ;
+  assign \$532  = \$531  & \fsel_l2_s0$47 ;
   assign fsel_pop3_0_10_s = \$530  ^ \$532 ;
   assign \$533  = ~ fsel_l2_s0[42];
-  assign \$534  = \$533  & \fsel_l2_s0$31 ;
+  assign \$534  = \$533  & \fsel_l2_s0$47 ;
   assign \$535  = ~ fsel_l2_s0[43];
-  assign \$536  = \$535  & \fsel_l2_s0$31 ;
+  assign \$536  = \$535  & \fsel_l2_s0$47 ;
   assign \$537  = \$534  & \$536 ;
   assign \$538  = ~ fsel_l2_s0[42];
-  assign \$539  = \$538  & \fsel_l2_s0$31 ;
+  assign \$539  = \$538  & \fsel_l2_s0$47 ;
   assign \$540  = ~ fsel_l2_s0[44];
-  assign \$541  = \$540  & \fsel_l2_s0$31 ;
+  assign \$541  = \$540  & \fsel_l2_s0$47 ;
   assign \$542  = \$539  & \$541 ;
   assign \$543  = \$537  | \$542 ;
   assign \$544  = ~ fsel_l2_s0[43];
-  assign \$545  = \$544  & \fsel_l2_s0$31 ;
+  assign \$545  = \$544  & \fsel_l2_s0$47 ;
   assign \$546  = ~ fsel_l2_s0[44];
-  assign \$547  = \$546  & \fsel_l2_s0$31 ;
+  assign \$547  = \$546  & \fsel_l2_s0$47 ;
   assign \$548  = \$545  & \$547 ;
   assign fsel_pop3_0_10_c = \$543  | \$548 ;
   assign \$549  = ~ fsel_l2_s0[45];
-  assign \$550  = \$549  & \fsel_l2_s0$31 ;
+  assign \$550  = \$549  & \fsel_l2_s0$47 ;
   assign \$551  = ~ fsel_l2_s0[46];
-  assign \$552  = \$551  & \fsel_l2_s0$34 ;
+  assign \$552  = \$551  & \fsel_l2_s0$50 ;
   assign \$553  = \$550  ^ \$552 ;
   assign \$554  = ~ fsel_l2_s0[47];
-  assign \$555  = \$554  & \fsel_l2_s0$34 ;
+  assign \$555  = \$554  & \fsel_l2_s0$50 ;
   assign fsel_pop3_0_8_s = \$553  ^ \$555 ;
   assign \$556  = ~ fsel_l2_s0[45];
-  assign \$557  = \$556  & \fsel_l2_s0$31 ;
+  assign \$557  = \$556  & \fsel_l2_s0$47 ;
   assign \$558  = ~ fsel_l2_s0[46];
-  assign \$559  = \$558  & \fsel_l2_s0$34 ;
+  assign \$559  = \$558  & \fsel_l2_s0$50 ;
   assign \$560  = \$557  & \$559 ;
   assign \$561  = ~ fsel_l2_s0[45];
-  assign \$562  = \$561  & \fsel_l2_s0$31 ;
+  assign \$562  = \$561  & \fsel_l2_s0$47 ;
   assign \$563  = ~ fsel_l2_s0[47];
-  assign \$564  = \$563  & \fsel_l2_s0$34 ;
+  assign \$564  = \$563  & \fsel_l2_s0$50 ;
   assign \$565  = \$562  & \$564 ;
   assign \$566  = \$560  | \$565 ;
   assign \$567  = ~ fsel_l2_s0[46];
-  assign \$568  = \$567  & \fsel_l2_s0$34 ;
+  assign \$568  = \$567  & \fsel_l2_s0$50 ;
   assign \$569  = ~ fsel_l2_s0[47];
-  assign \$570  = \$569  & \fsel_l2_s0$34 ;
+  assign \$570  = \$569  & \fsel_l2_s0$50 ;
   assign \$571  = \$568  & \$570 ;
   assign fsel_pop3_0_8_c = \$566  | \$571 ;
   assign \$572  = ~ fsel_l2_s0[48];
-  assign \$573  = \$572  & \fsel_l2_s0$34 ;
+  assign \$573  = \$572  & \fsel_l2_s0$50 ;
   assign \$574  = ~ fsel_l2_s0[49];
-  assign \$575  = \$574  & \fsel_l2_s0$34 ;
+  assign \$575  = \$574  & \fsel_l2_s0$50 ;
   assign \$576  = \$573  ^ \$575 ;
   assign \$577  = ~ fsel_l2_s0[50];
-  assign \$578  = \$577  & \fsel_l2_s0$34 ;
+  assign \$578  = \$577  & \fsel_l2_s0$50 ;
   assign fsel_pop3_0_6_s = \$576  ^ \$578 ;
   assign \$579  = ~ fsel_l2_s0[48];
-  assign \$580  = \$579  & \fsel_l2_s0$34 ;
+  assign \$580  = \$579  & \fsel_l2_s0$50 ;
   assign \$581  = ~ fsel_l2_s0[49];
-  assign \$582  = \$581  & \fsel_l2_s0$34 ;
+  assign \$582  = \$581  & \fsel_l2_s0$50 ;
   assign \$583  = \$580  & \$582 ;
   assign \$584  = ~ fsel_l2_s0[48];
-  assign \$585  = \$584  & \fsel_l2_s0$34 ;
+  assign \$585  = \$584  & \fsel_l2_s0$50 ;
   assign \$586  = ~ fsel_l2_s0[50];
-  assign \$587  = \$586  & \fsel_l2_s0$34 ;
+  assign \$587  = \$586  & \fsel_l2_s0$50 ;
   assign \$588  = \$585  & \$587 ;
   assign \$589  = \$583  | \$588 ;
   assign \$590  = ~ fsel_l2_s0[49];
-  assign \$591  = \$590  & \fsel_l2_s0$34 ;
+  assign \$591  = \$590  & \fsel_l2_s0$50 ;
   assign \$592  = ~ fsel_l2_s0[50];
-  assign \$593  = \$592  & \fsel_l2_s0$34 ;
+  assign \$593  = \$592  & \fsel_l2_s0$50 ;
   assign \$594  = \$591  & \$593 ;
   assign fsel_pop3_0_6_c = \$589  | \$594 ;
   assign \$595  = ~ fsel_l2_s0[51];
-  assign \$596  = \$595  & \fsel_l2_s0$34 ;
+  assign \$596  = \$595  & \fsel_l2_s0$50 ;
   assign \$597  = ~ fsel_l2_s0[52];
-  assign \$598  = \$597  & \fsel_l2_s0$34 ;
+  assign \$598  = \$597  & \fsel_l2_s0$50 ;
   assign \$599  = \$596  ^ \$598 ;
   assign \$600  = ~ fsel_l2_s0[53];
-  assign \$601  = \$600  & \fsel_l2_s0$34 ;
+  assign \$601  = \$600  & \fsel_l2_s0$50 ;
   assign fsel_pop3_0_4_s = \$599  ^ \$601 ;
   assign \$602  = ~ fsel_l2_s0[51];
-  assign \$603  = \$602  & \fsel_l2_s0$34 ;
+  assign \$603  = \$602  & \fsel_l2_s0$50 ;
   assign \$604  = ~ fsel_l2_s0[52];
-  assign \$605  = \$604  & \fsel_l2_s0$34 ;
+  assign \$605  = \$604  & \fsel_l2_s0$50 ;
   assign \$606  = \$603  & \$605 ;
   assign \$607  = ~ fsel_l2_s0[51];
-  assign \$608  = \$607  & \fsel_l2_s0$34 ;
+  assign \$608  = \$607  & \fsel_l2_s0$50 ;
   assign \$609  = ~ fsel_l2_s0[53];
-  assign \$610  = \$609  & \fsel_l2_s0$34 ;
+  assign \$610  = \$609  & \fsel_l2_s0$50 ;
   assign \$611  = \$608  & \$610 ;
   assign \$612  = \$606  | \$611 ;
   assign \$613  = ~ fsel_l2_s0[52];
-  assign \$614  = \$613  & \fsel_l2_s0$34 ;
+  assign \$614  = \$613  & \fsel_l2_s0$50 ;
   assign \$615  = ~ fsel_l2_s0[53];
-  assign \$616  = \$615  & \fsel_l2_s0$34 ;
+  assign \$616  = \$615  & \fsel_l2_s0$50 ;
   assign \$617  = \$614  & \$616 ;
   assign fsel_pop3_0_4_c = \$612  | \$617 ;
   assign \$618  = fsel_pop3_0_12_s ^ fsel_pop3_0_10_s;
@@ -4166,92 +4508,92 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$660  = ~ fsel_l2_s0[56];
   assign \$661  = \$659  & \$660 ;
   assign fsel_pop4_0_12_c = \$658  | \$661 ;
-  assign \$662  = fsel_l2_s0[3] & \fsel_l2_s0$31 ;
-  assign \$663  = fsel_l2_s0[17] & \fsel_l2_s0$31 ;
+  assign \$662  = fsel_l2_s0[3] & \fsel_l2_s0$47 ;
+  assign \$663  = fsel_l2_s0[17] & \fsel_l2_s0$47 ;
   assign \$664  = \$662  ^ \$663 ;
-  assign \$665  = fsel_l2_s0[30] & \fsel_l2_s0$31 ;
+  assign \$665  = fsel_l2_s0[30] & \fsel_l2_s0$47 ;
   assign fsel_pop4_0_10_s = \$664  ^ \$665 ;
-  assign \$666  = fsel_l2_s0[3] & \fsel_l2_s0$31 ;
-  assign \$667  = fsel_l2_s0[17] & \fsel_l2_s0$31 ;
+  assign \$666  = fsel_l2_s0[3] & \fsel_l2_s0$47 ;
+  assign \$667  = fsel_l2_s0[17] & \fsel_l2_s0$47 ;
   assign \$668  = \$666  & \$667 ;
-  assign \$669  = fsel_l2_s0[3] & \fsel_l2_s0$31 ;
-  assign \$670  = fsel_l2_s0[30] & \fsel_l2_s0$31 ;
+  assign \$669  = fsel_l2_s0[3] & \fsel_l2_s0$47 ;
+  assign \$670  = fsel_l2_s0[30] & \fsel_l2_s0$47 ;
   assign \$671  = \$669  & \$670 ;
   assign \$672  = \$668  | \$671 ;
-  assign \$673  = fsel_l2_s0[17] & \fsel_l2_s0$31 ;
-  assign \$674  = fsel_l2_s0[30] & \fsel_l2_s0$31 ;
+  assign \$673  = fsel_l2_s0[17] & \fsel_l2_s0$47 ;
+  assign \$674  = fsel_l2_s0[30] & \fsel_l2_s0$47 ;
   assign \$675  = \$673  & \$674 ;
   assign fsel_pop4_0_10_c = \$672  | \$675 ;
-  assign \$676  = fsel_l2_s0[42] & \fsel_l2_s0$31 ;
+  assign \$676  = fsel_l2_s0[42] & \fsel_l2_s0$47 ;
   assign \$677  = ~ fsel_l2_s0[57];
-  assign \$678  = \$677  & \fsel_l2_s0$34 ;
+  assign \$678  = \$677  & \fsel_l2_s0$50 ;
   assign \$679  = \$676  ^ \$678 ;
   assign \$680  = ~ fsel_l2_s0[58];
-  assign \$681  = \$680  & \fsel_l2_s0$34 ;
+  assign \$681  = \$680  & \fsel_l2_s0$50 ;
   assign fsel_pop4_0_8_s = \$679  ^ \$681 ;
-  assign \$682  = fsel_l2_s0[42] & \fsel_l2_s0$31 ;
+  assign \$682  = fsel_l2_s0[42] & \fsel_l2_s0$47 ;
   assign \$683  = ~ fsel_l2_s0[57];
-  assign \$684  = \$683  & \fsel_l2_s0$34 ;
+  assign \$684  = \$683  & \fsel_l2_s0$50 ;
   assign \$685  = \$682  & \$684 ;
-  assign \$686  = fsel_l2_s0[42] & \fsel_l2_s0$31 ;
+  assign \$686  = fsel_l2_s0[42] & \fsel_l2_s0$47 ;
   assign \$687  = ~ fsel_l2_s0[58];
-  assign \$688  = \$687  & \fsel_l2_s0$34 ;
+  assign \$688  = \$687  & \fsel_l2_s0$50 ;
   assign \$689  = \$686  & \$688 ;
   assign \$690  = \$685  | \$689 ;
   assign \$691  = ~ fsel_l2_s0[57];
-  assign \$692  = \$691  & \fsel_l2_s0$34 ;
+  assign \$692  = \$691  & \fsel_l2_s0$50 ;
   assign \$693  = ~ fsel_l2_s0[58];
-  assign \$694  = \$693  & \fsel_l2_s0$34 ;
+  assign \$694  = \$693  & \fsel_l2_s0$50 ;
   assign \$695  = \$692  & \$694 ;
   assign fsel_pop4_0_8_c = \$690  | \$695 ;
   assign \$696  = ~ fsel_l2_s0[59];
-  assign \$697  = \$696  & \fsel_l2_s0$34 ;
+  assign \$697  = \$696  & \fsel_l2_s0$50 ;
   assign \$698  = ~ fsel_l2_s0[60];
-  assign \$699  = \$698  & \fsel_l2_s0$34 ;
+  assign \$699  = \$698  & \fsel_l2_s0$50 ;
   assign \$700  = \$697  ^ \$699 ;
   assign \$701  = ~ fsel_l2_s0[61];
-  assign \$702  = \$701  & \fsel_l2_s0$34 ;
+  assign \$702  = \$701  & \fsel_l2_s0$50 ;
   assign fsel_pop4_0_6_s = \$700  ^ \$702 ;
   assign \$703  = ~ fsel_l2_s0[59];
-  assign \$704  = \$703  & \fsel_l2_s0$34 ;
+  assign \$704  = \$703  & \fsel_l2_s0$50 ;
   assign \$705  = ~ fsel_l2_s0[60];
-  assign \$706  = \$705  & \fsel_l2_s0$34 ;
+  assign \$706  = \$705  & \fsel_l2_s0$50 ;
   assign \$707  = \$704  & \$706 ;
   assign \$708  = ~ fsel_l2_s0[59];
-  assign \$709  = \$708  & \fsel_l2_s0$34 ;
+  assign \$709  = \$708  & \fsel_l2_s0$50 ;
   assign \$710  = ~ fsel_l2_s0[61];
-  assign \$711  = \$710  & \fsel_l2_s0$34 ;
+  assign \$711  = \$710  & \fsel_l2_s0$50 ;
   assign \$712  = \$709  & \$711 ;
   assign \$713  = \$707  | \$712 ;
   assign \$714  = ~ fsel_l2_s0[60];
-  assign \$715  = \$714  & \fsel_l2_s0$34 ;
+  assign \$715  = \$714  & \fsel_l2_s0$50 ;
   assign \$716  = ~ fsel_l2_s0[61];
-  assign \$717  = \$716  & \fsel_l2_s0$34 ;
+  assign \$717  = \$716  & \fsel_l2_s0$50 ;
   assign \$718  = \$715  & \$717 ;
   assign fsel_pop4_0_6_c = \$713  | \$718 ;
   assign \$719  = ~ fsel_l2_s0[62];
-  assign \$720  = \$719  & \fsel_l2_s0$34 ;
+  assign \$720  = \$719  & \fsel_l2_s0$50 ;
   assign \$721  = ~ fsel_l2_s0[63];
-  assign \$722  = \$721  & \fsel_l2_s0$34 ;
+  assign \$722  = \$721  & \fsel_l2_s0$50 ;
   assign \$723  = \$720  ^ \$722 ;
   assign \$724  = ~ fsel_l2_s0[64];
-  assign \$725  = \$724  & \fsel_l2_s0$34 ;
+  assign \$725  = \$724  & \fsel_l2_s0$50 ;
   assign fsel_pop4_0_4_s = \$723  ^ \$725 ;
   assign \$726  = ~ fsel_l2_s0[62];
-  assign \$727  = \$726  & \fsel_l2_s0$34 ;
+  assign \$727  = \$726  & \fsel_l2_s0$50 ;
   assign \$728  = ~ fsel_l2_s0[63];
-  assign \$729  = \$728  & \fsel_l2_s0$34 ;
+  assign \$729  = \$728  & \fsel_l2_s0$50 ;
   assign \$730  = \$727  & \$729 ;
   assign \$731  = ~ fsel_l2_s0[62];
-  assign \$732  = \$731  & \fsel_l2_s0$34 ;
+  assign \$732  = \$731  & \fsel_l2_s0$50 ;
   assign \$733  = ~ fsel_l2_s0[64];
-  assign \$734  = \$733  & \fsel_l2_s0$34 ;
+  assign \$734  = \$733  & \fsel_l2_s0$50 ;
   assign \$735  = \$732  & \$734 ;
   assign \$736  = \$730  | \$735 ;
   assign \$737  = ~ fsel_l2_s0[63];
-  assign \$738  = \$737  & \fsel_l2_s0$34 ;
+  assign \$738  = \$737  & \fsel_l2_s0$50 ;
   assign \$739  = ~ fsel_l2_s0[64];
-  assign \$740  = \$739  & \fsel_l2_s0$34 ;
+  assign \$740  = \$739  & \fsel_l2_s0$50 ;
   assign \$741  = \$738  & \$740 ;
   assign fsel_pop4_0_4_c = \$736  | \$741 ;
   assign \$742  = fsel_pop4_0_12_s ^ fsel_pop4_0_10_s;
@@ -4309,92 +4651,92 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$781  = ~ fsel_l2_s0[66];
   assign \$782  = \$780  & \$781 ;
   assign fsel_pop5_0_12_c = \$779  | \$782 ;
-  assign \$783  = fsel_l2_s0[4] & \fsel_l2_s0$31 ;
-  assign \$784  = fsel_l2_s0[18] & \fsel_l2_s0$31 ;
+  assign \$783  = fsel_l2_s0[4] & \fsel_l2_s0$47 ;
+  assign \$784  = fsel_l2_s0[18] & \fsel_l2_s0$47 ;
   assign \$785  = \$783  ^ \$784 ;
-  assign \$786  = fsel_l2_s0[31] & \fsel_l2_s0$31 ;
+  assign \$786  = fsel_l2_s0[31] & \fsel_l2_s0$47 ;
   assign fsel_pop5_0_10_s = \$785  ^ \$786 ;
-  assign \$787  = fsel_l2_s0[4] & \fsel_l2_s0$31 ;
-  assign \$788  = fsel_l2_s0[18] & \fsel_l2_s0$31 ;
+  assign \$787  = fsel_l2_s0[4] & \fsel_l2_s0$47 ;
+  assign \$788  = fsel_l2_s0[18] & \fsel_l2_s0$47 ;
   assign \$789  = \$787  & \$788 ;
-  assign \$790  = fsel_l2_s0[4] & \fsel_l2_s0$31 ;
-  assign \$791  = fsel_l2_s0[31] & \fsel_l2_s0$31 ;
+  assign \$790  = fsel_l2_s0[4] & \fsel_l2_s0$47 ;
+  assign \$791  = fsel_l2_s0[31] & \fsel_l2_s0$47 ;
   assign \$792  = \$790  & \$791 ;
   assign \$793  = \$789  | \$792 ;
-  assign \$794  = fsel_l2_s0[18] & \fsel_l2_s0$31 ;
-  assign \$795  = fsel_l2_s0[31] & \fsel_l2_s0$31 ;
+  assign \$794  = fsel_l2_s0[18] & \fsel_l2_s0$47 ;
+  assign \$795  = fsel_l2_s0[31] & \fsel_l2_s0$47 ;
   assign \$796  = \$794  & \$795 ;
   assign fsel_pop5_0_10_c = \$793  | \$796 ;
-  assign \$797  = fsel_l2_s0[43] & \fsel_l2_s0$31 ;
+  assign \$797  = fsel_l2_s0[43] & \fsel_l2_s0$47 ;
   assign \$798  = ~ fsel_l2_s0[67];
-  assign \$799  = \$798  & \fsel_l2_s0$34 ;
+  assign \$799  = \$798  & \fsel_l2_s0$50 ;
   assign \$800  = \$797  ^ \$799 ;
   assign \$801  = ~ fsel_l2_s0[68];
-  assign \$802  = \$801  & \fsel_l2_s0$34 ;
+  assign \$802  = \$801  & \fsel_l2_s0$50 ;
   assign fsel_pop5_0_8_s = \$800  ^ \$802 ;
-  assign \$803  = fsel_l2_s0[43] & \fsel_l2_s0$31 ;
+  assign \$803  = fsel_l2_s0[43] & \fsel_l2_s0$47 ;
   assign \$804  = ~ fsel_l2_s0[67];
-  assign \$805  = \$804  & \fsel_l2_s0$34 ;
+  assign \$805  = \$804  & \fsel_l2_s0$50 ;
   assign \$806  = \$803  & \$805 ;
-  assign \$807  = fsel_l2_s0[43] & \fsel_l2_s0$31 ;
+  assign \$807  = fsel_l2_s0[43] & \fsel_l2_s0$47 ;
   assign \$808  = ~ fsel_l2_s0[68];
-  assign \$809  = \$808  & \fsel_l2_s0$34 ;
+  assign \$809  = \$808  & \fsel_l2_s0$50 ;
   assign \$810  = \$807  & \$809 ;
   assign \$811  = \$806  | \$810 ;
   assign \$812  = ~ fsel_l2_s0[67];
-  assign \$813  = \$812  & \fsel_l2_s0$34 ;
+  assign \$813  = \$812  & \fsel_l2_s0$50 ;
   assign \$814  = ~ fsel_l2_s0[68];
-  assign \$815  = \$814  & \fsel_l2_s0$34 ;
+  assign \$815  = \$814  & \fsel_l2_s0$50 ;
   assign \$816  = \$813  & \$815 ;
   assign fsel_pop5_0_8_c = \$811  | \$816 ;
   assign \$817  = ~ fsel_l2_s0[69];
-  assign \$818  = \$817  & \fsel_l2_s0$34 ;
+  assign \$818  = \$817  & \fsel_l2_s0$50 ;
   assign \$819  = ~ fsel_l2_s0[70];
-  assign \$820  = \$819  & \fsel_l2_s0$34 ;
+  assign \$820  = \$819  & \fsel_l2_s0$50 ;
   assign \$821  = \$818  ^ \$820 ;
   assign \$822  = ~ fsel_l2_s0[71];
-  assign \$823  = \$822  & \fsel_l2_s0$34 ;
+  assign \$823  = \$822  & \fsel_l2_s0$50 ;
   assign fsel_pop5_0_6_s = \$821  ^ \$823 ;
   assign \$824  = ~ fsel_l2_s0[69];
-  assign \$825  = \$824  & \fsel_l2_s0$34 ;
+  assign \$825  = \$824  & \fsel_l2_s0$50 ;
   assign \$826  = ~ fsel_l2_s0[70];
-  assign \$827  = \$826  & \fsel_l2_s0$34 ;
+  assign \$827  = \$826  & \fsel_l2_s0$50 ;
   assign \$828  = \$825  & \$827 ;
   assign \$829  = ~ fsel_l2_s0[69];
-  assign \$830  = \$829  & \fsel_l2_s0$34 ;
+  assign \$830  = \$829  & \fsel_l2_s0$50 ;
   assign \$831  = ~ fsel_l2_s0[71];
-  assign \$832  = \$831  & \fsel_l2_s0$34 ;
+  assign \$832  = \$831  & \fsel_l2_s0$50 ;
   assign \$833  = \$830  & \$832 ;
   assign \$834  = \$828  | \$833 ;
   assign \$835  = ~ fsel_l2_s0[70];
-  assign \$836  = \$835  & \fsel_l2_s0$34 ;
+  assign \$836  = \$835  & \fsel_l2_s0$50 ;
   assign \$837  = ~ fsel_l2_s0[71];
-  assign \$838  = \$837  & \fsel_l2_s0$34 ;
+  assign \$838  = \$837  & \fsel_l2_s0$50 ;
   assign \$839  = \$836  & \$838 ;
   assign fsel_pop5_0_6_c = \$834  | \$839 ;
   assign \$840  = ~ fsel_l2_s0[72];
-  assign \$841  = \$840  & \fsel_l2_s0$34 ;
+  assign \$841  = \$840  & \fsel_l2_s0$50 ;
   assign \$842  = ~ fsel_l2_s0[73];
-  assign \$843  = \$842  & \fsel_l2_s0$34 ;
+  assign \$843  = \$842  & \fsel_l2_s0$50 ;
   assign \$844  = \$841  ^ \$843 ;
   assign \$845  = ~ fsel_l2_s0[74];
-  assign \$846  = \$845  & \fsel_l2_s0$34 ;
+  assign \$846  = \$845  & \fsel_l2_s0$50 ;
   assign fsel_pop5_0_4_s = \$844  ^ \$846 ;
   assign \$847  = ~ fsel_l2_s0[72];
-  assign \$848  = \$847  & \fsel_l2_s0$34 ;
+  assign \$848  = \$847  & \fsel_l2_s0$50 ;
   assign \$849  = ~ fsel_l2_s0[73];
-  assign \$850  = \$849  & \fsel_l2_s0$34 ;
+  assign \$850  = \$849  & \fsel_l2_s0$50 ;
   assign \$851  = \$848  & \$850 ;
   assign \$852  = ~ fsel_l2_s0[72];
-  assign \$853  = \$852  & \fsel_l2_s0$34 ;
+  assign \$853  = \$852  & \fsel_l2_s0$50 ;
   assign \$854  = ~ fsel_l2_s0[74];
-  assign \$855  = \$854  & \fsel_l2_s0$34 ;
+  assign \$855  = \$854  & \fsel_l2_s0$50 ;
   assign \$856  = \$853  & \$855 ;
   assign \$857  = \$851  | \$856 ;
   assign \$858  = ~ fsel_l2_s0[73];
-  assign \$859  = \$858  & \fsel_l2_s0$34 ;
+  assign \$859  = \$858  & \fsel_l2_s0$50 ;
   assign \$860  = ~ fsel_l2_s0[74];
-  assign \$861  = \$860  & \fsel_l2_s0$34 ;
+  assign \$861  = \$860  & \fsel_l2_s0$50 ;
   assign \$862  = \$859  & \$861 ;
   assign fsel_pop5_0_4_c = \$857  | \$862 ;
   assign \$863  = fsel_pop5_0_12_s ^ fsel_pop5_0_10_s;
@@ -4449,92 +4791,92 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$899  = \$896  | \$898 ;
   assign \$900  = fsel_l2_s0[55] & fsel_l2_s0[65];
   assign fsel_pop6_0_12_c = \$899  | \$900 ;
-  assign \$901  = fsel_l2_s0[5] & \fsel_l2_s0$31 ;
-  assign \$902  = fsel_l2_s0[19] & \fsel_l2_s0$31 ;
+  assign \$901  = fsel_l2_s0[5] & \fsel_l2_s0$47 ;
+  assign \$902  = fsel_l2_s0[19] & \fsel_l2_s0$47 ;
   assign \$903  = \$901  ^ \$902 ;
-  assign \$904  = fsel_l2_s0[32] & \fsel_l2_s0$31 ;
+  assign \$904  = fsel_l2_s0[32] & \fsel_l2_s0$47 ;
   assign fsel_pop6_0_10_s = \$903  ^ \$904 ;
-  assign \$905  = fsel_l2_s0[5] & \fsel_l2_s0$31 ;
-  assign \$906  = fsel_l2_s0[19] & \fsel_l2_s0$31 ;
+  assign \$905  = fsel_l2_s0[5] & \fsel_l2_s0$47 ;
+  assign \$906  = fsel_l2_s0[19] & \fsel_l2_s0$47 ;
   assign \$907  = \$905  & \$906 ;
-  assign \$908  = fsel_l2_s0[5] & \fsel_l2_s0$31 ;
-  assign \$909  = fsel_l2_s0[32] & \fsel_l2_s0$31 ;
+  assign \$908  = fsel_l2_s0[5] & \fsel_l2_s0$47 ;
+  assign \$909  = fsel_l2_s0[32] & \fsel_l2_s0$47 ;
   assign \$910  = \$908  & \$909 ;
   assign \$911  = \$907  | \$910 ;
-  assign \$912  = fsel_l2_s0[19] & \fsel_l2_s0$31 ;
-  assign \$913  = fsel_l2_s0[32] & \fsel_l2_s0$31 ;
+  assign \$912  = fsel_l2_s0[19] & \fsel_l2_s0$47 ;
+  assign \$913  = fsel_l2_s0[32] & \fsel_l2_s0$47 ;
   assign \$914  = \$912  & \$913 ;
   assign fsel_pop6_0_10_c = \$911  | \$914 ;
-  assign \$915  = fsel_l2_s0[44] & \fsel_l2_s0$31 ;
+  assign \$915  = fsel_l2_s0[44] & \fsel_l2_s0$47 ;
   assign \$916  = ~ fsel_l2_s0[76];
-  assign \$917  = \$916  & \fsel_l2_s0$34 ;
+  assign \$917  = \$916  & \fsel_l2_s0$50 ;
   assign \$918  = \$915  ^ \$917 ;
   assign \$919  = ~ fsel_l2_s0[77];
-  assign \$920  = \$919  & \fsel_l2_s0$34 ;
+  assign \$920  = \$919  & \fsel_l2_s0$50 ;
   assign fsel_pop6_0_8_s = \$918  ^ \$920 ;
-  assign \$921  = fsel_l2_s0[44] & \fsel_l2_s0$31 ;
+  assign \$921  = fsel_l2_s0[44] & \fsel_l2_s0$47 ;
   assign \$922  = ~ fsel_l2_s0[76];
-  assign \$923  = \$922  & \fsel_l2_s0$34 ;
+  assign \$923  = \$922  & \fsel_l2_s0$50 ;
   assign \$924  = \$921  & \$923 ;
-  assign \$925  = fsel_l2_s0[44] & \fsel_l2_s0$31 ;
+  assign \$925  = fsel_l2_s0[44] & \fsel_l2_s0$47 ;
   assign \$926  = ~ fsel_l2_s0[77];
-  assign \$927  = \$926  & \fsel_l2_s0$34 ;
+  assign \$927  = \$926  & \fsel_l2_s0$50 ;
   assign \$928  = \$925  & \$927 ;
   assign \$929  = \$924  | \$928 ;
   assign \$930  = ~ fsel_l2_s0[76];
-  assign \$931  = \$930  & \fsel_l2_s0$34 ;
+  assign \$931  = \$930  & \fsel_l2_s0$50 ;
   assign \$932  = ~ fsel_l2_s0[77];
-  assign \$933  = \$932  & \fsel_l2_s0$34 ;
+  assign \$933  = \$932  & \fsel_l2_s0$50 ;
   assign \$934  = \$931  & \$933 ;
   assign fsel_pop6_0_8_c = \$929  | \$934 ;
   assign \$935  = ~ fsel_l2_s0[78];
-  assign \$936  = \$935  & \fsel_l2_s0$34 ;
+  assign \$936  = \$935  & \fsel_l2_s0$50 ;
   assign \$937  = ~ fsel_l2_s0[79];
-  assign \$938  = \$937  & \fsel_l2_s0$34 ;
+  assign \$938  = \$937  & \fsel_l2_s0$50 ;
   assign \$939  = \$936  ^ \$938 ;
   assign \$940  = ~ fsel_l2_s0[80];
-  assign \$941  = \$940  & \fsel_l2_s0$34 ;
+  assign \$941  = \$940  & \fsel_l2_s0$50 ;
   assign fsel_pop6_0_6_s = \$939  ^ \$941 ;
   assign \$942  = ~ fsel_l2_s0[78];
-  assign \$943  = \$942  & \fsel_l2_s0$34 ;
+  assign \$943  = \$942  & \fsel_l2_s0$50 ;
   assign \$944  = ~ fsel_l2_s0[79];
-  assign \$945  = \$944  & \fsel_l2_s0$34 ;
+  assign \$945  = \$944  & \fsel_l2_s0$50 ;
   assign \$946  = \$943  & \$945 ;
   assign \$947  = ~ fsel_l2_s0[78];
-  assign \$948  = \$947  & \fsel_l2_s0$34 ;
+  assign \$948  = \$947  & \fsel_l2_s0$50 ;
   assign \$949  = ~ fsel_l2_s0[80];
-  assign \$950  = \$949  & \fsel_l2_s0$34 ;
+  assign \$950  = \$949  & \fsel_l2_s0$50 ;
   assign \$951  = \$948  & \$950 ;
   assign \$952  = \$946  | \$951 ;
   assign \$953  = ~ fsel_l2_s0[79];
-  assign \$954  = \$953  & \fsel_l2_s0$34 ;
+  assign \$954  = \$953  & \fsel_l2_s0$50 ;
   assign \$955  = ~ fsel_l2_s0[80];
-  assign \$956  = \$955  & \fsel_l2_s0$34 ;
+  assign \$956  = \$955  & \fsel_l2_s0$50 ;
   assign \$957  = \$954  & \$956 ;
   assign fsel_pop6_0_6_c = \$952  | \$957 ;
   assign \$958  = ~ fsel_l2_s0[81];
-  assign \$959  = \$958  & \fsel_l2_s0$34 ;
+  assign \$959  = \$958  & \fsel_l2_s0$50 ;
   assign \$960  = ~ fsel_l2_s0[82];
-  assign \$961  = \$960  & \fsel_l2_s0$34 ;
+  assign \$961  = \$960  & \fsel_l2_s0$50 ;
   assign \$962  = \$959  ^ \$961 ;
   assign \$963  = ~ fsel_l2_s0[83];
-  assign \$964  = \$963  & \fsel_l2_s0$34 ;
+  assign \$964  = \$963  & \fsel_l2_s0$50 ;
   assign fsel_pop6_0_4_s = \$962  ^ \$964 ;
   assign \$965  = ~ fsel_l2_s0[81];
-  assign \$966  = \$965  & \fsel_l2_s0$34 ;
+  assign \$966  = \$965  & \fsel_l2_s0$50 ;
   assign \$967  = ~ fsel_l2_s0[82];
-  assign \$968  = \$967  & \fsel_l2_s0$34 ;
+  assign \$968  = \$967  & \fsel_l2_s0$50 ;
   assign \$969  = \$966  & \$968 ;
   assign \$970  = ~ fsel_l2_s0[81];
-  assign \$971  = \$970  & \fsel_l2_s0$34 ;
+  assign \$971  = \$970  & \fsel_l2_s0$50 ;
   assign \$972  = ~ fsel_l2_s0[83];
-  assign \$973  = \$972  & \fsel_l2_s0$34 ;
+  assign \$973  = \$972  & \fsel_l2_s0$50 ;
   assign \$974  = \$971  & \$973 ;
   assign \$975  = \$969  | \$974 ;
   assign \$976  = ~ fsel_l2_s0[82];
-  assign \$977  = \$976  & \fsel_l2_s0$34 ;
+  assign \$977  = \$976  & \fsel_l2_s0$50 ;
   assign \$978  = ~ fsel_l2_s0[83];
-  assign \$979  = \$978  & \fsel_l2_s0$34 ;
+  assign \$979  = \$978  & \fsel_l2_s0$50 ;
   assign \$980  = \$977  & \$979 ;
   assign fsel_pop6_0_4_c = \$975  | \$980 ;
   assign \$981  = fsel_pop6_0_12_s ^ fsel_pop6_0_10_s;
@@ -4586,92 +4928,92 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$1014  = \$1012  | \$1013 ;
   assign \$1015  = fsel_l2_s0[56] & fsel_l2_s0[66];
   assign fsel_pop7_0_12_c = \$1014  | \$1015 ;
-  assign \$1016  = fsel_l2_s0[6] & \fsel_l2_s0$31 ;
-  assign \$1017  = fsel_l2_s0[20] & \fsel_l2_s0$31 ;
+  assign \$1016  = fsel_l2_s0[6] & \fsel_l2_s0$47 ;
+  assign \$1017  = fsel_l2_s0[20] & \fsel_l2_s0$47 ;
   assign \$1018  = \$1016  ^ \$1017 ;
-  assign \$1019  = fsel_l2_s0[33] & \fsel_l2_s0$31 ;
+  assign \$1019  = fsel_l2_s0[33] & \fsel_l2_s0$47 ;
   assign fsel_pop7_0_10_s = \$1018  ^ \$1019 ;
-  assign \$1020  = fsel_l2_s0[6] & \fsel_l2_s0$31 ;
-  assign \$1021  = fsel_l2_s0[20] & \fsel_l2_s0$31 ;
+  assign \$1020  = fsel_l2_s0[6] & \fsel_l2_s0$47 ;
+  assign \$1021  = fsel_l2_s0[20] & \fsel_l2_s0$47 ;
   assign \$1022  = \$1020  & \$1021 ;
-  assign \$1023  = fsel_l2_s0[6] & \fsel_l2_s0$31 ;
-  assign \$1024  = fsel_l2_s0[33] & \fsel_l2_s0$31 ;
+  assign \$1023  = fsel_l2_s0[6] & \fsel_l2_s0$47 ;
+  assign \$1024  = fsel_l2_s0[33] & \fsel_l2_s0$47 ;
   assign \$1025  = \$1023  & \$1024 ;
   assign \$1026  = \$1022  | \$1025 ;
-  assign \$1027  = fsel_l2_s0[20] & \fsel_l2_s0$31 ;
-  assign \$1028  = fsel_l2_s0[33] & \fsel_l2_s0$31 ;
+  assign \$1027  = fsel_l2_s0[20] & \fsel_l2_s0$47 ;
+  assign \$1028  = fsel_l2_s0[33] & \fsel_l2_s0$47 ;
   assign \$1029  = \$1027  & \$1028 ;
   assign fsel_pop7_0_10_c = \$1026  | \$1029 ;
-  assign \$1030  = fsel_l2_s0[45] & \fsel_l2_s0$31 ;
+  assign \$1030  = fsel_l2_s0[45] & \fsel_l2_s0$47 ;
   assign \$1031  = ~ fsel_l2_s0[84];
-  assign \$1032  = \$1031  & \fsel_l2_s0$34 ;
+  assign \$1032  = \$1031  & \fsel_l2_s0$50 ;
   assign \$1033  = \$1030  ^ \$1032 ;
   assign \$1034  = ~ fsel_l2_s0[85];
-  assign \$1035  = \$1034  & \fsel_l2_s0$34 ;
+  assign \$1035  = \$1034  & \fsel_l2_s0$50 ;
   assign fsel_pop7_0_8_s = \$1033  ^ \$1035 ;
-  assign \$1036  = fsel_l2_s0[45] & \fsel_l2_s0$31 ;
+  assign \$1036  = fsel_l2_s0[45] & \fsel_l2_s0$47 ;
   assign \$1037  = ~ fsel_l2_s0[84];
-  assign \$1038  = \$1037  & \fsel_l2_s0$34 ;
+  assign \$1038  = \$1037  & \fsel_l2_s0$50 ;
   assign \$1039  = \$1036  & \$1038 ;
-  assign \$1040  = fsel_l2_s0[45] & \fsel_l2_s0$31 ;
+  assign \$1040  = fsel_l2_s0[45] & \fsel_l2_s0$47 ;
   assign \$1041  = ~ fsel_l2_s0[85];
-  assign \$1042  = \$1041  & \fsel_l2_s0$34 ;
+  assign \$1042  = \$1041  & \fsel_l2_s0$50 ;
   assign \$1043  = \$1040  & \$1042 ;
   assign \$1044  = \$1039  | \$1043 ;
   assign \$1045  = ~ fsel_l2_s0[84];
-  assign \$1046  = \$1045  & \fsel_l2_s0$34 ;
+  assign \$1046  = \$1045  & \fsel_l2_s0$50 ;
   assign \$1047  = ~ fsel_l2_s0[85];
-  assign \$1048  = \$1047  & \fsel_l2_s0$34 ;
+  assign \$1048  = \$1047  & \fsel_l2_s0$50 ;
   assign \$1049  = \$1046  & \$1048 ;
   assign fsel_pop7_0_8_c = \$1044  | \$1049 ;
   assign \$1050  = ~ fsel_l2_s0[86];
-  assign \$1051  = \$1050  & \fsel_l2_s0$34 ;
+  assign \$1051  = \$1050  & \fsel_l2_s0$50 ;
   assign \$1052  = ~ fsel_l2_s0[87];
-  assign \$1053  = \$1052  & \fsel_l2_s0$34 ;
+  assign \$1053  = \$1052  & \fsel_l2_s0$50 ;
   assign \$1054  = \$1051  ^ \$1053 ;
   assign \$1055  = ~ fsel_l2_s0[88];
-  assign \$1056  = \$1055  & \fsel_l2_s0$34 ;
+  assign \$1056  = \$1055  & \fsel_l2_s0$50 ;
   assign fsel_pop7_0_6_s = \$1054  ^ \$1056 ;
   assign \$1057  = ~ fsel_l2_s0[86];
-  assign \$1058  = \$1057  & \fsel_l2_s0$34 ;
+  assign \$1058  = \$1057  & \fsel_l2_s0$50 ;
   assign \$1059  = ~ fsel_l2_s0[87];
-  assign \$1060  = \$1059  & \fsel_l2_s0$34 ;
+  assign \$1060  = \$1059  & \fsel_l2_s0$50 ;
   assign \$1061  = \$1058  & \$1060 ;
   assign \$1062  = ~ fsel_l2_s0[86];
-  assign \$1063  = \$1062  & \fsel_l2_s0$34 ;
+  assign \$1063  = \$1062  & \fsel_l2_s0$50 ;
   assign \$1064  = ~ fsel_l2_s0[88];
-  assign \$1065  = \$1064  & \fsel_l2_s0$34 ;
+  assign \$1065  = \$1064  & \fsel_l2_s0$50 ;
   assign \$1066  = \$1063  & \$1065 ;
   assign \$1067  = \$1061  | \$1066 ;
   assign \$1068  = ~ fsel_l2_s0[87];
-  assign \$1069  = \$1068  & \fsel_l2_s0$34 ;
+  assign \$1069  = \$1068  & \fsel_l2_s0$50 ;
   assign \$1070  = ~ fsel_l2_s0[88];
-  assign \$1071  = \$1070  & \fsel_l2_s0$34 ;
+  assign \$1071  = \$1070  & \fsel_l2_s0$50 ;
   assign \$1072  = \$1069  & \$1071 ;
   assign fsel_pop7_0_6_c = \$1067  | \$1072 ;
   assign \$1073  = ~ fsel_l2_s0[89];
-  assign \$1074  = \$1073  & \fsel_l2_s0$34 ;
+  assign \$1074  = \$1073  & \fsel_l2_s0$50 ;
   assign \$1075  = ~ fsel_l2_s0[90];
-  assign \$1076  = \$1075  & \fsel_l2_s0$34 ;
+  assign \$1076  = \$1075  & \fsel_l2_s0$50 ;
   assign \$1077  = \$1074  ^ \$1076 ;
   assign \$1078  = ~ fsel_l2_s0[91];
-  assign \$1079  = \$1078  & \fsel_l2_s0$34 ;
+  assign \$1079  = \$1078  & \fsel_l2_s0$50 ;
   assign fsel_pop7_0_4_s = \$1077  ^ \$1079 ;
   assign \$1080  = ~ fsel_l2_s0[89];
-  assign \$1081  = \$1080  & \fsel_l2_s0$34 ;
+  assign \$1081  = \$1080  & \fsel_l2_s0$50 ;
   assign \$1082  = ~ fsel_l2_s0[90];
-  assign \$1083  = \$1082  & \fsel_l2_s0$34 ;
+  assign \$1083  = \$1082  & \fsel_l2_s0$50 ;
   assign \$1084  = \$1081  & \$1083 ;
   assign \$1085  = ~ fsel_l2_s0[89];
-  assign \$1086  = \$1085  & \fsel_l2_s0$34 ;
+  assign \$1086  = \$1085  & \fsel_l2_s0$50 ;
   assign \$1087  = ~ fsel_l2_s0[91];
-  assign \$1088  = \$1087  & \fsel_l2_s0$34 ;
+  assign \$1088  = \$1087  & \fsel_l2_s0$50 ;
   assign \$1089  = \$1086  & \$1088 ;
   assign \$1090  = \$1084  | \$1089 ;
   assign \$1091  = ~ fsel_l2_s0[90];
-  assign \$1092  = \$1091  & \fsel_l2_s0$34 ;
+  assign \$1092  = \$1091  & \fsel_l2_s0$50 ;
   assign \$1093  = ~ fsel_l2_s0[91];
-  assign \$1094  = \$1093  & \fsel_l2_s0$34 ;
+  assign \$1094  = \$1093  & \fsel_l2_s0$50 ;
   assign \$1095  = \$1092  & \$1094 ;
   assign fsel_pop7_0_4_c = \$1090  | \$1095 ;
   assign \$1096  = fsel_pop7_0_12_s ^ fsel_pop7_0_10_s;
@@ -4733,79 +5075,79 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$1139  = \$1137  & \$1138 ;
   assign fsel_pop8_0_12_c = \$1136  | \$1139 ;
   assign \$1140  = ~ fsel_l2_s0[95];
-  assign \$1141  = \$1140  & \fsel_l2_s0$31 ;
+  assign \$1141  = \$1140  & \fsel_l2_s0$47 ;
   assign \$1142  = ~ fsel_l2_s0[96];
-  assign \$1143  = \$1142  & \fsel_l2_s0$31 ;
+  assign \$1143  = \$1142  & \fsel_l2_s0$47 ;
   assign \$1144  = \$1141  ^ \$1143 ;
   assign \$1145  = ~ fsel_l2_s0[97];
-  assign \$1146  = \$1145  & \fsel_l2_s0$31 ;
+  assign \$1146  = \$1145  & \fsel_l2_s0$47 ;
   assign fsel_pop8_0_10_s = \$1144  ^ \$1146 ;
   assign \$1147  = ~ fsel_l2_s0[95];
-  assign \$1148  = \$1147  & \fsel_l2_s0$31 ;
+  assign \$1148  = \$1147  & \fsel_l2_s0$47 ;
   assign \$1149  = ~ fsel_l2_s0[96];
-  assign \$1150  = \$1149  & \fsel_l2_s0$31 ;
+  assign \$1150  = \$1149  & \fsel_l2_s0$47 ;
   assign \$1151  = \$1148  & \$1150 ;
   assign \$1152  = ~ fsel_l2_s0[95];
-  assign \$1153  = \$1152  & \fsel_l2_s0$31 ;
+  assign \$1153  = \$1152  & \fsel_l2_s0$47 ;
   assign \$1154  = ~ fsel_l2_s0[97];
-  assign \$1155  = \$1154  & \fsel_l2_s0$31 ;
+  assign \$1155  = \$1154  & \fsel_l2_s0$47 ;
   assign \$1156  = \$1153  & \$1155 ;
   assign \$1157  = \$1151  | \$1156 ;
   assign \$1158  = ~ fsel_l2_s0[96];
-  assign \$1159  = \$1158  & \fsel_l2_s0$31 ;
+  assign \$1159  = \$1158  & \fsel_l2_s0$47 ;
   assign \$1160  = ~ fsel_l2_s0[97];
-  assign \$1161  = \$1160  & \fsel_l2_s0$31 ;
+  assign \$1161  = \$1160  & \fsel_l2_s0$47 ;
   assign \$1162  = \$1159  & \$1161 ;
   assign fsel_pop8_0_10_c = \$1157  | \$1162 ;
   assign \$1163  = ~ fsel_l2_s0[98];
-  assign \$1164  = \$1163  & \fsel_l2_s0$31 ;
-  assign \$1165  = fsel_l2_s0[7] & \fsel_l2_s0$34 ;
+  assign \$1164  = \$1163  & \fsel_l2_s0$47 ;
+  assign \$1165  = fsel_l2_s0[7] & \fsel_l2_s0$50 ;
   assign \$1166  = \$1164  ^ \$1165 ;
-  assign \$1167  = fsel_l2_s0[21] & \fsel_l2_s0$34 ;
+  assign \$1167  = fsel_l2_s0[21] & \fsel_l2_s0$50 ;
   assign fsel_pop8_0_8_s = \$1166  ^ \$1167 ;
   assign \$1168  = ~ fsel_l2_s0[98];
-  assign \$1169  = \$1168  & \fsel_l2_s0$31 ;
-  assign \$1170  = fsel_l2_s0[7] & \fsel_l2_s0$34 ;
+  assign \$1169  = \$1168  & \fsel_l2_s0$47 ;
+  assign \$1170  = fsel_l2_s0[7] & \fsel_l2_s0$50 ;
   assign \$1171  = \$1169  & \$1170 ;
   assign \$1172  = ~ fsel_l2_s0[98];
-  assign \$1173  = \$1172  & \fsel_l2_s0$31 ;
-  assign \$1174  = fsel_l2_s0[21] & \fsel_l2_s0$34 ;
+  assign \$1173  = \$1172  & \fsel_l2_s0$47 ;
+  assign \$1174  = fsel_l2_s0[21] & \fsel_l2_s0$50 ;
   assign \$1175  = \$1173  & \$1174 ;
   assign \$1176  = \$1171  | \$1175 ;
-  assign \$1177  = fsel_l2_s0[7] & \fsel_l2_s0$34 ;
-  assign \$1178  = fsel_l2_s0[21] & \fsel_l2_s0$34 ;
+  assign \$1177  = fsel_l2_s0[7] & \fsel_l2_s0$50 ;
+  assign \$1178  = fsel_l2_s0[21] & \fsel_l2_s0$50 ;
   assign \$1179  = \$1177  & \$1178 ;
   assign fsel_pop8_0_8_c = \$1176  | \$1179 ;
-  assign \$1180  = fsel_l2_s0[34] & \fsel_l2_s0$34 ;
-  assign \$1181  = fsel_l2_s0[46] & \fsel_l2_s0$34 ;
+  assign \$1180  = fsel_l2_s0[34] & \fsel_l2_s0$50 ;
+  assign \$1181  = fsel_l2_s0[46] & \fsel_l2_s0$50 ;
   assign \$1182  = \$1180  ^ \$1181 ;
-  assign \$1183  = fsel_l2_s0[57] & \fsel_l2_s0$34 ;
+  assign \$1183  = fsel_l2_s0[57] & \fsel_l2_s0$50 ;
   assign fsel_pop8_0_6_s = \$1182  ^ \$1183 ;
-  assign \$1184  = fsel_l2_s0[34] & \fsel_l2_s0$34 ;
-  assign \$1185  = fsel_l2_s0[46] & \fsel_l2_s0$34 ;
+  assign \$1184  = fsel_l2_s0[34] & \fsel_l2_s0$50 ;
+  assign \$1185  = fsel_l2_s0[46] & \fsel_l2_s0$50 ;
   assign \$1186  = \$1184  & \$1185 ;
-  assign \$1187  = fsel_l2_s0[34] & \fsel_l2_s0$34 ;
-  assign \$1188  = fsel_l2_s0[57] & \fsel_l2_s0$34 ;
+  assign \$1187  = fsel_l2_s0[34] & \fsel_l2_s0$50 ;
+  assign \$1188  = fsel_l2_s0[57] & \fsel_l2_s0$50 ;
   assign \$1189  = \$1187  & \$1188 ;
   assign \$1190  = \$1186  | \$1189 ;
-  assign \$1191  = fsel_l2_s0[46] & \fsel_l2_s0$34 ;
-  assign \$1192  = fsel_l2_s0[57] & \fsel_l2_s0$34 ;
+  assign \$1191  = fsel_l2_s0[46] & \fsel_l2_s0$50 ;
+  assign \$1192  = fsel_l2_s0[57] & \fsel_l2_s0$50 ;
   assign \$1193  = \$1191  & \$1192 ;
   assign fsel_pop8_0_6_c = \$1190  | \$1193 ;
-  assign \$1194  = fsel_l2_s0[67] & \fsel_l2_s0$34 ;
-  assign \$1195  = fsel_l2_s0[76] & \fsel_l2_s0$34 ;
+  assign \$1194  = fsel_l2_s0[67] & \fsel_l2_s0$50 ;
+  assign \$1195  = fsel_l2_s0[76] & \fsel_l2_s0$50 ;
   assign \$1196  = \$1194  ^ \$1195 ;
-  assign \$1197  = fsel_l2_s0[84] & \fsel_l2_s0$34 ;
+  assign \$1197  = fsel_l2_s0[84] & \fsel_l2_s0$50 ;
   assign fsel_pop8_0_4_s = \$1196  ^ \$1197 ;
-  assign \$1198  = fsel_l2_s0[67] & \fsel_l2_s0$34 ;
-  assign \$1199  = fsel_l2_s0[76] & \fsel_l2_s0$34 ;
+  assign \$1198  = fsel_l2_s0[67] & \fsel_l2_s0$50 ;
+  assign \$1199  = fsel_l2_s0[76] & \fsel_l2_s0$50 ;
   assign \$1200  = \$1198  & \$1199 ;
-  assign \$1201  = fsel_l2_s0[67] & \fsel_l2_s0$34 ;
-  assign \$1202  = fsel_l2_s0[84] & \fsel_l2_s0$34 ;
+  assign \$1201  = fsel_l2_s0[67] & \fsel_l2_s0$50 ;
+  assign \$1202  = fsel_l2_s0[84] & \fsel_l2_s0$50 ;
   assign \$1203  = \$1201  & \$1202 ;
   assign \$1204  = \$1200  | \$1203 ;
-  assign \$1205  = fsel_l2_s0[76] & \fsel_l2_s0$34 ;
-  assign \$1206  = fsel_l2_s0[84] & \fsel_l2_s0$34 ;
+  assign \$1205  = fsel_l2_s0[76] & \fsel_l2_s0$50 ;
+  assign \$1206  = fsel_l2_s0[84] & \fsel_l2_s0$50 ;
   assign \$1207  = \$1205  & \$1206 ;
   assign fsel_pop8_0_4_c = \$1204  | \$1207 ;
   assign \$1208  = fsel_pop8_0_12_s ^ fsel_pop8_0_10_s;
@@ -4864,79 +5206,79 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$1248  = \$1246  & \$1247 ;
   assign fsel_pop9_0_12_c = \$1245  | \$1248 ;
   assign \$1249  = ~ fsel_l2_s0[101];
-  assign \$1250  = \$1249  & \fsel_l2_s0$31 ;
+  assign \$1250  = \$1249  & \fsel_l2_s0$47 ;
   assign \$1251  = ~ fsel_l2_s0[102];
-  assign \$1252  = \$1251  & \fsel_l2_s0$31 ;
+  assign \$1252  = \$1251  & \fsel_l2_s0$47 ;
   assign \$1253  = \$1250  ^ \$1252 ;
   assign \$1254  = ~ fsel_l2_s0[103];
-  assign \$1255  = \$1254  & \fsel_l2_s0$31 ;
+  assign \$1255  = \$1254  & \fsel_l2_s0$47 ;
   assign fsel_pop9_0_10_s = \$1253  ^ \$1255 ;
   assign \$1256  = ~ fsel_l2_s0[101];
-  assign \$1257  = \$1256  & \fsel_l2_s0$31 ;
+  assign \$1257  = \$1256  & \fsel_l2_s0$47 ;
   assign \$1258  = ~ fsel_l2_s0[102];
-  assign \$1259  = \$1258  & \fsel_l2_s0$31 ;
+  assign \$1259  = \$1258  & \fsel_l2_s0$47 ;
   assign \$1260  = \$1257  & \$1259 ;
   assign \$1261  = ~ fsel_l2_s0[101];
-  assign \$1262  = \$1261  & \fsel_l2_s0$31 ;
+  assign \$1262  = \$1261  & \fsel_l2_s0$47 ;
   assign \$1263  = ~ fsel_l2_s0[103];
-  assign \$1264  = \$1263  & \fsel_l2_s0$31 ;
+  assign \$1264  = \$1263  & \fsel_l2_s0$47 ;
   assign \$1265  = \$1262  & \$1264 ;
   assign \$1266  = \$1260  | \$1265 ;
   assign \$1267  = ~ fsel_l2_s0[102];
-  assign \$1268  = \$1267  & \fsel_l2_s0$31 ;
+  assign \$1268  = \$1267  & \fsel_l2_s0$47 ;
   assign \$1269  = ~ fsel_l2_s0[103];
-  assign \$1270  = \$1269  & \fsel_l2_s0$31 ;
+  assign \$1270  = \$1269  & \fsel_l2_s0$47 ;
   assign \$1271  = \$1268  & \$1270 ;
   assign fsel_pop9_0_10_c = \$1266  | \$1271 ;
   assign \$1272  = ~ fsel_l2_s0[104];
-  assign \$1273  = \$1272  & \fsel_l2_s0$31 ;
-  assign \$1274  = fsel_l2_s0[8] & \fsel_l2_s0$34 ;
+  assign \$1273  = \$1272  & \fsel_l2_s0$47 ;
+  assign \$1274  = fsel_l2_s0[8] & \fsel_l2_s0$50 ;
   assign \$1275  = \$1273  ^ \$1274 ;
-  assign \$1276  = fsel_l2_s0[22] & \fsel_l2_s0$34 ;
+  assign \$1276  = fsel_l2_s0[22] & \fsel_l2_s0$50 ;
   assign fsel_pop9_0_8_s = \$1275  ^ \$1276 ;
   assign \$1277  = ~ fsel_l2_s0[104];
-  assign \$1278  = \$1277  & \fsel_l2_s0$31 ;
-  assign \$1279  = fsel_l2_s0[8] & \fsel_l2_s0$34 ;
+  assign \$1278  = \$1277  & \fsel_l2_s0$47 ;
+  assign \$1279  = fsel_l2_s0[8] & \fsel_l2_s0$50 ;
   assign \$1280  = \$1278  & \$1279 ;
   assign \$1281  = ~ fsel_l2_s0[104];
-  assign \$1282  = \$1281  & \fsel_l2_s0$31 ;
-  assign \$1283  = fsel_l2_s0[22] & \fsel_l2_s0$34 ;
+  assign \$1282  = \$1281  & \fsel_l2_s0$47 ;
+  assign \$1283  = fsel_l2_s0[22] & \fsel_l2_s0$50 ;
   assign \$1284  = \$1282  & \$1283 ;
   assign \$1285  = \$1280  | \$1284 ;
-  assign \$1286  = fsel_l2_s0[8] & \fsel_l2_s0$34 ;
-  assign \$1287  = fsel_l2_s0[22] & \fsel_l2_s0$34 ;
+  assign \$1286  = fsel_l2_s0[8] & \fsel_l2_s0$50 ;
+  assign \$1287  = fsel_l2_s0[22] & \fsel_l2_s0$50 ;
   assign \$1288  = \$1286  & \$1287 ;
   assign fsel_pop9_0_8_c = \$1285  | \$1288 ;
-  assign \$1289  = fsel_l2_s0[35] & \fsel_l2_s0$34 ;
-  assign \$1290  = fsel_l2_s0[47] & \fsel_l2_s0$34 ;
+  assign \$1289  = fsel_l2_s0[35] & \fsel_l2_s0$50 ;
+  assign \$1290  = fsel_l2_s0[47] & \fsel_l2_s0$50 ;
   assign \$1291  = \$1289  ^ \$1290 ;
-  assign \$1292  = fsel_l2_s0[58] & \fsel_l2_s0$34 ;
+  assign \$1292  = fsel_l2_s0[58] & \fsel_l2_s0$50 ;
   assign fsel_pop9_0_6_s = \$1291  ^ \$1292 ;
-  assign \$1293  = fsel_l2_s0[35] & \fsel_l2_s0$34 ;
-  assign \$1294  = fsel_l2_s0[47] & \fsel_l2_s0$34 ;
+  assign \$1293  = fsel_l2_s0[35] & \fsel_l2_s0$50 ;
+  assign \$1294  = fsel_l2_s0[47] & \fsel_l2_s0$50 ;
   assign \$1295  = \$1293  & \$1294 ;
-  assign \$1296  = fsel_l2_s0[35] & \fsel_l2_s0$34 ;
-  assign \$1297  = fsel_l2_s0[58] & \fsel_l2_s0$34 ;
+  assign \$1296  = fsel_l2_s0[35] & \fsel_l2_s0$50 ;
+  assign \$1297  = fsel_l2_s0[58] & \fsel_l2_s0$50 ;
   assign \$1298  = \$1296  & \$1297 ;
   assign \$1299  = \$1295  | \$1298 ;
-  assign \$1300  = fsel_l2_s0[47] & \fsel_l2_s0$34 ;
-  assign \$1301  = fsel_l2_s0[58] & \fsel_l2_s0$34 ;
+  assign \$1300  = fsel_l2_s0[47] & \fsel_l2_s0$50 ;
+  assign \$1301  = fsel_l2_s0[58] & \fsel_l2_s0$50 ;
   assign \$1302  = \$1300  & \$1301 ;
   assign fsel_pop9_0_6_c = \$1299  | \$1302 ;
-  assign \$1303  = fsel_l2_s0[68] & \fsel_l2_s0$34 ;
-  assign \$1304  = fsel_l2_s0[77] & \fsel_l2_s0$34 ;
+  assign \$1303  = fsel_l2_s0[68] & \fsel_l2_s0$50 ;
+  assign \$1304  = fsel_l2_s0[77] & \fsel_l2_s0$50 ;
   assign \$1305  = \$1303  ^ \$1304 ;
-  assign \$1306  = fsel_l2_s0[85] & \fsel_l2_s0$34 ;
+  assign \$1306  = fsel_l2_s0[85] & \fsel_l2_s0$50 ;
   assign fsel_pop9_0_4_s = \$1305  ^ \$1306 ;
-  assign \$1307  = fsel_l2_s0[68] & \fsel_l2_s0$34 ;
-  assign \$1308  = fsel_l2_s0[77] & \fsel_l2_s0$34 ;
+  assign \$1307  = fsel_l2_s0[68] & \fsel_l2_s0$50 ;
+  assign \$1308  = fsel_l2_s0[77] & \fsel_l2_s0$50 ;
   assign \$1309  = \$1307  & \$1308 ;
-  assign \$1310  = fsel_l2_s0[68] & \fsel_l2_s0$34 ;
-  assign \$1311  = fsel_l2_s0[85] & \fsel_l2_s0$34 ;
+  assign \$1310  = fsel_l2_s0[68] & \fsel_l2_s0$50 ;
+  assign \$1311  = fsel_l2_s0[85] & \fsel_l2_s0$50 ;
   assign \$1312  = \$1310  & \$1311 ;
   assign \$1313  = \$1309  | \$1312 ;
-  assign \$1314  = fsel_l2_s0[77] & \fsel_l2_s0$34 ;
-  assign \$1315  = fsel_l2_s0[85] & \fsel_l2_s0$34 ;
+  assign \$1314  = fsel_l2_s0[77] & \fsel_l2_s0$50 ;
+  assign \$1315  = fsel_l2_s0[85] & \fsel_l2_s0$50 ;
   assign \$1316  = \$1314  & \$1315 ;
   assign fsel_pop9_0_4_c = \$1313  | \$1316 ;
   assign \$1317  = fsel_pop9_0_12_s ^ fsel_pop9_0_10_s;
@@ -4992,79 +5334,79 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$1354  = fsel_l2_s0[93] & fsel_l2_s0[99];
   assign fsel_pop10_0_12_c = \$1353  | \$1354 ;
   assign \$1355  = ~ fsel_l2_s0[106];
-  assign \$1356  = \$1355  & \fsel_l2_s0$31 ;
+  assign \$1356  = \$1355  & \fsel_l2_s0$47 ;
   assign \$1357  = ~ fsel_l2_s0[107];
-  assign \$1358  = \$1357  & \fsel_l2_s0$31 ;
+  assign \$1358  = \$1357  & \fsel_l2_s0$47 ;
   assign \$1359  = \$1356  ^ \$1358 ;
   assign \$1360  = ~ fsel_l2_s0[108];
-  assign \$1361  = \$1360  & \fsel_l2_s0$31 ;
+  assign \$1361  = \$1360  & \fsel_l2_s0$47 ;
   assign fsel_pop10_0_10_s = \$1359  ^ \$1361 ;
   assign \$1362  = ~ fsel_l2_s0[106];
-  assign \$1363  = \$1362  & \fsel_l2_s0$31 ;
+  assign \$1363  = \$1362  & \fsel_l2_s0$47 ;
   assign \$1364  = ~ fsel_l2_s0[107];
-  assign \$1365  = \$1364  & \fsel_l2_s0$31 ;
+  assign \$1365  = \$1364  & \fsel_l2_s0$47 ;
   assign \$1366  = \$1363  & \$1365 ;
   assign \$1367  = ~ fsel_l2_s0[106];
-  assign \$1368  = \$1367  & \fsel_l2_s0$31 ;
+  assign \$1368  = \$1367  & \fsel_l2_s0$47 ;
   assign \$1369  = ~ fsel_l2_s0[108];
-  assign \$1370  = \$1369  & \fsel_l2_s0$31 ;
+  assign \$1370  = \$1369  & \fsel_l2_s0$47 ;
   assign \$1371  = \$1368  & \$1370 ;
   assign \$1372  = \$1366  | \$1371 ;
   assign \$1373  = ~ fsel_l2_s0[107];
-  assign \$1374  = \$1373  & \fsel_l2_s0$31 ;
+  assign \$1374  = \$1373  & \fsel_l2_s0$47 ;
   assign \$1375  = ~ fsel_l2_s0[108];
-  assign \$1376  = \$1375  & \fsel_l2_s0$31 ;
+  assign \$1376  = \$1375  & \fsel_l2_s0$47 ;
   assign \$1377  = \$1374  & \$1376 ;
   assign fsel_pop10_0_10_c = \$1372  | \$1377 ;
   assign \$1378  = ~ fsel_l2_s0[109];
-  assign \$1379  = \$1378  & \fsel_l2_s0$31 ;
-  assign \$1380  = fsel_l2_s0[9] & \fsel_l2_s0$34 ;
+  assign \$1379  = \$1378  & \fsel_l2_s0$47 ;
+  assign \$1380  = fsel_l2_s0[9] & \fsel_l2_s0$50 ;
   assign \$1381  = \$1379  ^ \$1380 ;
-  assign \$1382  = fsel_l2_s0[23] & \fsel_l2_s0$34 ;
+  assign \$1382  = fsel_l2_s0[23] & \fsel_l2_s0$50 ;
   assign fsel_pop10_0_8_s = \$1381  ^ \$1382 ;
   assign \$1383  = ~ fsel_l2_s0[109];
-  assign \$1384  = \$1383  & \fsel_l2_s0$31 ;
-  assign \$1385  = fsel_l2_s0[9] & \fsel_l2_s0$34 ;
+  assign \$1384  = \$1383  & \fsel_l2_s0$47 ;
+  assign \$1385  = fsel_l2_s0[9] & \fsel_l2_s0$50 ;
   assign \$1386  = \$1384  & \$1385 ;
   assign \$1387  = ~ fsel_l2_s0[109];
-  assign \$1388  = \$1387  & \fsel_l2_s0$31 ;
-  assign \$1389  = fsel_l2_s0[23] & \fsel_l2_s0$34 ;
+  assign \$1388  = \$1387  & \fsel_l2_s0$47 ;
+  assign \$1389  = fsel_l2_s0[23] & \fsel_l2_s0$50 ;
   assign \$1390  = \$1388  & \$1389 ;
   assign \$1391  = \$1386  | \$1390 ;
-  assign \$1392  = fsel_l2_s0[9] & \fsel_l2_s0$34 ;
-  assign \$1393  = fsel_l2_s0[23] & \fsel_l2_s0$34 ;
+  assign \$1392  = fsel_l2_s0[9] & \fsel_l2_s0$50 ;
+  assign \$1393  = fsel_l2_s0[23] & \fsel_l2_s0$50 ;
   assign \$1394  = \$1392  & \$1393 ;
   assign fsel_pop10_0_8_c = \$1391  | \$1394 ;
-  assign \$1395  = fsel_l2_s0[36] & \fsel_l2_s0$34 ;
-  assign \$1396  = fsel_l2_s0[48] & \fsel_l2_s0$34 ;
+  assign \$1395  = fsel_l2_s0[36] & \fsel_l2_s0$50 ;
+  assign \$1396  = fsel_l2_s0[48] & \fsel_l2_s0$50 ;
   assign \$1397  = \$1395  ^ \$1396 ;
-  assign \$1398  = fsel_l2_s0[59] & \fsel_l2_s0$34 ;
+  assign \$1398  = fsel_l2_s0[59] & \fsel_l2_s0$50 ;
   assign fsel_pop10_0_6_s = \$1397  ^ \$1398 ;
-  assign \$1399  = fsel_l2_s0[36] & \fsel_l2_s0$34 ;
-  assign \$1400  = fsel_l2_s0[48] & \fsel_l2_s0$34 ;
+  assign \$1399  = fsel_l2_s0[36] & \fsel_l2_s0$50 ;
+  assign \$1400  = fsel_l2_s0[48] & \fsel_l2_s0$50 ;
   assign \$1401  = \$1399  & \$1400 ;
-  assign \$1402  = fsel_l2_s0[36] & \fsel_l2_s0$34 ;
-  assign \$1403  = fsel_l2_s0[59] & \fsel_l2_s0$34 ;
+  assign \$1402  = fsel_l2_s0[36] & \fsel_l2_s0$50 ;
+  assign \$1403  = fsel_l2_s0[59] & \fsel_l2_s0$50 ;
   assign \$1404  = \$1402  & \$1403 ;
   assign \$1405  = \$1401  | \$1404 ;
-  assign \$1406  = fsel_l2_s0[48] & \fsel_l2_s0$34 ;
-  assign \$1407  = fsel_l2_s0[59] & \fsel_l2_s0$34 ;
+  assign \$1406  = fsel_l2_s0[48] & \fsel_l2_s0$50 ;
+  assign \$1407  = fsel_l2_s0[59] & \fsel_l2_s0$50 ;
   assign \$1408  = \$1406  & \$1407 ;
   assign fsel_pop10_0_6_c = \$1405  | \$1408 ;
-  assign \$1409  = fsel_l2_s0[69] & \fsel_l2_s0$34 ;
-  assign \$1410  = fsel_l2_s0[78] & \fsel_l2_s0$34 ;
+  assign \$1409  = fsel_l2_s0[69] & \fsel_l2_s0$50 ;
+  assign \$1410  = fsel_l2_s0[78] & \fsel_l2_s0$50 ;
   assign \$1411  = \$1409  ^ \$1410 ;
-  assign \$1412  = fsel_l2_s0[86] & \fsel_l2_s0$34 ;
+  assign \$1412  = fsel_l2_s0[86] & \fsel_l2_s0$50 ;
   assign fsel_pop10_0_4_s = \$1411  ^ \$1412 ;
-  assign \$1413  = fsel_l2_s0[69] & \fsel_l2_s0$34 ;
-  assign \$1414  = fsel_l2_s0[78] & \fsel_l2_s0$34 ;
+  assign \$1413  = fsel_l2_s0[69] & \fsel_l2_s0$50 ;
+  assign \$1414  = fsel_l2_s0[78] & \fsel_l2_s0$50 ;
   assign \$1415  = \$1413  & \$1414 ;
-  assign \$1416  = fsel_l2_s0[69] & \fsel_l2_s0$34 ;
-  assign \$1417  = fsel_l2_s0[86] & \fsel_l2_s0$34 ;
+  assign \$1416  = fsel_l2_s0[69] & \fsel_l2_s0$50 ;
+  assign \$1417  = fsel_l2_s0[86] & \fsel_l2_s0$50 ;
   assign \$1418  = \$1416  & \$1417 ;
   assign \$1419  = \$1415  | \$1418 ;
-  assign \$1420  = fsel_l2_s0[78] & \fsel_l2_s0$34 ;
-  assign \$1421  = fsel_l2_s0[86] & \fsel_l2_s0$34 ;
+  assign \$1420  = fsel_l2_s0[78] & \fsel_l2_s0$50 ;
+  assign \$1421  = fsel_l2_s0[86] & \fsel_l2_s0$50 ;
   assign \$1422  = \$1420  & \$1421 ;
   assign fsel_pop10_0_4_c = \$1419  | \$1422 ;
   assign \$1423  = fsel_pop10_0_12_s ^ fsel_pop10_0_10_s;
@@ -5117,79 +5459,79 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$1457  = fsel_l2_s0[94] & fsel_l2_s0[100];
   assign fsel_pop11_0_12_c = \$1456  | \$1457 ;
   assign \$1458  = ~ fsel_l2_s0[110];
-  assign \$1459  = \$1458  & \fsel_l2_s0$31 ;
+  assign \$1459  = \$1458  & \fsel_l2_s0$47 ;
   assign \$1460  = ~ fsel_l2_s0[111];
-  assign \$1461  = \$1460  & \fsel_l2_s0$31 ;
+  assign \$1461  = \$1460  & \fsel_l2_s0$47 ;
   assign \$1462  = \$1459  ^ \$1461 ;
   assign \$1463  = ~ fsel_l2_s0[112];
-  assign \$1464  = \$1463  & \fsel_l2_s0$31 ;
+  assign \$1464  = \$1463  & \fsel_l2_s0$47 ;
   assign fsel_pop11_0_10_s = \$1462  ^ \$1464 ;
   assign \$1465  = ~ fsel_l2_s0[110];
-  assign \$1466  = \$1465  & \fsel_l2_s0$31 ;
+  assign \$1466  = \$1465  & \fsel_l2_s0$47 ;
   assign \$1467  = ~ fsel_l2_s0[111];
-  assign \$1468  = \$1467  & \fsel_l2_s0$31 ;
+  assign \$1468  = \$1467  & \fsel_l2_s0$47 ;
   assign \$1469  = \$1466  & \$1468 ;
   assign \$1470  = ~ fsel_l2_s0[110];
-  assign \$1471  = \$1470  & \fsel_l2_s0$31 ;
+  assign \$1471  = \$1470  & \fsel_l2_s0$47 ;
   assign \$1472  = ~ fsel_l2_s0[112];
-  assign \$1473  = \$1472  & \fsel_l2_s0$31 ;
+  assign \$1473  = \$1472  & \fsel_l2_s0$47 ;
   assign \$1474  = \$1471  & \$1473 ;
   assign \$1475  = \$1469  | \$1474 ;
   assign \$1476  = ~ fsel_l2_s0[111];
-  assign \$1477  = \$1476  & \fsel_l2_s0$31 ;
+  assign \$1477  = \$1476  & \fsel_l2_s0$47 ;
   assign \$1478  = ~ fsel_l2_s0[112];
-  assign \$1479  = \$1478  & \fsel_l2_s0$31 ;
+  assign \$1479  = \$1478  & \fsel_l2_s0$47 ;
   assign \$1480  = \$1477  & \$1479 ;
   assign fsel_pop11_0_10_c = \$1475  | \$1480 ;
   assign \$1481  = ~ fsel_l2_s0[113];
-  assign \$1482  = \$1481  & \fsel_l2_s0$31 ;
-  assign \$1483  = fsel_l2_s0[10] & \fsel_l2_s0$34 ;
+  assign \$1482  = \$1481  & \fsel_l2_s0$47 ;
+  assign \$1483  = fsel_l2_s0[10] & \fsel_l2_s0$50 ;
   assign \$1484  = \$1482  ^ \$1483 ;
-  assign \$1485  = fsel_l2_s0[24] & \fsel_l2_s0$34 ;
+  assign \$1485  = fsel_l2_s0[24] & \fsel_l2_s0$50 ;
   assign fsel_pop11_0_8_s = \$1484  ^ \$1485 ;
   assign \$1486  = ~ fsel_l2_s0[113];
-  assign \$1487  = \$1486  & \fsel_l2_s0$31 ;
-  assign \$1488  = fsel_l2_s0[10] & \fsel_l2_s0$34 ;
+  assign \$1487  = \$1486  & \fsel_l2_s0$47 ;
+  assign \$1488  = fsel_l2_s0[10] & \fsel_l2_s0$50 ;
   assign \$1489  = \$1487  & \$1488 ;
   assign \$1490  = ~ fsel_l2_s0[113];
-  assign \$1491  = \$1490  & \fsel_l2_s0$31 ;
-  assign \$1492  = fsel_l2_s0[24] & \fsel_l2_s0$34 ;
+  assign \$1491  = \$1490  & \fsel_l2_s0$47 ;
+  assign \$1492  = fsel_l2_s0[24] & \fsel_l2_s0$50 ;
   assign \$1493  = \$1491  & \$1492 ;
   assign \$1494  = \$1489  | \$1493 ;
-  assign \$1495  = fsel_l2_s0[10] & \fsel_l2_s0$34 ;
-  assign \$1496  = fsel_l2_s0[24] & \fsel_l2_s0$34 ;
+  assign \$1495  = fsel_l2_s0[10] & \fsel_l2_s0$50 ;
+  assign \$1496  = fsel_l2_s0[24] & \fsel_l2_s0$50 ;
   assign \$1497  = \$1495  & \$1496 ;
   assign fsel_pop11_0_8_c = \$1494  | \$1497 ;
-  assign \$1498  = fsel_l2_s0[37] & \fsel_l2_s0$34 ;
-  assign \$1499  = fsel_l2_s0[49] & \fsel_l2_s0$34 ;
+  assign \$1498  = fsel_l2_s0[37] & \fsel_l2_s0$50 ;
+  assign \$1499  = fsel_l2_s0[49] & \fsel_l2_s0$50 ;
   assign \$1500  = \$1498  ^ \$1499 ;
-  assign \$1501  = fsel_l2_s0[60] & \fsel_l2_s0$34 ;
+  assign \$1501  = fsel_l2_s0[60] & \fsel_l2_s0$50 ;
   assign fsel_pop11_0_6_s = \$1500  ^ \$1501 ;
-  assign \$1502  = fsel_l2_s0[37] & \fsel_l2_s0$34 ;
-  assign \$1503  = fsel_l2_s0[49] & \fsel_l2_s0$34 ;
+  assign \$1502  = fsel_l2_s0[37] & \fsel_l2_s0$50 ;
+  assign \$1503  = fsel_l2_s0[49] & \fsel_l2_s0$50 ;
   assign \$1504  = \$1502  & \$1503 ;
-  assign \$1505  = fsel_l2_s0[37] & \fsel_l2_s0$34 ;
-  assign \$1506  = fsel_l2_s0[60] & \fsel_l2_s0$34 ;
+  assign \$1505  = fsel_l2_s0[37] & \fsel_l2_s0$50 ;
+  assign \$1506  = fsel_l2_s0[60] & \fsel_l2_s0$50 ;
   assign \$1507  = \$1505  & \$1506 ;
   assign \$1508  = \$1504  | \$1507 ;
-  assign \$1509  = fsel_l2_s0[49] & \fsel_l2_s0$34 ;
-  assign \$1510  = fsel_l2_s0[60] & \fsel_l2_s0$34 ;
+  assign \$1509  = fsel_l2_s0[49] & \fsel_l2_s0$50 ;
+  assign \$1510  = fsel_l2_s0[60] & \fsel_l2_s0$50 ;
   assign \$1511  = \$1509  & \$1510 ;
   assign fsel_pop11_0_6_c = \$1508  | \$1511 ;
-  assign \$1512  = fsel_l2_s0[70] & \fsel_l2_s0$34 ;
-  assign \$1513  = fsel_l2_s0[79] & \fsel_l2_s0$34 ;
+  assign \$1512  = fsel_l2_s0[70] & \fsel_l2_s0$50 ;
+  assign \$1513  = fsel_l2_s0[79] & \fsel_l2_s0$50 ;
   assign \$1514  = \$1512  ^ \$1513 ;
-  assign \$1515  = fsel_l2_s0[87] & \fsel_l2_s0$34 ;
+  assign \$1515  = fsel_l2_s0[87] & \fsel_l2_s0$50 ;
   assign fsel_pop11_0_4_s = \$1514  ^ \$1515 ;
-  assign \$1516  = fsel_l2_s0[70] & \fsel_l2_s0$34 ;
-  assign \$1517  = fsel_l2_s0[79] & \fsel_l2_s0$34 ;
+  assign \$1516  = fsel_l2_s0[70] & \fsel_l2_s0$50 ;
+  assign \$1517  = fsel_l2_s0[79] & \fsel_l2_s0$50 ;
   assign \$1518  = \$1516  & \$1517 ;
-  assign \$1519  = fsel_l2_s0[70] & \fsel_l2_s0$34 ;
-  assign \$1520  = fsel_l2_s0[87] & \fsel_l2_s0$34 ;
+  assign \$1519  = fsel_l2_s0[70] & \fsel_l2_s0$50 ;
+  assign \$1520  = fsel_l2_s0[87] & \fsel_l2_s0$50 ;
   assign \$1521  = \$1519  & \$1520 ;
   assign \$1522  = \$1518  | \$1521 ;
-  assign \$1523  = fsel_l2_s0[79] & \fsel_l2_s0$34 ;
-  assign \$1524  = fsel_l2_s0[87] & \fsel_l2_s0$34 ;
+  assign \$1523  = fsel_l2_s0[79] & \fsel_l2_s0$50 ;
+  assign \$1524  = fsel_l2_s0[87] & \fsel_l2_s0$50 ;
   assign \$1525  = \$1523  & \$1524 ;
   assign fsel_pop11_0_4_c = \$1522  | \$1525 ;
   assign \$1526  = fsel_pop11_0_12_s ^ fsel_pop11_0_10_s;
@@ -5250,68 +5592,68 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$1568  = ~ fsel_l2_s0[116];
   assign \$1569  = \$1567  & \$1568 ;
   assign fsel_pop12_0_12_c = \$1566  | \$1569 ;
-  assign \$1570  = fsel_l2_s0[95] & \fsel_l2_s0$31 ;
-  assign \$1571  = fsel_l2_s0[101] & \fsel_l2_s0$31 ;
+  assign \$1570  = fsel_l2_s0[95] & \fsel_l2_s0$47 ;
+  assign \$1571  = fsel_l2_s0[101] & \fsel_l2_s0$47 ;
   assign \$1572  = \$1570  ^ \$1571 ;
-  assign \$1573  = fsel_l2_s0[106] & \fsel_l2_s0$31 ;
+  assign \$1573  = fsel_l2_s0[106] & \fsel_l2_s0$47 ;
   assign fsel_pop12_0_10_s = \$1572  ^ \$1573 ;
-  assign \$1574  = fsel_l2_s0[95] & \fsel_l2_s0$31 ;
-  assign \$1575  = fsel_l2_s0[101] & \fsel_l2_s0$31 ;
+  assign \$1574  = fsel_l2_s0[95] & \fsel_l2_s0$47 ;
+  assign \$1575  = fsel_l2_s0[101] & \fsel_l2_s0$47 ;
   assign \$1576  = \$1574  & \$1575 ;
-  assign \$1577  = fsel_l2_s0[95] & \fsel_l2_s0$31 ;
-  assign \$1578  = fsel_l2_s0[106] & \fsel_l2_s0$31 ;
+  assign \$1577  = fsel_l2_s0[95] & \fsel_l2_s0$47 ;
+  assign \$1578  = fsel_l2_s0[106] & \fsel_l2_s0$47 ;
   assign \$1579  = \$1577  & \$1578 ;
   assign \$1580  = \$1576  | \$1579 ;
-  assign \$1581  = fsel_l2_s0[101] & \fsel_l2_s0$31 ;
-  assign \$1582  = fsel_l2_s0[106] & \fsel_l2_s0$31 ;
+  assign \$1581  = fsel_l2_s0[101] & \fsel_l2_s0$47 ;
+  assign \$1582  = fsel_l2_s0[106] & \fsel_l2_s0$47 ;
   assign \$1583  = \$1581  & \$1582 ;
   assign fsel_pop12_0_10_c = \$1580  | \$1583 ;
-  assign \$1584  = fsel_l2_s0[110] & \fsel_l2_s0$31 ;
-  assign \$1585  = fsel_l2_s0[11] & \fsel_l2_s0$34 ;
+  assign \$1584  = fsel_l2_s0[110] & \fsel_l2_s0$47 ;
+  assign \$1585  = fsel_l2_s0[11] & \fsel_l2_s0$50 ;
   assign \$1586  = \$1584  ^ \$1585 ;
-  assign \$1587  = fsel_l2_s0[25] & \fsel_l2_s0$34 ;
+  assign \$1587  = fsel_l2_s0[25] & \fsel_l2_s0$50 ;
   assign fsel_pop12_0_8_s = \$1586  ^ \$1587 ;
-  assign \$1588  = fsel_l2_s0[110] & \fsel_l2_s0$31 ;
-  assign \$1589  = fsel_l2_s0[11] & \fsel_l2_s0$34 ;
+  assign \$1588  = fsel_l2_s0[110] & \fsel_l2_s0$47 ;
+  assign \$1589  = fsel_l2_s0[11] & \fsel_l2_s0$50 ;
   assign \$1590  = \$1588  & \$1589 ;
-  assign \$1591  = fsel_l2_s0[110] & \fsel_l2_s0$31 ;
-  assign \$1592  = fsel_l2_s0[25] & \fsel_l2_s0$34 ;
+  assign \$1591  = fsel_l2_s0[110] & \fsel_l2_s0$47 ;
+  assign \$1592  = fsel_l2_s0[25] & \fsel_l2_s0$50 ;
   assign \$1593  = \$1591  & \$1592 ;
   assign \$1594  = \$1590  | \$1593 ;
-  assign \$1595  = fsel_l2_s0[11] & \fsel_l2_s0$34 ;
-  assign \$1596  = fsel_l2_s0[25] & \fsel_l2_s0$34 ;
+  assign \$1595  = fsel_l2_s0[11] & \fsel_l2_s0$50 ;
+  assign \$1596  = fsel_l2_s0[25] & \fsel_l2_s0$50 ;
   assign \$1597  = \$1595  & \$1596 ;
   assign fsel_pop12_0_8_c = \$1594  | \$1597 ;
-  assign \$1598  = fsel_l2_s0[38] & \fsel_l2_s0$34 ;
-  assign \$1599  = fsel_l2_s0[50] & \fsel_l2_s0$34 ;
+  assign \$1598  = fsel_l2_s0[38] & \fsel_l2_s0$50 ;
+  assign \$1599  = fsel_l2_s0[50] & \fsel_l2_s0$50 ;
   assign \$1600  = \$1598  ^ \$1599 ;
-  assign \$1601  = fsel_l2_s0[61] & \fsel_l2_s0$34 ;
+  assign \$1601  = fsel_l2_s0[61] & \fsel_l2_s0$50 ;
   assign fsel_pop12_0_6_s = \$1600  ^ \$1601 ;
-  assign \$1602  = fsel_l2_s0[38] & \fsel_l2_s0$34 ;
-  assign \$1603  = fsel_l2_s0[50] & \fsel_l2_s0$34 ;
+  assign \$1602  = fsel_l2_s0[38] & \fsel_l2_s0$50 ;
+  assign \$1603  = fsel_l2_s0[50] & \fsel_l2_s0$50 ;
   assign \$1604  = \$1602  & \$1603 ;
-  assign \$1605  = fsel_l2_s0[38] & \fsel_l2_s0$34 ;
-  assign \$1606  = fsel_l2_s0[61] & \fsel_l2_s0$34 ;
+  assign \$1605  = fsel_l2_s0[38] & \fsel_l2_s0$50 ;
+  assign \$1606  = fsel_l2_s0[61] & \fsel_l2_s0$50 ;
   assign \$1607  = \$1605  & \$1606 ;
   assign \$1608  = \$1604  | \$1607 ;
-  assign \$1609  = fsel_l2_s0[50] & \fsel_l2_s0$34 ;
-  assign \$1610  = fsel_l2_s0[61] & \fsel_l2_s0$34 ;
+  assign \$1609  = fsel_l2_s0[50] & \fsel_l2_s0$50 ;
+  assign \$1610  = fsel_l2_s0[61] & \fsel_l2_s0$50 ;
   assign \$1611  = \$1609  & \$1610 ;
   assign fsel_pop12_0_6_c = \$1608  | \$1611 ;
-  assign \$1612  = fsel_l2_s0[71] & \fsel_l2_s0$34 ;
-  assign \$1613  = fsel_l2_s0[80] & \fsel_l2_s0$34 ;
+  assign \$1612  = fsel_l2_s0[71] & \fsel_l2_s0$50 ;
+  assign \$1613  = fsel_l2_s0[80] & \fsel_l2_s0$50 ;
   assign \$1614  = \$1612  ^ \$1613 ;
-  assign \$1615  = fsel_l2_s0[88] & \fsel_l2_s0$34 ;
+  assign \$1615  = fsel_l2_s0[88] & \fsel_l2_s0$50 ;
   assign fsel_pop12_0_4_s = \$1614  ^ \$1615 ;
-  assign \$1616  = fsel_l2_s0[71] & \fsel_l2_s0$34 ;
-  assign \$1617  = fsel_l2_s0[80] & \fsel_l2_s0$34 ;
+  assign \$1616  = fsel_l2_s0[71] & \fsel_l2_s0$50 ;
+  assign \$1617  = fsel_l2_s0[80] & \fsel_l2_s0$50 ;
   assign \$1618  = \$1616  & \$1617 ;
-  assign \$1619  = fsel_l2_s0[71] & \fsel_l2_s0$34 ;
-  assign \$1620  = fsel_l2_s0[88] & \fsel_l2_s0$34 ;
+  assign \$1619  = fsel_l2_s0[71] & \fsel_l2_s0$50 ;
+  assign \$1620  = fsel_l2_s0[88] & \fsel_l2_s0$50 ;
   assign \$1621  = \$1619  & \$1620 ;
   assign \$1622  = \$1618  | \$1621 ;
-  assign \$1623  = fsel_l2_s0[80] & \fsel_l2_s0$34 ;
-  assign \$1624  = fsel_l2_s0[88] & \fsel_l2_s0$34 ;
+  assign \$1623  = fsel_l2_s0[80] & \fsel_l2_s0$50 ;
+  assign \$1624  = fsel_l2_s0[88] & \fsel_l2_s0$50 ;
   assign \$1625  = \$1623  & \$1624 ;
   assign fsel_pop12_0_4_c = \$1622  | \$1625 ;
   assign \$1626  = fsel_pop12_0_12_s ^ fsel_pop12_0_10_s;
@@ -5369,68 +5711,68 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$1665  = ~ fsel_l2_s0[118];
   assign \$1666  = \$1664  & \$1665 ;
   assign fsel_pop13_0_12_c = \$1663  | \$1666 ;
-  assign \$1667  = fsel_l2_s0[96] & \fsel_l2_s0$31 ;
-  assign \$1668  = fsel_l2_s0[102] & \fsel_l2_s0$31 ;
+  assign \$1667  = fsel_l2_s0[96] & \fsel_l2_s0$47 ;
+  assign \$1668  = fsel_l2_s0[102] & \fsel_l2_s0$47 ;
   assign \$1669  = \$1667  ^ \$1668 ;
-  assign \$1670  = fsel_l2_s0[107] & \fsel_l2_s0$31 ;
+  assign \$1670  = fsel_l2_s0[107] & \fsel_l2_s0$47 ;
   assign fsel_pop13_0_10_s = \$1669  ^ \$1670 ;
-  assign \$1671  = fsel_l2_s0[96] & \fsel_l2_s0$31 ;
-  assign \$1672  = fsel_l2_s0[102] & \fsel_l2_s0$31 ;
+  assign \$1671  = fsel_l2_s0[96] & \fsel_l2_s0$47 ;
+  assign \$1672  = fsel_l2_s0[102] & \fsel_l2_s0$47 ;
   assign \$1673  = \$1671  & \$1672 ;
-  assign \$1674  = fsel_l2_s0[96] & \fsel_l2_s0$31 ;
-  assign \$1675  = fsel_l2_s0[107] & \fsel_l2_s0$31 ;
+  assign \$1674  = fsel_l2_s0[96] & \fsel_l2_s0$47 ;
+  assign \$1675  = fsel_l2_s0[107] & \fsel_l2_s0$47 ;
   assign \$1676  = \$1674  & \$1675 ;
   assign \$1677  = \$1673  | \$1676 ;
-  assign \$1678  = fsel_l2_s0[102] & \fsel_l2_s0$31 ;
-  assign \$1679  = fsel_l2_s0[107] & \fsel_l2_s0$31 ;
+  assign \$1678  = fsel_l2_s0[102] & \fsel_l2_s0$47 ;
+  assign \$1679  = fsel_l2_s0[107] & \fsel_l2_s0$47 ;
   assign \$1680  = \$1678  & \$1679 ;
   assign fsel_pop13_0_10_c = \$1677  | \$1680 ;
-  assign \$1681  = fsel_l2_s0[111] & \fsel_l2_s0$31 ;
-  assign \$1682  = fsel_l2_s0[12] & \fsel_l2_s0$34 ;
+  assign \$1681  = fsel_l2_s0[111] & \fsel_l2_s0$47 ;
+  assign \$1682  = fsel_l2_s0[12] & \fsel_l2_s0$50 ;
   assign \$1683  = \$1681  ^ \$1682 ;
-  assign \$1684  = fsel_l2_s0[26] & \fsel_l2_s0$34 ;
+  assign \$1684  = fsel_l2_s0[26] & \fsel_l2_s0$50 ;
   assign fsel_pop13_0_8_s = \$1683  ^ \$1684 ;
-  assign \$1685  = fsel_l2_s0[111] & \fsel_l2_s0$31 ;
-  assign \$1686  = fsel_l2_s0[12] & \fsel_l2_s0$34 ;
+  assign \$1685  = fsel_l2_s0[111] & \fsel_l2_s0$47 ;
+  assign \$1686  = fsel_l2_s0[12] & \fsel_l2_s0$50 ;
   assign \$1687  = \$1685  & \$1686 ;
-  assign \$1688  = fsel_l2_s0[111] & \fsel_l2_s0$31 ;
-  assign \$1689  = fsel_l2_s0[26] & \fsel_l2_s0$34 ;
+  assign \$1688  = fsel_l2_s0[111] & \fsel_l2_s0$47 ;
+  assign \$1689  = fsel_l2_s0[26] & \fsel_l2_s0$50 ;
   assign \$1690  = \$1688  & \$1689 ;
   assign \$1691  = \$1687  | \$1690 ;
-  assign \$1692  = fsel_l2_s0[12] & \fsel_l2_s0$34 ;
-  assign \$1693  = fsel_l2_s0[26] & \fsel_l2_s0$34 ;
+  assign \$1692  = fsel_l2_s0[12] & \fsel_l2_s0$50 ;
+  assign \$1693  = fsel_l2_s0[26] & \fsel_l2_s0$50 ;
   assign \$1694  = \$1692  & \$1693 ;
   assign fsel_pop13_0_8_c = \$1691  | \$1694 ;
-  assign \$1695  = fsel_l2_s0[39] & \fsel_l2_s0$34 ;
-  assign \$1696  = fsel_l2_s0[51] & \fsel_l2_s0$34 ;
+  assign \$1695  = fsel_l2_s0[39] & \fsel_l2_s0$50 ;
+  assign \$1696  = fsel_l2_s0[51] & \fsel_l2_s0$50 ;
   assign \$1697  = \$1695  ^ \$1696 ;
-  assign \$1698  = fsel_l2_s0[62] & \fsel_l2_s0$34 ;
+  assign \$1698  = fsel_l2_s0[62] & \fsel_l2_s0$50 ;
   assign fsel_pop13_0_6_s = \$1697  ^ \$1698 ;
-  assign \$1699  = fsel_l2_s0[39] & \fsel_l2_s0$34 ;
-  assign \$1700  = fsel_l2_s0[51] & \fsel_l2_s0$34 ;
+  assign \$1699  = fsel_l2_s0[39] & \fsel_l2_s0$50 ;
+  assign \$1700  = fsel_l2_s0[51] & \fsel_l2_s0$50 ;
   assign \$1701  = \$1699  & \$1700 ;
-  assign \$1702  = fsel_l2_s0[39] & \fsel_l2_s0$34 ;
-  assign \$1703  = fsel_l2_s0[62] & \fsel_l2_s0$34 ;
+  assign \$1702  = fsel_l2_s0[39] & \fsel_l2_s0$50 ;
+  assign \$1703  = fsel_l2_s0[62] & \fsel_l2_s0$50 ;
   assign \$1704  = \$1702  & \$1703 ;
   assign \$1705  = \$1701  | \$1704 ;
-  assign \$1706  = fsel_l2_s0[51] & \fsel_l2_s0$34 ;
-  assign \$1707  = fsel_l2_s0[62] & \fsel_l2_s0$34 ;
+  assign \$1706  = fsel_l2_s0[51] & \fsel_l2_s0$50 ;
+  assign \$1707  = fsel_l2_s0[62] & \fsel_l2_s0$50 ;
   assign \$1708  = \$1706  & \$1707 ;
   assign fsel_pop13_0_6_c = \$1705  | \$1708 ;
-  assign \$1709  = fsel_l2_s0[72] & \fsel_l2_s0$34 ;
-  assign \$1710  = fsel_l2_s0[81] & \fsel_l2_s0$34 ;
+  assign \$1709  = fsel_l2_s0[72] & \fsel_l2_s0$50 ;
+  assign \$1710  = fsel_l2_s0[81] & \fsel_l2_s0$50 ;
   assign \$1711  = \$1709  ^ \$1710 ;
-  assign \$1712  = fsel_l2_s0[89] & \fsel_l2_s0$34 ;
+  assign \$1712  = fsel_l2_s0[89] & \fsel_l2_s0$50 ;
   assign fsel_pop13_0_4_s = \$1711  ^ \$1712 ;
-  assign \$1713  = fsel_l2_s0[72] & \fsel_l2_s0$34 ;
-  assign \$1714  = fsel_l2_s0[81] & \fsel_l2_s0$34 ;
+  assign \$1713  = fsel_l2_s0[72] & \fsel_l2_s0$50 ;
+  assign \$1714  = fsel_l2_s0[81] & \fsel_l2_s0$50 ;
   assign \$1715  = \$1713  & \$1714 ;
-  assign \$1716  = fsel_l2_s0[72] & \fsel_l2_s0$34 ;
-  assign \$1717  = fsel_l2_s0[89] & \fsel_l2_s0$34 ;
+  assign \$1716  = fsel_l2_s0[72] & \fsel_l2_s0$50 ;
+  assign \$1717  = fsel_l2_s0[89] & \fsel_l2_s0$50 ;
   assign \$1718  = \$1716  & \$1717 ;
   assign \$1719  = \$1715  | \$1718 ;
-  assign \$1720  = fsel_l2_s0[81] & \fsel_l2_s0$34 ;
-  assign \$1721  = fsel_l2_s0[89] & \fsel_l2_s0$34 ;
+  assign \$1720  = fsel_l2_s0[81] & \fsel_l2_s0$50 ;
+  assign \$1721  = fsel_l2_s0[89] & \fsel_l2_s0$50 ;
   assign \$1722  = \$1720  & \$1721 ;
   assign fsel_pop13_0_4_c = \$1719  | \$1722 ;
   assign \$1723  = fsel_pop13_0_12_s ^ fsel_pop13_0_10_s;
@@ -5485,68 +5827,68 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$1759  = \$1756  | \$1758 ;
   assign \$1760  = fsel_l2_s0[115] & fsel_l2_s0[117];
   assign fsel_pop14_0_12_c = \$1759  | \$1760 ;
-  assign \$1761  = fsel_l2_s0[97] & \fsel_l2_s0$31 ;
-  assign \$1762  = fsel_l2_s0[103] & \fsel_l2_s0$31 ;
+  assign \$1761  = fsel_l2_s0[97] & \fsel_l2_s0$47 ;
+  assign \$1762  = fsel_l2_s0[103] & \fsel_l2_s0$47 ;
   assign \$1763  = \$1761  ^ \$1762 ;
-  assign \$1764  = fsel_l2_s0[108] & \fsel_l2_s0$31 ;
+  assign \$1764  = fsel_l2_s0[108] & \fsel_l2_s0$47 ;
   assign fsel_pop14_0_10_s = \$1763  ^ \$1764 ;
-  assign \$1765  = fsel_l2_s0[97] & \fsel_l2_s0$31 ;
-  assign \$1766  = fsel_l2_s0[103] & \fsel_l2_s0$31 ;
+  assign \$1765  = fsel_l2_s0[97] & \fsel_l2_s0$47 ;
+  assign \$1766  = fsel_l2_s0[103] & \fsel_l2_s0$47 ;
   assign \$1767  = \$1765  & \$1766 ;
-  assign \$1768  = fsel_l2_s0[97] & \fsel_l2_s0$31 ;
-  assign \$1769  = fsel_l2_s0[108] & \fsel_l2_s0$31 ;
+  assign \$1768  = fsel_l2_s0[97] & \fsel_l2_s0$47 ;
+  assign \$1769  = fsel_l2_s0[108] & \fsel_l2_s0$47 ;
   assign \$1770  = \$1768  & \$1769 ;
   assign \$1771  = \$1767  | \$1770 ;
-  assign \$1772  = fsel_l2_s0[103] & \fsel_l2_s0$31 ;
-  assign \$1773  = fsel_l2_s0[108] & \fsel_l2_s0$31 ;
+  assign \$1772  = fsel_l2_s0[103] & \fsel_l2_s0$47 ;
+  assign \$1773  = fsel_l2_s0[108] & \fsel_l2_s0$47 ;
   assign \$1774  = \$1772  & \$1773 ;
   assign fsel_pop14_0_10_c = \$1771  | \$1774 ;
-  assign \$1775  = fsel_l2_s0[112] & \fsel_l2_s0$31 ;
-  assign \$1776  = fsel_l2_s0[13] & \fsel_l2_s0$34 ;
+  assign \$1775  = fsel_l2_s0[112] & \fsel_l2_s0$47 ;
+  assign \$1776  = fsel_l2_s0[13] & \fsel_l2_s0$50 ;
   assign \$1777  = \$1775  ^ \$1776 ;
-  assign \$1778  = fsel_l2_s0[27] & \fsel_l2_s0$34 ;
+  assign \$1778  = fsel_l2_s0[27] & \fsel_l2_s0$50 ;
   assign fsel_pop14_0_8_s = \$1777  ^ \$1778 ;
-  assign \$1779  = fsel_l2_s0[112] & \fsel_l2_s0$31 ;
-  assign \$1780  = fsel_l2_s0[13] & \fsel_l2_s0$34 ;
+  assign \$1779  = fsel_l2_s0[112] & \fsel_l2_s0$47 ;
+  assign \$1780  = fsel_l2_s0[13] & \fsel_l2_s0$50 ;
   assign \$1781  = \$1779  & \$1780 ;
-  assign \$1782  = fsel_l2_s0[112] & \fsel_l2_s0$31 ;
-  assign \$1783  = fsel_l2_s0[27] & \fsel_l2_s0$34 ;
+  assign \$1782  = fsel_l2_s0[112] & \fsel_l2_s0$47 ;
+  assign \$1783  = fsel_l2_s0[27] & \fsel_l2_s0$50 ;
   assign \$1784  = \$1782  & \$1783 ;
   assign \$1785  = \$1781  | \$1784 ;
-  assign \$1786  = fsel_l2_s0[13] & \fsel_l2_s0$34 ;
-  assign \$1787  = fsel_l2_s0[27] & \fsel_l2_s0$34 ;
+  assign \$1786  = fsel_l2_s0[13] & \fsel_l2_s0$50 ;
+  assign \$1787  = fsel_l2_s0[27] & \fsel_l2_s0$50 ;
   assign \$1788  = \$1786  & \$1787 ;
   assign fsel_pop14_0_8_c = \$1785  | \$1788 ;
-  assign \$1789  = fsel_l2_s0[40] & \fsel_l2_s0$34 ;
-  assign \$1790  = fsel_l2_s0[52] & \fsel_l2_s0$34 ;
+  assign \$1789  = fsel_l2_s0[40] & \fsel_l2_s0$50 ;
+  assign \$1790  = fsel_l2_s0[52] & \fsel_l2_s0$50 ;
   assign \$1791  = \$1789  ^ \$1790 ;
-  assign \$1792  = fsel_l2_s0[63] & \fsel_l2_s0$34 ;
+  assign \$1792  = fsel_l2_s0[63] & \fsel_l2_s0$50 ;
   assign fsel_pop14_0_6_s = \$1791  ^ \$1792 ;
-  assign \$1793  = fsel_l2_s0[40] & \fsel_l2_s0$34 ;
-  assign \$1794  = fsel_l2_s0[52] & \fsel_l2_s0$34 ;
+  assign \$1793  = fsel_l2_s0[40] & \fsel_l2_s0$50 ;
+  assign \$1794  = fsel_l2_s0[52] & \fsel_l2_s0$50 ;
   assign \$1795  = \$1793  & \$1794 ;
-  assign \$1796  = fsel_l2_s0[40] & \fsel_l2_s0$34 ;
-  assign \$1797  = fsel_l2_s0[63] & \fsel_l2_s0$34 ;
+  assign \$1796  = fsel_l2_s0[40] & \fsel_l2_s0$50 ;
+  assign \$1797  = fsel_l2_s0[63] & \fsel_l2_s0$50 ;
   assign \$1798  = \$1796  & \$1797 ;
   assign \$1799  = \$1795  | \$1798 ;
-  assign \$1800  = fsel_l2_s0[52] & \fsel_l2_s0$34 ;
-  assign \$1801  = fsel_l2_s0[63] & \fsel_l2_s0$34 ;
+  assign \$1800  = fsel_l2_s0[52] & \fsel_l2_s0$50 ;
+  assign \$1801  = fsel_l2_s0[63] & \fsel_l2_s0$50 ;
   assign \$1802  = \$1800  & \$1801 ;
   assign fsel_pop14_0_6_c = \$1799  | \$1802 ;
-  assign \$1803  = fsel_l2_s0[73] & \fsel_l2_s0$34 ;
-  assign \$1804  = fsel_l2_s0[82] & \fsel_l2_s0$34 ;
+  assign \$1803  = fsel_l2_s0[73] & \fsel_l2_s0$50 ;
+  assign \$1804  = fsel_l2_s0[82] & \fsel_l2_s0$50 ;
   assign \$1805  = \$1803  ^ \$1804 ;
-  assign \$1806  = fsel_l2_s0[90] & \fsel_l2_s0$34 ;
+  assign \$1806  = fsel_l2_s0[90] & \fsel_l2_s0$50 ;
   assign fsel_pop14_0_4_s = \$1805  ^ \$1806 ;
-  assign \$1807  = fsel_l2_s0[73] & \fsel_l2_s0$34 ;
-  assign \$1808  = fsel_l2_s0[82] & \fsel_l2_s0$34 ;
+  assign \$1807  = fsel_l2_s0[73] & \fsel_l2_s0$50 ;
+  assign \$1808  = fsel_l2_s0[82] & \fsel_l2_s0$50 ;
   assign \$1809  = \$1807  & \$1808 ;
-  assign \$1810  = fsel_l2_s0[73] & \fsel_l2_s0$34 ;
-  assign \$1811  = fsel_l2_s0[90] & \fsel_l2_s0$34 ;
+  assign \$1810  = fsel_l2_s0[73] & \fsel_l2_s0$50 ;
+  assign \$1811  = fsel_l2_s0[90] & \fsel_l2_s0$50 ;
   assign \$1812  = \$1810  & \$1811 ;
   assign \$1813  = \$1809  | \$1812 ;
-  assign \$1814  = fsel_l2_s0[82] & \fsel_l2_s0$34 ;
-  assign \$1815  = fsel_l2_s0[90] & \fsel_l2_s0$34 ;
+  assign \$1814  = fsel_l2_s0[82] & \fsel_l2_s0$50 ;
+  assign \$1815  = fsel_l2_s0[90] & \fsel_l2_s0$50 ;
   assign \$1816  = \$1814  & \$1815 ;
   assign fsel_pop14_0_4_c = \$1813  | \$1816 ;
   assign \$1817  = fsel_pop14_0_12_s ^ fsel_pop14_0_10_s;
@@ -5598,68 +5940,68 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$1850  = \$1848  | \$1849 ;
   assign \$1851  = fsel_l2_s0[116] & fsel_l2_s0[118];
   assign fsel_pop15_0_12_c = \$1850  | \$1851 ;
-  assign \$1852  = fsel_l2_s0[98] & \fsel_l2_s0$31 ;
-  assign \$1853  = fsel_l2_s0[104] & \fsel_l2_s0$31 ;
+  assign \$1852  = fsel_l2_s0[98] & \fsel_l2_s0$47 ;
+  assign \$1853  = fsel_l2_s0[104] & \fsel_l2_s0$47 ;
   assign \$1854  = \$1852  ^ \$1853 ;
-  assign \$1855  = fsel_l2_s0[109] & \fsel_l2_s0$31 ;
+  assign \$1855  = fsel_l2_s0[109] & \fsel_l2_s0$47 ;
   assign fsel_pop15_0_10_s = \$1854  ^ \$1855 ;
-  assign \$1856  = fsel_l2_s0[98] & \fsel_l2_s0$31 ;
-  assign \$1857  = fsel_l2_s0[104] & \fsel_l2_s0$31 ;
+  assign \$1856  = fsel_l2_s0[98] & \fsel_l2_s0$47 ;
+  assign \$1857  = fsel_l2_s0[104] & \fsel_l2_s0$47 ;
   assign \$1858  = \$1856  & \$1857 ;
-  assign \$1859  = fsel_l2_s0[98] & \fsel_l2_s0$31 ;
-  assign \$1860  = fsel_l2_s0[109] & \fsel_l2_s0$31 ;
+  assign \$1859  = fsel_l2_s0[98] & \fsel_l2_s0$47 ;
+  assign \$1860  = fsel_l2_s0[109] & \fsel_l2_s0$47 ;
   assign \$1861  = \$1859  & \$1860 ;
   assign \$1862  = \$1858  | \$1861 ;
-  assign \$1863  = fsel_l2_s0[104] & \fsel_l2_s0$31 ;
-  assign \$1864  = fsel_l2_s0[109] & \fsel_l2_s0$31 ;
+  assign \$1863  = fsel_l2_s0[104] & \fsel_l2_s0$47 ;
+  assign \$1864  = fsel_l2_s0[109] & \fsel_l2_s0$47 ;
   assign \$1865  = \$1863  & \$1864 ;
   assign fsel_pop15_0_10_c = \$1862  | \$1865 ;
-  assign \$1866  = fsel_l2_s0[113] & \fsel_l2_s0$31 ;
-  assign \$1867  = fsel_l2_s0[14] & \fsel_l2_s0$34 ;
+  assign \$1866  = fsel_l2_s0[113] & \fsel_l2_s0$47 ;
+  assign \$1867  = fsel_l2_s0[14] & \fsel_l2_s0$50 ;
   assign \$1868  = \$1866  ^ \$1867 ;
-  assign \$1869  = fsel_l2_s0[28] & \fsel_l2_s0$34 ;
+  assign \$1869  = fsel_l2_s0[28] & \fsel_l2_s0$50 ;
   assign fsel_pop15_0_8_s = \$1868  ^ \$1869 ;
-  assign \$1870  = fsel_l2_s0[113] & \fsel_l2_s0$31 ;
-  assign \$1871  = fsel_l2_s0[14] & \fsel_l2_s0$34 ;
+  assign \$1870  = fsel_l2_s0[113] & \fsel_l2_s0$47 ;
+  assign \$1871  = fsel_l2_s0[14] & \fsel_l2_s0$50 ;
   assign \$1872  = \$1870  & \$1871 ;
-  assign \$1873  = fsel_l2_s0[113] & \fsel_l2_s0$31 ;
-  assign \$1874  = fsel_l2_s0[28] & \fsel_l2_s0$34 ;
+  assign \$1873  = fsel_l2_s0[113] & \fsel_l2_s0$47 ;
+  assign \$1874  = fsel_l2_s0[28] & \fsel_l2_s0$50 ;
   assign \$1875  = \$1873  & \$1874 ;
   assign \$1876  = \$1872  | \$1875 ;
-  assign \$1877  = fsel_l2_s0[14] & \fsel_l2_s0$34 ;
-  assign \$1878  = fsel_l2_s0[28] & \fsel_l2_s0$34 ;
+  assign \$1877  = fsel_l2_s0[14] & \fsel_l2_s0$50 ;
+  assign \$1878  = fsel_l2_s0[28] & \fsel_l2_s0$50 ;
   assign \$1879  = \$1877  & \$1878 ;
   assign fsel_pop15_0_8_c = \$1876  | \$1879 ;
-  assign \$1880  = fsel_l2_s0[41] & \fsel_l2_s0$34 ;
-  assign \$1881  = fsel_l2_s0[53] & \fsel_l2_s0$34 ;
+  assign \$1880  = fsel_l2_s0[41] & \fsel_l2_s0$50 ;
+  assign \$1881  = fsel_l2_s0[53] & \fsel_l2_s0$50 ;
   assign \$1882  = \$1880  ^ \$1881 ;
-  assign \$1883  = fsel_l2_s0[64] & \fsel_l2_s0$34 ;
+  assign \$1883  = fsel_l2_s0[64] & \fsel_l2_s0$50 ;
   assign fsel_pop15_0_6_s = \$1882  ^ \$1883 ;
-  assign \$1884  = fsel_l2_s0[41] & \fsel_l2_s0$34 ;
-  assign \$1885  = fsel_l2_s0[53] & \fsel_l2_s0$34 ;
+  assign \$1884  = fsel_l2_s0[41] & \fsel_l2_s0$50 ;
+  assign \$1885  = fsel_l2_s0[53] & \fsel_l2_s0$50 ;
   assign \$1886  = \$1884  & \$1885 ;
-  assign \$1887  = fsel_l2_s0[41] & \fsel_l2_s0$34 ;
-  assign \$1888  = fsel_l2_s0[64] & \fsel_l2_s0$34 ;
+  assign \$1887  = fsel_l2_s0[41] & \fsel_l2_s0$50 ;
+  assign \$1888  = fsel_l2_s0[64] & \fsel_l2_s0$50 ;
   assign \$1889  = \$1887  & \$1888 ;
   assign \$1890  = \$1886  | \$1889 ;
-  assign \$1891  = fsel_l2_s0[53] & \fsel_l2_s0$34 ;
-  assign \$1892  = fsel_l2_s0[64] & \fsel_l2_s0$34 ;
+  assign \$1891  = fsel_l2_s0[53] & \fsel_l2_s0$50 ;
+  assign \$1892  = fsel_l2_s0[64] & \fsel_l2_s0$50 ;
   assign \$1893  = \$1891  & \$1892 ;
   assign fsel_pop15_0_6_c = \$1890  | \$1893 ;
-  assign \$1894  = fsel_l2_s0[74] & \fsel_l2_s0$34 ;
-  assign \$1895  = fsel_l2_s0[83] & \fsel_l2_s0$34 ;
+  assign \$1894  = fsel_l2_s0[74] & \fsel_l2_s0$50 ;
+  assign \$1895  = fsel_l2_s0[83] & \fsel_l2_s0$50 ;
   assign \$1896  = \$1894  ^ \$1895 ;
-  assign \$1897  = fsel_l2_s0[91] & \fsel_l2_s0$34 ;
+  assign \$1897  = fsel_l2_s0[91] & \fsel_l2_s0$50 ;
   assign fsel_pop15_0_4_s = \$1896  ^ \$1897 ;
-  assign \$1898  = fsel_l2_s0[74] & \fsel_l2_s0$34 ;
-  assign \$1899  = fsel_l2_s0[83] & \fsel_l2_s0$34 ;
+  assign \$1898  = fsel_l2_s0[74] & \fsel_l2_s0$50 ;
+  assign \$1899  = fsel_l2_s0[83] & \fsel_l2_s0$50 ;
   assign \$1900  = \$1898  & \$1899 ;
-  assign \$1901  = fsel_l2_s0[74] & \fsel_l2_s0$34 ;
-  assign \$1902  = fsel_l2_s0[91] & \fsel_l2_s0$34 ;
+  assign \$1901  = fsel_l2_s0[74] & \fsel_l2_s0$50 ;
+  assign \$1902  = fsel_l2_s0[91] & \fsel_l2_s0$50 ;
   assign \$1903  = \$1901  & \$1902 ;
   assign \$1904  = \$1900  | \$1903 ;
-  assign \$1905  = fsel_l2_s0[83] & \fsel_l2_s0$34 ;
-  assign \$1906  = fsel_l2_s0[91] & \fsel_l2_s0$34 ;
+  assign \$1905  = fsel_l2_s0[83] & \fsel_l2_s0$50 ;
+  assign \$1906  = fsel_l2_s0[91] & \fsel_l2_s0$50 ;
   assign \$1907  = \$1905  & \$1906 ;
   assign fsel_pop15_0_4_c = \$1904  | \$1907 ;
   assign \$1908  = fsel_pop15_0_12_s ^ fsel_pop15_0_10_s;
@@ -5704,89 +6046,89 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$1936  = \$1934  | \$1935 ;
   assign \$1937  = fsel_pop15_1_2_c & fsel_pop15_1_0_c;
   assign fsel_pop15_2_0_c = \$1936  | \$1937 ;
-  assign \$1938  = { fsel_pop0_2_0_c, fsel_pop0_2_0_s, fsel_pop0_1_0_s, fsel_pop0_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1939  = \$1938  & \fsel_l2_s0$400 ;
-  assign \$1940  = { fsel_pop1_2_0_c, fsel_pop1_2_0_s, fsel_pop1_1_0_s, fsel_pop1_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1941  = \$1940  & \fsel_l2_s0$400 ;
-  assign \$1942  = { fsel_pop2_2_0_c, fsel_pop2_2_0_s, fsel_pop2_1_0_s, fsel_pop2_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1943  = \$1942  & \fsel_l2_s0$400 ;
-  assign \$1944  = { fsel_pop3_2_0_c, fsel_pop3_2_0_s, fsel_pop3_1_0_s, fsel_pop3_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1945  = \$1944  & \fsel_l2_s0$400 ;
-  assign \$1946  = { fsel_pop4_2_0_c, fsel_pop4_2_0_s, fsel_pop4_1_0_s, fsel_pop4_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1947  = \$1946  & \fsel_l2_s0$400 ;
-  assign \$1948  = { fsel_pop5_2_0_c, fsel_pop5_2_0_s, fsel_pop5_1_0_s, fsel_pop5_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1949  = \$1948  & \fsel_l2_s0$400 ;
-  assign \$1950  = { fsel_pop6_2_0_c, fsel_pop6_2_0_s, fsel_pop6_1_0_s, fsel_pop6_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1951  = \$1950  & \fsel_l2_s0$400 ;
-  assign \$1952  = { fsel_pop7_2_0_c, fsel_pop7_2_0_s, fsel_pop7_1_0_s, fsel_pop7_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1953  = \$1952  & \fsel_l2_s0$400 ;
-  assign \$1954  = { fsel_pop8_2_0_c, fsel_pop8_2_0_s, fsel_pop8_1_0_s, fsel_pop8_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1955  = \$1954  & \fsel_l2_s0$400 ;
-  assign \$1956  = { fsel_pop9_2_0_c, fsel_pop9_2_0_s, fsel_pop9_1_0_s, fsel_pop9_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1957  = \$1956  & \fsel_l2_s0$400 ;
-  assign \$1958  = { fsel_pop10_2_0_c, fsel_pop10_2_0_s, fsel_pop10_1_0_s, fsel_pop10_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1959  = \$1958  & \fsel_l2_s0$400 ;
-  assign \$1960  = { fsel_pop11_2_0_c, fsel_pop11_2_0_s, fsel_pop11_1_0_s, fsel_pop11_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1961  = \$1960  & \fsel_l2_s0$400 ;
-  assign \$1962  = { fsel_pop12_2_0_c, fsel_pop12_2_0_s, fsel_pop12_1_0_s, fsel_pop12_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1963  = \$1962  & \fsel_l2_s0$400 ;
-  assign \$1964  = { fsel_pop13_2_0_c, fsel_pop13_2_0_s, fsel_pop13_1_0_s, fsel_pop13_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1965  = \$1964  & \fsel_l2_s0$400 ;
-  assign \$1966  = { fsel_pop14_2_0_c, fsel_pop14_2_0_s, fsel_pop14_1_0_s, fsel_pop14_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1967  = \$1966  & \fsel_l2_s0$400 ;
-  assign \$1968  = { fsel_pop15_2_0_c, fsel_pop15_2_0_s, fsel_pop15_1_0_s, fsel_pop15_0_0_s } < \fsel_l2_s0$399 ;
-  assign \$1969  = \$1968  & \fsel_l2_s0$400 ;
-  assign \$1970  = ~ \$1941 ;
-  assign \$1971  = ~ \$1939 ;
+  assign \$1938  = fsel_l3_s0 < \fsel_l3_s0$416 ;
+  assign \$1939  = \$1938  & \fsel_l3_s0$417 ;
+  assign \$1940  = \fsel_l3_s0$418  < \fsel_l3_s0$416 ;
+  assign \$1941  = \$1940  & \fsel_l3_s0$417 ;
+  assign \$1942  = \fsel_l3_s0$419  < \fsel_l3_s0$416 ;
+  assign \$1943  = \$1942  & \fsel_l3_s0$417 ;
+  assign \$1944  = \fsel_l3_s0$420  < \fsel_l3_s0$416 ;
+  assign \$1945  = \$1944  & \fsel_l3_s0$417 ;
+  assign \$1946  = \fsel_l3_s0$421  < \fsel_l3_s0$416 ;
+  assign \$1947  = \$1946  & \fsel_l3_s0$417 ;
+  assign \$1948  = \fsel_l3_s0$422  < \fsel_l3_s0$416 ;
+  assign \$1949  = \$1948  & \fsel_l3_s0$417 ;
+  assign \$1950  = \fsel_l3_s0$423  < \fsel_l3_s0$416 ;
+  assign \$1951  = \$1950  & \fsel_l3_s0$417 ;
+  assign \$1952  = \fsel_l3_s0$424  < \fsel_l3_s0$416 ;
+  assign \$1953  = \$1952  & \fsel_l3_s0$417 ;
+  assign \$1954  = \fsel_l3_s0$425  < \fsel_l3_s0$416 ;
+  assign \$1955  = \$1954  & \fsel_l3_s0$417 ;
+  assign \$1956  = \fsel_l3_s0$426  < \fsel_l3_s0$416 ;
+  assign \$1957  = \$1956  & \fsel_l3_s0$417 ;
+  assign \$1958  = \fsel_l3_s0$427  < \fsel_l3_s0$416 ;
+  assign \$1959  = \$1958  & \fsel_l3_s0$417 ;
+  assign \$1960  = \fsel_l3_s0$428  < \fsel_l3_s0$416 ;
+  assign \$1961  = \$1960  & \fsel_l3_s0$417 ;
+  assign \$1962  = \fsel_l3_s0$429  < \fsel_l3_s0$416 ;
+  assign \$1963  = \$1962  & \fsel_l3_s0$417 ;
+  assign \$1964  = \fsel_l3_s0$430  < \fsel_l3_s0$416 ;
+  assign \$1965  = \$1964  & \fsel_l3_s0$417 ;
+  assign \$1966  = \fsel_l3_s0$431  < \fsel_l3_s0$416 ;
+  assign \$1967  = \$1966  & \fsel_l3_s0$417 ;
+  assign \$1968  = \fsel_l3_s0$432  < \fsel_l3_s0$416 ;
+  assign \$1969  = \$1968  & \fsel_l3_s0$417 ;
+  assign \$1970  = ~ fsel_l4_s0[1];
+  assign \$1971  = ~ fsel_l4_s0[0];
   assign fsel_pre0_1_0_s = \$1970  ^ \$1971 ;
-  assign \$1972  = ~ \$1941 ;
-  assign \$1973  = ~ \$1939 ;
+  assign \$1972  = ~ fsel_l4_s0[1];
+  assign \$1973  = ~ fsel_l4_s0[0];
   assign fsel_pre0_1_0_c = \$1972  & \$1973 ;
-  assign \$1974  = ~ \$1945 ;
-  assign \$1975  = ~ \$1943 ;
+  assign \$1974  = ~ fsel_l4_s0[3];
+  assign \$1975  = ~ fsel_l4_s0[2];
   assign fsel_pre0_3_0_s = \$1974  ^ \$1975 ;
-  assign \$1976  = ~ \$1945 ;
-  assign \$1977  = ~ \$1943 ;
+  assign \$1976  = ~ fsel_l4_s0[3];
+  assign \$1977  = ~ fsel_l4_s0[2];
   assign fsel_pre0_3_0_c = \$1976  & \$1977 ;
-  assign \$1978  = ~ \$1949 ;
-  assign \$1979  = ~ \$1947 ;
+  assign \$1978  = ~ fsel_l4_s0[5];
+  assign \$1979  = ~ fsel_l4_s0[4];
   assign fsel_pre0_5_0_s = \$1978  ^ \$1979 ;
-  assign \$1980  = ~ \$1949 ;
-  assign \$1981  = ~ \$1947 ;
+  assign \$1980  = ~ fsel_l4_s0[5];
+  assign \$1981  = ~ fsel_l4_s0[4];
   assign fsel_pre0_5_0_c = \$1980  & \$1981 ;
-  assign \$1982  = ~ \$1953 ;
-  assign \$1983  = ~ \$1951 ;
+  assign \$1982  = ~ fsel_l4_s0[7];
+  assign \$1983  = ~ fsel_l4_s0[6];
   assign fsel_pre0_7_0_s = \$1982  ^ \$1983 ;
-  assign \$1984  = ~ \$1953 ;
-  assign \$1985  = ~ \$1951 ;
+  assign \$1984  = ~ fsel_l4_s0[7];
+  assign \$1985  = ~ fsel_l4_s0[6];
   assign fsel_pre0_7_0_c = \$1984  & \$1985 ;
-  assign \$1986  = ~ \$1957 ;
-  assign \$1987  = ~ \$1955 ;
+  assign \$1986  = ~ fsel_l4_s0[9];
+  assign \$1987  = ~ fsel_l4_s0[8];
   assign fsel_pre0_9_0_s = \$1986  ^ \$1987 ;
-  assign \$1988  = ~ \$1957 ;
-  assign \$1989  = ~ \$1955 ;
+  assign \$1988  = ~ fsel_l4_s0[9];
+  assign \$1989  = ~ fsel_l4_s0[8];
   assign fsel_pre0_9_0_c = \$1988  & \$1989 ;
-  assign \$1990  = ~ \$1961 ;
-  assign \$1991  = ~ \$1959 ;
+  assign \$1990  = ~ fsel_l4_s0[11];
+  assign \$1991  = ~ fsel_l4_s0[10];
   assign fsel_pre0_11_0_s = \$1990  ^ \$1991 ;
-  assign \$1992  = ~ \$1961 ;
-  assign \$1993  = ~ \$1959 ;
+  assign \$1992  = ~ fsel_l4_s0[11];
+  assign \$1993  = ~ fsel_l4_s0[10];
   assign fsel_pre0_11_0_c = \$1992  & \$1993 ;
-  assign \$1994  = ~ \$1965 ;
-  assign \$1995  = ~ \$1963 ;
+  assign \$1994  = ~ fsel_l4_s0[13];
+  assign \$1995  = ~ fsel_l4_s0[12];
   assign fsel_pre0_13_0_s = \$1994  ^ \$1995 ;
-  assign \$1996  = ~ \$1965 ;
-  assign \$1997  = ~ \$1963 ;
+  assign \$1996  = ~ fsel_l4_s0[13];
+  assign \$1997  = ~ fsel_l4_s0[12];
   assign fsel_pre0_13_0_c = \$1996  & \$1997 ;
-  assign \$1998  = ~ \$1969 ;
-  assign \$1999  = ~ \$1967 ;
+  assign \$1998  = ~ fsel_l4_s0[15];
+  assign \$1999  = ~ fsel_l4_s0[14];
   assign fsel_pre0_15_0_s = \$1998  ^ \$1999 ;
-  assign \$2000  = ~ \$1969 ;
-  assign \$2001  = ~ \$1967 ;
+  assign \$2000  = ~ fsel_l4_s0[15];
+  assign \$2001  = ~ fsel_l4_s0[14];
   assign fsel_pre0_15_0_c = \$2000  & \$2001 ;
-  assign \$2002  = ~ \$1943 ;
+  assign \$2002  = ~ fsel_l4_s0[2];
   assign fsel_pre1_2_0_s = \$2002  ^ fsel_pre0_1_0_s;
-  assign \$2003  = ~ \$1943 ;
+  assign \$2003  = ~ fsel_l4_s0[2];
   assign fsel_pre1_2_0_c = \$2003  & fsel_pre0_1_0_s;
   assign fsel_pre1_2_1_s = fsel_pre0_1_0_c ^ fsel_pre1_2_0_c;
   assign fsel_pre1_2_1_c = fsel_pre0_1_0_c & fsel_pre1_2_0_c;
@@ -5799,9 +6141,9 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$2007  = \$2005  | \$2006 ;
   assign \$2008  = fsel_pre0_1_0_c & fsel_pre1_3_0_c;
   assign fsel_pre1_3_1_c = \$2007  | \$2008 ;
-  assign \$2009  = ~ \$1951 ;
+  assign \$2009  = ~ fsel_l4_s0[6];
   assign fsel_pre1_6_0_s = \$2009  ^ fsel_pre0_5_0_s;
-  assign \$2010  = ~ \$1951 ;
+  assign \$2010  = ~ fsel_l4_s0[6];
   assign fsel_pre1_6_0_c = \$2010  & fsel_pre0_5_0_s;
   assign fsel_pre1_6_1_s = fsel_pre0_5_0_c ^ fsel_pre1_6_0_c;
   assign fsel_pre1_6_1_c = fsel_pre0_5_0_c & fsel_pre1_6_0_c;
@@ -5814,9 +6156,9 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$2014  = \$2012  | \$2013 ;
   assign \$2015  = fsel_pre0_5_0_c & fsel_pre1_7_0_c;
   assign fsel_pre1_7_1_c = \$2014  | \$2015 ;
-  assign \$2016  = ~ \$1959 ;
+  assign \$2016  = ~ fsel_l4_s0[10];
   assign fsel_pre1_10_0_s = \$2016  ^ fsel_pre0_9_0_s;
-  assign \$2017  = ~ \$1959 ;
+  assign \$2017  = ~ fsel_l4_s0[10];
   assign fsel_pre1_10_0_c = \$2017  & fsel_pre0_9_0_s;
   assign fsel_pre1_10_1_s = fsel_pre0_9_0_c ^ fsel_pre1_10_0_c;
   assign fsel_pre1_10_1_c = fsel_pre0_9_0_c & fsel_pre1_10_0_c;
@@ -5829,9 +6171,9 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$2021  = \$2019  | \$2020 ;
   assign \$2022  = fsel_pre0_9_0_c & fsel_pre1_11_0_c;
   assign fsel_pre1_11_1_c = \$2021  | \$2022 ;
-  assign \$2023  = ~ \$1967 ;
+  assign \$2023  = ~ fsel_l4_s0[14];
   assign fsel_pre1_14_0_s = \$2023  ^ fsel_pre0_13_0_s;
-  assign \$2024  = ~ \$1967 ;
+  assign \$2024  = ~ fsel_l4_s0[14];
   assign fsel_pre1_14_0_c = \$2024  & fsel_pre0_13_0_s;
   assign fsel_pre1_14_1_s = fsel_pre0_13_0_c ^ fsel_pre1_14_0_c;
   assign fsel_pre1_14_1_c = fsel_pre0_13_0_c & fsel_pre1_14_0_c;
@@ -5844,122 +6186,122 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$2028  = \$2026  | \$2027 ;
   assign \$2029  = fsel_pre0_13_0_c & fsel_pre1_15_0_c;
   assign fsel_pre1_15_1_c = \$2028  | \$2029 ;
-  assign fsel_cnt0 = ~ \$1939 ;
-  assign fsel_cnt4 = ~ \$1947 ;
-  assign fsel_cnt8 = ~ \$1955 ;
-  assign fsel_cnt12 = ~ \$1963 ;
-  assign fsel_pre2_4_0_s = fsel_l5_s0 ^ \fsel_l5_s0$467 [0];
-  assign fsel_pre2_4_0_c = fsel_l5_s0 & \fsel_l5_s0$467 [0];
-  assign fsel_pre2_4_1_s = \fsel_l5_s0$467 [1] ^ fsel_pre2_4_0_c;
-  assign fsel_pre2_4_1_c = \fsel_l5_s0$467 [1] & fsel_pre2_4_0_c;
-  assign fsel_pre2_4_2_s = \fsel_l5_s0$467 [2] ^ fsel_pre2_4_1_c;
-  assign fsel_pre2_4_2_c = \fsel_l5_s0$467 [2] & fsel_pre2_4_1_c;
-  assign fsel_pre2_5_0_s = \fsel_l5_s0$474 [0] ^ \fsel_l5_s0$467 [0];
-  assign fsel_pre2_5_0_c = \fsel_l5_s0$474 [0] & \fsel_l5_s0$467 [0];
-  assign \$2030  = \fsel_l5_s0$474 [1] ^ \fsel_l5_s0$467 [1];
+  assign fsel_cnt0 = ~ fsel_l4_s0[0];
+  assign fsel_cnt4 = ~ fsel_l4_s0[4];
+  assign fsel_cnt8 = ~ fsel_l4_s0[8];
+  assign fsel_cnt12 = ~ fsel_l4_s0[12];
+  assign fsel_pre2_4_0_s = fsel_l5_s0 ^ \fsel_l5_s0$500 [0];
+  assign fsel_pre2_4_0_c = fsel_l5_s0 & \fsel_l5_s0$500 [0];
+  assign fsel_pre2_4_1_s = \fsel_l5_s0$500 [1] ^ fsel_pre2_4_0_c;
+  assign fsel_pre2_4_1_c = \fsel_l5_s0$500 [1] & fsel_pre2_4_0_c;
+  assign fsel_pre2_4_2_s = \fsel_l5_s0$500 [2] ^ fsel_pre2_4_1_c;
+  assign fsel_pre2_4_2_c = \fsel_l5_s0$500 [2] & fsel_pre2_4_1_c;
+  assign fsel_pre2_5_0_s = \fsel_l5_s0$507 [0] ^ \fsel_l5_s0$500 [0];
+  assign fsel_pre2_5_0_c = \fsel_l5_s0$507 [0] & \fsel_l5_s0$500 [0];
+  assign \$2030  = \fsel_l5_s0$507 [1] ^ \fsel_l5_s0$500 [1];
   assign fsel_pre2_5_1_s = \$2030  ^ fsel_pre2_5_0_c;
-  assign \$2031  = \fsel_l5_s0$474 [1] & \fsel_l5_s0$467 [1];
-  assign \$2032  = \fsel_l5_s0$474 [1] & fsel_pre2_5_0_c;
+  assign \$2031  = \fsel_l5_s0$507 [1] & \fsel_l5_s0$500 [1];
+  assign \$2032  = \fsel_l5_s0$507 [1] & fsel_pre2_5_0_c;
   assign \$2033  = \$2031  | \$2032 ;
-  assign \$2034  = \fsel_l5_s0$467 [1] & fsel_pre2_5_0_c;
+  assign \$2034  = \fsel_l5_s0$500 [1] & fsel_pre2_5_0_c;
   assign fsel_pre2_5_1_c = \$2033  | \$2034 ;
-  assign fsel_pre2_5_2_s = \fsel_l5_s0$467 [2] ^ fsel_pre2_5_1_c;
-  assign fsel_pre2_5_2_c = \fsel_l5_s0$467 [2] & fsel_pre2_5_1_c;
-  assign fsel_pre2_6_0_s = \fsel_l5_s0$481 [0] ^ \fsel_l5_s0$467 [0];
-  assign fsel_pre2_6_0_c = \fsel_l5_s0$481 [0] & \fsel_l5_s0$467 [0];
-  assign \$2035  = \fsel_l5_s0$481 [1] ^ \fsel_l5_s0$467 [1];
+  assign fsel_pre2_5_2_s = \fsel_l5_s0$500 [2] ^ fsel_pre2_5_1_c;
+  assign fsel_pre2_5_2_c = \fsel_l5_s0$500 [2] & fsel_pre2_5_1_c;
+  assign fsel_pre2_6_0_s = \fsel_l5_s0$514 [0] ^ \fsel_l5_s0$500 [0];
+  assign fsel_pre2_6_0_c = \fsel_l5_s0$514 [0] & \fsel_l5_s0$500 [0];
+  assign \$2035  = \fsel_l5_s0$514 [1] ^ \fsel_l5_s0$500 [1];
   assign fsel_pre2_6_1_s = \$2035  ^ fsel_pre2_6_0_c;
-  assign \$2036  = \fsel_l5_s0$481 [1] & \fsel_l5_s0$467 [1];
-  assign \$2037  = \fsel_l5_s0$481 [1] & fsel_pre2_6_0_c;
+  assign \$2036  = \fsel_l5_s0$514 [1] & \fsel_l5_s0$500 [1];
+  assign \$2037  = \fsel_l5_s0$514 [1] & fsel_pre2_6_0_c;
   assign \$2038  = \$2036  | \$2037 ;
-  assign \$2039  = \fsel_l5_s0$467 [1] & fsel_pre2_6_0_c;
+  assign \$2039  = \fsel_l5_s0$500 [1] & fsel_pre2_6_0_c;
   assign fsel_pre2_6_1_c = \$2038  | \$2039 ;
-  assign \$2040  = \fsel_l5_s0$481 [2] ^ \fsel_l5_s0$467 [2];
+  assign \$2040  = \fsel_l5_s0$514 [2] ^ \fsel_l5_s0$500 [2];
   assign fsel_pre2_6_2_s = \$2040  ^ fsel_pre2_6_1_c;
-  assign \$2041  = \fsel_l5_s0$481 [2] & \fsel_l5_s0$467 [2];
-  assign \$2042  = \fsel_l5_s0$481 [2] & fsel_pre2_6_1_c;
+  assign \$2041  = \fsel_l5_s0$514 [2] & \fsel_l5_s0$500 [2];
+  assign \$2042  = \fsel_l5_s0$514 [2] & fsel_pre2_6_1_c;
   assign \$2043  = \$2041  | \$2042 ;
-  assign \$2044  = \fsel_l5_s0$467 [2] & fsel_pre2_6_1_c;
+  assign \$2044  = \fsel_l5_s0$500 [2] & fsel_pre2_6_1_c;
   assign fsel_pre2_6_2_c = \$2043  | \$2044 ;
-  assign fsel_pre2_7_0_s = \fsel_l5_s0$488 [0] ^ \fsel_l5_s0$467 [0];
-  assign fsel_pre2_7_0_c = \fsel_l5_s0$488 [0] & \fsel_l5_s0$467 [0];
-  assign \$2045  = \fsel_l5_s0$488 [1] ^ \fsel_l5_s0$467 [1];
+  assign fsel_pre2_7_0_s = \fsel_l5_s0$521 [0] ^ \fsel_l5_s0$500 [0];
+  assign fsel_pre2_7_0_c = \fsel_l5_s0$521 [0] & \fsel_l5_s0$500 [0];
+  assign \$2045  = \fsel_l5_s0$521 [1] ^ \fsel_l5_s0$500 [1];
   assign fsel_pre2_7_1_s = \$2045  ^ fsel_pre2_7_0_c;
-  assign \$2046  = \fsel_l5_s0$488 [1] & \fsel_l5_s0$467 [1];
-  assign \$2047  = \fsel_l5_s0$488 [1] & fsel_pre2_7_0_c;
+  assign \$2046  = \fsel_l5_s0$521 [1] & \fsel_l5_s0$500 [1];
+  assign \$2047  = \fsel_l5_s0$521 [1] & fsel_pre2_7_0_c;
   assign \$2048  = \$2046  | \$2047 ;
-  assign \$2049  = \fsel_l5_s0$467 [1] & fsel_pre2_7_0_c;
+  assign \$2049  = \fsel_l5_s0$500 [1] & fsel_pre2_7_0_c;
   assign fsel_pre2_7_1_c = \$2048  | \$2049 ;
-  assign \$2050  = \fsel_l5_s0$488 [2] ^ \fsel_l5_s0$467 [2];
+  assign \$2050  = \fsel_l5_s0$521 [2] ^ \fsel_l5_s0$500 [2];
   assign fsel_pre2_7_2_s = \$2050  ^ fsel_pre2_7_1_c;
-  assign \$2051  = \fsel_l5_s0$488 [2] & \fsel_l5_s0$467 [2];
-  assign \$2052  = \fsel_l5_s0$488 [2] & fsel_pre2_7_1_c;
+  assign \$2051  = \fsel_l5_s0$521 [2] & \fsel_l5_s0$500 [2];
+  assign \$2052  = \fsel_l5_s0$521 [2] & fsel_pre2_7_1_c;
   assign \$2053  = \$2051  | \$2052 ;
-  assign \$2054  = \fsel_l5_s0$467 [2] & fsel_pre2_7_1_c;
+  assign \$2054  = \fsel_l5_s0$500 [2] & fsel_pre2_7_1_c;
   assign fsel_pre2_7_2_c = \$2053  | \$2054 ;
-  assign fsel_pre2_12_0_s = \fsel_l5_s0$495  ^ \fsel_l5_s0$496 [0];
-  assign fsel_pre2_12_0_c = \fsel_l5_s0$495  & \fsel_l5_s0$496 [0];
-  assign fsel_pre2_12_1_s = \fsel_l5_s0$496 [1] ^ fsel_pre2_12_0_c;
-  assign fsel_pre2_12_1_c = \fsel_l5_s0$496 [1] & fsel_pre2_12_0_c;
-  assign fsel_pre2_12_2_s = \fsel_l5_s0$496 [2] ^ fsel_pre2_12_1_c;
-  assign fsel_pre2_12_2_c = \fsel_l5_s0$496 [2] & fsel_pre2_12_1_c;
-  assign fsel_pre2_13_0_s = \fsel_l5_s0$503 [0] ^ \fsel_l5_s0$496 [0];
-  assign fsel_pre2_13_0_c = \fsel_l5_s0$503 [0] & \fsel_l5_s0$496 [0];
-  assign \$2055  = \fsel_l5_s0$503 [1] ^ \fsel_l5_s0$496 [1];
+  assign fsel_pre2_12_0_s = \fsel_l5_s0$528  ^ \fsel_l5_s0$529 [0];
+  assign fsel_pre2_12_0_c = \fsel_l5_s0$528  & \fsel_l5_s0$529 [0];
+  assign fsel_pre2_12_1_s = \fsel_l5_s0$529 [1] ^ fsel_pre2_12_0_c;
+  assign fsel_pre2_12_1_c = \fsel_l5_s0$529 [1] & fsel_pre2_12_0_c;
+  assign fsel_pre2_12_2_s = \fsel_l5_s0$529 [2] ^ fsel_pre2_12_1_c;
+  assign fsel_pre2_12_2_c = \fsel_l5_s0$529 [2] & fsel_pre2_12_1_c;
+  assign fsel_pre2_13_0_s = \fsel_l5_s0$536 [0] ^ \fsel_l5_s0$529 [0];
+  assign fsel_pre2_13_0_c = \fsel_l5_s0$536 [0] & \fsel_l5_s0$529 [0];
+  assign \$2055  = \fsel_l5_s0$536 [1] ^ \fsel_l5_s0$529 [1];
   assign fsel_pre2_13_1_s = \$2055  ^ fsel_pre2_13_0_c;
-  assign \$2056  = \fsel_l5_s0$503 [1] & \fsel_l5_s0$496 [1];
-  assign \$2057  = \fsel_l5_s0$503 [1] & fsel_pre2_13_0_c;
+  assign \$2056  = \fsel_l5_s0$536 [1] & \fsel_l5_s0$529 [1];
+  assign \$2057  = \fsel_l5_s0$536 [1] & fsel_pre2_13_0_c;
   assign \$2058  = \$2056  | \$2057 ;
-  assign \$2059  = \fsel_l5_s0$496 [1] & fsel_pre2_13_0_c;
+  assign \$2059  = \fsel_l5_s0$529 [1] & fsel_pre2_13_0_c;
   assign fsel_pre2_13_1_c = \$2058  | \$2059 ;
-  assign fsel_pre2_13_2_s = \fsel_l5_s0$496 [2] ^ fsel_pre2_13_1_c;
-  assign fsel_pre2_13_2_c = \fsel_l5_s0$496 [2] & fsel_pre2_13_1_c;
-  assign fsel_pre2_14_0_s = \fsel_l5_s0$510 [0] ^ \fsel_l5_s0$496 [0];
-  assign fsel_pre2_14_0_c = \fsel_l5_s0$510 [0] & \fsel_l5_s0$496 [0];
-  assign \$2060  = \fsel_l5_s0$510 [1] ^ \fsel_l5_s0$496 [1];
+  assign fsel_pre2_13_2_s = \fsel_l5_s0$529 [2] ^ fsel_pre2_13_1_c;
+  assign fsel_pre2_13_2_c = \fsel_l5_s0$529 [2] & fsel_pre2_13_1_c;
+  assign fsel_pre2_14_0_s = \fsel_l5_s0$543 [0] ^ \fsel_l5_s0$529 [0];
+  assign fsel_pre2_14_0_c = \fsel_l5_s0$543 [0] & \fsel_l5_s0$529 [0];
+  assign \$2060  = \fsel_l5_s0$543 [1] ^ \fsel_l5_s0$529 [1];
   assign fsel_pre2_14_1_s = \$2060  ^ fsel_pre2_14_0_c;
-  assign \$2061  = \fsel_l5_s0$510 [1] & \fsel_l5_s0$496 [1];
-  assign \$2062  = \fsel_l5_s0$510 [1] & fsel_pre2_14_0_c;
+  assign \$2061  = \fsel_l5_s0$543 [1] & \fsel_l5_s0$529 [1];
+  assign \$2062  = \fsel_l5_s0$543 [1] & fsel_pre2_14_0_c;
   assign \$2063  = \$2061  | \$2062 ;
-  assign \$2064  = \fsel_l5_s0$496 [1] & fsel_pre2_14_0_c;
+  assign \$2064  = \fsel_l5_s0$529 [1] & fsel_pre2_14_0_c;
   assign fsel_pre2_14_1_c = \$2063  | \$2064 ;
-  assign \$2065  = \fsel_l5_s0$510 [2] ^ \fsel_l5_s0$496 [2];
+  assign \$2065  = \fsel_l5_s0$543 [2] ^ \fsel_l5_s0$529 [2];
   assign fsel_pre2_14_2_s = \$2065  ^ fsel_pre2_14_1_c;
-  assign \$2066  = \fsel_l5_s0$510 [2] & \fsel_l5_s0$496 [2];
-  assign \$2067  = \fsel_l5_s0$510 [2] & fsel_pre2_14_1_c;
+  assign \$2066  = \fsel_l5_s0$543 [2] & \fsel_l5_s0$529 [2];
+  assign \$2067  = \fsel_l5_s0$543 [2] & fsel_pre2_14_1_c;
   assign \$2068  = \$2066  | \$2067 ;
-  assign \$2069  = \fsel_l5_s0$496 [2] & fsel_pre2_14_1_c;
+  assign \$2069  = \fsel_l5_s0$529 [2] & fsel_pre2_14_1_c;
   assign fsel_pre2_14_2_c = \$2068  | \$2069 ;
-  assign fsel_pre2_15_0_s = \fsel_l5_s0$517 [0] ^ \fsel_l5_s0$496 [0];
-  assign fsel_pre2_15_0_c = \fsel_l5_s0$517 [0] & \fsel_l5_s0$496 [0];
-  assign \$2070  = \fsel_l5_s0$517 [1] ^ \fsel_l5_s0$496 [1];
+  assign fsel_pre2_15_0_s = \fsel_l5_s0$550 [0] ^ \fsel_l5_s0$529 [0];
+  assign fsel_pre2_15_0_c = \fsel_l5_s0$550 [0] & \fsel_l5_s0$529 [0];
+  assign \$2070  = \fsel_l5_s0$550 [1] ^ \fsel_l5_s0$529 [1];
   assign fsel_pre2_15_1_s = \$2070  ^ fsel_pre2_15_0_c;
-  assign \$2071  = \fsel_l5_s0$517 [1] & \fsel_l5_s0$496 [1];
-  assign \$2072  = \fsel_l5_s0$517 [1] & fsel_pre2_15_0_c;
+  assign \$2071  = \fsel_l5_s0$550 [1] & \fsel_l5_s0$529 [1];
+  assign \$2072  = \fsel_l5_s0$550 [1] & fsel_pre2_15_0_c;
   assign \$2073  = \$2071  | \$2072 ;
-  assign \$2074  = \fsel_l5_s0$496 [1] & fsel_pre2_15_0_c;
+  assign \$2074  = \fsel_l5_s0$529 [1] & fsel_pre2_15_0_c;
   assign fsel_pre2_15_1_c = \$2073  | \$2074 ;
-  assign \$2075  = \fsel_l5_s0$517 [2] ^ \fsel_l5_s0$496 [2];
+  assign \$2075  = \fsel_l5_s0$550 [2] ^ \fsel_l5_s0$529 [2];
   assign fsel_pre2_15_2_s = \$2075  ^ fsel_pre2_15_1_c;
-  assign \$2076  = \fsel_l5_s0$517 [2] & \fsel_l5_s0$496 [2];
-  assign \$2077  = \fsel_l5_s0$517 [2] & fsel_pre2_15_1_c;
+  assign \$2076  = \fsel_l5_s0$550 [2] & \fsel_l5_s0$529 [2];
+  assign \$2077  = \fsel_l5_s0$550 [2] & fsel_pre2_15_1_c;
   assign \$2078  = \$2076  | \$2077 ;
-  assign \$2079  = \fsel_l5_s0$496 [2] & fsel_pre2_15_1_c;
+  assign \$2079  = \fsel_l5_s0$529 [2] & fsel_pre2_15_1_c;
   assign fsel_pre2_15_2_c = \$2078  | \$2079 ;
-  assign fsel_pre3_8_0_s = \fsel_l5_s0$524  ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_8_0_c = \fsel_l5_s0$524  & fsel_pre2_7_0_s;
+  assign fsel_pre3_8_0_s = \fsel_l5_s0$557  ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_8_0_c = \fsel_l5_s0$557  & fsel_pre2_7_0_s;
   assign fsel_pre3_8_1_s = fsel_pre2_7_1_s ^ fsel_pre3_8_0_c;
   assign fsel_pre3_8_1_c = fsel_pre2_7_1_s & fsel_pre3_8_0_c;
   assign fsel_pre3_8_2_s = fsel_pre2_7_2_s ^ fsel_pre3_8_1_c;
   assign fsel_pre3_8_2_c = fsel_pre2_7_2_s & fsel_pre3_8_1_c;
   assign fsel_pre3_8_3_s = fsel_pre2_7_2_c ^ fsel_pre3_8_2_c;
   assign fsel_pre3_8_3_c = fsel_pre2_7_2_c & fsel_pre3_8_2_c;
-  assign fsel_pre3_9_0_s = \fsel_l5_s0$533 [0] ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_9_0_c = \fsel_l5_s0$533 [0] & fsel_pre2_7_0_s;
-  assign \$2080  = \fsel_l5_s0$533 [1] ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_9_0_s = \fsel_l5_s0$566 [0] ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_9_0_c = \fsel_l5_s0$566 [0] & fsel_pre2_7_0_s;
+  assign \$2080  = \fsel_l5_s0$566 [1] ^ fsel_pre2_7_1_s;
   assign fsel_pre3_9_1_s = \$2080  ^ fsel_pre3_9_0_c;
-  assign \$2081  = \fsel_l5_s0$533 [1] & fsel_pre2_7_1_s;
-  assign \$2082  = \fsel_l5_s0$533 [1] & fsel_pre3_9_0_c;
+  assign \$2081  = \fsel_l5_s0$566 [1] & fsel_pre2_7_1_s;
+  assign \$2082  = \fsel_l5_s0$566 [1] & fsel_pre3_9_0_c;
   assign \$2083  = \$2081  | \$2082 ;
   assign \$2084  = fsel_pre2_7_1_s & fsel_pre3_9_0_c;
   assign fsel_pre3_9_1_c = \$2083  | \$2084 ;
@@ -5967,37 +6309,37 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign fsel_pre3_9_2_c = fsel_pre2_7_2_s & fsel_pre3_9_1_c;
   assign fsel_pre3_9_3_s = fsel_pre2_7_2_c ^ fsel_pre3_9_2_c;
   assign fsel_pre3_9_3_c = fsel_pre2_7_2_c & fsel_pre3_9_2_c;
-  assign fsel_pre3_10_0_s = \fsel_l5_s0$542 [0] ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_10_0_c = \fsel_l5_s0$542 [0] & fsel_pre2_7_0_s;
-  assign \$2085  = \fsel_l5_s0$542 [1] ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_10_0_s = \fsel_l5_s0$575 [0] ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_10_0_c = \fsel_l5_s0$575 [0] & fsel_pre2_7_0_s;
+  assign \$2085  = \fsel_l5_s0$575 [1] ^ fsel_pre2_7_1_s;
   assign fsel_pre3_10_1_s = \$2085  ^ fsel_pre3_10_0_c;
-  assign \$2086  = \fsel_l5_s0$542 [1] & fsel_pre2_7_1_s;
-  assign \$2087  = \fsel_l5_s0$542 [1] & fsel_pre3_10_0_c;
+  assign \$2086  = \fsel_l5_s0$575 [1] & fsel_pre2_7_1_s;
+  assign \$2087  = \fsel_l5_s0$575 [1] & fsel_pre3_10_0_c;
   assign \$2088  = \$2086  | \$2087 ;
   assign \$2089  = fsel_pre2_7_1_s & fsel_pre3_10_0_c;
   assign fsel_pre3_10_1_c = \$2088  | \$2089 ;
-  assign \$2090  = \fsel_l5_s0$542 [2] ^ fsel_pre2_7_2_s;
+  assign \$2090  = \fsel_l5_s0$575 [2] ^ fsel_pre2_7_2_s;
   assign fsel_pre3_10_2_s = \$2090  ^ fsel_pre3_10_1_c;
-  assign \$2091  = \fsel_l5_s0$542 [2] & fsel_pre2_7_2_s;
-  assign \$2092  = \fsel_l5_s0$542 [2] & fsel_pre3_10_1_c;
+  assign \$2091  = \fsel_l5_s0$575 [2] & fsel_pre2_7_2_s;
+  assign \$2092  = \fsel_l5_s0$575 [2] & fsel_pre3_10_1_c;
   assign \$2093  = \$2091  | \$2092 ;
   assign \$2094  = fsel_pre2_7_2_s & fsel_pre3_10_1_c;
   assign fsel_pre3_10_2_c = \$2093  | \$2094 ;
   assign fsel_pre3_10_3_s = fsel_pre2_7_2_c ^ fsel_pre3_10_2_c;
   assign fsel_pre3_10_3_c = fsel_pre2_7_2_c & fsel_pre3_10_2_c;
-  assign fsel_pre3_11_0_s = \fsel_l5_s0$496 [0] ^ fsel_pre2_7_0_s;
-  assign fsel_pre3_11_0_c = \fsel_l5_s0$496 [0] & fsel_pre2_7_0_s;
-  assign \$2095  = \fsel_l5_s0$496 [1] ^ fsel_pre2_7_1_s;
+  assign fsel_pre3_11_0_s = \fsel_l5_s0$529 [0] ^ fsel_pre2_7_0_s;
+  assign fsel_pre3_11_0_c = \fsel_l5_s0$529 [0] & fsel_pre2_7_0_s;
+  assign \$2095  = \fsel_l5_s0$529 [1] ^ fsel_pre2_7_1_s;
   assign fsel_pre3_11_1_s = \$2095  ^ fsel_pre3_11_0_c;
-  assign \$2096  = \fsel_l5_s0$496 [1] & fsel_pre2_7_1_s;
-  assign \$2097  = \fsel_l5_s0$496 [1] & fsel_pre3_11_0_c;
+  assign \$2096  = \fsel_l5_s0$529 [1] & fsel_pre2_7_1_s;
+  assign \$2097  = \fsel_l5_s0$529 [1] & fsel_pre3_11_0_c;
   assign \$2098  = \$2096  | \$2097 ;
   assign \$2099  = fsel_pre2_7_1_s & fsel_pre3_11_0_c;
   assign fsel_pre3_11_1_c = \$2098  | \$2099 ;
-  assign \$2100  = \fsel_l5_s0$496 [2] ^ fsel_pre2_7_2_s;
+  assign \$2100  = \fsel_l5_s0$529 [2] ^ fsel_pre2_7_2_s;
   assign fsel_pre3_11_2_s = \$2100  ^ fsel_pre3_11_1_c;
-  assign \$2101  = \fsel_l5_s0$496 [2] & fsel_pre2_7_2_s;
-  assign \$2102  = \fsel_l5_s0$496 [2] & fsel_pre3_11_1_c;
+  assign \$2101  = \fsel_l5_s0$529 [2] & fsel_pre2_7_2_s;
+  assign \$2102  = \fsel_l5_s0$529 [2] & fsel_pre3_11_1_c;
   assign \$2103  = \$2101  | \$2102 ;
   assign \$2104  = fsel_pre2_7_2_s & fsel_pre3_11_1_c;
   assign fsel_pre3_11_2_c = \$2103  | \$2104 ;
@@ -6095,590 +6437,974 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \$2163  = \$2161  | \$2162 ;
   assign \$2164  = fsel_pre2_7_2_c & fsel_pre3_15_2_c;
   assign fsel_pre3_15_3_c = \$2163  | \$2164 ;
-  assign fsel_sh0_0 = \fsel_l5_s0$609 [1] & \fsel_l5_s0$591 ;
+  assign fsel_sh0_0 = \fsel_l5_s0$642 [1] & \fsel_l5_s0$624 ;
   assign fsel_sh0_0_v = fsel_sh0_0 | \$2166 ;
-  assign fsel_sh0_0_f0 = fsel_sh0_0 ? \fsel_l5_s0$613  : \fsel_l5_s0$612 ;
+  assign fsel_sh0_0_f0 = fsel_sh0_0 ? \fsel_l5_s0$646  : \fsel_l5_s0$645 ;
   assign fsel_sh0_0_f1 = fsel_sh0_0 ? 4'h1 : 4'h0;
-  assign fsel_sh0_1 = \fsel_l5_s0$609 [2] & \fsel_l5_s0$593 [0];
-  assign \$2167  = ~ \fsel_l5_s0$591 ;
-  assign \$2168  = \fsel_l5_s0$609 [1] & \$2167 ;
+  assign fsel_sh0_1 = \fsel_l5_s0$642 [2] & \fsel_l5_s0$626 [0];
+  assign \$2167  = ~ \fsel_l5_s0$624 ;
+  assign \$2168  = \fsel_l5_s0$642 [1] & \$2167 ;
   assign fsel_sh0_1_v = fsel_sh0_1 | \$2168 ;
-  assign fsel_sh0_1_f0 = fsel_sh0_1 ? \fsel_l5_s0$619  : \fsel_l5_s0$613 ;
+  assign fsel_sh0_1_f0 = fsel_sh0_1 ? \fsel_l5_s0$652  : \fsel_l5_s0$646 ;
   assign fsel_sh0_1_f1 = fsel_sh0_1 ? 4'h2 : 4'h1;
-  assign fsel_sh0_1_f2 = fsel_sh0_1 ? { 2'h0, \fsel_l5_s0$593 [1] } : 3'h0;
-  assign fsel_sh0_2 = \fsel_l5_s0$609 [3] & \fsel_l5_s0$595 [0];
-  assign \$2169  = ~ \fsel_l5_s0$593 [0];
-  assign \$2170  = \fsel_l5_s0$609 [2] & \$2169 ;
+  assign fsel_sh0_1_f2 = fsel_sh0_1 ? { 2'h0, \fsel_l5_s0$626 [1] } : 3'h0;
+  assign fsel_sh0_2 = \fsel_l5_s0$642 [3] & \fsel_l5_s0$628 [0];
+  assign \$2169  = ~ \fsel_l5_s0$626 [0];
+  assign \$2170  = \fsel_l5_s0$642 [2] & \$2169 ;
   assign fsel_sh0_2_v = fsel_sh0_2 | \$2170 ;
-  assign fsel_sh0_2_f0 = fsel_sh0_2 ? \fsel_l5_s0$625  : \fsel_l5_s0$619 ;
+  assign fsel_sh0_2_f0 = fsel_sh0_2 ? \fsel_l5_s0$658  : \fsel_l5_s0$652 ;
   assign fsel_sh0_2_f1 = fsel_sh0_2 ? 4'h3 : 4'h2;
-  assign fsel_sh0_2_f2 = fsel_sh0_2 ? { 1'h0, \fsel_l5_s0$595 [2:1] } : { 2'h0, \fsel_l5_s0$593 [1] };
-  assign fsel_sh0_3 = \fsel_l5_s0$609 [4] & \fsel_l5_s0$467 [0];
-  assign \$2171  = ~ \fsel_l5_s0$595 [0];
-  assign \$2172  = \fsel_l5_s0$609 [3] & \$2171 ;
+  assign fsel_sh0_2_f2 = fsel_sh0_2 ? { 1'h0, \fsel_l5_s0$628 [2:1] } : { 2'h0, \fsel_l5_s0$626 [1] };
+  assign fsel_sh0_3 = \fsel_l5_s0$642 [4] & \fsel_l5_s0$500 [0];
+  assign \$2171  = ~ \fsel_l5_s0$628 [0];
+  assign \$2172  = \fsel_l5_s0$642 [3] & \$2171 ;
   assign fsel_sh0_3_v = fsel_sh0_3 | \$2172 ;
-  assign fsel_sh0_3_f0 = fsel_sh0_3 ? \fsel_l5_s0$631  : \fsel_l5_s0$625 ;
+  assign fsel_sh0_3_f0 = fsel_sh0_3 ? \fsel_l5_s0$664  : \fsel_l5_s0$658 ;
   assign fsel_sh0_3_f1 = fsel_sh0_3 ? 4'h4 : 4'h3;
-  assign fsel_sh0_3_f2 = fsel_sh0_3 ? { 1'h0, \fsel_l5_s0$467 [2:1] } : { 1'h0, \fsel_l5_s0$595 [2:1] };
-  assign fsel_sh0_4 = \fsel_l5_s0$609 [5] & fsel_pre2_4_0_s;
-  assign \$2173  = ~ \fsel_l5_s0$467 [0];
-  assign \$2174  = \fsel_l5_s0$609 [4] & \$2173 ;
+  assign fsel_sh0_3_f2 = fsel_sh0_3 ? { 1'h0, \fsel_l5_s0$500 [2:1] } : { 1'h0, \fsel_l5_s0$628 [2:1] };
+  assign fsel_sh0_4 = \fsel_l5_s0$642 [5] & fsel_pre2_4_0_s;
+  assign \$2173  = ~ \fsel_l5_s0$500 [0];
+  assign \$2174  = \fsel_l5_s0$642 [4] & \$2173 ;
   assign fsel_sh0_4_v = fsel_sh0_4 | \$2174 ;
-  assign fsel_sh0_4_f0 = fsel_sh0_4 ? \fsel_l5_s0$637  : \fsel_l5_s0$631 ;
+  assign fsel_sh0_4_f0 = fsel_sh0_4 ? \fsel_l5_s0$670  : \fsel_l5_s0$664 ;
   assign fsel_sh0_4_f1 = fsel_sh0_4 ? 4'h5 : 4'h4;
-  assign fsel_sh0_4_f2 = fsel_sh0_4 ? { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s } : { 1'h0, \fsel_l5_s0$467 [2:1] };
-  assign fsel_sh0_5 = \fsel_l5_s0$609 [6] & fsel_pre2_5_0_s;
+  assign fsel_sh0_4_f2 = fsel_sh0_4 ? { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s } : { 1'h0, \fsel_l5_s0$500 [2:1] };
+  assign fsel_sh0_5 = \fsel_l5_s0$642 [6] & fsel_pre2_5_0_s;
   assign \$2175  = ~ fsel_pre2_4_0_s;
-  assign \$2176  = \fsel_l5_s0$609 [5] & \$2175 ;
+  assign \$2176  = \fsel_l5_s0$642 [5] & \$2175 ;
   assign fsel_sh0_5_v = fsel_sh0_5 | \$2176 ;
-  assign fsel_sh0_5_f0 = fsel_sh0_5 ? \fsel_l5_s0$643  : \fsel_l5_s0$637 ;
+  assign fsel_sh0_5_f0 = fsel_sh0_5 ? \fsel_l5_s0$676  : \fsel_l5_s0$670 ;
   assign fsel_sh0_5_f1 = fsel_sh0_5 ? 4'h6 : 4'h5;
   assign fsel_sh0_5_f2 = fsel_sh0_5 ? { fsel_pre2_5_2_c, fsel_pre2_5_2_s, fsel_pre2_5_1_s } : { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s };
-  assign fsel_sh0_6 = \fsel_l5_s0$609 [7] & fsel_pre2_6_0_s;
+  assign fsel_sh0_6 = \fsel_l5_s0$642 [7] & fsel_pre2_6_0_s;
   assign \$2177  = ~ fsel_pre2_5_0_s;
-  assign \$2178  = \fsel_l5_s0$609 [6] & \$2177 ;
+  assign \$2178  = \fsel_l5_s0$642 [6] & \$2177 ;
   assign fsel_sh0_6_v = fsel_sh0_6 | \$2178 ;
-  assign fsel_sh0_6_f0 = fsel_sh0_6 ? \fsel_l5_s0$649  : \fsel_l5_s0$643 ;
+  assign fsel_sh0_6_f0 = fsel_sh0_6 ? \fsel_l5_s0$682  : \fsel_l5_s0$676 ;
   assign fsel_sh0_6_f1 = fsel_sh0_6 ? 4'h7 : 4'h6;
   assign fsel_sh0_6_f2 = fsel_sh0_6 ? { fsel_pre2_6_2_c, fsel_pre2_6_2_s, fsel_pre2_6_1_s } : { fsel_pre2_5_2_c, fsel_pre2_5_2_s, fsel_pre2_5_1_s };
-  assign fsel_sh0_7 = \fsel_l5_s0$609 [8] & fsel_pre2_7_0_s;
+  assign fsel_sh0_7 = \fsel_l5_s0$642 [8] & fsel_pre2_7_0_s;
   assign \$2179  = ~ fsel_pre2_6_0_s;
-  assign \$2180  = \fsel_l5_s0$609 [7] & \$2179 ;
+  assign \$2180  = \fsel_l5_s0$642 [7] & \$2179 ;
   assign fsel_sh0_7_v = fsel_sh0_7 | \$2180 ;
-  assign fsel_sh0_7_f0 = fsel_sh0_7 ? \fsel_l5_s0$655  : \fsel_l5_s0$649 ;
+  assign fsel_sh0_7_f0 = fsel_sh0_7 ? \fsel_l5_s0$688  : \fsel_l5_s0$682 ;
   assign fsel_sh0_7_f1 = fsel_sh0_7 ? 4'h8 : 4'h7;
   assign fsel_sh0_7_f2 = fsel_sh0_7 ? { fsel_pre2_7_2_c, fsel_pre2_7_2_s, fsel_pre2_7_1_s } : { fsel_pre2_6_2_c, fsel_pre2_6_2_s, fsel_pre2_6_1_s };
-  assign fsel_sh0_8 = \fsel_l5_s0$609 [9] & fsel_pre3_8_0_s;
+  assign fsel_sh0_8 = \fsel_l5_s0$642 [9] & fsel_pre3_8_0_s;
   assign \$2181  = ~ fsel_pre2_7_0_s;
-  assign \$2182  = \fsel_l5_s0$609 [8] & \$2181 ;
+  assign \$2182  = \fsel_l5_s0$642 [8] & \$2181 ;
   assign fsel_sh0_8_v = fsel_sh0_8 | \$2182 ;
-  assign fsel_sh0_8_f0 = fsel_sh0_8 ? \fsel_l5_s0$661  : \fsel_l5_s0$655 ;
+  assign fsel_sh0_8_f0 = fsel_sh0_8 ? \fsel_l5_s0$694  : \fsel_l5_s0$688 ;
   assign fsel_sh0_8_f1 = fsel_sh0_8 ? 4'h9 : 4'h8;
   assign fsel_sh0_8_f2 = fsel_sh0_8 ? { fsel_pre3_8_3_s, fsel_pre3_8_2_s, fsel_pre3_8_1_s } : { fsel_pre2_7_2_c, fsel_pre2_7_2_s, fsel_pre2_7_1_s };
-  assign fsel_sh0_9 = \fsel_l5_s0$609 [10] & fsel_pre3_9_0_s;
+  assign fsel_sh0_9 = \fsel_l5_s0$642 [10] & fsel_pre3_9_0_s;
   assign \$2183  = ~ fsel_pre3_8_0_s;
-  assign \$2184  = \fsel_l5_s0$609 [9] & \$2183 ;
+  assign \$2184  = \fsel_l5_s0$642 [9] & \$2183 ;
   assign fsel_sh0_9_v = fsel_sh0_9 | \$2184 ;
-  assign fsel_sh0_9_f0 = fsel_sh0_9 ? \fsel_l5_s0$667  : \fsel_l5_s0$661 ;
+  assign fsel_sh0_9_f0 = fsel_sh0_9 ? \fsel_l5_s0$700  : \fsel_l5_s0$694 ;
   assign fsel_sh0_9_f1 = fsel_sh0_9 ? 4'ha : 4'h9;
   assign fsel_sh0_9_f2 = fsel_sh0_9 ? { fsel_pre3_9_3_s, fsel_pre3_9_2_s, fsel_pre3_9_1_s } : { fsel_pre3_8_3_s, fsel_pre3_8_2_s, fsel_pre3_8_1_s };
-  assign fsel_sh0_10 = \fsel_l5_s0$609 [11] & fsel_pre3_10_0_s;
+  assign fsel_sh0_10 = \fsel_l5_s0$642 [11] & fsel_pre3_10_0_s;
   assign \$2185  = ~ fsel_pre3_9_0_s;
-  assign \$2186  = \fsel_l5_s0$609 [10] & \$2185 ;
+  assign \$2186  = \fsel_l5_s0$642 [10] & \$2185 ;
   assign fsel_sh0_10_v = fsel_sh0_10 | \$2186 ;
-  assign fsel_sh0_10_f0 = fsel_sh0_10 ? \fsel_l5_s0$673  : \fsel_l5_s0$667 ;
+  assign fsel_sh0_10_f0 = fsel_sh0_10 ? \fsel_l5_s0$706  : \fsel_l5_s0$700 ;
   assign fsel_sh0_10_f1 = fsel_sh0_10 ? 4'hb : 4'ha;
   assign fsel_sh0_10_f2 = fsel_sh0_10 ? { fsel_pre3_10_3_s, fsel_pre3_10_2_s, fsel_pre3_10_1_s } : { fsel_pre3_9_3_s, fsel_pre3_9_2_s, fsel_pre3_9_1_s };
-  assign fsel_sh0_11 = \fsel_l5_s0$609 [12] & fsel_pre3_11_0_s;
+  assign fsel_sh0_11 = \fsel_l5_s0$642 [12] & fsel_pre3_11_0_s;
   assign \$2187  = ~ fsel_pre3_10_0_s;
-  assign \$2188  = \fsel_l5_s0$609 [11] & \$2187 ;
+  assign \$2188  = \fsel_l5_s0$642 [11] & \$2187 ;
   assign fsel_sh0_11_v = fsel_sh0_11 | \$2188 ;
-  assign fsel_sh0_11_f0 = fsel_sh0_11 ? \fsel_l5_s0$679  : \fsel_l5_s0$673 ;
+  assign fsel_sh0_11_f0 = fsel_sh0_11 ? \fsel_l5_s0$712  : \fsel_l5_s0$706 ;
   assign fsel_sh0_11_f1 = fsel_sh0_11 ? 4'hc : 4'hb;
   assign fsel_sh0_11_f2 = fsel_sh0_11 ? { fsel_pre3_11_3_s, fsel_pre3_11_2_s, fsel_pre3_11_1_s } : { fsel_pre3_10_3_s, fsel_pre3_10_2_s, fsel_pre3_10_1_s };
-  assign fsel_sh0_12 = \fsel_l5_s0$609 [13] & fsel_pre3_12_0_s;
+  assign fsel_sh0_12 = \fsel_l5_s0$642 [13] & fsel_pre3_12_0_s;
   assign \$2189  = ~ fsel_pre3_11_0_s;
-  assign \$2190  = \fsel_l5_s0$609 [12] & \$2189 ;
+  assign \$2190  = \fsel_l5_s0$642 [12] & \$2189 ;
   assign fsel_sh0_12_v = fsel_sh0_12 | \$2190 ;
-  assign fsel_sh0_12_f0 = fsel_sh0_12 ? \fsel_l5_s0$685  : \fsel_l5_s0$679 ;
+  assign fsel_sh0_12_f0 = fsel_sh0_12 ? \fsel_l5_s0$718  : \fsel_l5_s0$712 ;
   assign fsel_sh0_12_f1 = fsel_sh0_12 ? 4'hd : 4'hc;
   assign fsel_sh0_12_f2 = fsel_sh0_12 ? { fsel_pre3_12_3_s, fsel_pre3_12_2_s, fsel_pre3_12_1_s } : { fsel_pre3_11_3_s, fsel_pre3_11_2_s, fsel_pre3_11_1_s };
-  assign fsel_sh0_13 = \fsel_l5_s0$609 [14] & fsel_pre3_13_0_s;
+  assign fsel_sh0_13 = \fsel_l5_s0$642 [14] & fsel_pre3_13_0_s;
   assign \$2191  = ~ fsel_pre3_12_0_s;
-  assign \$2192  = \fsel_l5_s0$609 [13] & \$2191 ;
+  assign \$2192  = \fsel_l5_s0$642 [13] & \$2191 ;
   assign fsel_sh0_13_v = fsel_sh0_13 | \$2192 ;
-  assign fsel_sh0_13_f0 = fsel_sh0_13 ? \fsel_l5_s0$691  : \fsel_l5_s0$685 ;
+  assign fsel_sh0_13_f0 = fsel_sh0_13 ? \fsel_l5_s0$724  : \fsel_l5_s0$718 ;
   assign fsel_sh0_13_f1 = fsel_sh0_13 ? 4'he : 4'hd;
   assign fsel_sh0_13_f2 = fsel_sh0_13 ? { fsel_pre3_13_3_s, fsel_pre3_13_2_s, fsel_pre3_13_1_s } : { fsel_pre3_12_3_s, fsel_pre3_12_2_s, fsel_pre3_12_1_s };
-  assign fsel_sh0_14 = \fsel_l5_s0$609 [15] & fsel_pre3_14_0_s;
+  assign fsel_sh0_14 = \fsel_l5_s0$642 [15] & fsel_pre3_14_0_s;
   assign \$2193  = ~ fsel_pre3_13_0_s;
-  assign \$2194  = \fsel_l5_s0$609 [14] & \$2193 ;
+  assign \$2194  = \fsel_l5_s0$642 [14] & \$2193 ;
   assign fsel_sh0_14_v = fsel_sh0_14 | \$2194 ;
-  assign fsel_sh0_14_f0 = fsel_sh0_14 ? \fsel_l5_s0$697  : \fsel_l5_s0$691 ;
+  assign fsel_sh0_14_f0 = fsel_sh0_14 ? \fsel_l5_s0$730  : \fsel_l5_s0$724 ;
   assign fsel_sh0_14_f1 = fsel_sh0_14 ? 4'hf : 4'he;
   assign fsel_sh0_14_f2 = fsel_sh0_14 ? { fsel_pre3_14_3_s, fsel_pre3_14_2_s, fsel_pre3_14_1_s } : { fsel_pre3_13_3_s, fsel_pre3_13_2_s, fsel_pre3_13_1_s };
-  assign fsel_sh1_0 = fsel_sh0_2_v & fsel_sh0_2_f2[0];
+  assign fsel_sh1_0 = fsel_l7_s0 & \fsel_l7_s0$735 [0];
+  assign \$2195  = ~ \fsel_l7_s0$738 [0];
+  assign \$2196  = \fsel_l7_s0$737  & \$2195 ;
   assign fsel_sh1_0_v = fsel_sh1_0 | \$2196 ;
-  assign fsel_sh1_0_f0 = fsel_sh1_0 ? fsel_sh0_2_f0 : fsel_sh0_0_f0;
-  assign fsel_sh1_0_f1 = fsel_sh1_0 ? fsel_sh0_2_f1 : fsel_sh0_0_f1;
-  assign fsel_sh1_0_f2 = fsel_sh1_0 ? fsel_sh0_2_f2[2:1] : 2'h0;
-  assign fsel_sh1_1 = fsel_sh0_3_v & fsel_sh0_3_f2[0];
-  assign \$2197  = ~ fsel_sh0_1_f2[0];
-  assign \$2198  = fsel_sh0_1_v & \$2197 ;
+  assign fsel_sh1_0_f0 = fsel_sh1_0 ? \fsel_l7_s0$741  : \fsel_l7_s0$740 ;
+  assign fsel_sh1_0_f1 = fsel_sh1_0 ? \fsel_l7_s0$744  : \fsel_l7_s0$743 ;
+  assign fsel_sh1_0_f2 = fsel_sh1_0 ? \fsel_l7_s0$735 [2:1] : \fsel_l7_s0$738 [2:1];
+  assign fsel_sh1_1 = \fsel_l7_s0$747  & \fsel_l7_s0$748 [0];
+  assign \$2197  = ~ \fsel_l7_s0$751 [0];
+  assign \$2198  = \fsel_l7_s0$750  & \$2197 ;
   assign fsel_sh1_1_v = fsel_sh1_1 | \$2198 ;
-  assign fsel_sh1_1_f0 = fsel_sh1_1 ? fsel_sh0_3_f0 : fsel_sh0_1_f0;
-  assign fsel_sh1_1_f1 = fsel_sh1_1 ? fsel_sh0_3_f1 : fsel_sh0_1_f1;
-  assign fsel_sh1_1_f2 = fsel_sh1_1 ? fsel_sh0_3_f2[2:1] : fsel_sh0_1_f2[2:1];
-  assign fsel_sh1_2 = fsel_sh0_4_v & fsel_sh0_4_f2[0];
-  assign \$2199  = ~ fsel_sh0_2_f2[0];
-  assign \$2200  = fsel_sh0_2_v & \$2199 ;
+  assign fsel_sh1_1_f0 = fsel_sh1_1 ? \fsel_l7_s0$754  : \fsel_l7_s0$753 ;
+  assign fsel_sh1_1_f1 = fsel_sh1_1 ? \fsel_l7_s0$757  : \fsel_l7_s0$756 ;
+  assign fsel_sh1_1_f2 = fsel_sh1_1 ? \fsel_l7_s0$748 [2:1] : \fsel_l7_s0$751 [2:1];
+  assign fsel_sh1_2 = \fsel_l7_s0$760  & \fsel_l7_s0$761 [0];
+  assign \$2199  = ~ \fsel_l7_s0$735 [0];
+  assign \$2200  = fsel_l7_s0 & \$2199 ;
   assign fsel_sh1_2_v = fsel_sh1_2 | \$2200 ;
-  assign fsel_sh1_2_f0 = fsel_sh1_2 ? fsel_sh0_4_f0 : fsel_sh0_2_f0;
-  assign fsel_sh1_2_f1 = fsel_sh1_2 ? fsel_sh0_4_f1 : fsel_sh0_2_f1;
-  assign fsel_sh1_2_f2 = fsel_sh1_2 ? fsel_sh0_4_f2[2:1] : fsel_sh0_2_f2[2:1];
-  assign fsel_sh1_3 = fsel_sh0_5_v & fsel_sh0_5_f2[0];
-  assign \$2201  = ~ fsel_sh0_3_f2[0];
-  assign \$2202  = fsel_sh0_3_v & \$2201 ;
+  assign fsel_sh1_2_f0 = fsel_sh1_2 ? \fsel_l7_s0$764  : \fsel_l7_s0$741 ;
+  assign fsel_sh1_2_f1 = fsel_sh1_2 ? \fsel_l7_s0$766  : \fsel_l7_s0$744 ;
+  assign fsel_sh1_2_f2 = fsel_sh1_2 ? \fsel_l7_s0$761 [2:1] : \fsel_l7_s0$735 [2:1];
+  assign fsel_sh1_3 = \fsel_l7_s0$769  & \fsel_l7_s0$770 [0];
+  assign \$2201  = ~ \fsel_l7_s0$748 [0];
+  assign \$2202  = \fsel_l7_s0$747  & \$2201 ;
   assign fsel_sh1_3_v = fsel_sh1_3 | \$2202 ;
-  assign fsel_sh1_3_f0 = fsel_sh1_3 ? fsel_sh0_5_f0 : fsel_sh0_3_f0;
-  assign fsel_sh1_3_f1 = fsel_sh1_3 ? fsel_sh0_5_f1 : fsel_sh0_3_f1;
-  assign fsel_sh1_3_f2 = fsel_sh1_3 ? fsel_sh0_5_f2[2:1] : fsel_sh0_3_f2[2:1];
-  assign fsel_sh1_4 = fsel_sh0_6_v & fsel_sh0_6_f2[0];
-  assign \$2203  = ~ fsel_sh0_4_f2[0];
-  assign \$2204  = fsel_sh0_4_v & \$2203 ;
+  assign fsel_sh1_3_f0 = fsel_sh1_3 ? \fsel_l7_s0$773  : \fsel_l7_s0$754 ;
+  assign fsel_sh1_3_f1 = fsel_sh1_3 ? \fsel_l7_s0$775  : \fsel_l7_s0$757 ;
+  assign fsel_sh1_3_f2 = fsel_sh1_3 ? \fsel_l7_s0$770 [2:1] : \fsel_l7_s0$748 [2:1];
+  assign fsel_sh1_4 = \fsel_l7_s0$778  & \fsel_l7_s0$779 [0];
+  assign \$2203  = ~ \fsel_l7_s0$761 [0];
+  assign \$2204  = \fsel_l7_s0$760  & \$2203 ;
   assign fsel_sh1_4_v = fsel_sh1_4 | \$2204 ;
-  assign fsel_sh1_4_f0 = fsel_sh1_4 ? fsel_sh0_6_f0 : fsel_sh0_4_f0;
-  assign fsel_sh1_4_f1 = fsel_sh1_4 ? fsel_sh0_6_f1 : fsel_sh0_4_f1;
-  assign fsel_sh1_4_f2 = fsel_sh1_4 ? fsel_sh0_6_f2[2:1] : fsel_sh0_4_f2[2:1];
-  assign fsel_sh1_5 = fsel_sh0_7_v & fsel_sh0_7_f2[0];
-  assign \$2205  = ~ fsel_sh0_5_f2[0];
-  assign \$2206  = fsel_sh0_5_v & \$2205 ;
+  assign fsel_sh1_4_f0 = fsel_sh1_4 ? \fsel_l7_s0$782  : \fsel_l7_s0$764 ;
+  assign fsel_sh1_4_f1 = fsel_sh1_4 ? \fsel_l7_s0$784  : \fsel_l7_s0$766 ;
+  assign fsel_sh1_4_f2 = fsel_sh1_4 ? \fsel_l7_s0$779 [2:1] : \fsel_l7_s0$761 [2:1];
+  assign fsel_sh1_5 = \fsel_l7_s0$787  & \fsel_l7_s0$788 [0];
+  assign \$2205  = ~ \fsel_l7_s0$770 [0];
+  assign \$2206  = \fsel_l7_s0$769  & \$2205 ;
   assign fsel_sh1_5_v = fsel_sh1_5 | \$2206 ;
-  assign fsel_sh1_5_f0 = fsel_sh1_5 ? fsel_sh0_7_f0 : fsel_sh0_5_f0;
-  assign fsel_sh1_5_f1 = fsel_sh1_5 ? fsel_sh0_7_f1 : fsel_sh0_5_f1;
-  assign fsel_sh1_5_f2 = fsel_sh1_5 ? fsel_sh0_7_f2[2:1] : fsel_sh0_5_f2[2:1];
-  assign fsel_sh1_6 = fsel_sh0_8_v & fsel_sh0_8_f2[0];
-  assign \$2207  = ~ fsel_sh0_6_f2[0];
-  assign \$2208  = fsel_sh0_6_v & \$2207 ;
+  assign fsel_sh1_5_f0 = fsel_sh1_5 ? \fsel_l7_s0$791  : \fsel_l7_s0$773 ;
+  assign fsel_sh1_5_f1 = fsel_sh1_5 ? \fsel_l7_s0$793  : \fsel_l7_s0$775 ;
+  assign fsel_sh1_5_f2 = fsel_sh1_5 ? \fsel_l7_s0$788 [2:1] : \fsel_l7_s0$770 [2:1];
+  assign fsel_sh1_6 = \fsel_l7_s0$796  & \fsel_l7_s0$797 [0];
+  assign \$2207  = ~ \fsel_l7_s0$779 [0];
+  assign \$2208  = \fsel_l7_s0$778  & \$2207 ;
   assign fsel_sh1_6_v = fsel_sh1_6 | \$2208 ;
-  assign fsel_sh1_6_f0 = fsel_sh1_6 ? fsel_sh0_8_f0 : fsel_sh0_6_f0;
-  assign fsel_sh1_6_f1 = fsel_sh1_6 ? fsel_sh0_8_f1 : fsel_sh0_6_f1;
-  assign fsel_sh1_6_f2 = fsel_sh1_6 ? fsel_sh0_8_f2[2:1] : fsel_sh0_6_f2[2:1];
-  assign fsel_sh1_7 = fsel_sh0_9_v & fsel_sh0_9_f2[0];
-  assign \$2209  = ~ fsel_sh0_7_f2[0];
-  assign \$2210  = fsel_sh0_7_v & \$2209 ;
+  assign fsel_sh1_6_f0 = fsel_sh1_6 ? \fsel_l7_s0$800  : \fsel_l7_s0$782 ;
+  assign fsel_sh1_6_f1 = fsel_sh1_6 ? \fsel_l7_s0$802  : \fsel_l7_s0$784 ;
+  assign fsel_sh1_6_f2 = fsel_sh1_6 ? \fsel_l7_s0$797 [2:1] : \fsel_l7_s0$779 [2:1];
+  assign fsel_sh1_7 = \fsel_l7_s0$805  & \fsel_l7_s0$806 [0];
+  assign \$2209  = ~ \fsel_l7_s0$788 [0];
+  assign \$2210  = \fsel_l7_s0$787  & \$2209 ;
   assign fsel_sh1_7_v = fsel_sh1_7 | \$2210 ;
-  assign fsel_sh1_7_f0 = fsel_sh1_7 ? fsel_sh0_9_f0 : fsel_sh0_7_f0;
-  assign fsel_sh1_7_f1 = fsel_sh1_7 ? fsel_sh0_9_f1 : fsel_sh0_7_f1;
-  assign fsel_sh1_7_f2 = fsel_sh1_7 ? fsel_sh0_9_f2[2:1] : fsel_sh0_7_f2[2:1];
-  assign fsel_sh1_8 = fsel_sh0_10_v & fsel_sh0_10_f2[0];
-  assign \$2211  = ~ fsel_sh0_8_f2[0];
-  assign \$2212  = fsel_sh0_8_v & \$2211 ;
+  assign fsel_sh1_7_f0 = fsel_sh1_7 ? \fsel_l7_s0$809  : \fsel_l7_s0$791 ;
+  assign fsel_sh1_7_f1 = fsel_sh1_7 ? \fsel_l7_s0$811  : \fsel_l7_s0$793 ;
+  assign fsel_sh1_7_f2 = fsel_sh1_7 ? \fsel_l7_s0$806 [2:1] : \fsel_l7_s0$788 [2:1];
+  assign fsel_sh1_8 = \fsel_l7_s0$814  & \fsel_l7_s0$815 [0];
+  assign \$2211  = ~ \fsel_l7_s0$797 [0];
+  assign \$2212  = \fsel_l7_s0$796  & \$2211 ;
   assign fsel_sh1_8_v = fsel_sh1_8 | \$2212 ;
-  assign fsel_sh1_8_f0 = fsel_sh1_8 ? fsel_sh0_10_f0 : fsel_sh0_8_f0;
-  assign fsel_sh1_8_f1 = fsel_sh1_8 ? fsel_sh0_10_f1 : fsel_sh0_8_f1;
-  assign fsel_sh1_8_f2 = fsel_sh1_8 ? fsel_sh0_10_f2[2:1] : fsel_sh0_8_f2[2:1];
-  assign fsel_sh1_9 = fsel_sh0_11_v & fsel_sh0_11_f2[0];
-  assign \$2213  = ~ fsel_sh0_9_f2[0];
-  assign \$2214  = fsel_sh0_9_v & \$2213 ;
+  assign fsel_sh1_8_f0 = fsel_sh1_8 ? \fsel_l7_s0$818  : \fsel_l7_s0$800 ;
+  assign fsel_sh1_8_f1 = fsel_sh1_8 ? \fsel_l7_s0$820  : \fsel_l7_s0$802 ;
+  assign fsel_sh1_8_f2 = fsel_sh1_8 ? \fsel_l7_s0$815 [2:1] : \fsel_l7_s0$797 [2:1];
+  assign fsel_sh1_9 = \fsel_l7_s0$823  & \fsel_l7_s0$824 [0];
+  assign \$2213  = ~ \fsel_l7_s0$806 [0];
+  assign \$2214  = \fsel_l7_s0$805  & \$2213 ;
   assign fsel_sh1_9_v = fsel_sh1_9 | \$2214 ;
-  assign fsel_sh1_9_f0 = fsel_sh1_9 ? fsel_sh0_11_f0 : fsel_sh0_9_f0;
-  assign fsel_sh1_9_f1 = fsel_sh1_9 ? fsel_sh0_11_f1 : fsel_sh0_9_f1;
-  assign fsel_sh1_9_f2 = fsel_sh1_9 ? fsel_sh0_11_f2[2:1] : fsel_sh0_9_f2[2:1];
-  assign fsel_sh1_10 = fsel_sh0_12_v & fsel_sh0_12_f2[0];
-  assign \$2215  = ~ fsel_sh0_10_f2[0];
-  assign \$2216  = fsel_sh0_10_v & \$2215 ;
+  assign fsel_sh1_9_f0 = fsel_sh1_9 ? \fsel_l7_s0$827  : \fsel_l7_s0$809 ;
+  assign fsel_sh1_9_f1 = fsel_sh1_9 ? \fsel_l7_s0$829  : \fsel_l7_s0$811 ;
+  assign fsel_sh1_9_f2 = fsel_sh1_9 ? \fsel_l7_s0$824 [2:1] : \fsel_l7_s0$806 [2:1];
+  assign fsel_sh1_10 = \fsel_l7_s0$832  & \fsel_l7_s0$833 [0];
+  assign \$2215  = ~ \fsel_l7_s0$815 [0];
+  assign \$2216  = \fsel_l7_s0$814  & \$2215 ;
   assign fsel_sh1_10_v = fsel_sh1_10 | \$2216 ;
-  assign fsel_sh1_10_f0 = fsel_sh1_10 ? fsel_sh0_12_f0 : fsel_sh0_10_f0;
-  assign fsel_sh1_10_f1 = fsel_sh1_10 ? fsel_sh0_12_f1 : fsel_sh0_10_f1;
-  assign fsel_sh1_10_f2 = fsel_sh1_10 ? fsel_sh0_12_f2[2:1] : fsel_sh0_10_f2[2:1];
-  assign fsel_sh1_11 = fsel_sh0_13_v & fsel_sh0_13_f2[0];
-  assign \$2217  = ~ fsel_sh0_11_f2[0];
-  assign \$2218  = fsel_sh0_11_v & \$2217 ;
+  assign fsel_sh1_10_f0 = fsel_sh1_10 ? \fsel_l7_s0$836  : \fsel_l7_s0$818 ;
+  assign fsel_sh1_10_f1 = fsel_sh1_10 ? \fsel_l7_s0$838  : \fsel_l7_s0$820 ;
+  assign fsel_sh1_10_f2 = fsel_sh1_10 ? \fsel_l7_s0$833 [2:1] : \fsel_l7_s0$815 [2:1];
+  assign fsel_sh1_11 = \fsel_l7_s0$841  & \fsel_l7_s0$842 [0];
+  assign \$2217  = ~ \fsel_l7_s0$824 [0];
+  assign \$2218  = \fsel_l7_s0$823  & \$2217 ;
   assign fsel_sh1_11_v = fsel_sh1_11 | \$2218 ;
-  assign fsel_sh1_11_f0 = fsel_sh1_11 ? fsel_sh0_13_f0 : fsel_sh0_11_f0;
-  assign fsel_sh1_11_f1 = fsel_sh1_11 ? fsel_sh0_13_f1 : fsel_sh0_11_f1;
-  assign fsel_sh1_11_f2 = fsel_sh1_11 ? fsel_sh0_13_f2[2:1] : fsel_sh0_11_f2[2:1];
-  assign fsel_sh1_12 = fsel_sh0_14_v & fsel_sh0_14_f2[0];
-  assign \$2219  = ~ fsel_sh0_12_f2[0];
-  assign \$2220  = fsel_sh0_12_v & \$2219 ;
+  assign fsel_sh1_11_f0 = fsel_sh1_11 ? \fsel_l7_s0$845  : \fsel_l7_s0$827 ;
+  assign fsel_sh1_11_f1 = fsel_sh1_11 ? \fsel_l7_s0$847  : \fsel_l7_s0$829 ;
+  assign fsel_sh1_11_f2 = fsel_sh1_11 ? \fsel_l7_s0$842 [2:1] : \fsel_l7_s0$824 [2:1];
+  assign fsel_sh1_12 = \fsel_l7_s0$850  & \fsel_l7_s0$851 [0];
+  assign \$2219  = ~ \fsel_l7_s0$833 [0];
+  assign \$2220  = \fsel_l7_s0$832  & \$2219 ;
   assign fsel_sh1_12_v = fsel_sh1_12 | \$2220 ;
-  assign fsel_sh1_12_f0 = fsel_sh1_12 ? fsel_sh0_14_f0 : fsel_sh0_12_f0;
-  assign fsel_sh1_12_f1 = fsel_sh1_12 ? fsel_sh0_14_f1 : fsel_sh0_12_f1;
-  assign fsel_sh1_12_f2 = fsel_sh1_12 ? fsel_sh0_14_f2[2:1] : fsel_sh0_12_f2[2:1];
-  assign \$2221  = ~ fsel_pre3_14_0_s;
-  assign \$2222  = \fsel_l5_s0$609 [15] & \$2221 ;
-  assign fsel_sh1_13 = \$2222  & fsel_pre3_14_1_s;
-  assign \$2223  = ~ fsel_sh0_13_f2[0];
-  assign \$2224  = fsel_sh0_13_v & \$2223 ;
-  assign fsel_sh1_13_v = fsel_sh1_13 | \$2224 ;
-  assign fsel_sh1_13_f0 = fsel_sh1_13 ? \fsel_l5_s0$697  : fsel_sh0_13_f0;
-  assign fsel_sh1_13_f1 = fsel_sh1_13 ? 4'hf : fsel_sh0_13_f1;
-  assign fsel_sh1_13_f2 = fsel_sh1_13 ? { fsel_pre3_14_3_s, fsel_pre3_14_2_s } : fsel_sh0_13_f2[2:1];
+  assign fsel_sh1_12_f0 = fsel_sh1_12 ? \fsel_l7_s0$854  : \fsel_l7_s0$836 ;
+  assign fsel_sh1_12_f1 = fsel_sh1_12 ? \fsel_l7_s0$856  : \fsel_l7_s0$838 ;
+  assign fsel_sh1_12_f2 = fsel_sh1_12 ? \fsel_l7_s0$851 [2:1] : \fsel_l7_s0$833 [2:1];
+  assign fsel_sh1_13 = \fsel_l7_s0$859  & \fsel_l7_s0$860 [0];
+  assign \$2221  = ~ \fsel_l7_s0$842 [0];
+  assign \$2222  = \fsel_l7_s0$841  & \$2221 ;
+  assign fsel_sh1_13_v = fsel_sh1_13 | \$2222 ;
+  assign fsel_sh1_13_f0 = fsel_sh1_13 ? \fsel_l7_s0$863  : \fsel_l7_s0$845 ;
+  assign fsel_sh1_13_f1 = fsel_sh1_13 ? 4'hf : \fsel_l7_s0$847 ;
+  assign fsel_sh1_13_f2 = fsel_sh1_13 ? \fsel_l7_s0$860 [2:1] : \fsel_l7_s0$842 [2:1];
   assign fsel_sh2_0 = fsel_sh1_4_v & fsel_sh1_4_f2[0];
-  assign \$2225  = ~ fsel_sh1_0_f2[0];
-  assign \$2226  = fsel_sh1_0_v & \$2225 ;
-  assign fsel_sh2_0_v = fsel_sh2_0 | \$2226 ;
+  assign \$2223  = ~ fsel_sh1_0_f2[0];
+  assign \$2224  = fsel_sh1_0_v & \$2223 ;
+  assign fsel_sh2_0_v = fsel_sh2_0 | \$2224 ;
   assign fsel_sh2_0_f0 = fsel_sh2_0 ? fsel_sh1_4_f0 : fsel_sh1_0_f0;
   assign fsel_sh2_0_f1 = fsel_sh2_0 ? fsel_sh1_4_f1 : fsel_sh1_0_f1;
   assign fsel_sh2_0_f2 = fsel_sh2_0 ? fsel_sh1_4_f2[1] : fsel_sh1_0_f2[1];
   assign fsel_sh2_1 = fsel_sh1_5_v & fsel_sh1_5_f2[0];
-  assign \$2227  = ~ fsel_sh1_1_f2[0];
-  assign \$2228  = fsel_sh1_1_v & \$2227 ;
-  assign fsel_sh2_1_v = fsel_sh2_1 | \$2228 ;
+  assign \$2225  = ~ fsel_sh1_1_f2[0];
+  assign \$2226  = fsel_sh1_1_v & \$2225 ;
+  assign fsel_sh2_1_v = fsel_sh2_1 | \$2226 ;
   assign fsel_sh2_1_f0 = fsel_sh2_1 ? fsel_sh1_5_f0 : fsel_sh1_1_f0;
   assign fsel_sh2_1_f1 = fsel_sh2_1 ? fsel_sh1_5_f1 : fsel_sh1_1_f1;
   assign fsel_sh2_1_f2 = fsel_sh2_1 ? fsel_sh1_5_f2[1] : fsel_sh1_1_f2[1];
   assign fsel_sh2_2 = fsel_sh1_6_v & fsel_sh1_6_f2[0];
-  assign \$2229  = ~ fsel_sh1_2_f2[0];
-  assign \$2230  = fsel_sh1_2_v & \$2229 ;
-  assign fsel_sh2_2_v = fsel_sh2_2 | \$2230 ;
+  assign \$2227  = ~ fsel_sh1_2_f2[0];
+  assign \$2228  = fsel_sh1_2_v & \$2227 ;
+  assign fsel_sh2_2_v = fsel_sh2_2 | \$2228 ;
   assign fsel_sh2_2_f0 = fsel_sh2_2 ? fsel_sh1_6_f0 : fsel_sh1_2_f0;
   assign fsel_sh2_2_f1 = fsel_sh2_2 ? fsel_sh1_6_f1 : fsel_sh1_2_f1;
   assign fsel_sh2_2_f2 = fsel_sh2_2 ? fsel_sh1_6_f2[1] : fsel_sh1_2_f2[1];
   assign fsel_sh2_3 = fsel_sh1_7_v & fsel_sh1_7_f2[0];
-  assign \$2231  = ~ fsel_sh1_3_f2[0];
-  assign \$2232  = fsel_sh1_3_v & \$2231 ;
-  assign fsel_sh2_3_v = fsel_sh2_3 | \$2232 ;
+  assign \$2229  = ~ fsel_sh1_3_f2[0];
+  assign \$2230  = fsel_sh1_3_v & \$2229 ;
+  assign fsel_sh2_3_v = fsel_sh2_3 | \$2230 ;
   assign fsel_sh2_3_f0 = fsel_sh2_3 ? fsel_sh1_7_f0 : fsel_sh1_3_f0;
   assign fsel_sh2_3_f1 = fsel_sh2_3 ? fsel_sh1_7_f1 : fsel_sh1_3_f1;
   assign fsel_sh2_3_f2 = fsel_sh2_3 ? fsel_sh1_7_f2[1] : fsel_sh1_3_f2[1];
   assign fsel_sh2_4 = fsel_sh1_8_v & fsel_sh1_8_f2[0];
-  assign \$2233  = ~ fsel_sh1_4_f2[0];
-  assign \$2234  = fsel_sh1_4_v & \$2233 ;
-  assign fsel_sh2_4_v = fsel_sh2_4 | \$2234 ;
+  assign \$2231  = ~ fsel_sh1_4_f2[0];
+  assign \$2232  = fsel_sh1_4_v & \$2231 ;
+  assign fsel_sh2_4_v = fsel_sh2_4 | \$2232 ;
   assign fsel_sh2_4_f0 = fsel_sh2_4 ? fsel_sh1_8_f0 : fsel_sh1_4_f0;
   assign fsel_sh2_4_f1 = fsel_sh2_4 ? fsel_sh1_8_f1 : fsel_sh1_4_f1;
   assign fsel_sh2_4_f2 = fsel_sh2_4 ? fsel_sh1_8_f2[1] : fsel_sh1_4_f2[1];
   assign fsel_sh2_5 = fsel_sh1_9_v & fsel_sh1_9_f2[0];
-  assign \$2235  = ~ fsel_sh1_5_f2[0];
-  assign \$2236  = fsel_sh1_5_v & \$2235 ;
-  assign fsel_sh2_5_v = fsel_sh2_5 | \$2236 ;
+  assign \$2233  = ~ fsel_sh1_5_f2[0];
+  assign \$2234  = fsel_sh1_5_v & \$2233 ;
+  assign fsel_sh2_5_v = fsel_sh2_5 | \$2234 ;
   assign fsel_sh2_5_f0 = fsel_sh2_5 ? fsel_sh1_9_f0 : fsel_sh1_5_f0;
   assign fsel_sh2_5_f1 = fsel_sh2_5 ? fsel_sh1_9_f1 : fsel_sh1_5_f1;
   assign fsel_sh2_5_f2 = fsel_sh2_5 ? fsel_sh1_9_f2[1] : fsel_sh1_5_f2[1];
   assign fsel_sh2_6 = fsel_sh1_10_v & fsel_sh1_10_f2[0];
-  assign \$2237  = ~ fsel_sh1_6_f2[0];
-  assign \$2238  = fsel_sh1_6_v & \$2237 ;
-  assign fsel_sh2_6_v = fsel_sh2_6 | \$2238 ;
+  assign \$2235  = ~ fsel_sh1_6_f2[0];
+  assign \$2236  = fsel_sh1_6_v & \$2235 ;
+  assign fsel_sh2_6_v = fsel_sh2_6 | \$2236 ;
   assign fsel_sh2_6_f0 = fsel_sh2_6 ? fsel_sh1_10_f0 : fsel_sh1_6_f0;
   assign fsel_sh2_6_f1 = fsel_sh2_6 ? fsel_sh1_10_f1 : fsel_sh1_6_f1;
   assign fsel_sh2_6_f2 = fsel_sh2_6 ? fsel_sh1_10_f2[1] : fsel_sh1_6_f2[1];
   assign fsel_sh2_7 = fsel_sh1_11_v & fsel_sh1_11_f2[0];
-  assign \$2239  = ~ fsel_sh1_7_f2[0];
-  assign \$2240  = fsel_sh1_7_v & \$2239 ;
-  assign fsel_sh2_7_v = fsel_sh2_7 | \$2240 ;
+  assign \$2237  = ~ fsel_sh1_7_f2[0];
+  assign \$2238  = fsel_sh1_7_v & \$2237 ;
+  assign fsel_sh2_7_v = fsel_sh2_7 | \$2238 ;
   assign fsel_sh2_7_f0 = fsel_sh2_7 ? fsel_sh1_11_f0 : fsel_sh1_7_f0;
   assign fsel_sh2_7_f1 = fsel_sh2_7 ? fsel_sh1_11_f1 : fsel_sh1_7_f1;
   assign fsel_sh2_7_f2 = fsel_sh2_7 ? fsel_sh1_11_f2[1] : fsel_sh1_7_f2[1];
   assign fsel_sh2_8 = fsel_sh1_12_v & fsel_sh1_12_f2[0];
-  assign \$2241  = ~ fsel_sh1_8_f2[0];
-  assign \$2242  = fsel_sh1_8_v & \$2241 ;
-  assign fsel_sh2_8_v = fsel_sh2_8 | \$2242 ;
+  assign \$2239  = ~ fsel_sh1_8_f2[0];
+  assign \$2240  = fsel_sh1_8_v & \$2239 ;
+  assign fsel_sh2_8_v = fsel_sh2_8 | \$2240 ;
   assign fsel_sh2_8_f0 = fsel_sh2_8 ? fsel_sh1_12_f0 : fsel_sh1_8_f0;
   assign fsel_sh2_8_f1 = fsel_sh2_8 ? fsel_sh1_12_f1 : fsel_sh1_8_f1;
   assign fsel_sh2_8_f2 = fsel_sh2_8 ? fsel_sh1_12_f2[1] : fsel_sh1_8_f2[1];
   assign fsel_sh2_9 = fsel_sh1_13_v & fsel_sh1_13_f2[0];
-  assign \$2243  = ~ fsel_sh1_9_f2[0];
-  assign \$2244  = fsel_sh1_9_v & \$2243 ;
-  assign fsel_sh2_9_v = fsel_sh2_9 | \$2244 ;
+  assign \$2241  = ~ fsel_sh1_9_f2[0];
+  assign \$2242  = fsel_sh1_9_v & \$2241 ;
+  assign fsel_sh2_9_v = fsel_sh2_9 | \$2242 ;
   assign fsel_sh2_9_f0 = fsel_sh2_9 ? fsel_sh1_13_f0 : fsel_sh1_9_f0;
   assign fsel_sh2_9_f1 = fsel_sh2_9 ? fsel_sh1_13_f1 : fsel_sh1_9_f1;
   assign fsel_sh2_9_f2 = fsel_sh2_9 ? fsel_sh1_13_f2[1] : fsel_sh1_9_f2[1];
-  assign \$2245  = ~ fsel_sh0_14_f2[0];
-  assign \$2246  = fsel_sh0_14_v & \$2245 ;
-  assign fsel_sh2_10 = \$2246  & fsel_sh0_14_f2[1];
-  assign \$2247  = ~ fsel_sh1_10_f2[0];
-  assign \$2248  = fsel_sh1_10_v & \$2247 ;
-  assign fsel_sh2_10_v = fsel_sh2_10 | \$2248 ;
-  assign fsel_sh2_10_f0 = fsel_sh2_10 ? fsel_sh0_14_f0 : fsel_sh1_10_f0;
-  assign fsel_sh2_10_f1 = fsel_sh2_10 ? fsel_sh0_14_f1 : fsel_sh1_10_f1;
-  assign fsel_sh2_10_f2 = fsel_sh2_10 ? fsel_sh0_14_f2[2] : fsel_sh1_10_f2[1];
-  assign \$2249  = ~ fsel_pre3_14_0_s;
-  assign \$2250  = \fsel_l5_s0$609 [15] & \$2249 ;
-  assign \$2251  = ~ fsel_pre3_14_1_s;
-  assign \$2252  = \$2250  & \$2251 ;
-  assign fsel_sh2_11 = \$2252  & fsel_pre3_14_2_s;
-  assign \$2253  = ~ fsel_sh1_11_f2[0];
-  assign \$2254  = fsel_sh1_11_v & \$2253 ;
-  assign fsel_sh2_11_v = fsel_sh2_11 | \$2254 ;
-  assign fsel_sh2_11_f0 = fsel_sh2_11 ? \fsel_l5_s0$697  : fsel_sh1_11_f0;
+  assign \$2243  = ~ \fsel_l7_s0$851 [0];
+  assign \$2244  = \fsel_l7_s0$850  & \$2243 ;
+  assign fsel_sh2_10 = \$2244  & \fsel_l7_s0$851 [1];
+  assign \$2245  = ~ fsel_sh1_10_f2[0];
+  assign \$2246  = fsel_sh1_10_v & \$2245 ;
+  assign fsel_sh2_10_v = fsel_sh2_10 | \$2246 ;
+  assign fsel_sh2_10_f0 = fsel_sh2_10 ? \fsel_l7_s0$854  : fsel_sh1_10_f0;
+  assign fsel_sh2_10_f1 = fsel_sh2_10 ? \fsel_l7_s0$856  : fsel_sh1_10_f1;
+  assign fsel_sh2_10_f2 = fsel_sh2_10 ? \fsel_l7_s0$851 [2] : fsel_sh1_10_f2[1];
+  assign \$2247  = ~ \fsel_l7_s0$860 [0];
+  assign \$2248  = \fsel_l7_s0$859  & \$2247 ;
+  assign fsel_sh2_11 = \$2248  & \fsel_l7_s0$860 [1];
+  assign \$2249  = ~ fsel_sh1_11_f2[0];
+  assign \$2250  = fsel_sh1_11_v & \$2249 ;
+  assign fsel_sh2_11_v = fsel_sh2_11 | \$2250 ;
+  assign fsel_sh2_11_f0 = fsel_sh2_11 ? \fsel_l7_s0$863  : fsel_sh1_11_f0;
   assign fsel_sh2_11_f1 = fsel_sh2_11 ? 4'hf : fsel_sh1_11_f1;
-  assign fsel_sh2_11_f2 = fsel_sh2_11 ? fsel_pre3_14_3_s : fsel_sh1_11_f2[1];
+  assign fsel_sh2_11_f2 = fsel_sh2_11 ? \fsel_l7_s0$860 [2] : fsel_sh1_11_f2[1];
   assign fsel_sh3_0 = fsel_sh2_8_v & fsel_sh2_8_f2;
-  assign \$2255  = ~ fsel_sh2_0_f2;
-  assign \$2256  = fsel_sh2_0_v & \$2255 ;
-  assign fsel_sh3_0_v = fsel_sh3_0 | \$2256 ;
+  assign \$2251  = ~ fsel_sh2_0_f2;
+  assign \$2252  = fsel_sh2_0_v & \$2251 ;
+  assign fsel_sh3_0_v = fsel_sh3_0 | \$2252 ;
   assign fsel_sh3_0_f0 = fsel_sh3_0 ? fsel_sh2_8_f0 : fsel_sh2_0_f0;
   assign fsel_sh3_0_f1 = fsel_sh3_0 ? fsel_sh2_8_f1 : fsel_sh2_0_f1;
   assign fsel_sh3_1 = fsel_sh2_9_v & fsel_sh2_9_f2;
-  assign \$2257  = ~ fsel_sh2_1_f2;
-  assign \$2258  = fsel_sh2_1_v & \$2257 ;
-  assign fsel_sh3_1_v = fsel_sh3_1 | \$2258 ;
+  assign \$2253  = ~ fsel_sh2_1_f2;
+  assign \$2254  = fsel_sh2_1_v & \$2253 ;
+  assign fsel_sh3_1_v = fsel_sh3_1 | \$2254 ;
   assign fsel_sh3_1_f0 = fsel_sh3_1 ? fsel_sh2_9_f0 : fsel_sh2_1_f0;
   assign fsel_sh3_1_f1 = fsel_sh3_1 ? fsel_sh2_9_f1 : fsel_sh2_1_f1;
   assign fsel_sh3_2 = fsel_sh2_10_v & fsel_sh2_10_f2;
-  assign \$2259  = ~ fsel_sh2_2_f2;
-  assign \$2260  = fsel_sh2_2_v & \$2259 ;
-  assign fsel_sh3_2_v = fsel_sh3_2 | \$2260 ;
+  assign \$2255  = ~ fsel_sh2_2_f2;
+  assign \$2256  = fsel_sh2_2_v & \$2255 ;
+  assign fsel_sh3_2_v = fsel_sh3_2 | \$2256 ;
   assign fsel_sh3_2_f0 = fsel_sh3_2 ? fsel_sh2_10_f0 : fsel_sh2_2_f0;
   assign fsel_sh3_2_f1 = fsel_sh3_2 ? fsel_sh2_10_f1 : fsel_sh2_2_f1;
   assign fsel_sh3_3 = fsel_sh2_11_v & fsel_sh2_11_f2;
-  assign \$2261  = ~ fsel_sh2_3_f2;
-  assign \$2262  = fsel_sh2_3_v & \$2261 ;
-  assign fsel_sh3_3_v = fsel_sh3_3 | \$2262 ;
+  assign \$2257  = ~ fsel_sh2_3_f2;
+  assign \$2258  = fsel_sh2_3_v & \$2257 ;
+  assign fsel_sh3_3_v = fsel_sh3_3 | \$2258 ;
   assign fsel_sh3_3_f0 = fsel_sh3_3 ? fsel_sh2_11_f0 : fsel_sh2_3_f0;
   assign fsel_sh3_3_f1 = fsel_sh3_3 ? fsel_sh2_11_f1 : fsel_sh2_3_f1;
-  assign \$2263  = ~ fsel_sh1_12_f2[0];
-  assign \$2264  = fsel_sh1_12_v & \$2263 ;
-  assign fsel_sh3_4 = \$2264  & fsel_sh1_12_f2[1];
-  assign \$2265  = ~ fsel_sh2_4_f2;
-  assign \$2266  = fsel_sh2_4_v & \$2265 ;
-  assign fsel_sh3_4_v = fsel_sh3_4 | \$2266 ;
+  assign \$2259  = ~ fsel_sh1_12_f2[0];
+  assign \$2260  = fsel_sh1_12_v & \$2259 ;
+  assign fsel_sh3_4 = \$2260  & fsel_sh1_12_f2[1];
+  assign \$2261  = ~ fsel_sh2_4_f2;
+  assign \$2262  = fsel_sh2_4_v & \$2261 ;
+  assign fsel_sh3_4_v = fsel_sh3_4 | \$2262 ;
   assign fsel_sh3_4_f0 = fsel_sh3_4 ? fsel_sh1_12_f0 : fsel_sh2_4_f0;
   assign fsel_sh3_4_f1 = fsel_sh3_4 ? fsel_sh1_12_f1 : fsel_sh2_4_f1;
-  assign \$2267  = ~ fsel_sh1_13_f2[0];
-  assign \$2268  = fsel_sh1_13_v & \$2267 ;
-  assign fsel_sh3_5 = \$2268  & fsel_sh1_13_f2[1];
-  assign \$2269  = ~ fsel_sh2_5_f2;
-  assign \$2270  = fsel_sh2_5_v & \$2269 ;
-  assign fsel_sh3_5_v = fsel_sh3_5 | \$2270 ;
+  assign \$2263  = ~ fsel_sh1_13_f2[0];
+  assign \$2264  = fsel_sh1_13_v & \$2263 ;
+  assign fsel_sh3_5 = \$2264  & fsel_sh1_13_f2[1];
+  assign \$2265  = ~ fsel_sh2_5_f2;
+  assign \$2266  = fsel_sh2_5_v & \$2265 ;
+  assign fsel_sh3_5_v = fsel_sh3_5 | \$2266 ;
   assign fsel_sh3_5_f0 = fsel_sh3_5 ? fsel_sh1_13_f0 : fsel_sh2_5_f0;
   assign fsel_sh3_5_f1 = fsel_sh3_5 ? fsel_sh1_13_f1 : fsel_sh2_5_f1;
-  assign \$2271  = ~ fsel_sh0_14_f2[0];
-  assign \$2272  = fsel_sh0_14_v & \$2271 ;
-  assign \$2273  = ~ fsel_sh0_14_f2[1];
-  assign \$2274  = \$2272  & \$2273 ;
-  assign fsel_sh3_6 = \$2274  & fsel_sh0_14_f2[2];
-  assign \$2275  = ~ fsel_sh2_6_f2;
-  assign \$2276  = fsel_sh2_6_v & \$2275 ;
-  assign fsel_sh3_6_v = fsel_sh3_6 | \$2276 ;
-  assign fsel_sh3_6_f0 = fsel_sh3_6 ? fsel_sh0_14_f0 : fsel_sh2_6_f0;
-  assign fsel_sh3_6_f1 = fsel_sh3_6 ? fsel_sh0_14_f1 : fsel_sh2_6_f1;
-  assign \$2277  = ~ fsel_pre3_14_0_s;
-  assign \$2278  = \fsel_l5_s0$609 [15] & \$2277 ;
-  assign \$2279  = ~ fsel_pre3_14_1_s;
-  assign \$2280  = \$2278  & \$2279 ;
-  assign \$2281  = ~ fsel_pre3_14_2_s;
-  assign \$2282  = \$2280  & \$2281 ;
-  assign fsel_sh3_7 = \$2282  & fsel_pre3_14_3_s;
-  assign \$2283  = ~ fsel_sh2_7_f2;
-  assign \$2284  = fsel_sh2_7_v & \$2283 ;
-  assign fsel_sh3_7_v = fsel_sh3_7 | \$2284 ;
-  assign fsel_sh3_7_f0 = fsel_sh3_7 ? \fsel_l5_s0$697  : fsel_sh2_7_f0;
+  assign \$2267  = ~ \fsel_l7_s0$851 [0];
+  assign \$2268  = \fsel_l7_s0$850  & \$2267 ;
+  assign \$2269  = ~ \fsel_l7_s0$851 [1];
+  assign \$2270  = \$2268  & \$2269 ;
+  assign fsel_sh3_6 = \$2270  & \fsel_l7_s0$851 [2];
+  assign \$2271  = ~ fsel_sh2_6_f2;
+  assign \$2272  = fsel_sh2_6_v & \$2271 ;
+  assign fsel_sh3_6_v = fsel_sh3_6 | \$2272 ;
+  assign fsel_sh3_6_f0 = fsel_sh3_6 ? \fsel_l7_s0$854  : fsel_sh2_6_f0;
+  assign fsel_sh3_6_f1 = fsel_sh3_6 ? \fsel_l7_s0$856  : fsel_sh2_6_f1;
+  assign \$2273  = ~ \fsel_l7_s0$860 [0];
+  assign \$2274  = \fsel_l7_s0$859  & \$2273 ;
+  assign \$2275  = ~ \fsel_l7_s0$860 [1];
+  assign \$2276  = \$2274  & \$2275 ;
+  assign fsel_sh3_7 = \$2276  & \fsel_l7_s0$860 [2];
+  assign \$2277  = ~ fsel_sh2_7_f2;
+  assign \$2278  = fsel_sh2_7_v & \$2277 ;
+  assign fsel_sh3_7_v = fsel_sh3_7 | \$2278 ;
+  assign fsel_sh3_7_f0 = fsel_sh3_7 ? \fsel_l7_s0$863  : fsel_sh2_7_f0;
   assign fsel_sh3_7_f1 = fsel_sh3_7 ? 4'hf : fsel_sh2_7_f1;
-  assign \$2285  = i__payload[258:256] == 2'h2;
-  assign \$2286  = | i__payload[262:259];
-  assign \$2287  = \$2285  & \$2286 ;
-  assign \$2288  = i__payload[262:259] <= 2'h2;
-  assign \$2289  = \$2287  & \$2288 ;
-  assign \$2290  = i__payload[258:256] == 2'h3;
-  assign \$2291  = | i__payload[262:259];
-  assign \$2292  = \$2290  & \$2291 ;
-  assign \$2293  = i__payload[262:259] <= 3'h4;
-  assign \$2294  = \$2292  & \$2293 ;
-  assign \$2295  = i__payload[258:256] == 3'h4;
-  assign \$2296  = | i__payload[262:259];
-  assign \$2297  = \$2295  & \$2296 ;
-  assign \$2298  = i__payload[262:259] <= 4'h8;
+  assign \$2279  = i__payload[258:256] == 2'h2;
+  assign \$2280  = | i__payload[262:259];
+  assign \$2281  = \$2279  & \$2280 ;
+  assign \$2282  = i__payload[262:259] <= 2'h2;
+  assign \$2283  = \$2281  & \$2282 ;
+  assign \$2284  = i__payload[258:256] == 2'h3;
+  assign \$2285  = | i__payload[262:259];
+  assign \$2286  = \$2284  & \$2285 ;
+  assign \$2287  = i__payload[262:259] <= 3'h4;
+  assign \$2288  = \$2286  & \$2287 ;
+  assign \$2289  = i__payload[258:256] == 3'h4;
+  assign \$2290  = | i__payload[262:259];
+  assign \$2291  = \$2289  & \$2290 ;
+  assign \$2292  = i__payload[262:259] <= 4'h8;
+  assign \$2293  = \$2291  & \$2292 ;
+  assign \$2294  = | { \$2293 , \$2288 , \$2283  };
+  assign \$2295  = i__payload[258:256] > 2'h2;
+  assign \$2296  = i__payload[258:256] > 2'h3;
+  assign \$2297  = i__payload[258:256] == 2'h2;
+  assign \$2298  = | i__payload[262:259];
   assign \$2299  = \$2297  & \$2298 ;
-  assign \$2300  = | { \$2299 , \$2294 , \$2289  };
-  assign \$2301  = i__payload[258:256] > 2'h2;
-  assign \$2302  = i__payload[258:256] > 2'h3;
-  assign \$2303  = i__payload[258:256] == 2'h2;
-  assign \$2304  = | i__payload[262:259];
-  assign \$2305  = \$2303  & \$2304 ;
-  assign \$2306  = i__payload[262:259] <= 2'h2;
-  assign \$2307  = \$2305  & \$2306 ;
-  assign \$2309  = \$2307  ? \$2308 [3:0] : 4'h0;
-  assign \$2310  = i__payload[258:256] == 2'h3;
-  assign \$2311  = | i__payload[262:259];
-  assign \$2312  = \$2310  & \$2311 ;
-  assign \$2313  = i__payload[262:259] <= 3'h4;
+  assign \$2300  = i__payload[262:259] <= 2'h2;
+  assign \$2301  = \$2299  & \$2300 ;
+  assign \$2303  = \$2301  ? \$2302 [3:0] : 4'h0;
+  assign \$2304  = i__payload[258:256] == 2'h3;
+  assign \$2305  = | i__payload[262:259];
+  assign \$2306  = \$2304  & \$2305 ;
+  assign \$2307  = i__payload[262:259] <= 3'h4;
+  assign \$2308  = \$2306  & \$2307 ;
+  assign \$2310  = \$2308  ? \$2309 [3:0] : 4'h0;
+  assign \$2311  = \$2303  | \$2310 ;
+  assign \$2312  = i__payload[258:256] == 3'h4;
+  assign \$2313  = | i__payload[262:259];
   assign \$2314  = \$2312  & \$2313 ;
-  assign \$2316  = \$2314  ? \$2315 [3:0] : 4'h0;
-  assign \$2317  = \$2309  | \$2316 ;
-  assign \$2318  = i__payload[258:256] == 3'h4;
-  assign \$2319  = | i__payload[262:259];
-  assign \$2320  = \$2318  & \$2319 ;
-  assign \$2321  = i__payload[262:259] <= 4'h8;
-  assign \$2322  = \$2320  & \$2321 ;
-  assign \$2324  = \$2322  ? \$2323 [3:0] : 4'h0;
-  assign \$2325  = \$2317  | \$2324 ;
-  assign \$2326  = fsel_sh3_0_f0 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
-  assign \$2327  = fsel_sh3_1_f0 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
-  assign \$2328  = fsel_sh3_2_f0 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
-  assign \$2329  = fsel_sh3_3_f0 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
-  assign \$2330  = fsel_sh3_4_f0 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
-  assign \$2331  = fsel_sh3_5_f0 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
-  assign \$2332  = fsel_sh3_6_f0 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
-  assign \$2333  = fsel_sh3_7_f0 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
-  assign \$2334  = fsel_sh3_0_f1 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
-  assign \$2335  = fsel_sh3_1_f1 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
-  assign \$2336  = fsel_sh3_2_f1 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
-  assign \$2337  = fsel_sh3_3_f1 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
-  assign \$2338  = fsel_sh3_4_f1 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
-  assign \$2339  = fsel_sh3_5_f1 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
-  assign \$2340  = fsel_sh3_6_f1 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
-  assign \$2341  = fsel_sh3_7_f1 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
-  assign \$2342  = ~ \fsel_l5_s0$903 ;
+  assign \$2315  = i__payload[262:259] <= 4'h8;
+  assign \$2316  = \$2314  & \$2315 ;
+  assign \$2318  = \$2316  ? \$2317 [3:0] : 4'h0;
+  assign \$2319  = \$2311  | \$2318 ;
+  assign \$2320  = ~ fsel_pre3_14_0_s;
+  assign \$2321  = \fsel_l5_s0$642 [15] & \$2320 ;
+  assign \$2322  = fsel_sh3_0_f0 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
+  assign \$2323  = fsel_sh3_1_f0 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
+  assign \$2324  = fsel_sh3_2_f0 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
+  assign \$2325  = fsel_sh3_3_f0 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
+  assign \$2326  = fsel_sh3_4_f0 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
+  assign \$2327  = fsel_sh3_5_f0 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
+  assign \$2328  = fsel_sh3_6_f0 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
+  assign \$2329  = fsel_sh3_7_f0 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
+  assign \$2330  = fsel_sh3_0_f1 & { fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v, fsel_sh3_0_v };
+  assign \$2331  = fsel_sh3_1_f1 & { fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v, fsel_sh3_1_v };
+  assign \$2332  = fsel_sh3_2_f1 & { fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v, fsel_sh3_2_v };
+  assign \$2333  = fsel_sh3_3_f1 & { fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v, fsel_sh3_3_v };
+  assign \$2334  = fsel_sh3_4_f1 & { fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v, fsel_sh3_4_v };
+  assign \$2335  = fsel_sh3_5_f1 & { fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v, fsel_sh3_5_v };
+  assign \$2336  = fsel_sh3_6_f1 & { fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v, fsel_sh3_6_v };
+  assign \$2337  = fsel_sh3_7_f1 & { fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v, fsel_sh3_7_v };
+  assign \$2338  = ~ \fsel_l7_s0$1076 ;
   always @(posedge clk)
-    valid_s0 <= \$2343 ;
+    valid_s0 <= \$2339 ;
   always @(posedge clk)
-    valid_s1 <= \$2344 ;
+    valid_s1 <= \$2340 ;
+  always @(posedge clk)
+    valid_s2 <= \$2341 ;
+  always @(posedge clk)
+    valid_s3 <= \$2342 ;
+  always @(posedge clk)
+    valid_s4 <= \$2343 ;
+  always @(posedge clk)
+    valid_s5 <= \$2344 ;
   always @(posedge clk)
     o__valid <= \$2345 ;
   always @(posedge clk)
-    fsel_l2_s0 <= \$2346 ;
+    fsel_l1_s0 <= \$2346 ;
   always @(posedge clk)
-    \fsel_l2_s0$885  <= \$2347 ;
+    \fsel_l1_s0$28  <= \$2347 ;
   always @(posedge clk)
-    \fsel_l2_s0$886  <= \$2348 ;
+    \fsel_l1_s0$29  <= \$2348 ;
   always @(posedge clk)
-    \fsel_l2_s0$887  <= \$2349 ;
+    \fsel_l1_s0$30  <= \$2349 ;
   always @(posedge clk)
-    \fsel_l2_s0$888  <= \$2350 ;
+    \fsel_l1_s0$31  <= \$2350 ;
   always @(posedge clk)
-    \fsel_l2_s0$889  <= \$2351 ;
+    \fsel_l1_s0$32  <= \$2351 ;
   always @(posedge clk)
-    \fsel_l2_s0$890  <= \$2352 ;
+    \fsel_l1_s0$33  <= \$2352 ;
   always @(posedge clk)
-    \fsel_l2_s0$891  <= \$2353 ;
+    \fsel_l1_s0$34  <= \$2353 ;
   always @(posedge clk)
-    \fsel_l2_s0$892  <= \$2354 ;
+    \fsel_l1_s0$35  <= \$2354 ;
   always @(posedge clk)
-    \fsel_l2_s0$893  <= \$2355 ;
+    \fsel_l1_s0$36  <= \$2355 ;
   always @(posedge clk)
-    \fsel_l2_s0$894  <= \$2356 ;
+    \fsel_l1_s0$37  <= \$2356 ;
   always @(posedge clk)
-    \fsel_l2_s0$895  <= \$2357 ;
+    \fsel_l1_s0$38  <= \$2357 ;
   always @(posedge clk)
-    \fsel_l2_s0$896  <= \$2358 ;
+    \fsel_l1_s0$39  <= \$2358 ;
   always @(posedge clk)
-    \fsel_l2_s0$897  <= \$2359 ;
+    \fsel_l1_s0$40  <= \$2359 ;
   always @(posedge clk)
-    \fsel_l2_s0$898  <= \$2360 ;
+    \fsel_l1_s0$41  <= \$2360 ;
   always @(posedge clk)
-    \fsel_l2_s0$899  <= \$2361 ;
+    \fsel_l1_s0$42  <= \$2361 ;
   always @(posedge clk)
-    \fsel_l2_s0$900  <= \$2362 ;
+    \fsel_l1_s0$985  <= \$2362 ;
   always @(posedge clk)
-    \fsel_l2_s0$400  <= \$2363 ;
+    \fsel_l1_s0$986  <= \$2363 ;
   always @(posedge clk)
-    \fsel_l2_s0$31  <= \$2364 ;
+    \fsel_l1_s0$987  <= \$2364 ;
   always @(posedge clk)
-    \fsel_l2_s0$34  <= \$2365 ;
+    \fsel_l1_s0$988  <= \$2365 ;
   always @(posedge clk)
-    \fsel_l2_s0$901  <= \$2366 ;
+    \fsel_l1_s0$989  <= \$2366 ;
   always @(posedge clk)
-    \fsel_l2_s0$902  <= \$2367 ;
+    \fsel_l1_s0$990  <= \$2367 ;
   always @(posedge clk)
-    \fsel_l2_s0$399  <= \$2368 ;
+    \fsel_l1_s0$991  <= \$2368 ;
   always @(posedge clk)
-    \fsel_l5_s0$609  <= \$2369 ;
+    \fsel_l1_s0$992  <= \$2369 ;
   always @(posedge clk)
-    \fsel_l5_s0$591  <= \$2370 ;
+    \fsel_l1_s0$993  <= \$2370 ;
   always @(posedge clk)
-    \fsel_l5_s0$593  <= \$2371 ;
+    \fsel_l1_s0$994  <= \$2371 ;
   always @(posedge clk)
-    \fsel_l5_s0$595  <= \$2372 ;
+    \fsel_l1_s0$995  <= \$2372 ;
   always @(posedge clk)
-    \fsel_l5_s0$467  <= \$2373 ;
+    \fsel_l1_s0$996  <= \$2373 ;
   always @(posedge clk)
-    fsel_l5_s0 <= \$2374 ;
+    \fsel_l1_s0$997  <= \$2374 ;
   always @(posedge clk)
-    \fsel_l5_s0$474  <= \$2375 ;
+    \fsel_l1_s0$998  <= \$2375 ;
   always @(posedge clk)
-    \fsel_l5_s0$481  <= \$2376 ;
+    \fsel_l1_s0$999  <= \$2376 ;
   always @(posedge clk)
-    \fsel_l5_s0$488  <= \$2377 ;
+    \fsel_l1_s0$1000  <= \$2377 ;
   always @(posedge clk)
-    \fsel_l5_s0$524  <= \$2378 ;
+    \fsel_l1_s0$1001  <= \$2378 ;
   always @(posedge clk)
-    \fsel_l5_s0$533  <= \$2379 ;
+    \fsel_l1_s0$1002  <= \$2379 ;
   always @(posedge clk)
-    \fsel_l5_s0$542  <= \$2380 ;
+    \fsel_l1_s0$1003  <= \$2380 ;
   always @(posedge clk)
-    \fsel_l5_s0$496  <= \$2381 ;
+    \fsel_l1_s0$1004  <= \$2381 ;
   always @(posedge clk)
-    \fsel_l5_s0$495  <= \$2382 ;
+    \fsel_l1_s0$1005  <= \$2382 ;
   always @(posedge clk)
-    \fsel_l5_s0$503  <= \$2383 ;
+    \fsel_l1_s0$1006  <= \$2383 ;
   always @(posedge clk)
-    \fsel_l5_s0$510  <= \$2384 ;
+    fsel_l2_s0 <= \$2384 ;
   always @(posedge clk)
-    \fsel_l5_s0$517  <= \$2385 ;
+    \fsel_l2_s0$1007  <= \$2385 ;
   always @(posedge clk)
-    \fsel_l5_s0$612  <= \$2386 ;
+    \fsel_l2_s0$1008  <= \$2386 ;
   always @(posedge clk)
-    \fsel_l5_s0$613  <= \$2387 ;
+    \fsel_l2_s0$1009  <= \$2387 ;
   always @(posedge clk)
-    \fsel_l5_s0$619  <= \$2388 ;
+    \fsel_l2_s0$1010  <= \$2388 ;
   always @(posedge clk)
-    \fsel_l5_s0$625  <= \$2389 ;
+    \fsel_l2_s0$1011  <= \$2389 ;
   always @(posedge clk)
-    \fsel_l5_s0$631  <= \$2390 ;
+    \fsel_l2_s0$1012  <= \$2390 ;
   always @(posedge clk)
-    \fsel_l5_s0$637  <= \$2391 ;
+    \fsel_l2_s0$1013  <= \$2391 ;
   always @(posedge clk)
-    \fsel_l5_s0$643  <= \$2392 ;
+    \fsel_l2_s0$1014  <= \$2392 ;
   always @(posedge clk)
-    \fsel_l5_s0$649  <= \$2393 ;
+    \fsel_l2_s0$1015  <= \$2393 ;
   always @(posedge clk)
-    \fsel_l5_s0$655  <= \$2394 ;
+    \fsel_l2_s0$1016  <= \$2394 ;
   always @(posedge clk)
-    \fsel_l5_s0$661  <= \$2395 ;
+    \fsel_l2_s0$1017  <= \$2395 ;
   always @(posedge clk)
-    \fsel_l5_s0$667  <= \$2396 ;
+    \fsel_l2_s0$1018  <= \$2396 ;
   always @(posedge clk)
-    \fsel_l5_s0$673  <= \$2397 ;
+    \fsel_l2_s0$1019  <= \$2397 ;
   always @(posedge clk)
-    \fsel_l5_s0$679  <= \$2398 ;
+    \fsel_l2_s0$1020  <= \$2398 ;
   always @(posedge clk)
-    \fsel_l5_s0$685  <= \$2399 ;
+    \fsel_l2_s0$1021  <= \$2399 ;
   always @(posedge clk)
-    \fsel_l5_s0$691  <= \$2400 ;
+    \fsel_l2_s0$1022  <= \$2400 ;
   always @(posedge clk)
-    \fsel_l5_s0$697  <= \$2401 ;
+    \fsel_l2_s0$1023  <= \$2401 ;
   always @(posedge clk)
-    \fsel_l5_s0$903  <= \$2402 ;
+    \fsel_l2_s0$47  <= \$2402 ;
   always @(posedge clk)
-    \fsel_l5_s0$904  <= \$2403 ;
+    \fsel_l2_s0$50  <= \$2403 ;
   always @(posedge clk)
-    \fsel_l5_s0$905  <= \$2404 ;
+    \fsel_l2_s0$1024  <= \$2404 ;
   always @(posedge clk)
-    \fsel_l5_s0$906  <= \$2405 ;
+    \fsel_l2_s0$1025  <= \$2405 ;
   always @(posedge clk)
-    \fsel_l5_s0$907  <= \$2406 ;
+    \fsel_l2_s0$1026  <= \$2406 ;
   always @(posedge clk)
-    \fsel_l5_s0$908  <= \$2407 ;
+    fsel_l3_s0 <= \$2407 ;
   always @(posedge clk)
-    fsel_l11_s0 <= \$2408 ;
+    \fsel_l3_s0$418  <= \$2408 ;
   always @(posedge clk)
-    \fsel_l11_s0$863  <= \$2409 ;
+    \fsel_l3_s0$419  <= \$2409 ;
   always @(posedge clk)
-    \fsel_l11_s0$865  <= \$2410 ;
+    \fsel_l3_s0$420  <= \$2410 ;
   always @(posedge clk)
-    \fsel_l11_s0$867  <= \$2411 ;
+    \fsel_l3_s0$421  <= \$2411 ;
   always @(posedge clk)
-    \fsel_l11_s0$869  <= \$2412 ;
+    \fsel_l3_s0$422  <= \$2412 ;
   always @(posedge clk)
-    \fsel_l11_s0$871  <= \$2413 ;
+    \fsel_l3_s0$423  <= \$2413 ;
   always @(posedge clk)
-    \fsel_l11_s0$873  <= \$2414 ;
+    \fsel_l3_s0$424  <= \$2414 ;
   always @(posedge clk)
-    \fsel_l11_s0$875  <= \$2415 ;
+    \fsel_l3_s0$425  <= \$2415 ;
   always @(posedge clk)
-    \fsel_l11_s0$877  <= \$2416 ;
+    \fsel_l3_s0$426  <= \$2416 ;
   always @(posedge clk)
-    \fsel_l11_s0$864  <= \$2417 ;
+    \fsel_l3_s0$427  <= \$2417 ;
   always @(posedge clk)
-    \fsel_l11_s0$866  <= \$2418 ;
+    \fsel_l3_s0$428  <= \$2418 ;
   always @(posedge clk)
-    \fsel_l11_s0$868  <= \$2419 ;
+    \fsel_l3_s0$429  <= \$2419 ;
   always @(posedge clk)
-    \fsel_l11_s0$870  <= \$2420 ;
+    \fsel_l3_s0$430  <= \$2420 ;
   always @(posedge clk)
-    \fsel_l11_s0$872  <= \$2421 ;
+    \fsel_l3_s0$431  <= \$2421 ;
   always @(posedge clk)
-    \fsel_l11_s0$874  <= \$2422 ;
+    \fsel_l3_s0$432  <= \$2422 ;
   always @(posedge clk)
-    \fsel_l11_s0$876  <= \$2423 ;
+    \fsel_l3_s0$1027  <= \$2423 ;
   always @(posedge clk)
-    \fsel_l11_s0$878  <= \$2424 ;
+    \fsel_l3_s0$1028  <= \$2424 ;
   always @(posedge clk)
-    \fsel_l11_s0$879  <= \$2425 ;
+    \fsel_l3_s0$1029  <= \$2425 ;
   always @(posedge clk)
-    \fsel_l11_s0$880  <= \$2426 ;
+    \fsel_l3_s0$1030  <= \$2426 ;
   always @(posedge clk)
-    \fsel_l11_s0$881  <= \$2427 ;
+    \fsel_l3_s0$1031  <= \$2427 ;
   always @(posedge clk)
-    \fsel_l11_s0$882  <= \$2428 ;
+    \fsel_l3_s0$1032  <= \$2428 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1033  <= \$2429 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1034  <= \$2430 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1035  <= \$2431 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1036  <= \$2432 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1037  <= \$2433 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1038  <= \$2434 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1039  <= \$2435 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1040  <= \$2436 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1041  <= \$2437 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1042  <= \$2438 ;
+  always @(posedge clk)
+    \fsel_l3_s0$417  <= \$2439 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1043  <= \$2440 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1044  <= \$2441 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1045  <= \$2442 ;
+  always @(posedge clk)
+    \fsel_l3_s0$1046  <= \$2443 ;
+  always @(posedge clk)
+    \fsel_l3_s0$416  <= \$2444 ;
+  always @(posedge clk)
+    fsel_l4_s0 <= \$2445 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1047  <= \$2446 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1048  <= \$2447 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1049  <= \$2448 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1050  <= \$2449 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1051  <= \$2450 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1052  <= \$2451 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1053  <= \$2452 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1054  <= \$2453 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1055  <= \$2454 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1056  <= \$2455 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1057  <= \$2456 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1058  <= \$2457 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1059  <= \$2458 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1060  <= \$2459 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1061  <= \$2460 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1062  <= \$2461 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1063  <= \$2462 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1064  <= \$2463 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1065  <= \$2464 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1066  <= \$2465 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1067  <= \$2466 ;
+  always @(posedge clk)
+    \fsel_l4_s0$1068  <= \$2467 ;
+  always @(posedge clk)
+    \fsel_l5_s0$642  <= \$2468 ;
+  always @(posedge clk)
+    \fsel_l5_s0$624  <= \$2469 ;
+  always @(posedge clk)
+    \fsel_l5_s0$626  <= \$2470 ;
+  always @(posedge clk)
+    \fsel_l5_s0$628  <= \$2471 ;
+  always @(posedge clk)
+    \fsel_l5_s0$500  <= \$2472 ;
+  always @(posedge clk)
+    fsel_l5_s0 <= \$2473 ;
+  always @(posedge clk)
+    \fsel_l5_s0$507  <= \$2474 ;
+  always @(posedge clk)
+    \fsel_l5_s0$514  <= \$2475 ;
+  always @(posedge clk)
+    \fsel_l5_s0$521  <= \$2476 ;
+  always @(posedge clk)
+    \fsel_l5_s0$557  <= \$2477 ;
+  always @(posedge clk)
+    \fsel_l5_s0$566  <= \$2478 ;
+  always @(posedge clk)
+    \fsel_l5_s0$575  <= \$2479 ;
+  always @(posedge clk)
+    \fsel_l5_s0$529  <= \$2480 ;
+  always @(posedge clk)
+    \fsel_l5_s0$528  <= \$2481 ;
+  always @(posedge clk)
+    \fsel_l5_s0$536  <= \$2482 ;
+  always @(posedge clk)
+    \fsel_l5_s0$543  <= \$2483 ;
+  always @(posedge clk)
+    \fsel_l5_s0$550  <= \$2484 ;
+  always @(posedge clk)
+    \fsel_l5_s0$645  <= \$2485 ;
+  always @(posedge clk)
+    \fsel_l5_s0$646  <= \$2486 ;
+  always @(posedge clk)
+    \fsel_l5_s0$652  <= \$2487 ;
+  always @(posedge clk)
+    \fsel_l5_s0$658  <= \$2488 ;
+  always @(posedge clk)
+    \fsel_l5_s0$664  <= \$2489 ;
+  always @(posedge clk)
+    \fsel_l5_s0$670  <= \$2490 ;
+  always @(posedge clk)
+    \fsel_l5_s0$676  <= \$2491 ;
+  always @(posedge clk)
+    \fsel_l5_s0$682  <= \$2492 ;
+  always @(posedge clk)
+    \fsel_l5_s0$688  <= \$2493 ;
+  always @(posedge clk)
+    \fsel_l5_s0$694  <= \$2494 ;
+  always @(posedge clk)
+    \fsel_l5_s0$700  <= \$2495 ;
+  always @(posedge clk)
+    \fsel_l5_s0$706  <= \$2496 ;
+  always @(posedge clk)
+    \fsel_l5_s0$712  <= \$2497 ;
+  always @(posedge clk)
+    \fsel_l5_s0$718  <= \$2498 ;
+  always @(posedge clk)
+    \fsel_l5_s0$724  <= \$2499 ;
+  always @(posedge clk)
+    \fsel_l5_s0$730  <= \$2500 ;
+  always @(posedge clk)
+    \fsel_l5_s0$1069  <= \$2501 ;
+  always @(posedge clk)
+    \fsel_l5_s0$1070  <= \$2502 ;
+  always @(posedge clk)
+    \fsel_l5_s0$1071  <= \$2503 ;
+  always @(posedge clk)
+    \fsel_l5_s0$1072  <= \$2504 ;
+  always @(posedge clk)
+    \fsel_l5_s0$1073  <= \$2505 ;
+  always @(posedge clk)
+    \fsel_l5_s0$1074  <= \$2506 ;
+  always @(posedge clk)
+    \fsel_l7_s0$737  <= \$2507 ;
+  always @(posedge clk)
+    \fsel_l7_s0$740  <= \$2508 ;
+  always @(posedge clk)
+    \fsel_l7_s0$743  <= \$2509 ;
+  always @(posedge clk)
+    \fsel_l7_s0$738  <= \$2510 ;
+  always @(posedge clk)
+    \fsel_l7_s0$750  <= \$2511 ;
+  always @(posedge clk)
+    \fsel_l7_s0$753  <= \$2512 ;
+  always @(posedge clk)
+    \fsel_l7_s0$756  <= \$2513 ;
+  always @(posedge clk)
+    \fsel_l7_s0$751  <= \$2514 ;
+  always @(posedge clk)
+    fsel_l7_s0 <= \$2515 ;
+  always @(posedge clk)
+    \fsel_l7_s0$741  <= \$2516 ;
+  always @(posedge clk)
+    \fsel_l7_s0$744  <= \$2517 ;
+  always @(posedge clk)
+    \fsel_l7_s0$735  <= \$2518 ;
+  always @(posedge clk)
+    \fsel_l7_s0$747  <= \$2519 ;
+  always @(posedge clk)
+    \fsel_l7_s0$754  <= \$2520 ;
+  always @(posedge clk)
+    \fsel_l7_s0$757  <= \$2521 ;
+  always @(posedge clk)
+    \fsel_l7_s0$748  <= \$2522 ;
+  always @(posedge clk)
+    \fsel_l7_s0$760  <= \$2523 ;
+  always @(posedge clk)
+    \fsel_l7_s0$764  <= \$2524 ;
+  always @(posedge clk)
+    \fsel_l7_s0$766  <= \$2525 ;
+  always @(posedge clk)
+    \fsel_l7_s0$761  <= \$2526 ;
+  always @(posedge clk)
+    \fsel_l7_s0$769  <= \$2527 ;
+  always @(posedge clk)
+    \fsel_l7_s0$773  <= \$2528 ;
+  always @(posedge clk)
+    \fsel_l7_s0$775  <= \$2529 ;
+  always @(posedge clk)
+    \fsel_l7_s0$770  <= \$2530 ;
+  always @(posedge clk)
+    \fsel_l7_s0$778  <= \$2531 ;
+  always @(posedge clk)
+    \fsel_l7_s0$782  <= \$2532 ;
+  always @(posedge clk)
+    \fsel_l7_s0$784  <= \$2533 ;
+  always @(posedge clk)
+    \fsel_l7_s0$779  <= \$2534 ;
+  always @(posedge clk)
+    \fsel_l7_s0$787  <= \$2535 ;
+  always @(posedge clk)
+    \fsel_l7_s0$791  <= \$2536 ;
+  always @(posedge clk)
+    \fsel_l7_s0$793  <= \$2537 ;
+  always @(posedge clk)
+    \fsel_l7_s0$788  <= \$2538 ;
+  always @(posedge clk)
+    \fsel_l7_s0$796  <= \$2539 ;
+  always @(posedge clk)
+    \fsel_l7_s0$800  <= \$2540 ;
+  always @(posedge clk)
+    \fsel_l7_s0$802  <= \$2541 ;
+  always @(posedge clk)
+    \fsel_l7_s0$797  <= \$2542 ;
+  always @(posedge clk)
+    \fsel_l7_s0$805  <= \$2543 ;
+  always @(posedge clk)
+    \fsel_l7_s0$809  <= \$2544 ;
+  always @(posedge clk)
+    \fsel_l7_s0$811  <= \$2545 ;
+  always @(posedge clk)
+    \fsel_l7_s0$806  <= \$2546 ;
+  always @(posedge clk)
+    \fsel_l7_s0$814  <= \$2547 ;
+  always @(posedge clk)
+    \fsel_l7_s0$818  <= \$2548 ;
+  always @(posedge clk)
+    \fsel_l7_s0$820  <= \$2549 ;
+  always @(posedge clk)
+    \fsel_l7_s0$815  <= \$2550 ;
+  always @(posedge clk)
+    \fsel_l7_s0$823  <= \$2551 ;
+  always @(posedge clk)
+    \fsel_l7_s0$827  <= \$2552 ;
+  always @(posedge clk)
+    \fsel_l7_s0$829  <= \$2553 ;
+  always @(posedge clk)
+    \fsel_l7_s0$824  <= \$2554 ;
+  always @(posedge clk)
+    \fsel_l7_s0$832  <= \$2555 ;
+  always @(posedge clk)
+    \fsel_l7_s0$836  <= \$2556 ;
+  always @(posedge clk)
+    \fsel_l7_s0$838  <= \$2557 ;
+  always @(posedge clk)
+    \fsel_l7_s0$833  <= \$2558 ;
+  always @(posedge clk)
+    \fsel_l7_s0$841  <= \$2559 ;
+  always @(posedge clk)
+    \fsel_l7_s0$845  <= \$2560 ;
+  always @(posedge clk)
+    \fsel_l7_s0$847  <= \$2561 ;
+  always @(posedge clk)
+    \fsel_l7_s0$842  <= \$2562 ;
+  always @(posedge clk)
+    \fsel_l7_s0$850  <= \$2563 ;
+  always @(posedge clk)
+    \fsel_l7_s0$854  <= \$2564 ;
+  always @(posedge clk)
+    \fsel_l7_s0$856  <= \$2565 ;
+  always @(posedge clk)
+    \fsel_l7_s0$851  <= \$2566 ;
+  always @(posedge clk)
+    \fsel_l7_s0$859  <= \$2567 ;
+  always @(posedge clk)
+    \fsel_l7_s0$863  <= \$2568 ;
+  always @(posedge clk)
+    \fsel_l7_s0$860  <= \$2569 ;
+  always @(posedge clk)
+    \fsel_l7_s0$1075  <= \$2570 ;
+  always @(posedge clk)
+    \fsel_l7_s0$1076  <= \$2571 ;
+  always @(posedge clk)
+    \fsel_l7_s0$1077  <= \$2572 ;
+  always @(posedge clk)
+    \fsel_l7_s0$1078  <= \$2573 ;
+  always @(posedge clk)
+    \fsel_l7_s0$1079  <= \$2574 ;
+  always @(posedge clk)
+    \fsel_l7_s0$1080  <= \$2575 ;
+  always @(posedge clk)
+    \fsel_l7_s0$1081  <= \$2576 ;
+  always @(posedge clk)
+    fsel_l11_s0 <= \$2577 ;
+  always @(posedge clk)
+    \fsel_l11_s0$959  <= \$2578 ;
+  always @(posedge clk)
+    \fsel_l11_s0$961  <= \$2579 ;
+  always @(posedge clk)
+    \fsel_l11_s0$963  <= \$2580 ;
+  always @(posedge clk)
+    \fsel_l11_s0$965  <= \$2581 ;
+  always @(posedge clk)
+    \fsel_l11_s0$967  <= \$2582 ;
+  always @(posedge clk)
+    \fsel_l11_s0$969  <= \$2583 ;
+  always @(posedge clk)
+    \fsel_l11_s0$971  <= \$2584 ;
+  always @(posedge clk)
+    \fsel_l11_s0$973  <= \$2585 ;
+  always @(posedge clk)
+    \fsel_l11_s0$960  <= \$2586 ;
+  always @(posedge clk)
+    \fsel_l11_s0$962  <= \$2587 ;
+  always @(posedge clk)
+    \fsel_l11_s0$964  <= \$2588 ;
+  always @(posedge clk)
+    \fsel_l11_s0$966  <= \$2589 ;
+  always @(posedge clk)
+    \fsel_l11_s0$968  <= \$2590 ;
+  always @(posedge clk)
+    \fsel_l11_s0$970  <= \$2591 ;
+  always @(posedge clk)
+    \fsel_l11_s0$972  <= \$2592 ;
+  always @(posedge clk)
+    \fsel_l11_s0$974  <= \$2593 ;
+  always @(posedge clk)
+    \fsel_l11_s0$975  <= \$2594 ;
+  always @(posedge clk)
+    \fsel_l11_s0$976  <= \$2595 ;
+  always @(posedge clk)
+    \fsel_l11_s0$977  <= \$2596 ;
+  always @(posedge clk)
+    \fsel_l11_s0$978  <= \$2597 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2343  = valid_s0;
+    \$2339  = valid_s0;
     if (i__ready) begin
-      \$2343  = i__valid;
+      \$2339  = i__valid;
+    end
+    if (rst) begin
+      \$2339  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2340  = valid_s1;
+    if (i__ready) begin
+      \$2340  = valid_s0;
+    end
+    if (rst) begin
+      \$2340  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2341  = valid_s2;
+    if (i__ready) begin
+      \$2341  = valid_s1;
+    end
+    if (rst) begin
+      \$2341  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2342  = valid_s3;
+    if (i__ready) begin
+      \$2342  = valid_s2;
+    end
+    if (rst) begin
+      \$2342  = 1'h0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2343  = valid_s4;
+    if (i__ready) begin
+      \$2343  = valid_s3;
     end
     if (rst) begin
       \$2343  = 1'h0;
@@ -6686,9 +7412,9 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2344  = valid_s1;
+    \$2344  = valid_s5;
     if (i__ready) begin
-      \$2344  = valid_s0;
+      \$2344  = valid_s4;
     end
     if (rst) begin
       \$2344  = 1'h0;
@@ -6698,7 +7424,7 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2345  = o__valid;
     if (i__ready) begin
-      \$2345  = valid_s1;
+      \$2345  = valid_s5;
     end
     if (rst) begin
       \$2345  = 1'h0;
@@ -6706,587 +7432,1770 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2346  = fsel_l2_s0;
+    \$2346  = fsel_l1_s0;
     if (i__ready) begin
-      \$2346  = { \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
+      \$2346  = i__payload[14:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2347  = \fsel_l2_s0$885 ;
+    \$2347  = \fsel_l1_s0$28 ;
     if (i__ready) begin
-      \$2347  = i__payload[15:0];
+      \$2347  = i__payload[30:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2348  = \fsel_l2_s0$886 ;
+    \$2348  = \fsel_l1_s0$29 ;
     if (i__ready) begin
-      \$2348  = i__payload[31:16];
+      \$2348  = i__payload[46:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2349  = \fsel_l2_s0$887 ;
+    \$2349  = \fsel_l1_s0$30 ;
     if (i__ready) begin
-      \$2349  = i__payload[47:32];
+      \$2349  = i__payload[62:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2350  = \fsel_l2_s0$888 ;
+    \$2350  = \fsel_l1_s0$31 ;
     if (i__ready) begin
-      \$2350  = i__payload[63:48];
+      \$2350  = i__payload[78:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2351  = \fsel_l2_s0$889 ;
+    \$2351  = \fsel_l1_s0$32 ;
     if (i__ready) begin
-      \$2351  = i__payload[79:64];
+      \$2351  = i__payload[94:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2352  = \fsel_l2_s0$890 ;
+    \$2352  = \fsel_l1_s0$33 ;
     if (i__ready) begin
-      \$2352  = i__payload[95:80];
+      \$2352  = i__payload[110:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2353  = \fsel_l2_s0$891 ;
+    \$2353  = \fsel_l1_s0$34 ;
     if (i__ready) begin
-      \$2353  = i__payload[111:96];
+      \$2353  = i__payload[126:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2354  = \fsel_l2_s0$892 ;
+    \$2354  = \fsel_l1_s0$35 ;
     if (i__ready) begin
-      \$2354  = i__payload[127:112];
+      \$2354  = i__payload[142:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2355  = \fsel_l2_s0$893 ;
+    \$2355  = \fsel_l1_s0$36 ;
     if (i__ready) begin
-      \$2355  = i__payload[143:128];
+      \$2355  = i__payload[158:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2356  = \fsel_l2_s0$894 ;
+    \$2356  = \fsel_l1_s0$37 ;
     if (i__ready) begin
-      \$2356  = i__payload[159:144];
+      \$2356  = i__payload[174:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2357  = \fsel_l2_s0$895 ;
+    \$2357  = \fsel_l1_s0$38 ;
     if (i__ready) begin
-      \$2357  = i__payload[175:160];
+      \$2357  = i__payload[190:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2358  = \fsel_l2_s0$896 ;
+    \$2358  = \fsel_l1_s0$39 ;
     if (i__ready) begin
-      \$2358  = i__payload[191:176];
+      \$2358  = i__payload[206:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2359  = \fsel_l2_s0$897 ;
+    \$2359  = \fsel_l1_s0$40 ;
     if (i__ready) begin
-      \$2359  = i__payload[207:192];
+      \$2359  = i__payload[222:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2360  = \fsel_l2_s0$898 ;
+    \$2360  = \fsel_l1_s0$41 ;
     if (i__ready) begin
-      \$2360  = i__payload[223:208];
+      \$2360  = i__payload[238:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2361  = \fsel_l2_s0$899 ;
+    \$2361  = \fsel_l1_s0$42 ;
     if (i__ready) begin
-      \$2361  = i__payload[239:224];
+      \$2361  = i__payload[254:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2362  = \fsel_l2_s0$900 ;
+    \$2362  = \fsel_l1_s0$985 ;
     if (i__ready) begin
-      \$2362  = i__payload[255:240];
+      \$2362  = i__payload[15:0];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2363  = \fsel_l2_s0$400 ;
+    \$2363  = \fsel_l1_s0$986 ;
     if (i__ready) begin
-      \$2363  = \$2300 ;
+      \$2363  = i__payload[31:16];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2364  = \fsel_l2_s0$31 ;
+    \$2364  = \fsel_l1_s0$987 ;
     if (i__ready) begin
-      \$2364  = \$2301 ;
+      \$2364  = i__payload[47:32];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2365  = \fsel_l2_s0$34 ;
+    \$2365  = \fsel_l1_s0$988 ;
     if (i__ready) begin
-      \$2365  = \$2302 ;
+      \$2365  = i__payload[63:48];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2366  = \fsel_l2_s0$901 ;
+    \$2366  = \fsel_l1_s0$989 ;
     if (i__ready) begin
-      \$2366  = \$2325 ;
+      \$2366  = i__payload[79:64];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2367  = \fsel_l2_s0$902 ;
+    \$2367  = \fsel_l1_s0$990 ;
     if (i__ready) begin
-      \$2367  = i__payload[258:256];
+      \$2367  = i__payload[95:80];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2368  = \fsel_l2_s0$399 ;
+    \$2368  = \fsel_l1_s0$991 ;
     if (i__ready) begin
-      \$2368  = i__payload[262:259];
+      \$2368  = i__payload[111:96];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2369  = \fsel_l5_s0$609 ;
+    \$2369  = \fsel_l1_s0$992 ;
     if (i__ready) begin
-      \$2369  = { \$1969 , \$1967 , \$1965 , \$1963 , \$1961 , \$1959 , \$1957 , \$1955 , \$1953 , \$1951 , \$1949 , \$1947 , \$1945 , \$1943 , \$1941 , \$1939  };
+      \$2369  = i__payload[127:112];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2370  = \fsel_l5_s0$591 ;
+    \$2370  = \fsel_l1_s0$993 ;
     if (i__ready) begin
-      \$2370  = fsel_cnt0;
+      \$2370  = i__payload[143:128];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2371  = \fsel_l5_s0$593 ;
+    \$2371  = \fsel_l1_s0$994 ;
     if (i__ready) begin
-      \$2371  = { fsel_pre0_1_0_c, fsel_pre0_1_0_s };
+      \$2371  = i__payload[159:144];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2372  = \fsel_l5_s0$595 ;
+    \$2372  = \fsel_l1_s0$995 ;
     if (i__ready) begin
-      \$2372  = { fsel_pre1_2_1_c, fsel_pre1_2_1_s, fsel_pre1_2_0_s };
+      \$2372  = i__payload[175:160];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2373  = \fsel_l5_s0$467 ;
+    \$2373  = \fsel_l1_s0$996 ;
     if (i__ready) begin
-      \$2373  = { fsel_pre1_3_1_c, fsel_pre1_3_1_s, fsel_pre1_3_0_s };
+      \$2373  = i__payload[191:176];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2374  = fsel_l5_s0;
+    \$2374  = \fsel_l1_s0$997 ;
     if (i__ready) begin
-      \$2374  = fsel_cnt4;
+      \$2374  = i__payload[207:192];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2375  = \fsel_l5_s0$474 ;
+    \$2375  = \fsel_l1_s0$998 ;
     if (i__ready) begin
-      \$2375  = { fsel_pre0_5_0_c, fsel_pre0_5_0_s };
+      \$2375  = i__payload[223:208];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2376  = \fsel_l5_s0$481 ;
+    \$2376  = \fsel_l1_s0$999 ;
     if (i__ready) begin
-      \$2376  = { fsel_pre1_6_1_c, fsel_pre1_6_1_s, fsel_pre1_6_0_s };
+      \$2376  = i__payload[239:224];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2377  = \fsel_l5_s0$488 ;
+    \$2377  = \fsel_l1_s0$1000 ;
     if (i__ready) begin
-      \$2377  = { fsel_pre1_7_1_c, fsel_pre1_7_1_s, fsel_pre1_7_0_s };
+      \$2377  = i__payload[255:240];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2378  = \fsel_l5_s0$524 ;
+    \$2378  = \fsel_l1_s0$1001 ;
     if (i__ready) begin
-      \$2378  = fsel_cnt8;
+      \$2378  = \$2294 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2379  = \fsel_l5_s0$533 ;
+    \$2379  = \fsel_l1_s0$1002 ;
     if (i__ready) begin
-      \$2379  = { fsel_pre0_9_0_c, fsel_pre0_9_0_s };
+      \$2379  = \$2295 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2380  = \fsel_l5_s0$542 ;
+    \$2380  = \fsel_l1_s0$1003 ;
     if (i__ready) begin
-      \$2380  = { fsel_pre1_10_1_c, fsel_pre1_10_1_s, fsel_pre1_10_0_s };
+      \$2380  = \$2296 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2381  = \fsel_l5_s0$496 ;
+    \$2381  = \fsel_l1_s0$1004 ;
     if (i__ready) begin
-      \$2381  = { fsel_pre1_11_1_c, fsel_pre1_11_1_s, fsel_pre1_11_0_s };
+      \$2381  = \$2319 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2382  = \fsel_l5_s0$495 ;
+    \$2382  = \fsel_l1_s0$1005 ;
     if (i__ready) begin
-      \$2382  = fsel_cnt12;
+      \$2382  = i__payload[258:256];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2383  = \fsel_l5_s0$503 ;
+    \$2383  = \fsel_l1_s0$1006 ;
     if (i__ready) begin
-      \$2383  = { fsel_pre0_13_0_c, fsel_pre0_13_0_s };
+      \$2383  = i__payload[262:259];
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2384  = \fsel_l5_s0$510 ;
+    \$2384  = fsel_l2_s0;
     if (i__ready) begin
-      \$2384  = { fsel_pre1_14_1_c, fsel_pre1_14_1_s, fsel_pre1_14_0_s };
+      \$2384  = { \$121 , \$120 , \$119 , \$118 , \$117 , \$116 , \$115 , \$114 , \$113 , \$112 , \$111 , \$110 , \$109 , \$108 , \$107 , \$106 , \$105 , \$104 , \$103 , \$102 , \$101 , \$100 , \$99 , \$98 , \$97 , \$96 , \$95 , \$94 , \$93 , \$92 , \$91 , \$90 , \$89 , \$88 , \$87 , \$86 , \$85 , \$84 , \$83 , \$82 , \$81 , \$80 , \$79 , \$78 , \$77 , \$76 , \$75 , \$74 , \$73 , \$72 , \$71 , \$70 , \$69 , \$68 , \$67 , \$66 , \$65 , \$64 , \$63 , \$62 , \$61 , \$60 , \$59 , \$58 , \$57 , \$56 , \$55 , \$54 , \$53 , \$52 , \$51 , \$50 , \$49 , \$48 , \$47 , \$46 , \$45 , \$44 , \$43 , \$42 , \$41 , \$40 , \$39 , \$38 , \$37 , \$36 , \$35 , \$34 , \$33 , \$32 , \$31 , \$30 , \$29 , \$28 , \$27 , \$26 , \$25 , \$24 , \$23 , \$22 , \$21 , \$20 , \$19 , \$18 , \$17 , \$16 , \$15 , \$14 , \$13 , \$12 , \$11 , \$10 , \$9 , \$8 , \$7 , \$6 , \$5 , \$4 , \$3 , \$2  };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2385  = \fsel_l5_s0$517 ;
+    \$2385  = \fsel_l2_s0$1007 ;
     if (i__ready) begin
-      \$2385  = { fsel_pre1_15_1_c, fsel_pre1_15_1_s, fsel_pre1_15_0_s };
+      \$2385  = \fsel_l1_s0$985 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2386  = \fsel_l5_s0$612 ;
+    \$2386  = \fsel_l2_s0$1008 ;
     if (i__ready) begin
-      \$2386  = \fsel_l2_s0$885 ;
+      \$2386  = \fsel_l1_s0$986 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2387  = \fsel_l5_s0$613 ;
+    \$2387  = \fsel_l2_s0$1009 ;
     if (i__ready) begin
-      \$2387  = \fsel_l2_s0$886 ;
+      \$2387  = \fsel_l1_s0$987 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2388  = \fsel_l5_s0$619 ;
+    \$2388  = \fsel_l2_s0$1010 ;
     if (i__ready) begin
-      \$2388  = \fsel_l2_s0$887 ;
+      \$2388  = \fsel_l1_s0$988 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2389  = \fsel_l5_s0$625 ;
+    \$2389  = \fsel_l2_s0$1011 ;
     if (i__ready) begin
-      \$2389  = \fsel_l2_s0$888 ;
+      \$2389  = \fsel_l1_s0$989 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2390  = \fsel_l5_s0$631 ;
+    \$2390  = \fsel_l2_s0$1012 ;
     if (i__ready) begin
-      \$2390  = \fsel_l2_s0$889 ;
+      \$2390  = \fsel_l1_s0$990 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2391  = \fsel_l5_s0$637 ;
+    \$2391  = \fsel_l2_s0$1013 ;
     if (i__ready) begin
-      \$2391  = \fsel_l2_s0$890 ;
+      \$2391  = \fsel_l1_s0$991 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2392  = \fsel_l5_s0$643 ;
+    \$2392  = \fsel_l2_s0$1014 ;
     if (i__ready) begin
-      \$2392  = \fsel_l2_s0$891 ;
+      \$2392  = \fsel_l1_s0$992 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2393  = \fsel_l5_s0$649 ;
+    \$2393  = \fsel_l2_s0$1015 ;
     if (i__ready) begin
-      \$2393  = \fsel_l2_s0$892 ;
+      \$2393  = \fsel_l1_s0$993 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2394  = \fsel_l5_s0$655 ;
+    \$2394  = \fsel_l2_s0$1016 ;
     if (i__ready) begin
-      \$2394  = \fsel_l2_s0$893 ;
+      \$2394  = \fsel_l1_s0$994 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2395  = \fsel_l5_s0$661 ;
+    \$2395  = \fsel_l2_s0$1017 ;
     if (i__ready) begin
-      \$2395  = \fsel_l2_s0$894 ;
+      \$2395  = \fsel_l1_s0$995 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2396  = \fsel_l5_s0$667 ;
+    \$2396  = \fsel_l2_s0$1018 ;
     if (i__ready) begin
-      \$2396  = \fsel_l2_s0$895 ;
+      \$2396  = \fsel_l1_s0$996 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2397  = \fsel_l5_s0$673 ;
+    \$2397  = \fsel_l2_s0$1019 ;
     if (i__ready) begin
-      \$2397  = \fsel_l2_s0$896 ;
+      \$2397  = \fsel_l1_s0$997 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2398  = \fsel_l5_s0$679 ;
+    \$2398  = \fsel_l2_s0$1020 ;
     if (i__ready) begin
-      \$2398  = \fsel_l2_s0$897 ;
+      \$2398  = \fsel_l1_s0$998 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2399  = \fsel_l5_s0$685 ;
+    \$2399  = \fsel_l2_s0$1021 ;
     if (i__ready) begin
-      \$2399  = \fsel_l2_s0$898 ;
+      \$2399  = \fsel_l1_s0$999 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2400  = \fsel_l5_s0$691 ;
+    \$2400  = \fsel_l2_s0$1022 ;
     if (i__ready) begin
-      \$2400  = \fsel_l2_s0$899 ;
+      \$2400  = \fsel_l1_s0$1000 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2401  = \fsel_l5_s0$697 ;
+    \$2401  = \fsel_l2_s0$1023 ;
     if (i__ready) begin
-      \$2401  = \fsel_l2_s0$900 ;
+      \$2401  = \fsel_l1_s0$1001 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2402  = \fsel_l5_s0$903 ;
+    \$2402  = \fsel_l2_s0$47 ;
     if (i__ready) begin
-      \$2402  = \fsel_l2_s0$400 ;
+      \$2402  = \fsel_l1_s0$1002 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2403  = \fsel_l5_s0$904 ;
+    \$2403  = \fsel_l2_s0$50 ;
     if (i__ready) begin
-      \$2403  = \fsel_l2_s0$31 ;
+      \$2403  = \fsel_l1_s0$1003 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2404  = \fsel_l5_s0$905 ;
+    \$2404  = \fsel_l2_s0$1024 ;
     if (i__ready) begin
-      \$2404  = \fsel_l2_s0$34 ;
+      \$2404  = \fsel_l1_s0$1004 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2405  = \fsel_l5_s0$906 ;
+    \$2405  = \fsel_l2_s0$1025 ;
     if (i__ready) begin
-      \$2405  = \fsel_l2_s0$901 ;
+      \$2405  = \fsel_l1_s0$1005 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2406  = \fsel_l5_s0$907 ;
+    \$2406  = \fsel_l2_s0$1026 ;
     if (i__ready) begin
-      \$2406  = \fsel_l2_s0$902 ;
+      \$2406  = \fsel_l1_s0$1006 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2407  = \fsel_l5_s0$908 ;
+    \$2407  = fsel_l3_s0;
     if (i__ready) begin
-      \$2407  = \fsel_l2_s0$399 ;
+      \$2407  = { fsel_pop0_2_0_c, fsel_pop0_2_0_s, fsel_pop0_1_0_s, fsel_pop0_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2408  = fsel_l11_s0;
+    \$2408  = \fsel_l3_s0$418 ;
     if (i__ready) begin
-      \$2408  = \fsel_l5_s0$609 ;
+      \$2408  = { fsel_pop1_2_0_c, fsel_pop1_2_0_s, fsel_pop1_1_0_s, fsel_pop1_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2409  = \fsel_l11_s0$863 ;
+    \$2409  = \fsel_l3_s0$419 ;
     if (i__ready) begin
-      \$2409  = \$2326 ;
+      \$2409  = { fsel_pop2_2_0_c, fsel_pop2_2_0_s, fsel_pop2_1_0_s, fsel_pop2_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2410  = \fsel_l11_s0$865 ;
+    \$2410  = \fsel_l3_s0$420 ;
     if (i__ready) begin
-      \$2410  = \$2327 ;
+      \$2410  = { fsel_pop3_2_0_c, fsel_pop3_2_0_s, fsel_pop3_1_0_s, fsel_pop3_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2411  = \fsel_l11_s0$867 ;
+    \$2411  = \fsel_l3_s0$421 ;
     if (i__ready) begin
-      \$2411  = \$2328 ;
+      \$2411  = { fsel_pop4_2_0_c, fsel_pop4_2_0_s, fsel_pop4_1_0_s, fsel_pop4_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2412  = \fsel_l11_s0$869 ;
+    \$2412  = \fsel_l3_s0$422 ;
     if (i__ready) begin
-      \$2412  = \$2329 ;
+      \$2412  = { fsel_pop5_2_0_c, fsel_pop5_2_0_s, fsel_pop5_1_0_s, fsel_pop5_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2413  = \fsel_l11_s0$871 ;
+    \$2413  = \fsel_l3_s0$423 ;
     if (i__ready) begin
-      \$2413  = \$2330 ;
+      \$2413  = { fsel_pop6_2_0_c, fsel_pop6_2_0_s, fsel_pop6_1_0_s, fsel_pop6_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2414  = \fsel_l11_s0$873 ;
+    \$2414  = \fsel_l3_s0$424 ;
     if (i__ready) begin
-      \$2414  = \$2331 ;
+      \$2414  = { fsel_pop7_2_0_c, fsel_pop7_2_0_s, fsel_pop7_1_0_s, fsel_pop7_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2415  = \fsel_l11_s0$875 ;
+    \$2415  = \fsel_l3_s0$425 ;
     if (i__ready) begin
-      \$2415  = \$2332 ;
+      \$2415  = { fsel_pop8_2_0_c, fsel_pop8_2_0_s, fsel_pop8_1_0_s, fsel_pop8_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2416  = \fsel_l11_s0$877 ;
+    \$2416  = \fsel_l3_s0$426 ;
     if (i__ready) begin
-      \$2416  = \$2333 ;
+      \$2416  = { fsel_pop9_2_0_c, fsel_pop9_2_0_s, fsel_pop9_1_0_s, fsel_pop9_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2417  = \fsel_l11_s0$864 ;
+    \$2417  = \fsel_l3_s0$427 ;
     if (i__ready) begin
-      \$2417  = \$2334 ;
+      \$2417  = { fsel_pop10_2_0_c, fsel_pop10_2_0_s, fsel_pop10_1_0_s, fsel_pop10_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2418  = \fsel_l11_s0$866 ;
+    \$2418  = \fsel_l3_s0$428 ;
     if (i__ready) begin
-      \$2418  = \$2335 ;
+      \$2418  = { fsel_pop11_2_0_c, fsel_pop11_2_0_s, fsel_pop11_1_0_s, fsel_pop11_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2419  = \fsel_l11_s0$868 ;
+    \$2419  = \fsel_l3_s0$429 ;
     if (i__ready) begin
-      \$2419  = \$2336 ;
+      \$2419  = { fsel_pop12_2_0_c, fsel_pop12_2_0_s, fsel_pop12_1_0_s, fsel_pop12_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2420  = \fsel_l11_s0$870 ;
+    \$2420  = \fsel_l3_s0$430 ;
     if (i__ready) begin
-      \$2420  = \$2337 ;
+      \$2420  = { fsel_pop13_2_0_c, fsel_pop13_2_0_s, fsel_pop13_1_0_s, fsel_pop13_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2421  = \fsel_l11_s0$872 ;
+    \$2421  = \fsel_l3_s0$431 ;
     if (i__ready) begin
-      \$2421  = \$2338 ;
+      \$2421  = { fsel_pop14_2_0_c, fsel_pop14_2_0_s, fsel_pop14_1_0_s, fsel_pop14_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2422  = \fsel_l11_s0$874 ;
+    \$2422  = \fsel_l3_s0$432 ;
     if (i__ready) begin
-      \$2422  = \$2339 ;
+      \$2422  = { fsel_pop15_2_0_c, fsel_pop15_2_0_s, fsel_pop15_1_0_s, fsel_pop15_0_0_s };
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2423  = \fsel_l11_s0$876 ;
+    \$2423  = \fsel_l3_s0$1027 ;
     if (i__ready) begin
-      \$2423  = \$2340 ;
+      \$2423  = \fsel_l2_s0$1007 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2424  = \fsel_l11_s0$878 ;
+    \$2424  = \fsel_l3_s0$1028 ;
     if (i__ready) begin
-      \$2424  = \$2341 ;
+      \$2424  = \fsel_l2_s0$1008 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2425  = \fsel_l11_s0$879 ;
+    \$2425  = \fsel_l3_s0$1029 ;
     if (i__ready) begin
-      \$2425  = \fsel_l5_s0$906 ;
+      \$2425  = \fsel_l2_s0$1009 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2426  = \fsel_l11_s0$880 ;
+    \$2426  = \fsel_l3_s0$1030 ;
     if (i__ready) begin
-      \$2426  = \fsel_l5_s0$907 ;
+      \$2426  = \fsel_l2_s0$1010 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2427  = \fsel_l11_s0$881 ;
+    \$2427  = \fsel_l3_s0$1031 ;
     if (i__ready) begin
-      \$2427  = \fsel_l5_s0$908 ;
+      \$2427  = \fsel_l2_s0$1011 ;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$2428  = \fsel_l11_s0$882 ;
+    \$2428  = \fsel_l3_s0$1032 ;
     if (i__ready) begin
-      \$2428  = \$2342 ;
+      \$2428  = \fsel_l2_s0$1012 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2429  = \fsel_l3_s0$1033 ;
+    if (i__ready) begin
+      \$2429  = \fsel_l2_s0$1013 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2430  = \fsel_l3_s0$1034 ;
+    if (i__ready) begin
+      \$2430  = \fsel_l2_s0$1014 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2431  = \fsel_l3_s0$1035 ;
+    if (i__ready) begin
+      \$2431  = \fsel_l2_s0$1015 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2432  = \fsel_l3_s0$1036 ;
+    if (i__ready) begin
+      \$2432  = \fsel_l2_s0$1016 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2433  = \fsel_l3_s0$1037 ;
+    if (i__ready) begin
+      \$2433  = \fsel_l2_s0$1017 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2434  = \fsel_l3_s0$1038 ;
+    if (i__ready) begin
+      \$2434  = \fsel_l2_s0$1018 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2435  = \fsel_l3_s0$1039 ;
+    if (i__ready) begin
+      \$2435  = \fsel_l2_s0$1019 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2436  = \fsel_l3_s0$1040 ;
+    if (i__ready) begin
+      \$2436  = \fsel_l2_s0$1020 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2437  = \fsel_l3_s0$1041 ;
+    if (i__ready) begin
+      \$2437  = \fsel_l2_s0$1021 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2438  = \fsel_l3_s0$1042 ;
+    if (i__ready) begin
+      \$2438  = \fsel_l2_s0$1022 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2439  = \fsel_l3_s0$417 ;
+    if (i__ready) begin
+      \$2439  = \fsel_l2_s0$1023 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2440  = \fsel_l3_s0$1043 ;
+    if (i__ready) begin
+      \$2440  = \fsel_l2_s0$47 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2441  = \fsel_l3_s0$1044 ;
+    if (i__ready) begin
+      \$2441  = \fsel_l2_s0$50 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2442  = \fsel_l3_s0$1045 ;
+    if (i__ready) begin
+      \$2442  = \fsel_l2_s0$1024 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2443  = \fsel_l3_s0$1046 ;
+    if (i__ready) begin
+      \$2443  = \fsel_l2_s0$1025 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2444  = \fsel_l3_s0$416 ;
+    if (i__ready) begin
+      \$2444  = \fsel_l2_s0$1026 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2445  = fsel_l4_s0;
+    if (i__ready) begin
+      \$2445  = { \$1969 , \$1967 , \$1965 , \$1963 , \$1961 , \$1959 , \$1957 , \$1955 , \$1953 , \$1951 , \$1949 , \$1947 , \$1945 , \$1943 , \$1941 , \$1939  };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2446  = \fsel_l4_s0$1047 ;
+    if (i__ready) begin
+      \$2446  = \fsel_l3_s0$1027 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2447  = \fsel_l4_s0$1048 ;
+    if (i__ready) begin
+      \$2447  = \fsel_l3_s0$1028 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2448  = \fsel_l4_s0$1049 ;
+    if (i__ready) begin
+      \$2448  = \fsel_l3_s0$1029 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2449  = \fsel_l4_s0$1050 ;
+    if (i__ready) begin
+      \$2449  = \fsel_l3_s0$1030 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2450  = \fsel_l4_s0$1051 ;
+    if (i__ready) begin
+      \$2450  = \fsel_l3_s0$1031 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2451  = \fsel_l4_s0$1052 ;
+    if (i__ready) begin
+      \$2451  = \fsel_l3_s0$1032 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2452  = \fsel_l4_s0$1053 ;
+    if (i__ready) begin
+      \$2452  = \fsel_l3_s0$1033 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2453  = \fsel_l4_s0$1054 ;
+    if (i__ready) begin
+      \$2453  = \fsel_l3_s0$1034 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2454  = \fsel_l4_s0$1055 ;
+    if (i__ready) begin
+      \$2454  = \fsel_l3_s0$1035 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2455  = \fsel_l4_s0$1056 ;
+    if (i__ready) begin
+      \$2455  = \fsel_l3_s0$1036 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2456  = \fsel_l4_s0$1057 ;
+    if (i__ready) begin
+      \$2456  = \fsel_l3_s0$1037 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2457  = \fsel_l4_s0$1058 ;
+    if (i__ready) begin
+      \$2457  = \fsel_l3_s0$1038 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2458  = \fsel_l4_s0$1059 ;
+    if (i__ready) begin
+      \$2458  = \fsel_l3_s0$1039 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2459  = \fsel_l4_s0$1060 ;
+    if (i__ready) begin
+      \$2459  = \fsel_l3_s0$1040 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2460  = \fsel_l4_s0$1061 ;
+    if (i__ready) begin
+      \$2460  = \fsel_l3_s0$1041 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2461  = \fsel_l4_s0$1062 ;
+    if (i__ready) begin
+      \$2461  = \fsel_l3_s0$1042 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2462  = \fsel_l4_s0$1063 ;
+    if (i__ready) begin
+      \$2462  = \fsel_l3_s0$417 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2463  = \fsel_l4_s0$1064 ;
+    if (i__ready) begin
+      \$2463  = \fsel_l3_s0$1043 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2464  = \fsel_l4_s0$1065 ;
+    if (i__ready) begin
+      \$2464  = \fsel_l3_s0$1044 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2465  = \fsel_l4_s0$1066 ;
+    if (i__ready) begin
+      \$2465  = \fsel_l3_s0$1045 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2466  = \fsel_l4_s0$1067 ;
+    if (i__ready) begin
+      \$2466  = \fsel_l3_s0$1046 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2467  = \fsel_l4_s0$1068 ;
+    if (i__ready) begin
+      \$2467  = \fsel_l3_s0$416 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2468  = \fsel_l5_s0$642 ;
+    if (i__ready) begin
+      \$2468  = fsel_l4_s0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2469  = \fsel_l5_s0$624 ;
+    if (i__ready) begin
+      \$2469  = fsel_cnt0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2470  = \fsel_l5_s0$626 ;
+    if (i__ready) begin
+      \$2470  = { fsel_pre0_1_0_c, fsel_pre0_1_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2471  = \fsel_l5_s0$628 ;
+    if (i__ready) begin
+      \$2471  = { fsel_pre1_2_1_c, fsel_pre1_2_1_s, fsel_pre1_2_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2472  = \fsel_l5_s0$500 ;
+    if (i__ready) begin
+      \$2472  = { fsel_pre1_3_1_c, fsel_pre1_3_1_s, fsel_pre1_3_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2473  = fsel_l5_s0;
+    if (i__ready) begin
+      \$2473  = fsel_cnt4;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2474  = \fsel_l5_s0$507 ;
+    if (i__ready) begin
+      \$2474  = { fsel_pre0_5_0_c, fsel_pre0_5_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2475  = \fsel_l5_s0$514 ;
+    if (i__ready) begin
+      \$2475  = { fsel_pre1_6_1_c, fsel_pre1_6_1_s, fsel_pre1_6_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2476  = \fsel_l5_s0$521 ;
+    if (i__ready) begin
+      \$2476  = { fsel_pre1_7_1_c, fsel_pre1_7_1_s, fsel_pre1_7_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2477  = \fsel_l5_s0$557 ;
+    if (i__ready) begin
+      \$2477  = fsel_cnt8;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2478  = \fsel_l5_s0$566 ;
+    if (i__ready) begin
+      \$2478  = { fsel_pre0_9_0_c, fsel_pre0_9_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2479  = \fsel_l5_s0$575 ;
+    if (i__ready) begin
+      \$2479  = { fsel_pre1_10_1_c, fsel_pre1_10_1_s, fsel_pre1_10_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2480  = \fsel_l5_s0$529 ;
+    if (i__ready) begin
+      \$2480  = { fsel_pre1_11_1_c, fsel_pre1_11_1_s, fsel_pre1_11_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2481  = \fsel_l5_s0$528 ;
+    if (i__ready) begin
+      \$2481  = fsel_cnt12;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2482  = \fsel_l5_s0$536 ;
+    if (i__ready) begin
+      \$2482  = { fsel_pre0_13_0_c, fsel_pre0_13_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2483  = \fsel_l5_s0$543 ;
+    if (i__ready) begin
+      \$2483  = { fsel_pre1_14_1_c, fsel_pre1_14_1_s, fsel_pre1_14_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2484  = \fsel_l5_s0$550 ;
+    if (i__ready) begin
+      \$2484  = { fsel_pre1_15_1_c, fsel_pre1_15_1_s, fsel_pre1_15_0_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2485  = \fsel_l5_s0$645 ;
+    if (i__ready) begin
+      \$2485  = \fsel_l4_s0$1047 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2486  = \fsel_l5_s0$646 ;
+    if (i__ready) begin
+      \$2486  = \fsel_l4_s0$1048 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2487  = \fsel_l5_s0$652 ;
+    if (i__ready) begin
+      \$2487  = \fsel_l4_s0$1049 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2488  = \fsel_l5_s0$658 ;
+    if (i__ready) begin
+      \$2488  = \fsel_l4_s0$1050 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2489  = \fsel_l5_s0$664 ;
+    if (i__ready) begin
+      \$2489  = \fsel_l4_s0$1051 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2490  = \fsel_l5_s0$670 ;
+    if (i__ready) begin
+      \$2490  = \fsel_l4_s0$1052 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2491  = \fsel_l5_s0$676 ;
+    if (i__ready) begin
+      \$2491  = \fsel_l4_s0$1053 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2492  = \fsel_l5_s0$682 ;
+    if (i__ready) begin
+      \$2492  = \fsel_l4_s0$1054 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2493  = \fsel_l5_s0$688 ;
+    if (i__ready) begin
+      \$2493  = \fsel_l4_s0$1055 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2494  = \fsel_l5_s0$694 ;
+    if (i__ready) begin
+      \$2494  = \fsel_l4_s0$1056 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2495  = \fsel_l5_s0$700 ;
+    if (i__ready) begin
+      \$2495  = \fsel_l4_s0$1057 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2496  = \fsel_l5_s0$706 ;
+    if (i__ready) begin
+      \$2496  = \fsel_l4_s0$1058 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2497  = \fsel_l5_s0$712 ;
+    if (i__ready) begin
+      \$2497  = \fsel_l4_s0$1059 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2498  = \fsel_l5_s0$718 ;
+    if (i__ready) begin
+      \$2498  = \fsel_l4_s0$1060 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2499  = \fsel_l5_s0$724 ;
+    if (i__ready) begin
+      \$2499  = \fsel_l4_s0$1061 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2500  = \fsel_l5_s0$730 ;
+    if (i__ready) begin
+      \$2500  = \fsel_l4_s0$1062 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2501  = \fsel_l5_s0$1069 ;
+    if (i__ready) begin
+      \$2501  = \fsel_l4_s0$1063 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2502  = \fsel_l5_s0$1070 ;
+    if (i__ready) begin
+      \$2502  = \fsel_l4_s0$1064 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2503  = \fsel_l5_s0$1071 ;
+    if (i__ready) begin
+      \$2503  = \fsel_l4_s0$1065 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2504  = \fsel_l5_s0$1072 ;
+    if (i__ready) begin
+      \$2504  = \fsel_l4_s0$1066 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2505  = \fsel_l5_s0$1073 ;
+    if (i__ready) begin
+      \$2505  = \fsel_l4_s0$1067 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2506  = \fsel_l5_s0$1074 ;
+    if (i__ready) begin
+      \$2506  = \fsel_l4_s0$1068 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2507  = \fsel_l7_s0$737 ;
+    if (i__ready) begin
+      \$2507  = fsel_sh0_0_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2508  = \fsel_l7_s0$740 ;
+    if (i__ready) begin
+      \$2508  = fsel_sh0_0_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2509  = \fsel_l7_s0$743 ;
+    if (i__ready) begin
+      \$2509  = fsel_sh0_0_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2510  = \fsel_l7_s0$738 ;
+    if (i__ready) begin
+      \$2510  = fsel_sh0_0_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2511  = \fsel_l7_s0$750 ;
+    if (i__ready) begin
+      \$2511  = fsel_sh0_1_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2512  = \fsel_l7_s0$753 ;
+    if (i__ready) begin
+      \$2512  = fsel_sh0_1_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2513  = \fsel_l7_s0$756 ;
+    if (i__ready) begin
+      \$2513  = fsel_sh0_1_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2514  = \fsel_l7_s0$751 ;
+    if (i__ready) begin
+      \$2514  = fsel_sh0_1_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2515  = fsel_l7_s0;
+    if (i__ready) begin
+      \$2515  = fsel_sh0_2_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2516  = \fsel_l7_s0$741 ;
+    if (i__ready) begin
+      \$2516  = fsel_sh0_2_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2517  = \fsel_l7_s0$744 ;
+    if (i__ready) begin
+      \$2517  = fsel_sh0_2_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2518  = \fsel_l7_s0$735 ;
+    if (i__ready) begin
+      \$2518  = fsel_sh0_2_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2519  = \fsel_l7_s0$747 ;
+    if (i__ready) begin
+      \$2519  = fsel_sh0_3_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2520  = \fsel_l7_s0$754 ;
+    if (i__ready) begin
+      \$2520  = fsel_sh0_3_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2521  = \fsel_l7_s0$757 ;
+    if (i__ready) begin
+      \$2521  = fsel_sh0_3_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2522  = \fsel_l7_s0$748 ;
+    if (i__ready) begin
+      \$2522  = fsel_sh0_3_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2523  = \fsel_l7_s0$760 ;
+    if (i__ready) begin
+      \$2523  = fsel_sh0_4_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2524  = \fsel_l7_s0$764 ;
+    if (i__ready) begin
+      \$2524  = fsel_sh0_4_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2525  = \fsel_l7_s0$766 ;
+    if (i__ready) begin
+      \$2525  = fsel_sh0_4_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2526  = \fsel_l7_s0$761 ;
+    if (i__ready) begin
+      \$2526  = fsel_sh0_4_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2527  = \fsel_l7_s0$769 ;
+    if (i__ready) begin
+      \$2527  = fsel_sh0_5_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2528  = \fsel_l7_s0$773 ;
+    if (i__ready) begin
+      \$2528  = fsel_sh0_5_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2529  = \fsel_l7_s0$775 ;
+    if (i__ready) begin
+      \$2529  = fsel_sh0_5_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2530  = \fsel_l7_s0$770 ;
+    if (i__ready) begin
+      \$2530  = fsel_sh0_5_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2531  = \fsel_l7_s0$778 ;
+    if (i__ready) begin
+      \$2531  = fsel_sh0_6_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2532  = \fsel_l7_s0$782 ;
+    if (i__ready) begin
+      \$2532  = fsel_sh0_6_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2533  = \fsel_l7_s0$784 ;
+    if (i__ready) begin
+      \$2533  = fsel_sh0_6_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2534  = \fsel_l7_s0$779 ;
+    if (i__ready) begin
+      \$2534  = fsel_sh0_6_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2535  = \fsel_l7_s0$787 ;
+    if (i__ready) begin
+      \$2535  = fsel_sh0_7_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2536  = \fsel_l7_s0$791 ;
+    if (i__ready) begin
+      \$2536  = fsel_sh0_7_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2537  = \fsel_l7_s0$793 ;
+    if (i__ready) begin
+      \$2537  = fsel_sh0_7_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2538  = \fsel_l7_s0$788 ;
+    if (i__ready) begin
+      \$2538  = fsel_sh0_7_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2539  = \fsel_l7_s0$796 ;
+    if (i__ready) begin
+      \$2539  = fsel_sh0_8_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2540  = \fsel_l7_s0$800 ;
+    if (i__ready) begin
+      \$2540  = fsel_sh0_8_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2541  = \fsel_l7_s0$802 ;
+    if (i__ready) begin
+      \$2541  = fsel_sh0_8_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2542  = \fsel_l7_s0$797 ;
+    if (i__ready) begin
+      \$2542  = fsel_sh0_8_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2543  = \fsel_l7_s0$805 ;
+    if (i__ready) begin
+      \$2543  = fsel_sh0_9_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2544  = \fsel_l7_s0$809 ;
+    if (i__ready) begin
+      \$2544  = fsel_sh0_9_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2545  = \fsel_l7_s0$811 ;
+    if (i__ready) begin
+      \$2545  = fsel_sh0_9_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2546  = \fsel_l7_s0$806 ;
+    if (i__ready) begin
+      \$2546  = fsel_sh0_9_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2547  = \fsel_l7_s0$814 ;
+    if (i__ready) begin
+      \$2547  = fsel_sh0_10_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2548  = \fsel_l7_s0$818 ;
+    if (i__ready) begin
+      \$2548  = fsel_sh0_10_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2549  = \fsel_l7_s0$820 ;
+    if (i__ready) begin
+      \$2549  = fsel_sh0_10_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2550  = \fsel_l7_s0$815 ;
+    if (i__ready) begin
+      \$2550  = fsel_sh0_10_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2551  = \fsel_l7_s0$823 ;
+    if (i__ready) begin
+      \$2551  = fsel_sh0_11_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2552  = \fsel_l7_s0$827 ;
+    if (i__ready) begin
+      \$2552  = fsel_sh0_11_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2553  = \fsel_l7_s0$829 ;
+    if (i__ready) begin
+      \$2553  = fsel_sh0_11_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2554  = \fsel_l7_s0$824 ;
+    if (i__ready) begin
+      \$2554  = fsel_sh0_11_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2555  = \fsel_l7_s0$832 ;
+    if (i__ready) begin
+      \$2555  = fsel_sh0_12_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2556  = \fsel_l7_s0$836 ;
+    if (i__ready) begin
+      \$2556  = fsel_sh0_12_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2557  = \fsel_l7_s0$838 ;
+    if (i__ready) begin
+      \$2557  = fsel_sh0_12_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2558  = \fsel_l7_s0$833 ;
+    if (i__ready) begin
+      \$2558  = fsel_sh0_12_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2559  = \fsel_l7_s0$841 ;
+    if (i__ready) begin
+      \$2559  = fsel_sh0_13_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2560  = \fsel_l7_s0$845 ;
+    if (i__ready) begin
+      \$2560  = fsel_sh0_13_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2561  = \fsel_l7_s0$847 ;
+    if (i__ready) begin
+      \$2561  = fsel_sh0_13_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2562  = \fsel_l7_s0$842 ;
+    if (i__ready) begin
+      \$2562  = fsel_sh0_13_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2563  = \fsel_l7_s0$850 ;
+    if (i__ready) begin
+      \$2563  = fsel_sh0_14_v;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2564  = \fsel_l7_s0$854 ;
+    if (i__ready) begin
+      \$2564  = fsel_sh0_14_f0;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2565  = \fsel_l7_s0$856 ;
+    if (i__ready) begin
+      \$2565  = fsel_sh0_14_f1;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2566  = \fsel_l7_s0$851 ;
+    if (i__ready) begin
+      \$2566  = fsel_sh0_14_f2;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2567  = \fsel_l7_s0$859 ;
+    if (i__ready) begin
+      \$2567  = \$2321 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2568  = \fsel_l7_s0$863 ;
+    if (i__ready) begin
+      \$2568  = \fsel_l5_s0$730 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2569  = \fsel_l7_s0$860 ;
+    if (i__ready) begin
+      \$2569  = { fsel_pre3_14_3_s, fsel_pre3_14_2_s, fsel_pre3_14_1_s };
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2570  = \fsel_l7_s0$1075 ;
+    if (i__ready) begin
+      \$2570  = \fsel_l5_s0$642 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2571  = \fsel_l7_s0$1076 ;
+    if (i__ready) begin
+      \$2571  = \fsel_l5_s0$1069 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2572  = \fsel_l7_s0$1077 ;
+    if (i__ready) begin
+      \$2572  = \fsel_l5_s0$1070 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2573  = \fsel_l7_s0$1078 ;
+    if (i__ready) begin
+      \$2573  = \fsel_l5_s0$1071 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2574  = \fsel_l7_s0$1079 ;
+    if (i__ready) begin
+      \$2574  = \fsel_l5_s0$1072 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2575  = \fsel_l7_s0$1080 ;
+    if (i__ready) begin
+      \$2575  = \fsel_l5_s0$1073 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2576  = \fsel_l7_s0$1081 ;
+    if (i__ready) begin
+      \$2576  = \fsel_l5_s0$1074 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2577  = fsel_l11_s0;
+    if (i__ready) begin
+      \$2577  = \fsel_l7_s0$1075 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2578  = \fsel_l11_s0$959 ;
+    if (i__ready) begin
+      \$2578  = \$2322 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2579  = \fsel_l11_s0$961 ;
+    if (i__ready) begin
+      \$2579  = \$2323 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2580  = \fsel_l11_s0$963 ;
+    if (i__ready) begin
+      \$2580  = \$2324 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2581  = \fsel_l11_s0$965 ;
+    if (i__ready) begin
+      \$2581  = \$2325 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2582  = \fsel_l11_s0$967 ;
+    if (i__ready) begin
+      \$2582  = \$2326 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2583  = \fsel_l11_s0$969 ;
+    if (i__ready) begin
+      \$2583  = \$2327 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2584  = \fsel_l11_s0$971 ;
+    if (i__ready) begin
+      \$2584  = \$2328 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2585  = \fsel_l11_s0$973 ;
+    if (i__ready) begin
+      \$2585  = \$2329 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2586  = \fsel_l11_s0$960 ;
+    if (i__ready) begin
+      \$2586  = \$2330 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2587  = \fsel_l11_s0$962 ;
+    if (i__ready) begin
+      \$2587  = \$2331 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2588  = \fsel_l11_s0$964 ;
+    if (i__ready) begin
+      \$2588  = \$2332 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2589  = \fsel_l11_s0$966 ;
+    if (i__ready) begin
+      \$2589  = \$2333 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2590  = \fsel_l11_s0$968 ;
+    if (i__ready) begin
+      \$2590  = \$2334 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2591  = \fsel_l11_s0$970 ;
+    if (i__ready) begin
+      \$2591  = \$2335 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2592  = \fsel_l11_s0$972 ;
+    if (i__ready) begin
+      \$2592  = \$2336 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2593  = \fsel_l11_s0$974 ;
+    if (i__ready) begin
+      \$2593  = \$2337 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2594  = \fsel_l11_s0$975 ;
+    if (i__ready) begin
+      \$2594  = \fsel_l7_s0$1079 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2595  = \fsel_l11_s0$976 ;
+    if (i__ready) begin
+      \$2595  = \fsel_l7_s0$1080 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2596  = \fsel_l11_s0$977 ;
+    if (i__ready) begin
+      \$2596  = \fsel_l7_s0$1081 ;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$2597  = \fsel_l11_s0$978 ;
+    if (i__ready) begin
+      \$2597  = \$2338 ;
     end
   end
   assign advance = i__ready;
-  assign valid_s2 = o__valid;
+  assign valid_s6 = o__valid;
   assign fsel_key0 = i__payload[14:0];
   assign fsel_key1 = i__payload[30:16];
   assign fsel_key2 = i__payload[46:32];
@@ -7333,10 +9242,10 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign fsel_cnt13 = { fsel_pre0_13_0_c, fsel_pre0_13_0_s };
   assign fsel_cnt14 = { fsel_pre1_14_1_c, fsel_pre1_14_1_s, fsel_pre1_14_0_s };
   assign fsel_cnt15 = { fsel_pre1_15_1_c, fsel_pre1_15_1_s, fsel_pre1_15_0_s };
-  assign fsel_d1 = { 3'h0, \fsel_l5_s0$591  };
-  assign fsel_d2 = { 2'h0, \fsel_l5_s0$593  };
-  assign fsel_d3 = { 1'h0, \fsel_l5_s0$595  };
-  assign fsel_d4 = { 1'h0, \fsel_l5_s0$467  };
+  assign fsel_d1 = { 3'h0, \fsel_l5_s0$624  };
+  assign fsel_d2 = { 2'h0, \fsel_l5_s0$626  };
+  assign fsel_d3 = { 1'h0, \fsel_l5_s0$628  };
+  assign fsel_d4 = { 1'h0, \fsel_l5_s0$500  };
   assign fsel_d5 = { fsel_pre2_4_2_c, fsel_pre2_4_2_s, fsel_pre2_4_1_s, fsel_pre2_4_0_s };
   assign fsel_d6 = { fsel_pre2_5_2_c, fsel_pre2_5_2_s, fsel_pre2_5_1_s, fsel_pre2_5_0_s };
   assign fsel_d7 = { fsel_pre2_6_2_c, fsel_pre2_6_2_s, fsel_pre2_6_1_s, fsel_pre2_6_0_s };
@@ -7412,33 +9321,31 @@ module nm_topk_flex_16_bf16_rank(i__valid, o__ready, clk, rst, i__ready, o__payl
   assign \o__payload.n[0]  = o__payload[186:183];
   assign \o__payload.err  = o__payload[187];
   assign \o__payload.err[0]  = o__payload[187];
-  assign o__payload[187] = \fsel_l11_s0$882 ;
-  assign o__payload[186:183] = \fsel_l11_s0$881 ;
-  assign o__payload[182:180] = \fsel_l11_s0$880 ;
-  assign o__payload[179:176] = \fsel_l11_s0$879 ;
-  assign o__payload[175:172] = \fsel_l11_s0$878 ;
-  assign o__payload[143:128] = \fsel_l11_s0$877 ;
-  assign o__payload[171:168] = \fsel_l11_s0$876 ;
-  assign o__payload[127:112] = \fsel_l11_s0$875 ;
-  assign o__payload[167:164] = \fsel_l11_s0$874 ;
-  assign o__payload[111:96] = \fsel_l11_s0$873 ;
-  assign o__payload[163:160] = \fsel_l11_s0$872 ;
-  assign o__payload[95:80] = \fsel_l11_s0$871 ;
-  assign o__payload[159:156] = \fsel_l11_s0$870 ;
-  assign o__payload[79:64] = \fsel_l11_s0$869 ;
-  assign o__payload[155:152] = \fsel_l11_s0$868 ;
-  assign o__payload[63:48] = \fsel_l11_s0$867 ;
-  assign o__payload[151:148] = \fsel_l11_s0$866 ;
-  assign o__payload[47:32] = \fsel_l11_s0$865 ;
-  assign o__payload[147:144] = \fsel_l11_s0$864 ;
-  assign o__payload[31:16] = \fsel_l11_s0$863 ;
+  assign o__payload[187] = \fsel_l11_s0$978 ;
+  assign o__payload[186:183] = \fsel_l11_s0$977 ;
+  assign o__payload[182:180] = \fsel_l11_s0$976 ;
+  assign o__payload[179:176] = \fsel_l11_s0$975 ;
+  assign o__payload[175:172] = \fsel_l11_s0$974 ;
+  assign o__payload[143:128] = \fsel_l11_s0$973 ;
+  assign o__payload[171:168] = \fsel_l11_s0$972 ;
+  assign o__payload[127:112] = \fsel_l11_s0$971 ;
+  assign o__payload[167:164] = \fsel_l11_s0$970 ;
+  assign o__payload[111:96] = \fsel_l11_s0$969 ;
+  assign o__payload[163:160] = \fsel_l11_s0$968 ;
+  assign o__payload[95:80] = \fsel_l11_s0$967 ;
+  assign o__payload[159:156] = \fsel_l11_s0$966 ;
+  assign o__payload[79:64] = \fsel_l11_s0$965 ;
+  assign o__payload[155:152] = \fsel_l11_s0$964 ;
+  assign o__payload[63:48] = \fsel_l11_s0$963 ;
+  assign o__payload[151:148] = \fsel_l11_s0$962 ;
+  assign o__payload[47:32] = \fsel_l11_s0$961 ;
+  assign o__payload[147:144] = \fsel_l11_s0$960 ;
+  assign o__payload[31:16] = \fsel_l11_s0$959 ;
   assign o__payload[15:0] = fsel_l11_s0;
   assign \$2165  = 1'h1;
-  assign \$2166  = \fsel_l5_s0$609 [0];
+  assign \$2166  = \fsel_l5_s0$642 [0];
   assign fsel_sh0_0_f2 = 3'h0;
-  assign \$2195  = 1'h1;
-  assign \$2196  = fsel_sh0_0_v;
-  assign \$2308  = { 1'h0, i__payload[262:259], 2'h0 };
-  assign \$2315  = { i__payload[262:259], 1'h0 };
-  assign \$2323  = { 1'h0, i__payload[262:259] };
+  assign \$2302  = { 1'h0, i__payload[262:259], 2'h0 };
+  assign \$2309  = { i__payload[262:259], 1'h0 };
+  assign \$2317  = { 1'h0, i__payload[262:259] };
 endmodule

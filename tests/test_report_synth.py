@@ -97,3 +97,23 @@ def test_cached_only_falls_back_to_a_synthesis_only_measurement(tmp_path, capsys
     (rec,) = json.loads((out / "resources.json").read_text())["modules"]
     assert rec["error"] is None and rec["post_place"] is None
     assert rec["post_synth"]["LUT"] > 0 and rec["asic"]["transistors"] > 1000
+
+
+def test_a_timeout_is_cached_and_reported_not_repeated(tmp_path, capsys, small_hdl):
+    """A point that did not finish within --timeout is recorded: the next run with the same
+    (or a shorter) allowance and --cached-only report it with the reason, without running a
+    tool; the report's summary names the step and the limit. The exit status stays 1 (the
+    report is incomplete)."""
+    out = tmp_path / "reports"
+    base = ["report", "--hdl", str(small_hdl), "-o", str(out), "--jobs", "1"]
+    assert cli.main([*base, "--timeout", "0.01"]) == 1
+    assert "FAILED" in capsys.readouterr().out
+    for extra in (["--timeout", "0.01"], ["--timeout", "0.005"], ["--cached-only"]):
+        t0 = time.monotonic()
+        assert cli.main([*base, *extra]) == 1
+        assert time.monotonic() - t0 < 15
+        assert "1 failed before" in capsys.readouterr().out, extra
+        (rec,) = json.loads((out / "resources.json").read_text())["modules"]
+        assert "did not finish in 0.01 s" in rec["error"]
+    assert "nm_topk_2_4_int8_rank (Yosys synthesis did not finish in 0.01 s)" in (
+        out / "report.md").read_text()

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from nmsparse.contract.sidecar import Sidecar
 
-__all__ = ["point_key", "entry_dir", "load", "store", "previous_runtime"]
+__all__ = ["point_key", "entry_dir", "load", "store", "store_failure", "load_failure",
+           "previous_runtime"]
 
 
 def point_key(verilog: bytes, sidecar: Sidecar, flow: str, *, place: bool) -> str:
@@ -56,7 +57,42 @@ def store(root: str | Path, module: str, key: str) -> Path:
     tmp = f.with_suffix(f".tmp{os.getpid()}")
     tmp.write_text(json.dumps(key))
     tmp.replace(f)
+    (d / "failed.json").unlink(missing_ok=True)
     return f
+
+
+def store_failure(root: str | Path, module: str, key: str, error: str,
+                  timeout: float | None, elapsed_s: float) -> Path:
+    """Record that measuring the entry failed: ``error`` (the message), ``timeout`` (the
+    seconds allowed per tool run when a tool was stopped for taking longer, else None) and
+    the wall seconds spent. A later run reports the failure instead of repeating it, unless
+    it allows more time than the failed one (see :func:`load_failure`)."""
+    d = entry_dir(root, module, key)
+    d.mkdir(parents=True, exist_ok=True)
+    f = d / "failed.json"
+    tmp = f.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"key": key, "error": error, "timeout": timeout,
+                               "elapsed_s": round(elapsed_s, 1)}))
+    tmp.replace(f)
+    return f
+
+
+def load_failure(root: str | Path, module: str, key: str,
+                 timeout: float | None = None, *, any_timeout: bool = False) -> str | None:
+    """The stored failure of the entry, if it still holds for a run allowing ``timeout``
+    seconds per tool (None: no limit): a tool error always holds (the same inputs fail
+    again); a timeout holds when the new allowance is no longer than the old one.
+    ``any_timeout``: report a stored timeout whatever the allowance (``--cached-only``)."""
+    try:
+        rec = json.loads((entry_dir(root, module, key) / "failed.json").read_text())
+        if rec.get("key") != key:
+            return None
+        old = rec.get("timeout")
+        if old is not None and not any_timeout and (timeout is None or timeout > old):
+            return None
+        return str(rec["error"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def previous_runtime(root: str | Path, module: str) -> float | None:

@@ -136,18 +136,29 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
                              cache.point_key(sources[p.module], p.sidecar,
                                              flows[synth.keeps_memories(p.sidecar)],
                                              place=False))
+        failed = (cache.load_failure(cache_root, p.module, keys[p.module], timeout,
+                                     any_timeout=cached_only)
+                  if hit is None and use_cache else None)
         if hit is not None:
             results[p.module] = hit
+        elif failed is not None:
+            # measured before and failed (a tool error, or a timeout no longer than this
+            # run's): reported again, not repeated
+            errors[p.module] = failed
         else:
             todo.append(p)
-    total, done = len(points), len(results)
+    total, done = len(points), len(results) + len(errors)
     width = max((len(p.module) for p in points), default=10)
     if cached_only:
-        say(f"nmsparse report: {total} modules, {done} cached, {len(todo)} not run "
-            "(--cached-only)")
+        say(f"nmsparse report: {total} modules, {len(results)} cached"
+            + (f", {len(errors)} failed before" if errors else "")
+            + f", {len(todo)} not run (--cached-only)")
         todo = []
     else:
-        say(f"nmsparse report: {total} modules, {done} cached, {len(todo)} to measure "
+        say(f"nmsparse report: {total} modules, {len(results)} cached"
+            + (f", {len(errors)} failed before (cached; --no-cache or a longer --timeout "
+               "tries again)" if errors else "")
+            + f", {len(todo)} to measure "
             f"({'synthesis, place and route' if place else 'synthesis only'}, "
             f"{jobs} in parallel)")
     if todo:
@@ -166,7 +177,11 @@ def build(points: list[records.Point], out_dir: Path, *, jobs: int = 1, place: b
                               timeout=timeout,
                               source=sources[p.module],
                               on_step=lambda step: steps.__setitem__(p.module, step))
-        except (synth.SynthesisError, ValueError, OSError) as exc:
+        except synth.SynthesisError as exc:
+            dt = time.monotonic() - t0
+            cache.store_failure(cache_root, p.module, keys[p.module], str(exc), exc.timeout, dt)
+            return p, None, str(exc), dt
+        except (ValueError, OSError) as exc:  # not a property of the design: not cached
             return p, None, str(exc), time.monotonic() - t0
         cache.store(cache_root, p.module, keys[p.module])
         return p, r, None, time.monotonic() - t0

@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -77,6 +78,14 @@ def _fmt(v: object, digits: int = 0) -> str:
 def _get(rec: Mapping, section: str, key: str):
     sec = rec.get(section)
     return None if not sec else sec.get(key)
+
+
+def _why(error: str) -> str:
+    """The reason of a failed measurement in a few words (the step and the limit or exit
+    code), for the summary line; the full message stays in resources.json."""
+    first = error.splitlines()[0]
+    m = re.search(r": (\S.*?) (did not finish in [\d.]+ s|failed with exit code -?\d+)", first)
+    return f"{m.group(1)} {m.group(2)}" if m else first[:80]
 
 
 def _cell(rec: Mapping, section: str, key: str, digits: int = 0) -> str:
@@ -598,7 +607,7 @@ def summary(records: Sequence[dict], cross: list[dict] | None,
     """A few sentences drawn from the figures (each names the numbers it rests on)."""
     lines: list[str] = []
     ok = [r for r in records if not r.get("error") and r.get("post_synth")]
-    failed = [r["module"] for r in records if r.get("error")]
+    failed = [f"{r['module']} ({_why(r['error'])})" for r in records if r.get("error")]
     missing = [r["module"] for r in records if not r.get("error") and not r.get("post_synth")]
     lines.append(f"{len(ok)} of {len(records)} modules measured"
                  + (f"; failed: {', '.join(failed)}" if failed else "")

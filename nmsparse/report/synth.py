@@ -65,7 +65,15 @@ WRAPPER = "nmsparse_timing_wrapper"
 
 
 class SynthesisError(RuntimeError):
-    """A tool failed; the message names the module, the step and the log file."""
+    """A tool failed; the message names the module, the step and the log file.
+
+    ``timeout``: the seconds allowed when the tool was stopped for taking longer (a result
+    that a longer allowance may change), None when the tool itself failed.
+    """
+
+    def __init__(self, message: str, timeout: float | None = None) -> None:
+        super().__init__(message)
+        self.timeout = timeout
 
 
 def _ports(sc: Sidecar) -> dict[str, tuple[str, int]]:
@@ -208,7 +216,7 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str, module: str,
                 proc.kill()
                 proc.wait()
                 raise SynthesisError(f"{module}: {what} did not finish in {timeout:g} s "
-                                     f"(log: {log})")
+                                     f"(log: {log})", timeout=timeout)
             time.sleep(0.1)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
