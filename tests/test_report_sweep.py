@@ -81,8 +81,14 @@ def test_sweep_tables_and_summary_state_fit_and_goal():
     assert "| 8:16 | stream | transistors | 50,000 + 40,000 K | 5,000 + 70,000 K | 1.5 |" in text
     lines = render.sweep_summary(recs)
     goal = next(x for x in lines if "k16" in x)
-    # 690k / 1,125k = 0.61; the dense K = 16 point is not placed: Fmax not compared
-    assert "0.61x the transistors" in goal and "dense not placed" in goal
+    # 690k / 1,125k = 0.61; the dense K = 16 point is not placed: its clock is taken from
+    # the largest placed dense array of the same M (K = 4, 140 MHz), which 150 MHz beats
+    assert "0.61x the transistors" in goal
+    assert "dense_mac_16_int8_k4, the largest placed dense array of M = 16, runs at 140.0" in goal
+    assert "goal met (Fmax against dense_mac_16_int8_k4)" in goal
+    unplaced = [{**r, "post_place": None} if r["unit"] == "dense_mac" else r for r in recs]
+    goal = next(x for x in render.sweep_summary(unplaced) if "k16" in x)
+    assert "dense not placed: Fmax not compared" in goal and "goal met" not in goal
     assert any("Break-even 8:16 (stream weights, transistors): K = 1.5" in x for x in lines)
     recs[3]["post_place"] = {"fmax_mhz": 140.0}
     goal = next(x for x in render.sweep_summary(recs) if "k16" in x)
