@@ -117,3 +117,17 @@ def test_a_timeout_is_cached_and_reported_not_repeated(tmp_path, capsys, small_h
         assert "did not finish in 0.01 s" in rec["error"]
     assert "nm_topk_2_4_int8_rank (Yosys synthesis did not finish in 0.01 s)" in (
         out / "report.md").read_text()
+
+
+def test_the_limit_counts_cpu_time_and_a_hang_is_stopped_by_the_wall_clock(tmp_path):
+    """A tool waiting (no CPU) is not stopped at its CPU-time limit, so a loaded machine does
+    not turn a finishing run into a timeout; one that never finishes is stopped after
+    WALL_FACTOR x the limit."""
+    log = tmp_path / "log"
+    wall, cpu = synth._run(["sleep", "2"], tmp_path, log, "sleep", "m", timeout=1.0)
+    assert wall >= 2 and cpu < 0.5
+    t0 = time.monotonic()
+    with pytest.raises(synth.SynthesisError, match="did not finish in 0.5 s") as err:
+        synth._run(["sleep", "30"], tmp_path, log, "sleep", "m", timeout=0.5)
+    assert err.value.timeout == 0.5
+    assert synth.WALL_FACTOR * 0.5 <= time.monotonic() - t0 < 10

@@ -83,7 +83,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also store the figures as resource baselines (e.g. "
                              "reports/baselines/resources.json)")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                        help="time allowed per tool run (default: none)")
+                        help="CPU seconds allowed per tool run (the tool's own CPU time, so a "
+                             "loaded machine does not change the verdict; also stopped after "
+                             "4x that in wall time; default: none)")
     parser.add_argument("--families", default="", metavar="LIST",
                         help="also measure these FPGA families: xilinx (7-series, post-synthesis "
                              "estimates), nexus (CrossLink-NX place and route); without it, "

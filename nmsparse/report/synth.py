@@ -195,6 +195,21 @@ def flow_signature(memories: bool = False) -> str:
     return h.hexdigest()
 
 
+#: A tool run is stopped after this many times its CPU-time limit in wall time (a hang).
+WALL_FACTOR = 4.0
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of a running process and its waited-for children (from
+    ``/proc/<pid>/stat``); None where that is not available."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))  # utime stime cutime cstime
+        return ticks / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _run(cmd: list[str], cwd: Path, log: Path, what: str, module: str,
          timeout: float | None, transcript: Path | None = None) -> tuple[float, float]:
     """Run one tool; returns (wall seconds, CPU seconds of the tool process).
@@ -208,15 +223,24 @@ def _run(cmd: list[str], cwd: Path, log: Path, what: str, module: str,
     t0 = time.monotonic()
     with log.open("wb") as fh:
         proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
+        polls = 0
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            if timeout is not None and time.monotonic() - t0 > timeout:
-                proc.kill()
-                proc.wait()
-                raise SynthesisError(f"{module}: {what} did not finish in {timeout:g} s "
-                                     f"(log: {log})", timeout=timeout)
+            polls += 1
+            # the limit counts the tool's CPU time (checked every second), so a run stopped
+            # on a loaded machine would have been stopped on an idle one too; a wall-clock
+            # bound of WALL_FACTOR x the limit catches a tool that hangs without computing
+            if timeout is not None and polls % 10 == 0:
+                cpu = _cpu_seconds(proc.pid)
+                wall = time.monotonic() - t0
+                if (cpu if cpu is not None else wall) > timeout or wall > WALL_FACTOR * timeout:
+                    proc.kill()
+                    proc.wait()
+                    raise SynthesisError(f"{module}: {what} did not finish in {timeout:g} s "
+                                         f"(CPU time of the tool, {wall:.0f} s wall; log: "
+                                         f"{log})", timeout=timeout)
             time.sleep(0.1)
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:

@@ -55,7 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="random groups per stimulus pattern of a cross-check (default 64)")
     parser.add_argument("--seed", type=int, default=None, help="stimulus and sample seed")
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
-                        help="time allowed per tool run (default: none)")
+                        help="CPU seconds allowed per tool run (the tool's own CPU time, so a "
+                             "loaded machine does not change the verdict; also stopped after "
+                             "4x that in wall time; default: none)")
     parser.add_argument("--retries", type=int, default=None,
                         help="extra attempts of a task that timed out or lost its worker "
                              "(default 1)")

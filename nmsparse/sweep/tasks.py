@@ -95,7 +95,7 @@ def measure(family: str, name: str, verilog: bytes, sidecar: str, *, place: bool
             # the log lives in this task's scratch directory, removed below: its tail is in
             # the message, the path would mislead
             text = str(exc).replace(str(scratch), f"<scratch on {os.uname().nodename}>")
-            if "did not finish" in text:
+            if exc.timeout is not None:
                 raise ToolTimeout(text) from None
             return {"files": {}, "measured": None, "error": text,
                     "seconds": round(time.monotonic() - t0, 2), "worker": os.uname().nodename}
