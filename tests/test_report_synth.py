@@ -131,3 +131,19 @@ def test_the_limit_counts_cpu_time_and_a_hang_is_stopped_by_the_wall_clock(tmp_p
         synth._run(["sleep", "30"], tmp_path, log, "sleep", "m", timeout=0.5)
     assert err.value.timeout == 0.5
     assert synth.WALL_FACTOR * 0.5 <= time.monotonic() - t0 < 10
+
+
+@pytest.mark.slow
+def test_abc9_assertion_falls_back_to_classic_abc(tmp_path):
+    """The dense K = 16 weight-memory baseline makes Yosys 0.70's ABC9 step abort
+    (rtlil.cc:3091); it is synthesized again with classic ABC and the record says so."""
+    from gen.config import DenseMACConfig
+    from gen.emit import emit
+
+    cfg = DenseMACConfig(m=16, fmt="int8", outputs=16, target_mhz=90.0, weights="memory")
+    emit(cfg, tmp_path)
+    sc = load_sidecar(tmp_path / f"{cfg.name}.json")
+    r = synth.measure(tmp_path / f"{cfg.name}.v", sc, tmp_path / "work", place=False)
+    assert r["synth_fallback"] == synth.NOABC9_NOTE
+    assert r["post_synth"]["DSP"] == 256 and r["asic"]["transistors"] > 500_000
+    assert "abc -lut 4:7" in (tmp_path / "work" / "flow.ys").read_text()

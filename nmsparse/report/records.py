@@ -127,6 +127,8 @@ def make_record(point: Point, measured: Mapping | None, *, error: str | None = N
         rec.update({k: measured.get(k) for k in
                     ("post_synth", "post_place", "asic", "runtime_s", "cpu_s", "tools")})
         rec["error"] = None
+        if measured.get("synth_fallback"):  # synthesized with another script: say which
+            rec["synth_fallback"] = measured["synth_fallback"]
     return rec
 
 

