@@ -12,7 +12,8 @@ exactly as ``nmsparse report`` measures (ECP5 LFE5U-85F, port-registering wrappe
 module's is not measured twice. Columns: LUT4, CCU2C, FF post-synthesis (module alone);
 COMB and Fmax post-place (wrapper included); groups/s = Fmax x one group per clock; COMB x
 ns per group (area-time); the delay model's predicted Fmax and its error against the
-measurement; the tool time. Writes ``reports/qor.md`` (``--out``) and prints it.
+measurement; the tool time; the critical path (the registers it runs between, as named in
+the Verilog, its delay and the share of routing). Writes ``reports/qor.md`` (``--out``) and prints it.
 """
 
 from __future__ import annotations
@@ -81,6 +82,16 @@ def verdict(pattern: str, fmt: str, lut, ff, comb, fmax) -> str:
     return "PASS" if not misses else "FAIL: " + ", ".join(misses)
 
 
+def limit(rec: dict) -> str:
+    """The measured critical path: from which register to which, its delay and how much of
+    it is routing (nextpnr's report; signal names as in the Verilog)."""
+    cp = (rec.get("post_place") or {}).get("critical_path")
+    if not cp:
+        return "-"
+    return (f"{cp['source']} -> {cp['sink']}: {cp['ns']:.2f} ns ({cp['routing_ns']:.2f} "
+            f"routing, {cp['cells']} cells)")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--patterns", default="8:16,16:32")
@@ -117,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
 
     head = ["N:M", "fmt", "architecture", "stages", "LUT4", "CCU2C", "COMB", "FF",
             "Fmax MHz", "predicted MHz (error)", "Mgroups/s", "COMB x ns/group",
-            "synth+P&R s", "goal"]
+            "synth+P&R s", "critical path (nextpnr)", "goal"]
     rows = []
     for cfg, r in zip(configs, recs, strict=True):
         lut = figure(r, "post_synth", "LUT")
@@ -135,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
                      _fmt(comb), _fmt(ff), _fmt(fmax, 1), err,
                      _fmt(fmax, 0) if fmax else "-",
                      _fmt(comb * 1000 / fmax, 0) if comb and fmax else "-",
-                     _fmt(secs, 0), verdict(pat, cfg.fmt, lut, ff, comb, fmax)])
+                     _fmt(secs, 0), limit(r), verdict(pat, cfg.fmt, lut, ff, comb, fmax)])
     for pat, fmt, what, lut, ff, fmax in ANCHORS:
         if pat in args.patterns.split(",") and fmt in args.fmts.split(","):
             rows.append([pat, fmt, f"anchor: {what}", "-", _fmt(lut), "-", "-", _fmt(ff),
-                         _fmt(fmax, 0), "-", _fmt(fmax, 0), "-", "-", "anchor"])
+                         _fmt(fmax, 0), "-", _fmt(fmax, 0), "-", "-", "-", "anchor"])
     lines = ["# Selector QoR (bench/bench_qor.py)", "",
              f"ECP5 LFE5U-85F, nextpnr-ecp5 --out-of-context, seed 1; rank points "
              f"`pipeline=\"auto\"` for {args.target_mhz:g} MHz, network points at their "

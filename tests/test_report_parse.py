@@ -50,6 +50,14 @@ def test_nextpnr_report():
         parse.nextpnr_resources((TOPK / "pnr.json").read_text(), clock="sys")
 
 
+def test_critical_path_names_the_signals_and_splits_the_delay():
+    cp = parse.critical_path((TOPK / "pnr.json").read_text())
+    # the worst path sets the clock: 1000 / 110.77 MHz = 9.03 ns
+    assert cp == {"source": "i__payload.data", "sink": "o__payload", "ns": 9.03,
+                  "logic_ns": 3.61, "routing_ns": 5.42, "cells": 14}
+    assert parse.critical_path((FIX / "pnr_no_fmax.json").read_text()) is None
+
+
 def test_nextpnr_without_register_paths_has_no_fmax():
     res = parse.nextpnr_resources((FIX / "pnr_no_fmax.json").read_text())
     assert res["fmax_mhz"] is None and res["COMB"] == 16 and res["FF"] == 9

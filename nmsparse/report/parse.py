@@ -30,6 +30,7 @@ __all__ = [
     "yosys_cell_counts",
     "ecp5_synth_resources",
     "nextpnr_resources",
+    "critical_path",
     "cmos_transistors",
     "ltp_depth",
     "yosys_version",
@@ -163,6 +164,43 @@ def nextpnr_resources(report_json: str, clock: str | None = None) -> dict[str, f
         out["fmax_mhz"] = None
         out["target_mhz"] = None
     return out
+
+
+# a netlist cell name -> the design signal it came from: synthesis appends the mapped cell
+# type and a path through the cells (``sel_l14_s0$2768_TRELLIS_FF_Q``, ``..._LUT4_Z_D``)
+_CELL_SUFFIX = re.compile(r"(\$|_TRELLIS_|_LUT4_|_CCU2C_|_PFUMX_|_L6MUX21_|_MULT18X18D_|"
+                          r"_DP16KD_|_TRELLIS_DPR16X4_|\$CCU2_).*$")
+
+
+def _signal_of(cell: str) -> str:
+    name = (cell[4:] if cell.startswith("dut.") else cell).lstrip("\\")
+    return _CELL_SUFFIX.sub("", name) or name
+
+
+def critical_path(report_json: str) -> dict | None:
+    """The worst register-to-register path of nextpnr's ``--report`` JSON: ``source`` and
+    ``sink`` (the design signals of its first and last cells, synthesis' suffixes removed),
+    ``ns`` (total), ``logic_ns``, ``routing_ns`` (the rest: clock-to-out and setup count as
+    logic) and ``cells`` (logic cells on the path). None when the report has no path."""
+    data = _load_json(report_json, "nextpnr report")
+    paths = data.get("critical_paths") or []
+    best = None
+    for p in paths:
+        steps = p.get("path") or []
+        if not steps:
+            continue
+        total = sum(float(st.get("delay", 0)) for st in steps)
+        if best is None or total > best[0]:
+            best = (total, steps)
+    if best is None:
+        return None
+    total, steps = best
+    routing = sum(float(st.get("delay", 0)) for st in steps if st.get("type") == "routing")
+    return {"source": _signal_of(steps[0]["from"]["cell"]),
+            "sink": _signal_of(steps[-1]["to"]["cell"]),
+            "ns": round(total, 2), "logic_ns": round(total - routing, 2),
+            "routing_ns": round(routing, 2),
+            "cells": sum(1 for st in steps if st.get("type") == "logic")}
 
 
 _TRANSISTORS = re.compile(r"Estimated number of transistors:\s*([0-9]+)")

@@ -388,7 +388,9 @@ def collect(workdir: str | Path) -> dict:
     if meta.get("synth_fallback"):
         record["synth_fallback"] = meta["synth_fallback"]
     if meta["place"]:
-        placed = parse.nextpnr_resources((work / "pnr.json").read_text())
+        report = (work / "pnr.json").read_text()
+        placed = parse.nextpnr_resources(report)
+        placed["critical_path"] = parse.critical_path(report)
         placed["wrapper_ff"] = meta["wrapper_ff"]
         placed["device"] = DEVICE
         record["post_place"] = placed
