@@ -6,6 +6,10 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 STAMP   := $(VENV)/.stamp
 JOBS    ?= auto
+# CPU seconds allowed per tool run of the main job's synthesis and place-and-route (a point
+# that needs more is reported as "did not finish in N s" and cached as such; a longer
+# REPORT_TIMEOUT, or 0 for none, measures it)
+REPORT_TIMEOUT ?= 1200
 export AMARANTH_USE_YOSYS := builtin
 export PYTHONDONTWRITEBYTECODE := 1
 
@@ -118,7 +122,7 @@ report: $(STAMP) reports/quality.json
 	@$(MAKE) --no-print-directory crosscheck
 	@echo "== 4/5 model quality: reports/quality.json =="
 	@echo "== 5/5 synthesis, place and route, report =="
-	$(VENV)/bin/nmsparse report --jobs $(JOBS) -o reports
+	$(VENV)/bin/nmsparse report --jobs $(JOBS) -o reports $(if $(filter-out 0,$(REPORT_TIMEOUT)),--timeout $(REPORT_TIMEOUT))
 
 # The engine sweep: the linear engine against the dense baseline at K = 4, 16, 32 for 2:4, 8:16
 # and 16:32, weights in the stream and from memory (36 points; hours of tool time on two
