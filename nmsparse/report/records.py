@@ -111,6 +111,8 @@ def make_record(point: Point, measured: Mapping | None, *, error: str | None = N
         "latency_cycles": sc.latency,
         "groups_per_cycle": _opt_int(metrics.get("groups_per_cycle")),
         "comparators": _opt_int(metrics.get("comparators")),
+        # network selectors: the compare-exchanges sorting the survivors by index
+        "compaction_comparators": _opt_int(metrics.get("compaction_comparators")),
         "network_depth": _opt_int(metrics.get("network_depth")),
         "multipliers": _opt_int(metrics.get("multipliers")),
         "index_bits_per_group": (n * iw if n is not None and iw is not None else 0),

@@ -53,7 +53,7 @@ def point_of(d: Mapping) -> dict:
     p = dict(d.get("params") or {})
     out = {k: d.get(k, p.get(k)) for k in ("unit", "n", "m", "fmt", "arch", "lanes",
                                             "outputs", "comparators", "network_depth",
-                                            "multipliers")}
+                                            "multipliers", "compaction_comparators")}
     out["unit"] = d.get("unit")
     out["pipeline"] = p.get("pipeline", d.get("pipeline"))
     out["weight_width"] = p.get("weight_width", d.get("weight_width"))
@@ -67,8 +67,15 @@ def group_of(pt: Mapping) -> str:
     return f"{pt['unit']}/{pt['arch']}" if pt.get("arch") else str(pt["unit"])
 
 
+def _per(pt: Mapping, target: str) -> float:
+    """What an area target is divided by before the fit (and the estimate multiplied by):
+    the lanes of a selector, which are independent copies of one group's logic."""
+    return 1.0 if target == "fmax_mhz" else float(int(pt.get("lanes") or 1))
+
+
 def features(pt: Mapping, target: str) -> dict[str, float]:
-    """Structural terms of one point for ``target`` (names -> values)."""
+    """Structural terms of one point for ``target`` (names -> values); area terms are per
+    lane (see :func:`_per`)."""
     f = get_format(pt["fmt"])
     w, kw = f.width, f.key_width
     m = int(pt["m"])
@@ -77,7 +84,7 @@ def features(pt: Mapping, target: str) -> dict[str, float]:
     k = int(pt.get("outputs") or 0)
     ww = int(pt.get("weight_width") or 0)
     acc = int(pt.get("acc_width") or 0)
-    cmp_ = int(pt.get("comparators") or 0)
+    cmp_ = int(pt.get("comparators") or 0) / lanes  # the sidecar counts every lane
     depth = int(pt.get("network_depth") or 0)
     mult = int(pt.get("multipliers") or 0)
     pipe = int(pt.get("pipeline") or 0)
@@ -98,21 +105,26 @@ def features(pt: Mapping, target: str) -> dict[str, float]:
         return out
     out = {"c0": 1.0}
     if sparse_sel:
-        out["cmp_bits"] = lanes * cmp_ * kw
-        out["sel_bits"] = lanes * n * m * (w + iw)
-        out["rank_bits"] = (lanes * m * m * iw if pt.get("arch") == "rank"
-                            else lanes * cmp_ * (w + iw))
+        out["cmp_bits"] = cmp_ * kw
+        if pt.get("arch") == "network" and pt.get("compaction_comparators") is not None:
+            # the survivors leave the selection network in line order and are sorted by
+            # index (a small network of compare-exchanges on index and value)
+            out["sel_bits"] = int(pt["compaction_comparators"]) * (w + 2 * iw)
+        else:  # the AND-OR compaction: slot s takes one of elements s .. s + M - N
+            out["sel_bits"] = n * (m - n + 1) * (w + iw)
+        out["rank_bits"] = (m * m * iw if pt.get("arch") == "rank"
+                            else cmp_ * (w + iw))
         # deep cones in few stages: the mapper trades LUTs for depth (measured: a 4:8 bf16
         # rank selector needs 3x the LUT4 with one register stage as with two)
-        out["cone_bits"] = lanes * cmp_ * kw * depth / max(1, pipe)
+        out["cone_bits"] = cmp_ * kw * depth / max(1, pipe)
     if unit in ("spmac", "linear", "dense_mac"):
         out["mul_bits"] = mult * w * ww
         out["acc_bits"] = k * acc
         if unit != "dense_mac":
             out["wsel_bits"] = n * k * m * ww
     if target == "ff":
-        out["pipe_bits"] = lanes * max(0, pipe - 1) * m * (w + iw)
-        out["out_bits"] = lanes * (m + n * (w + iw)) if unit == "topk" else k * acc
+        out["pipe_bits"] = max(0, pipe - 1) * m * (w + iw)
+        out["out_bits"] = (m + n * (w + iw)) if unit == "topk" else k * acc
         if unit != "topk":
             out["in_bits"] = k * m * ww + m * w
     return out
@@ -153,6 +165,7 @@ def _fit_one(pts: Sequence[Mapping], ys: Sequence[float], target: str,
         return _fit_loglin(pts, ys, target)
     names = list(features(pts[0], target))
     rows = [[features(p, target).get(nm, 0.0) for nm in names] for p in pts]
+    ys = [y / _per(p, target) for p, y in zip(pts, ys, strict=True)]
     # the period for Fmax (additive delays); relative error: each row scaled by 1/y
     ys_t = [1000.0 / y for y in ys] if target == "fmax_mhz" else list(ys)
     A = [[v / y for v in r] for r, y in zip(rows, ys_t, strict=True)]
@@ -172,7 +185,8 @@ def _fit_loglin(pts: Sequence[Mapping], ys: Sequence[float], target: str) -> dic
     names = [nm for nm in features(pts[0], target) if nm not in ("c0", "t0")]
     X = np.array([[1.0] + [math.log1p(features(p, target).get(nm, 0.0)) for nm in names]
                   for p in pts])
-    y = np.log(np.asarray(ys, dtype=float))
+    y = np.log(np.asarray([v / _per(p, target) for p, v in zip(pts, ys, strict=True)],
+                          dtype=float))
     reg = RIDGE * np.eye(X.shape[1])
     reg[0, 0] = 0.0
     coef = np.linalg.solve(X.T @ X + reg, X.T @ y)
@@ -184,11 +198,11 @@ def _predict_one(model: Mapping, pt: Mapping, target: str) -> float:
     if model.get("kind") == "loglin":
         z = model["coef"][0] + sum(c * math.log1p(fx.get(nm, 0.0)) for nm, c in
                                    zip(model["features"][1:], model["coef"][1:], strict=True))
-        return math.exp(z)
+        return math.exp(z) * _per(pt, target)
     v = sum(c * fx.get(nm, 0.0) for nm, c in zip(model["features"], model["coef"], strict=True))
     if target == "fmax_mhz":
         return 1000.0 / v if v > 0 else float("nan")
-    return v
+    return v * _per(pt, target)
 
 
 def _measured(rec: Mapping, target: str) -> float | None:
