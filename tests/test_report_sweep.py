@@ -71,6 +71,10 @@ def test_break_even_from_the_lines():
              else {**r, "asic": {"transistors": 80_000 * r["outputs"]}} for r in sweep()]
     (b,) = analysis.break_even(never)
     assert b.k_star is None and b.first_measured is None
+    # cheaper at every K: the lines cross at K < 1
+    cheap = [r if r["unit"] == "dense_mac"
+             else {**r, "asic": {"transistors": 1_000 + 40_000 * r["outputs"]}} for r in sweep()]
+    assert any("smaller than dense at every K" in x for x in render.sweep_summary(cheap))
 
 
 def test_sweep_tables_and_summary_state_fit_and_goal():
@@ -89,6 +93,10 @@ def test_sweep_tables_and_summary_state_fit_and_goal():
     unplaced = [{**r, "post_place": None} if r["unit"] == "dense_mac" else r for r in recs]
     goal = next(x for x in render.sweep_summary(unplaced) if "k16" in x)
     assert "dense not placed: Fmax not compared" in goal and "goal met" not in goal
+    # an engine synthesized only (--no-place): not compared, and not called slower
+    no_fmax = [{**r, "post_place": None} if r["unit"] == "linear" else r for r in recs]
+    goal = next(x for x in render.sweep_summary(no_fmax) if "k16" in x)
+    assert "engine not placed: Fmax not compared" in goal and "below dense" not in goal
     assert any("Break-even 8:16 (stream weights, transistors): K = 1.5" in x for x in lines)
     recs[3]["post_place"] = {"fmax_mhz": 140.0}
     goal = next(x for x in render.sweep_summary(recs) if "k16" in x)

@@ -583,8 +583,11 @@ def sweep_summary(records: Sequence[dict], goal_k: int = 16, goal_ratio: float =
         r = q.ratio("transistors")
         if r is None:
             continue
-        fm = (f"Fmax {_fmax_cell(s)} vs {_fmax_cell(d)} MHz" if s.fmax or d.fmax
-              else "no Fmax")
+        def mhz(p: analysis.EnginePoint) -> str:
+            cell = _fmax_cell(p)
+            return f"{cell} MHz" if p.fmax is not None else (
+                cell if not p.fits else "not placed")
+        fm = f"Fmax {mhz(s)} vs {mhz(d)}" if s.fmax or d.fmax else "no Fmax"
         # a dense array too large for the device is compared with the clock of the largest
         # placed dense array of the same M and weight source (a smaller K: the same lanes,
         # fewer outputs, so a clock the K = goal_k array is not expected to exceed)
@@ -602,13 +605,16 @@ def sweep_summary(records: Sequence[dict], goal_k: int = 16, goal_ratio: float =
         verdict = ("goal met" + (f" (Fmax against {proxy.module})" if proxy else "")
                    if ok_area and ok_fmax else
                    "goal not met" + (f" (area {r:.2f} > {goal_ratio})" if not ok_area else "")
-                   + ("" if ok_fmax or ref is None else " (Fmax below dense)")
+                   + ("" if ok_fmax or ref is None or s.fmax is None
+                      else " (Fmax below dense)")
+                   + (" (engine not placed: Fmax not compared)" if s.fmax is None else "")
                    + (" (dense not placed: Fmax not compared)" if ref is None else ""))
         lines.append(f"{s.module} ({s.weights} weights) vs {d.module}: {r:.2f}x the "
                      f"transistors, {fm}; goal <= {goal_ratio}x at no lower Fmax: {verdict}.")
     for b in analysis.break_even(records):
-        k = "never (per-output cost not below dense)" if b.k_star is None else \
-            f"K = {b.k_star:.1f}"
+        k = ("never (per-output cost not below dense)" if b.k_star is None else
+             "smaller than dense at every K (the fitted lines cross below K = 1)"
+             if b.k_star < 1 else f"K = {b.k_star:.1f}")
         lines.append(f"Break-even {b.pattern} ({b.weights} weights, transistors): {k}; measured "
                      + ", ".join(f"{r:.2f}x at K={kk}" for kk, r in sorted(b.ratios.items()))
                      + ".")
