@@ -13,7 +13,8 @@ module's is not measured twice. Columns: LUT4, CCU2C, FF post-synthesis (module 
 COMB and Fmax post-place (wrapper included); groups/s = Fmax x one group per clock; COMB x
 ns per group (area-time); the delay model's predicted Fmax and its error against the
 measurement; the tool time; the critical path (the registers it runs between, as named in
-the Verilog, its delay and the share of routing). Writes ``reports/qor.md`` (``--out``) and prints it.
+the Verilog, its delay and the share of routing). Writes ``reports/qor.md`` (``--out``)
+and prints it.
 """
 
 from __future__ import annotations
