@@ -156,7 +156,7 @@ NOABC9_NOTE = ("classic ABC LUT mapping (abc -lut 4:7) in place of synth_ecp5's 
 
 
 def _yosys_script(module: str, verilog: str, wrapper: str, memories: bool = False,
-                  noabc9: bool = False) -> str:
+                  classic_abc: bool = False) -> str:
     asic = ([f"synth -flatten -top {module} -run :fine", *_SYNTH_KEEP_MEMORIES] if memories
             else [f"synth -flatten -top {module}"])
     return "\n".join([
@@ -167,7 +167,7 @@ def _yosys_script(module: str, verilog: str, wrapper: str, memories: bool = Fals
         f"read_verilog -defer {wrapper}",
         f"hierarchy -top {WRAPPER}",
         f"setattr -mod -set keep_hierarchy 1 {module}",
-        *([f"synth_ecp5 -top {WRAPPER} -json wrapped.json"] if not noabc9 else [
+        *([f"synth_ecp5 -top {WRAPPER} -json wrapped.json"] if not classic_abc else [
             f"synth_ecp5 -top {WRAPPER} -run :map_luts",
             "techmap -map +/lattice/latches_map.v",
             "abc -lut 4:7 -dress",
@@ -333,7 +333,7 @@ def measure(verilog: str | Path, sidecar: Sidecar, workdir: str | Path, *,
             raise
         (work / "flow.ys").write_text(_yosys_script(module, "design.v", "wrapper.v",
                                                     memories=keeps_memories(sidecar),
-                                                    noabc9=True))
+                                                    classic_abc=True))
         t_yosys, c_yosys = _run(yosys, work, work / "yosys.log", "Yosys synthesis (classic ABC)",
                                 module, timeout, transcript=work / "yosys.transcript")
         fallback = NOABC9_NOTE
