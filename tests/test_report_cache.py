@@ -77,3 +77,20 @@ def test_a_failure_holds_until_more_time_is_allowed(tmp_path):
     _entry(tmp_path, key)
     cache.store(tmp_path, mod, key)
     assert cache.load_failure(tmp_path, mod, key, None) is None
+
+
+def test_a_fallback_result_holds_only_with_the_current_fallback_script(tmp_path):
+    """The cache key covers the default Yosys script; a module synthesized with the
+    classic-ABC fallback is measured again once that script changes."""
+    from nmsparse.report import synth
+
+    mod, key = "nm_topk_2_4_int8_rank", "56" * 32
+    work = _entry(tmp_path, key)
+    meta = json.loads((work / "meta.json").read_text())
+    (work / "meta.json").write_text(json.dumps({**meta, "synth_fallback": synth.NOABC9_NOTE}))
+    script = synth._yosys_script(mod, "design.v", "wrapper.v", classic_abc=True)
+    (work / "flow.ys").write_text(script)
+    cache.store(tmp_path, mod, key)
+    assert cache.load(tmp_path, mod, key)["synth_fallback"] == synth.NOABC9_NOTE
+    (work / "flow.ys").write_text(script.replace("abc -lut 4:7", "abc -lut 4"))
+    assert cache.load(tmp_path, mod, key) is None

@@ -386,6 +386,13 @@ def collect(workdir: str | Path) -> dict:
         "tools": {**meta["tools"], "yosys": parse.yosys_version(synth_stat)},
     }
     if meta.get("synth_fallback"):
+        # the cache key covers the default script only: a result of the fallback script
+        # holds only while that script is the current one
+        script = (work / "flow.ys").read_text()
+        current = {_yosys_script(meta["module"], "design.v", "wrapper.v", memories=mem,
+                                 classic_abc=True) for mem in (False, True)}
+        if script not in current:
+            raise FileNotFoundError(f"{work}: measured with an earlier fallback script")
         record["synth_fallback"] = meta["synth_fallback"]
     if meta["place"]:
         report = (work / "pnr.json").read_text()
