@@ -8,6 +8,7 @@ import pytest
 import torch
 
 import golden
+from gen.arch import ARCHITECTURES
 from gen.config import TopKConfig
 from gen.sim import combinational_map, pack, run_stream, unpack
 from gen.topk import NMTopK
@@ -57,7 +58,7 @@ def groups_for(cfg: TopKConfig, rng: random.Random, count: int) -> list[list[int
 
 CASES = [
     (n, m, fmt, arch)
-    for arch in ("network", "rank")
+    for arch in sorted(ARCHITECTURES)
     for (n, m, fmt) in [(2, 4, "int8"), (2, 4, "bf16"), (4, 8, "int4"), (4, 8, "fp16"),
                         (8, 16, "int8"), (8, 16, "bf16"), (8, 16, "int16"), (3, 8, "int8"),
                         (5, 12, "fp16"), (1, 4, "bf16"), (16, 32, "int8"), (16, 32, "bf16")]
@@ -82,7 +83,7 @@ def test_topk_random_and_edges(n: int, m: int, fmt: str, arch: str, nm_seed: int
         assert o_cycle >= i_cycle + cfg.latency
 
 
-@pytest.mark.parametrize("arch", ["network", "rank"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 @pytest.mark.parametrize("pipeline", [0, 1, 2, 3, 7])
 def test_topk_exact_latency_full_rate(arch: str, pipeline: int, nm_seed: int) -> None:
     dut = NMTopK(TopKConfig(n=4, m=8, fmt="int8", arch=arch, pipeline=pipeline))
@@ -98,7 +99,7 @@ def test_topk_exact_latency_full_rate(arch: str, pipeline: int, nm_seed: int) ->
         [pipeline] * len(inputs)
 
 
-@pytest.mark.parametrize("arch", ["network", "rank"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 @pytest.mark.parametrize(("p_valid", "p_ready"), [(1.0, 0.3), (0.4, 1.0), (0.6, 0.6)])
 def test_topk_backpressure(arch: str, p_valid: float, p_ready: float, nm_seed: int) -> None:
     dut = NMTopK(TopKConfig(n=8, m=16, fmt="bf16", arch=arch))
@@ -112,7 +113,7 @@ def test_topk_backpressure(arch: str, p_valid: float, p_ready: float, nm_seed: i
         assert o_cycle >= i_cycle + cfg.latency
 
 
-@pytest.mark.parametrize("arch", ["network", "rank"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_topk_2_4_int4_exhaustive(arch: str) -> None:
     """All 65,536 groups of 2:4 int4, 64 lanes of a combinational selector per step."""
     lanes = 64
@@ -130,7 +131,7 @@ def test_topk_2_4_int4_exhaustive(arch: str) -> None:
     assert not bad, f"{len(bad)} groups differ, first {groups[bad[0]]}"
 
 
-@pytest.mark.parametrize("arch", ["network", "rank"])
+@pytest.mark.parametrize("arch", sorted(ARCHITECTURES))
 def test_topk_lanes(arch: str, nm_seed: int) -> None:
     lanes = 3
     dut = NMTopK(TopKConfig(n=2, m=4, fmt="int8", arch=arch, lanes=lanes))

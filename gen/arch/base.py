@@ -8,6 +8,7 @@ its layers; :meth:`Architecture.build` builds one lane into an Amaranth module, 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -46,11 +47,16 @@ class Layer:
 class Architecture:
     """Base class: one lane of an N:M top-k selector.
 
-    Subclasses set :attr:`name` and implement :meth:`layers`, :meth:`build`,
-    :meth:`comparators` and :meth:`default_pipeline`.
+    Subclasses set :attr:`name` and :attr:`DELAY_NS` and implement :meth:`layer_kinds`,
+    :meth:`build`, :meth:`comparators` and :meth:`default_pipeline`.
     """
 
     name: ClassVar[str] = ""
+    #: The delay model: ns per layer kind (logic and routing on ECP5 in the project's flow),
+    #: fitted on placed designs (``bench/calibrate_delays.py``), and how much longer every
+    #: layer gets per doubling of M beyond 16 (nets grow with the placement).
+    DELAY_NS: ClassVar[dict[str, float]] = {}
+    SCALE_PER_LOG2M: ClassVar[float] = 0.0
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -60,9 +66,16 @@ class Architecture:
     def __init__(self, config: TopKConfig) -> None:
         self.config = config
 
-    def layers(self) -> list[Layer]:  # pragma: no cover - abstract
-        """The layers :meth:`build` passes, in order (one ``step`` call after each)."""
+    def layer_kinds(self) -> list[tuple[str, str]]:  # pragma: no cover - abstract
+        """(name, kind) of the layers :meth:`build` passes, in order (one ``step`` call
+        after each); the kind names the layer's entry of :attr:`DELAY_NS`."""
         raise NotImplementedError
+
+    def layers(self) -> list[Layer]:
+        """The layers with their modelled delays."""
+        scale = 1.0 + self.SCALE_PER_LOG2M * (math.log2(self.config.m) - 4)
+        return [Layer(name, round(self.DELAY_NS.get(kind, 1.0) * scale, 3))
+                for name, kind in self.layer_kinds()]
 
     def comparators(self) -> int:  # pragma: no cover - abstract
         """Key comparators of one lane."""

@@ -21,7 +21,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value
 
 from nmsparse.contract import networks
 
-from .base import Architecture, Layer, Step, from_key_sign, key_sign, mask_from_index
+from .base import Architecture, Step, from_key_sign, key_sign, mask_from_index
 
 __all__ = ["NetworkArch"]
 
@@ -55,11 +55,11 @@ class NetworkArch(Architecture):
         """The network sorting the N survivors by index."""
         return networks.sorting_network(self.config.n)
 
-    def layers(self) -> list[Layer]:
-        return ([Layer("keys")]
-                + [Layer(f"select{d + 1}") for d in range(self.network.depth)]
-                + [Layer(f"sort{d + 1}") for d in range(self.sorter.depth)]
-                + [Layer("output")])
+    def layer_kinds(self) -> list[tuple[str, str]]:
+        return ([("keys", "keys")]
+                + [(f"select{d + 1}", "select") for d in range(self.network.depth)]
+                + [(f"sort{d + 1}", "sort") for d in range(self.sorter.depth)]
+                + [("output", "output")])
 
     def comparators(self) -> int:
         return self.network.size
