@@ -156,10 +156,14 @@ def test_config_properties_and_architectures() -> None:
     rank = TopKConfig(n=8, m=16, arch="rank")
     assert (net.n, net.m, net.fmt, net.arch, net.pipeline, net.latency, net.lanes) == \
         (8, 16, "bf16", "network", 4, 4, 1)
-    assert net.comparators == 44
+    assert net.comparators == 46  # the shallowest best-known 8:16 network (7 layers)
+    assert net.network_depth == 7
     assert rank.comparators == 120
     assert type(net.architecture).__name__ == "NetworkArch"
     assert type(rank.architecture).__name__ == "RankArch"
+    radix = TopKConfig(n=16, m=32, arch="radix", pipeline=20)
+    assert type(radix.architecture).__name__ == "RadixArch"
+    assert (radix.comparators, radix.network_depth) == (0, 8 + 5)  # key bits + index bits
     # frozen: a design point cannot change under a built component
     with pytest.raises(AttributeError):
         net.pipeline = 2  # type: ignore[misc]
