@@ -35,7 +35,9 @@ def build_selector(cfg: TopKConfig, m: Module, advance: Value, data: list[Value]
     data : list of Value
         The M raw elements of the group.
     side : tree of Value
-        Sideband that travels through the same registers (e.g. weights of a linear engine).
+        Sideband that travels through the same registers (e.g. weights of a linear engine;
+        not in LUT RAM: the ASIC proxy maps a 16-deep RAM to 16 words of flip-flops, more than
+        the stages it replaces).
     enable : callable, optional
         Copies of ``advance`` for the register stages (:func:`gen.pipeline.stall_enables`).
 
