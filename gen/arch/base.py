@@ -22,7 +22,8 @@ from ..pipeline import tree_or
 if TYPE_CHECKING:
     from ..config import TopKConfig
 
-__all__ = ["ARCHITECTURES", "Architecture", "Layer", "Step", "key_sign", "from_key_sign",
+__all__ = ["ARCHITECTURES", "Architecture", "Layer", "Step", "key_sign", "key_bits",
+           "from_key_sign",
            "mask_from_index"]
 
 #: name -> architecture class, filled as subclasses are defined.
@@ -138,6 +139,21 @@ def key_sign(cfg: TopKConfig, x: Value) -> tuple[Value, Value]:
     if get_format(cfg.fmt).is_int:
         return abs(x.as_signed()), x[w - 1]
     return x[: w - 1], x[w - 1]
+
+
+def key_bits(cfg: TopKConfig, x: Value) -> list[Value]:
+    """The same key as :func:`key_sign`, bit by bit (LSB first) as LUT logic with no
+    negation chain: for integers bit b of |x| is ``x_b ^ (sign & (x_0 | .. | x_(b-1)))`` and
+    the top bit ``sign & ~(x_0 | .. | x_(w-2))`` (only the most negative value has it); for
+    floats the bits below the sign. ``tests/test_gen_topk.py`` checks both forms against
+    ``Format.key`` for every int4 and int8 pattern."""
+    x = Value.cast(x)
+    w = cfg.width
+    if not get_format(cfg.fmt).is_int:
+        return [x[b] for b in range(w - 1)]
+    sign = x[w - 1]
+    bits = [x[0]] + [x[b] ^ (sign & x[:b].any()) for b in range(1, w - 1)]
+    return bits + [sign & ~x[: w - 1].any()]
 
 
 def from_key_sign(cfg: TopKConfig, key: Value, sign: Value) -> Value:

@@ -40,7 +40,7 @@ from amaranth.hdl import Cat, Const, Module, Value
 
 from nmsparse.contract.formats import get_format
 
-from .base import Architecture, Step
+from .base import Architecture, Step, key_bits
 from .parts import (
     below,
     build_compaction,
@@ -75,23 +75,6 @@ def _is_const(v: Value) -> bool:
 
 def _const(v: Value) -> int:
     return v.value & 1  # type: ignore[attr-defined]
-
-
-def key_planes(cfg: Any, raw: list[Value]) -> list[list[Value]]:
-    """The key (DESIGN.md section 1) as bit planes, LSB first: plane b holds bit b of every
-    element's key. For integers bit b of |x| is ``x_b ^ (sign & (x_0 | .. | x_(b-1)))`` and
-    the top bit ``sign & ~(x_0 | .. | x_(w-2))`` (only the most negative value has it): LUT
-    logic, no negation chain. For floats the bits below the sign."""
-    w = cfg.width
-    if not get_format(cfg.fmt).is_int:
-        return [[x[b] for x in raw] for b in range(w - 1)]
-    planes: list[list[Value]] = [[] for _ in range(w)]
-    for x in raw:
-        sign = x[w - 1]
-        for b in range(w - 1):
-            planes[b].append(x[0] if b == 0 else x[b] ^ (sign & x[:b].any()))
-        planes[w - 1].append(sign & ~x[: w - 1].any())
-    return planes
 
 
 def _update(m: Module, u: list[Value], v: list[Value], t: Value, bit: list[Value],
@@ -155,8 +138,9 @@ class RadixArch(Architecture):
 
         # key bit planes, MSB first: the first is counted at once; the others wait in LUT
         # RAM from here (the RAM's write is their register), or ride along without one
-        planes = [wire(m, Cat(*p), f"{name}_plane{b}", size)
-                  for b, p in reversed(list(enumerate(key_planes(cfg, raw))))]
+        keys = [key_bits(cfg, x) for x in raw]
+        planes = [wire(m, Cat(*[k[b] for k in keys]), f"{name}_plane{b}", size)
+                  for b in range(kw - 1, -1, -1)]
         waiting: list[Any] = [None] + [defer(p, min_bits=0) if defer is not None else p
                                        for p in planes[1:]]
         held: list[Any] = [] if defer is not None else planes[1:]
