@@ -105,6 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cache", type=Path, default=REPO / "reports",
                     help="report directory whose .cache is shared (default reports/)")
     ap.add_argument("--out", type=Path, default=REPO / "reports" / "qor.md")
+    ap.add_argument("--scaling", default="32:64",
+                    help="patterns (int8, rank and radix) synthesized only, to show how area "
+                         "grows with M ('' for none)")
     args = ap.parse_args(argv)
 
     configs = []
@@ -124,6 +127,17 @@ def main(argv: list[str] | None = None) -> int:
         sc = load_sidecar(hdl / f"{cfg.name}.json")
         points.append(records.Point(cfg.name, hdl / f"{cfg.name}.v", sc))
     recs = build(points, args.cache, jobs=args.jobs, cached_only=args.cached_only)
+    scaling = [TopKConfig(n=n, m=m, fmt="int8", arch=arch, pipeline="auto",
+                          target_mhz=args.target_mhz or 175.0)
+               for pat in filter(None, args.scaling.split(","))
+               for n, m in [parse_pattern(pat)] for arch in ("rank", "radix")]
+    spoints = []
+    for cfg in scaling:
+        emit(cfg, hdl)
+        sc = load_sidecar(hdl / f"{cfg.name}.json")
+        spoints.append(records.Point(cfg.name, hdl / f"{cfg.name}.v", sc))
+    srecs = build(spoints, args.cache, jobs=args.jobs, place=False,
+                  cached_only=args.cached_only) if spoints else []
 
     head = ["N:M", "fmt", "architecture", "target MHz", "stages", "LUT4", "CCU2C", "COMB", "FF",
             "Fmax MHz", "predicted MHz (error)", "Mgroups/s", "COMB x ns/group",
@@ -150,6 +164,24 @@ def main(argv: list[str] | None = None) -> int:
         if pat in args.patterns.split(",") and fmt in args.fmts.split(","):
             rows.append([pat, fmt, f"anchor: {what}", "-", "-", _fmt(lut), "-", "-", _fmt(ff),
                          _fmt(fmax, 0), "-", _fmt(fmax, 0), "-", "-", "-", "anchor"])
+    if spoints:
+        scale = ["", "Area against M (synthesis only, no place and route; int8, "
+                 f"`pipeline=\"auto\"` for {args.target_mhz or 175:g} MHz):", "",
+                 "| N:M | architecture | stages | LUT4 | CCU2C | LUT4 + 2 CCU2C | FF | "
+                 "transistors | Yosys s |", "|---|---|---|---|---|---|---|---|---|"]
+        for cfg, r in zip(configs + scaling, recs + srecs, strict=True):
+            if cfg.fmt != "int8" or cfg.arch not in ("rank", "radix"):
+                continue
+            lut = figure(r, "post_synth", "LUT")
+            carry = figure(r, "post_synth", "CARRY")
+            rt = (r.get("runtime_s") or {}).get("yosys")
+            both = lut + 2 * carry if lut is not None and carry is not None else None
+            scale.append(f"| {cfg.n}:{cfg.m} | {cfg.arch} | {cfg.pipeline} | {_fmt(lut)} | "
+                         f"{_fmt(carry)} | {_fmt(both)} | "
+                         f"{_fmt(figure(r, 'post_synth', 'FF'))} | "
+                         f"{_fmt(figure(r, 'asic', 'transistors'))} | {_fmt(rt)} |")
+    else:
+        scale = []
     lines = ["# Selector QoR (bench/bench_qor.py)", "",
              "ECP5 LFE5U-85F, nextpnr-ecp5 --out-of-context, seed 1; every point "
              "`pipeline=\"auto\"` for its target clock with its architecture's delay model. "
@@ -161,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
                          for (p, f), g in GOALS.items()) + ".", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
+    lines += scale
     text = "\n".join(lines) + "\n"
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text)
