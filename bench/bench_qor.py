@@ -86,7 +86,10 @@ def limit(rec: dict) -> str:
     it is routing (nextpnr's report; signal names as in the Verilog)."""
     cp = (rec.get("post_place") or {}).get("critical_path")
     if not cp:
-        return "-"
+        err = rec.get("error")
+        if err and "did not finish" in err:
+            return "place and route " + err[err.index("did not finish"):].split(" (")[0]
+        return f"failed: {err.splitlines()[0]}" if err else "-"
     return (f"{cp['source']} -> {cp['sink']}: {cp['ns']:.2f} ns ({cp['routing_ns']:.2f} "
             f"routing, {cp['cells']} cells)")
 
@@ -101,6 +104,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--cached-only", action="store_true",
                     help="run no tool: the table from cached measurements only")
+    ap.add_argument("--timeout", type=float, default=1200.0,
+                    help="CPU seconds per tool run, as the report allows (0: no limit); a "
+                         "point stopped by it shows '-' and the reason under the table")
     ap.add_argument("--build", type=Path, default=REPO / "build" / "bench_qor")
     ap.add_argument("--cache", type=Path, default=REPO / "reports",
                     help="report directory whose .cache is shared (default reports/)")
@@ -126,7 +132,9 @@ def main(argv: list[str] | None = None) -> int:
         emit(cfg, hdl)
         sc = load_sidecar(hdl / f"{cfg.name}.json")
         points.append(records.Point(cfg.name, hdl / f"{cfg.name}.v", sc))
-    recs = build(points, args.cache, jobs=args.jobs, cached_only=args.cached_only)
+    timeout = args.timeout or None
+    recs = build(points, args.cache, jobs=args.jobs, cached_only=args.cached_only,
+                 timeout=timeout)
     scaling = [TopKConfig(n=n, m=m, fmt="int8", arch=arch, pipeline="auto",
                           target_mhz=args.target_mhz or 175.0)
                for pat in filter(None, args.scaling.split(","))
@@ -137,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         sc = load_sidecar(hdl / f"{cfg.name}.json")
         spoints.append(records.Point(cfg.name, hdl / f"{cfg.name}.v", sc))
     srecs = build(spoints, args.cache, jobs=args.jobs, place=False,
-                  cached_only=args.cached_only) if spoints else []
+                  cached_only=args.cached_only, timeout=timeout) if spoints else []
 
     head = ["N:M", "fmt", "architecture", "target MHz", "stages", "LUT4", "CCU2C", "COMB", "FF",
             "Fmax MHz", "predicted MHz (error)", "Mgroups/s", "COMB x ns/group",
